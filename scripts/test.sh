@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs what LoraDB needs, builds it with AddressSanitizer and
+# UndefinedBehaviorSanitizer, and runs the whole test suite through CTest.
+# Usage: scripts/test.sh [extra ctest args]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+build="$root/build/asan"
+cmake -S "$root" -B "$build" -DLORA_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j"$(nproc)"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+cd "$build"
+ctest --output-on-failure -j"$(nproc)" "$@"

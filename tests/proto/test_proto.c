@@ -1,0 +1,172 @@
+/* test_proto.c - the shared base and the wire formats. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lora_pb.h"
+
+START_TEST(error_codes_are_stable)
+{
+	ck_assert_str_eq(lora_err_code(LORA_EPARSE), "LORA_PARSE");
+	ck_assert_str_eq(lora_err_code(LORA_ESEMANTIC), "LORA_SEMANTIC");
+	ck_assert_str_eq(lora_err_code(LORA_EPARAMS), "LORA_INVALID_PARAMS");
+	ck_assert_str_eq(lora_err_code(LORA_ECONSTRAINT), "LORA_CONSTRAINT");
+	ck_assert_str_eq(lora_err_code(LORA_EUNAVAILABLE), "LORA_UNAVAILABLE");
+	ck_assert_str_eq(lora_err_code(LORA_EUNKNOWN_OUTCOME),
+	                 "LORA_UNKNOWN_OUTCOME");
+	ck_assert_int_eq(lora_err_http_status(LORA_EPARSE), 400);
+	ck_assert_int_eq(lora_err_http_status(LORA_ENOTFOUND), 404);
+	ck_assert_int_eq(lora_err_http_status(LORA_ETIMEOUT), 408);
+	ck_assert_int_eq(lora_err_http_status(LORA_ECONSTRAINT), 409);
+	ck_assert_int_eq(lora_err_http_status(LORA_EPARAMS), 422);
+	ck_assert_int_eq(lora_err_http_status(LORA_EUNAVAILABLE), 503);
+	ck_assert_str_eq(lora_err_category(LORA_EPARSE), "client");
+	ck_assert_str_eq(lora_err_category(LORA_EIO), "server");
+	/* Every code has text; out-of-range codes do not crash. */
+	for (int e = 0; e < LORA_ERR_COUNT; e++) {
+		ck_assert_ptr_nonnull(lora_strerror(e));
+		ck_assert_ptr_nonnull(lora_err_code(e));
+	}
+	ck_assert_str_eq(lora_err_code(9999), "LORA_INTERNAL");
+	ck_assert_str_eq(lora_err_code(-3), "LORA_INTERNAL");
+}
+END_TEST
+
+START_TEST(error_messages_wrap_with_context)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	int rv = lora_errf(LORA_EIO, msg, "open segment %d", 12);
+	ck_assert_int_eq(rv, LORA_EIO);
+	lora_errwrap(rv, msg, "load log");
+	ck_assert_str_eq(msg, "load log: open segment 12");
+	ck_assert_int_eq(lora_errf(LORA_EIO, NULL, "x"), LORA_EIO);
+}
+END_TEST
+
+START_TEST(allocation_failure_can_be_injected)
+{
+	lora_alloc_fail_after(2, 0);
+	void *a = lora_malloc(8), *b = lora_malloc(8), *c = lora_malloc(8);
+	void *d = lora_malloc(8);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(d); /* not sticky: only one failure */
+	lora_free(a), lora_free(b), lora_free(d);
+
+	lora_alloc_fail_after(0, 1);
+	ck_assert_ptr_null(lora_malloc(1));
+	ck_assert_ptr_null(lora_strdup("x"));
+	lora_alloc_fail_after(-1, 0);
+	char *s = lora_strdup("hello");
+	ck_assert_str_eq(s, "hello");
+	lora_free(s);
+}
+END_TEST
+
+START_TEST(buffers_grow_and_report_oom)
+{
+	struct lora_buf b = {0};
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(lora_buf_printf(&b, "%d,", i), 0);
+	ck_assert_uint_eq(b.len, strlen(b.data));
+	ck_assert(strncmp(b.data, "0,1,2,", 6) == 0);
+	lora_buf_reset(&b);
+	ck_assert_uint_eq(b.len, 0);
+
+	struct lora_buf c = {0};
+	lora_alloc_fail_after(0, 1);
+	ck_assert_int_eq(lora_buf_puts(&c, "abc"), LORA_ENOMEM);
+	lora_alloc_fail_after(-1, 0);
+	ck_assert_uint_eq(c.len, 0);
+	ck_assert_int_eq(lora_buf_reserve(&c, LORA_BUF_BYTES_MAX), LORA_ELIMIT);
+	lora_buf_free(&b);
+	lora_buf_free(&c);
+}
+END_TEST
+
+START_TEST(be64_keys_sort_like_numbers)
+{
+	uint8_t a[8], b[8];
+	uint64_t vals[] = {0, 1, 255, 256, 1ull << 40, UINT64_MAX};
+	for (size_t i = 0; i + 1 < sizeof vals / sizeof vals[0]; i++) {
+		lora_put_be64(a, vals[i]);
+		lora_put_be64(b, vals[i + 1]);
+		ck_assert_int_lt(memcmp(a, b, 8), 0);
+		ck_assert_uint_eq(lora_get_be64(a), vals[i]);
+	}
+}
+END_TEST
+
+/* A batch with one node carrying a list property survives encode/decode. */
+START_TEST(mutation_batch_round_trips)
+{
+	Lora__Value v_int = LORA__VALUE__INIT;
+	v_int.kind_case = LORA__VALUE__KIND_INT_VALUE;
+	v_int.int_value = -42;
+	Lora__Property prop = LORA__PROPERTY__INIT;
+	prop.key = "age";
+	prop.value = &v_int;
+	Lora__Property *props[] = {&prop};
+	char *labels[] = {"Person"};
+	Lora__CreateNode cn = LORA__CREATE_NODE__INIT;
+	cn.id = 7;
+	cn.n_labels = 1;
+	cn.labels = labels;
+	cn.n_properties = 1;
+	cn.properties = props;
+	Lora__Mutation m = LORA__MUTATION__INIT;
+	m.op_case = LORA__MUTATION__OP_CREATE_NODE;
+	m.create_node = &cn;
+	Lora__Mutation *ms[] = {&m};
+	Lora__MutationBatch batch = LORA__MUTATION_BATCH__INIT;
+	batch.n_mutations = 1;
+	batch.mutations = ms;
+
+	size_t n = lora__mutation_batch__get_packed_size(&batch);
+	uint8_t *buf = malloc(n);
+	lora__mutation_batch__pack(&batch, buf);
+	Lora__MutationBatch *out =
+	    lora__mutation_batch__unpack(&lora_pb_allocator, n, buf);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_eq(out->n_mutations, 1);
+	Lora__CreateNode *got = out->mutations[0]->create_node;
+	ck_assert_uint_eq(got->id, 7);
+	ck_assert_str_eq(got->labels[0], "Person");
+	ck_assert_int_eq(got->properties[0]->value->int_value, -42);
+	lora__mutation_batch__free_unpacked(out, &lora_pb_allocator);
+
+	/* Truncated bytes decode to NULL, never a crash. */
+	for (size_t cut = 1; cut < n; cut++) {
+		out =
+		    lora__mutation_batch__unpack(&lora_pb_allocator, cut, buf);
+		if (out)
+			lora__mutation_batch__free_unpacked(out,
+			                                    &lora_pb_allocator);
+	}
+	/* Allocation failure while decoding gives NULL. */
+	lora_alloc_fail_after(1, 1);
+	out = lora__mutation_batch__unpack(&lora_pb_allocator, n, buf);
+	lora_alloc_fail_after(-1, 0);
+	ck_assert_ptr_null(out);
+	free(buf);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *tc = tcase_create("base");
+	tcase_add_test(tc, error_codes_are_stable);
+	tcase_add_test(tc, error_messages_wrap_with_context);
+	tcase_add_test(tc, allocation_failure_can_be_injected);
+	tcase_add_test(tc, buffers_grow_and_report_oom);
+	tcase_add_test(tc, be64_keys_sort_like_numbers);
+	tcase_add_test(tc, mutation_batch_round_trips);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
