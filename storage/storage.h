@@ -1,0 +1,300 @@
+/*
+ * storage.h - the graph store of one LoraDB node, on RocksDB.
+ *
+ * Two RocksDB instances live under a node's data directory:
+ *
+ *   state/    column families nodes, edges, vectors, index, meta: the graph
+ *             as of the last applied log entry (sto_store).
+ *   raftlog/  Raft log entries and the hard state, written with sync
+ *             (sto_log).
+ *
+ * The graph changes only through sto_apply(), which applies one mutation
+ * batch in one RocksDB write batch together with its log index. Reads go
+ * through a read view (sto_view) pinned to a RocksDB snapshot, so a query
+ * sees one consistent state while writes continue.
+ *
+ * Thread safety: a sto_store may be used from many threads; sto_apply calls
+ * must be serialised by the caller (the apply loop). A sto_view and its
+ * iterators belong to one thread at a time. A sto_log is single-threaded.
+ *
+ * Ownership: every pointer returned through an out-parameter is owned by the
+ * caller and is freed with the function named beside it. Protobuf messages
+ * returned here are freed with their generated *__free_unpacked function
+ * and &lora_pb_allocator. Strings inside a struct sto_item are borrowed and
+ * stay valid until the next sto_iter_next or sto_iter_free on that iterator.
+ *
+ * Errors: every fallible function returns 0 or an enum lora_err code; where
+ * an errmsg argument exists it is a LORA_ERRMSG_BYTES buffer (may be NULL)
+ * that receives a sentence with context. Bytes read from disk are never
+ * trusted: corruption gives LORA_ECORRUPT, never a crash.
+ */
+#ifndef LORA_STORAGE_H
+#define LORA_STORAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lora.h"
+#include "lora_pb.h"
+
+/* ---- limits ------------------------------------------------------------ */
+
+#define STO_MUTATIONS_PER_BATCH_MAX 1000000 /* mutations in one batch */
+#define STO_NAME_BYTES_MAX 65535             /* label / type / key names */
+#define STO_RECORD_BYTES_MAX (64u << 20)     /* one encoded node or edge */
+#define STO_LOG_READ_BYTES_MAX (64u << 20)   /* one sto_log_entries call */
+
+/* ---- the state store --------------------------------------------------- */
+
+struct sto_store;
+struct sto_view;
+struct sto_iter;
+
+struct sto_options {
+	int create_if_missing;   /* create state/ when absent (default 1) */
+	size_t block_cache_bytes; /* 0: storage default */
+	int sync_writes;          /* fsync each apply (default 0: the Raft log
+	                           * is the durable record; state is rebuilt
+	                           * from it after a crash) */
+};
+
+/* Fills opts with the defaults. */
+void sto_options_init(struct sto_options *opts);
+
+/*
+ * Opens (or creates) the state store in directory `dir` (the RocksDB
+ * directory itself, e.g. <data>/state, or a checkpoint directory).
+ * On success *out is owned by the caller: sto_close(). opts may be NULL.
+ */
+int sto_open(const char *dir, const struct sto_options *opts,
+             struct sto_store **out, char *errmsg);
+void sto_close(struct sto_store *s);
+
+/* The index of the last log entry applied (0 for a new store). */
+uint64_t sto_applied_index(struct sto_store *s);
+
+/*
+ * Applies `batch` as log entry `index`, atomically, in one RocksDB write
+ * batch that also records `index` as the applied index.
+ *
+ *  - index <= sto_applied_index(): nothing happens, returns 0 (idempotent
+ *    replay after a crash).
+ *  - The batch is invalid (edge to a missing node, delete of a node that
+ *    still has edges without detach, unknown id, unique constraint
+ *    violated, bad vector, ...): the graph is left untouched, the applied
+ *    index still advances to `index` (every replica rejects the same batch
+ *    the same way), and the error code is returned with a message.
+ *  - I/O failure or out of memory: nothing is written, the applied index
+ *    does not move, the error is returned.
+ *
+ * batch is borrowed. index must be > 0.
+ */
+int sto_apply(struct sto_store *s, uint64_t index,
+              const Lora__MutationBatch *batch, char *errmsg);
+
+/*
+ * Creates a RocksDB checkpoint of the state in `dir` (which must not
+ * exist). *index_out (may be NULL) receives the applied index it records.
+ * A checkpoint directory can be opened with sto_open().
+ */
+int sto_checkpoint(struct sto_store *s, const char *dir, uint64_t *index_out,
+                   char *errmsg);
+
+/*
+ * A logical digest of the whole graph (nodes, edges, vectors, index
+ * catalogue; not the applied index), as 32 lowercase hex characters plus
+ * NUL in out. Two stores holding the same graph give the same digest,
+ * whatever their history.
+ */
+#define STO_DIGEST_HEX_BYTES 33
+int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
+               char *errmsg);
+
+/* ---- read views -------------------------------------------------------- */
+
+/* Opens a view on a snapshot of the current state: sto_view_close(). */
+int sto_view_open(struct sto_store *s, struct sto_view **out);
+void sto_view_close(struct sto_view *v);
+
+/* The applied index the view reflects. */
+uint64_t sto_view_applied_index(struct sto_view *v);
+
+/*
+ * The next ids the leader should allocate: one more than the largest node
+ * and edge ids ever applied (ids are never reused).
+ */
+int sto_view_next_ids(struct sto_view *v, uint64_t *next_node_id,
+                      uint64_t *next_edge_id);
+
+/*
+ * Node by id, with labels and properties (vector properties included).
+ * LORA_ENOTFOUND when there is none. Free *out with
+ * lora__node_value__free_unpacked(*out, &lora_pb_allocator).
+ */
+int sto_view_node(struct sto_view *v, uint64_t id, Lora__NodeValue **out);
+
+/* *exists = 1 when node `id` exists. Cheaper than sto_view_node. */
+int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists);
+
+/*
+ * Edge by id with type, endpoints and properties. LORA_ENOTFOUND when
+ * absent. Free with lora__rel_value__free_unpacked.
+ */
+int sto_view_edge(struct sto_view *v, uint64_t id, Lora__RelValue **out);
+
+/* A vector property. LORA_ENOTFOUND when absent. Free with
+ * lora__vector__free_unpacked. */
+int sto_view_vector(struct sto_view *v, Lora__EntityKind entity,
+                    uint64_t owner_id, const char *key, Lora__Vector **out);
+
+/* Number of nodes carrying `label` (0 for an unknown label); kept up to
+ * date on apply, so it costs one read. label NULL counts all nodes. */
+int sto_view_count_nodes(struct sto_view *v, const char *label,
+                         uint64_t *count);
+
+/* Number of edges (all, or of one type when type is not NULL). */
+int sto_view_count_edges(struct sto_view *v, const char *type,
+                         uint64_t *count);
+
+/*
+ * The index catalogue: *out is an array of *n definitions, in name order.
+ * Free with sto_indexes_free(*out, *n).
+ */
+int sto_view_indexes(struct sto_view *v, Lora__CreateIndex ***out, size_t *n);
+void sto_indexes_free(Lora__CreateIndex **defs, size_t n);
+
+/* Every label, relationship type or property key in use, sorted; free with
+ * sto_names_free. kind: 0 labels, 1 relationship types, 2 property keys. */
+int sto_view_names(struct sto_view *v, int kind, char ***out, size_t *n);
+void sto_names_free(char **names, size_t n);
+
+/* ---- iterators --------------------------------------------------------- */
+
+enum sto_dir {
+	STO_OUT = 1,  /* edges starting at the node */
+	STO_IN = 2,   /* edges ending at the node */
+	STO_BOTH = 3, /* both; a self-loop appears twice, once per side */
+};
+
+/* One result of an iterator. Which fields are set depends on the scan. */
+struct sto_item {
+	uint64_t node_id;  /* node scans; adjacency: the node asked about */
+	uint64_t edge_id;  /* adjacency scans */
+	uint64_t other_id; /* adjacency scans: the node at the other end */
+	const char *type;  /* adjacency scans: the relationship type */
+	int outgoing;      /* adjacency scans: 1 when node_id is the start */
+	const Lora__Vector *vector; /* vector scans: borrowed */
+};
+
+/* All nodes in id order. */
+int sto_view_scan_nodes(struct sto_view *v, struct sto_iter **out);
+
+/* Nodes with `label`, in id order (empty for an unknown label). */
+int sto_view_scan_label(struct sto_view *v, const char *label,
+                        struct sto_iter **out);
+
+/* All edges in id order (edge_id, node_id = start, other_id = end, type). */
+int sto_view_scan_edges(struct sto_view *v, struct sto_iter **out);
+
+/*
+ * Edges of node `node_id` in direction `dir`, only of `type` when type is
+ * not NULL, ordered by (type, other node, edge id).
+ */
+int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
+                           enum sto_dir dir, const char *type,
+                           struct sto_iter **out);
+
+/*
+ * Nodes whose `label` + `key` property lies in [lo, hi] using the range or
+ * unique index on (label, key): lo or hi NULL means unbounded; *_incl says
+ * whether the bound is included. Equality: lo == hi, both inclusive.
+ * LORA_ENOTFOUND when there is no index on (label, key). Values of
+ * different types never compare equal; ordering within a type follows
+ * Cypher (numbers: integers and floats together).
+ */
+int sto_view_index_seek(struct sto_view *v, const char *label,
+                        const char *key, const Lora__Value *lo, int lo_incl,
+                        const Lora__Value *hi, int hi_incl,
+                        struct sto_iter **out);
+
+/* Vectors of property `key` on nodes with `label` (label NULL: all nodes):
+ * node_id and vector set. */
+int sto_view_scan_vectors(struct sto_view *v, const char *label,
+                          const char *key, struct sto_iter **out);
+
+/*
+ * Advances the iterator. On success *done is 1 at the end (item untouched)
+ * or 0 with item filled. Errors (LORA_ECORRUPT, LORA_EIO) end the scan.
+ */
+int sto_iter_next(struct sto_iter *it, struct sto_item *item, int *done);
+void sto_iter_free(struct sto_iter *it);
+
+/* ---- the Raft log store ------------------------------------------------ */
+
+struct sto_log;
+
+/* One log entry. data is owned by whoever owns the entry array. */
+struct sto_log_entry {
+	uint64_t index;
+	uint64_t term;
+	uint32_t type; /* Lora__EntryType */
+	uint8_t *data;
+	size_t len;
+};
+
+struct sto_hard_state {
+	uint64_t term;
+	uint64_t vote;
+	uint64_t commit;
+};
+
+/* Opens (or creates) the log in directory `dir` (e.g. <data>/raftlog). */
+int sto_log_open(const char *dir, struct sto_log **out, char *errmsg);
+void sto_log_close(struct sto_log *l);
+
+/*
+ * Appends n entries with consecutive indexes. The first index may be at
+ * most last_index + 1; entries at or after it are replaced (a new leader
+ * overwriting an uncommitted suffix). Synced to disk before returning.
+ * entries is borrowed.
+ */
+int sto_log_append(struct sto_log *l, const struct sto_log_entry *entries,
+                   size_t n, char *errmsg);
+
+/*
+ * Entries [lo, hi) but stopping before max_bytes of data (always at least
+ * one entry when lo < hi). *out is an array of *n entries: free with
+ * sto_log_entries_free(*out, *n). LORA_ENOTFOUND when lo was compacted
+ * away or lies beyond the last index.
+ */
+int sto_log_entries(struct sto_log *l, uint64_t lo, uint64_t hi,
+                    size_t max_bytes, struct sto_log_entry **out, size_t *n);
+void sto_log_entries_free(struct sto_log_entry *entries, size_t n);
+
+/* Term of entry `index`; for the compaction point, its recorded term.
+ * LORA_ENOTFOUND outside [compact_index, last_index]. */
+int sto_log_term(struct sto_log *l, uint64_t index, uint64_t *term);
+
+/* First index still stored (compact_index + 1) and the last one (equal to
+ * the compaction point when the log is empty). */
+uint64_t sto_log_first_index(struct sto_log *l);
+uint64_t sto_log_last_index(struct sto_log *l);
+
+/* Removes every entry with index >= from. Synced. */
+int sto_log_truncate_suffix(struct sto_log *l, uint64_t from, char *errmsg);
+
+/*
+ * Drops entries up to and including `index` (covered by a checkpoint whose
+ * last entry had `term`). Later reads of those entries give LORA_ENOTFOUND;
+ * sto_log_term(index) still answers `term`. Dropping beyond the last index
+ * (after installing a snapshot) empties the log. Synced.
+ */
+int sto_log_compact(struct sto_log *l, uint64_t index, uint64_t term,
+                    char *errmsg);
+
+/* Hard state (term, vote, commit); zeros for a new log. set is synced. */
+int sto_log_hard_state(struct sto_log *l, struct sto_hard_state *out);
+int sto_log_set_hard_state(struct sto_log *l, const struct sto_hard_state *hs,
+                           char *errmsg);
+
+#endif /* LORA_STORAGE_H */
