@@ -1,0 +1,125 @@
+/*
+ * query.h - the Cypher engine: text in, rows out, and for a write statement
+ * a mutation batch for the replicated log.
+ *
+ * A statement runs against a storage read view (struct sto_view) plus an
+ * optional list of pending mutation batches: batches the leader has
+ * proposed but not yet applied. The engine sees the view with those
+ * batches laid over it, in order, so queued writes can be executed back to
+ * back while earlier ones commit (group commit).
+ *
+ * The engine never writes to storage. A write statement produces a
+ * Lora__MutationBatch (qry_cursor_batch); the caller proposes it through
+ * Raft or, in-process (tests, benchmarks, the TCK runner), applies it with
+ * sto_apply(). Ids of created nodes and edges are chosen here, above every
+ * id in the view and the pending batches, so they are decided once.
+ *
+ * Read statements stream: qry_cursor_next pulls rows lazily from the view,
+ * which must stay open until qry_cursor_free. Write statements run to the
+ * end inside qry_open (a failing statement leaves no batch behind), then
+ * hand out their rows.
+ *
+ * Threads: a cursor belongs to one thread at a time; separate cursors may
+ * run in parallel on separate views.
+ */
+#ifndef LORA_QUERY_H
+#define LORA_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lora.h"
+#include "lora_pb.h"
+#include "storage.h"
+
+/* ---- limits (defaults; a request may lower or raise them) -------------- */
+
+#define QRY_QUERY_BYTES_MAX (1u << 20)  /* query text */
+#define QRY_NESTING_DEPTH_MAX 256       /* expression / clause nesting */
+#define QRY_ROWS_MAX 10000000ull        /* rows any operator may produce */
+#define QRY_TIME_MS_DEFAULT 60000       /* per statement */
+#define QRY_MUTATIONS_MAX 1000000       /* mutations in one statement */
+
+struct qry_limits {
+	uint32_t nesting_depth_max;
+	uint64_t rows_max;
+	uint64_t time_ms_max; /* 0: no deadline */
+	uint64_t mutations_max;
+};
+
+/* Fills l with the defaults above. */
+void qry_limits_init(struct qry_limits *l);
+
+/* ---- errors ------------------------------------------------------------ */
+
+struct qry_error {
+	int code;                         /* enum lora_err, 0 when none */
+	char message[LORA_ERRMSG_BYTES];  /* readable sentence */
+	uint32_t line, column;            /* 1-based; 0 when not positional */
+	char excerpt[LORA_ERRMSG_BYTES];  /* parse errors: line + caret, or "" */
+};
+
+/* ---- running a statement ----------------------------------------------- */
+
+enum qry_mode {
+	QRY_RUN = 0,
+	QRY_EXPLAIN = 1, /* plan only, no rows, no effects */
+	QRY_PROFILE = 2, /* run and count rows and time per operator */
+};
+
+struct qry_request {
+	const char *query;              /* borrowed, NUL-terminated */
+	const Lora__ValueMap *params;   /* borrowed; NULL for none */
+	struct sto_view *view;          /* borrowed; must outlive the cursor */
+	const Lora__MutationBatch *const *pending; /* borrowed, may be NULL */
+	size_t n_pending;
+	enum qry_mode mode;
+	int read_only;                  /* 1: a write is LORA_EREADONLY */
+	struct qry_limits limits;       /* qry_limits_init() for defaults */
+};
+
+struct qry_cursor;
+
+/*
+ * Parses, checks, plans and opens the statement. On success *out is the
+ * caller's (qry_cursor_free). On failure err says why and *out is NULL.
+ */
+int qry_open(const struct qry_request *req, struct qry_cursor **out,
+             struct qry_error *err);
+void qry_cursor_free(struct qry_cursor *c);
+
+/* Column names, as written in the query (`a.name`, or the alias).
+ * Borrowed: valid until qry_cursor_free. */
+size_t qry_cursor_columns(struct qry_cursor *c, const char *const **names);
+
+/*
+ * Next row: *done = 1 at the end, else *row points at
+ * qry_cursor_columns() values, borrowed until the next call. Values may be
+ * nodes, relationships and paths (Lora__NodeValue ... inside Lora__Value).
+ */
+int qry_cursor_next(struct qry_cursor *c, const Lora__Value *const **row,
+                    int *done, struct qry_error *err);
+
+/* The statement's mutations, or NULL for a statement that wrote nothing.
+ * Borrowed until qry_cursor_free. Available right after qry_open. */
+const Lora__MutationBatch *qry_cursor_batch(struct qry_cursor *c);
+
+/*
+ * EXPLAIN / PROFILE: the plan as a Value map {operator, details, children:
+ * [...]} plus, for PROFILE once all rows were read, rows and time_ns per
+ * operator. Borrowed until qry_cursor_free; NULL for QRY_RUN.
+ */
+const Lora__Value *qry_cursor_plan(struct qry_cursor *c);
+
+/*
+ * Whether `query` would write (CREATE, MERGE, SET, DELETE, REMOVE, index
+ * DDL, ...), without running it: nodes use it to route writes to the
+ * leader. Syntax errors are reported through err.
+ */
+int qry_is_write(const char *query, int *is_write, struct qry_error *err);
+
+/* Appends the Cypher string form of v (toString semantics; temporal
+ * values as ISO 8601) to out. */
+int qry_value_format(const Lora__Value *v, struct lora_buf *out);
+
+#endif /* LORA_QUERY_H */
