@@ -122,4 +122,23 @@ int qry_is_write(const char *query, int *is_write, struct qry_error *err);
  * values as ISO 8601) to out. */
 int qry_value_format(const Lora__Value *v, struct lora_buf *out);
 
+/* ---- procedures defined by a table (tests, the TCK) --------------------- */
+
+/*
+ * Registers a procedure whose behaviour is a fixed table, as the TCK's
+ * "there exists a procedure" step describes. `signature` is the TCK text,
+ * e.g. "test.my.proc(name :: STRING?, id :: INTEGER?) :: (city :: STRING?)"
+ * (a procedure with no outputs ends in ":: VOID"). Each row is a Value map
+ * holding the input and the output columns by name; a call yields the
+ * outputs of the rows whose inputs equal the arguments. Both arguments are
+ * copied. Registering a name again replaces it. Process-wide; not
+ * thread-safe against running queries.
+ */
+int qry_proc_register_table(const char *signature,
+                            const Lora__ValueMap *const *rows, size_t n_rows,
+                            struct qry_error *err);
+
+/* Forgets every table procedure. */
+void qry_proc_clear(void);
+
 #endif /* LORA_QUERY_H */
