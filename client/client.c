@@ -1,0 +1,682 @@
+/* client.c - connections, leader routing, retries and cursors of the client.
+ *
+ * Each node address gets one nng req0 socket with a background dialer that
+ * reconnects by itself. Pipe notifications keep a count of live connections
+ * per node, so that a dead node is skipped without waiting for a timeout,
+ * and a request in flight on a connection that drops is aborted at once
+ * (its outcome is then unknown and the retry reuses the request id).
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "lora_client.h"
+
+/* How long a call waits for a first connection to a node before trying
+ * another one. */
+#define CONNECT_WAIT_MS 300
+/* Reconnect interval bounds of the background dialers. */
+#define RECONNECT_MS_MIN 20
+#define RECONNECT_MS_MAX 250
+
+struct node {
+	char url[LORA_CLIENT_ADDR_BYTES];
+	nng_socket sock;
+	nng_dialer dialer;
+	nng_aio *aio;
+	atomic_int pipes;     /* live connections */
+	atomic_int in_flight; /* a request is waiting on aio */
+	int opened;
+};
+
+struct lora_client {
+	struct node nodes[LORA_CLIENT_NODES_MAX];
+	size_t n;
+	int leader; /* index of the known leader, -1 when unknown */
+	int cur;    /* next node to try when the leader is unknown */
+	struct lora_client_opts o;
+	uint64_t rng;
+	uint64_t id_prefix;
+	uint64_t id_counter;
+	char bookmark[LORA_CLIENT_BOOKMARK_BYTES];
+};
+
+struct lora_result {
+	struct lora_client *c;
+	int node;
+	Lora__Response *resp;
+	size_t row;
+	uint64_t cursor;
+	int has_more;
+	uint32_t batch_rows;
+	char bookmark[LORA_CLIENT_BOOKMARK_BYTES];
+};
+
+static void set_error(struct lora_client_error *e, int err, const char *code,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_error(struct lora_client_error *e, int err, const char *code,
+                      const char *fmt, ...)
+{
+	if (e == NULL)
+		return;
+	e->err = err;
+	snprintf(e->code, sizeof(e->code), "%s",
+	         code ? code : lora_err_code(err));
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	e->line = e->column = 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p, (void)ev;
+	struct node *n = arg;
+	atomic_fetch_add(&n->pipes, 1);
+}
+
+static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p, (void)ev;
+	struct node *n = arg;
+	atomic_fetch_sub(&n->pipes, 1);
+	/* The reply cannot come over a connection that is gone: stop waiting
+	 * instead of sitting out the timeout. */
+	if (atomic_load(&n->in_flight))
+		nng_aio_abort(n->aio, NNG_ECONNRESET);
+}
+
+static int node_open(struct node *n, char *errmsg)
+{
+	int rv = nng_req0_open(&n->sock);
+	if (rv)
+		return lora_errf(LORA_EIO, errmsg, "nng req socket: %s",
+		                 nng_strerror(rv));
+	n->opened = 1;
+	/* Retries are ours (with request ids), not nng's. */
+	nng_socket_set_ms(n->sock, NNG_OPT_REQ_RESENDTIME,
+	                  NNG_DURATION_INFINITE);
+	nng_socket_set_size(n->sock, NNG_OPT_RECVMAXSZ,
+	                    LORA_CLIENT_MSG_BYTES_MAX);
+	nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, pipe_added, n);
+	nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, pipe_removed, n);
+	rv = nng_aio_alloc(&n->aio, NULL, NULL);
+	if (rv == 0)
+		rv = nng_dialer_create(&n->dialer, n->sock, n->url);
+	if (rv)
+		return lora_errf(LORA_EIO, errmsg, "%s: %s", n->url,
+		                 nng_strerror(rv));
+	nng_dialer_set_ms(n->dialer, NNG_OPT_RECONNMINT, RECONNECT_MS_MIN);
+	nng_dialer_set_ms(n->dialer, NNG_OPT_RECONNMAXT, RECONNECT_MS_MAX);
+	nng_dialer_set_bool(n->dialer, NNG_OPT_TCP_NODELAY, true);
+	rv = nng_dialer_start(n->dialer, NNG_FLAG_NONBLOCK);
+	if (rv)
+		return lora_errf(LORA_EIO, errmsg, "dial %s: %s", n->url,
+		                 nng_strerror(rv));
+	return 0;
+}
+
+static void node_close(struct node *n)
+{
+	if (n->opened)
+		nng_close(n->sock); /* aborts pending operations */
+	if (n->aio)
+		nng_aio_free(n->aio);
+	n->opened = 0;
+	n->aio = NULL;
+}
+
+static uint64_t random_seed(void)
+{
+	uint64_t s = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &s, sizeof(s)) != (ssize_t)sizeof(s))
+			s = 0;
+		close(fd);
+	}
+	return s ^ lora_now_ns() ^ ((uint64_t)getpid() << 32);
+}
+
+static void opts_defaults(struct lora_client_opts *o)
+{
+	if (o->call_timeout_ms <= 0)
+		o->call_timeout_ms = LORA_CLIENT_CALL_TIMEOUT_MS_DEFAULT;
+	if (o->retry_budget_ms == 0)
+		o->retry_budget_ms = LORA_CLIENT_RETRY_BUDGET_MS_DEFAULT;
+	if (o->backoff_ms_min <= 0)
+		o->backoff_ms_min = LORA_CLIENT_BACKOFF_MS_MIN_DEFAULT;
+	if (o->backoff_ms_max <= 0)
+		o->backoff_ms_max = LORA_CLIENT_BACKOFF_MS_MAX_DEFAULT;
+	if (o->seed == 0)
+		o->seed = random_seed();
+}
+
+int lora_client_open(struct lora_client **out,
+                     const struct lora_client_opts *opts,
+                     struct lora_client_error *e)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	struct lora_client *c = lora_calloc(1, sizeof(*c));
+	if (c == NULL) {
+		set_error(e, LORA_ENOMEM, NULL, "out of memory");
+		return LORA_ENOMEM;
+	}
+	if (opts)
+		c->o = *opts;
+	opts_defaults(&c->o);
+	c->leader = -1;
+	c->rng = c->o.seed;
+	c->id_prefix = c->o.seed * 0x9E3779B97F4A7C15ull;
+	const char *list =
+	    c->o.addresses ? c->o.addresses : LORA_CLIENT_ADDRESSES_DEFAULT;
+	char urls[LORA_CLIENT_NODES_MAX][LORA_CLIENT_ADDR_BYTES];
+	int rv = lora_client_parse_addresses(list, urls, LORA_CLIENT_NODES_MAX,
+	                                     &c->n, msg);
+	for (size_t i = 0; rv == 0 && i < c->n; i++) {
+		memcpy(c->nodes[i].url, urls[i], sizeof(urls[i]));
+		rv = node_open(&c->nodes[i], msg);
+	}
+	c->o.addresses = NULL; /* borrowed during open only */
+	if (rv) {
+		set_error(e, rv, NULL, "%s", msg);
+		lora_client_close(c);
+		return rv;
+	}
+	*out = c;
+	return 0;
+}
+
+void lora_client_close(struct lora_client *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		node_close(&c->nodes[i]);
+	lora_free(c);
+}
+
+/* Index of url in the node list, adding it when there is room; -1 if not. */
+static int node_index(struct lora_client *c, const char *hostport)
+{
+	char url[LORA_CLIENT_ADDR_BYTES];
+	size_t n = 0;
+	char one[1][LORA_CLIENT_ADDR_BYTES];
+	if (lora_client_parse_addresses(hostport, one, 1, &n, NULL))
+		return -1;
+	memcpy(url, one[0], sizeof(url));
+	for (size_t i = 0; i < c->n; i++) {
+		if (strcmp(c->nodes[i].url, url) == 0)
+			return (int)i;
+	}
+	if (c->n == LORA_CLIENT_NODES_MAX)
+		return -1;
+	struct node *nd = &c->nodes[c->n];
+	memset(nd, 0, sizeof(*nd));
+	memcpy(nd->url, url, sizeof(url));
+	if (node_open(nd, NULL)) {
+		node_close(nd);
+		return -1;
+	}
+	return (int)c->n++;
+}
+
+/* Waits up to wait_ms for node i to have a connection. */
+static int node_connected(struct lora_client *c, int i, int wait_ms)
+{
+	struct node *n = &c->nodes[i];
+	for (int waited = 0; atomic_load(&n->pipes) <= 0; waited += 5) {
+		if (waited >= wait_ms)
+			return 0;
+		sleep_ms(5);
+	}
+	return 1;
+}
+
+/* ---- one round trip ---------------------------------------------------- */
+
+static int wait_aio(struct node *n)
+{
+	atomic_store(&n->in_flight, 1);
+	nng_aio_wait(n->aio);
+	atomic_store(&n->in_flight, 0);
+	return nng_aio_result(n->aio);
+}
+
+static int transport_err(int nrv)
+{
+	return nrv == NNG_ETIMEDOUT ? LORA_ETIMEOUT : LORA_ECLOSED;
+}
+
+/*
+ * Sends req to node i and waits for the response. *sent tells whether the
+ * request may have reached the node. On 0, *out is the decoded response
+ * (free with lora__response__free_unpacked).
+ */
+static int node_call(struct lora_client *c, int i, const Lora__Request *req,
+                     Lora__Response **out, int *sent,
+                     struct lora_client_error *e)
+{
+	struct node *n = &c->nodes[i];
+	*sent = 0;
+	if (!node_connected(c, i, CONNECT_WAIT_MS)) {
+		set_error(e, LORA_ECLOSED, NULL, "%s: not connected", n->url);
+		return LORA_ECLOSED;
+	}
+	nng_msg *m = NULL;
+	size_t len = lora__request__get_packed_size(req);
+	if (nng_msg_alloc(&m, len)) {
+		set_error(e, LORA_ENOMEM, NULL, "out of memory");
+		return LORA_ENOMEM;
+	}
+	lora__request__pack(req, nng_msg_body(m));
+	nng_aio_set_timeout(n->aio, c->o.call_timeout_ms);
+	nng_aio_set_msg(n->aio, m);
+	nng_send_aio(n->sock, n->aio);
+	int nrv = wait_aio(n);
+	if (nrv) {
+		nng_msg_free(m); /* still ours when the send failed */
+		set_error(e, LORA_ECLOSED, NULL, "%s: send: %s", n->url,
+		          nng_strerror(nrv));
+		return LORA_ECLOSED;
+	}
+	*sent = 1;
+	nng_recv_aio(n->sock, n->aio);
+	nrv = wait_aio(n);
+	if (nrv) {
+		set_error(e, transport_err(nrv), NULL, "%s: receive: %s",
+		          n->url, nng_strerror(nrv));
+		return transport_err(nrv);
+	}
+	m = nng_aio_get_msg(n->aio);
+	*out = lora__response__unpack(&lora_pb_allocator, nng_msg_len(m),
+	                              nng_msg_body(m));
+	nng_msg_free(m);
+	if (*out == NULL) {
+		set_error(e, LORA_ECORRUPT, NULL, "%s: undecodable response",
+		          n->url);
+		return LORA_ECORRUPT;
+	}
+	return 0;
+}
+
+/* Copies an Error message into e; returns its enum lora_err. */
+static int response_error(const Lora__Error *er, struct lora_client_error *e)
+{
+	int err = lora_err_from_code(er->code);
+	if (err == LORA_OK)
+		err = LORA_EINTERNAL;
+	set_error(e, err, er->code, "%s", er->message);
+	if (e) {
+		e->line = er->line;
+		e->column = er->column;
+	}
+	return err;
+}
+
+static void note_bookmark(struct lora_client *c, const char *bm)
+{
+	if (bm == NULL || bm[0] == 0)
+		return;
+	char *end = NULL;
+	unsigned long long nv = strtoull(bm, &end, 10);
+	unsigned long long ov = strtoull(c->bookmark, NULL, 10);
+	if (*end == 0 && c->bookmark[0] && nv <= ov)
+		return; /* keep the newest */
+	snprintf(c->bookmark, sizeof(c->bookmark), "%s", bm);
+}
+
+/* ---- routing and retries ----------------------------------------------- */
+
+static int pick_node(struct lora_client *c)
+{
+	/* A known leader gets its chance even while (re)connecting:
+	 * node_call waits a little for the connection. */
+	if (c->leader >= 0)
+		return c->leader;
+	for (size_t k = 0; k < c->n; k++) {
+		int i = (int)(((size_t)c->cur + k) % c->n);
+		if (atomic_load(&c->nodes[i].pipes) > 0)
+			return c->cur = i;
+	}
+	return c->cur; /* nobody connected yet: node_call waits a little */
+}
+
+/* Learns from a NOT_LEADER answer; returns 1 when a new leader is known. */
+static int follow_hint(struct lora_client *c, int asked, const char *hint)
+{
+	int i = hint && hint[0] ? node_index(c, hint) : -1;
+	if (i >= 0 && i != asked) {
+		c->leader = i;
+		return 1;
+	}
+	c->leader = -1;
+	c->cur = (asked + 1) % (int)c->n;
+	return 0;
+}
+
+static void next_request_id(struct lora_client *c, char *out, size_t size)
+{
+	snprintf(out, size, "%016" PRIx64 "-%" PRIu64, c->id_prefix,
+	         ++c->id_counter);
+}
+
+/* Turns the last failure of a call whose retries ran out into its answer. */
+static int give_up(int rv, int sent_ever, struct lora_client_error *e)
+{
+	enum lora_retry r = lora_retry_classify(rv, sent_ever);
+	if (rv == LORA_EUNKNOWN_OUTCOME || r == LORA_RETRY_SAME_ID) {
+		char m[LORA_ERRMSG_BYTES];
+		snprintf(m, sizeof(m), "%s", e ? e->message : "");
+		set_error(e, LORA_EUNKNOWN_OUTCOME, NULL,
+		          "retries exhausted, outcome unknown (retry with the "
+		          "same request id): %s",
+		          m);
+		return LORA_EUNKNOWN_OUTCOME;
+	}
+	if (r == LORA_RETRY_SAFE) {
+		char m[LORA_ERRMSG_BYTES];
+		snprintf(m, sizeof(m), "%s", e ? e->message : "");
+		set_error(e, LORA_EUNAVAILABLE, NULL,
+		          "no leader reachable, not executed: %s", m);
+		return LORA_EUNAVAILABLE;
+	}
+	return rv;
+}
+
+struct call_state {
+	uint64_t deadline_ms;
+	int attempts;
+	int sent_ever;
+};
+
+/*
+ * Decides after a failed attempt at node i whether to try again; sleeps the
+ * backoff when needed. Returns 1 to retry.
+ */
+static int should_retry(struct lora_client *c, struct call_state *st, int i,
+                        int rv, int sent, const char *hint)
+{
+	if (lora_retry_classify(rv, sent) == LORA_RETRY_NO)
+		return 0;
+	if (c->o.retry_budget_ms < 0 || lora_now_ms() >= st->deadline_ms)
+		return 0;
+	if (rv == LORA_ENOTLEADER && follow_hint(c, i, hint))
+		return 1; /* go straight to the new leader */
+	if (rv != LORA_ENOTLEADER) {
+		if (c->leader == i)
+			c->leader = -1;
+		c->cur = (i + 1) % (int)c->n;
+	}
+	int ms = lora_retry_backoff_ms(st->attempts, c->o.backoff_ms_min,
+	                               c->o.backoff_ms_max, &c->rng);
+	uint64_t left = st->deadline_ms - lora_now_ms();
+	sleep_ms((uint64_t)ms < left ? ms : (int)left);
+	return 1;
+}
+
+/*
+ * Sends req until a final answer, following the retry policy. On 0, *out is
+ * the response and *node the index of the node that answered.
+ */
+static int call_retrying(struct lora_client *c, const Lora__Request *req,
+                         Lora__Response **out, int *node,
+                         struct lora_client_error *e)
+{
+	struct call_state st = {
+	    lora_now_ms() +
+	        (uint64_t)(c->o.retry_budget_ms > 0 ? c->o.retry_budget_ms : 0),
+	    0, 0};
+	for (;;) {
+		int i = pick_node(c), sent = 0;
+		Lora__Response *resp = NULL;
+		int rv = node_call(c, i, req, &resp, &sent, e);
+		st.attempts++;
+		st.sent_ever |= sent;
+		char hint[LORA_CLIENT_ADDR_BYTES] = "";
+		if (rv == 0 && resp->error) {
+			rv = response_error(resp->error, e);
+			snprintf(hint, sizeof(hint), "%s",
+			         resp->leader_address);
+			lora__response__free_unpacked(resp, &lora_pb_allocator);
+			resp = NULL;
+		}
+		if (e)
+			e->attempts = st.attempts;
+		if (rv == 0) {
+			*out = resp;
+			*node = i;
+			return 0;
+		}
+		if (!should_retry(c, &st, i, rv, sent, hint))
+			return give_up(rv, st.sent_ever, e);
+	}
+}
+
+/* ---- public calls ------------------------------------------------------ */
+
+static Lora__Consistency wire_consistency(enum lora_consistency k)
+{
+	switch (k) {
+	case LORA_CONSISTENCY_BOOKMARK:
+		return LORA__CONSISTENCY__CONSISTENCY_BOOKMARK;
+	case LORA_CONSISTENCY_LINEARIZABLE:
+		return LORA__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
+	default:
+		return LORA__CONSISTENCY__CONSISTENCY_LOCAL;
+	}
+}
+
+static int result_new(struct lora_client *c, Lora__Response *resp, int node,
+                      uint32_t batch_rows, struct lora_result **out)
+{
+	struct lora_result *r = lora_calloc(1, sizeof(*r));
+	if (r == NULL) {
+		lora__response__free_unpacked(resp, &lora_pb_allocator);
+		return LORA_ENOMEM;
+	}
+	r->c = c;
+	r->node = node;
+	r->resp = resp;
+	r->cursor = resp->has_more ? resp->cursor_id : 0;
+	r->has_more = resp->has_more && resp->cursor_id != 0;
+	r->batch_rows = batch_rows;
+	snprintf(r->bookmark, sizeof(r->bookmark), "%s", resp->bookmark);
+	note_bookmark(c, resp->bookmark);
+	*out = r;
+	return 0;
+}
+
+int lora_client_run(struct lora_client *c, const struct lora_query *q,
+                    struct lora_result **out, struct lora_client_error *e)
+{
+	LORA_ASSERT(c != NULL && q != NULL && out != NULL);
+	if (q->query == NULL) {
+		set_error(e, LORA_EINVAL, NULL, "no query text");
+		return LORA_EINVAL;
+	}
+	char id[LORA_CLIENT_REQUEST_ID_BYTES];
+	if (q->request_id)
+		snprintf(id, sizeof(id), "%s", q->request_id);
+	else
+		next_request_id(c, id, sizeof(id));
+	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
+	run.query = (char *)q->query;
+	run.params = (Lora__Param **)q->params;
+	run.n_params = q->n_params;
+	run.consistency = wire_consistency(q->consistency);
+	const char *bm = q->bookmark ? q->bookmark : c->bookmark;
+	if (q->consistency == LORA_CONSISTENCY_BOOKMARK)
+		run.bookmark = (char *)bm;
+	run.request_id = id;
+	run.batch_rows = q->batch_rows;
+	run.redirect = c->o.route == LORA_ROUTE_LEADER;
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_RUN;
+	req.run = &run;
+	Lora__Response *resp = NULL;
+	int node = 0;
+	int rv = call_retrying(c, &req, &resp, &node, e);
+	if (rv)
+		return rv;
+	rv = result_new(c, resp, node, q->batch_rows, out);
+	if (rv)
+		set_error(e, rv, NULL, "out of memory");
+	return rv;
+}
+
+int lora_client_status(struct lora_client *c, char **json_out,
+                       struct lora_client_error *e)
+{
+	Lora__StatusRequest sr = LORA__STATUS_REQUEST__INIT;
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_STATUS;
+	req.status = &sr;
+	Lora__Response *resp = NULL;
+	int node = 0;
+	int rv = call_retrying(c, &req, &resp, &node, e);
+	if (rv)
+		return rv;
+	*json_out = lora_strdup(resp->status_json);
+	lora__response__free_unpacked(resp, &lora_pb_allocator);
+	if (*json_out == NULL) {
+		set_error(e, LORA_ENOMEM, NULL, "out of memory");
+		return LORA_ENOMEM;
+	}
+	return 0;
+}
+
+const char *lora_client_bookmark(const struct lora_client *c)
+{
+	return c->bookmark;
+}
+
+const char *lora_client_leader(const struct lora_client *c)
+{
+	if (c->leader < 0)
+		return NULL;
+	return c->nodes[c->leader].url + strlen("tcp://");
+}
+
+size_t lora_client_node_count(const struct lora_client *c)
+{
+	return c->n;
+}
+
+const char *lora_client_node_address(const struct lora_client *c, size_t i)
+{
+	return i < c->n ? c->nodes[i].url : NULL;
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+size_t lora_result_columns(const struct lora_result *r)
+{
+	return r->resp->n_columns;
+}
+
+const char *lora_result_column(const struct lora_result *r, size_t i)
+{
+	return i < r->resp->n_columns ? r->resp->columns[i] : NULL;
+}
+
+const char *lora_result_bookmark(const struct lora_result *r)
+{
+	return r->bookmark;
+}
+
+const char *lora_result_node(const struct lora_result *r)
+{
+	return r->c->nodes[r->node].url + strlen("tcp://");
+}
+
+/* Replaces the current batch with the next one from the cursor's node. */
+static int fetch_batch(struct lora_result *r, struct lora_client_error *e)
+{
+	Lora__FetchRequest fr = LORA__FETCH_REQUEST__INIT;
+	fr.cursor_id = r->cursor;
+	fr.batch_rows = r->batch_rows;
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_FETCH;
+	req.fetch = &fr;
+	Lora__Response *resp = NULL;
+	int sent = 0;
+	/* No retry: the cursor lives on that node only. */
+	int rv = node_call(r->c, r->node, &req, &resp, &sent, e);
+	if (rv == 0 && resp->error) {
+		rv = response_error(resp->error, e);
+		lora__response__free_unpacked(resp, &lora_pb_allocator);
+	}
+	if (rv) {
+		r->has_more = 0;
+		return rv;
+	}
+	lora__response__free_unpacked(r->resp, &lora_pb_allocator);
+	r->resp = resp;
+	r->row = 0;
+	r->has_more = resp->has_more && resp->cursor_id != 0;
+	if (resp->cursor_id)
+		r->cursor = resp->cursor_id;
+	return 0;
+}
+
+int lora_result_next(struct lora_result *r, Lora__Value *const **row,
+                     struct lora_client_error *e)
+{
+	*row = NULL;
+	while (r->row >= r->resp->n_rows) {
+		if (!r->has_more)
+			return 0;
+		int rv = fetch_batch(r, e);
+		if (rv)
+			return rv;
+	}
+	Lora__Row *rw = r->resp->rows[r->row++];
+	if (rw->n_values < r->resp->n_columns) {
+		set_error(e, LORA_ECORRUPT, NULL,
+		          "row with %zu values for %zu columns", rw->n_values,
+		          r->resp->n_columns);
+		return LORA_ECORRUPT;
+	}
+	*row = rw->values;
+	return 0;
+}
+
+void lora_result_free(struct lora_result *r)
+{
+	if (r == NULL)
+		return;
+	if (r->has_more && r->cursor) {
+		Lora__CloseRequest cr = LORA__CLOSE_REQUEST__INIT;
+		cr.cursor_id = r->cursor;
+		Lora__Request req = LORA__REQUEST__INIT;
+		req.kind_case = LORA__REQUEST__KIND_CLOSE;
+		req.close = &cr;
+		Lora__Response *resp = NULL;
+		int sent = 0;
+		if (node_call(r->c, r->node, &req, &resp, &sent, NULL) == 0)
+			lora__response__free_unpacked(resp, &lora_pb_allocator);
+	}
+	lora__response__free_unpacked(r->resp, &lora_pb_allocator);
+	lora_free(r);
+}

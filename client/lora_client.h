@@ -1,0 +1,227 @@
+/*
+ * lora_client.h - the C client library of LoraDB: talks the native protocol
+ * (proto/client.proto over nng req/rep on tcp) to a cluster of lorad nodes.
+ *
+ * What it does for the caller:
+ *   - keeps one connection per node address (reconnecting by itself);
+ *   - sends each query to the leader it knows, learning the leader from the
+ *     LORA_NOT_LEADER hints that nodes answer (leader routing), or pins every
+ *     query to the first reachable node (LORA_ROUTE_ANY);
+ *   - gives each logical query a request id and retries it through a
+ *     failover with the SAME id, so a write is applied at most once:
+ *       LORA_UNAVAILABLE / LORA_NOT_LEADER / no connection before sending:
+ *         certainly not executed, retried on another node;
+ *       LORA_UNKNOWN_OUTCOME / connection lost or timeout after sending:
+ *         may have committed, retried with the same id (the leader remembers
+ *         recent ids and answers the retry without applying it twice);
+ *     until the retry budget (retry_budget_ms) is spent;
+ *   - puts a timeout on every call (call_timeout_ms per round trip);
+ *   - streams results in batches through cursors (fetch / close);
+ *   - remembers the newest bookmark it has seen, for read-your-writes reads
+ *     with LORA_CONSISTENCY_BOOKMARK on any node.
+ *
+ * Threads: a struct lora_client and its results are used by one thread at a
+ * time. Open one client per thread for concurrent load.
+ *
+ * Ownership: every pointer argument is borrowed for the duration of the call
+ * unless said otherwise. Every object returned through an out-parameter is
+ * owned by the caller and freed with the function named beside it.
+ * Errors: functions return 0 or an enum lora_err code (proto/lora.h) and
+ * fill a caller-provided struct lora_client_error when it is not NULL.
+ */
+#ifndef LORA_CLIENT_H
+#define LORA_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lora.h"
+#include "lora_pb.h"
+
+/* Named limits. */
+#define LORA_CLIENT_NODES_MAX        16  /* addresses in one client */
+#define LORA_CLIENT_ADDR_BYTES       128 /* one "host:port" */
+#define LORA_CLIENT_REQUEST_ID_BYTES 64  /* generated request ids */
+#define LORA_CLIENT_BOOKMARK_BYTES   32  /* a bookmark (decimal index) */
+#define LORA_CLIENT_MSG_BYTES_MAX    (64u << 20) /* one response message */
+#define LORA_CLIENT_CODE_BYTES       40          /* a wire error code */
+
+/* Defaults for struct lora_client_opts fields left at 0. */
+#define LORA_CLIENT_CALL_TIMEOUT_MS_DEFAULT 5000
+#define LORA_CLIENT_RETRY_BUDGET_MS_DEFAULT 15000
+#define LORA_CLIENT_BACKOFF_MS_MIN_DEFAULT  10
+#define LORA_CLIENT_BACKOFF_MS_MAX_DEFAULT  500
+/* The local cluster of deploy/local (native protocol port 4748). */
+#define LORA_CLIENT_ADDRESSES_DEFAULT                                          \
+	"127.0.0.1:4748,127.0.0.2:4748,127.0.0.3:4748"
+
+enum lora_route {
+	LORA_ROUTE_LEADER = 0, /* send to the leader; follow NOT_LEADER hints */
+	LORA_ROUTE_ANY = 1,    /* first reachable node; it forwards writes */
+};
+
+enum lora_consistency {
+	LORA_CONSISTENCY_LOCAL = 0,
+	LORA_CONSISTENCY_BOOKMARK = 1,
+	LORA_CONSISTENCY_LINEARIZABLE = 2,
+};
+
+struct lora_client_opts {
+	/* Comma-separated "host:port" list (tcp:// prefix optional). NULL:
+	 * LORA_CLIENT_ADDRESSES_DEFAULT. Borrowed during open only. */
+	const char *addresses;
+	enum lora_route route;
+	int call_timeout_ms; /* one request/response round trip */
+	int retry_budget_ms; /* all attempts of one logical call; < 0: none */
+	int backoff_ms_min;  /* first wait between attempts */
+	int backoff_ms_max;  /* cap of the exponential backoff */
+	uint64_t seed;       /* for request ids and jitter; 0: random */
+};
+
+/* An error as the server (or the client itself) reported it. */
+struct lora_client_error {
+	int err;                           /* enum lora_err */
+	char code[LORA_CLIENT_CODE_BYTES]; /* wire code, e.g. "LORA_PARSE" */
+	char message[LORA_ERRMSG_BYTES];
+	uint32_t line, column; /* query errors; 0 when unknown */
+	int attempts;          /* requests sent for this call */
+};
+
+struct lora_client;
+struct lora_result;
+
+/* One query. Only `query` is required. */
+struct lora_query {
+	const char *query;
+	/* Parameters: borrowed array of borrowed pointers. */
+	Lora__Param *const *params;
+	size_t n_params;
+	enum lora_consistency consistency;
+	/* For LORA_CONSISTENCY_BOOKMARK; NULL: the newest bookmark this client
+	 * has seen. */
+	const char *bookmark;
+	/* NULL: the client generates one per call (retries reuse it). */
+	const char *request_id;
+	uint32_t batch_rows; /* rows per batch; 0: server default */
+};
+
+/*
+ * Parses a comma-separated address list into out[0..*n) (each
+ * "tcp://host:port"). Returns LORA_EINVAL on an empty list, an entry without
+ * a port, a port outside 1..65535, or more than max entries.
+ */
+int lora_client_parse_addresses(const char *list,
+                                char out[][LORA_CLIENT_ADDR_BYTES], size_t max,
+                                size_t *n, char *errmsg);
+
+/*
+ * Opens a client; no request is sent yet (connections are dialed in the
+ * background). *out is freed with lora_client_close. opts may be NULL.
+ */
+int lora_client_open(struct lora_client **out,
+                     const struct lora_client_opts *opts,
+                     struct lora_client_error *e);
+void lora_client_close(struct lora_client *c);
+
+/*
+ * Runs a query. On success *out holds the columns and the first batch of
+ * rows (free with lora_result_free, which also closes an open cursor).
+ */
+int lora_client_run(struct lora_client *c, const struct lora_query *q,
+                    struct lora_result **out, struct lora_client_error *e);
+
+/*
+ * Asks a node for the cluster status: *json_out is the /cluster/status JSON
+ * (free with lora_free). Tries the nodes in turn.
+ */
+int lora_client_status(struct lora_client *c, char **json_out,
+                       struct lora_client_error *e);
+
+/* The newest bookmark seen ("" before any); valid until the next call. */
+const char *lora_client_bookmark(const struct lora_client *c);
+/* "host:port" of the node believed to be leader, or NULL when unknown. */
+const char *lora_client_leader(const struct lora_client *c);
+/* Number of node addresses and the i-th one ("tcp://host:port"). */
+size_t lora_client_node_count(const struct lora_client *c);
+const char *lora_client_node_address(const struct lora_client *c, size_t i);
+
+/* ---- results ----------------------------------------------------------- */
+
+size_t lora_result_columns(const struct lora_result *r);
+/* Column name i; borrowed from r. */
+const char *lora_result_column(const struct lora_result *r, size_t i);
+/*
+ * Next row: *row points at values[0..lora_result_columns) borrowed from r,
+ * valid until the next call on r. Fetches the next batch when needed.
+ * Returns 0 with *row = NULL at the end, or an error.
+ */
+int lora_result_next(struct lora_result *r, Lora__Value *const **row,
+                     struct lora_client_error *e);
+/* The bookmark of the answer (the applied or written index). Borrowed. */
+const char *lora_result_bookmark(const struct lora_result *r);
+/* Address of the node that answered. Borrowed. */
+const char *lora_result_node(const struct lora_result *r);
+/* Closes an open cursor and frees r. NULL is a no-op. */
+void lora_result_free(struct lora_result *r);
+
+/* ---- retry policy (exposed for tests and tools) ------------------------ */
+
+enum lora_retry {
+	LORA_RETRY_NO = 0,      /* final answer: report it */
+	LORA_RETRY_SAFE = 1,    /* certainly not executed: retry anywhere */
+	LORA_RETRY_SAME_ID = 2, /* may have executed: retry with the same id */
+};
+
+/*
+ * What to do after an attempt failed with err. `sent` says whether the
+ * request left this client (a connection lost or a timeout after sending
+ * means the outcome is unknown).
+ */
+enum lora_retry lora_retry_classify(int err, int sent);
+
+/*
+ * Wait before attempt number `attempt` (1 = first retry): exponential from
+ * min_ms doubling up to max_ms, with jitter in [half, full] drawn from
+ * *seed (advanced). Deterministic for a given seed.
+ */
+int lora_retry_backoff_ms(int attempt, int min_ms, int max_ms, uint64_t *seed);
+
+/* enum lora_err for a wire code ("LORA_PARSE" -> LORA_EPARSE);
+ * LORA_EINTERNAL for an unknown code. */
+int lora_err_from_code(const char *code);
+
+/* ---- values ------------------------------------------------------------ */
+
+/*
+ * Constructors for parameter values: returned Lora__Value trees are owned by
+ * the caller and freed with lora_value_free (NULL on allocation failure).
+ * lora_value_list / lora_value_map take ownership of the item arrays' values
+ * on success only.
+ */
+Lora__Value *lora_value_null(void);
+Lora__Value *lora_value_bool(int b);
+Lora__Value *lora_value_int(int64_t i);
+Lora__Value *lora_value_float(double d);
+Lora__Value *lora_value_string(const char *s);
+Lora__Value *lora_value_list(Lora__Value **items, size_t n);
+Lora__Value *lora_value_map(const char *const *keys, Lora__Value **values,
+                            size_t n);
+void lora_value_free(Lora__Value *v);
+
+/* A parameter (name copied, value taken on success); free with
+ * lora_param_free. NULL on allocation failure (v is then still the
+ * caller's). */
+Lora__Param *lora_param_new(const char *name, Lora__Value *v);
+void lora_param_free(Lora__Param *p);
+
+/* Depth limit when printing nested values. */
+#define LORA_VALUE_DEPTH_MAX 64
+
+/*
+ * Appends a Cypher-like text for v to b: null, true, 42, 1.5, "text",
+ * [1, 2], {k: 1}, (:Label {k: 1}), [:TYPE {k: 1}], dates and times as ISO
+ * strings, durations as ISO 8601 periods. Returns 0 or LORA_ENOMEM.
+ */
+int lora_value_format(struct lora_buf *b, const Lora__Value *v);
+
+#endif /* LORA_CLIENT_H */

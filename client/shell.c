@@ -1,0 +1,329 @@
+/* shell.c - `lora`, the interactive Cypher shell and script runner. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <editline/readline.h>
+
+#include "cli.h"
+
+/* History lines kept in ~/.lora_history. */
+#define HISTORY_LINES_MAX  1000
+#define HISTORY_PATH_BYTES 4096
+
+struct shell {
+	struct lora_client *c;
+	struct lora_shell_opts o;
+	struct lora_params params;
+	struct lora_stmt stmt;
+	int interactive;
+	int failed; /* a statement failed (exit code of scripts) */
+	int quit;
+};
+
+static void print_error(const struct lora_client_error *e)
+{
+	if (e->line)
+		fprintf(stderr, "error %s: %s (line %u, column %u)\n", e->code,
+		        e->message, e->line, e->column);
+	else
+		fprintf(stderr, "error %s: %s\n", e->code, e->message);
+}
+
+/* Reads every row of r into a table and prints it. */
+static int print_result(struct shell *sh, struct lora_result *r, size_t *rows,
+                        struct lora_client_error *e)
+{
+	struct lora_table t = {0};
+	size_t cols = lora_result_columns(r);
+	const char **names = lora_calloc(cols ? cols : 1, sizeof(char *));
+	int rv = names ? 0 : LORA_ENOMEM;
+	for (size_t i = 0; rv == 0 && i < cols; i++)
+		names[i] = lora_result_column(r, i);
+	if (rv == 0)
+		rv = lora_table_header(&t, names, cols);
+	lora_free(names);
+	Lora__Value *const *row = NULL;
+	*rows = 0;
+	while (rv == 0 && (rv = lora_result_next(r, &row, e)) == 0 && row) {
+		rv = lora_table_add_values(&t, row);
+		(*rows)++;
+	}
+	struct lora_buf out = {0};
+	if (lora_table_render(&t, sh->o.format_plain, &out) == 0 && out.len)
+		fputs(out.data, stdout);
+	if (t.omitted)
+		printf("(%zu more rows not shown)\n", t.omitted);
+	lora_buf_free(&out);
+	lora_table_free(&t);
+	if (rv && rv != LORA_ENOMEM)
+		return rv;
+	if (rv == LORA_ENOMEM)
+		fprintf(stderr, "error: out of memory\n");
+	return rv;
+}
+
+static int run_statement(void *arg, const char *text)
+{
+	struct shell *sh = arg;
+	struct lora_query q = {0};
+	q.query = text;
+	q.params = sh->params.items;
+	q.n_params = sh->params.n;
+	q.consistency = (enum lora_consistency)sh->o.consistency;
+	struct lora_client_error e = {0};
+	struct lora_result *r = NULL;
+	uint64_t t0 = lora_now_ns();
+	int rv = lora_client_run(sh->c, &q, &r, &e);
+	size_t rows = 0;
+	if (rv == 0) {
+		rv = print_result(sh, r, &rows, &e);
+		if (rv == 0 && !sh->o.quiet)
+			printf("%zu row%s, %.1f ms, bookmark %s, node %s\n",
+			       rows, rows == 1 ? "" : "s",
+			       (double)(lora_now_ns() - t0) / 1e6,
+			       lora_result_bookmark(r), lora_result_node(r));
+		lora_result_free(r);
+	}
+	if (rv) {
+		print_error(&e);
+		sh->failed = 1;
+		if (!sh->interactive)
+			return -1; /* scripts stop at the first error */
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static void cmd_status(struct shell *sh)
+{
+	struct lora_client_error e = {0};
+	char *json = NULL;
+	char msg[LORA_ERRMSG_BYTES] = "";
+	if (lora_client_status(sh->c, &json, &e)) {
+		print_error(&e);
+		sh->failed = 1;
+		return;
+	}
+	struct lora_table t = {0};
+	struct lora_buf out = {0};
+	int rv = lora_status_table(json, &t, &out, msg);
+	if (rv == 0)
+		rv = lora_table_render(&t, sh->o.format_plain, &out);
+	if (rv == 0)
+		fputs(out.data, stdout);
+	else
+		fprintf(stderr, "error: %s\n", msg[0] ? msg : "status");
+	lora_buf_free(&out);
+	lora_table_free(&t);
+	lora_free(json);
+}
+
+static void cmd_params(struct shell *sh)
+{
+	for (size_t i = 0; i < sh->params.n; i++) {
+		struct lora_buf b = {0};
+		if (lora_value_format(&b, sh->params.items[i]->value) == 0)
+			printf(":param %s %s\n", sh->params.items[i]->name,
+			       b.data);
+		lora_buf_free(&b);
+	}
+	if (sh->params.n == 0)
+		printf("no parameters\n");
+}
+
+static void cmd_param(struct shell *sh, char *args)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	char *name = strtok(args, " \t");
+	char *value = name ? strtok(NULL, "") : NULL;
+	while (value && (*value == ' ' || *value == '\t'))
+		value++;
+	if (name == NULL) {
+		cmd_params(sh);
+		return;
+	}
+	if (name[0] == '$')
+		name++;
+	if (value == NULL || *value == 0) {
+		if (lora_params_unset(&sh->params, name))
+			fprintf(stderr, "no parameter %s\n", name);
+		return;
+	}
+	if (lora_params_set(&sh->params, name, value, msg)) {
+		fprintf(stderr, "error: %s\n", msg);
+		sh->failed = 1;
+	}
+}
+
+static void cmd_help(void)
+{
+	printf("Cypher statements end with ';' and may span lines.\n"
+	       "  :param NAME VALUE   set $NAME (VALUE is JSON: 42, \"x\", "
+	       "[1,2], {\"k\": 1})\n"
+	       "  :param NAME         remove $NAME\n"
+	       "  :params             list parameters\n"
+	       "  :status             cluster status (role and indexes of "
+	       "each node)\n"
+	       "  :help               this text\n"
+	       "  :quit               leave (also Ctrl-D)\n");
+}
+
+/* Runs a ':' command line. */
+static void run_command(struct shell *sh, char *line)
+{
+	char *cmd = strtok(line, " \t");
+	char *rest = cmd ? strtok(NULL, "") : NULL;
+	if (cmd == NULL)
+		return;
+	if (!strcmp(cmd, ":quit") || !strcmp(cmd, ":exit") ||
+	    !strcmp(cmd, ":q"))
+		sh->quit = 1;
+	else if (!strcmp(cmd, ":help") || !strcmp(cmd, ":h"))
+		cmd_help();
+	else if (!strcmp(cmd, ":status"))
+		cmd_status(sh);
+	else if (!strcmp(cmd, ":params"))
+		cmd_params(sh);
+	else if (!strcmp(cmd, ":param"))
+		cmd_param(sh, rest ? rest : (char *)"");
+	else {
+		fprintf(stderr, "unknown command %s (try :help)\n", cmd);
+		sh->failed = 1;
+	}
+}
+
+/* One input line: a command, or part of a statement. Returns non-zero to
+ * stop (a script error). */
+static int feed_line(struct shell *sh, char *line)
+{
+	char *p = line;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == ':' && !lora_stmt_pending(&sh->stmt)) {
+		run_command(sh, p);
+		return !sh->interactive && sh->failed;
+	}
+	int rv = lora_stmt_feed(&sh->stmt, line, run_statement, sh);
+	if (rv == LORA_ELIMIT || rv == LORA_ENOMEM) {
+		fprintf(stderr, "error: statement too long\n");
+		sh->failed = 1;
+	}
+	return rv != 0 && !sh->interactive;
+}
+
+/* Script input: runs every statement, then a final one without ';'. */
+static int run_script(struct shell *sh, FILE *f, const char *text)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int stop = 0;
+	if (text) {
+		char *copy = lora_strdup(text);
+		char *save = NULL;
+		for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL;
+		     l && !stop && !sh->quit; l = strtok_r(NULL, "\n", &save))
+			stop = feed_line(sh, l);
+		lora_free(copy);
+	}
+	while (f && !stop && !sh->quit && getline(&line, &cap, f) >= 0) {
+		line[strcspn(line, "\r\n")] = 0;
+		stop = feed_line(sh, line);
+	}
+	free(line);
+	if (!stop && !sh->quit && lora_stmt_pending(&sh->stmt))
+		run_statement(sh, lora_stmt_rest(&sh->stmt));
+	return sh->failed ? 1 : 0;
+}
+
+static void history_path(char *out, size_t size)
+{
+	const char *home = getenv("HOME");
+	snprintf(out, size, "%s/.lora_history", home ? home : ".");
+}
+
+static void add_statement_history(const char *line, struct lora_buf *entry)
+{
+	if (entry->len)
+		lora_buf_putc(entry, ' ');
+	lora_buf_puts(entry, line);
+}
+
+static int run_interactive(struct shell *sh)
+{
+	char hist[HISTORY_PATH_BYTES];
+	history_path(hist, sizeof(hist));
+	using_history();
+	stifle_history(HISTORY_LINES_MAX);
+	read_history(hist);
+	if (!sh->o.quiet)
+		printf("lora shell: statements end with ';', :help for "
+		       "commands\n");
+	struct lora_buf entry = {0};
+	while (!sh->quit) {
+		int more = lora_stmt_pending(&sh->stmt);
+		char *line = readline(more ? "   ...> " : "lora> ");
+		if (line == NULL)
+			break; /* Ctrl-D */
+		add_statement_history(line, &entry);
+		feed_line(sh, line);
+		if (!lora_stmt_pending(&sh->stmt) && entry.len) {
+			add_history(entry.data);
+			lora_buf_reset(&entry);
+		}
+		free(line);
+	}
+	lora_buf_free(&entry);
+	write_history(hist);
+	return 0;
+}
+
+static int shell_open(struct shell *sh)
+{
+	struct lora_client_opts co = {0};
+	co.addresses = sh->o.addresses;
+	co.call_timeout_ms = sh->o.timeout_ms;
+	co.route = sh->o.route_any ? LORA_ROUTE_ANY : LORA_ROUTE_LEADER;
+	struct lora_client_error e = {0};
+	if (lora_client_open(&sh->c, &co, &e)) {
+		print_error(&e);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct shell sh = {0};
+	char msg[LORA_ERRMSG_BYTES] = "";
+	if (lora_shell_parse_args(argc, argv, &sh.o, msg)) {
+		fprintf(stderr, "lora: %s\n%s", msg, lora_shell_usage());
+		return 2;
+	}
+	if (sh.o.help) {
+		fputs(lora_shell_usage(), stdout);
+		return 0;
+	}
+	FILE *f = NULL;
+	if (sh.o.file) {
+		f = strcmp(sh.o.file, "-") ? fopen(sh.o.file, "r") : stdin;
+		if (f == NULL) {
+			perror(sh.o.file);
+			return 2;
+		}
+	}
+	int rv = shell_open(&sh);
+	sh.interactive = !sh.o.file && !sh.o.command && isatty(0);
+	if (rv == 0 && sh.interactive)
+		rv = run_interactive(&sh);
+	else if (rv == 0)
+		rv = run_script(&sh, sh.o.command ? NULL : (f ? f : stdin),
+		                sh.o.command);
+	if (f && f != stdin)
+		fclose(f);
+	lora_stmt_free(&sh.stmt);
+	lora_params_free(&sh.params);
+	lora_client_close(sh.c);
+	return rv;
+}
