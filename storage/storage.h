@@ -39,10 +39,10 @@
 
 /* ---- limits ------------------------------------------------------------ */
 
-#define STO_MUTATIONS_PER_BATCH_MAX 1000000 /* mutations in one batch */
-#define STO_NAME_BYTES_MAX 65535             /* label / type / key names */
-#define STO_RECORD_BYTES_MAX (64u << 20)     /* one encoded node or edge */
-#define STO_LOG_READ_BYTES_MAX (64u << 20)   /* one sto_log_entries call */
+#define STO_MUTATIONS_PER_BATCH_MAX 1000000     /* mutations in one batch */
+#define STO_NAME_BYTES_MAX          65535       /* label / type / key names */
+#define STO_RECORD_BYTES_MAX        (64u << 20) /* one encoded node or edge */
+#define STO_LOG_READ_BYTES_MAX      (64u << 20) /* one sto_log_entries call */
 
 /* ---- the state store --------------------------------------------------- */
 
@@ -51,7 +51,7 @@ struct sto_view;
 struct sto_iter;
 
 struct sto_options {
-	int create_if_missing;   /* create state/ when absent (default 1) */
+	int create_if_missing;    /* create state/ when absent (default 1) */
 	size_t block_cache_bytes; /* 0: storage default */
 	int sync_writes;          /* fsync each apply (default 0: the Raft log
 	                           * is the durable record; state is rebuilt
@@ -153,8 +153,7 @@ int sto_view_count_nodes(struct sto_view *v, const char *label,
                          uint64_t *count);
 
 /* Number of edges (all, or of one type when type is not NULL). */
-int sto_view_count_edges(struct sto_view *v, const char *type,
-                         uint64_t *count);
+int sto_view_count_edges(struct sto_view *v, const char *type, uint64_t *count);
 
 /*
  * The index catalogue: *out is an array of *n definitions, in name order.
@@ -212,8 +211,8 @@ int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
  * different types never compare equal; ordering within a type follows
  * Cypher (numbers: integers and floats together).
  */
-int sto_view_index_seek(struct sto_view *v, const char *label,
-                        const char *key, const Lora__Value *lo, int lo_incl,
+int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
+                        const Lora__Value *lo, int lo_incl,
                         const Lora__Value *hi, int hi_incl,
                         struct sto_iter **out);
 

@@ -1,0 +1,75 @@
+/*
+ * applyInt.h - private to apply.c / apply_index.c: the state of one
+ * sto_apply call.
+ *
+ * Every mutation of a batch writes into one RocksDB WriteBatchWithIndex,
+ * and every read during validation goes through that batch first, so a
+ * mutation sees the effects of the earlier ones in the same batch. Nothing
+ * reaches the database until the whole batch has been validated.
+ */
+#ifndef LORA_STO_APPLY_INT_H
+#define LORA_STO_APPLY_INT_H
+
+#include "stoInt.h"
+
+struct apply_ctx {
+	struct sto_store *s;
+	rocksdb_writebatch_wi_t *wb;
+	char *errmsg;
+	/* Tokens this batch introduces: token = s->tok[k].n + local id. */
+	struct sto_tokens pend[STO_TOK_KINDS];
+	/* Catalogue as the batch changes it (a copy, made on first DDL). */
+	struct sto_catalog cat;
+	int cat_copied;
+	/* Count changes, written once at the end. */
+	int64_t *label_delta, *type_delta;
+	size_t label_delta_n, type_delta_n;
+	int64_t nodes_delta, edges_delta;
+	/* Ids at or above these did not exist before the batch. */
+	uint64_t state_next_node, state_next_edge;
+	uint64_t next_node, next_edge;
+	struct lora_buf kbuf, vbuf; /* scratch */
+};
+
+/* Operating errors abort the whole apply without writing anything;
+ * everything else rejects the batch. */
+static inline int apply_is_fatal(int rv)
+{
+	return rv == LORA_ENOMEM || rv == LORA_EIO || rv == LORA_ENOSPC ||
+	       rv == LORA_ECORRUPT || rv == LORA_EINTERNAL;
+}
+
+/* apply.c */
+int apply_get(struct apply_ctx *c, int cf, const void *key, size_t klen,
+              char **val, size_t *vlen);
+int apply_put(struct apply_ctx *c, int cf, const void *key, size_t klen,
+              const void *val, size_t vlen);
+void apply_del(struct apply_ctx *c, int cf, const void *key, size_t klen);
+/* Iterator over batch + database for column family cf: destroy with
+ * rocksdb_iter_destroy. */
+rocksdb_iterator_t *apply_iter(struct apply_ctx *c, int cf);
+int apply_iter_err(rocksdb_iterator_t *it);
+int apply_intern(struct apply_ctx *c, int kind, const char *name,
+                 uint32_t *tok);
+/* Token of name without creating one: -1 when unknown. */
+int64_t apply_tok_find(struct apply_ctx *c, int kind, const char *name);
+const char *apply_tok_name(struct apply_ctx *c, int kind, uint32_t tok);
+/* Loads node (edge=0) or edge record id into r; *found = 0 when absent. */
+int apply_load(struct apply_ctx *c, int edge, uint64_t id, struct sto_rec *r,
+               int *found);
+int apply_store(struct apply_ctx *c, int edge, uint64_t id,
+                const struct sto_rec *r);
+
+/* apply_index.c */
+/* Index maintenance when a node's property `key` changes from old (packed
+ * bytes, NULL: absent) to new (NULL: absent). */
+int idx_prop_change(struct apply_ctx *c, uint64_t node, const struct sto_rec *r,
+                    uint32_t key, const struct sto_prop *old,
+                    const Lora__Value *nv);
+/* Index maintenance when node gains (add=1) or loses `label`. */
+int idx_label_change(struct apply_ctx *c, uint64_t node,
+                     const struct sto_rec *r, uint32_t label, int add);
+int apply_create_index(struct apply_ctx *c, const Lora__CreateIndex *m);
+int apply_drop_index(struct apply_ctx *c, const Lora__DropIndex *m);
+
+#endif /* LORA_STO_APPLY_INT_H */

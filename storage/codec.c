@@ -1,0 +1,545 @@
+/* codec.c - key layout, order-preserving value encoding, node and edge
+ * records, and vector shape checks.
+ *
+ * Records are a compact format of our own rather than protobuf so that
+ * labels and keys are 32-bit tokens:
+ *
+ *   node: 'n' varint(nlabels) varint(label)* varint(nvec) varint(nprops)
+ *         (varint(key) varint(len) Value-bytes)*
+ *   edge: 'r' varint(type) be64(from) be64(to) varint(nvec) varint(nprops)
+ *         (varint(key) varint(len) Value-bytes)*
+ *
+ * Property values are packed Lora__Value messages; vector-valued
+ * properties live in the vectors CF and only their count (nvec) is kept
+ * here so that reading a node without vectors costs one lookup.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "stoInt.h"
+
+#define REC_NODE_MAGIC 'n'
+#define REC_EDGE_MAGIC 'r'
+
+/* ---- varints --------------------------------------------------------------
+ */
+
+int sto_put_uvarint(struct lora_buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	size_t n = 0;
+	while (v >= 0x80) {
+		tmp[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	tmp[n++] = (uint8_t)v;
+	return lora_buf_append(b, tmp, n);
+}
+
+size_t sto_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+	for (size_t i = 0; i < 10 && p + i < end; i++) {
+		r |= (uint64_t)(p[i] & 0x7f) << (7 * i);
+		if (!(p[i] & 0x80)) {
+			*v = r;
+			return i + 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- keys -----------------------------------------------------------------
+ */
+
+void sto_key_adj(uint8_t k[STO_ADJ_KEY_BYTES], char dir, uint64_t node,
+                 uint32_t type, uint64_t other, uint64_t edge)
+{
+	k[0] = (uint8_t)dir;
+	lora_put_be64(k + 1, node);
+	lora_put_be32(k + 9, type);
+	lora_put_be64(k + 13, other);
+	lora_put_be64(k + 21, edge);
+}
+
+void sto_key_edge(uint8_t k[9], uint64_t edge)
+{
+	k[0] = STO_K_EDGE;
+	lora_put_be64(k + 1, edge);
+}
+
+void sto_key_vec(uint8_t k[STO_VEC_KEY_BYTES], uint32_t entity, uint64_t owner,
+                 uint32_t key)
+{
+	k[0] = (uint8_t)entity;
+	lora_put_be64(k + 1, owner);
+	lora_put_be32(k + 9, key);
+}
+
+void sto_key_label(uint8_t k[STO_LABEL_KEY_BYTES], uint32_t label,
+                   uint64_t node)
+{
+	k[0] = STO_K_LABEL;
+	lora_put_be32(k + 1, label);
+	lora_put_be64(k + 5, node);
+}
+
+int sto_key_prop_prefix(struct lora_buf *b, uint32_t label, uint32_t key)
+{
+	uint8_t k[9];
+	k[0] = STO_K_PROP;
+	lora_put_be32(k + 1, label);
+	lora_put_be32(k + 5, key);
+	lora_buf_reset(b);
+	return lora_buf_append(b, k, sizeof(k));
+}
+
+/* ---- order-preserving values ----------------------------------------------
+ */
+
+/* Type class bytes: the first byte of every encoded value. */
+#define ENC_NULL     0x08 /* only inside lists */
+#define ENC_BOOL     0x10
+#define ENC_NUMBER   0x20
+#define ENC_STRING   0x30
+#define ENC_BYTES    0x38
+#define ENC_LIST     0x50
+#define ENC_TEMPORAL 0x60 /* + kind */
+#define ENC_LIST_END 0x00
+
+static int put_u64(struct lora_buf *b, uint64_t v)
+{
+	uint8_t k[8];
+	lora_put_be64(k, v);
+	return lora_buf_append(b, k, 8);
+}
+
+static int put_i64(struct lora_buf *b, int64_t v)
+{
+	return put_u64(b, (uint64_t)v ^ ((uint64_t)1 << 63));
+}
+
+/* Doubles as sortable unsigned: flip all bits of negatives, the sign bit
+ * of positives. -0.0 becomes 0.0 and every NaN one NaN above +inf. */
+static uint64_t f64_ord(double d)
+{
+	uint64_t u;
+	if (d == 0)
+		d = 0;
+	if (isnan(d))
+		d = NAN;
+	memcpy(&u, &d, 8);
+	return (u >> 63) ? ~u : u | ((uint64_t)1 << 63);
+}
+
+/* A number: its double, then the exact distance of an integer from that
+ * double, so that 2^53 + 1 and 2^53 differ while 1 and 1.0 are equal. */
+static int put_number(struct lora_buf *b, int is_int, int64_t i, double d)
+{
+	int64_t diff = 0;
+	if (is_int) {
+		d = (double)i;
+		diff = (int64_t)((long double)i - (long double)d);
+	}
+	int rv = lora_buf_putc(b, ENC_NUMBER);
+	if (!rv)
+		rv = put_u64(b, f64_ord(d));
+	if (!rv)
+		rv = put_i64(b, diff);
+	return rv;
+}
+
+/* Bytes with 0x00 escaped as 00 ff and terminated by 00 01. */
+static int put_escaped(struct lora_buf *b, uint8_t cls, const uint8_t *p,
+                       size_t n)
+{
+	int rv = lora_buf_reserve(b, n + n / 8 + 4);
+	if (rv)
+		return rv;
+	lora_buf_putc(b, (char)cls);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == 0) {
+			rv = lora_buf_append(b, "\0\xff", 2);
+		} else {
+			rv = lora_buf_putc(b, (char)p[i]);
+		}
+		if (rv)
+			return rv;
+	}
+	return lora_buf_append(b, "\0\x01", 2);
+}
+
+static int put_temporal(struct lora_buf *b, const Lora__Temporal *t)
+{
+	int rv = lora_buf_putc(b, (char)(ENC_TEMPORAL + (t->kind & 0x0f)));
+	switch (t->kind) {
+	case LORA__TEMPORAL_KIND__TEMPORAL_DATE:
+		return rv ? rv : put_i64(b, t->epoch_days);
+	case LORA__TEMPORAL_KIND__TEMPORAL_LOCAL_TIME:
+		return rv ? rv : put_i64(b, t->nanos_of_day);
+	case LORA__TEMPORAL_KIND__TEMPORAL_TIME:
+		return rv ? rv
+		          : put_i64(b, t->nanos_of_day -
+		                           (int64_t)t->offset_seconds *
+		                               1000000000LL);
+	case LORA__TEMPORAL_KIND__TEMPORAL_LOCAL_DATETIME:
+	case LORA__TEMPORAL_KIND__TEMPORAL_DATETIME: {
+		int64_t off = t->kind == LORA__TEMPORAL_KIND__TEMPORAL_DATETIME
+		                  ? t->offset_seconds
+		                  : 0;
+		/* Instant as (seconds, nanos); days stay far from overflow. */
+		int64_t secs = t->epoch_days * 86400 +
+		               t->nanos_of_day / 1000000000LL - off;
+		if (!rv)
+			rv = put_i64(b, secs);
+		return rv ? rv : put_i64(b, t->nanos_of_day % 1000000000LL);
+	}
+	case LORA__TEMPORAL_KIND__TEMPORAL_DURATION:
+		if (!rv)
+			rv = put_i64(b, t->months);
+		if (!rv)
+			rv = put_i64(b, t->days);
+		if (!rv)
+			rv = put_i64(b, t->seconds);
+		return rv ? rv : put_i64(b, t->nanos);
+	default:
+		return LORA_EINVAL;
+	}
+}
+
+static int enc_value(struct lora_buf *b, const Lora__Value *v, int depth,
+                     int in_list)
+{
+	if (depth > STO_VALUE_DEPTH_MAX)
+		return LORA_EINVAL;
+	switch (v ? v->kind_case : LORA__VALUE__KIND__NOT_SET) {
+	case LORA__VALUE__KIND_BOOL_VALUE:
+		if (lora_buf_putc(b, ENC_BOOL))
+			return LORA_ENOMEM;
+		return lora_buf_putc(b, v->bool_value ? 1 : 0);
+	case LORA__VALUE__KIND_INT_VALUE:
+		return put_number(b, 1, v->int_value, 0);
+	case LORA__VALUE__KIND_FLOAT_VALUE:
+		return put_number(b, 0, 0, v->float_value);
+	case LORA__VALUE__KIND_STRING_VALUE:
+		return put_escaped(b, ENC_STRING,
+		                   (const uint8_t *)v->string_value,
+		                   strlen(v->string_value));
+	case LORA__VALUE__KIND_BYTES_VALUE:
+		return put_escaped(b, ENC_BYTES, v->bytes_value.data,
+		                   v->bytes_value.len);
+	case LORA__VALUE__KIND_TEMPORAL_VALUE:
+		return v->temporal_value ? put_temporal(b, v->temporal_value)
+		                         : LORA_EINVAL;
+	case LORA__VALUE__KIND_LIST_VALUE: {
+		if (lora_buf_putc(b, ENC_LIST))
+			return LORA_ENOMEM;
+		const Lora__ValueList *l = v->list_value;
+		for (size_t i = 0; l && i < l->n_items; i++) {
+			int rv = enc_value(b, l->items[i], depth + 1, 1);
+			if (rv)
+				return rv;
+		}
+		return lora_buf_putc(b, ENC_LIST_END);
+	}
+	case LORA__VALUE__KIND__NOT_SET:
+	case LORA__VALUE__KIND_NULL_VALUE:
+		return in_list ? lora_buf_putc(b, ENC_NULL) : LORA_EINVAL;
+	default:
+		return LORA_EINVAL;
+	}
+}
+
+int sto_enc_value(struct lora_buf *b, const Lora__Value *v)
+{
+	return enc_value(b, v, 0, 0);
+}
+
+uint8_t sto_enc_class(const Lora__Value *v)
+{
+	switch (v ? v->kind_case : LORA__VALUE__KIND__NOT_SET) {
+	case LORA__VALUE__KIND_BOOL_VALUE:
+		return ENC_BOOL;
+	case LORA__VALUE__KIND_INT_VALUE:
+	case LORA__VALUE__KIND_FLOAT_VALUE:
+		return ENC_NUMBER;
+	case LORA__VALUE__KIND_STRING_VALUE:
+		return ENC_STRING;
+	case LORA__VALUE__KIND_BYTES_VALUE:
+		return ENC_BYTES;
+	case LORA__VALUE__KIND_LIST_VALUE:
+		return ENC_LIST;
+	case LORA__VALUE__KIND_TEMPORAL_VALUE:
+		return v->temporal_value
+		           ? (uint8_t)(ENC_TEMPORAL +
+		                       (v->temporal_value->kind & 0x0f))
+		           : 0;
+	default:
+		return 0;
+	}
+}
+
+/* ---- values ----------------------------------------------------------------
+ */
+
+int sto_value_unpack(const uint8_t *p, size_t len, Lora__Value **out)
+{
+	*out = lora__value__unpack(&lora_pb_allocator, len, p);
+	if (*out)
+		return 0;
+	/* protobuf-c says NULL for both bad bytes and no memory: probe. */
+	void *probe = lora_malloc(1);
+	if (!probe)
+		return LORA_ENOMEM;
+	lora_free(probe);
+	return LORA_ECORRUPT;
+}
+
+int sto_value_pack(const Lora__Value *v, uint8_t **out, size_t *len)
+{
+	size_t n = lora__value__get_packed_size(v);
+	uint8_t *p = lora_malloc(n);
+	if (!p)
+		return LORA_ENOMEM;
+	lora__value__pack(v, p);
+	*out = p;
+	*len = n;
+	return 0;
+}
+
+int sto_vector_check(const Lora__Vector *vec, char *errmsg)
+{
+	if (!vec)
+		return lora_errf(LORA_EVECTOR, errmsg, "vector is missing");
+	size_t dim = vec->dimension, have;
+	switch (vec->coord_type) {
+	case LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT64:
+		have = vec->n_f64;
+		break;
+	case LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32:
+		have = vec->n_f32;
+		break;
+	case LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER64:
+	case LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER32:
+	case LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER16:
+	case LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER8:
+		have = vec->n_ints;
+		break;
+	default:
+		return lora_errf(LORA_EVECTOR, errmsg,
+		                 "unknown vector coordinate type %d",
+		                 (int)vec->coord_type);
+	}
+	if (dim == 0 || dim > STO_VECTOR_DIMENSIONS_MAX)
+		return lora_errf(LORA_EVECTOR, errmsg,
+		                 "vector dimension %zu outside 1..%d", dim,
+		                 STO_VECTOR_DIMENSIONS_MAX);
+	if (have != dim || vec->n_f64 + vec->n_f32 + vec->n_ints != dim)
+		return lora_errf(LORA_EVECTOR, errmsg,
+		                 "vector of dimension %zu has %zu coordinates",
+		                 dim, vec->n_f64 + vec->n_f32 + vec->n_ints);
+	int64_t lim = 0;
+	if (vec->coord_type == LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER32)
+		lim = INT32_MAX;
+	else if (vec->coord_type == LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER16)
+		lim = INT16_MAX;
+	else if (vec->coord_type == LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER8)
+		lim = INT8_MAX;
+	for (size_t i = 0; lim && i < dim; i++)
+		if (vec->ints[i] > lim || vec->ints[i] < -lim - 1)
+			return lora_errf(LORA_EVECTOR, errmsg,
+			                 "vector coordinate %zu out of range",
+			                 i);
+	return 0;
+}
+
+/* ---- records ----------------------------------------------------------------
+ */
+
+void sto_rec_free(struct sto_rec *r)
+{
+	lora_free(r->labels);
+	lora_free(r->props);
+	lora_buf_free(&r->data);
+	memset(r, 0, sizeof(*r));
+}
+
+static int rec_grow(void **arr, uint32_t *cap, uint32_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	uint32_t nc = *cap ? *cap * 2 : 4;
+	while (nc < need)
+		nc *= 2;
+	void *p = lora_realloc(*arr, (size_t)nc * elem);
+	if (!p)
+		return LORA_ENOMEM;
+	*arr = p;
+	*cap = nc;
+	return 0;
+}
+
+/* Reads a varint that must fit in 32 bits. */
+static int get_u32(const uint8_t **p, const uint8_t *end, uint32_t *v)
+{
+	uint64_t x;
+	size_t n = sto_get_uvarint(*p, end, &x);
+	if (!n || x > UINT32_MAX)
+		return LORA_ECORRUPT;
+	*p += n;
+	*v = (uint32_t)x;
+	return 0;
+}
+
+static int rec_decode_props(struct sto_rec *r, const uint8_t *p,
+                            const uint8_t *end)
+{
+	uint32_t n;
+	if (get_u32(&p, end, &r->nvec) || get_u32(&p, end, &n))
+		return LORA_ECORRUPT;
+	if (n > (size_t)(end - p) / 2)
+		return LORA_ECORRUPT;
+	if (rec_grow((void **)&r->props, &r->props_cap, n, sizeof(*r->props)))
+		return LORA_ENOMEM;
+	if (lora_buf_reserve(&r->data, (size_t)(end - p)))
+		return LORA_ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		struct sto_prop *pr = &r->props[i];
+		if (get_u32(&p, end, &pr->key) || get_u32(&p, end, &pr->len))
+			return LORA_ECORRUPT;
+		if (pr->len > (size_t)(end - p))
+			return LORA_ECORRUPT;
+		pr->off = (uint32_t)r->data.len;
+		lora_buf_append(&r->data, p, pr->len); /* reserved above */
+		p += pr->len;
+		r->nprops = i + 1;
+	}
+	return p == end ? 0 : LORA_ECORRUPT;
+}
+
+int sto_rec_decode(struct sto_rec *r, int edge, const uint8_t *p, size_t len)
+{
+	const uint8_t *end = p + len;
+	r->nlabels = r->nprops = r->nvec = 0;
+	lora_buf_reset(&r->data);
+	if (len < 1 || p[0] != (edge ? REC_EDGE_MAGIC : REC_NODE_MAGIC))
+		return LORA_ECORRUPT;
+	p++;
+	if (edge) {
+		if (get_u32(&p, end, &r->type) || end - p < 16)
+			return LORA_ECORRUPT;
+		r->from = lora_get_be64(p);
+		r->to = lora_get_be64(p + 8);
+		return rec_decode_props(r, p + 16, end);
+	}
+	uint32_t n;
+	if (get_u32(&p, end, &n) || n > (size_t)(end - p))
+		return LORA_ECORRUPT;
+	if (rec_grow((void **)&r->labels, &r->labels_cap, n,
+	             sizeof(*r->labels)))
+		return LORA_ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		if (get_u32(&p, end, &r->labels[i]))
+			return LORA_ECORRUPT;
+	r->nlabels = n;
+	return rec_decode_props(r, p, end);
+}
+
+int sto_rec_encode(const struct sto_rec *r, int edge, struct lora_buf *out)
+{
+	lora_buf_reset(out);
+	int rv = lora_buf_reserve(out, 32 + r->data.len + 5 * r->nlabels +
+	                                   10 * r->nprops);
+	if (rv)
+		return rv;
+	lora_buf_putc(out, edge ? REC_EDGE_MAGIC : REC_NODE_MAGIC);
+	if (edge) {
+		uint8_t ends[16];
+		lora_put_be64(ends, r->from);
+		lora_put_be64(ends + 8, r->to);
+		sto_put_uvarint(out, r->type);
+		lora_buf_append(out, ends, 16);
+	} else {
+		sto_put_uvarint(out, r->nlabels);
+		for (uint32_t i = 0; i < r->nlabels; i++)
+			sto_put_uvarint(out, r->labels[i]);
+	}
+	sto_put_uvarint(out, r->nvec);
+	sto_put_uvarint(out, r->nprops);
+	for (uint32_t i = 0; i < r->nprops; i++) {
+		const struct sto_prop *pr = &r->props[i];
+		sto_put_uvarint(out, pr->key);
+		sto_put_uvarint(out, pr->len);
+		rv = lora_buf_append(out, r->data.data + pr->off, pr->len);
+		if (rv)
+			return rv;
+	}
+	if (out->len > STO_RECORD_BYTES_MAX)
+		return LORA_ELIMIT;
+	return 0;
+}
+
+int sto_rec_find_prop(const struct sto_rec *r, uint32_t key)
+{
+	for (uint32_t i = 0; i < r->nprops; i++)
+		if (r->props[i].key == key)
+			return (int)i;
+	return -1;
+}
+
+int sto_rec_set_prop(struct sto_rec *r, uint32_t key, const void *val,
+                     size_t len)
+{
+	if (len > STO_RECORD_BYTES_MAX ||
+	    r->data.len + len > STO_RECORD_BYTES_MAX)
+		return LORA_ELIMIT;
+	int i = sto_rec_find_prop(r, key);
+	if (i < 0 && rec_grow((void **)&r->props, &r->props_cap, r->nprops + 1,
+	                      sizeof(*r->props)))
+		return LORA_ENOMEM;
+	size_t off = r->data.len;
+	/* Old bytes stay in data as garbage until the record is re-read. */
+	if (lora_buf_append(&r->data, val, len))
+		return LORA_ENOMEM;
+	if (i < 0)
+		i = (int)r->nprops++;
+	r->props[i] = (struct sto_prop){key, (uint32_t)off, (uint32_t)len};
+	return 0;
+}
+
+void sto_rec_del_prop(struct sto_rec *r, int i)
+{
+	LORA_ASSERT(i >= 0 && (uint32_t)i < r->nprops);
+	memmove(&r->props[i], &r->props[i + 1],
+	        (r->nprops - (uint32_t)i - 1) * sizeof(*r->props));
+	r->nprops--;
+}
+
+int sto_rec_has_label(const struct sto_rec *r, uint32_t label)
+{
+	for (uint32_t i = 0; i < r->nlabels; i++)
+		if (r->labels[i] == label)
+			return 1;
+	return 0;
+}
+
+int sto_rec_add_label(struct sto_rec *r, uint32_t label)
+{
+	if (rec_grow((void **)&r->labels, &r->labels_cap, r->nlabels + 1,
+	             sizeof(*r->labels)))
+		return LORA_ENOMEM;
+	r->labels[r->nlabels++] = label;
+	return 0;
+}
+
+void sto_rec_del_label(struct sto_rec *r, uint32_t label)
+{
+	for (uint32_t i = 0; i < r->nlabels; i++) {
+		if (r->labels[i] == label) {
+			memmove(&r->labels[i], &r->labels[i + 1],
+			        (r->nlabels - i - 1) * sizeof(*r->labels));
+			r->nlabels--;
+			return;
+		}
+	}
+}

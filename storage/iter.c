@@ -1,0 +1,519 @@
+/* iter.c - scans over a read view: all nodes, nodes by label, all edges,
+ * adjacency, index seeks and vectors.
+ *
+ * Every scan is a RocksDB iterator over one key prefix. Long scans get
+ * their own iterator bounded with iterate_upper_bound; adjacency scans,
+ * the hot path of traversals, reuse iterators from a small pool in the
+ * view (an iterator costs more to create than a Seek) and check the
+ * prefix themselves.
+ */
+#include <string.h>
+
+#include "stoInt.h"
+
+enum it_kind {
+	IT_EMPTY,
+	IT_NODES,
+	IT_LABEL,
+	IT_EDGES,
+	IT_ADJ,
+	IT_SEEK,
+	IT_VEC_ALL,
+	IT_VEC_LABEL
+};
+
+#define IT_PREFIX_BYTES 16
+
+struct sto_iter {
+	struct sto_view *v;
+	enum it_kind kind;
+	rocksdb_iterator_t *it;
+	rocksdb_readoptions_t *ro; /* own options (bounded scans) or NULL */
+	int pooled;                /* it came from v->pool */
+	int started;
+	uint8_t pfx[IT_PREFIX_BYTES]; /* every key must start with this */
+	size_t plen;
+	uint8_t upper[IT_PREFIX_BYTES]; /* iterate_upper_bound bytes */
+	/* adjacency */
+	uint64_t node;
+	int phase, both; /* phase 0: outgoing keys, 1: incoming */
+	/* index seek */
+	struct lora_buf lo, hi; /* encoded bounds (empty: unbounded) */
+	int lo_incl, hi_incl;
+	uint8_t cls; /* value class every hit must have; 0: any */
+	/* vectors */
+	uint32_t key;
+	Lora__Vector *vec;
+};
+
+/* ---- creation
+ * ---------------------------------------------------------------- */
+
+static int iter_new(struct sto_view *v, enum it_kind kind,
+                    struct sto_iter **out)
+{
+	struct sto_iter *it = lora_calloc(1, sizeof(*it));
+	if (!it)
+		return LORA_ENOMEM;
+	it->v = v;
+	it->kind = kind;
+	*out = it;
+	return 0;
+}
+
+/* Opens a bounded iterator on cf for keys starting with pfx. */
+static void iter_bounded(struct sto_iter *it, int cf, const void *pfx,
+                         size_t plen)
+{
+	struct sto_view *v = it->v;
+	LORA_ASSERT(plen <= IT_PREFIX_BYTES);
+	memcpy(it->pfx, pfx, plen);
+	it->plen = plen;
+	it->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_snapshot(it->ro, v->snap);
+	/* Upper bound: the prefix plus one, carrying over 0xff bytes. */
+	memcpy(it->upper, pfx, plen);
+	size_t ulen = plen;
+	while (ulen > 0 && it->upper[ulen - 1] == 0xff)
+		ulen--;
+	if (ulen > 0) {
+		it->upper[ulen - 1]++;
+		rocksdb_readoptions_set_iterate_upper_bound(
+		    it->ro, (const char *)it->upper, ulen);
+	}
+	it->it = rocksdb_create_iterator_cf(v->s->db, it->ro, v->s->cf[cf]);
+}
+
+static void iter_pooled(struct sto_iter *it)
+{
+	struct sto_view *v = it->v;
+	it->pooled = 1;
+	if (v->npool > 0)
+		it->it = v->pool[--v->npool];
+	else
+		it->it = rocksdb_create_iterator_cf(v->s->db, v->ro,
+		                                    v->s->cf[STO_CF_EDGES]);
+}
+
+void sto_iter_free(struct sto_iter *it)
+{
+	if (!it)
+		return;
+	struct sto_view *v = it->v;
+	if (it->it && it->pooled && v->npool < STO_VIEW_ITER_POOL_MAX)
+		v->pool[v->npool++] = it->it;
+	else if (it->it)
+		rocksdb_iter_destroy(it->it);
+	rocksdb_readoptions_destroy(it->ro);
+	lora_buf_free(&it->lo);
+	lora_buf_free(&it->hi);
+	if (it->vec)
+		lora__vector__free_unpacked(it->vec, &lora_pb_allocator);
+	lora_free(it);
+}
+
+int sto_view_scan_nodes(struct sto_view *v, struct sto_iter **out)
+{
+	int rv = iter_new(v, IT_NODES, out);
+	if (!rv)
+		iter_bounded(*out, STO_CF_NODES, "", 0);
+	return rv;
+}
+
+int sto_view_scan_edges(struct sto_view *v, struct sto_iter **out)
+{
+	uint8_t p = STO_K_EDGE;
+	int rv = iter_new(v, IT_EDGES, out);
+	if (!rv)
+		iter_bounded(*out, STO_CF_EDGES, &p, 1);
+	return rv;
+}
+
+int sto_view_scan_label(struct sto_view *v, const char *label,
+                        struct sto_iter **out)
+{
+	int64_t t =
+	    label ? sto_tok_find(v->s, STO_TOK_LABEL, label, strlen(label))
+	          : -1;
+	int rv = iter_new(v, t < 0 ? IT_EMPTY : IT_LABEL, out);
+	if (rv || t < 0)
+		return rv;
+	uint8_t p[5];
+	p[0] = STO_K_LABEL;
+	lora_put_be32(p + 1, (uint32_t)t);
+	iter_bounded(*out, STO_CF_INDEX, p, 5);
+	return 0;
+}
+
+/* Sets the adjacency prefix for the current phase. */
+static void adj_prefix(struct sto_iter *it)
+{
+	it->pfx[0] = it->phase ? STO_K_IN : STO_K_OUT;
+	it->started = 0;
+}
+
+int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
+                           enum sto_dir dir, const char *type,
+                           struct sto_iter **out)
+{
+	int64_t t =
+	    type ? sto_tok_find(v->s, STO_TOK_TYPE, type, strlen(type)) : 0;
+	int empty = t < 0 || !(dir & STO_BOTH);
+	int rv = iter_new(v, empty ? IT_EMPTY : IT_ADJ, out);
+	if (rv || empty)
+		return rv;
+	struct sto_iter *it = *out;
+	it->node = node_id;
+	it->both = dir == STO_BOTH;
+	it->phase = dir == STO_IN;
+	lora_put_be64(it->pfx + 1, node_id);
+	it->plen = 9;
+	if (type) {
+		lora_put_be32(it->pfx + 9, (uint32_t)t);
+		it->plen = 13;
+	}
+	adj_prefix(it);
+	iter_pooled(it);
+	return 0;
+}
+
+/* ---- index seek
+ * ------------------------------------------------------------------ */
+
+/* Whether the snapshot's catalogue has a RANGE or UNIQUE node index on
+ * (label, key). */
+static int seek_indexed(struct sto_view *v, const char *label, const char *key,
+                        int *yes)
+{
+	Lora__CreateIndex **defs;
+	size_t n;
+	int rv = sto_view_indexes(v, &defs, &n);
+	if (rv)
+		return rv;
+	*yes = 0;
+	for (size_t i = 0; i < n; i++) {
+		const Lora__CreateIndex *d = defs[i];
+		if (d->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
+		    d->kind == LORA__INDEX_KIND__INDEX_VECTOR ||
+		    strcmp(d->label, label))
+			continue;
+		for (size_t j = 0; j < d->n_properties; j++)
+			if (!strcmp(d->properties[j], key))
+				*yes = 1;
+	}
+	sto_indexes_free(defs, n);
+	return 0;
+}
+
+static int seek_bounds(struct sto_iter *it, const Lora__Value *lo,
+                       const Lora__Value *hi)
+{
+	uint8_t lc = lo ? sto_enc_class(lo) : 0,
+	        hc = hi ? sto_enc_class(hi) : 0;
+	if ((lo && !lc) || (hi && !hc) || (lo && hi && lc != hc))
+		return LORA_ENOTFOUND; /* nothing can match */
+	it->cls = lo ? lc : hc;
+	int rv = lo ? sto_enc_value(&it->lo, lo) : 0;
+	if (!rv && hi)
+		rv = sto_enc_value(&it->hi, hi);
+	if (rv == LORA_EINVAL)
+		rv = LORA_ENOTFOUND;
+	return rv;
+}
+
+int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
+                        const Lora__Value *lo, int lo_incl,
+                        const Lora__Value *hi, int hi_incl,
+                        struct sto_iter **out)
+{
+	int yes, rv = seek_indexed(v, label, key, &yes);
+	if (rv)
+		return rv;
+	if (!yes)
+		return LORA_ENOTFOUND;
+	int64_t lt = sto_tok_find(v->s, STO_TOK_LABEL, label, strlen(label));
+	int64_t kt = sto_tok_find(v->s, STO_TOK_KEY, key, strlen(key));
+	if ((rv = iter_new(v, IT_SEEK, out)))
+		return rv;
+	struct sto_iter *it = *out;
+	it->lo_incl = lo_incl;
+	it->hi_incl = hi_incl;
+	rv = lt < 0 || kt < 0 ? LORA_ENOTFOUND : seek_bounds(it, lo, hi);
+	if (rv == LORA_ENOTFOUND) {
+		it->kind = IT_EMPTY;
+		return 0;
+	}
+	if (rv) {
+		sto_iter_free(it);
+		return rv;
+	}
+	uint8_t p[9];
+	p[0] = STO_K_PROP;
+	lora_put_be32(p + 1, (uint32_t)lt);
+	lora_put_be32(p + 5, (uint32_t)kt);
+	iter_bounded(it, STO_CF_INDEX, p, 9);
+	return 0;
+}
+
+/* ---- vectors
+ * ---------------------------------------------------------------------- */
+
+int sto_view_scan_vectors(struct sto_view *v, const char *label,
+                          const char *key, struct sto_iter **out)
+{
+	int64_t kt = sto_tok_find(v->s, STO_TOK_KEY, key, strlen(key));
+	int64_t lt =
+	    label ? sto_tok_find(v->s, STO_TOK_LABEL, label, strlen(label)) : 0;
+	int empty = kt < 0 || lt < 0;
+	int rv = iter_new(v,
+	                  empty   ? IT_EMPTY
+	                  : label ? IT_VEC_LABEL
+	                          : IT_VEC_ALL,
+	                  out);
+	if (rv || empty)
+		return rv;
+	(*out)->key = (uint32_t)kt;
+	if (label) {
+		uint8_t p[5];
+		p[0] = STO_K_LABEL;
+		lora_put_be32(p + 1, (uint32_t)lt);
+		iter_bounded(*out, STO_CF_INDEX, p, 5);
+	} else {
+		uint8_t p = LORA__ENTITY_KIND__ENTITY_NODE;
+		iter_bounded(*out, STO_CF_VECTORS, &p, 1);
+	}
+	return 0;
+}
+
+/* ---- next
+ * ------------------------------------------------------------------------- */
+
+/* Moves to the next key with the prefix: 1 found, 0 end. */
+static int step(struct sto_iter *it, const uint8_t **k, size_t *klen)
+{
+	if (!it->started) {
+		rocksdb_iter_seek(it->it, (const char *)it->pfx, it->plen);
+		it->started = 1;
+	} else {
+		rocksdb_iter_next(it->it);
+	}
+	if (!rocksdb_iter_valid(it->it))
+		return 0;
+	*k = (const uint8_t *)rocksdb_iter_key(it->it, klen);
+	return *klen >= it->plen && !memcmp(*k, it->pfx, it->plen);
+}
+
+static int iter_err(struct sto_iter *it)
+{
+	char *err = NULL;
+	rocksdb_iter_get_error(it->it, &err);
+	return err ? sto_rocks_err(err, NULL, "scan") : 0;
+}
+
+static int next_adj(struct sto_iter *it, struct sto_item *item, int *done)
+{
+	const uint8_t *k;
+	size_t klen;
+	while (!step(it, &k, &klen)) {
+		int rv = iter_err(it);
+		if (rv || !it->both || it->phase == 1) {
+			*done = 1;
+			return rv;
+		}
+		it->phase = 1;
+		adj_prefix(it);
+	}
+	if (klen != STO_ADJ_KEY_BYTES)
+		return LORA_ECORRUPT;
+	item->node_id = it->node;
+	item->type = sto_tok_name(it->v->s, STO_TOK_TYPE, lora_get_be32(k + 9));
+	item->other_id = lora_get_be64(k + 13);
+	item->edge_id = lora_get_be64(k + 21);
+	item->outgoing = it->phase == 0;
+	*done = 0;
+	return item->type ? 0 : LORA_ECORRUPT;
+}
+
+static int next_edge(struct sto_iter *it, struct sto_item *item)
+{
+	size_t vlen;
+	const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it->it, &vlen);
+	const uint8_t *k;
+	size_t klen;
+	k = (const uint8_t *)rocksdb_iter_key(it->it, &klen);
+	struct sto_rec r = {0};
+	int rv = klen == 9 ? sto_rec_decode(&r, 1, val, vlen) : LORA_ECORRUPT;
+	if (!rv) {
+		item->edge_id = lora_get_be64(k + 1);
+		item->node_id = r.from;
+		item->other_id = r.to;
+		item->outgoing = 1;
+		item->type = sto_tok_name(it->v->s, STO_TOK_TYPE, r.type);
+		if (!item->type)
+			rv = LORA_ECORRUPT;
+	}
+	sto_rec_free(&r);
+	return rv;
+}
+
+/* Compares the encoded value part of an index key with a bound. */
+static int cmp_bound(const uint8_t *p, size_t n, const struct lora_buf *b)
+{
+	size_t m = n < b->len ? n : b->len;
+	int c = memcmp(p, b->data, m);
+	return c ? c : (n > b->len) - (n < b->len);
+}
+
+/* 1: take, 0: skip, -1: past the range. */
+static int seek_filter(struct sto_iter *it, const uint8_t *k, size_t klen)
+{
+	const uint8_t *val = k + it->plen;
+	size_t n = klen - it->plen - 8;
+	if (it->cls && (n == 0 || val[0] != it->cls))
+		return n && val[0] < it->cls ? 0 : -1;
+	if (it->lo.len) {
+		int c = cmp_bound(val, n, &it->lo);
+		if (c < 0 || (c == 0 && !it->lo_incl))
+			return 0;
+	}
+	if (it->hi.len) {
+		int c = cmp_bound(val, n, &it->hi);
+		if (c > 0 || (c == 0 && !it->hi_incl))
+			return -1;
+	}
+	return 1;
+}
+
+static int next_seek(struct sto_iter *it, struct sto_item *item, int *done)
+{
+	const uint8_t *k;
+	size_t klen;
+	if (!it->started && it->lo.len) {
+		/* Start at the lower bound instead of the whole prefix. */
+		struct lora_buf start = {0};
+		if (lora_buf_append(&start, it->pfx, it->plen) ||
+		    lora_buf_append(&start, it->lo.data, it->lo.len)) {
+			lora_buf_free(&start);
+			return LORA_ENOMEM;
+		}
+		rocksdb_iter_seek(it->it, start.data, start.len);
+		lora_buf_free(&start);
+		it->started = 2;
+	}
+	for (;;) {
+		int have;
+		if (it->started == 2) {
+			it->started = 1;
+			have = rocksdb_iter_valid(it->it);
+			if (have) {
+				k = (const uint8_t *)rocksdb_iter_key(it->it,
+				                                      &klen);
+				have = klen >= it->plen &&
+				       !memcmp(k, it->pfx, it->plen);
+			}
+		} else {
+			have = step(it, &k, &klen);
+		}
+		if (!have) {
+			*done = 1;
+			return iter_err(it);
+		}
+		if (klen < it->plen + 9)
+			return LORA_ECORRUPT;
+		int f = seek_filter(it, k, klen);
+		if (f < 0) {
+			*done = 1;
+			return 0;
+		}
+		if (f > 0) {
+			item->node_id = lora_get_be64(k + klen - 8);
+			*done = 0;
+			return 0;
+		}
+	}
+}
+
+/* Loads the vector value at the iterator (IT_VEC_ALL) or of the node at
+ * the label iterator (IT_VEC_LABEL). *take: 1 item set, 0 skip. */
+static int vec_item(struct sto_iter *it, const uint8_t *k, size_t klen,
+                    struct sto_item *item, int *take)
+{
+	*take = 0;
+	char *owned = NULL;
+	const char *val;
+	size_t vlen;
+	uint64_t node;
+	if (it->kind == IT_VEC_ALL) {
+		if (klen != STO_VEC_KEY_BYTES)
+			return LORA_ECORRUPT;
+		if (k[0] != LORA__ENTITY_KIND__ENTITY_NODE ||
+		    lora_get_be32(k + 9) != it->key)
+			return 0;
+		node = lora_get_be64(k + 1);
+		val = rocksdb_iter_value(it->it, &vlen);
+	} else {
+		if (klen != STO_LABEL_KEY_BYTES)
+			return LORA_ECORRUPT;
+		node = lora_get_be64(k + 5);
+		uint8_t vk[STO_VEC_KEY_BYTES];
+		sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, node, it->key);
+		int rv = sto_get(it->v->s, it->v->ro, STO_CF_VECTORS, vk,
+		                 sizeof(vk), &owned, &vlen);
+		if (rv || !owned)
+			return rv;
+		val = owned;
+	}
+	if (it->vec)
+		lora__vector__free_unpacked(it->vec, &lora_pb_allocator);
+	it->vec = lora__vector__unpack(&lora_pb_allocator, vlen,
+	                               (const uint8_t *)val);
+	rocksdb_free(owned);
+	if (!it->vec)
+		return LORA_ECORRUPT;
+	item->node_id = node;
+	item->vector = it->vec;
+	*take = 1;
+	return 0;
+}
+
+int sto_iter_next(struct sto_iter *it, struct sto_item *item, int *done)
+{
+	const uint8_t *k;
+	size_t klen;
+	*done = 1;
+	switch (it->kind) {
+	case IT_EMPTY:
+		return 0;
+	case IT_ADJ:
+		return next_adj(it, item, done);
+	case IT_SEEK:
+		return next_seek(it, item, done);
+	default:
+		break;
+	}
+	for (;;) {
+		if (!step(it, &k, &klen))
+			return iter_err(it);
+		memset(item, 0, sizeof(*item));
+		int rv = 0, take = 1;
+		if (it->kind == IT_NODES) {
+			if (klen != 8)
+				return LORA_ECORRUPT;
+			item->node_id = lora_get_be64(k);
+		} else if (it->kind == IT_LABEL) {
+			if (klen != STO_LABEL_KEY_BYTES)
+				return LORA_ECORRUPT;
+			item->node_id = lora_get_be64(k + 5);
+		} else if (it->kind == IT_EDGES) {
+			rv = next_edge(it, item);
+		} else {
+			rv = vec_item(it, k, klen, item, &take);
+		}
+		if (rv)
+			return rv;
+		if (take) {
+			*done = 0;
+			return 0;
+		}
+	}
+}

@@ -1,0 +1,239 @@
+/*
+ * stoInt.h - private to storage/: the store handle, key layout, record and
+ * value codecs, token interning and the index catalogue. Nothing outside
+ * storage/ includes this header (tests use sto_testing.h).
+ *
+ * Key layout (all integers big-endian, so byte order is numeric order):
+ *
+ *   nodes    be64 node                      -> node record
+ *   edges    'E' be64 edge                  -> edge record
+ *            'O' be64 node be32 type be64 other be64 edge -> ""  (outgoing)
+ *            'I' be64 node be32 type be64 other be64 edge -> ""  (incoming)
+ *   vectors  u8 entity be64 owner be32 key  -> Lora__Vector bytes
+ *   index    'L' be32 label be64 node       -> ""  (label index)
+ *            'P' be32 label be32 key <ordered value> be64 node -> ""
+ *   meta     see the STO_META_* constants below.
+ */
+#ifndef LORA_STO_INT_H
+#define LORA_STO_INT_H
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+
+#include "storage.h"
+
+/* ---- column families ---------------------------------------------------- */
+
+enum sto_cf {
+	STO_CF_DEFAULT,
+	STO_CF_NODES,
+	STO_CF_EDGES,
+	STO_CF_VECTORS,
+	STO_CF_INDEX,
+	STO_CF_META,
+	STO_CF_COUNT
+};
+
+extern const char *const sto_cf_names[STO_CF_COUNT];
+
+/* ---- meta keys ---------------------------------------------------------- */
+
+#define STO_META_APPLIED     'a' /* "a" -> be64 applied index */
+#define STO_META_NEXT_NODE   'n' /* "n" -> be64 next node id */
+#define STO_META_NEXT_EDGE   'e' /* "e" -> be64 next edge id */
+#define STO_META_NODE_COUNT  'N' /* "N" -> be64 node count */
+#define STO_META_EDGE_COUNT  'R' /* "R" -> be64 edge count */
+#define STO_META_LABEL_COUNT 'l' /* "l" be32 label -> be64 count */
+#define STO_META_TYPE_COUNT  'r' /* "r" be32 type -> be64 count */
+#define STO_META_TOKEN       't' /* "t" u8 kind name -> be32 token */
+#define STO_META_TOKEN_NAME  'T' /* "T" u8 kind be32 token -> name */
+#define STO_META_INDEX       'x' /* "x" name -> Lora__CreateIndex bytes */
+
+/* Key prefixes inside the edges and index column families. */
+#define STO_K_EDGE  'E'
+#define STO_K_OUT   'O'
+#define STO_K_IN    'I'
+#define STO_K_LABEL 'L'
+#define STO_K_PROP  'P'
+
+#define STO_ADJ_KEY_BYTES   29 /* prefix + node + type + other + edge */
+#define STO_VEC_KEY_BYTES   13 /* entity + owner + key */
+#define STO_LABEL_KEY_BYTES 13 /* prefix + label + node */
+
+/* Token kinds (also the `kind` of sto_view_names). */
+enum sto_tok_kind { STO_TOK_LABEL, STO_TOK_TYPE, STO_TOK_KEY, STO_TOK_KINDS };
+
+/* Tokens per kind: ids are 32-bit and assigned densely from 0. */
+#define STO_TOKENS_MAX 100000000u
+/* Nesting depth of lists inside an indexed value. */
+#define STO_VALUE_DEPTH_MAX 32
+/* Coordinates in one vector (as Neo4j's vector indexes). */
+#define STO_VECTOR_DIMENSIONS_MAX 4096
+/* Indexes in the catalogue. */
+#define STO_INDEXES_MAX 1024
+/* Iterators on the edges column family each view keeps for reuse. */
+#define STO_VIEW_ITER_POOL_MAX 8
+
+/* ---- token cache --------------------------------------------------------- */
+
+/* In-memory copy of one token kind: names by id, plus a hash to find ids. */
+struct sto_tokens {
+	char **names;    /* names[token], owned, NUL-terminated */
+	uint32_t *lens;  /* byte length of each name */
+	uint32_t n, cap; /* tokens assigned, array capacity */
+	uint32_t *slots; /* open addressing: token + 1, 0 = empty */
+	uint32_t nslots; /* power of two, > 2 * n */
+};
+
+/* The decoded index catalogue. */
+struct sto_catalog {
+	Lora__CreateIndex **defs; /* owned, unpacked with lora_pb_allocator */
+	size_t n;
+};
+
+struct sto_store {
+	rocksdb_t *db;
+	rocksdb_options_t *opts;
+	rocksdb_block_based_table_options_t *bbto;
+	rocksdb_cache_t *cache;
+	rocksdb_column_family_handle_t *cf[STO_CF_COUNT];
+	rocksdb_writeoptions_t *wo;
+	rocksdb_readoptions_t *ro; /* latest state, no snapshot */
+
+	pthread_mutex_t tok_mu; /* guards tok[] */
+	struct sto_tokens tok[STO_TOK_KINDS];
+
+	pthread_mutex_t apply_mu; /* serialises apply and checkpoint */
+	struct sto_catalog cat;   /* touched only under apply_mu */
+	_Atomic uint64_t applied;
+};
+
+/* ---- little helpers -------------------------------------------------------
+ */
+
+/* Converts and frees a RocksDB error string; returns LORA_EIO (or
+ * LORA_ECORRUPT / LORA_ENOSPC when the text says so). */
+int sto_rocks_err(char *rerr, char *errmsg, const char *what);
+
+/* Reads a be64 from the meta CF (missing: *v = 0). */
+int sto_meta_get_u64(struct sto_store *s, const rocksdb_readoptions_t *ro,
+                     const char *key, size_t klen, uint64_t *v);
+
+/* ---- varints and keys -----------------------------------------------------
+ */
+
+int sto_put_uvarint(struct lora_buf *b, uint64_t v);
+/* Bytes consumed, or 0 when p..end does not hold a valid varint. */
+size_t sto_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v);
+
+void sto_key_adj(uint8_t k[STO_ADJ_KEY_BYTES], char dir, uint64_t node,
+                 uint32_t type, uint64_t other, uint64_t edge);
+void sto_key_edge(uint8_t k[9], uint64_t edge);
+void sto_key_vec(uint8_t k[STO_VEC_KEY_BYTES], uint32_t entity, uint64_t owner,
+                 uint32_t key);
+void sto_key_label(uint8_t k[STO_LABEL_KEY_BYTES], uint32_t label,
+                   uint64_t node);
+/* Prefix 'P' label key (9 bytes) into b (reset first). */
+int sto_key_prop_prefix(struct lora_buf *b, uint32_t label, uint32_t key);
+
+/*
+ * Appends the order-preserving encoding of v to b. Ints and floats share
+ * one encoding (Cypher numbers); strings and bytes are escaped so that a
+ * shorter string sorts first. LORA_EINVAL for values that cannot be
+ * indexed (null, maps, vectors, graph values).
+ */
+int sto_enc_value(struct lora_buf *b, const Lora__Value *v);
+/* Type class byte (first byte) sto_enc_value would write for v; 0 when
+ * v cannot be indexed. */
+uint8_t sto_enc_class(const Lora__Value *v);
+
+/* ---- records --------------------------------------------------------------
+ */
+
+struct sto_prop {
+	uint32_t key; /* token */
+	uint32_t off; /* value bytes in rec->data */
+	uint32_t len;
+};
+
+/* A decoded node or edge record. Zero-initialise; free with sto_rec_free. */
+struct sto_rec {
+	uint32_t *labels;
+	uint32_t nlabels, labels_cap;
+	struct sto_prop *props;
+	uint32_t nprops, props_cap;
+	uint32_t nvec;        /* vector properties held in the vectors CF */
+	uint32_t type;        /* edges */
+	uint64_t from;        /* edges */
+	uint64_t to;          /* edges */
+	struct lora_buf data; /* packed Lora__Value bytes of the properties */
+};
+
+void sto_rec_free(struct sto_rec *r);
+/* Decodes bytes from disk: LORA_ECORRUPT when they are malformed. */
+int sto_rec_decode(struct sto_rec *r, int edge, const uint8_t *p, size_t len);
+int sto_rec_encode(const struct sto_rec *r, int edge, struct lora_buf *out);
+/* Index of property `key` in r, or -1. */
+int sto_rec_find_prop(const struct sto_rec *r, uint32_t key);
+/* Sets key to the packed bytes val (replaces or appends). */
+int sto_rec_set_prop(struct sto_rec *r, uint32_t key, const void *val,
+                     size_t len);
+void sto_rec_del_prop(struct sto_rec *r, int i);
+int sto_rec_has_label(const struct sto_rec *r, uint32_t label);
+int sto_rec_add_label(struct sto_rec *r, uint32_t label);
+void sto_rec_del_label(struct sto_rec *r, uint32_t label);
+
+/* Unpacks stored value bytes: LORA_ENOMEM or LORA_ECORRUPT on failure. */
+int sto_value_unpack(const uint8_t *p, size_t len, Lora__Value **out);
+/* Packs v into a new lora_malloc buffer. */
+int sto_value_pack(const Lora__Value *v, uint8_t **out, size_t *len);
+/* Checks a vector's shape; LORA_EVECTOR with a message when it is bad. */
+int sto_vector_check(const Lora__Vector *vec, char *errmsg);
+
+/* ---- tokens ---------------------------------------------------------------
+ */
+
+/* Token of name in the cache, or -1 when it has none. Locks tok_mu. */
+int64_t sto_tok_find(struct sto_store *s, int kind, const char *name,
+                     size_t len);
+/* Name of token (borrowed, valid until sto_close) or NULL. Locks. */
+const char *sto_tok_name(struct sto_store *s, int kind, uint32_t tok);
+/* Makes room for `extra` more tokens so that sto_tok_add cannot fail. */
+int sto_tok_reserve(struct sto_tokens *t, uint32_t extra);
+/* Adds name (ownership taken) as token t->n; room must be reserved. */
+void sto_tok_add(struct sto_tokens *t, char *name, uint32_t len);
+void sto_tok_free(struct sto_tokens *t);
+/* Loads every token from the meta CF into the cache. */
+int sto_tok_load(struct sto_store *s, char *errmsg);
+
+/* ---- catalogue ------------------------------------------------------------
+ */
+
+int sto_cat_load(struct sto_store *s, char *errmsg);
+void sto_cat_free(struct sto_catalog *c);
+/* Deep copy (pack + unpack) of def. */
+int sto_index_dup(const Lora__CreateIndex *def, Lora__CreateIndex **out);
+
+/* ---- views ----------------------------------------------------------------
+ */
+
+struct sto_view {
+	struct sto_store *s;
+	const rocksdb_snapshot_t *snap;
+	rocksdb_readoptions_t *ro; /* pinned to snap */
+	uint64_t applied;
+	rocksdb_iterator_t *pool[STO_VIEW_ITER_POOL_MAX]; /* edges CF */
+	int npool;
+};
+
+/* Builds a NodeValue / RelValue from a record (vectors merged in). */
+int sto_view_build_node(struct sto_view *v, uint64_t id,
+                        const struct sto_rec *r, Lora__NodeValue **out);
+
+/* Reads from a RocksDB handle with readoptions; *val from rocksdb (free
+ * with rocksdb_free), NULL when absent. */
+int sto_get(struct sto_store *s, const rocksdb_readoptions_t *ro, int cf,
+            const void *key, size_t klen, char **val, size_t *vlen);
+
+#endif /* LORA_STO_INT_H */

@@ -1,0 +1,20 @@
+/*
+ * sto_testing.h - hooks for storage tests only (never used by the server).
+ */
+#ifndef LORA_STO_TESTING_H
+#define LORA_STO_TESTING_H
+
+#include <stddef.h>
+
+struct sto_store;
+
+/*
+ * Writes raw bytes under key in column family `cf` ("nodes", "edges",
+ * "vectors", "index", "meta"), bypassing every check, so tests can plant
+ * corrupt records. Returns 0, LORA_EINVAL for an unknown cf, or LORA_EIO.
+ * key and val are borrowed.
+ */
+int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
+                        size_t klen, const void *val, size_t vlen);
+
+#endif /* LORA_STO_TESTING_H */

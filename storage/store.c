@@ -1,0 +1,426 @@
+/* store.c - opening and closing the state store, the token cache, the
+ * index catalogue and checkpoints. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stoInt.h"
+#include "sto_testing.h"
+
+const char *const sto_cf_names[STO_CF_COUNT] = {"default", "nodes", "edges",
+                                                "vectors", "index", "meta"};
+
+#define STO_BLOCK_CACHE_BYTES_DEFAULT ((size_t)128 << 20)
+#define STO_WRITE_BUFFER_BYTES        (64u << 20)
+
+void sto_options_init(struct sto_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->create_if_missing = 1;
+}
+
+int sto_rocks_err(char *rerr, char *errmsg, const char *what)
+{
+	int code = LORA_EIO;
+	if (rerr && (strstr(rerr, "Corruption") || strstr(rerr, "corrupt")))
+		code = LORA_ECORRUPT;
+	else if (rerr && strstr(rerr, "No space"))
+		code = LORA_ENOSPC;
+	lora_errf(code, errmsg, "%s: %s", what, rerr ? rerr : "unknown error");
+	rocksdb_free(rerr);
+	return code;
+}
+
+int sto_get(struct sto_store *s, const rocksdb_readoptions_t *ro, int cf,
+            const void *key, size_t klen, char **val, size_t *vlen)
+{
+	char *err = NULL;
+	*val = rocksdb_get_cf(s->db, ro, s->cf[cf], key, klen, vlen, &err);
+	if (err)
+		return sto_rocks_err(err, NULL, "read");
+	return 0;
+}
+
+int sto_meta_get_u64(struct sto_store *s, const rocksdb_readoptions_t *ro,
+                     const char *key, size_t klen, uint64_t *v)
+{
+	char *val;
+	size_t vlen;
+	int rv = sto_get(s, ro, STO_CF_META, key, klen, &val, &vlen);
+	if (rv)
+		return rv;
+	*v = 0;
+	if (!val)
+		return 0;
+	if (vlen != 8)
+		rv = LORA_ECORRUPT;
+	else
+		*v = lora_get_be64((const uint8_t *)val);
+	rocksdb_free(val);
+	return rv;
+}
+
+/* ---- tokens
+ * ------------------------------------------------------------------ */
+
+static uint32_t name_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+static void tok_insert_slot(struct sto_tokens *t, uint32_t tok)
+{
+	uint32_t mask = t->nslots - 1;
+	uint32_t i = name_hash(t->names[tok], t->lens[tok]) & mask;
+	while (t->slots[i])
+		i = (i + 1) & mask;
+	t->slots[i] = tok + 1;
+}
+
+int sto_tok_reserve(struct sto_tokens *t, uint32_t extra)
+{
+	uint32_t need = t->n + extra;
+	if (need > STO_TOKENS_MAX)
+		return LORA_ELIMIT;
+	if (need > t->cap) {
+		uint32_t nc = t->cap ? t->cap : 16;
+		while (nc < need)
+			nc *= 2;
+		char **names = lora_realloc(t->names, nc * sizeof(*names));
+		if (!names)
+			return LORA_ENOMEM;
+		t->names = names;
+		uint32_t *lens = lora_realloc(t->lens, nc * sizeof(*lens));
+		if (!lens)
+			return LORA_ENOMEM;
+		t->lens = lens;
+		t->cap = nc;
+	}
+	if ((uint64_t)need * 2 < t->nslots)
+		return 0;
+	uint32_t ns = t->nslots ? t->nslots : 32;
+	while ((uint64_t)need * 2 >= ns)
+		ns *= 2;
+	uint32_t *slots = lora_calloc(ns, sizeof(*slots));
+	if (!slots)
+		return LORA_ENOMEM;
+	lora_free(t->slots);
+	t->slots = slots;
+	t->nslots = ns;
+	for (uint32_t i = 0; i < t->n; i++)
+		tok_insert_slot(t, i);
+	return 0;
+}
+
+void sto_tok_add(struct sto_tokens *t, char *name, uint32_t len)
+{
+	LORA_ASSERT(t->n < t->cap && (uint64_t)(t->n + 1) * 2 < t->nslots);
+	t->names[t->n] = name;
+	t->lens[t->n] = len;
+	tok_insert_slot(t, t->n);
+	t->n++;
+}
+
+void sto_tok_free(struct sto_tokens *t)
+{
+	for (uint32_t i = 0; i < t->n; i++)
+		lora_free(t->names[i]);
+	lora_free(t->names);
+	lora_free(t->lens);
+	lora_free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
+static int64_t tok_lookup(const struct sto_tokens *t, const char *name,
+                          size_t len)
+{
+	if (!t->nslots)
+		return -1;
+	uint32_t mask = t->nslots - 1;
+	for (uint32_t i = name_hash(name, len) & mask; t->slots[i];
+	     i = (i + 1) & mask) {
+		uint32_t tok = t->slots[i] - 1;
+		if (t->lens[tok] == len && !memcmp(t->names[tok], name, len))
+			return tok;
+	}
+	return -1;
+}
+
+int64_t sto_tok_find(struct sto_store *s, int kind, const char *name,
+                     size_t len)
+{
+	pthread_mutex_lock(&s->tok_mu);
+	int64_t r = tok_lookup(&s->tok[kind], name, len);
+	pthread_mutex_unlock(&s->tok_mu);
+	return r;
+}
+
+const char *sto_tok_name(struct sto_store *s, int kind, uint32_t tok)
+{
+	const char *r = NULL;
+	pthread_mutex_lock(&s->tok_mu);
+	if (tok < s->tok[kind].n)
+		r = s->tok[kind].names[tok];
+	pthread_mutex_unlock(&s->tok_mu);
+	return r;
+}
+
+/* One "T" kind token -> name entry into the cache. */
+static int tok_load_one(struct sto_store *s, const uint8_t *k, size_t klen,
+                        const char *v, size_t vlen)
+{
+	if (klen != 6 || k[1] >= STO_TOK_KINDS || vlen > STO_NAME_BYTES_MAX)
+		return LORA_ECORRUPT;
+	struct sto_tokens *t = &s->tok[k[1]];
+	if (lora_get_be32(k + 2) != t->n) /* tokens are dense */
+		return LORA_ECORRUPT;
+	int rv = sto_tok_reserve(t, 1);
+	if (rv)
+		return rv;
+	char *name = lora_strndup(v, vlen);
+	if (!name)
+		return LORA_ENOMEM;
+	sto_tok_add(t, name, (uint32_t)vlen);
+	return 0;
+}
+
+int sto_tok_load(struct sto_store *s, char *errmsg)
+{
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[STO_CF_META]);
+	int rv = 0;
+	char start = STO_META_TOKEN_NAME;
+	for (rocksdb_iter_seek(it, &start, 1); !rv && rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+		if (k[0] != STO_META_TOKEN_NAME)
+			break;
+		const char *v = rocksdb_iter_value(it, &vlen);
+		rv = tok_load_one(s, k, klen, v, vlen);
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err)
+		return sto_rocks_err(err, errmsg, "load tokens");
+	if (rv)
+		lora_errf(rv, errmsg, "load tokens: %s", lora_strerror(rv));
+	return rv;
+}
+
+/* ---- catalogue
+ * --------------------------------------------------------------- */
+
+void sto_cat_free(struct sto_catalog *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		lora__create_index__free_unpacked(c->defs[i],
+		                                  &lora_pb_allocator);
+	lora_free(c->defs);
+	c->defs = NULL;
+	c->n = 0;
+}
+
+int sto_index_dup(const Lora__CreateIndex *def, Lora__CreateIndex **out)
+{
+	size_t n = lora__create_index__get_packed_size(def);
+	uint8_t *p = lora_malloc(n);
+	if (!p)
+		return LORA_ENOMEM;
+	lora__create_index__pack(def, p);
+	*out = lora__create_index__unpack(&lora_pb_allocator, n, p);
+	lora_free(p);
+	return *out ? 0 : LORA_ENOMEM;
+}
+
+int sto_cat_load(struct sto_store *s, char *errmsg)
+{
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[STO_CF_META]);
+	int rv = 0;
+	char start = STO_META_INDEX;
+	for (rocksdb_iter_seek(it, &start, 1); !rv && rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (k[0] != STO_META_INDEX)
+			break;
+		const uint8_t *v =
+		    (const uint8_t *)rocksdb_iter_value(it, &vlen);
+		Lora__CreateIndex **defs =
+		    lora_realloc(s->cat.defs, (s->cat.n + 1) * sizeof(*defs));
+		if (!defs) {
+			rv = LORA_ENOMEM;
+			break;
+		}
+		s->cat.defs = defs;
+		defs[s->cat.n] =
+		    lora__create_index__unpack(&lora_pb_allocator, vlen, v);
+		if (!defs[s->cat.n])
+			rv = LORA_ECORRUPT;
+		else
+			s->cat.n++;
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err)
+		return sto_rocks_err(err, errmsg, "load index catalogue");
+	if (rv)
+		lora_errf(rv, errmsg, "load index catalogue: %s",
+		          lora_strerror(rv));
+	return rv;
+}
+
+/* ---- open / close
+ * -------------------------------------------------------------- */
+
+static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
+{
+	s->opts = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(s->opts, o->create_if_missing);
+	rocksdb_options_set_create_missing_column_families(s->opts, 1);
+	rocksdb_options_set_max_background_jobs(s->opts, 2);
+	rocksdb_options_set_write_buffer_size(s->opts, STO_WRITE_BUFFER_BYTES);
+	rocksdb_options_set_keep_log_file_num(s->opts, 4);
+	rocksdb_options_set_info_log_level(s->opts, 2); /* warnings up */
+	rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+	s->cache = rocksdb_cache_create_lru(
+	    o->block_cache_bytes ? o->block_cache_bytes
+	                         : STO_BLOCK_CACHE_BYTES_DEFAULT);
+	s->bbto = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(s->bbto, s->cache);
+	rocksdb_block_based_options_set_filter_policy(
+	    s->bbto, rocksdb_filterpolicy_create_bloom(10));
+	rocksdb_block_based_options_set_cache_index_and_filter_blocks(s->bbto,
+	                                                              1);
+	rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(
+	    s->bbto, 1);
+	rocksdb_options_set_block_based_table_factory(s->opts, s->bbto);
+	s->wo = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(s->wo, o->sync_writes ? 1 : 0);
+	s->ro = rocksdb_readoptions_create();
+}
+
+static int store_load(struct sto_store *s, char *errmsg)
+{
+	uint64_t a;
+	char k = STO_META_APPLIED;
+	int rv = sto_meta_get_u64(s, s->ro, &k, 1, &a);
+	if (rv)
+		return lora_errf(rv, errmsg, "read applied index: %s",
+		                 lora_strerror(rv));
+	atomic_store(&s->applied, a);
+	rv = sto_tok_load(s, errmsg);
+	if (!rv)
+		rv = sto_cat_load(s, errmsg);
+	return rv;
+}
+
+int sto_open(const char *dir, const struct sto_options *opts,
+             struct sto_store **out, char *errmsg)
+{
+	struct sto_options defaults;
+	if (!opts) {
+		sto_options_init(&defaults);
+		opts = &defaults;
+	}
+	struct sto_store *s = lora_calloc(1, sizeof(*s));
+	if (!s)
+		return lora_errf(LORA_ENOMEM, errmsg, "open %s: out of memory",
+		                 dir);
+	pthread_mutex_init(&s->tok_mu, NULL);
+	pthread_mutex_init(&s->apply_mu, NULL);
+	set_rocks_options(s, opts);
+	const rocksdb_options_t *cfo[STO_CF_COUNT];
+	for (int i = 0; i < STO_CF_COUNT; i++)
+		cfo[i] = s->opts;
+	char *err = NULL;
+	s->db = rocksdb_open_column_families(s->opts, dir, STO_CF_COUNT,
+	                                     sto_cf_names, cfo, s->cf, &err);
+	int rv = 0;
+	if (err) {
+		rv = sto_rocks_err(err, errmsg, "open state store");
+		lora_errwrap(rv, errmsg, "%s", dir);
+		s->db = NULL;
+	} else {
+		rv = store_load(s, errmsg);
+	}
+	if (rv) {
+		sto_close(s);
+		return rv;
+	}
+	*out = s;
+	return 0;
+}
+
+void sto_close(struct sto_store *s)
+{
+	if (!s)
+		return;
+	if (s->db) {
+		for (int i = 0; i < STO_CF_COUNT; i++)
+			rocksdb_column_family_handle_destroy(s->cf[i]);
+		rocksdb_close(s->db);
+	}
+	rocksdb_readoptions_destroy(s->ro);
+	rocksdb_writeoptions_destroy(s->wo);
+	rocksdb_options_destroy(s->opts);
+	rocksdb_block_based_options_destroy(s->bbto);
+	rocksdb_cache_destroy(s->cache);
+	for (int i = 0; i < STO_TOK_KINDS; i++)
+		sto_tok_free(&s->tok[i]);
+	sto_cat_free(&s->cat);
+	pthread_mutex_destroy(&s->tok_mu);
+	pthread_mutex_destroy(&s->apply_mu);
+	lora_free(s);
+}
+
+uint64_t sto_applied_index(struct sto_store *s)
+{
+	return atomic_load(&s->applied);
+}
+
+int sto_checkpoint(struct sto_store *s, const char *dir, uint64_t *index_out,
+                   char *errmsg)
+{
+	char *err = NULL;
+	pthread_mutex_lock(&s->apply_mu);
+	uint64_t index = atomic_load(&s->applied);
+	rocksdb_checkpoint_t *cp =
+	    rocksdb_checkpoint_object_create(s->db, &err);
+	if (!err) {
+		/* log_size_for_flush 0: always flush, so the checkpoint holds
+		 * every applied batch in its SST files. */
+		rocksdb_checkpoint_create(cp, dir, 0, &err);
+		rocksdb_checkpoint_object_destroy(cp);
+	}
+	pthread_mutex_unlock(&s->apply_mu);
+	if (err) {
+		int rv = sto_rocks_err(err, errmsg, "checkpoint");
+		return lora_errwrap(rv, errmsg, "%s", dir);
+	}
+	if (index_out)
+		*index_out = index;
+	return 0;
+}
+
+/* ---- test hooks
+ * ---------------------------------------------------------------- */
+
+int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
+                        size_t klen, const void *val, size_t vlen)
+{
+	for (int i = 0; i < STO_CF_COUNT; i++) {
+		if (strcmp(cf, sto_cf_names[i]))
+			continue;
+		char *err = NULL;
+		rocksdb_put_cf(s->db, s->wo, s->cf[i], key, klen, val, vlen,
+		               &err);
+		return err ? sto_rocks_err(err, NULL, "put raw") : 0;
+	}
+	return LORA_EINVAL;
+}

@@ -1,0 +1,456 @@
+/* view.c - read views on RocksDB snapshots: point reads of nodes, edges,
+ * vectors, counts, the index catalogue and the names in use. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "stoInt.h"
+
+int sto_view_open(struct sto_store *s, struct sto_view **out)
+{
+	struct sto_view *v = lora_calloc(1, sizeof(*v));
+	if (!v)
+		return LORA_ENOMEM;
+	v->s = s;
+	v->snap = rocksdb_create_snapshot(s->db);
+	v->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_snapshot(v->ro, v->snap);
+	char k = STO_META_APPLIED;
+	int rv = sto_meta_get_u64(s, v->ro, &k, 1, &v->applied);
+	if (rv) {
+		sto_view_close(v);
+		return rv;
+	}
+	*out = v;
+	return 0;
+}
+
+void sto_view_close(struct sto_view *v)
+{
+	if (!v)
+		return;
+	for (int i = 0; i < v->npool; i++)
+		rocksdb_iter_destroy(v->pool[i]);
+	rocksdb_readoptions_destroy(v->ro);
+	rocksdb_release_snapshot(v->s->db, v->snap);
+	lora_free(v);
+}
+
+uint64_t sto_view_applied_index(struct sto_view *v)
+{
+	return v->applied;
+}
+
+int sto_view_next_ids(struct sto_view *v, uint64_t *next_node_id,
+                      uint64_t *next_edge_id)
+{
+	char k = STO_META_NEXT_NODE;
+	int rv = sto_meta_get_u64(v->s, v->ro, &k, 1, next_node_id);
+	k = STO_META_NEXT_EDGE;
+	return rv ? rv : sto_meta_get_u64(v->s, v->ro, &k, 1, next_edge_id);
+}
+
+/* Reads and decodes a record; LORA_ENOTFOUND when absent. */
+static int view_rec(struct sto_view *v, int edge, uint64_t id,
+                    struct sto_rec *r)
+{
+	uint8_t k[9];
+	size_t klen = 8, vlen;
+	char *val;
+	if (edge) {
+		sto_key_edge(k, id);
+		klen = 9;
+	} else {
+		lora_put_be64(k, id);
+	}
+	int rv = sto_get(v->s, v->ro, edge ? STO_CF_EDGES : STO_CF_NODES, k,
+	                 klen, &val, &vlen);
+	if (rv)
+		return rv;
+	if (!val)
+		return LORA_ENOTFOUND;
+	rv = sto_rec_decode(r, edge, (const uint8_t *)val, vlen);
+	rocksdb_free(val);
+	return rv;
+}
+
+int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists)
+{
+	uint8_t k[8];
+	size_t vlen;
+	char *val;
+	lora_put_be64(k, id);
+	int rv = sto_get(v->s, v->ro, STO_CF_NODES, k, 8, &val, &vlen);
+	*exists = val != NULL;
+	rocksdb_free(val);
+	return rv;
+}
+
+/* Appends one property entry (key name + value) to an entry array. */
+static int add_entry(Lora__MapEntry **arr, size_t *n, const char *key,
+                     Lora__Value *val)
+{
+	Lora__MapEntry *e = lora_malloc(sizeof(*e));
+	char *k = key ? lora_strdup(key) : NULL;
+	if (!e || !k) {
+		lora_free(e);
+		lora_free(k);
+		lora__value__free_unpacked(val, &lora_pb_allocator);
+		return key ? LORA_ENOMEM : LORA_ECORRUPT;
+	}
+	lora__map_entry__init(e);
+	e->key = k;
+	e->value = val;
+	arr[(*n)++] = e;
+	return 0;
+}
+
+static int build_props(struct sto_view *v, const struct sto_rec *r,
+                       Lora__MapEntry ***out, size_t *n)
+{
+	*out = lora_calloc(r->nprops + r->nvec + 1, sizeof(**out));
+	if (!*out)
+		return LORA_ENOMEM;
+	for (uint32_t i = 0; i < r->nprops; i++) {
+		const struct sto_prop *p = &r->props[i];
+		Lora__Value *val;
+		int rv = sto_value_unpack(
+		    (const uint8_t *)r->data.data + p->off, p->len, &val);
+		if (!rv)
+			rv = add_entry(*out, n,
+			               sto_tok_name(v->s, STO_TOK_KEY, p->key),
+			               val);
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
+/* Adds the vector properties of an entity (nvec of them). */
+static int build_vectors(struct sto_view *v, int entity, uint64_t id,
+                         uint32_t nvec, Lora__MapEntry **arr, size_t *n)
+{
+	uint8_t pfx[9];
+	pfx[0] = (uint8_t)entity;
+	lora_put_be64(pfx + 1, id);
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(
+	    v->s->db, v->ro, v->s->cf[STO_CF_VECTORS]);
+	int rv = 0;
+	uint32_t seen = 0;
+	for (rocksdb_iter_seek(it, (const char *)pfx, 9);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+		if (klen != STO_VEC_KEY_BYTES || memcmp(k, pfx, 9))
+			break;
+		if (++seen > nvec) {
+			rv = LORA_ECORRUPT; /* more than the record says */
+			break;
+		}
+		const uint8_t *p =
+		    (const uint8_t *)rocksdb_iter_value(it, &vlen);
+		Lora__Value *val = lora_malloc(sizeof(*val));
+		if (!val) {
+			rv = LORA_ENOMEM;
+			break;
+		}
+		lora__value__init(val);
+		val->kind_case = LORA__VALUE__KIND_VECTOR_VALUE;
+		val->vector_value =
+		    lora__vector__unpack(&lora_pb_allocator, vlen, p);
+		if (!val->vector_value) {
+			lora_free(val);
+			rv = LORA_ECORRUPT;
+			break;
+		}
+		rv = add_entry(
+		    arr, n,
+		    sto_tok_name(v->s, STO_TOK_KEY, lora_get_be32(k + 9)), val);
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	return err ? sto_rocks_err(err, NULL, "scan vectors") : rv;
+}
+
+int sto_view_build_node(struct sto_view *v, uint64_t id,
+                        const struct sto_rec *r, Lora__NodeValue **out)
+{
+	Lora__NodeValue *n = lora_malloc(sizeof(*n));
+	if (!n)
+		return LORA_ENOMEM;
+	lora__node_value__init(n);
+	n->id = id;
+	int rv = 0;
+	n->labels = lora_calloc(r->nlabels + 1, sizeof(*n->labels));
+	if (!n->labels)
+		rv = LORA_ENOMEM;
+	for (uint32_t i = 0; !rv && i < r->nlabels; i++) {
+		const char *name =
+		    sto_tok_name(v->s, STO_TOK_LABEL, r->labels[i]);
+		if (!name) {
+			rv = LORA_ECORRUPT;
+			break;
+		}
+		if (!(n->labels[i] = lora_strdup(name)))
+			rv = LORA_ENOMEM;
+		else
+			n->n_labels++;
+	}
+	if (!rv)
+		rv = build_props(v, r, &n->properties, &n->n_properties);
+	if (!rv && r->nvec)
+		rv = build_vectors(v, LORA__ENTITY_KIND__ENTITY_NODE, id,
+		                   r->nvec, n->properties, &n->n_properties);
+	if (rv) {
+		lora__node_value__free_unpacked(n, &lora_pb_allocator);
+		return rv;
+	}
+	*out = n;
+	return 0;
+}
+
+int sto_view_node(struct sto_view *v, uint64_t id, Lora__NodeValue **out)
+{
+	struct sto_rec r = {0};
+	int rv = view_rec(v, 0, id, &r);
+	if (!rv)
+		rv = sto_view_build_node(v, id, &r, out);
+	sto_rec_free(&r);
+	return rv;
+}
+
+static int build_edge(struct sto_view *v, uint64_t id, const struct sto_rec *r,
+                      Lora__RelValue **out)
+{
+	Lora__RelValue *e = lora_malloc(sizeof(*e));
+	if (!e)
+		return LORA_ENOMEM;
+	lora__rel_value__init(e);
+	e->id = id;
+	e->start_id = r->from;
+	e->end_id = r->to;
+	const char *type = sto_tok_name(v->s, STO_TOK_TYPE, r->type);
+	int rv = type ? 0 : LORA_ECORRUPT;
+	if (!rv) {
+		char *t = lora_strdup(type);
+		if (t)
+			e->type = t;
+		else
+			rv = LORA_ENOMEM;
+	}
+	if (!rv)
+		rv = build_props(v, r, &e->properties, &e->n_properties);
+	if (!rv && r->nvec)
+		rv = build_vectors(v, LORA__ENTITY_KIND__ENTITY_EDGE, id,
+		                   r->nvec, e->properties, &e->n_properties);
+	if (rv) {
+		lora__rel_value__free_unpacked(e, &lora_pb_allocator);
+		return rv;
+	}
+	*out = e;
+	return 0;
+}
+
+int sto_view_edge(struct sto_view *v, uint64_t id, Lora__RelValue **out)
+{
+	struct sto_rec r = {0};
+	int rv = view_rec(v, 1, id, &r);
+	if (!rv)
+		rv = build_edge(v, id, &r, out);
+	sto_rec_free(&r);
+	return rv;
+}
+
+int sto_view_vector(struct sto_view *v, Lora__EntityKind entity,
+                    uint64_t owner_id, const char *key, Lora__Vector **out)
+{
+	int64_t kt = sto_tok_find(v->s, STO_TOK_KEY, key, strlen(key));
+	if (kt < 0)
+		return LORA_ENOTFOUND;
+	uint8_t k[STO_VEC_KEY_BYTES];
+	char *val;
+	size_t vlen;
+	sto_key_vec(k, (uint32_t)entity, owner_id, (uint32_t)kt);
+	int rv =
+	    sto_get(v->s, v->ro, STO_CF_VECTORS, k, sizeof(k), &val, &vlen);
+	if (rv)
+		return rv;
+	if (!val)
+		return LORA_ENOTFOUND;
+	*out = lora__vector__unpack(&lora_pb_allocator, vlen, (uint8_t *)val);
+	rocksdb_free(val);
+	return *out ? 0 : LORA_ECORRUPT;
+}
+
+static int count_get(struct sto_view *v, char total_key, char tok_key, int kind,
+                     const char *name, uint64_t *count)
+{
+	*count = 0;
+	if (!name)
+		return sto_meta_get_u64(v->s, v->ro, &total_key, 1, count);
+	int64_t t = sto_tok_find(v->s, kind, name, strlen(name));
+	if (t < 0)
+		return 0;
+	uint8_t k[5];
+	k[0] = (uint8_t)tok_key;
+	lora_put_be32(k + 1, (uint32_t)t);
+	return sto_meta_get_u64(v->s, v->ro, (const char *)k, 5, count);
+}
+
+int sto_view_count_nodes(struct sto_view *v, const char *label, uint64_t *count)
+{
+	return count_get(v, STO_META_NODE_COUNT, STO_META_LABEL_COUNT,
+	                 STO_TOK_LABEL, label, count);
+}
+
+int sto_view_count_edges(struct sto_view *v, const char *type, uint64_t *count)
+{
+	return count_get(v, STO_META_EDGE_COUNT, STO_META_TYPE_COUNT,
+	                 STO_TOK_TYPE, type, count);
+}
+
+/* ---- catalogue and names ----------------------------------------------------
+ */
+
+void sto_indexes_free(Lora__CreateIndex **defs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		lora__create_index__free_unpacked(defs[i], &lora_pb_allocator);
+	lora_free(defs);
+}
+
+int sto_view_indexes(struct sto_view *v, Lora__CreateIndex ***out, size_t *n)
+{
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(v->s->db, v->ro, v->s->cf[STO_CF_META]);
+	Lora__CreateIndex **defs = NULL;
+	size_t cnt = 0;
+	int rv = 0;
+	char start = STO_META_INDEX;
+	for (rocksdb_iter_seek(it, &start, 1); !rv && rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		if (rocksdb_iter_key(it, &klen)[0] != STO_META_INDEX)
+			break;
+		const uint8_t *p =
+		    (const uint8_t *)rocksdb_iter_value(it, &vlen);
+		Lora__CreateIndex **nd =
+		    cnt >= STO_INDEXES_MAX
+		        ? NULL
+		        : lora_realloc(defs, (cnt + 1) * sizeof(*defs));
+		if (!nd) {
+			rv = cnt >= STO_INDEXES_MAX ? LORA_ECORRUPT
+			                            : LORA_ENOMEM;
+			break;
+		}
+		defs = nd;
+		defs[cnt] =
+		    lora__create_index__unpack(&lora_pb_allocator, vlen, p);
+		if (!defs[cnt])
+			rv = LORA_ECORRUPT;
+		else
+			cnt++;
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err)
+		rv = sto_rocks_err(err, NULL, "scan index catalogue");
+	if (rv) {
+		sto_indexes_free(defs, cnt);
+		return rv;
+	}
+	*out = defs;
+	*n = cnt;
+	return 0;
+}
+
+void sto_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		lora_free(names[i]);
+	lora_free(names);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether the meta entry at the iterator belongs to `kind` and names a
+ * token in use; sets *tok. 0: skip, 1: take, -1: past the range. */
+static int names_pick(rocksdb_iterator_t *it, int kind, uint32_t *tok)
+{
+	size_t klen, vlen;
+	const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
+	const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it, &vlen);
+	if (kind == STO_TOK_KEY) {
+		if (klen != 6 || k[0] != STO_META_TOKEN_NAME || k[1] != kind)
+			return -1;
+		*tok = lora_get_be32(k + 2);
+		return 1;
+	}
+	char want =
+	    kind == STO_TOK_LABEL ? STO_META_LABEL_COUNT : STO_META_TYPE_COUNT;
+	if (klen != 5 || k[0] != want)
+		return -1;
+	*tok = lora_get_be32(k + 1);
+	return vlen == 8 && lora_get_be64(val) > 0;
+}
+
+int sto_view_names(struct sto_view *v, int kind, char ***out, size_t *n)
+{
+	if (kind < 0 || kind >= STO_TOK_KINDS)
+		return LORA_EINVAL;
+	uint8_t start[2] = {STO_META_TOKEN_NAME, (uint8_t)kind};
+	if (kind != STO_TOK_KEY)
+		start[0] = kind == STO_TOK_LABEL ? STO_META_LABEL_COUNT
+		                                 : STO_META_TYPE_COUNT;
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(v->s->db, v->ro, v->s->cf[STO_CF_META]);
+	char **names = NULL;
+	size_t cnt = 0, cap = 0;
+	int rv = 0;
+	for (rocksdb_iter_seek(it, (const char *)start,
+	                       kind == STO_TOK_KEY ? 2 : 1);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		uint32_t tok;
+		int pick = names_pick(it, kind, &tok);
+		if (pick < 0)
+			break;
+		if (!pick)
+			continue;
+		const char *name = sto_tok_name(v->s, kind, tok);
+		if (!name) {
+			rv = LORA_ECORRUPT;
+			break;
+		}
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			char **nn = lora_realloc(names, cap * sizeof(*nn));
+			if (!nn) {
+				rv = LORA_ENOMEM;
+				break;
+			}
+			names = nn;
+		}
+		if (!(names[cnt] = lora_strdup(name)))
+			rv = LORA_ENOMEM;
+		else
+			cnt++;
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err)
+		rv = sto_rocks_err(err, NULL, "scan names");
+	if (rv) {
+		sto_names_free(names, cnt);
+		return rv;
+	}
+	if (cnt)
+		qsort(names, cnt, sizeof(*names), cmp_names);
+	*out = names;
+	*n = cnt;
+	return 0;
+}
