@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# deploy/cluster.sh - the local three-node cluster (deploy/local/node*.conf):
+# nodes on 127.0.0.1-3, HTTP 4747, native protocol 4748, peers 4749, data,
+# logs and pid files under data/ in the checkout.
+#
+#   deploy/cluster.sh start     build lorad if missing, start the nodes in the
+#                               background, wait for their health and a leader
+#   deploy/cluster.sh stop      SIGTERM every node (graceful: the leader hands
+#                               over first), SIGKILL after 15 s
+#   deploy/cluster.sh status    each node's process, role and indexes
+#   deploy/cluster.sh restart
+#
+# Environment: LORAD (lorad binary, default build/release/node/lorad),
+# LORA (the shell, default build/release/client/lora).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 1
+. "$root/deploy/lib.sh"
+
+LC_LORAD=${LORAD:-$root/build/release/node/lorad}
+LORA_SHELL=${LORA:-$root/build/release/client/lora}
+LC_DIR=data # pid and log files: data/nodeN.pid, data/nodeN.log
+LC_PREFIX=127.0.0
+LC_N=3
+
+# The manifests in deploy/local are the configs (not generated).
+lc_conf() { echo "$root/deploy/local/node$1.conf"; }
+
+ensure_built() {
+	if [ -x "$LC_LORAD" ] && [ -x "$LORA_SHELL" ]; then return 0; fi
+	lc_log "building (lorad or lora missing)"
+	if [ -d "$root/build/release" ]; then
+		cmake --build "$root/build/release" -j"$(nproc)" || return 1
+	else
+		"$root/scripts/build.sh" || return 1
+	fi
+	[ -x "$LC_LORAD" ] || { lc_log "no lorad at $LC_LORAD after the build"; return 1; }
+}
+
+check_addresses() {
+	# 127.0.0.2 and .3 answer on Linux without configuration; say so
+	# plainly where they do not (e.g. macOS needs an lo0 alias).
+	local i
+	for i in 2 3; do
+		if ! ping -c1 -W1 "127.0.0.$i" >/dev/null 2>&1 &&
+			command -v ping >/dev/null 2>&1; then
+			lc_log "warning: 127.0.0.$i does not answer; add it to the loopback interface"
+		fi
+	done
+}
+
+start() {
+	ensure_built || exit 1
+	mkdir -p data
+	local i ok=1
+	for i in 1 2 3; do
+		if lc_alive "$i"; then
+			lc_log "node $i already running (pid $(lc_pid "$i"))"
+			continue
+		fi
+		lc_start "$i"
+		lc_log "node $i started (pid $(lc_pid "$i")), log data/node$i.log"
+	done
+	for i in 1 2 3; do lc_wait_health "$i" 30 || ok=0; done
+	[ $ok = 1 ] || { lc_log "a node did not come up"; exit 1; }
+	local leader
+	if leader=$(lc_wait_leader 30); then
+		lc_log "cluster up: leader is node $leader ($(lc_http "$leader"))"
+	else
+		lc_log "nodes are up but no leader was elected in 30 s"
+		exit 1
+	fi
+}
+
+stop() {
+	local i
+	for i in 1 2 3; do
+		if lc_alive "$i"; then
+			lc_log "stopping node $i (pid $(lc_pid "$i"))"
+		fi
+	done
+	lc_stop_all 15
+	lc_log "stopped"
+}
+
+status() {
+	local i any=0
+	printf '%-5s %-8s %-16s %-7s %-10s %s\n' node pid http health applied digest
+	for i in 1 2 3; do
+		local pid="-" health="down" applied="-" digest="-" d
+		if lc_alive "$i"; then
+			pid=$(lc_pid "$i")
+			any=1
+			if curl -sf -m 1 "http://$(lc_http "$i")/health" >/dev/null 2>&1; then
+				health=ok
+				d=$(lc_get "$(lc_http "$i")/admin/digest")
+				applied=$(echo "$d" | lc_json_field appliedIndex)
+				digest=$(echo "$d" | lc_json_field digest | cut -c1-16)
+			fi
+		fi
+		printf '%-5s %-8s %-16s %-7s %-10s %s\n' "$i" "$pid" "$(lc_http "$i")" \
+			"$health" "${applied:--}" "${digest:--}"
+	done
+	[ $any = 1 ] || { echo "cluster is not running"; return 3; }
+	echo
+	if [ -x "$LORA_SHELL" ]; then
+		"$LORA_SHELL" -q --timeout 2000 -a "$(lc_clients)" -c ":status"
+	else
+		curl -s -m 2 "http://$(lc_http 1)/cluster/status"
+		echo
+	fi
+}
+
+case "${1:-}" in
+start) check_addresses; start ;;
+stop) stop ;;
+restart) stop; start ;;
+status) status ;;
+*)
+	echo "usage: $0 start|stop|status|restart" >&2
+	exit 2
+	;;
+esac
