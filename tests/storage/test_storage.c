@@ -1,0 +1,793 @@
+/* test_storage.c - the state store: key encoding, apply and read back,
+ * rejection, indexes, adjacency, counts, checkpoints and the digest. */
+#include <check.h>
+#include <math.h>
+
+#include "stoInt.h"
+#include "sto_helpers.h"
+
+#define NODE LORA__ENTITY_KIND__ENTITY_NODE
+#define EDGE LORA__ENTITY_KIND__ENTITY_EDGE
+
+static char *dir;
+static struct sto_store *st;
+
+static void setup(void)
+{
+	char msg[LORA_ERRMSG_BYTES] = "", p[512];
+	dir = tmpdir_new();
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), NULL, &st, msg), 0);
+}
+
+static void teardown(void)
+{
+	sto_close(st);
+	st = NULL;
+	tmpdir_free(dir);
+}
+
+/* Applies b as the next index; returns the error code. Frees b. */
+static int apply(Lora__MutationBatch *b)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	int rv = sto_apply(st, sto_applied_index(st) + 1, b, msg);
+	if (rv)
+		fprintf(stderr, "  (expected?) apply: %s: %s\n",
+		        lora_err_code(rv), msg);
+	batch_free(b);
+	return rv;
+}
+
+static void digest(char out[STO_DIGEST_HEX_BYTES])
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	ck_assert_int_eq(sto_digest(st, out, msg), 0);
+}
+
+static Lora__NodeValue *get_node(uint64_t id)
+{
+	struct sto_view *v;
+	Lora__NodeValue *n = NULL;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	int rv = sto_view_node(v, id, &n);
+	sto_view_close(v);
+	return rv ? NULL : n;
+}
+
+static void free_node(Lora__NodeValue *n)
+{
+	lora__node_value__free_unpacked(n, &lora_pb_allocator);
+}
+
+static int has_label(const Lora__NodeValue *n, const char *l)
+{
+	for (size_t i = 0; i < n->n_labels; i++)
+		if (!strcmp(n->labels[i], l))
+			return 1;
+	return 0;
+}
+
+/* Collects up to 64 item ids of an iterator (node_id, or edge_id). */
+static size_t drain(struct sto_iter *it, uint64_t *ids, int edge_ids)
+{
+	size_t n = 0;
+	int done = 0;
+	struct sto_item item;
+	while (n < 64) {
+		ck_assert_int_eq(sto_iter_next(it, &item, &done), 0);
+		if (done)
+			break;
+		ids[n++] = edge_ids ? item.edge_id : item.node_id;
+	}
+	sto_iter_free(it);
+	return n;
+}
+
+/* ---- key encoding ----------------------------------------------------------
+ */
+
+static void enc(struct lora_buf *b, Lora__Value *v)
+{
+	lora_buf_reset(b);
+	ck_assert_int_eq(sto_enc_value(b, v), 0);
+	lora__value__free_unpacked(v, &lora_pb_allocator);
+}
+
+static int cmp_bufs(const struct lora_buf *a, const struct lora_buf *b)
+{
+	size_t m = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->data, b->data, m);
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+START_TEST(value_encoding_orders_like_cypher)
+{
+	Lora__Value *vals[] = {
+	    v_bool(0),
+	    v_bool(1),
+	    v_float(-INFINITY),
+	    v_int(INT64_MIN),
+	    v_float(-1.5),
+	    v_int(-1),
+	    v_int(0),
+	    v_float(0.5),
+	    v_int(1),
+	    v_float(1.5),
+	    v_int(9007199254740992LL),
+	    v_int(9007199254740993LL),
+	    v_int(INT64_MAX),
+	    v_float(1e300),
+	    v_float(INFINITY),
+	    v_float(NAN),
+	    v_str(""),
+	    v_str("a"),
+	    v_str("a\x01"),
+	    v_str("ab"),
+	    v_str("b"),
+	};
+	size_t n = sizeof(vals) / sizeof(vals[0]);
+	struct lora_buf prev = {0}, cur = {0};
+	for (size_t i = 0; i < n; i++) {
+		enc(&cur, vals[i]);
+		if (i)
+			ck_assert_msg(cmp_bufs(&prev, &cur) < 0,
+			              "value %zu does not sort after %zu", i,
+			              i - 1);
+		lora_buf_reset(&prev);
+		lora_buf_append(&prev, cur.data, cur.len);
+	}
+	/* 1 and 1.0 are the same number; -0.0 equals 0. */
+	enc(&prev, v_int(1));
+	enc(&cur, v_float(1.0));
+	ck_assert_int_eq(cmp_bufs(&prev, &cur), 0);
+	enc(&prev, v_int(0));
+	enc(&cur, v_float(-0.0));
+	ck_assert_int_eq(cmp_bufs(&prev, &cur), 0);
+	/* Values of different types never compare equal. */
+	enc(&prev, v_int(1));
+	enc(&cur, v_bool(1));
+	ck_assert_int_ne(cmp_bufs(&prev, &cur), 0);
+	/* Maps and nulls cannot be indexed. */
+	Lora__Value *nul = v_null();
+	ck_assert_int_eq(sto_enc_value(&cur, nul), LORA_EINVAL);
+	lora__value__free_unpacked(nul, &lora_pb_allocator);
+	lora_buf_free(&prev);
+	lora_buf_free(&cur);
+}
+END_TEST
+
+START_TEST(keys_and_records_round_trip)
+{
+	uint8_t a[STO_ADJ_KEY_BYTES], b[STO_ADJ_KEY_BYTES];
+	sto_key_adj(a, STO_K_OUT, 1, 7, 300, 5);
+	sto_key_adj(b, STO_K_OUT, 2, 0, 0, 0);
+	ck_assert_int_lt(memcmp(a, b, sizeof(a)), 0); /* node first */
+	sto_key_adj(b, STO_K_OUT, 1, 7, 0x100000000ULL, 1);
+	ck_assert_int_lt(memcmp(a, b, sizeof(a)), 0); /* then other id */
+	ck_assert_uint_eq(lora_get_be64(a + 13), 300);
+	ck_assert_uint_eq(lora_get_be32(a + 9), 7);
+
+	struct lora_buf buf = {0};
+	uint64_t xs[] = {0, 1, 127, 128, 300, UINT32_MAX, UINT64_MAX};
+	for (size_t i = 0; i < sizeof(xs) / sizeof(xs[0]); i++) {
+		uint64_t y;
+		lora_buf_reset(&buf);
+		sto_put_uvarint(&buf, xs[i]);
+		ck_assert_uint_eq(sto_get_uvarint((uint8_t *)buf.data,
+		                                  (uint8_t *)buf.data + buf.len,
+		                                  &y),
+		                  buf.len);
+		ck_assert_uint_eq(y, xs[i]);
+	}
+	struct sto_rec r = {0}, d = {0};
+	sto_rec_add_label(&r, 3);
+	sto_rec_add_label(&r, 70000);
+	sto_rec_set_prop(&r, 5, "hello", 5);
+	sto_rec_set_prop(&r, 9, "xy", 2);
+	sto_rec_set_prop(&r, 5, "bye", 3);
+	r.nvec = 2;
+	ck_assert_int_eq(sto_rec_encode(&r, 0, &buf), 0);
+	ck_assert_int_eq(sto_rec_decode(&d, 0, (uint8_t *)buf.data, buf.len),
+	                 0);
+	ck_assert_uint_eq(d.nlabels, 2);
+	ck_assert_uint_eq(d.labels[1], 70000);
+	ck_assert_uint_eq(d.nprops, 2);
+	ck_assert_uint_eq(d.nvec, 2);
+	int i = sto_rec_find_prop(&d, 5);
+	ck_assert_int_ge(i, 0);
+	ck_assert_int_eq(memcmp(d.data.data + d.props[i].off, "bye", 3), 0);
+	/* Every truncation of a valid record is detected. */
+	for (size_t cut = 0; cut < buf.len; cut++)
+		ck_assert_int_eq(
+		    sto_rec_decode(&d, 0, (uint8_t *)buf.data, cut),
+		    LORA_ECORRUPT);
+	ck_assert_int_eq(sto_rec_decode(&d, 1, (uint8_t *)buf.data, buf.len),
+	                 LORA_ECORRUPT); /* a node record is no edge */
+	sto_rec_free(&r);
+	sto_rec_free(&d);
+	lora_buf_free(&buf);
+}
+END_TEST
+
+/* ---- apply and read back
+ * ------------------------------------------------------- */
+
+START_TEST(apply_every_mutation_kind)
+{
+	float xs[3] = {1, 2, 3}, ys[2] = {4, 5};
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "Person,Admin", 2, "name", v_str("ada"), "age",
+	                v_int(36));
+	add_create_node(b, 2, "Person", 1, "emb", v_vec(3, xs));
+	add_create_edge(b, 10, "KNOWS", 1, 2, 1, "since", v_int(1999));
+	add_set_prop(b, NODE, 2, "name", v_str("bob"));
+	add_set_prop(b, EDGE, 10, "w", v_float(0.5));
+	add_label(b, 2, "Admin", 1);
+	add_label(b, 1, "Admin", 0);
+	add_set_vector(b, NODE, 1, "emb", vec_f32(2, ys));
+	add_remove_prop(b, NODE, 1, "age");
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(sto_applied_index(st), 1);
+
+	Lora__NodeValue *n = get_node(1);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_int_eq(n->n_labels, 1);
+	ck_assert(has_label(n, "Person"));
+	ck_assert_str_eq(node_prop(n, "name")->string_value, "ada");
+	ck_assert_ptr_null(node_prop(n, "age"));
+	const Lora__Value *e = node_prop(n, "emb");
+	ck_assert_ptr_nonnull(e);
+	ck_assert_int_eq(e->kind_case, LORA__VALUE__KIND_VECTOR_VALUE);
+	ck_assert_int_eq(e->vector_value->dimension, 2);
+	free_node(n);
+	n = get_node(2);
+	ck_assert(has_label(n, "Admin") && has_label(n, "Person"));
+	ck_assert_str_eq(node_prop(n, "name")->string_value, "bob");
+	ck_assert_int_eq(node_prop(n, "emb")->vector_value->dimension, 3);
+	free_node(n);
+
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	Lora__RelValue *r;
+	ck_assert_int_eq(sto_view_edge(v, 10, &r), 0);
+	ck_assert_str_eq(r->type, "KNOWS");
+	ck_assert_uint_eq(r->start_id, 1);
+	ck_assert_uint_eq(r->end_id, 2);
+	ck_assert_uint_eq(r->n_properties, 2);
+	lora__rel_value__free_unpacked(r, &lora_pb_allocator);
+	Lora__Vector *vec;
+	ck_assert_int_eq(sto_view_vector(v, NODE, 2, "emb", &vec), 0);
+	ck_assert(vec->f32[2] == 3.0f);
+	lora__vector__free_unpacked(vec, &lora_pb_allocator);
+	uint64_t nn, ne, c;
+	ck_assert_int_eq(sto_view_next_ids(v, &nn, &ne), 0);
+	ck_assert_uint_eq(nn, 3);
+	ck_assert_uint_eq(ne, 11);
+	ck_assert_int_eq(sto_view_count_nodes(v, "Admin", &c), 0);
+	ck_assert_uint_eq(c, 1);
+	ck_assert_int_eq(sto_view_count_nodes(v, NULL, &c), 0);
+	ck_assert_uint_eq(c, 2);
+	ck_assert_int_eq(sto_view_count_edges(v, "KNOWS", &c), 0);
+	ck_assert_uint_eq(c, 1);
+	char **names;
+	size_t nnames;
+	ck_assert_int_eq(sto_view_names(v, 2, &names, &nnames), 0);
+	ck_assert_uint_eq(nnames, 5); /* age emb name since w */
+	ck_assert_str_eq(names[0], "age");
+	sto_names_free(names, nnames);
+	sto_view_close(v);
+
+	/* Remove vector, delete edge, delete node. */
+	b = batch_new();
+	add_remove_vector(b, NODE, 2, "emb");
+	add_set_prop(b, NODE, 2, "name", v_null()); /* null removes */
+	add_delete_edge(b, 10);
+	add_delete_node(b, 1, 0);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_ptr_null(get_node(1));
+	n = get_node(2);
+	ck_assert_uint_eq(n->n_properties, 0);
+	free_node(n);
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_edge(v, 10, &r), LORA_ENOTFOUND);
+	ck_assert_int_eq(sto_view_count_edges(v, NULL, &c), 0);
+	ck_assert_uint_eq(c, 0);
+	ck_assert_int_eq(sto_view_names(v, 1, &names, &nnames), 0);
+	ck_assert_uint_eq(nnames, 0); /* KNOWS no longer in use */
+	sto_names_free(names, nnames);
+	sto_view_close(v);
+}
+END_TEST
+
+START_TEST(batch_sees_its_own_mutations)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 0);
+	add_set_prop(b, NODE, 1, "x", v_int(1));
+	add_create_node(b, 2, "", 0);
+	add_create_edge(b, 1, "R", 1, 2, 0);
+	add_create_edge(b, 2, "R", 2, 2, 0); /* self loop */
+	add_delete_node(b, 2, 1);            /* detach: both edges go */
+	add_create_node(b, 3, "A", 0);
+	add_create_edge(b, 3, "R", 1, 3, 0);
+	ck_assert_int_eq(apply(b), 0);
+	Lora__NodeValue *n = get_node(1);
+	ck_assert_int_eq(node_prop(n, "x")->int_value, 1);
+	free_node(n);
+	ck_assert_ptr_null(get_node(2));
+	struct sto_view *v;
+	uint64_t c, ids[64];
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_count_edges(v, "R", &c), 0);
+	ck_assert_uint_eq(c, 1);
+	struct sto_iter *it;
+	ck_assert_int_eq(sto_view_scan_edges(v, &it), 0);
+	ck_assert_uint_eq(drain(it, ids, 1), 1);
+	ck_assert_uint_eq(ids[0], 3);
+	sto_view_close(v);
+}
+END_TEST
+
+START_TEST(reapply_is_idempotent)
+{
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	char msg[LORA_ERRMSG_BYTES];
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 1, "x", v_int(1));
+	ck_assert_int_eq(sto_apply(st, 5, b, msg), 0);
+	digest(d1);
+	/* Same index again, and an older one: nothing happens. */
+	ck_assert_int_eq(sto_apply(st, 5, b, msg), 0);
+	ck_assert_int_eq(sto_apply(st, 3, b, msg), 0);
+	batch_free(b);
+	digest(d2);
+	ck_assert_str_eq(d1, d2);
+	ck_assert_uint_eq(sto_applied_index(st), 5);
+}
+END_TEST
+
+/* Applies b, expects error `code`, and checks the graph did not change
+ * while the applied index moved on. */
+static void expect_rejected(Lora__MutationBatch *b, int code)
+{
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest(d1);
+	uint64_t before = sto_applied_index(st);
+	ck_assert_int_eq(apply(b), code);
+	ck_assert_uint_eq(sto_applied_index(st), before + 1);
+	digest(d2);
+	ck_assert_str_eq(d1, d2);
+}
+
+START_TEST(rejected_batches_leave_no_trace)
+{
+	float bad[1] = {1};
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 1, "k", v_int(1));
+	add_create_node(b, 2, "A", 1, "k", v_int(2));
+	add_create_edge(b, 1, "R", 1, 2, 0);
+	add_create_index(b, "uk", LORA__INDEX_KIND__INDEX_UNIQUE, "A", "k", 0);
+	ck_assert_int_eq(apply(b), 0);
+
+	b = batch_new(); /* edge to a missing node */
+	add_create_node(b, 3, "NewLabel", 1, "newkey", v_int(1));
+	add_create_edge(b, 2, "NEWTYPE", 1, 99, 0);
+	expect_rejected(b, LORA_ENOTFOUND);
+	b = batch_new(); /* node still has edges */
+	add_set_prop(b, NODE, 1, "k", v_int(5));
+	add_delete_node(b, 1, 0);
+	expect_rejected(b, LORA_ECONSTRAINT);
+	b = batch_new(); /* id already used */
+	add_create_node(b, 2, "", 0);
+	expect_rejected(b, LORA_EEXIST);
+	b = batch_new(); /* unique constraint */
+	add_create_node(b, 4, "A", 1, "k", v_int(2));
+	expect_rejected(b, LORA_ECONSTRAINT);
+	b = batch_new(); /* unique via a new label */
+	add_create_node(b, 5, "B", 1, "k", v_float(1.0));
+	add_label(b, 5, "A", 1);
+	expect_rejected(b, LORA_ECONSTRAINT);
+	b = batch_new(); /* bad vector */
+	Lora__Vector *vec = vec_f32(1, bad);
+	vec->dimension = 2;
+	add_set_vector(b, NODE, 1, "v", vec);
+	expect_rejected(b, LORA_EVECTOR);
+	b = batch_new(); /* duplicate index name */
+	add_create_index(b, "uk", LORA__INDEX_KIND__INDEX_RANGE, "A", "z", 0);
+	expect_rejected(b, LORA_EEXIST);
+	b = batch_new(); /* unknown property owner */
+	add_set_prop(b, EDGE, 77, "k", v_int(1));
+	expect_rejected(b, LORA_ENOTFOUND);
+
+	/* Names of rejected batches never appear. */
+	struct sto_view *v;
+	char **names;
+	size_t n;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_names(v, 0, &names, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	sto_names_free(names, n);
+	ck_assert_int_eq(sto_view_names(v, 2, &names, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	sto_names_free(names, n);
+	sto_view_close(v);
+	/* And the store still works: the same ids can be used now. */
+	b = batch_new();
+	add_create_node(b, 3, "NewLabel", 1, "newkey", v_int(1));
+	add_create_edge(b, 2, "NEWTYPE", 1, 3, 0);
+	ck_assert_int_eq(apply(b), 0);
+}
+END_TEST
+
+/* ---- indexes
+ * ------------------------------------------------------------------------- */
+
+static size_t seek(const char *label, const char *key, Lora__Value *lo,
+                   int lo_incl, Lora__Value *hi, int hi_incl, uint64_t *ids,
+                   int *rv)
+{
+	struct sto_view *v;
+	struct sto_iter *it;
+	size_t n = 0;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	*rv = sto_view_index_seek(v, label, key, lo, lo_incl, hi, hi_incl, &it);
+	if (!*rv)
+		n = drain(it, ids, 0);
+	sto_view_close(v);
+	if (lo)
+		lora__value__free_unpacked(lo, &lora_pb_allocator);
+	if (hi)
+		lora__value__free_unpacked(hi, &lora_pb_allocator);
+	return n;
+}
+
+START_TEST(index_seek_and_label_scan)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "P", 1, "age", v_int(10));
+	add_create_node(b, 2, "P", 1, "age", v_float(10.0));
+	add_create_node(b, 3, "P", 1, "age", v_float(12.5));
+	add_create_node(b, 4, "P", 1, "age", v_str("old"));
+	add_create_node(b, 5, "Q", 1, "age", v_int(11));
+	add_create_node(b, 6, "P", 0);
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t ids[64];
+	int rv;
+	seek("P", "age", v_int(10), 1, v_int(10), 1, ids, &rv);
+	ck_assert_int_eq(rv, LORA_ENOTFOUND); /* no index yet */
+
+	b = batch_new(); /* backfills existing nodes */
+	add_create_index(b, "p_age", LORA__INDEX_KIND__INDEX_RANGE, "P", "age",
+	                 0);
+	add_create_node(b, 7, "P", 1, "age", v_int(20));
+	add_set_prop(b, NODE, 3, "age", v_int(13));
+	add_label(b, 5, "P", 1);
+	ck_assert_int_eq(apply(b), 0);
+
+	size_t n = seek("P", "age", v_int(10), 1, v_int(10), 1, ids, &rv);
+	ck_assert_int_eq(rv, 0);
+	ck_assert_uint_eq(n, 2); /* 10 and 10.0 */
+	n = seek("P", "age", v_float(10.0), 0, NULL, 0, ids, &rv);
+	ck_assert_uint_eq(n, 3); /* 11, 13, 20: numbers only */
+	ck_assert_uint_eq(ids[0], 5);
+	ck_assert_uint_eq(ids[1], 3);
+	ck_assert_uint_eq(ids[2], 7);
+	n = seek("P", "age", NULL, 0, v_int(13), 0, ids, &rv);
+	ck_assert_uint_eq(n, 3); /* 10, 10.0, 11 */
+	n = seek("P", "age", v_str("a"), 1, NULL, 0, ids, &rv);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(ids[0], 4);
+	n = seek("P", "age", NULL, 0, NULL, 0, ids, &rv);
+	ck_assert_uint_eq(n, 6);
+	n = seek("P", "age", v_int(1), 1, v_str("z"), 1, ids, &rv);
+	ck_assert_uint_eq(n, 0); /* bounds of two types: nothing */
+
+	struct sto_view *v;
+	struct sto_iter *it;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_scan_label(v, "P", &it), 0);
+	ck_assert_uint_eq(drain(it, ids, 0), 7);
+	ck_assert_int_eq(sto_view_scan_label(v, "Nope", &it), 0);
+	ck_assert_uint_eq(drain(it, ids, 0), 0);
+	ck_assert_int_eq(sto_view_scan_nodes(v, &it), 0);
+	ck_assert_uint_eq(drain(it, ids, 0), 7);
+	Lora__CreateIndex **defs;
+	size_t nd;
+	ck_assert_int_eq(sto_view_indexes(v, &defs, &nd), 0);
+	ck_assert_uint_eq(nd, 1);
+	ck_assert_str_eq(defs[0]->name, "p_age");
+	sto_indexes_free(defs, nd);
+	sto_view_close(v);
+
+	/* Removing a label or property removes the entries. */
+	b = batch_new();
+	add_label(b, 5, "P", 0);
+	add_remove_prop(b, NODE, 7, "age");
+	add_delete_node(b, 1, 0);
+	ck_assert_int_eq(apply(b), 0);
+	n = seek("P", "age", v_int(0), 1, v_int(100), 1, ids, &rv);
+	ck_assert_uint_eq(n, 2);
+
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest(d1);
+	b = batch_new();
+	add_drop_index(b, "p_age", 0);
+	add_drop_index(b, "p_age", 1); /* if exists: fine */
+	ck_assert_int_eq(apply(b), 0);
+	seek("P", "age", v_int(0), 1, NULL, 0, ids, &rv);
+	ck_assert_int_eq(rv, LORA_ENOTFOUND);
+	b = batch_new(); /* recreating gives the same state again */
+	add_create_index(b, "p_age", LORA__INDEX_KIND__INDEX_RANGE, "P", "age",
+	                 0);
+	add_create_index(b, "p_age2", LORA__INDEX_KIND__INDEX_RANGE, "P", "age",
+	                 1); /* equivalent, if not exists: no-op */
+	ck_assert_int_eq(apply(b), 0);
+	digest(d2);
+	ck_assert_str_eq(d1, d2);
+}
+END_TEST
+
+START_TEST(unique_constraint_backfill_checks_duplicates)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "U", 1, "e", v_str("x"));
+	add_create_node(b, 2, "U", 1, "e", v_str("x"));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_index(b, "u_e", LORA__INDEX_KIND__INDEX_UNIQUE, "U", "e", 0);
+	expect_rejected(b, LORA_ECONSTRAINT);
+	b = batch_new();
+	add_set_prop(b, NODE, 2, "e", v_str("y"));
+	add_create_index(b, "u_e", LORA__INDEX_KIND__INDEX_UNIQUE, "U", "e", 0);
+	add_set_prop(b, NODE, 1, "e", v_str("z")); /* own value may change */
+	add_create_node(b, 3, "U", 1, "e", v_str("x"));
+	ck_assert_int_eq(apply(b), 0);
+}
+END_TEST
+
+/* ---- adjacency
+ * ------------------------------------------------------------------------- */
+
+static size_t adj(uint64_t node, enum sto_dir dir, const char *type,
+                  uint64_t *ids, int *self_out)
+{
+	struct sto_view *v;
+	struct sto_iter *it;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_scan_adjacent(v, node, dir, type, &it), 0);
+	size_t n = 0;
+	int done;
+	struct sto_item item;
+	*self_out = 0;
+	while (!sto_iter_next(it, &item, &done) && !done) {
+		ck_assert_uint_eq(item.node_id, node);
+		if (item.other_id == node)
+			(*self_out)++;
+		ids[n++] = item.edge_id;
+	}
+	sto_iter_free(it);
+	sto_view_close(v);
+	return n;
+}
+
+START_TEST(adjacency_by_direction_and_type)
+{
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 4; i++)
+		add_create_node(b, i, "N", 0);
+	add_create_edge(b, 1, "A", 1, 2, 0);
+	add_create_edge(b, 2, "B", 1, 3, 0);
+	add_create_edge(b, 3, "A", 4, 1, 0);
+	add_create_edge(b, 4, "A", 1, 1, 0); /* self loop */
+	add_create_edge(b, 5, "A", 1, 2, 0); /* parallel edge */
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t ids[64];
+	int self;
+	ck_assert_uint_eq(adj(1, STO_OUT, NULL, ids, &self), 4);
+	ck_assert_int_eq(self, 1);
+	ck_assert_uint_eq(adj(1, STO_IN, NULL, ids, &self), 2);
+	ck_assert_uint_eq(adj(1, STO_BOTH, NULL, ids, &self), 6);
+	ck_assert_int_eq(self, 2); /* a self-loop appears once per side */
+	ck_assert_uint_eq(adj(1, STO_OUT, "A", ids, &self), 3);
+	/* Ordered by (type, other node, edge id). */
+	ck_assert_uint_eq(ids[0], 4);
+	ck_assert_uint_eq(ids[1], 1);
+	ck_assert_uint_eq(ids[2], 5);
+	ck_assert_uint_eq(adj(1, STO_OUT, "B", ids, &self), 1);
+	ck_assert_uint_eq(adj(1, STO_OUT, "C", ids, &self), 0);
+	ck_assert_uint_eq(adj(2, STO_OUT, NULL, ids, &self), 0);
+	ck_assert_uint_eq(adj(2, STO_IN, "A", ids, &self), 2);
+
+	b = batch_new();
+	add_delete_node(b, 1, 1);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(adj(2, STO_IN, NULL, ids, &self), 0);
+	ck_assert_uint_eq(adj(4, STO_BOTH, NULL, ids, &self), 0);
+	struct sto_view *v;
+	uint64_t c;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_count_edges(v, NULL, &c), 0);
+	ck_assert_uint_eq(c, 0);
+	ck_assert_int_eq(sto_view_count_edges(v, "A", &c), 0);
+	ck_assert_uint_eq(c, 0);
+	ck_assert_int_eq(sto_view_count_nodes(v, "N", &c), 0);
+	ck_assert_uint_eq(c, 3);
+	sto_view_close(v);
+}
+END_TEST
+
+START_TEST(vector_scans)
+{
+	float xs[2] = {1, 2};
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "V", 1, "e", v_vec(2, xs));
+	add_create_node(b, 2, "W", 1, "e", v_vec(2, xs));
+	add_create_node(b, 3, "V", 1, "e", v_int(3)); /* not a vector */
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_view *v;
+	struct sto_iter *it;
+	uint64_t ids[64];
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_scan_vectors(v, "V", "e", &it), 0);
+	ck_assert_uint_eq(drain(it, ids, 0), 1);
+	ck_assert_uint_eq(ids[0], 1);
+	ck_assert_int_eq(sto_view_scan_vectors(v, NULL, "e", &it), 0);
+	ck_assert_uint_eq(drain(it, ids, 0), 2);
+	sto_view_close(v);
+	/* Setting a scalar over a vector replaces it. */
+	b = batch_new();
+	add_set_prop(b, NODE, 1, "e", v_int(1));
+	ck_assert_int_eq(apply(b), 0);
+	Lora__NodeValue *n = get_node(1);
+	ck_assert_uint_eq(n->n_properties, 1);
+	ck_assert_int_eq(node_prop(n, "e")->int_value, 1);
+	free_node(n);
+}
+END_TEST
+
+/* ---- snapshots, checkpoints, digest
+ * ------------------------------------------------------ */
+
+START_TEST(views_see_a_snapshot)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 0);
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	b = batch_new();
+	add_create_node(b, 2, "A", 0);
+	add_delete_node(b, 1, 0);
+	ck_assert_int_eq(apply(b), 0);
+	int ex;
+	ck_assert_int_eq(sto_view_node_exists(v, 1, &ex), 0);
+	ck_assert_int_eq(ex, 1);
+	ck_assert_int_eq(sto_view_node_exists(v, 2, &ex), 0);
+	ck_assert_int_eq(ex, 0);
+	ck_assert_uint_eq(sto_view_applied_index(v), 1);
+	sto_view_close(v);
+}
+END_TEST
+
+START_TEST(checkpoint_opens_with_same_digest)
+{
+	char msg[LORA_ERRMSG_BYTES], p[512];
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 1, "x", v_str("y"));
+	add_create_node(b, 2, "B", 0);
+	add_create_edge(b, 1, "R", 1, 2, 0);
+	add_create_index(b, "i", LORA__INDEX_KIND__INDEX_RANGE, "A", "x", 0);
+	ck_assert_int_eq(apply(b), 0);
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest(d1);
+	uint64_t idx;
+	ck_assert_int_eq(
+	    sto_checkpoint(st, path_join(p, sizeof(p), dir, "cp"), &idx, msg),
+	    0);
+	ck_assert_uint_eq(idx, 1);
+	/* The store moves on; the checkpoint does not. */
+	b = batch_new();
+	add_create_node(b, 3, "C", 0);
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_store *cp;
+	ck_assert_int_eq(sto_open(p, NULL, &cp, msg), 0);
+	ck_assert_uint_eq(sto_applied_index(cp), 1);
+	ck_assert_int_eq(sto_digest(cp, d2, msg), 0);
+	ck_assert_str_eq(d1, d2);
+	sto_close(cp);
+	ck_assert_int_ne(sto_checkpoint(st, p, NULL, msg), 0); /* exists */
+}
+END_TEST
+
+START_TEST(digest_ignores_history)
+{
+	char msg[LORA_ERRMSG_BYTES], p[512];
+	/* Store 1 learns names in one order, store 2 in another and with
+	 * detours; the graphs end up equal. */
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "X,Y", 2, "a", v_int(1), "b", v_int(2));
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_store *s2;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "other"), NULL, &s2, msg), 0);
+	b = batch_new();
+	add_create_node(b, 9, "Z", 1, "zz", v_int(1));
+	add_create_node(b, 1, "Y", 1, "b", v_int(2));
+	add_label(b, 1, "X", 1);
+	add_set_prop(b, NODE, 1, "a", v_int(1));
+	add_delete_node(b, 9, 0);
+	ck_assert_int_eq(sto_apply(s2, 1, b, msg), 0);
+	batch_free(b);
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest(d1);
+	ck_assert_int_eq(sto_digest(s2, d2, msg), 0);
+	ck_assert_str_eq(d1, d2);
+	b = batch_new();
+	add_set_prop(b, NODE, 1, "a", v_int(2));
+	ck_assert_int_eq(sto_apply(s2, 2, b, msg), 0);
+	batch_free(b);
+	ck_assert_int_eq(sto_digest(s2, d2, msg), 0);
+	ck_assert_str_ne(d1, d2);
+	sto_close(s2);
+}
+END_TEST
+
+START_TEST(reopen_keeps_state_and_tokens)
+{
+	char msg[LORA_ERRMSG_BYTES], p[512];
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 1, "k", v_int(1));
+	add_create_index(b, "i", LORA__INDEX_KIND__INDEX_UNIQUE, "A", "k", 0);
+	ck_assert_int_eq(apply(b), 0);
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest(d1);
+	sto_close(st);
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), NULL, &st, msg), 0);
+	digest(d2);
+	ck_assert_str_eq(d1, d2);
+	ck_assert_uint_eq(sto_applied_index(st), 1);
+	b = batch_new(); /* the catalogue came back too */
+	add_create_node(b, 2, "A", 1, "k", v_int(1));
+	expect_rejected(b, LORA_ECONSTRAINT);
+	Lora__NodeValue *n = get_node(1);
+	ck_assert(has_label(n, "A"));
+	free_node(n);
+}
+END_TEST
+
+Suite *storage_suite(void)
+{
+	Suite *s = suite_create("storage");
+	TCase *t = tcase_create("encoding");
+	tcase_add_test(t, value_encoding_orders_like_cypher);
+	tcase_add_test(t, keys_and_records_round_trip);
+	suite_add_tcase(s, t);
+	t = tcase_create("store");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, apply_every_mutation_kind);
+	tcase_add_test(t, batch_sees_its_own_mutations);
+	tcase_add_test(t, reapply_is_idempotent);
+	tcase_add_test(t, rejected_batches_leave_no_trace);
+	tcase_add_test(t, index_seek_and_label_scan);
+	tcase_add_test(t, unique_constraint_backfill_checks_duplicates);
+	tcase_add_test(t, adjacency_by_direction_and_type);
+	tcase_add_test(t, vector_scans);
+	tcase_add_test(t, views_see_a_snapshot);
+	tcase_add_test(t, checkpoint_opens_with_same_digest);
+	tcase_add_test(t, digest_ignores_history);
+	tcase_add_test(t, reopen_keeps_state_and_tokens);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(storage_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
