@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "stoInt.h"
+#include "sto_testing.h"
 
 #define LOG_ENTRY_HEADER_BYTES 12
 #define LOG_KEY_BYTES          9
@@ -221,13 +222,13 @@ static int entry_decode(rocksdb_iterator_t *it, uint64_t want,
 }
 
 static int entries_read(struct sto_log *l, uint64_t lo, uint64_t hi,
-                        size_t max_bytes, struct sto_log_entry *arr, size_t *n)
+                        size_t max_bytes, struct sto_log_entry **arr, size_t *n)
 {
 	uint8_t k[LOG_KEY_BYTES];
 	entry_key(k, lo);
 	rocksdb_iterator_t *it = rocksdb_create_iterator(l->db, l->ro);
 	rocksdb_iter_seek(it, (const char *)k, sizeof(k));
-	size_t bytes = 0;
+	size_t bytes = 0, cap = 0;
 	int rv = 0;
 	for (uint64_t i = lo; i < hi; i++) {
 		if (!rocksdb_iter_valid(it)) {
@@ -236,11 +237,24 @@ static int entries_read(struct sto_log *l, uint64_t lo, uint64_t hi,
 		}
 		size_t vlen;
 		rocksdb_iter_value(it, &vlen);
-		if (*n > 0 && bytes + vlen > max_bytes)
+		size_t data = vlen > LOG_ENTRY_HEADER_BYTES
+		                  ? vlen - LOG_ENTRY_HEADER_BYTES
+		                  : 0;
+		if (*n > 0 && bytes + data > max_bytes)
 			break;
-		if ((rv = entry_decode(it, i, &arr[*n])))
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct sto_log_entry *na =
+			    lora_realloc(*arr, cap * sizeof(*na));
+			if (!na) {
+				rv = LORA_ENOMEM;
+				break;
+			}
+			*arr = na;
+		}
+		if ((rv = entry_decode(it, i, &(*arr)[*n])))
 			break;
-		bytes += vlen;
+		bytes += data;
 		(*n)++;
 		rocksdb_iter_next(it);
 	}
@@ -264,15 +278,8 @@ int sto_log_entries(struct sto_log *l, uint64_t lo, uint64_t hi,
 		return 0;
 	if (max_bytes > STO_LOG_READ_BYTES_MAX)
 		max_bytes = STO_LOG_READ_BYTES_MAX;
-	/* Entries are counted as they are read; allocate for the range but
-	 * never more than the byte limit could ever return. */
-	uint64_t want = hi - lo;
-	if (want > max_bytes / LOG_ENTRY_HEADER_BYTES + 1)
-		want = max_bytes / LOG_ENTRY_HEADER_BYTES + 1;
-	struct sto_log_entry *arr = lora_calloc(want, sizeof(*arr));
-	if (!arr)
-		return LORA_ENOMEM;
-	int rv = entries_read(l, lo, lo + want, max_bytes, arr, n);
+	struct sto_log_entry *arr = NULL;
+	int rv = entries_read(l, lo, hi, max_bytes, &arr, n);
 	if (rv) {
 		sto_log_entries_free(arr, *n);
 		*n = 0;
@@ -380,4 +387,12 @@ int sto_log_set_hard_state(struct sto_log *l, const struct sto_hard_state *hs,
 	char kh = LOG_KEY_HARD;
 	rocksdb_writebatch_put(b, &kh, 1, (const char *)v, 24);
 	return log_write(l, b, errmsg, "set hard state");
+}
+
+int sto_testing_log_put_raw(struct sto_log *l, const void *key, size_t klen,
+                            const void *val, size_t vlen)
+{
+	char *err = NULL;
+	rocksdb_put(l->db, l->wo, key, klen, val, vlen, &err);
+	return err ? sto_rocks_err(err, NULL, "put raw") : 0;
 }

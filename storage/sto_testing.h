@@ -17,4 +17,11 @@ struct sto_store;
 int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
                         size_t klen, const void *val, size_t vlen);
 
+struct sto_log;
+
+/* The same for the Raft log store (its single default column family):
+ * entry keys are 'e' + be64 index, the hard state is "h". */
+int sto_testing_log_put_raw(struct sto_log *l, const void *key, size_t klen,
+                            const void *val, size_t vlen);
+
 #endif /* LORA_STO_TESTING_H */
