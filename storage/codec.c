@@ -287,12 +287,14 @@ int sto_value_unpack(const uint8_t *p, size_t len, Lora__Value **out)
 	*out = lora__value__unpack(&lora_pb_allocator, len, p);
 	if (*out)
 		return 0;
-	/* protobuf-c says NULL for both bad bytes and no memory: probe. */
+	/* protobuf-c says NULL both for bad bytes and for no memory: probe
+	 * the allocator, and retry once in case the failure was passing. */
 	void *probe = lora_malloc(1);
 	if (!probe)
 		return LORA_ENOMEM;
 	lora_free(probe);
-	return LORA_ECORRUPT;
+	*out = lora__value__unpack(&lora_pb_allocator, len, p);
+	return *out ? 0 : LORA_ECORRUPT;
 }
 
 int sto_value_pack(const Lora__Value *v, uint8_t **out, size_t *len)
