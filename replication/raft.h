@@ -385,6 +385,12 @@ void rep_report_snapshot(struct rep *r, uint64_t id, int ok);
  */
 int rep_compact(struct rep *r, uint64_t index);
 
+/*
+ * The current compaction point: index, term and the configuration at that
+ * index. Store it beside the checkpoint; it is rep_restore.snap on restart.
+ */
+void rep_compaction_meta(const struct rep *r, struct rep_snapshot_meta *out);
+
 /* ---- outputs -------------------------------------------------------------
  */
 

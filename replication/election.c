@@ -1,0 +1,290 @@
+/* election.c - terms, votes, pre-vote, check-quorum and leadership transfer. */
+/*
+ * Roles follow the thesis (chapter 3 and 9):
+ *   - a follower or candidate whose randomised timeout expires starts a
+ *     pre-vote round (term + 1 offered, own term unchanged) when pre_vote is
+ *     on, and a real election (term + 1, vote for itself) once a quorum
+ *     would vote for it;
+ *   - with check_quorum, a node that heard from a live leader within the
+ *     minimum election timeout ignores (pre-)vote requests, so a partitioned
+ *     node rejoining cannot depose a healthy leader; and a leader that did
+ *     not hear from a quorum during an election timeout steps down;
+ *   - TimeoutNow makes the transfer target campaign at once, with a
+ *     "transfer" context that lets voters bypass the lease check.
+ * The vote and term are part of the hard state: every reply that depends on
+ * them sits in the Ready's messages, which go out only after the caller
+ * persisted that hard state.
+ */
+#include <string.h>
+
+#include "raft_int.h"
+
+static const char transfer_ctx[] = "transfer";
+
+void rep_reset_timeout(struct rep *r)
+{
+	uint32_t et = r->cfg.election_ticks;
+	r->randomized_timeout = et + (uint32_t)(rep_rand(r) % et);
+}
+
+void rep_abort_transfer(struct rep *r)
+{
+	r->transferee = REP_NONE;
+}
+
+static void reset(struct rep *r, uint64_t term)
+{
+	if (r->term != term) {
+		LORA_ASSERT(term > r->term);
+		r->term = term;
+		r->vote = REP_NONE;
+	}
+	r->leader = REP_NONE;
+	r->election_elapsed = 0;
+	r->heartbeat_elapsed = 0;
+	r->votes_granted = 0;
+	r->votes_rejected = 0;
+	rep_reset_timeout(r);
+	rep_abort_transfer(r);
+	rep_reads_clear(r);
+}
+
+void rep_become_follower(struct rep *r, uint64_t term, uint64_t leader)
+{
+	reset(r, term);
+	r->role = REP_FOLLOWER;
+	r->leader = leader;
+	if (leader != REP_NONE)
+		r->ticks_since_leader = 0;
+}
+
+static void become_pre_candidate(struct rep *r)
+{
+	LORA_ASSERT(r->role != REP_LEADER);
+	r->role = REP_PRE_CANDIDATE;
+	r->votes_granted = 0;
+	r->votes_rejected = 0;
+	r->leader = REP_NONE;
+	/* The term does not change: a pre-vote must not disturb anyone. */
+}
+
+static void become_candidate(struct rep *r)
+{
+	LORA_ASSERT(r->role != REP_LEADER);
+	reset(r, r->term + 1);
+	r->vote = r->id;
+	r->role = REP_CANDIDATE;
+}
+
+void rep_become_leader(struct rep *r)
+{
+	LORA_ASSERT(r->role == REP_CANDIDATE);
+	reset(r, r->term);
+	r->role = REP_LEADER;
+	r->leader = r->id;
+	uint64_t last = log_last(&r->log);
+	for (uint32_t i = 0; i < r->n_prs; i++) {
+		pr_reset(&r->prs[i], last + 1);
+		r->prs[i].recent_active = 1;
+		if (r->prs[i].id == r->id) {
+			r->prs[i].match = r->log.stable;
+			pr_become_replicate(&r->prs[i]);
+		}
+	}
+	/* The no-op entry commits the entries of previous terms (fig. 8) and
+	 * gates membership changes and read-index until it commits. */
+	int rv = log_append_new(&r->log, r->term, REP_ENTRY_NORMAL, NULL, 0);
+	LORA_ASSERT(rv == 0); /* no data: cannot fail but for the array */
+	r->pending_conf_index = log_last(&r->log);
+}
+
+static void tally(struct rep *r, uint64_t from, int granted)
+{
+	int slot = rep_pr_slot(r, from);
+	if (slot < 0 || !r->prs[slot].voter)
+		return;
+	if (granted)
+		r->votes_granted |= 1u << slot;
+	else
+		r->votes_rejected |= 1u << slot;
+}
+
+void rep_campaign(struct rep *r, int pre, int transfer)
+{
+	uint32_t type;
+	uint64_t term;
+	if (pre) {
+		become_pre_candidate(r);
+		type = REP_MSG_PREVOTE;
+		term = r->term + 1;
+	} else {
+		become_candidate(r);
+		type = REP_MSG_VOTE;
+		term = r->term;
+	}
+	tally(r, r->id, 1);
+	if (rep_mask_quorum(r, r->votes_granted)) {
+		if (pre)
+			rep_campaign(r, 0, transfer);
+		else
+			rep_become_leader(r);
+		return;
+	}
+	for (uint32_t i = 0; i < r->n_prs; i++) {
+		if (!r->prs[i].voter || r->prs[i].id == r->id)
+			continue;
+		struct rep_msg m;
+		rep_msg_init(&m, type, r->prs[i].id, term);
+		m.index = log_last(&r->log);
+		m.log_term = log_last_term(&r->log);
+		if (transfer) {
+			m.context_len = sizeof(transfer_ctx) - 1;
+			memcpy(m.context, transfer_ctx, m.context_len);
+		}
+		rep_send(r, &m);
+	}
+}
+
+static int promotable(const struct rep *r)
+{
+	return rep_is_voter(r, r->id);
+}
+
+void rep_tick_election(struct rep *r)
+{
+	r->election_elapsed++;
+	if (promotable(r) && r->election_elapsed >= r->randomized_timeout) {
+		r->election_elapsed = 0;
+		rep_campaign(r, r->cfg.pre_vote, 0);
+	}
+}
+
+void rep_tick_leader(struct rep *r)
+{
+	LORA_ASSERT(r->role == REP_LEADER);
+	r->heartbeat_elapsed++;
+	r->election_elapsed++;
+	if (r->election_elapsed >= r->cfg.election_ticks) {
+		r->election_elapsed = 0;
+		if (r->cfg.check_quorum) {
+			uint32_t active = 0;
+			for (uint32_t i = 0; i < r->n_prs; i++) {
+				if (r->prs[i].recent_active ||
+				    r->prs[i].id == r->id)
+					active |= 1u << i;
+				r->prs[i].recent_active = 0;
+			}
+			if (!rep_mask_quorum(r, active)) {
+				rep_become_follower(r, r->term, REP_NONE);
+				return;
+			}
+		}
+		rep_abort_transfer(r);
+	}
+	if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
+		r->heartbeat_elapsed = 0;
+		rep_bcast_heartbeat(r, NULL, 0);
+	}
+}
+
+static int is_transfer(const struct rep_msg *m)
+{
+	return m->context_len == sizeof(transfer_ctx) - 1 &&
+	       memcmp(m->context, transfer_ctx, m->context_len) == 0;
+}
+
+static void reply_stale(struct rep *r, const struct rep_msg *m)
+{
+	struct rep_msg resp;
+	if (m->type == REP_MSG_APP || m->type == REP_MSG_HEARTBEAT) {
+		/* Tells a deposed leader (e.g. one that was partitioned) about
+		 * the newer term so it steps down; without it pre-vote and
+		 * check-quorum could leave it stranded. */
+		if (r->cfg.check_quorum || r->cfg.pre_vote) {
+			rep_msg_init(&resp, REP_MSG_APP_RESP, m->from, r->term);
+			rep_send(r, &resp);
+		}
+	} else if (m->type == REP_MSG_PREVOTE) {
+		rep_msg_init(&resp, REP_MSG_PREVOTE_RESP, m->from, r->term);
+		resp.reject = 1;
+		rep_send(r, &resp);
+	}
+}
+
+/*
+ * Settles the term carried by m. Returns 0 when m is fully handled (or
+ * ignored), 1 when the role-specific handling should go on.
+ */
+int rep_step_term(struct rep *r, const struct rep_msg *m)
+{
+	int vote_req = m->type == REP_MSG_VOTE || m->type == REP_MSG_PREVOTE;
+	if (m->term > r->term) {
+		if (vote_req && r->cfg.check_quorum && !is_transfer(m) &&
+		    r->leader != REP_NONE &&
+		    r->election_elapsed < r->cfg.election_ticks)
+			return 0; /* inside the leader's lease: ignore */
+		if (m->type == REP_MSG_PREVOTE)
+			return 1; /* never changes our term */
+		if (m->type == REP_MSG_PREVOTE_RESP && !m->reject)
+			return 1; /* our own future term, granted */
+		int from_leader = m->type == REP_MSG_APP ||
+		                  m->type == REP_MSG_HEARTBEAT ||
+		                  m->type == REP_MSG_SNAPSHOT;
+		rep_become_follower(r, m->term,
+		                    from_leader ? m->from : REP_NONE);
+		return 1;
+	}
+	if (m->term < r->term) {
+		reply_stale(r, m);
+		return 0;
+	}
+	return 1;
+}
+
+void rep_handle_vote(struct rep *r, const struct rep_msg *m)
+{
+	int pre = m->type == REP_MSG_PREVOTE;
+	int can_vote = r->vote == m->from ||
+	               (r->vote == REP_NONE && r->leader == REP_NONE) ||
+	               (pre && m->term > r->term);
+	struct rep_msg resp;
+	uint32_t type = pre ? REP_MSG_PREVOTE_RESP : REP_MSG_VOTE_RESP;
+	if (can_vote && log_up_to_date(&r->log, m->index, m->log_term)) {
+		/* Answer with the candidate's term, as etcd does: a pre-vote
+		 * grant must match the term the pre-candidate offered. */
+		rep_msg_init(&resp, type, m->from, m->term);
+		if (!pre) {
+			r->election_elapsed = 0;
+			r->vote = m->from;
+		}
+	} else {
+		rep_msg_init(&resp, type, m->from, r->term);
+		resp.reject = 1;
+	}
+	rep_send(r, &resp);
+}
+
+void rep_handle_vote_resp(struct rep *r, const struct rep_msg *m)
+{
+	int pre = m->type == REP_MSG_PREVOTE_RESP;
+	if ((pre && r->role != REP_PRE_CANDIDATE) ||
+	    (!pre && r->role != REP_CANDIDATE))
+		return;
+	tally(r, m->from, !m->reject);
+	if (rep_mask_quorum(r, r->votes_granted)) {
+		if (pre)
+			rep_campaign(r, 0, 0);
+		else
+			rep_become_leader(r);
+	} else if (rep_mask_quorum(r, r->votes_rejected)) {
+		rep_become_follower(r, r->term, REP_NONE);
+	}
+}
+
+void rep_handle_timeout_now(struct rep *r, const struct rep_msg *m)
+{
+	(void)m;
+	if (!promotable(r))
+		return;
+	rep_campaign(r, 0, 1);
+}

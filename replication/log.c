@@ -1,0 +1,171 @@
+/* log.c - the in-memory Raft log since the last compaction point. */
+/*
+ * The log is an array of entries after a compaction point (snap_index,
+ * snap_term). Live entries sit in ents[off .. off + len); compaction moves
+ * `off` forward and the array is shifted down only when more than half of
+ * it is dead, so both appending and compacting are amortised O(1) per
+ * entry. Every entry owns a copy of its data. `stable` is the highest index
+ * the caller has made durable; truncating a suffix pulls it back so the
+ * replacement entries are handed out for persisting again.
+ */
+#include <string.h>
+
+#include "raft_int.h"
+
+void log_free(struct rep_log *l)
+{
+	for (size_t i = 0; i < l->len; i++)
+		lora_free(l->ents[l->off + i].data);
+	lora_free(l->ents);
+	memset(l, 0, sizeof(*l));
+}
+
+uint64_t log_last(const struct rep_log *l)
+{
+	return l->snap_index + l->len;
+}
+
+const struct rep_entry *log_at(const struct rep_log *l, uint64_t idx)
+{
+	LORA_ASSERT(idx > l->snap_index && idx <= log_last(l));
+	return &l->ents[l->off + (idx - l->snap_index - 1)];
+}
+
+uint64_t log_term(const struct rep_log *l, uint64_t idx)
+{
+	if (idx == l->snap_index)
+		return l->snap_term;
+	if (idx < l->snap_index || idx > log_last(l))
+		return 0;
+	return log_at(l, idx)->term;
+}
+
+uint64_t log_last_term(const struct rep_log *l)
+{
+	return log_term(l, log_last(l));
+}
+
+int log_has(const struct rep_log *l, uint64_t idx)
+{
+	return idx >= l->snap_index && idx <= log_last(l);
+}
+
+int log_match(const struct rep_log *l, uint64_t idx, uint64_t term)
+{
+	return log_has(l, idx) && log_term(l, idx) == term;
+}
+
+static int log_grow(struct rep_log *l, size_t extra)
+{
+	if (l->off + l->len + extra <= l->cap)
+		return 0;
+	if (l->off > 0 && l->off >= l->len) {
+		memmove(l->ents, l->ents + l->off, l->len * sizeof(*l->ents));
+		l->off = 0;
+		if (l->len + extra <= l->cap)
+			return 0;
+	}
+	size_t cap = l->cap ? l->cap : 64;
+	while (cap < l->off + l->len + extra)
+		cap *= 2;
+	struct rep_entry *e = lora_realloc(l->ents, cap * sizeof(*e));
+	if (e == NULL)
+		return LORA_ENOMEM;
+	l->ents = e;
+	l->cap = cap;
+	return 0;
+}
+
+int log_append_new(struct rep_log *l, uint64_t term, uint32_t type,
+                   const void *data, size_t len)
+{
+	int rv = log_grow(l, 1);
+	if (rv != 0)
+		return rv;
+	struct rep_entry *e = &l->ents[l->off + l->len];
+	e->index = log_last(l) + 1;
+	e->term = term;
+	e->type = type;
+	e->len = len;
+	e->data = NULL;
+	if (len > 0) {
+		e->data = lora_malloc(len);
+		if (e->data == NULL)
+			return LORA_ENOMEM;
+		memcpy(e->data, data, len);
+	}
+	l->len++;
+	return 0;
+}
+
+int log_append(struct rep_log *l, const struct rep_entry *ents, size_t n)
+{
+	int rv = log_grow(l, n);
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < n; i++) {
+		LORA_ASSERT(ents[i].index == log_last(l) + 1);
+		rv = log_append_new(l, ents[i].term, ents[i].type, ents[i].data,
+		                    ents[i].len);
+		if (rv != 0)
+			return rv;
+	}
+	return 0;
+}
+
+void log_truncate(struct rep_log *l, uint64_t from)
+{
+	LORA_ASSERT(from > l->commit && from > l->snap_index);
+	uint64_t last = log_last(l);
+	for (uint64_t i = from; i <= last; i++)
+		lora_free(l->ents[l->off + (i - l->snap_index - 1)].data);
+	if (from <= last)
+		l->len = (size_t)(from - l->snap_index - 1);
+	if (l->stable >= from)
+		l->stable = from - 1;
+}
+
+void log_compact(struct rep_log *l, uint64_t idx)
+{
+	LORA_ASSERT(idx > l->snap_index && idx <= log_last(l));
+	uint64_t term = log_term(l, idx);
+	size_t drop = (size_t)(idx - l->snap_index);
+	for (size_t i = 0; i < drop; i++)
+		lora_free(l->ents[l->off + i].data);
+	l->off += drop;
+	l->len -= drop;
+	if (l->len == 0)
+		l->off = 0;
+	l->snap_index = idx;
+	l->snap_term = term;
+}
+
+void log_reset(struct rep_log *l, uint64_t idx, uint64_t term)
+{
+	for (size_t i = 0; i < l->len; i++)
+		lora_free(l->ents[l->off + i].data);
+	l->off = 0;
+	l->len = 0;
+	l->snap_index = idx;
+	l->snap_term = term;
+	l->stable = idx;
+	l->commit = idx;
+	if (l->applied < idx)
+		l->applied = idx;
+}
+
+uint64_t log_find_conflict_by_term(const struct rep_log *l, uint64_t idx,
+                                   uint64_t term)
+{
+	if (idx > log_last(l))
+		idx = log_last(l);
+	while (idx > l->snap_index && log_term(l, idx) > term)
+		idx--;
+	return idx;
+}
+
+int log_up_to_date(const struct rep_log *l, uint64_t idx, uint64_t term)
+{
+	uint64_t lt = log_last_term(l);
+	return term > lt || (term == lt && idx >= log_last(l));
+}
