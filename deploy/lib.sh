@@ -210,3 +210,18 @@ lc_post() {
 	curl -s -m "${4:-30}" -X POST -H 'Content-Type: application/json' \
 		--data "$3" "http://$(lc_http "$1")$2"
 }
+
+# lc_first_ack_after FILE COLUMN T_MS: ms from T_MS (a leader kill) to the
+# first write acknowledged by the new leader. FILE has one acknowledgement
+# per line with its wall-clock ms in COLUMN. Acknowledgements of writes the
+# old leader committed just before dying still arrive a few ms after the
+# kill, so this looks for the end of the first silence (>= 50 ms) after the
+# kill; with no such silence, the first acknowledgement after the kill.
+lc_first_ack_after() {
+	sort -n -k"$2" "$1" | awk -v c="$2" -v t="$3" '
+		{ a = $c }
+		a > t && first == "" { first = a }
+		a > t && a - (prev > t ? prev : t) >= 50 { print a - t; found = 1; exit }
+		{ prev = a }
+		END { if (!found) print (first == "" ? "none" : first - t) }'
+}

@@ -99,9 +99,8 @@ load_rc=$?
 load_pid=""
 cat "$DRILL_DIR/load.out"
 [ $load_rc -le 1 ] || fail "lora-load failed (exit $load_rc)"
-first_ack=$(awk -v t="$t_kill" '$2 > t {print $2; exit}' <(sort -n -k2 "$acked"))
-[ -n "$first_ack" ] || fail "no write was acknowledged after the kill"
-first_write_ms=$((first_ack - t_kill))
+first_write_ms=$(lc_first_ack_after "$acked" 2 "$t_kill")
+[ "$first_write_ms" != none ] || fail "no write was acknowledged after the kill"
 total=$(wc -l <"$acked")
 lc_log "first acknowledged write $first_write_ms ms after the kill; $total acknowledged in all"
 

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# tests/bench/bench_cluster.sh - cluster write benchmark, LoraDB vs etcd, in
+# one run on this machine (run on demand; not part of the test suite).
+#
+# For each system: a three-node cluster on loopback (LoraDB on 127.0.7.1-3,
+# etcd on 127.0.8.1-3, data in a temp dir), single-statement writes over HTTP
+# (LoraDB: POST /query CREATE; etcd: POST /v3/kv/put through its gRPC
+# gateway) from 1, 16 and 64 concurrent clients spread over the three nodes,
+# each for BENCH_SECONDS; then, under 16 clients, SIGKILL of the leader and
+# the time from the kill to the first acknowledged write. The load generator
+# is the same program for both (bench_http). etcd runs with its default
+# settings and is installed with apt-get (etcd-server) when missing.
+#
+# Environment: BENCH_BUILD (release build dir, default build/client-rel),
+# LORAD, BENCH_HTTP (binaries), BENCH_SECONDS (default 10),
+# BENCH_CLIENTS (default "1 16 64"), BENCH_SKIP_ETCD=1, BENCH_SKIP_LORA=1.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+. "$root/deploy/lib.sh"
+build=${BENCH_BUILD:-$root/build/client-rel}
+LC_LORAD=${LORAD:-$build/node/lorad}
+HTTPB=${BENCH_HTTP:-$build/tests/bench/bench_http}
+SECS=${BENCH_SECONDS:-10}
+CLIENTS=${BENCH_CLIENTS:-1 16 64}
+work=$(mktemp -d /tmp/lora-bench.XXXXXX)
+etcd_pids=()
+results=()
+
+cleanup() {
+	LC_PREFIX=127.0.7 LC_DIR=$work/lora lc_kill_all
+	for p in "${etcd_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+bins=("$HTTPB")
+[ "${BENCH_SKIP_LORA:-0}" = 1 ] || bins+=("$LC_LORAD")
+for b in "${bins[@]}"; do
+	[ -x "$b" ] || { echo "missing $b (build a release tree: cmake -DCMAKE_BUILD_TYPE=Release)"; exit 2; }
+done
+
+# failover SYSTEM ENDPOINTS KILL_CMD: 16 clients, kill the leader after 3 s.
+failover() {
+	local sys=$1 eps=$2 killcmd=$3 t_kill out
+	"$HTTPB" --mode "$sys" --endpoints "$eps" --clients 16 --duration-ms 9000 \
+		--acked "$work/$sys-acked.txt" --prefix "fo" >"$work/$sys-fo.out" &
+	local bp=$!
+	sleep 3
+	t_kill=$(lc_now_ms)
+	eval "$killcmd"
+	wait "$bp"
+	out=$(lc_first_ack_after "$work/$sys-acked.txt" 1 "$t_kill")
+	lc_log "$sys: first acknowledged write ${out} ms after the leader kill ($(cat "$work/$sys-fo.out"))"
+	results+=("$sys failover_first_write_ms=$out")
+}
+
+run_points() { # run_points SYSTEM ENDPOINTS
+	local c line
+	for c in $CLIENTS; do
+		line=$("$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" \
+			--duration-ms $((SECS * 1000)) --prefix "c$c")
+		lc_log "$line"
+		results+=("$line")
+	done
+}
+
+bench_lora() {
+	LC_PREFIX=127.0.7 LC_DIR=$work/lora LC_N=3
+	lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = warn"
+	for i in 1 2 3; do lc_start "$i"; done
+	for i in 1 2 3; do lc_wait_health "$i" 60 || return 1; done
+	local leader
+	leader=$(lc_wait_leader 30) || return 1
+	lc_log "LoraDB cluster up on 127.0.7.1-3, leader node $leader"
+	local eps=127.0.7.1:4747,127.0.7.2:4747,127.0.7.3:4747
+	run_points lora "$eps"
+	failover lora "$eps" 'lc_kill9 $(lc_leader)'
+	lc_kill_all
+}
+
+ensure_etcd() {
+	command -v etcd >/dev/null && return 0
+	lc_log "installing etcd-server with apt-get"
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo=sudo
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q etcd-server >/dev/null ||
+		{ $sudo apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q etcd-server >/dev/null; }
+	command -v etcd >/dev/null
+}
+
+etcd_leader_ep() { # the endpoint of the etcd leader, "" if none
+	local i s me l
+	for i in 1 2 3; do
+		s=$(curl -s -m 1 -X POST -d '{}' "http://127.0.8.$i:2379/v3/maintenance/status")
+		me=$(echo "$s" | lc_json_field member_id)
+		l=$(echo "$s" | lc_json_field leader)
+		[ -n "$me" ] && [ "$me" = "$l" ] && { echo "$i"; return; }
+	done
+}
+
+etcd_kill_leader() {
+	local i
+	i=$(etcd_leader_ep)
+	[ -n "$i" ] && kill -9 "${etcd_pids[$((i - 1))]}"
+}
+
+bench_etcd() {
+	ensure_etcd || { lc_log "etcd not available; skipped"; return 1; }
+	local cluster="e1=http://127.0.8.1:2380,e2=http://127.0.8.2:2380,e3=http://127.0.8.3:2380" i
+	for i in 1 2 3; do
+		etcd --name "e$i" --data-dir "$work/etcd$i" \
+			--listen-client-urls "http://127.0.8.$i:2379" \
+			--advertise-client-urls "http://127.0.8.$i:2379" \
+			--listen-peer-urls "http://127.0.8.$i:2380" \
+			--initial-advertise-peer-urls "http://127.0.8.$i:2380" \
+			--initial-cluster "$cluster" --initial-cluster-state new \
+			--initial-cluster-token lora-bench >"$work/etcd$i.log" 2>&1 &
+		etcd_pids+=($!)
+		disown $!
+	done
+	local n=0
+	while [ -z "$(etcd_leader_ep)" ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+	[ -n "$(etcd_leader_ep)" ] || { lc_log "etcd elected no leader"; return 1; }
+	lc_log "etcd $(etcd --version | head -n 1) cluster up on 127.0.8.1-3, leader member $(etcd_leader_ep)"
+	local eps=127.0.8.1:2379,127.0.8.2:2379,127.0.8.3:2379
+	run_points etcd "$eps"
+	failover etcd "$eps" etcd_kill_leader
+	for p in "${etcd_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+}
+
+lc_log "cluster benchmark: $SECS s per point, clients: $CLIENTS; $(nproc) cores"
+[ "${BENCH_SKIP_LORA:-0}" = 1 ] || bench_lora || lc_log "LoraDB benchmark failed"
+[ "${BENCH_SKIP_ETCD:-0}" = 1 ] || bench_etcd || lc_log "etcd benchmark failed"
+echo
+echo "== results =="
+printf '%s\n' "${results[@]}"
