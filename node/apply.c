@@ -1,0 +1,412 @@
+/*
+ * apply.c - the apply loop: committed entries go into the state store in log
+ * order (sto_apply), request ids are remembered for de-duplication, write
+ * waiters and applied-index waiters are woken, and checkpoints are taken
+ * every checkpoint_entries applied entries.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "node_int.h"
+
+#define NODE_APPLY_RETRY_MS 100
+#define NODE_DEDUP_BUCKETS  (2 * NODE_DEDUP_ENTRIES_MAX)
+
+struct node_apply_item {
+	struct node_apply_item *next;
+	struct rep_entry e; /* data owned */
+};
+
+/* ---- request-id table: a bounded FIFO with a hash index --------------------
+ */
+
+struct dedup_slot {
+	char *id; /* owned; NULL when free */
+	uint64_t index;
+	int rc;
+	int32_t next; /* chain in bucket, -1 ends */
+};
+
+struct node_dedup {
+	struct dedup_slot slots[NODE_DEDUP_ENTRIES_MAX];
+	int32_t buckets[NODE_DEDUP_BUCKETS];
+	size_t head; /* next slot to (re)use */
+};
+
+static uint32_t hash_str(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static struct node_dedup *dedup_new(void)
+{
+	struct node_dedup *d = lora_calloc(1, sizeof *d);
+	if (d)
+		for (size_t i = 0; i < NODE_DEDUP_BUCKETS; i++)
+			d->buckets[i] = -1;
+	return d;
+}
+
+static void dedup_free(struct node_dedup *d)
+{
+	if (d == NULL)
+		return;
+	for (size_t i = 0; i < NODE_DEDUP_ENTRIES_MAX; i++)
+		lora_free(d->slots[i].id);
+	lora_free(d);
+}
+
+static void dedup_unlink(struct node_dedup *d, int32_t s)
+{
+	int32_t *pp =
+	    &d->buckets[hash_str(d->slots[s].id) % NODE_DEDUP_BUCKETS];
+	while (*pp != -1 && *pp != s)
+		pp = &d->slots[*pp].next;
+	if (*pp == s)
+		*pp = d->slots[s].next;
+	lora_free(d->slots[s].id);
+	d->slots[s].id = NULL;
+}
+
+static int32_t dedup_find(struct node_dedup *d, const char *id)
+{
+	int32_t s = d->buckets[hash_str(id) % NODE_DEDUP_BUCKETS];
+	while (s != -1 && strcmp(d->slots[s].id, id) != 0)
+		s = d->slots[s].next;
+	return s;
+}
+
+static void dedup_add(struct node_dedup *d, const char *id, uint64_t index,
+                      int rc)
+{
+	if (id[0] == '\0' || dedup_find(d, id) != -1)
+		return;
+	int32_t s = (int32_t)d->head;
+	d->head = (d->head + 1) % NODE_DEDUP_ENTRIES_MAX;
+	if (d->slots[s].id)
+		dedup_unlink(d, s);
+	d->slots[s].id = lora_strdup(id);
+	if (d->slots[s].id == NULL)
+		return;
+	d->slots[s].index = index;
+	d->slots[s].rc = rc;
+	uint32_t b = hash_str(id) % NODE_DEDUP_BUCKETS;
+	d->slots[s].next = d->buckets[b];
+	d->buckets[b] = s;
+}
+
+int node_dedup_lookup(struct lnode *n, const char *rid, uint64_t *index,
+                      int *rc)
+{
+	pthread_mutex_lock(&n->apply_mu);
+	int32_t s = dedup_find(n->dedup, rid);
+	if (s != -1) {
+		*index = n->dedup->slots[s].index;
+		*rc = n->dedup->slots[s].rc;
+	}
+	pthread_mutex_unlock(&n->apply_mu);
+	return s != -1;
+}
+
+/* ---- queue ------------------------------------------------------------------
+ */
+
+void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
+{
+	for (size_t i = 0; i < cnt; i++) {
+		struct node_apply_item *it = lora_calloc(1, sizeof *it);
+		LORA_ASSERT(it != NULL);
+		it->e = e[i];
+		it->e.data = NULL;
+		if (e[i].len) {
+			it->e.data = lora_malloc(e[i].len);
+			LORA_ASSERT(it->e.data != NULL);
+			memcpy(it->e.data, e[i].data, e[i].len);
+		}
+		pthread_mutex_lock(&n->apply_mu);
+		while (n->apply_len >= NODE_APPLY_QUEUE_ENTRIES_MAX &&
+		       !atomic_load(&n->stopping))
+			pthread_cond_wait(&n->applied_cond, &n->apply_mu);
+		if (n->apply_tail)
+			n->apply_tail->next = it;
+		else
+			n->apply_head = it;
+		n->apply_tail = it;
+		n->apply_len++;
+		pthread_cond_signal(&n->apply_cond);
+		pthread_mutex_unlock(&n->apply_mu);
+	}
+}
+
+static void deadline_ms(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms)
+{
+	if (atomic_load(&n->applied) >= index)
+		return 0;
+	struct timespec ts;
+	deadline_ms(&ts, timeout_ms);
+	int rc = 0;
+	pthread_mutex_lock(&n->apply_mu);
+	while (atomic_load(&n->applied) < index && !atomic_load(&n->stopping)) {
+		if (pthread_cond_timedwait(&n->applied_cond, &n->apply_mu,
+		                           &ts)) {
+			rc = LORA_ETIMEOUT;
+			break;
+		}
+	}
+	if (atomic_load(&n->applied) >= index)
+		rc = 0;
+	else if (rc == 0)
+		rc = LORA_ECLOSED;
+	pthread_mutex_unlock(&n->apply_mu);
+	return rc;
+}
+
+void node_apply_drain(struct lnode *n)
+{
+	pthread_mutex_lock(&n->apply_mu);
+	while ((n->apply_len > 0 || n->apply_head) &&
+	       !atomic_load(&n->stopping))
+		pthread_cond_wait(&n->applied_cond, &n->apply_mu);
+	pthread_mutex_unlock(&n->apply_mu);
+}
+
+/* ---- applying
+ * ------------------------------------------------------------------ */
+
+/* Applies one entry; retries I/O failures until it sticks or we stop. */
+static void apply_one(struct lnode *n, const struct rep_entry *e)
+{
+	Lora__MutationBatch empty = LORA__MUTATION_BATCH__INIT;
+	Lora__MutationBatch *batch = NULL;
+	if (e->type == REP_ENTRY_NORMAL && e->len > 0) {
+		batch = lora__mutation_batch__unpack(&lora_pb_allocator, e->len,
+		                                     e->data);
+		if (batch == NULL)
+			LOG_ERROR("entry %llu: mutation batch does not decode; "
+			          "applied as empty",
+			          (unsigned long long)e->index);
+	}
+	char err[LORA_ERRMSG_BYTES] = "";
+	int rc;
+	for (;;) {
+		struct sto_store *s = node_store_acquire(n);
+		rc = sto_apply(s, e->index, batch ? batch : &empty, err);
+		int advanced = sto_applied_index(s) >= e->index;
+		node_store_release(n);
+		if (rc == 0 || advanced || atomic_load(&n->stopping))
+			break;
+		LOG_ERROR("apply %llu failed: %s; retrying",
+		          (unsigned long long)e->index, err);
+		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (rc)
+		LOG_INFO("entry %llu rejected: %s",
+		         (unsigned long long)e->index, err);
+	if (batch) {
+		pthread_mutex_lock(&n->apply_mu);
+		for (size_t i = 0; i < batch->n_request_ids; i++)
+			dedup_add(n->dedup, batch->request_ids[i], e->index,
+			          rc);
+		pthread_mutex_unlock(&n->apply_mu);
+		lora__mutation_batch__free_unpacked(batch, &lora_pb_allocator);
+	}
+	pthread_mutex_lock(&n->apply_mu);
+	atomic_store(&n->applied, e->index);
+	pthread_cond_broadcast(&n->applied_cond);
+	pthread_mutex_unlock(&n->apply_mu);
+	node_writer_applied(n, e->index, e->term, rc, err);
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void node_rm_rf(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Deletes all but the newest NODE_CHECKPOINTS_KEPT checkpoints. */
+static void prune_checkpoints(struct lnode *n)
+{
+	DIR *d = opendir(n->ckpt_dir);
+	if (d == NULL)
+		return;
+	uint64_t idx[64];
+	size_t k = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) && k < 64) {
+		char *end;
+		unsigned long long v = strtoull(de->d_name, &end, 10);
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' &&
+		    *end == '\0')
+			idx[k++] = v;
+	}
+	closedir(d);
+	for (size_t i = 0; i < k; i++) {
+		size_t newer = 0;
+		for (size_t j = 0; j < k; j++)
+			newer += idx[j] > idx[i];
+		if (newer >= NODE_CHECKPOINTS_KEPT) {
+			char p[NODE_PATH_BYTES_MAX + 64];
+			snprintf(p, sizeof p, "%s/%020llu", n->ckpt_dir,
+			         (unsigned long long)idx[i]);
+			node_rm_rf(p);
+		}
+	}
+}
+
+static pthread_mutex_t ckpt_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
+                        char *errmsg)
+{
+	pthread_mutex_lock(&ckpt_mu);
+	uint64_t t0 = lora_now_ns();
+	char tmp[NODE_PATH_BYTES_MAX + 64], dst[NODE_PATH_BYTES_MAX + 64];
+	snprintf(tmp, sizeof tmp, "%s/tmp-%llu", n->ckpt_dir,
+	         (unsigned long long)t0);
+	struct sto_store *s = node_store_acquire(n);
+	uint64_t idx = 0;
+	int rc = sto_checkpoint(s, tmp, &idx, errmsg);
+	node_store_release(n);
+	if (rc == 0) {
+		snprintf(dst, sizeof dst, "%s/%020llu", n->ckpt_dir,
+		         (unsigned long long)idx);
+		struct stat st;
+		if (stat(dst, &st) == 0)
+			node_rm_rf(tmp); /* same state already checkpointed */
+		else if (rename(tmp, dst) != 0)
+			rc =
+			    lora_errf(LORA_EIO, errmsg, "rename checkpoint: %s",
+			              strerror(errno));
+	} else {
+		node_rm_rf(tmp);
+	}
+	if (rc == 0) {
+		n->last_ckpt_index = idx;
+		prune_checkpoints(n);
+		node_metrics_checkpoint(n, lora_now_ns() - t0);
+		LOG_INFO("checkpoint at %llu in %.1f ms",
+		         (unsigned long long)idx,
+		         (double)(lora_now_ns() - t0) / 1e6);
+		*index = idx;
+		if (path)
+			*path = lora_strdup(dst);
+	}
+	pthread_mutex_unlock(&ckpt_mu);
+	if (rc == 0)
+		node_raft_compact(n, idx);
+	return rc;
+}
+
+static void maybe_checkpoint(struct lnode *n)
+{
+	uint64_t applied = atomic_load(&n->applied);
+	if (applied < n->last_ckpt_index + n->cfg.checkpoint_entries)
+		return;
+	uint64_t idx;
+	char err[LORA_ERRMSG_BYTES];
+	if (node_checkpoint_now(n, &idx, NULL, err) != 0) {
+		LOG_ERROR("checkpoint failed: %s", err);
+		n->last_ckpt_index = applied; /* try again later */
+	}
+}
+
+static void *apply_main(void *arg)
+{
+	struct lnode *n = arg;
+	for (;;) {
+		pthread_mutex_lock(&n->apply_mu);
+		while (n->apply_head == NULL && !atomic_load(&n->stopping))
+			pthread_cond_wait(&n->apply_cond, &n->apply_mu);
+		struct node_apply_item *list = n->apply_head;
+		pthread_mutex_unlock(&n->apply_mu);
+		if (list == NULL)
+			break;
+		/* Items stay queued until applied, so drain waits for them. */
+		while (list) {
+			apply_one(n, &list->e);
+			pthread_mutex_lock(&n->apply_mu);
+			struct node_apply_item *next = list->next;
+			n->apply_head = next;
+			if (next == NULL)
+				n->apply_tail = NULL;
+			n->apply_len--;
+			pthread_cond_broadcast(&n->applied_cond);
+			pthread_mutex_unlock(&n->apply_mu);
+			lora_free(list->e.data);
+			lora_free(list);
+			list = next;
+			if (atomic_load(&n->stopping))
+				break;
+		}
+		maybe_checkpoint(n);
+		if (atomic_load(&n->stopping))
+			break;
+	}
+	return NULL;
+}
+
+int node_apply_start(struct lnode *n)
+{
+	n->dedup = dedup_new();
+	if (n->dedup == NULL)
+		return LORA_ENOMEM;
+	uint64_t ck;
+	char dir[NODE_PATH_BYTES_MAX + 64];
+	if (node_checkpoint_latest(n, dir, sizeof dir, &ck) == 0)
+		n->last_ckpt_index = ck;
+	else
+		n->last_ckpt_index = atomic_load(&n->applied);
+	return pthread_create(&n->apply_thread, NULL, apply_main, n)
+	           ? LORA_EINTERNAL
+	           : 0;
+}
+
+void node_apply_stop(struct lnode *n)
+{
+	pthread_mutex_lock(&n->apply_mu);
+	pthread_cond_broadcast(&n->apply_cond);
+	pthread_cond_broadcast(&n->applied_cond);
+	pthread_mutex_unlock(&n->apply_mu);
+	pthread_join(n->apply_thread, NULL);
+	struct node_apply_item *it = n->apply_head;
+	while (it) {
+		struct node_apply_item *next = it->next;
+		lora_free(it->e.data);
+		lora_free(it);
+		it = next;
+	}
+	n->apply_head = n->apply_tail = NULL;
+	dedup_free(n->dedup);
+	n->dedup = NULL;
+}

@@ -1,0 +1,380 @@
+/* config.c - lorad configuration from file, environment and flags. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void node_config_defaults(struct node_config *c)
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->data_dir, sizeof c->data_dir, "data");
+	snprintf(c->http_addr, sizeof c->http_addr, "127.0.0.1:4747");
+	snprintf(c->client_addr, sizeof c->client_addr, "127.0.0.1:4748");
+	snprintf(c->peer_addr, sizeof c->peer_addr, "127.0.0.1:4749");
+	c->checkpoint_entries = 10000;
+	c->log_keep_entries = 1000;
+	c->election_ms = 300;
+	c->heartbeat_ms = 50;
+	c->log_level = NODE_LOG_INFO;
+}
+
+static int parse_u64(const char *v, uint64_t *out, const char *key,
+                     char *errmsg)
+{
+	char *end;
+	errno = 0;
+	if (*v == '\0' || *v == '-')
+		return lora_errf(LORA_ECONFIG, errmsg, "%s: not a number: '%s'",
+		                 key, v);
+	unsigned long long n = strtoull(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return lora_errf(LORA_ECONFIG, errmsg, "%s: not a number: '%s'",
+		                 key, v);
+	*out = n;
+	return 0;
+}
+
+static int parse_bool(const char *v, int *out, const char *key, char *errmsg)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) {
+		*out = 1;
+		return 0;
+	}
+	if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no")) {
+		*out = 0;
+		return 0;
+	}
+	return lora_errf(LORA_ECONFIG, errmsg, "%s: not a boolean: '%s'", key,
+	                 v);
+}
+
+/* Checks "host:port" shape and copies it into dst. */
+static int set_addr(char *dst, const char *v, const char *key, char *errmsg)
+{
+	const char *colon = strrchr(v, ':');
+	if (colon == NULL || colon == v || colon[1] == '\0' ||
+	    strlen(v) >= NODE_ADDR_BYTES_MAX)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "%s: expected host:port, got '%s'", key, v);
+	for (const char *p = colon + 1; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "%s: bad port in '%s'", key, v);
+	snprintf(dst, NODE_ADDR_BYTES_MAX, "%s", v);
+	return 0;
+}
+
+int node_config_parse_peers(struct node_config *c, const char *list,
+                            char *errmsg)
+{
+	c->n_peers = 0;
+	const char *p = list;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		char item[NODE_ADDR_BYTES_MAX + 32];
+		if (len >= sizeof item)
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "peers: entry too long");
+		memcpy(item, p, len);
+		item[len] = '\0';
+		char *at = strchr(item, '@');
+		if (len > 0) {
+			if (at == NULL)
+				return lora_errf(
+				    LORA_ECONFIG, errmsg,
+				    "peers: expected id@host:port, got '%s'",
+				    item);
+			if (c->n_peers >= NODE_PEERS_MAX)
+				return lora_errf(LORA_ECONFIG, errmsg,
+				                 "peers: more than %d",
+				                 NODE_PEERS_MAX);
+			*at = '\0';
+			struct node_peer *np = &c->peers[c->n_peers];
+			int rc = parse_u64(item, &np->id, "peers id", errmsg);
+			if (rc == 0 && np->id == 0)
+				rc = lora_errf(LORA_ECONFIG, errmsg,
+				               "peers: id 0");
+			if (rc == 0)
+				rc =
+				    set_addr(np->addr, at + 1, "peers", errmsg);
+			if (rc)
+				return rc;
+			c->n_peers++;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int parse_level(const char *v, enum node_log_level *out, char *errmsg)
+{
+	static const char *names[] = {"debug", "info", "warn", "error"};
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(v, names[i])) {
+			*out = (enum node_log_level)i;
+			return 0;
+		}
+	return lora_errf(LORA_ECONFIG, errmsg,
+	                 "log_level: expected debug|info|warn|error, got '%s'",
+	                 v);
+}
+
+static int set_u32(uint32_t *dst, const char *v, const char *key, char *errmsg)
+{
+	uint64_t n;
+	int rc = parse_u64(v, &n, key, errmsg);
+	if (rc)
+		return rc;
+	if (n == 0 || n > 600000)
+		return lora_errf(LORA_ECONFIG, errmsg, "%s: out of range", key);
+	*dst = (uint32_t)n;
+	return 0;
+}
+
+int node_config_set(struct node_config *c, const char *key, const char *value,
+                    char *errmsg)
+{
+	if (!strcmp(key, "id"))
+		return parse_u64(value, &c->id, key, errmsg);
+	if (!strcmp(key, "data_dir")) {
+		if (strlen(value) == 0 || strlen(value) >= NODE_PATH_BYTES_MAX)
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "data_dir: bad length");
+		snprintf(c->data_dir, sizeof c->data_dir, "%s", value);
+		return 0;
+	}
+	if (!strcmp(key, "http_addr"))
+		return set_addr(c->http_addr, value, key, errmsg);
+	if (!strcmp(key, "client_addr"))
+		return set_addr(c->client_addr, value, key, errmsg);
+	if (!strcmp(key, "peer_addr"))
+		return set_addr(c->peer_addr, value, key, errmsg);
+	if (!strcmp(key, "peers"))
+		return node_config_parse_peers(c, value, errmsg);
+	if (!strcmp(key, "join"))
+		return parse_bool(value, &c->join, key, errmsg);
+	if (!strcmp(key, "checkpoint_entries"))
+		return parse_u64(value, &c->checkpoint_entries, key, errmsg);
+	if (!strcmp(key, "log_keep_entries"))
+		return parse_u64(value, &c->log_keep_entries, key, errmsg);
+	if (!strcmp(key, "election_ms"))
+		return set_u32(&c->election_ms, value, key, errmsg);
+	if (!strcmp(key, "heartbeat_ms"))
+		return set_u32(&c->heartbeat_ms, value, key, errmsg);
+	if (!strcmp(key, "log_level"))
+		return parse_level(value, &c->log_level, errmsg);
+	return lora_errf(LORA_ECONFIG, errmsg, "unknown setting '%s'", key);
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* Applies one line of a config file; `#` starts a comment. */
+static int config_line(struct node_config *c, char *line, int lineno,
+                       const char *path, char *errmsg)
+{
+	char *hash = strchr(line, '#');
+	if (hash)
+		*hash = '\0';
+	char *s = trim(line);
+	if (*s == '\0')
+		return 0;
+	char *eq = strchr(s, '=');
+	if (eq == NULL)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "%s:%d: expected key = value", path, lineno);
+	*eq = '\0';
+	int rc = node_config_set(c, trim(s), trim(eq + 1), errmsg);
+	if (rc)
+		return lora_errwrap(rc, errmsg, "%s:%d", path, lineno);
+	return 0;
+}
+
+int node_config_load_file(struct node_config *c, const char *path, char *errmsg)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return lora_errf(LORA_ECONFIG, errmsg, "open %s: %s", path,
+		                 strerror(errno));
+	char line[NODE_CONFIG_LINE_BYTES_MAX];
+	int lineno = 0, rc = 0;
+	size_t total = 0;
+	while (rc == 0 && fgets(line, sizeof line, f)) {
+		lineno++;
+		total += strlen(line);
+		if (total > NODE_CONFIG_FILE_BYTES_MAX)
+			rc = lora_errf(LORA_ECONFIG, errmsg,
+			               "%s: file too large", path);
+		else
+			rc = config_line(c, line, lineno, path, errmsg);
+	}
+	fclose(f);
+	return rc;
+}
+
+int node_config_load_env(struct node_config *c, char *errmsg)
+{
+	static const char *map[][2] = {
+	    {"LORA_ID", "id"},
+	    {"LORA_DATA_DIR", "data_dir"},
+	    {"LORA_HTTP_ADDR", "http_addr"},
+	    {"LORA_CLIENT_ADDR", "client_addr"},
+	    {"LORA_PEER_ADDR", "peer_addr"},
+	    {"LORA_PEERS", "peers"},
+	    {"LORA_JOIN", "join"},
+	    {"LORA_LOG_LEVEL", "log_level"},
+	    {"LORA_CHECKPOINT_ENTRIES", "checkpoint_entries"},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+		const char *v = getenv(map[i][0]);
+		if (v == NULL)
+			continue;
+		int rc = node_config_set(c, map[i][1], v, errmsg);
+		if (rc)
+			return lora_errwrap(rc, errmsg, "environment %s",
+			                    map[i][0]);
+	}
+	return 0;
+}
+
+/* Flag name to config key; NULL value means a boolean flag. */
+static const char *flag_key(const char *flag, int *takes_value)
+{
+	static const char *map[][2] = {
+	    {"--id", "id"},
+	    {"--data-dir", "data_dir"},
+	    {"--http", "http_addr"},
+	    {"--client", "client_addr"},
+	    {"--peer", "peer_addr"},
+	    {"--peers", "peers"},
+	    {"--checkpoint-entries", "checkpoint_entries"},
+	    {"--log-keep-entries", "log_keep_entries"},
+	    {"--election-ms", "election_ms"},
+	    {"--heartbeat-ms", "heartbeat_ms"},
+	    {"--log-level", "log_level"},
+	};
+	*takes_value = 1;
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (!strcmp(flag, map[i][0]))
+			return map[i][1];
+	return NULL;
+}
+
+static int apply_flags(struct node_config *c, int argc, char **argv,
+                       char *errmsg)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--config")) {
+			i++;
+			continue;
+		}
+		if (!strcmp(a, "--join")) {
+			c->join = 1;
+			continue;
+		}
+		int takes;
+		const char *key = flag_key(a, &takes);
+		if (key == NULL)
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "unknown flag '%s'", a);
+		if (i + 1 >= argc)
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "%s needs a value", a);
+		int rc = node_config_set(c, key, argv[++i], errmsg);
+		if (rc)
+			return lora_errwrap(rc, errmsg, "flag %s", a);
+	}
+	return 0;
+}
+
+int node_config_from_args(struct node_config *c, int argc, char **argv,
+                          int *help_out, char *errmsg)
+{
+	node_config_defaults(c);
+	*help_out = 0;
+	const char *file = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			*help_out = 1;
+			return 0;
+		}
+		if (!strcmp(argv[i], "--config")) {
+			if (i + 1 >= argc)
+				return lora_errf(LORA_ECONFIG, errmsg,
+				                 "--config needs a file");
+			file = argv[i + 1];
+		}
+	}
+	int rc = 0;
+	if (file)
+		rc = node_config_load_file(c, file, errmsg);
+	if (rc == 0)
+		rc = node_config_load_env(c, errmsg);
+	if (rc == 0)
+		rc = apply_flags(c, argc, argv, errmsg);
+	if (rc == 0)
+		rc = node_config_validate(c, errmsg);
+	return rc;
+}
+
+const char *node_config_peer_addr(const struct node_config *c, uint64_t id)
+{
+	for (int i = 0; i < c->n_peers; i++)
+		if (c->peers[i].id == id)
+			return c->peers[i].addr;
+	return NULL;
+}
+
+int node_config_validate(const struct node_config *c, char *errmsg)
+{
+	if (c->id == 0)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "id is not set (id = N)");
+	if (!c->join && c->n_peers > 0 &&
+	    node_config_peer_addr(c, c->id) == NULL)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "peers does not list this node's id %llu",
+		                 (unsigned long long)c->id);
+	for (int i = 0; i < c->n_peers; i++)
+		for (int j = i + 1; j < c->n_peers; j++)
+			if (c->peers[i].id == c->peers[j].id)
+				return lora_errf(
+				    LORA_ECONFIG, errmsg,
+				    "peers lists id %llu twice",
+				    (unsigned long long)c->peers[i].id);
+	if (c->checkpoint_entries == 0)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "checkpoint_entries must be > 0");
+	if (c->heartbeat_ms >= c->election_ms)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "heartbeat_ms must be below election_ms");
+	return 0;
+}
+
+const char *node_config_usage(void)
+{
+	return "usage: lorad [--config FILE] [--id N] [--data-dir DIR]\n"
+	       "             [--http ADDR] [--client ADDR] [--peer ADDR]\n"
+	       "             [--peers 1@host:port,...] [--join]\n"
+	       "             [--checkpoint-entries N] [--log-keep-entries N]\n"
+	       "             [--election-ms N] [--heartbeat-ms N]\n"
+	       "             [--log-level debug|info|warn|error]\n"
+	       "Environment: LORA_ID LORA_DATA_DIR LORA_HTTP_ADDR "
+	       "LORA_CLIENT_ADDR\n"
+	       "             LORA_PEER_ADDR LORA_PEERS LORA_JOIN "
+	       "LORA_LOG_LEVEL\n";
+}

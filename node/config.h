@@ -1,0 +1,83 @@
+/*
+ * config.h - lorad configuration: a `key = value` file, LORA_* environment
+ * variables and command-line flags, in increasing order of precedence.
+ *
+ * All strings inside struct node_config are owned by it (fixed arrays), so
+ * the struct can be copied freely.
+ */
+#ifndef LORA_NODE_CONFIG_H
+#define LORA_NODE_CONFIG_H
+
+#include <stdint.h>
+
+#include "lora.h"
+
+#define NODE_ADDR_BYTES_MAX        128  /* host:port text */
+#define NODE_PATH_BYTES_MAX        1024 /* data_dir */
+#define NODE_PEERS_MAX             16   /* voters + learners known at start */
+#define NODE_CONFIG_LINE_BYTES_MAX 4096
+#define NODE_CONFIG_FILE_BYTES_MAX (1u << 20)
+
+struct node_peer {
+	uint64_t id;
+	char addr[NODE_ADDR_BYTES_MAX]; /* peer (Raft) address host:port */
+};
+
+enum node_log_level {
+	NODE_LOG_DEBUG,
+	NODE_LOG_INFO,
+	NODE_LOG_WARN,
+	NODE_LOG_ERROR
+};
+
+struct node_config {
+	uint64_t id;
+	char data_dir[NODE_PATH_BYTES_MAX];
+	char http_addr[NODE_ADDR_BYTES_MAX];
+	char client_addr[NODE_ADDR_BYTES_MAX];
+	char peer_addr[NODE_ADDR_BYTES_MAX];
+	struct node_peer peers[NODE_PEERS_MAX];
+	int n_peers;
+	int join;
+	uint64_t checkpoint_entries;
+	uint64_t log_keep_entries;
+	uint32_t election_ms;
+	uint32_t heartbeat_ms;
+	enum node_log_level log_level;
+};
+
+/* Fills c with defaults (id 0 = unset, addresses 127.0.0.1:474x). */
+void node_config_defaults(struct node_config *c);
+
+/* Applies one `key = value` setting. Unknown keys are LORA_ECONFIG. */
+int node_config_set(struct node_config *c, const char *key, const char *value,
+                    char *errmsg);
+
+/* Reads a config file and applies every line of it. */
+int node_config_load_file(struct node_config *c, const char *path,
+                          char *errmsg);
+
+/* Applies LORA_* environment variables. */
+int node_config_load_env(struct node_config *c, char *errmsg);
+
+/*
+ * Full precedence: defaults < file (--config) < env < flags.
+ * argv is borrowed. *help_out is set when --help was given.
+ */
+int node_config_from_args(struct node_config *c, int argc, char **argv,
+                          int *help_out, char *errmsg);
+
+/* Checks that the result is usable (id set, self in peers unless join...). */
+int node_config_validate(const struct node_config *c, char *errmsg);
+
+/* Parses "1@h:p,2@h:p" into c->peers. */
+int node_config_parse_peers(struct node_config *c, const char *list,
+                            char *errmsg);
+
+/* The peer address of node id, or NULL. Borrowed from c. */
+const char *node_config_peer_addr(const struct node_config *c, uint64_t id);
+
+/* Usage text for --help. Static. */
+const char *node_config_usage(void);
+
+#endif /* LORA_NODE_CONFIG_H */

@@ -1,0 +1,320 @@
+/*
+ * exec.c - running one statement for a client: routing (a write goes to the
+ * writer on the leader, is forwarded to the leader from a follower, or is
+ * answered with the leader's address when the client asked for a redirect),
+ * read consistency (local, bookmark, linearizable), and cursors.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "log.h"
+#include "node_int.h"
+
+#define NODE_FORWARD_TIMEOUT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
+#define NODE_FORWARD_CONNECT_MS 3000
+
+struct node_cursor {
+	struct sto_view *view;
+	struct qry_cursor *qc;
+	size_t ncols;
+};
+
+/* ---- responses -------------------------------------------------------------
+ */
+
+Lora__Response *node_resp_new(void)
+{
+	Lora__Response *r = lora_malloc(sizeof *r);
+	if (r)
+		lora__response__init(r);
+	return r;
+}
+
+void node_resp_error(Lora__Response *r, int code, const char *msg,
+                     uint32_t line, uint32_t column)
+{
+	if (r->error)
+		lora__error__free_unpacked(r->error, &lora_pb_allocator);
+	r->error = lora_malloc(sizeof *r->error);
+	if (r->error == NULL)
+		return;
+	lora__error__init(r->error);
+	r->error->code = lora_strdup(lora_err_code(code));
+	r->error->message = lora_strdup(msg ? msg : lora_strerror(code));
+	r->error->category = lora_strdup(lora_err_category(code));
+	r->error->line = line;
+	r->error->column = column;
+	if (!r->error->code || !r->error->message || !r->error->category) {
+		lora__error__free_unpacked(r->error, &lora_pb_allocator);
+		r->error = NULL;
+	}
+}
+
+Lora__Value *node_value_dup(const Lora__Value *v)
+{
+	Lora__Value null = LORA__VALUE__INIT;
+	if (v == NULL)
+		v = &null;
+	size_t len = lora__value__get_packed_size(v);
+	uint8_t stackbuf[256];
+	uint8_t *buf = len <= sizeof stackbuf ? stackbuf : lora_malloc(len);
+	if (buf == NULL)
+		return NULL;
+	lora__value__pack(v, buf);
+	Lora__Value *c = lora__value__unpack(&lora_pb_allocator, len, buf);
+	if (buf != stackbuf)
+		lora_free(buf);
+	return c;
+}
+
+int node_resp_add_row(Lora__Response *r, const Lora__Value *const *vals,
+                      size_t n)
+{
+	if (r->rows == NULL ||
+	    (r->n_rows >= 16 && (r->n_rows & (r->n_rows - 1)) == 0)) {
+		size_t cap = r->rows ? r->n_rows * 2 : 16;
+		Lora__Row **rows = lora_realloc(r->rows, cap * sizeof *rows);
+		if (rows == NULL)
+			return LORA_ENOMEM;
+		r->rows = rows;
+	}
+	Lora__Row *row = lora_malloc(sizeof *row);
+	if (row == NULL)
+		return LORA_ENOMEM;
+	lora__row__init(row);
+	row->values = lora_calloc(n ? n : 1, sizeof *row->values);
+	if (row->values == NULL) {
+		lora_free(row);
+		return LORA_ENOMEM;
+	}
+	r->rows[r->n_rows++] = row;
+	for (size_t i = 0; i < n; i++) {
+		row->values[i] = node_value_dup(vals[i]);
+		if (row->values[i] == NULL)
+			return LORA_ENOMEM;
+		row->n_values++;
+	}
+	return 0;
+}
+
+int node_resp_set_columns(Lora__Response *r, const char *const *names, size_t n)
+{
+	r->columns = lora_calloc(n ? n : 1, sizeof(char *));
+	if (r->columns == NULL)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		r->columns[i] = lora_strdup(names[i]);
+		if (r->columns[i] == NULL)
+			return LORA_ENOMEM;
+		r->n_columns++;
+	}
+	return 0;
+}
+
+void node_resp_set_bookmark(Lora__Response *r, uint64_t index)
+{
+	char b[24];
+	snprintf(b, sizeof b, "%llu", (unsigned long long)index);
+	if (r->bookmark && r->bookmark[0])
+		lora_free(r->bookmark);
+	r->bookmark = lora_strdup(b);
+}
+
+int node_err_from_code(const char *code)
+{
+	for (int e = 1; e < LORA_ERR_COUNT; e++)
+		if (code && !strcmp(lora_err_code(e), code))
+			return e;
+	return LORA_EINTERNAL;
+}
+
+/* ---- reads ------------------------------------------------------------------
+ */
+
+void node_cursor_free(struct lnode *n, struct node_cursor *c)
+{
+	if (c == NULL)
+		return;
+	qry_cursor_free(c->qc);
+	sto_view_close(c->view);
+	node_store_release(n);
+	lora_free(c);
+}
+
+int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
+                      Lora__Response *resp)
+{
+	struct qry_error err = {0};
+	resp->has_more = 0;
+	for (uint32_t k = 0; batch_rows == 0 || k < batch_rows; k++) {
+		const Lora__Value *const *row;
+		int done = 0;
+		int rc = qry_cursor_next(c->qc, &row, &done, &err);
+		if (rc) {
+			node_resp_error(resp, rc, err.code ? err.message : NULL,
+			                err.line, err.column);
+			return rc;
+		}
+		if (done)
+			return 0;
+		rc = node_resp_add_row(resp, row, c->ncols);
+		if (rc)
+			return rc;
+	}
+	resp->has_more = 1;
+	return 0;
+}
+
+/* Waits for the read point the consistency level asks for. */
+static int read_barrier(struct lnode *n, const struct node_exec_req *req,
+                        char *msg)
+{
+	if (req->consistency == LORA__CONSISTENCY__CONSISTENCY_BOOKMARK &&
+	    req->bookmark > 0) {
+		if (node_wait_applied(n, req->bookmark, NODE_WAIT_TIMEOUT_MS))
+			return lora_errf(
+			    LORA_ETIMEOUT, msg,
+			    "this node has not applied bookmark %llu "
+			    "within %d ms",
+			    (unsigned long long)req->bookmark,
+			    NODE_WAIT_TIMEOUT_MS);
+	} else if (req->consistency ==
+	           LORA__CONSISTENCY__CONSISTENCY_LINEARIZABLE) {
+		uint64_t idx = 0;
+		int rc = node_raft_read_index(n, &idx, NODE_WAIT_TIMEOUT_MS);
+		if (rc)
+			return lora_errf(
+			    rc == LORA_ETIMEOUT ? rc : LORA_EUNAVAILABLE, msg,
+			    "linearizable read: %s",
+			    rc == LORA_ETIMEOUT
+			        ? "no leader confirmed the read in time"
+			        : "no leader known");
+		if (node_wait_applied(n, idx, NODE_WAIT_TIMEOUT_MS))
+			return lora_errf(LORA_ETIMEOUT, msg,
+			                 "read index %llu not applied in time",
+			                 (unsigned long long)idx);
+	}
+	return 0;
+}
+
+static void exec_read(struct lnode *n, const struct node_exec_req *req,
+                      Lora__Response *resp, Lora__Value **plan,
+                      struct node_cursor **cursor)
+{
+	char msg[LORA_ERRMSG_BYTES];
+	int rc = read_barrier(n, req, msg);
+	if (rc) {
+		node_resp_error(resp, rc, msg, 0, 0);
+		return;
+	}
+	struct node_cursor *c = lora_calloc(1, sizeof *c);
+	if (c == NULL) {
+		node_resp_error(resp, LORA_ENOMEM, NULL, 0, 0);
+		return;
+	}
+	struct sto_store *s = node_store_acquire(n);
+	if (sto_view_open(s, &c->view) != 0) {
+		node_store_release(n);
+		lora_free(c);
+		node_resp_error(resp, LORA_EIO, "cannot open a read view", 0,
+		                0);
+		return;
+	}
+	struct qry_request q = {.query = req->query,
+	                        .params = req->params,
+	                        .view = c->view,
+	                        .mode = req->mode,
+	                        .read_only = req->mode != QRY_EXPLAIN};
+	qry_limits_init(&q.limits);
+	struct qry_error err = {0};
+	if (qry_open(&q, &c->qc, &err) != 0) {
+		node_resp_error(resp, err.code, err.message, err.line,
+		                err.column);
+		node_cursor_free(n, c);
+		return;
+	}
+	const char *const *names;
+	c->ncols = qry_cursor_columns(c->qc, &names);
+	node_resp_set_columns(resp, names, c->ncols);
+	node_resp_set_bookmark(resp, sto_view_applied_index(c->view));
+	rc = node_cursor_fetch(c, cursor ? req->batch_rows : 0, resp);
+	if (rc == 0 && plan && qry_cursor_plan(c->qc))
+		*plan = node_value_dup(qry_cursor_plan(c->qc));
+	if (rc == 0 && resp->has_more && cursor) {
+		*cursor = c;
+		return;
+	}
+	resp->has_more = 0;
+	node_cursor_free(n, c);
+}
+
+/* ---- writes
+ * ------------------------------------------------------------------ */
+
+static void not_leader(struct lnode *n, Lora__Response *resp, const char *why,
+                       int code)
+{
+	uint64_t leader = node_leader_id(n);
+	struct node_member m;
+	char msg[LORA_ERRMSG_BYTES];
+	if (leader && node_member_get(n, leader, &m) == 0 && m.client_addr[0]) {
+		snprintf(msg, sizeof msg, "%s; the leader is node %llu", why,
+		         (unsigned long long)leader);
+		resp->leader_address = lora_strdup(m.client_addr);
+	} else {
+		snprintf(msg, sizeof msg, "%s; no leader known", why);
+	}
+	node_resp_error(resp, code, msg, 0, 0);
+}
+
+void node_exec(struct lnode *n, const struct node_exec_req *req,
+               Lora__Response **resp_out, Lora__Value **plan,
+               struct node_cursor **cursor)
+{
+	Lora__Response *resp = node_resp_new();
+	*resp_out = resp;
+	if (plan)
+		*plan = NULL;
+	if (cursor)
+		*cursor = NULL;
+	if (resp == NULL)
+		return;
+	int is_write = 0;
+	struct qry_error err = {0};
+	if (qry_is_write(req->query, &is_write, &err) != 0) {
+		node_resp_error(resp, err.code ? err.code : LORA_EPARSE,
+		                err.message, err.line, err.column);
+		return;
+	}
+	if (!is_write || req->mode == QRY_EXPLAIN) {
+		exec_read(n, req, resp, plan, cursor);
+		return;
+	}
+	if (node_is_leader(n))
+		node_write(n, req, resp);
+	else if (req->redirect)
+		not_leader(n, resp, "this node is not the leader",
+		           LORA_ENOTLEADER);
+	else if (req->forwarded)
+		not_leader(n, resp,
+		           "this node is not the leader any more: not "
+		           "executed, retry",
+		           LORA_EUNAVAILABLE);
+	else {
+		Lora__Response *fwd = NULL;
+		if (node_forward(n, req, &fwd) == 0) {
+			lora__response__free_unpacked(resp, &lora_pb_allocator);
+			*resp_out = fwd;
+		} else if (fwd == NULL) {
+			not_leader(n, resp,
+			           "cannot reach the leader: not executed",
+			           LORA_EUNAVAILABLE);
+		} else {
+			lora__response__free_unpacked(resp, &lora_pb_allocator);
+			*resp_out = fwd;
+		}
+	}
+}

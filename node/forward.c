@@ -1,0 +1,189 @@
+/*
+ * forward.c - a follower passes a write to the leader's native port (nng
+ * req/rep) and relays the answer. A request that could not be handed to a
+ * connection in time was certainly not executed (LORA_UNAVAILABLE); once
+ * sent, a lost answer means LORA_UNKNOWN_OUTCOME.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "log.h"
+#include "node_int.h"
+
+#define NODE_FORWARD_TIMEOUT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
+#define NODE_FORWARD_SEND_MS    2000
+#define NODE_FORWARD_CONNS_MAX  NODE_PEERS_MAX
+
+struct fwd_conn {
+	char addr[NODE_ADDR_BYTES_MAX];
+	nng_socket sock;
+};
+
+static pthread_mutex_t fwd_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fwd_conn fwd_conns[NODE_FORWARD_CONNS_MAX];
+static int n_fwd;
+
+/* A req socket dialing addr, created on first use and kept. */
+static int fwd_socket(struct lnode *n, const char *addr, nng_socket *out)
+{
+	pthread_mutex_lock(&fwd_mu);
+	for (int i = 0; i < n_fwd; i++)
+		if (!strcmp(fwd_conns[i].addr, addr)) {
+			*out = fwd_conns[i].sock;
+			pthread_mutex_unlock(&fwd_mu);
+			return 0;
+		}
+	int rc = LORA_ELIMIT;
+	if (n_fwd < NODE_FORWARD_CONNS_MAX) {
+		struct fwd_conn *c = &fwd_conns[n_fwd];
+		char url[NODE_ADDR_BYTES_MAX + 16];
+		snprintf(url, sizeof url, "tcp://%s", addr);
+		rc = nng_req0_open(&c->sock) ? LORA_EIO : 0;
+		if (rc == 0) {
+			nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+			                  NNG_DURATION_INFINITE);
+			nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+			nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
+			nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
+			                    NODE_PEER_MSG_BYTES_MAX);
+			if (nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK) !=
+			    0) {
+				nng_close(c->sock);
+				rc = LORA_EIO;
+			}
+		}
+		if (rc == 0) {
+			snprintf(c->addr, sizeof c->addr, "%s", addr);
+			*out = c->sock;
+			n_fwd++;
+		}
+	}
+	pthread_mutex_unlock(&fwd_mu);
+	(void)n;
+	return rc;
+}
+
+void node_forward_close_all(void)
+{
+	pthread_mutex_lock(&fwd_mu);
+	for (int i = 0; i < n_fwd; i++)
+		nng_close(fwd_conns[i].sock);
+	n_fwd = 0;
+	pthread_mutex_unlock(&fwd_mu);
+}
+
+/* Packs req as a native RunRequest marked as forwarded. */
+static nng_msg *pack_request(const struct node_exec_req *req)
+{
+	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
+	run.query = (char *)req->query;
+	run.consistency = (Lora__Consistency)req->consistency;
+	run.request_id = req->request_id ? (char *)req->request_id : "";
+	run.batch_rows = NODE_FORWARD_ALL_ROWS;
+	size_t np = req->params ? req->params->n_entries : 0;
+	Lora__Param *ps = lora_calloc(np ? np : 1, sizeof *ps);
+	Lora__Param **pp = lora_calloc(np ? np : 1, sizeof *pp);
+	nng_msg *msg = NULL;
+	if (ps && pp) {
+		for (size_t i = 0; i < np; i++) {
+			lora__param__init(&ps[i]);
+			ps[i].name = req->params->entries[i]->key;
+			ps[i].value = req->params->entries[i]->value;
+			pp[i] = &ps[i];
+		}
+		run.params = pp;
+		run.n_params = np;
+		Lora__Request r = LORA__REQUEST__INIT;
+		r.kind_case = LORA__REQUEST__KIND_RUN;
+		r.run = &run;
+		size_t len = lora__request__get_packed_size(&r);
+		if (nng_msg_alloc(&msg, len) == 0)
+			lora__request__pack(&r, nng_msg_body(msg));
+	}
+	lora_free(ps);
+	lora_free(pp);
+	return msg;
+}
+
+/* Sends msg on a new context and waits for the answer. */
+static int round_trip(nng_socket sock, nng_msg *msg, nng_msg **reply)
+{
+	nng_ctx ctx;
+	nng_aio *aio;
+	if (nng_ctx_open(&ctx, sock) != 0) {
+		nng_msg_free(msg);
+		return LORA_EUNAVAILABLE;
+	}
+	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
+		nng_ctx_close(ctx);
+		nng_msg_free(msg);
+		return LORA_EUNAVAILABLE;
+	}
+	nng_aio_set_msg(aio, msg);
+	nng_aio_set_timeout(aio, NODE_FORWARD_SEND_MS);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	int rc = 0;
+	if (nng_aio_result(aio) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio));
+		rc = LORA_EUNAVAILABLE; /* never handed to the leader */
+	} else {
+		nng_aio_set_timeout(aio, NODE_FORWARD_TIMEOUT_MS);
+		nng_ctx_recv(ctx, aio);
+		nng_aio_wait(aio);
+		if (nng_aio_result(aio) != 0)
+			rc = LORA_EUNKNOWN_OUTCOME;
+		else
+			*reply = nng_aio_get_msg(aio);
+	}
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
+	return rc;
+}
+
+int node_forward(struct lnode *n, const struct node_exec_req *req,
+                 Lora__Response **resp)
+{
+	*resp = NULL;
+	uint64_t leader = node_leader_id(n);
+	struct node_member m;
+	if (leader == 0 || leader == n->cfg.id ||
+	    node_member_get(n, leader, &m) != 0 || m.client_addr[0] == '\0')
+		return LORA_EUNAVAILABLE;
+	nng_socket sock;
+	if (fwd_socket(n, m.client_addr, &sock) != 0)
+		return LORA_EUNAVAILABLE;
+	nng_msg *msg = pack_request(req);
+	if (msg == NULL)
+		return LORA_ENOMEM;
+	nng_msg *reply = NULL;
+	int rc = round_trip(sock, msg, &reply);
+	if (rc == LORA_EUNAVAILABLE)
+		return rc;
+	Lora__Response *r = node_resp_new();
+	if (r == NULL) {
+		nng_msg_free(reply);
+		return LORA_ENOMEM;
+	}
+	if (rc == 0) {
+		Lora__Response *got = lora__response__unpack(
+		    &lora_pb_allocator, nng_msg_len(reply),
+		    nng_msg_body(reply));
+		nng_msg_free(reply);
+		if (got) {
+			lora__response__free_unpacked(r, &lora_pb_allocator);
+			*resp = got;
+			return 0;
+		}
+		rc = LORA_EUNKNOWN_OUTCOME;
+	}
+	node_resp_error(r, rc,
+	                "the leader did not answer: the write may have "
+	                "committed; retry with the same requestId",
+	                0, 0);
+	*resp = r;
+	return rc;
+}

@@ -1,0 +1,608 @@
+/* http_api.c - the HTTP endpoints: queries, cluster and admin operations. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "http_int.h"
+#include "json.h"
+#include "log.h"
+
+#define NODE_TRANSFER_WAIT_MS 5000
+#define NODE_DIGEST_WAIT_MS   10000
+#define NODE_COPY_CHUNK_BYTES (1u << 20)
+
+/* ---- request bodies
+ * ---------------------------------------------------------- */
+
+/* Parses the JSON body; on failure answers and returns NULL. */
+static json_t *body_json(nng_aio *aio, nng_http_req *req, int allow_empty)
+{
+	void *data;
+	size_t len;
+	nng_http_req_get_data(req, &data, &len);
+	if (len == 0 && allow_empty)
+		return json_object();
+	json_error_t je;
+	json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL) {
+		char msg[LORA_ERRMSG_BYTES];
+		snprintf(msg, sizeof msg,
+		         "malformed JSON body: %s (line %d, column %d)",
+		         je.text, je.line, je.column);
+		node_http_reply_error(aio, LORA_EINVAL, msg);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		node_http_reply_error(aio, LORA_EINVAL,
+		                      "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+/* Rejects fields not in allowed (NULL-terminated); 0 when fine. */
+static int check_fields(nng_aio *aio, json_t *j, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(j, key, v)
+	{
+		int ok = 0;
+		for (const char *const *a = allowed; *a; a++)
+			ok |= !strcmp(*a, key);
+		if (!ok) {
+			char msg[LORA_ERRMSG_BYTES];
+			snprintf(msg, sizeof msg, "unknown field \"%.200s\"",
+			         key);
+			node_http_reply_error(aio, LORA_EINVAL, msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int field_u64(json_t *j, const char *name, uint64_t *out)
+{
+	json_t *v = json_object_get(j, name);
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v)) {
+		char *end;
+		errno = 0;
+		unsigned long long x = strtoull(json_string_value(v), &end, 10);
+		if (errno == 0 && *end == '\0' && json_string_length(v) > 0) {
+			*out = x;
+			return 0;
+		}
+	}
+	return v == NULL ? LORA_ENOTFOUND : LORA_EINVAL;
+}
+
+/* ---- /query, /explain, /profile
+ * ------------------------------------------------ */
+
+enum fmt { FMT_ROWS, FMT_ROW_ARRAYS, FMT_GRAPH, FMT_COMBINED };
+
+struct query_body {
+	const char *query;
+	Lora__ValueMap *params;
+	enum fmt fmt;
+	struct node_exec_req req;
+};
+
+static int parse_consistency(const char *s, int *out)
+{
+	if (s == NULL || !strcmp(s, "local"))
+		*out = LORA__CONSISTENCY__CONSISTENCY_LOCAL;
+	else if (!strcmp(s, "bookmark"))
+		*out = LORA__CONSISTENCY__CONSISTENCY_BOOKMARK;
+	else if (!strcmp(s, "linearizable"))
+		*out = LORA__CONSISTENCY__CONSISTENCY_LINEARIZABLE;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_format(const char *s, enum fmt *out)
+{
+	static const char *names[] = {"rows", "rowArrays", "graph", "combined"};
+	if (s == NULL) {
+		*out = FMT_ROWS;
+		return 0;
+	}
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum fmt)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* Fills qb from j; answers and returns -1 on a bad field. */
+static int parse_query_body(nng_aio *aio, json_t *j, struct query_body *qb)
+{
+	static const char *const fields[] = {
+	    "query",    "params",    "parameters", "format", "consistency",
+	    "bookmark", "requestId", "redirect",   NULL};
+	if (check_fields(aio, j, fields))
+		return -1;
+	char msg[LORA_ERRMSG_BYTES];
+	qb->query = json_string_value(json_object_get(j, "query"));
+	if (qb->query == NULL) {
+		node_http_reply_error(aio, LORA_EINVAL,
+		                      "\"query\" (a string) is required");
+		return -1;
+	}
+	const char *fmt = json_string_value(json_object_get(j, "format"));
+	const char *cons = json_string_value(json_object_get(j, "consistency"));
+	json_t *rid = json_object_get(j, "requestId");
+	json_t *redirect = json_object_get(j, "redirect");
+	if ((json_object_get(j, "format") && parse_format(fmt, &qb->fmt)) ||
+	    (json_object_get(j, "consistency") &&
+	     parse_consistency(cons, &qb->req.consistency)) ||
+	    (rid && (!json_is_string(rid) ||
+	             json_string_length(rid) > NODE_REQUEST_ID_BYTES_MAX)) ||
+	    (redirect && !json_is_boolean(redirect))) {
+		node_http_reply_error(
+		    aio, LORA_EINVAL,
+		    "bad value for format, consistency, requestId "
+		    "or redirect");
+		return -1;
+	}
+	if (parse_format(fmt, &qb->fmt) != 0)
+		qb->fmt = FMT_ROWS;
+	parse_consistency(cons, &qb->req.consistency);
+	if (json_object_get(j, "bookmark") &&
+	    field_u64(j, "bookmark", &qb->req.bookmark) != 0) {
+		node_http_reply_error(
+		    aio, LORA_EINVAL,
+		    "\"bookmark\" must be a number or its string");
+		return -1;
+	}
+	if (qb->req.bookmark &&
+	    qb->req.consistency == LORA__CONSISTENCY__CONSISTENCY_LOCAL)
+		qb->req.consistency = LORA__CONSISTENCY__CONSISTENCY_BOOKMARK;
+	json_t *params = json_object_get(j, "params");
+	if (params == NULL)
+		params = json_object_get(j, "parameters");
+	int rc = node_json_to_params(params, &qb->params, msg);
+	if (rc) {
+		node_http_reply_error(aio, rc, msg);
+		return -1;
+	}
+	qb->req.query = qb->query;
+	qb->req.params = qb->params;
+	qb->req.request_id = rid ? json_string_value(rid) : NULL;
+	qb->req.redirect = json_is_true(redirect);
+	return 0;
+}
+
+static json_t *rows_json(const Lora__Response *r, enum fmt fmt)
+{
+	json_t *rows = json_array();
+	for (size_t i = 0; rows && i < r->n_rows; i++) {
+		const Lora__Row *row = r->rows[i];
+		json_t *o =
+		    fmt == FMT_ROW_ARRAYS ? json_array() : json_object();
+		for (size_t k = 0; o && k < row->n_values && k < r->n_columns;
+		     k++) {
+			json_t *v = node_json_from_value(row->values[k]);
+			if (fmt == FMT_ROW_ARRAYS)
+				json_array_append_new(o, v);
+			else
+				json_object_set_new(o, r->columns[k], v);
+		}
+		json_array_append_new(rows, o);
+	}
+	return rows;
+}
+
+static json_t *graph_json(const Lora__Response *r)
+{
+	struct node_json_graph g;
+	if (node_json_graph_init(&g) != 0)
+		return NULL;
+	for (size_t i = 0; i < r->n_rows; i++)
+		for (size_t k = 0; k < r->rows[i]->n_values; k++)
+			node_json_graph_add(&g, r->rows[i]->values[k]);
+	return node_json_graph_take(&g);
+}
+
+static json_t *result_json(const Lora__Response *r, enum fmt fmt,
+                           Lora__Value *plan, int mode)
+{
+	json_t *cols = json_array();
+	for (size_t i = 0; cols && i < r->n_columns; i++)
+		json_array_append_new(cols, json_string(r->columns[i]));
+	json_t *o = json_object();
+	if (o == NULL)
+		return NULL;
+	if (mode != QRY_EXPLAIN) {
+		json_object_set_new(o, "columns", cols);
+		if (fmt != FMT_GRAPH)
+			json_object_set_new(o, "rows", rows_json(r, fmt));
+		if (fmt == FMT_GRAPH || fmt == FMT_COMBINED)
+			json_object_set_new(o, "graph", graph_json(r));
+	} else {
+		json_decref(cols);
+	}
+	if (mode != QRY_RUN)
+		json_object_set_new(o, "plan", node_json_from_value(plan));
+	json_object_set_new(o, "bookmark",
+	                    json_string(r->bookmark ? r->bookmark : "0"));
+	return o;
+}
+
+/* An error answer; NOT_LEADER carries the leader's HTTP address. */
+static void reply_resp_error(struct lnode *n, nng_aio *aio,
+                             const Lora__Response *r)
+{
+	int code = node_err_from_code(r->error->code);
+	json_t *j = node_http_error_json(code, r->error->message,
+	                                 r->error->line, r->error->column);
+	if (code != LORA_ENOTLEADER) {
+		node_http_reply_json(aio, lora_err_http_status(code), j, NULL,
+		                     NULL);
+		return;
+	}
+	struct node_member m;
+	uint64_t leader = node_leader_id(n);
+	char url[NODE_ADDR_BYTES_MAX + 16] = "";
+	if (leader && node_member_get(n, leader, &m) == 0 && m.http_addr[0])
+		snprintf(url, sizeof url, "http://%s", m.http_addr);
+	json_object_set_new(j, "leader",
+	                    url[0] ? json_string(url) : json_null());
+	node_http_reply_json(aio, url[0] ? 307 : 503, j, NULL,
+	                     url[0] ? url : NULL);
+}
+
+static int h_query(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                   const struct node_route *route)
+{
+	json_t *j = body_json(aio, req, 0);
+	if (j == NULL)
+		return 0;
+	struct query_body qb = {0};
+	qb.req.mode = (enum qry_mode)route->mode;
+	if (parse_query_body(aio, j, &qb) != 0) {
+		json_decref(j);
+		return 0;
+	}
+	Lora__Response *r = NULL;
+	Lora__Value *plan = NULL;
+	node_exec(n, &qb.req, &r, route->mode != QRY_RUN ? &plan : NULL, NULL);
+	int ok = r && r->error == NULL;
+	if (r == NULL)
+		node_http_reply_error(aio, LORA_ENOMEM, NULL);
+	else if (r->error)
+		reply_resp_error(n, aio, r);
+	else
+		node_http_reply_json(aio, 200,
+		                     result_json(r, qb.fmt, plan, route->mode),
+		                     r->bookmark, NULL);
+	if (r)
+		lora__response__free_unpacked(r, &lora_pb_allocator);
+	if (plan)
+		lora__value__free_unpacked(plan, &lora_pb_allocator);
+	if (qb.params)
+		lora__value_map__free_unpacked(qb.params, &lora_pb_allocator);
+	json_decref(j);
+	return ok;
+}
+
+/* ---- simple endpoints
+ * ---------------------------------------------------------- */
+
+static int h_health(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                    const struct node_route *r)
+{
+	(void)n, (void)req, (void)r;
+	node_http_reply_json(aio, 200, json_pack("{s:s}", "status", "ok"), NULL,
+	                     NULL);
+	return 1;
+}
+
+static int h_status(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                    const struct node_route *r)
+{
+	(void)req, (void)r;
+	char *s = node_status_json(n);
+	if (s == NULL) {
+		node_http_reply_error(aio, LORA_ENOMEM, NULL);
+		return 0;
+	}
+	node_http_reply(aio, 200, "application/json", s, strlen(s), NULL, NULL);
+	lora_free(s);
+	return 1;
+}
+
+static int h_metrics(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                     const struct node_route *r)
+{
+	(void)req, (void)r;
+	char *s = node_metrics_text(n);
+	if (s == NULL) {
+		node_http_reply_error(aio, LORA_ENOMEM, NULL);
+		return 0;
+	}
+	node_http_reply(aio, 200, "text/plain; version=0.0.4", s, strlen(s),
+	                NULL, NULL);
+	lora_free(s);
+	return 1;
+}
+
+/* Answers "not the leader" for admin calls that must run on it. */
+static int need_leader(struct lnode *n, nng_aio *aio)
+{
+	if (node_is_leader(n))
+		return 0;
+	Lora__Response r = LORA__RESPONSE__INIT;
+	Lora__Error e = LORA__ERROR__INIT;
+	e.code = (char *)lora_err_code(LORA_ENOTLEADER);
+	e.message = "this operation runs on the leader";
+	r.error = &e;
+	reply_resp_error(n, aio, &r);
+	return -1;
+}
+
+static int h_transfer(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                      const struct node_route *r)
+{
+	(void)r;
+	static const char *const fields[] = {"to", NULL};
+	json_t *j = body_json(aio, req, 1);
+	if (j == NULL)
+		return 0;
+	int ok = 0;
+	uint64_t to = 0;
+	char msg[LORA_ERRMSG_BYTES];
+	if (check_fields(aio, j, fields) || need_leader(n, aio)) {
+		json_decref(j);
+		return 0;
+	}
+	if (field_u64(j, "to", &to) == LORA_EINVAL) {
+		node_http_reply_error(aio, LORA_EINVAL,
+		                      "\"to\" must be a node id");
+	} else {
+		if (to == 0) {
+			struct rep_status st;
+			node_status_get(n, &st);
+			for (uint32_t i = 0; i < st.n_peers && to == 0; i++)
+				if (st.peers[i].voter &&
+				    st.peers[i].id != n->cfg.id)
+					to = st.peers[i].id;
+		}
+		int rc = to ? node_raft_transfer(n, to, msg)
+		            : lora_errf(LORA_EINVAL, msg, "no other voter");
+		uint64_t deadline = lora_now_ms() + NODE_TRANSFER_WAIT_MS;
+		while (rc == 0 && node_leader_id(n) != to &&
+		       lora_now_ms() < deadline)
+			usleep(10000);
+		if (rc == 0 && node_leader_id(n) != to)
+			rc =
+			    lora_errf(LORA_ETIMEOUT, msg,
+			              "leadership did not move to %llu in time",
+			              (unsigned long long)to);
+		if (rc)
+			node_http_reply_error(aio, rc, msg);
+		else
+			node_http_reply_json(
+			    aio, 200,
+			    json_pack("{s:I}", "leader", (json_int_t)to), NULL,
+			    NULL);
+		ok = rc == 0;
+	}
+	json_decref(j);
+	return ok;
+}
+
+static int h_add(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                 const struct node_route *r)
+{
+	(void)r;
+	static const char *const fields[] = {"id", "peer", "http", NULL};
+	json_t *j = body_json(aio, req, 0);
+	if (j == NULL)
+		return 0;
+	uint64_t id = 0, index = 0;
+	const char *peer = json_string_value(json_object_get(j, "peer"));
+	const char *http = json_string_value(json_object_get(j, "http"));
+	char msg[LORA_ERRMSG_BYTES], ctx[REP_CONF_CONTEXT_BYTES_MAX];
+	int ok = 0;
+	if (check_fields(aio, j, fields) || need_leader(n, aio)) {
+		json_decref(j);
+		return 0;
+	}
+	if (field_u64(j, "id", &id) || id == 0 || peer == NULL ||
+	    strchr(peer, ' ') || (http && strchr(http, ' ')) ||
+	    strlen(peer) + (http ? strlen(http) : 1) + 2 > sizeof ctx) {
+		node_http_reply_error(
+		    aio, LORA_EINVAL,
+		    "need {\"id\": N, \"peer\": \"host:port\", "
+		    "\"http\": \"host:port\"}");
+	} else {
+		snprintf(ctx, sizeof ctx, "%s %s", peer, http ? http : "-");
+		int rc = node_raft_conf_change(n, REP_CONF_ADD_LEARNER, id, ctx,
+		                               &index, msg);
+		if (rc)
+			node_http_reply_error(aio, rc, msg);
+		else
+			node_http_reply_json(aio, 200,
+			                     json_pack("{s:I,s:I,s:s}", "id",
+			                               (json_int_t)id, "index",
+			                               (json_int_t)index,
+			                               "role", "learner"),
+			                     NULL, NULL);
+		ok = rc == 0;
+	}
+	json_decref(j);
+	return ok;
+}
+
+static int h_remove(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                    const struct node_route *r)
+{
+	(void)r;
+	static const char *const fields[] = {"id", NULL};
+	json_t *j = body_json(aio, req, 0);
+	if (j == NULL)
+		return 0;
+	uint64_t id = 0, index = 0;
+	char msg[LORA_ERRMSG_BYTES];
+	int ok = 0;
+	if (check_fields(aio, j, fields) || need_leader(n, aio)) {
+		json_decref(j);
+		return 0;
+	}
+	if (field_u64(j, "id", &id) || id == 0) {
+		node_http_reply_error(aio, LORA_EINVAL, "need {\"id\": N}");
+	} else {
+		int rc = node_raft_conf_change(n, REP_CONF_REMOVE, id, NULL,
+		                               &index, msg);
+		if (rc)
+			node_http_reply_error(aio, rc, msg);
+		else
+			node_http_reply_json(aio, 200,
+			                     json_pack("{s:I,s:I}", "id",
+			                               (json_int_t)id, "index",
+			                               (json_int_t)index),
+			                     NULL, NULL);
+		ok = rc == 0;
+	}
+	json_decref(j);
+	return ok;
+}
+
+/* ---- admin
+ * ---------------------------------------------------------------------- */
+
+/* Copies the files of checkpoint dir src (flat) into new directory dst. */
+static int copy_dir(const char *src, const char *dst, char *msg)
+{
+	if (mkdir(dst, 0755) != 0)
+		return lora_errf(LORA_EIO, msg, "create %s: %s", dst,
+		                 strerror(errno));
+	DIR *d = opendir(src);
+	if (d == NULL)
+		return lora_errf(LORA_EIO, msg, "open %s: %s", src,
+		                 strerror(errno));
+	struct dirent *de;
+	int rc = 0;
+	char *buf = lora_malloc(NODE_COPY_CHUNK_BYTES);
+	if (buf == NULL)
+		rc = LORA_ENOMEM;
+	while (rc == 0 && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char a[NODE_PATH_BYTES_MAX * 2], b[NODE_PATH_BYTES_MAX * 2];
+		snprintf(a, sizeof a, "%s/%s", src, de->d_name);
+		snprintf(b, sizeof b, "%s/%s", dst, de->d_name);
+		FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
+		size_t k;
+		while (in && out &&
+		       (k = fread(buf, 1, NODE_COPY_CHUNK_BYTES, in)) > 0)
+			if (fwrite(buf, 1, k, out) != k)
+				break;
+		if (!in || !out || ferror(in) || fflush(out) ||
+		    fsync(fileno(out)))
+			rc = lora_errf(LORA_EIO, msg, "copy %s to %s failed", a,
+			               b);
+		if (in)
+			fclose(in);
+		if (out)
+			fclose(out);
+	}
+	lora_free(buf);
+	closedir(d);
+	return rc;
+}
+
+static int h_checkpoint(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                        const struct node_route *r)
+{
+	(void)r;
+	static const char *const fields[] = {"backup", NULL};
+	json_t *j = body_json(aio, req, 1);
+	if (j == NULL)
+		return 0;
+	if (check_fields(aio, j, fields)) {
+		json_decref(j);
+		return 0;
+	}
+	const char *backup = json_string_value(json_object_get(j, "backup"));
+	char msg[LORA_ERRMSG_BYTES];
+	uint64_t index = 0;
+	char *path = NULL;
+	int rc = 0;
+	if (json_object_get(j, "backup") &&
+	    (backup == NULL || backup[0] != '/'))
+		rc = lora_errf(LORA_EINVAL, msg,
+		               "\"backup\" must be an absolute directory path");
+	if (rc == 0)
+		rc = node_checkpoint_now(n, &index, &path, msg);
+	if (rc == 0 && backup)
+		rc = copy_dir(path, backup, msg);
+	if (rc)
+		node_http_reply_error(aio, rc, msg);
+	else
+		node_http_reply_json(aio, 200,
+		                     json_pack("{s:I,s:s,s:s*}", "index",
+		                               (json_int_t)index, "path", path,
+		                               "backup", backup),
+		                     NULL, NULL);
+	lora_free(path);
+	json_decref(j);
+	return rc == 0;
+}
+
+static int h_digest(struct lnode *n, nng_aio *aio, nng_http_req *req,
+                    const struct node_route *r)
+{
+	(void)r;
+	const char *uri = nng_http_req_get_uri(req);
+	const char *q = strstr(uri, "index=");
+	uint64_t want = 0;
+	if (q)
+		want = strtoull(q + 6, NULL, 10);
+	if (want && node_wait_applied(n, want, NODE_DIGEST_WAIT_MS) != 0) {
+		node_http_reply_error(aio, LORA_ETIMEOUT,
+		                      "index not applied on this node in time");
+		return 0;
+	}
+	char hex[STO_DIGEST_HEX_BYTES], msg[LORA_ERRMSG_BYTES];
+	struct sto_store *s = node_store_acquire(n);
+	uint64_t applied = sto_applied_index(s);
+	int rc = sto_digest(s, hex, msg);
+	node_store_release(n);
+	if (rc) {
+		node_http_reply_error(aio, rc, msg);
+		return 0;
+	}
+	node_http_reply_json(aio, 200,
+	                     json_pack("{s:I,s:s}", "appliedIndex",
+	                               (json_int_t)applied, "digest", hex),
+	                     NULL, NULL);
+	return 1;
+}
+
+struct node_route node_routes[] = {
+    {"GET", "/health", "health", h_health, 0, NULL},
+    {"POST", "/query", "query", h_query, QRY_RUN, NULL},
+    {"POST", "/explain", "explain", h_query, QRY_EXPLAIN, NULL},
+    {"POST", "/profile", "profile", h_query, QRY_PROFILE, NULL},
+    {"GET", "/cluster/status", "status", h_status, 0, NULL},
+    {"POST", "/cluster/transfer", "transfer", h_transfer, 0, NULL},
+    {"POST", "/cluster/add", "add", h_add, 0, NULL},
+    {"POST", "/cluster/remove", "remove", h_remove, 0, NULL},
+    {"POST", "/admin/checkpoint", "checkpoint", h_checkpoint, 0, NULL},
+    {"GET", "/admin/digest", "digest", h_digest, 0, NULL},
+    {"GET", "/metrics", "metrics", h_metrics, 0, NULL},
+    {NULL, NULL, NULL, NULL, 0, NULL},
+};

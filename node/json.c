@@ -1,0 +1,402 @@
+/* json.c - conversions between LoraDB values (protobuf) and JSON. */
+#include "json.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "query.h"
+
+static json_t *entries_obj(Lora__MapEntry **e, size_t n)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < n; i++)
+		json_object_set_new(o, e[i]->key ? e[i]->key : "",
+		                    node_json_from_value(e[i]->value));
+	return o;
+}
+
+static json_t *node_obj(const Lora__NodeValue *n)
+{
+	json_t *labels = json_array();
+	for (size_t i = 0; labels && i < n->n_labels; i++)
+		json_array_append_new(labels, json_string(n->labels[i]));
+	return json_pack("{s:I,s:s,s:o*,s:o*}", "id", (json_int_t)n->id, "kind",
+	                 "node", "labels", labels, "properties",
+	                 entries_obj(n->properties, n->n_properties));
+}
+
+static json_t *rel_obj(const Lora__RelValue *r)
+{
+	return json_pack(
+	    "{s:I,s:s,s:I,s:I,s:s,s:o*}", "id", (json_int_t)r->id, "kind",
+	    "relationship", "startId", (json_int_t)r->start_id, "endId",
+	    (json_int_t)r->end_id, "type", r->type ? r->type : "", "properties",
+	    entries_obj(r->properties, r->n_properties));
+}
+
+static const char *coord_names[] = {"FLOAT64",   "FLOAT32",   "INTEGER64",
+                                    "INTEGER32", "INTEGER16", "INTEGER8"};
+
+static json_t *vector_obj(const Lora__Vector *v)
+{
+	json_t *vals = json_array();
+	for (size_t i = 0; vals && i < v->n_f64; i++)
+		json_array_append_new(vals, json_real(v->f64[i]));
+	for (size_t i = 0; vals && i < v->n_f32; i++)
+		json_array_append_new(vals, json_real(v->f32[i]));
+	for (size_t i = 0; vals && i < v->n_ints; i++)
+		json_array_append_new(vals, json_integer(v->ints[i]));
+	unsigned ct = (unsigned)v->coord_type;
+	return json_pack("{s:s,s:I,s:s,s:o*}", "kind", "vector", "dimension",
+	                 (json_int_t)v->dimension, "coordinateType",
+	                 ct < 6 ? coord_names[ct] : "UNKNOWN", "values", vals);
+}
+
+static json_t *path_obj(const Lora__PathValue *p)
+{
+	json_t *ns = json_array(), *rs = json_array();
+	for (size_t i = 0; ns && i < p->n_nodes; i++)
+		json_array_append_new(ns, node_obj(p->nodes[i]));
+	for (size_t i = 0; rs && i < p->n_rels; i++)
+		json_array_append_new(rs, rel_obj(p->rels[i]));
+	return json_pack("{s:s,s:o*,s:o*}", "kind", "path", "nodes", ns,
+	                 "relationships", rs);
+}
+
+static json_t *formatted(const Lora__Value *v)
+{
+	struct lora_buf b = {0};
+	json_t *j = NULL;
+	if (qry_value_format(v, &b) == 0)
+		j = json_stringn(b.data ? b.data : "", b.len);
+	lora_buf_free(&b);
+	return j;
+}
+
+json_t *node_json_from_value(const Lora__Value *v)
+{
+	if (v == NULL)
+		return json_null();
+	switch (v->kind_case) {
+	case LORA__VALUE__KIND_BOOL_VALUE:
+		return json_boolean(v->bool_value);
+	case LORA__VALUE__KIND_INT_VALUE:
+		return json_integer(v->int_value);
+	case LORA__VALUE__KIND_FLOAT_VALUE:
+		if (isnan(v->float_value) || isinf(v->float_value))
+			return formatted(v);
+		return json_real(v->float_value);
+	case LORA__VALUE__KIND_STRING_VALUE:
+		return json_string(v->string_value ? v->string_value : "");
+	case LORA__VALUE__KIND_BYTES_VALUE: {
+		json_t *a = json_array();
+		for (size_t i = 0; a && i < v->bytes_value.len; i++)
+			json_array_append_new(
+			    a, json_integer(v->bytes_value.data[i]));
+		return a;
+	}
+	case LORA__VALUE__KIND_LIST_VALUE: {
+		json_t *a = json_array();
+		const Lora__ValueList *l = v->list_value;
+		for (size_t i = 0; a && l && i < l->n_items; i++)
+			json_array_append_new(
+			    a, node_json_from_value(l->items[i]));
+		return a;
+	}
+	case LORA__VALUE__KIND_MAP_VALUE:
+		return v->map_value ? entries_obj(v->map_value->entries,
+		                                  v->map_value->n_entries)
+		                    : json_object();
+	case LORA__VALUE__KIND_VECTOR_VALUE:
+		return vector_obj(v->vector_value);
+	case LORA__VALUE__KIND_TEMPORAL_VALUE:
+		return formatted(v);
+	case LORA__VALUE__KIND_NODE_VALUE:
+		return node_obj(v->node_value);
+	case LORA__VALUE__KIND_REL_VALUE:
+		return rel_obj(v->rel_value);
+	case LORA__VALUE__KIND_PATH_VALUE:
+		return path_obj(v->path_value);
+	default:
+		return json_null();
+	}
+}
+
+/* ---- JSON to values ---------------------------------------------------- */
+
+static Lora__Value *value_new(void)
+{
+	Lora__Value *v = lora_malloc(sizeof *v);
+	if (v)
+		lora__value__init(v);
+	return v;
+}
+
+static int vector_from_json(const json_t *j, Lora__Value *v, char *errmsg)
+{
+	const json_t *vals = json_object_get(j, "values");
+	const char *ct =
+	    json_string_value(json_object_get(j, "coordinateType"));
+	if (!json_is_array(vals))
+		return lora_errf(LORA_EPARAMS, errmsg,
+		                 "vector parameter needs a \"values\" array");
+	int type = 0;
+	if (ct) {
+		type = -1;
+		for (int i = 0; i < 6; i++)
+			if (!strcmp(ct, coord_names[i]))
+				type = i;
+		if (type < 0)
+			return lora_errf(LORA_EPARAMS, errmsg,
+			                 "unknown coordinateType '%s'", ct);
+	}
+	size_t n = json_array_size(vals);
+	Lora__Vector *vec = lora_malloc(sizeof *vec);
+	if (vec == NULL)
+		return LORA_ENOMEM;
+	lora__vector__init(vec);
+	v->kind_case = LORA__VALUE__KIND_VECTOR_VALUE;
+	v->vector_value = vec;
+	vec->coord_type = (Lora__VectorCoordType)type;
+	vec->dimension = (uint32_t)n;
+	int is_float = type <= 1;
+	void *arr =
+	    lora_calloc(n ? n : 1, is_float ? sizeof(double) : sizeof(int64_t));
+	if (arr == NULL)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *x = json_array_get(vals, i);
+		if (!json_is_number(x))
+			return lora_free(arr),
+			       lora_errf(LORA_EPARAMS, errmsg,
+			                 "vector values must be numbers");
+		if (type == 0)
+			((double *)arr)[i] = json_number_value(x);
+		else if (type == 1)
+			((float *)arr)[i] = (float)json_number_value(x);
+		else
+			((int64_t *)arr)[i] = (int64_t)json_number_value(x);
+	}
+	if (type == 0)
+		vec->f64 = arr, vec->n_f64 = n;
+	else if (type == 1)
+		vec->f32 = arr, vec->n_f32 = n;
+	else
+		vec->ints = arr, vec->n_ints = n;
+	return 0;
+}
+
+static int list_from_json(const json_t *j, Lora__Value *v, int depth,
+                          char *errmsg)
+{
+	size_t n = json_array_size(j);
+	Lora__ValueList *l = lora_malloc(sizeof *l);
+	if (l == NULL)
+		return LORA_ENOMEM;
+	lora__value_list__init(l);
+	v->kind_case = LORA__VALUE__KIND_LIST_VALUE;
+	v->list_value = l;
+	l->items = lora_calloc(n ? n : 1, sizeof *l->items);
+	if (l->items == NULL)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int rc = node_json_to_value(json_array_get(j, i), &l->items[i],
+		                            depth + 1, errmsg);
+		if (rc)
+			return rc;
+		l->n_items++;
+	}
+	return 0;
+}
+
+static int map_from_json(const json_t *j, Lora__ValueMap *m, int depth,
+                         char *errmsg)
+{
+	size_t n = json_object_size(j);
+	m->entries = lora_calloc(n ? n : 1, sizeof *m->entries);
+	if (m->entries == NULL)
+		return LORA_ENOMEM;
+	const char *key;
+	json_t *val;
+	json_object_foreach((json_t *)j, key, val)
+	{
+		Lora__MapEntry *e = lora_malloc(sizeof *e);
+		if (e == NULL)
+			return LORA_ENOMEM;
+		lora__map_entry__init(e);
+		m->entries[m->n_entries++] = e;
+		e->key = lora_strdup(key);
+		if (e->key == NULL)
+			return LORA_ENOMEM;
+		int rc = node_json_to_value(val, &e->value, depth + 1, errmsg);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int fill_value(const json_t *j, Lora__Value *v, int depth, char *errmsg)
+{
+	switch (json_typeof(j)) {
+	case JSON_NULL:
+		v->kind_case = LORA__VALUE__KIND_NULL_VALUE;
+		v->null_value = 1;
+		return 0;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		v->kind_case = LORA__VALUE__KIND_BOOL_VALUE;
+		v->bool_value = json_is_true(j);
+		return 0;
+	case JSON_INTEGER:
+		v->kind_case = LORA__VALUE__KIND_INT_VALUE;
+		v->int_value = json_integer_value(j);
+		return 0;
+	case JSON_REAL:
+		v->kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+		v->float_value = json_real_value(j);
+		return 0;
+	case JSON_STRING:
+		v->kind_case = LORA__VALUE__KIND_STRING_VALUE;
+		v->string_value =
+		    lora_strndup(json_string_value(j), json_string_length(j));
+		return v->string_value ? 0 : LORA_ENOMEM;
+	case JSON_ARRAY:
+		return list_from_json(j, v, depth, errmsg);
+	case JSON_OBJECT: {
+		const char *kind =
+		    json_string_value(json_object_get(j, "kind"));
+		if (kind && !strcmp(kind, "vector"))
+			return vector_from_json(j, v, errmsg);
+		Lora__ValueMap *m = lora_malloc(sizeof *m);
+		if (m == NULL)
+			return LORA_ENOMEM;
+		lora__value_map__init(m);
+		v->kind_case = LORA__VALUE__KIND_MAP_VALUE;
+		v->map_value = m;
+		return map_from_json(j, m, depth, errmsg);
+	}
+	}
+	return lora_errf(LORA_EPARAMS, errmsg, "unsupported JSON value");
+}
+
+int node_json_to_value(const json_t *j, Lora__Value **out, int depth,
+                       char *errmsg)
+{
+	*out = NULL;
+	if (depth > NODE_JSON_DEPTH_MAX)
+		return lora_errf(LORA_EPARAMS, errmsg,
+		                 "parameter nested deeper than %d",
+		                 NODE_JSON_DEPTH_MAX);
+	Lora__Value *v = value_new();
+	if (v == NULL)
+		return LORA_ENOMEM;
+	int rc = fill_value(j, v, depth, errmsg);
+	if (rc) {
+		lora__value__free_unpacked(v, &lora_pb_allocator);
+		return rc == LORA_ENOMEM
+		           ? lora_errf(rc, errmsg, "out of memory")
+		           : rc;
+	}
+	*out = v;
+	return 0;
+}
+
+int node_json_to_params(const json_t *obj, Lora__ValueMap **out, char *errmsg)
+{
+	*out = NULL;
+	if (obj != NULL && !json_is_null(obj) && !json_is_object(obj))
+		return lora_errf(LORA_EPARAMS, errmsg,
+		                 "\"params\" must be an object");
+	Lora__ValueMap *m = lora_malloc(sizeof *m);
+	if (m == NULL)
+		return LORA_ENOMEM;
+	lora__value_map__init(m);
+	int rc = 0;
+	if (json_is_object(obj))
+		rc = map_from_json(obj, m, 0, errmsg);
+	if (rc) {
+		lora__value_map__free_unpacked(m, &lora_pb_allocator);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+/* ---- graph format -------------------------------------------------------- */
+
+int node_json_graph_init(struct node_json_graph *g)
+{
+	g->nodes = json_array();
+	g->rels = json_array();
+	g->seen_n = json_object();
+	g->seen_r = json_object();
+	if (!g->nodes || !g->rels || !g->seen_n || !g->seen_r) {
+		node_json_graph_free(g);
+		return LORA_ENOMEM;
+	}
+	return 0;
+}
+
+static void graph_add_node(struct node_json_graph *g, const Lora__NodeValue *n)
+{
+	char key[24];
+	snprintf(key, sizeof key, "%" PRIu64, n->id);
+	if (json_object_get(g->seen_n, key))
+		return;
+	json_object_set_new(g->seen_n, key, json_true());
+	json_array_append_new(g->nodes, node_obj(n));
+}
+
+static void graph_add_rel(struct node_json_graph *g, const Lora__RelValue *r)
+{
+	char key[24];
+	snprintf(key, sizeof key, "%" PRIu64, r->id);
+	if (json_object_get(g->seen_r, key))
+		return;
+	json_object_set_new(g->seen_r, key, json_true());
+	json_array_append_new(g->rels, rel_obj(r));
+}
+
+void node_json_graph_add(struct node_json_graph *g, const Lora__Value *v)
+{
+	if (v == NULL)
+		return;
+	if (v->kind_case == LORA__VALUE__KIND_NODE_VALUE) {
+		graph_add_node(g, v->node_value);
+	} else if (v->kind_case == LORA__VALUE__KIND_REL_VALUE) {
+		graph_add_rel(g, v->rel_value);
+	} else if (v->kind_case == LORA__VALUE__KIND_PATH_VALUE) {
+		for (size_t i = 0; i < v->path_value->n_nodes; i++)
+			graph_add_node(g, v->path_value->nodes[i]);
+		for (size_t i = 0; i < v->path_value->n_rels; i++)
+			graph_add_rel(g, v->path_value->rels[i]);
+	} else if (v->kind_case == LORA__VALUE__KIND_LIST_VALUE &&
+	           v->list_value) {
+		for (size_t i = 0; i < v->list_value->n_items; i++)
+			node_json_graph_add(g, v->list_value->items[i]);
+	} else if (v->kind_case == LORA__VALUE__KIND_MAP_VALUE &&
+	           v->map_value) {
+		for (size_t i = 0; i < v->map_value->n_entries; i++)
+			node_json_graph_add(g, v->map_value->entries[i]->value);
+	}
+}
+
+json_t *node_json_graph_take(struct node_json_graph *g)
+{
+	json_t *o =
+	    json_pack("{s:o,s:o}", "nodes", g->nodes, "relationships", g->rels);
+	g->nodes = g->rels = NULL;
+	node_json_graph_free(g);
+	return o;
+}
+
+void node_json_graph_free(struct node_json_graph *g)
+{
+	json_decref(g->nodes);
+	json_decref(g->rels);
+	json_decref(g->seen_n);
+	json_decref(g->seen_r);
+	memset(g, 0, sizeof *g);
+}

@@ -1,0 +1,50 @@
+/*
+ * json.h - LoraDB values as JSON (jansson) and back.
+ *
+ * Output (node_json_from_value): nodes {id, kind:"node", labels,
+ * properties}, relationships {id, kind:"relationship", startId, endId,
+ * type, properties}, paths {kind:"path", nodes, relationships}, temporals
+ * as ISO 8601 strings, vectors {kind:"vector", dimension, coordinateType,
+ * values}, bytes as a list of integers.
+ *
+ * Input (node_json_to_params): query parameters; objects become maps
+ * except {"kind":"vector",...} which becomes a vector.
+ */
+#ifndef LORA_NODE_JSON_H
+#define LORA_NODE_JSON_H
+
+#include <jansson.h>
+
+#include "lora_pb.h"
+
+#define NODE_JSON_DEPTH_MAX 64 /* nesting of a parameter value */
+
+/* New reference, or NULL when out of memory. v borrowed (NULL -> null). */
+json_t *node_json_from_value(const Lora__Value *v);
+
+/*
+ * Converts a JSON object of parameters. On success *out is owned by the
+ * caller: lora__value_map__free_unpacked(*out, &lora_pb_allocator).
+ * obj NULL or JSON null gives an empty map.
+ */
+int node_json_to_params(const json_t *obj, Lora__ValueMap **out, char *errmsg);
+
+/* A single value; free with lora__value__free_unpacked. */
+int node_json_to_value(const json_t *j, Lora__Value **out, int depth,
+                       char *errmsg);
+
+/* Accumulates distinct nodes and relationships found inside values, for
+ * the "graph" response format. */
+struct node_json_graph {
+	json_t *nodes;  /* array, owned */
+	json_t *rels;   /* array, owned */
+	json_t *seen_n; /* object keyed by id, owned */
+	json_t *seen_r;
+};
+int node_json_graph_init(struct node_json_graph *g);
+void node_json_graph_add(struct node_json_graph *g, const Lora__Value *v);
+/* {"nodes":[...],"relationships":[...]}; consumes g. */
+json_t *node_json_graph_take(struct node_json_graph *g);
+void node_json_graph_free(struct node_json_graph *g);
+
+#endif

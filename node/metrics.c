@@ -1,0 +1,149 @@
+/* metrics.c - request counters, latency histograms and Raft gauges in the
+ * Prometheus text format. */
+#include <stdio.h>
+#include <string.h>
+
+#include "node_int.h"
+
+#define NODE_METRIC_APIS_MAX 24
+#define NODE_METRIC_BUCKETS  12
+
+static const double bucket_s[NODE_METRIC_BUCKETS] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+
+struct api_metric {
+	const char *name; /* static string */
+	uint64_t ok, err;
+	uint64_t buckets[NODE_METRIC_BUCKETS];
+	uint64_t count;
+	double sum_s;
+};
+
+struct node_metrics {
+	pthread_mutex_t mu;
+	struct api_metric apis[NODE_METRIC_APIS_MAX];
+	int n_apis;
+	uint64_t ckpt_count;
+	double ckpt_sum_s, ckpt_last_s;
+};
+
+int node_metrics_new(struct node_metrics **out)
+{
+	struct node_metrics *m = lora_calloc(1, sizeof *m);
+	if (m == NULL)
+		return LORA_ENOMEM;
+	pthread_mutex_init(&m->mu, NULL);
+	*out = m;
+	return 0;
+}
+
+void node_metrics_free(struct node_metrics *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_destroy(&m->mu);
+	lora_free(m);
+}
+
+void node_metrics_request(struct lnode *n, const char *api, int ok, uint64_t ns)
+{
+	struct node_metrics *m = n->metrics;
+	double s = (double)ns / 1e9;
+	pthread_mutex_lock(&m->mu);
+	struct api_metric *a = NULL;
+	for (int i = 0; i < m->n_apis; i++)
+		if (!strcmp(m->apis[i].name, api))
+			a = &m->apis[i];
+	if (a == NULL && m->n_apis < NODE_METRIC_APIS_MAX) {
+		a = &m->apis[m->n_apis++];
+		a->name = api;
+	}
+	if (a) {
+		if (ok)
+			a->ok++;
+		else
+			a->err++;
+		for (int b = 0; b < NODE_METRIC_BUCKETS; b++)
+			if (s <= bucket_s[b])
+				a->buckets[b]++;
+		a->count++;
+		a->sum_s += s;
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+void node_metrics_checkpoint(struct lnode *n, uint64_t ns)
+{
+	struct node_metrics *m = n->metrics;
+	pthread_mutex_lock(&m->mu);
+	m->ckpt_count++;
+	m->ckpt_last_s = (double)ns / 1e9;
+	m->ckpt_sum_s += m->ckpt_last_s;
+	pthread_mutex_unlock(&m->mu);
+}
+
+static void api_text(struct lora_buf *b, const struct api_metric *a)
+{
+	lora_buf_printf(b,
+	                "lora_requests_total{api=\"%s\",result=\"ok\"} %llu\n",
+	                a->name, (unsigned long long)a->ok);
+	lora_buf_printf(
+	    b, "lora_requests_total{api=\"%s\",result=\"error\"} %llu\n",
+	    a->name, (unsigned long long)a->err);
+	for (int k = 0; k < NODE_METRIC_BUCKETS; k++)
+		lora_buf_printf(
+		    b,
+		    "lora_request_seconds_bucket{api=\"%s\",le=\"%g\"} "
+		    "%llu\n",
+		    a->name, bucket_s[k], (unsigned long long)a->buckets[k]);
+	lora_buf_printf(b,
+	                "lora_request_seconds_bucket{api=\"%s\",le=\"+Inf\"} "
+	                "%llu\n",
+	                a->name, (unsigned long long)a->count);
+	lora_buf_printf(b, "lora_request_seconds_sum{api=\"%s\"} %.6f\n",
+	                a->name, a->sum_s);
+	lora_buf_printf(b, "lora_request_seconds_count{api=\"%s\"} %llu\n",
+	                a->name, (unsigned long long)a->count);
+}
+
+char *node_metrics_text(struct lnode *n)
+{
+	struct node_metrics *m = n->metrics;
+	struct rep_status st;
+	node_status_get(n, &st);
+	uint64_t applied = atomic_load(&n->applied);
+	struct lora_buf b = {0};
+	lora_buf_puts(&b, "# TYPE lora_requests_total counter\n"
+	                  "# TYPE lora_request_seconds histogram\n");
+	pthread_mutex_lock(&m->mu);
+	for (int i = 0; i < m->n_apis; i++)
+		api_text(&b, &m->apis[i]);
+	lora_buf_printf(&b,
+	                "# TYPE lora_checkpoint_seconds summary\n"
+	                "lora_checkpoint_seconds_sum %.6f\n"
+	                "lora_checkpoint_seconds_count %llu\n"
+	                "# TYPE lora_checkpoint_last_seconds gauge\n"
+	                "lora_checkpoint_last_seconds %.6f\n",
+	                m->ckpt_sum_s, (unsigned long long)m->ckpt_count,
+	                m->ckpt_last_s);
+	pthread_mutex_unlock(&m->mu);
+	lora_buf_printf(
+	    &b,
+	    "# TYPE lora_raft_term gauge\nlora_raft_term %llu\n"
+	    "# TYPE lora_raft_is_leader gauge\nlora_raft_is_leader %d\n"
+	    "# TYPE lora_raft_commit_index gauge\nlora_raft_commit_index %llu\n"
+	    "# TYPE lora_raft_applied_index gauge\nlora_raft_applied_index "
+	    "%llu\n"
+	    "# TYPE lora_raft_last_index gauge\nlora_raft_last_index %llu\n"
+	    "# TYPE lora_raft_snapshot_index gauge\nlora_raft_snapshot_index "
+	    "%llu\n"
+	    "# TYPE lora_apply_lag_entries gauge\nlora_apply_lag_entries "
+	    "%llu\n",
+	    (unsigned long long)st.term, st.role == REP_LEADER,
+	    (unsigned long long)st.commit, (unsigned long long)applied,
+	    (unsigned long long)st.last_index,
+	    (unsigned long long)st.snapshot_index,
+	    (unsigned long long)(st.commit > applied ? st.commit - applied
+	                                             : 0));
+	return lora_buf_take(&b);
+}

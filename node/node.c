@@ -1,0 +1,206 @@
+/*
+ * node.c - starting and stopping a node: data directory layout
+ * (<data_dir>/state, raftlog, checkpoints), the threads in dependency order,
+ * and a graceful stop that hands leadership over first.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "node_int.h"
+
+#define NODE_SHUTDOWN_TRANSFER_MS 2000
+
+struct sto_store *node_store_acquire(struct lnode *n)
+{
+	pthread_mutex_lock(&n->store_mu);
+	while (n->store_swapping)
+		pthread_cond_wait(&n->store_cond, &n->store_mu);
+	n->store_readers++;
+	struct sto_store *s = n->store;
+	pthread_mutex_unlock(&n->store_mu);
+	return s;
+}
+
+void node_store_release(struct lnode *n)
+{
+	pthread_mutex_lock(&n->store_mu);
+	n->store_readers--;
+	if (n->store_readers == 0)
+		pthread_cond_broadcast(&n->store_cond);
+	pthread_mutex_unlock(&n->store_mu);
+}
+
+static int make_dir(const char *path, char *errmsg)
+{
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		return lora_errf(LORA_EIO, errmsg, "create %s: %s", path,
+		                 strerror(errno));
+	return 0;
+}
+
+/* mkdir -p for data_dir, then its three subdirectories. */
+static int make_layout(struct lnode *n, char *errmsg)
+{
+	char path[NODE_PATH_BYTES_MAX];
+	snprintf(path, sizeof path, "%s", n->cfg.data_dir);
+	for (char *p = path + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			int rc = make_dir(path, errmsg);
+			*p = '/';
+			if (rc)
+				return rc;
+		}
+	int rc = make_dir(path, errmsg);
+	snprintf(n->state_dir, sizeof n->state_dir, "%s/state",
+	         n->cfg.data_dir);
+	snprintf(n->log_dir, sizeof n->log_dir, "%s/raftlog", n->cfg.data_dir);
+	snprintf(n->ckpt_dir, sizeof n->ckpt_dir, "%s/checkpoints",
+	         n->cfg.data_dir);
+	if (rc == 0)
+		rc = make_dir(n->ckpt_dir, errmsg);
+	/* Leftovers of an interrupted snapshot install or checkpoint. */
+	char tmp[NODE_PATH_BYTES_MAX + 64];
+	snprintf(tmp, sizeof tmp, "%s/snapshot-staging", n->cfg.data_dir);
+	node_rm_rf(tmp);
+	snprintf(tmp, sizeof tmp, "%s/state.old", n->cfg.data_dir);
+	node_rm_rf(tmp);
+	return rc;
+}
+
+static void init_sync(struct lnode *n)
+{
+	pthread_mutex_init(&n->store_mu, NULL);
+	pthread_cond_init(&n->store_cond, NULL);
+	pthread_mutex_init(&n->inbox_mu, NULL);
+	pthread_cond_init(&n->inbox_cond, NULL);
+	pthread_mutex_init(&n->status_mu, NULL);
+	pthread_mutex_init(&n->apply_mu, NULL);
+	pthread_cond_init(&n->apply_cond, NULL);
+	pthread_cond_init(&n->applied_cond, NULL);
+	pthread_mutex_init(&n->gossip_mu, NULL);
+	pthread_cond_init(&n->gossip_cond, NULL);
+}
+
+static void destroy_sync(struct lnode *n)
+{
+	pthread_mutex_destroy(&n->store_mu);
+	pthread_cond_destroy(&n->store_cond);
+	pthread_mutex_destroy(&n->inbox_mu);
+	pthread_cond_destroy(&n->inbox_cond);
+	pthread_mutex_destroy(&n->status_mu);
+	pthread_mutex_destroy(&n->apply_mu);
+	pthread_cond_destroy(&n->apply_cond);
+	pthread_cond_destroy(&n->applied_cond);
+	pthread_mutex_destroy(&n->gossip_mu);
+	pthread_cond_destroy(&n->gossip_cond);
+}
+
+enum started {
+	ST_NONE,
+	ST_TRANSPORT,
+	ST_RAFT,
+	ST_APPLY,
+	ST_WRITER,
+	ST_GOSSIP,
+	ST_NATIVE,
+	ST_HTTP
+};
+
+static void stop_from(struct lnode *n, int started);
+
+int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
+{
+	struct lnode *n = lora_calloc(1, sizeof *n);
+	if (n == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	n->cfg = *cfg;
+	init_sync(n);
+	int started = ST_NONE;
+	int rc = make_layout(n, errmsg);
+	if (rc == 0)
+		rc = node_metrics_new(&n->metrics);
+	if (rc == 0)
+		rc = sto_open(n->state_dir, NULL, &n->store, errmsg);
+	if (rc == 0 && (rc = node_transport_open(cfg->id, cfg->peer_addr,
+	                                         node_raft_on_frame, n,
+	                                         &n->transport, errmsg)) == 0)
+		started = ST_TRANSPORT;
+	if (rc == 0 && (rc = node_raft_start(n, errmsg)) == 0)
+		started = ST_RAFT;
+	if (rc == 0 && (rc = node_apply_start(n)) == 0)
+		started = ST_APPLY;
+	if (rc == 0 && (rc = node_writer_start(n)) == 0)
+		started = ST_WRITER;
+	if (rc == 0 && (rc = node_gossip_start(n)) == 0)
+		started = ST_GOSSIP;
+	if (rc == 0 && (rc = node_native_start(n, errmsg)) == 0)
+		started = ST_NATIVE;
+	if (rc == 0 && (rc = node_http_start(n, errmsg)) == 0)
+		started = ST_HTTP;
+	if (rc) {
+		stop_from(n, started);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+/* Leader: hand leadership to the most up-to-date voter, wait a little. */
+static void transfer_away(struct lnode *n)
+{
+	struct rep_status st;
+	node_status_get(n, &st);
+	if (st.role != REP_LEADER)
+		return;
+	uint64_t best = 0, match = 0;
+	for (uint32_t i = 0; i < st.n_peers; i++)
+		if (st.peers[i].voter && st.peers[i].id != n->cfg.id &&
+		    (best == 0 || st.peers[i].match > match)) {
+			best = st.peers[i].id;
+			match = st.peers[i].match;
+		}
+	char msg[LORA_ERRMSG_BYTES];
+	if (best == 0 || node_raft_transfer(n, best, msg) != 0)
+		return;
+	LOG_INFO("shutdown: handing leadership to node %llu",
+	         (unsigned long long)best);
+	uint64_t deadline = lora_now_ms() + NODE_SHUTDOWN_TRANSFER_MS;
+	while (node_is_leader(n) && lora_now_ms() < deadline)
+		usleep(10000);
+}
+
+static void stop_from(struct lnode *n, int started)
+{
+	atomic_store(&n->stopping, 1);
+	if (started >= ST_RAFT)
+		node_raft_stop(n);
+	if (started >= ST_APPLY)
+		node_apply_stop(n);
+	if (started >= ST_WRITER)
+		node_writer_stop(n);
+	if (started >= ST_GOSSIP)
+		node_gossip_stop(n);
+	node_http_stop(n);
+	node_native_stop(n);
+	node_snapshot_cleanup(n);
+	node_forward_close_all();
+	node_transport_close(n->transport);
+	if (n->store)
+		sto_close(n->store);
+	node_metrics_free(n->metrics);
+	destroy_sync(n);
+	lora_free(n);
+}
+
+void lnode_close(struct lnode *n)
+{
+	if (n == NULL)
+		return;
+	transfer_away(n);
+	stop_from(n, ST_HTTP);
+}

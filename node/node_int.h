@@ -1,0 +1,351 @@
+/*
+ * node_int.h - private to node/: the running node and the calls between its
+ * threads.
+ *
+ * Threads and what they own:
+ *   raft loop   the Raft core (struct rep) and the log store (sto_log);
+ *               everything else talks to it through call items in its
+ *               inbox (node_raft_call) and peer messages.
+ *   apply loop  sto_apply on the state store, in log order; wakes waiters.
+ *   writer      executes queued write statements on the leader and
+ *               proposes their mutation batches (group commit).
+ *   workers     HTTP and native requests (reads run right there).
+ *   transport   receives peer frames and feeds the raft inbox.
+ *   gossip      shares addresses and indexes with peers for /cluster/status.
+ */
+#ifndef LORA_NODE_INT_H
+#define LORA_NODE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "lora.h"
+#include "lora_pb.h"
+#include "query.h"
+#include "raft.h"
+#include "storage.h"
+#include "transport.h"
+
+/* ---- limits ----------------------------------------------------------------
+ */
+
+#define NODE_INBOX_ITEMS_MAX 65536 /* raft loop inbox */
+#define NODE_APPLY_QUEUE_ENTRIES_MAX                                           \
+	16384                            /* committed entries not yet applied */
+#define NODE_WRITE_QUEUE_MAX       4096  /* write statements waiting */
+#define NODE_WRITE_GROUP_MAX       256   /* statements in one proposal */
+#define NODE_WRITE_TIMEOUT_MS      10000 /* until UNKNOWN_OUTCOME */
+#define NODE_WAIT_TIMEOUT_MS       10000 /* bookmark / read-index waits */
+#define NODE_DEDUP_ENTRIES_MAX     100000 /* remembered request ids */
+#define NODE_REQUEST_ID_BYTES_MAX  256
+#define NODE_PENDING_PROPOSALS_MAX 1024        /* proposed, not yet applied */
+#define NODE_BATCH_ROWS_DEFAULT    1000        /* native protocol first batch */
+#define NODE_FORWARD_ALL_ROWS      0xffffffffu /* batch_rows of a forwarded write \
+	                                        */
+#define NODE_CHECKPOINTS_KEPT 2
+
+/* ---- a one-shot rendezvous between two threads -----------------------------
+ */
+
+struct node_call {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int done;
+	int rc;
+	char errmsg[LORA_ERRMSG_BYTES];
+	uint64_t index, term, leader; /* results, per call kind */
+};
+void node_call_init(struct node_call *c);
+void node_call_destroy(struct node_call *c);
+void node_call_finish(struct node_call *c, int rc, uint64_t index,
+                      uint64_t term);
+/* Waits until finished or timeout_ms passed (LORA_ETIMEOUT). */
+int node_call_wait(struct node_call *c, int timeout_ms);
+
+/* ---- members known to this node ---------------------------------------------
+ */
+
+struct node_member {
+	uint64_t id;
+	char peer_addr[NODE_ADDR_BYTES_MAX];
+	char http_addr[NODE_ADDR_BYTES_MAX];   /* from gossip or add */
+	char client_addr[NODE_ADDR_BYTES_MAX]; /* from gossip */
+	/* last gossip from it */
+	uint64_t last_info_ms;
+	char role[16];
+	uint64_t term, commit, applied;
+};
+
+/* ---- the node
+ * ---------------------------------------------------------------- */
+
+struct node_inbox_item;
+struct node_apply_item;
+struct node_writer;
+struct node_snap_recv;
+struct node_metrics;
+struct node_native;
+struct node_http;
+struct node_exec_req;
+struct node_raft_priv;
+struct node_dedup;
+
+struct lnode {
+	struct node_config cfg;
+	char state_dir[NODE_PATH_BYTES_MAX + 16];
+	char log_dir[NODE_PATH_BYTES_MAX + 16];
+	char ckpt_dir[NODE_PATH_BYTES_MAX + 16];
+	atomic_int stopping;
+
+	/* state store; swapped when a snapshot is installed */
+	struct sto_store *store;
+	pthread_mutex_t store_mu;
+	pthread_cond_t store_cond;
+	int store_readers;
+	int store_swapping;
+
+	/* raft loop */
+	struct rep *rep;
+	struct sto_log *log;
+	pthread_t raft_thread;
+	pthread_mutex_t inbox_mu;
+	pthread_cond_t inbox_cond;
+	struct node_inbox_item *inbox_head, *inbox_tail;
+	size_t inbox_len;
+	uint64_t last_persisted_term, last_persisted_vote;
+	uint64_t persisted_commit_ms;
+	struct rep_snapshot_meta snap_meta; /* compaction point */
+	struct node_raft_priv *raftp;       /* raft loop private state */
+	uint64_t tick_ms;
+
+	/* published raft state (status_mu) */
+	pthread_mutex_t status_mu;
+	struct rep_status rs;
+	uint64_t lead_barrier; /* leader: writes wait for applied >= this */
+	uint64_t leader_since_ms;
+
+	/* members: addresses of everyone in the configuration (status_mu) */
+	struct node_member members[NODE_PEERS_MAX];
+	int n_members;
+
+	/* apply loop */
+	pthread_t apply_thread;
+	pthread_mutex_t apply_mu;
+	pthread_cond_t apply_cond;   /* new work for the apply loop */
+	pthread_cond_t applied_cond; /* applied index moved */
+	struct node_apply_item *apply_head, *apply_tail;
+	size_t apply_len;
+	atomic_uint_fast64_t applied;
+	atomic_uint_fast64_t commit;
+	uint64_t last_ckpt_index;
+	uint64_t ckpt_requested; /* admin asked for one */
+
+	/* dedup table of request ids (apply_mu) */
+	struct node_dedup *dedup;
+
+	struct node_writer *writer;
+	struct node_transport *transport;
+	struct node_snap_recv *snap_recv;
+	struct node_metrics *metrics;
+	struct node_native *native;
+	struct node_http *http;
+
+	pthread_t gossip_thread;
+	pthread_mutex_t gossip_mu;
+	pthread_cond_t gossip_cond;
+};
+
+/* ---- lifecycle (node.c)
+ * ------------------------------------------------------ */
+
+int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg);
+/* Graceful: transfers leadership when leader, then stops all threads. */
+void lnode_close(struct lnode *n);
+
+/* Holds the state store for reading (views); never across a raft call. */
+struct sto_store *node_store_acquire(struct lnode *n);
+void node_store_release(struct lnode *n);
+
+/* ---- raft loop (raftloop.c)
+ * --------------------------------------------------- */
+
+int node_raft_start(struct lnode *n, char *errmsg);
+void *node_raft_main(void *arg);
+struct node_raft_priv *node_raft_priv_new(void);
+void node_raft_stop(struct lnode *n);
+/* From the transport thread: a frame for the raft loop. */
+void node_raft_on_frame(void *arg, int kind, uint64_t from,
+                        const uint8_t *payload, size_t len);
+
+/* Synchronous requests to the raft loop. Return 0 or lora_err. */
+int node_raft_propose(struct lnode *n, const uint8_t *data, size_t len,
+                      uint64_t *term, uint64_t *index, uint64_t *leader);
+int node_raft_conf_change(struct lnode *n, uint32_t type, uint64_t id,
+                          const char *ctx, uint64_t *index, char *errmsg);
+int node_raft_read_index(struct lnode *n, uint64_t *index, int timeout_ms);
+int node_raft_transfer(struct lnode *n, uint64_t to, char *errmsg);
+void node_raft_compact(struct lnode *n, uint64_t ckpt_index);
+/* Snapshot streaming done (leader side). */
+void node_raft_snapshot_report(struct lnode *n, uint64_t to, int ok);
+/* Follower side: a staged checkpoint for meta is ready to install. */
+void node_raft_snapshot_staged(struct lnode *n,
+                               const struct rep_snapshot_meta *meta,
+                               uint64_t from, uint64_t term);
+
+/* raftconv.c */
+int node_raft_msg_pack(const struct rep_msg *m, uint8_t **out, size_t *len);
+int node_raft_msg_unpack(const uint8_t *p, size_t len, struct rep_msg *m,
+                         Lora__RaftMessage **pb_out,
+                         struct rep_entry **ents_out);
+void node_raft_msg_release(Lora__RaftMessage *pb, struct rep_entry *ents);
+
+/* Snapshot of the published status. */
+void node_status_get(struct lnode *n, struct rep_status *st);
+uint64_t node_leader_id(struct lnode *n);
+int node_is_leader(struct lnode *n);
+/* Copies member id's record; 0 when found. */
+int node_member_get(struct lnode *n, uint64_t id, struct node_member *out);
+void node_members_save(struct lnode *n);
+
+/* ---- apply loop (apply.c)
+ * ----------------------------------------------------- */
+
+int node_apply_start(struct lnode *n);
+void node_apply_stop(struct lnode *n);
+/* Hands committed entries to the apply loop (copies them; may block when
+ * the queue is full). */
+void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
+/* Waits until applied >= index: 0 or LORA_ETIMEOUT. */
+int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms);
+/* Waits until the apply queue is empty (before a snapshot install). */
+void node_apply_drain(struct lnode *n);
+/* Request id lookup: 1 and *index when the id was applied. */
+int node_dedup_lookup(struct lnode *n, const char *rid, uint64_t *index,
+                      int *rc);
+/* Checkpoint now (admin); out path is lora_malloc'ed. */
+int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
+                        char *errmsg);
+
+/* ---- writes (writer.c)
+ * ---------------------------------------------------------- */
+
+int node_writer_start(struct lnode *n);
+void node_writer_stop(struct lnode *n);
+/* Leader: executes a write statement and waits until it is applied (or
+ * failed). resp (caller's) receives columns, rows, bookmark or error. */
+void node_write(struct lnode *n, const struct node_exec_req *req,
+                Lora__Response *resp);
+/* Apply loop: entry `index` of `term` was applied with result rc. */
+void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
+                         const char *errmsg);
+/* Leadership lost or gained: fail queued writes when lost. */
+void node_writer_role_changed(struct lnode *n, int leader);
+
+/* ---- executing requests (exec.c)
+ * ------------------------------------------------ */
+
+struct node_exec_req {
+	const char *query;            /* borrowed */
+	const Lora__ValueMap *params; /* borrowed, may be NULL */
+	int consistency;              /* Lora__Consistency */
+	uint64_t bookmark;
+	const char *request_id; /* borrowed, may be NULL */
+	int redirect;
+	int forwarded; /* came from another node */
+	enum qry_mode mode;
+	uint32_t batch_rows; /* 0: all rows */
+};
+
+/* A live read cursor left over after the first batch (native protocol). */
+struct node_cursor;
+
+/*
+ * Runs one statement. *resp (always set unless LORA_ENOMEM) is a Response:
+ * free with lora__response__free_unpacked(resp, &lora_pb_allocator).
+ * *plan (may be NULL) receives a copy of the EXPLAIN/PROFILE plan.
+ * *cursor (may be NULL) receives the cursor when rows remain.
+ */
+void node_exec(struct lnode *n, const struct node_exec_req *req,
+               Lora__Response **resp, Lora__Value **plan,
+               struct node_cursor **cursor);
+/* Next batch from a cursor into resp (rows, has_more). */
+int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
+                      Lora__Response *resp);
+void node_cursor_free(struct lnode *n, struct node_cursor *c);
+
+/* Response helpers. */
+Lora__Response *node_resp_new(void);
+void node_resp_error(Lora__Response *r, int code, const char *msg,
+                     uint32_t line, uint32_t column);
+int node_resp_add_row(Lora__Response *r, const Lora__Value *const *vals,
+                      size_t n);
+int node_resp_set_columns(Lora__Response *r, const char *const *names,
+                          size_t n);
+void node_resp_set_bookmark(Lora__Response *r, uint64_t index);
+Lora__Value *node_value_dup(const Lora__Value *v);
+/* The error code enum from a wire code string (LORA_EINTERNAL if unknown). */
+int node_err_from_code(const char *code);
+
+/* Forwards a write to the leader's native port (exec.c). */
+int node_forward(struct lnode *n, const struct node_exec_req *req,
+                 Lora__Response **resp);
+void node_forward_close_all(void);
+
+/* ---- status, gossip, metrics (status.c, metrics.c)
+ * ------------------------------- */
+
+int node_gossip_start(struct lnode *n);
+void node_gossip_stop(struct lnode *n);
+void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
+                          size_t len);
+/* The /cluster/status JSON; lora_free the result. */
+char *node_status_json(struct lnode *n);
+
+int node_metrics_new(struct node_metrics **out);
+void node_metrics_free(struct node_metrics *m);
+void node_metrics_request(struct lnode *n, const char *api, int ok,
+                          uint64_t ns);
+void node_metrics_checkpoint(struct lnode *n, uint64_t ns);
+/* Prometheus text; lora_free the result. */
+char *node_metrics_text(struct lnode *n);
+
+/* ---- servers (http.c, native.c)
+ * -------------------------------------------------- */
+
+int node_http_start(struct lnode *n, char *errmsg);
+void node_http_stop(struct lnode *n);
+int node_native_start(struct lnode *n, char *errmsg);
+void node_native_stop(struct lnode *n);
+/* Closes every open cursor (before a snapshot install). */
+void node_native_close_cursors(struct lnode *n);
+
+/* ---- snapshots (snapshot.c)
+ * ------------------------------------------------------- */
+
+/* Leader: stream the newest checkpoint to `to` for meta (own thread). */
+void node_snapshot_send(struct lnode *n, uint64_t to,
+                        const struct rep_snapshot_meta *meta);
+/* Follower: a chunk arrived. */
+void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
+                            size_t len);
+/* Raft loop: swap the staged checkpoint in for state/. */
+int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
+                          char *errmsg);
+/* Newest checkpoint directory and its index; 0 when found. */
+int node_checkpoint_latest(struct lnode *n, char *dir, size_t dir_bytes,
+                           uint64_t *index);
+void node_snapshot_cleanup(struct lnode *n);
+/* rm -rf path. */
+void node_rm_rf(const char *path);
+
+/* Conversions between rep_snapshot_meta and its proto / file form. */
+int node_meta_save(struct lnode *n, const struct rep_snapshot_meta *m);
+int node_meta_load(struct lnode *n, struct rep_snapshot_meta *m);
+void node_meta_to_pb(const struct rep_snapshot_meta *m, Lora__SnapshotMeta *pb,
+                     Lora__ConfState *conf);
+int node_meta_from_pb(const Lora__SnapshotMeta *pb,
+                      struct rep_snapshot_meta *m);
+
+#endif

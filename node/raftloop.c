@@ -1,0 +1,693 @@
+/*
+ * raftloop.c - the thread that owns the Raft core and the log store.
+ *
+ * Everything reaches the core through the inbox: peer messages from the
+ * transport thread, and calls (propose, conf change, read index, transfer,
+ * compact, snapshot reports) from other threads, each answered through a
+ * struct node_call. The loop follows raft.h's order: install snapshot,
+ * persist entries + hard state with sync, send, hand committed entries to
+ * the apply loop, serve reads, advance.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "node_int.h"
+
+#define NODE_PROMOTE_LAG_ENTRIES 64 /* learner this close to commit: promote   \
+	                             */
+#define NODE_PROMOTE_EVERY_TICKS 10
+#define NODE_COMMIT_PERSIST_MS   1000 /* commit-only hard state writes */
+#define NODE_INBOX_BATCH_MAX     4096 /* items handled per loop turn */
+
+enum item_kind {
+	IT_MSG,
+	IT_PROPOSE,
+	IT_CONF,
+	IT_READ,
+	IT_TRANSFER,
+	IT_COMPACT,
+	IT_SNAP_REPORT,
+	IT_SNAP_STAGED,
+};
+
+struct node_inbox_item {
+	struct node_inbox_item *next;
+	int kind;
+	struct rep_msg msg;
+	Lora__RaftMessage *pb;
+	struct rep_entry *ents;
+	const uint8_t *data; /* propose: borrowed, caller waits */
+	size_t len;
+	uint32_t conf_type;
+	uint64_t id;
+	char ctx[REP_CONF_CONTEXT_BYTES_MAX];
+	uint64_t index;
+	int ok;
+	struct node_call *call;
+};
+
+struct pending_read {
+	uint64_t ctx_id;
+	uint64_t start_ms;
+	struct node_call *call;
+};
+
+struct node_raft_priv {
+	struct pending_read reads[REP_READS_PENDING_MAX];
+	size_t n_reads;
+	uint64_t next_read_id;
+	uint64_t ticks;
+	uint32_t last_role;
+	uint64_t last_leader;
+};
+
+struct node_raft_priv *node_raft_priv_new(void)
+{
+	struct node_raft_priv *p = lora_calloc(1, sizeof *p);
+	if (p)
+		p->last_role = REP_FOLLOWER;
+	return p;
+}
+
+/* ---- calls ------------------------------------------------------------------
+ */
+
+void node_call_init(struct node_call *c)
+{
+	memset(c, 0, sizeof *c);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cond, NULL);
+}
+
+void node_call_destroy(struct node_call *c)
+{
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cond);
+}
+
+void node_call_finish(struct node_call *c, int rc, uint64_t index,
+                      uint64_t term)
+{
+	pthread_mutex_lock(&c->mu);
+	c->rc = rc;
+	c->index = index;
+	c->term = term;
+	c->done = 1;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void deadline_after(struct timespec *ts, int timeout_ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += timeout_ms / 1000;
+	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+int node_call_wait(struct node_call *c, int timeout_ms)
+{
+	struct timespec ts;
+	if (timeout_ms >= 0)
+		deadline_after(&ts, timeout_ms);
+	pthread_mutex_lock(&c->mu);
+	int rc = 0;
+	while (!c->done && rc == 0) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&c->cond, &c->mu);
+		else if (pthread_cond_timedwait(&c->cond, &c->mu, &ts) != 0)
+			rc = c->done ? 0 : LORA_ETIMEOUT;
+	}
+	if (c->done)
+		rc = c->rc;
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/* ---- inbox
+ * ------------------------------------------------------------------- */
+
+static int inbox_post(struct lnode *n, struct node_inbox_item *it)
+{
+	pthread_mutex_lock(&n->inbox_mu);
+	if (atomic_load(&n->stopping) || n->inbox_len >= NODE_INBOX_ITEMS_MAX) {
+		pthread_mutex_unlock(&n->inbox_mu);
+		return atomic_load(&n->stopping) ? LORA_ECLOSED : LORA_ELIMIT;
+	}
+	it->next = NULL;
+	if (n->inbox_tail)
+		n->inbox_tail->next = it;
+	else
+		n->inbox_head = it;
+	n->inbox_tail = it;
+	n->inbox_len++;
+	pthread_cond_signal(&n->inbox_cond);
+	pthread_mutex_unlock(&n->inbox_mu);
+	return 0;
+}
+
+static void item_free(struct node_inbox_item *it)
+{
+	node_raft_msg_release(it->pb, it->ents);
+	lora_free(it);
+}
+
+void node_raft_on_frame(void *arg, int kind, uint64_t from,
+                        const uint8_t *payload, size_t len)
+{
+	struct lnode *n = arg;
+	if (kind == NODE_FRAME_INFO) {
+		node_gossip_on_frame(n, from, payload, len);
+		return;
+	}
+	if (kind == NODE_FRAME_SNAPSHOT) {
+		node_snapshot_on_chunk(n, from, payload, len);
+		return;
+	}
+	if (kind != NODE_FRAME_RAFT)
+		return;
+	struct node_inbox_item *it = lora_calloc(1, sizeof *it);
+	if (it == NULL)
+		return;
+	it->kind = IT_MSG;
+	if (node_raft_msg_unpack(payload, len, &it->msg, &it->pb, &it->ents) !=
+	    0) {
+		LOG_WARN("dropping undecodable raft message from %llu",
+		         (unsigned long long)from);
+		lora_free(it);
+		return;
+	}
+	if (it->msg.to != n->cfg.id || inbox_post(n, it) != 0)
+		item_free(it);
+}
+
+/* Posts it and waits for the raft loop's answer. */
+static int call_raft(struct lnode *n, struct node_inbox_item *it,
+                     struct node_call *call)
+{
+	node_call_init(call);
+	it->call = call;
+	int rc = inbox_post(n, it);
+	if (rc) {
+		node_call_destroy(call);
+		return rc;
+	}
+	rc = node_call_wait(call, -1);
+	node_call_destroy(call);
+	return rc;
+}
+
+int node_raft_propose(struct lnode *n, const uint8_t *data, size_t len,
+                      uint64_t *term, uint64_t *index, uint64_t *leader)
+{
+	struct node_inbox_item it = {
+	    .kind = IT_PROPOSE, .data = data, .len = len};
+	struct node_call call;
+	int rc = call_raft(n, &it, &call);
+	*term = call.term;
+	*index = call.index;
+	*leader = call.leader;
+	return rc;
+}
+
+int node_raft_conf_change(struct lnode *n, uint32_t type, uint64_t id,
+                          const char *ctx, uint64_t *index, char *errmsg)
+{
+	struct node_inbox_item it = {
+	    .kind = IT_CONF, .conf_type = type, .id = id};
+	if (ctx)
+		snprintf(it.ctx, sizeof it.ctx, "%s", ctx);
+	struct node_call call;
+	int rc = call_raft(n, &it, &call);
+	*index = call.index;
+	if (rc)
+		lora_errf(rc, errmsg, "%s",
+		          call.errmsg[0] ? call.errmsg : lora_strerror(rc));
+	return rc;
+}
+
+int node_raft_read_index(struct lnode *n, uint64_t *index, int timeout_ms)
+{
+	(void)timeout_ms; /* the raft loop expires reads itself */
+	struct node_inbox_item it = {.kind = IT_READ};
+	struct node_call call;
+	int rc = call_raft(n, &it, &call);
+	*index = call.index;
+	return rc;
+}
+
+int node_raft_transfer(struct lnode *n, uint64_t to, char *errmsg)
+{
+	struct node_inbox_item it = {.kind = IT_TRANSFER, .id = to};
+	struct node_call call;
+	int rc = call_raft(n, &it, &call);
+	if (rc)
+		lora_errf(rc, errmsg, "%s",
+		          call.errmsg[0] ? call.errmsg : lora_strerror(rc));
+	return rc;
+}
+
+/* Fire-and-forget items are heap-allocated and freed by the loop. */
+static void post_async(struct lnode *n, int kind, uint64_t id, uint64_t index,
+                       int ok, const struct rep_msg *msg)
+{
+	struct node_inbox_item *it = lora_calloc(1, sizeof *it);
+	if (it == NULL)
+		return;
+	it->kind = kind;
+	it->id = id;
+	it->index = index;
+	it->ok = ok;
+	if (msg)
+		it->msg = *msg;
+	if (inbox_post(n, it) != 0)
+		lora_free(it);
+}
+
+void node_raft_compact(struct lnode *n, uint64_t ckpt_index)
+{
+	post_async(n, IT_COMPACT, 0, ckpt_index, 0, NULL);
+}
+
+void node_raft_snapshot_report(struct lnode *n, uint64_t to, int ok)
+{
+	post_async(n, IT_SNAP_REPORT, to, 0, ok, NULL);
+}
+
+void node_raft_snapshot_staged(struct lnode *n,
+                               const struct rep_snapshot_meta *meta,
+                               uint64_t from, uint64_t term)
+{
+	struct rep_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = REP_MSG_SNAPSHOT;
+	m.from = from;
+	m.to = n->cfg.id;
+	m.term = term;
+	m.snapshot = *meta;
+	post_async(n, IT_SNAP_STAGED, from, meta->index, 1, &m);
+}
+
+/* ---- handling items
+ * ----------------------------------------------------------- */
+
+static void handle_read(struct lnode *n, struct node_inbox_item *it)
+{
+	struct node_raft_priv *p = n->raftp;
+	if (p->n_reads >= REP_READS_PENDING_MAX) {
+		node_call_finish(it->call, LORA_ELIMIT, 0, 0);
+		return;
+	}
+	uint8_t ctx[8];
+	uint64_t id = ++p->next_read_id;
+	lora_put_be64(ctx, id);
+	int rc = rep_read_index(n->rep, ctx, sizeof ctx);
+	if (rc) {
+		node_call_finish(it->call,
+		                 rc == LORA_ENOTLEADER ? LORA_EUNAVAILABLE : rc,
+		                 0, 0);
+		return;
+	}
+	p->reads[p->n_reads++] =
+	    (struct pending_read){id, lora_now_ms(), it->call};
+}
+
+static void handle_conf(struct lnode *n, struct node_inbox_item *it)
+{
+	uint64_t term = 0, index = 0, leader = 0;
+	int rc =
+	    rep_propose_conf_change(n->rep, it->conf_type, it->id, it->ctx,
+	                            strlen(it->ctx), &term, &index, &leader);
+	it->call->leader = leader;
+	node_call_finish(it->call, rc, index, term);
+}
+
+static void handle_compact(struct lnode *n, uint64_t ckpt_index)
+{
+	uint64_t keep = n->cfg.log_keep_entries;
+	uint64_t target = ckpt_index > keep ? ckpt_index - keep : 0;
+	if (target <= n->snap_meta.index)
+		return;
+	uint64_t term = 0;
+	if (sto_log_term(n->log, target, &term) != 0)
+		return;
+	if (rep_compact(n->rep, target) != 0)
+		return;
+	char err[LORA_ERRMSG_BYTES];
+	if (sto_log_compact(n->log, target, term, err) != 0) {
+		LOG_ERROR("compact log at %llu: %s", (unsigned long long)target,
+		          err);
+		return;
+	}
+	struct rep_status st;
+	rep_status(n->rep, &st);
+	struct rep_snapshot_meta m = {.index = target, .term = term};
+	for (uint32_t i = 0; i < st.n_peers; i++) {
+		if (st.peers[i].voter)
+			m.voters[m.n_voters++] = st.peers[i].id;
+		else
+			m.learners[m.n_learners++] = st.peers[i].id;
+	}
+	n->snap_meta = m;
+	node_meta_save(n, &m);
+	LOG_INFO("log compacted up to %llu (checkpoint %llu)",
+	         (unsigned long long)target, (unsigned long long)ckpt_index);
+}
+
+static void handle_item(struct lnode *n, struct node_inbox_item *it)
+{
+	uint64_t term = 0, index = 0, leader = 0;
+	int rc;
+	switch (it->kind) {
+	case IT_MSG:
+	case IT_SNAP_STAGED:
+		rc = rep_step(n->rep, &it->msg);
+		if (rc && rc != LORA_EINVAL)
+			LOG_WARN("step %s: %s", rep_msg_type_name(it->msg.type),
+			         lora_strerror(rc));
+		item_free(it);
+		return;
+	case IT_PROPOSE:
+		rc = rep_propose(n->rep, it->data, it->len, &term, &index,
+		                 &leader);
+		it->call->leader = leader;
+		node_call_finish(it->call, rc, index, term);
+		return;
+	case IT_CONF:
+		handle_conf(n, it);
+		return;
+	case IT_READ:
+		handle_read(n, it);
+		return;
+	case IT_TRANSFER:
+		rc = rep_transfer_leader(n->rep, it->id);
+		node_call_finish(it->call, rc, 0, 0);
+		return;
+	case IT_COMPACT:
+		handle_compact(n, it->index);
+		break;
+	case IT_SNAP_REPORT:
+		rep_report_snapshot(n->rep, it->id, it->ok);
+		break;
+	}
+	lora_free(it);
+}
+
+/* ---- ready
+ * -------------------------------------------------------------------- */
+
+static void persist(struct lnode *n, const struct rep_ready *rd)
+{
+	char err[LORA_ERRMSG_BYTES];
+	if (rd->n_entries) {
+		struct sto_log_entry *es =
+		    lora_calloc(rd->n_entries, sizeof *es);
+		LORA_ASSERT(es != NULL);
+		for (size_t i = 0; i < rd->n_entries; i++)
+			es[i] = (struct sto_log_entry){
+			    rd->entries[i].index, rd->entries[i].term,
+			    rd->entries[i].type, rd->entries[i].data,
+			    rd->entries[i].len};
+		int rc = sto_log_append(n->log, es, rd->n_entries, err);
+		lora_free(es);
+		if (rc) {
+			/* The promise a vote or ack makes cannot be kept. */
+			LOG_ERROR("raft log append failed: %s; stopping", err);
+			_Exit(70);
+		}
+	}
+	if (!rd->has_hard_state)
+		return;
+	uint64_t now = lora_now_ms();
+	int must = rd->hs.term != n->last_persisted_term ||
+	           rd->hs.vote != n->last_persisted_vote;
+	if (!must && now - n->persisted_commit_ms < NODE_COMMIT_PERSIST_MS)
+		return;
+	struct sto_hard_state hs = {rd->hs.term, rd->hs.vote, rd->hs.commit};
+	if (sto_log_set_hard_state(n->log, &hs, err) != 0) {
+		LOG_ERROR("raft hard state write failed: %s; stopping", err);
+		_Exit(70);
+	}
+	n->last_persisted_term = rd->hs.term;
+	n->last_persisted_vote = rd->hs.vote;
+	n->persisted_commit_ms = now;
+}
+
+static void send_msgs(struct lnode *n, const struct rep_ready *rd)
+{
+	for (size_t i = 0; i < rd->n_msgs; i++) {
+		const struct rep_msg *m = &rd->msgs[i];
+		if (m->type == REP_MSG_SNAPSHOT) {
+			node_snapshot_send(n, m->to, &m->snapshot);
+			continue;
+		}
+		uint8_t *buf;
+		size_t len;
+		if (node_raft_msg_pack(m, &buf, &len) != 0)
+			continue;
+		if (node_transport_send(n->transport, m->to, NODE_FRAME_RAFT,
+		                        buf, len) != 0 &&
+		    m->type == REP_MSG_APP)
+			rep_report_unreachable(n->rep, m->to);
+		lora_free(buf);
+	}
+}
+
+/* A committed membership change: learn or forget the node's address. */
+static void conf_committed(struct lnode *n, const struct rep_entry *e)
+{
+	struct rep_conf_change cc;
+	if (rep_conf_change_decode(e->data, e->len, &cc) != 0)
+		return;
+	char ctx[REP_CONF_CONTEXT_BYTES_MAX + 1] = {0};
+	size_t l = cc.ctx_len < REP_CONF_CONTEXT_BYTES_MAX
+	               ? cc.ctx_len
+	               : REP_CONF_CONTEXT_BYTES_MAX;
+	memcpy(ctx, cc.ctx, l);
+	LOG_INFO("membership: %s node %llu (%s) at index %llu",
+	         cc.type == REP_CONF_ADD_LEARNER ? "add learner"
+	         : cc.type == REP_CONF_PROMOTE   ? "promote"
+	                                         : "remove",
+	         (unsigned long long)cc.node_id, ctx,
+	         (unsigned long long)e->index);
+	pthread_mutex_lock(&n->status_mu);
+	int found = -1;
+	for (int i = 0; i < n->n_members; i++)
+		if (n->members[i].id == cc.node_id)
+			found = i;
+	if (cc.type == REP_CONF_ADD_LEARNER && cc.ctx_len > 0) {
+		if (found < 0 && n->n_members < NODE_PEERS_MAX) {
+			found = n->n_members++;
+			memset(&n->members[found], 0, sizeof n->members[found]);
+		}
+		if (found >= 0) {
+			struct node_member *m = &n->members[found];
+			m->id = cc.node_id;
+			char *sp = strchr(ctx, ' ');
+			if (sp) {
+				*sp = '\0';
+				snprintf(m->http_addr, sizeof m->http_addr,
+				         "%s", sp + 1);
+			}
+			snprintf(m->peer_addr, sizeof m->peer_addr, "%s", ctx);
+			node_transport_set_peer(n->transport, m->id,
+			                        m->peer_addr, NULL);
+		}
+	} else if (cc.type == REP_CONF_REMOVE && found >= 0) {
+		n->members[found] = n->members[--n->n_members];
+		if (cc.node_id != n->cfg.id)
+			node_transport_remove_peer(n->transport, cc.node_id);
+	}
+	pthread_mutex_unlock(&n->status_mu);
+	node_members_save(n);
+}
+
+static void serve_reads(struct lnode *n, const struct rep_ready *rd)
+{
+	struct node_raft_priv *p = n->raftp;
+	for (size_t i = 0; i < rd->n_reads; i++) {
+		if (rd->reads[i].ctx_len != 8)
+			continue;
+		uint64_t id = lora_get_be64(rd->reads[i].ctx);
+		for (size_t j = 0; j < p->n_reads; j++)
+			if (p->reads[j].ctx_id == id) {
+				node_call_finish(p->reads[j].call, 0,
+				                 rd->reads[i].index, 0);
+				p->reads[j] = p->reads[--p->n_reads];
+				break;
+			}
+	}
+}
+
+static void soft_state_changed(struct lnode *n, const struct rep_ready *rd)
+{
+	struct node_raft_priv *p = n->raftp;
+	if (rd->soft.role == p->last_role && rd->soft.leader == p->last_leader)
+		return;
+	LOG_INFO("raft: role %s, leader %llu", rep_role_name(rd->soft.role),
+	         (unsigned long long)rd->soft.leader);
+	int was_leader = p->last_role == REP_LEADER;
+	int is_leader = rd->soft.role == REP_LEADER;
+	p->last_role = rd->soft.role;
+	p->last_leader = rd->soft.leader;
+	if (was_leader != is_leader)
+		node_writer_role_changed(n, is_leader);
+}
+
+static void handle_ready(struct lnode *n)
+{
+	struct rep_ready rd;
+	rep_ready(n->rep, &rd);
+	if (rd.has_snapshot) {
+		char err[LORA_ERRMSG_BYTES];
+		if (node_snapshot_install(n, &rd.snapshot, err) != 0) {
+			LOG_ERROR("snapshot install failed: %s; stopping", err);
+			_Exit(70);
+		}
+		n->snap_meta = rd.snapshot;
+	}
+	/* Leader-only messages do not depend on the local write. */
+	persist(n, &rd);
+	send_msgs(n, &rd);
+	for (size_t i = 0; i < rd.n_committed; i++)
+		if (rd.committed[i].type == REP_ENTRY_CONF_CHANGE)
+			conf_committed(n, &rd.committed[i]);
+	if (rd.n_committed)
+		node_apply_enqueue(n, rd.committed, rd.n_committed);
+	serve_reads(n, &rd);
+	int became_leader = 0;
+	if (rd.has_soft_state) {
+		became_leader = rd.soft.role == REP_LEADER &&
+		                n->raftp->last_role != REP_LEADER;
+		soft_state_changed(n, &rd);
+	}
+	rep_advance(n->rep, &rd);
+	struct rep_status st;
+	rep_status(n->rep, &st);
+	pthread_mutex_lock(&n->status_mu);
+	n->rs = st;
+	if (became_leader) {
+		n->lead_barrier = st.last_index;
+		n->leader_since_ms = lora_now_ms();
+	}
+	pthread_mutex_unlock(&n->status_mu);
+	atomic_store(&n->commit, st.commit);
+}
+
+/* ---- ticks
+ * ---------------------------------------------------------------------- */
+
+static void expire_reads(struct lnode *n)
+{
+	struct node_raft_priv *p = n->raftp;
+	uint64_t now = lora_now_ms();
+	for (size_t j = 0; j < p->n_reads;) {
+		if (now - p->reads[j].start_ms > NODE_WAIT_TIMEOUT_MS) {
+			node_call_finish(p->reads[j].call, LORA_ETIMEOUT, 0, 0);
+			p->reads[j] = p->reads[--p->n_reads];
+		} else {
+			j++;
+		}
+	}
+}
+
+/* Leader: promote learners that have caught up. */
+static void promote_learners(struct lnode *n)
+{
+	struct rep_status st;
+	rep_status(n->rep, &st);
+	if (st.role != REP_LEADER)
+		return;
+	for (uint32_t i = 0; i < st.n_peers; i++) {
+		const struct rep_peer_status *ps = &st.peers[i];
+		if (ps->voter || ps->state != REP_PROGRESS_REPLICATE ||
+		    ps->match + NODE_PROMOTE_LAG_ENTRIES < st.commit)
+			continue;
+		uint64_t t, idx, l;
+		if (rep_propose_conf_change(n->rep, REP_CONF_PROMOTE, ps->id,
+		                            NULL, 0, &t, &idx, &l) == 0)
+			LOG_INFO("promoting learner %llu (match %llu)",
+			         (unsigned long long)ps->id,
+			         (unsigned long long)ps->match);
+		return; /* one change at a time */
+	}
+}
+
+static void on_tick(struct lnode *n)
+{
+	rep_tick(n->rep);
+	n->raftp->ticks++;
+	expire_reads(n);
+	if (n->raftp->ticks % NODE_PROMOTE_EVERY_TICKS == 0)
+		promote_learners(n);
+}
+
+/* ---- the loop
+ * ------------------------------------------------------------------- */
+
+static struct node_inbox_item *inbox_take(struct lnode *n, uint64_t next_tick)
+{
+	pthread_mutex_lock(&n->inbox_mu);
+	while (n->inbox_head == NULL && !atomic_load(&n->stopping)) {
+		uint64_t now = lora_now_ms();
+		if (now >= next_tick)
+			break;
+		struct timespec ts;
+		deadline_after(&ts, (int)(next_tick - now));
+		pthread_cond_timedwait(&n->inbox_cond, &n->inbox_mu, &ts);
+	}
+	struct node_inbox_item *list = n->inbox_head;
+	n->inbox_head = n->inbox_tail = NULL;
+	n->inbox_len = 0;
+	pthread_mutex_unlock(&n->inbox_mu);
+	return list;
+}
+
+static void fail_item(struct node_inbox_item *it)
+{
+	if (it->call) {
+		node_call_finish(it->call, LORA_ECLOSED, 0, 0);
+		return; /* caller-owned */
+	}
+	item_free(it);
+}
+
+void *node_raft_main(void *arg)
+{
+	struct lnode *n = arg;
+	uint64_t next_tick = lora_now_ms() + n->tick_ms;
+	while (!atomic_load(&n->stopping)) {
+		struct node_inbox_item *list = inbox_take(n, next_tick);
+		while (list) {
+			struct node_inbox_item *next = list->next;
+			handle_item(n, list);
+			list = next;
+		}
+		uint64_t now = lora_now_ms();
+		if (now >= next_tick) {
+			on_tick(n);
+			next_tick += n->tick_ms;
+			if (next_tick + n->tick_ms < now)
+				next_tick = now + n->tick_ms;
+		}
+		while (rep_has_ready(n->rep))
+			handle_ready(n);
+	}
+	/* Answer everyone still waiting. */
+	struct node_inbox_item *list = inbox_take(n, 0);
+	while (list) {
+		struct node_inbox_item *next = list->next;
+		fail_item(list);
+		list = next;
+	}
+	for (size_t j = 0; j < n->raftp->n_reads; j++)
+		node_call_finish(n->raftp->reads[j].call, LORA_ECLOSED, 0, 0);
+	n->raftp->n_reads = 0;
+	return NULL;
+}

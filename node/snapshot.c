@@ -1,0 +1,391 @@
+/*
+ * snapshot.c - shipping a checkpoint to a follower that is too far behind.
+ *
+ * Leader: when the core asks for a snapshot to `to`, a thread streams the
+ * newest checkpoint directory file by file in SnapshotChunk frames of
+ * NODE_SNAP_CHUNK_BYTES, then reports to the core. Follower: chunks are
+ * written into <data>/snapshot-staging; after the last one the snapshot
+ * message goes to the core, and when the core's Ready says so the raft
+ * loop swaps the staged directory in for state/ (node_snapshot_install).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "node_int.h"
+
+#define NODE_SNAP_CHUNK_BYTES         (256u << 10)
+#define NODE_SNAP_SEND_WAIT_MS        5000
+#define NODE_SNAP_FILE_NAME_BYTES_MAX 255
+#define NODE_SNAP_FILES_MAX           100000
+
+struct node_snap_recv {
+	pthread_mutex_t mu;
+	uint64_t from;
+	uint64_t index; /* meta.index being staged, 0 when none */
+	int broken;     /* a chunk was lost: ignore until the next start */
+	uint64_t sending[NODE_PEERS_MAX]; /* peers being sent to */
+};
+
+static pthread_mutex_t snap_init_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static struct node_snap_recv *snap_state(struct lnode *n)
+{
+	pthread_mutex_lock(&snap_init_mu);
+	if (n->snap_recv == NULL) {
+		n->snap_recv = lora_calloc(1, sizeof *n->snap_recv);
+		if (n->snap_recv)
+			pthread_mutex_init(&n->snap_recv->mu, NULL);
+	}
+	pthread_mutex_unlock(&snap_init_mu);
+	return n->snap_recv;
+}
+
+static void staging_dir(struct lnode *n, char *out, size_t len)
+{
+	snprintf(out, len, "%s/snapshot-staging", n->cfg.data_dir);
+}
+
+int node_checkpoint_latest(struct lnode *n, char *dir, size_t dir_bytes,
+                           uint64_t *index)
+{
+	DIR *d = opendir(n->ckpt_dir);
+	if (d == NULL)
+		return LORA_ENOTFOUND;
+	uint64_t best = 0;
+	int found = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long long v = strtoull(de->d_name, &end, 10);
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' &&
+		    *end == '\0' && (!found || v > best)) {
+			best = v;
+			found = 1;
+		}
+	}
+	closedir(d);
+	if (!found)
+		return LORA_ENOTFOUND;
+	snprintf(dir, dir_bytes, "%s/%020llu", n->ckpt_dir,
+	         (unsigned long long)best);
+	*index = best;
+	return 0;
+}
+
+/* ---- sending
+ * ----------------------------------------------------------------- */
+
+struct send_job {
+	struct lnode *n;
+	uint64_t to;
+	struct rep_snapshot_meta meta;
+};
+
+static int send_chunk(struct lnode *n, uint64_t to, Lora__SnapshotChunk *c)
+{
+	size_t len = lora__snapshot_chunk__get_packed_size(c);
+	uint8_t *buf = lora_malloc(len);
+	if (buf == NULL)
+		return LORA_ENOMEM;
+	lora__snapshot_chunk__pack(c, buf);
+	int rc = node_transport_send_wait(n->transport, to, NODE_FRAME_SNAPSHOT,
+	                                  buf, len, NODE_SNAP_SEND_WAIT_MS);
+	lora_free(buf);
+	return rc;
+}
+
+/* Streams one file; `last` marks the final file of the checkpoint. */
+static int send_file(struct lnode *n, struct send_job *j, const char *dir,
+                     const char *name, int last, uint8_t *buf)
+{
+	char path[NODE_PATH_BYTES_MAX * 2];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return LORA_EIO;
+	Lora__SnapshotMeta meta;
+	Lora__ConfState conf;
+	node_meta_to_pb(&j->meta, &meta, &conf);
+	uint64_t off = 0;
+	int rc = 0;
+	for (;;) {
+		size_t k = fread(buf, 1, NODE_SNAP_CHUNK_BYTES, f);
+		int eof = k < NODE_SNAP_CHUNK_BYTES;
+		Lora__SnapshotChunk c = LORA__SNAPSHOT_CHUNK__INIT;
+		c.meta = &meta;
+		c.file = (char *)name;
+		c.offset = off;
+		c.data.data = buf;
+		c.data.len = k;
+		c.last_of_file = eof;
+		c.last = eof && last;
+		rc = ferror(f) ? LORA_EIO : send_chunk(n, j->to, &c);
+		if (atomic_load(&n->stopping))
+			rc = LORA_ECLOSED;
+		off += k;
+		if (rc || eof)
+			break;
+	}
+	fclose(f);
+	return rc;
+}
+
+static int send_checkpoint(struct send_job *j)
+{
+	char dir[NODE_PATH_BYTES_MAX + 64];
+	uint64_t idx;
+	if (node_checkpoint_latest(j->n, dir, sizeof dir, &idx) != 0 ||
+	    idx < j->meta.index)
+		return LORA_ENOTFOUND;
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return LORA_EIO;
+	char **names = lora_calloc(NODE_SNAP_FILES_MAX, sizeof *names);
+	size_t k = 0;
+	struct dirent *de;
+	while (names && (de = readdir(d)) && k < NODE_SNAP_FILES_MAX)
+		if (de->d_name[0] != '.')
+			names[k++] = lora_strdup(de->d_name);
+	closedir(d);
+	uint8_t *buf = lora_malloc(NODE_SNAP_CHUNK_BYTES);
+	int rc = names && buf ? 0 : LORA_ENOMEM;
+	for (size_t i = 0; rc == 0 && i < k; i++)
+		rc = names[i]
+		         ? send_file(j->n, j, dir, names[i], i + 1 == k, buf)
+		         : LORA_ENOMEM;
+	LOG_INFO("snapshot %llu (checkpoint %llu, %zu files) to node %llu: %s",
+	         (unsigned long long)j->meta.index, (unsigned long long)idx, k,
+	         (unsigned long long)j->to, rc ? lora_strerror(rc) : "sent");
+	for (size_t i = 0; names && i < k; i++)
+		lora_free(names[i]);
+	lora_free(names);
+	lora_free(buf);
+	return rc;
+}
+
+static void *send_main(void *arg)
+{
+	struct send_job *j = arg;
+	int rc = send_checkpoint(j);
+	node_raft_snapshot_report(j->n, j->to, rc == 0);
+	struct node_snap_recv *s = snap_state(j->n);
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		if (s->sending[i] == j->to)
+			s->sending[i] = 0;
+	pthread_mutex_unlock(&s->mu);
+	lora_free(j);
+	return NULL;
+}
+
+void node_snapshot_send(struct lnode *n, uint64_t to,
+                        const struct rep_snapshot_meta *meta)
+{
+	struct node_snap_recv *s = snap_state(n);
+	struct send_job *j = lora_calloc(1, sizeof *j);
+	if (s == NULL || j == NULL) {
+		lora_free(j);
+		rep_report_snapshot(n->rep, to, 0);
+		return;
+	}
+	*j = (struct send_job){n, to, *meta};
+	pthread_mutex_lock(&s->mu);
+	int busy = 0, slot = -1;
+	for (int i = 0; i < NODE_PEERS_MAX; i++) {
+		busy |= s->sending[i] == to;
+		if (s->sending[i] == 0 && slot < 0)
+			slot = i;
+	}
+	if (!busy && slot >= 0)
+		s->sending[slot] = to;
+	pthread_mutex_unlock(&s->mu);
+	pthread_t t;
+	if (busy || slot < 0) {
+		lora_free(j);
+		return;
+	}
+	if (pthread_create(&t, NULL, send_main, j) != 0) {
+		pthread_mutex_lock(&s->mu);
+		s->sending[slot] = 0;
+		pthread_mutex_unlock(&s->mu);
+		lora_free(j);
+		rep_report_snapshot(n->rep, to, 0);
+		return;
+	}
+	pthread_detach(t);
+}
+
+/* ---- receiving
+ * ---------------------------------------------------------------- */
+
+static int name_ok(const char *name)
+{
+	size_t len = strlen(name);
+	return len > 0 && len <= NODE_SNAP_FILE_NAME_BYTES_MAX &&
+	       strchr(name, '/') == NULL && name[0] != '.';
+}
+
+/* Writes one chunk into the staging directory. */
+static int stage_chunk(struct lnode *n, const Lora__SnapshotChunk *c)
+{
+	char dir[NODE_PATH_BYTES_MAX + 64], path[NODE_PATH_BYTES_MAX * 2];
+	staging_dir(n, dir, sizeof dir);
+	snprintf(path, sizeof path, "%s/%s", dir, c->file);
+	FILE *f = fopen(path, c->offset == 0 ? "wb" : "r+b");
+	if (f == NULL)
+		return LORA_EIO;
+	int ok = fseek(f, (long)c->offset, SEEK_SET) == 0 &&
+	         fwrite(c->data.data, 1, c->data.len, f) == c->data.len;
+	if (c->last_of_file)
+		ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+	ok = fclose(f) == 0 && ok;
+	return ok ? 0 : LORA_EIO;
+}
+
+/* Called with s->mu held: a chunk of a snapshot we may start now. */
+static int chunk_begin(struct lnode *n, struct node_snap_recv *s, uint64_t from,
+                       const Lora__SnapshotChunk *c)
+{
+	int first = c->offset == 0 && (s->index != c->meta->index ||
+	                               s->from != from || s->broken);
+	if (!first)
+		return s->broken ? -1 : 0;
+	char dir[NODE_PATH_BYTES_MAX + 64];
+	staging_dir(n, dir, sizeof dir);
+	if (s->index != c->meta->index || s->from != from) {
+		node_rm_rf(dir);
+		if (mkdir(dir, 0755) != 0)
+			return -1;
+		LOG_INFO("receiving snapshot %llu from node %llu",
+		         (unsigned long long)c->meta->index,
+		         (unsigned long long)from);
+	}
+	s->index = c->meta->index;
+	s->from = from;
+	s->broken = 0;
+	return 0;
+}
+
+void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
+                            size_t len)
+{
+	struct node_snap_recv *s = snap_state(n);
+	Lora__SnapshotChunk *c =
+	    lora__snapshot_chunk__unpack(&lora_pb_allocator, len, p);
+	if (s == NULL || c == NULL || c->meta == NULL || c->file == NULL ||
+	    !name_ok(c->file)) {
+		if (c)
+			lora__snapshot_chunk__free_unpacked(c,
+			                                    &lora_pb_allocator);
+		LOG_WARN("dropping a malformed snapshot chunk from %llu",
+		         (unsigned long long)from);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	struct rep_snapshot_meta meta;
+	int rc = chunk_begin(n, s, from, c);
+	if (rc == 0 && (s->index != c->meta->index || s->from != from))
+		rc = -1; /* a chunk of a snapshot we are not staging */
+	if (rc == 0 && stage_chunk(n, c) != 0) {
+		LOG_ERROR("cannot stage snapshot chunk %s", c->file);
+		s->broken = 1;
+		rc = -1;
+	}
+	int done = rc == 0 && c->last && node_meta_from_pb(c->meta, &meta) == 0;
+	if (done)
+		s->index = 0; /* the next start begins afresh */
+	pthread_mutex_unlock(&s->mu);
+	if (done) {
+		struct rep_status st;
+		node_status_get(n, &st);
+		LOG_INFO("snapshot %llu staged",
+		         (unsigned long long)meta.index);
+		node_raft_snapshot_staged(n, &meta, from, st.term);
+	}
+	lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
+}
+
+/* Swaps dir `staged` in for state/ with the store closed. */
+static int swap_store(struct lnode *n, const char *staged, char *errmsg)
+{
+	char old[NODE_PATH_BYTES_MAX + 64];
+	snprintf(old, sizeof old, "%s/state.old", n->cfg.data_dir);
+	node_rm_rf(old);
+	pthread_mutex_lock(&n->store_mu);
+	n->store_swapping = 1;
+	while (n->store_readers > 0)
+		pthread_cond_wait(&n->store_cond, &n->store_mu);
+	sto_close(n->store);
+	n->store = NULL;
+	int rc = 0;
+	if (rename(n->state_dir, old) != 0 || rename(staged, n->state_dir) != 0)
+		rc = lora_errf(LORA_EIO, errmsg, "swap state directory: %s",
+		               strerror(errno));
+	if (rc == 0)
+		rc = sto_open(n->state_dir, NULL, &n->store, errmsg);
+	if (rc) {
+		/* Put the old state back so the node can go on as it was. */
+		node_rm_rf(n->state_dir);
+		rename(old, n->state_dir);
+		sto_open(n->state_dir, NULL, &n->store, NULL);
+	}
+	n->store_swapping = 0;
+	pthread_cond_broadcast(&n->store_cond);
+	pthread_mutex_unlock(&n->store_mu);
+	if (rc == 0)
+		node_rm_rf(old);
+	return rc;
+}
+
+int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
+                          char *errmsg)
+{
+	char staged[NODE_PATH_BYTES_MAX + 64];
+	staging_dir(n, staged, sizeof staged);
+	node_apply_drain(n);
+	node_native_close_cursors(n);
+	int rc = swap_store(n, staged, errmsg);
+	if (rc)
+		return rc;
+	uint64_t first = sto_log_first_index(n->log);
+	rc = sto_log_truncate_suffix(n->log, first, errmsg);
+	if (rc == 0)
+		rc = sto_log_compact(n->log, m->index, m->term, errmsg);
+	if (rc)
+		return lora_errwrap(rc, errmsg, "drop log after snapshot");
+	node_meta_save(n, m);
+	pthread_mutex_lock(&n->apply_mu);
+	atomic_store(&n->applied, sto_applied_index(n->store));
+	pthread_cond_broadcast(&n->applied_cond);
+	pthread_mutex_unlock(&n->apply_mu);
+	n->last_ckpt_index = atomic_load(&n->applied);
+	LOG_INFO("installed snapshot %llu (state at %llu)",
+	         (unsigned long long)m->index,
+	         (unsigned long long)atomic_load(&n->applied));
+	return 0;
+}
+
+void node_snapshot_cleanup(struct lnode *n)
+{
+	struct node_snap_recv *s = n->snap_recv;
+	if (s == NULL)
+		return;
+	for (int busy = 1; busy;) {
+		busy = 0;
+		pthread_mutex_lock(&s->mu);
+		for (int i = 0; i < NODE_PEERS_MAX; i++)
+			busy |= s->sending[i] != 0;
+		pthread_mutex_unlock(&s->mu);
+		if (busy)
+			usleep(10000);
+	}
+	pthread_mutex_destroy(&s->mu);
+	lora_free(s);
+	n->snap_recv = NULL;
+}

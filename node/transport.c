@@ -1,0 +1,249 @@
+/* transport.c - nng push/pull peer transport for Raft messages. */
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pipeline0/push.h>
+
+#include "config.h"
+#include "log.h"
+#include "lora.h"
+
+struct peer_conn {
+	uint64_t id;
+	char addr[NODE_ADDR_BYTES_MAX];
+	nng_socket sock;
+	int open;
+};
+
+struct node_transport {
+	uint64_t self;
+	char self_host[NODE_ADDR_BYTES_MAX];
+	nng_socket pull;
+	pthread_t thread;
+	node_transport_recv_fn fn;
+	void *arg;
+	pthread_mutex_t mu;
+	struct peer_conn peers[NODE_PEERS_MAX];
+};
+
+void node_addr_host(const char *addr, char *out, size_t out_bytes)
+{
+	snprintf(out, out_bytes, "%s", addr);
+	char *colon = strrchr(out, ':');
+	if (colon)
+		*colon = '\0';
+}
+
+static void *recv_main(void *arg)
+{
+	struct node_transport *t = arg;
+	for (;;) {
+		nng_msg *msg;
+		int rv = nng_recvmsg(t->pull, &msg, 0);
+		if (rv == NNG_ECLOSED)
+			break;
+		if (rv != 0)
+			continue;
+		size_t len = nng_msg_len(msg);
+		const uint8_t *p = nng_msg_body(msg);
+		if (len >= NODE_PEER_HEADER_BYTES)
+			t->fn(t->arg, p[0], lora_get_be64(p + 1),
+			      p + NODE_PEER_HEADER_BYTES,
+			      len - NODE_PEER_HEADER_BYTES);
+		nng_msg_free(msg);
+	}
+	return NULL;
+}
+
+int node_transport_open(uint64_t self_id, const char *listen_addr,
+                        node_transport_recv_fn fn, void *arg,
+                        struct node_transport **out, char *errmsg)
+{
+	struct node_transport *t = lora_calloc(1, sizeof *t);
+	if (t == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	t->self = self_id;
+	t->fn = fn;
+	t->arg = arg;
+	node_addr_host(listen_addr, t->self_host, sizeof t->self_host);
+	pthread_mutex_init(&t->mu, NULL);
+	char url[NODE_ADDR_BYTES_MAX + 16];
+	snprintf(url, sizeof url, "tcp://%s", listen_addr);
+	int rv = nng_pull0_open(&t->pull);
+	if (rv == 0)
+		rv = nng_socket_set_size(t->pull, NNG_OPT_RECVMAXSZ,
+		                         NODE_PEER_MSG_BYTES_MAX);
+	if (rv == 0)
+		rv = nng_socket_set_int(t->pull, NNG_OPT_RECVBUF, 1024);
+	if (rv == 0)
+		rv = nng_listen(t->pull, url, NULL, 0);
+	if (rv != 0) {
+		lora_errf(LORA_EIO, errmsg, "listen %s: %s", url,
+		          nng_strerror(rv));
+		nng_close(t->pull);
+		pthread_mutex_destroy(&t->mu);
+		lora_free(t);
+		return LORA_EIO;
+	}
+	pthread_create(&t->thread, NULL, recv_main, t);
+	*out = t;
+	return 0;
+}
+
+static void peer_close(struct peer_conn *pc)
+{
+	if (pc->open)
+		nng_close(pc->sock);
+	memset(pc, 0, sizeof *pc);
+}
+
+void node_transport_close(struct node_transport *t)
+{
+	if (t == NULL)
+		return;
+	nng_close(t->pull);
+	pthread_join(t->thread, NULL);
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		peer_close(&t->peers[i]);
+	pthread_mutex_destroy(&t->mu);
+	lora_free(t);
+}
+
+/* Sets the dialer's local address to this node's host, port 0. */
+static void dialer_set_local(struct node_transport *t, nng_dialer d)
+{
+	struct in_addr ia;
+	if (inet_pton(AF_INET, t->self_host, &ia) != 1)
+		return; /* a host name: let the OS choose */
+	nng_sockaddr sa;
+	memset(&sa, 0, sizeof sa);
+	sa.s_in.sa_family = NNG_AF_INET;
+	sa.s_in.sa_addr = ia.s_addr;
+	sa.s_in.sa_port = 0;
+	int rv = nng_dialer_set_addr(d, NNG_OPT_LOCADDR, &sa);
+	if (rv != 0)
+		LOG_WARN("peer dialer: cannot set local address %s: %s",
+		         t->self_host, nng_strerror(rv));
+}
+
+static int peer_open(struct node_transport *t, struct peer_conn *pc,
+                     char *errmsg)
+{
+	char url[NODE_ADDR_BYTES_MAX + 16];
+	snprintf(url, sizeof url, "tcp://%s", pc->addr);
+	nng_dialer d;
+	int rv = nng_push0_open(&pc->sock);
+	if (rv != 0)
+		return lora_errf(LORA_EIO, errmsg, "push socket: %s",
+		                 nng_strerror(rv));
+	pc->open = 1;
+	nng_socket_set_int(pc->sock, NNG_OPT_SENDBUF, NODE_PEER_SENDBUF_MSGS);
+	nng_socket_set_ms(pc->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(pc->sock, NNG_OPT_RECONNMAXT, 500);
+	rv = nng_dialer_create(&d, pc->sock, url);
+	if (rv == 0) {
+		dialer_set_local(t, d);
+		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	}
+	if (rv != 0)
+		return lora_errf(LORA_EIO, errmsg, "dial %s: %s", url,
+		                 nng_strerror(rv));
+	return 0;
+}
+
+int node_transport_set_peer(struct node_transport *t, uint64_t id,
+                            const char *addr, char *errmsg)
+{
+	if (id == t->self)
+		return 0;
+	pthread_mutex_lock(&t->mu);
+	struct peer_conn *slot = NULL;
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		if (t->peers[i].id == id)
+			slot = &t->peers[i];
+	if (slot && strcmp(slot->addr, addr) == 0) {
+		pthread_mutex_unlock(&t->mu);
+		return 0;
+	}
+	if (slot)
+		peer_close(slot);
+	for (int i = 0; slot == NULL && i < NODE_PEERS_MAX; i++)
+		if (t->peers[i].id == 0)
+			slot = &t->peers[i];
+	int rc = 0;
+	if (slot == NULL) {
+		rc = lora_errf(LORA_ELIMIT, errmsg, "more than %d peers",
+		               NODE_PEERS_MAX);
+	} else {
+		slot->id = id;
+		snprintf(slot->addr, sizeof slot->addr, "%s", addr);
+		rc = peer_open(t, slot, errmsg);
+		if (rc)
+			peer_close(slot);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
+void node_transport_remove_peer(struct node_transport *t, uint64_t id)
+{
+	pthread_mutex_lock(&t->mu);
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		if (t->peers[i].id == id)
+			peer_close(&t->peers[i]);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static int send_frame(struct node_transport *t, uint64_t to, int kind,
+                      const void *payload, size_t len, int timeout_ms)
+{
+	if (len + NODE_PEER_HEADER_BYTES > NODE_PEER_MSG_BYTES_MAX)
+		return LORA_ELIMIT;
+	nng_msg *msg;
+	if (nng_msg_alloc(&msg, len + NODE_PEER_HEADER_BYTES) != 0)
+		return LORA_ENOMEM;
+	uint8_t *p = nng_msg_body(msg);
+	p[0] = (uint8_t)kind;
+	lora_put_be64(p + 1, t->self);
+	if (len)
+		memcpy(p + NODE_PEER_HEADER_BYTES, payload, len);
+	int rc = LORA_EUNAVAILABLE;
+	pthread_mutex_lock(&t->mu);
+	nng_socket sock = NNG_SOCKET_INITIALIZER;
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		if (t->peers[i].id == to && t->peers[i].open)
+			sock = t->peers[i].sock;
+	pthread_mutex_unlock(&t->mu);
+	if (nng_socket_id(sock) > 0) {
+		int rv;
+		if (timeout_ms > 0) {
+			nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, timeout_ms);
+			rv = nng_sendmsg(sock, msg, 0);
+		} else {
+			rv = nng_sendmsg(sock, msg, NNG_FLAG_NONBLOCK);
+		}
+		if (rv == 0)
+			return 0;
+	}
+	nng_msg_free(msg);
+	return rc;
+}
+
+int node_transport_send(struct node_transport *t, uint64_t to, int kind,
+                        const void *payload, size_t len)
+{
+	return send_frame(t, to, kind, payload, len, 0);
+}
+
+int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
+                             const void *payload, size_t len, int timeout_ms)
+{
+	return send_frame(t, to, kind, payload, len,
+	                  timeout_ms > 0 ? timeout_ms : 1);
+}

@@ -1,0 +1,57 @@
+/*
+ * transport.h - peer transport over nng: one pull socket listening on this
+ * node's peer address, one push socket per peer dialing from this node's
+ * own host (NNG_OPT_LOCADDR), so a fault test can cut a node off by address.
+ *
+ * Frames: [1 byte kind][8 bytes sender id, big-endian][payload]. Sends never
+ * block: when a peer is down (or its queue is full) the frame is dropped
+ * and Raft retries. Dialers reconnect by themselves.
+ */
+#ifndef LORA_NODE_TRANSPORT_H
+#define LORA_NODE_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NODE_PEER_MSG_BYTES_MAX (72u << 20) /* one frame, > one log entry */
+#define NODE_PEER_SENDBUF_MSGS  256         /* queued frames per peer */
+#define NODE_PEER_HEADER_BYTES  9
+
+enum node_frame_kind {
+	NODE_FRAME_RAFT = 1,     /* proto RaftMessage */
+	NODE_FRAME_SNAPSHOT = 2, /* proto SnapshotChunk */
+	NODE_FRAME_INFO = 3,     /* gossip text, see status.c */
+	NODE_FRAME_SNAP_ACK = 4, /* 8-byte snapshot index + 1 byte ok */
+};
+
+struct node_transport;
+
+/* Called on the receive thread; payload borrowed for the call. */
+typedef void (*node_transport_recv_fn)(void *arg, int kind, uint64_t from,
+                                       const uint8_t *payload, size_t len);
+
+/* Listens on host:port. On success *out: node_transport_close(). */
+int node_transport_open(uint64_t self_id, const char *listen_addr,
+                        node_transport_recv_fn fn, void *arg,
+                        struct node_transport **out, char *errmsg);
+/* Stops the receive thread, closes sockets. */
+void node_transport_close(struct node_transport *t);
+
+/* Adds (or re-addresses) peer id; dialing starts in the background. */
+int node_transport_set_peer(struct node_transport *t, uint64_t id,
+                            const char *addr, char *errmsg);
+void node_transport_remove_peer(struct node_transport *t, uint64_t id);
+
+/* Sends a frame; 0 when queued, LORA_EUNAVAILABLE when dropped. */
+int node_transport_send(struct node_transport *t, uint64_t to, int kind,
+                        const void *payload, size_t len);
+
+/* Like node_transport_send but waits up to timeout_ms for queue room
+ * (used for snapshot chunks, which must not be dropped silently). */
+int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
+                             const void *payload, size_t len, int timeout_ms);
+
+/* Host part of host:port into out (out_bytes long). */
+void node_addr_host(const char *addr, char *out, size_t out_bytes);
+
+#endif

@@ -1,0 +1,551 @@
+/*
+ * writer.c - the leader's single writer and group commit.
+ *
+ * Write statements queue here. The writer takes everything queued (up to
+ * NODE_WRITE_GROUP_MAX), executes the statements one after another on a
+ * read view plus the batches it proposed that are not applied yet plus the
+ * batches of the statements before it in the group, and proposes their
+ * mutations as ONE log entry. A statement that fails is answered at once
+ * and leaves nothing behind. Each statement is answered when the entry is
+ * applied locally: success when the applied entry at that index has the
+ * proposal's term; LORA_UNAVAILABLE when another entry took the index (the
+ * write certainly did not happen); LORA_UNKNOWN_OUTCOME when nothing is
+ * known after NODE_WRITE_TIMEOUT_MS.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "node_int.h"
+
+#define NODE_APPLIED_RING 4096 /* recent (index, term, rc) for late proposals  \
+	                        */
+#define NODE_WRITER_POLL_MS 100
+
+struct wreq {
+	struct wreq *next; /* queue or proposal list */
+	const struct node_exec_req *req;
+	Lora__Response *resp; /* caller's */
+	struct node_call call;
+	int dup; /* retried request id: answer bookmark only */
+};
+
+struct proposal {
+	uint64_t index, term;
+	uint64_t start_ms;
+	Lora__MutationBatch *batch; /* owned; NULL once not needed as pending */
+	struct wreq *reqs;
+	int dead; /* applied (or passed): the writer thread frees it */
+};
+
+struct applied_rec {
+	uint64_t index, term;
+	int rc;
+	char errmsg[LORA_ERRMSG_BYTES];
+};
+
+struct node_writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct wreq *head, *tail;
+	size_t qlen;
+	struct proposal props[NODE_PENDING_PROPOSALS_MAX];
+	size_t n_props;
+	struct applied_rec ring[NODE_APPLIED_RING];
+	int drop_batches; /* leadership changed: pending batches are void */
+};
+
+/* ---- answering -------------------------------------------------------------
+ */
+
+static void wreq_fail(struct wreq *w, int code, const char *msg)
+{
+	node_resp_error(w->resp, code, msg ? msg : lora_strerror(code), 0, 0);
+	node_call_finish(&w->call, code, 0, 0);
+}
+
+static void wreq_done(struct wreq *w, uint64_t index)
+{
+	node_resp_set_bookmark(w->resp, index);
+	node_call_finish(&w->call, 0, index, 0);
+}
+
+/* Resolves proposal p against the entry applied at its index (mu held). */
+static void resolve(struct proposal *p, const struct applied_rec *a)
+{
+	for (struct wreq *w = p->reqs, *next; w; w = next) {
+		next = w->next;
+		if (a->term != p->term)
+			wreq_fail(
+			    w, LORA_EUNAVAILABLE,
+			    "leadership changed before the write committed; "
+			    "it was not executed: retry");
+		else if (a->rc != 0)
+			wreq_fail(w, a->rc, a->errmsg);
+		else
+			wreq_done(w, p->index);
+	}
+	p->reqs = NULL;
+}
+
+static void prop_remove(struct node_writer *wr, size_t i)
+{
+	if (wr->props[i].batch)
+		lora__mutation_batch__free_unpacked(wr->props[i].batch,
+		                                    &lora_pb_allocator);
+	wr->props[i] = wr->props[--wr->n_props];
+}
+
+void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
+                         const char *errmsg)
+{
+	struct node_writer *wr = n->writer;
+	if (wr == NULL)
+		return;
+	pthread_mutex_lock(&wr->mu);
+	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
+	a->index = index;
+	a->term = term;
+	a->rc = rc;
+	snprintf(a->errmsg, sizeof a->errmsg, "%s", rc ? errmsg : "");
+	for (size_t i = 0; i < wr->n_props; i++) {
+		struct proposal *p = &wr->props[i];
+		if (p->dead)
+			continue;
+		if (p->index == index)
+			resolve(p, a);
+		if (p->index <= index) {
+			for (struct wreq *w = p->reqs, *nx; w; w = nx) {
+				nx = w->next; /* passed without a match */
+				wreq_fail(w, LORA_EUNKNOWN_OUTCOME, NULL);
+			}
+			p->reqs = NULL;
+			p->dead = 1;
+		}
+	}
+	pthread_mutex_unlock(&wr->mu);
+}
+
+void node_writer_role_changed(struct lnode *n, int leader)
+{
+	struct node_writer *wr = n->writer;
+	if (wr == NULL)
+		return;
+	pthread_mutex_lock(&wr->mu);
+	/* Pending batches were ours as leader; entries still resolve via
+	 * apply (success or overwritten) or time out. */
+	wr->drop_batches = 1;
+	pthread_cond_signal(&wr->cond);
+	pthread_mutex_unlock(&wr->mu);
+	(void)leader;
+}
+
+static void expire_proposals(struct node_writer *wr)
+{
+	uint64_t now = lora_now_ms();
+	pthread_mutex_lock(&wr->mu);
+	for (size_t i = 0; i < wr->n_props; i++) {
+		struct proposal *p = &wr->props[i];
+		if (p->reqs == NULL ||
+		    now - p->start_ms < NODE_WRITE_TIMEOUT_MS)
+			continue;
+		for (struct wreq *w = p->reqs, *nx; w; w = nx) {
+			nx = w->next;
+			wreq_fail(
+			    w, LORA_EUNKNOWN_OUTCOME,
+			    "no answer in time: the write may still commit; "
+			    "retry with the same requestId");
+		}
+		p->reqs = NULL;
+	}
+	pthread_mutex_unlock(&wr->mu);
+}
+
+/* ---- executing a group
+ * ---------------------------------------------------------- */
+
+struct group {
+	struct wreq *w[NODE_WRITE_GROUP_MAX];
+	struct qry_cursor *cur[NODE_WRITE_GROUP_MAX];
+	const Lora__MutationBatch
+	    *batches[NODE_PENDING_PROPOSALS_MAX + NODE_WRITE_GROUP_MAX];
+	size_t n, n_pending, n_batches;
+};
+
+/* Attaches w to an in-flight proposal carrying the same request id. */
+static int attach_inflight(struct node_writer *wr, struct wreq *w)
+{
+	const char *rid = w->req->request_id;
+	for (size_t i = 0; i < wr->n_props; i++) {
+		struct proposal *p = &wr->props[i];
+		if (p->batch == NULL || p->reqs == NULL)
+			continue;
+		for (size_t k = 0; k < p->batch->n_request_ids; k++)
+			if (!strcmp(p->batch->request_ids[k], rid)) {
+				w->dup = 1;
+				w->next = p->reqs;
+				p->reqs = w;
+				return 1;
+			}
+	}
+	return 0;
+}
+
+/* Answers a retried request id; 1 when w was answered or attached. */
+static int dedup(struct lnode *n, struct wreq *w)
+{
+	const char *rid = w->req->request_id;
+	if (rid == NULL || rid[0] == '\0')
+		return 0;
+	uint64_t index;
+	int rc;
+	if (node_dedup_lookup(n, rid, &index, &rc)) {
+		if (rc)
+			wreq_fail(w, rc,
+			          "the earlier attempt of this requestId "
+			          "was rejected");
+		else
+			wreq_done(w, index);
+		return 1;
+	}
+	pthread_mutex_lock(&n->writer->mu);
+	int attached = attach_inflight(n->writer, w);
+	pthread_mutex_unlock(&n->writer->mu);
+	return attached;
+}
+
+/* Runs one statement of the group; keeps its cursor when it wrote. */
+static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
+                    struct wreq *w)
+{
+	(void)n;
+	struct qry_request q = {
+	    .query = w->req->query,
+	    .params = w->req->params,
+	    .view = view,
+	    .pending = g->batches,
+	    .n_pending = g->n_batches,
+	    .mode = w->req->mode,
+	    .read_only = 0,
+	};
+	qry_limits_init(&q.limits);
+	struct qry_error err = {0};
+	struct qry_cursor *c = NULL;
+	if (qry_open(&q, &c, &err) != 0) {
+		node_resp_error(w->resp, err.code, err.message, err.line,
+		                err.column);
+		node_call_finish(&w->call, err.code, 0, 0);
+		return;
+	}
+	const char *const *names;
+	size_t nc = qry_cursor_columns(c, &names);
+	int rc = node_resp_set_columns(w->resp, names, nc);
+	for (int done = 0; rc == 0;) {
+		const Lora__Value *const *row;
+		rc = qry_cursor_next(c, &row, &done, &err);
+		if (rc || done)
+			break;
+		rc = node_resp_add_row(w->resp, row, nc);
+	}
+	const Lora__MutationBatch *b = qry_cursor_batch(c);
+	if (rc) {
+		node_resp_error(w->resp, rc,
+		                err.code ? err.message : lora_strerror(rc),
+		                err.line, err.column);
+		node_call_finish(&w->call, rc, 0, 0);
+		qry_cursor_free(c);
+	} else if (b == NULL || (b->n_mutations == 0)) {
+		wreq_done(w, sto_view_applied_index(view));
+		qry_cursor_free(c);
+	} else {
+		g->batches[g->n_batches++] = b;
+		g->w[g->n] = w;
+		g->cur[g->n++] = c;
+	}
+}
+
+/* The group's statements as one packed MutationBatch (lora_free). */
+static uint8_t *pack_group(struct group *g, size_t *len)
+{
+	size_t nm = 0, nr = 0;
+	for (size_t i = g->n_pending; i < g->n_batches; i++)
+		nm += g->batches[i]->n_mutations;
+	Lora__MutationBatch all = LORA__MUTATION_BATCH__INIT;
+	all.mutations = lora_calloc(nm ? nm : 1, sizeof *all.mutations);
+	all.request_ids = lora_calloc(g->n ? g->n : 1, sizeof(char *));
+	uint8_t *buf = NULL;
+	if (all.mutations && all.request_ids) {
+		for (size_t i = g->n_pending; i < g->n_batches; i++)
+			for (size_t k = 0; k < g->batches[i]->n_mutations; k++)
+				all.mutations[all.n_mutations++] =
+				    g->batches[i]->mutations[k];
+		for (size_t i = 0; i < g->n; i++) {
+			const char *rid = g->w[i]->req->request_id;
+			if (rid && rid[0])
+				all.request_ids[nr++] = (char *)rid;
+		}
+		all.n_request_ids = nr;
+		*len = lora__mutation_batch__get_packed_size(&all);
+		buf = lora_malloc(*len ? *len : 1);
+		if (buf)
+			lora__mutation_batch__pack(&all, buf);
+	}
+	lora_free(all.mutations);
+	lora_free(all.request_ids);
+	return buf;
+}
+
+static void group_fail(struct group *g, int code, const char *msg)
+{
+	for (size_t i = 0; i < g->n; i++)
+		wreq_fail(g->w[i], code, msg);
+}
+
+/* Registers the proposal, or resolves it right away if already applied. */
+static void register_proposal(struct node_writer *wr, struct group *g,
+                              uint64_t index, uint64_t term, uint8_t *buf,
+                              size_t len)
+{
+	pthread_mutex_lock(&wr->mu);
+	struct proposal p = {index, term, lora_now_ms(), NULL, NULL, 0};
+	for (size_t i = 0; i < g->n; i++) {
+		g->w[i]->next = p.reqs;
+		p.reqs = g->w[i];
+	}
+	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
+	if (a->index == index) {
+		resolve(&p, a);
+	} else if (wr->n_props < NODE_PENDING_PROPOSALS_MAX) {
+		p.batch =
+		    lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
+		wr->props[wr->n_props++] = p;
+	} else {
+		for (struct wreq *w = p.reqs, *nx; w; w = nx) {
+			nx = w->next;
+			wreq_fail(w, LORA_EUNKNOWN_OUTCOME, NULL);
+		}
+	}
+	pthread_mutex_unlock(&wr->mu);
+}
+
+static void propose_group(struct lnode *n, struct group *g, uint8_t *buf,
+                          size_t len)
+{
+	uint64_t term = 0, index = 0, leader = 0;
+	int rc = node_raft_propose(n, buf, len, &term, &index, &leader);
+	if (rc == LORA_ENOTLEADER || rc == LORA_EUNAVAILABLE ||
+	    rc == LORA_ECLOSED)
+		group_fail(
+		    g, LORA_EUNAVAILABLE,
+		    "this node stopped being the leader; the write was not "
+		    "executed: retry");
+	else if (rc)
+		group_fail(g, rc, NULL);
+	else
+		register_proposal(n->writer, g, index, term, buf, len);
+}
+
+static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
+{
+	struct node_writer *wr = n->writer;
+	struct group *g = lora_calloc(1, sizeof *g);
+	if (g == NULL) {
+		for (size_t i = 0; i < cnt; i++)
+			wreq_fail(ws[i], LORA_ENOMEM, NULL);
+		return;
+	}
+	struct sto_store *s = node_store_acquire(n);
+	struct sto_view *view = NULL;
+	if (sto_view_open(s, &view) != 0) {
+		node_store_release(n);
+		for (size_t i = 0; i < cnt; i++)
+			wreq_fail(ws[i], LORA_EIO, "cannot open a read view");
+		lora_free(g);
+		return;
+	}
+	uint64_t a = sto_view_applied_index(view);
+	pthread_mutex_lock(&wr->mu);
+	/* Sorted by index: proposals are registered in order. */
+	for (uint64_t want = a + 1;; want++) {
+		size_t k = 0;
+		while (k < wr->n_props && wr->props[k].index != want)
+			k++;
+		if (k == wr->n_props)
+			break;
+		if (wr->props[k].batch)
+			g->batches[g->n_batches++] = wr->props[k].batch;
+	}
+	g->n_pending = g->n_batches;
+	/* The pending batches stay alive: only this thread frees them. */
+	pthread_mutex_unlock(&wr->mu);
+	for (size_t i = 0; i < cnt; i++)
+		if (!dedup(n, ws[i]))
+			run_one(n, view, g, ws[i]);
+	size_t len = 0;
+	uint8_t *buf = g->n ? pack_group(g, &len) : NULL;
+	for (size_t i = 0; i < g->n; i++)
+		qry_cursor_free(g->cur[i]);
+	sto_view_close(view);
+	node_store_release(n);
+	if (g->n && buf == NULL)
+		group_fail(g, LORA_ENOMEM, NULL);
+	else if (g->n)
+		propose_group(n, g, buf, len);
+	lora_free(buf);
+	lora_free(g);
+}
+
+/* Writer thread only: frees proposals that are applied or void. */
+static void prune(struct node_writer *wr)
+{
+	pthread_mutex_lock(&wr->mu);
+	for (size_t i = 0; i < wr->n_props;) {
+		struct proposal *p = &wr->props[i];
+		if (wr->drop_batches && p->batch) {
+			lora__mutation_batch__free_unpacked(p->batch,
+			                                    &lora_pb_allocator);
+			p->batch = NULL;
+		}
+		if (p->dead || (p->batch == NULL && p->reqs == NULL))
+			prop_remove(wr, i);
+		else
+			i++;
+	}
+	wr->drop_batches = 0;
+	pthread_mutex_unlock(&wr->mu);
+}
+
+static size_t take_queue(struct lnode *n, struct wreq **ws)
+{
+	struct node_writer *wr = n->writer;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += NODE_WRITER_POLL_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	size_t cnt = 0;
+	pthread_mutex_lock(&wr->mu);
+	if (wr->head == NULL && !atomic_load(&n->stopping))
+		pthread_cond_timedwait(&wr->cond, &wr->mu, &ts);
+	while (wr->head && cnt < NODE_WRITE_GROUP_MAX) {
+		ws[cnt++] = wr->head;
+		wr->head = wr->head->next;
+		wr->qlen--;
+	}
+	if (wr->head == NULL)
+		wr->tail = NULL;
+	pthread_mutex_unlock(&wr->mu);
+	return cnt;
+}
+
+/* Leader ready to execute: its first entry of the term is applied. */
+static int leader_ready(struct lnode *n)
+{
+	pthread_mutex_lock(&n->status_mu);
+	int leader = n->rs.role == REP_LEADER;
+	uint64_t barrier = n->lead_barrier;
+	pthread_mutex_unlock(&n->status_mu);
+	if (!leader)
+		return LORA_EUNAVAILABLE;
+	if (node_wait_applied(n, barrier, NODE_WAIT_TIMEOUT_MS) != 0)
+		return LORA_EUNAVAILABLE;
+	return 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct lnode *n = arg;
+	struct wreq *ws[NODE_WRITE_GROUP_MAX];
+	while (!atomic_load(&n->stopping)) {
+		prune(n->writer);
+		expire_proposals(n->writer);
+		size_t cnt = take_queue(n, ws);
+		if (cnt == 0)
+			continue;
+		if (leader_ready(n) != 0) {
+			for (size_t i = 0; i < cnt; i++)
+				wreq_fail(
+				    ws[i], LORA_EUNAVAILABLE,
+				    "not the leader (any more): the write was "
+				    "not executed, retry");
+			continue;
+		}
+		exec_group(n, ws, cnt);
+	}
+	return NULL;
+}
+
+void node_write(struct lnode *n, const struct node_exec_req *req,
+                Lora__Response *resp)
+{
+	struct node_writer *wr = n->writer;
+	struct wreq w = {.req = req, .resp = resp};
+	node_call_init(&w.call);
+	pthread_mutex_lock(&wr->mu);
+	int full =
+	    wr->qlen >= NODE_WRITE_QUEUE_MAX || atomic_load(&n->stopping);
+	if (!full) {
+		if (wr->tail)
+			wr->tail->next = &w;
+		else
+			wr->head = &w;
+		wr->tail = &w;
+		wr->qlen++;
+		pthread_cond_signal(&wr->cond);
+	}
+	pthread_mutex_unlock(&wr->mu);
+	if (full)
+		node_resp_error(
+		    resp, LORA_EUNAVAILABLE,
+		    "write queue full or node stopping: not executed", 0, 0);
+	else
+		node_call_wait(&w.call, -1);
+	node_call_destroy(&w.call);
+}
+
+int node_writer_start(struct lnode *n)
+{
+	n->writer = lora_calloc(1, sizeof *n->writer);
+	if (n->writer == NULL)
+		return LORA_ENOMEM;
+	pthread_mutex_init(&n->writer->mu, NULL);
+	pthread_cond_init(&n->writer->cond, NULL);
+	return pthread_create(&n->writer->thread, NULL, writer_main, n)
+	           ? LORA_EINTERNAL
+	           : 0;
+}
+
+/* After the raft and apply loops stopped: fails whoever still waits. */
+void node_writer_stop(struct lnode *n)
+{
+	struct node_writer *wr = n->writer;
+	if (wr == NULL)
+		return;
+	pthread_mutex_lock(&wr->mu);
+	pthread_cond_broadcast(&wr->cond);
+	pthread_mutex_unlock(&wr->mu);
+	pthread_join(wr->thread, NULL);
+	pthread_mutex_lock(&wr->mu);
+	for (struct wreq *w = wr->head, *nx; w; w = nx) {
+		nx = w->next;
+		wreq_fail(w, LORA_EUNAVAILABLE, "node stopping: not executed");
+	}
+	wr->head = wr->tail = NULL;
+	for (size_t i = 0; i < wr->n_props; i++)
+		for (struct wreq *w = wr->props[i].reqs, *nx; w; w = nx) {
+			nx = w->next;
+			wreq_fail(w, LORA_EUNKNOWN_OUTCOME,
+			          "node stopping before the answer");
+		}
+	while (wr->n_props)
+		prop_remove(wr, 0);
+	pthread_mutex_unlock(&wr->mu);
+	pthread_mutex_destroy(&wr->mu);
+	pthread_cond_destroy(&wr->cond);
+	lora_free(wr);
+	n->writer = NULL;
+}
