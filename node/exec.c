@@ -7,14 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-
 #include "log.h"
 #include "node_int.h"
-
-#define NODE_FORWARD_TIMEOUT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
-#define NODE_FORWARD_CONNECT_MS 3000
 
 struct node_cursor {
 	struct sto_view *view;
@@ -293,28 +287,29 @@ void node_exec(struct lnode *n, const struct node_exec_req *req,
 		exec_read(n, req, resp, plan, cursor);
 		return;
 	}
-	if (node_is_leader(n))
-		node_write(n, req, resp);
-	else if (req->redirect)
+	if (req->redirect && !node_is_leader(n)) {
 		not_leader(n, resp, "this node is not the leader",
 		           LORA_ENOTLEADER);
-	else if (req->forwarded)
-		not_leader(n, resp,
-		           "this node is not the leader any more: not "
-		           "executed, retry",
+		return;
+	}
+	if (req->forwarded && !node_is_leader(n)) {
+		not_leader(
+		    n, resp,
+		    "this node is not the leader any more: not executed, "
+		    "retry",
+		    LORA_EUNAVAILABLE);
+		return;
+	}
+	Lora__Response *fwd = NULL;
+	int rc =
+	    node_is_leader(n) ? NODE_FORWARD_SELF : node_forward(n, req, &fwd);
+	if (rc == NODE_FORWARD_SELF) {
+		node_write(n, req, resp);
+	} else if (fwd == NULL) {
+		not_leader(n, resp, "cannot reach the leader: not executed",
 		           LORA_EUNAVAILABLE);
-	else {
-		Lora__Response *fwd = NULL;
-		if (node_forward(n, req, &fwd) == 0) {
-			lora__response__free_unpacked(resp, &lora_pb_allocator);
-			*resp_out = fwd;
-		} else if (fwd == NULL) {
-			not_leader(n, resp,
-			           "cannot reach the leader: not executed",
-			           LORA_EUNAVAILABLE);
-		} else {
-			lora__response__free_unpacked(resp, &lora_pb_allocator);
-			*resp_out = fwd;
-		}
+	} else {
+		lora__response__free_unpacked(resp, &lora_pb_allocator);
+		*resp_out = fwd;
 	}
 }

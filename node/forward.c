@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -14,7 +15,8 @@
 #include "node_int.h"
 
 #define NODE_FORWARD_TIMEOUT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
-#define NODE_FORWARD_SEND_MS    2000
+#define NODE_FORWARD_SEND_MS    3000 /* until a connection takes it */
+#define NODE_FORWARD_RETRY_MS   50
 #define NODE_FORWARD_CONNS_MAX  NODE_PEERS_MAX
 
 struct fwd_conn {
@@ -108,39 +110,69 @@ static nng_msg *pack_request(const struct node_exec_req *req)
 	return msg;
 }
 
-/* Sends msg on a new context and waits for the answer. */
-static int round_trip(nng_socket sock, nng_msg *msg, nng_msg **reply)
+/* Receives the answer to a request that was handed to the leader. */
+static int await_reply(nng_ctx ctx, nng_aio *aio, nng_msg **reply)
 {
-	nng_ctx ctx;
-	nng_aio *aio;
-	if (nng_ctx_open(&ctx, sock) != 0) {
-		nng_msg_free(msg);
-		return LORA_EUNAVAILABLE;
-	}
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
-		nng_ctx_close(ctx);
-		nng_msg_free(msg);
-		return LORA_EUNAVAILABLE;
-	}
-	nng_aio_set_msg(aio, msg);
-	nng_aio_set_timeout(aio, NODE_FORWARD_SEND_MS);
-	nng_ctx_send(ctx, aio);
+	nng_aio_set_timeout(aio, NODE_FORWARD_TIMEOUT_MS);
+	nng_ctx_recv(ctx, aio);
 	nng_aio_wait(aio);
-	int rc = 0;
-	if (nng_aio_result(aio) != 0) {
-		nng_msg_free(nng_aio_get_msg(aio));
-		rc = LORA_EUNAVAILABLE; /* never handed to the leader */
-	} else {
-		nng_aio_set_timeout(aio, NODE_FORWARD_TIMEOUT_MS);
-		nng_ctx_recv(ctx, aio);
+	if (nng_aio_result(aio) != 0)
+		return LORA_EUNKNOWN_OUTCOME;
+	*reply = nng_aio_get_msg(aio);
+	return 0;
+}
+
+/*
+ * Sends msg to the current leader's native port and waits for the answer.
+ * While no connection takes the request it is retried every
+ * NODE_FORWARD_RETRY_MS, following leader changes; *self_leader is set
+ * (and msg freed) when this node became the leader meanwhile.
+ */
+static int round_trip(struct lnode *n, nng_msg *msg, nng_msg **reply,
+                      int *self_leader)
+{
+	uint64_t deadline = lora_now_ms() + NODE_FORWARD_SEND_MS;
+	nng_aio *aio;
+	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
+		nng_msg_free(msg);
+		return LORA_EUNAVAILABLE;
+	}
+	int rc = LORA_EUNAVAILABLE;
+	while (lora_now_ms() < deadline && !atomic_load(&n->stopping)) {
+		uint64_t leader = node_leader_id(n);
+		struct node_member m;
+		nng_socket sock;
+		nng_ctx ctx;
+		if (leader == n->cfg.id) {
+			*self_leader = 1;
+			break;
+		}
+		if (leader == 0 || node_member_get(n, leader, &m) != 0 ||
+		    m.client_addr[0] == '\0' ||
+		    fwd_socket(n, m.client_addr, &sock) != 0 ||
+		    nng_ctx_open(&ctx, sock) != 0) {
+			usleep(NODE_FORWARD_RETRY_MS * 1000);
+			continue;
+		}
+		nng_msg *copy;
+		if (nng_msg_dup(&copy, msg) != 0) {
+			nng_ctx_close(ctx);
+			break;
+		}
+		nng_aio_set_msg(aio, copy);
+		nng_aio_set_timeout(aio, NODE_FORWARD_RETRY_MS);
+		nng_ctx_send(ctx, aio);
 		nng_aio_wait(aio);
-		if (nng_aio_result(aio) != 0)
-			rc = LORA_EUNKNOWN_OUTCOME;
-		else
-			*reply = nng_aio_get_msg(aio);
+		if (nng_aio_result(aio) == 0) {
+			rc = await_reply(ctx, aio, reply);
+			nng_ctx_close(ctx);
+			break;
+		}
+		nng_msg_free(nng_aio_get_msg(aio)); /* never handed over */
+		nng_ctx_close(ctx);
 	}
 	nng_aio_free(aio);
-	nng_ctx_close(ctx);
+	nng_msg_free(msg);
 	return rc;
 }
 
@@ -148,19 +180,14 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
                  Lora__Response **resp)
 {
 	*resp = NULL;
-	uint64_t leader = node_leader_id(n);
-	struct node_member m;
-	if (leader == 0 || leader == n->cfg.id ||
-	    node_member_get(n, leader, &m) != 0 || m.client_addr[0] == '\0')
-		return LORA_EUNAVAILABLE;
-	nng_socket sock;
-	if (fwd_socket(n, m.client_addr, &sock) != 0)
-		return LORA_EUNAVAILABLE;
 	nng_msg *msg = pack_request(req);
 	if (msg == NULL)
 		return LORA_ENOMEM;
 	nng_msg *reply = NULL;
-	int rc = round_trip(sock, msg, &reply);
+	int self_leader = 0;
+	int rc = round_trip(n, msg, &reply, &self_leader);
+	if (self_leader)
+		return NODE_FORWARD_SELF;
 	if (rc == LORA_EUNAVAILABLE)
 		return rc;
 	Lora__Response *r = node_resp_new();

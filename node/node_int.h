@@ -40,10 +40,11 @@
 #define NODE_WAIT_TIMEOUT_MS       10000 /* bookmark / read-index waits */
 #define NODE_DEDUP_ENTRIES_MAX     100000 /* remembered request ids */
 #define NODE_REQUEST_ID_BYTES_MAX  256
-#define NODE_PENDING_PROPOSALS_MAX 1024        /* proposed, not yet applied */
-#define NODE_BATCH_ROWS_DEFAULT    1000        /* native protocol first batch */
-#define NODE_FORWARD_ALL_ROWS      0xffffffffu /* batch_rows of a forwarded write \
-	                                        */
+#define NODE_PENDING_PROPOSALS_MAX 1024 /* proposed, not yet applied */
+#define NODE_BATCH_ROWS_DEFAULT    1000 /* native protocol first batch */
+#define NODE_FORWARD_ALL_ROWS                                                  \
+	0xffffffffu /* batch_rows of a forwarded write                         \
+	             */
 #define NODE_CHECKPOINTS_KEPT 2
 
 /* ---- a one-shot rendezvous between two threads -----------------------------
@@ -288,7 +289,10 @@ Lora__Value *node_value_dup(const Lora__Value *v);
 /* The error code enum from a wire code string (LORA_EINTERNAL if unknown). */
 int node_err_from_code(const char *code);
 
-/* Forwards a write to the leader's native port (exec.c). */
+/* Forwards a write to the leader's native port (forward.c). Returns 0
+ * with *resp, an error (with *resp when the leader may have executed it),
+ * or NODE_FORWARD_SELF when this node became the leader meanwhile. */
+#define NODE_FORWARD_SELF (-1)
 int node_forward(struct lnode *n, const struct node_exec_req *req,
                  Lora__Response **resp);
 void node_forward_close_all(void);

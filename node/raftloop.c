@@ -16,8 +16,9 @@
 #include "log.h"
 #include "node_int.h"
 
-#define NODE_PROMOTE_LAG_ENTRIES 64 /* learner this close to commit: promote   \
-	                             */
+#define NODE_PROMOTE_LAG_ENTRIES                                               \
+	64 /* learner this close to commit: promote                            \
+	    */
 #define NODE_PROMOTE_EVERY_TICKS 10
 #define NODE_COMMIT_PERSIST_MS   1000 /* commit-only hard state writes */
 #define NODE_INBOX_BATCH_MAX     4096 /* items handled per loop turn */
@@ -492,10 +493,11 @@ static void conf_committed(struct lnode *n, const struct rep_entry *e)
 			char *sp = strchr(ctx, ' ');
 			if (sp) {
 				*sp = '\0';
-				snprintf(m->http_addr, sizeof m->http_addr,
-				         "%s", sp + 1);
+				if (strcmp(sp + 1, "-") != 0)
+					snprintf(m->http_addr, sizeof m->http_addr,
+					         "%.127s", sp + 1);
 			}
-			snprintf(m->peer_addr, sizeof m->peer_addr, "%s", ctx);
+			snprintf(m->peer_addr, sizeof m->peer_addr, "%.127s", ctx);
 			node_transport_set_peer(n->transport, m->id,
 			                        m->peer_addr, NULL);
 		}

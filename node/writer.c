@@ -19,8 +19,9 @@
 #include "log.h"
 #include "node_int.h"
 
-#define NODE_APPLIED_RING 4096 /* recent (index, term, rc) for late proposals  \
-	                        */
+#define NODE_APPLIED_RING                                                      \
+	4096 /* recent (index, term, rc) for late proposals                    \
+	      */
 #define NODE_WRITER_POLL_MS 100
 
 struct wreq {
