@@ -750,8 +750,6 @@ int tck_run_scenario(const struct tck_scenario *s, const struct tck_env *env,
                      struct tck_result *res)
 {
 	struct exec x;
-	char errmsg[LORA_ERRMSG_BYTES] = "";
-	int rc;
 
 	memset(&x, 0, sizeof(x));
 	x.env = env;
@@ -764,11 +762,7 @@ int tck_run_scenario(const struct tck_scenario *s, const struct tck_env *env,
 		return 0;
 	}
 	qry_proc_clear();
-	rc = sto_open(env->store_dir, NULL, &x.store, errmsg);
-	if (rc) {
-		failf(&x, "runner: sto_open %s: %s", env->store_dir, errmsg);
-		return rc;
-	}
+	x.store = env->store;
 	for (size_t k = 0; k < s->n_steps && res->outcome == TCK_PASS; k++)
 		run_step(&x, &s->steps[k]);
 	outcome_free(&x.last);
@@ -777,6 +771,5 @@ int tck_run_scenario(const struct tck_scenario *s, const struct tck_env *env,
 	if (x.params)
 		lora__value_map__free_unpacked(x.params, &lora_pb_allocator);
 	qry_proc_clear();
-	sto_close(x.store);
 	return 0;
 }

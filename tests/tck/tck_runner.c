@@ -20,59 +20,15 @@
 #include "lora.h"
 #include "tck_exec.h"
 #include "tck_feature.h"
+#include "tck_runner.h"
 
 #ifndef TCK_DEFAULT_FEATURES
 #define TCK_DEFAULT_FEATURES "../shared/tck/features"
 #endif
 
-#define TCK_PATH_MAX               4096
-#define TCK_DIR_DEPTH_MAX          16 /* folder nesting searched for features */
-#define TCK_JOBS_MAX               16 /* scenarios run at once */
-#define TCK_TIMEOUT_S_DEFAULT      10 /* per scenario */
-#define TCK_CHILD_OUTPUT_BYTES_MAX (64u << 10)
+#define TCK_DIR_DEPTH_MAX 16 /* folder nesting searched for features */
 
-enum status { ST_PASS, ST_FAIL, ST_SKIP, ST_CRASH };
 static const char *const status_names[] = {"PASS", "FAIL", "SKIP", "CRASH"};
-
-struct options {
-	const char *baseline;
-	const char *filter;
-	const char *list_failures;
-	const char *graphs;
-	int verbose;
-	int jobs;
-	int timeout_s;
-};
-
-/* One feature file to run, with the name it is shown under. */
-struct file {
-	char *path;
-	char *shown; /* relative to the folder argument it was found in */
-	struct tck_feature *f;
-};
-
-struct job {
-	const struct file *file;
-	const struct tck_scenario *s;
-	enum status status;
-	char *reason;
-	char *detail;
-	/* while running */
-	pid_t pid;
-	int fd;
-	struct timespec start;
-	struct lora_buf out;
-	char tmpdir[TCK_PATH_MAX];
-	int done;
-};
-
-struct run {
-	struct options opt;
-	struct file *files;
-	size_t n_files;
-	struct job *jobs;
-	size_t n_jobs;
-};
 
 /* ---- finding feature files ---------------------------------------------- */
 
@@ -83,9 +39,9 @@ static int ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-static int add_file(struct run *r, const char *path, const char *shown)
+static int add_file(struct tck_run *r, const char *path, const char *shown)
 {
-	struct file *files =
+	struct tck_file *files =
 	    lora_realloc(r->files, (r->n_files + 1) * sizeof(*files));
 
 	if (!files)
@@ -104,7 +60,7 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Adds every *.feature under dir (sorted), shown relative to root_len. */
-static int walk(struct run *r, const char *dir, size_t root_len, int depth)
+static int walk(struct tck_run *r, const char *dir, size_t root_len, int depth)
 {
 	DIR *d;
 	struct dirent *e;
@@ -143,7 +99,7 @@ static int walk(struct run *r, const char *dir, size_t root_len, int depth)
 	return rc;
 }
 
-static int collect(struct run *r, const char *arg)
+static int collect(struct tck_run *r, const char *arg)
 {
 	struct stat st;
 	char root[TCK_PATH_MAX];
@@ -160,228 +116,17 @@ static int collect(struct run *r, const char *arg)
 	return walk(r, root, strlen(root) + 1, 0);
 }
 
-/* ---- one scenario in a child process ------------------------------------- */
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-/* Child: runs the scenario and writes "<outcome>\n<reason>\n<detail>". */
-static _Noreturn void child_main(const struct run *r, const struct job *j,
-                                 int fd)
-{
-	char store[TCK_PATH_MAX], log[TCK_PATH_MAX];
-	struct tck_env env = {store, j->file->path, r->opt.graphs};
-	struct tck_result res;
-	int logfd;
-
-	snprintf(store, sizeof(store), "%.4000s/state", j->tmpdir);
-	snprintf(log, sizeof(log), "%.4000s/stderr.log", j->tmpdir);
-	logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (logfd >= 0) {
-		dup2(logfd, STDERR_FILENO);
-		dup2(logfd, STDOUT_FILENO);
-		close(logfd);
-	}
-	alarm((unsigned)r->opt.timeout_s + 5); /* in case the parent is gone */
-	memset(&res, 0, sizeof(res));
-	tck_run_scenario(j->s, &env, &res);
-	for (size_t k = 0; k < res.reason.len; k++)
-		if (res.reason.data[k] == '\n')
-			res.reason.data[k] = ' ';
-	dprintf(fd, "%d\n", (int)res.outcome);
-	write_all(fd, res.reason.data ? res.reason.data : "", res.reason.len);
-	write_all(fd, "\n", 1);
-	write_all(fd, res.detail.data ? res.detail.data : "", res.detail.len);
-	close(fd);
-	/* _exit: skip atexit work (leak reports belong to the engine's own
-	 * unit tests, not to every scenario). */
-	_exit(0);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static int start_job(const struct run *r, struct job *j)
-{
-	const char *tmp = getenv("TMPDIR");
-	int fds[2];
-
-	snprintf(j->tmpdir, sizeof(j->tmpdir), "%s/tck.XXXXXX",
-	         tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(j->tmpdir) || pipe(fds) != 0) {
-		fprintf(stderr, "tck_runner: temp dir / pipe: %s\n",
-		        strerror(errno));
-		return LORA_EIO;
-	}
-	fflush(stdout);
-	fflush(stderr);
-	j->pid = fork();
-	if (j->pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		nftw(j->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		return LORA_EIO;
-	}
-	if (j->pid == 0) {
-		close(fds[0]);
-		child_main(r, j, fds[1]);
-	}
-	close(fds[1]);
-	j->fd = fds[0];
-	clock_gettime(CLOCK_MONOTONIC, &j->start);
-	return 0;
-}
-
-/* The most telling line of a crashed child's stderr: the sanitizer
- * summary, a runtime error, a panic, or the last line. */
-static char *crash_line(const char *tmpdir)
-{
-	char path[TCK_PATH_MAX], line[1024], best[1024] = "", last[1024] = "";
-	int rank = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/stderr.log", tmpdir);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f)) {
-		int r = strstr(line, "SUMMARY:")         ? 3
-		        : strstr(line, "runtime error:") ? 2
-		        : strstr(line, "ERROR:") || strstr(line, "panic") ||
-		                strstr(line, "ssert")
-		            ? 1
-		            : 0;
-
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0])
-			snprintf(last, sizeof(last), "%s", line);
-		if (r > rank) {
-			rank = r;
-			snprintf(best, sizeof(best), "%s", line);
-		}
-	}
-	if (f)
-		fclose(f);
-	return lora_strdup(best[0] ? best : last);
-}
-
-static void set_crash(struct job *j, int wstatus, int timed_out)
-{
-	char *line = crash_line(j->tmpdir);
-	struct lora_buf b = {0};
-
-	j->status = ST_CRASH;
-	if (timed_out)
-		lora_buf_printf(&b, "timeout: killed after the time limit");
-	else if (WIFSIGNALED(wstatus))
-		lora_buf_printf(&b, "killed by signal %d (%s)",
-		                WTERMSIG(wstatus),
-		                strsignal(WTERMSIG(wstatus)));
-	else
-		lora_buf_printf(&b, "exit status %d", WEXITSTATUS(wstatus));
-	if (line && line[0])
-		lora_buf_printf(&b, ": %s", line);
-	lora_free(line);
-	j->reason = lora_buf_take(&b);
-}
-
-/* Collects a child that has exited (or is killed here on timeout). */
-static void finish_job(struct job *j, int timed_out)
-{
-	int wstatus = 0;
-	char *nl;
-
-	if (timed_out)
-		kill(j->pid, SIGKILL);
-	while (waitpid(j->pid, &wstatus, 0) < 0 && errno == EINTR)
-		;
-	close(j->fd);
-	nl = j->out.data ? strchr(j->out.data, '\n') : NULL;
-	if (!timed_out && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0 &&
-	    nl) {
-		char *nl2 = strchr(nl + 1, '\n');
-
-		j->status = (enum status)atoi(j->out.data);
-		if (nl2)
-			*nl2 = '\0';
-		j->reason = lora_strdup(nl + 1);
-		j->detail = lora_strdup(nl2 ? nl2 + 1 : "");
-	} else {
-		set_crash(j, wstatus, timed_out);
-	}
-	lora_buf_free(&j->out);
-	nftw(j->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	j->done = 1;
-}
-
-static double elapsed_s(const struct timespec *since)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - since->tv_sec) +
-	       (double)(now.tv_nsec - since->tv_nsec) / 1e9;
-}
-
-/* Reads what the running children wrote; finishes those at EOF or past
- * their deadline. Returns how many finished. */
-static int poll_jobs(const struct run *r, struct job **running, int n)
-{
-	struct pollfd pfd[TCK_JOBS_MAX];
-	int finished = 0;
-
-	for (int k = 0; k < n; k++)
-		pfd[k] = (struct pollfd){running[k]->fd, POLLIN, 0};
-	if (poll(pfd, (nfds_t)n, 100) < 0 && errno != EINTR)
-		return 0;
-	for (int k = 0; k < n; k++) {
-		struct job *j = running[k];
-		char buf[4096];
-		ssize_t got = 0;
-
-		if (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) {
-			got = read(j->fd, buf, sizeof(buf));
-			if (got > 0 && j->out.len < TCK_CHILD_OUTPUT_BYTES_MAX)
-				lora_buf_append(&j->out, buf, (size_t)got);
-		}
-		if (got == 0 && (pfd[k].revents & (POLLIN | POLLHUP))) {
-			finish_job(j, 0);
-			finished++;
-		} else if (elapsed_s(&j->start) > r->opt.timeout_s) {
-			finish_job(j, 1);
-			finished++;
-		}
-	}
-	return finished;
-}
-
 /* ---- output ----------------------------------------------------------------
  */
 
-static void print_name(FILE *out, const struct job *j)
+static void print_name(FILE *out, const struct tck_job *j)
 {
 	fprintf(out, "%s:%s", j->file->shown, j->s->name);
 	if (j->s->example)
 		fprintf(out, " (example %d)", j->s->example);
 }
 
-static void print_job(const struct run *r, const struct job *j)
+static void print_job(const struct tck_run *r, const struct tck_job *j)
 {
 	printf("%s ", status_names[j->status]);
 	print_name(stdout, j);
@@ -395,12 +140,12 @@ static void print_job(const struct run *r, const struct job *j)
 	fflush(stdout);
 }
 
-static int selected(const struct run *r, const struct tck_scenario *s)
+static int selected(const struct tck_run *r, const struct tck_scenario *s)
 {
 	return !r->opt.filter || strstr(s->name, r->opt.filter) != NULL;
 }
 
-static int make_jobs(struct run *r)
+static int make_jobs(struct tck_run *r)
 {
 	size_t n = 0;
 
@@ -419,36 +164,8 @@ static int make_jobs(struct run *r)
 				continue;
 			r->jobs[r->n_jobs].file = &r->files[f];
 			r->jobs[r->n_jobs].s = s;
-			r->jobs[r->n_jobs].fd = -1;
 			r->n_jobs++;
 		}
-	return 0;
-}
-
-/* Runs every job, at most opt.jobs at a time, printing in order. */
-static int run_all(struct run *r)
-{
-	struct job *running[TCK_JOBS_MAX];
-	size_t next = 0, printed = 0;
-	int n = 0;
-
-	while (printed < r->n_jobs) {
-		while (n < r->opt.jobs && next < r->n_jobs) {
-			if (start_job(r, &r->jobs[next]) != 0)
-				return LORA_EIO;
-			running[n++] = &r->jobs[next++];
-		}
-		if (n > 0 && poll_jobs(r, running, n) > 0) {
-			int w = 0;
-
-			for (int k = 0; k < n; k++)
-				if (!running[k]->done)
-					running[w++] = running[k];
-			n = w;
-		}
-		while (printed < r->n_jobs && r->jobs[printed].done)
-			print_job(r, &r->jobs[printed++]);
-	}
 	return 0;
 }
 
@@ -467,7 +184,7 @@ static void print_tally(const char *what, const struct tally *t)
 }
 
 /* Per feature folder (jobs are grouped by folder), then overall. */
-static void print_totals(const struct run *r, struct tally *all)
+static void print_totals(const struct tck_run *r, struct tally *all)
 {
 	struct tally dir = {{0}};
 	char cur[TCK_PATH_MAX] = "";
@@ -498,7 +215,7 @@ static void print_totals(const struct run *r, struct tally *all)
 	print_tally("total", all);
 }
 
-static int write_failures(const struct run *r)
+static int write_failures(const struct tck_run *r)
 {
 	FILE *f = fopen(r->opt.list_failures, "w");
 
@@ -508,7 +225,7 @@ static int write_failures(const struct run *r)
 		return LORA_EIO;
 	}
 	for (size_t k = 0; k < r->n_jobs; k++) {
-		const struct job *j = &r->jobs[k];
+		const struct tck_job *j = &r->jobs[k];
 
 		if (j->status != ST_FAIL && j->status != ST_CRASH)
 			continue;
@@ -553,11 +270,13 @@ static void usage(void)
 	        "  --graphs DIR          folder of named graphs (default: "
 	        "graphs/ found upwards)\n"
 	        "  --jobs N              scenarios run at once (default 1)\n"
-	        "  --timeout SECONDS     per scenario (default %d)\n",
+	        "  --timeout SECONDS     per scenario (default %d)\n"
+	        "  --fresh-store         open a new store for every scenario "
+	        "(slow under ASan)\n",
 	        TCK_DEFAULT_FEATURES, TCK_TIMEOUT_S_DEFAULT);
 }
 
-static int parse_options(int argc, char **argv, struct options *o)
+static int parse_options(int argc, char **argv, struct tck_options *o)
 {
 	static const struct option longs[] = {
 	    {"baseline", required_argument, NULL, 'b'},
@@ -567,6 +286,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"graphs", required_argument, NULL, 'g'},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"timeout", required_argument, NULL, 't'},
+	    {"fresh-store", no_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	int c;
@@ -574,7 +294,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	memset(o, 0, sizeof(*o));
 	o->jobs = 1;
 	o->timeout_s = TCK_TIMEOUT_S_DEFAULT;
-	while ((c = getopt_long(argc, argv, "b:f:vl:g:j:t:h", longs, NULL)) !=
+	while ((c = getopt_long(argc, argv, "b:f:vl:g:j:t:sh", longs, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'b':
@@ -598,6 +318,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 't':
 			o->timeout_s = atoi(optarg);
 			break;
+		case 's':
+			o->fresh_store = 1;
+			break;
 		default:
 			usage();
 			return LORA_EINVAL;
@@ -610,7 +333,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-static int load_all(struct run *r, int argc, char **argv)
+static int load_all(struct tck_run *r, int argc, char **argv)
 {
 	int rc = 0;
 
@@ -632,7 +355,7 @@ static int load_all(struct run *r, int argc, char **argv)
 	return rc;
 }
 
-static void run_free(struct run *r)
+static void run_free(struct tck_run *r)
 {
 	for (size_t k = 0; k < r->n_jobs; k++) {
 		lora_free(r->jobs[k].reason);
@@ -649,7 +372,7 @@ static void run_free(struct run *r)
 
 int main(int argc, char **argv)
 {
-	struct run r;
+	struct tck_run r;
 	struct tally all;
 	long baseline = 0;
 	int rc;
@@ -663,7 +386,7 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		rc = make_jobs(&r);
 	if (rc == 0)
-		rc = run_all(&r);
+		rc = tck_pool_run(&r, print_job);
 	if (rc == 0) {
 		print_totals(&r, &all);
 		if (r.opt.list_failures)

@@ -204,3 +204,124 @@ const char *const tck_effect_names[TCK_FX_COUNT] = {
     "+nodes",  "-nodes",  "+relationships", "-relationships",
     "+labels", "-labels", "+properties",    "-properties",
 };
+
+/* ---- emptying a store between scenarios -------------------------------------
+ */
+
+static int batch_add(Lora__MutationBatch *b, Lora__Mutation *m)
+{
+	Lora__Mutation **ms =
+	    lora_realloc(b->mutations, (b->n_mutations + 1) * sizeof(*ms));
+
+	if (!ms) {
+		lora__mutation__free_unpacked(m, &lora_pb_allocator);
+		return LORA_ENOMEM;
+	}
+	b->mutations = ms;
+	b->mutations[b->n_mutations++] = m;
+	return 0;
+}
+
+static int add_delete_node(Lora__MutationBatch *b, uint64_t id)
+{
+	Lora__Mutation *m = lora_malloc(sizeof(*m));
+	Lora__DeleteNode *d = lora_malloc(sizeof(*d));
+
+	if (!m || !d) {
+		lora_free(m);
+		lora_free(d);
+		return LORA_ENOMEM;
+	}
+	lora__mutation__init(m);
+	lora__delete_node__init(d);
+	d->id = id;
+	d->detach = 1;
+	m->op_case = LORA__MUTATION__OP_DELETE_NODE;
+	m->delete_node = d;
+	return batch_add(b, m);
+}
+
+static int add_drop_index(Lora__MutationBatch *b, const char *name)
+{
+	Lora__Mutation *m = lora_malloc(sizeof(*m));
+	Lora__DropIndex *d = lora_malloc(sizeof(*d));
+	char *copy = lora_strdup(name);
+
+	if (!m || !d || !copy) {
+		lora_free(m);
+		lora_free(d);
+		lora_free(copy);
+		return LORA_ENOMEM;
+	}
+	lora__mutation__init(m);
+	lora__drop_index__init(d);
+	d->name = copy;
+	d->if_exists = 1;
+	m->op_case = LORA__MUTATION__OP_DROP_INDEX;
+	m->drop_index = d;
+	return batch_add(b, m);
+}
+
+/* A batch deleting every node (detached) and dropping every index. */
+static int wipe_batch(struct sto_view *v, Lora__MutationBatch *b)
+{
+	Lora__CreateIndex **defs = NULL;
+	struct sto_iter *it = NULL;
+	struct sto_item item;
+	size_t n = 0;
+	int done = 0, rc = sto_view_scan_nodes(v, &it);
+
+	while (rc == 0 && (rc = sto_iter_next(it, &item, &done)) == 0 && !done)
+		rc = add_delete_node(b, item.node_id);
+	sto_iter_free(it);
+	if (rc == 0)
+		rc = sto_view_indexes(v, &defs, &n);
+	for (size_t k = 0; rc == 0 && k < n; k++)
+		rc = add_drop_index(b, defs[k]->name);
+	if (defs)
+		sto_indexes_free(defs, n);
+	return rc;
+}
+
+static int check_empty(struct sto_store *store, char *errmsg)
+{
+	struct sto_view *v = NULL;
+	Lora__CreateIndex **defs = NULL;
+	uint64_t nodes = 1, edges = 1;
+	size_t n = 1;
+	int rc = sto_view_open(store, &v);
+
+	if (rc == 0 && (rc = sto_view_count_nodes(v, NULL, &nodes)) == 0 &&
+	    (rc = sto_view_count_edges(v, NULL, &edges)) == 0)
+		rc = sto_view_indexes(v, &defs, &n);
+	if (defs)
+		sto_indexes_free(defs, n);
+	if (v)
+		sto_view_close(v);
+	if (rc == 0 && (nodes || edges || n))
+		rc = lora_errf(LORA_EINTERNAL, errmsg,
+		               "store not empty after wipe: %llu nodes, "
+		               "%llu edges, %zu indexes",
+		               (unsigned long long)nodes,
+		               (unsigned long long)edges, n);
+	return rc;
+}
+
+int tck_state_wipe(struct sto_store *store, char *errmsg)
+{
+	Lora__MutationBatch b = LORA__MUTATION_BATCH__INIT;
+	struct sto_view *v = NULL;
+	int rc = sto_view_open(store, &v);
+
+	if (rc)
+		return lora_errf(rc, errmsg, "wipe: cannot open a view");
+	rc = wipe_batch(v, &b);
+	sto_view_close(v);
+	if (rc == 0 && b.n_mutations)
+		rc = sto_apply(store, sto_applied_index(store) + 1, &b, errmsg);
+	for (size_t k = 0; k < b.n_mutations; k++)
+		lora__mutation__free_unpacked(b.mutations[k],
+		                              &lora_pb_allocator);
+	lora_free(b.mutations);
+	return rc ? rc : check_empty(store, errmsg);
+}

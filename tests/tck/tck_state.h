@@ -51,4 +51,12 @@ void tck_state_free(struct tck_state *st);
 void tck_state_diff(const struct tck_state *before,
                     const struct tck_state *after, struct tck_effects *fx);
 
+/*
+ * Empties the graph of store between scenarios: one batch deleting every
+ * node (detached, so their edges go too) and dropping every index, then a
+ * check that no node, edge or index is left. Ids are not reused, which no
+ * scenario can observe.
+ */
+int tck_state_wipe(struct sto_store *store, char *errmsg);
+
 #endif /* TCK_STATE_H */

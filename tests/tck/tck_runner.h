@@ -1,0 +1,70 @@
+/*
+ * tck_runner.h - private to the TCK runner: the run (options, feature
+ * files, one job per selected scenario) shared by tck_runner.c (finding
+ * files, output, totals) and tck_pool.c (worker processes).
+ *
+ * Ownership: struct run owns its files, features and jobs; a job's reason
+ * and detail are lora_malloc'd strings owned by the job.
+ */
+#ifndef TCK_RUNNER_H
+#define TCK_RUNNER_H
+
+#include <stddef.h>
+
+#include "tck_feature.h"
+
+#define TCK_PATH_MAX          4096
+#define TCK_JOBS_MAX          16 /* worker processes */
+#define TCK_TIMEOUT_S_DEFAULT 10 /* per scenario */
+
+enum tck_status { ST_PASS, ST_FAIL, ST_SKIP, ST_CRASH };
+
+struct tck_options {
+	const char *baseline;
+	const char *filter;
+	const char *list_failures;
+	const char *graphs;
+	int verbose;
+	int jobs;
+	int timeout_s;
+	int fresh_store; /* a new store per scenario instead of wiping */
+};
+
+/* One feature file to run, with the name it is shown under. */
+struct tck_file {
+	char *path;
+	char *shown; /* relative to the folder argument it was found in */
+	struct tck_feature *f;
+};
+
+struct tck_job {
+	const struct tck_file *file;
+	const struct tck_scenario *s;
+	enum tck_status status;
+	char *reason; /* one line; may be empty */
+	char *detail; /* verbose detail; may be empty */
+	int done;
+};
+
+struct tck_run {
+	struct tck_options opt;
+	struct tck_file *files;
+	size_t n_files;
+	struct tck_job *jobs;
+	size_t n_jobs;
+};
+
+/* Called in job order as results become final. */
+typedef void (*tck_done_fn)(const struct tck_run *r, const struct tck_job *j);
+
+/*
+ * Runs every job in up to opt.jobs worker processes. A worker opens one
+ * store in its own temp dir and runs scenario after scenario, emptying the
+ * graph in between; when the engine crashes or hangs (opt.timeout_s), the
+ * scenario is marked ST_CRASH, the worker is killed and replaced, and the
+ * run goes on. Temp dirs are removed in every case. Returns 0, or
+ * LORA_EIO when processes or temp dirs cannot be made.
+ */
+int tck_pool_run(struct tck_run *r, tck_done_fn done);
+
+#endif /* TCK_RUNNER_H */
