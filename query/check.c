@@ -1,0 +1,689 @@
+/* check.c - semantic pass: variable scopes, row slots, aggregation
+ * extraction and the compile-time errors openCypher defines. */
+#include <string.h>
+#include <strings.h>
+
+#include "qint.h"
+
+enum vkind { K_ANY = 0, K_NODE, K_REL, K_PATH };
+
+struct scope {
+	const char **names;
+	int *slots;
+	uint8_t *kinds;
+	size_t n, cap;
+};
+
+static struct scope *sc_new(struct qctx *c, const struct scope *from)
+{
+	struct scope *s = ar_alloc(c, sizeof(*s));
+	size_t cap = (from ? from->n : 0) + 8;
+	s->names = ar_alloc(c, sizeof(char *) * cap);
+	s->slots = ar_alloc(c, sizeof(int) * cap);
+	s->kinds = ar_alloc(c, cap);
+	s->cap = cap;
+	if (from) {
+		memcpy(s->names, from->names, sizeof(char *) * from->n);
+		memcpy(s->slots, from->slots, sizeof(int) * from->n);
+		memcpy(s->kinds, from->kinds, from->n);
+		s->n = from->n;
+	}
+	return s;
+}
+
+static int sc_find(const struct scope *s, const char *name)
+{
+	for (size_t i = s->n; i-- > 0;)
+		if (strcmp(s->names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int sc_bind(struct qctx *c, struct scope *s, const char *name, int kind)
+{
+	int slot = c->nslots++;
+	int i = sc_find(s, name);
+	if (i >= 0) {
+		s->slots[i] = slot;
+		s->kinds[i] = (uint8_t)kind;
+		return slot;
+	}
+	if (s->n == s->cap) {
+		struct scope *n = sc_new(c, s);
+		*s = *n;
+	}
+	s->names[s->n] = name;
+	s->slots[s->n] = slot;
+	s->kinds[s->n] = (uint8_t)kind;
+	s->n++;
+	return slot;
+}
+
+static const char *agg_names[] = {"count",
+                                  "sum",
+                                  "avg",
+                                  "min",
+                                  "max",
+                                  "collect",
+                                  "percentileDisc",
+                                  "percentileCont",
+                                  "stDev",
+                                  "stDevP",
+                                  NULL};
+
+int q_fn_is_agg(const char *name)
+{
+	for (int i = 0; agg_names[i]; i++)
+		if (strcasecmp(name, agg_names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+struct aggctx {
+	struct proj *pr; /* NULL: aggregates not allowed here */
+	int inside;      /* inside an aggregate's arguments */
+};
+
+static void resolve(struct qctx *c, struct expr *e, struct scope *s,
+                    struct aggctx *ag);
+static void check_pattern(struct qctx *c, struct pattern *p, struct scope *s,
+                          int mode);
+static struct scope *check_single(struct qctx *c, struct squery *q,
+                                  struct scope *in, struct query *whole,
+                                  size_t part);
+
+static void push_agg(struct qctx *c, struct proj *pr, struct expr *e)
+{
+	struct expr *copy = ar_alloc(c, sizeof(*copy));
+	*copy = *e;
+	struct expr **n = ar_alloc(c, sizeof(*n) * (pr->naggs + 1));
+	if (pr->naggs)
+		memcpy(n, pr->aggs, sizeof(*n) * pr->naggs);
+	n[pr->naggs] = copy;
+	e->kind = E_AGGREF;
+	e->slot = (int)pr->naggs;
+	pr->aggs = n;
+	pr->naggs++;
+}
+
+static void resolve_call(struct qctx *c, struct expr *e, struct scope *s,
+                         struct aggctx *ag)
+{
+	if (e->kind == E_COUNTSTAR || q_fn_is_agg(e->name)) {
+		if (!ag || !ag->pr)
+			qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+			        "InvalidAggregation: aggregation is not "
+			        "allowed here");
+		if (ag->inside)
+			qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+			        "NestedAggregation: aggregate inside an "
+			        "aggregate");
+		ag->inside = 1;
+		for (size_t i = 0; i < e->nargs; i++)
+			resolve(c, e->args[i], s, ag);
+		ag->inside = 0;
+		if (e->kind != E_COUNTSTAR && e->nargs < 1)
+			qerr_at(
+			    c, LORA_ESEMANTIC, e->line, e->col,
+			    "InvalidNumberOfArguments: %s needs an argument",
+			    e->name);
+		push_agg(c, ag->pr, e);
+		return;
+	}
+	e->fn = fn_lookup(e->name);
+	if (e->fn < 0)
+		qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+		        "UnknownFunction: unknown function %s", e->name);
+	if (!fn_arity_ok(e->fn, e->nargs))
+		qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+		        "InvalidNumberOfArguments: wrong number of arguments "
+		        "to %s",
+		        e->name);
+	for (size_t i = 0; i < e->nargs; i++)
+		resolve(c, e->args[i], s, ag);
+}
+
+static void resolve_local(struct qctx *c, struct expr *e, struct scope *s,
+                          struct aggctx *ag)
+{
+	/* list comprehension / quantifier / reduce: e->name bound locally */
+	resolve(c, e->a, s, ag);
+	struct scope *in = sc_new(c, s);
+	if (e->kind == E_REDUCE) {
+		resolve(c, e->c, s, ag);
+		e->d->slot = sc_bind(c, in, e->d->name, K_ANY);
+	}
+	e->slot = sc_bind(c, in, e->name, K_ANY);
+	if (e->b)
+		resolve(c, e->b, in, ag);
+	if (e->kind != E_REDUCE && e->c)
+		resolve(c, e->c, in, ag);
+}
+
+static void resolve_sub(struct qctx *c, struct expr *e, struct scope *s)
+{
+	struct scope *in = sc_new(c, s);
+	if (e->sub) {
+		struct query *q = e->sub;
+		for (size_t i = 0; i < q->nparts; i++)
+			check_single(c, q->parts[i], in, NULL, 0);
+		return;
+	}
+	check_pattern(c, e->pat, in, 2);
+	if (e->b)
+		resolve(c, e->b, in, NULL);
+	if (e->c)
+		resolve(c, e->c, in, NULL);
+}
+
+static void resolve(struct qctx *c, struct expr *e, struct scope *s,
+                    struct aggctx *ag)
+{
+	if (!e)
+		return;
+	switch (e->kind) {
+	case E_LIT:
+	case E_PARAM:
+	case E_AGGREF:
+		return;
+	case E_VAR: {
+		int i = sc_find(s, e->name);
+		if (i < 0)
+			qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+			        "UndefinedVariable: variable `%s` not defined",
+			        e->name);
+		e->slot = s->slots[i];
+		return;
+	}
+	case E_CALL:
+	case E_COUNTSTAR:
+		resolve_call(c, e, s, ag);
+		return;
+	case E_LISTCOMP:
+	case E_QUANT:
+	case E_REDUCE:
+		resolve_local(c, e, s, ag);
+		return;
+	case E_PATPRED:
+	case E_PATCOMP:
+	case E_EXISTS:
+	case E_COUNTSUB:
+		resolve_sub(c, e, s);
+		return;
+	case E_CASE:
+		resolve(c, e->a, s, ag);
+		resolve(c, e->b, s, ag);
+		for (size_t i = 0; i < e->nwhen; i++) {
+			resolve(c, e->whens[i], s, ag);
+			resolve(c, e->thens[i], s, ag);
+		}
+		return;
+	case E_MAPPROJ:
+		resolve(c, e->a, s, ag);
+		for (size_t i = 0; i < e->nmp; i++)
+			resolve(c, e->mp[i].e, s, ag);
+		return;
+	default:
+		break;
+	}
+	resolve(c, e->a, s, ag);
+	resolve(c, e->b, s, ag);
+	resolve(c, e->c, s, ag);
+	for (size_t i = 0; i < e->nargs; i++)
+		resolve(c, e->args[i], s, ag);
+}
+
+static int has_agg(struct expr *e)
+{
+	if (!e)
+		return 0;
+	if (e->kind == E_COUNTSTAR || e->kind == E_AGGREF ||
+	    (e->kind == E_CALL && q_fn_is_agg(e->name)))
+		return 1;
+	if (e->kind == E_PATCOMP || e->kind == E_EXISTS ||
+	    e->kind == E_COUNTSUB || e->kind == E_PATPRED)
+		return 0;
+	if (has_agg(e->a) || has_agg(e->b) || has_agg(e->c))
+		return 1;
+	for (size_t i = 0; i < e->nargs; i++)
+		if (has_agg(e->args[i]))
+			return 1;
+	for (size_t i = 0; i < e->nwhen; i++)
+		if (has_agg(e->whens[i]) || has_agg(e->thens[i]))
+			return 1;
+	for (size_t i = 0; i < e->nmp; i++)
+		if (has_agg(e->mp[i].e))
+			return 1;
+	return 0;
+}
+
+/* mode 0: MATCH, 1: CREATE, 2: pattern expression, 3: MERGE */
+static void bind_node(struct qctx *c, struct pnode *n, struct scope *s,
+                      int mode, struct aggctx *ag, struct scope *here)
+{
+	resolve(c, n->props, s, ag);
+	if (!n->var) {
+		n->slot = c->nslots++;
+		return;
+	}
+	int i = sc_find(s, n->var);
+	if (i >= 0) {
+		if (s->kinds[i] != K_NODE && s->kinds[i] != K_ANY)
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableTypeConflict: `%s` is not a node",
+			     n->var);
+		if ((mode == 1 || mode == 3) && (n->nlabels || n->props) &&
+		    s->kinds[i] == K_NODE)
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableAlreadyBound: `%s` already declared",
+			     n->var);
+		n->slot = s->slots[i];
+		if (sc_find(here, n->var) >= 0)
+			n->var = ""; /* first bound in this pattern */
+		return;
+	}
+	n->slot = sc_bind(c, s, n->var, K_NODE);
+	sc_bind(c, here, n->var, K_NODE);
+	n->var = ""; /* "" or NULL: bound by this pattern */
+}
+
+static void bind_rel(struct qctx *c, struct prel *r, struct scope *s, int mode,
+                     struct aggctx *ag, struct scope *here)
+{
+	resolve(c, r->props, s, ag);
+	if (mode == 1 || mode == 3) {
+		if (r->ntypes != 1)
+			qerr(c, LORA_ESEMANTIC,
+			     "NoSingleRelationshipType: a relationship to "
+			     "create needs exactly one type");
+		if (r->varlen)
+			qerr(c, LORA_ESEMANTIC,
+			     "CreatingVarLength: cannot create a "
+			     "variable-length relationship");
+		if (mode == 1 && r->dir == D_BOTH)
+			qerr(c, LORA_ESEMANTIC,
+			     "RequiresDirectedRelationship: relationships "
+			     "to create need a direction");
+	}
+	if (!r->var) {
+		r->slot = c->nslots++;
+		return;
+	}
+	int i = sc_find(s, r->var);
+	if (i >= 0) {
+		if (s->kinds[i] != K_REL && s->kinds[i] != K_ANY)
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableTypeConflict: `%s` is not a "
+			     "relationship",
+			     r->var);
+		if (mode == 1 || mode == 3 || sc_find(here, r->var) >= 0 ||
+		    r->varlen)
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableAlreadyBound: `%s` already declared",
+			     r->var);
+		r->slot = s->slots[i];
+		return;
+	}
+	r->slot = sc_bind(c, s, r->var, K_REL);
+	sc_bind(c, here, r->var, K_REL);
+	r->var = "";
+}
+
+static void check_pattern_ag(struct qctx *c, struct pattern *p, struct scope *s,
+                             int mode, struct aggctx *ag)
+{
+	struct scope *here = sc_new(c, NULL);
+	for (size_t k = 0; k < p->nparts; k++) {
+		struct ppart *pp = &p->parts[k];
+		for (size_t i = 0; i <= pp->nrels; i++) {
+			bind_node(c, &pp->nodes[i], s, mode, ag, here);
+			if (i < pp->nrels)
+				bind_rel(c, &pp->rels[i], s, mode, ag, here);
+		}
+		if (pp->pathvar) {
+			if (sc_find(s, pp->pathvar) >= 0)
+				qerr(c, LORA_ESEMANTIC,
+				     "VariableAlreadyBound: `%s` already "
+				     "declared",
+				     pp->pathvar);
+			pp->pathslot = sc_bind(c, s, pp->pathvar, K_PATH);
+		}
+	}
+}
+
+static void check_pattern(struct qctx *c, struct pattern *p, struct scope *s,
+                          int mode)
+{
+	struct aggctx none = {0};
+	check_pattern_ag(c, p, s, mode, &none);
+}
+
+/* ORDER BY expression that repeats a projected item refers to it */
+static int same_text(struct expr *e, struct proj_item *it)
+{
+	return e->text && it->e->text && strcmp(e->text, it->e->text) == 0;
+}
+
+static struct scope *check_proj(struct qctx *c, struct proj *pr,
+                                struct scope *s, int is_with)
+{
+	struct scope *out = sc_new(c, NULL);
+	if (pr->star) {
+		if (s->n == 0 && !is_with && pr->nitems == 0)
+			qerr(c, LORA_ESEMANTIC,
+			     "NoVariablesInScope: RETURN * has no variables");
+		for (size_t i = 0; i < s->n; i++)
+			if (s->names[i][0] && sc_find(out, s->names[i]) < 0) {
+				out->names[out->n] = s->names[i];
+				if (out->n + 1 >= out->cap)
+					*out = *sc_new(c, out);
+				out->slots[out->n] = s->slots[i];
+				out->kinds[out->n] = s->kinds[i];
+				out->n++;
+			}
+	}
+	struct aggctx ag = {.pr = pr};
+	for (size_t i = 0; i < pr->nitems; i++) {
+		struct proj_item *it = &pr->items[i];
+		if (!it->name)
+			qerr_at(c, LORA_ESEMANTIC, it->e->line, it->e->col,
+			        "NoExpressionAlias: expression in WITH must "
+			        "be aliased");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(pr->items[j].name, it->name) == 0)
+				qerr(c, LORA_ESEMANTIC,
+				     "ColumnNameConflict: column `%s` "
+				     "appears twice",
+				     it->name);
+		it->has_agg = has_agg(it->e);
+		resolve(c, it->e, s, &ag);
+	}
+	int kinds[512];
+	for (size_t i = 0; i < pr->nitems; i++) {
+		struct proj_item *it = &pr->items[i];
+		int k = K_ANY;
+		if (it->e->kind == E_VAR) {
+			int j = sc_find(s, it->e->name);
+			k = j >= 0 ? s->kinds[j] : K_ANY;
+		}
+		kinds[i < 512 ? i : 511] = k;
+		it->slot = sc_bind(c, out, it->name, k);
+	}
+	/* ORDER BY sees the projected names, and (without aggregation)
+	 * the variables before them */
+	int aggregating = pr->naggs > 0;
+	struct scope *os = sc_new(c, aggregating ? out : s);
+	if (!aggregating)
+		for (size_t i = 0; i < out->n; i++) {
+			int j = sc_find(os, out->names[i]);
+			if (j >= 0) {
+				os->slots[j] = out->slots[i];
+				os->kinds[j] = out->kinds[i];
+			} else {
+				sc_bind(c, os, out->names[i], K_ANY);
+				os->slots[os->n - 1] = out->slots[i];
+			}
+		}
+	for (size_t i = 0; i < pr->norder; i++) {
+		struct expr *e = pr->order[i].e;
+		int done = 0;
+		for (size_t j = 0; j < pr->nitems && !done; j++)
+			if (same_text(e, &pr->items[j]) &&
+			    (aggregating || pr->items[j].has_agg ||
+			     pr->distinct)) {
+				e->kind = E_VAR;
+				e->slot = pr->items[j].slot;
+				done = 1;
+			}
+		if (done)
+			continue;
+		if (has_agg(e))
+			qerr(c, LORA_ESEMANTIC,
+			     "InvalidAggregation: aggregation in ORDER BY "
+			     "must be projected");
+		resolve(c, e, os, NULL);
+	}
+	struct scope empty = {0};
+	resolve(c, pr->skip, &empty, NULL);
+	resolve(c, pr->limit, &empty, NULL);
+	if (pr->where) {
+		if (has_agg(pr->where))
+			qerr(c, LORA_ESEMANTIC,
+			     "InvalidAggregation: aggregation in WHERE");
+		resolve(c, pr->where, aggregating ? out : os, NULL);
+	}
+	(void)kinds;
+	return out;
+}
+
+static void check_sets(struct qctx *c, struct setitem *it, size_t n,
+                       struct scope *s)
+{
+	for (size_t i = 0; i < n; i++) {
+		resolve(c, it[i].target, s, NULL);
+		resolve(c, it[i].value, s, NULL);
+	}
+}
+
+static struct scope *check_clause(struct qctx *c, struct clause *cl,
+                                  struct scope *s);
+
+static struct scope *check_call(struct qctx *c, struct clause *cl,
+                                struct scope *s)
+{
+	for (size_t i = 0; i < cl->npargs; i++)
+		resolve(c, cl->pargs[i], s, NULL);
+	if (!proc_exists(cl->proc))
+		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+		        "ProcedureNotFound: no procedure %s", cl->proc);
+	struct scope *o = sc_new(c, s);
+	const char **outs;
+	size_t nout = proc_outputs(cl->proc, &outs);
+	if (cl->yield_star || (!cl->nyields && nout)) {
+		cl->nyields = nout;
+		cl->yields =
+		    ar_alloc(c, sizeof(struct yield_item) * (nout + 1));
+		for (size_t i = 0; i < nout; i++)
+			cl->yields[i].name = cl->yields[i].alias = outs[i];
+	}
+	for (size_t i = 0; i < cl->nyields; i++) {
+		size_t j;
+		for (j = 0; j < nout; j++)
+			if (strcmp(outs[j], cl->yields[i].name) == 0)
+				break;
+		if (j == nout)
+			qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+			        "UndefinedVariable: procedure %s has no "
+			        "output `%s`",
+			        cl->proc, cl->yields[i].name);
+		if (sc_find(s, cl->yields[i].alias) >= 0)
+			qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+			        "VariableAlreadyBound: `%s` already declared",
+			        cl->yields[i].alias);
+		cl->yields[i].slot = sc_bind(c, o, cl->yields[i].alias, K_ANY);
+	}
+	if (cl->where)
+		resolve(c, cl->where, o, NULL);
+	return o;
+}
+
+static struct scope *check_clause(struct qctx *c, struct clause *cl,
+                                  struct scope *s)
+{
+	struct scope *n;
+	switch (cl->kind) {
+	case C_MATCH:
+	case C_OPTMATCH:
+		n = sc_new(c, s);
+		check_pattern(c, cl->pat, n, 0);
+		if (cl->where) {
+			if (has_agg(cl->where))
+				qerr(c, LORA_ESEMANTIC,
+				     "InvalidAggregation: aggregation in "
+				     "WHERE");
+			resolve(c, cl->where, n, NULL);
+		}
+		return n;
+	case C_UNWIND:
+		resolve(c, cl->e, s, NULL);
+		n = sc_new(c, s);
+		if (sc_find(s, cl->var) >= 0)
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableAlreadyBound: `%s` already declared",
+			     cl->var);
+		cl->slot = sc_bind(c, n, cl->var, K_ANY);
+		return n;
+	case C_WITH:
+		return check_proj(c, cl->proj, s, 1);
+	case C_RETURN:
+		return check_proj(c, cl->proj, s, 0);
+	case C_CREATE:
+		n = sc_new(c, s);
+		check_pattern(c, cl->pat, n, 1);
+		return n;
+	case C_MERGE:
+		n = sc_new(c, s);
+		check_pattern(c, cl->pat, n, 3);
+		check_sets(c, cl->on_create, cl->non_create, n);
+		check_sets(c, cl->on_match, cl->non_match, n);
+		return n;
+	case C_SET:
+	case C_REMOVE:
+		check_sets(c, cl->sets, cl->nsets, s);
+		return s;
+	case C_DELETE:
+		for (size_t i = 0; i < cl->ndels; i++)
+			resolve(c, cl->dels[i], s, NULL);
+		return s;
+	case C_FOREACH: {
+		resolve(c, cl->e, s, NULL);
+		n = sc_new(c, s);
+		cl->slot = sc_bind(c, n, cl->var, K_ANY);
+		for (size_t i = 0; i < cl->nbody; i++)
+			n = check_clause(c, cl->body[i], n);
+		return s;
+	}
+	case C_CALLPROC:
+		return check_call(c, cl, s);
+	case C_CALLSUB: {
+		n = sc_new(c, s);
+		struct query *q = cl->sub;
+		struct scope *last = NULL;
+		for (size_t i = 0; i < q->nparts; i++)
+			last = check_single(c, q->parts[i], s, q, i);
+		if (last && q->ncols)
+			for (size_t i = 0; i < q->ncols; i++) {
+				int sl = sc_bind(c, n, q->cols[i], K_ANY);
+				(void)sl;
+				n->slots[sc_find(n, q->cols[i])] =
+				    q->colslots[i];
+			}
+		return n;
+	}
+	default:
+		return s;
+	}
+}
+
+static int is_update(int k)
+{
+	return k == C_CREATE || k == C_MERGE || k == C_SET || k == C_REMOVE ||
+	       k == C_DELETE || k == C_FOREACH || k == C_DDL;
+}
+
+static struct scope *check_single(struct qctx *c, struct squery *q,
+                                  struct scope *in, struct query *whole,
+                                  size_t part)
+{
+	struct scope *s = sc_new(c, in);
+	for (size_t i = 0; i < q->ncl; i++) {
+		struct clause *cl = q->cl[i];
+		if (cl->kind == C_RETURN && i + 1 != q->ncl)
+			qerr_at(c, LORA_EPARSE, cl->line, cl->col,
+			        "InvalidClauseComposition: RETURN must be "
+			        "last");
+		if (i > 0 && cl->kind != C_RETURN &&
+		    (cl->kind == C_MATCH || cl->kind == C_OPTMATCH ||
+		     cl->kind == C_UNWIND || cl->kind == C_CALLPROC) &&
+		    is_update(q->cl[i - 1]->kind) &&
+		    q->cl[i - 1]->kind != C_DDL)
+			qerr_at(c, LORA_EPARSE, cl->line, cl->col,
+			        "InvalidClauseComposition: WITH is required "
+			        "between an update and a read clause");
+		s = check_clause(c, cl, s);
+	}
+	struct clause *last = q->cl[q->ncl - 1];
+	if (last->kind != C_RETURN && !is_update(last->kind) &&
+	    last->kind != C_CALLPROC && last->kind != C_CALLSUB && whole)
+		qerr_at(c, LORA_EPARSE, last->line, last->col,
+		        "InvalidClauseComposition: query must end with "
+		        "RETURN or an update");
+	if (!whole)
+		return s;
+	size_t ncols = 0;
+	const char **cols = NULL;
+	int *slots = NULL;
+	if (last->kind == C_RETURN) {
+		ncols = s->n;
+		cols = ar_alloc(c, sizeof(char *) * (ncols + 1));
+		slots = ar_alloc(c, sizeof(int) * (ncols + 1));
+		for (size_t i = 0; i < ncols; i++) {
+			cols[i] = s->names[i];
+			slots[i] = s->slots[i];
+		}
+	} else if (last->kind == C_CALLPROC && q->ncl == 1) {
+		ncols = last->nyields;
+		cols = ar_alloc(c, sizeof(char *) * (ncols + 1));
+		slots = ar_alloc(c, sizeof(int) * (ncols + 1));
+		for (size_t i = 0; i < ncols; i++) {
+			cols[i] = last->yields[i].alias;
+			slots[i] = last->yields[i].slot;
+		}
+	}
+	if (part == 0) {
+		whole->cols = cols;
+		whole->ncols = ncols;
+		whole->colslots =
+		    ar_alloc(c, sizeof(int) * (ncols * whole->nparts + 1));
+	} else {
+		int same = ncols == whole->ncols;
+		for (size_t i = 0; same && i < ncols; i++)
+			same = strcmp(cols[i], whole->cols[i]) == 0;
+		if (!same)
+			qerr(c, LORA_ESEMANTIC,
+			     "DifferentColumnsInUnion: all parts of a UNION "
+			     "must return the same columns");
+	}
+	for (size_t i = 0; i < ncols; i++)
+		whole->colslots[part * whole->ncols + i] = slots[i];
+	return s;
+}
+
+void q_check(struct qctx *c, struct query *q)
+{
+	struct scope *s = sc_new(c, NULL);
+	for (size_t i = 0; i < q->nparts; i++)
+		check_single(c, q->parts[i], s, q, i);
+}
+
+static int clauses_write(struct clause **cl, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (cl[i]->kind == C_DDL &&
+		    cl[i]->ddl->kind == DDL_SHOW_INDEXES)
+			continue;
+		if (is_update(cl[i]->kind))
+			return 1;
+		if (cl[i]->kind == C_CALLSUB && q_is_write(cl[i]->sub))
+			return 1;
+	}
+	return 0;
+}
+
+int q_is_write(struct query *q)
+{
+	for (size_t i = 0; i < q->nparts; i++)
+		if (clauses_write(q->parts[i]->cl, q->parts[i]->ncl))
+			return 1;
+	return 0;
+}

@@ -1,0 +1,1213 @@
+/* exec.c - the executor: clause by clause over materialised row sets.
+ * Pattern matching (start-node choice, expansion, variable length,
+ * shortest paths), projection with grouping and aggregation, ordering,
+ * SKIP / LIMIT, UNWIND, UNION, FOREACH and CALL subqueries. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qint.h"
+
+/* ---- rows -------------------------------------------------------------- */
+
+void rows_push(struct qctx *c, struct rows *r, struct val *row)
+{
+	if (++c->rows_made > c->lim.rows_max * 4 + 1000 ||
+	    r->n >= c->lim.rows_max)
+		qerr(c, LORA_ELIMIT, "RowLimit: more than %llu rows",
+		     (unsigned long long)c->lim.rows_max);
+	if ((c->rows_made & 1023) == 0)
+		q_tick(c);
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 16;
+		struct val **n = ar_alloc(c, sizeof(*n) * nc);
+		if (r->n)
+			memcpy(n, r->r, sizeof(*n) * r->n);
+		r->r = n;
+		r->cap = nc;
+	}
+	r->r[r->n++] = row;
+}
+
+struct val *row_copy(struct qctx *c, const struct val *row)
+{
+	struct val *r = ar_alloc(c, sizeof(struct val) * (size_t)c->nslots);
+	if (row)
+		memcpy(r, row, sizeof(struct val) * (size_t)c->nslots);
+	return r;
+}
+
+/* ---- pattern matching -------------------------------------------------- */
+
+struct seg {
+	uint64_t *edges;
+	size_t n;
+};
+
+struct mstate {
+	struct pattern *pat;
+	struct expr *where;
+	struct rows *out;
+	struct val *row;
+	uint64_t *used; /* edges bound in this MATCH */
+	size_t nused, capused;
+	struct seg *segs; /* per rel of the current part */
+	int part;
+	int *order; /* expansion order of node positions */
+	int start;
+};
+
+static int new_var(const char *v)
+{
+	return !v || !v[0];
+}
+
+static int used_has(struct mstate *m, uint64_t e)
+{
+	for (size_t i = 0; i < m->nused; i++)
+		if (m->used[i] == e)
+			return 1;
+	return 0;
+}
+
+static void used_push(struct qctx *c, struct mstate *m, uint64_t e)
+{
+	if (m->nused == m->capused) {
+		size_t nc = m->capused ? m->capused * 2 : 16;
+		uint64_t *n = ar_alloc(c, sizeof(uint64_t) * nc);
+		if (m->nused)
+			memcpy(n, m->used, sizeof(uint64_t) * m->nused);
+		m->used = n;
+		m->capused = nc;
+	}
+	m->used[m->nused++] = e;
+}
+
+static int props_match(struct qctx *c, struct expr *props, struct vmap *have,
+                       struct val *row)
+{
+	if (!props)
+		return 1;
+	struct val want = eval(c, props, row);
+	if (want.t == V_NULL)
+		return 1;
+	if (want.t != V_MAP)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: property map "
+		     "expected");
+	for (size_t i = 0; i < want.u.m->n; i++) {
+		struct val *h = have ? vmap_get(have, want.u.m->k[i]) : NULL;
+		if (!h || v_eq(c, *h, want.u.m->v[i]) != 1)
+			return 0;
+	}
+	return 1;
+}
+
+static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
+                   struct val *row)
+{
+	struct gnode *n = g_node(c, id);
+	if (!n || n->deleted)
+		return 0;
+	for (size_t i = 0; i < pn->nlabels; i++)
+		if (!g_has_label(n, pn->labels[i]))
+			return 0;
+	return props_match(c, pn->props, n->props, row);
+}
+
+static int rel_type_ok(struct prel *r, const char *type)
+{
+	if (!r->ntypes)
+		return 1;
+	for (size_t i = 0; i < r->ntypes; i++)
+		if (strcmp(r->types[i], type) == 0)
+			return 1;
+	return 0;
+}
+
+static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid, struct val *row)
+{
+	struct gedge *e = g_edge(c, eid);
+	if (!e || e->deleted || !rel_type_ok(r, e->type))
+		return 0;
+	if (r->props && !props_match(c, r->props, e->props, row))
+		return 0;
+	return 1;
+}
+
+static void match_part(struct qctx *c, struct mstate *m, int part);
+
+static struct val make_path(struct qctx *c, struct ppart *pp, struct val *row,
+                            struct seg *segs)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < pp->nrels; i++)
+		total += segs[i].n;
+	struct vpath *p = ar_alloc(c, sizeof(*p));
+	p->n = total;
+	p->nodes = ar_alloc(c, sizeof(uint64_t) * (total + 1));
+	p->rels = ar_alloc(c, sizeof(uint64_t) * (total ? total : 1));
+	uint64_t cur = row[pp->nodes[0].slot].u.id;
+	p->nodes[0] = cur;
+	size_t k = 0;
+	for (size_t i = 0; i < pp->nrels; i++)
+		for (size_t j = 0; j < segs[i].n; j++) {
+			struct gedge *e = g_edge(c, segs[i].edges[j]);
+			cur = e->src == cur ? e->dst : e->src;
+			p->rels[k] = e->id;
+			p->nodes[++k] = cur;
+		}
+	struct val v = {.t = V_PATH};
+	v.u.p = p;
+	return v;
+}
+
+static void bind_varlen(struct qctx *c, struct ppart *pp, struct val *row,
+                        struct seg *segs)
+{
+	for (size_t i = 0; i < pp->nrels; i++) {
+		struct prel *r = &pp->rels[i];
+		if (!r->varlen)
+			continue;
+		struct val l = v_list(c, segs[i].n);
+		for (size_t j = 0; j < segs[i].n; j++)
+			l.u.l->v[j] = v_rel(segs[i].edges[j]);
+		row[r->slot] = l;
+	}
+}
+
+static void part_done(struct qctx *c, struct mstate *m)
+{
+	struct ppart *pp = &m->pat->parts[m->part];
+	bind_varlen(c, pp, m->row, m->segs);
+	if (pp->pathslot >= 0)
+		m->row[pp->pathslot] = make_path(c, pp, m->row, m->segs);
+	int save = m->part, st = m->start;
+	struct seg *ss = m->segs;
+	int *so = m->order;
+	match_part(c, m, m->part + 1);
+	m->part = save;
+	m->segs = ss;
+	m->order = so;
+	m->start = st;
+}
+
+static void expand(struct qctx *c, struct mstate *m, int step);
+
+/* try binding node position `pos` to id, then continue with step+1 */
+static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
+                           uint64_t id, int step)
+{
+	struct ppart *pp = &m->pat->parts[m->part];
+	struct pnode *pn = &pp->nodes[pos];
+	struct val cur = m->row[pn->slot];
+	if (cur.t == V_NODE) {
+		if (cur.u.id != id)
+			return;
+		if (!node_ok(c, pn, id, m->row))
+			return;
+		expand(c, m, step + 1);
+		return;
+	}
+	if (!new_var(pn->var))
+		return; /* pre-bound to null or non-node */
+	if (!node_ok(c, pn, id, m->row))
+		return;
+	m->row[pn->slot] = v_node(id);
+	expand(c, m, step + 1);
+	m->row[pn->slot] = v_null();
+}
+
+static void varlen_dfs(struct qctx *c, struct mstate *m, struct prel *r,
+                       int dir, uint64_t at, int target, int step,
+                       struct seg *sg, int64_t depth, int rev)
+{
+	if (depth >= r->minh) {
+		if (rev) {
+			/* collected right-to-left: reverse into path order */
+			struct seg save = *sg;
+			uint64_t *tmp =
+			    ar_alloc(c, sizeof(uint64_t) * (sg->n ? sg->n : 1));
+			for (size_t i = 0; i < sg->n; i++)
+				tmp[i] = sg->edges[sg->n - 1 - i];
+			sg->edges = tmp;
+			bind_node_then(c, m, target, at, step);
+			*sg = save;
+		} else {
+			bind_node_then(c, m, target, at, step);
+		}
+	}
+	int64_t maxh = r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
+	if (depth >= maxh)
+		return;
+	struct adj *a;
+	size_t n;
+	g_adjacent(c, at, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (used_has(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
+			continue;
+		used_push(c, m, a[i].edge);
+		uint64_t *ne = ar_alloc(c, sizeof(uint64_t) * (sg->n + 1));
+		if (sg->n)
+			memcpy(ne, sg->edges, sizeof(uint64_t) * sg->n);
+		ne[sg->n] = a[i].edge;
+		struct seg save = *sg;
+		sg->edges = ne;
+		sg->n++;
+		varlen_dfs(c, m, r, dir, a[i].other, target, step, sg,
+		           depth + 1, rev);
+		*sg = save;
+		m->nused--;
+	}
+}
+
+static int flip(int dir)
+{
+	return dir == D_OUT ? D_IN : dir == D_IN ? D_OUT : D_BOTH;
+}
+
+/* step k of m->order: node position order[k] reached from its neighbour */
+static void expand(struct qctx *c, struct mstate *m, int step)
+{
+	struct ppart *pp = &m->pat->parts[m->part];
+	if (step > (int)pp->nrels) {
+		part_done(c, m);
+		return;
+	}
+	int pos = m->order[step];
+	int from, ri, dir;
+	if (pos > m->start) { /* rightward: rel pos-1 from node pos-1 */
+		from = pos - 1;
+		ri = pos - 1;
+		dir = pp->rels[ri].dir;
+	} else { /* leftward: rel pos from node pos+1 */
+		from = pos + 1;
+		ri = pos;
+		dir = flip(pp->rels[ri].dir);
+	}
+	struct prel *r = &pp->rels[ri];
+	uint64_t at = m->row[pp->nodes[from].slot].u.id;
+	struct seg *sg = &m->segs[ri];
+	if (r->varlen) {
+		sg->n = 0;
+		varlen_dfs(c, m, r, dir, at, pos, step, sg, 0, pos < m->start);
+		return;
+	}
+	struct val bound = m->row[r->slot];
+	if (!new_var(r->var) && bound.t != V_REL)
+		return;
+	struct adj *a;
+	size_t n;
+	g_adjacent(c, at, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (bound.t == V_REL && bound.u.id != a[i].edge)
+			continue;
+		if (used_has(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
+			continue;
+		used_push(c, m, a[i].edge);
+		m->row[r->slot] = v_rel(a[i].edge);
+		sg->edges = &a[i].edge;
+		sg->n = 1;
+		bind_node_then(c, m, pos, a[i].other, step);
+		m->row[r->slot] = bound;
+		m->nused--;
+	}
+}
+
+/* equality / range conjuncts usable for an index seek on `slot` */
+struct seekspec {
+	const char *key;
+	struct expr *eq;
+};
+
+static int const_expr(struct expr *e)
+{
+	return e->kind == E_LIT || e->kind == E_PARAM;
+}
+
+static void find_eq(struct expr *w, int slot, struct seekspec *s, int n, int *k)
+{
+	if (!w || *k >= n)
+		return;
+	if (w->kind == E_AND) {
+		find_eq(w->a, slot, s, n, k);
+		find_eq(w->b, slot, s, n, k);
+		return;
+	}
+	if (w->kind != E_CMP || w->op[0] != '=')
+		return;
+	struct expr *p = w->a, *v = w->b;
+	if (p->kind != E_PROP) {
+		p = w->b;
+		v = w->a;
+	}
+	if (p->kind == E_PROP && p->a->kind == E_VAR && p->a->slot == slot &&
+	    const_expr(v)) {
+		s[*k].key = p->name;
+		s[*k].eq = v;
+		(*k)++;
+	}
+}
+
+/* candidate ids for node position pos; returns 0 when unconstrained */
+static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
+                       struct idvec *out)
+{
+	struct val cur = m->row[pn->slot];
+	memset(out, 0, sizeof *out);
+	if (cur.t == V_NODE) {
+		idv_push(c, out, cur.u.id);
+		return;
+	}
+	if (!new_var(pn->var))
+		return; /* bound to null */
+	struct seekspec s[8];
+	int k = 0;
+	if (pn->props && pn->props->kind == E_MAP)
+		for (size_t i = 0; i < pn->props->nargs && k < 8; i++)
+			if (const_expr(pn->props->args[i])) {
+				s[k].key = pn->props->labels[i];
+				s[k].eq = pn->props->args[i];
+				k++;
+			}
+	find_eq(m->where, pn->slot, s, 8, &k);
+	for (size_t l = 0; l < pn->nlabels; l++)
+		for (int i = 0; i < k; i++) {
+			struct val v = eval(c, s[i].eq, m->row);
+			if (v.t == V_NULL)
+				continue;
+			if (g_index_seek(c, pn->labels[l], s[i].key, &v, 1, &v,
+			                 1, out))
+				return;
+		}
+	const char *best = NULL;
+	uint64_t bc = UINT64_MAX;
+	for (size_t l = 0; l < pn->nlabels; l++) {
+		uint64_t n = g_count_label(c, pn->labels[l]);
+		if (n < bc) {
+			bc = n;
+			best = pn->labels[l];
+		}
+	}
+	g_scan(c, best, out);
+}
+
+static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
+{
+	int best = 0;
+	uint64_t bc = UINT64_MAX;
+	for (size_t i = 0; i <= pp->nrels; i++) {
+		struct pnode *pn = &pp->nodes[i];
+		uint64_t cost;
+		if (m->row[pn->slot].t == V_NODE || !new_var(pn->var))
+			cost = 0;
+		else if (pn->nlabels) {
+			cost = g_count_label(c, pn->labels[0]);
+			if (pn->props)
+				cost = cost / 16 + 1;
+		} else {
+			cost = UINT64_MAX - 1;
+		}
+		if (cost < bc) {
+			bc = cost;
+			best = (int)i;
+		}
+	}
+	return best;
+}
+
+static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp);
+
+static void match_part(struct qctx *c, struct mstate *m, int part)
+{
+	if (part == (int)m->pat->nparts) {
+		if (m->where && eval_pred(c, m->where, m->row) != 1)
+			return;
+		rows_push(c, m->out, row_copy(c, m->row));
+		return;
+	}
+	struct ppart *pp = &m->pat->parts[part];
+	m->part = part;
+	m->segs = ar_alloc(c, sizeof(struct seg) * (pp->nrels + 1));
+	if (pp->shortest) {
+		shortest(c, m, pp);
+		return;
+	}
+	int start = pick_start(c, m, pp);
+	int *order = ar_alloc(c, sizeof(int) * (pp->nrels + 1));
+	int k = 0;
+	order[k++] = start;
+	for (int i = start + 1; i <= (int)pp->nrels; i++)
+		order[k++] = i;
+	for (int i = start - 1; i >= 0; i--)
+		order[k++] = i;
+	struct idvec cand;
+	candidates(c, m, &pp->nodes[start], &cand);
+	for (size_t i = 0; i < cand.n; i++) {
+		m->part = part;
+		m->order = order;
+		m->start = start;
+		bind_node_then(c, m, start, cand.v[i], 0);
+	}
+}
+
+/* BFS between two bound endpoints of a one-relationship part */
+static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
+{
+	struct prel *r = &pp->rels[0];
+	struct idvec sa, sb;
+	candidates(c, m, &pp->nodes[0], &sa);
+	int part = m->part;
+	struct seg *segs = m->segs;
+	for (size_t ai = 0; ai < sa.n; ai++) {
+		if (!node_ok(c, &pp->nodes[0], sa.v[ai], m->row))
+			continue;
+		struct val s0 = m->row[pp->nodes[0].slot];
+		m->row[pp->nodes[0].slot] = v_node(sa.v[ai]);
+		candidates(c, m, &pp->nodes[1], &sb);
+		for (size_t bi = 0; bi < sb.n; bi++) {
+			uint64_t src = sa.v[ai], dst = sb.v[bi];
+			if (!node_ok(c, &pp->nodes[1], dst, m->row))
+				continue;
+			/* BFS layers with parent edges */
+			struct hmap seen = {0};
+			struct idvec front = {0}, next = {0};
+			idv_push(c, &front, src);
+			hm_put(c, &seen, src, (void *)1);
+			struct idvec *paths = NULL; /* edge lists found */
+			size_t npaths = 0;
+			struct hmap parent = {0}; /* node -> idvec of edges */
+			int64_t maxh =
+			    r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
+			int found = src == dst && r->minh == 0;
+			for (int64_t d = 0; d < maxh && !found && front.n;
+			     d++) {
+				next.n = 0;
+				struct hmap layer = {0};
+				for (size_t i = 0; i < front.n; i++) {
+					struct adj *a;
+					size_t n;
+					g_adjacent(c, front.v[i], r->dir,
+					           r->ntypes == 1 ? r->types[0]
+					                          : NULL,
+					           &a, &n);
+					for (size_t j = 0; j < n; j++) {
+						if (!rel_ok(c, r, a[j].edge,
+						            m->row))
+							continue;
+						uint64_t o = a[j].other;
+						if (hm_get(&seen, o) &&
+						    !hm_get(&layer, o))
+							continue;
+						if (!hm_get(&layer, o)) {
+							hm_put(c, &layer, o,
+							       (void *)1);
+							idv_push(c, &next, o);
+						}
+						struct idvec *pv =
+						    hm_get(&parent, o);
+						if (!pv) {
+							pv = ar_alloc(
+							    c, sizeof(*pv));
+							hm_put(c, &parent, o,
+							       pv);
+						}
+						idv_push(c, pv, a[j].edge);
+						if (o == dst)
+							found = 1;
+					}
+				}
+				for (size_t i = 0; i < next.n; i++)
+					hm_put(c, &seen, next.v[i], (void *)1);
+				lora_free(layer.keys);
+				lora_free(layer.vals);
+				struct idvec t = front;
+				front = next;
+				next = t;
+			}
+			(void)paths;
+			(void)npaths;
+			if (found) {
+				/* walk parents back from dst: enumerate */
+				struct seg sg = {0};
+				uint64_t stack_e[QRY_VARLEN_HOPS_MAX + 1];
+				uint64_t stack_n[QRY_VARLEN_HOPS_MAX + 2];
+				size_t idx[QRY_VARLEN_HOPS_MAX + 2];
+				int depth = 0;
+				stack_n[0] = dst;
+				idx[0] = 0;
+				int emitted = 0;
+				while (depth >= 0 &&
+				       !(emitted && pp->shortest == 1)) {
+					uint64_t at = stack_n[depth];
+					if (at == src) {
+						sg.n = (size_t)depth;
+						sg.edges = ar_alloc(
+						    c, sizeof(uint64_t) *
+						           (sg.n ? sg.n : 1));
+						for (int i = 0; i < depth; i++)
+							sg.edges[i] =
+							    stack_e[depth - 1 -
+							            i];
+						if ((int64_t)sg.n >= r->minh) {
+							m->segs = segs;
+							m->segs[0] = sg;
+							m->part = part;
+							m->row[pp->nodes[1]
+							           .slot] =
+							    v_node(dst);
+							if (r->slot >= 0) {
+								struct val l =
+								    v_list(
+								        c,
+								        sg.n);
+								for (size_t i =
+								         0;
+								     i < sg.n;
+								     i++)
+									l.u.l->v
+									    [i] = v_rel(
+									    sg.edges
+									        [i]);
+								m->row
+								    [r->slot] =
+								    r->varlen
+								        ? l
+								        : (sg.n
+								               ? v_rel(
+								                     sg.edges
+								                         [0])
+								               : v_null());
+							}
+							if (pp->pathslot >= 0)
+								m->row
+								    [pp->pathslot] =
+								    make_path(
+								        c, pp,
+								        m->row,
+								        m->segs);
+							match_part(c, m,
+							           part + 1);
+							m->part = part;
+							emitted = 1;
+						}
+						depth--;
+						continue;
+					}
+					struct idvec *pv = hm_get(&parent, at);
+					if (!pv || idx[depth] >= pv->n ||
+					    depth >= QRY_VARLEN_HOPS_MAX) {
+						depth--;
+						continue;
+					}
+					uint64_t e = pv->v[idx[depth]++];
+					struct gedge *ge = g_edge(c, e);
+					uint64_t prev =
+					    ge->src == at ? ge->dst : ge->src;
+					if (ge->src == ge->dst)
+						prev = at;
+					stack_e[depth] = e;
+					depth++;
+					stack_n[depth] = prev;
+					idx[depth] = 0;
+				}
+			}
+			lora_free(seen.keys);
+			lora_free(seen.vals);
+			lora_free(parent.keys);
+			lora_free(parent.vals);
+		}
+		m->row[pp->nodes[0].slot] = s0;
+	}
+}
+
+void match_pattern(struct qctx *c, struct pattern *p, struct expr *where,
+                   struct val *row, struct rows *out)
+{
+	struct mstate m = {.pat = p, .where = where, .out = out, .row = row};
+	/* fresh variables of this pattern start unbound */
+	for (size_t k = 0; k < p->nparts; k++) {
+		struct ppart *pp = &p->parts[k];
+		for (size_t i = 0; i <= pp->nrels; i++) {
+			if (new_var(pp->nodes[i].var))
+				row[pp->nodes[i].slot] = v_null();
+			if (i < pp->nrels && new_var(pp->rels[i].var))
+				row[pp->rels[i].slot] = v_null();
+		}
+	}
+	/* relationships bound before still count as used */
+	match_part(c, &m, 0);
+}
+
+/* ---- aggregation ------------------------------------------------------- */
+
+struct aggst {
+	int64_t cnt;
+	int64_t isum;
+	double fsum;
+	int is_float, has;
+	struct val best;
+	struct rows vals; /* collect / percentiles / stdev / distinct */
+};
+
+static struct val agg_arg(struct qctx *c, struct expr *a, struct val *row,
+                          size_t i)
+{
+	return a->nargs > i ? eval(c, a->args[i], row) : v_null();
+}
+
+static int seen_before(struct qctx *c, struct aggst *s, struct val v)
+{
+	for (size_t i = 0; i < s->vals.n; i++)
+		if (v_equiv(c, *s->vals.r[i], v))
+			return 1;
+	struct val *p = ar_alloc(c, sizeof(*p));
+	*p = v;
+	rows_push(c, &s->vals, p);
+	return 0;
+}
+
+static void agg_add(struct qctx *c, struct expr *a, struct aggst *s,
+                    struct val *row)
+{
+	if (a->kind == E_COUNTSTAR) {
+		s->cnt++;
+		return;
+	}
+	struct val v = agg_arg(c, a, row, 0);
+	if (v.t == V_NULL)
+		return;
+	const char *n = a->name;
+	int collectlike = !strcasecmp(n, "collect") ||
+	                  !strncasecmp(n, "percentile", 10) ||
+	                  !strncasecmp(n, "stdev", 5);
+	if (a->distinct && !collectlike) {
+		struct aggst *d = s;
+		if (seen_before(c, d, v))
+			return;
+	} else if (collectlike) {
+		if (a->distinct) {
+			if (seen_before(c, s, v))
+				return;
+		} else {
+			struct val *p = ar_alloc(c, sizeof(*p));
+			*p = v;
+			rows_push(c, &s->vals, p);
+		}
+		if (!strncasecmp(n, "percentile", 10))
+			s->best = agg_arg(c, a, row, 1);
+		return;
+	}
+	s->cnt++;
+	if (!strcasecmp(n, "sum") || !strcasecmp(n, "avg")) {
+		if (v.t == V_TEMPORAL) {
+			s->best = s->has ? arith(c, '+', s->best, v) : v;
+			s->has = 1;
+			return;
+		}
+		if (!v_is_num(v))
+			qerr(c, LORA_ETYPE, "InvalidArgumentType: %s() of a %s",
+			     n, v_type_name(v));
+		if (v.t == V_FLOAT)
+			s->is_float = 1;
+		s->fsum += v_num(v);
+		if (v.t == V_INT &&
+		    __builtin_add_overflow(s->isum, v.u.i, &s->isum))
+			qerr(c, LORA_EARITH, "IntegerOverflow: sum overflow");
+		return;
+	}
+	if (!strcasecmp(n, "min") || !strcasecmp(n, "max")) {
+		int mx = !strcasecmp(n, "max");
+		if (!s->has) {
+			s->best = v;
+			s->has = 1;
+			return;
+		}
+		int r = v_order(c, v, s->best);
+		if (mx ? r > 0 : r < 0)
+			s->best = v;
+	}
+}
+
+static int cmp_num(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static struct val agg_percentile(struct qctx *c, struct aggst *s, int cont)
+{
+	if (s->best.t == V_NULL)
+		return v_null();
+	double p = v_num(s->best);
+	if (!v_is_num(s->best) || p < 0 || p > 1)
+		qerr(c, LORA_EINVAL,
+		     "NumberOutOfRange: percentile must be "
+		     "between 0.0 and 1.0");
+	size_t n = s->vals.n;
+	if (!n)
+		return v_null();
+	double *d = ar_alloc(c, sizeof(double) * n);
+	int allint = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (!v_is_num(*s->vals.r[i]))
+			qerr(c, LORA_ETYPE,
+			     "InvalidArgumentType: percentile "
+			     "of a non-number");
+		d[i] = v_num(*s->vals.r[i]);
+		allint &= s->vals.r[i]->t == V_INT;
+	}
+	qsort(d, n, sizeof(double), cmp_num);
+	if (cont) {
+		double pos = p * (double)(n - 1);
+		size_t lo = (size_t)floor(pos), hi = (size_t)ceil(pos);
+		return v_float(d[lo] + (d[hi] - d[lo]) * (pos - (double)lo));
+	}
+	size_t idx = p == 0 ? 0 : (size_t)ceil(p * (double)n) - 1;
+	if (idx >= n)
+		idx = n - 1;
+	return allint ? v_int((int64_t)d[idx]) : v_float(d[idx]);
+}
+
+static struct val agg_result(struct qctx *c, struct expr *a, struct aggst *s)
+{
+	if (a->kind == E_COUNTSTAR)
+		return v_int(s->cnt);
+	const char *n = a->name;
+	if (!strcasecmp(n, "count"))
+		return v_int(a->distinct ? (int64_t)s->vals.n : s->cnt);
+	if (!strcasecmp(n, "collect")) {
+		struct val l = v_list(c, s->vals.n);
+		for (size_t i = 0; i < s->vals.n; i++)
+			l.u.l->v[i] = *s->vals.r[i];
+		return l;
+	}
+	if (!strcasecmp(n, "sum")) {
+		if (s->has)
+			return s->best;
+		return s->is_float ? v_float(s->fsum) : v_int(s->isum);
+	}
+	if (!strcasecmp(n, "avg")) {
+		if (s->has)
+			return s->best; /* durations: not divided (rare) */
+		if (!s->cnt)
+			return v_null();
+		return v_float(s->fsum / (double)s->cnt);
+	}
+	if (!strcasecmp(n, "min") || !strcasecmp(n, "max"))
+		return s->has ? s->best : v_null();
+	if (!strcasecmp(n, "percentileDisc"))
+		return agg_percentile(c, s, 0);
+	if (!strcasecmp(n, "percentileCont"))
+		return agg_percentile(c, s, 1);
+	/* stDev / stDevP */
+	size_t k = s->vals.n;
+	int pop = !strcasecmp(n, "stDevP");
+	if (k < 2)
+		return v_float(0);
+	double mean = 0, sq = 0;
+	for (size_t i = 0; i < k; i++)
+		mean += v_num(*s->vals.r[i]);
+	mean /= (double)k;
+	for (size_t i = 0; i < k; i++) {
+		double d = v_num(*s->vals.r[i]) - mean;
+		sq += d * d;
+	}
+	return v_float(sqrt(sq / (double)(pop ? k : k - 1)));
+}
+
+/* ---- projection -------------------------------------------------------- */
+
+struct group {
+	struct val *row;  /* representative */
+	struct val *keys; /* key item values */
+	struct aggst *st;
+	struct group *next;
+};
+
+static void project_plain(struct qctx *c, struct proj *pr, struct rows *in,
+                          struct rows *out)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		struct val *r = row_copy(c, in->r[i]);
+		for (size_t j = 0; j < pr->nitems; j++)
+			r[pr->items[j].slot] =
+			    eval(c, pr->items[j].e, in->r[i]);
+		rows_push(c, out, r);
+	}
+}
+
+static void project_agg(struct qctx *c, struct proj *pr, struct rows *in,
+                        struct rows *out)
+{
+	struct hmap h = {0};
+	struct rows order = {0};
+	size_t nk = pr->nitems;
+	struct val *kv = ar_alloc(c, sizeof(struct val) * (nk + 1));
+	for (size_t i = 0; i < in->n; i++) {
+		struct val *row = in->r[i];
+		uint64_t hv = 17;
+		for (size_t j = 0; j < nk; j++)
+			if (!pr->items[j].has_agg) {
+				kv[j] = eval(c, pr->items[j].e, row);
+				hv = hv * 31 + v_hash(kv[j]);
+			}
+		struct group *g = hm_get(&h, hv), *g0 = g;
+		for (; g; g = g->next) {
+			size_t j;
+			for (j = 0; j < nk; j++)
+				if (!pr->items[j].has_agg &&
+				    !v_equiv(c, g->keys[j], kv[j]))
+					break;
+			if (j == nk)
+				break;
+		}
+		if (!g) {
+			g = ar_alloc(c, sizeof(*g));
+			g->row = row;
+			g->keys = ar_alloc(c, sizeof(struct val) * (nk + 1));
+			memcpy(g->keys, kv, sizeof(struct val) * nk);
+			g->st =
+			    ar_alloc(c, sizeof(struct aggst) * (pr->naggs + 1));
+			g->next = g0;
+			hm_put(c, &h, hv, g);
+			rows_push(c, &order, (struct val *)g);
+		}
+		for (size_t a = 0; a < pr->naggs; a++)
+			agg_add(c, pr->aggs[a], &g->st[a], row);
+	}
+	lora_free(h.keys);
+	lora_free(h.vals);
+	int haskeys = 0;
+	for (size_t j = 0; j < nk; j++)
+		haskeys |= !pr->items[j].has_agg;
+	if (order.n == 0 && !haskeys) {
+		struct group *g = ar_alloc(c, sizeof(*g));
+		g->row = row_copy(c, NULL);
+		g->keys = kv;
+		g->st = ar_alloc(c, sizeof(struct aggst) * (pr->naggs + 1));
+		rows_push(c, &order, (struct val *)g);
+	}
+	struct val *aggv = ar_alloc(c, sizeof(struct val) * (pr->naggs + 1));
+	for (size_t i = 0; i < order.n; i++) {
+		struct group *g = (struct group *)order.r[i];
+		for (size_t a = 0; a < pr->naggs; a++)
+			aggv[a] = agg_result(c, pr->aggs[a], &g->st[a]);
+		struct val *r = row_copy(c, g->row);
+		struct val *saved = c->aggvals;
+		c->aggvals = aggv;
+		for (size_t j = 0; j < nk; j++)
+			r[pr->items[j].slot] =
+			    pr->items[j].has_agg
+			        ? eval(c, pr->items[j].e, g->row)
+			        : g->keys[j];
+		c->aggvals = saved;
+		rows_push(c, out, r);
+	}
+}
+
+static __thread struct rows *sort_rows;
+static __thread struct qctx *sort_ctx;
+struct sortrow {
+	struct val *row;
+	struct val *keys;
+	size_t idx;
+};
+static __thread struct proj *sort_proj;
+
+static int sort_cmp(const void *a, const void *b)
+{
+	const struct sortrow *x = a, *y = b;
+	for (size_t i = 0; i < sort_proj->norder; i++) {
+		int r = v_order(sort_ctx, x->keys[i], y->keys[i]);
+		if (r)
+			return sort_proj->order[i].desc ? -r : r;
+	}
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void order_rows(struct qctx *c, struct proj *pr, struct rows *r)
+{
+	struct sortrow *s = ar_alloc(c, sizeof(*s) * (r->n + 1));
+	for (size_t i = 0; i < r->n; i++) {
+		s[i].row = r->r[i];
+		s[i].idx = i;
+		s[i].keys = ar_alloc(c, sizeof(struct val) * pr->norder);
+		for (size_t k = 0; k < pr->norder; k++)
+			s[i].keys[k] = eval(c, pr->order[k].e, r->r[i]);
+	}
+	/* qsort is not reentrant: the comparator reads these statics, and
+	 * v_order does not evaluate expressions */
+	sort_ctx = c;
+	sort_proj = pr;
+	sort_rows = r;
+	qsort(s, r->n, sizeof(*s), sort_cmp);
+	for (size_t i = 0; i < r->n; i++)
+		r->r[i] = s[i].row;
+}
+
+static int64_t count_arg(struct qctx *c, struct expr *e, const char *what)
+{
+	struct val v = eval(c, e, NULL);
+	if (v.t == V_FLOAT && v.u.f == floor(v.u.f) && 0)
+		v = v_int((int64_t)v.u.f);
+	if (v.t != V_INT)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: %s must be an integer, got %s", what,
+		     v_type_name(v));
+	if (v.u.i < 0)
+		qerr(c, LORA_EINVAL,
+		     "NegativeIntegerArgument: %s must not be negative", what);
+	return v.u.i;
+}
+
+static void distinct_rows(struct qctx *c, struct proj *pr, struct rows *r)
+{
+	struct hmap h = {0};
+	size_t k = 0;
+	for (size_t i = 0; i < r->n; i++) {
+		uint64_t hv = 7;
+		for (size_t j = 0; j < pr->nitems; j++)
+			hv = hv * 31 + v_hash(r->r[i][pr->items[j].slot]);
+		struct rows *bucket = hm_get(&h, hv);
+		int dup = 0;
+		for (size_t b = 0; bucket && b < bucket->n && !dup; b++) {
+			size_t j;
+			for (j = 0; j < pr->nitems; j++)
+				if (!v_equiv(c, bucket->r[b][pr->items[j].slot],
+				             r->r[i][pr->items[j].slot]))
+					break;
+			dup = j == pr->nitems;
+		}
+		if (dup)
+			continue;
+		if (!bucket) {
+			bucket = ar_alloc(c, sizeof(*bucket));
+			hm_put(c, &h, hv, bucket);
+		}
+		rows_push(c, bucket, r->r[i]);
+		r->r[k++] = r->r[i];
+	}
+	r->n = k;
+	lora_free(h.keys);
+	lora_free(h.vals);
+}
+
+static void exec_proj(struct qctx *c, struct proj *pr, struct rows *in,
+                      struct rows *out)
+{
+	struct rows tmp = {0};
+	if (pr->naggs)
+		project_agg(c, pr, in, &tmp);
+	else
+		project_plain(c, pr, in, &tmp);
+	if (pr->distinct)
+		distinct_rows(c, pr, &tmp);
+	if (pr->norder)
+		order_rows(c, pr, &tmp);
+	size_t skip = pr->skip ? (size_t)count_arg(c, pr->skip, "SKIP") : 0;
+	size_t lim =
+	    pr->limit ? (size_t)count_arg(c, pr->limit, "LIMIT") : SIZE_MAX;
+	for (size_t i = skip; i < tmp.n && i - skip < lim; i++) {
+		if (pr->where && eval_pred(c, pr->where, tmp.r[i]) != 1)
+			continue;
+		rows_push(c, out, tmp.r[i]);
+	}
+}
+
+/* ---- clauses ----------------------------------------------------------- */
+
+static void exec_unwind(struct qctx *c, struct clause *cl, struct rows *in,
+                        struct rows *out)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		struct val l = eval(c, cl->e, in->r[i]);
+		if (l.t == V_NULL)
+			continue;
+		if (l.t != V_LIST) {
+			struct val *r = row_copy(c, in->r[i]);
+			r[cl->slot] = l;
+			rows_push(c, out, r);
+			continue;
+		}
+		for (size_t j = 0; j < l.u.l->n; j++) {
+			struct val *r = row_copy(c, in->r[i]);
+			r[cl->slot] = l.u.l->v[j];
+			rows_push(c, out, r);
+		}
+	}
+}
+
+static void exec_match(struct qctx *c, struct clause *cl, struct rows *in,
+                       struct rows *out)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		size_t before = out->n;
+		struct val *r = row_copy(c, in->r[i]);
+		match_pattern(c, cl->pat, cl->where, r, out);
+		if (cl->kind == C_OPTMATCH && out->n == before) {
+			struct val *o = row_copy(c, in->r[i]);
+			for (size_t k = 0; k < cl->pat->nparts; k++) {
+				struct ppart *pp = &cl->pat->parts[k];
+				for (size_t j = 0; j <= pp->nrels; j++) {
+					if (new_var(pp->nodes[j].var))
+						o[pp->nodes[j].slot] = v_null();
+					if (j < pp->nrels &&
+					    new_var(pp->rels[j].var))
+						o[pp->rels[j].slot] = v_null();
+				}
+				if (pp->pathslot >= 0)
+					o[pp->pathslot] = v_null();
+			}
+			rows_push(c, out, o);
+		}
+	}
+}
+
+static void exec_clauses(struct qctx *c, struct clause **cl, size_t n,
+                         struct rows *in, struct rows *out);
+
+static void exec_foreach(struct qctx *c, struct clause *cl, struct rows *in,
+                         struct rows *out)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		struct val l = eval(c, cl->e, in->r[i]);
+		if (l.t == V_LIST)
+			for (size_t j = 0; j < l.u.l->n; j++) {
+				struct rows one = {0}, res = {0};
+				struct val *r = row_copy(c, in->r[i]);
+				r[cl->slot] = l.u.l->v[j];
+				rows_push(c, &one, r);
+				exec_clauses(c, cl->body, cl->nbody, &one,
+				             &res);
+			}
+		else if (l.t != V_NULL)
+			qerr(c, LORA_ETYPE,
+			     "InvalidArgumentType: FOREACH needs "
+			     "a list");
+		rows_push(c, out, in->r[i]);
+	}
+}
+
+static void exec_callsub(struct qctx *c, struct clause *cl, struct rows *in,
+                         struct rows *out)
+{
+	struct query *q = cl->sub;
+	for (size_t i = 0; i < in->n; i++) {
+		struct rows one = {0}, res = {0};
+		rows_push(c, &one, row_copy(c, in->r[i]));
+		exec_query(c, q, &one, &res);
+		if (!q->ncols) {
+			rows_push(c, out, in->r[i]);
+			continue;
+		}
+		for (size_t j = 0; j < res.n; j++) {
+			struct val *r = row_copy(c, in->r[i]);
+			for (size_t k = 0; k < q->ncols; k++)
+				r[q->colslots[k]] = res.r[j][q->colslots[k]];
+			rows_push(c, out, r);
+		}
+	}
+}
+
+static void exec_set_clause(struct qctx *c, struct clause *cl, struct rows *in,
+                            struct rows *out)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		exec_set(c, cl->sets, cl->nsets, in->r[i]);
+		rows_push(c, out, in->r[i]);
+	}
+}
+
+static void exec_clause(struct qctx *c, struct clause *cl, struct rows *in,
+                        struct rows *out)
+{
+	q_tick(c);
+	switch (cl->kind) {
+	case C_MATCH:
+	case C_OPTMATCH:
+		exec_match(c, cl, in, out);
+		break;
+	case C_UNWIND:
+		exec_unwind(c, cl, in, out);
+		break;
+	case C_WITH:
+	case C_RETURN:
+		exec_proj(c, cl->proj, in, out);
+		break;
+	case C_CREATE:
+		exec_create(c, cl, in, out);
+		break;
+	case C_MERGE:
+		exec_merge(c, cl, in, out);
+		break;
+	case C_SET:
+	case C_REMOVE:
+		exec_set_clause(c, cl, in, out);
+		break;
+	case C_DELETE:
+		for (size_t i = 0; i < in->n; i++) {
+			exec_delete(c, cl, in->r[i]);
+			rows_push(c, out, in->r[i]);
+		}
+		break;
+	case C_FOREACH:
+		exec_foreach(c, cl, in, out);
+		break;
+	case C_CALLPROC:
+		exec_callproc(c, cl, in, out);
+		break;
+	case C_CALLSUB:
+		exec_callsub(c, cl, in, out);
+		break;
+	case C_DDL:
+		exec_ddl(c, cl, out);
+		break;
+	}
+}
+
+static void exec_clauses(struct qctx *c, struct clause **cl, size_t n,
+                         struct rows *in, struct rows *out)
+{
+	struct rows cur = *in;
+	for (size_t i = 0; i < n; i++) {
+		struct rows next = {0};
+		exec_clause(c, cl[i], &cur, &next);
+		cur = next;
+	}
+	*out = cur;
+}
+
+void exec_query(struct qctx *c, struct query *q, struct rows *in,
+                struct rows *out)
+{
+	if (q->nparts == 1) {
+		exec_clauses(c, q->parts[0]->cl, q->parts[0]->ncl, in, out);
+		return;
+	}
+	struct rows all = {0};
+	for (size_t p = 0; p < q->nparts; p++) {
+		struct rows res = {0};
+		struct rows inp = {0};
+		for (size_t i = 0; i < in->n; i++)
+			rows_push(c, &inp, row_copy(c, in->r[i]));
+		exec_clauses(c, q->parts[p]->cl, q->parts[p]->ncl, &inp, &res);
+		for (size_t i = 0; i < res.n; i++) {
+			struct val *r = row_copy(c, NULL);
+			for (size_t k = 0; k < q->ncols; k++)
+				r[q->colslots[k]] =
+				    res.r[i][q->colslots[p * q->ncols + k]];
+			rows_push(c, &all, r);
+		}
+	}
+	if (!q->union_all) {
+		struct proj pr = {0};
+		pr.nitems = q->ncols;
+		pr.items =
+		    ar_alloc(c, sizeof(struct proj_item) * (q->ncols + 1));
+		for (size_t k = 0; k < q->ncols; k++)
+			pr.items[k].slot = q->colslots[k];
+		distinct_rows(c, &pr, &all);
+	}
+	*out = all;
+}

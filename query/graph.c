@@ -1,0 +1,814 @@
+/* graph.c - the statement's view of the graph: the storage read view, with
+ * pending batches and the statement's own writes laid over it, plus the
+ * mutation batch those writes produce.
+ *
+ * Nodes and edges are loaded from the view on first use into hash maps
+ * (struct gnode / gedge); every write changes the cached copy and records
+ * a mutation. Scans read storage and then correct for the overlay: nodes
+ * created, relabelled or deleted by the statement are in `touched_nodes`
+ * and are checked against their cached state instead. */
+#include <string.h>
+
+#include "qint.h"
+
+/* ---- hash map ---------------------------------------------------------- */
+
+static uint64_t hkey(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return k;
+}
+
+void *hm_get(const struct hmap *h, uint64_t k)
+{
+	if (!h->cap)
+		return NULL;
+	size_t m = h->cap - 1, i = hkey(k) & m;
+	while (h->keys[i]) {
+		if (h->keys[i] == k + 1)
+			return h->vals[i];
+		i = (i + 1) & m;
+	}
+	return NULL;
+}
+
+static void hm_grow(struct qctx *c, struct hmap *h)
+{
+	size_t nc = h->cap ? h->cap * 2 : 64;
+	uint64_t *ok = h->keys;
+	void **ov = h->vals;
+	size_t oc = h->cap;
+	h->keys = lora_calloc(nc, sizeof(uint64_t));
+	h->vals = lora_calloc(nc, sizeof(void *));
+	if (!h->keys || !h->vals) {
+		lora_free(h->keys);
+		lora_free(h->vals);
+		h->keys = ok;
+		h->vals = ov;
+		qerr(c, LORA_ENOMEM, "out of memory");
+	}
+	h->cap = nc;
+	h->n = 0;
+	for (size_t i = 0; i < oc; i++)
+		if (ok[i])
+			hm_put(c, h, ok[i] - 1, ov[i]);
+	lora_free(ok);
+	lora_free(ov);
+}
+
+void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v)
+{
+	if ((h->n + 1) * 2 > h->cap)
+		hm_grow(c, h);
+	size_t m = h->cap - 1, i = hkey(k) & m;
+	while (h->keys[i]) {
+		if (h->keys[i] == k + 1) {
+			h->vals[i] = v;
+			return;
+		}
+		i = (i + 1) & m;
+	}
+	h->keys[i] = k + 1;
+	h->vals[i] = v;
+	h->n++;
+}
+
+static void hm_free(struct hmap *h)
+{
+	lora_free(h->keys);
+	lora_free(h->vals);
+	memset(h, 0, sizeof *h);
+}
+
+void idv_push(struct qctx *c, struct idvec *v, uint64_t x)
+{
+	if (v->n == v->cap) {
+		size_t nc = v->cap ? v->cap * 2 : 16;
+		uint64_t *n = ar_alloc(c, sizeof(uint64_t) * nc);
+		if (v->n)
+			memcpy(n, v->v, sizeof(uint64_t) * v->n);
+		v->v = n;
+		v->cap = nc;
+	}
+	v->v[v->n++] = x;
+}
+
+/* ---- interned names ---------------------------------------------------- */
+
+#define INTERN_MAX 256
+static const char *intern(struct qctx *c, const char *s)
+{
+	static __thread const char *tab[INTERN_MAX];
+	static __thread struct arena *owner;
+	static __thread int n;
+	if (owner != &c->ar) {
+		owner = &c->ar;
+		n = 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (strcmp(tab[i], s) == 0)
+			return tab[i];
+	const char *d = ar_strdup(c, s);
+	if (n < INTERN_MAX)
+		tab[n++] = d;
+	return d;
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+void g_init(struct qctx *c)
+{
+	memset(&c->g, 0, sizeof c->g);
+	if (c->view)
+		sto_view_next_ids(c->view, &c->g.next_node, &c->g.next_edge);
+}
+
+static struct vmap *props_from_pb(struct qctx *c, Lora__MapEntry **e, size_t n)
+{
+	struct val m = v_map(c, n);
+	for (size_t i = 0; i < n; i++)
+		vmap_put(c, m.u.m, ar_strdup(c, e[i]->key),
+		         val_from_pb(c, e[i]->value));
+	return m.u.m;
+}
+
+static int sto_check(struct qctx *c, int rv, const char *what)
+{
+	if (rv && rv != LORA_ENOTFOUND)
+		qerr(c, rv, "storage: %s: %s", what, lora_strerror(rv));
+	return rv;
+}
+
+struct gnode *g_node(struct qctx *c, uint64_t id)
+{
+	struct gnode *n = hm_get(&c->g.nodes, id);
+	if (n)
+		return n->deleted == 2 ? NULL : n;
+	n = ar_alloc(c, sizeof(*n));
+	n->id = id;
+	Lora__NodeValue *nv = NULL;
+	int rv = c->view ? sto_check(c, sto_view_node(c->view, id, &nv), "node")
+	                 : LORA_ENOTFOUND;
+	if (rv) {
+		n->deleted = 2;
+		hm_put(c, &c->g.nodes, id, n);
+		return NULL;
+	}
+	n->nlabels = n->caplabels = nv->n_labels;
+	n->labels = ar_alloc(c, sizeof(char *) * (nv->n_labels + 1));
+	for (size_t i = 0; i < nv->n_labels; i++)
+		n->labels[i] = intern(c, nv->labels[i]);
+	/* a conversion error (out of memory, bad vector) leaks nv: rare,
+	 * and preferable to holding a jmp_buf per load */
+	n->props = props_from_pb(c, nv->properties, nv->n_properties);
+	lora__node_value__free_unpacked(nv, &lora_pb_allocator);
+	hm_put(c, &c->g.nodes, id, n);
+	return n;
+}
+
+struct gedge *g_edge(struct qctx *c, uint64_t id)
+{
+	struct gedge *e = hm_get(&c->g.edges, id);
+	if (e && (e->props || e->created))
+		return e;
+	Lora__RelValue *rv = NULL;
+	int r = c->view ? sto_check(c, sto_view_edge(c->view, id, &rv), "edge")
+	                : LORA_ENOTFOUND;
+	if (r) {
+		if (e)
+			return e;
+		return NULL;
+	}
+	if (!e) {
+		e = ar_alloc(c, sizeof(*e));
+		e->id = id;
+		e->type = intern(c, rv->type);
+		e->src = rv->start_id;
+		e->dst = rv->end_id;
+		hm_put(c, &c->g.edges, id, e);
+	}
+	e->props = props_from_pb(c, rv->properties, rv->n_properties);
+	lora__rel_value__free_unpacked(rv, &lora_pb_allocator);
+	return e;
+}
+
+int g_has_label(struct gnode *n, const char *l)
+{
+	for (size_t i = 0; i < n->nlabels; i++)
+		if (strcmp(n->labels[i], l) == 0)
+			return 1;
+	return 0;
+}
+
+/* ---- scans ------------------------------------------------------------- */
+
+static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)
+{
+	struct sto_item item;
+	int done = 0, rv;
+	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
+		struct gnode *n = hm_get(&c->g.nodes, item.node_id);
+		if (n && (n->touched || n->deleted))
+			continue;
+		idv_push(c, out, item.node_id);
+	}
+	sto_iter_free(it);
+	if (rv)
+		qerr(c, rv, "storage scan: %s", lora_strerror(rv));
+}
+
+static void add_touched(struct qctx *c, const char *label, struct idvec *out)
+{
+	for (size_t i = 0; i < c->g.touched_nodes.n; i++) {
+		uint64_t id = c->g.touched_nodes.v[i];
+		struct gnode *n = g_node(c, id);
+		if (!n || n->deleted || n->touched != 1)
+			continue;
+		if (label && !g_has_label(n, label))
+			continue;
+		n->touched = 3; /* mark seen for this scan */
+		idv_push(c, out, id);
+	}
+	for (size_t i = 0; i < c->g.touched_nodes.n; i++) {
+		struct gnode *n = g_node(c, c->g.touched_nodes.v[i]);
+		if (n && n->touched == 3)
+			n->touched = 1;
+	}
+}
+
+void g_scan(struct qctx *c, const char *label, struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	if (c->view) {
+		struct sto_iter *it = NULL;
+		int rv = label ? sto_view_scan_label(c->view, label, &it)
+		               : sto_view_scan_nodes(c->view, &it);
+		if (rv)
+			qerr(c, rv, "storage scan: %s", lora_strerror(rv));
+		drain_nodes(c, it, out);
+	}
+	add_touched(c, label, out);
+}
+
+int g_index_seek(struct qctx *c, const char *label, const char *key,
+                 const struct val *lo, int lo_incl, const struct val *hi,
+                 int hi_incl, struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!c->view)
+		return 0;
+	struct sto_iter *it = NULL;
+	int rv = sto_view_index_seek(
+	    c->view, label, key, lo ? val_to_pb(c, *lo) : NULL, lo_incl,
+	    hi ? val_to_pb(c, *hi) : NULL, hi_incl, &it);
+	if (rv == LORA_ENOTFOUND)
+		return 0;
+	if (rv)
+		qerr(c, rv, "index seek: %s", lora_strerror(rv));
+	drain_nodes(c, it, out);
+	add_touched(c, label, out);
+	return 1;
+}
+
+uint64_t g_count_label(struct qctx *c, const char *label)
+{
+	uint64_t n = 0;
+	if (c->view && sto_view_count_nodes(c->view, label, &n))
+		return UINT64_MAX;
+	return n;
+}
+
+static void push_adj(struct qctx *c, struct adj **v, size_t *n, size_t *cap,
+                     uint64_t edge, uint64_t other, int out)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		struct adj *a = ar_alloc(c, sizeof(struct adj) * nc);
+		if (*n)
+			memcpy(a, *v, sizeof(struct adj) * *n);
+		*v = a;
+		*cap = nc;
+	}
+	(*v)[*n].edge = edge;
+	(*v)[*n].other = other;
+	(*v)[*n].outgoing = out;
+	(*n)++;
+}
+
+static void adj_storage(struct qctx *c, uint64_t node, int dir,
+                        const char *type, struct adj **out, size_t *n,
+                        size_t *cap)
+{
+	struct sto_iter *it = NULL;
+	int rv =
+	    sto_view_scan_adjacent(c->view, node, (enum sto_dir)dir, type, &it);
+	if (rv)
+		qerr(c, rv, "adjacency scan: %s", lora_strerror(rv));
+	struct sto_item item;
+	int done = 0;
+	/* collect first: edge_stub can raise, the iterator must be freed */
+	size_t start = *n;
+	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
+		if (dir == STO_BOTH && !item.outgoing && item.other_id == node)
+			continue; /* self-loop: report once */
+		struct gedge *e = hm_get(&c->g.edges, item.edge_id);
+		if (e && e->deleted)
+			continue;
+		if (!e) {
+			/* type is borrowed: intern before next() */
+			const char *t = intern(c, item.type);
+			e = ar_alloc(c, sizeof(*e));
+			e->id = item.edge_id;
+			e->type = t;
+			e->src = item.outgoing ? node : item.other_id;
+			e->dst = item.outgoing ? item.other_id : node;
+			hm_put(c, &c->g.edges, item.edge_id, e);
+		}
+		push_adj(c, out, n, cap, item.edge_id, item.other_id,
+		         item.outgoing);
+	}
+	(void)start;
+	sto_iter_free(it);
+	if (rv)
+		qerr(c, rv, "adjacency scan: %s", lora_strerror(rv));
+}
+
+void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
+                struct adj **out, size_t *n)
+{
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	struct gnode *gn = hm_get(&c->g.nodes, node);
+	if (c->view && !(gn && gn->created))
+		adj_storage(c, node, dir, type, out, n, &cap);
+	struct idvec *created = hm_get(&c->g.created_adj, node);
+	for (size_t i = 0; created && i < created->n; i++) {
+		struct gedge *e = hm_get(&c->g.edges, created->v[i]);
+		if (!e || e->deleted)
+			continue;
+		if (type && strcmp(type, e->type) != 0)
+			continue;
+		if ((dir & D_OUT) && e->src == node)
+			push_adj(c, out, n, &cap, e->id, e->dst, 1);
+		else if ((dir & D_IN) && e->dst == node)
+			push_adj(c, out, n, &cap, e->id, e->src, 0);
+	}
+}
+
+/* ---- writes ------------------------------------------------------------ */
+
+void g_emit(struct qctx *c, Lora__Mutation *m)
+{
+	struct graph *g = &c->g;
+	if (!g->recording)
+		return;
+	if (g->nmuts + g->ndels >= c->lim.mutations_max)
+		qerr(c, LORA_ELIMIT, "statement makes more than %llu mutations",
+		     (unsigned long long)c->lim.mutations_max);
+	if (g->nmuts == g->capmuts) {
+		size_t nc = g->capmuts ? g->capmuts * 2 : 16;
+		Lora__Mutation **n = ar_alloc(c, sizeof(*n) * nc);
+		if (g->nmuts)
+			memcpy(n, g->muts, sizeof(*n) * g->nmuts);
+		g->muts = n;
+		g->capmuts = nc;
+	}
+	g->muts[g->nmuts++] = m;
+	c->is_write = 1;
+}
+
+static Lora__Mutation *mut(struct qctx *c)
+{
+	Lora__Mutation *m = ar_alloc(c, sizeof(*m));
+	lora__mutation__init(m);
+	return m;
+}
+
+static Lora__Property **props_pb(struct qctx *c, struct vmap *m, size_t *n)
+{
+	*n = 0;
+	if (!m || !m->n)
+		return NULL;
+	Lora__Property **ps = ar_alloc(c, sizeof(*ps) * m->n);
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->v[i].t == V_NULL)
+			continue;
+		Lora__Property *p = ar_alloc(c, sizeof(*p));
+		lora__property__init(p);
+		p->key = (char *)m->k[i];
+		p->value = val_to_pb(c, m->v[i]);
+		ps[(*n)++] = p;
+	}
+	return ps;
+}
+
+static void check_prop_value(struct qctx *c, struct val v)
+{
+	if (v.t == V_MAP || v.t == V_NODE || v.t == V_REL || v.t == V_PATH)
+		qerr(c, LORA_ETYPE,
+		     "InvalidPropertyType: a %s cannot be stored as a "
+		     "property",
+		     v_type_name(v));
+	if (v.t == V_LIST)
+		for (size_t i = 0; i < v.u.l->n; i++) {
+			struct val x = v.u.l->v[i];
+			if (x.t == V_LIST || x.t == V_MAP || x.t == V_NODE ||
+			    x.t == V_REL || x.t == V_PATH)
+				qerr(c, LORA_ETYPE,
+				     "InvalidPropertyType: a list of %s cannot "
+				     "be stored as a property",
+				     v_type_name(x));
+		}
+}
+
+static struct gnode *new_node(struct qctx *c, uint64_t id, const char **l,
+                              size_t nl, struct vmap *props)
+{
+	struct gnode *n = ar_alloc(c, sizeof(*n));
+	n->id = id;
+	n->created = 1;
+	n->touched = 1;
+	n->caplabels = nl + 4;
+	n->labels = ar_alloc(c, sizeof(char *) * n->caplabels);
+	for (size_t i = 0; i < nl; i++)
+		if (!g_has_label(n, l[i]))
+			n->labels[n->nlabels++] = intern(c, l[i]);
+	struct val m = v_map(c, props ? props->n : 0);
+	for (size_t i = 0; props && i < props->n; i++)
+		if (props->v[i].t != V_NULL) {
+			check_prop_value(c, props->v[i]);
+			vmap_put(c, m.u.m, props->k[i], props->v[i]);
+		}
+	n->props = m.u.m;
+	hm_put(c, &c->g.nodes, id, n);
+	idv_push(c, &c->g.touched_nodes, id);
+	if (id >= c->g.next_node)
+		c->g.next_node = id + 1;
+	return n;
+}
+
+uint64_t g_create_node(struct qctx *c, const char **labels, size_t nl,
+                       struct vmap *props)
+{
+	uint64_t id = c->g.next_node;
+	struct gnode *n = new_node(c, id, labels, nl, props);
+	idv_push(c, &c->g.written, id);
+	Lora__Mutation *m = mut(c);
+	Lora__CreateNode *cn = ar_alloc(c, sizeof(*cn));
+	lora__create_node__init(cn);
+	cn->id = id;
+	cn->n_labels = n->nlabels;
+	cn->labels = (char **)n->labels;
+	cn->properties = props_pb(c, n->props, &cn->n_properties);
+	m->op_case = LORA__MUTATION__OP_CREATE_NODE;
+	m->create_node = cn;
+	g_emit(c, m);
+	return id;
+}
+
+static void link_created(struct qctx *c, uint64_t node, uint64_t edge)
+{
+	struct idvec *v = hm_get(&c->g.created_adj, node);
+	if (!v) {
+		v = ar_alloc(c, sizeof(*v));
+		hm_put(c, &c->g.created_adj, node, v);
+	}
+	idv_push(c, v, edge);
+}
+
+static struct gedge *new_edge(struct qctx *c, uint64_t id, const char *type,
+                              uint64_t s, uint64_t d, struct vmap *props)
+{
+	struct gedge *e = ar_alloc(c, sizeof(*e));
+	e->id = id;
+	e->type = intern(c, type);
+	e->src = s;
+	e->dst = d;
+	e->created = 1;
+	struct val m = v_map(c, props ? props->n : 0);
+	for (size_t i = 0; props && i < props->n; i++)
+		if (props->v[i].t != V_NULL) {
+			check_prop_value(c, props->v[i]);
+			vmap_put(c, m.u.m, props->k[i], props->v[i]);
+		}
+	e->props = m.u.m;
+	hm_put(c, &c->g.edges, id, e);
+	link_created(c, s, id);
+	if (d != s)
+		link_created(c, d, id);
+	if (id >= c->g.next_edge)
+		c->g.next_edge = id + 1;
+	return e;
+}
+
+uint64_t g_create_edge(struct qctx *c, const char *type, uint64_t s, uint64_t d,
+                       struct vmap *props)
+{
+	struct gnode *a = g_node(c, s), *b = g_node(c, d);
+	if (!a || a->deleted || !b || b->deleted)
+		qerr(c, LORA_ENOTFOUND,
+		     "DeletedEntityAccess: cannot create a relationship to a "
+		     "deleted node");
+	uint64_t id = c->g.next_edge;
+	struct gedge *e = new_edge(c, id, type, s, d, props);
+	Lora__Mutation *m = mut(c);
+	Lora__CreateEdge *ce = ar_alloc(c, sizeof(*ce));
+	lora__create_edge__init(ce);
+	ce->id = id;
+	ce->type = (char *)e->type;
+	ce->from_id = s;
+	ce->to_id = d;
+	ce->properties = props_pb(c, e->props, &ce->n_properties);
+	m->op_case = LORA__MUTATION__OP_CREATE_EDGE;
+	m->create_edge = ce;
+	g_emit(c, m);
+	return id;
+}
+
+void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
+                struct val v)
+{
+	struct vmap *props;
+	if (is_edge) {
+		struct gedge *e = g_edge(c, id);
+		if (!e || e->deleted)
+			qerr(c, LORA_ENOTFOUND,
+			     "DeletedEntityAccess: "
+			     "relationship was deleted");
+		if (!e->props)
+			e->props = v_map(c, 4).u.m;
+		props = e->props;
+	} else {
+		struct gnode *n = g_node(c, id);
+		if (!n || n->deleted)
+			qerr(c, LORA_ENOTFOUND,
+			     "DeletedEntityAccess: node was deleted");
+		props = n->props;
+	}
+	check_prop_value(c, v);
+	if (!is_edge)
+		idv_push(c, &c->g.written, id);
+	struct val *old = vmap_get(props, k);
+	if (v.t == V_NULL) {
+		if (!old)
+			return;
+		/* remove key, keep order */
+		size_t i = (size_t)(old - props->v);
+		memmove(&props->k[i], &props->k[i + 1],
+		        sizeof(char *) * (props->n - i - 1));
+		memmove(&props->v[i], &props->v[i + 1],
+		        sizeof(struct val) * (props->n - i - 1));
+		props->n--;
+	} else {
+		vmap_put(c, props, ar_strdup(c, k), v);
+	}
+	Lora__Mutation *m = mut(c);
+	Lora__SetProperty *sp = ar_alloc(c, sizeof(*sp));
+	lora__set_property__init(sp);
+	sp->entity = is_edge ? LORA__ENTITY_KIND__ENTITY_EDGE
+	                     : LORA__ENTITY_KIND__ENTITY_NODE;
+	sp->id = id;
+	sp->key = ar_strdup(c, k);
+	sp->value = val_to_pb(c, v);
+	m->op_case = LORA__MUTATION__OP_SET_PROPERTY;
+	m->set_property = sp;
+	g_emit(c, m);
+}
+
+static struct gnode *live_node(struct qctx *c, uint64_t id)
+{
+	struct gnode *n = g_node(c, id);
+	if (!n || n->deleted)
+		qerr(c, LORA_ENOTFOUND,
+		     "DeletedEntityAccess: node was deleted");
+	return n;
+}
+
+static void touch(struct qctx *c, struct gnode *n)
+{
+	if (!n->touched) {
+		n->touched = 1;
+		idv_push(c, &c->g.touched_nodes, n->id);
+	}
+}
+
+void g_add_label(struct qctx *c, uint64_t id, const char *l)
+{
+	struct gnode *n = live_node(c, id);
+	if (g_has_label(n, l))
+		return;
+	if (n->nlabels == n->caplabels) {
+		size_t nc = n->caplabels * 2 + 4;
+		const char **nl = ar_alloc(c, sizeof(char *) * nc);
+		if (n->nlabels)
+			memcpy(nl, n->labels, sizeof(char *) * n->nlabels);
+		n->labels = nl;
+		n->caplabels = nc;
+	}
+	n->labels[n->nlabels++] = intern(c, l);
+	touch(c, n);
+	Lora__Mutation *m = mut(c);
+	Lora__AddLabel *a = ar_alloc(c, sizeof(*a));
+	lora__add_label__init(a);
+	a->node_id = id;
+	a->label = (char *)intern(c, l);
+	m->op_case = LORA__MUTATION__OP_ADD_LABEL;
+	m->add_label = a;
+	g_emit(c, m);
+}
+
+void g_remove_label(struct qctx *c, uint64_t id, const char *l)
+{
+	struct gnode *n = live_node(c, id);
+	size_t i;
+	for (i = 0; i < n->nlabels; i++)
+		if (strcmp(n->labels[i], l) == 0)
+			break;
+	if (i == n->nlabels)
+		return;
+	memmove(&n->labels[i], &n->labels[i + 1],
+	        sizeof(char *) * (n->nlabels - i - 1));
+	n->nlabels--;
+	touch(c, n);
+	Lora__Mutation *m = mut(c);
+	Lora__RemoveLabel *a = ar_alloc(c, sizeof(*a));
+	lora__remove_label__init(a);
+	a->node_id = id;
+	a->label = (char *)intern(c, l);
+	m->op_case = LORA__MUTATION__OP_REMOVE_LABEL;
+	m->remove_label = a;
+	g_emit(c, m);
+}
+
+void g_delete_edge(struct qctx *c, uint64_t id)
+{
+	struct gedge *e = g_edge(c, id);
+	if (!e || e->deleted)
+		return;
+	e->deleted = 1;
+	Lora__Mutation *m = mut(c);
+	Lora__DeleteEdge *d = ar_alloc(c, sizeof(*d));
+	lora__delete_edge__init(d);
+	d->id = id;
+	m->op_case = LORA__MUTATION__OP_DELETE_EDGE;
+	m->delete_edge = d;
+	g_emit(c, m);
+}
+
+void g_delete_node(struct qctx *c, uint64_t id, int detach)
+{
+	struct gnode *n = g_node(c, id);
+	if (!n || n->deleted)
+		return;
+	if (detach) {
+		struct adj *a;
+		size_t k;
+		g_adjacent(c, id, D_BOTH, NULL, &a, &k);
+		for (size_t i = 0; i < k; i++)
+			g_delete_edge(c, a[i].edge);
+	} else {
+		idv_push(c, &c->g.deleted_plain, id);
+	}
+	n->deleted = 1;
+	touch(c, n);
+	struct graph *g = &c->g;
+	if (!g->recording)
+		return;
+	Lora__Mutation *m = mut(c);
+	Lora__DeleteNode *d = ar_alloc(c, sizeof(*d));
+	lora__delete_node__init(d);
+	d->id = id;
+	d->detach = detach;
+	m->op_case = LORA__MUTATION__OP_DELETE_NODE;
+	m->delete_node = d;
+	if (g->ndels == g->capdels) {
+		size_t nc = g->capdels ? g->capdels * 2 : 16;
+		Lora__Mutation **nd = ar_alloc(c, sizeof(*nd) * nc);
+		if (g->ndels)
+			memcpy(nd, g->dels, sizeof(*nd) * g->ndels);
+		g->dels = nd;
+		g->capdels = nc;
+	}
+	g->dels[g->ndels++] = m;
+	c->is_write = 1;
+}
+
+void g_finish(struct qctx *c)
+{
+	struct graph *g = &c->g;
+	for (size_t i = 0; i < g->deleted_plain.n; i++) {
+		uint64_t id = g->deleted_plain.v[i];
+		struct adj *a;
+		size_t k;
+		struct gnode *n = hm_get(&g->nodes, id);
+		n->deleted = 0;
+		g_adjacent(c, id, D_BOTH, NULL, &a, &k);
+		n->deleted = 1;
+		if (k)
+			qerr(c, LORA_ECONSTRAINT,
+			     "DeleteConnectedNode: node %llu still has "
+			     "relationships; use DETACH DELETE",
+			     (unsigned long long)id);
+	}
+	for (size_t i = 0; i < g->ndels; i++)
+		g_emit(c, g->dels[i]);
+	g->ndels = 0;
+}
+
+void g_release(struct graph *g)
+{
+	hm_free(&g->nodes);
+	hm_free(&g->edges);
+	hm_free(&g->created_adj);
+}
+
+/* ---- pending batches --------------------------------------------------- */
+
+static struct vmap *props_from_mut(struct qctx *c, Lora__Property **p, size_t n)
+{
+	struct val m = v_map(c, n);
+	for (size_t i = 0; i < n; i++)
+		vmap_put(c, m.u.m, ar_strdup(c, p[i]->key),
+		         val_from_pb(c, p[i]->value));
+	return m.u.m;
+}
+
+static void apply_one(struct qctx *c, const Lora__Mutation *m)
+{
+	switch (m->op_case) {
+	case LORA__MUTATION__OP_CREATE_NODE: {
+		Lora__CreateNode *x = m->create_node;
+		struct gnode *n =
+		    new_node(c, x->id, (const char **)x->labels, x->n_labels,
+		             props_from_mut(c, x->properties, x->n_properties));
+		n->created = 1;
+		break;
+	}
+	case LORA__MUTATION__OP_CREATE_EDGE: {
+		Lora__CreateEdge *x = m->create_edge;
+		new_edge(c, x->id, x->type, x->from_id, x->to_id,
+		         props_from_mut(c, x->properties, x->n_properties));
+		break;
+	}
+	case LORA__MUTATION__OP_SET_PROPERTY:
+		g_set_prop(c,
+		           m->set_property->entity ==
+		               LORA__ENTITY_KIND__ENTITY_EDGE,
+		           m->set_property->id, m->set_property->key,
+		           val_from_pb(c, m->set_property->value));
+		break;
+	case LORA__MUTATION__OP_REMOVE_PROPERTY:
+		g_set_prop(c,
+		           m->remove_property->entity ==
+		               LORA__ENTITY_KIND__ENTITY_EDGE,
+		           m->remove_property->id, m->remove_property->key,
+		           v_null());
+		break;
+	case LORA__MUTATION__OP_SET_VECTOR: {
+		struct val v = {.t = V_VECTOR};
+		Lora__Value pv = LORA__VALUE__INIT;
+		pv.kind_case = LORA__VALUE__KIND_VECTOR_VALUE;
+		pv.vector_value = m->set_vector->vector;
+		v = val_from_pb(c, &pv);
+		g_set_prop(
+		    c, m->set_vector->entity == LORA__ENTITY_KIND__ENTITY_EDGE,
+		    m->set_vector->owner_id, m->set_vector->key, v);
+		break;
+	}
+	case LORA__MUTATION__OP_REMOVE_VECTOR:
+		g_set_prop(c,
+		           m->remove_vector->entity ==
+		               LORA__ENTITY_KIND__ENTITY_EDGE,
+		           m->remove_vector->owner_id, m->remove_vector->key,
+		           v_null());
+		break;
+	case LORA__MUTATION__OP_ADD_LABEL:
+		g_add_label(c, m->add_label->node_id, m->add_label->label);
+		break;
+	case LORA__MUTATION__OP_REMOVE_LABEL:
+		g_remove_label(c, m->remove_label->node_id,
+		               m->remove_label->label);
+		break;
+	case LORA__MUTATION__OP_DELETE_EDGE:
+		g_delete_edge(c, m->delete_edge->id);
+		break;
+	case LORA__MUTATION__OP_DELETE_NODE:
+		g_delete_node(c, m->delete_node->id, 1);
+		break;
+	default:
+		break;
+	}
+}
+
+void g_apply_pending(struct qctx *c, const Lora__MutationBatch *b)
+{
+	int rec = c->g.recording;
+	c->g.recording = 0;
+	for (size_t i = 0; i < b->n_mutations; i++)
+		apply_one(c, b->mutations[i]);
+	c->g.deleted_plain.n = 0;
+	c->g.recording = rec;
+}

@@ -1,0 +1,1816 @@
+/* parse.c - Cypher lexer and recursive-descent parser producing the AST.
+ *
+ * The lexer turns the whole text into a token array first (so the parser
+ * can look ahead and backtrack cheaply, which pattern-vs-parenthesis
+ * decisions need). Errors carry line, column and a caret excerpt. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qint.h"
+
+enum tk {
+	T_EOF,
+	T_IDENT,  /* plain identifier or keyword */
+	T_QIDENT, /* `quoted` */
+	T_INT,
+	T_FLOAT,
+	T_STR,
+	T_PARAM,
+	T_PUNCT,
+};
+
+struct tok {
+	int k;
+	const char *s; /* text for ident/str (unescaped), punct */
+	size_t len;
+	int64_t i;
+	double f;
+	uint32_t off, end, line, col;
+	int int_overflow;
+};
+
+struct parser {
+	struct qctx *c;
+	const char *src;
+	struct tok *t;
+	size_t n, pos;
+	int depth;
+};
+
+static _Noreturn void perr(struct parser *p, struct tok *t, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
+
+static void set_excerpt(struct qctx *c, const char *src, uint32_t off,
+                        uint32_t col)
+{
+	const char *ls = src + off - (col - 1);
+	const char *le = strchr(ls, '\n');
+	size_t len = le ? (size_t)(le - ls) : strlen(ls);
+	if (len > 200)
+		len = 200;
+	size_t caret = col - 1 < 200 ? col - 1 : 199;
+	char *x = c->err->excerpt;
+	size_t w = 0;
+	memcpy(x, ls, len);
+	w = len;
+	x[w++] = '\n';
+	for (size_t i = 0; i < caret && w < LORA_ERRMSG_BYTES - 3; i++)
+		x[w++] = ls[i] == '\t' ? '\t' : ' ';
+	x[w++] = '^';
+	x[w] = 0;
+}
+
+static _Noreturn void perr(struct parser *p, struct tok *t, const char *fmt,
+                           ...)
+{
+	struct qctx *c = p->c;
+	va_list ap;
+	va_start(ap, fmt);
+	char msg[LORA_ERRMSG_BYTES];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (c->err) {
+		set_excerpt(c, p->src, t->off, t->col);
+	}
+	qerr_at(c, LORA_EPARSE, t->line, t->col, "%s (line %u, column %u)", msg,
+	        t->line, t->col);
+}
+
+/* ---- lexer ------------------------------------------------------------- */
+
+static void utf8_put(struct lora_buf *b, uint32_t cp)
+{
+	if (cp < 0x80) {
+		lora_buf_putc(b, (char)cp);
+	} else if (cp < 0x800) {
+		lora_buf_putc(b, (char)(0xC0 | (cp >> 6)));
+		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
+	} else if (cp < 0x10000) {
+		lora_buf_putc(b, (char)(0xE0 | (cp >> 12)));
+		lora_buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
+	} else {
+		lora_buf_putc(b, (char)(0xF0 | (cp >> 18)));
+		lora_buf_putc(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
+		lora_buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
+		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
+	}
+}
+
+static int lex_string(struct parser *p, struct tok *t, const char *s, size_t *i)
+{
+	char q = s[*i];
+	struct lora_buf b = {0};
+	size_t j = *i + 1;
+	for (;;) {
+		char ch = s[j];
+		if (!ch) {
+			lora_buf_free(&b);
+			perr(p, t, "unterminated string literal");
+		}
+		if (ch == q) {
+			j++;
+			break;
+		}
+		if (ch == '\\') {
+			char e = s[j + 1];
+			j += 2;
+			switch (e) {
+			case 'n':
+				lora_buf_putc(&b, '\n');
+				break;
+			case 't':
+				lora_buf_putc(&b, '\t');
+				break;
+			case 'r':
+				lora_buf_putc(&b, '\r');
+				break;
+			case 'b':
+				lora_buf_putc(&b, '\b');
+				break;
+			case 'f':
+				lora_buf_putc(&b, '\f');
+				break;
+			case '\\':
+				lora_buf_putc(&b, '\\');
+				break;
+			case '\'':
+				lora_buf_putc(&b, '\'');
+				break;
+			case '"':
+				lora_buf_putc(&b, '"');
+				break;
+			case 'u':
+			case 'U': {
+				int nd = e == 'u' ? 4 : 8;
+				uint32_t cp = 0;
+				for (int k = 0; k < nd; k++) {
+					char h = s[j + k];
+					if (!isxdigit((unsigned char)h)) {
+						lora_buf_free(&b);
+						perr(p, t,
+						     "InvalidUnicodeLiteral: "
+						     "bad \\u escape");
+					}
+					cp =
+					    cp * 16 +
+					    (uint32_t)(isdigit((unsigned char)h)
+					                   ? h - '0'
+					                   : (tolower(h) - 'a' +
+					                      10));
+				}
+				j += (size_t)nd;
+				utf8_put(&b, cp);
+				break;
+			}
+			default:
+				lora_buf_putc(&b, '\\');
+				if (e)
+					lora_buf_putc(&b, e);
+				else
+					j--;
+			}
+			continue;
+		}
+		lora_buf_putc(&b, ch);
+		j++;
+	}
+	t->k = T_STR;
+	t->s = ar_strndup(p->c, b.data ? b.data : "", b.len);
+	t->len = b.len;
+	lora_buf_free(&b);
+	*i = j;
+	return 0;
+}
+
+static void lex_number(struct parser *p, struct tok *t, const char *s,
+                       size_t *i)
+{
+	size_t j = *i;
+	if (s[j] == '0' && (s[j + 1] == 'x' || s[j + 1] == 'X')) {
+		j += 2;
+		size_t st = j;
+		while (isalnum((unsigned char)s[j]))
+			j++;
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(s + st, &end, 16);
+		if (end != s + j || j == st)
+			perr(p, t, "InvalidNumberLiteral: bad hex literal");
+		t->k = T_INT;
+		t->i = (int64_t)v;
+		t->int_overflow = errno == ERANGE || v > 9223372036854775808ull;
+		if (v == 9223372036854775808ull)
+			t->int_overflow = 2; /* only valid negated */
+		*i = j;
+		return;
+	}
+	if (s[j] == '0' && (s[j + 1] == 'o')) {
+		j += 2;
+		size_t st = j;
+		while (isalnum((unsigned char)s[j]))
+			j++;
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(s + st, &end, 8);
+		if (end != s + j || j == st)
+			perr(p, t, "InvalidNumberLiteral: bad octal literal");
+		t->k = T_INT;
+		t->i = (int64_t)v;
+		t->int_overflow = errno == ERANGE || v > 9223372036854775808ull;
+		if (v == 9223372036854775808ull)
+			t->int_overflow = 2;
+		*i = j;
+		return;
+	}
+	int isf = 0;
+	while (isdigit((unsigned char)s[j]))
+		j++;
+	if (s[j] == '.' && isdigit((unsigned char)s[j + 1])) {
+		isf = 1;
+		j++;
+		while (isdigit((unsigned char)s[j]))
+			j++;
+	}
+	if ((s[j] == 'e' || s[j] == 'E') &&
+	    (isdigit((unsigned char)s[j + 1]) ||
+	     ((s[j + 1] == '-' || s[j + 1] == '+') &&
+	      isdigit((unsigned char)s[j + 2])))) {
+		isf = 1;
+		j += 2;
+		while (isdigit((unsigned char)s[j]))
+			j++;
+	}
+	if (isalpha((unsigned char)s[j]) || s[j] == '_')
+		perr(p, t, "InvalidNumberLiteral: bad number literal");
+	char *tmp = ar_strndup(p->c, s + *i, j - *i);
+	if (isf) {
+		t->k = T_FLOAT;
+		errno = 0;
+		t->f = strtod(tmp, NULL);
+		if (isinf(t->f))
+			perr(p, t,
+			     "FloatingPointOverflow: float literal too "
+			     "large");
+	} else {
+		t->k = T_INT;
+		errno = 0;
+		unsigned long long v = strtoull(tmp, NULL, 10);
+		t->i = (int64_t)v;
+		t->int_overflow = errno == ERANGE || v > 9223372036854775808ull;
+		if (!t->int_overflow && v == 9223372036854775808ull)
+			t->int_overflow = 2;
+	}
+	*i = j;
+}
+
+static const char *puncts[] = {
+    "..", "<=", ">=", "<>", "!=", "=~", "+=", "-=", "||", NULL};
+
+static void lex(struct parser *p)
+{
+	const char *s = p->src;
+	size_t i = 0, cap = 64;
+	uint32_t line = 1, lstart = 0;
+	p->t = ar_alloc(p->c, sizeof(struct tok) * cap);
+	for (;;) {
+		/* whitespace and comments */
+		for (;;) {
+			if (s[i] == '\n') {
+				line++;
+				lstart = (uint32_t)i + 1;
+				i++;
+			} else if (isspace((unsigned char)s[i])) {
+				i++;
+			} else if (s[i] == '/' && s[i + 1] == '/') {
+				while (s[i] && s[i] != '\n')
+					i++;
+			} else if (s[i] == '/' && s[i + 1] == '*') {
+				i += 2;
+				while (s[i] &&
+				       !(s[i] == '*' && s[i + 1] == '/')) {
+					if (s[i] == '\n') {
+						line++;
+						lstart = (uint32_t)i + 1;
+					}
+					i++;
+				}
+				if (s[i])
+					i += 2;
+			} else {
+				break;
+			}
+		}
+		if (p->n + 1 >= cap) {
+			struct tok *nt =
+			    ar_alloc(p->c, sizeof(struct tok) * cap * 2);
+			memcpy(nt, p->t, sizeof(struct tok) * cap);
+			p->t = nt;
+			cap *= 2;
+		}
+		struct tok *t = &p->t[p->n];
+		memset(t, 0, sizeof *t);
+		t->off = (uint32_t)i;
+		t->line = line;
+		t->col = (uint32_t)i - lstart + 1;
+		char ch = s[i];
+		if (!ch) {
+			t->k = T_EOF;
+			t->end = (uint32_t)i;
+			p->n++;
+			return;
+		}
+		if (isalpha((unsigned char)ch) || ch == '_' ||
+		    (unsigned char)ch >= 0x80) {
+			size_t j = i;
+			while (isalnum((unsigned char)s[j]) || s[j] == '_' ||
+			       (unsigned char)s[j] >= 0x80)
+				j++;
+			t->k = T_IDENT;
+			t->s = ar_strndup(p->c, s + i, j - i);
+			t->len = j - i;
+			i = j;
+		} else if (ch == '`') {
+			struct lora_buf b = {0};
+			size_t j = i + 1;
+			for (;;) {
+				if (!s[j]) {
+					lora_buf_free(&b);
+					perr(p, t, "unterminated `identifier`");
+				}
+				if (s[j] == '`') {
+					if (s[j + 1] == '`') {
+						lora_buf_putc(&b, '`');
+						j += 2;
+						continue;
+					}
+					j++;
+					break;
+				}
+				lora_buf_putc(&b, s[j++]);
+			}
+			t->k = T_QIDENT;
+			t->s = ar_strndup(p->c, b.data ? b.data : "", b.len);
+			t->len = b.len;
+			lora_buf_free(&b);
+			i = j;
+		} else if (isdigit((unsigned char)ch) ||
+		           (ch == '.' && isdigit((unsigned char)s[i + 1]) &&
+		            (p->n == 0 || p->t[p->n - 1].k == T_PUNCT))) {
+			lex_number(p, t, s, &i);
+		} else if (ch == '\'' || ch == '"') {
+			lex_string(p, t, s, &i);
+		} else if (ch == '$') {
+			size_t j = i + 1;
+			if (s[j] == '`') {
+				size_t st = ++j;
+				while (s[j] && s[j] != '`')
+					j++;
+				t->s = ar_strndup(p->c, s + st, j - st);
+				if (s[j])
+					j++;
+			} else {
+				while (isalnum((unsigned char)s[j]) ||
+				       s[j] == '_')
+					j++;
+				t->s = ar_strndup(p->c, s + i + 1, j - i - 1);
+			}
+			t->k = T_PARAM;
+			i = j;
+		} else {
+			t->k = T_PUNCT;
+			int got = 0;
+			for (int k = 0; puncts[k]; k++)
+				if (s[i] == puncts[k][0] &&
+				    s[i + 1] == puncts[k][1]) {
+					t->s = puncts[k];
+					t->len = 2;
+					i += 2;
+					got = 1;
+					break;
+				}
+			if (!got) {
+				if (!strchr("()[]{},.:|;+-*/%^=<>", ch))
+					perr(p, t,
+					     "UnexpectedSyntax: unexpected "
+					     "character '%c'",
+					     ch);
+				t->s = ar_strndup(p->c, s + i, 1);
+				t->len = 1;
+				i++;
+			}
+		}
+		t->end = (uint32_t)i;
+		p->n++;
+	}
+}
+
+/* ---- token helpers ----------------------------------------------------- */
+
+static struct tok *cur(struct parser *p)
+{
+	return &p->t[p->pos];
+}
+static struct tok *peekn(struct parser *p, size_t k)
+{
+	size_t i = p->pos + k;
+	return &p->t[i < p->n ? i : p->n - 1];
+}
+static int is_kw_tok(struct tok *t, const char *kw)
+{
+	return t->k == T_IDENT && strcasecmp(t->s, kw) == 0;
+}
+static int is_kw(struct parser *p, const char *kw)
+{
+	return is_kw_tok(cur(p), kw);
+}
+static int is_p(struct parser *p, const char *s)
+{
+	struct tok *t = cur(p);
+	return t->k == T_PUNCT && strcmp(t->s, s) == 0;
+}
+static int is_p_at(struct parser *p, size_t k, const char *s)
+{
+	struct tok *t = peekn(p, k);
+	return t->k == T_PUNCT && strcmp(t->s, s) == 0;
+}
+static int accept_kw(struct parser *p, const char *kw)
+{
+	if (is_kw(p, kw)) {
+		p->pos++;
+		return 1;
+	}
+	return 0;
+}
+static int accept_p(struct parser *p, const char *s)
+{
+	if (is_p(p, s)) {
+		p->pos++;
+		return 1;
+	}
+	return 0;
+}
+static void expect_kw(struct parser *p, const char *kw)
+{
+	if (!accept_kw(p, kw))
+		perr(p, cur(p), "UnexpectedSyntax: expected %s", kw);
+}
+static void expect_p(struct parser *p, const char *s)
+{
+	if (!accept_p(p, s))
+		perr(p, cur(p), "UnexpectedSyntax: expected '%s'", s);
+}
+static const char *ident(struct parser *p)
+{
+	struct tok *t = cur(p);
+	if (t->k == T_IDENT || t->k == T_QIDENT) {
+		p->pos++;
+		return t->s;
+	}
+	perr(p, t, "UnexpectedSyntax: expected an identifier");
+}
+
+/* symbolic name that is not a reserved clause keyword */
+static const char *reserved[] = {
+    "MATCH",  "RETURN",   "WITH",     "WHERE",  "CREATE",  "MERGE", "SET",
+    "DELETE", "DETACH",   "REMOVE",   "UNWIND", "ORDER",   "SKIP",  "LIMIT",
+    "UNION",  "OPTIONAL", "CALL",     "YIELD",  "FOREACH", "AND",   "OR",
+    "XOR",    "NOT",      "IN",       "AS",     "IS",      "NULL",  "TRUE",
+    "FALSE",  "CASE",     "WHEN",     "THEN",   "ELSE",    "END",   "DISTINCT",
+    "STARTS", "ENDS",     "CONTAINS", "ON",     NULL};
+
+static int is_reserved(struct tok *t)
+{
+	if (t->k != T_IDENT)
+		return 0;
+	for (int i = 0; reserved[i]; i++)
+		if (strcasecmp(t->s, reserved[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static struct expr *mk(struct parser *p, int kind, struct tok *t)
+{
+	struct expr *e = ar_alloc(p->c, sizeof(*e));
+	e->kind = (uint8_t)kind;
+	e->line = t->line;
+	e->col = t->col;
+	e->slot = -1;
+	e->fn = -1;
+	return e;
+}
+
+static void set_text(struct parser *p, struct expr *e, size_t tok_start)
+{
+	size_t last = p->pos ? p->pos - 1 : 0;
+	uint32_t a = p->t[tok_start].off, b = p->t[last].end;
+	if (b < a)
+		b = a;
+	e->text = ar_strndup(p->c, p->src + a, b - a);
+}
+
+/* growable pointer vector in the arena */
+struct pvec {
+	void **v;
+	size_t n, cap;
+};
+static void pv_push(struct parser *p, struct pvec *v, void *x)
+{
+	if (v->n == v->cap) {
+		size_t nc = v->cap ? v->cap * 2 : 4;
+		void **nv = ar_alloc(p->c, sizeof(void *) * nc);
+		if (v->n)
+			memcpy(nv, v->v, sizeof(void *) * v->n);
+		v->v = nv;
+		v->cap = nc;
+	}
+	v->v[v->n++] = x;
+}
+
+static struct expr *expr(struct parser *p);
+static struct query *parse_query(struct parser *p);
+static struct ppart *pattern_part(struct parser *p);
+static struct pattern *pattern(struct parser *p);
+
+static void enter(struct parser *p)
+{
+	if (++p->depth > (int)p->c->lim.nesting_depth_max)
+		qerr_at(p->c, LORA_ELIMIT, cur(p)->line, cur(p)->col,
+		        "query nesting deeper than %u",
+		        p->c->lim.nesting_depth_max);
+}
+
+/* ---- expressions ------------------------------------------------------- */
+
+static struct expr *map_literal(struct parser *p)
+{
+	struct tok *t = cur(p);
+	expect_p(p, "{");
+	struct expr *e = mk(p, E_MAP, t);
+	struct pvec ks = {0}, vs = {0};
+	if (!is_p(p, "}")) {
+		do {
+			const char *k = ident(p);
+			expect_p(p, ":");
+			pv_push(p, &ks, (void *)k);
+			pv_push(p, &vs, expr(p));
+		} while (accept_p(p, ","));
+	}
+	expect_p(p, "}");
+	e->nargs = vs.n;
+	e->args = (struct expr **)vs.v;
+	e->labels = (const char **)ks.v;
+	e->nlabels = ks.n;
+	return e;
+}
+
+static struct expr *case_expr(struct parser *p, struct tok *t)
+{
+	struct expr *e = mk(p, E_CASE, t);
+	if (!is_kw(p, "WHEN"))
+		e->a = expr(p);
+	struct pvec w = {0}, th = {0};
+	while (accept_kw(p, "WHEN")) {
+		pv_push(p, &w, expr(p));
+		expect_kw(p, "THEN");
+		pv_push(p, &th, expr(p));
+	}
+	if (!w.n)
+		perr(p, cur(p), "UnexpectedSyntax: CASE without WHEN");
+	if (accept_kw(p, "ELSE"))
+		e->b = expr(p);
+	expect_kw(p, "END");
+	e->whens = (struct expr **)w.v;
+	e->thens = (struct expr **)th.v;
+	e->nwhen = w.n;
+	return e;
+}
+
+/* x IN list [WHERE pred] : used by comprehensions and quantifiers */
+static void in_clause(struct parser *p, struct expr *e)
+{
+	e->name = ident(p);
+	expect_kw(p, "IN");
+	e->a = expr(p);
+	if (accept_kw(p, "WHERE"))
+		e->b = expr(p);
+}
+
+static int try_parse(struct parser *p, void *(*fn)(struct parser *), void **out)
+{
+	struct qctx *c = p->c;
+	jmp_buf save;
+	memcpy(save, c->jb, sizeof save);
+	size_t pos = p->pos;
+	int depth = p->depth;
+	if (setjmp(c->jb) == 0) {
+		*out = fn(p);
+		memcpy(c->jb, save, sizeof save);
+		return 1;
+	}
+	memcpy(c->jb, save, sizeof save);
+	p->pos = pos;
+	p->depth = depth;
+	if (c->err) {
+		c->err->code = 0;
+		c->err->message[0] = 0;
+		c->err->excerpt[0] = 0;
+		c->err->line = c->err->column = 0;
+	}
+	return 0;
+}
+
+static void *rel_pattern_part(struct parser *p)
+{
+	struct ppart *pp = pattern_part(p);
+	if (pp->nrels == 0)
+		perr(p, cur(p), "not a relationship pattern");
+	return pp;
+}
+
+static struct expr *list_or_comp(struct parser *p, struct tok *t)
+{
+	/* [ already consumed */
+	struct tok *a = cur(p), *b = peekn(p, 1);
+	if ((a->k == T_IDENT || a->k == T_QIDENT) && is_kw_tok(b, "IN")) {
+		size_t save = p->pos;
+		struct expr *e = mk(p, E_LISTCOMP, t);
+		in_clause(p, e);
+		if (accept_p(p, "|")) {
+			e->c = expr(p);
+		}
+		if (accept_p(p, "]"))
+			return e;
+		p->pos = save;
+	}
+	if (is_p(p, "(")) {
+		void *pp;
+		size_t save = p->pos;
+		(void)save;
+		struct expr *e = mk(p, E_PATCOMP, t);
+		const char *pv = NULL;
+		if (try_parse(p, rel_pattern_part, &pp)) {
+			e->pat = ar_alloc(p->c, sizeof(struct pattern));
+			e->pat->parts = pp;
+			e->pat->nparts = 1;
+			((struct ppart *)pp)->pathvar = pv;
+			if (accept_kw(p, "WHERE"))
+				e->b = expr(p);
+			expect_p(p, "|");
+			e->c = expr(p);
+			expect_p(p, "]");
+			return e;
+		}
+	}
+	if ((a->k == T_IDENT || a->k == T_QIDENT) && is_p_at(p, 1, "=") &&
+	    is_p_at(p, 2, "(")) {
+		/* [p = (a)-->(b) | expr] */
+		size_t save = p->pos;
+		const char *pv = ident(p);
+		p->pos++;
+		void *pp;
+		if (try_parse(p, rel_pattern_part, &pp)) {
+			struct expr *e = mk(p, E_PATCOMP, t);
+			e->pat = ar_alloc(p->c, sizeof(struct pattern));
+			e->pat->parts = pp;
+			e->pat->nparts = 1;
+			((struct ppart *)pp)->pathvar = pv;
+			if (accept_kw(p, "WHERE"))
+				e->b = expr(p);
+			expect_p(p, "|");
+			e->c = expr(p);
+			expect_p(p, "]");
+			return e;
+		}
+		p->pos = save;
+	}
+	struct expr *e = mk(p, E_LIST, t);
+	struct pvec v = {0};
+	if (!is_p(p, "]")) {
+		do {
+			pv_push(p, &v, expr(p));
+		} while (accept_p(p, ","));
+	}
+	expect_p(p, "]");
+	e->args = (struct expr **)v.v;
+	e->nargs = v.n;
+	return e;
+}
+
+static struct expr *subquery_expr(struct parser *p, struct tok *t, int kind)
+{
+	/* EXISTS { ... } / COUNT { ... }: either a full query or a pattern
+	 * with optional WHERE */
+	struct expr *e = mk(p, kind, t);
+	expect_p(p, "{");
+	if (is_kw(p, "MATCH") || is_kw(p, "OPTIONAL") || is_kw(p, "WITH") ||
+	    is_kw(p, "UNWIND") || is_kw(p, "CALL") || is_kw(p, "RETURN")) {
+		e->sub = parse_query(p);
+	} else {
+		e->pat = pattern(p);
+		if (accept_kw(p, "WHERE"))
+			e->b = expr(p);
+	}
+	expect_p(p, "}");
+	return e;
+}
+
+static struct expr *func_call(struct parser *p, struct tok *t, const char *name)
+{
+	/* '(' consumed */
+	struct expr *e = mk(p, E_CALL, t);
+	e->name = name;
+	if (strcasecmp(name, "count") == 0 && is_p(p, "*") &&
+	    is_p_at(p, 1, ")")) {
+		p->pos += 2;
+		e->kind = E_COUNTSTAR;
+		return e;
+	}
+	if (accept_kw(p, "DISTINCT"))
+		e->distinct = 1;
+	struct pvec v = {0};
+	if (!is_p(p, ")")) {
+		do {
+			pv_push(p, &v, expr(p));
+		} while (accept_p(p, ","));
+	}
+	expect_p(p, ")");
+	e->args = (struct expr **)v.v;
+	e->nargs = v.n;
+	return e;
+}
+
+static struct expr *map_projection(struct parser *p, struct expr *var)
+{
+	struct tok *t = cur(p);
+	expect_p(p, "{");
+	struct expr *e = mk(p, E_MAPPROJ, t);
+	e->a = var;
+	size_t cap = 8;
+	e->mp = ar_alloc(p->c, sizeof(struct mapproj_item) * cap);
+	if (!is_p(p, "}")) {
+		do {
+			if (e->nmp == cap) {
+				struct mapproj_item *n =
+				    ar_alloc(p->c, sizeof(*n) * cap * 2);
+				memcpy(n, e->mp, sizeof(*n) * cap);
+				e->mp = n;
+				cap *= 2;
+			}
+			struct mapproj_item *it = &e->mp[e->nmp++];
+			if (accept_p(p, ".")) {
+				if (accept_p(p, "*")) {
+					it->kind = 3;
+				} else {
+					it->kind = 1;
+					it->key = ident(p);
+				}
+			} else {
+				struct tok *kt = cur(p);
+				it->key = ident(p);
+				if (accept_p(p, ":")) {
+					it->kind = 0;
+					it->e = expr(p);
+				} else {
+					it->kind = 2;
+					it->e = mk(p, E_VAR, kt);
+					it->e->name = it->key;
+				}
+			}
+		} while (accept_p(p, ","));
+	}
+	expect_p(p, "}");
+	return e;
+}
+
+static struct expr *atom(struct parser *p)
+{
+	struct tok *t = cur(p);
+	struct expr *e;
+	switch (t->k) {
+	case T_INT:
+		p->pos++;
+		if (t->int_overflow)
+			perr(p, t,
+			     "IntegerOverflow: integer literal too large");
+		e = mk(p, E_LIT, t);
+		e->lit = v_int(t->i);
+		return e;
+	case T_FLOAT:
+		p->pos++;
+		e = mk(p, E_LIT, t);
+		e->lit = v_float(t->f);
+		return e;
+	case T_STR:
+		p->pos++;
+		e = mk(p, E_LIT, t);
+		e->lit = v_str(p->c, t->s, t->len);
+		return e;
+	case T_PARAM:
+		p->pos++;
+		e = mk(p, E_PARAM, t);
+		e->name = t->s;
+		return e;
+	case T_PUNCT:
+		if (accept_p(p, "[")) {
+			return list_or_comp(p, t);
+		}
+		if (is_p(p, "{"))
+			return map_literal(p);
+		if (is_p(p, "(")) {
+			void *pp;
+			if (try_parse(p, rel_pattern_part, &pp)) {
+				e = mk(p, E_PATPRED, t);
+				e->pat = ar_alloc(p->c, sizeof(struct pattern));
+				e->pat->parts = pp;
+				e->pat->nparts = 1;
+				return e;
+			}
+			p->pos++;
+			e = expr(p);
+			expect_p(p, ")");
+			return e;
+		}
+		perr(p, t, "UnexpectedSyntax: unexpected '%s'", t->s);
+	case T_IDENT:
+	case T_QIDENT:
+		break;
+	default:
+		perr(p, t, "UnexpectedSyntax: unexpected end of input");
+	}
+	if (t->k == T_IDENT) {
+		if (is_kw(p, "true") || is_kw(p, "false") || is_kw(p, "null")) {
+			p->pos++;
+			e = mk(p, E_LIT, t);
+			e->lit = is_kw_tok(t, "null")
+			             ? v_null()
+			             : v_bool(is_kw_tok(t, "true"));
+			return e;
+		}
+		if (is_kw(p, "CASE")) {
+			p->pos++;
+			return case_expr(p, t);
+		}
+		if ((is_kw(p, "EXISTS") || is_kw(p, "COUNT")) &&
+		    is_p_at(p, 1, "{")) {
+			int k = is_kw(p, "EXISTS") ? E_EXISTS : E_COUNTSUB;
+			p->pos++;
+			return subquery_expr(p, t, k);
+		}
+		static const char *quants[] = {"all", "any", "none", "single"};
+		for (int q = 0; q < 4; q++)
+			if (is_kw(p, quants[q]) && is_p_at(p, 1, "(") &&
+			    (peekn(p, 2)->k == T_IDENT ||
+			     peekn(p, 2)->k == T_QIDENT) &&
+			    is_kw_tok(peekn(p, 3), "IN")) {
+				p->pos += 2;
+				e = mk(p, E_QUANT, t);
+				e->op[0] = "ayns"[q];
+				in_clause(p, e);
+				expect_p(p, ")");
+				return e;
+			}
+		if (is_kw(p, "reduce") && is_p_at(p, 1, "(")) {
+			p->pos += 2;
+			e = mk(p, E_REDUCE, t);
+			const char *acc = ident(p);
+			expect_p(p, "=");
+			e->c = expr(p);
+			expect_p(p, ",");
+			e->name = ident(p);
+			expect_kw(p, "IN");
+			e->a = expr(p);
+			expect_p(p, "|");
+			e->b = expr(p);
+			expect_p(p, ")");
+			e->d = mk(p, E_VAR, t);
+			e->d->name = acc;
+			return e;
+		}
+		if ((is_kw(p, "shortestPath") ||
+		     is_kw(p, "allShortestPaths")) &&
+		    is_p_at(p, 1, "(")) {
+			int sp = is_kw(p, "shortestPath") ? 1 : 2;
+			p->pos += 2;
+			struct ppart *pp = pattern_part(p);
+			pp->shortest = sp;
+			expect_p(p, ")");
+			e = mk(p, E_PATPRED, t);
+			e->op[0] = 's';
+			e->pat = ar_alloc(p->c, sizeof(struct pattern));
+			e->pat->parts = pp;
+			e->pat->nparts = 1;
+			return e;
+		}
+	}
+	/* function call: name(.name)* ( */
+	size_t k = 0;
+	while ((peekn(p, k)->k == T_IDENT || peekn(p, k)->k == T_QIDENT) &&
+	       is_p_at(p, k + 1, "."))
+		k += 2;
+	if ((peekn(p, k)->k == T_IDENT || peekn(p, k)->k == T_QIDENT) &&
+	    is_p_at(p, k + 1, "(")) {
+		struct lora_buf b = {0};
+		for (size_t i = 0; i <= k; i += 2) {
+			if (i)
+				lora_buf_putc(&b, '.');
+			lora_buf_puts(&b, peekn(p, i)->s);
+		}
+		const char *name = ar_strdup(p->c, b.data);
+		lora_buf_free(&b);
+		p->pos += k + 2;
+		return func_call(p, t, name);
+	}
+	p->pos++;
+	e = mk(p, E_VAR, t);
+	e->name = t->s;
+	if (is_p(p, "{") && t->k != T_STR)
+		return map_projection(p, e);
+	return e;
+}
+
+static struct expr *postfix(struct parser *p)
+{
+	size_t st = p->pos;
+	struct expr *e = atom(p);
+	for (;;) {
+		struct tok *t = cur(p);
+		if (is_p(p, ".") &&
+		    (peekn(p, 1)->k == T_IDENT || peekn(p, 1)->k == T_QIDENT)) {
+			p->pos++;
+			struct expr *x = mk(p, E_PROP, t);
+			x->a = e;
+			x->name = ident(p);
+			e = x;
+		} else if (is_p(p, "[")) {
+			p->pos++;
+			struct expr *lo = NULL, *hi = NULL;
+			if (!is_p(p, ".."))
+				lo = expr(p);
+			if (accept_p(p, "..")) {
+				if (!is_p(p, "]"))
+					hi = expr(p);
+				struct expr *x = mk(p, E_SLICE, t);
+				x->a = e;
+				x->b = lo;
+				x->c = hi;
+				e = x;
+			} else {
+				if (!lo)
+					perr(p, cur(p),
+					     "UnexpectedSyntax: "
+					     "empty index");
+				struct expr *x = mk(p, E_INDEX, t);
+				x->a = e;
+				x->b = lo;
+				e = x;
+			}
+			expect_p(p, "]");
+		} else if (is_p(p, ":") && (peekn(p, 1)->k == T_IDENT ||
+		                            peekn(p, 1)->k == T_QIDENT)) {
+			struct expr *x = mk(p, E_LABELS, t);
+			x->a = e;
+			struct pvec v = {0};
+			while (accept_p(p, ":"))
+				pv_push(p, &v, (void *)ident(p));
+			x->labels = (const char **)v.v;
+			x->nlabels = v.n;
+			e = x;
+		} else {
+			break;
+		}
+		set_text(p, e, st);
+	}
+	if (!e->text)
+		set_text(p, e, st);
+	return e;
+}
+
+static struct expr *unary(struct parser *p)
+{
+	struct tok *t = cur(p);
+	size_t st = p->pos;
+	if (is_p(p, "-") || is_p(p, "+")) {
+		int neg = is_p(p, "-");
+		p->pos++;
+		enter(p);
+		/* -9223372036854775808 */
+		struct tok *n = cur(p);
+		if (neg && n->k == T_INT && n->int_overflow == 2) {
+			p->pos++;
+			struct expr *e = mk(p, E_LIT, t);
+			e->lit = v_int(INT64_MIN);
+			p->depth--;
+			set_text(p, e, st);
+			return e;
+		}
+		struct expr *e = mk(p, neg ? E_NEG : E_POS, t);
+		e->a = unary(p);
+		p->depth--;
+		set_text(p, e, st);
+		return e;
+	}
+	return postfix(p);
+}
+
+static struct expr *binary(struct parser *p, int kind, const char *op,
+                           struct expr *a, struct expr *b, struct tok *t)
+{
+	struct expr *e = mk(p, kind, t);
+	if (op) {
+		e->op[0] = op[0];
+		e->op[1] = op[1];
+	}
+	e->a = a;
+	e->b = b;
+	return e;
+}
+
+static struct expr *power(struct parser *p)
+{
+	size_t st = p->pos;
+	struct expr *e = unary(p);
+	while (is_p(p, "^")) {
+		struct tok *t = cur(p);
+		p->pos++;
+		e = binary(p, E_BIN, "^", e, unary(p), t);
+		set_text(p, e, st);
+	}
+	return e;
+}
+
+static struct expr *mult(struct parser *p)
+{
+	size_t st = p->pos;
+	struct expr *e = power(p);
+	while (is_p(p, "*") || is_p(p, "/") || is_p(p, "%")) {
+		struct tok *t = cur(p);
+		p->pos++;
+		e = binary(p, E_BIN, t->s, e, power(p), t);
+		set_text(p, e, st);
+	}
+	return e;
+}
+
+static struct expr *add(struct parser *p)
+{
+	size_t st = p->pos;
+	struct expr *e = mult(p);
+	while (is_p(p, "+") || is_p(p, "-")) {
+		struct tok *t = cur(p);
+		p->pos++;
+		e = binary(p, E_BIN, t->s, e, mult(p), t);
+		set_text(p, e, st);
+	}
+	return e;
+}
+
+static struct expr *strpred(struct parser *p)
+{
+	size_t st = p->pos;
+	struct expr *e = add(p);
+	for (;;) {
+		struct tok *t = cur(p);
+		if (is_kw(p, "IS")) {
+			p->pos++;
+			int neg = accept_kw(p, "NOT");
+			expect_kw(p, "NULL");
+			struct expr *x = mk(p, neg ? E_ISNOTNULL : E_ISNULL, t);
+			x->a = e;
+			e = x;
+		} else if (is_kw(p, "IN")) {
+			p->pos++;
+			e = binary(p, E_IN, NULL, e, add(p), t);
+		} else if (is_kw(p, "STARTS") &&
+		           is_kw_tok(peekn(p, 1), "WITH")) {
+			p->pos += 2;
+			e = binary(p, E_STARTS, NULL, e, add(p), t);
+		} else if (is_kw(p, "ENDS") && is_kw_tok(peekn(p, 1), "WITH")) {
+			p->pos += 2;
+			e = binary(p, E_ENDS, NULL, e, add(p), t);
+		} else if (is_kw(p, "CONTAINS")) {
+			p->pos++;
+			e = binary(p, E_CONTAINS, NULL, e, add(p), t);
+		} else if (is_p(p, "=~")) {
+			p->pos++;
+			e = binary(p, E_REGEX, NULL, e, add(p), t);
+		} else {
+			break;
+		}
+		set_text(p, e, st);
+	}
+	return e;
+}
+
+static int cmp_op(struct parser *p)
+{
+	return is_p(p, "=") || is_p(p, "<>") || is_p(p, "!=") || is_p(p, "<") ||
+	       is_p(p, "<=") || is_p(p, ">") || is_p(p, ">=");
+}
+
+static struct expr *comparison(struct parser *p)
+{
+	size_t st = p->pos;
+	struct expr *e = strpred(p);
+	struct expr *prev = e, *res = NULL;
+	while (cmp_op(p)) {
+		struct tok *t = cur(p);
+		p->pos++;
+		const char *op = strcmp(t->s, "!=") == 0 ? "<>" : t->s;
+		struct expr *rhs = strpred(p);
+		struct expr *c = binary(p, E_CMP, op, prev, rhs, t);
+		set_text(p, c, st);
+		res = res ? binary(p, E_AND, NULL, res, c, t) : c;
+		prev = rhs;
+	}
+	if (res) {
+		set_text(p, res, st);
+		return res;
+	}
+	return e;
+}
+
+static struct expr *not_expr(struct parser *p)
+{
+	struct tok *t = cur(p);
+	size_t st = p->pos;
+	if (accept_kw(p, "NOT")) {
+		enter(p);
+		struct expr *e = mk(p, E_NOT, t);
+		e->a = not_expr(p);
+		p->depth--;
+		set_text(p, e, st);
+		return e;
+	}
+	return comparison(p);
+}
+
+static struct expr *and_expr(struct parser *p)
+{
+	size_t st = p->pos;
+	struct expr *e = not_expr(p);
+	while (is_kw(p, "AND")) {
+		struct tok *t = cur(p);
+		p->pos++;
+		e = binary(p, E_AND, NULL, e, not_expr(p), t);
+		set_text(p, e, st);
+	}
+	return e;
+}
+
+static struct expr *xor_expr(struct parser *p)
+{
+	size_t st = p->pos;
+	struct expr *e = and_expr(p);
+	while (is_kw(p, "XOR")) {
+		struct tok *t = cur(p);
+		p->pos++;
+		e = binary(p, E_XOR, NULL, e, and_expr(p), t);
+		set_text(p, e, st);
+	}
+	return e;
+}
+
+static struct expr *expr(struct parser *p)
+{
+	enter(p);
+	size_t st = p->pos;
+	struct expr *e = xor_expr(p);
+	while (is_kw(p, "OR")) {
+		struct tok *t = cur(p);
+		p->pos++;
+		e = binary(p, E_OR, NULL, e, xor_expr(p), t);
+		set_text(p, e, st);
+	}
+	p->depth--;
+	return e;
+}
+
+/* ---- patterns ---------------------------------------------------------- */
+
+static struct expr *props_opt(struct parser *p)
+{
+	if (is_p(p, "{"))
+		return map_literal(p);
+	if (cur(p)->k == T_PARAM) {
+		struct tok *t = cur(p);
+		p->pos++;
+		struct expr *e = mk(p, E_PARAM, t);
+		e->name = t->s;
+		return e;
+	}
+	return NULL;
+}
+
+static void labels_opt(struct parser *p, const char ***out, size_t *n)
+{
+	struct pvec v = {0};
+	while (accept_p(p, ":")) {
+		pv_push(p, &v, (void *)ident(p));
+		while (accept_p(p, "&"))
+			pv_push(p, &v, (void *)ident(p));
+	}
+	*out = (const char **)v.v;
+	*n = v.n;
+}
+
+static void node_pat(struct parser *p, struct pnode *n)
+{
+	expect_p(p, "(");
+	n->slot = -1;
+	struct tok *t = cur(p);
+	if ((t->k == T_IDENT && !is_reserved(t)) || t->k == T_QIDENT) {
+		n->var = t->s;
+		p->pos++;
+	}
+	labels_opt(p, &n->labels, &n->nlabels);
+	n->props = props_opt(p);
+	expect_p(p, ")");
+}
+
+static void rel_detail(struct parser *p, struct prel *r)
+{
+	struct tok *t = cur(p);
+	if ((t->k == T_IDENT && !is_reserved(t)) || t->k == T_QIDENT) {
+		r->var = t->s;
+		p->pos++;
+	}
+	struct pvec v = {0};
+	if (accept_p(p, ":")) {
+		pv_push(p, &v, (void *)ident(p));
+		while (accept_p(p, "|")) {
+			accept_p(p, ":");
+			pv_push(p, &v, (void *)ident(p));
+		}
+	}
+	r->types = (const char **)v.v;
+	r->ntypes = v.n;
+	if (accept_p(p, "*")) {
+		r->varlen = 1;
+		r->minh = 1;
+		r->maxh = -1;
+		if (cur(p)->k == T_INT) {
+			r->minh = cur(p)->i;
+			p->pos++;
+			if (!is_p(p, ".."))
+				r->maxh = r->minh;
+		}
+		if (accept_p(p, "..")) {
+			if (cur(p)->k == T_INT) {
+				r->maxh = cur(p)->i;
+				p->pos++;
+			}
+		} else if (cur(p)->k == T_FLOAT) {
+			perr(p, cur(p), "UnexpectedSyntax: bad range");
+		}
+	}
+	r->props = props_opt(p);
+}
+
+static void rel_pat(struct parser *p, struct prel *r)
+{
+	r->slot = -1;
+	int left = accept_p(p, "<");
+	expect_p(p, "-");
+	if (accept_p(p, "[")) {
+		rel_detail(p, r);
+		expect_p(p, "]");
+	}
+	expect_p(p, "-");
+	int right = accept_p(p, ">");
+	if (left && right)
+		r->dir = D_BOTH;
+	else if (left)
+		r->dir = D_IN;
+	else if (right)
+		r->dir = D_OUT;
+	else
+		r->dir = D_BOTH;
+}
+
+static struct ppart *pattern_part(struct parser *p)
+{
+	struct ppart *pp = ar_alloc(p->c, sizeof(*pp));
+	pp->pathslot = -1;
+	size_t cap = 4;
+	pp->nodes = ar_alloc(p->c, sizeof(struct pnode) * (cap + 1));
+	pp->rels = ar_alloc(p->c, sizeof(struct prel) * cap);
+	node_pat(p, &pp->nodes[0]);
+	while (is_p(p, "-") || (is_p(p, "<") && is_p_at(p, 1, "-"))) {
+		if (pp->nrels == cap) {
+			struct pnode *nn = ar_alloc(p->c, sizeof(struct pnode) *
+			                                      (cap * 2 + 1));
+			struct prel *nr =
+			    ar_alloc(p->c, sizeof(struct prel) * cap * 2);
+			memcpy(nn, pp->nodes, sizeof(struct pnode) * (cap + 1));
+			memcpy(nr, pp->rels, sizeof(struct prel) * cap);
+			pp->nodes = nn;
+			pp->rels = nr;
+			cap *= 2;
+		}
+		rel_pat(p, &pp->rels[pp->nrels]);
+		node_pat(p, &pp->nodes[pp->nrels + 1]);
+		pp->nrels++;
+	}
+	return pp;
+}
+
+static struct ppart *named_part(struct parser *p)
+{
+	const char *pv = NULL;
+	if ((cur(p)->k == T_IDENT || cur(p)->k == T_QIDENT) &&
+	    is_p_at(p, 1, "=")) {
+		pv = cur(p)->s;
+		p->pos += 2;
+	}
+	struct ppart *pp;
+	if ((is_kw(p, "shortestPath") || is_kw(p, "allShortestPaths")) &&
+	    is_p_at(p, 1, "(")) {
+		int sp = is_kw(p, "shortestPath") ? 1 : 2;
+		p->pos += 2;
+		pp = pattern_part(p);
+		pp->shortest = sp;
+		expect_p(p, ")");
+	} else {
+		pp = pattern_part(p);
+	}
+	pp->pathvar = pv;
+	return pp;
+}
+
+static struct pattern *pattern(struct parser *p)
+{
+	struct pattern *pat = ar_alloc(p->c, sizeof(*pat));
+	struct pvec v = {0};
+	do {
+		pv_push(p, &v, named_part(p));
+	} while (accept_p(p, ","));
+	pat->parts = ar_alloc(p->c, sizeof(struct ppart) * v.n);
+	for (size_t i = 0; i < v.n; i++)
+		pat->parts[i] = *(struct ppart *)v.v[i];
+	pat->nparts = v.n;
+	return pat;
+}
+
+/* ---- clauses ----------------------------------------------------------- */
+
+static struct clause *mkc(struct parser *p, int kind, struct tok *t)
+{
+	struct clause *c = ar_alloc(p->c, sizeof(*c));
+	c->kind = kind;
+	c->line = t->line;
+	c->col = t->col;
+	c->slot = -1;
+	return c;
+}
+
+static struct proj *projection(struct parser *p, int is_with)
+{
+	struct proj *pr = ar_alloc(p->c, sizeof(*pr));
+	if (accept_kw(p, "DISTINCT"))
+		pr->distinct = 1;
+	struct pvec v = {0};
+	if (accept_p(p, "*")) {
+		pr->star = 1;
+		if (!accept_p(p, ","))
+			goto tail;
+	}
+	do {
+		size_t st = p->pos;
+		struct proj_item *it = ar_alloc(p->c, sizeof(*it));
+		it->slot = -1;
+		it->e = expr(p);
+		size_t en = p->pos;
+		if (accept_kw(p, "AS")) {
+			it->name = ident(p);
+		} else {
+			uint32_t a = p->t[st].off, b = p->t[en - 1].end;
+			it->name = ar_strndup(p->c, p->src + a, b - a);
+			if (is_with && it->e->kind != E_VAR)
+				it->name = NULL; /* must be aliased */
+		}
+		pv_push(p, &v, it);
+	} while (accept_p(p, ","));
+tail:
+	pr->nitems = v.n;
+	pr->items = ar_alloc(p->c, sizeof(struct proj_item) * (v.n ? v.n : 1));
+	for (size_t i = 0; i < v.n; i++)
+		pr->items[i] = *(struct proj_item *)v.v[i];
+	if (is_kw(p, "ORDER")) {
+		p->pos++;
+		expect_kw(p, "BY");
+		struct pvec o = {0};
+		do {
+			struct sort_item *s = ar_alloc(p->c, sizeof(*s));
+			s->e = expr(p);
+			if (accept_kw(p, "DESC") || accept_kw(p, "DESCENDING"))
+				s->desc = 1;
+			else if (!accept_kw(p, "ASC"))
+				accept_kw(p, "ASCENDING");
+			pv_push(p, &o, s);
+		} while (accept_p(p, ","));
+		pr->norder = o.n;
+		pr->order = ar_alloc(p->c, sizeof(struct sort_item) * o.n);
+		for (size_t i = 0; i < o.n; i++)
+			pr->order[i] = *(struct sort_item *)o.v[i];
+	}
+	if (accept_kw(p, "SKIP"))
+		pr->skip = expr(p);
+	if (accept_kw(p, "LIMIT"))
+		pr->limit = expr(p);
+	if (is_with && accept_kw(p, "WHERE"))
+		pr->where = expr(p);
+	return pr;
+}
+
+static void set_items(struct parser *p, struct setitem **out, size_t *n,
+                      int remove)
+{
+	struct pvec v = {0};
+	do {
+		struct setitem *s = ar_alloc(p->c, sizeof(*s));
+		struct tok *t = cur(p);
+		size_t st = p->pos;
+		if ((t->k == T_IDENT || t->k == T_QIDENT) &&
+		    is_p_at(p, 1, ":")) {
+			p->pos++;
+			s->kind = remove ? S_RM_LABELS : S_LABELS;
+			s->target = mk(p, E_VAR, t);
+			s->target->name = t->s;
+			labels_opt(p, &s->labels, &s->nlabels);
+		} else {
+			struct expr *tg = postfix(p);
+			(void)st;
+			s->target = tg;
+			if (remove) {
+				if (tg->kind != E_PROP)
+					perr(p, t,
+					     "UnexpectedSyntax: REMOVE "
+					     "needs a property or label");
+				s->kind = S_RM_PROP;
+			} else if (tg->kind == E_PROP) {
+				expect_p(p, "=");
+				s->kind = S_PROP;
+				s->value = expr(p);
+			} else if (tg->kind == E_VAR) {
+				if (accept_p(p, "+="))
+					s->kind = S_MERGEMAP;
+				else {
+					expect_p(p, "=");
+					s->kind = S_ASSIGN;
+				}
+				s->value = expr(p);
+			} else {
+				perr(p, t, "UnexpectedSyntax: bad SET target");
+			}
+		}
+		pv_push(p, &v, s);
+	} while (accept_p(p, ","));
+	*out = ar_alloc(p->c, sizeof(struct setitem) * v.n);
+	for (size_t i = 0; i < v.n; i++)
+		(*out)[i] = *(struct setitem *)v.v[i];
+	*n = v.n;
+}
+
+static struct clause *clause(struct parser *p);
+
+static struct clause *merge_clause(struct parser *p, struct tok *t)
+{
+	struct clause *c = mkc(p, C_MERGE, t);
+	c->pat = ar_alloc(p->c, sizeof(struct pattern));
+	c->pat->parts = named_part(p);
+	c->pat->nparts = 1;
+	while (is_kw(p, "ON")) {
+		p->pos++;
+		if (accept_kw(p, "CREATE")) {
+			expect_kw(p, "SET");
+			struct setitem *s;
+			size_t n;
+			set_items(p, &s, &n, 0);
+			struct setitem *all =
+			    ar_alloc(p->c, sizeof(*all) * (c->non_create + n));
+			if (c->non_create)
+				memcpy(all, c->on_create,
+				       sizeof(*all) * c->non_create);
+			memcpy(all + c->non_create, s, sizeof(*all) * n);
+			c->on_create = all;
+			c->non_create += n;
+		} else {
+			expect_kw(p, "MATCH");
+			expect_kw(p, "SET");
+			struct setitem *s;
+			size_t n;
+			set_items(p, &s, &n, 0);
+			struct setitem *all =
+			    ar_alloc(p->c, sizeof(*all) * (c->non_match + n));
+			if (c->non_match)
+				memcpy(all, c->on_match,
+				       sizeof(*all) * c->non_match);
+			memcpy(all + c->non_match, s, sizeof(*all) * n);
+			c->on_match = all;
+			c->non_match += n;
+		}
+	}
+	return c;
+}
+
+static struct clause *call_clause(struct parser *p, struct tok *t)
+{
+	if (accept_p(p, "{")) {
+		struct clause *c = mkc(p, C_CALLSUB, t);
+		c->sub = parse_query(p);
+		expect_p(p, "}");
+		return c;
+	}
+	struct clause *c = mkc(p, C_CALLPROC, t);
+	struct lora_buf b = {0};
+	lora_buf_puts(&b, ident(p));
+	while (accept_p(p, ".")) {
+		lora_buf_putc(&b, '.');
+		lora_buf_puts(&b, ident(p));
+	}
+	c->proc = ar_strdup(p->c, b.data);
+	lora_buf_free(&b);
+	if (accept_p(p, "(")) {
+		struct pvec v = {0};
+		if (!is_p(p, ")")) {
+			do {
+				pv_push(p, &v, expr(p));
+			} while (accept_p(p, ","));
+		}
+		expect_p(p, ")");
+		c->pargs = (struct expr **)v.v;
+		c->npargs = v.n;
+	} else {
+		c->implicit_args = 1;
+	}
+	if (accept_kw(p, "YIELD")) {
+		if (accept_p(p, "*")) {
+			c->yield_star = 1;
+		} else {
+			struct pvec v = {0};
+			do {
+				struct yield_item *y =
+				    ar_alloc(p->c, sizeof(*y));
+				y->slot = -1;
+				y->name = ident(p);
+				y->alias =
+				    accept_kw(p, "AS") ? ident(p) : y->name;
+				pv_push(p, &v, y);
+			} while (accept_p(p, ","));
+			c->nyields = v.n;
+			c->yields =
+			    ar_alloc(p->c, sizeof(struct yield_item) * v.n);
+			for (size_t i = 0; i < v.n; i++)
+				c->yields[i] = *(struct yield_item *)v.v[i];
+		}
+		if (accept_kw(p, "WHERE"))
+			c->where = expr(p);
+	}
+	return c;
+}
+
+static void index_target(struct parser *p, struct ddl *d)
+{
+	expect_kw(p, "FOR");
+	expect_p(p, "(");
+	const char *var = ident(p);
+	expect_p(p, ":");
+	d->label = ident(p);
+	expect_p(p, ")");
+	int paren;
+	if (accept_kw(p, "ON")) {
+		paren = accept_p(p, "(");
+	} else {
+		expect_kw(p, "REQUIRE");
+		paren = accept_p(p, "(");
+	}
+	const char *v2 = ident(p);
+	if (strcmp(var, v2) != 0)
+		perr(p, cur(p),
+		     "UndefinedVariable: `%s` is not the indexed "
+		     "variable",
+		     v2);
+	expect_p(p, ".");
+	d->prop = ident(p);
+	if (paren)
+		expect_p(p, ")");
+}
+
+static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
+{
+	struct clause *c = mkc(p, C_DDL, t);
+	struct ddl *d = ar_alloc(p->c, sizeof(*d));
+	c->ddl = d;
+	if (!create) {
+		int cons = 0;
+		if (!accept_kw(p, "INDEX")) {
+			expect_kw(p, "CONSTRAINT");
+			cons = 1;
+		}
+		(void)cons;
+		d->kind = DDL_DROP_INDEX;
+		d->name = ident(p);
+		if (accept_kw(p, "IF")) {
+			expect_kw(p, "EXISTS");
+			d->if_exists = 1;
+		}
+		return c;
+	}
+	if (accept_kw(p, "VECTOR")) {
+		d->kind = DDL_CREATE_VECTOR;
+		expect_kw(p, "INDEX");
+	} else if (accept_kw(p, "CONSTRAINT")) {
+		d->kind = DDL_CREATE_UNIQUE;
+	} else {
+		accept_kw(p, "RANGE");
+		expect_kw(p, "INDEX");
+		d->kind = DDL_CREATE_INDEX;
+	}
+	if (!is_kw(p, "FOR") && !is_kw(p, "IF"))
+		d->name = ident(p);
+	if (accept_kw(p, "IF")) {
+		expect_kw(p, "NOT");
+		expect_kw(p, "EXISTS");
+		d->if_not_exists = 1;
+	}
+	index_target(p, d);
+	if (d->kind == DDL_CREATE_UNIQUE) {
+		expect_kw(p, "IS");
+		expect_kw(p, "UNIQUE");
+	}
+	if (accept_kw(p, "OPTIONS"))
+		d->options = map_literal(p);
+	return c;
+}
+
+static struct clause *foreach_clause(struct parser *p, struct tok *t)
+{
+	struct clause *c = mkc(p, C_FOREACH, t);
+	expect_p(p, "(");
+	c->var = ident(p);
+	expect_kw(p, "IN");
+	c->e = expr(p);
+	expect_p(p, "|");
+	struct pvec v = {0};
+	while (!is_p(p, ")")) {
+		struct clause *b = clause(p);
+		if (!b)
+			perr(p, cur(p),
+			     "UnexpectedSyntax: expected an update "
+			     "clause in FOREACH");
+		pv_push(p, &v, b);
+	}
+	expect_p(p, ")");
+	c->body = (struct clause **)v.v;
+	c->nbody = v.n;
+	return c;
+}
+
+static struct clause *clause(struct parser *p)
+{
+	struct tok *t = cur(p);
+	struct clause *c;
+	if (accept_kw(p, "OPTIONAL")) {
+		expect_kw(p, "MATCH");
+		c = mkc(p, C_OPTMATCH, t);
+		c->pat = pattern(p);
+		if (accept_kw(p, "WHERE"))
+			c->where = expr(p);
+		return c;
+	}
+	if (accept_kw(p, "MATCH")) {
+		c = mkc(p, C_MATCH, t);
+		c->pat = pattern(p);
+		if (accept_kw(p, "WHERE"))
+			c->where = expr(p);
+		return c;
+	}
+	if (accept_kw(p, "UNWIND")) {
+		c = mkc(p, C_UNWIND, t);
+		c->e = expr(p);
+		expect_kw(p, "AS");
+		c->var = ident(p);
+		return c;
+	}
+	if (accept_kw(p, "WITH")) {
+		c = mkc(p, C_WITH, t);
+		c->proj = projection(p, 1);
+		return c;
+	}
+	if (accept_kw(p, "RETURN")) {
+		c = mkc(p, C_RETURN, t);
+		c->proj = projection(p, 0);
+		return c;
+	}
+	if (accept_kw(p, "CREATE")) {
+		if (is_kw(p, "INDEX") || is_kw(p, "CONSTRAINT") ||
+		    is_kw(p, "VECTOR") || is_kw(p, "RANGE"))
+			return ddl_clause(p, t, 1);
+		c = mkc(p, C_CREATE, t);
+		c->pat = pattern(p);
+		return c;
+	}
+	if (accept_kw(p, "DROP"))
+		return ddl_clause(p, t, 0);
+	if (is_kw(p, "SHOW") && (is_kw_tok(peekn(p, 1), "INDEXES") ||
+	                         is_kw_tok(peekn(p, 1), "INDEX") ||
+	                         is_kw_tok(peekn(p, 1), "CONSTRAINTS"))) {
+		p->pos += 2;
+		c = mkc(p, C_DDL, t);
+		c->ddl = ar_alloc(p->c, sizeof(struct ddl));
+		c->ddl->kind = DDL_SHOW_INDEXES;
+		return c;
+	}
+	if (accept_kw(p, "MERGE"))
+		return merge_clause(p, t);
+	if (accept_kw(p, "SET")) {
+		c = mkc(p, C_SET, t);
+		set_items(p, &c->sets, &c->nsets, 0);
+		return c;
+	}
+	if (accept_kw(p, "REMOVE")) {
+		c = mkc(p, C_REMOVE, t);
+		set_items(p, &c->sets, &c->nsets, 1);
+		return c;
+	}
+	if (is_kw(p, "DETACH") || is_kw(p, "DELETE")) {
+		c = mkc(p, C_DELETE, t);
+		if (accept_kw(p, "DETACH"))
+			c->detach = 1;
+		expect_kw(p, "DELETE");
+		struct pvec v = {0};
+		do {
+			pv_push(p, &v, expr(p));
+		} while (accept_p(p, ","));
+		c->dels = (struct expr **)v.v;
+		c->ndels = v.n;
+		return c;
+	}
+	if (accept_kw(p, "FOREACH"))
+		return foreach_clause(p, t);
+	if (accept_kw(p, "CALL"))
+		return call_clause(p, t);
+	return NULL;
+}
+
+static struct squery *single_query(struct parser *p)
+{
+	struct squery *s = ar_alloc(p->c, sizeof(*s));
+	struct pvec v = {0};
+	for (;;) {
+		struct clause *c = clause(p);
+		if (!c)
+			break;
+		pv_push(p, &v, c);
+	}
+	if (!v.n)
+		perr(p, cur(p), "UnexpectedSyntax: expected a clause");
+	s->cl = (struct clause **)v.v;
+	s->ncl = v.n;
+	return s;
+}
+
+static struct query *parse_query(struct parser *p)
+{
+	enter(p);
+	struct query *q = ar_alloc(p->c, sizeof(*q));
+	struct pvec v = {0};
+	int mixed = -1;
+	pv_push(p, &v, single_query(p));
+	while (accept_kw(p, "UNION")) {
+		int all = accept_kw(p, "ALL");
+		if (mixed >= 0 && mixed != all)
+			perr(p, cur(p),
+			     "InvalidClauseComposition: cannot mix "
+			     "UNION and UNION ALL");
+		mixed = all;
+		pv_push(p, &v, single_query(p));
+	}
+	q->union_all = mixed == 1;
+	q->parts = (struct squery **)v.v;
+	q->nparts = v.n;
+	p->depth--;
+	return q;
+}
+
+struct query *q_parse(struct qctx *c, const char *text, int *mode)
+{
+	struct parser p = {.c = c, .src = text};
+	lex(&p);
+	*mode = QRY_RUN;
+	if (accept_kw(&p, "EXPLAIN"))
+		*mode = QRY_EXPLAIN;
+	else if (accept_kw(&p, "PROFILE"))
+		*mode = QRY_PROFILE;
+	struct query *q = parse_query(&p);
+	accept_p(&p, ";");
+	if (cur(&p)->k != T_EOF)
+		perr(&p, cur(&p), "UnexpectedSyntax: unexpected '%.*s'",
+		     (int)(cur(&p)->end - cur(&p)->off), p.src + cur(&p)->off);
+	return q;
+}

@@ -1,0 +1,573 @@
+/*
+ * qint.h - private types of the query engine: the per-statement arena, the
+ * runtime value, the AST, the graph overlay and the execution context.
+ *
+ * Memory: everything a statement allocates (AST, values, rows, the
+ * protobuf results and the mutation batch) comes from one arena owned by
+ * the cursor and freed with it, so values are plain 16-byte structs that
+ * can be copied and shared freely.
+ *
+ * Errors: evaluation raises errors with qerr(), which longjmps to the
+ * statement's entry point (qry_open / qry_cursor_next). Storage iterators
+ * are therefore never held across code that can raise: scans are copied
+ * into arena arrays first.
+ */
+#ifndef LORA_QINT_H
+#define LORA_QINT_H
+
+#include <setjmp.h>
+#include <stdint.h>
+
+#include "query.h"
+
+/* ---- limits ------------------------------------------------------------ */
+
+#define QRY_ARENA_CHUNK_BYTES (64u << 10)
+#define QRY_VARLEN_HOPS_MAX   64  /* unbounded *.. patterns */
+#define QRY_PROC_TABLES_MAX   256 /* registered table procedures */
+#define QRY_STRING_BYTES_MAX  (256u << 20)
+#define QRY_LIST_ITEMS_MAX    100000000u
+
+/* ---- arena ------------------------------------------------------------- */
+
+struct arena_chunk;
+struct arena {
+	struct arena_chunk *head;
+	size_t bytes; /* total allocated */
+};
+
+struct qctx;
+void *ar_alloc(struct qctx *c, size_t n);
+char *ar_strndup(struct qctx *c, const char *s, size_t n);
+char *ar_strdup(struct qctx *c, const char *s);
+void arena_free(struct arena *a);
+
+/* ---- values ------------------------------------------------------------ */
+
+enum vtype {
+	V_NULL = 0,
+	V_BOOL,
+	V_INT,
+	V_FLOAT,
+	V_STR,
+	V_LIST,
+	V_MAP,
+	V_NODE,
+	V_REL,
+	V_PATH,
+	V_TEMPORAL,
+	V_VECTOR,
+	V_BYTES,
+};
+
+struct vstr {
+	size_t len;
+	char s[]; /* NUL-terminated */
+};
+struct val;
+struct vlist {
+	size_t n;
+	struct val *v;
+};
+struct vmap {
+	size_t n;
+	const char **k;
+	struct val *v;
+};
+struct vpath {
+	size_t n;        /* relationships */
+	uint64_t *nodes; /* n + 1 */
+	uint64_t *rels;  /* n */
+};
+/* kind: Lora__TemporalKind */
+struct vtemp {
+	int kind;
+	int32_t offset;              /* seconds east of UTC */
+	int64_t days;                /* epoch days (dates) */
+	int64_t nanos;               /* nanos of day (times) */
+	const char *zone;            /* named zone or NULL */
+	int64_t months, ddays, secs; /* durations */
+	int64_t dnanos;
+};
+struct vvec {
+	int ctype; /* Lora__VectorCoordType */
+	uint32_t dim;
+	double *d;
+};
+
+struct val {
+	uint8_t t;
+	union {
+		int b;
+		int64_t i;
+		double f;
+		struct vstr *s;
+		struct vlist *l;
+		struct vmap *m;
+		uint64_t id;
+		struct vpath *p;
+		struct vtemp *tm;
+		struct vvec *vec;
+	} u;
+};
+
+static inline struct val v_null(void)
+{
+	struct val v = {0};
+	return v;
+}
+static inline struct val v_bool(int b)
+{
+	struct val v = {.t = V_BOOL};
+	v.u.b = !!b;
+	return v;
+}
+static inline struct val v_int(int64_t i)
+{
+	struct val v = {.t = V_INT};
+	v.u.i = i;
+	return v;
+}
+static inline struct val v_float(double f)
+{
+	struct val v = {.t = V_FLOAT};
+	v.u.f = f;
+	return v;
+}
+static inline struct val v_node(uint64_t id)
+{
+	struct val v = {.t = V_NODE};
+	v.u.id = id;
+	return v;
+}
+static inline struct val v_rel(uint64_t id)
+{
+	struct val v = {.t = V_REL};
+	v.u.id = id;
+	return v;
+}
+struct val v_str(struct qctx *c, const char *s, size_t len);
+struct val v_cstr(struct qctx *c, const char *s);
+struct val v_list(struct qctx *c, size_t n);  /* n null items */
+struct val v_map(struct qctx *c, size_t cap); /* empty, room for cap */
+void vmap_put(struct qctx *c, struct vmap *m, const char *k, struct val v);
+struct val *vmap_get(const struct vmap *m, const char *k);
+int v_is_num(struct val v);
+double v_num(struct val v);
+const char *v_type_name(struct val v);
+
+/* Cypher equality: 1 true, 0 false, -1 null (unknown). */
+int v_eq(struct qctx *c, struct val a, struct val b);
+/* Comparison for < <= > >=: sets *r (<0, 0, >0); returns 0 when the values
+ * are not comparable (result null). */
+int v_cmp(struct qctx *c, struct val a, struct val b, int *r);
+/* Total order for ORDER BY (orderability, nulls last). */
+int v_order(struct qctx *c, struct val a, struct val b);
+/* Equivalence for DISTINCT / grouping (null ~ null). */
+int v_equiv(struct qctx *c, struct val a, struct val b);
+uint64_t v_hash(struct val v);
+/* TCK-style text: strings quoted, nodes (:L {k: v}), etc. */
+void v_repr(struct qctx *c, struct val v, struct lora_buf *b);
+/* toString text */
+void v_tostring(struct qctx *c, struct val v, struct lora_buf *b);
+void fmt_double(double d, struct lora_buf *b);
+
+/* ---- AST --------------------------------------------------------------- */
+
+enum ekind {
+	E_LIT,
+	E_PARAM,
+	E_VAR,
+	E_PROP,
+	E_INDEX,
+	E_SLICE,
+	E_LIST,
+	E_MAP,
+	E_NEG,
+	E_POS,
+	E_NOT,
+	E_BIN, /* arithmetic: op */
+	E_AND,
+	E_OR,
+	E_XOR,
+	E_CMP, /* op: = <> < <= > >= */
+	E_ISNULL,
+	E_ISNOTNULL,
+	E_IN,
+	E_STARTS,
+	E_ENDS,
+	E_CONTAINS,
+	E_REGEX,
+	E_CALL,
+	E_COUNTSTAR,
+	E_CASE,
+	E_LISTCOMP,
+	E_QUANT, /* op: 'a'll 'y'any 'n'one 's'ingle */
+	E_REDUCE,
+	E_PATPRED,
+	E_PATCOMP,
+	E_EXISTS, /* EXISTS { subquery } */
+	E_COUNTSUB,
+	E_MAPPROJ,
+	E_LABELS, /* n:A:B */
+	E_AGGREF,
+	E_STAR, /* internal */
+};
+
+struct pattern;
+struct query;
+
+struct mapproj_item {
+	int kind; /* 0 k: expr, 1 .prop, 2 var, 3 .* */
+	const char *key;
+	struct expr *e;
+};
+
+struct expr {
+	uint8_t kind;
+	char op[3];
+	uint8_t distinct;
+	uint32_t line, col;
+	int slot;         /* E_VAR, comprehension variable, E_AGGREF index */
+	const char *name; /* var, param, function, property */
+	const char *text; /* source text (column names) */
+	struct val lit;
+	struct expr *a, *b, *c, *d; /* operands; case: a=subject */
+	struct expr **args;
+	size_t nargs;
+	struct expr **whens, **thens;
+	size_t nwhen;
+	struct pattern *pat;
+	struct query *sub;
+	struct mapproj_item *mp;
+	size_t nmp;
+	const char **labels;
+	size_t nlabels;
+	int fn; /* function id after resolution */
+};
+
+enum dir { D_OUT = 1, D_IN = 2, D_BOTH = 3 };
+
+struct pnode {
+	const char *var;
+	int slot;
+	const char **labels; /* all required */
+	size_t nlabels;
+	struct expr *props; /* E_MAP or E_PARAM or NULL */
+};
+struct prel {
+	const char *var;
+	int slot;
+	const char **types; /* any of */
+	size_t ntypes;
+	struct expr *props;
+	int dir;
+	int varlen;
+	int64_t minh, maxh; /* maxh < 0: unbounded */
+};
+struct ppart {
+	const char *pathvar;
+	int pathslot;
+	int shortest;        /* 1 shortestPath, 2 allShortestPaths */
+	struct pnode *nodes; /* nrels + 1 */
+	struct prel *rels;
+	size_t nrels;
+};
+struct pattern {
+	struct ppart *parts;
+	size_t nparts;
+};
+
+struct proj_item {
+	struct expr *e;
+	const char *name; /* alias or text */
+	int slot;
+	int has_agg;
+};
+struct sort_item {
+	struct expr *e;
+	int desc;
+};
+struct proj {
+	int distinct;
+	int star;
+	struct proj_item *items;
+	size_t nitems;
+	struct sort_item *order;
+	size_t norder;
+	struct expr *skip, *limit, *where;
+	/* aggregation, filled by the checker */
+	struct expr **aggs;
+	size_t naggs;
+};
+
+enum ckind {
+	C_MATCH,
+	C_OPTMATCH,
+	C_UNWIND,
+	C_WITH,
+	C_RETURN,
+	C_CREATE,
+	C_MERGE,
+	C_SET,
+	C_REMOVE,
+	C_DELETE,
+	C_FOREACH,
+	C_CALLPROC,
+	C_CALLSUB,
+	C_DDL,
+};
+
+enum setkind { S_PROP, S_ASSIGN, S_MERGEMAP, S_LABELS, S_RM_PROP, S_RM_LABELS };
+struct setitem {
+	int kind;
+	struct expr *target; /* S_PROP / S_RM_PROP: E_PROP; others: E_VAR */
+	struct expr *value;
+	const char **labels;
+	size_t nlabels;
+};
+
+struct yield_item {
+	const char *name; /* procedure output */
+	const char *alias;
+	int slot;
+};
+
+enum ddlkind {
+	DDL_CREATE_INDEX,
+	DDL_CREATE_UNIQUE,
+	DDL_CREATE_VECTOR,
+	DDL_DROP_INDEX,
+	DDL_SHOW_INDEXES,
+};
+struct ddl {
+	int kind;
+	const char *name;
+	const char *label;
+	const char *prop;
+	int if_not_exists, if_exists;
+	struct expr *options;
+};
+
+struct clause {
+	int kind;
+	uint32_t line, col;
+	struct pattern *pat;
+	struct expr *where;
+	struct expr *e; /* UNWIND expr, FOREACH list */
+	const char *var;
+	int slot;
+	struct proj *proj;
+	struct setitem *sets;
+	size_t nsets;
+	struct setitem *on_create, *on_match;
+	size_t non_create, non_match;
+	struct expr **dels;
+	size_t ndels;
+	int detach;
+	struct clause **body; /* FOREACH */
+	size_t nbody;
+	const char *proc;
+	struct expr **pargs;
+	size_t npargs;
+	int implicit_args;
+	struct yield_item *yields;
+	size_t nyields;
+	int yield_star;
+	struct query *sub;
+	struct ddl *ddl;
+};
+
+/* one single query (a UNION branch) */
+struct squery {
+	struct clause **cl;
+	size_t ncl;
+};
+struct query {
+	struct squery **parts;
+	size_t nparts;
+	int union_all;
+	/* after checking */
+	const char **cols;
+	int *colslots; /* per part: ncols slots, part-major */
+	size_t ncols;
+};
+
+/* parse.c */
+struct query *q_parse(struct qctx *c, const char *text, int *mode);
+/* check.c: scopes and slots; sets c->nslots */
+void q_check(struct qctx *c, struct query *q);
+int q_is_write(struct query *q);
+int q_fn_is_agg(const char *name);
+
+/* ---- graph overlay ----------------------------------------------------- */
+
+struct gnode {
+	uint64_t id;
+	const char **labels;
+	size_t nlabels, caplabels;
+	struct vmap *props;
+	uint8_t deleted, created, touched;
+};
+struct gedge {
+	uint64_t id, src, dst;
+	const char *type;
+	struct vmap *props;
+	uint8_t deleted, created;
+};
+struct hmap {
+	uint64_t *keys;
+	void **vals;
+	size_t n, cap;
+};
+void *hm_get(const struct hmap *h, uint64_t k);
+void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v);
+
+struct adj {
+	uint64_t edge, other;
+	int outgoing;
+};
+struct idvec {
+	uint64_t *v;
+	size_t n, cap;
+};
+void idv_push(struct qctx *c, struct idvec *v, uint64_t x);
+
+struct graph {
+	struct hmap nodes, edges;   /* caches incl. overlay */
+	struct hmap created_adj;    /* node id -> struct idvec* of new edges */
+	struct idvec touched_nodes; /* created or relabelled */
+	uint64_t next_node, next_edge;
+	int recording; /* 1: mutations go to the batch */
+	Lora__Mutation **muts;
+	size_t nmuts, capmuts;
+	Lora__Mutation **dels; /* node deletions, emitted last */
+	size_t ndels, capdels;
+	struct idvec deleted_plain; /* DELETE without detach: checked at end */
+	struct idvec written;       /* nodes whose properties were written */
+};
+
+void g_init(struct qctx *c);
+void g_apply_pending(struct qctx *c, const Lora__MutationBatch *b);
+struct gnode *g_node(struct qctx *c, uint64_t id); /* NULL: missing */
+struct gedge *g_edge(struct qctx *c, uint64_t id);
+int g_has_label(struct gnode *n, const char *l);
+/* candidate node ids; label may be NULL */
+void g_scan(struct qctx *c, const char *label, struct idvec *out);
+int g_index_seek(struct qctx *c, const char *label, const char *key,
+                 const struct val *lo, int lo_incl, const struct val *hi,
+                 int hi_incl, struct idvec *out); /* 0 when no index */
+void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
+                struct adj **out, size_t *n);
+uint64_t g_count_label(struct qctx *c, const char *label);
+/* writes */
+uint64_t g_create_node(struct qctx *c, const char **labels, size_t nl,
+                       struct vmap *props);
+uint64_t g_create_edge(struct qctx *c, const char *type, uint64_t s, uint64_t d,
+                       struct vmap *props);
+void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
+                struct val v);
+void g_add_label(struct qctx *c, uint64_t id, const char *l);
+void g_remove_label(struct qctx *c, uint64_t id, const char *l);
+void g_delete_node(struct qctx *c, uint64_t id, int detach);
+void g_delete_edge(struct qctx *c, uint64_t id);
+void g_emit(struct qctx *c, Lora__Mutation *m);
+void g_finish(struct qctx *c); /* checks dangling deletes, builds batch */
+void g_release(struct graph *g);
+/* conversions */
+struct val val_from_pb(struct qctx *c, const Lora__Value *v);
+Lora__Value *val_to_pb(struct qctx *c, struct val v);
+
+/* ---- execution context ------------------------------------------------- */
+
+struct rows {
+	struct val **r;
+	size_t n, cap;
+};
+
+struct proc_table;
+
+struct qctx {
+	jmp_buf jb;
+	struct qry_error *err;
+	struct arena ar;
+	struct sto_view *view;
+	struct graph g;
+	struct vmap *params;
+	struct qry_limits lim;
+	uint64_t deadline_ms;
+	uint64_t rows_made;
+	int depth;
+	int nslots;
+	int is_write;
+	int read_only;
+	const char *text;
+	/* aggregation context: values of E_AGGREF while projecting a group */
+	struct val *aggvals;
+	int64_t stmt_time_ms; /* statement clock for now-functions */
+	uint64_t rand_state;
+};
+
+_Noreturn void qerr(struct qctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+_Noreturn void qerr_at(struct qctx *c, int code, uint32_t line, uint32_t col,
+                       const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void q_tick(struct qctx *c); /* deadline check */
+
+/* eval.c */
+struct val eval(struct qctx *c, struct expr *e, struct val *row);
+int eval_pred(struct qctx *c, struct expr *e, struct val *row); /* -1/0/1 */
+struct val prop_of(struct qctx *c, struct val v, const char *k);
+struct val arith(struct qctx *c, char op, struct val a, struct val b);
+
+/* functions.c */
+int fn_lookup(const char *name); /* -1 unknown */
+int fn_arity_ok(int fn, size_t n);
+struct val fn_call(struct qctx *c, int fn, const char *name, struct val *args,
+                   size_t n);
+
+/* temporal.c */
+struct val tm_construct(struct qctx *c, int kind, struct val *args, size_t n,
+                        const char *variant);
+int tm_has_fn(const char *name);
+struct val tm_prop(struct qctx *c, struct vtemp *t, const char *k, int *ok);
+struct val tm_arith(struct qctx *c, char op, struct val a, struct val b,
+                    int *ok);
+int tm_cmp(struct vtemp *a, struct vtemp *b, int *r);
+void tm_format(struct vtemp *t, struct lora_buf *b);
+struct val tm_fn(struct qctx *c, const char *name, struct val *args, size_t n,
+                 int *ok);
+
+/* exec.c */
+void exec_query(struct qctx *c, struct query *q, struct rows *in,
+                struct rows *out);
+void rows_push(struct qctx *c, struct rows *r, struct val *row);
+struct val *row_copy(struct qctx *c, const struct val *row);
+void match_pattern(struct qctx *c, struct pattern *p, struct expr *where,
+                   struct val *row, struct rows *out);
+
+/* write.c */
+void exec_create(struct qctx *c, struct clause *cl, struct rows *in,
+                 struct rows *out);
+void exec_merge(struct qctx *c, struct clause *cl, struct rows *in,
+                struct rows *out);
+void exec_set(struct qctx *c, struct setitem *s, size_t n, struct val *row);
+void exec_delete(struct qctx *c, struct clause *cl, struct val *row);
+void exec_ddl(struct qctx *c, struct clause *cl, struct rows *out);
+void check_unique(struct qctx *c);
+
+/* procs.c */
+void exec_callproc(struct qctx *c, struct clause *cl, struct rows *in,
+                   struct rows *out);
+int proc_exists(const char *name);
+size_t proc_outputs(const char *name, const char ***names);
+int proc_inputs(const char *name); /* -1 unknown */
+
+/* vector.c */
+struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,
+                  int *ok);
+void vec_query_nodes(struct qctx *c, const char *index, int64_t k, struct val q,
+                     struct val *row, struct clause *cl, struct rows *out);
+
+#endif /* LORA_QINT_H */

@@ -1,0 +1,671 @@
+/* query.c - the public API of query.h: open / next / free a statement,
+ * conversions between Lora__Value and the runtime value, EXPLAIN plans,
+ * qry_is_write and qry_value_format. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "qint.h"
+
+struct qry_cursor {
+	struct qctx c;
+	struct qry_error scratch;
+	struct query *q;
+	int mode;
+	struct rows rows;
+	size_t next;
+	const char **cols;
+	size_t ncols;
+	const Lora__Value **out;
+	Lora__MutationBatch *batch;
+	Lora__Value *plan;
+	uint64_t t0_ns;
+};
+
+void qry_limits_init(struct qry_limits *l)
+{
+	l->nesting_depth_max = QRY_NESTING_DEPTH_MAX;
+	l->rows_max = QRY_ROWS_MAX;
+	l->time_ms_max = QRY_TIME_MS_DEFAULT;
+	l->mutations_max = QRY_MUTATIONS_MAX;
+}
+
+static void vset_err(struct qctx *c, int code, uint32_t line, uint32_t col,
+                     const char *fmt, va_list ap)
+{
+	if (c->err) {
+		c->err->code = code;
+		vsnprintf(c->err->message, sizeof c->err->message, fmt, ap);
+		c->err->line = line;
+		c->err->column = col;
+	}
+	longjmp(c->jb, code ? code : LORA_EINTERNAL);
+}
+
+_Noreturn void qerr(struct qctx *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vset_err(c, code, 0, 0, fmt, ap);
+	va_end(ap);
+	LORA_UNREACHABLE();
+}
+
+_Noreturn void qerr_at(struct qctx *c, int code, uint32_t line, uint32_t col,
+                       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vset_err(c, code, line, col, fmt, ap);
+	va_end(ap);
+	LORA_UNREACHABLE();
+}
+
+void q_tick(struct qctx *c)
+{
+	if (c->deadline_ms && lora_now_ms() > c->deadline_ms)
+		qerr(c, LORA_ETIMEOUT, "query time limit of %llu ms exceeded",
+		     (unsigned long long)c->lim.time_ms_max);
+}
+
+/* ---- conversions ------------------------------------------------------- */
+
+static struct val vec_from_pb(struct qctx *c, const Lora__Vector *pv)
+{
+	struct vvec *v = ar_alloc(c, sizeof(*v));
+	v->ctype = pv->coord_type;
+	v->dim = pv->dimension;
+	size_t have = pv->n_f32   ? pv->n_f32
+	              : pv->n_f64 ? pv->n_f64
+	                          : pv->n_ints;
+	if (have != v->dim)
+		qerr(c, LORA_EVECTOR,
+		     "vector of dimension %u holds %zu "
+		     "coordinates",
+		     v->dim, have);
+	v->d = ar_alloc(c, sizeof(double) * (v->dim + 1));
+	for (uint32_t i = 0; i < v->dim; i++)
+		v->d[i] = pv->n_f32   ? pv->f32[i]
+		          : pv->n_f64 ? pv->f64[i]
+		                      : (double)pv->ints[i];
+	struct val r = {.t = V_VECTOR};
+	r.u.vec = v;
+	return r;
+}
+
+struct val val_from_pb(struct qctx *c, const Lora__Value *v)
+{
+	if (!v)
+		return v_null();
+	struct val r;
+	switch (v->kind_case) {
+	case LORA__VALUE__KIND_BOOL_VALUE:
+		return v_bool(v->bool_value);
+	case LORA__VALUE__KIND_INT_VALUE:
+		return v_int(v->int_value);
+	case LORA__VALUE__KIND_FLOAT_VALUE:
+		return v_float(v->float_value);
+	case LORA__VALUE__KIND_STRING_VALUE:
+		return v_cstr(c, v->string_value ? v->string_value : "");
+	case LORA__VALUE__KIND_BYTES_VALUE:
+		r = v_str(c, (const char *)v->bytes_value.data,
+		          v->bytes_value.len);
+		r.t = V_BYTES;
+		return r;
+	case LORA__VALUE__KIND_LIST_VALUE:
+		r = v_list(c, v->list_value->n_items);
+		for (size_t i = 0; i < v->list_value->n_items; i++)
+			r.u.l->v[i] = val_from_pb(c, v->list_value->items[i]);
+		return r;
+	case LORA__VALUE__KIND_MAP_VALUE:
+		r = v_map(c, v->map_value->n_entries);
+		for (size_t i = 0; i < v->map_value->n_entries; i++)
+			vmap_put(
+			    c, r.u.m,
+			    ar_strdup(c, v->map_value->entries[i]->key),
+			    val_from_pb(c, v->map_value->entries[i]->value));
+		return r;
+	case LORA__VALUE__KIND_VECTOR_VALUE:
+		return vec_from_pb(c, v->vector_value);
+	case LORA__VALUE__KIND_TEMPORAL_VALUE: {
+		Lora__Temporal *t = v->temporal_value;
+		struct vtemp *x = ar_alloc(c, sizeof(*x));
+		x->kind = t->kind;
+		x->days = t->epoch_days;
+		x->nanos = t->nanos_of_day;
+		x->offset = t->offset_seconds;
+		x->zone = t->zone && t->zone[0] ? ar_strdup(c, t->zone) : NULL;
+		x->months = t->months;
+		x->ddays = t->days;
+		x->secs = t->seconds;
+		x->dnanos = t->nanos;
+		r.t = V_TEMPORAL;
+		r.u.tm = x;
+		return r;
+	}
+	case LORA__VALUE__KIND_NODE_VALUE:
+		return v_node(v->node_value->id);
+	case LORA__VALUE__KIND_REL_VALUE:
+		return v_rel(v->rel_value->id);
+	case LORA__VALUE__KIND_PATH_VALUE: {
+		Lora__PathValue *p = v->path_value;
+		if (p->n_nodes != p->n_rels + 1)
+			qerr(c, LORA_EPARAMS,
+			     "path value with %zu nodes and %zu "
+			     "relationships",
+			     p->n_nodes, p->n_rels);
+		struct vpath *x = ar_alloc(c, sizeof(*x));
+		x->n = p->n_rels;
+		x->nodes = ar_alloc(c, sizeof(uint64_t) * p->n_nodes);
+		x->rels = ar_alloc(c, sizeof(uint64_t) * (p->n_rels + 1));
+		for (size_t i = 0; i < p->n_nodes; i++)
+			x->nodes[i] = p->nodes[i]->id;
+		for (size_t i = 0; i < p->n_rels; i++)
+			x->rels[i] = p->rels[i]->id;
+		r.t = V_PATH;
+		r.u.p = x;
+		return r;
+	}
+	default:
+		return v_null();
+	}
+}
+
+static Lora__MapEntry **entries_pb(struct qctx *c, struct vmap *m, size_t *n)
+{
+	*n = m ? m->n : 0;
+	Lora__MapEntry **e = ar_alloc(c, sizeof(*e) * (*n + 1));
+	for (size_t i = 0; i < *n; i++) {
+		e[i] = ar_alloc(c, sizeof(Lora__MapEntry));
+		lora__map_entry__init(e[i]);
+		e[i]->key = (char *)m->k[i];
+		e[i]->value = val_to_pb(c, m->v[i]);
+	}
+	return e;
+}
+
+static Lora__NodeValue *node_pb(struct qctx *c, uint64_t id)
+{
+	Lora__NodeValue *n = ar_alloc(c, sizeof(*n));
+	lora__node_value__init(n);
+	n->id = id;
+	struct gnode *g = g_node(c, id);
+	if (!g)
+		return n;
+	n->n_labels = g->nlabels;
+	n->labels = (char **)g->labels;
+	n->properties = entries_pb(c, g->props, &n->n_properties);
+	return n;
+}
+
+static Lora__RelValue *rel_pb(struct qctx *c, uint64_t id)
+{
+	Lora__RelValue *r = ar_alloc(c, sizeof(*r));
+	lora__rel_value__init(r);
+	r->id = id;
+	struct gedge *e = g_edge(c, id);
+	if (!e)
+		return r;
+	r->type = (char *)e->type;
+	r->start_id = e->src;
+	r->end_id = e->dst;
+	r->properties = entries_pb(c, e->props, &r->n_properties);
+	return r;
+}
+
+static Lora__Vector *vec_pb(struct qctx *c, struct vvec *v)
+{
+	Lora__Vector *p = ar_alloc(c, sizeof(*p));
+	lora__vector__init(p);
+	p->coord_type = v->ctype;
+	p->dimension = v->dim;
+	if (v->ctype == LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32) {
+		p->n_f32 = v->dim;
+		p->f32 = ar_alloc(c, sizeof(float) * (v->dim + 1));
+		for (uint32_t i = 0; i < v->dim; i++)
+			p->f32[i] = (float)v->d[i];
+	} else if (v->ctype == LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT64) {
+		p->n_f64 = v->dim;
+		p->f64 = v->d;
+	} else {
+		p->n_ints = v->dim;
+		p->ints = ar_alloc(c, sizeof(int64_t) * (v->dim + 1));
+		for (uint32_t i = 0; i < v->dim; i++)
+			p->ints[i] = (int64_t)v->d[i];
+	}
+	return p;
+}
+
+Lora__Value *val_to_pb(struct qctx *c, struct val v)
+{
+	Lora__Value *p = ar_alloc(c, sizeof(*p));
+	lora__value__init(p);
+	switch (v.t) {
+	case V_NULL:
+		p->kind_case = LORA__VALUE__KIND_NULL_VALUE;
+		p->null_value = 1;
+		break;
+	case V_BOOL:
+		p->kind_case = LORA__VALUE__KIND_BOOL_VALUE;
+		p->bool_value = v.u.b;
+		break;
+	case V_INT:
+		p->kind_case = LORA__VALUE__KIND_INT_VALUE;
+		p->int_value = v.u.i;
+		break;
+	case V_FLOAT:
+		p->kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+		p->float_value = v.u.f;
+		break;
+	case V_STR:
+		p->kind_case = LORA__VALUE__KIND_STRING_VALUE;
+		p->string_value = v.u.s->s;
+		break;
+	case V_BYTES:
+		p->kind_case = LORA__VALUE__KIND_BYTES_VALUE;
+		p->bytes_value.data = (uint8_t *)v.u.s->s;
+		p->bytes_value.len = v.u.s->len;
+		break;
+	case V_LIST: {
+		Lora__ValueList *l = ar_alloc(c, sizeof(*l));
+		lora__value_list__init(l);
+		l->n_items = v.u.l->n;
+		l->items =
+		    ar_alloc(c, sizeof(Lora__Value *) * (l->n_items + 1));
+		for (size_t i = 0; i < l->n_items; i++)
+			l->items[i] = val_to_pb(c, v.u.l->v[i]);
+		p->kind_case = LORA__VALUE__KIND_LIST_VALUE;
+		p->list_value = l;
+		break;
+	}
+	case V_MAP: {
+		Lora__ValueMap *m = ar_alloc(c, sizeof(*m));
+		lora__value_map__init(m);
+		m->entries = entries_pb(c, v.u.m, &m->n_entries);
+		p->kind_case = LORA__VALUE__KIND_MAP_VALUE;
+		p->map_value = m;
+		break;
+	}
+	case V_VECTOR:
+		p->kind_case = LORA__VALUE__KIND_VECTOR_VALUE;
+		p->vector_value = vec_pb(c, v.u.vec);
+		break;
+	case V_TEMPORAL: {
+		Lora__Temporal *t = ar_alloc(c, sizeof(*t));
+		lora__temporal__init(t);
+		struct vtemp *x = v.u.tm;
+		t->kind = x->kind;
+		t->epoch_days = x->days;
+		t->nanos_of_day = x->nanos;
+		t->offset_seconds = x->offset;
+		t->zone = x->zone ? (char *)x->zone : "";
+		t->months = x->months;
+		t->days = x->ddays;
+		t->seconds = x->secs;
+		t->nanos = (int32_t)x->dnanos;
+		p->kind_case = LORA__VALUE__KIND_TEMPORAL_VALUE;
+		p->temporal_value = t;
+		break;
+	}
+	case V_NODE:
+		p->kind_case = LORA__VALUE__KIND_NODE_VALUE;
+		p->node_value = node_pb(c, v.u.id);
+		break;
+	case V_REL:
+		p->kind_case = LORA__VALUE__KIND_REL_VALUE;
+		p->rel_value = rel_pb(c, v.u.id);
+		break;
+	case V_PATH: {
+		Lora__PathValue *pv = ar_alloc(c, sizeof(*pv));
+		lora__path_value__init(pv);
+		pv->n_nodes = v.u.p->n + 1;
+		pv->n_rels = v.u.p->n;
+		pv->nodes = ar_alloc(c, sizeof(void *) * pv->n_nodes);
+		pv->rels = ar_alloc(c, sizeof(void *) * (pv->n_rels + 1));
+		for (size_t i = 0; i < pv->n_nodes; i++)
+			pv->nodes[i] = node_pb(c, v.u.p->nodes[i]);
+		for (size_t i = 0; i < pv->n_rels; i++)
+			pv->rels[i] = rel_pb(c, v.u.p->rels[i]);
+		p->kind_case = LORA__VALUE__KIND_PATH_VALUE;
+		p->path_value = pv;
+		break;
+	}
+	}
+	return p;
+}
+
+/* ---- plans ------------------------------------------------------------- */
+
+static const char *clause_op(struct clause *cl)
+{
+	static const char *n[] = {
+	    "Match",        "OptionalMatch", "Unwind",  "With",
+	    "Return",       "Create",        "Merge",   "Set",
+	    "Remove",       "Delete",        "Foreach", "ProcedureCall",
+	    "SubqueryCall", "SchemaCommand"};
+	return n[cl->kind];
+}
+
+void check_unique(struct qctx *c);
+
+/* how the matcher will find the first node of a pattern part */
+static void part_access(struct qctx *c, struct ppart *pp, struct expr *where,
+                        struct lora_buf *b)
+{
+	for (size_t i = 0; i <= pp->nrels; i++) {
+		struct pnode *pn = &pp->nodes[i];
+		if (pn->var && pn->var[0]) {
+			lora_buf_printf(b, "Argument(%s)", pn->var);
+			return;
+		}
+	}
+	for (size_t i = 0; i <= pp->nrels; i++) {
+		struct pnode *pn = &pp->nodes[i];
+		for (size_t l = 0; l < pn->nlabels; l++) {
+			const char *keys[8];
+			int nk = 0;
+			if (pn->props && pn->props->kind == E_MAP)
+				for (size_t k = 0;
+				     k < pn->props->nargs && nk < 8; k++)
+					keys[nk++] = pn->props->labels[k];
+			struct expr *w = where;
+			struct expr *stack[64];
+			int sp = 0;
+			while (w && nk < 8) {
+				if (w->kind == E_AND && sp < 62) {
+					stack[sp++] = w->b;
+					w = w->a;
+					continue;
+				}
+				if (w->kind == E_CMP && w->op[0] == '=') {
+					struct expr *p =
+					    w->a->kind == E_PROP ? w->a : w->b;
+					if (p->kind == E_PROP &&
+					    p->a->kind == E_VAR &&
+					    p->a->slot == pn->slot)
+						keys[nk++] = p->name;
+				}
+				w = sp ? stack[--sp] : NULL;
+			}
+			for (int k = 0; k < nk; k++) {
+				struct val v = v_null();
+				struct idvec ids;
+				if (g_index_seek(c, pn->labels[l], keys[k], &v,
+				                 1, &v, 1, &ids)) {
+					lora_buf_printf(
+					    b, "NodeIndexSeek(:%s(%s))",
+					    pn->labels[l], keys[k]);
+					return;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i <= pp->nrels; i++)
+		if (pp->nodes[i].nlabels) {
+			lora_buf_printf(b, "NodeByLabelScan(:%s)",
+			                pp->nodes[i].labels[0]);
+			return;
+		}
+	lora_buf_puts(b, "AllNodesScan");
+}
+
+static struct val plan_node(struct qctx *c, const char *op, const char *details,
+                            struct val child)
+{
+	struct val m = v_map(c, 4);
+	vmap_put(c, m.u.m, "operator", v_cstr(c, op));
+	vmap_put(c, m.u.m, "details", v_cstr(c, details));
+	struct val kids = v_list(c, child.t == V_NULL ? 0 : 1);
+	if (child.t != V_NULL)
+		kids.u.l->v[0] = child;
+	vmap_put(c, m.u.m, "children", kids);
+	return m;
+}
+
+static struct val build_plan(struct qctx *c, struct query *q)
+{
+	struct val top = v_null();
+	for (size_t p = 0; p < q->nparts; p++) {
+		struct val cur = v_null();
+		struct squery *s = q->parts[p];
+		for (size_t i = 0; i < s->ncl; i++) {
+			struct lora_buf b = {0};
+			struct clause *cl = s->cl[i];
+			if (cl->pat &&
+			    (cl->kind == C_MATCH || cl->kind == C_OPTMATCH))
+				for (size_t k = 0; k < cl->pat->nparts; k++) {
+					if (k)
+						lora_buf_puts(&b, ", ");
+					part_access(c, &cl->pat->parts[k],
+					            cl->where, &b);
+				}
+			cur = plan_node(c, clause_op(cl), b.data ? b.data : "",
+			                cur);
+			lora_buf_free(&b);
+		}
+		top = top.t == V_NULL ? cur : plan_node(c, "Union", "", top);
+		if (p)
+			top.u.m->v[2] = v_list(c, 2),
+			top.u.m->v[2].u.l->v[0] = cur;
+	}
+	return top;
+}
+
+/* ---- open / next / free ------------------------------------------------ */
+
+static void build_batch(struct qry_cursor *cur)
+{
+	struct qctx *c = &cur->c;
+	if (!c->g.nmuts)
+		return;
+	Lora__MutationBatch *b = ar_alloc(c, sizeof(*b));
+	lora__mutation_batch__init(b);
+	b->n_mutations = c->g.nmuts;
+	b->mutations = c->g.muts;
+	cur->batch = b;
+}
+
+static void open_body(struct qry_cursor *cur, const struct qry_request *req)
+{
+	struct qctx *c = &cur->c;
+	if (strlen(req->query) > QRY_QUERY_BYTES_MAX)
+		qerr(c, LORA_ELIMIT, "query longer than %u bytes",
+		     QRY_QUERY_BYTES_MAX);
+	int mode;
+	cur->q = q_parse(c, req->query, &mode);
+	if (req->mode != QRY_RUN)
+		mode = req->mode;
+	cur->mode = mode;
+	q_check(c, cur->q);
+	cur->cols = cur->q->cols;
+	cur->ncols = cur->q->ncols;
+	int w = q_is_write(cur->q);
+	if (w && req->read_only)
+		qerr(c, LORA_EREADONLY,
+		     "write statement on a read-only "
+		     "request");
+	if (req->params) {
+		Lora__Value wrap = LORA__VALUE__INIT;
+		wrap.kind_case = LORA__VALUE__KIND_MAP_VALUE;
+		wrap.map_value = (Lora__ValueMap *)req->params;
+		c->params = val_from_pb(c, &wrap).u.m;
+	}
+	g_init(c);
+	for (size_t i = 0; i < req->n_pending; i++) {
+		g_apply_pending(c, req->pending[i]);
+	}
+	if (mode == QRY_EXPLAIN) {
+		cur->plan = val_to_pb(c, build_plan(c, cur->q));
+		return;
+	}
+	c->g.recording = 1;
+	struct rows in = {0};
+	rows_push(c, &in, row_copy(c, NULL));
+	exec_query(c, cur->q, &in, &cur->rows);
+	check_unique(c);
+	g_finish(c);
+	build_batch(cur);
+	if (!cur->ncols)
+		cur->rows.n = 0;
+	if (mode == QRY_PROFILE) {
+		struct val p = build_plan(c, cur->q);
+		vmap_put(c, p.u.m, "rows", v_int((int64_t)cur->rows.n));
+		vmap_put(c, p.u.m, "time_ns",
+		         v_int((int64_t)(lora_now_ns() - cur->t0_ns)));
+		cur->plan = val_to_pb(c, p);
+	}
+}
+
+/* Runs fn(arg) with c->jb armed; returns 0 or the raised error code. */
+static int protect(struct qctx *c, void (*fn)(void *), void *arg)
+{
+	if (setjmp(c->jb))
+		return c->err && c->err->code ? c->err->code : LORA_EINTERNAL;
+	fn(arg);
+	return 0;
+}
+
+struct open_args {
+	struct qry_cursor *cur;
+	const struct qry_request *req;
+};
+
+static void open_thunk(void *p)
+{
+	struct open_args *a = p;
+	open_body(a->cur, a->req);
+}
+
+int qry_open(const struct qry_request *req, struct qry_cursor **out,
+             struct qry_error *err)
+{
+	*out = NULL;
+	struct qry_error local;
+	struct qry_error *const e = err ? err : &local;
+	memset(e, 0, sizeof *e);
+	if (!req || !req->query)
+		return e->code =
+		           lora_errf(LORA_EINVAL, e->message, "no query text");
+	struct qry_cursor *cur = lora_calloc(1, sizeof(*cur));
+	if (!cur)
+		return e->code =
+		           lora_errf(LORA_ENOMEM, e->message, "out of memory");
+	struct qctx *c = &cur->c;
+	c->err = e;
+	c->view = req->view;
+	c->lim = req->limits;
+	if (!c->lim.nesting_depth_max)
+		qry_limits_init(&c->lim);
+	c->read_only = req->read_only;
+	c->text = req->query;
+	cur->t0_ns = lora_now_ns();
+	if (c->lim.time_ms_max)
+		c->deadline_ms = lora_now_ms() + c->lim.time_ms_max;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->stmt_time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	c->rand_state =
+	    (uint64_t)ts.tv_nsec * 2654435761u + 88172645463325252ull;
+	struct open_args oa = {cur, req};
+	int code = protect(c, open_thunk, &oa);
+	if (code) {
+		g_release(&c->g);
+		arena_free(&c->ar);
+		lora_free(cur);
+		e->code = code;
+		return code;
+	}
+	c->err = &cur->scratch;
+	*out = cur;
+	return 0;
+}
+
+void qry_cursor_free(struct qry_cursor *cur)
+{
+	if (!cur)
+		return;
+	g_release(&cur->c.g);
+	arena_free(&cur->c.ar);
+	lora_free(cur);
+}
+
+size_t qry_cursor_columns(struct qry_cursor *cur, const char *const **names)
+{
+	*names = cur->cols;
+	return cur->ncols;
+}
+
+static void next_thunk(void *p)
+{
+	struct qry_cursor *cur = p;
+	struct qctx *c = &cur->c;
+	if (!cur->out)
+		cur->out =
+		    ar_alloc(c, sizeof(Lora__Value *) * (cur->ncols + 1));
+	struct val *r = cur->rows.r[cur->next++];
+	for (size_t i = 0; i < cur->ncols; i++)
+		cur->out[i] = val_to_pb(c, r[cur->q->colslots[i]]);
+}
+
+int qry_cursor_next(struct qry_cursor *cur, const Lora__Value *const **row,
+                    int *done, struct qry_error *err)
+{
+	struct qctx *c = &cur->c;
+	struct qry_error local;
+	struct qry_error *const e = err ? err : &local;
+	memset(e, 0, sizeof *e);
+	*done = 0;
+	if (cur->next >= cur->rows.n) {
+		*done = 1;
+		return 0;
+	}
+	c->err = e;
+	int code = protect(c, next_thunk, cur);
+	c->err = &cur->scratch;
+	if (code)
+		return code;
+	*row = cur->out;
+	return 0;
+}
+
+const Lora__MutationBatch *qry_cursor_batch(struct qry_cursor *cur)
+{
+	return cur->batch;
+}
+
+const Lora__Value *qry_cursor_plan(struct qry_cursor *cur)
+{
+	return cur->plan;
+}
+
+struct isw_args {
+	struct qctx *c;
+	const char *query;
+	int *is_write;
+};
+
+static void isw_thunk(void *p)
+{
+	struct isw_args *a = p;
+	int mode;
+	struct query *q = q_parse(a->c, a->query, &mode);
+	*a->is_write = q_is_write(q);
+}
+
+int qry_is_write(const char *query, int *is_write, struct qry_error *err)
+{
+	struct qry_error local;
+	struct qry_error *const e = err ? err : &local;
+	memset(e, 0, sizeof *e);
+	*is_write = 0;
+	struct qctx *c = lora_calloc(1, sizeof(*c));
+	if (!c)
+		return e->code = LORA_ENOMEM;
+	c->err = e;
+	qry_limits_init(&c->lim);
+	struct isw_args a = {c, query, is_write};
+	int code = protect(c, isw_thunk, &a);
+	arena_free(&c->ar);
+	lora_free(c);
+	return code;
+}

@@ -1,0 +1,383 @@
+/* vector.c - VECTOR values: the vector() constructor, similarity,
+ * distance, norm and dimension functions, and the exact top-k search of
+ * db.index.vector.queryNodes with a bounded heap. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "qint.h"
+
+#define QRY_VECTOR_DIM_MAX 65536
+#define QRY_TOPK_MAX       100000
+
+static int coord_type(const char *s)
+{
+	static const char *n[] = {"FLOAT64",   "FLOAT32",   "INTEGER64",
+	                          "INTEGER32", "INTEGER16", "INTEGER8"};
+	if (!strcasecmp(s, "FLOAT"))
+		return 0;
+	if (!strcasecmp(s, "INTEGER") || !strcasecmp(s, "INT"))
+		return 2;
+	for (int i = 0; i < 6; i++)
+		if (!strcasecmp(s, n[i]))
+			return i;
+	return -1;
+}
+
+/* list or vector -> doubles; NULL when v is neither */
+static double *coords(struct qctx *c, struct val v, uint32_t *dim)
+{
+	if (v.t == V_VECTOR) {
+		*dim = v.u.vec->dim;
+		return v.u.vec->d;
+	}
+	if (v.t != V_LIST)
+		return NULL;
+	if (v.u.l->n > QRY_VECTOR_DIM_MAX)
+		qerr(c, LORA_EVECTOR, "vector longer than %d",
+		     QRY_VECTOR_DIM_MAX);
+	double *d = ar_alloc(c, sizeof(double) * (v.u.l->n + 1));
+	for (size_t i = 0; i < v.u.l->n; i++) {
+		if (!v_is_num(v.u.l->v[i]))
+			qerr(c, LORA_EVECTOR,
+			     "InvalidArgumentType: vector coordinates must be "
+			     "numbers");
+		d[i] = v_num(v.u.l->v[i]);
+	}
+	*dim = (uint32_t)v.u.l->n;
+	return d;
+}
+
+static struct val make_vector(struct qctx *c, struct val *a, size_t n)
+{
+	if (a[0].t == V_NULL)
+		return v_null();
+	uint32_t dim;
+	double *d = coords(c, a[0], &dim);
+	if (!d && a[0].t == V_STR) {
+		/* "[1, 2, 3]" */
+		struct val l = v_list(c, a[0].u.s->len);
+		size_t k = 0;
+		const char *s = a[0].u.s->s;
+		while (*s) {
+			char *end;
+			double x = strtod(s, &end);
+			if (end == s) {
+				s++;
+				continue;
+			}
+			l.u.l->v[k++] = v_float(x);
+			s = end;
+		}
+		l.u.l->n = k;
+		d = coords(c, l, &dim);
+	}
+	if (!d)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: vector() needs a list");
+	if (n > 1 && a[1].t == V_INT && (uint32_t)a[1].u.i != dim)
+		qerr(c, LORA_EVECTOR,
+		     "vector has %u coordinates, dimension %lld was given", dim,
+		     (long long)a[1].u.i);
+	int ct = 0;
+	if (n > 2 && a[2].t == V_STR) {
+		ct = coord_type(a[2].u.s->s);
+		if (ct < 0)
+			qerr(c, LORA_EVECTOR, "unknown coordinate type %s",
+			     a[2].u.s->s);
+	}
+	struct vvec *v = ar_alloc(c, sizeof(*v));
+	v->ctype = ct;
+	v->dim = dim;
+	v->d = ar_alloc(c, sizeof(double) * (dim + 1));
+	for (uint32_t i = 0; i < dim; i++) {
+		double x = d[i];
+		if (ct == 1)
+			x = (float)x;
+		else if (ct >= 2)
+			x = trunc(x);
+		v->d[i] = x;
+	}
+	struct val r = {.t = V_VECTOR};
+	r.u.vec = v;
+	return r;
+}
+
+static double dot(const double *a, const double *b, uint32_t n)
+{
+	double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	uint32_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 += a[i] * b[i];
+		s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2];
+		s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += a[i] * b[i];
+	return s0 + s1 + s2 + s3;
+}
+
+static double sqdist(const double *a, const double *b, uint32_t n)
+{
+	double s = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		double d = a[i] - b[i];
+		s += d * d;
+	}
+	return s;
+}
+
+/* Neo4j's normalised scores, in [0, 1] */
+static double sim_cosine(const double *a, const double *b, uint32_t n)
+{
+	double na = sqrt(dot(a, a, n)), nb = sqrt(dot(b, b, n));
+	if (na == 0 || nb == 0)
+		return NAN;
+	return (1 + dot(a, b, n) / (na * nb)) / 2;
+}
+
+static double sim_euclid(const double *a, const double *b, uint32_t n)
+{
+	return 1 / (1 + sqdist(a, b, n));
+}
+
+static int two_vectors(struct qctx *c, struct val *a, double **x, double **y,
+                       uint32_t *n)
+{
+	if (a[0].t == V_NULL || a[1].t == V_NULL)
+		return 0;
+	uint32_t n1, n2;
+	*x = coords(c, a[0], &n1);
+	*y = coords(c, a[1], &n2);
+	if (!*x || !*y)
+		qerr(c, LORA_ETYPE, "InvalidArgumentType: expected vectors");
+	if (n1 != n2)
+		qerr(c, LORA_EVECTOR, "vector dimensions differ: %u and %u", n1,
+		     n2);
+	*n = n1;
+	return 1;
+}
+
+struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
+                  int *ok)
+{
+	double *x, *y;
+	uint32_t dim;
+	*ok = 1;
+	if (!strcasecmp(name, "vector") && n >= 1 && n <= 3)
+		return make_vector(c, a, n);
+	if ((!strcasecmp(name, "vector.similarity.cosine") ||
+	     !strcasecmp(name, "vector.similarity.euclidean")) &&
+	    n == 2) {
+		if (!two_vectors(c, a, &x, &y, &dim))
+			return v_null();
+		double s = name[18] == 'c' || name[18] == 'C'
+		               ? sim_cosine(x, y, dim)
+		               : sim_euclid(x, y, dim);
+		return isnan(s) ? v_null() : v_float(s);
+	}
+	if (!strcasecmp(name, "vector_distance") && n == 3) {
+		if (!two_vectors(c, a, &x, &y, &dim))
+			return v_null();
+		const char *m = a[2].t == V_STR ? a[2].u.s->s : "EUCLIDEAN";
+		if (!strcasecmp(m, "EUCLIDEAN"))
+			return v_float(sqrt(sqdist(x, y, dim)));
+		if (!strcasecmp(m, "EUCLIDEAN_SQUARED"))
+			return v_float(sqdist(x, y, dim));
+		if (!strcasecmp(m, "COSINE"))
+			return v_float(1 - (2 * sim_cosine(x, y, dim) - 1));
+		if (!strcasecmp(m, "DOT"))
+			return v_float(-dot(x, y, dim));
+		if (!strcasecmp(m, "MANHATTAN")) {
+			double s = 0;
+			for (uint32_t i = 0; i < dim; i++)
+				s += fabs(x[i] - y[i]);
+			return v_float(s);
+		}
+		qerr(c, LORA_EINVAL, "unknown vector distance metric %s", m);
+	}
+	if (!strcasecmp(name, "vector_norm") && n >= 1) {
+		if (a[0].t == V_NULL)
+			return v_null();
+		x = coords(c, a[0], &dim);
+		if (!x)
+			qerr(c, LORA_ETYPE,
+			     "InvalidArgumentType: expected a "
+			     "vector");
+		const char *m =
+		    n > 1 && a[1].t == V_STR ? a[1].u.s->s : "EUCLIDEAN";
+		if (!strcasecmp(m, "MANHATTAN")) {
+			double s = 0;
+			for (uint32_t i = 0; i < dim; i++)
+				s += fabs(x[i]);
+			return v_float(s);
+		}
+		return v_float(sqrt(dot(x, x, dim)));
+	}
+	if (!strcasecmp(name, "vector_dimension_count") && n == 1) {
+		if (a[0].t == V_NULL)
+			return v_null();
+		x = coords(c, a[0], &dim);
+		if (!x)
+			qerr(c, LORA_ETYPE,
+			     "InvalidArgumentType: expected a "
+			     "vector");
+		return v_int(dim);
+	}
+	*ok = 0;
+	return v_null();
+}
+
+/* ---- top-k ------------------------------------------------------------- */
+
+struct hit {
+	double score;
+	uint64_t id;
+};
+
+/* min-heap on score: the root is the weakest of the current top k */
+static void heap_down(struct hit *h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < n && h[l].score < h[m].score)
+			m = l;
+		if (r < n && h[r].score < h[m].score)
+			m = r;
+		if (m == i)
+			return;
+		struct hit t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void heap_up(struct hit *h, size_t i)
+{
+	while (i) {
+		size_t p = (i - 1) / 2;
+		if (h[p].score <= h[i].score)
+			return;
+		struct hit t = h[i];
+		h[i] = h[p];
+		h[p] = t;
+		i = p;
+	}
+}
+
+static int find_vindex(struct qctx *c, const char *name, char **label,
+                       char **key, int *euclid, uint32_t *dims)
+{
+	Lora__CreateIndex **defs = NULL;
+	size_t n = 0;
+	if (!c->view || sto_view_indexes(c->view, &defs, &n))
+		return 0;
+	int found = 0;
+	for (size_t i = 0; i < n && !found; i++)
+		if (!strcmp(defs[i]->name, name) &&
+		    defs[i]->kind == LORA__INDEX_KIND__INDEX_VECTOR &&
+		    defs[i]->n_properties == 1) {
+			*label = ar_strdup(c, defs[i]->label);
+			*key = ar_strdup(c, defs[i]->properties[0]);
+			*euclid =
+			    !strcmp(defs[i]->vector_similarity, "euclidean");
+			*dims = defs[i]->vector_dimensions;
+			found = 1;
+		}
+	sto_indexes_free(defs, n);
+	return found;
+}
+
+static void scan_topk(struct qctx *c, const char *label, const char *key,
+                      int euclid, const double *q, uint32_t dim, struct hit *h,
+                      size_t k, size_t *nh)
+{
+	struct sto_iter *it = NULL;
+	int rv = sto_view_scan_vectors(c->view, label, key, &it);
+	if (rv)
+		qerr(c, rv, "vector scan: %s", lora_strerror(rv));
+	double *buf = lora_malloc(sizeof(double) * (dim + 1));
+	if (!buf) {
+		sto_iter_free(it);
+		qerr(c, LORA_ENOMEM, "out of memory");
+	}
+	struct sto_item item;
+	int done = 0;
+	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
+		const Lora__Vector *v = item.vector;
+		if (!v || v->dimension != dim)
+			continue;
+		for (uint32_t i = 0; i < dim; i++)
+			buf[i] = v->n_f32 == dim    ? v->f32[i]
+			         : v->n_f64 == dim  ? v->f64[i]
+			         : v->n_ints == dim ? (double)v->ints[i]
+			                            : 0;
+		double s =
+		    euclid ? sim_euclid(q, buf, dim) : sim_cosine(q, buf, dim);
+		if (isnan(s))
+			continue;
+		struct hit x = {s, item.node_id};
+		if (*nh < k) {
+			h[*nh] = x;
+			heap_up(h, (*nh)++);
+		} else if (s > h[0].score) {
+			h[0] = x;
+			heap_down(h, k, 0);
+		}
+	}
+	lora_free(buf);
+	sto_iter_free(it);
+	if (rv)
+		qerr(c, rv, "vector scan: %s", lora_strerror(rv));
+}
+
+void vec_query_nodes(struct qctx *c, const char *index, int64_t k,
+                     struct val qv, struct val *row, struct clause *cl,
+                     struct rows *out)
+{
+	char *label, *key;
+	int euclid;
+	uint32_t dims, dim;
+	if (!find_vindex(c, index, &label, &key, &euclid, &dims))
+		qerr(c, LORA_ENOTFOUND, "no vector index named %s", index);
+	if (k <= 0 || k > QRY_TOPK_MAX)
+		qerr(c, LORA_EINVAL, "k must be between 1 and %d",
+		     QRY_TOPK_MAX);
+	double *q = coords(c, qv, &dim);
+	if (!q)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: query vector expected");
+	if (dims && dim != dims)
+		qerr(c, LORA_EVECTOR,
+		     "query vector has %u dimensions, index %s "
+		     "has %u",
+		     dim, index, dims);
+	struct hit *h = ar_alloc(c, sizeof(struct hit) * (size_t)(k + 1));
+	size_t nh = 0;
+	scan_topk(c, label, key, euclid, q, dim, h, (size_t)k, &nh);
+	/* heap -> descending order */
+	size_t n = nh;
+	while (nh > 1) {
+		struct hit t = h[0];
+		h[0] = h[nh - 1];
+		h[nh - 1] = t;
+		heap_down(h, --nh, 0);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct gnode *g = hm_get(&c->g.nodes, h[i].id);
+		if (g && g->deleted)
+			continue;
+		struct val *r = row_copy(c, row);
+		for (size_t y = 0; y < cl->nyields; y++)
+			r[cl->yields[y].slot] =
+			    !strcmp(cl->yields[y].name, "node")
+			        ? v_node(h[i].id)
+			        : v_float(h[i].score);
+		if (cl->where && eval_pred(c, cl->where, r) != 1)
+			continue;
+		rows_push(c, out, r);
+	}
+}

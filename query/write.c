@@ -1,0 +1,421 @@
+/* write.c - update clauses: CREATE, MERGE, SET, REMOVE, DELETE and index
+ * DDL, applied to the statement overlay (graph.c), which records the
+ * mutation batch; plus the unique-constraint check at statement end. */
+#include <string.h>
+
+#include "qint.h"
+
+static struct vmap *eval_props(struct qctx *c, struct expr *e, struct val *row)
+{
+	if (!e)
+		return NULL;
+	struct val v = eval(c, e, row);
+	if (v.t == V_NULL)
+		return NULL;
+	if (v.t != V_MAP)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: properties must be a "
+		     "map");
+	return v.u.m;
+}
+
+static uint64_t create_node_at(struct qctx *c, struct pnode *pn,
+                               struct val *row)
+{
+	struct val cur = row[pn->slot];
+	if (cur.t == V_NODE)
+		return cur.u.id;
+	if (pn->var && pn->var[0]) {
+		if (cur.t == V_NULL)
+			qerr(c, LORA_ESEMANTIC,
+			     "InvalidArgumentValue: cannot create a "
+			     "relationship with a null node");
+		qerr(c, LORA_ESEMANTIC,
+		     "VariableTypeConflict: `%s` is not a node", pn->var);
+	}
+	uint64_t id = g_create_node(c, pn->labels, pn->nlabels,
+	                            eval_props(c, pn->props, row));
+	row[pn->slot] = v_node(id);
+	return id;
+}
+
+static void create_part(struct qctx *c, struct ppart *pp, struct val *row)
+{
+	for (size_t i = 0; i <= pp->nrels; i++)
+		create_node_at(c, &pp->nodes[i], row);
+	struct vpath *p = ar_alloc(c, sizeof(*p));
+	p->n = pp->nrels;
+	p->nodes = ar_alloc(c, sizeof(uint64_t) * (pp->nrels + 1));
+	p->rels = ar_alloc(c, sizeof(uint64_t) * (pp->nrels + 1));
+	p->nodes[0] = row[pp->nodes[0].slot].u.id;
+	for (size_t i = 0; i < pp->nrels; i++) {
+		struct prel *r = &pp->rels[i];
+		uint64_t a = row[pp->nodes[i].slot].u.id;
+		uint64_t b = row[pp->nodes[i + 1].slot].u.id;
+		if (r->dir == D_IN) {
+			uint64_t t = a;
+			a = b;
+			b = t;
+		}
+		if (r->var && r->var[0])
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableAlreadyBound: `%s` already declared",
+			     r->var);
+		uint64_t id = g_create_edge(c, r->types[0], a, b,
+		                            eval_props(c, r->props, row));
+		row[r->slot] = v_rel(id);
+		p->rels[i] = id;
+		p->nodes[i + 1] = row[pp->nodes[i + 1].slot].u.id;
+	}
+	if (pp->pathslot >= 0) {
+		struct val v = {.t = V_PATH};
+		v.u.p = p;
+		row[pp->pathslot] = v;
+	}
+}
+
+void exec_create(struct qctx *c, struct clause *cl, struct rows *in,
+                 struct rows *out)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		struct val *r = row_copy(c, in->r[i]);
+		for (size_t k = 0; k < cl->pat->nparts; k++)
+			create_part(c, &cl->pat->parts[k], r);
+		rows_push(c, out, r);
+	}
+}
+
+static void merge_null_check(struct qctx *c, struct ppart *pp, struct val *row)
+{
+	for (size_t i = 0; i <= pp->nrels; i++) {
+		struct pnode *pn = &pp->nodes[i];
+		if (!pn->props || pn->props->kind != E_MAP)
+			continue;
+		for (size_t j = 0; j < pn->props->nargs; j++)
+			if (eval(c, pn->props->args[j], row).t == V_NULL)
+				qerr(c, LORA_ESEMANTIC,
+				     "MergeReadOwnWrites: cannot merge a node "
+				     "using a null property value for `%s`",
+				     pn->props->labels[j]);
+	}
+	for (size_t i = 0; i < pp->nrels; i++) {
+		struct prel *r = &pp->rels[i];
+		if (!r->props || r->props->kind != E_MAP)
+			continue;
+		for (size_t j = 0; j < r->props->nargs; j++)
+			if (eval(c, r->props->args[j], row).t == V_NULL)
+				qerr(
+				    c, LORA_ESEMANTIC,
+				    "MergeReadOwnWrites: cannot merge a "
+				    "relationship using a null property value");
+	}
+}
+
+void exec_merge(struct qctx *c, struct clause *cl, struct rows *in,
+                struct rows *out)
+{
+	struct ppart *pp = &cl->pat->parts[0];
+	for (size_t i = 0; i < in->n; i++) {
+		struct rows found = {0};
+		struct val *r = row_copy(c, in->r[i]);
+		match_pattern(c, cl->pat, NULL, r, &found);
+		if (found.n) {
+			for (size_t k = 0; k < found.n; k++) {
+				exec_set(c, cl->on_match, cl->non_match,
+				         found.r[k]);
+				rows_push(c, out, found.r[k]);
+			}
+			continue;
+		}
+		for (size_t k = 0; k <= pp->nrels; k++)
+			if (!pp->nodes[k].var || !pp->nodes[k].var[0])
+				r[pp->nodes[k].slot] = v_null();
+		merge_null_check(c, pp, r);
+		for (size_t k = 0; k < pp->nrels; k++)
+			if (pp->rels[k].dir == D_BOTH)
+				pp->rels[k].dir = D_OUT;
+		create_part(c, pp, r);
+		exec_set(c, cl->on_create, cl->non_create, r);
+		rows_push(c, out, r);
+	}
+}
+
+static void set_all(struct qctx *c, struct val tgt, struct vmap *m, int replace)
+{
+	int is_edge = tgt.t == V_REL;
+	if (replace) {
+		struct vmap *have = is_edge ? g_edge(c, tgt.u.id)->props
+		                            : g_node(c, tgt.u.id)->props;
+		size_t n = have ? have->n : 0;
+		const char **keys = ar_alloc(c, sizeof(char *) * (n + 1));
+		for (size_t i = 0; i < n; i++)
+			keys[i] = have->k[i];
+		for (size_t i = 0; i < n; i++)
+			if (!m || !vmap_get(m, keys[i]))
+				g_set_prop(c, is_edge, tgt.u.id, keys[i],
+				           v_null());
+	}
+	for (size_t i = 0; m && i < m->n; i++)
+		g_set_prop(c, is_edge, tgt.u.id, m->k[i], m->v[i]);
+}
+
+static struct vmap *as_map(struct qctx *c, struct val v)
+{
+	if (v.t == V_NULL)
+		return NULL;
+	if (v.t == V_MAP)
+		return v.u.m;
+	if (v.t == V_NODE)
+		return g_node(c, v.u.id)->props;
+	if (v.t == V_REL)
+		return g_edge(c, v.u.id)->props;
+	qerr(c, LORA_ETYPE, "InvalidArgumentType: SET needs a map, got %s",
+	     v_type_name(v));
+}
+
+static void set_one(struct qctx *c, struct setitem *s, struct val *row)
+{
+	struct val tgt =
+	    eval(c,
+	         s->kind == S_PROP || s->kind == S_RM_PROP ? s->target->a
+	                                                   : s->target,
+	         row);
+	if (tgt.t == V_NULL)
+		return;
+	if (tgt.t != V_NODE && tgt.t != V_REL)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: cannot set properties of a %s",
+		     v_type_name(tgt));
+	switch (s->kind) {
+	case S_PROP:
+		g_set_prop(c, tgt.t == V_REL, tgt.u.id, s->target->name,
+		           eval(c, s->value, row));
+		break;
+	case S_RM_PROP:
+		g_set_prop(c, tgt.t == V_REL, tgt.u.id, s->target->name,
+		           v_null());
+		break;
+	case S_ASSIGN:
+	case S_MERGEMAP: {
+		struct val v = eval(c, s->value, row);
+		struct vmap *m = as_map(c, v);
+		if (m) { /* copy: the source may be the target itself */
+			struct val cp = v_map(c, m->n);
+			for (size_t i = 0; i < m->n; i++)
+				vmap_put(c, cp.u.m, m->k[i], m->v[i]);
+			m = cp.u.m;
+		}
+		set_all(c, tgt, m, s->kind == S_ASSIGN);
+		break;
+	}
+	case S_LABELS:
+	case S_RM_LABELS:
+		if (tgt.t != V_NODE)
+			qerr(c, LORA_ETYPE,
+			     "InvalidArgumentType: labels on a "
+			     "relationship");
+		for (size_t i = 0; i < s->nlabels; i++)
+			if (s->kind == S_LABELS)
+				g_add_label(c, tgt.u.id, s->labels[i]);
+			else
+				g_remove_label(c, tgt.u.id, s->labels[i]);
+		break;
+	}
+}
+
+void exec_set(struct qctx *c, struct setitem *s, size_t n, struct val *row)
+{
+	for (size_t i = 0; i < n; i++)
+		set_one(c, &s[i], row);
+}
+
+static void delete_val(struct qctx *c, struct val v, int detach)
+{
+	switch (v.t) {
+	case V_NULL:
+		return;
+	case V_NODE:
+		g_delete_node(c, v.u.id, detach);
+		return;
+	case V_REL:
+		g_delete_edge(c, v.u.id);
+		return;
+	case V_PATH:
+		for (size_t i = 0; i < v.u.p->n; i++)
+			g_delete_edge(c, v.u.p->rels[i]);
+		for (size_t i = 0; i <= v.u.p->n; i++)
+			g_delete_node(c, v.u.p->nodes[i], detach);
+		return;
+	case V_LIST:
+		for (size_t i = 0; i < v.u.l->n; i++)
+			delete_val(c, v.u.l->v[i], detach);
+		return;
+	default:
+		qerr(c, LORA_ETYPE, "InvalidArgumentType: cannot delete a %s",
+		     v_type_name(v));
+	}
+}
+
+void exec_delete(struct qctx *c, struct clause *cl, struct val *row)
+{
+	for (size_t i = 0; i < cl->ndels; i++)
+		delete_val(c, eval(c, cl->dels[i], row), cl->detach);
+}
+
+/* ---- index DDL --------------------------------------------------------- */
+
+static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
+{
+	Lora__Mutation *m = ar_alloc(c, sizeof(*m));
+	lora__mutation__init(m);
+	Lora__CreateIndex *ci = ar_alloc(c, sizeof(*ci));
+	lora__create_index__init(ci);
+	struct lora_buf b = {0};
+	if (d->name)
+		lora_buf_puts(&b, d->name);
+	else
+		lora_buf_printf(&b, "%s_%s_%s",
+		                d->kind == DDL_CREATE_UNIQUE ? "constraint"
+		                                             : "index",
+		                d->label, d->prop);
+	ci->name = ar_strdup(c, b.data);
+	lora_buf_free(&b);
+	ci->kind = d->kind == DDL_CREATE_UNIQUE ? LORA__INDEX_KIND__INDEX_UNIQUE
+	           : d->kind == DDL_CREATE_VECTOR
+	               ? LORA__INDEX_KIND__INDEX_VECTOR
+	               : LORA__INDEX_KIND__INDEX_RANGE;
+	ci->entity = LORA__ENTITY_KIND__ENTITY_NODE;
+	ci->label = (char *)d->label;
+	ci->n_properties = 1;
+	ci->properties = ar_alloc(c, sizeof(char *));
+	ci->properties[0] = (char *)d->prop;
+	ci->if_not_exists = d->if_not_exists;
+	if (d->kind == DDL_CREATE_VECTOR) {
+		ci->vector_similarity = "cosine";
+		struct val o =
+		    d->options ? eval(c, d->options, NULL) : v_null();
+		struct val cfg =
+		    o.t == V_MAP ? prop_of(c, o, "indexConfig") : v_null();
+		if (cfg.t == V_MAP) {
+			struct val dim = prop_of(c, cfg, "vector.dimensions");
+			struct val sim =
+			    prop_of(c, cfg, "vector.similarity_function");
+			if (dim.t == V_INT && dim.u.i > 0 && dim.u.i < 65536)
+				ci->vector_dimensions = (uint32_t)dim.u.i;
+			if (sim.t == V_STR) {
+				if (!strcasecmp(sim.u.s->s, "euclidean"))
+					ci->vector_similarity = "euclidean";
+				else if (strcasecmp(sim.u.s->s, "cosine"))
+					qerr(c, LORA_EINVAL,
+					     "InvalidArgumentValue: unknown "
+					     "similarity function %s",
+					     sim.u.s->s);
+			}
+		}
+	}
+	m->op_case = LORA__MUTATION__OP_CREATE_INDEX;
+	m->create_index = ci;
+	return m;
+}
+
+static void show_indexes(struct qctx *c, struct clause *cl, struct rows *out)
+{
+	Lora__CreateIndex **defs = NULL;
+	size_t n = 0;
+	if (c->view) {
+		int rv = sto_view_indexes(c->view, &defs, &n);
+		if (rv)
+			qerr(c, rv, "index catalogue: %s", lora_strerror(rv));
+	}
+	static const char *kinds[] = {"RANGE", "UNIQUE", "VECTOR"};
+	for (size_t i = 0; i < n; i++) {
+		struct val *r = row_copy(c, NULL);
+		r[cl->yields[0].slot] = v_cstr(c, defs[i]->name);
+		r[cl->yields[1].slot] =
+		    v_cstr(c, defs[i]->kind <= 2 ? kinds[defs[i]->kind] : "?");
+		r[cl->yields[2].slot] = v_cstr(c, defs[i]->label);
+		struct val pl = v_list(c, defs[i]->n_properties);
+		for (size_t k = 0; k < defs[i]->n_properties; k++)
+			pl.u.l->v[k] = v_cstr(c, defs[i]->properties[k]);
+		r[cl->yields[3].slot] = pl;
+		rows_push(c, out, r);
+	}
+	sto_indexes_free(defs, n);
+}
+
+void exec_ddl(struct qctx *c, struct clause *cl, struct rows *out)
+{
+	struct ddl *d = cl->ddl;
+	if (d->kind == DDL_SHOW_INDEXES) {
+		show_indexes(c, cl, out);
+		return;
+	}
+	if (d->kind == DDL_DROP_INDEX) {
+		Lora__Mutation *m = ar_alloc(c, sizeof(*m));
+		lora__mutation__init(m);
+		Lora__DropIndex *di = ar_alloc(c, sizeof(*di));
+		lora__drop_index__init(di);
+		di->name = (char *)d->name;
+		di->if_exists = d->if_exists;
+		m->op_case = LORA__MUTATION__OP_DROP_INDEX;
+		m->drop_index = di;
+		g_emit(c, m);
+		return;
+	}
+	g_emit(c, ddl_create(c, d));
+}
+
+/* Unique constraints: every written node carrying a constrained label and
+ * property must be the only live node with that value. */
+void check_unique(struct qctx *c)
+{
+	if (!c->g.written.n || !c->view)
+		return;
+	Lora__CreateIndex **defs = NULL;
+	size_t n = 0;
+	if (sto_view_indexes(c->view, &defs, &n))
+		return;
+	/* copy what we need so the catalogue can be freed before raising */
+	const char **lab = ar_alloc(c, sizeof(char *) * (n + 1));
+	const char **key = ar_alloc(c, sizeof(char *) * (n + 1));
+	const char **nm = ar_alloc(c, sizeof(char *) * (n + 1));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (defs[i]->kind == LORA__INDEX_KIND__INDEX_UNIQUE &&
+		    defs[i]->n_properties == 1) {
+			lab[k] = ar_strdup(c, defs[i]->label);
+			key[k] = ar_strdup(c, defs[i]->properties[0]);
+			nm[k] = ar_strdup(c, defs[i]->name);
+			k++;
+		}
+	sto_indexes_free(defs, n);
+	for (size_t u = 0; u < k; u++)
+		for (size_t i = 0; i < c->g.written.n; i++) {
+			struct gnode *g = g_node(c, c->g.written.v[i]);
+			if (!g || g->deleted || !g_has_label(g, lab[u]))
+				continue;
+			struct val *v = vmap_get(g->props, key[u]);
+			if (!v)
+				continue;
+			struct idvec ids;
+			if (!g_index_seek(c, lab[u], key[u], v, 1, v, 1, &ids))
+				continue;
+			for (size_t j = 0; j < ids.n; j++) {
+				if (ids.v[j] == g->id)
+					continue;
+				struct gnode *o = g_node(c, ids.v[j]);
+				struct val *ov =
+				    o && !o->deleted
+				        ? vmap_get(o->props, key[u])
+				        : NULL;
+				if (ov && g_has_label(o, lab[u]) &&
+				    v_eq(c, *ov, *v) == 1)
+					qerr(c, LORA_ECONSTRAINT,
+					     "ConstraintValidationFailed: node "
+					     "%llu already has %s.%s equal to "
+					     "this value (constraint %s)",
+					     (unsigned long long)o->id, lab[u],
+					     key[u], nm[u]);
+			}
+		}
+}
