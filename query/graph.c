@@ -97,22 +97,15 @@ void idv_push(struct qctx *c, struct idvec *v, uint64_t x)
 
 /* ---- interned names ---------------------------------------------------- */
 
-#define INTERN_MAX 256
 static const char *intern(struct qctx *c, const char *s)
 {
-	static __thread const char *tab[INTERN_MAX];
-	static __thread struct arena *owner;
-	static __thread int n;
-	if (owner != &c->ar) {
-		owner = &c->ar;
-		n = 0;
-	}
-	for (int i = 0; i < n; i++)
-		if (strcmp(tab[i], s) == 0)
-			return tab[i];
+	struct graph *g = &c->g;
+	for (size_t i = 0; i < g->ninterned; i++)
+		if (strcmp(g->interned[i], s) == 0)
+			return g->interned[i];
 	const char *d = ar_strdup(c, s);
-	if (n < INTERN_MAX)
-		tab[n++] = d;
+	if (g->ninterned < QRY_INTERN_MAX)
+		g->interned[g->ninterned++] = d;
 	return d;
 }
 

@@ -27,6 +27,7 @@
 #define QRY_PROC_TABLES_MAX   256 /* registered table procedures */
 #define QRY_STRING_BYTES_MAX  (256u << 20)
 #define QRY_LIST_ITEMS_MAX    100000000u
+#define QRY_INTERN_MAX        256 /* interned label / type names */
 
 /* ---- arena ------------------------------------------------------------- */
 
@@ -445,6 +446,8 @@ struct graph {
 	size_t ndels, capdels;
 	struct idvec deleted_plain; /* DELETE without detach: checked at end */
 	struct idvec written;       /* nodes whose properties were written */
+	const char *interned[QRY_INTERN_MAX]; /* labels and types */
+	size_t ninterned;
 };
 
 void g_init(struct qctx *c);

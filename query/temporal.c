@@ -316,7 +316,7 @@ static const char *parse_zone(struct qctx *c, const char *s, int *has,
 
 static const char *parse_date_str(const char *s, int64_t *days)
 {
-	int64_t y, m = 1, d = 1;
+	int64_t y = 0, m = 1, d = 1;
 	int n = count_digits(s);
 	int sign = 1;
 	if (*s == '+' || *s == '-') {
@@ -336,7 +336,7 @@ static const char *parse_date_str(const char *s, int64_t *days)
 	if (dash)
 		s++;
 	if (*s == 'W') {
-		int64_t w, dow = 1;
+		int64_t w = 1, dow = 1;
 		s++;
 		if (!digits(s, 2, &w))
 			return NULL;
@@ -352,7 +352,7 @@ static const char *parse_date_str(const char *s, int64_t *days)
 	}
 	int k = count_digits(s);
 	if (k == 3 || (k == 7 && !dash)) {
-		int64_t od;
+		int64_t od = 1;
 		digits(s, 3, &od);
 		*days = days_from_civil(y, 1, 1) + od - 1;
 		return s + 3;
@@ -375,7 +375,7 @@ static const char *parse_date_str(const char *s, int64_t *days)
 
 static const char *parse_time_str(const char *s, int64_t *nanos)
 {
-	int64_t h, m = 0, sec = 0, frac = 0;
+	int64_t h = 0, m = 0, sec = 0, frac = 0;
 	if (!digits(s, 2, &h))
 		return NULL;
 	s += 2;
@@ -515,7 +515,7 @@ static struct val dur_from_string(struct qctx *c, const char *s)
 		bad(c, "a duration", s);
 	/* alternative format P2012-02-02T14:37:21.545 */
 	if (count_digits(p) == 4 && p[4] == '-') {
-		int64_t y, mo, d, ns = 0;
+		int64_t y = 0, mo = 0, d = 0, ns = 0;
 		digits(p, 4, &y);
 		digits(p + 5, 2, &mo);
 		digits(p + 8, 2, &d);
