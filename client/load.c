@@ -4,6 +4,8 @@
  *   lora-load write  -a LIST [--clients N] [--count N | --duration-ms MS]
  *                    [--acked FILE] [--label L] [--prefix P]
  *   lora-load verify -a ONE_ADDRESS --acked FILE [--label L]
+ *   lora-load wait-leader -a LIST [--not ID] [--since-ms WALL_MS]
+ *                    [--timeout-ms MS]
  *
  * write: N client threads (one struct lora_client each) run
  * `CREATE (:L {k: $k})` with a unique string key per write; every
@@ -12,6 +14,9 @@
  * latency percentiles and the longest gap between acknowledgements.
  * verify: reads every (:L) key from ONE node (local consistency, no
  * routing) and fails when an acknowledged key is missing or present twice.
+ * wait-leader: polls every node's status (native protocol, every 10 ms)
+ * until one reports a leader other than ID; prints it and the time since
+ * WALL_MS (e.g. the moment the old leader was killed).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 
@@ -32,6 +39,7 @@
 struct load_opts {
 	const char *mode, *addresses, *acked, *label, *prefix;
 	int clients;
+	long not_id, since_ms, timeout_ms;
 	long count; /* writes per client; 0: until the duration ends */
 	long duration_ms;
 	int call_timeout_ms;
@@ -341,6 +349,60 @@ static int run_verify(const struct load_opts *o)
 	return missing || dups ? 1 : 0;
 }
 
+/* ---- wait-leader ------------------------------------------------------- */
+
+/* The leader id in one node's status, or 0. */
+static long status_leader(struct lora_client *c)
+{
+	char *json = NULL;
+	if (lora_client_status(c, &json, NULL))
+		return 0;
+	json_t *j = json_loads(json, 0, NULL);
+	json_t *l = j ? json_object_get(j, "leader") : NULL;
+	long id = json_is_integer(l) ? (long)json_integer_value(l) : 0;
+	json_decref(j);
+	lora_free(json);
+	return id;
+}
+
+static int run_wait_leader(const struct load_opts *o)
+{
+	char urls[LORA_CLIENT_NODES_MAX][LORA_CLIENT_ADDR_BYTES];
+	struct lora_client *cs[LORA_CLIENT_NODES_MAX] = {0};
+	size_t n = 0;
+	if (lora_client_parse_addresses(o->addresses, urls,
+	                                LORA_CLIENT_NODES_MAX, &n, NULL))
+		return 2;
+	for (size_t i = 0; i < n; i++) {
+		struct lora_client_opts co = {.addresses = urls[i] + 6,
+		                              .route = LORA_ROUTE_ANY,
+		                              .call_timeout_ms = 200,
+		                              .retry_budget_ms = -1};
+		lora_client_open(&cs[i], &co, NULL);
+	}
+	uint64_t end = lora_now_ms() + (uint64_t)o->timeout_ms;
+	long found = 0;
+	while (!found && lora_now_ms() < end) {
+		for (size_t i = 0; i < n && !found; i++) {
+			long id = cs[i] ? status_leader(cs[i]) : 0;
+			if (id > 0 && id != o->not_id)
+				found = id;
+		}
+		if (!found) {
+			struct timespec ts = {0, 10 * 1000000L};
+			nanosleep(&ts, NULL);
+		}
+	}
+	long since =
+	    o->since_ms ? (long)(wall_ms() - (uint64_t)o->since_ms) : 0;
+	for (size_t i = 0; i < n; i++)
+		lora_client_close(cs[i]);
+	if (!found)
+		return 1;
+	printf("leader=%ld ms=%ld\n", found, since);
+	return 0;
+}
+
 /* ---- options ----------------------------------------------------------- */
 
 static int parse_opts(int argc, char **argv, struct load_opts *o)
@@ -350,6 +412,7 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 	                        .prefix = "w",
 	                        .clients = 1,
 	                        .duration_ms = 5000,
+	                        .timeout_ms = 30000,
 	                        .call_timeout_ms = 2000};
 	for (int i = 2; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
@@ -369,12 +432,21 @@ static int parse_opts(int argc, char **argv, struct load_opts *o)
 			o->duration_ms = atol(v);
 		else if (!strcmp(k, "--timeout"))
 			o->call_timeout_ms = atoi(v);
+		else if (!strcmp(k, "--not"))
+			o->not_id = atol(v);
+		else if (!strcmp(k, "--since-ms"))
+			o->since_ms = atol(v);
+		else if (!strcmp(k, "--timeout-ms"))
+			o->timeout_ms = atol(v);
 		else
 			return LORA_EINVAL;
 	}
 	if ((argc - 2) % 2 || o->clients < 1 || o->clients > LOAD_CLIENTS_MAX)
 		return LORA_EINVAL;
-	if (strcmp(o->mode, "write") && strcmp(o->mode, "verify"))
+	if (strcmp(o->mode, "write") && strcmp(o->mode, "verify") &&
+	    strcmp(o->mode, "wait-leader"))
+		return LORA_EINVAL;
+	if (!strcmp(o->mode, "wait-leader") && !o->addresses)
 		return LORA_EINVAL;
 	if (!strcmp(o->mode, "verify") && (!o->acked || !o->addresses))
 		return LORA_EINVAL;
@@ -400,5 +472,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(o.mode, "write"))
 		return run_write(&o);
+	if (!strcmp(o.mode, "wait-leader"))
+		return run_wait_leader(&o);
 	return run_verify(&o);
 }
