@@ -47,6 +47,57 @@ void apply_del(struct apply_ctx *c, int cf, const void *key, size_t klen)
 	rocksdb_writebatch_wi_delete_cf(c->wb, c->s->cf[cf], key, klen);
 }
 
+int apply_wonly(struct apply_ctx *c, int del, int cf, const void *key,
+                size_t klen, const void *val, size_t vlen)
+{
+	uint8_t h[10];
+	h[0] = (uint8_t)del;
+	h[1] = (uint8_t)cf;
+	lora_put_be32(h + 2, (uint32_t)klen);
+	lora_put_be32(h + 6, (uint32_t)vlen);
+	int rv = lora_buf_reserve(&c->wonly, sizeof(h) + klen + vlen);
+	if (rv)
+		return rv;
+	lora_buf_append(&c->wonly, h, sizeof(h));
+	lora_buf_append(&c->wonly, key, klen);
+	return vlen ? lora_buf_append(&c->wonly, val, vlen) : 0;
+}
+
+/* Label-index and adjacency keys: write-only when the batch allows. */
+static int label_key(struct apply_ctx *c, int del, const uint8_t *k)
+{
+	if (c->wonly_label)
+		return apply_wonly(c, del, STO_CF_INDEX, k, STO_LABEL_KEY_BYTES,
+		                   "", 0);
+	if (del)
+		apply_del(c, STO_CF_INDEX, k, STO_LABEL_KEY_BYTES);
+	else
+		apply_put(c, STO_CF_INDEX, k, STO_LABEL_KEY_BYTES, "", 0);
+	return 0;
+}
+
+static int adj_keys(struct apply_ctx *c, int del, const struct sto_rec *r,
+                    uint64_t edge)
+{
+	uint8_t k[2][STO_ADJ_KEY_BYTES];
+	sto_key_adj(k[0], STO_K_OUT, r->from, r->type, r->to, edge);
+	sto_key_adj(k[1], STO_K_IN, r->to, r->type, r->from, edge);
+	for (int i = 0; i < 2; i++) {
+		int rv = 0;
+		if (c->wonly_adj)
+			rv = apply_wonly(c, del, STO_CF_EDGES, k[i],
+			                 STO_ADJ_KEY_BYTES, "", 0);
+		else if (del)
+			apply_del(c, STO_CF_EDGES, k[i], STO_ADJ_KEY_BYTES);
+		else
+			apply_put(c, STO_CF_EDGES, k[i], STO_ADJ_KEY_BYTES, "",
+			          0);
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
 rocksdb_iterator_t *apply_iter(struct apply_ctx *c, int cf)
 {
 	rocksdb_iterator_t *base =
@@ -101,11 +152,11 @@ static int tok_write(struct apply_ctx *c, int kind, const char *name,
 	    lora_buf_append(k, name, len))
 		return LORA_ENOMEM;
 	lora_put_be32(tv, tok);
-	apply_put(c, STO_CF_META, k->data, k->len, tv, 4);
+	int rv = apply_wonly(c, 0, STO_CF_META, k->data, k->len, tv, 4);
 	tk[0] = STO_META_TOKEN_NAME;
 	tk[1] = (uint8_t)kind;
 	lora_put_be32(tk + 2, tok);
-	return apply_put(c, STO_CF_META, tk, 6, name, len);
+	return rv ? rv : apply_wonly(c, 0, STO_CF_META, tk, 6, name, len);
 }
 
 int apply_intern(struct apply_ctx *c, int kind, const char *name, uint32_t *tok)
@@ -342,8 +393,11 @@ static int prop_set(struct apply_ctx *c, int entity, uint64_t id,
 
 static int create_node(struct apply_ctx *c, const Lora__CreateNode *m)
 {
-	int found, rv;
-	if ((rv = apply_load(c, 0, m->id, NULL, &found)))
+	int found = 0, rv = 0;
+	/* Ids at or above next_node exist neither in the store nor in the
+	 * batch: no lookup needed (the common case of ascending ids). */
+	if (m->id < c->next_node &&
+	    (rv = apply_load(c, 0, m->id, NULL, &found)))
 		return rv;
 	if (found)
 		return lora_errf(LORA_EEXIST, c->errmsg,
@@ -357,8 +411,8 @@ static int create_node(struct apply_ctx *c, const Lora__CreateNode *m)
 			continue;
 		uint8_t k[STO_LABEL_KEY_BYTES];
 		sto_key_label(k, t, m->id);
-		apply_put(c, STO_CF_INDEX, k, sizeof(k), "", 0);
-		if (!(rv = sto_rec_add_label(&r, t)))
+		if (!(rv = label_key(c, 0, k)) &&
+		    !(rv = sto_rec_add_label(&r, t)))
 			rv = count_label(c, t, 1);
 	}
 	for (size_t i = 0; !rv && i < m->n_properties; i++)
@@ -423,8 +477,9 @@ static int vec_remove_all(struct apply_ctx *c, int entity, uint64_t id,
 
 static int create_edge(struct apply_ctx *c, const Lora__CreateEdge *m)
 {
-	int found, rv;
-	if ((rv = apply_load(c, 1, m->id, NULL, &found)))
+	int found = 0, rv = 0;
+	if (m->id < c->next_edge &&
+	    (rv = apply_load(c, 1, m->id, NULL, &found)))
 		return rv;
 	if (found)
 		return lora_errf(LORA_EEXIST, c->errmsg,
@@ -453,14 +508,10 @@ static int create_edge(struct apply_ctx *c, const Lora__CreateEdge *m)
 		         : LORA_EINVAL;
 	if (!rv)
 		rv = apply_store(c, 1, m->id, &r);
-	if (!rv) {
-		uint8_t k[STO_ADJ_KEY_BYTES];
-		sto_key_adj(k, STO_K_OUT, r.from, r.type, r.to, m->id);
-		apply_put(c, STO_CF_EDGES, k, sizeof(k), "", 0);
-		sto_key_adj(k, STO_K_IN, r.to, r.type, r.from, m->id);
-		apply_put(c, STO_CF_EDGES, k, sizeof(k), "", 0);
+	if (!rv)
+		rv = adj_keys(c, 0, &r, m->id);
+	if (!rv)
 		rv = count_type(c, r.type, 1);
-	}
 	sto_rec_free(&r);
 	c->edges_delta++;
 	if (m->id >= c->next_edge)
@@ -474,12 +525,10 @@ static int delete_edge(struct apply_ctx *c, uint64_t id)
 	int rv = load_existing(c, LORA__ENTITY_KIND__ENTITY_EDGE, id, &r);
 	if (!rv)
 		rv = vec_remove_all(c, LORA__ENTITY_KIND__ENTITY_EDGE, id, &r);
+	if (!rv)
+		rv = adj_keys(c, 1, &r, id);
 	if (!rv) {
-		uint8_t k[STO_ADJ_KEY_BYTES];
-		sto_key_adj(k, STO_K_OUT, r.from, r.type, r.to, id);
-		apply_del(c, STO_CF_EDGES, k, sizeof(k));
-		sto_key_adj(k, STO_K_IN, r.to, r.type, r.from, id);
-		apply_del(c, STO_CF_EDGES, k, sizeof(k));
+		uint8_t k[9];
 		sto_key_edge(k, id);
 		apply_del(c, STO_CF_EDGES, k, 9);
 		c->edges_delta--;
@@ -544,7 +593,8 @@ static int delete_node(struct apply_ctx *c, const Lora__DeleteNode *m)
 		uint8_t k[STO_LABEL_KEY_BYTES];
 		rv = idx_label_change(c, m->id, &r, r.labels[i], 0);
 		sto_key_label(k, r.labels[i], m->id);
-		apply_del(c, STO_CF_INDEX, k, sizeof(k));
+		if (!rv)
+			rv = label_key(c, 1, k);
 		if (!rv)
 			rv = count_label(c, r.labels[i], -1);
 	}
@@ -629,12 +679,9 @@ static int label_change(struct apply_ctx *c, uint64_t node, const char *label,
 		goto out;
 	uint8_t k[STO_LABEL_KEY_BYTES];
 	sto_key_label(k, t, node);
-	if (add) {
-		apply_put(c, STO_CF_INDEX, k, sizeof(k), "", 0);
+	rv = label_key(c, !add, k);
+	if (!rv && add)
 		rv = sto_rec_add_label(&r, t);
-	} else {
-		apply_del(c, STO_CF_INDEX, k, sizeof(k));
-	}
 	if (!rv)
 		rv = idx_label_change(c, node, &r, t, add);
 	if (!add)
@@ -726,11 +773,11 @@ static int mutation_ok(const Lora__Mutation *m)
 /* ---- the batch
  * ------------------------------------------------------------------- */
 
-static void put_u64(struct apply_ctx *c, char meta_key, uint64_t v)
+static int put_u64(struct apply_ctx *c, char meta_key, uint64_t v)
 {
 	uint8_t b[8];
 	lora_put_be64(b, v);
-	apply_put(c, STO_CF_META, &meta_key, 1, b, 8);
+	return apply_wonly(c, 0, STO_CF_META, &meta_key, 1, b, 8);
 }
 
 /* Adds delta to the count under key (prefix + optional token). */
@@ -743,7 +790,9 @@ static int count_write(struct apply_ctx *c, char prefix, int has_tok,
 	k[0] = (uint8_t)prefix;
 	lora_put_be32(k + 1, tok);
 	size_t klen = has_tok ? 5 : 1;
-	int rv = apply_get(c, STO_CF_META, k, klen, &v, &vlen);
+	/* Counts are written only here, so the database has the current
+	 * value. */
+	int rv = sto_get(c->s, c->s->ro, STO_CF_META, k, klen, &v, &vlen);
 	if (rv)
 		return rv;
 	uint64_t cur = v && vlen == 8 ? lora_get_be64((uint8_t *)v) : 0;
@@ -752,7 +801,7 @@ static int count_write(struct apply_ctx *c, char prefix, int has_tok,
 	uint64_t nv = delta < 0 && cur < (uint64_t)-delta ? 0 : cur + delta;
 	uint8_t b[8];
 	lora_put_be64(b, nv);
-	return apply_put(c, STO_CF_META, k, klen, b, 8);
+	return apply_wonly(c, 0, STO_CF_META, k, klen, b, 8);
 }
 
 static int apply_finish(struct apply_ctx *c)
@@ -771,9 +820,9 @@ static int apply_finish(struct apply_ctx *c)
 	if (!rv && c->edges_delta)
 		rv = count_write(c, STO_META_EDGE_COUNT, 0, 0, c->edges_delta);
 	if (!rv && c->next_node != c->state_next_node)
-		put_u64(c, STO_META_NEXT_NODE, c->next_node);
+		rv = put_u64(c, STO_META_NEXT_NODE, c->next_node);
 	if (!rv && c->next_edge != c->state_next_edge)
-		put_u64(c, STO_META_NEXT_EDGE, c->next_edge);
+		rv = put_u64(c, STO_META_NEXT_EDGE, c->next_edge);
 	return rv;
 }
 
@@ -804,6 +853,29 @@ static void ctx_free(struct apply_ctx *c)
 	lora_free(c->type_delta);
 	lora_buf_free(&c->kbuf);
 	lora_buf_free(&c->vbuf);
+	lora_buf_free(&c->wonly);
+}
+
+/* The whole write: the indexed batch's bytes, then the write-only ops. */
+static rocksdb_writebatch_t *full_batch(struct apply_ctx *c)
+{
+	size_t n;
+	const char *rep = rocksdb_writebatch_wi_data(c->wb, &n);
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create_from(rep, n);
+	for (size_t off = 0; off < c->wonly.len;) {
+		const uint8_t *h = (const uint8_t *)c->wonly.data + off;
+		uint32_t klen = lora_get_be32(h + 2),
+		         vlen = lora_get_be32(h + 6);
+		const char *k = (const char *)h + 10;
+		rocksdb_column_family_handle_t *cf = c->s->cf[h[1]];
+		if (h[0])
+			rocksdb_writebatch_delete_cf(b, cf, k, klen);
+		else
+			rocksdb_writebatch_put_cf(b, cf, k, klen, k + klen,
+			                          vlen);
+		off += 10 + (size_t)klen + vlen;
+	}
+	return b;
 }
 
 /* Writes the staged batch, then publishes its tokens and catalogue. */
@@ -815,11 +887,14 @@ static int ctx_commit(struct apply_ctx *c, uint64_t index)
 	for (int k = 0; !rv && k < STO_TOK_KINDS; k++)
 		rv = sto_tok_reserve(&s->tok[k], c->pend[k].n);
 	pthread_mutex_unlock(&s->tok_mu);
+	if (!rv)
+		rv = put_u64(c, STO_META_APPLIED, index);
 	if (rv)
 		return rv;
-	put_u64(c, STO_META_APPLIED, index);
 	char *err = NULL;
-	rocksdb_write_writebatch_wi(s->db, s->wo, c->wb, &err);
+	rocksdb_writebatch_t *full = full_batch(c);
+	rocksdb_write(s->db, s->wo, full, &err);
+	rocksdb_writebatch_destroy(full);
 	if (err)
 		return sto_rocks_err(err, c->errmsg, "write batch");
 	pthread_mutex_lock(&s->tok_mu);
@@ -862,6 +937,14 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	if (!rv && batch->n_mutations > STO_MUTATIONS_PER_BATCH_MAX)
 		rv = lora_errf(LORA_ELIMIT, errmsg, "batch of %zu mutations",
 		               batch->n_mutations);
+	c.wonly_label = c.wonly_adj = 1;
+	for (size_t j = 0; !rv && j < batch->n_mutations; j++) {
+		const Lora__Mutation *m = batch->mutations[j];
+		if (m && m->op_case == LORA__MUTATION__OP_CREATE_INDEX)
+			c.wonly_label = 0; /* backfill scans the label index */
+		if (m && m->op_case == LORA__MUTATION__OP_DELETE_NODE)
+			c.wonly_adj = 0; /* delete scans the adjacency */
+	}
 	for (; !rv && i < batch->n_mutations; i++) {
 		const Lora__Mutation *m = batch->mutations[i];
 		rv = mutation_ok(m)

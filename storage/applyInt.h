@@ -29,6 +29,13 @@ struct apply_ctx {
 	uint64_t state_next_node, state_next_edge;
 	uint64_t next_node, next_edge;
 	struct lora_buf kbuf, vbuf; /* scratch */
+	/* Writes to keys this batch never reads back skip the indexed batch
+	 * (whose every insert costs a skip-list search) and are appended to
+	 * the write at commit: (u8 del, u8 cf, be32 klen, be32 vlen, key,
+	 * value) records, in order. Label-index keys qualify when the batch
+	 * creates no index, adjacency keys when it deletes no node. */
+	struct lora_buf wonly;
+	int wonly_label, wonly_adj;
 };
 
 /* Operating errors abort the whole apply without writing anything;
@@ -45,6 +52,9 @@ int apply_get(struct apply_ctx *c, int cf, const void *key, size_t klen,
 int apply_put(struct apply_ctx *c, int cf, const void *key, size_t klen,
               const void *val, size_t vlen);
 void apply_del(struct apply_ctx *c, int cf, const void *key, size_t klen);
+/* Appends a write-only put (del = 0) or delete (del = 1). */
+int apply_wonly(struct apply_ctx *c, int del, int cf, const void *key,
+                size_t klen, const void *val, size_t vlen);
 /* Iterator over batch + database for column family cf: destroy with
  * rocksdb_iter_destroy. */
 rocksdb_iterator_t *apply_iter(struct apply_ctx *c, int cf);

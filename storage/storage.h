@@ -101,6 +101,14 @@ int sto_checkpoint(struct sto_store *s, const char *dir, uint64_t *index_out,
                    char *errmsg);
 
 /*
+ * Flushes the memtables and compacts every column family into the fewest
+ * files, so that later reads touch one sorted run per level. For after a
+ * bulk load or a checkpoint install; apply keeps working meanwhile (it
+ * may wait for the flush). Can take seconds on a large store.
+ */
+int sto_compact(struct sto_store *s, char *errmsg);
+
+/*
  * A logical digest of the whole graph (nodes, edges, vectors, index
  * catalogue; not the applied index), as 32 lowercase hex characters plus
  * NUL in out. Two stores holding the same graph give the same digest,
