@@ -5,7 +5,33 @@
 
 #include "qint.h"
 
-enum vkind { K_ANY = 0, K_NODE, K_REL, K_PATH };
+enum vkind {
+	K_ANY = 0,
+	K_NODE,
+	K_REL,
+	K_PATH,
+	K_VALUE, /* anything but a graph entity */
+	K_INT,
+	K_FLOAT,
+	K_STR,
+	K_BOOL,
+	K_LIST,
+	K_MAP,
+	K_NULL,
+};
+
+static void set_slotkind(struct qctx *c, int slot, int kind)
+{
+	if ((size_t)slot >= c->nslotkind) {
+		size_t n = (size_t)slot * 2 + 64;
+		uint8_t *k = ar_alloc(c, n);
+		if (c->nslotkind)
+			memcpy(k, c->slotkind, c->nslotkind);
+		c->slotkind = k;
+		c->nslotkind = n;
+	}
+	c->slotkind[slot] = (uint8_t)kind;
+}
 
 struct scope {
 	const char **names;
@@ -42,6 +68,7 @@ static int sc_find(const struct scope *s, const char *name)
 static int sc_bind(struct qctx *c, struct scope *s, const char *name, int kind)
 {
 	int slot = c->nslots++;
+	set_slotkind(c, slot, kind);
 	int i = sc_find(s, name);
 	if (i >= 0) {
 		s->slots[i] = slot;
@@ -106,6 +133,200 @@ static void push_agg(struct qctx *c, struct proj *pr, struct expr *e)
 	pr->naggs++;
 }
 
+/* ---- static types and constant folding --------------------------------- */
+
+static int kind_of_val(struct val v)
+{
+	switch (v.t) {
+	case V_NULL:
+		return K_NULL;
+	case V_INT:
+		return K_INT;
+	case V_FLOAT:
+		return K_FLOAT;
+	case V_STR:
+		return K_STR;
+	case V_BOOL:
+		return K_BOOL;
+	case V_LIST:
+		return K_LIST;
+	case V_MAP:
+		return K_MAP;
+	default:
+		return K_VALUE;
+	}
+}
+
+static int stype(struct qctx *c, struct expr *e)
+{
+	switch (e->kind) {
+	case E_LIT:
+		return kind_of_val(e->lit);
+	case E_VAR:
+		return e->slot >= 0 && (size_t)e->slot < c->nslotkind
+		           ? c->slotkind[e->slot]
+		           : K_ANY;
+	case E_LIST:
+	case E_LISTCOMP:
+	case E_PATCOMP:
+		return K_LIST;
+	case E_MAP:
+	case E_MAPPROJ:
+		return K_MAP;
+	case E_CMP:
+	case E_AND:
+	case E_OR:
+	case E_XOR:
+	case E_NOT:
+	case E_ISNULL:
+	case E_ISNOTNULL:
+	case E_IN:
+	case E_STARTS:
+	case E_ENDS:
+	case E_CONTAINS:
+	case E_REGEX:
+	case E_QUANT:
+	case E_EXISTS:
+	case E_LABELS:
+		return K_BOOL;
+	case E_PATPRED:
+		return e->op[0] == 's' ? K_ANY : K_BOOL;
+	case E_COUNTSUB:
+		return K_INT;
+	default:
+		return K_ANY;
+	}
+}
+
+static int is_entity_kind(int k)
+{
+	return k == K_NODE || k == K_REL || k == K_PATH;
+}
+
+static _Noreturn void type_err(struct qctx *c, struct expr *e, const char *what)
+{
+	qerr_at(c, LORA_ESEMANTIC, e->line, e->col, "InvalidArgumentType: %s",
+	        what);
+}
+
+/* argument kinds a function cannot take, checked when known statically */
+static void check_fn_args(struct qctx *c, struct expr *e)
+{
+	if (e->nargs != 1)
+		return;
+	int k = stype(c, e->args[0]);
+	const char *n = e->name;
+	if (k == K_ANY || k == K_NULL)
+		return;
+	if (!strcasecmp(n, "labels") && k != K_NODE)
+		type_err(c, e, "labels() needs a node");
+	if ((!strcasecmp(n, "properties") || !strcasecmp(n, "keys")) &&
+	    k != K_NODE && k != K_REL && k != K_MAP)
+		type_err(c, e,
+		         "properties() needs a node, relationship or map");
+	if (!strcasecmp(n, "length") && k != K_PATH && k != K_STR &&
+	    k != K_VALUE)
+		type_err(c, e, "length() needs a path");
+	if (!strcasecmp(n, "size") &&
+	    (is_entity_kind(k) || k == K_INT || k == K_FLOAT || k == K_BOOL ||
+	     k == K_MAP))
+		type_err(c, e, "size() needs a list or a string");
+	if (!strcasecmp(n, "type") && k != K_REL && k != K_VALUE)
+		type_err(c, e, "type() needs a relationship");
+}
+
+struct fold {
+	int *locals;
+	size_t n;
+};
+
+static int is_const(struct expr *e, struct fold *f)
+{
+	if (!e)
+		return 1;
+	switch (e->kind) {
+	case E_LIT:
+	case E_PARAM:
+		return 1;
+	case E_VAR:
+		for (size_t i = 0; i < f->n; i++)
+			if (f->locals[i] == e->slot)
+				return 1;
+		return 0;
+	case E_PATPRED:
+	case E_PATCOMP:
+	case E_EXISTS:
+	case E_COUNTSUB:
+	case E_AGGREF:
+	case E_COUNTSTAR:
+	case E_MAPPROJ:
+		return 0;
+	case E_CALL:
+		if (e->fn < 0)
+			return 0;
+		break;
+	case E_LISTCOMP:
+	case E_QUANT:
+	case E_REDUCE:
+		if (f->n < 16) {
+			f->locals[f->n++] = e->slot;
+			if (e->d)
+				f->locals[f->n++] = e->d->slot;
+		}
+		break;
+	default:
+		break;
+	}
+	if (!is_const(e->a, f) || !is_const(e->b, f) || !is_const(e->c, f))
+		return 0;
+	if (e->kind != E_REDUCE && !is_const(e->d, f))
+		return 0;
+	for (size_t i = 0; i < e->nargs; i++)
+		if (!is_const(e->args[i], f))
+			return 0;
+	for (size_t i = 0; i < e->nwhen; i++)
+		if (!is_const(e->whens[i], f) || !is_const(e->thens[i], f))
+			return 0;
+	return 1;
+}
+
+struct fold_args {
+	struct qctx *c;
+	struct expr *e;
+};
+
+static void fold_thunk(void *p)
+{
+	struct fold_args *a = p;
+	struct val *row =
+	    ar_alloc(a->c, sizeof(struct val) * (size_t)(a->c->nslots + 1));
+	eval(a->c, a->e, row);
+}
+
+/* Type errors in constant expressions are compile-time errors. */
+static void fold_check(struct qctx *c, struct expr *e)
+{
+	int locals[20];
+	struct fold f = {locals, 0};
+	if (!e || e->kind == E_LIT || !is_const(e, &f))
+		return;
+	jmp_buf save;
+	memcpy(save, c->jb, sizeof save);
+	struct qry_error tmp, *keep = c->err;
+	memset(&tmp, 0, sizeof tmp);
+	c->err = &tmp;
+	struct fold_args a = {c, e};
+	int code = 0;
+	if (setjmp(c->jb) == 0)
+		fold_thunk(&a);
+	else
+		code = tmp.code;
+	memcpy(c->jb, save, sizeof save);
+	c->err = keep;
+	if (code == LORA_ETYPE)
+		qerr_at(c, LORA_ESEMANTIC, e->line, e->col, "%s", tmp.message);
+}
+
 static void resolve_call(struct qctx *c, struct expr *e, struct scope *s,
                          struct aggctx *ag)
 {
@@ -141,6 +362,7 @@ static void resolve_call(struct qctx *c, struct expr *e, struct scope *s,
 		        e->name);
 	for (size_t i = 0; i < e->nargs; i++)
 		resolve(c, e->args[i], s, ag);
+	check_fn_args(c, e);
 }
 
 static void resolve_local(struct qctx *c, struct expr *e, struct scope *s,
@@ -168,6 +390,26 @@ static void resolve_sub(struct qctx *c, struct expr *e, struct scope *s)
 		for (size_t i = 0; i < q->nparts; i++)
 			check_single(c, q->parts[i], in, NULL, 0);
 		return;
+	}
+	if (e->kind == E_PATPRED && e->op[0] != 's' && !c->in_where)
+		qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+		        "UnexpectedSyntax: a pattern predicate is only allowed "
+		        "in WHERE; use EXISTS { ... } or COUNT { ... }");
+	if (e->kind == E_PATPRED && e->op[0] != 's') {
+		struct ppart *pp = &e->pat->parts[0];
+		for (size_t i = 0; i <= pp->nrels; i++)
+			if (pp->nodes[i].var &&
+			    sc_find(s, pp->nodes[i].var) < 0)
+				qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+				        "UndefinedVariable: variable `%s` not "
+				        "defined",
+				        pp->nodes[i].var);
+		for (size_t i = 0; i < pp->nrels; i++)
+			if (pp->rels[i].var && sc_find(s, pp->rels[i].var) < 0)
+				qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+				        "UndefinedVariable: variable `%s` not "
+				        "defined",
+				        pp->rels[i].var);
 	}
 	check_pattern(c, e->pat, in, 2);
 	if (e->b)
@@ -231,6 +473,14 @@ static void resolve(struct qctx *c, struct expr *e, struct scope *s,
 	resolve(c, e->c, s, ag);
 	for (size_t i = 0; i < e->nargs; i++)
 		resolve(c, e->args[i], s, ag);
+	if (e->kind == E_PROP) {
+		int k = stype(c, e->a);
+		if (k == K_PATH || k == K_INT || k == K_FLOAT || k == K_BOOL ||
+		    k == K_STR || k == K_LIST)
+			type_err(c, e,
+			         "property access needs a node, "
+			         "relationship or map");
+	}
 }
 
 static int has_agg(struct expr *e)
@@ -259,8 +509,12 @@ static int has_agg(struct expr *e)
 
 /* mode 0: MATCH, 1: CREATE, 2: pattern expression, 3: MERGE */
 static void bind_node(struct qctx *c, struct pnode *n, struct scope *s,
-                      int mode, struct aggctx *ag, struct scope *here)
+                      int mode, struct aggctx *ag, struct scope *here, int lone)
 {
+	if ((mode == 0 || mode == 3) && n->props && n->props->kind == E_PARAM)
+		qerr(c, LORA_ESEMANTIC,
+		     "InvalidParameterUse: a parameter cannot be used as a "
+		     "property map in MATCH or MERGE");
 	resolve(c, n->props, s, ag);
 	if (!n->var) {
 		n->slot = c->nslots++;
@@ -271,6 +525,11 @@ static void bind_node(struct qctx *c, struct pnode *n, struct scope *s,
 		if (s->kinds[i] != K_NODE && s->kinds[i] != K_ANY)
 			qerr(c, LORA_ESEMANTIC,
 			     "VariableTypeConflict: `%s` is not a node",
+			     n->var);
+		if ((mode == 1 || mode == 3) && sc_find(here, n->var) < 0 &&
+		    lone)
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableAlreadyBound: `%s` already declared",
 			     n->var);
 		if ((mode == 1 || mode == 3) && (n->nlabels || n->props) &&
 		    s->kinds[i] == K_NODE)
@@ -311,13 +570,13 @@ static void bind_rel(struct qctx *c, struct prel *r, struct scope *s, int mode,
 	}
 	int i = sc_find(s, r->var);
 	if (i >= 0) {
-		if (s->kinds[i] != K_REL && s->kinds[i] != K_ANY)
+		if (s->kinds[i] != K_REL && s->kinds[i] != K_ANY &&
+		    !(r->varlen && s->kinds[i] == K_LIST))
 			qerr(c, LORA_ESEMANTIC,
 			     "VariableTypeConflict: `%s` is not a "
 			     "relationship",
 			     r->var);
-		if (mode == 1 || mode == 3 || sc_find(here, r->var) >= 0 ||
-		    r->varlen)
+		if (mode == 1 || mode == 3 || sc_find(here, r->var) >= 0)
 			qerr(c, LORA_ESEMANTIC,
 			     "VariableAlreadyBound: `%s` already declared",
 			     r->var);
@@ -336,7 +595,8 @@ static void check_pattern_ag(struct qctx *c, struct pattern *p, struct scope *s,
 	for (size_t k = 0; k < p->nparts; k++) {
 		struct ppart *pp = &p->parts[k];
 		for (size_t i = 0; i <= pp->nrels; i++) {
-			bind_node(c, &pp->nodes[i], s, mode, ag, here);
+			bind_node(c, &pp->nodes[i], s, mode, ag, here,
+			          pp->nrels == 0);
 			if (i < pp->nrels)
 				bind_rel(c, &pp->rels[i], s, mode, ag, here);
 		}
@@ -356,6 +616,64 @@ static void check_pattern(struct qctx *c, struct pattern *p, struct scope *s,
 {
 	struct aggctx none = {0};
 	check_pattern_ag(c, p, s, mode, &none);
+}
+
+static void check_where(struct qctx *c, struct expr *w, struct scope *s)
+{
+	if (has_agg(w))
+		qerr(c, LORA_ESEMANTIC,
+		     "InvalidAggregation: aggregation in "
+		     "WHERE");
+	c->in_where = 1;
+	resolve(c, w, s, NULL);
+	c->in_where = 0;
+	int k = stype(c, w);
+	if (k != K_ANY && k != K_BOOL && k != K_NULL)
+		type_err(c, w, "WHERE needs a boolean");
+	fold_check(c, w);
+}
+
+/* copy of e with projected aliases replaced by their expressions */
+static struct expr *subst_aliases(struct qctx *c, struct expr *e,
+                                  struct proj *pr)
+{
+	if (!e)
+		return NULL;
+	if (e->kind == E_VAR)
+		for (size_t i = 0; i < pr->nitems; i++)
+			if (!strcmp(pr->items[i].name, e->name))
+				return pr->items[i].e;
+	struct expr *x = ar_alloc(c, sizeof(*x));
+	*x = *e;
+	x->a = subst_aliases(c, e->a, pr);
+	x->b = subst_aliases(c, e->b, pr);
+	x->c = subst_aliases(c, e->c, pr);
+	if (e->nargs) {
+		x->args = ar_alloc(c, sizeof(struct expr *) * e->nargs);
+		for (size_t i = 0; i < e->nargs; i++)
+			x->args[i] = subst_aliases(c, e->args[i], pr);
+	}
+	return x;
+}
+
+/* ORDER BY count(*) + 1: computed per group as a hidden item */
+static void hidden_agg_item(struct qctx *c, struct proj *pr, struct expr *e,
+                            struct scope *s)
+{
+	struct expr *x = subst_aliases(c, e, pr);
+	struct aggctx ag = {.pr = pr};
+	resolve(c, x, s, &ag);
+	struct proj_item *n =
+	    ar_alloc(c, sizeof(struct proj_item) * (pr->nitems + 1));
+	memcpy(n, pr->items, sizeof(struct proj_item) * pr->nitems);
+	n[pr->nitems].e = x;
+	n[pr->nitems].name = "";
+	n[pr->nitems].has_agg = 1;
+	n[pr->nitems].slot = c->nslots++;
+	e->kind = E_VAR;
+	e->slot = n[pr->nitems].slot;
+	pr->items = n;
+	pr->nitems++;
 }
 
 /* ORDER BY expression that repeats a projected item refers to it */
@@ -397,15 +715,13 @@ static struct scope *check_proj(struct qctx *c, struct proj *pr,
 				     it->name);
 		it->has_agg = has_agg(it->e);
 		resolve(c, it->e, s, &ag);
+		if (!it->has_agg)
+			fold_check(c, it->e);
 	}
 	int kinds[512];
 	for (size_t i = 0; i < pr->nitems; i++) {
 		struct proj_item *it = &pr->items[i];
-		int k = K_ANY;
-		if (it->e->kind == E_VAR) {
-			int j = sc_find(s, it->e->name);
-			k = j >= 0 ? s->kinds[j] : K_ANY;
-		}
+		int k = it->has_agg ? K_ANY : stype(c, it->e);
 		kinds[i < 512 ? i : 511] = k;
 		it->slot = sc_bind(c, out, it->name, k);
 	}
@@ -437,21 +753,21 @@ static struct scope *check_proj(struct qctx *c, struct proj *pr,
 			}
 		if (done)
 			continue;
-		if (has_agg(e))
-			qerr(c, LORA_ESEMANTIC,
-			     "InvalidAggregation: aggregation in ORDER BY "
-			     "must be projected");
+		if (has_agg(e)) {
+			if (!aggregating)
+				qerr(c, LORA_ESEMANTIC,
+				     "InvalidAggregation: aggregation in ORDER "
+				     "BY must be projected");
+			hidden_agg_item(c, pr, e, s);
+			continue;
+		}
 		resolve(c, e, os, NULL);
 	}
 	struct scope empty = {0};
 	resolve(c, pr->skip, &empty, NULL);
 	resolve(c, pr->limit, &empty, NULL);
-	if (pr->where) {
-		if (has_agg(pr->where))
-			qerr(c, LORA_ESEMANTIC,
-			     "InvalidAggregation: aggregation in WHERE");
-		resolve(c, pr->where, aggregating ? out : os, NULL);
-	}
+	if (pr->where)
+		check_where(c, pr->where, aggregating ? out : os);
 	(void)kinds;
 	return out;
 }
@@ -476,6 +792,34 @@ static struct scope *check_call(struct qctx *c, struct clause *cl,
 	if (!proc_exists(cl->proc))
 		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
 		        "ProcedureNotFound: no procedure %s", cl->proc);
+	if (!cl->implicit_args && (int)cl->npargs != proc_inputs(cl->proc))
+		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+		        "InvalidNumberOfArguments: %s takes %d arguments, %zu "
+		        "given",
+		        cl->proc, proc_inputs(cl->proc), cl->npargs);
+	{
+		const char **o;
+		size_t no = proc_outputs(cl->proc, &o);
+		if (!c->standalone && cl->yield_star)
+			qerr_at(
+			    c, LORA_ESEMANTIC, cl->line, cl->col,
+			    "UnexpectedSyntax: YIELD * is only allowed in a "
+			    "standalone CALL");
+		if (!c->standalone && !cl->nyields && !cl->yield_star && no)
+			qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+			        "UndefinedVariable: in-query CALL of %s must "
+			        "YIELD its outputs",
+			        cl->proc);
+		for (size_t i = 0; i < cl->nyields; i++)
+			for (size_t j = 0; j < i; j++)
+				if (!strcmp(cl->yields[i].alias,
+				            cl->yields[j].alias))
+					qerr_at(c, LORA_ESEMANTIC, cl->line,
+					        cl->col,
+					        "VariableAlreadyBound: `%s` "
+					        "yielded twice",
+					        cl->yields[i].alias);
+	}
 	struct scope *o = sc_new(c, s);
 	const char **outs;
 	size_t nout = proc_outputs(cl->proc, &outs);
@@ -516,16 +860,12 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 	case C_OPTMATCH:
 		n = sc_new(c, s);
 		check_pattern(c, cl->pat, n, 0);
-		if (cl->where) {
-			if (has_agg(cl->where))
-				qerr(c, LORA_ESEMANTIC,
-				     "InvalidAggregation: aggregation in "
-				     "WHERE");
-			resolve(c, cl->where, n, NULL);
-		}
+		if (cl->where)
+			check_where(c, cl->where, n);
 		return n;
 	case C_UNWIND:
 		resolve(c, cl->e, s, NULL);
+		fold_check(c, cl->e);
 		n = sc_new(c, s);
 		if (sc_find(s, cl->var) >= 0)
 			qerr(c, LORA_ESEMANTIC,
@@ -552,8 +892,15 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 		check_sets(c, cl->sets, cl->nsets, s);
 		return s;
 	case C_DELETE:
-		for (size_t i = 0; i < cl->ndels; i++)
+		for (size_t i = 0; i < cl->ndels; i++) {
 			resolve(c, cl->dels[i], s, NULL);
+			int k = stype(c, cl->dels[i]);
+			if (k == K_INT || k == K_FLOAT || k == K_STR ||
+			    k == K_BOOL || k == K_MAP)
+				type_err(c, cl->dels[i],
+				         "DELETE needs a node, relationship or "
+				         "path");
+		}
 		return s;
 	case C_FOREACH: {
 		resolve(c, cl->e, s, NULL);
@@ -610,7 +957,9 @@ static struct scope *check_single(struct qctx *c, struct squery *q,
 			qerr_at(c, LORA_EPARSE, cl->line, cl->col,
 			        "InvalidClauseComposition: WITH is required "
 			        "between an update and a read clause");
+		c->standalone = q->ncl == 1 && whole;
 		s = check_clause(c, cl, s);
+		c->standalone = 0;
 	}
 	struct clause *last = q->cl[q->ncl - 1];
 	if (last->kind != C_RETURN && !is_update(last->kind) &&

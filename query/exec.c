@@ -952,11 +952,11 @@ static int64_t count_arg(struct qctx *c, struct expr *e, const char *what)
 	if (v.t == V_FLOAT && v.u.f == floor(v.u.f) && 0)
 		v = v_int((int64_t)v.u.f);
 	if (v.t != V_INT)
-		qerr(c, LORA_ETYPE,
+		qerr(c, LORA_ESEMANTIC,
 		     "InvalidArgumentType: %s must be an integer, got %s", what,
 		     v_type_name(v));
 	if (v.u.i < 0)
-		qerr(c, LORA_EINVAL,
+		qerr(c, LORA_ESEMANTIC,
 		     "NegativeIntegerArgument: %s must not be negative", what);
 	return v.u.i;
 }

@@ -268,6 +268,16 @@ static void lex_number(struct parser *p, struct tok *t, const char *s,
 	*i = j;
 }
 
+static int is_reserved(struct tok *t);
+
+/* ".5" is a number unless it follows something that can own a property */
+static int lead_dot_ok(struct tok *prev)
+{
+	if (prev->k == T_PUNCT)
+		return !strchr(")]}", prev->s[0]);
+	return prev->k == T_IDENT && is_reserved(prev);
+}
+
 static const char *puncts[] = {
     "..", "<=", ">=", "<>", "!=", "=~", "+=", "-=", "||", NULL};
 
@@ -360,7 +370,7 @@ static void lex(struct parser *p)
 			i = j;
 		} else if (isdigit((unsigned char)ch) ||
 		           (ch == '.' && isdigit((unsigned char)s[i + 1]) &&
-		            (p->n == 0 || p->t[p->n - 1].k == T_PUNCT))) {
+		            (p->n == 0 || lead_dot_ok(&p->t[p->n - 1])))) {
 			lex_number(p, t, s, &i);
 		} else if (ch == '\'' || ch == '"') {
 			lex_string(p, t, s, &i);

@@ -349,7 +349,7 @@ void exec_callproc(struct qctx *c, struct clause *cl, struct rows *in,
 {
 	for (size_t i = 0; i < in->n; i++) {
 		struct proc *p = find_proc(cl->proc);
-		if (p && p->is_void) {
+		if (p && (p->is_void || p->nout == 0)) {
 			rows_push(c, out, in->r[i]);
 			continue;
 		}

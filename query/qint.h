@@ -502,6 +502,10 @@ struct qctx {
 	uint64_t rows_made;
 	int depth;
 	int nslots;
+	uint8_t *slotkind; /* check.c: static kind per slot */
+	size_t nslotkind;
+	int standalone; /* check.c: clause is alone in its query */
+	int in_where;   /* check.c: resolving a WHERE predicate */
 	int is_write;
 	int read_only;
 	const char *text;

@@ -476,6 +476,12 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 	if (req->mode != QRY_RUN)
 		mode = req->mode;
 	cur->mode = mode;
+	if (req->params) {
+		Lora__Value wrap = LORA__VALUE__INIT;
+		wrap.kind_case = LORA__VALUE__KIND_MAP_VALUE;
+		wrap.map_value = (Lora__ValueMap *)req->params;
+		c->params = val_from_pb(c, &wrap).u.m;
+	}
 	q_check(c, cur->q);
 	cur->cols = cur->q->cols;
 	cur->ncols = cur->q->ncols;
@@ -484,12 +490,6 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 		qerr(c, LORA_EREADONLY,
 		     "write statement on a read-only "
 		     "request");
-	if (req->params) {
-		Lora__Value wrap = LORA__VALUE__INIT;
-		wrap.kind_case = LORA__VALUE__KIND_MAP_VALUE;
-		wrap.map_value = (Lora__ValueMap *)req->params;
-		c->params = val_from_pb(c, &wrap).u.m;
-	}
 	g_init(c);
 	for (size_t i = 0; i < req->n_pending; i++) {
 		g_apply_pending(c, req->pending[i]);

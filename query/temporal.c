@@ -670,7 +670,15 @@ static int64_t date_from_map(struct qctx *c, struct vmap *m, struct vtemp *base)
 		return days_from_civil(y, 1, 1) + od - 1;
 	int64_t q = ifield(c, m, "quarter", 1, &hq);
 	if (hq) {
-		int64_t dq = ifield(c, m, "dayOfQuarter", 1, NULL);
+		int hdq;
+		int64_t dq = ifield(c, m, "dayOfQuarter", 1, &hdq);
+		if (!hdq && base) {
+			/* keep the month within the quarter and the day */
+			int64_t mo = (q - 1) * 3 + (m0 - 1) % 3 + 1;
+			int64_t d =
+			    d0 > month_len(y, mo) ? month_len(y, mo) : d0;
+			return days_from_civil(y, mo, d);
+		}
 		return days_from_civil(y, (q - 1) * 3 + 1, 1) + dq - 1;
 	}
 	int64_t mo = ifield(c, m, "month", base ? m0 : 1, &hm);
@@ -1260,12 +1268,36 @@ struct val tm_arith(struct qctx *c, char op, struct val a, struct val b,
 
 /* ---- duration.between -------------------------------------------------- */
 
-/* nanos since epoch of the local date-time (date 0 / time 0 when absent) */
-static __int128 local_ns(struct vtemp *t)
+/* a temporal completed for duration.between: date, time, offset */
+struct full {
+	int64_t days, nanos;
+	int32_t off;
+	const char *zone;
+	int zoned;
+};
+
+static void complete(struct vtemp *t, struct full *f)
 {
-	int64_t d = has_date(t->kind) ? t->days : 0;
-	int64_t n = has_time(t->kind) ? t->nanos : 0;
-	return (__int128)d * DAY_NS + n;
+	f->days = has_date(t->kind) ? t->days : 0;
+	f->nanos = has_time(t->kind) ? t->nanos : 0;
+	f->zoned = zoned(t->kind);
+	f->off = f->zoned ? t->offset : 0;
+	f->zone = f->zoned ? t->zone : NULL;
+}
+
+/* an unzoned value is read in the zone of the other one */
+static void adopt_zone(struct full *f, const struct full *o)
+{
+	if (f->zoned || !o->zoned)
+		return;
+	f->off = o->off;
+	if (o->zone) {
+		struct tzinfo *z = tz_load(o->zone);
+		if (z)
+			f->off =
+			    tz_offset_local(z, f->days * 86400 + f->nanos / NS);
+	}
+	f->zoned = 1;
 }
 
 static struct val between(struct qctx *c, struct vtemp *a, struct vtemp *b,
@@ -1273,52 +1305,55 @@ static struct val between(struct qctx *c, struct vtemp *a, struct vtemp *b,
 {
 	struct val v = mk(c, K_DUR);
 	struct vtemp *r = v.u.tm;
-	struct vtemp bb = *b;
-	if (zoned(a->kind) && zoned(b->kind) && has_time(a->kind) &&
-	    has_time(b->kind))
-		shift_to(&bb, b->offset, a->offset);
+	struct full fa, fb;
+	complete(a, &fa);
+	complete(b, &fb);
 	int dates = has_date(a->kind) && has_date(b->kind);
-	__int128 x = local_ns(a), y = local_ns(&bb);
 	if (!dates) {
-		int64_t na = has_time(a->kind) ? a->nanos : 0;
-		int64_t nb = has_time(bb.kind) ? bb.nanos : 0;
-		if (!has_time(a->kind) || !has_time(bb.kind))
-			na = nb = 0;
-		x = na;
-		y = nb;
+		fa.days = fb.days = has_date(a->kind)   ? a->days
+		                    : has_date(b->kind) ? b->days
+		                                        : 0;
 	}
-	if (what == 3 || !dates) { /* inSeconds */
-		__int128 d = y - x;
-		if (what == 1 || what == 2) {
-			if (!dates)
-				return v; /* months / days of times: zero */
-		}
+	adopt_zone(&fa, &fb);
+	adopt_zone(&fb, &fa);
+	/* express b in a's offset: same instant */
+	__int128 bn_all = (__int128)fb.days * DAY_NS + fb.nanos +
+	                  (__int128)(fa.off - fb.off) * NS;
+	__int128 an_all = (__int128)fa.days * DAY_NS + fa.nanos;
+	if (!dates || what == 3) {
+		if (!dates && (what == 1 || what == 2))
+			return v;
+		__int128 d = bn_all - an_all;
+		if (what == 1 || what == 2)
+			return v;
 		r->secs = (int64_t)(d / NS);
 		r->dnanos = (int64_t)(d % NS);
 		dur_norm(r);
 		return v;
 	}
+	int64_t bdays =
+	    (int64_t)(bn_all >= 0 ? bn_all / DAY_NS
+	                          : -((-bn_all + DAY_NS - 1) / DAY_NS));
+	int64_t bn = (int64_t)(bn_all - (__int128)bdays * DAY_NS);
+	int64_t an = fa.nanos;
 	int64_t ay, am, ad, by, bm, bd;
-	civil_from_days(a->days, &ay, &am, &ad);
-	civil_from_days(bb.days, &by, &bm, &bd);
+	civil_from_days(fa.days, &ay, &am, &ad);
+	civil_from_days(bdays, &by, &bm, &bd);
 	int64_t months = (by * 12 + bm) - (ay * 12 + am);
-	int64_t an = has_time(a->kind) ? a->nanos : 0;
-	int64_t bn = has_time(bb.kind) ? bb.nanos : 0;
-	/* do not overshoot: the day-and-time of b must reach that of a */
 	if (months > 0 && (bd < ad || (bd == ad && bn < an)))
 		months--;
 	else if (months < 0 && (bd > ad || (bd == ad && bn > an)))
 		months++;
-	if (what == 2) /* inDays */
+	if (what == 2)
 		months = 0;
-	int64_t mid = add_months(a->days, months);
+	int64_t mid = add_months(fa.days, months);
 	__int128 rest =
-	    ((__int128)bb.days * DAY_NS + bn) - ((__int128)mid * DAY_NS + an);
+	    ((__int128)bdays * DAY_NS + bn) - ((__int128)mid * DAY_NS + an);
 	int64_t days = (int64_t)(rest / DAY_NS);
 	rest -= (__int128)days * DAY_NS;
 	r->months = months;
 	r->ddays = days;
-	if (what == 1) { /* inMonths */
+	if (what == 1) {
 		r->ddays = 0;
 		return v;
 	}
@@ -1394,8 +1429,11 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		return v;
 	}
 	if (!strcasecmp(sub, "transaction") || !strcasecmp(sub, "statement") ||
-	    !strcasecmp(sub, "realtime"))
+	    !strcasecmp(sub, "realtime")) {
+		if (n && a[0].t == V_NULL)
+			return v_null();
 		return now(c, kind, n && a[0].t == V_STR ? a[0].u.s->s : NULL);
+	}
 	*ok = 0;
 	return v_null();
 }
