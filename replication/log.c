@@ -4,19 +4,41 @@
  * snap_term). Live entries sit in ents[off .. off + len); compaction moves
  * `off` forward and the array is shifted down only when more than half of
  * it is dead, so both appending and compacting are amortised O(1) per
- * entry. Every entry owns a copy of its data. `stable` is the highest index
- * the caller has made durable; truncating a suffix pulls it back so the
+ * entry. Entry data is copied into refcounted blocks: one per proposal and
+ * one per batch received from the leader, so a follower makes a single
+ * allocation per append message however many entries it carries; an entry
+ * releases its reference when truncated or compacted. `stable` is the highest
+ * index the caller has made durable; truncating a suffix pulls it back so the
  * replacement entries are handed out for persisting again.
  */
 #include <string.h>
 
 #include "raft_int.h"
 
+/* Drops entry slot i's reference to its data block. */
+static void release(struct rep_log *l, size_t i)
+{
+	uint32_t *b = l->blk[i];
+	if (b != NULL && --b[0] == 0)
+		lora_free(b);
+	l->blk[i] = NULL;
+}
+
+/* A block for `bytes` of data with `refs` references; data at b + 2. */
+static uint32_t *block_new(size_t bytes, uint32_t refs)
+{
+	uint32_t *b = lora_malloc(2 * sizeof(uint32_t) + bytes);
+	if (b != NULL)
+		b[0] = refs;
+	return b;
+}
+
 void log_free(struct rep_log *l)
 {
 	for (size_t i = 0; i < l->len; i++)
-		lora_free(l->ents[l->off + i].data);
+		release(l, l->off + i);
 	lora_free(l->ents);
+	lora_free(l->blk);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -61,6 +83,7 @@ static int log_grow(struct rep_log *l, size_t extra)
 		return 0;
 	if (l->off > 0 && l->off >= l->len) {
 		memmove(l->ents, l->ents + l->off, l->len * sizeof(*l->ents));
+		memmove(l->blk, l->blk + l->off, l->len * sizeof(*l->blk));
 		l->off = 0;
 		if (l->len + extra <= l->cap)
 			return 0;
@@ -72,8 +95,27 @@ static int log_grow(struct rep_log *l, size_t extra)
 	if (e == NULL)
 		return LORA_ENOMEM;
 	l->ents = e;
+	uint32_t **b = lora_realloc(l->blk, cap * sizeof(*b));
+	if (b == NULL)
+		return LORA_ENOMEM; /* ents grew: harmless, cap unchanged */
+	l->blk = b;
 	l->cap = cap;
 	return 0;
+}
+
+/* Puts one entry at last + 1; data (if any) already sits in block b. */
+static void put(struct rep_log *l, uint64_t term, uint32_t type, uint8_t *data,
+                size_t len, uint32_t *b)
+{
+	size_t slot = l->off + l->len;
+	struct rep_entry *e = &l->ents[slot];
+	e->index = log_last(l) + 1;
+	e->term = term;
+	e->type = type;
+	e->len = len;
+	e->data = len > 0 ? data : NULL;
+	l->blk[slot] = len > 0 ? b : NULL;
+	l->len++;
 }
 
 int log_append_new(struct rep_log *l, uint64_t term, uint32_t type,
@@ -82,19 +124,14 @@ int log_append_new(struct rep_log *l, uint64_t term, uint32_t type,
 	int rv = log_grow(l, 1);
 	if (rv != 0)
 		return rv;
-	struct rep_entry *e = &l->ents[l->off + l->len];
-	e->index = log_last(l) + 1;
-	e->term = term;
-	e->type = type;
-	e->len = len;
-	e->data = NULL;
+	uint32_t *b = NULL;
 	if (len > 0) {
-		e->data = lora_malloc(len);
-		if (e->data == NULL)
+		b = block_new(len, 1);
+		if (b == NULL)
 			return LORA_ENOMEM;
-		memcpy(e->data, data, len);
+		memcpy(b + 2, data, len);
 	}
-	l->len++;
+	put(l, term, type, (uint8_t *)(b + 2), len, b);
 	return 0;
 }
 
@@ -103,12 +140,26 @@ int log_append(struct rep_log *l, const struct rep_entry *ents, size_t n)
 	int rv = log_grow(l, n);
 	if (rv != 0)
 		return rv;
+	size_t bytes = 0;
+	uint32_t refs = 0;
 	for (size_t i = 0; i < n; i++) {
-		LORA_ASSERT(ents[i].index == log_last(l) + 1);
-		rv = log_append_new(l, ents[i].term, ents[i].type, ents[i].data,
-		                    ents[i].len);
-		if (rv != 0)
-			return rv;
+		LORA_ASSERT(ents[i].index == log_last(l) + 1 + i);
+		bytes += ents[i].len;
+		refs += ents[i].len > 0;
+	}
+	uint32_t *b = NULL;
+	uint8_t *p = NULL;
+	if (refs > 0) {
+		b = block_new(bytes, refs);
+		if (b == NULL)
+			return LORA_ENOMEM;
+		p = (uint8_t *)(b + 2);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ents[i].len > 0)
+			memcpy(p, ents[i].data, ents[i].len);
+		put(l, ents[i].term, ents[i].type, p, ents[i].len, b);
+		p += ents[i].len;
 	}
 	return 0;
 }
@@ -118,7 +169,7 @@ void log_truncate(struct rep_log *l, uint64_t from)
 	LORA_ASSERT(from > l->commit && from > l->snap_index);
 	uint64_t last = log_last(l);
 	for (uint64_t i = from; i <= last; i++)
-		lora_free(l->ents[l->off + (i - l->snap_index - 1)].data);
+		release(l, l->off + (size_t)(i - l->snap_index - 1));
 	if (from <= last)
 		l->len = (size_t)(from - l->snap_index - 1);
 	if (l->stable >= from)
@@ -131,7 +182,7 @@ void log_compact(struct rep_log *l, uint64_t idx)
 	uint64_t term = log_term(l, idx);
 	size_t drop = (size_t)(idx - l->snap_index);
 	for (size_t i = 0; i < drop; i++)
-		lora_free(l->ents[l->off + i].data);
+		release(l, l->off + i);
 	l->off += drop;
 	l->len -= drop;
 	if (l->len == 0)
@@ -143,7 +194,7 @@ void log_compact(struct rep_log *l, uint64_t idx)
 void log_reset(struct rep_log *l, uint64_t idx, uint64_t term)
 {
 	for (size_t i = 0; i < l->len; i++)
-		lora_free(l->ents[l->off + i].data);
+		release(l, l->off + i);
 	l->off = 0;
 	l->len = 0;
 	l->snap_index = idx;

@@ -23,10 +23,13 @@
 
 /*
  * Entries (snap_index, snap_index + len] live in ents[off .. off + len);
- * each entry owns its data. stable: last index the caller made durable.
+ * their data lives in refcounted blocks (blk[], same indexes): one block
+ * per proposal, one per received batch. stable: last index the caller made
+ * durable.
  */
 struct rep_log {
 	struct rep_entry *ents;
+	uint32_t **blk; /* per entry: refcounted block holding its data */
 	size_t off, len, cap;
 	uint64_t snap_index, snap_term;
 	uint64_t stable;

@@ -86,8 +86,10 @@ struct sim {
 	size_t n_net, cap_net;
 	uint8_t blocked[SIM_NODES_MAX + 1][SIM_NODES_MAX + 1]; /* [from][to] */
 	uint32_t drop_pct, dup_pct, delay_max;
-	uint32_t crash_pm, fault_pm; /* per mille per step */
-	int calm;                    /* faults off (liveness phase) */
+	uint32_t straggle_pm; /* per mille of messages delayed 10..59 steps */
+	uint32_t crash_pm, fault_pm;   /* per mille per step */
+	uint32_t new_leader_crash_pct; /* crash a new leader after its write */
+	int calm;                      /* faults off (liveness phase) */
 	/* global knowledge for checks */
 	uint64_t *leader_of; /* leader id per term */
 	size_t cap_terms;

@@ -1,7 +1,8 @@
 /* sim_net.c - the simulated network: delay, loss, duplication, partitions. */
 /*
  * Every message is deep-copied when sent and given a delivery step
- * (now + 1 .. now + delay_max), which also reorders them. Loss and
+ * (now + 1 .. now + delay_max), which also reorders them; a few stragglers
+ * arrive tens of steps late, after leadership may have changed. Loss and
  * partitions are decided when sent and again when due. A snapshot message
  * carries a copy of the sender's checkpoint (its applied values up to the
  * snapshot index); when it is delivered or lost, the sender's core hears
@@ -68,6 +69,8 @@ void sim_net_send(struct sim *s, struct sim_node *from, const struct rep_msg *m)
 		struct sim_msg *sm = net_push(s);
 		copy_msg(sm, m);
 		sm->due = s->now + 1 + sim_below(s, s->delay_max);
+		if (!s->calm && sim_chance_pm(s, s->straggle_pm))
+			sm->due += 10 + sim_below(s, 50); /* a straggler */
 		if (snap) {
 			uint64_t n = m->snapshot.index;
 			if (n > from->sm_n)

@@ -33,7 +33,8 @@ int sim_node_boot(struct sim *s, struct sim_node *n)
 	cfg.election_ticks = 12;
 	cfg.heartbeat_ticks = 2;
 	cfg.seed = sim_rand(s);
-	cfg.msg_entries_max = 1 + (uint32_t)sim_below(s, 8);
+	static const uint32_t batch[] = {1, 1, 2, 4, 8, 64};
+	cfg.msg_entries_max = batch[sim_below(s, 6)];
 	cfg.inflight_max = 1 + (uint32_t)sim_below(s, 4);
 	struct rep_restore rs = {0};
 	rs.hs = n->hs;
@@ -234,6 +235,15 @@ static int one_ready(struct sim *s, struct sim_node *n)
 {
 	struct rep_ready rd;
 	rep_ready(n->r, &rd);
+	int new_leader =
+	    rd.soft.role == REP_LEADER && n->leader_term != rd.hs.term;
+	if (new_leader && !s->calm &&
+	    sim_below(s, 100) < s->new_leader_crash_pct) {
+		/* Its first entry is written but reaches nobody. */
+		persist(s, n, &rd);
+		sim_node_crash(s, n);
+		return 0;
+	}
 	for (size_t i = 0; i < rd.n_msgs; i++)
 		if (early(rd.msgs[i].type))
 			sim_net_send(s, n, &rd.msgs[i]);
@@ -247,7 +257,7 @@ static int one_ready(struct sim *s, struct sim_node *n)
 			sim_net_send(s, n, &rd.msgs[i]);
 	apply(s, n, &rd);
 	serve_reads(s, n, &rd);
-	if (rd.soft.role == REP_LEADER && n->leader_term != rd.hs.term) {
+	if (new_leader) {
 		sim_check_new_leader(s, n, rd.hs.term);
 		n->leader_term = rd.hs.term;
 		n->lead_last = 0;

@@ -72,9 +72,13 @@ static void isolate(struct sim *s, struct sim_node *n)
 static void fault(struct sim *s)
 {
 	struct sim_node *n;
-	switch (sim_below(s, 7)) {
+	switch (sim_below(s, 8)) {
 	case 0:
 		if ((n = random_node(s, 1)) != NULL)
+			sim_node_crash(s, n);
+		break;
+	case 7:
+		if ((n = find_leader(s)) != NULL)
 			sim_node_crash(s, n);
 		break;
 	case 1:
@@ -290,6 +294,8 @@ static void setup(struct sim *s, const struct sim_opts *o)
 	s->dup_pct = (uint32_t)sim_below(s, 2) * 3;
 	s->delay_max = 1 + (uint32_t)sim_below(s, 3);
 	s->fault_pm = 5 + (uint32_t)sim_below(s, 20);
+	s->straggle_pm = (uint32_t)sim_below(s, 4) * 5;
+	s->new_leader_crash_pct = (uint32_t)sim_below(s, 2) * 20;
 	s->n_slots = o->voters;
 	for (uint32_t i = 0; i < o->voters; i++) {
 		s->nodes[i].id = i + 1;
