@@ -1,0 +1,132 @@
+# lib.sh - helpers for the integration tests: real lorad processes on
+# 127.0.X.1..N (ports 4747/4748/4749 each), temp data dirs, curl for HTTP.
+# Every test sources this, calls it_setup <subnet> <lorad>, and gets its
+# processes killed and temp dir removed on exit, whatever happened.
+set -u
+
+IT_LORAD=""
+IT_NET=""
+IT_DIR=""
+IT_FAILS=0
+IT_T0=$(date +%s%N)
+
+it_log() { echo "[$(( ($(date +%s%N) - IT_T0) / 1000000 )) ms] $*"; }
+
+it_cleanup() {
+	for f in "$IT_DIR"/n*.pid; do
+		[ -f "$f" ] || continue
+		kill -9 "$(cat "$f")" 2>/dev/null
+	done
+	wait 2>/dev/null
+	if [ "$IT_FAILS" -ne 0 ]; then
+		for l in "$IT_DIR"/n*.log; do
+			[ -f "$l" ] || continue
+			echo "---- tail of $l"
+			tail -n 40 "$l"
+		done
+	fi
+	rm -rf "$IT_DIR"
+}
+
+# it_setup SUBNET LORAD: SUBNET like 127.0.1 (never 127.0.0).
+it_setup() {
+	IT_NET=$1
+	IT_LORAD=$2
+	IT_DIR=$(mktemp -d /tmp/lora-it.XXXXXX)
+	trap it_cleanup EXIT
+	trap 'exit 1' INT TERM
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	it_log "temp dir $IT_DIR, nodes on $IT_NET.x"
+}
+
+it_peers() { # it_peers N -> 1@net.1:4749,...
+	local s="" i
+	for i in $(seq 1 "$1"); do s="$s${s:+,}$i@$IT_NET.$i:4749"; done
+	echo "$s"
+}
+
+# it_start ID PEERS [extra lorad flags...]
+it_start() {
+	local id=$1 peers=$2
+	shift 2
+	"$IT_LORAD" --id "$id" --data-dir "$IT_DIR/n$id" \
+		--http "$IT_NET.$id:4747" --client "$IT_NET.$id:4748" \
+		--peer "$IT_NET.$id:4749" --peers "$peers" "$@" \
+		>>"$IT_DIR/n$id.log" 2>&1 &
+	echo $! >"$IT_DIR/n$id.pid"
+	local i
+	for i in $(seq 1 100); do
+		curl -s -m 1 "http://$IT_NET.$id:4747/health" | grep -q ok && return 0
+		sleep 0.1
+	done
+	it_fail "node $id did not come up"
+	return 1
+}
+
+it_kill9() { kill -9 "$(cat "$IT_DIR/n$1.pid")"; wait "$(cat "$IT_DIR/n$1.pid")" 2>/dev/null; rm -f "$IT_DIR/n$1.pid"; }
+
+it_stop() { # graceful
+	local pid
+	pid=$(cat "$IT_DIR/n$1.pid")
+	kill -TERM "$pid"
+	wait "$pid" 2>/dev/null
+	local rc=$?
+	rm -f "$IT_DIR/n$1.pid"
+	return $rc
+}
+
+it_fail() { IT_FAILS=$((IT_FAILS + 1)); it_log "FAIL: $*"; }
+it_ok() { it_log "ok: $*"; }
+
+it_check() { # it_check "what" cmd...
+	local what=$1
+	shift
+	if "$@"; then it_ok "$what"; else it_fail "$what"; fi
+}
+
+# it_post ID PATH BODY -> body on stdout; status in $IT_STATUS
+it_post() {
+	local out
+	out=$(curl -s -m 20 -w '\n%{http_code}' -X POST "http://$IT_NET.$1:4747$2" -d "$3")
+	IT_STATUS=${out##*$'\n'}
+	IT_BODY=${out%$'\n'*}
+}
+
+it_get() {
+	local out
+	out=$(curl -s -m 20 -w '\n%{http_code}' "http://$IT_NET.$1:4747$2")
+	IT_STATUS=${out##*$'\n'}
+	IT_BODY=${out%$'\n'*}
+}
+
+it_query() { it_post "$1" /query "$2"; }
+
+# JSON field of a flat value in $IT_BODY (compact jansson output).
+it_field() { echo "$IT_BODY" | grep -o "\"$1\":\"\?[^,\"}]*" | head -1 | sed 's/.*:"\?//'; }
+
+# it_leader ID -> leader id seen by node ID (waits up to 10 s), "" if none.
+it_leader() {
+	local i l
+	for i in $(seq 1 100); do
+		it_get "$1" /cluster/status
+		l=$(echo "$IT_BODY" | grep -o '"leader":[0-9]*' | cut -d: -f2)
+		[ -n "$l" ] && { echo "$l"; return 0; }
+		sleep 0.1
+	done
+	echo ""
+}
+
+# it_digest ID INDEX -> digest once ID applied INDEX
+it_digest() {
+	it_get "$1" "/admin/digest?index=$2"
+	it_field digest
+}
+
+it_done() {
+	if [ "$IT_FAILS" -ne 0 ]; then
+		it_log "$IT_FAILS check(s) failed"
+		exit 1
+	fi
+	it_log "all checks passed"
+	exit 0
+}
