@@ -508,9 +508,11 @@ static int row_matches(const struct expected *e, size_t er,
 	return 1;
 }
 
-/* Index of the first expected row without a match, or n_rows. */
+/* Index of the first expected row without a match, or n_rows; *act is
+ * the actual row to show beside it (same index in order, else the first
+ * actual row left unmatched). */
 static size_t rows_match(struct exec *x, const struct expected *e, int ordered,
-                         const struct tck_cmp *cmp)
+                         const struct tck_cmp *cmp, size_t *act)
 {
 	const struct outcome *o = &x->last;
 	char *used = lora_calloc(o->n_rows + 1, 1);
@@ -526,8 +528,60 @@ static size_t rows_match(struct exec *x, const struct expected *e, int ordered,
 			break;
 		used[a] = 1;
 	}
+	*act = ordered ? r : 0;
+	while (!ordered && used && *act < o->n_rows && used[*act])
+		(*act)++;
 	lora_free(used);
 	return r;
+}
+
+/* "| a | b |" for expected row r (1-based table row) and actual row a. */
+static void rows_text(struct exec *x, const struct expected *e, size_t r,
+                      size_t a, struct lora_buf *exp, struct lora_buf *act)
+{
+	const struct outcome *o = &x->last;
+
+	for (size_t c = 0; c < e->n_cols; c++) {
+		lora_buf_printf(exp, "| %s ", e->t->cells[r][c]);
+		lora_buf_puts(act, "| ");
+		if (a < o->n_rows)
+			tck_pb_format(o->rows[a][e->col_of[c]],
+			              qry_value_format, act);
+		lora_buf_puts(act, " ");
+	}
+	lora_buf_puts(exp, "|");
+	lora_buf_puts(act, "|");
+}
+
+static int rows_differ(struct exec *x, const struct expected *e, size_t bad,
+                       size_t act, int ordered)
+{
+	struct lora_buf eb = {0}, ab = {0};
+	int rc;
+
+	rows_text(x, e, bad + 1, act, &eb, &ab);
+	rc = failf(x, "rows differ%s: expected %.200s got %.200s",
+	           ordered ? " (in order)" : "", eb.data ? eb.data : "",
+	           ab.data ? ab.data : "");
+	lora_buf_free(&eb);
+	lora_buf_free(&ab);
+	return rc;
+}
+
+static int columns_differ(struct exec *x, const struct expected *e)
+{
+	struct lora_buf eb = {0}, ab = {0};
+	int rc;
+
+	for (size_t c = 0; c < e->n_cols; c++)
+		lora_buf_printf(&eb, "%s%s", c ? ", " : "", e->t->cells[0][c]);
+	for (size_t c = 0; c < x->last.n_columns; c++)
+		lora_buf_printf(&ab, "%s%s", c ? ", " : "", x->last.columns[c]);
+	rc = failf(x, "columns differ: expected [%.200s] got [%.200s]",
+	           eb.data ? eb.data : "", ab.data ? ab.data : "");
+	lora_buf_free(&eb);
+	lora_buf_free(&ab);
+	return rc;
 }
 
 static int check_ran(struct exec *x)
@@ -549,20 +603,20 @@ static int then_result(struct exec *x, const struct tck_step *st, int ordered,
 {
 	struct tck_cmp cmp = {unordered_lists, qry_value_format};
 	struct expected e;
-	size_t bad;
+	size_t bad, act;
 	int rc = check_ran(x);
 
 	if (rc)
 		return rc;
 	rc = expected_parse(x, &st->table, &e);
 	if (rc == 0 && !columns_match(x, &e))
-		rc = failf(x, "columns differ");
+		rc = columns_differ(x, &e);
 	else if (rc == 0 && x->last.n_rows != e.n_rows)
 		rc = failf(x, "%zu rows, expected %zu", x->last.n_rows,
 		           e.n_rows);
-	else if (rc == 0 && (bad = rows_match(x, &e, ordered, &cmp)) < e.n_rows)
-		rc = failf(x, "rows differ (expected row %zu%s)", bad + 1,
-		           ordered ? ", in order" : " unmatched");
+	else if (rc == 0 &&
+	         (bad = rows_match(x, &e, ordered, &cmp, &act)) < e.n_rows)
+		rc = rows_differ(x, &e, bad, act, ordered);
 	if (rc && e.t)
 		detail_rows(x, &e);
 	expected_free(&e);
