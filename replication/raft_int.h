@@ -194,6 +194,7 @@ void rep_abort_transfer(struct rep *r);
 void rep_handle_timeout_now(struct rep *r, const struct rep_msg *m);
 
 /* replication.c */
+/* 1 when a message (append or snapshot) was queued for pr. */
 int rep_send_append(struct rep *r, struct rep_progress *pr, int send_empty);
 void rep_bcast_append(struct rep *r);
 void rep_bcast_heartbeat(struct rep *r, const uint8_t *ctx, uint32_t len);
@@ -216,7 +217,8 @@ int rep_conf_encode(uint32_t type, uint64_t node_id, const void *ctx,
                     size_t ctx_len, uint8_t **out, size_t *len);
 
 /* snapshot.c */
-void rep_send_snapshot(struct rep *r, struct rep_progress *pr);
+/* 1 when a snapshot message was queued (pr now in snapshot state). */
+int rep_send_snapshot(struct rep *r, struct rep_progress *pr);
 void rep_handle_snapshot(struct rep *r, const struct rep_msg *m);
 
 /* readindex.c */

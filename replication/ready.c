@@ -13,10 +13,14 @@
 
 #include "raft_int.h"
 
+/* 1 when rep_send_append(pr, 0) would queue something. */
 static int wants_append(const struct rep *r, const struct rep_progress *pr)
 {
-	return pr->id != r->id && !pr_is_paused(pr, r->cfg.inflight_max) &&
-	       pr->next <= log_last(&r->log);
+	if (pr->id == r->id || pr_is_paused(pr, r->cfg.inflight_max))
+		return 0;
+	if (pr->next - 1 < r->log.snap_index)
+		return pr->recent_active; /* a snapshot, if it looks alive */
+	return pr->next <= log_last(&r->log);
 }
 
 static int need_flush(const struct rep *r)

@@ -42,10 +42,8 @@ int rep_send_append(struct rep *r, struct rep_progress *pr, int send_empty)
 		return 0;
 	uint64_t prev = pr->next - 1;
 	uint64_t last = log_last(&r->log);
-	if (prev < r->log.snap_index) {
-		rep_send_snapshot(r, pr);
-		return 1;
-	}
+	if (prev < r->log.snap_index)
+		return rep_send_snapshot(r, pr);
 	if (pr->next > last && !send_empty)
 		return 0;
 	struct rep_msg m;

@@ -29,17 +29,19 @@ int rep_compact(struct rep *r, uint64_t index)
 	return 0;
 }
 
-void rep_send_snapshot(struct rep *r, struct rep_progress *pr)
+int rep_send_snapshot(struct rep *r, struct rep_progress *pr)
 {
 	LORA_ASSERT(r->role == REP_LEADER && r->log.snap_index > 0);
 	if (!pr->recent_active)
-		return; /* do not stream a checkpoint to a node that is down */
+		return 0; /* do not stream a checkpoint to a node that is down
+		           */
 	struct rep_msg m;
 	rep_msg_init(&m, REP_MSG_SNAPSHOT, pr->id, r->term);
 	m.snapshot = r->snap_meta;
 	m.commit = r->log.commit;
 	pr_become_snapshot(pr, r->snap_meta.index);
 	rep_send(r, &m);
+	return 1;
 }
 
 static void ack(struct rep *r, const struct rep_msg *m, uint64_t idx)

@@ -565,6 +565,31 @@ START_TEST(lagging_follower_gets_snapshot)
 }
 END_TEST
 
+START_TEST(no_snapshot_to_silent_follower_and_no_busy_ready)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	c->cut[3] = 1;
+	tc_tick(c, 1, 12); /* a check-quorum round: 3 is not recently active */
+	ck_assert_uint_eq(tc_role(c, 1), REP_LEADER);
+	for (uint64_t v = 1; v <= 20; v++)
+		ck_assert_int_eq(tc_propose(c, 1, v), 0);
+	tc_stabilize(c);
+	ck_assert_int_eq(rep_compact(c->r[1], 15), 0);
+	rep_report_unreachable(c->r[1], 3); /* back to probing from 2 */
+	tc_drain(c, 1);
+	ck_assert(!rep_has_ready(c->r[1]));
+	c->cut[3] = 0;
+	for (int k = 0; k < 6; k++) {
+		tc_tick(c, 1, 1);
+		tc_stabilize(c);
+	}
+	ck_assert_int_eq(c->snapshots[3], 1);
+	ck_assert_uint_eq(tc_commit(c, 3), tc_commit(c, 1));
+	tc_free(c);
+}
+END_TEST
+
 START_TEST(membership_add_learner_promote_remove)
 {
 	struct tc *c = tc_new(3, 1, 1);
@@ -747,6 +772,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, th);
 	TCase *ops = tcase_create("operations");
 	tcase_add_test(ops, lagging_follower_gets_snapshot);
+	tcase_add_test(ops, no_snapshot_to_silent_follower_and_no_busy_ready);
 	tcase_add_test(ops, membership_add_learner_promote_remove);
 	tcase_add_test(ops,
 	               conf_change_encoding_round_trips_and_rejects_garbage);

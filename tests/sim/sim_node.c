@@ -35,7 +35,8 @@ int sim_node_boot(struct sim *s, struct sim_node *n)
 	cfg.seed = sim_rand(s);
 	static const uint32_t batch[] = {1, 1, 2, 4, 8, 64};
 	cfg.msg_entries_max = batch[sim_below(s, 6)];
-	cfg.inflight_max = 1 + (uint32_t)sim_below(s, 4);
+	static const uint32_t window[] = {1, 2, 4, 64};
+	cfg.inflight_max = window[sim_below(s, 4)];
 	struct rep_restore rs = {0};
 	rs.hs = n->hs;
 	rs.snap = n->log.snap;
