@@ -331,18 +331,28 @@ int sim_run(const struct sim_opts *o, char *failure, size_t len)
 			liveness(s, &lv);
 	}
 	int failed = s->failed;
+	uint32_t voters = 0, learners = 0;
+	struct sim_node *l = failed ? NULL : find_leader(s);
+	if (l != NULL) {
+		struct rep_status st;
+		rep_status(l->r, &st);
+		for (uint32_t i = 0; i < st.n_peers; i++)
+			*(st.peers[i].voter ? &voters : &learners) += 1;
+	}
 	if (failed)
 		snprintf(failure, len, "%s", s->failure);
 	else
 		snprintf(failure, len,
 		         "commit %llu, %llu proposals, %llu snapshots, %llu "
-		         "conf changes, %llu reads, %llu crashes",
+		         "conf changes, %llu reads, %llu crashes; ends with "
+		         "%u voters + %u learners of %u nodes",
 		         (unsigned long long)s->gcommit,
 		         (unsigned long long)s->proposals,
 		         (unsigned long long)s->snaps_installed,
 		         (unsigned long long)s->conf_changes,
 		         (unsigned long long)s->reads_done,
-		         (unsigned long long)s->crashes);
+		         (unsigned long long)s->crashes, voters, learners,
+		         s->n_slots);
 	for (uint32_t i = 0; i < SIM_NODES_MAX; i++)
 		sim_node_free(&s->nodes[i]);
 	sim_net_free(s);
