@@ -21,7 +21,7 @@
 	    */
 #define NODE_PROMOTE_EVERY_TICKS 10
 #define NODE_COMMIT_PERSIST_MS   1000 /* commit-only hard state writes */
-#define NODE_INBOX_BATCH_MAX     4096 /* items handled per loop turn */
+#define NODE_READY_ROUNDS_MAX    64   /* Ready rounds per loop turn */
 
 enum item_kind {
 	IT_MSG,
@@ -470,7 +470,8 @@ static void conf_committed(struct lnode *n, const struct rep_entry *e)
 	size_t l = cc.ctx_len < REP_CONF_CONTEXT_BYTES_MAX
 	               ? cc.ctx_len
 	               : REP_CONF_CONTEXT_BYTES_MAX;
-	memcpy(ctx, cc.ctx, l);
+	if (l)
+		memcpy(ctx, cc.ctx, l);
 	LOG_INFO("membership: %s node %llu (%s) at index %llu",
 	         cc.type == REP_CONF_ADD_LEARNER ? "add learner"
 	         : cc.type == REP_CONF_PROMOTE   ? "promote"
@@ -494,10 +495,12 @@ static void conf_committed(struct lnode *n, const struct rep_entry *e)
 			if (sp) {
 				*sp = '\0';
 				if (strcmp(sp + 1, "-") != 0)
-					snprintf(m->http_addr, sizeof m->http_addr,
-					         "%.127s", sp + 1);
+					snprintf(m->http_addr,
+					         sizeof m->http_addr, "%.127s",
+					         sp + 1);
 			}
-			snprintf(m->peer_addr, sizeof m->peer_addr, "%.127s", ctx);
+			snprintf(m->peer_addr, sizeof m->peer_addr, "%.127s",
+			         ctx);
 			node_transport_set_peer(n->transport, m->id,
 			                        m->peer_addr, NULL);
 		}
@@ -542,10 +545,14 @@ static void soft_state_changed(struct lnode *n, const struct rep_ready *rd)
 		node_writer_role_changed(n, is_leader);
 }
 
-static void handle_ready(struct lnode *n)
+/* One Ready round; returns 0 when the core had nothing to do after all. */
+static int handle_ready(struct lnode *n)
 {
 	struct rep_ready rd;
 	rep_ready(n->rep, &rd);
+	int work = rd.has_snapshot || rd.n_entries || rd.n_msgs ||
+	           rd.n_committed || rd.n_reads || rd.has_hard_state ||
+	           rd.has_soft_state;
 	if (rd.has_snapshot) {
 		char err[LORA_ERRMSG_BYTES];
 		if (node_snapshot_install(n, &rd.snapshot, err) != 0) {
@@ -580,6 +587,7 @@ static void handle_ready(struct lnode *n)
 	}
 	pthread_mutex_unlock(&n->status_mu);
 	atomic_store(&n->commit, st.commit);
+	return work;
 }
 
 /* ---- ticks
@@ -678,8 +686,12 @@ void *node_raft_main(void *arg)
 			if (next_tick + n->tick_ms < now)
 				next_tick = now + n->tick_ms;
 		}
-		while (rep_has_ready(n->rep))
-			handle_ready(n);
+		/* rep_has_ready can stay true with nothing to hand out (a
+		 * follower that needs a snapshot but is down): never spin. */
+		for (int k = 0;
+		     k < NODE_READY_ROUNDS_MAX && rep_has_ready(n->rep); k++)
+			if (!handle_ready(n))
+				break;
 	}
 	/* Answer everyone still waiting. */
 	struct node_inbox_item *list = inbox_take(n, 0);

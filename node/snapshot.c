@@ -27,8 +27,10 @@
 struct node_snap_recv {
 	pthread_mutex_t mu;
 	uint64_t from;
-	uint64_t index; /* meta.index being staged, 0 when none */
-	int broken;     /* a chunk was lost: ignore until the next start */
+	uint64_t index;  /* meta.index being staged, 0 when none */
+	int broken;      /* a chunk was lost: ignore until the next start */
+	uint64_t staged; /* index staged and handed to the raft loop, 0: none */
+	uint64_t staged_from;
 	uint64_t sending[NODE_PEERS_MAX]; /* peers being sent to */
 };
 
@@ -289,6 +291,20 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 	}
 	pthread_mutex_lock(&s->mu);
 	struct rep_snapshot_meta meta;
+	if (s->staged && c->meta->index <= s->staged) {
+		/* Already staged: a resend only repeats the hand-over. */
+		int again = c->last && node_meta_from_pb(c->meta, &meta) == 0 &&
+		            c->meta->index == s->staged;
+		pthread_mutex_unlock(&s->mu);
+		if (again) {
+			struct rep_status st;
+			node_status_get(n, &st);
+			node_raft_snapshot_staged(n, &meta, from, st.term);
+		}
+		lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
+		return;
+	}
+	s->staged = 0; /* a newer snapshot replaces the staged one */
 	int rc = chunk_begin(n, s, from, c);
 	if (rc == 0 && (s->index != c->meta->index || s->from != from))
 		rc = -1; /* a chunk of a snapshot we are not staging */
@@ -298,8 +314,10 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 		rc = -1;
 	}
 	int done = rc == 0 && c->last && node_meta_from_pb(c->meta, &meta) == 0;
-	if (done)
+	if (done) {
 		s->index = 0; /* the next start begins afresh */
+		s->staged = meta.index;
+	}
 	pthread_mutex_unlock(&s->mu);
 	if (done) {
 		struct rep_status st;
@@ -350,7 +368,18 @@ int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
 	staging_dir(n, staged, sizeof staged);
 	node_apply_drain(n);
 	node_native_close_cursors(n);
-	int rc = swap_store(n, staged, errmsg);
+	struct node_snap_recv *s = snap_state(n);
+	if (s == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	pthread_mutex_lock(&s->mu); /* no chunk writes while swapping */
+	int rc = s->staged == m->index
+	             ? swap_store(n, staged, errmsg)
+	             : lora_errf(LORA_EINTERNAL, errmsg,
+	                         "snapshot %llu accepted but %llu is staged",
+	                         (unsigned long long)m->index,
+	                         (unsigned long long)s->staged);
+	s->staged = 0;
+	pthread_mutex_unlock(&s->mu);
 	if (rc)
 		return rc;
 	uint64_t first = sto_log_first_index(n->log);

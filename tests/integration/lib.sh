@@ -123,6 +123,14 @@ it_digest() {
 }
 
 it_done() {
+	local l
+	for l in "$IT_DIR"/n*.log; do
+		[ -f "$l" ] || continue
+		if grep -q "runtime error\|AddressSanitizer\|LeakSanitizer" "$l"; then
+			it_fail "sanitizer report in $l"
+			grep -m 5 -A 10 "runtime error\|Sanitizer" "$l"
+		fi
+	done
 	if [ "$IT_FAILS" -ne 0 ]; then
 		it_log "$IT_FAILS check(s) failed"
 		exit 1

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Nodes on 127.0.3.x with checkpoints every 20 entries and a 5-entry log
+# window: a stopped follower catches up from the leader's checkpoint; an
+# empty node 4 is added at run time, catches up from a checkpoint and is
+# promoted; a node is removed; a checkpoint backup is taken.
+. "$(dirname "$0")/lib.sh"
+it_setup 127.0.3 "$1"
+P=$(it_peers 3)
+FLAGS="--checkpoint-entries 20 --log-keep-entries 5"
+for i in 1 2 3; do it_start $i "$P" $FLAGS || it_done; done
+L=$(it_leader 1)
+[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+F=$((L % 3 + 1))
+G=$((F % 3 + 1))
+[ "$G" = "$L" ] && G=$((G % 3 + 1))
+
+it_stop $G
+it_log "stopped follower $G"
+for k in $(seq 1 60); do
+	it_query $F "{\"query\":\"CREATE (:W {k: $k})\"}"
+done
+it_check "60 writes with node $G down" [ "$IT_STATUS" = 200 ]
+BM=$(it_field bookmark)
+it_check "leader compacted its log past the follower" \
+	grep -q "log compacted up to" "$IT_DIR/n$L.log"
+
+it_start $G "$P" $FLAGS || it_done
+DG=$(it_digest $G "$BM")
+DL=$(it_digest $L "$BM")
+it_check "stopped follower caught up to $BM with the same digest" [ -n "$DG" ] && [ "$DG" = "$DL" ]
+it_check "it caught up from a checkpoint (snapshot installed)" \
+	grep -q "installed snapshot" "$IT_DIR/n$G.log"
+
+# an empty node joins and catches up from a checkpoint
+it_post $L /cluster/add '{"id":4,"peer":"127.0.3.4:4749","http":"127.0.3.4:4747"}'
+it_check "add node 4 answers 200" [ "$IT_STATUS" = 200 ]
+it_start 4 "$P" $FLAGS --join || it_done
+D4=$(it_digest 4 "$BM")
+it_check "empty node 4 caught up with the same digest" [ -n "$D4" ] && [ "$D4" = "$DL" ]
+it_check "node 4 installed a snapshot" grep -q "installed snapshot" "$IT_DIR/n4.log"
+voter=0
+for t in $(seq 1 50); do
+	it_get $L /cluster/status
+	grep -q '"id":4,"address":"127.0.3.4:4747","role":"follower"' <<<"$IT_BODY" && { voter=1; break; }
+	sleep 0.2
+done
+it_check "node 4 promoted to voter (follower)" [ $voter = 1 ]
+it_query 4 '{"query":"CREATE (:FromFour)"}'
+it_check "writes through node 4 work" [ "$IT_STATUS" = 200 ]
+
+# remove a follower
+it_post $L /cluster/remove "{\"id\":$G}"
+it_check "remove node $G answers 200" [ "$IT_STATUS" = 200 ]
+gone=0
+for t in $(seq 1 50); do
+	it_get $L /cluster/status
+	grep -q "\"id\":$G," <<<"$IT_BODY" || { gone=1; break; }
+	sleep 0.1
+done
+it_check "node $G no longer in the configuration" [ $gone = 1 ]
+it_query 4 '{"query":"CREATE (:AfterRemove)"}'
+it_check "writes continue after the removal" [ "$IT_STATUS" = 200 ]
+
+# checkpoint on request, with a backup copy
+it_post $L /admin/checkpoint "{\"backup\":\"$IT_DIR/backup\"}"
+it_check "checkpoint with backup answers 200" [ "$IT_STATUS" = 200 ]
+it_check "backup directory holds the checkpoint" [ -f "$IT_DIR/backup/CURRENT" ]
+it_done
