@@ -193,6 +193,10 @@ static int stype(struct qctx *c, struct expr *e)
 		return e->op[0] == 's' ? K_ANY : K_BOOL;
 	case E_COUNTSUB:
 		return K_INT;
+	case E_BIN:
+	case E_NEG:
+	case E_POS:
+		return K_VALUE;
 	default:
 		return K_ANY;
 	}
@@ -350,6 +354,12 @@ static void resolve_call(struct qctx *c, struct expr *e, struct scope *s,
 			    e->name);
 		push_agg(c, ag->pr, e);
 		return;
+	}
+	/* vector(v, 3, FLOAT32): the coordinate type is a keyword */
+	if (!strcasecmp(e->name, "vector") && e->nargs == 3 &&
+	    e->args[2]->kind == E_VAR) {
+		e->args[2]->kind = E_LIT;
+		e->args[2]->lit = v_cstr(c, e->args[2]->name);
 	}
 	e->fn = fn_lookup(e->name);
 	if (e->fn < 0)
@@ -522,7 +532,8 @@ static void bind_node(struct qctx *c, struct pnode *n, struct scope *s,
 	}
 	int i = sc_find(s, n->var);
 	if (i >= 0) {
-		if (s->kinds[i] != K_NODE && s->kinds[i] != K_ANY)
+		if (s->kinds[i] != K_NODE && s->kinds[i] != K_ANY &&
+		    s->kinds[i] != K_NULL)
 			qerr(c, LORA_ESEMANTIC,
 			     "VariableTypeConflict: `%s` is not a node",
 			     n->var);
@@ -549,6 +560,10 @@ static void bind_node(struct qctx *c, struct pnode *n, struct scope *s,
 static void bind_rel(struct qctx *c, struct prel *r, struct scope *s, int mode,
                      struct aggctx *ag, struct scope *here)
 {
+	if ((mode == 0 || mode == 3) && r->props && r->props->kind == E_PARAM)
+		qerr(c, LORA_ESEMANTIC,
+		     "InvalidParameterUse: a parameter cannot be used as a "
+		     "property map in MATCH or MERGE");
 	resolve(c, r->props, s, ag);
 	if (mode == 1 || mode == 3) {
 		if (r->ntypes != 1)
@@ -571,6 +586,7 @@ static void bind_rel(struct qctx *c, struct prel *r, struct scope *s, int mode,
 	int i = sc_find(s, r->var);
 	if (i >= 0) {
 		if (s->kinds[i] != K_REL && s->kinds[i] != K_ANY &&
+		    s->kinds[i] != K_NULL &&
 		    !(r->varlen && s->kinds[i] == K_LIST))
 			qerr(c, LORA_ESEMANTIC,
 			     "VariableTypeConflict: `%s` is not a "
@@ -896,7 +912,7 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 			resolve(c, cl->dels[i], s, NULL);
 			int k = stype(c, cl->dels[i]);
 			if (k == K_INT || k == K_FLOAT || k == K_STR ||
-			    k == K_BOOL || k == K_MAP)
+			    k == K_BOOL || k == K_MAP || k == K_VALUE)
 				type_err(c, cl->dels[i],
 				         "DELETE needs a node, relationship or "
 				         "path");
@@ -912,6 +928,22 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 	}
 	case C_CALLPROC:
 		return check_call(c, cl, s);
+	case C_DDL:
+		if (cl->ddl->kind == DDL_SHOW_INDEXES) {
+			static const char *cols[] = {
+			    "name", "type", "labelsOrTypes", "properties"};
+			n = sc_new(c, s);
+			cl->nyields = 4;
+			cl->yields = ar_alloc(c, sizeof(struct yield_item) * 4);
+			for (int i = 0; i < 4; i++) {
+				cl->yields[i].name = cl->yields[i].alias =
+				    cols[i];
+				cl->yields[i].slot =
+				    sc_bind(c, n, cols[i], K_ANY);
+			}
+			return n;
+		}
+		return s;
 	case C_CALLSUB: {
 		n = sc_new(c, s);
 		struct query *q = cl->sub;
@@ -980,7 +1012,9 @@ static struct scope *check_single(struct qctx *c, struct squery *q,
 			cols[i] = s->names[i];
 			slots[i] = s->slots[i];
 		}
-	} else if (last->kind == C_CALLPROC && q->ncl == 1) {
+	} else if ((last->kind == C_CALLPROC && q->ncl == 1) ||
+	           (last->kind == C_DDL &&
+	            last->ddl->kind == DDL_SHOW_INDEXES)) {
 		ncols = last->nyields;
 		cols = ar_alloc(c, sizeof(char *) * (ncols + 1));
 		slots = ar_alloc(c, sizeof(int) * (ncols + 1));

@@ -276,6 +276,10 @@ static struct val cmp_expr(struct qctx *c, struct expr *e, struct val *row)
 		return tv(r < 0 ? -1 : !r);
 	}
 	int r;
+	if (v_is_num(a) && v_is_num(b) &&
+	    ((a.t == V_FLOAT && isnan(a.u.f)) ||
+	     (b.t == V_FLOAT && isnan(b.u.f))))
+		return v_bool(0);
 	if (!v_cmp(c, a, b, &r))
 		return v_null();
 	switch (e->op[0]) {

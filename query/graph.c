@@ -250,7 +250,7 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
                  int hi_incl, struct idvec *out)
 {
 	memset(out, 0, sizeof *out);
-	if (!c->view)
+	if (!c->view || !g_has_index(c, label, key))
 		return 0;
 	struct sto_iter *it = NULL;
 	int rv = sto_view_index_seek(
@@ -263,6 +263,39 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 	drain_nodes(c, it, out);
 	add_touched(c, label, out);
 	return 1;
+}
+
+/* whether a range or unique index covers (label, key); the catalogue is
+ * read once per statement */
+int g_has_index(struct qctx *c, const char *label, const char *key)
+{
+	struct graph *g = &c->g;
+	if (!c->view)
+		return 0;
+	if (!g->idx_loaded) {
+		Lora__CreateIndex **defs = NULL;
+		size_t n = 0;
+		g->idx_loaded = 1;
+		if (sto_view_indexes(c->view, &defs, &n))
+			return 0;
+		g->idx_label = ar_alloc(c, sizeof(char *) * (n + 1));
+		g->idx_key = ar_alloc(c, sizeof(char *) * (n + 1));
+		for (size_t i = 0; i < n; i++)
+			if (defs[i]->kind != LORA__INDEX_KIND__INDEX_VECTOR &&
+			    defs[i]->n_properties == 1) {
+				g->idx_label[g->nidx] =
+				    ar_strdup(c, defs[i]->label);
+				g->idx_key[g->nidx] =
+				    ar_strdup(c, defs[i]->properties[0]);
+				g->nidx++;
+			}
+		sto_indexes_free(defs, n);
+	}
+	for (size_t i = 0; i < g->nidx; i++)
+		if (!strcmp(g->idx_label[i], label) &&
+		    !strcmp(g->idx_key[i], key))
+			return 1;
+	return 0;
 }
 
 uint64_t g_count_label(struct qctx *c, const char *label)

@@ -447,6 +447,9 @@ struct graph {
 	struct idvec deleted_plain; /* DELETE without detach: checked at end */
 	struct idvec written;       /* nodes whose properties were written */
 	const char *interned[QRY_INTERN_MAX]; /* labels and types */
+	int idx_loaded;                       /* index catalogue cache */
+	const char **idx_label, **idx_key;
+	size_t nidx;
 	size_t ninterned;
 };
 
@@ -463,6 +466,7 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
                 struct adj **out, size_t *n);
 uint64_t g_count_label(struct qctx *c, const char *label);
+int g_has_index(struct qctx *c, const char *label, const char *key);
 /* writes */
 uint64_t g_create_node(struct qctx *c, const char **labels, size_t nl,
                        struct vmap *props);

@@ -1,0 +1,332 @@
+/* bench_query.c - query engine latency on a generated social graph:
+ * N people (default 100,000) with id, name, city, age and a 128-dimension
+ * float32 vector, 10*N random KNOWS edges. Prints the median latency of
+ * point lookup by indexed property, 2-hop friends-of-friends count, count
+ * grouped by city, shortestPath between two people and vector top-10.
+ *
+ * usage: bench_query [people] [seed]   (run from a Release build) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "query.h"
+
+#define DIMS                128
+#define EDGES_PER_PERSON    10
+#define BATCH_MUTATIONS_MAX 20000
+#define CITIES              50
+
+static struct sto_store *st;
+static uint64_t applied;
+static uint64_t rng;
+
+static uint64_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* a batch under construction: arrays of mutations with their payloads */
+struct bb {
+	Lora__MutationBatch b;
+	Lora__Mutation **m;
+	size_t n;
+};
+
+static void flush(struct bb *bb)
+{
+	if (!bb->n)
+		return;
+	bb->b.n_mutations = bb->n;
+	bb->b.mutations = bb->m;
+	char em[LORA_ERRMSG_BYTES];
+	int rc = sto_apply(st, ++applied, &bb->b, em);
+	if (rc) {
+		fprintf(stderr, "apply: %s\n", em);
+		exit(1);
+	}
+	for (size_t i = 0; i < bb->n; i++) {
+		Lora__Mutation *m = bb->m[i];
+		if (m->op_case == LORA__MUTATION__OP_CREATE_NODE) {
+			Lora__CreateNode *cn = m->create_node;
+			for (size_t k = 0; k < cn->n_properties; k++) {
+				Lora__Value *v = cn->properties[k]->value;
+				if (v->kind_case ==
+				    LORA__VALUE__KIND_VECTOR_VALUE) {
+					free(v->vector_value->f32);
+					free(v->vector_value);
+				}
+				if (v->kind_case ==
+				    LORA__VALUE__KIND_STRING_VALUE)
+					free(v->string_value);
+				free(v);
+				free(cn->properties[k]);
+			}
+			free(cn->properties);
+			free(cn);
+		} else {
+			free(m->create_edge);
+		}
+		free(m);
+	}
+	bb->n = 0;
+}
+
+static void push(struct bb *bb, Lora__Mutation *m)
+{
+	bb->m[bb->n++] = m;
+	if (bb->n == BATCH_MUTATIONS_MAX)
+		flush(bb);
+}
+
+static Lora__Property *prop(const char *k, Lora__Value *v)
+{
+	Lora__Property *p = calloc(1, sizeof(*p));
+	lora__property__init(p);
+	p->key = (char *)k;
+	p->value = v;
+	return p;
+}
+
+static Lora__Value *ival(int64_t i)
+{
+	Lora__Value *v = calloc(1, sizeof(*v));
+	lora__value__init(v);
+	v->kind_case = LORA__VALUE__KIND_INT_VALUE;
+	v->int_value = i;
+	return v;
+}
+
+static Lora__Value *sval(const char *s)
+{
+	Lora__Value *v = calloc(1, sizeof(*v));
+	lora__value__init(v);
+	v->kind_case = LORA__VALUE__KIND_STRING_VALUE;
+	v->string_value = strdup(s);
+	return v;
+}
+
+static Lora__Value *vecval(void)
+{
+	Lora__Value *v = calloc(1, sizeof(*v));
+	lora__value__init(v);
+	Lora__Vector *x = calloc(1, sizeof(*x));
+	lora__vector__init(x);
+	x->coord_type = LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32;
+	x->dimension = DIMS;
+	x->n_f32 = DIMS;
+	x->f32 = malloc(sizeof(float) * DIMS);
+	for (int i = 0; i < DIMS; i++)
+		x->f32[i] = (float)((double)(rnd() % 2000) / 1000.0 - 1.0);
+	v->kind_case = LORA__VALUE__KIND_VECTOR_VALUE;
+	v->vector_value = x;
+	return v;
+}
+
+static void person(struct bb *bb, uint64_t id)
+{
+	static char *labels[] = {"Person"};
+	char name[32], city[32];
+	snprintf(name, sizeof name, "p%llu", (unsigned long long)id);
+	snprintf(city, sizeof city, "city%llu",
+	         (unsigned long long)(rnd() % CITIES));
+	Lora__CreateNode *cn = calloc(1, sizeof(*cn));
+	lora__create_node__init(cn);
+	cn->id = id;
+	cn->n_labels = 1;
+	cn->labels = labels;
+	cn->n_properties = 5;
+	cn->properties = calloc(5, sizeof(Lora__Property *));
+	cn->properties[0] = prop("id", ival((int64_t)id));
+	cn->properties[1] = prop("name", sval(name));
+	cn->properties[2] = prop("city", sval(city));
+	cn->properties[3] = prop("age", ival((int64_t)(18 + rnd() % 60)));
+	cn->properties[4] = prop("emb", vecval());
+	Lora__Mutation *m = calloc(1, sizeof(*m));
+	lora__mutation__init(m);
+	m->op_case = LORA__MUTATION__OP_CREATE_NODE;
+	m->create_node = cn;
+	push(bb, m);
+}
+
+static void knows(struct bb *bb, uint64_t id, uint64_t a, uint64_t b)
+{
+	Lora__CreateEdge *ce = calloc(1, sizeof(*ce));
+	lora__create_edge__init(ce);
+	ce->id = id;
+	ce->type = "KNOWS";
+	ce->from_id = a;
+	ce->to_id = b;
+	Lora__Mutation *m = calloc(1, sizeof(*m));
+	lora__mutation__init(m);
+	m->op_case = LORA__MUTATION__OP_CREATE_EDGE;
+	m->create_edge = ce;
+	push(bb, m);
+}
+
+/* runs q once with $a, $b (ints) and $q (vector list); returns ns */
+static uint64_t run(const char *q, int64_t a, int64_t b, int show)
+{
+	Lora__Value va = LORA__VALUE__INIT, vb = LORA__VALUE__INIT,
+	            vq = LORA__VALUE__INIT;
+	va.kind_case = vb.kind_case = LORA__VALUE__KIND_INT_VALUE;
+	va.int_value = a;
+	vb.int_value = b;
+	Lora__Value items[DIMS], *ip[DIMS];
+	for (int i = 0; i < DIMS; i++) {
+		lora__value__init(&items[i]);
+		items[i].kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+		items[i].float_value = (double)(rnd() % 2000) / 1000.0 - 1.0;
+		ip[i] = &items[i];
+	}
+	Lora__ValueList l = LORA__VALUE_LIST__INIT;
+	l.n_items = DIMS;
+	l.items = ip;
+	vq.kind_case = LORA__VALUE__KIND_LIST_VALUE;
+	vq.list_value = &l;
+	Lora__MapEntry ea = LORA__MAP_ENTRY__INIT, eb = LORA__MAP_ENTRY__INIT,
+	               eq = LORA__MAP_ENTRY__INIT;
+	ea.key = "a";
+	ea.value = &va;
+	eb.key = "b";
+	eb.value = &vb;
+	eq.key = "q";
+	eq.value = &vq;
+	Lora__MapEntry *es[] = {&ea, &eb, &eq};
+	Lora__ValueMap pm = LORA__VALUE_MAP__INIT;
+	pm.n_entries = 3;
+	pm.entries = es;
+	struct sto_view *v;
+	sto_view_open(st, &v);
+	struct qry_request req = {0};
+	qry_limits_init(&req.limits);
+	req.query = q;
+	req.params = &pm;
+	req.view = v;
+	uint64_t t0 = lora_now_ns();
+	struct qry_cursor *c;
+	struct qry_error err;
+	int rc = qry_open(&req, &c, &err);
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", q, err.message);
+		exit(1);
+	}
+	size_t rows = 0;
+	for (;;) {
+		const Lora__Value *const *row;
+		int done;
+		if (qry_cursor_next(c, &row, &done, &err) || done)
+			break;
+		if (show && rows < 3) {
+			struct lora_buf bf = {0};
+			qry_value_format(row[0], &bf);
+			printf("    row: %s\n", bf.data);
+			lora_buf_free(&bf);
+		}
+		rows++;
+	}
+	uint64_t dt = lora_now_ns() - t0;
+	qry_cursor_free(c);
+	sto_view_close(v);
+	return dt;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void measure(const char *name, const char *q, int reps, int n)
+{
+	uint64_t *t = calloc((size_t)reps, sizeof(uint64_t));
+	for (int i = 0; i < reps; i++)
+		t[i] = run(q, (int64_t)(rnd() % (uint64_t)n),
+		           (int64_t)(rnd() % (uint64_t)n), i == 0);
+	qsort(t, (size_t)reps, sizeof(uint64_t), cmp_u64);
+	printf("%-28s median %10.3f ms  (min %.3f, max %.3f, %d runs)\n", name,
+	       (double)t[reps / 2] / 1e6, (double)t[0] / 1e6,
+	       (double)t[reps - 1] / 1e6, reps);
+	free(t);
+}
+
+static void ddl(const char *q)
+{
+	struct sto_view *v;
+	sto_view_open(st, &v);
+	struct qry_request req = {0};
+	qry_limits_init(&req.limits);
+	req.query = q;
+	req.view = v;
+	struct qry_cursor *c;
+	struct qry_error err;
+	if (qry_open(&req, &c, &err)) {
+		fprintf(stderr, "%s: %s\n", q, err.message);
+		exit(1);
+	}
+	char em[LORA_ERRMSG_BYTES];
+	if (qry_cursor_batch(c) &&
+	    sto_apply(st, ++applied, qry_cursor_batch(c), em)) {
+		fprintf(stderr, "%s: %s\n", q, em);
+		exit(1);
+	}
+	qry_cursor_free(c);
+	sto_view_close(v);
+}
+
+int main(int argc, char **argv)
+{
+	int n = argc > 1 ? atoi(argv[1]) : 100000;
+	rng = argc > 2 ? strtoull(argv[2], NULL, 10) : 88172645463325252ull;
+	printf("bench_query: %d people, %d KNOWS edges, seed %llu\n", n,
+	       n * EDGES_PER_PERSON, (unsigned long long)rng);
+	char dir[] = "/tmp/bench_query_XXXXXX";
+	if (!mkdtemp(dir))
+		return 1;
+	char em[LORA_ERRMSG_BYTES];
+	if (sto_open(dir, NULL, &st, em)) {
+		fprintf(stderr, "open: %s\n", em);
+		return 1;
+	}
+	ddl("CREATE INDEX person_id FOR (p:Person) ON (p.id)");
+	ddl("CREATE VECTOR INDEX person_vec FOR (p:Person) ON (p.emb) OPTIONS "
+	    "{indexConfig: {`vector.dimensions`: 128, "
+	    "`vector.similarity_function`: 'cosine'}}");
+	uint64_t t0 = lora_now_ns();
+	struct bb bb = {0};
+	bb.m = calloc(BATCH_MUTATIONS_MAX, sizeof(Lora__Mutation *));
+	lora__mutation_batch__init(&bb.b);
+	for (int i = 0; i < n; i++)
+		person(&bb, (uint64_t)i);
+	flush(&bb);
+	for (uint64_t e = 0; e < (uint64_t)n * EDGES_PER_PERSON; e++)
+		knows(&bb, e, rnd() % (uint64_t)n, rnd() % (uint64_t)n);
+	flush(&bb);
+	printf("load: %.1f s\n", (double)(lora_now_ns() - t0) / 1e9);
+
+	measure("point lookup (index)",
+	        "MATCH (p:Person {id: $a}) RETURN p.name", 201, n);
+	measure("2-hop friends-of-friends",
+	        "MATCH (p:Person {id: $a})-[:KNOWS]->()-[:KNOWS]->(f) "
+	        "RETURN count(DISTINCT f)",
+	        51, n);
+	measure("count by city (all people)",
+	        "MATCH (p:Person) RETURN p.city, count(*)", 5, n);
+	measure("shortestPath",
+	        "MATCH (a:Person {id: $a}), (b:Person {id: $b}) "
+	        "MATCH p = shortestPath((a)-[:KNOWS*..6]-(b)) "
+	        "RETURN length(p)",
+	        21, n);
+	measure("vector top-10",
+	        "CALL db.index.vector.queryNodes('person_vec', 10, $q) "
+	        "YIELD node, score RETURN node.id, score",
+	        11, n);
+	free(bb.m);
+	sto_close(st);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : 1;
+}

@@ -1,0 +1,660 @@
+/* test_query.c - the Cypher engine against a real RocksDB store: tables of
+ * named cases (query -> rows as text, or -> error code and position),
+ * writes then reads, statement rollback, limits, pending batches, vector
+ * top-k, index use in EXPLAIN, unique constraints. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "query.h"
+
+static char dir[256];
+static struct sto_store *st;
+static uint64_t applied;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/test_query_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char em[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(sto_open(dir, NULL, &st, em), 0);
+	applied = 0;
+}
+
+static void teardown(void)
+{
+	sto_close(st);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+struct result {
+	int code;
+	struct qry_error err;
+	char text[8192]; /* "col|col\nrow|row\n..." */
+	size_t nmut;
+	char plan[2048];
+};
+
+/* Runs q (params may be NULL) with the given limits (NULL: defaults),
+ * applies its batch, and renders the rows. */
+static void run_full(const char *q, const Lora__ValueMap *params,
+                     const struct qry_limits *lim, int mode, struct result *r)
+{
+	memset(r, 0, sizeof *r);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {0};
+	req.query = q;
+	req.params = params;
+	req.view = v;
+	req.mode = mode;
+	if (lim)
+		req.limits = *lim;
+	else
+		qry_limits_init(&req.limits);
+	struct qry_cursor *cur = NULL;
+	r->code = qry_open(&req, &cur, &r->err);
+	if (r->code) {
+		sto_view_close(v);
+		return;
+	}
+	struct lora_buf b = {0};
+	const char *const *names;
+	size_t n = qry_cursor_columns(cur, &names);
+	for (size_t i = 0; i < n; i++)
+		lora_buf_printf(&b, "%s%s", i ? "|" : "", names[i]);
+	lora_buf_putc(&b, '\n');
+	for (;;) {
+		const Lora__Value *const *row;
+		int done;
+		r->code = qry_cursor_next(cur, &row, &done, &r->err);
+		if (r->code || done)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				lora_buf_putc(&b, '|');
+			ck_assert_int_eq(qry_value_format(row[i], &b), 0);
+		}
+		lora_buf_putc(&b, '\n');
+	}
+	snprintf(r->text, sizeof r->text, "%s", b.data);
+	lora_buf_free(&b);
+	const Lora__Value *plan = qry_cursor_plan(cur);
+	if (plan) {
+		struct lora_buf pb = {0};
+		qry_value_format(plan, &pb);
+		snprintf(r->plan, sizeof r->plan, "%s", pb.data);
+		lora_buf_free(&pb);
+	}
+	const Lora__MutationBatch *batch = qry_cursor_batch(cur);
+	if (batch && !r->code) {
+		char em[LORA_ERRMSG_BYTES];
+		r->nmut = batch->n_mutations;
+		r->code = sto_apply(st, ++applied, batch, em);
+		if (r->code)
+			snprintf(r->err.message, sizeof r->err.message, "%s",
+			         em);
+	}
+	qry_cursor_free(cur);
+	sto_view_close(v);
+}
+
+static void run(const char *q, struct result *r)
+{
+	run_full(q, NULL, NULL, QRY_RUN, r);
+}
+
+static void ok(const char *q)
+{
+	struct result r;
+	run(q, &r);
+	ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+}
+
+/* ---- read / expression cases ------------------------------------------- */
+
+struct rcase {
+	const char *name, *query, *expect;
+};
+
+static const struct rcase expr_cases[] = {
+    {"arithmetic", "RETURN 1 + 2 * 3 AS x, 7 / 2 AS d, 7 % 3 AS m, 2 ^ 3 AS p",
+     "x|d|m|p\n7|3|1|8.0\n"},
+    {"float division", "RETURN 7.0 / 2 AS f", "f\n3.5\n"},
+    {"column text as written", "RETURN 1+1, toUpper('a')",
+     "1+1|toUpper('a')\n2|A\n"},
+    {"three-valued logic",
+     "RETURN null AND false AS a, null OR true AS b, null = null AS c, "
+     "NOT null AS d",
+     "a|b|c|d\nfalse|true|null|null\n"},
+    {"string operators",
+     "RETURN 'abc' STARTS WITH 'a' AS s, 'abc' ENDS WITH 'bc' AS e, "
+     "'abc' CONTAINS 'x' AS c, 'abc' =~ 'a.c' AS r",
+     "s|e|c|r\ntrue|true|false|true\n"},
+    {"lists",
+     "RETURN [1,2,3][0] AS h, [1,2,3][-1] AS l, [1,2,3,4][1..3] AS s, "
+     "3 IN [1,2,3] AS i, size([1,2]) AS n",
+     "h|l|s|i|n\n1|3|[2, 3]|true|2\n"},
+    {"comprehension and quantifiers",
+     "RETURN [x IN range(1,5) WHERE x % 2 = 1 | x * 10] AS c, "
+     "all(x IN [1,2] WHERE x > 0) AS a, none(x IN [1] WHERE x > 1) AS n, "
+     "reduce(s = 0, x IN [1,2,3] | s + x) AS r",
+     "c|a|n|r\n[10, 30, 50]|true|true|6\n"},
+    {"map access and projection",
+     "WITH {a: 1, b: {c: 'x'}} AS m RETURN m.a, m.b.c, m {.a, z: 2}",
+     "m.a|m.b.c|m {.a, z: 2}\n1|x|{a: 1, z: 2}\n"},
+    {"case", "RETURN CASE 2 WHEN 1 THEN 'one' WHEN 2 THEN 'two' END AS c",
+     "c\ntwo\n"},
+    {"unwind order skip limit",
+     "UNWIND [5, 3, 9, 1] AS x RETURN x ORDER BY x DESC SKIP 1 LIMIT 2",
+     "x\n5\n3\n"},
+    {"order by alias", "UNWIND [2, 1] AS x RETURN x * 10 AS y ORDER BY y",
+     "y\n10\n20\n"},
+    {"aggregates",
+     "UNWIND [1, 2, 3, 4] AS x RETURN count(*) AS n, sum(x) AS s, "
+     "avg(x) AS a, min(x) AS lo, max(x) AS hi, collect(x) AS c, "
+     "percentileDisc(x, 0.5) AS p",
+     "n|s|a|lo|hi|c|p\n4|10|2.5|1|4|[1, 2, 3, 4]|2\n"},
+    {"grouping",
+     "UNWIND ['a', 'b', 'a'] AS k RETURN k, count(*) AS n "
+     "ORDER BY k",
+     "k|n\na|2\nb|1\n"},
+    {"distinct", "UNWIND [1, 1, 2] AS x RETURN DISTINCT x ORDER BY x",
+     "x\n1\n2\n"},
+    {"count distinct", "UNWIND [1, 1, null, 2] AS x RETURN count(DISTINCT x)",
+     "count(DISTINCT x)\n2\n"},
+    {"union", "RETURN 1 AS x UNION RETURN 1 AS x UNION RETURN 2 AS x",
+     "x\n1\n2\n"},
+    {"type conversion",
+     "RETURN toInteger('42') AS i, toFloat('1.5') AS f, toString(1.0) AS s, "
+     "toBoolean('true') AS b",
+     "i|f|s|b\n42|1.5|1.0|true\n"},
+    {"string functions",
+     "RETURN substring('hello', 1, 3) AS s, split('a,b', ',') AS p, "
+     "replace('aXa', 'X', 'b') AS r, trim('  x ') AS t",
+     "s|p|r|t\nell|['a', 'b']|aba|x\n"},
+    {"temporal",
+     "RETURN date('2015-07-21') AS d, date('2015-W30-2') AS w, "
+     "duration('P5M1.5D') AS du, localtime('21:40:32.142') AS t",
+     "d|w|du|t\n2015-07-21|2015-07-21|P5M1DT12H|21:40:32.142\n"},
+    {"temporal arithmetic and accessors",
+     "WITH date('2020-01-31') AS d RETURN d + duration('P1M') AS n, "
+     "d.dayOfWeek AS dow, duration.between(d, date('2020-03-01')) AS b",
+     "n|dow|b\n2020-02-29|5|P1M1D\n"},
+    {"datetime with named zone",
+     "RETURN datetime({year: 1984, month: 10, day: 11, hour: 12, "
+     "timezone: 'Europe/Stockholm'}) AS d",
+     "d\n1984-10-11T12:00+01:00[Europe/Stockholm]\n"},
+    {"vector functions",
+     "RETURN vector.similarity.cosine([1.0, 0.0], [1.0, 0.0]) AS c, "
+     "vector.similarity.euclidean([0.0, 0.0], [0.0, 1.0]) AS e, "
+     "vector_dimension_count(vector([1, 2, 3], 3, FLOAT32)) AS d",
+     "c|e|d\n1.0|0.5|3\n"},
+    {"leading optional match", "OPTIONAL MATCH (n:Nope) RETURN n", "n\nnull\n"},
+    {"unknown property is null", "WITH {a: 1} AS m RETURN m.zzz AS z",
+     "z\nnull\n"},
+};
+
+START_TEST(test_expressions)
+{
+	const struct rcase *k = &expr_cases[_i];
+	struct result r;
+	run(k->query, &r);
+	ck_assert_msg(r.code == 0, "%s: %s", k->name, r.err.message);
+	ck_assert_msg(strcmp(r.text, k->expect) == 0, "%s:\n got: %s\nwant: %s",
+	              k->name, r.text, k->expect);
+}
+END_TEST
+
+/* ---- graph reads after writes ------------------------------------------ */
+
+static void social(void)
+{
+	ok("CREATE (a:Person {name: 'Ann', age: 30}), "
+	   "(b:Person {name: 'Bob', age: 25}), (c:Person {name: 'Cy', "
+	   "age: 41}), (d:City {name: 'Oslo'}), "
+	   "(a)-[:KNOWS {since: 2001}]->(b), (b)-[:KNOWS]->(c), "
+	   "(a)-[:LIVES_IN]->(d), (c)-[:LIVES_IN]->(d)");
+}
+
+static const struct rcase graph_cases[] = {
+    {"label scan", "MATCH (p:Person) RETURN p.name ORDER BY p.name",
+     "p.name\nAnn\nBob\nCy\n"},
+    {"expand",
+     "MATCH (a:Person {name: 'Ann'})-[r:KNOWS]->(b) "
+     "RETURN b.name, r.since",
+     "b.name|r.since\nBob|2001\n"},
+    {"two hops",
+     "MATCH (a {name: 'Ann'})-[:KNOWS]->()-[:KNOWS]->(c) "
+     "RETURN c.name",
+     "c.name\nCy\n"},
+    {"incoming and undirected",
+     "MATCH (d:City)<-[:LIVES_IN]-(p) RETURN count(p) AS n", "n\n2\n"},
+    {"variable length",
+     "MATCH (a {name: 'Ann'})-[:KNOWS*1..2]->(x) "
+     "RETURN x.name ORDER BY x.name",
+     "x.name\nBob\nCy\n"},
+    {"named path",
+     "MATCH p = (:Person {name: 'Ann'})-[:KNOWS]->(:Person) "
+     "RETURN p",
+     "p\n<(:Person {name: 'Ann', age: 30})-[:KNOWS {since: 2001}]->"
+     "(:Person {name: 'Bob', age: 25})>\n"},
+    {"shortest path",
+     "MATCH (a {name: 'Ann'}), (c {name: 'Cy'}), "
+     "p = shortestPath((a)-[*]-(c)) RETURN length(p) AS l",
+     "l\n2\n"},
+    {"optional match nulls",
+     "MATCH (p:Person) OPTIONAL MATCH (p)-[:LIVES_IN]->(c) "
+     "RETURN p.name, c.name ORDER BY p.name",
+     "p.name|c.name\nAnn|Oslo\nBob|null\nCy|Oslo\n"},
+    {"where and pattern predicate",
+     "MATCH (p:Person) WHERE p.age > 26 AND (p)-[:LIVES_IN]->() "
+     "RETURN p.name ORDER BY p.name",
+     "p.name\nAnn\nCy\n"},
+    {"exists and count subqueries",
+     "MATCH (p:Person) RETURN p.name, EXISTS { (p)-[:KNOWS]->() } AS k, "
+     "COUNT { (p)--() } AS deg ORDER BY p.name",
+     "p.name|k|deg\nAnn|true|2\nBob|true|2\nCy|false|2\n"},
+    {"with aggregation then filter",
+     "MATCH (p:Person)-[:LIVES_IN]->(c) WITH c, count(p) AS n "
+     "WHERE n > 1 RETURN c.name, n",
+     "c.name|n\nOslo|2\n"},
+    {"pattern comprehension",
+     "MATCH (a {name: 'Ann'}) RETURN [(a)-->(x) | x.name] AS names",
+     "names\n['Bob', 'Oslo']\n"},
+    {"graph functions",
+     "MATCH (a {name: 'Ann'})-[r:KNOWS]->(b) RETURN labels(a), type(r), "
+     "keys(b), properties(r)",
+     "labels(a)|type(r)|keys(b)|properties(r)\n['Person']|KNOWS|"
+     "['name', 'age']|{since: 2001}\n"},
+};
+
+START_TEST(test_graph_reads)
+{
+	social();
+	const struct rcase *k = &graph_cases[_i];
+	struct result r;
+	run(k->query, &r);
+	ck_assert_msg(r.code == 0, "%s: %s", k->name, r.err.message);
+	ck_assert_msg(strcmp(r.text, k->expect) == 0, "%s:\n got: %s\nwant: %s",
+	              k->name, r.text, k->expect);
+}
+END_TEST
+
+/* ---- errors ------------------------------------------------------------ */
+
+struct ecase {
+	const char *name, *query;
+	int code;
+	const char *detail; /* start of the message */
+	uint32_t line, col;
+};
+
+static const struct ecase error_cases[] = {
+    {"syntax error position", "MATCH (n RETURN n", LORA_EPARSE,
+     "UnexpectedSyntax", 1, 10},
+    {"syntax error second line", "MATCH (n)\nRETURN n +", LORA_EPARSE,
+     "UnexpectedSyntax", 2, 11},
+    {"undefined variable", "RETURN x", LORA_ESEMANTIC, "UndefinedVariable", 1,
+     8},
+    {"unknown function", "RETURN nope(1)", LORA_ESEMANTIC, "UnknownFunction", 1,
+     8},
+    {"already bound", "MATCH (a) CREATE (a)", LORA_ESEMANTIC,
+     "VariableAlreadyBound", 0, 0},
+    {"type conflict", "WITH 1 AS n MATCH (n) RETURN n", LORA_ESEMANTIC,
+     "VariableTypeConflict", 0, 0},
+    {"integer overflow", "RETURN 9223372036854775807 + 1 AS x", LORA_EARITH,
+     "IntegerOverflow", 0, 0},
+    {"division by zero", "UNWIND [0] AS z RETURN 1 / z", LORA_EARITH,
+     "ArithmeticError", 0, 0},
+    {"runtime type error", "UNWIND ['a'] AS s RETURN s - 1", LORA_ETYPE,
+     "InvalidArgumentType", 0, 0},
+    {"constant type error is compile time", "RETURN 'a' - 1", LORA_ESEMANTIC,
+     "InvalidArgumentType", 0, 0},
+    {"missing parameter", "RETURN $p", LORA_EPARAMS, "MissingParameter", 1, 8},
+    {"aggregation in where", "MATCH (n) WHERE count(n) > 1 RETURN n",
+     LORA_ESEMANTIC, "InvalidAggregation", 0, 0},
+    {"negative limit", "RETURN 1 LIMIT -1", LORA_ESEMANTIC,
+     "NegativeIntegerArgument", 0, 0},
+    {"with needs alias", "WITH 1 + 1 RETURN 1", LORA_ESEMANTIC,
+     "NoExpressionAlias", 0, 0},
+    {"union columns", "RETURN 1 AS a UNION RETURN 2 AS b", LORA_ESEMANTIC,
+     "DifferentColumnsInUnion", 0, 0},
+    {"unknown procedure", "CALL no.such.proc()", LORA_ESEMANTIC,
+     "ProcedureNotFound", 0, 0},
+};
+
+START_TEST(test_errors)
+{
+	const struct ecase *k = &error_cases[_i];
+	struct result r;
+	run(k->query, &r);
+	ck_assert_msg(r.code == k->code, "%s: code %s (%s), want %s", k->name,
+	              lora_err_code(r.code), r.err.message,
+	              lora_err_code(k->code));
+	ck_assert_msg(strncmp(r.err.message, k->detail, strlen(k->detail)) == 0,
+	              "%s: message '%s'", k->name, r.err.message);
+	if (k->line) {
+		ck_assert_uint_eq(r.err.line, k->line);
+		ck_assert_uint_eq(r.err.column, k->col);
+	}
+}
+END_TEST
+
+START_TEST(test_parse_excerpt)
+{
+	struct result r;
+	run("RETURN 1 +* 2", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	ck_assert_str_eq(r.err.excerpt, "RETURN 1 +* 2\n          ^");
+}
+END_TEST
+
+/* ---- writes ------------------------------------------------------------ */
+
+START_TEST(test_writes_then_reads)
+{
+	struct result r;
+	run("CREATE (a:T {v: 1}) SET a.w = a.v + 1 WITH a "
+	    "MATCH (x:T) RETURN x.v, x.w",
+	    &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.text, "x.v|x.w\n1|2\n");
+	run("MATCH (x:T) SET x:U, x += {k: 'z'} REMOVE x.w RETURN x", &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.text, "x\n(:T:U {v: 1, k: 'z'})\n");
+	run("MERGE (a:T {v: 1}) ON MATCH SET a.m = true "
+	    "MERGE (b:T {v: 2}) ON CREATE SET b.c = true RETURN a.m, b.c",
+	    &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.text, "a.m|b.c\ntrue|true\n");
+	run("MATCH (a:T {v: 1}), (b:T {v: 2}) CREATE (a)-[:R]->(b) "
+	    "WITH a MATCH (a)-[r:R]->(b) RETURN b.v",
+	    &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.text, "b.v\n2\n");
+	run("FOREACH (i IN range(1, 3) | CREATE (:F {i: i}))", &r);
+	ck_assert_int_eq(r.code, 0);
+	run("MATCH (f:F) RETURN sum(f.i) AS s", &r);
+	ck_assert_str_eq(r.text, "s\n6\n");
+	run("MATCH (n) DETACH DELETE n", &r);
+	ck_assert_int_eq(r.code, 0);
+	run("MATCH (n) RETURN count(n) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
+}
+END_TEST
+
+START_TEST(test_rollback)
+{
+	struct result r;
+	ok("CREATE (:K {v: 1})");
+	/* fails after creating a node: no batch, nothing changes */
+	run("CREATE (:K {v: 2}) WITH 1 AS x UNWIND [0] AS z RETURN 1 / z", &r);
+	ck_assert_int_eq(r.code, LORA_EARITH);
+	ck_assert_uint_eq(r.nmut, 0);
+	run("MATCH (k:K) RETURN count(k) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n1\n");
+	/* deleting a connected node without DETACH fails as a whole */
+	ok("MATCH (k:K) CREATE (k)-[:E]->(:K {v: 3})");
+	run("MATCH (k:K {v: 1}) DELETE k", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	run("MATCH (k:K) RETURN count(k) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n2\n");
+}
+END_TEST
+
+START_TEST(test_pending_batches)
+{
+	/* a batch proposed but not applied is visible to the next statement,
+	 * and ids are allocated above it */
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {0};
+	qry_limits_init(&req.limits);
+	req.view = v;
+	req.query = "CREATE (:P {n: 1}) RETURN 1";
+	struct qry_cursor *c1, *c2;
+	struct qry_error err;
+	ck_assert_int_eq(qry_open(&req, &c1, &err), 0);
+	const Lora__MutationBatch *b1 = qry_cursor_batch(c1);
+	ck_assert_ptr_nonnull(b1);
+	uint64_t id1 = b1->mutations[0]->create_node->id;
+	req.pending = &b1;
+	req.n_pending = 1;
+	req.query = "MATCH (p:P) CREATE (:P {n: p.n + 1}) RETURN count(*) AS c";
+	ck_assert_int_eq(qry_open(&req, &c2, &err), 0);
+	const Lora__MutationBatch *b2 = qry_cursor_batch(c2);
+	ck_assert_ptr_nonnull(b2);
+	ck_assert_uint_gt(b2->mutations[0]->create_node->id, id1);
+	ck_assert_uint_eq(b2->n_mutations, 1);
+	char em[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(sto_apply(st, 1, b1, em), 0);
+	ck_assert_int_eq(sto_apply(st, 2, b2, em), 0);
+	qry_cursor_free(c2);
+	qry_cursor_free(c1);
+	sto_view_close(v);
+	struct result r;
+	run("MATCH (p:P) RETURN p.n ORDER BY p.n", &r);
+	ck_assert_str_eq(r.text, "p.n\n1\n2\n");
+}
+END_TEST
+
+START_TEST(test_read_only_and_is_write)
+{
+	int w;
+	struct qry_error err;
+	ck_assert_int_eq(qry_is_write("MATCH (n) RETURN n", &w, &err), 0);
+	ck_assert_int_eq(w, 0);
+	ck_assert_int_eq(qry_is_write("MATCH (n) SET n.x = 1", &w, &err), 0);
+	ck_assert_int_eq(w, 1);
+	ck_assert_int_eq(
+	    qry_is_write("CREATE INDEX i FOR (n:L) ON (n.p)", &w, &err), 0);
+	ck_assert_int_eq(w, 1);
+	ck_assert_int_eq(qry_is_write("MATCH (", &w, &err), LORA_EPARSE);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {0};
+	qry_limits_init(&req.limits);
+	req.view = v;
+	req.read_only = 1;
+	req.query = "CREATE ()";
+	struct qry_cursor *c;
+	ck_assert_int_eq(qry_open(&req, &c, &err), LORA_EREADONLY);
+	sto_view_close(v);
+}
+END_TEST
+
+START_TEST(test_params)
+{
+	Lora__Value val = LORA__VALUE__INIT;
+	val.kind_case = LORA__VALUE__KIND_INT_VALUE;
+	val.int_value = 41;
+	Lora__MapEntry e = LORA__MAP_ENTRY__INIT;
+	e.key = "x";
+	e.value = &val;
+	Lora__MapEntry *ep = &e;
+	Lora__ValueMap m = LORA__VALUE_MAP__INIT;
+	m.n_entries = 1;
+	m.entries = &ep;
+	struct result r;
+	run_full("RETURN $x + 1 AS y", &m, NULL, QRY_RUN, &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.text, "y\n42\n");
+}
+END_TEST
+
+/* ---- limits ------------------------------------------------------------ */
+
+START_TEST(test_limits)
+{
+	struct result r;
+	char deep[4096];
+	size_t k = 0;
+	k += (size_t)snprintf(deep, sizeof deep, "RETURN ");
+	for (int i = 0; i < 400; i++)
+		deep[k++] = '(';
+	deep[k++] = '1';
+	for (int i = 0; i < 400; i++)
+		deep[k++] = ')';
+	deep[k] = 0;
+	run(deep, &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+
+	struct qry_limits lim;
+	qry_limits_init(&lim);
+	lim.rows_max = 100;
+	run_full("UNWIND range(1, 1000) AS x RETURN x", NULL, &lim, QRY_RUN,
+	         &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+
+	qry_limits_init(&lim);
+	lim.time_ms_max = 50;
+	run_full("UNWIND range(1, 3000) AS a UNWIND range(1, 3000) AS b "
+	         "RETURN count(*)",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_int_eq(r.code, LORA_ETIMEOUT);
+
+	qry_limits_init(&lim);
+	lim.mutations_max = 5;
+	run_full("UNWIND range(1, 10) AS i CREATE ()", NULL, &lim, QRY_RUN, &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+}
+END_TEST
+
+/* ---- indexes, constraints, vectors ------------------------------------- */
+
+START_TEST(test_index_explain)
+{
+	struct result r;
+	ok("UNWIND range(1, 50) AS i CREATE (:U {id: i, name: 'u' + i})");
+	run_full("EXPLAIN MATCH (u:U {id: 7}) RETURN u.name", NULL, NULL,
+	         QRY_RUN, &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_ptr_nonnull(strstr(r.plan, "NodeByLabelScan(:U)"));
+	ok("CREATE INDEX u_id FOR (u:U) ON (u.id)");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(strstr(r.text, "u_id|RANGE|U|['id']"));
+	run_full("MATCH (u:U) WHERE u.id = 7 RETURN u.name", NULL, NULL,
+	         QRY_EXPLAIN, &r);
+	ck_assert_ptr_nonnull(strstr(r.plan, "NodeIndexSeek(:U(id))"));
+	run("MATCH (u:U) WHERE u.id = 7 RETURN u.name", &r);
+	ck_assert_str_eq(r.text, "u.name\nu7\n");
+	run_full("PROFILE MATCH (u:U {id: 8}) RETURN u.name", NULL, NULL,
+	         QRY_RUN, &r);
+	ck_assert_ptr_nonnull(strstr(r.plan, "rows: 1"));
+	ok("DROP INDEX u_id");
+	run("SHOW INDEXES", &r);
+	ck_assert_str_eq(r.text, "name|type|labelsOrTypes|properties\n");
+}
+END_TEST
+
+START_TEST(test_unique_constraint)
+{
+	struct result r;
+	ok("CREATE CONSTRAINT email FOR (p:Acct) REQUIRE p.email IS UNIQUE");
+	ok("CREATE (:Acct {email: 'a@x'})");
+	run("CREATE (:Acct {email: 'a@x'})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "email"));
+	run("UNWIND [1, 2] AS i CREATE (:Acct {email: 'b@x'})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	run("MATCH (a:Acct) RETURN count(a) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n1\n");
+}
+END_TEST
+
+START_TEST(test_vector_topk)
+{
+	struct result r;
+	ok("CREATE VECTOR INDEX emb FOR (d:Doc) ON (d.v) OPTIONS "
+	   "{indexConfig: {`vector.dimensions`: 2, "
+	   "`vector.similarity_function`: 'cosine'}}");
+	ok("CREATE (:Doc {id: 1, v: vector([1.0, 0.0], 2, FLOAT32)}), "
+	   "(:Doc {id: 2, v: vector([0.7, 0.7], 2, FLOAT32)}), "
+	   "(:Doc {id: 3, v: vector([0.0, 1.0], 2, FLOAT32)}), "
+	   "(:Doc {id: 4, v: vector([-1.0, 0.0], 2, FLOAT32)})");
+	run("CALL db.index.vector.queryNodes('emb', 2, [1.0, 0.1]) "
+	    "YIELD node, score RETURN node.id AS id",
+	    &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "id\n1\n2\n");
+	run("CALL db.index.vector.queryNodes('emb', 10, [1.0, 0.0, 0.0]) "
+	    "YIELD node RETURN node",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_EVECTOR);
+}
+END_TEST
+
+START_TEST(test_table_procedure)
+{
+	Lora__Value in = LORA__VALUE__INIT, out = LORA__VALUE__INIT;
+	in.kind_case = LORA__VALUE__KIND_STRING_VALUE;
+	in.string_value = "x";
+	out.kind_case = LORA__VALUE__KIND_INT_VALUE;
+	out.int_value = 9;
+	Lora__MapEntry e1 = LORA__MAP_ENTRY__INIT, e2 = LORA__MAP_ENTRY__INIT;
+	e1.key = "name";
+	e1.value = &in;
+	e2.key = "n";
+	e2.value = &out;
+	Lora__MapEntry *es[] = {&e1, &e2};
+	Lora__ValueMap row = LORA__VALUE_MAP__INIT;
+	row.n_entries = 2;
+	row.entries = es;
+	const Lora__ValueMap *rows[] = {&row};
+	struct qry_error err;
+	ck_assert_int_eq(
+	    qry_proc_register_table(
+	        "test.p(name :: STRING?) :: (n :: INTEGER?)", rows, 1, &err),
+	    0);
+	struct result r;
+	run("CALL test.p('x') YIELD n RETURN n", &r);
+	ck_assert_str_eq(r.text, "n\n9\n");
+	run("CALL test.p('y') YIELD n RETURN n", &r);
+	ck_assert_str_eq(r.text, "n\n");
+	qry_proc_clear();
+	run("CALL test.p('x') YIELD n RETURN n", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("query");
+	TCase *t = tcase_create("engine");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 60);
+	tcase_add_loop_test(t, test_expressions, 0,
+	                    sizeof expr_cases / sizeof expr_cases[0]);
+	tcase_add_loop_test(t, test_graph_reads, 0,
+	                    sizeof graph_cases / sizeof graph_cases[0]);
+	tcase_add_loop_test(t, test_errors, 0,
+	                    sizeof error_cases / sizeof error_cases[0]);
+	tcase_add_test(t, test_parse_excerpt);
+	tcase_add_test(t, test_writes_then_reads);
+	tcase_add_test(t, test_rollback);
+	tcase_add_test(t, test_pending_batches);
+	tcase_add_test(t, test_read_only_and_is_write);
+	tcase_add_test(t, test_params);
+	tcase_add_test(t, test_limits);
+	tcase_add_test(t, test_index_explain);
+	tcase_add_test(t, test_unique_constraint);
+	tcase_add_test(t, test_vector_topk);
+	tcase_add_test(t, test_table_procedure);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *r = srunner_create(suite());
+	srunner_set_fork_status(r, CK_NOFORK);
+	srunner_run_all(r, CK_NORMAL);
+	int failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
