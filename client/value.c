@@ -286,10 +286,10 @@ static int fmt_time(struct lora_buf *b, int64_t nanos)
 	                         s / 3600, s / 60 % 60, s % 60);
 	if (rv == 0 && ns) {
 		char frac[16];
-		snprintf(frac, sizeof(frac), ".%09" PRId64, ns);
-		for (size_t n = strlen(frac); frac[n - 1] == '0'; n--)
-			frac[n - 1] = 0;
-		rv = lora_buf_puts(b, frac);
+		int n = snprintf(frac, sizeof(frac), ".%09" PRId64, ns);
+		while (n > 1 && frac[n - 1] == '0')
+			n--; /* ns != 0: stops at a digit */
+		rv = lora_buf_printf(b, "%.*s", n, frac);
 	}
 	return rv;
 }
