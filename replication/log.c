@@ -15,6 +15,9 @@
 
 #include "raft_int.h"
 
+/* Largest data block shared by entries of one received batch. */
+#define LOG_BLOCK_BYTES_MAX (64u << 10)
+
 /* Drops entry slot i's reference to its data block. */
 static void release(struct rep_log *l, size_t i)
 {
@@ -135,15 +138,13 @@ int log_append_new(struct rep_log *l, uint64_t term, uint32_t type,
 	return 0;
 }
 
-int log_append(struct rep_log *l, const struct rep_entry *ents, size_t n)
+/* Copies ents[0..n) (consecutive, n >= 1) into one fresh block. */
+static int append_group(struct rep_log *l, const struct rep_entry *ents,
+                        size_t n)
 {
-	int rv = log_grow(l, n);
-	if (rv != 0)
-		return rv;
 	size_t bytes = 0;
 	uint32_t refs = 0;
 	for (size_t i = 0; i < n; i++) {
-		LORA_ASSERT(ents[i].index == log_last(l) + 1 + i);
 		bytes += ents[i].len;
 		refs += ents[i].len > 0;
 	}
@@ -162,6 +163,28 @@ int log_append(struct rep_log *l, const struct rep_entry *ents, size_t n)
 		p += ents[i].len;
 	}
 	return 0;
+}
+
+int log_append(struct rep_log *l, const struct rep_entry *ents, size_t n)
+{
+	int rv = log_grow(l, n);
+	if (rv != 0)
+		return rv;
+	size_t start = 0, bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		LORA_ASSERT(ents[i].index == log_last(l) + 1 + (i - start));
+		/* Blocks stay below malloc's mmap threshold: no page-fault
+		 * storm when big batches come and go. */
+		if (i > start && bytes + ents[i].len > LOG_BLOCK_BYTES_MAX) {
+			rv = append_group(l, ents + start, i - start);
+			if (rv != 0)
+				return rv;
+			start = i;
+			bytes = 0;
+		}
+		bytes += ents[i].len;
+	}
+	return append_group(l, ents + start, n - start);
 }
 
 void log_truncate(struct rep_log *l, uint64_t from)

@@ -294,7 +294,7 @@ static void setup(struct sim *s, const struct sim_opts *o)
 	s->dup_pct = (uint32_t)sim_below(s, 2) * 3;
 	s->delay_max = 1 + (uint32_t)sim_below(s, 3);
 	s->fault_pm = 5 + (uint32_t)sim_below(s, 20);
-	s->straggle_pm = (uint32_t)sim_below(s, 4) * 5;
+	s->straggle_pm = (uint32_t)sim_below(s, 4) * 15;
 	s->new_leader_crash_pct = (uint32_t)sim_below(s, 2) * 20;
 	s->n_slots = o->voters;
 	for (uint32_t i = 0; i < o->voters; i++) {
