@@ -451,6 +451,116 @@ static void match_part(struct qctx *c, struct mstate *m, int part)
 	}
 }
 
+/* Expands one BFS layer of `front` in direction dir; records the parent
+ * edge of every newly seen node in `par`. Returns a node also seen by the
+ * other side (`other`), or UINT64_MAX. */
+static uint64_t bfs_layer(struct qctx *c, struct mstate *m, struct prel *r,
+                          int dir, struct idvec *front, struct hmap *par,
+                          struct hmap *other)
+{
+	struct idvec next = {0};
+	uint64_t meet = UINT64_MAX;
+	for (size_t i = 0; i < front->n && meet == UINT64_MAX; i++) {
+		struct adj *a;
+		size_t n;
+		g_adjacent(c, front->v[i], dir,
+		           r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
+		for (size_t j = 0; j < n; j++) {
+			uint64_t o = a[j].other;
+			if (hm_get(par, o) || !rel_ok(c, r, a[j].edge, m->row))
+				continue;
+			hm_put(c, par, o, (void *)(uintptr_t)(a[j].edge + 1));
+			idv_push(c, &next, o);
+			if (hm_get(other, o)) {
+				meet = o;
+				break;
+			}
+		}
+	}
+	*front = next;
+	return meet;
+}
+
+/* the edges from the BFS root to `at`, in root-to-at order */
+static size_t walk_back(struct qctx *c, struct hmap *par, uint64_t at,
+                        uint64_t *out, size_t max)
+{
+	size_t n = 0;
+	for (;;) {
+		uintptr_t p = (uintptr_t)hm_get(par, at);
+		if (p == UINTPTR_MAX || !p || n >= max)
+			break;
+		uint64_t e = (uint64_t)(p - 1);
+		out[n++] = e;
+		struct gedge *g = g_edge(c, e);
+		at = g->src == at ? g->dst : g->src;
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		uint64_t t = out[i];
+		out[i] = out[n - 1 - i];
+		out[n - 1 - i] = t;
+	}
+	return n;
+}
+
+/* one shortest path by bidirectional BFS; 1 when a row was emitted */
+static int bidi_shortest(struct qctx *c, struct mstate *m, struct ppart *pp,
+                         uint64_t src, uint64_t dst)
+{
+	struct prel *r = &pp->rels[0];
+	int64_t maxh = r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
+	struct hmap pa = {0}, pb = {0};
+	struct idvec fa = {0}, fb = {0};
+	hm_put(c, &pa, src, (void *)UINTPTR_MAX);
+	hm_put(c, &pb, dst, (void *)UINTPTR_MAX);
+	idv_push(c, &fa, src);
+	idv_push(c, &fb, dst);
+	uint64_t meet = UINT64_MAX;
+	for (int64_t d = 0; d < maxh && fa.n && fb.n; d++) {
+		if (fa.n <= fb.n)
+			meet = bfs_layer(c, m, r, r->dir, &fa, &pa, &pb);
+		else
+			meet = bfs_layer(c, m, r, flip(r->dir), &fb, &pb, &pa);
+		if (meet != UINT64_MAX)
+			break;
+	}
+	int found = 0;
+	if (meet != UINT64_MAX) {
+		uint64_t left[QRY_VARLEN_HOPS_MAX + 1],
+		    right[QRY_VARLEN_HOPS_MAX + 1];
+		size_t nl = walk_back(c, &pa, meet, left, QRY_VARLEN_HOPS_MAX);
+		size_t nr = walk_back(c, &pb, meet, right, QRY_VARLEN_HOPS_MAX);
+		struct seg sg;
+		sg.n = nl + nr;
+		sg.edges = ar_alloc(c, sizeof(uint64_t) * (sg.n + 1));
+		memcpy(sg.edges, left, sizeof(uint64_t) * nl);
+		for (size_t i = 0; i < nr; i++)
+			sg.edges[nl + i] = right[nr - 1 - i];
+		if ((int64_t)sg.n >= r->minh && (int64_t)sg.n <= maxh) {
+			int part = m->part;
+			m->segs[0] = sg;
+			m->row[pp->nodes[1].slot] = v_node(dst);
+			struct val l = v_list(c, sg.n);
+			for (size_t i = 0; i < sg.n; i++)
+				l.u.l->v[i] = v_rel(sg.edges[i]);
+			m->row[r->slot] = r->varlen ? l
+			                  : sg.n    ? v_rel(sg.edges[0])
+			                            : v_null();
+			if (pp->pathslot >= 0)
+				m->row[pp->pathslot] =
+				    make_path(c, pp, m->row, m->segs);
+			match_part(c, m, part + 1);
+			m->part = part;
+			found = 1;
+		}
+	}
+	lora_free(pa.keys);
+	lora_free(pa.vals);
+	lora_free(pb.keys);
+	lora_free(pb.vals);
+	return found || meet == UINT64_MAX;
+}
+
 /* BFS between two bound endpoints of a one-relationship part */
 static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 {
@@ -469,6 +579,12 @@ static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 			uint64_t src = sa.v[ai], dst = sb.v[bi];
 			if (!node_ok(c, &pp->nodes[1], dst, m->row))
 				continue;
+			if (pp->shortest == 1 && src != dst && r->minh <= 1) {
+				m->segs = segs;
+				m->part = part;
+				if (bidi_shortest(c, m, pp, src, dst))
+					continue;
+			}
 			/* BFS layers with parent edges */
 			struct hmap seen = {0};
 			struct idvec front = {0}, next = {0};
