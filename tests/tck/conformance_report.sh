@@ -64,7 +64,7 @@ grep -q ' passed, .* failed$' "$work/run.txt" || {
 			else
 				c = "crash: " substr(c, 1, 60)
 		} else if (r ~ /^expected [A-Za-z]*.*, query succeeded/) {
-			split(r, w, /[ ,]/); c = "no error raised, expected " w[2]
+			split(r, w, /[ ,:]/); c = "no error raised, expected " w[2]
 			if (match(r, /: [A-Za-z]+,/))
 				c = c " (" substr(r, RSTART + 2, RLENGTH - 3) ")"
 		} else if (r ~ /^expected [A-Za-z]*.*, got /) {

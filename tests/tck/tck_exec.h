@@ -15,7 +15,7 @@
 #include "tck_feature.h"
 
 /* Per-statement engine deadline; the runner kills a scenario later. */
-#define TCK_QUERY_TIME_MS_MAX 20000
+#define TCK_QUERY_TIME_MS_MAX 12000
 /* Rows one statement may return before the runner gives up on it. */
 #define TCK_ROWS_MAX 100000
 /* Bytes of verbose detail kept per scenario. */

@@ -15,7 +15,7 @@
 
 #define TCK_PATH_MAX          4096
 #define TCK_JOBS_MAX          16 /* worker processes */
-#define TCK_TIMEOUT_S_DEFAULT 30 /* per scenario */
+#define TCK_TIMEOUT_S_DEFAULT 15 /* per scenario */
 
 enum tck_status { ST_PASS, ST_FAIL, ST_SKIP, ST_CRASH };
 
