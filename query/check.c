@@ -483,6 +483,19 @@ static void resolve(struct qctx *c, struct expr *e, struct scope *s,
 	resolve(c, e->c, s, ag);
 	for (size_t i = 0; i < e->nargs; i++)
 		resolve(c, e->args[i], s, ag);
+	if (e->kind == E_AND || e->kind == E_OR || e->kind == E_XOR ||
+	    e->kind == E_NOT) {
+		struct expr *ops[2] = {e->a, e->b};
+		for (int i = 0; i < 2; i++) {
+			if (!ops[i])
+				continue;
+			int k = stype(c, ops[i]);
+			if (k != K_ANY && k != K_BOOL && k != K_NULL)
+				type_err(c, ops[i],
+				         "boolean operator needs "
+				         "boolean operands");
+		}
+	}
 	if (e->kind == E_PROP) {
 		int k = stype(c, e->a);
 		if (k == K_PATH || k == K_INT || k == K_FLOAT || k == K_BOOL ||

@@ -167,7 +167,7 @@ static void bind_varlen(struct qctx *c, struct ppart *pp, struct val *row,
 {
 	for (size_t i = 0; i < pp->nrels; i++) {
 		struct prel *r = &pp->rels[i];
-		if (!r->varlen)
+		if (!r->varlen || !new_var(r->var))
 			continue;
 		struct val l = v_list(c, segs[i].n);
 		for (size_t j = 0; j < segs[i].n; j++)
@@ -266,6 +266,38 @@ static int flip(int dir)
 	return dir == D_OUT ? D_IN : dir == D_IN ? D_OUT : D_BOTH;
 }
 
+/* a variable-length relationship bound to a list of relationships: the
+ * path must follow exactly those relationships */
+static void follow_list(struct qctx *c, struct mstate *m, struct prel *r,
+                        int dir, uint64_t at, int pos, int step, struct seg *sg)
+{
+	struct val l = m->row[r->slot];
+	if (l.t != V_LIST)
+		return;
+	size_t n = l.u.l->n;
+	int64_t maxh = r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
+	if ((int64_t)n < r->minh || (int64_t)n > maxh)
+		return;
+	sg->n = n;
+	sg->edges = ar_alloc(c, sizeof(uint64_t) * (n + 1));
+	uint64_t cur = at;
+	for (size_t k = 0; k < n; k++) {
+		size_t idx = pos > m->start ? k : n - 1 - k;
+		struct val v = l.u.l->v[idx];
+		if (v.t != V_REL || used_has(m, v.u.id) ||
+		    !rel_ok(c, r, v.u.id, m->row))
+			return;
+		struct gedge *e = g_edge(c, v.u.id);
+		if ((dir == D_OUT && e->src != cur) ||
+		    (dir == D_IN && e->dst != cur) ||
+		    (dir == D_BOTH && e->src != cur && e->dst != cur))
+			return;
+		cur = e->src == cur ? e->dst : e->src;
+		sg->edges[idx] = e->id;
+	}
+	bind_node_then(c, m, pos, cur, step);
+}
+
 /* step k of m->order: node position order[k] reached from its neighbour */
 static void expand(struct qctx *c, struct mstate *m, int step)
 {
@@ -288,6 +320,10 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	struct prel *r = &pp->rels[ri];
 	uint64_t at = m->row[pp->nodes[from].slot].u.id;
 	struct seg *sg = &m->segs[ri];
+	if (r->varlen && !new_var(r->var)) {
+		follow_list(c, m, r, dir, at, pos, step, sg);
+		return;
+	}
 	if (r->varlen) {
 		sg->n = 0;
 		varlen_dfs(c, m, r, dir, at, pos, step, sg, 0, pos < m->start);
