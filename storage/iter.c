@@ -35,6 +35,8 @@ struct sto_iter {
 	size_t plen;
 	uint8_t upper[IT_PREFIX_BYTES]; /* iterate_upper_bound bytes */
 	/* adjacency */
+	uint32_t type_tok;     /* token of type_name; UINT32_MAX: none */
+	const char *type_name; /* cached: items of a node share few types */
 	uint64_t node;
 	int phase, both; /* phase 0: outgoing keys, 1: incoming */
 	/* index seek */
@@ -57,6 +59,7 @@ static int iter_new(struct sto_view *v, enum it_kind kind,
 		return LORA_ENOMEM;
 	it->v = v;
 	it->kind = kind;
+	it->type_tok = UINT32_MAX;
 	*out = it;
 	return 0;
 }
@@ -326,7 +329,12 @@ static int next_adj(struct sto_iter *it, struct sto_item *item, int *done)
 	if (klen != STO_ADJ_KEY_BYTES)
 		return LORA_ECORRUPT;
 	item->node_id = it->node;
-	item->type = sto_tok_name(it->v->s, STO_TOK_TYPE, lora_get_be32(k + 9));
+	uint32_t t = lora_get_be32(k + 9);
+	if (t != it->type_tok) {
+		it->type_name = sto_tok_name(it->v->s, STO_TOK_TYPE, t);
+		it->type_tok = t;
+	}
+	item->type = it->type_name;
 	item->other_id = lora_get_be64(k + 13);
 	item->edge_id = lora_get_be64(k + 21);
 	item->outgoing = it->phase == 0;

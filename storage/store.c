@@ -11,6 +11,9 @@ const char *const sto_cf_names[STO_CF_COUNT] = {"default", "nodes", "edges",
 
 #define STO_BLOCK_CACHE_BYTES_DEFAULT ((size_t)128 << 20)
 #define STO_WRITE_BUFFER_BYTES        (64u << 20)
+/* Data block size: 16 KiB blocks keep the in-memory indexes small; a
+ * node's adjacency (29-byte keys) usually sits in one block. */
+#define STO_BLOCK_BYTES (16u << 10)
 
 void sto_options_init(struct sto_options *opts)
 {
@@ -293,6 +296,7 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	                         : STO_BLOCK_CACHE_BYTES_DEFAULT);
 	s->bbto = rocksdb_block_based_options_create();
 	rocksdb_block_based_options_set_block_cache(s->bbto, s->cache);
+	rocksdb_block_based_options_set_block_size(s->bbto, STO_BLOCK_BYTES);
 	rocksdb_block_based_options_set_filter_policy(
 	    s->bbto, rocksdb_filterpolicy_create_bloom(10));
 	/* Index and filter blocks stay in the table readers rather than in

@@ -17,6 +17,7 @@
 #define ADJ_READS    1000000
 
 static uint64_t rng = 0x5eed;
+static long adj_reads = ADJ_READS; /* BENCH_READS overrides, for tuning */
 
 static uint64_t rnd(void)
 {
@@ -146,7 +147,7 @@ static uint64_t adjacency_reads(struct sto_store *s, enum sto_dir dir,
 	if (sto_view_open(s, &v))
 		die("view", LORA_EIO, "");
 	uint64_t items = 0, t0 = lora_now_ns(), c0 = cpu_ns();
-	for (int i = 0; i < ADJ_READS; i++) {
+	for (long i = 0; i < adj_reads; i++) {
 		struct sto_iter *it;
 		struct sto_item item;
 		int done = 0, rv;
@@ -164,10 +165,11 @@ static uint64_t adjacency_reads(struct sto_store *s, enum sto_dir dir,
 	return items;
 }
 
-static void bench_adjacency(const char *dir)
+static void bench_adjacency(const char *dir, int build)
 {
 	struct sto_store *s = open_store(dir, "graph");
-	build_graph(s);
+	if (build)
+		build_graph(s);
 	static const struct {
 		enum sto_dir dir;
 		const char *type, *what;
@@ -188,12 +190,12 @@ static void bench_adjacency(const char *dir)
 		double secs, cpu;
 		uint64_t items =
 		    adjacency_reads(s, runs[k].dir, runs[k].type, &secs, &cpu);
-		printf("adjacency reads (%s%s): %d in %.2f s: %.0f reads/s "
+		printf("adjacency reads (%s%s): %ld in %.2f s: %.0f reads/s "
 		       "(%.0f per CPU-second), %.0f edges/s (%.1f edges per "
 		       "read)\n",
-		       runs[k].what, r == k ? "" : ", compacted", ADJ_READS,
-		       secs, ADJ_READS / secs, ADJ_READS / cpu, items / secs,
-		       (double)items / ADJ_READS);
+		       runs[k].what, r == k ? "" : ", compacted", adj_reads,
+		       secs, adj_reads / secs, adj_reads / cpu, items / secs,
+		       (double)items / adj_reads);
 	}
 	sto_close(s);
 	char p[600];
@@ -201,18 +203,21 @@ static void bench_adjacency(const char *dir)
 	       du_mib(path_join(p, sizeof(p), dir, "graph")));
 }
 
-/* Usage: bench_storage [dir] [create|adjacency] */
+/* Usage: bench_storage [dir] [create|adjacency|reads]; "reads" reuses the
+ * graph a previous run left in dir. */
 int main(int argc, char **argv)
 {
 	const char *only = argc > 2 ? argv[2] : "";
+	if (getenv("BENCH_READS"))
+		adj_reads = atol(getenv("BENCH_READS"));
 	char *tmp = argc > 1 && argv[1][0] ? NULL : tmpdir_new();
 	const char *dir = tmp ? tmp : argv[1];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("bench_storage: data in %s\n", dir);
-	if (strcmp(only, "adjacency"))
+	if (!only[0] || !strcmp(only, "create"))
 		bench_creations(dir);
 	if (strcmp(only, "create"))
-		bench_adjacency(dir);
+		bench_adjacency(dir, strcmp(only, "reads") != 0);
 	if (tmp)
 		tmpdir_free(tmp);
 	return 0;
