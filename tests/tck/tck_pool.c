@@ -183,6 +183,7 @@ static _Noreturn void worker_main(struct tck_run *r, const char *tmpdir,
 		alarm(0);
 	}
 	store_close(&ws);
+	rm_tree(tmpdir); /* also when the parent died without reaping us */
 	/* _exit: no atexit work; leak reports belong to the engine's own
 	 * unit tests, not to every scenario. */
 	_exit(0);
