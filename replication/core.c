@@ -77,11 +77,13 @@ static int check_restore(const struct rep_restore *rs, char *errmsg)
 			                 (unsigned long long)e->term);
 	}
 	uint64_t last = s->index + rs->n_entries;
-	if (rs->hs.commit > last || rs->applied > rs->hs.commit ||
+	/* The commit index may be persisted lazily (it only moves forward
+	 * and is re-learned from the leader), so it may lag `applied`. */
+	if (rs->hs.commit > last || rs->applied > last ||
 	    rs->applied < s->index)
 		return lora_errf(
 		    LORA_ECORRUPT, errmsg,
-		    "need snap %llu <= applied %llu <= commit %llu "
+		    "need snap %llu <= applied %llu <= last and commit %llu "
 		    "<= last %llu",
 		    (unsigned long long)s->index,
 		    (unsigned long long)rs->applied,
@@ -103,12 +105,14 @@ static int restore(struct rep *r, const struct rep_restore *rs, char *errmsg)
 	if (rv != 0)
 		return lora_errf(rv, errmsg, "restore log: out of memory");
 	r->log.stable = log_last(&r->log);
-	r->log.commit = rs->hs.commit;
+	uint64_t commit =
+	    rs->hs.commit > rs->applied ? rs->hs.commit : rs->applied;
+	r->log.commit = commit;
 	if (rs->snap.index > 0 || rs->snap.n_voters > 0) {
 		rep_conf_from_meta(&r->conf, &rs->snap);
 		r->snap_meta = rs->snap;
 	}
-	rep_apply_conf_changes(r, rs->snap.index + 1, rs->hs.commit);
+	rep_apply_conf_changes(r, rs->snap.index + 1, commit);
 	return 0;
 }
 

@@ -274,7 +274,9 @@ struct rep_restore {
 	const struct rep_entry *entries; /* (snap.index, last], consecutive */
 	size_t n_entries;
 	uint64_t applied; /* last index applied by the state machine,
-	                   * snap.index <= applied <= hs.commit */
+	                   * snap.index <= applied <= last entry; hs.commit
+	                   * may lag it (a lazily persisted commit index is
+	                   * fine: the core uses max(hs.commit, applied)) */
 };
 
 /* ---- lifecycle -----------------------------------------------------------
