@@ -12,6 +12,7 @@
 #define NODE_META_FILE      "snapshot.meta"
 #define NODE_MEMBERS_FILE   "members"
 #define NODE_META_BYTES_MAX 4096
+#define NODE_RESTORE_TERM   1 /* term recorded for a restored backup's index */
 
 /* Writes data to dir/name atomically (temp file, fsync, rename). */
 static int write_file_atomic(const char *dir, const char *name,
@@ -242,6 +243,37 @@ static void fill_config(struct lnode *n, struct rep_config *rc)
 	rc->seed = lora_now_ns() ^ (n->cfg.id * 0x9e3779b97f4a7c15ull);
 }
 
+/*
+ * A state/ restored from a backup next to an empty raftlog/: the state's
+ * applied index becomes the compaction point (term NODE_RESTORE_TERM, the
+ * configured voters), so Raft continues after it instead of replaying
+ * indexes the state already holds. Every node restored from the same
+ * backup derives the same point.
+ */
+static int adopt_restored_state(struct lnode *n, char *errmsg)
+{
+	struct rep_snapshot_meta m;
+	uint64_t applied = sto_applied_index(n->store);
+	if (applied == 0 || sto_log_last_index(n->log) != 0 ||
+	    node_meta_load(n, &m) != LORA_ENOTFOUND)
+		return 0;
+	memset(&m, 0, sizeof m);
+	m.index = applied;
+	m.term = NODE_RESTORE_TERM;
+	for (int i = 0; i < n->cfg.n_peers && i < REP_MEMBERS_MAX; i++)
+		m.voters[m.n_voters++] = n->cfg.peers[i].id;
+	int rc = sto_log_compact(n->log, m.index, m.term, errmsg);
+	if (rc)
+		return lora_errwrap(rc, errmsg, "adopt restored state");
+	rc = node_meta_save(n, &m);
+	if (rc)
+		return lora_errf(rc, errmsg, "save snapshot meta");
+	LOG_INFO("state at index %llu without a raft log (restored backup): "
+	         "raft continues after it",
+	         (unsigned long long)applied);
+	return 0;
+}
+
 /* Fills rs from disk. Entries in *ents must be freed by the caller. */
 static int restore_state(struct lnode *n, struct rep_restore *rs,
                          struct rep_entry **ents, size_t *cnt, char *errmsg)
@@ -250,6 +282,9 @@ static int restore_state(struct lnode *n, struct rep_restore *rs,
 	int rc = sto_log_hard_state(n->log, &hs);
 	if (rc)
 		return lora_errf(rc, errmsg, "read hard state");
+	rc = adopt_restored_state(n, errmsg);
+	if (rc)
+		return rc;
 	rc = load_entries(n, ents, cnt, errmsg);
 	if (rc)
 		return rc;

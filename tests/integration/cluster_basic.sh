@@ -43,7 +43,7 @@ it_check "linearizable read; retried write applied once" grep -q '"rows":\[\[1\]
 # -- group commit: concurrent writes through all nodes
 pids=""
 for k in $(seq 1 30); do
-	curl -s -m 20 -o /dev/null -X POST "http://127.0.1.$((k % 3 + 1)):4747/query" \
+	curl -s -m 20 -o /dev/null -X POST "http://$IT_NET.$((k % 3 + 1)):4747/query" \
 		-d "{\"query\":\"CREATE (:Item {k: $k})\"}" &
 	pids="$pids $!"
 done
@@ -54,7 +54,7 @@ it_check "30 concurrent writes all applied (linearizable read on follower)" grep
 # -- redirect instead of forwarding
 it_query $F '{"query":"CREATE (:X)","redirect":true}'
 it_check "redirect: 307 with LORA_NOT_LEADER" [ "$IT_STATUS" = 307 ]
-it_check "redirect names the leader" grep -q "\"leader\":\"http://127.0.1.$L:4747\"" <<<"$IT_BODY"
+it_check "redirect names the leader" grep -q "\"leader\":\"http://$IT_NET.$L:4747\"" <<<"$IT_BODY"
 
 # -- formats
 it_query $L '{"query":"MATCH (p:Person) RETURN p","format":"graph"}'
@@ -72,7 +72,7 @@ it_check "unknown field: 400 naming it" grep -q 'unknown field \\"colour\\"' <<<
 it_get $F /no/such/endpoint
 it_check "unknown endpoint: 404 error shape" [ "$IT_STATUS" = 404 ] && grep -q '"code":"LORA_NOT_FOUND"' <<<"$IT_BODY"
 head -c 5000000 /dev/zero | tr '\0' 'a' >"$IT_DIR/big"
-out=$(curl -s -m 20 -w '\n%{http_code}' -X POST "http://127.0.1.$F:4747/query" --data-binary @"$IT_DIR/big")
+out=$(curl -s -m 20 -w '\n%{http_code}' -X POST "http://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big")
 it_check "oversized body: 4xx with error shape" grep -q '"error":{"code"' <<<"$out"
 it_query $F '{"query":"RETURN $x","params":[1]}'
 it_check "params not an object: 422" [ "$IT_STATUS" = 422 ]

@@ -32,7 +32,7 @@ it_check "it caught up from a checkpoint (snapshot installed)" \
 	grep -q "installed snapshot" "$IT_DIR/n$G.log"
 
 # an empty node joins and catches up from a checkpoint
-it_post $L /cluster/add '{"id":4,"peer":"127.0.3.4:4749","http":"127.0.3.4:4747"}'
+it_post $L /cluster/add "{\"id\":4,\"peer\":\"$IT_NET.4:4749\",\"http\":\"$IT_NET.4:4747\"}"
 it_check "add node 4 answers 200" [ "$IT_STATUS" = 200 ]
 it_start 4 "$P" $FLAGS --join || it_done
 D4=$(it_digest 4 "$BM")
@@ -41,7 +41,7 @@ it_check "node 4 installed a snapshot" grep -q "installed snapshot" "$IT_DIR/n4.
 voter=0
 for t in $(seq 1 50); do
 	it_get $L /cluster/status
-	grep -q '"id":4,"address":"127.0.3.4:4747","role":"follower"' <<<"$IT_BODY" && { voter=1; break; }
+	grep -q "\"id\":4,\"address\":\"$IT_NET.4:4747\",\"role\":\"follower\"" <<<"$IT_BODY" && { voter=1; break; }
 	sleep 0.2
 done
 it_check "node 4 promoted to voter (follower)" [ $voter = 1 ]
@@ -65,4 +65,19 @@ it_check "writes continue after the removal" [ "$IT_STATUS" = 200 ]
 it_post $L /admin/checkpoint "{\"backup\":\"$IT_DIR/backup\"}"
 it_check "checkpoint with backup answers 200" [ "$IT_STATUS" = 200 ]
 it_check "backup directory holds the checkpoint" [ -f "$IT_DIR/backup/CURRENT" ]
+it_query $L '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
+COUNT=$(grep -o '"rows":\[\[[0-9]*' <<<"$IT_BODY" | grep -o '[0-9]*$')
+
+# restore a new three-node cluster from the backup alone
+for f in "$IT_DIR"/n*.pid; do it_kill9 "$(basename "$f" .pid | tr -d n)"; done
+for i in 1 2 3 4; do rm -rf "$IT_DIR/n$i"; done
+for i in 1 2 3; do mkdir -p "$IT_DIR/n$i" && cp -r "$IT_DIR/backup" "$IT_DIR/n$i/state"; done
+for i in 1 2 3; do it_start $i "$P" $FLAGS || it_done; done
+it_check "restored cluster elects a leader" [ -n "$(it_leader 1)" ]
+it_query 2 '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
+it_check "restored cluster holds the $COUNT nodes of the backup" grep -q "\"rows\":\[\[$COUNT\]\]" <<<"$IT_BODY"
+it_query 3 '{"query":"CREATE (:AfterRestore) RETURN 1 AS one"}'
+it_check "restored cluster takes new writes" [ "$IT_STATUS" = 200 ]
+it_query 1 '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
+it_check "and keeps them" grep -q "\"rows\":\[\[$((COUNT + 1))\]\]" <<<"$IT_BODY"
 it_done

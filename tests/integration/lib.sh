@@ -30,7 +30,7 @@ it_cleanup() {
 
 # it_setup SUBNET LORAD: SUBNET like 127.0.1 (never 127.0.0).
 it_setup() {
-	IT_NET=$1
+	IT_NET=${IT_SUBNET:-$1} # IT_SUBNET: run by hand beside the suite
 	IT_LORAD=$2
 	IT_DIR=$(mktemp -d /tmp/lora-it.XXXXXX)
 	trap it_cleanup EXIT
