@@ -184,18 +184,19 @@ int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
  * ------------------------------------------------------------------ */
 
 /* Whether the snapshot's catalogue has a RANGE or UNIQUE node index on
- * (label, key). */
+ * (label, key). The catalogue is read once per view. */
 static int seek_indexed(struct sto_view *v, const char *label, const char *key,
                         int *yes)
 {
-	Lora__CreateIndex **defs;
-	size_t n;
-	int rv = sto_view_indexes(v, &defs, &n);
-	if (rv)
-		return rv;
+	if (!v->defs_loaded) {
+		int rv = sto_view_indexes(v, &v->defs, &v->ndefs);
+		if (rv)
+			return rv;
+		v->defs_loaded = 1;
+	}
 	*yes = 0;
-	for (size_t i = 0; i < n; i++) {
-		const Lora__CreateIndex *d = defs[i];
+	for (size_t i = 0; i < v->ndefs; i++) {
+		const Lora__CreateIndex *d = v->defs[i];
 		if (d->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
 		    d->kind == LORA__INDEX_KIND__INDEX_VECTOR ||
 		    strcmp(d->label, label))
@@ -204,7 +205,6 @@ static int seek_indexed(struct sto_view *v, const char *label, const char *key,
 			if (!strcmp(d->properties[j], key))
 				*yes = 1;
 	}
-	sto_indexes_free(defs, n);
 	return 0;
 }
 

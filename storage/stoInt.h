@@ -225,6 +225,10 @@ struct sto_view {
 	uint64_t applied;
 	rocksdb_iterator_t *pool[STO_VIEW_ITER_POOL_MAX]; /* edges CF */
 	int npool;
+	/* The snapshot's index catalogue, loaded on the first index seek. */
+	Lora__CreateIndex **defs;
+	size_t ndefs;
+	int defs_loaded;
 };
 
 /* Builds a NodeValue / RelValue from a record (vectors merged in). */

@@ -30,6 +30,8 @@ void sto_view_close(struct sto_view *v)
 		return;
 	for (int i = 0; i < v->npool; i++)
 		rocksdb_iter_destroy(v->pool[i]);
+	if (v->defs_loaded)
+		sto_indexes_free(v->defs, v->ndefs);
 	rocksdb_readoptions_destroy(v->ro);
 	rocksdb_release_snapshot(v->s->db, v->snap);
 	lora_free(v);
