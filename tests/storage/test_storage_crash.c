@@ -10,7 +10,7 @@
 #include "sto_helpers.h"
 
 #define NODE            LORA__ENTITY_KIND__ENTITY_NODE
-#define CRASH_ROUNDS    25
+#define CRASH_ROUNDS    20
 #define NODES_PER_BATCH 8
 
 static uint64_t rng_next(uint64_t *s)
@@ -113,7 +113,7 @@ START_TEST(sigkill_at_random_points_keeps_store_consistent)
 		close(pfd[1]);
 		ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 		close(pfd[0]);
-		struct timespec ts = {0, (long)(1 + rng_next(&rng) % 120) *
+		struct timespec ts = {0, (long)(1 + rng_next(&rng) % 100) *
 		                             1000000L};
 		nanosleep(&ts, NULL);
 		kill(pid, SIGKILL);
