@@ -127,7 +127,7 @@ static int parse_level(const char *v, enum node_log_level *out, char *errmsg)
 
 static int set_u32(uint32_t *dst, const char *v, const char *key, char *errmsg)
 {
-	uint64_t n;
+	uint64_t n = 0;
 	int rc = parse_u64(v, &n, key, errmsg);
 	if (rc)
 		return rc;
