@@ -58,6 +58,8 @@ struct lora_result {
 	uint64_t cursor;
 	int has_more;
 	uint32_t batch_rows;
+	int attempts;
+	uint64_t sent_ms;
 	char bookmark[LORA_CLIENT_BOOKMARK_BYTES];
 };
 
@@ -408,6 +410,7 @@ struct call_state {
 	uint64_t deadline_ms;
 	int attempts;
 	int sent_ever;
+	uint64_t sent_ms; /* when the last attempt was sent */
 };
 
 /*
@@ -441,15 +444,16 @@ static int should_retry(struct lora_client *c, struct call_state *st, int i,
  */
 static int call_retrying(struct lora_client *c, const Lora__Request *req,
                          Lora__Response **out, int *node,
-                         struct lora_client_error *e)
+                         struct call_state *stp, struct lora_client_error *e)
 {
-	struct call_state st = {
+	struct call_state st = {0};
+	st.deadline_ms =
 	    lora_now_ms() +
-	        (uint64_t)(c->o.retry_budget_ms > 0 ? c->o.retry_budget_ms : 0),
-	    0, 0};
+	    (uint64_t)(c->o.retry_budget_ms > 0 ? c->o.retry_budget_ms : 0);
 	for (;;) {
 		int i = pick_node(c), sent = 0;
 		Lora__Response *resp = NULL;
+		st.sent_ms = lora_now_ms();
 		int rv = node_call(c, i, req, &resp, &sent, e);
 		st.attempts++;
 		st.sent_ever |= sent;
@@ -466,6 +470,8 @@ static int call_retrying(struct lora_client *c, const Lora__Request *req,
 		if (rv == 0) {
 			*out = resp;
 			*node = i;
+			if (stp)
+				*stp = st;
 			return 0;
 		}
 		if (!should_retry(c, &st, i, rv, sent, hint))
@@ -536,13 +542,18 @@ int lora_client_run(struct lora_client *c, const struct lora_query *q,
 	req.run = &run;
 	Lora__Response *resp = NULL;
 	int node = 0;
-	int rv = call_retrying(c, &req, &resp, &node, e);
+	struct call_state st = {0};
+	int rv = call_retrying(c, &req, &resp, &node, &st, e);
 	if (rv)
 		return rv;
 	rv = result_new(c, resp, node, q->batch_rows, out);
-	if (rv)
+	if (rv) {
 		set_error(e, rv, NULL, "out of memory");
-	return rv;
+		return rv;
+	}
+	(*out)->attempts = st.attempts;
+	(*out)->sent_ms = st.sent_ms;
+	return 0;
 }
 
 int lora_client_status(struct lora_client *c, char **json_out,
@@ -554,7 +565,7 @@ int lora_client_status(struct lora_client *c, char **json_out,
 	req.status = &sr;
 	Lora__Response *resp = NULL;
 	int node = 0;
-	int rv = call_retrying(c, &req, &resp, &node, e);
+	int rv = call_retrying(c, &req, &resp, &node, NULL, e);
 	if (rv)
 		return rv;
 	*json_out = lora_strdup(resp->status_json);
@@ -608,6 +619,16 @@ const char *lora_result_bookmark(const struct lora_result *r)
 const char *lora_result_node(const struct lora_result *r)
 {
 	return r->c->nodes[r->node].url + strlen("tcp://");
+}
+
+int lora_result_attempts(const struct lora_result *r)
+{
+	return r->attempts;
+}
+
+uint64_t lora_result_sent_ms(const struct lora_result *r)
+{
+	return r->sent_ms;
 }
 
 /* Replaces the current batch with the next one from the cursor's node. */

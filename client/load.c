@@ -9,7 +9,8 @@
  *
  * write: N client threads (one struct lora_client each) run
  * `CREATE (:L {k: $k})` with a unique string key per write; every
- * acknowledged key is appended to FILE as "key wall_clock_ms" at once, so a
+ * acknowledged key is appended to FILE as "key ack_wall_ms attempt_wall_ms"
+ * (the attempt that succeeded; retries reuse the request id) at once, so a
  * kill of the writer loses nothing that was reported. Prints throughput,
  * latency percentiles and the longest gap between acknowledgements.
  * verify: reads every (:L) key from ONE node (local consistency, no
@@ -76,7 +77,8 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void record_ack(struct worker *w, const char *key)
+static void record_ack(struct worker *w, const char *key,
+                       uint64_t attempt_wall_ms)
 {
 	struct load_stats *st = w->st;
 	pthread_mutex_lock(&st->mu);
@@ -86,8 +88,9 @@ static void record_ack(struct worker *w, const char *key)
 	st->last_ack_ms = now;
 	st->acks++;
 	if (st->acked) {
-		fprintf(st->acked, "%s %llu\n", key,
-		        (unsigned long long)wall_ms());
+		fprintf(st->acked, "%s %llu %llu\n", key,
+		        (unsigned long long)wall_ms(),
+		        (unsigned long long)attempt_wall_ms);
 		fflush(st->acked);
 	}
 	pthread_mutex_unlock(&st->mu);
@@ -130,11 +133,13 @@ static int write_one(struct worker *w, struct lora_client *c, const char *key,
 		record_error(w, &e);
 		return 0;
 	}
+	/* wall-clock time when the attempt that succeeded was sent */
+	uint64_t attempt = wall_ms() - (lora_now_ms() - lora_result_sent_ms(r));
 	lora_result_free(r);
 	if (w->n_lat < LOAD_SAMPLES_MAX)
 		w->lat_us[w->n_lat++] =
 		    us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-	record_ack(w, key);
+	record_ack(w, key, attempt);
 	return 0;
 }
 

@@ -161,6 +161,10 @@ int lora_result_next(struct lora_result *r, Lora__Value *const **row,
 const char *lora_result_bookmark(const struct lora_result *r);
 /* Address of the node that answered. Borrowed. */
 const char *lora_result_node(const struct lora_result *r);
+/* Requests sent for the run (1 without retries). */
+int lora_result_attempts(const struct lora_result *r);
+/* lora_now_ms() when the attempt that succeeded was sent. */
+uint64_t lora_result_sent_ms(const struct lora_result *r);
 /* Closes an open cursor and frees r. NULL is a no-op. */
 void lora_result_free(struct lora_result *r);
 

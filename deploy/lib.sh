@@ -16,7 +16,15 @@ LC_CLIENT_PORT=4748
 LC_PEER_PORT=4749
 
 lc_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*"; }
-lc_now_ms() { date +%s%3N; }
+# Wall-clock ms; bash's EPOCHREALTIME needs no process (exact around kills).
+lc_now_ms() {
+	if [ -n "${EPOCHREALTIME:-}" ]; then
+		local t=${EPOCHREALTIME/./}
+		echo $((t / 1000))
+	else
+		date +%s%3N
+	fi
+}
 lc_http() { echo "$LC_PREFIX.$1:$LC_HTTP_PORT"; }
 lc_client() { echo "$LC_PREFIX.$1:$LC_CLIENT_PORT"; }
 lc_conf() { echo "$LC_DIR/node$1.conf"; }
@@ -211,17 +219,14 @@ lc_post() {
 		--data "$3" "http://$(lc_http "$1")$2"
 }
 
-# lc_first_ack_after FILE COLUMN T_MS: ms from T_MS (a leader kill) to the
-# first write acknowledged by the new leader. FILE has one acknowledgement
-# per line with its wall-clock ms in COLUMN. Acknowledgements of writes the
-# old leader committed just before dying still arrive a few ms after the
-# kill, so this looks for the end of the first silence (>= 50 ms) after the
-# kill; with no such silence, the first acknowledgement after the kill.
+# lc_first_ack_after FILE ACK_COL ATTEMPT_COL T_MS: ms from T_MS (a leader
+# kill) to the first acknowledgement of a write attempt sent after T_MS,
+# i.e. one the new leader must have committed (acknowledgements of writes
+# the old leader committed just before dying still arrive after the kill
+# and do not count). FILE has one acknowledgement per line with wall-clock
+# ms in the given columns. Prints "none" when there is no such write.
 lc_first_ack_after() {
-	sort -n -k"$2" "$1" | awk -v c="$2" -v t="$3" '
-		{ a = $c }
-		a > t && first == "" { first = a }
-		a > t && a - (prev > t ? prev : t) >= 50 { print a - t; found = 1; exit }
-		{ prev = a }
-		END { if (!found) print (first == "" ? "none" : first - t) }'
+	awk -v a="$2" -v s="$3" -v t="$4" '
+		$s > t && (best == "" || $a < best) { best = $a }
+		END { print (best == "" ? "none" : best - t) }' "$1"
 }

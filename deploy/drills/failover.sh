@@ -12,7 +12,7 @@
 #
 # Environment (all optional):
 #   LORAD, LORA_LOAD   binaries (default build/release/{node/lorad,client/lora-load})
-#   DRILL_PREFIX       loopback prefix of the nodes (default 127.0.3 -> .1-.3)
+#   DRILL_PREFIX       loopback prefix of the nodes (default 127.0.31 -> .1-.3)
 #   DRILL_DIR          work directory (default: a new temp dir, removed at exit)
 #   DRILL_CLIENTS      concurrent writers (default 4)
 #   DRILL_LOAD_MS      length of the write load (default 12000)
@@ -25,7 +25,7 @@ root=$(cd "$here/../.." && pwd)
 
 LC_LORAD=${LORAD:-$root/build/release/node/lorad}
 LOAD=${LORA_LOAD:-$root/build/release/client/lora-load}
-LC_PREFIX=${DRILL_PREFIX:-127.0.3}
+LC_PREFIX=${DRILL_PREFIX:-127.0.31}
 LC_N=3
 CLIENTS=${DRILL_CLIENTS:-4}
 LOAD_MS=${DRILL_LOAD_MS:-12000}
@@ -80,8 +80,10 @@ sleep "$(awk "BEGIN {print $KILL_AFTER_MS / 1000}")"
 leader=$(lc_leader)
 [ -n "$leader" ] || fail "no leader before the kill"
 before=$(wc -l <"$acked")
-t_kill=$(lc_now_ms)
-lc_kill9 "$leader"
+pid=$(lc_pid "$leader")
+kill -KILL "$pid"
+t_kill=$(lc_now_ms) # right after the signal: writes sent later need a new leader
+lc_kill9 "$leader"  # reap it, forget its pid file
 lc_log "killed leader node $leader with SIGKILL ($before writes acknowledged so far)"
 
 others=""
@@ -98,7 +100,7 @@ load_rc=$?
 load_pid=""
 cat "$DRILL_DIR/load.out"
 [ $load_rc -le 1 ] || fail "lora-load failed (exit $load_rc)"
-first_write_ms=$(lc_first_ack_after "$acked" 2 "$t_kill")
+first_write_ms=$(lc_first_ack_after "$acked" 2 3 "$t_kill")
 [ "$first_write_ms" != none ] || fail "no write was acknowledged after the kill"
 total=$(wc -l <"$acked")
 lc_log "first acknowledged write $first_write_ms ms after the kill; $total acknowledged in all"

@@ -17,8 +17,8 @@
 #
 # Environment (all optional):
 #   LORAD, LORA_LOAD     binaries (default build/release/{node/lorad,client/lora-load})
-#   DRILL_PREFIX         loopback prefix of the cluster (default 127.0.3)
-#   DRILL_RESTORE_PREFIX prefix of the restored cluster (default 127.0.4)
+#   DRILL_PREFIX         loopback prefix of the cluster (default 127.0.32)
+#   DRILL_RESTORE_PREFIX prefix of the restored cluster (default 127.0.33)
 #   DRILL_DIR            work directory (default: a new temp dir, removed at exit)
 #   DRILL_WRITES         writes while the follower is down (default 1500)
 #   DRILL_CHECKPOINT_ENTRIES / DRILL_LOG_KEEP  (default 200 / 50)
@@ -31,8 +31,8 @@ root=$(cd "$here/../.." && pwd)
 
 LC_LORAD=${LORAD:-$root/build/release/node/lorad}
 LOAD=${LORA_LOAD:-$root/build/release/client/lora-load}
-PREFIX=${DRILL_PREFIX:-127.0.3}
-RESTORE_PREFIX=${DRILL_RESTORE_PREFIX:-127.0.4}
+PREFIX=${DRILL_PREFIX:-127.0.32}
+RESTORE_PREFIX=${DRILL_RESTORE_PREFIX:-127.0.33}
 WRITES=${DRILL_WRITES:-1500}
 CKPT=${DRILL_CHECKPOINT_ENTRIES:-200}
 KEEP=${DRILL_LOG_KEEP:-50}

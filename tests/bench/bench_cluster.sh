@@ -41,17 +41,20 @@ for b in "${bins[@]}"; do
 	[ -x "$b" ] || { echo "missing $b (build a release tree: cmake -DCMAKE_BUILD_TYPE=Release)"; exit 2; }
 done
 
-# failover SYSTEM ENDPOINTS KILL_CMD: 16 clients, kill the leader after 3 s.
+# failover SYSTEM ENDPOINTS LEADER_PID_CMD: 16 clients, SIGKILL the leader
+# (pid printed by LEADER_PID_CMD) after 3 s; the clock starts right after
+# the signal.
 failover() {
-	local sys=$1 eps=$2 killcmd=$3 t_kill out
+	local sys=$1 eps=$2 pidcmd=$3 t_kill out pid
 	"$HTTPB" --mode "$sys" --endpoints "$eps" --clients 16 --duration-ms 9000 \
 		--acked "$work/$sys-acked.txt" --prefix "fo" >"$work/$sys-fo.out" &
 	local bp=$!
 	sleep 3
+	pid=$(eval "$pidcmd")
+	kill -KILL "$pid"
 	t_kill=$(lc_now_ms)
-	eval "$killcmd"
 	wait "$bp"
-	out=$(lc_first_ack_after "$work/$sys-acked.txt" 1 "$t_kill")
+	out=$(lc_first_ack_after "$work/$sys-acked.txt" 1 2 "$t_kill")
 	lc_log "$sys: first acknowledged write ${out} ms after the leader kill ($(cat "$work/$sys-fo.out"))"
 	results+=("$sys failover_first_write_ms=$out")
 }
@@ -76,7 +79,7 @@ bench_lora() {
 	lc_log "LoraDB cluster up on 127.0.7.1-3, leader node $leader"
 	local eps=127.0.7.1:4747,127.0.7.2:4747,127.0.7.3:4747
 	run_points lora "$eps"
-	failover lora "$eps" 'lc_kill9 $(lc_leader)'
+	failover lora "$eps" 'lc_pid $(lc_leader)'
 	lc_kill_all
 }
 
@@ -100,10 +103,10 @@ etcd_leader_ep() { # the endpoint of the etcd leader, "" if none
 	done
 }
 
-etcd_kill_leader() {
+etcd_leader_pid() {
 	local i
 	i=$(etcd_leader_ep)
-	[ -n "$i" ] && kill -9 "${etcd_pids[$((i - 1))]}"
+	[ -n "$i" ] && echo "${etcd_pids[$((i - 1))]}"
 }
 
 bench_etcd() {
@@ -126,7 +129,7 @@ bench_etcd() {
 	lc_log "etcd $(etcd --version | head -n 1) cluster up on 127.0.8.1-3, leader member $(etcd_leader_ep)"
 	local eps=127.0.8.1:2379,127.0.8.2:2379,127.0.8.3:2379
 	run_points etcd "$eps"
-	failover etcd "$eps" etcd_kill_leader
+	failover etcd "$eps" etcd_leader_pid
 	for p in "${etcd_pids[@]}"; do kill -9 "$p" 2>/dev/null; done
 }
 

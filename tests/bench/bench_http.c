@@ -9,8 +9,10 @@
  * A failed write (error status or lost connection) is retried after 10 ms
  * on the next endpoint with the same key (LoraDB: the same requestId, so it
  * is applied once); latency counts from the first attempt. With --acked,
- * the wall-clock time of every acknowledgement is written to FILE (for
- * measuring the time from a leader kill to the first acknowledged write).
+ * every acknowledgement is written to FILE as "ack_wall_ms
+ * attempt_wall_ms" (when the successful attempt started), for measuring the
+ * time from a leader kill to the first write sent after it and
+ * acknowledged.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -154,7 +156,7 @@ out:
 	return status;
 }
 
-static void ack(struct client *cl, uint64_t t0_ns)
+static void ack(struct client *cl, uint64_t t0_ns, uint64_t attempt_wall_ms)
 {
 	uint64_t us = (lora_now_ns() - t0_ns) / 1000;
 	if (cl->n < BENCH_SAMPLES_MAX)
@@ -162,7 +164,9 @@ static void ack(struct client *cl, uint64_t t0_ns)
 		    us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 	if (cl->b->acked) {
 		pthread_mutex_lock(&cl->b->mu);
-		fprintf(cl->b->acked, "%llu\n", (unsigned long long)wall_ms());
+		fprintf(cl->b->acked, "%llu %llu\n",
+		        (unsigned long long)wall_ms(),
+		        (unsigned long long)attempt_wall_ms);
 		pthread_mutex_unlock(&cl->b->mu);
 	}
 }
@@ -182,11 +186,12 @@ static void *client_main(void *arg)
 		make_body(b, key, body);
 		uint64_t t0 = lora_now_ns();
 		for (;;) {
+			uint64_t attempt = wall_ms();
 			if (c.conn == NULL && conn_open(&c, b, ep))
 				conn_close(&c);
 			int st = c.conn ? post(&c, body) : -1;
 			if (st == 200) {
-				ack(cl, t0);
+				ack(cl, t0, attempt);
 				break;
 			}
 			atomic_fetch_add(&b->errors, 1);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/client/shell_cluster.sh - the `lora` shell and the client library
-# against a real three-node cluster on 127.0.9.1-3 (addresses of its own):
+# against a real three-node cluster on 127.0.39.1-3 (addresses of its own):
 # writes routed to the leader from a follower address, bookmark and
 # linearizable reads on followers, parameters, scripts and their exit
 # codes, results larger than one batch (cursors), :status.
@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
 LC_LORAD=$1
 LORA=$2
-LC_PREFIX=${SHELL_TEST_PREFIX:-127.0.9}
+LC_PREFIX=${SHELL_TEST_PREFIX:-127.0.39}
 LC_N=3
 LC_DIR=$(mktemp -d /tmp/lora-shell-test.XXXXXX)
 trap 'lc_kill_all; rm -rf "$LC_DIR"' EXIT

@@ -1,5 +1,5 @@
 /* test_client_net.c - the client against fake lorad nodes: real nng rep
- * sockets on 127.0.5.x that answer as a script says (leader hints, unknown
+ * sockets on 127.0.35.x that answer as a script says (leader hints, unknown
  * outcomes, dropped connections, cursors). */
 #include <check.h>
 #include <pthread.h>
@@ -157,7 +157,7 @@ static void fake_start(struct fake *f, int host, enum fake_mode mode)
 {
 	memset(f, 0, sizeof(*f));
 	f->mode = mode;
-	snprintf(f->addr, sizeof(f->addr), "127.0.5.%d:%d", host, port_base());
+	snprintf(f->addr, sizeof(f->addr), "127.0.35.%d:%d", host, port_base());
 	char url[80];
 	snprintf(url, sizeof(url), "tcp://%s", f->addr);
 	ck_assert_int_eq(nng_rep0_open(&f->sock), 0);
@@ -230,6 +230,9 @@ START_TEST(unknown_outcome_retries_with_same_id)
 	ck_assert_int_eq(run(c, &r, &e), 0);
 	ck_assert_int_eq(a.runs, 2);
 	ck_assert_int_eq(e.attempts, 2);
+	ck_assert_int_eq(lora_result_attempts(r), 2);
+	ck_assert_uint_gt(lora_result_sent_ms(r), 0);
+	ck_assert_uint_le(lora_result_sent_ms(r), lora_now_ms());
 	ck_assert_str_eq(a.ids[0], a.ids[1]);
 	lora_result_free(r);
 	lora_client_close(c);
@@ -299,7 +302,7 @@ END_TEST
 START_TEST(unreachable_cluster_is_unavailable)
 {
 	char addr[64];
-	snprintf(addr, sizeof(addr), "127.0.5.9:%d", port_base());
+	snprintf(addr, sizeof(addr), "127.0.35.9:%d", port_base());
 	struct lora_client *c = client_for(addr, 200);
 	struct lora_result *r = NULL;
 	struct lora_client_error e = {0};
