@@ -106,6 +106,12 @@ static int props_match(struct qctx *c, struct expr *props, struct vmap *have,
 static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
                    struct val *row)
 {
+	if (!pn->nlabels && !pn->props) {
+		/* reached through an edge or a scan: it exists unless this
+		 * statement deleted it; no need to load it */
+		struct gnode *n = hm_get(&c->g.nodes, id);
+		return !n || !n->deleted;
+	}
 	struct gnode *n = g_node(c, id);
 	if (!n || n->deleted)
 		return 0;
@@ -127,7 +133,9 @@ static int rel_type_ok(struct prel *r, const char *type)
 
 static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid, struct val *row)
 {
-	struct gedge *e = g_edge(c, eid);
+	/* adjacency scans leave a stub with type and endpoints: load the
+	 * properties only when the pattern needs them */
+	struct gedge *e = r->props ? g_edge(c, eid) : g_edge_stub(c, eid);
 	if (!e || e->deleted || !rel_type_ok(r, e->type))
 		return 0;
 	if (r->props && !props_match(c, r->props, e->props, row))
@@ -152,7 +160,7 @@ static struct val make_path(struct qctx *c, struct ppart *pp, struct val *row,
 	size_t k = 0;
 	for (size_t i = 0; i < pp->nrels; i++)
 		for (size_t j = 0; j < segs[i].n; j++) {
-			struct gedge *e = g_edge(c, segs[i].edges[j]);
+			struct gedge *e = g_edge_stub(c, segs[i].edges[j]);
 			cur = e->src == cur ? e->dst : e->src;
 			p->rels[k] = e->id;
 			p->nodes[++k] = cur;
@@ -287,7 +295,7 @@ static void follow_list(struct qctx *c, struct mstate *m, struct prel *r,
 		if (v.t != V_REL || used_has(m, v.u.id) ||
 		    !rel_ok(c, r, v.u.id, m->row))
 			return;
-		struct gedge *e = g_edge(c, v.u.id);
+		struct gedge *e = g_edge_stub(c, v.u.id);
 		if ((dir == D_OUT && e->src != cur) ||
 		    (dir == D_IN && e->dst != cur) ||
 		    (dir == D_BOTH && e->src != cur && e->dst != cur))
@@ -528,7 +536,7 @@ static size_t walk_back(struct qctx *c, struct hmap *par, uint64_t at,
 			break;
 		uint64_t e = (uint64_t)(p - 1);
 		out[n++] = e;
-		struct gedge *g = g_edge(c, e);
+		struct gedge *g = g_edge_stub(c, e);
 		at = g->src == at ? g->dst : g->src;
 	}
 	for (size_t i = 0; i < n / 2; i++) {
@@ -753,7 +761,7 @@ static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 						continue;
 					}
 					uint64_t e = pv->v[idx[depth]++];
-					struct gedge *ge = g_edge(c, e);
+					struct gedge *ge = g_edge_stub(c, e);
 					uint64_t prev =
 					    ge->src == at ? ge->dst : ge->src;
 					if (ge->src == ge->dst)

@@ -187,6 +187,12 @@ struct gedge *g_edge(struct qctx *c, uint64_t id)
 	return e;
 }
 
+struct gedge *g_edge_stub(struct qctx *c, uint64_t id)
+{
+	struct gedge *e = hm_get(&c->g.edges, id);
+	return e ? e : g_edge(c, id);
+}
+
 int g_has_label(struct gnode *n, const char *l)
 {
 	for (size_t i = 0; i < n->nlabels; i++)

@@ -457,6 +457,8 @@ void g_init(struct qctx *c);
 void g_apply_pending(struct qctx *c, const Lora__MutationBatch *b);
 struct gnode *g_node(struct qctx *c, uint64_t id); /* NULL: missing */
 struct gedge *g_edge(struct qctx *c, uint64_t id);
+/* type and endpoints only (properties may not be loaded) */
+struct gedge *g_edge_stub(struct qctx *c, uint64_t id);
 int g_has_label(struct gnode *n, const char *l);
 /* candidate node ids; label may be NULL */
 void g_scan(struct qctx *c, const char *label, struct idvec *out);
