@@ -1332,7 +1332,10 @@ static void exec_clauses(struct qctx *c, struct clause **cl, size_t n,
 	struct rows cur = *in;
 	for (size_t i = 0; i < n; i++) {
 		struct rows next = {0};
+		uint64_t t0 = lora_now_ns();
 		exec_clause(c, cl[i], &cur, &next);
+		cl[i]->prof_ns += lora_now_ns() - t0;
+		cl[i]->prof_rows += next.n;
 		cur = next;
 	}
 	*out = cur;

@@ -377,6 +377,7 @@ struct clause {
 	int yield_star;
 	struct query *sub;
 	struct ddl *ddl;
+	uint64_t prof_rows, prof_ns; /* PROFILE: rows out, time spent */
 };
 
 /* one single query (a UNION branch) */
@@ -512,6 +513,7 @@ struct qctx {
 	size_t nslotkind;
 	int standalone; /* check.c: clause is alone in its query */
 	int in_where;   /* check.c: resolving a WHERE predicate */
+	int profiling;  /* plan nodes get rows and time_ns */
 	int is_write;
 	int read_only;
 	const char *text;

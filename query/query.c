@@ -442,6 +442,12 @@ static struct val build_plan(struct qctx *c, struct query *q)
 			cur = plan_node(c, clause_op(cl), b.data ? b.data : "",
 			                cur);
 			lora_buf_free(&b);
+			if (c->profiling) {
+				vmap_put(c, cur.u.m, "rows",
+				         v_int((int64_t)cl->prof_rows));
+				vmap_put(c, cur.u.m, "time_ns",
+				         v_int((int64_t)cl->prof_ns));
+			}
 		}
 		top = top.t == V_NULL ? cur : plan_node(c, "Union", "", top);
 		if (p)
@@ -508,11 +514,8 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 	if (!cur->ncols)
 		cur->rows.n = 0;
 	if (mode == QRY_PROFILE) {
-		struct val p = build_plan(c, cur->q);
-		vmap_put(c, p.u.m, "rows", v_int((int64_t)cur->rows.n));
-		vmap_put(c, p.u.m, "time_ns",
-		         v_int((int64_t)(lora_now_ns() - cur->t0_ns)));
-		cur->plan = val_to_pb(c, p);
+		c->profiling = 1;
+		cur->plan = val_to_pb(c, build_plan(c, cur->q));
 	}
 }
 
