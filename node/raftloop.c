@@ -440,10 +440,20 @@ static void persist(struct lnode *n, const struct rep_ready *rd)
 	n->persisted_commit_ms = now;
 }
 
-static void send_msgs(struct lnode *n, const struct rep_ready *rd)
+/* Messages a leader sends that do not depend on its own log write. */
+static int leader_only(uint32_t type)
+{
+	return type == REP_MSG_APP || type == REP_MSG_HEARTBEAT ||
+	       type == REP_MSG_SNAPSHOT || type == REP_MSG_TIMEOUT_NOW;
+}
+
+/* Sends the messages of rd whose leader_only() equals `early`. */
+static void send_msgs(struct lnode *n, const struct rep_ready *rd, int early)
 {
 	for (size_t i = 0; i < rd->n_msgs; i++) {
 		const struct rep_msg *m = &rd->msgs[i];
+		if (leader_only(m->type) != early)
+			continue;
 		if (m->type == REP_MSG_SNAPSHOT) {
 			node_snapshot_send(n, m->to, &m->snapshot);
 			continue;
@@ -561,9 +571,11 @@ static int handle_ready(struct lnode *n)
 		}
 		n->snap_meta = rd.snapshot;
 	}
-	/* Leader-only messages do not depend on the local write. */
+	/* Appends go out while the leader's own copy is being synced (the
+	 * core counts it only after rep_advance); votes and acks wait. */
+	send_msgs(n, &rd, 1);
 	persist(n, &rd);
-	send_msgs(n, &rd);
+	send_msgs(n, &rd, 0);
 	for (size_t i = 0; i < rd.n_committed; i++)
 		if (rd.committed[i].type == REP_ENTRY_CONF_CHANGE)
 			conf_committed(n, &rd.committed[i]);
