@@ -662,6 +662,106 @@ static void check_where(struct qctx *c, struct expr *w, struct scope *s)
 	fold_check(c, w);
 }
 
+/* ---- ambiguous aggregation --------------------------------------------- */
+
+struct amb {
+	struct proj *pr;
+	int order;              /* checking an ORDER BY item */
+	const char *locals[16]; /* comprehension variables in scope */
+	int nlocals;
+};
+
+static int is_agg_call(struct expr *e)
+{
+	return e->kind == E_COUNTSTAR ||
+	       (e->kind == E_CALL && q_fn_is_agg(e->name));
+}
+
+static void amb_walk(struct qctx *c, struct expr *e, struct amb *a);
+
+static void amb_children(struct qctx *c, struct expr *e, struct amb *a)
+{
+	int saved = a->nlocals;
+	if ((e->kind == E_LISTCOMP || e->kind == E_QUANT ||
+	     e->kind == E_REDUCE) &&
+	    a->nlocals < 14) {
+		amb_walk(c, e->a, a);
+		if (e->kind == E_REDUCE) {
+			amb_walk(c, e->c, a);
+			a->locals[a->nlocals++] = e->d->name;
+		}
+		a->locals[a->nlocals++] = e->name;
+		amb_walk(c, e->b, a);
+		if (e->kind != E_REDUCE)
+			amb_walk(c, e->c, a);
+		a->nlocals = saved;
+		return;
+	}
+	amb_walk(c, e->a, a);
+	amb_walk(c, e->b, a);
+	amb_walk(c, e->c, a);
+	for (size_t i = 0; i < e->nargs; i++)
+		amb_walk(c, e->args[i], a);
+	for (size_t i = 0; i < e->nwhen; i++) {
+		amb_walk(c, e->whens[i], a);
+		amb_walk(c, e->thens[i], a);
+	}
+	for (size_t i = 0; i < e->nmp; i++)
+		amb_walk(c, e->mp[i].e, a);
+}
+
+/* Outside its aggregates, an expression that aggregates may only use
+ * grouping keys (variables or property accesses projected as such) and,
+ * in ORDER BY, projected names. */
+static void amb_walk(struct qctx *c, struct expr *e, struct amb *a)
+{
+	if (!e || e->kind == E_LIT || e->kind == E_PARAM ||
+	    e->kind == E_AGGREF || e->kind == E_PATCOMP ||
+	    e->kind == E_EXISTS || e->kind == E_COUNTSUB ||
+	    e->kind == E_PATPRED)
+		return;
+	struct proj *pr = a->pr;
+	if (is_agg_call(e)) {
+		if (!a->order)
+			return;
+		for (size_t i = 0; i < pr->naggs; i++)
+			if (e->text && pr->aggs[i]->text &&
+			    !strcmp(e->text, pr->aggs[i]->text))
+				return;
+		qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+		        "UndefinedVariable: aggregation `%s` in ORDER BY is "
+		        "not projected",
+		        e->text ? e->text : "?");
+	}
+	for (size_t i = 0; i < pr->nitems; i++) {
+		struct proj_item *it = &pr->items[i];
+		if (it->has_agg || !it->name[0] || !e->text || !it->e->text ||
+		    strcmp(e->text, it->e->text))
+			continue;
+		if (it->e->kind == E_VAR || it->e->kind == E_PROP)
+			return;
+		qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+		        "AmbiguousAggregationExpression: `%s` is not a simple "
+		        "grouping key",
+		        e->text);
+	}
+	if (e->kind == E_VAR) {
+		for (int i = 0; i < a->nlocals; i++)
+			if (!strcmp(a->locals[i], e->name))
+				return;
+		if (a->order)
+			for (size_t i = 0; i < pr->nitems; i++)
+				if (!strcmp(pr->items[i].name, e->name))
+					return;
+		qerr_at(c, a->order ? LORA_ESEMANTIC : LORA_ESEMANTIC, e->line,
+		        e->col, "%s: `%s` is not a grouping key",
+		        a->order ? "UndefinedVariable"
+		                 : "AmbiguousAggregationExpression",
+		        e->name);
+	}
+	amb_children(c, e, a);
+}
+
 /* copy of e with projected aliases replaced by their expressions */
 static struct expr *subst_aliases(struct qctx *c, struct expr *e,
                                   struct proj *pr)
@@ -689,6 +789,8 @@ static struct expr *subst_aliases(struct qctx *c, struct expr *e,
 static void hidden_agg_item(struct qctx *c, struct proj *pr, struct expr *e,
                             struct scope *s)
 {
+	struct amb am = {.pr = pr, .order = 1};
+	amb_walk(c, e, &am);
 	struct expr *x = subst_aliases(c, e, pr);
 	struct aggctx ag = {.pr = pr};
 	resolve(c, x, s, &ag);
@@ -747,6 +849,11 @@ static struct scope *check_proj(struct qctx *c, struct proj *pr,
 		if (!it->has_agg)
 			fold_check(c, it->e);
 	}
+	for (size_t i = 0; i < pr->nitems; i++)
+		if (pr->items[i].has_agg) {
+			struct amb am = {.pr = pr};
+			amb_walk(c, pr->items[i].e, &am);
+		}
 	int kinds[512];
 	for (size_t i = 0; i < pr->nitems; i++) {
 		struct proj_item *it = &pr->items[i];
