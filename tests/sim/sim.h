@@ -89,7 +89,9 @@ struct sim {
 	uint32_t straggle_pm; /* per mille of messages delayed 10..59 steps */
 	uint32_t crash_pm, fault_pm;   /* per mille per step */
 	uint32_t new_leader_crash_pct; /* crash a new leader after its write */
-	int calm;                      /* faults off (liveness phase) */
+	uint32_t
+	    vote_crash_pm; /* crash inside a Ready that changes term/vote */
+	int calm;          /* faults off (liveness phase) */
 	/* global knowledge for checks */
 	uint64_t *leader_of; /* leader id per term */
 	size_t cap_terms;

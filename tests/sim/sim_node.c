@@ -248,7 +248,11 @@ static int one_ready(struct sim *s, struct sim_node *n)
 	for (size_t i = 0; i < rd.n_msgs; i++)
 		if (early(rd.msgs[i].type))
 			sim_net_send(s, n, &rd.msgs[i]);
-	if (!s->calm && sim_chance_pm(s, SIM_CRASH_IN_READY_PM)) {
+	uint32_t crash_pm = SIM_CRASH_IN_READY_PM;
+	if (rd.has_hard_state &&
+	    (rd.hs.term != n->hs.term || rd.hs.vote != n->hs.vote))
+		crash_pm = s->vote_crash_pm; /* the interesting moments */
+	if (!s->calm && sim_chance_pm(s, crash_pm)) {
 		sim_node_crash(s, n);
 		return 0;
 	}

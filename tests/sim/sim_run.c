@@ -293,9 +293,14 @@ static void setup(struct sim *s, const struct sim_opts *o)
 	s->drop_pct = drops[sim_below(s, 4)];
 	s->dup_pct = (uint32_t)sim_below(s, 2) * 3;
 	s->delay_max = 1 + (uint32_t)sim_below(s, 3);
-	s->fault_pm = 5 + (uint32_t)sim_below(s, 20);
+	/* One seed in four is stormy: faults every few steps. */
+	s->fault_pm = sim_below(s, 4) == 0 ? 40 + (uint32_t)sim_below(s, 80)
+	                                   : 5 + (uint32_t)sim_below(s, 20);
 	s->straggle_pm = (uint32_t)sim_below(s, 4) * 15;
-	s->new_leader_crash_pct = (uint32_t)sim_below(s, 2) * 20;
+	static const uint32_t new_leader_crash[] = {0, 20, 50};
+	s->new_leader_crash_pct = new_leader_crash[sim_below(s, 3)];
+	static const uint32_t vote_crash[] = {3, 20, 60};
+	s->vote_crash_pm = vote_crash[sim_below(s, 3)];
 	s->n_slots = o->voters;
 	for (uint32_t i = 0; i < o->voters; i++) {
 		s->nodes[i].id = i + 1;
