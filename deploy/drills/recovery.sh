@@ -151,10 +151,12 @@ check "step 3 (full restart)"
 write 100 d
 check "step 3 (writes after the restart)"
 
+kept=$(wc -l <"$acked")
+
 # 4. backup and restore into a new cluster
 if [ "${DRILL_SKIP_RESTORE:-0}" = 1 ]; then
 	lc_stop_all 20
-	echo "VERDICT: PASS recovery (steps 1-3; restore skipped by DRILL_SKIP_RESTORE): follower caught up after missing $WRITES writes, empty node rebuilt, full restart kept $(wc -l <"$acked") acknowledged writes"
+	echo "VERDICT: PASS recovery (steps 1-3; restore skipped by DRILL_SKIP_RESTORE): follower caught up after missing $WRITES writes, empty node rebuilt, full restart kept all $kept acknowledged writes"
 	exit 0
 fi
 leader=$(lc_leader)
@@ -193,4 +195,4 @@ cp "$acked_backup" "$acked"
 write 100 f
 check "step 4 (writes on the restored cluster)"
 
-echo "VERDICT: PASS recovery: follower caught up after missing $WRITES writes, empty node rebuilt, full restart kept $(wc -l <"$acked") acknowledged writes, backup restored into a new cluster with all $(wc -l <"$acked_backup") writes acknowledged before it"
+echo "VERDICT: PASS recovery: follower caught up after missing $WRITES writes, empty node rebuilt, full restart kept all $kept acknowledged writes, backup (index $backup_index) restored into a new cluster with all $(wc -l <"$acked_backup") writes acknowledged before it, and it took $(($(wc -l <"$acked") - $(wc -l <"$acked_backup"))) new writes"
