@@ -605,7 +605,117 @@ static int bidi_shortest(struct qctx *c, struct mstate *m, struct ppart *pp,
 	return found || meet == UINT64_MAX;
 }
 
-/* BFS between two bound endpoints of a one-relationship part */
+/* Layered BFS from src recording, for every node, all parent edges of
+ * the layer it was first reached in (all shortest paths). 1 when dst was
+ * reached. */
+static int bfs_all(struct qctx *c, struct mstate *m, struct prel *r,
+                   uint64_t src, uint64_t dst, struct hmap *parent)
+{
+	int64_t maxh = r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
+	struct hmap seen = {0};
+	struct idvec front = {0};
+	idv_push(c, &front, src);
+	hm_put(c, &seen, src, (void *)1);
+	int found = 0;
+	for (int64_t d = 0; d < maxh && !found && front.n; d++) {
+		struct idvec next = {0};
+		struct hmap layer = {0};
+		for (size_t i = 0; i < front.n; i++) {
+			struct adj *a;
+			size_t n;
+			g_adjacent(c, front.v[i], r->dir,
+			           r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
+			for (size_t j = 0; j < n; j++) {
+				uint64_t o = a[j].other;
+				if (!rel_ok(c, r, a[j].edge, m->row) ||
+				    (hm_get(&seen, o) && !hm_get(&layer, o)))
+					continue;
+				if (!hm_get(&layer, o)) {
+					hm_put(c, &layer, o, (void *)1);
+					idv_push(c, &next, o);
+				}
+				struct idvec *pv = hm_get(parent, o);
+				if (!pv) {
+					pv = ar_alloc(c, sizeof(*pv));
+					hm_put(c, parent, o, pv);
+				}
+				idv_push(c, pv, a[j].edge);
+				found |= o == dst;
+			}
+		}
+		for (size_t i = 0; i < next.n; i++)
+			hm_put(c, &seen, next.v[i], (void *)1);
+		lora_free(layer.keys);
+		lora_free(layer.vals);
+		front = next;
+	}
+	lora_free(seen.keys);
+	lora_free(seen.vals);
+	return found;
+}
+
+/* binds the path given by edges (src to dst order) and continues */
+static void emit_path(struct qctx *c, struct mstate *m, struct ppart *pp,
+                      int part, struct seg *segs, uint64_t dst, struct seg sg)
+{
+	struct prel *r = &pp->rels[0];
+	m->segs = segs;
+	m->segs[0] = sg;
+	m->part = part;
+	m->row[pp->nodes[1].slot] = v_node(dst);
+	struct val l = v_list(c, sg.n);
+	for (size_t i = 0; i < sg.n; i++)
+		l.u.l->v[i] = v_rel(sg.edges[i]);
+	m->row[r->slot] = r->varlen ? l : sg.n ? v_rel(sg.edges[0]) : v_null();
+	if (pp->pathslot >= 0)
+		m->row[pp->pathslot] = make_path(c, pp, m->row, m->segs);
+	match_part(c, m, part + 1);
+	m->part = part;
+}
+
+/* walks the parent edges back from dst to src: every shortest path (or
+ * the first one for shortestPath) */
+static void emit_shortest(struct qctx *c, struct mstate *m, struct ppart *pp,
+                          int part, struct seg *segs, uint64_t src,
+                          uint64_t dst, struct hmap *parent)
+{
+	uint64_t stack_e[QRY_VARLEN_HOPS_MAX + 1];
+	uint64_t stack_n[QRY_VARLEN_HOPS_MAX + 2];
+	size_t idx[QRY_VARLEN_HOPS_MAX + 2];
+	int depth = 0, emitted = 0;
+	stack_n[0] = dst;
+	idx[0] = 0;
+	while (depth >= 0 && !(emitted && pp->shortest == 1)) {
+		uint64_t at = stack_n[depth];
+		if (at == src) {
+			struct seg sg = {.n = (size_t)depth};
+			sg.edges = ar_alloc(c, sizeof(uint64_t) * (sg.n + 1));
+			for (int i = 0; i < depth; i++)
+				sg.edges[i] = stack_e[depth - 1 - i];
+			if ((int64_t)sg.n >= pp->rels[0].minh) {
+				emit_path(c, m, pp, part, segs, dst, sg);
+				emitted = 1;
+			}
+			depth--;
+			continue;
+		}
+		struct idvec *pv = hm_get(parent, at);
+		if (!pv || idx[depth] >= pv->n ||
+		    depth >= QRY_VARLEN_HOPS_MAX) {
+			depth--;
+			continue;
+		}
+		uint64_t e = pv->v[idx[depth]++];
+		struct gedge *ge = g_edge_stub(c, e);
+		stack_e[depth] = e;
+		depth++;
+		stack_n[depth] = ge->src == at ? ge->dst : ge->src;
+		idx[depth] = 0;
+	}
+}
+
+/* shortestPath / allShortestPaths between the end nodes of a
+ * one-relationship part */
 static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 {
 	struct prel *r = &pp->rels[0];
@@ -623,157 +733,20 @@ static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 			uint64_t src = sa.v[ai], dst = sb.v[bi];
 			if (!node_ok(c, &pp->nodes[1], dst, m->row))
 				continue;
-			if (pp->shortest == 1 && src != dst && r->minh <= 1) {
-				m->segs = segs;
-				m->part = part;
-				if (bidi_shortest(c, m, pp, src, dst))
-					continue;
-			}
-			/* BFS layers with parent edges */
-			struct hmap seen = {0};
-			struct idvec front = {0}, next = {0};
-			idv_push(c, &front, src);
-			hm_put(c, &seen, src, (void *)1);
-			struct idvec *paths = NULL; /* edge lists found */
-			size_t npaths = 0;
-			struct hmap parent = {0}; /* node -> idvec of edges */
-			int64_t maxh =
-			    r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
-			int found = src == dst && r->minh == 0;
-			for (int64_t d = 0; d < maxh && !found && front.n;
-			     d++) {
-				next.n = 0;
-				struct hmap layer = {0};
-				for (size_t i = 0; i < front.n; i++) {
-					struct adj *a;
-					size_t n;
-					g_adjacent(c, front.v[i], r->dir,
-					           r->ntypes == 1 ? r->types[0]
-					                          : NULL,
-					           &a, &n);
-					for (size_t j = 0; j < n; j++) {
-						if (!rel_ok(c, r, a[j].edge,
-						            m->row))
-							continue;
-						uint64_t o = a[j].other;
-						if (hm_get(&seen, o) &&
-						    !hm_get(&layer, o))
-							continue;
-						if (!hm_get(&layer, o)) {
-							hm_put(c, &layer, o,
-							       (void *)1);
-							idv_push(c, &next, o);
-						}
-						struct idvec *pv =
-						    hm_get(&parent, o);
-						if (!pv) {
-							pv = ar_alloc(
-							    c, sizeof(*pv));
-							hm_put(c, &parent, o,
-							       pv);
-						}
-						idv_push(c, pv, a[j].edge);
-						if (o == dst)
-							found = 1;
-					}
-				}
-				for (size_t i = 0; i < next.n; i++)
-					hm_put(c, &seen, next.v[i], (void *)1);
-				lora_free(layer.keys);
-				lora_free(layer.vals);
-				struct idvec t = front;
-				front = next;
-				next = t;
-			}
-			(void)paths;
-			(void)npaths;
-			if (found) {
-				/* walk parents back from dst: enumerate */
+			m->segs = segs;
+			m->part = part;
+			if (pp->shortest == 1 && src != dst && r->minh <= 1 &&
+			    bidi_shortest(c, m, pp, src, dst))
+				continue;
+			if (src == dst && r->minh == 0) {
 				struct seg sg = {0};
-				uint64_t stack_e[QRY_VARLEN_HOPS_MAX + 1];
-				uint64_t stack_n[QRY_VARLEN_HOPS_MAX + 2];
-				size_t idx[QRY_VARLEN_HOPS_MAX + 2];
-				int depth = 0;
-				stack_n[0] = dst;
-				idx[0] = 0;
-				int emitted = 0;
-				while (depth >= 0 &&
-				       !(emitted && pp->shortest == 1)) {
-					uint64_t at = stack_n[depth];
-					if (at == src) {
-						sg.n = (size_t)depth;
-						sg.edges = ar_alloc(
-						    c, sizeof(uint64_t) *
-						           (sg.n ? sg.n : 1));
-						for (int i = 0; i < depth; i++)
-							sg.edges[i] =
-							    stack_e[depth - 1 -
-							            i];
-						if ((int64_t)sg.n >= r->minh) {
-							m->segs = segs;
-							m->segs[0] = sg;
-							m->part = part;
-							m->row[pp->nodes[1]
-							           .slot] =
-							    v_node(dst);
-							if (r->slot >= 0) {
-								struct val l =
-								    v_list(
-								        c,
-								        sg.n);
-								for (size_t i =
-								         0;
-								     i < sg.n;
-								     i++)
-									l.u.l->v
-									    [i] = v_rel(
-									    sg.edges
-									        [i]);
-								m->row
-								    [r->slot] =
-								    r->varlen
-								        ? l
-								        : (sg.n
-								               ? v_rel(
-								                     sg.edges
-								                         [0])
-								               : v_null());
-							}
-							if (pp->pathslot >= 0)
-								m->row
-								    [pp->pathslot] =
-								    make_path(
-								        c, pp,
-								        m->row,
-								        m->segs);
-							match_part(c, m,
-							           part + 1);
-							m->part = part;
-							emitted = 1;
-						}
-						depth--;
-						continue;
-					}
-					struct idvec *pv = hm_get(&parent, at);
-					if (!pv || idx[depth] >= pv->n ||
-					    depth >= QRY_VARLEN_HOPS_MAX) {
-						depth--;
-						continue;
-					}
-					uint64_t e = pv->v[idx[depth]++];
-					struct gedge *ge = g_edge_stub(c, e);
-					uint64_t prev =
-					    ge->src == at ? ge->dst : ge->src;
-					if (ge->src == ge->dst)
-						prev = at;
-					stack_e[depth] = e;
-					depth++;
-					stack_n[depth] = prev;
-					idx[depth] = 0;
-				}
+				emit_path(c, m, pp, part, segs, dst, sg);
+				continue;
 			}
-			lora_free(seen.keys);
-			lora_free(seen.vals);
+			struct hmap parent = {0};
+			if (bfs_all(c, m, r, src, dst, &parent))
+				emit_shortest(c, m, pp, part, segs, src, dst,
+				              &parent);
 			lora_free(parent.keys);
 			lora_free(parent.vals);
 		}
