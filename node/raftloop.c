@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "node_int.h"
@@ -21,6 +22,7 @@
 	    */
 #define NODE_PROMOTE_EVERY_TICKS 10
 #define NODE_COMMIT_PERSIST_MS   1000 /* commit-only hard state writes */
+#define NODE_PERSIST_RETRY_MS    100  /* after a failed synced write */
 #define NODE_READY_ROUNDS_MAX    64   /* Ready rounds per loop turn */
 
 enum item_kind {
@@ -403,41 +405,74 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 /* ---- ready
  * -------------------------------------------------------------------- */
 
-static void persist(struct lnode *n, const struct rep_ready *rd)
+/*
+ * After a failed synced write (disk full, I/O error): waits and lets the
+ * caller retry, logging once a second. The promise a vote or an ack makes
+ * cannot be kept without the write, so Raft stalls on this node (others
+ * elect a leader) while it keeps serving local reads. -1 when stopping.
+ */
+static int persist_backoff(struct lnode *n, const char *what, const char *err,
+                           uint64_t *logged_ms)
+{
+	if (atomic_load(&n->stopping))
+		return -1;
+	uint64_t now = lora_now_ms();
+	if (now - *logged_ms >= 1000) {
+		LOG_ERROR("%s failed: %s; retrying (raft stalls on this node, "
+		          "local reads go on)",
+		          what, err);
+		*logged_ms = now;
+	}
+	usleep(NODE_PERSIST_RETRY_MS * 1000);
+	return 0;
+}
+
+static int persist_entries(struct lnode *n, const struct rep_ready *rd)
 {
 	char err[LORA_ERRMSG_BYTES];
-	if (rd->n_entries) {
-		struct sto_log_entry *es =
-		    lora_calloc(rd->n_entries, sizeof *es);
-		LORA_ASSERT(es != NULL);
-		for (size_t i = 0; i < rd->n_entries; i++)
-			es[i] = (struct sto_log_entry){
-			    rd->entries[i].index, rd->entries[i].term,
-			    rd->entries[i].type, rd->entries[i].data,
-			    rd->entries[i].len};
-		int rc = sto_log_append(n->log, es, rd->n_entries, err);
-		lora_free(es);
-		if (rc) {
-			/* The promise a vote or ack makes cannot be kept. */
-			LOG_ERROR("raft log append failed: %s; stopping", err);
-			_Exit(70);
-		}
+	struct sto_log_entry *es = lora_calloc(rd->n_entries, sizeof *es);
+	uint64_t logged = 0;
+	while (es == NULL) {
+		if (persist_backoff(n, "raft log append", "out of memory",
+		                    &logged))
+			return -1;
+		es = lora_calloc(rd->n_entries, sizeof *es);
 	}
+	for (size_t i = 0; i < rd->n_entries; i++)
+		es[i] = (struct sto_log_entry){
+		    rd->entries[i].index, rd->entries[i].term,
+		    rd->entries[i].type, rd->entries[i].data,
+		    rd->entries[i].len};
+	int rc = 0;
+	while (sto_log_append(n->log, es, rd->n_entries, err) != 0)
+		if ((rc = persist_backoff(n, "raft log append", err, &logged)))
+			break;
+	lora_free(es);
+	return rc;
+}
+
+/* Step 2 of raft.h's loop; -1 when the node stops before it succeeded. */
+static int persist(struct lnode *n, const struct rep_ready *rd)
+{
+	char err[LORA_ERRMSG_BYTES];
+	if (rd->n_entries && persist_entries(n, rd) != 0)
+		return -1;
 	if (!rd->has_hard_state)
-		return;
+		return 0;
 	uint64_t now = lora_now_ms();
 	int must = rd->hs.term != n->last_persisted_term ||
 	           rd->hs.vote != n->last_persisted_vote;
 	if (!must && now - n->persisted_commit_ms < NODE_COMMIT_PERSIST_MS)
-		return;
+		return 0;
 	struct sto_hard_state hs = {rd->hs.term, rd->hs.vote, rd->hs.commit};
-	if (sto_log_set_hard_state(n->log, &hs, err) != 0) {
-		LOG_ERROR("raft hard state write failed: %s; stopping", err);
-		_Exit(70);
-	}
+	uint64_t logged = 0;
+	while (sto_log_set_hard_state(n->log, &hs, err) != 0)
+		if (persist_backoff(n, "raft hard state write", err, &logged))
+			return -1;
 	n->last_persisted_term = rd->hs.term;
 	n->last_persisted_vote = rd->hs.vote;
 	n->persisted_commit_ms = now;
+	return 0;
 }
 
 /* Messages a leader sends that do not depend on its own log write. */
@@ -574,7 +609,8 @@ static int handle_ready(struct lnode *n)
 	/* Appends go out while the leader's own copy is being synced (the
 	 * core counts it only after rep_advance); votes and acks wait. */
 	send_msgs(n, &rd, 1);
-	persist(n, &rd);
+	if (persist(n, &rd) != 0)
+		return 0; /* stopping: never advance past an unwritten Ready */
 	send_msgs(n, &rd, 0);
 	for (size_t i = 0; i < rd.n_committed; i++)
 		if (rd.committed[i].type == REP_ENTRY_CONF_CHANGE)
