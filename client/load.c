@@ -299,6 +299,13 @@ static int read_present(const struct load_opts *o, char ***keys, size_t *n)
 	while (rv == 0 && (rv = lora_result_next(r, &row, &e)) == 0 && row) {
 		if (row[0]->kind_case != LORA__VALUE__KIND_STRING_VALUE)
 			continue;
+		if (*n == LOAD_ACKED_KEYS_MAX) {
+			rv = LORA_ELIMIT;
+			snprintf(e.code, sizeof(e.code), "LORA_LIMIT");
+			snprintf(e.message, sizeof(e.message),
+			         "more than %u keys", LOAD_ACKED_KEYS_MAX);
+			break;
+		}
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 1024;
 			char **k = lora_realloc(*keys, cap * sizeof(char *));

@@ -270,6 +270,7 @@ static int run_interactive(struct shell *sh)
 		feed_line(sh, line);
 		if (!lora_stmt_pending(&sh->stmt) && entry.len) {
 			add_history(entry.data);
+			write_history(hist); /* kept even if Ctrl-C ends us */
 			lora_buf_reset(&entry);
 		}
 		free(line);
