@@ -4,6 +4,7 @@
  * reopened store's applied index. Set LORA_SEED to replay a run. */
 #include <check.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -108,8 +109,20 @@ START_TEST(sigkill_at_random_points_keeps_store_consistent)
 		ck_assert_int_eq(pipe(pfd), 0);
 		pid_t pid = fork();
 		ck_assert_int_ge(pid, 0);
-		if (pid == 0)
-			child_main(crash, seed, pfd[1]);
+		if (pid == 0) {
+			/* A fresh image: RocksDB's background threads of the
+			 * parent do not survive fork, so the child must not
+			 * reuse its process state. */
+			char seed_s[32], fd_s[16];
+			snprintf(seed_s, sizeof(seed_s), "%llu",
+			         (unsigned long long)seed);
+			snprintf(fd_s, sizeof(fd_s), "%d", pfd[1]);
+			close(pfd[0]);
+			prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive us */
+			execl("/proc/self/exe", "test_storage_crash", "--child",
+			      crash, seed_s, fd_s, (char *)NULL);
+			_exit(5);
+		}
 		close(pfd[1]);
 		ck_assert_int_eq(read(pfd[0], &c, 1), 1);
 		close(pfd[0]);
@@ -146,8 +159,10 @@ START_TEST(sigkill_at_random_points_keeps_store_consistent)
 }
 END_TEST
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "--child"))
+		child_main(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]));
 	Suite *s = suite_create("storage_crash");
 	TCase *t = tcase_create("crash");
 	tcase_set_timeout(t, 150);
