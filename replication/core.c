@@ -60,7 +60,8 @@ static int check_config(const struct rep_config *c, char *errmsg)
 static int check_restore(const struct rep_restore *rs, char *errmsg)
 {
 	const struct rep_snapshot_meta *s = &rs->snap;
-	if (s->n_voters > REP_MEMBERS_MAX || s->n_learners > REP_MEMBERS_MAX)
+	if (s->n_voters > REP_MEMBERS_MAX ||
+	    s->n_learners > REP_MEMBERS_MAX - s->n_voters)
 		return lora_errf(LORA_ECORRUPT, errmsg,
 		                 "snapshot conf too big");
 	for (size_t i = 0; i < rs->n_entries; i++) {

@@ -125,7 +125,7 @@ void rep_conf_to_meta(const struct rep_conf *c, struct rep_snapshot_meta *m)
 void rep_conf_from_meta(struct rep_conf *c, const struct rep_snapshot_meta *m)
 {
 	LORA_ASSERT(m->n_voters <= REP_MEMBERS_MAX &&
-	            m->n_learners <= REP_MEMBERS_MAX);
+	            m->n_learners <= REP_MEMBERS_MAX - m->n_voters);
 	c->n_voters = m->n_voters;
 	c->n_learners = m->n_learners;
 	memcpy(c->voters, m->voters, sizeof(c->voters));

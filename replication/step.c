@@ -31,7 +31,7 @@ static int validate(const struct rep *r, const struct rep_msg *m)
 		return LORA_EINVAL;
 	if (m->context_len > REP_CONTEXT_BYTES_MAX ||
 	    m->snapshot.n_voters > REP_MEMBERS_MAX ||
-	    m->snapshot.n_learners > REP_MEMBERS_MAX)
+	    m->snapshot.n_learners > REP_MEMBERS_MAX - m->snapshot.n_voters)
 		return LORA_EINVAL;
 	if (m->term == 0 && m->type != REP_MSG_READ_INDEX)
 		return LORA_EINVAL;

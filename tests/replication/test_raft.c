@@ -722,6 +722,12 @@ START_TEST(malformed_messages_are_refused)
 	m = mk(REP_MSG_HEARTBEAT, 2, 1, 1);
 	m.context_len = REP_CONTEXT_BYTES_MAX + 1;
 	ck_assert_int_eq(tc_step(c, &m), LORA_EINVAL);
+	m = mk(REP_MSG_SNAPSHOT, 2, 1, 1);
+	m.snapshot.index = 10;
+	m.snapshot.term = 1;
+	m.snapshot.n_voters = REP_MEMBERS_MAX;
+	m.snapshot.n_learners = 1; /* more members than the core holds */
+	ck_assert_int_eq(tc_step(c, &m), LORA_EINVAL);
 	ck_assert_uint_eq(tc_last(c, 1), 0);
 	tc_free(c);
 }
