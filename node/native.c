@@ -40,19 +40,32 @@ struct node_native {
 /* ---- cursors
  * ----------------------------------------------------------------- */
 
-static uint64_t cursor_put(struct lnode *n, struct node_cursor *c)
+void node_native_reap(struct lnode *n)
 {
 	struct node_native *nv = n->native;
-	uint64_t now = lora_now_ms(), id = 0;
+	if (nv == NULL)
+		return;
+	uint64_t now = lora_now_ms();
 	pthread_mutex_lock(&nv->mu);
 	for (int i = 0; i < NODE_CURSORS_MAX; i++) {
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id && !s->busy &&
 		    now - s->last_used_ms > NODE_CURSOR_IDLE_MS) {
-			node_cursor_free(n, s->c); /* idle: reap */
+			node_cursor_free(n, s->c);
 			memset(s, 0, sizeof *s);
 		}
-		if (s->id == 0 && id == 0) {
+	}
+	pthread_mutex_unlock(&nv->mu);
+}
+
+static uint64_t cursor_put(struct lnode *n, struct node_cursor *c)
+{
+	struct node_native *nv = n->native;
+	uint64_t now = lora_now_ms(), id = 0;
+	pthread_mutex_lock(&nv->mu);
+	for (int i = 0; i < NODE_CURSORS_MAX && id == 0; i++) {
+		struct cursor_slot *s = &nv->cursors[i];
+		if (s->id == 0) {
 			id = ++nv->next_cursor_id;
 			*s = (struct cursor_slot){id, c, now, 0};
 		}

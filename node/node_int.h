@@ -322,6 +322,8 @@ int node_http_start(struct lnode *n, char *errmsg);
 void node_http_stop(struct lnode *n);
 int node_native_start(struct lnode *n, char *errmsg);
 void node_native_stop(struct lnode *n);
+/* Closes cursors idle for NODE_CURSOR_IDLE_MS (gossip thread). */
+void node_native_reap(struct lnode *n);
 /* Closes every open cursor (before a snapshot install). */
 void node_native_close_cursors(struct lnode *n);
 

@@ -111,6 +111,7 @@ static void *gossip_main(void *arg)
 	while (!atomic_load(&n->stopping)) {
 		pthread_mutex_unlock(&n->gossip_mu);
 		gossip_once(n);
+		node_native_reap(n);
 		pthread_mutex_lock(&n->gossip_mu);
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
