@@ -119,6 +119,17 @@ int node_dedup_lookup(struct lnode *n, const char *rid, uint64_t *index,
 	return s != -1;
 }
 
+static void deadline_ms(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 /* ---- queue ------------------------------------------------------------------
  */
 
@@ -136,8 +147,13 @@ void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
 		}
 		pthread_mutex_lock(&n->apply_mu);
 		while (n->apply_len >= NODE_APPLY_QUEUE_ENTRIES_MAX &&
-		       !atomic_load(&n->stopping))
-			pthread_cond_wait(&n->applied_cond, &n->apply_mu);
+		       !atomic_load(&n->stopping)) {
+			struct timespec
+			    ts; /* timed: the apply loop may be gone */
+			deadline_ms(&ts, NODE_APPLY_RETRY_MS);
+			pthread_cond_timedwait(&n->applied_cond, &n->apply_mu,
+			                       &ts);
+		}
 		if (n->apply_tail)
 			n->apply_tail->next = it;
 		else
@@ -146,17 +162,6 @@ void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
 		n->apply_len++;
 		pthread_cond_signal(&n->apply_cond);
 		pthread_mutex_unlock(&n->apply_mu);
-	}
-}
-
-static void deadline_ms(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
 	}
 }
 
