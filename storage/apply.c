@@ -436,6 +436,9 @@ static int load_existing(struct apply_ctx *c, int entity, uint64_t id,
 {
 	int found;
 	int edge = entity == LORA__ENTITY_KIND__ENTITY_EDGE;
+	if (!edge && entity != LORA__ENTITY_KIND__ENTITY_NODE)
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "unknown entity kind %d", entity);
 	int rv = apply_load(c, edge, id, r, &found);
 	if (!rv && !found)
 		rv = lora_errf(LORA_ENOTFOUND, c->errmsg, "no %s with id %llu",
