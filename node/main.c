@@ -35,9 +35,6 @@ int main(int argc, char **argv)
 		LOG_ERROR("cannot start: %s", err[0] ? err : lora_strerror(rc));
 		return 1;
 	}
-	LOG_INFO("lorad %llu ready http=%s client=%s peer=%s",
-	         (unsigned long long)cfg.id, cfg.http_addr, cfg.client_addr,
-	         cfg.peer_addr);
 	fprintf(stderr, "lorad %llu ready http=%s client=%s peer=%s\n",
 	        (unsigned long long)cfg.id, cfg.http_addr, cfg.client_addr,
 	        cfg.peer_addr);
