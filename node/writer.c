@@ -368,15 +368,19 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	}
 	uint64_t a = sto_view_applied_index(view);
 	pthread_mutex_lock(&wr->mu);
-	/* Sorted by index: proposals are registered in order. */
-	for (uint64_t want = a + 1;; want++) {
-		size_t k = 0;
-		while (k < wr->n_props && wr->props[k].index != want)
-			k++;
-		if (k == wr->n_props)
+	/* Every proposed batch above the view, in log order (indexes may
+	 * have gaps: no-ops and membership changes sit between them). */
+	for (uint64_t prev = a;;) {
+		size_t best = wr->n_props;
+		for (size_t k = 0; k < wr->n_props; k++)
+			if (wr->props[k].index > prev && wr->props[k].batch &&
+			    (best == wr->n_props ||
+			     wr->props[k].index < wr->props[best].index))
+				best = k;
+		if (best == wr->n_props)
 			break;
-		if (wr->props[k].batch)
-			g->batches[g->n_batches++] = wr->props[k].batch;
+		g->batches[g->n_batches++] = wr->props[best].batch;
+		prev = wr->props[best].index;
 	}
 	g->n_pending = g->n_batches;
 	/* The pending batches stay alive: only this thread frees them. */
