@@ -1153,7 +1153,7 @@ static void exec_proj(struct qctx *c, struct proj *pr, struct rows *in,
 static void exec_unwind(struct qctx *c, struct clause *cl, struct rows *in,
                         struct rows *out)
 {
-	for (size_t i = 0; i < in->n; i++) {
+	for (size_t i = 0; i < in->n && out->n < c->out_cap; i++) {
 		struct val l = eval(c, cl->e, in->r[i]);
 		if (l.t == V_NULL)
 			continue;
@@ -1163,7 +1163,7 @@ static void exec_unwind(struct qctx *c, struct clause *cl, struct rows *in,
 			rows_push(c, out, r);
 			continue;
 		}
-		for (size_t j = 0; j < l.u.l->n; j++) {
+		for (size_t j = 0; j < l.u.l->n && out->n < c->out_cap; j++) {
 			struct val *r = row_copy(c, in->r[i]);
 			r[cl->slot] = l.u.l->v[j];
 			rows_push(c, out, r);
@@ -1174,7 +1174,9 @@ static void exec_unwind(struct qctx *c, struct clause *cl, struct rows *in,
 static void exec_match(struct qctx *c, struct clause *cl, struct rows *in,
                        struct rows *out)
 {
-	for (size_t i = 0; i < in->n; i++) {
+	size_t cap = c->out_cap;
+	c->out_cap = SIZE_MAX; /* pattern expressions inside must not stop */
+	for (size_t i = 0; i < in->n && out->n < cap; i++) {
 		size_t before = out->n;
 		struct val *r = row_copy(c, in->r[i]);
 		match_pattern(c, cl->pat, cl->where, r, out);
@@ -1299,6 +1301,29 @@ static void exec_clause(struct qctx *c, struct clause *cl, struct rows *in,
 	}
 }
 
+/* Rows the clause before `next` needs to produce: SKIP + LIMIT when
+ * `next` is a plain projection that keeps rows in order, else all. */
+static size_t row_budget(struct qctx *c, struct clause *next)
+{
+	if (next->kind != C_WITH && next->kind != C_RETURN)
+		return SIZE_MAX;
+	struct proj *pr = next->proj;
+	if (!pr->limit || pr->norder || pr->distinct || pr->naggs || pr->where)
+		return SIZE_MAX;
+	struct expr *ex[2] = {pr->skip, pr->limit};
+	size_t total = 0;
+	for (int i = 0; i < 2; i++) {
+		if (!ex[i])
+			continue;
+		if (ex[i]->kind != E_LIT || ex[i]->lit.t != V_INT ||
+		    ex[i]->lit.u.i < 0)
+			return SIZE_MAX;
+		total += (size_t)ex[i]->lit.u.i;
+	}
+	(void)c;
+	return total;
+}
+
 static void exec_clauses(struct qctx *c, struct clause **cl, size_t n,
                          struct rows *in, struct rows *out)
 {
@@ -1306,7 +1331,9 @@ static void exec_clauses(struct qctx *c, struct clause **cl, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		struct rows next = {0};
 		uint64_t t0 = lora_now_ns();
+		c->out_cap = i + 1 < n ? row_budget(c, cl[i + 1]) : SIZE_MAX;
 		exec_clause(c, cl[i], &cur, &next);
+		c->out_cap = SIZE_MAX;
 		cl[i]->prof_ns += lora_now_ns() - t0;
 		cl[i]->prof_rows += next.n;
 		cur = next;

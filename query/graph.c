@@ -642,6 +642,7 @@ void g_add_label(struct qctx *c, uint64_t id, const char *l)
 	}
 	n->labels[n->nlabels++] = intern(c, l);
 	touch(c, n);
+	idv_push(c, &c->g.written, id); /* unique constraints may now apply */
 	Lora__Mutation *m = mut(c);
 	Lora__AddLabel *a = ar_alloc(c, sizeof(*a));
 	lora__add_label__init(a);

@@ -946,9 +946,11 @@ static struct expr *atom(struct parser *p)
 static struct expr *postfix(struct parser *p)
 {
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = atom(p);
 	for (;;) {
 		struct tok *t = cur(p);
+		enter(p);
 		if (is_p(p, ".") &&
 		    (peekn(p, 1)->k == T_IDENT || peekn(p, 1)->k == T_QIDENT)) {
 			p->pos++;
@@ -995,6 +997,7 @@ static struct expr *postfix(struct parser *p)
 		}
 		set_text(p, e, st);
 	}
+	p->depth = depth0;
 	if (!e->text)
 		set_text(p, e, st);
 	return e;
@@ -1043,45 +1046,55 @@ static struct expr *binary(struct parser *p, int kind, const char *op,
 static struct expr *power(struct parser *p)
 {
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = unary(p);
 	while (is_p(p, "^")) {
+		enter(p);
 		struct tok *t = cur(p);
 		p->pos++;
 		e = binary(p, E_BIN, "^", e, unary(p), t);
 		set_text(p, e, st);
 	}
+	p->depth = depth0;
 	return e;
 }
 
 static struct expr *mult(struct parser *p)
 {
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = power(p);
 	while (is_p(p, "*") || is_p(p, "/") || is_p(p, "%")) {
+		enter(p);
 		struct tok *t = cur(p);
 		p->pos++;
 		e = binary(p, E_BIN, t->s, e, power(p), t);
 		set_text(p, e, st);
 	}
+	p->depth = depth0;
 	return e;
 }
 
 static struct expr *add(struct parser *p)
 {
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = mult(p);
 	while (is_p(p, "+") || is_p(p, "-")) {
+		enter(p);
 		struct tok *t = cur(p);
 		p->pos++;
 		e = binary(p, E_BIN, t->s, e, mult(p), t);
 		set_text(p, e, st);
 	}
+	p->depth = depth0;
 	return e;
 }
 
 static struct expr *strpred(struct parser *p)
 {
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = add(p);
 	for (;;) {
 		struct tok *t = cur(p);
@@ -1113,6 +1126,7 @@ static struct expr *strpred(struct parser *p)
 		}
 		set_text(p, e, st);
 	}
+	p->depth = depth0;
 	return e;
 }
 
@@ -1125,9 +1139,11 @@ static int cmp_op(struct parser *p)
 static struct expr *comparison(struct parser *p)
 {
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = strpred(p);
 	struct expr *prev = e, *res = NULL;
 	while (cmp_op(p)) {
+		enter(p);
 		struct tok *t = cur(p);
 		p->pos++;
 		const char *op = strcmp(t->s, "!=") == 0 ? "<>" : t->s;
@@ -1137,6 +1153,7 @@ static struct expr *comparison(struct parser *p)
 		res = res ? binary(p, E_AND, NULL, res, c, t) : c;
 		prev = rhs;
 	}
+	p->depth = depth0;
 	if (res) {
 		set_text(p, res, st);
 		return res;
@@ -1162,26 +1179,32 @@ static struct expr *not_expr(struct parser *p)
 static struct expr *and_expr(struct parser *p)
 {
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = not_expr(p);
 	while (is_kw(p, "AND")) {
+		enter(p);
 		struct tok *t = cur(p);
 		p->pos++;
 		e = binary(p, E_AND, NULL, e, not_expr(p), t);
 		set_text(p, e, st);
 	}
+	p->depth = depth0;
 	return e;
 }
 
 static struct expr *xor_expr(struct parser *p)
 {
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = and_expr(p);
 	while (is_kw(p, "XOR")) {
+		enter(p);
 		struct tok *t = cur(p);
 		p->pos++;
 		e = binary(p, E_XOR, NULL, e, and_expr(p), t);
 		set_text(p, e, st);
 	}
+	p->depth = depth0;
 	return e;
 }
 
@@ -1189,13 +1212,16 @@ static struct expr *expr(struct parser *p)
 {
 	enter(p);
 	size_t st = p->pos;
+	int depth0 = p->depth;
 	struct expr *e = xor_expr(p);
 	while (is_kw(p, "OR")) {
+		enter(p);
 		struct tok *t = cur(p);
 		p->pos++;
 		e = binary(p, E_OR, NULL, e, xor_expr(p), t);
 		set_text(p, e, st);
 	}
+	p->depth = depth0;
 	p->depth--;
 	return e;
 }
@@ -1274,9 +1300,14 @@ static void rel_detail(struct parser *p, struct prel *r)
 				r->maxh = cur(p)->i;
 				p->pos++;
 			}
-		} else if (cur(p)->k == T_FLOAT) {
-			perr(p, cur(p), "UnexpectedSyntax: bad range");
 		}
+		if (r->maxh > QRY_VARLEN_BOUND_MAX ||
+		    r->minh > QRY_VARLEN_BOUND_MAX)
+			qerr_at(p->c, LORA_ELIMIT, cur(p)->line, cur(p)->col,
+			        "variable-length bound above %d",
+			        QRY_VARLEN_BOUND_MAX);
+		if (cur(p)->k == T_FLOAT)
+			perr(p, cur(p), "UnexpectedSyntax: bad range");
 	}
 	r->props = props_opt(p);
 }
@@ -1310,7 +1341,9 @@ static struct ppart *pattern_part(struct parser *p)
 	pp->nodes = ar_alloc(p->c, sizeof(struct pnode) * (cap + 1));
 	pp->rels = ar_alloc(p->c, sizeof(struct prel) * cap);
 	node_pat(p, &pp->nodes[0]);
+	int depth0 = p->depth;
 	while (is_p(p, "-") || (is_p(p, "<") && is_p_at(p, 1, "-"))) {
+		enter(p); /* matching recurses once per relationship */
 		if (pp->nrels == cap) {
 			struct pnode *nn = ar_alloc(p->c, sizeof(struct pnode) *
 			                                      (cap * 2 + 1));
@@ -1326,6 +1359,7 @@ static struct ppart *pattern_part(struct parser *p)
 		node_pat(p, &pp->nodes[pp->nrels + 1]);
 		pp->nrels++;
 	}
+	p->depth = depth0;
 	return pp;
 }
 
@@ -1661,6 +1695,7 @@ static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
 static struct clause *foreach_clause(struct parser *p, struct tok *t)
 {
 	struct clause *c = mkc(p, C_FOREACH, t);
+	enter(p);
 	expect_p(p, "(");
 	c->var = ident(p);
 	expect_kw(p, "IN");
@@ -1676,6 +1711,7 @@ static struct clause *foreach_clause(struct parser *p, struct tok *t)
 		pv_push(p, &v, b);
 	}
 	expect_p(p, ")");
+	p->depth--;
 	c->body = (struct clause **)v.v;
 	c->nbody = v.n;
 	return c;

@@ -23,8 +23,9 @@
 /* ---- limits ------------------------------------------------------------ */
 
 #define QRY_ARENA_CHUNK_BYTES (64u << 10)
-#define QRY_VARLEN_HOPS_MAX   64  /* unbounded *.. patterns */
-#define QRY_PROC_TABLES_MAX   256 /* registered table procedures */
+#define QRY_VARLEN_BOUND_MAX  1000 /* explicit *..n bounds (recursion) */
+#define QRY_VARLEN_HOPS_MAX   64   /* unbounded *.. patterns */
+#define QRY_PROC_TABLES_MAX   256  /* registered table procedures */
 #define QRY_STRING_BYTES_MAX  (256u << 20)
 #define QRY_LIST_ITEMS_MAX    100000000u
 #define QRY_INTERN_MAX        256 /* interned label / type names */
@@ -514,6 +515,7 @@ struct qctx {
 	int standalone; /* check.c: clause is alone in its query */
 	int in_where;   /* check.c: resolving a WHERE predicate */
 	int profiling;  /* plan nodes get rows and time_ns */
+	size_t out_cap; /* exec.c: rows the running clause must produce */
 	int is_write;
 	int read_only;
 	const char *text;

@@ -560,6 +560,7 @@ int qry_open(const struct qry_request *req, struct qry_cursor **out,
 	if (!c->lim.nesting_depth_max)
 		qry_limits_init(&c->lim);
 	c->read_only = req->read_only;
+	c->out_cap = SIZE_MAX;
 	c->text = req->query;
 	cur->t0_ns = lora_now_ns();
 	if (c->lim.time_ms_max)

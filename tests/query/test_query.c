@@ -273,9 +273,14 @@ static const struct rcase graph_cases[] = {
      "['name', 'age']|{since: 2001}\n"},
 };
 
+static void setup_social(void)
+{
+	setup();
+	social();
+}
+
 START_TEST(test_graph_reads)
 {
-	social();
 	const struct rcase *k = &graph_cases[_i];
 	struct result r;
 	run(k->query, &r);
@@ -504,6 +509,15 @@ START_TEST(test_limits)
 	run(deep, &r);
 	ck_assert_int_eq(r.code, LORA_ELIMIT);
 
+	/* a long flat chain is as deep for the evaluator as nesting */
+	k = (size_t)snprintf(deep, sizeof deep, "RETURN 1");
+	for (int i = 0; i < 400; i++)
+		k += (size_t)snprintf(deep + k, sizeof deep - k, "+1");
+	run(deep, &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	run("MATCH (a)-[*1..100000]->(b) RETURN a", &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+
 	struct qry_limits lim;
 	qry_limits_init(&lim);
 	lim.rows_max = 100;
@@ -625,22 +639,31 @@ END_TEST
 static Suite *suite(void)
 {
 	Suite *s = suite_create("query");
-	TCase *t = tcase_create("engine");
-	tcase_add_checked_fixture(t, setup, teardown);
-	tcase_set_timeout(t, 60);
-	tcase_add_loop_test(t, test_expressions, 0,
+	/* read-only cases share one store per case group */
+	TCase *e = tcase_create("expressions");
+	tcase_add_unchecked_fixture(e, setup, teardown);
+	tcase_set_timeout(e, 120);
+	tcase_add_loop_test(e, test_expressions, 0,
 	                    sizeof expr_cases / sizeof expr_cases[0]);
-	tcase_add_loop_test(t, test_graph_reads, 0,
-	                    sizeof graph_cases / sizeof graph_cases[0]);
-	tcase_add_loop_test(t, test_errors, 0,
+	tcase_add_loop_test(e, test_errors, 0,
 	                    sizeof error_cases / sizeof error_cases[0]);
-	tcase_add_test(t, test_parse_excerpt);
+	tcase_add_test(e, test_parse_excerpt);
+	tcase_add_test(e, test_read_only_and_is_write);
+	tcase_add_test(e, test_params);
+	tcase_add_test(e, test_limits);
+	suite_add_tcase(s, e);
+	TCase *g = tcase_create("graph");
+	tcase_add_unchecked_fixture(g, setup_social, teardown);
+	tcase_set_timeout(g, 120);
+	tcase_add_loop_test(g, test_graph_reads, 0,
+	                    sizeof graph_cases / sizeof graph_cases[0]);
+	suite_add_tcase(s, g);
+	TCase *t = tcase_create("writes");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 120);
 	tcase_add_test(t, test_writes_then_reads);
 	tcase_add_test(t, test_rollback);
 	tcase_add_test(t, test_pending_batches);
-	tcase_add_test(t, test_read_only_and_is_write);
-	tcase_add_test(t, test_params);
-	tcase_add_test(t, test_limits);
 	tcase_add_test(t, test_index_explain);
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_vector_topk);
