@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -110,11 +111,54 @@ static nng_msg *pack_request(const struct node_exec_req *req)
 	return msg;
 }
 
-/* Receives the answer to a request that was handed to the leader. */
-static int await_reply(nng_ctx ctx, nng_aio *aio, nng_msg **reply)
+/* Completion flag of the forwarding aio (its callback sets it). */
+struct fwd_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int done;
+};
+
+static void fwd_done(void *arg)
 {
+	struct fwd_wait *w = arg;
+	pthread_mutex_lock(&w->mu);
+	w->done = 1;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * Receives the answer to a request handed to leader `to`. Gives up early
+ * (LORA_EUNKNOWN_OUTCOME) once another node is known to lead: the old
+ * leader will not answer any more.
+ */
+static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
+                       struct fwd_wait *w, nng_msg **reply)
+{
+	pthread_mutex_lock(&w->mu);
+	w->done = 0;
+	pthread_mutex_unlock(&w->mu);
 	nng_aio_set_timeout(aio, NODE_FORWARD_TIMEOUT_MS);
 	nng_ctx_recv(ctx, aio);
+	pthread_mutex_lock(&w->mu);
+	while (!w->done) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += NODE_FORWARD_RETRY_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+		uint64_t leader = node_leader_id(n);
+		if (!w->done && leader != 0 && leader != to) {
+			pthread_mutex_unlock(&w->mu);
+			nng_aio_cancel(aio);
+			pthread_mutex_lock(&w->mu);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
 	nng_aio_wait(aio);
 	if (nng_aio_result(aio) != 0)
 		return LORA_EUNKNOWN_OUTCOME;
@@ -133,8 +177,14 @@ static int round_trip(struct lnode *n, nng_msg *msg, nng_msg **reply,
 {
 	uint64_t deadline = lora_now_ms() + NODE_FORWARD_SEND_MS;
 	nng_aio *aio;
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
+	struct fwd_wait w;
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	w.done = 0;
+	if (nng_aio_alloc(&aio, fwd_done, &w) != 0) {
 		nng_msg_free(msg);
+		pthread_mutex_destroy(&w.mu);
+		pthread_cond_destroy(&w.cond);
 		return LORA_EUNAVAILABLE;
 	}
 	int rc = LORA_EUNAVAILABLE;
@@ -164,7 +214,7 @@ static int round_trip(struct lnode *n, nng_msg *msg, nng_msg **reply,
 		nng_ctx_send(ctx, aio);
 		nng_aio_wait(aio);
 		if (nng_aio_result(aio) == 0) {
-			rc = await_reply(ctx, aio, reply);
+			rc = await_reply(n, leader, ctx, aio, &w, reply);
 			nng_ctx_close(ctx);
 			break;
 		}
@@ -172,6 +222,8 @@ static int round_trip(struct lnode *n, nng_msg *msg, nng_msg **reply,
 		nng_ctx_close(ctx);
 	}
 	nng_aio_free(aio);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cond);
 	nng_msg_free(msg);
 	return rc;
 }
