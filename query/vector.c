@@ -291,6 +291,35 @@ static int find_vindex(struct qctx *c, const char *name, char **label,
 	return found;
 }
 
+/* score of one stored vector against the query (qn: query norm) */
+static double score_one(const Lora__Vector *v, const double *q, double qn,
+                        uint32_t dim, int euclid)
+{
+	double dp = 0, nn = 0, sq = 0;
+	if (v->n_f32 == dim) {
+		const float *x = v->f32;
+		for (uint32_t i = 0; i < dim; i++) {
+			double xi = x[i];
+			dp += xi * q[i];
+			nn += xi * xi;
+			sq += (xi - q[i]) * (xi - q[i]);
+		}
+	} else {
+		for (uint32_t i = 0; i < dim; i++) {
+			double xi =
+			    v->n_f64 == dim ? v->f64[i] : (double)v->ints[i];
+			dp += xi * q[i];
+			nn += xi * xi;
+			sq += (xi - q[i]) * (xi - q[i]);
+		}
+	}
+	if (euclid)
+		return 1 / (1 + sq);
+	if (nn == 0 || qn == 0)
+		return NAN;
+	return (1 + dp / (sqrt(nn) * qn)) / 2;
+}
+
 static void scan_topk(struct qctx *c, const char *label, const char *key,
                       int euclid, const double *q, uint32_t dim, struct hit *h,
                       size_t k, size_t *nh)
@@ -299,24 +328,15 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 	int rv = sto_view_scan_vectors(c->view, label, key, &it);
 	if (rv)
 		qerr(c, rv, "vector scan: %s", lora_strerror(rv));
-	double *buf = lora_malloc(sizeof(double) * (dim + 1));
-	if (!buf) {
-		sto_iter_free(it);
-		qerr(c, LORA_ENOMEM, "out of memory");
-	}
+	double qn = sqrt(dot(q, q, dim));
 	struct sto_item item;
 	int done = 0;
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
 		const Lora__Vector *v = item.vector;
-		if (!v || v->dimension != dim)
+		if (!v || v->dimension != dim ||
+		    (v->n_f32 != dim && v->n_f64 != dim && v->n_ints != dim))
 			continue;
-		for (uint32_t i = 0; i < dim; i++)
-			buf[i] = v->n_f32 == dim    ? v->f32[i]
-			         : v->n_f64 == dim  ? v->f64[i]
-			         : v->n_ints == dim ? (double)v->ints[i]
-			                            : 0;
-		double s =
-		    euclid ? sim_euclid(q, buf, dim) : sim_cosine(q, buf, dim);
+		double s = score_one(v, q, qn, dim, euclid);
 		if (isnan(s))
 			continue;
 		struct hit x = {s, item.node_id};
@@ -328,7 +348,6 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 			heap_down(h, k, 0);
 		}
 	}
-	lora_free(buf);
 	sto_iter_free(it);
 	if (rv)
 		qerr(c, rv, "vector scan: %s", lora_strerror(rv));
