@@ -52,6 +52,8 @@ struct pool {
 	struct tck_run *r;
 	struct worker w[TCK_JOBS_MAX];
 	int n;
+	struct tck_job *retry[TCK_JOBS_MAX]; /* timed out once, to rerun */
+	int n_retry;
 };
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
@@ -271,8 +273,8 @@ static char *crash_line(const char *tmpdir)
 }
 
 /* Ends worker w (killing it when asked); its running job, if any, is
- * marked crashed. */
-static void reap(struct worker *w, int kill_it, int timed_out)
+ * marked crashed, or queued again after its first timeout. */
+static void reap(struct pool *p, struct worker *w, int kill_it, int timed_out)
 {
 	int wstatus = 0;
 
@@ -282,14 +284,19 @@ static void reap(struct worker *w, int kill_it, int timed_out)
 	close(w->res_fd);
 	while (waitpid(w->pid, &wstatus, 0) < 0 && errno == EINTR)
 		;
+	if (w->job && timed_out && w->job->timeouts++ == 0 &&
+	    p->n_retry < TCK_JOBS_MAX) {
+		p->retry[p->n_retry++] = w->job;
+		w->job = NULL;
+	}
 	if (w->job) {
 		struct lora_buf b = {0};
 		char *line = crash_line(w->tmpdir);
 
 		w->job->status = ST_CRASH;
 		if (timed_out)
-			lora_buf_puts(&b,
-			              "timeout: killed after the time limit");
+			lora_buf_puts(
+			    &b, "timeout: killed after the time limit, twice");
 		else if (WIFSIGNALED(wstatus))
 			lora_buf_printf(&b, "killed by signal %d (%s)",
 			                WTERMSIG(wstatus),
@@ -387,11 +394,11 @@ static void poll_workers(struct pool *p)
 				take_frame(p->r, w);
 		}
 		if (got == 0 || (got < 0 && errno != EINTR))
-			reap(w, 0, 0); /* the worker died */
+			reap(p, w, 0, 0); /* the worker died */
 		else if (w->in.len > TCK_FRAME_BYTES_MAX)
-			reap(w, 1, 0); /* garbled: counts as a crash */
+			reap(p, w, 1, 0); /* garbled: counts as a crash */
 		else if (w->job && elapsed_s(&w->start) > p->r->opt.timeout_s)
-			reap(w, 1, 1);
+			reap(p, w, 1, 1);
 	}
 }
 
@@ -406,15 +413,22 @@ int tck_pool_run(struct tck_run *r, tck_done_fn done)
 	p.n = r->opt.jobs < TCK_JOBS_MAX ? r->opt.jobs : TCK_JOBS_MAX;
 	signal(SIGPIPE, SIG_IGN); /* a dead worker's pipe: seen as EOF */
 	while (rc == 0 && printed < r->n_jobs) {
-		for (int k = 0; rc == 0 && k < p.n && next < r->n_jobs; k++)
-			if (!p.w[k].job)
+		for (int k = 0; rc == 0 && k < p.n; k++) {
+			if (p.w[k].job)
+				continue;
+			if (p.n_retry > 0)
+				rc = assign(
+				    &p, &p.w[k],
+				    (size_t)(p.retry[--p.n_retry] - r->jobs));
+			else if (next < r->n_jobs)
 				rc = assign(&p, &p.w[k], next++);
+		}
 		poll_workers(&p);
 		while (printed < r->n_jobs && r->jobs[printed].done)
 			done(r, &r->jobs[printed++]);
 	}
 	for (int k = 0; k < p.n; k++)
 		if (p.w[k].pid > 0)
-			reap(&p.w[k], rc != 0, 0);
+			reap(&p, &p.w[k], rc != 0, 0);
 	return rc;
 }

@@ -44,6 +44,7 @@ struct tck_job {
 	char *reason; /* one line; may be empty */
 	char *detail; /* verbose detail; may be empty */
 	int done;
+	int timeouts; /* a job that times out once is run again */
 };
 
 struct tck_run {
@@ -62,8 +63,10 @@ typedef void (*tck_done_fn)(const struct tck_run *r, const struct tck_job *j);
  * store in its own temp dir and runs scenario after scenario, emptying the
  * graph in between; when the engine crashes or hangs (opt.timeout_s), the
  * scenario is marked ST_CRASH, the worker is killed and replaced, and the
- * run goes on. Temp dirs are removed in every case. Returns 0, or
- * LORA_EIO when processes or temp dirs cannot be made.
+ * run goes on. A scenario that times out is run once more on a new worker
+ * (a loaded machine can stall one run) and only then reported. Temp dirs are
+ * removed in every case. Returns 0, or LORA_EIO when processes or temp dirs
+ * cannot be made.
  */
 int tck_pool_run(struct tck_run *r, tck_done_fn done);
 
