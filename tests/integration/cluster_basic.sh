@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.1 "$1"
 P=$(it_peers 3)
-for i in 1 2 3; do it_start $i "$P" || it_done; done
+it_start_all 3 "$P" || it_done
 L=$(it_leader 1)
 [ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
 F=$((L % 3 + 1))  # a follower
@@ -26,7 +26,7 @@ it_check "bookmark read on node $G sees own write" grep -q '"name":"Ada"' <<<"$I
 # -- reads converge on all nodes (local reads)
 for i in 1 2 3; do
 	seen=0
-	for t in $(seq 1 50); do
+	for t in $(seq 1 200); do
 		it_query $i '{"query":"MATCH (p:Person) RETURN count(p) AS c","format":"rowArrays"}'
 		grep -q '"rows":\[\[1\]\]' <<<"$IT_BODY" && { seen=1; break; }
 		sleep 0.1

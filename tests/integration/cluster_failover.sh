@@ -4,7 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.2 "$1"
 P=$(it_peers 3)
-for i in 1 2 3; do it_start $i "$P" || it_done; done
+it_start_all 3 "$P" || it_done
 L=$(it_leader 1)
 [ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
 F=$((L % 3 + 1))
@@ -44,7 +44,7 @@ it_check "and the ones from before" grep -q '"rows":\[\[10\]\]' <<<"$IT_BODY"
 
 # whole-cluster restart keeps everything
 for i in 1 2 3; do it_kill9 $i; done
-for i in 1 2 3; do it_start $i "$P" || it_done; done
+it_start_all 3 "$P" || it_done
 it_check "leader after full restart" [ -n "$(it_leader 1)" ]
 it_query 1 '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
 it_check "full restart keeps all 20 nodes" grep -q '"rows":\[\[20\]\]' <<<"$IT_BODY"

@@ -7,7 +7,7 @@
 it_setup 127.0.3 "$1"
 P=$(it_peers 3)
 FLAGS="--checkpoint-entries 20 --log-keep-entries 5"
-for i in 1 2 3; do it_start $i "$P" $FLAGS || it_done; done
+it_start_all 3 "$P" $FLAGS || it_done
 L=$(it_leader 1)
 [ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
 F=$((L % 3 + 1))
@@ -39,7 +39,7 @@ D4=$(it_digest 4 "$BM")
 it_check "empty node 4 caught up with the same digest" [ -n "$D4" ] && [ "$D4" = "$DL" ]
 it_check "node 4 installed a snapshot" grep -q "installed snapshot" "$IT_DIR/n4.log"
 voter=0
-for t in $(seq 1 50); do
+for t in $(seq 1 200); do
 	it_get $L /cluster/status
 	grep -q "\"id\":4,\"address\":\"$IT_NET.4:4747\",\"role\":\"follower\"" <<<"$IT_BODY" && { voter=1; break; }
 	sleep 0.2
@@ -52,7 +52,7 @@ it_check "writes through node 4 work" [ "$IT_STATUS" = 200 ]
 it_post $L /cluster/remove "{\"id\":$G}"
 it_check "remove node $G answers 200" [ "$IT_STATUS" = 200 ]
 gone=0
-for t in $(seq 1 50); do
+for t in $(seq 1 200); do
 	it_get $L /cluster/status
 	grep -q "\"id\":$G," <<<"$IT_BODY" || { gone=1; break; }
 	sleep 0.1
@@ -72,7 +72,7 @@ COUNT=$(grep -o '"rows":\[\[[0-9]*' <<<"$IT_BODY" | grep -o '[0-9]*$')
 for f in "$IT_DIR"/n*.pid; do it_kill9 "$(basename "$f" .pid | tr -d n)"; done
 for i in 1 2 3 4; do rm -rf "$IT_DIR/n$i"; done
 for i in 1 2 3; do mkdir -p "$IT_DIR/n$i" && cp -r "$IT_DIR/backup" "$IT_DIR/n$i/state"; done
-for i in 1 2 3; do it_start $i "$P" $FLAGS || it_done; done
+it_start_all 3 "$P" $FLAGS || it_done
 it_check "restored cluster elects a leader" [ -n "$(it_leader 1)" ]
 it_query 2 '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
 it_check "restored cluster holds the $COUNT nodes of the backup" grep -q "\"rows\":\[\[$COUNT\]\]" <<<"$IT_BODY"

@@ -45,8 +45,8 @@ it_peers() { # it_peers N -> 1@net.1:4749,...
 	echo "$s"
 }
 
-# it_start ID PEERS [extra lorad flags...]
-it_start() {
+# it_launch ID PEERS [extra lorad flags...]: starts a node, does not wait.
+it_launch() {
 	local id=$1 peers=$2
 	shift 2
 	"$IT_LORAD" --id "$id" --data-dir "$IT_DIR/n$id" \
@@ -54,13 +54,31 @@ it_start() {
 		--peer "$IT_NET.$id:4749" --peers "$peers" "$@" \
 		>>"$IT_DIR/n$id.log" 2>&1 &
 	echo $! >"$IT_DIR/n$id.pid"
+}
+
+# it_wait_up ID: waits (up to 60 s) until the node answers /health.
+it_wait_up() {
 	local i
-	for i in $(seq 1 100); do
-		curl -s -m 1 "http://$IT_NET.$id:4747/health" | grep -q ok && return 0
+	for i in $(seq 1 600); do
+		curl -s -m 1 "http://$IT_NET.$1:4747/health" | grep -q ok && return 0
 		sleep 0.1
 	done
-	it_fail "node $id did not come up"
+	it_fail "node $1 did not come up"
 	return 1
+}
+
+# it_start ID PEERS [flags...]: launch and wait.
+it_start() {
+	it_launch "$@"
+	it_wait_up "$1"
+}
+
+# it_start_all N PEERS [flags...]: nodes 1..N, started together.
+it_start_all() {
+	local n=$1 i
+	shift
+	for i in $(seq 1 "$n"); do it_launch "$i" "$@"; done
+	for i in $(seq 1 "$n"); do it_wait_up "$i" || return 1; done
 }
 
 it_kill9() { kill -9 "$(cat "$IT_DIR/n$1.pid")"; wait "$(cat "$IT_DIR/n$1.pid")" 2>/dev/null; rm -f "$IT_DIR/n$1.pid"; }
@@ -104,10 +122,10 @@ it_query() { it_post "$1" /query "$2"; }
 # JSON field of a flat value in $IT_BODY (compact jansson output).
 it_field() { echo "$IT_BODY" | grep -o "\"$1\":\"\?[^,\"}]*" | head -1 | sed 's/.*:"\?//'; }
 
-# it_leader ID -> leader id seen by node ID (waits up to 10 s), "" if none.
+# it_leader ID -> leader id seen by node ID (waits up to 30 s), "" if none.
 it_leader() {
 	local i l
-	for i in $(seq 1 100); do
+	for i in $(seq 1 300); do
 		it_get "$1" /cluster/status
 		l=$(echo "$IT_BODY" | grep -o '"leader":[0-9]*' | cut -d: -f2)
 		[ -n "$l" ] && { echo "$l"; return 0; }
