@@ -12,7 +12,9 @@
  *     entry some node saw committed while in a term below T;
  *   - state machine safety: one value per applied index across all nodes,
  *     and a commit index is never re-pointed at a different entry;
- *   - commit and apply indexes never go back (also across restarts).
+ *   - commit and apply indexes never go back (also across restarts);
+ *   - a node in term T never discards an entry of term T (sim_node.c): only
+ *     T's leader makes such entries and it never rewrites them.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -141,6 +141,27 @@ static void install_snapshot(struct sim *s, struct sim_node *n,
 	s->snaps_installed++;
 }
 
+/*
+ * Only a leader of term T creates entries of term T and it never rewrites
+ * them, so a node in term T may discard entries of older terms only.
+ */
+static void check_truncation(struct sim *s, struct sim_node *n, uint64_t first,
+                             uint64_t term)
+{
+	for (size_t k = n->log.n; k > 0 && n->log.e[k - 1].index >= first;
+	     k--) {
+		const struct rep_entry *e = &n->log.e[k - 1];
+		if (e->term >= term)
+			sim_fail(s,
+			         "node %llu in term %llu discards entry "
+			         "(%llu, term %llu)",
+			         (unsigned long long)n->id,
+			         (unsigned long long)term,
+			         (unsigned long long)e->index,
+			         (unsigned long long)e->term);
+	}
+}
+
 static void persist(struct sim *s, struct sim_node *n,
                     const struct rep_ready *rd)
 {
@@ -162,6 +183,7 @@ static void persist(struct sim *s, struct sim_node *n,
 			         (unsigned long long)first);
 			return;
 		}
+		check_truncation(s, n, first, rd->hs.term);
 		dlog_truncate(&n->log, first);
 		size_t at = n->log.n;
 		for (size_t i = 0; i < rd->n_entries; i++)

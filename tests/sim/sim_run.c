@@ -120,9 +120,28 @@ static void propose(struct sim *s)
 		s->proposals++;
 }
 
+/* Any node that believes it leads, stale or not (NULL if none). */
+static struct sim_node *random_leader(struct sim *s)
+{
+	uint32_t cand[SIM_NODES_MAX], n = 0;
+	for (uint32_t i = 0; i < s->n_slots; i++) {
+		if (!s->nodes[i].up)
+			continue;
+		struct rep_status st;
+		rep_status(s->nodes[i].r, &st);
+		if (st.role == REP_LEADER)
+			cand[n++] = i;
+	}
+	return n ? &s->nodes[cand[sim_below(s, n)]] : NULL;
+}
+
 static void read_index(struct sim *s)
 {
-	struct sim_node *n = random_node(s, 1);
+	/* Half the reads go to a node that thinks it leads: a deposed
+	 * leader must not answer from its stale commit index. */
+	struct sim_node *n = sim_below(s, 2) ? random_leader(s) : NULL;
+	if (n == NULL)
+		n = random_node(s, 1);
 	if (n == NULL)
 		return;
 	if (s->n_reads == 64)
@@ -212,7 +231,7 @@ static void client(struct sim *s)
 {
 	if (sim_chance_pm(s, 300))
 		propose(s);
-	if (sim_chance_pm(s, 40))
+	if (sim_chance_pm(s, 100))
 		read_index(s);
 	if (!s->calm && sim_chance_pm(s, 6))
 		change_membership(s);
