@@ -13,11 +13,13 @@ IT_T0=$(date +%s%N)
 it_log() { echo "[$(( ($(date +%s%N) - IT_T0) / 1000000 )) ms] $*"; }
 
 it_cleanup() {
+	local f p
 	for f in "$IT_DIR"/n*.pid; do
 		[ -f "$f" ] || continue
-		kill -9 "$(cat "$f")" 2>/dev/null
+		p=$(cat "$f")
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
 	done
-	wait 2>/dev/null
 	if [ "$IT_FAILS" -ne 0 ]; then
 		for l in "$IT_DIR"/n*.log; do
 			[ -f "$l" ] || continue
@@ -35,6 +37,17 @@ it_setup() {
 	IT_DIR=$(mktemp -d /tmp/lora-it.XXXXXX)
 	trap it_cleanup EXIT
 	trap 'exit 1' INT TERM
+	# If this shell is killed outright (a CTest timeout), a watcher still
+	# kills the nodes it started and removes the temp dir.
+	local me=$$ dir=$IT_DIR
+	(
+		trap '' INT TERM HUP
+		while kill -0 "$me" 2>/dev/null; do sleep 1; done
+		for f in "$dir"/n*.pid; do
+			[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+		done
+		rm -rf "$dir"
+	) </dev/null >/dev/null 2>&1 &
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 	it_log "temp dir $IT_DIR, nodes on $IT_NET.x"
 }
