@@ -98,7 +98,7 @@ Feature: RunnerSelfTest - wrong expectations are caught
       | <(:B)<-[:T]-(:A)> |
 
   Scenario: [9] passes: named graph, parameters, table procedure
-    Given the binary-tree-1 graph
+    Given the selftest-tree graph
     And parameters are:
       | name | 'a' |
     And there exists a procedure test.my.proc(in :: INTEGER?) :: (out :: STRING?):

@@ -1,11 +1,12 @@
 #!/bin/sh
 # run_selftest.sh - checks that tck_runner fails exactly the "fails:"
 # scenarios of RunnerSelfTest.feature and passes the "passes:" ones.
-# usage: run_selftest.sh TCK_RUNNER GRAPHS_DIR
+# Self-contained: its named graph lives in selftest/graphs.
+# usage: run_selftest.sh TCK_RUNNER
 set -eu
-runner=${1:?usage: run_selftest.sh TCK_RUNNER GRAPHS_DIR}
-graphs=${2:?usage: run_selftest.sh TCK_RUNNER GRAPHS_DIR}
+runner=${1:?usage: run_selftest.sh TCK_RUNNER}
 here=$(cd "$(dirname "$0")" && pwd)
+graphs=$here/graphs
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT INT TERM
 
