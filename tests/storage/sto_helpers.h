@@ -34,7 +34,8 @@ static inline int rm_one(const char *p, const struct stat *sb, int flag,
                          struct FTW *f)
 {
 	(void)sb, (void)flag, (void)f;
-	return remove(p);
+	remove(p); /* keep going: remove what can be removed */
+	return 0;
 }
 
 static inline void tmpdir_free(char *d)
