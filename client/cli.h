@@ -126,4 +126,19 @@ size_t lora_text_width(const char *s);
 int lora_status_table(const char *json, struct lora_table *t,
                       struct lora_buf *summary, char *errmsg);
 
+/* ---- cluster admin (HTTP, through the leader) --------------------------- */
+
+/* The leader's HTTP "host:port" from /cluster/status JSON into out.
+ * LORA_EUNAVAILABLE when there is no leader (or it is not listed). */
+int lora_status_leader_http(const char *status_json, char *out, size_t size,
+                            char *errmsg);
+
+/*
+ * POSTs body (JSON) to path (e.g. "/cluster/transfer") on the leader's HTTP
+ * address, found through lora_client_status. On 0, *status is the HTTP
+ * status and *answer the response body (free with lora_free).
+ */
+int lora_admin_post(struct lora_client *c, const char *path, const char *body,
+                    int timeout_ms, int *status, char **answer, char *errmsg);
+
 #endif /* LORA_CLI_H */

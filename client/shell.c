@@ -157,6 +157,52 @@ static void cmd_param(struct shell *sh, char *args)
 	}
 }
 
+/* :add ID PEER HTTP, :remove ID, :transfer [ID]: admin calls on the leader. */
+static void cmd_admin(struct shell *sh, const char *cmd, char *args)
+{
+	char body[LORA_CLIENT_ADDR_BYTES * 3], msg[LORA_ERRMSG_BYTES] = "";
+	const char *path = NULL;
+	char *a1 = strtok(args, " \t"), *a2 = a1 ? strtok(NULL, " \t") : NULL;
+	char *a3 = a2 ? strtok(NULL, " \t") : NULL;
+	if (!strcmp(cmd, ":add") && a3) {
+		path = "/cluster/add";
+		snprintf(body, sizeof(body),
+		         "{\"id\": %ld, \"peer\": \"%s\", \"http\": \"%s\"}",
+		         strtol(a1, NULL, 10), a2, a3);
+	} else if (!strcmp(cmd, ":remove") && a1) {
+		path = "/cluster/remove";
+		snprintf(body, sizeof(body), "{\"id\": %ld}",
+		         strtol(a1, NULL, 10));
+	} else if (!strcmp(cmd, ":transfer")) {
+		path = "/cluster/transfer";
+		if (a1)
+			snprintf(body, sizeof(body), "{\"to\": %ld}",
+			         strtol(a1, NULL, 10));
+		else
+			snprintf(body, sizeof(body), "{}");
+	}
+	if (path == NULL) {
+		fprintf(stderr,
+		        "usage: :add ID PEER_ADDR HTTP_ADDR | :remove ID | "
+		        ":transfer [ID]\n");
+		sh->failed = 1;
+		return;
+	}
+	int status = 0;
+	char *answer = NULL;
+	int timeout = sh->o.timeout_ms ? sh->o.timeout_ms : 10000;
+	if (lora_admin_post(sh->c, path, body, timeout, &status, &answer,
+	                    msg)) {
+		fprintf(stderr, "error: %s\n", msg);
+		sh->failed = 1;
+		return;
+	}
+	printf("%d %s\n", status, answer);
+	if (status != 200)
+		sh->failed = 1;
+	lora_free(answer);
+}
+
 static void cmd_help(void)
 {
 	printf("Cypher statements end with ';' and may span lines.\n"
@@ -166,6 +212,9 @@ static void cmd_help(void)
 	       "  :params             list parameters\n"
 	       "  :status             cluster status (role and indexes of "
 	       "each node)\n"
+	       "  :transfer [ID]      hand leadership to node ID (or any)\n"
+	       "  :add ID PEER HTTP   add a node (joins as a learner)\n"
+	       "  :remove ID          remove a node\n"
 	       "  :help               this text\n"
 	       "  :quit               leave (also Ctrl-D)\n");
 }
@@ -188,6 +237,9 @@ static void run_command(struct shell *sh, char *line)
 		cmd_params(sh);
 	else if (!strcmp(cmd, ":param"))
 		cmd_param(sh, rest ? rest : (char *)"");
+	else if (!strcmp(cmd, ":add") || !strcmp(cmd, ":remove") ||
+	         !strcmp(cmd, ":transfer"))
+		cmd_admin(sh, cmd, rest ? rest : (char *)"");
 	else {
 		fprintf(stderr, "unknown command %s (try :help)\n", cmd);
 		sh->failed = 1;

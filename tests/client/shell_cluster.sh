@@ -70,6 +70,12 @@ check many_rows_cursor 0 "2500 rows" -- -a "$all" \
 check plain_format 0 "$(printf '"x"\t1')" -- -a "$all" --format plain -q \
 	-c "RETURN 'x' AS a, 1 AS b;"
 check status 0 "leader: $leader" -- -a "$all" -c ":status"
+# Leadership transfer from the shell, then the status shows the new leader.
+check transfer 0 "^200 " -- -a "$all" -c ":transfer $f1"
+n=0
+while [ "$(lc_leader)" != "$f1" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+check status_after_transfer 0 "leader: $f1" -- -a "$all" -c ":status"
+check admin_usage 1 "usage" -- -a "$all" -c ":remove"
 
 echo "$failures failure(s)"
 [ "$failures" = 0 ]

@@ -366,6 +366,14 @@ START_TEST(status_table_from_json)
 	    0);
 	ck_assert_str_eq(b.data, "leader: none, term: -\n");
 	lora_table_free(&t);
+	char leader[64] = "";
+	ck_assert_int_eq(
+	    lora_status_leader_http(json, leader, sizeof(leader), msg), 0);
+	ck_assert_str_eq(leader, "127.0.0.2:4747");
+	ck_assert_int_eq(lora_status_leader_http("{\"leader\": null, "
+	                                         "\"nodes\": []}",
+	                                         leader, sizeof(leader), msg),
+	                 LORA_EUNAVAILABLE);
 	ck_assert_int_eq(lora_status_table("[1]", &t, &b, msg), LORA_EINVAL);
 	ck_assert_int_eq(lora_status_table("{", &t, &b, msg), LORA_EINVAL);
 	lora_buf_free(&b);

@@ -1,0 +1,109 @@
+/* admin.c - cluster admin calls of the shell (:add, :remove, :transfer):
+ * HTTP POSTs to the leader's admin API, whose address comes from the
+ * cluster status that the native protocol returns. */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#include "cli.h"
+
+int lora_status_leader_http(const char *status_json, char *out, size_t size,
+                            char *errmsg)
+{
+	json_t *root = json_loads(status_json, 0, NULL);
+	json_t *leader = root ? json_object_get(root, "leader") : NULL;
+	json_t *nodes = root ? json_object_get(root, "nodes") : NULL;
+	int rv = lora_errf(LORA_EUNAVAILABLE, errmsg, "no leader right now");
+	size_t i;
+	json_t *n;
+	if (json_is_integer(leader) && json_is_array(nodes)) {
+		json_array_foreach(nodes, i, n)
+		{
+			json_t *id = json_object_get(n, "id");
+			const char *a =
+			    json_string_value(json_object_get(n, "address"));
+			if (json_is_integer(id) && a &&
+			    json_integer_value(id) ==
+			        json_integer_value(leader)) {
+				snprintf(out, size, "%s", a);
+				rv = 0;
+			}
+		}
+	}
+	json_decref(root);
+	return rv;
+}
+
+/* One POST with a timeout; *body_out (lora_free) holds the answer. */
+static int http_post(const char *url_text, const char *body, int timeout_ms,
+                     int *status, char **body_out, char *errmsg)
+{
+	nng_url *url = NULL;
+	nng_http_client *cli = NULL;
+	nng_http_req *req = NULL;
+	nng_http_res *res = NULL;
+	nng_aio *aio = NULL;
+	int nrv = nng_url_parse(&url, url_text);
+	if (nrv == 0)
+		nrv = nng_http_client_alloc(&cli, url);
+	if (nrv == 0)
+		nrv = nng_http_req_alloc(&req, url);
+	if (nrv == 0)
+		nrv = nng_http_res_alloc(&res);
+	if (nrv == 0)
+		nrv = nng_aio_alloc(&aio, NULL, NULL);
+	if (nrv == 0) {
+		nng_http_req_set_method(req, "POST");
+		nng_http_req_set_header(req, "Content-Type",
+		                        "application/json");
+		nng_http_req_copy_data(req, body, strlen(body));
+		nng_aio_set_timeout(aio, timeout_ms);
+		nng_http_client_transact(cli, req, res, aio);
+		nng_aio_wait(aio);
+		nrv = nng_aio_result(aio);
+	}
+	int rv = 0;
+	if (nrv) {
+		rv = lora_errf(LORA_EUNAVAILABLE, errmsg, "POST %s: %s",
+		               url_text, nng_strerror(nrv));
+	} else {
+		void *data = NULL;
+		size_t len = 0;
+		nng_http_res_get_data(res, &data, &len);
+		*status = nng_http_res_get_status(res);
+		*body_out = lora_strndup(data ? data : "", len);
+		if (*body_out == NULL)
+			rv = lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	}
+	if (aio)
+		nng_aio_free(aio);
+	if (res)
+		nng_http_res_free(res);
+	if (req)
+		nng_http_req_free(req);
+	if (cli)
+		nng_http_client_free(cli);
+	if (url)
+		nng_url_free(url);
+	return rv;
+}
+
+int lora_admin_post(struct lora_client *c, const char *path, const char *body,
+                    int timeout_ms, int *status, char **answer, char *errmsg)
+{
+	char *json = NULL;
+	struct lora_client_error e = {0};
+	if (lora_client_status(c, &json, &e))
+		return lora_errf(e.err, errmsg, "status: %s", e.message);
+	char leader[LORA_CLIENT_ADDR_BYTES];
+	int rv = lora_status_leader_http(json, leader, sizeof(leader), errmsg);
+	lora_free(json);
+	if (rv)
+		return rv;
+	char url[LORA_CLIENT_ADDR_BYTES + 64];
+	snprintf(url, sizeof(url), "http://%s%s", leader, path);
+	return http_post(url, body, timeout_ms, status, answer, errmsg);
+}
