@@ -205,7 +205,9 @@ int sto_view_scan_edges(struct sto_view *v, struct sto_iter **out);
 
 /*
  * Edges of node `node_id` in direction `dir`, only of `type` when type is
- * not NULL, ordered by (type, other node, edge id).
+ * not NULL, ordered by (type, other node, edge id); types are ordered by
+ * their token (the order the store first saw them), not by name. STO_BOTH
+ * gives the outgoing edges first, then the incoming ones.
  */
 int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
                            enum sto_dir dir, const char *type,
