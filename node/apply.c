@@ -239,7 +239,10 @@ static void apply_one(struct lnode *n, const struct rep_entry *e)
 		lora__mutation_batch__free_unpacked(batch, &lora_pb_allocator);
 	}
 	pthread_mutex_lock(&n->apply_mu);
-	atomic_store(&n->applied, e->index);
+	/* Never backwards: after a snapshot install the store may be ahead
+	 * of the entries replayed on top of it. */
+	if (e->index > atomic_load(&n->applied))
+		atomic_store(&n->applied, e->index);
 	pthread_cond_broadcast(&n->applied_cond);
 	pthread_mutex_unlock(&n->apply_mu);
 	node_writer_applied(n, e->index, e->term, rc, err);

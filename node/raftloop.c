@@ -609,14 +609,16 @@ static int handle_ready(struct lnode *n)
 	/* Appends go out while the leader's own copy is being synced (the
 	 * core counts it only after rep_advance); votes and acks wait. */
 	send_msgs(n, &rd, 1);
-	if (persist(n, &rd) != 0)
-		return 0; /* stopping: never advance past an unwritten Ready */
-	send_msgs(n, &rd, 0);
+	/* Committed entries are durable since an earlier Ready (raft.h):
+	 * they go to the apply loop without waiting for this Ready's sync. */
 	for (size_t i = 0; i < rd.n_committed; i++)
 		if (rd.committed[i].type == REP_ENTRY_CONF_CHANGE)
 			conf_committed(n, &rd.committed[i]);
 	if (rd.n_committed)
 		node_apply_enqueue(n, rd.committed, rd.n_committed);
+	if (persist(n, &rd) != 0)
+		return 0; /* stopping: never advance past an unwritten Ready */
+	send_msgs(n, &rd, 0);
 	serve_reads(n, &rd);
 	int became_leader = 0;
 	if (rd.has_soft_state) {

@@ -24,7 +24,7 @@ it_cleanup() {
 		for l in "$IT_DIR"/n*.log; do
 			[ -f "$l" ] || continue
 			echo "---- tail of $l"
-			tail -n 40 "$l"
+			tail -n 200 "$l"
 		done
 	fi
 	rm -rf "$IT_DIR"
@@ -64,7 +64,8 @@ it_launch() {
 	shift 2
 	"$IT_LORAD" --id "$id" --data-dir "$IT_DIR/n$id" \
 		--http "$IT_NET.$id:4747" --client "$IT_NET.$id:4748" \
-		--peer "$IT_NET.$id:4749" --peers "$peers" "$@" \
+		--peer "$IT_NET.$id:4749" --peers "$peers" \
+		--election-ms "${IT_ELECTION_MS:-1000}" --heartbeat-ms 100 "$@" \
 		>>"$IT_DIR/n$id.log" 2>&1 &
 	echo $! >"$IT_DIR/n$id.pid"
 }
@@ -131,6 +132,19 @@ it_get() {
 }
 
 it_query() { it_post "$1" /query "$2"; }
+
+# it_post_leader VIA PATH BODY: POST to whoever leads now (asking node
+# VIA), retrying while leadership moves (a loaded machine may re-elect).
+it_post_leader() {
+	local i l
+	for i in $(seq 1 20); do
+		l=$(it_leader "$1")
+		[ -n "$l" ] && it_post "$l" "$2" "$3"
+		[ "${IT_STATUS:-}" = 200 ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
 
 # JSON field of a flat value in $IT_BODY (compact jansson output).
 it_field() { echo "$IT_BODY" | grep -o "\"$1\":\"\?[^,\"}]*" | head -1 | sed 's/.*:"\?//'; }
