@@ -27,7 +27,7 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 			qerr(c, LORA_ENOTFOUND,
 			     "DeletedEntityAccess: node %llu was deleted",
 			     (unsigned long long)v.u.id);
-		p = n->props ? vmap_get(n->props, k) : NULL;
+		p = g_node_prop(c, n, k);
 		return p ? *p : v_null();
 	}
 	case V_REL: {
@@ -503,7 +503,7 @@ static struct val eval_mapproj(struct qctx *c, struct expr *e, struct val *row)
 			if (base.t == V_MAP)
 				src = base.u.m;
 			else if (base.t == V_NODE)
-				src = g_node(c, base.u.id)->props;
+				src = g_node_props(c, g_node(c, base.u.id));
 			else if (base.t == V_REL)
 				src = g_edge(c, base.u.id)->props;
 			for (size_t j = 0; src && j < src->n; j++)

@@ -83,8 +83,10 @@ static void used_push(struct qctx *c, struct mstate *m, uint64_t e)
 	m->used[m->nused++] = e;
 }
 
+/* `have`: an edge's properties; node properties come from `gn` instead
+ * (so vector properties are read only when the pattern names one). */
 static int props_match(struct qctx *c, struct expr *props, struct vmap *have,
-                       struct val *row)
+                       struct gnode *gn, struct val *row)
 {
 	if (!props)
 		return 1;
@@ -96,7 +98,10 @@ static int props_match(struct qctx *c, struct expr *props, struct vmap *have,
 		     "InvalidArgumentType: property map "
 		     "expected");
 	for (size_t i = 0; i < want.u.m->n; i++) {
-		struct val *h = have ? vmap_get(have, want.u.m->k[i]) : NULL;
+		const char *k = want.u.m->k[i];
+		struct val *h = gn     ? g_node_prop(c, gn, k)
+		                : have ? vmap_get(have, k)
+		                       : NULL;
 		if (!h || v_eq(c, *h, want.u.m->v[i]) != 1)
 			return 0;
 	}
@@ -118,7 +123,7 @@ static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
 	for (size_t i = 0; i < pn->nlabels; i++)
 		if (!g_has_label(n, pn->labels[i]))
 			return 0;
-	return props_match(c, pn->props, n->props, row);
+	return props_match(c, pn->props, NULL, n, row);
 }
 
 static int rel_type_ok(struct prel *r, const char *type)
@@ -138,7 +143,7 @@ static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid, struct val *row)
 	struct gedge *e = r->props ? g_edge(c, eid) : g_edge_stub(c, eid);
 	if (!e || e->deleted || !rel_type_ok(r, e->type))
 		return 0;
-	if (r->props && !props_match(c, r->props, e->props, row))
+	if (r->props && !props_match(c, r->props, e->props, NULL, row))
 		return 0;
 	return 1;
 }

@@ -547,7 +547,7 @@ static struct val props_keys(struct qctx *c, int fn, struct val v)
 			if (!n || n->deleted)
 				qerr(c, LORA_ENOTFOUND,
 				     "DeletedEntityAccess: node was deleted");
-			m = n->props;
+			m = g_node_props(c, n);
 		} else {
 			struct gedge *e = g_edge(c, v.u.id);
 			if (!e || e->deleted)

@@ -142,8 +142,14 @@ struct gnode *g_node(struct qctx *c, uint64_t id)
 	n = ar_alloc(c, sizeof(*n));
 	n->id = id;
 	Lora__NodeValue *nv = NULL;
-	int rv = c->view ? sto_check(c, sto_view_node(c->view, id, &nv), "node")
-	                 : LORA_ENOTFOUND;
+	uint32_t nvec = 0;
+	int rv =
+	    c->view
+	        ? sto_check(c,
+	                    sto_view_node_ex(c->view, id, STO_NODE_NO_VECTORS,
+	                                     &nv, &nvec),
+	                    "node")
+	        : LORA_ENOTFOUND;
 	if (rv) {
 		n->deleted = 2;
 		hm_put(c, &c->g.nodes, id, n);
@@ -156,9 +162,52 @@ struct gnode *g_node(struct qctx *c, uint64_t id)
 	/* a conversion error (out of memory, bad vector) leaks nv: rare,
 	 * and preferable to holding a jmp_buf per load */
 	n->props = props_from_pb(c, nv->properties, nv->n_properties);
+	n->vec_pending = nvec > 0;
 	lora__node_value__free_unpacked(nv, &lora_pb_allocator);
 	hm_put(c, &c->g.nodes, id, n);
 	return n;
+}
+
+/* Adds the vector properties g_node left out, after the scalar ones (the
+ * order sto_view_node gives). Every write to a node's properties loads
+ * them first, so the cached map has not diverged from storage here. */
+static void load_vectors(struct qctx *c, struct gnode *n)
+{
+	if (!n->vec_pending || !c->view)
+		return;
+	Lora__NodeValue *nv = NULL;
+	int rv = sto_view_node(c->view, n->id, &nv);
+	if (rv) {
+		sto_check(c, rv, "node vectors");
+		qerr(c, LORA_ECORRUPT, "storage: node %llu vanished from view",
+		     (unsigned long long)n->id);
+	}
+	for (size_t i = 0; i < nv->n_properties; i++) {
+		Lora__MapEntry *e = nv->properties[i];
+		if (e->value->kind_case != LORA__VALUE__KIND_VECTOR_VALUE ||
+		    vmap_get(n->props, e->key))
+			continue;
+		vmap_put(c, n->props, ar_strdup(c, e->key),
+		         val_from_pb(c, e->value));
+	}
+	lora__node_value__free_unpacked(nv, &lora_pb_allocator);
+	n->vec_pending = 0;
+}
+
+struct vmap *g_node_props(struct qctx *c, struct gnode *n)
+{
+	load_vectors(c, n);
+	return n->props;
+}
+
+struct val *g_node_prop(struct qctx *c, struct gnode *n, const char *key)
+{
+	struct val *p = n->props ? vmap_get(n->props, key) : NULL;
+	if (!p && n->vec_pending) {
+		load_vectors(c, n);
+		p = vmap_get(n->props, key);
+	}
+	return p;
 }
 
 struct gedge *g_edge(struct qctx *c, uint64_t id)
@@ -578,7 +627,7 @@ void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
 		if (!n || n->deleted)
 			qerr(c, LORA_ENOTFOUND,
 			     "DeletedEntityAccess: node was deleted");
-		props = n->props;
+		props = g_node_props(c, n);
 	}
 	check_prop_value(c, v);
 	if (!is_edge)

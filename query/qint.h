@@ -409,8 +409,10 @@ struct gnode {
 	uint64_t id;
 	const char **labels;
 	size_t nlabels, caplabels;
-	struct vmap *props;
+	struct vmap *props; /* without vectors while vec_pending: use
+	                     * g_node_props / g_node_prop */
 	uint8_t deleted, created, touched;
+	uint8_t vec_pending; /* vector properties not loaded yet */
 };
 struct gedge {
 	uint64_t id, src, dst;
@@ -458,6 +460,11 @@ struct graph {
 void g_init(struct qctx *c);
 void g_apply_pending(struct qctx *c, const Lora__MutationBatch *b);
 struct gnode *g_node(struct qctx *c, uint64_t id); /* NULL: missing */
+/* g_node loads labels and scalar properties; vector properties are read
+ * on demand. A node's whole property map (vectors included) and one
+ * property (NULL when absent); both arena/cache-owned. */
+struct vmap *g_node_props(struct qctx *c, struct gnode *n);
+struct val *g_node_prop(struct qctx *c, struct gnode *n, const char *key);
 struct gedge *g_edge(struct qctx *c, uint64_t id);
 /* type and endpoints only (properties may not be loaded) */
 struct gedge *g_edge_stub(struct qctx *c, uint64_t id);

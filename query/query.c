@@ -194,7 +194,7 @@ static Lora__NodeValue *node_pb(struct qctx *c, uint64_t id)
 		return n;
 	n->n_labels = g->nlabels;
 	n->labels = (char **)g->labels;
-	n->properties = entries_pb(c, g->props, &n->n_properties);
+	n->properties = entries_pb(c, g_node_props(c, g), &n->n_properties);
 	return n;
 }
 

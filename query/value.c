@@ -649,14 +649,15 @@ static void repr_node(struct qctx *c, uint64_t id, struct lora_buf *b)
 	if (n) {
 		for (size_t i = 0; i < n->nlabels; i++)
 			lora_buf_printf(b, ":%s", n->labels[i]);
-		if (n->props && n->props->n) {
+		struct vmap *props = g_node_props(c, n);
+		if (props && props->n) {
 			if (!n->nlabels) {
 				struct lora_buf t = {0};
-				repr_props(c, n->props, &t);
+				repr_props(c, props, &t);
 				lora_buf_puts(b, t.data + 1);
 				lora_buf_free(&t);
 			} else {
-				repr_props(c, n->props, b);
+				repr_props(c, props, b);
 			}
 		}
 	}

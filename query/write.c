@@ -144,8 +144,9 @@ static void set_all(struct qctx *c, struct val tgt, struct vmap *m, int replace)
 {
 	int is_edge = tgt.t == V_REL;
 	if (replace) {
-		struct vmap *have = is_edge ? g_edge(c, tgt.u.id)->props
-		                            : g_node(c, tgt.u.id)->props;
+		struct vmap *have = is_edge
+		                        ? g_edge(c, tgt.u.id)->props
+		                        : g_node_props(c, g_node(c, tgt.u.id));
 		size_t n = have ? have->n : 0;
 		const char **keys = ar_alloc(c, sizeof(char *) * (n + 1));
 		for (size_t i = 0; i < n; i++)
@@ -166,7 +167,7 @@ static struct vmap *as_map(struct qctx *c, struct val v)
 	if (v.t == V_MAP)
 		return v.u.m;
 	if (v.t == V_NODE)
-		return g_node(c, v.u.id)->props;
+		return g_node_props(c, g_node(c, v.u.id));
 	if (v.t == V_REL)
 		return g_edge(c, v.u.id)->props;
 	qerr(c, LORA_ETYPE, "InvalidArgumentType: SET needs a map, got %s",
@@ -394,7 +395,7 @@ void check_unique(struct qctx *c)
 			struct gnode *g = g_node(c, c->g.written.v[i]);
 			if (!g || g->deleted || !g_has_label(g, lab[u]))
 				continue;
-			struct val *v = vmap_get(g->props, key[u]);
+			struct val *v = g_node_prop(c, g, key[u]);
 			if (!v)
 				continue;
 			struct idvec ids;
@@ -404,10 +405,9 @@ void check_unique(struct qctx *c)
 				if (ids.v[j] == g->id)
 					continue;
 				struct gnode *o = g_node(c, ids.v[j]);
-				struct val *ov =
-				    o && !o->deleted
-				        ? vmap_get(o->props, key[u])
-				        : NULL;
+				struct val *ov = o && !o->deleted
+				                     ? g_node_prop(c, o, key[u])
+				                     : NULL;
 				if (ov && g_has_label(o, lab[u]) &&
 				    v_eq(c, *ov, *v) == 1)
 					qerr(c, LORA_ECONSTRAINT,

@@ -141,6 +141,22 @@ int sto_view_next_ids(struct sto_view *v, uint64_t *next_node_id,
  */
 int sto_view_node(struct sto_view *v, uint64_t id, Lora__NodeValue **out);
 
+/* Flags of sto_view_node_ex. */
+#define STO_NODE_NO_VECTORS 1u /* leave out vector properties */
+
+/*
+ * sto_view_node with options: with STO_NODE_NO_VECTORS the node's vector
+ * properties are neither read from the vectors column family nor decoded
+ * (one point read of the node record instead of a read plus a scan), and
+ * *out holds only its labels and scalar properties; fetch a vector with
+ * sto_view_vector or the whole node with sto_view_node. flags 0 is
+ * sto_view_node. n_vectors may be NULL; otherwise it receives the number of
+ * vector properties the node has (whether or not they are in *out). Same
+ * errors and ownership as sto_view_node.
+ */
+int sto_view_node_ex(struct sto_view *v, uint64_t id, unsigned flags,
+                     Lora__NodeValue **out, uint32_t *n_vectors);
+
 /* *exists = 1 when node `id` exists. Cheaper than sto_view_node. */
 int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists);
 

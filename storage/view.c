@@ -211,14 +211,24 @@ int sto_view_build_node(struct sto_view *v, uint64_t id,
 	return 0;
 }
 
-int sto_view_node(struct sto_view *v, uint64_t id, Lora__NodeValue **out)
+int sto_view_node_ex(struct sto_view *v, uint64_t id, unsigned flags,
+                     Lora__NodeValue **out, uint32_t *n_vectors)
 {
 	struct sto_rec r = {0};
 	int rv = view_rec(v, 0, id, &r);
+	if (!rv && n_vectors)
+		*n_vectors = r.nvec;
+	if (!rv && (flags & STO_NODE_NO_VECTORS))
+		r.nvec = 0; /* build_node reads the vectors CF only if nvec */
 	if (!rv)
 		rv = sto_view_build_node(v, id, &r, out);
 	sto_rec_free(&r);
 	return rv;
+}
+
+int sto_view_node(struct sto_view *v, uint64_t id, Lora__NodeValue **out)
+{
+	return sto_view_node_ex(v, id, 0, out, NULL);
 }
 
 static int build_edge(struct sto_view *v, uint64_t id, const struct sto_rec *r,

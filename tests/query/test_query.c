@@ -603,6 +603,38 @@ START_TEST(test_vector_topk)
 }
 END_TEST
 
+/* Vector properties are read on demand: whatever reads a node's whole
+ * property map, or names a vector key, still sees them. */
+START_TEST(test_vector_props_on_demand)
+{
+	struct result r;
+	ok("CREATE (:Doc {id: 1, name: 'a', v: vector([1, 2], 2, INTEGER8)}), "
+	   "(:Doc {id: 2, name: 'b'})");
+	run("MATCH (d:Doc) RETURN d.name AS n, d.v AS v ORDER BY n", &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "n|v\na|[1, 2]\nb|null\n");
+	run("MATCH (d:Doc {id: 1}) RETURN d, properties(d) AS p, "
+	    "keys(d) AS k, d {.*} AS m",
+	    &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text,
+	                 "d|p|k|m\n"
+	                 "(:Doc {id: 1, name: 'a', v: [1, 2]})|"
+	                 "{id: 1, name: 'a', v: [1, 2]}|['id', 'name', 'v']|"
+	                 "{id: 1, name: 'a', v: [1, 2]}\n");
+	run("MATCH (d:Doc {v: vector([1, 2], 2, INTEGER8)}) RETURN d.id AS i",
+	    &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "i\n1\n");
+	run("MATCH (d:Doc {id: 1}) SET d.name = 'c' RETURN d", &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "d\n(:Doc {id: 1, name: 'c', v: [1, 2]})\n");
+	ok("MATCH (d:Doc {id: 1}) SET d = {id: 1, w: 5}");
+	run("MATCH (d:Doc {id: 1}) RETURN keys(d) AS k, d.v AS v", &r);
+	ck_assert_str_eq(r.text, "k|v\n['id', 'w']|null\n");
+}
+END_TEST
+
 START_TEST(test_table_procedure)
 {
 	Lora__Value in = LORA__VALUE__INIT, out = LORA__VALUE__INIT;
@@ -667,6 +699,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_index_explain);
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_vector_topk);
+	tcase_add_test(t, test_vector_props_on_demand);
 	tcase_add_test(t, test_table_procedure);
 	suite_add_tcase(s, t);
 	return s;

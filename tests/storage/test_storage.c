@@ -300,6 +300,43 @@ START_TEST(apply_every_mutation_kind)
 }
 END_TEST
 
+START_TEST(node_without_vectors)
+{
+	float xs[3] = {1, 2, 3};
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "Doc", 2, "name", v_str("a"), "emb",
+	                v_vec(3, xs));
+	add_create_node(b, 2, "Doc", 1, "name", v_str("b"));
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	Lora__NodeValue *n = NULL;
+	uint32_t nvec = 99;
+	ck_assert_int_eq(sto_view_node_ex(v, 1, STO_NODE_NO_VECTORS, &n, &nvec),
+	                 0);
+	ck_assert_uint_eq(nvec, 1);
+	ck_assert(has_label(n, "Doc"));
+	ck_assert_uint_eq(n->n_properties, 1);
+	ck_assert_str_eq(node_prop(n, "name")->string_value, "a");
+	ck_assert_ptr_null(node_prop(n, "emb"));
+	free_node(n);
+	ck_assert_int_eq(sto_view_node_ex(v, 1, 0, &n, NULL), 0);
+	ck_assert_uint_eq(n->n_properties, 2);
+	ck_assert_int_eq(node_prop(n, "emb")->vector_value->dimension, 3);
+	free_node(n);
+	ck_assert_int_eq(sto_view_node_ex(v, 2, STO_NODE_NO_VECTORS, &n, &nvec),
+	                 0);
+	ck_assert_uint_eq(nvec, 0);
+	ck_assert_uint_eq(n->n_properties, 1);
+	free_node(n);
+	n = NULL;
+	ck_assert_int_eq(sto_view_node_ex(v, 3, STO_NODE_NO_VECTORS, &n, &nvec),
+	                 LORA_ENOTFOUND);
+	ck_assert_ptr_null(n);
+	sto_view_close(v);
+}
+END_TEST
+
 START_TEST(batch_sees_its_own_mutations)
 {
 	Lora__MutationBatch *b = batch_new();
@@ -775,6 +812,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, unique_constraint_backfill_checks_duplicates);
 	tcase_add_test(t, adjacency_by_direction_and_type);
 	tcase_add_test(t, vector_scans);
+	tcase_add_test(t, node_without_vectors);
 	tcase_add_test(t, views_see_a_snapshot);
 	tcase_add_test(t, checkpoint_opens_with_same_digest);
 	tcase_add_test(t, digest_ignores_history);
