@@ -11,13 +11,13 @@
 # is the same program for both (bench_http). etcd runs with its default
 # settings and is installed with apt-get (etcd-server) when missing.
 #
-# Environment: BENCH_BUILD (release build dir, default build/client-rel),
+# Environment: BENCH_BUILD (release build dir, default build/release, made by scripts/build.sh),
 # LORAD, BENCH_HTTP (binaries), BENCH_SECONDS (default 10),
 # BENCH_CLIENTS (default "1 16 64"), BENCH_SKIP_ETCD=1, BENCH_SKIP_LORA=1.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
-build=${BENCH_BUILD:-$root/build/client-rel}
+build=${BENCH_BUILD:-$root/build/release}
 LC_LORAD=${LORAD:-$build/node/lorad}
 HTTPB=${BENCH_HTTP:-$build/tests/bench/bench_http}
 SECS=${BENCH_SECONDS:-10}
