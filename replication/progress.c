@@ -84,6 +84,20 @@ int pr_maybe_update(struct rep_progress *pr, uint64_t idx)
 int pr_maybe_decr_to(struct rep_progress *pr, uint64_t rejected,
                      uint64_t match_hint)
 {
+	if (rejected > pr->match && match_hint < pr->match) {
+		/*
+		 * The follower now holds less than it once acknowledged: it
+		 * lost its log (its data directory was wiped). Left alone,
+		 * `next` could never go below match + 1 and the follower would
+		 * be stuck; start over from what it has instead. At worst a
+		 * reordered stale rejection lowers match, which costs a probe,
+		 * never safety: commit never goes back.
+		 */
+		pr->match = match_hint;
+		pr_become_probe(pr);
+		pr->next = match_hint + 1;
+		return 1;
+	}
 	if (pr->state == REP_PROGRESS_REPLICATE) {
 		if (rejected <= pr->match)
 			return 0; /* stale */

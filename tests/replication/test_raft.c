@@ -565,6 +565,33 @@ START_TEST(lagging_follower_gets_snapshot)
 }
 END_TEST
 
+START_TEST(wiped_follower_is_caught_up_from_scratch)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	for (uint64_t v = 1; v <= 20; v++)
+		ck_assert_int_eq(tc_propose(c, 1, v), 0);
+	tc_stabilize(c);
+	ck_assert_uint_eq(tc_last(c, 3), 21);
+	ck_assert_int_eq(rep_compact(c->r[1], 15), 0);
+	/* Node 3 loses its data directory and comes back empty. */
+	rep_free(c->r[3]);
+	c->r[3] = NULL;
+	memset(&c->hs[3], 0, sizeof(c->hs[3]));
+	tc_add_node(c, 3);
+	for (uint64_t v = 21; v <= 25; v++)
+		ck_assert_int_eq(tc_propose(c, 1, v), 0);
+	for (int k = 0; k < 10; k++) {
+		tc_tick(c, 1, 1);
+		tc_stabilize(c);
+	}
+	ck_assert_int_eq(c->snapshots[3], 1);
+	ck_assert_uint_eq(tc_last(c, 3), tc_last(c, 1));
+	ck_assert_uint_eq(tc_commit(c, 3), tc_commit(c, 1));
+	tc_free(c);
+}
+END_TEST
+
 START_TEST(no_snapshot_to_silent_follower_and_no_busy_ready)
 {
 	struct tc *c = tc_new(3, 1, 1);
@@ -793,6 +820,7 @@ static Suite *suite(void)
 	               conf_change_encoding_round_trips_and_rejects_garbage);
 	tcase_add_test(ops, restart_from_persisted_state);
 	tcase_add_test(ops, malformed_messages_are_refused);
+	tcase_add_test(ops, wiped_follower_is_caught_up_from_scratch);
 	tcase_add_test(ops, batching_respects_message_limits);
 	suite_add_tcase(s, ops);
 	return s;
