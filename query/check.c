@@ -538,6 +538,11 @@ static void bind_node(struct qctx *c, struct pnode *n, struct scope *s,
 		qerr(c, LORA_ESEMANTIC,
 		     "InvalidParameterUse: a parameter cannot be used as a "
 		     "property map in MATCH or MERGE");
+	if ((mode == 1 || mode == 3) && n->lx)
+		qerr(c, LORA_ESEMANTIC,
+		     "InvalidLabelExpression: only labels joined by ':' or '&' "
+		     "are allowed in %s",
+		     mode == 1 ? "CREATE" : "MERGE");
 	resolve(c, n->props, s, ag);
 	if (!n->var) {
 		n->slot = c->nslots++;

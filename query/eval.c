@@ -524,6 +524,8 @@ static struct val eval_labels(struct qctx *c, struct expr *e, struct val *row)
 		return v;
 	if (v.t == V_REL) {
 		struct gedge *g = g_edge(c, v.u.id);
+		if (e->lx)
+			return v_bool(g && lx_match(e->lx, NULL, g->type));
 		for (size_t i = 0; i < e->nlabels; i++)
 			if (!g || strcmp(g->type, e->labels[i]) != 0)
 				return v_bool(0);
@@ -533,6 +535,8 @@ static struct val eval_labels(struct qctx *c, struct expr *e, struct val *row)
 		qerr(c, LORA_ETYPE, "InvalidArgumentType: label check on a %s",
 		     v_type_name(v));
 	struct gnode *n = g_node(c, v.u.id);
+	if (e->lx)
+		return v_bool(n && lx_match(e->lx, n, NULL));
 	for (size_t i = 0; i < e->nlabels; i++)
 		if (!n || !g_has_label(n, e->labels[i]))
 			return v_bool(0);

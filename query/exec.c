@@ -111,7 +111,7 @@ static int props_match(struct qctx *c, struct expr *props, struct vmap *have,
 static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
                    struct val *row)
 {
-	if (!pn->nlabels && !pn->props) {
+	if (!pn->nlabels && !pn->props && !pn->lx) {
 		/* reached through an edge or a scan: it exists unless this
 		 * statement deleted it; no need to load it */
 		struct gnode *n = hm_get(&c->g.nodes, id);
@@ -123,6 +123,8 @@ static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
 	for (size_t i = 0; i < pn->nlabels; i++)
 		if (!g_has_label(n, pn->labels[i]))
 			return 0;
+	if (pn->lx && !lx_match(pn->lx, n, NULL))
+		return 0;
 	return props_match(c, pn->props, NULL, n, row);
 }
 
@@ -363,41 +365,6 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	}
 }
 
-/* equality / range conjuncts usable for an index seek on `slot` */
-struct seekspec {
-	const char *key;
-	struct expr *eq;
-};
-
-static int const_expr(struct expr *e)
-{
-	return e->kind == E_LIT || e->kind == E_PARAM;
-}
-
-static void find_eq(struct expr *w, int slot, struct seekspec *s, int n, int *k)
-{
-	if (!w || *k >= n)
-		return;
-	if (w->kind == E_AND) {
-		find_eq(w->a, slot, s, n, k);
-		find_eq(w->b, slot, s, n, k);
-		return;
-	}
-	if (w->kind != E_CMP || w->op[0] != '=')
-		return;
-	struct expr *p = w->a, *v = w->b;
-	if (p->kind != E_PROP) {
-		p = w->b;
-		v = w->a;
-	}
-	if (p->kind == E_PROP && p->a->kind == E_VAR && p->a->slot == slot &&
-	    const_expr(v)) {
-		s[*k].key = p->name;
-		s[*k].eq = v;
-		(*k)++;
-	}
-}
-
 /* candidate ids for node position pos; returns 0 when unconstrained */
 static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
                        struct idvec *out)
@@ -410,25 +377,16 @@ static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 	}
 	if (!new_var(pn->var))
 		return; /* bound to null */
-	struct seekspec s[8];
-	int k = 0;
-	if (pn->props && pn->props->kind == E_MAP)
-		for (size_t i = 0; i < pn->props->nargs && k < 8; i++)
-			if (const_expr(pn->props->args[i])) {
-				s[k].key = pn->props->labels[i];
-				s[k].eq = pn->props->args[i];
-				k++;
-			}
-	find_eq(m->where, pn->slot, s, 8, &k);
-	for (size_t l = 0; l < pn->nlabels; l++)
-		for (int i = 0; i < k; i++) {
-			struct val v = eval(c, s[i].eq, m->row);
-			if (v.t == V_NULL)
-				continue;
-			if (g_index_seek(c, pn->labels[l], s[i].key, &v, 1, &v,
-			                 1, out))
-				return;
-		}
+	struct seekspec s[SEEK_SPECS_MAX];
+	int k = seek_specs(pn, m->where, s, SEEK_SPECS_MAX);
+	/* equality seeks first, then ranges and prefixes */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t l = 0; l < pn->nlabels; l++)
+			for (int i = 0; i < k; i++)
+				if ((s[i].kind == SEEK_EQ) == !pass &&
+				    seek_run(c, pn->labels[l], &s[i], m->row,
+				             out))
+					return;
 	const char *best = NULL;
 	uint64_t bc = UINT64_MAX;
 	for (size_t l = 0; l < pn->nlabels; l++) {
@@ -439,6 +397,27 @@ static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 		}
 	}
 	g_scan(c, best, out);
+}
+
+/* estimated rows at pn when an index serves one of its predicates: an
+ * equality seek beats a range seek beats a label scan */
+static uint64_t seek_cost(struct qctx *c, struct mstate *m, struct pnode *pn,
+                          uint64_t cost)
+{
+	struct seekspec s[SEEK_SPECS_MAX];
+	int k = seek_specs(pn, m->where, s, SEEK_SPECS_MAX);
+	uint64_t best = cost;
+	for (size_t l = 0; l < pn->nlabels; l++)
+		for (int i = 0; i < k; i++)
+			if (seek_plannable(&s[i]) &&
+			    g_has_index(c, pn->labels[l], s[i].key)) {
+				uint64_t e = s[i].kind == SEEK_EQ
+				                 ? cost / 64 + 1
+				                 : cost / 4 + 1;
+				if (e < best)
+					best = e;
+			}
+	return best;
 }
 
 static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
@@ -454,6 +433,7 @@ static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 			cost = g_count_label(c, pn->labels[0]);
 			if (pn->props)
 				cost = cost / 16 + 1;
+			cost = seek_cost(c, m, pn, cost);
 		} else {
 			cost = UINT64_MAX - 1;
 		}

@@ -250,6 +250,22 @@ int g_has_label(struct gnode *n, const char *l)
 	return 0;
 }
 
+int lx_match(struct lexpr *x, struct gnode *n, const char *type)
+{
+	switch (x->op) {
+	case LX_LABEL:
+		return n ? g_has_label(n, x->label) : !strcmp(type, x->label);
+	case LX_ANY:
+		return n ? n->nlabels > 0 : 1;
+	case LX_NOT:
+		return !lx_match(x->a, n, type);
+	case LX_AND:
+		return lx_match(x->a, n, type) && lx_match(x->b, n, type);
+	default:
+		return lx_match(x->a, n, type) || lx_match(x->b, n, type);
+	}
+}
+
 /* ---- scans ------------------------------------------------------------- */
 
 static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)

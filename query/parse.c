@@ -39,6 +39,7 @@ struct parser {
 	struct tok *t;
 	size_t n, pos;
 	int depth;
+	int nobar; /* `|` ends a comprehension's WHERE, not a label expr */
 };
 
 static _Noreturn void perr(struct parser *p, struct tok *t, const char *fmt,
@@ -404,7 +405,7 @@ static void lex(struct parser *p)
 					break;
 				}
 			if (!got) {
-				if (!strchr("()[]{},.:|;+-*/%^=<>", ch))
+				if (!strchr("()[]{},.:|;+-*/%^=<>&!", ch))
 					perr(p, t,
 					     "UnexpectedSyntax: unexpected "
 					     "character '%c'",
@@ -544,6 +545,9 @@ static void pv_push(struct parser *p, struct pvec *v, void *x)
 static struct expr *expr(struct parser *p);
 static struct query *parse_query(struct parser *p);
 static struct ppart *pattern_part(struct parser *p);
+static int lx_start(struct parser *p, int at);
+static void label_expr(struct parser *p, const char ***out, size_t *n,
+                       struct lexpr **lx);
 static struct pattern *pattern(struct parser *p);
 
 static void enter(struct parser *p)
@@ -606,8 +610,12 @@ static void in_clause(struct parser *p, struct expr *e)
 	e->name = ident(p);
 	expect_kw(p, "IN");
 	e->a = expr(p);
-	if (accept_kw(p, "WHERE"))
+	if (accept_kw(p, "WHERE")) {
+		int nb = p->nobar;
+		p->nobar = 1;
 		e->b = expr(p);
+		p->nobar = nb;
+	}
 }
 
 static int try_parse(struct parser *p, void *(*fn)(struct parser *), void **out)
@@ -616,7 +624,7 @@ static int try_parse(struct parser *p, void *(*fn)(struct parser *), void **out)
 	jmp_buf save;
 	memcpy(save, c->jb, sizeof save);
 	size_t pos = p->pos;
-	int depth = p->depth;
+	int depth = p->depth, nobar = p->nobar;
 	if (setjmp(c->jb) == 0) {
 		*out = fn(p);
 		memcpy(c->jb, save, sizeof save);
@@ -625,6 +633,7 @@ static int try_parse(struct parser *p, void *(*fn)(struct parser *), void **out)
 	memcpy(c->jb, save, sizeof save);
 	p->pos = pos;
 	p->depth = depth;
+	p->nobar = nobar;
 	if (c->err) {
 		c->err->code = 0;
 		c->err->message[0] = 0;
@@ -668,8 +677,12 @@ static struct expr *list_or_comp(struct parser *p, struct tok *t)
 			e->pat->parts = pp;
 			e->pat->nparts = 1;
 			((struct ppart *)pp)->pathvar = pv;
-			if (accept_kw(p, "WHERE"))
+			if (accept_kw(p, "WHERE")) {
+				int nb = p->nobar;
+				p->nobar = 1;
 				e->b = expr(p);
+				p->nobar = nb;
+			}
 			expect_p(p, "|");
 			e->c = expr(p);
 			expect_p(p, "]");
@@ -689,8 +702,12 @@ static struct expr *list_or_comp(struct parser *p, struct tok *t)
 			e->pat->parts = pp;
 			e->pat->nparts = 1;
 			((struct ppart *)pp)->pathvar = pv;
-			if (accept_kw(p, "WHERE"))
+			if (accept_kw(p, "WHERE")) {
+				int nb = p->nobar;
+				p->nobar = 1;
 				e->b = expr(p);
+				p->nobar = nb;
+			}
 			expect_p(p, "|");
 			e->c = expr(p);
 			expect_p(p, "]");
@@ -841,7 +858,10 @@ static struct expr *atom(struct parser *p)
 				return e;
 			}
 			p->pos++;
+			int nb = p->nobar;
+			p->nobar = 0; /* (x:A|B) inside a comprehension */
 			e = expr(p);
+			p->nobar = nb;
 			expect_p(p, ")");
 			return e;
 		}
@@ -982,15 +1002,11 @@ static struct expr *postfix(struct parser *p)
 				e = x;
 			}
 			expect_p(p, "]");
-		} else if (is_p(p, ":") && (peekn(p, 1)->k == T_IDENT ||
-		                            peekn(p, 1)->k == T_QIDENT)) {
+		} else if (is_p(p, ":") && lx_start(p, 1)) {
 			struct expr *x = mk(p, E_LABELS, t);
 			x->a = e;
-			struct pvec v = {0};
-			while (accept_p(p, ":"))
-				pv_push(p, &v, (void *)ident(p));
-			x->labels = (const char **)v.v;
-			x->nlabels = v.n;
+			p->pos++;
+			label_expr(p, &x->labels, &x->nlabels, &x->lx);
 			e = x;
 		} else {
 			break;
@@ -1242,16 +1258,137 @@ static struct expr *props_opt(struct parser *p)
 	return NULL;
 }
 
-static void labels_opt(struct parser *p, const char ***out, size_t *n)
+/* ---- label expressions (Neo4j 5): `|` or, `&` and, `!` not, `%` any
+ * label, parentheses; the legacy `:A:B` conjunction may not be mixed with
+ * the new symbols ---------------------------------------------------------- */
+
+struct lxparse {
+	int colon; /* a `:` conjunction was used */
+	int sym;   /* one of | & ! % ( was used */
+};
+
+static struct lexpr *lx_new(struct parser *p, int op, struct lexpr *a,
+                            struct lexpr *b)
 {
+	struct lexpr *x = ar_alloc(p->c, sizeof *x);
+	memset(x, 0, sizeof *x);
+	x->op = op;
+	x->a = a;
+	x->b = b;
+	return x;
+}
+
+static struct lexpr *lx_or(struct parser *p, struct lxparse *f);
+
+static struct lexpr *lx_atom(struct parser *p, struct lxparse *f)
+{
+	enter(p);
+	struct lexpr *x;
+	if (accept_p(p, "!")) {
+		f->sym = 1;
+		x = lx_new(p, LX_NOT, lx_atom(p, f), NULL);
+	} else if (accept_p(p, "(")) {
+		f->sym = 1;
+		int nb = p->nobar;
+		p->nobar = 0;
+		x = lx_or(p, f);
+		p->nobar = nb;
+		expect_p(p, ")");
+	} else if (accept_p(p, "%")) {
+		f->sym = 1;
+		x = lx_new(p, LX_ANY, NULL, NULL);
+	} else {
+		x = lx_new(p, LX_LABEL, NULL, NULL);
+		x->label = ident(p);
+	}
+	p->depth--;
+	return x;
+}
+
+static int lx_start(struct parser *p, int at)
+{
+	struct tok *t = peekn(p, at);
+	return t->k == T_IDENT || t->k == T_QIDENT || is_p_at(p, at, "!") ||
+	       is_p_at(p, at, "%") || is_p_at(p, at, "(");
+}
+
+static struct lexpr *lx_and(struct parser *p, struct lxparse *f)
+{
+	int depth0 = p->depth;
+	struct lexpr *x = lx_atom(p, f);
+	for (;;) {
+		if (is_p(p, "&"))
+			f->sym = 1;
+		else if (is_p(p, ":") && lx_start(p, 1))
+			f->colon = 1;
+		else
+			break;
+		enter(p); /* a chain is as deep as nesting for lx_match */
+		p->pos++;
+		x = lx_new(p, LX_AND, x, lx_atom(p, f));
+	}
+	p->depth = depth0;
+	return x;
+}
+
+static struct lexpr *lx_or(struct parser *p, struct lxparse *f)
+{
+	int depth0 = p->depth;
+	struct lexpr *x = lx_and(p, f);
+	while (!p->nobar && is_p(p, "|") &&
+	       (lx_start(p, 1) || (is_p_at(p, 1, ":") && lx_start(p, 2)))) {
+		enter(p);
+		p->pos++;
+		accept_p(p, ":");
+		f->sym = 1;
+		x = lx_new(p, LX_OR, x, lx_and(p, f));
+	}
+	p->depth = depth0;
+	return x;
+}
+
+/* a conjunction of plain labels is flattened into labels[] */
+static int lx_flatten(struct parser *p, struct lexpr *x, struct pvec *v)
+{
+	if (x->op == LX_LABEL) {
+		pv_push(p, v, (void *)x->label);
+		return 1;
+	}
+	return x->op == LX_AND && lx_flatten(p, x->a, v) &&
+	       lx_flatten(p, x->b, v);
+}
+
+/* after the first `:`: labels[] when the expression is a plain
+ * conjunction, else *lx */
+static void label_expr(struct parser *p, const char ***out, size_t *n,
+                       struct lexpr **lx)
+{
+	struct lxparse f = {0};
+	struct tok *t = cur(p);
+	struct lexpr *x = lx_or(p, &f);
+	if (f.colon && f.sym)
+		perr(p, t,
+		     "InvalidLabelExpression: mixing label expression "
+		     "symbols ('|', '&', '!', '%%') with colon (':') is not "
+		     "allowed");
 	struct pvec v = {0};
-	while (accept_p(p, ":")) {
-		pv_push(p, &v, (void *)ident(p));
-		while (accept_p(p, "&"))
-			pv_push(p, &v, (void *)ident(p));
+	*lx = NULL;
+	if (!lx_flatten(p, x, &v)) {
+		v.n = 0;
+		*lx = x;
 	}
 	*out = (const char **)v.v;
 	*n = v.n;
+}
+
+static void labels_opt(struct parser *p, const char ***out, size_t *n,
+                       struct lexpr **lx)
+{
+	*out = NULL;
+	*n = 0;
+	*lx = NULL;
+	if (accept_p(p, ":"))
+		label_expr(p, out, n, lx);
 }
 
 static void node_pat(struct parser *p, struct pnode *n)
@@ -1263,7 +1400,7 @@ static void node_pat(struct parser *p, struct pnode *n)
 		n->var = t->s;
 		p->pos++;
 	}
-	labels_opt(p, &n->labels, &n->nlabels);
+	labels_opt(p, &n->labels, &n->nlabels, &n->lx);
 	n->props = props_opt(p);
 	expect_p(p, ")");
 }
@@ -1485,7 +1622,13 @@ static void set_items(struct parser *p, struct setitem **out, size_t *n,
 			s->kind = remove ? S_RM_LABELS : S_LABELS;
 			s->target = mk(p, E_VAR, t);
 			s->target->name = t->s;
-			labels_opt(p, &s->labels, &s->nlabels);
+			struct lexpr *lx;
+			struct tok *lt = cur(p);
+			labels_opt(p, &s->labels, &s->nlabels, &lx);
+			if (lx)
+				perr(p, lt,
+				     "InvalidLabelExpression: only labels "
+				     "joined by ':' can be set or removed");
 		} else {
 			struct expr *tg = postfix(p);
 			(void)st;

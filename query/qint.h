@@ -219,6 +219,14 @@ enum ekind {
 struct pattern;
 struct query;
 
+/* a label expression (Neo4j 5) other than a plain conjunction */
+enum { LX_LABEL, LX_ANY, LX_NOT, LX_AND, LX_OR };
+struct lexpr {
+	int op;
+	const char *label; /* LX_LABEL */
+	struct lexpr *a, *b;
+};
+
 struct mapproj_item {
 	int kind; /* 0 k: expr, 1 .prop, 2 var, 3 .* */
 	const char *key;
@@ -243,9 +251,10 @@ struct expr {
 	struct query *sub;
 	struct mapproj_item *mp;
 	size_t nmp;
-	const char **labels;
+	const char **labels; /* E_LABELS: all required, unless lx */
 	size_t nlabels;
-	int fn; /* function id after resolution */
+	struct lexpr *lx; /* E_LABELS: a label expression, or NULL */
+	int fn;           /* function id after resolution */
 };
 
 enum dir { D_OUT = 1, D_IN = 2, D_BOTH = 3 };
@@ -255,6 +264,7 @@ struct pnode {
 	int slot;
 	const char **labels; /* all required */
 	size_t nlabels;
+	struct lexpr *lx;   /* also required when not NULL (then nlabels 0) */
 	struct expr *props; /* E_MAP or E_PARAM or NULL */
 };
 struct prel {
@@ -469,6 +479,8 @@ struct gedge *g_edge(struct qctx *c, uint64_t id);
 /* type and endpoints only (properties may not be loaded) */
 struct gedge *g_edge_stub(struct qctx *c, uint64_t id);
 int g_has_label(struct gnode *n, const char *l);
+/* whether a node's labels (n) or a relationship's type (type) satisfy x */
+int lx_match(struct lexpr *x, struct gnode *n, const char *type);
 /* candidate node ids; label may be NULL */
 void g_scan(struct qctx *c, const char *label, struct idvec *out);
 int g_index_seek(struct qctx *c, const char *label, const char *key,
@@ -570,6 +582,25 @@ void rows_push(struct qctx *c, struct rows *r, struct val *row);
 struct val *row_copy(struct qctx *c, const struct val *row);
 void match_pattern(struct qctx *c, struct pattern *p, struct expr *where,
                    struct val *row, struct rows *out);
+
+/* seek.c: an index-usable predicate on one property of a node pattern.
+ * Bounds point into the statement's expressions (not owned). The seek
+ * only narrows candidates: the whole WHERE is still applied afterwards. */
+enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX };
+#define SEEK_SPECS_MAX 8  /* specs considered per node pattern */
+#define SEEK_DEPTH_MAX 64 /* AND nesting walked for conjuncts */
+struct seekspec {
+	const char *key;
+	int kind;
+	struct expr *lo, *hi; /* EQ and PREFIX: lo == hi; RANGE: NULL = open */
+	int lo_incl, hi_incl;
+};
+int seek_specs(struct pnode *pn, struct expr *where, struct seekspec *s, int n);
+int seek_run(struct qctx *c, const char *label, struct seekspec *s,
+             struct val *row, struct idvec *out);
+/* whether a seek may serve s: range literals must be numbers or strings */
+int seek_plannable(struct seekspec *s);
+void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b);
 
 /* write.c */
 void exec_create(struct qctx *c, struct clause *cl, struct rows *in,

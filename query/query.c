@@ -359,47 +359,22 @@ static void part_access(struct qctx *c, struct ppart *pp, struct expr *where,
 			return;
 		}
 	}
-	for (size_t i = 0; i <= pp->nrels; i++) {
-		struct pnode *pn = &pp->nodes[i];
-		for (size_t l = 0; l < pn->nlabels; l++) {
-			const char *keys[8];
-			int nk = 0;
-			if (pn->props && pn->props->kind == E_MAP)
-				for (size_t k = 0;
-				     k < pn->props->nargs && nk < 8; k++)
-					keys[nk++] = pn->props->labels[k];
-			struct expr *w = where;
-			struct expr *stack[64];
-			int sp = 0;
-			while (w && nk < 8) {
-				if (w->kind == E_AND && sp < 62) {
-					stack[sp++] = w->b;
-					w = w->a;
-					continue;
-				}
-				if (w->kind == E_CMP && w->op[0] == '=') {
-					struct expr *p =
-					    w->a->kind == E_PROP ? w->a : w->b;
-					if (p->kind == E_PROP &&
-					    p->a->kind == E_VAR &&
-					    p->a->slot == pn->slot)
-						keys[nk++] = p->name;
-				}
-				w = sp ? stack[--sp] : NULL;
-			}
-			for (int k = 0; k < nk; k++) {
-				struct val v = v_null();
-				struct idvec ids;
-				if (g_index_seek(c, pn->labels[l], keys[k], &v,
-				                 1, &v, 1, &ids)) {
-					lora_buf_printf(
-					    b, "NodeIndexSeek(:%s(%s))",
-					    pn->labels[l], keys[k]);
-					return;
-				}
-			}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i <= pp->nrels; i++) {
+			struct pnode *pn = &pp->nodes[i];
+			struct seekspec s[SEEK_SPECS_MAX];
+			int k = seek_specs(pn, where, s, SEEK_SPECS_MAX);
+			for (size_t l = 0; l < pn->nlabels; l++)
+				for (int j = 0; j < k; j++)
+					if ((s[j].kind == SEEK_EQ) == !pass &&
+					    seek_plannable(&s[j]) &&
+					    g_has_index(c, pn->labels[l],
+					                s[j].key)) {
+						seek_explain(pn->labels[l],
+						             &s[j], b);
+						return;
+					}
 		}
-	}
 	for (size_t i = 0; i <= pp->nrels; i++)
 		if (pp->nodes[i].nlabels) {
 			lora_buf_printf(b, "NodeByLabelScan(:%s)",

@@ -566,6 +566,235 @@ START_TEST(test_index_explain)
 }
 END_TEST
 
+/* range predicates: the same rows with and without an index on (R, p);
+ * seek = 1 when EXPLAIN must show a range seek once the index exists */
+static const struct {
+	const char *where;
+	int seek;
+} range_cases[] = {
+    {"n.p > 3", 1},
+    {"n.p >= 3", 1},
+    {"n.p < 3", 1},
+    {"n.p <= 3", 1},
+    {"n.p > 3 AND n.p <= 10", 1},
+    {"3 < n.p", 1},
+    {"10 >= n.p AND 2 < n.p", 1},
+    {"1 < n.p < 4", 1},
+    {"n.p > 2.5", 1},
+    {"n.p >= 2.5 AND n.p < 9.99", 1},
+    {"n.p <= 3.0", 1},
+    {"n.p > -0.0 AND n.p < 1", 1},
+    {"n.p > $lo AND n.p <= $hi", 1},
+    {"$lo <= n.p", 1},
+    {"n.p > $lo AND n.p < 'b'", 1},
+    {"n.p > 'a'", 1},
+    {"n.p >= 'ab' AND n.p < 'b'", 1},
+    {"n.p >= $s", 1},
+    {"n.p < $n", 1},
+    {"n.p > 10 AND n.p < 3", 1},
+    {"n.p > 5 AND n.p < 5", 1},
+    {"n.p >= 5 AND n.p <= 5", 1},
+    {"n.p > 1 AND n.p > 7", 1},
+    {"n.p > 1e300", 1},
+    {"n.p < -1e300", 1},
+    {"n.p > 9007199254740992.0", 1},
+    {"n.p >= 9007199254740993", 1},
+    {"n.p < 0.0 / 0.0", 0},
+    {"n.p > $nan", 1},
+    {"n.p < $nan", 1},
+    {"n.p > true", 0},
+    {"n.p STARTS WITH 'a'", 1},
+    {"n.p STARTS WITH ''", 1},
+    {"n.p STARTS WITH $s", 1},
+    {"n.p > 3 OR n.p < 0", 0},
+    {"n.p <> 3", 0},
+    {"n.p > 3 AND n.id > 4", 1},
+};
+
+static void range_params(Lora__ValueMap *m, Lora__MapEntry *e,
+                         Lora__MapEntry **ep, Lora__Value *v)
+{
+	const char *keys[] = {"lo", "hi", "s", "n", "nan"};
+	for (int i = 0; i < 5; i++) {
+		lora__value__init(&v[i]);
+		lora__map_entry__init(&e[i]);
+		e[i].key = (char *)keys[i];
+		e[i].value = &v[i];
+		ep[i] = &e[i];
+	}
+	v[0].kind_case = LORA__VALUE__KIND_INT_VALUE;
+	v[0].int_value = 3;
+	v[1].kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+	v[1].float_value = 9.5;
+	v[2].kind_case = LORA__VALUE__KIND_STRING_VALUE;
+	v[2].string_value = "ab";
+	v[4].kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+	v[4].float_value = 0.0 / 0.0;
+	lora__value_map__init(m);
+	m->n_entries = 5;
+	m->entries = ep;
+}
+
+#define RANGE_CASES (sizeof range_cases / sizeof range_cases[0])
+
+START_TEST(test_index_range_seek)
+{
+	ok("UNWIND [-5, 0, 1, 2, 3, 4, 5, 9, 10, 11, 15, 2.5, 3.0, 9.99, "
+	   "10.0, -0.0, 1e308, -1e308, 9007199254740993, 9007199254740992.0, "
+	   "'a', 'ab', 'abc', 'b', 'ba', '', true, false, null] AS p "
+	   "CREATE (:R {p: p})");
+	ok("CREATE (:R {p: 0.0 / 0.0}), (:R), (:Other {p: 4})");
+	ok("MATCH (n:R) SET n.id = id(n)");
+	Lora__ValueMap m;
+	Lora__MapEntry e[5], *ep[5];
+	Lora__Value v[5];
+	range_params(&m, e, ep, v);
+	static char before[RANGE_CASES][8192];
+	char q[512];
+	struct result r;
+	for (size_t i = 0; i < RANGE_CASES; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:R) WHERE %s RETURN n.p ORDER BY n.id",
+		         range_cases[i].where);
+		run_full(q, &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+		snprintf(before[i], sizeof before[i], "%s", r.text);
+	}
+	ck_assert_msg(!!strstr(before[0], "\n15\n"), "%s", before[0]);
+	ok("CREATE INDEX r_p FOR (n:R) ON (n.p)");
+	for (size_t i = 0; i < RANGE_CASES; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:R) WHERE %s RETURN n.p ORDER BY n.id",
+		         range_cases[i].where);
+		run_full(q, &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+		ck_assert_msg(!strcmp(r.text, before[i]),
+		              "%s: with index\n%s\nwithout\n%s", q, r.text,
+		              before[i]);
+		run_full(q, &m, NULL, QRY_EXPLAIN, &r);
+		ck_assert_int_eq(r.code, 0);
+		ck_assert_msg(!!strstr(r.plan, "NodeIndexRangeSeek(:R(p)") ==
+		                  range_cases[i].seek,
+		              "%s: plan %s", q, r.plan);
+	}
+}
+END_TEST
+
+START_TEST(test_index_range_explain)
+{
+	struct result r;
+	ok("UNWIND range(1, 40) AS i CREATE (:U {id: i})-[:K]->(:V {id: i})");
+	ok("CREATE INDEX u_id FOR (u:U) ON (u.id)");
+	run_full("MATCH (u:U) WHERE u.id > $lo AND u.id <= 10 RETURN u.id",
+	         NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_msg(
+	    !!strstr(r.plan, "NodeIndexRangeSeek(:U(id) > $lo AND <= 10)"),
+	    "%s", r.plan);
+	run_full("MATCH (u:U) WHERE 5 <= u.id RETURN u.id", NULL, NULL,
+	         QRY_EXPLAIN, &r);
+	ck_assert_msg(!!strstr(r.plan, "NodeIndexRangeSeek(:U(id) >= 5)"), "%s",
+	              r.plan);
+	/* an equality seek is preferred over a range on another node */
+	ok("CREATE INDEX v_id FOR (v:V) ON (v.id)");
+	run_full("MATCH (u:U)-[:K]->(v:V) WHERE u.id < 30 AND v.id = 3 "
+	         "RETURN u.id",
+	         NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(!!strstr(r.plan, "NodeIndexSeek(:V(id))"), "%s", r.plan);
+	run("MATCH (u:U)-[:K]->(v:V) WHERE u.id < 30 AND v.id = 3 "
+	    "RETURN u.id",
+	    &r);
+	ck_assert_str_eq(r.text, "u.id\n3\n");
+	run("MATCH (v:V)<-[:K]-(u:U) WHERE u.id >= 38 RETURN v.id ORDER BY "
+	    "v.id",
+	    &r);
+	ck_assert_str_eq(r.text, "v.id\n38\n39\n40\n");
+	run("MATCH (u:U) WHERE u.id STARTS WITH '1' RETURN count(*) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
+}
+END_TEST
+
+/* label expressions (Neo4j 5) in node patterns and in WHERE */
+static const struct {
+	const char *q;
+	const char *want; /* names, comma separated, in order */
+} label_cases[] = {
+    {"MATCH (x:A|B)", "a,ab,b"},
+    {"MATCH (x:A&B)", "ab"},
+    {"MATCH (x:A:B)", "ab"},
+    {"MATCH (x:!A)", "b,c,none"},
+    {"MATCH (x:%)", "a,ab,b,c"},
+    {"MATCH (x:!%)", "none"},
+    {"MATCH (x:(A|C)&!B)", "a,c"},
+    {"MATCH (x:!(A|B))", "c,none"},
+    {"MATCH (x:!!A)", "a,ab"},
+    {"MATCH (x:A|B|C)", "a,ab,b,c"},
+    {"MATCH (x:A|B&C)", "a,ab"},
+    {"MATCH (x:(A|B)&(B|C))", "ab,b"},
+    {"MATCH (x:%&!C)", "a,ab,b"},
+    {"MATCH (x:A|Nope)", "a,ab"},
+    {"MATCH (x) WHERE x:A|B", "a,ab,b"},
+    {"MATCH (x) WHERE x:A&B", "ab"},
+    {"MATCH (x) WHERE x:!A&!B", "c,none"},
+    {"MATCH (x) WHERE x:% AND NOT x:C", "a,ab,b"},
+    {"MATCH (x) WHERE x:(A|C) OR x.n = 'none'", "a,ab,c,none"},
+    {"MATCH (x) WHERE NOT x:!%", "a,ab,b,c"},
+    {"MATCH (x:A|C)-[:T|U]->(y:!A) WHERE y:B|C", "a"},
+};
+
+#define LABEL_CASES (sizeof label_cases / sizeof label_cases[0])
+
+START_TEST(test_label_expressions)
+{
+	struct result r;
+	ok("CREATE (a:A {n: 'a'}), (b:B {n: 'b'}), (ab:A:B {n: 'ab'}), "
+	   "(c:C {n: 'c'}), ({n: 'none'}), (a)-[:T]->(b), (c)-[:U]->(ab), "
+	   "(a)-[:V]->(c)");
+	char q[512], want[256];
+	for (size_t i = 0; i < LABEL_CASES; i++) {
+		snprintf(q, sizeof q, "%s RETURN x.n AS n ORDER BY n",
+		         label_cases[i].q);
+		run(q, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+		size_t k = (size_t)snprintf(want, sizeof want, "n\n");
+		for (const char *w = label_cases[i].want; *w; w++)
+			want[k++] = *w == ',' ? '\n' : *w;
+		want[k++] = '\n';
+		want[k] = 0;
+		ck_assert_msg(!strcmp(r.text, want), "%s: got\n%s\nwant\n%s", q,
+		              r.text, want);
+	}
+	run("MATCH ()-[r]->() WHERE r:T|U RETURN count(r) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n2\n");
+	run("MATCH ()-[r]->() WHERE r:!T RETURN count(r) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n2\n");
+	run("MATCH ()-[r]->() WHERE r:% AND NOT r:T&U RETURN count(r) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n3\n");
+	/* `|` after a comprehension's WHERE still starts the projection */
+	run("MATCH (x) WITH collect(x) AS xs "
+	    "RETURN size([y IN xs WHERE y:A | y.n]) AS k, "
+	    "size([y IN xs WHERE (y:A|C) | y.n]) AS m",
+	    &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "k|m\n2|3\n");
+	run("MATCH (x:A:B|C) RETURN x", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	run("MATCH (x) WHERE x:A|B:C RETURN x", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	run("CREATE (:A|B)", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+	run("MERGE (x:!A)", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+	run("MATCH (x:A) SET x:B|C", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	run("MATCH (x:A&) RETURN x", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	run("MATCH (x) RETURN count(*) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n5\n");
+}
+END_TEST
+
 START_TEST(test_unique_constraint)
 {
 	struct result r;
@@ -697,6 +926,9 @@ static Suite *suite(void)
 	tcase_add_test(t, test_rollback);
 	tcase_add_test(t, test_pending_batches);
 	tcase_add_test(t, test_index_explain);
+	tcase_add_test(t, test_index_range_seek);
+	tcase_add_test(t, test_index_range_explain);
+	tcase_add_test(t, test_label_expressions);
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_props_on_demand);
