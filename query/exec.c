@@ -387,6 +387,12 @@ static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 				    seek_run(c, pn->labels[l], &s[i], m->row,
 				             out))
 					return;
+	const char *ul[LX_UNION_MAX];
+	int nu = pn->nlabels ? -1 : lx_union_labels(pn->lx, ul);
+	if (nu > 0) {
+		scan_union(c, ul, nu, out);
+		return;
+	}
 	const char *best = NULL;
 	uint64_t bc = UINT64_MAX;
 	for (size_t l = 0; l < pn->nlabels; l++) {
@@ -420,6 +426,19 @@ static uint64_t seek_cost(struct qctx *c, struct mstate *m, struct pnode *pn,
 	return best;
 }
 
+/* rows of a label-expression node read as a union of label scans */
+static uint64_t lx_cost(struct qctx *c, struct pnode *pn)
+{
+	const char *ul[LX_UNION_MAX];
+	int nu = lx_union_labels(pn->lx, ul);
+	if (nu <= 0)
+		return UINT64_MAX - 1;
+	uint64_t sum = 0;
+	for (int i = 0; i < nu; i++)
+		sum += g_count_label(c, ul[i]);
+	return sum < UINT64_MAX - 1 ? sum : UINT64_MAX - 1;
+}
+
 static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 {
 	int best = 0;
@@ -435,7 +454,7 @@ static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 				cost = cost / 16 + 1;
 			cost = seek_cost(c, m, pn, cost);
 		} else {
-			cost = UINT64_MAX - 1;
+			cost = lx_cost(c, pn);
 		}
 		if (cost < bc) {
 			bc = cost;

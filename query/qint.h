@@ -598,6 +598,12 @@ struct seekspec {
 int seek_specs(struct pnode *pn, struct expr *where, struct seekspec *s, int n);
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out);
+/* a label expression as a union of label scans: labels of which every
+ * matching node has one (written to out, LX_UNION_MAX entries), or -1 */
+#define LX_UNION_MAX 16
+int lx_union_labels(struct lexpr *x, const char **out);
+/* ids of nodes with any of labels, sorted and without duplicates */
+void scan_union(struct qctx *c, const char **labels, int n, struct idvec *out);
 /* whether a seek may serve s: range literals must be numbers or strings */
 int seek_plannable(struct seekspec *s);
 void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b);

@@ -375,12 +375,23 @@ static void part_access(struct qctx *c, struct ppart *pp, struct expr *where,
 						return;
 					}
 		}
-	for (size_t i = 0; i <= pp->nrels; i++)
+	for (size_t i = 0; i <= pp->nrels; i++) {
+		const char *ul[LX_UNION_MAX];
+		int nu = lx_union_labels(pp->nodes[i].lx, ul);
 		if (pp->nodes[i].nlabels) {
 			lora_buf_printf(b, "NodeByLabelScan(:%s)",
 			                pp->nodes[i].labels[0]);
 			return;
 		}
+		if (nu > 0) {
+			lora_buf_puts(b, "Union(");
+			for (int k = 0; k < nu; k++)
+				lora_buf_printf(b, "%sNodeByLabelScan(:%s)",
+				                k ? ", " : "", ul[k]);
+			lora_buf_putc(b, ')');
+			return;
+		}
+	}
 	lora_buf_puts(b, "AllNodesScan");
 }
 

@@ -1,5 +1,6 @@
 /* seek.c - index-usable predicates on a node pattern (equality, ranges,
  * STARTS WITH) and the index seeks that serve them. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "qint.h"
@@ -196,4 +197,56 @@ void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b)
 			bound_text(b, s->hi_incl ? "<=" : "<", s->hi);
 	}
 	lora_buf_putc(b, ')');
+}
+
+/* labels of which every node matching x carries at least one, appended
+ * to out from n; -1 when no such set of at most LX_UNION_MAX labels */
+static int lx_cover(struct lexpr *x, const char **out, int n)
+{
+	int k;
+	switch (x->op) {
+	case LX_LABEL:
+		if (n >= LX_UNION_MAX)
+			return -1;
+		out[n] = x->label;
+		return n + 1;
+	case LX_OR:
+		k = lx_cover(x->a, out, n);
+		return k < 0 ? -1 : lx_cover(x->b, out, k);
+	case LX_AND:
+		k = lx_cover(x->a, out, n);
+		return k >= 0 ? k : lx_cover(x->b, out, n);
+	default:
+		return -1;
+	}
+}
+
+int lx_union_labels(struct lexpr *x, const char **out)
+{
+	return x ? lx_cover(x, out, 0) : -1;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void scan_union(struct qctx *c, const char **labels, int n, struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	for (int i = 0; i < n; i++) {
+		struct idvec one;
+		g_scan(c, labels[i], &one);
+		for (size_t j = 0; j < one.n; j++)
+			idv_push(c, out, one.v[j]);
+	}
+	if (out->n < 2)
+		return;
+	qsort(out->v, out->n, sizeof *out->v, id_cmp);
+	size_t k = 1;
+	for (size_t j = 1; j < out->n; j++)
+		if (out->v[j] != out->v[k - 1])
+			out->v[k++] = out->v[j];
+	out->n = k;
 }

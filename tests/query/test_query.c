@@ -778,6 +778,25 @@ START_TEST(test_label_expressions)
 	    &r);
 	ck_assert_msg(r.code == 0, "%s", r.err.message);
 	ck_assert_str_eq(r.text, "k|m\n2|3\n");
+	run_full("MATCH (x:(A|B)&!C) RETURN x", NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(!!strstr(r.plan, "Union(NodeByLabelScan(:A), "
+	                               "NodeByLabelScan(:B))"),
+	              "%s", r.plan);
+	run_full("MATCH (x:!A) RETURN x", NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(!!strstr(r.plan, "AllNodesScan"), "%s", r.plan);
+	run("MATCH (x:A|A|B) RETURN count(*) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n3\n");
+	run("MATCH (x:A) WHERE (x)-->(:B|C) RETURN count(*) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n1\n");
+	run("MATCH (x:A) WHERE (x)-->(:!%) RETURN count(*) AS c", &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
+	run("OPTIONAL MATCH (x:Nope|Other) RETURN x", &r);
+	ck_assert_str_eq(r.text, "x\nnull\n");
+	/* the union scan sees the statement's own writes */
+	run("CREATE (:B {n: 'new'}) WITH 1 AS one "
+	    "MATCH (x:A|B) RETURN count(*) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n4\n");
 	run("MATCH (x:A:B|C) RETURN x", &r);
 	ck_assert_int_eq(r.code, LORA_EPARSE);
 	run("MATCH (x) WHERE x:A|B:C RETURN x", &r);
@@ -791,7 +810,7 @@ START_TEST(test_label_expressions)
 	run("MATCH (x:A&) RETURN x", &r);
 	ck_assert_int_eq(r.code, LORA_EPARSE);
 	run("MATCH (x) RETURN count(*) AS c", &r);
-	ck_assert_str_eq(r.text, "c\n5\n");
+	ck_assert_str_eq(r.text, "c\n6\n");
 }
 END_TEST
 
