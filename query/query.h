@@ -34,11 +34,11 @@
 
 /* ---- limits (defaults; a request may lower or raise them) -------------- */
 
-#define QRY_QUERY_BYTES_MAX (1u << 20)  /* query text */
-#define QRY_NESTING_DEPTH_MAX 256       /* expression / clause nesting */
-#define QRY_ROWS_MAX 10000000ull        /* rows any operator may produce */
-#define QRY_TIME_MS_DEFAULT 60000       /* per statement */
-#define QRY_MUTATIONS_MAX 1000000       /* mutations in one statement */
+#define QRY_QUERY_BYTES_MAX   (1u << 20)  /* query text */
+#define QRY_NESTING_DEPTH_MAX 256         /* expression / clause nesting */
+#define QRY_ROWS_MAX          10000000ull /* rows any operator may produce */
+#define QRY_TIME_MS_DEFAULT   60000       /* per statement */
+#define QRY_MUTATIONS_MAX     1000000     /* mutations in one statement */
 
 struct qry_limits {
 	uint32_t nesting_depth_max;
@@ -53,10 +53,10 @@ void qry_limits_init(struct qry_limits *l);
 /* ---- errors ------------------------------------------------------------ */
 
 struct qry_error {
-	int code;                         /* enum lora_err, 0 when none */
-	char message[LORA_ERRMSG_BYTES];  /* readable sentence */
-	uint32_t line, column;            /* 1-based; 0 when not positional */
-	char excerpt[LORA_ERRMSG_BYTES];  /* parse errors: line + caret, or "" */
+	int code;                        /* enum lora_err, 0 when none */
+	char message[LORA_ERRMSG_BYTES]; /* readable sentence */
+	uint32_t line, column;           /* 1-based; 0 when not positional */
+	char excerpt[LORA_ERRMSG_BYTES]; /* parse errors: line + caret, or "" */
 };
 
 /* ---- running a statement ----------------------------------------------- */
@@ -68,14 +68,14 @@ enum qry_mode {
 };
 
 struct qry_request {
-	const char *query;              /* borrowed, NUL-terminated */
-	const Lora__ValueMap *params;   /* borrowed; NULL for none */
-	struct sto_view *view;          /* borrowed; must outlive the cursor */
+	const char *query;            /* borrowed, NUL-terminated */
+	const Lora__ValueMap *params; /* borrowed; NULL for none */
+	struct sto_view *view;        /* borrowed; must outlive the cursor */
 	const Lora__MutationBatch *const *pending; /* borrowed, may be NULL */
 	size_t n_pending;
 	enum qry_mode mode;
-	int read_only;                  /* 1: a write is LORA_EREADONLY */
-	struct qry_limits limits;       /* qry_limits_init() for defaults */
+	int read_only;            /* 1: a write is LORA_EREADONLY */
+	struct qry_limits limits; /* qry_limits_init() for defaults */
 };
 
 struct qry_cursor;
