@@ -140,9 +140,9 @@ static int rel_type_ok(struct prel *r, const char *type)
 
 static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid, struct val *row)
 {
-	/* adjacency scans leave a stub with type and endpoints: load the
-	 * properties only when the pattern needs them */
-	struct gedge *e = r->props ? g_edge(c, eid) : g_edge_stub(c, eid);
+	/* adjacency scans leave a shallow edge with type and endpoints: load
+	 * the properties only when the pattern needs them */
+	struct gedge *e = r->props ? g_edge(c, eid) : g_edge_shallow(c, eid);
 	if (!e || e->deleted || !rel_type_ok(r, e->type))
 		return 0;
 	if (r->props && !props_match(c, r->props, e->props, NULL, row))
@@ -167,7 +167,7 @@ static struct val make_path(struct qctx *c, struct ppart *pp, struct val *row,
 	size_t k = 0;
 	for (size_t i = 0; i < pp->nrels; i++)
 		for (size_t j = 0; j < segs[i].n; j++) {
-			struct gedge *e = g_edge_stub(c, segs[i].edges[j]);
+			struct gedge *e = g_edge_shallow(c, segs[i].edges[j]);
 			cur = e->src == cur ? e->dst : e->src;
 			p->rels[k] = e->id;
 			p->nodes[++k] = cur;
@@ -302,7 +302,7 @@ static void follow_list(struct qctx *c, struct mstate *m, struct prel *r,
 		if (v.t != V_REL || used_has(m, v.u.id) ||
 		    !rel_ok(c, r, v.u.id, m->row))
 			return;
-		struct gedge *e = g_edge_stub(c, v.u.id);
+		struct gedge *e = g_edge_shallow(c, v.u.id);
 		if ((dir == D_OUT && e->src != cur) ||
 		    (dir == D_IN && e->dst != cur) ||
 		    (dir == D_BOTH && e->src != cur && e->dst != cur))
@@ -540,7 +540,7 @@ static size_t walk_back(struct qctx *c, struct hmap *par, uint64_t at,
 			break;
 		uint64_t e = (uint64_t)(p - 1);
 		out[n++] = e;
-		struct gedge *g = g_edge_stub(c, e);
+		struct gedge *g = g_edge_shallow(c, e);
 		at = g->src == at ? g->dst : g->src;
 	}
 	for (size_t i = 0; i < n / 2; i++) {
@@ -710,7 +710,7 @@ static void emit_shortest(struct qctx *c, struct mstate *m, struct ppart *pp,
 			continue;
 		}
 		uint64_t e = pv->v[idx[depth]++];
-		struct gedge *ge = g_edge_stub(c, e);
+		struct gedge *ge = g_edge_shallow(c, e);
 		stack_e[depth] = e;
 		depth++;
 		stack_n[depth] = ge->src == at ? ge->dst : ge->src;

@@ -236,7 +236,7 @@ struct gedge *g_edge(struct qctx *c, uint64_t id)
 	return e;
 }
 
-struct gedge *g_edge_stub(struct qctx *c, uint64_t id)
+struct gedge *g_edge_shallow(struct qctx *c, uint64_t id)
 {
 	struct gedge *e = hm_get(&c->g.edges, id);
 	return e ? e : g_edge(c, id);
@@ -405,7 +405,8 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 		qerr(c, rv, "adjacency scan: %s", lora_strerror(rv));
 	struct sto_item item;
 	int done = 0;
-	/* collect first: edge_stub can raise, the iterator must be freed */
+	/* collect first: g_edge_shallow can raise, the iterator must be freed
+	 */
 	size_t start = *n;
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
 		if (dir == STO_BOTH && !item.outgoing && item.other_id == node)

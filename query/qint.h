@@ -477,7 +477,7 @@ struct vmap *g_node_props(struct qctx *c, struct gnode *n);
 struct val *g_node_prop(struct qctx *c, struct gnode *n, const char *key);
 struct gedge *g_edge(struct qctx *c, uint64_t id);
 /* type and endpoints only (properties may not be loaded) */
-struct gedge *g_edge_stub(struct qctx *c, uint64_t id);
+struct gedge *g_edge_shallow(struct qctx *c, uint64_t id);
 int g_has_label(struct gnode *n, const char *l);
 /* whether a node's labels (n) or a relationship's type (type) satisfy x */
 int lx_match(struct lexpr *x, struct gnode *n, const char *type);
