@@ -224,11 +224,8 @@ static int dg_cf(struct dg *d, struct sto_store *s, rocksdb_readoptions_t *ro,
 			rv = dg_meta(d, s, k, klen, v, vlen);
 		}
 	}
-	char *err = NULL;
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
 	sto_rec_free(&r);
-	return err ? sto_rocks_err(err, NULL, "digest scan") : rv;
+	return sto_iter_close(it, rv, NULL, "digest scan");
 }
 
 int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],

@@ -72,9 +72,7 @@ static int log_load(struct sto_log *l, char *errmsg)
 		    lora_get_be64(key + 1) > l->last)
 			l->last = lora_get_be64(key + 1);
 	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	return err ? sto_rocks_err(err, errmsg, "find last entry") : 0;
+	return sto_iter_close(it, 0, errmsg, "find last entry");
 }
 
 int sto_log_open(const char *dir, struct sto_log **out, char *errmsg)
@@ -258,10 +256,7 @@ static int entries_read(struct sto_log *l, uint64_t lo, uint64_t hi,
 		(*n)++;
 		rocksdb_iter_next(it);
 	}
-	char *err = NULL;
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	return err ? sto_rocks_err(err, NULL, "read log") : rv;
+	return sto_iter_close(it, rv, NULL, "read log");
 }
 
 int sto_log_entries(struct sto_log *l, uint64_t lo, uint64_t hi,

@@ -115,6 +115,10 @@ struct sto_store {
 /* Converts and frees a RocksDB error string; returns LORA_EIO (or
  * LORA_ECORRUPT / LORA_ENOSPC when the text says so). */
 int sto_rocks_err(char *rerr, char *errmsg, const char *what);
+/* Ends a scan: destroys `it` and returns its error (converted with `what`
+ * as context) or, when the iterator had none, rv. */
+int sto_iter_close(rocksdb_iterator_t *it, int rv, char *errmsg,
+                   const char *what);
 
 /* Reads a be64 from the meta CF (missing: *v = 0). */
 int sto_meta_get_u64(struct sto_store *s, const rocksdb_readoptions_t *ro,

@@ -33,6 +33,15 @@ int sto_rocks_err(char *rerr, char *errmsg, const char *what)
 	return code;
 }
 
+int sto_iter_close(rocksdb_iterator_t *it, int rv, char *errmsg,
+                   const char *what)
+{
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	return err ? sto_rocks_err(err, errmsg, what) : rv;
+}
+
 int sto_get(struct sto_store *s, const rocksdb_readoptions_t *ro, int cf,
             const void *key, size_t klen, char **val, size_t *vlen)
 {
@@ -204,11 +213,9 @@ int sto_tok_load(struct sto_store *s, char *errmsg)
 		const char *v = rocksdb_iter_value(it, &vlen);
 		rv = tok_load_one(s, k, klen, v, vlen);
 	}
-	char *err = NULL;
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err)
-		return sto_rocks_err(err, errmsg, "load tokens");
+	int ierr = sto_iter_close(it, 0, errmsg, "load tokens");
+	if (ierr)
+		return ierr;
 	if (rv)
 		lora_errf(rv, errmsg, "load tokens: %s", lora_strerror(rv));
 	return rv;
@@ -267,11 +274,9 @@ int sto_cat_load(struct sto_store *s, char *errmsg)
 		else
 			s->cat.n++;
 	}
-	char *err = NULL;
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err)
-		return sto_rocks_err(err, errmsg, "load index catalogue");
+	int ierr = sto_iter_close(it, 0, errmsg, "load index catalogue");
+	if (ierr)
+		return ierr;
 	if (rv)
 		lora_errf(rv, errmsg, "load index catalogue: %s",
 		          lora_strerror(rv));

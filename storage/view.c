@@ -168,10 +168,7 @@ static int build_vectors(struct sto_view *v, int entity, uint64_t id,
 		    arr, n,
 		    sto_tok_name(v->s, STO_TOK_KEY, lora_get_be32(k + 9)), val);
 	}
-	char *err = NULL;
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	return err ? sto_rocks_err(err, NULL, "scan vectors") : rv;
+	return sto_iter_close(it, rv, NULL, "scan vectors");
 }
 
 int sto_view_build_node(struct sto_view *v, uint64_t id,
@@ -363,11 +360,7 @@ int sto_view_indexes(struct sto_view *v, Lora__CreateIndex ***out, size_t *n)
 		else
 			cnt++;
 	}
-	char *err = NULL;
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err)
-		rv = sto_rocks_err(err, NULL, "scan index catalogue");
+	rv = sto_iter_close(it, rv, NULL, "scan index catalogue");
 	if (rv) {
 		sto_indexes_free(defs, cnt);
 		return rv;
@@ -451,11 +444,7 @@ int sto_view_names(struct sto_view *v, int kind, char ***out, size_t *n)
 		else
 			cnt++;
 	}
-	char *err = NULL;
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err)
-		rv = sto_rocks_err(err, NULL, "scan names");
+	rv = sto_iter_close(it, rv, NULL, "scan names");
 	if (rv) {
 		sto_names_free(names, cnt);
 		return rv;
