@@ -230,3 +230,25 @@ lc_first_ack_after() {
 		$s > t && (best == "" || $a < best) { best = $a }
 		END { print (best == "" ? "none" : best - t) }' "$1"
 }
+
+# lc_fail DRILL MESSAGE...: prints the drill's FAIL verdict and the tail of
+# every node's log, then exits 1.
+lc_fail() {
+	local drill=$1 i
+	shift
+	echo "VERDICT: FAIL $drill: $*"
+	for i in $(seq 1 "$LC_N"); do
+		echo "--- node $i ($LC_PREFIX.$i) log (last 15 lines)"
+		tail -n 15 "$(lc_logfile "$i")" 2>/dev/null
+	done
+	exit 1
+}
+
+# lc_need_binaries DRILL FILE...: exits 2 with a verdict when one is missing.
+lc_need_binaries() {
+	local drill=$1 b
+	shift
+	for b in "$@"; do
+		[ -x "$b" ] || { echo "VERDICT: FAIL $drill: missing binary $b"; exit 2; }
+	done
+}

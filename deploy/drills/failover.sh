@@ -48,19 +48,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 
-fail() {
-	echo "VERDICT: FAIL failover: $*"
-	local i
-	for i in 1 2 3; do
-		echo "--- node $i log (last 15 lines)"
-		tail -n 15 "$(lc_logfile "$i")" 2>/dev/null
-	done
-	exit 1
-}
+fail() { lc_fail failover "$@"; }
 
-for b in "$LC_LORAD" "$LOAD"; do
-	[ -x "$b" ] || { echo "VERDICT: FAIL failover: missing binary $b"; exit 2; }
-done
+lc_need_binaries failover "$LC_LORAD" "$LOAD"
 
 lc_log "failover drill: nodes $LC_PREFIX.1-3, work dir $DRILL_DIR"
 lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = info"

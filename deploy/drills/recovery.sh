@@ -58,19 +58,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 
-fail() {
-	echo "VERDICT: FAIL recovery: $*"
-	local i
-	for i in 1 2 3; do
-		echo "--- node $i ($LC_PREFIX.$i) log (last 15 lines)"
-		tail -n 15 "$(lc_logfile "$i")" 2>/dev/null
-	done
-	exit 1
-}
+fail() { lc_fail recovery "$@"; }
 
-for b in "$LC_LORAD" "$LOAD"; do
-	[ -x "$b" ] || { echo "VERDICT: FAIL recovery: missing binary $b"; exit 2; }
-done
+lc_need_binaries recovery "$LC_LORAD" "$LOAD"
 
 # write COUNT PREFIX: acknowledged writes through the client library.
 write() {
