@@ -143,6 +143,9 @@ int lora_buf_puts(struct lora_buf *b, const char *s);
 int lora_buf_printf(struct lora_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int lora_buf_vprintf(struct lora_buf *b, const char *fmt, va_list ap);
+/* Appends code point cp encoded as UTF-8. LORA_EINVAL (nothing appended)
+ * for a value above U+10FFFF or a surrogate half. */
+int lora_buf_put_utf8(struct lora_buf *b, uint32_t cp);
 /* Empties the buffer but keeps its memory. */
 void lora_buf_reset(struct lora_buf *b);
 void lora_buf_free(struct lora_buf *b);

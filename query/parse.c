@@ -83,25 +83,6 @@ static _Noreturn void perr(struct parser *p, struct tok *t, const char *fmt,
 
 /* ---- lexer ------------------------------------------------------------- */
 
-static void utf8_put(struct lora_buf *b, uint32_t cp)
-{
-	if (cp < 0x80) {
-		lora_buf_putc(b, (char)cp);
-	} else if (cp < 0x800) {
-		lora_buf_putc(b, (char)(0xC0 | (cp >> 6)));
-		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-	} else if (cp < 0x10000) {
-		lora_buf_putc(b, (char)(0xE0 | (cp >> 12)));
-		lora_buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-	} else {
-		lora_buf_putc(b, (char)(0xF0 | (cp >> 18)));
-		lora_buf_putc(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
-		lora_buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-	}
-}
-
 static int lex_string(struct parser *p, struct tok *t, const char *s, size_t *i)
 {
 	char q = s[*i];
@@ -165,7 +146,10 @@ static int lex_string(struct parser *p, struct tok *t, const char *s, size_t *i)
 					                      10));
 				}
 				j += (size_t)nd;
-				utf8_put(&b, cp);
+				if (lora_buf_put_utf8(&b, cp) != LORA_OK) {
+					lora_buf_free(&b);
+					perr(p, t, "invalid unicode escape");
+				}
 				break;
 			}
 			default:

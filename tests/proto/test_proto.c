@@ -85,6 +85,22 @@ START_TEST(buffers_grow_and_report_oom)
 }
 END_TEST
 
+START_TEST(utf8_encoding_and_invalid_code_points)
+{
+	struct lora_buf b = {0};
+	ck_assert_int_eq(lora_buf_put_utf8(&b, 'A'), 0);
+	ck_assert_int_eq(lora_buf_put_utf8(&b, 0xE9), 0);    /* e acute */
+	ck_assert_int_eq(lora_buf_put_utf8(&b, 0x20AC), 0);  /* euro */
+	ck_assert_int_eq(lora_buf_put_utf8(&b, 0x1F600), 0); /* emoji */
+	ck_assert_str_eq(b.data, "A\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80");
+	size_t len = b.len;
+	ck_assert_int_eq(lora_buf_put_utf8(&b, 0x110000), LORA_EINVAL);
+	ck_assert_int_eq(lora_buf_put_utf8(&b, 0xD800), LORA_EINVAL);
+	ck_assert_uint_eq(b.len, len);
+	lora_buf_free(&b);
+}
+END_TEST
+
 START_TEST(be64_keys_sort_like_numbers)
 {
 	uint8_t a[8], b[8];
@@ -161,6 +177,7 @@ int main(void)
 	tcase_add_test(tc, error_messages_wrap_with_context);
 	tcase_add_test(tc, allocation_failure_can_be_injected);
 	tcase_add_test(tc, buffers_grow_and_report_oom);
+	tcase_add_test(tc, utf8_encoding_and_invalid_code_points);
 	tcase_add_test(tc, be64_keys_sort_like_numbers);
 	tcase_add_test(tc, mutation_batch_round_trips);
 	suite_add_tcase(s, tc);

@@ -77,25 +77,6 @@ static int push_item(struct tck_value *v, char *key, struct tck_value *item)
 	return 0;
 }
 
-static void put_utf8(struct lora_buf *b, unsigned long cp)
-{
-	if (cp < 0x80) {
-		lora_buf_putc(b, (char)cp);
-	} else if (cp < 0x800) {
-		lora_buf_putc(b, (char)(0xC0 | (cp >> 6)));
-		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-	} else if (cp < 0x10000) {
-		lora_buf_putc(b, (char)(0xE0 | (cp >> 12)));
-		lora_buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-	} else {
-		lora_buf_putc(b, (char)(0xF0 | (cp >> 18)));
-		lora_buf_putc(b, (char)(0x80 | ((cp >> 12) & 0x3F)));
-		lora_buf_putc(b, (char)(0x80 | ((cp >> 6) & 0x3F)));
-		lora_buf_putc(b, (char)(0x80 | (cp & 0x3F)));
-	}
-}
-
 /* One backslash escape after the backslash; ps->p is on the escape
  * letter. */
 static int parse_escape(struct parser *ps, struct lora_buf *b)
@@ -136,7 +117,8 @@ static int parse_escape(struct parser *ps, struct lora_buf *b)
 		                         ? *ps->p - '0'
 		                         : (tolower(*ps->p) - 'a' + 10));
 	}
-	put_utf8(b, cp);
+	if (cp > 0x10FFFF || lora_buf_put_utf8(b, (uint32_t)cp) != LORA_OK)
+		return fail(ps, "bad unicode escape");
 	return 0;
 }
 
