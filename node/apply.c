@@ -352,6 +352,7 @@ static void maybe_checkpoint(struct lnode *n)
 static void *apply_main(void *arg)
 {
 	struct lnode *n = arg;
+	pthread_setname_np(pthread_self(), "lora-apply");
 	for (;;) {
 		pthread_mutex_lock(&n->apply_mu);
 		while (n->apply_head == NULL && !atomic_load(&n->stopping))

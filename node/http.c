@@ -1,72 +1,240 @@
 /*
- * http.c - the HTTP API (nng_http_server + jansson), LoraDB-compatible.
+ * http.c - the HTTP/1.1 server of the HTTP API (LoraDB-compatible JSON).
  *
- * nng calls a handler on its own threads; the handler only queues the
- * request, and NODE_HTTP_WORKERS threads of ours answer it (a write may
- * wait for commit, a read for a bookmark), then complete nng's aio.
- * Errors have one shape: {"error":{"code","message","category"}} with the
- * status of lora_err_http_status(); bodies above NODE_HTTP_BODY_BYTES_MAX
- * and unknown endpoints get the same shape from nng's error pages.
+ * One epoll thread accepts connections, reads and parses requests; a
+ * complete request goes to one of NODE_HTTP_WORKERS threads, which runs its
+ * route (a write waits for commit there, a read for its bookmark) and
+ * writes the answer straight to the socket. A connection belongs to exactly
+ * one thread at a time: EPOLLONESHOT disarms it while a worker has it, and
+ * the worker re-arms it (or closes it) when the answer is out. Keep-alive
+ * is the default for HTTP/1.1; pipelined requests are answered in order.
+ *
+ * Every error has one shape, {"error":{"code","message","category"}}, with
+ * the status of lora_err_http_status(): malformed requests 400, unknown
+ * endpoints 404, a wrong method 405, bodies above NODE_HTTP_BODY_BYTES_MAX
+ * 413 (the connection is closed: the body is not read), a full queue 503.
+ * Only Content-Length bodies are accepted (chunked uploads get 411).
  */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <jansson.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 
 #include "http_int.h"
 #include "json.h"
 #include "log.h"
 #include "node_int.h"
 
-#define NODE_HTTP_WORKERS   32
-#define NODE_HTTP_QUEUE_MAX 4096
+#define NODE_HTTP_WORKERS          32
+#define NODE_HTTP_QUEUE_MAX        4096 /* requests waiting for a worker */
+#define NODE_HTTP_CONNS_MAX        1024
+#define NODE_HTTP_HEADER_BYTES_MAX (16u << 10)
+#define NODE_HTTP_HEADERS_MAX      64
+#define NODE_HTTP_READ_BYTES       (16u << 10) /* one recv */
+#define NODE_HTTP_IDLE_MS          120000      /* keep-alive connection idle */
+#define NODE_HTTP_REQUEST_MS       30000 /* a started request must arrive */
+#define NODE_HTTP_SEND_MS          10000 /* an answer must leave */
+#define NODE_HTTP_EVENTS_MAX       64
+#define NODE_HTTP_BACKLOG          512
 
-struct http_job {
-	struct http_job *next;
-	nng_aio *aio;
-	nng_http_req *req;
+struct node_http_ex {
+	struct node_http *hs;
+	int fd;
+	struct node_http_ex *prev, *next; /* all connections (hs->mu) */
+	struct node_http_ex *qnext;       /* worker queue (hs->mu) */
+	char *buf;                        /* bytes read, not yet consumed */
+	size_t len, cap;
+	int busy;          /* a worker has it (hs->mu) */
+	int draining;      /* answered an error: discard input, then close */
+	uint64_t last_ms;  /* last activity (hs->mu) */
+	uint64_t start_ms; /* first byte of a partial request; 0: none */
+	int continue_sent; /* "100 Continue" sent for this request */
+	/* the request being read: its head is parsed once need is set */
+	size_t need;       /* head + body bytes; 0: head not complete yet */
+	size_t head_bytes; /* request line + headers + blank line */
+	size_t uri_off;
+	int expect; /* Expect: 100-continue */
+	/* the parsed request (pointers into buf, NUL-terminated) */
+	size_t req_bytes; /* head + body */
+	const char *method, *uri;
+	const char *body;
+	size_t body_len;
+	int keep_alive;
+	int forwarded; /* X-Lora-Forwarded: from another node */
 	const struct node_route *route;
+	/* the answer */
+	int replied, broken;
+	int async; /* answered from another thread (node_http_async) */
+	char *out; /* unsent rest of an async answer (lora_malloc) */
+	size_t out_len;
+	int resume; /* queued again: RESUME_FLUSH or RESUME_SERVE */
 };
 
+enum { RESUME_NONE, RESUME_FLUSH, RESUME_SERVE };
+
 struct node_http {
-	nng_http_server *server;
+	struct lnode *n;
+	int lfd, efd, wakefd;
+	pthread_t io_thread;
+	int io_started;
 	pthread_t threads[NODE_HTTP_WORKERS];
 	int n_threads;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
-	struct http_job *head, *tail;
+	struct node_http_ex *conns; /* all connections */
+	size_t n_conns;
+	struct node_http_ex *head, *tail; /* requests for the workers */
 	size_t qlen;
 	int stopping;
-	struct lnode *n;
 };
 
-/* ---- replies
+/* ---- answers
  * ------------------------------------------------------------------ */
 
-void node_http_reply(nng_aio *aio, int status, const char *ctype,
+static const char *reason(int status)
+{
+	switch (status) {
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 307:
+		return "Temporary Redirect";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
+	case 422:
+		return "Unprocessable Entity";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	case 507:
+		return "Insufficient Storage";
+	default:
+		return "Status";
+	}
+}
+
+/* Writes all of iov to fd (non-blocking), waiting up to NODE_HTTP_SEND_MS
+ * for room; 0 or -1 when the peer is gone or too slow. */
+static int send_all(int fd, struct iovec *iov, int cnt)
+{
+	uint64_t deadline = lora_now_ms() + NODE_HTTP_SEND_MS;
+	while (cnt > 0) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			uint64_t now = lora_now_ms();
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			if (now >= deadline ||
+			    poll(&p, 1, (int)(deadline - now)) <= 0)
+				return -1;
+			continue;
+		}
+		if (w < 0)
+			return -1;
+		size_t left = (size_t)w;
+		while (cnt > 0 && left >= iov->iov_len) {
+			left -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + left;
+			iov->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+/* Off the workers, an answer never waits for the client: what the socket
+ * does not take at once is kept in x->out for a worker to send. */
+static void send_or_keep(struct node_http_ex *x, struct iovec *iov, int cnt)
+{
+	size_t total = 0, sent = 0;
+	for (int i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+	ssize_t w;
+	do
+		w = sendmsg(x->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (w < 0 && errno == EINTR);
+	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+		x->broken = 1;
+		return;
+	}
+	sent = w > 0 ? (size_t)w : 0;
+	if (sent == total)
+		return;
+	x->out = lora_malloc(total - sent);
+	if (x->out == NULL) {
+		x->broken = 1;
+		return;
+	}
+	for (int i = 0; i < cnt; i++) {
+		size_t skip = sent < iov[i].iov_len ? sent : iov[i].iov_len;
+		memcpy(x->out + x->out_len, (char *)iov[i].iov_base + skip,
+		       iov[i].iov_len - skip);
+		x->out_len += iov[i].iov_len - skip;
+		sent -= skip;
+	}
+}
+
+void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
                      const char *body, size_t len, const char *bookmark,
                      const char *location)
 {
-	nng_http_res *res;
-	if (nng_http_res_alloc(&res) != 0) {
-		nng_aio_finish(aio, NNG_ENOMEM);
+	LORA_ASSERT(!x->replied);
+	x->replied = 1;
+	char head[1024];
+	int hl = snprintf(head, sizeof head,
+	                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	                  "Content-Length: %zu\r\n%s%s%s%s%s%s%s\r\n",
+	                  status, reason(status), ctype, len,
+	                  bookmark && bookmark[0] ? "X-Lora-Bookmark: " : "",
+	                  bookmark && bookmark[0] ? bookmark : "",
+	                  bookmark && bookmark[0] ? "\r\n" : "",
+	                  location ? "Location: " : "",
+	                  location ? location : "", location ? "\r\n" : "",
+	                  x->keep_alive ? "" : "Connection: close\r\n");
+	if (hl < 0 || (size_t)hl >= sizeof head) {
+		x->broken = 1;
 		return;
 	}
-	nng_http_res_set_status(res, (uint16_t)status);
-	nng_http_res_set_header(res, "Content-Type", ctype);
-	if (bookmark && bookmark[0])
-		nng_http_res_set_header(res, "X-Lora-Bookmark", bookmark);
-	if (location)
-		nng_http_res_set_header(res, "Location", location);
-	nng_http_res_copy_data(res, body, len);
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
+	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
+	if (x->async)
+		send_or_keep(x, iov, len ? 2 : 1);
+	else if (send_all(x->fd, iov, len ? 2 : 1) != 0)
+		x->broken = 1;
 }
 
-void node_http_reply_json(nng_aio *aio, int status, json_t *j,
+void node_http_reply_json(struct node_http_ex *x, int status, json_t *j,
                           const char *bookmark, const char *location)
 {
 	char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -74,10 +242,10 @@ void node_http_reply_json(nng_aio *aio, int status, json_t *j,
 		static const char oom[] = "{\"error\":{\"code\":\"LORA_"
 		                          "INTERNAL\",\"message\":\"out of "
 		                          "memory\",\"category\":\"server\"}}";
-		node_http_reply(aio, 500, "application/json", oom,
-		                sizeof oom - 1, NULL, NULL);
+		node_http_reply(x, 500, "application/json", oom, sizeof oom - 1,
+		                NULL, NULL);
 	} else {
-		node_http_reply(aio, status, "application/json", s, strlen(s),
+		node_http_reply(x, status, "application/json", s, strlen(s),
 		                bookmark, location);
 	}
 	free(s);
@@ -97,105 +265,561 @@ json_t *node_http_error_json(int code, const char *msg, uint32_t line,
 	return json_pack("{s:o*}", "error", e);
 }
 
-void node_http_reply_error(nng_aio *aio, int code, const char *msg)
+void node_http_reply_error(struct node_http_ex *x, int code, const char *msg)
 {
-	node_http_reply_json(aio, lora_err_http_status(code),
+	node_http_reply_json(x, lora_err_http_status(code),
 	                     node_http_error_json(code, msg, 0, 0), NULL, NULL);
 }
 
-/* ---- the job queue
- * ------------------------------------------------------------- */
-
-static void on_request(nng_aio *aio)
+/* An error answer with an explicit status (protocol-level errors). */
+static void reply_status(struct node_http_ex *x, int status, int code,
+                         const char *msg)
 {
-	nng_http_handler *h = nng_aio_get_input(aio, 1);
-	const struct node_route *route = nng_http_handler_get_data(h);
-	struct node_http *hs = route->http;
-	struct http_job *job = lora_calloc(1, sizeof *job);
-	if (job == NULL) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
+	node_http_reply_json(x, status, node_http_error_json(code, msg, 0, 0),
+	                     NULL, NULL);
+}
+
+void node_http_body(const struct node_http_ex *x, const char **data,
+                    size_t *len)
+{
+	*data = x->body;
+	*len = x->body_len;
+}
+
+const char *node_http_uri(const struct node_http_ex *x)
+{
+	return x->uri;
+}
+
+int node_http_forwarded(const struct node_http_ex *x)
+{
+	return x->forwarded;
+}
+
+/* ---- connections
+ * -------------------------------------------------------------- */
+
+static void conn_close(struct node_http *hs, struct node_http_ex *x)
+{
+	pthread_mutex_lock(&hs->mu);
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		hs->conns = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	hs->n_conns--;
+	pthread_mutex_unlock(&hs->mu);
+	epoll_ctl(hs->efd, EPOLL_CTL_DEL, x->fd, NULL);
+	close(x->fd);
+	lora_free(x->buf);
+	lora_free(x->out);
+	lora_free(x);
+}
+
+/* Hands the connection back to the epoll thread. Under hs->mu so that
+ * the reaper never sees it idle before it is armed. */
+static void conn_arm(struct node_http *hs, struct node_http_ex *x)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+	                         .data.ptr = x};
+	pthread_mutex_lock(&hs->mu);
+	x->busy = 0;
+	x->last_ms = lora_now_ms();
+	int rc = epoll_ctl(hs->efd, EPOLL_CTL_MOD, x->fd, &ev);
+	pthread_mutex_unlock(&hs->mu);
+	if (rc != 0)
+		conn_close(hs, x);
+}
+
+static void conn_accept(struct node_http *hs)
+{
+	for (;;) {
+		int fd =
+		    accept4(hs->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		struct node_http_ex *x = lora_calloc(1, sizeof *x);
+		pthread_mutex_lock(&hs->mu);
+		int full = hs->n_conns >= NODE_HTTP_CONNS_MAX;
+		if (x && !full) {
+			x->hs = hs;
+			x->fd = fd;
+			x->last_ms = lora_now_ms();
+			x->next = hs->conns;
+			if (hs->conns)
+				hs->conns->prev = x;
+			hs->conns = x;
+			hs->n_conns++;
+		}
+		pthread_mutex_unlock(&hs->mu);
+		if (x == NULL || full) {
+			if (full)
+				LOG_WARN("http: %d connections open, refusing "
+				         "one more",
+				         NODE_HTTP_CONNS_MAX);
+			lora_free(x);
+			close(fd);
+			continue;
+		}
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP |
+		                                   EPOLLONESHOT,
+		                         .data.ptr = x};
+		if (epoll_ctl(hs->efd, EPOLL_CTL_ADD, fd, &ev) != 0)
+			conn_close(hs, x);
 	}
-	job->aio = aio;
-	job->req = nng_aio_get_input(aio, 0);
-	job->route = route;
+}
+
+/* ---- parsing
+ * ------------------------------------------------------------------ */
+
+enum parse_rc { P_MORE, P_DONE, P_ERROR };
+
+struct parse_err {
+	int status, code;
+	const char *msg;
+};
+
+static int perr(struct parse_err *e, int status, int code, const char *msg)
+{
+	e->status = status;
+	e->code = code;
+	e->msg = msg;
+	return P_ERROR;
+}
+
+/* Splits "Name: value" header lines of [p, end); fills the request. */
+static int parse_headers(struct node_http_ex *x, char *p, char *end, int http11,
+                         size_t *clen, int *expect, struct parse_err *e)
+{
+	int have_len = 0, n = 0;
+	x->keep_alive = http11;
+	x->forwarded = 0;
+	*expect = 0;
+	while (p < end) {
+		char *eol = strstr(p, "\r\n");
+		if (eol == NULL || eol > end || ++n > NODE_HTTP_HEADERS_MAX)
+			return perr(e, 400, LORA_EINVAL, "malformed headers");
+		*eol = '\0';
+		char *colon = strchr(p, ':');
+		if (colon == NULL || colon == p)
+			return perr(e, 400, LORA_EINVAL,
+			            "malformed header line");
+		*colon = '\0';
+		char *v = colon + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (!strcasecmp(p, "Content-Length")) {
+			char *endp;
+			errno = 0;
+			unsigned long long l = strtoull(v, &endp, 10);
+			if (errno || endp == v || *endp != '\0' ||
+			    (have_len && l != *clen))
+				return perr(e, 400, LORA_EINVAL,
+				            "bad Content-Length");
+			*clen = (size_t)l;
+			have_len = 1;
+		} else if (!strcasecmp(p, "Transfer-Encoding")) {
+			return perr(e, 411, LORA_EINVAL,
+			            "chunked bodies are not supported: send a "
+			            "Content-Length");
+		} else if (!strcasecmp(p, "Connection")) {
+			if (strcasestr(v, "close"))
+				x->keep_alive = 0;
+			else if (strcasestr(v, "keep-alive"))
+				x->keep_alive = 1;
+		} else if (!strcasecmp(p, "X-Lora-Forwarded")) {
+			x->forwarded = 1;
+		} else if (!strcasecmp(p, "Expect")) {
+			*expect = strcasecmp(v, "100-continue") == 0;
+		}
+		p = eol + 2;
+	}
+	return P_DONE;
+}
+
+/* Parses the request at the start of x->buf: P_MORE (needs more bytes),
+ * P_DONE (x->method, uri, body, req_bytes set) or P_ERROR (e set). The
+ * head is parsed once (x->need set); the body may arrive later, and buf
+ * may move meanwhile, so the pointers are set from offsets at the end. */
+static int parse_request(struct node_http_ex *x, struct parse_err *e)
+{
+	if (x->need == 0) {
+		char *hend =
+		    x->len >= 4 ? memmem(x->buf, x->len, "\r\n\r\n", 4) : NULL;
+		if (hend == NULL && x->len > NODE_HTTP_HEADER_BYTES_MAX)
+			return perr(e, 400, LORA_ELIMIT,
+			            "request headers too large");
+		if (hend == NULL)
+			return P_MORE;
+		x->head_bytes = (size_t)(hend - x->buf) + 4;
+		if (x->head_bytes > NODE_HTTP_HEADER_BYTES_MAX)
+			return perr(e, 400, LORA_ELIMIT,
+			            "request headers too large");
+		hend[2] = '\0'; /* the last header line keeps its "\r\n" */
+		char *line_end = strstr(x->buf, "\r\n");
+		*line_end = '\0';
+		char *sp1 = strchr(x->buf, ' ');
+		char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+		if (sp1 == NULL || sp2 == NULL ||
+		    strncmp(sp2 + 1, "HTTP/1.", 7))
+			return perr(e, 400, LORA_EINVAL,
+			            "malformed request line");
+		*sp1 = *sp2 = '\0';
+		x->uri_off = (size_t)(sp1 + 1 - x->buf);
+		int http11 = strcmp(sp2 + 1, "HTTP/1.0") != 0;
+		size_t clen = 0;
+		if (parse_headers(x, line_end + 2, hend + 2, http11, &clen,
+		                  &x->expect, e) != P_DONE)
+			return P_ERROR;
+		if (clen > NODE_HTTP_BODY_BYTES_MAX)
+			return perr(
+			    e, 413, LORA_ELIMIT,
+			    "request body larger than the limit (4 MiB)");
+		x->need = x->head_bytes + clen;
+	}
+	if (x->len < x->need) {
+		if (x->expect && !x->continue_sent) {
+			static const char cont[] =
+			    "HTTP/1.1 100 Continue\r\n\r\n";
+			struct iovec iov = {(void *)cont, sizeof cont - 1};
+			x->continue_sent = 1;
+			if (send_all(x->fd, &iov, 1) != 0)
+				return perr(e, 400, LORA_EINVAL, "send failed");
+		}
+		return P_MORE;
+	}
+	x->method = x->buf;
+	x->uri = x->buf + x->uri_off;
+	x->body = x->buf + x->head_bytes;
+	x->body_len = x->need - x->head_bytes;
+	x->req_bytes = x->need;
+	return P_DONE;
+}
+
+/* ---- serving
+ * ------------------------------------------------------------------ */
+
+/* The route for method and uri; NULL with *status 404 (unknown path) or
+ * 405 (known path, other method). */
+static const struct node_route *route_find(const char *method, const char *uri,
+                                           int *status)
+{
+	size_t plen = strcspn(uri, "?");
+	int path_seen = 0;
+	for (const struct node_route *r = node_routes; r->path; r++) {
+		if (strlen(r->path) != plen || strncmp(r->path, uri, plen))
+			continue;
+		path_seen = 1;
+		if (!strcmp(r->method, method))
+			return r;
+	}
+	*status = path_seen ? 405 : 404;
+	return NULL;
+}
+
+static int enqueue(struct node_http *hs, struct node_http_ex *x)
+{
 	pthread_mutex_lock(&hs->mu);
 	int full = hs->qlen >= NODE_HTTP_QUEUE_MAX || hs->stopping;
 	if (!full) {
+		x->busy = 1;
+		x->qnext = NULL;
 		if (hs->tail)
-			hs->tail->next = job;
+			hs->tail->qnext = x;
 		else
-			hs->head = job;
-		hs->tail = job;
+			hs->head = x;
+		hs->tail = x;
 		hs->qlen++;
 		pthread_cond_signal(&hs->cond);
 	}
 	pthread_mutex_unlock(&hs->mu);
-	if (full) {
-		lora_free(job);
-		node_http_reply_error(aio, LORA_EUNAVAILABLE,
-		                      "server busy or stopping: not executed");
+	return full ? -1 : 0;
+}
+
+/* Runs the route; 1 when it handed x to another thread (hands off). */
+static int run_route(struct node_http *hs, struct node_http_ex *x)
+{
+	uint64_t t0 = lora_now_ns();
+	const struct node_route *r = x->route;
+	int ok = r->fn(hs->n, x, r);
+	if (ok == NODE_ROUTE_ASYNC)
+		return 1;
+	if (!x->replied)
+		reply_status(x, 500, LORA_EINTERNAL,
+		             "the request got no answer");
+	node_metrics_request(hs->n, r->name, ok, lora_now_ns() - t0);
+	return 0;
+}
+
+/* After an answer: drops the request's bytes; -1 when the connection was
+ * closed (Connection: close, or the answer could not be sent). */
+static int conn_next(struct node_http *hs, struct node_http_ex *x)
+{
+	if (!x->keep_alive || x->broken) {
+		conn_close(hs, x);
+		return -1;
+	}
+	memmove(x->buf, x->buf + x->req_bytes, x->len - x->req_bytes);
+	x->len -= x->req_bytes;
+	x->need = x->req_bytes = 0;
+	x->continue_sent = x->replied = 0;
+	x->start_ms = 0;
+	x->route = NULL;
+	return 0;
+}
+
+/* Answers a protocol error and closes after the client stops sending (the
+ * body is not read: closing at once could reset the answer away). */
+static void conn_refuse(struct node_http *hs, struct node_http_ex *x,
+                        const struct parse_err *e)
+{
+	x->keep_alive = 0;
+	reply_status(x, e->status, e->code, e->msg);
+	if (x->broken || shutdown(x->fd, SHUT_WR) != 0) {
+		conn_close(hs, x);
+		return;
+	}
+	x->draining = 1;
+	x->len = 0;
+	conn_arm(hs, x);
+}
+
+/*
+ * Serves the requests in x->buf until one needs more bytes (the connection
+ * goes back to epoll), one goes to the workers (epoll thread only), or the
+ * connection closes. Workers run the routes themselves.
+ */
+static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
+{
+	for (;;) {
+		struct parse_err e;
+		int rc = parse_request(x, &e);
+		if (rc == P_MORE) {
+			if (x->len > 0 && x->start_ms == 0)
+				x->start_ms = lora_now_ms();
+			conn_arm(hs, x);
+			return;
+		}
+		if (rc == P_ERROR) {
+			conn_refuse(hs, x, &e);
+			return;
+		}
+		int status = 0;
+		x->route = route_find(x->method, x->uri, &status);
+		if (x->route == NULL)
+			reply_status(
+			    x, status,
+			    status == 404 ? LORA_ENOTFOUND : LORA_EINVAL,
+			    status == 404
+			        ? "unknown endpoint"
+			        : "method not allowed on this endpoint");
+		else if (worker && run_route(hs, x))
+			return;
+		else if (!worker && enqueue(hs, x) == 0)
+			return;
+		else if (!worker)
+			reply_status(x, 503, LORA_EUNAVAILABLE,
+			             "server busy or stopping: not executed");
+		if (conn_next(hs, x) != 0)
+			return;
 	}
 }
 
-static void *http_main(void *arg)
+/* The epoll thread: reads what arrived, then serves it. */
+static void conn_readable(struct node_http *hs, struct node_http_ex *x)
+{
+	const size_t limit = NODE_HTTP_HEADER_BYTES_MAX +
+	                     NODE_HTTP_BODY_BYTES_MAX + NODE_HTTP_READ_BYTES;
+	while (x->len < limit) {
+		if (x->cap - x->len < NODE_HTTP_READ_BYTES) {
+			size_t cap = x->cap ? 2 * x->cap : NODE_HTTP_READ_BYTES;
+			while (cap - x->len < NODE_HTTP_READ_BYTES)
+				cap *= 2;
+			char *nb = lora_realloc(x->buf, cap);
+			if (nb == NULL)
+				break;
+			x->buf = nb;
+			x->cap = cap;
+		}
+		size_t room = x->draining ? x->cap : x->cap - x->len;
+		ssize_t r = recv(x->fd, x->draining ? x->buf : x->buf + x->len,
+		                 room, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (r <= 0) {
+			conn_close(hs, x);
+			return;
+		}
+		if (!x->draining)
+			x->len += (size_t)r;
+		x->last_ms = lora_now_ms();
+		if ((size_t)r < room)
+			break;
+	}
+	if (x->draining)
+		conn_arm(hs, x);
+	else
+		conn_serve(hs, x, 0);
+}
+
+/* ---- threads
+ * ------------------------------------------------------------------ */
+
+static void *worker_main(void *arg)
 {
 	struct node_http *hs = arg;
+	pthread_setname_np(pthread_self(), "lora-http");
 	for (;;) {
 		pthread_mutex_lock(&hs->mu);
 		while (hs->head == NULL && !hs->stopping)
 			pthread_cond_wait(&hs->cond, &hs->mu);
-		struct http_job *job = hs->head;
-		if (job) {
-			hs->head = job->next;
+		struct node_http_ex *x = hs->head;
+		if (x) {
+			hs->head = x->qnext;
 			if (hs->head == NULL)
 				hs->tail = NULL;
 			hs->qlen--;
 		}
 		pthread_mutex_unlock(&hs->mu);
-		if (job == NULL)
+		if (x == NULL)
 			break;
-		uint64_t t0 = lora_now_ns();
-		int ok = job->route->fn(hs->n, job->aio, job->req, job->route);
-		node_metrics_request(hs->n, job->route->name, ok,
-		                     lora_now_ns() - t0);
-		lora_free(job);
+		int resume = x->resume;
+		x->resume = RESUME_NONE;
+		if (resume == RESUME_FLUSH) {
+			struct iovec iov = {x->out, x->out_len};
+			if (send_all(x->fd, &iov, 1) != 0)
+				x->broken = 1;
+			lora_free(x->out);
+			x->out = NULL;
+			x->out_len = 0;
+		}
+		if (resume == RESUME_NONE && run_route(hs, x))
+			continue;
+		if (resume == RESUME_SERVE || conn_next(hs, x) == 0)
+			conn_serve(hs, x, 1);
 	}
 	return NULL;
 }
 
-/* ---- server
- * ------------------------------------------------------------------------ */
-
-static const char page_404[] =
-    "{\"error\":{\"code\":\"LORA_NOT_FOUND\",\"message\":\"unknown "
-    "endpoint\",\"category\":\"client\"}}";
-static const char page_405[] =
-    "{\"error\":{\"code\":\"LORA_INVALID\",\"message\":\"method not allowed "
-    "on this endpoint\",\"category\":\"client\"}}";
-static const char page_400[] =
-    "{\"error\":{\"code\":\"LORA_INVALID\",\"message\":\"malformed HTTP "
-    "request or body too large\",\"category\":\"client\"}}";
-static const char page_413[] =
-    "{\"error\":{\"code\":\"LORA_LIMIT\",\"message\":\"request body larger "
-    "than the limit\",\"category\":\"client\"}}";
-
-static int add_route(struct node_http *hs, struct node_route *r)
+void node_http_async(struct node_http_ex *x)
 {
-	nng_http_handler *h;
-	r->http = hs;
-	int rv = nng_http_handler_alloc(&h, r->path, on_request);
-	if (rv == 0)
-		rv = nng_http_handler_set_method(h, r->method);
-	if (rv == 0)
-		rv = nng_http_handler_collect_body(
-		    h, true,
-		    strcmp(r->method, "POST") ? 0 : NODE_HTTP_BODY_BYTES_MAX);
-	if (rv == 0)
-		rv = nng_http_handler_set_data(h, r, NULL);
-	if (rv == 0)
-		rv = nng_http_server_add_handler(hs->server, h);
-	return rv;
+	x->async = 1;
+}
+
+void node_http_async_done(struct node_http_ex *x)
+{
+	struct node_http *hs = x->hs;
+	x->async = 0;
+	if (x->out_len == 0) {
+		if (conn_next(hs, x) != 0)
+			return;
+		if (x->len == 0) {
+			conn_arm(hs, x);
+			return;
+		}
+		x->resume = RESUME_SERVE;
+	} else {
+		x->resume = RESUME_FLUSH;
+	}
+	if (enqueue(hs, x) != 0)
+		conn_close(hs, x);
+}
+
+/* Closes idle connections, requests that take too long to arrive and
+ * drained error connections (epoll thread). */
+static void reap(struct node_http *hs)
+{
+	enum { REAP_BATCH = 64, DRAIN_MS = 2000 };
+	struct node_http_ex *victims[REAP_BATCH];
+	size_t nv = 0;
+	uint64_t now = lora_now_ms();
+	pthread_mutex_lock(&hs->mu);
+	for (struct node_http_ex *x = hs->conns; x && nv < REAP_BATCH;
+	     x = x->next) {
+		if (x->busy)
+			continue;
+		if ((x->draining && now - x->last_ms > DRAIN_MS) ||
+		    (x->start_ms && now - x->start_ms > NODE_HTTP_REQUEST_MS) ||
+		    now - x->last_ms > NODE_HTTP_IDLE_MS)
+			victims[nv++] = x;
+	}
+	pthread_mutex_unlock(&hs->mu);
+	for (size_t i = 0; i < nv; i++)
+		conn_close(hs, victims[i]);
+}
+
+static void *io_main(void *arg)
+{
+	struct node_http *hs = arg;
+	pthread_setname_np(pthread_self(), "lora-http-io");
+	struct epoll_event evs[NODE_HTTP_EVENTS_MAX];
+	uint64_t next_reap = lora_now_ms() + 1000;
+	for (;;) {
+		int cnt = epoll_wait(hs->efd, evs, NODE_HTTP_EVENTS_MAX, 1000);
+		pthread_mutex_lock(&hs->mu);
+		int stop = hs->stopping;
+		pthread_mutex_unlock(&hs->mu);
+		if (stop)
+			break;
+		for (int i = 0; i < cnt; i++) {
+			if (evs[i].data.ptr == &hs->lfd)
+				conn_accept(hs);
+			else if (evs[i].data.ptr != &hs->wakefd)
+				conn_readable(hs, evs[i].data.ptr);
+		}
+		if (lora_now_ms() >= next_reap) {
+			reap(hs);
+			next_reap = lora_now_ms() + 1000;
+		}
+	}
+	return NULL;
+}
+
+/* ---- start / stop
+ * ------------------------------------------------------------- */
+
+/* A listening socket on "host:port". */
+static int listen_on(const char *addr, int *out)
+{
+	char host[NODE_ADDR_BYTES_MAX];
+	snprintf(host, sizeof host, "%s", addr);
+	char *colon = strrchr(host, ':');
+	if (colon == NULL)
+		return EINVAL;
+	*colon = '\0';
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE},
+	                *ai;
+	int rv = getaddrinfo(host[0] && strcmp(host, "*") ? host : NULL,
+	                     colon + 1, &hints, &ai);
+	if (rv != 0)
+		return EADDRNOTAVAIL;
+	int fd = socket(ai->ai_family,
+	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1, err = 0;
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) ||
+	    listen(fd, NODE_HTTP_BACKLOG))
+		err = errno;
+	freeaddrinfo(ai);
+	if (err && fd >= 0)
+		close(fd);
+	if (!err)
+		*out = fd;
+	return err;
+}
+
+static int watch(struct node_http *hs, int fd, void *tag)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = tag};
+	return epoll_ctl(hs->efd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 int node_http_start(struct lnode *n, char *errmsg)
@@ -204,31 +828,25 @@ int node_http_start(struct lnode *n, char *errmsg)
 	if (hs == NULL)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	hs->n = n;
+	hs->lfd = hs->efd = hs->wakefd = -1;
 	pthread_mutex_init(&hs->mu, NULL);
 	pthread_cond_init(&hs->cond, NULL);
 	n->http = hs;
-	char urls[NODE_ADDR_BYTES_MAX + 16];
-	snprintf(urls, sizeof urls, "http://%s", n->cfg.http_addr);
-	nng_url *url;
-	int rv = nng_url_parse(&url, urls);
-	if (rv == 0) {
-		rv = nng_http_server_hold(&hs->server, url);
-		nng_url_free(url);
-	}
-	for (struct node_route *r = node_routes; rv == 0 && r->path; r++)
-		rv = add_route(hs, r);
-	if (rv == 0) {
-		nng_http_server_set_error_page(hs->server, 404, page_404);
-		nng_http_server_set_error_page(hs->server, 405, page_405);
-		nng_http_server_set_error_page(hs->server, 400, page_400);
-		nng_http_server_set_error_page(hs->server, 413, page_413);
-		rv = nng_http_server_start(hs->server);
-	}
-	if (rv != 0)
+	int err = listen_on(n->cfg.http_addr, &hs->lfd);
+	if (err == 0 &&
+	    ((hs->efd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	     (hs->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	     watch(hs, hs->lfd, &hs->lfd) ||
+	     watch(hs, hs->wakefd, &hs->wakefd)))
+		err = errno;
+	if (err == 0 && pthread_create(&hs->io_thread, NULL, io_main, hs))
+		err = EAGAIN;
+	if (err)
 		return lora_errf(LORA_EIO, errmsg, "http server on %s: %s",
-		                 urls, nng_strerror(rv));
+		                 n->cfg.http_addr, strerror(err));
+	hs->io_started = 1;
 	for (int i = 0; i < NODE_HTTP_WORKERS; i++)
-		if (pthread_create(&hs->threads[i], NULL, http_main, hs) == 0)
+		if (pthread_create(&hs->threads[i], NULL, worker_main, hs) == 0)
 			hs->n_threads++;
 	return 0;
 }
@@ -238,21 +856,27 @@ void node_http_stop(struct lnode *n)
 	struct node_http *hs = n->http;
 	if (hs == NULL)
 		return;
-	if (hs->server)
-		nng_http_server_stop(hs->server);
 	pthread_mutex_lock(&hs->mu);
 	hs->stopping = 1;
 	pthread_cond_broadcast(&hs->cond);
 	pthread_mutex_unlock(&hs->mu);
+	if (hs->wakefd >= 0) {
+		uint64_t one = 1;
+		ssize_t w = write(hs->wakefd, &one, sizeof one);
+		(void)w;
+	}
+	if (hs->io_started)
+		pthread_join(hs->io_thread, NULL);
 	for (int i = 0; i < hs->n_threads; i++)
 		pthread_join(hs->threads[i], NULL);
-	for (struct http_job *j = hs->head, *nx; j; j = nx) {
-		nx = j->next;
-		nng_aio_finish(j->aio, NNG_ECLOSED);
-		lora_free(j);
-	}
-	if (hs->server)
-		nng_http_server_release(hs->server);
+	while (hs->conns)
+		conn_close(hs, hs->conns); /* queued ones too: not started */
+	if (hs->lfd >= 0)
+		close(hs->lfd);
+	if (hs->wakefd >= 0)
+		close(hs->wakefd);
+	if (hs->efd >= 0)
+		close(hs->efd);
 	pthread_mutex_destroy(&hs->mu);
 	pthread_cond_destroy(&hs->cond);
 	lora_free(hs);

@@ -19,11 +19,11 @@
  * ---------------------------------------------------------- */
 
 /* Parses the JSON body; on failure answers and returns NULL. */
-static json_t *body_json(nng_aio *aio, nng_http_req *req, int allow_empty)
+static json_t *body_json(struct node_http_ex *x, int allow_empty)
 {
-	void *data;
+	const char *data;
 	size_t len;
-	nng_http_req_get_data(req, &data, &len);
+	node_http_body(x, &data, &len);
 	if (len == 0 && allow_empty)
 		return json_object();
 	json_error_t je;
@@ -33,12 +33,12 @@ static json_t *body_json(nng_aio *aio, nng_http_req *req, int allow_empty)
 		snprintf(msg, sizeof msg,
 		         "malformed JSON body: %s (line %d, column %d)",
 		         je.text, je.line, je.column);
-		node_http_reply_error(aio, LORA_EINVAL, msg);
+		node_http_reply_error(x, LORA_EINVAL, msg);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		node_http_reply_error(aio, LORA_EINVAL,
+		node_http_reply_error(x, LORA_EINVAL,
 		                      "the body must be a JSON object");
 		return NULL;
 	}
@@ -46,7 +46,8 @@ static json_t *body_json(nng_aio *aio, nng_http_req *req, int allow_empty)
 }
 
 /* Rejects fields not in allowed (NULL-terminated); 0 when fine. */
-static int check_fields(nng_aio *aio, json_t *j, const char *const *allowed)
+static int check_fields(struct node_http_ex *x, json_t *j,
+                        const char *const *allowed)
 {
 	const char *key;
 	json_t *v;
@@ -59,7 +60,7 @@ static int check_fields(nng_aio *aio, json_t *j, const char *const *allowed)
 			char msg[LORA_ERRMSG_BYTES];
 			snprintf(msg, sizeof msg, "unknown field \"%.200s\"",
 			         key);
-			node_http_reply_error(aio, LORA_EINVAL, msg);
+			node_http_reply_error(x, LORA_EINVAL, msg);
 			return -1;
 		}
 	}
@@ -126,17 +127,18 @@ static int parse_format(const char *s, enum fmt *out)
 }
 
 /* Fills qb from j; answers and returns -1 on a bad field. */
-static int parse_query_body(nng_aio *aio, json_t *j, struct query_body *qb)
+static int parse_query_body(struct node_http_ex *x, json_t *j,
+                            struct query_body *qb)
 {
 	static const char *const fields[] = {
 	    "query",    "params",    "parameters", "format", "consistency",
 	    "bookmark", "requestId", "redirect",   NULL};
-	if (check_fields(aio, j, fields))
+	if (check_fields(x, j, fields))
 		return -1;
 	char msg[LORA_ERRMSG_BYTES];
 	qb->query = json_string_value(json_object_get(j, "query"));
 	if (qb->query == NULL) {
-		node_http_reply_error(aio, LORA_EINVAL,
+		node_http_reply_error(x, LORA_EINVAL,
 		                      "\"query\" (a string) is required");
 		return -1;
 	}
@@ -151,7 +153,7 @@ static int parse_query_body(nng_aio *aio, json_t *j, struct query_body *qb)
 	             json_string_length(rid) > NODE_REQUEST_ID_BYTES_MAX)) ||
 	    (redirect && !json_is_boolean(redirect))) {
 		node_http_reply_error(
-		    aio, LORA_EINVAL,
+		    x, LORA_EINVAL,
 		    "bad value for format, consistency, requestId "
 		    "or redirect");
 		return -1;
@@ -162,7 +164,7 @@ static int parse_query_body(nng_aio *aio, json_t *j, struct query_body *qb)
 	if (json_object_get(j, "bookmark") &&
 	    field_u64(j, "bookmark", &qb->req.bookmark) != 0) {
 		node_http_reply_error(
-		    aio, LORA_EINVAL,
+		    x, LORA_EINVAL,
 		    "\"bookmark\" must be a number or its string");
 		return -1;
 	}
@@ -174,7 +176,7 @@ static int parse_query_body(nng_aio *aio, json_t *j, struct query_body *qb)
 		params = json_object_get(j, "parameters");
 	int rc = node_json_to_params(params, &qb->params, msg);
 	if (rc) {
-		node_http_reply_error(aio, rc, msg);
+		node_http_reply_error(x, rc, msg);
 		return -1;
 	}
 	qb->req.query = qb->query;
@@ -241,14 +243,14 @@ static json_t *result_json(const Lora__Response *r, enum fmt fmt,
 }
 
 /* An error answer; NOT_LEADER carries the leader's HTTP address. */
-static void reply_resp_error(struct lnode *n, nng_aio *aio,
+static void reply_resp_error(struct lnode *n, struct node_http_ex *x,
                              const Lora__Response *r)
 {
 	int code = node_err_from_code(r->error->code);
 	json_t *j = node_http_error_json(code, r->error->message,
 	                                 r->error->line, r->error->column);
 	if (code != LORA_ENOTLEADER) {
-		node_http_reply_json(aio, lora_err_http_status(code), j, NULL,
+		node_http_reply_json(x, lora_err_http_status(code), j, NULL,
 		                     NULL);
 		return;
 	}
@@ -259,40 +261,137 @@ static void reply_resp_error(struct lnode *n, nng_aio *aio,
 		snprintf(url, sizeof url, "http://%s", m.http_addr);
 	json_object_set_new(j, "leader",
 	                    url[0] ? json_string(url) : json_null());
-	node_http_reply_json(aio, url[0] ? 307 : 503, j, NULL,
+	node_http_reply_json(x, url[0] ? 307 : 503, j, NULL,
 	                     url[0] ? url : NULL);
 }
 
-static int h_query(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static void query_body_free(struct query_body *qb)
+{
+	if (qb->params)
+		lora__value_map__free_unpacked(qb->params, &lora_pb_allocator);
+}
+
+/* Where a /query, /explain or /profile statement runs. */
+enum run_where {
+	RUN_HERE,   /* node_exec on this worker: reads, errors, redirects */
+	RUN_PROXY,  /* a follower's write: the leader's HTTP API answers */
+	RUN_WRITER, /* the leader's write: answered by the writer, async */
+};
+
+static enum run_where run_where(struct lnode *n, const struct node_route *route,
+                                const struct query_body *qb)
+{
+	int is_write = 0;
+	struct qry_error err = {0};
+	if (route->mode == QRY_EXPLAIN ||
+	    qry_is_write(qb->query, &is_write, &err) != 0 || !is_write)
+		return RUN_HERE;
+	if (node_is_leader(n))
+		return route->mode == QRY_RUN ? RUN_WRITER : RUN_HERE;
+	return qb->req.redirect || qb->req.forwarded ? RUN_HERE : RUN_PROXY;
+}
+
+/* A follower's write goes to the leader as it came; 0 when answered, -1
+ * when this node leads now and runs it itself. */
+static int proxy_write(struct lnode *n, struct node_http_ex *x,
+                       const struct node_route *route)
+{
+	const char *body;
+	size_t len;
+	node_http_body(x, &body, &len);
+	return node_proxy_write(n, x, route->path, body, len) ==
+	               NODE_FORWARD_SELF
+	           ? -1
+	           : 0;
+}
+
+/* A leader's write in flight: everything its answer needs. */
+struct http_write {
+	struct lnode *n;
+	struct node_http_ex *x;
+	const struct node_route *route;
+	json_t *j; /* owns the strings qb points into */
+	struct query_body qb;
+	Lora__Response *r;
+	uint64_t t0_ns;
+};
+
+static void write_answered(void *arg, int rc)
+{
+	struct http_write *hw = arg;
+	Lora__Response *r = hw->r;
+	(void)rc;
+	if (r->error)
+		reply_resp_error(hw->n, hw->x, r);
+	else
+		node_http_reply_json(hw->x, 200,
+		                     result_json(r, hw->qb.fmt, NULL, QRY_RUN),
+		                     r->bookmark, NULL);
+	node_metrics_request(hw->n, hw->route->name, r->error == NULL,
+	                     lora_now_ns() - hw->t0_ns);
+	node_http_async_done(hw->x);
+	lora__response__free_unpacked(r, &lora_pb_allocator);
+	query_body_free(&hw->qb);
+	json_decref(hw->j);
+	lora_free(hw);
+}
+
+/* Hands the write to the writer, which answers it when it is applied
+ * (no worker waits for it); takes j and qb. -1 (nothing taken) on OOM. */
+static int write_async(struct lnode *n, struct node_http_ex *x,
+                       const struct node_route *route, json_t *j,
+                       const struct query_body *qb)
+{
+	struct http_write *hw = lora_calloc(1, sizeof *hw);
+	Lora__Response *r = hw ? node_resp_new() : NULL;
+	if (r == NULL) {
+		lora_free(hw);
+		return -1;
+	}
+	*hw = (struct http_write){n, x, route, j, *qb, r, lora_now_ns()};
+	node_http_async(x);
+	node_write_async(n, &hw->qb.req, r, write_answered, hw);
+	return 0;
+}
+
+static int h_query(struct lnode *n, struct node_http_ex *x,
                    const struct node_route *route)
 {
-	json_t *j = body_json(aio, req, 0);
+	json_t *j = body_json(x, 0);
 	if (j == NULL)
 		return 0;
 	struct query_body qb = {0};
 	qb.req.mode = (enum qry_mode)route->mode;
-	if (parse_query_body(aio, j, &qb) != 0) {
+	if (parse_query_body(x, j, &qb) != 0) {
 		json_decref(j);
 		return 0;
+	}
+	qb.req.forwarded = node_http_forwarded(x);
+	enum run_where where = run_where(n, route, &qb);
+	if (where == RUN_WRITER && write_async(n, x, route, j, &qb) == 0)
+		return NODE_ROUTE_ASYNC;
+	if (where == RUN_PROXY && proxy_write(n, x, route) == 0) {
+		query_body_free(&qb);
+		json_decref(j);
+		return 1;
 	}
 	Lora__Response *r = NULL;
 	Lora__Value *plan = NULL;
 	node_exec(n, &qb.req, &r, route->mode != QRY_RUN ? &plan : NULL, NULL);
 	int ok = r && r->error == NULL;
 	if (r == NULL)
-		node_http_reply_error(aio, LORA_ENOMEM, NULL);
+		node_http_reply_error(x, LORA_ENOMEM, NULL);
 	else if (r->error)
-		reply_resp_error(n, aio, r);
+		reply_resp_error(n, x, r);
 	else
-		node_http_reply_json(aio, 200,
+		node_http_reply_json(x, 200,
 		                     result_json(r, qb.fmt, plan, route->mode),
 		                     r->bookmark, NULL);
 	if (r)
 		lora__response__free_unpacked(r, &lora_pb_allocator);
 	if (plan)
 		lora__value__free_unpacked(plan, &lora_pb_allocator);
-	if (qb.params)
-		lora__value_map__free_unpacked(qb.params, &lora_pb_allocator);
+	query_body_free(&qb);
 	json_decref(j);
 	return ok;
 }
@@ -300,46 +399,46 @@ static int h_query(struct lnode *n, nng_aio *aio, nng_http_req *req,
 /* ---- simple endpoints
  * ---------------------------------------------------------- */
 
-static int h_health(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static int h_health(struct lnode *n, struct node_http_ex *x,
                     const struct node_route *r)
 {
-	(void)n, (void)req, (void)r;
-	node_http_reply_json(aio, 200, json_pack("{s:s}", "status", "ok"), NULL,
+	(void)n, (void)r;
+	node_http_reply_json(x, 200, json_pack("{s:s}", "status", "ok"), NULL,
 	                     NULL);
 	return 1;
 }
 
-static int h_status(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static int h_status(struct lnode *n, struct node_http_ex *x,
                     const struct node_route *r)
 {
-	(void)req, (void)r;
+	(void)r;
 	char *s = node_status_json(n);
 	if (s == NULL) {
-		node_http_reply_error(aio, LORA_ENOMEM, NULL);
+		node_http_reply_error(x, LORA_ENOMEM, NULL);
 		return 0;
 	}
-	node_http_reply(aio, 200, "application/json", s, strlen(s), NULL, NULL);
+	node_http_reply(x, 200, "application/json", s, strlen(s), NULL, NULL);
 	lora_free(s);
 	return 1;
 }
 
-static int h_metrics(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static int h_metrics(struct lnode *n, struct node_http_ex *x,
                      const struct node_route *r)
 {
-	(void)req, (void)r;
+	(void)r;
 	char *s = node_metrics_text(n);
 	if (s == NULL) {
-		node_http_reply_error(aio, LORA_ENOMEM, NULL);
+		node_http_reply_error(x, LORA_ENOMEM, NULL);
 		return 0;
 	}
-	node_http_reply(aio, 200, "text/plain; version=0.0.4", s, strlen(s),
-	                NULL, NULL);
+	node_http_reply(x, 200, "text/plain; version=0.0.4", s, strlen(s), NULL,
+	                NULL);
 	lora_free(s);
 	return 1;
 }
 
 /* Answers "not the leader" for admin calls that must run on it. */
-static int need_leader(struct lnode *n, nng_aio *aio)
+static int need_leader(struct lnode *n, struct node_http_ex *x)
 {
 	if (node_is_leader(n))
 		return 0;
@@ -348,27 +447,27 @@ static int need_leader(struct lnode *n, nng_aio *aio)
 	e.code = (char *)lora_err_code(LORA_ENOTLEADER);
 	e.message = "this operation runs on the leader";
 	r.error = &e;
-	reply_resp_error(n, aio, &r);
+	reply_resp_error(n, x, &r);
 	return -1;
 }
 
-static int h_transfer(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static int h_transfer(struct lnode *n, struct node_http_ex *x,
                       const struct node_route *r)
 {
 	(void)r;
 	static const char *const fields[] = {"to", NULL};
-	json_t *j = body_json(aio, req, 1);
+	json_t *j = body_json(x, 1);
 	if (j == NULL)
 		return 0;
 	int ok = 0;
 	uint64_t to = 0;
 	char msg[LORA_ERRMSG_BYTES];
-	if (check_fields(aio, j, fields) || need_leader(n, aio)) {
+	if (check_fields(x, j, fields) || need_leader(n, x)) {
 		json_decref(j);
 		return 0;
 	}
 	if (field_u64(j, "to", &to) == LORA_EINVAL) {
-		node_http_reply_error(aio, LORA_EINVAL,
+		node_http_reply_error(x, LORA_EINVAL,
 		                      "\"to\" must be a node id");
 	} else {
 		if (to == 0) {
@@ -391,10 +490,10 @@ static int h_transfer(struct lnode *n, nng_aio *aio, nng_http_req *req,
 			              "leadership did not move to %llu in time",
 			              (unsigned long long)to);
 		if (rc)
-			node_http_reply_error(aio, rc, msg);
+			node_http_reply_error(x, rc, msg);
 		else
 			node_http_reply_json(
-			    aio, 200,
+			    x, 200,
 			    json_pack("{s:I}", "leader", (json_int_t)to), NULL,
 			    NULL);
 		ok = rc == 0;
@@ -403,12 +502,12 @@ static int h_transfer(struct lnode *n, nng_aio *aio, nng_http_req *req,
 	return ok;
 }
 
-static int h_add(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static int h_add(struct lnode *n, struct node_http_ex *x,
                  const struct node_route *r)
 {
 	(void)r;
 	static const char *const fields[] = {"id", "peer", "http", NULL};
-	json_t *j = body_json(aio, req, 0);
+	json_t *j = body_json(x, 0);
 	if (j == NULL)
 		return 0;
 	uint64_t id = 0, index = 0;
@@ -416,7 +515,7 @@ static int h_add(struct lnode *n, nng_aio *aio, nng_http_req *req,
 	const char *http = json_string_value(json_object_get(j, "http"));
 	char msg[LORA_ERRMSG_BYTES], ctx[REP_CONF_CONTEXT_BYTES_MAX];
 	int ok = 0;
-	if (check_fields(aio, j, fields) || need_leader(n, aio)) {
+	if (check_fields(x, j, fields) || need_leader(n, x)) {
 		json_decref(j);
 		return 0;
 	}
@@ -424,7 +523,7 @@ static int h_add(struct lnode *n, nng_aio *aio, nng_http_req *req,
 	    strchr(peer, ' ') || (http && strchr(http, ' ')) ||
 	    strlen(peer) + (http ? strlen(http) : 1) + 2 > sizeof ctx) {
 		node_http_reply_error(
-		    aio, LORA_EINVAL,
+		    x, LORA_EINVAL,
 		    "need {\"id\": N, \"peer\": \"host:port\", "
 		    "\"http\": \"host:port\"}");
 	} else {
@@ -432,9 +531,9 @@ static int h_add(struct lnode *n, nng_aio *aio, nng_http_req *req,
 		int rc = node_raft_conf_change(n, REP_CONF_ADD_LEARNER, id, ctx,
 		                               &index, msg);
 		if (rc)
-			node_http_reply_error(aio, rc, msg);
+			node_http_reply_error(x, rc, msg);
 		else
-			node_http_reply_json(aio, 200,
+			node_http_reply_json(x, 200,
 			                     json_pack("{s:I,s:I,s:s}", "id",
 			                               (json_int_t)id, "index",
 			                               (json_int_t)index,
@@ -446,30 +545,30 @@ static int h_add(struct lnode *n, nng_aio *aio, nng_http_req *req,
 	return ok;
 }
 
-static int h_remove(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static int h_remove(struct lnode *n, struct node_http_ex *x,
                     const struct node_route *r)
 {
 	(void)r;
 	static const char *const fields[] = {"id", NULL};
-	json_t *j = body_json(aio, req, 0);
+	json_t *j = body_json(x, 0);
 	if (j == NULL)
 		return 0;
 	uint64_t id = 0, index = 0;
 	char msg[LORA_ERRMSG_BYTES];
 	int ok = 0;
-	if (check_fields(aio, j, fields) || need_leader(n, aio)) {
+	if (check_fields(x, j, fields) || need_leader(n, x)) {
 		json_decref(j);
 		return 0;
 	}
 	if (field_u64(j, "id", &id) || id == 0) {
-		node_http_reply_error(aio, LORA_EINVAL, "need {\"id\": N}");
+		node_http_reply_error(x, LORA_EINVAL, "need {\"id\": N}");
 	} else {
 		int rc = node_raft_conf_change(n, REP_CONF_REMOVE, id, NULL,
 		                               &index, msg);
 		if (rc)
-			node_http_reply_error(aio, rc, msg);
+			node_http_reply_error(x, rc, msg);
 		else
-			node_http_reply_json(aio, 200,
+			node_http_reply_json(x, 200,
 			                     json_pack("{s:I,s:I}", "id",
 			                               (json_int_t)id, "index",
 			                               (json_int_t)index),
@@ -524,15 +623,15 @@ static int copy_dir(const char *src, const char *dst, char *msg)
 	return rc;
 }
 
-static int h_checkpoint(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static int h_checkpoint(struct lnode *n, struct node_http_ex *x,
                         const struct node_route *r)
 {
 	(void)r;
 	static const char *const fields[] = {"backup", NULL};
-	json_t *j = body_json(aio, req, 1);
+	json_t *j = body_json(x, 1);
 	if (j == NULL)
 		return 0;
-	if (check_fields(aio, j, fields)) {
+	if (check_fields(x, j, fields)) {
 		json_decref(j);
 		return 0;
 	}
@@ -550,9 +649,9 @@ static int h_checkpoint(struct lnode *n, nng_aio *aio, nng_http_req *req,
 	if (rc == 0 && backup)
 		rc = copy_dir(path, backup, msg);
 	if (rc)
-		node_http_reply_error(aio, rc, msg);
+		node_http_reply_error(x, rc, msg);
 	else
-		node_http_reply_json(aio, 200,
+		node_http_reply_json(x, 200,
 		                     json_pack("{s:I,s:s,s:s*}", "index",
 		                               (json_int_t)index, "path", path,
 		                               "backup", backup),
@@ -562,17 +661,17 @@ static int h_checkpoint(struct lnode *n, nng_aio *aio, nng_http_req *req,
 	return rc == 0;
 }
 
-static int h_digest(struct lnode *n, nng_aio *aio, nng_http_req *req,
+static int h_digest(struct lnode *n, struct node_http_ex *x,
                     const struct node_route *r)
 {
 	(void)r;
-	const char *uri = nng_http_req_get_uri(req);
+	const char *uri = node_http_uri(x);
 	const char *q = strstr(uri, "index=");
 	uint64_t want = 0;
 	if (q)
 		want = strtoull(q + 6, NULL, 10);
 	if (want && node_wait_applied(n, want, NODE_DIGEST_WAIT_MS) != 0) {
-		node_http_reply_error(aio, LORA_ETIMEOUT,
+		node_http_reply_error(x, LORA_ETIMEOUT,
 		                      "index not applied on this node in time");
 		return 0;
 	}
@@ -582,10 +681,10 @@ static int h_digest(struct lnode *n, nng_aio *aio, nng_http_req *req,
 	int rc = sto_digest(s, hex, msg);
 	node_store_release(n);
 	if (rc) {
-		node_http_reply_error(aio, rc, msg);
+		node_http_reply_error(x, rc, msg);
 		return 0;
 	}
-	node_http_reply_json(aio, 200,
+	node_http_reply_json(x, 200,
 	                     json_pack("{s:I,s:s}", "appliedIndex",
 	                               (json_int_t)applied, "digest", hex),
 	                     NULL, NULL);

@@ -3,8 +3,6 @@
 #define LORA_NODE_HTTP_INT_H
 
 #include <jansson.h>
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
 
 #include "node_int.h"
 
@@ -13,8 +11,15 @@
 struct node_http;
 struct node_route;
 
-/* Answers the request (always completes aio); returns 1 on success. */
-typedef int (*node_route_fn)(struct lnode *n, nng_aio *aio, nng_http_req *req,
+/* One request being answered (a connection owned by a worker thread while
+ * its route runs). Route functions answer through node_http_reply*. */
+struct node_http_ex;
+
+/* Answers the request (exactly one node_http_reply* call); returns 1 on
+ * success (for metrics), or NODE_ROUTE_ASYNC after node_http_async when
+ * another thread answers (the route must not touch x after handing it on). */
+#define NODE_ROUTE_ASYNC 2
+typedef int (*node_route_fn)(struct lnode *n, struct node_http_ex *x,
                              const struct node_route *r);
 
 struct node_route {
@@ -29,14 +34,39 @@ struct node_route {
 /* NULL-path terminated table (http_api.c). */
 extern struct node_route node_routes[];
 
-void node_http_reply(nng_aio *aio, int status, const char *ctype,
+/* The request body (borrowed, valid while the route runs; not
+ * NUL-terminated) and the request target (path and query string). */
+void node_http_body(const struct node_http_ex *x, const char **data,
+                    size_t *len);
+const char *node_http_uri(const struct node_http_ex *x);
+/* 1 when another node passed this request on (X-Lora-Forwarded). */
+int node_http_forwarded(const struct node_http_ex *x);
+
+/*
+ * Follower: passes an HTTP write to the leader's HTTP API and relays the
+ * answer into x (proxy.c). Returns 0 (answered), an error code (answered
+ * with it), or NODE_FORWARD_SELF when this node leads now (x unanswered).
+ */
+int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
+                     const char *body, size_t len);
+/* Closes the pooled connections (node shutdown). */
+void node_proxy_close_all(void);
+
+/* Before handing x to another thread: its answer will be sent from there
+ * without blocking; that thread calls node_http_async_done(x) after the
+ * node_http_reply* call, and must not touch x afterwards. */
+void node_http_async(struct node_http_ex *x);
+void node_http_async_done(struct node_http_ex *x);
+
+/* bookmark and location may be NULL or "". */
+void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
                      const char *body, size_t len, const char *bookmark,
                      const char *location);
 /* Consumes j. */
-void node_http_reply_json(nng_aio *aio, int status, json_t *j,
+void node_http_reply_json(struct node_http_ex *x, int status, json_t *j,
                           const char *bookmark, const char *location);
 json_t *node_http_error_json(int code, const char *msg, uint32_t line,
                              uint32_t column);
-void node_http_reply_error(nng_aio *aio, int code, const char *msg);
+void node_http_reply_error(struct node_http_ex *x, int code, const char *msg);
 
 #endif

@@ -248,6 +248,7 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 static void *native_main(void *arg)
 {
 	struct lnode *n = arg;
+	pthread_setname_np(pthread_self(), "lora-native");
 	nng_ctx ctx;
 	nng_aio *aio;
 	if (nng_ctx_open(&ctx, n->native->sock) != 0)

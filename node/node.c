@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http_int.h"
 #include "log.h"
 #include "node_int.h"
 
@@ -189,6 +190,7 @@ static void stop_from(struct lnode *n, int started)
 	node_native_stop(n);
 	node_snapshot_cleanup(n);
 	node_forward_close_all();
+	node_proxy_close_all();
 	node_transport_close(n->transport);
 	if (n->store)
 		sto_close(n->store);

@@ -238,6 +238,13 @@ void node_writer_stop(struct lnode *n);
  * failed). resp (caller's) receives columns, rows, bookmark or error. */
 void node_write(struct lnode *n, const struct node_exec_req *req,
                 Lora__Response *resp);
+/* The same without waiting: fn(arg, rc) runs exactly once when resp is
+ * final, on the writer or apply thread (or on the caller's, when the write
+ * is refused at once), never under a lock of the writer. req and resp stay
+ * the caller's and must stay valid until then. */
+typedef void (*node_write_done_fn)(void *arg, int rc);
+void node_write_async(struct lnode *n, const struct node_exec_req *req,
+                      Lora__Response *resp, node_write_done_fn fn, void *arg);
 /* Apply loop: entry `index` of `term` was applied with result rc. */
 void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
                          const char *errmsg);

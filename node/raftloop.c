@@ -721,6 +721,7 @@ static void fail_item(struct node_inbox_item *it)
 void *node_raft_main(void *arg)
 {
 	struct lnode *n = arg;
+	pthread_setname_np(pthread_self(), "lora-raft");
 	uint64_t next_tick = lora_now_ms() + n->tick_ms;
 	while (!atomic_load(&n->stopping)) {
 		struct node_inbox_item *list = inbox_take(n, next_tick);

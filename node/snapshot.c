@@ -174,6 +174,7 @@ static int send_checkpoint(struct send_job *j)
 static void *send_main(void *arg)
 {
 	struct send_job *j = arg;
+	pthread_setname_np(pthread_self(), "lora-snapsend");
 	int rc = send_checkpoint(j);
 	node_raft_snapshot_report(j->n, j->to, rc == 0);
 	struct node_snap_recv *s = snap_state(j->n);

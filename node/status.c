@@ -107,6 +107,7 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 static void *gossip_main(void *arg)
 {
 	struct lnode *n = arg;
+	pthread_setname_np(pthread_self(), "lora-gossip");
 	pthread_mutex_lock(&n->gossip_mu);
 	while (!atomic_load(&n->stopping)) {
 		pthread_mutex_unlock(&n->gossip_mu);

@@ -43,6 +43,7 @@ void node_addr_host(const char *addr, char *out, size_t out_bytes)
 static void *recv_main(void *arg)
 {
 	struct node_transport *t = arg;
+	pthread_setname_np(pthread_self(), "lora-peer-recv");
 	for (;;) {
 		nng_msg *msg;
 		int rv = nng_recvmsg(t->pull, &msg, 0);

@@ -25,11 +25,19 @@
 #define NODE_WRITER_POLL_MS 100
 
 struct wreq {
-	struct wreq *next; /* queue or proposal list */
-	const struct node_exec_req *req;
-	Lora__Response *resp; /* caller's */
-	struct node_call call;
+	struct wreq *next; /* queue, proposal list, or completions to run */
+	const struct node_exec_req *req; /* caller's, valid until fn ran */
+	Lora__Response *resp;            /* caller's */
+	node_write_done_fn fn;
+	void *arg;
+	int rc;
 	int dup; /* retried request id: answer bookmark only */
+};
+
+/* Completions collected under wr->mu, run after it is released (they may
+ * write to a socket). */
+struct wdone {
+	struct wreq *head;
 };
 
 struct proposal {
@@ -61,20 +69,49 @@ struct node_writer {
 /* ---- answering -------------------------------------------------------------
  */
 
-static void wreq_fail(struct wreq *w, int code, const char *msg)
+static void wreq_complete(struct wreq *w)
 {
-	node_resp_error(w->resp, code, msg ? msg : lora_strerror(code), 0, 0);
-	node_call_finish(&w->call, code, 0, 0);
+	w->fn(w->arg, w->rc);
+	lora_free(w);
 }
 
-static void wreq_done(struct wreq *w, uint64_t index)
+/* Completes w now (later == NULL) or after the lock (later). */
+static void wreq_settle(struct wreq *w, int rc, struct wdone *later)
+{
+	w->rc = rc;
+	if (later) {
+		w->next = later->head;
+		later->head = w;
+	} else {
+		wreq_complete(w);
+	}
+}
+
+static void wdone_run(struct wdone *d)
+{
+	for (struct wreq *w = d->head, *nx; w; w = nx) {
+		nx = w->next;
+		wreq_complete(w);
+	}
+	d->head = NULL;
+}
+
+static void wreq_fail(struct wreq *w, int code, const char *msg,
+                      struct wdone *later)
+{
+	node_resp_error(w->resp, code, msg ? msg : lora_strerror(code), 0, 0);
+	wreq_settle(w, code, later);
+}
+
+static void wreq_done(struct wreq *w, uint64_t index, struct wdone *later)
 {
 	node_resp_set_bookmark(w->resp, index);
-	node_call_finish(&w->call, 0, index, 0);
+	wreq_settle(w, 0, later);
 }
 
 /* Resolves proposal p against the entry applied at its index (mu held). */
-static void resolve(struct proposal *p, const struct applied_rec *a)
+static void resolve(struct proposal *p, const struct applied_rec *a,
+                    struct wdone *later)
 {
 	for (struct wreq *w = p->reqs, *next; w; w = next) {
 		next = w->next;
@@ -82,11 +119,12 @@ static void resolve(struct proposal *p, const struct applied_rec *a)
 			wreq_fail(
 			    w, LORA_EUNAVAILABLE,
 			    "leadership changed before the write committed; "
-			    "it was not executed: retry");
+			    "it was not executed: retry",
+			    later);
 		else if (a->rc != 0)
-			wreq_fail(w, a->rc, a->errmsg);
+			wreq_fail(w, a->rc, a->errmsg, later);
 		else
-			wreq_done(w, p->index);
+			wreq_done(w, p->index, later);
 	}
 	p->reqs = NULL;
 }
@@ -111,22 +149,25 @@ void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
 	a->term = term;
 	a->rc = rc;
 	snprintf(a->errmsg, sizeof a->errmsg, "%s", rc ? errmsg : "");
+	struct wdone later = {NULL};
 	for (size_t i = 0; i < wr->n_props; i++) {
 		struct proposal *p = &wr->props[i];
 		if (p->dead)
 			continue;
 		if (p->index == index)
-			resolve(p, a);
+			resolve(p, a, &later);
 		if (p->index <= index) {
 			for (struct wreq *w = p->reqs, *nx; w; w = nx) {
 				nx = w->next; /* passed without a match */
-				wreq_fail(w, LORA_EUNKNOWN_OUTCOME, NULL);
+				wreq_fail(w, LORA_EUNKNOWN_OUTCOME, NULL,
+				          &later);
 			}
 			p->reqs = NULL;
 			p->dead = 1;
 		}
 	}
 	pthread_mutex_unlock(&wr->mu);
+	wdone_run(&later);
 }
 
 void node_writer_role_changed(struct lnode *n, int leader)
@@ -146,6 +187,7 @@ void node_writer_role_changed(struct lnode *n, int leader)
 static void expire_proposals(struct node_writer *wr)
 {
 	uint64_t now = lora_now_ms();
+	struct wdone later = {NULL};
 	pthread_mutex_lock(&wr->mu);
 	for (size_t i = 0; i < wr->n_props; i++) {
 		struct proposal *p = &wr->props[i];
@@ -157,11 +199,13 @@ static void expire_proposals(struct node_writer *wr)
 			wreq_fail(
 			    w, LORA_EUNKNOWN_OUTCOME,
 			    "no answer in time: the write may still commit; "
-			    "retry with the same requestId");
+			    "retry with the same requestId",
+			    &later);
 		}
 		p->reqs = NULL;
 	}
 	pthread_mutex_unlock(&wr->mu);
+	wdone_run(&later);
 }
 
 /* ---- executing a group
@@ -206,9 +250,10 @@ static int dedup(struct lnode *n, struct wreq *w)
 		if (rc)
 			wreq_fail(w, rc,
 			          "the earlier attempt of this requestId "
-			          "was rejected");
+			          "was rejected",
+			          NULL);
 		else
-			wreq_done(w, index);
+			wreq_done(w, index, NULL);
 		return 1;
 	}
 	pthread_mutex_lock(&n->writer->mu);
@@ -237,7 +282,7 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	if (qry_open(&q, &c, &err) != 0) {
 		node_resp_error(w->resp, err.code, err.message, err.line,
 		                err.column);
-		node_call_finish(&w->call, err.code, 0, 0);
+		wreq_settle(w, err.code, NULL);
 		return;
 	}
 	const char *const *names;
@@ -255,10 +300,10 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 		node_resp_error(w->resp, rc,
 		                err.code ? err.message : lora_strerror(rc),
 		                err.line, err.column);
-		node_call_finish(&w->call, rc, 0, 0);
+		wreq_settle(w, rc, NULL);
 		qry_cursor_free(c);
 	} else if (b == NULL || (b->n_mutations == 0)) {
-		wreq_done(w, sto_view_applied_index(view));
+		wreq_done(w, sto_view_applied_index(view), NULL);
 		qry_cursor_free(c);
 	} else {
 		g->batches[g->n_batches++] = b;
@@ -301,7 +346,7 @@ static uint8_t *pack_group(struct group *g, size_t *len)
 static void group_fail(struct group *g, int code, const char *msg)
 {
 	for (size_t i = 0; i < g->n; i++)
-		wreq_fail(g->w[i], code, msg);
+		wreq_fail(g->w[i], code, msg, NULL);
 }
 
 /* Registers the proposal, or resolves it right away if already applied. */
@@ -309,6 +354,7 @@ static void register_proposal(struct node_writer *wr, struct group *g,
                               uint64_t index, uint64_t term, uint8_t *buf,
                               size_t len)
 {
+	struct wdone later = {NULL};
 	pthread_mutex_lock(&wr->mu);
 	struct proposal p = {index, term, lora_now_ms(), NULL, NULL, 0};
 	for (size_t i = 0; i < g->n; i++) {
@@ -317,7 +363,7 @@ static void register_proposal(struct node_writer *wr, struct group *g,
 	}
 	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
 	if (a->index == index) {
-		resolve(&p, a);
+		resolve(&p, a, &later);
 	} else if (wr->n_props < NODE_PENDING_PROPOSALS_MAX) {
 		p.batch =
 		    lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
@@ -325,10 +371,11 @@ static void register_proposal(struct node_writer *wr, struct group *g,
 	} else {
 		for (struct wreq *w = p.reqs, *nx; w; w = nx) {
 			nx = w->next;
-			wreq_fail(w, LORA_EUNKNOWN_OUTCOME, NULL);
+			wreq_fail(w, LORA_EUNKNOWN_OUTCOME, NULL, &later);
 		}
 	}
 	pthread_mutex_unlock(&wr->mu);
+	wdone_run(&later);
 }
 
 static void propose_group(struct lnode *n, struct group *g, uint8_t *buf,
@@ -354,7 +401,7 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	struct group *g = lora_calloc(1, sizeof *g);
 	if (g == NULL) {
 		for (size_t i = 0; i < cnt; i++)
-			wreq_fail(ws[i], LORA_ENOMEM, NULL);
+			wreq_fail(ws[i], LORA_ENOMEM, NULL, NULL);
 		return;
 	}
 	struct sto_store *s = node_store_acquire(n);
@@ -362,7 +409,8 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	if (sto_view_open(s, &view) != 0) {
 		node_store_release(n);
 		for (size_t i = 0; i < cnt; i++)
-			wreq_fail(ws[i], LORA_EIO, "cannot open a read view");
+			wreq_fail(ws[i], LORA_EIO, "cannot open a read view",
+			          NULL);
 		lora_free(g);
 		return;
 	}
@@ -464,6 +512,7 @@ static int leader_ready(struct lnode *n)
 static void *writer_main(void *arg)
 {
 	struct lnode *n = arg;
+	pthread_setname_np(pthread_self(), "lora-writer");
 	struct wreq *ws[NODE_WRITE_GROUP_MAX];
 	while (!atomic_load(&n->stopping)) {
 		prune(n->writer);
@@ -476,7 +525,8 @@ static void *writer_main(void *arg)
 				wreq_fail(
 				    ws[i], LORA_EUNAVAILABLE,
 				    "not the leader (any more): the write was "
-				    "not executed, retry");
+				    "not executed, retry",
+				    NULL);
 			continue;
 		}
 		exec_group(n, ws, cnt);
@@ -484,32 +534,52 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+void node_write_async(struct lnode *n, const struct node_exec_req *req,
+                      Lora__Response *resp, node_write_done_fn fn, void *arg)
+{
+	struct node_writer *wr = n->writer;
+	struct wreq *w = lora_calloc(1, sizeof *w);
+	if (w == NULL) {
+		node_resp_error(resp, LORA_ENOMEM, "out of memory", 0, 0);
+		fn(arg, LORA_ENOMEM);
+		return;
+	}
+	*w = (struct wreq){.req = req, .resp = resp, .fn = fn, .arg = arg};
+	int full = 1;
+	if (wr != NULL) {
+		pthread_mutex_lock(&wr->mu);
+		full = wr->qlen >= NODE_WRITE_QUEUE_MAX ||
+		       atomic_load(&n->stopping);
+		if (!full) {
+			if (wr->tail)
+				wr->tail->next = w;
+			else
+				wr->head = w;
+			wr->tail = w;
+			wr->qlen++;
+			pthread_cond_signal(&wr->cond);
+		}
+		pthread_mutex_unlock(&wr->mu);
+	}
+	if (full)
+		wreq_fail(w, LORA_EUNAVAILABLE,
+		          "write queue full or node stopping: not executed",
+		          NULL);
+}
+
+static void write_waited(void *arg, int rc)
+{
+	node_call_finish(arg, rc, 0, 0);
+}
+
 void node_write(struct lnode *n, const struct node_exec_req *req,
                 Lora__Response *resp)
 {
-	struct node_writer *wr = n->writer;
-	struct wreq w = {.req = req, .resp = resp};
-	node_call_init(&w.call);
-	pthread_mutex_lock(&wr->mu);
-	int full =
-	    wr->qlen >= NODE_WRITE_QUEUE_MAX || atomic_load(&n->stopping);
-	if (!full) {
-		if (wr->tail)
-			wr->tail->next = &w;
-		else
-			wr->head = &w;
-		wr->tail = &w;
-		wr->qlen++;
-		pthread_cond_signal(&wr->cond);
-	}
-	pthread_mutex_unlock(&wr->mu);
-	if (full)
-		node_resp_error(
-		    resp, LORA_EUNAVAILABLE,
-		    "write queue full or node stopping: not executed", 0, 0);
-	else
-		node_call_wait(&w.call, -1);
-	node_call_destroy(&w.call);
+	struct node_call call;
+	node_call_init(&call);
+	node_write_async(n, req, resp, write_waited, &call);
+	node_call_wait(&call, -1);
+	node_call_destroy(&call);
 }
 
 int node_writer_start(struct lnode *n)
@@ -534,21 +604,24 @@ void node_writer_stop(struct lnode *n)
 	pthread_cond_broadcast(&wr->cond);
 	pthread_mutex_unlock(&wr->mu);
 	pthread_join(wr->thread, NULL);
+	struct wdone later = {NULL};
 	pthread_mutex_lock(&wr->mu);
 	for (struct wreq *w = wr->head, *nx; w; w = nx) {
 		nx = w->next;
-		wreq_fail(w, LORA_EUNAVAILABLE, "node stopping: not executed");
+		wreq_fail(w, LORA_EUNAVAILABLE, "node stopping: not executed",
+		          &later);
 	}
 	wr->head = wr->tail = NULL;
 	for (size_t i = 0; i < wr->n_props; i++)
 		for (struct wreq *w = wr->props[i].reqs, *nx; w; w = nx) {
 			nx = w->next;
 			wreq_fail(w, LORA_EUNKNOWN_OUTCOME,
-			          "node stopping before the answer");
+			          "node stopping before the answer", &later);
 		}
 	while (wr->n_props)
 		prop_remove(wr, 0);
 	pthread_mutex_unlock(&wr->mu);
+	wdone_run(&later);
 	pthread_mutex_destroy(&wr->mu);
 	pthread_cond_destroy(&wr->cond);
 	lora_free(wr);

@@ -1,0 +1,346 @@
+/*
+ * proxy.c - a follower passes an HTTP write to the leader's HTTP API over a
+ * kept-alive connection and relays the leader's answer unchanged.
+ *
+ * This is the HTTP twin of forward.c (which carries native-protocol writes
+ * over nng): a plain socket write and one blocking read per request, so a
+ * forwarded write costs the follower no thread hand-offs. The request is
+ * marked X-Lora-Forwarded so the receiver never passes it on again. Until
+ * the request is written, nothing was executed (LORA_UNAVAILABLE after
+ * NODE_PROXY_SEND_MS of finding no leader); once written, a lost answer is
+ * LORA_UNKNOWN_OUTCOME.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "http_int.h"
+#include "log.h"
+
+#define NODE_PROXY_TIMEOUT_MS      (NODE_WRITE_TIMEOUT_MS + 2000)
+#define NODE_PROXY_SEND_MS         3000 /* until a leader takes it */
+#define NODE_PROXY_CONNECT_MS      1000
+#define NODE_PROXY_POLL_MS         50 /* leader-change checks while waiting */
+#define NODE_PROXY_IDLE_MS         30000 /* pooled connections older: dropped */
+#define NODE_PROXY_POOL_MAX        64    /* idle connections kept */
+#define NODE_PROXY_HEAD_BYTES      4096
+#define NODE_PROXY_REPLY_BYTES_MAX NODE_PEER_MSG_BYTES_MAX
+
+struct pconn {
+	int fd;
+	char addr[NODE_ADDR_BYTES_MAX];
+	uint64_t idle_since_ms;
+};
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pconn pool[NODE_PROXY_POOL_MAX];
+static int n_pool;
+
+/* ---- connections
+ * -------------------------------------------------------------- */
+
+static int dial(const char *addr)
+{
+	char host[NODE_ADDR_BYTES_MAX];
+	snprintf(host, sizeof host, "%s", addr);
+	char *colon = strrchr(host, ':');
+	if (colon == NULL)
+		return -1;
+	*colon = '\0';
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM},
+	                *ai;
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+		return -1;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		struct timeval tv = {.tv_sec = NODE_PROXY_CONNECT_MS / 1000,
+		                     .tv_usec =
+		                         NODE_PROXY_CONNECT_MS % 1000 * 1000};
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+/* A pooled connection to addr (*reused set), or a new one; -1 if none. */
+static int conn_get(const char *addr, int *reused)
+{
+	uint64_t now = lora_now_ms();
+	int fd = -1;
+	pthread_mutex_lock(&pool_mu);
+	for (int i = n_pool - 1; i >= 0 && fd < 0; i--) {
+		if (strcmp(pool[i].addr, addr) ||
+		    now - pool[i].idle_since_ms > NODE_PROXY_IDLE_MS)
+			continue;
+		fd = pool[i].fd;
+		pool[i] = pool[--n_pool];
+	}
+	pthread_mutex_unlock(&pool_mu);
+	*reused = fd >= 0;
+	return fd >= 0 ? fd : dial(addr);
+}
+
+static void conn_put(const char *addr, int fd)
+{
+	uint64_t now = lora_now_ms();
+	int stale[NODE_PROXY_POOL_MAX], ns = 0;
+	pthread_mutex_lock(&pool_mu);
+	for (int i = 0; i < n_pool;)
+		if (now - pool[i].idle_since_ms > NODE_PROXY_IDLE_MS) {
+			stale[ns++] = pool[i].fd;
+			pool[i] = pool[--n_pool];
+		} else {
+			i++;
+		}
+	if (n_pool < NODE_PROXY_POOL_MAX) {
+		pool[n_pool].fd = fd;
+		snprintf(pool[n_pool].addr, sizeof pool[n_pool].addr, "%s",
+		         addr);
+		pool[n_pool++].idle_since_ms = now;
+		fd = -1;
+	}
+	pthread_mutex_unlock(&pool_mu);
+	for (int i = 0; i < ns; i++)
+		close(stale[i]);
+	if (fd >= 0)
+		close(fd);
+}
+
+void node_proxy_close_all(void)
+{
+	pthread_mutex_lock(&pool_mu);
+	for (int i = 0; i < n_pool; i++)
+		close(pool[i].fd);
+	n_pool = 0;
+	pthread_mutex_unlock(&pool_mu);
+}
+
+/* ---- one exchange
+ * ------------------------------------------------------------- */
+
+struct preply {
+	int status;
+	char ctype[128], bookmark[32], location[NODE_ADDR_BYTES_MAX + 16];
+	char *body; /* lora_malloc'ed */
+	size_t body_len;
+	int close; /* Connection: close */
+};
+
+/*
+ * Reads up to cap bytes into buf (at least one), waiting in
+ * NODE_PROXY_POLL_MS steps until deadline_ms; gives up early when a node
+ * other than `to` is known to lead (the old leader will not answer).
+ * Returns the count, or -1.
+ */
+static ssize_t recv_some(struct lnode *n, int fd, uint64_t to, char *buf,
+                         size_t cap, uint64_t deadline_ms)
+{
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int pr = poll(&p, 1, NODE_PROXY_POLL_MS);
+		if (pr > 0) {
+			ssize_t r = recv(fd, buf, cap, 0);
+			if (r < 0 && errno == EINTR)
+				continue;
+			return r > 0 ? r : -1;
+		}
+		if (pr < 0 && errno != EINTR)
+			return -1;
+		uint64_t leader = node_leader_id(n);
+		if (lora_now_ms() >= deadline_ms || atomic_load(&n->stopping) ||
+		    (leader && leader != to))
+			return -1;
+	}
+}
+
+/* Parses the answer's head in head[0..hlen); fills r; -1 if malformed. */
+static int parse_head(char *head, struct preply *r, size_t *clen)
+{
+	char *line = strstr(head, "\r\n");
+	if (strncmp(head, "HTTP/1.", 7) || line == NULL ||
+	    sscanf(head + 8, " %d", &r->status) != 1)
+		return -1;
+	*clen = 0;
+	int have_len = 0;
+	for (char *p = line + 2; *p && strncmp(p, "\r\n", 2);) {
+		char *eol = strstr(p, "\r\n");
+		if (eol == NULL)
+			return -1;
+		*eol = '\0';
+		char *v = strchr(p, ':');
+		if (v) {
+			*v++ = '\0';
+			v += strspn(v, " \t");
+			if (!strcasecmp(p, "Content-Length")) {
+				*clen = strtoull(v, NULL, 10);
+				have_len = 1;
+			} else if (!strcasecmp(p, "Content-Type")) {
+				snprintf(r->ctype, sizeof r->ctype, "%s", v);
+			} else if (!strcasecmp(p, "X-Lora-Bookmark")) {
+				snprintf(r->bookmark, sizeof r->bookmark, "%s",
+				         v);
+			} else if (!strcasecmp(p, "Connection")) {
+				r->close = strcasestr(v, "close") != NULL;
+			} else if (!strcasecmp(p, "Location")) {
+				snprintf(r->location, sizeof r->location, "%s",
+				         v);
+			}
+		}
+		p = eol + 2;
+	}
+	return have_len && *clen <= NODE_PROXY_REPLY_BYTES_MAX ? 0 : -1;
+}
+
+/* Reads one answer from fd; 0 or -1 (connection unusable). */
+static int read_reply(struct lnode *n, int fd, uint64_t to, struct preply *r)
+{
+	uint64_t deadline = lora_now_ms() + NODE_PROXY_TIMEOUT_MS;
+	char head[NODE_PROXY_HEAD_BYTES + 1];
+	size_t hl = 0;
+	char *end = NULL;
+	while (end == NULL) {
+		if (hl == NODE_PROXY_HEAD_BYTES)
+			return -1;
+		ssize_t got = recv_some(n, fd, to, head + hl,
+		                        NODE_PROXY_HEAD_BYTES - hl, deadline);
+		if (got < 0)
+			return -1;
+		hl += (size_t)got;
+		head[hl] = '\0';
+		end = strstr(head, "\r\n\r\n");
+	}
+	size_t hbytes = (size_t)(end - head) + 4, clen;
+	if (parse_head(head, r, &clen) != 0)
+		return -1;
+	r->body = lora_malloc(clen ? clen : 1);
+	if (r->body == NULL || hl - hbytes > clen)
+		return -1;
+	memcpy(r->body, head + hbytes, hl - hbytes);
+	for (r->body_len = hl - hbytes; r->body_len < clen;) {
+		ssize_t got = recv_some(n, fd, to, r->body + r->body_len,
+		                        clen - r->body_len, deadline);
+		if (got < 0)
+			return -1;
+		r->body_len += (size_t)got;
+	}
+	return 0;
+}
+
+static int send_request(int fd, const char *path, const char *body, size_t len)
+{
+	char head[256];
+	int hl = snprintf(head, sizeof head,
+	                  "POST %s HTTP/1.1\r\nHost: lora\r\n"
+	                  "Content-Type: application/json\r\n"
+	                  "X-Lora-Forwarded: 1\r\nContent-Length: %zu\r\n\r\n",
+	                  path, len);
+	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+	size_t total = (size_t)hl + len;
+	while (total > 0) {
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		total -= (size_t)w;
+		while (mh.msg_iovlen > 0 && (size_t)w >= mh.msg_iov->iov_len) {
+			w -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen > 0) {
+			mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + w;
+			mh.msg_iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/* A pooled connection the leader closed meanwhile reads as EOF at once. */
+static int conn_dead(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 0) != 0;
+}
+
+/* Sends the request to `to` at addr and relays its answer: 0 answered,
+ * -1 not sent (nothing executed), LORA_EUNKNOWN_OUTCOME sent, no answer. */
+static int exchange(struct lnode *n, struct node_http_ex *x, uint64_t to,
+                    const char *addr, const char *path, const char *body,
+                    size_t len)
+{
+	int reused, fd = conn_get(addr, &reused);
+	if (fd >= 0 && reused && conn_dead(fd)) {
+		close(fd);
+		fd = dial(addr);
+	}
+	if (fd < 0)
+		return -1;
+	if (send_request(fd, path, body, len) != 0) {
+		close(fd); /* an incomplete request is never executed */
+		return -1;
+	}
+	struct preply r = {0};
+	int rc = read_reply(n, fd, to, &r);
+	if (rc == 0) {
+		node_http_reply(x, r.status,
+		                r.ctype[0] ? r.ctype : "application/json",
+		                r.body, r.body_len, r.bookmark,
+		                r.location[0] ? r.location : NULL);
+		if (r.close)
+			close(fd);
+		else
+			conn_put(addr, fd);
+	} else {
+		close(fd);
+	}
+	lora_free(r.body);
+	return rc == 0 ? 0 : LORA_EUNKNOWN_OUTCOME;
+}
+
+int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
+                     const char *body, size_t len)
+{
+	uint64_t deadline = lora_now_ms() + NODE_PROXY_SEND_MS;
+	while (lora_now_ms() < deadline && !atomic_load(&n->stopping)) {
+		uint64_t leader = node_leader_id(n);
+		struct node_member m;
+		if (leader == n->cfg.id)
+			return NODE_FORWARD_SELF;
+		int rc = -1;
+		if (leader != 0 && node_member_get(n, leader, &m) == 0 &&
+		    m.http_addr[0] != '\0')
+			rc = exchange(n, x, leader, m.http_addr, path, body,
+			              len);
+		if (rc == 0)
+			return 0;
+		if (rc == LORA_EUNKNOWN_OUTCOME) {
+			node_http_reply_error(
+			    x, rc,
+			    "the leader did not answer: the write may have "
+			    "committed; retry with the same requestId");
+			return rc;
+		}
+		usleep(NODE_PROXY_POLL_MS * 1000);
+	}
+	node_http_reply_error(x, LORA_EUNAVAILABLE,
+	                      "cannot reach the leader: not executed, retry");
+	return LORA_EUNAVAILABLE;
+}
