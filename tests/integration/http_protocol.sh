@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The HTTP/1.1 server on real nodes (127.0.43.1-3): keep-alive and
+# pipelining (reads and the leader's asynchronous writes), Expect:
+# 100-continue, the JSON error shapes of protocol errors (400, 404, 405,
+# 411, 413), slow and vanishing clients, many idle connections, and writes
+# proxied from a follower to the leader. Raw requests go through bash's
+# /dev/tcp so that the bytes on the wire are exactly the test's.
+. "$(dirname "$0")/lib.sh"
+it_setup 127.0.43 "$1"
+P=$(it_peers 3)
+it_start_all 3 "$P" || it_done
+L=$(it_leader 1)
+[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+F=$((L % 3 + 1))
+
+# raw ID BYTES: sends BYTES (printf format) on a new connection and prints
+# everything the server answers until it closes (at most 10 s).
+raw() {
+	local fd
+	exec {fd}<>"/dev/tcp/$IT_NET.$1/4747" || return 1
+	printf "$2" >&"$fd"
+	timeout 10 cat <&"$fd"
+	exec {fd}>&-
+}
+
+count() { grep -o "$1" <<<"$2" | wc -l; }
+
+# -- pipelined GETs on one connection, answered in order, then closed
+out=$(raw "$L" 'GET /health HTTP/1.1\r\nHost: t\r\n\r\nGET /cluster/status HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+it_check "three pipelined requests get three answers" [ "$(count 'HTTP/1.1 200' "$out")" = 3 ]
+it_check "the last one says Connection: close" grep -qi '^Connection: close' <<<"$out"
+it_check "answers keep request order" bash -c '[[ "$1" == *"\"status\":\"ok\""*"\"leader\":"*"\"status\":\"ok\""* ]]' _ "$out"
+
+# -- pipelined writes to the leader (answered by the apply thread)
+q1='{"query":"CREATE (:Pipe {i: 1})"}'
+q2='{"query":"CREATE (:Pipe {i: 2}) RETURN 2 AS two"}'
+out=$(raw "$L" "POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: ${#q1}\r\n\r\n${q1}POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: ${#q2}\r\nConnection: close\r\n\r\n${q2}")
+it_check "two pipelined writes both answered 200" [ "$(count 'HTTP/1.1 200' "$out")" = 2 ]
+it_check "the second write's row comes back" grep -q '"two":2' <<<"$out"
+it_check "write answers carry X-Lora-Bookmark" [ "$(count 'X-Lora-Bookmark: [0-9]' "$out")" = 2 ]
+
+# -- the same through a follower: proxied to the leader
+out=$(raw "$F" "POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: ${#q2}\r\n\r\n${q2}GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+it_check "a write pipelined through follower $F is answered" [ "$(count 'HTTP/1.1 200' "$out")" = 2 ]
+it_check "the proxied answer carries the leader's bookmark" grep -q '^X-Lora-Bookmark: [0-9]' <<<"$out"
+it_query "$L" '{"query":"MATCH (p:Pipe) RETURN count(p) AS c","format":"rowArrays","consistency":"linearizable"}'
+it_check "exactly three Pipe nodes were created" grep -q '"rows":\[\[3\]\]' <<<"$IT_BODY"
+
+# -- Expect: 100-continue (curl sends it for bodies over 1 KiB and would
+#    otherwise wait a second before sending the body)
+pad=$(head -c 3000 /dev/zero | tr '\0' ' ')
+t0=$(date +%s%N)
+out=$(curl -s -m 10 -w '\n%{http_code}' -H 'Expect: 100-continue' -X POST \
+	"http://$IT_NET.$L:4747/query" -d "{\"query\":\"RETURN 1 AS one\"$pad}")
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_check "a 3 KiB body with Expect: 100-continue answers 200" [ "${out##*$'\n'}" = 200 ]
+it_check "without curl's one-second wait for 100 Continue (${ms} ms)" [ "$ms" -lt 900 ]
+
+# -- protocol errors: the JSON error shape and the right status
+shape() { grep -q '{"error":{"code":"'"$1"'","message":"[^"]*","category":"client"}}' <<<"$2"; }
+out=$(raw "$L" 'GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+it_check "unknown endpoint: 404 LORA_NOT_FOUND JSON" bash -c '[[ "$1" == "HTTP/1.1 404 "* ]]' _ "$out"
+it_check "unknown endpoint body shape" shape LORA_NOT_FOUND "$out"
+out=$(raw "$L" 'GET /query HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n')
+it_check "wrong method: 405 JSON" bash -c '[[ "$1" == "HTTP/1.1 405 "* ]]' _ "$out"
+it_check "wrong method body shape" shape LORA_INVALID "$out"
+out=$(raw "$L" 'BOGUS\r\n\r\n')
+it_check "malformed request line: 400 JSON" bash -c '[[ "$1" == "HTTP/1.1 400 "* ]]' _ "$out"
+it_check "malformed request body shape" shape LORA_INVALID "$out"
+out=$(raw "$L" 'POST /query HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n')
+it_check "chunked body: 411 JSON" bash -c '[[ "$1" == "HTTP/1.1 411 "* ]]' _ "$out"
+big=$(head -c 20000 /dev/zero | tr '\0' 'h')
+out=$(raw "$L" "GET /health HTTP/1.1\r\nX-Big: $big\r\n\r\n")
+it_check "20 KB of headers: 400 LORA_LIMIT" bash -c '[[ "$1" == "HTTP/1.1 400 "* ]]' _ "$out"
+it_check "headers too large body shape" shape LORA_LIMIT "$out"
+head -c 5000000 /dev/zero | tr '\0' 'a' >"$IT_DIR/big"
+out=$(curl -s -m 20 -w '\n%{http_code}' -X POST "http://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big")
+it_check "5 MB body: 413" [ "${out##*$'\n'}" = 413 ]
+it_check "5 MB body shape LORA_LIMIT" shape LORA_LIMIT "${out%$'\n'*}"
+out=$(raw "$L" 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\n')
+it_check "a huge Content-Length without a body: 413 at once" bash -c '[[ "$1" == "HTTP/1.1 413 "* ]]' _ "$out"
+
+# -- clients that stall or vanish do not hurt anyone else
+exec {slow}<>"/dev/tcp/$IT_NET.$L/4747"
+printf 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{"que' >&"$slow"
+exec {gone}<>"/dev/tcp/$IT_NET.$L/4747"
+printf 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\n{' >&"$gone"
+exec {gone}>&-
+idle=()
+for i in $(seq 1 200); do exec {fd}<>"/dev/tcp/$IT_NET.$L/4747" && idle+=("$fd"); done
+it_check "200 idle connections opened" [ "${#idle[@]}" = 200 ]
+it_query "$L" '{"query":"RETURN 7 AS seven"}'
+it_check "the node answers beside a stalled, a vanished and 200 idle clients" grep -q '"seven":7' <<<"$IT_BODY"
+for fd in "${idle[@]}"; do exec {fd}>&-; done
+exec {slow}>&-
+it_get "$L" /health
+it_check "still healthy after they all hang up" [ "$IT_STATUS" = 200 ]
+
+it_done
