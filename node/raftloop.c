@@ -482,6 +482,38 @@ static int leader_only(uint32_t type)
 	       type == REP_MSG_SNAPSHOT || type == REP_MSG_TIMEOUT_NOW;
 }
 
+/*
+ * Messages a later one of the same Ready makes redundant, to save a frame
+ * (and its answer) per peer and round: an append without entries that
+ * only moves the commit index when another append to that peer carries
+ * entries (which then carries the highest commit: it is the leader's own,
+ * and the follower never commits past what it stores), and an accepting
+ * append answer followed by a higher one (answers are cumulative).
+ * *commit receives the commit index m should carry.
+ */
+static int redundant(const struct rep_ready *rd, size_t i, uint64_t *commit)
+{
+	const struct rep_msg *m = &rd->msgs[i];
+	int app = m->type == REP_MSG_APP, resp = m->type == REP_MSG_APP_RESP;
+	*commit = m->commit;
+	if ((!app && !resp) || (resp && m->reject))
+		return 0;
+	int carried = 0;
+	for (size_t j = 0; j < rd->n_msgs; j++) {
+		const struct rep_msg *o = &rd->msgs[j];
+		if (j == i || o->type != m->type || o->to != m->to ||
+		    o->term != m->term)
+			continue;
+		if (resp && !o->reject && o->index > m->index)
+			return 1;
+		if (app && o->n_entries > 0)
+			carried = 1;
+		if (app && o->commit > *commit)
+			*commit = o->commit;
+	}
+	return app && carried && m->n_entries == 0;
+}
+
 /* Sends the messages of rd whose leader_only() equals `early`. */
 static void send_msgs(struct lnode *n, const struct rep_ready *rd, int early)
 {
@@ -489,6 +521,15 @@ static void send_msgs(struct lnode *n, const struct rep_ready *rd, int early)
 		const struct rep_msg *m = &rd->msgs[i];
 		if (leader_only(m->type) != early)
 			continue;
+		uint64_t commit;
+		if (redundant(rd, i, &commit))
+			continue;
+		struct rep_msg raised;
+		if (commit != m->commit) {
+			raised = *m;
+			raised.commit = commit;
+			m = &raised;
+		}
 		if (m->type == REP_MSG_SNAPSHOT) {
 			node_snapshot_send(n, m->to, &m->snapshot);
 			continue;

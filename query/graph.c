@@ -118,6 +118,41 @@ void g_init(struct qctx *c)
 		sto_view_next_ids(c->view, &c->g.next_node, &c->g.next_edge);
 }
 
+int g_defer_pending(struct qctx *c, const Lora__MutationBatch *const *b,
+                    size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < b[i]->n_mutations; k++) {
+			int op = b[i]->mutations[k]->op_case;
+			if (op == LORA__MUTATION__OP_CREATE_INDEX ||
+			    op == LORA__MUTATION__OP_DROP_INDEX)
+				return 0;
+		}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < b[i]->n_mutations; k++) {
+			const Lora__Mutation *m = b[i]->mutations[k];
+			if (m->op_case == LORA__MUTATION__OP_CREATE_NODE &&
+			    m->create_node->id >= c->g.next_node)
+				c->g.next_node = m->create_node->id + 1;
+			if (m->op_case == LORA__MUTATION__OP_CREATE_EDGE &&
+			    m->create_edge->id >= c->g.next_edge)
+				c->g.next_edge = m->create_edge->id + 1;
+		}
+	c->g.pending_deferred = 1;
+	return 1;
+}
+
+struct sto_view *g_view(struct qctx *c)
+{
+	if (c->g.pending_deferred && c->view) {
+		c->g.need_pending = 1;
+		qerr(c, LORA_EINTERNAL,
+		     "statement reads the graph: run it "
+		     "again over the pending writes");
+	}
+	return c->view;
+}
+
 static struct vmap *props_from_pb(struct qctx *c, Lora__MapEntry **e, size_t n)
 {
 	struct val m = v_map(c, n);
@@ -143,13 +178,13 @@ struct gnode *g_node(struct qctx *c, uint64_t id)
 	n->id = id;
 	Lora__NodeValue *nv = NULL;
 	uint32_t nvec = 0;
-	int rv =
-	    c->view
-	        ? sto_check(c,
-	                    sto_view_node_ex(c->view, id, STO_NODE_NO_VECTORS,
-	                                     &nv, &nvec),
-	                    "node")
-	        : LORA_ENOTFOUND;
+	struct sto_view *view = g_view(c);
+	int rv = view
+	             ? sto_check(c,
+	                         sto_view_node_ex(view, id, STO_NODE_NO_VECTORS,
+	                                          &nv, &nvec),
+	                         "node")
+	             : LORA_ENOTFOUND;
 	if (rv) {
 		n->deleted = 2;
 		hm_put(c, &c->g.nodes, id, n);
@@ -173,7 +208,7 @@ struct gnode *g_node(struct qctx *c, uint64_t id)
  * them first, so the cached map has not diverged from storage here. */
 static void load_vectors(struct qctx *c, struct gnode *n)
 {
-	if (!n->vec_pending || !c->view)
+	if (!n->vec_pending || !g_view(c))
 		return;
 	Lora__NodeValue *nv = NULL;
 	int rv = sto_view_node(c->view, n->id, &nv);
@@ -216,8 +251,9 @@ struct gedge *g_edge(struct qctx *c, uint64_t id)
 	if (e && (e->props || e->created))
 		return e;
 	Lora__RelValue *rv = NULL;
-	int r = c->view ? sto_check(c, sto_view_edge(c->view, id, &rv), "edge")
-	                : LORA_ENOTFOUND;
+	int r = g_view(c)
+	            ? sto_check(c, sto_view_edge(c->view, id, &rv), "edge")
+	            : LORA_ENOTFOUND;
 	if (r) {
 		if (e)
 			return e;
@@ -305,7 +341,7 @@ static void add_touched(struct qctx *c, const char *label, struct idvec *out)
 void g_scan(struct qctx *c, const char *label, struct idvec *out)
 {
 	memset(out, 0, sizeof *out);
-	if (c->view) {
+	if (g_view(c)) {
 		struct sto_iter *it = NULL;
 		int rv = label ? sto_view_scan_label(c->view, label, &it)
 		               : sto_view_scan_nodes(c->view, &it);
@@ -321,7 +357,7 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
                  int hi_incl, struct idvec *out)
 {
 	memset(out, 0, sizeof *out);
-	if (!c->view || !g_has_index(c, label, key))
+	if (!g_view(c) || !g_has_index(c, label, key))
 		return 0;
 	struct sto_iter *it = NULL;
 	int rv = sto_view_index_seek(
@@ -337,7 +373,7 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 }
 
 /* whether a range or unique index covers (label, key); the catalogue is
- * read once per statement */
+ * read once per statement (deferred pending batches never change it) */
 int g_has_index(struct qctx *c, const char *label, const char *key)
 {
 	struct graph *g = &c->g;
@@ -372,7 +408,7 @@ int g_has_index(struct qctx *c, const char *label, const char *key)
 uint64_t g_count_label(struct qctx *c, const char *label)
 {
 	uint64_t n = 0;
-	if (c->view && sto_view_count_nodes(c->view, label, &n))
+	if (g_view(c) && sto_view_count_nodes(c->view, label, &n))
 		return UINT64_MAX;
 	return n;
 }
@@ -440,7 +476,7 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
 	*out = NULL;
 	*n = 0;
 	struct gnode *gn = hm_get(&c->g.nodes, node);
-	if (c->view && !(gn && gn->created))
+	if (!(gn && gn->created) && g_view(c))
 		adj_storage(c, node, dir, type, out, n, &cap);
 	struct idvec *created = hm_get(&c->g.created_adj, node);
 	for (size_t i = 0; created && i < created->n; i++) {

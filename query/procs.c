@@ -287,7 +287,7 @@ static void call_names(struct qctx *c, int kind, struct clause *cl,
 {
 	char **names = NULL;
 	size_t n = 0;
-	if (c->view) {
+	if (g_view(c)) {
 		int rv = sto_view_names(c->view, kind, &names, &n);
 		if (rv)
 			qerr(c, rv, "names: %s", lora_strerror(rv));

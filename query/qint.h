@@ -465,10 +465,21 @@ struct graph {
 	const char **idx_label, **idx_key;
 	size_t nidx;
 	size_t ninterned;
+	/* pending batches were left out (g_defer_pending): any read of the
+	 * stored graph restarts the statement with them (need_pending) */
+	int pending_deferred, need_pending;
 };
 
 void g_init(struct qctx *c);
 void g_apply_pending(struct qctx *c, const Lora__MutationBatch *b);
+/* Instead of laying the pending batches over the view, only moves the id
+ * counters past them; 0 (nothing done) when they change the index
+ * catalogue. A statement that then reads the stored graph (g_view) is
+ * stopped and must be run again with the batches applied. */
+int g_defer_pending(struct qctx *c, const Lora__MutationBatch *const *b,
+                    size_t n);
+/* The read view for reading the stored graph (see g_defer_pending). */
+struct sto_view *g_view(struct qctx *c);
 struct gnode *g_node(struct qctx *c, uint64_t id); /* NULL: missing */
 /* g_node loads labels and scalar properties; vector properties are read
  * on demand. A node's whole property map (vectors included) and one

@@ -20,7 +20,12 @@ struct qry_cursor {
 	Lora__MutationBatch *batch;
 	Lora__Value *plan;
 	uint64_t t0_ns;
+	int defer_pending; /* try the statement without the pending batches */
 };
+
+/* open_cursor's answer: the statement read the stored graph while the
+ * pending batches were deferred; run it again with them. */
+#define QRY_RERUN (-2)
 
 void qry_limits_init(struct qry_limits *l)
 {
@@ -483,9 +488,12 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 		     "write statement on a read-only "
 		     "request");
 	g_init(c);
-	for (size_t i = 0; i < req->n_pending; i++) {
-		g_apply_pending(c, req->pending[i]);
-	}
+	/* A statement that turns out to read the stored graph is run again
+	 * by qry_open with the pending batches laid over the view. */
+	if (!(cur->defer_pending && w && mode == QRY_RUN &&
+	      g_defer_pending(c, req->pending, req->n_pending)))
+		for (size_t i = 0; i < req->n_pending; i++)
+			g_apply_pending(c, req->pending[i]);
 	if (mode == QRY_EXPLAIN) {
 		cur->plan = val_to_pb(c, build_plan(c, cur->q));
 		return;
@@ -525,8 +533,27 @@ static void open_thunk(void *p)
 	open_body(a->cur, a->req);
 }
 
+static int open_cursor(const struct qry_request *req, int defer_pending,
+                       struct qry_cursor **out, struct qry_error *err);
+
+/*
+ * A write statement over pending batches first runs without laying them
+ * over the view (most writes only create): the id counters move past them,
+ * and the first read of the stored graph stops the statement, which then
+ * runs again over the batches.
+ */
 int qry_open(const struct qry_request *req, struct qry_cursor **out,
              struct qry_error *err)
+{
+	int defer = req && req->n_pending > 0;
+	int rc = open_cursor(req, defer, out, err);
+	if (rc == QRY_RERUN)
+		rc = open_cursor(req, 0, out, err);
+	return rc;
+}
+
+static int open_cursor(const struct qry_request *req, int defer_pending,
+                       struct qry_cursor **out, struct qry_error *err)
 {
 	*out = NULL;
 	struct qry_error local;
@@ -556,9 +583,14 @@ int qry_open(const struct qry_request *req, struct qry_cursor **out,
 	c->stmt_time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	c->rand_state =
 	    (uint64_t)ts.tv_nsec * 2654435761u + 88172645463325252ull;
+	cur->defer_pending = defer_pending;
 	struct open_args oa = {cur, req};
 	int code = protect(c, open_thunk, &oa);
 	if (code) {
+		if (c->g.need_pending) {
+			code = QRY_RERUN;
+			memset(e, 0, sizeof *e);
+		}
 		g_release(&c->g);
 		arena_free(&c->ar);
 		lora_free(cur);

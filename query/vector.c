@@ -273,7 +273,7 @@ static int find_vindex(struct qctx *c, const char *name, char **label,
 {
 	Lora__CreateIndex **defs = NULL;
 	size_t n = 0;
-	if (!c->view || sto_view_indexes(c->view, &defs, &n))
+	if (!g_view(c) || sto_view_indexes(c->view, &defs, &n))
 		return 0;
 	int found = 0;
 	for (size_t i = 0; i < n && !found; i++)
@@ -325,7 +325,7 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
                       size_t k, size_t *nh)
 {
 	struct sto_iter *it = NULL;
-	int rv = sto_view_scan_vectors(c->view, label, key, &it);
+	int rv = sto_view_scan_vectors(g_view(c), label, key, &it);
 	if (rv)
 		qerr(c, rv, "vector scan: %s", lora_strerror(rv));
 	double qn = sqrt(dot(q, q, dim));

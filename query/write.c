@@ -323,7 +323,7 @@ static void show_indexes(struct qctx *c, struct clause *cl, struct rows *out)
 {
 	Lora__CreateIndex **defs = NULL;
 	size_t n = 0;
-	if (c->view) {
+	if (g_view(c)) {
 		int rv = sto_view_indexes(c->view, &defs, &n);
 		if (rv)
 			qerr(c, rv, "index catalogue: %s", lora_strerror(rv));
