@@ -79,7 +79,9 @@ struct node_http_ex {
 	int async; /* answered from another thread (node_http_async) */
 	char *out; /* unsent rest of an async answer (lora_malloc) */
 	size_t out_len;
-	int resume; /* queued again: RESUME_FLUSH or RESUME_SERVE */
+	int resume;  /* queued again: RESUME_FLUSH or RESUME_SERVE */
+	void *stash; /* left by the route's fast part for its worker */
+	void (*stash_free)(void *);
 };
 
 enum { RESUME_NONE, RESUME_FLUSH, RESUME_SERVE };
@@ -296,6 +298,27 @@ int node_http_forwarded(const struct node_http_ex *x)
 	return x->forwarded;
 }
 
+void node_http_stash(struct node_http_ex *x, void *p, void (*free_fn)(void *))
+{
+	LORA_ASSERT(x->stash == NULL);
+	x->stash = p;
+	x->stash_free = free_fn;
+}
+
+void *node_http_unstash(struct node_http_ex *x)
+{
+	void *p = x->stash;
+	x->stash = NULL;
+	return p;
+}
+
+static void stash_drop(struct node_http_ex *x)
+{
+	if (x->stash)
+		x->stash_free(x->stash);
+	x->stash = NULL;
+}
+
 /* ---- connections
  * -------------------------------------------------------------- */
 
@@ -312,6 +335,7 @@ static void conn_close(struct node_http *hs, struct node_http_ex *x)
 	pthread_mutex_unlock(&hs->mu);
 	epoll_ctl(hs->efd, EPOLL_CTL_DEL, x->fd, NULL);
 	close(x->fd);
+	stash_drop(x);
 	lora_free(x->buf);
 	lora_free(x->out);
 	lora_free(x);
@@ -562,6 +586,7 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 		conn_close(hs, x);
 		return -1;
 	}
+	stash_drop(x);
 	memmove(x->buf, x->buf + x->req_bytes, x->len - x->req_bytes);
 	x->len -= x->req_bytes;
 	x->need = x->req_bytes = 0;
@@ -585,6 +610,46 @@ static void conn_refuse(struct node_http *hs, struct node_http_ex *x,
 	x->draining = 1;
 	x->len = 0;
 	conn_arm(hs, x);
+}
+
+enum { FAST_NO, FAST_TAKEN, FAST_ANSWERED };
+
+/* The route's fast part on the epoll thread (its answers never block). */
+static int run_fast(struct node_http *hs, struct node_http_ex *x)
+{
+	const struct node_route *r = x->route;
+	if (r->fast == NULL)
+		return FAST_NO;
+	uint64_t t0 = lora_now_ns();
+	x->async = 1;
+	int ok = r->fast(hs->n, x, r);
+	if (ok == NODE_ROUTE_ASYNC)
+		return FAST_TAKEN;
+	x->async = 0;
+	if (ok == NODE_ROUTE_WORKER && !x->replied)
+		return FAST_NO;
+	node_metrics_request(hs->n, r->name, ok, lora_now_ns() - t0);
+	return FAST_ANSWERED;
+}
+
+/* The epoll thread's part of a parsed request: 1 when x was handed on. */
+static int serve_io(struct node_http *hs, struct node_http_ex *x)
+{
+	int fr = run_fast(hs, x);
+	if (fr == FAST_TAKEN)
+		return 1;
+	if (fr == FAST_ANSWERED && x->out_len == 0)
+		return 0;
+	x->resume = fr == FAST_ANSWERED ? RESUME_FLUSH : RESUME_NONE;
+	if (enqueue(hs, x) == 0)
+		return 1;
+	x->resume = RESUME_NONE;
+	if (fr == FAST_NO)
+		reply_status(x, 503, LORA_EUNAVAILABLE,
+		             "server busy or stopping: not executed");
+	else
+		x->broken = 1; /* the rest of the answer cannot be sent */
+	return 0;
 }
 
 /*
@@ -616,13 +681,8 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			    status == 404
 			        ? "unknown endpoint"
 			        : "method not allowed on this endpoint");
-		else if (worker && run_route(hs, x))
+		else if (worker ? run_route(hs, x) : serve_io(hs, x))
 			return;
-		else if (!worker && enqueue(hs, x) == 0)
-			return;
-		else if (!worker)
-			reply_status(x, 503, LORA_EUNAVAILABLE,
-			             "server busy or stopping: not executed");
 		if (conn_next(hs, x) != 0)
 			return;
 	}

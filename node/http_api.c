@@ -354,45 +354,99 @@ static int write_async(struct lnode *n, struct node_http_ex *x,
 	return 0;
 }
 
+/* A /query body parsed, and where it runs. */
+struct prepared {
+	json_t *j; /* owns the strings qb points into */
+	struct query_body qb;
+	enum run_where where;
+};
+
+static void prepared_free(void *p)
+{
+	struct prepared *pp = p;
+	query_body_free(&pp->qb);
+	json_decref(pp->j);
+	lora_free(pp);
+}
+
+/* Parses the body; NULL when answered (an error) or out of memory. */
+static struct prepared *prepare(struct lnode *n, struct node_http_ex *x,
+                                const struct node_route *route)
+{
+	struct prepared *pp = lora_calloc(1, sizeof *pp);
+	if (pp == NULL) {
+		node_http_reply_error(x, LORA_ENOMEM, NULL);
+		return NULL;
+	}
+	pp->j = body_json(x, 0);
+	pp->qb.req.mode = (enum qry_mode)route->mode;
+	if (pp->j == NULL || parse_query_body(x, pp->j, &pp->qb) != 0) {
+		prepared_free(pp);
+		return NULL;
+	}
+	pp->qb.req.forwarded = node_http_forwarded(x);
+	pp->where = run_where(n, route, &pp->qb);
+	return pp;
+}
+
+/*
+ * On the HTTP thread that read the request: a leader's write goes straight
+ * to the writer (no worker is involved at all); anything else is parsed
+ * here, left with the request, and run by a worker.
+ */
+static int h_query_fast(struct lnode *n, struct node_http_ex *x,
+                        const struct node_route *route)
+{
+	const char *body;
+	size_t len;
+	node_http_body(x, &body, &len);
+	if (len > NODE_HTTP_FAST_BODY_BYTES_MAX)
+		return NODE_ROUTE_WORKER;
+	struct prepared *pp = prepare(n, x, route);
+	if (pp == NULL)
+		return 0;
+	if (pp->where == RUN_WRITER &&
+	    write_async(n, x, route, pp->j, &pp->qb) == 0) {
+		lora_free(pp); /* its contents went with the write */
+		return NODE_ROUTE_ASYNC;
+	}
+	node_http_stash(x, pp, prepared_free);
+	return NODE_ROUTE_WORKER;
+}
+
 static int h_query(struct lnode *n, struct node_http_ex *x,
                    const struct node_route *route)
 {
-	json_t *j = body_json(x, 0);
-	if (j == NULL)
+	struct prepared *pp = node_http_unstash(x);
+	if (pp == NULL && (pp = prepare(n, x, route)) == NULL)
 		return 0;
-	struct query_body qb = {0};
-	qb.req.mode = (enum qry_mode)route->mode;
-	if (parse_query_body(x, j, &qb) != 0) {
-		json_decref(j);
-		return 0;
-	}
-	qb.req.forwarded = node_http_forwarded(x);
-	enum run_where where = run_where(n, route, &qb);
-	if (where == RUN_WRITER && write_async(n, x, route, j, &qb) == 0)
+	if (pp->where == RUN_WRITER &&
+	    write_async(n, x, route, pp->j, &pp->qb) == 0) {
+		lora_free(pp);
 		return NODE_ROUTE_ASYNC;
-	if (where == RUN_PROXY && proxy_write(n, x, route) == 0) {
-		query_body_free(&qb);
-		json_decref(j);
+	}
+	if (pp->where == RUN_PROXY && proxy_write(n, x, route) == 0) {
+		prepared_free(pp);
 		return 1;
 	}
 	Lora__Response *r = NULL;
 	Lora__Value *plan = NULL;
-	node_exec(n, &qb.req, &r, route->mode != QRY_RUN ? &plan : NULL, NULL);
+	node_exec(n, &pp->qb.req, &r, route->mode != QRY_RUN ? &plan : NULL,
+	          NULL);
 	int ok = r && r->error == NULL;
 	if (r == NULL)
 		node_http_reply_error(x, LORA_ENOMEM, NULL);
 	else if (r->error)
 		reply_resp_error(n, x, r);
 	else
-		node_http_reply_json(x, 200,
-		                     result_json(r, qb.fmt, plan, route->mode),
-		                     r->bookmark, NULL);
+		node_http_reply_json(
+		    x, 200, result_json(r, pp->qb.fmt, plan, route->mode),
+		    r->bookmark, NULL);
 	if (r)
 		lora__response__free_unpacked(r, &lora_pb_allocator);
 	if (plan)
 		lora__value__free_unpacked(plan, &lora_pb_allocator);
-	query_body_free(&qb);
-	json_decref(j);
+	prepared_free(pp);
 	return ok;
 }
 
@@ -692,16 +746,16 @@ static int h_digest(struct lnode *n, struct node_http_ex *x,
 }
 
 struct node_route node_routes[] = {
-    {"GET", "/health", "health", h_health, 0, NULL},
-    {"POST", "/query", "query", h_query, QRY_RUN, NULL},
-    {"POST", "/explain", "explain", h_query, QRY_EXPLAIN, NULL},
-    {"POST", "/profile", "profile", h_query, QRY_PROFILE, NULL},
-    {"GET", "/cluster/status", "status", h_status, 0, NULL},
-    {"POST", "/cluster/transfer", "transfer", h_transfer, 0, NULL},
-    {"POST", "/cluster/add", "add", h_add, 0, NULL},
-    {"POST", "/cluster/remove", "remove", h_remove, 0, NULL},
-    {"POST", "/admin/checkpoint", "checkpoint", h_checkpoint, 0, NULL},
-    {"GET", "/admin/digest", "digest", h_digest, 0, NULL},
-    {"GET", "/metrics", "metrics", h_metrics, 0, NULL},
-    {NULL, NULL, NULL, NULL, 0, NULL},
+    {"GET", "/health", "health", h_health, 0, NULL, NULL},
+    {"POST", "/query", "query", h_query, QRY_RUN, NULL, h_query_fast},
+    {"POST", "/explain", "explain", h_query, QRY_EXPLAIN, NULL, NULL},
+    {"POST", "/profile", "profile", h_query, QRY_PROFILE, NULL, NULL},
+    {"GET", "/cluster/status", "status", h_status, 0, NULL, NULL},
+    {"POST", "/cluster/transfer", "transfer", h_transfer, 0, NULL, NULL},
+    {"POST", "/cluster/add", "add", h_add, 0, NULL, NULL},
+    {"POST", "/cluster/remove", "remove", h_remove, 0, NULL, NULL},
+    {"POST", "/admin/checkpoint", "checkpoint", h_checkpoint, 0, NULL, NULL},
+    {"GET", "/admin/digest", "digest", h_digest, 0, NULL, NULL},
+    {"GET", "/metrics", "metrics", h_metrics, 0, NULL, NULL},
+    {NULL, NULL, NULL, NULL, 0, NULL, NULL},
 };

@@ -7,6 +7,8 @@
 #include "node_int.h"
 
 #define NODE_HTTP_BODY_BYTES_MAX (4u << 20) /* request body */
+/* bodies up to this size may be parsed on the HTTP I/O thread */
+#define NODE_HTTP_FAST_BODY_BYTES_MAX (64u << 10)
 
 struct node_http;
 struct node_route;
@@ -19,6 +21,8 @@ struct node_http_ex;
  * success (for metrics), or NODE_ROUTE_ASYNC after node_http_async when
  * another thread answers (the route must not touch x after handing it on). */
 #define NODE_ROUTE_ASYNC 2
+/* From a route's `fast` part: not answered, run `fn` on a worker. */
+#define NODE_ROUTE_WORKER 3
 typedef int (*node_route_fn)(struct lnode *n, struct node_http_ex *x,
                              const struct node_route *r);
 
@@ -29,6 +33,10 @@ struct node_route {
 	node_route_fn fn;
 	int mode; /* /query, /explain, /profile: enum qry_mode */
 	struct node_http *http;
+	/* Optional: runs first, on the HTTP I/O thread, and must not block.
+	 * Answers (0/1), hands x on (NODE_ROUTE_ASYNC), or leaves it to fn on
+	 * a worker (NODE_ROUTE_WORKER). Its answers never block either. */
+	node_route_fn fast;
 };
 
 /* NULL-path terminated table (http_api.c). */
@@ -39,6 +47,11 @@ extern struct node_route node_routes[];
 void node_http_body(const struct node_http_ex *x, const char **data,
                     size_t *len);
 const char *node_http_uri(const struct node_http_ex *x);
+/* Leaves p with the request for the worker that runs it (free_fn(p) if
+ * nobody takes it); node_http_unstash returns it (or NULL) and hands it
+ * over to the caller. */
+void node_http_stash(struct node_http_ex *x, void *p, void (*free_fn)(void *));
+void *node_http_unstash(struct node_http_ex *x);
 /* 1 when another node passed this request on (X-Lora-Forwarded). */
 int node_http_forwarded(const struct node_http_ex *x);
 

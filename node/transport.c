@@ -25,7 +25,7 @@ struct node_transport {
 	uint64_t self;
 	char self_host[NODE_ADDR_BYTES_MAX];
 	nng_socket pull;
-	pthread_t thread;
+	nng_aio *raio; /* the receive in flight (its callback handles it) */
 	node_transport_recv_fn fn;
 	void *arg;
 	pthread_mutex_t mu;
@@ -40,17 +40,19 @@ void node_addr_host(const char *addr, char *out, size_t out_bytes)
 		*colon = '\0';
 }
 
-static void *recv_main(void *arg)
+/*
+ * A frame arrived: handed to fn right on nng's thread (no thread of ours
+ * in between: raft frames go straight to the raft loop's inbox), then the
+ * next receive is armed.
+ */
+static void on_recv(void *arg)
 {
 	struct node_transport *t = arg;
-	pthread_setname_np(pthread_self(), "lora-peer-recv");
-	for (;;) {
-		nng_msg *msg;
-		int rv = nng_recvmsg(t->pull, &msg, 0);
-		if (rv == NNG_ECLOSED)
-			break;
-		if (rv != 0)
-			continue;
+	int rv = nng_aio_result(t->raio);
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;
+	if (rv == 0) {
+		nng_msg *msg = nng_aio_get_msg(t->raio);
 		size_t len = nng_msg_len(msg);
 		const uint8_t *p = nng_msg_body(msg);
 		if (len >= NODE_PEER_HEADER_BYTES)
@@ -59,7 +61,7 @@ static void *recv_main(void *arg)
 			      len - NODE_PEER_HEADER_BYTES);
 		nng_msg_free(msg);
 	}
-	return NULL;
+	nng_recv_aio(t->pull, t->raio);
 }
 
 int node_transport_open(uint64_t self_id, const char *listen_addr,
@@ -84,6 +86,8 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 		rv = nng_socket_set_int(t->pull, NNG_OPT_RECVBUF, 1024);
 	if (rv == 0)
 		rv = nng_listen(t->pull, url, NULL, 0);
+	if (rv == 0)
+		rv = nng_aio_alloc(&t->raio, on_recv, t);
 	if (rv != 0) {
 		lora_errf(LORA_EIO, errmsg, "listen %s: %s", url,
 		          nng_strerror(rv));
@@ -92,7 +96,7 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 		lora_free(t);
 		return LORA_EIO;
 	}
-	pthread_create(&t->thread, NULL, recv_main, t);
+	nng_recv_aio(t->pull, t->raio);
 	*out = t;
 	return 0;
 }
@@ -109,7 +113,8 @@ void node_transport_close(struct node_transport *t)
 	if (t == NULL)
 		return;
 	nng_close(t->pull);
-	pthread_join(t->thread, NULL);
+	nng_aio_stop(t->raio); /* waits for a running callback */
+	nng_aio_free(t->raio);
 	for (int i = 0; i < NODE_PEERS_MAX; i++)
 		peer_close(&t->peers[i]);
 	pthread_mutex_destroy(&t->mu);

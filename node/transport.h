@@ -26,7 +26,8 @@ enum node_frame_kind {
 
 struct node_transport;
 
-/* Called on the receive thread; payload borrowed for the call. */
+/* Called on an nng thread, one frame at a time and in arrival order;
+ * payload borrowed for the call. */
 typedef void (*node_transport_recv_fn)(void *arg, int kind, uint64_t from,
                                        const uint8_t *payload, size_t len);
 
@@ -34,7 +35,7 @@ typedef void (*node_transport_recv_fn)(void *arg, int kind, uint64_t from,
 int node_transport_open(uint64_t self_id, const char *listen_addr,
                         node_transport_recv_fn fn, void *arg,
                         struct node_transport **out, char *errmsg);
-/* Stops the receive thread, closes sockets. */
+/* Stops receiving (waits for a running callback), closes sockets. */
 void node_transport_close(struct node_transport *t);
 
 /* Adds (or re-addresses) peer id; dialing starts in the background. */
