@@ -492,10 +492,22 @@ static int h_metrics(struct lnode *n, struct node_http_ex *x,
 }
 
 /* Answers "not the leader" for admin calls that must run on it. */
+/* Membership and transfer run on the leader: a follower passes the
+ * request on (answered: -1), unless it came from another node. 0: run it
+ * here. */
 static int need_leader(struct lnode *n, struct node_http_ex *x)
 {
 	if (node_is_leader(n))
 		return 0;
+	if (!node_http_forwarded(x)) {
+		const char *body;
+		size_t len;
+		node_http_body(x, &body, &len);
+		return node_proxy_write(n, x, node_http_uri(x), body, len) ==
+		               NODE_FORWARD_SELF
+		           ? 0
+		           : -1;
+	}
 	Lora__Response r = LORA__RESPONSE__INIT;
 	Lora__Error e = LORA__ERROR__INIT;
 	e.code = (char *)lora_err_code(LORA_ENOTLEADER);

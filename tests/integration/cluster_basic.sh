@@ -96,6 +96,10 @@ it_check "transfer from $L to $T answers 200" [ "$IT_STATUS" = 200 ]
 it_check "node $O sees $T as leader" [ "$(it_leader $O)" = "$T" ]
 it_query $O '{"query":"CREATE (:AfterTransfer)"}'
 it_check "writes continue after transfer" [ "$IT_STATUS" = 200 ]
+# an admin call sent to a follower is passed to the leader
+it_post $O /cluster/transfer "{\"to\":$L}"
+it_check "transfer asked of follower $O answers 200" [ "$IT_STATUS" = 200 ]
+it_check "node $O sees $L as leader again" [ "$(it_leader $O)" = "$L" ]
 
 # -- graceful shutdown of the leader hands over
 L=$(it_leader $O)
