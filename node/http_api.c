@@ -240,11 +240,25 @@ static json_t *result_json(const Lora__Response *r, enum fmt fmt,
 	return o;
 }
 
+/* The error of a Response. LORA_ENOSPC shares the wire code LORA_IO with
+ * LORA_EIO (proto/base.c); its message tells them apart, so a full disk
+ * answers 507 (Insufficient Storage) rather than a generic 500. */
+static int resp_err(const Lora__Error *e)
+{
+	int code = node_err_from_code(e->code);
+	const char *nospace = lora_strerror(LORA_ENOSPC);
+	if (code == LORA_EIO && e->message &&
+	    (strstr(e->message, nospace) ||
+	     strstr(e->message, "No space left on device")))
+		code = LORA_ENOSPC;
+	return code;
+}
+
 /* An error answer; NOT_LEADER carries the leader's HTTP address. */
 static void reply_resp_error(struct lnode *n, nng_aio *aio,
                              const Lora__Response *r)
 {
-	int code = node_err_from_code(r->error->code);
+	int code = resp_err(r->error);
 	json_t *j = node_http_error_json(code, r->error->message,
 	                                 r->error->line, r->error->column);
 	if (code != LORA_ENOTLEADER) {
