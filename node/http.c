@@ -6,8 +6,9 @@
  * wait for commit, a read for a bookmark), then complete nng's aio.
  * Errors have one shape: {"error":{"code","message","category"}} with the
  * status of lora_err_http_status(). nng does not read request bodies here
- * (it would answer a too-large one with its own 400): a worker reads the
- * body itself, so a body above NODE_HTTP_BODY_BYTES_MAX gets 413 LORA_LIMIT
+ * (it would answer a too-large one with its own 400): on_request reads the
+ * body itself, asynchronously, before the job is queued for a worker, so a
+ * body above NODE_HTTP_BODY_BYTES_MAX gets 413 LORA_LIMIT
  * (read and dropped first, up to NODE_HTTP_DRAIN_BYTES_MAX, so the client
  * sees the answer), and a catch-all route answers unknown endpoints with a
  * JSON 404 (405 for a known path with another method). nng's own error
@@ -33,13 +34,20 @@
 	(64u << 20) /* too-large body read+dropped                             \
 	             */
 #define NODE_HTTP_DRAIN_CHUNK_BYTES (64u << 10)
-#define NODE_HTTP_BODY_READ_MS      30000 /* whole body, then the conn closes */
+#define NODE_HTTP_BODY_READ_MS      30000 /* a body (a piece, dropping one) */
 
 struct http_job {
 	struct http_job *next;
 	nng_aio *aio;
 	nng_http_req *req;
 	const struct node_route *route;
+	struct node_http *hs;
+	/* reading the body (nng leaves it on the connection) */
+	nng_aio *body_aio; /* owned; reaped when the read is over */
+	uint8_t *buf;      /* owned: the body, or scratch while dropping */
+	uint64_t len;      /* Content-Length */
+	uint64_t left;     /* too large: bytes still to drop, else 0 */
+	int refuse;        /* too large: drop it, then answer 413 */
 };
 
 struct node_http {
@@ -51,6 +59,7 @@ struct node_http {
 	struct http_job *head, *tail;
 	size_t qlen;
 	int stopping;
+	int reading; /* body reads in flight: stop waits for them */
 	struct lnode *n;
 };
 
@@ -145,94 +154,145 @@ static void reply_error_close(nng_aio *aio, int code, const char *msg)
 /* ---- request bodies
  * ---------------------------------------------------------- */
 
-/* Reads len bytes of body into buf (len > 0); nng error or 0. */
-static int conn_read(nng_http_conn *conn, void *buf, size_t len)
+static int enqueue(struct node_http *hs, struct http_job *job);
+
+/* Starts reading the next k bytes of the body into job->buf. */
+static void body_read(struct http_job *job, size_t k)
 {
-	nng_aio *raio;
-	int rv = nng_aio_alloc(&raio, NULL, NULL);
-	if (rv != 0)
-		return rv;
-	nng_iov iov = {.iov_buf = buf, .iov_len = len};
-	nng_aio_set_iov(raio, 1, &iov);
-	nng_aio_set_timeout(raio, NODE_HTTP_BODY_READ_MS);
-	nng_http_conn_read_all(conn, raio);
-	nng_aio_wait(raio);
-	rv = nng_aio_result(raio);
-	nng_aio_free(raio);
-	return rv;
+	nng_http_conn *conn = nng_aio_get_input(job->aio, 2);
+	nng_iov iov = {.iov_buf = job->buf, .iov_len = k};
+	nng_aio_set_iov(job->body_aio, 1, &iov);
+	nng_aio_set_timeout(job->body_aio, NODE_HTTP_BODY_READ_MS);
+	nng_http_conn_read_all(conn, job->body_aio);
 }
 
-/* A body above the limit: read and drop it (when not huge) so the client,
- * still sending, gets the 413 instead of a reset connection. */
-static void refuse_body(nng_aio *aio, nng_http_conn *conn, uint64_t len)
+static void refuse_msg(const struct http_job *job, char *msg)
 {
-	char msg[LORA_ERRMSG_BYTES];
-	snprintf(msg, sizeof msg,
+	snprintf(msg, LORA_ERRMSG_BYTES,
 	         "request body of %llu bytes is larger than the limit of %u "
 	         "bytes",
-	         (unsigned long long)len, (unsigned)NODE_HTTP_BODY_BYTES_MAX);
-	uint8_t *scratch = len <= NODE_HTTP_DRAIN_BYTES_MAX
-	                       ? lora_malloc(NODE_HTTP_DRAIN_CHUNK_BYTES)
-	                       : NULL;
-	int rv = scratch ? 0 : -1;
-	for (uint64_t left = len; rv == 0 && left > 0;) {
-		size_t k = left < NODE_HTTP_DRAIN_CHUNK_BYTES
-		               ? (size_t)left
-		               : NODE_HTTP_DRAIN_CHUNK_BYTES;
-		rv = conn_read(conn, scratch, k);
-		left -= k;
-	}
-	lora_free(scratch);
-	if (rv == 0)
-		node_http_reply_error(aio, LORA_ELIMIT, msg);
-	else if (rv > 0)
-		nng_aio_finish(aio, rv); /* the client went away: hard close */
-	else
-		reply_error_close(aio, LORA_ELIMIT, msg);
+	         (unsigned long long)job->len,
+	         (unsigned)NODE_HTTP_BODY_BYTES_MAX);
 }
 
-/* Reads the request body into req (nng leaves it on the connection).
- * 0: read (or none); -1: answered with an error, the job is done. */
-static int take_body(nng_aio *aio, nng_http_req *req)
+static void job_free(struct http_job *job)
 {
-	const char *te = nng_http_req_get_header(req, "Transfer-Encoding");
-	const char *cl = nng_http_req_get_header(req, "Content-Length");
+	lora_free(job->buf);
+	lora_free(job);
+}
+
+/* A piece of the body arrived (or the read failed / timed out). */
+static void on_body(void *arg)
+{
+	struct http_job *job = arg;
+	int rv = nng_aio_result(job->body_aio);
+	if (rv == 0 && job->refuse && job->left > 0) {
+		job->left -= nng_aio_count(job->body_aio);
+		if (job->left > 0) {
+			body_read(job, job->left < NODE_HTTP_DRAIN_CHUNK_BYTES
+			                   ? (size_t)job->left
+			                   : NODE_HTTP_DRAIN_CHUNK_BYTES);
+			return;
+		}
+	}
+	nng_aio *aio = job->aio, *baio = job->body_aio;
+	struct node_http *hs = job->hs;
+	if (rv == 0 && !job->refuse &&
+	    nng_http_req_copy_data(job->req, job->buf, job->len) != 0)
+		rv = NNG_ENOMEM;
+	char msg[LORA_ERRMSG_BYTES];
+	refuse_msg(job, msg);
+	int refuse = job->refuse;
+	lora_free(job->buf);
+	job->buf = NULL;
+	job->body_aio = NULL;
+	if (rv != 0 || refuse)
+		lora_free(job);
+	if (rv != 0) /* short body, client gone, no memory: close */
+		nng_aio_finish(aio, rv);
+	else if (refuse)
+		node_http_reply_error(aio, LORA_ELIMIT, msg);
+	else
+		enqueue(hs, job); /* a worker may free it at once */
+	nng_aio_reap(baio);       /* we are its callback: no nng_aio_free */
+	pthread_mutex_lock(&hs->mu);
+	hs->reading--; /* last touch of hs: node_http_stop waits for it */
+	pthread_cond_broadcast(&hs->cond);
+	pthread_mutex_unlock(&hs->mu);
+}
+
+/* The body's length from the headers into job->len: 0, or an error code
+ * with msg (LORA_ERRMSG_BYTES). */
+static int body_check(struct http_job *job, char *msg)
+{
+	const char *te = nng_http_req_get_header(job->req, "Transfer-Encoding");
+	const char *cl = nng_http_req_get_header(job->req, "Content-Length");
 	if (te != NULL) {
-		reply_error_close(aio, LORA_EINVAL,
-		                  "chunked request bodies are not supported: "
-		                  "send a Content-Length");
-		return -1;
+		snprintf(msg, LORA_ERRMSG_BYTES,
+		         "chunked request bodies are not supported: send a "
+		         "Content-Length");
+		return LORA_EINVAL;
 	}
 	if (cl == NULL)
 		return 0;
 	char *end;
 	errno = 0;
-	unsigned long long len = strtoull(cl, &end, 10);
+	job->len = strtoull(cl, &end, 10);
 	if (end == cl || *end != '\0' || errno != 0 || cl[0] == '-') {
-		reply_error_close(aio, LORA_EINVAL, "malformed Content-Length");
-		return -1;
+		snprintf(msg, LORA_ERRMSG_BYTES, "malformed Content-Length");
+		return LORA_EINVAL;
 	}
-	nng_http_conn *conn = nng_aio_get_input(aio, 2);
-	if (len > NODE_HTTP_BODY_BYTES_MAX) {
-		refuse_body(aio, conn, len);
-		return -1;
-	}
-	if (len == 0)
-		return 0;
-	void *buf = lora_malloc(len);
-	if (buf == NULL) {
-		reply_error_close(aio, LORA_ENOMEM, NULL);
-		return -1;
-	}
-	int rv = conn_read(conn, buf, len);
-	if (rv == 0 && nng_http_req_copy_data(req, buf, len) != 0)
-		rv = NNG_ENOMEM;
-	lora_free(buf);
-	if (rv != 0) {
-		nng_aio_finish(aio, rv); /* short body or no memory: close */
-		return -1;
+	if (job->len > NODE_HTTP_DRAIN_BYTES_MAX) { /* too much to drop */
+		refuse_msg(job, msg);
+		return LORA_ELIMIT;
 	}
 	return 0;
+}
+
+/* Starts the asynchronous read of a body of job->len > 0 bytes. */
+static int body_start(struct http_job *job, char *msg)
+{
+	job->refuse = job->len > NODE_HTTP_BODY_BYTES_MAX;
+	job->left = job->refuse ? job->len : 0;
+	size_t k = job->refuse ? NODE_HTTP_DRAIN_CHUNK_BYTES : (size_t)job->len;
+	job->buf = lora_malloc(k);
+	if (job->buf == NULL ||
+	    nng_aio_alloc(&job->body_aio, on_body, job) != 0) {
+		snprintf(msg, LORA_ERRMSG_BYTES, "out of memory");
+		return LORA_ENOMEM;
+	}
+	pthread_mutex_lock(&job->hs->mu);
+	int stopping = job->hs->stopping;
+	job->hs->reading += !stopping;
+	pthread_mutex_unlock(&job->hs->mu);
+	if (stopping) {
+		snprintf(msg, LORA_ERRMSG_BYTES, "node stopping: not executed");
+		return LORA_EUNAVAILABLE;
+	}
+	body_read(job, job->len < k ? (size_t)job->len : k);
+	return 0;
+}
+
+/*
+ * Looks at the body nng left on the connection: none (the job is queued),
+ * one to read or to refuse, read asynchronously (no worker waits on a slow
+ * client). Errors answer with the connection closed and free the job.
+ */
+static void body_begin(struct http_job *job)
+{
+	char msg[LORA_ERRMSG_BYTES];
+	int code = body_check(job, msg);
+	if (code == 0 && job->len == 0) {
+		enqueue(job->hs, job);
+		return;
+	}
+	if (code == 0 && (code = body_start(job, msg)) == 0)
+		return;
+	nng_aio *aio = job->aio;
+	if (job->body_aio)
+		nng_aio_free(job->body_aio);
+	job_free(job);
+	reply_error_close(aio, code, msg);
 }
 
 /* ---- unknown endpoints
@@ -277,19 +337,10 @@ static struct node_route route_unknown = {NULL,      "/", "unknown",
 /* ---- the job queue
  * ------------------------------------------------------------- */
 
-static void on_request(nng_aio *aio)
+/* Queues a job for the workers; when full or stopping, answers it and
+ * frees it (-1). */
+static int enqueue(struct node_http *hs, struct http_job *job)
 {
-	nng_http_handler *h = nng_aio_get_input(aio, 1);
-	const struct node_route *route = nng_http_handler_get_data(h);
-	struct node_http *hs = route->http;
-	struct http_job *job = lora_calloc(1, sizeof *job);
-	if (job == NULL) {
-		nng_aio_finish(aio, NNG_ENOMEM);
-		return;
-	}
-	job->aio = aio;
-	job->req = nng_aio_get_input(aio, 0);
-	job->route = route;
 	pthread_mutex_lock(&hs->mu);
 	int full = hs->qlen >= NODE_HTTP_QUEUE_MAX || hs->stopping;
 	if (!full) {
@@ -302,11 +353,29 @@ static void on_request(nng_aio *aio)
 		pthread_cond_signal(&hs->cond);
 	}
 	pthread_mutex_unlock(&hs->mu);
-	if (full) {
-		lora_free(job);
-		reply_error_close(aio, LORA_EUNAVAILABLE,
-		                  "server busy or stopping: not executed");
+	if (!full)
+		return 0;
+	nng_aio *aio = job->aio;
+	job_free(job);
+	reply_error_close(aio, LORA_EUNAVAILABLE,
+	                  "server busy or stopping: not executed");
+	return -1;
+}
+
+static void on_request(nng_aio *aio)
+{
+	nng_http_handler *h = nng_aio_get_input(aio, 1);
+	const struct node_route *route = nng_http_handler_get_data(h);
+	struct http_job *job = lora_calloc(1, sizeof *job);
+	if (job == NULL) {
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
 	}
+	job->aio = aio;
+	job->req = nng_aio_get_input(aio, 0);
+	job->route = route;
+	job->hs = route->http;
+	body_begin(job);
 }
 
 static void *http_main(void *arg)
@@ -327,11 +396,10 @@ static void *http_main(void *arg)
 		if (job == NULL)
 			break;
 		uint64_t t0 = lora_now_ns();
-		int ok = take_body(job->aio, job->req) == 0 &&
-		         job->route->fn(hs->n, job->aio, job->req, job->route);
+		int ok = job->route->fn(hs->n, job->aio, job->req, job->route);
 		node_metrics_request(hs->n, job->route->name, ok,
 		                     lora_now_ns() - t0);
-		lora_free(job);
+		job_free(job);
 	}
 	return NULL;
 }
@@ -358,7 +426,7 @@ static int add_route(struct node_http *hs, struct node_route *r)
 		rv = nng_http_handler_set_method(h, r->method);
 	if (rv == 0 && r->method == NULL) /* the catch-all */
 		rv = nng_http_handler_set_tree(h);
-	if (rv == 0) /* take_body reads it */
+	if (rv == 0) /* body_begin reads it */
 		rv = nng_http_handler_collect_body(h, false, 0);
 	if (rv == 0)
 		rv = nng_http_handler_set_data(h, r, NULL);
@@ -413,13 +481,16 @@ void node_http_stop(struct lnode *n)
 	pthread_mutex_lock(&hs->mu);
 	hs->stopping = 1;
 	pthread_cond_broadcast(&hs->cond);
+	/* body reads end with an error once their connection closed */
+	while (hs->reading > 0)
+		pthread_cond_wait(&hs->cond, &hs->mu);
 	pthread_mutex_unlock(&hs->mu);
 	for (int i = 0; i < hs->n_threads; i++)
 		pthread_join(hs->threads[i], NULL);
 	for (struct http_job *j = hs->head, *nx; j; j = nx) {
 		nx = j->next;
 		nng_aio_finish(j->aio, NNG_ECLOSED);
-		lora_free(j);
+		job_free(j);
 	}
 	if (hs->server)
 		nng_http_server_release(hs->server);
