@@ -24,9 +24,7 @@
 #define NODE_PROMOTE_EVERY_TICKS 10
 #define NODE_COMMIT_PERSIST_MS   1000 /* commit-only hard state writes */
 #define NODE_PERSIST_RETRY_MS    100  /* after a failed synced write */
-#define NODE_PERSIST_RESERVE_BYTES                                             \
-	(16u << 20)              /* appends stop below this much free disk */
-#define NODE_READY_ROUNDS_MAX 64 /* Ready rounds per loop turn */
+#define NODE_READY_ROUNDS_MAX    64   /* Ready rounds per loop turn */
 
 enum item_kind {
 	IT_MSG,
@@ -408,6 +406,9 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 /* ---- ready
  * -------------------------------------------------------------------- */
 
+/* appends stop below this much free disk */
+#define NODE_PERSIST_RESERVE_BYTES (16u << 20)
+
 /*
  * The disk guard: appends stop (as if the disk were full, LORA_ENOSPC)
  * while less than NODE_PERSIST_RESERVE_BYTES plus the batch is free, so
@@ -435,7 +436,8 @@ static int persist_room(struct lnode *n, uint64_t bytes, char *err)
  * membership changes, ReadIndex, transfers) would wait until it succeeds:
  * they are answered now instead. A proposal not yet handed to the core was
  * not executed: it gets `code` (LORA_ENOSPC: HTTP 507) so the client knows
- * why and may retry; the rest get LORA_UNAVAILABLE. Peer messages stay.
+ * why and may retry; the rest, and ReadIndex requests the core holds, get
+ * LORA_UNAVAILABLE. Peer messages stay.
  */
 static void persist_fail_calls(struct lnode *n, int code)
 {
@@ -466,6 +468,10 @@ static void persist_fail_calls(struct lnode *n, int code)
 		         lora_strerror(code));
 		node_call_finish(it->call, rc, 0, 0);
 	}
+	struct node_raft_priv *p = n->raftp; /* ReadIndex already asked */
+	for (size_t j = 0; j < p->n_reads; j++)
+		node_call_finish(p->reads[j].call, LORA_EUNAVAILABLE, 0, 0);
+	p->n_reads = 0;
 }
 
 /*

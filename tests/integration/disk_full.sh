@@ -5,7 +5,8 @@
 # still answers /health and local reads; writes sent to it get 200
 # (forwarded) or an error with a code, in bounded time. (b) Space freed:
 # node 3 catches up and its digest matches the others'. (c) Node 3 the
-# leader: a write sent to it answers 507 LORA_IO at once, a new leader takes
+# leader: a write sent to it answers 507 LORA_IO at once, a linearizable
+# read 503 LORA_UNAVAILABLE, local reads still answer, a new leader takes
 # writes, node 3 stays up, and after freeing the space every acknowledged
 # write is on all three nodes with matching digests.
 # Needs root (mount); exits 77 (CTest SKIP_RETURN_CODE) without it.
@@ -157,6 +158,14 @@ while [ "$(date +%s)" -lt $t_end ]; do
 done
 it_check "full leader: a write sent to it answers 507 LORA_IO" [ $ENOSPC_SEEN = 1 ]
 it_check "full leader: a new leader acknowledges writes ($NEW_LEADER_ACK)" [ $NEW_LEADER_ACK -ge 3 ]
+t0=$(date +%s%N)
+it_query 3 '{"query":"MATCH (p:P) RETURN count(p) AS c","consistency":"linearizable"}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_check "full leader: a linearizable read answers 503 LORA_UNAVAILABLE ($IT_STATUS in $ms ms)" \
+	grep -q '"code":"LORA_UNAVAILABLE"' <<<"$IT_BODY"
+it_check "full leader: ... within 2 s" [ $ms -le 2000 ]
+it_query 3 '{"query":"MATCH (p:P) RETURN count(p) AS c","format":"rowArrays"}'
+it_check "full leader: a local read answers 200 ($IT_BODY)" [ "$IT_STATUS" = 200 ]
 it_get 3 /health
 it_check "full leader: /health answers ok" grep -q '"status":"ok"' <<<"$IT_BODY"
 dk_alive "full leader"
