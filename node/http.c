@@ -44,7 +44,7 @@ struct http_job {
 	struct node_http *hs;
 	/* reading the body (nng leaves it on the connection) */
 	nng_aio *body_aio; /* owned; reaped when the read is over */
-	uint8_t *buf;      /* owned: the body, or scratch while dropping */
+	uint8_t *buf;      /* owned: the body (req points at it), or scratch */
 	uint64_t len;      /* Content-Length */
 	uint64_t left;     /* too large: bytes still to drop, else 0 */
 	int refuse;        /* too large: drop it, then answer 413 */
@@ -197,14 +197,17 @@ static void on_body(void *arg)
 	}
 	nng_aio *aio = job->aio, *baio = job->body_aio;
 	struct node_http *hs = job->hs;
+	/* the body stays in job->buf (freed with the job, after the route) */
 	if (rv == 0 && !job->refuse &&
-	    nng_http_req_copy_data(job->req, job->buf, job->len) != 0)
+	    nng_http_req_set_data(job->req, job->buf, job->len) != 0)
 		rv = NNG_ENOMEM;
 	char msg[LORA_ERRMSG_BYTES];
 	refuse_msg(job, msg);
 	int refuse = job->refuse;
-	lora_free(job->buf);
-	job->buf = NULL;
+	if (rv != 0 || refuse) {
+		lora_free(job->buf);
+		job->buf = NULL;
+	}
 	job->body_aio = NULL;
 	if (rv != 0 || refuse)
 		lora_free(job);
