@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,7 +19,10 @@
 #include "node_int.h"
 
 #define NODE_APPLY_RETRY_MS 100
-#define NODE_DEDUP_BUCKETS  (2 * NODE_DEDUP_ENTRIES_MAX)
+/* Applies wait while less than this is free on the state disk; a failed
+ * store is reopened once it is free again. */
+#define NODE_APPLY_RESERVE_BYTES (8u << 20)
+#define NODE_DEDUP_BUCKETS       (2 * NODE_DEDUP_ENTRIES_MAX)
 
 struct node_apply_item {
 	struct node_apply_item *next;
@@ -200,6 +204,102 @@ void node_apply_drain(struct lnode *n)
 /* ---- applying
  * ------------------------------------------------------------------ */
 
+/*
+ * A RocksDB write that failed (disk full) leaves the store's WAL writer
+ * unusable: later writes fail again, or abort where RocksDB keeps its
+ * assertions. Once the disk has NODE_APPLY_RESERVE_BYTES free again the
+ * store is reopened (readers wait meanwhile; until then they read the old
+ * handle, which still serves reads). 0 when reopened.
+ */
+/* The disk guard (raftloop.c's persist_room has a larger reserve, so the
+ * log stops first): 0 when the state disk has room for an apply. */
+static int apply_room(struct lnode *n, char *err)
+{
+	struct statvfs sv;
+	if (statvfs(n->state_dir, &sv) != 0)
+		return 0; /* unknown: let the write tell */
+	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= NODE_APPLY_RESERVE_BYTES)
+		return 0;
+	return lora_errf(LORA_ENOSPC, err,
+	                 "%s: %llu bytes free, below the reserve of %u bytes",
+	                 n->state_dir, (unsigned long long)avail,
+	                 (unsigned)NODE_APPLY_RESERVE_BYTES);
+}
+
+static int apply_failed(int rc)
+{
+	return rc == LORA_EIO || rc == LORA_ENOSPC;
+}
+
+static int reopen_store(struct lnode *n)
+{
+	struct statvfs sv;
+	if (statvfs(n->state_dir, &sv) != 0 ||
+	    (uint64_t)sv.f_bavail * sv.f_frsize < NODE_APPLY_RESERVE_BYTES)
+		return -1;
+	node_native_close_cursors(n);
+	pthread_mutex_lock(&n->store_mu);
+	n->store_swapping = 1;
+	while (n->store_readers > 0)
+		pthread_cond_wait(&n->store_cond, &n->store_mu);
+	sto_close(n->store);
+	n->store = NULL;
+	char err[LORA_ERRMSG_BYTES];
+	int rc;
+	while ((rc = sto_open(n->state_dir, NULL, &n->store, err)) != 0 &&
+	       !atomic_load(&n->stopping)) {
+		LOG_ERROR("reopening the state store failed: %s; retrying",
+		          err);
+		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	n->store_swapping = 0;
+	pthread_cond_broadcast(&n->store_cond);
+	pthread_mutex_unlock(&n->store_mu);
+	if (rc == 0)
+		LOG_INFO("state store reopened after a failed write");
+	return rc;
+}
+
+/* sto_apply, retried through I/O failures and a full disk until it
+ * sticks or we stop; the store's answer (0, or the batch's rejection). */
+static int apply_retrying(struct lnode *n, const struct rep_entry *e,
+                          const Lora__MutationBatch *batch, char *err)
+{
+	int broken = 0;
+	uint64_t logged = 0;
+	for (;;) {
+		if (broken && atomic_load(&n->stopping))
+			return lora_errf(LORA_ECLOSED, err, "stopping");
+		if (broken && reopen_store(n) != 0) {
+			struct timespec ts = {0,
+			                      NODE_APPLY_RETRY_MS * 1000000L};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		int rc = apply_room(n, err);
+		if (rc == 0) { /* room: write */
+			struct sto_store *s = node_store_acquire(n);
+			rc = sto_apply(s, e->index, batch, err);
+			int advanced = sto_applied_index(s) >= e->index;
+			node_store_release(n);
+			if (rc == 0 || advanced)
+				return rc;
+			broken = apply_failed(rc);
+		}
+		if (atomic_load(&n->stopping))
+			return rc;
+		if (lora_now_ms() - logged >= 1000) {
+			LOG_ERROR("apply %llu failed: %s; retrying",
+			          (unsigned long long)e->index, err);
+			logged = lora_now_ms();
+		}
+		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Applies one entry; retries I/O failures until it sticks or we stop. */
 static void apply_one(struct lnode *n, const struct rep_entry *e)
 {
@@ -214,19 +314,7 @@ static void apply_one(struct lnode *n, const struct rep_entry *e)
 			          (unsigned long long)e->index);
 	}
 	char err[LORA_ERRMSG_BYTES] = "";
-	int rc;
-	for (;;) {
-		struct sto_store *s = node_store_acquire(n);
-		rc = sto_apply(s, e->index, batch ? batch : &empty, err);
-		int advanced = sto_applied_index(s) >= e->index;
-		node_store_release(n);
-		if (rc == 0 || advanced || atomic_load(&n->stopping))
-			break;
-		LOG_ERROR("apply %llu failed: %s; retrying",
-		          (unsigned long long)e->index, err);
-		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
-		nanosleep(&ts, NULL);
-	}
+	int rc = apply_retrying(n, e, batch ? batch : &empty, err);
 	if (rc)
 		LOG_INFO("entry %llu rejected: %s",
 		         (unsigned long long)e->index, err);

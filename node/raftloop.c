@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -405,17 +406,87 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 /* ---- ready
  * -------------------------------------------------------------------- */
 
+/* appends stop below this much free disk */
+#define NODE_PERSIST_RESERVE_BYTES (16u << 20)
+
+/*
+ * The disk guard: appends stop (as if the disk were full, LORA_ENOSPC)
+ * while less than NODE_PERSIST_RESERVE_BYTES plus the batch is free, so
+ * RocksDB itself seldom meets a full disk (its recovery from one is
+ * fragile: see persist_backoff). 0 when there is room.
+ */
+static int persist_room(struct lnode *n, uint64_t bytes, char *err)
+{
+	struct statvfs sv;
+	if (statvfs(n->log_dir, &sv) != 0)
+		return 0; /* unknown: let the write tell */
+	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail >= NODE_PERSIST_RESERVE_BYTES + bytes)
+		return 0;
+	return lora_errf(LORA_ENOSPC, err,
+	                 "%s: %llu bytes free, below the reserve of %u bytes "
+	                 "plus %llu to append",
+	                 n->log_dir, (unsigned long long)avail,
+	                 (unsigned)NODE_PERSIST_RESERVE_BYTES,
+	                 (unsigned long long)bytes);
+}
+
+/*
+ * While a synced write fails, callers waiting on the raft loop (writes,
+ * membership changes, ReadIndex, transfers) would wait until it succeeds:
+ * they are answered now instead. A proposal not yet handed to the core was
+ * not executed: it gets `code` (LORA_ENOSPC: HTTP 507) so the client knows
+ * why and may retry; the rest, and ReadIndex requests the core holds, get
+ * LORA_UNAVAILABLE. Peer messages stay.
+ */
+static void persist_fail_calls(struct lnode *n, int code)
+{
+	struct node_inbox_item *failed = NULL, **pp;
+	pthread_mutex_lock(&n->inbox_mu);
+	n->inbox_tail = NULL;
+	for (pp = &n->inbox_head; *pp;) {
+		struct node_inbox_item *it = *pp;
+		if (it->call == NULL) {
+			n->inbox_tail = it;
+			pp = &it->next;
+			continue;
+		}
+		*pp = it->next;
+		n->inbox_len--;
+		it->next = failed;
+		failed = it;
+	}
+	pthread_mutex_unlock(&n->inbox_mu);
+	for (struct node_inbox_item *it = failed, *nx; it; it = nx) {
+		nx = it->next; /* caller-owned: gone once finished */
+		int rc = it->kind == IT_PROPOSE || it->kind == IT_CONF
+		             ? code
+		             : LORA_EUNAVAILABLE;
+		snprintf(it->call->errmsg, sizeof it->call->errmsg,
+		         "the raft log write on this node fails (%s): not "
+		         "executed; retry, or send it to another node",
+		         lora_strerror(code));
+		node_call_finish(it->call, rc, 0, 0);
+	}
+	struct node_raft_priv *p = n->raftp; /* ReadIndex already asked */
+	for (size_t j = 0; j < p->n_reads; j++)
+		node_call_finish(p->reads[j].call, LORA_EUNAVAILABLE, 0, 0);
+	p->n_reads = 0;
+}
+
 /*
  * After a failed synced write (disk full, I/O error): waits and lets the
  * caller retry, logging once a second. The promise a vote or an ack makes
  * cannot be kept without the write, so Raft stalls on this node (others
- * elect a leader) while it keeps serving local reads. -1 when stopping.
+ * elect a leader) while it keeps serving local reads; calls waiting on the
+ * loop are answered with an error (persist_fail_calls). A RocksDB write
+ * that failed leaves the log's WAL writer unusable (later writes fail
+ * again, or abort where RocksDB keeps its assertions), so the log is
+ * reopened before the retry. -1 when stopping.
  */
-static int persist_backoff(struct lnode *n, const char *what, const char *err,
-                           uint64_t *logged_ms)
+static int persist_backoff(struct lnode *n, const char *what, int code,
+                           const char *err, int reopen, uint64_t *logged_ms)
 {
-	if (atomic_load(&n->stopping))
-		return -1;
 	uint64_t now = lora_now_ms();
 	if (now - *logged_ms >= 1000) {
 		LOG_ERROR("%s failed: %s; retrying (raft stalls on this node, "
@@ -423,8 +494,25 @@ static int persist_backoff(struct lnode *n, const char *what, const char *err,
 		          what, err);
 		*logged_ms = now;
 	}
-	usleep(NODE_PERSIST_RETRY_MS * 1000);
-	return 0;
+	for (;;) {
+		persist_fail_calls(n, code);
+		if (atomic_load(&n->stopping))
+			return -1;
+		usleep(NODE_PERSIST_RETRY_MS * 1000);
+		if (!reopen)
+			return 0;
+		char oerr[LORA_ERRMSG_BYTES];
+		if (persist_room(n, 0, oerr) != 0)
+			continue; /* reopening writes too: wait for room */
+		sto_log_close(n->log);
+		n->log = NULL;
+		if (sto_log_open(n->log_dir, &n->log, oerr) == 0)
+			return 0;
+		if (lora_now_ms() - *logged_ms >= 1000) {
+			LOG_ERROR("reopening the raft log failed: %s", oerr);
+			*logged_ms = lora_now_ms();
+		}
+	}
 }
 
 static int persist_entries(struct lnode *n, const struct rep_ready *rd)
@@ -433,8 +521,8 @@ static int persist_entries(struct lnode *n, const struct rep_ready *rd)
 	struct sto_log_entry *es = lora_calloc(rd->n_entries, sizeof *es);
 	uint64_t logged = 0;
 	while (es == NULL) {
-		if (persist_backoff(n, "raft log append", "out of memory",
-		                    &logged))
+		if (persist_backoff(n, "raft log append", LORA_ENOMEM,
+		                    "out of memory", 0, &logged))
 			return -1;
 		es = lora_calloc(rd->n_entries, sizeof *es);
 	}
@@ -443,10 +531,25 @@ static int persist_entries(struct lnode *n, const struct rep_ready *rd)
 		    rd->entries[i].index, rd->entries[i].term,
 		    rd->entries[i].type, rd->entries[i].data,
 		    rd->entries[i].len};
-	int rc = 0;
-	while (sto_log_append(n->log, es, rd->n_entries, err) != 0)
-		if ((rc = persist_backoff(n, "raft log append", err, &logged)))
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < rd->n_entries; i++)
+		bytes += rd->entries[i].len;
+	int rc;
+	for (;;) {
+		int wrote = 0;
+		rc = persist_room(n, bytes, err);
+		if (rc == 0) {
+			wrote = 1;
+			rc = sto_log_append(n->log, es, rd->n_entries, err);
+		}
+		if (rc == 0)
 			break;
+		if (persist_backoff(n, "raft log append", rc, err, wrote,
+		                    &logged)) {
+			rc = -1;
+			break;
+		}
+	}
 	lora_free(es);
 	return rc;
 }
@@ -466,8 +569,10 @@ static int persist(struct lnode *n, const struct rep_ready *rd)
 		return 0;
 	struct sto_hard_state hs = {rd->hs.term, rd->hs.vote, rd->hs.commit};
 	uint64_t logged = 0;
-	while (sto_log_set_hard_state(n->log, &hs, err) != 0)
-		if (persist_backoff(n, "raft hard state write", err, &logged))
+	int rc;
+	while ((rc = sto_log_set_hard_state(n->log, &hs, err)) != 0)
+		if (persist_backoff(n, "raft hard state write", rc, err, 1,
+		                    &logged))
 			return -1;
 	n->last_persisted_term = rd->hs.term;
 	n->last_persisted_vote = rd->hs.vote;

@@ -7,6 +7,10 @@
  * written into <data>/snapshot-staging; after the last one the snapshot
  * message goes to the core, and when the core's Ready says so the raft
  * loop swaps the staged directory in for state/ (node_snapshot_install).
+ * Every chunk carries the sending leader's term: a follower drops chunks
+ * from a term below its own (a deposed leader still streaming), and hands
+ * a staged snapshot to the core at the sender's term, so the core's own
+ * term rules apply to it as to any message.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -86,6 +90,7 @@ int node_checkpoint_latest(struct lnode *n, char *dir, size_t dir_bytes,
 struct send_job {
 	struct lnode *n;
 	uint64_t to;
+	uint64_t term; /* ours, as leader, when the core asked */
 	struct rep_snapshot_meta meta;
 };
 
@@ -127,6 +132,7 @@ static int send_file(struct lnode *n, struct send_job *j, const char *dir,
 		c.data.len = k;
 		c.last_of_file = eof;
 		c.last = eof && last;
+		c.term = j->term;
 		rc = ferror(f) ? LORA_EIO : send_chunk(n, j->to, &c);
 		if (atomic_load(&n->stopping))
 			rc = LORA_ECLOSED;
@@ -192,12 +198,14 @@ void node_snapshot_send(struct lnode *n, uint64_t to,
 {
 	struct node_snap_recv *s = snap_state(n);
 	struct send_job *j = lora_calloc(1, sizeof *j);
-	if (s == NULL || j == NULL) {
+	struct rep_status st; /* called on the raft loop: the core is ours */
+	rep_status(n->rep, &st);
+	if (s == NULL || j == NULL || st.role != REP_LEADER) {
 		lora_free(j);
 		rep_report_snapshot(n->rep, to, 0);
 		return;
 	}
-	*j = (struct send_job){n, to, *meta};
+	*j = (struct send_job){n, to, st.term, *meta};
 	pthread_mutex_lock(&s->mu);
 	int busy = 0, slot = -1;
 	for (int i = 0; i < NODE_PEERS_MAX; i++) {
@@ -275,6 +283,24 @@ static int chunk_begin(struct lnode *n, struct node_snap_recv *s, uint64_t from,
 	return 0;
 }
 
+/* A chunk from a leader of a term below ours (or with no term): dropped,
+ * logged at its first and last chunk. 1 when stale. */
+static int chunk_stale(struct lnode *n, uint64_t from,
+                       const Lora__SnapshotChunk *c)
+{
+	struct rep_status st;
+	node_status_get(n, &st);
+	if (c->term != 0 && c->term >= st.term)
+		return 0;
+	if (c->offset == 0 || c->last)
+		LOG_WARN("dropping snapshot %llu chunk %s from node %llu: its "
+		         "term %llu is below ours (%llu)",
+		         (unsigned long long)c->meta->index, c->file,
+		         (unsigned long long)from, (unsigned long long)c->term,
+		         (unsigned long long)st.term);
+	return 1;
+}
+
 void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
                             size_t len)
 {
@@ -290,6 +316,10 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 		         (unsigned long long)from);
 		return;
 	}
+	if (chunk_stale(n, from, c)) {
+		lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
+		return;
+	}
 	pthread_mutex_lock(&s->mu);
 	struct rep_snapshot_meta meta;
 	if (s->staged && c->meta->index <= s->staged) {
@@ -297,11 +327,8 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 		int again = c->last && node_meta_from_pb(c->meta, &meta) == 0 &&
 		            c->meta->index == s->staged;
 		pthread_mutex_unlock(&s->mu);
-		if (again) {
-			struct rep_status st;
-			node_status_get(n, &st);
-			node_raft_snapshot_staged(n, &meta, from, st.term);
-		}
+		if (again)
+			node_raft_snapshot_staged(n, &meta, from, c->term);
 		lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
 		return;
 	}
@@ -321,11 +348,9 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (done) {
-		struct rep_status st;
-		node_status_get(n, &st);
 		LOG_INFO("snapshot %llu staged",
 		         (unsigned long long)meta.index);
-		node_raft_snapshot_staged(n, &meta, from, st.term);
+		node_raft_snapshot_staged(n, &meta, from, c->term);
 	}
 	lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
 }

@@ -71,11 +71,29 @@ it_check "parse error: 400 LORA_PARSE" grep -q '"code":"LORA_PARSE"' <<<"$IT_BOD
 it_check "parse error: position" grep -q '"position":{"line":1,"column":[0-9]*}' <<<"$IT_BODY"
 it_query $F '{"query":"RETURN 1","colour":"red"}'
 it_check "unknown field: 400 naming it" grep -q 'unknown field \\"colour\\"' <<<"$IT_BODY"
-it_get $F /no/such/endpoint
-it_check "unknown endpoint: 404 error shape" [ "$IT_STATUS" = 404 ] && grep -q '"code":"LORA_NOT_FOUND"' <<<"$IT_BODY"
+# unknown endpoints and oversized bodies: our JSON, not nng's HTML page
+SHAPE='^{"error":{"code":"[A-Z_]*","message":"[^"]*","category":"client"}}$'
+out=$(curl -s -m 20 -D "$IT_DIR/hdr" -w '\n%{http_code}' "http://$IT_NET.$F:4747/no/such/endpoint")
+it_check "unknown endpoint: 404" [ "${out##*$'\n'}" = 404 ]
+it_check "unknown endpoint: application/json" grep -qi '^Content-Type: application/json' "$IT_DIR/hdr"
+it_check "unknown endpoint: LORA_NOT_FOUND error shape" grep -q "$SHAPE" <<<"${out%$'\n'*}"
+grep -q '"code":"LORA_NOT_FOUND"' <<<"$out" || it_fail "unknown endpoint: code is not LORA_NOT_FOUND: $out"
+out=$(curl -s -m 20 -D "$IT_DIR/hdr" -w '\n%{http_code}' -X DELETE "http://$IT_NET.$F:4747/query")
+it_check "wrong method: 405" [ "${out##*$'\n'}" = 405 ]
+it_check "wrong method: JSON error shape" grep -q "$SHAPE" <<<"${out%$'\n'*}"
 head -c 5000000 /dev/zero | tr '\0' 'a' >"$IT_DIR/big"
-out=$(curl -s -m 20 -w '\n%{http_code}' -X POST "http://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big")
-it_check "oversized body: 4xx with error shape" grep -q '"error":{"code"' <<<"$out"
+for expect in "Expect: 100-continue" "Expect:"; do # curl waits for 100 or not
+	out=$(curl -s -m 20 -D "$IT_DIR/hdr" -w '\n%{http_code}' -H "$expect" -X POST \
+		"http://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big")
+	it_check "oversized body ($expect): 413" [ "${out##*$'\n'}" = 413 ]
+	it_check "oversized body ($expect): application/json" grep -qi '^Content-Type: application/json' "$IT_DIR/hdr"
+	it_check "oversized body ($expect): LORA_LIMIT error shape" grep -q "$SHAPE" <<<"${out%$'\n'*}"
+	grep -q '"code":"LORA_LIMIT"' <<<"$out" || it_fail "oversized body: code is not LORA_LIMIT: $out"
+done
+# the connection stays usable after a 413 (the body was read and dropped)
+out=$(curl -s -m 20 -H "Expect:" -X POST "http://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big" \
+	--next -s -m 20 -X POST "http://$IT_NET.$F:4747/query" -d '{"query":"RETURN 7 AS x"}')
+it_check "a request after a 413 on the same connection answers" grep -q '"rows":\[{"x":7}\]' <<<"$out"
 it_query $F '{"query":"RETURN $x","params":[1]}'
 it_check "params not an object: 422" [ "$IT_STATUS" = 422 ]
 it_get $F /health
