@@ -48,8 +48,10 @@
 #define NODE_HTTP_SEND_MS          10000 /* an answer must leave */
 #define NODE_HTTP_EVENTS_MAX       64
 #define NODE_HTTP_BACKLOG          512
+#define NODE_HTTP_TICK_MS          100 /* node_proxy_tick period */
 
 struct node_http_ex {
+	int kind; /* HTTP_KIND_CONN (epoll data of a connection) */
 	struct node_http *hs;
 	int fd;
 	struct node_http_ex *prev, *next; /* all connections (hs->mu) */
@@ -85,6 +87,8 @@ struct node_http_ex {
 };
 
 enum { RESUME_NONE, RESUME_FLUSH, RESUME_SERVE };
+
+enum { HTTP_KIND_CONN = 1, HTTP_KIND_WATCH = 2 };
 
 struct node_http {
 	struct lnode *n;
@@ -369,6 +373,7 @@ static void conn_accept(struct node_http *hs)
 		pthread_mutex_lock(&hs->mu);
 		int full = hs->n_conns >= NODE_HTTP_CONNS_MAX;
 		if (x && !full) {
+			x->kind = HTTP_KIND_CONN;
 			x->hs = hs;
 			x->fd = fd;
 			x->last_ms = lora_now_ms();
@@ -766,6 +771,34 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+void node_http_watch_init(struct node_http_watch *w, struct node_http_ex *x,
+                          int fd, void (*fn)(struct node_http_watch *))
+{
+	w->kind = HTTP_KIND_WATCH;
+	w->hs = x->hs;
+	w->fd = fd;
+	w->fn = fn;
+	w->added = 0;
+}
+
+int node_http_watch_arm(struct node_http_watch *w)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+	                         .data.ptr = w};
+	int rc = epoll_ctl(w->hs->efd, w->added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+	                   w->fd, &ev);
+	if (rc == 0)
+		w->added = 1;
+	return rc;
+}
+
+void node_http_watch_del(struct node_http_watch *w)
+{
+	if (w->added)
+		epoll_ctl(w->hs->efd, EPOLL_CTL_DEL, w->fd, NULL);
+	w->added = 0;
+}
+
 void node_http_async(struct node_http_ex *x)
 {
 	x->async = 1;
@@ -820,18 +853,25 @@ static void *io_main(void *arg)
 	struct epoll_event evs[NODE_HTTP_EVENTS_MAX];
 	uint64_t next_reap = lora_now_ms() + 1000;
 	for (;;) {
-		int cnt = epoll_wait(hs->efd, evs, NODE_HTTP_EVENTS_MAX, 1000);
+		int cnt = epoll_wait(hs->efd, evs, NODE_HTTP_EVENTS_MAX,
+		                     NODE_HTTP_TICK_MS);
 		pthread_mutex_lock(&hs->mu);
 		int stop = hs->stopping;
 		pthread_mutex_unlock(&hs->mu);
 		if (stop)
 			break;
 		for (int i = 0; i < cnt; i++) {
-			if (evs[i].data.ptr == &hs->lfd)
+			void *p = evs[i].data.ptr;
+			if (p == &hs->lfd)
 				conn_accept(hs);
-			else if (evs[i].data.ptr != &hs->wakefd)
-				conn_readable(hs, evs[i].data.ptr);
+			else if (p == &hs->wakefd)
+				continue;
+			else if (*(int *)p == HTTP_KIND_WATCH)
+				((struct node_http_watch *)p)->fn(p);
+			else
+				conn_readable(hs, p);
 		}
+		node_proxy_tick(hs->n);
 		if (lora_now_ms() >= next_reap) {
 			reap(hs);
 			next_reap = lora_now_ms() + 1000;
@@ -929,6 +969,7 @@ void node_http_stop(struct lnode *n)
 		pthread_join(hs->io_thread, NULL);
 	for (int i = 0; i < hs->n_threads; i++)
 		pthread_join(hs->threads[i], NULL);
+	node_proxy_drop(n);
 	while (hs->conns)
 		conn_close(hs, hs->conns); /* queued ones too: not started */
 	if (hs->lfd >= 0)

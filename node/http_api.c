@@ -410,6 +410,11 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 		lora_free(pp); /* its contents went with the write */
 		return NODE_ROUTE_ASYNC;
 	}
+	if (pp->where == RUN_PROXY &&
+	    node_proxy_start(n, x, route->path, route->name, body, len) == 0) {
+		prepared_free(pp);
+		return NODE_ROUTE_ASYNC;
+	}
 	node_http_stash(x, pp, prepared_free);
 	return NODE_ROUTE_WORKER;
 }

@@ -65,6 +65,38 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 /* Closes the pooled connections (node shutdown). */
 void node_proxy_close_all(void);
 
+/*
+ * From the HTTP I/O thread (a route's fast part): starts passing a
+ * follower's write to the leader without any thread waiting for it (an
+ * idle pooled connection, written at once, its answer read by the I/O
+ * thread). 0 when started: x was handed on (node_http_async) and will be
+ * answered; -1 when it cannot start that way (x untouched: use
+ * node_proxy_write on a worker).
+ */
+int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
+                     const char *api, const char *body, size_t len);
+/* The I/O thread, every 100 ms: answers passed-on writes whose leader is
+ * gone or too slow. */
+void node_proxy_tick(struct lnode *n);
+/* After the I/O thread stopped: forgets n's passed-on writes (their
+ * connections are closed by the HTTP server). */
+void node_proxy_drop(struct lnode *n);
+
+/* A socket of another part watched by the HTTP I/O thread: fn(w) runs on
+ * that thread once fd is readable or closed; node_http_watch_arm again for
+ * the next time. The watcher owns w and fd; del before closing fd. */
+struct node_http_watch {
+	int kind; /* first: tells watches from connections */
+	int added;
+	int fd;
+	struct node_http *hs;
+	void (*fn)(struct node_http_watch *w);
+};
+void node_http_watch_init(struct node_http_watch *w, struct node_http_ex *x,
+                          int fd, void (*fn)(struct node_http_watch *));
+int node_http_watch_arm(struct node_http_watch *w);
+void node_http_watch_del(struct node_http_watch *w);
+
 /* Before handing x to another thread: its answer will be sent from there
  * without blocking; that thread calls node_http_async_done(x) after the
  * node_http_reply* call, and must not touch x afterwards. */

@@ -31,7 +31,7 @@
 #define NODE_PROXY_CONNECT_MS      1000
 #define NODE_PROXY_POLL_MS         50 /* leader-change checks while waiting */
 #define NODE_PROXY_IDLE_MS         30000 /* pooled connections older: dropped */
-#define NODE_PROXY_POOL_MAX        64    /* idle connections kept */
+#define NODE_PROXY_POOL_MAX        256   /* idle connections kept */
 #define NODE_PROXY_HEAD_BYTES      4096
 #define NODE_PROXY_REPLY_BYTES_MAX NODE_PEER_MSG_BYTES_MAX
 
@@ -78,8 +78,8 @@ static int dial(const char *addr)
 	return fd;
 }
 
-/* A pooled connection to addr (*reused set), or a new one; -1 if none. */
-static int conn_get(const char *addr, int *reused)
+/* An idle pooled connection to addr, or -1. */
+static int conn_pooled(const char *addr)
 {
 	uint64_t now = lora_now_ms();
 	int fd = -1;
@@ -92,6 +92,13 @@ static int conn_get(const char *addr, int *reused)
 		pool[i] = pool[--n_pool];
 	}
 	pthread_mutex_unlock(&pool_mu);
+	return fd;
+}
+
+/* A pooled connection to addr (*reused set), or a new one; -1 if none. */
+static int conn_get(const char *addr, int *reused)
+{
+	int fd = conn_pooled(addr);
 	*reused = fd >= 0;
 	return fd >= 0 ? fd : dial(addr);
 }
@@ -242,7 +249,10 @@ static int read_reply(struct lnode *n, int fd, uint64_t to, struct preply *r)
 	return 0;
 }
 
-static int send_request(int fd, const char *path, const char *body, size_t len)
+/* Writes the request; with `now`, only what the socket takes at once
+ * (-1 if not all of it). */
+static int send_request(int fd, const char *path, const char *body, size_t len,
+                        int now)
 {
 	char head[256];
 	int hl = snprintf(head, sizeof head,
@@ -254,7 +264,8 @@ static int send_request(int fd, const char *path, const char *body, size_t len)
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 	size_t total = (size_t)hl + len;
 	while (total > 0) {
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t w =
+		    sendmsg(fd, &mh, MSG_NOSIGNAL | (now ? MSG_DONTWAIT : 0));
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -293,7 +304,7 @@ static int exchange(struct lnode *n, struct node_http_ex *x, uint64_t to,
 	}
 	if (fd < 0)
 		return -1;
-	if (send_request(fd, path, body, len) != 0) {
+	if (send_request(fd, path, body, len, 0) != 0) {
 		close(fd); /* an incomplete request is never executed */
 		return -1;
 	}
@@ -343,4 +354,218 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 	node_http_reply_error(x, LORA_EUNAVAILABLE,
 	                      "cannot reach the leader: not executed, retry");
 	return LORA_EUNAVAILABLE;
+}
+
+/* ---- without a waiting thread (HTTP I/O thread)
+ * ------------------------------- */
+
+#define NODE_PROXY_READ_BYTES (16u << 10)
+
+/* A passed-on write whose answer the HTTP I/O thread reads. */
+struct pjob {
+	struct node_http_watch w; /* first; w.fd: the connection */
+	struct lnode *n;
+	struct node_http_ex *x;
+	uint64_t to;
+	char addr[NODE_ADDR_BYTES_MAX];
+	const char *api; /* metrics label */
+	uint64_t t0_ns, deadline_ms;
+	char *buf; /* the answer so far (lora_malloc) */
+	size_t len, cap;
+	struct pjob *next; /* jobs (jobs_mu) */
+};
+
+static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct pjob *jobs;
+
+static void job_unlink(struct pjob *j)
+{
+	pthread_mutex_lock(&jobs_mu);
+	for (struct pjob **pp = &jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	pthread_mutex_unlock(&jobs_mu);
+}
+
+/* After x was answered: the connection goes back to the pool (keep) or
+ * is closed, and x goes on. */
+static void job_end(struct pjob *j, int keep, int ok)
+{
+	node_http_watch_del(&j->w);
+	job_unlink(j);
+	if (keep)
+		conn_put(j->addr, j->w.fd);
+	else
+		close(j->w.fd);
+	node_metrics_request(j->n, j->api, ok, lora_now_ns() - j->t0_ns);
+	struct node_http_ex *x = j->x;
+	lora_free(j->buf);
+	lora_free(j);
+	node_http_async_done(x);
+}
+
+static void job_lost(struct pjob *j, const char *why)
+{
+	char msg[LORA_ERRMSG_BYTES];
+	snprintf(msg, sizeof msg,
+	         "the leader did not answer (%s): the write may have "
+	         "committed; retry with the same requestId",
+	         why);
+	node_http_reply_error(j->x, LORA_EUNKNOWN_OUTCOME, msg);
+	job_end(j, 0, 0);
+}
+
+/* 1: a whole answer is in j->buf (r filled, body borrowed); 0: more to
+ * come; -1: not an answer we can relay. */
+static int job_parse(struct pjob *j, struct preply *r)
+{
+	char *end = j->len >= 4 ? memmem(j->buf, j->len, "\r\n\r\n", 4) : NULL;
+	if (end == NULL)
+		return j->len > NODE_PROXY_HEAD_BYTES ? -1 : 0;
+	size_t hb = (size_t)(end - j->buf) + 4, clen;
+	char head[NODE_PROXY_HEAD_BYTES + 1];
+	if (hb > NODE_PROXY_HEAD_BYTES)
+		return -1;
+	memcpy(head, j->buf, hb);
+	head[hb] = '\0';
+	if (parse_head(head, r, &clen) != 0 || j->len > hb + clen)
+		return -1;
+	if (j->len < hb + clen)
+		return 0;
+	r->body = j->buf + hb;
+	r->body_len = clen;
+	return 1;
+}
+
+/* Reads what arrived: 0, or -1 on a closed (*eof) or broken connection. */
+static int job_read(struct pjob *j, int *eof)
+{
+	for (;;) {
+		if (j->cap - j->len < NODE_PROXY_READ_BYTES) {
+			size_t cap =
+			    j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
+			if (cap > NODE_PROXY_REPLY_BYTES_MAX + (64u << 10))
+				return -1;
+			char *nb = lora_realloc(j->buf, cap);
+			if (nb == NULL)
+				return -1;
+			j->buf = nb;
+			j->cap = cap;
+		}
+		ssize_t r = recv(j->w.fd, j->buf + j->len, j->cap - j->len,
+		                 MSG_DONTWAIT);
+		if (r > 0) {
+			j->len += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		*eof = r == 0;
+		return -1;
+	}
+}
+
+static void job_readable(struct node_http_watch *w)
+{
+	struct pjob *j = (struct pjob *)w;
+	int eof = 0;
+	int rd = job_read(j, &eof);
+	struct preply r = {0};
+	int pr = job_parse(j, &r);
+	if (pr == 1) {
+		node_http_reply(j->x, r.status,
+		                r.ctype[0] ? r.ctype : "application/json",
+		                r.body, r.body_len, r.bookmark,
+		                r.location[0] ? r.location : NULL);
+		job_end(j, rd == 0 && !r.close, r.status == 200);
+	} else if (pr < 0) {
+		job_lost(j, "malformed answer");
+	} else if (rd != 0) {
+		job_lost(j, eof ? "connection closed" : "connection broken");
+	} else if (node_http_watch_arm(&j->w) != 0) {
+		job_lost(j, "cannot wait for it");
+	}
+}
+
+int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
+                     const char *api, const char *body, size_t len)
+{
+	uint64_t leader = node_leader_id(n);
+	struct node_member m;
+	if (leader == 0 || leader == n->cfg.id ||
+	    node_member_get(n, leader, &m) != 0 || m.http_addr[0] == '\0')
+		return -1;
+	int fd = conn_pooled(m.http_addr);
+	if (fd < 0)
+		return -1;
+	struct pjob *j = lora_calloc(1, sizeof *j);
+	if (j == NULL || conn_dead(fd) ||
+	    send_request(fd, path, body, len, 1) != 0) {
+		close(fd); /* an incomplete request is never executed */
+		lora_free(j);
+		return -1;
+	}
+	j->n = n;
+	j->x = x;
+	j->to = leader;
+	j->api = api;
+	snprintf(j->addr, sizeof j->addr, "%s", m.http_addr);
+	j->t0_ns = lora_now_ns();
+	j->deadline_ms = lora_now_ms() + NODE_PROXY_TIMEOUT_MS;
+	node_http_watch_init(&j->w, x, fd, job_readable);
+	node_http_async(x);
+	pthread_mutex_lock(&jobs_mu);
+	j->next = jobs;
+	jobs = j;
+	pthread_mutex_unlock(&jobs_mu);
+	if (node_http_watch_arm(&j->w) != 0)
+		job_lost(j, "cannot wait for it");
+	return 0;
+}
+
+/* Jobs of n to give up on: the leader changed, time ran out, stopping. */
+static size_t jobs_expired(struct lnode *n, struct pjob **out, size_t max)
+{
+	uint64_t now = lora_now_ms(), leader = node_leader_id(n);
+	int stopping = atomic_load(&n->stopping);
+	size_t k = 0;
+	pthread_mutex_lock(&jobs_mu);
+	for (struct pjob *j = jobs; j && k < max; j = j->next)
+		if (j->n == n && (stopping || now >= j->deadline_ms ||
+		                  (leader != 0 && leader != j->to)))
+			out[k++] = j;
+	pthread_mutex_unlock(&jobs_mu);
+	return k;
+}
+
+void node_proxy_tick(struct lnode *n)
+{
+	enum { EXPIRE_BATCH = 64 };
+	struct pjob *exp[EXPIRE_BATCH];
+	size_t k = jobs_expired(n, exp, EXPIRE_BATCH);
+	for (size_t i = 0; i < k; i++)
+		job_lost(exp[i], atomic_load(&n->stopping)
+		                     ? "node stopping"
+		                     : "the leader changed or took too long");
+}
+
+void node_proxy_drop(struct lnode *n)
+{
+	pthread_mutex_lock(&jobs_mu);
+	for (struct pjob **pp = &jobs; *pp;) {
+		struct pjob *j = *pp;
+		if (j->n != n) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		close(j->w.fd);
+		lora_free(j->buf);
+		lora_free(j);
+	}
+	pthread_mutex_unlock(&jobs_mu);
 }
