@@ -49,6 +49,7 @@
 #define NODE_HTTP_EVENTS_MAX       64
 #define NODE_HTTP_BACKLOG          512
 #define NODE_HTTP_TICK_MS          100 /* node_proxy_tick period */
+#define NODE_HTTP_EMFILE_PAUSE_MS  10
 
 struct node_http_ex {
 	int kind; /* HTTP_KIND_CONN (epoll data of a connection) */
@@ -352,9 +353,11 @@ static void conn_arm(struct node_http *hs, struct node_http_ex *x)
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
 	                         .data.ptr = x};
 	pthread_mutex_lock(&hs->mu);
-	x->busy = 0;
-	x->last_ms = lora_now_ms();
 	int rc = epoll_ctl(hs->efd, EPOLL_CTL_MOD, x->fd, &ev);
+	if (rc == 0) {
+		x->busy = 0;
+		x->last_ms = lora_now_ms();
+	}
 	pthread_mutex_unlock(&hs->mu);
 	if (rc != 0)
 		conn_close(hs, x);
@@ -365,6 +368,12 @@ static void conn_accept(struct node_http *hs)
 	for (;;) {
 		int fd =
 		    accept4(hs->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* out of descriptors: the listening socket stays
+			 * readable; pause instead of spinning on it */
+			LOG_WARN("http: accept: %s", strerror(errno));
+			usleep(NODE_HTTP_EMFILE_PAUSE_MS * 1000);
+		}
 		if (fd < 0)
 			return;
 		int one = 1;
@@ -441,10 +450,13 @@ static int parse_headers(struct node_http_ex *x, char *p, char *end, int http11,
 		while (*v == ' ' || *v == '\t')
 			v++;
 		if (!strcasecmp(p, "Content-Length")) {
-			char *endp;
+			size_t digits = strspn(v, "0123456789");
+			char *endp = v + digits;
+			while (*endp == ' ' || *endp == '\t')
+				endp++;
 			errno = 0;
-			unsigned long long l = strtoull(v, &endp, 10);
-			if (errno || endp == v || *endp != '\0' ||
+			unsigned long long l = strtoull(v, NULL, 10);
+			if (errno || digits == 0 || *endp != '\0' ||
 			    (have_len && l != *clen))
 				return perr(e, 400, LORA_EINVAL,
 				            "bad Content-Length");
@@ -487,6 +499,9 @@ static int parse_request(struct node_http_ex *x, struct parse_err *e)
 		if (x->head_bytes > NODE_HTTP_HEADER_BYTES_MAX)
 			return perr(e, 400, LORA_ELIMIT,
 			            "request headers too large");
+		if (memchr(x->buf, '\0', x->head_bytes))
+			return perr(e, 400, LORA_EINVAL,
+			            "NUL byte in the request head");
 		hend[2] = '\0'; /* the last header line keeps its "\r\n" */
 		char *line_end = strstr(x->buf, "\r\n");
 		*line_end = '\0';
@@ -513,10 +528,11 @@ static int parse_request(struct node_http_ex *x, struct parse_err *e)
 		if (x->expect && !x->continue_sent) {
 			static const char cont[] =
 			    "HTTP/1.1 100 Continue\r\n\r\n";
-			struct iovec iov = {(void *)cont, sizeof cont - 1};
-			x->continue_sent = 1;
-			if (send_all(x->fd, &iov, 1) != 0)
-				return perr(e, 400, LORA_EINVAL, "send failed");
+			x->continue_sent = 1; /* a client that does not read
+			                       * this sends the body anyway */
+			ssize_t w = send(x->fd, cont, sizeof cont - 1,
+			                 MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)w;
 		}
 		return P_MORE;
 	}
@@ -549,10 +565,12 @@ static const struct node_route *route_find(const char *method, const char *uri,
 	return NULL;
 }
 
-static int enqueue(struct node_http *hs, struct node_http_ex *x)
+/* force: a connection that must go on (an answer being sent) is queued
+ * even above NODE_HTTP_QUEUE_MAX. */
+static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
 {
 	pthread_mutex_lock(&hs->mu);
-	int full = hs->qlen >= NODE_HTTP_QUEUE_MAX || hs->stopping;
+	int full = (!force && hs->qlen >= NODE_HTTP_QUEUE_MAX) || hs->stopping;
 	if (!full) {
 		x->busy = 1;
 		x->qnext = NULL;
@@ -604,10 +622,15 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 /* Answers a protocol error and closes after the client stops sending (the
  * body is not read: closing at once could reset the answer away). */
 static void conn_refuse(struct node_http *hs, struct node_http_ex *x,
-                        const struct parse_err *e)
+                        const struct parse_err *e, int worker)
 {
 	x->keep_alive = 0;
+	x->async = !worker; /* the epoll thread never waits for a client */
 	reply_status(x, e->status, e->code, e->msg);
+	x->async = 0;
+	lora_free(x->out); /* what did not fit: the client is not reading */
+	x->out = NULL;
+	x->out_len = 0;
 	if (x->broken || shutdown(x->fd, SHUT_WR) != 0) {
 		conn_close(hs, x);
 		return;
@@ -615,6 +638,24 @@ static void conn_refuse(struct node_http *hs, struct node_http_ex *x,
 	x->draining = 1;
 	x->len = 0;
 	conn_arm(hs, x);
+}
+
+/* 404 / 405; 1 when the rest of the answer went to a worker (epoll
+ * thread only: it never waits for a client). */
+static int no_route(struct node_http *hs, struct node_http_ex *x, int status,
+                    int worker)
+{
+	x->async = !worker;
+	reply_status(x, status, status == 404 ? LORA_ENOTFOUND : LORA_EINVAL,
+	             status == 404 ? "unknown endpoint"
+	                           : "method not allowed on this endpoint");
+	x->async = 0;
+	if (x->out_len == 0)
+		return 0;
+	x->resume = RESUME_FLUSH;
+	if (enqueue(hs, x, 1) != 0)
+		conn_close(hs, x);
+	return 1;
 }
 
 enum { FAST_NO, FAST_TAKEN, FAST_ANSWERED };
@@ -626,6 +667,9 @@ static int run_fast(struct node_http *hs, struct node_http_ex *x)
 	if (r->fast == NULL)
 		return FAST_NO;
 	uint64_t t0 = lora_now_ns();
+	pthread_mutex_lock(&hs->mu);
+	x->busy = 1; /* the reaper must leave it alone from here */
+	pthread_mutex_unlock(&hs->mu);
 	x->async = 1;
 	int ok = r->fast(hs->n, x, r);
 	if (ok == NODE_ROUTE_ASYNC)
@@ -646,14 +690,21 @@ static int serve_io(struct node_http *hs, struct node_http_ex *x)
 	if (fr == FAST_ANSWERED && x->out_len == 0)
 		return 0;
 	x->resume = fr == FAST_ANSWERED ? RESUME_FLUSH : RESUME_NONE;
-	if (enqueue(hs, x) == 0)
+	if (enqueue(hs, x, fr == FAST_ANSWERED) == 0)
 		return 1;
 	x->resume = RESUME_NONE;
-	if (fr == FAST_NO)
+	if (fr == FAST_NO) {
+		x->async = 1;
 		reply_status(x, 503, LORA_EUNAVAILABLE,
 		             "server busy or stopping: not executed");
-	else
+		x->async = 0;
+	}
+	if (x->out_len) {
 		x->broken = 1; /* the rest of the answer cannot be sent */
+		lora_free(x->out);
+		x->out = NULL;
+		x->out_len = 0;
+	}
 	return 0;
 }
 
@@ -674,18 +725,16 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			return;
 		}
 		if (rc == P_ERROR) {
-			conn_refuse(hs, x, &e);
+			conn_refuse(hs, x, &e, worker);
 			return;
 		}
+		x->start_ms = 0;
 		int status = 0;
 		x->route = route_find(x->method, x->uri, &status);
-		if (x->route == NULL)
-			reply_status(
-			    x, status,
-			    status == 404 ? LORA_ENOTFOUND : LORA_EINVAL,
-			    status == 404
-			        ? "unknown endpoint"
-			        : "method not allowed on this endpoint");
+		if (x->route == NULL && no_route(hs, x, status, worker))
+			return;
+		else if (x->route == NULL)
+			;
 		else if (worker ? run_route(hs, x) : serve_io(hs, x))
 			return;
 		if (conn_next(hs, x) != 0)
@@ -704,8 +753,10 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 			while (cap - x->len < NODE_HTTP_READ_BYTES)
 				cap *= 2;
 			char *nb = lora_realloc(x->buf, cap);
-			if (nb == NULL)
-				break;
+			if (nb == NULL) {
+				conn_close(hs, x);
+				return;
+			}
 			x->buf = nb;
 			x->cap = cap;
 		}
@@ -819,8 +870,8 @@ void node_http_async_done(struct node_http_ex *x)
 	} else {
 		x->resume = RESUME_FLUSH;
 	}
-	if (enqueue(hs, x) != 0)
-		conn_close(hs, x);
+	if (enqueue(hs, x, 1) != 0)
+		conn_close(hs, x); /* stopping */
 }
 
 /* Closes idle connections, requests that take too long to arrive and

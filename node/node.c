@@ -180,6 +180,7 @@ static void stop_from(struct lnode *n, int started)
 	atomic_store(&n->stopping, 1);
 	if (started >= ST_RAFT)
 		node_raft_stop(n);
+	node_transport_stop_recv(n->transport);
 	if (started >= ST_APPLY)
 		node_apply_stop(n);
 	if (started >= ST_WRITER)
@@ -188,6 +189,7 @@ static void stop_from(struct lnode *n, int started)
 		node_gossip_stop(n);
 	node_http_stop(n);
 	node_native_stop(n);
+	node_writer_free(n);
 	node_snapshot_cleanup(n);
 	node_forward_close_all();
 	node_proxy_close_all();

@@ -233,7 +233,10 @@ int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
  * ---------------------------------------------------------- */
 
 int node_writer_start(struct lnode *n);
+/* Fails what waits and refuses new writes; node_writer_free after the
+ * servers stopped. */
 void node_writer_stop(struct lnode *n);
+void node_writer_free(struct lnode *n);
 /* Leader: executes a write statement and waits until it is applied (or
  * failed). resp (caller's) receives columns, rows, bookmark or error. */
 void node_write(struct lnode *n, const struct node_exec_req *req,

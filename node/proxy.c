@@ -30,6 +30,7 @@
 #define NODE_PROXY_SEND_MS         3000 /* until a leader takes it */
 #define NODE_PROXY_CONNECT_MS      1000
 #define NODE_PROXY_POLL_MS         50 /* leader-change checks while waiting */
+#define NODE_PROXY_LEADER_GRACE_MS 1000
 #define NODE_PROXY_IDLE_MS         30000 /* pooled connections older: dropped */
 #define NODE_PROXY_POOL_MAX        256   /* idle connections kept */
 #define NODE_PROXY_HEAD_BYTES      4096
@@ -150,13 +151,32 @@ struct preply {
 };
 
 /*
+ * 1 once another node than `to` has led for NODE_PROXY_LEADER_GRACE_MS:
+ * the old leader will not answer any more. (Right after a change it
+ * usually still does: success, or LORA_UNAVAILABLE when its entry was
+ * overwritten; a transfer asked through a follower even causes one.)
+ * *since: when the change was first seen (0: not seen yet).
+ */
+static int leader_moved(struct lnode *n, uint64_t to, uint64_t *since)
+{
+	uint64_t leader = node_leader_id(n);
+	if (leader == 0 || leader == to) {
+		*since = 0;
+		return 0;
+	}
+	uint64_t now = lora_now_ms();
+	if (*since == 0)
+		*since = now;
+	return now - *since >= NODE_PROXY_LEADER_GRACE_MS;
+}
+
+/*
  * Reads up to cap bytes into buf (at least one), waiting in
- * NODE_PROXY_POLL_MS steps until deadline_ms; gives up early when a node
- * other than `to` is known to lead (the old leader will not answer).
- * Returns the count, or -1.
+ * NODE_PROXY_POLL_MS steps until deadline_ms; gives up early when another
+ * node leads (leader_moved). Returns the count, or -1.
  */
 static ssize_t recv_some(struct lnode *n, int fd, uint64_t to, char *buf,
-                         size_t cap, uint64_t deadline_ms)
+                         size_t cap, uint64_t deadline_ms, uint64_t *since)
 {
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -169,9 +189,8 @@ static ssize_t recv_some(struct lnode *n, int fd, uint64_t to, char *buf,
 		}
 		if (pr < 0 && errno != EINTR)
 			return -1;
-		uint64_t leader = node_leader_id(n);
 		if (lora_now_ms() >= deadline_ms || atomic_load(&n->stopping) ||
-		    (leader && leader != to))
+		    leader_moved(n, to, since))
 			return -1;
 	}
 }
@@ -181,7 +200,8 @@ static int parse_head(char *head, struct preply *r, size_t *clen)
 {
 	char *line = strstr(head, "\r\n");
 	if (strncmp(head, "HTTP/1.", 7) || line == NULL ||
-	    sscanf(head + 8, " %d", &r->status) != 1)
+	    sscanf(head + 8, " %d", &r->status) != 1 || r->status < 200 ||
+	    r->status > 599)
 		return -1;
 	*clen = 0;
 	int have_len = 0;
@@ -195,6 +215,9 @@ static int parse_head(char *head, struct preply *r, size_t *clen)
 			*v++ = '\0';
 			v += strspn(v, " \t");
 			if (!strcasecmp(p, "Content-Length")) {
+				if (v[strspn(v, "0123456789")] != '\0' ||
+				    !v[0] || strlen(v) > 12)
+					return -1;
 				*clen = strtoull(v, NULL, 10);
 				have_len = 1;
 			} else if (!strcasecmp(p, "Content-Type")) {
@@ -217,15 +240,16 @@ static int parse_head(char *head, struct preply *r, size_t *clen)
 /* Reads one answer from fd; 0 or -1 (connection unusable). */
 static int read_reply(struct lnode *n, int fd, uint64_t to, struct preply *r)
 {
-	uint64_t deadline = lora_now_ms() + NODE_PROXY_TIMEOUT_MS;
+	uint64_t deadline = lora_now_ms() + NODE_PROXY_TIMEOUT_MS, since = 0;
 	char head[NODE_PROXY_HEAD_BYTES + 1];
 	size_t hl = 0;
 	char *end = NULL;
 	while (end == NULL) {
 		if (hl == NODE_PROXY_HEAD_BYTES)
 			return -1;
-		ssize_t got = recv_some(n, fd, to, head + hl,
-		                        NODE_PROXY_HEAD_BYTES - hl, deadline);
+		ssize_t got =
+		    recv_some(n, fd, to, head + hl, NODE_PROXY_HEAD_BYTES - hl,
+		              deadline, &since);
 		if (got < 0)
 			return -1;
 		hl += (size_t)got;
@@ -241,7 +265,7 @@ static int read_reply(struct lnode *n, int fd, uint64_t to, struct preply *r)
 	memcpy(r->body, head + hbytes, hl - hbytes);
 	for (r->body_len = hl - hbytes; r->body_len < clen;) {
 		ssize_t got = recv_some(n, fd, to, r->body + r->body_len,
-		                        clen - r->body_len, deadline);
+		                        clen - r->body_len, deadline, &since);
 		if (got < 0)
 			return -1;
 		r->body_len += (size_t)got;
@@ -260,6 +284,8 @@ static int send_request(int fd, const char *path, const char *body, size_t len,
 	                  "Content-Type: application/json\r\n"
 	                  "X-Lora-Forwarded: 1\r\nContent-Length: %zu\r\n\r\n",
 	                  path, len);
+	if (hl < 0 || (size_t)hl >= sizeof head)
+		return -1; /* a path this long is not ours to pass on */
 	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 	size_t total = (size_t)hl + len;
@@ -370,7 +396,8 @@ struct pjob {
 	char addr[NODE_ADDR_BYTES_MAX];
 	const char *api; /* metrics label */
 	uint64_t t0_ns, deadline_ms;
-	char *buf; /* the answer so far (lora_malloc) */
+	uint64_t moved_since; /* leader_moved */
+	char *buf;            /* the answer so far (lora_malloc) */
 	size_t len, cap;
 	struct pjob *next; /* jobs (jobs_mu) */
 };
@@ -530,13 +557,13 @@ int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
 /* Jobs of n to give up on: the leader changed, time ran out, stopping. */
 static size_t jobs_expired(struct lnode *n, struct pjob **out, size_t max)
 {
-	uint64_t now = lora_now_ms(), leader = node_leader_id(n);
+	uint64_t now = lora_now_ms();
 	int stopping = atomic_load(&n->stopping);
 	size_t k = 0;
 	pthread_mutex_lock(&jobs_mu);
 	for (struct pjob *j = jobs; j && k < max; j = j->next)
 		if (j->n == n && (stopping || now >= j->deadline_ms ||
-		                  (leader != 0 && leader != j->to)))
+		                  leader_moved(n, j->to, &j->moved_since)))
 			out[k++] = j;
 	pthread_mutex_unlock(&jobs_mu);
 	return k;

@@ -29,6 +29,15 @@ struct node_transport {
 	node_transport_recv_fn fn;
 	void *arg;
 	pthread_mutex_t mu;
+	/* frames other than Raft messages (snapshot chunks write files,
+	 * gossip may redial a peer): handled by a thread of ours, never on
+	 * nng's callback thread */
+	pthread_t side;
+	int side_started, side_stop;
+	pthread_mutex_t side_mu;
+	pthread_cond_t side_cond;
+	nng_msg *side_q[NODE_PEER_SIDE_QUEUE_MAX];
+	size_t side_head, side_len;
 	struct peer_conn peers[NODE_PEERS_MAX];
 };
 
@@ -45,6 +54,53 @@ void node_addr_host(const char *addr, char *out, size_t out_bytes)
  * in between: raft frames go straight to the raft loop's inbox), then the
  * next receive is armed.
  */
+static void deliver(struct node_transport *t, nng_msg *msg)
+{
+	size_t len = nng_msg_len(msg);
+	const uint8_t *p = nng_msg_body(msg);
+	if (len >= NODE_PEER_HEADER_BYTES)
+		t->fn(t->arg, p[0], lora_get_be64(p + 1),
+		      p + NODE_PEER_HEADER_BYTES, len - NODE_PEER_HEADER_BYTES);
+	nng_msg_free(msg);
+}
+
+/* Queues a non-Raft frame for the side thread (dropped when the queue is
+ * full: snapshots are resent, gossip repeats). */
+static void side_post(struct node_transport *t, nng_msg *msg)
+{
+	pthread_mutex_lock(&t->side_mu);
+	int full = t->side_len >= NODE_PEER_SIDE_QUEUE_MAX || t->side_stop;
+	if (!full) {
+		t->side_q[(t->side_head + t->side_len++) %
+		          NODE_PEER_SIDE_QUEUE_MAX] = msg;
+		pthread_cond_signal(&t->side_cond);
+	}
+	pthread_mutex_unlock(&t->side_mu);
+	if (full)
+		nng_msg_free(msg);
+}
+
+static void *side_main(void *arg)
+{
+	struct node_transport *t = arg;
+	pthread_setname_np(pthread_self(), "lora-peer-side");
+	pthread_mutex_lock(&t->side_mu);
+	for (;;) {
+		while (t->side_len == 0 && !t->side_stop)
+			pthread_cond_wait(&t->side_cond, &t->side_mu);
+		if (t->side_len == 0)
+			break;
+		nng_msg *msg = t->side_q[t->side_head];
+		t->side_head = (t->side_head + 1) % NODE_PEER_SIDE_QUEUE_MAX;
+		t->side_len--;
+		pthread_mutex_unlock(&t->side_mu);
+		deliver(t, msg);
+		pthread_mutex_lock(&t->side_mu);
+	}
+	pthread_mutex_unlock(&t->side_mu);
+	return NULL;
+}
+
 static void on_recv(void *arg)
 {
 	struct node_transport *t = arg;
@@ -53,15 +109,35 @@ static void on_recv(void *arg)
 		return;
 	if (rv == 0) {
 		nng_msg *msg = nng_aio_get_msg(t->raio);
-		size_t len = nng_msg_len(msg);
 		const uint8_t *p = nng_msg_body(msg);
-		if (len >= NODE_PEER_HEADER_BYTES)
-			t->fn(t->arg, p[0], lora_get_be64(p + 1),
-			      p + NODE_PEER_HEADER_BYTES,
-			      len - NODE_PEER_HEADER_BYTES);
-		nng_msg_free(msg);
+		if (nng_msg_len(msg) > 0 && p[0] != NODE_FRAME_RAFT)
+			side_post(t, msg);
+		else
+			deliver(t, msg);
 	}
 	nng_recv_aio(t->pull, t->raio);
+}
+
+void node_transport_stop_recv(struct node_transport *t)
+{
+	if (t == NULL || t->raio == NULL)
+		return;
+	nng_close(t->pull);
+	nng_aio_stop(t->raio); /* waits for a running callback */
+	nng_aio_free(t->raio);
+	t->raio = NULL;
+	pthread_mutex_lock(&t->side_mu);
+	t->side_stop = 1;
+	pthread_cond_broadcast(&t->side_cond);
+	pthread_mutex_unlock(&t->side_mu);
+	if (t->side_started)
+		pthread_join(t->side, NULL);
+	t->side_started = 0;
+	while (t->side_len > 0) {
+		nng_msg_free(t->side_q[t->side_head]);
+		t->side_head = (t->side_head + 1) % NODE_PEER_SIDE_QUEUE_MAX;
+		t->side_len--;
+	}
 }
 
 int node_transport_open(uint64_t self_id, const char *listen_addr,
@@ -76,6 +152,8 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 	t->arg = arg;
 	node_addr_host(listen_addr, t->self_host, sizeof t->self_host);
 	pthread_mutex_init(&t->mu, NULL);
+	pthread_mutex_init(&t->side_mu, NULL);
+	pthread_cond_init(&t->side_cond, NULL);
 	char url[NODE_ADDR_BYTES_MAX + 16];
 	snprintf(url, sizeof url, "tcp://%s", listen_addr);
 	int rv = nng_pull0_open(&t->pull);
@@ -96,6 +174,7 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 		lora_free(t);
 		return LORA_EIO;
 	}
+	t->side_started = pthread_create(&t->side, NULL, side_main, t) == 0;
 	nng_recv_aio(t->pull, t->raio);
 	*out = t;
 	return 0;
@@ -112,9 +191,7 @@ void node_transport_close(struct node_transport *t)
 {
 	if (t == NULL)
 		return;
-	nng_close(t->pull);
-	nng_aio_stop(t->raio); /* waits for a running callback */
-	nng_aio_free(t->raio);
+	node_transport_stop_recv(t);
 	for (int i = 0; i < NODE_PEERS_MAX; i++)
 		peer_close(&t->peers[i]);
 	pthread_mutex_destroy(&t->mu);

@@ -13,9 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NODE_PEER_MSG_BYTES_MAX (72u << 20) /* one frame, > one log entry */
-#define NODE_PEER_SENDBUF_MSGS  256         /* queued frames per peer */
-#define NODE_PEER_HEADER_BYTES  9
+#define NODE_PEER_SIDE_QUEUE_MAX 1024        /* non-Raft frames waiting */
+#define NODE_PEER_MSG_BYTES_MAX  (72u << 20) /* one frame, > one log entry */
+#define NODE_PEER_SENDBUF_MSGS   256         /* queued frames per peer */
+#define NODE_PEER_HEADER_BYTES   9
 
 enum node_frame_kind {
 	NODE_FRAME_RAFT = 1,     /* proto RaftMessage */
@@ -26,8 +27,9 @@ enum node_frame_kind {
 
 struct node_transport;
 
-/* Called on an nng thread, one frame at a time and in arrival order;
- * payload borrowed for the call. */
+/* Raft frames: called on an nng thread, one at a time, in arrival order;
+ * other frames: on the transport's side thread, in arrival order among
+ * themselves. payload borrowed for the call. */
 typedef void (*node_transport_recv_fn)(void *arg, int kind, uint64_t from,
                                        const uint8_t *payload, size_t len);
 
@@ -35,7 +37,10 @@ typedef void (*node_transport_recv_fn)(void *arg, int kind, uint64_t from,
 int node_transport_open(uint64_t self_id, const char *listen_addr,
                         node_transport_recv_fn fn, void *arg,
                         struct node_transport **out, char *errmsg);
-/* Stops receiving (waits for a running callback), closes sockets. */
+/* Stops receiving: no frame is delivered after it returns (waits for a
+ * running callback and the side thread). Idempotent. */
+void node_transport_stop_recv(struct node_transport *t);
+/* Stops receiving, closes sockets. */
 void node_transport_close(struct node_transport *t);
 
 /* Adds (or re-addresses) peer id; dialing starts in the background. */

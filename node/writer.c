@@ -64,6 +64,7 @@ struct node_writer {
 	size_t n_props;
 	struct applied_rec ring[NODE_APPLIED_RING];
 	int drop_batches; /* leadership changed: pending batches are void */
+	int stopped;      /* node_writer_stop ran: refuse new writes */
 };
 
 /* ---- answering -------------------------------------------------------------
@@ -217,7 +218,27 @@ struct group {
 	const Lora__MutationBatch
 	    *batches[NODE_PENDING_PROPOSALS_MAX + NODE_WRITE_GROUP_MAX];
 	size_t n, n_pending, n_batches;
+	struct wreq *dups; /* carry the request id of one of w[]: its answer */
 };
+
+/* A statement of this group already carries w's request id: w waits for
+ * that one's entry instead of running again. */
+static int dup_in_group(struct group *g, struct wreq *w)
+{
+	const char *rid = w->req->request_id;
+	if (rid == NULL || rid[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < g->n; i++) {
+		const char *o = g->w[i]->req->request_id;
+		if (o && !strcmp(o, rid)) {
+			w->dup = 1;
+			w->next = g->dups;
+			g->dups = w;
+			return 1;
+		}
+	}
+	return 0;
+}
 
 /* Attaches w to an in-flight proposal carrying the same request id. */
 static int attach_inflight(struct node_writer *wr, struct wreq *w)
@@ -225,7 +246,9 @@ static int attach_inflight(struct node_writer *wr, struct wreq *w)
 	const char *rid = w->req->request_id;
 	for (size_t i = 0; i < wr->n_props; i++) {
 		struct proposal *p = &wr->props[i];
-		if (p->batch == NULL || p->reqs == NULL)
+		/* reqs may be empty: answered UNKNOWN_OUTCOME, still in flight
+		 */
+		if (p->batch == NULL || p->dead)
 			continue;
 		for (size_t k = 0; k < p->batch->n_request_ids; k++)
 			if (!strcmp(p->batch->request_ids[k], rid)) {
@@ -347,6 +370,11 @@ static void group_fail(struct group *g, int code, const char *msg)
 {
 	for (size_t i = 0; i < g->n; i++)
 		wreq_fail(g->w[i], code, msg, NULL);
+	for (struct wreq *w = g->dups, *nx; w; w = nx) {
+		nx = w->next;
+		wreq_fail(w, code, msg, NULL);
+	}
+	g->dups = NULL;
 }
 
 /* Registers the proposal, or resolves it right away if already applied. */
@@ -361,6 +389,12 @@ static void register_proposal(struct node_writer *wr, struct group *g,
 		g->w[i]->next = p.reqs;
 		p.reqs = g->w[i];
 	}
+	for (struct wreq *w = g->dups, *nx; w; w = nx) {
+		nx = w->next;
+		w->next = p.reqs;
+		p.reqs = w;
+	}
+	g->dups = NULL;
 	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
 	if (a->index == index) {
 		resolve(&p, a, &later);
@@ -434,7 +468,7 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	/* The pending batches stay alive: only this thread frees them. */
 	pthread_mutex_unlock(&wr->mu);
 	for (size_t i = 0; i < cnt; i++)
-		if (!dedup(n, ws[i]))
+		if (!dedup(n, ws[i]) && !dup_in_group(g, ws[i]))
 			run_one(n, view, g, ws[i]);
 	size_t len = 0;
 	uint8_t *buf = g->n ? pack_group(g, &len) : NULL;
@@ -548,7 +582,7 @@ void node_write_async(struct lnode *n, const struct node_exec_req *req,
 	int full = 1;
 	if (wr != NULL) {
 		pthread_mutex_lock(&wr->mu);
-		full = wr->qlen >= NODE_WRITE_QUEUE_MAX ||
+		full = wr->qlen >= NODE_WRITE_QUEUE_MAX || wr->stopped ||
 		       atomic_load(&n->stopping);
 		if (!full) {
 			if (wr->tail)
@@ -620,10 +654,20 @@ void node_writer_stop(struct lnode *n)
 		}
 	while (wr->n_props)
 		prop_remove(wr, 0);
+	wr->stopped = 1;
 	pthread_mutex_unlock(&wr->mu);
 	wdone_run(&later);
+}
+
+/* After the HTTP and native servers stopped (they may still call
+ * node_write_async until then, which refuses once stopped). */
+void node_writer_free(struct lnode *n)
+{
+	struct node_writer *wr = n->writer;
+	if (wr == NULL)
+		return;
+	n->writer = NULL;
 	pthread_mutex_destroy(&wr->mu);
 	pthread_cond_destroy(&wr->cond);
 	lora_free(wr);
-	n->writer = NULL;
 }

@@ -80,6 +80,13 @@ it_check "5 MB body shape LORA_LIMIT" shape LORA_LIMIT "${out%$'\n'*}"
 out=$(raw "$L" 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: 99999999999\r\n\r\n')
 it_check "a huge Content-Length without a body: 413 at once" bash -c '[[ "$1" == "HTTP/1.1 413 "* ]]' _ "$out"
 
+out=$(raw "$L" 'G\0T /health HTTP/1.1\r\nHost: t\r\n\r\n')
+it_check "a NUL byte in the request line: 400 JSON" bash -c '[[ "$1" == "HTTP/1.1 400 "* ]]' _ "$out"
+out=$(raw "$L" 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n')
+it_check "a negative Content-Length: 400 JSON" bash -c '[[ "$1" == "HTTP/1.1 400 "* ]]' _ "$out"
+it_get "$L" /health
+it_check "the node survives malformed heads" [ "$IT_STATUS" = 200 ]
+
 # -- clients that stall or vanish do not hurt anyone else
 exec {slow}<>"/dev/tcp/$IT_NET.$L/4747"
 printf 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{"que' >&"$slow"
