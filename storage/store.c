@@ -15,7 +15,9 @@ const char *const sto_cf_names[STO_CF_COUNT] = {
  * node's adjacency (29-byte keys) usually sits in one block. */
 #define STO_BLOCK_BYTES (16u << 10)
 /* Row cache: whole values of point reads (adjacency chunks, records), so
- * that a hot Get skips the block search. */
+ * that a hot Get skips the block search. RocksDB's row cache gives stale
+ * values after a DeleteRange (facebook/rocksdb#4122): the state store must
+ * never use range deletions (the Raft log, a separate DB, does). */
 #define STO_ROW_CACHE_BYTES (64u << 20)
 /* Share of a data block's hash index slots in use (adjacency CF). */
 #define STO_ADJ_HASH_UTIL_RATIO 0.75

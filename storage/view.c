@@ -11,6 +11,9 @@ int sto_view_open(struct sto_store *s, struct sto_view **out)
 	if (!v)
 		return LORA_ENOMEM;
 	v->s = s;
+	/* RocksDB's per-thread perf counters cost about 4% of a point read
+	 * and nothing here reads them: off for the thread using the view. */
+	rocksdb_set_perf_level(rocksdb_disable);
 	v->snap = rocksdb_create_snapshot(s->db);
 	v->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(v->ro, v->snap);

@@ -198,7 +198,7 @@ START_TEST(supernode_across_chunks)
 	check_model(st, &m);
 	/* Rounds of deletions and creations, some in the same batch and some
 	 * deleting an edge the batch created. */
-	for (int round = 0; round < 12; round++) {
+	for (int round = 0; round < 8; round++) {
 		b = batch_new();
 		for (int i = 0; i < 60; i++) {
 			int r = rand() % 4;
@@ -422,7 +422,7 @@ static Suite *adj_suite(void)
 	Suite *s = suite_create("storage_adjacency");
 	TCase *t = tcase_create("adjacency");
 	tcase_add_checked_fixture(t, setup, teardown);
-	tcase_set_timeout(t, 120);
+	tcase_set_timeout(t, 240);
 	tcase_add_test(t, supernode_across_chunks);
 	tcase_add_test(t, rejected_batch_leaves_chunks);
 	tcase_add_test(t, corrupt_chunks_give_errors);
