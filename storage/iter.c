@@ -514,8 +514,12 @@ int sto_iter_next(struct sto_iter *it, struct sto_item *item, int *done)
 	switch (it->kind) {
 	case IT_EMPTY:
 		return 0;
-	case IT_ADJ:
-		return next_adj(it, item, done);
+	case IT_ADJ: {
+		int rv = next_adj(it, item, done);
+		if (rv)
+			it->kind = IT_EMPTY; /* errors end the scan */
+		return rv;
+	}
 	case IT_SEEK:
 		return next_seek(it, item, done);
 	default:

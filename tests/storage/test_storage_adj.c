@@ -305,6 +305,9 @@ static void expect_corrupt(const char *what, int apply)
 	while (!(rv = sto_iter_next(it, &item, &done)) && !done)
 		;
 	ck_assert_msg(rv == LORA_ECORRUPT, "%s: scan gave %d", what, rv);
+	/* The error ended the scan. */
+	ck_assert_int_eq(sto_iter_next(it, &item, &done), 0);
+	ck_assert_int_eq(done, 1);
 	sto_iter_free(it);
 	sto_view_close(v);
 	if (!apply)
