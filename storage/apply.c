@@ -25,9 +25,8 @@ int apply_get(struct apply_ctx *c, int cf, const void *key, size_t klen,
 	return err ? sto_rocks_err(err, c->errmsg, "read") : 0;
 }
 
-/* Reads only the staged batch: for keys that cannot be in the database. */
-static int apply_get_batch(struct apply_ctx *c, int cf, const void *key,
-                           size_t klen, char **val, size_t *vlen)
+int apply_get_batch(struct apply_ctx *c, int cf, const void *key, size_t klen,
+                    char **val, size_t *vlen)
 {
 	char *err = NULL;
 	*val = rocksdb_writebatch_wi_get_from_batch_cf(
@@ -63,7 +62,7 @@ int apply_wonly(struct apply_ctx *c, int del, int cf, const void *key,
 	return vlen ? lora_buf_append(&c->wonly, val, vlen) : 0;
 }
 
-/* Label-index and adjacency keys: write-only when the batch allows. */
+/* Label-index keys: write-only when the batch allows. */
 static int label_key(struct apply_ctx *c, int del, const uint8_t *k)
 {
 	if (c->wonly_label)
@@ -73,28 +72,6 @@ static int label_key(struct apply_ctx *c, int del, const uint8_t *k)
 		apply_del(c, STO_CF_INDEX, k, STO_LABEL_KEY_BYTES);
 	else
 		apply_put(c, STO_CF_INDEX, k, STO_LABEL_KEY_BYTES, "", 0);
-	return 0;
-}
-
-static int adj_keys(struct apply_ctx *c, int del, const struct sto_rec *r,
-                    uint64_t edge)
-{
-	uint8_t k[2][STO_ADJ_KEY_BYTES];
-	sto_key_adj(k[0], STO_K_OUT, r->from, r->type, r->to, edge);
-	sto_key_adj(k[1], STO_K_IN, r->to, r->type, r->from, edge);
-	for (int i = 0; i < 2; i++) {
-		int rv = 0;
-		if (c->wonly_adj)
-			rv = apply_wonly(c, del, STO_CF_EDGES, k[i],
-			                 STO_ADJ_KEY_BYTES, "", 0);
-		else if (del)
-			apply_del(c, STO_CF_EDGES, k[i], STO_ADJ_KEY_BYTES);
-		else
-			apply_put(c, STO_CF_EDGES, k[i], STO_ADJ_KEY_BYTES, "",
-			          0);
-		if (rv)
-			return rv;
-	}
 	return 0;
 }
 
@@ -509,10 +486,14 @@ static int create_edge(struct apply_ctx *c, const Lora__CreateEdge *m)
 		                    &r, m->properties[i]->key,
 		                    m->properties[i]->value)
 		         : LORA_EINVAL;
+	struct sto_adj_ent out = {r.type, r.to, m->id},
+	                   in = {r.type, r.from, m->id};
+	if (!rv)
+		rv = adj_add(c, r.from, STO_K_OUT, &out, &r.chunk[0]);
+	if (!rv)
+		rv = adj_add(c, r.to, STO_K_IN, &in, &r.chunk[1]);
 	if (!rv)
 		rv = apply_store(c, 1, m->id, &r);
-	if (!rv)
-		rv = adj_keys(c, 0, &r, m->id);
 	if (!rv)
 		rv = count_type(c, r.type, 1);
 	sto_rec_free(&r);
@@ -529,7 +510,9 @@ static int delete_edge(struct apply_ctx *c, uint64_t id)
 	if (!rv)
 		rv = vec_remove_all(c, LORA__ENTITY_KIND__ENTITY_EDGE, id, &r);
 	if (!rv)
-		rv = adj_keys(c, 1, &r, id);
+		rv = adj_remove(c, r.from, STO_K_OUT, r.chunk[0], id);
+	if (!rv)
+		rv = adj_remove(c, r.to, STO_K_IN, r.chunk[1], id);
 	if (!rv) {
 		uint8_t k[9];
 		sto_key_edge(k, id);
@@ -541,41 +524,25 @@ static int delete_edge(struct apply_ctx *c, uint64_t id)
 	return rv;
 }
 
-/* Collects the ids of every edge at node (both directions) into ids. */
-static int node_edges(struct apply_ctx *c, uint64_t node, struct lora_buf *ids)
-{
-	rocksdb_iterator_t *it = apply_iter(c, STO_CF_EDGES);
-	int rv = 0;
-	for (int d = 0; d < 2 && !rv; d++) {
-		uint8_t pfx[9];
-		pfx[0] = d ? STO_K_IN : STO_K_OUT;
-		lora_put_be64(pfx + 1, node);
-		for (rocksdb_iter_seek(it, (const char *)pfx, 9);
-		     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-			size_t klen;
-			const char *k = rocksdb_iter_key(it, &klen);
-			if (klen != STO_ADJ_KEY_BYTES || memcmp(k, pfx, 9))
-				break;
-			rv = lora_buf_append(ids, k + 21, 8);
-		}
-	}
-	if (!rv)
-		rv = apply_iter_err(it);
-	rocksdb_iter_destroy(it);
-	return rv;
-}
-
 static int delete_node_edges(struct apply_ctx *c, const Lora__DeleteNode *m)
 {
+	int any;
+	int rv = adj_any(c, m->id, &any);
+	if (rv || !any)
+		return rv;
+	if (!m->detach)
+		return lora_errf(LORA_ECONSTRAINT, c->errmsg,
+		                 "cannot delete node %llu: it still has "
+		                 "relationships (use DETACH DELETE)",
+		                 (unsigned long long)m->id);
 	struct lora_buf ids = {0};
-	int rv = node_edges(c, m->id, &ids);
-	if (!rv && ids.len && !m->detach)
-		rv = lora_errf(LORA_ECONSTRAINT, c->errmsg,
-		               "cannot delete node %llu: it still has "
-		               "relationships (use DETACH DELETE)",
-		               (unsigned long long)m->id);
-	for (size_t off = 0; !rv && off < ids.len; off += 8) {
-		uint64_t e = lora_get_be64((const uint8_t *)ids.data + off);
+	rv = adj_list(c, m->id, STO_K_OUT, &ids);
+	if (!rv)
+		rv = adj_list(c, m->id, STO_K_IN, &ids);
+	/* Last entry first: removing it from the node's own list is then a
+	 * pop, not a move. */
+	for (size_t off = ids.len; !rv && off >= 8; off -= 8) {
+		uint64_t e = lora_get_be64((const uint8_t *)ids.data + off - 8);
 		int found;
 		/* A self-loop is listed twice; delete it once. */
 		rv = apply_load(c, 1, e, NULL, &found);
@@ -857,6 +824,7 @@ static void ctx_free(struct apply_ctx *c)
 	lora_buf_free(&c->kbuf);
 	lora_buf_free(&c->vbuf);
 	lora_buf_free(&c->wonly);
+	adj_free(c);
 }
 
 /* The whole write: the indexed batch's bytes, then the write-only ops. */
@@ -940,13 +908,11 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	if (!rv && batch->n_mutations > STO_MUTATIONS_PER_BATCH_MAX)
 		rv = lora_errf(LORA_ELIMIT, errmsg, "batch of %zu mutations",
 		               batch->n_mutations);
-	c.wonly_label = c.wonly_adj = 1;
+	c.wonly_label = 1;
 	for (size_t j = 0; !rv && j < batch->n_mutations; j++) {
 		const Lora__Mutation *m = batch->mutations[j];
 		if (m && m->op_case == LORA__MUTATION__OP_CREATE_INDEX)
 			c.wonly_label = 0; /* backfill scans the label index */
-		if (m && m->op_case == LORA__MUTATION__OP_DELETE_NODE)
-			c.wonly_adj = 0; /* delete scans the adjacency */
 	}
 	for (; !rv && i < batch->n_mutations; i++) {
 		const Lora__Mutation *m = batch->mutations[i];

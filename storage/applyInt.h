@@ -29,13 +29,18 @@ struct apply_ctx {
 	uint64_t state_next_node, state_next_edge;
 	uint64_t next_node, next_edge;
 	struct lora_buf kbuf, vbuf; /* scratch */
+	/* Adjacency chunks being changed (apply_adj.c): three decoded
+	 * chunks (0, the one holding an entry, the last), allocated on
+	 * first use, and their encoding buffer. */
+	struct adj_chunk *adj;
+	struct lora_buf abuf;
 	/* Writes to keys this batch never reads back skip the indexed batch
 	 * (whose every insert costs a skip-list search) and are appended to
 	 * the write at commit: (u8 del, u8 cf, be32 klen, be32 vlen, key,
 	 * value) records, in order. Label-index keys qualify when the batch
-	 * creates no index, adjacency keys when it deletes no node. */
+	 * creates no index. */
 	struct lora_buf wonly;
-	int wonly_label, wonly_adj;
+	int wonly_label;
 };
 
 /* Operating errors abort the whole apply without writing anything;
@@ -49,6 +54,9 @@ static inline int apply_is_fatal(int rv)
 /* apply.c */
 int apply_get(struct apply_ctx *c, int cf, const void *key, size_t klen,
               char **val, size_t *vlen);
+/* Reads only the staged batch: for keys that cannot be in the database. */
+int apply_get_batch(struct apply_ctx *c, int cf, const void *key, size_t klen,
+                    char **val, size_t *vlen);
 int apply_put(struct apply_ctx *c, int cf, const void *key, size_t klen,
               const void *val, size_t vlen);
 void apply_del(struct apply_ctx *c, int cf, const void *key, size_t klen);
@@ -69,6 +77,23 @@ int apply_load(struct apply_ctx *c, int edge, uint64_t id, struct sto_rec *r,
                int *found);
 int apply_store(struct apply_ctx *c, int edge, uint64_t id,
                 const struct sto_rec *r);
+
+/* apply_adj.c: the adjacency chunks of (node, dir), dir STO_K_OUT or
+ * STO_K_IN. */
+/* Appends an entry to the last chunk (or a new one); *chunk receives the
+ * chunk number, which the edge record keeps. */
+int adj_add(struct apply_ctx *c, uint64_t node, char dir,
+            const struct sto_adj_ent *e, uint32_t *chunk);
+/* Removes edge's entry from chunk `chunk`; the last entry of the list
+ * moves into the gap and its edge record learns its new chunk. */
+int adj_remove(struct apply_ctx *c, uint64_t node, char dir, uint32_t chunk,
+               uint64_t edge);
+/* Appends the be64 edge ids of every entry of (node, dir) to ids. */
+int adj_list(struct apply_ctx *c, uint64_t node, char dir,
+             struct lora_buf *ids);
+/* *yes = 1 when node has at least one edge (either direction). */
+int adj_any(struct apply_ctx *c, uint64_t node, int *yes);
+void adj_free(struct apply_ctx *c);
 
 /* apply_index.c */
 /* Index maintenance when a node's property `key` changes from old (packed

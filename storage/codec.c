@@ -6,8 +6,12 @@
  *
  *   node: 'n' varint(nlabels) varint(label)* varint(nvec) varint(nprops)
  *         (varint(key) varint(len) Value-bytes)*
- *   edge: 'r' varint(type) be64(from) be64(to) varint(nvec) varint(nprops)
+ *   edge: 'r' varint(type) be64(from) be64(to) varint(out chunk)
+ *         varint(in chunk) varint(nvec) varint(nprops)
  *         (varint(key) varint(len) Value-bytes)*
+ *
+ * (the chunks are where the edge's two adjacency entries live, see
+ * stoInt.h). Adjacency chunks are decoded here too.
  *
  * Property values are packed Lora__Value messages; vector-valued
  * properties live in the vectors CF and only their count (nvec) is kept
@@ -52,14 +56,12 @@ size_t sto_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v)
 /* ---- keys -----------------------------------------------------------------
  */
 
-void sto_key_adj(uint8_t k[STO_ADJ_KEY_BYTES], char dir, uint64_t node,
-                 uint32_t type, uint64_t other, uint64_t edge)
+void sto_key_adj(uint8_t k[STO_ADJ_KEY_BYTES], uint64_t node, char dir,
+                 uint32_t chunk)
 {
-	k[0] = (uint8_t)dir;
-	lora_put_be64(k + 1, node);
-	lora_put_be32(k + 9, type);
-	lora_put_be64(k + 13, other);
-	lora_put_be64(k + 21, edge);
+	lora_put_be64(k, node);
+	k[8] = (uint8_t)dir;
+	lora_put_be32(k + 9, chunk);
 }
 
 void sto_key_edge(uint8_t k[9], uint64_t edge)
@@ -393,6 +395,39 @@ static int get_u32(const uint8_t **p, const uint8_t *end, uint32_t *v)
 	return 0;
 }
 
+/* ---- adjacency chunks ------------------------------------------------------
+ */
+
+int sto_adj_head(const uint8_t *p, size_t len, uint32_t chunk,
+                 uint32_t *nchunks, uint32_t *n, const uint8_t **body)
+{
+	const uint8_t *end = p + len;
+	*nchunks = 0;
+	if (len < 2 ||
+	    p[0] != (chunk ? STO_ADJ_CHUNKN_MAGIC : STO_ADJ_CHUNK0_MAGIC))
+		return LORA_ECORRUPT;
+	p++;
+	if (!chunk && (get_u32(&p, end, nchunks) || *nchunks == 0))
+		return LORA_ECORRUPT;
+	/* An entry takes at least 3 bytes. */
+	if (get_u32(&p, end, n) || *n > STO_ADJ_CHUNK_ENTRIES_MAX ||
+	    *n > (size_t)(end - p) / 3)
+		return LORA_ECORRUPT;
+	*body = p;
+	return 0;
+}
+
+int sto_adj_entry(const uint8_t **p, const uint8_t *end, struct sto_adj_ent *e)
+{
+	size_t a, b;
+	if (get_u32(p, end, &e->type) ||
+	    !(a = sto_get_uvarint(*p, end, &e->other)) ||
+	    !(b = sto_get_uvarint(*p + a, end, &e->edge)))
+		return LORA_ECORRUPT;
+	*p += a + b;
+	return 0;
+}
+
 static int rec_decode_props(struct sto_rec *r, const uint8_t *p,
                             const uint8_t *end)
 {
@@ -432,7 +467,11 @@ int sto_rec_decode(struct sto_rec *r, int edge, const uint8_t *p, size_t len)
 			return LORA_ECORRUPT;
 		r->from = lora_get_be64(p);
 		r->to = lora_get_be64(p + 8);
-		return rec_decode_props(r, p + 16, end);
+		p += 16;
+		if (get_u32(&p, end, &r->chunk[0]) ||
+		    get_u32(&p, end, &r->chunk[1]))
+			return LORA_ECORRUPT;
+		return rec_decode_props(r, p, end);
 	}
 	uint32_t n;
 	if (get_u32(&p, end, &n) || n > (size_t)(end - p))
@@ -450,7 +489,7 @@ int sto_rec_decode(struct sto_rec *r, int edge, const uint8_t *p, size_t len)
 int sto_rec_encode(const struct sto_rec *r, int edge, struct lora_buf *out)
 {
 	lora_buf_reset(out);
-	int rv = lora_buf_reserve(out, 32 + r->data.len + 5 * r->nlabels +
+	int rv = lora_buf_reserve(out, 48 + r->data.len + 5 * r->nlabels +
 	                                   10 * r->nprops);
 	if (rv)
 		return rv;
@@ -461,6 +500,8 @@ int sto_rec_encode(const struct sto_rec *r, int edge, struct lora_buf *out)
 		lora_put_be64(ends + 8, r->to);
 		sto_put_uvarint(out, r->type);
 		lora_buf_append(out, ends, 16);
+		sto_put_uvarint(out, r->chunk[0]);
+		sto_put_uvarint(out, r->chunk[1]);
 	} else {
 		sto_put_uvarint(out, r->nlabels);
 		for (uint32_t i = 0; i < r->nlabels; i++)

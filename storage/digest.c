@@ -1,11 +1,11 @@
 /* digest.c - a logical digest of the whole state store.
  *
  * Every logical element (a node, one of its labels, one property, an edge,
- * an adjacency entry, an index entry, a vector, a count, an index
- * definition) is hashed on its own with names in place of tokens, and the
- * 128-bit hashes are added up. The sum does not depend on the order in
- * which elements are visited or on which token ids a store assigned, so
- * two stores holding the same graph give the same digest whatever their
+ * an adjacency entry (not the chunk holding it), an index entry, a vector, a
+ * count, an index definition) is hashed on its own with names in place of
+ * tokens, and the 128-bit hashes are added up. The sum does not depend on the
+ * order in which elements are visited or on which token ids a store assigned,
+ * so two stores holding the same graph give the same digest whatever their
  * history. Left out: the applied index, the id counters (they remember
  * deleted ids) and the token tables themselves.
  */
@@ -105,16 +105,6 @@ static int dg_edge(struct dg *d, struct sto_store *s, const uint8_t *k,
                    struct sto_rec *r)
 {
 	dg_begin(d, (char)k[0]);
-	if (k[0] == STO_K_OUT || k[0] == STO_K_IN) {
-		if (klen != STO_ADJ_KEY_BYTES)
-			return LORA_ECORRUPT;
-		dg_bytes(d, k + 1, 8);
-		if (dg_name(d, s, STO_TOK_TYPE, lora_get_be32(k + 9)))
-			return LORA_ECORRUPT;
-		dg_bytes(d, k + 13, 16);
-		dg_end(d);
-		return 0;
-	}
 	if (k[0] != STO_K_EDGE || klen != 9)
 		return LORA_ECORRUPT;
 	uint64_t id = lora_get_be64(k + 1);
@@ -128,6 +118,33 @@ static int dg_edge(struct dg *d, struct sto_store *s, const uint8_t *k,
 	dg_u64(d, r->to);
 	dg_end(d);
 	return dg_props(d, s, 'q', id, r);
+}
+
+/* One adjacency chunk: every entry is hashed on its own as
+ * (direction, node, type name, other, edge), so the digest does not depend
+ * on how entries are spread over chunks or ordered inside them. */
+static int dg_adj(struct dg *d, struct sto_store *s, const uint8_t *k,
+                  size_t klen, const uint8_t *v, size_t vlen)
+{
+	if (klen != STO_ADJ_KEY_BYTES ||
+	    (k[8] != STO_K_OUT && k[8] != STO_K_IN))
+		return LORA_ECORRUPT;
+	uint32_t nchunks, n;
+	const uint8_t *p, *end = v + vlen;
+	int rv = sto_adj_head(v, vlen, lora_get_be32(k + 9), &nchunks, &n, &p);
+	for (uint32_t i = 0; !rv && i < n; i++) {
+		struct sto_adj_ent e;
+		if ((rv = sto_adj_entry(&p, end, &e)))
+			break;
+		dg_begin(d, (char)k[8]);
+		dg_bytes(d, k, 8);
+		if (dg_name(d, s, STO_TOK_TYPE, e.type))
+			return LORA_ECORRUPT;
+		dg_u64(d, e.other);
+		dg_u64(d, e.edge);
+		dg_end(d);
+	}
+	return !rv && p != end ? LORA_ECORRUPT : rv;
 }
 
 static int dg_index(struct dg *d, struct sto_store *s, const uint8_t *k,
@@ -220,6 +237,8 @@ static int dg_cf(struct dg *d, struct sto_store *s, rocksdb_readoptions_t *ro,
 			rv = dg_index(d, s, k, klen);
 		} else if (cf == STO_CF_VECTORS) {
 			rv = dg_vector(d, s, k, klen, v, vlen);
+		} else if (cf == STO_CF_ADJ) {
+			rv = dg_adj(d, s, k, klen, v, vlen);
 		} else {
 			rv = dg_meta(d, s, k, klen, v, vlen);
 		}

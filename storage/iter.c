@@ -1,11 +1,11 @@
 /* iter.c - scans over a read view: all nodes, nodes by label, all edges,
  * adjacency, index seeks and vectors.
  *
- * Every scan is a RocksDB iterator over one key prefix. Long scans get
- * their own iterator bounded with iterate_upper_bound; adjacency scans,
- * the hot path of traversals, reuse iterators from a small pool in the
- * view (an iterator costs more to create than a Seek) and check the
- * prefix themselves.
+ * Most scans are a RocksDB iterator over one key prefix, bounded with
+ * iterate_upper_bound. Adjacency scans, the hot path of traversals, are
+ * point lookups instead: one pinned Get of chunk 0 of (node, direction)
+ * and, for nodes with more than STO_ADJ_CHUNK_ENTRIES_MAX edges, one Get
+ * per further chunk, decoded entry by entry as the caller advances.
  */
 #include <string.h>
 
@@ -29,16 +29,17 @@ struct sto_iter {
 	enum it_kind kind;
 	rocksdb_iterator_t *it;
 	rocksdb_readoptions_t *ro; /* own options (bounded scans) or NULL */
-	int pooled;                /* it came from v->pool */
 	int started;
 	uint8_t pfx[IT_PREFIX_BYTES]; /* every key must start with this */
 	size_t plen;
 	uint8_t upper[IT_PREFIX_BYTES]; /* iterate_upper_bound bytes */
 	/* adjacency */
-	uint32_t type_tok;     /* token of type_name; UINT32_MAX: none */
-	const char *type_name; /* cached: items of a node share few types */
+	uint32_t type_tok; /* only entries of this type; UINT32_MAX: all */
 	uint64_t node;
-	int phase, both; /* phase 0: outgoing keys, 1: incoming */
+	int phase, both; /* phase 0: outgoing entries, 1: incoming */
+	rocksdb_pinnableslice_t *chunk; /* current chunk value, or NULL */
+	const uint8_t *p, *end;         /* next entry, end of the chunk */
+	uint32_t left, no, nchunks;     /* entries left, chunk number */
 	/* index seek */
 	struct lora_buf lo, hi; /* encoded bounds (empty: unbounded) */
 	int lo_incl, hi_incl;
@@ -87,26 +88,14 @@ static void iter_bounded(struct sto_iter *it, int cf, const void *pfx,
 	it->it = rocksdb_create_iterator_cf(v->s->db, it->ro, v->s->cf[cf]);
 }
 
-static void iter_pooled(struct sto_iter *it)
-{
-	struct sto_view *v = it->v;
-	it->pooled = 1;
-	if (v->npool > 0)
-		it->it = v->pool[--v->npool];
-	else
-		it->it = rocksdb_create_iterator_cf(v->s->db, v->ro,
-		                                    v->s->cf[STO_CF_EDGES]);
-}
-
 void sto_iter_free(struct sto_iter *it)
 {
 	if (!it)
 		return;
-	struct sto_view *v = it->v;
-	if (it->it && it->pooled && v->npool < STO_VIEW_ITER_POOL_MAX)
-		v->pool[v->npool++] = it->it;
-	else if (it->it)
+	if (it->it)
 		rocksdb_iter_destroy(it->it);
+	if (it->chunk)
+		rocksdb_pinnableslice_destroy(it->chunk);
 	rocksdb_readoptions_destroy(it->ro);
 	lora_buf_free(&it->lo);
 	lora_buf_free(&it->hi);
@@ -148,13 +137,6 @@ int sto_view_scan_label(struct sto_view *v, const char *label,
 	return 0;
 }
 
-/* Sets the adjacency prefix for the current phase. */
-static void adj_prefix(struct sto_iter *it)
-{
-	it->pfx[0] = it->phase ? STO_K_IN : STO_K_OUT;
-	it->started = 0;
-}
-
 int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
                            enum sto_dir dir, const char *type,
                            struct sto_iter **out)
@@ -169,14 +151,8 @@ int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
 	it->node = node_id;
 	it->both = dir == STO_BOTH;
 	it->phase = dir == STO_IN;
-	lora_put_be64(it->pfx + 1, node_id);
-	it->plen = 9;
-	if (type) {
-		lora_put_be32(it->pfx + 9, (uint32_t)t);
-		it->plen = 13;
-	}
-	adj_prefix(it);
-	iter_pooled(it);
+	if (type)
+		it->type_tok = (uint32_t)t;
 	return 0;
 }
 
@@ -313,30 +289,76 @@ static int iter_err(struct sto_iter *it)
 	return err ? sto_rocks_err(err, NULL, "scan") : 0;
 }
 
+/* Reads chunk it->no of the current direction. An absent chunk 0 is an
+ * empty list; any other absent chunk is corruption. */
+static int adj_load(struct sto_iter *it)
+{
+	struct sto_view *v = it->v;
+	uint8_t k[STO_ADJ_KEY_BYTES];
+	char *err = NULL;
+	sto_key_adj(k, it->node, it->phase ? STO_K_IN : STO_K_OUT, it->no);
+	if (it->chunk)
+		rocksdb_pinnableslice_destroy(it->chunk);
+	it->chunk = rocksdb_get_pinned_cf(v->s->db, v->ro, v->s->cf[STO_CF_ADJ],
+	                                  (const char *)k, sizeof(k), &err);
+	if (err)
+		return sto_rocks_err(err, NULL, "read adjacency");
+	it->left = 0;
+	it->p = it->end = NULL;
+	if (!it->chunk) {
+		it->nchunks = 0;
+		return it->no ? LORA_ECORRUPT : 0;
+	}
+	size_t len;
+	const uint8_t *val =
+	    (const uint8_t *)rocksdb_pinnableslice_value(it->chunk, &len);
+	uint32_t nchunks;
+	int rv = sto_adj_head(val, len, it->no, &nchunks, &it->left, &it->p);
+	if (!it->no)
+		it->nchunks = nchunks;
+	it->end = val + len;
+	return rv;
+}
+
+/* Moves to the next chunk or direction: 1 loaded one, 0 at the end. */
+static int adj_advance(struct sto_iter *it, int *rv)
+{
+	if (it->p != it->end) {
+		*rv = LORA_ECORRUPT; /* bytes after the last entry */
+		return 0;
+	}
+	if (it->started && it->no + 1 < it->nchunks) {
+		it->no++;
+	} else if (!it->started) {
+		it->started = 1;
+	} else if (it->both && it->phase == 0) {
+		it->phase = 1;
+		it->no = 0;
+	} else {
+		return 0;
+	}
+	*rv = adj_load(it);
+	return !*rv;
+}
+
 static int next_adj(struct sto_iter *it, struct sto_item *item, int *done)
 {
-	const uint8_t *k;
-	size_t klen;
-	while (!step(it, &k, &klen)) {
-		int rv = iter_err(it);
-		if (rv || !it->both || it->phase == 1) {
-			*done = 1;
+	struct sto_adj_ent e;
+	int rv = 0;
+	for (;;) {
+		while (!it->left)
+			if (!adj_advance(it, &rv))
+				return rv ? rv : (*done = 1, 0);
+		it->left--;
+		if ((rv = sto_adj_entry(&it->p, it->end, &e)))
 			return rv;
-		}
-		it->phase = 1;
-		adj_prefix(it);
+		if (it->type_tok == UINT32_MAX || e.type == it->type_tok)
+			break;
 	}
-	if (klen != STO_ADJ_KEY_BYTES)
-		return LORA_ECORRUPT;
 	item->node_id = it->node;
-	uint32_t t = lora_get_be32(k + 9);
-	if (t != it->type_tok) {
-		it->type_name = sto_tok_name(it->v->s, STO_TOK_TYPE, t);
-		it->type_tok = t;
-	}
-	item->type = it->type_name;
-	item->other_id = lora_get_be64(k + 13);
-	item->edge_id = lora_get_be64(k + 21);
+	item->type = sto_view_type_name(it->v, e.type);
+	item->other_id = e.other;
+	item->edge_id = e.edge;
 	item->outgoing = it->phase == 0;
 	*done = 0;
 	return item->type ? 0 : LORA_ECORRUPT;
@@ -492,8 +514,12 @@ int sto_iter_next(struct sto_iter *it, struct sto_item *item, int *done)
 	switch (it->kind) {
 	case IT_EMPTY:
 		return 0;
-	case IT_ADJ:
-		return next_adj(it, item, done);
+	case IT_ADJ: {
+		int rv = next_adj(it, item, done);
+		if (rv)
+			it->kind = IT_EMPTY; /* errors end the scan */
+		return rv;
+	}
 	case IT_SEEK:
 		return next_seek(it, item, done);
 	default:

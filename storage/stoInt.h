@@ -7,8 +7,8 @@
  *
  *   nodes    be64 node                      -> node record
  *   edges    'E' be64 edge                  -> edge record
- *            'O' be64 node be32 type be64 other be64 edge -> ""  (outgoing)
- *            'I' be64 node be32 type be64 other be64 edge -> ""  (incoming)
+ *   adjacency be64 node u8 dir be32 chunk   -> packed adjacency chunk
+ *            (dir 'O' outgoing, 'I' incoming; see "adjacency" below)
  *   vectors  u8 entity be64 owner be32 key  -> Lora__Vector bytes
  *   index    'L' be32 label be64 node       -> ""  (label index)
  *            'P' be32 label be32 key <ordered value> be64 node -> ""
@@ -32,6 +32,7 @@ enum sto_cf {
 	STO_CF_VECTORS,
 	STO_CF_INDEX,
 	STO_CF_META,
+	STO_CF_ADJ,
 	STO_CF_COUNT
 };
 
@@ -49,15 +50,21 @@ extern const char *const sto_cf_names[STO_CF_COUNT];
 #define STO_META_TOKEN       't' /* "t" u8 kind name -> be32 token */
 #define STO_META_TOKEN_NAME  'T' /* "T" u8 kind be32 token -> name */
 #define STO_META_INDEX       'x' /* "x" name -> Lora__CreateIndex bytes */
+#define STO_META_FORMAT      'F' /* "F" -> be32 storage format version */
 
-/* Key prefixes inside the edges and index column families. */
+/* The on-disk layout this build reads and writes. Version 1 (no "F" key)
+ * kept one empty-valued key per adjacency entry in the edges CF. */
+#define STO_FORMAT_VERSION 2u
+
+/* Key prefixes inside the edges and index column families, and the
+ * direction byte of adjacency keys. */
 #define STO_K_EDGE  'E'
 #define STO_K_OUT   'O'
 #define STO_K_IN    'I'
 #define STO_K_LABEL 'L'
 #define STO_K_PROP  'P'
 
-#define STO_ADJ_KEY_BYTES   29 /* prefix + node + type + other + edge */
+#define STO_ADJ_KEY_BYTES   13 /* node + direction + chunk number */
 #define STO_VEC_KEY_BYTES   13 /* entity + owner + key */
 #define STO_LABEL_KEY_BYTES 13 /* prefix + label + node */
 
@@ -72,8 +79,45 @@ enum sto_tok_kind { STO_TOK_LABEL, STO_TOK_TYPE, STO_TOK_KEY, STO_TOK_KINDS };
 #define STO_VECTOR_DIMENSIONS_MAX 4096
 /* Indexes in the catalogue. */
 #define STO_INDEXES_MAX 1024
-/* Iterators on the edges column family each view keeps for reuse. */
-#define STO_VIEW_ITER_POOL_MAX 8
+/* Type names a view caches by token (larger tokens are looked up under
+ * the token lock on every use). */
+#define STO_VIEW_TYPE_NAMES_MAX 4096u
+
+/* ---- adjacency chunks ------------------------------------------------------
+ *
+ * The adjacency of one (node, direction) is a list of entries (type token,
+ * other node, edge id) cut into chunks of at most STO_ADJ_CHUNK_ENTRIES_MAX
+ * entries, key (node, direction, chunk number 0..nchunks-1). Every chunk
+ * but the last is full, the last holds at least one entry, and an empty
+ * list has no key at all. Values:
+ *
+ *   chunk 0:  'A' varint(nchunks) varint(n) entry*n
+ *   chunk k:  'C' varint(n) entry*n
+ *   entry:    varint(type) varint(other) varint(edge)
+ *
+ * An edge record remembers the chunk holding each of its two entries, so
+ * removing one touches chunk 0, that chunk and the last chunk (whose last
+ * entry fills the gap).
+ */
+#define STO_ADJ_CHUNK_ENTRIES_MAX 256u
+#define STO_ADJ_CHUNK0_MAGIC      'A'
+#define STO_ADJ_CHUNKN_MAGIC      'C'
+/* Largest encoded chunk: header + entries of 5 + 10 + 10 bytes. */
+#define STO_ADJ_CHUNK_BYTES_MAX (16u + 25u * STO_ADJ_CHUNK_ENTRIES_MAX)
+
+struct sto_adj_ent {
+	uint32_t type;
+	uint64_t other;
+	uint64_t edge;
+};
+
+/* Parses the header of chunk number `chunk` (p, len from disk): *nchunks
+ * (chunk 0; 0 for the others), *n entries, *body the first entry.
+ * LORA_ECORRUPT when malformed. */
+int sto_adj_head(const uint8_t *p, size_t len, uint32_t chunk,
+                 uint32_t *nchunks, uint32_t *n, const uint8_t **body);
+/* Decodes one entry at *p (advanced); LORA_ECORRUPT when malformed. */
+int sto_adj_entry(const uint8_t **p, const uint8_t *end, struct sto_adj_ent *e);
 
 /* ---- token cache --------------------------------------------------------- */
 
@@ -97,6 +141,9 @@ struct sto_store {
 	rocksdb_options_t *opts;
 	rocksdb_block_based_table_options_t *bbto;
 	rocksdb_cache_t *cache;
+	rocksdb_cache_t *row_cache;  /* key-value cache for point reads */
+	rocksdb_options_t *adj_opts; /* adjacency CF: tuned for Gets */
+	rocksdb_block_based_table_options_t *adj_bbto;
 	rocksdb_column_family_handle_t *cf[STO_CF_COUNT];
 	rocksdb_writeoptions_t *wo;
 	rocksdb_readoptions_t *ro; /* latest state, no snapshot */
@@ -106,6 +153,7 @@ struct sto_store {
 
 	pthread_mutex_t apply_mu; /* serialises apply and checkpoint */
 	struct sto_catalog cat;   /* touched only under apply_mu */
+
 	_Atomic uint64_t applied;
 };
 
@@ -131,8 +179,8 @@ int sto_put_uvarint(struct lora_buf *b, uint64_t v);
 /* Bytes consumed, or 0 when p..end does not hold a valid varint. */
 size_t sto_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v);
 
-void sto_key_adj(uint8_t k[STO_ADJ_KEY_BYTES], char dir, uint64_t node,
-                 uint32_t type, uint64_t other, uint64_t edge);
+void sto_key_adj(uint8_t k[STO_ADJ_KEY_BYTES], uint64_t node, char dir,
+                 uint32_t chunk);
 void sto_key_edge(uint8_t k[9], uint64_t edge);
 void sto_key_vec(uint8_t k[STO_VEC_KEY_BYTES], uint32_t entity, uint64_t owner,
                  uint32_t key);
@@ -171,6 +219,8 @@ struct sto_rec {
 	uint32_t type;        /* edges */
 	uint64_t from;        /* edges */
 	uint64_t to;          /* edges */
+	uint32_t chunk[2];    /* edges: adjacency chunk of the entry under
+	                       * from (outgoing) and under to (incoming) */
 	struct lora_buf data; /* packed Lora__Value bytes of the properties */
 };
 
@@ -227,13 +277,18 @@ struct sto_view {
 	const rocksdb_snapshot_t *snap;
 	rocksdb_readoptions_t *ro; /* pinned to snap */
 	uint64_t applied;
-	rocksdb_iterator_t *pool[STO_VIEW_ITER_POOL_MAX]; /* edges CF */
-	int npool;
+	/* Type names by token, filled on use (borrowed from the store's
+	 * token cache, which never drops a name). */
+	const char **tnames;
+	uint32_t ntnames;
 	/* The snapshot's index catalogue, loaded on the first index seek. */
 	Lora__CreateIndex **defs;
 	size_t ndefs;
 	int defs_loaded;
 };
+
+/* Name of type token tok through the view's cache; NULL when unknown. */
+const char *sto_view_type_name(struct sto_view *v, uint32_t tok);
 
 /* Builds a NodeValue / RelValue from a record (vectors merged in). */
 int sto_view_build_node(struct sto_view *v, uint64_t id,

@@ -10,12 +10,16 @@ struct sto_store;
 
 /*
  * Writes raw bytes under key in column family `cf` ("nodes", "edges",
- * "vectors", "index", "meta"), bypassing every check, so tests can plant
- * corrupt records. Returns 0, LORA_EINVAL for an unknown cf, or LORA_EIO.
+ * "vectors", "index", "meta", "adjacency"), bypassing every check, so tests can
+ * plant corrupt records. Returns 0, LORA_EINVAL for an unknown cf, or LORA_EIO.
  * key and val are borrowed.
  */
 int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
                         size_t klen, const void *val, size_t vlen);
+
+/* Deletes key from column family `cf` (same names and codes). */
+int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
+                        size_t klen);
 
 struct sto_log;
 

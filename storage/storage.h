@@ -221,9 +221,11 @@ int sto_view_scan_edges(struct sto_view *v, struct sto_iter **out);
 
 /*
  * Edges of node `node_id` in direction `dir`, only of `type` when type is
- * not NULL, ordered by (type, other node, edge id); types are ordered by
- * their token (the order the store first saw them), not by name. STO_BOTH
- * gives the outgoing edges first, then the incoming ones.
+ * not NULL. STO_BOTH gives the outgoing edges first, then the incoming
+ * ones (a self-loop once in each). Within a direction the order is the
+ * storage order: insertion order, except that deleting an edge moves the
+ * node's most recent entry into its place; callers must not rely on it.
+ * One point lookup per 256 edges (see docs/storage.md).
  */
 int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
                            enum sto_dir dir, const char *type,

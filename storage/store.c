@@ -6,14 +6,21 @@
 #include "stoInt.h"
 #include "sto_testing.h"
 
-const char *const sto_cf_names[STO_CF_COUNT] = {"default", "nodes", "edges",
-                                                "vectors", "index", "meta"};
+const char *const sto_cf_names[STO_CF_COUNT] = {
+    "default", "nodes", "edges", "vectors", "index", "meta", "adjacency"};
 
 #define STO_BLOCK_CACHE_BYTES_DEFAULT ((size_t)128 << 20)
 #define STO_WRITE_BUFFER_BYTES        (64u << 20)
 /* Data block size: 16 KiB blocks keep the in-memory indexes small; a
  * node's adjacency (29-byte keys) usually sits in one block. */
 #define STO_BLOCK_BYTES (16u << 10)
+/* Row cache: whole values of point reads (adjacency chunks, records), so
+ * that a hot Get skips the block search. RocksDB's row cache gives stale
+ * values after a DeleteRange (facebook/rocksdb#4122): the state store must
+ * never use range deletions (the Raft log, a separate DB, does). */
+#define STO_ROW_CACHE_BYTES (64u << 20)
+/* Share of a data block's hash index slots in use (adjacency CF). */
+#define STO_ADJ_HASH_UTIL_RATIO 0.75
 
 void sto_options_init(struct sto_options *opts)
 {
@@ -286,6 +293,29 @@ int sto_cat_load(struct sto_store *s, char *errmsg)
 /* ---- open / close
  * -------------------------------------------------------------- */
 
+/* The adjacency CF is only ever read with point lookups: a hash index in
+ * each data block replaces the in-block binary search, and no filter on
+ * the last level, where every lookup of a node with edges hits. */
+static void set_adj_options(struct sto_store *s)
+{
+	s->adj_opts = rocksdb_options_create_copy(s->opts);
+	s->adj_bbto = rocksdb_block_based_options_create();
+	rocksdb_block_based_options_set_block_cache(s->adj_bbto, s->cache);
+	rocksdb_block_based_options_set_block_size(s->adj_bbto,
+	                                           STO_BLOCK_BYTES);
+	rocksdb_block_based_options_set_filter_policy(
+	    s->adj_bbto, rocksdb_filterpolicy_create_bloom(10));
+	rocksdb_block_based_options_set_cache_index_and_filter_blocks(
+	    s->adj_bbto, 0);
+	rocksdb_block_based_options_set_data_block_index_type(
+	    s->adj_bbto,
+	    rocksdb_block_based_table_data_block_index_type_binary_search_and_hash);
+	rocksdb_block_based_options_set_data_block_hash_ratio(
+	    s->adj_bbto, STO_ADJ_HASH_UTIL_RATIO);
+	rocksdb_options_set_block_based_table_factory(s->adj_opts, s->adj_bbto);
+	rocksdb_options_set_optimize_filters_for_hits(s->adj_opts, 1);
+}
+
 static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 {
 	s->opts = rocksdb_options_create();
@@ -309,16 +339,69 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	rocksdb_block_based_options_set_cache_index_and_filter_blocks(s->bbto,
 	                                                              0);
 	rocksdb_options_set_block_based_table_factory(s->opts, s->bbto);
+	s->row_cache = rocksdb_cache_create_lru(STO_ROW_CACHE_BYTES);
+	rocksdb_options_set_row_cache(s->opts, s->row_cache);
+	set_adj_options(s);
 	s->wo = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo, o->sync_writes ? 1 : 0);
 	s->ro = rocksdb_readoptions_create();
+}
+
+/* Whether the meta CF holds any key (a store written before the format
+ * marker existed always has its applied index there). */
+static int meta_empty(struct sto_store *s, int *empty)
+{
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[STO_CF_META]);
+	rocksdb_iter_seek_to_first(it);
+	*empty = !rocksdb_iter_valid(it);
+	return sto_iter_close(it, 0, NULL, "scan meta");
+}
+
+/* Checks the format marker; a new, empty store gets one. */
+static int store_format(struct sto_store *s, char *errmsg)
+{
+	char k = STO_META_FORMAT, *v, *err = NULL;
+	size_t vlen;
+	int empty, rv = sto_get(s, s->ro, STO_CF_META, &k, 1, &v, &vlen);
+	if (!rv && v) {
+		uint32_t ver = vlen == 4 ? lora_get_be32((uint8_t *)v) : 0;
+		rocksdb_free(v);
+		if (ver == STO_FORMAT_VERSION)
+			return 0;
+		return lora_errf(LORA_EINVAL, errmsg,
+		                 "state store has storage format %u, this "
+		                 "build reads format %u",
+		                 ver, STO_FORMAT_VERSION);
+	}
+	if (!rv)
+		rv = meta_empty(s, &empty);
+	if (rv)
+		return lora_errf(rv, errmsg, "read format marker: %s",
+		                 lora_strerror(rv));
+	if (!empty)
+		return lora_errf(
+		    LORA_EINVAL, errmsg,
+		    "state store has storage format 1 (one key "
+		    "per adjacency entry), this build reads format "
+		    "%u: rebuild the state from the Raft log or a "
+		    "checkpoint",
+		    STO_FORMAT_VERSION);
+	uint8_t b[4];
+	lora_put_be32(b, STO_FORMAT_VERSION);
+	rocksdb_put_cf(s->db, s->wo, s->cf[STO_CF_META], &k, 1, (char *)b, 4,
+	               &err);
+	return err ? sto_rocks_err(err, errmsg, "write format marker") : 0;
 }
 
 static int store_load(struct sto_store *s, char *errmsg)
 {
 	uint64_t a;
 	char k = STO_META_APPLIED;
-	int rv = sto_meta_get_u64(s, s->ro, &k, 1, &a);
+	int rv = store_format(s, errmsg);
+	if (rv)
+		return rv;
+	rv = sto_meta_get_u64(s, s->ro, &k, 1, &a);
 	if (rv)
 		return lora_errf(rv, errmsg, "read applied index: %s",
 		                 lora_strerror(rv));
@@ -346,7 +429,7 @@ int sto_open(const char *dir, const struct sto_options *opts,
 	set_rocks_options(s, opts);
 	const rocksdb_options_t *cfo[STO_CF_COUNT];
 	for (int i = 0; i < STO_CF_COUNT; i++)
-		cfo[i] = s->opts;
+		cfo[i] = i == STO_CF_ADJ ? s->adj_opts : s->opts;
 	char *err = NULL;
 	s->db = rocksdb_open_column_families(s->opts, dir, STO_CF_COUNT,
 	                                     sto_cf_names, cfo, s->cf, &err);
@@ -379,7 +462,10 @@ void sto_close(struct sto_store *s)
 	rocksdb_writeoptions_destroy(s->wo);
 	rocksdb_options_destroy(s->opts);
 	rocksdb_block_based_options_destroy(s->bbto);
+	rocksdb_options_destroy(s->adj_opts);
+	rocksdb_block_based_options_destroy(s->adj_bbto);
 	rocksdb_cache_destroy(s->cache);
+	rocksdb_cache_destroy(s->row_cache);
 	for (int i = 0; i < STO_TOK_KINDS; i++)
 		sto_tok_free(&s->tok[i]);
 	sto_cat_free(&s->cat);
@@ -439,6 +525,19 @@ int sto_compact(struct sto_store *s, char *errmsg)
 
 /* ---- test hooks
  * ---------------------------------------------------------------- */
+
+int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
+                        size_t klen)
+{
+	for (int i = 0; i < STO_CF_COUNT; i++) {
+		if (strcmp(cf, sto_cf_names[i]))
+			continue;
+		char *err = NULL;
+		rocksdb_delete_cf(s->db, s->wo, s->cf[i], key, klen, &err);
+		return err ? sto_rocks_err(err, NULL, "delete raw") : 0;
+	}
+	return LORA_EINVAL;
+}
 
 int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
                         size_t klen, const void *val, size_t vlen)

@@ -108,9 +108,16 @@ START_TEST(corrupt_records_give_errors)
 
 	/* Keys of the wrong shape. */
 	ck_assert_int_eq(sto_testing_put_raw(st, "nodes", "abc", 3, "", 0), 0);
-	uint8_t adj[10] = {'O'};
-	lora_put_be64(adj + 1, 3);
-	ck_assert_int_eq(sto_testing_put_raw(st, "edges", adj, 10, "", 0), 0);
+	/* An adjacency chunk key of the wrong length (only the digest sees
+	 * it) and a chunk value that does not decode. */
+	uint8_t adj[13];
+	lora_put_be64(adj, 3);
+	adj[8] = 'O';
+	lora_put_be32(adj + 9, 0);
+	ck_assert_int_eq(sto_testing_put_raw(st, "adjacency", adj, 10, "", 0),
+	                 0);
+	ck_assert_int_eq(sto_testing_put_raw(st, "adjacency", adj, 13, "A", 1),
+	                 0);
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
 	ck_assert_int_eq(sto_view_scan_nodes(v, &it), 0);
 	while (!(rv = sto_iter_next(it, &item, &done)) && !done)

@@ -1,0 +1,444 @@
+/* test_storage_adj.c - the packed adjacency chunks: supernodes across chunk
+ * boundaries, history-independent digests, rejected batches, corrupt chunk
+ * bytes and the storage format marker. */
+#include <check.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "stoInt.h"
+#include "sto_helpers.h"
+#include "sto_testing.h"
+
+static char *dir;
+static char statedir[512];
+static struct sto_store *st;
+
+static void setup(void)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	dir = tmpdir_new();
+	path_join(statedir, sizeof(statedir), dir, "state");
+	ck_assert_int_eq(sto_open(statedir, NULL, &st, msg), 0);
+}
+
+static void teardown(void)
+{
+	sto_close(st);
+	st = NULL;
+	tmpdir_free(dir);
+}
+
+static int apply_to(struct sto_store *s, Lora__MutationBatch *b)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	int rv = sto_apply(s, sto_applied_index(s) + 1, b, msg);
+	if (rv)
+		fprintf(stderr, "  (expected?) apply: %s: %s\n",
+		        lora_err_code(rv), msg);
+	batch_free(b);
+	return rv;
+}
+
+/* ---- a model of the graph -------------------------------------------------
+ */
+
+#define MODEL_NODES     12
+#define MODEL_EDGES_MAX 4096
+
+struct model {
+	int live[MODEL_EDGES_MAX];
+	uint64_t from[MODEL_EDGES_MAX], to[MODEL_EDGES_MAX];
+	int type[MODEL_EDGES_MAX]; /* 0: "A", 1: "B" */
+	uint64_t next;             /* next edge id */
+};
+
+static const char *const types[2] = {"A", "B"};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Sorted edge ids of a scan of s; checks every item's fields. */
+static size_t scan(struct sto_store *s, const struct model *m, uint64_t node,
+                   enum sto_dir dir, const char *type, uint64_t *ids)
+{
+	struct sto_view *v;
+	struct sto_iter *it;
+	ck_assert_int_eq(sto_view_open(s, &v), 0);
+	ck_assert_int_eq(sto_view_scan_adjacent(v, node, dir, type, &it), 0);
+	size_t n = 0;
+	int done, rv;
+	struct sto_item item;
+	while (!(rv = sto_iter_next(it, &item, &done)) && !done) {
+		uint64_t e = item.edge_id;
+		ck_assert_uint_lt(e, MODEL_EDGES_MAX);
+		ck_assert(m->live[e]);
+		ck_assert_uint_eq(item.node_id, node);
+		ck_assert_str_eq(item.type, types[m->type[e]]);
+		uint64_t here = item.outgoing ? m->from[e] : m->to[e];
+		uint64_t there = item.outgoing ? m->to[e] : m->from[e];
+		ck_assert_uint_eq(here, node);
+		ck_assert_uint_eq(item.other_id, there);
+		ck_assert_uint_lt(n, MODEL_EDGES_MAX * 2);
+		ids[n++] = e;
+	}
+	ck_assert_int_eq(rv, 0);
+	sto_iter_free(it);
+	sto_view_close(v);
+	qsort(ids, n, sizeof(*ids), cmp_u64);
+	return n;
+}
+
+/* What scan should return, sorted. */
+static size_t expect(const struct model *m, uint64_t node, enum sto_dir dir,
+                     int type, uint64_t *ids)
+{
+	size_t n = 0;
+	for (uint64_t e = 0; e < m->next; e++) {
+		if (!m->live[e] || (type >= 0 && m->type[e] != type))
+			continue;
+		if ((dir & STO_OUT) && m->from[e] == node)
+			ids[n++] = e;
+		if ((dir & STO_IN) && m->to[e] == node)
+			ids[n++] = e;
+	}
+	qsort(ids, n, sizeof(*ids), cmp_u64);
+	return n;
+}
+
+static void check_model(struct sto_store *s, const struct model *m)
+{
+	static uint64_t got[MODEL_EDGES_MAX * 2], want[MODEL_EDGES_MAX * 2];
+	for (uint64_t node = 1; node <= MODEL_NODES; node++) {
+		for (int d = STO_OUT; d <= STO_BOTH; d++) {
+			for (int t = -1; t < 2; t++) {
+				size_t n = scan(s, m, node, (enum sto_dir)d,
+				                t < 0 ? NULL : types[t], got);
+				size_t k =
+				    expect(m, node, (enum sto_dir)d, t, want);
+				ck_assert_uint_eq(n, k);
+				for (size_t i = 0; i < n; i++)
+					ck_assert_uint_eq(got[i], want[i]);
+			}
+		}
+	}
+}
+
+/* Node 1 is the supernode; others are picked at random. */
+static void model_add(struct model *m, Lora__MutationBatch *b)
+{
+	uint64_t e = m->next++;
+	ck_assert_uint_lt(e, MODEL_EDGES_MAX);
+	uint64_t other = 1 + (uint64_t)(rand() % MODEL_NODES);
+	int r = rand() % 10;
+	m->from[e] = r < 5 ? 1 : other;
+	m->to[e] = r < 5 ? other : r < 9 ? 1 : other;
+	m->type[e] = rand() % 2;
+	m->live[e] = 1;
+	add_create_edge(b, e, types[m->type[e]], m->from[e], m->to[e], 0);
+}
+
+/* A random live edge, or 0 when there is none. */
+static uint64_t model_pick(const struct model *m)
+{
+	for (int tries = 0; tries < 100000; tries++) {
+		uint64_t e = 1 + (uint64_t)rand() % (m->next - 1);
+		if (m->live[e])
+			return e;
+	}
+	return 0;
+}
+
+static void digest_of(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES])
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	ck_assert_int_eq(sto_digest(s, out, msg), 0);
+}
+
+/* A second store holding only the model's live edges, created in
+ * descending id order: same graph, different chunk layout. */
+static struct sto_store *rebuild(const struct model *m, const char *name)
+{
+	char msg[LORA_ERRMSG_BYTES] = "", p[512];
+	struct sto_store *s;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, name), NULL, &s, msg), 0);
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= MODEL_NODES; i++)
+		add_create_node(b, i, "N", 0);
+	for (uint64_t e = m->next; e-- > 1;)
+		if (m->live[e])
+			add_create_edge(b, e, types[m->type[e]], m->from[e],
+			                m->to[e], 0);
+	ck_assert_int_eq(apply_to(s, b), 0);
+	return s;
+}
+
+START_TEST(supernode_across_chunks)
+{
+	unsigned seed = (unsigned)time(NULL);
+	if (getenv("LORA_SEED"))
+		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
+	fprintf(stderr, "supernode_across_chunks: seed %u\n", seed);
+	srand(seed);
+	static struct model m;
+	memset(&m, 0, sizeof(m));
+	m.next = 1;
+	/* One batch: the nodes and 1,200 edges, about 660 out of node 1 and
+	 * 540 into it (three chunks each way), the batch reading its own
+	 * chunks. */
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= MODEL_NODES; i++)
+		add_create_node(b, i, "N", 0);
+	for (int i = 0; i < 1200; i++)
+		model_add(&m, b);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	check_model(st, &m);
+	/* Rounds of deletions and creations, some in the same batch and some
+	 * deleting an edge the batch created. */
+	for (int round = 0; round < 8; round++) {
+		b = batch_new();
+		for (int i = 0; i < 60; i++) {
+			int r = rand() % 4;
+			uint64_t e = model_pick(&m);
+			if (r < 2 && e) {
+				m.live[e] = 0;
+				add_delete_edge(b, e);
+			} else if (r == 2 || !e) {
+				model_add(&m, b);
+			} else {
+				model_add(&m, b);
+				m.live[m.next - 1] = 0;
+				add_delete_edge(b, m.next - 1);
+			}
+		}
+		ck_assert_int_eq(apply_to(st, b), 0);
+		check_model(st, &m);
+	}
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	struct sto_store *s2 = rebuild(&m, "rebuilt");
+	check_model(s2, &m);
+	digest_of(st, d1);
+	digest_of(s2, d2);
+	ck_assert_str_eq(d1, d2);
+	/* Detach delete of the supernode, on both stores. */
+	for (uint64_t e = 1; e < m.next; e++)
+		if (m.from[e] == 1 || m.to[e] == 1)
+			m.live[e] = 0;
+	b = batch_new();
+	add_delete_node(b, 1, 1);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_delete_node(b, 1, 1);
+	ck_assert_int_eq(apply_to(s2, b), 0);
+	check_model(st, &m);
+	digest_of(st, d1);
+	digest_of(s2, d2);
+	ck_assert_str_eq(d1, d2);
+	sto_close(s2);
+	/* An adjacency that disagrees with the records changes the digest:
+	 * plant an extra entry (type token 0, other node 3, edge 4000). */
+	uint8_t k[STO_ADJ_KEY_BYTES];
+	sto_key_adj(k, 12, STO_K_OUT, 0);
+	ck_assert_int_eq(sto_testing_put_raw(st, "adjacency", k, sizeof(k),
+	                                     "A\x01\x01\x00\x03\xa0\x1f", 7),
+	                 0);
+	digest_of(st, d2);
+	ck_assert_str_ne(d1, d2);
+}
+END_TEST
+
+START_TEST(rejected_batch_leaves_chunks)
+{
+	static struct model m;
+	memset(&m, 0, sizeof(m));
+	m.next = 1;
+	srand(7);
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= MODEL_NODES; i++)
+		add_create_node(b, i, "N", 0);
+	for (int i = 0; i < 300; i++)
+		model_add(&m, b);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest_of(st, d1);
+	/* 300 more edges and deletions, then an edge to a missing node. */
+	struct model scratch = m;
+	b = batch_new();
+	for (int i = 0; i < 300; i++)
+		model_add(&scratch, b);
+	for (uint64_t e = 1; e < 200; e += 3)
+		add_delete_edge(b, e);
+	add_create_edge(b, scratch.next, "A", 1, 999, 0);
+	ck_assert_int_eq(apply_to(st, b), LORA_ENOTFOUND);
+	digest_of(st, d2);
+	ck_assert_str_eq(d1, d2);
+	check_model(st, &m);
+	/* Deleting a node with edges without detach is refused. */
+	b = batch_new();
+	add_delete_node(b, 1, 0);
+	ck_assert_int_eq(apply_to(st, b), LORA_ECONSTRAINT);
+	check_model(st, &m);
+}
+END_TEST
+
+/* ---- corrupt chunk bytes --------------------------------------------------
+ */
+
+static void chunk_key(uint8_t k[STO_ADJ_KEY_BYTES], uint64_t node, uint32_t no)
+{
+	sto_key_adj(k, node, STO_K_OUT, no);
+}
+
+/* Scanning node 1 gives LORA_ECORRUPT, and so does (when apply is set)
+ * applying an edge from it, which then writes nothing. */
+static void expect_corrupt(const char *what, int apply)
+{
+	struct sto_view *v;
+	struct sto_iter *it;
+	struct sto_item item;
+	int done, rv;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_scan_adjacent(v, 1, STO_BOTH, NULL, &it), 0);
+	while (!(rv = sto_iter_next(it, &item, &done)) && !done)
+		;
+	ck_assert_msg(rv == LORA_ECORRUPT, "%s: scan gave %d", what, rv);
+	/* The error ended the scan. */
+	ck_assert_int_eq(sto_iter_next(it, &item, &done), 0);
+	ck_assert_int_eq(done, 1);
+	sto_iter_free(it);
+	sto_view_close(v);
+	if (!apply)
+		return;
+	uint64_t before = sto_applied_index(st);
+	Lora__MutationBatch *b = batch_new();
+	add_create_edge(b, 500, "A", 1, 2, 0);
+	rv = apply_to(st, b);
+	ck_assert_msg(rv == LORA_ECORRUPT, "%s: apply gave %d", what, rv);
+	ck_assert_uint_eq(sto_applied_index(st), before);
+}
+
+START_TEST(corrupt_chunks_give_errors)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "N", 0);
+	add_create_node(b, 2, "N", 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	uint8_t k[STO_ADJ_KEY_BYTES];
+	chunk_key(k, 1, 0);
+	/* A valid chunk 0 with five entries, cut at every length. */
+	struct lora_buf good = {0};
+	lora_buf_putc(&good, STO_ADJ_CHUNK0_MAGIC);
+	sto_put_uvarint(&good, 1);
+	sto_put_uvarint(&good, 5);
+	for (uint64_t i = 0; i < 5; i++) {
+		sto_put_uvarint(&good, 0);
+		sto_put_uvarint(&good, 2);
+		sto_put_uvarint(&good, 1000 + i * 300);
+	}
+	for (size_t len = 0; len < good.len; len++) {
+		char what[64];
+		snprintf(what, sizeof(what), "truncated to %zu bytes", len);
+		ck_assert_int_eq(sto_testing_put_raw(st, "adjacency", k,
+		                                     sizeof(k), good.data, len),
+		                 0);
+		expect_corrupt(what, 1);
+	}
+	static const struct {
+		const char *what;
+		const char *bytes;
+		size_t len;
+	} bad[] = {
+	    {"wrong magic", "C\x01\x01\x00\x02\x05", 6},
+	    {"zero chunks", "A\x00\x01\x00\x02\x05", 6},
+	    {"bytes after the entries", "A\x01\x01\x00\x02\x05\x07", 7},
+	    {"too many entries", "A\x01\xff\x7f\x00\x02\x05", 7},
+	    {"type over 32 bits", "A\x01\x01\xff\xff\xff\xff\x7f\x02\x05", 10},
+	    {"varint too long",
+	     "A\x01\x01\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x05",
+	     16},
+	    {"unknown type token", "A\x01\x01\x09\x02\x05", 6},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(sto_testing_put_raw(st, "adjacency", k,
+		                                     sizeof(k), bad[i].bytes,
+		                                     bad[i].len),
+		                 0);
+		/* The apply path does not look up type names. */
+		expect_corrupt(bad[i].what, i < 6);
+		char d[STO_DIGEST_HEX_BYTES], msg[LORA_ERRMSG_BYTES];
+		ck_assert_int_eq(sto_digest(st, d, msg), LORA_ECORRUPT);
+	}
+	/* Chunk 0 announces two chunks; chunk 1 is missing. */
+	ck_assert_int_eq(sto_testing_put_raw(st, "adjacency", k, sizeof(k),
+	                                     "A\x02\x01\x00\x02\x05", 6),
+	                 0);
+	expect_corrupt("missing chunk 1", 1);
+	/* Chunk 1 present but with chunk 0's magic. */
+	chunk_key(k, 1, 1);
+	ck_assert_int_eq(sto_testing_put_raw(st, "adjacency", k, sizeof(k),
+	                                     "A\x01\x01\x00\x02\x05", 6),
+	                 0);
+	expect_corrupt("chunk 1 with chunk 0's header", 1);
+	lora_buf_free(&good);
+}
+END_TEST
+
+/* ---- format marker --------------------------------------------------------
+ */
+
+START_TEST(old_format_is_refused)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "N", 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	sto_close(st);
+	st = NULL;
+	/* Reopening a current store works. */
+	ck_assert_int_eq(sto_open(statedir, NULL, &st, msg), 0);
+	/* A store without the marker (written before it existed). */
+	char fk = STO_META_FORMAT;
+	ck_assert_int_eq(sto_testing_del_raw(st, "meta", &fk, 1), 0);
+	sto_close(st);
+	st = NULL;
+	ck_assert_int_eq(sto_open(statedir, NULL, &st, msg), LORA_EINVAL);
+	ck_assert_ptr_ne(strstr(msg, "format 1"), NULL);
+	ck_assert_ptr_eq(st, NULL);
+	/* A marker of another version. */
+	char p[512];
+	struct sto_store *s2;
+	path_join(p, sizeof(p), dir, "other");
+	ck_assert_int_eq(sto_open(p, NULL, &s2, msg), 0);
+	ck_assert_int_eq(
+	    sto_testing_put_raw(s2, "meta", &fk, 1, "\x00\x00\x00\x07", 4), 0);
+	sto_close(s2);
+	ck_assert_int_eq(sto_open(p, NULL, &s2, msg), LORA_EINVAL);
+	ck_assert_ptr_ne(strstr(msg, "format 7"), NULL);
+}
+END_TEST
+
+static Suite *adj_suite(void)
+{
+	Suite *s = suite_create("storage_adjacency");
+	TCase *t = tcase_create("adjacency");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 240);
+	tcase_add_test(t, supernode_across_chunks);
+	tcase_add_test(t, rejected_batch_leaves_chunks);
+	tcase_add_test(t, corrupt_chunks_give_errors);
+	tcase_add_test(t, old_format_is_refused);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(adj_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
