@@ -85,7 +85,7 @@ int sto_log_open(const char *dir, struct sto_log **out, char *errmsg)
 	rocksdb_options_set_create_if_missing(l->opts, 1);
 	rocksdb_options_set_max_background_jobs(l->opts, 1);
 	rocksdb_options_set_keep_log_file_num(l->opts, 2);
-	rocksdb_options_set_info_log_level(l->opts, 2);
+	rocksdb_options_set_info_log_level(l->opts, 4); /* see store.c */
 	l->wo = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(l->wo, 1);
 	l->ro = rocksdb_readoptions_create();

@@ -324,7 +324,9 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	rocksdb_options_set_max_background_jobs(s->opts, 2);
 	rocksdb_options_set_write_buffer_size(s->opts, STO_WRITE_BUFFER_BYTES);
 	rocksdb_options_set_keep_log_file_num(s->opts, 4);
-	rocksdb_options_set_info_log_level(s->opts, 2); /* warnings up */
+	/* fatal only: in this RocksDB build a LOG write that fails on a full
+	 * disk aborts the process (an assertion); our own log reports errors */
+	rocksdb_options_set_info_log_level(s->opts, 4);
 	rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
 	s->cache = rocksdb_cache_create_lru(
 	    o->block_cache_bytes ? o->block_cache_bytes
