@@ -239,12 +239,7 @@ static int reopen_store(struct lnode *n)
 	    (uint64_t)sv.f_bavail * sv.f_frsize < NODE_APPLY_RESERVE_BYTES)
 		return -1;
 	node_native_close_cursors(n);
-	pthread_mutex_lock(&n->store_mu);
-	n->store_swapping = 1;
-	while (n->store_readers > 0)
-		pthread_cond_wait(&n->store_cond, &n->store_mu);
-	sto_close(n->store);
-	n->store = NULL;
+	node_store_close_exclusive(n);
 	char err[LORA_ERRMSG_BYTES];
 	int rc;
 	while ((rc = sto_open(n->state_dir, NULL, &n->store, err)) != 0 &&
@@ -254,9 +249,7 @@ static int reopen_store(struct lnode *n)
 		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
 		nanosleep(&ts, NULL);
 	}
-	n->store_swapping = 0;
-	pthread_cond_broadcast(&n->store_cond);
-	pthread_mutex_unlock(&n->store_mu);
+	node_store_exclusive_end(n);
 	if (rc == 0)
 		LOG_INFO("state store reopened after a failed write");
 	return rc;

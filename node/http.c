@@ -937,19 +937,8 @@ static void *io_main(void *arg)
 /* A listening socket on "host:port". */
 static int listen_on(const char *addr, int *out)
 {
-	char host[NODE_ADDR_BYTES_MAX];
-	snprintf(host, sizeof host, "%s", addr);
-	char *colon = strrchr(host, ':');
-	if (colon == NULL)
-		return EINVAL;
-	*colon = '\0';
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM,
-	                         .ai_flags = AI_PASSIVE},
-	                *ai;
-	int rv = getaddrinfo(host[0] && strcmp(host, "*") ? host : NULL,
-	                     colon + 1, &hints, &ai);
-	if (rv != 0)
+	struct addrinfo *ai;
+	if (node_addr_resolve(addr, 1, &ai) != 0)
 		return EADDRNOTAVAIL;
 	int fd = socket(ai->ai_family,
 	                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -35,6 +35,23 @@ void node_store_release(struct lnode *n)
 	pthread_mutex_unlock(&n->store_mu);
 }
 
+void node_store_close_exclusive(struct lnode *n)
+{
+	pthread_mutex_lock(&n->store_mu);
+	n->store_swapping = 1;
+	while (n->store_readers > 0)
+		pthread_cond_wait(&n->store_cond, &n->store_mu);
+	sto_close(n->store);
+	n->store = NULL;
+}
+
+void node_store_exclusive_end(struct lnode *n)
+{
+	n->store_swapping = 0;
+	pthread_cond_broadcast(&n->store_cond);
+	pthread_mutex_unlock(&n->store_mu);
+}
+
 static int make_dir(const char *path, char *errmsg)
 {
 	if (mkdir(path, 0755) != 0 && errno != EEXIST)

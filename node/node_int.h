@@ -168,6 +168,11 @@ void lnode_close(struct lnode *n);
 /* Holds the state store for reading (views); never across a raft call. */
 struct sto_store *node_store_acquire(struct lnode *n);
 void node_store_release(struct lnode *n);
+/* Waits until no reader holds the store, closes it and keeps everyone
+ * out (n->store is NULL, store_mu held) until node_store_exclusive_end;
+ * the caller sets n->store to the store it opened meanwhile. */
+void node_store_close_exclusive(struct lnode *n);
+void node_store_exclusive_end(struct lnode *n);
 
 /* ---- raft loop (raftloop.c)
  * --------------------------------------------------- */

@@ -51,16 +51,8 @@ static int n_pool;
 
 static int dial(const char *addr)
 {
-	char host[NODE_ADDR_BYTES_MAX];
-	snprintf(host, sizeof host, "%s", addr);
-	char *colon = strrchr(host, ':');
-	if (colon == NULL)
-		return -1;
-	*colon = '\0';
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-	                         .ai_socktype = SOCK_STREAM},
-	                *ai;
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+	struct addrinfo *ai;
+	if (node_addr_resolve(addr, 0, &ai) != 0)
 		return -1;
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0) {

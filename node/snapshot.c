@@ -361,12 +361,7 @@ static int swap_store(struct lnode *n, const char *staged, char *errmsg)
 	char old[NODE_PATH_BYTES_MAX + 64];
 	snprintf(old, sizeof old, "%s/state.old", n->cfg.data_dir);
 	node_rm_rf(old);
-	pthread_mutex_lock(&n->store_mu);
-	n->store_swapping = 1;
-	while (n->store_readers > 0)
-		pthread_cond_wait(&n->store_cond, &n->store_mu);
-	sto_close(n->store);
-	n->store = NULL;
+	node_store_close_exclusive(n);
 	int rc = 0;
 	if (rename(n->state_dir, old) != 0 || rename(staged, n->state_dir) != 0)
 		rc = lora_errf(LORA_EIO, errmsg, "swap state directory: %s",
@@ -379,9 +374,7 @@ static int swap_store(struct lnode *n, const char *staged, char *errmsg)
 		rename(old, n->state_dir);
 		sto_open(n->state_dir, NULL, &n->store, NULL);
 	}
-	n->store_swapping = 0;
-	pthread_cond_broadcast(&n->store_cond);
-	pthread_mutex_unlock(&n->store_mu);
+	node_store_exclusive_end(n);
 	if (rc == 0)
 		node_rm_rf(old);
 	return rc;

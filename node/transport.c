@@ -2,6 +2,7 @@
 #include "transport.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,21 @@ struct node_transport {
 	size_t side_head, side_len;
 	struct peer_conn peers[NODE_PEERS_MAX];
 };
+
+int node_addr_resolve(const char *addr, int passive, struct addrinfo **out)
+{
+	char host[NODE_ADDR_BYTES_MAX];
+	node_addr_host(addr, host, sizeof host);
+	const char *colon = strrchr(addr, ':');
+	if (colon == NULL)
+		return -1;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = passive ? AI_PASSIVE : 0};
+	int any = passive && (host[0] == '\0' || !strcmp(host, "*"));
+	return getaddrinfo(any ? NULL : host, colon + 1, &hints, out) == 0 ? 0
+	                                                                   : -1;
+}
 
 void node_addr_host(const char *addr, char *out, size_t out_bytes)
 {

@@ -59,5 +59,9 @@ int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
 
 /* Host part of host:port into out (out_bytes long). */
 void node_addr_host(const char *addr, char *out, size_t out_bytes);
+struct addrinfo;
+/* getaddrinfo for TCP "host:port"; passive: for listening (host "" or
+ * "*" is any address). 0 with *out (freeaddrinfo it), or -1. */
+int node_addr_resolve(const char *addr, int passive, struct addrinfo **out);
 
 #endif
