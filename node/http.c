@@ -75,6 +75,7 @@ struct node_http_ex {
 	const char *body;
 	size_t body_len;
 	int keep_alive;
+	int http10;    /* HTTP/1.0: keep-alive only when asked, and said */
 	int forwarded; /* X-Lora-Forwarded: from another node */
 	const struct node_route *route;
 	/* the answer */
@@ -229,7 +230,9 @@ void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
 	                  bookmark && bookmark[0] ? "\r\n" : "",
 	                  location ? "Location: " : "",
 	                  location ? location : "", location ? "\r\n" : "",
-	                  x->keep_alive ? "" : "Connection: close\r\n");
+	                  !x->keep_alive ? "Connection: close\r\n"
+	                  : x->http10    ? "Connection: keep-alive\r\n"
+	                                 : "");
 	if (hl < 0 || (size_t)hl >= sizeof head) {
 		x->broken = 1;
 		return;
@@ -434,6 +437,7 @@ static int parse_headers(struct node_http_ex *x, char *p, char *end, int http11,
 {
 	int have_len = 0, n = 0;
 	x->keep_alive = http11;
+	x->http10 = !http11;
 	x->forwarded = 0;
 	*expect = 0;
 	while (p < end) {

@@ -31,6 +31,11 @@ it_check "three pipelined requests get three answers" [ "$(count 'HTTP/1.1 200' 
 it_check "the last one says Connection: close" grep -qi '^Connection: close' <<<"$out"
 it_check "answers keep request order" bash -c '[[ "$1" == *"\"status\":\"ok\""*"\"leader\":"*"\"status\":\"ok\""* ]]' _ "$out"
 
+# -- HTTP/1.0: keep-alive only when asked for, and then said in the answer
+out=$(raw "$L" 'GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /health HTTP/1.0\r\n\r\n')
+it_check "HTTP/1.0 keep-alive: both requests answered" [ "$(count 'HTTP/1.1 200' "$out")" = 2 ]
+it_check "HTTP/1.0 keep-alive is confirmed, then closed" bash -c '[[ "$1" == *"Connection: keep-alive"*"Connection: close"* ]]' _ "$out"
+
 # -- pipelined writes to the leader (answered by the apply thread)
 q1='{"query":"CREATE (:Pipe {i: 1})"}'
 q2='{"query":"CREATE (:Pipe {i: 2}) RETURN 2 AS two"}'
