@@ -61,6 +61,7 @@ struct node_http_ex {
 	size_t len, cap;
 	int busy;          /* a worker has it (hs->mu) */
 	int draining;      /* answered an error: discard input, then close */
+	int eof;           /* the client stopped sending (half-close) */
 	uint64_t last_ms;  /* last activity (hs->mu) */
 	uint64_t start_ms; /* first byte of a partial request; 0: none */
 	int continue_sent; /* "100 Continue" sent for this request */
@@ -722,6 +723,10 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 	for (;;) {
 		struct parse_err e;
 		int rc = parse_request(x, &e);
+		if (rc == P_MORE && x->eof) {
+			conn_close(hs, x); /* it will never be complete */
+			return;
+		}
 		if (rc == P_MORE) {
 			if (x->len > 0 && x->start_ms == 0)
 				x->start_ms = lora_now_ms();
@@ -733,6 +738,8 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			return;
 		}
 		x->start_ms = 0;
+		if (x->eof)
+			x->keep_alive = 0;
 		int status = 0;
 		x->route = route_find(x->method, x->uri, &status);
 		if (x->route == NULL && no_route(hs, x, status, worker))
@@ -771,6 +778,10 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
+		if (r == 0 && x->len > 0 && !x->draining) {
+			x->eof = 1; /* half-closed: answer what it sent */
+			break;
+		}
 		if (r <= 0) {
 			conn_close(hs, x);
 			return;

@@ -92,6 +92,20 @@ it_check "a negative Content-Length: 400 JSON" bash -c '[[ "$1" == "HTTP/1.1 400
 it_get "$L" /health
 it_check "the node survives malformed heads" [ "$IT_STATUS" = 200 ]
 
+# -- a client that half-closes after sending still gets its answers
+# (perl-base is on every Debian system)
+halfclose() { # halfclose ID BYTES
+	perl -MIO::Socket::INET -e '
+		my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0]) or exit 1;
+		my $m = $ARGV[1]; $m =~ s/\\r/\r/g; $m =~ s/\\n/\n/g;
+		print $s $m; $s->shutdown(1);
+		alarm 10; print while <$s>;' "$IT_NET.$1:4747" "$2"
+}
+out=$(halfclose "$L" 'GET /health HTTP/1.1\r\nHost: t\r\n\r\n')
+it_check "half-closed after a GET: answered" bash -c '[[ "$1" == "HTTP/1.1 200 "* ]]' _ "$out"
+out=$(halfclose "$F" "POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: ${#q1}\r\n\r\n${q1}")
+it_check "half-closed after a write through a follower: answered" bash -c '[[ "$1" == "HTTP/1.1 200 "* ]]' _ "$out"
+
 # -- clients that stall or vanish do not hurt anyone else
 exec {slow}<>"/dev/tcp/$IT_NET.$L/4747"
 printf 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{"que' >&"$slow"
