@@ -110,8 +110,8 @@ static void dedup_add(struct node_dedup *d, const char *id, uint64_t index,
 	d->buckets[b] = s;
 }
 
-int node_dedup_lookup(struct lnode *n, const char *rid, uint64_t *index,
-                      int *rc)
+int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
+                      uint64_t *index, int *rc)
 {
 	pthread_mutex_lock(&n->apply_mu);
 	int32_t s = dedup_find(n->dedup, rid);
@@ -120,7 +120,14 @@ int node_dedup_lookup(struct lnode *n, const char *rid, uint64_t *index,
 		*rc = n->dedup->slots[s].rc;
 	}
 	pthread_mutex_unlock(&n->apply_mu);
-	return s != -1;
+	if (s != -1)
+		return 1;
+	/* Applied before this process started (or elsewhere, arriving with
+	 * a checkpoint): the state store keeps the ids of recent entries. */
+	int found = st && sto_request_index(st, rid, index) == 0;
+	if (found)
+		*rc = 0;
+	return found;
 }
 
 static void deadline_ms(struct timespec *ts, int ms)

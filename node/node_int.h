@@ -227,9 +227,10 @@ void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
 int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms);
 /* Waits until the apply queue is empty (before a snapshot install). */
 void node_apply_drain(struct lnode *n);
-/* Request id lookup: 1 and *index when the id was applied. */
-int node_dedup_lookup(struct lnode *n, const char *rid, uint64_t *index,
-                      int *rc);
+/* Request id lookup: 1 and *index when the id was applied (in memory, or
+ * recorded in st, a store the caller holds; st may be NULL). */
+int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
+                      uint64_t *index, int *rc);
 /* Checkpoint now (admin); out path is lora_malloc'ed. */
 int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
                         char *errmsg);

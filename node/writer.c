@@ -262,14 +262,14 @@ static int attach_inflight(struct node_writer *wr, struct wreq *w)
 }
 
 /* Answers a retried request id; 1 when w was answered or attached. */
-static int dedup(struct lnode *n, struct wreq *w)
+static int dedup(struct lnode *n, struct sto_store *st, struct wreq *w)
 {
 	const char *rid = w->req->request_id;
 	if (rid == NULL || rid[0] == '\0')
 		return 0;
 	uint64_t index;
 	int rc;
-	if (node_dedup_lookup(n, rid, &index, &rc)) {
+	if (node_dedup_lookup(n, st, rid, &index, &rc)) {
 		if (rc)
 			wreq_fail(w, rc,
 			          "the earlier attempt of this requestId "
@@ -468,7 +468,7 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	/* The pending batches stay alive: only this thread frees them. */
 	pthread_mutex_unlock(&wr->mu);
 	for (size_t i = 0; i < cnt; i++)
-		if (!dedup(n, ws[i]) && !dup_in_group(g, ws[i]))
+		if (!dedup(n, s, ws[i]) && !dup_in_group(g, ws[i]))
 			run_one(n, view, g, ws[i]);
 	size_t len = 0;
 	uint8_t *buf = g->n ? pack_group(g, &len) : NULL;

@@ -927,6 +927,8 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	if (!rv)
 		rv = apply_finish(&c);
 	if (!rv)
+		rv = apply_requests(&c, index, batch);
+	if (!rv)
 		rv = ctx_commit(&c, index);
 	ctx_free(&c);
 	if (rv && !apply_is_fatal(rv)) {

@@ -60,6 +60,11 @@ int apply_get_batch(struct apply_ctx *c, int cf, const void *key, size_t klen,
 int apply_put(struct apply_ctx *c, int cf, const void *key, size_t klen,
               const void *val, size_t vlen);
 void apply_del(struct apply_ctx *c, int cf, const void *key, size_t klen);
+
+/* apply_req.c: records the batch's request ids for entry `index` and
+ * drops those that left the window. */
+int apply_requests(struct apply_ctx *c, uint64_t index,
+                   const Lora__MutationBatch *b);
 /* Appends a write-only put (del = 0) or delete (del = 1). */
 int apply_wonly(struct apply_ctx *c, int del, int cf, const void *key,
                 size_t klen, const void *val, size_t vlen);

@@ -51,6 +51,12 @@ extern const char *const sto_cf_names[STO_CF_COUNT];
 #define STO_META_TOKEN_NAME  'T' /* "T" u8 kind be32 token -> name */
 #define STO_META_INDEX       'x' /* "x" name -> Lora__CreateIndex bytes */
 #define STO_META_FORMAT      'F' /* "F" -> be32 storage format version */
+#define STO_META_REQUEST     'q' /* "q" request id -> be64 entry index */
+#define STO_META_REQUEST_ORDER                                                 \
+	'Q' /* "Q" be64 index request id -> "" (pruning order) */
+#define STO_REQUEST_ID_BYTES_MAX 256
+#define STO_REQUEST_WINDOW_DEFAULT                                             \
+	100000 /* entries whose request ids are kept */
 
 /* The on-disk layout this build reads and writes. Version 1 (no "F" key)
  * kept one empty-valued key per adjacency entry in the edges CF. */
@@ -138,6 +144,7 @@ struct sto_catalog {
 
 struct sto_store {
 	rocksdb_t *db;
+	uint64_t request_window; /* entries whose request ids are kept */
 	rocksdb_options_t *opts;
 	rocksdb_block_based_table_options_t *bbto;
 	rocksdb_cache_t *cache;

@@ -56,10 +56,20 @@ struct sto_options {
 	int sync_writes;          /* fsync each apply (default 0: the Raft log
 	                           * is the durable record; state is rebuilt
 	                           * from it after a crash) */
+	uint64_t request_window;  /* request ids of the last this many entries
+	                           * are kept (0: 100,000) */
 };
 
 /* Fills opts with the defaults. */
 void sto_options_init(struct sto_options *opts);
+
+/*
+ * Request ids: every applied batch's `request_ids` are stored with its
+ * entry index in the same write, and kept while the entry is among the
+ * last request_window applied (rejected batches record none). 0 and *index
+ * when rid was applied; LORA_ENOTFOUND otherwise.
+ */
+int sto_request_index(struct sto_store *s, const char *rid, uint64_t *index);
 
 /*
  * Opens (or creates) the state store in directory `dir` (the RocksDB

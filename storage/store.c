@@ -428,6 +428,8 @@ int sto_open(const char *dir, const struct sto_options *opts,
 		                 dir);
 	pthread_mutex_init(&s->tok_mu, NULL);
 	pthread_mutex_init(&s->apply_mu, NULL);
+	s->request_window = opts->request_window ? opts->request_window
+	                                         : STO_REQUEST_WINDOW_DEFAULT;
 	set_rocks_options(s, opts);
 	const rocksdb_options_t *cfo[STO_CF_COUNT];
 	for (int i = 0; i < STO_CF_COUNT; i++)

@@ -48,4 +48,10 @@ it_start_all 3 "$P" || it_done
 it_check "leader after full restart" [ -n "$(it_leader 1)" ]
 it_query 1 '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
 it_check "full restart keeps all 20 nodes" grep -q '"rows":\[\[20\]\]' <<<"$IT_BODY"
+# a retry of a write applied before the restart is recognised (request ids
+# are kept in the state store, not only in memory): it runs once
+it_query 2 '{"query":"CREATE (:After {k: 1})","requestId":"after-kill-1"}'
+it_check "retry of a request id applied before the restart answers 200" [ "$IT_STATUS" = 200 ]
+it_query 1 '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
+it_check "and does not run again" grep -q '"rows":\[\[20\]\]' <<<"$IT_BODY"
 it_done

@@ -795,6 +795,79 @@ START_TEST(reopen_keeps_state_and_tokens)
 }
 END_TEST
 
+/* A batch carrying request ids rids[0..n) (and one node creation). */
+static Lora__MutationBatch *rid_batch(uint64_t node, const char *const *rids,
+                                      size_t n)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, node, "R", 0);
+	b->request_ids = lora_malloc((n ? n : 1) * sizeof(char *));
+	for (size_t i = 0; i < n; i++) {
+		b->request_ids[i] = lora_malloc(strlen(rids[i]) + 1);
+		strcpy(b->request_ids[i], rids[i]);
+	}
+	b->n_request_ids = n;
+	return b;
+}
+
+static uint64_t rid_index(const char *rid)
+{
+	uint64_t index = 0;
+	int rv = sto_request_index(st, rid, &index);
+	ck_assert(rv == 0 || rv == LORA_ENOTFOUND);
+	return rv ? 0 : index;
+}
+
+START_TEST(request_ids_are_kept_for_a_window)
+{
+	char msg[LORA_ERRMSG_BYTES], p[512];
+	sto_close(st); /* reopen with a window of 3 entries */
+	struct sto_options o;
+	sto_options_init(&o);
+	o.request_window = 3;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	const char *ab[] = {"a", "b"}, *c[] = {"c"}, *d[] = {"d"};
+	ck_assert_int_eq(apply(rid_batch(1, ab, 2)), 0); /* 1 */
+	ck_assert_int_eq(apply(rid_batch(2, c, 1)), 0);  /* 2 */
+	ck_assert_uint_eq(rid_index("a"), 1);
+	ck_assert_uint_eq(rid_index("b"), 1);
+	ck_assert_uint_eq(rid_index("c"), 2);
+	ck_assert_uint_eq(rid_index("x"), 0);
+	/* a rejected batch records nothing */
+	const char *r[] = {"r"};
+	Lora__MutationBatch *bad = rid_batch(1, r, 1); /* node 1 exists */
+	ck_assert_int_ne(apply(bad), 0);               /* 3 */
+	ck_assert_uint_eq(rid_index("r"), 0);
+	/* kept across a reopen and in a checkpoint */
+	sto_close(st);
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	ck_assert_uint_eq(rid_index("c"), 2);
+	uint64_t ci;
+	ck_assert_int_eq(
+	    sto_checkpoint(st, path_join(p, sizeof(p), dir, "ck"), &ci, msg),
+	    0);
+	struct sto_store *ck;
+	ck_assert_int_eq(sto_open(p, &o, &ck, msg), 0);
+	uint64_t idx = 0;
+	ck_assert_int_eq(sto_request_index(ck, "a", &idx), 0);
+	ck_assert_uint_eq(idx, 1);
+	sto_close(ck);
+	/* the same id again later keeps the later entry */
+	ck_assert_int_eq(apply(rid_batch(3, d, 1)), 0); /* 4: drops <= 1 */
+	ck_assert_uint_eq(rid_index("a"), 0);
+	ck_assert_uint_eq(rid_index("c"), 2);
+	ck_assert_int_eq(apply(rid_batch(4, d, 1)), 0); /* 5: drops <= 2 */
+	ck_assert_uint_eq(rid_index("c"), 0);
+	ck_assert_int_eq(apply(rid_batch(5, NULL, 0)), 0); /* 6 */
+	ck_assert_int_eq(apply(rid_batch(6, NULL, 0)), 0); /* 7: drops <= 4 */
+	ck_assert_uint_eq(rid_index("d"), 5);
+	ck_assert_int_eq(apply(rid_batch(7, NULL, 0)), 0); /* 8: drops <= 5 */
+	ck_assert_uint_eq(rid_index("d"), 0);
+}
+END_TEST
+
 Suite *storage_suite(void)
 {
 	Suite *s = suite_create("storage");
@@ -818,6 +891,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, checkpoint_opens_with_same_digest);
 	tcase_add_test(t, digest_ignores_history);
 	tcase_add_test(t, reopen_keeps_state_and_tokens);
+	tcase_add_test(t, request_ids_are_kept_for_a_window);
 	suite_add_tcase(s, t);
 	return s;
 }
