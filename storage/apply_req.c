@@ -14,39 +14,55 @@ static size_t rid_key(uint8_t *k, const char *rid, size_t len)
 	return 1 + len;
 }
 
-/* Drops the ids of entries at or below `upto`, a bounded number per call
- * (normally the one entry that just left the window). */
+/* The ids of entry `index` (its 'Q' record v) leave: each 'q' record
+ * still naming this entry is deleted. */
+static int drop_entry(struct apply_ctx *c, uint64_t index, const uint8_t *v,
+                      size_t vlen)
+{
+	uint8_t rk[1 + STO_REQUEST_ID_BYTES_MAX];
+	for (size_t off = 0; off + 2 <= vlen;) {
+		size_t len = (size_t)v[off] << 8 | v[off + 1];
+		if (len == 0 || len > STO_REQUEST_ID_BYTES_MAX ||
+		    off + 2 + len > vlen)
+			return lora_errf(LORA_ECORRUPT, c->errmsg,
+			                 "request ids of entry %llu",
+			                 (unsigned long long)index);
+		size_t rkl = rid_key(rk, (const char *)v + off + 2, len);
+		char *old = NULL;
+		size_t olen = 0;
+		int rv = apply_get(c, STO_CF_REQ, rk, rkl, &old, &olen);
+		/* a later entry may carry the same id again: keep that one */
+		if (!rv && old && olen == 8 &&
+		    lora_get_be64((const uint8_t *)old) == index)
+			apply_del(c, STO_CF_REQ, rk, rkl);
+		rocksdb_free(old);
+		if (rv)
+			return rv;
+		off += 2 + len;
+	}
+	return 0;
+}
+
+/* Drops the ids of entries at or below `upto`, a bounded number of
+ * entries per call (normally the one that just left the window). */
 static int prune(struct apply_ctx *c, uint64_t upto)
 {
 	uint8_t start = STO_META_REQUEST_ORDER;
 	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(
-	    c->s->db, c->s->ro, c->s->cf[STO_CF_META]);
+	    c->s->db, c->s->ro, c->s->cf[STO_CF_REQ]);
 	int rv = 0, n = 0;
 	for (rocksdb_iter_seek(it, (const char *)&start, 1);
-	     rocksdb_iter_valid(it) && n < STO_REQUEST_PRUNE_PER_APPLY;
+	     !rv && rocksdb_iter_valid(it) && n < STO_REQUEST_PRUNE_PER_APPLY;
 	     rocksdb_iter_next(it), n++) {
-		size_t klen;
+		size_t klen, vlen;
 		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
-		if (klen < 9 || k[0] != STO_META_REQUEST_ORDER ||
+		const uint8_t *v =
+		    (const uint8_t *)rocksdb_iter_value(it, &vlen);
+		if (klen != 9 || k[0] != STO_META_REQUEST_ORDER ||
 		    lora_get_be64(k + 1) > upto)
 			break;
-		uint64_t index = lora_get_be64(k + 1);
-		uint8_t rk[1 + STO_REQUEST_ID_BYTES_MAX];
-		size_t rlen = klen - 9 < STO_REQUEST_ID_BYTES_MAX
-		                  ? klen - 9
-		                  : STO_REQUEST_ID_BYTES_MAX;
-		size_t rkl = rid_key(rk, (const char *)k + 9, rlen);
-		char *v = NULL;
-		size_t vlen = 0;
-		rv = apply_get(c, STO_CF_META, rk, rkl, &v, &vlen);
-		/* a later entry may carry the same id again: keep that one */
-		if (!rv && v && vlen == 8 &&
-		    lora_get_be64((const uint8_t *)v) == index)
-			apply_del(c, STO_CF_META, rk, rkl);
-		rocksdb_free(v);
-		apply_del(c, STO_CF_META, k, klen);
-		if (rv)
-			break;
+		rv = drop_entry(c, lora_get_be64(k + 1), v, vlen);
+		apply_del(c, STO_CF_REQ, k, klen);
 	}
 	char *err = NULL;
 	rocksdb_iter_get_error(it, &err);
@@ -59,21 +75,34 @@ static int prune(struct apply_ctx *c, uint64_t upto)
 int apply_requests(struct apply_ctx *c, uint64_t index,
                    const Lora__MutationBatch *b)
 {
-	uint8_t k[1 + 8 + STO_REQUEST_ID_BYTES_MAX], v[8];
+	/* Drop first: the puts below go after the drops in the write, so an
+	 * id carried again by this entry survives its own old record. */
+	uint64_t window = c->s->request_window;
+	int rv = index > window ? prune(c, index - window) : 0;
+	uint8_t k[1 + STO_REQUEST_ID_BYTES_MAX], v[8];
+	struct lora_buf list = {0}; /* the entry's ids: (u16 len, bytes)* */
 	lora_put_be64(v, index);
-	for (size_t i = 0; i < b->n_request_ids; i++) {
+	for (size_t i = 0; !rv && i < b->n_request_ids; i++) {
 		const char *rid = b->request_ids[i];
 		size_t len = rid ? strlen(rid) : 0;
 		if (len == 0 || len > STO_REQUEST_ID_BYTES_MAX)
 			continue; /* the node never sends these */
-		apply_put(c, STO_CF_META, k, rid_key(k, rid, len), v, 8);
+		/* write-only: never read back within the batch */
+		rv = apply_wonly(c, 0, STO_CF_REQ, k, rid_key(k, rid, len), v,
+		                 8);
+		uint8_t l2[2] = {(uint8_t)(len >> 8), (uint8_t)len};
+		if (!rv)
+			rv = lora_buf_append(&list, l2, 2);
+		if (!rv)
+			rv = lora_buf_append(&list, rid, len);
+	}
+	if (!rv && list.len) {
 		k[0] = STO_META_REQUEST_ORDER;
 		lora_put_be64(k + 1, index);
-		memcpy(k + 9, rid, len);
-		apply_put(c, STO_CF_META, k, 9 + len, "", 0);
+		rv = apply_wonly(c, 0, STO_CF_REQ, k, 9, list.data, list.len);
 	}
-	uint64_t window = c->s->request_window;
-	return index > window ? prune(c, index - window) : 0;
+	lora_buf_free(&list);
+	return rv;
 }
 
 int sto_request_index(struct sto_store *s, const char *rid, uint64_t *index)
@@ -82,7 +111,14 @@ int sto_request_index(struct sto_store *s, const char *rid, uint64_t *index)
 	if (len == 0 || len > STO_REQUEST_ID_BYTES_MAX)
 		return LORA_ENOTFOUND;
 	uint8_t k[1 + STO_REQUEST_ID_BYTES_MAX];
-	int rv = sto_meta_get_u64(s, s->ro, (const char *)k,
-	                          rid_key(k, rid, len), index);
-	return !rv && *index == 0 ? LORA_ENOTFOUND : rv;
+	char *v = NULL;
+	size_t vlen = 0;
+	int rv =
+	    sto_get(s, s->ro, STO_CF_REQ, k, rid_key(k, rid, len), &v, &vlen);
+	if (!rv && (v == NULL || vlen != 8))
+		rv = v ? LORA_ECORRUPT : LORA_ENOTFOUND;
+	if (!rv)
+		*index = lora_get_be64((const uint8_t *)v);
+	rocksdb_free(v);
+	return rv;
 }

@@ -256,7 +256,7 @@ int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
 	rocksdb_readoptions_set_snapshot(ro, snap);
 	rocksdb_readoptions_set_fill_cache(ro, 0);
 	int rv = 0;
-	for (int cf = STO_CF_NODES; !rv && cf < STO_CF_COUNT; cf++) {
+	for (int cf = STO_CF_NODES; !rv && cf < STO_CF_REQ; cf++) {
 		rv = dg_cf(&d, s, ro, cf);
 		if (rv)
 			lora_errf(rv, errmsg, "digest: column family %s: %s",

@@ -33,6 +33,7 @@ enum sto_cf {
 	STO_CF_INDEX,
 	STO_CF_META,
 	STO_CF_ADJ,
+	STO_CF_REQ, /* request ids of recent entries; not in the digest */
 	STO_CF_COUNT
 };
 
@@ -51,9 +52,10 @@ extern const char *const sto_cf_names[STO_CF_COUNT];
 #define STO_META_TOKEN_NAME  'T' /* "T" u8 kind be32 token -> name */
 #define STO_META_INDEX       'x' /* "x" name -> Lora__CreateIndex bytes */
 #define STO_META_FORMAT      'F' /* "F" -> be32 storage format version */
-#define STO_META_REQUEST     'q' /* "q" request id -> be64 entry index */
+/* In the `requests` CF (its own, so that meta stays small and fast): */
+#define STO_META_REQUEST 'q' /* "q" request id -> be64 entry index */
 #define STO_META_REQUEST_ORDER                                                 \
-	'Q' /* "Q" be64 index request id -> "" (pruning order) */
+	'Q' /* "Q" be64 index -> (be16 len, id)* of that entry */
 #define STO_REQUEST_ID_BYTES_MAX 256
 #define STO_REQUEST_WINDOW_DEFAULT                                             \
 	100000 /* entries whose request ids are kept */
