@@ -209,6 +209,11 @@ int lora_client_open(struct lora_client **out,
 	return 0;
 }
 
+void lora_client_library_fini(void)
+{
+	nng_fini();
+}
+
 void lora_client_close(struct lora_client *c)
 {
 	if (c == NULL)

@@ -482,9 +482,9 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	if (!strcmp(o.mode, "write"))
-		return run_write(&o);
-	if (!strcmp(o.mode, "wait-leader"))
-		return run_wait_leader(&o);
-	return run_verify(&o);
+	int rv = !strcmp(o.mode, "write")         ? run_write(&o)
+	         : !strcmp(o.mode, "wait-leader") ? run_wait_leader(&o)
+	                                          : run_verify(&o);
+	lora_client_library_fini();
+	return rv;
 }

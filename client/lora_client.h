@@ -122,6 +122,10 @@ int lora_client_open(struct lora_client **out,
                      const struct lora_client_opts *opts,
                      struct lora_client_error *e);
 void lora_client_close(struct lora_client *c);
+/* Once, at the end of a program, after every client is closed: waits for
+ * the transport's background work to finish and frees it (so that leak
+ * checkers see a clean exit). No client call may follow. */
+void lora_client_library_fini(void);
 
 /*
  * Runs a query. On success *out holds the columns and the first batch of

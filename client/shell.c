@@ -378,5 +378,6 @@ int main(int argc, char **argv)
 	lora_stmt_free(&sh.stmt);
 	lora_params_free(&sh.params);
 	lora_client_close(sh.c);
+	lora_client_library_fini();
 	return rv;
 }

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <nng/nng.h>
+
 #include "log.h"
 #include "node_int.h"
 
@@ -47,6 +49,7 @@ int main(int argc, char **argv)
 	}
 	LOG_INFO("signal %d: shutting down", sig);
 	lnode_close(n);
+	nng_fini(); /* every socket is closed: let nng's threads finish */
 	LOG_INFO("stopped");
 	return 0;
 }
