@@ -10,5 +10,6 @@ cmake -S "$root" -B "$build" -DLORA_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInf
 cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp}
 cd "$build"
 ctest --output-on-failure -j"$(nproc)" "$@"
