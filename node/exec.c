@@ -276,9 +276,10 @@ void node_exec(struct lnode *n, const struct node_exec_req *req,
 		*cursor = NULL;
 	if (resp == NULL)
 		return;
-	int is_write = 0;
+	int is_write = req->kind == NODE_STMT_WRITE;
 	struct qry_error err = {0};
-	if (qry_is_write(req->query, &is_write, &err) != 0) {
+	if (req->kind == NODE_STMT_UNKNOWN &&
+	    qry_is_write(req->query, &is_write, &err) != 0) {
 		node_resp_error(resp, err.code ? err.code : LORA_EPARSE,
 		                err.message, err.line, err.column);
 		return;

@@ -742,12 +742,12 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			x->keep_alive = 0;
 		int status = 0;
 		x->route = route_find(x->method, x->uri, &status);
-		if (x->route == NULL && no_route(hs, x, status, worker))
+		if (x->route == NULL) {
+			if (no_route(hs, x, status, worker))
+				return;
+		} else if (worker ? run_route(hs, x) : serve_io(hs, x)) {
 			return;
-		else if (x->route == NULL)
-			;
-		else if (worker ? run_route(hs, x) : serve_io(hs, x))
-			return;
+		}
 		if (conn_next(hs, x) != 0)
 			return;
 	}

@@ -278,13 +278,18 @@ enum run_where {
 	RUN_WRITER, /* the leader's write: answered by the writer, async */
 };
 
+/* Also notes in qb->req.kind what the statement is, so that node_exec
+ * does not parse it again (a statement that does not parse is left to
+ * node_exec, which answers with the error's position). */
 static enum run_where run_where(struct lnode *n, const struct node_route *route,
-                                const struct query_body *qb)
+                                struct query_body *qb)
 {
 	int is_write = 0;
 	struct qry_error err = {0};
-	if (route->mode == QRY_EXPLAIN ||
-	    qry_is_write(qb->query, &is_write, &err) != 0 || !is_write)
+	if (qry_is_write(qb->query, &is_write, &err) != 0)
+		return RUN_HERE;
+	qb->req.kind = is_write ? NODE_STMT_WRITE : NODE_STMT_READ;
+	if (route->mode == QRY_EXPLAIN || !is_write)
 		return RUN_HERE;
 	if (node_is_leader(n))
 		return route->mode == QRY_RUN ? RUN_WRITER : RUN_HERE;

@@ -273,7 +273,9 @@ struct node_exec_req {
 	int forwarded; /* came from another node */
 	enum qry_mode mode;
 	uint32_t batch_rows; /* 0: all rows */
+	int kind; /* NODE_STMT_*: what the caller already parsed it to be */
 };
+enum { NODE_STMT_UNKNOWN = 0, NODE_STMT_READ, NODE_STMT_WRITE };
 
 /* A live read cursor left over after the first batch (native protocol). */
 struct node_cursor;
