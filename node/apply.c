@@ -220,18 +220,10 @@ void node_apply_drain(struct lnode *n)
  */
 /* The disk guard (raftloop.c's persist_room has a larger reserve, so the
  * log stops first): 0 when the state disk has room for an apply. */
-static int apply_room(struct lnode *n, char *err)
+static int apply_room(struct lnode *n, uint64_t bytes, char *err)
 {
-	struct statvfs sv;
-	if (statvfs(n->state_dir, &sv) != 0)
-		return 0; /* unknown: let the write tell */
-	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	if (avail >= NODE_APPLY_RESERVE_BYTES)
-		return 0;
-	return lora_errf(LORA_ENOSPC, err,
-	                 "%s: %llu bytes free, below the reserve of %u bytes",
-	                 n->state_dir, (unsigned long long)avail,
-	                 (unsigned)NODE_APPLY_RESERVE_BYTES);
+	return node_space_check(&n->state_space, n->state_dir,
+	                        NODE_APPLY_RESERVE_BYTES, bytes, err);
 }
 
 static int apply_failed(int rc)
@@ -278,7 +270,7 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 			nanosleep(&ts, NULL);
 			continue;
 		}
-		int rc = apply_room(n, err);
+		int rc = apply_room(n, e->len, err);
 		if (rc == 0) { /* room: write */
 			struct sto_store *s = node_store_acquire(n);
 			rc = sto_apply(s, e->index, batch, err);

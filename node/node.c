@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "http_int.h"
@@ -50,6 +51,35 @@ void node_store_exclusive_end(struct lnode *n)
 	n->store_swapping = 0;
 	pthread_cond_broadcast(&n->store_cond);
 	pthread_mutex_unlock(&n->store_mu);
+}
+
+int node_space_check(struct node_space *sp, const char *dir, uint64_t reserve,
+                     uint64_t bytes, char *err)
+{
+	uint64_t now = lora_now_ms();
+	uint64_t need = reserve + bytes + sp->spent;
+	if (sp->read_ms == 0 || now - sp->read_ms >= NODE_SPACE_FRESH_MS ||
+	    sp->avail < need + NODE_SPACE_SLACK_BYTES) {
+		struct statvfs sv;
+		if (statvfs(dir, &sv) != 0) {
+			sp->read_ms = 0;
+			return 0; /* unknown: let the write tell */
+		}
+		sp->avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+		sp->spent = 0;
+		sp->read_ms = now;
+		need = reserve + bytes;
+	}
+	if (sp->avail >= need) {
+		sp->spent += bytes;
+		return 0;
+	}
+	return lora_errf(LORA_ENOSPC, err,
+	                 "%s: %llu bytes free, below the reserve of %llu bytes "
+	                 "plus %llu to write",
+	                 dir, (unsigned long long)(sp->avail - sp->spent),
+	                 (unsigned long long)reserve,
+	                 (unsigned long long)bytes);
 }
 
 static int make_dir(const char *path, char *errmsg)

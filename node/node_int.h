@@ -93,6 +93,23 @@ struct node_exec_req;
 struct node_raft_priv;
 struct node_dedup;
 
+/*
+ * A cached free-space reading of one directory, for the disk guard.
+ * statvfs walks the path on every call (costly, and it ran once per log
+ * append and per apply); a reading is reused while it is younger than
+ * NODE_SPACE_FRESH_MS and what we wrote since leaves more than
+ * NODE_SPACE_SLACK_BYTES above the reserve (other writers on the disk:
+ * compactions, other nodes). Near the reserve every call reads. One
+ * thread per instance.
+ */
+#define NODE_SPACE_FRESH_MS    250
+#define NODE_SPACE_SLACK_BYTES (256u << 20)
+struct node_space {
+	uint64_t avail;   /* bytes free at the last reading */
+	uint64_t spent;   /* bytes we wrote since (an estimate) */
+	uint64_t read_ms; /* when read; 0: never */
+};
+
 struct lnode {
 	struct node_config cfg;
 	char state_dir[NODE_PATH_BYTES_MAX + 16];
@@ -146,6 +163,9 @@ struct lnode {
 	/* dedup table of request ids (apply_mu) */
 	struct node_dedup *dedup;
 
+	/* disk guard readings: log_space (raft loop), state_space (apply) */
+	struct node_space log_space, state_space;
+
 	struct node_writer *writer;
 	struct node_transport *transport;
 	struct node_snap_recv *snap_recv;
@@ -173,6 +193,11 @@ void node_store_release(struct lnode *n);
  * the caller sets n->store to the store it opened meanwhile. */
 void node_store_close_exclusive(struct lnode *n);
 void node_store_exclusive_end(struct lnode *n);
+/* The disk guard: 0 when dir has at least reserve + bytes free (or statvfs
+ * cannot tell), else LORA_ENOSPC with a message naming dir. Counts bytes
+ * as written when it answers 0. */
+int node_space_check(struct node_space *sp, const char *dir, uint64_t reserve,
+                     uint64_t bytes, char *err);
 
 /* ---- raft loop (raftloop.c)
  * --------------------------------------------------- */

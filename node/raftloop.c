@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -137,7 +136,10 @@ int node_call_wait(struct node_call *c, int timeout_ms)
 /* ---- inbox
  * ------------------------------------------------------------------- */
 
-static int inbox_post(struct lnode *n, struct node_inbox_item *it)
+/* wake: signal the loop; a message that changes nothing at once may wait
+ * for the loop's next turn (at the latest its next tick). */
+static int inbox_post_wake(struct lnode *n, struct node_inbox_item *it,
+                           int wake)
 {
 	pthread_mutex_lock(&n->inbox_mu);
 	if (atomic_load(&n->stopping) || n->inbox_len >= NODE_INBOX_ITEMS_MAX) {
@@ -151,9 +153,28 @@ static int inbox_post(struct lnode *n, struct node_inbox_item *it)
 		n->inbox_head = it;
 	n->inbox_tail = it;
 	n->inbox_len++;
-	pthread_cond_signal(&n->inbox_cond);
+	if (wake)
+		pthread_cond_signal(&n->inbox_cond);
 	pthread_mutex_unlock(&n->inbox_mu);
 	return 0;
+}
+
+static int inbox_post(struct lnode *n, struct node_inbox_item *it)
+{
+	return inbox_post_wake(n, it, 1);
+}
+
+/*
+ * An accepting append answer at or below the commit index the loop
+ * published cannot commit anything: the quorum was reached by an earlier
+ * one (with three nodes, the second follower's answer). Waking the raft
+ * loop for it costs a context switch per entry, so it waits for the next
+ * turn; it only updates that follower's progress.
+ */
+static int urgent(struct lnode *n, const struct rep_msg *m)
+{
+	return m->type != REP_MSG_APP_RESP || m->reject ||
+	       m->index > atomic_load(&n->commit);
 }
 
 static void item_free(struct node_inbox_item *it)
@@ -187,7 +208,8 @@ void node_raft_on_frame(void *arg, int kind, uint64_t from,
 		lora_free(it);
 		return;
 	}
-	if (it->msg.to != n->cfg.id || inbox_post(n, it) != 0)
+	if (it->msg.to != n->cfg.id ||
+	    inbox_post_wake(n, it, urgent(n, &it->msg)) != 0)
 		item_free(it);
 }
 
@@ -417,18 +439,8 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
  */
 static int persist_room(struct lnode *n, uint64_t bytes, char *err)
 {
-	struct statvfs sv;
-	if (statvfs(n->log_dir, &sv) != 0)
-		return 0; /* unknown: let the write tell */
-	uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	if (avail >= NODE_PERSIST_RESERVE_BYTES + bytes)
-		return 0;
-	return lora_errf(LORA_ENOSPC, err,
-	                 "%s: %llu bytes free, below the reserve of %u bytes "
-	                 "plus %llu to append",
-	                 n->log_dir, (unsigned long long)avail,
-	                 (unsigned)NODE_PERSIST_RESERVE_BYTES,
-	                 (unsigned long long)bytes);
+	return node_space_check(&n->log_space, n->log_dir,
+	                        NODE_PERSIST_RESERVE_BYTES, bytes, err);
 }
 
 /*
