@@ -844,25 +844,12 @@ void node_http_watch_init(struct node_http_watch *w, struct node_http_ex *x,
 	w->hs = x->hs;
 	w->fd = fd;
 	w->fn = fn;
-	w->added = 0;
 }
 
-int node_http_watch_arm(struct node_http_watch *w)
+int node_http_watch_add(struct node_http_watch *w)
 {
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
-	                         .data.ptr = w};
-	int rc = epoll_ctl(w->hs->efd, w->added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
-	                   w->fd, &ev);
-	if (rc == 0)
-		w->added = 1;
-	return rc;
-}
-
-void node_http_watch_del(struct node_http_watch *w)
-{
-	if (w->added)
-		epoll_ctl(w->hs->efd, EPOLL_CTL_DEL, w->fd, NULL);
-	w->added = 0;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = w};
+	return epoll_ctl(w->hs->efd, EPOLL_CTL_ADD, w->fd, &ev);
 }
 
 void node_http_async(struct node_http_ex *x)
@@ -918,6 +905,7 @@ static void *io_main(void *arg)
 	pthread_setname_np(pthread_self(), "lora-http-io");
 	struct epoll_event evs[NODE_HTTP_EVENTS_MAX];
 	uint64_t next_reap = lora_now_ms() + 1000;
+	uint64_t next_tick = lora_now_ms() + NODE_HTTP_TICK_MS;
 	for (;;) {
 		int cnt = epoll_wait(hs->efd, evs, NODE_HTTP_EVENTS_MAX,
 		                     NODE_HTTP_TICK_MS);
@@ -937,8 +925,12 @@ static void *io_main(void *arg)
 			else
 				conn_readable(hs, p);
 		}
-		node_proxy_tick(hs->n);
-		if (lora_now_ms() >= next_reap) {
+		uint64_t now = lora_now_ms();
+		if (now >= next_tick) {
+			node_proxy_tick(hs->n);
+			next_tick = now + NODE_HTTP_TICK_MS;
+		}
+		if (now >= next_reap) {
 			reap(hs);
 			next_reap = lora_now_ms() + 1000;
 		}

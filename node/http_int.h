@@ -82,20 +82,20 @@ void node_proxy_tick(struct lnode *n);
  * connections are closed by the HTTP server). */
 void node_proxy_drop(struct lnode *n);
 
-/* A socket of another part watched by the HTTP I/O thread: fn(w) runs on
- * that thread once fd is readable or closed; node_http_watch_arm again for
- * the next time. The watcher owns w and fd; del before closing fd. */
+/* A socket of another part watched by the HTTP I/O thread: once added,
+ * fn(w) runs on that thread whenever fd is readable or closed
+ * (level-triggered, no arming). The watcher owns w and fd; closing fd ends
+ * the watch, but an event fetched in the same epoll batch may still call
+ * fn(w): w must stay valid until the I/O thread's next node_proxy_tick. */
 struct node_http_watch {
 	int kind; /* first: tells watches from connections */
-	int added;
 	int fd;
 	struct node_http *hs;
 	void (*fn)(struct node_http_watch *w);
 };
 void node_http_watch_init(struct node_http_watch *w, struct node_http_ex *x,
                           int fd, void (*fn)(struct node_http_watch *));
-int node_http_watch_arm(struct node_http_watch *w);
-void node_http_watch_del(struct node_http_watch *w);
+int node_http_watch_add(struct node_http_watch *w);
 
 /* Before handing x to another thread: its answer will be sent from there
  * without blocking; that thread calls node_http_async_done(x) after the

@@ -379,13 +379,30 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 
 #define NODE_PROXY_READ_BYTES (16u << 10)
 
+/*
+ * A connection to a leader owned by the HTTP I/O thread. It is registered
+ * with epoll once, level-triggered, for its whole life, and stays between
+ * the writes it carries (idle): a passed-on write then costs no epoll_ctl.
+ * Only the I/O thread touches upconns (and node_proxy_drop after it
+ * stopped). A closed one is only marked dead: an event of the same epoll
+ * batch may still name it; node_proxy_tick frees it.
+ */
+struct upconn {
+	struct node_http_watch w; /* first; w.fd: the connection */
+	struct lnode *n;
+	char addr[NODE_ADDR_BYTES_MAX];
+	uint64_t idle_since_ms;
+	struct pjob *job; /* NULL: idle */
+	int dead;
+	struct upconn *next; /* upconns */
+};
+
 /* A passed-on write whose answer the HTTP I/O thread reads. */
 struct pjob {
-	struct node_http_watch w; /* first; w.fd: the connection */
+	struct upconn *uc;
 	struct lnode *n;
 	struct node_http_ex *x;
 	uint64_t to;
-	char addr[NODE_ADDR_BYTES_MAX];
 	const char *api; /* metrics label */
 	uint64_t t0_ns, deadline_ms;
 	uint64_t moved_since; /* leader_moved */
@@ -396,6 +413,79 @@ struct pjob {
 
 static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pjob *jobs;
+static struct upconn *upconns; /* the I/O thread's */
+
+static void upconn_close(struct upconn *uc)
+{
+	if (!uc->dead)
+		close(uc->w.fd); /* leaves the epoll set with it */
+	uc->dead = 1;
+	uc->job = NULL;
+}
+
+/* Frees dead upconns of n (all of them: `all`) and closes idle ones
+ * unused for NODE_PROXY_IDLE_MS. */
+static void upconns_sweep(struct lnode *n, int all)
+{
+	uint64_t now = lora_now_ms();
+	for (struct upconn **pp = &upconns; *pp;) {
+		struct upconn *uc = *pp;
+		if (uc->n == n && uc->job == NULL &&
+		    (all || now - uc->idle_since_ms > NODE_PROXY_IDLE_MS))
+			upconn_close(uc);
+		if (uc->n != n || !uc->dead) {
+			pp = &uc->next;
+			continue;
+		}
+		*pp = uc->next;
+		lora_free(uc);
+	}
+}
+
+static void job_readable(struct pjob *j);
+
+static void upconn_event(struct node_http_watch *w)
+{
+	struct upconn *uc = (struct upconn *)w;
+	if (uc->dead)
+		return;
+	if (uc->job)
+		job_readable(uc->job);
+	else
+		upconn_close(uc); /* idle: closed by the leader, or garbage */
+}
+
+/* An idle connection of n to addr: one of the I/O thread's, or one taken
+ * from the shared pool and registered; NULL when there is none. */
+static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
+                                  const char *addr)
+{
+	uint64_t now = lora_now_ms();
+	for (struct upconn *uc = upconns; uc; uc = uc->next)
+		if (uc->n == n && !uc->dead && uc->job == NULL &&
+		    now - uc->idle_since_ms <= NODE_PROXY_IDLE_MS &&
+		    strcmp(uc->addr, addr) == 0)
+			return uc;
+	int fd = conn_pooled(addr);
+	if (fd < 0)
+		return NULL;
+	struct upconn *uc = lora_calloc(1, sizeof *uc);
+	if (uc == NULL) {
+		close(fd);
+		return NULL;
+	}
+	uc->n = n;
+	snprintf(uc->addr, sizeof uc->addr, "%s", addr);
+	node_http_watch_init(&uc->w, x, fd, upconn_event);
+	if (node_http_watch_add(&uc->w) != 0) {
+		close(fd);
+		lora_free(uc);
+		return NULL;
+	}
+	uc->next = upconns;
+	upconns = uc;
+	return uc;
+}
 
 static void job_unlink(struct pjob *j)
 {
@@ -408,16 +498,16 @@ static void job_unlink(struct pjob *j)
 	pthread_mutex_unlock(&jobs_mu);
 }
 
-/* After x was answered: the connection goes back to the pool (keep) or
- * is closed, and x goes on. */
+/* After x was answered: the connection stays for the next write (keep)
+ * or is closed, and x goes on. */
 static void job_end(struct pjob *j, int keep, int ok)
 {
-	node_http_watch_del(&j->w);
 	job_unlink(j);
-	if (keep)
-		conn_put(j->addr, j->w.fd);
-	else
-		close(j->w.fd);
+	struct upconn *uc = j->uc;
+	uc->job = NULL;
+	uc->idle_since_ms = lora_now_ms();
+	if (!keep)
+		upconn_close(uc);
 	node_metrics_request(j->n, j->api, ok, lora_now_ns() - j->t0_ns);
 	struct node_http_ex *x = j->x;
 	lora_free(j->buf);
@@ -458,39 +548,38 @@ static int job_parse(struct pjob *j, struct preply *r)
 	return 1;
 }
 
-/* Reads what arrived: 0, or -1 on a closed (*eof) or broken connection. */
+/* Reads once what arrived (the connection is level-triggered: more
+ * comes as another event): 0, or -1 on a closed (*eof) or broken
+ * connection. */
 static int job_read(struct pjob *j, int *eof)
 {
-	for (;;) {
-		if (j->cap - j->len < NODE_PROXY_READ_BYTES) {
-			size_t cap =
-			    j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
-			if (cap > NODE_PROXY_REPLY_BYTES_MAX + (64u << 10))
-				return -1;
-			char *nb = lora_realloc(j->buf, cap);
-			if (nb == NULL)
-				return -1;
-			j->buf = nb;
-			j->cap = cap;
-		}
-		ssize_t r = recv(j->w.fd, j->buf + j->len, j->cap - j->len,
-		                 MSG_DONTWAIT);
-		if (r > 0) {
-			j->len += (size_t)r;
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		*eof = r == 0;
-		return -1;
+	if (j->cap - j->len < NODE_PROXY_READ_BYTES) {
+		size_t cap = j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
+		if (cap > NODE_PROXY_REPLY_BYTES_MAX + (64u << 10))
+			return -1;
+		char *nb = lora_realloc(j->buf, cap);
+		if (nb == NULL)
+			return -1;
+		j->buf = nb;
+		j->cap = cap;
 	}
+	ssize_t r;
+	do
+		r = recv(j->uc->w.fd, j->buf + j->len, j->cap - j->len,
+		         MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r > 0) {
+		j->len += (size_t)r;
+		return 0;
+	}
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	*eof = r == 0;
+	return -1;
 }
 
-static void job_readable(struct node_http_watch *w)
+static void job_readable(struct pjob *j)
 {
-	struct pjob *j = (struct pjob *)w;
 	int eof = 0;
 	int rd = job_read(j, &eof);
 	struct preply r = {0};
@@ -505,8 +594,6 @@ static void job_readable(struct node_http_watch *w)
 		job_lost(j, "malformed answer");
 	} else if (rd != 0) {
 		job_lost(j, eof ? "connection closed" : "connection broken");
-	} else if (node_http_watch_arm(&j->w) != 0) {
-		job_lost(j, "cannot wait for it");
 	}
 }
 
@@ -518,31 +605,29 @@ int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
 	if (leader == 0 || leader == n->cfg.id ||
 	    node_member_get(n, leader, &m) != 0 || m.http_addr[0] == '\0')
 		return -1;
-	int fd = conn_pooled(m.http_addr);
-	if (fd < 0)
+	struct upconn *uc = upconn_take(n, x, m.http_addr);
+	if (uc == NULL)
 		return -1;
 	struct pjob *j = lora_calloc(1, sizeof *j);
-	if (j == NULL || conn_dead(fd) ||
-	    send_request(fd, path, body, len, 1) != 0) {
-		close(fd); /* an incomplete request is never executed */
+	if (j == NULL || conn_dead(uc->w.fd) ||
+	    send_request(uc->w.fd, path, body, len, 1) != 0) {
+		upconn_close(uc); /* an incomplete request is never executed */
 		lora_free(j);
 		return -1;
 	}
+	j->uc = uc;
+	uc->job = j;
 	j->n = n;
 	j->x = x;
 	j->to = leader;
 	j->api = api;
-	snprintf(j->addr, sizeof j->addr, "%s", m.http_addr);
 	j->t0_ns = lora_now_ns();
 	j->deadline_ms = lora_now_ms() + NODE_PROXY_TIMEOUT_MS;
-	node_http_watch_init(&j->w, x, fd, job_readable);
 	node_http_async(x);
 	pthread_mutex_lock(&jobs_mu);
 	j->next = jobs;
 	jobs = j;
 	pthread_mutex_unlock(&jobs_mu);
-	if (node_http_watch_arm(&j->w) != 0)
-		job_lost(j, "cannot wait for it");
 	return 0;
 }
 
@@ -570,6 +655,7 @@ void node_proxy_tick(struct lnode *n)
 		job_lost(exp[i], atomic_load(&n->stopping)
 		                     ? "node stopping"
 		                     : "the leader changed or took too long");
+	upconns_sweep(n, 0);
 }
 
 void node_proxy_drop(struct lnode *n)
@@ -582,9 +668,10 @@ void node_proxy_drop(struct lnode *n)
 			continue;
 		}
 		*pp = j->next;
-		close(j->w.fd);
+		j->uc->job = NULL;
 		lora_free(j->buf);
 		lora_free(j);
 	}
 	pthread_mutex_unlock(&jobs_mu);
+	upconns_sweep(n, 1);
 }
