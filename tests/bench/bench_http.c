@@ -643,12 +643,17 @@ static int parse(int argc, char **argv, struct bench *b)
 	return 0;
 }
 
-/* Gives worker t clients [t*n/T, (t+1)*n/T). */
+/* Gives worker t the clients [t*n/T, (t+1)*n/T). */
 static int workers_init(struct bench *b, struct worker *ws, struct conn *conns)
 {
-	for (int i = 0; i < b->clients; i++)
-		conns[i] = (struct conn){
-		    .fd = -1, .idx = i, .ep = i % b->n_endpoints, .seq = -1};
+	for (int i = 0; i < b->clients; i++) {
+		/* conns is calloc'd: only the fields that are not zero, so
+		 * that the untouched receive buffers stay unmapped */
+		conns[i].fd = -1;
+		conns[i].idx = i;
+		conns[i].ep = i % b->n_endpoints;
+		conns[i].seq = -1;
+	}
 	for (int t = 0; t < b->threads; t++) {
 		struct worker *w = &ws[t];
 		int lo = t * b->clients / b->threads;
