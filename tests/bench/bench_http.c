@@ -1,55 +1,111 @@
-/* bench_http.c - HTTP write load generator for the cluster benchmark: single
- * statement writes against LoraDB (POST /query) or etcd (POST /v3/kv/put),
- * N concurrent clients each on a keep-alive connection, spread over the
- * given endpoints; prints writes/s, p50 and p99 latency.
+/* bench_http.c - wrk-style HTTP write load generator (epoll, plain sockets).
+ *
+ * Single-statement writes against LoraDB (POST /query) or etcd (POST
+ * /v3/kv/put) from N closed-loop clients, each a keep-alive HTTP/1.1
+ * connection with one request outstanding, spread over the given endpoints
+ * (client i starts on endpoint i % n); prints writes/s, p50 and p99 latency.
  *
  *   bench_http --mode lora|etcd --endpoints h:p,h:p,... [--clients N]
- *              [--duration-ms MS] [--acked FILE] [--prefix P]
+ *              [--duration-ms MS] [--acked FILE] [--prefix P] [--threads T]
  *
- * A failed write (error status or lost connection) is retried after 10 ms
- * on the next endpoint with the same key (LoraDB: the same requestId, so it
- * is applied once); latency counts from the first attempt. With --acked,
- * every acknowledgement is written to FILE as "ack_wall_ms
+ * All clients run on T threads (default 1), each an epoll loop over its
+ * share of non-blocking sockets: the generator takes CPU from the servers
+ * it measures, and on this VM every thread hand-off and syscall is costly,
+ * so a write costs one send, one recv and a share of one epoll_wait.
+ *
+ * A failed write (status other than 200, lost connection, malformed or
+ * oversized response, no answer within 5 s) counts one error, closes the
+ * connection and is retried after 10 ms on the next endpoint with the same
+ * key (LoraDB: the same requestId, so it is applied once); latency counts
+ * from the first attempt, and retries stop at the end of the run. With
+ * --acked, every acknowledgement is written to FILE as "ack_wall_ms
  * attempt_wall_ms" (when the successful attempt started), for measuring the
  * time from a leader kill to the first write sent after it and
  * acknowledged.
  */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
-
-#include <nng/nng.h>
-#include <nng/supplemental/http/http.h>
+#include <unistd.h>
 
 #include "lora.h"
 
 #define BENCH_CLIENTS_MAX     512
+#define BENCH_THREADS_MAX     16
 #define BENCH_ENDPOINTS_MAX   8
-#define BENCH_SAMPLES_MAX     (1u << 18)
+#define BENCH_SAMPLES_MAX     (1u << 22) /* latency samples per thread */
 #define BENCH_BODY_BYTES      512
-#define BENCH_CALL_TIMEOUT_MS 5000
+#define BENCH_REQ_BYTES       1024
+#define BENCH_RESP_BYTES_MAX  (64 * 1024)
+#define BENCH_EVENTS_MAX      64
+#define BENCH_CALL_TIMEOUT_NS (5000 * 1000000ull)
+#define BENCH_RETRY_NS        (10 * 1000000ull)
+#define BENCH_WAIT_MAX_MS     1000
 
 struct bench {
 	int etcd;
 	char endpoints[BENCH_ENDPOINTS_MAX][64];
+	struct sockaddr_storage addr[BENCH_ENDPOINTS_MAX];
+	socklen_t addr_len[BENCH_ENDPOINTS_MAX];
 	int n_endpoints;
 	int clients;
+	int threads;
 	long duration_ms;
+	uint64_t end_ns;
 	const char *prefix;
 	FILE *acked;
-	pthread_mutex_t mu;
-	atomic_long errors;
+	pthread_mutex_t mu; /* guards acked */
 };
 
-struct client {
+enum conn_state {
+	C_WAIT,       /* closed, retrying at timer_ns */
+	C_CONNECTING, /* non-blocking connect in progress */
+	C_SEND,       /* request partly sent, waiting for EPOLLOUT */
+	C_RECV,       /* request sent, reading the response */
+	C_DONE,       /* run over, closed */
+};
+
+struct conn {
+	int fd;
+	enum conn_state state;
+	uint32_t ev_mask;  /* events registered with epoll */
+	int idx;           /* client number */
+	int ep;            /* endpoint of the current attempt */
+	long seq;          /* number of the current key */
+	uint64_t t0_ns;    /* first attempt of the current key */
+	uint64_t timer_ns; /* attempt deadline, or retry time in C_WAIT */
+	uint64_t attempt_wall_ms;
+	size_t out_len, out_off, in_len;
+	char out[BENCH_REQ_BYTES];
+	char in[BENCH_RESP_BYTES_MAX];
+};
+
+struct worker {
 	pthread_t th;
 	struct bench *b;
-	int idx;
-	uint32_t *lat_us;
-	size_t n;
+	int epfd;
+	struct conn *conns; /* borrowed slice of the array main owns */
+	int n, active;      /* conns, conns not C_DONE */
+	uint64_t next_timer_ns;
+	uint32_t *lat_us; /* BENCH_SAMPLES_MAX, owned */
+	size_t n_lat, acks;
+	long errors;
+};
+
+struct resp {
+	int status;
+	int close;     /* Connection: close */
+	int until_eof; /* no length: the body ends with the connection */
 };
 
 static uint64_t wall_ms(void)
@@ -95,118 +151,396 @@ static void make_body(const struct bench *b, const char *key, char *body)
 	}
 }
 
-struct conn {
-	nng_url *url;
-	nng_http_client *cli;
-	nng_http_conn *conn;
-	nng_aio *aio;
-};
-
-static void conn_close(struct conn *c)
+/* Writes the request for the conn's current key and endpoint to c->out. */
+static void make_request(const struct bench *b, struct conn *c)
 {
-	if (c->conn)
-		nng_http_conn_close(c->conn);
-	if (c->cli)
-		nng_http_client_free(c->cli);
-	if (c->url)
-		nng_url_free(c->url);
-	c->conn = NULL;
-	c->cli = NULL;
-	c->url = NULL;
+	char key[96], body[BENCH_BODY_BYTES];
+	snprintf(key, sizeof(key), "%s-%d-%ld", b->prefix, c->idx, c->seq);
+	make_body(b, key, body);
+	int n = snprintf(c->out, sizeof(c->out),
+	                 "POST %s HTTP/1.1\r\nHost: %s\r\n"
+	                 "Content-Type: application/json\r\n"
+	                 "Content-Length: %zu\r\n\r\n%s",
+	                 b->etcd ? "/v3/kv/put" : "/query", b->endpoints[c->ep],
+	                 strlen(body), body);
+	c->out_len = n < 0 || (size_t)n >= sizeof(c->out) ? 0 : (size_t)n;
 }
 
-static int conn_open(struct conn *c, const struct bench *b, int ep)
+/* ---- response parsing: re-parsed from the start as bytes arrive ---- */
+
+/* Length of a chunked body at p (through the trailer's empty line), 0 if
+ * incomplete, -1 if malformed. */
+static long chunked_len(const char *p, size_t n)
 {
-	char url[128];
-	snprintf(url, sizeof(url), "http://%s%s", b->endpoints[ep],
-	         b->etcd ? "/v3/kv/put" : "/query");
-	if (nng_url_parse(&c->url, url) ||
-	    nng_http_client_alloc(&c->cli, c->url))
-		return -1;
-	nng_aio_set_timeout(c->aio, BENCH_CALL_TIMEOUT_MS);
-	nng_http_client_connect(c->cli, c->aio);
-	nng_aio_wait(c->aio);
-	if (nng_aio_result(c->aio))
-		return -1;
-	c->conn = nng_aio_get_output(c->aio, 0);
+	size_t off = 0;
+	for (;;) {
+		const char *eol = memmem(p + off, n - off, "\r\n", 2);
+		if (eol == NULL)
+			return 0;
+		size_t sz = 0, digits = 0;
+		for (const char *q = p + off; q < eol; q++, digits++) {
+			int d = *q >= '0' && *q <= '9'   ? *q - '0'
+			        : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
+			        : *q >= 'A' && *q <= 'F' ? *q - 'A' + 10
+			                                 : -1;
+			if (d < 0)
+				break; /* a chunk extension follows */
+			sz = sz * 16 + (size_t)d;
+			if (sz > BENCH_RESP_BYTES_MAX)
+				return -1;
+		}
+		if (digits == 0)
+			return -1;
+		off = (size_t)(eol - p) + 2;
+		if (sz == 0)
+			break;
+		if (n - off < sz + 2)
+			return 0;
+		if (memcmp(p + off + sz, "\r\n", 2) != 0)
+			return -1;
+		off += sz + 2;
+	}
+	for (;;) { /* trailer fields, then an empty line */
+		const char *eol = memmem(p + off, n - off, "\r\n", 2);
+		if (eol == NULL)
+			return 0;
+		size_t len = (size_t)(eol - (p + off));
+		off += len + 2;
+		if (len == 0)
+			return (long)off;
+	}
+}
+
+/* Reads the header lines in [p, end): sets *cl (-1 if absent), *chunked and
+ * r->close. Returns -1 on a malformed Content-Length. */
+static int parse_headers(const char *p, const char *end, long *cl, int *chunked,
+                         struct resp *r)
+{
+	*cl = -1, *chunked = 0;
+	while (p < end) {
+		const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+		const char *le = eol ? eol : end;
+		const char *colon = memchr(p, ':', (size_t)(le - p));
+		if (colon) {
+			size_t nl = (size_t)(colon - p);
+			char v[128];
+			const char *vp = colon + 1;
+			while (vp < le && (*vp == ' ' || *vp == '\t'))
+				vp++;
+			snprintf(v, sizeof(v), "%.*s", (int)(le - vp), vp);
+			if (nl == 14 && !strncasecmp(p, "content-length", nl)) {
+				char *e;
+				*cl = strtol(v, &e, 10);
+				if (e == v || *cl < 0)
+					return -1;
+			} else if (nl == 17 &&
+			           !strncasecmp(p, "transfer-encoding", nl)) {
+				*chunked = strcasestr(v, "chunked") != NULL;
+			} else if (nl == 10 &&
+			           !strncasecmp(p, "connection", nl)) {
+				r->close = strcasestr(v, "close") != NULL;
+			}
+		}
+		p = le + 2;
+	}
 	return 0;
 }
 
-/* One POST; returns the HTTP status or -1 on a transport failure. */
-static int post(struct conn *c, const char *body)
+/* Parses the response at the start of buf: its length once complete, 0 if
+ * more bytes are needed, -1 if malformed. */
+static long resp_parse(const char *buf, size_t len, struct resp *r)
 {
-	nng_http_req *req = NULL;
-	nng_http_res *res = NULL;
-	int status = -1;
-	if (nng_http_req_alloc(&req, c->url) || nng_http_res_alloc(&res))
-		goto out;
-	nng_http_req_set_method(req, "POST");
-	nng_http_req_set_header(req, "Content-Type", "application/json");
-	nng_http_req_copy_data(req, body, strlen(body));
-	nng_aio_set_timeout(c->aio, BENCH_CALL_TIMEOUT_MS);
-	nng_http_conn_transact(c->conn, req, res, c->aio);
-	nng_aio_wait(c->aio);
-	if (nng_aio_result(c->aio) == 0)
-		status = nng_http_res_get_status(res);
-out:
-	if (req)
-		nng_http_req_free(req);
-	if (res)
-		nng_http_res_free(res);
-	return status;
-}
-
-static void ack(struct client *cl, uint64_t t0_ns, uint64_t attempt_wall_ms)
-{
-	uint64_t us = (lora_now_ns() - t0_ns) / 1000;
-	if (cl->n < BENCH_SAMPLES_MAX)
-		cl->lat_us[cl->n++] =
-		    us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-	if (cl->b->acked) {
-		pthread_mutex_lock(&cl->b->mu);
-		fprintf(cl->b->acked, "%llu %llu\n",
-		        (unsigned long long)wall_ms(),
-		        (unsigned long long)attempt_wall_ms);
-		pthread_mutex_unlock(&cl->b->mu);
+	memset(r, 0, sizeof(*r));
+	const char *he = memmem(buf, len, "\r\n\r\n", 4);
+	if (he == NULL)
+		return 0;
+	if (len < 12 || memcmp(buf, "HTTP/1.", 7) != 0 || buf[8] != ' ')
+		return -1;
+	for (int i = 9; i < 12; i++) {
+		if (buf[i] < '0' || buf[i] > '9')
+			return -1;
+		r->status = r->status * 10 + (buf[i] - '0');
 	}
+	const char *first_eol = memmem(buf, len, "\r\n", 2);
+	long cl;
+	int chunked;
+	if (parse_headers(first_eol + 2, he + 2, &cl, &chunked, r))
+		return -1;
+	size_t hl = (size_t)(he - buf) + 4;
+	if (r->status < 200 || r->status == 204 || r->status == 304)
+		return (long)hl;
+	if (chunked) {
+		long bl = chunked_len(buf + hl, len - hl);
+		return bl <= 0 ? bl : (long)hl + bl;
+	}
+	if (cl >= 0)
+		return len - hl >= (size_t)cl ? (long)hl + cl : 0;
+	r->until_eof = 1;
+	return 0;
 }
 
-static void *client_main(void *arg)
+/* ---- connections ---- */
+
+static void timer_set(struct worker *w, struct conn *c, uint64_t at_ns)
 {
-	struct client *cl = arg;
-	struct bench *b = cl->b;
-	struct conn c = {0};
-	if (nng_aio_alloc(&c.aio, NULL, NULL))
-		return NULL;
-	int ep = cl->idx % b->n_endpoints;
-	uint64_t end = lora_now_ms() + (uint64_t)b->duration_ms;
-	char key[96], body[BENCH_BODY_BYTES];
-	for (long i = 0; lora_now_ms() < end; i++) {
-		snprintf(key, sizeof(key), "%s-%d-%ld", b->prefix, cl->idx, i);
-		make_body(b, key, body);
-		uint64_t t0 = lora_now_ns();
-		for (;;) {
-			uint64_t attempt = wall_ms();
-			if (c.conn == NULL && conn_open(&c, b, ep))
-				conn_close(&c);
-			int st = c.conn ? post(&c, body) : -1;
-			if (st == 200) {
-				ack(cl, t0, attempt);
-				break;
-			}
-			atomic_fetch_add(&b->errors, 1);
-			conn_close(&c);
-			ep = (ep + 1) % b->n_endpoints;
-			if (lora_now_ms() >= end)
-				break;
-			struct timespec ts = {0, 10 * 1000000L};
-			nanosleep(&ts, NULL);
+	c->timer_ns = at_ns;
+	if (at_ns < w->next_timer_ns)
+		w->next_timer_ns = at_ns;
+}
+
+static int conn_watch(struct worker *w, struct conn *c, uint32_t mask)
+{
+	if (mask == c->ev_mask)
+		return 0;
+	struct epoll_event ev = {.events = mask, .data.ptr = c};
+	c->ev_mask = mask;
+	return epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd); /* also leaves the epoll set */
+	c->fd = -1;
+	c->ev_mask = 0;
+	c->in_len = 0;
+}
+
+static void conn_finish(struct worker *w, struct conn *c)
+{
+	conn_close(c);
+	c->state = C_DONE;
+	w->active--;
+}
+
+static void conn_fail(struct worker *w, struct conn *c, uint64_t now)
+{
+	w->errors++;
+	conn_close(c);
+	c->ep = (c->ep + 1) % w->b->n_endpoints;
+	if (now >= w->b->end_ns) {
+		conn_finish(w, c);
+		return;
+	}
+	c->state = C_WAIT;
+	timer_set(w, c, now + BENCH_RETRY_NS);
+}
+
+/* Sends what is left of the request; waits for EPOLLOUT if the socket is
+ * full. */
+static void conn_send(struct worker *w, struct conn *c, uint64_t now)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off,
+		                 c->out_len - c->out_off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			c->state = C_SEND;
+			if (conn_watch(w, c, EPOLLIN | EPOLLOUT))
+				conn_fail(w, c, now);
+			return;
 		}
+		if (n <= 0) {
+			conn_fail(w, c, now);
+			return;
+		}
+		c->out_off += (size_t)n;
 	}
-	conn_close(&c);
-	nng_aio_free(c.aio);
+	c->state = C_RECV;
+	if (conn_watch(w, c, EPOLLIN))
+		conn_fail(w, c, now);
+}
+
+/* Starts a non-blocking connect to c->ep: 0 if it completed, 1 if in
+ * progress, -1 on failure. */
+static int conn_connect(struct worker *w, struct conn *c)
+{
+	const struct bench *b = w->b;
+	c->fd = socket(b->addr[c->ep].ss_family,
+	               SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int rc = connect(c->fd, (const struct sockaddr *)&b->addr[c->ep],
+	                 b->addr_len[c->ep]);
+	if (rc < 0 && errno != EINPROGRESS)
+		return -1;
+	c->ev_mask = rc == 0 ? EPOLLIN : EPOLLOUT;
+	struct epoll_event ev = {.events = c->ev_mask, .data.ptr = c};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev))
+		return -1;
+	return rc == 0 ? 0 : 1;
+}
+
+/* One attempt at the current key, on a kept-alive or a new connection. */
+static void conn_attempt(struct worker *w, struct conn *c, uint64_t now)
+{
+	c->attempt_wall_ms = w->b->acked ? wall_ms() : 0;
+	make_request(w->b, c);
+	c->out_off = 0;
+	c->in_len = 0;
+	timer_set(w, c, now + BENCH_CALL_TIMEOUT_NS);
+	if (c->out_len == 0) { /* request did not fit: not sendable */
+		conn_fail(w, c, now);
+		return;
+	}
+	if (c->fd >= 0) {
+		conn_send(w, c, now);
+		return;
+	}
+	int rc = conn_connect(w, c);
+	if (rc < 0)
+		conn_fail(w, c, now);
+	else if (rc == 0)
+		conn_send(w, c, now);
+	else
+		c->state = C_CONNECTING;
+}
+
+/* Moves to the next key, or ends the client when the run is over. */
+static void conn_next(struct worker *w, struct conn *c, uint64_t now)
+{
+	if (now >= w->b->end_ns) {
+		conn_finish(w, c);
+		return;
+	}
+	c->seq++;
+	c->t0_ns = now;
+	conn_attempt(w, c, now);
+}
+
+static void conn_ack(struct worker *w, struct conn *c, uint64_t now)
+{
+	uint64_t us = (now - c->t0_ns) / 1000;
+	w->acks++;
+	if (w->n_lat < BENCH_SAMPLES_MAX)
+		w->lat_us[w->n_lat++] =
+		    us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+	if (w->b->acked) {
+		pthread_mutex_lock(&w->b->mu);
+		fprintf(w->b->acked, "%llu %llu\n",
+		        (unsigned long long)wall_ms(),
+		        (unsigned long long)c->attempt_wall_ms);
+		pthread_mutex_unlock(&w->b->mu);
+	}
+}
+
+/* A whole response of `len` bytes is at the start of c->in. */
+static void conn_response(struct worker *w, struct conn *c,
+                          const struct resp *r, size_t len, uint64_t now)
+{
+	if (r->status != 200) {
+		conn_fail(w, c, now);
+		return;
+	}
+	conn_ack(w, c, now);
+	if (r->close || r->until_eof) {
+		conn_close(c);
+	} else {
+		memmove(c->in, c->in + len, c->in_len - len);
+		c->in_len -= len;
+	}
+	conn_next(w, c, now);
+}
+
+static void conn_read(struct worker *w, struct conn *c, uint64_t now)
+{
+	struct resp r;
+	ssize_t n =
+	    recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_fail(w, c, now);
+		return;
+	}
+	if (n == 0) { /* EOF: completes only a body without a length */
+		long len = resp_parse(c->in, c->in_len, &r);
+		if (len == 0 && r.until_eof)
+			conn_response(w, c, &r, c->in_len, now);
+		else
+			conn_fail(w, c, now);
+		return;
+	}
+	c->in_len += (size_t)n;
+	long len = resp_parse(c->in, c->in_len, &r);
+	if (len < 0 || (len == 0 && c->in_len == sizeof(c->in)))
+		conn_fail(w, c, now);
+	else if (len > 0)
+		conn_response(w, c, &r, (size_t)len, now);
+}
+
+static void conn_event(struct worker *w, struct conn *c, uint32_t ev,
+                       uint64_t now)
+{
+	if (c->state == C_CONNECTING) {
+		int err = 0;
+		socklen_t el = sizeof(err);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) || err)
+			conn_fail(w, c, now);
+		else
+			conn_send(w, c, now);
+	} else if (c->state == C_SEND && (ev & EPOLLOUT)) {
+		conn_send(w, c, now);
+	} else if (c->state == C_RECV || c->state == C_SEND) {
+		conn_read(w, c, now); /* data, EOF or a socket error */
+	}
+}
+
+/* ---- worker loop ---- */
+
+static void worker_timers(struct worker *w, uint64_t now)
+{
+	w->next_timer_ns = UINT64_MAX;
+	for (int i = 0; i < w->n; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state != C_DONE && now >= c->timer_ns) {
+			if (c->state != C_WAIT)
+				conn_fail(w, c, now); /* attempt timed out */
+			else if (now >= w->b->end_ns)
+				conn_finish(w, c);
+			else
+				conn_attempt(w, c, now);
+		}
+		if (c->state != C_DONE && c->timer_ns < w->next_timer_ns)
+			w->next_timer_ns = c->timer_ns;
+	}
+}
+
+static int worker_wait_ms(const struct worker *w, uint64_t now)
+{
+	if (w->next_timer_ns <= now)
+		return 0;
+	uint64_t ms = (w->next_timer_ns - now + 999999) / 1000000;
+	return ms > BENCH_WAIT_MAX_MS ? BENCH_WAIT_MAX_MS : (int)ms;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event ev[BENCH_EVENTS_MAX];
+	uint64_t now = lora_now_ns();
+	for (int i = 0; i < w->n; i++)
+		conn_next(w, &w->conns[i], now);
+	while (w->active > 0) {
+		int n = epoll_wait(w->epfd, ev, BENCH_EVENTS_MAX,
+		                   worker_wait_ms(w, now));
+		if (n < 0 && errno != EINTR)
+			break;
+		now = lora_now_ns();
+		for (int i = 0; i < n; i++)
+			conn_event(w, ev[i].data.ptr, ev[i].events, now);
+		if (now >= w->next_timer_ns)
+			worker_timers(w, now);
+	}
+	for (int i = 0; i < w->n; i++)
+		conn_close(&w->conns[i]);
 	return NULL;
 }
+
+/* ---- setup and report ---- */
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -214,35 +548,72 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void report(struct bench *b, struct client *cls, uint64_t elapsed_ms)
+static void report(const struct bench *b, const struct worker *ws,
+                   uint64_t elapsed_ms)
 {
-	size_t total = 0, k = 0;
-	for (int i = 0; i < b->clients; i++)
-		total += cls[i].n;
-	uint32_t *all = calloc(total ? total : 1, sizeof(uint32_t));
-	for (int i = 0; all && i < b->clients; i++) {
-		memcpy(all + k, cls[i].lat_us, cls[i].n * sizeof(uint32_t));
-		k += cls[i].n;
+	size_t total = 0, n_lat = 0, k = 0;
+	long errors = 0;
+	for (int i = 0; i < b->threads; i++) {
+		total += ws[i].acks, n_lat += ws[i].n_lat;
+		errors += ws[i].errors;
+	}
+	uint32_t *all = calloc(n_lat ? n_lat : 1, sizeof(uint32_t));
+	for (int i = 0; all && i < b->threads; i++) {
+		memcpy(all + k, ws[i].lat_us, ws[i].n_lat * sizeof(uint32_t));
+		k += ws[i].n_lat;
 	}
 	double p50 = 0, p99 = 0;
-	if (all && total) {
-		qsort(all, total, sizeof(uint32_t), cmp_u32);
-		p50 = all[total / 2] / 1000.0;
-		p99 = all[total * 99 / 100] / 1000.0;
+	if (all && n_lat) {
+		qsort(all, n_lat, sizeof(uint32_t), cmp_u32);
+		p50 = all[n_lat / 2] / 1000.0;
+		p99 = all[n_lat * 99 / 100] / 1000.0;
 	}
 	free(all);
 	printf("system=%s clients=%d writes=%zu errors=%ld seconds=%.1f "
 	       "writes_per_s=%.0f p50_ms=%.2f p99_ms=%.2f\n",
-	       b->etcd ? "etcd" : "lora", b->clients, total,
-	       atomic_load(&b->errors), elapsed_ms / 1000.0,
+	       b->etcd ? "etcd" : "lora", b->clients, total, errors,
+	       elapsed_ms / 1000.0,
 	       elapsed_ms ? total * 1000.0 / (double)elapsed_ms : 0.0, p50,
 	       p99);
+}
+
+/* Splits "host:port" and resolves it once, before the run. */
+static int resolve(struct bench *b, int i)
+{
+	char host[64];
+	snprintf(host, sizeof(host), "%s", b->endpoints[i]);
+	char *colon = strrchr(host, ':');
+	if (colon == NULL)
+		return -1;
+	*colon = 0;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	if (getaddrinfo(host, colon + 1, &hints, &ai) || ai == NULL)
+		return -1;
+	memcpy(&b->addr[i], ai->ai_addr, ai->ai_addrlen);
+	b->addr_len[i] = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static int parse_endpoints(struct bench *b, const char *eps)
+{
+	for (const char *p = eps; *p && b->n_endpoints < BENCH_ENDPOINTS_MAX;) {
+		size_t len = strcspn(p, ",");
+		snprintf(b->endpoints[b->n_endpoints], 64, "%.*s", (int)len, p);
+		if (resolve(b, b->n_endpoints++)) {
+			fprintf(stderr, "bench_http: cannot resolve %.*s\n",
+			        (int)len, p);
+			return -1;
+		}
+		p += len + (p[len] == ',');
+	}
+	return b->n_endpoints ? 0 : -1;
 }
 
 static int parse(int argc, char **argv, struct bench *b)
 {
 	const char *eps = NULL, *acked = NULL;
-	b->clients = 1, b->duration_ms = 10000, b->prefix = "b";
+	b->clients = 1, b->threads = 1, b->duration_ms = 10000, b->prefix = "b";
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--mode"))
 			b->etcd = !strcmp(argv[i + 1], "etcd");
@@ -256,20 +627,57 @@ static int parse(int argc, char **argv, struct bench *b)
 			acked = argv[i + 1];
 		else if (!strcmp(argv[i], "--prefix"))
 			b->prefix = argv[i + 1];
+		else if (!strcmp(argv[i], "--threads"))
+			b->threads = atoi(argv[i + 1]);
 		else
 			return -1;
 	}
-	if (eps == NULL || b->clients < 1 || b->clients > BENCH_CLIENTS_MAX)
+	if (eps == NULL || b->clients < 1 || b->clients > BENCH_CLIENTS_MAX ||
+	    b->threads < 1 || b->threads > BENCH_THREADS_MAX ||
+	    parse_endpoints(b, eps))
 		return -1;
-	for (const char *p = eps; *p && b->n_endpoints < BENCH_ENDPOINTS_MAX;) {
-		size_t len = strcspn(p, ",");
-		snprintf(b->endpoints[b->n_endpoints++], 64, "%.*s", (int)len,
-		         p);
-		p += len + (p[len] == ',');
-	}
+	if (b->threads > b->clients)
+		b->threads = b->clients;
 	if (acked && (b->acked = fopen(acked, "w")) == NULL)
 		return -1;
-	return b->n_endpoints ? 0 : -1;
+	return 0;
+}
+
+/* Gives worker t the clients [t*n/T, (t+1)*n/T). */
+static int workers_init(struct bench *b, struct worker *ws, struct conn *conns)
+{
+	for (int i = 0; i < b->clients; i++) {
+		/* conns is calloc'd: only the fields that are not zero, so
+		 * that the untouched receive buffers stay unmapped */
+		conns[i].fd = -1;
+		conns[i].idx = i;
+		conns[i].ep = i % b->n_endpoints;
+		conns[i].seq = -1;
+	}
+	for (int t = 0; t < b->threads; t++) {
+		struct worker *w = &ws[t];
+		int lo = t * b->clients / b->threads;
+		int hi = (t + 1) * b->clients / b->threads;
+		*w = (struct worker){.b = b,
+		                     .conns = conns + lo,
+		                     .n = hi - lo,
+		                     .active = hi - lo,
+		                     .next_timer_ns = UINT64_MAX};
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->lat_us = malloc(BENCH_SAMPLES_MAX * sizeof(uint32_t));
+		if (w->epfd < 0 || w->lat_us == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+static void workers_free(struct bench *b, struct worker *ws)
+{
+	for (int t = 0; t < b->threads; t++) {
+		if (ws[t].epfd > 0)
+			close(ws[t].epfd);
+		free(ws[t].lat_us);
+	}
 }
 
 int main(int argc, char **argv)
@@ -279,23 +687,31 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 		        "usage: bench_http --mode lora|etcd --endpoints "
 		        "h:p,... [--clients N] [--duration-ms MS] "
-		        "[--acked FILE] [--prefix P]\n");
+		        "[--acked FILE] [--prefix P] [--threads T]\n");
 		return 2;
 	}
-	struct client *cls = calloc((size_t)b.clients, sizeof(*cls));
+	signal(SIGPIPE, SIG_IGN);
+	struct worker *ws = calloc((size_t)b.threads, sizeof(*ws));
+	struct conn *conns = calloc((size_t)b.clients, sizeof(*conns));
+	int rc = ws && conns ? workers_init(&b, ws, conns) : -1;
 	uint64_t t0 = lora_now_ms();
-	for (int i = 0; i < b.clients; i++) {
-		cls[i].b = &b, cls[i].idx = i;
-		cls[i].lat_us = malloc(BENCH_SAMPLES_MAX * sizeof(uint32_t));
-		pthread_create(&cls[i].th, NULL, client_main, &cls[i]);
-	}
-	for (int i = 0; i < b.clients; i++)
-		pthread_join(cls[i].th, NULL);
-	report(&b, cls, lora_now_ms() - t0);
-	for (int i = 0; i < b.clients; i++)
-		free(cls[i].lat_us);
-	free(cls);
+	b.end_ns = lora_now_ns() + (uint64_t)b.duration_ms * 1000000u;
+	int started = 0;
+	while (rc == 0 && started < b.threads &&
+	       pthread_create(&ws[started].th, NULL, worker_main,
+	                      &ws[started]) == 0)
+		started++;
+	for (int t = 0; t < started; t++)
+		pthread_join(ws[t].th, NULL);
+	if (rc == 0 && started == b.threads)
+		report(&b, ws, lora_now_ms() - t0);
+	else
+		fprintf(stderr, "bench_http: out of memory or threads\n");
+	if (ws)
+		workers_free(&b, ws);
+	free(ws);
+	free(conns);
 	if (b.acked)
 		fclose(b.acked);
-	return 0;
+	return rc == 0 && started == b.threads ? 0 : 1;
 }
