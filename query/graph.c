@@ -380,10 +380,10 @@ int g_has_index(struct qctx *c, const char *label, const char *key)
 	if (!c->view)
 		return 0;
 	if (!g->idx_loaded) {
-		Lora__CreateIndex **defs = NULL;
+		Lora__CreateIndex *const *defs = NULL;
 		size_t n = 0;
 		g->idx_loaded = 1;
-		if (sto_view_indexes(c->view, &defs, &n))
+		if (sto_view_catalogue(c->view, &defs, &n))
 			return 0;
 		g->idx_label = ar_alloc(c, sizeof(char *) * (n + 1));
 		g->idx_key = ar_alloc(c, sizeof(char *) * (n + 1));
@@ -396,7 +396,6 @@ int g_has_index(struct qctx *c, const char *label, const char *key)
 				    ar_strdup(c, defs[i]->properties[0]);
 				g->nidx++;
 			}
-		sto_indexes_free(defs, n);
 	}
 	for (size_t i = 0; i < g->nidx; i++)
 		if (!strcmp(g->idx_label[i], label) &&

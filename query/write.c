@@ -372,11 +372,11 @@ void check_unique(struct qctx *c)
 {
 	if (!c->g.written.n || !c->view)
 		return;
-	Lora__CreateIndex **defs = NULL;
+	Lora__CreateIndex *const *defs = NULL;
 	size_t n = 0;
-	if (sto_view_indexes(c->view, &defs, &n))
+	if (sto_view_catalogue(c->view, &defs, &n))
 		return;
-	/* copy what we need so the catalogue can be freed before raising */
+	/* copy what we need: raising leaves through a longjmp */
 	const char **lab = ar_alloc(c, sizeof(char *) * (n + 1));
 	const char **key = ar_alloc(c, sizeof(char *) * (n + 1));
 	const char **nm = ar_alloc(c, sizeof(char *) * (n + 1));
@@ -389,7 +389,6 @@ void check_unique(struct qctx *c)
 			nm[k] = ar_strdup(c, defs[i]->name);
 			k++;
 		}
-	sto_indexes_free(defs, n);
 	for (size_t u = 0; u < k; u++)
 		for (size_t i = 0; i < c->g.written.n; i++) {
 			struct gnode *g = g_node(c, c->g.written.v[i]);

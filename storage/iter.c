@@ -164,15 +164,14 @@ int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
 static int seek_indexed(struct sto_view *v, const char *label, const char *key,
                         int *yes)
 {
-	if (!v->defs_loaded) {
-		int rv = sto_view_indexes(v, &v->defs, &v->ndefs);
-		if (rv)
-			return rv;
-		v->defs_loaded = 1;
-	}
+	Lora__CreateIndex *const *defs;
+	size_t ndefs;
+	int rv = sto_view_catalogue(v, &defs, &ndefs);
+	if (rv)
+		return rv;
 	*yes = 0;
-	for (size_t i = 0; i < v->ndefs; i++) {
-		const Lora__CreateIndex *d = v->defs[i];
+	for (size_t i = 0; i < ndefs; i++) {
+		const Lora__CreateIndex *d = defs[i];
 		if (d->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
 		    d->kind == LORA__INDEX_KIND__INDEX_VECTOR ||
 		    strcmp(d->label, label))

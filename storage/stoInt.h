@@ -152,6 +152,7 @@ struct sto_store {
 	rocksdb_cache_t *cache;
 	rocksdb_cache_t *row_cache;  /* key-value cache for point reads */
 	rocksdb_options_t *adj_opts; /* adjacency CF: tuned for Gets */
+	rocksdb_options_t *req_opts; /* requests CF: memtable bloom */
 	rocksdb_block_based_table_options_t *adj_bbto;
 	rocksdb_column_family_handle_t *cf[STO_CF_COUNT];
 	rocksdb_writeoptions_t *wo;
@@ -294,6 +295,8 @@ struct sto_view {
 	Lora__CreateIndex **defs;
 	size_t ndefs;
 	int defs_loaded;
+	uint64_t next_node, next_edge; /* read once: ids_loaded */
+	int ids_loaded;
 };
 
 /* Name of type token tok through the view's cache; NULL when unknown. */

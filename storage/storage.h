@@ -195,6 +195,10 @@ int sto_view_count_edges(struct sto_view *v, const char *type, uint64_t *count);
  */
 int sto_view_indexes(struct sto_view *v, Lora__CreateIndex ***out, size_t *n);
 void sto_indexes_free(Lora__CreateIndex **defs, size_t n);
+/* The same catalogue, read once per view (a view's snapshot never
+ * changes): *out is borrowed, valid until sto_view_close. */
+int sto_view_catalogue(struct sto_view *v, Lora__CreateIndex *const **out,
+                       size_t *n);
 
 /* Every label, relationship type or property key in use, sorted; free with
  * sto_names_free. kind: 0 labels, 1 relationship types, 2 property keys. */

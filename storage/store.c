@@ -22,6 +22,8 @@ const char *const sto_cf_names[STO_CF_COUNT] = {"default",   "nodes",   "edges",
 #define STO_ROW_CACHE_BYTES (64u << 20)
 /* Share of a data block's hash index slots in use (adjacency CF). */
 #define STO_ADJ_HASH_UTIL_RATIO 0.75
+/* memtable bloom bits of the requests CF, as a share of its write buffer */
+#define STO_REQ_MEMTABLE_BLOOM_RATIO 0.02
 
 void sto_options_init(struct sto_options *opts)
 {
@@ -345,6 +347,13 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	s->row_cache = rocksdb_cache_create_lru(STO_ROW_CACHE_BYTES);
 	rocksdb_options_set_row_cache(s->opts, s->row_cache);
 	set_adj_options(s);
+	/* The requests CF is read once per client write with a request id,
+	 * almost always for an id it does not hold: a bloom filter over the
+	 * memtable's whole keys answers those without a skip-list search. */
+	s->req_opts = rocksdb_options_create_copy(s->opts);
+	rocksdb_options_set_memtable_prefix_bloom_size_ratio(
+	    s->req_opts, STO_REQ_MEMTABLE_BLOOM_RATIO);
+	rocksdb_options_set_memtable_whole_key_filtering(s->req_opts, 1);
 	s->wo = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo, o->sync_writes ? 1 : 0);
 	s->ro = rocksdb_readoptions_create();
@@ -434,7 +443,9 @@ int sto_open(const char *dir, const struct sto_options *opts,
 	set_rocks_options(s, opts);
 	const rocksdb_options_t *cfo[STO_CF_COUNT];
 	for (int i = 0; i < STO_CF_COUNT; i++)
-		cfo[i] = i == STO_CF_ADJ ? s->adj_opts : s->opts;
+		cfo[i] = i == STO_CF_ADJ   ? s->adj_opts
+		         : i == STO_CF_REQ ? s->req_opts
+		                           : s->opts;
 	char *err = NULL;
 	s->db = rocksdb_open_column_families(s->opts, dir, STO_CF_COUNT,
 	                                     sto_cf_names, cfo, s->cf, &err);
@@ -468,6 +479,7 @@ void sto_close(struct sto_store *s)
 	rocksdb_options_destroy(s->opts);
 	rocksdb_block_based_options_destroy(s->bbto);
 	rocksdb_options_destroy(s->adj_opts);
+	rocksdb_options_destroy(s->req_opts);
 	rocksdb_block_based_options_destroy(s->adj_bbto);
 	rocksdb_cache_destroy(s->cache);
 	rocksdb_cache_destroy(s->row_cache);

@@ -69,10 +69,20 @@ uint64_t sto_view_applied_index(struct sto_view *v)
 int sto_view_next_ids(struct sto_view *v, uint64_t *next_node_id,
                       uint64_t *next_edge_id)
 {
-	char k = STO_META_NEXT_NODE;
-	int rv = sto_meta_get_u64(v->s, v->ro, &k, 1, next_node_id);
-	k = STO_META_NEXT_EDGE;
-	return rv ? rv : sto_meta_get_u64(v->s, v->ro, &k, 1, next_edge_id);
+	if (!v->ids_loaded) { /* the snapshot's values never change */
+		char k = STO_META_NEXT_NODE;
+		int rv = sto_meta_get_u64(v->s, v->ro, &k, 1, &v->next_node);
+		k = STO_META_NEXT_EDGE;
+		if (rv == 0)
+			rv =
+			    sto_meta_get_u64(v->s, v->ro, &k, 1, &v->next_edge);
+		if (rv)
+			return rv;
+		v->ids_loaded = 1;
+	}
+	*next_node_id = v->next_node;
+	*next_edge_id = v->next_edge;
+	return 0;
 }
 
 /* Reads and decodes a record; LORA_ENOTFOUND when absent. */
@@ -391,6 +401,20 @@ int sto_view_indexes(struct sto_view *v, Lora__CreateIndex ***out, size_t *n)
 	}
 	*out = defs;
 	*n = cnt;
+	return 0;
+}
+
+int sto_view_catalogue(struct sto_view *v, Lora__CreateIndex *const **out,
+                       size_t *n)
+{
+	if (!v->defs_loaded) {
+		int rv = sto_view_indexes(v, &v->defs, &v->ndefs);
+		if (rv)
+			return rv;
+		v->defs_loaded = 1;
+	}
+	*out = v->defs;
+	*n = v->ndefs;
 	return 0;
 }
 
