@@ -106,7 +106,7 @@ struct node_http {
 	size_t n_conns;
 	struct node_http_ex *head, *tail; /* requests for the workers */
 	size_t qlen;
-	int stopping;
+	atomic_int stopping; /* set under mu (workers wait on cond) */
 };
 
 /* ---- answers
@@ -909,11 +909,8 @@ static void *io_main(void *arg)
 	for (;;) {
 		int cnt = epoll_wait(hs->efd, evs, NODE_HTTP_EVENTS_MAX,
 		                     NODE_HTTP_TICK_MS);
-		pthread_mutex_lock(&hs->mu);
-		int stop = hs->stopping;
-		pthread_mutex_unlock(&hs->mu);
-		if (stop)
-			break;
+		if (atomic_load(&hs->stopping))
+			break; /* no lock: an answering thread may hold mu */
 		for (int i = 0; i < cnt; i++) {
 			void *p = evs[i].data.ptr;
 			if (p == &hs->lfd)

@@ -743,11 +743,76 @@ static int mutation_ok(const Lora__Mutation *m)
 /* ---- the batch
  * ------------------------------------------------------------------- */
 
+/* ---- cached meta values ----------------------------------------------------
+ */
+
+static struct sto_meta_slot *meta_slot(struct sto_store *s, const uint8_t *k,
+                                       size_t klen, int add)
+{
+	if (s->meta_cache == NULL)
+		return NULL;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < klen; i++)
+		h = (h ^ k[i]) * 16777619u;
+	for (size_t n = 0; n < STO_META_CACHE_SLOTS; n++) {
+		struct sto_meta_slot *sl =
+		    &s->meta_cache[(h + n) & (STO_META_CACHE_SLOTS - 1)];
+		if (sl->used && sl->klen == klen && !memcmp(sl->key, k, klen))
+			return sl;
+		if (sl->used)
+			continue;
+		if (!add || s->meta_cached >= STO_META_CACHE_SLOTS / 2)
+			return NULL;
+		sl->used = 1;
+		sl->klen = (uint8_t)klen;
+		memcpy(sl->key, k, klen);
+		s->meta_cached++;
+		return sl;
+	}
+	return NULL;
+}
+
+/* A meta u64 of the latest state, through the cache. */
+static int meta_read(struct sto_store *s, const uint8_t *k, size_t klen,
+                     uint64_t *v)
+{
+	struct sto_meta_slot *sl = meta_slot(s, k, klen, 0);
+	if (sl) {
+		*v = sl->v;
+		return 0;
+	}
+	int rv = sto_meta_get_u64(s, s->ro, (const char *)k, klen, v);
+	if (rv == 0 && (sl = meta_slot(s, k, klen, 1)) != NULL)
+		sl->v = *v;
+	return rv;
+}
+
+/* Stages a meta u64 write (cached once the batch commits). */
+static int meta_write(struct apply_ctx *c, const uint8_t *k, size_t klen,
+                      uint64_t v)
+{
+	uint8_t b[8], rec[14] = {(uint8_t)klen};
+	lora_put_be64(b, v);
+	memcpy(rec + 1, k, klen);
+	memcpy(rec + 6, b, 8);
+	int rv = lora_buf_append(&c->meta_new, rec, sizeof rec);
+	return rv ? rv
+	          : apply_wonly(c, 0, STO_CF_META, (const char *)k, klen, b, 8);
+}
+
+static void meta_committed(struct apply_ctx *c)
+{
+	for (size_t off = 0; off + 14 <= c->meta_new.len; off += 14) {
+		const uint8_t *r = (const uint8_t *)c->meta_new.data + off;
+		struct sto_meta_slot *sl = meta_slot(c->s, r + 1, r[0], 1);
+		if (sl)
+			sl->v = lora_get_be64(r + 6);
+	}
+}
+
 static int put_u64(struct apply_ctx *c, char meta_key, uint64_t v)
 {
-	uint8_t b[8];
-	lora_put_be64(b, v);
-	return apply_wonly(c, 0, STO_CF_META, &meta_key, 1, b, 8);
+	return meta_write(c, (const uint8_t *)&meta_key, 1, v);
 }
 
 /* Adds delta to the count under key (prefix + optional token). */
@@ -755,23 +820,18 @@ static int count_write(struct apply_ctx *c, char prefix, int has_tok,
                        uint32_t tok, int64_t delta)
 {
 	uint8_t k[5];
-	char *v;
-	size_t vlen;
 	k[0] = (uint8_t)prefix;
 	lora_put_be32(k + 1, tok);
 	size_t klen = has_tok ? 5 : 1;
-	/* Counts are written only here, so the database has the current
-	 * value. */
-	int rv = sto_get(c->s, c->s->ro, STO_CF_META, k, klen, &v, &vlen);
+	/* Counts are written only here, so the database (and the cache)
+	 * has the current value. */
+	uint64_t cur;
+	int rv = meta_read(c->s, k, klen, &cur);
 	if (rv)
 		return rv;
-	uint64_t cur = v && vlen == 8 ? lora_get_be64((uint8_t *)v) : 0;
-	rocksdb_free(v);
 	/* A negative total can only come from damaged counts: clamp. */
 	uint64_t nv = delta < 0 && cur < (uint64_t)-delta ? 0 : cur + delta;
-	uint8_t b[8];
-	lora_put_be64(b, nv);
-	return apply_wonly(c, 0, STO_CF_META, k, klen, b, 8);
+	return meta_write(c, k, klen, nv);
 }
 
 static int apply_finish(struct apply_ctx *c)
@@ -802,11 +862,11 @@ static int ctx_init(struct apply_ctx *c, struct sto_store *s, char *errmsg)
 	c->s = s;
 	c->errmsg = errmsg;
 	c->wb = rocksdb_writebatch_wi_create(0, 1);
-	char k = STO_META_NEXT_NODE;
-	int rv = sto_meta_get_u64(s, s->ro, &k, 1, &c->state_next_node);
+	uint8_t k = STO_META_NEXT_NODE;
+	int rv = meta_read(s, &k, 1, &c->state_next_node);
 	k = STO_META_NEXT_EDGE;
 	if (!rv)
-		rv = sto_meta_get_u64(s, s->ro, &k, 1, &c->state_next_edge);
+		rv = meta_read(s, &k, 1, &c->state_next_edge);
 	c->next_node = c->state_next_node;
 	c->next_edge = c->state_next_edge;
 	return rv;
@@ -824,6 +884,7 @@ static void ctx_free(struct apply_ctx *c)
 	lora_buf_free(&c->kbuf);
 	lora_buf_free(&c->vbuf);
 	lora_buf_free(&c->wonly);
+	lora_buf_free(&c->meta_new);
 	adj_free(c);
 }
 
@@ -881,6 +942,7 @@ static int ctx_commit(struct apply_ctx *c, uint64_t index)
 		s->cat = c->cat;
 		c->cat_copied = 0;
 	}
+	meta_committed(c);
 	atomic_store(&s->applied, index);
 	return 0;
 }

@@ -41,6 +41,9 @@ struct apply_ctx {
 	 * creates no index. */
 	struct lora_buf wonly;
 	int wonly_label;
+	/* Meta values this batch writes, for the cache once it committed:
+	 * (u8 klen, key[5], be64 value) records. */
+	struct lora_buf meta_new;
 };
 
 /* Operating errors abort the whole apply without writing anything;

@@ -144,6 +144,20 @@ struct sto_catalog {
 	size_t n;
 };
 
+/*
+ * Meta values the apply path reads back on every batch (next ids, counts).
+ * Only apply writes them, so a cached value is exact; a value enters when
+ * read from the database or when the batch that wrote it committed. Open
+ * addressing on the 1- or 5-byte meta key; when full, reads go to the
+ * database. Touched only under apply_mu.
+ */
+#define STO_META_CACHE_SLOTS 4096 /* power of two */
+struct sto_meta_slot {
+	uint8_t used, klen;
+	uint8_t key[5];
+	uint64_t v;
+};
+
 struct sto_store {
 	rocksdb_t *db;
 	uint64_t request_window; /* entries whose request ids are kept */
@@ -161,8 +175,10 @@ struct sto_store {
 	pthread_mutex_t tok_mu; /* guards tok[] */
 	struct sto_tokens tok[STO_TOK_KINDS];
 
-	pthread_mutex_t apply_mu; /* serialises apply and checkpoint */
-	struct sto_catalog cat;   /* touched only under apply_mu */
+	pthread_mutex_t apply_mu;         /* serialises apply and checkpoint */
+	struct sto_catalog cat;           /* touched only under apply_mu */
+	struct sto_meta_slot *meta_cache; /* STO_META_CACHE_SLOTS; NULL: off */
+	size_t meta_cached;
 
 	_Atomic uint64_t applied;
 };

@@ -438,6 +438,9 @@ int sto_open(const char *dir, const struct sto_options *opts,
 		                 dir);
 	pthread_mutex_init(&s->tok_mu, NULL);
 	pthread_mutex_init(&s->apply_mu, NULL);
+	/* without memory for it, reads go to the database */
+	s->meta_cache =
+	    lora_calloc(STO_META_CACHE_SLOTS, sizeof *s->meta_cache);
 	s->request_window = opts->request_window ? opts->request_window
 	                                         : STO_REQUEST_WINDOW_DEFAULT;
 	set_rocks_options(s, opts);
@@ -486,6 +489,7 @@ void sto_close(struct sto_store *s)
 	for (int i = 0; i < STO_TOK_KINDS; i++)
 		sto_tok_free(&s->tok[i]);
 	sto_cat_free(&s->cat);
+	lora_free(s->meta_cache);
 	pthread_mutex_destroy(&s->tok_mu);
 	pthread_mutex_destroy(&s->apply_mu);
 	lora_free(s);

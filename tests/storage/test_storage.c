@@ -455,6 +455,22 @@ START_TEST(rejected_batches_leave_no_trace)
 	add_create_node(b, 3, "NewLabel", 1, "newkey", v_int(1));
 	add_create_edge(b, 2, "NEWTYPE", 1, 3, 0);
 	ck_assert_int_eq(apply(b), 0);
+	/* Counts (which the apply path caches) saw no rejected batch. */
+	uint64_t c;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_count_nodes(v, NULL, &c), 0);
+	ck_assert_uint_eq(c, 3);
+	ck_assert_int_eq(sto_view_count_nodes(v, "A", &c), 0);
+	ck_assert_uint_eq(c, 2);
+	ck_assert_int_eq(sto_view_count_nodes(v, "NewLabel", &c), 0);
+	ck_assert_uint_eq(c, 1);
+	ck_assert_int_eq(sto_view_count_nodes(v, "B", &c), 0);
+	ck_assert_uint_eq(c, 0);
+	ck_assert_int_eq(sto_view_count_edges(v, NULL, &c), 0);
+	ck_assert_uint_eq(c, 2);
+	ck_assert_int_eq(sto_view_count_edges(v, "NEWTYPE", &c), 0);
+	ck_assert_uint_eq(c, 1);
+	sto_view_close(v);
 }
 END_TEST
 
