@@ -1,6 +1,7 @@
 /* query.c - the public API of query.h: open / next / free a statement,
  * conversions between Lora__Value and the runtime value, EXPLAIN plans,
  * qry_is_write and qry_value_format. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -674,12 +675,62 @@ static void isw_thunk(void *p)
 	*a->is_write = q_is_write(q);
 }
 
+/*
+ * Answers for recent statement texts: a client usually sends the same few
+ * statements with different parameters, and every node that routes one
+ * asks (the node it reached, then the leader). Direct-mapped on a hash of
+ * the text; only texts up to QRY_KIND_TEXT_BYTES that parsed are kept.
+ */
+#define QRY_KIND_SLOTS      64
+#define QRY_KIND_TEXT_BYTES 256
+static struct {
+	char text[QRY_KIND_TEXT_BYTES];
+	int is_write;
+} kind_cache[QRY_KIND_SLOTS];
+static pthread_mutex_t kind_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t kind_slot(const char *query, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)query[i]) * 16777619u;
+	return h % QRY_KIND_SLOTS;
+}
+
+static int kind_cached(const char *query, int *is_write)
+{
+	size_t len = strlen(query);
+	if (len == 0 || len >= QRY_KIND_TEXT_BYTES)
+		return 0;
+	size_t k = kind_slot(query, len);
+	pthread_mutex_lock(&kind_mu);
+	int hit = strcmp(kind_cache[k].text, query) == 0;
+	if (hit)
+		*is_write = kind_cache[k].is_write;
+	pthread_mutex_unlock(&kind_mu);
+	return hit;
+}
+
+static void kind_keep(const char *query, int is_write)
+{
+	size_t len = strlen(query);
+	if (len == 0 || len >= QRY_KIND_TEXT_BYTES)
+		return;
+	size_t k = kind_slot(query, len);
+	pthread_mutex_lock(&kind_mu);
+	memcpy(kind_cache[k].text, query, len + 1);
+	kind_cache[k].is_write = is_write;
+	pthread_mutex_unlock(&kind_mu);
+}
+
 int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 {
 	struct qry_error local;
 	struct qry_error *const e = err ? err : &local;
 	memset(e, 0, sizeof *e);
 	*is_write = 0;
+	if (kind_cached(query, is_write))
+		return 0;
 	struct qctx *c = lora_calloc(1, sizeof(*c));
 	if (!c)
 		return e->code = LORA_ENOMEM;
@@ -689,5 +740,7 @@ int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 	int code = protect(c, isw_thunk, &a);
 	arena_free(&c->ar);
 	lora_free(c);
+	if (code == 0)
+		kind_keep(query, *is_write);
 	return code;
 }

@@ -542,6 +542,19 @@ START_TEST(test_read_only_and_is_write)
 	    qry_is_write("CREATE INDEX i FOR (n:L) ON (n.p)", &w, &err), 0);
 	ck_assert_int_eq(w, 1);
 	ck_assert_int_eq(qry_is_write("MATCH (", &w, &err), LORA_EPARSE);
+	/* Answers are kept per text: asked again (and between others, and
+	 * for many texts that share slots), each text keeps its own. */
+	for (int round = 0; round < 3; round++)
+		for (int i = 0; i < 200; i++) {
+			char q[64];
+			snprintf(q, sizeof q,
+			         i % 2 ? "MATCH (n) SET n.x = %d"
+			               : "MATCH (n) RETURN %d",
+			         i);
+			ck_assert_int_eq(qry_is_write(q, &w, &err), 0);
+			ck_assert_int_eq(w, i % 2);
+		}
+	ck_assert_int_eq(qry_is_write("MATCH (", &w, &err), LORA_EPARSE);
 	struct sto_view *v;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
 	struct qry_request req = {0};
