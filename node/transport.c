@@ -38,6 +38,7 @@
 #define PEER_SENDBUF_KEEP_BYTES (256u << 10) /* kept after a big batch */
 #define PEER_PROBE_BYTES        16           /* reads on our outgoing stream */
 #define PEER_WAIT_SLICE_MS      20 /* send_wait re-checks at least this often */
+#define PEER_CONNS_IN_MAX       64 /* inbound streams open at once */
 
 /* nng's SP-over-TCP headers: dialer push v0, listener pull v0 */
 static const uint8_t hello_push[PEER_HELLO_BYTES] = {0, 'S',  'P', 0,
@@ -109,6 +110,8 @@ struct node_transport {
 	pthread_mutex_t in_mu;
 	int recv_stopped;
 	struct conn_in *live, *dead; /* dead: closed, freed by a reaper */
+	int live_count;
+	int full_warned; /* accept_cb's: the refusal is logged */
 	/* frames other than Raft messages (snapshot chunks write files,
 	 * gossip may redial a peer): handled by a thread of ours, never on
 	 * nng's callback thread */
@@ -148,9 +151,9 @@ static int buf_reserve(struct byte_buf *b, size_t need)
 {
 	if (b->len + need <= b->cap)
 		return 0;
-	size_t cap = b->cap ? b->cap : PEER_RECVBUF_BYTES;
-	while (cap < b->len + need)
-		cap *= 2;
+	size_t cap = b->cap ? b->cap * 2 : PEER_RECVBUF_BYTES;
+	if (cap < b->len + need) /* a big frame: just its size */
+		cap = b->len + need;
 	uint8_t *p = lora_realloc(b->data, cap);
 	if (p == NULL)
 		return LORA_ENOMEM;
@@ -330,8 +333,10 @@ static void conn_kill(struct conn_in *c)
 		struct conn_in **pp = &t->live;
 		while (*pp != NULL && *pp != c)
 			pp = &(*pp)->next;
-		if (*pp == c)
+		if (*pp == c) {
 			*pp = c->next;
+			t->live_count--;
+		}
 		c->next = t->dead;
 		t->dead = c;
 	}
@@ -432,10 +437,24 @@ static void conn_start(struct node_transport *t, nng_stream *s)
 	pthread_mutex_lock(&t->in_mu);
 	c->next = t->live;
 	t->live = c;
+	t->live_count++;
 	int armed = conn_arm(c) == 0;
 	pthread_mutex_unlock(&t->in_mu);
 	if (!armed)
 		conn_kill(c);
+}
+
+/* Whether one more inbound stream may open (warns once per full spell). */
+static int conn_room(struct node_transport *t)
+{
+	pthread_mutex_lock(&t->in_mu);
+	int room = t->live_count < PEER_CONNS_IN_MAX;
+	pthread_mutex_unlock(&t->in_mu);
+	if (!room && !t->full_warned)
+		LOG_WARN("peer listener: %d connections open, refusing more",
+		         PEER_CONNS_IN_MAX);
+	t->full_warned = !room; /* only accept_cb touches it */
+	return room;
 }
 
 static void accept_cb(void *arg)
@@ -443,8 +462,10 @@ static void accept_cb(void *arg)
 	struct node_transport *t = arg;
 	reap_dead(t);
 	int rv = nng_aio_result(t->accept_aio);
-	if (rv == 0)
+	if (rv == 0 && conn_room(t))
 		conn_start(t, nng_aio_get_output(t->accept_aio, 0));
+	else if (rv == 0)
+		nng_stream_free(nng_aio_get_output(t->accept_aio, 0));
 	else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
 	else
@@ -462,6 +483,7 @@ static struct conn_in *conn_claim(struct node_transport *t)
 	struct conn_in *c = t->live;
 	if (c != NULL) {
 		t->live = c->next;
+		t->live_count--;
 		c->closing = 1;
 	} else if ((c = t->dead) != NULL) {
 		t->dead = c->next;
@@ -618,6 +640,8 @@ static void peer_lost(struct peer_out *pc, int rv)
 
 static void room_signal(struct node_transport *t)
 {
+	if (__atomic_load_n(&t->room_waiters, __ATOMIC_ACQUIRE) == 0)
+		return; /* a waiter re-checks every PEER_WAIT_SLICE_MS anyway */
 	pthread_mutex_lock(&t->mu);
 	if (t->room_waiters > 0)
 		pthread_cond_broadcast(&t->room);
@@ -969,9 +993,9 @@ int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
 		struct timespec ts;
 		deadline_after(
 		    &ts, ms < PEER_WAIT_SLICE_MS ? ms : PEER_WAIT_SLICE_MS);
-		t->room_waiters++;
+		__atomic_add_fetch(&t->room_waiters, 1, __ATOMIC_RELEASE);
 		pthread_cond_timedwait(&t->room, &t->mu, &ts);
-		t->room_waiters--;
+		__atomic_sub_fetch(&t->room_waiters, 1, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&t->mu);
 	return rc;

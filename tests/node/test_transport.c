@@ -24,6 +24,7 @@
 #define T_BIG_BYTES   (8u << 20)
 #define T_WAIT_MS     5000
 #define T_PING_SEQ    UINT64_MAX
+#define T_IDLE_CONNS  80 /* more than the listener keeps open (64) */
 
 static unsigned seed;
 
@@ -355,6 +356,17 @@ START_TEST(garbage_closes_only_that_connection)
 	close(g1), close(g2), close(g3);
 	ck_assert_int_eq(send_burst(b, 0, 50), 50); /* b's stream still up */
 	ck_assert(wait_for(&ra, 50, 2, 50));
+	/* idle strays past the listener's limit are refused, b unharmed */
+	int idle[T_IDLE_CONNS], refused = 0;
+	for (int i = 0; i < T_IDLE_CONNS; i++)
+		idle[i] = raw_connect(1);
+	for (int i = T_IDLE_CONNS - 8; i < T_IDLE_CONNS; i++)
+		refused += raw_closed(idle[i], 300);
+	ck_assert_int_gt(refused, 0);
+	for (int i = 0; i < T_IDLE_CONNS; i++)
+		close(idle[i]);
+	ck_assert_int_eq(send_burst(b, 50, 50), 50);
+	ck_assert(wait_for(&ra, 100, 2, 100));
 	ck_assert_uint_eq(ra.bad, 0);
 	node_transport_close(b);
 	node_transport_close(a);
