@@ -33,7 +33,7 @@ struct rec {
 	pthread_mutex_t mu;
 	uint64_t next_seq[T_SENDERS_MAX + 1]; /* per sender, raft frames */
 	unsigned long frames, info_frames, bad;
-	size_t big_len;
+	size_t big_len, max_len; /* max_len: of the counted frames */
 	int big_ok;
 };
 
@@ -85,6 +85,8 @@ static void on_frame(void *arg, int kind, uint64_t from, const uint8_t *p,
 			r->bad++;
 		r->next_seq[from] = seq + 1;
 		r->frames++;
+		if (len > r->max_len)
+			r->max_len = len;
 	}
 	pthread_mutex_unlock(&r->mu);
 }
@@ -135,11 +137,12 @@ static int ping(struct node_transport *t, uint64_t to, int timeout_ms)
 	                                timeout_ms);
 }
 
-/* Waits until cond(r) holds, up to T_WAIT_MS. */
-static int wait_for(struct rec *r, unsigned long frames, uint64_t from,
-                    uint64_t next)
+/* Waits up to timeout_ms until r has `frames` frames and, unless from is
+ * 0, sender from's next sequence number is at least next. */
+static int wait_until(struct rec *r, unsigned long frames, uint64_t from,
+                      uint64_t next, int timeout_ms)
 {
-	long end = now_ms() + T_WAIT_MS;
+	long end = now_ms() + timeout_ms;
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		int ok = r->frames >= frames &&
@@ -151,6 +154,17 @@ static int wait_for(struct rec *r, unsigned long frames, uint64_t from,
 			return 0;
 		sleep_ms(5);
 	}
+}
+
+static int wait_for(struct rec *r, unsigned long frames, uint64_t from,
+                    uint64_t next)
+{
+	return wait_until(r, frames, from, next, T_WAIT_MS);
+}
+
+static int wait_for_ms(struct rec *r, unsigned long frames, int timeout_ms)
+{
+	return wait_until(r, frames, 0, 0, timeout_ms);
 }
 
 struct sender {
@@ -466,6 +480,46 @@ START_TEST(close_with_frames_in_flight)
 }
 END_TEST
 
+/* Allocation failures (lora_alloc_fail_after) on both sides: the send is
+ * refused or the receiving stream closes, nothing crashes or leaks, and
+ * frames flow again once memory is back. */
+START_TEST(out_of_memory_then_recovery)
+{
+	struct rec ra, rb;
+	rec_init(&ra), rec_init(&rb);
+	struct node_transport *a = open_node(1, &ra), *b = open_node(2, &rb);
+	peer(b, 1);
+	ck_assert_int_eq(ping(b, 1, T_WAIT_MS), 0);
+	size_t big = 4 * T_FRAME_MAX * 64; /* past both sides' buffers */
+	uint8_t *p = malloc(big);
+	fill(p, big, 2, 0);
+	lora_alloc_fail_after(0, 1);
+	int rc = node_transport_send(b, 1, NODE_FRAME_RAFT, p, big);
+	lora_alloc_fail_after(-1, 0);
+	ck_assert_int_eq(rc, LORA_ENOMEM);
+	/* the sender's buffer grows (allocation 1), the receiver's cannot
+	 * (allocation 2): that stream closes, the frame is lost */
+	lora_alloc_fail_after(1, 0);
+	ck_assert_int_eq(node_transport_send(b, 1, NODE_FRAME_RAFT, p, big), 0);
+	/* frames accepted before node 2 saw the close are lost too: retry */
+	long end = now_ms() + T_WAIT_MS;
+	uint64_t seq = 1;
+	while (!wait_for_ms(&ra, 1, 10) && now_ms() < end) {
+		fill(p, 64, 2, seq);
+		seq += node_transport_send(b, 1, NODE_FRAME_RAFT, p, 64) == 0;
+	}
+	lora_alloc_fail_after(-1, 0);
+	pthread_mutex_lock(&ra.mu);
+	ck_assert_uint_ge(ra.frames, 1);
+	ck_assert_uint_eq(ra.bad, 0);
+	ck_assert_uint_lt(ra.max_len, big); /* the big frame was lost */
+	pthread_mutex_unlock(&ra.mu);
+	free(p);
+	node_transport_close(b);
+	node_transport_close(a);
+}
+END_TEST
+
 static Suite *transport_suite(void)
 {
 	Suite *s = suite_create("transport");
@@ -477,6 +531,7 @@ static Suite *transport_suite(void)
 	tcase_add_test(tc, garbage_closes_only_that_connection);
 	tcase_add_test(tc, wire_format_and_local_address);
 	tcase_add_test(tc, close_with_frames_in_flight);
+	tcase_add_test(tc, out_of_memory_then_recovery);
 	suite_add_tcase(s, tc);
 	return s;
 }
