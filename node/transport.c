@@ -39,6 +39,8 @@
 #define PEER_PROBE_BYTES        16           /* reads on our outgoing stream */
 #define PEER_WAIT_SLICE_MS      20 /* send_wait re-checks at least this often */
 #define PEER_CONNS_IN_MAX       64 /* inbound streams open at once */
+#define PEER_HELLO_TIMEOUT_MS   5000 /* for an inbound stream's hello */
+#define PEER_IN_WARN_MS         1000 /* at most one inbound warning per */
 
 /* nng's SP-over-TCP headers: dialer push v0, listener pull v0 */
 static const uint8_t hello_push[PEER_HELLO_BYTES] = {0, 'S',  'P', 0,
@@ -111,7 +113,8 @@ struct node_transport {
 	int recv_stopped;
 	struct conn_in *live, *dead; /* dead: closed, freed by a reaper */
 	int live_count;
-	int full_warned; /* accept_cb's: the refusal is logged */
+	int full_warned;     /* accept_cb's: the refusal is logged */
+	nng_time in_warn_at; /* last inbound-stream warning (in_mu) */
 	/* frames other than Raft messages (snapshot chunks write files,
 	 * gossip may redial a peer): handled by a thread of ours, never on
 	 * nng's callback thread */
@@ -193,6 +196,19 @@ static void stream_remote(nng_stream *s, char *out, size_t out_bytes)
 
 /* ---- receiving --------------------------------------------------------- */
 
+/* Whether an inbound stream's trouble may be logged now: a flood of bad
+ * connections gives one line per PEER_IN_WARN_MS. */
+static int in_warn_ok(struct node_transport *t)
+{
+	pthread_mutex_lock(&t->in_mu);
+	nng_time now = nng_clock();
+	int ok = t->in_warn_at == 0 || now - t->in_warn_at >= PEER_IN_WARN_MS;
+	if (ok)
+		t->in_warn_at = now;
+	pthread_mutex_unlock(&t->in_mu);
+	return ok;
+}
+
 /* Queues a non-Raft frame for the side thread (dropped when the queue is
  * full: snapshots are resent, gossip repeats). */
 static void side_post(struct node_transport *t, int kind, uint64_t from,
@@ -266,9 +282,10 @@ static int conn_parse(struct conn_in *c)
 		uint64_t flen = lora_get_be64(b->data + off);
 		if (flen < NODE_PEER_HEADER_BYTES ||
 		    flen > NODE_PEER_MSG_BYTES_MAX) {
-			LOG_WARN("peer stream from %s: bad frame length %llu, "
-			         "closing it",
-			         c->remote, (unsigned long long)flen);
+			if (in_warn_ok(c->t))
+				LOG_WARN("peer stream from %s: frame length "
+				         "%llu out of bounds, closing it",
+				         c->remote, (unsigned long long)flen);
 			return -1;
 		}
 		size_t whole = NODE_PEER_LEN_BYTES + (size_t)flen;
@@ -277,7 +294,7 @@ static int conn_parse(struct conn_in *c)
 			b->len -= off;
 			off = 0;
 			rc = buf_reserve(b, whole - b->len);
-			if (rc != 0)
+			if (rc != 0 && in_warn_ok(c->t))
 				LOG_WARN("peer stream from %s: no memory for a "
 				         "%zu-byte frame, closing it",
 				         c->remote, whole);
@@ -317,6 +334,9 @@ static int conn_arm(struct conn_in *c)
 	iov.iov_buf = c->buf.data + c->buf.len;
 	iov.iov_len = c->buf.cap - c->buf.len;
 	nng_aio_set_iov(c->aio, 1, &iov);
+	nng_aio_set_timeout(c->aio, c->state == CONN_HELLO
+	                                ? PEER_HELLO_TIMEOUT_MS
+	                                : NNG_DURATION_INFINITE);
 	nng_stream_recv(c->stream, c->aio);
 	return 0;
 }
@@ -371,7 +391,7 @@ static int conn_step(struct conn_in *c, int rv)
 	c->buf.len += n;
 	if (c->state == CONN_HELLO) {
 		int h = conn_hello(c);
-		if (h < 0)
+		if (h < 0 && in_warn_ok(c->t))
 			LOG_WARN("peer listener: connection from %s did not "
 			         "open with the peer hello, closing it",
 			         c->remote);
@@ -391,7 +411,13 @@ static void conn_cb(void *arg)
 		if (armed)
 			return;
 	}
-	if (rv != 0 && rv != NNG_ECLOSED && rv != NNG_ECANCELED)
+	if (rv == NNG_ETIMEDOUT && c->state == CONN_HELLO) {
+		if (in_warn_ok(c->t))
+			LOG_WARN(
+			    "peer listener: no hello from %s within %d ms, "
+			    "closing it",
+			    c->remote, PEER_HELLO_TIMEOUT_MS);
+	} else if (rv != 0 && rv != NNG_ECLOSED && rv != NNG_ECANCELED)
 		LOG_DEBUG("peer stream from %s: %s", c->remote,
 		          nng_strerror(rv));
 	conn_kill(c);

@@ -377,6 +377,7 @@ START_TEST(garbage_closes_only_that_connection)
 	for (int i = T_IDLE_CONNS - 8; i < T_IDLE_CONNS; i++)
 		refused += raw_closed(idle[i], 300);
 	ck_assert_int_gt(refused, 0);
+	ck_assert(raw_closed(idle[0], 7000)); /* no hello within 5 s */
 	for (int i = 0; i < T_IDLE_CONNS; i++)
 		close(idle[i]);
 	ck_assert_int_eq(send_burst(b, 50, 50), 50);
