@@ -1,4 +1,4 @@
-/* transport.c - nng push/pull peer transport for Raft messages. */
+/* transport.c - peer transport: length-prefixed frames on nng byte streams. */
 #include "transport.h"
 
 #include <arpa/inet.h>
@@ -6,30 +6,115 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/pipeline0/pull.h>
-#include <nng/protocol/pipeline0/push.h>
+#include <nng/supplemental/util/platform.h>
 
 #include "config.h"
 #include "log.h"
 #include "lora.h"
 
-struct peer_conn {
+/*
+ * Why streams and not push0/pull0 sockets: an SP socket passes each message
+ * through several nng task queues (pipe callbacks, socket queue, our aio),
+ * each waking a thread, which costs more CPU than the message itself on a
+ * small VM. Here a send is one nng_stream_send of every frame buffered for
+ * that peer, and a receive is one nng_stream_recv of as many bytes as the
+ * socket holds, parsed into frames and delivered on that same callback.
+ *
+ * Locking: t->mu guards the peer table (lookups by senders, set/remove);
+ * each peer's pc->mu guards its stream, buffers and aios' arming; t->in_mu
+ * guards the inbound connection lists. Order: t->mu before pc->mu. An aio
+ * is only armed under its owner's mutex after checking `closing`, and
+ * closers set `closing` first, then close the stream and nng_aio_stop every
+ * aio, so no callback runs (or is armed) once an object is freed.
+ */
+
+#define PEER_HELLO_BYTES        8
+#define PEER_BACKOFF_MIN_MS     50
+#define PEER_BACKOFF_MAX_MS     500
+#define PEER_RECVBUF_BYTES      (64u << 10)  /* kept per inbound stream */
+#define PEER_SENDBUF_KEEP_BYTES (256u << 10) /* kept after a big batch */
+#define PEER_PROBE_BYTES        16           /* reads on our outgoing stream */
+#define PEER_WAIT_SLICE_MS      20 /* send_wait re-checks at least this often */
+#define PEER_CONNS_IN_MAX       64 /* inbound streams open at once */
+#define PEER_HELLO_TIMEOUT_MS   5000 /* for an inbound stream's hello */
+#define PEER_IN_WARN_MS         1000 /* at most one inbound warning per */
+
+/* nng's SP-over-TCP headers: dialer push v0, listener pull v0 */
+static const uint8_t hello_push[PEER_HELLO_BYTES] = {0, 'S',  'P', 0,
+                                                     0, 0x50, 0,   0};
+static const uint8_t hello_pull[PEER_HELLO_BYTES] = {0, 'S',  'P', 0,
+                                                     0, 0x51, 0,   0};
+
+struct byte_buf {
+	uint8_t *data;
+	size_t len, cap;
+};
+
+/* One outgoing stream to a peer. */
+struct peer_out {
+	struct node_transport *t;
 	uint64_t id;
 	char addr[NODE_ADDR_BYTES_MAX];
-	nng_socket sock;
-	int open;
+	pthread_mutex_t mu;
+	nng_stream_dialer *dialer;
+	nng_aio *dial_aio, *sleep_aio, *send_aio, *probe_aio;
+	nng_stream *stream; /* NULL while dialing or backing off */
+	int connected;      /* stream up and accepting frames */
+	int closing;        /* peer_free started: arm nothing */
+	int stream_ops;     /* send/probe operations on stream in flight */
+	int sending;        /* send_aio busy with `fly` */
+	int warned;         /* connection loss logged, not yet reconnected */
+	int backoff_ms;
+	struct byte_buf pend; /* frames waiting for the next batch */
+	size_t pend_frames;
+	struct byte_buf fly; /* the batch in flight, sent up to fly_off */
+	size_t fly_off;
+	uint8_t probe[PEER_PROBE_BYTES];
+	size_t probe_len; /* bytes of the listener's hello read so far */
+};
+
+/* One inbound stream (from a peer, or a stray connection). */
+struct conn_in {
+	struct node_transport *t;
+	struct conn_in *next;
+	nng_stream *stream;
+	nng_aio *aio;
+	int closing; /* claimed by stop_recv: arm nothing */
+	int state;   /* CONN_HELLO, CONN_REPLY, CONN_FRAMES */
+	struct byte_buf buf;
+	char remote[64];
+};
+
+enum { CONN_HELLO, CONN_REPLY, CONN_FRAMES };
+
+/* A non-Raft frame waiting for the side thread. */
+struct side_item {
+	int kind;
+	uint64_t from;
+	uint8_t *payload; /* owned */
+	size_t len;
 };
 
 struct node_transport {
 	uint64_t self;
 	char self_host[NODE_ADDR_BYTES_MAX];
-	nng_socket pull;
-	nng_aio *raio; /* the receive in flight (its callback handles it) */
 	node_transport_recv_fn fn;
 	void *arg;
 	pthread_mutex_t mu;
+	pthread_cond_t room; /* signalled when a peer's buffer drains */
+	int room_waiters;
+	struct peer_out *peers[NODE_PEERS_MAX];
+	nng_stream_listener *listener;
+	nng_aio *accept_aio;
+	pthread_mutex_t in_mu;
+	int recv_stopped;
+	struct conn_in *live, *dead; /* dead: closed, freed by a reaper */
+	int live_count;
+	int full_warned;     /* accept_cb's: the refusal is logged */
+	nng_time in_warn_at; /* last inbound-stream warning (in_mu) */
 	/* frames other than Raft messages (snapshot chunks write files,
 	 * gossip may redial a peer): handled by a thread of ours, never on
 	 * nng's callback thread */
@@ -37,9 +122,8 @@ struct node_transport {
 	int side_started, side_stop;
 	pthread_mutex_t side_mu;
 	pthread_cond_t side_cond;
-	nng_msg *side_q[NODE_PEER_SIDE_QUEUE_MAX];
+	struct side_item side_q[NODE_PEER_SIDE_QUEUE_MAX];
 	size_t side_head, side_len;
-	struct peer_conn peers[NODE_PEERS_MAX];
 };
 
 int node_addr_resolve(const char *addr, int passive, struct addrinfo **out)
@@ -65,35 +149,86 @@ void node_addr_host(const char *addr, char *out, size_t out_bytes)
 		*colon = '\0';
 }
 
-/*
- * A frame arrived: handed to fn right on nng's thread (no thread of ours
- * in between: raft frames go straight to the raft loop's inbox), then the
- * next receive is armed.
- */
-static void deliver(struct node_transport *t, nng_msg *msg)
+/* Makes room for `need` bytes in b (b->len + need <= cap). */
+static int buf_reserve(struct byte_buf *b, size_t need)
 {
-	size_t len = nng_msg_len(msg);
-	const uint8_t *p = nng_msg_body(msg);
-	if (len >= NODE_PEER_HEADER_BYTES)
-		t->fn(t->arg, p[0], lora_get_be64(p + 1),
-		      p + NODE_PEER_HEADER_BYTES, len - NODE_PEER_HEADER_BYTES);
-	nng_msg_free(msg);
+	if (b->len + need <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap * 2 : PEER_RECVBUF_BYTES;
+	if (cap < b->len + need) /* a big frame: just its size */
+		cap = b->len + need;
+	uint8_t *p = lora_realloc(b->data, cap);
+	if (p == NULL)
+		return LORA_ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* Frees b's memory when it grew past keep_bytes and is empty again. */
+static void buf_shrink(struct byte_buf *b, size_t keep_bytes)
+{
+	if (b->len == 0 && b->cap > keep_bytes) {
+		lora_free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+}
+
+static void buf_free(struct byte_buf *b)
+{
+	lora_free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+static void stream_remote(nng_stream *s, char *out, size_t out_bytes)
+{
+	nng_sockaddr sa;
+	snprintf(out, out_bytes, "?");
+	if (nng_stream_get_addr(s, NNG_OPT_REMADDR, &sa) != 0 ||
+	    sa.s_family != NNG_AF_INET)
+		return;
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr ia = {.s_addr = sa.s_in.sa_addr};
+	inet_ntop(AF_INET, &ia, ip, sizeof ip);
+	snprintf(out, out_bytes, "%s:%u", ip, ntohs(sa.s_in.sa_port));
+}
+
+/* ---- receiving --------------------------------------------------------- */
+
+/* Whether an inbound stream's trouble may be logged now: a flood of bad
+ * connections gives one line per PEER_IN_WARN_MS. */
+static int in_warn_ok(struct node_transport *t)
+{
+	pthread_mutex_lock(&t->in_mu);
+	nng_time now = nng_clock();
+	int ok = t->in_warn_at == 0 || now - t->in_warn_at >= PEER_IN_WARN_MS;
+	if (ok)
+		t->in_warn_at = now;
+	pthread_mutex_unlock(&t->in_mu);
+	return ok;
 }
 
 /* Queues a non-Raft frame for the side thread (dropped when the queue is
  * full: snapshots are resent, gossip repeats). */
-static void side_post(struct node_transport *t, nng_msg *msg)
+static void side_post(struct node_transport *t, int kind, uint64_t from,
+                      const uint8_t *payload, size_t len)
 {
+	uint8_t *copy = lora_malloc(len ? len : 1);
+	if (copy == NULL)
+		return;
+	memcpy(copy, payload, len);
 	pthread_mutex_lock(&t->side_mu);
 	int full = t->side_len >= NODE_PEER_SIDE_QUEUE_MAX || t->side_stop;
 	if (!full) {
 		t->side_q[(t->side_head + t->side_len++) %
-		          NODE_PEER_SIDE_QUEUE_MAX] = msg;
+		          NODE_PEER_SIDE_QUEUE_MAX] =
+		    (struct side_item){kind, from, copy, len};
 		pthread_cond_signal(&t->side_cond);
 	}
 	pthread_mutex_unlock(&t->side_mu);
 	if (full)
-		nng_msg_free(msg);
+		lora_free(copy);
 }
 
 static void *side_main(void *arg)
@@ -106,42 +241,285 @@ static void *side_main(void *arg)
 			pthread_cond_wait(&t->side_cond, &t->side_mu);
 		if (t->side_len == 0)
 			break;
-		nng_msg *msg = t->side_q[t->side_head];
+		struct side_item it = t->side_q[t->side_head];
 		t->side_head = (t->side_head + 1) % NODE_PEER_SIDE_QUEUE_MAX;
 		t->side_len--;
 		pthread_mutex_unlock(&t->side_mu);
-		deliver(t, msg);
+		t->fn(t->arg, it.kind, it.from, it.payload, it.len);
+		lora_free(it.payload);
 		pthread_mutex_lock(&t->side_mu);
 	}
 	pthread_mutex_unlock(&t->side_mu);
 	return NULL;
 }
 
-static void on_recv(void *arg)
+/* One complete frame (kind, sender, payload): Raft frames go to fn right
+ * here, on nng's callback thread; others to the side thread. */
+static void deliver(struct node_transport *t, const uint8_t *p, size_t len)
 {
-	struct node_transport *t = arg;
-	int rv = nng_aio_result(t->raio);
-	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-		return;
-	if (rv == 0) {
-		nng_msg *msg = nng_aio_get_msg(t->raio);
-		const uint8_t *p = nng_msg_body(msg);
-		if (nng_msg_len(msg) > 0 && p[0] != NODE_FRAME_RAFT)
-			side_post(t, msg);
-		else
-			deliver(t, msg);
-	}
-	nng_recv_aio(t->pull, t->raio);
+	int kind = p[0];
+	uint64_t from = lora_get_be64(p + 1);
+	p += NODE_PEER_HEADER_BYTES;
+	len -= NODE_PEER_HEADER_BYTES;
+	if (kind == NODE_FRAME_RAFT)
+		t->fn(t->arg, kind, from, p, len);
+	else
+		side_post(t, kind, from, p, len);
 }
 
-void node_transport_stop_recv(struct node_transport *t)
+/*
+ * Delivers every complete frame in c->buf and keeps the partial tail.
+ * Returns 0, or -1 when the stream is garbled (a length out of bounds) or
+ * a big frame's buffer cannot be had. The buffer grows to hold the frame
+ * in progress and shrinks back to PEER_RECVBUF_BYTES after it.
+ */
+static int conn_parse(struct conn_in *c)
 {
-	if (t == NULL || t->raio == NULL)
+	struct byte_buf *b = &c->buf;
+	size_t off = 0;
+	int rc = 0;
+	while (b->len - off >= NODE_PEER_LEN_BYTES) {
+		uint64_t flen = lora_get_be64(b->data + off);
+		if (flen < NODE_PEER_HEADER_BYTES ||
+		    flen > NODE_PEER_MSG_BYTES_MAX) {
+			if (in_warn_ok(c->t))
+				LOG_WARN("peer stream from %s: frame length "
+				         "%llu out of bounds, closing it",
+				         c->remote, (unsigned long long)flen);
+			return -1;
+		}
+		size_t whole = NODE_PEER_LEN_BYTES + (size_t)flen;
+		if (b->len - off < whole) {
+			memmove(b->data, b->data + off, b->len - off);
+			b->len -= off;
+			off = 0;
+			rc = buf_reserve(b, whole - b->len);
+			if (rc != 0 && in_warn_ok(c->t))
+				LOG_WARN("peer stream from %s: no memory for a "
+				         "%zu-byte frame, closing it",
+				         c->remote, whole);
+			return rc ? -1 : 0;
+		}
+		deliver(c->t, b->data + off + NODE_PEER_LEN_BYTES, flen);
+		off += whole;
+	}
+	memmove(b->data, b->data + off, b->len - off);
+	b->len -= off;
+	if (b->cap > PEER_RECVBUF_BYTES && b->len < PEER_RECVBUF_BYTES) {
+		uint8_t *p = lora_realloc(b->data, PEER_RECVBUF_BYTES);
+		if (p != NULL) {
+			b->data = p;
+			b->cap = PEER_RECVBUF_BYTES;
+		}
+	}
+	return 0;
+}
+
+/* Arms the next operation of c (under t->in_mu); 0, or -1 if c is closing.
+ */
+static int conn_arm(struct conn_in *c)
+{
+	if (c->closing || c->t->recv_stopped)
+		return -1;
+	nng_iov iov;
+	if (c->state == CONN_REPLY) {
+		iov.iov_buf = (void *)hello_pull;
+		iov.iov_len = PEER_HELLO_BYTES;
+		nng_aio_set_iov(c->aio, 1, &iov);
+		nng_stream_send(c->stream, c->aio);
+		return 0;
+	}
+	if (buf_reserve(&c->buf, 1) != 0)
+		return -1;
+	iov.iov_buf = c->buf.data + c->buf.len;
+	iov.iov_len = c->buf.cap - c->buf.len;
+	nng_aio_set_iov(c->aio, 1, &iov);
+	nng_aio_set_timeout(c->aio, c->state == CONN_HELLO
+	                                ? PEER_HELLO_TIMEOUT_MS
+	                                : NNG_DURATION_INFINITE);
+	nng_stream_recv(c->stream, c->aio);
+	return 0;
+}
+
+/* c is done: closed here, moved to the dead list (freed by a reaper,
+ * since an aio cannot be freed from its own callback). */
+static void conn_kill(struct conn_in *c)
+{
+	struct node_transport *t = c->t;
+	nng_stream_close(c->stream);
+	buf_free(&c->buf);
+	pthread_mutex_lock(&t->in_mu);
+	if (!c->closing) { /* else stop_recv owns it */
+		struct conn_in **pp = &t->live;
+		while (*pp != NULL && *pp != c)
+			pp = &(*pp)->next;
+		if (*pp == c) {
+			*pp = c->next;
+			t->live_count--;
+		}
+		c->next = t->dead;
+		t->dead = c;
+	}
+	pthread_mutex_unlock(&t->in_mu);
+}
+
+/* Checks the dialer's hello (first bytes read); 0 when good. */
+static int conn_hello(struct conn_in *c)
+{
+	if (c->buf.len < PEER_HELLO_BYTES)
+		return memcmp(c->buf.data, hello_push, c->buf.len) ? -1 : 1;
+	if (memcmp(c->buf.data, hello_push, PEER_HELLO_BYTES) != 0)
+		return -1;
+	c->buf.len -= PEER_HELLO_BYTES;
+	memmove(c->buf.data, c->buf.data + PEER_HELLO_BYTES, c->buf.len);
+	c->state = CONN_REPLY;
+	return 0;
+}
+
+/* Moves c one step on after its aio completed with rv; 0 to re-arm. */
+static int conn_step(struct conn_in *c, int rv)
+{
+	if (rv != 0)
+		return -1;
+	size_t n = nng_aio_count(c->aio);
+	if (c->state == CONN_REPLY) {
+		if (n < PEER_HELLO_BYTES) /* short: drop it, the peer redials */
+			return -1;
+		c->state = CONN_FRAMES;
+		return conn_parse(c);
+	}
+	c->buf.len += n;
+	if (c->state == CONN_HELLO) {
+		int h = conn_hello(c);
+		if (h < 0 && in_warn_ok(c->t))
+			LOG_WARN("peer listener: connection from %s did not "
+			         "open with the peer hello, closing it",
+			         c->remote);
+		return h < 0 ? -1 : 0;
+	}
+	return conn_parse(c);
+}
+
+static void conn_cb(void *arg)
+{
+	struct conn_in *c = arg;
+	int rv = nng_aio_result(c->aio);
+	if (conn_step(c, rv) == 0) {
+		pthread_mutex_lock(&c->t->in_mu);
+		int armed = conn_arm(c) == 0;
+		pthread_mutex_unlock(&c->t->in_mu);
+		if (armed)
+			return;
+	}
+	if (rv == NNG_ETIMEDOUT && c->state == CONN_HELLO) {
+		if (in_warn_ok(c->t))
+			LOG_WARN(
+			    "peer listener: no hello from %s within %d ms, "
+			    "closing it",
+			    c->remote, PEER_HELLO_TIMEOUT_MS);
+	} else if (rv != 0 && rv != NNG_ECLOSED && rv != NNG_ECANCELED)
+		LOG_DEBUG("peer stream from %s: %s", c->remote,
+		          nng_strerror(rv));
+	conn_kill(c);
+}
+
+/* Frees a conn no callback can touch any more (its aio is stopped here). */
+static void conn_free(struct conn_in *c)
+{
+	nng_stream_close(c->stream);
+	nng_aio_free(c->aio); /* stops it: waits for a running callback */
+	nng_stream_free(c->stream);
+	buf_free(&c->buf);
+	lora_free(c);
+}
+
+static void reap_dead(struct node_transport *t)
+{
+	pthread_mutex_lock(&t->in_mu);
+	struct conn_in *d = t->dead;
+	t->dead = NULL;
+	pthread_mutex_unlock(&t->in_mu);
+	while (d != NULL) {
+		struct conn_in *next = d->next;
+		conn_free(d);
+		d = next;
+	}
+}
+
+/* A new inbound stream s: reads the hello, then frames. */
+static void conn_start(struct node_transport *t, nng_stream *s)
+{
+	struct conn_in *c = lora_calloc(1, sizeof *c);
+	if (c == NULL || nng_aio_alloc(&c->aio, conn_cb, c) != 0) {
+		LOG_WARN("peer listener: out of memory, dropping a connection");
+		lora_free(c);
+		nng_stream_free(s);
 		return;
-	nng_close(t->pull);
-	nng_aio_stop(t->raio); /* waits for a running callback */
-	nng_aio_free(t->raio);
-	t->raio = NULL;
+	}
+	c->t = t;
+	c->stream = s;
+	c->state = CONN_HELLO;
+	stream_remote(s, c->remote, sizeof c->remote);
+	pthread_mutex_lock(&t->in_mu);
+	c->next = t->live;
+	t->live = c;
+	t->live_count++;
+	int armed = conn_arm(c) == 0;
+	pthread_mutex_unlock(&t->in_mu);
+	if (!armed)
+		conn_kill(c);
+}
+
+/* Whether one more inbound stream may open (warns once per full spell). */
+static int conn_room(struct node_transport *t)
+{
+	pthread_mutex_lock(&t->in_mu);
+	int room = t->live_count < PEER_CONNS_IN_MAX;
+	pthread_mutex_unlock(&t->in_mu);
+	if (!room && !t->full_warned)
+		LOG_WARN("peer listener: %d connections open, refusing more",
+		         PEER_CONNS_IN_MAX);
+	t->full_warned = !room; /* only accept_cb touches it */
+	return room;
+}
+
+static void accept_cb(void *arg)
+{
+	struct node_transport *t = arg;
+	reap_dead(t);
+	int rv = nng_aio_result(t->accept_aio);
+	if (rv == 0 && conn_room(t))
+		conn_start(t, nng_aio_get_output(t->accept_aio, 0));
+	else if (rv == 0)
+		nng_stream_free(nng_aio_get_output(t->accept_aio, 0));
+	else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;
+	else
+		LOG_WARN("peer listener: accept: %s", nng_strerror(rv));
+	pthread_mutex_lock(&t->in_mu);
+	if (!t->recv_stopped)
+		nng_stream_listener_accept(t->listener, t->accept_aio);
+	pthread_mutex_unlock(&t->in_mu);
+}
+
+/* Pops one conn (live first) for stop_recv, marked closing; or NULL. */
+static struct conn_in *conn_claim(struct node_transport *t)
+{
+	pthread_mutex_lock(&t->in_mu);
+	struct conn_in *c = t->live;
+	if (c != NULL) {
+		t->live = c->next;
+		t->live_count--;
+		c->closing = 1;
+	} else if ((c = t->dead) != NULL) {
+		t->dead = c->next;
+	}
+	pthread_mutex_unlock(&t->in_mu);
+	return c;
+}
+
+static void side_stop(struct node_transport *t)
+{
 	pthread_mutex_lock(&t->side_mu);
 	t->side_stop = 1;
 	pthread_cond_broadcast(&t->side_cond);
@@ -150,10 +528,29 @@ void node_transport_stop_recv(struct node_transport *t)
 		pthread_join(t->side, NULL);
 	t->side_started = 0;
 	while (t->side_len > 0) {
-		nng_msg_free(t->side_q[t->side_head]);
+		lora_free(t->side_q[t->side_head].payload);
 		t->side_head = (t->side_head + 1) % NODE_PEER_SIDE_QUEUE_MAX;
 		t->side_len--;
 	}
+}
+
+void node_transport_stop_recv(struct node_transport *t)
+{
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->in_mu);
+	int was = t->recv_stopped;
+	t->recv_stopped = 1;
+	pthread_mutex_unlock(&t->in_mu);
+	if (was)
+		return;
+	if (t->listener != NULL)
+		nng_stream_listener_close(t->listener);
+	nng_aio_stop(t->accept_aio); /* waits for a running accept_cb */
+	struct conn_in *c;
+	while ((c = conn_claim(t)) != NULL)
+		conn_free(c);
+	side_stop(t);
 }
 
 int node_transport_open(uint64_t self_id, const char *listen_addr,
@@ -168,54 +565,223 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 	t->arg = arg;
 	node_addr_host(listen_addr, t->self_host, sizeof t->self_host);
 	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->room, NULL);
+	pthread_mutex_init(&t->in_mu, NULL);
 	pthread_mutex_init(&t->side_mu, NULL);
 	pthread_cond_init(&t->side_cond, NULL);
 	char url[NODE_ADDR_BYTES_MAX + 16];
 	snprintf(url, sizeof url, "tcp://%s", listen_addr);
-	int rv = nng_pull0_open(&t->pull);
+	int rv = nng_stream_listener_alloc(&t->listener, url);
 	if (rv == 0)
-		rv = nng_socket_set_size(t->pull, NNG_OPT_RECVMAXSZ,
-		                         NODE_PEER_MSG_BYTES_MAX);
+		nng_stream_listener_set_bool(t->listener, NNG_OPT_TCP_NODELAY,
+		                             true);
 	if (rv == 0)
-		rv = nng_socket_set_int(t->pull, NNG_OPT_RECVBUF, 1024);
+		rv = nng_stream_listener_listen(t->listener);
 	if (rv == 0)
-		rv = nng_listen(t->pull, url, NULL, 0);
-	if (rv == 0)
-		rv = nng_aio_alloc(&t->raio, on_recv, t);
+		rv = nng_aio_alloc(&t->accept_aio, accept_cb, t);
 	if (rv != 0) {
 		lora_errf(LORA_EIO, errmsg, "listen %s: %s", url,
 		          nng_strerror(rv));
-		nng_close(t->pull);
-		pthread_mutex_destroy(&t->mu);
-		lora_free(t);
+		t->recv_stopped = 1;
+		node_transport_close(t);
 		return LORA_EIO;
 	}
 	t->side_started = pthread_create(&t->side, NULL, side_main, t) == 0;
-	nng_recv_aio(t->pull, t->raio);
+	nng_stream_listener_accept(t->listener, t->accept_aio);
 	*out = t;
 	return 0;
 }
 
-static void peer_close(struct peer_conn *pc)
+/* ---- sending ----------------------------------------------------------- */
+
+/* Starts (or continues) the batch in pc->fly; pc->mu held. */
+static void peer_send_fly(struct peer_out *pc)
 {
-	if (pc->open)
-		nng_close(pc->sock);
-	memset(pc, 0, sizeof *pc);
+	nng_iov iov = {.iov_buf = pc->fly.data + pc->fly_off,
+	               .iov_len = pc->fly.len - pc->fly_off};
+	nng_aio_set_iov(pc->send_aio, 1, &iov);
+	pc->sending = 1;
+	pc->stream_ops++;
+	nng_stream_send(pc->stream, pc->send_aio);
 }
 
-void node_transport_close(struct node_transport *t)
+/* Moves the pending frames into flight when nothing is; pc->mu held. */
+static void peer_kick(struct peer_out *pc)
 {
-	if (t == NULL)
+	if (pc->sending || !pc->connected || pc->pend.len == 0)
 		return;
-	node_transport_stop_recv(t);
-	for (int i = 0; i < NODE_PEERS_MAX; i++)
-		peer_close(&t->peers[i]);
-	pthread_mutex_destroy(&t->mu);
-	lora_free(t);
+	struct byte_buf b = pc->fly;
+	b.len = 0;
+	buf_shrink(&b, PEER_SENDBUF_KEEP_BYTES);
+	pc->fly = pc->pend;
+	pc->fly_off = 0;
+	pc->pend = b;
+	pc->pend_frames = 0;
+	peer_send_fly(pc);
+}
+
+/* Arms the backoff timer before the next dial; pc->mu held. */
+static void peer_backoff(struct peer_out *pc)
+{
+	if (pc->closing)
+		return;
+	nng_sleep_aio(pc->backoff_ms, pc->sleep_aio);
+	pc->backoff_ms *= 2;
+	if (pc->backoff_ms > PEER_BACKOFF_MAX_MS)
+		pc->backoff_ms = PEER_BACKOFF_MAX_MS;
+}
+
+static void peer_warn(struct peer_out *pc, const char *what, int rv)
+{
+	if (pc->warned || pc->closing)
+		return;
+	pc->warned = 1;
+	LOG_WARN("peer %llu (%s): %s: %s; redialing every <= %d ms",
+	         (unsigned long long)pc->id, pc->addr, what, nng_strerror(rv),
+	         PEER_BACKOFF_MAX_MS);
+}
+
+/* The stream failed (rv): closes it; once no operation is left on it, it
+ * is freed, buffered frames dropped and a redial scheduled; pc->mu held. */
+static void peer_lost(struct peer_out *pc, int rv)
+{
+	if (pc->stream == NULL)
+		return;
+	if (pc->connected)
+		peer_warn(pc, "connection lost", rv);
+	pc->connected = 0;
+	nng_stream_close(pc->stream);
+	if (pc->stream_ops > 0)
+		return;
+	nng_stream_free(pc->stream);
+	pc->stream = NULL;
+	pc->sending = 0;
+	pc->pend.len = 0;
+	pc->pend_frames = 0;
+	pc->fly.len = pc->fly_off = 0;
+	buf_shrink(&pc->pend, PEER_SENDBUF_KEEP_BYTES);
+	buf_shrink(&pc->fly, PEER_SENDBUF_KEEP_BYTES);
+	peer_backoff(pc);
+}
+
+static void room_signal(struct node_transport *t)
+{
+	if (__atomic_load_n(&t->room_waiters, __ATOMIC_ACQUIRE) == 0)
+		return; /* a waiter re-checks every PEER_WAIT_SLICE_MS anyway */
+	pthread_mutex_lock(&t->mu);
+	if (t->room_waiters > 0)
+		pthread_cond_broadcast(&t->room);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void send_cb(void *arg)
+{
+	struct peer_out *pc = arg;
+	int rv = nng_aio_result(pc->send_aio);
+	pthread_mutex_lock(&pc->mu);
+	pc->stream_ops--;
+	pc->sending = 0;
+	if (rv != 0 || pc->closing || !pc->connected) {
+		peer_lost(pc, rv ? rv : NNG_ECLOSED);
+		pthread_mutex_unlock(&pc->mu);
+		return;
+	}
+	pc->fly_off += nng_aio_count(pc->send_aio);
+	if (pc->fly_off < pc->fly.len) {
+		peer_send_fly(pc); /* a partial send: the rest */
+		pthread_mutex_unlock(&pc->mu);
+		return;
+	}
+	pc->fly.len = pc->fly_off = 0;
+	peer_kick(pc);
+	pthread_mutex_unlock(&pc->mu);
+	room_signal(pc->t);
+}
+
+/* Reads on our outgoing stream: first the listener's hello, then nothing
+ * is expected, so any completion means the stream is gone. pc->mu held. */
+static void peer_probe(struct peer_out *pc)
+{
+	nng_iov iov = {.iov_buf = pc->probe + pc->probe_len,
+	               .iov_len = PEER_HELLO_BYTES - pc->probe_len};
+	if (pc->probe_len == PEER_HELLO_BYTES)
+		iov = (nng_iov){.iov_buf = pc->probe,
+		                .iov_len = PEER_PROBE_BYTES};
+	nng_aio_set_iov(pc->probe_aio, 1, &iov);
+	pc->stream_ops++;
+	nng_stream_recv(pc->stream, pc->probe_aio);
+}
+
+static void probe_cb(void *arg)
+{
+	struct peer_out *pc = arg;
+	int rv = nng_aio_result(pc->probe_aio);
+	pthread_mutex_lock(&pc->mu);
+	pc->stream_ops--;
+	int hello = pc->probe_len < PEER_HELLO_BYTES;
+	if (rv == 0 && hello && !pc->closing && pc->connected) {
+		pc->probe_len += nng_aio_count(pc->probe_aio);
+		if (memcmp(pc->probe, hello_pull, pc->probe_len) == 0) {
+			peer_probe(pc);
+			pthread_mutex_unlock(&pc->mu);
+			return;
+		}
+		LOG_WARN("peer %llu (%s): not a peer listener, closing",
+		         (unsigned long long)pc->id, pc->addr);
+	}
+	peer_lost(pc, rv ? rv : NNG_EPROTO);
+	pthread_mutex_unlock(&pc->mu);
+}
+
+/* A fresh stream: it carries the hello first, then frames. pc->mu held. */
+static void peer_connected(struct peer_out *pc, nng_stream *s)
+{
+	pc->stream = s;
+	pc->connected = 1;
+	pc->backoff_ms = PEER_BACKOFF_MIN_MS;
+	pc->probe_len = 0;
+	if (pc->warned)
+		LOG_INFO("peer %llu (%s): connected again",
+		         (unsigned long long)pc->id, pc->addr);
+	pc->warned = 0;
+	LORA_ASSERT(pc->pend.len == 0 && pc->fly.len == 0);
+	if (buf_reserve(&pc->pend, PEER_HELLO_BYTES) != 0) {
+		peer_lost(pc, NNG_ENOMEM);
+		return;
+	}
+	memcpy(pc->pend.data, hello_push, PEER_HELLO_BYTES);
+	pc->pend.len = PEER_HELLO_BYTES;
+	peer_kick(pc);
+	peer_probe(pc);
+}
+
+static void dial_cb(void *arg)
+{
+	struct peer_out *pc = arg;
+	int rv = nng_aio_result(pc->dial_aio);
+	pthread_mutex_lock(&pc->mu);
+	if (rv == 0 && pc->closing)
+		nng_stream_free(nng_aio_get_output(pc->dial_aio, 0));
+	else if (rv == 0)
+		peer_connected(pc, nng_aio_get_output(pc->dial_aio, 0));
+	else if (!pc->closing) {
+		peer_warn(pc, "cannot connect", rv);
+		peer_backoff(pc);
+	}
+	pthread_mutex_unlock(&pc->mu);
+}
+
+static void sleep_cb(void *arg)
+{
+	struct peer_out *pc = arg;
+	pthread_mutex_lock(&pc->mu);
+	if (!pc->closing && nng_aio_result(pc->sleep_aio) == 0)
+		nng_stream_dialer_dial(pc->dialer, pc->dial_aio);
+	pthread_mutex_unlock(&pc->mu);
 }
 
 /* Sets the dialer's local address to this node's host, port 0. */
-static void dialer_set_local(struct node_transport *t, nng_dialer d)
+static void dialer_set_local(struct node_transport *t, nng_stream_dialer *d)
 {
 	struct in_addr ia;
 	if (inet_pton(AF_INET, t->self_host, &ia) != 1)
@@ -225,35 +791,114 @@ static void dialer_set_local(struct node_transport *t, nng_dialer d)
 	sa.s_in.sa_family = NNG_AF_INET;
 	sa.s_in.sa_addr = ia.s_addr;
 	sa.s_in.sa_port = 0;
-	int rv = nng_dialer_set_addr(d, NNG_OPT_LOCADDR, &sa);
+	int rv = nng_stream_dialer_set_addr(d, NNG_OPT_LOCADDR, &sa);
 	if (rv != 0)
 		LOG_WARN("peer dialer: cannot set local address %s: %s",
 		         t->self_host, nng_strerror(rv));
 }
 
-static int peer_open(struct node_transport *t, struct peer_conn *pc,
-                     char *errmsg)
+/* Stops every callback of pc, then frees it (no lock held). */
+static void peer_free(struct peer_out *pc)
 {
+	if (pc == NULL)
+		return;
+	pthread_mutex_lock(&pc->mu);
+	pc->closing = 1;
+	if (pc->stream != NULL)
+		nng_stream_close(pc->stream);
+	pthread_mutex_unlock(&pc->mu);
+	if (pc->dialer != NULL)
+		nng_stream_dialer_close(pc->dialer);
+	nng_aio_stop(pc->sleep_aio); /* each waits for its running callback */
+	nng_aio_stop(pc->dial_aio);
+	nng_aio_stop(pc->send_aio);
+	nng_aio_stop(pc->probe_aio);
+	if (pc->stream != NULL)
+		nng_stream_free(pc->stream);
+	if (pc->dialer != NULL)
+		nng_stream_dialer_free(pc->dialer);
+	nng_aio_free(pc->sleep_aio);
+	nng_aio_free(pc->dial_aio);
+	nng_aio_free(pc->send_aio);
+	nng_aio_free(pc->probe_aio);
+	buf_free(&pc->pend);
+	buf_free(&pc->fly);
+	pthread_mutex_destroy(&pc->mu);
+	lora_free(pc);
+}
+
+static int peer_aios(struct peer_out *pc)
+{
+	int rv = nng_aio_alloc(&pc->dial_aio, dial_cb, pc);
+	if (rv == 0)
+		rv = nng_aio_alloc(&pc->sleep_aio, sleep_cb, pc);
+	if (rv == 0)
+		rv = nng_aio_alloc(&pc->send_aio, send_cb, pc);
+	if (rv == 0)
+		rv = nng_aio_alloc(&pc->probe_aio, probe_cb, pc);
+	return rv;
+}
+
+/* A new peer dialing addr in the background; *out, or an error. */
+static int peer_new(struct node_transport *t, uint64_t id, const char *addr,
+                    struct peer_out **out, char *errmsg)
+{
+	struct peer_out *pc = lora_calloc(1, sizeof *pc);
+	if (pc == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	pthread_mutex_init(&pc->mu, NULL);
+	pc->t = t;
+	pc->id = id;
+	pc->backoff_ms = PEER_BACKOFF_MIN_MS;
+	snprintf(pc->addr, sizeof pc->addr, "%s", addr);
 	char url[NODE_ADDR_BYTES_MAX + 16];
-	snprintf(url, sizeof url, "tcp://%s", pc->addr);
-	nng_dialer d;
-	int rv = nng_push0_open(&pc->sock);
-	if (rv != 0)
-		return lora_errf(LORA_EIO, errmsg, "push socket: %s",
-		                 nng_strerror(rv));
-	pc->open = 1;
-	nng_socket_set_int(pc->sock, NNG_OPT_SENDBUF, NODE_PEER_SENDBUF_MSGS);
-	nng_socket_set_ms(pc->sock, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(pc->sock, NNG_OPT_RECONNMAXT, 500);
-	rv = nng_dialer_create(&d, pc->sock, url);
-	if (rv == 0) {
-		dialer_set_local(t, d);
-		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
-	}
-	if (rv != 0)
+	snprintf(url, sizeof url, "tcp://%s", addr);
+	int rv = peer_aios(pc);
+	if (rv == 0)
+		rv = nng_stream_dialer_alloc(&pc->dialer, url);
+	if (rv != 0) {
+		peer_free(pc);
 		return lora_errf(LORA_EIO, errmsg, "dial %s: %s", url,
 		                 nng_strerror(rv));
+	}
+	nng_stream_dialer_set_bool(pc->dialer, NNG_OPT_TCP_NODELAY, true);
+	dialer_set_local(t, pc->dialer);
+	pthread_mutex_lock(&pc->mu);
+	nng_stream_dialer_dial(pc->dialer, pc->dial_aio);
+	pthread_mutex_unlock(&pc->mu);
+	*out = pc;
 	return 0;
+}
+
+/* Index of peer id in t->peers, or -1; t->mu held. */
+static int peer_find(struct node_transport *t, uint64_t id)
+{
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		if (t->peers[i] != NULL && t->peers[i]->id == id)
+			return i;
+	return -1;
+}
+
+void node_transport_close(struct node_transport *t)
+{
+	if (t == NULL)
+		return;
+	node_transport_stop_recv(t);
+	for (int i = 0; i < NODE_PEERS_MAX; i++) {
+		peer_free(t->peers[i]);
+		t->peers[i] = NULL;
+	}
+	reap_dead(t);
+	nng_aio_free(t->accept_aio);
+	if (t->listener != NULL)
+		nng_stream_listener_free(t->listener);
+	side_stop(t);
+	pthread_cond_destroy(&t->side_cond);
+	pthread_mutex_destroy(&t->side_mu);
+	pthread_mutex_destroy(&t->in_mu);
+	pthread_cond_destroy(&t->room);
+	pthread_mutex_destroy(&t->mu);
+	lora_free(t);
 }
 
 int node_transport_set_peer(struct node_transport *t, uint64_t id,
@@ -262,87 +907,122 @@ int node_transport_set_peer(struct node_transport *t, uint64_t id,
 	if (id == t->self)
 		return 0;
 	pthread_mutex_lock(&t->mu);
-	struct peer_conn *slot = NULL;
-	for (int i = 0; i < NODE_PEERS_MAX; i++)
-		if (t->peers[i].id == id)
-			slot = &t->peers[i];
-	if (slot && strcmp(slot->addr, addr) == 0) {
+	int i = peer_find(t, id);
+	if (i >= 0 && strcmp(t->peers[i]->addr, addr) == 0) {
 		pthread_mutex_unlock(&t->mu);
 		return 0;
 	}
-	if (slot)
-		peer_close(slot);
-	for (int i = 0; slot == NULL && i < NODE_PEERS_MAX; i++)
-		if (t->peers[i].id == 0)
-			slot = &t->peers[i];
-	int rc = 0;
-	if (slot == NULL) {
-		rc = lora_errf(LORA_ELIMIT, errmsg, "more than %d peers",
-		               NODE_PEERS_MAX);
-	} else {
-		slot->id = id;
-		snprintf(slot->addr, sizeof slot->addr, "%s", addr);
-		rc = peer_open(t, slot, errmsg);
-		if (rc)
-			peer_close(slot);
-	}
+	struct peer_out *old = i >= 0 ? t->peers[i] : NULL;
+	for (int j = 0; i < 0 && j < NODE_PEERS_MAX; j++)
+		if (t->peers[j] == NULL)
+			i = j;
+	struct peer_out *pc = NULL;
+	int rc = i < 0 ? lora_errf(LORA_ELIMIT, errmsg, "more than %d peers",
+	                           NODE_PEERS_MAX)
+	               : peer_new(t, id, addr, &pc, errmsg);
+	if (i >= 0)
+		t->peers[i] = pc;
 	pthread_mutex_unlock(&t->mu);
+	peer_free(old); /* outside t->mu: its callbacks may signal room */
 	return rc;
 }
 
 void node_transport_remove_peer(struct node_transport *t, uint64_t id)
 {
 	pthread_mutex_lock(&t->mu);
-	for (int i = 0; i < NODE_PEERS_MAX; i++)
-		if (t->peers[i].id == id)
-			peer_close(&t->peers[i]);
+	int i = peer_find(t, id);
+	struct peer_out *pc = i >= 0 ? t->peers[i] : NULL;
+	if (i >= 0)
+		t->peers[i] = NULL;
 	pthread_mutex_unlock(&t->mu);
+	peer_free(pc);
 }
 
-static int send_frame(struct node_transport *t, uint64_t to, int kind,
-                      const void *payload, size_t len, int timeout_ms)
+/* Appends one frame to pc's buffer and starts a batch if none is in
+ * flight; LORA_EUNAVAILABLE when not connected or full. pc->mu held. */
+static int peer_append(struct peer_out *pc, uint64_t self, int kind,
+                       const void *payload, size_t len)
 {
-	if (len + NODE_PEER_HEADER_BYTES > NODE_PEER_MSG_BYTES_MAX)
-		return LORA_ELIMIT;
-	nng_msg *msg;
-	if (nng_msg_alloc(&msg, len + NODE_PEER_HEADER_BYTES) != 0)
+	size_t whole = NODE_PEER_LEN_BYTES + NODE_PEER_HEADER_BYTES + len;
+	if (!pc->connected || pc->closing ||
+	    pc->pend_frames >= NODE_PEER_SENDBUF_MSGS ||
+	    (pc->pend.len > 0 &&
+	     pc->pend.len + whole > NODE_PEER_SENDBUF_BYTES_MAX))
+		return LORA_EUNAVAILABLE;
+	if (buf_reserve(&pc->pend, whole) != 0)
 		return LORA_ENOMEM;
-	uint8_t *p = nng_msg_body(msg);
-	p[0] = (uint8_t)kind;
-	lora_put_be64(p + 1, t->self);
+	uint8_t *p = pc->pend.data + pc->pend.len;
+	lora_put_be64(p, NODE_PEER_HEADER_BYTES + len);
+	p[NODE_PEER_LEN_BYTES] = (uint8_t)kind;
+	lora_put_be64(p + NODE_PEER_LEN_BYTES + 1, self);
 	if (len)
-		memcpy(p + NODE_PEER_HEADER_BYTES, payload, len);
-	int rc = LORA_EUNAVAILABLE;
-	pthread_mutex_lock(&t->mu);
-	nng_socket sock = NNG_SOCKET_INITIALIZER;
-	for (int i = 0; i < NODE_PEERS_MAX; i++)
-		if (t->peers[i].id == to && t->peers[i].open)
-			sock = t->peers[i].sock;
-	pthread_mutex_unlock(&t->mu);
-	if (nng_socket_id(sock) > 0) {
-		int rv;
-		if (timeout_ms > 0) {
-			nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, timeout_ms);
-			rv = nng_sendmsg(sock, msg, 0);
-		} else {
-			rv = nng_sendmsg(sock, msg, NNG_FLAG_NONBLOCK);
-		}
-		if (rv == 0)
-			return 0;
-	}
-	nng_msg_free(msg);
+		memcpy(p + NODE_PEER_LEN_BYTES + NODE_PEER_HEADER_BYTES,
+		       payload, len);
+	pc->pend.len += whole;
+	pc->pend_frames++;
+	peer_kick(pc);
+	return 0;
+}
+
+/* One try at sending; t->mu held. */
+static int send_try(struct node_transport *t, uint64_t to, int kind,
+                    const void *payload, size_t len)
+{
+	int i = peer_find(t, to);
+	if (i < 0)
+		return LORA_EUNAVAILABLE;
+	struct peer_out *pc = t->peers[i];
+	pthread_mutex_lock(&pc->mu);
+	int rc = peer_append(pc, t->self, kind, payload, len);
+	pthread_mutex_unlock(&pc->mu);
 	return rc;
 }
 
 int node_transport_send(struct node_transport *t, uint64_t to, int kind,
                         const void *payload, size_t len)
 {
-	return send_frame(t, to, kind, payload, len, 0);
+	if (len > NODE_PEER_MSG_BYTES_MAX - NODE_PEER_HEADER_BYTES)
+		return LORA_ELIMIT;
+	pthread_mutex_lock(&t->mu);
+	int rc = send_try(t, to, kind, payload, len);
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
+static void deadline_after(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
 }
 
 int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
                              const void *payload, size_t len, int timeout_ms)
 {
-	return send_frame(t, to, kind, payload, len,
-	                  timeout_ms > 0 ? timeout_ms : 1);
+	if (len > NODE_PEER_MSG_BYTES_MAX - NODE_PEER_HEADER_BYTES)
+		return LORA_ELIMIT;
+	nng_time end =
+	    nng_clock() + (nng_time)(timeout_ms > 0 ? timeout_ms : 0);
+	pthread_mutex_lock(&t->mu);
+	int rc;
+	while ((rc = send_try(t, to, kind, payload, len)) ==
+	       LORA_EUNAVAILABLE) {
+		nng_time now = nng_clock();
+		if (now >= end)
+			break;
+		/* a slice: a (re)connect does not signal room */
+		int ms = (int)(end - now);
+		struct timespec ts;
+		deadline_after(
+		    &ts, ms < PEER_WAIT_SLICE_MS ? ms : PEER_WAIT_SLICE_MS);
+		__atomic_add_fetch(&t->room_waiters, 1, __ATOMIC_RELEASE);
+		pthread_cond_timedwait(&t->room, &t->mu, &ts);
+		__atomic_sub_fetch(&t->room_waiters, 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return rc;
 }

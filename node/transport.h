@@ -1,11 +1,22 @@
 /*
- * transport.h - peer transport over nng: one pull socket listening on this
- * node's peer address, one push socket per peer dialing from this node's
- * own host (NNG_OPT_LOCADDR), so a fault test can cut a node off by address.
+ * transport.h - peer transport on nng's byte-stream API (tcp://): every
+ * node listens on its peer address and opens one outgoing stream per peer,
+ * dialed from this node's own host (NNG_OPT_LOCADDR), so a fault test can
+ * cut a node off by address.
  *
- * Frames: [1 byte kind][8 bytes sender id, big-endian][payload]. Sends never
- * block: when a peer is down (or its queue is full) the frame is dropped
- * and Raft retries. Dialers reconnect by themselves.
+ * Wire format: the bytes of nng's SP-over-TCP with push0/pull0, so old and
+ * new nodes (and tests/integration/snap_chunk_send) still talk: the dialer
+ * opens with an 8-byte hello (0 'S' 'P' 0, protocol 0x0050 = push v0, 0 0),
+ * the listener answers with the pull v0 header (0x0051); then each frame is
+ * [8-byte big-endian length][1 byte kind][8 bytes sender id][payload].
+ * A bad hello, a length over NODE_PEER_MSG_BYTES_MAX or under the header
+ * closes that connection (LOG_WARN), never the process.
+ *
+ * Sends never block: a frame is copied into the peer's bounded send buffer
+ * (NODE_PEER_SENDBUF_MSGS frames, NODE_PEER_SENDBUF_BYTES_MAX bytes) and
+ * everything buffered leaves in one stream send; when the peer is not
+ * connected or the buffer is full the frame is dropped (Raft retries).
+ * Dialers reconnect by themselves (50 ms backoff doubling to 500 ms).
  */
 #ifndef LORA_NODE_TRANSPORT_H
 #define LORA_NODE_TRANSPORT_H
@@ -16,7 +27,11 @@
 #define NODE_PEER_SIDE_QUEUE_MAX 1024        /* non-Raft frames waiting */
 #define NODE_PEER_MSG_BYTES_MAX  (72u << 20) /* one frame, > one log entry */
 #define NODE_PEER_SENDBUF_MSGS   256         /* queued frames per peer */
-#define NODE_PEER_HEADER_BYTES   9
+#define NODE_PEER_SENDBUF_BYTES_MAX                                            \
+	(8u << 20) /* queued bytes per peer (a                                 \
+	              lone frame may exceed it) */
+#define NODE_PEER_HEADER_BYTES 9
+#define NODE_PEER_LEN_BYTES    8 /* the length before each frame */
 
 enum node_frame_kind {
 	NODE_FRAME_RAFT = 1,     /* proto RaftMessage */
@@ -27,8 +42,10 @@ enum node_frame_kind {
 
 struct node_transport;
 
-/* Raft frames: called on an nng thread, one at a time, in arrival order;
- * other frames: on the transport's side thread, in arrival order among
+/* Raft frames: called on an nng thread; frames from one connection (one
+ * peer) one at a time in arrival order, frames from different peers may be
+ * delivered concurrently, so fn must be thread-safe for them. Other frames:
+ * on the transport's side thread, one at a time, in arrival order among
  * themselves. payload borrowed for the call. */
 typedef void (*node_transport_recv_fn)(void *arg, int kind, uint64_t from,
                                        const uint8_t *payload, size_t len);
@@ -48,12 +65,16 @@ int node_transport_set_peer(struct node_transport *t, uint64_t id,
                             const char *addr, char *errmsg);
 void node_transport_remove_peer(struct node_transport *t, uint64_t id);
 
-/* Sends a frame; 0 when queued, LORA_EUNAVAILABLE when dropped. */
+/* Sends a frame (payload copied; never blocks): 0 when queued,
+ * LORA_EUNAVAILABLE when dropped (peer unknown, not connected or its buffer
+ * full), LORA_ELIMIT when header + payload exceed NODE_PEER_MSG_BYTES_MAX,
+ * LORA_ENOMEM. */
 int node_transport_send(struct node_transport *t, uint64_t to, int kind,
                         const void *payload, size_t len);
 
-/* Like node_transport_send but waits up to timeout_ms for queue room
- * (used for snapshot chunks, which must not be dropped silently). */
+/* Like node_transport_send but waits up to timeout_ms for the peer to be
+ * connected and have room (used for snapshot chunks, which must not be
+ * dropped silently). */
 int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
                              const void *payload, size_t len, int timeout_ms);
 

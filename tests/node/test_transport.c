@@ -1,0 +1,551 @@
+/* test_transport.c - the peer transport with real nng streams on loopback
+ * (127.0.46.x): order, integrity, big and oversize frames, a peer down and
+ * back, garbage connections, the wire format, close with frames in flight. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lora.h"
+#include "transport.h"
+
+#define T_PORT        "5046"
+#define T_SENDERS_MAX 4
+#define T_FRAMES      3000
+#define T_FRAME_MAX   4096
+#define T_BIG_BYTES   (8u << 20)
+#define T_WAIT_MS     5000
+#define T_PING_SEQ    UINT64_MAX
+#define T_IDLE_CONNS  80 /* more than the listener keeps open (64) */
+
+static unsigned seed;
+
+/* What one transport received. */
+struct rec {
+	pthread_mutex_t mu;
+	uint64_t next_seq[T_SENDERS_MAX + 1]; /* per sender, raft frames */
+	unsigned long frames, info_frames, bad;
+	size_t big_len, max_len; /* max_len: of the counted frames */
+	int big_ok;
+};
+
+static void rec_init(struct rec *r)
+{
+	memset(r, 0, sizeof *r);
+	pthread_mutex_init(&r->mu, NULL);
+}
+
+static uint8_t pattern(uint64_t from, uint64_t seq, size_t i)
+{
+	return (uint8_t)(from * 31 + seq * 7 + i);
+}
+
+/* A payload: [be64 seq][pattern bytes]. */
+static void fill(uint8_t *p, size_t len, uint64_t from, uint64_t seq)
+{
+	lora_put_be64(p, seq);
+	for (size_t i = 8; i < len; i++)
+		p[i] = pattern(from, seq, i);
+}
+
+static int intact(const uint8_t *p, size_t len, uint64_t from, uint64_t seq)
+{
+	for (size_t i = 8; i < len; i++)
+		if (p[i] != pattern(from, seq, i))
+			return 0;
+	return 1;
+}
+
+static void on_frame(void *arg, int kind, uint64_t from, const uint8_t *p,
+                     size_t len)
+{
+	struct rec *r = arg;
+	pthread_mutex_lock(&r->mu);
+	if (len < 8 || from == 0 || from > T_SENDERS_MAX) {
+		r->bad++;
+	} else if (kind == NODE_FRAME_INFO) {
+		r->info_frames++;
+	} else if (lora_get_be64(p) == T_PING_SEQ) {
+		/* connection probes */
+	} else if (len >= T_BIG_BYTES / 2) {
+		r->big_len = len;
+		r->big_ok = intact(p, len, from, lora_get_be64(p));
+	} else {
+		uint64_t seq = lora_get_be64(p);
+		/* gaps are counted by the callers; never back or twice */
+		if (seq < r->next_seq[from] || !intact(p, len, from, seq))
+			r->bad++;
+		r->next_seq[from] = seq + 1;
+		r->frames++;
+		if (len > r->max_len)
+			r->max_len = len;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void addr_of(int node, char *out, size_t n)
+{
+	snprintf(out, n, "127.0.46.%d:%s", node, T_PORT);
+}
+
+static struct node_transport *open_node(int node, struct rec *r)
+{
+	char addr[64], err[256] = "";
+	addr_of(node, addr, sizeof addr);
+	struct node_transport *t = NULL;
+	int rc =
+	    node_transport_open((uint64_t)node, addr, on_frame, r, &t, err);
+	ck_assert_msg(rc == 0, "open %s: %s", addr, err);
+	return t;
+}
+
+static void peer(struct node_transport *t, int node)
+{
+	char addr[64], err[256] = "";
+	addr_of(node, addr, sizeof addr);
+	ck_assert_int_eq(node_transport_set_peer(t, (uint64_t)node, addr, err),
+	                 0);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Waits until a probe frame to `to` is accepted (the stream is up). */
+static int ping(struct node_transport *t, uint64_t to, int timeout_ms)
+{
+	uint8_t p[8];
+	lora_put_be64(p, T_PING_SEQ);
+	return node_transport_send_wait(t, to, NODE_FRAME_RAFT, p, sizeof p,
+	                                timeout_ms);
+}
+
+/* Waits up to timeout_ms until r has `frames` frames and, unless from is
+ * 0, sender from's next sequence number is at least next. */
+static int wait_until(struct rec *r, unsigned long frames, uint64_t from,
+                      uint64_t next, int timeout_ms)
+{
+	long end = now_ms() + timeout_ms;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		int ok = r->frames >= frames &&
+		         (from == 0 || r->next_seq[from] >= next);
+		pthread_mutex_unlock(&r->mu);
+		if (ok)
+			return 1;
+		if (now_ms() > end)
+			return 0;
+		sleep_ms(5);
+	}
+}
+
+static int wait_for(struct rec *r, unsigned long frames, uint64_t from,
+                    uint64_t next)
+{
+	return wait_until(r, frames, from, next, T_WAIT_MS);
+}
+
+static int wait_for_ms(struct rec *r, unsigned long frames, int timeout_ms)
+{
+	return wait_until(r, frames, 0, 0, timeout_ms);
+}
+
+struct sender {
+	struct node_transport *t;
+	uint64_t self, to;
+	unsigned seed;
+	int failed;
+};
+
+/* Sends T_FRAMES frames of random sizes (send_wait: none is dropped). */
+static void *sender_main(void *arg)
+{
+	struct sender *s = arg;
+	uint8_t *p = malloc(T_FRAME_MAX);
+	for (uint64_t seq = 0; seq < T_FRAMES && p; seq++) {
+		size_t len = 8 + (size_t)rand_r(&s->seed) % (T_FRAME_MAX - 8);
+		fill(p, len, s->self, seq);
+		if (node_transport_send_wait(s->t, s->to, NODE_FRAME_RAFT, p,
+		                             len, T_WAIT_MS) != 0)
+			s->failed++;
+		if (seq % 100 == 0)
+			node_transport_send(s->t, s->to, NODE_FRAME_INFO, p, 8);
+	}
+	free(p);
+	return NULL;
+}
+
+START_TEST(frames_in_order_intact)
+{
+	struct rec ra, rb, rc;
+	rec_init(&ra), rec_init(&rb), rec_init(&rc);
+	struct node_transport *a = open_node(1, &ra), *b = open_node(2, &rb),
+	                      *c = open_node(3, &rc);
+	peer(b, 1), peer(c, 1);
+	ck_assert_int_eq(ping(b, 1, T_WAIT_MS), 0);
+	ck_assert_int_eq(ping(c, 1, T_WAIT_MS), 0);
+	struct sender sb = {b, 2, 1, seed, 0}, sc = {c, 3, 1, seed + 1, 0};
+	pthread_t tb, tc;
+	pthread_create(&tb, NULL, sender_main, &sb);
+	pthread_create(&tc, NULL, sender_main, &sc);
+	pthread_join(tb, NULL);
+	pthread_join(tc, NULL);
+	ck_assert_int_eq(sb.failed + sc.failed, 0);
+	ck_assert(wait_for(&ra, 2 * T_FRAMES, 0, 0));
+	pthread_mutex_lock(&ra.mu);
+	ck_assert_uint_eq(ra.bad, 0);
+	ck_assert_uint_eq(ra.next_seq[2], T_FRAMES);
+	ck_assert_uint_eq(ra.next_seq[3], T_FRAMES);
+	pthread_mutex_unlock(&ra.mu);
+	node_transport_close(b), node_transport_close(c);
+	node_transport_close(a);
+	ck_assert_uint_gt(ra.info_frames, 0);
+}
+END_TEST
+
+START_TEST(big_frame_and_oversize)
+{
+	struct rec ra, rb;
+	rec_init(&ra), rec_init(&rb);
+	struct node_transport *a = open_node(1, &ra), *b = open_node(2, &rb);
+	peer(b, 1);
+	ck_assert_int_eq(ping(b, 1, T_WAIT_MS), 0);
+	uint8_t *big = malloc(T_BIG_BYTES);
+	ck_assert_ptr_nonnull(big);
+	fill(big, T_BIG_BYTES, 2, 77);
+	ck_assert_int_eq(node_transport_send_wait(b, 1, NODE_FRAME_RAFT, big,
+	                                          T_BIG_BYTES, T_WAIT_MS),
+	                 0);
+	/* refused before a byte is read: len alone is over the limit */
+	ck_assert_int_eq(node_transport_send(b, 1, NODE_FRAME_RAFT, big,
+	                                     NODE_PEER_MSG_BYTES_MAX),
+	                 LORA_ELIMIT);
+	ck_assert_int_eq(node_transport_send_wait(b, 1, NODE_FRAME_RAFT, big,
+	                                          NODE_PEER_MSG_BYTES_MAX, 10),
+	                 LORA_ELIMIT);
+	fill(big, 100, 2, 0); /* small frames still flow after the big one */
+	ck_assert_int_eq(node_transport_send_wait(b, 1, NODE_FRAME_RAFT, big,
+	                                          100, T_WAIT_MS),
+	                 0);
+	ck_assert(wait_for(&ra, 1, 2, 1));
+	pthread_mutex_lock(&ra.mu);
+	ck_assert_uint_eq(ra.big_len, T_BIG_BYTES);
+	ck_assert(ra.big_ok);
+	ck_assert_uint_eq(ra.bad, 0);
+	pthread_mutex_unlock(&ra.mu);
+	free(big);
+	node_transport_close(b);
+	node_transport_close(a);
+}
+END_TEST
+
+/* Sends seq..seq+n-1 from 2 to 1 without waiting; returns how many were
+ * accepted (all must be, on a connected peer with room). */
+static int send_burst(struct node_transport *b, uint64_t seq, int n)
+{
+	uint8_t p[64];
+	int ok = 0;
+	for (int i = 0; i < n; i++) {
+		fill(p, sizeof p, 2, seq + (uint64_t)i);
+		ok += node_transport_send(b, 1, NODE_FRAME_RAFT, p, sizeof p) ==
+		      0;
+	}
+	return ok;
+}
+
+START_TEST(peer_down_then_back)
+{
+	struct rec ra, rb;
+	rec_init(&ra), rec_init(&rb);
+	struct node_transport *b = open_node(2, &rb);
+	peer(b, 1); /* node 1 is not up */
+	uint8_t p[64];
+	fill(p, sizeof p, 2, 0);
+	long t0 = now_ms();
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(
+		    node_transport_send(b, 1, NODE_FRAME_RAFT, p, sizeof p),
+		    LORA_EUNAVAILABLE);
+	ck_assert_int_lt(now_ms() - t0, 500);
+	ck_assert_int_eq(ping(b, 1, 100), LORA_EUNAVAILABLE);
+	ck_assert_int_eq(node_transport_send(b, 7, NODE_FRAME_RAFT, p, 8),
+	                 LORA_EUNAVAILABLE); /* unknown peer */
+	sleep_ms(700); /* the dialer is backing off at its longest */
+	struct node_transport *a = open_node(1, &ra);
+	ck_assert_int_eq(ping(b, 1, 2000), 0); /* reconnected by itself */
+	ck_assert_int_eq(send_burst(b, 0, 100), 100);
+	ck_assert(wait_for(&ra, 100, 2, 100));
+	/* node 1 goes away and comes back: sends fail, then resume */
+	node_transport_close(a);
+	long end = now_ms() + T_WAIT_MS;
+	while (ping(b, 1, 0) == 0 && now_ms() < end)
+		sleep_ms(5);
+	ck_assert_int_eq(ping(b, 1, 0), LORA_EUNAVAILABLE);
+	rec_init(&ra);
+	a = open_node(1, &ra);
+	ck_assert_int_eq(ping(b, 1, 2000), 0);
+	ra.next_seq[2] = 500;
+	ck_assert_int_eq(send_burst(b, 500, 100), 100);
+	ck_assert(wait_for(&ra, 100, 2, 600));
+	ck_assert_uint_eq(ra.bad, 0);
+	node_transport_close(b);
+	node_transport_close(a);
+}
+END_TEST
+
+/* A raw TCP connection to node's peer port from 127.0.46.9. */
+static int raw_connect(int node)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "127.0.46.9", &sa.sin_addr);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	char ip[32];
+	snprintf(ip, sizeof ip, "127.0.46.%d", node);
+	inet_pton(AF_INET, ip, &sa.sin_addr);
+	sa.sin_port = htons((uint16_t)atoi(T_PORT));
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	return fd;
+}
+
+/* Reads until EOF (1), or 0 when the peer keeps it open past timeout. */
+static int raw_closed(int fd, int timeout_ms)
+{
+	long end = now_ms() + timeout_ms;
+	char buf[256];
+	while (now_ms() < end) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
+	}
+	return 0;
+}
+
+static const uint8_t push_hello[8] = {0, 'S', 'P', 0, 0, 0x50, 0, 0};
+
+START_TEST(garbage_closes_only_that_connection)
+{
+	struct rec ra, rb;
+	rec_init(&ra), rec_init(&rb);
+	struct node_transport *a = open_node(1, &ra), *b = open_node(2, &rb);
+	peer(b, 1);
+	ck_assert_int_eq(ping(b, 1, T_WAIT_MS), 0);
+	int g1 = raw_connect(1); /* not a peer hello */
+	const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	ck_assert_int_eq(send(g1, junk, sizeof junk - 1, 0), sizeof junk - 1);
+	int g2 = raw_connect(1); /* a hello, then a length over the limit */
+	uint8_t over[16];
+	memcpy(over, push_hello, 8);
+	lora_put_be64(over + 8, (uint64_t)NODE_PEER_MSG_BYTES_MAX + 1);
+	ck_assert_int_eq(send(g2, over, sizeof over, 0), sizeof over);
+	int g3 =
+	    raw_connect(1); /* a hello, then a frame shorter than a header */
+	uint8_t tiny[8 + 8 + 3] = {0};
+	memcpy(tiny, push_hello, 8);
+	lora_put_be64(tiny + 8, 3);
+	ck_assert_int_eq(send(g3, tiny, sizeof tiny, 0), sizeof tiny);
+	ck_assert(raw_closed(g1, T_WAIT_MS));
+	ck_assert(raw_closed(g2, T_WAIT_MS));
+	ck_assert(raw_closed(g3, T_WAIT_MS));
+	close(g1), close(g2), close(g3);
+	ck_assert_int_eq(send_burst(b, 0, 50), 50); /* b's stream still up */
+	ck_assert(wait_for(&ra, 50, 2, 50));
+	/* idle strays past the listener's limit are refused, b unharmed */
+	int idle[T_IDLE_CONNS], refused = 0;
+	for (int i = 0; i < T_IDLE_CONNS; i++)
+		idle[i] = raw_connect(1);
+	for (int i = T_IDLE_CONNS - 8; i < T_IDLE_CONNS; i++)
+		refused += raw_closed(idle[i], 300);
+	ck_assert_int_gt(refused, 0);
+	ck_assert(raw_closed(idle[0], 7000)); /* no hello within 5 s */
+	for (int i = 0; i < T_IDLE_CONNS; i++)
+		close(idle[i]);
+	ck_assert_int_eq(send_burst(b, 50, 50), 50);
+	ck_assert(wait_for(&ra, 100, 2, 100));
+	ck_assert_uint_eq(ra.bad, 0);
+	node_transport_close(b);
+	node_transport_close(a);
+}
+END_TEST
+
+/* The bytes on the wire are nng's push0 over TCP: a raw client speaking it
+ * is understood, and our dialer opens with the push hello from its own
+ * host (NNG_OPT_LOCADDR). */
+START_TEST(wire_format_and_local_address)
+{
+	struct rec ra;
+	rec_init(&ra);
+	struct node_transport *a = open_node(1, &ra);
+	int fd = raw_connect(1);
+	uint8_t out[8 + 8 + 9 + 16];
+	memcpy(out, push_hello, 8);
+	lora_put_be64(out + 8, 9 + 16);
+	out[16] = NODE_FRAME_RAFT;
+	lora_put_be64(out + 17, 4);
+	fill(out + 25, 16, 4, 0);
+	ck_assert_int_eq(send(fd, out, sizeof out, 0), sizeof out);
+	uint8_t reply[8];
+	ck_assert_int_eq(recv(fd, reply, 8, MSG_WAITALL), 8);
+	ck_assert_int_eq(reply[5], 0x51); /* pull v0 */
+	ck_assert(wait_for(&ra, 1, 4, 1));
+	close(fd);
+	/* a listener of ours on 127.0.46.9 sees node 1 dial from 127.0.46.1 */
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)atoi(T_PORT))};
+	inet_pton(AF_INET, "127.0.46.9", &sa.sin_addr);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(l, 4), 0);
+	char err[256];
+	ck_assert_int_eq(
+	    node_transport_set_peer(a, 9, "127.0.46.9:" T_PORT, err), 0);
+	socklen_t sl = sizeof sa;
+	int c = accept(l, (struct sockaddr *)&sa, &sl);
+	ck_assert_int_ge(c, 0);
+	char ip[32];
+	inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof ip);
+	ck_assert_str_eq(ip, "127.0.46.1");
+	uint8_t hello[8];
+	ck_assert_int_eq(recv(c, hello, 8, MSG_WAITALL), 8);
+	ck_assert_mem_eq(hello, push_hello, 8);
+	close(c), close(l);
+	node_transport_close(a);
+}
+END_TEST
+
+/* Floods a peer from two threads while the peer table changes under them
+ * and the transports close: no crash, no leak, no use after free. */
+static void *flood_main(void *arg)
+{
+	struct sender *s = arg;
+	uint8_t p[512];
+	fill(p, sizeof p, s->self, 0);
+	for (int i = 0; i < 20000 && !__atomic_load_n(&s->failed, 0); i++)
+		node_transport_send(s->t, s->to, NODE_FRAME_RAFT, p, sizeof p);
+	return NULL;
+}
+
+START_TEST(close_with_frames_in_flight)
+{
+	struct rec ra, rb, rc;
+	rec_init(&ra), rec_init(&rb), rec_init(&rc);
+	struct node_transport *a = open_node(1, &ra), *b = open_node(2, &rb),
+	                      *c = open_node(3, &rc);
+	peer(a, 2), peer(a, 3), peer(b, 1);
+	ck_assert_int_eq(ping(a, 2, T_WAIT_MS), 0);
+	ck_assert_int_eq(ping(a, 3, T_WAIT_MS), 0);
+	struct sender s2 = {a, 1, 2, 0, 0}, s3 = {a, 1, 3, 0, 0};
+	pthread_t t2, t3;
+	pthread_create(&t2, NULL, flood_main, &s2);
+	pthread_create(&t3, NULL, flood_main, &s3);
+	sleep_ms(50);
+	char err[256];
+	node_transport_set_peer(a, 2, "127.0.46.3:" T_PORT, err); /* move */
+	node_transport_remove_peer(a, 3);
+	peer(a, 3);
+	sleep_ms(50);
+	node_transport_close(c); /* a's stream to it breaks mid-send */
+	sleep_ms(20);
+	__atomic_store_n(&s2.failed, 1, 0);
+	__atomic_store_n(&s3.failed, 1, 0);
+	pthread_join(t2, NULL);
+	pthread_join(t3, NULL);
+	node_transport_send(b, 1, NODE_FRAME_RAFT, "12345678", 8);
+	node_transport_close(a); /* with frames in flight both ways */
+	node_transport_close(b);
+	/* two streams from node 1 reached c after the move: order is per
+	 * stream, so only delivery is checked here */
+	ck_assert_uint_gt(rb.frames + rc.frames, 0);
+}
+END_TEST
+
+/* Allocation failures (lora_alloc_fail_after) on both sides: the send is
+ * refused or the receiving stream closes, nothing crashes or leaks, and
+ * frames flow again once memory is back. */
+START_TEST(out_of_memory_then_recovery)
+{
+	struct rec ra, rb;
+	rec_init(&ra), rec_init(&rb);
+	struct node_transport *a = open_node(1, &ra), *b = open_node(2, &rb);
+	peer(b, 1);
+	ck_assert_int_eq(ping(b, 1, T_WAIT_MS), 0);
+	size_t big = 4 * T_FRAME_MAX * 64; /* past both sides' buffers */
+	uint8_t *p = malloc(big);
+	fill(p, big, 2, 0);
+	lora_alloc_fail_after(0, 1);
+	int rc = node_transport_send(b, 1, NODE_FRAME_RAFT, p, big);
+	lora_alloc_fail_after(-1, 0);
+	ck_assert_int_eq(rc, LORA_ENOMEM);
+	/* the sender's buffer grows (allocation 1), the receiver's cannot
+	 * (allocation 2): that stream closes, the frame is lost */
+	lora_alloc_fail_after(1, 0);
+	ck_assert_int_eq(node_transport_send(b, 1, NODE_FRAME_RAFT, p, big), 0);
+	/* frames accepted before node 2 saw the close are lost too: retry */
+	long end = now_ms() + T_WAIT_MS;
+	uint64_t seq = 1;
+	while (!wait_for_ms(&ra, 1, 10) && now_ms() < end) {
+		fill(p, 64, 2, seq);
+		seq += node_transport_send(b, 1, NODE_FRAME_RAFT, p, 64) == 0;
+	}
+	lora_alloc_fail_after(-1, 0);
+	pthread_mutex_lock(&ra.mu);
+	ck_assert_uint_ge(ra.frames, 1);
+	ck_assert_uint_eq(ra.bad, 0);
+	ck_assert_uint_lt(ra.max_len, big); /* the big frame was lost */
+	pthread_mutex_unlock(&ra.mu);
+	free(p);
+	node_transport_close(b);
+	node_transport_close(a);
+}
+END_TEST
+
+static Suite *transport_suite(void)
+{
+	Suite *s = suite_create("transport");
+	TCase *tc = tcase_create("streams");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, frames_in_order_intact);
+	tcase_add_test(tc, big_frame_and_oversize);
+	tcase_add_test(tc, peer_down_then_back);
+	tcase_add_test(tc, garbage_closes_only_that_connection);
+	tcase_add_test(tc, wire_format_and_local_address);
+	tcase_add_test(tc, close_with_frames_in_flight);
+	tcase_add_test(tc, out_of_memory_then_recovery);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	const char *env = getenv("TEST_SEED");
+	seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+	printf("test_transport: seed %u (TEST_SEED to repeat)\n", seed);
+	SRunner *sr = srunner_create(transport_suite());
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
