@@ -413,7 +413,7 @@ struct pjob {
 
 static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pjob *jobs;
-static struct upconn *upconns; /* the I/O thread's */
+static struct upconn *upconns; /* links: jobs_mu (one I/O thread per node) */
 
 static void upconn_close(struct upconn *uc)
 {
@@ -428,6 +428,7 @@ static void upconn_close(struct upconn *uc)
 static void upconns_sweep(struct lnode *n, int all)
 {
 	uint64_t now = lora_now_ms();
+	pthread_mutex_lock(&jobs_mu);
 	for (struct upconn **pp = &upconns; *pp;) {
 		struct upconn *uc = *pp;
 		if (uc->n == n && uc->job == NULL &&
@@ -440,6 +441,7 @@ static void upconns_sweep(struct lnode *n, int all)
 		*pp = uc->next;
 		lora_free(uc);
 	}
+	pthread_mutex_unlock(&jobs_mu);
 }
 
 static void job_readable(struct pjob *j);
@@ -461,11 +463,16 @@ static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
                                   const char *addr)
 {
 	uint64_t now = lora_now_ms();
-	for (struct upconn *uc = upconns; uc; uc = uc->next)
+	struct upconn *found = NULL;
+	pthread_mutex_lock(&jobs_mu);
+	for (struct upconn *uc = upconns; uc && !found; uc = uc->next)
 		if (uc->n == n && !uc->dead && uc->job == NULL &&
 		    now - uc->idle_since_ms <= NODE_PROXY_IDLE_MS &&
 		    strcmp(uc->addr, addr) == 0)
-			return uc;
+			found = uc;
+	pthread_mutex_unlock(&jobs_mu);
+	if (found)
+		return found;
 	int fd = conn_pooled(addr);
 	if (fd < 0)
 		return NULL;
@@ -482,8 +489,10 @@ static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
 		lora_free(uc);
 		return NULL;
 	}
+	pthread_mutex_lock(&jobs_mu);
 	uc->next = upconns;
 	upconns = uc;
+	pthread_mutex_unlock(&jobs_mu);
 	return uc;
 }
 
