@@ -130,17 +130,6 @@ int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
 	return found;
 }
 
-static void deadline_ms(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 /* ---- queue ------------------------------------------------------------------
  */
 
@@ -161,7 +150,7 @@ void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
 		       !atomic_load(&n->stopping)) {
 			struct timespec
 			    ts; /* timed: the apply loop may be gone */
-			deadline_ms(&ts, NODE_APPLY_RETRY_MS);
+			lora_deadline_after(&ts, NODE_APPLY_RETRY_MS);
 			pthread_cond_timedwait(&n->applied_cond, &n->apply_mu,
 			                       &ts);
 		}
@@ -181,7 +170,7 @@ int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms)
 	if (atomic_load(&n->applied) >= index)
 		return 0;
 	struct timespec ts;
-	deadline_ms(&ts, timeout_ms);
+	lora_deadline_after(&ts, timeout_ms);
 	int rc = 0;
 	pthread_mutex_lock(&n->apply_mu);
 	while (atomic_load(&n->applied) < index && !atomic_load(&n->stopping)) {

@@ -143,12 +143,7 @@ static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
 	pthread_mutex_lock(&w->mu);
 	while (!w->done) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += NODE_FORWARD_RETRY_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		lora_deadline_after(&ts, NODE_FORWARD_RETRY_MS);
 		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
 		uint64_t leader = node_leader_id(n);
 		if (!w->done && leader != 0 && leader != to) {

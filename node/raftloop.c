@@ -103,22 +103,11 @@ void node_call_finish(struct node_call *c, int rc, uint64_t index,
 	pthread_mutex_unlock(&c->mu);
 }
 
-static void deadline_after(struct timespec *ts, int timeout_ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += timeout_ms / 1000;
-	ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 int node_call_wait(struct node_call *c, int timeout_ms)
 {
 	struct timespec ts;
 	if (timeout_ms >= 0)
-		deadline_after(&ts, timeout_ms);
+		lora_deadline_after(&ts, timeout_ms);
 	pthread_mutex_lock(&c->mu);
 	int rc = 0;
 	while (!c->done && rc == 0) {
@@ -857,7 +846,7 @@ static struct node_inbox_item *inbox_take(struct lnode *n, uint64_t next_tick)
 		if (now >= next_tick)
 			break;
 		struct timespec ts;
-		deadline_after(&ts, (int)(next_tick - now));
+		lora_deadline_after(&ts, (int)(next_tick - now));
 		pthread_cond_timedwait(&n->inbox_cond, &n->inbox_mu, &ts);
 	}
 	struct node_inbox_item *list = n->inbox_head;

@@ -115,12 +115,7 @@ static void *gossip_main(void *arg)
 		node_native_reap(n);
 		pthread_mutex_lock(&n->gossip_mu);
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += NODE_GOSSIP_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		lora_deadline_after(&ts, NODE_GOSSIP_MS);
 		if (!atomic_load(&n->stopping))
 			pthread_cond_timedwait(&n->gossip_cond, &n->gossip_mu,
 			                       &ts);

@@ -989,17 +989,6 @@ int node_transport_send(struct node_transport *t, uint64_t to, int kind,
 	return rc;
 }
 
-static void deadline_after(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
 int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
                              const void *payload, size_t len, int timeout_ms)
 {
@@ -1017,7 +1006,7 @@ int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
 		/* a slice: a (re)connect does not signal room */
 		int ms = (int)(end - now);
 		struct timespec ts;
-		deadline_after(
+		lora_deadline_after(
 		    &ts, ms < PEER_WAIT_SLICE_MS ? ms : PEER_WAIT_SLICE_MS);
 		__atomic_add_fetch(&t->room_waiters, 1, __ATOMIC_RELEASE);
 		pthread_cond_timedwait(&t->room, &t->mu, &ts);

@@ -508,12 +508,7 @@ static size_t take_queue(struct lnode *n, struct wreq **ws)
 {
 	struct node_writer *wr = n->writer;
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += NODE_WRITER_POLL_MS * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	lora_deadline_after(&ts, NODE_WRITER_POLL_MS);
 	size_t cnt = 0;
 	pthread_mutex_lock(&wr->mu);
 	if (wr->head == NULL && !atomic_load(&n->stopping))

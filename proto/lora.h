@@ -189,5 +189,9 @@ static inline uint32_t lora_get_be32(const uint8_t *p)
  * replication/ must never call these). */
 uint64_t lora_now_ms(void);
 uint64_t lora_now_ns(void);
+/* *ts = the wall clock (CLOCK_REALTIME, what pthread_cond_timedwait
+ * takes) plus ms milliseconds. */
+struct timespec;
+void lora_deadline_after(struct timespec *ts, int ms);
 
 #endif /* LORA_H */
