@@ -162,7 +162,8 @@ static int inbox_post(struct lnode *n, struct node_inbox_item *it)
  */
 static int urgent(struct lnode *n, const struct rep_msg *m)
 {
-	return m->type != REP_MSG_APP_RESP || m->reject ||
+	/* index 0: a node telling a deposed leader about a newer term */
+	return m->type != REP_MSG_APP_RESP || m->reject || m->index == 0 ||
 	       m->index > atomic_load(&n->commit);
 }
 

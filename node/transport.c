@@ -40,7 +40,11 @@
 #define PEER_WAIT_SLICE_MS      20 /* send_wait re-checks at least this often */
 #define PEER_CONNS_IN_MAX       64 /* inbound streams open at once */
 #define PEER_HELLO_TIMEOUT_MS   5000 /* for an inbound stream's hello */
-#define PEER_IN_WARN_MS         1000 /* at most one inbound warning per */
+/* An inbound stream silent this long is closed (a live peer gossips every
+ * NODE_GOSSIP_MS): a crashed or cut-off peer's old stream must not hold
+ * one of the PEER_CONNS_IN_MAX places for good. */
+#define PEER_IDLE_TIMEOUT_MS 15000
+#define PEER_IN_WARN_MS      1000 /* at most one inbound warning per */
 
 /* nng's SP-over-TCP headers: dialer push v0, listener pull v0 */
 static const uint8_t hello_push[PEER_HELLO_BYTES] = {0, 'S',  'P', 0,
@@ -336,7 +340,7 @@ static int conn_arm(struct conn_in *c)
 	nng_aio_set_iov(c->aio, 1, &iov);
 	nng_aio_set_timeout(c->aio, c->state == CONN_HELLO
 	                                ? PEER_HELLO_TIMEOUT_MS
-	                                : NNG_DURATION_INFINITE);
+	                                : PEER_IDLE_TIMEOUT_MS);
 	nng_stream_recv(c->stream, c->aio);
 	return 0;
 }
@@ -712,6 +716,18 @@ static void peer_probe(struct peer_out *pc)
 	nng_stream_recv(pc->stream, pc->probe_aio);
 }
 
+/* The peer's listener answered with its whole hello: the connection
+ * counts as made (a listener that accepts and closes at once must not
+ * reset the redial backoff). pc->mu held. */
+static void peer_answered(struct peer_out *pc)
+{
+	pc->backoff_ms = PEER_BACKOFF_MIN_MS;
+	if (pc->warned)
+		LOG_INFO("peer %llu (%s): connected again",
+		         (unsigned long long)pc->id, pc->addr);
+	pc->warned = 0;
+}
+
 static void probe_cb(void *arg)
 {
 	struct peer_out *pc = arg;
@@ -722,6 +738,8 @@ static void probe_cb(void *arg)
 	if (rv == 0 && hello && !pc->closing && pc->connected) {
 		pc->probe_len += nng_aio_count(pc->probe_aio);
 		if (memcmp(pc->probe, hello_pull, pc->probe_len) == 0) {
+			if (pc->probe_len == PEER_HELLO_BYTES)
+				peer_answered(pc);
 			peer_probe(pc);
 			pthread_mutex_unlock(&pc->mu);
 			return;
@@ -738,12 +756,7 @@ static void peer_connected(struct peer_out *pc, nng_stream *s)
 {
 	pc->stream = s;
 	pc->connected = 1;
-	pc->backoff_ms = PEER_BACKOFF_MIN_MS;
 	pc->probe_len = 0;
-	if (pc->warned)
-		LOG_INFO("peer %llu (%s): connected again",
-		         (unsigned long long)pc->id, pc->addr);
-	pc->warned = 0;
 	LORA_ASSERT(pc->pend.len == 0 && pc->fly.len == 0);
 	if (buf_reserve(&pc->pend, PEER_HELLO_BYTES) != 0) {
 		peer_lost(pc, NNG_ENOMEM);

@@ -827,7 +827,9 @@ static int count_write(struct apply_ctx *c, char prefix, int has_tok,
 	 * has the current value. */
 	uint64_t cur;
 	int rv = meta_read(c->s, k, klen, &cur);
-	if (rv)
+	if (rv == LORA_ECORRUPT)
+		cur = 0; /* a damaged count is rewritten, as it always was */
+	else if (rv)
 		return rv;
 	/* A negative total can only come from damaged counts: clamp. */
 	uint64_t nv = delta < 0 && cur < (uint64_t)-delta ? 0 : cur + delta;
