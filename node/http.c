@@ -77,7 +77,7 @@ struct node_http_ex {
 	size_t body_len;
 	int keep_alive;
 	int http10;    /* HTTP/1.0: keep-alive only when asked, and said */
-	int forwarded; /* X-Lora-Forwarded: from another node */
+	int forwarded; /* X-Lora-Forwarded: hops from other nodes (0: none) */
 	const struct node_route *route;
 	/* the answer */
 	int replied, broken;
@@ -477,7 +477,11 @@ static int parse_headers(struct node_http_ex *x, char *p, char *end, int http11,
 			else if (strcasestr(v, "keep-alive"))
 				x->keep_alive = 1;
 		} else if (!strcasecmp(p, "X-Lora-Forwarded")) {
-			x->forwarded = 1;
+			int hops = atoi(v); /* "1" from older nodes */
+			x->forwarded = hops < 1 ? 1
+			               : hops > NODE_FORWARD_HOPS_MAX
+			                   ? NODE_FORWARD_HOPS_MAX
+			                   : hops;
 		} else if (!strcasecmp(p, "Expect")) {
 			*expect = strcasecmp(v, "100-continue") == 0;
 		}
@@ -874,6 +878,16 @@ void node_http_async_done(struct node_http_ex *x)
 	}
 	if (enqueue(hs, x, 1) != 0)
 		conn_close(hs, x); /* stopping */
+}
+
+void node_http_async_rerun(struct node_http_ex *x, void *stash,
+                           void (*free_fn)(void *))
+{
+	x->async = 0;
+	node_http_stash(x, stash, free_fn);
+	x->resume = RESUME_NONE;
+	if (enqueue(x->hs, x, 1) != 0)
+		conn_close(x->hs, x); /* stopping: the stash goes with it */
 }
 
 /* Closes idle connections, requests that take too long to arrive and

@@ -14,6 +14,8 @@
 #define NODE_TRANSFER_WAIT_MS 5000
 #define NODE_DIGEST_WAIT_MS   10000
 #define NODE_COPY_CHUNK_BYTES (1u << 20)
+#define NODE_REROUTE_MS       3000 /* a write refused as leadership moves */
+#define NODE_REROUTE_POLL_MS  20
 
 /* ---- request bodies
  * ---------------------------------------------------------- */
@@ -273,9 +275,10 @@ static void query_body_free(struct query_body *qb)
 
 /* Where a /query, /explain or /profile statement runs. */
 enum run_where {
-	RUN_HERE,   /* node_exec on this worker: reads, errors, redirects */
-	RUN_PROXY,  /* a follower's write: the leader's HTTP API answers */
-	RUN_WRITER, /* the leader's write: answered by the writer, async */
+	RUN_HERE,    /* node_exec on this worker: reads, errors, redirects */
+	RUN_PROXY,   /* a follower's write: the leader's HTTP API answers */
+	RUN_WRITER,  /* the leader's write: answered by the writer, async */
+	RUN_REROUTE, /* a write the writer refused as leadership moved */
 };
 
 /* Also notes in qb->req.kind what the statement is, so that node_exec
@@ -293,7 +296,15 @@ static enum run_where run_where(struct lnode *n, const struct node_route *route,
 		return RUN_HERE;
 	if (node_is_leader(n))
 		return route->mode == QRY_RUN ? RUN_WRITER : RUN_HERE;
-	return qb->req.redirect || qb->req.forwarded ? RUN_HERE : RUN_PROXY;
+	if (qb->req.redirect)
+		return RUN_HERE;
+	if (!qb->req.forwarded)
+		return RUN_PROXY;
+	/* passed here by a node that took this one for the leader */
+	return qb->req.forwarded < NODE_FORWARD_HOPS_MAX &&
+	               route->mode == QRY_RUN
+	           ? RUN_REROUTE
+	           : RUN_HERE;
 }
 
 /* A follower's write goes to the leader as it came; 0 when answered, -1
@@ -321,20 +332,65 @@ struct http_write {
 	uint64_t t0_ns;
 };
 
+/* A /query body parsed, and where it runs. */
+struct prepared {
+	json_t *j; /* owns the strings qb points into */
+	struct query_body qb;
+	enum run_where where;
+};
+
+static void prepared_free(void *p)
+{
+	struct prepared *pp = p;
+	query_body_free(&pp->qb);
+	json_decref(pp->j);
+	lora_free(pp);
+}
+
+/*
+ * A write this node's writer refused because leadership is moving (a
+ * transfer in progress, or the node stopped leading between routing the
+ * write and running it: LORA_UNAVAILABLE, certainly not executed) is run
+ * again on a worker (reroute_write), unless the client asked for
+ * redirects or other nodes passed it on NODE_FORWARD_HOPS_MAX times
+ * already. 1 when handed on (hw's request moved, x no longer ours).
+ */
+static int write_reroute(struct http_write *hw)
+{
+	const Lora__Response *r = hw->r;
+	if (node_err_from_code(r->error->code) != LORA_EUNAVAILABLE ||
+	    hw->qb.req.redirect ||
+	    hw->qb.req.forwarded >= NODE_FORWARD_HOPS_MAX)
+		return 0;
+	struct prepared *pp = lora_calloc(1, sizeof *pp);
+	if (pp == NULL)
+		return 0;
+	*pp = (struct prepared){hw->j, hw->qb, RUN_REROUTE};
+	hw->j = NULL;
+	memset(&hw->qb, 0, sizeof hw->qb);
+	node_http_async_rerun(hw->x, pp, prepared_free);
+	return 1;
+}
+
 static void write_answered(void *arg, int rc)
 {
 	struct http_write *hw = arg;
 	Lora__Response *r = hw->r;
 	(void)rc;
-	if (r->error)
-		reply_resp_error(hw->n, hw->x, r);
-	else
-		node_http_reply_json(hw->x, 200,
-		                     result_json(r, hw->qb.fmt, NULL, QRY_RUN),
-		                     r->bookmark, NULL);
-	node_metrics_request(hw->n, hw->route->name, r->error == NULL,
-	                     lora_now_ns() - hw->t0_ns);
-	node_http_async_done(hw->x);
+	if (r->error && write_reroute(hw)) {
+		/* answered by a worker */
+	} else {
+		if (r->error)
+			reply_resp_error(hw->n, hw->x, r);
+		else
+			node_http_reply_json(
+			    hw->x, 200,
+			    result_json(r, hw->qb.fmt, NULL, QRY_RUN),
+			    r->bookmark, NULL);
+		node_metrics_request(hw->n, hw->route->name, r->error == NULL,
+		                     lora_now_ns() - hw->t0_ns);
+		node_http_async_done(hw->x);
+	}
 	lora__response__free_unpacked(r, &lora_pb_allocator);
 	query_body_free(&hw->qb);
 	json_decref(hw->j);
@@ -357,21 +413,6 @@ static int write_async(struct lnode *n, struct node_http_ex *x,
 	node_http_async(x);
 	node_write_async(n, &hw->qb.req, r, write_answered, hw);
 	return 0;
-}
-
-/* A /query body parsed, and where it runs. */
-struct prepared {
-	json_t *j; /* owns the strings qb points into */
-	struct query_body qb;
-	enum run_where where;
-};
-
-static void prepared_free(void *p)
-{
-	struct prepared *pp = p;
-	query_body_free(&pp->qb);
-	json_decref(pp->j);
-	lora_free(pp);
 }
 
 /* Parses the body; NULL when answered (an error) or out of memory. */
@@ -424,6 +465,57 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	return NODE_ROUTE_WORKER;
 }
 
+/* Runs the statement on this node (a write through the writer, waiting)
+ * and answers; 1 when it succeeded. *unavailable: refused with
+ * LORA_UNAVAILABLE (then nothing was answered when `quiet`). */
+static int exec_reply(struct lnode *n, struct node_http_ex *x,
+                      const struct node_route *route, struct prepared *pp,
+                      int quiet, int *unavailable)
+{
+	Lora__Response *r = NULL;
+	Lora__Value *plan = NULL;
+	node_exec(n, &pp->qb.req, &r, route->mode != QRY_RUN ? &plan : NULL,
+	          NULL);
+	int ok = r && r->error == NULL;
+	*unavailable = r && r->error &&
+	               node_err_from_code(r->error->code) == LORA_EUNAVAILABLE;
+	if (r == NULL)
+		node_http_reply_error(x, LORA_ENOMEM, NULL);
+	else if (r->error && !(quiet && *unavailable))
+		reply_resp_error(n, x, r);
+	else if (!r->error)
+		node_http_reply_json(
+		    x, 200, result_json(r, pp->qb.fmt, plan, route->mode),
+		    r->bookmark, NULL);
+	if (r)
+		lora__response__free_unpacked(r, &lora_pb_allocator);
+	if (plan)
+		lora__value__free_unpacked(plan, &lora_pb_allocator);
+	return ok;
+}
+
+/*
+ * RUN_REROUTE: for up to NODE_REROUTE_MS the write goes to whoever leads
+ * (passed on when another node does, run here when this one does again),
+ * retried while it is refused with LORA_UNAVAILABLE (never executed).
+ */
+static int reroute_write(struct lnode *n, struct node_http_ex *x,
+                         const struct node_route *route, struct prepared *pp)
+{
+	uint64_t deadline = lora_now_ms() + NODE_REROUTE_MS;
+	for (;;) {
+		if (!node_is_leader(n) && proxy_write(n, x, route) == 0)
+			return 1; /* answered by the leader */
+		int last =
+		    lora_now_ms() >= deadline || atomic_load(&n->stopping);
+		int unavailable;
+		int ok = exec_reply(n, x, route, pp, !last, &unavailable);
+		if (ok || !unavailable || last)
+			return ok;
+		usleep(NODE_REROUTE_POLL_MS * 1000);
+	}
+}
+
 static int h_query(struct lnode *n, struct node_http_ex *x,
                    const struct node_route *route)
 {
@@ -435,27 +527,13 @@ static int h_query(struct lnode *n, struct node_http_ex *x,
 		lora_free(pp);
 		return NODE_ROUTE_ASYNC;
 	}
-	if (pp->where == RUN_PROXY && proxy_write(n, x, route) == 0) {
-		prepared_free(pp);
-		return 1;
-	}
-	Lora__Response *r = NULL;
-	Lora__Value *plan = NULL;
-	node_exec(n, &pp->qb.req, &r, route->mode != QRY_RUN ? &plan : NULL,
-	          NULL);
-	int ok = r && r->error == NULL;
-	if (r == NULL)
-		node_http_reply_error(x, LORA_ENOMEM, NULL);
-	else if (r->error)
-		reply_resp_error(n, x, r);
+	int ok, unavailable;
+	if (pp->where == RUN_PROXY && proxy_write(n, x, route) == 0)
+		ok = 1;
+	else if (pp->where == RUN_REROUTE)
+		ok = reroute_write(n, x, route, pp);
 	else
-		node_http_reply_json(
-		    x, 200, result_json(r, pp->qb.fmt, plan, route->mode),
-		    r->bookmark, NULL);
-	if (r)
-		lora__response__free_unpacked(r, &lora_pb_allocator);
-	if (plan)
-		lora__value__free_unpacked(plan, &lora_pb_allocator);
+		ok = exec_reply(n, x, route, pp, 0, &unavailable);
 	prepared_free(pp);
 	return ok;
 }

@@ -52,7 +52,10 @@ const char *node_http_uri(const struct node_http_ex *x);
  * over to the caller. */
 void node_http_stash(struct node_http_ex *x, void *p, void (*free_fn)(void *));
 void *node_http_unstash(struct node_http_ex *x);
-/* 1 when another node passed this request on (X-Lora-Forwarded). */
+/* How many times other nodes passed this request on (X-Lora-Forwarded;
+ * 0: it came from a client). A write refused as leadership moved is
+ * passed on again only below NODE_FORWARD_HOPS_MAX. */
+#define NODE_FORWARD_HOPS_MAX 2
 int node_http_forwarded(const struct node_http_ex *x);
 
 /*
@@ -102,6 +105,11 @@ int node_http_watch_add(struct node_http_watch *w);
  * node_http_reply* call, and must not touch x afterwards. */
 void node_http_async(struct node_http_ex *x);
 void node_http_async_done(struct node_http_ex *x);
+/* Instead of answering: x's route runs again on a worker, which gets
+ * stash from node_http_unstash (free_fn(stash) if nobody takes it). The
+ * caller must not touch x afterwards. */
+void node_http_async_rerun(struct node_http_ex *x, void *stash,
+                           void (*free_fn)(void *));
 
 /* bookmark and location may be NULL or "". */
 void node_http_reply(struct node_http_ex *x, int status, const char *ctype,

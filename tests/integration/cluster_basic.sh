@@ -119,6 +119,31 @@ it_post $O /cluster/transfer "{\"to\":$L}"
 it_check "transfer asked of follower $O answers 200" [ "$IT_STATUS" = 200 ]
 it_check "node $O sees $L as leader again" [ "$(it_leader $O)" = "$L" ]
 
+# -- writes sent to the leader while leadership moves back and forth are
+# never refused: one the writer turns down (a transfer in progress, or
+# this node no longer leads) goes to whoever leads now, and runs once
+L=$(it_leader $O)
+T=$((L % 3 + 1))
+pids=()
+for w in 1 2 3 4 5 6 7 8; do
+	(for i in $(seq 1 40); do
+		curl -s -m 20 -o /dev/null -w '%{http_code}\n' -X POST \
+			"http://$IT_NET.$L:4747/query" \
+			-d "{\"query\":\"CREATE (:Moving {w: $w, i: $i})\",\"requestId\":\"mv-$w-$i\"}"
+	done >"$IT_DIR/moving.$w") &
+	pids+=($!)
+done
+for k in 1 2 3 4 5 6 7 8; do
+	sleep 0.1
+	it_post_leader $O /cluster/transfer "{\"to\":$([ $((k % 2)) = 1 ] && echo $T || echo $L)}"
+done
+wait "${pids[@]}"
+codes=$(cat "$IT_DIR"/moving.* | sort | uniq -c | tr '\n' ' ')
+it_check "320 writes during 8 transfers all answer 200 ($codes)" \
+	[ "$(grep -c '^200$' "$IT_DIR"/moving.*  | awk -F: '{s+=$2} END {print s}')" = 320 ]
+it_post_leader $O /query '{"query":"MATCH (m:Moving) RETURN count(m) AS c","consistency":"linearizable","format":"rowArrays"}'
+it_check "each applied once" grep -q '\[\[320\]\]' <<<"$IT_BODY"
+
 # -- graceful shutdown of the leader hands over
 L=$(it_leader $O)
 O=$((L % 3 + 1))
