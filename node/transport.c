@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -104,6 +105,7 @@ struct side_item {
 
 struct node_transport {
 	uint64_t self;
+	atomic_int idle_ms; /* inbound stream silence limit */
 	char self_host[NODE_ADDR_BYTES_MAX];
 	node_transport_recv_fn fn;
 	void *arg;
@@ -340,7 +342,7 @@ static int conn_arm(struct conn_in *c)
 	nng_aio_set_iov(c->aio, 1, &iov);
 	nng_aio_set_timeout(c->aio, c->state == CONN_HELLO
 	                                ? PEER_HELLO_TIMEOUT_MS
-	                                : PEER_IDLE_TIMEOUT_MS);
+	                                : atomic_load(&c->t->idle_ms));
 	nng_stream_recv(c->stream, c->aio);
 	return 0;
 }
@@ -565,6 +567,7 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 	if (t == NULL)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	t->self = self_id;
+	atomic_store(&t->idle_ms, PEER_IDLE_TIMEOUT_MS);
 	t->fn = fn;
 	t->arg = arg;
 	node_addr_host(listen_addr, t->self_host, sizeof t->self_host);
@@ -989,6 +992,11 @@ static int send_try(struct node_transport *t, uint64_t to, int kind,
 	int rc = peer_append(pc, t->self, kind, payload, len);
 	pthread_mutex_unlock(&pc->mu);
 	return rc;
+}
+
+void node_transport_set_idle_ms(struct node_transport *t, int ms)
+{
+	atomic_store(&t->idle_ms, ms > 0 ? ms : PEER_IDLE_TIMEOUT_MS);
 }
 
 int node_transport_send(struct node_transport *t, uint64_t to, int kind,

@@ -65,6 +65,10 @@ int node_transport_set_peer(struct node_transport *t, uint64_t id,
                             const char *addr, char *errmsg);
 void node_transport_remove_peer(struct node_transport *t, uint64_t id);
 
+/* An inbound stream silent for ms is closed (default 15 s; a live peer
+ * gossips every 100 ms). For tests; applies to receives armed after it. */
+void node_transport_set_idle_ms(struct node_transport *t, int ms);
+
 /* Sends a frame (payload copied; never blocks): 0 when queued,
  * LORA_EUNAVAILABLE when dropped (peer unknown, not connected or its buffer
  * full), LORA_ELIMIT when header + payload exceed NODE_PEER_MSG_BYTES_MAX,

@@ -388,6 +388,28 @@ START_TEST(garbage_closes_only_that_connection)
 }
 END_TEST
 
+/* A stream that said hello and then fell silent (a crashed or cut-off
+ * peer, a stray client) is closed after the idle limit, so such streams
+ * cannot fill the listener's places for good; a live peer reconnects. */
+START_TEST(silent_stream_is_closed)
+{
+	struct rec ra, rb;
+	rec_init(&ra), rec_init(&rb);
+	struct node_transport *a = open_node(1, &ra), *b = open_node(2, &rb);
+	node_transport_set_idle_ms(a, 500);
+	int s = raw_connect(1);
+	ck_assert_int_eq(send(s, push_hello, 8, 0), 8);
+	ck_assert(!raw_closed(s, 200)); /* accepted, and open for now */
+	ck_assert(raw_closed(s, 3000));
+	close(s);
+	peer(b, 1);
+	ck_assert_int_eq(ping(b, 1, T_WAIT_MS), 0);
+	ck_assert_uint_eq(ra.bad, 0);
+	node_transport_close(b);
+	node_transport_close(a);
+}
+END_TEST
+
 /* The bytes on the wire are nng's push0 over TCP: a raw client speaking it
  * is understood, and our dialer opens with the push hello from its own
  * host (NNG_OPT_LOCADDR). */
@@ -530,6 +552,7 @@ static Suite *transport_suite(void)
 	tcase_add_test(tc, big_frame_and_oversize);
 	tcase_add_test(tc, peer_down_then_back);
 	tcase_add_test(tc, garbage_closes_only_that_connection);
+	tcase_add_test(tc, silent_stream_is_closed);
 	tcase_add_test(tc, wire_format_and_local_address);
 	tcase_add_test(tc, close_with_frames_in_flight);
 	tcase_add_test(tc, out_of_memory_then_recovery);
