@@ -47,10 +47,7 @@ struct node_dedup {
 
 static uint32_t hash_str(const char *s)
 {
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
+	return lora_hash32(s, strlen(s));
 }
 
 static struct node_dedup *dedup_new(void)

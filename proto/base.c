@@ -197,6 +197,15 @@ uint64_t lora_now_ms(void)
 	return lora_now_ns() / 1000000u;
 }
 
+uint32_t lora_hash32(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
 void lora_deadline_after(struct timespec *ts, int ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);

@@ -194,4 +194,7 @@ uint64_t lora_now_ns(void);
 struct timespec;
 void lora_deadline_after(struct timespec *ts, int ms);
 
+/* FNV-1a of n bytes, for in-memory hash tables (never stored). */
+uint32_t lora_hash32(const void *p, size_t n);
+
 #endif /* LORA_H */

@@ -689,20 +689,17 @@ static struct {
 } kind_cache[QRY_KIND_SLOTS];
 static pthread_mutex_t kind_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static size_t kind_slot(const char *query, size_t len)
+/* The slot of a text that can be kept; -1 when it cannot (empty or long). */
+static int kind_slot(const char *query)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)query[i]) * 16777619u;
-	return h % QRY_KIND_SLOTS;
+	size_t len = strnlen(query, QRY_KIND_TEXT_BYTES);
+	if (len == 0 || len == QRY_KIND_TEXT_BYTES)
+		return -1;
+	return (int)(lora_hash32(query, len) % QRY_KIND_SLOTS);
 }
 
-static int kind_cached(const char *query, int *is_write)
+static int kind_cached(int k, const char *query, int *is_write)
 {
-	size_t len = strlen(query);
-	if (len == 0 || len >= QRY_KIND_TEXT_BYTES)
-		return 0;
-	size_t k = kind_slot(query, len);
 	pthread_mutex_lock(&kind_mu);
 	int hit = strcmp(kind_cache[k].text, query) == 0;
 	if (hit)
@@ -711,14 +708,10 @@ static int kind_cached(const char *query, int *is_write)
 	return hit;
 }
 
-static void kind_keep(const char *query, int is_write)
+static void kind_keep(int k, const char *query, int is_write)
 {
-	size_t len = strlen(query);
-	if (len == 0 || len >= QRY_KIND_TEXT_BYTES)
-		return;
-	size_t k = kind_slot(query, len);
 	pthread_mutex_lock(&kind_mu);
-	memcpy(kind_cache[k].text, query, len + 1);
+	snprintf(kind_cache[k].text, sizeof kind_cache[k].text, "%s", query);
 	kind_cache[k].is_write = is_write;
 	pthread_mutex_unlock(&kind_mu);
 }
@@ -729,7 +722,8 @@ int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 	struct qry_error *const e = err ? err : &local;
 	memset(e, 0, sizeof *e);
 	*is_write = 0;
-	if (kind_cached(query, is_write))
+	int k = kind_slot(query);
+	if (k >= 0 && kind_cached(k, query, is_write))
 		return 0;
 	struct qctx *c = lora_calloc(1, sizeof(*c));
 	if (!c)
@@ -740,7 +734,7 @@ int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 	int code = protect(c, isw_thunk, &a);
 	arena_free(&c->ar);
 	lora_free(c);
-	if (code == 0)
-		kind_keep(query, *is_write);
+	if (code == 0 && k >= 0)
+		kind_keep(k, query, *is_write);
 	return code;
 }

@@ -751,9 +751,7 @@ static struct sto_meta_slot *meta_slot(struct sto_store *s, const uint8_t *k,
 {
 	if (s->meta_cache == NULL)
 		return NULL;
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < klen; i++)
-		h = (h ^ k[i]) * 16777619u;
+	uint32_t h = lora_hash32(k, klen);
 	for (size_t n = 0; n < STO_META_CACHE_SLOTS; n++) {
 		struct sto_meta_slot *sl =
 		    &s->meta_cache[(h + n) & (STO_META_CACHE_SLOTS - 1)];

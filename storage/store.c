@@ -86,10 +86,7 @@ int sto_meta_get_u64(struct sto_store *s, const rocksdb_readoptions_t *ro,
 
 static uint32_t name_hash(const char *p, size_t n)
 {
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 16777619u;
-	return h;
+	return lora_hash32(p, n);
 }
 
 static void tok_insert_slot(struct sto_tokens *t, uint32_t tok)
