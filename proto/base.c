@@ -35,6 +35,7 @@ static const struct err_info err_table[LORA_ERR_COUNT] = {
     [LORA_EVECTOR] = {"LORA_INVALID_VECTOR", "invalid vector", 1, 400},
     [LORA_ETYPE] = {"LORA_TYPE", "type error", 1, 400},
     [LORA_EARITH] = {"LORA_ARITHMETIC", "arithmetic error", 1, 400},
+    [LORA_EMEMORY] = {"LORA_MEMORY_LIMIT", "memory budget exceeded", 1, 413},
     [LORA_ENOTLEADER] = {"LORA_NOT_LEADER", "not the leader", 0, 503},
     [LORA_EUNAVAILABLE] = {"LORA_UNAVAILABLE",
                            "unavailable: not executed, safe to retry", 0, 503},

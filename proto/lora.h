@@ -46,6 +46,7 @@ enum lora_err {
 	LORA_EVECTOR,     /* vector dimension / coordinate type mismatch */
 	LORA_ETYPE,       /* runtime type error in an expression */
 	LORA_EARITH,      /* arithmetic error: overflow, division by zero */
+	LORA_EMEMORY,     /* a statement's memory budget was exceeded */
 	/* cluster errors */
 	LORA_ENOTLEADER,       /* this node is not the leader (hint attached) */
 	LORA_EUNAVAILABLE,     /* not executed: no leader reachable, retry */

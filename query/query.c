@@ -34,6 +34,15 @@ void qry_limits_init(struct qry_limits *l)
 	l->rows_max = QRY_ROWS_MAX;
 	l->time_ms_max = QRY_TIME_MS_DEFAULT;
 	l->mutations_max = QRY_MUTATIONS_MAX;
+	l->mem_bytes_max = QRY_MEM_BYTES_DEFAULT;
+	l->shared = NULL;
+}
+
+void qry_budget_init(struct qry_budget *b, uint64_t max_bytes)
+{
+	atomic_init(&b->used_bytes, 0);
+	atomic_init(&b->refused, 0);
+	b->max_bytes = max_bytes;
 }
 
 static void vset_err(struct qctx *c, int code, uint32_t line, uint32_t col,

@@ -25,6 +25,7 @@
 #ifndef LORA_QUERY_H
 #define LORA_QUERY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,15 +40,35 @@
 #define QRY_ROWS_MAX          10000000ull /* rows any operator may produce */
 #define QRY_TIME_MS_DEFAULT   60000       /* per statement */
 #define QRY_MUTATIONS_MAX     1000000     /* mutations in one statement */
+#define QRY_MEM_BYTES_DEFAULT (1ull << 30) /* per statement */
+#define QRY_VALUE_DEPTH_MAX   64 /* lists and maps nested in one value */
+
+/*
+ * A memory budget shared by every statement of a process (the node's
+ * `query_memory_bytes`): each statement charges what it allocates to its
+ * own limit and to this budget, and gives it back when its cursor is
+ * freed. Thread-safe. A statement that would take the shared budget past
+ * max_bytes stops with LORA_EMEMORY; the others keep running.
+ */
+struct qry_budget {
+	_Atomic uint64_t used_bytes;
+	uint64_t max_bytes; /* 0: unlimited */
+	_Atomic uint64_t refused; /* statements stopped by this budget */
+};
+
+void qry_budget_init(struct qry_budget *b, uint64_t max_bytes);
 
 struct qry_limits {
 	uint32_t nesting_depth_max;
 	uint64_t rows_max;
 	uint64_t time_ms_max; /* 0: no deadline */
 	uint64_t mutations_max;
+	uint64_t mem_bytes_max;     /* this statement; 0: no limit */
+	struct qry_budget *shared; /* borrowed, may be NULL; must outlive the
+	                            * cursor */
 };
 
-/* Fills l with the defaults above. */
+/* Fills l with the defaults above (shared NULL). */
 void qry_limits_init(struct qry_limits *l);
 
 /* ---- errors ------------------------------------------------------------ */
