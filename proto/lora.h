@@ -69,6 +69,11 @@ const char *lora_err_category(int err);
  * 503). */
 int lora_err_http_status(int err);
 
+/* Lists and maps nested inside one value, wherever a value is built,
+ * decoded or copied (the engine, JSON, protobuf, apply). Past it: an error
+ * (LORA_ELIMIT), never a crash. */
+#define LORA_VALUE_DEPTH_MAX 64
+
 /* Bytes for an error message buffer carried beside an error code. */
 #define LORA_ERRMSG_BYTES 512
 

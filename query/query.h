@@ -41,7 +41,7 @@
 #define QRY_TIME_MS_DEFAULT   60000       /* per statement */
 #define QRY_MUTATIONS_MAX     1000000     /* mutations in one statement */
 #define QRY_MEM_BYTES_DEFAULT (1ull << 30) /* per statement */
-#define QRY_VALUE_DEPTH_MAX   64 /* lists and maps nested in one value */
+#define QRY_VALUE_DEPTH_MAX   LORA_VALUE_DEPTH_MAX
 
 /*
  * A memory budget shared by every statement of a process (the node's
