@@ -381,6 +381,7 @@ static struct val eval_listcomp(struct qctx *c, struct expr *e, struct val *row)
 	size_t k = 0;
 	struct val save = row[e->slot];
 	for (size_t i = 0; i < l.u.l->n; i++) {
+		q_tick_every(c);
 		row[e->slot] = l.u.l->v[i];
 		if (e->b && eval_pred(c, e->b, row) != 1)
 			continue;
@@ -388,6 +389,8 @@ static struct val eval_listcomp(struct qctx *c, struct expr *e, struct val *row)
 	}
 	row[e->slot] = save;
 	r.u.l->n = k;
+	if (e->c)
+		v_check_depth(c, r);
 	return r;
 }
 
@@ -401,6 +404,7 @@ static struct val eval_quant(struct qctx *c, struct expr *e, struct val *row)
 	size_t t = 0, u = 0, n = l.u.l->n;
 	struct val save = row[e->slot];
 	for (size_t i = 0; i < n; i++) {
+		q_tick_every(c);
 		row[e->slot] = l.u.l->v[i];
 		int r = e->b ? eval_pred(c, e->b, row) : 1;
 		if (r == 1)
@@ -441,6 +445,7 @@ static struct val eval_reduce(struct qctx *c, struct expr *e, struct val *row)
 		qerr(c, LORA_ETYPE, "InvalidArgumentType: expected a list");
 	struct val s1 = row[e->slot], s2 = row[e->d->slot];
 	for (size_t i = 0; i < l.u.l->n; i++) {
+		q_tick_every(c);
 		row[e->slot] = l.u.l->v[i];
 		row[e->d->slot] = acc;
 		acc = eval(c, e->b, row);
@@ -457,7 +462,8 @@ static struct val eval_pattern(struct qctx *c, struct expr *e, struct val *row)
 	if (e->sub) {
 		struct rows in = {0};
 		rows_push(c, &in, r);
-		exec_query(c, e->sub, &in, &out);
+		exec_query(c, e->sub, &in, &out,
+		           e->kind == E_EXISTS ? 1 : SIZE_MAX);
 	} else {
 		match_pattern(c, e->pat, e->b, r, &out);
 	}
@@ -575,11 +581,13 @@ static struct val eval_literal_coll(struct qctx *c, struct expr *e,
 		struct val l = v_list(c, e->nargs);
 		for (size_t i = 0; i < e->nargs; i++)
 			l.u.l->v[i] = eval(c, e->args[i], row);
+		v_check_depth(c, l);
 		return l;
 	}
 	struct val m = v_map(c, e->nargs);
 	for (size_t i = 0; i < e->nargs; i++)
 		vmap_put(c, m.u.m, e->labels[i], eval(c, e->args[i], row));
+	v_check_depth(c, m);
 	return m;
 }
 
@@ -686,7 +694,9 @@ struct val eval(struct qctx *c, struct expr *e, struct val *row)
 	case E_COUNTSUB:
 		return eval_pattern(c, e, row);
 	case E_MAPPROJ:
-		return eval_mapproj(c, e, row);
+		a = eval_mapproj(c, e, row);
+		v_check_depth(c, a);
+		return a;
 	case E_LABELS:
 		return eval_labels(c, e, row);
 	default:

@@ -1,7 +1,6 @@
-/* exec.c - the executor: clause by clause over materialised row sets.
- * Pattern matching (start-node choice, expansion, variable length,
- * shortest paths), projection with grouping and aggregation, ordering,
- * SKIP / LIMIT, UNWIND, UNION, FOREACH and CALL subqueries. */
+/* exec.c - pattern matching (start-node choice, expansion, variable
+ * length, shortest paths), stepped one start candidate at a time for the
+ * pipeline (pipe.c), and the aggregation functions' state. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +11,10 @@
 
 void rows_push(struct qctx *c, struct rows *r, struct val *row)
 {
-	if (++c->rows_made > c->lim.rows_max * 4 + 1000 ||
-	    r->n >= c->lim.rows_max)
+	if (r->n >= c->lim.rows_max)
 		qerr(c, LORA_ELIMIT, "RowLimit: more than %llu rows",
 		     (unsigned long long)c->lim.rows_max);
-	if ((c->rows_made & 1023) == 0)
+	if ((++c->rows_made & 1023) == 0)
 		q_tick(c);
 	if (r->n == r->cap) {
 		size_t nc = r->cap ? r->cap * 2 : 16;
@@ -602,10 +600,8 @@ static int bidi_shortest(struct qctx *c, struct mstate *m, struct ppart *pp,
 			found = 1;
 		}
 	}
-	lora_free(pa.keys);
-	lora_free(pa.vals);
-	lora_free(pb.keys);
-	lora_free(pb.vals);
+	hm_drop(c, &pa);
+	hm_drop(c, &pb);
 	return found || meet == UINT64_MAX;
 }
 
@@ -649,12 +645,10 @@ static int bfs_all(struct qctx *c, struct mstate *m, struct prel *r,
 		}
 		for (size_t i = 0; i < next.n; i++)
 			hm_put(c, &seen, next.v[i], (void *)1);
-		lora_free(layer.keys);
-		lora_free(layer.vals);
+		hm_drop(c, &layer);
 		front = next;
 	}
-	lora_free(seen.keys);
-	lora_free(seen.vals);
+	hm_drop(c, &seen);
 	return found;
 }
 
@@ -751,8 +745,7 @@ static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 			if (bfs_all(c, m, r, src, dst, &parent))
 				emit_shortest(c, m, pp, part, segs, src, dst,
 				              &parent);
-			lora_free(parent.keys);
-			lora_free(parent.vals);
+			hm_drop(c, &parent);
 		}
 		m->row[pp->nodes[0].slot] = s0;
 	}
@@ -776,16 +769,79 @@ void match_pattern(struct qctx *c, struct pattern *p, struct expr *where,
 	match_part(c, &m, 0);
 }
 
-/* ---- aggregation ------------------------------------------------------- */
+/* ---- stepped matching ------------------------------------------------
+ * The pipeline's MATCH runs one start candidate of the first pattern part
+ * at a time, so a scan of a million nodes hands out rows as it goes
+ * instead of matching everything first. A first part that is a shortest
+ * path runs whole in one step. */
 
-struct aggst {
-	int64_t cnt;
-	int64_t isum;
-	double fsum;
-	int is_float, has;
-	struct val best;
-	struct rows vals; /* collect / percentiles / stdev / distinct */
+struct mcursor {
+	struct mstate m;
+	struct idvec cand;
+	size_t next;
+	int *order;
+	int start;
+	int whole, done;
 };
+
+struct mcursor *match_open(struct qctx *c, struct pattern *p,
+                           struct expr *where, struct val *row)
+{
+	struct mcursor *mc = ar_alloc(c, sizeof(*mc));
+	mc->m.pat = p;
+	mc->m.where = where;
+	mc->m.row = row;
+	for (size_t k = 0; k < p->nparts; k++) {
+		struct ppart *pp = &p->parts[k];
+		for (size_t i = 0; i <= pp->nrels; i++) {
+			if (new_var(pp->nodes[i].var))
+				row[pp->nodes[i].slot] = v_null();
+			if (i < pp->nrels && new_var(pp->rels[i].var))
+				row[pp->rels[i].slot] = v_null();
+		}
+	}
+	struct ppart *pp = &p->parts[0];
+	if (pp->shortest) {
+		mc->whole = 1;
+		return mc;
+	}
+	mc->start = pick_start(c, &mc->m, pp);
+	mc->order = ar_alloc(c, sizeof(int) * (pp->nrels + 1));
+	int k = 0;
+	mc->order[k++] = mc->start;
+	for (int i = mc->start + 1; i <= (int)pp->nrels; i++)
+		mc->order[k++] = i;
+	for (int i = mc->start - 1; i >= 0; i--)
+		mc->order[k++] = i;
+	candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand);
+	return mc;
+}
+
+int match_step(struct qctx *c, struct mcursor *mc, struct rows *out)
+{
+	struct mstate *m = &mc->m;
+	m->out = out;
+	if (mc->whole) {
+		if (mc->done)
+			return 0;
+		mc->done = 1;
+		match_part(c, m, 0);
+		return 1;
+	}
+	if (mc->next >= mc->cand.n)
+		return 0;
+	struct ppart *pp = &m->pat->parts[0];
+	m->used = NULL; /* its array lived in the previous step's arena */
+	m->nused = m->capused = 0;
+	m->part = 0;
+	m->segs = ar_alloc(c, sizeof(struct seg) * (pp->nrels + 1));
+	m->order = mc->order;
+	m->start = mc->start;
+	bind_node_then(c, m, mc->start, mc->cand.v[mc->next++], 0);
+	return 1;
+}
+
+/* ---- aggregation ------------------------------------------------------- */
 
 static struct val agg_arg(struct qctx *c, struct expr *a, struct val *row,
                           size_t i)
@@ -793,19 +849,37 @@ static struct val agg_arg(struct qctx *c, struct expr *a, struct val *row,
 	return a->nargs > i ? eval(c, a->args[i], row) : v_null();
 }
 
-static int seen_before(struct qctx *c, struct aggst *s, struct val v)
+/* keeps v (a copy, in the aggregation's arena) among s->vals */
+static void agg_keep(struct qctx *c, struct aggst *s, struct val v,
+                     struct arena *keep)
+{
+	struct arena *was = ar_use(c, keep);
+	struct val *p = ar_alloc(c, sizeof(*p));
+	*p = v_copy(c, v);
+	rows_push(c, &s->vals, p);
+	ar_use(c, was);
+}
+
+static struct val agg_copy(struct qctx *c, struct val v, struct arena *keep)
+{
+	struct arena *was = ar_use(c, keep);
+	v = v_copy(c, v);
+	ar_use(c, was);
+	return v;
+}
+
+static int seen_before(struct qctx *c, struct aggst *s, struct val v,
+                       struct arena *keep)
 {
 	for (size_t i = 0; i < s->vals.n; i++)
 		if (v_equiv(c, *s->vals.r[i], v))
 			return 1;
-	struct val *p = ar_alloc(c, sizeof(*p));
-	*p = v;
-	rows_push(c, &s->vals, p);
+	agg_keep(c, s, v, keep);
 	return 0;
 }
 
-static void agg_add(struct qctx *c, struct expr *a, struct aggst *s,
-                    struct val *row)
+void agg_add(struct qctx *c, struct expr *a, struct aggst *s, struct val *row,
+             struct arena *keep)
 {
 	if (a->kind == E_COUNTSTAR) {
 		s->cnt++;
@@ -819,26 +893,24 @@ static void agg_add(struct qctx *c, struct expr *a, struct aggst *s,
 	                  !strncasecmp(n, "percentile", 10) ||
 	                  !strncasecmp(n, "stdev", 5);
 	if (a->distinct && !collectlike) {
-		struct aggst *d = s;
-		if (seen_before(c, d, v))
+		if (seen_before(c, s, v, keep))
 			return;
 	} else if (collectlike) {
 		if (a->distinct) {
-			if (seen_before(c, s, v))
+			if (seen_before(c, s, v, keep))
 				return;
 		} else {
-			struct val *p = ar_alloc(c, sizeof(*p));
-			*p = v;
-			rows_push(c, &s->vals, p);
+			agg_keep(c, s, v, keep);
 		}
 		if (!strncasecmp(n, "percentile", 10))
-			s->best = agg_arg(c, a, row, 1);
+			s->best = agg_copy(c, agg_arg(c, a, row, 1), keep);
 		return;
 	}
 	s->cnt++;
 	if (!strcasecmp(n, "sum") || !strcasecmp(n, "avg")) {
 		if (v.t == V_TEMPORAL) {
-			s->best = s->has ? arith(c, '+', s->best, v) : v;
+			s->best = agg_copy(
+			    c, s->has ? arith(c, '+', s->best, v) : v, keep);
 			s->has = 1;
 			return;
 		}
@@ -856,13 +928,13 @@ static void agg_add(struct qctx *c, struct expr *a, struct aggst *s,
 	if (!strcasecmp(n, "min") || !strcasecmp(n, "max")) {
 		int mx = !strcasecmp(n, "max");
 		if (!s->has) {
-			s->best = v;
+			s->best = agg_copy(c, v, keep);
 			s->has = 1;
 			return;
 		}
 		int r = v_order(c, v, s->best);
 		if (mx ? r > 0 : r < 0)
-			s->best = v;
+			s->best = agg_copy(c, v, keep);
 	}
 }
 
@@ -906,7 +978,7 @@ static struct val agg_percentile(struct qctx *c, struct aggst *s, int cont)
 	return allint ? v_int((int64_t)d[idx]) : v_float(d[idx]);
 }
 
-static struct val agg_result(struct qctx *c, struct expr *a, struct aggst *s)
+struct val agg_result(struct qctx *c, struct expr *a, struct aggst *s)
 {
 	if (a->kind == E_COUNTSTAR)
 		return v_int(s->cnt);
@@ -953,428 +1025,3 @@ static struct val agg_result(struct qctx *c, struct expr *a, struct aggst *s)
 	return v_float(sqrt(sq / (double)(pop ? k : k - 1)));
 }
 
-/* ---- projection -------------------------------------------------------- */
-
-struct group {
-	struct val *row;  /* representative */
-	struct val *keys; /* key item values */
-	struct aggst *st;
-	struct group *next;
-};
-
-static void project_plain(struct qctx *c, struct proj *pr, struct rows *in,
-                          struct rows *out)
-{
-	for (size_t i = 0; i < in->n; i++) {
-		struct val *r = row_copy(c, in->r[i]);
-		for (size_t j = 0; j < pr->nitems; j++)
-			r[pr->items[j].slot] =
-			    eval(c, pr->items[j].e, in->r[i]);
-		rows_push(c, out, r);
-	}
-}
-
-static void project_agg(struct qctx *c, struct proj *pr, struct rows *in,
-                        struct rows *out)
-{
-	struct hmap h = {0};
-	struct rows order = {0};
-	size_t nk = pr->nitems;
-	struct val *kv = ar_alloc(c, sizeof(struct val) * (nk + 1));
-	for (size_t i = 0; i < in->n; i++) {
-		struct val *row = in->r[i];
-		uint64_t hv = 17;
-		for (size_t j = 0; j < nk; j++)
-			if (!pr->items[j].has_agg) {
-				kv[j] = eval(c, pr->items[j].e, row);
-				hv = hv * 31 + v_hash(kv[j]);
-			}
-		struct group *g = hm_get(&h, hv), *g0 = g;
-		for (; g; g = g->next) {
-			size_t j;
-			for (j = 0; j < nk; j++)
-				if (!pr->items[j].has_agg &&
-				    !v_equiv(c, g->keys[j], kv[j]))
-					break;
-			if (j == nk)
-				break;
-		}
-		if (!g) {
-			g = ar_alloc(c, sizeof(*g));
-			g->row = row;
-			g->keys = ar_alloc(c, sizeof(struct val) * (nk + 1));
-			memcpy(g->keys, kv, sizeof(struct val) * nk);
-			g->st =
-			    ar_alloc(c, sizeof(struct aggst) * (pr->naggs + 1));
-			g->next = g0;
-			hm_put(c, &h, hv, g);
-			rows_push(c, &order, (struct val *)g);
-		}
-		for (size_t a = 0; a < pr->naggs; a++)
-			agg_add(c, pr->aggs[a], &g->st[a], row);
-	}
-	lora_free(h.keys);
-	lora_free(h.vals);
-	int haskeys = 0;
-	for (size_t j = 0; j < nk; j++)
-		haskeys |= !pr->items[j].has_agg;
-	if (order.n == 0 && !haskeys) {
-		struct group *g = ar_alloc(c, sizeof(*g));
-		g->row = row_copy(c, NULL);
-		g->keys = kv;
-		g->st = ar_alloc(c, sizeof(struct aggst) * (pr->naggs + 1));
-		rows_push(c, &order, (struct val *)g);
-	}
-	struct val *aggv = ar_alloc(c, sizeof(struct val) * (pr->naggs + 1));
-	for (size_t i = 0; i < order.n; i++) {
-		struct group *g = (struct group *)order.r[i];
-		for (size_t a = 0; a < pr->naggs; a++)
-			aggv[a] = agg_result(c, pr->aggs[a], &g->st[a]);
-		struct val *r = row_copy(c, g->row);
-		struct val *saved = c->aggvals;
-		c->aggvals = aggv;
-		for (size_t j = 0; j < nk; j++)
-			r[pr->items[j].slot] =
-			    pr->items[j].has_agg
-			        ? eval(c, pr->items[j].e, g->row)
-			        : g->keys[j];
-		c->aggvals = saved;
-		rows_push(c, out, r);
-	}
-}
-
-static __thread struct rows *sort_rows;
-static __thread struct qctx *sort_ctx;
-struct sortrow {
-	struct val *row;
-	struct val *keys;
-	size_t idx;
-};
-static __thread struct proj *sort_proj;
-
-static int sort_cmp(const void *a, const void *b)
-{
-	const struct sortrow *x = a, *y = b;
-	for (size_t i = 0; i < sort_proj->norder; i++) {
-		int r = v_order(sort_ctx, x->keys[i], y->keys[i]);
-		if (r)
-			return sort_proj->order[i].desc ? -r : r;
-	}
-	return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static void order_rows(struct qctx *c, struct proj *pr, struct rows *r)
-{
-	struct sortrow *s = ar_alloc(c, sizeof(*s) * (r->n + 1));
-	for (size_t i = 0; i < r->n; i++) {
-		s[i].row = r->r[i];
-		s[i].idx = i;
-		s[i].keys = ar_alloc(c, sizeof(struct val) * pr->norder);
-		for (size_t k = 0; k < pr->norder; k++)
-			s[i].keys[k] = eval(c, pr->order[k].e, r->r[i]);
-	}
-	/* qsort is not reentrant: the comparator reads these statics, and
-	 * v_order does not evaluate expressions */
-	sort_ctx = c;
-	sort_proj = pr;
-	sort_rows = r;
-	qsort(s, r->n, sizeof(*s), sort_cmp);
-	for (size_t i = 0; i < r->n; i++)
-		r->r[i] = s[i].row;
-}
-
-static int64_t count_arg(struct qctx *c, struct expr *e, const char *what)
-{
-	struct val v = eval(c, e, NULL);
-	if (v.t == V_FLOAT && v.u.f == floor(v.u.f) && 0)
-		v = v_int((int64_t)v.u.f);
-	if (v.t != V_INT)
-		qerr(c, LORA_ESEMANTIC,
-		     "InvalidArgumentType: %s must be an integer, got %s", what,
-		     v_type_name(v));
-	if (v.u.i < 0)
-		qerr(c, LORA_ESEMANTIC,
-		     "NegativeIntegerArgument: %s must not be negative", what);
-	return v.u.i;
-}
-
-static void distinct_rows(struct qctx *c, struct proj *pr, struct rows *r)
-{
-	struct hmap h = {0};
-	size_t k = 0;
-	for (size_t i = 0; i < r->n; i++) {
-		uint64_t hv = 7;
-		for (size_t j = 0; j < pr->nitems; j++)
-			hv = hv * 31 + v_hash(r->r[i][pr->items[j].slot]);
-		struct rows *bucket = hm_get(&h, hv);
-		int dup = 0;
-		for (size_t b = 0; bucket && b < bucket->n && !dup; b++) {
-			size_t j;
-			for (j = 0; j < pr->nitems; j++)
-				if (!v_equiv(c, bucket->r[b][pr->items[j].slot],
-				             r->r[i][pr->items[j].slot]))
-					break;
-			dup = j == pr->nitems;
-		}
-		if (dup)
-			continue;
-		if (!bucket) {
-			bucket = ar_alloc(c, sizeof(*bucket));
-			hm_put(c, &h, hv, bucket);
-		}
-		rows_push(c, bucket, r->r[i]);
-		r->r[k++] = r->r[i];
-	}
-	r->n = k;
-	lora_free(h.keys);
-	lora_free(h.vals);
-}
-
-static void exec_proj(struct qctx *c, struct proj *pr, struct rows *in,
-                      struct rows *out)
-{
-	struct rows tmp = {0};
-	if (pr->naggs)
-		project_agg(c, pr, in, &tmp);
-	else
-		project_plain(c, pr, in, &tmp);
-	if (pr->distinct)
-		distinct_rows(c, pr, &tmp);
-	if (pr->norder)
-		order_rows(c, pr, &tmp);
-	size_t skip = pr->skip ? (size_t)count_arg(c, pr->skip, "SKIP") : 0;
-	size_t lim =
-	    pr->limit ? (size_t)count_arg(c, pr->limit, "LIMIT") : SIZE_MAX;
-	for (size_t i = skip; i < tmp.n && i - skip < lim; i++) {
-		if (pr->where && eval_pred(c, pr->where, tmp.r[i]) != 1)
-			continue;
-		rows_push(c, out, tmp.r[i]);
-	}
-}
-
-/* ---- clauses ----------------------------------------------------------- */
-
-static void exec_unwind(struct qctx *c, struct clause *cl, struct rows *in,
-                        struct rows *out)
-{
-	for (size_t i = 0; i < in->n && out->n < c->out_cap; i++) {
-		struct val l = eval(c, cl->e, in->r[i]);
-		if (l.t == V_NULL)
-			continue;
-		if (l.t != V_LIST) {
-			struct val *r = row_copy(c, in->r[i]);
-			r[cl->slot] = l;
-			rows_push(c, out, r);
-			continue;
-		}
-		for (size_t j = 0; j < l.u.l->n && out->n < c->out_cap; j++) {
-			struct val *r = row_copy(c, in->r[i]);
-			r[cl->slot] = l.u.l->v[j];
-			rows_push(c, out, r);
-		}
-	}
-}
-
-static void exec_match(struct qctx *c, struct clause *cl, struct rows *in,
-                       struct rows *out)
-{
-	size_t cap = c->out_cap;
-	c->out_cap = SIZE_MAX; /* pattern expressions inside must not stop */
-	for (size_t i = 0; i < in->n && out->n < cap; i++) {
-		size_t before = out->n;
-		struct val *r = row_copy(c, in->r[i]);
-		match_pattern(c, cl->pat, cl->where, r, out);
-		if (cl->kind == C_OPTMATCH && out->n == before) {
-			struct val *o = row_copy(c, in->r[i]);
-			for (size_t k = 0; k < cl->pat->nparts; k++) {
-				struct ppart *pp = &cl->pat->parts[k];
-				for (size_t j = 0; j <= pp->nrels; j++) {
-					if (new_var(pp->nodes[j].var))
-						o[pp->nodes[j].slot] = v_null();
-					if (j < pp->nrels &&
-					    new_var(pp->rels[j].var))
-						o[pp->rels[j].slot] = v_null();
-				}
-				if (pp->pathslot >= 0)
-					o[pp->pathslot] = v_null();
-			}
-			rows_push(c, out, o);
-		}
-	}
-}
-
-static void exec_clauses(struct qctx *c, struct clause **cl, size_t n,
-                         struct rows *in, struct rows *out);
-
-static void exec_foreach(struct qctx *c, struct clause *cl, struct rows *in,
-                         struct rows *out)
-{
-	for (size_t i = 0; i < in->n; i++) {
-		struct val l = eval(c, cl->e, in->r[i]);
-		if (l.t == V_LIST)
-			for (size_t j = 0; j < l.u.l->n; j++) {
-				struct rows one = {0}, res = {0};
-				struct val *r = row_copy(c, in->r[i]);
-				r[cl->slot] = l.u.l->v[j];
-				rows_push(c, &one, r);
-				exec_clauses(c, cl->body, cl->nbody, &one,
-				             &res);
-			}
-		else if (l.t != V_NULL)
-			qerr(c, LORA_ETYPE,
-			     "InvalidArgumentType: FOREACH needs "
-			     "a list");
-		rows_push(c, out, in->r[i]);
-	}
-}
-
-static void exec_callsub(struct qctx *c, struct clause *cl, struct rows *in,
-                         struct rows *out)
-{
-	struct query *q = cl->sub;
-	for (size_t i = 0; i < in->n; i++) {
-		struct rows one = {0}, res = {0};
-		rows_push(c, &one, row_copy(c, in->r[i]));
-		exec_query(c, q, &one, &res);
-		if (!q->ncols) {
-			rows_push(c, out, in->r[i]);
-			continue;
-		}
-		for (size_t j = 0; j < res.n; j++) {
-			struct val *r = row_copy(c, in->r[i]);
-			for (size_t k = 0; k < q->ncols; k++)
-				r[q->colslots[k]] = res.r[j][q->colslots[k]];
-			rows_push(c, out, r);
-		}
-	}
-}
-
-static void exec_set_clause(struct qctx *c, struct clause *cl, struct rows *in,
-                            struct rows *out)
-{
-	for (size_t i = 0; i < in->n; i++) {
-		exec_set(c, cl->sets, cl->nsets, in->r[i]);
-		rows_push(c, out, in->r[i]);
-	}
-}
-
-static void exec_clause(struct qctx *c, struct clause *cl, struct rows *in,
-                        struct rows *out)
-{
-	q_tick(c);
-	switch (cl->kind) {
-	case C_MATCH:
-	case C_OPTMATCH:
-		exec_match(c, cl, in, out);
-		break;
-	case C_UNWIND:
-		exec_unwind(c, cl, in, out);
-		break;
-	case C_WITH:
-	case C_RETURN:
-		exec_proj(c, cl->proj, in, out);
-		break;
-	case C_CREATE:
-		exec_create(c, cl, in, out);
-		break;
-	case C_MERGE:
-		exec_merge(c, cl, in, out);
-		break;
-	case C_SET:
-	case C_REMOVE:
-		exec_set_clause(c, cl, in, out);
-		break;
-	case C_DELETE:
-		for (size_t i = 0; i < in->n; i++) {
-			exec_delete(c, cl, in->r[i]);
-			rows_push(c, out, in->r[i]);
-		}
-		break;
-	case C_FOREACH:
-		exec_foreach(c, cl, in, out);
-		break;
-	case C_CALLPROC:
-		exec_callproc(c, cl, in, out);
-		break;
-	case C_CALLSUB:
-		exec_callsub(c, cl, in, out);
-		break;
-	case C_DDL:
-		exec_ddl(c, cl, out);
-		break;
-	}
-}
-
-/* Rows the clause before `next` needs to produce: SKIP + LIMIT when
- * `next` is a plain projection that keeps rows in order, else all. */
-static size_t row_budget(struct qctx *c, struct clause *next)
-{
-	if (next->kind != C_WITH && next->kind != C_RETURN)
-		return SIZE_MAX;
-	struct proj *pr = next->proj;
-	if (!pr->limit || pr->norder || pr->distinct || pr->naggs || pr->where)
-		return SIZE_MAX;
-	struct expr *ex[2] = {pr->skip, pr->limit};
-	size_t total = 0;
-	for (int i = 0; i < 2; i++) {
-		if (!ex[i])
-			continue;
-		if (ex[i]->kind != E_LIT || ex[i]->lit.t != V_INT ||
-		    ex[i]->lit.u.i < 0)
-			return SIZE_MAX;
-		total += (size_t)ex[i]->lit.u.i;
-	}
-	(void)c;
-	return total;
-}
-
-static void exec_clauses(struct qctx *c, struct clause **cl, size_t n,
-                         struct rows *in, struct rows *out)
-{
-	struct rows cur = *in;
-	for (size_t i = 0; i < n; i++) {
-		struct rows next = {0};
-		uint64_t t0 = lora_now_ns();
-		c->out_cap = i + 1 < n ? row_budget(c, cl[i + 1]) : SIZE_MAX;
-		exec_clause(c, cl[i], &cur, &next);
-		c->out_cap = SIZE_MAX;
-		cl[i]->prof_ns += lora_now_ns() - t0;
-		cl[i]->prof_rows += next.n;
-		cur = next;
-	}
-	*out = cur;
-}
-
-void exec_query(struct qctx *c, struct query *q, struct rows *in,
-                struct rows *out)
-{
-	if (q->nparts == 1) {
-		exec_clauses(c, q->parts[0]->cl, q->parts[0]->ncl, in, out);
-		return;
-	}
-	struct rows all = {0};
-	for (size_t p = 0; p < q->nparts; p++) {
-		struct rows res = {0};
-		struct rows inp = {0};
-		for (size_t i = 0; i < in->n; i++)
-			rows_push(c, &inp, row_copy(c, in->r[i]));
-		exec_clauses(c, q->parts[p]->cl, q->parts[p]->ncl, &inp, &res);
-		for (size_t i = 0; i < res.n; i++) {
-			struct val *r = row_copy(c, NULL);
-			for (size_t k = 0; k < q->ncols; k++)
-				r[q->colslots[k]] =
-				    res.r[i][q->colslots[p * q->ncols + k]];
-			rows_push(c, &all, r);
-		}
-	}
-	if (!q->union_all) {
-		struct proj pr = {0};
-		pr.nitems = q->ncols;
-		pr.items =
-		    ar_alloc(c, sizeof(struct proj_item) * (q->ncols + 1));
-		for (size_t k = 0; k < q->ncols; k++)
-			pr.items[k].slot = q->colslots[k];
-		distinct_rows(c, &pr, &all);
-	}
-	*out = all;
-}

@@ -465,15 +465,17 @@ static struct val range(struct qctx *c, struct val *a, size_t n)
 	int64_t s = a[0].u.i, e = a[1].u.i, st = n > 2 ? a[2].u.i : 1;
 	if (st == 0)
 		qerr(c, LORA_EINVAL, "NumberOutOfRange: range step is zero");
-	int64_t cnt = 0;
-	if ((st > 0 && e >= s) || (st < 0 && e <= s))
-		cnt = (e - s) / st + 1;
-	if (cnt > (int64_t)c->lim.rows_max)
+	__int128 cnt = 0, span = (__int128)e - s;
+	if ((st > 0 && span >= 0) || (st < 0 && span <= 0))
+		cnt = span / st + 1;
+	if (cnt > (__int128)c->lim.rows_max)
 		qerr(c, LORA_ELIMIT, "range() of %lld items exceeds the limit",
-		     (long long)cnt);
+		     (long long)(cnt > INT64_MAX ? INT64_MAX : (int64_t)cnt));
 	struct val l = v_list(c, (size_t)cnt);
-	for (int64_t i = 0; i < cnt; i++)
-		l.u.l->v[i] = v_int(s + i * st);
+	for (int64_t i = 0; i < (int64_t)cnt; i++) {
+		q_tick_every(c);
+		l.u.l->v[i] = v_int((int64_t)(s + (__int128)i * st));
+	}
 	return l;
 }
 

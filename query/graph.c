@@ -40,6 +40,7 @@ static void hm_grow(struct qctx *c, struct hmap *h)
 	uint64_t *ok = h->keys;
 	void **ov = h->vals;
 	size_t oc = h->cap;
+	mem_charge(c, nc * (sizeof(uint64_t) + sizeof(void *)));
 	h->keys = lora_calloc(nc, sizeof(uint64_t));
 	h->vals = lora_calloc(nc, sizeof(void *));
 	if (!h->keys || !h->vals) {
@@ -47,8 +48,10 @@ static void hm_grow(struct qctx *c, struct hmap *h)
 		lora_free(h->vals);
 		h->keys = ok;
 		h->vals = ov;
+		mem_uncharge(c, nc * (sizeof(uint64_t) + sizeof(void *)));
 		qerr(c, LORA_ENOMEM, "out of memory");
 	}
+	mem_uncharge(c, oc * (sizeof(uint64_t) + sizeof(void *)));
 	h->cap = nc;
 	h->n = 0;
 	for (size_t i = 0; i < oc; i++)
@@ -73,6 +76,14 @@ void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v)
 	h->keys[i] = k + 1;
 	h->vals[i] = v;
 	h->n++;
+}
+
+void hm_drop(struct qctx *c, struct hmap *h)
+{
+	mem_uncharge(c, h->cap * (sizeof(uint64_t) + sizeof(void *)));
+	lora_free(h->keys);
+	lora_free(h->vals);
+	memset(h, 0, sizeof *h);
 }
 
 static void hm_free(struct hmap *h)
@@ -103,7 +114,9 @@ static const char *intern(struct qctx *c, const char *s)
 	for (size_t i = 0; i < g->ninterned; i++)
 		if (strcmp(g->interned[i], s) == 0)
 			return g->interned[i];
+	struct arena *was = ar_use(c, &c->g.ar);
 	const char *d = ar_strdup(c, s);
+	ar_use(c, was);
 	if (g->ninterned < QRY_INTERN_MAX)
 		g->interned[g->ninterned++] = d;
 	return d;
@@ -169,12 +182,24 @@ static int sto_check(struct qctx *c, int rv, const char *what)
 	return rv;
 }
 
+static struct gnode *node_load(struct qctx *c, uint64_t id);
+
+/* Loaded nodes and edges live in the cache's own arena (c->g.ar), never
+ * in an operator's, which is reset as rows flow. */
 struct gnode *g_node(struct qctx *c, uint64_t id)
 {
 	struct gnode *n = hm_get(&c->g.nodes, id);
 	if (n)
 		return n->deleted == 2 ? NULL : n;
-	n = ar_alloc(c, sizeof(*n));
+	struct arena *was = ar_use(c, &c->g.ar);
+	n = node_load(c, id);
+	ar_use(c, was);
+	return n;
+}
+
+static struct gnode *node_load(struct qctx *c, uint64_t id)
+{
+	struct gnode *n = ar_alloc(c, sizeof(*n));
 	n->id = id;
 	Lora__NodeValue *nv = NULL;
 	uint32_t nvec = 0;
@@ -210,6 +235,7 @@ static void load_vectors(struct qctx *c, struct gnode *n)
 {
 	if (!n->vec_pending || !g_view(c))
 		return;
+	struct arena *was = ar_use(c, &c->g.ar);
 	Lora__NodeValue *nv = NULL;
 	int rv = sto_view_node(c->view, n->id, &nv);
 	if (rv) {
@@ -227,6 +253,7 @@ static void load_vectors(struct qctx *c, struct gnode *n)
 	}
 	lora__node_value__free_unpacked(nv, &lora_pb_allocator);
 	n->vec_pending = 0;
+	ar_use(c, was);
 }
 
 struct vmap *g_node_props(struct qctx *c, struct gnode *n)
@@ -245,11 +272,21 @@ struct val *g_node_prop(struct qctx *c, struct gnode *n, const char *key)
 	return p;
 }
 
+static struct gedge *edge_load(struct qctx *c, uint64_t id, struct gedge *e);
+
 struct gedge *g_edge(struct qctx *c, uint64_t id)
 {
 	struct gedge *e = hm_get(&c->g.edges, id);
 	if (e && (e->props || e->created))
 		return e;
+	struct arena *was = ar_use(c, &c->g.ar);
+	e = edge_load(c, id, e);
+	ar_use(c, was);
+	return e;
+}
+
+static struct gedge *edge_load(struct qctx *c, uint64_t id, struct gedge *e)
+{
 	Lora__RelValue *rv = NULL;
 	int r = g_view(c)
 	            ? sto_check(c, sto_view_edge(c->view, id, &rv), "edge")
@@ -308,12 +345,14 @@ static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)
 {
 	struct sto_item item;
 	int done = 0, rv;
+	c->iter = it; /* freed by the cursor if a push raises */
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
 		struct gnode *n = hm_get(&c->g.nodes, item.node_id);
 		if (n && (n->touched || n->deleted))
 			continue;
 		idv_push(c, out, item.node_id);
 	}
+	c->iter = NULL;
 	sto_iter_free(it);
 	if (rv)
 		qerr(c, rv, "storage scan: %s", lora_strerror(rv));
@@ -385,6 +424,7 @@ int g_has_index(struct qctx *c, const char *label, const char *key)
 		g->idx_loaded = 1;
 		if (sto_view_catalogue(c->view, &defs, &n))
 			return 0;
+		struct arena *was = ar_use(c, &c->g.ar);
 		g->idx_label = ar_alloc(c, sizeof(char *) * (n + 1));
 		g->idx_key = ar_alloc(c, sizeof(char *) * (n + 1));
 		for (size_t i = 0; i < n; i++)
@@ -396,6 +436,7 @@ int g_has_index(struct qctx *c, const char *label, const char *key)
 				    ar_strdup(c, defs[i]->properties[0]);
 				g->nidx++;
 			}
+		ar_use(c, was);
 	}
 	for (size_t i = 0; i < g->nidx; i++)
 		if (!strcmp(g->idx_label[i], label) &&
@@ -440,9 +481,7 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 		qerr(c, rv, "adjacency scan: %s", lora_strerror(rv));
 	struct sto_item item;
 	int done = 0;
-	/* collect first: g_edge_shallow can raise, the iterator must be freed
-	 */
-	size_t start = *n;
+	c->iter = it; /* freed by the cursor if an allocation raises */
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
 		if (dir == STO_BOTH && !item.outgoing && item.other_id == node)
 			continue; /* self-loop: report once */
@@ -451,8 +490,10 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 			continue;
 		if (!e) {
 			/* type is borrowed: intern before next() */
+			struct arena *was = ar_use(c, &c->g.ar);
 			const char *t = intern(c, item.type);
 			e = ar_alloc(c, sizeof(*e));
+			ar_use(c, was);
 			e->id = item.edge_id;
 			e->type = t;
 			e->src = item.outgoing ? node : item.other_id;
@@ -462,7 +503,7 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 		push_adj(c, out, n, cap, item.edge_id, item.other_id,
 		         item.outgoing);
 	}
-	(void)start;
+	c->iter = NULL;
 	sto_iter_free(it);
 	if (rv)
 		qerr(c, rv, "adjacency scan: %s", lora_strerror(rv));

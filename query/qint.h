@@ -32,17 +32,33 @@
 
 /* ---- arena ------------------------------------------------------------- */
 
+/*
+ * A statement allocates from arenas: `keep` (the AST, parameters, a write
+ * statement's everything), the graph cache's, and one or two per operator
+ * of a read pipeline, reset as rows flow (see pipe.c). ar_alloc takes from
+ * the current arena (c->cur); ar_use switches it and returns the previous
+ * one. Every chunk is charged to the statement's memory limit and to the
+ * shared budget (mem_charge), so over budget is LORA_EMEMORY, never an
+ * out-of-memory node. With c->keep_all (write statements, PROFILE) every
+ * arena is `keep` and nothing is reset.
+ */
 struct arena_chunk;
 struct arena {
 	struct arena_chunk *head;
-	size_t bytes; /* total allocated */
+	struct arena_chunk *spare; /* kept by ar_reset */
+	size_t bytes;              /* held, headers included */
 };
 
 struct qctx;
 void *ar_alloc(struct qctx *c, size_t n);
 char *ar_strndup(struct qctx *c, const char *s, size_t n);
 char *ar_strdup(struct qctx *c, const char *s);
-void arena_free(struct arena *a);
+struct arena *ar_use(struct qctx *c, struct arena *a);
+void ar_reset(struct qctx *c, struct arena *a);   /* keeps one spare chunk */
+void ar_release(struct qctx *c, struct arena *a); /* frees everything */
+void arena_free(struct arena *a); /* no accounting: cursor teardown */
+void mem_charge(struct qctx *c, size_t n);        /* raises LORA_EMEMORY */
+void mem_uncharge(struct qctx *c, size_t n);
 
 /* ---- values ------------------------------------------------------------ */
 
@@ -168,6 +184,13 @@ int v_order(struct qctx *c, struct val a, struct val b);
 /* Equivalence for DISTINCT / grouping (null ~ null). */
 int v_equiv(struct qctx *c, struct val a, struct val b);
 uint64_t v_hash(struct val v);
+/* A deep copy into the current arena (ids of nodes and relationships are
+ * values, not copied entities). LORA_ELIMIT past QRY_VALUE_DEPTH_MAX. */
+struct val v_copy(struct qctx *c, struct val v);
+struct val *row_copy_deep(struct qctx *c, const struct val *row);
+/* LORA_ELIMIT when v nests lists and maps past QRY_VALUE_DEPTH_MAX; walks
+ * at most that deep. */
+void v_check_depth(struct qctx *c, struct val v);
 /* TCK-style text: strings quoted, nodes (:L {k: v}), etc. */
 void v_repr(struct qctx *c, struct val v, struct lora_buf *b);
 /* toString text */
@@ -437,6 +460,7 @@ struct hmap {
 };
 void *hm_get(const struct hmap *h, uint64_t k);
 void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v);
+void hm_drop(struct qctx *c, struct hmap *h); /* frees and uncharges */
 
 struct adj {
 	uint64_t edge, other;
@@ -449,6 +473,7 @@ struct idvec {
 void idv_push(struct qctx *c, struct idvec *v, uint64_t x);
 
 struct graph {
+	struct arena ar;            /* the cache: loaded nodes and edges */
 	struct hmap nodes, edges;   /* caches incl. overlay */
 	struct hmap created_adj;    /* node id -> struct idvec* of new edges */
 	struct idvec touched_nodes; /* created or relabelled */
@@ -531,7 +556,14 @@ struct proc_table;
 struct qctx {
 	jmp_buf jb;
 	struct qry_error *err;
-	struct arena ar;
+	struct arena keep;  /* lives as long as the statement */
+	struct arena *cur;  /* where ar_alloc takes from */
+	int keep_all;       /* never reset an arena (writes, PROFILE) */
+	int eager;          /* a write: each clause drains before the next */
+	uint64_t mem_bytes; /* charged now */
+	uint64_t mem_peak;
+	uint32_t tick;      /* q_tick_every counter */
+	struct sto_iter *iter; /* open while a scan copies ids out */
 	struct sto_view *view;
 	struct graph g;
 	struct vmap *params;
@@ -545,7 +577,8 @@ struct qctx {
 	int standalone; /* check.c: clause is alone in its query */
 	int in_where;   /* check.c: resolving a WHERE predicate */
 	int profiling;  /* plan nodes get rows and time_ns */
-	size_t out_cap; /* exec.c: rows the running clause must produce */
+	int timing;     /* PROFILE: operators measure their time */
+	uint64_t prof_inner_ns; /* pipe.c: time spent in inputs */
 	int is_write;
 	int read_only;
 	const char *text;
@@ -561,6 +594,12 @@ _Noreturn void qerr_at(struct qctx *c, int code, uint32_t line, uint32_t col,
                        const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void q_tick(struct qctx *c); /* deadline check */
+/* deadline check every 4,096 calls: for loops inside one expression */
+static inline void q_tick_every(struct qctx *c)
+{
+	if ((++c->tick & 4095) == 0)
+		q_tick(c);
+}
 
 /* eval.c */
 struct val eval(struct qctx *c, struct expr *e, struct val *row);
@@ -586,13 +625,43 @@ void tm_format(struct vtemp *t, struct lora_buf *b);
 struct val tm_fn(struct qctx *c, const char *name, struct val *args, size_t n,
                  int *ok);
 
-/* exec.c */
-void exec_query(struct qctx *c, struct query *q, struct rows *in,
-                struct rows *out);
+/* exec.c: pattern matching and aggregation state */
 void rows_push(struct qctx *c, struct rows *r, struct val *row);
 struct val *row_copy(struct qctx *c, const struct val *row);
 void match_pattern(struct qctx *c, struct pattern *p, struct expr *where,
                    struct val *row, struct rows *out);
+/* Matching stepped one start candidate at a time: match_open binds
+ * nothing yet (row is the cursor's own copy, in the current arena);
+ * match_step appends the rows of the next candidate to out and returns 0
+ * when there is none left. */
+struct mcursor;
+struct mcursor *match_open(struct qctx *c, struct pattern *p,
+                           struct expr *where, struct val *row);
+int match_step(struct qctx *c, struct mcursor *mc, struct rows *out);
+struct aggst {
+	int64_t cnt;
+	int64_t isum;
+	double fsum;
+	int is_float, has;
+	struct val best;
+	struct rows vals; /* collect / percentiles / stdev / distinct */
+};
+/* adds row's argument to s; values it keeps are copied into `keep` */
+void agg_add(struct qctx *c, struct expr *a, struct aggst *s, struct val *row,
+             struct arena *keep);
+struct val agg_result(struct qctx *c, struct expr *a, struct aggst *s);
+
+/* pipe.c: the executor (see the essay at its top) */
+/* Runs q over the rows `in` and appends at most max_rows result rows to
+ * out, copied into the current arena. */
+void exec_query(struct qctx *c, struct query *q, struct rows *in,
+                struct rows *out, size_t max_rows);
+/* A statement's pipeline: pipe_next returns the next row (valid until the
+ * next call) or NULL at the end. */
+struct pipe;
+struct pipe *pipe_open(struct qctx *c, struct query *q);
+struct val *pipe_next(struct qctx *c, struct pipe *p);
+void pipe_close(struct qctx *c, struct pipe *p);
 
 /* seek.c: an index-usable predicate on one property of a node pattern.
  * Bounds point into the statement's expressions (not owned). The seek

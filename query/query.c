@@ -13,8 +13,11 @@ struct qry_cursor {
 	struct qry_error scratch;
 	struct query *q;
 	int mode;
-	struct rows rows;
+	struct rows rows; /* writes and PROFILE: every row, computed at open */
 	size_t next;
+	struct pipe *pipe; /* reads: rows pulled as the caller asks */
+	struct arena conv; /* the protobuf form of the row handed out last */
+	int ended;
 	const char **cols;
 	size_t ncols;
 	const Lora__Value **out;
@@ -508,10 +511,18 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 		cur->plan = val_to_pb(c, build_plan(c, cur->q));
 		return;
 	}
+	if (!w && mode == QRY_RUN) {
+		/* a read: nothing runs until the first row is asked for */
+		cur->pipe = pipe_open(c, cur->q);
+		return;
+	}
+	c->keep_all = 1;
+	c->eager = w;
+	c->timing = mode == QRY_PROFILE;
 	c->g.recording = 1;
 	struct rows in = {0};
 	rows_push(c, &in, row_copy(c, NULL));
-	exec_query(c, cur->q, &in, &cur->rows);
+	exec_query(c, cur->q, &in, &cur->rows, SIZE_MAX);
 	check_unique(c);
 	g_finish(c);
 	build_batch(cur);
@@ -545,6 +556,24 @@ static void open_thunk(void *p)
 
 static int open_cursor(const struct qry_request *req, int defer_pending,
                        struct qry_cursor **out, struct qry_error *err);
+
+/* Frees everything the statement holds and gives its memory back to the
+ * shared budget at once. */
+static void cursor_teardown(struct qry_cursor *cur)
+{
+	struct qctx *c = &cur->c;
+	if (cur->pipe && !setjmp(c->jb))
+		pipe_close(c, cur->pipe);
+	if (c->iter)
+		sto_iter_free(c->iter);
+	g_release(&c->g);
+	arena_free(&c->g.ar);
+	arena_free(&cur->conv);
+	arena_free(&c->keep);
+	if (c->lim.shared)
+		atomic_fetch_sub(&c->lim.shared->used_bytes, c->mem_bytes);
+	lora_free(cur);
+}
 
 /*
  * A write statement over pending batches first runs without laying them
@@ -583,7 +612,7 @@ static int open_cursor(const struct qry_request *req, int defer_pending,
 	if (!c->lim.nesting_depth_max)
 		qry_limits_init(&c->lim);
 	c->read_only = req->read_only;
-	c->out_cap = SIZE_MAX;
+	c->cur = &c->keep;
 	c->text = req->query;
 	cur->t0_ns = lora_now_ns();
 	if (c->lim.time_ms_max)
@@ -601,9 +630,7 @@ static int open_cursor(const struct qry_request *req, int defer_pending,
 			code = QRY_RERUN;
 			memset(e, 0, sizeof *e);
 		}
-		g_release(&c->g);
-		arena_free(&c->ar);
-		lora_free(cur);
+		cursor_teardown(cur);
 		e->code = code;
 		return code;
 	}
@@ -616,15 +643,27 @@ void qry_cursor_free(struct qry_cursor *cur)
 {
 	if (!cur)
 		return;
-	g_release(&cur->c.g);
-	arena_free(&cur->c.ar);
-	lora_free(cur);
+	cursor_teardown(cur);
 }
 
 size_t qry_cursor_columns(struct qry_cursor *cur, const char *const **names)
 {
 	*names = cur->cols;
 	return cur->ncols;
+}
+
+/* the next row: from the rows computed at open, or pulled from the
+ * pipeline (a statement without columns is run to its end) */
+static struct val *next_row(struct qry_cursor *cur)
+{
+	struct qctx *c = &cur->c;
+	if (!cur->pipe)
+		return cur->next < cur->rows.n ? cur->rows.r[cur->next++]
+		                               : NULL;
+	struct val *r;
+	while ((r = pipe_next(c, cur->pipe)) != NULL && !cur->ncols)
+		;
+	return r;
 }
 
 static void next_thunk(void *p)
@@ -634,9 +673,16 @@ static void next_thunk(void *p)
 	if (!cur->out)
 		cur->out =
 		    ar_alloc(c, sizeof(Lora__Value *) * (cur->ncols + 1));
-	struct val *r = cur->rows.r[cur->next++];
+	ar_reset(c, &cur->conv);
+	struct val *r = next_row(cur);
+	if (!r) {
+		cur->ended = 1;
+		return;
+	}
+	ar_use(c, &cur->conv);
 	for (size_t i = 0; i < cur->ncols; i++)
 		cur->out[i] = val_to_pb(c, r[cur->q->colslots[i]]);
+	ar_use(c, &c->keep);
 }
 
 int qry_cursor_next(struct qry_cursor *cur, const Lora__Value *const **row,
@@ -647,15 +693,21 @@ int qry_cursor_next(struct qry_cursor *cur, const Lora__Value *const **row,
 	struct qry_error *const e = err ? err : &local;
 	memset(e, 0, sizeof *e);
 	*done = 0;
-	if (cur->next >= cur->rows.n) {
+	if (cur->ended) {
 		*done = 1;
 		return 0;
 	}
 	c->err = e;
 	int code = protect(c, next_thunk, cur);
 	c->err = &cur->scratch;
-	if (code)
+	if (code) {
+		cur->ended = 1; /* a failed statement gives no more rows */
 		return code;
+	}
+	if (cur->ended) {
+		*done = 1;
+		return 0;
+	}
 	*row = cur->out;
 	return 0;
 }
@@ -738,10 +790,11 @@ int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 	if (!c)
 		return e->code = LORA_ENOMEM;
 	c->err = e;
+	c->cur = &c->keep;
 	qry_limits_init(&c->lim);
 	struct isw_args a = {c, query, is_write};
 	int code = protect(c, isw_thunk, &a);
-	arena_free(&c->ar);
+	arena_free(&c->keep);
 	lora_free(c);
 	if (code == 0 && k >= 0)
 		kind_keep(k, query, *is_write);

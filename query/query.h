@@ -37,7 +37,7 @@
 
 #define QRY_QUERY_BYTES_MAX   (1u << 20)  /* query text */
 #define QRY_NESTING_DEPTH_MAX 256         /* expression / clause nesting */
-#define QRY_ROWS_MAX          10000000ull /* rows any operator may produce */
+#define QRY_ROWS_MAX          10000000ull /* rows any operator may keep */
 #define QRY_TIME_MS_DEFAULT   60000       /* per statement */
 #define QRY_MUTATIONS_MAX     1000000     /* mutations in one statement */
 #define QRY_MEM_BYTES_DEFAULT (1ull << 30) /* per statement */

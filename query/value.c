@@ -13,9 +13,47 @@ struct arena_chunk {
 	_Alignas(16) char data[];
 };
 
+/* ---- memory accounting ---------------------------------------------------
+ * Every byte a statement holds (arena chunks, hash tables) is charged to
+ * its own limit and to the process-wide budget, and given back when freed
+ * or when the cursor is freed. */
+
+void mem_charge(struct qctx *c, size_t n)
+{
+	if (c->lim.mem_bytes_max && c->mem_bytes + n > c->lim.mem_bytes_max)
+		qerr(c, LORA_EMEMORY,
+		     "MemoryLimitExceeded: the statement needs more than its "
+		     "memory limit of %llu bytes",
+		     (unsigned long long)c->lim.mem_bytes_max);
+	struct qry_budget *b = c->lim.shared;
+	if (b) {
+		uint64_t was = atomic_fetch_add(&b->used_bytes, n);
+		if (b->max_bytes && was + n > b->max_bytes) {
+			atomic_fetch_sub(&b->used_bytes, n);
+			atomic_fetch_add(&b->refused, 1);
+			qerr(c, LORA_EMEMORY,
+			     "MemoryLimitExceeded: the server's query memory "
+			     "budget of %llu bytes is in use by running "
+			     "statements",
+			     (unsigned long long)b->max_bytes);
+		}
+	}
+	c->mem_bytes += n;
+	if (c->mem_bytes > c->mem_peak)
+		c->mem_peak = c->mem_bytes;
+}
+
+void mem_uncharge(struct qctx *c, size_t n)
+{
+	LORA_ASSERT(n <= c->mem_bytes);
+	c->mem_bytes -= n;
+	if (c->lim.shared)
+		atomic_fetch_sub(&c->lim.shared->used_bytes, n);
+}
+
 void *ar_alloc(struct qctx *c, size_t n)
 {
-	struct arena *a = &c->ar;
+	struct arena *a = c->cur;
 	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
 		n = 16;
@@ -23,14 +61,22 @@ void *ar_alloc(struct qctx *c, size_t n)
 	if (!h || h->cap - h->used < n) {
 		size_t cap =
 		    n > QRY_ARENA_CHUNK_BYTES ? n : QRY_ARENA_CHUNK_BYTES;
-		h = lora_malloc(sizeof(*h) + cap);
-		if (!h)
-			qerr(c, LORA_ENOMEM, "out of memory");
-		h->cap = cap;
+		if (a->spare && a->spare->cap >= n) {
+			h = a->spare;
+			a->spare = NULL;
+		} else {
+			mem_charge(c, sizeof(*h) + cap);
+			h = lora_malloc(sizeof(*h) + cap);
+			if (!h) {
+				mem_uncharge(c, sizeof(*h) + cap);
+				qerr(c, LORA_ENOMEM, "out of memory");
+			}
+			h->cap = cap;
+			a->bytes += sizeof(*h) + cap;
+		}
 		h->used = 0;
 		h->next = a->head;
 		a->head = h;
-		a->bytes += cap;
 	}
 	void *p = h->data + h->used;
 	h->used += n;
@@ -38,6 +84,50 @@ void *ar_alloc(struct qctx *c, size_t n)
 	return p;
 }
 
+struct arena *ar_use(struct qctx *c, struct arena *a)
+{
+	struct arena *was = c->cur;
+	if (!c->keep_all)
+		c->cur = a;
+	return was;
+}
+
+/* Frees every chunk but one standard-sized chunk, kept as a spare so a
+ * per-row reset does not go back to malloc. */
+void ar_reset(struct qctx *c, struct arena *a)
+{
+	if (c->keep_all || a == &c->keep)
+		return;
+	struct arena_chunk *h = a->head;
+	a->head = NULL;
+	while (h) {
+		struct arena_chunk *n = h->next;
+		if (!a->spare && h->cap == QRY_ARENA_CHUNK_BYTES) {
+			a->spare = h;
+		} else {
+			a->bytes -= sizeof(*h) + h->cap;
+			mem_uncharge(c, sizeof(*h) + h->cap);
+			lora_free(h);
+		}
+		h = n;
+	}
+}
+
+void ar_release(struct qctx *c, struct arena *a)
+{
+	if (c->keep_all || a == &c->keep)
+		return;
+	ar_reset(c, a);
+	if (a->spare) {
+		mem_uncharge(c, sizeof(*a->spare) + a->spare->cap);
+		lora_free(a->spare);
+		a->spare = NULL;
+	}
+	a->bytes = 0;
+}
+
+/* Frees an arena without accounting (the cursor gives its whole charge
+ * back at once when it is freed). */
 void arena_free(struct arena *a)
 {
 	struct arena_chunk *h = a->head;
@@ -46,6 +136,8 @@ void arena_free(struct arena *a)
 		lora_free(h);
 		h = n;
 	}
+	lora_free(a->spare);
+	a->spare = NULL;
 	a->head = NULL;
 	a->bytes = 0;
 }
@@ -509,6 +601,115 @@ static uint64_t mix(uint64_t h, uint64_t x)
 {
 	h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
 	return h;
+}
+
+/* ---- copies and depth ---------------------------------------------------- */
+
+static struct val copy_d(struct qctx *c, struct val v, int depth);
+
+static struct vmap *copy_map(struct qctx *c, const struct vmap *m, int depth)
+{
+	struct val r = v_map(c, m->n);
+	for (size_t i = 0; i < m->n; i++)
+		vmap_put(c, r.u.m, ar_strdup(c, m->k[i]),
+		         copy_d(c, m->v[i], depth + 1));
+	return r.u.m;
+}
+
+static struct val copy_d(struct qctx *c, struct val v, int depth)
+{
+	if (depth > QRY_VALUE_DEPTH_MAX)
+		qerr(c, LORA_ELIMIT,
+		     "ValueTooDeep: lists and maps nested more than %d deep",
+		     QRY_VALUE_DEPTH_MAX);
+	struct val r = v;
+	switch (v.t) {
+	case V_STR:
+	case V_BYTES:
+		r = v_str(c, v.u.s->s, v.u.s->len);
+		r.t = v.t;
+		return r;
+	case V_LIST:
+		r = v_list(c, v.u.l->n);
+		for (size_t i = 0; i < v.u.l->n; i++)
+			r.u.l->v[i] = copy_d(c, v.u.l->v[i], depth + 1);
+		return r;
+	case V_MAP:
+		r.u.m = copy_map(c, v.u.m, depth);
+		return r;
+	case V_PATH: {
+		struct vpath *p = ar_alloc(c, sizeof(*p));
+		p->n = v.u.p->n;
+		p->nodes = ar_alloc(c, sizeof(uint64_t) * (p->n + 1));
+		p->rels = ar_alloc(c, sizeof(uint64_t) * (p->n + 1));
+		memcpy(p->nodes, v.u.p->nodes, sizeof(uint64_t) * (p->n + 1));
+		if (p->n)
+			memcpy(p->rels, v.u.p->rels, sizeof(uint64_t) * p->n);
+		r.u.p = p;
+		return r;
+	}
+	case V_TEMPORAL: {
+		struct vtemp *t = ar_alloc(c, sizeof(*t));
+		*t = *v.u.tm;
+		if (t->zone)
+			t->zone = ar_strdup(c, t->zone);
+		r.u.tm = t;
+		return r;
+	}
+	case V_VECTOR: {
+		struct vvec *x = ar_alloc(c, sizeof(*x));
+		*x = *v.u.vec;
+		x->d = ar_alloc(c, sizeof(double) * (x->dim + 1));
+		memcpy(x->d, v.u.vec->d, sizeof(double) * x->dim);
+		r.u.vec = x;
+		return r;
+	}
+	default:
+		return v;
+	}
+}
+
+struct val v_copy(struct qctx *c, struct val v)
+{
+	return copy_d(c, v, 0);
+}
+
+struct val *row_copy_deep(struct qctx *c, const struct val *row)
+{
+	struct val *r = ar_alloc(c, sizeof(struct val) * (size_t)c->nslots);
+	for (int i = 0; i < c->nslots; i++)
+		r[i] = copy_d(c, row[i], 0);
+	return r;
+}
+
+static int depth_of(struct val v, int limit)
+{
+	if (limit < 0)
+		return 1;
+	int d = 0;
+	if (v.t == V_LIST)
+		for (size_t i = 0; i < v.u.l->n && d <= limit; i++) {
+			int k = depth_of(v.u.l->v[i], limit - 1);
+			d = k > d ? k : d;
+		}
+	else if (v.t == V_MAP)
+		for (size_t i = 0; i < v.u.m->n && d <= limit; i++) {
+			int k = depth_of(v.u.m->v[i], limit - 1);
+			d = k > d ? k : d;
+		}
+	else
+		return 0;
+	return d + 1;
+}
+
+void v_check_depth(struct qctx *c, struct val v)
+{
+	if (v.t != V_LIST && v.t != V_MAP)
+		return;
+	if (depth_of(v, QRY_VALUE_DEPTH_MAX) > QRY_VALUE_DEPTH_MAX)
+		qerr(c, LORA_ELIMIT,
+		     "ValueTooDeep: lists and maps nested more than %d deep",
+		     QRY_VALUE_DEPTH_MAX);
 }
 
 uint64_t v_hash(struct val v)

@@ -616,8 +616,8 @@ START_TEST(test_limits)
 	struct qry_limits lim;
 	qry_limits_init(&lim);
 	lim.rows_max = 100;
-	run_full("UNWIND range(1, 1000) AS x RETURN x", NULL, &lim, QRY_RUN,
-	         &r);
+	run_full("UNWIND range(1, 1000) AS x RETURN x ORDER BY x", NULL, &lim,
+	         QRY_RUN, &r);
 	ck_assert_int_eq(r.code, LORA_ELIMIT);
 
 	qry_limits_init(&lim);

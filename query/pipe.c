@@ -1,0 +1,766 @@
+/* pipe.c - the executor: each clause is a pull-based operator, and the
+ * statement a chain of them that hands out one row per call.
+ *
+ * A row an operator returns is valid until that operator is called again.
+ * That contract is what bounds a read statement's memory: each operator
+ * owns arenas it resets as rows flow through it,
+ *   - `out`:  the row it returns, reset at every call;
+ *   - `held`: what it derives from its current input row (MATCH's start
+ *             candidates, UNWIND's list, a subquery's answers), reset when
+ *             it pulls the next input row;
+ *   - `tmp`:  scratch for one step (one start candidate, one input row of
+ *             an aggregation).
+ * An operator holds its input row only between pulls of its input, which
+ * keeps that row valid. Operators that must remember rows (ORDER BY,
+ * aggregation, DISTINCT, UNION) keep deep copies in their own `held`
+ * arena, so their memory is their state, never the size of the result.
+ *
+ * Write statements keep the old clause-at-a-time semantics: an Eager step
+ * after every clause drains it before the next clause starts (a clause
+ * must see every effect of the one before), and nothing is reset
+ * (c->keep_all) because the mutations and the overlay point into the rows.
+ * A write runs to its end inside qry_open; a read runs as its rows are
+ * pulled, so LIMIT, or a client that stops pulling, stops the work. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qint.h"
+
+struct op;
+typedef struct val *(*op_fn)(struct qctx *c, struct op *o);
+
+enum op_kind { OP_START, OP_MATCH, OP_UNWIND, OP_PROJ, OP_PERROW, OP_EAGER,
+               OP_UNION };
+
+struct op {
+	int kind;
+	op_fn next;
+	struct op *in;
+	struct clause *cl;
+	struct arena out, held, tmp;
+	int eof;
+	/* the current input row, held between pulls of `in` */
+	struct val *row;
+	/* START: rows handed out in order */
+	struct rows *src;
+	size_t si;
+	/* MATCH, PERROW, EAGER, blocking PROJ: rows handed out from buf */
+	struct mcursor *mc;
+	struct rows buf;
+	size_t bi;
+	int matched, filled;
+	/* UNWIND */
+	struct val list;
+	size_t li;
+	int lazy;
+	int64_t at, step;
+	uint64_t left;
+	/* PROJ */
+	struct proj *pr;
+	uint64_t skip, limit, skipped, taken;
+	int counted;
+	struct hmap seen; /* DISTINCT: hash -> struct rows* of kept rows */
+	/* UNION */
+	struct query *q;
+	struct op **kids;
+	size_t nkids, ki;
+};
+
+/* ---- plumbing -------------------------------------------------------- */
+
+static struct val *pull(struct qctx *c, struct op *o)
+{
+	if (o->eof)
+		return NULL;
+	struct val *r;
+	if (c->timing) {
+		uint64_t t0 = lora_now_ns(), inner = c->prof_inner_ns;
+		c->prof_inner_ns = 0;
+		r = o->next(c, o);
+		uint64_t dt = lora_now_ns() - t0;
+		if (o->cl)
+			o->cl->prof_ns += dt - c->prof_inner_ns;
+		c->prof_inner_ns = inner + dt;
+	} else {
+		r = o->next(c, o);
+	}
+	if (!r)
+		o->eof = 1;
+	else if (o->cl)
+		o->cl->prof_rows++;
+	if ((++c->rows_made & 1023) == 0)
+		q_tick(c);
+	return r;
+}
+
+static void op_release(struct qctx *c, struct op *o)
+{
+	for (; o; o = o->in) {
+		ar_release(c, &o->out);
+		ar_release(c, &o->held);
+		ar_release(c, &o->tmp);
+		if (o->seen.cap)
+			hm_drop(c, &o->seen);
+		for (size_t i = 0; i < o->nkids; i++)
+			op_release(c, o->kids[i]);
+	}
+}
+
+static struct op *op_new(struct qctx *c, int kind, op_fn fn, struct op *in,
+                         struct clause *cl)
+{
+	struct op *o = ar_alloc(c, sizeof(*o));
+	o->kind = kind;
+	o->next = fn;
+	o->in = in;
+	o->cl = cl;
+	return o;
+}
+
+/* hands out buf's rows; NULL when they are used up */
+static struct val *from_buf(struct op *o)
+{
+	return o->bi < o->buf.n ? o->buf.r[o->bi++] : NULL;
+}
+
+static void buf_clear(struct op *o)
+{
+	memset(&o->buf, 0, sizeof o->buf);
+	o->bi = 0;
+}
+
+/* ---- START: the rows a (sub)query begins with ---------------------------- */
+
+static struct val *start_next(struct qctx *c, struct op *o)
+{
+	(void)c;
+	return o->si < o->src->n ? o->src->r[o->si++] : NULL;
+}
+
+/* ---- MATCH / OPTIONAL MATCH ---------------------------------------------- */
+
+static struct val *optional_nulls(struct qctx *c, struct clause *cl,
+                                  struct val *in)
+{
+	struct val *o = row_copy(c, in);
+	for (size_t k = 0; k < cl->pat->nparts; k++) {
+		struct ppart *pp = &cl->pat->parts[k];
+		for (size_t j = 0; j <= pp->nrels; j++) {
+			if (!pp->nodes[j].var || !pp->nodes[j].var[0])
+				o[pp->nodes[j].slot] = v_null();
+			if (j < pp->nrels &&
+			    (!pp->rels[j].var || !pp->rels[j].var[0]))
+				o[pp->rels[j].slot] = v_null();
+		}
+		if (pp->pathslot >= 0)
+			o[pp->pathslot] = v_null();
+	}
+	return o;
+}
+
+static struct val *match_next(struct qctx *c, struct op *o)
+{
+	struct arena *was = c->cur;
+	struct val *r;
+	for (;;) {
+		if ((r = from_buf(o)) != NULL)
+			break;
+		if (o->mc) {
+			ar_reset(c, &o->tmp);
+			ar_use(c, &o->tmp);
+			buf_clear(o);
+			if (match_step(c, o->mc, &o->buf)) {
+				o->matched |= o->buf.n > 0;
+				continue;
+			}
+			o->mc = NULL;
+			if (o->cl->kind == C_OPTMATCH && !o->matched) {
+				r = optional_nulls(c, o->cl, o->row);
+				break;
+			}
+		}
+		struct val *in = pull(c, o->in);
+		if (!in)
+			break;
+		ar_reset(c, &o->held);
+		ar_use(c, &o->held);
+		o->row = in;
+		o->matched = 0;
+		o->mc = match_open(c, o->cl->pat, o->cl->where,
+		                   row_copy(c, in));
+	}
+	c->cur = was;
+	return r;
+}
+
+/* ---- UNWIND ------------------------------------------------------------ */
+
+/* UNWIND range(a, b[, step]) over integers counts instead of building the
+ * list: 1 when set up that way */
+static int lazy_range(struct qctx *c, struct op *o, struct val *row)
+{
+	struct expr *e = o->cl->e;
+	if (e->kind != E_CALL || strcasecmp(e->name, "range") != 0 ||
+	    e->nargs < 2 || e->nargs > 3)
+		return 0;
+	struct val a[3];
+	for (size_t i = 0; i < e->nargs; i++) {
+		a[i] = eval(c, e->args[i], row);
+		if (a[i].t != V_INT)
+			return 0; /* eval of the call raises the error */
+	}
+	int64_t s = a[0].u.i, end = a[1].u.i, st = e->nargs > 2 ? a[2].u.i : 1;
+	if (st == 0)
+		qerr(c, LORA_EINVAL, "NumberOutOfRange: range step is zero");
+	__int128 span = (__int128)end - s;
+	o->left = 0;
+	if ((st > 0 && span >= 0) || (st < 0 && span <= 0))
+		o->left = (uint64_t)(span / st) + 1;
+	o->at = s;
+	o->step = st;
+	o->lazy = 1;
+	return 1;
+}
+
+static int unwind_item(struct qctx *c, struct op *o, struct val *v)
+{
+	(void)c;
+	if (o->lazy) {
+		if (!o->left)
+			return 0;
+		*v = v_int(o->at);
+		o->left--;
+		if (o->left)
+			o->at += o->step;
+		return 1;
+	}
+	if (o->list.t == V_NULL || o->li >= o->list.u.l->n)
+		return 0;
+	*v = o->list.u.l->v[o->li++];
+	return 1;
+}
+
+static struct val *unwind_next(struct qctx *c, struct op *o)
+{
+	struct arena *was = c->cur;
+	struct val *r = NULL, v;
+	for (;;) {
+		if (o->row && unwind_item(c, o, &v)) {
+			ar_reset(c, &o->out);
+			ar_use(c, &o->out);
+			r = row_copy(c, o->row);
+			r[o->cl->slot] = v;
+			break;
+		}
+		struct val *in = pull(c, o->in);
+		if (!in)
+			break;
+		ar_reset(c, &o->held);
+		ar_use(c, &o->held);
+		o->row = in;
+		o->lazy = 0;
+		o->li = 0;
+		o->list = v_null();
+		if (lazy_range(c, o, in))
+			continue;
+		struct val l = eval(c, o->cl->e, in);
+		if (l.t == V_LIST) {
+			o->list = l;
+		} else if (l.t != V_NULL) {
+			o->list = v_list(c, 1);
+			o->list.u.l->v[0] = l;
+		}
+	}
+	c->cur = was;
+	return r;
+}
+
+/* ---- projection: WITH / RETURN ------------------------------------------- */
+
+static int64_t count_arg(struct qctx *c, struct expr *e, const char *what)
+{
+	struct val v = eval(c, e, NULL);
+	if (v.t != V_INT)
+		qerr(c, LORA_ESEMANTIC,
+		     "InvalidArgumentType: %s must be an integer, got %s", what,
+		     v_type_name(v));
+	if (v.u.i < 0)
+		qerr(c, LORA_ESEMANTIC,
+		     "NegativeIntegerArgument: %s must not be negative", what);
+	return v.u.i;
+}
+
+static struct val *project_row(struct qctx *c, struct proj *pr,
+                               struct val *in)
+{
+	struct val *r = row_copy(c, in);
+	for (size_t j = 0; j < pr->nitems; j++)
+		r[pr->items[j].slot] = eval(c, pr->items[j].e, in);
+	return r;
+}
+
+static uint64_t items_hash(struct proj *pr, struct val *r)
+{
+	uint64_t hv = 7;
+	for (size_t j = 0; j < pr->nitems; j++)
+		hv = hv * 31 + v_hash(r[pr->items[j].slot]);
+	return hv;
+}
+
+/* DISTINCT: 1 when r's items were seen before; otherwise keeps a copy of
+ * them in the operator's held arena */
+static int seen_row(struct qctx *c, struct op *o, struct val *r)
+{
+	struct proj *pr = o->pr;
+	uint64_t hv = items_hash(pr, r);
+	struct rows *bucket = hm_get(&o->seen, hv);
+	for (size_t b = 0; bucket && b < bucket->n; b++) {
+		size_t j;
+		for (j = 0; j < pr->nitems; j++)
+			if (!v_equiv(c, bucket->r[b][j], r[pr->items[j].slot]))
+				break;
+		if (j == pr->nitems)
+			return 1;
+	}
+	struct arena *was = ar_use(c, &o->held);
+	if (!bucket) {
+		bucket = ar_alloc(c, sizeof(*bucket));
+		hm_put(c, &o->seen, hv, bucket);
+	}
+	struct val *k = ar_alloc(c, sizeof(struct val) * (pr->nitems + 1));
+	for (size_t j = 0; j < pr->nitems; j++)
+		k[j] = v_copy(c, r[pr->items[j].slot]);
+	rows_push(c, bucket, k);
+	ar_use(c, was);
+	return 0;
+}
+
+struct group {
+	struct val *row;  /* representative input row (a copy) */
+	struct val *keys; /* key item values (copies) */
+	struct aggst *st;
+	struct group *next;
+};
+
+static struct group *find_group(struct qctx *c, struct op *o, struct val *row,
+                                struct val *kv, struct rows *order)
+{
+	struct proj *pr = o->pr;
+	size_t nk = pr->nitems;
+	uint64_t hv = 17;
+	for (size_t j = 0; j < nk; j++)
+		if (!pr->items[j].has_agg) {
+			kv[j] = eval(c, pr->items[j].e, row);
+			hv = hv * 31 + v_hash(kv[j]);
+		}
+	struct group *g = hm_get(&o->seen, hv), *g0 = g;
+	for (; g; g = g->next) {
+		size_t j;
+		for (j = 0; j < nk; j++)
+			if (!pr->items[j].has_agg &&
+			    !v_equiv(c, g->keys[j], kv[j]))
+				break;
+		if (j == nk)
+			return g;
+	}
+	struct arena *was = ar_use(c, &o->held);
+	g = ar_alloc(c, sizeof(*g));
+	g->row = row_copy_deep(c, row);
+	g->keys = ar_alloc(c, sizeof(struct val) * (nk + 1));
+	for (size_t j = 0; j < nk; j++)
+		if (!pr->items[j].has_agg)
+			g->keys[j] = v_copy(c, kv[j]);
+	g->st = ar_alloc(c, sizeof(struct aggst) * (pr->naggs + 1));
+	g->next = g0;
+	hm_put(c, &o->seen, hv, g);
+	rows_push(c, order, (struct val *)g);
+	ar_use(c, was);
+	return g;
+}
+
+/* drains the input into groups and leaves one row per group in buf */
+static void aggregate(struct qctx *c, struct op *o)
+{
+	struct proj *pr = o->pr;
+	size_t nk = pr->nitems;
+	struct rows order = {0};
+	struct val *in;
+	while ((in = pull(c, o->in)) != NULL) {
+		ar_reset(c, &o->tmp);
+		ar_use(c, &o->tmp);
+		struct val *kv = ar_alloc(c, sizeof(struct val) * (nk + 1));
+		struct group *g = find_group(c, o, in, kv, &order);
+		for (size_t a = 0; a < pr->naggs; a++)
+			agg_add(c, pr->aggs[a], &g->st[a], in, &o->held);
+	}
+	ar_use(c, &o->held);
+	hm_drop(c, &o->seen);
+	int haskeys = 0;
+	for (size_t j = 0; j < nk; j++)
+		haskeys |= !pr->items[j].has_agg;
+	if (order.n == 0 && !haskeys) {
+		struct group *g = ar_alloc(c, sizeof(*g));
+		g->row = row_copy(c, NULL);
+		g->keys = ar_alloc(c, sizeof(struct val) * (nk + 1));
+		g->st = ar_alloc(c, sizeof(struct aggst) * (pr->naggs + 1));
+		rows_push(c, &order, (struct val *)g);
+	}
+	struct val *aggv = ar_alloc(c, sizeof(struct val) * (pr->naggs + 1));
+	for (size_t i = 0; i < order.n; i++) {
+		struct group *g = (struct group *)order.r[i];
+		for (size_t a = 0; a < pr->naggs; a++) {
+			aggv[a] = agg_result(c, pr->aggs[a], &g->st[a]);
+			v_check_depth(c, aggv[a]);
+		}
+		struct val *r = row_copy(c, g->row);
+		struct val *saved = c->aggvals;
+		c->aggvals = aggv;
+		for (size_t j = 0; j < nk; j++)
+			r[pr->items[j].slot] =
+			    pr->items[j].has_agg
+			        ? eval(c, pr->items[j].e, g->row)
+			        : g->keys[j];
+		c->aggvals = saved;
+		rows_push(c, &o->buf, r);
+	}
+}
+
+static __thread struct qctx *sort_ctx;
+static __thread struct proj *sort_proj;
+struct sortrow {
+	struct val *row;
+	struct val *keys;
+	size_t idx;
+};
+
+static int sort_cmp(const void *a, const void *b)
+{
+	const struct sortrow *x = a, *y = b;
+	for (size_t i = 0; i < sort_proj->norder; i++) {
+		int r = v_order(sort_ctx, x->keys[i], y->keys[i]);
+		if (r)
+			return sort_proj->order[i].desc ? -r : r;
+	}
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static void order_rows(struct qctx *c, struct proj *pr, struct rows *r)
+{
+	struct sortrow *s = ar_alloc(c, sizeof(*s) * (r->n + 1));
+	for (size_t i = 0; i < r->n; i++) {
+		s[i].row = r->r[i];
+		s[i].idx = i;
+		s[i].keys = ar_alloc(c, sizeof(struct val) * pr->norder);
+		for (size_t k = 0; k < pr->norder; k++)
+			s[i].keys[k] = eval(c, pr->order[k].e, r->r[i]);
+	}
+	/* qsort is not reentrant: the comparator reads these statics, and
+	 * v_order does not evaluate expressions */
+	sort_ctx = c;
+	sort_proj = pr;
+	qsort(s, r->n, sizeof(*s), sort_cmp);
+	for (size_t i = 0; i < r->n; i++)
+		r->r[i] = s[i].row;
+}
+
+/* ORDER BY or aggregation: everything the input has, kept in `held` */
+static void fill_blocking(struct qctx *c, struct op *o)
+{
+	struct proj *pr = o->pr;
+	if (pr->naggs) {
+		aggregate(c, o);
+	} else {
+		struct val *in;
+		while ((in = pull(c, o->in)) != NULL) {
+			ar_reset(c, &o->tmp);
+			ar_use(c, &o->tmp);
+			struct val *r = project_row(c, pr, in);
+			if (pr->distinct && seen_row(c, o, r))
+				continue;
+			ar_use(c, &o->held);
+			rows_push(c, &o->buf, row_copy_deep(c, r));
+		}
+		ar_reset(c, &o->tmp);
+	}
+	ar_use(c, &o->held);
+	if (pr->distinct && pr->naggs) {
+		size_t k = 0;
+		for (size_t i = 0; i < o->buf.n; i++)
+			if (!seen_row(c, o, o->buf.r[i]))
+				o->buf.r[k++] = o->buf.r[i];
+		o->buf.n = k;
+	}
+	if (pr->norder)
+		order_rows(c, pr, &o->buf);
+}
+
+static struct val *proj_next(struct qctx *c, struct op *o)
+{
+	struct arena *was = c->cur;
+	struct proj *pr = o->pr;
+	struct val *r = NULL;
+	if (!o->counted) {
+		ar_use(c, &o->held);
+		o->skip = pr->skip ? (uint64_t)count_arg(c, pr->skip, "SKIP") : 0;
+		o->limit = pr->limit ? (uint64_t)count_arg(c, pr->limit, "LIMIT")
+		                     : UINT64_MAX;
+		o->counted = 1;
+	}
+	int blocking = pr->naggs || pr->norder;
+	if (blocking && !o->filled && o->limit) {
+		o->filled = 1;
+		fill_blocking(c, o);
+	}
+	while (o->taken < o->limit) {
+		r = NULL;
+		ar_reset(c, &o->out);
+		ar_use(c, &o->out);
+		if (blocking) {
+			if ((r = from_buf(o)) == NULL)
+				break;
+		} else {
+			struct val *in = pull(c, o->in);
+			if (!in)
+				break;
+			r = project_row(c, pr, in);
+			if (pr->distinct && seen_row(c, o, r))
+				continue;
+		}
+		if (o->skipped < o->skip) {
+			o->skipped++;
+			continue;
+		}
+		o->taken++;
+		if (!pr->where || eval_pred(c, pr->where, r) == 1)
+			break;
+		r = NULL;
+	}
+	/* a write statement's clauses run to the end whatever LIMIT keeps */
+	if (!r && c->eager)
+		while (pull(c, o->in))
+			;
+	c->cur = was;
+	return r;
+}
+
+/* ---- clauses run one input row at a time --------------------------------- */
+
+static void exec_foreach(struct qctx *c, struct clause *cl, struct val *in)
+{
+	struct val l = eval(c, cl->e, in);
+	if (l.t == V_NULL)
+		return;
+	if (l.t != V_LIST)
+		qerr(c, LORA_ETYPE, "InvalidArgumentType: FOREACH needs a list");
+	for (size_t j = 0; j < l.u.l->n; j++) {
+		struct rows one = {0}, res = {0};
+		struct val *r = row_copy(c, in);
+		r[cl->slot] = l.u.l->v[j];
+		rows_push(c, &one, r);
+		struct squery body = {.cl = cl->body, .ncl = cl->nbody};
+		struct query q = {.parts = (struct squery *[]){&body},
+		                  .nparts = 1};
+		exec_query(c, &q, &one, &res, SIZE_MAX);
+	}
+}
+
+static void exec_callsub(struct qctx *c, struct clause *cl, struct val *in,
+                         struct rows *out)
+{
+	struct query *q = cl->sub;
+	struct rows one = {0}, res = {0};
+	rows_push(c, &one, row_copy(c, in));
+	exec_query(c, q, &one, &res, SIZE_MAX);
+	if (!q->ncols) {
+		rows_push(c, out, in);
+		return;
+	}
+	for (size_t j = 0; j < res.n; j++) {
+		struct val *r = row_copy(c, in);
+		for (size_t k = 0; k < q->ncols; k++)
+			r[q->colslots[k]] = res.r[j][q->colslots[k]];
+		rows_push(c, out, r);
+	}
+}
+
+/* one input row through a clause that is not MATCH, UNWIND or a
+ * projection; its rows go to out */
+static void run_clause(struct qctx *c, struct clause *cl, struct val *in,
+                       struct rows *out)
+{
+	struct rows one = {0};
+	rows_push(c, &one, in);
+	switch (cl->kind) {
+	case C_CREATE:
+		exec_create(c, cl, &one, out);
+		break;
+	case C_MERGE:
+		exec_merge(c, cl, &one, out);
+		break;
+	case C_SET:
+	case C_REMOVE:
+		exec_set(c, cl->sets, cl->nsets, in);
+		rows_push(c, out, in);
+		break;
+	case C_DELETE:
+		exec_delete(c, cl, in);
+		rows_push(c, out, in);
+		break;
+	case C_FOREACH:
+		exec_foreach(c, cl, in);
+		rows_push(c, out, in);
+		break;
+	case C_CALLPROC:
+		exec_callproc(c, cl, &one, out);
+		break;
+	case C_CALLSUB:
+		exec_callsub(c, cl, in, out);
+		break;
+	case C_DDL:
+		exec_ddl(c, cl, out);
+		break;
+	default:
+		LORA_ASSERT(!"clause without a per-row runner");
+	}
+}
+
+static struct val *perrow_next(struct qctx *c, struct op *o)
+{
+	struct arena *was = c->cur;
+	struct val *r;
+	for (;;) {
+		if ((r = from_buf(o)) != NULL)
+			break;
+		struct val *in = pull(c, o->in);
+		if (!in)
+			break;
+		ar_reset(c, &o->held);
+		ar_use(c, &o->held);
+		buf_clear(o);
+		run_clause(c, o->cl, in, &o->buf);
+	}
+	c->cur = was;
+	return r;
+}
+
+/* Eager: the whole input before the first row (write statements) */
+static struct val *eager_next(struct qctx *c, struct op *o)
+{
+	if (!o->filled) {
+		o->filled = 1;
+		struct val *in;
+		while ((in = pull(c, o->in)) != NULL)
+			rows_push(c, &o->buf, in);
+	}
+	return from_buf(o);
+}
+
+/* ---- UNION --------------------------------------------------------------- */
+
+static struct val *union_next(struct qctx *c, struct op *o)
+{
+	struct arena *was = c->cur;
+	struct query *q = o->q;
+	struct val *r = NULL;
+	while (o->ki < o->nkids) {
+		struct val *kr = pull(c, o->kids[o->ki]);
+		if (!kr) {
+			o->ki++;
+			continue;
+		}
+		ar_reset(c, &o->out);
+		ar_use(c, &o->out);
+		r = row_copy(c, NULL);
+		for (size_t k = 0; k < q->ncols; k++)
+			r[q->colslots[k]] =
+			    kr[q->colslots[o->ki * q->ncols + k]];
+		if (!q->union_all && seen_row(c, o, r)) {
+			r = NULL;
+			continue;
+		}
+		break;
+	}
+	c->cur = was;
+	return r;
+}
+
+/* ---- building ------------------------------------------------------------ */
+
+static struct op *build_part(struct qctx *c, struct squery *s,
+                             struct rows *in, int eager)
+{
+	struct op *o = op_new(c, OP_START, start_next, NULL, NULL);
+	o->src = in;
+	for (size_t i = 0; i < s->ncl; i++) {
+		struct clause *cl = s->cl[i];
+		switch (cl->kind) {
+		case C_MATCH:
+		case C_OPTMATCH:
+			o = op_new(c, OP_MATCH, match_next, o, cl);
+			break;
+		case C_UNWIND:
+			o = op_new(c, OP_UNWIND, unwind_next, o, cl);
+			break;
+		case C_WITH:
+		case C_RETURN:
+			o = op_new(c, OP_PROJ, proj_next, o, cl);
+			o->pr = cl->proj;
+			break;
+		default:
+			o = op_new(c, OP_PERROW, perrow_next, o, cl);
+			break;
+		}
+		if (eager)
+			o = op_new(c, OP_EAGER, eager_next, o, NULL);
+	}
+	return o;
+}
+
+/* Builds the operators of q over the input rows `in` (borrowed; they must
+ * outlive the pipeline). Operators live in the current arena. */
+static struct op *build(struct qctx *c, struct query *q, struct rows *in)
+{
+	int eager = c->eager;
+	if (q->nparts == 1)
+		return build_part(c, q->parts[0], in, eager);
+	struct op *u = op_new(c, OP_UNION, union_next, NULL, NULL);
+	u->q = q;
+	u->pr = ar_alloc(c, sizeof(struct proj));
+	u->pr->nitems = q->ncols;
+	u->pr->items = ar_alloc(c, sizeof(struct proj_item) * (q->ncols + 1));
+	for (size_t k = 0; k < q->ncols; k++)
+		u->pr->items[k].slot = q->colslots[k];
+	u->nkids = q->nparts;
+	u->kids = ar_alloc(c, sizeof(struct op *) * q->nparts);
+	for (size_t p = 0; p < q->nparts; p++)
+		u->kids[p] = build_part(c, q->parts[p], in, eager);
+	return u;
+}
+
+void exec_query(struct qctx *c, struct query *q, struct rows *in,
+                struct rows *out, size_t max_rows)
+{
+	struct op *root = build(c, q, in);
+	struct val *r;
+	while (out->n < max_rows && (r = pull(c, root)) != NULL)
+		rows_push(c, out, c->keep_all ? r : row_copy_deep(c, r));
+	op_release(c, root);
+}
+
+struct pipe *pipe_open(struct qctx *c, struct query *q)
+{
+	struct rows *in = ar_alloc(c, sizeof(*in));
+	rows_push(c, in, row_copy(c, NULL));
+	return (struct pipe *)build(c, q, in);
+}
+
+struct val *pipe_next(struct qctx *c, struct pipe *p)
+{
+	return pull(c, (struct op *)p);
+}
+
+void pipe_close(struct qctx *c, struct pipe *p)
+{
+	op_release(c, (struct op *)p);
+}

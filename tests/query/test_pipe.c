@@ -1,0 +1,363 @@
+/* test_pipe.c - the streaming executor and the memory budget, against a
+ * real RocksDB store: rows come before the last is computed, LIMIT stops
+ * the scan, a read's memory is its operators' state and not its result,
+ * every over-budget shape stops with LORA_EMEMORY, the shared budget
+ * holds under concurrent statements, value nesting and time limits inside
+ * one expression. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "query.h"
+
+static char dir[256];
+static struct sto_store *st;
+static uint64_t applied;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/test_pipe_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char em[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(sto_open(dir, NULL, &st, em), 0);
+	applied = 0;
+}
+
+static void teardown(void)
+{
+	sto_close(st);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+struct run {
+	struct sto_view *view;
+	struct qry_cursor *cur;
+	struct qry_error err;
+	int code;
+};
+
+static void open_q(struct run *r, const char *q, const struct qry_limits *lim,
+                   int mode)
+{
+	memset(r, 0, sizeof *r);
+	ck_assert_int_eq(sto_view_open(st, &r->view), 0);
+	struct qry_request req = {.query = q, .view = r->view, .mode = mode};
+	if (lim)
+		req.limits = *lim;
+	else
+		qry_limits_init(&req.limits);
+	r->code = qry_open(&req, &r->cur, &r->err);
+}
+
+/* pulls up to max rows; returns how many came, r->code set on error */
+static uint64_t pull(struct run *r, uint64_t max, int64_t *last)
+{
+	uint64_t n = 0;
+	while (n < max) {
+		const Lora__Value *const *row;
+		int done;
+		r->code = qry_cursor_next(r->cur, &row, &done, &r->err);
+		if (r->code || done)
+			break;
+		if (last && row[0]->kind_case == LORA__VALUE__KIND_INT_VALUE)
+			*last = row[0]->int_value;
+		n++;
+	}
+	return n;
+}
+
+static void close_q(struct run *r)
+{
+	qry_cursor_free(r->cur);
+	sto_view_close(r->view);
+	r->cur = NULL;
+}
+
+/* runs a statement to its end (applying its writes); returns its code */
+static int exec_all(const char *q, const struct qry_limits *lim)
+{
+	struct run r;
+	open_q(&r, q, lim, QRY_RUN);
+	if (r.code == 0) {
+		pull(&r, UINT64_MAX, NULL);
+		const Lora__MutationBatch *b = qry_cursor_batch(r.cur);
+		char em[LORA_ERRMSG_BYTES];
+		if (!r.code && b)
+			ck_assert_int_eq(sto_apply(st, ++applied, b, em), 0);
+		close_q(&r);
+	} else {
+		sto_view_close(r.view);
+	}
+	return r.code;
+}
+
+static void small_limits(struct qry_limits *l, uint64_t bytes)
+{
+	qry_limits_init(l);
+	l->mem_bytes_max = bytes;
+}
+
+/* The first rows of a 100M-row statement come at once, and freeing the
+ * cursor after them ends the statement: with the old executor the list
+ * alone (1.6 GB) had to be built before the first row. */
+START_TEST(test_first_rows_of_huge_result)
+{
+	struct qry_limits l;
+	small_limits(&l, 4u << 20);
+	struct run r;
+	open_q(&r, "UNWIND range(1, 100000000) AS i RETURN i", &l, QRY_RUN);
+	ck_assert_int_eq(r.code, 0);
+	int64_t last = 0;
+	ck_assert_uint_eq(pull(&r, 1000, &last), 1000);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(last, 1000);
+	close_q(&r);
+}
+END_TEST
+
+/* A read's memory is its operators' state, never its result: 3M rows
+ * through UNWIND, a filter and a projection in 4 MiB; the same result
+ * kept whole (ORDER BY, collect) needs more and is refused. */
+START_TEST(test_read_memory_bounded_by_state)
+{
+	struct qry_limits l;
+	small_limits(&l, 4u << 20);
+	struct run r;
+	open_q(&r,
+	       "UNWIND range(1, 3000000) AS i WITH i WHERE i % 2 = 0 "
+	       "RETURN i, toString(i) AS s",
+	       &l, QRY_RUN);
+	ck_assert_int_eq(r.code, 0);
+	int64_t last = 0;
+	ck_assert_uint_eq(pull(&r, UINT64_MAX, &last), 1500000);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(last, 3000000);
+	close_q(&r);
+
+	const char *over[] = {
+	    /* a huge list */
+	    "RETURN range(1, 3000000) AS l",
+	    /* a big sort */
+	    "UNWIND range(1, 3000000) AS i RETURN i ORDER BY i DESC",
+	    /* a big aggregation */
+	    "UNWIND range(1, 3000000) AS i RETURN collect(toString(i)) AS c",
+	    "UNWIND range(1, 3000000) AS i RETURN i % 1000000 AS k, count(*)",
+	    /* a cartesian product kept by DISTINCT */
+	    "UNWIND range(1, 2000) AS a UNWIND range(1, 2000) AS b "
+	    "RETURN DISTINCT a * 10000 + b",
+	};
+	for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
+		open_q(&r, over[i], &l, QRY_RUN);
+		ck_assert_int_eq(r.code, 0);
+		pull(&r, UINT64_MAX, NULL);
+		ck_assert_msg(r.code == LORA_EMEMORY, "%s: code %d", over[i],
+		              r.code);
+		ck_assert_ptr_nonnull(strstr(r.err.message, "MemoryLimit"));
+		close_q(&r);
+	}
+}
+END_TEST
+
+/* A write over budget is refused at open and leaves no batch; the store
+ * keeps serving. */
+START_TEST(test_huge_write_refused)
+{
+	struct qry_limits l;
+	small_limits(&l, 8u << 20);
+	ck_assert_int_eq(exec_all("UNWIND range(1, 200000) AS i "
+	                          "CREATE (:T {i: i, s: 'some text'})",
+	                          &l),
+	                 LORA_EMEMORY);
+	ck_assert_int_eq(exec_all("CREATE (:T {i: 1})", &l), 0);
+	struct run r;
+	open_q(&r, "MATCH (t:T) RETURN count(t)", &l, QRY_RUN);
+	int64_t n = -1;
+	ck_assert_uint_eq(pull(&r, 10, &n), 1);
+	ck_assert_int_eq(n, 1);
+	close_q(&r);
+}
+END_TEST
+
+/* LIMIT stops the scan: PROFILE counts the rows MATCH produced. */
+START_TEST(test_limit_stops_scan)
+{
+	ck_assert_int_eq(
+	    exec_all("UNWIND range(1, 2000) AS i CREATE (:P {x: i})", NULL), 0);
+	struct run r;
+	open_q(&r, "MATCH (p:P) WITH p WHERE p.x > 0 RETURN p.x LIMIT 3", NULL,
+	       QRY_PROFILE);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_uint_eq(pull(&r, 100, NULL), 3);
+	struct lora_buf b = {0};
+	qry_value_format(qry_cursor_plan(r.cur), &b);
+	/* the plan lists Return, With, Match with their rows */
+	char *m = strstr(b.data, "Match");
+	ck_assert_ptr_nonnull(m);
+	char *rows = strstr(m, "rows: ");
+	ck_assert_ptr_nonnull(rows);
+	long matched = strtol(rows + 6, NULL, 10);
+	ck_assert_msg(matched <= 3, "Match produced %ld rows for LIMIT 3: %s",
+	              matched, b.data);
+	lora_buf_free(&b);
+	close_q(&r);
+}
+END_TEST
+
+struct worker {
+	struct qry_budget *budget;
+	int ok, refused, other;
+};
+
+static void *concurrent(void *p)
+{
+	struct worker *w = p;
+	for (int i = 0; i < 6; i++) {
+		struct qry_limits l;
+		qry_limits_init(&l);
+		l.shared = w->budget;
+		struct run r;
+		open_q(&r,
+		       "UNWIND range(1, 200000) AS i RETURN i ORDER BY i DESC "
+		       "LIMIT 1",
+		       &l, QRY_RUN);
+		int64_t top = 0;
+		if (r.code == 0) /* opening can be refused too */
+			pull(&r, 10, &top);
+		else
+			sto_view_close(r.view);
+		if (r.code == 0 && top == 200000)
+			w->ok++;
+		else if (r.code == LORA_EMEMORY)
+			w->refused++;
+		else
+			w->other++;
+		if (r.cur)
+			close_q(&r);
+	}
+	return NULL;
+}
+
+/* Four statements at once against a shared budget that holds about two
+ * of them: some are refused, none fails otherwise, and the budget is all
+ * given back afterwards. */
+START_TEST(test_shared_budget)
+{
+	struct qry_budget b;
+	qry_budget_init(&b, 24u << 20);
+	struct worker w[4];
+	pthread_t t[4];
+	for (int i = 0; i < 4; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].budget = &b;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, concurrent, &w[i]),
+		                 0);
+	}
+	int ok = 0, refused = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(w[i].other, 0);
+		ok += w[i].ok;
+		refused += w[i].refused;
+	}
+	ck_assert_int_gt(ok, 0);
+	ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
+	ck_assert_int_ge((int)atomic_load(&b.refused), refused);
+
+	/* a budget smaller than one statement's sort refuses it */
+	qry_budget_init(&b, 1u << 20);
+	struct qry_limits l;
+	qry_limits_init(&l);
+	l.shared = &b;
+	struct run r;
+	open_q(&r, "UNWIND range(1, 200000) AS i RETURN i ORDER BY i", &l,
+	       QRY_RUN);
+	pull(&r, 1, NULL);
+	ck_assert_int_eq(r.code, LORA_EMEMORY);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "server"));
+	close_q(&r);
+	ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
+}
+END_TEST
+
+/* Nesting: at the limit is a value, one past it an error, never a crash
+ * (this statement overflowed the node's stack). */
+START_TEST(test_value_depth)
+{
+	char q[256];
+	struct run r;
+	snprintf(q, sizeof q,
+	         "RETURN size(reduce(a = [], i IN range(1, %d) | [a])) AS s",
+	         QRY_VALUE_DEPTH_MAX - 1);
+	open_q(&r, q, NULL, QRY_RUN);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_uint_eq(pull(&r, 10, NULL), 1);
+	ck_assert_int_eq(r.code, 0);
+	close_q(&r);
+	snprintf(q, sizeof q, "RETURN reduce(a = [], i IN range(1, %d) | [a])",
+	         QRY_VALUE_DEPTH_MAX);
+	open_q(&r, q, NULL, QRY_RUN);
+	pull(&r, 10, NULL);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	close_q(&r);
+	open_q(&r, "RETURN reduce(a = [], i IN range(1, 10000) | [a]) AS s",
+	       NULL, QRY_RUN);
+	pull(&r, 10, NULL);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "nested"));
+	close_q(&r);
+	open_q(&r,
+	       "RETURN reduce(m = {}, i IN range(1, 10000) | {m: m}) AS s",
+	       NULL, QRY_RUN);
+	pull(&r, 10, NULL);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	close_q(&r);
+}
+END_TEST
+
+/* The time limit holds inside one long expression, not only between
+ * rows. */
+START_TEST(test_time_inside_expression)
+{
+	struct qry_limits l;
+	qry_limits_init(&l);
+	l.time_ms_max = 50;
+	struct run r;
+	open_q(&r, "RETURN reduce(s = 0, i IN range(1, 9000000) | s + i)", &l,
+	       QRY_RUN);
+	pull(&r, 10, NULL);
+	ck_assert_int_eq(r.code, LORA_ETIMEOUT);
+	close_q(&r);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("pipe");
+	TCase *t = tcase_create("pipe");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 240);
+	tcase_add_test(t, test_first_rows_of_huge_result);
+	tcase_add_test(t, test_read_memory_bounded_by_state);
+	tcase_add_test(t, test_huge_write_refused);
+	tcase_add_test(t, test_limit_stops_scan);
+	tcase_add_test(t, test_shared_budget);
+	tcase_add_test(t, test_value_depth);
+	tcase_add_test(t, test_time_inside_expression);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *r = srunner_create(suite());
+	srunner_set_fork_status(r, CK_NOFORK);
+	srunner_run_all(r, CK_NORMAL);
+	int failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
