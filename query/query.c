@@ -111,10 +111,22 @@ static struct val vec_from_pb(struct qctx *c, const Lora__Vector *pv)
 	return r;
 }
 
+static struct val from_pb_d(struct qctx *c, const Lora__Value *v, int depth);
+
 struct val val_from_pb(struct qctx *c, const Lora__Value *v)
+{
+	return from_pb_d(c, v, 0);
+}
+
+/* parameters and stored values: nested past the limit is an error */
+static struct val from_pb_d(struct qctx *c, const Lora__Value *v, int depth)
 {
 	if (!v)
 		return v_null();
+	if (depth > QRY_VALUE_DEPTH_MAX)
+		qerr(c, LORA_ELIMIT,
+		     "ValueTooDeep: lists and maps nested more than %d deep",
+		     QRY_VALUE_DEPTH_MAX);
 	struct val r;
 	switch (v->kind_case) {
 	case LORA__VALUE__KIND_BOOL_VALUE:
@@ -133,7 +145,8 @@ struct val val_from_pb(struct qctx *c, const Lora__Value *v)
 	case LORA__VALUE__KIND_LIST_VALUE:
 		r = v_list(c, v->list_value->n_items);
 		for (size_t i = 0; i < v->list_value->n_items; i++)
-			r.u.l->v[i] = val_from_pb(c, v->list_value->items[i]);
+			r.u.l->v[i] = from_pb_d(c, v->list_value->items[i],
+			                        depth + 1);
 		return r;
 	case LORA__VALUE__KIND_MAP_VALUE:
 		r = v_map(c, v->map_value->n_entries);
@@ -141,7 +154,8 @@ struct val val_from_pb(struct qctx *c, const Lora__Value *v)
 			vmap_put(
 			    c, r.u.m,
 			    ar_strdup(c, v->map_value->entries[i]->key),
-			    val_from_pb(c, v->map_value->entries[i]->value));
+			    from_pb_d(c, v->map_value->entries[i]->value,
+			              depth + 1));
 		return r;
 	case LORA__VALUE__KIND_VECTOR_VALUE:
 		return vec_from_pb(c, v->vector_value);
