@@ -464,6 +464,41 @@ static void order_rows(struct qctx *c, struct proj *pr, struct rows *r)
 		r->r[i] = s[i].row;
 }
 
+/* ORDER BY ... LIMIT k keeps the first SKIP + k rows only: rows beyond
+ * them can never be returned. 0 when every row must be kept. */
+#define PIPE_TOPK_ROWS_MAX 100000
+
+static uint64_t top_k(struct op *o)
+{
+	struct proj *pr = o->pr;
+	if (!pr->norder || pr->naggs || pr->distinct || o->limit == UINT64_MAX ||
+	    o->limit > PIPE_TOPK_ROWS_MAX || o->skip > PIPE_TOPK_ROWS_MAX)
+		return 0;
+	return o->skip + o->limit;
+}
+
+/* Sorts the kept rows, drops all but the first k and moves those into a
+ * fresh arena, so the rows dropped give their memory back. Stable: the
+ * kept rows come before every later row in buf. */
+static void keep_top(struct qctx *c, struct op *o, uint64_t k)
+{
+	order_rows(c, o->pr, &o->buf);
+	struct arena fresh = {0};
+	struct arena *was = ar_use(c, &fresh);
+	struct rows kept = {0};
+	for (uint64_t i = 0; i < k && i < o->buf.n; i++)
+		rows_push(c, &kept, row_copy_deep(c, o->buf.r[i]));
+	ar_use(c, was);
+	if (c->keep_all) {
+		o->buf = kept;
+		return;
+	}
+	ar_release(c, &o->held);
+	o->held = fresh;
+	o->buf = kept;
+	ar_use(c, &o->held);
+}
+
 /* ORDER BY or aggregation: everything the input has, kept in `held` */
 static void fill_blocking(struct qctx *c, struct op *o)
 {
@@ -471,6 +506,7 @@ static void fill_blocking(struct qctx *c, struct op *o)
 	if (pr->naggs) {
 		aggregate(c, o);
 	} else {
+		uint64_t keep = top_k(o);
 		struct val *in;
 		while ((in = pull(c, o->in)) != NULL) {
 			ar_reset(c, &o->tmp);
@@ -480,6 +516,8 @@ static void fill_blocking(struct qctx *c, struct op *o)
 				continue;
 			ar_use(c, &o->held);
 			rows_push(c, &o->buf, row_copy_deep(c, r));
+			if (keep && o->buf.n >= 2 * keep)
+				keep_top(c, o, keep);
 		}
 		ar_reset(c, &o->tmp);
 	}

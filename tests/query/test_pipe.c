@@ -139,6 +139,18 @@ START_TEST(test_read_memory_bounded_by_state)
 	ck_assert_int_eq(last, 3000000);
 	close_q(&r);
 
+	/* ORDER BY ... LIMIT keeps only the rows it can return */
+	open_q(&r,
+	       "UNWIND range(1, 3000000) AS i RETURN i ORDER BY i % 1000 DESC, "
+	       "i LIMIT 3",
+	       &l, QRY_RUN);
+	ck_assert_int_eq(r.code, 0);
+	last = 0;
+	ck_assert_uint_eq(pull(&r, UINT64_MAX, &last), 3);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_int_eq(last, 2999);
+	close_q(&r);
+
 	const char *over[] = {
 	    /* a huge list */
 	    "RETURN range(1, 3000000) AS l",
