@@ -201,6 +201,16 @@ START_TEST(load_lists_and_quoting)
 	                     imp, out, sizeof out, &e),
 	                 0);
 	ck_assert_str_eq(out, "['a;b'];");
+	/* EXPLAIN plans without opening the file; a bad terminator is a
+	 * parse error */
+	ck_assert_int_eq(run("EXPLAIN LOAD CSV FROM 'file:///none.csv' AS r "
+	                     "RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///semi.csv' AS r "
+	                     "FIELDTERMINATOR ';;' RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 LORA_EPARSE);
 }
 END_TEST
 
