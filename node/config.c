@@ -137,6 +137,15 @@ static int set_u32(uint32_t *dst, const char *v, const char *key, char *errmsg)
 	return 0;
 }
 
+void node_config_import_dir(const struct node_config *c, char *out,
+                            size_t bytes)
+{
+	if (c->import_dir[0])
+		snprintf(out, bytes, "%s", c->import_dir);
+	else
+		snprintf(out, bytes, "%s/import", c->data_dir);
+}
+
 int node_config_set(struct node_config *c, const char *key, const char *value,
                     char *errmsg)
 {
@@ -147,6 +156,13 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 			return lora_errf(LORA_ECONFIG, errmsg,
 			                 "data_dir: bad length");
 		snprintf(c->data_dir, sizeof c->data_dir, "%s", value);
+		return 0;
+	}
+	if (!strcmp(key, "import_dir")) {
+		if (strlen(value) >= NODE_PATH_BYTES_MAX)
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "import_dir: too long");
+		snprintf(c->import_dir, sizeof c->import_dir, "%s", value);
 		return 0;
 	}
 	if (!strcmp(key, "http_addr"))
@@ -230,6 +246,7 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	static const char *map[][2] = {
 	    {"LORA_ID", "id"},
 	    {"LORA_DATA_DIR", "data_dir"},
+	    {"LORA_IMPORT_DIR", "import_dir"},
 	    {"LORA_HTTP_ADDR", "http_addr"},
 	    {"LORA_CLIENT_ADDR", "client_addr"},
 	    {"LORA_PEER_ADDR", "peer_addr"},
@@ -256,6 +273,7 @@ static const char *flag_key(const char *flag, int *takes_value)
 	static const char *map[][2] = {
 	    {"--id", "id"},
 	    {"--data-dir", "data_dir"},
+	    {"--import-dir", "import_dir"},
 	    {"--http", "http_addr"},
 	    {"--client", "client_addr"},
 	    {"--peer", "peer_addr"},

@@ -33,6 +33,9 @@ enum node_log_level {
 struct node_config {
 	uint64_t id;
 	char data_dir[NODE_PATH_BYTES_MAX];
+	/* LOAD CSV reads below this directory only; "" (the default) means
+	 * <data_dir>/import (node_config_import_dir) */
+	char import_dir[NODE_PATH_BYTES_MAX];
 	char http_addr[NODE_ADDR_BYTES_MAX];
 	char client_addr[NODE_ADDR_BYTES_MAX];
 	char peer_addr[NODE_ADDR_BYTES_MAX];
@@ -45,6 +48,10 @@ struct node_config {
 	uint32_t heartbeat_ms;
 	enum node_log_level log_level;
 };
+
+/* The effective LOAD CSV import directory into out (bytes of room). */
+void node_config_import_dir(const struct node_config *c, char *out,
+                            size_t bytes);
 
 /* Fills c with defaults (id 0 = unset, addresses 127.0.0.1:474x). */
 void node_config_defaults(struct node_config *c);

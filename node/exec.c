@@ -217,11 +217,14 @@ static void exec_read(struct lnode *n, const struct node_exec_req *req,
 		                0);
 		return;
 	}
+	char import_dir[NODE_PATH_BYTES_MAX];
+	node_config_import_dir(&n->cfg, import_dir, sizeof import_dir);
 	struct qry_request q = {.query = req->query,
 	                        .params = req->params,
 	                        .view = c->view,
 	                        .mode = req->mode,
-	                        .read_only = req->mode != QRY_EXPLAIN};
+	                        .read_only = req->mode != QRY_EXPLAIN,
+	                        .import_dir = import_dir};
 	qry_limits_init(&q.limits);
 	struct qry_error err = {0};
 	if (qry_open(&q, &c->qc, &err) != 0) {

@@ -289,7 +289,8 @@ static int dedup(struct lnode *n, struct sto_store *st, struct wreq *w)
 static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
                     struct wreq *w)
 {
-	(void)n;
+	char import_dir[NODE_PATH_BYTES_MAX];
+	node_config_import_dir(&n->cfg, import_dir, sizeof import_dir);
 	struct qry_request q = {
 	    .query = w->req->query,
 	    .params = w->req->params,
@@ -298,6 +299,7 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	    .n_pending = g->n_batches,
 	    .mode = w->req->mode,
 	    .read_only = 0,
+	    .import_dir = import_dir,
 	};
 	qry_limits_init(&q.limits);
 	struct qry_error err = {0};

@@ -1005,6 +1005,7 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 			check_where(c, cl->where, n);
 		return n;
 	case C_UNWIND:
+	case C_LOADCSV:
 		resolve(c, cl->e, s, NULL);
 		fold_check(c, cl->e);
 		n = sc_new(c, s);
@@ -1108,7 +1109,8 @@ static struct scope *check_single(struct qctx *c, struct squery *q,
 			        "last");
 		if (i > 0 && cl->kind != C_RETURN &&
 		    (cl->kind == C_MATCH || cl->kind == C_OPTMATCH ||
-		     cl->kind == C_UNWIND || cl->kind == C_CALLPROC) &&
+		     cl->kind == C_UNWIND || cl->kind == C_CALLPROC ||
+		     cl->kind == C_LOADCSV) &&
 		    is_update(q->cl[i - 1]->kind) &&
 		    q->cl[i - 1]->kind != C_DDL)
 			qerr_at(c, LORA_EPARSE, cl->line, cl->col,

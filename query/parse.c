@@ -1844,6 +1844,33 @@ static struct clause *foreach_clause(struct parser *p, struct tok *t)
 	return c;
 }
 
+/* LOAD CSV [WITH HEADERS] FROM expr AS var [FIELDTERMINATOR 'c'] */
+static struct clause *load_clause(struct parser *p, struct tok *t)
+{
+	p->pos += 2;
+	struct clause *c = mkc(p, C_LOADCSV, t);
+	if (accept_kw(p, "WITH")) {
+		expect_kw(p, "HEADERS");
+		c->headers = 1;
+	}
+	expect_kw(p, "FROM");
+	c->e = expr(p);
+	expect_kw(p, "AS");
+	c->var = ident(p);
+	c->fieldterm = ',';
+	if (accept_kw(p, "FIELDTERMINATOR")) {
+		struct tok *ft = cur(p);
+		if (ft->k != T_STR || ft->len != 1 || ft->s[0] == '"' ||
+		    ft->s[0] == '\n' || ft->s[0] == '\r')
+			perr(p, ft,
+			     "UnexpectedSyntax: FIELDTERMINATOR takes one "
+			     "character other than a quote or a line end");
+		c->fieldterm = ft->s[0];
+		p->pos++;
+	}
+	return c;
+}
+
 static struct clause *clause(struct parser *p)
 {
 	struct tok *t = cur(p);
@@ -1870,6 +1897,8 @@ static struct clause *clause(struct parser *p)
 		c->var = ident(p);
 		return c;
 	}
+	if (is_kw(p, "LOAD") && is_kw_tok(peekn(p, 1), "CSV"))
+		return load_clause(p, t);
 	if (accept_kw(p, "WITH")) {
 		c = mkc(p, C_WITH, t);
 		c->proj = projection(p, 1);

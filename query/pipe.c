@@ -31,7 +31,7 @@ struct op;
 typedef struct val *(*op_fn)(struct qctx *c, struct op *o);
 
 enum op_kind { OP_START, OP_MATCH, OP_UNWIND, OP_PROJ, OP_PERROW, OP_EAGER,
-               OP_UNION };
+               OP_UNION, OP_LOADCSV };
 
 struct op {
 	int kind;
@@ -61,6 +61,8 @@ struct op {
 	uint64_t skip, limit, skipped, taken;
 	int counted;
 	struct hmap seen; /* DISTINCT: hash -> struct rows* of kept rows */
+	/* LOAD CSV: the file of the current input row (load.c) */
+	struct csv_src *csv;
 	/* UNION */
 	struct query *q;
 	struct op **kids;
@@ -102,6 +104,8 @@ static void op_release(struct qctx *c, struct op *o)
 		ar_release(c, &o->tmp);
 		if (o->seen.cap)
 			hm_drop(c, &o->seen);
+		load_close(c, o->csv);
+		o->csv = NULL;
 		for (size_t i = 0; i < o->nkids; i++)
 			op_release(c, o->kids[i]);
 	}
@@ -271,6 +275,41 @@ static struct val *unwind_next(struct qctx *c, struct op *o)
 			o->list = v_list(c, 1);
 			o->list.u.l->v[0] = l;
 		}
+	}
+	c->cur = was;
+	return r;
+}
+
+/* ---- LOAD CSV ------------------------------------------------------------ */
+
+/* Like UNWIND over the file's records: the file named by the current
+ * input row is open (and its header names live in `held`) until the next
+ * input row, the end of the file, or op_release. */
+static struct val *loadcsv_next(struct qctx *c, struct op *o)
+{
+	struct arena *was = c->cur;
+	struct val *r = NULL, v;
+	uint64_t line;
+	for (;;) {
+		if (o->csv) {
+			ar_reset(c, &o->out);
+			ar_use(c, &o->out);
+			if (load_next(c, o->csv, &v, &line)) {
+				r = row_copy(c, o->row);
+				r[o->cl->slot] = v;
+				break;
+			}
+			load_close(c, o->csv);
+			o->csv = NULL;
+		}
+		struct val *in = pull(c, o->in);
+		if (!in)
+			break;
+		ar_reset(c, &o->held);
+		ar_use(c, &o->held);
+		o->row = in;
+		o->csv = load_open(c, eval(c, o->cl->e, in), o->cl->headers,
+		                   o->cl->fieldterm);
 	}
 	c->cur = was;
 	return r;
@@ -739,6 +778,9 @@ static struct op *build_part(struct qctx *c, struct squery *s,
 			break;
 		case C_UNWIND:
 			o = op_new(c, OP_UNWIND, unwind_next, o, cl);
+			break;
+		case C_LOADCSV:
+			o = op_new(c, OP_LOADCSV, loadcsv_next, o, cl);
 			break;
 		case C_WITH:
 		case C_RETURN:

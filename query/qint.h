@@ -351,6 +351,7 @@ enum ckind {
 	C_CALLPROC,
 	C_CALLSUB,
 	C_DDL,
+	C_LOADCSV,
 };
 
 enum setkind { S_PROP, S_ASSIGN, S_MERGEMAP, S_LABELS, S_RM_PROP, S_RM_LABELS };
@@ -411,6 +412,8 @@ struct clause {
 	int yield_star;
 	struct query *sub;
 	struct ddl *ddl;
+	int headers;    /* LOAD CSV WITH HEADERS */
+	char fieldterm; /* LOAD CSV FIELDTERMINATOR, ',' by default */
 	uint64_t prof_rows, prof_ns; /* PROFILE: rows out, time spent */
 };
 
@@ -586,6 +589,8 @@ struct qctx {
 	struct val *aggvals;
 	int64_t stmt_time_ms; /* statement clock for now-functions */
 	uint64_t rand_state;
+	const char *import_dir; /* LOAD CSV's root; NULL: refused */
+	struct csv_src *files;  /* LOAD CSV files open now (load.c) */
 };
 
 _Noreturn void qerr(struct qctx *c, int code, const char *fmt, ...)
@@ -704,6 +709,22 @@ void exec_callproc(struct qctx *c, struct clause *cl, struct rows *in,
 int proc_exists(const char *name);
 size_t proc_outputs(const char *name, const char ***names);
 int proc_inputs(const char *name); /* -1 unknown */
+
+/* load.c: LOAD CSV's files. load_open resolves a file:// URL inside
+ * c->import_dir (LORA_EINVAL outside it, LORA_ENOTFOUND missing), opens
+ * the file, reads the header record when asked to, and lists the source
+ * in c->files; header names go to the current arena. load_next puts the
+ * next record in *out (a list of strings, or a map by header) in the
+ * current arena and its first line in *line; 0 at the end. load_close
+ * closes one source; load_close_all every one still open (teardown). */
+struct csv_src;
+struct csv_src *load_open(struct qctx *c, struct val url, int headers,
+                          char term);
+int load_next(struct qctx *c, struct csv_src *s, struct val *out,
+              uint64_t *line);
+const char *load_name(struct csv_src *s);
+void load_close(struct qctx *c, struct csv_src *s);
+void load_close_all(struct qctx *c);
 
 /* vector.c */
 struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,

@@ -374,7 +374,7 @@ static const char *clause_op(struct clause *cl)
 	    "Match",        "OptionalMatch", "Unwind",  "With",
 	    "Return",       "Create",        "Merge",   "Set",
 	    "Remove",       "Delete",        "Foreach", "ProcedureCall",
-	    "SubqueryCall", "SchemaCommand"};
+	    "SubqueryCall", "SchemaCommand", "LoadCSV"};
 	return n[cl->kind];
 }
 
@@ -495,6 +495,8 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 	if (strlen(req->query) > QRY_QUERY_BYTES_MAX)
 		qerr(c, LORA_ELIMIT, "query longer than %u bytes",
 		     QRY_QUERY_BYTES_MAX);
+	if (req->import_dir)
+		c->import_dir = ar_strdup(c, req->import_dir);
 	int mode;
 	cur->q = q_parse(c, req->query, &mode);
 	if (req->mode != QRY_RUN)
@@ -580,6 +582,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 		pipe_close(c, cur->pipe);
 	if (c->iter)
 		sto_iter_free(c->iter);
+	load_close_all(c);
 	g_release(&c->g);
 	arena_free(&c->g.ar);
 	arena_free(&cur->conv);

@@ -97,6 +97,9 @@ struct qry_request {
 	enum qry_mode mode;
 	int read_only;            /* 1: a write is LORA_EREADONLY */
 	struct qry_limits limits; /* qry_limits_init() for defaults */
+	/* LOAD CSV reads file:/// URLs below this directory only (copied at
+	 * open; NULL: LOAD CSV is refused with LORA_EINVAL) */
+	const char *import_dir;
 };
 
 struct qry_cursor;

@@ -1,0 +1,185 @@
+/* csv.c - the RFC 4180 record reader of csv.h: a pure function over bytes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "csv.h"
+
+void csv_init(struct csv_reader *r, char term)
+{
+	memset(r, 0, sizeof *r);
+	r->term = term;
+	r->line = 1;
+}
+
+/* field_end's answers */
+enum { FE_END, FE_NEXT, FE_MORE, FE_BAD };
+
+/* parse state of one call: the window, where we are, the line counter */
+struct scan {
+	const char *b;
+	size_t len, i, t;
+	int eof;
+	uint64_t line;
+	char *text;
+};
+
+static int fail(struct csv_reader *r, uint64_t line, const char *msg)
+{
+	r->err_line = line;
+	snprintf(r->msg, sizeof r->msg, "%s", msg);
+	return CSV_ERROR;
+}
+
+/* after a field: FE_NEXT (a terminator), FE_END (a line end or eof),
+ * FE_MORE (cannot tell yet) or FE_BAD (any other byte) */
+static int field_end(struct csv_reader *r, struct scan *s)
+{
+	if (s->i >= s->len)
+		return s->eof ? FE_END : FE_MORE;
+	char ch = s->b[s->i];
+	if (ch == r->term) {
+		s->i++;
+		return FE_NEXT;
+	}
+	if (ch == '\n') {
+		s->i++;
+		s->line++;
+		return FE_END;
+	}
+	if (ch == '\r') {
+		if (s->i + 1 >= s->len && !s->eof)
+			return FE_MORE;
+		if (s->i + 1 < s->len && s->b[s->i + 1] == '\n') {
+			s->i += 2;
+			s->line++;
+			return FE_END;
+		}
+		if (s->i + 1 >= s->len) {
+			s->i++;
+			return FE_END;
+		}
+	}
+	return FE_BAD;
+}
+
+/* a quoted field from just after its opening quote to its closing one */
+static int quoted_field(struct csv_reader *r, struct scan *s)
+{
+	uint64_t start = s->line;
+	for (;;) {
+		if (s->i >= s->len) {
+			if (!s->eof)
+				return CSV_MORE;
+			return fail(r, start,
+			            "unterminated quoted field at end of file");
+		}
+		char ch = s->b[s->i];
+		if (ch == '"') {
+			if (s->i + 1 >= s->len && !s->eof)
+				return CSV_MORE;
+			if (s->i + 1 < s->len && s->b[s->i + 1] == '"') {
+				s->text[s->t++] = '"';
+				s->i += 2;
+				continue;
+			}
+			s->i++;
+			return CSV_RECORD;
+		}
+		if (ch == '\n')
+			s->line++;
+		s->text[s->t++] = ch;
+		s->i++;
+	}
+}
+
+/* an unquoted field up to (not including) its terminator or line end */
+static int plain_field(struct csv_reader *r, struct scan *s)
+{
+	while (s->i < s->len) {
+		char ch = s->b[s->i];
+		if (ch == r->term || ch == '\n' || ch == '\r')
+			return CSV_RECORD;
+		s->text[s->t++] = ch;
+		s->i++;
+	}
+	return s->eof ? CSV_RECORD : CSV_MORE;
+}
+
+/* one record from s->i; CSV_RECORD, CSV_MORE or CSV_ERROR */
+static int record(struct csv_reader *r, struct scan *s)
+{
+	r->nf = 0;
+	s->t = 0;
+	for (;;) {
+		if (r->nf == CSV_FIELDS_MAX)
+			return fail(r, s->line, "more fields than the limit");
+		struct csv_field *f = &r->f[r->nf++];
+		f->off = s->t;
+		f->quoted = s->i < s->len && s->b[s->i] == '"';
+		int rc;
+		if (f->quoted) {
+			s->i++;
+			rc = quoted_field(r, s);
+		} else {
+			rc = plain_field(r, s);
+		}
+		if (rc != CSV_RECORD)
+			return rc;
+		f->len = s->t - f->off;
+		rc = field_end(r, s);
+		if (rc == FE_MORE)
+			return CSV_MORE;
+		if (rc == FE_BAD)
+			return fail(r, s->line,
+			            f->quoted ? "unexpected character after a "
+			                        "closing quote"
+			                      : "bare carriage return in a "
+			                        "field");
+		if (rc == FE_END)
+			return CSV_RECORD;
+	}
+}
+
+static int blank_line(const struct scan *s)
+{
+	return s->i < s->len && (s->b[s->i] == '\n' ||
+	                         (s->b[s->i] == '\r' && s->i + 1 < s->len &&
+	                          s->b[s->i + 1] == '\n'));
+}
+
+int csv_next(struct csv_reader *r, const char *buf, size_t len, int eof,
+             char *text, size_t *used)
+{
+	struct scan s = {
+	    .b = buf, .len = len, .eof = eof, .line = r->line, .text = text};
+	*used = 0;
+	if (!r->bom_checked) {
+		if (len < 3 && !eof)
+			return CSV_MORE;
+		if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
+			s.i = 3;
+	}
+	while (blank_line(&s)) {
+		s.i += s.b[s.i] == '\r' ? 2 : 1;
+		s.line++;
+	}
+	if (s.i >= len) {
+		if (!eof)
+			return CSV_MORE;
+		r->bom_checked = 1;
+		r->line = s.line;
+		*used = s.i;
+		return CSV_END;
+	}
+	if (s.b[s.i] == '\r' && s.i + 1 >= len && !eof)
+		return CSV_MORE;
+	uint64_t start = s.line;
+	int rc = record(r, &s);
+	if (rc != CSV_RECORD)
+		return rc;
+	r->bom_checked = 1;
+	r->rec_line = start;
+	r->line = s.line;
+	*used = s.i;
+	return CSV_RECORD;
+}

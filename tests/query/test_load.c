@@ -1,0 +1,399 @@
+/* test_load.c - LOAD CSV: the record reader as a table of byte inputs
+ * (fed whole and one byte at a time), then the clause against a real
+ * store: quoting, headers, empty fields, a bad row's line number, paths
+ * that escape the import directory, a missing file, a file closed when a
+ * read stops early, and LOAD CSV feeding CREATE. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../query/csv.h"
+#include "query.h"
+
+/* ---- the reader -------------------------------------------------------- */
+
+struct csv_case {
+	const char *name, *in;
+	char term;
+	const char *want; /* records as "a|b;c|d;" or "ERR@line" */
+};
+
+static const struct csv_case cases[] = {
+    {"plain", "a,b\nc,d\n", ',', "a|b;c|d;"},
+    {"no final newline", "a,b\nc,d", ',', "a|b;c|d;"},
+    {"crlf", "a,b\r\nc,d\r\n", ',', "a|b;c|d;"},
+    {"bom", "\xEF\xBB\xBFx,y\n", ',', "x|y;"},
+    {"quoted terminator", "\"a,b\",c\n", ',', "a,b|c;"},
+    {"doubled quote", "\"say \"\"hi\"\"\",x\n", ',', "say \"hi\"|x;"},
+    {"newline in quotes", "\"l1\nl2\",x\ny,z\n", ',', "l1\nl2|x;y|z;"},
+    {"crlf in quotes", "\"l1\r\nl2\"\r\n", ',', "l1\r\nl2;"},
+    {"empty fields", "a,,c\n,\n", ',', "a||c;|;"},
+    {"blank lines skipped", "a\n\n\r\nb\n", ',', "a;b;"},
+    {"tab terminator", "a\tb,c\n", '\t', "a|b,c;"},
+    {"empty input", "", ',', ""},
+    {"only bom", "\xEF\xBB\xBF", ',', ""},
+    {"quote inside plain", "a\"b,c\n", ',', "a\"b|c;"},
+    {"unterminated quote", "a\n\"open,x\ny\n", ',', "a;ERR@2"},
+    {"text after quote", "a\nb\n\"q\"x,y\n", ',', "a;b;ERR@3"},
+    {"bare cr", "a\rb\n", ',', "ERR@1"},
+    {"error line after quoted newline", "\"a\nb\"\nc\n\"d\"e\n", ',',
+     "a\nb;c;ERR@4"},
+};
+
+/* runs the reader over in, offering bytes `step` at a time (0: all) */
+static void run_reader(const struct csv_case *k, size_t step, char *got,
+                       size_t cap)
+{
+	struct csv_reader *r = malloc(sizeof(*r));
+	csv_init(r, k->term);
+	size_t n = strlen(k->in), pos = 0, avail = step ? 0 : n;
+	char *text = malloc(n + 1);
+	got[0] = 0;
+	for (;;) {
+		size_t used;
+		int eof = pos + avail >= n;
+		int rc = csv_next(r, k->in + pos, avail, eof, text, &used);
+		if (rc == CSV_MORE) {
+			ck_assert_msg(!eof, "%s: MORE at eof", k->name);
+			avail += step;
+			if (pos + avail > n)
+				avail = n - pos;
+			continue;
+		}
+		if (rc == CSV_ERROR) {
+			snprintf(got + strlen(got), cap - strlen(got),
+			         "ERR@%llu", (unsigned long long)r->err_line);
+			break;
+		}
+		pos += used;
+		avail -= used;
+		if (rc == CSV_END)
+			break;
+		for (size_t j = 0; j < r->nf; j++)
+			snprintf(got + strlen(got), cap - strlen(got), "%s%.*s",
+			         j ? "|" : "", (int)r->f[j].len,
+			         text + r->f[j].off);
+		strncat(got, ";", cap - strlen(got) - 1);
+	}
+	free(text);
+	free(r);
+}
+
+START_TEST(reader_table)
+{
+	char got[512];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		run_reader(&cases[i], 0, got, sizeof got);
+		ck_assert_msg(strcmp(got, cases[i].want) == 0,
+		              "%s (whole): got '%s' want '%s'", cases[i].name,
+		              got, cases[i].want);
+		run_reader(&cases[i], 1, got, sizeof got);
+		ck_assert_msg(strcmp(got, cases[i].want) == 0,
+		              "%s (bytewise): got '%s' want '%s'",
+		              cases[i].name, got, cases[i].want);
+	}
+}
+END_TEST
+
+/* ---- the clause -------------------------------------------------------- */
+
+static char dir[256], imp[300];
+static struct sto_store *st;
+static uint64_t applied;
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/test_load_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(imp, sizeof imp, "%s/import", dir);
+	ck_assert_int_eq(mkdir(imp, 0700), 0);
+	char db[300], em[LORA_ERRMSG_BYTES];
+	snprintf(db, sizeof db, "%s/db", dir);
+	ck_assert_int_eq(sto_open(db, NULL, &st, em), 0);
+	applied = 0;
+}
+
+static void teardown(void)
+{
+	sto_close(st);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void put_file(const char *name, const char *body)
+{
+	char p[400];
+	snprintf(p, sizeof p, "%s/%s", imp, name);
+	FILE *f = fopen(p, "wb");
+	ck_assert_ptr_nonnull(f);
+	fputs(body, f);
+	fclose(f);
+}
+
+/* runs q; every row's values (toString-like, via qry_value_format, with
+ * null as "null") joined as "a,b;c,d;" in out. Returns the error code. */
+static int run(const char *q, const char *import_dir, char *out, size_t cap,
+               struct qry_error *err)
+{
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {
+	    .query = q, .view = v, .import_dir = import_dir};
+	qry_limits_init(&req.limits);
+	struct qry_cursor *cur;
+	int rc = qry_open(&req, &cur, err);
+	out[0] = 0;
+	if (!rc && qry_cursor_batch(cur)) {
+		char em[LORA_ERRMSG_BYTES];
+		ck_assert_int_eq(
+		    sto_apply(st, ++applied, qry_cursor_batch(cur), em), 0);
+	}
+	const char *const *cols;
+	size_t nc = rc ? 0 : qry_cursor_columns(cur, &cols);
+	while (!rc) {
+		const Lora__Value *const *row;
+		int done;
+		rc = qry_cursor_next(cur, &row, &done, err);
+		if (rc || done)
+			break;
+		struct lora_buf b = {0};
+		for (size_t j = 0; j < nc; j++) {
+			if (j)
+				lora_buf_putc(&b, ',');
+			if (row[j]->kind_case == LORA__VALUE__KIND__NOT_SET ||
+			    row[j]->kind_case == LORA__VALUE__KIND_NULL_VALUE)
+				lora_buf_puts(&b, "null");
+			else
+				qry_value_format(row[j], &b);
+		}
+		lora_buf_putc(&b, ';');
+		strncat(out, b.data, cap - strlen(out) - 1);
+		lora_buf_free(&b);
+	}
+	qry_cursor_free(cur);
+	sto_view_close(v);
+	return rc;
+}
+
+START_TEST(load_lists_and_quoting)
+{
+	put_file("a.csv",
+	         "1,\"x,y\",\"he said \"\"no\"\"\"\r\n2,,\"multi\nline\"\r\n");
+	char out[512];
+	struct qry_error e;
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///a.csv' AS r "
+	                     "RETURN r[0], r[1], r[2], size(r)",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1,x,y,he said \"no\",3;2,,multi\nline,3;");
+	/* the other accepted URL forms, and a field terminator */
+	put_file("semi.csv", "a;b\n");
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:/semi.csv' AS r "
+	                     "FIELDTERMINATOR ';' RETURN r[1]",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "b;");
+	ck_assert_int_eq(run("LOAD CSV FROM 'file://semi.csv' AS r RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "['a;b'];");
+	/* EXPLAIN plans without opening the file; a bad terminator is a
+	 * parse error */
+	ck_assert_int_eq(run("EXPLAIN LOAD CSV FROM 'file:///none.csv' AS r "
+	                     "RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///semi.csv' AS r "
+	                     "FIELDTERMINATOR ';;' RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 LORA_EPARSE);
+}
+END_TEST
+
+START_TEST(load_headers)
+{
+	put_file("p.csv",
+	         "\xEF\xBB\xBFid,name,city\n1,Ann,\n2,\"\",Oslo\n3,Bo\n");
+	char out[512];
+	struct qry_error e;
+	ck_assert_int_eq(
+	    run("LOAD CSV WITH HEADERS FROM 'file:///p.csv' AS r "
+	        "RETURN toInteger(r.id) + 1, r.name, r.city, keys(r)",
+	        imp, out, sizeof out, &e),
+	    0);
+	/* unquoted empty: null; quoted empty: ""; a short row: null */
+	ck_assert_str_eq(out, "2,Ann,null,['id', 'name', 'city'];"
+	                      "3,,Oslo,['id', 'name', 'city'];"
+	                      "4,Bo,null,['id', 'name', 'city'];");
+}
+END_TEST
+
+START_TEST(load_bad_row_names_line)
+{
+	put_file("bad.csv", "a,b\n\"ok\nstill\",c\nd,\"e\"f\n");
+	char out[512];
+	struct qry_error e;
+	int rc = run("LOAD CSV FROM 'file:///bad.csv' AS r RETURN r", imp, out,
+	             sizeof out, &e);
+	ck_assert_int_eq(rc, LORA_EINVAL);
+	ck_assert_msg(strstr(e.message, "file:///bad.csv line 4"), "%s",
+	              e.message);
+	/* the rows before it were handed out (a read streams) */
+	ck_assert_str_eq(out, "['a', 'b'];['ok\nstill', 'c'];");
+	put_file("open.csv", "a\n\"never closed\n");
+	rc = run("LOAD CSV FROM 'file:///open.csv' AS r RETURN r", imp, out,
+	         sizeof out, &e);
+	ck_assert_int_eq(rc, LORA_EINVAL);
+	ck_assert_msg(strstr(e.message, "line 2: unterminated"), "%s",
+	              e.message);
+}
+END_TEST
+
+START_TEST(load_refuses_escapes)
+{
+	char out[512], p[400], t[400];
+	struct qry_error e;
+	snprintf(p, sizeof p, "%s/secret.csv", dir);
+	FILE *f = fopen(p, "w");
+	fputs("s\n", f);
+	fclose(f);
+	snprintf(t, sizeof t, "%s/link.csv", imp);
+	ck_assert_int_eq(symlink(p, t), 0);
+	const char *bad[] = {
+	    "LOAD CSV FROM 'file:///../secret.csv' AS r RETURN r",
+	    "LOAD CSV FROM 'file:///%2e%2e/secret.csv' AS r RETURN r",
+	    "LOAD CSV FROM 'file:///link.csv' AS r RETURN r",
+	    "LOAD CSV FROM 'file:///sub/../../secret.csv' AS r RETURN r",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = run(bad[i], imp, out, sizeof out, &e);
+		ck_assert_msg(rc == LORA_EINVAL, "%s: rc %d %s", bad[i], rc,
+		              e.message);
+		ck_assert_msg(strstr(e.message, "outside the import directory"),
+		              "%s", e.message);
+	}
+	/* an absolute path is read below the import directory */
+	char q[600];
+	snprintf(q, sizeof q, "LOAD CSV FROM 'file://%s' AS r RETURN r", p);
+	ck_assert_int_eq(run(q, imp, out, sizeof out, &e), LORA_ENOTFOUND);
+	ck_assert_int_eq(run("LOAD CSV FROM 'http://x/y.csv' AS r RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 LORA_EINVAL);
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///missing.csv' AS r "
+	                     "RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 LORA_ENOTFOUND);
+	ck_assert_msg(strstr(e.message, "not found"), "%s", e.message);
+	put_file("x.csv", "1\n");
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///x.csv' AS r RETURN r",
+	                     NULL, out, sizeof out, &e),
+	                 LORA_EINVAL);
+	ck_assert_msg(strstr(e.message, "no import directory"), "%s",
+	              e.message);
+}
+END_TEST
+
+START_TEST(load_into_create)
+{
+	struct lora_buf b = {0};
+	lora_buf_puts(&b, "id,name\n");
+	for (int i = 0; i < 5000; i++)
+		lora_buf_printf(&b, "%d,\"n%d\"\n", i, i);
+	put_file("many.csv", b.data);
+	lora_buf_free(&b);
+	char out[512];
+	struct qry_error e;
+	ck_assert_int_eq(
+	    run("LOAD CSV WITH HEADERS FROM 'file:///many.csv' AS r "
+	        "CREATE (:P {id: toInteger(r.id), name: r.name})",
+	        imp, out, sizeof out, &e),
+	    0);
+	ck_assert_int_eq(run("MATCH (p:P) RETURN count(p), sum(p.id), "
+	                     "max(p.name)",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "5000,12497500,n999;");
+	/* a read stopped by LIMIT closes its file; the statement is a read */
+	int w = 1;
+	ck_assert_int_eq(qry_is_write("LOAD CSV FROM 'file:///many.csv' AS r "
+	                              "RETURN r LIMIT 1",
+	                              &w, &e),
+	                 0);
+	ck_assert_int_eq(w, 0);
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///many.csv' AS r "
+	                     "RETURN r LIMIT 2",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "['id', 'name'];['0', 'n0'];");
+}
+END_TEST
+
+START_TEST(load_streams_in_small_memory)
+{
+	/* 300k rows (~5 MiB) read under a 2 MiB statement limit */
+	char p[400];
+	snprintf(p, sizeof p, "%s/big.csv", imp);
+	FILE *f = fopen(p, "w");
+	for (int i = 0; i < 300000; i++)
+		fprintf(f, "%d,some text here\n", i);
+	fclose(f);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {.query =
+	                              "LOAD CSV FROM 'file:///big.csv' AS r "
+	                              "RETURN toInteger(r[0]) AS i",
+	                          .view = v,
+	                          .import_dir = imp};
+	qry_limits_init(&req.limits);
+	req.limits.mem_bytes_max = 2u << 20;
+	struct qry_cursor *cur;
+	struct qry_error e;
+	ck_assert_int_eq(qry_open(&req, &cur, &e), 0);
+	int64_t n = 0, last = -1;
+	for (;;) {
+		const Lora__Value *const *row;
+		int done;
+		ck_assert_int_eq(qry_cursor_next(cur, &row, &done, &e), 0);
+		if (done)
+			break;
+		last = row[0]->int_value;
+		n++;
+	}
+	ck_assert_int_eq(n, 300000);
+	ck_assert_int_eq(last, 299999);
+	qry_cursor_free(cur);
+	sto_view_close(v);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("load");
+	TCase *t = tcase_create("reader");
+	tcase_add_test(t, reader_table);
+	suite_add_tcase(s, t);
+	t = tcase_create("clause");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 120);
+	tcase_add_test(t, load_lists_and_quoting);
+	tcase_add_test(t, load_headers);
+	tcase_add_test(t, load_bad_row_names_line);
+	tcase_add_test(t, load_refuses_escapes);
+	tcase_add_test(t, load_into_create);
+	tcase_add_test(t, load_streams_in_small_memory);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *r = srunner_create(suite());
+	srunner_run_all(r, CK_NORMAL);
+	int failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
