@@ -146,7 +146,9 @@ START_TEST(test_read_memory_bounded_by_state)
 	       &l, QRY_RUN);
 	ck_assert_int_eq(r.code, 0);
 	last = 0;
-	ck_assert_uint_eq(pull(&r, UINT64_MAX, &last), 3);
+	uint64_t got = pull(&r, UINT64_MAX, &last);
+	ck_assert_msg(got == 3, "%llu rows, code %d: %s",
+	              (unsigned long long)got, r.code, r.err.message);
 	ck_assert_int_eq(r.code, 0);
 	ck_assert_int_eq(last, 2999);
 	close_q(&r);
@@ -223,6 +225,8 @@ END_TEST
 struct worker {
 	struct qry_budget *budget;
 	int ok, refused, other;
+	int other_code;
+	char other_msg[LORA_ERRMSG_BYTES];
 };
 
 static void *concurrent(void *p)
@@ -246,8 +250,12 @@ static void *concurrent(void *p)
 			w->ok++;
 		else if (r.code == LORA_EMEMORY)
 			w->refused++;
-		else
+		else {
 			w->other++;
+			w->other_code = r.code;
+			snprintf(w->other_msg, sizeof w->other_msg, "%s",
+			         r.err.message);
+		}
 		if (r.cur)
 			close_q(&r);
 	}
@@ -272,7 +280,8 @@ START_TEST(test_shared_budget)
 	int ok = 0, refused = 0;
 	for (int i = 0; i < 4; i++) {
 		pthread_join(t[i], NULL);
-		ck_assert_int_eq(w[i].other, 0);
+		ck_assert_msg(w[i].other == 0, "code %d: %s", w[i].other_code,
+		              w[i].other_msg);
 		ok += w[i].ok;
 		refused += w[i].refused;
 	}
