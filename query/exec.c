@@ -441,11 +441,14 @@ static uint64_t lx_cost(struct qctx *c, struct pnode *pn)
 }
 
 /* a node bound before (at most one candidate) always wins: a label whose
- * count is 0 may still hold the statement's own writes */
+ * count is 0 may still hold the statement's own writes; a lone node needs
+ * no estimate (one storage read per label and row) */
 static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 {
 	int best = 0;
 	uint64_t bc = UINT64_MAX;
+	if (!pp->nrels)
+		return 0;
 	for (size_t i = 0; i <= pp->nrels; i++) {
 		struct pnode *pn = &pp->nodes[i];
 		uint64_t cost;
