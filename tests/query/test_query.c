@@ -1299,6 +1299,15 @@ START_TEST(test_overlay_lookups)
 	    &r);
 	ck_assert_msg(r.code == 0, "%s", r.err.message);
 	ck_assert_str_eq(r.text, "a|b\n[7, 62, 6100]|[69, 70, 100, 555]\n");
+	/* MERGE finds what earlier rows of the statement merged */
+	run("UNWIND [8001, 8002, 8002, 8001.0, 3, 8003] AS x "
+	    "MERGE (m:P {id: x}) RETURN count(DISTINCT m) AS d, count(*) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "d|c\n4|6\n");
+	run("MATCH (m:P) WHERE m.id IN [8001, 8002, 8003, 3] "
+	    "RETURN count(*) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n4\n");
 	/* adjacency of created edges, from stored and created nodes */
 	run("MATCH (a:P {id: 7}), (b:P {id: 8}) CREATE (a)-[:K]->(b) "
 	    "CREATE (a)-[:K]->(:Z {n: 2}) WITH a "
