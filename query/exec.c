@@ -376,12 +376,12 @@ static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 	if (!new_var(pn->var))
 		return; /* bound to null */
 	struct seekspec s[SEEK_SPECS_MAX];
-	int k = seek_specs(pn, m->where, s, SEEK_SPECS_MAX);
-	/* equality seeks first, then ranges and prefixes */
-	for (int pass = 0; pass < 2; pass++)
+	int k = seek_specs(m->pat, pn, m->where, s, SEEK_SPECS_MAX);
+	/* equality seeks first, then IN lists, then ranges and prefixes */
+	for (int pass = 0; pass < SEEK_RANKS; pass++)
 		for (size_t l = 0; l < pn->nlabels; l++)
 			for (int i = 0; i < k; i++)
-				if ((s[i].kind == SEEK_EQ) == !pass &&
+				if (seek_rank(&s[i]) == pass &&
 				    seek_run(c, pn->labels[l], &s[i], m->row,
 				             out))
 					return;
@@ -409,15 +409,16 @@ static uint64_t seek_cost(struct qctx *c, struct mstate *m, struct pnode *pn,
                           uint64_t cost)
 {
 	struct seekspec s[SEEK_SPECS_MAX];
-	int k = seek_specs(pn, m->where, s, SEEK_SPECS_MAX);
+	int k = seek_specs(m->pat, pn, m->where, s, SEEK_SPECS_MAX);
 	uint64_t best = cost;
 	for (size_t l = 0; l < pn->nlabels; l++)
 		for (int i = 0; i < k; i++)
 			if (seek_plannable(&s[i]) &&
 			    g_has_index(c, pn->labels[l], s[i].key)) {
-				uint64_t e = s[i].kind == SEEK_EQ
-				                 ? cost / 64 + 1
-				                 : cost / 4 + 1;
+				int r = seek_rank(&s[i]);
+				uint64_t e = r == 0   ? cost / 64 + 1
+				             : r == 1 ? cost / 16 + 1
+				                      : cost / 4 + 1;
 				if (e < best)
 					best = e;
 			}
@@ -437,16 +438,21 @@ static uint64_t lx_cost(struct qctx *c, struct pnode *pn)
 	return sum < UINT64_MAX - 1 ? sum : UINT64_MAX - 1;
 }
 
+/* a node bound before (at most one candidate) always wins: a label whose
+ * count is 0 may still hold the statement's own writes; a lone node needs
+ * no estimate (one storage read per label and row) */
 static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 {
 	int best = 0;
 	uint64_t bc = UINT64_MAX;
+	if (!pp->nrels)
+		return 0;
 	for (size_t i = 0; i <= pp->nrels; i++) {
 		struct pnode *pn = &pp->nodes[i];
 		uint64_t cost;
 		if (m->row[pn->slot].t == V_NODE || !new_var(pn->var))
-			cost = 0;
-		else if (pn->nlabels) {
+			return (int)i;
+		if (pn->nlabels) {
 			cost = g_count_label(c, pn->labels[0]);
 			if (pn->props)
 				cost = cost / 16 + 1;

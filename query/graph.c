@@ -4,12 +4,34 @@
  *
  * Nodes and edges are loaded from the view on first use into hash maps
  * (struct gnode / gedge); every write changes the cached copy and records
- * a mutation. Scans read storage and then correct for the overlay: nodes
- * created, relabelled or deleted by the statement are in `touched_nodes`
- * and are checked against their cached state instead. */
+ * a mutation. Scans and index seeks read storage and then correct for the
+ * overlay: a node the statement (or a pending batch) created, relabelled,
+ * deleted or wrote a property of is "touched"; storage results leave it
+ * out, since its stored entries may be stale, and the overlay index adds
+ * it back from its cached state.
+ *
+ * The overlay index keeps touched nodes by label and by (label, key,
+ * value) for the keys a range or unique index covers, in the one hash
+ * table below. Its lists only grow: a node is appended when it is touched,
+ * gains a label or gets a new indexed value, and a lookup checks each
+ * entry against the node's current state (dropping stale ones, and
+ * duplicates by a per-lookup stamp). A lookup therefore costs the entries
+ * under its key, not the number of writes in the statement; `ops` counts
+ * them. Range and prefix seeks walk the label's list (no ordered index of
+ * the overlay yet). */
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "qint.h"
+
+/* g->ops of every statement released so far (g_ops_total) */
+static _Atomic uint64_t ops_total;
+
+uint64_t g_ops_total(void)
+{
+	return atomic_load(&ops_total);
+}
 
 /* ---- hash map ---------------------------------------------------------- */
 
@@ -104,6 +126,24 @@ void idv_push(struct qctx *c, struct idvec *v, uint64_t x)
 		v->cap = nc;
 	}
 	v->v[v->n++] = x;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void idv_sort_unique(struct idvec *v)
+{
+	if (v->n < 2)
+		return;
+	qsort(v->v, v->n, sizeof *v->v, id_cmp);
+	size_t k = 1;
+	for (size_t j = 1; j < v->n; j++)
+		if (v->v[j] != v->v[k - 1])
+			v->v[k++] = v->v[j];
+	v->n = k;
 }
 
 /* ---- interned names ---------------------------------------------------- */
@@ -339,6 +379,163 @@ int lx_match(struct lexpr *x, struct gnode *n, const char *type)
 	}
 }
 
+/* ---- overlay index ---------------------------------------------------- */
+
+/* hash-table keys (never UINT64_MAX, which the table cannot hold) */
+static uint64_t ov_key(uint64_t h)
+{
+	return h == UINT64_MAX ? 0 : h;
+}
+
+static uint64_t label_key(const char *label)
+{
+	return lora_hash32(label, strlen(label));
+}
+
+static uint64_t value_key(const char *label, const char *key, struct val v)
+{
+	uint64_t lk = (uint64_t)lora_hash32(label, strlen(label)) << 32 |
+	              lora_hash32(key, strlen(key));
+	return ov_key(v_hash(v) ^ (lk * 0x9e3779b97f4a7c15ull));
+}
+
+static void ov_push(struct qctx *c, struct hmap *h, uint64_t k, uint64_t id)
+{
+	struct idvec *v = hm_get(h, k);
+	if (!v) {
+		v = ar_alloc(c, sizeof(*v));
+		hm_put(c, h, k, v);
+	}
+	if (!v->n || v->v[v->n - 1] != id)
+		idv_push(c, v, id);
+}
+
+/* the range and unique index catalogue, read once per statement
+ * (deferred pending batches never change it) */
+static void idx_load(struct qctx *c)
+{
+	struct graph *g = &c->g;
+	if (g->idx_loaded || !c->view)
+		return;
+	Lora__CreateIndex *const *defs = NULL;
+	size_t n = 0;
+	g->idx_loaded = 1;
+	if (sto_view_catalogue(c->view, &defs, &n))
+		return;
+	struct arena *was = ar_use(c, &c->g.ar);
+	g->idx_label = ar_alloc(c, sizeof(char *) * (n + 1));
+	g->idx_key = ar_alloc(c, sizeof(char *) * (n + 1));
+	for (size_t i = 0; i < n; i++)
+		if (defs[i]->kind != LORA__INDEX_KIND__INDEX_VECTOR &&
+		    defs[i]->n_properties == 1) {
+			g->idx_label[g->nidx] = ar_strdup(c, defs[i]->label);
+			g->idx_key[g->nidx] =
+			    ar_strdup(c, defs[i]->properties[0]);
+			g->nidx++;
+		}
+	ar_use(c, was);
+}
+
+/* n now carries `label`: list it there, with its indexed values */
+static void ov_add_label(struct qctx *c, struct gnode *n, const char *label)
+{
+	struct graph *g = &c->g;
+	ov_push(c, &g->ov_label, label_key(label), n->id);
+	idx_load(c);
+	for (size_t i = 0; i < g->nidx; i++) {
+		if (strcmp(g->idx_label[i], label))
+			continue;
+		struct val *v =
+		    n->props ? vmap_get(n->props, g->idx_key[i]) : NULL;
+		if (v && v->t != V_NULL)
+			ov_push(c, &g->ov_value,
+			        value_key(label, g->idx_key[i], *v), n->id);
+	}
+}
+
+/* n's property `key` is now v (not null) */
+static void ov_add_value(struct qctx *c, struct gnode *n, const char *key,
+                         struct val v)
+{
+	struct graph *g = &c->g;
+	idx_load(c);
+	for (size_t i = 0; i < g->nidx; i++) {
+		if (strcmp(g->idx_key[i], key))
+			continue;
+		for (size_t l = 0; l < n->nlabels; l++)
+			if (!strcmp(g->idx_label[i], n->labels[l]))
+				ov_push(c, &g->ov_value,
+				        value_key(n->labels[l], key, v), n->id);
+	}
+}
+
+/* from now on n is read from the overlay, not from storage scans */
+static void touch(struct qctx *c, struct gnode *n)
+{
+	if (n->touched)
+		return;
+	n->touched = 1;
+	idv_push(c, &c->g.touched_nodes, n->id);
+	for (size_t l = 0; l < n->nlabels; l++)
+		ov_add_label(c, n, n->labels[l]);
+}
+
+/* a new lookup's stamp; on wrap-around every node forgets its last one */
+static uint32_t ov_stamp(struct graph *g)
+{
+	if (++g->stamp == 0) {
+		for (size_t i = 0; i < g->nodes.cap; i++)
+			if (g->nodes.keys[i])
+				((struct gnode *)g->nodes.vals[i])->seen = 0;
+		g->stamp = 1;
+	}
+	return g->stamp;
+}
+
+/* the live touched node behind an overlay entry, once per lookup */
+static struct gnode *ov_entry(struct qctx *c, uint64_t id, uint32_t stamp,
+                              const char *label)
+{
+	c->g.ops++;
+	struct gnode *n = hm_get(&c->g.nodes, id);
+	if (!n || n->deleted || !n->touched || n->seen == stamp ||
+	    (label && !g_has_label(n, label)))
+		return NULL;
+	n->seen = stamp;
+	return n;
+}
+
+/* touched nodes with label (NULL: all) that have property key (NULL:
+ * any) */
+static void ov_scan(struct qctx *c, const char *label, const char *key,
+                    struct idvec *out)
+{
+	struct graph *g = &c->g;
+	const struct idvec *l =
+	    label ? hm_get(&g->ov_label, label_key(label)) : &g->touched_nodes;
+	uint32_t stamp = ov_stamp(g);
+	for (size_t i = 0; l && i < l->n; i++) {
+		struct gnode *n = ov_entry(c, l->v[i], stamp, label);
+		if (n && (!key || (n->props && vmap_get(n->props, key))))
+			idv_push(c, out, n->id);
+	}
+}
+
+/* touched nodes with label whose property key equals v */
+static void ov_seek_eq(struct qctx *c, const char *label, const char *key,
+                       struct val v, struct idvec *out)
+{
+	struct graph *g = &c->g;
+	const struct idvec *l = hm_get(&g->ov_value, value_key(label, key, v));
+	uint32_t stamp = ov_stamp(g);
+	for (size_t i = 0; l && i < l->n; i++) {
+		struct gnode *n = ov_entry(c, l->v[i], stamp, label);
+		struct val *p = n && n->props ? vmap_get(n->props, key) : NULL;
+		if (p && v_eq(c, *p, v) == 1)
+			idv_push(c, out, n->id);
+	}
+}
+
 /* ---- scans ------------------------------------------------------------- */
 
 static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)
@@ -347,6 +544,7 @@ static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)
 	int done = 0, rv;
 	c->iter = it; /* freed by the cursor if a push raises */
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
+		c->g.ops++;
 		struct gnode *n = hm_get(&c->g.nodes, item.node_id);
 		if (n && (n->touched || n->deleted))
 			continue;
@@ -356,25 +554,6 @@ static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)
 	sto_iter_free(it);
 	if (rv)
 		qerr(c, rv, "storage scan: %s", lora_strerror(rv));
-}
-
-static void add_touched(struct qctx *c, const char *label, struct idvec *out)
-{
-	for (size_t i = 0; i < c->g.touched_nodes.n; i++) {
-		uint64_t id = c->g.touched_nodes.v[i];
-		struct gnode *n = g_node(c, id);
-		if (!n || n->deleted || n->touched != 1)
-			continue;
-		if (label && !g_has_label(n, label))
-			continue;
-		n->touched = 3; /* mark seen for this scan */
-		idv_push(c, out, id);
-	}
-	for (size_t i = 0; i < c->g.touched_nodes.n; i++) {
-		struct gnode *n = g_node(c, c->g.touched_nodes.v[i]);
-		if (n && n->touched == 3)
-			n->touched = 1;
-	}
 }
 
 void g_scan(struct qctx *c, const char *label, struct idvec *out)
@@ -388,7 +567,7 @@ void g_scan(struct qctx *c, const char *label, struct idvec *out)
 			qerr(c, rv, "storage scan: %s", lora_strerror(rv));
 		drain_nodes(c, it, out);
 	}
-	add_touched(c, label, out);
+	ov_scan(c, label, NULL, out);
 }
 
 int g_index_seek(struct qctx *c, const char *label, const char *key,
@@ -407,37 +586,19 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 	if (rv)
 		qerr(c, rv, "index seek: %s", lora_strerror(rv));
 	drain_nodes(c, it, out);
-	add_touched(c, label, out);
+	if (lo && hi &&
+	    (lo == hi || (lo_incl && hi_incl && v_eq(c, *lo, *hi) == 1)))
+		ov_seek_eq(c, label, key, *lo, out);
+	else /* a superset: the caller's filter applies the bounds */
+		ov_scan(c, label, key, out);
 	return 1;
 }
 
-/* whether a range or unique index covers (label, key); the catalogue is
- * read once per statement (deferred pending batches never change it) */
+/* whether a range or unique index covers (label, key) */
 int g_has_index(struct qctx *c, const char *label, const char *key)
 {
 	struct graph *g = &c->g;
-	if (!c->view)
-		return 0;
-	if (!g->idx_loaded) {
-		Lora__CreateIndex *const *defs = NULL;
-		size_t n = 0;
-		g->idx_loaded = 1;
-		if (sto_view_catalogue(c->view, &defs, &n))
-			return 0;
-		struct arena *was = ar_use(c, &c->g.ar);
-		g->idx_label = ar_alloc(c, sizeof(char *) * (n + 1));
-		g->idx_key = ar_alloc(c, sizeof(char *) * (n + 1));
-		for (size_t i = 0; i < n; i++)
-			if (defs[i]->kind != LORA__INDEX_KIND__INDEX_VECTOR &&
-			    defs[i]->n_properties == 1) {
-				g->idx_label[g->nidx] =
-				    ar_strdup(c, defs[i]->label);
-				g->idx_key[g->nidx] =
-				    ar_strdup(c, defs[i]->properties[0]);
-				g->nidx++;
-			}
-		ar_use(c, was);
-	}
+	idx_load(c);
 	for (size_t i = 0; i < g->nidx; i++)
 		if (!strcmp(g->idx_label[i], label) &&
 		    !strcmp(g->idx_key[i], key))
@@ -445,12 +606,15 @@ int g_has_index(struct qctx *c, const char *label, const char *key)
 	return 0;
 }
 
+/* stored nodes with the label, plus the statement's touched ones (an
+ * upper bound: the planner's estimate) */
 uint64_t g_count_label(struct qctx *c, const char *label)
 {
 	uint64_t n = 0;
 	if (g_view(c) && sto_view_count_nodes(c->view, label, &n))
 		return UINT64_MAX;
-	return n;
+	const struct idvec *l = hm_get(&c->g.ov_label, label_key(label));
+	return l ? n + l->n : n;
 }
 
 static void push_adj(struct qctx *c, struct adj **v, size_t *n, size_t *cap,
@@ -604,7 +768,6 @@ static struct gnode *new_node(struct qctx *c, uint64_t id, const char **l,
 	struct gnode *n = ar_alloc(c, sizeof(*n));
 	n->id = id;
 	n->created = 1;
-	n->touched = 1;
 	n->caplabels = nl + 4;
 	n->labels = ar_alloc(c, sizeof(char *) * n->caplabels);
 	for (size_t i = 0; i < nl; i++)
@@ -618,7 +781,7 @@ static struct gnode *new_node(struct qctx *c, uint64_t id, const char **l,
 		}
 	n->props = m.u.m;
 	hm_put(c, &c->g.nodes, id, n);
-	idv_push(c, &c->g.touched_nodes, id);
+	touch(c, n);
 	if (id >= c->g.next_node)
 		c->g.next_node = id + 1;
 	return n;
@@ -739,6 +902,12 @@ void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
 	} else {
 		vmap_put(c, props, ar_strdup(c, k), v);
 	}
+	if (!is_edge) {
+		struct gnode *n = hm_get(&c->g.nodes, id);
+		if (n->touched && v.t != V_NULL)
+			ov_add_value(c, n, k, v);
+		touch(c, n); /* its stored index entries are stale now */
+	}
 	Lora__Mutation *m = mut(c);
 	Lora__SetProperty *sp = ar_alloc(c, sizeof(*sp));
 	lora__set_property__init(sp);
@@ -761,14 +930,6 @@ static struct gnode *live_node(struct qctx *c, uint64_t id)
 	return n;
 }
 
-static void touch(struct qctx *c, struct gnode *n)
-{
-	if (!n->touched) {
-		n->touched = 1;
-		idv_push(c, &c->g.touched_nodes, n->id);
-	}
-}
-
 void g_add_label(struct qctx *c, uint64_t id, const char *l)
 {
 	struct gnode *n = live_node(c, id);
@@ -783,6 +944,8 @@ void g_add_label(struct qctx *c, uint64_t id, const char *l)
 		n->caplabels = nc;
 	}
 	n->labels[n->nlabels++] = intern(c, l);
+	if (n->touched)
+		ov_add_label(c, n, n->labels[n->nlabels - 1]);
 	touch(c, n);
 	idv_push(c, &c->g.written, id); /* unique constraints may now apply */
 	Lora__Mutation *m = mut(c);
@@ -895,9 +1058,13 @@ void g_finish(struct qctx *c)
 
 void g_release(struct graph *g)
 {
+	atomic_fetch_add(&ops_total, g->ops);
+	g->ops = 0;
 	hm_free(&g->nodes);
 	hm_free(&g->edges);
 	hm_free(&g->created_adj);
+	hm_free(&g->ov_label);
+	hm_free(&g->ov_value);
 }
 
 /* ---- pending batches --------------------------------------------------- */

@@ -449,6 +449,7 @@ struct gnode {
 	                     * g_node_props / g_node_prop */
 	uint8_t deleted, created, touched;
 	uint8_t vec_pending; /* vector properties not loaded yet */
+	uint32_t seen;       /* graph.c: stamp of the last overlay lookup */
 };
 struct gedge {
 	uint64_t id, src, dst;
@@ -474,12 +475,14 @@ struct idvec {
 	size_t n, cap;
 };
 void idv_push(struct qctx *c, struct idvec *v, uint64_t x);
+void idv_sort_unique(struct idvec *v); /* ascending, duplicates dropped */
 
 struct graph {
 	struct arena ar;            /* the cache: loaded nodes and edges */
 	struct hmap nodes, edges;   /* caches incl. overlay */
 	struct hmap created_adj;    /* node id -> struct idvec* of new edges */
-	struct idvec touched_nodes; /* created or relabelled */
+	struct idvec touched_nodes; /* created, relabelled, deleted or
+	                             * property-written: see graph.c */
 	uint64_t next_node, next_edge;
 	int recording; /* 1: mutations go to the batch */
 	Lora__Mutation **muts;
@@ -496,6 +499,14 @@ struct graph {
 	/* pending batches were left out (g_defer_pending): any read of the
 	 * stored graph restarts the statement with them (need_pending) */
 	int pending_deferred, need_pending;
+	/* overlay index of touched nodes (graph.c): label hash -> idvec*,
+	 * (label, indexed key, value) hash -> idvec*; entries may be stale
+	 * and are checked on lookup, de-duplicated with gnode.seen == stamp */
+	struct hmap ov_label, ov_value;
+	uint32_t stamp;
+	/* cost accounting: node entries examined by scans, index seeks and
+	 * unique checks, stored and overlay alike */
+	uint64_t ops;
 };
 
 void g_init(struct qctx *c);
@@ -543,6 +554,9 @@ void g_delete_edge(struct qctx *c, uint64_t id);
 void g_emit(struct qctx *c, Lora__Mutation *m);
 void g_finish(struct qctx *c); /* checks dangling deletes, builds batch */
 void g_release(struct graph *g);
+/* the ops of every statement released so far, process-wide (tests and
+ * benchmarks diff it around a statement) */
+uint64_t g_ops_total(void);
 /* conversions */
 struct val val_from_pb(struct qctx *c, const Lora__Value *v);
 Lora__Value *val_to_pb(struct qctx *c, struct val v);
@@ -671,16 +685,22 @@ void pipe_close(struct qctx *c, struct pipe *p);
 /* seek.c: an index-usable predicate on one property of a node pattern.
  * Bounds point into the statement's expressions (not owned). The seek
  * only narrows candidates: the whole WHERE is still applied afterwards. */
-enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX };
+enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX, SEEK_IN };
 #define SEEK_SPECS_MAX 8  /* specs considered per node pattern */
 #define SEEK_DEPTH_MAX 64 /* AND nesting walked for conjuncts */
 struct seekspec {
 	const char *key;
 	int kind;
-	struct expr *lo, *hi; /* EQ and PREFIX: lo == hi; RANGE: NULL = open */
+	struct expr *lo, *hi; /* EQ, IN (the list) and PREFIX: lo == hi;
+	                       * RANGE: NULL = open */
 	int lo_incl, hi_incl;
 };
-int seek_specs(struct pnode *pn, struct expr *where, struct seekspec *s, int n);
+/* specs for pn in pattern p (values must not read what p binds) */
+int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
+               struct seekspec *s, int n);
+/* preference: 0 equality, 1 IN list, 2 range or prefix (SEEK_RANKS) */
+#define SEEK_RANKS 3
+int seek_rank(const struct seekspec *s);
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out);
 /* a label expression as a union of label scans: labels of which every

@@ -381,8 +381,8 @@ static const char *clause_op(struct clause *cl)
 void check_unique(struct qctx *c);
 
 /* how the matcher will find the first node of a pattern part */
-static void part_access(struct qctx *c, struct ppart *pp, struct expr *where,
-                        struct lora_buf *b)
+static void part_access(struct qctx *c, struct pattern *pat, struct ppart *pp,
+                        struct expr *where, struct lora_buf *b)
 {
 	for (size_t i = 0; i <= pp->nrels; i++) {
 		struct pnode *pn = &pp->nodes[i];
@@ -391,14 +391,14 @@ static void part_access(struct qctx *c, struct ppart *pp, struct expr *where,
 			return;
 		}
 	}
-	for (int pass = 0; pass < 2; pass++)
+	for (int pass = 0; pass < SEEK_RANKS; pass++)
 		for (size_t i = 0; i <= pp->nrels; i++) {
 			struct pnode *pn = &pp->nodes[i];
 			struct seekspec s[SEEK_SPECS_MAX];
-			int k = seek_specs(pn, where, s, SEEK_SPECS_MAX);
+			int k = seek_specs(pat, pn, where, s, SEEK_SPECS_MAX);
 			for (size_t l = 0; l < pn->nlabels; l++)
 				for (int j = 0; j < k; j++)
-					if ((s[j].kind == SEEK_EQ) == !pass &&
+					if (seek_rank(&s[j]) == pass &&
 					    seek_plannable(&s[j]) &&
 					    g_has_index(c, pn->labels[l],
 					                s[j].key)) {
@@ -454,7 +454,8 @@ static struct val build_plan(struct qctx *c, struct query *q)
 				for (size_t k = 0; k < cl->pat->nparts; k++) {
 					if (k)
 						lora_buf_puts(&b, ", ");
-					part_access(c, &cl->pat->parts[k],
+					part_access(c, cl->pat,
+					            &cl->pat->parts[k],
 					            cl->where, &b);
 				}
 			cur = plan_node(c, clause_op(cl), b.data ? b.data : "",

@@ -1,16 +1,95 @@
-/* seek.c - index-usable predicates on a node pattern (equality, ranges,
- * STARTS WITH) and the index seeks that serve them. */
+/* seek.c - index-usable predicates on a node pattern (equality, IN,
+ * ranges, STARTS WITH) and the index seeks that serve them. A predicate's
+ * value may be any expression fixed before the pattern is matched
+ * (fixed_expr): literals, parameters, and expressions over variables of
+ * earlier clauses, evaluated per row as Neo4j's NodeIndexSeek under an
+ * Apply does. */
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "qint.h"
 
-/* a bound known before matching: literal, parameter, or a signed one */
-static int const_expr(struct expr *e)
+/* whether the pattern binds `slot` itself (a fresh node, relationship or
+ * path variable): such a value is not known when a start node is sought */
+static int pat_binds(const struct pattern *p, int slot)
 {
-	if (e->kind == E_NEG || e->kind == E_POS)
-		return e->a->kind == E_LIT || e->a->kind == E_PARAM;
-	return e->kind == E_LIT || e->kind == E_PARAM;
+	for (size_t k = 0; k < p->nparts; k++) {
+		const struct ppart *pp = &p->parts[k];
+		if (pp->pathslot == slot)
+			return 1;
+		for (size_t i = 0; i <= pp->nrels; i++) {
+			const struct pnode *n = &pp->nodes[i];
+			if (n->slot == slot && (!n->var || !n->var[0]))
+				return 1;
+		}
+		for (size_t i = 0; i < pp->nrels; i++) {
+			const struct prel *r = &pp->rels[i];
+			if (r->slot == slot && (!r->var || !r->var[0]))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+static int fixed_expr(const struct pattern *p, struct expr *e, int depth);
+
+static int fixed_all(const struct pattern *p, struct expr **v, size_t n,
+                     int depth)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!fixed_expr(p, v[i], depth))
+			return 0;
+	return 1;
+}
+
+/* A seek value fixed before the pattern is matched: it reads parameters
+ * and variables bound by earlier clauses only, never one the pattern
+ * binds, and nothing that changes between evaluations (rand(),
+ * randomUUID()) or reads the graph through a pattern or subquery. It may
+ * still differ from row to row: it is evaluated per row (seek_run). */
+static int fixed_expr(const struct pattern *p, struct expr *e, int depth)
+{
+	if (!e)
+		return 1;
+	if (depth > SEEK_DEPTH_MAX)
+		return 0;
+	switch (e->kind) {
+	case E_LIT:
+	case E_PARAM:
+		return 1;
+	case E_VAR:
+		return !pat_binds(p, e->slot);
+	case E_PATPRED:
+	case E_PATCOMP:
+	case E_EXISTS:
+	case E_COUNTSUB:
+	case E_AGGREF:
+	case E_COUNTSTAR:
+	case E_STAR:
+		return 0;
+	case E_CALL:
+		if (!e->name || !strcasecmp(e->name, "rand") ||
+		    !strcasecmp(e->name, "randomUUID"))
+			return 0;
+		break;
+	default:
+		break;
+	}
+	if (e->pat || e->sub)
+		return 0;
+	depth++;
+	if (!fixed_expr(p, e->a, depth) || !fixed_expr(p, e->b, depth) ||
+	    !fixed_expr(p, e->c, depth) || !fixed_expr(p, e->d, depth) ||
+	    !fixed_all(p, e->args, e->nargs, depth) ||
+	    !fixed_all(p, e->whens, e->nwhen, depth) ||
+	    !fixed_all(p, e->thens, e->nwhen, depth))
+		return 0;
+	for (size_t i = 0; i < e->nmp; i++)
+		if (!fixed_expr(p, e->mp[i].e, depth))
+			return 0;
+	return 1;
 }
 
 static int own_prop(struct expr *p, int slot)
@@ -53,39 +132,41 @@ static void add_range(struct seekspec *s, int n, int *k, struct expr *p,
 	}
 }
 
-static void find_specs(struct expr *w, int slot, struct seekspec *s, int n,
-                       int *k, int depth)
+/* spec of kind with the single value v (EQ, IN, PREFIX) */
+static void add_one(struct seekspec *s, int n, int *k, const char *key,
+                    int kind, struct expr *v)
+{
+	struct seekspec *r = spec_for(s, n, k, key, kind);
+	if (r)
+		r->lo = r->hi = v;
+}
+
+static void find_specs(const struct pattern *p, struct expr *w, int slot,
+                       struct seekspec *s, int n, int *k, int depth)
 {
 	if (!w || depth > SEEK_DEPTH_MAX)
 		return;
 	if (w->kind == E_AND) {
-		find_specs(w->a, slot, s, n, k, depth + 1);
-		find_specs(w->b, slot, s, n, k, depth + 1);
+		find_specs(p, w->a, slot, s, n, k, depth + 1);
+		find_specs(p, w->b, slot, s, n, k, depth + 1);
 		return;
 	}
-	if (w->kind == E_STARTS && own_prop(w->a, slot) && const_expr(w->b)) {
-		struct seekspec *r = spec_for(s, n, k, w->a->name, SEEK_PREFIX);
-		if (r)
-			r->lo = r->hi = w->b;
+	if ((w->kind == E_STARTS || w->kind == E_IN) && own_prop(w->a, slot) &&
+	    fixed_expr(p, w->b, 0)) {
+		add_one(s, n, k, w->a->name,
+		        w->kind == E_IN ? SEEK_IN : SEEK_PREFIX, w->b);
 		return;
 	}
 	if (w->kind != E_CMP || !strcmp(w->op, "<>"))
 		return;
-	if (own_prop(w->a, slot) && const_expr(w->b)) {
-		if (w->op[0] == '=') {
-			struct seekspec *r =
-			    spec_for(s, n, k, w->a->name, SEEK_EQ);
-			if (r)
-				r->lo = r->hi = w->b;
-		} else {
+	if (own_prop(w->a, slot) && fixed_expr(p, w->b, 0)) {
+		if (w->op[0] == '=')
+			add_one(s, n, k, w->a->name, SEEK_EQ, w->b);
+		else
 			add_range(s, n, k, w->a, w->op, w->b);
-		}
-	} else if (own_prop(w->b, slot) && const_expr(w->a)) {
+	} else if (own_prop(w->b, slot) && fixed_expr(p, w->a, 0)) {
 		if (w->op[0] == '=') {
-			struct seekspec *r =
-			    spec_for(s, n, k, w->b->name, SEEK_EQ);
-			if (r)
-				r->lo = r->hi = w->a;
+			add_one(s, n, k, w->b->name, SEEK_EQ, w->a);
 		} else {
 			/* v < p is p > v */
 			char fl[3] = {w->op[0] == '<' ? '>' : '<', w->op[1], 0};
@@ -94,19 +175,22 @@ static void find_specs(struct expr *w, int slot, struct seekspec *s, int n,
 	}
 }
 
-int seek_specs(struct pnode *pn, struct expr *where, struct seekspec *s, int n)
+int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
+               struct seekspec *s, int n)
 {
 	int k = 0;
 	if (pn->props && pn->props->kind == E_MAP)
 		for (size_t i = 0; i < pn->props->nargs && k < n; i++)
-			if (const_expr(pn->props->args[i])) {
-				struct seekspec *r = spec_for(
-				    s, n, &k, pn->props->labels[i], SEEK_EQ);
-				if (r)
-					r->lo = r->hi = pn->props->args[i];
-			}
-	find_specs(where, pn->slot, s, n, &k, 0);
+			if (fixed_expr(p, pn->props->args[i], 0))
+				add_one(s, n, &k, pn->props->labels[i], SEEK_EQ,
+				        pn->props->args[i]);
+	find_specs(p, where, pn->slot, s, n, &k, 0);
 	return k;
+}
+
+int seek_rank(const struct seekspec *s)
+{
+	return s->kind == SEEK_EQ ? 0 : s->kind == SEEK_IN ? 1 : 2;
 }
 
 static int range_type(struct val v)
@@ -128,20 +212,113 @@ static int prefix_end(struct qctx *c, struct val p, struct val *out)
 	return 1;
 }
 
-/* seeks the index on (label, spec key) for the spec's bounds evaluated on
- * row; 0 when the spec cannot use it (no index, null or unsupported bound
- * type): then the caller scans */
+/* a value a stored, indexed property can equal (maps, entities and
+ * vectors are never in a range index: such a value is left to the scan) */
+static int eq_seekable(struct val v)
+{
+	switch (v.t) {
+	case V_BOOL:
+	case V_INT:
+	case V_FLOAT:
+	case V_STR:
+	case V_TEMPORAL:
+	case V_BYTES:
+		return 1;
+	case V_LIST:
+		for (size_t i = 0; i < v.u.l->n; i++)
+			if (v.u.l->v[i].t != V_NULL &&
+			    !eq_seekable(v.u.l->v[i]))
+				return 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* errors of evaluating a value, as opposed to running out of time,
+ * memory or budget */
+static int eval_error(int code)
+{
+	return code == LORA_ETYPE || code == LORA_EARITH ||
+	       code == LORA_EINVAL || code == LORA_ESEMANTIC ||
+	       code == LORA_EPARAMS || code == LORA_EVECTOR ||
+	       code == LORA_ENOTFOUND;
+}
+
+/* Evaluates a seek value on row. 0 when that raises an evaluation error:
+ * the caller then scans, and the predicate, applied to each scanned node,
+ * raises it or not exactly as it would without an index (no node, or an
+ * AND that stops before it). */
+static int seek_value(struct qctx *c, struct expr *e, struct val *row,
+                      struct val *out)
+{
+	if (e->kind == E_LIT) {
+		*out = e->lit;
+		return 1;
+	}
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	int code = setjmp(c->jb);
+	if (code) {
+		memcpy(c->jb, outer, sizeof outer);
+		if (!eval_error(code))
+			longjmp(c->jb, code);
+		if (c->err)
+			memset(c->err, 0, sizeof *c->err);
+		return 0;
+	}
+	*out = eval(c, e, row);
+	memcpy(c->jb, outer, sizeof outer);
+	return 1;
+}
+
+/* x IN list: the union of equality seeks, each node once (ascending id) */
+static int seek_in(struct qctx *c, const char *label, struct seekspec *s,
+                   struct val *row, struct idvec *out)
+{
+	struct val l;
+	if (!g_has_index(c, label, s->key) || !seek_value(c, s->lo, row, &l))
+		return 0;
+	if (l.t == V_NULL) /* x IN null is null: no node */
+		return memset(out, 0, sizeof *out), 1;
+	if (l.t != V_LIST || !eq_seekable(l))
+		return 0;
+	struct idvec all = {0}, one;
+	for (size_t i = 0; i < l.u.l->n; i++) {
+		struct val v = l.u.l->v[i];
+		if (v.t == V_NULL)
+			continue;
+		if (!g_index_seek(c, label, s->key, &v, 1, &v, 1, &one))
+			return 0;
+		for (size_t j = 0; j < one.n; j++)
+			idv_push(c, &all, one.v[j]);
+	}
+	idv_sort_unique(&all);
+	*out = all;
+	return 1;
+}
+
+/* Seeks the index on (label, spec key) for the spec's values evaluated on
+ * row; 0 when the spec cannot use it (no index, a value of a type the
+ * index cannot serve, an evaluation error): then the caller tries the
+ * next spec or scans. A null equality value, or IN null, finds nothing. */
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out)
 {
+	if (s->kind == SEEK_IN)
+		return seek_in(c, label, s, row, out);
 	struct val lo = v_null(), hi = v_null();
-	if (s->lo)
-		lo = eval(c, s->lo, row);
-	if (s->hi)
-		hi = eval(c, s->hi, row);
-	if (s->kind == SEEK_EQ)
-		return lo.t != V_NULL &&
+	if (!g_has_index(c, label, s->key) ||
+	    (s->lo && !seek_value(c, s->lo, row, &lo)))
+		return 0;
+	if (s->kind == SEEK_EQ) {
+		if (lo.t == V_NULL)
+			return memset(out, 0, sizeof *out), 1;
+		return eq_seekable(lo) &&
 		       g_index_seek(c, label, s->key, &lo, 1, &lo, 1, out);
+	}
+	if (s->hi && s->hi != s->lo && !seek_value(c, s->hi, row, &hi))
+		return 0;
 	if ((s->lo && !range_type(lo)) || (s->hi && !range_type(hi)))
 		return 0;
 	if (s->kind == SEEK_PREFIX) {
@@ -166,7 +343,8 @@ static int lit_ok(struct expr *e)
 
 int seek_plannable(struct seekspec *s)
 {
-	return s->kind == SEEK_EQ || (lit_ok(s->lo) && lit_ok(s->hi));
+	return s->kind == SEEK_EQ || s->kind == SEEK_IN ||
+	       (lit_ok(s->lo) && lit_ok(s->hi));
 }
 
 static void bound_text(struct lora_buf *b, const char *op, struct expr *e)
@@ -181,7 +359,7 @@ static void bound_text(struct lora_buf *b, const char *op, struct expr *e)
 
 void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b)
 {
-	if (s->kind == SEEK_EQ) {
+	if (s->kind == SEEK_EQ || s->kind == SEEK_IN) {
 		lora_buf_printf(b, "NodeIndexSeek(:%s(%s))", label, s->key);
 		return;
 	}
@@ -226,12 +404,6 @@ int lx_union_labels(struct lexpr *x, const char **out)
 	return x ? lx_cover(x, out, 0) : -1;
 }
 
-static int id_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 void scan_union(struct qctx *c, const char **labels, int n, struct idvec *out)
 {
 	memset(out, 0, sizeof *out);
@@ -241,12 +413,5 @@ void scan_union(struct qctx *c, const char **labels, int n, struct idvec *out)
 		for (size_t j = 0; j < one.n; j++)
 			idv_push(c, out, one.v[j]);
 	}
-	if (out->n < 2)
-		return;
-	qsort(out->v, out->n, sizeof *out->v, id_cmp);
-	size_t k = 1;
-	for (size_t j = 1; j < out->n; j++)
-		if (out->v[j] != out->v[k - 1])
-			out->v[k++] = out->v[j];
-	out->n = k;
+	idv_sort_unique(out);
 }

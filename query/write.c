@@ -367,7 +367,9 @@ void exec_ddl(struct qctx *c, struct clause *cl, struct rows *out)
 }
 
 /* Unique constraints: every written node carrying a constrained label and
- * property must be the only live node with that value. */
+ * property must be the only live node with that value. One index seek per
+ * written node and constraint, each costing its matches (stored, and in
+ * the overlay index of graph.c), so the check is linear in the writes. */
 void check_unique(struct qctx *c)
 {
 	if (!c->g.written.n || !c->view)
@@ -389,9 +391,14 @@ void check_unique(struct qctx *c)
 			nm[k] = ar_strdup(c, defs[i]->name);
 			k++;
 		}
+	/* each written node once: `written` has an entry per write */
+	struct idvec w = {0};
+	for (size_t i = 0; k && i < c->g.written.n; i++)
+		idv_push(c, &w, c->g.written.v[i]);
+	idv_sort_unique(&w);
 	for (size_t u = 0; u < k; u++)
-		for (size_t i = 0; i < c->g.written.n; i++) {
-			struct gnode *g = g_node(c, c->g.written.v[i]);
+		for (size_t i = 0; i < w.n; i++) {
+			struct gnode *g = g_node(c, w.v[i]);
 			if (!g || g->deleted || !g_has_label(g, lab[u]))
 				continue;
 			struct val *v = g_node_prop(c, g, key[u]);
