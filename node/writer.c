@@ -289,7 +289,6 @@ static int dedup(struct lnode *n, struct sto_store *st, struct wreq *w)
 static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
                     struct wreq *w)
 {
-	(void)n;
 	struct qry_request q = {
 	    .query = w->req->query,
 	    .params = w->req->params,
@@ -299,7 +298,7 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	    .mode = w->req->mode,
 	    .read_only = 0,
 	};
-	qry_limits_init(&q.limits);
+	node_qry_limits(n, w->req, &q.limits);
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	if (qry_open(&q, &c, &err) != 0) {
