@@ -185,7 +185,7 @@ it_check "HTTP/1.0: no chunks, Connection: close, the whole document" \
 	bash -c '! grep -qai "^transfer-encoding" "$1" && grep -qai "^connection: close" "$1" && cmp -s <(sed "1,/^\r$/d" "$1") "$2"' _ "$T/raw" "$T/e"
 exchange "POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: ${#b}\r\n\r\n${b}GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" 0 >"$T/raw"
 it_check "a request pipelined behind a streamed answer is answered after it" \
-	bash -c '[ "$(grep -ac "^HTTP/1.1 200" "$1")" = 2 ] && [[ "$(tail -c 15 "$1")" == "{\"status\":\"ok\"}" ]]' _ "$T/raw"
+	bash -c '[ "$(grep -ao "HTTP/1.1 200" "$1" | wc -l)" = 2 ] && [[ "$(tail -c 15 "$1")" == "{\"status\":\"ok\"}" ]]' _ "$T/raw"
 
 # -- an error after the first chunk: the document ends with "error"
 post '{"query":"UNWIND range(1, 200000) AS i RETURN 10 / (150000 - i) AS x"}'
