@@ -9,6 +9,11 @@
  * the worker re-arms it (or closes it) when the answer is out. Keep-alive
  * is the default for HTTP/1.1; pipelined requests are answered in order.
  *
+ * A worker may also stream an answer (node_http_stream_*: chunked, as a
+ * read's rows are pulled): it owns the connection until the last chunk,
+ * waits for a slow reader with a bounded amount in flight, and learns
+ * that the client left from a failed send or a reset socket.
+ *
  * Every error has one shape, {"error":{"code","message","category"}}, with
  * the status of lora_err_http_status(): malformed requests 400, unknown
  * endpoints 404, a wrong method 405, bodies above NODE_HTTP_BODY_BYTES_MAX
@@ -209,9 +214,13 @@ static int send_wait(struct node_http *hs, int fd, struct iovec *iov, int cnt,
 	return 0;
 }
 
+/* A whole answer: it must be out within NODE_HTTP_SEND_MS. */
 static int send_all(struct node_http *hs, int fd, struct iovec *iov, int cnt)
 {
-	return send_wait(hs, fd, iov, cnt, 0, 0) == 0 ? 0 : -1;
+	return send_wait(hs, fd, iov, cnt, lora_now_ms() + NODE_HTTP_SEND_MS,
+	                 0) == 0
+	           ? 0
+	           : -1;
 }
 
 /* Off the workers, an answer never waits for the client: what the socket
