@@ -52,6 +52,7 @@
 #define NODE_HTTP_REQUEST_MS       30000 /* a started request must arrive */
 #define NODE_HTTP_SEND_MS          10000 /* an answer must leave */
 #define NODE_HTTP_SLICE_MS         100 /* a streamed answer's waits: stop checks */
+#define NODE_HTTP_STOP_GRACE_MS    1000 /* ... and their last bytes at a stop */
 #define NODE_HTTP_EVENTS_MAX       64
 #define NODE_HTTP_BACKLOG          512
 #define NODE_HTTP_TICK_MS          100 /* node_proxy_tick period */
@@ -174,14 +175,17 @@ static struct iovec *iov_advance(struct iovec *iov, int *cnt, size_t sent)
  * Writes all of iov to fd (non-blocking), waiting for room while the
  * client does not read: at most NODE_HTTP_SEND_MS without progress, and
  * never past deadline_ms (0: none). With `stop` set, the wait also ends
- * when the server or the node stops (checked every NODE_HTTP_SLICE_MS).
- * 0, or LORA_ECLOSED (the client reset or closed the connection),
- * LORA_ETIMEOUT (too slow) or LORA_EUNAVAILABLE (stopping).
+ * NODE_HTTP_STOP_GRACE_MS after the server or the node began to stop
+ * (checked every NODE_HTTP_SLICE_MS; the grace lets a streamed answer's
+ * closing error leave). 0, or LORA_ECLOSED (the client reset or closed
+ * the connection), LORA_ETIMEOUT (too slow) or LORA_EUNAVAILABLE
+ * (stopping).
  */
 static int send_wait(struct node_http *hs, int fd, struct iovec *iov, int cnt,
                      uint64_t deadline_ms, int stop)
 {
 	uint64_t idle_until = lora_now_ms() + NODE_HTTP_SEND_MS;
+	uint64_t stop_until = 0;
 	while (cnt > 0) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
 		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
@@ -200,8 +204,11 @@ static int send_wait(struct node_http *hs, int fd, struct iovec *iov, int cnt,
 			until = deadline_ms;
 		if (now >= until)
 			return LORA_ETIMEOUT;
-		if (stop && (atomic_load(&hs->stopping) ||
-		             atomic_load(&hs->n->stopping)))
+		if (stop && stop_until == 0 &&
+		    (atomic_load(&hs->stopping) ||
+		     atomic_load(&hs->n->stopping)))
+			stop_until = now + NODE_HTTP_STOP_GRACE_MS;
+		if (stop_until && now >= stop_until)
 			return LORA_EUNAVAILABLE;
 		uint64_t wait = until - now;
 		if (stop && wait > NODE_HTTP_SLICE_MS)
