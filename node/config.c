@@ -6,6 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* A quarter of the physical memory, capped (see config.h). */
+static uint64_t query_memory_default(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	if (pages <= 0 || page <= 0)
+		return NODE_QUERY_MEMORY_BYTES_FALLBACK;
+	uint64_t quarter = (uint64_t)pages / 4 * (uint64_t)page;
+	return quarter < NODE_QUERY_MEMORY_BYTES_CAP
+	           ? quarter
+	           : NODE_QUERY_MEMORY_BYTES_CAP;
+}
 
 void node_config_defaults(struct node_config *c)
 {
@@ -19,6 +32,9 @@ void node_config_defaults(struct node_config *c)
 	c->election_ms = 300;
 	c->heartbeat_ms = 50;
 	c->log_level = NODE_LOG_INFO;
+	c->query_memory_bytes = query_memory_default();
+	c->statement_memory_bytes = NODE_STATEMENT_MEMORY_BYTES;
+	c->cursor_idle_ms = NODE_CURSOR_IDLE_MS;
 }
 
 static int parse_u64(const char *v, uint64_t *out, const char *key,
@@ -35,6 +51,35 @@ static int parse_u64(const char *v, uint64_t *out, const char *key,
 		                 key, v);
 	*out = n;
 	return 0;
+}
+
+/* Bytes: a number with an optional unit, KiB, MiB or GiB (K, M, G). */
+static int parse_bytes(const char *v, uint64_t *out, const char *key,
+                       char *errmsg)
+{
+	static const struct {
+		const char *unit;
+		unsigned shift;
+	} units[] = {{"", 0},     {"K", 10}, {"KiB", 10}, {"M", 20},
+	             {"MiB", 20}, {"G", 30}, {"GiB", 30}};
+	char *end = NULL;
+	errno = 0;
+	unsigned long long n =
+	    isdigit((unsigned char)v[0]) ? strtoull(v, &end, 10) : 0;
+	if (end != NULL && errno == 0) {
+		while (*end == ' ')
+			end++;
+		for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+			if (!strcmp(end, units[i].unit) &&
+			    n <= (UINT64_MAX >> units[i].shift)) {
+				*out = (uint64_t)n << units[i].shift;
+				return 0;
+			}
+	}
+	return lora_errf(LORA_ECONFIG, errmsg,
+	                 "%s: expected bytes (a number, optionally with "
+	                 "KiB, MiB or GiB), got '%s'",
+	                 key, v);
 }
 
 static int parse_bool(const char *v, int *out, const char *key, char *errmsg)
@@ -185,6 +230,13 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 		return set_u32(&c->heartbeat_ms, value, key, errmsg);
 	if (!strcmp(key, "log_level"))
 		return parse_level(value, &c->log_level, errmsg);
+	if (!strcmp(key, "query_memory_bytes"))
+		return parse_bytes(value, &c->query_memory_bytes, key, errmsg);
+	if (!strcmp(key, "statement_memory_bytes"))
+		return parse_bytes(value, &c->statement_memory_bytes, key,
+		                   errmsg);
+	if (!strcmp(key, "cursor_idle_ms"))
+		return set_u32(&c->cursor_idle_ms, value, key, errmsg);
 	return lora_errf(LORA_ECONFIG, errmsg, "unknown setting '%s'", key);
 }
 
@@ -254,6 +306,8 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_JOIN", "join"},
 	    {"LORA_LOG_LEVEL", "log_level"},
 	    {"LORA_CHECKPOINT_ENTRIES", "checkpoint_entries"},
+	    {"LORA_QUERY_MEMORY_BYTES", "query_memory_bytes"},
+	    {"LORA_STATEMENT_MEMORY_BYTES", "statement_memory_bytes"},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
 		const char *v = getenv(map[i][0]);
@@ -283,6 +337,9 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--election-ms", "election_ms"},
 	    {"--heartbeat-ms", "heartbeat_ms"},
 	    {"--log-level", "log_level"},
+	    {"--query-memory-bytes", "query_memory_bytes"},
+	    {"--statement-memory-bytes", "statement_memory_bytes"},
+	    {"--cursor-idle-ms", "cursor_idle_ms"},
 	};
 	*takes_value = 1;
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -391,8 +448,13 @@ const char *node_config_usage(void)
 	       "             [--checkpoint-entries N] [--log-keep-entries N]\n"
 	       "             [--election-ms N] [--heartbeat-ms N]\n"
 	       "             [--log-level debug|info|warn|error]\n"
+	       "             [--query-memory-bytes BYTES] "
+	       "[--statement-memory-bytes BYTES]\n"
+	       "             [--cursor-idle-ms N]\n"
 	       "Environment: LORA_ID LORA_DATA_DIR LORA_HTTP_ADDR "
 	       "LORA_CLIENT_ADDR\n"
 	       "             LORA_PEER_ADDR LORA_PEERS LORA_JOIN "
-	       "LORA_LOG_LEVEL\n";
+	       "LORA_LOG_LEVEL\n"
+	       "             LORA_QUERY_MEMORY_BYTES "
+	       "LORA_STATEMENT_MEMORY_BYTES\n";
 }

@@ -47,11 +47,23 @@ struct node_config {
 	uint32_t election_ms;
 	uint32_t heartbeat_ms;
 	enum node_log_level log_level;
+	/* memory of statements (0: no limit): all running statements
+	 * together, and one statement (a request may ask for less) */
+	uint64_t query_memory_bytes;
+	uint64_t statement_memory_bytes;
+	uint32_t cursor_idle_ms; /* a native cursor without a fetch is closed */
 };
 
 /* The effective LOAD CSV import directory into out (bytes of room). */
 void node_config_import_dir(const struct node_config *c, char *out,
                             size_t bytes);
+/* query_memory_bytes by default: a quarter of the physical memory, at
+ * most NODE_QUERY_MEMORY_BYTES_CAP (NODE_QUERY_MEMORY_BYTES_FALLBACK when
+ * the system cannot tell). */
+#define NODE_QUERY_MEMORY_BYTES_CAP      (4ull << 30)
+#define NODE_QUERY_MEMORY_BYTES_FALLBACK (2ull << 30)
+#define NODE_STATEMENT_MEMORY_BYTES      (1ull << 30)
+#define NODE_CURSOR_IDLE_MS              60000
 
 /* Fills c with defaults (id 0 = unset, addresses 127.0.0.1:474x). */
 void node_config_defaults(struct node_config *c);

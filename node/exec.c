@@ -11,9 +11,12 @@
 #include "node_int.h"
 
 struct node_cursor {
+	struct lnode *n;
 	struct sto_view *view;
 	struct qry_cursor *qc;
 	size_t ncols;
+	uint64_t deadline_ms; /* the statement's time limit (0: none) */
+	int api;              /* enum node_api: whose rows they are */
 };
 
 /* ---- responses -------------------------------------------------------------
@@ -128,6 +131,17 @@ int node_err_from_code(const char *code)
 /* ---- reads ------------------------------------------------------------------
  */
 
+void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
+                     struct qry_limits *l)
+{
+	qry_limits_init(l);
+	l->mem_bytes_max = n->cfg.statement_memory_bytes;
+	if (req->mem_bytes_max &&
+	    (l->mem_bytes_max == 0 || req->mem_bytes_max < l->mem_bytes_max))
+		l->mem_bytes_max = req->mem_bytes_max;
+	l->shared = &n->qry_budget;
+}
+
 void node_cursor_free(struct lnode *n, struct node_cursor *c)
 {
 	if (c == NULL)
@@ -135,7 +149,34 @@ void node_cursor_free(struct lnode *n, struct node_cursor *c)
 	qry_cursor_free(c->qc);
 	sto_view_close(c->view);
 	node_store_release(n);
+	node_metrics_statements_open(n, -1);
 	lora_free(c);
+}
+
+size_t node_cursor_columns(struct node_cursor *c, const char *const **names)
+{
+	return qry_cursor_columns(c->qc, names);
+}
+
+uint64_t node_cursor_bookmark(const struct node_cursor *c)
+{
+	return sto_view_applied_index(c->view);
+}
+
+uint64_t node_cursor_deadline_ms(const struct node_cursor *c)
+{
+	return c->deadline_ms;
+}
+
+int node_cursor_next(struct node_cursor *c, const Lora__Value *const **row,
+                     int *done, struct qry_error *err)
+{
+	return qry_cursor_next(c->qc, row, done, err);
+}
+
+const Lora__Value *node_cursor_plan(struct node_cursor *c)
+{
+	return qry_cursor_plan(c->qc);
 }
 
 int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
@@ -143,23 +184,27 @@ int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
 {
 	struct qry_error err = {0};
 	resp->has_more = 0;
-	for (uint32_t k = 0; batch_rows == 0 || k < batch_rows; k++) {
+	int rc = 0;
+	uint32_t k = 0;
+	for (; batch_rows == 0 || k < batch_rows; k++) {
 		const Lora__Value *const *row;
 		int done = 0;
-		int rc = qry_cursor_next(c->qc, &row, &done, &err);
+		rc = qry_cursor_next(c->qc, &row, &done, &err);
 		if (rc) {
 			node_resp_error(resp, rc, err.code ? err.message : NULL,
 			                err.line, err.column);
-			return rc;
+			break;
 		}
 		if (done)
-			return 0;
+			break;
 		rc = node_resp_add_row(resp, row, c->ncols);
 		if (rc)
-			return rc;
+			break;
 	}
-	resp->has_more = 1;
-	return 0;
+	if (rc == 0 && batch_rows && k == batch_rows)
+		resp->has_more = 1;
+	node_metrics_rows_streamed(c->n, c->api, k);
+	return rc;
 }
 
 /* Waits for the read point the consistency level asks for. */
@@ -194,50 +239,68 @@ static int read_barrier(struct lnode *n, const struct node_exec_req *req,
 	return 0;
 }
 
-static void exec_read(struct lnode *n, const struct node_exec_req *req,
-                      Lora__Response *resp, Lora__Value **plan,
-                      struct node_cursor **cursor)
+int node_read_open(struct lnode *n, const struct node_exec_req *req, int api,
+                   struct node_cursor **out, struct qry_error *err)
 {
-	char msg[LORA_ERRMSG_BYTES];
-	int rc = read_barrier(n, req, msg);
-	if (rc) {
-		node_resp_error(resp, rc, msg, 0, 0);
-		return;
-	}
+	*out = NULL;
+	memset(err, 0, sizeof *err);
+	int rc = read_barrier(n, req, err->message);
+	if (rc)
+		return err->code = rc;
 	struct node_cursor *c = lora_calloc(1, sizeof *c);
-	if (c == NULL) {
-		node_resp_error(resp, LORA_ENOMEM, NULL, 0, 0);
-		return;
-	}
+	if (c == NULL)
+		return err->code = lora_errf(LORA_ENOMEM, err->message,
+		                             "out of memory");
 	struct sto_store *s = node_store_acquire(n);
 	if (sto_view_open(s, &c->view) != 0) {
 		node_store_release(n);
 		lora_free(c);
-		node_resp_error(resp, LORA_EIO, "cannot open a read view", 0,
-		                0);
-		return;
+		return err->code = lora_errf(LORA_EIO, err->message,
+		                             "cannot open a read view");
 	}
 	char import_dir[NODE_PATH_BYTES_MAX];
 	node_config_import_dir(&n->cfg, import_dir, sizeof import_dir);
+	c->n = n;
+	c->api = api;
+	node_metrics_statements_open(n, 1);
 	struct qry_request q = {.query = req->query,
 	                        .params = req->params,
 	                        .view = c->view,
 	                        .mode = req->mode,
 	                        .read_only = req->mode != QRY_EXPLAIN,
 	                        .import_dir = import_dir};
-	qry_limits_init(&q.limits);
-	struct qry_error err = {0};
-	if (qry_open(&q, &c->qc, &err) != 0) {
-		node_resp_error(resp, err.code, err.message, err.line,
-		                err.column);
+	node_qry_limits(n, req, &q.limits);
+	if (q.limits.time_ms_max)
+		c->deadline_ms = lora_now_ms() + q.limits.time_ms_max;
+	if (qry_open(&q, &c->qc, err) != 0) {
+		if (err->code == 0)
+			err->code = LORA_EINTERNAL;
 		node_cursor_free(n, c);
-		return;
+		return err->code;
 	}
 	const char *const *names;
 	c->ncols = qry_cursor_columns(c->qc, &names);
-	node_resp_set_columns(resp, names, c->ncols);
+	*out = c;
+	return 0;
+}
+
+static void exec_read(struct lnode *n, const struct node_exec_req *req,
+                      Lora__Response *resp, Lora__Value **plan,
+                      struct node_cursor **cursor)
+{
+	struct qry_error err;
+	struct node_cursor *c;
+	if (node_read_open(n, req, cursor ? NODE_API_NATIVE : NODE_API_HTTP, &c,
+	                   &err) != 0) {
+		node_resp_error(resp, err.code, err.message, err.line,
+		                err.column);
+		return;
+	}
+	const char *const *names;
+	size_t ncols = node_cursor_columns(c, &names);
+	node_resp_set_columns(resp, names, ncols);
 	node_resp_set_bookmark(resp, sto_view_applied_index(c->view));
-	rc = node_cursor_fetch(c, cursor ? req->batch_rows : 0, resp);
+	int rc = node_cursor_fetch(c, cursor ? req->batch_rows : 0, resp);
 	if (rc == 0 && plan && qry_cursor_plan(c->qc))
 		*plan = node_value_dup(qry_cursor_plan(c->qc));
 	if (rc == 0 && resp->has_more && cursor) {

@@ -9,6 +9,11 @@
  * the worker re-arms it (or closes it) when the answer is out. Keep-alive
  * is the default for HTTP/1.1; pipelined requests are answered in order.
  *
+ * A worker may also stream an answer (node_http_stream_*: chunked, as a
+ * read's rows are pulled): it owns the connection until the last chunk,
+ * waits for a slow reader with a bounded amount in flight, and learns
+ * that the client left from a failed send or a reset socket.
+ *
  * Every error has one shape, {"error":{"code","message","category"}}, with
  * the status of lora_err_http_status(): malformed requests 400, unknown
  * endpoints 404, a wrong method 405, bodies above NODE_HTTP_BODY_BYTES_MAX
@@ -46,6 +51,8 @@
 #define NODE_HTTP_IDLE_MS          120000      /* keep-alive connection idle */
 #define NODE_HTTP_REQUEST_MS       30000 /* a started request must arrive */
 #define NODE_HTTP_SEND_MS          10000 /* an answer must leave */
+#define NODE_HTTP_SLICE_MS         100 /* a streamed answer's waits: stop checks */
+#define NODE_HTTP_STOP_GRACE_MS    1000 /* ... and their last bytes at a stop */
 #define NODE_HTTP_EVENTS_MAX       64
 #define NODE_HTTP_BACKLOG          512
 #define NODE_HTTP_TICK_MS          100 /* node_proxy_tick period */
@@ -84,7 +91,8 @@ struct node_http_ex {
 	int async; /* answered from another thread (node_http_async) */
 	char *out; /* unsent rest of an async answer (lora_malloc) */
 	size_t out_len;
-	int resume;  /* queued again: RESUME_FLUSH or RESUME_SERVE */
+	int resume; /* queued again: RESUME_FLUSH or RESUME_SERVE */
+	uint64_t stream_deadline_ms; /* a streamed answer: its send waits */
 	void *stash; /* left by the route's fast part for its worker */
 	void (*stash_free)(void *);
 };
@@ -148,38 +156,78 @@ static const char *reason(int status)
 	}
 }
 
-/* Writes all of iov to fd (non-blocking), waiting up to NODE_HTTP_SEND_MS
- * for room; 0 or -1 when the peer is gone or too slow. */
-static int send_all(int fd, struct iovec *iov, int cnt)
+/* Drops the first `sent` bytes of iov[0..*cnt); returns the new start. */
+static struct iovec *iov_advance(struct iovec *iov, int *cnt, size_t sent)
 {
-	uint64_t deadline = lora_now_ms() + NODE_HTTP_SEND_MS;
+	while (*cnt > 0 && sent >= iov->iov_len) {
+		sent -= iov->iov_len;
+		iov++;
+		(*cnt)--;
+	}
+	if (*cnt > 0) {
+		iov->iov_base = (char *)iov->iov_base + sent;
+		iov->iov_len -= sent;
+	}
+	return iov;
+}
+
+/*
+ * Writes all of iov to fd (non-blocking), waiting for room while the
+ * client does not read: at most NODE_HTTP_SEND_MS without progress, and
+ * never past deadline_ms (0: none). With `stop` set, the wait also ends
+ * NODE_HTTP_STOP_GRACE_MS after the server or the node began to stop
+ * (checked every NODE_HTTP_SLICE_MS; the grace lets a streamed answer's
+ * closing error leave). 0, or LORA_ECLOSED (the client reset or closed
+ * the connection), LORA_ETIMEOUT (too slow) or LORA_EUNAVAILABLE
+ * (stopping).
+ */
+static int send_wait(struct node_http *hs, int fd, struct iovec *iov, int cnt,
+                     uint64_t deadline_ms, int stop)
+{
+	uint64_t idle_until = lora_now_ms() + NODE_HTTP_SEND_MS;
+	uint64_t stop_until = 0;
 	while (cnt > 0) {
 		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
 		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			uint64_t now = lora_now_ms();
-			struct pollfd p = {.fd = fd, .events = POLLOUT};
-			if (now >= deadline ||
-			    poll(&p, 1, (int)(deadline - now)) <= 0)
-				return -1;
+		if (w >= 0) {
+			iov = iov_advance(iov, &cnt, (size_t)w);
+			idle_until = lora_now_ms() + NODE_HTTP_SEND_MS;
 			continue;
 		}
-		if (w < 0)
-			return -1;
-		size_t left = (size_t)w;
-		while (cnt > 0 && left >= iov->iov_len) {
-			left -= iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt > 0) {
-			iov->iov_base = (char *)iov->iov_base + left;
-			iov->iov_len -= left;
-		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return LORA_ECLOSED; /* EPIPE, ECONNRESET, ... */
+		uint64_t now = lora_now_ms();
+		uint64_t until = idle_until;
+		if (deadline_ms && deadline_ms < until)
+			until = deadline_ms;
+		if (now >= until)
+			return LORA_ETIMEOUT;
+		if (stop && stop_until == 0 &&
+		    (atomic_load(&hs->stopping) ||
+		     atomic_load(&hs->n->stopping)))
+			stop_until = now + NODE_HTTP_STOP_GRACE_MS;
+		if (stop_until && now >= stop_until)
+			return LORA_EUNAVAILABLE;
+		uint64_t wait = until - now;
+		if (stop && wait > NODE_HTTP_SLICE_MS)
+			wait = NODE_HTTP_SLICE_MS;
+		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		int pr = poll(&p, 1, (int)wait);
+		if (pr > 0 && (p.revents & (POLLERR | POLLHUP)))
+			return LORA_ECLOSED;
 	}
 	return 0;
+}
+
+/* A whole answer: it must be out within NODE_HTTP_SEND_MS. */
+static int send_all(struct node_http *hs, int fd, struct iovec *iov, int cnt)
+{
+	return send_wait(hs, fd, iov, cnt, lora_now_ms() + NODE_HTTP_SEND_MS,
+	                 0) == 0
+	           ? 0
+	           : -1;
 }
 
 /* Off the workers, an answer never waits for the client: what the socket
@@ -215,17 +263,17 @@ static void send_or_keep(struct node_http_ex *x, struct iovec *iov, int cnt)
 	}
 }
 
-void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
-                     const char *body, size_t len, const char *bookmark,
-                     const char *location)
+/* The status line and headers of an answer into head (size bytes);
+ * `framing` is its Content-Length or Transfer-Encoding line. Its length,
+ * or -1 when it does not fit. */
+static int format_head(const struct node_http_ex *x, char *head, size_t size,
+                       int status, const char *ctype, const char *framing,
+                       const char *bookmark, const char *location)
 {
-	LORA_ASSERT(!x->replied);
-	x->replied = 1;
-	char head[1024];
-	int hl = snprintf(head, sizeof head,
+	int hl = snprintf(head, size,
 	                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	                  "Content-Length: %zu\r\n%s%s%s%s%s%s%s\r\n",
-	                  status, reason(status), ctype, len,
+	                  "%s%s%s%s%s%s%s%s\r\n",
+	                  status, reason(status), ctype, framing,
 	                  bookmark && bookmark[0] ? "X-Lora-Bookmark: " : "",
 	                  bookmark && bookmark[0] ? bookmark : "",
 	                  bookmark && bookmark[0] ? "\r\n" : "",
@@ -234,15 +282,112 @@ void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
 	                  !x->keep_alive ? "Connection: close\r\n"
 	                  : x->http10    ? "Connection: keep-alive\r\n"
 	                                 : "");
-	if (hl < 0 || (size_t)hl >= sizeof head) {
+	return hl < 0 || (size_t)hl >= size ? -1 : hl;
+}
+
+void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
+                     const char *body, size_t len, const char *bookmark,
+                     const char *location)
+{
+	LORA_ASSERT(!x->replied);
+	x->replied = 1;
+	char head[1024], framing[48];
+	snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", len);
+	int hl = format_head(x, head, sizeof head, status, ctype, framing,
+	                     bookmark, location);
+	if (hl < 0) {
 		x->broken = 1;
 		return;
 	}
 	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
 	if (x->async)
 		send_or_keep(x, iov, len ? 2 : 1);
-	else if (send_all(x->fd, iov, len ? 2 : 1) != 0)
+	else if (send_all(x->hs, x->fd, iov, len ? 2 : 1) != 0)
 		x->broken = 1;
+}
+
+/* ---- streamed answers
+ * ------------------------------------------------------------ */
+
+/* One chunk (or, for HTTP/1.0, the bytes as they are) after `pre` (the
+ * head, or NULL), and the last-chunk marker when `last`. */
+static int stream_send(struct node_http_ex *x, const char *pre, size_t pre_len,
+                       const char *data, size_t len, int last)
+{
+	static const char crlf[] = "\r\n", end[] = "0\r\n\r\n";
+	char size_line[24];
+	struct iovec iov[5];
+	int cnt = 0;
+	if (pre_len)
+		iov[cnt++] = (struct iovec){(void *)pre, pre_len};
+	if (x->http10) {
+		if (len)
+			iov[cnt++] = (struct iovec){(void *)data, len};
+	} else {
+		if (len) {
+			int sl = snprintf(size_line, sizeof size_line,
+			                  "%zx\r\n", len);
+			iov[cnt++] = (struct iovec){size_line, (size_t)sl};
+			iov[cnt++] = (struct iovec){(void *)data, len};
+			iov[cnt++] = (struct iovec){(void *)crlf, 2};
+		}
+		if (last)
+			iov[cnt++] =
+			    (struct iovec){(void *)end, sizeof end - 1};
+	}
+	int rc =
+	    cnt ? send_wait(x->hs, x->fd, iov, cnt, x->stream_deadline_ms, 1)
+	        : 0;
+	if (rc)
+		x->broken = 1;
+	return rc;
+}
+
+int node_http_stream_start(struct node_http_ex *x, int status,
+                           const char *ctype, const char *bookmark,
+                           uint64_t deadline_ms, const char *data, size_t len)
+{
+	LORA_ASSERT(!x->replied && !x->async);
+	x->replied = 1;
+	x->stream_deadline_ms = deadline_ms;
+	if (x->http10)
+		x->keep_alive = 0; /* no chunks: the body ends at the close */
+	char head[1024];
+	int hl = format_head(x, head, sizeof head, status, ctype,
+	                     x->http10 ? "" : "Transfer-Encoding: chunked\r\n",
+	                     bookmark, NULL);
+	if (hl < 0) {
+		x->broken = 1;
+		return LORA_EINTERNAL;
+	}
+	return stream_send(x, head, (size_t)hl, data, len, 0);
+}
+
+int node_http_stream_write(struct node_http_ex *x, const char *data, size_t len)
+{
+	LORA_ASSERT(x->replied);
+	return x->broken ? LORA_ECLOSED : stream_send(x, NULL, 0, data, len, 0);
+}
+
+int node_http_stream_end(struct node_http_ex *x, const char *data, size_t len)
+{
+	LORA_ASSERT(x->replied);
+	return x->broken ? LORA_ECLOSED : stream_send(x, NULL, 0, data, len, 1);
+}
+
+void node_http_abort(struct node_http_ex *x)
+{
+	x->broken = 1;
+}
+
+int node_http_client_gone(struct node_http_ex *x)
+{
+	if (x->broken)
+		return 1;
+	/* A FIN alone is not enough: the client may have half-closed after
+	 * sending its request and still read the answer. */
+	struct pollfd p = {.fd = x->fd, .events = 0};
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP));
 }
 
 void node_http_reply_json(struct node_http_ex *x, int status, json_t *j,
@@ -603,7 +748,7 @@ static int run_route(struct node_http *hs, struct node_http_ex *x)
 	int ok = r->fn(hs->n, x, r);
 	if (ok == NODE_ROUTE_ASYNC)
 		return 1;
-	if (!x->replied)
+	if (!x->replied && !x->broken)
 		reply_status(x, 500, LORA_EINTERNAL,
 		             "the request got no answer");
 	node_metrics_request(hs->n, r->name, ok, lora_now_ns() - t0);
@@ -827,7 +972,7 @@ static void *worker_main(void *arg)
 		x->resume = RESUME_NONE;
 		if (resume == RESUME_FLUSH) {
 			struct iovec iov = {x->out, x->out_len};
-			if (send_all(x->fd, &iov, 1) != 0)
+			if (send_all(hs, x->fd, &iov, 1) != 0)
 				x->broken = 1;
 			lora_free(x->out);
 			x->out = NULL;

@@ -133,8 +133,8 @@ static int parse_query_body(struct node_http_ex *x, json_t *j,
                             struct query_body *qb)
 {
 	static const char *const fields[] = {
-	    "query",    "params",    "parameters", "format", "consistency",
-	    "bookmark", "requestId", "redirect",   NULL};
+	    "query",    "params",    "parameters", "format",      "consistency",
+	    "bookmark", "requestId", "redirect",   "memoryBytes", NULL};
 	if (check_fields(x, j, fields))
 		return -1;
 	char msg[LORA_ERRMSG_BYTES];
@@ -168,6 +168,15 @@ static int parse_query_body(struct node_http_ex *x, json_t *j,
 		node_http_reply_error(
 		    x, LORA_EINVAL,
 		    "\"bookmark\" must be a number or its string");
+		return -1;
+	}
+	if (json_object_get(j, "memoryBytes") &&
+	    (field_u64(j, "memoryBytes", &qb->req.mem_bytes_max) != 0 ||
+	     qb->req.mem_bytes_max == 0)) {
+		node_http_reply_error(
+		    x, LORA_EINVAL,
+		    "\"memoryBytes\" must be a positive number "
+		    "of bytes");
 		return -1;
 	}
 	if (qb->req.bookmark &&
@@ -465,6 +474,294 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	return NODE_ROUTE_WORKER;
 }
 
+/* ---- streamed read answers
+ * ------------------------------------------------------ */
+
+/*
+ * A read's rows go out as the worker pulls them from the cursor: the JSON
+ * document (the same one result_json builds) is written into `out`, and
+ * once it holds NODE_HTTP_CHUNK_BYTES, or rows have waited
+ * NODE_HTTP_FLUSH_MS, it leaves as one chunk of a chunked answer. An
+ * answer that is complete before that is sent whole with a Content-Length
+ * (most answers: no extra cost for small reads). The worker pulls no
+ * further rows while a chunk waits for the client, so a slow reader holds
+ * one chunk plus the kernel's socket buffer. Once a chunk went out the
+ * status is 200 for good: a later error ends the document with an "error"
+ * member instead of "bookmark". The graph format needs every row before
+ * its first byte and is always sent whole.
+ */
+#define NODE_HTTP_CHUNK_BYTES (64u << 10)
+#define NODE_HTTP_FLUSH_MS    100
+
+struct rstream {
+	struct lnode *n;
+	struct node_http_ex *x;
+	struct node_cursor *c;
+	enum fmt fmt;
+	int mode;
+	const char *const *cols;
+	size_t ncols;
+	struct lora_buf out;      /* JSON not sent yet */
+	struct node_json_graph g; /* graph, combined: the rows' entities */
+	int graph;                /* g initialised */
+	int started;              /* the head went out: status 200 for good */
+	uint64_t rows, unsent;    /* rows pulled; those in out */
+	uint64_t flush_ms;        /* rows in out must leave by then */
+	uint64_t check_ms;        /* next look at the client and the node */
+	char bookmark[24];
+};
+
+static int buf_dump_cb(const char *p, size_t len, void *arg)
+{
+	return lora_buf_append(arg, p, len) == 0 ? 0 : -1;
+}
+
+/* Appends j (consumed; NULL: out of memory) as compact JSON. */
+static int rs_put_json(struct rstream *rs, json_t *j)
+{
+	int rc =
+	    j && json_dump_callback(j, buf_dump_cb, &rs->out, JSON_COMPACT) == 0
+	        ? 0
+	        : LORA_ENOMEM;
+	json_decref(j);
+	return rc;
+}
+
+static int rs_head(struct rstream *rs)
+{
+	json_t *cols = json_array();
+	for (size_t i = 0; cols && i < rs->ncols; i++)
+		json_array_append_new(cols, json_string(rs->cols[i]));
+	int rc = lora_buf_puts(&rs->out, "{\"columns\":");
+	if (rc == 0)
+		rc = rs_put_json(rs, cols);
+	if (rc == 0 && rs->fmt != FMT_GRAPH)
+		rc = lora_buf_puts(&rs->out, ",\"rows\":[");
+	if (rc == 0 && (rs->fmt == FMT_GRAPH || rs->fmt == FMT_COMBINED)) {
+		rc = node_json_graph_init(&rs->g) ? LORA_ENOMEM : 0;
+		rs->graph = rc == 0;
+	}
+	return rc;
+}
+
+static int rs_row(struct rstream *rs, const Lora__Value *const *row)
+{
+	int rc = 0;
+	if (rs->fmt != FMT_GRAPH) {
+		json_t *o =
+		    rs->fmt == FMT_ROW_ARRAYS ? json_array() : json_object();
+		for (size_t k = 0; o && k < rs->ncols; k++) {
+			json_t *v = node_json_from_value(row[k]);
+			if (rs->fmt == FMT_ROW_ARRAYS)
+				json_array_append_new(o, v);
+			else
+				json_object_set_new(o, rs->cols[k], v);
+		}
+		if (rs->rows > 0)
+			rc = lora_buf_putc(&rs->out, ',');
+		if (rc == 0)
+			rc = rs_put_json(rs, o);
+		else
+			json_decref(o);
+	}
+	for (size_t k = 0; rs->graph && k < rs->ncols; k++)
+		node_json_graph_add(&rs->g, row[k]);
+	if (rs->unsent++ == 0)
+		rs->flush_ms = lora_now_ms() + NODE_HTTP_FLUSH_MS;
+	rs->rows++;
+	return rc;
+}
+
+/* Sends what out holds as the next chunk (the first with the head). */
+static int rs_flush(struct rstream *rs, int last)
+{
+	struct node_http_ex *x = rs->x;
+	int rc;
+	if (!rs->started)
+		rc = node_http_stream_start(
+		    x, 200, "application/json", rs->bookmark,
+		    node_cursor_deadline_ms(rs->c), rs->out.data, rs->out.len);
+	else if (last)
+		rc = node_http_stream_end(x, rs->out.data, rs->out.len);
+	else
+		rc = node_http_stream_write(x, rs->out.data, rs->out.len);
+	rs->started = 1;
+	if (rc == 0)
+		node_metrics_rows_streamed(rs->n, NODE_API_HTTP, rs->unsent);
+	rs->unsent = 0;
+	lora_buf_reset(&rs->out);
+	return rc;
+}
+
+/* Whether out must leave now. */
+static int rs_due(const struct rstream *rs, uint64_t now)
+{
+	if (rs->fmt == FMT_GRAPH || rs->unsent == 0)
+		return 0;
+	return rs->out.len >= NODE_HTTP_CHUNK_BYTES || now >= rs->flush_ms;
+}
+
+/* The end of the document: the graph, the plan and the bookmark, or the
+ * error (err set) that stopped it. */
+static int rs_tail(struct rstream *rs, const struct qry_error *err)
+{
+	int rc = rs->fmt != FMT_GRAPH ? lora_buf_putc(&rs->out, ']') : 0;
+	if (err && err->code) {
+		json_t *j = node_http_error_json(
+		    err->code, err->message[0] ? err->message : NULL, err->line,
+		    err->column);
+		json_t *e = json_incref(json_object_get(j, "error"));
+		json_decref(j);
+		if (rc == 0)
+			rc = lora_buf_puts(&rs->out, ",\"error\":");
+		if (rc == 0)
+			rc = rs_put_json(rs, e);
+		else
+			json_decref(e);
+		return rc ? rc : lora_buf_putc(&rs->out, '}');
+	}
+	if (rc == 0 && rs->graph) {
+		rc = lora_buf_puts(&rs->out, ",\"graph\":");
+		rs->graph = 0;
+		if (rc == 0)
+			rc = rs_put_json(rs, node_json_graph_take(&rs->g));
+	}
+	if (rc == 0 && rs->mode != QRY_RUN) {
+		rc = lora_buf_puts(&rs->out, ",\"plan\":");
+		if (rc == 0)
+			rc = rs_put_json(
+			    rs, node_json_from_value(node_cursor_plan(rs->c)));
+	}
+	if (rc == 0)
+		rc = lora_buf_printf(&rs->out, ",\"bookmark\":\"%s\"}",
+		                     rs->bookmark);
+	return rc;
+}
+
+/* Why the statement must stop before its end, between two rows: the
+ * node stops, or its state store is being replaced. */
+static int rs_stop_reason(struct lnode *n, struct qry_error *err)
+{
+	if (atomic_load(&n->stopping))
+		return err->code = lora_errf(
+		           LORA_EUNAVAILABLE, err->message,
+		           "this node is stopping: the answer is incomplete, "
+		           "run the statement again");
+	if (__atomic_load_n(&n->store_swapping, __ATOMIC_RELAXED))
+		return err->code = lora_errf(
+		           LORA_EUNAVAILABLE, err->message,
+		           "this node is installing a checkpoint: the answer "
+		           "is incomplete, run the statement again");
+	return 0;
+}
+
+/* Pulls rows and sends chunks until the end, an error (err), or a send
+ * that failed (returned: the connection is gone or hopeless). */
+static int rs_pump(struct rstream *rs, struct qry_error *err)
+{
+	int rc = rs_head(rs);
+	for (;;) {
+		if (rc) {
+			err->code =
+			    lora_errf(rc, err->message, "out of memory");
+			return 0;
+		}
+		const Lora__Value *const *row;
+		int done = 0;
+		if (node_cursor_next(rs->c, &row, &done, err) != 0 || done)
+			return 0;
+		rc = rs_row(rs, row);
+		uint64_t now = lora_now_ms();
+		if (rc == 0 && now >= rs->check_ms) {
+			/* every NODE_HTTP_FLUSH_MS, and never per row: a
+			 * client that left, a node that stops */
+			rs->check_ms = now + NODE_HTTP_FLUSH_MS;
+			if (node_http_client_gone(rs->x))
+				return LORA_ECLOSED;
+			if (rs_stop_reason(rs->n, err) != 0)
+				return 0;
+		}
+		if (rc == 0 && rs_due(rs, now) && (rc = rs_flush(rs, 0)) != 0)
+			return rc;
+	}
+}
+
+static void rs_free(struct rstream *rs)
+{
+	if (rs->graph)
+		node_json_graph_free(&rs->g);
+	lora_buf_free(&rs->out);
+	node_cursor_free(rs->n, rs->c);
+}
+
+static void reply_qry_error(struct node_http_ex *x, const struct qry_error *e)
+{
+	node_http_reply_json(
+	    x, lora_err_http_status(e->code),
+	    node_http_error_json(e->code, e->message[0] ? e->message : NULL,
+	                         e->line, e->column),
+	    NULL, NULL);
+}
+
+/* After the last row (or an error in err): the rest of the answer. 0, or
+ * the error of a send that failed. */
+static int rs_finish(struct rstream *rs, struct qry_error *err)
+{
+	if (err->code && !rs->started) {
+		reply_qry_error(rs->x, err);
+		return 0;
+	}
+	if (rs_tail(rs, err) != 0) {
+		err->code = LORA_ENOMEM;
+		if (!rs->started) {
+			node_http_reply_error(rs->x, LORA_ENOMEM, NULL);
+			return 0;
+		}
+		/* the document cannot be ended: the connection is closed
+		 * without the last chunk, so the client sees it cut */
+		return LORA_ENOMEM;
+	}
+	if (rs->started)
+		return rs_flush(rs, 1);
+	node_metrics_rows_streamed(rs->n, NODE_API_HTTP, rs->unsent);
+	node_http_reply(rs->x, 200, "application/json", rs->out.data,
+	                rs->out.len, rs->bookmark, NULL);
+	return 0;
+}
+
+/* Runs a read statement here, streaming its answer; 1 when it succeeded.
+ * A client that leaves stops it (counted in the metrics). */
+static int stream_read(struct lnode *n, struct node_http_ex *x,
+                       const struct node_route *route, struct prepared *pp)
+{
+	struct qry_error err;
+	struct rstream rs = {
+	    .n = n, .x = x, .fmt = pp->qb.fmt, .mode = route->mode};
+	if (node_read_open(n, &pp->qb.req, NODE_API_HTTP, &rs.c, &err)) {
+		reply_qry_error(x, &err);
+		return 0;
+	}
+	rs.ncols = node_cursor_columns(rs.c, &rs.cols);
+	rs.check_ms = lora_now_ms() + NODE_HTTP_FLUSH_MS;
+	snprintf(rs.bookmark, sizeof rs.bookmark, "%llu",
+	         (unsigned long long)node_cursor_bookmark(rs.c));
+	int sent_rc = rs_pump(&rs, &err);
+	if (sent_rc == 0)
+		sent_rc = rs_finish(&rs, &err);
+	if (sent_rc) {
+		node_http_abort(x);
+		if (sent_rc == LORA_ECLOSED)
+			node_metrics_client_gone(n, NODE_API_HTTP);
+		else
+			LOG_WARN("http: a streamed answer stopped after %llu "
+			         "rows: %s",
+			         (unsigned long long)rs.rows,
+			         lora_strerror(sent_rc));
+	}
+	rs_free(&rs);
+	return sent_rc == 0 && err.code == 0;
+}
+
 /* Runs the statement on this node (a write through the writer, waiting)
  * and answers; 1 when it succeeded. *unavailable: refused with
  * LORA_UNAVAILABLE (then nothing was answered when `quiet`). */
@@ -472,6 +769,10 @@ static int exec_reply(struct lnode *n, struct node_http_ex *x,
                       const struct node_route *route, struct prepared *pp,
                       int quiet, int *unavailable)
 {
+	if (pp->qb.req.kind == NODE_STMT_READ && route->mode != QRY_EXPLAIN) {
+		*unavailable = 0;
+		return stream_read(n, x, route, pp);
+	}
 	Lora__Response *r = NULL;
 	Lora__Value *plan = NULL;
 	node_exec(n, &pp->qb.req, &r, route->mode != QRY_RUN ? &plan : NULL,

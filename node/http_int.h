@@ -115,6 +115,35 @@ void node_http_async_rerun(struct node_http_ex *x, void *stash,
 void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
                      const char *body, size_t len, const char *bookmark,
                      const char *location);
+/*
+ * A streamed answer (workers only, never with node_http_async): the head
+ * with Transfer-Encoding: chunked and the first chunk leave in
+ * node_http_stream_start, each node_http_stream_write is one more chunk,
+ * node_http_stream_end sends its data and the last chunk. An HTTP/1.0
+ * client gets the bytes unframed and the connection closes after them.
+ * Each call returns once its bytes are in the socket: while the client
+ * does not read, the worker waits, at most NODE_HTTP_SEND_MS without
+ * progress and never past deadline_ms, and not at all once the node
+ * stops, so a slow reader holds one chunk of ours plus the kernel's
+ * socket buffer. 0, or LORA_ECLOSED (the client reset or closed),
+ * LORA_ETIMEOUT or LORA_EUNAVAILABLE (stopping): the connection is then
+ * closed after the route returns and further calls return LORA_ECLOSED.
+ * data is borrowed for the call.
+ */
+int node_http_stream_start(struct node_http_ex *x, int status,
+                           const char *ctype, const char *bookmark,
+                           uint64_t deadline_ms, const char *data, size_t len);
+int node_http_stream_write(struct node_http_ex *x, const char *data,
+                           size_t len);
+int node_http_stream_end(struct node_http_ex *x, const char *data, size_t len);
+/* Cuts a started answer: the connection closes when the route returns
+ * (a chunked answer without its last chunk tells the client so). */
+void node_http_abort(struct node_http_ex *x);
+/* 1 when the client certainly left (an earlier send failed, or the
+ * connection was reset or closed both ways); one poll(2), no waiting. A
+ * half-closed client (FIN after its request) still counts as present. */
+int node_http_client_gone(struct node_http_ex *x);
+
 /* Consumes j. */
 void node_http_reply_json(struct node_http_ex *x, int status, json_t *j,
                           const char *bookmark, const char *location);

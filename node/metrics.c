@@ -1,5 +1,6 @@
-/* metrics.c - request counters, latency histograms and Raft gauges in the
- * Prometheus text format. */
+/* metrics.c - request counters, latency histograms, streamed rows, the
+ * statements' memory budget and Raft gauges in the Prometheus text
+ * format. */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +26,14 @@ struct node_metrics {
 	int n_apis;
 	uint64_t ckpt_count;
 	double ckpt_sum_s, ckpt_last_s;
+	/* statements and their rows (atomics: counted off the lock) */
+	_Atomic uint64_t rows_streamed[NODE_API_COUNT];
+	_Atomic uint64_t client_gone[NODE_API_COUNT];
+	_Atomic uint64_t cursors_idle_closed;
+	_Atomic int64_t statements_open;
 };
+
+static const char *const api_names[NODE_API_COUNT] = {"http", "native"};
 
 int node_metrics_new(struct node_metrics **out)
 {
@@ -82,6 +90,63 @@ void node_metrics_checkpoint(struct lnode *n, uint64_t ns)
 	pthread_mutex_unlock(&m->mu);
 }
 
+void node_metrics_rows_streamed(struct lnode *n, int api, uint64_t rows)
+{
+	if (rows)
+		atomic_fetch_add(&n->metrics->rows_streamed[api], rows);
+}
+
+void node_metrics_client_gone(struct lnode *n, int api)
+{
+	atomic_fetch_add(&n->metrics->client_gone[api], 1);
+}
+
+void node_metrics_cursor_idle(struct lnode *n)
+{
+	atomic_fetch_add(&n->metrics->cursors_idle_closed, 1);
+}
+
+void node_metrics_statements_open(struct lnode *n, int delta)
+{
+	atomic_fetch_add(&n->metrics->statements_open, delta);
+}
+
+/* Streamed rows, stopped statements and the memory budget. */
+static void statements_text(struct lora_buf *b, struct lnode *n)
+{
+	struct node_metrics *m = n->metrics;
+	lora_buf_puts(b, "# TYPE lora_rows_streamed_total counter\n");
+	for (int i = 0; i < NODE_API_COUNT; i++)
+		lora_buf_printf(
+		    b, "lora_rows_streamed_total{api=\"%s\"} %llu\n",
+		    api_names[i],
+		    (unsigned long long)atomic_load(&m->rows_streamed[i]));
+	lora_buf_puts(b, "# TYPE lora_statements_client_gone_total counter\n");
+	for (int i = 0; i < NODE_API_COUNT; i++)
+		lora_buf_printf(
+		    b, "lora_statements_client_gone_total{api=\"%s\"} %llu\n",
+		    api_names[i],
+		    (unsigned long long)atomic_load(&m->client_gone[i]));
+	const struct qry_budget *qb = &n->qry_budget;
+	lora_buf_printf(
+	    b,
+	    "# TYPE lora_cursors_idle_closed_total counter\n"
+	    "lora_cursors_idle_closed_total %llu\n"
+	    "# TYPE lora_statements_open gauge\n"
+	    "lora_statements_open %lld\n"
+	    "# TYPE lora_query_memory_used_bytes gauge\n"
+	    "lora_query_memory_used_bytes %llu\n"
+	    "# TYPE lora_query_memory_max_bytes gauge\n"
+	    "lora_query_memory_max_bytes %llu\n"
+	    "# TYPE lora_query_memory_refused_total counter\n"
+	    "lora_query_memory_refused_total %llu\n",
+	    (unsigned long long)atomic_load(&m->cursors_idle_closed),
+	    (long long)atomic_load(&m->statements_open),
+	    (unsigned long long)atomic_load(&qb->used_bytes),
+	    (unsigned long long)qb->max_bytes,
+	    (unsigned long long)atomic_load(&qb->refused));
+}
+
 static void api_text(struct lora_buf *b, const struct api_metric *a)
 {
 	lora_buf_printf(b,
@@ -127,6 +192,7 @@ char *node_metrics_text(struct lnode *n)
 	                m->ckpt_sum_s, (unsigned long long)m->ckpt_count,
 	                m->ckpt_last_s);
 	pthread_mutex_unlock(&m->mu);
+	statements_text(&b, n);
 	lora_buf_printf(
 	    &b,
 	    "# TYPE lora_raft_term gauge\nlora_raft_term %llu\n"

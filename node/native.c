@@ -3,8 +3,10 @@
  * proto Request per message, one Response back (proto/client.proto).
  * NODE_NATIVE_WORKERS threads each own an nng context, so that many
  * requests (including writes waiting for commit) run at once. Read results
- * beyond the first batch stay in a cursor, closed after
- * NODE_CURSOR_IDLE_MS without a fetch.
+ * beyond the first batch stay in a cursor (its statement paused between
+ * fetches), freed when the client closes it or reads it to the end, when
+ * the connection that opened it goes away, or after cursor_idle_ms
+ * (NODE_CURSOR_IDLE_MS by default) without a fetch.
  */
 #include <stdio.h>
 #include <string.h>
@@ -18,14 +20,18 @@
 #define NODE_NATIVE_WORKERS       32
 #define NODE_NATIVE_MSG_BYTES_MAX (16u << 20) /* one request */
 #define NODE_CURSORS_MAX          1024
-#define NODE_CURSOR_IDLE_MS       60000
 #define NODE_BATCH_ROWS_MAX       100000
+/* connections that went away lately, for a cursor made while its
+ * connection closed */
+#define NODE_GONE_PIPES_MAX 256
 
 struct cursor_slot {
 	uint64_t id;
 	struct node_cursor *c;
 	uint64_t last_used_ms;
 	int busy;
+	uint32_t pipe; /* the connection that opened it (nng pipe id) */
+	int gone;      /* that connection closed while busy: free at give */
 };
 
 struct node_native {
@@ -35,10 +41,23 @@ struct node_native {
 	pthread_mutex_t mu;
 	struct cursor_slot cursors[NODE_CURSORS_MAX];
 	uint64_t next_cursor_id;
+	uint32_t gone_pipes[NODE_GONE_PIPES_MAX]; /* ring (mu) */
+	unsigned n_gone;
 };
+
+/* The connection of the request this native worker thread is answering
+ * (its nng pipe id; 0: none), for the cursor it may open. */
+static _Thread_local uint32_t req_pipe;
 
 /* ---- cursors
  * ----------------------------------------------------------------- */
+
+/* Frees slot s (nv->mu held). */
+static void slot_free(struct lnode *n, struct cursor_slot *s)
+{
+	node_cursor_free(n, s->c);
+	memset(s, 0, sizeof *s);
+}
 
 void node_native_reap(struct lnode *n)
 {
@@ -50,24 +69,66 @@ void node_native_reap(struct lnode *n)
 	for (int i = 0; i < NODE_CURSORS_MAX; i++) {
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id && !s->busy &&
-		    now - s->last_used_ms > NODE_CURSOR_IDLE_MS) {
-			node_cursor_free(n, s->c);
-			memset(s, 0, sizeof *s);
+		    now - s->last_used_ms > n->cfg.cursor_idle_ms) {
+			slot_free(n, s);
+			node_metrics_cursor_idle(n);
 		}
 	}
 	pthread_mutex_unlock(&nv->mu);
 }
 
-static uint64_t cursor_put(struct lnode *n, struct node_cursor *c)
+/* nng's pipe callback: the client's connection went away; its cursors
+ * are freed (a busy one when its fetch ends). */
+static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct lnode *n = arg;
+	struct node_native *nv = n->native;
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	(void)ev;
+	pthread_mutex_lock(&nv->mu);
+	nv->gone_pipes[nv->n_gone++ % NODE_GONE_PIPES_MAX] = id;
+	for (int i = 0; i < NODE_CURSORS_MAX; i++) {
+		struct cursor_slot *s = &nv->cursors[i];
+		if (s->id == 0 || s->pipe != id)
+			continue;
+		node_metrics_client_gone(n, NODE_API_NATIVE);
+		if (s->busy)
+			s->gone = 1;
+		else
+			slot_free(n, s);
+	}
+	pthread_mutex_unlock(&nv->mu);
+}
+
+static int pipe_gone(const struct node_native *nv, uint32_t pipe)
+{
+	unsigned k =
+	    nv->n_gone < NODE_GONE_PIPES_MAX ? nv->n_gone : NODE_GONE_PIPES_MAX;
+	for (unsigned i = 0; i < k; i++)
+		if (nv->gone_pipes[i] == pipe)
+			return 1;
+	return 0;
+}
+
+/* Keeps c for the client of this thread's request: its id, 0 when there
+ * is no room (c is still the caller's), or 0 with c freed when that
+ * client is already gone (*gone set). */
+static uint64_t cursor_put(struct lnode *n, struct node_cursor *c, int *gone)
 {
 	struct node_native *nv = n->native;
 	uint64_t now = lora_now_ms(), id = 0;
+	*gone = 0;
 	pthread_mutex_lock(&nv->mu);
-	for (int i = 0; i < NODE_CURSORS_MAX && id == 0; i++) {
+	if (req_pipe && pipe_gone(nv, req_pipe)) {
+		*gone = 1;
+		node_cursor_free(n, c);
+		node_metrics_client_gone(n, NODE_API_NATIVE);
+	}
+	for (int i = 0; i < NODE_CURSORS_MAX && id == 0 && !*gone; i++) {
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id == 0) {
 			id = ++nv->next_cursor_id;
-			*s = (struct cursor_slot){id, c, now, 0};
+			*s = (struct cursor_slot){id, c, now, 0, req_pipe, 0};
 		}
 	}
 	pthread_mutex_unlock(&nv->mu);
@@ -100,10 +161,8 @@ static void cursor_give(struct lnode *n, uint64_t id, int keep)
 			continue;
 		s->busy = 0;
 		s->last_used_ms = lora_now_ms();
-		if (!keep) {
-			node_cursor_free(n, s->c);
-			memset(s, 0, sizeof *s);
-		}
+		if (!keep || s->gone)
+			slot_free(n, s);
 	}
 	pthread_mutex_unlock(&nv->mu);
 }
@@ -116,10 +175,8 @@ void node_native_close_cursors(struct lnode *n)
 	pthread_mutex_lock(&nv->mu);
 	for (int i = 0; i < NODE_CURSORS_MAX; i++) {
 		struct cursor_slot *s = &nv->cursors[i];
-		if (s->id && !s->busy) {
-			node_cursor_free(n, s->c);
-			memset(s, 0, sizeof *s);
-		}
+		if (s->id && !s->busy)
+			slot_free(n, s);
 	}
 	pthread_mutex_unlock(&nv->mu);
 }
@@ -172,6 +229,7 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	    .forwarded = forwarded,
 	    .mode = QRY_RUN,
 	    .batch_rows = rows,
+	    .mem_bytes_max = run->memory_bytes,
 	};
 	struct node_cursor *c = NULL;
 	uint64_t t0 = lora_now_ns();
@@ -179,10 +237,12 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	if (*resp)
 		node_metrics_request(n, "native", (*resp)->error == NULL,
 		                     lora_now_ns() - t0);
+	int gone = 0;
 	if (c && *resp) {
-		(*resp)->cursor_id = cursor_put(n, c);
-		if ((*resp)->cursor_id == 0) {
+		(*resp)->cursor_id = cursor_put(n, c, &gone);
+		if ((*resp)->cursor_id == 0 && !gone)
 			node_cursor_free(n, c);
+		if ((*resp)->cursor_id == 0) {
 			(*resp)->has_more = 0;
 			node_resp_error(*resp, LORA_ELIMIT,
 			                "too many open cursors", 0, 0);
@@ -266,8 +326,11 @@ static void *native_main(void *arg)
 		if (rv != 0)
 			continue;
 		nng_msg *msg = nng_aio_get_msg(aio);
+		int pipe = nng_pipe_id(nng_msg_get_pipe(msg));
+		req_pipe = pipe > 0 ? (uint32_t)pipe : 0;
 		Lora__Response *resp =
 		    handle(n, nng_msg_body(msg), nng_msg_len(msg));
+		req_pipe = 0;
 		nng_msg_free(msg);
 		if (resp == NULL)
 			continue;
@@ -301,6 +364,9 @@ int node_native_start(struct lnode *n, char *errmsg)
 	if (rv == 0)
 		rv = nng_socket_set_size(nv->sock, NNG_OPT_RECVMAXSZ,
 		                         NODE_NATIVE_MSG_BYTES_MAX);
+	if (rv == 0)
+		rv = nng_pipe_notify(nv->sock, NNG_PIPE_EV_REM_POST,
+		                     pipe_removed, n);
 	if (rv == 0)
 		rv = nng_listen(nv->sock, url, NULL, 0);
 	if (rv != 0)

@@ -167,6 +167,7 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 	if (n == NULL)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	n->cfg = *cfg;
+	qry_budget_init(&n->qry_budget, cfg->query_memory_bytes);
 	init_sync(n);
 	int started = ST_NONE;
 	int rc = make_layout(n, errmsg);

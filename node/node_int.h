@@ -166,6 +166,10 @@ struct lnode {
 	/* disk guard readings: log_space (raft loop), state_space (apply) */
 	struct node_space log_space, state_space;
 
+	/* memory of running statements, shared by all of them
+	 * (query_memory_bytes); every cursor opened in node/ charges it */
+	struct qry_budget qry_budget;
+
 	struct node_writer *writer;
 	struct node_transport *transport;
 	struct node_snap_recv *snap_recv;
@@ -299,8 +303,20 @@ struct node_exec_req {
 	enum qry_mode mode;
 	uint32_t batch_rows; /* 0: all rows */
 	int kind; /* NODE_STMT_*: what the caller already parsed it to be */
+	/* lowers the statement's memory limit (statement_memory_bytes);
+	 * 0: the node's limit. Never raises it. */
+	uint64_t mem_bytes_max;
 };
 enum { NODE_STMT_UNKNOWN = 0, NODE_STMT_READ, NODE_STMT_WRITE };
+
+/* Who reads a cursor's rows (metrics labels). */
+enum node_api { NODE_API_HTTP = 0, NODE_API_NATIVE, NODE_API_COUNT };
+
+/* The limits of a statement run for req: the defaults, the node's
+ * statement_memory_bytes lowered by req->mem_bytes_max, and the node's
+ * shared budget (which outlives every cursor). */
+void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
+                     struct qry_limits *l);
 
 /* A live read cursor left over after the first batch (native protocol). */
 struct node_cursor;
@@ -317,7 +333,29 @@ void node_exec(struct lnode *n, const struct node_exec_req *req,
 /* Next batch from a cursor into resp (rows, has_more). */
 int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
                       Lora__Response *resp);
+/* Frees the cursor and its statement (and gives back its memory). */
 void node_cursor_free(struct lnode *n, struct node_cursor *c);
+
+/*
+ * Opens a read statement for the caller to pull rows from, after the wait
+ * its consistency level asks for: 0 and *out (node_cursor_free), or an
+ * error code with err filled (message, position). The cursor holds a
+ * read view and the state store until freed; api labels its rows in the
+ * metrics. Pull with node_cursor_next (qry_cursor_next's contract: rows
+ * are borrowed until the next call).
+ */
+int node_read_open(struct lnode *n, const struct node_exec_req *req, int api,
+                   struct node_cursor **out, struct qry_error *err);
+int node_cursor_next(struct node_cursor *c, const Lora__Value *const **row,
+                     int *done, struct qry_error *err);
+/* Column names, borrowed until node_cursor_free. */
+size_t node_cursor_columns(struct node_cursor *c, const char *const **names);
+/* The applied index the statement reads (its answer's bookmark). */
+uint64_t node_cursor_bookmark(const struct node_cursor *c);
+/* When the statement's time limit ends (lora_now_ms clock; 0: never). */
+uint64_t node_cursor_deadline_ms(const struct node_cursor *c);
+/* PROFILE: the plan (complete once every row was read); borrowed. */
+const Lora__Value *node_cursor_plan(struct node_cursor *c);
 
 /* Response helpers. */
 Lora__Response *node_resp_new(void);
@@ -355,6 +393,15 @@ void node_metrics_free(struct node_metrics *m);
 void node_metrics_request(struct lnode *n, const char *api, int ok,
                           uint64_t ns);
 void node_metrics_checkpoint(struct lnode *n, uint64_t ns);
+/* Rows handed to clients from read cursors (api: enum node_api). */
+void node_metrics_rows_streamed(struct lnode *n, int api, uint64_t rows);
+/* A statement stopped because its client left (closed the connection or
+ * dropped the native cursor's connection). */
+void node_metrics_client_gone(struct lnode *n, int api);
+/* A native cursor closed after NODE_CURSOR_IDLE_MS without a fetch. */
+void node_metrics_cursor_idle(struct lnode *n);
+/* Read statements with an open cursor: +1 when opened, -1 when freed. */
+void node_metrics_statements_open(struct lnode *n, int delta);
 /* Prometheus text; lora_free the result. */
 char *node_metrics_text(struct lnode *n);
 

@@ -301,7 +301,7 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	    .read_only = 0,
 	    .import_dir = import_dir,
 	};
-	qry_limits_init(&q.limits);
+	node_qry_limits(n, w->req, &q.limits);
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	if (qry_open(&q, &c, &err) != 0) {
