@@ -552,6 +552,8 @@ int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
 		return LORA_ECORRUPT;
 	p += n;
 	if (field == 5) {
+		if (wt == PB_LEN && x > (uint64_t)(end - p))
+			return LORA_ECORRUPT;
 		if (wt != PB_LEN || x != (uint64_t)(end - p))
 			return 0;
 		out->s = (const char *)p;
