@@ -15,6 +15,52 @@ static struct val param(struct qctx *c, struct expr *e)
 	return *v;
 }
 
+/*
+ * Property k of node id read straight from storage, without loading the
+ * node into the graph cache: 1 with *out (in the current arena) when done,
+ * 0 when the caller must go through g_node. Only for nodes absent from
+ * c->g.nodes: every node this statement or a pending batch created,
+ * changed or deleted is there, so an uncached node is as the view holds
+ * it. A node the view lacks also falls back (g_node reports it).
+ */
+static int node_prop_direct(struct qctx *c, uint64_t id, const char *k,
+                            struct val *out)
+{
+	if (hm_get(&c->g.nodes, id))
+		return 0;
+	struct sto_view *view = g_view(c);
+	if (!view)
+		return 0;
+	struct sto_prop_ref ref;
+	int rv = sto_view_node_prop_ref(view, id, k, &ref);
+	if (rv == LORA_ENOTFOUND)
+		return 0;
+	if (rv)
+		qerr(c, rv, "storage: node property: %s", lora_strerror(rv));
+	switch (ref.kind) {
+	case STO_REF_ABSENT:
+	case STO_REF_NULL:
+		*out = v_null();
+		return 1;
+	case STO_REF_BOOL:
+		*out = v_bool(ref.b);
+		return 1;
+	case STO_REF_INT:
+		*out = v_int(ref.i);
+		return 1;
+	case STO_REF_FLOAT:
+		*out = v_float(ref.d);
+		return 1;
+	case STO_REF_STRING:
+		*out = v_str(c, ref.s, ref.slen);
+		return 1;
+	default:
+		break;
+	}
+	/* a list, temporal, vector...: the whole node is the usual path */
+	return 0;
+}
+
 struct val prop_of(struct qctx *c, struct val v, const char *k)
 {
 	struct val *p;
@@ -22,6 +68,9 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 	case V_NULL:
 		return v_null();
 	case V_NODE: {
+		struct val r;
+		if (node_prop_direct(c, v.u.id, k, &r))
+			return r;
 		struct gnode *n = g_node(c, v.u.id);
 		if (!n || n->deleted)
 			qerr(c, LORA_ENOTFOUND,

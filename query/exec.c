@@ -126,6 +126,18 @@ static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
 	return props_match(c, pn->props, NULL, n, row);
 }
 
+/*
+ * node_ok for an unbound start node (step 0): candidates() took it from a
+ * scan or index seek of the pattern's labels, so with exactly one label and
+ * no property map or label expression, a node this statement has not
+ * touched (absent from the graph cache) is known to match without loading.
+ */
+static int scanned_ok(struct qctx *c, struct pnode *pn, uint64_t id)
+{
+	return pn->nlabels == 1 && !pn->props && !pn->lx &&
+	       !hm_get(&c->g.nodes, id);
+}
+
 static int rel_type_ok(struct prel *r, const char *type)
 {
 	if (!r->ntypes)
@@ -224,7 +236,8 @@ static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
 	}
 	if (!new_var(pn->var))
 		return; /* pre-bound to null or non-node */
-	if (!node_ok(c, pn, id, m->row))
+	if (!(step == 0 && scanned_ok(c, pn, id)) &&
+	    !node_ok(c, pn, id, m->row))
 		return;
 	m->row[pn->slot] = v_node(id);
 	expand(c, m, step + 1);
@@ -1030,4 +1043,3 @@ struct val agg_result(struct qctx *c, struct expr *a, struct aggst *s)
 	}
 	return v_float(sqrt(sq / (double)(pop ? k : k - 1)));
 }
-

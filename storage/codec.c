@@ -486,6 +486,95 @@ int sto_rec_decode(struct sto_rec *r, int edge, const uint8_t *p, size_t len)
 	return rec_decode_props(r, p, end);
 }
 
+int sto_rec_node_prop(const uint8_t *p, size_t len, uint32_t key,
+                      const uint8_t **val, size_t *vlen, uint32_t *nvec)
+{
+	const uint8_t *end = p + len;
+	uint32_t n, x;
+	*nvec = 0;
+	if (len < 1 || p[0] != REC_NODE_MAGIC)
+		return LORA_ECORRUPT;
+	p++;
+	if (get_u32(&p, end, &n) || n > (size_t)(end - p))
+		return LORA_ECORRUPT;
+	for (uint32_t i = 0; i < n; i++)
+		if (get_u32(&p, end, &x))
+			return LORA_ECORRUPT;
+	if (get_u32(&p, end, nvec) || get_u32(&p, end, &n) ||
+	    n > (size_t)(end - p) / 2)
+		return LORA_ECORRUPT;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t k, l;
+		if (get_u32(&p, end, &k) || get_u32(&p, end, &l) ||
+		    l > (size_t)(end - p))
+			return LORA_ECORRUPT;
+		if (k == key) {
+			*val = p;
+			*vlen = l;
+			return 0;
+		}
+		p += l;
+	}
+	return p == end ? LORA_ENOTFOUND : LORA_ECORRUPT;
+}
+
+/* Protobuf wire types and the Value fields decoded in place. */
+#define PB_VARINT  0
+#define PB_FIXED64 1
+#define PB_LEN     2
+
+int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
+{
+	const uint8_t *end = p + len;
+	uint64_t tag, x = 0;
+	out->kind = STO_REF_OTHER;
+	if (len == 0) { /* an empty Value is null */
+		out->kind = STO_REF_NULL;
+		return 0;
+	}
+	size_t n = sto_get_uvarint(p, end, &tag);
+	if (!n)
+		return LORA_ECORRUPT;
+	p += n;
+	uint64_t field = tag >> 3, wt = tag & 7;
+	if (field < 1 || field > 5)
+		return 0; /* another kind, or several fields: unpack it */
+	if (field == 4) {
+		if (wt != PB_FIXED64 || end - p != 8)
+			return 0;
+		for (int i = 7; i >= 0; i--)
+			x = x << 8 | p[i];
+		memcpy(&out->d, &x, 8);
+		out->kind = STO_REF_FLOAT;
+		return 0;
+	}
+	if (!(n = sto_get_uvarint(p, end, &x)))
+		return LORA_ECORRUPT;
+	p += n;
+	if (field == 5) {
+		if (wt == PB_LEN && x > (uint64_t)(end - p))
+			return LORA_ECORRUPT;
+		if (wt != PB_LEN || x != (uint64_t)(end - p))
+			return 0;
+		out->s = (const char *)p;
+		out->slen = strnlen(out->s, (size_t)x); /* as protobuf-c */
+		out->kind = STO_REF_STRING;
+		return 0;
+	}
+	if (wt != PB_VARINT || p != end)
+		return 0;
+	if (field == 1) {
+		out->kind = STO_REF_NULL;
+	} else if (field == 2) {
+		out->b = x != 0;
+		out->kind = STO_REF_BOOL;
+	} else {
+		out->i = (int64_t)(x >> 1) ^ -(int64_t)(x & 1); /* zigzag */
+		out->kind = STO_REF_INT;
+	}
+	return 0;
+}
+
 int sto_rec_encode(const struct sto_rec *r, int edge, struct lora_buf *out)
 {
 	lora_buf_reset(out);

@@ -264,6 +264,20 @@ int sto_rec_has_label(const struct sto_rec *r, uint32_t label);
 int sto_rec_add_label(struct sto_rec *r, uint32_t label);
 void sto_rec_del_label(struct sto_rec *r, uint32_t label);
 
+/*
+ * Finds property `key` in the bytes of a node record (from disk) without
+ * decoding the others: 0 with *val, *vlen (borrowed from p) when present,
+ * LORA_ENOTFOUND when the record holds no such scalar property (*nvec then
+ * says how many vector properties live in the vectors CF), LORA_ECORRUPT
+ * when the bytes up to the property are malformed.
+ */
+int sto_rec_node_prop(const uint8_t *p, size_t len, uint32_t key,
+                      const uint8_t **val, size_t *vlen, uint32_t *nvec);
+/* Decodes packed Lora__Value bytes of a scalar in place (strings borrow
+ * from p). STO_REF_OTHER in out->kind for other kinds; LORA_ECORRUPT when
+ * the bytes are malformed. */
+int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out);
+
 /* Unpacks stored value bytes: LORA_ENOMEM or LORA_ECORRUPT on failure. */
 int sto_value_unpack(const uint8_t *p, size_t len, Lora__Value **out);
 /* Packs v into a new lora_malloc buffer. */
@@ -298,6 +312,11 @@ int sto_index_dup(const Lora__CreateIndex *def, Lora__CreateIndex **out);
 /* ---- views ----------------------------------------------------------------
  */
 
+/* Property key tokens a view remembers for sto_view_node_prop, and the
+ * longest name it remembers (longer ones are looked up every time). */
+#define STO_VIEW_KEYS           8u
+#define STO_VIEW_KEY_NAME_BYTES 40u
+
 struct sto_view {
 	struct sto_store *s;
 	const rocksdb_snapshot_t *snap;
@@ -311,6 +330,14 @@ struct sto_view {
 	Lora__CreateIndex **defs;
 	size_t ndefs;
 	int defs_loaded;
+	/* sto_view_node_prop: an iterator on the nodes CF that moves forward
+	 * (NULL until first used), and the last property keys looked up. */
+	rocksdb_iterator_t *node_it;
+	struct {
+		char name[STO_VIEW_KEY_NAME_BYTES];
+		uint32_t tok;
+	} keys[STO_VIEW_KEYS];
+	unsigned nkeys, key_next;
 	uint64_t next_node, next_edge; /* read once: ids_loaded */
 	int ids_loaded;
 };

@@ -167,6 +167,50 @@ int sto_view_node(struct sto_view *v, uint64_t id, Lora__NodeValue **out);
 int sto_view_node_ex(struct sto_view *v, uint64_t id, unsigned flags,
                      Lora__NodeValue **out, uint32_t *n_vectors);
 
+/*
+ * One property of node `id`, read without decoding the node's other
+ * properties or labels. Consecutive calls for nearby ids are cheap: the
+ * view keeps one iterator on the nodes column family and moves it forward
+ * (a scan that reads p.x for every node in id order costs one step per
+ * node, not a point read). 0 with *out NULL when the node exists but has
+ * no property `key`; 0 with *out set (free with lora__value__free_unpacked
+ * and &lora_pb_allocator) when it has one, a vector property as a Value
+ * holding a vector_value; LORA_ENOTFOUND when there is no node `id`;
+ * LORA_ECORRUPT when the stored bytes do not decode.
+ */
+int sto_view_node_prop(struct sto_view *v, uint64_t id, const char *key,
+                       Lora__Value **out);
+
+/* A property read in place by sto_view_node_prop_ref. */
+enum sto_ref_kind {
+	STO_REF_ABSENT, /* the node has no such property */
+	STO_REF_NULL,
+	STO_REF_BOOL,   /* b */
+	STO_REF_INT,    /* i */
+	STO_REF_FLOAT,  /* d */
+	STO_REF_STRING, /* s, slen */
+	STO_REF_OTHER,  /* present but not one of the above (list, bytes,
+	                 * temporal, vector, ...): use sto_view_node_prop */
+};
+
+struct sto_prop_ref {
+	enum sto_ref_kind kind;
+	int b;
+	int64_t i;
+	double d;
+	const char *s; /* borrowed, not NUL-terminated: valid until the next
+	                * call on the view or sto_view_close */
+	size_t slen;
+};
+
+/*
+ * sto_view_node_prop without allocating: scalar values (null, boolean,
+ * integer, float, string) are decoded in place into *out. Same errors; a
+ * string's bytes are borrowed (see struct sto_prop_ref).
+ */
+int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
+                           struct sto_prop_ref *out);
+
 /* *exists = 1 when node `id` exists. Cheaper than sto_view_node. */
 int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists);
 

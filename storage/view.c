@@ -32,6 +32,8 @@ void sto_view_close(struct sto_view *v)
 	if (!v)
 		return;
 	lora_free(v->tnames);
+	if (v->node_it)
+		rocksdb_iter_destroy(v->node_it);
 	if (v->defs_loaded)
 		sto_indexes_free(v->defs, v->ndefs);
 	rocksdb_readoptions_destroy(v->ro);
@@ -119,6 +121,167 @@ int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists)
 	*exists = val != NULL;
 	rocksdb_free(val);
 	return rv;
+}
+
+/* ---- one property ---------------------------------------------------------
+ */
+
+/* Token of property key `key` (remembered per view); -1 when unknown.
+ * Only found tokens are remembered: a name unknown now may get a token
+ * later, and a token never changes once given. */
+static int64_t view_key_tok(struct sto_view *v, const char *key)
+{
+	size_t len = strlen(key);
+	for (unsigned i = 0; i < v->nkeys; i++)
+		if (!strcmp(v->keys[i].name, key))
+			return v->keys[i].tok;
+	int64_t t = sto_tok_find(v->s, STO_TOK_KEY, key, len);
+	if (t < 0 || len >= STO_VIEW_KEY_NAME_BYTES)
+		return t;
+	unsigned i = v->nkeys < STO_VIEW_KEYS ? v->nkeys++ : v->key_next++;
+	i %= STO_VIEW_KEYS;
+	memcpy(v->keys[i].name, key, len + 1);
+	v->keys[i].tok = (uint32_t)t;
+	return t;
+}
+
+/* Steps of Next tried before a Seek when the wanted node lies ahead. */
+#define NODE_CURSOR_STEPS 4
+
+/* Positions the view's nodes-CF iterator on node id: *p, *len are the
+ * record bytes (borrowed until the iterator moves). Moves forward with
+ * Next when the node is a few keys ahead, else seeks. */
+static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
+                       size_t *len)
+{
+	uint8_t k[8];
+	size_t klen;
+	lora_put_be64(k, id);
+	if (!v->node_it) {
+		v->node_it = rocksdb_create_iterator_cf(v->s->db, v->ro,
+		                                        v->s->cf[STO_CF_NODES]);
+		if (!v->node_it)
+			return LORA_ENOMEM;
+	}
+	rocksdb_iterator_t *it = v->node_it;
+	int steps = rocksdb_iter_valid(it) ? NODE_CURSOR_STEPS : -1;
+	for (;; steps--) {
+		if (steps < 0) {
+			rocksdb_iter_seek(it, (const char *)k, 8);
+			break;
+		}
+		const char *cur = rocksdb_iter_key(it, &klen);
+		int c = klen == 8 ? memcmp(cur, k, 8) : -1;
+		if (c == 0)
+			break;
+		if (c > 0 || steps == 0) {
+			steps = -1; /* behind the cursor, or far: seek */
+			continue;
+		}
+		rocksdb_iter_next(it);
+		if (!rocksdb_iter_valid(it))
+			break;
+	}
+	if (!rocksdb_iter_valid(it)) {
+		char *err = NULL;
+		rocksdb_iter_get_error(it, &err);
+		if (err) {
+			rocksdb_iter_destroy(it);
+			v->node_it = NULL;
+			return sto_rocks_err(err, NULL, "read node");
+		}
+		return LORA_ENOTFOUND;
+	}
+	const char *cur = rocksdb_iter_key(it, &klen);
+	if (klen != 8 || memcmp(cur, k, 8))
+		return LORA_ENOTFOUND;
+	*p = (const uint8_t *)rocksdb_iter_value(it, len);
+	return 0;
+}
+
+/* The stored bytes of property `key` of node id: 0 with *val, *vlen (a
+ * packed Value, borrowed), or with *val NULL and *vec 1 for a vector
+ * property; *val NULL and *vec 0 when the node has no such property. */
+static int node_prop_bytes(struct sto_view *v, uint64_t id, const char *key,
+                           const uint8_t **val, size_t *vlen, int *vec,
+                           int64_t *tok)
+{
+	const uint8_t *p = NULL;
+	size_t len = 0;
+	uint32_t nvec;
+	*val = NULL;
+	*vec = 0;
+	int rv = node_cursor(v, id, &p, &len);
+	if (rv)
+		return rv;
+	*tok = view_key_tok(v, key);
+	if (*tok < 0) /* no node has it; still check the record decodes */
+		rv = sto_rec_node_prop(p, len, UINT32_MAX, val, vlen, &nvec);
+	else
+		rv =
+		    sto_rec_node_prop(p, len, (uint32_t)*tok, val, vlen, &nvec);
+	if (rv != LORA_ENOTFOUND)
+		return rv;
+	*val = NULL;
+	if (*tok < 0 || !nvec)
+		return 0;
+	uint8_t vk[STO_VEC_KEY_BYTES];
+	sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, id, (uint32_t)*tok);
+	rocksdb_pinnableslice_t *ps;
+	char *err = NULL;
+	ps = rocksdb_get_pinned_cf(v->s->db, v->ro, v->s->cf[STO_CF_VECTORS],
+	                           (const char *)vk, sizeof(vk), &err);
+	if (err)
+		return sto_rocks_err(err, NULL, "read vector");
+	*vec = ps != NULL;
+	rocksdb_pinnableslice_destroy(ps);
+	return 0;
+}
+
+int sto_view_node_prop(struct sto_view *v, uint64_t id, const char *key,
+                       Lora__Value **out)
+{
+	const uint8_t *val;
+	size_t vlen;
+	int vec;
+	int64_t tok;
+	*out = NULL;
+	int rv = node_prop_bytes(v, id, key, &val, &vlen, &vec, &tok);
+	if (rv || (!val && !vec))
+		return rv;
+	if (val)
+		return sto_value_unpack(val, vlen, out);
+	Lora__Value *x = lora_malloc(sizeof(*x));
+	if (!x)
+		return LORA_ENOMEM;
+	lora__value__init(x);
+	x->kind_case = LORA__VALUE__KIND_VECTOR_VALUE;
+	rv = sto_view_vector(v, LORA__ENTITY_KIND__ENTITY_NODE, id, key,
+	                     &x->vector_value);
+	if (rv) {
+		lora_free(x);
+		return rv == LORA_ENOTFOUND ? LORA_ECORRUPT : rv;
+	}
+	*out = x;
+	return 0;
+}
+
+int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
+                           struct sto_prop_ref *out)
+{
+	const uint8_t *val;
+	size_t vlen;
+	int vec;
+	int64_t tok;
+	memset(out, 0, sizeof(*out));
+	int rv = node_prop_bytes(v, id, key, &val, &vlen, &vec, &tok);
+	if (rv)
+		return rv;
+	if (!val) {
+		out->kind = vec ? STO_REF_OTHER : STO_REF_ABSENT;
+		return 0;
+	}
+	return sto_value_ref(val, vlen, out);
 }
 
 /* Appends one property entry (key name + value) to an entry array. */
