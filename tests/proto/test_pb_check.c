@@ -1,0 +1,373 @@
+/* test_pb_check.c - value nesting limits on wire bytes and in memory
+ * (lora_pb_check, lora_value_depth, lora_batch_depth). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lora_pb.h"
+
+TCase *pb_check_tcase(void);
+
+/* ---- wire bytes built inside out ---------------------------------------
+ * Deep values are written by hand, from the innermost field outwards:
+ * protobuf-c's own pack would recurse as deeply as the value. */
+
+struct wire {
+	uint8_t *p;
+	size_t cap, start; /* the message is p[start..cap) */
+};
+
+static void w_init(struct wire *w)
+{
+	w->cap = 1024;
+	w->p = malloc(w->cap);
+	ck_assert_ptr_nonnull(w->p);
+	w->start = w->cap;
+}
+
+static void w_prepend(struct wire *w, const uint8_t *b, size_t n)
+{
+	if (w->start < n) {
+		size_t len = w->cap - w->start, cap = w->cap * 2 + n;
+		uint8_t *p = malloc(cap);
+		ck_assert_ptr_nonnull(p);
+		memcpy(p + cap - len, w->p + w->start, len);
+		free(w->p);
+		w->p = p;
+		w->cap = cap;
+		w->start = cap - len;
+	}
+	w->start -= n;
+	memcpy(w->p + w->start, b, n);
+}
+
+static void w_varint(struct wire *w, uint64_t v)
+{
+	uint8_t b[10];
+	size_t n = 0;
+	do {
+		b[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			b[n] |= 0x80;
+		n++;
+	} while (v);
+	w_prepend(w, b, n);
+}
+
+/* The whole message so far becomes length-delimited field `field`. */
+static void w_wrap(struct wire *w, unsigned field)
+{
+	w_varint(w, w->cap - w->start);
+	w_varint(w, (uint64_t)field << 3 | 2);
+}
+
+/* The Value 1 (int_value = 1, zigzag 2). */
+static void w_one(struct wire *w)
+{
+	const uint8_t b[] = {3 << 3, 2};
+	w_prepend(w, b, sizeof b);
+}
+
+/* Shapes of one nesting level around a Value. */
+enum shape { S_LIST, S_MAP, S_NODE, S_REL, S_PATH_NODE, S_MIXED };
+
+static void w_level(struct wire *w, enum shape s, int i)
+{
+	if (s == S_MIXED)
+		s = (enum shape)(i % 5);
+	switch (s) {
+	case S_LIST: /* Value{list_value: ValueList{items: v}} */
+		w_wrap(w, 1);
+		w_wrap(w, 7);
+		break;
+	case S_MAP: /* Value{map_value: ValueMap{entries: {value: v}}} */
+		w_wrap(w, 2);
+		w_wrap(w, 1);
+		w_wrap(w, 8);
+		break;
+	case S_NODE: /* Value{node_value: NodeValue{properties: ...}} */
+		w_wrap(w, 2);
+		w_wrap(w, 3);
+		w_wrap(w, 11);
+		break;
+	case S_REL:
+		w_wrap(w, 2);
+		w_wrap(w, 5);
+		w_wrap(w, 12);
+		break;
+	case S_PATH_NODE: /* a path adds nothing; its node adds one */
+		w_wrap(w, 2);
+		w_wrap(w, 3);
+		w_wrap(w, 1);
+		w_wrap(w, 13);
+		break;
+	default:
+		ck_abort();
+	}
+}
+
+/* A Value nested `depth` levels deep, in w (free w.p). */
+static void w_value(struct wire *w, enum shape s, int depth)
+{
+	w_init(w);
+	w_one(w);
+	for (int i = 0; i < depth; i++)
+		w_level(w, s, i);
+}
+
+/* Wraps a Value into a message of the given kind. */
+static void w_envelope(struct wire *w, enum lora_pb_kind kind)
+{
+	switch (kind) {
+	case LORA_PB_VALUE:
+		break;
+	case LORA_PB_VALUE_MAP: /* ValueMap{entries: {value: v}} */
+		w_wrap(w, 2);
+		w_wrap(w, 1);
+		break;
+	case LORA_PB_REQUEST: /* Request{run: {params: {value: v}}} */
+		w_wrap(w, 2);
+		w_wrap(w, 2);
+		w_wrap(w, 1);
+		break;
+	case LORA_PB_RESPONSE: /* Response{rows: {values: v}} */
+		w_wrap(w, 1);
+		w_wrap(w, 3);
+		break;
+	case LORA_PB_MUTATION_BATCH: /* {mutations: {create_node: {properties:
+	                                {value: v}}}} */
+		w_wrap(w, 2);
+		w_wrap(w, 3);
+		w_wrap(w, 1);
+		w_wrap(w, 1);
+		break;
+	default:
+		ck_abort();
+	}
+}
+
+/* An exact-size heap copy, so that ASan sees any read past the end. */
+static uint8_t *w_copy(const struct wire *w, size_t *len)
+{
+	*len = w->cap - w->start;
+	uint8_t *b = malloc(*len ? *len : 1);
+	ck_assert_ptr_nonnull(b);
+	memcpy(b, w->p + w->start, *len);
+	return b;
+}
+
+static int check_wire(const struct wire *w, enum lora_pb_kind kind, int max)
+{
+	size_t len;
+	uint8_t *b = w_copy(w, &len);
+	int rc = lora_pb_check(kind, b, len, max);
+	free(b);
+	return rc;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+/* Every shape and envelope: at the limit passes, one past is refused. */
+START_TEST(wire_depth_at_and_past_the_limit)
+{
+	const int max = LORA_VALUE_DEPTH_MAX;
+	for (int kind = 0; kind < LORA_PB_KINDS; kind++)
+		for (int s = S_LIST; s <= S_MIXED; s++) {
+			struct wire w;
+			w_value(&w, (enum shape)s, max);
+			w_envelope(&w, (enum lora_pb_kind)kind);
+			ck_assert_msg(check_wire(&w, kind, max) == 0,
+			              "kind %d shape %d at the limit", kind, s);
+			free(w.p);
+			w_value(&w, (enum shape)s, max + 1);
+			w_envelope(&w, (enum lora_pb_kind)kind);
+			ck_assert_msg(check_wire(&w, kind, max) == LORA_ELIMIT,
+			              "kind %d shape %d past the limit", kind,
+			              s);
+			free(w.p);
+		}
+}
+END_TEST
+
+/* The bytes that overflowed the stack in protobuf-c: refused at once. */
+START_TEST(wire_depth_20000_is_refused_without_recursion)
+{
+	struct wire w;
+	w_value(&w, S_LIST, 20000);
+	w_envelope(&w, LORA_PB_REQUEST);
+	ck_assert_int_eq(check_wire(&w, LORA_PB_REQUEST, LORA_VALUE_DEPTH_MAX),
+	                 LORA_ELIMIT);
+	ck_assert_int_eq(check_wire(&w, LORA_PB_REQUEST, LORA_RESULT_DEPTH_MAX),
+	                 LORA_ELIMIT);
+	free(w.p);
+}
+END_TEST
+
+/* What passes unpacks, and the decoded value has the depth counted on the
+ * wire. */
+START_TEST(wire_depth_matches_decoded_depth)
+{
+	for (int s = S_LIST; s <= S_MIXED; s++)
+		for (int d = 0; d <= LORA_VALUE_DEPTH_MAX; d += 7) {
+			struct wire w;
+			w_value(&w, (enum shape)s, d);
+			size_t len;
+			uint8_t *b = w_copy(&w, &len);
+			ck_assert_int_eq(
+			    lora_pb_check(LORA_PB_VALUE, b, len, d), 0);
+			if (d > 0)
+				ck_assert_int_eq(
+				    lora_pb_check(LORA_PB_VALUE, b, len, d - 1),
+				    LORA_ELIMIT);
+			Lora__Value *v =
+			    lora__value__unpack(&lora_pb_allocator, len, b);
+			ck_assert_ptr_nonnull(v);
+			ck_assert_int_eq(lora_value_depth(v, d), d);
+			if (d > 0)
+				ck_assert_int_eq(lora_value_depth(v, d - 1), d);
+			lora__value__free_unpacked(v, &lora_pb_allocator);
+			free(b);
+			free(w.p);
+		}
+}
+END_TEST
+
+/* Malformed bytes: an error, and never a read past the end (every prefix
+ * of a valid message is checked from an exact-size buffer). */
+START_TEST(wire_malformed_bytes_are_refused)
+{
+	struct wire w;
+	w_value(&w, S_MIXED, 9);
+	w_envelope(&w, LORA_PB_MUTATION_BATCH);
+	size_t len;
+	uint8_t *full = w_copy(&w, &len);
+	for (size_t cut = 0; cut < len; cut++) {
+		uint8_t *b = malloc(cut ? cut : 1);
+		memcpy(b, full, cut);
+		int rc = lora_pb_check(LORA_PB_MUTATION_BATCH, b, cut, 64);
+		ck_assert(rc == 0 || rc == LORA_ECORRUPT);
+		if (rc == 0) { /* a prefix can be whole fields */
+			Lora__MutationBatch *m = lora__mutation_batch__unpack(
+			    &lora_pb_allocator, cut, b);
+			if (m)
+				lora__mutation_batch__free_unpacked(
+				    m, &lora_pb_allocator);
+		}
+		free(b);
+	}
+	free(full);
+	free(w.p);
+
+	static const struct {
+		const char *what;
+		uint8_t b[12];
+		size_t n;
+	} bad[] = {
+	    {"length past the end", {7 << 3 | 2, 5, 1 << 3 | 2, 0}, 4},
+	    {"child longer than parent",
+	     {7 << 3 | 2, 2, 1 << 3 | 2, 3, 0, 0, 0},
+	     7},
+	    {"field number 0", {0 << 3 | 0, 1}, 2},
+	    {"start group", {1 << 3 | 3, 0}, 2},
+	    {"end group", {1 << 3 | 4}, 1},
+	    {"wire type 6", {1 << 3 | 6, 0}, 2},
+	    {"list as a varint", {7 << 3 | 0, 1}, 2},
+	    {"truncated fixed64", {4 << 3 | 1, 0, 0, 0}, 4},
+	    {"truncated fixed32", {4 << 3 | 5, 0, 0}, 3},
+	    {"varint past 64 bits",
+	     {3 << 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	      0x7f},
+	     11},
+	    {"truncated tag", {0x80}, 1},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint8_t *b = malloc(bad[i].n);
+		memcpy(b, bad[i].b, bad[i].n);
+		ck_assert_msg(lora_pb_check(LORA_PB_VALUE, b, bad[i].n, 64) ==
+		                  LORA_ECORRUPT,
+		              "%s", bad[i].what);
+		free(b);
+	}
+	/* Well-formed: unknown fields of every wire type, strings, bytes,
+	 * vectors and temporals are skipped whole. */
+	const uint8_t ok[] = {
+	    14 << 3 | 0, 0x81, 0x01,                         /* varint */
+	    15 << 3 | 1, 1,    2,          3, 4, 5, 6, 7, 8, /* i64 */
+	    0x85,        0x01, 1,          2, 3, 4,          /* field 16, i32 */
+	    9 << 3 | 2,  2,    1 << 3 | 0, 1,                /* vector */
+	    5 << 3 | 2,  1,    'x'};                         /* string */
+	ck_assert_int_eq(lora_pb_check(LORA_PB_VALUE, ok, sizeof ok, 0), 0);
+	ck_assert_int_eq(lora_pb_check(LORA_PB_VALUE, NULL, 0, 0), 0);
+}
+END_TEST
+
+/* A value built in memory (as the engine builds one) 20,000 deep: the
+ * depth walk stops past its limit instead of following it down. */
+START_TEST(memory_depth_stops_past_the_limit)
+{
+	enum { DEEP = 20000 };
+	Lora__Value *vals = calloc(DEEP + 1, sizeof *vals);
+	Lora__ValueList *lists = calloc(DEEP, sizeof *lists);
+	Lora__Value **items = calloc(DEEP, sizeof *items);
+	for (int i = 0; i <= DEEP; i++)
+		lora__value__init(&vals[i]);
+	for (int i = 0; i < DEEP; i++) {
+		lora__value_list__init(&lists[i]);
+		items[i] = &vals[i + 1];
+		lists[i].items = &items[i];
+		lists[i].n_items = 1;
+		vals[i].kind_case = LORA__VALUE__KIND_LIST_VALUE;
+		vals[i].list_value = &lists[i];
+	}
+	ck_assert_int_eq(lora_value_depth(&vals[0], LORA_VALUE_DEPTH_MAX),
+	                 LORA_VALUE_DEPTH_MAX + 1);
+	ck_assert_int_eq(lora_value_depth(&vals[DEEP - LORA_VALUE_DEPTH_MAX],
+	                                  LORA_VALUE_DEPTH_MAX),
+	                 LORA_VALUE_DEPTH_MAX);
+	ck_assert_int_eq(lora_value_depth(NULL, 0), 0);
+
+	/* A batch carrying it as a property, a set property or an edge's. */
+	Lora__Property prop = LORA__PROPERTY__INIT, *props[] = {&prop};
+	prop.key = "p";
+	prop.value = &vals[0];
+	Lora__CreateNode cn = LORA__CREATE_NODE__INIT;
+	Lora__CreateEdge ce = LORA__CREATE_EDGE__INIT;
+	Lora__SetProperty sp = LORA__SET_PROPERTY__INIT;
+	Lora__Mutation m = LORA__MUTATION__INIT, *ms[] = {&m};
+	Lora__MutationBatch b = LORA__MUTATION_BATCH__INIT;
+	b.mutations = ms;
+	b.n_mutations = 1;
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 0); /* op not set */
+	cn.properties = props;
+	cn.n_properties = 1;
+	m.op_case = LORA__MUTATION__OP_CREATE_NODE;
+	m.create_node = &cn;
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 65);
+	prop.value = &vals[DEEP - 3];
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 3);
+	ce.properties = props;
+	ce.n_properties = 1;
+	m.op_case = LORA__MUTATION__OP_CREATE_EDGE;
+	m.create_edge = &ce;
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 3);
+	sp.value = &vals[0];
+	m.op_case = LORA__MUTATION__OP_SET_PROPERTY;
+	m.set_property = &sp;
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 65);
+	free(vals);
+	free(lists);
+	free(items);
+}
+END_TEST
+
+TCase *pb_check_tcase(void)
+{
+	TCase *tc = tcase_create("nesting");
+	tcase_add_test(tc, wire_depth_at_and_past_the_limit);
+	tcase_add_test(tc, wire_depth_20000_is_refused_without_recursion);
+	tcase_add_test(tc, wire_depth_matches_decoded_depth);
+	tcase_add_test(tc, wire_malformed_bytes_are_refused);
+	tcase_add_test(tc, memory_depth_stops_past_the_limit);
+	return tc;
+}
