@@ -29,10 +29,13 @@ extern ProtobufCAllocator lora_pb_allocator;
  * the map of its properties; a path adds nothing beyond them): 1 and "a"
  * have depth 0, [1] and {a: 1} depth 1, [[1]] and {a: [1]} depth 2.
  *
- * Values coming in (parameters, mutations, stored properties) are held to
- * LORA_VALUE_DEPTH_MAX. Values going out (result rows, plans) may hold
- * stored properties inside an engine-built value and a node: they are held
- * to LORA_RESULT_DEPTH_MAX.
+ * Values coming in (parameters, mutations) are held to
+ * LORA_VALUE_DEPTH_MAX. Values going out (result rows, plans) and values
+ * read back from disk are held to the looser LORA_RESULT_DEPTH_MAX: a node
+ * or relationship adds a level around an engine-built value, an EXPLAIN
+ * plan nests two levels per clause, and a value an older version stored
+ * deeper must stay readable. Either bound keeps protobuf-c's recursion
+ * within a few hundred frames.
  */
 #define LORA_RESULT_DEPTH_MAX (2 * LORA_VALUE_DEPTH_MAX + 2)
 

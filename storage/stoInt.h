@@ -264,7 +264,8 @@ int sto_rec_has_label(const struct sto_rec *r, uint32_t label);
 int sto_rec_add_label(struct sto_rec *r, uint32_t label);
 void sto_rec_del_label(struct sto_rec *r, uint32_t label);
 
-/* Unpacks stored value bytes: LORA_ENOMEM or LORA_ECORRUPT on failure. */
+/* Unpacks stored value bytes: LORA_ENOMEM or LORA_ECORRUPT on failure
+ * (bytes that do not decode, or nest deeper than LORA_RESULT_DEPTH_MAX). */
 int sto_value_unpack(const uint8_t *p, size_t len, Lora__Value **out);
 /* Packs v into a new lora_malloc buffer. */
 int sto_value_pack(const Lora__Value *v, uint8_t **out, size_t *len);
