@@ -9,9 +9,10 @@
 
 #include "query.h"
 
-/* Encoding recurses once per list, map, node or relationship: values
- * deeper than LORA_RESULT_DEPTH_MAX (which node_value_dup refuses before
- * they get here) give NULL. `depth` counts the levels around a value. */
+/* Encoding recurses once per list, map, node or relationship: a value
+ * deeper than LORA_RESULT_DEPTH_MAX (node_value_dup refuses those before
+ * they get here) gives NULL, as does running out of memory, never a part
+ * of the value. `depth` counts the levels around a value. */
 static json_t *from_value(const Lora__Value *v, int depth);
 
 static json_t *entries_obj(Lora__MapEntry **e, size_t n, int depth)
@@ -19,30 +20,52 @@ static json_t *entries_obj(Lora__MapEntry **e, size_t n, int depth)
 	if (depth > LORA_RESULT_DEPTH_MAX)
 		return NULL;
 	json_t *o = json_object();
-	for (size_t i = 0; o && i < n; i++)
-		json_object_set_new(o, e[i]->key ? e[i]->key : "",
-		                    from_value(e[i]->value, depth));
+	for (size_t i = 0; o && i < n; i++) {
+		json_t *x = from_value(e[i]->value, depth);
+		if (x == NULL ||
+		    json_object_set_new(o, e[i]->key ? e[i]->key : "", x)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
 	return o;
 }
 
 static json_t *node_obj(const Lora__NodeValue *n, int depth)
 {
+	json_t *props = entries_obj(n->properties, n->n_properties, depth + 1);
+	if (props == NULL)
+		return NULL;
 	json_t *labels = json_array();
 	for (size_t i = 0; labels && i < n->n_labels; i++)
 		json_array_append_new(labels, json_string(n->labels[i]));
-	return json_pack(
-	    "{s:I,s:s,s:o*,s:o*}", "id", (json_int_t)n->id, "kind", "node",
-	    "labels", labels, "properties",
-	    entries_obj(n->properties, n->n_properties, depth + 1));
+	return json_pack("{s:I,s:s,s:o*,s:o}", "id", (json_int_t)n->id, "kind",
+	                 "node", "labels", labels, "properties", props);
 }
 
 static json_t *rel_obj(const Lora__RelValue *r, int depth)
 {
-	return json_pack(
-	    "{s:I,s:s,s:I,s:I,s:s,s:o*}", "id", (json_int_t)r->id, "kind",
-	    "relationship", "startId", (json_int_t)r->start_id, "endId",
-	    (json_int_t)r->end_id, "type", r->type ? r->type : "", "properties",
-	    entries_obj(r->properties, r->n_properties, depth + 1));
+	json_t *props = entries_obj(r->properties, r->n_properties, depth + 1);
+	if (props == NULL)
+		return NULL;
+	return json_pack("{s:I,s:s,s:I,s:I,s:s,s:o}", "id", (json_int_t)r->id,
+	                 "kind", "relationship", "startId",
+	                 (json_int_t)r->start_id, "endId",
+	                 (json_int_t)r->end_id, "type", r->type ? r->type : "",
+	                 "properties", props);
+}
+
+/* Appends x to array a; when either is NULL or that fails, frees both
+ * (json_array_append_new takes x even when it fails) and gives NULL. */
+static json_t *append(json_t *a, json_t *x)
+{
+	if (a == NULL || x == NULL || json_array_append_new(a, x) != 0) {
+		if (a == NULL)
+			json_decref(x);
+		json_decref(a);
+		return NULL;
+	}
+	return a;
 }
 
 static const char *coord_names[] = {"FLOAT64",   "FLOAT32",   "INTEGER64",
@@ -67,10 +90,15 @@ static json_t *path_obj(const Lora__PathValue *p, int depth)
 {
 	json_t *ns = json_array(), *rs = json_array();
 	for (size_t i = 0; ns && i < p->n_nodes; i++)
-		json_array_append_new(ns, node_obj(p->nodes[i], depth));
+		ns = append(ns, node_obj(p->nodes[i], depth));
 	for (size_t i = 0; rs && i < p->n_rels; i++)
-		json_array_append_new(rs, rel_obj(p->rels[i], depth));
-	return json_pack("{s:s,s:o*,s:o*}", "kind", "path", "nodes", ns,
+		rs = append(rs, rel_obj(p->rels[i], depth));
+	if (ns == NULL || rs == NULL) {
+		json_decref(ns);
+		json_decref(rs);
+		return NULL;
+	}
+	return json_pack("{s:s,s:o,s:o}", "kind", "path", "nodes", ns,
 	                 "relationships", rs);
 }
 
@@ -117,8 +145,7 @@ static json_t *from_value(const Lora__Value *v, int depth)
 		json_t *a = json_array();
 		const Lora__ValueList *l = v->list_value;
 		for (size_t i = 0; a && l && i < l->n_items; i++)
-			json_array_append_new(
-			    a, from_value(l->items[i], depth + 1));
+			a = append(a, from_value(l->items[i], depth + 1));
 		return a;
 	}
 	case LORA__VALUE__KIND_MAP_VALUE:

@@ -5,155 +5,17 @@
 #include <string.h>
 
 #include "lora_pb.h"
+#include "wire_build.h"
 
 TCase *pb_check_tcase(void);
-
-/* ---- wire bytes built inside out ---------------------------------------
- * Deep values are written by hand, from the innermost field outwards:
- * protobuf-c's own pack would recurse as deeply as the value. */
-
-struct wire {
-	uint8_t *p;
-	size_t cap, start; /* the message is p[start..cap) */
-};
-
-static void w_init(struct wire *w)
-{
-	w->cap = 1024;
-	w->p = malloc(w->cap);
-	ck_assert_ptr_nonnull(w->p);
-	w->start = w->cap;
-}
-
-static void w_prepend(struct wire *w, const uint8_t *b, size_t n)
-{
-	if (w->start < n) {
-		size_t len = w->cap - w->start, cap = w->cap * 2 + n;
-		uint8_t *p = malloc(cap);
-		ck_assert_ptr_nonnull(p);
-		memcpy(p + cap - len, w->p + w->start, len);
-		free(w->p);
-		w->p = p;
-		w->cap = cap;
-		w->start = cap - len;
-	}
-	w->start -= n;
-	memcpy(w->p + w->start, b, n);
-}
-
-static void w_varint(struct wire *w, uint64_t v)
-{
-	uint8_t b[10];
-	size_t n = 0;
-	do {
-		b[n] = (uint8_t)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			b[n] |= 0x80;
-		n++;
-	} while (v);
-	w_prepend(w, b, n);
-}
-
-/* The whole message so far becomes length-delimited field `field`. */
-static void w_wrap(struct wire *w, unsigned field)
-{
-	w_varint(w, w->cap - w->start);
-	w_varint(w, (uint64_t)field << 3 | 2);
-}
-
-/* The Value 1 (int_value = 1, zigzag 2). */
-static void w_one(struct wire *w)
-{
-	const uint8_t b[] = {3 << 3, 2};
-	w_prepend(w, b, sizeof b);
-}
-
-/* Shapes of one nesting level around a Value. */
-enum shape { S_LIST, S_MAP, S_NODE, S_REL, S_PATH_NODE, S_MIXED };
-
-static void w_level(struct wire *w, enum shape s, int i)
-{
-	if (s == S_MIXED)
-		s = (enum shape)(i % 5);
-	switch (s) {
-	case S_LIST: /* Value{list_value: ValueList{items: v}} */
-		w_wrap(w, 1);
-		w_wrap(w, 7);
-		break;
-	case S_MAP: /* Value{map_value: ValueMap{entries: {value: v}}} */
-		w_wrap(w, 2);
-		w_wrap(w, 1);
-		w_wrap(w, 8);
-		break;
-	case S_NODE: /* Value{node_value: NodeValue{properties: ...}} */
-		w_wrap(w, 2);
-		w_wrap(w, 3);
-		w_wrap(w, 11);
-		break;
-	case S_REL:
-		w_wrap(w, 2);
-		w_wrap(w, 5);
-		w_wrap(w, 12);
-		break;
-	case S_PATH_NODE: /* a path adds nothing; its node adds one */
-		w_wrap(w, 2);
-		w_wrap(w, 3);
-		w_wrap(w, 1);
-		w_wrap(w, 13);
-		break;
-	default:
-		ck_abort();
-	}
-}
-
-/* A Value nested `depth` levels deep, in w (free w.p). */
-static void w_value(struct wire *w, enum shape s, int depth)
-{
-	w_init(w);
-	w_one(w);
-	for (int i = 0; i < depth; i++)
-		w_level(w, s, i);
-}
-
-/* Wraps a Value into a message of the given kind. */
-static void w_envelope(struct wire *w, enum lora_pb_kind kind)
-{
-	switch (kind) {
-	case LORA_PB_VALUE:
-		break;
-	case LORA_PB_VALUE_MAP: /* ValueMap{entries: {value: v}} */
-		w_wrap(w, 2);
-		w_wrap(w, 1);
-		break;
-	case LORA_PB_REQUEST: /* Request{run: {params: {value: v}}} */
-		w_wrap(w, 2);
-		w_wrap(w, 2);
-		w_wrap(w, 1);
-		break;
-	case LORA_PB_RESPONSE: /* Response{rows: {values: v}} */
-		w_wrap(w, 1);
-		w_wrap(w, 3);
-		break;
-	case LORA_PB_MUTATION_BATCH: /* {mutations: {create_node: {properties:
-	                                {value: v}}}} */
-		w_wrap(w, 2);
-		w_wrap(w, 3);
-		w_wrap(w, 1);
-		w_wrap(w, 1);
-		break;
-	default:
-		ck_abort();
-	}
-}
 
 /* An exact-size heap copy, so that ASan sees any read past the end. */
 static uint8_t *w_copy(const struct wire *w, size_t *len)
 {
-	*len = w->cap - w->start;
+	*len = wb_len(w);
 	uint8_t *b = malloc(*len ? *len : 1);
 	ck_assert_ptr_nonnull(b);
-	memcpy(b, w->p + w->start, *len);
+	memcpy(b, wb_data(w), *len);
 	return b;
 }
 
@@ -173,19 +35,19 @@ START_TEST(wire_depth_at_and_past_the_limit)
 {
 	const int max = LORA_VALUE_DEPTH_MAX;
 	for (int kind = 0; kind < LORA_PB_KINDS; kind++)
-		for (int s = S_LIST; s <= S_MIXED; s++) {
+		for (int s = WB_LIST; s <= WB_MIXED; s++) {
 			struct wire w;
-			w_value(&w, (enum shape)s, max);
-			w_envelope(&w, (enum lora_pb_kind)kind);
+			wb_value(&w, (enum wb_shape)s, max);
+			wb_envelope(&w, (enum lora_pb_kind)kind);
 			ck_assert_msg(check_wire(&w, kind, max) == 0,
 			              "kind %d shape %d at the limit", kind, s);
-			free(w.p);
-			w_value(&w, (enum shape)s, max + 1);
-			w_envelope(&w, (enum lora_pb_kind)kind);
+			wb_free(&w);
+			wb_value(&w, (enum wb_shape)s, max + 1);
+			wb_envelope(&w, (enum lora_pb_kind)kind);
 			ck_assert_msg(check_wire(&w, kind, max) == LORA_ELIMIT,
 			              "kind %d shape %d past the limit", kind,
 			              s);
-			free(w.p);
+			wb_free(&w);
 		}
 }
 END_TEST
@@ -194,13 +56,13 @@ END_TEST
 START_TEST(wire_depth_20000_is_refused_without_recursion)
 {
 	struct wire w;
-	w_value(&w, S_LIST, 20000);
-	w_envelope(&w, LORA_PB_REQUEST);
+	wb_value(&w, WB_LIST, 20000);
+	wb_envelope(&w, LORA_PB_REQUEST);
 	ck_assert_int_eq(check_wire(&w, LORA_PB_REQUEST, LORA_VALUE_DEPTH_MAX),
 	                 LORA_ELIMIT);
 	ck_assert_int_eq(check_wire(&w, LORA_PB_REQUEST, LORA_RESULT_DEPTH_MAX),
 	                 LORA_ELIMIT);
-	free(w.p);
+	wb_free(&w);
 }
 END_TEST
 
@@ -208,10 +70,10 @@ END_TEST
  * wire. */
 START_TEST(wire_depth_matches_decoded_depth)
 {
-	for (int s = S_LIST; s <= S_MIXED; s++)
+	for (int s = WB_LIST; s <= WB_MIXED; s++)
 		for (int d = 0; d <= LORA_VALUE_DEPTH_MAX; d += 7) {
 			struct wire w;
-			w_value(&w, (enum shape)s, d);
+			wb_value(&w, (enum wb_shape)s, d);
 			size_t len;
 			uint8_t *b = w_copy(&w, &len);
 			ck_assert_int_eq(
@@ -228,7 +90,7 @@ START_TEST(wire_depth_matches_decoded_depth)
 				ck_assert_int_eq(lora_value_depth(v, d - 1), d);
 			lora__value__free_unpacked(v, &lora_pb_allocator);
 			free(b);
-			free(w.p);
+			wb_free(&w);
 		}
 }
 END_TEST
@@ -238,8 +100,8 @@ END_TEST
 START_TEST(wire_malformed_bytes_are_refused)
 {
 	struct wire w;
-	w_value(&w, S_MIXED, 9);
-	w_envelope(&w, LORA_PB_MUTATION_BATCH);
+	wb_value(&w, WB_MIXED, 9);
+	wb_envelope(&w, LORA_PB_MUTATION_BATCH);
 	size_t len;
 	uint8_t *full = w_copy(&w, &len);
 	for (size_t cut = 0; cut < len; cut++) {
@@ -257,7 +119,7 @@ START_TEST(wire_malformed_bytes_are_refused)
 		free(b);
 	}
 	free(full);
-	free(w.p);
+	wb_free(&w);
 
 	static const struct {
 		const char *what;
