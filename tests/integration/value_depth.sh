@@ -11,6 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.62 "$1"
 NATIVE=$2
+INJECT=$3
 P=$(it_peers 3)
 it_start_all 3 "$P" || it_done
 L=$(it_leader 1)
@@ -128,4 +129,32 @@ for i in 1 2 3; do
 	it_query "$i" "$readback"
 	it_check "after restart node $i has Deep nodes 1, 2 and 5" keys
 done
+
+# -- a log holding entries that must be rejected: no crash, on any restart
+it_stop 1 && it_stop 2 && it_stop 3 || it_fail "the cluster stopped with an error"
+it_start 9 "9@$IT_NET.9:4749" || it_done
+it_query 9 '{"query":"CREATE (:Before)"}'
+it_check "node 9 takes a write" [ "$IT_STATUS" = 200 ]
+it_stop 9 || it_fail "node 9 stopped with an error"
+LOG9="$IT_DIR/n9/raftlog"
+i1=$("$INJECT" "$LOG9" 1000 20000) && i2=$("$INJECT" "$LOG9" 1001 garbage) &&
+	i3=$("$INJECT" "$LOG9" 1002 64)
+it_check "entries $i1 (20,000 deep), $i2 (garbage), $i3 (64 deep) injected" [ -n "$i3" ]
+count9() {
+	it_query 9 '{"query":"MATCH (n) RETURN count(n) AS c, collect(id(n)) AS ids","consistency":"linearizable"}'
+	grep -q '"c":2,' <<<"$IT_BODY" && grep -q '1002' <<<"$IT_BODY"
+}
+deep9() {
+	it_query 9 '{"query":"MATCH (n) WHERE id(n) = 1002 RETURN n.p AS p","consistency":"linearizable"}'
+	[ "$(brackets "$IT_BODY")" = 66 ]
+}
+for round in 1 2; do
+	it_start 9 "9@$IT_NET.9:4749" || it_done
+	it_check "round $round: node 9 leads" [ "$(it_leader 9)" = 9 ]
+	it_check "round $round: node 9 serves with the entries applied or rejected" count9
+	it_check "round $round: the 64-deep value reads back" deep9
+	it_stop 9 || it_fail "node 9 stopped with an error"
+done
+it_check "the log says why entries $i1 and $i2 were rejected" \
+	bash -c 'grep -q "entry $2 rejected: a property value nests deeper than 64" "$1" && grep -q "entry $3 rejected: mutation batch does not decode" "$1"' _ "$IT_DIR/n9.log" "$i1" "$i2"
 it_done
