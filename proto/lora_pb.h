@@ -42,7 +42,7 @@ extern ProtobufCAllocator lora_pb_allocator;
 /* Top-level messages lora_pb_check walks: those that can carry a Value. */
 enum lora_pb_kind {
 	LORA_PB_VALUE,          /* lora.Value */
-	LORA_PB_VALUE_MAP,      /* lora.ValueMap */
+	LORA_PB_VALUE_MAP,      /* lora.ValueMap, a map value: one level */
 	LORA_PB_REQUEST,        /* lora.Request: run parameters */
 	LORA_PB_RESPONSE,       /* lora.Response: result rows */
 	LORA_PB_MUTATION_BATCH, /* lora.MutationBatch: property values */

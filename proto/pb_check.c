@@ -152,9 +152,11 @@ int lora_pb_check(enum lora_pb_kind kind, const uint8_t *buf, size_t len,
 	LORA_ASSERT(depth_max >= 0 && depth_max <= LORA_RESULT_DEPTH_MAX);
 	LORA_ASSERT(buf != NULL || len == 0);
 	struct pb_frame st[PB_STACK_MAX];
-	int top = 0, depth = 0;
+	int top = 0, depth = pb_types[pb_roots[kind]].counts;
 	size_t pos = 0;
 	st[0] = (struct pb_frame){len, pb_roots[kind]};
+	if (depth > depth_max)
+		return LORA_ELIMIT; /* a ValueMap is a level itself */
 	for (;;) {
 		while (pos == st[top].end) {
 			if (top == 0)

@@ -36,13 +36,15 @@ START_TEST(wire_depth_at_and_past_the_limit)
 	const int max = LORA_VALUE_DEPTH_MAX;
 	for (int kind = 0; kind < LORA_PB_KINDS; kind++)
 		for (int s = WB_LIST; s <= WB_MIXED; s++) {
+			/* a ValueMap envelope is a map: one level itself */
+			int in = max - (kind == LORA_PB_VALUE_MAP);
 			struct wire w;
-			wb_value(&w, (enum wb_shape)s, max);
+			wb_value(&w, (enum wb_shape)s, in);
 			wb_envelope(&w, (enum lora_pb_kind)kind);
 			ck_assert_msg(check_wire(&w, kind, max) == 0,
 			              "kind %d shape %d at the limit", kind, s);
 			wb_free(&w);
-			wb_value(&w, (enum wb_shape)s, max + 1);
+			wb_value(&w, (enum wb_shape)s, in + 1);
 			wb_envelope(&w, (enum lora_pb_kind)kind);
 			ck_assert_msg(check_wire(&w, kind, max) == LORA_ELIMIT,
 			              "kind %d shape %d past the limit", kind,
@@ -161,6 +163,10 @@ START_TEST(wire_malformed_bytes_are_refused)
 	    5 << 3 | 2,  1,    'x'};                         /* string */
 	ck_assert_int_eq(lora_pb_check(LORA_PB_VALUE, ok, sizeof ok, 0), 0);
 	ck_assert_int_eq(lora_pb_check(LORA_PB_VALUE, NULL, 0, 0), 0);
+	/* found by fuzz_pb_check: a ValueMap, even empty, is a map */
+	ck_assert_int_eq(lora_pb_check(LORA_PB_VALUE_MAP, NULL, 0, 0),
+	                 LORA_ELIMIT);
+	ck_assert_int_eq(lora_pb_check(LORA_PB_VALUE_MAP, NULL, 0, 1), 0);
 }
 END_TEST
 
