@@ -316,8 +316,12 @@ static int node_call(struct lora_client *c, int i, const Lora__Request *req,
 		return transport_err(nrv);
 	}
 	m = nng_aio_get_msg(n->aio);
-	*out = lora__response__unpack(&lora_pb_allocator, nng_msg_len(m),
-	                              nng_msg_body(m));
+	/* protobuf-c recurses once per level: bound it first */
+	*out = lora_pb_check(LORA_PB_RESPONSE, nng_msg_body(m), nng_msg_len(m),
+	                     LORA_RESULT_DEPTH_MAX)
+	           ? NULL
+	           : lora__response__unpack(&lora_pb_allocator, nng_msg_len(m),
+	                                    nng_msg_body(m));
 	nng_msg_free(m);
 	if (*out == NULL) {
 		set_error(e, LORA_ECORRUPT, NULL, "%s: undecodable response",

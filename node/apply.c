@@ -278,24 +278,74 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 	}
 }
 
-/* Applies one entry; retries I/O failures until it sticks or we stop. */
+int node_batch_decode(const uint8_t *data, size_t len,
+                      Lora__MutationBatch **out, char *errmsg)
+{
+	*out = NULL;
+	int rc = lora_pb_check(LORA_PB_MUTATION_BATCH, data, len,
+	                       LORA_VALUE_DEPTH_MAX);
+	if (rc == LORA_ELIMIT)
+		return lora_errf(rc, errmsg,
+		                 "a property value nests deeper than %d lists "
+		                 "and maps (the value depth limit)",
+		                 LORA_VALUE_DEPTH_MAX);
+	for (int attempt = 0; rc == 0 && attempt < 2; attempt++) {
+		*out =
+		    lora__mutation_batch__unpack(&lora_pb_allocator, len, data);
+		if (*out)
+			return 0;
+		/* protobuf-c says NULL for bad bytes and for no memory
+		 * alike: only the first may be decided for every node. */
+		void *probe = lora_malloc(1);
+		if (probe == NULL)
+			return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+		lora_free(probe);
+	}
+	return lora_errf(LORA_ECORRUPT, errmsg,
+	                 "mutation batch does not decode");
+}
+
+/* The entry's batch (*batch NULL for an empty entry); waits out a lack of
+ * memory. Refused bytes: an error, the same on every node. */
+static int decode_entry(struct lnode *n, const struct rep_entry *e,
+                        Lora__MutationBatch **batch, char *err)
+{
+	*batch = NULL;
+	if (e->type != REP_ENTRY_NORMAL || e->len == 0)
+		return 0;
+	int rc;
+	while ((rc = node_batch_decode(e->data, e->len, batch, err)) ==
+	           LORA_ENOMEM &&
+	       !atomic_load(&n->stopping)) {
+		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (rc && rc != LORA_ENOMEM)
+		LOG_ERROR("entry %llu rejected: %s",
+		          (unsigned long long)e->index, err);
+	return rc;
+}
+
+/* Applies one entry; retries I/O failures until it sticks or we stop. An
+ * entry whose batch is refused still takes its index (an empty batch is
+ * applied in its place) and its writer learns why. */
 static void apply_one(struct lnode *n, const struct rep_entry *e)
 {
 	Lora__MutationBatch empty = LORA__MUTATION_BATCH__INIT;
 	Lora__MutationBatch *batch = NULL;
-	if (e->type == REP_ENTRY_NORMAL && e->len > 0) {
-		batch = lora__mutation_batch__unpack(&lora_pb_allocator, e->len,
-		                                     e->data);
-		if (batch == NULL)
-			LOG_ERROR("entry %llu: mutation batch does not decode; "
-			          "applied as empty",
-			          (unsigned long long)e->index);
-	}
 	char err[LORA_ERRMSG_BYTES] = "";
-	int rc = apply_retrying(n, e, batch ? batch : &empty, err);
+	int refused = decode_entry(n, e, &batch, err);
+	if (refused == LORA_ENOMEM)
+		return; /* stopping */
+	char aerr[LORA_ERRMSG_BYTES] = "";
+	int rc = apply_retrying(n, e, batch ? batch : &empty, aerr);
 	if (rc)
 		LOG_INFO("entry %llu rejected: %s",
-		         (unsigned long long)e->index, err);
+		         (unsigned long long)e->index, aerr);
+	if (refused && rc == 0)
+		rc = refused;
+	else
+		memcpy(err, aerr, sizeof err);
 	if (batch) {
 		pthread_mutex_lock(&n->apply_mu);
 		for (size_t i = 0; i < batch->n_request_ids; i++)

@@ -50,21 +50,30 @@ void node_resp_error(Lora__Response *r, int code, const char *msg,
 	}
 }
 
-Lora__Value *node_value_dup(const Lora__Value *v)
+int node_value_dup(const Lora__Value *v, int depth_max, Lora__Value **out,
+                   char *errmsg)
 {
+	*out = NULL;
 	Lora__Value null = LORA__VALUE__INIT;
 	if (v == NULL)
 		v = &null;
+	/* protobuf-c packs and unpacks recursively: bound it first. */
+	if (lora_value_depth(v, depth_max) > depth_max)
+		return lora_errf(LORA_ELIMIT, errmsg,
+		                 "value nested deeper than %d lists, maps, "
+		                 "nodes and relationships (the value depth "
+		                 "limit)",
+		                 depth_max);
 	size_t len = lora__value__get_packed_size(v);
 	uint8_t stackbuf[256];
 	uint8_t *buf = len <= sizeof stackbuf ? stackbuf : lora_malloc(len);
 	if (buf == NULL)
-		return NULL;
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	lora__value__pack(v, buf);
-	Lora__Value *c = lora__value__unpack(&lora_pb_allocator, len, buf);
+	*out = lora__value__unpack(&lora_pb_allocator, len, buf);
 	if (buf != stackbuf)
 		lora_free(buf);
-	return c;
+	return *out ? 0 : lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 }
 
 int node_resp_add_row(Lora__Response *r, const Lora__Value *const *vals,
@@ -89,9 +98,14 @@ int node_resp_add_row(Lora__Response *r, const Lora__Value *const *vals,
 	}
 	r->rows[r->n_rows++] = row;
 	for (size_t i = 0; i < n; i++) {
-		row->values[i] = node_value_dup(vals[i]);
-		if (row->values[i] == NULL)
-			return LORA_ENOMEM;
+		char msg[LORA_ERRMSG_BYTES];
+		int rc = node_value_dup(vals[i], LORA_RESULT_DEPTH_MAX,
+		                        &row->values[i], msg);
+		if (rc) {
+			lora_errwrap(rc, msg, "result column %zu", i + 1);
+			node_resp_error(r, rc, msg, 0, 0);
+			return rc;
+		}
 		row->n_values++;
 	}
 	return 0;
@@ -198,8 +212,11 @@ int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
 		if (done)
 			break;
 		rc = node_resp_add_row(resp, row, c->ncols);
-		if (rc)
+		if (rc) {
+			if (resp->error == NULL)
+				node_resp_error(resp, rc, NULL, 0, 0);
 			break;
+		}
 	}
 	if (rc == 0 && batch_rows && k == batch_rows)
 		resp->has_more = 1;
@@ -301,8 +318,13 @@ static void exec_read(struct lnode *n, const struct node_exec_req *req,
 	node_resp_set_columns(resp, names, ncols);
 	node_resp_set_bookmark(resp, sto_view_applied_index(c->view));
 	int rc = node_cursor_fetch(c, cursor ? req->batch_rows : 0, resp);
-	if (rc == 0 && plan && qry_cursor_plan(c->qc))
-		*plan = node_value_dup(qry_cursor_plan(c->qc));
+	if (rc == 0 && plan && qry_cursor_plan(c->qc)) {
+		char msg[LORA_ERRMSG_BYTES];
+		rc = node_value_dup(qry_cursor_plan(c->qc),
+		                    LORA_RESULT_DEPTH_MAX, plan, msg);
+		if (rc)
+			node_resp_error(resp, rc, msg, 0, 0);
+	}
 	if (rc == 0 && resp->has_more && cursor) {
 		*cursor = c;
 		return;

@@ -243,9 +243,14 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 		return LORA_ENOMEM;
 	}
 	if (rc == 0) {
-		Lora__Response *got = lora__response__unpack(
-		    &lora_pb_allocator, nng_msg_len(reply),
-		    nng_msg_body(reply));
+		/* a peer's bytes: bounded before protobuf-c recurses */
+		Lora__Response *got =
+		    lora_pb_check(LORA_PB_RESPONSE, nng_msg_body(reply),
+		                  nng_msg_len(reply), LORA_RESULT_DEPTH_MAX)
+		        ? NULL
+		        : lora__response__unpack(&lora_pb_allocator,
+		                                 nng_msg_len(reply),
+		                                 nng_msg_body(reply));
 		nng_msg_free(reply);
 		if (got) {
 			lora__response__free_unpacked(r, &lora_pb_allocator);

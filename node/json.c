@@ -1,6 +1,7 @@
 /* json.c - conversions between LoraDB values (protobuf) and JSON. */
 #include "json.h"
 
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,32 +9,63 @@
 
 #include "query.h"
 
-static json_t *entries_obj(Lora__MapEntry **e, size_t n)
+/* Encoding recurses once per list, map, node or relationship: a value
+ * deeper than LORA_RESULT_DEPTH_MAX (node_value_dup refuses those before
+ * they get here) gives NULL, as does running out of memory, never a part
+ * of the value. `depth` counts the levels around a value. */
+static json_t *from_value(const Lora__Value *v, int depth);
+
+static json_t *entries_obj(Lora__MapEntry **e, size_t n, int depth)
 {
+	if (depth > LORA_RESULT_DEPTH_MAX)
+		return NULL;
 	json_t *o = json_object();
-	for (size_t i = 0; o && i < n; i++)
-		json_object_set_new(o, e[i]->key ? e[i]->key : "",
-		                    node_json_from_value(e[i]->value));
+	for (size_t i = 0; o && i < n; i++) {
+		json_t *x = from_value(e[i]->value, depth);
+		if (x == NULL ||
+		    json_object_set_new(o, e[i]->key ? e[i]->key : "", x)) {
+			json_decref(o);
+			return NULL;
+		}
+	}
 	return o;
 }
 
-static json_t *node_obj(const Lora__NodeValue *n)
+static json_t *node_obj(const Lora__NodeValue *n, int depth)
 {
+	json_t *props = entries_obj(n->properties, n->n_properties, depth + 1);
+	if (props == NULL)
+		return NULL;
 	json_t *labels = json_array();
 	for (size_t i = 0; labels && i < n->n_labels; i++)
 		json_array_append_new(labels, json_string(n->labels[i]));
-	return json_pack("{s:I,s:s,s:o*,s:o*}", "id", (json_int_t)n->id, "kind",
-	                 "node", "labels", labels, "properties",
-	                 entries_obj(n->properties, n->n_properties));
+	return json_pack("{s:I,s:s,s:o*,s:o}", "id", (json_int_t)n->id, "kind",
+	                 "node", "labels", labels, "properties", props);
 }
 
-static json_t *rel_obj(const Lora__RelValue *r)
+static json_t *rel_obj(const Lora__RelValue *r, int depth)
 {
-	return json_pack(
-	    "{s:I,s:s,s:I,s:I,s:s,s:o*}", "id", (json_int_t)r->id, "kind",
-	    "relationship", "startId", (json_int_t)r->start_id, "endId",
-	    (json_int_t)r->end_id, "type", r->type ? r->type : "", "properties",
-	    entries_obj(r->properties, r->n_properties));
+	json_t *props = entries_obj(r->properties, r->n_properties, depth + 1);
+	if (props == NULL)
+		return NULL;
+	return json_pack("{s:I,s:s,s:I,s:I,s:s,s:o}", "id", (json_int_t)r->id,
+	                 "kind", "relationship", "startId",
+	                 (json_int_t)r->start_id, "endId",
+	                 (json_int_t)r->end_id, "type", r->type ? r->type : "",
+	                 "properties", props);
+}
+
+/* Appends x to array a; when either is NULL or that fails, frees both
+ * (json_array_append_new takes x even when it fails) and gives NULL. */
+static json_t *append(json_t *a, json_t *x)
+{
+	if (a == NULL || x == NULL || json_array_append_new(a, x) != 0) {
+		if (a == NULL)
+			json_decref(x);
+		json_decref(a);
+		return NULL;
+	}
+	return a;
 }
 
 static const char *coord_names[] = {"FLOAT64",   "FLOAT32",   "INTEGER64",
@@ -54,14 +86,19 @@ static json_t *vector_obj(const Lora__Vector *v)
 	                 ct < 6 ? coord_names[ct] : "UNKNOWN", "values", vals);
 }
 
-static json_t *path_obj(const Lora__PathValue *p)
+static json_t *path_obj(const Lora__PathValue *p, int depth)
 {
 	json_t *ns = json_array(), *rs = json_array();
 	for (size_t i = 0; ns && i < p->n_nodes; i++)
-		json_array_append_new(ns, node_obj(p->nodes[i]));
+		ns = append(ns, node_obj(p->nodes[i], depth));
 	for (size_t i = 0; rs && i < p->n_rels; i++)
-		json_array_append_new(rs, rel_obj(p->rels[i]));
-	return json_pack("{s:s,s:o*,s:o*}", "kind", "path", "nodes", ns,
+		rs = append(rs, rel_obj(p->rels[i], depth));
+	if (ns == NULL || rs == NULL) {
+		json_decref(ns);
+		json_decref(rs);
+		return NULL;
+	}
+	return json_pack("{s:s,s:o,s:o}", "kind", "path", "nodes", ns,
 	                 "relationships", rs);
 }
 
@@ -76,6 +113,11 @@ static json_t *formatted(const Lora__Value *v)
 }
 
 json_t *node_json_from_value(const Lora__Value *v)
+{
+	return from_value(v, 0);
+}
+
+static json_t *from_value(const Lora__Value *v, int depth)
 {
 	if (v == NULL)
 		return json_null();
@@ -98,27 +140,29 @@ json_t *node_json_from_value(const Lora__Value *v)
 		return a;
 	}
 	case LORA__VALUE__KIND_LIST_VALUE: {
+		if (depth >= LORA_RESULT_DEPTH_MAX)
+			return NULL;
 		json_t *a = json_array();
 		const Lora__ValueList *l = v->list_value;
 		for (size_t i = 0; a && l && i < l->n_items; i++)
-			json_array_append_new(
-			    a, node_json_from_value(l->items[i]));
+			a = append(a, from_value(l->items[i], depth + 1));
 		return a;
 	}
 	case LORA__VALUE__KIND_MAP_VALUE:
-		return v->map_value ? entries_obj(v->map_value->entries,
-		                                  v->map_value->n_entries)
-		                    : json_object();
+		return v->map_value
+		           ? entries_obj(v->map_value->entries,
+		                         v->map_value->n_entries, depth + 1)
+		           : json_object();
 	case LORA__VALUE__KIND_VECTOR_VALUE:
 		return vector_obj(v->vector_value);
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
 		return formatted(v);
 	case LORA__VALUE__KIND_NODE_VALUE:
-		return node_obj(v->node_value);
+		return node_obj(v->node_value, depth);
 	case LORA__VALUE__KIND_REL_VALUE:
-		return rel_obj(v->rel_value);
+		return rel_obj(v->rel_value, depth);
 	case LORA__VALUE__KIND_PATH_VALUE:
-		return path_obj(v->path_value);
+		return path_obj(v->path_value, depth);
 	default:
 		return json_null();
 	}
@@ -132,6 +176,42 @@ static Lora__Value *value_new(void)
 	if (v)
 		lora__value__init(v);
 	return v;
+}
+
+/* 2^63: doubles in [-2^63, 2^63) convert to int64_t exactly. */
+#define JSON_INT64_BOUND 9223372036854775808.0
+
+/* Coordinate i of a vector of coordinate type `type` into arr. Every
+ * conversion is checked: casting a double outside the target's range is
+ * undefined behaviour in C. */
+static int vector_coord(const json_t *x, int type, size_t i, void *arr,
+                        char *errmsg)
+{
+	if (!json_is_number(x))
+		return lora_errf(LORA_EPARAMS, errmsg,
+		                 "vector values must be numbers");
+	double d = json_number_value(x);
+	if (type == 0) {
+		((double *)arr)[i] = d;
+	} else if (type == 1) {
+		if (d > FLT_MAX || d < -FLT_MAX)
+			return lora_errf(LORA_EPARAMS, errmsg,
+			                 "vector value %zu (%g) is out of the "
+			                 "FLOAT32 range",
+			                 i, d);
+		((float *)arr)[i] = (float)d;
+	} else if (json_is_integer(x)) {
+		((int64_t *)arr)[i] = json_integer_value(x);
+	} else if (d >= -JSON_INT64_BOUND && d < JSON_INT64_BOUND &&
+	           d == floor(d)) {
+		((int64_t *)arr)[i] = (int64_t)d;
+	} else {
+		return lora_errf(LORA_EPARAMS, errmsg,
+		                 "vector value %zu (%g) is not an integer in "
+		                 "the INTEGER64 range",
+		                 i, d);
+	}
+	return 0;
 }
 
 static int vector_from_json(const json_t *j, Lora__Value *v, char *errmsg)
@@ -161,23 +241,17 @@ static int vector_from_json(const json_t *j, Lora__Value *v, char *errmsg)
 	v->vector_value = vec;
 	vec->coord_type = (Lora__VectorCoordType)type;
 	vec->dimension = (uint32_t)n;
-	int is_float = type <= 1;
-	void *arr =
-	    lora_calloc(n ? n : 1, is_float ? sizeof(double) : sizeof(int64_t));
+	size_t elem = type == 0   ? sizeof(double)
+	              : type == 1 ? sizeof(float)
+	                          : sizeof(int64_t);
+	void *arr = lora_calloc(n ? n : 1, elem);
 	if (arr == NULL)
 		return LORA_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const json_t *x = json_array_get(vals, i);
-		if (!json_is_number(x))
-			return lora_free(arr),
-			       lora_errf(LORA_EPARAMS, errmsg,
-			                 "vector values must be numbers");
-		if (type == 0)
-			((double *)arr)[i] = json_number_value(x);
-		else if (type == 1)
-			((float *)arr)[i] = (float)json_number_value(x);
-		else
-			((int64_t *)arr)[i] = (int64_t)json_number_value(x);
+		int rc =
+		    vector_coord(json_array_get(vals, i), type, i, arr, errmsg);
+		if (rc)
+			return lora_free(arr), rc;
 	}
 	if (type == 0)
 		vec->f64 = arr, vec->n_f64 = n;
@@ -188,6 +262,19 @@ static int vector_from_json(const json_t *j, Lora__Value *v, char *errmsg)
 	return 0;
 }
 
+/* A list or map opened inside `depth` others: refused past the limit
+ * (conversion recurses once per level). */
+static int depth_check(int depth, char *errmsg)
+{
+	if (depth + 1 > LORA_VALUE_DEPTH_MAX)
+		return lora_errf(LORA_EPARAMS, errmsg,
+		                 "parameter nested deeper than %d lists and "
+		                 "maps (the value depth limit)",
+		                 LORA_VALUE_DEPTH_MAX);
+	return 0;
+}
+
+/* items inside `depth` lists and maps, this one included */
 static int list_from_json(const json_t *j, Lora__Value *v, int depth,
                           char *errmsg)
 {
@@ -203,7 +290,7 @@ static int list_from_json(const json_t *j, Lora__Value *v, int depth,
 		return LORA_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		int rc = node_json_to_value(json_array_get(j, i), &l->items[i],
-		                            depth + 1, errmsg);
+		                            depth, errmsg);
 		if (rc)
 			return rc;
 		l->n_items++;
@@ -211,6 +298,8 @@ static int list_from_json(const json_t *j, Lora__Value *v, int depth,
 	return 0;
 }
 
+/* entries' values inside `depth` lists and maps, this one included (0 for
+ * the parameters object) */
 static int map_from_json(const json_t *j, Lora__ValueMap *m, int depth,
                          char *errmsg)
 {
@@ -230,7 +319,7 @@ static int map_from_json(const json_t *j, Lora__ValueMap *m, int depth,
 		e->key = lora_strdup(key);
 		if (e->key == NULL)
 			return LORA_ENOMEM;
-		int rc = node_json_to_value(val, &e->value, depth + 1, errmsg);
+		int rc = node_json_to_value(val, &e->value, depth, errmsg);
 		if (rc)
 			return rc;
 	}
@@ -263,19 +352,23 @@ static int fill_value(const json_t *j, Lora__Value *v, int depth, char *errmsg)
 		    lora_strndup(json_string_value(j), json_string_length(j));
 		return v->string_value ? 0 : LORA_ENOMEM;
 	case JSON_ARRAY:
-		return list_from_json(j, v, depth, errmsg);
+		if (depth_check(depth, errmsg))
+			return LORA_EPARAMS;
+		return list_from_json(j, v, depth + 1, errmsg);
 	case JSON_OBJECT: {
 		const char *kind =
 		    json_string_value(json_object_get(j, "kind"));
 		if (kind && !strcmp(kind, "vector"))
 			return vector_from_json(j, v, errmsg);
+		if (depth_check(depth, errmsg))
+			return LORA_EPARAMS;
 		Lora__ValueMap *m = lora_malloc(sizeof *m);
 		if (m == NULL)
 			return LORA_ENOMEM;
 		lora__value_map__init(m);
 		v->kind_case = LORA__VALUE__KIND_MAP_VALUE;
 		v->map_value = m;
-		return map_from_json(j, m, depth, errmsg);
+		return map_from_json(j, m, depth + 1, errmsg);
 	}
 	}
 	return lora_errf(LORA_EPARAMS, errmsg, "unsupported JSON value");
@@ -285,13 +378,9 @@ int node_json_to_value(const json_t *j, Lora__Value **out, int depth,
                        char *errmsg)
 {
 	*out = NULL;
-	if (depth > NODE_JSON_DEPTH_MAX)
-		return lora_errf(LORA_EPARAMS, errmsg,
-		                 "parameter nested deeper than %d",
-		                 NODE_JSON_DEPTH_MAX);
 	Lora__Value *v = value_new();
 	if (v == NULL)
-		return LORA_ENOMEM;
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	int rc = fill_value(j, v, depth, errmsg);
 	if (rc) {
 		lora__value__free_unpacked(v, &lora_pb_allocator);
@@ -346,7 +435,7 @@ static void graph_add_node(struct node_json_graph *g, const Lora__NodeValue *n)
 	if (json_object_get(g->seen_n, key))
 		return;
 	json_object_set_new(g->seen_n, key, json_true());
-	json_array_append_new(g->nodes, node_obj(n));
+	json_array_append_new(g->nodes, node_obj(n, 0));
 }
 
 static void graph_add_rel(struct node_json_graph *g, const Lora__RelValue *r)
@@ -356,12 +445,14 @@ static void graph_add_rel(struct node_json_graph *g, const Lora__RelValue *r)
 	if (json_object_get(g->seen_r, key))
 		return;
 	json_object_set_new(g->seen_r, key, json_true());
-	json_array_append_new(g->rels, rel_obj(r));
+	json_array_append_new(g->rels, rel_obj(r, 0));
 }
 
-void node_json_graph_add(struct node_json_graph *g, const Lora__Value *v)
+/* Recurses once per list or map, up to LORA_RESULT_DEPTH_MAX. */
+static void graph_add(struct node_json_graph *g, const Lora__Value *v,
+                      int depth)
 {
-	if (v == NULL)
+	if (v == NULL || depth > LORA_RESULT_DEPTH_MAX)
 		return;
 	if (v->kind_case == LORA__VALUE__KIND_NODE_VALUE) {
 		graph_add_node(g, v->node_value);
@@ -375,12 +466,18 @@ void node_json_graph_add(struct node_json_graph *g, const Lora__Value *v)
 	} else if (v->kind_case == LORA__VALUE__KIND_LIST_VALUE &&
 	           v->list_value) {
 		for (size_t i = 0; i < v->list_value->n_items; i++)
-			node_json_graph_add(g, v->list_value->items[i]);
+			graph_add(g, v->list_value->items[i], depth + 1);
 	} else if (v->kind_case == LORA__VALUE__KIND_MAP_VALUE &&
 	           v->map_value) {
 		for (size_t i = 0; i < v->map_value->n_entries; i++)
-			node_json_graph_add(g, v->map_value->entries[i]->value);
+			graph_add(g, v->map_value->entries[i]->value,
+			          depth + 1);
 	}
+}
+
+void node_json_graph_add(struct node_json_graph *g, const Lora__Value *v)
+{
+	graph_add(g, v, 0);
 }
 
 json_t *node_json_graph_take(struct node_json_graph *g)

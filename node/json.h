@@ -17,19 +17,22 @@
 
 #include "lora_pb.h"
 
-#define NODE_JSON_DEPTH_MAX 64 /* nesting of a parameter value */
-
-/* New reference, or NULL when out of memory. v borrowed (NULL -> null). */
+/* New reference, or NULL when out of memory or when v nests deeper than
+ * LORA_RESULT_DEPTH_MAX (node_value_dup refuses such values first).
+ * v borrowed (NULL -> null). */
 json_t *node_json_from_value(const Lora__Value *v);
 
 /*
  * Converts a JSON object of parameters. On success *out is owned by the
  * caller: lora__value_map__free_unpacked(*out, &lora_pb_allocator).
- * obj NULL or JSON null gives an empty map.
+ * obj NULL or JSON null gives an empty map. LORA_EPARAMS with a message
+ * for a parameter that nests deeper than LORA_VALUE_DEPTH_MAX arrays and
+ * objects, or a vector value that does not fit its coordinate type.
  */
 int node_json_to_params(const json_t *obj, Lora__ValueMap **out, char *errmsg);
 
-/* A single value; free with lora__value__free_unpacked. */
+/* A single value found inside `depth` arrays and objects (0 for a
+ * parameter itself); free with lora__value__free_unpacked. */
 int node_json_to_value(const json_t *j, Lora__Value **out, int depth,
                        char *errmsg);
 

@@ -276,17 +276,36 @@ static void handle_fetch(struct lnode *n, uint64_t id, uint32_t rows,
 	cursor_give(n, id, keep);
 }
 
+/* protobuf-c unpacks recursively: the bytes are checked first. NULL with
+ * an error code and message when they are refused or do not decode. */
+static Lora__Request *request_unpack(const uint8_t *p, size_t len, int *code,
+                                     char *msg)
+{
+	int rc = lora_pb_check(LORA_PB_REQUEST, p, len, LORA_VALUE_DEPTH_MAX);
+	if (rc == LORA_ELIMIT) {
+		*code = lora_errf(LORA_EPARAMS, msg,
+		                  "a parameter value nests deeper than %d "
+		                  "lists, maps, nodes and relationships (the "
+		                  "value depth limit)",
+		                  LORA_VALUE_DEPTH_MAX);
+		return NULL;
+	}
+	*code = lora_errf(LORA_EINVAL, msg, "request does not decode");
+	return rc ? NULL : lora__request__unpack(&lora_pb_allocator, len, p);
+}
+
 static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 {
-	Lora__Request *req = lora__request__unpack(&lora_pb_allocator, len, p);
+	int code;
+	char msg[LORA_ERRMSG_BYTES];
+	Lora__Request *req = request_unpack(p, len, &code, msg);
 	Lora__Response *resp = NULL;
 	if (req && req->kind_case == LORA__REQUEST__KIND_RUN && req->run) {
 		handle_run(n, req->run, &resp);
 	} else if ((resp = node_resp_new()) == NULL) {
 		/* out of memory: no answer */
 	} else if (req == NULL) {
-		node_resp_error(resp, LORA_EINVAL, "request does not decode", 0,
-		                0);
+		node_resp_error(resp, code, msg, 0, 0);
 	} else if (req->kind_case == LORA__REQUEST__KIND_FETCH && req->fetch) {
 		handle_fetch(n, req->fetch->cursor_id, req->fetch->batch_rows,
 		             resp);

@@ -252,6 +252,16 @@ void node_apply_stop(struct lnode *n);
 /* Hands committed entries to the apply loop (copies them; may block when
  * the queue is full). */
 void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
+/*
+ * The MutationBatch of a log entry's bytes, checked before protobuf-c
+ * (which recurses without a limit) sees them. 0 with *out (free with
+ * lora__mutation_batch__free_unpacked); LORA_ELIMIT for a value nested
+ * deeper than LORA_VALUE_DEPTH_MAX or LORA_ECORRUPT for bytes that do not
+ * decode, with a message: every node decides these alike from the bytes,
+ * and rejects the entry whole. LORA_ENOMEM when memory ran out: try again.
+ */
+int node_batch_decode(const uint8_t *data, size_t len,
+                      Lora__MutationBatch **out, char *errmsg);
 /* Waits until applied >= index: 0 or LORA_ETIMEOUT. */
 int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms);
 /* Waits until the apply queue is empty (before a snapshot install). */
@@ -361,12 +371,20 @@ const Lora__Value *node_cursor_plan(struct node_cursor *c);
 Lora__Response *node_resp_new(void);
 void node_resp_error(Lora__Response *r, int code, const char *msg,
                      uint32_t line, uint32_t column);
+/* Appends a row of copies of vals. On failure (LORA_ENOMEM, or LORA_ELIMIT
+ * for a value nested deeper than LORA_RESULT_DEPTH_MAX) returns the code,
+ * having set r's error when it could say more than the code. */
 int node_resp_add_row(Lora__Response *r, const Lora__Value *const *vals,
                       size_t n);
 int node_resp_set_columns(Lora__Response *r, const char *const *names,
                           size_t n);
 void node_resp_set_bookmark(Lora__Response *r, uint64_t index);
-Lora__Value *node_value_dup(const Lora__Value *v);
+/* A deep copy of v (NULL: a null) in *out, freed with
+ * lora__value__free_unpacked. protobuf-c copies recursively, so a value
+ * nested deeper than depth_max (see lora_value_depth) is refused with
+ * LORA_ELIMIT and a message in errmsg; LORA_ENOMEM otherwise. */
+int node_value_dup(const Lora__Value *v, int depth_max, Lora__Value **out,
+                   char *errmsg);
 /* The error code enum from a wire code string (LORA_EINTERNAL if unknown). */
 int node_err_from_code(const char *code);
 

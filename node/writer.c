@@ -321,10 +321,22 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 		rc = node_resp_add_row(w->resp, row, nc);
 	}
 	const Lora__MutationBatch *b = qry_cursor_batch(c);
+	/* Never propose what apply would refuse on every node. */
+	if (rc == 0 && b &&
+	    lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) > LORA_VALUE_DEPTH_MAX) {
+		char msg[LORA_ERRMSG_BYTES];
+		rc = lora_errf(LORA_ELIMIT, msg,
+		               "a property value nests deeper than %d lists "
+		               "and maps (the value depth limit)",
+		               LORA_VALUE_DEPTH_MAX);
+		node_resp_error(w->resp, rc, msg, 0, 0);
+	}
 	if (rc) {
-		node_resp_error(w->resp, rc,
-		                err.code ? err.message : lora_strerror(rc),
-		                err.line, err.column);
+		if (w->resp->error == NULL) /* add_row may have said more */
+			node_resp_error(w->resp, rc,
+			                err.code ? err.message
+			                         : lora_strerror(rc),
+			                err.line, err.column);
 		wreq_settle(w, rc, NULL);
 		qry_cursor_free(c);
 	} else if (b == NULL || (b->n_mutations == 0)) {

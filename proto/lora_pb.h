@@ -1,7 +1,8 @@
 /*
- * lora_pb.h - protobuf-c glue: the generated message headers and an
- * allocator that routes protobuf-c through the lora_malloc hooks, so that
- * allocation failure can be injected into decoding too.
+ * lora_pb.h - protobuf-c glue: the generated message headers, an allocator
+ * that routes protobuf-c through the lora_malloc hooks (so that allocation
+ * failure can be injected into decoding too), and the nesting checks that
+ * must pass before protobuf-c sees bytes from outside.
  */
 #ifndef LORA_PB_H
 #define LORA_PB_H
@@ -14,5 +15,64 @@
 
 /* Pass to *__unpack / *__free_unpacked. Static storage, never NULL. */
 extern ProtobufCAllocator lora_pb_allocator;
+
+/* ---- value nesting ------------------------------------------------------
+ *
+ * protobuf-c packs, unpacks and frees recursively with no depth limit, so a
+ * value nested 20,000 deep overflows the stack. Everything that decodes
+ * bytes from a client, a peer or the disk checks them with lora_pb_check
+ * first, and everything that copies an in-memory value checks it with
+ * lora_value_depth.
+ *
+ * The depth of a value is the number of lists, maps, nodes and
+ * relationships on its longest path to a leaf (a node or relationship is
+ * the map of its properties; a path adds nothing beyond them): 1 and "a"
+ * have depth 0, [1] and {a: 1} depth 1, [[1]] and {a: [1]} depth 2.
+ *
+ * Values coming in (parameters, mutations) are held to
+ * LORA_VALUE_DEPTH_MAX. Values going out (result rows, plans) and values
+ * read back from disk are held to the looser LORA_RESULT_DEPTH_MAX: a node
+ * or relationship adds a level around an engine-built value, an EXPLAIN
+ * plan nests two levels per clause, and a value an older version stored
+ * deeper must stay readable. Either bound keeps protobuf-c's recursion
+ * within a few hundred frames.
+ */
+#define LORA_RESULT_DEPTH_MAX (2 * LORA_VALUE_DEPTH_MAX + 2)
+
+/* Top-level messages lora_pb_check walks: those that can carry a Value. */
+enum lora_pb_kind {
+	LORA_PB_VALUE,          /* lora.Value */
+	LORA_PB_VALUE_MAP,      /* lora.ValueMap, a map value: one level */
+	LORA_PB_REQUEST,        /* lora.Request: run parameters */
+	LORA_PB_RESPONSE,       /* lora.Response: result rows */
+	LORA_PB_MUTATION_BATCH, /* lora.MutationBatch: property values */
+	LORA_PB_KINDS
+};
+
+/*
+ * Walks the wire bytes buf[0..len) as a message of the given kind, without
+ * recursion (an explicit stack bounded by depth_max), and returns:
+ *   0              protobuf-c may unpack them: no Value inside nests deeper
+ *                  than depth_max (0..LORA_RESULT_DEPTH_MAX), so its
+ *                  recursion is bounded;
+ *   LORA_ELIMIT    some Value nests deeper than depth_max;
+ *   LORA_ECORRUPT  not well-formed wire format: a truncated varint or
+ *                  field, a length past the end of its message, field
+ *                  number 0, a group or an unknown wire type, or a
+ *                  message-typed field whose wire type is not a length.
+ * Never reads outside buf. Bytes that pass may still fail to unpack (a bad
+ * packed array, no memory): the caller still checks protobuf-c's answer.
+ */
+int lora_pb_check(enum lora_pb_kind kind, const uint8_t *buf, size_t len,
+                  int depth_max);
+
+/* Depth of v (NULL counts as a null) as defined above, except that the
+ * walk stops at depth_max + 1 (its recursion is bounded by depth_max):
+ * a return above depth_max means "too deep". */
+int lora_value_depth(const Lora__Value *v, int depth_max);
+
+/* Depth of the deepest property value in batch b, stopping likewise at
+ * depth_max + 1. */
+int lora_batch_depth(const Lora__MutationBatch *b, int depth_max);
 
 #endif /* LORA_PB_H */

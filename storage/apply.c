@@ -347,6 +347,14 @@ static int prop_set(struct apply_ctx *c, int entity, uint64_t id,
 		return lora_errf(LORA_ETYPE, c->errmsg,
 		                 "property `%s` cannot hold a graph value",
 		                 name);
+	/* sto_value_pack recurses: a batch built in memory is bounded here,
+	 * one decoded from the log already was (node_batch_decode). */
+	if (lora_value_depth(value, LORA_VALUE_DEPTH_MAX) >
+	    LORA_VALUE_DEPTH_MAX)
+		return lora_errf(LORA_ELIMIT, c->errmsg,
+		                 "property `%s` nests deeper than %d lists and "
+		                 "maps (the value depth limit)",
+		                 name, LORA_VALUE_DEPTH_MAX);
 	if ((rv = vec_remove(c, entity, id, r, key)))
 		return rv;
 	int i = sto_rec_find_prop(r, key);

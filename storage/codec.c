@@ -286,6 +286,12 @@ uint8_t sto_enc_class(const Lora__Value *v)
 
 int sto_value_unpack(const uint8_t *p, size_t len, Lora__Value **out)
 {
+	/* Bytes from disk: bounded before protobuf-c recurses. Values are
+	 * held to LORA_VALUE_DEPTH_MAX when applied; the looser result limit
+	 * keeps a deeper one stored by an older version readable. */
+	*out = NULL;
+	if (lora_pb_check(LORA_PB_VALUE, p, len, LORA_RESULT_DEPTH_MAX))
+		return LORA_ECORRUPT;
 	*out = lora__value__unpack(&lora_pb_allocator, len, p);
 	if (*out)
 		return 0;

@@ -278,7 +278,8 @@ int sto_rec_node_prop(const uint8_t *p, size_t len, uint32_t key,
  * the bytes are malformed. */
 int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out);
 
-/* Unpacks stored value bytes: LORA_ENOMEM or LORA_ECORRUPT on failure. */
+/* Unpacks stored value bytes: LORA_ENOMEM or LORA_ECORRUPT on failure
+ * (bytes that do not decode, or nest deeper than LORA_RESULT_DEPTH_MAX). */
 int sto_value_unpack(const uint8_t *p, size_t len, Lora__Value **out);
 /* Packs v into a new lora_malloc buffer. */
 int sto_value_pack(const Lora__Value *v, uint8_t **out, size_t *len);

@@ -5,6 +5,8 @@
 
 #include "lora_pb.h"
 
+TCase *pb_check_tcase(void); /* test_pb_check.c */
+
 START_TEST(error_codes_are_stable)
 {
 	ck_assert_str_eq(lora_err_code(LORA_EPARSE), "LORA_PARSE");
@@ -181,6 +183,7 @@ int main(void)
 	tcase_add_test(tc, be64_keys_sort_like_numbers);
 	tcase_add_test(tc, mutation_batch_round_trips);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, pb_check_tcase());
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

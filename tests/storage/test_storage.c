@@ -474,6 +474,59 @@ START_TEST(rejected_batches_leave_no_trace)
 }
 END_TEST
 
+/* 1 inside depth lists, lora_malloc'd like the batch it goes into. */
+static Lora__Value *v_nested(int depth)
+{
+	Lora__Value *v = v_int(1);
+	for (int i = 0; i < depth; i++) {
+		Lora__Value *l = v_new();
+		l->kind_case = LORA__VALUE__KIND_LIST_VALUE;
+		l->list_value = lora_malloc(sizeof *l->list_value);
+		lora__value_list__init(l->list_value);
+		l->list_value->items = lora_malloc(sizeof(Lora__Value *));
+		l->list_value->items[0] = v;
+		l->list_value->n_items = 1;
+		v = l;
+	}
+	return v;
+}
+
+/* A batch from an older or buggy leader whose value nests past the limit
+ * is rejected whole, the same way on every replica: its index is taken,
+ * nothing is written, and the next batch applies. */
+START_TEST(too_deep_property_values_are_rejected)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 1, "p", v_nested(LORA_VALUE_DEPTH_MAX));
+	add_create_node(b, 2, "A", 0);
+	ck_assert_int_eq(apply(b), 0);
+	Lora__NodeValue *n = get_node(1);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_uint_eq(n->n_properties, 1);
+	ck_assert_int_eq(lora_value_depth(n->properties[0]->value, 64), 64);
+	free_node(n);
+
+	b = batch_new();
+	add_create_node(b, 3, "A", 1, "p", v_nested(LORA_VALUE_DEPTH_MAX + 1));
+	expect_rejected(b, LORA_ELIMIT);
+	b = batch_new();
+	add_set_prop(b, NODE, 2, "p", v_nested(LORA_VALUE_DEPTH_MAX + 1));
+	expect_rejected(b, LORA_ELIMIT);
+	b = batch_new();
+	add_create_edge(b, 1, "R", 1, 2, 1, "p",
+	                v_nested(LORA_VALUE_DEPTH_MAX + 1));
+	expect_rejected(b, LORA_ELIMIT);
+	ck_assert_ptr_null(get_node(3));
+
+	b = batch_new();
+	add_create_node(b, 3, "A", 1, "p", v_nested(2));
+	ck_assert_int_eq(apply(b), 0);
+	n = get_node(3);
+	ck_assert_ptr_nonnull(n);
+	free_node(n);
+}
+END_TEST
+
 /* ---- indexes
  * ------------------------------------------------------------------------- */
 
@@ -898,6 +951,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
 	tcase_add_test(t, rejected_batches_leave_no_trace);
+	tcase_add_test(t, too_deep_property_values_are_rejected);
 	tcase_add_test(t, index_seek_and_label_scan);
 	tcase_add_test(t, unique_constraint_backfill_checks_duplicates);
 	tcase_add_test(t, adjacency_by_direction_and_type);

@@ -1,0 +1,296 @@
+/* test_values.c - values where the node decodes or copies them: log entries
+ * for apply (node_batch_decode), result copies (node_value_dup) and JSON
+ * (node_json_to_params, node_json_from_value), at the nesting limit, past
+ * it, and 20,000 deep. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "node_int.h"
+#include "wire_build.h"
+
+#define DEEP 20000
+
+/* ---- log entries -------------------------------------------------------- */
+
+static int decode(const struct wire *w, size_t len, Lora__MutationBatch **b,
+                  char *msg)
+{
+	uint8_t *copy = malloc(len ? len : 1); /* exact size, for ASan */
+	memcpy(copy, wb_data(w), len);
+	int rc = node_batch_decode(copy, len, b, msg);
+	free(copy);
+	return rc;
+}
+
+START_TEST(batch_decode_bounds_depth)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	Lora__MutationBatch *b;
+	struct wire w;
+	wb_value(&w, WB_LIST, LORA_VALUE_DEPTH_MAX);
+	wb_envelope(&w, LORA_PB_MUTATION_BATCH);
+	ck_assert_int_eq(decode(&w, wb_len(&w), &b, msg), 0);
+	ck_assert_uint_eq(b->n_mutations, 1);
+	ck_assert_int_eq(lora_batch_depth(b, LORA_VALUE_DEPTH_MAX),
+	                 LORA_VALUE_DEPTH_MAX);
+	lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+	/* every prefix: refused as corrupt or decoded, never a crash */
+	for (size_t cut = 0; cut < wb_len(&w); cut++) {
+		int rc = decode(&w, cut, &b, msg);
+		ck_assert(rc == 0 || rc == LORA_ECORRUPT);
+		if (b)
+			lora__mutation_batch__free_unpacked(b,
+			                                    &lora_pb_allocator);
+	}
+	wb_free(&w);
+
+	long past[] = {LORA_VALUE_DEPTH_MAX + 1, DEEP};
+	for (int i = 0; i < 2; i++) {
+		wb_value(&w, WB_MIXED, past[i]);
+		wb_envelope(&w, LORA_PB_MUTATION_BATCH);
+		ck_assert_int_eq(decode(&w, wb_len(&w), &b, msg), LORA_ELIMIT);
+		ck_assert_ptr_null(b);
+		ck_assert_ptr_nonnull(strstr(msg, "deeper than 64"));
+		wb_free(&w);
+	}
+}
+END_TEST
+
+/* protobuf-c answers NULL for bad bytes and for no memory alike: only bad
+ * bytes may reject an entry (every node decides them alike); no memory
+ * must say so, or one node would skip an entry the others apply. */
+START_TEST(batch_decode_tells_no_memory_from_bad_bytes)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	Lora__MutationBatch *b;
+	struct wire w;
+	wb_value(&w, WB_MAP, 3);
+	wb_envelope(&w, LORA_PB_MUTATION_BATCH);
+	lora_alloc_fail_after(0, 1);
+	ck_assert_int_eq(decode(&w, wb_len(&w), &b, msg), LORA_ENOMEM);
+	lora_alloc_fail_after(-1, 0);
+	ck_assert_ptr_null(b);
+	ck_assert_int_eq(decode(&w, wb_len(&w), &b, msg), 0);
+	lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+	wb_free(&w);
+
+	/* Well-formed wire bytes protobuf-c still refuses: a packed double
+	 * array of 3 bytes in a SetVector's vector. */
+	memset(&w, 0, sizeof w);
+	const uint8_t f64[] = {4 << 3 | 2, 3, 0, 0, 0}; /* Vector.f64 */
+	wb_prepend(&w, f64, sizeof f64);
+	wb_wrap(&w, 4); /* SetVector.vector */
+	wb_wrap(&w, 9); /* Mutation.set_vector */
+	wb_wrap(&w, 1); /* MutationBatch.mutations */
+	ck_assert_int_eq(decode(&w, wb_len(&w), &b, msg), LORA_ECORRUPT);
+	ck_assert_ptr_null(b);
+	wb_free(&w);
+}
+END_TEST
+
+/* ---- result copies ------------------------------------------------------ */
+
+/* A list value nested depth deep, built in memory as the engine builds
+ * one (lora_malloc'd: free with lora__value__free_unpacked, which recurses:
+ * only for shallow ones). */
+struct chain {
+	Lora__Value *vals;
+	Lora__ValueList *lists;
+	Lora__Value **items;
+};
+
+static Lora__Value *chain_new(struct chain *c, int depth)
+{
+	c->vals = calloc((size_t)depth + 1, sizeof *c->vals);
+	c->lists = calloc((size_t)depth + 1, sizeof *c->lists);
+	c->items = calloc((size_t)depth + 1, sizeof *c->items);
+	for (int i = 0; i <= depth; i++)
+		lora__value__init(&c->vals[i]);
+	for (int i = 0; i < depth; i++) {
+		lora__value_list__init(&c->lists[i]);
+		c->items[i] = &c->vals[i + 1];
+		c->lists[i].items = &c->items[i];
+		c->lists[i].n_items = 1;
+		c->vals[i].kind_case = LORA__VALUE__KIND_LIST_VALUE;
+		c->vals[i].list_value = &c->lists[i];
+	}
+	c->vals[depth].kind_case = LORA__VALUE__KIND_INT_VALUE;
+	c->vals[depth].int_value = 1;
+	return &c->vals[0];
+}
+
+static void chain_free(struct chain *c)
+{
+	free(c->vals);
+	free(c->lists);
+	free(c->items);
+}
+
+START_TEST(value_dup_bounds_depth)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	struct chain c;
+	Lora__Value *out, *v = chain_new(&c, DEEP);
+	/* was: a stack overflow in protobuf-c under node_value_dup */
+	ck_assert_int_eq(node_value_dup(v, LORA_RESULT_DEPTH_MAX, &out, msg),
+	                 LORA_ELIMIT);
+	ck_assert_ptr_null(out);
+	ck_assert_ptr_nonnull(strstr(msg, "deeper than 130"));
+	v = &c.vals[DEEP - LORA_RESULT_DEPTH_MAX];
+	ck_assert_int_eq(node_value_dup(v, LORA_RESULT_DEPTH_MAX, &out, msg),
+	                 0);
+	ck_assert_int_eq(lora_value_depth(out, LORA_RESULT_DEPTH_MAX),
+	                 LORA_RESULT_DEPTH_MAX);
+	lora__value__free_unpacked(out, &lora_pb_allocator);
+	ck_assert_int_eq(node_value_dup(NULL, 0, &out, msg), 0);
+	ck_assert_int_eq(out->kind_case, LORA__VALUE__KIND__NOT_SET);
+	lora__value__free_unpacked(out, &lora_pb_allocator);
+
+	/* a response row with such a value: an error on the response */
+	Lora__Response *r = node_resp_new();
+	const Lora__Value *row[] = {&c.vals[DEEP - 3], &c.vals[0]};
+	ck_assert_int_eq(node_resp_add_row(r, row, 2), LORA_ELIMIT);
+	ck_assert_ptr_nonnull(r->error);
+	ck_assert_str_eq(r->error->code, "LORA_LIMIT");
+	ck_assert_ptr_nonnull(strstr(r->error->message, "result column 2"));
+	lora__response__free_unpacked(r, &lora_pb_allocator);
+
+	/* JSON encoding stops too (NULL) instead of recursing 20,000 deep */
+	json_t *j = node_json_from_value(&c.vals[0]);
+	ck_assert_ptr_null(j);
+	j = node_json_from_value(&c.vals[DEEP - 2]);
+	ck_assert_ptr_nonnull(j);
+	char *txt = json_dumps(j, JSON_COMPACT);
+	ck_assert_str_eq(txt, "[[1]]");
+	free(txt);
+	json_decref(j);
+	chain_free(&c);
+}
+END_TEST
+
+/* ---- JSON parameters ---------------------------------------------------- */
+
+/* {"p": <depth arrays (or objects) around 1>} */
+static json_t *nested_params(int depth, int objects)
+{
+	size_t n = (size_t)depth * 6 + 16;
+	char *s = malloc(n), *e = s;
+	e += sprintf(e, "{\"p\":");
+	for (int i = 0; i < depth; i++)
+		e += sprintf(e, objects ? "{\"k\":" : "[");
+	e += sprintf(e, "1");
+	for (int i = 0; i < depth; i++)
+		*e++ = objects ? '}' : ']';
+	strcpy(e, "}");
+	json_error_t je;
+	json_t *j = json_loads(s, 0, &je);
+	free(s);
+	return j;
+}
+
+START_TEST(json_params_bound_depth)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	for (int objects = 0; objects < 2; objects++) {
+		Lora__ValueMap *m;
+		json_t *j = nested_params(LORA_VALUE_DEPTH_MAX, objects);
+		ck_assert_int_eq(node_json_to_params(j, &m, msg), 0);
+		ck_assert_int_eq(lora_value_depth(m->entries[0]->value, 64),
+		                 LORA_VALUE_DEPTH_MAX);
+		lora__value_map__free_unpacked(m, &lora_pb_allocator);
+		json_decref(j);
+		j = nested_params(LORA_VALUE_DEPTH_MAX + 1, objects);
+		ck_assert_int_eq(node_json_to_params(j, &m, msg), LORA_EPARAMS);
+		ck_assert_ptr_null(m);
+		ck_assert_ptr_nonnull(strstr(msg, "deeper than 64"));
+		json_decref(j);
+	}
+}
+END_TEST
+
+static int vector_param(const char *type, const char *values, char *msg,
+                        Lora__Vector **out)
+{
+	char s[256];
+	snprintf(s, sizeof s,
+	         "{\"v\":{\"kind\":\"vector\",\"coordinateType\":\"%s\","
+	         "\"values\":[%s]}}",
+	         type, values);
+	json_error_t je;
+	json_t *j = json_loads(s, 0, &je);
+	ck_assert_ptr_nonnull(j);
+	Lora__ValueMap *m = NULL;
+	int rc = node_json_to_params(j, &m, msg);
+	json_decref(j);
+	*out = NULL;
+	if (rc == 0) {
+		*out = m->entries[0]->value->vector_value;
+		m->entries[0]->value->vector_value = NULL;
+		m->entries[0]->value->kind_case = LORA__VALUE__KIND__NOT_SET;
+		lora__value_map__free_unpacked(m, &lora_pb_allocator);
+	}
+	return rc;
+}
+
+/* (int64_t) of 1e300 is undefined behaviour: it became INT64_MIN. */
+START_TEST(json_vector_values_must_fit)
+{
+	static const struct {
+		const char *type, *values;
+		int rc;
+	} cases[] = {
+	    {"INTEGER64", "1e300", LORA_EPARAMS},
+	    {"INTEGER64", "-1e300", LORA_EPARAMS},
+	    {"INTEGER64", "9223372036854775808.0", LORA_EPARAMS},
+	    {"INTEGER64", "2.5", LORA_EPARAMS},
+	    {"INTEGER8", "1e19", LORA_EPARAMS},
+	    {"FLOAT32", "1e300", LORA_EPARAMS},
+	    {"FLOAT32", "-1e39", LORA_EPARAMS},
+	    {"INTEGER64", "-9223372036854775808.0, 9223372036854775807", 0},
+	    {"INTEGER64", "3.0, -4", 0},
+	    {"FLOAT32", "1.5, 3e38", 0},
+	    {"FLOAT64", "1e300", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char msg[LORA_ERRMSG_BYTES] = "";
+		Lora__Vector *v;
+		int rc = vector_param(cases[i].type, cases[i].values, msg, &v);
+		ck_assert_msg(rc == cases[i].rc, "%s [%s]: %d (%s)",
+		              cases[i].type, cases[i].values, rc, msg);
+		if (v)
+			lora__vector__free_unpacked(v, &lora_pb_allocator);
+	}
+	char msg[LORA_ERRMSG_BYTES];
+	Lora__Vector *v;
+	ck_assert_int_eq(
+	    vector_param("INTEGER64", "-9223372036854775808.0, 3.0", msg, &v),
+	    0);
+	ck_assert_int_eq(v->ints[0], INT64_MIN);
+	ck_assert_int_eq(v->ints[1], 3);
+	lora__vector__free_unpacked(v, &lora_pb_allocator);
+	ck_assert_int_eq(vector_param("FLOAT32", "1.5", msg, &v), 0);
+	ck_assert(v->n_f32 == 1 && v->f32[0] == 1.5f);
+	lora__vector__free_unpacked(v, &lora_pb_allocator);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("node values");
+	TCase *tc = tcase_create("depth");
+	tcase_add_test(tc, batch_decode_bounds_depth);
+	tcase_add_test(tc, batch_decode_tells_no_memory_from_bad_bytes);
+	tcase_add_test(tc, value_dup_bounds_depth);
+	tcase_add_test(tc, json_params_bound_depth);
+	tcase_add_test(tc, json_vector_values_must_fit);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
