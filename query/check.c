@@ -321,10 +321,21 @@ static void fold_check(struct qctx *c, struct expr *e)
 	c->err = &tmp;
 	struct fold_args a = {c, e};
 	int code = 0;
+	/* evaluated in a scratch arena, given back at once, with at most
+	 * QRY_FOLD_BYTES_MAX of memory and none of the shared budget: a big
+	 * constant (range(1, 100000000)) is left to run time */
+	struct qry_limits lim = c->lim;
+	c->lim.shared = NULL;
+	c->lim.mem_bytes_max = c->mem_bytes + QRY_FOLD_BYTES_MAX;
+	struct arena scratch = {0};
+	struct arena *was = ar_use(c, &scratch);
 	if (setjmp(c->jb) == 0)
 		fold_thunk(&a);
 	else
 		code = tmp.code;
+	c->cur = was;
+	ar_release(c, &scratch);
+	c->lim = lim;
 	memcpy(c->jb, save, sizeof save);
 	c->err = keep;
 	if (code == LORA_ETYPE)

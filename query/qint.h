@@ -29,6 +29,7 @@
 #define QRY_STRING_BYTES_MAX  (256u << 20)
 #define QRY_LIST_ITEMS_MAX    100000000u
 #define QRY_INTERN_MAX        256 /* interned label / type names */
+#define QRY_FOLD_BYTES_MAX    (1u << 20) /* a constant checked at compile time */
 
 /* ---- arena ------------------------------------------------------------- */
 

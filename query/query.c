@@ -507,7 +507,8 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 		Lora__Value wrap = LORA__VALUE__INIT;
 		wrap.kind_case = LORA__VALUE__KIND_MAP_VALUE;
 		wrap.map_value = (Lora__ValueMap *)req->params;
-		c->params = val_from_pb(c, &wrap).u.m;
+		/* the map of parameters is not a level of any parameter */
+		c->params = from_pb_d(c, &wrap, -1).u.m;
 	}
 	q_check(c, cur->q);
 	cur->cols = cur->q->cols;
