@@ -704,18 +704,17 @@ static int row_vectors_put(struct sto_import *im, int entity, uint64_t id)
 	return 0;
 }
 
-/* The :ID key of a field: the bytes, or be64 of an integer. */
+/* The :ID key of a field: an integer (s = NULL) or a string's hash. */
 static int id_key(struct sto_import *im, const struct sto_csv_field *f,
-                  const char *what, size_t i, uint8_t be[8], const char **k,
-                  size_t *klen)
+                  const char *what, size_t i, uint64_t *key, const char **s)
 {
 	char why[LORA_ERRMSG_BYTES];
 	if (f->len == 0)
 		return imp_fail(im, LORA_EINVAL, NULL, 0,
 		                "column %zu: empty %s", i + 1, what);
 	if (im->o.id_type != STO_IMPORT_ID_INTEGER) {
-		*k = f->p;
-		*klen = f->len;
+		*s = f->p;
+		*key = imp_ids_hash(f->p, f->len);
 		return 0;
 	}
 	int64_t v;
@@ -723,46 +722,31 @@ static int id_key(struct sto_import *im, const struct sto_csv_field *f,
 	if (rv)
 		return imp_fail(im, rv, NULL, 0, "column %zu (%s): %s", i + 1,
 		                what, why);
-	lora_put_be64(be, (uint64_t)v);
-	*k = (const char *)be;
-	*klen = 8;
+	*s = NULL;
+	*key = (uint64_t)v;
 	return 0;
 }
 
 static int id_insert(struct sto_import *im, const struct imp_col *col, size_t i,
                      const struct sto_csv_field *f, uint64_t node)
 {
-	uint8_t be[8];
-	const char *k;
-	size_t klen;
-	int rv = id_key(im, f, ":ID", i, be, &k, &klen);
+	uint64_t key;
+	const char *s;
+	int rv = id_key(im, f, ":ID", i, &key, &s);
 	if (rv)
 		return rv;
 	struct imp_group *g = &im->grp[col->group];
-	if (sto_tokens_lookup(&g->ids, k, klen) >= 0)
+	rv = imp_ids_add(g, key, s, f->len, node);
+	if (rv == LORA_EEXIST)
 		return imp_fail(im, LORA_EINVAL, NULL, 0,
 		                "duplicate :ID \"%.*s\"%s%s",
 		                (int)(f->len > 40 ? 40 : f->len), f->p,
 		                g->name[0] ? " in group " : "", g->name);
-	if (g->ids.n == g->cap) {
-		size_t nc = g->cap ? g->cap * 2 : 1024;
-		uint64_t *v = lora_realloc(g->node, nc * sizeof(*v));
-		if (!v)
-			return LORA_ENOMEM;
-		g->node = v;
-		g->cap = nc;
-	}
-	rv = sto_tok_reserve(&g->ids, 1);
 	if (rv == LORA_ELIMIT)
 		return imp_fail(im, rv, NULL, 0,
-		                "more than %u :ID values in one group",
-		                STO_TOKENS_MAX);
-	char *copy = rv ? NULL : lora_strndup(k, klen);
-	if (!copy)
-		return LORA_ENOMEM;
-	g->node[g->ids.n] = node;
-	sto_tok_add(&g->ids, copy, (uint32_t)klen);
-	return 0;
+		                "more than %llu :ID values in one group",
+		                (unsigned long long)STO_IMPORT_IDS_MAX);
+	return rv;
 }
 
 static int node_row(struct sto_import *im, struct imp_src *s,
@@ -828,23 +812,19 @@ static int node_row(struct sto_import *im, struct imp_src *s,
 static int endpoint(struct sto_import *im, const struct imp_col *col, size_t i,
                     const struct sto_csv_field *f, uint64_t *node)
 {
-	uint8_t be[8];
-	const char *k,
+	const char *s,
 	    *what = col->kind == IMP_COL_START ? ":START_ID" : ":END_ID";
-	size_t klen;
-	int rv = id_key(im, f, what, i, be, &k, &klen);
+	uint64_t key;
+	int rv = id_key(im, f, what, i, &key, &s);
 	if (rv)
 		return rv;
 	struct imp_group *g = &im->grp[col->group];
-	int64_t t = sto_tokens_lookup(&g->ids, k, klen);
-	if (t < 0)
-		return imp_fail(
-		    im, LORA_EINVAL, NULL, 0,
-		    "unknown %s \"%.*s\"%s%s (no node has this :ID)", what,
-		    (int)(f->len > 40 ? 40 : f->len), f->p,
-		    g->name[0] ? " in group " : "", g->name);
-	*node = g->node[t];
-	return 0;
+	if (imp_ids_find(g, key, s, f->len, node) == 0)
+		return 0;
+	return imp_fail(im, LORA_EINVAL, NULL, 0,
+	                "unknown %s \"%.*s\"%s%s (no node has this :ID)", what,
+	                (int)(f->len > 40 ? 40 : f->len), f->p,
+	                g->name[0] ? " in group " : "", g->name);
 }
 
 static int edge_type(struct sto_import *im, struct imp_src *s,
@@ -1117,9 +1097,13 @@ int sto_import_run(struct sto_import *im, const struct sto_import_options *opts,
 	im->t0_ns = im->report_ns = lora_now_ns();
 	int rv = imp_prepare(im, dir);
 	if (!rv)
+		rv = imp_pipe_start(im);
+	if (!rv)
 		rv = run_sources(im);
 	if (!rv)
 		rv = imp_finish(im);
+	int prv = imp_pipe_stop(im); /* after an error: waits for the writer */
+	rv = rv ? rv : prv;
 	imp_sst_free(im);
 	sto_close(im->s);
 	im->s = NULL;
@@ -1170,8 +1154,7 @@ void sto_import_free(struct sto_import *im)
 		sto_tok_free(&im->tok[k]);
 	for (size_t i = 0; i < im->ngrp; i++) {
 		lora_free(im->grp[i].name);
-		sto_tok_free(&im->grp[i].ids);
-		lora_free(im->grp[i].node);
+		imp_ids_free(&im->grp[i]);
 	}
 	lora_free(im->grp);
 	for (size_t i = 0; i < im->nlnodes; i++)

@@ -76,13 +76,15 @@ int sto_csv_f32(const char *p, size_t len, float *out);
 
 /* ---- limits -------------------------------------------------------------- */
 
-#define STO_IMPORT_COLUMNS_MAX     4096        /* fields in one record */
-#define STO_IMPORT_FIELD_BYTES_MAX (64u << 20) /* bytes of one field */
-#define STO_IMPORT_FILES_MAX       1024        /* input files */
-#define STO_IMPORT_INDEXES_MAX     64          /* --index specs */
-#define STO_IMPORT_LABELS_MAX      1024        /* labels of one node */
-#define STO_IMPORT_GROUPS_MAX      1024        /* :ID groups */
-#define STO_IMPORT_PROGRESS_ROWS   16384       /* rows between clock reads */
+#define STO_IMPORT_COLUMNS_MAX     4096         /* fields in one record */
+#define STO_IMPORT_FIELD_BYTES_MAX (64u << 20)  /* bytes of one field */
+#define STO_IMPORT_FILES_MAX       1024         /* input files */
+#define STO_IMPORT_INDEXES_MAX     64           /* --index specs */
+#define STO_IMPORT_LABELS_MAX      1024         /* labels of one node */
+#define STO_IMPORT_GROUPS_MAX      1024         /* :ID groups */
+#define STO_IMPORT_IDS_MAX         (1ull << 32) /* :ID values per group */
+#define STO_IMPORT_PROGRESS_ROWS   16384        /* rows between clock reads */
+#define STO_IMPORT_PIPE_BYTES      (4u << 20)   /* bytes per writer hand-over */
 
 /* ---- the state of one import (import.c, import_write.c) ----------------- */
 
@@ -119,13 +121,19 @@ struct imp_src {
 	size_t ncols;
 };
 
-/* An :ID space: ids (as names of a token table, integers as be64 bytes)
- * and the node each names. */
+/* An :ID space (import_ids.c): the node each :ID value names. */
+struct imp_slot {
+	uint64_t key;  /* the integer id, or the hash of a string id */
+	uint64_t node; /* UINT64_MAX: empty slot */
+	uint64_t soff; /* string ids: (u32 len, bytes) at arena + soff */
+};
+
 struct imp_group {
 	char *name; /* "" for the default group; owned */
-	struct sto_tokens ids;
-	uint64_t *node; /* node[dense index] */
-	size_t cap;
+	struct imp_slot *slots;
+	uint64_t nslots, n; /* power of two; at most half full */
+	char *arena;
+	uint64_t alen, acap;
 };
 
 struct imp_index {
@@ -178,6 +186,7 @@ struct sto_import {
 	struct sto_store *s; /* the store being built */
 	rocksdb_envoptions_t *env;
 	struct imp_sst sst[STO_CF_COUNT];
+	struct imp_pipe *pipe; /* the writer thread; NULL: none */
 	char *target, *tmp, *statedir, *sstdir; /* owned paths */
 
 	/* scratch for one row */
@@ -207,7 +216,23 @@ int imp_intern(struct sto_import *im, int kind, const char *name, size_t len,
 int imp_tick(struct sto_import *im);
 void imp_phase(struct sto_import *im, const char *phase, const char *file);
 
+/* import_ids.c: s is NULL for integer ids (key is the id), else the id's
+ * bytes (key is imp_ids_hash of them). */
+uint64_t imp_ids_hash(const char *s, size_t n);
+/* 0 and *node, or LORA_ENOTFOUND. */
+int imp_ids_find(const struct imp_group *g, uint64_t key, const char *s,
+                 size_t n, uint64_t *node);
+/* 0, LORA_EEXIST (already there), LORA_ELIMIT or LORA_ENOMEM. */
+int imp_ids_add(struct imp_group *g, uint64_t key, const char *s, size_t n,
+                uint64_t node);
+void imp_ids_free(struct imp_group *g);
+
 /* import_write.c: the SST files, the final column families, ingestion. */
+struct imp_pipe;
+/* Starts the writer thread (without one, puts happen inline). */
+int imp_pipe_start(struct sto_import *im);
+/* Waits for every put handed over; the writer's first error. */
+int imp_pipe_stop(struct sto_import *im);
 int imp_sst_put(struct sto_import *im, int cf, const void *k, size_t klen,
                 const void *v, size_t vlen);
 /* Adjacency, label and property index, meta; then ingests every file. */

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@
  * ----------------------------------------------------------------
  */
 
-static int sst_open(struct sto_import *im, int cf)
+static int sst_open(struct sto_import *im, int cf, char *errmsg)
 {
 	struct imp_sst *t = &im->sst[cf];
 	struct lora_buf p = {0};
@@ -39,22 +40,165 @@ static int sst_open(struct sto_import *im, int cf)
 	    im->env, cf == STO_CF_ADJ ? im->s->adj_opts : im->s->opts);
 	char *err = NULL;
 	rocksdb_sstfilewriter_open(t->w, t->path, &err);
-	return err ? sto_rocks_err(err, im->errmsg, t->path) : 0;
+	return err ? sto_rocks_err(err, errmsg, t->path) : 0;
 }
 
-int imp_sst_put(struct sto_import *im, int cf, const void *k, size_t klen,
-                const void *v, size_t vlen)
+/* The put itself (on the writer thread when there is one). */
+static int sst_put(struct sto_import *im, int cf, const char *k, size_t klen,
+                   const char *v, size_t vlen, char *errmsg)
 {
 	struct imp_sst *t = &im->sst[cf];
-	int rv = t->w ? 0 : sst_open(im, cf);
+	int rv = t->w ? 0 : sst_open(im, cf, errmsg);
 	if (rv)
 		return rv;
 	char *err = NULL;
 	rocksdb_sstfilewriter_put(t->w, k, klen, v, vlen, &err);
 	if (err)
-		return sto_rocks_err(err, im->errmsg, t->path);
+		return sto_rocks_err(err, errmsg, t->path);
 	t->n++;
 	return 0;
+}
+
+/* ---- the writer thread
+ * -------------------------------------------------------
+ *
+ * Building SST blocks (index, bloom filter, LZ4, write(2)) is about a third
+ * of the work; a second thread does it while the rows are parsed. Records
+ * go through two buffers of about STO_IMPORT_PIPE_BYTES: the importing
+ * thread fills one while the writer drains the other, in order, so every
+ * file still receives its keys in the order they were produced.
+ */
+
+struct imp_pipe {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct lora_buf fill;  /* being filled (importing thread) */
+	struct lora_buf drain; /* handed over (writer thread) */
+	int full, done, err;
+	char errmsg[LORA_ERRMSG_BYTES];
+};
+
+/* Records are (u8 cf, be32 klen, be32 vlen, key, value). */
+static int drain_one(struct sto_import *im, const struct lora_buf *b,
+                     char *errmsg)
+{
+	int rv = 0;
+	for (size_t off = 0; !rv && off < b->len;) {
+		const uint8_t *h = (const uint8_t *)b->data + off;
+		uint32_t kl = lora_get_be32(h + 1), vl = lora_get_be32(h + 5);
+		const char *k = (const char *)h + 9;
+		rv = sst_put(im, h[0], k, kl, k + kl, vl, errmsg);
+		off += 9 + (size_t)kl + vl;
+	}
+	return rv;
+}
+
+static void *pipe_main(void *arg)
+{
+	struct sto_import *im = arg;
+	struct imp_pipe *p = im->pipe;
+	pthread_setname_np(pthread_self(), "lora-import-w");
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->full && !p->done)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->full)
+			break;
+		pthread_mutex_unlock(&p->mu);
+		char em[LORA_ERRMSG_BYTES] = "";
+		int rv = p->err ? 0 : drain_one(im, &p->drain, em);
+		pthread_mutex_lock(&p->mu);
+		if (rv && !p->err) {
+			p->err = rv;
+			memcpy(p->errmsg, em, sizeof(em));
+		}
+		lora_buf_reset(&p->drain);
+		p->full = 0;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+int imp_pipe_start(struct sto_import *im)
+{
+	struct imp_pipe *p = lora_calloc(1, sizeof(*p));
+	if (!p)
+		return LORA_ENOMEM;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	im->pipe = p;
+	if (pthread_create(&p->thread, NULL, pipe_main, im) != 0) {
+		/* no thread: the puts happen on the importing thread */
+		im->pipe = NULL;
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+		lora_free(p);
+	}
+	return 0;
+}
+
+/* Hands the filled buffer over (after the writer took the previous one);
+ * returns the writer's first error, if any. */
+static int pipe_handoff(struct sto_import *im, int last)
+{
+	struct imp_pipe *p = im->pipe;
+	pthread_mutex_lock(&p->mu);
+	while (p->full && !p->err)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (!p->err && p->fill.len) {
+		struct lora_buf t = p->drain;
+		p->drain = p->fill;
+		p->fill = t;
+		p->full = 1;
+	}
+	p->done |= last;
+	pthread_cond_broadcast(&p->cv);
+	int rv = p->err;
+	if (rv)
+		memcpy(im->errmsg, p->errmsg, LORA_ERRMSG_BYTES);
+	pthread_mutex_unlock(&p->mu);
+	return rv;
+}
+
+int imp_pipe_stop(struct sto_import *im)
+{
+	struct imp_pipe *p = im->pipe;
+	if (!p)
+		return 0;
+	int rv = pipe_handoff(im, 1);
+	pthread_join(p->thread, NULL);
+	if (!rv && p->err) {
+		rv = p->err;
+		memcpy(im->errmsg, p->errmsg, LORA_ERRMSG_BYTES);
+	}
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	lora_buf_free(&p->fill);
+	lora_buf_free(&p->drain);
+	lora_free(p);
+	im->pipe = NULL;
+	return rv;
+}
+
+int imp_sst_put(struct sto_import *im, int cf, const void *k, size_t klen,
+                const void *v, size_t vlen)
+{
+	struct imp_pipe *p = im->pipe;
+	if (!p)
+		return sst_put(im, cf, k, klen, v, vlen, im->errmsg);
+	uint8_t h[9];
+	h[0] = (uint8_t)cf;
+	lora_put_be32(h + 1, (uint32_t)klen);
+	lora_put_be32(h + 5, (uint32_t)vlen);
+	int rv = lora_buf_reserve(&p->fill, sizeof(h) + klen + vlen);
+	if (rv)
+		return rv;
+	lora_buf_append(&p->fill, h, sizeof(h)); /* reserved above */
+	lora_buf_append(&p->fill, k, klen);
+	lora_buf_append(&p->fill, v, vlen);
+	return p->fill.len >= STO_IMPORT_PIPE_BYTES ? pipe_handoff(im, 0) : 0;
 }
 
 void imp_sst_free(struct sto_import *im)
@@ -70,6 +214,17 @@ void imp_sst_free(struct sto_import *im)
 /* ---- adjacency -------------------------------------------------------------
  */
 
+/* The varint of sto_put_uvarint, into a buffer known to be large enough. */
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
 /* The chunks of one list of edge ids (node, dir), as apply_adj.c lays them
  * out: 'A' varint(nchunks) varint(n) entries, then 'C' varint(n) ... */
 static int adj_list_put(struct sto_import *im, uint64_t node, char dir,
@@ -77,32 +232,29 @@ static int adj_list_put(struct sto_import *im, uint64_t node, char dir,
 {
 	uint64_t nchunks =
 	    (n + STO_ADJ_CHUNK_ENTRIES_MAX - 1) / STO_ADJ_CHUNK_ENTRIES_MAX;
-	struct lora_buf *b = &im->val;
+	uint8_t buf[STO_ADJ_CHUNK_BYTES_MAX];
 	int rv = 0;
 	for (uint64_t no = 0; !rv && no < nchunks; no++) {
 		uint64_t lo = no * STO_ADJ_CHUNK_ENTRIES_MAX;
 		uint64_t cnt = n - lo < STO_ADJ_CHUNK_ENTRIES_MAX
 		                   ? n - lo
 		                   : STO_ADJ_CHUNK_ENTRIES_MAX;
-		lora_buf_reset(b);
-		if (lora_buf_reserve(b, STO_ADJ_CHUNK_BYTES_MAX))
-			return LORA_ENOMEM;
-		/* Reserved above: the appends below cannot fail. */
-		lora_buf_putc(b,
-		              no ? STO_ADJ_CHUNKN_MAGIC : STO_ADJ_CHUNK0_MAGIC);
+		uint8_t *q = buf;
+		*q++ = no ? STO_ADJ_CHUNKN_MAGIC : STO_ADJ_CHUNK0_MAGIC;
 		if (!no)
-			sto_put_uvarint(b, nchunks);
-		sto_put_uvarint(b, cnt);
+			q = put_varint(q, nchunks);
+		q = put_varint(q, cnt);
 		for (uint64_t i = lo; i < lo + cnt; i++) {
 			uint64_t e = edges[i];
-			sto_put_uvarint(b, im->etype[e]);
-			sto_put_uvarint(b, dir == STO_K_OUT ? im->eto[e]
-			                                    : im->efrom[e]);
-			sto_put_uvarint(b, e);
+			q = put_varint(q, im->etype[e]);
+			q = put_varint(q, dir == STO_K_OUT ? im->eto[e]
+			                                   : im->efrom[e]);
+			q = put_varint(q, e);
 		}
 		uint8_t k[STO_ADJ_KEY_BYTES];
 		sto_key_adj(k, node, dir, (uint32_t)no);
-		rv = imp_sst_put(im, STO_CF_ADJ, k, sizeof(k), b->data, b->len);
+		rv = imp_sst_put(im, STO_CF_ADJ, k, sizeof(k), buf,
+		                 (size_t)(q - buf));
 	}
 	return rv;
 }
@@ -373,7 +525,7 @@ static int ingest(struct sto_import *im)
 	rocksdb_ingestexternalfileoptions_t *io =
 	    rocksdb_ingestexternalfileoptions_create();
 	rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
-	int rv = 0;
+	int rv = imp_pipe_stop(im);
 	imp_phase(im, "ingest", NULL);
 	for (int cf = 0; !rv && cf < STO_CF_COUNT; cf++) {
 		struct imp_sst *t = &im->sst[cf];
