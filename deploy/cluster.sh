@@ -140,7 +140,7 @@ link_copy() {
 		*) cp "$f" "$dst/" || return 1 ;;
 		esac
 	done
-	sync -f "$dst" 2>/dev/null || sync
+	sync -- "$dst"/* "$dst" # fsync the copies and the directory
 }
 
 # import STATE_DIR [--force] [--data-dirs D1,D2,...]: every node gets

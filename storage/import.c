@@ -1021,7 +1021,8 @@ static int run_source(struct sto_import *im, struct imp_src *s)
 		if ((rv = map_file(im, s->paths[i], &p, &len)))
 			break;
 		struct sto_csv c;
-		sto_csv_init(&c, p, len, im->o.delimiter);
+		size_t bom = len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3) ? 3 : 0;
+		sto_csv_init(&c, p + bom, len - bom, im->o.delimiter);
 		imp_phase(im, s->rel ? "relationships" : "nodes", s->paths[i]);
 		im->file = s->paths[i];
 		if (i == 0)

@@ -729,12 +729,13 @@ START_TEST(import_target_rules)
 }
 END_TEST
 
-/* Integer ids, no id property, a TSV file, a tab delimiter. */
+/* Integer ids, no id property, tab-separated files, a UTF-8 byte order
+ * mark. */
 START_TEST(import_integer_ids)
 {
 	char *dir = tmpdir_new(), em[LORA_ERRMSG_BYTES] = "", out[512], a[512],
 	     r[512], p[512];
-	const char *nodes = ":ID\tname\n007\tbond\n8\teight\n";
+	const char *nodes = "\xef\xbb\xbf:ID\tname\n007\tbond\n8\teight\n";
 	const char *rels = ":START_ID\t:END_ID\t:TYPE\n7\t08\tKNOWS\n";
 	write_file(dir, "a.tsv", nodes, strlen(nodes));
 	write_file(dir, "r.tsv", rels, strlen(rels));
