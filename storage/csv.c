@@ -188,8 +188,7 @@ int sto_csv_next(struct sto_csv *c, int *done, char *errmsg)
 	return 0;
 }
 
-/* ---- field converters ----------------------------------------------------
- */
+/* ---- field converters ---- */
 
 /* p..len without surrounding spaces. */
 static void trim(const char **p, size_t *len)

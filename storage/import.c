@@ -35,8 +35,7 @@
 
 #include "importInt.h"
 
-/* ---- options and sources --------------------------------------------------
- */
+/* ---- options and sources ---- */
 
 void sto_import_options_init(struct sto_import_options *o)
 {
@@ -178,8 +177,7 @@ int sto_import_add_index(struct sto_import *im, const char *spec, char *errmsg)
 	return 0;
 }
 
-/* ---- errors, tokens, progress ---------------------------------------------
- */
+/* ---- errors, tokens, progress ---- */
 
 int imp_fail(struct sto_import *im, int rv, const char *file, uint64_t line,
              const char *fmt, ...)
@@ -243,8 +241,7 @@ int imp_tick(struct sto_import *im)
 	return 0;
 }
 
-/* ---- headers ----------------------------------------------------------------
- */
+/* ---- headers ---- */
 
 static int group_of(struct sto_import *im, const char *name, size_t len,
                     uint32_t *g)
@@ -440,9 +437,7 @@ static int header_parse(struct sto_import *im, struct imp_src *s,
 	return header_check(im, s, file);
 }
 
-/* ---- values
- * -------------------------------------------------------------------
- */
+/* ---- values ---- */
 
 /* Converts field f of column col into v (scratch in im); errors name the
  * column. *absent = 1 for an empty field (no property). */
@@ -493,9 +488,7 @@ static int field_value(struct sto_import *im, const struct imp_col *col,
 	return 0;
 }
 
-/* ---- one row
- * -----------------------------------------------------------------
- */
+/* ---- one row ---- */
 
 static int add_label(struct sto_import *im, const char *p, size_t len)
 {
@@ -805,9 +798,7 @@ static int node_row(struct sto_import *im, struct imp_src *s,
 	return rv;
 }
 
-/* ---- relationship rows
- * -------------------------------------------------------
- */
+/* ---- relationship rows ---- */
 
 static int endpoint(struct sto_import *im, const struct imp_col *col, size_t i,
                     const struct sto_csv_field *f, uint64_t *node)
@@ -945,9 +936,7 @@ static int edge_row(struct sto_import *im, struct imp_src *s,
 	return 0;
 }
 
-/* ---- files
- * ----------------------------------------------------------------------
- */
+/* ---- files ---- */
 
 static int map_file(struct sto_import *im, const char *path, const char **p,
                     size_t *len)
@@ -1036,9 +1025,7 @@ static int run_source(struct sto_import *im, struct imp_src *s)
 	return rv;
 }
 
-/* ---- the run
- * ---------------------------------------------------------------------
- */
+/* ---- the run ---- */
 
 static int alloc_degrees(struct sto_import *im)
 {

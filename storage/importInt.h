@@ -74,7 +74,7 @@ int sto_csv_text_ok(const char *p, size_t len);
  * Exposed for tests: the fast path must agree with strtof. */
 int sto_csv_f32(const char *p, size_t len, float *out);
 
-/* ---- limits -------------------------------------------------------------- */
+/* ---- limits ---- */
 
 #define STO_IMPORT_COLUMNS_MAX     4096         /* fields in one record */
 #define STO_IMPORT_FIELD_BYTES_MAX (64u << 20)  /* bytes of one field */
@@ -86,7 +86,7 @@ int sto_csv_f32(const char *p, size_t len, float *out);
 #define STO_IMPORT_PROGRESS_ROWS   16384        /* rows between clock reads */
 #define STO_IMPORT_PIPE_BYTES      (4u << 20)   /* bytes per writer hand-over */
 
-/* ---- the state of one import (import.c, import_write.c) ----------------- */
+/* ---- the state of one import (import.c, import_write.c) ---- */
 
 enum imp_col_kind {
 	IMP_COL_PROP,   /* a property */
@@ -134,6 +134,10 @@ struct imp_group {
 	uint64_t nslots, n; /* power of two; at most half full */
 	char *arena;
 	uint64_t alen, acap;
+	/* Integer ids so far dense_key + i for node dense_node + i, i < n:
+	 * no slots in use (see import_ids.c). */
+	int dense;
+	uint64_t dense_key, dense_node;
 };
 
 struct imp_index {

@@ -7,6 +7,12 @@
  * then one cache miss in the common case, which matters: resolving the
  * two endpoints of a million relationships through the token table
  * (sto_tokens, a pointer per name) took a quarter of the whole import.
+ *
+ * Integer ids that count up by one with the nodes (0, 1, 2, ... or any
+ * start: the row numbers many exports use) need no table at all: while
+ * that holds, a group is the range [dense_key, dense_key + n) and a lookup
+ * is a subtraction. The first id that breaks the pattern moves the range
+ * into the table.
  */
 #include <string.h>
 
@@ -58,6 +64,12 @@ static struct imp_slot *slot_of(const struct imp_group *g, uint64_t key,
 int imp_ids_find(const struct imp_group *g, uint64_t key, const char *s,
                  size_t n, uint64_t *node)
 {
+	if (g->dense && !s) {
+		if (key - g->dense_key >= g->n)
+			return LORA_ENOTFOUND;
+		*node = g->dense_node + (key - g->dense_key);
+		return 0;
+	}
 	if (!g->nslots)
 		return LORA_ENOTFOUND;
 	const struct imp_slot *sl = slot_of(g, key, s, n);
@@ -106,11 +118,39 @@ static int arena_add(struct imp_group *g, const char *s, size_t n,
 	return 0;
 }
 
+/* Moves a dense range into the table (its ids are new there). */
+static int undense(struct imp_group *g)
+{
+	uint64_t n = g->n;
+	g->dense = 0;
+	g->n = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if ((g->n + 1) * 2 > g->nslots && grow(g))
+			return LORA_ENOMEM;
+		*slot_of(g, g->dense_key + i, NULL, 0) =
+		    (struct imp_slot){g->dense_key + i, g->dense_node + i, 0};
+		g->n++;
+	}
+	return 0;
+}
+
 int imp_ids_add(struct imp_group *g, uint64_t key, const char *s, size_t n,
                 uint64_t node)
 {
 	if (g->n >= STO_IMPORT_IDS_MAX)
 		return LORA_ELIMIT;
+	if (!s && g->n == 0 && !g->nslots) {
+		g->dense = 1;
+		g->dense_key = key;
+		g->dense_node = node;
+	}
+	if (g->dense && !s && key == g->dense_key + g->n &&
+	    node == g->dense_node + g->n) {
+		g->n++;
+		return 0;
+	}
+	if (g->dense && undense(g))
+		return LORA_ENOMEM;
 	if ((g->n + 1) * 2 > g->nslots && grow(g))
 		return LORA_ENOMEM;
 	struct imp_slot *sl = slot_of(g, key, s, n);
@@ -131,4 +171,5 @@ void imp_ids_free(struct imp_group *g)
 	g->slots = NULL;
 	g->arena = NULL;
 	g->nslots = g->n = g->alen = g->acap = 0;
+	g->dense = 0;
 }

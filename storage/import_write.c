@@ -25,9 +25,7 @@
 
 #include "importInt.h"
 
-/* ---- SST files
- * ----------------------------------------------------------------
- */
+/* ---- SST files ---- */
 
 static int sst_open(struct sto_import *im, int cf, char *errmsg)
 {
@@ -59,8 +57,7 @@ static int sst_put(struct sto_import *im, int cf, const char *k, size_t klen,
 	return 0;
 }
 
-/* ---- the writer thread
- * -------------------------------------------------------
+/* ---- the writer thread ----
  *
  * Building SST blocks (index, bloom filter, LZ4, write(2)) is about a third
  * of the work; a second thread does it while the rows are parsed. Records
@@ -211,8 +208,7 @@ void imp_sst_free(struct sto_import *im)
 	}
 }
 
-/* ---- adjacency -------------------------------------------------------------
- */
+/* ---- adjacency ---- */
 
 /* The varint of sto_put_uvarint, into a buffer known to be large enough. */
 static uint8_t *put_varint(uint8_t *p, uint64_t v)
@@ -304,9 +300,7 @@ static int write_adjacency(struct sto_import *im)
 	return rv;
 }
 
-/* ---- the index column family
- * ---------------------------------------------------
- */
+/* ---- the index column family ---- */
 
 static int key_cmp(const void *a, const void *b, void *arg)
 {
@@ -360,9 +354,7 @@ static int write_index(struct sto_import *im)
 	return rv;
 }
 
-/* ---- meta
- * ----------------------------------------------------------------------
- */
+/* ---- meta ---- */
 
 /* Appends one meta entry as (be32 klen, key, be32 vlen, value). */
 static int meta_add(struct lora_buf *m, const void *k, size_t klen,
@@ -516,9 +508,7 @@ static int write_meta(struct sto_import *im)
 	return rv;
 }
 
-/* ---- finish and ingest
- * -----------------------------------------------------------
- */
+/* ---- finish and ingest ---- */
 
 static int ingest(struct sto_import *im)
 {
@@ -557,9 +547,7 @@ int imp_finish(struct sto_import *im)
 	return rv;
 }
 
-/* ---- directories
- * -----------------------------------------------------------------
- */
+/* ---- directories ---- */
 
 static int rm_entry(const char *path, const struct stat *sb, int flag,
                     struct FTW *ftw)

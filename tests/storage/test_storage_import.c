@@ -33,8 +33,7 @@ static void write_file(const char *dir, const char *name, const char *text,
 	fclose(f);
 }
 
-/* ---- the CSV reader ---------------------------------------------------------
- */
+/* ---- the CSV reader ---- */
 
 /* Fields of every record joined as "a|b;c|d" ("<q>" marks quoted-empty),
  * or "ERR@line:message". */
@@ -234,9 +233,68 @@ START_TEST(csv_f32_matches_strtof)
 }
 END_TEST
 
-/* ---- a generated graph: CSV files + the same graph as a batch
- * ----------------
- */
+/* The :ID tables: dense integer ranges, the table they fall back to,
+ * string ids, duplicates. */
+START_TEST(id_tables)
+{
+	struct imp_group g = {0};
+	uint64_t node;
+	for (uint64_t i = 0; i < 100; i++) /* dense: 100..199 -> 0..99 */
+		ck_assert_int_eq(imp_ids_add(&g, 100 + i, NULL, 0, i), 0);
+	ck_assert_int_eq(g.dense, 1);
+	ck_assert_int_eq(imp_ids_add(&g, 150, NULL, 0, 100), LORA_EEXIST);
+	ck_assert_int_eq(g.dense, 0); /* the duplicate broke the range */
+	ck_assert_int_eq(imp_ids_add(&g, 50, NULL, 0, 100), 0);
+	for (uint64_t i = 0; i < 5000; i++) {
+		uint64_t k = 1000 + (i * 7919) % 5000; /* a permutation */
+		ck_assert_int_eq(imp_ids_add(&g, k, NULL, 0, 101 + i), 0);
+	}
+	for (uint64_t i = 0; i < 100; i++) {
+		ck_assert_int_eq(imp_ids_find(&g, 100 + i, NULL, 0, &node), 0);
+		ck_assert_uint_eq(node, i);
+	}
+	ck_assert_int_eq(imp_ids_find(&g, 50, NULL, 0, &node), 0);
+	ck_assert_uint_eq(node, 100);
+	ck_assert_int_eq(imp_ids_find(&g, 1000 + 7919 % 5000, NULL, 0, &node),
+	                 0);
+	ck_assert_uint_eq(node, 102);
+	ck_assert_int_eq(imp_ids_find(&g, 99, NULL, 0, &node), LORA_ENOTFOUND);
+	ck_assert_int_eq(imp_ids_find(&g, 6000, NULL, 0, &node),
+	                 LORA_ENOTFOUND);
+	imp_ids_free(&g);
+	for (uint64_t i = 0; i < 10; i++) /* dense, then a gap */
+		ck_assert_int_eq(imp_ids_add(&g, i, NULL, 0, i), 0);
+	ck_assert_int_eq(imp_ids_find(&g, UINT64_MAX, NULL, 0, &node),
+	                 LORA_ENOTFOUND);
+	ck_assert_int_eq(imp_ids_add(&g, 20, NULL, 0, 10), 0);
+	ck_assert_int_eq(imp_ids_find(&g, 9, NULL, 0, &node), 0);
+	ck_assert_uint_eq(node, 9);
+	ck_assert_int_eq(imp_ids_find(&g, 20, NULL, 0, &node), 0);
+	ck_assert_uint_eq(node, 10);
+	ck_assert_int_eq(imp_ids_find(&g, 15, NULL, 0, &node), LORA_ENOTFOUND);
+	imp_ids_free(&g);
+	char k[32];
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(k, sizeof(k), "id-%d", i);
+		ck_assert_int_eq(imp_ids_add(&g, imp_ids_hash(k, (size_t)n), k,
+		                             (size_t)n, (uint64_t)i),
+		                 0);
+	}
+	ck_assert_int_eq(imp_ids_add(&g, imp_ids_hash("id-7", 4), "id-7", 4, 1),
+	                 LORA_EEXIST);
+	/* a string whose key collides with another's is still told apart */
+	ck_assert_int_eq(
+	    imp_ids_find(&g, imp_ids_hash("id-7", 4), "id-8", 4, &node),
+	    LORA_ENOTFOUND);
+	ck_assert_int_eq(
+	    imp_ids_find(&g, imp_ids_hash("id-2999", 7), "id-2999", 7, &node),
+	    0);
+	ck_assert_uint_eq(node, 2999);
+	imp_ids_free(&g);
+}
+END_TEST
+
+/* ---- a generated graph: CSV files + the same graph as a batch ---- */
 
 #define NP 300  /* persons */
 #define NC 40   /* cities */
@@ -613,8 +671,7 @@ START_TEST(import_then_use)
 }
 END_TEST
 
-/* ---- bad input -------------------------------------------------------------
- */
+/* ---- bad input ---- */
 
 /* Only the input files remain in dir (no out, no temp directory). */
 static void assert_nothing_left(const char *dir)
@@ -781,6 +838,7 @@ static Suite *suite(void)
 	tcase_add_test(t, csv_random_bytes);
 	tcase_add_test(t, csv_converters);
 	tcase_add_test(t, csv_f32_matches_strtof);
+	tcase_add_test(t, id_tables);
 	tcase_set_timeout(t, 60);
 	suite_add_tcase(s, t);
 	t = tcase_create("import");
