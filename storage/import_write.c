@@ -221,10 +221,15 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
 	return p;
 }
 
-/* The chunks of one list of edge ids (node, dir), as apply_adj.c lays them
- * out: 'A' varint(nchunks) varint(n) entries, then 'C' varint(n) ... */
+/* One adjacency entry but its type (read from im->etype). */
+struct adj_item {
+	uint64_t edge, other;
+};
+
+/* The chunks of one list (node, dir), as apply_adj.c lays them out:
+ * 'A' varint(nchunks) varint(n) entries, then 'C' varint(n) entries. */
 static int adj_list_put(struct sto_import *im, uint64_t node, char dir,
-                        const uint64_t *edges, uint64_t n)
+                        const struct adj_item *it, uint64_t n)
 {
 	uint64_t nchunks =
 	    (n + STO_ADJ_CHUNK_ENTRIES_MAX - 1) / STO_ADJ_CHUNK_ENTRIES_MAX;
@@ -241,11 +246,9 @@ static int adj_list_put(struct sto_import *im, uint64_t node, char dir,
 			q = put_varint(q, nchunks);
 		q = put_varint(q, cnt);
 		for (uint64_t i = lo; i < lo + cnt; i++) {
-			uint64_t e = edges[i];
-			q = put_varint(q, im->etype[e]);
-			q = put_varint(q, dir == STO_K_OUT ? im->eto[e]
-			                                   : im->efrom[e]);
-			q = put_varint(q, e);
+			q = put_varint(q, im->etype[it[i].edge]);
+			q = put_varint(q, it[i].other);
+			q = put_varint(q, it[i].edge);
 		}
 		uint8_t k[STO_ADJ_KEY_BYTES];
 		sto_key_adj(k, node, dir, (uint32_t)no);
@@ -255,13 +258,16 @@ static int adj_list_put(struct sto_import *im, uint64_t node, char dir,
 	return rv;
 }
 
-/* Edge ids grouped by node, ascending within a node (counting sort):
- * list d of node x is lists[d][end[d][x-1] .. end[d][x]). */
-static int adj_sort(struct sto_import *im, uint64_t *lists[2], uint64_t *end[2])
+/* Entries grouped by node, in edge-id order within a node (a counting
+ * sort): list d (0 outgoing, 1 incoming) of node x is
+ * lists[d][end[d][x-1] .. end[d][x]). The other end travels with the
+ * edge id, so writing the chunks reads the lists in order. */
+static int adj_sort(struct sto_import *im, struct adj_item *lists[2],
+                    uint64_t *end[2])
 {
 	uint64_t n = im->nodes, m = im->edges;
 	for (int d = 0; d < 2; d++) {
-		lists[d] = lora_malloc((m ? m : 1) * sizeof(uint64_t));
+		lists[d] = lora_malloc((m ? m : 1) * sizeof(*lists[d]));
 		end[d] = lora_malloc((n ? n : 1) * sizeof(uint64_t));
 		if (!lists[d] || !end[d])
 			return LORA_ENOMEM;
@@ -271,15 +277,18 @@ static int adj_sort(struct sto_import *im, uint64_t *lists[2], uint64_t *end[2])
 			sum += im->deg[d][x];
 		}
 		const uint64_t *own = d ? im->eto : im->efrom;
+		const uint64_t *other = d ? im->efrom : im->eto;
 		for (uint64_t e = 0; e < m; e++)
-			lists[d][end[d][own[e]]++] = e;
+			lists[d][end[d][own[e]]++] =
+			    (struct adj_item){e, other[e]};
 	}
 	return 0;
 }
 
 static int write_adjacency(struct sto_import *im)
 {
-	uint64_t *lists[2] = {NULL, NULL}, *end[2] = {NULL, NULL};
+	struct adj_item *lists[2] = {NULL, NULL};
+	uint64_t *end[2] = {NULL, NULL};
 	imp_phase(im, "adjacency", NULL);
 	int rv = adj_sort(im, lists, end);
 	for (uint64_t x = 0; !rv && x < im->nodes; x++) {
