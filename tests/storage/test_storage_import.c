@@ -113,7 +113,7 @@ START_TEST(csv_random_bytes)
 {
 	static const char alphabet[] = "ab,\"\n\r;\t";
 	char buf[256], em[LORA_ERRMSG_BYTES];
-	for (int round = 0; round < 20000; round++) {
+	for (int round = 0; round < 10000; round++) {
 		size_t n = rnd() % sizeof(buf);
 		for (size_t i = 0; i < n; i++)
 			buf[i] = alphabet[rnd() % (sizeof(alphabet) - 1)];
@@ -209,7 +209,7 @@ START_TEST(csv_f32_matches_strtof)
 		              "%s: %a vs strtof %a", fixed[i], (double)a,
 		              (double)b);
 	}
-	for (int i = 0; i < 300000; i++) {
+	for (int i = 0; i < 100000; i++) {
 		double x = (double)(int64_t)(rnd() % 20000001 - 10000000) /
 		           pow(10, (double)(rnd() % 12));
 		switch (rnd() % 3) {
