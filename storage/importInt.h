@@ -1,12 +1,14 @@
 /*
- * importInt.h - private to the bulk import (csv.c, import.c,
- * import_write.c): the CSV record reader, the field converters and the
- * state of one sto_import_run.
+ * importInt.h - private to the bulk import (csv.c, import.c, import_ids.c,
+ * import_write.c): the CSV record reader, the field converters, the :ID
+ * tables and the state of one sto_import_run.
  *
  * The import reads CSV files once, front to back, and turns every row into
  * exactly the keys and values sto_apply would have written for the same
  * graph (see import.c). Those are written with RocksDB's SstFileWriter,
- * one sorted file per column family, and ingested into a new store.
+ * one sorted file per column family, by a writer thread, and ingested
+ * into a new store (import_write.c). Tests reach these functions through
+ * this header (tests/storage/test_storage_import.c).
  */
 #ifndef LORA_STO_IMPORT_INT_H
 #define LORA_STO_IMPORT_INT_H
