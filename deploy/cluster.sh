@@ -131,15 +131,21 @@ conf_data_dir() {
 # out. Falls back to copying when DST is on another file system.
 link_copy() {
 	local src=$1 dst=$2 f
+	local -a ssts=() others=()
 	mkdir -p "$dst" || return 1
 	for f in "$src"/*; do
 		[ -f "$f" ] || continue
 		case ${f##*/} in
 		LOG | LOG.*) ;;
-		*.sst) ln "$f" "$dst/" 2>/dev/null || cp "$f" "$dst/" || return 1 ;;
-		*) cp "$f" "$dst/" || return 1 ;;
+		*.sst) ssts+=("$f") ;;
+		*) others+=("$f") ;;
 		esac
 	done
+	if [ ${#ssts[@]} -gt 0 ]; then
+		ln -- "${ssts[@]}" "$dst/" 2>/dev/null ||
+			cp -- "${ssts[@]}" "$dst/" || return 1
+	fi
+	cp -- "${others[@]}" "$dst/" || return 1
 	sync -- "$dst"/* "$dst" # fsync the copies and the directory
 }
 
