@@ -9,6 +9,13 @@
 #                               over first), SIGKILL after 15 s
 #   deploy/cluster.sh status    each node's process, role and indexes
 #   deploy/cluster.sh restart
+#   deploy/cluster.sh import STATE_DIR [--force] [--data-dirs D1,D2,D3]
+#                               install a state directory made by lora-import
+#                               into every node's data directory (the
+#                               cluster must be stopped); --force replaces
+#                               existing data; --data-dirs installs into
+#                               other directories than the manifests' data/
+#                               (e.g. for nodes started by hand or a test)
 #
 # Environment: LORAD (lorad binary, default build/release/node/lorad),
 # LORA (the shell, default build/release/client/lora).
@@ -111,13 +118,101 @@ status() {
 	fi
 }
 
+# The data_dir a manifest names (relative to the checkout root).
+conf_data_dir() {
+	sed -n 's/^[[:space:]]*data_dir[[:space:]]*=[[:space:]]*\([^[:space:]#]*\).*/\1/p' \
+		"$(lc_conf "$1")" | head -n 1
+}
+
+# link_copy SRC DST: a copy of a RocksDB directory, SST files hard-linked
+# (RocksDB never rewrites one; a file shared by several nodes' stores stays
+# as long as one of them links it), the other files (MANIFEST, CURRENT,
+# OPTIONS, WAL: rewritten in place or replaced) copied. LOG files are left
+# out. Falls back to copying when DST is on another file system.
+link_copy() {
+	local src=$1 dst=$2 f
+	local -a ssts=() others=()
+	mkdir -p "$dst" || return 1
+	for f in "$src"/*; do
+		[ -f "$f" ] || continue
+		case ${f##*/} in
+		LOG | LOG.*) ;;
+		*.sst) ssts+=("$f") ;;
+		*) others+=("$f") ;;
+		esac
+	done
+	if [ ${#ssts[@]} -gt 0 ]; then
+		ln -- "${ssts[@]}" "$dst/" 2>/dev/null ||
+			cp -- "${ssts[@]}" "$dst/" || return 1
+	fi
+	cp -- "${others[@]}" "$dst/" || return 1
+	sync -- "$dst"/* "$dst" # fsync the copies and the directory
+}
+
+# import STATE_DIR [--force] [--data-dirs D1,D2,...]: every node gets
+# <data_dir>/state (what it starts from: lorad takes a state without a Raft
+# log as its compaction point) and <data_dir>/checkpoints/<applied index>
+# (what the leader sends to a follower that lost its data), both link
+# copies of STATE_DIR. STO_IMPORT_APPLIED_INDEX is 1.
+import_state() {
+	local src="" force=0 dirs="" i d n=0
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--force) force=1 ;;
+		--data-dirs) dirs=${2:-}; shift ;;
+		--data-dirs=*) dirs=${1#--data-dirs=} ;;
+		-*) echo "import: unknown option $1" >&2; return 2 ;;
+		*) src=$1 ;;
+		esac
+		shift
+	done
+	if [ -z "$src" ] || [ ! -f "$src/CURRENT" ]; then
+		echo "usage: $0 import STATE_DIR [--force] [--data-dirs D1,D2,D3]" >&2
+		echo "  (STATE_DIR: the --into directory of lora-import)" >&2
+		return 2
+	fi
+	if [ -z "$dirs" ]; then
+		for i in 1 2 3; do
+			if lc_alive "$i"; then
+				lc_log "node $i is running: stop the cluster first"
+				return 1
+			fi
+			d=$(conf_data_dir "$i")
+			dirs="$dirs${dirs:+,}${d:-data/node$i}"
+		done
+	fi
+	local -a list
+	IFS=, read -r -a list <<<"$dirs"
+	for d in "${list[@]}"; do
+		if [ $force = 0 ] && { [ -e "$d/state" ] || [ -e "$d/raftlog" ]; }; then
+			lc_log "$d already holds data (use --force to replace it)"
+			return 1
+		fi
+	done
+	for d in "${list[@]}"; do
+		# what lorad keeps in a data directory, nothing else
+		rm -rf "$d/state" "$d/raftlog" "$d/checkpoints" "$d/snapshot.meta" \
+			"$d/members" "$d/snapshot-staging" "$d/state.old"
+		mkdir -p "$d/checkpoints" || return 1
+		if ! link_copy "$src" "$d/state" ||
+			! link_copy "$src" "$d/checkpoints/00000000000000000001"; then
+			lc_log "cannot copy $src into $d"
+			return 1
+		fi
+		n=$((n + 1))
+		lc_log "installed $src into $d"
+	done
+	lc_log "$n data directories ready: start the nodes (deploy/cluster.sh start)"
+}
+
 case "${1:-}" in
 start) check_addresses; start ;;
 stop) stop ;;
 restart) stop; start ;;
 status) status ;;
+import) shift; import_state "$@" ;;
 *)
-	echo "usage: $0 start|stop|status|restart" >&2
+	echo "usage: $0 start|stop|status|restart|import STATE_DIR [--force]" >&2
 	exit 2
 	;;
 esac

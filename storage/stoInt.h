@@ -294,6 +294,9 @@ int64_t sto_tok_find(struct sto_store *s, int kind, const char *name,
                      size_t len);
 /* Name of token (borrowed, valid until sto_close) or NULL. Locks. */
 const char *sto_tok_name(struct sto_store *s, int kind, uint32_t tok);
+/* Token of name (len bytes, any bytes) in t, or -1; no locking. */
+int64_t sto_tokens_lookup(const struct sto_tokens *t, const char *name,
+                          size_t len);
 /* Makes room for `extra` more tokens so that sto_tok_add cannot fail. */
 int sto_tok_reserve(struct sto_tokens *t, uint32_t extra);
 /* Adds name (ownership taken) as token t->n; room must be reserved. */

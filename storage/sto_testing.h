@@ -21,6 +21,14 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
                         size_t klen);
 
+struct lora_buf;
+
+/* Appends every key and value of column family `cf`, in key order, to out
+ * as (be32 klen, be32 vlen, key, value) records, so tests can compare two
+ * stores byte for byte. */
+int sto_testing_dump_raw(struct sto_store *s, const char *cf,
+                         struct lora_buf *out);
+
 struct sto_log;
 
 /* The same for the Raft log store (its single default column family):

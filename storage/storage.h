@@ -314,6 +314,99 @@ int sto_view_scan_vectors(struct sto_view *v, const char *label,
 int sto_iter_next(struct sto_iter *it, struct sto_item *item, int *done);
 void sto_iter_free(struct sto_iter *it);
 
+/* ---- bulk import (import.c) -------------------------------------------
+ *
+ * Builds a new state store from CSV files without going through sto_apply:
+ * node files, then relationship files, are read once and turned into the
+ * very keys and values applying the same graph as mutation batches would
+ * write (same records, adjacency chunks, counts, tokens, next ids; same
+ * digest), written as sorted SST files and ingested into a fresh store at
+ * applied index STO_IMPORT_APPLIED_INDEX. The store is built in
+ * "<dir>.importing-<pid>" next to `dir` and renamed into place at the end
+ * (files and directories fsynced); on any error that directory is
+ * removed and `dir` is untouched. File formats: docs/operations.md "Bulk
+ * import".
+ */
+
+/* The applied index of an imported store: a node that starts from it
+ * adopts it as its Raft compaction point (term 1). */
+#define STO_IMPORT_APPLIED_INDEX 1
+
+struct sto_import;
+
+enum sto_import_id_type {
+	STO_IMPORT_ID_STRING,  /* :ID values are strings (the default) */
+	STO_IMPORT_ID_INTEGER, /* :ID values are 64-bit integers */
+};
+
+/* Where a long import is, for a progress line. Borrowed by the callback. */
+struct sto_import_progress {
+	const char *phase; /* "nodes", "relationships", "adjacency", ... */
+	const char *file;  /* input file, or NULL */
+	uint64_t rows;     /* rows of this phase so far */
+	double rows_per_s; /* over this phase */
+	double elapsed_s;  /* since sto_import_run began */
+};
+
+struct sto_import_options {
+	char delimiter;       /* between fields (','; '\t' for TSV) */
+	char array_delimiter; /* between labels and vector coordinates (';') */
+	int id_type;          /* enum sto_import_id_type */
+	const char *id_property; /* key under which an unnamed :ID column is
+	                          * kept ("id"); NULL: not kept */
+	int force;               /* replace an existing `dir` */
+	int digest;              /* fill sto_import_stats.digest */
+	/* Called at most about once a second during long phases (may be
+	 * NULL); runs on the importing thread. */
+	void (*progress)(void *arg, const struct sto_import_progress *p);
+	void *progress_arg;
+	/* When set and *cancel becomes non-zero (e.g. from a signal
+	 * handler), the import stops with LORA_ECLOSED and cleans up. */
+	volatile int *cancel;
+};
+
+struct sto_import_stats {
+	uint64_t nodes, relationships, index_entries;
+	uint64_t bytes_read; /* CSV bytes */
+	uint64_t applied_index;
+	double seconds;
+	char digest[STO_DIGEST_HEX_BYTES]; /* when options.digest */
+};
+
+/* Fills opts with the defaults above. */
+void sto_import_options_init(struct sto_import_options *opts);
+
+/* A new import (sources added below, then run): sto_import_free. */
+int sto_import_new(struct sto_import **out);
+void sto_import_free(struct sto_import *im);
+
+/*
+ * Adds a node source: `files` is one path or several separated by ','
+ * (the first line of the first file is the header, the other files hold
+ * rows only); `labels` (may be NULL) are given to every node, several
+ * separated by ':'. Strings are copied. LORA_EINVAL for an empty list or
+ * label, LORA_ELIMIT past STO_IMPORT_FILES_MAX files.
+ */
+int sto_import_add_nodes(struct sto_import *im, const char *files,
+                         const char *labels, char *errmsg);
+/* The same for relationships; `type` (may be NULL) is the type of rows
+ * whose :TYPE field is empty or absent. */
+int sto_import_add_relationships(struct sto_import *im, const char *files,
+                                 const char *type, char *errmsg);
+/* A range index to build: "Label(property)", named index_Label_property
+ * (what CREATE INDEX FOR (n:Label) ON (n.property) would create). */
+int sto_import_add_index(struct sto_import *im, const char *spec, char *errmsg);
+
+/*
+ * Runs the import into `dir` (a state directory: what <data_dir>/state of
+ * a node holds). LORA_EEXIST when dir exists and opts->force is not set.
+ * Bad input gives LORA_EINVAL (or LORA_ELIMIT) with "FILE:LINE: reason"
+ * in errmsg; nothing is left behind. opts (NULL: defaults) is borrowed
+ * for the call; st may be NULL. Call once per import.
+ */
+int sto_import_run(struct sto_import *im, const struct sto_import_options *opts,
+                   const char *dir, struct sto_import_stats *st, char *errmsg);
+
 /* ---- the Raft log store ------------------------------------------------ */
 
 struct sto_log;

@@ -152,7 +152,7 @@ void sto_tok_free(struct sto_tokens *t)
 	memset(t, 0, sizeof(*t));
 }
 
-static int64_t tok_lookup(const struct sto_tokens *t, const char *name,
+int64_t sto_tokens_lookup(const struct sto_tokens *t, const char *name,
                           size_t len)
 {
 	if (!t->nslots)
@@ -171,7 +171,7 @@ int64_t sto_tok_find(struct sto_store *s, int kind, const char *name,
                      size_t len)
 {
 	pthread_mutex_lock(&s->tok_mu);
-	int64_t r = tok_lookup(&s->tok[kind], name, len);
+	int64_t r = sto_tokens_lookup(&s->tok[kind], name, len);
 	pthread_mutex_unlock(&s->tok_mu);
 	return r;
 }
@@ -567,6 +567,34 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 		rocksdb_put_cf(s->db, s->wo, s->cf[i], key, klen, val, vlen,
 		               &err);
 		return err ? sto_rocks_err(err, NULL, "put raw") : 0;
+	}
+	return LORA_EINVAL;
+}
+
+int sto_testing_dump_raw(struct sto_store *s, const char *cf,
+                         struct lora_buf *out)
+{
+	for (int i = 0; i < STO_CF_COUNT; i++) {
+		if (strcmp(cf, sto_cf_names[i]))
+			continue;
+		rocksdb_iterator_t *it =
+		    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[i]);
+		int rv = 0;
+		for (rocksdb_iter_seek_to_first(it);
+		     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+			size_t kl, vl;
+			const char *k = rocksdb_iter_key(it, &kl);
+			const char *v = rocksdb_iter_value(it, &vl);
+			uint8_t l[8];
+			lora_put_be32(l, (uint32_t)kl);
+			lora_put_be32(l + 4, (uint32_t)vl);
+			rv = lora_buf_append(out, l, 8);
+			if (!rv)
+				rv = lora_buf_append(out, k, kl);
+			if (!rv)
+				rv = lora_buf_append(out, v, vl);
+		}
+		return sto_iter_close(it, rv, NULL, "dump raw");
 	}
 	return LORA_EINVAL;
 }
