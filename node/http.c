@@ -204,9 +204,12 @@ static int send_wait(struct node_http *hs, int fd, struct iovec *iov, int cnt,
 			until = deadline_ms;
 		if (now >= until)
 			return LORA_ETIMEOUT;
+		/* a streamed read holds the store: a checkpoint install
+		 * waiting for it must not wait for a slow reader */
 		if (stop && stop_until == 0 &&
 		    (atomic_load(&hs->stopping) ||
-		     atomic_load(&hs->n->stopping)))
+		     atomic_load(&hs->n->stopping) ||
+		     __atomic_load_n(&hs->n->store_swapping, __ATOMIC_RELAXED)))
 			stop_until = now + NODE_HTTP_STOP_GRACE_MS;
 		if (stop_until && now >= stop_until)
 			return LORA_EUNAVAILABLE;

@@ -22,6 +22,7 @@
  * A write runs to its end inside qry_open; a read runs as its rows are
  * pulled, so LIMIT, or a client that stops pulling, stops the work. */
 #include <math.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -822,9 +823,20 @@ void exec_query(struct qctx *c, struct query *q, struct rows *in,
                 struct rows *out, size_t max_rows)
 {
 	struct op *root = build(c, q, in);
+	/* an error inside the subquery releases its operators' arenas on
+	 * its way out (the cursor only knows the top-level pipeline) */
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	int code = setjmp(c->jb);
+	if (code) {
+		memcpy(c->jb, outer, sizeof outer);
+		op_release(c, root);
+		longjmp(c->jb, code);
+	}
 	struct val *r;
 	while (out->n < max_rows && (r = pull(c, root)) != NULL)
 		rows_push(c, out, c->keep_all ? r : row_copy_deep(c, r));
+	memcpy(c->jb, outer, sizeof outer);
 	op_release(c, root);
 }
 

@@ -340,6 +340,36 @@ START_TEST(test_value_depth)
 }
 END_TEST
 
+/* A subquery that fails gives its operators' memory back (LeakSanitizer
+ * reported the arenas of the CALL's operators before). */
+START_TEST(test_failing_subquery_releases)
+{
+	ck_assert_int_eq(
+	    exec_all("UNWIND range(1, 5) AS i CREATE (:P {v: i})", NULL), 0);
+	const char *q[] = {
+	    "MATCH (p:P) CALL { WITH p UNWIND [1, 0] AS x "
+	    "RETURN p.v / x AS y } RETURN y",
+	    "MATCH (p:P) WHERE EXISTS { UNWIND [0, 1] AS x WITH x "
+	    "WHERE p.v / x > 0 RETURN x } RETURN p",
+	};
+	struct qry_budget b;
+	qry_budget_init(&b, 0);
+	for (size_t i = 0; i < 2; i++) {
+		struct qry_limits l;
+		qry_limits_init(&l);
+		l.shared = &b;
+		struct run r;
+		open_q(&r, q[i], &l, QRY_RUN);
+		ck_assert_int_eq(r.code, 0);
+		pull(&r, 100, NULL);
+		int code = r.code;
+		close_q(&r);
+		ck_assert_msg(code == LORA_EARITH, "%s: code %d", q[i], code);
+		ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
+	}
+}
+END_TEST
+
 /* The time limit holds inside one long expression, not only between
  * rows. */
 START_TEST(test_time_inside_expression)
@@ -369,6 +399,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_shared_budget);
 	tcase_add_test(t, test_value_depth);
 	tcase_add_test(t, test_time_inside_expression);
+	tcase_add_test(t, test_failing_subquery_releases);
 	suite_add_tcase(s, t);
 	return s;
 }
