@@ -231,7 +231,7 @@ struct group {
 	const Lora__MutationBatch
 	    *batches[NODE_PENDING_PROPOSALS_MAX + NODE_WRITE_GROUP_MAX];
 	size_t n, n_pending, n_batches;
-	size_t bytes; /* packed size of the group's own batches */
+	size_t bytes;      /* packed size of the group's own batches */
 	struct wreq *dups; /* carry the request id of one of w[]: its answer */
 };
 
@@ -611,8 +611,8 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
 	size_t len = lora__mutation_batch__get_packed_size(b);
 	uint8_t *buf = lora_malloc(len ? len : 1);
 	if (buf == NULL)
-		return err->code =
-		           lora_errf(LORA_ENOMEM, err->message, "out of memory");
+		return err->code = lora_errf(LORA_ENOMEM, err->message,
+		                             "out of memory");
 	lora__mutation_batch__pack(b, buf);
 	intx_let_go(x); /* the engine reads its old view no more */
 	uint64_t term = 0, index = 0, leader = 0;
@@ -709,9 +709,9 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	    .commit_arg = &x,
 	};
 	node_qry_limits(n, w->req, &q.limits);
-	x.deadline_ms = lora_now_ms() + (q.limits.time_ms_max
-	                                     ? q.limits.time_ms_max
-	                                     : NODE_WRITE_TIMEOUT_MS);
+	x.deadline_ms =
+	    lora_now_ms() + (q.limits.time_ms_max ? q.limits.time_ms_max
+	                                          : NODE_WRITE_TIMEOUT_MS);
 	uint64_t index = sto_view_applied_index(x.view);
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;

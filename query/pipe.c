@@ -781,8 +781,8 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	c->keep_all = 0;
 	c->eager = 0;
 	if (b) {
-		q_check_batch_size(c, b,
-		                   ": give IN TRANSACTIONS a smaller OF n ROWS");
+		q_check_batch_size(
+		    c, b, ": give IN TRANSACTIONS a smaller OF n ROWS");
 		if (!c->commit_chunk)
 			qerr(c, LORA_EINVAL,
 			     "CALL { ... } IN TRANSACTIONS commits each chunk "
@@ -816,8 +816,8 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		c->keep_all = 0;
 		c->eager = 0;
 		c->cur = was;
-		int code = c->err && c->err->code ? c->err->code
-		                                  : LORA_EINTERNAL;
+		int code =
+		    c->err && c->err->code ? c->err->code : LORA_EINTERNAL;
 		char msg[LORA_ERRMSG_BYTES] = "";
 		if (c->err)
 			snprintf(msg, sizeof msg, "%s", c->err->message);

@@ -273,9 +273,9 @@ START_TEST(placement_errors)
 	ck_assert_int_eq(k.n, 0);
 	ck_assert_int_eq(count_label("X"), 0);
 	/* syntax */
-	ck_assert_int_eq(run("CALL { CREATE (:X) } IN TRANSACTIONS OF 5",
-	                     &k, NULL, 0, &e),
-	                 LORA_EPARSE);
+	ck_assert_int_eq(
+	    run("CALL { CREATE (:X) } IN TRANSACTIONS OF 5", &k, NULL, 0, &e),
+	    LORA_EPARSE);
 	ck_assert_int_eq(run("CALL { CREATE (:X) } IN TRANSACTIONS ON ERROR "
 	                     "CONTINUE",
 	                     &k, NULL, 0, &e),
@@ -338,8 +338,8 @@ START_TEST(too_big_names_the_way_out)
 {
 	struct qry_error e;
 	/* bigger than one log entry (scaled down to 10 kB here) */
-	int rc = run_lim("UNWIND range(1, 1000) AS i CREATE (:B {id: i})",
-	                 NULL, NULL, 10000, NULL, 0, &e);
+	int rc = run_lim("UNWIND range(1, 1000) AS i CREATE (:B {id: i})", NULL,
+	                 NULL, 10000, NULL, 0, &e);
 	ck_assert_int_eq(rc, LORA_ELIMIT);
 	ck_assert_msg(strstr(e.message, "CALL { ... } IN TRANSACTIONS") &&
 	                  strstr(e.message, "LOAD CSV"),
@@ -360,8 +360,8 @@ START_TEST(too_big_names_the_way_out)
 	struct qry_limits l;
 	qry_limits_init(&l);
 	l.mutations_max = 100;
-	rc = run_lim("UNWIND range(1, 200) AS i CREATE (:Z)", NULL, &l, 0,
-	             NULL, 0, &e);
+	rc = run_lim("UNWIND range(1, 200) AS i CREATE (:Z)", NULL, &l, 0, NULL,
+	             0, &e);
 	ck_assert_int_eq(rc, LORA_ELIMIT);
 	ck_assert_msg(strstr(e.message, "IN TRANSACTIONS"), "%s", e.message);
 	struct commits z = {.label = "Z"};
