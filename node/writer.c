@@ -70,6 +70,7 @@ struct node_writer {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
+	pthread_cond_t applied_cond; /* exec_intx waits on the ring */
 	struct wreq *head, *tail;
 	size_t qlen;
 	struct proposal props[NODE_PENDING_PROPOSALS_MAX];
@@ -157,7 +158,7 @@ void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
 	if (wr == NULL)
 		return;
 	pthread_mutex_lock(&wr->mu);
-	pthread_cond_broadcast(&wr->cond); /* exec_intx waits on the ring */
+	pthread_cond_broadcast(&wr->applied_cond);
 	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
 	a->index = index;
 	a->term = term;
@@ -596,7 +597,7 @@ static int intx_wait(struct intx *x, uint64_t index, uint64_t term,
 		lora_deadline_after(&ts, left < NODE_WRITER_POLL_MS
 		                             ? (int)left
 		                             : NODE_WRITER_POLL_MS);
-		pthread_cond_timedwait(&wr->cond, &wr->mu, &ts);
+		pthread_cond_timedwait(&wr->applied_cond, &wr->mu, &ts);
 	}
 	pthread_mutex_unlock(&wr->mu);
 	return err->code = rc;
@@ -889,6 +890,7 @@ int node_writer_start(struct lnode *n)
 		return LORA_ENOMEM;
 	pthread_mutex_init(&n->writer->mu, NULL);
 	pthread_cond_init(&n->writer->cond, NULL);
+	pthread_cond_init(&n->writer->applied_cond, NULL);
 	return pthread_create(&n->writer->thread, NULL, writer_main, n)
 	           ? LORA_EINTERNAL
 	           : 0;
@@ -935,5 +937,6 @@ void node_writer_free(struct lnode *n)
 	n->writer = NULL;
 	pthread_mutex_destroy(&wr->mu);
 	pthread_cond_destroy(&wr->cond);
+	pthread_cond_destroy(&wr->applied_cond);
 	lora_free(wr);
 }
