@@ -46,6 +46,15 @@
 	0xffffffffu /* batch_rows of a forwarded write                         \
 	             */
 #define NODE_CHECKPOINTS_KEPT 2
+/* The largest packed MutationBatch one statement (or one chunk of CALL {
+ * } IN TRANSACTIONS) may make: one log entry (REP_ENTRY_BYTES_MAX) less
+ * headroom for the other statements of its group and their request ids.
+ * Larger is LORA_ELIMIT before anything is proposed. */
+#define NODE_ENTRY_HEADROOM_BYTES (4u << 20)
+#define NODE_BATCH_BYTES_MAX      (REP_ENTRY_BYTES_MAX - NODE_ENTRY_HEADROOM_BYTES)
+/* A group takes no more statements once its batches pack to more than
+ * this: with one more of at most NODE_BATCH_BYTES_MAX it still fits. */
+#define NODE_GROUP_BYTES_SOFT (2u << 20)
 
 /* ---- a one-shot rendezvous between two threads -----------------------------
  */

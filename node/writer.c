@@ -11,6 +11,18 @@
  * proposal's term; LORA_UNAVAILABLE when another entry took the index (the
  * write certainly did not happen); LORA_UNKNOWN_OUTCOME when nothing is
  * known after NODE_WRITE_TIMEOUT_MS.
+ *
+ * A group stops taking statements once its batches pack to more than
+ * NODE_GROUP_BYTES_SOFT (the rest wait for the next group), and a single
+ * statement may make at most NODE_BATCH_BYTES_MAX: the entry always fits
+ * REP_ENTRY_BYTES_MAX.
+ *
+ * A statement with CALL { ... } IN TRANSACTIONS runs alone (exec_intx):
+ * after the batches proposed before it are applied, it runs on a view of
+ * the stored graph, and each chunk is proposed as its own entry and waited
+ * for until applied here, then the statement goes on over a new view. The
+ * writer is the statement's while it runs: no other write interleaves with
+ * its chunks.
  */
 #include <stdio.h>
 #include <string.h>
@@ -58,6 +70,7 @@ struct node_writer {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
+	pthread_cond_t applied_cond; /* exec_intx waits on the ring */
 	struct wreq *head, *tail;
 	size_t qlen;
 	struct proposal props[NODE_PENDING_PROPOSALS_MAX];
@@ -145,6 +158,7 @@ void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
 	if (wr == NULL)
 		return;
 	pthread_mutex_lock(&wr->mu);
+	pthread_cond_broadcast(&wr->applied_cond);
 	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
 	a->index = index;
 	a->term = term;
@@ -218,6 +232,7 @@ struct group {
 	const Lora__MutationBatch
 	    *batches[NODE_PENDING_PROPOSALS_MAX + NODE_WRITE_GROUP_MAX];
 	size_t n, n_pending, n_batches;
+	size_t bytes;      /* packed size of the group's own batches */
 	struct wreq *dups; /* carry the request id of one of w[]: its answer */
 };
 
@@ -285,6 +300,23 @@ static int dedup(struct lnode *n, struct sto_store *st, struct wreq *w)
 	return attached;
 }
 
+/* The statement's columns and rows into w's response. */
+static int take_rows(struct wreq *w, struct qry_cursor *c,
+                     struct qry_error *err)
+{
+	const char *const *names;
+	size_t nc = qry_cursor_columns(c, &names);
+	int rc = node_resp_set_columns(w->resp, names, nc);
+	for (int done = 0; rc == 0;) {
+		const Lora__Value *const *row;
+		rc = qry_cursor_next(c, &row, &done, err);
+		if (rc || done)
+			break;
+		rc = node_resp_add_row(w->resp, row, nc);
+	}
+	return rc;
+}
+
 /* Runs one statement of the group; keeps its cursor when it wrote. */
 static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
                     struct wreq *w)
@@ -300,6 +332,7 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	    .mode = w->req->mode,
 	    .read_only = 0,
 	    .import_dir = import_dir,
+	    .batch_bytes_max = NODE_BATCH_BYTES_MAX,
 	};
 	node_qry_limits(n, w->req, &q.limits);
 	struct qry_error err = {0};
@@ -310,16 +343,7 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 		wreq_settle(w, err.code, NULL);
 		return;
 	}
-	const char *const *names;
-	size_t nc = qry_cursor_columns(c, &names);
-	int rc = node_resp_set_columns(w->resp, names, nc);
-	for (int done = 0; rc == 0;) {
-		const Lora__Value *const *row;
-		rc = qry_cursor_next(c, &row, &done, &err);
-		if (rc || done)
-			break;
-		rc = node_resp_add_row(w->resp, row, nc);
-	}
+	int rc = take_rows(w, c, &err);
 	const Lora__MutationBatch *b = qry_cursor_batch(c);
 	/* Never propose what apply would refuse on every node. */
 	if (rc == 0 && b &&
@@ -343,6 +367,7 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 		wreq_done(w, sto_view_applied_index(view), NULL);
 		qry_cursor_free(c);
 	} else {
+		g->bytes += lora__mutation_batch__get_packed_size(b);
 		g->batches[g->n_batches++] = b;
 		g->w[g->n] = w;
 		g->cur[g->n++] = c;
@@ -443,6 +468,20 @@ static void propose_group(struct lnode *n, struct group *g, uint8_t *buf,
 		register_proposal(n->writer, g, index, term, buf, len);
 }
 
+/* Puts ws back at the head of the queue, in order (a full group). */
+static void requeue_front(struct node_writer *wr, struct wreq **ws, size_t cnt)
+{
+	pthread_mutex_lock(&wr->mu);
+	for (size_t i = cnt; i-- > 0;) {
+		ws[i]->next = wr->head;
+		wr->head = ws[i];
+		if (wr->tail == NULL)
+			wr->tail = ws[i];
+		wr->qlen++;
+	}
+	pthread_mutex_unlock(&wr->mu);
+}
+
 static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 {
 	struct node_writer *wr = n->writer;
@@ -481,9 +520,14 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	g->n_pending = g->n_batches;
 	/* The pending batches stay alive: only this thread frees them. */
 	pthread_mutex_unlock(&wr->mu);
-	for (size_t i = 0; i < cnt; i++)
+	for (size_t i = 0; i < cnt; i++) {
+		if (g->bytes > NODE_GROUP_BYTES_SOFT) {
+			requeue_front(wr, ws + i, cnt - i);
+			break;
+		}
 		if (!dedup(n, s, ws[i]) && !dup_in_group(g, ws[i]))
 			run_one(n, view, g, ws[i]);
+	}
 	size_t len = 0;
 	uint8_t *buf = g->n ? pack_group(g, &len) : NULL;
 	for (size_t i = 0; i < g->n; i++)
@@ -496,6 +540,210 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 		propose_group(n, g, buf, len);
 	lora_free(buf);
 	lora_free(g);
+}
+
+/* ---- CALL { ... } IN TRANSACTIONS ------------------------------------ */
+
+/* One statement's chunks. The store is held while a view is open, and
+ * given back around each proposal (never held across a raft call). */
+struct intx {
+	struct lnode *n;
+	struct sto_store *st;  /* held, or NULL */
+	struct sto_view *view; /* the statement's view, or NULL */
+	uint64_t deadline_ms;
+	uint64_t last_index; /* entry of the last chunk committed */
+};
+
+static void intx_let_go(struct intx *x)
+{
+	if (x->view)
+		sto_view_close(x->view);
+	x->view = NULL;
+	if (x->st)
+		node_store_release(x->n);
+	x->st = NULL;
+}
+
+/* Waits until the entry at index is applied here: 0 when it was ours. */
+static int intx_wait(struct intx *x, uint64_t index, uint64_t term,
+                     struct qry_error *err)
+{
+	struct node_writer *wr = x->n->writer;
+	int rc = LORA_EUNKNOWN_OUTCOME;
+	pthread_mutex_lock(&wr->mu);
+	for (;;) {
+		struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
+		if (a->index == index) {
+			rc = a->term != term ? LORA_EUNAVAILABLE : a->rc;
+			if (a->term != term)
+				lora_errf(rc, err->message,
+				          "leadership changed before the chunk "
+				          "committed; it was not executed");
+			else if (rc)
+				snprintf(err->message, sizeof err->message,
+				         "%s", a->errmsg);
+			break;
+		}
+		uint64_t now = lora_now_ms();
+		if (a->index > index || now >= x->deadline_ms ||
+		    atomic_load(&x->n->stopping)) {
+			lora_errf(rc, err->message,
+			          "no answer in time for a chunk: it may still "
+			          "commit");
+			break;
+		}
+		struct timespec ts;
+		uint64_t left = x->deadline_ms - now;
+		lora_deadline_after(&ts, left < NODE_WRITER_POLL_MS
+		                             ? (int)left
+		                             : NODE_WRITER_POLL_MS);
+		pthread_cond_timedwait(&wr->applied_cond, &wr->mu, &ts);
+	}
+	pthread_mutex_unlock(&wr->mu);
+	return err->code = rc;
+}
+
+/* query.h's commit_chunk: propose b, wait until it is applied here, and
+ * hand the statement a view that sees it (closing the one before). */
+static int intx_commit(void *arg, const Lora__MutationBatch *b,
+                       struct sto_view **nv, struct qry_error *err)
+{
+	struct intx *x = arg;
+	size_t len = lora__mutation_batch__get_packed_size(b);
+	uint8_t *buf = lora_malloc(len ? len : 1);
+	if (buf == NULL)
+		return err->code = lora_errf(LORA_ENOMEM, err->message,
+		                             "out of memory");
+	lora__mutation_batch__pack(b, buf);
+	intx_let_go(x); /* the engine reads its old view no more */
+	uint64_t term = 0, index = 0, leader = 0;
+	int rc = node_raft_propose(x->n, buf, len, &term, &index, &leader);
+	lora_free(buf);
+	if (rc)
+		return err->code = lora_errf(
+		           LORA_EUNAVAILABLE, err->message,
+		           "this node stopped being the leader; the chunk was "
+		           "not executed (%s)",
+		           lora_strerror(rc));
+	if (intx_wait(x, index, term, err) != 0)
+		return err->code;
+	x->last_index = index;
+	x->st = node_store_acquire(x->n);
+	if (sto_view_open(x->st, &x->view) != 0) {
+		node_store_release(x->n);
+		x->st = NULL;
+		return err->code = lora_errf(LORA_EIO, err->message,
+		                             "cannot open a read view");
+	}
+	*nv = x->view;
+	return 0;
+}
+
+/* The batches proposed before are applied (the statement's first chunk
+ * reads the stored graph only): 0, or not in time. */
+static int intx_wait_pending(struct lnode *n)
+{
+	struct node_writer *wr = n->writer;
+	uint64_t last = 0;
+	pthread_mutex_lock(&wr->mu);
+	for (size_t i = 0; i < wr->n_props; i++)
+		if (!wr->props[i].dead && wr->props[i].index > last)
+			last = wr->props[i].index;
+	pthread_mutex_unlock(&wr->mu);
+	return last ? node_wait_applied(n, last, NODE_WAIT_TIMEOUT_MS) : 0;
+}
+
+/* Answers w once its statement ran: with a request id, through an empty
+ * entry that records it (a retry of a statement that ended is answered,
+ * not run again); else at once. */
+static void intx_answer(struct lnode *n, struct wreq *w, uint64_t index)
+{
+	const char *rid = w->req->request_id;
+	if (rid == NULL || rid[0] == '\0') {
+		wreq_done(w, index, NULL);
+		return;
+	}
+	struct group *g = lora_calloc(1, sizeof *g);
+	size_t len = 0;
+	uint8_t *buf = NULL;
+	if (g) {
+		g->w[g->n++] = w;
+		buf = pack_group(g, &len);
+	}
+	if (buf)
+		propose_group(n, g, buf, len);
+	else
+		wreq_fail(w, LORA_ENOMEM, NULL, NULL);
+	lora_free(buf);
+	lora_free(g);
+}
+
+static void exec_intx(struct lnode *n, struct wreq *w)
+{
+	if (intx_wait_pending(n) != 0) {
+		wreq_fail(w, LORA_EUNAVAILABLE,
+		          "earlier writes did not apply in time; the statement "
+		          "was not executed: retry",
+		          NULL);
+		return;
+	}
+	struct intx x = {.n = n, .st = node_store_acquire(n)};
+	if (dedup(n, x.st, w)) {
+		intx_let_go(&x);
+		return;
+	}
+	if (sto_view_open(x.st, &x.view) != 0) {
+		intx_let_go(&x);
+		wreq_fail(w, LORA_EIO, "cannot open a read view", NULL);
+		return;
+	}
+	char import_dir[NODE_PATH_BYTES_MAX];
+	node_config_import_dir(&n->cfg, import_dir, sizeof import_dir);
+	struct qry_request q = {
+	    .query = w->req->query,
+	    .params = w->req->params,
+	    .view = x.view,
+	    .mode = w->req->mode,
+	    .import_dir = import_dir,
+	    .batch_bytes_max = NODE_BATCH_BYTES_MAX,
+	    .commit_chunk = intx_commit,
+	    .commit_arg = &x,
+	};
+	node_qry_limits(n, w->req, &q.limits);
+	x.deadline_ms =
+	    lora_now_ms() + (q.limits.time_ms_max ? q.limits.time_ms_max
+	                                          : NODE_WRITE_TIMEOUT_MS);
+	uint64_t index = sto_view_applied_index(x.view);
+	struct qry_error err = {0};
+	struct qry_cursor *c = NULL;
+	int rc = qry_open(&q, &c, &err);
+	if (rc == 0)
+		rc = take_rows(w, c, &err);
+	qry_cursor_free(c);
+	intx_let_go(&x);
+	if (x.last_index)
+		index = x.last_index;
+	if (rc) {
+		node_resp_set_bookmark(w->resp, index);
+		if (w->resp->error == NULL)
+			node_resp_error(w->resp, rc,
+			                err.code ? err.message
+			                         : lora_strerror(rc),
+			                err.line, err.column);
+		wreq_settle(w, rc, NULL);
+		return;
+	}
+	intx_answer(n, w, index);
+}
+
+/* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first). */
+static int is_intx(const struct wreq *w)
+{
+	int yes = 0;
+	if (strcasestr(w->req->query, "TRANSACTIONS") == NULL)
+		return 0;
+	qry_in_transactions(w->req->query, &yes, NULL);
+	return yes;
 }
 
 /* Writer thread only: frees proposals that are applied or void. */
@@ -572,7 +820,17 @@ static void *writer_main(void *arg)
 				    NULL);
 			continue;
 		}
-		exec_group(n, ws, cnt);
+		/* a statement IN TRANSACTIONS runs alone; order is kept */
+		size_t k = 0;
+		while (k < cnt && !is_intx(ws[k]))
+			k++;
+		if (k == 0) {
+			requeue_front(n->writer, ws + 1, cnt - 1);
+			exec_intx(n, ws[0]);
+		} else {
+			requeue_front(n->writer, ws + k, cnt - k);
+			exec_group(n, ws, k);
+		}
 	}
 	return NULL;
 }
@@ -632,6 +890,7 @@ int node_writer_start(struct lnode *n)
 		return LORA_ENOMEM;
 	pthread_mutex_init(&n->writer->mu, NULL);
 	pthread_cond_init(&n->writer->cond, NULL);
+	pthread_cond_init(&n->writer->applied_cond, NULL);
 	return pthread_create(&n->writer->thread, NULL, writer_main, n)
 	           ? LORA_EINTERNAL
 	           : 0;
@@ -678,5 +937,6 @@ void node_writer_free(struct lnode *n)
 	n->writer = NULL;
 	pthread_mutex_destroy(&wr->mu);
 	pthread_cond_destroy(&wr->cond);
+	pthread_cond_destroy(&wr->applied_cond);
 	lora_free(wr);
 }

@@ -933,6 +933,7 @@ static void check_sets(struct qctx *c, struct setitem *it, size_t n,
 	}
 }
 
+static void check_intx(struct qctx *c, struct clause *cl);
 static struct scope *check_clause(struct qctx *c, struct clause *cl,
                                   struct scope *s);
 
@@ -1082,6 +1083,8 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 		}
 		return s;
 	case C_CALLSUB: {
+		if (cl->intx)
+			check_intx(c, cl);
 		n = sc_new(c, s);
 		struct query *q = cl->sub;
 		struct scope *last = NULL;
@@ -1098,6 +1101,51 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 	}
 	default:
 		return s;
+	}
+}
+
+static int is_update(int k);
+
+/* CALL { } IN TRANSACTIONS: only as a top-level clause (q_check marks
+ * those), with a literal or parameter row count */
+static void check_intx(struct qctx *c, struct clause *cl)
+{
+	if (!cl->intx_top)
+		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+		        "InvalidClauseComposition: CALL { ... } IN "
+		        "TRANSACTIONS is allowed only as a top-level clause of "
+		        "a single query, not inside another subquery, "
+		        "FOREACH, EXISTS or UNION");
+	if (cl->txrows && cl->txrows->kind != E_LIT &&
+	    cl->txrows->kind != E_PARAM)
+		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+		        "InvalidArgumentType: OF n ROWS takes an integer "
+		        "literal or a parameter");
+	c->intx = 1;
+}
+
+static int clauses_write(struct clause **cl, size_t n);
+
+/* A statement with IN TRANSACTIONS writes only inside them: the rest of
+ * it streams as a read between the chunks' commits. */
+static void mark_intx(struct qctx *c, struct query *q)
+{
+	size_t n = 0;
+	struct squery *s = q->parts[0];
+	for (size_t i = 0; i < s->ncl; i++)
+		if (s->cl[i]->kind == C_CALLSUB && s->cl[i]->intx)
+			n++;
+	if (!n || q->nparts != 1)
+		return;
+	for (size_t i = 0; i < s->ncl; i++) {
+		struct clause *cl = s->cl[i];
+		if (cl->kind == C_CALLSUB && cl->intx)
+			cl->intx_top = 1;
+		else if (clauses_write(&cl, 1))
+			qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+			        "InvalidClauseComposition: a statement with "
+			        "CALL { ... } IN TRANSACTIONS may write only "
+			        "inside its IN TRANSACTIONS subqueries");
 	}
 }
 
@@ -1183,6 +1231,7 @@ static struct scope *check_single(struct qctx *c, struct squery *q,
 void q_check(struct qctx *c, struct query *q)
 {
 	struct scope *s = sc_new(c, NULL);
+	mark_intx(c, q);
 	for (size_t i = 0; i < q->nparts; i++)
 		check_single(c, q->parts[i], s, q, i);
 }

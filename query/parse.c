@@ -1689,12 +1689,34 @@ static struct clause *merge_clause(struct parser *p, struct tok *t)
 	return c;
 }
 
+/* CALL { ... } IN TRANSACTIONS [OF n ROW|ROWS] [ON ERROR FAIL], after IN */
+static void in_transactions(struct parser *p, struct clause *c)
+{
+	expect_kw(p, "TRANSACTIONS");
+	c->intx = 1;
+	if (accept_kw(p, "OF")) {
+		c->txrows = expr(p);
+		if (!accept_kw(p, "ROWS"))
+			expect_kw(p, "ROW");
+	}
+	if (accept_kw(p, "ON")) {
+		expect_kw(p, "ERROR");
+		if (!is_kw(p, "FAIL"))
+			perr(p, cur(p),
+			     "UnsupportedFeature: only ON ERROR FAIL is "
+			     "supported for IN TRANSACTIONS");
+		p->pos++;
+	}
+}
+
 static struct clause *call_clause(struct parser *p, struct tok *t)
 {
 	if (accept_p(p, "{")) {
 		struct clause *c = mkc(p, C_CALLSUB, t);
 		c->sub = parse_query(p);
 		expect_p(p, "}");
+		if (accept_kw(p, "IN"))
+			in_transactions(p, c);
 		return c;
 	}
 	struct clause *c = mkc(p, C_CALLPROC, t);

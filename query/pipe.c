@@ -20,9 +20,17 @@
  * must see every effect of the one before), and nothing is reset
  * (c->keep_all) because the mutations and the overlay point into the rows.
  * A write runs to its end inside qry_open; a read runs as its rows are
- * pulled, so LIMIT, or a client that stops pulling, stops the work. */
+ * pulled, so LIMIT, or a client that stops pulling, stops the work.
+ *
+ * CALL { ... } IN TRANSACTIONS mixes the two: the statement runs as a read
+ * (its other clauses may not write), and the IntX operator takes n input
+ * rows at a time, runs the subquery over them in write mode into its own
+ * arena, commits their batch through the request's commit callback, then
+ * drops that arena and the overlay and goes on over the view the commit
+ * returned. A statement's memory is one chunk's, whatever its length. */
 #include <math.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +40,7 @@ struct op;
 typedef struct val *(*op_fn)(struct qctx *c, struct op *o);
 
 enum op_kind { OP_START, OP_MATCH, OP_UNWIND, OP_PROJ, OP_PERROW, OP_EAGER,
-               OP_UNION, OP_LOADCSV };
+               OP_UNION, OP_LOADCSV, OP_INTX };
 
 struct op {
 	int kind;
@@ -615,7 +623,7 @@ static struct val *proj_next(struct qctx *c, struct op *o)
 		r = NULL;
 	}
 	/* a write statement's clauses run to the end whatever LIMIT keeps */
-	if (!r && c->eager)
+	if (!r && (c->eager || c->intx))
 		while (pull(c, o->in))
 			;
 	c->cur = was;
@@ -734,6 +742,131 @@ static struct val *eager_next(struct qctx *c, struct op *o)
 	return from_buf(o);
 }
 
+/* ---- CALL { ... } IN TRANSACTIONS ---------------------------------------- */
+
+/* Gives the overlay and the graph cache back (they belong to the chunk
+ * just committed) and starts a fresh one over c->view. */
+static void intx_graph_reset(struct qctx *c)
+{
+	hm_drop(c, &c->g.nodes);
+	hm_drop(c, &c->g.edges);
+	hm_drop(c, &c->g.created_adj);
+	hm_drop(c, &c->g.ov_label);
+	hm_drop(c, &c->g.ov_value);
+	g_release(&c->g);
+	ar_release(c, &c->g.ar);
+	g_init(c);
+	c->g.recording = 1;
+}
+
+/* The chunk's subquery in write mode (everything in o->tmp, as open_body
+ * runs a write statement), then its batch committed, its result rows
+ * copied into o->buf (held) and o->tmp given back. */
+static void intx_body(struct qctx *c, struct op *o, struct rows *in)
+{
+	struct rows res = {0};
+	c->keep_all = 1;
+	c->eager = 1;
+	c->cur = &o->tmp;
+	for (size_t i = 0; i < in->n; i++)
+		exec_callsub(c, o->cl, in->r[i], &res);
+	check_unique(c);
+	g_finish(c);
+	Lora__MutationBatch *b = NULL;
+	if (c->g.nmuts) {
+		b = ar_alloc(c, sizeof(*b));
+		lora__mutation_batch__init(b);
+		b->n_mutations = c->g.nmuts;
+		b->mutations = c->g.muts;
+	}
+	c->keep_all = 0;
+	c->eager = 0;
+	if (b) {
+		q_check_batch_size(
+		    c, b, ": give IN TRANSACTIONS a smaller OF n ROWS");
+		if (!c->commit_chunk)
+			qerr(c, LORA_EINVAL,
+			     "CALL { ... } IN TRANSACTIONS commits each chunk "
+			     "through a database node; it cannot run here");
+		struct sto_view *nv = NULL;
+		struct qry_error ce = {0};
+		int rc = c->commit_chunk(c->commit_arg, b, &nv, &ce);
+		if (rc)
+			qerr(c, rc, "%s",
+			     ce.message[0] ? ce.message : lora_strerror(rc));
+		LORA_ASSERT(nv != NULL);
+		c->view = nv;
+	}
+	c->tx_rows += in->n;
+	c->tx_chunks++;
+	ar_use(c, &o->held);
+	for (size_t i = 0; i < res.n; i++)
+		rows_push(c, &o->buf, row_copy_deep(c, res.r[i]));
+	ar_release(c, &o->tmp);
+	intx_graph_reset(c);
+}
+
+/* Runs one chunk; a failure names what committed before it. */
+static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
+{
+	struct arena *was = c->cur;
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	if (setjmp(c->jb)) {
+		memcpy(c->jb, outer, sizeof outer);
+		c->keep_all = 0;
+		c->eager = 0;
+		c->cur = was;
+		int code =
+		    c->err && c->err->code ? c->err->code : LORA_EINTERNAL;
+		char msg[LORA_ERRMSG_BYTES] = "";
+		if (c->err)
+			snprintf(msg, sizeof msg, "%s", c->err->message);
+		qerr(c, code,
+		     "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
+		     "transactions committed before the failing one; they stay "
+		     "committed)",
+		     msg, (unsigned long long)c->tx_rows,
+		     (unsigned long long)c->tx_chunks);
+	}
+	intx_body(c, o, in);
+	memcpy(c->jb, outer, sizeof outer);
+	c->cur = was;
+}
+
+/* Pulls up to n input rows (deep copies in tmp: the input's rows die on
+ * the next pull), runs them as one transaction, hands out the results. */
+static struct val *intx_next(struct qctx *c, struct op *o)
+{
+	struct arena *was = c->cur;
+	struct val *r;
+	if (!o->counted) {
+		o->limit = QRY_TX_ROWS_DEFAULT;
+		if (o->cl->txrows)
+			o->limit = (uint64_t)count_arg(c, o->cl->txrows,
+			                               "OF n ROWS");
+		if (o->limit == 0)
+			qerr(c, LORA_ESEMANTIC,
+			     "InvalidArgumentType: OF n ROWS must be positive");
+		o->counted = 1;
+	}
+	while ((r = from_buf(o)) == NULL && !o->filled) {
+		ar_reset(c, &o->held);
+		buf_clear(o);
+		struct rows in = {0};
+		struct val *x;
+		while (in.n < o->limit && (x = pull(c, o->in)) != NULL) {
+			ar_use(c, &o->tmp);
+			rows_push(c, &in, row_copy_deep(c, x));
+		}
+		o->filled = in.n < o->limit;
+		if (in.n)
+			intx_chunk(c, o, &in);
+	}
+	c->cur = was;
+	return r;
+}
+
 /* ---- UNION --------------------------------------------------------------- */
 
 static struct val *union_next(struct qctx *c, struct op *o)
@@ -782,6 +915,10 @@ static struct op *build_part(struct qctx *c, struct squery *s,
 			break;
 		case C_LOADCSV:
 			o = op_new(c, OP_LOADCSV, loadcsv_next, o, cl);
+			break;
+		case C_CALLSUB:
+			o = cl->intx ? op_new(c, OP_INTX, intx_next, o, cl)
+			             : op_new(c, OP_PERROW, perrow_next, o, cl);
 			break;
 		case C_WITH:
 		case C_RETURN:

@@ -30,6 +30,7 @@
 #define QRY_LIST_ITEMS_MAX    100000000u
 #define QRY_INTERN_MAX        256 /* interned label / type names */
 #define QRY_FOLD_BYTES_MAX    (1u << 20) /* a constant checked at compile time */
+#define QRY_TX_ROWS_DEFAULT   1000 /* IN TRANSACTIONS without OF n ROWS */
 
 /* ---- arena ------------------------------------------------------------- */
 
@@ -416,6 +417,11 @@ struct clause {
 	int headers;    /* LOAD CSV WITH HEADERS */
 	char fieldterm; /* LOAD CSV FIELDTERMINATOR, ',' by default */
 	uint64_t prof_rows, prof_ns; /* PROFILE: rows out, time spent */
+	/* CALL { } IN TRANSACTIONS: intx set, txrows the OF n ROWS count
+	 * (NULL: QRY_TX_ROWS_DEFAULT); intx_top set by the checker on a
+	 * top-level clause, the only place it is allowed */
+	int intx, intx_top;
+	struct expr *txrows;
 };
 
 /* one single query (a UNION branch) */
@@ -606,6 +612,14 @@ struct qctx {
 	uint64_t rand_state;
 	const char *import_dir; /* LOAD CSV's root; NULL: refused */
 	struct csv_src *files;  /* LOAD CSV files open now (load.c) */
+	/* CALL { } IN TRANSACTIONS (pipe.c): the statement has one (check.c
+	 * sets it), the request's commit callback, and what committed so far */
+	int intx;
+	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
+	                    struct sto_view **new_view, struct qry_error *err);
+	void *commit_arg;
+	uint64_t tx_rows, tx_chunks;
+	size_t batch_bytes_max; /* query.h; 0: none */
 };
 
 _Noreturn void qerr(struct qctx *c, int code, const char *fmt, ...)
@@ -723,6 +737,11 @@ void exec_set(struct qctx *c, struct setitem *s, size_t n, struct val *row);
 void exec_delete(struct qctx *c, struct clause *cl, struct val *row);
 void exec_ddl(struct qctx *c, struct clause *cl, struct rows *out);
 void check_unique(struct qctx *c);
+
+/* query.c: LORA_ELIMIT when b packs to more than c->batch_bytes_max; what
+ * says how to make it smaller */
+void q_check_batch_size(struct qctx *c, const Lora__MutationBatch *b,
+                        const char *what);
 
 /* procs.c */
 void exec_callproc(struct qctx *c, struct clause *cl, struct rows *in,

@@ -478,6 +478,20 @@ static struct val build_plan(struct qctx *c, struct query *q)
 
 /* ---- open / next / free ------------------------------------------------ */
 
+void q_check_batch_size(struct qctx *c, const Lora__MutationBatch *b,
+                        const char *what)
+{
+	if (!c->batch_bytes_max)
+		return;
+	size_t len = lora__mutation_batch__get_packed_size(b);
+	if (len > c->batch_bytes_max)
+		qerr(c, LORA_ELIMIT,
+		     "TransactionTooBig: the statement's %zu mutations pack to "
+		     "%zu bytes, more than the %zu bytes one transaction (one "
+		     "log entry) may hold%s",
+		     b->n_mutations, len, c->batch_bytes_max, what);
+}
+
 static void build_batch(struct qry_cursor *cur)
 {
 	struct qctx *c = &cur->c;
@@ -487,7 +501,40 @@ static void build_batch(struct qry_cursor *cur)
 	lora__mutation_batch__init(b);
 	b->n_mutations = c->g.nmuts;
 	b->mutations = c->g.muts;
+	q_check_batch_size(c, b, QRY_TOO_BIG_HINT);
 	cur->batch = b;
+}
+
+/* CALL { ... } IN TRANSACTIONS: the statement runs as a read pipeline to
+ * its end (the IntX operators commit their chunks as they go, pipe.c);
+ * the rows it returns are kept for qry_cursor_next. */
+static void open_intx(struct qry_cursor *cur, const struct qry_request *req,
+                      int mode)
+{
+	struct qctx *c = &cur->c;
+	if (req->n_pending)
+		qerr(c, LORA_EINTERNAL,
+		     "CALL { ... } IN TRANSACTIONS over pending batches: the "
+		     "caller must wait until they are applied");
+	c->commit_chunk = req->commit_chunk;
+	c->commit_arg = req->commit_arg;
+	c->timing = mode == QRY_PROFILE;
+	c->g.recording = 1;
+	cur->pipe = pipe_open(c, cur->q);
+	struct val *r;
+	while ((r = pipe_next(c, cur->pipe)) != NULL) {
+		if (!cur->ncols)
+			continue;
+		struct arena *was = ar_use(c, &c->keep);
+		rows_push(c, &cur->rows, row_copy_deep(c, r));
+		ar_use(c, was);
+	}
+	pipe_close(c, cur->pipe);
+	cur->pipe = NULL;
+	if (mode == QRY_PROFILE) {
+		c->profiling = 1;
+		cur->plan = val_to_pb(c, build_plan(c, cur->q));
+	}
 }
 
 static void open_body(struct qry_cursor *cur, const struct qry_request *req)
@@ -519,6 +566,10 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 		     "write statement on a read-only "
 		     "request");
 	g_init(c);
+	if (c->intx && mode != QRY_EXPLAIN) {
+		open_intx(cur, req, mode);
+		return;
+	}
 	/* A statement that turns out to read the stored graph is run again
 	 * by qry_open with the pending batches laid over the view. */
 	if (!(cur->defer_pending && w && mode == QRY_RUN &&
@@ -631,6 +682,7 @@ static int open_cursor(const struct qry_request *req, int defer_pending,
 	if (!c->lim.nesting_depth_max)
 		qry_limits_init(&c->lim);
 	c->read_only = req->read_only;
+	c->batch_bytes_max = req->batch_bytes_max;
 	c->cur = &c->keep;
 	c->text = req->query;
 	cur->t0_ns = lora_now_ns();
@@ -644,6 +696,12 @@ static int open_cursor(const struct qry_request *req, int defer_pending,
 	cur->defer_pending = defer_pending;
 	struct open_args oa = {cur, req};
 	int code = protect(c, open_thunk, &oa);
+	if (code == LORA_ELIMIT && !c->intx &&
+	    c->g.nmuts + c->g.ndels >= c->lim.mutations_max) {
+		size_t len = strlen(e->message);
+		snprintf(e->message + len, sizeof e->message - len, "%s",
+		         QRY_TOO_BIG_HINT);
+	}
 	if (code) {
 		if (c->g.need_pending) {
 			code = QRY_RERUN;
@@ -753,6 +811,37 @@ static void isw_thunk(void *p)
 	int mode;
 	struct query *q = q_parse(a->c, a->query, &mode);
 	*a->is_write = q_is_write(q);
+}
+
+static void intx_thunk(void *p)
+{
+	struct isw_args *a = p;
+	int mode;
+	struct query *q = q_parse(a->c, a->query, &mode);
+	for (size_t i = 0; i < q->nparts; i++)
+		for (size_t k = 0; k < q->parts[i]->ncl; k++)
+			if (q->parts[i]->cl[k]->kind == C_CALLSUB &&
+			    q->parts[i]->cl[k]->intx)
+				*a->is_write = 1;
+}
+
+int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
+{
+	struct qry_error local;
+	struct qry_error *const e = err ? err : &local;
+	memset(e, 0, sizeof *e);
+	*yes = 0;
+	struct qctx *c = lora_calloc(1, sizeof(*c));
+	if (!c)
+		return e->code = LORA_ENOMEM;
+	c->err = e;
+	c->cur = &c->keep;
+	qry_limits_init(&c->lim);
+	struct isw_args a = {c, query, yes};
+	int code = protect(c, intx_thunk, &a);
+	arena_free(&c->keep);
+	lora_free(c);
+	return code;
 }
 
 /*

@@ -39,7 +39,8 @@
 #define QRY_NESTING_DEPTH_MAX 256         /* expression / clause nesting */
 #define QRY_ROWS_MAX          10000000ull /* rows any operator may keep */
 #define QRY_TIME_MS_DEFAULT   60000       /* per statement */
-#define QRY_MUTATIONS_MAX     1000000     /* mutations in one statement */
+#define QRY_MUTATIONS_MAX     1000000     /* mutations in one statement (one
+                                           * chunk of IN TRANSACTIONS) */
 #define QRY_MEM_BYTES_DEFAULT (1ull << 30) /* per statement */
 #define QRY_VALUE_DEPTH_MAX   LORA_VALUE_DEPTH_MAX
 
@@ -71,6 +72,13 @@ struct qry_limits {
 /* Fills l with the defaults above (shared NULL). */
 void qry_limits_init(struct qry_limits *l);
 
+/* What a statement too big for one transaction is told to do instead
+ * (appended to the LORA_ELIMIT message of the mutation limit and of a
+ * node's log entry size limit). */
+#define QRY_TOO_BIG_HINT                                                       \
+	": split it with CALL { ... } IN TRANSACTIONS, or LOAD CSV with "     \
+	"CALL { ... } IN TRANSACTIONS, which commit every n rows"
+
 /* ---- errors ------------------------------------------------------------ */
 
 struct qry_error {
@@ -100,6 +108,31 @@ struct qry_request {
 	/* LOAD CSV reads file:/// URLs below this directory only (copied at
 	 * open; NULL: LOAD CSV is refused with LORA_EINVAL) */
 	const char *import_dir;
+	/*
+	 * CALL { ... } IN TRANSACTIONS: each chunk's batch (borrowed for the
+	 * call) goes here; the callback makes it durable (proposes it, waits
+	 * until it is applied) and returns 0 with a read view that sees it
+	 * in *new_view, or an error code with err->message.
+	 *
+	 * Views: from the moment it is called the engine no longer uses its
+	 * current view (req->view, or the one the previous call returned), so
+	 * the callback may close that one. The view a successful call returns
+	 * becomes the statement's: it must stay open until qry_cursor_free
+	 * (row values are read from it), then the caller closes it. After a
+	 * failed call the engine uses no view.
+	 *
+	 * Such a statement runs inside qry_open like any write, with
+	 * n_pending 0 (else LORA_EINTERNAL): commits happen during qry_open,
+	 * and qry_cursor_batch is NULL afterwards. NULL: a statement with IN
+	 * TRANSACTIONS that writes fails with LORA_EINVAL before committing.
+	 */
+	/* The largest packed batch one transaction may make (a node: what
+	 * fits one log entry); larger is LORA_ELIMIT before anything is
+	 * committed. 0: no limit. */
+	size_t batch_bytes_max;
+	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
+	                    struct sto_view **new_view, struct qry_error *err);
+	void *commit_arg;
 };
 
 struct qry_cursor;
@@ -141,6 +174,11 @@ const Lora__Value *qry_cursor_plan(struct qry_cursor *c);
  * leader. Syntax errors are reported through err.
  */
 int qry_is_write(const char *query, int *is_write, struct qry_error *err);
+
+/* Whether `query` has CALL { ... } IN TRANSACTIONS (parse only): such a
+ * statement commits as it runs, so a writer runs it alone (query.h's
+ * commit_chunk). */
+int qry_in_transactions(const char *query, int *yes, struct qry_error *err);
 
 /* Appends the Cypher string form of v (toString semantics; temporal
  * values as ISO 8601) to out. */

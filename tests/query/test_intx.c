@@ -1,0 +1,395 @@
+/* test_intx.c - CALL { ... } IN TRANSACTIONS against a real store: each
+ * chunk is committed through the request's callback (here sto_apply plus
+ * a fresh view, as a node's writer does through Raft) and is visible when
+ * the callback returns; OF n ROWS boundaries; a failing chunk leaves the
+ * chunks before it committed and says so; rows returned by the subquery;
+ * where the clause is refused; memory of one chunk, not of the statement;
+ * and the errors that name IN TRANSACTIONS as the way out of a statement
+ * too big for one transaction. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "query.h"
+
+static char dir[256];
+static struct sto_store *st;
+static uint64_t applied;
+
+/* what the callback saw: one entry per chunk */
+#define CHUNKS_MAX 64
+struct commits {
+	int n;
+	int64_t count_after[CHUNKS_MAX]; /* count(label) right after */
+	const char *label;
+	struct sto_view *mine; /* the view the callback opened last */
+};
+
+static void setup(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/test_intx_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	char em[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(sto_open(dir, NULL, &st, em), 0);
+	applied = 0;
+}
+
+static void teardown(void)
+{
+	sto_close(st);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* count(n:label) on a fresh view */
+static int64_t count_label(const char *label)
+{
+	char q[128];
+	snprintf(q, sizeof q, "MATCH (n:%s) RETURN count(n)", label);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {.query = q, .view = v};
+	qry_limits_init(&req.limits);
+	struct qry_cursor *cur;
+	struct qry_error e;
+	ck_assert_int_eq(qry_open(&req, &cur, &e), 0);
+	const Lora__Value *const *row;
+	int done;
+	ck_assert_int_eq(qry_cursor_next(cur, &row, &done, &e), 0);
+	ck_assert(!done);
+	int64_t n = row[0]->int_value;
+	qry_cursor_free(cur);
+	sto_view_close(v);
+	return n;
+}
+
+/* commits like a node's writer: apply, then a view at the new index */
+static int commit_cb(void *arg, const Lora__MutationBatch *b,
+                     struct sto_view **nv, struct qry_error *err)
+{
+	struct commits *k = arg;
+	int rc = sto_apply(st, ++applied, b, err->message);
+	if (rc)
+		return err->code = rc;
+	if (k->mine) /* the engine no longer uses it */
+		sto_view_close(k->mine);
+	k->mine = NULL;
+	ck_assert_int_eq(sto_view_open(st, nv), 0);
+	k->mine = *nv;
+	if (k->n < CHUNKS_MAX)
+		k->count_after[k->n] = k->label ? count_label(k->label) : 0;
+	k->n++;
+	return 0;
+}
+
+/* Runs q with the callback (k may be NULL: no callback); rows as
+ * "a,b;c,d;" in out. Returns the error code. */
+static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
+                   size_t batch_max, char *out, size_t cap,
+                   struct qry_error *err)
+{
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {.query = q,
+	                          .view = v,
+	                          .batch_bytes_max = batch_max,
+	                          .commit_chunk = k ? commit_cb : NULL,
+	                          .commit_arg = k};
+	if (l)
+		req.limits = *l;
+	else
+		qry_limits_init(&req.limits);
+	struct qry_cursor *cur;
+	int rc = qry_open(&req, &cur, err);
+	if (out)
+		out[0] = 0;
+	if (!rc && qry_cursor_batch(cur)) {
+		char em[LORA_ERRMSG_BYTES];
+		ck_assert_int_eq(
+		    sto_apply(st, ++applied, qry_cursor_batch(cur), em), 0);
+	}
+	const char *const *cols;
+	size_t nc = rc ? 0 : qry_cursor_columns(cur, &cols);
+	while (!rc) {
+		const Lora__Value *const *row;
+		int done;
+		rc = qry_cursor_next(cur, &row, &done, err);
+		if (rc || done)
+			break;
+		struct lora_buf b = {0};
+		for (size_t j = 0; j < nc; j++) {
+			if (j)
+				lora_buf_putc(&b, ',');
+			qry_value_format(row[j], &b);
+		}
+		lora_buf_putc(&b, ';');
+		if (out)
+			strncat(out, b.data, cap - strlen(out) - 1);
+		lora_buf_free(&b);
+	}
+	if (cur)
+		qry_cursor_free(cur);
+	sto_view_close(v);
+	if (k && k->mine) {
+		sto_view_close(k->mine);
+		k->mine = NULL;
+	}
+	return rc;
+}
+
+static int run(const char *q, struct commits *k, char *out, size_t cap,
+               struct qry_error *err)
+{
+	return run_lim(q, k, NULL, 0, out, cap, err);
+}
+
+START_TEST(chunks_commit_as_they_go)
+{
+	struct commits k = {.label = "P"};
+	struct qry_error e;
+	ck_assert_int_eq(run("UNWIND range(1, 2500) AS i CALL { WITH i "
+	                     "CREATE (:P {id: i}) } IN TRANSACTIONS OF 1000 "
+	                     "ROWS",
+	                     &k, NULL, 0, &e),
+	                 0);
+	ck_assert_int_eq(k.n, 3);
+	ck_assert_int_eq(k.count_after[0], 1000);
+	ck_assert_int_eq(k.count_after[1], 2000);
+	ck_assert_int_eq(k.count_after[2], 2500);
+	/* ids are unique across chunks */
+	char out[64];
+	ck_assert_int_eq(run("MATCH (n:P) RETURN count(DISTINCT id(n)), "
+	                     "sum(n.id)",
+	                     NULL, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "2500,3126250;");
+	/* no OF: 1,000 rows a transaction; ROW works too */
+	struct commits d = {.label = "D"};
+	ck_assert_int_eq(run("UNWIND range(1, 1500) AS i CALL { WITH i "
+	                     "CREATE (:D) } IN TRANSACTIONS",
+	                     &d, NULL, 0, &e),
+	                 0);
+	ck_assert_int_eq(d.n, 2);
+	ck_assert_int_eq(d.count_after[0], 1000);
+	struct commits one = {.label = "O"};
+	ck_assert_int_eq(run("UNWIND [1, 2] AS i CALL { WITH i CREATE (:O) } "
+	                     "IN TRANSACTIONS OF 1 ROW ON ERROR FAIL",
+	                     &one, NULL, 0, &e),
+	                 0);
+	ck_assert_int_eq(one.n, 2);
+}
+END_TEST
+
+START_TEST(chunks_see_earlier_chunks)
+{
+	/* MERGE in chunk 2 finds what chunk 1 committed; a MATCH outside
+	 * streams over the committed graph */
+	struct commits k = {.label = "K"};
+	struct qry_error e;
+	ck_assert_int_eq(run("UNWIND [1, 2, 1, 2, 3] AS i CALL { WITH i "
+	                     "MERGE (:K {id: i}) } IN TRANSACTIONS OF 2 ROWS",
+	                     &k, NULL, 0, &e),
+	                 0);
+	/* chunk 2 matched what chunk 1 made: nothing to commit */
+	ck_assert_int_eq(k.n, 2);
+	ck_assert_int_eq(count_label("K"), 3);
+	struct commits s = {.label = "K"};
+	char out[64];
+	ck_assert_int_eq(run("MATCH (n:K) CALL { WITH n SET n.seen = true } "
+	                     "IN TRANSACTIONS OF 1 ROWS",
+	                     &s, NULL, 0, &e),
+	                 0);
+	ck_assert_int_eq(s.n, 3);
+	ck_assert_int_eq(run("MATCH (n:K) WHERE n.seen RETURN count(n)", NULL,
+	                     out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "3;");
+}
+END_TEST
+
+START_TEST(failing_chunk_keeps_earlier)
+{
+	struct commits k = {.label = "Q"};
+	struct qry_error e;
+	int rc = run("UNWIND range(1, 30) AS i CALL { WITH i "
+	             "CREATE (:Q {v: 10 / (i - 25)}) } IN TRANSACTIONS OF 10 "
+	             "ROWS",
+	             &k, NULL, 0, &e);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_msg(strstr(e.message, "20 input rows in 2 transactions "
+	                                "committed"),
+	              "%s", e.message);
+	ck_assert_int_eq(k.n, 2);
+	ck_assert_int_eq(count_label("Q"), 20);
+}
+END_TEST
+
+START_TEST(subquery_rows)
+{
+	struct commits k = {0};
+	struct qry_error e;
+	char out[256];
+	ck_assert_int_eq(run("UNWIND range(1, 5) AS i CALL { WITH i "
+	                     "CREATE (n:R {id: i}) RETURN n } IN TRANSACTIONS "
+	                     "OF 2 ROWS RETURN i, n.id * 10 AS x",
+	                     &k, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1,10;2,20;3,30;4,40;5,50;");
+	ck_assert_int_eq(k.n, 3);
+	/* nodes handed out are read from the view of the last commit */
+	ck_assert_int_eq(run("UNWIND [7] AS i CALL { WITH i CREATE (n:R {id: "
+	                     "i}) RETURN n } IN TRANSACTIONS RETURN n.id, "
+	                     "labels(n)",
+	                     &k, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "7,['R'];");
+}
+END_TEST
+
+START_TEST(placement_errors)
+{
+	struct commits k = {0};
+	struct qry_error e;
+	static const char *bad[] = {
+	    "CALL { CALL { CREATE (:X) } IN TRANSACTIONS } IN TRANSACTIONS",
+	    "UNWIND [1] AS i CALL { WITH i CALL { CREATE (:X) } IN "
+	    "TRANSACTIONS RETURN 1 AS y } RETURN y",
+	    "CALL { CREATE (:X) } IN TRANSACTIONS RETURN 1 AS a UNION "
+	    "RETURN 2 AS a",
+	    "CREATE (:Y) WITH 1 AS x CALL { CREATE (:X) } IN TRANSACTIONS",
+	    "UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN TRANSACTIONS "
+	    "CREATE (:Y)",
+	    "MATCH (n) WHERE EXISTS { CALL { CREATE (:X) } IN TRANSACTIONS } "
+	    "RETURN n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = run(bad[i], &k, NULL, 0, &e);
+		ck_assert_msg(rc == LORA_ESEMANTIC || rc == LORA_EPARSE,
+		              "%s: rc %d %s", bad[i], rc, e.message);
+	}
+	ck_assert_int_eq(k.n, 0);
+	ck_assert_int_eq(count_label("X"), 0);
+	/* syntax */
+	ck_assert_int_eq(
+	    run("CALL { CREATE (:X) } IN TRANSACTIONS OF 5", &k, NULL, 0, &e),
+	    LORA_EPARSE);
+	ck_assert_int_eq(run("CALL { CREATE (:X) } IN TRANSACTIONS ON ERROR "
+	                     "CONTINUE",
+	                     &k, NULL, 0, &e),
+	                 LORA_EPARSE);
+	ck_assert_msg(strstr(e.message, "ON ERROR FAIL"), "%s", e.message);
+	ck_assert_int_eq(run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
+	                     "TRANSACTIONS OF 0 ROWS",
+	                     &k, NULL, 0, &e),
+	                 LORA_ESEMANTIC);
+	/* no way to commit (no callback): refused before anything */
+	int rc = run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
+	             "TRANSACTIONS",
+	             NULL, NULL, 0, &e);
+	ck_assert_int_eq(rc, LORA_EINVAL);
+	ck_assert_msg(strstr(e.message, "IN TRANSACTIONS"), "%s", e.message);
+	ck_assert_int_eq(count_label("X"), 0);
+	/* a subquery that only reads runs without commits */
+	char out[64];
+	ck_assert_int_eq(run("UNWIND [1, 2] AS i CALL { WITH i RETURN i * 2 "
+	                     "AS j } IN TRANSACTIONS RETURN j",
+	                     NULL, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "2;4;");
+	/* qry_in_transactions tells the writer to run it alone */
+	int yes;
+	ck_assert_int_eq(qry_in_transactions("UNWIND [1] AS i CALL { WITH i "
+	                                     "CREATE (:X) } IN TRANSACTIONS",
+	                                     &yes, &e),
+	                 0);
+	ck_assert_int_eq(yes, 1);
+	ck_assert_int_eq(qry_in_transactions("CALL { CREATE (:X) }", &yes, &e),
+	                 0);
+	ck_assert_int_eq(yes, 0);
+}
+END_TEST
+
+/* The same 200,000 creations: whole, they need more than the limit;
+ * in transactions of 1,000 rows, one chunk's memory. */
+START_TEST(memory_is_one_chunk)
+{
+	struct qry_limits l;
+	qry_limits_init(&l);
+	l.mem_bytes_max = 24u << 20;
+	struct qry_error e;
+	int rc = run_lim("UNWIND range(1, 200000) AS i CREATE (:M {id: i})",
+	                 NULL, &l, 0, NULL, 0, &e);
+	ck_assert_int_eq(rc, LORA_EMEMORY);
+	ck_assert_int_eq(count_label("M"), 0);
+	struct commits k = {0};
+	rc = run_lim("UNWIND range(1, 200000) AS i CALL { WITH i CREATE (:M "
+	             "{id: i}) } IN TRANSACTIONS",
+	             &k, &l, 0, NULL, 0, &e);
+	ck_assert_msg(rc == 0, "%d %s", rc, e.message);
+	ck_assert_int_eq(k.n, 200);
+	ck_assert_int_eq(count_label("M"), 200000);
+}
+END_TEST
+
+START_TEST(too_big_names_the_way_out)
+{
+	struct qry_error e;
+	/* bigger than one log entry (scaled down to 10 kB here) */
+	int rc = run_lim("UNWIND range(1, 1000) AS i CREATE (:B {id: i})", NULL,
+	                 NULL, 10000, NULL, 0, &e);
+	ck_assert_int_eq(rc, LORA_ELIMIT);
+	ck_assert_msg(strstr(e.message, "CALL { ... } IN TRANSACTIONS") &&
+	                  strstr(e.message, "LOAD CSV"),
+	              "%s", e.message);
+	struct commits k = {.label = "B"};
+	rc = run_lim("UNWIND range(1, 1000) AS i CALL { WITH i CREATE (:B "
+	             "{id: i}) } IN TRANSACTIONS OF 100 ROWS",
+	             &k, NULL, 10000, NULL, 0, &e);
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_int_eq(k.n, 10);
+	/* one chunk too big: the way out is a smaller OF n */
+	rc = run_lim("UNWIND range(1, 1000) AS i CALL { WITH i CREATE (:B2 "
+	             "{id: i}) } IN TRANSACTIONS OF 1000 ROWS",
+	             &k, NULL, 10000, NULL, 0, &e);
+	ck_assert_int_eq(rc, LORA_ELIMIT);
+	ck_assert_msg(strstr(e.message, "smaller OF n ROWS"), "%s", e.message);
+	/* the mutation limit says the same */
+	struct qry_limits l;
+	qry_limits_init(&l);
+	l.mutations_max = 100;
+	rc = run_lim("UNWIND range(1, 200) AS i CREATE (:Z)", NULL, &l, 0, NULL,
+	             0, &e);
+	ck_assert_int_eq(rc, LORA_ELIMIT);
+	ck_assert_msg(strstr(e.message, "IN TRANSACTIONS"), "%s", e.message);
+	struct commits z = {.label = "Z"};
+	rc = run_lim("UNWIND range(1, 200) AS i CALL { WITH i CREATE (:Z) } "
+	             "IN TRANSACTIONS OF 50 ROWS",
+	             &z, &l, 0, NULL, 0, &e);
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_int_eq(count_label("Z"), 200);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("intx");
+	TCase *t = tcase_create("intx");
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_set_timeout(t, 240);
+	tcase_add_test(t, chunks_commit_as_they_go);
+	tcase_add_test(t, chunks_see_earlier_chunks);
+	tcase_add_test(t, failing_chunk_keeps_earlier);
+	tcase_add_test(t, subquery_rows);
+	tcase_add_test(t, placement_errors);
+	tcase_add_test(t, memory_is_one_chunk);
+	tcase_add_test(t, too_big_names_the_way_out);
+	suite_add_tcase(s, t);
+	SRunner *r = srunner_create(s);
+	srunner_run_all(r, CK_NORMAL);
+	int failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? 1 : 0;
+}
