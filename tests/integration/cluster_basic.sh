@@ -150,5 +150,5 @@ O=$((L % 3 + 1))
 it_stop $L
 it_check "leader $L stops with exit 0" [ $? = 0 ]
 NL=$(it_leader $O)
-it_check "a new leader ($NL) after graceful stop" [ -n "$NL" ] && [ "$NL" != "$L" ]
+it_check "a new leader ($NL) after graceful stop" it_other "$NL" "$L"
 it_done

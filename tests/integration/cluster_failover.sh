@@ -25,7 +25,7 @@ done
 t1=$(date +%s%N)
 it_check "a write succeeds after the kill ($(( (t1 - t0) / 1000000 )) ms)" [ $ok = 1 ]
 NL=$(it_leader $F)
-it_check "new leader $NL is not the killed node" [ -n "$NL" ] && [ "$NL" != "$L" ]
+it_check "new leader $NL is not the killed node" it_other "$NL" "$L"
 for k in $(seq 2 10); do
 	it_query $F "{\"query\":\"CREATE (:After {k: $k})\"}"
 done
@@ -36,7 +36,7 @@ it_start $L "$P" || it_done
 it_log "restarted node $L"
 D1=$(it_digest $F "$BM")
 DL=$(it_digest $L "$BM")
-it_check "restarted node caught up to $BM with the same digest" [ -n "$DL" ] && [ "$DL" = "$D1" ]
+it_check "restarted node caught up to $BM with the same digest" it_same "$DL" "$D1"
 it_query $L '{"query":"MATCH (a:After) RETURN count(a) AS c","format":"rowArrays"}'
 it_check "restarted node sees the writes made while it was down" grep -q '"rows":\[\[10\]\]' <<<"$IT_BODY"
 it_query $L '{"query":"MATCH (b:Before) RETURN count(b) AS c","format":"rowArrays"}'

@@ -27,7 +27,7 @@ it_check "leader compacted its log past the follower" \
 it_start $G "$P" $FLAGS || it_done
 DG=$(it_digest $G "$BM")
 DL=$(it_digest $L "$BM")
-it_check "stopped follower caught up to $BM with the same digest" [ -n "$DG" ] && [ "$DG" = "$DL" ]
+it_check "stopped follower caught up to $BM with the same digest" it_same "$DG" "$DL"
 # (it may also have caught up from appends queued for it while it was
 # down; the empty node below must take the checkpoint)
 
@@ -36,7 +36,7 @@ it_post_leader $F /cluster/add "{\"id\":4,\"peer\":\"$IT_NET.4:4749\",\"http\":\
 it_check "add node 4 answers 200" [ "$IT_STATUS" = 200 ]
 it_start 4 "$P" $FLAGS --join || it_done
 D4=$(it_digest 4 "$BM")
-it_check "empty node 4 caught up with the same digest" [ -n "$D4" ] && [ "$D4" = "$DL" ]
+it_check "empty node 4 caught up with the same digest" it_same "$D4" "$DL"
 it_check "node 4 installed a snapshot" grep -q "installed snapshot" "$IT_DIR/n4.log"
 voter=0
 for t in $(seq 1 200); do

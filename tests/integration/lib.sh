@@ -110,11 +110,30 @@ it_stop() { # graceful
 it_fail() { IT_FAILS=$((IT_FAILS + 1)); it_log "FAIL: $*"; }
 it_ok() { it_log "ok: $*"; }
 
-it_check() { # it_check "what" cmd...
+# it_check "what" cmd...: the whole condition is the one command given
+# (use a function below or bash -c '...'); "it_check x [ a ] && [ b ]"
+# would run [ b ] unchecked (tests/integration/check_lint.sh refuses it).
+it_check() {
 	local what=$1
 	shift
 	if "$@"; then it_ok "$what"; else it_fail "$what"; fi
 }
+
+# it_wait SECONDS cmd...: runs cmd every 0.1 s until it succeeds (0) or
+# SECONDS have passed (1): a wait for a condition, never a fixed sleep.
+it_wait() {
+	local end=$(($(date +%s%N) + $1 * 1000000000))
+	shift
+	until "$@"; do
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+# it_same A B: A is not empty and B equals it (digests, counts).
+it_same() { [ -n "$1" ] && [ "$1" = "$2" ]; }
+# it_other A B: A is not empty and differs from B (a new leader).
+it_other() { [ -n "$1" ] && [ "$1" != "$2" ]; }
 
 # it_post ID PATH BODY -> body on stdout; status in $IT_STATUS
 it_post() {

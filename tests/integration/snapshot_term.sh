@@ -22,15 +22,19 @@ STAGE="$IT_DIR/n$F/snapshot-staging"
 
 # -- a chunk at the current term is staged (the tool and the path work)
 "$SEND" "$IT_NET.$F:4749" "$L" "$TERM" 1 probe-current || it_fail "send"
-for i in $(seq 1 50); do [ -e "$STAGE/probe-current" ] && break; sleep 0.1; done
-it_check "a chunk at the current term ($TERM) is staged" [ -e "$STAGE/probe-current" ]
+it_check "a chunk at the current term ($TERM) is staged" \
+	it_wait 10 test -e "$STAGE/probe-current"
 
-# -- chunks of an older term, or with no term, are dropped
+# -- chunks of an older term, or with no term, are dropped: once the
+# follower has logged the drop, the chunk must not be staged
+dropped() { grep -q "dropping snapshot $1 chunk $2 from node $L" "$IT_DIR/n$F.log"; }
 "$SEND" "$IT_NET.$F:4749" "$L" $((TERM - 1)) 1000000 probe-stale || it_fail "send"
-sleep 1
+it_check "the follower drops the chunk from term $((TERM - 1))" \
+	it_wait 10 dropped 1000000 probe-stale
 it_check "a chunk from term $((TERM - 1)) is not staged" [ ! -e "$STAGE/probe-stale" ]
 "$SEND" "$IT_NET.$F:4749" "$L" 0 1000001 probe-noterm || it_fail "send"
-sleep 1
+it_check "the follower drops the chunk without a term" \
+	it_wait 10 dropped 1000001 probe-noterm
 it_check "a chunk without a term is not staged" [ ! -e "$STAGE/probe-noterm" ]
 it_check "the follower logs the dropped chunk" \
 	grep -q "dropping snapshot 1000000 chunk probe-stale from node $L: its term $((TERM - 1)) is below ours" "$IT_DIR/n$F.log"
@@ -40,8 +44,7 @@ it_post_leader 1 /query '{"query":"CREATE (:S {k: 6})"}'
 BM=$(it_field bookmark)
 DL=$(it_digest $L "$BM")
 DF=$(it_digest $F "$BM")
-same() { [ -n "$1" ] && [ "$1" = "$2" ]; }
-it_check "follower digest at $BM matches the leader's ($DF)" same "$DF" "$DL"
+it_check "follower digest at $BM matches the leader's ($DF)" it_same "$DF" "$DL"
 it_query $F "{\"query\":\"MATCH (s:S) RETURN count(s) AS c\",\"format\":\"rowArrays\",\"consistency\":\"bookmark\",\"bookmark\":\"$BM\"}"
 it_check "follower still holds all six nodes" grep -q '"rows":\[\[6\]\]' <<<"$IT_BODY"
 it_check "follower $F still running" kill -0 "$(cat "$IT_DIR/n$F.pid")"

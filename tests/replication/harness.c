@@ -1,6 +1,7 @@
 /* harness.c - in-process cluster driver for the Raft unit tests. */
 #include "harness.h"
 
+#include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,6 +146,17 @@ void tc_elect(struct tc *c, int i)
 	       tc_role(c, i) != REP_CANDIDATE && ticks++ < 100)
 		tc_tick(c, i, 1);
 	tc_stabilize(c);
+	/* Every test that starts from an elected leader relies on this. */
+	ck_assert_msg(
+	    tc_role(c, i) == REP_LEADER,
+	    "tc_elect: node %d is not leader after %d ticks (role %u)", i,
+	    ticks, (unsigned)tc_role(c, i));
+	for (int k = 1; k <= c->n; k++)
+		if (c->r[k] != NULL && !c->cut[k])
+			ck_assert_msg(tc_leader(c, k) == (uint64_t)i,
+			              "tc_elect: node %d follows %llu, not %d",
+			              k, (unsigned long long)tc_leader(c, k),
+			              i);
 }
 
 int tc_count(const struct tc *c, uint32_t type, uint64_t to)

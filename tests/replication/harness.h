@@ -46,7 +46,8 @@ void tc_drain(struct tc *c, int i);
 void tc_stabilize(struct tc *c);
 /* Ticks node i t times, draining after each tick. */
 void tc_tick(struct tc *c, int i, int t);
-/* Makes node i leader (ticks it to an election, then stabilizes). */
+/* Makes node i leader (ticks it to an election, then stabilizes); fails the
+ * running Check test unless i leads and every reachable node follows it. */
 void tc_elect(struct tc *c, int i);
 /* Number of queued messages of `type` (0: any) to `to` (0: any). */
 int tc_count(const struct tc *c, uint32_t type, uint64_t to);

@@ -421,14 +421,86 @@ START_TEST(prevote_does_not_bump_term_of_partitioned_node)
 }
 END_TEST
 
+/* Partitions node 3 and lets it time out alone for `ticks` ticks while the
+ * leader 1 keeps node 2 in its lease; returns node 3's term. */
+static uint64_t partition_node_3(struct tc *c, int ticks)
+{
+	c->cut[3] = 1;
+	for (int k = 0; k < ticks; k++) {
+		tc_tick(c, 3, 1);
+		if (k % 5 == 0) {
+			tc_tick(c, 1, 1);
+			tc_stabilize(c);
+		}
+	}
+	tc_clear(c);
+	c->cut[3] = 0;
+	return tc_term(c, 3);
+}
+
+/* Ticks node 3 (rejoined) until its election timer fires, then delivers
+ * what it sent before anything from the leader. */
+static void rejoined_node_3_campaigns(struct tc *c)
+{
+	uint32_t before = tc_role(c, 3);
+	int sent = 0;
+	for (int k = 0; k < 40 && !sent; k++) {
+		tc_tick(c, 3, 1);
+		sent = tc_count(c, REP_MSG_VOTE, 0) +
+		       tc_count(c, REP_MSG_PREVOTE, 0);
+	}
+	ck_assert_msg(sent > 0, "node 3 (role %u) never campaigned", before);
+	tc_stabilize(c);
+}
+
+/* The node that timed out alone comes back with a higher term: without
+ * pre-vote and check-quorum it deposes a working leader. */
 START_TEST(without_prevote_rejoining_node_disrupts)
 {
 	struct tc *c = tc_new(3, 0, 0);
 	tc_elect(c, 1);
 	uint64_t t = tc_term(c, 1);
-	c->cut[3] = 1;
-	tc_tick(c, 3, 60);
-	ck_assert_uint_gt(tc_term(c, 3), t + 1);
+	uint64_t t3 = partition_node_3(c, 60);
+	ck_assert_uint_gt(t3, t + 1);
+	rejoined_node_3_campaigns(c);
+	ck_assert_uint_gt(tc_term(c, 1), t3);
+	ck_assert_uint_eq(tc_role(c, 1), REP_FOLLOWER);
+	ck_assert_uint_eq(tc_role(c, 3), REP_LEADER);
+	ck_assert_uint_eq(tc_leader(c, 2), 3);
+	tc_free(c);
+}
+END_TEST
+
+/* The same node with pre-vote and check-quorum: its term never moved, and
+ * as its log is as long as anyone's only the leader's lease stops it: its
+ * pre-votes are ignored, and it rejoins as a follower of the same leader in
+ * the same term, and takes the next entry. */
+START_TEST(prevote_rejoining_node_does_not_disrupt)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	uint64_t t = tc_term(c, 1);
+	uint64_t t3 = partition_node_3(c, 60);
+	ck_assert_uint_eq(tc_last(c, 3), tc_last(c, 1));
+	ck_assert_uint_eq(t3, t);
+	ck_assert_uint_eq(tc_role(c, 3), REP_PRE_CANDIDATE);
+	rejoined_node_3_campaigns(c);
+	ck_assert_uint_eq(tc_role(c, 1), REP_LEADER);
+	ck_assert_uint_eq(tc_term(c, 1), t);
+	ck_assert_uint_eq(tc_term(c, 2), t);
+	ck_assert_uint_eq(tc_leader(c, 2), 1);
+	tc_tick(c, 1, 1); /* the next heartbeat brings node 3 back */
+	tc_stabilize(c);
+	ck_assert_int_eq(tc_propose(c, 1, 7), 0);
+	tc_stabilize(c);
+	tc_tick(c, 1, 1);
+	tc_stabilize(c);
+	ck_assert_uint_eq(tc_role(c, 1), REP_LEADER);
+	ck_assert_uint_eq(tc_term(c, 3), t);
+	ck_assert_uint_eq(tc_role(c, 3), REP_FOLLOWER);
+	ck_assert_uint_eq(tc_leader(c, 3), 1);
+	ck_assert_uint_eq(tc_commit(c, 3), tc_commit(c, 1));
+	ck_assert_uint_eq(tc_last(c, 3), tc_last(c, 1));
 	tc_free(c);
 }
 END_TEST
@@ -805,6 +877,7 @@ static Suite *suite(void)
 	TCase *th = tcase_create("thesis");
 	tcase_add_test(th, prevote_does_not_bump_term_of_partitioned_node);
 	tcase_add_test(th, without_prevote_rejoining_node_disrupts);
+	tcase_add_test(th, prevote_rejoining_node_does_not_disrupt);
 	tcase_add_test(th, check_quorum_leader_steps_down_alone);
 	tcase_add_test(th, check_quorum_lease_ignores_votes);
 	tcase_add_test(th, leadership_transfer_with_timeout_now);

@@ -169,7 +169,12 @@ START_TEST(fuzzed_records_never_crash)
 {
 	base_graph(st);
 	unsigned seed = (unsigned)time(NULL);
-	printf("fuzzed_records_never_crash: seed %u\n", seed);
+	if (getenv("LORA_SEED"))
+		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
+	printf(
+	    "fuzzed_records_never_crash: seed %u (LORA_SEED=%u replays it)\n",
+	    seed, seed);
+	fflush(stdout);
 	srand(seed);
 	/* A valid record to mutate: node 1's bytes as written by apply. */
 	const uint8_t good[] = {'n',  1,    0,    0, 2,    0,    3,

@@ -1,7 +1,8 @@
 /* tck_runner.c - the openCypher TCK runner: finds feature files, runs every
  * scenario in its own forked child on a fresh store (so a crash or a hang
  * of the engine fails one scenario and the run goes on), prints one line
- * per scenario and totals, and checks the pass count against a baseline. */
+ * per scenario and totals, and checks the passing scenarios against the
+ * baseline list (tck_baseline.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -119,17 +120,12 @@ static int collect(struct tck_run *r, const char *arg)
 /* ---- output ----------------------------------------------------------------
  */
 
-static void print_name(FILE *out, const struct tck_job *j)
-{
-	fprintf(out, "%s:%s", j->file->shown, j->s->name);
-	if (j->s->example)
-		fprintf(out, " (example %d)", j->s->example);
-}
-
 static void print_job(const struct tck_run *r, const struct tck_job *j)
 {
-	printf("%s ", status_names[j->status]);
-	print_name(stdout, j);
+	char id[TCK_PATH_MAX];
+
+	tck_job_id(j, id, sizeof(id));
+	printf("%s %s", status_names[j->status], id);
 	if (j->status != ST_PASS && j->reason && j->reason[0])
 		printf(" -- %s", j->reason);
 	printf("\n");
@@ -239,19 +235,6 @@ static int write_failures(const struct tck_run *r)
 	return 0;
 }
 
-static int read_baseline(const char *path, long *out)
-{
-	FILE *f = fopen(path, "r");
-	int ok = f && fscanf(f, "%ld", out) == 1;
-
-	if (f)
-		fclose(f);
-	if (!ok)
-		fprintf(stderr, "tck_runner: cannot read a count from %s\n",
-		        path);
-	return ok ? 0 : LORA_EINVAL;
-}
-
 /* ---- main
  * -------------------------------------------------------------------- */
 
@@ -260,13 +243,15 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: tck_runner [options] [feature files or folders...]\n"
 	        "  (default folder: %s)\n"
-	        "  --baseline FILE       fail when fewer scenarios pass than "
-	        "the count in FILE\n"
+	        "  --baseline FILE       fail when a scenario listed in FILE "
+	        "(one id a line) does not pass\n"
 	        "  --filter SUBSTRING    run scenarios whose name contains it\n"
 	        "  --verbose             query, expected, actual, error of "
 	        "failures\n"
 	        "  --list-failures FILE  write \"feature: scenario: reason\" "
 	        "lines\n"
+	        "  --list-passes FILE    write the ids of the passing "
+	        "scenarios (a baseline)\n"
 	        "  --graphs DIR          folder of named graphs (default: "
 	        "graphs/ found upwards)\n"
 	        "  --jobs N              scenarios run at once (default 1)\n"
@@ -283,6 +268,7 @@ static int parse_options(int argc, char **argv, struct tck_options *o)
 	    {"filter", required_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"list-failures", required_argument, NULL, 'l'},
+	    {"list-passes", required_argument, NULL, 'p'},
 	    {"graphs", required_argument, NULL, 'g'},
 	    {"jobs", required_argument, NULL, 'j'},
 	    {"timeout", required_argument, NULL, 't'},
@@ -294,8 +280,8 @@ static int parse_options(int argc, char **argv, struct tck_options *o)
 	memset(o, 0, sizeof(*o));
 	o->jobs = 1;
 	o->timeout_s = TCK_TIMEOUT_S_DEFAULT;
-	while ((c = getopt_long(argc, argv, "b:f:vl:g:j:t:sh", longs, NULL)) !=
-	       -1) {
+	while ((c = getopt_long(argc, argv, "b:f:vl:p:g:j:t:sh", longs,
+	                        NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o->baseline = optarg;
@@ -308,6 +294,9 @@ static int parse_options(int argc, char **argv, struct tck_options *o)
 			break;
 		case 'l':
 			o->list_failures = optarg;
+			break;
+		case 'p':
+			o->list_passes = optarg;
 			break;
 		case 'g':
 			o->graphs = optarg;
@@ -373,14 +362,14 @@ static void run_free(struct tck_run *r)
 int main(int argc, char **argv)
 {
 	struct tck_run r;
+	struct tck_baseline base = {0};
 	struct tally all;
-	long baseline = 0;
-	int rc;
+	int rc, bad = 0;
 
 	memset(&r, 0, sizeof(r));
 	rc = parse_options(argc, argv, &r.opt);
 	if (rc == 0 && r.opt.baseline)
-		rc = read_baseline(r.opt.baseline, &baseline);
+		rc = tck_baseline_read(r.opt.baseline, &base);
 	if (rc == 0)
 		rc = load_all(&r, argc, argv);
 	if (rc == 0)
@@ -391,14 +380,14 @@ int main(int argc, char **argv)
 		print_totals(&r, &all);
 		if (r.opt.list_failures)
 			rc = write_failures(&r);
+		if (rc == 0 && r.opt.list_passes)
+			rc = tck_write_passes(&r, r.opt.list_passes);
 		if (r.opt.baseline)
-			printf("baseline %ld: %s\n", baseline,
-			       all.n[ST_PASS] >= baseline ? "ok" : "BELOW");
+			bad = tck_baseline_check(&r, &base, r.opt.baseline);
 		printf("%ld passed, %ld failed\n", all.n[ST_PASS],
 		       all.n[ST_FAIL] + all.n[ST_CRASH]);
-		if (all.n[ST_PASS] < baseline)
-			rc = LORA_ELIMIT;
 	}
+	tck_baseline_free(&base);
 	run_free(&r);
-	return rc ? 1 : 0;
+	return rc || bad ? 1 : 0;
 }

@@ -23,6 +23,7 @@ struct tck_options {
 	const char *baseline;
 	const char *filter;
 	const char *list_failures;
+	const char *list_passes;
 	const char *graphs;
 	int verbose;
 	int jobs;
@@ -69,5 +70,26 @@ typedef void (*tck_done_fn)(const struct tck_run *r, const struct tck_job *j);
  * cannot be made.
  */
 int tck_pool_run(struct tck_run *r, tck_done_fn done);
+
+/* The baseline (tck_baseline.c): the ids of the scenarios that must pass,
+ * sorted; owned by the struct, freed with tck_baseline_free. */
+struct tck_baseline {
+	char **ids;
+	size_t n, cap;
+};
+
+/* A job's id, "<feature>:<scenario>[ (example N)]", into out. */
+void tck_job_id(const struct tck_job *j, char *out, size_t out_bytes);
+/* Reads one id a line ('#' comments, blank lines skipped): 0, LORA_EIO,
+ * LORA_EINVAL (a line too long, or an old count file), LORA_ENOMEM. */
+int tck_baseline_read(const char *path, struct tck_baseline *b);
+void tck_baseline_free(struct tck_baseline *b);
+/* Prints "REGRESSION id -- why" for every listed scenario that did not
+ * pass (or, without --filter, did not run), "NEW PASS id" for passes not
+ * listed, and a summary line; LORA_ELIMIT when anything regressed. */
+int tck_baseline_check(const struct tck_run *r, const struct tck_baseline *b,
+                       const char *path);
+/* Writes the ids of the passing jobs, one a line (a new baseline). */
+int tck_write_passes(const struct tck_run *r, const char *path);
 
 #endif /* TCK_RUNNER_H */
