@@ -273,11 +273,14 @@ int sto_install_marker_parse(const char *text, size_t len,
 	int off = 0;
 	if (sscanf(text,
 	           INSTALL_MARKER_MAGIC "\nstaged %255[^/\n]\napplied "
-	                                "%llu\ndigest %32[0-9a-f]\nextra %n",
+	                                "%llu\ndigest %32[0-9a-f]\nextra%n",
 	           name, &applied, dg, &off) != 3 ||
 	    off <= 0 || strlen(dg) != STO_DIGEST_HEX_BYTES - 1 ||
 	    name[0] == '.' || strlen(name) >= staged_bytes)
 		return LORA_ECORRUPT;
+	if ((size_t)off >= len || text[off] != ' ')
+		return LORA_ECORRUPT;
+	off++; /* by hand: a space in the format would eat the newline */
 	const char *h = text + off;
 	size_t hl = len - (size_t)off - 1;
 	if (hl % 2 || hl / 2 > STO_INSTALL_EXTRA_BYTES_MAX)
