@@ -428,7 +428,8 @@ int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
 		struct stat st;
 		if (stat(dst, &st) == 0)
 			node_rm_rf(tmp); /* same state already checkpointed */
-		else if (rename(tmp, dst) != 0)
+		else if (rename(tmp, dst) != 0 ||
+		         sto_fsync_path(n->ckpt_dir) != 0)
 			rc =
 			    lora_errf(LORA_EIO, errmsg, "rename checkpoint: %s",
 			              strerror(errno));

@@ -111,12 +111,7 @@ static int make_layout(struct lnode *n, char *errmsg)
 	         n->cfg.data_dir);
 	if (rc == 0)
 		rc = make_dir(n->ckpt_dir, errmsg);
-	/* Leftovers of an interrupted snapshot install or checkpoint. */
-	char tmp[NODE_PATH_BYTES_MAX + 64];
-	snprintf(tmp, sizeof tmp, "%s/snapshot-staging", n->cfg.data_dir);
-	node_rm_rf(tmp);
-	snprintf(tmp, sizeof tmp, "%s/state.old", n->cfg.data_dir);
-	node_rm_rf(tmp);
+	/* An interrupted snapshot install is node_state_open's. */
 	return rc;
 }
 
@@ -174,7 +169,7 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 	if (rc == 0)
 		rc = node_metrics_new(&n->metrics);
 	if (rc == 0)
-		rc = sto_open(n->state_dir, NULL, &n->store, errmsg);
+		rc = node_state_open(n, errmsg);
 	if (rc == 0 && (rc = node_transport_open(cfg->id, cfg->peer_addr,
 	                                         node_raft_on_frame, n,
 	                                         &n->transport, errmsg)) == 0)

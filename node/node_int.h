@@ -456,6 +456,22 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 /* Raft loop: swap the staged checkpoint in for state/. */
 int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
                           char *errmsg);
+/* The node's own install step, also redone at start-up after a crash:
+ * empties the raft log up to the snapshot and saves snapshot.meta. n->log
+ * must be open. */
+int node_snapshot_adopt(struct lnode *n, const struct rep_snapshot_meta *m,
+                        char *errmsg);
+/* The snapshot meta an install marker carries (sto_install_info.extra). */
+int node_snapshot_meta_unpack(const struct sto_install_info *info,
+                              struct rep_snapshot_meta *m);
+#define NODE_SNAP_STAGING "snapshot-staging" /* inside data_dir */
+
+/* Start-up, before the raft core: finishes or rolls back an interrupted
+ * state install, refuses (or restores the newest local checkpoint) when
+ * state/ is missing or behind what snapshot.meta and the raft log say it
+ * holds, and opens n->store. raftstart.c. */
+int node_state_open(struct lnode *n, char *errmsg);
+
 /* Newest checkpoint directory and its index; 0 when found. */
 int node_checkpoint_latest(struct lnode *n, char *dir, size_t dir_bytes,
                            uint64_t *index);

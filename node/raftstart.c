@@ -1,9 +1,21 @@
-/* raftstart.c - restoring the Raft core from disk, members, published status.
+/* raftstart.c - restoring the state and the Raft core from disk, members,
+ * published status.
+ *
+ * Start-up never deletes a state it cannot prove superseded, and never
+ * serves a state that is behind what the node's own metadata says it held:
+ * snapshot.meta and the raft log's first index say up to which index the
+ * entries exist only in state/ (or a checkpoint). A state/ below that
+ * (missing, or rolled back by a crash) is replaced by the newest local
+ * checkpoint that covers the index, and the log replays from there; with no
+ * such checkpoint the node refuses to start and says how to recover.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -14,7 +26,8 @@
 #define NODE_META_BYTES_MAX 4096
 #define NODE_RESTORE_TERM   1 /* term recorded for a restored backup's index */
 
-/* Writes data to dir/name atomically (temp file, fsync, rename). */
+/* Writes data to dir/name atomically (temp file, fsync, rename, fsync of
+ * dir). */
 static int write_file_atomic(const char *dir, const char *name,
                              const void *data, size_t len)
 {
@@ -28,8 +41,8 @@ static int write_file_atomic(const char *dir, const char *name,
 	ok = fflush(f) == 0 && ok;
 	ok = fsync(fileno(f)) == 0 && ok;
 	ok = fclose(f) == 0 && ok;
-	if (!ok || rename(tmp, dst) != 0)
-		return LORA_EIO;
+	if (!ok || rename(tmp, dst) != 0 || sto_fsync_path(dir) != 0)
+		return LORA_EIO; /* the rename is durable once dir is synced */
 	return 0;
 }
 
@@ -66,6 +79,216 @@ int node_meta_load(struct lnode *n, struct rep_snapshot_meta *m)
 		return LORA_ECORRUPT;
 	int rc = node_meta_from_pb(pb, m);
 	lora__snapshot_meta__free_unpacked(pb, &lora_pb_allocator);
+	return rc;
+}
+
+/* ---- the state at start-up
+ * ----------------------------------------------------------- */
+
+#define NODE_COPY_BUF_BYTES (1u << 20)
+
+/* Copies one file (hard link for immutable SST files). */
+static int copy_file(const char *src, const char *dst, const char *name,
+                     uint8_t *buf)
+{
+	char a[NODE_PATH_BYTES_MAX * 2], b[NODE_PATH_BYTES_MAX * 2];
+	snprintf(a, sizeof a, "%s/%s", src, name);
+	snprintf(b, sizeof b, "%s/%s", dst, name);
+	size_t nl = strlen(name);
+	if (nl > 4 && strcmp(name + nl - 4, ".sst") == 0 && link(a, b) == 0)
+		return 0;
+	int in = open(a, O_RDONLY | O_CLOEXEC);
+	int out = open(b, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int rc = in < 0 || out < 0 ? LORA_EIO : 0;
+	ssize_t k;
+	while (rc == 0 && (k = read(in, buf, NODE_COPY_BUF_BYTES)) != 0)
+		if (k < 0 || write(out, buf, (size_t)k) != k)
+			rc = LORA_EIO;
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) != 0)
+		rc = LORA_EIO;
+	return rc;
+}
+
+/* A copy of checkpoint dir src at dst (which must not exist), for an
+ * install: the checkpoint itself stays as it was. */
+static int copy_checkpoint(const char *src, const char *dst, char *errmsg)
+{
+	if (mkdir(dst, 0755) != 0)
+		return lora_errf(LORA_EIO, errmsg, "create %s: %s", dst,
+		                 strerror(errno));
+	DIR *d = opendir(src);
+	uint8_t *buf = lora_malloc(NODE_COPY_BUF_BYTES);
+	int rc = d && buf ? 0 : LORA_EIO;
+	struct dirent *de;
+	while (rc == 0 && (de = readdir(d)))
+		if (de->d_name[0] != '.')
+			rc = copy_file(src, dst, de->d_name, buf);
+	if (d)
+		closedir(d);
+	lora_free(buf);
+	if (rc)
+		return lora_errf(rc, errmsg, "copy %s to %s: %s", src, dst,
+		                 strerror(errno));
+	return 0;
+}
+
+/* The index up to which entries exist only in state/: what snapshot.meta
+ * records and what the raft log dropped. n->log is open. */
+static uint64_t state_needed(struct lnode *n, uint64_t *meta_index)
+{
+	struct rep_snapshot_meta m;
+	*meta_index = node_meta_load(n, &m) == 0 ? m.index : 0;
+	uint64_t first = sto_log_first_index(n->log);
+	uint64_t need = first > 0 ? first - 1 : 0;
+	return need > *meta_index ? need : *meta_index;
+}
+
+static int refuse_start(struct lnode *n, uint64_t need, uint64_t meta_index,
+                        int have, uint64_t applied, char *errmsg)
+{
+	char ck[NODE_PATH_BYTES_MAX + 64];
+	uint64_t ci = 0;
+	if (node_checkpoint_latest(n, ck, sizeof ck, &ci) != 0)
+		snprintf(ck, sizeof ck, "none");
+	char st[64] = "missing";
+	if (have)
+		snprintf(st, sizeof st, "at applied index %llu",
+		         (unsigned long long)applied);
+	LOG_ERROR("%s is %s, but the raft log starts after index %llu "
+	          "(snapshot.meta: %llu): entries up to %llu exist only in a "
+	          "state or a checkpoint, and no local checkpoint covers them "
+	          "(newest: %s). To recover, with the node stopped: copy a "
+	          "checkpoint at index %llu or later (another node's "
+	          "checkpoints/<index>, or a backup) to %s/checkpoints/<its "
+	          "index in 20 digits> and start the node again (it restores "
+	          "it and replays the log); or remove this member "
+	          "(/cluster/remove), delete the whole data directory %s and "
+	          "add the node back as a new member with --join",
+	          n->state_dir, st, (unsigned long long)need,
+	          (unsigned long long)meta_index, (unsigned long long)need, ck,
+	          (unsigned long long)need, n->cfg.data_dir, n->cfg.data_dir);
+	return lora_errf(LORA_ECORRUPT, errmsg,
+	                 "state/ is %s but the raft log starts after index "
+	                 "%llu: refusing to start rather than serve a graph "
+	                 "without acknowledged writes (recovery steps in the "
+	                 "log line above; docs/operations.md, \"A state behind "
+	                 "its log\")",
+	                 st, (unsigned long long)need);
+}
+
+/* state/ (missing, or at applied < need) replaced by a copy of the newest
+ * local checkpoint when that covers need, through the same install steps
+ * as a snapshot (the state it replaces is superseded: it is behind the
+ * checkpoint, and the log holds every entry after the checkpoint). */
+static int restore_checkpoint(struct lnode *n, uint64_t need,
+                              uint64_t meta_index, int have, uint64_t applied,
+                              char *errmsg)
+{
+	char ck[NODE_PATH_BYTES_MAX + 64], staged[NODE_PATH_BYTES_MAX + 64];
+	uint64_t ci;
+	if (node_checkpoint_latest(n, ck, sizeof ck, &ci) != 0 || ci < need)
+		return refuse_start(n, need, meta_index, have, applied, errmsg);
+	snprintf(staged, sizeof staged, "%s/%s", n->cfg.data_dir,
+	         NODE_SNAP_STAGING);
+	struct sto_install_info info;
+	int rc = copy_checkpoint(ck, staged, errmsg);
+	if (rc == 0)
+		rc = sto_install_prepare(staged, &info, errmsg);
+	if (rc == 0 && info.applied < need)
+		rc = lora_errf(LORA_ECORRUPT, errmsg,
+		               "checkpoint %s holds applied index %llu", ck,
+		               (unsigned long long)info.applied);
+	if (rc == 0)
+		rc = sto_install_swap(n->cfg.data_dir, NODE_SNAP_STAGING, &info,
+		                      &n->store, errmsg);
+	if (rc == 0)
+		rc = sto_install_done(n->cfg.data_dir, errmsg);
+	if (rc)
+		return lora_errwrap(rc, errmsg, "restore checkpoint %s", ck);
+	char st[64] = "missing";
+	if (have)
+		snprintf(st, sizeof st, "at applied index %llu",
+		         (unsigned long long)applied);
+	LOG_WARN("%s was %s, below index %llu the raft log starts after: "
+	         "restored checkpoint %s (applied index %llu); the log "
+	         "replays from there",
+	         n->state_dir, st, (unsigned long long)need, ck,
+	         (unsigned long long)info.applied);
+	return 0;
+}
+
+/* Opens state/ and checks it is not behind the log. */
+static int open_checked(struct lnode *n, char *errmsg)
+{
+	uint64_t meta_index, need = state_needed(n, &meta_index);
+	struct stat st;
+	int have = stat(n->state_dir, &st) == 0;
+	uint64_t applied = 0;
+	if (have || need == 0) {
+		int rc = sto_open(n->state_dir, NULL, &n->store, errmsg);
+		if (rc)
+			return rc;
+		applied = sto_applied_index(n->store);
+	}
+	if (applied >= need)
+		return 0;
+	if (n->store)
+		sto_close(n->store);
+	n->store = NULL;
+	return restore_checkpoint(n, need, meta_index, have, applied, errmsg);
+}
+
+/* An install the recovery finished: the node's own step again. */
+static int finish_install(struct lnode *n, const struct sto_install_info *i,
+                          char *errmsg)
+{
+	struct rep_snapshot_meta m;
+	int rc = 0;
+	if (i->extra_len > 0) { /* a snapshot (a checkpoint restore: none) */
+		rc = node_snapshot_meta_unpack(i, &m);
+		if (rc)
+			return lora_errf(rc, errmsg, "install marker meta");
+		rc = node_snapshot_adopt(n, &m, errmsg);
+	}
+	if (rc == 0)
+		rc = sto_install_done(n->cfg.data_dir, errmsg);
+	if (rc == 0)
+		LOG_WARN("finished an interrupted state install (applied index "
+		         "%llu)",
+		         (unsigned long long)i->applied);
+	return rc;
+}
+
+int node_state_open(struct lnode *n, char *errmsg)
+{
+	struct sto_install_recovery r;
+	int rc = sto_install_recover(n->cfg.data_dir, &r, errmsg);
+	if (rc)
+		return lora_errwrap(rc, errmsg, "interrupted state install");
+	if (r.kept[0])
+		LOG_WARN(
+		    "%s/state.old was there without an install marker (not "
+		    "from an install this node can account for): kept as "
+		    "%s/%s, not used; remove it once you no longer need it",
+		    n->cfg.data_dir, n->cfg.data_dir, r.kept);
+	if (r.outcome == STO_INSTALL_BACK)
+		LOG_WARN("an interrupted state install was rolled back: the "
+		         "state is the one before it");
+	char staged[NODE_PATH_BYTES_MAX + 64];
+	snprintf(staged, sizeof staged, "%s/%s", n->cfg.data_dir,
+	         NODE_SNAP_STAGING);
+	node_rm_rf(staged); /* no install under way: a partial copy */
+	rc = sto_log_open(n->log_dir, &n->log, errmsg);
+	if (rc)
+		return rc;
+	if (r.outcome == STO_INSTALL_FORWARD)
+		rc = finish_install(n, &r.info, errmsg);
+	if (rc == 0)
+		rc = open_checked(n, errmsg);
+	sto_log_close(n->log);
+	n->log = NULL;
 	return rc;
 }
 

@@ -6,7 +6,13 @@
  * NODE_SNAP_CHUNK_BYTES, then reports to the core. Follower: chunks are
  * written into <data>/snapshot-staging; after the last one the snapshot
  * message goes to the core, and when the core's Ready says so the raft
- * loop swaps the staged directory in for state/ (node_snapshot_install).
+ * loop swaps the staged directory in for state/ (node_snapshot_install)
+ * with storage's crash-atomic install (storage/install.c: fsynced staged
+ * files, an INSTALLING marker that carries the snapshot meta, renames
+ * each followed by a directory fsync, verification of the new state's
+ * applied index and digest, and only then removal of the old state). A
+ * crash anywhere in it is finished or rolled back at the next start
+ * (raftstart.c, node_state_open).
  * Every chunk carries the sending leader's term: a follower drops chunks
  * from a term below its own (a deposed leader still streaming), and hands
  * a staged snapshot to the core at the sender's term, so the core's own
@@ -54,7 +60,7 @@ static struct node_snap_recv *snap_state(struct lnode *n)
 
 static void staging_dir(struct lnode *n, char *out, size_t len)
 {
-	snprintf(out, len, "%s/snapshot-staging", n->cfg.data_dir);
+	snprintf(out, len, "%s/%s", n->cfg.data_dir, NODE_SNAP_STAGING);
 }
 
 int node_checkpoint_latest(struct lnode *n, char *dir, size_t dir_bytes,
@@ -355,28 +361,78 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 	lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
 }
 
-/* Swaps dir `staged` in for state/ with the store closed. */
-static int swap_store(struct lnode *n, const char *staged, char *errmsg)
+/* The snapshot meta packed into the install marker, so that a start-up
+ * that finishes an interrupted install can redo node_snapshot_adopt. */
+static int meta_pack(const struct rep_snapshot_meta *m,
+                     struct sto_install_info *info, char *errmsg)
 {
-	char old[NODE_PATH_BYTES_MAX + 64];
-	snprintf(old, sizeof old, "%s/state.old", n->cfg.data_dir);
-	node_rm_rf(old);
+	Lora__SnapshotMeta pb;
+	Lora__ConfState conf;
+	node_meta_to_pb(m, &pb, &conf);
+	size_t len = lora__snapshot_meta__get_packed_size(&pb);
+	if (len > sizeof info->extra)
+		return lora_errf(LORA_ELIMIT, errmsg,
+		                 "snapshot meta of %zu bytes", len);
+	info->extra_len = lora__snapshot_meta__pack(&pb, info->extra);
+	return 0;
+}
+
+int node_snapshot_meta_unpack(const struct sto_install_info *info,
+                              struct rep_snapshot_meta *m)
+{
+	Lora__SnapshotMeta *pb = lora__snapshot_meta__unpack(
+	    &lora_pb_allocator, info->extra_len, info->extra);
+	if (pb == NULL)
+		return LORA_ECORRUPT;
+	int rc = node_meta_from_pb(pb, m);
+	lora__snapshot_meta__free_unpacked(pb, &lora_pb_allocator);
+	return rc;
+}
+
+int node_snapshot_adopt(struct lnode *n, const struct rep_snapshot_meta *m,
+                        char *errmsg)
+{
+	uint64_t first = sto_log_first_index(n->log);
+	int rc = sto_log_truncate_suffix(n->log, first, errmsg);
+	if (rc == 0)
+		rc = sto_log_compact(n->log, m->index, m->term, errmsg);
+	if (rc)
+		return lora_errwrap(rc, errmsg, "drop log after snapshot");
+	rc = node_meta_save(n, m);
+	if (rc)
+		return lora_errf(rc, errmsg, "save %s/snapshot.meta",
+		                 n->cfg.data_dir);
+	sto_install_crash_point(6);
+	return 0;
+}
+
+/* Swaps the staged checkpoint in for state/ (storage/install.c: marker,
+ * renames, verify), with the store closed meanwhile. On an error the old
+ * state is back and open again. */
+static int swap_store(struct lnode *n, const struct rep_snapshot_meta *m,
+                      const char *staged, char *errmsg)
+{
+	struct sto_install_info info;
+	int rc = sto_install_prepare(staged, &info, errmsg);
+	if (rc == 0 && info.applied < m->index)
+		rc =
+		    lora_errf(LORA_ECORRUPT, errmsg,
+		              "the staged checkpoint is at applied index %llu, "
+		              "below the snapshot's %llu",
+		              (unsigned long long)info.applied,
+		              (unsigned long long)m->index);
+	if (rc == 0)
+		rc = meta_pack(m, &info, errmsg);
+	if (rc)
+		return rc;
 	node_store_close_exclusive(n);
-	int rc = 0;
-	if (rename(n->state_dir, old) != 0 || rename(staged, n->state_dir) != 0)
-		rc = lora_errf(LORA_EIO, errmsg, "swap state directory: %s",
-		               strerror(errno));
-	if (rc == 0)
-		rc = sto_open(n->state_dir, NULL, &n->store, errmsg);
-	if (rc) {
-		/* Put the old state back so the node can go on as it was. */
-		node_rm_rf(n->state_dir);
-		rename(old, n->state_dir);
-		sto_open(n->state_dir, NULL, &n->store, NULL);
-	}
+	struct sto_store *s = NULL;
+	rc = sto_install_swap(n->cfg.data_dir, NODE_SNAP_STAGING, &info, &s,
+	                      errmsg);
+	if (rc && sto_open(n->state_dir, NULL, &s, NULL) != 0)
+		s = NULL; /* the raft loop stops the node on this error */
+	n->store = s;
 	node_store_exclusive_end(n);
-	if (rc == 0)
-		node_rm_rf(old);
 	return rc;
 }
 
@@ -392,22 +448,19 @@ int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	pthread_mutex_lock(&s->mu); /* no chunk writes while swapping */
 	int rc = s->staged == m->index
-	             ? swap_store(n, staged, errmsg)
+	             ? swap_store(n, m, staged, errmsg)
 	             : lora_errf(LORA_EINTERNAL, errmsg,
 	                         "snapshot %llu accepted but %llu is staged",
 	                         (unsigned long long)m->index,
 	                         (unsigned long long)s->staged);
 	s->staged = 0;
 	pthread_mutex_unlock(&s->mu);
+	if (rc == 0)
+		rc = node_snapshot_adopt(n, m, errmsg);
+	if (rc == 0)
+		rc = sto_install_done(n->cfg.data_dir, errmsg);
 	if (rc)
 		return rc;
-	uint64_t first = sto_log_first_index(n->log);
-	rc = sto_log_truncate_suffix(n->log, first, errmsg);
-	if (rc == 0)
-		rc = sto_log_compact(n->log, m->index, m->term, errmsg);
-	if (rc)
-		return lora_errwrap(rc, errmsg, "drop log after snapshot");
-	node_meta_save(n, m);
 	pthread_mutex_lock(&n->apply_mu);
 	atomic_store(&n->applied, sto_applied_index(n->store));
 	pthread_cond_broadcast(&n->applied_cond);

@@ -89,6 +89,11 @@ uint64_t sto_applied_index(struct sto_store *s);
  *
  *  - index <= sto_applied_index(): nothing happens, returns 0 (idempotent
  *    replay after a crash).
+ *  - index > sto_applied_index() + 1: LORA_ECORRUPT, nothing written. The
+ *    entries in between were never applied here: the state is behind what
+ *    the caller believes (a lost or stale state/). There is no way to skip
+ *    indexes; a state moves forward by more than one index only by being
+ *    replaced whole (sto_install_swap, a checkpoint install).
  *  - The batch is invalid (edge to a missing node, delete of a node that
  *    still has edges without detach, unknown id, unique constraint
  *    violated, bad vector, ...): the graph is left untouched, the applied
@@ -127,6 +132,82 @@ int sto_compact(struct sto_store *s, char *errmsg);
 #define STO_DIGEST_HEX_BYTES 33
 int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
                char *errmsg);
+
+/* ---- installing a whole state (install.c) ------------------------------
+ *
+ * Swaps a complete store directory (a checkpoint copy, "staged", inside
+ * the same parent as state/) in for <parent>/state, so that a crash at any
+ * point leaves, after sto_install_recover, either the old or the new state
+ * in state/ (see install.c for the steps). `parent` is the node's data
+ * directory; the names state, state.old and INSTALLING inside it are fixed.
+ */
+#define STO_INSTALL_EXTRA_BYTES_MAX 4096 /* caller bytes kept in the marker */
+#define STO_INSTALL_CRASH_ENV       "LORA_TEST_INSTALL_CRASH"
+#define STO_INSTALL_CRASH_EXIT      86
+
+struct sto_install_info {
+	uint64_t applied;                  /* of the staged state */
+	char digest[STO_DIGEST_HEX_BYTES]; /* of the staged state */
+	uint8_t extra[STO_INSTALL_EXTRA_BYTES_MAX]; /* caller's, kept as is */
+	size_t extra_len;
+};
+
+/* Step 1: reads the staged store's applied index and digest into *info
+ * (extra left empty for the caller) and fsyncs its files, the dir and the
+ * parent. */
+int sto_install_prepare(const char *staged_dir, struct sto_install_info *info,
+                        char *errmsg);
+
+/*
+ * Steps 2-5: writes the marker, moves state/ to state.old and the staged
+ * dir (parent/staged_name) to state/, and verifies state/ against *info.
+ * 0: state/ is the new state, open in *out (caller's, sto_close) when out
+ * is not NULL; state.old and the marker remain until sto_install_done.
+ * An error: the old state is back in state/ (or, when even that failed,
+ * the message says a restart finishes the roll back). The caller must not
+ * hold a store open on state/. LORA_EINVAL when state.old already exists.
+ */
+int sto_install_swap(const char *parent, const char *staged_name,
+                     const struct sto_install_info *info,
+                     struct sto_store **out, char *errmsg);
+
+/* Step 7: removes state.old, then the marker. */
+int sto_install_done(const char *parent, char *errmsg);
+
+enum sto_install_outcome {
+	STO_INSTALL_NONE,    /* no install was under way */
+	STO_INSTALL_FORWARD, /* finished: state/ is the new state; the caller
+	                      * redoes its own step with info.extra, then
+	                      * calls sto_install_done */
+	STO_INSTALL_BACK,    /* the new state was incomplete: the old one is
+	                      * back in state/ (or none, if there was none) */
+};
+
+struct sto_install_recovery {
+	enum sto_install_outcome outcome;
+	struct sto_install_info info; /* the marker's (FORWARD, BACK) */
+	char staged[256];             /* the marker's staged dir name */
+	char kept[64]; /* non-empty: a state.old found without a marker was
+	                * moved to parent/kept (never deleted) */
+};
+
+/* At start-up, before state/ is opened: finishes or rolls back an
+ * interrupted install (deterministically, from the marker). */
+int sto_install_recover(const char *parent, struct sto_install_recovery *r,
+                        char *errmsg);
+
+/* Parses marker bytes (pure; for tests and fuzzing). LORA_ECORRUPT when
+ * they are not a complete marker. */
+int sto_install_marker_parse(const char *text, size_t len,
+                             struct sto_install_info *info, char *staged,
+                             size_t staged_bytes);
+
+/* fsync of a file or directory by path (0 or LORA_EIO). */
+int sto_fsync_path(const char *path);
+
+/* _exit(STO_INSTALL_CRASH_EXIT) when STO_INSTALL_CRASH_ENV says `step`
+ * (a test hook; steps numbered as in install.c). */
+void sto_install_crash_point(int step);
 
 /* ---- read views -------------------------------------------------------- */
 

@@ -373,6 +373,10 @@ START_TEST(reapply_is_idempotent)
 	char msg[LORA_ERRMSG_BYTES];
 	Lora__MutationBatch *b = batch_new();
 	add_create_node(b, 1, "A", 1, "x", v_int(1));
+	Lora__MutationBatch *empty = batch_new();
+	for (uint64_t i = 1; i <= 4; i++)
+		ck_assert_int_eq(sto_apply(st, i, empty, msg), 0);
+	batch_free(empty);
 	ck_assert_int_eq(sto_apply(st, 5, b, msg), 0);
 	digest(d1);
 	/* Same index again, and an older one: nothing happens. */
@@ -382,6 +386,31 @@ START_TEST(reapply_is_idempotent)
 	digest(d2);
 	ck_assert_str_eq(d1, d2);
 	ck_assert_uint_eq(sto_applied_index(st), 5);
+}
+END_TEST
+
+/* A state behind its log must not be patched over: entry 7 on a store at
+ * 5 is refused, nothing is written, and 6 then 7 still apply. */
+START_TEST(apply_refuses_an_index_gap)
+{
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	char msg[LORA_ERRMSG_BYTES];
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 5; i++)
+		ck_assert_int_eq(sto_apply(st, i, b, msg), 0);
+	digest(d1);
+	add_create_node(b, 1, "A", 0);
+	ck_assert_int_eq(sto_apply(st, 7, b, msg), LORA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(msg, "entries 6..6 are missing"));
+	ck_assert_uint_eq(sto_applied_index(st), 5);
+	digest(d2);
+	ck_assert_str_eq(d1, d2);
+	Lora__MutationBatch *empty = batch_new();
+	ck_assert_int_eq(sto_apply(st, 6, empty, msg), 0);
+	batch_free(empty);
+	ck_assert_int_eq(sto_apply(st, 7, b, msg), 0);
+	batch_free(b);
+	ck_assert_uint_eq(sto_applied_index(st), 7);
 }
 END_TEST
 
@@ -950,6 +979,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, apply_every_mutation_kind);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
+	tcase_add_test(t, apply_refuses_an_index_gap);
 	tcase_add_test(t, rejected_batches_leave_no_trace);
 	tcase_add_test(t, too_deep_property_values_are_rejected);
 	tcase_add_test(t, index_seek_and_label_scan);
