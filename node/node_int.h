@@ -224,8 +224,14 @@ void node_raft_on_frame(void *arg, int kind, uint64_t from,
                         const uint8_t *payload, size_t len);
 
 /* Synchronous requests to the raft loop. Return 0 or lora_err. */
+/* expect_term (0: any): refused with LORA_EUNAVAILABLE, nothing appended,
+ * unless this node leads in that term. A writer that executed a statement
+ * while leading in term T proposes with T: after a leadership change
+ * between execution and proposal (another leader may have written in
+ * between), its ids and reads are stale. */
 int node_raft_propose(struct lnode *n, const uint8_t *data, size_t len,
-                      uint64_t *term, uint64_t *index, uint64_t *leader);
+                      uint64_t expect_term, uint64_t *term, uint64_t *index,
+                      uint64_t *leader);
 int node_raft_conf_change(struct lnode *n, uint32_t type, uint64_t id,
                           const char *ctx, uint64_t *index, char *errmsg);
 int node_raft_read_index(struct lnode *n, uint64_t *index, int timeout_ms);

@@ -48,6 +48,7 @@ struct node_inbox_item {
 	uint64_t id;
 	char ctx[REP_CONF_CONTEXT_BYTES_MAX];
 	uint64_t index;
+	uint64_t expect_term; /* propose: only while leading in this term */
 	int ok;
 	struct node_call *call;
 };
@@ -219,11 +220,22 @@ static int call_raft(struct lnode *n, struct node_inbox_item *it,
 	return rc;
 }
 
-int node_raft_propose(struct lnode *n, const uint8_t *data, size_t len,
-                      uint64_t *term, uint64_t *index, uint64_t *leader)
+/* Raft loop only: whether this node leads in term `term` right now. */
+static int leads_in(struct lnode *n, uint64_t term)
 {
-	struct node_inbox_item it = {
-	    .kind = IT_PROPOSE, .data = data, .len = len};
+	struct rep_status st;
+	rep_status(n->rep, &st);
+	return st.role == REP_LEADER && st.term == term;
+}
+
+int node_raft_propose(struct lnode *n, const uint8_t *data, size_t len,
+                      uint64_t expect_term, uint64_t *term, uint64_t *index,
+                      uint64_t *leader)
+{
+	struct node_inbox_item it = {.kind = IT_PROPOSE,
+	                             .data = data,
+	                             .len = len,
+	                             .expect_term = expect_term};
 	struct node_call call;
 	int rc = call_raft(n, &it, &call);
 	*term = call.term;
@@ -390,6 +402,10 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 		item_free(it);
 		return;
 	case IT_PROPOSE:
+		if (it->expect_term && !leads_in(n, it->expect_term)) {
+			node_call_finish(it->call, LORA_EUNAVAILABLE, 0, 0);
+			return;
+		}
 		rc = rep_propose(n->rep, it->data, it->len, &term, &index,
 		                 &leader);
 		it->call->leader = leader;

@@ -77,6 +77,7 @@ struct node_writer {
 	size_t n_props;
 	struct applied_rec ring[NODE_APPLIED_RING];
 	int drop_batches; /* leadership changed: pending batches are void */
+	uint64_t term;    /* writer thread: the term leader_ready saw */
 	int stopped;      /* node_writer_stop ran: refuse new writes */
 };
 
@@ -455,7 +456,8 @@ static void propose_group(struct lnode *n, struct group *g, uint8_t *buf,
                           size_t len)
 {
 	uint64_t term = 0, index = 0, leader = 0;
-	int rc = node_raft_propose(n, buf, len, &term, &index, &leader);
+	int rc = node_raft_propose(n, buf, len, n->writer->term, &term, &index,
+	                           &leader);
 	if (rc == LORA_ENOTLEADER || rc == LORA_EUNAVAILABLE ||
 	    rc == LORA_ECLOSED)
 		group_fail(
@@ -503,12 +505,16 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	}
 	uint64_t a = sto_view_applied_index(view);
 	pthread_mutex_lock(&wr->mu);
-	/* Every proposed batch above the view, in log order (indexes may
-	 * have gaps: no-ops and membership changes sit between them). */
+	/* Every batch this leader proposed in this term above the view, in
+	 * log order (indexes may have gaps: no-ops and membership changes sit
+	 * between them). Entries of earlier terms are at or below the lead
+	 * barrier, so applied in the view; an earlier term's proposal that
+	 * is still listed may have been overwritten and is never pending. */
 	for (uint64_t prev = a;;) {
 		size_t best = wr->n_props;
 		for (size_t k = 0; k < wr->n_props; k++)
 			if (wr->props[k].index > prev && wr->props[k].batch &&
+			    wr->props[k].term == wr->term &&
 			    (best == wr->n_props ||
 			     wr->props[k].index < wr->props[best].index))
 				best = k;
@@ -617,7 +623,8 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
 	lora__mutation_batch__pack(b, buf);
 	intx_let_go(x); /* the engine reads its old view no more */
 	uint64_t term = 0, index = 0, leader = 0;
-	int rc = node_raft_propose(x->n, buf, len, &term, &index, &leader);
+	int rc = node_raft_propose(x->n, buf, len, x->n->writer->term, &term,
+	                           &index, &leader);
 	lora_free(buf);
 	if (rc)
 		return err->code = lora_errf(
@@ -752,7 +759,9 @@ static void prune(struct node_writer *wr)
 	pthread_mutex_lock(&wr->mu);
 	for (size_t i = 0; i < wr->n_props;) {
 		struct proposal *p = &wr->props[i];
-		if (wr->drop_batches && p->batch) {
+		/* the batches of this term's proposals stay: the next group
+		 * runs over them (dropping one made it reuse its ids) */
+		if (wr->drop_batches && p->batch && p->term != wr->term) {
 			lora__mutation_batch__free_unpacked(p->batch,
 			                                    &lora_pb_allocator);
 			p->batch = NULL;
@@ -792,6 +801,7 @@ static int leader_ready(struct lnode *n)
 	pthread_mutex_lock(&n->status_mu);
 	int leader = n->rs.role == REP_LEADER;
 	uint64_t barrier = n->lead_barrier;
+	n->writer->term = n->rs.term;
 	pthread_mutex_unlock(&n->status_mu);
 	if (!leader)
 		return LORA_EUNAVAILABLE;

@@ -183,7 +183,7 @@ static int read_store(const char *dir, uint64_t *applied,
 static int store_matches(const char *dir, const struct sto_install_info *want,
                          struct sto_store **keep)
 {
-	uint64_t applied;
+	uint64_t applied = 0;
 	char digest[STO_DIGEST_HEX_BYTES];
 	struct sto_store *s = NULL;
 	if (read_store(dir, &applied, digest, &s, NULL) != 0)
