@@ -18,7 +18,7 @@
 #    computed from the CSV files (tests/bench/scale/common.js), and takes the
 #    median latency; RSS of every process after the load and the queries;
 #    a query form still running after --query-timeout seconds (default 60)
-#    or growing a process past --mem-cap-mib (default 6144) is given up
+#    or growing a process past --mem-cap-mib (default 4096) is given up
 #    (none of the engines can cancel a query: an in-process system is
 #    restarted in a fresh process to go on with the next form);
 # 3. prints one table (tests/bench/scale/table.js) and exits 1 if a system
@@ -46,7 +46,7 @@ build=${BENCH_BUILD:-$root/build/release}
 
 people=100000 edges=1000000 seed=${LORA_SEED:-42} limit=300 loader=http
 pbatch=500 ebatch=1000 systems=lora-http,inprocess,lora-node,kuzu
-qtimeout=60 memcap=6144
+qtimeout=60 memcap=4096
 usage() {
 	echo "usage: $0 [--people N] [--edges E] [--seed S] [--time-limit SECONDS]" >&2
 	echo "       [--loader http|import] [--systems lora-http,inprocess,lora-node,kuzu]" >&2
@@ -147,29 +147,47 @@ install_npm() {
 		skip kuzu "cannot load kuzu: $(echo "$err" | grep -m1 -i error)"
 }
 
-# The bulk-import hook. ASSUMED interface (adapt when lora-import lands):
-# `lora-import --data-dir DIR --people people.csv --knows knows.csv` writes
-# a state store into DIR/state; every node then starts from a copy of it
-# (lorad adopts a state/ next to an empty raftlog/, docs/node.md).
+# ---- The bulk-import hook (--loader import) --------------------------------
+# lora-import is being written on the import branch; the interface used here
+# is the one it has there (commit 9a0f5f9): neo4j-admin headers (written by
+# scale/to_import_csv.js from the generated files, same rows), then
+#   lora-import --quiet --into STATE --id-type integer --nodes=Person
+#     people.csv --relationships=KNOWS knows.csv --index 'Person(id)'
+# and every node gets STATE as its state/ and as checkpoints/<index 1>/
+# (`deploy/cluster.sh import STATE --data-dirs ...` where this checkout has
+# it, else a plain copy). Recheck all three when lora-import lands.
+# LORA_IMPORT overrides where the binary is found.
 import_graph() {
-	local imp
-	imp=$(ls "$build"/*/lora-import 2>/dev/null | head -n 1)
-	if [ -z "$imp" ]; then
+	local imp i d t0
+	imp=${LORA_IMPORT:-$(ls "$build"/*/lora-import 2>/dev/null | head -n 1)}
+	if [ -z "$imp" ] || [ ! -x "$imp" ]; then
 		skip lora-http "--loader import: lora-import not available (no $build/*/lora-import)"
 		return 1
 	fi
+	run node "$scale/to_import_csv.js" --dir "$work/data" --out "$work/import-csv" ||
+		{ skip lora-http "writing the import CSV files failed"; return 1; }
 	lc_log "importing with $imp"
-	local t0=$(lc_now_ms)
-	run "$imp" --data-dir "$work/import" --people "$work/data/people.csv" \
-		--knows "$work/data/knows.csv" || {
-		skip lora-http "lora-import failed (exit $?)"
-		return 1
-	}
-	lc_log "import took $(($(lc_now_ms) - t0)) ms"
-	for i in 1 2 3; do
-		mkdir -p "$(lc_datadir "$i")"
-		cp -a "$work/import/state" "$(lc_datadir "$i")/state"
-	done
+	mkdir -p "$work/import"
+	t0=$(lc_now_ms)
+	run "$imp" --quiet --into "$work/import/state" --id-type integer \
+		--nodes=Person "$work/import-csv/people.csv" \
+		--relationships=KNOWS "$work/import-csv/knows.csv" --index 'Person(id)' ||
+		{ skip lora-http "lora-import failed (exit $?)"; return 1; }
+	echo $(($(lc_now_ms) - t0)) >"$work/import.ms"
+	lc_log "lora-import took $(cat "$work/import.ms") ms"
+	if grep -q 'import STATE_DIR' "$root/deploy/cluster.sh"; then
+		"$root/deploy/cluster.sh" import "$work/import/state" \
+			--data-dirs "$(lc_datadir 1),$(lc_datadir 2),$(lc_datadir 3)" >/dev/null ||
+			{ skip lora-http "deploy/cluster.sh import failed"; return 1; }
+	else
+		for i in 1 2 3; do
+			d=$(lc_datadir "$i")
+			mkdir -p "$d/checkpoints"
+			cp -r "$work/import/state" "$d/state" &&
+				cp -r "$work/import/state" "$d/checkpoints/00000000000000000001" ||
+				{ skip lora-http "installing the imported state failed"; return 1; }
+		done
+	fi
 }
 
 bench_lora_http() {
@@ -186,6 +204,7 @@ bench_lora_http() {
 	lc_log "LoraDB-C: 3 nodes on $LC_PREFIX.1-3 (pids $pids), leader node $leader, loader $loader"
 	local skipload=()
 	[ "$loader" = import ] && skipload=(--skip-load 1)
+	[ -f "$work/import.ms" ] && skipload+=(--import-ms "$(cat "$work/import.ms")")
 	run node "$scale/lora_http.js" --dir "$work/data" --leader "$(lc_http "$leader")" \
 		--hosts "$(lc_http 1),$(lc_http 2),$(lc_http 3)" --pids "$pids" \
 		--out "$work/lora-http.json" --time-limit "$limit" \
@@ -204,9 +223,10 @@ bench_inprocess() {
 }
 
 # bench_node_pkg NAME SCRIPT [args...]: runs a driver; when it gave up on a
-# query form (exit 3: past the run time limit or the memory cap, and the
-# engine cannot cancel it) it is started again, in a fresh process, to go
-# on after that form, at most 6 times.
+# query form (past the run time limit or the memory cap; the engine cannot
+# cancel it, so the driver wrote "abandoned" into its result and killed
+# itself) it is started again, in a fresh process, to go on after that
+# form, at most 6 times.
 bench_node_pkg() {
 	local name=$1 script=$2 rc n=0 resume=()
 	shift 2
@@ -216,8 +236,10 @@ bench_node_pkg() {
 		run node "$scale/$script" --dir "$work/data" --out "$work/$name.json" \
 			--query-timeout "$qtimeout" --mem-cap-mib "$memcap" "${resume[@]}" "$@"
 		rc=$?
-		[ $rc = 3 ] && [ $n -lt 6 ] || break
+		[ $rc = 0 ] && break
+		grep -q '"abandoned"' "$work/$name.json" 2>/dev/null || break
 		grep -q '"kind": "load"' "$work/$name.json" && break
+		[ $n -lt 6 ] || break
 		n=$((n + 1))
 		cp "$work/$name.json" "$work/$name.resume.json"
 		resume=(--resume "$work/$name.resume.json")

@@ -297,7 +297,8 @@ async function measure(kind, forms, truth, qp, runForm, opts = {}) {
 // into out.queries. A resumed run (opts.resume: the result file of a run
 // that gave up on a form) keeps what that run measured and goes on after
 // the abandoned form. On an Abandon it writes out (with out.abandoned) to
-// opts.file and exits 3, so the shell can start a fresh process.
+// opts.file and kills itself (SIGKILL), so the shell can start a fresh
+// process (it finds "abandoned" in the file).
 async function runAll(out, forms, truth, qp, runForm, opts) {
 	const r = opts.resume;
 	out.queries = {};
@@ -330,7 +331,10 @@ function abandon(out, file, a) {
 	out.abandoned = a;
 	fs.writeFileSync(file, JSON.stringify(out, null, 1));
 	console.log(`  [${out.system}] gave up on ${a.kind}: ${a.notes[a.notes.length - 1]}`);
-	process.exit(3);
+	// Not process.exit: exit handlers wait for the engine's threads, and
+	// the runaway query in one of them keeps allocating meanwhile (seen:
+	// lora-node's shortestPath grew to 22 GiB before the OOM killer came).
+	process.kill(process.pid, "SIGKILL");
 }
 
 // Gives up on the running form when any of pids (default this process)

@@ -35,7 +35,7 @@ const FORMS = {
 };
 
 async function main() {
-	const o = C.args(process.argv.slice(2), { queryTimeout: 60, memCapMib: 6144 });
+	const o = C.args(process.argv.slice(2), { queryTimeout: 60, memCapMib: 4096 });
 	const resume = o.resume ? JSON.parse(fs.readFileSync(o.resume, "utf8")) : null;
 	if (resume) fs.rmSync(o.db, { recursive: true, force: true });
 	const log = (s) => console.log(`  [kuzu] ${s}`);

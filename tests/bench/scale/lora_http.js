@@ -4,7 +4,7 @@
 // usage: node lora_http.js --dir DATA --leader HOST:PORT --hosts H1,H2,H3
 //          --pids P1,P2,P3 --out RESULT.json [--time-limit S]
 //          [--people-batch N] [--edge-batch N] [--skip-load 1]
-//          [--query-timeout S] [--mem-cap-mib N]
+//          [--query-timeout S] [--mem-cap-mib N] [--import-ms MS]
 // Load: CREATE INDEX on :Person(id) and a cosine vector index on emb, then
 // batches of `UNWIND $rows AS r CREATE (:Person {...})`, then batches of
 // `UNWIND $pairs AS pr MATCH (a:Person {id: pr[0]}), (b:Person {id: pr[1]})
@@ -14,7 +14,7 @@
 // With --skip-load (the graph was imported) it counts what is there.
 // A query form that runs past --query-timeout is given up (the client
 // reconnects; the server may still be running it) and the next form is
-// tried; a node growing past --mem-cap-mib ends the run (exit 3) so that
+// tried; a node growing past --mem-cap-mib ends the run (SIGKILL of this process) so that
 // the shell stops the cluster.
 "use strict";
 const fs = require("fs");
@@ -141,7 +141,7 @@ const rssOf = (pids) => pids.map((p) => C.rss(p));
 
 async function main() {
 	const o = C.args(process.argv.slice(2), { timeLimit: 300, peopleBatch: 500, edgeBatch: 1000,
-		queryTimeout: 60, memCapMib: 6144 });
+		queryTimeout: 60, memCapMib: 4096 });
 	o.timeLimit = +o.timeLimit; o.peopleBatch = +o.peopleBatch; o.edgeBatch = +o.edgeBatch;
 	const log = (s) => console.log(`  [lora-http] ${s}`);
 	const meta = C.readMeta(o.dir);
@@ -151,9 +151,13 @@ async function main() {
 	const out = { system: "lora-http", notes: [] };
 	C.memoryGuard(+o.memCapMib * 1048576, out, o.out, pids);
 	if (o.skipLoad) {
+		// lora-import made the range index; the vector index is a catalogue
+		// entry over the stored vectors, created here as after an HTTP load.
+		await query(conn, VEC_INDEX, {}).catch((e) => log(`vector index: ${e.message}`));
 		const n = await query(conn, "MATCH (p:Person) RETURN count(*)", {});
 		const e = await query(conn, "MATCH ()-[r:KNOWS]->() RETURN count(r)", {});
 		out.load = { people: n.rows[0][0], edges: e.rows[0][0], imported: true,
+			importS: o.importMs ? +o.importMs / 1000 : null,
 			peopleTotal: meta.people, edgesTotal: meta.edges };
 	} else {
 		out.load = await load(conn, o, meta, log);

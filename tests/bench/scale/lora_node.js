@@ -7,7 +7,7 @@
 //          [--mem-cap-mib N] [--resume RESULT.json]
 // A query form that runs past --query-timeout or grows the process past
 // --mem-cap-mib cannot be cancelled: the result so far is written and the
-// process exits 3; the shell starts it again with --resume, which loads the
+// process kills itself; the shell starts it again with --resume, which loads the
 // same number of people and edges and goes on after that form.
 // Vectors are passed as {kind: "vector", coordinateType: "FLOAT32", ...}
 // parameters (lora-node has no vector() function). Its vector index is
@@ -98,7 +98,7 @@ async function load(db, o, meta, log, upTo) {
 
 async function main() {
 	const o = C.args(process.argv.slice(2), { timeLimit: 300, peopleBatch: 500, edgeBatch: 1000,
-		queryTimeout: 60, memCapMib: 6144 });
+		queryTimeout: 60, memCapMib: 4096 });
 	o.timeLimit = +o.timeLimit; o.peopleBatch = +o.peopleBatch; o.edgeBatch = +o.edgeBatch;
 	const log = (s) => console.log(`  [lora-node] ${s}`);
 	const meta = C.readMeta(o.dir);

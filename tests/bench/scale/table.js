@@ -49,7 +49,10 @@ function loadCell(r, which) {
 	if (r.skipped || !r.load) return "-";
 	const l = r.load;
 	const n = l[which], total = which === "people" ? l.peopleTotal : l.edgesTotal;
-	if (l.imported) return `${n} (imported)`;
+	if (l.imported)
+		return which === "people" && l.importS !== null ?
+			`lora-import ${l.importS.toFixed(1)} s (people + edges), ${n}/${total}` :
+			`${n}/${total} (imported)`;
 	if (l.combined) return which === "people" ?
 		`${l.peopleS.toFixed(1)} s for ${l.people} people + ${l.edges} edges (sto_apply)` : "(line above)";
 	const s = which === "people" ? l.peopleS : l.edgesS;
@@ -103,7 +106,7 @@ function main() {
 			console.log(`${label}: restarted ${res[k].restarts} time(s) after a query form was given up`);
 	}
 	marks.forEach(([sys, kind, q], i) =>
-		console.log(`[${i + 1}] ${sys} ${kind}: ${q.notes.join("; ")}; used: ${q.form}`));
+		console.log(`[${i + 1}] ${sys} ${kind}: ${q.notes.join("; ")}; used: ${q.form || "none"}`));
 	console.log("\nQuery forms used:");
 	let wrong = 0;
 	for (const [k, label] of COLS) {
