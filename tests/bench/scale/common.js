@@ -157,7 +157,8 @@ const expect = {
 		return [];
 	},
 	// Exact cosine over float32 coordinates; returns every id with its
-	// cosine, best first (check() compares the top 10 with a tolerance).
+	// cosine, best first (check() wants the top 10, best first, with a
+	// tolerance for float32 rounding at the 10th place).
 	cosine: (t, q) => {
 		const qf = Float32Array.from(q);
 		let qn = 0;
@@ -185,11 +186,15 @@ function check(kind, want, rows) {
 		const score = new Map(want.map(([i, s]) => [i, s]));
 		const tenth = k ? want[k - 1][1] : 0;
 		const ids = new Set();
+		let prev = Infinity;
 		for (const r of rows) {
 			const s = score.get(Number(r[0]));
 			if (s === undefined || s < tenth - COS_TOLERANCE || ids.has(r[0]))
 				return `id ${r[0]} is not in the top ${k} (expected ${show(want.slice(0, k).map((x) => x[0]))}, got ${show(rows.map((x) => x[0]))})`;
+			if (s > prev + COS_TOLERANCE)
+				return `rows are not best first (got ${show(rows.map((x) => x[0]))})`;
 			ids.add(r[0]);
+			prev = s;
 		}
 		return null;
 	}
