@@ -39,6 +39,9 @@
 # scripts/build.sh), LORA_SEED (default seed), BENCH_KEEP=1 (keep the temp
 # dir and print its path).
 set -uo pipefail
+# The whole script is one brace group, read in full before it runs, so
+# editing this file while a run goes on does not derail that run.
+{
 root=$(cd "$(dirname "$0")/../.." && pwd)
 scale=$root/tests/bench/scale
 build=${BENCH_BUILD:-$root/build/release}
@@ -285,3 +288,5 @@ echo
 echo "bench_scale: $people people, $edges KNOWS edges, seed $seed, $(date -u '+%Y-%m-%d %H:%M UTC')," \
 	"load average $(cut -d' ' -f1-3 /proc/loadavg)"
 node "$scale/table.js" --dir "$work"
+exit $?
+}
