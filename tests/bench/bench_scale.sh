@@ -74,6 +74,10 @@ while [ $# -gt 0 ]; do
 	shift 2
 done
 case "$loader" in http | import) ;; *) usage ;; esac
+for v in "$people" "$edges" "$seed" "$limit" "$pbatch" "$qtimeout" "$memcap" "${ebatch:-1}"; do
+	[[ $v =~ ^[0-9]+$ ]] || usage
+done
+[ "$people" -ge 2 ] && [ "$pbatch" -ge 1 ] && [ "${ebatch:-1}" -ge 1 ] || usage
 # LoraDB-C's edge statement gets no index seek for pr[0] today: each pair
 # scans every person and the rows are materialised, about 300 bytes per
 # pair and person (a 1,000-pair batch on 10,000 people peaked at 3 GiB on
