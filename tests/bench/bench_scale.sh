@@ -81,7 +81,9 @@ done
 # LoraDB-C's edge statement gets no index seek for pr[0] today: each pair
 # scans every person and the rows are materialised, about 300 bytes per
 # pair and person (a 1,000-pair batch on 10,000 people peaked at 3 GiB on
-# the leader). Default batch: 10 million pair-persons, 10 to 1,000 pairs.
+# the leader). Its default batch: 10 million pair-persons, 10 to 1,000
+# pairs; lora-node's: 1,000 pairs. --edge-batch sets both.
+ebatch_node=${ebatch:-1000}
 if [ -z "$ebatch" ]; then
 	ebatch=$((10000000 / people))
 	[ "$ebatch" -gt 1000 ] && ebatch=1000
@@ -269,7 +271,8 @@ bench_node_pkg() {
 }
 
 lc_log "bench_scale: $people people, $edges edges, seed $seed, time limit ${limit} s," \
-	"loader $loader, batches of $pbatch people / $ebatch pairs, systems $systems;" \
+	"loader $loader, batches of $pbatch people / $ebatch pairs ($ebatch_node in lora-node)," \
+	"systems $systems;" \
 	"load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 if want lora-node || want kuzu; then install_npm; fi
 command -v node >/dev/null || { echo "node is needed (apt-get install nodejs)"; exit 2; }
@@ -282,7 +285,7 @@ if want lora-http; then bench_lora_http; else skip lora-http "not in --systems";
 if want inprocess; then bench_inprocess; else skip inprocess "not in --systems"; fi
 if want lora-node; then
 	bench_node_pkg lora-node lora_node.js --time-limit "$limit" \
-		--people-batch "$pbatch" --edge-batch "$ebatch"
+		--people-batch "$pbatch" --edge-batch "$ebatch_node"
 else skip lora-node "not in --systems"; fi
 if want kuzu; then
 	bench_node_pkg kuzu kuzu.js --db "$work/kuzu.db"
