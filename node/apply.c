@@ -364,20 +364,6 @@ static void apply_one(struct lnode *n, const struct rep_entry *e)
 	node_writer_applied(n, e->index, e->term, rc, err);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-void node_rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Deletes all but the newest NODE_CHECKPOINTS_KEPT checkpoints. */
 static void prune_checkpoints(struct lnode *n)
 {
@@ -403,7 +389,7 @@ static void prune_checkpoints(struct lnode *n)
 			char p[NODE_PATH_BYTES_MAX + 64];
 			snprintf(p, sizeof p, "%s/%020llu", n->ckpt_dir,
 			         (unsigned long long)idx[i]);
-			node_rm_rf(p);
+			sto_rm_rf(p);
 		}
 	}
 }
@@ -427,14 +413,14 @@ int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
 		         (unsigned long long)idx);
 		struct stat st;
 		if (stat(dst, &st) == 0)
-			node_rm_rf(tmp); /* same state already checkpointed */
+			sto_rm_rf(tmp); /* same state already checkpointed */
 		else if (rename(tmp, dst) != 0 ||
 		         sto_fsync_path(n->ckpt_dir) != 0)
 			rc =
 			    lora_errf(LORA_EIO, errmsg, "rename checkpoint: %s",
 			              strerror(errno));
 	} else {
-		node_rm_rf(tmp);
+		sto_rm_rf(tmp);
 	}
 	if (rc == 0) {
 		n->last_ckpt_index = idx;

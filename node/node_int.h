@@ -482,8 +482,6 @@ int node_state_open(struct lnode *n, char *errmsg);
 int node_checkpoint_latest(struct lnode *n, char *dir, size_t dir_bytes,
                            uint64_t *index);
 void node_snapshot_cleanup(struct lnode *n);
-/* rm -rf path. */
-void node_rm_rf(const char *path);
 
 /* Conversions between rep_snapshot_meta and its proto / file form. */
 int node_meta_save(struct lnode *n, const struct rep_snapshot_meta *m);

@@ -279,7 +279,7 @@ int node_state_open(struct lnode *n, char *errmsg)
 	char staged[NODE_PATH_BYTES_MAX + 64];
 	snprintf(staged, sizeof staged, "%s/%s", n->cfg.data_dir,
 	         NODE_SNAP_STAGING);
-	node_rm_rf(staged); /* no install under way: a partial copy */
+	sto_rm_rf(staged); /* no install under way: a partial copy */
 	rc = sto_log_open(n->log_dir, &n->log, errmsg);
 	if (rc)
 		return rc;

@@ -276,7 +276,7 @@ static int chunk_begin(struct lnode *n, struct node_snap_recv *s, uint64_t from,
 	char dir[NODE_PATH_BYTES_MAX + 64];
 	staging_dir(n, dir, sizeof dir);
 	if (s->index != c->meta->index || s->from != from) {
-		node_rm_rf(dir);
+		sto_rm_rf(dir);
 		if (mkdir(dir, 0755) != 0)
 			return -1;
 		LOG_INFO("receiving snapshot %llu from node %llu",

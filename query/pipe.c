@@ -143,6 +143,20 @@ static void buf_clear(struct op *o)
 	o->bi = 0;
 }
 
+/* The next input row, held as o->row until the next one is taken: what
+ * the operator derived from the last one (in `held`) is given back, and
+ * the current arena is `held`. NULL at the end of the input. */
+static struct val *take_input(struct qctx *c, struct op *o)
+{
+	struct val *in = pull(c, o->in);
+	if (!in)
+		return NULL;
+	ar_reset(c, &o->held);
+	ar_use(c, &o->held);
+	o->row = in;
+	return in;
+}
+
 /* ---- START: the rows a (sub)query begins with ---------------------------- */
 
 static struct val *start_next(struct qctx *c, struct op *o)
@@ -193,12 +207,9 @@ static struct val *match_next(struct qctx *c, struct op *o)
 				break;
 			}
 		}
-		struct val *in = pull(c, o->in);
+		struct val *in = take_input(c, o);
 		if (!in)
 			break;
-		ar_reset(c, &o->held);
-		ar_use(c, &o->held);
-		o->row = in;
 		o->matched = 0;
 		o->mc = match_open(c, o->cl->pat, o->cl->where,
 		                   row_copy(c, in));
@@ -266,12 +277,9 @@ static struct val *unwind_next(struct qctx *c, struct op *o)
 			r[o->cl->slot] = v;
 			break;
 		}
-		struct val *in = pull(c, o->in);
+		struct val *in = take_input(c, o);
 		if (!in)
 			break;
-		ar_reset(c, &o->held);
-		ar_use(c, &o->held);
-		o->row = in;
 		o->lazy = 0;
 		o->li = 0;
 		o->list = v_null();
@@ -311,12 +319,9 @@ static struct val *loadcsv_next(struct qctx *c, struct op *o)
 			load_close(c, o->csv);
 			o->csv = NULL;
 		}
-		struct val *in = pull(c, o->in);
+		struct val *in = take_input(c, o);
 		if (!in)
 			break;
-		ar_reset(c, &o->held);
-		ar_use(c, &o->held);
-		o->row = in;
 		o->csv = load_open(c, eval(c, o->cl->e, in), o->cl->headers,
 		                   o->cl->fieldterm);
 	}
@@ -718,11 +723,9 @@ static struct val *perrow_next(struct qctx *c, struct op *o)
 	for (;;) {
 		if ((r = from_buf(o)) != NULL)
 			break;
-		struct val *in = pull(c, o->in);
+		struct val *in = take_input(c, o);
 		if (!in)
 			break;
-		ar_reset(c, &o->held);
-		ar_use(c, &o->held);
 		buf_clear(o);
 		run_clause(c, o->cl, in, &o->buf);
 	}

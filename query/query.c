@@ -825,23 +825,31 @@ static void intx_thunk(void *p)
 				*a->is_write = 1;
 }
 
-int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
+/* Parses query in a context of its own and lets fn answer *out from the
+ * AST (qry_is_write, qry_in_transactions). */
+static int parse_probe(const char *query, void (*fn)(void *), int *out,
+                       struct qry_error *e)
 {
-	struct qry_error local;
-	struct qry_error *const e = err ? err : &local;
-	memset(e, 0, sizeof *e);
-	*yes = 0;
 	struct qctx *c = lora_calloc(1, sizeof(*c));
 	if (!c)
 		return e->code = LORA_ENOMEM;
 	c->err = e;
 	c->cur = &c->keep;
 	qry_limits_init(&c->lim);
-	struct isw_args a = {c, query, yes};
-	int code = protect(c, intx_thunk, &a);
+	struct isw_args a = {c, query, out};
+	int code = protect(c, fn, &a);
 	arena_free(&c->keep);
 	lora_free(c);
 	return code;
+}
+
+int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
+{
+	struct qry_error local;
+	struct qry_error *const e = err ? err : &local;
+	memset(e, 0, sizeof *e);
+	*yes = 0;
+	return parse_probe(query, intx_thunk, yes, e);
 }
 
 /*
@@ -894,16 +902,7 @@ int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 	int k = kind_slot(query);
 	if (k >= 0 && kind_cached(k, query, is_write))
 		return 0;
-	struct qctx *c = lora_calloc(1, sizeof(*c));
-	if (!c)
-		return e->code = LORA_ENOMEM;
-	c->err = e;
-	c->cur = &c->keep;
-	qry_limits_init(&c->lim);
-	struct isw_args a = {c, query, is_write};
-	int code = protect(c, isw_thunk, &a);
-	arena_free(&c->keep);
-	lora_free(c);
+	int code = parse_probe(query, isw_thunk, is_write, e);
 	if (code == 0 && k >= 0)
 		kind_keep(k, query, *is_write);
 	return code;

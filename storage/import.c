@@ -1100,7 +1100,7 @@ int sto_import_run(struct sto_import *im, const struct sto_import_options *opts,
 	if (!rv)
 		rv = imp_publish(im);
 	if (rv && im->tmp)
-		imp_rm_rf(im->tmp);
+		sto_rm_rf(im->tmp);
 	if (rv && !im->errbuf[0])
 		lora_errf(rv, im->errbuf, "%s", lora_strerror(rv));
 	im->st.nodes = im->nodes;

@@ -249,6 +249,5 @@ void imp_sst_free(struct sto_import *im);
 int imp_prepare(struct sto_import *im, const char *dir);
 /* Renames the closed store into place (see storage.h). */
 int imp_publish(struct sto_import *im);
-void imp_rm_rf(const char *path);
 
 #endif /* LORA_STO_IMPORT_INT_H */

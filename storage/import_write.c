@@ -558,37 +558,13 @@ int imp_finish(struct sto_import *im)
 
 /* ---- directories ---- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-void imp_rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int fsync_path(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 static int fsync_entry(const char *path, const struct stat *sb, int flag,
                        struct FTW *ftw)
 {
 	(void)sb;
 	(void)ftw;
 	if (flag == FTW_F || flag == FTW_D || flag == FTW_DP)
-		return fsync_path(path) ? -1 : 0;
+		return sto_fsync_path(path) ? -1 : 0;
 	return 0;
 }
 
@@ -619,7 +595,7 @@ int imp_prepare(struct sto_import *im, const char *dir)
 	im->statedir = im->tmp ? path_join(im->tmp, "/state") : NULL;
 	if (!im->sstdir || !im->statedir)
 		return LORA_ENOMEM;
-	imp_rm_rf(im->tmp); /* left by a killed import with our pid */
+	sto_rm_rf(im->tmp); /* left by a killed import with our pid */
 	if (mkdir(im->tmp, 0755) != 0 || mkdir(im->sstdir, 0755) != 0)
 		return imp_fail(im, LORA_EIO, im->tmp, 0, "cannot create: %s",
 		                strerror(errno));
@@ -640,7 +616,7 @@ int imp_publish(struct sto_import *im)
 	if (stat(im->target, &st) == 0) {
 		if (!(old = path_join(im->target, pid)))
 			return LORA_ENOMEM;
-		imp_rm_rf(old);
+		sto_rm_rf(old);
 		if (rename(im->target, old) != 0) {
 			int rv =
 			    imp_fail(im, LORA_EIO, im->target, 0,
@@ -658,13 +634,13 @@ int imp_publish(struct sto_import *im)
 			rename(old, im->target);
 	}
 	char *parent = lora_strdup(im->target);
-	if (!rv && parent && fsync_path(dirname(parent)) != 0)
+	if (!rv && parent && sto_fsync_path(dirname(parent)) != 0)
 		rv = imp_fail(im, LORA_EIO, im->target, 0,
 		              "fsync of its directory: %s", strerror(errno));
 	lora_free(parent);
 	if (old && !rv)
-		imp_rm_rf(old);
+		sto_rm_rf(old);
 	lora_free(old);
-	imp_rm_rf(im->tmp);
+	sto_rm_rf(im->tmp);
 	return rv;
 }

@@ -203,6 +203,9 @@ int sto_install_marker_parse(const char *text, size_t len,
                              size_t staged_bytes);
 
 /* fsync of a file or directory by path (0 or LORA_EIO). */
+/* Removes path and everything below it (errors ignored: best effort
+ * for temporary and superseded directories). */
+void sto_rm_rf(const char *path);
 int sto_fsync_path(const char *path);
 
 /* _exit(STO_INSTALL_CRASH_EXIT) when STO_INSTALL_CRASH_ENV says `step`
