@@ -492,6 +492,25 @@ int sto_rec_decode(struct sto_rec *r, int edge, const uint8_t *p, size_t len)
 	return rec_decode_props(r, p, end);
 }
 
+int sto_rec_node_has_label(const uint8_t *p, size_t len, uint32_t label,
+                           int *has)
+{
+	const uint8_t *end = p + len;
+	uint32_t n, x;
+	*has = 0;
+	if (len < 1 || p[0] != REC_NODE_MAGIC)
+		return LORA_ECORRUPT;
+	p++;
+	if (get_u32(&p, end, &n) || n > (size_t)(end - p))
+		return LORA_ECORRUPT;
+	for (uint32_t i = 0; i < n; i++) {
+		if (get_u32(&p, end, &x))
+			return LORA_ECORRUPT;
+		*has |= x == label;
+	}
+	return 0;
+}
+
 int sto_rec_node_prop(const uint8_t *p, size_t len, uint32_t key,
                       const uint8_t **val, size_t *vlen, uint32_t *nvec)
 {

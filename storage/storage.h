@@ -300,6 +300,17 @@ int sto_view_scan_nodes(struct sto_view *v, struct sto_iter **out);
 int sto_view_scan_label(struct sto_view *v, const char *label,
                         struct sto_iter **out);
 
+/*
+ * The first node with id >= from that carries `label` (NULL: any node),
+ * read through the view's node cursor (the one sto_view_node_prop_ref
+ * uses), so reading a property of that node next costs no further read.
+ * 0 with *id; LORA_ENOTFOUND past the last one (or for an unknown label).
+ * Walks the nodes in id order: for labels most nodes carry; a sparse
+ * label is cheaper through sto_view_scan_label.
+ */
+int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
+                       uint64_t *id);
+
 /* All edges in id order (edge_id, node_id = start, other_id = end, type). */
 int sto_view_scan_edges(struct sto_view *v, struct sto_iter **out);
 

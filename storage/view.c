@@ -199,6 +199,112 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 	return 0;
 }
 
+/* Steps of Next tried before a Seek when `from` lies ahead. */
+#define NODE_SCAN_STEPS 4
+
+/* Positions the node cursor on the first key >= from: 1 there, 0 past
+ * the last node. */
+static int node_seek_ge(struct sto_view *v, uint64_t from, int *rv)
+{
+	uint8_t k[8];
+	size_t klen;
+	lora_put_be64(k, from);
+	*rv = 0;
+	if (!v->node_it) {
+		v->node_it = rocksdb_create_iterator_cf(v->s->db, v->ro,
+		                                        v->s->cf[STO_CF_NODES]);
+		if (!v->node_it) {
+			*rv = LORA_ENOMEM;
+			return 0;
+		}
+	}
+	rocksdb_iterator_t *it = v->node_it;
+	int seek = 1;
+	if (rocksdb_iter_valid(it)) {
+		/* node keys are 8 bytes; anything else is corruption, which
+		 * a Seek and the record checks below report */
+		const char *cur = rocksdb_iter_key(it, &klen);
+		int c = klen == 8 ? memcmp(cur, k, 8) : 1;
+		seek = c > 0;
+		for (int n = 0; c < 0; n++) {
+			if (n == NODE_SCAN_STEPS) {
+				seek = 1;
+				break;
+			}
+			rocksdb_iter_next(it);
+			if (!rocksdb_iter_valid(it))
+				break;
+			cur = rocksdb_iter_key(it, &klen);
+			c = klen == 8 ? memcmp(cur, k, 8) : 1;
+			seek = klen != 8;
+		}
+	}
+	if (seek)
+		rocksdb_iter_seek(it, (const char *)k, 8);
+	if (rocksdb_iter_valid(it))
+		return 1;
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	if (err) {
+		rocksdb_iter_destroy(it);
+		v->node_it = NULL;
+		*rv = sto_rocks_err(err, NULL, "scan nodes");
+	}
+	return 0;
+}
+
+/* Token of label `label` (the last one is remembered); -1 when unknown. */
+static int64_t view_label_tok(struct sto_view *v, const char *label)
+{
+	size_t len = strlen(label);
+	if (v->scan_label[0] && !strcmp(v->scan_label, label))
+		return v->scan_tok;
+	int64_t t = sto_tok_find(v->s, STO_TOK_LABEL, label, len);
+	if (t >= 0 && len < STO_VIEW_KEY_NAME_BYTES) {
+		memcpy(v->scan_label, label, len + 1);
+		v->scan_tok = t;
+	}
+	return t;
+}
+
+int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
+                       uint64_t *id)
+{
+	int64_t tok = label ? view_label_tok(v, label) : -1;
+	int rv;
+	if (label && tok < 0)
+		return LORA_ENOTFOUND;
+	for (int have = node_seek_ge(v, from, &rv); have;
+	     rocksdb_iter_next(v->node_it), have = rocksdb_iter_valid(v->node_it)) {
+		size_t klen, len;
+		const char *k = rocksdb_iter_key(v->node_it, &klen);
+		if (klen != 8)
+			return LORA_ECORRUPT;
+		const uint8_t *p =
+		    (const uint8_t *)rocksdb_iter_value(v->node_it, &len);
+		int has = 1;
+		if (label &&
+		    sto_rec_node_has_label(p, len, (uint32_t)tok, &has))
+			return LORA_ECORRUPT;
+		if (has) {
+			*id = lora_get_be64((const uint8_t *)k);
+			return 0;
+		}
+	}
+	if (rv)
+		return rv;
+	char *err = NULL;
+	if (v->node_it) {
+		rocksdb_iter_get_error(v->node_it, &err);
+		if (err) {
+			rocksdb_iter_destroy(v->node_it);
+			v->node_it = NULL;
+			return sto_rocks_err(err, NULL, "scan nodes");
+		}
+	}
+	return LORA_ENOTFOUND;
+}
+
 /* The stored bytes of property `key` of node id: 0 with *val, *vlen (a
  * packed Value, borrowed), or with *val NULL and *vec 1 for a vector
  * property; *val NULL and *vec 0 when the node has no such property. */
