@@ -171,7 +171,8 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 			break;
 		}
 		const char *cur = rocksdb_iter_key(it, &klen);
-		int c = klen == 8 ? memcmp(cur, k, 8) : -1;
+		uint64_t at = klen == 8 ? lora_get_be64((const uint8_t *)cur) : 0;
+		int c = klen == 8 ? (at > id) - (at < id) : -1;
 		if (c == 0)
 			break;
 		if (c > 0 || steps == 0) {
@@ -193,10 +194,17 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 		return LORA_ENOTFOUND;
 	}
 	const char *cur = rocksdb_iter_key(it, &klen);
-	if (klen != 8 || memcmp(cur, k, 8))
+	if (klen != 8 || lora_get_be64((const uint8_t *)cur) != id)
 		return LORA_ENOTFOUND;
 	*p = (const uint8_t *)rocksdb_iter_value(it, len);
 	return 0;
+}
+
+/* an 8-byte node key against id: <0, 0, >0 */
+static int key_vs(const char *k, uint64_t id)
+{
+	uint64_t at = lora_get_be64((const uint8_t *)k);
+	return (at > id) - (at < id);
 }
 
 /* Steps of Next tried before a Seek when `from` lies ahead. */
@@ -224,7 +232,7 @@ static int node_seek_ge(struct sto_view *v, uint64_t from, int *rv)
 		/* node keys are 8 bytes; anything else is corruption, which
 		 * a Seek and the record checks below report */
 		const char *cur = rocksdb_iter_key(it, &klen);
-		int c = klen == 8 ? memcmp(cur, k, 8) : 1;
+		int c = klen == 8 ? key_vs(cur, from) : 1;
 		seek = c > 0;
 		for (int n = 0; c < 0; n++) {
 			if (n == NODE_SCAN_STEPS) {
@@ -235,7 +243,7 @@ static int node_seek_ge(struct sto_view *v, uint64_t from, int *rv)
 			if (!rocksdb_iter_valid(it))
 				break;
 			cur = rocksdb_iter_key(it, &klen);
-			c = klen == 8 ? memcmp(cur, k, 8) : 1;
+			c = klen == 8 ? key_vs(cur, from) : 1;
 			seek = klen != 8;
 		}
 	}
