@@ -131,10 +131,10 @@ int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists)
  * later, and a token never changes once given. */
 static int64_t view_key_tok(struct sto_view *v, const char *key)
 {
-	size_t len = strlen(key);
 	for (unsigned i = 0; i < v->nkeys; i++)
 		if (!strcmp(v->keys[i].name, key))
 			return v->keys[i].tok;
+	size_t len = strlen(key);
 	int64_t t = sto_tok_find(v->s, STO_TOK_KEY, key, len);
 	if (t < 0 || len >= STO_VIEW_KEY_NAME_BYTES)
 		return t;
@@ -264,9 +264,9 @@ static int node_seek_ge(struct sto_view *v, uint64_t from, int *rv)
 /* Token of label `label` (the last one is remembered); -1 when unknown. */
 static int64_t view_label_tok(struct sto_view *v, const char *label)
 {
-	size_t len = strlen(label);
 	if (v->scan_label[0] && !strcmp(v->scan_label, label))
 		return v->scan_tok;
+	size_t len = strlen(label);
 	int64_t t = sto_tok_find(v->s, STO_TOK_LABEL, label, len);
 	if (t >= 0 && len < STO_VIEW_KEY_NAME_BYTES) {
 		memcpy(v->scan_label, label, len + 1);
