@@ -612,7 +612,7 @@ struct gscan *g_scan_open(struct qctx *c, const char *label)
 int g_scan_next(struct qctx *c, struct gscan *s, uint64_t *id)
 {
 	while (s->stream) {
-		int rv = sto_view_next_node(c->view, s->label, s->from, id);
+		int rv = sto_view_next_node(g_view(c), s->label, s->from, id);
 		if (rv == LORA_ENOTFOUND) {
 			s->stream = 0;
 			break;
