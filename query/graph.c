@@ -582,8 +582,8 @@ void g_scan(struct qctx *c, const char *label, struct idvec *out)
  */
 struct gscan {
 	const char *label;
-	int stream;    /* walking the nodes, not done */
-	uint64_t from; /* next id to look at */
+	int stream;       /* walking the nodes, not done */
+	uint64_t from;    /* next id to look at */
 	struct idvec ids; /* sparse: the label index; then the overlay's */
 	size_t at;
 };

@@ -360,9 +360,8 @@ static int stored_coords(struct qctx *c, const struct sto_item *item,
 	}
 	if (r.plain && r.n_f64 != dim && r.n_ints != dim)
 		return 0;
-	Lora__Vector *v =
-	    lora__vector__unpack(&lora_pb_allocator, item->vec_len,
-	                         item->vec_bytes);
+	Lora__Vector *v = lora__vector__unpack(&lora_pb_allocator,
+	                                       item->vec_len, item->vec_bytes);
 	if (!v)
 		qerr(c, LORA_ECORRUPT, "vector scan: %s",
 		     lora_strerror(LORA_ECORRUPT));
@@ -426,8 +425,8 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 	if (rv)
 		qerr(c, rv, "vector scan: %s", lora_strerror(rv));
 	c->iter = it; /* freed by the cursor if a step raises */
-	struct topk t = {.q = q, .dim = dim, .euclid = euclid, .h = h, .k = k,
-	                 .nh = nh};
+	struct topk t = {
+	    .q = q, .dim = dim, .euclid = euclid, .h = h, .k = k, .nh = nh};
 	t.qn = sqrt(dot(q, q, dim));
 	/* zeroed: the rows past n of the last batch are scored, not used */
 	t.xs = ar_alloc(c, sizeof(float) * SCORE_BATCH * (dim + 1));
@@ -436,8 +435,8 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 	struct sto_item item;
 	int done = 0;
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
-		int got = stored_coords(c, &item, dim,
-		                        t.xs + (size_t)t.n * dim, t.x);
+		int got =
+		    stored_coords(c, &item, dim, t.xs + (size_t)t.n * dim, t.x);
 		if (got == 1) {
 			t.id[t.n++] = item.node_id;
 			if (t.n == SCORE_BATCH)

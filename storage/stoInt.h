@@ -345,7 +345,7 @@ struct sto_view {
 	unsigned nkeys, key_next;
 	/* sto_view_next_node: the last label looked up */
 	char scan_label[STO_VIEW_KEY_NAME_BYTES];
-	int64_t scan_tok; /* -1: unknown label */
+	int64_t scan_tok;              /* -1: unknown label */
 	uint64_t next_node, next_edge; /* read once: ids_loaded */
 	int ids_loaded;
 };

@@ -171,7 +171,8 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 			break;
 		}
 		const char *cur = rocksdb_iter_key(it, &klen);
-		uint64_t at = klen == 8 ? lora_get_be64((const uint8_t *)cur) : 0;
+		uint64_t at =
+		    klen == 8 ? lora_get_be64((const uint8_t *)cur) : 0;
 		int c = klen == 8 ? (at > id) - (at < id) : -1;
 		if (c == 0)
 			break;
@@ -283,7 +284,8 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 	if (label && tok < 0)
 		return LORA_ENOTFOUND;
 	for (int have = node_seek_ge(v, from, &rv); have;
-	     rocksdb_iter_next(v->node_it), have = rocksdb_iter_valid(v->node_it)) {
+	     rocksdb_iter_next(v->node_it),
+	         have = rocksdb_iter_valid(v->node_it)) {
 		size_t klen, len;
 		const char *k = rocksdb_iter_key(v->node_it, &klen);
 		if (klen != 8)

@@ -274,7 +274,8 @@ static void measure(const char *name, const char *q, int reps, int n)
 	if (only && !strstr(name, only))
 		return;
 	reps *= rep_mul;
-	uint64_t *t = calloc((size_t)reps * 2, sizeof(uint64_t)), *cpu = t + reps;
+	uint64_t *t = calloc((size_t)reps * 2, sizeof(uint64_t)),
+	         *cpu = t + reps;
 	for (int i = 0; i < reps; i++) {
 		uint64_t c0 = thread_cpu_ns();
 		t[i] = run(q, (int64_t)(rnd() % (uint64_t)n),
@@ -289,7 +290,6 @@ static void measure(const char *name, const char *q, int reps, int n)
 	       (double)t[reps - 1] / 1e6, reps, (double)cpu[reps / 2] / 1e6);
 	free(t);
 }
-
 
 /* One statement creating an edge per pair (rows pairs of random people,
  * given as $pairs), executed but not applied; returns its wall time, adds
@@ -425,8 +425,8 @@ int main(int argc, char **argv)
 	int kept_n = 0;
 	unsigned long long kept_rng = 0;
 	FILE *sf = fopen(state, "r");
-	int reuse = sf && fscanf(sf, "%d %llu", &kept_n, &kept_rng) == 2 &&
-	            kept_n == n;
+	int reuse =
+	    sf && fscanf(sf, "%d %llu", &kept_n, &kept_rng) == 2 && kept_n == n;
 	if (sf)
 		fclose(sf);
 	char em[LORA_ERRMSG_BYTES];

@@ -113,8 +113,7 @@ START_TEST(next_node_is_the_label_scan)
 	ck_assert_uint_eq(id, 12);
 	ck_assert_int_eq(sto_view_next_node(v, "P", N + 1, &id),
 	                 LORA_ENOTFOUND);
-	ck_assert_int_eq(sto_view_next_node(v, "nope", 0, &id),
-	                 LORA_ENOTFOUND);
+	ck_assert_int_eq(sto_view_next_node(v, "nope", 0, &id), LORA_ENOTFOUND);
 	ck_assert_int_eq(sto_view_next_node(v, NULL, UINT64_MAX, &id),
 	                 LORA_ENOTFOUND);
 	sto_view_close(v);
@@ -134,7 +133,8 @@ START_TEST(next_node_reports_corrupt_records)
 	for (int i = 0; i < 3; i++) {
 		lora_put_be64(k, 1000);
 		ck_assert_int_eq(
-		    sto_testing_put_raw(st, "nodes", k, 8, recs[i], lens[i]), 0);
+		    sto_testing_put_raw(st, "nodes", k, 8, recs[i], lens[i]),
+		    0);
 		struct sto_view *v;
 		uint64_t id;
 		ck_assert_int_eq(sto_view_open(st, &v), 0);
@@ -196,9 +196,9 @@ START_TEST(raw_vector_scans_match_unpacked_ones)
 	load();
 	struct sto_view *v;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	same_vectors(v, "P", N / 3);     /* label index + vectors cursor */
-	same_vectors(v, "Q", N / 12);    /* sparse: seeks */
-	same_vectors(v, "R", 10);        /* after the others */
+	same_vectors(v, "P", N / 3);  /* label index + vectors cursor */
+	same_vectors(v, "Q", N / 12); /* sparse: seeks */
+	same_vectors(v, "R", 10);     /* after the others */
 	same_vectors(v, NULL, N / 3 + 10);
 	sto_view_close(v);
 	/* a label every node has: the label index is skipped */
@@ -226,7 +226,8 @@ START_TEST(vector_ref_reads_plain_encodings)
 	struct sto_vec_ref r;
 	ck_assert_int_eq(sto_vector_ref(buf, n, &r), 0);
 	ck_assert(r.plain);
-	ck_assert_uint_eq(r.coord_type, LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32);
+	ck_assert_uint_eq(r.coord_type,
+	                  LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32);
 	ck_assert_uint_eq(r.dimension, 3);
 	ck_assert_uint_eq(r.n_f32, 3);
 	float f[3];
@@ -311,9 +312,9 @@ START_TEST(corrupt_stored_vectors_end_the_scan)
 	uint32_t kt = (uint32_t)sto_tok_find(st, STO_TOK_KEY, "emb", 3);
 	sto_key_vec(k, NODE, 6, kt);
 	const uint8_t bad[] = {0x1a, 0x7f, 0};
-	ck_assert_int_eq(sto_testing_put_raw(st, "vectors", k, sizeof k, bad,
-	                                     sizeof bad),
-	                 0);
+	ck_assert_int_eq(
+	    sto_testing_put_raw(st, "vectors", k, sizeof k, bad, sizeof bad),
+	    0);
 	struct sto_view *v;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
 	const char *labels[] = {"P", NULL};
@@ -337,8 +338,8 @@ START_TEST(corrupt_stored_vectors_end_the_scan)
 		ck_assert_uint_eq(n, 2);
 		sto_iter_free(it);
 		/* the unpacking scan reports it itself */
-		ck_assert_int_eq(sto_view_scan_vectors(v, labels[l], "emb", &it),
-		                 0);
+		ck_assert_int_eq(
+		    sto_view_scan_vectors(v, labels[l], "emb", &it), 0);
 		while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done)
 			;
 		ck_assert_int_eq(rv, LORA_ECORRUPT);
