@@ -483,6 +483,11 @@ static int bench(int n, const char *dir, int owned)
 	        "CALL db.index.vector.queryNodes('person_vec', 10, $q) "
 	        "YIELD node, score RETURN node.id, score",
 	        11, n);
+	/* after the lines above, so their parameters stay the same */
+	measure("label scan + 1-hop count",
+	        "MATCH (p:Person)-[:KNOWS]->(f) RETURN count(*)", 5, n);
+	measure("label scan + age filter",
+	        "MATCH (p:Person) WHERE p.age = 30 RETURN count(*)", 5, n);
 	if (only && !strstr("UNWIND", only)) {
 		sto_close(st);
 		return 0;
