@@ -343,7 +343,9 @@ struct sto_view {
 		uint32_t tok;
 	} keys[STO_VIEW_KEYS];
 	unsigned nkeys, key_next;
-	/* sto_view_next_node: the last label looked up */
+	/* sto_view_next_node: its own nodes-CF cursor (node_cursor reads the
+	 * node it is on from it), and the last label looked up */
+	rocksdb_iterator_t *scan_it;
 	char scan_label[STO_VIEW_KEY_NAME_BYTES];
 	int64_t scan_tok;              /* -1: unknown label */
 	uint64_t next_node, next_edge; /* read once: ids_loaded */

@@ -302,8 +302,9 @@ int sto_view_scan_label(struct sto_view *v, const char *label,
 
 /*
  * The first node with id >= from that carries `label` (NULL: any node),
- * read through the view's node cursor (the one sto_view_node_prop_ref
- * uses), so reading a property of that node next costs no further read.
+ * read through a nodes cursor of the view's that sto_view_node_prop_ref
+ * also looks at, so reading a property of that node next costs no
+ * further read (and reading other nodes' does not move the scan).
  * 0 with *id; LORA_ENOTFOUND past the last one (or for an unknown label).
  * Walks the nodes in id order: for labels most nodes carry; a sparse
  * label is cheaper through sto_view_scan_label.

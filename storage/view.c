@@ -34,6 +34,8 @@ void sto_view_close(struct sto_view *v)
 	lora_free(v->tnames);
 	if (v->node_it)
 		rocksdb_iter_destroy(v->node_it);
+	if (v->scan_it)
+		rocksdb_iter_destroy(v->scan_it);
 	if (v->defs_loaded)
 		sto_indexes_free(v->defs, v->ndefs);
 	rocksdb_readoptions_destroy(v->ro);
@@ -157,6 +159,15 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 	uint8_t k[8];
 	size_t klen;
 	lora_put_be64(k, id);
+	if (v->scan_it && rocksdb_iter_valid(v->scan_it)) {
+		/* the node sto_view_next_node just handed out */
+		const char *cur = rocksdb_iter_key(v->scan_it, &klen);
+		if (klen == 8 && lora_get_be64((const uint8_t *)cur) == id) {
+			*p = (const uint8_t *)rocksdb_iter_value(v->scan_it,
+			                                         len);
+			return 0;
+		}
+	}
 	if (!v->node_it) {
 		v->node_it = rocksdb_create_iterator_cf(v->s->db, v->ro,
 		                                        v->s->cf[STO_CF_NODES]);
@@ -211,7 +222,7 @@ static int key_vs(const char *k, uint64_t id)
 /* Steps of Next tried before a Seek when `from` lies ahead. */
 #define NODE_SCAN_STEPS 4
 
-/* Positions the node cursor on the first key >= from: 1 there, 0 past
+/* Positions the scan cursor on the first key >= from: 1 there, 0 past
  * the last node. */
 static int node_seek_ge(struct sto_view *v, uint64_t from, int *rv)
 {
@@ -219,15 +230,15 @@ static int node_seek_ge(struct sto_view *v, uint64_t from, int *rv)
 	size_t klen;
 	lora_put_be64(k, from);
 	*rv = 0;
-	if (!v->node_it) {
-		v->node_it = rocksdb_create_iterator_cf(v->s->db, v->ro,
+	if (!v->scan_it) {
+		v->scan_it = rocksdb_create_iterator_cf(v->s->db, v->ro,
 		                                        v->s->cf[STO_CF_NODES]);
-		if (!v->node_it) {
+		if (!v->scan_it) {
 			*rv = LORA_ENOMEM;
 			return 0;
 		}
 	}
-	rocksdb_iterator_t *it = v->node_it;
+	rocksdb_iterator_t *it = v->scan_it;
 	int seek = 1;
 	if (rocksdb_iter_valid(it)) {
 		/* node keys are 8 bytes; anything else is corruption, which
@@ -256,7 +267,7 @@ static int node_seek_ge(struct sto_view *v, uint64_t from, int *rv)
 	rocksdb_iter_get_error(it, &err);
 	if (err) {
 		rocksdb_iter_destroy(it);
-		v->node_it = NULL;
+		v->scan_it = NULL;
 		*rv = sto_rocks_err(err, NULL, "scan nodes");
 	}
 	return 0;
@@ -284,14 +295,14 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 	if (label && tok < 0)
 		return LORA_ENOTFOUND;
 	for (int have = node_seek_ge(v, from, &rv); have;
-	     rocksdb_iter_next(v->node_it),
-	         have = rocksdb_iter_valid(v->node_it)) {
+	     rocksdb_iter_next(v->scan_it),
+	         have = rocksdb_iter_valid(v->scan_it)) {
 		size_t klen, len;
-		const char *k = rocksdb_iter_key(v->node_it, &klen);
+		const char *k = rocksdb_iter_key(v->scan_it, &klen);
 		if (klen != 8)
 			return LORA_ECORRUPT;
 		const uint8_t *p =
-		    (const uint8_t *)rocksdb_iter_value(v->node_it, &len);
+		    (const uint8_t *)rocksdb_iter_value(v->scan_it, &len);
 		int has = 1;
 		if (label &&
 		    sto_rec_node_has_label(p, len, (uint32_t)tok, &has))
@@ -304,11 +315,11 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 	if (rv)
 		return rv;
 	char *err = NULL;
-	if (v->node_it) {
-		rocksdb_iter_get_error(v->node_it, &err);
+	if (v->scan_it) {
+		rocksdb_iter_get_error(v->scan_it, &err);
 		if (err) {
-			rocksdb_iter_destroy(v->node_it);
-			v->node_it = NULL;
+			rocksdb_iter_destroy(v->scan_it);
+			v->scan_it = NULL;
 			return sto_rocks_err(err, NULL, "scan nodes");
 		}
 	}

@@ -488,6 +488,9 @@ static int bench(int n, const char *dir, int owned)
 	        "MATCH (p:Person)-[:KNOWS]->(f) RETURN count(*)", 5, n);
 	measure("label scan + age filter",
 	        "MATCH (p:Person) WHERE p.age = 30 RETURN count(*)", 5, n);
+	measure("label scan + 1-hop property",
+	        "MATCH (p:Person)-[:KNOWS]->(f) RETURN max(f.age + p.age)", 3,
+	        n);
 	if (only && !strstr("UNWIND", only)) {
 		sto_close(st);
 		return 0;
