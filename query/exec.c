@@ -376,9 +376,11 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	}
 }
 
-/* candidate ids for node position pos; returns 0 when unconstrained */
+/* candidate ids for node position pos; returns 0 when unconstrained.
+ * With scan not NULL, a label scan (or a scan of all nodes) is opened
+ * there to be stepped instead of read into out. */
 static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
-                       struct idvec *out)
+                       struct idvec *out, struct gscan **scan)
 {
 	struct val cur = m->row[pn->slot];
 	memset(out, 0, sizeof *out);
@@ -413,7 +415,10 @@ static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 			best = pn->labels[l];
 		}
 	}
-	g_scan(c, best, out);
+	if (scan)
+		*scan = g_scan_open(c, best);
+	else
+		g_scan(c, best, out);
 }
 
 /* estimated rows at pn when an index serves one of its predicates: an
@@ -507,7 +512,7 @@ static void match_part(struct qctx *c, struct mstate *m, int part)
 	for (int i = start - 1; i >= 0; i--)
 		order[k++] = i;
 	struct idvec cand;
-	candidates(c, m, &pp->nodes[start], &cand);
+	candidates(c, m, &pp->nodes[start], &cand, NULL);
 	for (size_t i = 0; i < cand.n; i++) {
 		m->part = part;
 		m->order = order;
@@ -737,7 +742,7 @@ static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 {
 	struct prel *r = &pp->rels[0];
 	struct idvec sa, sb;
-	candidates(c, m, &pp->nodes[0], &sa);
+	candidates(c, m, &pp->nodes[0], &sa, NULL);
 	int part = m->part;
 	struct seg *segs = m->segs;
 	for (size_t ai = 0; ai < sa.n; ai++) {
@@ -745,7 +750,7 @@ static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 			continue;
 		struct val s0 = m->row[pp->nodes[0].slot];
 		m->row[pp->nodes[0].slot] = v_node(sa.v[ai]);
-		candidates(c, m, &pp->nodes[1], &sb);
+		candidates(c, m, &pp->nodes[1], &sb, NULL);
 		for (size_t bi = 0; bi < sb.n; bi++) {
 			uint64_t src = sa.v[ai], dst = sb.v[bi];
 			if (!node_ok(c, &pp->nodes[1], dst, m->row))
@@ -797,6 +802,7 @@ void match_pattern(struct qctx *c, struct pattern *p, struct expr *where,
 struct mcursor {
 	struct mstate m;
 	struct idvec cand;
+	struct gscan *scan; /* a label scan stepped, instead of cand */
 	size_t next;
 	int *order;
 	int start;
@@ -832,7 +838,7 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 		mc->order[k++] = i;
 	for (int i = mc->start - 1; i >= 0; i--)
 		mc->order[k++] = i;
-	candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand);
+	candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand, &mc->scan);
 	return mc;
 }
 
@@ -847,8 +853,11 @@ int match_step(struct qctx *c, struct mcursor *mc, struct rows *out)
 		match_part(c, m, 0);
 		return 1;
 	}
-	if (mc->next >= mc->cand.n)
+	uint64_t id;
+	if (mc->scan ? !g_scan_next(c, mc->scan, &id) : mc->next >= mc->cand.n)
 		return 0;
+	if (!mc->scan)
+		id = mc->cand.v[mc->next++];
 	struct ppart *pp = &m->pat->parts[0];
 	m->used = NULL; /* its array lived in the previous step's arena */
 	m->nused = m->capused = 0;
@@ -856,7 +865,7 @@ int match_step(struct qctx *c, struct mcursor *mc, struct rows *out)
 	m->segs = ar_alloc(c, sizeof(struct seg) * (pp->nrels + 1));
 	m->order = mc->order;
 	m->start = mc->start;
-	bind_node_then(c, m, mc->start, mc->cand.v[mc->next++], 0);
+	bind_node_then(c, m, mc->start, id, 0);
 	return 1;
 }
 

@@ -570,6 +570,69 @@ void g_scan(struct qctx *c, const char *label, struct idvec *out)
 	ov_scan(c, label, NULL, out);
 }
 
+/*
+ * A label scan handed out one id at a time. When most nodes carry the
+ * label (or there is none), it walks the nodes themselves with the view's
+ * scan cursor (sto_view_next_node), so a property of the node just handed
+ * out is read from the record that cursor is on (prop_of) instead of by a
+ * second pass; and it holds no id list. A sparse label is read from the label index
+ * whole, as g_scan does. Then the statement's touched nodes, as g_scan.
+ * The set is g_scan's, in g_scan's order. Only for stepping a read (a
+ * write statement drains every clause before the next one writes).
+ */
+struct gscan {
+	const char *label;
+	int stream;       /* walking the nodes, not done */
+	uint64_t from;    /* next id to look at */
+	struct idvec ids; /* sparse: the label index; then the overlay's */
+	size_t at;
+};
+
+/* at least this share (1/N) of the nodes: walk the nodes */
+#define GSCAN_DENSE_DIV 2
+
+struct gscan *g_scan_open(struct qctx *c, const char *label)
+{
+	struct gscan *s = ar_alloc(c, sizeof(*s));
+	memset(s, 0, sizeof *s);
+	s->label = label;
+	uint64_t nl = 0, na = 0;
+	struct sto_view *v = g_view(c);
+	if (v && (!label || (!sto_view_count_nodes(v, label, &nl) &&
+	                     !sto_view_count_nodes(v, NULL, &na) &&
+	                     nl * GSCAN_DENSE_DIV >= na))) {
+		s->stream = 1;
+		ov_scan(c, label, NULL, &s->ids); /* handed out after */
+		return s;
+	}
+	g_scan(c, label, &s->ids);
+	return s;
+}
+
+int g_scan_next(struct qctx *c, struct gscan *s, uint64_t *id)
+{
+	while (s->stream) {
+		int rv = sto_view_next_node(g_view(c), s->label, s->from, id);
+		if (rv == LORA_ENOTFOUND) {
+			s->stream = 0;
+			break;
+		}
+		if (rv)
+			qerr(c, rv, "storage scan: %s", lora_strerror(rv));
+		c->g.ops++;
+		s->from = *id + 1;
+		s->stream = *id != UINT64_MAX; /* else no next id to ask for */
+		struct gnode *n = hm_get(&c->g.nodes, *id);
+		if (n && (n->touched || n->deleted))
+			continue;
+		return 1;
+	}
+	if (s->at >= s->ids.n)
+		return 0;
+	*id = s->ids.v[s->at++];
+	return 1;
+}
+
 int g_index_seek(struct qctx *c, const char *label, const char *key,
                  const struct val *lo, int lo_incl, const struct val *hi,
                  int hi_incl, struct idvec *out)

@@ -540,6 +540,10 @@ int g_has_label(struct gnode *n, const char *l);
 int lx_match(struct lexpr *x, struct gnode *n, const char *type);
 /* candidate node ids; label may be NULL */
 void g_scan(struct qctx *c, const char *label, struct idvec *out);
+/* the same ids one at a time (graph.c: a dense label streams) */
+struct gscan;
+struct gscan *g_scan_open(struct qctx *c, const char *label);
+int g_scan_next(struct qctx *c, struct gscan *s, uint64_t *id); /* 0: end */
 int g_index_seek(struct qctx *c, const char *label, const char *key,
                  const struct val *lo, int lo_incl, const struct val *hi,
                  int hi_incl, struct idvec *out); /* 0 when no index */

@@ -492,6 +492,25 @@ int sto_rec_decode(struct sto_rec *r, int edge, const uint8_t *p, size_t len)
 	return rec_decode_props(r, p, end);
 }
 
+int sto_rec_node_has_label(const uint8_t *p, size_t len, uint32_t label,
+                           int *has)
+{
+	const uint8_t *end = p + len;
+	uint32_t n, x;
+	*has = 0;
+	if (len < 1 || p[0] != REC_NODE_MAGIC)
+		return LORA_ECORRUPT;
+	p++;
+	if (get_u32(&p, end, &n) || n > (size_t)(end - p))
+		return LORA_ECORRUPT;
+	for (uint32_t i = 0; i < n; i++) {
+		if (get_u32(&p, end, &x))
+			return LORA_ECORRUPT;
+		*has |= x == label;
+	}
+	return 0;
+}
+
 int sto_rec_node_prop(const uint8_t *p, size_t len, uint32_t key,
                       const uint8_t **val, size_t *vlen, uint32_t *nvec)
 {
@@ -679,5 +698,99 @@ void sto_rec_del_label(struct sto_rec *r, uint32_t label)
 			r->nlabels--;
 			return;
 		}
+	}
+}
+
+/* ---- vectors in place ------------------------------------------------- */
+
+/* Reads one packed field's bytes: 1 taken, 0 not plain, -1 corrupt. */
+static int vec_packed(const uint8_t **p, const uint8_t *end, uint64_t wt,
+                      const uint8_t **at, size_t *len)
+{
+	uint64_t n;
+	size_t k;
+	if (wt != PB_LEN || *at)
+		return 0; /* unpacked or repeated: protobuf-c merges those */
+	if (!(k = sto_get_uvarint(*p, end, &n)) || n > (uint64_t)(end - *p - k))
+		return -1;
+	*at = *p + k;
+	*len = (size_t)n;
+	*p += k + n;
+	return 1;
+}
+
+int sto_vector_ref(const uint8_t *p, size_t len, struct sto_vec_ref *out)
+{
+	const uint8_t *end = p + len;
+	size_t l32 = 0, l64 = 0;
+	int seen1 = 0, seen2 = 0;
+	memset(out, 0, sizeof(*out));
+	while (p < end) {
+		uint64_t tag, x;
+		size_t n = sto_get_uvarint(p, end, &tag);
+		if (!n)
+			return LORA_ECORRUPT;
+		p += n;
+		uint64_t field = tag >> 3, wt = tag & 7;
+		int r = 0;
+		if ((field == 1 || field == 2) && wt == PB_VARINT &&
+		    !(field == 1 ? seen1 : seen2)) {
+			if (!(n = sto_get_uvarint(p, end, &x)))
+				return LORA_ECORRUPT;
+			p += n;
+			if (field == 1)
+				out->coord_type = (uint32_t)x, seen1 = 1;
+			else
+				out->dimension = (uint32_t)x, seen2 = 1;
+			continue;
+		}
+		if (field == 3)
+			r = vec_packed(&p, end, wt, &out->f32, &l32);
+		else if (field == 4)
+			r = vec_packed(&p, end, wt, &out->f64, &l64);
+		else if (field == 5)
+			r = vec_packed(&p, end, wt, &out->ints, &out->ints_len);
+		if (r < 0)
+			return LORA_ECORRUPT;
+		if (r == 0) { /* another encoding: the caller unpacks */
+			memset(out, 0, sizeof(*out));
+			return 0;
+		}
+	}
+	if (l32 % 4 || l64 % 8)
+		return LORA_ECORRUPT;
+	out->n_f32 = l32 / 4;
+	out->n_f64 = l64 / 8;
+	for (size_t i = 0; i < out->ints_len; i++)
+		if (!(out->ints[i] & 0x80))
+			out->n_ints++;
+	if (out->ints_len && (out->ints[out->ints_len - 1] & 0x80))
+		return LORA_ECORRUPT;
+	out->plain = 1;
+	return 0;
+}
+
+void sto_vec_f32(const struct sto_vec_ref *r, float *out)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(out, r->f32, r->n_f32 * 4);
+#else
+	for (size_t i = 0; i < r->n_f32; i++) {
+		uint32_t u = (uint32_t)r->f32[4 * i] |
+		             (uint32_t)r->f32[4 * i + 1] << 8 |
+		             (uint32_t)r->f32[4 * i + 2] << 16 |
+		             (uint32_t)r->f32[4 * i + 3] << 24;
+		memcpy(&out[i], &u, 4);
+	}
+#endif
+}
+
+void sto_vec_f64(const struct sto_vec_ref *r, double *out)
+{
+	for (size_t i = 0; i < r->n_f64; i++) {
+		uint64_t u = 0;
+		for (int b = 7; b >= 0; b--)
+			u = u << 8 | r->f64[8 * i + b];
+		memcpy(&out[i], &u, 8);
 	}
 }

@@ -47,6 +47,8 @@ struct sto_iter {
 	/* vectors */
 	uint32_t key;
 	Lora__Vector *vec;
+	int raw;                 /* hand out the bytes, do not unpack */
+	rocksdb_iterator_t *vit; /* label scans: the vectors CF, moving on */
 };
 
 /* ---- creation
@@ -94,6 +96,8 @@ void sto_iter_free(struct sto_iter *it)
 		return;
 	if (it->it)
 		rocksdb_iter_destroy(it->it);
+	if (it->vit)
+		rocksdb_iter_destroy(it->vit);
 	if (it->chunk)
 		rocksdb_pinnableslice_destroy(it->chunk);
 	rocksdb_readoptions_destroy(it->ro);
@@ -243,6 +247,10 @@ int sto_view_scan_vectors(struct sto_view *v, const char *label,
 	int64_t lt =
 	    label ? sto_tok_find(v->s, STO_TOK_LABEL, label, strlen(label)) : 0;
 	int empty = kt < 0 || lt < 0;
+	uint64_t nl = 0, na = 1;
+	if (!empty && label && !sto_view_count_nodes(v, label, &nl) &&
+	    !sto_view_count_nodes(v, NULL, &na) && nl == na)
+		label = NULL; /* every node has it: skip the label index */
 	int rv = iter_new(v,
 	                  empty   ? IT_EMPTY
 	                  : label ? IT_VEC_LABEL
@@ -261,6 +269,15 @@ int sto_view_scan_vectors(struct sto_view *v, const char *label,
 		iter_bounded(*out, STO_CF_VECTORS, &p, 1);
 	}
 	return 0;
+}
+
+int sto_view_scan_vectors_raw(struct sto_view *v, const char *label,
+                              const char *key, struct sto_iter **out)
+{
+	int rv = sto_view_scan_vectors(v, label, key, out);
+	if (!rv)
+		(*out)->raw = 1;
+	return rv;
 }
 
 /* ---- next
@@ -462,13 +479,75 @@ static int next_seek(struct sto_iter *it, struct sto_item *item, int *done)
 	}
 }
 
+/* Steps of Next tried on the vectors iterator before a Seek. */
+#define VEC_CURSOR_STEPS 4
+
+static int key_cmp(const char *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Positions it->vit on key k (a label scan visits nodes in id order, the
+ * vectors CF holds them in that order too: mostly one Next): *val, *vlen
+ * borrowed until it moves; *val NULL when the node has no such vector. */
+static int vec_cursor(struct sto_iter *it, const uint8_t *k, const char **val,
+                      size_t *vlen)
+{
+	struct sto_view *v = it->v;
+	size_t klen = 0;
+	const char *cur = NULL;
+	*val = NULL;
+	if (!it->vit) {
+		it->vit = rocksdb_create_iterator_cf(v->s->db, v->ro,
+		                                     v->s->cf[STO_CF_VECTORS]);
+		if (!it->vit)
+			return LORA_ENOMEM;
+	}
+	rocksdb_iterator_t *r = it->vit;
+	/* from a position before k a few Next (landing past k: absent);
+	 * from after it, or when far behind, a Seek */
+	int seek = 1;
+	if (rocksdb_iter_valid(r)) {
+		cur = rocksdb_iter_key(r, &klen);
+		int c = key_cmp(cur, klen, k, STO_VEC_KEY_BYTES);
+		seek = c > 0;
+		for (int n = 0; c < 0; n++) {
+			if (n == VEC_CURSOR_STEPS) {
+				seek = 1;
+				break;
+			}
+			rocksdb_iter_next(r);
+			if (!rocksdb_iter_valid(r))
+				break;
+			cur = rocksdb_iter_key(r, &klen);
+			c = key_cmp(cur, klen, k, STO_VEC_KEY_BYTES);
+		}
+	}
+	if (seek)
+		rocksdb_iter_seek(r, (const char *)k, STO_VEC_KEY_BYTES);
+	if (!rocksdb_iter_valid(r)) {
+		char *err = NULL;
+		rocksdb_iter_get_error(r, &err);
+		if (err) {
+			rocksdb_iter_destroy(r);
+			it->vit = NULL;
+			return sto_rocks_err(err, NULL, "read vector");
+		}
+		return 0;
+	}
+	cur = rocksdb_iter_key(r, &klen);
+	if (!key_cmp(cur, klen, k, STO_VEC_KEY_BYTES))
+		*val = rocksdb_iter_value(r, vlen);
+	return 0;
+}
+
 /* Loads the vector value at the iterator (IT_VEC_ALL) or of the node at
  * the label iterator (IT_VEC_LABEL). *take: 1 item set, 0 skip. */
 static int vec_item(struct sto_iter *it, const uint8_t *k, size_t klen,
                     struct sto_item *item, int *take)
 {
 	*take = 0;
-	char *owned = NULL;
 	const char *val;
 	size_t vlen;
 	uint64_t node;
@@ -486,17 +565,21 @@ static int vec_item(struct sto_iter *it, const uint8_t *k, size_t klen,
 		node = lora_get_be64(k + 5);
 		uint8_t vk[STO_VEC_KEY_BYTES];
 		sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, node, it->key);
-		int rv = sto_get(it->v->s, it->v->ro, STO_CF_VECTORS, vk,
-		                 sizeof(vk), &owned, &vlen);
-		if (rv || !owned)
+		int rv = vec_cursor(it, vk, &val, &vlen);
+		if (rv || !val)
 			return rv;
-		val = owned;
+	}
+	if (it->raw) {
+		item->node_id = node;
+		item->vec_bytes = (const uint8_t *)val;
+		item->vec_len = vlen;
+		*take = 1;
+		return 0;
 	}
 	if (it->vec)
 		lora__vector__free_unpacked(it->vec, &lora_pb_allocator);
 	it->vec = lora__vector__unpack(&lora_pb_allocator, vlen,
 	                               (const uint8_t *)val);
-	rocksdb_free(owned);
 	if (!it->vec)
 		return LORA_ECORRUPT;
 	item->node_id = node;

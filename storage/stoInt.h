@@ -264,6 +264,10 @@ int sto_rec_has_label(const struct sto_rec *r, uint32_t label);
 int sto_rec_add_label(struct sto_rec *r, uint32_t label);
 void sto_rec_del_label(struct sto_rec *r, uint32_t label);
 
+/* *has = 1 when node record bytes p carry label token `label` (only the
+ * labels are checked; LORA_ECORRUPT when they do not decode). */
+int sto_rec_node_has_label(const uint8_t *p, size_t len, uint32_t label,
+                           int *has);
 /*
  * Finds property `key` in the bytes of a node record (from disk) without
  * decoding the others: 0 with *val, *vlen (borrowed from p) when present,
@@ -342,6 +346,11 @@ struct sto_view {
 		uint32_t tok;
 	} keys[STO_VIEW_KEYS];
 	unsigned nkeys, key_next;
+	/* sto_view_next_node: its own nodes-CF cursor (node_cursor reads the
+	 * node it is on from it), and the last label looked up */
+	rocksdb_iterator_t *scan_it;
+	char scan_label[STO_VIEW_KEY_NAME_BYTES];
+	int64_t scan_tok;              /* -1: unknown label */
 	uint64_t next_node, next_edge; /* read once: ids_loaded */
 	int ids_loaded;
 };

@@ -348,8 +348,34 @@ struct sto_item {
 	uint64_t other_id; /* adjacency scans: the node at the other end */
 	const char *type;  /* adjacency scans: the relationship type */
 	int outgoing;      /* adjacency scans: 1 when node_id is the start */
-	const Lora__Vector *vector; /* vector scans: borrowed */
+	const Lora__Vector *vector; /* vector scans: borrowed; NULL when raw */
+	/* raw vector scans (sto_view_scan_vectors_raw): the stored Vector
+	 * message, borrowed until the next sto_iter_next or sto_iter_free;
+	 * decode it with sto_vector_ref */
+	const uint8_t *vec_bytes;
+	size_t vec_len;
 };
+
+/*
+ * A stored Vector message read in place. For a plain encoding (each field
+ * at most once, coordinates packed, no unknown field) *plain is 1 and the
+ * coordinates are borrowed from the bytes: f32 (n_f32 little-endian
+ * floats, possibly unaligned: read with sto_vec_f32), f64 likewise, or
+ * ints (n_ints zigzag varints in ints_len bytes). *plain 0: another valid
+ * encoding, unpack it with lora__vector__unpack. LORA_ECORRUPT for bytes
+ * that are no Vector.
+ */
+struct sto_vec_ref {
+	int plain;
+	uint32_t coord_type, dimension;
+	const uint8_t *f32, *f64, *ints;
+	size_t n_f32, n_f64, n_ints, ints_len;
+};
+int sto_vector_ref(const uint8_t *p, size_t len, struct sto_vec_ref *out);
+
+/* Copies r's n_f32 (n_f64) coordinates into out. */
+void sto_vec_f32(const struct sto_vec_ref *r, float *out);
+void sto_vec_f64(const struct sto_vec_ref *r, double *out);
 
 /* All nodes in id order. */
 int sto_view_scan_nodes(struct sto_view *v, struct sto_iter **out);
@@ -357,6 +383,18 @@ int sto_view_scan_nodes(struct sto_view *v, struct sto_iter **out);
 /* Nodes with `label`, in id order (empty for an unknown label). */
 int sto_view_scan_label(struct sto_view *v, const char *label,
                         struct sto_iter **out);
+
+/*
+ * The first node with id >= from that carries `label` (NULL: any node),
+ * read through a nodes cursor of the view's that sto_view_node_prop_ref
+ * also looks at, so reading a property of that node next costs no
+ * further read (and reading other nodes' does not move the scan).
+ * 0 with *id; LORA_ENOTFOUND past the last one (or for an unknown label).
+ * Walks the nodes in id order: for labels most nodes carry; a sparse
+ * label is cheaper through sto_view_scan_label.
+ */
+int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
+                       uint64_t *id);
 
 /* All edges in id order (edge_id, node_id = start, other_id = end, type). */
 int sto_view_scan_edges(struct sto_view *v, struct sto_iter **out);
@@ -388,6 +426,8 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
 
 /* Vectors of property `key` on nodes with `label` (label NULL: all nodes):
  * node_id and vector set. */
+int sto_view_scan_vectors_raw(struct sto_view *v, const char *label,
+                              const char *key, struct sto_iter **out);
 int sto_view_scan_vectors(struct sto_view *v, const char *label,
                           const char *key, struct sto_iter **out);
 

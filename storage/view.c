@@ -34,6 +34,8 @@ void sto_view_close(struct sto_view *v)
 	lora_free(v->tnames);
 	if (v->node_it)
 		rocksdb_iter_destroy(v->node_it);
+	if (v->scan_it)
+		rocksdb_iter_destroy(v->scan_it);
 	if (v->defs_loaded)
 		sto_indexes_free(v->defs, v->ndefs);
 	rocksdb_readoptions_destroy(v->ro);
@@ -131,10 +133,10 @@ int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists)
  * later, and a token never changes once given. */
 static int64_t view_key_tok(struct sto_view *v, const char *key)
 {
-	size_t len = strlen(key);
 	for (unsigned i = 0; i < v->nkeys; i++)
 		if (!strcmp(v->keys[i].name, key))
 			return v->keys[i].tok;
+	size_t len = strlen(key);
 	int64_t t = sto_tok_find(v->s, STO_TOK_KEY, key, len);
 	if (t < 0 || len >= STO_VIEW_KEY_NAME_BYTES)
 		return t;
@@ -157,6 +159,15 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 	uint8_t k[8];
 	size_t klen;
 	lora_put_be64(k, id);
+	if (v->scan_it && rocksdb_iter_valid(v->scan_it)) {
+		/* the node sto_view_next_node just handed out */
+		const char *cur = rocksdb_iter_key(v->scan_it, &klen);
+		if (klen == 8 && lora_get_be64((const uint8_t *)cur) == id) {
+			*p = (const uint8_t *)rocksdb_iter_value(v->scan_it,
+			                                         len);
+			return 0;
+		}
+	}
 	if (!v->node_it) {
 		v->node_it = rocksdb_create_iterator_cf(v->s->db, v->ro,
 		                                        v->s->cf[STO_CF_NODES]);
@@ -171,7 +182,9 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 			break;
 		}
 		const char *cur = rocksdb_iter_key(it, &klen);
-		int c = klen == 8 ? memcmp(cur, k, 8) : -1;
+		uint64_t at =
+		    klen == 8 ? lora_get_be64((const uint8_t *)cur) : 0;
+		int c = klen == 8 ? (at > id) - (at < id) : -1;
 		if (c == 0)
 			break;
 		if (c > 0 || steps == 0) {
@@ -193,10 +206,124 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 		return LORA_ENOTFOUND;
 	}
 	const char *cur = rocksdb_iter_key(it, &klen);
-	if (klen != 8 || memcmp(cur, k, 8))
+	if (klen != 8 || lora_get_be64((const uint8_t *)cur) != id)
 		return LORA_ENOTFOUND;
 	*p = (const uint8_t *)rocksdb_iter_value(it, len);
 	return 0;
+}
+
+/* an 8-byte node key against id: <0, 0, >0 */
+static int key_vs(const char *k, uint64_t id)
+{
+	uint64_t at = lora_get_be64((const uint8_t *)k);
+	return (at > id) - (at < id);
+}
+
+/* Steps of Next tried before a Seek when `from` lies ahead. */
+#define NODE_SCAN_STEPS 4
+
+/* Positions the scan cursor on the first key >= from: 1 there, 0 past
+ * the last node. */
+static int node_seek_ge(struct sto_view *v, uint64_t from, int *rv)
+{
+	uint8_t k[8];
+	size_t klen;
+	lora_put_be64(k, from);
+	*rv = 0;
+	if (!v->scan_it) {
+		v->scan_it = rocksdb_create_iterator_cf(v->s->db, v->ro,
+		                                        v->s->cf[STO_CF_NODES]);
+		if (!v->scan_it) {
+			*rv = LORA_ENOMEM;
+			return 0;
+		}
+	}
+	rocksdb_iterator_t *it = v->scan_it;
+	int seek = 1;
+	if (rocksdb_iter_valid(it)) {
+		/* node keys are 8 bytes; anything else is corruption, which
+		 * a Seek and the record checks below report */
+		const char *cur = rocksdb_iter_key(it, &klen);
+		int c = klen == 8 ? key_vs(cur, from) : 1;
+		seek = c > 0;
+		for (int n = 0; c < 0; n++) {
+			if (n == NODE_SCAN_STEPS) {
+				seek = 1;
+				break;
+			}
+			rocksdb_iter_next(it);
+			if (!rocksdb_iter_valid(it))
+				break;
+			cur = rocksdb_iter_key(it, &klen);
+			c = klen == 8 ? key_vs(cur, from) : 1;
+			seek = klen != 8;
+		}
+	}
+	if (seek)
+		rocksdb_iter_seek(it, (const char *)k, 8);
+	if (rocksdb_iter_valid(it))
+		return 1;
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	if (err) {
+		rocksdb_iter_destroy(it);
+		v->scan_it = NULL;
+		*rv = sto_rocks_err(err, NULL, "scan nodes");
+	}
+	return 0;
+}
+
+/* Token of label `label` (the last one is remembered); -1 when unknown. */
+static int64_t view_label_tok(struct sto_view *v, const char *label)
+{
+	if (v->scan_label[0] && !strcmp(v->scan_label, label))
+		return v->scan_tok;
+	size_t len = strlen(label);
+	int64_t t = sto_tok_find(v->s, STO_TOK_LABEL, label, len);
+	if (t >= 0 && len < STO_VIEW_KEY_NAME_BYTES) {
+		memcpy(v->scan_label, label, len + 1);
+		v->scan_tok = t;
+	}
+	return t;
+}
+
+int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
+                       uint64_t *id)
+{
+	int64_t tok = label ? view_label_tok(v, label) : -1;
+	int rv;
+	if (label && tok < 0)
+		return LORA_ENOTFOUND;
+	for (int have = node_seek_ge(v, from, &rv); have;
+	     rocksdb_iter_next(v->scan_it),
+	         have = rocksdb_iter_valid(v->scan_it)) {
+		size_t klen, len;
+		const char *k = rocksdb_iter_key(v->scan_it, &klen);
+		if (klen != 8)
+			return LORA_ECORRUPT;
+		const uint8_t *p =
+		    (const uint8_t *)rocksdb_iter_value(v->scan_it, &len);
+		int has = 1;
+		if (label &&
+		    sto_rec_node_has_label(p, len, (uint32_t)tok, &has))
+			return LORA_ECORRUPT;
+		if (has) {
+			*id = lora_get_be64((const uint8_t *)k);
+			return 0;
+		}
+	}
+	if (rv)
+		return rv;
+	char *err = NULL;
+	if (v->scan_it) {
+		rocksdb_iter_get_error(v->scan_it, &err);
+		if (err) {
+			rocksdb_iter_destroy(v->scan_it);
+			v->scan_it = NULL;
+			return sto_rocks_err(err, NULL, "scan nodes");
+		}
+	}
+	return LORA_ENOTFOUND;
 }
 
 /* The stored bytes of property `key` of node id: 0 with *val, *vlen (a

@@ -7,7 +7,12 @@
  * row between two people found by indexed id (UNWIND $pairs ... MATCH ...
  * CREATE) at 1k, 10k and 100k rows, with the overlay's ops per row.
  *
- * usage: bench_query [people] [seed]   (run from a Release build) */
+ * usage: bench_query [people] [seed]   (run from a Release build)
+ * Environment, for profiling: BENCH_QUERY_DB=dir keeps the loaded store in
+ * dir and reuses it when run again with the same people count (the random
+ * state after the load is kept with it, so the queries are the same);
+ * BENCH_QUERY_ONLY=text runs only the lines whose name contains text;
+ * BENCH_QUERY_REPS=n multiplies the repetitions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,24 +250,45 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void measure(const char *name, const char *q, int reps, int n)
-{
-	uint64_t *t = calloc((size_t)reps, sizeof(uint64_t));
-	for (int i = 0; i < reps; i++)
-		t[i] = run(q, (int64_t)(rnd() % (uint64_t)n),
-		           (int64_t)(rnd() % (uint64_t)n), i == 0);
-	qsort(t, (size_t)reps, sizeof(uint64_t), cmp_u64);
-	printf("%-28s median %10.3f ms  (min %.3f, max %.3f, %d runs)\n", name,
-	       (double)t[reps / 2] / 1e6, (double)t[0] / 1e6,
-	       (double)t[reps - 1] / 1e6, reps);
-	free(t);
-}
-
 static uint64_t cpu_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* the calling thread's CPU time: the statements run on it, while RocksDB
+ * compacts on others */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static const char *only;
+static int rep_mul = 1;
+
+static void measure(const char *name, const char *q, int reps, int n)
+{
+	if (only && !strstr(name, only))
+		return;
+	reps *= rep_mul;
+	uint64_t *t = calloc((size_t)reps * 2, sizeof(uint64_t)),
+	         *cpu = t + reps;
+	for (int i = 0; i < reps; i++) {
+		uint64_t c0 = thread_cpu_ns();
+		t[i] = run(q, (int64_t)(rnd() % (uint64_t)n),
+		           (int64_t)(rnd() % (uint64_t)n), i == 0);
+		cpu[i] = thread_cpu_ns() - c0;
+	}
+	qsort(t, (size_t)reps, sizeof(uint64_t), cmp_u64);
+	qsort(cpu, (size_t)reps, sizeof(uint64_t), cmp_u64);
+	printf("%-28s median %10.3f ms  (min %.3f, max %.3f, %d runs; thread "
+	       "CPU median %.3f ms)\n",
+	       name, (double)t[reps / 2] / 1e6, (double)t[0] / 1e6,
+	       (double)t[reps - 1] / 1e6, reps, (double)cpu[reps / 2] / 1e6);
+	free(t);
 }
 
 /* One statement creating an edge per pair (rows pairs of random people,
@@ -376,19 +402,42 @@ static void ddl(const char *q)
 	sto_view_close(v);
 }
 
+static int bench(int n, const char *dir, int owned);
+
 int main(int argc, char **argv)
 {
 	int n = argc > 1 ? atoi(argv[1]) : 100000;
 	rng = argc > 2 ? strtoull(argv[2], NULL, 10) : 88172645463325252ull;
 	printf("bench_query: %d people, %d KNOWS edges, seed %llu\n", n,
 	       n * EDGES_PER_PERSON, (unsigned long long)rng);
-	char dir[] = "/tmp/bench_query_XXXXXX";
-	if (!mkdtemp(dir))
+	only = getenv("BENCH_QUERY_ONLY");
+	if (getenv("BENCH_QUERY_REPS"))
+		rep_mul = atoi(getenv("BENCH_QUERY_REPS"));
+	if (rep_mul < 1)
+		rep_mul = 1;
+	char tmpdir[] = "/tmp/bench_query_XXXXXX", state[512];
+	const char *dir = getenv("BENCH_QUERY_DB");
+	if (!dir && !mkdtemp(tmpdir))
 		return 1;
+	if (!dir)
+		dir = tmpdir;
+	snprintf(state, sizeof state, "%s/bench_query.state", dir);
+	int kept_n = 0;
+	unsigned long long kept_rng = 0;
+	FILE *sf = fopen(state, "r");
+	int reuse =
+	    sf && fscanf(sf, "%d %llu", &kept_n, &kept_rng) == 2 && kept_n == n;
+	if (sf)
+		fclose(sf);
 	char em[LORA_ERRMSG_BYTES];
 	if (sto_open(dir, NULL, &st, em)) {
 		fprintf(stderr, "open: %s\n", em);
 		return 1;
+	}
+	if (reuse) {
+		rng = kept_rng;
+		printf("load: reused %s\n", dir);
+		return bench(n, dir, dir == tmpdir);
 	}
 	ddl("CREATE INDEX person_id FOR (p:Person) ON (p.id)");
 	ddl("CREATE VECTOR INDEX person_vec FOR (p:Person) ON (p.emb) OPTIONS "
@@ -404,7 +453,18 @@ int main(int argc, char **argv)
 	for (uint64_t e = 0; e < (uint64_t)n * EDGES_PER_PERSON; e++)
 		knows(&bb, e, rnd() % (uint64_t)n, rnd() % (uint64_t)n);
 	flush(&bb);
+	free(bb.m);
 	printf("load: %.1f s\n", (double)(lora_now_ns() - t0) / 1e9);
+	if (dir != tmpdir && (sf = fopen(state, "w")) != NULL) {
+		fprintf(sf, "%d %llu\n", n, (unsigned long long)rng);
+		fclose(sf);
+	}
+	return bench(n, dir, dir == tmpdir);
+}
+
+/* the measured statements, on the loaded store; removes dir when owned */
+static int bench(int n, const char *dir, int owned)
+{
 
 	measure("point lookup (index)",
 	        "MATCH (p:Person {id: $a}) RETURN p.name", 201, n);
@@ -423,11 +483,24 @@ int main(int argc, char **argv)
 	        "CALL db.index.vector.queryNodes('person_vec', 10, $q) "
 	        "YIELD node, score RETURN node.id, score",
 	        11, n);
+	/* after the lines above, so their parameters stay the same */
+	measure("label scan + 1-hop count",
+	        "MATCH (p:Person)-[:KNOWS]->(f) RETURN count(*)", 5, n);
+	measure("label scan + age filter",
+	        "MATCH (p:Person) WHERE p.age = 30 RETURN count(*)", 5, n);
+	measure("label scan + 1-hop property",
+	        "MATCH (p:Person)-[:KNOWS]->(f) RETURN max(f.age + p.age)", 3,
+	        n);
+	if (only && !strstr("UNWIND", only)) {
+		sto_close(st);
+		return 0;
+	}
 	run_unwind(1000, n, &(uint64_t){0}, &(uint64_t){0}); /* warm up */
 	for (int rows = 1000; rows <= 100000; rows *= 10)
 		measure_unwind(rows, n, rows < 100000 ? 5 : 3);
-	free(bb.m);
 	sto_close(st);
+	if (!owned)
+		return 0;
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	return system(cmd) == 0 ? 0 : 1;

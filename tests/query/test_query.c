@@ -949,6 +949,57 @@ START_TEST(test_vector_topk)
 }
 END_TEST
 
+/* Label scans of a label most nodes carry walk the nodes through the
+ * view's one node cursor, which property reads (and nested scans) move
+ * too; sparse labels read the label index. Vector top-k over a label not
+ * every node has reads the label index and the vectors side by side. */
+static void expect(const char *q, const char *text)
+{
+	struct result r;
+	run(q, &r);
+	ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+	ck_assert_str_eq(r.text, text);
+}
+
+START_TEST(test_label_scans_and_vectors)
+{
+	ok("UNWIND range(1, 30) AS i CREATE (:P {i: i})");
+	ok("CREATE (:Q {i: 1}), (:Q {i: 2}), (:P:Q {i: 99})");
+	expect("MATCH (a:P) MATCH (b:P) WHERE b.i = a.i + 1 "
+	       "RETURN count(*) AS c",
+	       "c\n29\n");
+	expect("MATCH (a:P), (b:P) WHERE a.i + b.i = 31 AND a.i < b.i "
+	       "RETURN count(*) AS c, sum(a.i) AS s",
+	       "c|s\n15|120\n");
+	expect("MATCH (n) RETURN count(n) AS c", "c\n33\n");
+	expect("MATCH (q:Q) RETURN sum(q.i) AS s", "s\n102\n");
+	expect("MATCH (p:P) RETURN p.i AS i ORDER BY i DESC LIMIT 2",
+	       "i\n99\n30\n");
+	/* a write statement reads what was there before it */
+	ok("MATCH (a:P) WHERE a.i <= 5 CREATE (:P {i: a.i + 100})");
+	expect("MATCH (a:P) RETURN count(*) AS c", "c\n36\n");
+	expect("MATCH (a:P) WHERE a.i > 100 SET a.i = a.i + 1000 "
+	       "WITH a MATCH (b:P) WHERE b.i > 1000 RETURN count(*) AS c",
+	       "c\n25\n");
+	ok("CREATE VECTOR INDEX pv FOR (d:Doc) ON (d.v) OPTIONS "
+	   "{indexConfig: {`vector.dimensions`: 2, "
+	   "`vector.similarity_function`: 'cosine'}}");
+	ok("CREATE (:Doc {id: 1, v: vector([1.0, 0.0], 2, FLOAT32)}), "
+	   "(:Other {id: 9, v: vector([1.0, 0.05], 2, FLOAT32)}), "
+	   "(:Doc {id: 2, v: vector([0.7, 0.7], 2, FLOAT64)}), "
+	   "(:Doc {id: 5, v: vector([0.9, 0.2], 2, INTEGER8)}), "
+	   "(:Doc {id: 3, v: vector([0.0, 1.0], 2, FLOAT32)}), "
+	   "(:Doc {id: 4}), "
+	   "(:Doc {id: 6, v: vector([3.0, 1.0], 2, FLOAT32)}), "
+	   "(:Doc {id: 7, v: vector([1.0, 0.1], 2, FLOAT32)}), "
+	   "(:Doc {id: 8, v: vector([-1.0, 0.0], 2, FLOAT32)})");
+	expect("CALL db.index.vector.queryNodes('pv', 4, [1.0, 0.1]) "
+	       "YIELD node, score RETURN node.id AS id, "
+	       "round(score, 6) AS s",
+	       "id|s\n7|1.0\n1|0.997519\n6|0.987721\n2|0.886979\n");
+}
+END_TEST
+
 /* Vector properties are read on demand: whatever reads a node's whole
  * property map, or names a vector key, still sees them. */
 START_TEST(test_vector_props_on_demand)
@@ -1515,6 +1566,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_label_expressions);
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_vector_topk);
+	tcase_add_test(t, test_label_scans_and_vectors);
 	tcase_add_test(t, test_vector_props_on_demand);
 	tcase_add_test(t, test_table_procedure);
 	tcase_add_test(t, test_row_dependent_seeks);
