@@ -57,8 +57,23 @@ static int node_prop_direct(struct qctx *c, uint64_t id, const char *k,
 	default:
 		break;
 	}
-	/* a list, temporal, vector...: the whole node is the usual path */
-	return 0;
+	/* a list, temporal, vector...: decoded alone too, so a scan that
+	 * reads p.emb of every node does not keep every node (and its
+	 * vector) in the cache */
+	Lora__Value *pv = NULL;
+	rv = sto_view_node_prop(view, id, k, &pv);
+	if (rv == LORA_ENOTFOUND)
+		return 0;
+	if (rv)
+		qerr(c, rv, "storage: node property: %s", lora_strerror(rv));
+	*out = v_null();
+	if (pv) {
+		/* stored values passed the depth check when applied, so the
+		 * conversion cannot raise and leak pv */
+		*out = val_from_pb(c, pv);
+		lora__value__free_unpacked(pv, &lora_pb_allocator);
+	}
+	return 1;
 }
 
 struct val prop_of(struct qctx *c, struct val v, const char *k)

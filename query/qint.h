@@ -30,6 +30,7 @@
 #define QRY_LIST_ITEMS_MAX    100000000u
 #define QRY_INTERN_MAX        256 /* interned label / type names */
 #define QRY_FOLD_BYTES_MAX    (1u << 20) /* a constant checked at compile time */
+#define QRY_TRIM_PEAK_BYTES   (64u << 20) /* malloc_trim after a bigger statement */
 #define QRY_TX_ROWS_DEFAULT   1000 /* IN TRANSACTIONS without OF n ROWS */
 
 /* ---- arena ------------------------------------------------------------- */

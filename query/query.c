@@ -1,6 +1,7 @@
 /* query.c - the public API of query.h: open / next / free a statement,
  * conversions between Lora__Value and the runtime value, EXPLAIN plans,
  * qry_is_write and qry_value_format. */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -642,6 +643,10 @@ static void cursor_teardown(struct qry_cursor *cur)
 	arena_free(&c->keep);
 	if (c->lim.shared)
 		atomic_fetch_sub(&c->lim.shared->used_bytes, c->mem_bytes);
+	/* a big statement's freed memory goes back to the system, not only
+	 * to malloc's free lists (the node's RSS stayed at its peak) */
+	if (c->mem_peak > QRY_TRIM_PEAK_BYTES)
+		malloc_trim(0);
 	lora_free(cur);
 }
 
