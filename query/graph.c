@@ -575,8 +575,8 @@ void g_scan(struct qctx *c, const char *label, struct idvec *out)
  * label (or there is none), it walks the nodes themselves with the view's
  * scan cursor (sto_view_next_node), so a property of the node just handed
  * out is read from the record that cursor is on (prop_of) instead of by a
- * second pass; and it holds no id list. A sparse label is read from the label index
- * whole, as g_scan does. Then the statement's touched nodes, as g_scan.
+ * second pass; and it holds no id list. A sparse label is read from the label
+ * index whole, as g_scan does. Then the statement's touched nodes, as g_scan.
  * The set is g_scan's, in g_scan's order. Only for stepping a read (a
  * write statement drains every clause before the next one writes).
  */

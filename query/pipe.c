@@ -39,8 +39,17 @@
 struct op;
 typedef struct val *(*op_fn)(struct qctx *c, struct op *o);
 
-enum op_kind { OP_START, OP_MATCH, OP_UNWIND, OP_PROJ, OP_PERROW, OP_EAGER,
-               OP_UNION, OP_LOADCSV, OP_INTX };
+enum op_kind {
+	OP_START,
+	OP_MATCH,
+	OP_UNWIND,
+	OP_PROJ,
+	OP_PERROW,
+	OP_EAGER,
+	OP_UNION,
+	OP_LOADCSV,
+	OP_INTX
+};
 
 struct op {
 	int kind;
@@ -211,8 +220,8 @@ static struct val *match_next(struct qctx *c, struct op *o)
 		if (!in)
 			break;
 		o->matched = 0;
-		o->mc = match_open(c, o->cl->pat, o->cl->where,
-		                   row_copy(c, in));
+		o->mc =
+		    match_open(c, o->cl->pat, o->cl->where, row_copy(c, in));
 	}
 	c->cur = was;
 	return r;
@@ -344,8 +353,7 @@ static int64_t count_arg(struct qctx *c, struct expr *e, const char *what)
 	return v.u.i;
 }
 
-static struct val *project_row(struct qctx *c, struct proj *pr,
-                               struct val *in)
+static struct val *project_row(struct qctx *c, struct proj *pr, struct val *in)
 {
 	struct val *r = row_copy(c, in);
 	for (size_t j = 0; j < pr->nitems; j++)
@@ -524,8 +532,9 @@ static void order_rows(struct qctx *c, struct proj *pr, struct rows *r)
 static uint64_t top_k(struct op *o)
 {
 	struct proj *pr = o->pr;
-	if (!pr->norder || pr->naggs || pr->distinct || o->limit == UINT64_MAX ||
-	    o->limit > PIPE_TOPK_ROWS_MAX || o->skip > PIPE_TOPK_ROWS_MAX)
+	if (!pr->norder || pr->naggs || pr->distinct ||
+	    o->limit == UINT64_MAX || o->limit > PIPE_TOPK_ROWS_MAX ||
+	    o->skip > PIPE_TOPK_ROWS_MAX)
 		return 0;
 	return o->skip + o->limit;
 }
@@ -593,9 +602,11 @@ static struct val *proj_next(struct qctx *c, struct op *o)
 	struct val *r = NULL;
 	if (!o->counted) {
 		ar_use(c, &o->held);
-		o->skip = pr->skip ? (uint64_t)count_arg(c, pr->skip, "SKIP") : 0;
-		o->limit = pr->limit ? (uint64_t)count_arg(c, pr->limit, "LIMIT")
-		                     : UINT64_MAX;
+		o->skip =
+		    pr->skip ? (uint64_t)count_arg(c, pr->skip, "SKIP") : 0;
+		o->limit = pr->limit
+		               ? (uint64_t)count_arg(c, pr->limit, "LIMIT")
+		               : UINT64_MAX;
 		o->counted = 1;
 	}
 	int blocking = pr->naggs || pr->norder;
@@ -643,7 +654,8 @@ static void exec_foreach(struct qctx *c, struct clause *cl, struct val *in)
 	if (l.t == V_NULL)
 		return;
 	if (l.t != V_LIST)
-		qerr(c, LORA_ETYPE, "InvalidArgumentType: FOREACH needs a list");
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: FOREACH needs a list");
 	for (size_t j = 0; j < l.u.l->n; j++) {
 		struct rows one = {0}, res = {0};
 		struct val *r = row_copy(c, in);
@@ -825,12 +837,13 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		char msg[LORA_ERRMSG_BYTES] = "";
 		if (c->err)
 			snprintf(msg, sizeof msg, "%s", c->err->message);
-		qerr(c, code,
-		     "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
-		     "transactions committed before the failing one; they stay "
-		     "committed)",
-		     msg, (unsigned long long)c->tx_rows,
-		     (unsigned long long)c->tx_chunks);
+		qerr(
+		    c, code,
+		    "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
+		    "transactions committed before the failing one; they stay "
+		    "committed)",
+		    msg, (unsigned long long)c->tx_rows,
+		    (unsigned long long)c->tx_chunks);
 	}
 	intx_body(c, o, in);
 	memcpy(c->jb, outer, sizeof outer);
@@ -846,8 +859,8 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 	if (!o->counted) {
 		o->limit = QRY_TX_ROWS_DEFAULT;
 		if (o->cl->txrows)
-			o->limit = (uint64_t)count_arg(c, o->cl->txrows,
-			                               "OF n ROWS");
+			o->limit =
+			    (uint64_t)count_arg(c, o->cl->txrows, "OF n ROWS");
 		if (o->limit == 0)
 			qerr(c, LORA_ESEMANTIC,
 			     "InvalidArgumentType: OF n ROWS must be positive");
@@ -901,8 +914,8 @@ static struct val *union_next(struct qctx *c, struct op *o)
 
 /* ---- building ------------------------------------------------------------ */
 
-static struct op *build_part(struct qctx *c, struct squery *s,
-                             struct rows *in, int eager)
+static struct op *build_part(struct qctx *c, struct squery *s, struct rows *in,
+                             int eager)
 {
 	struct op *o = op_new(c, OP_START, start_next, NULL, NULL);
 	o->src = in;

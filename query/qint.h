@@ -28,10 +28,11 @@
 #define QRY_PROC_TABLES_MAX   256  /* registered table procedures */
 #define QRY_STRING_BYTES_MAX  (256u << 20)
 #define QRY_LIST_ITEMS_MAX    100000000u
-#define QRY_INTERN_MAX        256 /* interned label / type names */
+#define QRY_INTERN_MAX        256        /* interned label / type names */
 #define QRY_FOLD_BYTES_MAX    (1u << 20) /* a constant checked at compile time */
-#define QRY_TRIM_PEAK_BYTES   (64u << 20) /* malloc_trim after a bigger statement */
-#define QRY_TX_ROWS_DEFAULT   1000 /* IN TRANSACTIONS without OF n ROWS */
+#define QRY_TRIM_PEAK_BYTES                                                    \
+	(64u << 20)              /* malloc_trim after a bigger statement */
+#define QRY_TX_ROWS_DEFAULT 1000 /* IN TRANSACTIONS without OF n ROWS */
 
 /* ---- arena ------------------------------------------------------------- */
 
@@ -59,8 +60,8 @@ char *ar_strdup(struct qctx *c, const char *s);
 struct arena *ar_use(struct qctx *c, struct arena *a);
 void ar_reset(struct qctx *c, struct arena *a);   /* keeps one spare chunk */
 void ar_release(struct qctx *c, struct arena *a); /* frees everything */
-void arena_free(struct arena *a); /* no accounting: cursor teardown */
-void mem_charge(struct qctx *c, size_t n);        /* raises LORA_EMEMORY */
+void arena_free(struct arena *a);          /* no accounting: cursor teardown */
+void mem_charge(struct qctx *c, size_t n); /* raises LORA_EMEMORY */
 void mem_uncharge(struct qctx *c, size_t n);
 
 /* ---- values ------------------------------------------------------------ */
@@ -591,7 +592,7 @@ struct qctx {
 	int eager;          /* a write: each clause drains before the next */
 	uint64_t mem_bytes; /* charged now */
 	uint64_t mem_peak;
-	uint32_t tick;      /* q_tick_every counter */
+	uint32_t tick;         /* q_tick_every counter */
 	struct sto_iter *iter; /* open while a scan copies ids out */
 	struct sto_view *view;
 	struct graph g;
@@ -603,10 +604,10 @@ struct qctx {
 	int nslots;
 	uint8_t *slotkind; /* check.c: static kind per slot */
 	size_t nslotkind;
-	int standalone; /* check.c: clause is alone in its query */
-	int in_where;   /* check.c: resolving a WHERE predicate */
-	int profiling;  /* plan nodes get rows and time_ns */
-	int timing;     /* PROFILE: operators measure their time */
+	int standalone;         /* check.c: clause is alone in its query */
+	int in_where;           /* check.c: resolving a WHERE predicate */
+	int profiling;          /* plan nodes get rows and time_ns */
+	int timing;             /* PROFILE: operators measure their time */
 	uint64_t prof_inner_ns; /* pipe.c: time spent in inputs */
 	int is_write;
 	int read_only;

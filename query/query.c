@@ -146,17 +146,16 @@ static struct val from_pb_d(struct qctx *c, const Lora__Value *v, int depth)
 	case LORA__VALUE__KIND_LIST_VALUE:
 		r = v_list(c, v->list_value->n_items);
 		for (size_t i = 0; i < v->list_value->n_items; i++)
-			r.u.l->v[i] = from_pb_d(c, v->list_value->items[i],
-			                        depth + 1);
+			r.u.l->v[i] =
+			    from_pb_d(c, v->list_value->items[i], depth + 1);
 		return r;
 	case LORA__VALUE__KIND_MAP_VALUE:
 		r = v_map(c, v->map_value->n_entries);
 		for (size_t i = 0; i < v->map_value->n_entries; i++)
-			vmap_put(
-			    c, r.u.m,
-			    ar_strdup(c, v->map_value->entries[i]->key),
-			    from_pb_d(c, v->map_value->entries[i]->value,
-			              depth + 1));
+			vmap_put(c, r.u.m,
+			         ar_strdup(c, v->map_value->entries[i]->key),
+			         from_pb_d(c, v->map_value->entries[i]->value,
+			                   depth + 1));
 		return r;
 	case LORA__VALUE__KIND_VECTOR_VALUE:
 		return vec_from_pb(c, v->vector_value);

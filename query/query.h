@@ -39,8 +39,9 @@
 #define QRY_NESTING_DEPTH_MAX 256         /* expression / clause nesting */
 #define QRY_ROWS_MAX          10000000ull /* rows any operator may keep */
 #define QRY_TIME_MS_DEFAULT   60000       /* per statement */
-#define QRY_MUTATIONS_MAX     1000000     /* mutations in one statement (one
-                                           * chunk of IN TRANSACTIONS) */
+#define QRY_MUTATIONS_MAX                                                      \
+	1000000                            /* mutations in one statement (one  \
+	                                    * chunk of IN TRANSACTIONS) */
 #define QRY_MEM_BYTES_DEFAULT (1ull << 30) /* per statement */
 #define QRY_VALUE_DEPTH_MAX   LORA_VALUE_DEPTH_MAX
 
@@ -53,7 +54,7 @@
  */
 struct qry_budget {
 	_Atomic uint64_t used_bytes;
-	uint64_t max_bytes; /* 0: unlimited */
+	uint64_t max_bytes;       /* 0: unlimited */
 	_Atomic uint64_t refused; /* statements stopped by this budget */
 };
 
@@ -64,7 +65,7 @@ struct qry_limits {
 	uint64_t rows_max;
 	uint64_t time_ms_max; /* 0: no deadline */
 	uint64_t mutations_max;
-	uint64_t mem_bytes_max;     /* this statement; 0: no limit */
+	uint64_t mem_bytes_max;    /* this statement; 0: no limit */
 	struct qry_budget *shared; /* borrowed, may be NULL; must outlive the
 	                            * cursor */
 };
@@ -76,7 +77,7 @@ void qry_limits_init(struct qry_limits *l);
  * (appended to the LORA_ELIMIT message of the mutation limit and of a
  * node's log entry size limit). */
 #define QRY_TOO_BIG_HINT                                                       \
-	": split it with CALL { ... } IN TRANSACTIONS, or LOAD CSV with "     \
+	": split it with CALL { ... } IN TRANSACTIONS, or LOAD CSV with "      \
 	"CALL { ... } IN TRANSACTIONS, which commit every n rows"
 
 /* ---- errors ------------------------------------------------------------ */

@@ -1021,13 +1021,13 @@ int sto_apply(struct sto_store *s, uint64_t index,
 	int rv = 0;
 	uint64_t applied = atomic_load(&s->applied);
 	if (index > applied + 1) /* entries in between were never applied */
-		rv = lora_errf(LORA_ECORRUPT, errmsg,
-		               "apply entry %llu: the state is at applied index "
-		               "%llu, entries %llu..%llu are missing",
-		               (unsigned long long)index,
-		               (unsigned long long)applied,
-		               (unsigned long long)applied + 1,
-		               (unsigned long long)index - 1);
+		rv = lora_errf(
+		    LORA_ECORRUPT, errmsg,
+		    "apply entry %llu: the state is at applied index "
+		    "%llu, entries %llu..%llu are missing",
+		    (unsigned long long)index, (unsigned long long)applied,
+		    (unsigned long long)applied + 1,
+		    (unsigned long long)index - 1);
 	else if (index > applied)
 		rv = apply_locked(s, index, batch, errmsg);
 	pthread_mutex_unlock(&s->apply_mu);

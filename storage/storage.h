@@ -146,8 +146,8 @@ int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
 #define STO_INSTALL_CRASH_EXIT      86
 
 struct sto_install_info {
-	uint64_t applied;                  /* of the staged state */
-	char digest[STO_DIGEST_HEX_BYTES]; /* of the staged state */
+	uint64_t applied;                           /* of the staged state */
+	char digest[STO_DIGEST_HEX_BYTES];          /* of the staged state */
 	uint8_t extra[STO_INSTALL_EXTRA_BYTES_MAX]; /* caller's, kept as is */
 	size_t extra_len;
 };

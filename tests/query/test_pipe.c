@@ -331,8 +331,7 @@ START_TEST(test_value_depth)
 	ck_assert_int_eq(r.code, LORA_ELIMIT);
 	ck_assert_ptr_nonnull(strstr(r.err.message, "nested"));
 	close_q(&r);
-	open_q(&r,
-	       "RETURN reduce(m = {}, i IN range(1, 10000) | {m: m}) AS s",
+	open_q(&r, "RETURN reduce(m = {}, i IN range(1, 10000) | {m: m}) AS s",
 	       NULL, QRY_RUN);
 	pull(&r, 10, NULL);
 	ck_assert_int_eq(r.code, LORA_ELIMIT);
