@@ -264,6 +264,15 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 			node_store_release(n);
 			if (rc == 0 || advanced)
 				return rc;
+			if (rc == LORA_ECORRUPT) {
+				/* the store is not where the log says (a gap):
+				 * retrying cannot help; start-up restores from
+				 * a checkpoint or refuses with the recovery
+				 * steps */
+				LOG_ERROR("apply %llu: %s; stopping",
+				          (unsigned long long)e->index, err);
+				_Exit(70);
+			}
 			broken = apply_failed(rc);
 		}
 		if (atomic_load(&n->stopping))

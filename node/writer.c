@@ -417,10 +417,11 @@ static void group_fail(struct group *g, int code, const char *msg)
 	g->dups = NULL;
 }
 
-/* Registers the proposal, or resolves it right away if already applied. */
+/* Registers the proposal with its batch (taken), or resolves it right
+ * away if already applied. propose_group made sure there is room. */
 static void register_proposal(struct node_writer *wr, struct group *g,
-                              uint64_t index, uint64_t term, uint8_t *buf,
-                              size_t len)
+                              uint64_t index, uint64_t term,
+                              Lora__MutationBatch *batch)
 {
 	struct wdone later = {NULL};
 	pthread_mutex_lock(&wr->mu);
@@ -436,17 +437,13 @@ static void register_proposal(struct node_writer *wr, struct group *g,
 	}
 	g->dups = NULL;
 	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
+	LORA_ASSERT(wr->n_props < NODE_PENDING_PROPOSALS_MAX);
 	if (a->index == index) {
 		resolve(&p, a, &later);
-	} else if (wr->n_props < NODE_PENDING_PROPOSALS_MAX) {
-		p.batch =
-		    lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
-		wr->props[wr->n_props++] = p;
+		lora__mutation_batch__free_unpacked(batch, &lora_pb_allocator);
 	} else {
-		for (struct wreq *w = p.reqs, *nx; w; w = nx) {
-			nx = w->next;
-			wreq_fail(w, LORA_EUNKNOWN_OUTCOME, NULL, &later);
-		}
+		p.batch = batch;
+		wr->props[wr->n_props++] = p;
 	}
 	pthread_mutex_unlock(&wr->mu);
 	wdone_run(&later);
@@ -455,19 +452,39 @@ static void register_proposal(struct node_writer *wr, struct group *g,
 static void propose_group(struct lnode *n, struct group *g, uint8_t *buf,
                           size_t len)
 {
+	/* Every proposed batch must stay listed until applied: the next
+	 * group runs over it. With the table full, or no memory for the
+	 * copy, nothing is proposed (the writes were not executed). */
+	struct node_writer *wr = n->writer;
+	pthread_mutex_lock(&wr->mu);
+	int full = wr->n_props >= NODE_PENDING_PROPOSALS_MAX;
+	pthread_mutex_unlock(&wr->mu);
+	Lora__MutationBatch *pb =
+	    full ? NULL
+	         : lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
+	if (pb == NULL) {
+		group_fail(g, LORA_EUNAVAILABLE,
+		           full ? "too many writes waiting for the log; the "
+		                  "write was not executed: retry"
+		                : "out of memory; the write was not executed: "
+		                  "retry");
+		return;
+	}
 	uint64_t term = 0, index = 0, leader = 0;
-	int rc = node_raft_propose(n, buf, len, n->writer->term, &term, &index,
-	                           &leader);
-	if (rc == LORA_ENOTLEADER || rc == LORA_EUNAVAILABLE ||
-	    rc == LORA_ECLOSED)
-		group_fail(
-		    g, LORA_EUNAVAILABLE,
-		    "this node stopped being the leader; the write was not "
-		    "executed: retry");
-	else if (rc)
-		group_fail(g, rc, NULL);
-	else
-		register_proposal(n->writer, g, index, term, buf, len);
+	int rc =
+	    node_raft_propose(n, buf, len, wr->term, &term, &index, &leader);
+	if (rc) {
+		lora__mutation_batch__free_unpacked(pb, &lora_pb_allocator);
+		if (rc == LORA_ENOTLEADER || rc == LORA_EUNAVAILABLE ||
+		    rc == LORA_ECLOSED)
+			group_fail(g, LORA_EUNAVAILABLE,
+			           "this node stopped being the leader; the "
+			           "write was not executed: retry");
+		else
+			group_fail(g, rc, NULL);
+		return;
+	}
+	register_proposal(wr, g, index, term, pb);
 }
 
 /* Puts ws back at the head of the queue, in order (a full group). */
@@ -609,6 +626,27 @@ static int intx_wait(struct intx *x, uint64_t index, uint64_t term,
 	return err->code = rc;
 }
 
+/* An entry proposed without a waiting request whose answer was not seen
+ * in time: kept among the pending proposals until it resolves (the table
+ * had room when it was proposed; only the writer thread adds). */
+static void keep_unresolved(struct node_writer *wr, uint64_t index,
+                            uint64_t term, const uint8_t *buf, size_t len)
+{
+	Lora__MutationBatch *pb =
+	    lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
+	pthread_mutex_lock(&wr->mu);
+	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
+	if (pb && a->index != index &&
+	    wr->n_props < NODE_PENDING_PROPOSALS_MAX) {
+		struct proposal p = {index, term, lora_now_ms(), pb, NULL, 0};
+		wr->props[wr->n_props++] = p;
+		pb = NULL;
+	}
+	pthread_mutex_unlock(&wr->mu);
+	if (pb)
+		lora__mutation_batch__free_unpacked(pb, &lora_pb_allocator);
+}
+
 /* query.h's commit_chunk: propose b, wait until it is applied here, and
  * hand the statement a view that sees it (closing the one before). */
 static int intx_commit(void *arg, const Lora__MutationBatch *b,
@@ -622,18 +660,30 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
 		                             "out of memory");
 	lora__mutation_batch__pack(b, buf);
 	intx_let_go(x); /* the engine reads its old view no more */
+	struct node_writer *wr = x->n->writer;
+	pthread_mutex_lock(&wr->mu);
+	int full = wr->n_props >= NODE_PENDING_PROPOSALS_MAX;
+	pthread_mutex_unlock(&wr->mu);
 	uint64_t term = 0, index = 0, leader = 0;
-	int rc = node_raft_propose(x->n, buf, len, x->n->writer->term, &term,
-	                           &index, &leader);
-	lora_free(buf);
-	if (rc)
+	int rc = full ? LORA_EUNAVAILABLE
+	              : node_raft_propose(x->n, buf, len, wr->term, &term,
+	                                  &index, &leader);
+	if (rc) {
+		lora_free(buf);
 		return err->code = lora_errf(
 		           LORA_EUNAVAILABLE, err->message,
-		           "this node stopped being the leader; the chunk was "
-		           "not executed (%s)",
-		           lora_strerror(rc));
-	if (intx_wait(x, index, term, err) != 0)
+		           "the chunk was not executed (%s)",
+		           full ? "too many writes waiting for the log"
+		                : lora_strerror(rc));
+	}
+	if (intx_wait(x, index, term, err) != 0) {
+		/* its fate is unknown: listed as pending, so the next group
+		 * runs over it instead of reusing its ids */
+		keep_unresolved(wr, index, term, buf, len);
+		lora_free(buf);
 		return err->code;
+	}
+	lora_free(buf);
 	x->last_index = index;
 	x->st = node_store_acquire(x->n);
 	if (sto_view_open(x->st, &x->view) != 0) {
@@ -653,8 +703,11 @@ static int intx_wait_pending(struct lnode *n)
 	struct node_writer *wr = n->writer;
 	uint64_t last = 0;
 	pthread_mutex_lock(&wr->mu);
+	/* this term's proposals only: an earlier term's entry is at or below
+	 * the lead barrier, or was overwritten and may never be reached */
 	for (size_t i = 0; i < wr->n_props; i++)
-		if (!wr->props[i].dead && wr->props[i].index > last)
+		if (!wr->props[i].dead && wr->props[i].term == wr->term &&
+		    wr->props[i].index > last)
 			last = wr->props[i].index;
 	pthread_mutex_unlock(&wr->mu);
 	return last ? node_wait_applied(n, last, NODE_WAIT_TIMEOUT_MS) : 0;

@@ -598,9 +598,13 @@ struct gscan *g_scan_open(struct qctx *c, const char *label)
 	s->label = label;
 	uint64_t nl = 0, na = 0;
 	struct sto_view *v = g_view(c);
-	if (v && (!label || (!sto_view_count_nodes(v, label, &nl) &&
-	                     !sto_view_count_nodes(v, NULL, &na) &&
-	                     nl * GSCAN_DENSE_DIV >= na))) {
+	/* CALL { } IN TRANSACTIONS moves the statement to a new view after
+	 * each chunk: a streamed scan would go on over the nodes its own
+	 * chunks created, and never end. The id list is fixed at open. */
+	if (v && !c->intx &&
+	    (!label || (!sto_view_count_nodes(v, label, &nl) &&
+	                !sto_view_count_nodes(v, NULL, &na) &&
+	                nl * GSCAN_DENSE_DIV >= na))) {
 		s->stream = 1;
 		ov_scan(c, label, NULL, &s->ids); /* handed out after */
 		return s;

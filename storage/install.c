@@ -286,11 +286,19 @@ int sto_install_marker_parse(const char *text, size_t len,
 	char name[256], dg[STO_DIGEST_HEX_BYTES];
 	unsigned long long applied;
 	int off = 0;
-	if (sscanf(text,
+	/* sscanf needs a terminated string: the bytes read are not one */
+	char *t = lora_malloc(len + 1);
+	if (t == NULL)
+		return LORA_ENOMEM;
+	memcpy(t, text, len);
+	t[len] = 0;
+	int got =
+	    sscanf(t,
 	           INSTALL_MARKER_MAGIC "\nstaged %255[^/\n]\napplied "
 	                                "%llu\ndigest %32[0-9a-f]\nextra%n",
-	           name, &applied, dg, &off) != 3 ||
-	    off <= 0 || strlen(dg) != STO_DIGEST_HEX_BYTES - 1 ||
+	           name, &applied, dg, &off);
+	lora_free(t);
+	if (got != 3 || off <= 0 || strlen(dg) != STO_DIGEST_HEX_BYTES - 1 ||
 	    name[0] == '.' || strlen(name) >= staged_bytes)
 		return LORA_ECORRUPT;
 	if ((size_t)off >= len || text[off] != ' ')
