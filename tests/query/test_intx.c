@@ -12,11 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "query.h"
-
-static char dir[256];
-static struct sto_store *st;
-static uint64_t applied;
+#include "qtest_store.h"
 
 /* what the callback saw: one entry per chunk */
 #define CHUNKS_MAX 64
@@ -26,23 +22,6 @@ struct commits {
 	const char *label;
 	struct sto_view *mine; /* the view the callback opened last */
 };
-
-static void setup(void)
-{
-	snprintf(dir, sizeof dir, "/tmp/test_intx_XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	char em[LORA_ERRMSG_BYTES];
-	ck_assert_int_eq(sto_open(dir, NULL, &st, em), 0);
-	applied = 0;
-}
-
-static void teardown(void)
-{
-	sto_close(st);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
 
 /* count(n:label) on a fresh view */
 static int64_t count_label(const char *label)

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../../query/csv.h"
-#include "query.h"
+#include "qtest_store.h"
 
 /* ---- the reader -------------------------------------------------------- */
 
@@ -100,28 +100,14 @@ END_TEST
 
 /* ---- the clause -------------------------------------------------------- */
 
-static char dir[256], imp[300];
-static struct sto_store *st;
-static uint64_t applied;
+static char imp[300];
 
-static void setup(void)
+/* the shared store fixture plus the import directory LOAD CSV reads */
+static void setup_load(void)
 {
-	snprintf(dir, sizeof dir, "/tmp/test_load_XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	setup();
 	snprintf(imp, sizeof imp, "%s/import", dir);
 	ck_assert_int_eq(mkdir(imp, 0700), 0);
-	char db[300], em[LORA_ERRMSG_BYTES];
-	snprintf(db, sizeof db, "%s/db", dir);
-	ck_assert_int_eq(sto_open(db, NULL, &st, em), 0);
-	applied = 0;
-}
-
-static void teardown(void)
-{
-	sto_close(st);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
 }
 
 static void put_file(const char *name, const char *body)
@@ -377,7 +363,7 @@ static Suite *suite(void)
 	tcase_add_test(t, reader_table);
 	suite_add_tcase(s, t);
 	t = tcase_create("clause");
-	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_checked_fixture(t, setup_load, teardown);
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, load_lists_and_quoting);
 	tcase_add_test(t, load_headers);

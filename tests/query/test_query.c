@@ -11,28 +11,7 @@
 #include <unistd.h>
 
 #include "qint.h" /* g_ops_total */
-#include "query.h"
-
-static char dir[256];
-static struct sto_store *st;
-static uint64_t applied;
-
-static void setup(void)
-{
-	snprintf(dir, sizeof dir, "/tmp/test_query_XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	char em[LORA_ERRMSG_BYTES];
-	ck_assert_int_eq(sto_open(dir, NULL, &st, em), 0);
-	applied = 0;
-}
-
-static void teardown(void)
-{
-	sto_close(st);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
+#include "qtest_store.h"
 
 struct result {
 	int code;

@@ -6,28 +6,10 @@
 #include <math.h>
 
 #include "stoInt.h"
-#include "sto_helpers.h"
+#include "sto_fixture.h"
 #include "sto_testing.h"
 
 #define NODE LORA__ENTITY_KIND__ENTITY_NODE
-
-static char *dir;
-static struct sto_store *st;
-
-static void setup(void)
-{
-	char msg[LORA_ERRMSG_BYTES] = "", p[512];
-	dir = tmpdir_new();
-	ck_assert_int_eq(
-	    sto_open(path_join(p, sizeof(p), dir, "state"), NULL, &st, msg), 0);
-}
-
-static void teardown(void)
-{
-	sto_close(st);
-	st = NULL;
-	tmpdir_free(dir);
-}
 
 static int apply(Lora__MutationBatch *b)
 {
