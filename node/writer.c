@@ -76,9 +76,8 @@ struct node_writer {
 	struct proposal props[NODE_PENDING_PROPOSALS_MAX];
 	size_t n_props;
 	struct applied_rec ring[NODE_APPLIED_RING];
-	int drop_batches; /* leadership changed: pending batches are void */
-	uint64_t term;    /* writer thread: the term leader_ready saw */
-	int stopped;      /* node_writer_stop ran: refuse new writes */
+	uint64_t term; /* writer thread: the term leader_ready saw */
+	int stopped;   /* node_writer_stop ran: refuse new writes */
 };
 
 /* ---- answering -------------------------------------------------------------
@@ -192,9 +191,9 @@ void node_writer_role_changed(struct lnode *n, int leader)
 	if (wr == NULL)
 		return;
 	pthread_mutex_lock(&wr->mu);
-	/* Pending batches were ours as leader; entries still resolve via
-	 * apply (success or overwritten) or time out. */
-	wr->drop_batches = 1;
+	/* wakes the writer: its queued writes now fail or run in the new
+	 * term; earlier terms' batches are freed by prune (entries still
+	 * resolve via apply, overwritten, or time out) */
 	pthread_cond_signal(&wr->cond);
 	pthread_mutex_unlock(&wr->mu);
 	(void)leader;
@@ -812,9 +811,10 @@ static void prune(struct node_writer *wr)
 	pthread_mutex_lock(&wr->mu);
 	for (size_t i = 0; i < wr->n_props;) {
 		struct proposal *p = &wr->props[i];
-		/* the batches of this term's proposals stay: the next group
-		 * runs over them (dropping one made it reuse its ids) */
-		if (wr->drop_batches && p->batch && p->term != wr->term) {
+		/* only this term's batches are ever pending (exec_group): the
+		 * others are freed; this term's stay, since the next group runs
+		 * over them (dropping one made it reuse its ids) */
+		if (p->batch && p->term != wr->term) {
 			lora__mutation_batch__free_unpacked(p->batch,
 			                                    &lora_pb_allocator);
 			p->batch = NULL;
@@ -824,7 +824,6 @@ static void prune(struct node_writer *wr)
 		else
 			i++;
 	}
-	wr->drop_batches = 0;
 	pthread_mutex_unlock(&wr->mu);
 }
 
