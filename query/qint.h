@@ -1,16 +1,18 @@
 /*
- * qint.h - private types of the query engine: the per-statement arena, the
+ * qint.h - private types of the query engine: the statement's arenas, the
  * runtime value, the AST, the graph overlay and the execution context.
  *
- * Memory: everything a statement allocates (AST, values, rows, the
- * protobuf results and the mutation batch) comes from one arena owned by
- * the cursor and freed with it, so values are plain 16-byte structs that
- * can be copied and shared freely.
+ * Memory: everything a statement allocates comes from arenas owned by the
+ * cursor (see "arena" below), so values are plain 16-byte structs that can
+ * be copied and shared freely within the lifetime of their arena. A read's
+ * operators reset their own arenas as rows flow (pipe.c); what must live
+ * longer is copied (v_copy, row_copy_deep).
  *
  * Errors: evaluation raises errors with qerr(), which longjmps to the
- * statement's entry point (qry_open / qry_cursor_next). Storage iterators
- * are therefore never held across code that can raise: scans are copied
- * into arena arrays first.
+ * statement's entry point (qry_open / qry_cursor_next). A storage iterator
+ * held while code that can raise runs is registered in c->iter, and LOAD
+ * CSV files in c->files, so the cursor frees them; other scans copy ids
+ * out first or go through the view's own cursors (freed with the view).
  */
 #ifndef LORA_QINT_H
 #define LORA_QINT_H
