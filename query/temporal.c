@@ -20,7 +20,7 @@
 
 #define NS                1000000000LL
 #define DAY_NS            (86400LL * NS)
-#define TZ_ZONES_MAX      64
+#define TZ_ZONES_MAX      2048 /* tzdata has under 1,000 files */
 #define TZ_FILE_BYTES_MAX (256u << 10)
 #define TZ_DIR            "/usr/share/zoneinfo/"
 
@@ -131,6 +131,14 @@ static int64_t be(const uint8_t *p, int n)
 	return (int64_t)v;
 }
 
+static void tz_free(struct tzinfo *z)
+{
+	lora_free(z->trans);
+	lora_free(z->idx);
+	lora_free(z->offs);
+	lora_free(z);
+}
+
 static struct tzinfo *tz_parse(const char *name, const uint8_t *b, size_t n)
 {
 	if (n < 44 || memcmp(b, "TZif", 4))
@@ -156,18 +164,15 @@ static struct tzinfo *tz_parse(const char *name, const uint8_t *b, size_t n)
 	}
 	if ((size_t)(p - b) + tc * (size_t)w + tc + ty * 6 > n || ty == 0)
 		return NULL;
-	struct tzinfo *z = calloc(1, sizeof(*z));
+	struct tzinfo *z = lora_calloc(1, sizeof(*z));
 	if (!z)
 		return NULL;
 	snprintf(z->name, sizeof z->name, "%s", name);
-	z->trans = calloc(tc + 1, sizeof(int64_t));
-	z->idx = calloc(tc + 1, 1);
-	z->offs = calloc(ty + 1, sizeof(int32_t));
+	z->trans = lora_calloc(tc + 1, sizeof(int64_t));
+	z->idx = lora_calloc(tc + 1, 1);
+	z->offs = lora_calloc(ty + 1, sizeof(int32_t));
 	if (!z->trans || !z->idx || !z->offs) {
-		free(z->trans);
-		free(z->idx);
-		free(z->offs);
-		free(z);
+		tz_free(z);
 		return NULL;
 	}
 	for (size_t i = 0; i < tc; i++)
@@ -184,8 +189,11 @@ static struct tzinfo *tz_parse(const char *name, const uint8_t *b, size_t n)
 	return z;
 }
 
-static struct tzinfo *tz_load(const char *name)
+/* The zone named `name`, parsed once and kept for the life of the process
+ * (zones are few and small); NULL with *why set when it cannot be had. */
+static struct tzinfo *tz_load(const char *name, const char **why)
 {
+	*why = "unknown time zone";
 	if (!name[0] || strstr(name, "..") || strlen(name) > 60)
 		return NULL;
 	pthread_mutex_lock(&tz_mu);
@@ -194,22 +202,39 @@ static struct tzinfo *tz_load(const char *name)
 			pthread_mutex_unlock(&tz_mu);
 			return zones[i];
 		}
+	struct tzinfo *z = NULL;
+	if (nzones == TZ_ZONES_MAX) {
+		*why = "too many distinct time zones in use";
+		goto out;
+	}
 	char path[128];
 	snprintf(path, sizeof path, TZ_DIR "%s", name);
-	struct tzinfo *z = NULL;
 	FILE *f = fopen(path, "rb");
-	if (f) {
-		uint8_t *buf = malloc(TZ_FILE_BYTES_MAX);
-		if (buf) {
-			size_t n = fread(buf, 1, TZ_FILE_BYTES_MAX, f);
-			z = tz_parse(name, buf, n);
-			free(buf);
-		}
-		fclose(f);
+	if (!f)
+		goto out;
+	uint8_t *buf = lora_malloc(TZ_FILE_BYTES_MAX);
+	if (buf) {
+		size_t n = fread(buf, 1, TZ_FILE_BYTES_MAX, f);
+		z = tz_parse(name, buf, n);
+		lora_free(buf);
+	} else {
+		*why = "out of memory loading time zone";
 	}
-	if (z && nzones < TZ_ZONES_MAX)
+	fclose(f);
+	if (z)
 		zones[nzones++] = z;
+out:
 	pthread_mutex_unlock(&tz_mu);
+	return z;
+}
+
+/* tz_load, or the statement's error naming the zone. */
+static struct tzinfo *tz_need(struct qctx *c, const char *name)
+{
+	const char *why;
+	struct tzinfo *z = tz_load(name, &why);
+	if (!z)
+		qerr(c, LORA_EINVAL, "InvalidArgumentValue: %s %s", why, name);
 	return z;
 }
 
@@ -413,11 +438,7 @@ static void set_zone(struct qctx *c, struct vtemp *t, int has, int32_t off,
                      const char *zone)
 {
 	if (zone) {
-		struct tzinfo *z = tz_load(zone);
-		if (!z)
-			qerr(c, LORA_EINVAL,
-			     "InvalidArgumentValue: unknown time zone %s",
-			     zone);
+		struct tzinfo *z = tz_need(c, zone);
 		t->zone = zone;
 		if (!has)
 			off = tz_offset_local(z, t->days * 86400 +
@@ -758,12 +779,7 @@ static struct val from_map(struct qctx *c, int kind, struct vmap *m)
 		if (zone || hoff) {
 			int32_t o = off;
 			if (zone) {
-				struct tzinfo *z = tz_load(zone);
-				if (!z)
-					qerr(c, LORA_EINVAL,
-					     "InvalidArgumentValue: unknown "
-					     "time zone %s",
-					     zone);
+				struct tzinfo *z = tz_need(c, zone);
 				o = tz_offset_utc(z, floordiv(ns, NS));
 				t->zone = zone;
 			}
@@ -788,12 +804,7 @@ static struct val from_map(struct qctx *c, int kind, struct vmap *m)
 		int32_t from = zs->offset;
 		int32_t to = off;
 		if (zone) {
-			struct tzinfo *z = tz_load(zone);
-			if (!z)
-				qerr(c, LORA_EINVAL,
-				     "InvalidArgumentValue: unknown time zone "
-				     "%s",
-				     zone);
+			struct tzinfo *z = tz_need(c, zone);
 			int64_t utc =
 			    tmp.days * 86400 + floordiv(tmp.nanos, NS) - from;
 			to = tz_offset_utc(z, utc);
@@ -859,13 +870,11 @@ static struct val now(struct qctx *c, int kind, const char *tz)
 	v.u.tm->days = floordiv(ns, DAY_NS);
 	v.u.tm->nanos = floormod(ns, DAY_NS);
 	if (tz && zoned(kind)) {
-		struct tzinfo *z = tz_load(tz);
-		if (z) {
-			int32_t o = tz_offset_utc(z, ms / 1000);
-			shift_to(v.u.tm, 0, o);
-			v.u.tm->offset = o;
-			v.u.tm->zone = tz;
-		}
+		struct tzinfo *z = tz_need(c, tz);
+		int32_t o = tz_offset_utc(z, ms / 1000);
+		shift_to(v.u.tm, 0, o);
+		v.u.tm->offset = o;
+		v.u.tm->zone = tz;
 	}
 	return v;
 }
@@ -1209,7 +1218,8 @@ static struct val plus_dur(struct qctx *c, struct vtemp *t, struct vtemp *d,
 	if (has_date(t->kind))
 		r->days += carry;
 	if (t->kind == K_DT && t->zone) {
-		struct tzinfo *z = tz_load(t->zone);
+		const char *why;
+		struct tzinfo *z = tz_load(t->zone, &why);
 		if (z)
 			r->offset =
 			    tz_offset_local(z, r->days * 86400 + r->nanos / NS);
@@ -1292,7 +1302,8 @@ static void adopt_zone(struct full *f, const struct full *o)
 		return;
 	f->off = o->off;
 	if (o->zone) {
-		struct tzinfo *z = tz_load(o->zone);
+		const char *why;
+		struct tzinfo *z = tz_load(o->zone, &why);
 		if (z)
 			f->off =
 			    tz_offset_local(z, f->days * 86400 + f->nanos / NS);
