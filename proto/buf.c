@@ -4,10 +4,19 @@
 #include <stdio.h>
 #include <string.h>
 
+static int fail(struct lora_buf *b, int rv)
+{
+	if (!b->err)
+		b->err = rv;
+	return rv;
+}
+
 int lora_buf_reserve(struct lora_buf *b, size_t extra_bytes)
 {
+	if (b->err)
+		return b->err;
 	if (extra_bytes > LORA_BUF_BYTES_MAX - b->len - 1)
-		return LORA_ELIMIT;
+		return fail(b, LORA_ELIMIT);
 	size_t need = b->len + extra_bytes + 1; /* room for the NUL */
 	if (need <= b->cap)
 		return LORA_OK;
@@ -18,7 +27,7 @@ int lora_buf_reserve(struct lora_buf *b, size_t extra_bytes)
 		cap = LORA_BUF_BYTES_MAX;
 	char *p = lora_realloc(b->data, cap);
 	if (p == NULL)
-		return LORA_ENOMEM;
+		return fail(b, LORA_ENOMEM);
 	b->data = p;
 	b->cap = cap;
 	return LORA_OK;
@@ -53,7 +62,7 @@ int lora_buf_vprintf(struct lora_buf *b, const char *fmt, va_list ap)
 	int n = vsnprintf(NULL, 0, fmt, ap2);
 	va_end(ap2);
 	if (n < 0)
-		return LORA_EINVAL;
+		return fail(b, LORA_EINVAL);
 	int rv = lora_buf_reserve(b, (size_t)n);
 	if (rv != LORA_OK)
 		return rv;
@@ -102,6 +111,7 @@ int lora_buf_put_utf8(struct lora_buf *b, uint32_t cp)
 void lora_buf_reset(struct lora_buf *b)
 {
 	b->len = 0;
+	b->err = LORA_OK;
 	if (b->data)
 		b->data[0] = '\0';
 }
@@ -111,12 +121,18 @@ void lora_buf_free(struct lora_buf *b)
 	lora_free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->err = LORA_OK;
 }
 
 char *lora_buf_take(struct lora_buf *b)
 {
 	char *p = b->data;
+	if (b->err) {
+		lora_free(p);
+		p = NULL;
+	}
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->err = LORA_OK;
 	return p;
 }

@@ -135,11 +135,20 @@ unsigned long lora_alloc_count(void);
  * A growable byte buffer. Zero-initialise it ({0}) before use; data is
  * owned by the buffer and freed by lora_buf_free. data is NUL-terminated
  * after any append (the NUL is not counted in len).
+ *
+ * Errors are sticky: the first append that fails (LORA_ENOMEM, LORA_ELIMIT)
+ * is remembered in err, and every later append does nothing and returns
+ * it, so a builder may append freely and check lora_buf_error() once
+ * before it uses the contents. lora_buf_take() of a failed buffer frees
+ * the data and returns NULL; lora_buf_reset() and lora_buf_free() clear
+ * the error. (LORA_EINVAL from lora_buf_put_utf8 is not sticky: nothing
+ * is lost, the caller decides.)
  */
 struct lora_buf {
 	char *data;
 	size_t len;
 	size_t cap;
+	int err;
 };
 
 int lora_buf_reserve(struct lora_buf *b, size_t extra_bytes);
@@ -155,8 +164,14 @@ int lora_buf_put_utf8(struct lora_buf *b, uint32_t cp);
 /* Empties the buffer but keeps its memory. */
 void lora_buf_reset(struct lora_buf *b);
 void lora_buf_free(struct lora_buf *b);
-/* Hands the data to the caller (free with lora_free); the buffer is empty. */
+/* Hands the data to the caller (free with lora_free); the buffer is empty.
+ * NULL when an append failed (the data is freed) or nothing was appended. */
 char *lora_buf_take(struct lora_buf *b);
+/* The first append error since the buffer was last empty, or LORA_OK. */
+static inline int lora_buf_error(const struct lora_buf *b)
+{
+	return b->err;
+}
 
 /* ---- small helpers ----------------------------------------------------- */
 

@@ -268,20 +268,16 @@ struct val arith(struct qctx *c, char op, struct val a, struct val b)
 			return r;
 		}
 		if (a.t == V_STR && v_is_num(b)) {
-			struct lora_buf t = {0};
-			lora_buf_append(&t, a.u.s->s, a.u.s->len);
-			v_tostring(c, b, &t);
-			struct val r = v_str(c, t.data, t.len);
-			lora_buf_free(&t);
-			return r;
+			struct lora_buf *t = qbuf(c);
+			lora_buf_append(t, a.u.s->s, a.u.s->len);
+			v_tostring(c, b, t);
+			return qbuf_val(c, t);
 		}
 		if (b.t == V_STR && v_is_num(a)) {
-			struct lora_buf t = {0};
-			v_tostring(c, a, &t);
-			lora_buf_append(&t, b.u.s->s, b.u.s->len);
-			struct val r = v_str(c, t.data, t.len);
-			lora_buf_free(&t);
-			return r;
+			struct lora_buf *t = qbuf(c);
+			v_tostring(c, a, t);
+			lora_buf_append(t, b.u.s->s, b.u.s->len);
+			return qbuf_val(c, t);
 		}
 	}
 	if (a.t == V_TEMPORAL || b.t == V_TEMPORAL) {
@@ -392,26 +388,19 @@ static struct val regex_match(struct qctx *c, struct val a, struct val b)
 	if (a.t != V_STR || b.t != V_STR)
 		return v_null();
 	/* Java regexes match the whole string */
-	struct lora_buf pat = {0};
-	lora_buf_puts(&pat, "^(");
-	lora_buf_append(&pat, b.u.s->s, b.u.s->len);
-	lora_buf_puts(&pat, ")$");
 	regex_t re;
 	int flags = REG_EXTENDED | REG_NOSUB;
-	const char *src = pat.data;
+	size_t skip = 0;
 	if (strncmp(b.u.s->s, "(?i)", 4) == 0) {
 		flags |= REG_ICASE;
-		lora_buf_reset(&pat);
-		lora_buf_puts(&pat, "^(");
-		lora_buf_append(&pat, b.u.s->s + 4, b.u.s->len - 4);
-		lora_buf_puts(&pat, ")$");
-		src = pat.data;
+		skip = 4;
 	}
-	if (regcomp(&re, src, flags) != 0) {
-		lora_buf_free(&pat);
+	struct lora_buf *pat = qbuf(c);
+	lora_buf_puts(pat, "^(");
+	lora_buf_append(pat, b.u.s->s + skip, b.u.s->len - skip);
+	lora_buf_puts(pat, ")$");
+	if (regcomp(&re, qbuf_str(c, pat), flags) != 0)
 		qerr(c, LORA_EINVAL, "InvalidRegex: bad regular expression");
-	}
-	lora_buf_free(&pat);
 	int r = regexec(&re, a.u.s->s, 0, NULL, 0);
 	regfree(&re);
 	return v_bool(r == 0);

@@ -159,5 +159,6 @@ static int fmt(const Lora__Value *v, struct lora_buf *b, int quote, int depth)
 
 int qry_value_format(const Lora__Value *v, struct lora_buf *out)
 {
-	return fmt(v, out, 0, 0);
+	int rv = fmt(v, out, 0, 0);
+	return rv ? rv : lora_buf_error(out); /* any append that failed */
 }

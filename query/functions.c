@@ -303,11 +303,9 @@ static struct val to_string(struct qctx *c, struct val v, int ornull)
 	case V_FLOAT:
 	case V_BOOL:
 	case V_TEMPORAL: {
-		struct lora_buf b = {0};
-		v_tostring(c, v, &b);
-		struct val r = v_str(c, b.data, b.len);
-		lora_buf_free(&b);
-		return r;
+		struct lora_buf *b = qbuf(c);
+		v_tostring(c, v, b);
+		return qbuf_val(c, b);
 	}
 	default:
 		if (ornull)
@@ -352,20 +350,18 @@ static struct val str_replace(struct qctx *c, struct val *a)
 	for (int i = 0; i < 3; i++)
 		if (a[i].t != V_STR)
 			badarg(c, "replace", a[i]);
-	struct lora_buf b = {0};
+	struct lora_buf *b = qbuf(c);
 	const char *s = a[0].u.s->s, *f = a[1].u.s->s;
 	size_t fl = a[1].u.s->len, n = a[0].u.s->len;
 	for (size_t i = 0; i < n;) {
 		if (fl && i + fl <= n && memcmp(s + i, f, fl) == 0) {
-			lora_buf_append(&b, a[2].u.s->s, a[2].u.s->len);
+			lora_buf_append(b, a[2].u.s->s, a[2].u.s->len);
 			i += fl;
 		} else {
-			lora_buf_putc(&b, s[i++]);
+			lora_buf_putc(b, s[i++]);
 		}
 	}
-	struct val r = v_str(c, b.data ? b.data : "", b.len);
-	lora_buf_free(&b);
-	return r;
+	return qbuf_val(c, b);
 }
 
 /* UTF-8 aware code point offsets */
@@ -489,11 +485,10 @@ static struct val graph_fn(struct qctx *c, int fn, struct val v)
 		if (v.t != V_NODE && v.t != V_REL)
 			badarg(c, "id", v);
 		if (fn == F_ELEMENTID) {
-			struct lora_buf b = {0};
-			lora_buf_printf(&b, "%llu", (unsigned long long)v.u.id);
-			struct val r = v_str(c, b.data, b.len);
-			lora_buf_free(&b);
-			return r;
+			char id[24];
+			int n = snprintf(id, sizeof id, "%llu",
+			                 (unsigned long long)v.u.id);
+			return v_str(c, id, (size_t)n);
 		}
 		return v_int((int64_t)v.u.id);
 	case F_LABELS: {

@@ -86,14 +86,12 @@ static _Noreturn void perr(struct parser *p, struct tok *t, const char *fmt,
 static int lex_string(struct parser *p, struct tok *t, const char *s, size_t *i)
 {
 	char q = s[*i];
-	struct lora_buf b = {0};
+	struct lora_buf *b = qbuf(p->c);
 	size_t j = *i + 1;
 	for (;;) {
 		char ch = s[j];
-		if (!ch) {
-			lora_buf_free(&b);
+		if (!ch)
 			perr(p, t, "unterminated string literal");
-		}
 		if (ch == q) {
 			j++;
 			break;
@@ -103,28 +101,28 @@ static int lex_string(struct parser *p, struct tok *t, const char *s, size_t *i)
 			j += 2;
 			switch (e) {
 			case 'n':
-				lora_buf_putc(&b, '\n');
+				lora_buf_putc(b, '\n');
 				break;
 			case 't':
-				lora_buf_putc(&b, '\t');
+				lora_buf_putc(b, '\t');
 				break;
 			case 'r':
-				lora_buf_putc(&b, '\r');
+				lora_buf_putc(b, '\r');
 				break;
 			case 'b':
-				lora_buf_putc(&b, '\b');
+				lora_buf_putc(b, '\b');
 				break;
 			case 'f':
-				lora_buf_putc(&b, '\f');
+				lora_buf_putc(b, '\f');
 				break;
 			case '\\':
-				lora_buf_putc(&b, '\\');
+				lora_buf_putc(b, '\\');
 				break;
 			case '\'':
-				lora_buf_putc(&b, '\'');
+				lora_buf_putc(b, '\'');
 				break;
 			case '"':
-				lora_buf_putc(&b, '"');
+				lora_buf_putc(b, '"');
 				break;
 			case 'u':
 			case 'U': {
@@ -132,12 +130,10 @@ static int lex_string(struct parser *p, struct tok *t, const char *s, size_t *i)
 				uint32_t cp = 0;
 				for (int k = 0; k < nd; k++) {
 					char h = s[j + k];
-					if (!isxdigit((unsigned char)h)) {
-						lora_buf_free(&b);
+					if (!isxdigit((unsigned char)h))
 						perr(p, t,
 						     "InvalidUnicodeLiteral: "
 						     "bad \\u escape");
-					}
 					cp =
 					    cp * 16 +
 					    (uint32_t)(isdigit((unsigned char)h)
@@ -146,28 +142,26 @@ static int lex_string(struct parser *p, struct tok *t, const char *s, size_t *i)
 					                      10));
 				}
 				j += (size_t)nd;
-				if (lora_buf_put_utf8(&b, cp) != LORA_OK) {
-					lora_buf_free(&b);
+				/* out of memory is raised by qbuf_str below */
+				if (lora_buf_put_utf8(b, cp) == LORA_EINVAL)
 					perr(p, t, "invalid unicode escape");
-				}
 				break;
 			}
 			default:
-				lora_buf_putc(&b, '\\');
+				lora_buf_putc(b, '\\');
 				if (e)
-					lora_buf_putc(&b, e);
+					lora_buf_putc(b, e);
 				else
 					j--;
 			}
 			continue;
 		}
-		lora_buf_putc(&b, ch);
+		lora_buf_putc(b, ch);
 		j++;
 	}
 	t->k = T_STR;
-	t->s = ar_strndup(p->c, b.data ? b.data : "", b.len);
-	t->len = b.len;
-	lora_buf_free(&b);
+	t->len = b->len;
+	t->s = qbuf_str(p->c, b);
 	*i = j;
 	return 0;
 }
@@ -330,28 +324,25 @@ static void lex(struct parser *p)
 			t->len = j - i;
 			i = j;
 		} else if (ch == '`') {
-			struct lora_buf b = {0};
+			struct lora_buf *b = qbuf(p->c);
 			size_t j = i + 1;
 			for (;;) {
-				if (!s[j]) {
-					lora_buf_free(&b);
+				if (!s[j])
 					perr(p, t, "unterminated `identifier`");
-				}
 				if (s[j] == '`') {
 					if (s[j + 1] == '`') {
-						lora_buf_putc(&b, '`');
+						lora_buf_putc(b, '`');
 						j += 2;
 						continue;
 					}
 					j++;
 					break;
 				}
-				lora_buf_putc(&b, s[j++]);
+				lora_buf_putc(b, s[j++]);
 			}
 			t->k = T_QIDENT;
-			t->s = ar_strndup(p->c, b.data ? b.data : "", b.len);
-			t->len = b.len;
-			lora_buf_free(&b);
+			t->len = b->len;
+			t->s = qbuf_str(p->c, b);
 			i = j;
 		} else if (isdigit((unsigned char)ch) ||
 		           (ch == '.' && isdigit((unsigned char)s[i + 1]) &&
@@ -928,14 +919,13 @@ static struct expr *atom(struct parser *p)
 		k += 2;
 	if ((peekn(p, k)->k == T_IDENT || peekn(p, k)->k == T_QIDENT) &&
 	    is_p_at(p, k + 1, "(")) {
-		struct lora_buf b = {0};
+		struct lora_buf *b = qbuf(p->c);
 		for (size_t i = 0; i <= k; i += 2) {
 			if (i)
-				lora_buf_putc(&b, '.');
-			lora_buf_puts(&b, peekn(p, i)->s);
+				lora_buf_putc(b, '.');
+			lora_buf_puts(b, peekn(p, i)->s);
 		}
-		const char *name = ar_strdup(p->c, b.data);
-		lora_buf_free(&b);
+		const char *name = qbuf_str(p->c, b);
 		p->pos += k + 2;
 		return func_call(p, t, name);
 	}
@@ -1720,14 +1710,13 @@ static struct clause *call_clause(struct parser *p, struct tok *t)
 		return c;
 	}
 	struct clause *c = mkc(p, C_CALLPROC, t);
-	struct lora_buf b = {0};
-	lora_buf_puts(&b, ident(p));
+	struct lora_buf *b = qbuf(p->c);
+	lora_buf_puts(b, ident(p));
 	while (accept_p(p, ".")) {
-		lora_buf_putc(&b, '.');
-		lora_buf_puts(&b, ident(p));
+		lora_buf_putc(b, '.');
+		lora_buf_puts(b, ident(p));
 	}
-	c->proc = ar_strdup(p->c, b.data);
-	lora_buf_free(&b);
+	c->proc = qbuf_str(p->c, b);
 	if (accept_p(p, "(")) {
 		struct pvec v = {0};
 		if (!is_p(p, ")")) {

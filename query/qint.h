@@ -202,6 +202,17 @@ void v_repr(struct qctx *c, struct val v, struct lora_buf *b);
 /* toString text */
 void v_tostring(struct qctx *c, struct val v, struct lora_buf *b);
 void fmt_double(double d, struct lora_buf *b);
+/*
+ * Strings built with lora_buf inside a statement: qbuf() hands out the
+ * statement's scratch buffer, emptied (one builder at a time: never while
+ * another string is being built in it). It belongs to the statement, so an
+ * error raised while building loses nothing. qbuf_str / qbuf_val copy the
+ * result into the current arena, or raise the buffer's sticky error
+ * (LORA_ENOMEM, LORA_ELIMIT) instead of using a truncated string.
+ */
+struct lora_buf *qbuf(struct qctx *c);
+char *qbuf_str(struct qctx *c, struct lora_buf *b);
+struct val qbuf_val(struct qctx *c, struct lora_buf *b);
 
 /* ---- AST --------------------------------------------------------------- */
 
@@ -620,6 +631,7 @@ struct qctx {
 	uint64_t rand_state;
 	const char *import_dir; /* LOAD CSV's root; NULL: refused */
 	struct csv_src *files;  /* LOAD CSV files open now (load.c) */
+	struct lora_buf sbuf;   /* qbuf(): freed with the statement */
 	/* CALL { } IN TRANSACTIONS (pipe.c): the statement has one (check.c
 	 * sets it), the request's commit callback, and what committed so far */
 	int intx;

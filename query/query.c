@@ -447,20 +447,18 @@ static struct val build_plan(struct qctx *c, struct query *q)
 		struct val cur = v_null();
 		struct squery *s = q->parts[p];
 		for (size_t i = 0; i < s->ncl; i++) {
-			struct lora_buf b = {0};
+			struct lora_buf *b = qbuf(c);
 			struct clause *cl = s->cl[i];
 			if (cl->pat &&
 			    (cl->kind == C_MATCH || cl->kind == C_OPTMATCH))
 				for (size_t k = 0; k < cl->pat->nparts; k++) {
 					if (k)
-						lora_buf_puts(&b, ", ");
+						lora_buf_puts(b, ", ");
 					part_access(c, cl->pat,
 					            &cl->pat->parts[k],
-					            cl->where, &b);
+					            cl->where, b);
 				}
-			cur = plan_node(c, clause_op(cl), b.data ? b.data : "",
-			                cur);
-			lora_buf_free(&b);
+			cur = plan_node(c, clause_op(cl), qbuf_str(c, b), cur);
 			if (c->profiling) {
 				vmap_put(c, cur.u.m, "rows",
 				         v_int((int64_t)cl->prof_rows));
@@ -636,6 +634,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 	if (c->iter)
 		sto_iter_free(c->iter);
 	load_close_all(c);
+	lora_buf_free(&c->sbuf);
 	g_release(&c->g);
 	arena_free(&c->g.ar);
 	arena_free(&cur->conv);
@@ -842,6 +841,7 @@ static int parse_probe(const char *query, void (*fn)(void *), int *out,
 	qry_limits_init(&c->lim);
 	struct isw_args a = {c, query, out};
 	int code = protect(c, fn, &a);
+	lora_buf_free(&c->sbuf);
 	arena_free(&c->keep);
 	lora_free(c);
 	return code;

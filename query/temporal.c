@@ -1149,17 +1149,15 @@ struct val tm_prop(struct qctx *c, struct vtemp *t, const char *k, int *ok)
 			return v_int(n % NS);
 	}
 	if (zoned(t->kind)) {
-		struct lora_buf b = {0};
 		if (!strcmp(k, "timezone") || !strcmp(k, "offset")) {
+			struct lora_buf *b = qbuf(c);
 			if (!strcmp(k, "timezone") && t->zone)
-				lora_buf_puts(&b, t->zone);
+				lora_buf_puts(b, t->zone);
 			else if (t->offset == 0 && !strcmp(k, "offset"))
-				lora_buf_puts(&b, "+00:00");
+				lora_buf_puts(b, "+00:00");
 			else
-				fmt_offset(t->offset, &b);
-			struct val r = v_str(c, b.data, b.len);
-			lora_buf_free(&b);
-			return r;
+				fmt_offset(t->offset, b);
+			return qbuf_val(c, b);
 		}
 		if (!strcmp(k, "offsetMinutes"))
 			return v_int(t->offset / 60);

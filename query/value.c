@@ -155,6 +155,34 @@ char *ar_strdup(struct qctx *c, const char *s)
 	return ar_strndup(c, s, strlen(s));
 }
 
+struct lora_buf *qbuf(struct qctx *c)
+{
+	lora_buf_reset(&c->sbuf);
+	return &c->sbuf;
+}
+
+static void qbuf_check(struct qctx *c, struct lora_buf *b)
+{
+	int err = lora_buf_error(b);
+	if (err == LORA_ELIMIT)
+		qerr(c, err, "string longer than %u bytes",
+		     QRY_STRING_BYTES_MAX);
+	if (err)
+		qerr(c, err, "out of memory building a string");
+}
+
+char *qbuf_str(struct qctx *c, struct lora_buf *b)
+{
+	qbuf_check(c, b);
+	return ar_strndup(c, b->data ? b->data : "", b->len);
+}
+
+struct val qbuf_val(struct qctx *c, struct lora_buf *b)
+{
+	qbuf_check(c, b);
+	return v_str(c, b->data ? b->data : "", b->len);
+}
+
 struct val v_str(struct qctx *c, const char *s, size_t len)
 {
 	if (len > QRY_STRING_BYTES_MAX)
@@ -831,11 +859,12 @@ static void repr_str(struct vstr *s, struct lora_buf *b)
 	lora_buf_putc(b, '\'');
 }
 
-static void repr_props(struct qctx *c, struct vmap *m, struct lora_buf *b)
+static void repr_props(struct qctx *c, struct vmap *m, struct lora_buf *b,
+                       int space)
 {
 	if (!m || m->n == 0)
 		return;
-	lora_buf_puts(b, " {");
+	lora_buf_puts(b, space ? " {" : "{");
 	for (size_t i = 0; i < m->n; i++) {
 		lora_buf_printf(b, "%s%s: ", i ? ", " : "", m->k[i]);
 		v_repr(c, m->v[i], b);
@@ -851,16 +880,8 @@ static void repr_node(struct qctx *c, uint64_t id, struct lora_buf *b)
 		for (size_t i = 0; i < n->nlabels; i++)
 			lora_buf_printf(b, ":%s", n->labels[i]);
 		struct vmap *props = g_node_props(c, n);
-		if (props && props->n) {
-			if (!n->nlabels) {
-				struct lora_buf t = {0};
-				repr_props(c, props, &t);
-				lora_buf_puts(b, t.data + 1);
-				lora_buf_free(&t);
-			} else {
-				repr_props(c, props, b);
-			}
-		}
+		if (props && props->n)
+			repr_props(c, props, b, n->nlabels > 0);
 	}
 	lora_buf_putc(b, ')');
 }
@@ -871,7 +892,7 @@ static void repr_rel(struct qctx *c, uint64_t id, struct lora_buf *b)
 	lora_buf_putc(b, '[');
 	if (e) {
 		lora_buf_printf(b, ":%s", e->type);
-		repr_props(c, e->props, b);
+		repr_props(c, e->props, b, 1);
 	}
 	lora_buf_putc(b, ']');
 }

@@ -271,16 +271,15 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 	lora__mutation__init(m);
 	Lora__CreateIndex *ci = ar_alloc(c, sizeof(*ci));
 	lora__create_index__init(ci);
-	struct lora_buf b = {0};
+	struct lora_buf *b = qbuf(c);
 	if (d->name)
-		lora_buf_puts(&b, d->name);
+		lora_buf_puts(b, d->name);
 	else
-		lora_buf_printf(&b, "%s_%s_%s",
+		lora_buf_printf(b, "%s_%s_%s",
 		                d->kind == DDL_CREATE_UNIQUE ? "constraint"
 		                                             : "index",
 		                d->label, d->prop);
-	ci->name = ar_strdup(c, b.data);
-	lora_buf_free(&b);
+	ci->name = qbuf_str(c, b);
 	ci->kind = d->kind == DDL_CREATE_UNIQUE ? LORA__INDEX_KIND__INDEX_UNIQUE
 	           : d->kind == DDL_CREATE_VECTOR
 	               ? LORA__INDEX_KIND__INDEX_VECTOR

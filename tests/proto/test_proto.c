@@ -81,7 +81,18 @@ START_TEST(buffers_grow_and_report_oom)
 	ck_assert_int_eq(lora_buf_puts(&c, "abc"), LORA_ENOMEM);
 	lora_alloc_fail_after(-1, 0);
 	ck_assert_uint_eq(c.len, 0);
+	/* sticky: memory is back, but the buffer has lost an append */
+	ck_assert_int_eq(lora_buf_puts(&c, "def"), LORA_ENOMEM);
+	ck_assert_int_eq(lora_buf_printf(&c, "%d", 7), LORA_ENOMEM);
+	ck_assert_int_eq(lora_buf_error(&c), LORA_ENOMEM);
+	ck_assert_ptr_null(lora_buf_take(&c));
+	ck_assert_int_eq(lora_buf_error(&c), LORA_OK);
+	ck_assert_int_eq(lora_buf_puts(&c, "ghi"), LORA_OK);
 	ck_assert_int_eq(lora_buf_reserve(&c, LORA_BUF_BYTES_MAX), LORA_ELIMIT);
+	ck_assert_int_eq(lora_buf_puts(&c, "x"), LORA_ELIMIT);
+	ck_assert_str_eq(c.data, "ghi"); /* what came before is kept */
+	lora_buf_reset(&c);
+	ck_assert_int_eq(lora_buf_puts(&c, "x"), LORA_OK);
 	lora_buf_free(&b);
 	lora_buf_free(&c);
 }

@@ -380,6 +380,53 @@ START_TEST(test_many_time_zones)
 }
 END_TEST
 
+/* Every allocation the statement makes fails once in turn: the answer is
+ * either LORA_ENOMEM or the whole string, never a string missing the
+ * characters whose append failed (string literals, concatenation and
+ * replace() are built in lora_bufs). */
+START_TEST(test_strings_whole_or_enomem)
+{
+	const char *q = "RETURN 'tab\\there \\u00e9 q\\'s' + 1.5 AS s, "
+	                "replace('aXbXc', 'X', '--') AS r";
+	const char *want = "tab\there \xc3\xa9 q's1.5|a--b--c";
+	int failed = 0, whole = 0;
+	for (long n = 0; n < 400; n++) {
+		struct sto_view *v;
+		ck_assert_int_eq(sto_view_open(st, &v), 0);
+		struct qry_request req = {.query = q, .view = v};
+		qry_limits_init(&req.limits);
+		struct qry_cursor *cur = NULL;
+		struct qry_error err;
+		const Lora__Value *const *row = NULL;
+		int done = 0;
+		lora_alloc_fail_after(n, 0);
+		int code = qry_open(&req, &cur, &err);
+		if (!code)
+			code = qry_cursor_next(cur, &row, &done, &err);
+		lora_alloc_fail_after(-1, 0);
+		if (code) {
+			ck_assert_msg(code == LORA_ENOMEM, "n=%ld: %s %s", n,
+			              lora_err_code(code), err.message);
+			failed++;
+		} else {
+			ck_assert(!done);
+			struct lora_buf b = {0};
+			ck_assert_int_eq(qry_value_format(row[0], &b), 0);
+			lora_buf_putc(&b, '|');
+			ck_assert_int_eq(qry_value_format(row[1], &b), 0);
+			ck_assert_msg(!strcmp(b.data, want), "n=%ld: %s", n,
+			              b.data);
+			lora_buf_free(&b);
+			whole++;
+		}
+		qry_cursor_free(cur);
+		sto_view_close(v);
+	}
+	ck_assert_int_ge(failed, 3);
+	ck_assert_int_gt(whole, 5);
+}
+END_TEST
+
 START_TEST(test_parse_excerpt)
 {
 	struct result r;
@@ -1571,6 +1618,7 @@ static Suite *suite(void)
 	                    sizeof error_cases / sizeof error_cases[0]);
 	tcase_add_test(e, test_parse_excerpt);
 	tcase_add_test(e, test_many_time_zones);
+	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_params);
 	tcase_add_test(e, test_limits);
