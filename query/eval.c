@@ -36,7 +36,7 @@ static int node_prop_direct(struct qctx *c, uint64_t id, const char *k,
 	if (rv == LORA_ENOTFOUND)
 		return 0;
 	if (rv)
-		qerr(c, rv, "storage: node property: %s", lora_strerror(rv));
+		qerr_sto(c, rv, "storage: node property");
 	switch (ref.kind) {
 	case STO_REF_ABSENT:
 	case STO_REF_NULL:
@@ -65,7 +65,7 @@ static int node_prop_direct(struct qctx *c, uint64_t id, const char *k,
 	if (rv == LORA_ENOTFOUND)
 		return 0;
 	if (rv)
-		qerr(c, rv, "storage: node property: %s", lora_strerror(rv));
+		qerr_sto(c, rv, "storage: node property");
 	*out = v_null();
 	if (pv) {
 		/* stored values passed the depth check when applied, so the

@@ -218,7 +218,7 @@ static struct vmap *props_from_pb(struct qctx *c, Lora__MapEntry **e, size_t n)
 static int sto_check(struct qctx *c, int rv, const char *what)
 {
 	if (rv && rv != LORA_ENOTFOUND)
-		qerr(c, rv, "storage: %s: %s", what, lora_strerror(rv));
+		qerr_sto(c, rv, what);
 	return rv;
 }
 
@@ -553,7 +553,7 @@ static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)
 	c->iter = NULL;
 	sto_iter_free(it);
 	if (rv)
-		qerr(c, rv, "storage scan: %s", lora_strerror(rv));
+		qerr_sto(c, rv, "storage scan");
 }
 
 void g_scan(struct qctx *c, const char *label, struct idvec *out)
@@ -564,7 +564,7 @@ void g_scan(struct qctx *c, const char *label, struct idvec *out)
 		int rv = label ? sto_view_scan_label(c->view, label, &it)
 		               : sto_view_scan_nodes(c->view, &it);
 		if (rv)
-			qerr(c, rv, "storage scan: %s", lora_strerror(rv));
+			qerr_sto(c, rv, "storage scan");
 		drain_nodes(c, it, out);
 	}
 	ov_scan(c, label, NULL, out);
@@ -622,7 +622,7 @@ int g_scan_next(struct qctx *c, struct gscan *s, uint64_t *id)
 			break;
 		}
 		if (rv)
-			qerr(c, rv, "storage scan: %s", lora_strerror(rv));
+			qerr_sto(c, rv, "storage scan");
 		c->g.ops++;
 		s->from = *id + 1;
 		s->stream = *id != UINT64_MAX; /* else no next id to ask for */
@@ -651,7 +651,7 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 	if (rv == LORA_ENOTFOUND)
 		return 0;
 	if (rv)
-		qerr(c, rv, "index seek: %s", lora_strerror(rv));
+		qerr_sto(c, rv, "index seek");
 	drain_nodes(c, it, out);
 	if (lo && hi &&
 	    (lo == hi || (lo_incl && hi_incl && v_eq(c, *lo, *hi) == 1)))
@@ -709,7 +709,7 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 	int rv =
 	    sto_view_scan_adjacent(c->view, node, (enum sto_dir)dir, type, &it);
 	if (rv)
-		qerr(c, rv, "adjacency scan: %s", lora_strerror(rv));
+		qerr_sto(c, rv, "adjacency scan");
 	struct sto_item item;
 	int done = 0;
 	c->iter = it; /* freed by the cursor if an allocation raises */
@@ -737,7 +737,7 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 	c->iter = NULL;
 	sto_iter_free(it);
 	if (rv)
-		qerr(c, rv, "adjacency scan: %s", lora_strerror(rv));
+		qerr_sto(c, rv, "adjacency scan");
 }
 
 void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,

@@ -290,7 +290,7 @@ static void call_names(struct qctx *c, int kind, struct clause *cl,
 	if (g_view(c)) {
 		int rv = sto_view_names(c->view, kind, &names, &n);
 		if (rv)
-			qerr(c, rv, "names: %s", lora_strerror(rv));
+			qerr_sto(c, rv, "names");
 	}
 	struct val *vals = ar_alloc(c, sizeof(struct val) * (n + 1));
 	for (size_t i = 0; i < n; i++)

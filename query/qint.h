@@ -647,6 +647,9 @@ _Noreturn void qerr(struct qctx *c, int code, const char *fmt, ...)
 _Noreturn void qerr_at(struct qctx *c, int code, uint32_t line, uint32_t col,
                        const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* A storage error rv while doing `what`: the message carries RocksDB's own
+ * text when there is one (sto_last_error). */
+_Noreturn void qerr_sto(struct qctx *c, int rv, const char *what);
 void q_tick(struct qctx *c); /* deadline check */
 /* deadline check every 4,096 calls: for loops inside one expression */
 static inline void q_tick_every(struct qctx *c)

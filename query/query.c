@@ -80,6 +80,13 @@ _Noreturn void qerr_at(struct qctx *c, int code, uint32_t line, uint32_t col,
 	LORA_UNREACHABLE();
 }
 
+_Noreturn void qerr_sto(struct qctx *c, int rv, const char *what)
+{
+	const char *detail = sto_last_error(rv);
+	qerr(c, rv, "%s: %s%s%s", what, lora_strerror(rv), *detail ? ": " : "",
+	     detail);
+}
+
 void q_tick(struct qctx *c)
 {
 	if (c->deadline_ms && lora_now_ms() > c->deadline_ms)

@@ -423,7 +423,7 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 	struct sto_iter *it = NULL;
 	int rv = sto_view_scan_vectors_raw(g_view(c), label, key, &it);
 	if (rv)
-		qerr(c, rv, "vector scan: %s", lora_strerror(rv));
+		qerr_sto(c, rv, "vector scan");
 	c->iter = it; /* freed by the cursor if a step raises */
 	struct topk t = {
 	    .q = q, .dim = dim, .euclid = euclid, .h = h, .k = k, .nh = nh};
@@ -451,7 +451,7 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 	c->iter = NULL;
 	sto_iter_free(it);
 	if (rv)
-		qerr(c, rv, "vector scan: %s", lora_strerror(rv));
+		qerr_sto(c, rv, "vector scan");
 }
 
 void vec_query_nodes(struct qctx *c, const char *index, int64_t k,

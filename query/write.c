@@ -325,7 +325,7 @@ static void show_indexes(struct qctx *c, struct clause *cl, struct rows *out)
 	if (g_view(c)) {
 		int rv = sto_view_indexes(c->view, &defs, &n);
 		if (rv)
-			qerr(c, rv, "index catalogue: %s", lora_strerror(rv));
+			qerr_sto(c, rv, "index catalogue");
 	}
 	static const char *kinds[] = {"RANGE", "UNIQUE", "VECTOR"};
 	for (size_t i = 0; i < n; i++) {

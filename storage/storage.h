@@ -202,11 +202,16 @@ int sto_install_marker_parse(const char *text, size_t len,
                              struct sto_install_info *info, char *staged,
                              size_t staged_bytes);
 
-/* fsync of a file or directory by path (0 or LORA_EIO). */
 /* Removes path and everything below it (errors ignored: best effort
  * for temporary and superseded directories). */
 void sto_rm_rf(const char *path);
+/* fsync of a file or directory by path (0 or LORA_EIO). */
 int sto_fsync_path(const char *path);
+
+/* The text of the last RocksDB error seen by this thread ("what: message")
+ * when it was converted to `code`, else "" (the read functions below return
+ * only a code: a caller that reports one adds this). Taking it clears it. */
+const char *sto_last_error(int code);
 
 /* _exit(STO_INSTALL_CRASH_EXIT) when STO_INSTALL_CRASH_ENV says `step`
  * (a test hook; steps numbered as in install.c). */

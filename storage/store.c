@@ -31,6 +31,19 @@ void sto_options_init(struct sto_options *opts)
 	opts->create_if_missing = 1;
 }
 
+static _Thread_local char last_error[LORA_ERRMSG_BYTES];
+static _Thread_local int last_code;
+static _Thread_local char taken[LORA_ERRMSG_BYTES];
+
+const char *sto_last_error(int code)
+{
+	taken[0] = 0;
+	if (code && code == last_code)
+		memcpy(taken, last_error, sizeof taken);
+	last_code = 0;
+	return taken;
+}
+
 int sto_rocks_err(char *rerr, char *errmsg, const char *what)
 {
 	int code = LORA_EIO;
@@ -38,7 +51,10 @@ int sto_rocks_err(char *rerr, char *errmsg, const char *what)
 		code = LORA_ECORRUPT;
 	else if (rerr && strstr(rerr, "No space"))
 		code = LORA_ENOSPC;
-	lora_errf(code, errmsg, "%s: %s", what, rerr ? rerr : "unknown error");
+	last_code = lora_errf(code, last_error, "%s: %s", what,
+	                      rerr ? rerr : "unknown error");
+	if (errmsg)
+		memcpy(errmsg, last_error, LORA_ERRMSG_BYTES);
 	rocksdb_free(rerr);
 	return code;
 }

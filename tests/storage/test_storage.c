@@ -83,6 +83,22 @@ static int cmp_bufs(const struct lora_buf *a, const struct lora_buf *b)
 	return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
+/* A RocksDB error met by a read that returns only a code keeps its text
+ * for whoever reports it, once, and only under the code it became. */
+START_TEST(rocksdb_error_text_is_kept)
+{
+	char *rerr = strdup("Corruption: block checksum mismatch");
+	ck_assert_int_eq(sto_rocks_err(rerr, NULL, "read node"), LORA_ECORRUPT);
+	ck_assert_str_eq(sto_last_error(LORA_EIO), "");
+	rerr = strdup("IO error: No space left on device");
+	char msg[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(sto_rocks_err(rerr, msg, "write"), LORA_ENOSPC);
+	ck_assert_str_eq(msg, "write: IO error: No space left on device");
+	ck_assert_str_eq(sto_last_error(LORA_ENOSPC), msg);
+	ck_assert_str_eq(sto_last_error(LORA_ENOSPC), ""); /* taken */
+}
+END_TEST
+
 START_TEST(value_encoding_orders_like_cypher)
 {
 	Lora__Value *vals[] = {
@@ -953,6 +969,7 @@ Suite *storage_suite(void)
 	Suite *s = suite_create("storage");
 	TCase *t = tcase_create("encoding");
 	tcase_add_test(t, value_encoding_orders_like_cypher);
+	tcase_add_test(t, rocksdb_error_text_is_kept);
 	tcase_add_test(t, keys_and_records_round_trip);
 	suite_add_tcase(s, t);
 	t = tcase_create("store");
