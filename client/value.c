@@ -408,5 +408,6 @@ static int fmt(struct lora_buf *b, const Lora__Value *v, int depth)
 
 int lora_value_format(struct lora_buf *b, const Lora__Value *v)
 {
-	return fmt(b, v, 0);
+	int rv = fmt(b, v, 0);
+	return rv ? rv : lora_buf_error(b); /* any append that failed */
 }
