@@ -1376,6 +1376,155 @@ static struct val between(struct qctx *c, struct vtemp *a, struct vtemp *b,
 
 /* ---- dispatch ---------------------------------------------------------- */
 
+/* ---- truncate ---------------------------------------------------------- */
+
+enum tunit {
+	TU_MILLENNIUM,
+	TU_CENTURY,
+	TU_DECADE,
+	TU_YEAR,
+	TU_WEEKYEAR,
+	TU_QUARTER,
+	TU_MONTH,
+	TU_WEEK,
+	TU_DAY,
+	TU_HOUR,
+	TU_MINUTE,
+	TU_SECOND,
+	TU_MILLISECOND,
+	TU_MICROSECOND,
+	TU_NANOSECOND,
+	TU_COUNT
+};
+
+static const char *const tunit_names[TU_COUNT] = {
+    "millennium", "century", "decade",      "year",        "weekYear",
+    "quarter",    "month",   "week",        "day",         "hour",
+    "minute",     "second",  "millisecond", "microsecond", "nanosecond"};
+
+static int64_t trunc_days(int64_t days, int unit)
+{
+	int64_t y, m, d, wy, w;
+	civil_from_days(days, &y, &m, &d);
+	switch (unit) {
+	case TU_MILLENNIUM:
+		return days_from_civil(floordiv(y, 1000) * 1000, 1, 1);
+	case TU_CENTURY:
+		return days_from_civil(floordiv(y, 100) * 100, 1, 1);
+	case TU_DECADE:
+		return days_from_civil(floordiv(y, 10) * 10, 1, 1);
+	case TU_YEAR:
+		return days_from_civil(y, 1, 1);
+	case TU_WEEKYEAR:
+		iso_week(days, &wy, &w);
+		return week1_monday(wy);
+	case TU_QUARTER:
+		return days_from_civil(y, (m - 1) / 3 * 3 + 1, 1);
+	case TU_MONTH:
+		return days_from_civil(y, m, 1);
+	case TU_WEEK:
+		return days - (iso_dow(days) - 1);
+	default:
+		return days;
+	}
+}
+
+static int64_t trunc_nanos(int64_t n, int unit)
+{
+	static const int64_t step[TU_COUNT] = {
+	    [TU_HOUR] = 3600 * NS,   [TU_MINUTE] = 60 * NS,
+	    [TU_SECOND] = NS,        [TU_MILLISECOND] = 1000000,
+	    [TU_MICROSECOND] = 1000, [TU_NANOSECOND] = 1};
+	return unit <= TU_DAY ? 0 : n - n % step[unit];
+}
+
+/* The unit named by u, or an error when `kind` has no such field. */
+static int trunc_unit(struct qctx *c, int kind, const char *fn, struct val u)
+{
+	if (u.t != V_STR)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: %s needs the unit as a string", fn);
+	int unit = 0;
+	while (unit < TU_COUNT && strcasecmp(u.u.s->s, tunit_names[unit]))
+		unit++;
+	if (unit == TU_COUNT)
+		qerr(c, LORA_EINVAL, "InvalidArgumentValue: unknown unit '%s'",
+		     u.u.s->s);
+	if ((!has_time(kind) && unit > TU_DAY) ||
+	    (!has_date(kind) && unit < TU_DAY))
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: %s cannot truncate to '%s'", fn,
+		     tunit_names[unit]);
+	return unit;
+}
+
+/*
+ * date.truncate(unit, value [, map]) and the same for the other kinds, as
+ * in Neo4j: value cut down to the start of its unit (fields below it set to
+ * their first value), then the map's fields set over it. A time zone in the
+ * map replaces the value's own and keeps the local date and time; without
+ * one, the value's zone is kept (a named zone's offset taken for the new
+ * local time).
+ */
+static struct val truncate_to(struct qctx *c, int kind, const char *fn,
+                              struct val *a, size_t n)
+{
+	if (n < 2 || n > 3)
+		qerr(c, LORA_ESEMANTIC,
+		     "InvalidNumberOfArguments: %s takes 2 or 3 arguments", fn);
+	if (a[1].t == V_NULL)
+		return v_null();
+	int unit = trunc_unit(c, kind, fn, a[0]);
+	if (a[1].t != V_TEMPORAL || a[1].u.tm->kind == K_DUR)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: %s needs a temporal instant", fn);
+	struct vtemp *s = a[1].u.tm;
+	if ((has_date(kind) && !has_date(s->kind)) ||
+	    (!has_date(kind) && !has_time(s->kind)))
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: %s of a value without a %s", fn,
+		     has_date(kind) ? "date" : "time");
+	struct vmap *over = n == 3 && a[2].t == V_MAP ? a[2].u.m : NULL;
+	if (n == 3 && a[2].t != V_MAP && a[2].t != V_NULL)
+		qerr(c, LORA_ETYPE, "InvalidArgumentType: %s needs a map", fn);
+	int new_zone = over && vmap_get(over, "timezone");
+	/* the cut value: unzoned when the map brings its own zone */
+	int base_kind = kind;
+	if (new_zone && kind == K_DT)
+		base_kind = K_LDT;
+	else if (new_zone && kind == K_TIME)
+		base_kind = K_LTIME;
+	struct val b = mk(c, base_kind);
+	struct vtemp *t = b.u.tm;
+	if (has_date(kind))
+		t->days = trunc_days(s->days, unit);
+	if (has_time(kind) && has_time(s->kind))
+		t->nanos = trunc_nanos(s->nanos, unit);
+	if (zoned(base_kind) && zoned(s->kind)) {
+		t->offset = s->offset;
+		t->zone = s->zone;
+	}
+	if (!over || !over->n) {
+		if (t->zone && kind == K_DT)
+			set_zone(c, t, 0, 0, t->zone);
+		return b;
+	}
+	struct val m = v_map(c, over->n + 2);
+	for (size_t i = 0; i < over->n; i++)
+		vmap_put(c, m.u.m, over->k[i], over->v[i]);
+	vmap_put(c, m.u.m, "datetime", b);
+	/* dayOfWeek alone moves within the week the value was cut to */
+	if (has_date(kind) && vmap_get(over, "dayOfWeek") &&
+	    !vmap_get(over, "week")) {
+		int64_t wy, w;
+		iso_week(t->days, &wy, &w);
+		vmap_put(c, m.u.m, "week", v_int(w));
+		if (!vmap_get(over, "year"))
+			vmap_put(c, m.u.m, "year", v_int(wy));
+	}
+	return from_map(c, kind, m.u.m);
+}
+
 int tm_has_fn(const char *name)
 {
 	const char *dot = strchr(name, '.');
@@ -1437,6 +1586,8 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		v.u.tm->nanos = floormod(ns, DAY_NS);
 		return v;
 	}
+	if (kind != K_DUR && !strcasecmp(sub, "truncate"))
+		return truncate_to(c, kind, name, a, n);
 	if (!strcasecmp(sub, "transaction") || !strcasecmp(sub, "statement") ||
 	    !strcasecmp(sub, "realtime")) {
 		if (n && a[0].t == V_NULL)

@@ -176,6 +176,50 @@ static const struct rcase expr_cases[] = {
      "vector.similarity.euclidean([0.0, 0.0], [0.0, 1.0]) AS e, "
      "vector_dimension_count(vector([1, 2, 3], 3, FLOAT32)) AS d",
      "c|e|d\n1.0|0.5|3\n"},
+    {"date.truncate to every date unit",
+     "WITH datetime({year: 2017, month: 11, day: 11, hour: 12, minute: 31, "
+     "second: 14, nanosecond: 645876123, timezone: '+01:00'}) AS d "
+     "RETURN date.truncate('millennium', d) AS mi, "
+     "date.truncate('century', d) AS c, date.truncate('decade', d) AS de, "
+     "date.truncate('year', d, {day: 5}) AS y, "
+     "date.truncate('weekYear', d) AS wy, date.truncate('quarter', d) AS q, "
+     "date.truncate('month', d) AS mo, "
+     "date.truncate('week', d, {dayOfWeek: 2}) AS w, "
+     "date.truncate('day', d) AS da",
+     "mi|c|de|y|wy|q|mo|w|da\n2000-01-01|2000-01-01|2010-01-01|2017-01-05|"
+     "2017-01-02|2017-10-01|2017-11-01|2017-11-07|2017-11-11\n"},
+    {"datetime.truncate keeps or replaces the zone",
+     "WITH datetime({year: 2017, month: 11, day: 11, hour: 12, minute: 31, "
+     "second: 14, nanosecond: 645876123, timezone: '+03:00'}) AS d "
+     "RETURN datetime.truncate('millennium', d, "
+     "{timezone: 'Europe/Stockholm'}) AS mi, "
+     "datetime.truncate('year', d, {day: 5}) AS y, "
+     "datetime.truncate('day', d, {millisecond: 2}) AS da, "
+     "datetime.truncate('hour', d) AS h, "
+     "datetime.truncate('millisecond', d) AS ms",
+     "mi|y|da|h|ms\n2000-01-01T00:00+01:00[Europe/Stockholm]|"
+     "2017-01-05T00:00+03:00|2017-11-11T00:00:00.002+03:00|"
+     "2017-11-11T12:00+03:00|2017-11-11T12:31:14.645+03:00\n"},
+    {"datetime.truncate of a named zone takes the new offset",
+     "RETURN datetime.truncate('year', datetime({year: 2017, month: 7, "
+     "day: 1, hour: 9, timezone: 'Europe/Stockholm'})) AS y",
+     "y\n2017-01-01T00:00+01:00[Europe/Stockholm]\n"},
+    {"localdatetime, time and localtime truncate",
+     "WITH datetime({year: 2017, month: 11, day: 11, hour: 12, minute: 31, "
+     "second: 14, nanosecond: 645876123, timezone: '+03:00'}) AS d "
+     "RETURN localdatetime.truncate('week', d, {dayOfWeek: 2}) AS lw, "
+     "localdatetime.truncate('minute', d) AS lm, "
+     "time.truncate('day', d, {millisecond: 2}) AS td, "
+     "time.truncate('hour', d) AS th, "
+     "localtime.truncate('second', d) AS ls, "
+     "localtime.truncate('microsecond', d) AS lu, "
+     "date.truncate('year', null) AS n",
+     "lw|lm|td|th|ls|lu|n\n2017-11-07T00:00|2017-11-11T12:31|"
+     "00:00:00.002+03:00|12:00+03:00|12:31:14|12:31:14.645876|null\n"},
+    {"truncate of negative years and a date input",
+     "RETURN date.truncate('century', date('-0150-06-01')) AS c, "
+     "datetime.truncate('month', date('2020-02-29')) AS m",
+     "c|m\n-0200-01-01|2020-02-01T00:00Z\n"},
     {"leading optional match", "OPTIONAL MATCH (n:Nope) RETURN n", "n\nnull\n"},
     {"unknown property is null", "WITH {a: 1} AS m RETURN m.zzz AS z",
      "z\nnull\n"},
@@ -313,6 +357,23 @@ static const struct ecase error_cases[] = {
      "DifferentColumnsInUnion", 0, 0},
     {"unknown procedure", "CALL no.such.proc()", LORA_ESEMANTIC,
      "ProcedureNotFound", 0, 0},
+    {"truncate to a unit the kind lacks",
+     "RETURN date.truncate('hour', "
+     "date('2020-01-01'))",
+     LORA_EINVAL,
+     "InvalidArgumentValue: date.truncate cannot truncate to 'hour'", 0, 0},
+    {"time.truncate to a date unit",
+     "RETURN time.truncate('month', "
+     "time('12:00'))",
+     LORA_EINVAL,
+     "InvalidArgumentValue: time.truncate cannot truncate to 'month'", 0, 0},
+    {"truncate with an unknown unit",
+     "RETURN date.truncate('fortnight', "
+     "date('2020-01-01'))",
+     LORA_EINVAL, "InvalidArgumentValue: unknown unit 'fortnight'", 0, 0},
+    {"date.truncate of a time", "RETURN date.truncate('day', time('12:00'))",
+     LORA_ESEMANTIC,
+     "InvalidArgumentType: date.truncate of a value without a date", 0, 0},
     {"unknown zone in datetime()",
      "RETURN datetime.statement('Nowhere/Atlantis')", LORA_EINVAL,
      "InvalidArgumentValue: unknown time zone Nowhere/Atlantis", 0, 0},
