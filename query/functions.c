@@ -2,11 +2,13 @@
  * conversion, graph); temporal and vector functions are dispatched to
  * temporal.c and vector.c. */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <uninorm.h>
 
 #include "qint.h"
 
@@ -84,6 +86,8 @@ enum fid {
 	F_VALUETYPE,
 	F_TEMPORAL,
 	F_VECTOR,
+	F_NORMALIZE,
+	F_ISNORMALIZED,
 };
 
 struct fdef {
@@ -167,6 +171,9 @@ static const struct fdef fns[] = {
     {"toFloatList", F_TOFLOATLIST, 1, 1},
     {"toStringList", F_TOSTRINGLIST, 1, 1},
     {"valueType", F_VALUETYPE, 1, 1},
+    {"normalize", F_NORMALIZE, 1, 2},
+    /* `s IS [NOT] [form] NORMALIZED` (the parser's name: never typed) */
+    {"is normalized", F_ISNORMALIZED, 2, 2},
     {NULL, 0, 0, 0},
 };
 
@@ -801,6 +808,51 @@ static struct val misc_fn(struct qctx *c, int fn, struct val *a, size_t n)
 	LORA_UNREACHABLE();
 }
 
+/* normalize(s [, form]): Unicode normal form NFC (the default), NFD, NFKC
+ * or NFKD (the parser turns the bare keyword into a string). With
+ * `is_test`, whether s is already in that form. */
+static struct val normalize_fn(struct qctx *c, struct val *a, size_t n,
+                               int is_test)
+{
+	const char *fname = is_test ? "IS NORMALIZED" : "normalize";
+	if (a[0].t == V_NULL)
+		return v_null();
+	if (a[0].t != V_STR)
+		badarg(c, fname, a[0]);
+	const char *form = n > 1 && a[1].t == V_STR ? a[1].u.s->s : "NFC";
+	if (n > 1 && a[1].t != V_STR)
+		badarg(c, fname, a[1]);
+	uninorm_t nf = !strcasecmp(form, "NFC")    ? UNINORM_NFC
+	               : !strcasecmp(form, "NFD")  ? UNINORM_NFD
+	               : !strcasecmp(form, "NFKC") ? UNINORM_NFKC
+	               : !strcasecmp(form, "NFKD") ? UNINORM_NFKD
+	                                           : NULL;
+	if (!nf)
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: unknown normal form '%s' (NFC, "
+		     "NFD, NFKC or NFKD)",
+		     form);
+	size_t len = 0;
+	uint8_t *out = u8_normalize(nf, (const uint8_t *)a[0].u.s->s,
+	                            a[0].u.s->len, NULL, &len);
+	if (!out)
+		qerr(c, errno == ENOMEM ? LORA_ENOMEM : LORA_EINVAL, "%s: %s",
+		     fname,
+		     errno == ENOMEM ? "out of memory" : "invalid UTF-8");
+	if (is_test) {
+		int same =
+		    len == a[0].u.s->len && !memcmp(out, a[0].u.s->s, len);
+		free(out);
+		return v_bool(same);
+	}
+	/* through the statement's buffer: an error raised while copying
+	 * into the arena cannot leak `out` */
+	struct lora_buf *b = qbuf(c);
+	lora_buf_append(b, out, len);
+	free(out);
+	return qbuf_val(c, b);
+}
+
 static struct val str_fn(struct qctx *c, int fn, struct val *a, size_t n)
 {
 	switch (fn) {
@@ -824,6 +876,9 @@ static struct val str_fn(struct qctx *c, int fn, struct val *a, size_t n)
 		return split(c, a);
 	case F_CHARLENGTH:
 		return size_fn(c, F_SIZE, a[0]);
+	case F_NORMALIZE:
+	case F_ISNORMALIZED:
+		return normalize_fn(c, a, n, fn == F_ISNORMALIZED);
 	}
 	LORA_UNREACHABLE();
 }
@@ -890,6 +945,8 @@ struct val fn_call(struct qctx *c, int fn, const char *name, struct val *a,
 	case F_RIGHT:
 	case F_SPLIT:
 	case F_CHARLENGTH:
+	case F_NORMALIZE:
+	case F_ISNORMALIZED:
 		return str_fn(c, id, a, n);
 	case F_ROUND:
 		return round_fn(c, a, n);

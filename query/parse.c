@@ -721,6 +721,47 @@ static struct expr *subquery_expr(struct parser *p, struct tok *t, int kind)
 	return e;
 }
 
+static int is_normal_form(const char *s)
+{
+	return !strcasecmp(s, "NFC") || !strcasecmp(s, "NFD") ||
+	       !strcasecmp(s, "NFKC") || !strcasecmp(s, "NFKD");
+}
+
+/* normalize(s, NFKC): the form is a keyword, passed on as a string */
+static void normal_form_arg(struct parser *p, struct expr *e)
+{
+	if (strcasecmp(e->name, "normalize") || e->nargs != 2 ||
+	    e->args[1]->kind != E_VAR || !is_normal_form(e->args[1]->name))
+		return;
+	struct expr *f = e->args[1];
+	f->kind = E_LIT;
+	f->lit = v_str(p->c, f->name, strlen(f->name));
+}
+
+/* After IS [NOT]: `[NFC|NFD|NFKC|NFKD] NORMALIZED`, as a call of the
+ * function "is normalized"; NULL when the tokens are not that. */
+static struct expr *is_normalized(struct parser *p, struct tok *t,
+                                  struct expr *subject)
+{
+	const char *form = "NFC";
+	size_t k = 0;
+	if (cur(p)->k == T_IDENT && is_normal_form(cur(p)->s)) {
+		form = cur(p)->s;
+		k = 1;
+	}
+	if (!is_kw_tok(peekn(p, k), "NORMALIZED"))
+		return NULL;
+	p->pos += k + 1;
+	struct expr *e = mk(p, E_CALL, t);
+	e->name = "is normalized";
+	e->nargs = 2;
+	e->args = ar_alloc(p->c, 2 * sizeof(struct expr *));
+	e->args[0] = subject;
+	e->args[1] = mk(p, E_LIT, t);
+	e->args[1]->lit = v_str(p->c, form, strlen(form));
+	return e;
+}
+
 static struct expr *func_call(struct parser *p, struct tok *t, const char *name)
 {
 	/* '(' consumed */
@@ -743,6 +784,7 @@ static struct expr *func_call(struct parser *p, struct tok *t, const char *name)
 	expect_p(p, ")");
 	e->args = (struct expr **)v.v;
 	e->nargs = v.n;
+	normal_form_arg(p, e);
 	return e;
 }
 
@@ -1091,9 +1133,16 @@ static struct expr *strpred(struct parser *p)
 		if (is_kw(p, "IS")) {
 			p->pos++;
 			int neg = accept_kw(p, "NOT");
-			expect_kw(p, "NULL");
-			struct expr *x = mk(p, neg ? E_ISNOTNULL : E_ISNULL, t);
-			x->a = e;
+			struct expr *x = is_normalized(p, t, e);
+			if (x && neg) {
+				struct expr *n = mk(p, E_NOT, t);
+				n->a = x;
+				x = n;
+			} else if (!x) {
+				expect_kw(p, "NULL");
+				x = mk(p, neg ? E_ISNOTNULL : E_ISNULL, t);
+				x->a = e;
+			}
 			e = x;
 		} else if (is_kw(p, "IN")) {
 			p->pos++;

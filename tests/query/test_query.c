@@ -220,6 +220,17 @@ static const struct rcase expr_cases[] = {
      "RETURN date.truncate('century', date('-0150-06-01')) AS c, "
      "datetime.truncate('month', date('2020-02-29')) AS m",
      "c|m\n-0200-01-01|2020-02-01T00:00Z\n"},
+    {"normalize and IS NORMALIZED",
+     "RETURN normalize('\\u212B') = '\\u00C5' AS a, "
+     "normalize('\\uFE64', NFKC) AS k, "
+     "size(normalize('\\u00e9', NFD)) AS d, "
+     "normalize('e\\u0301') = '\\u00e9' AS c, "
+     "'\\u00e9' IS NORMALIZED AS n1, 'e\\u0301' IS NFC NORMALIZED AS n2, "
+     "'e\\u0301' IS NOT NFC NORMALIZED AS n3, "
+     "'e\\u0301' IS NFD NORMALIZED AS n4, null IS NORMALIZED AS n5, "
+     "normalize(null) AS n6",
+     "a|k|d|c|n1|n2|n3|n4|n5|n6\ntrue|<|2|true|true|false|true|true|null|"
+     "null\n"},
     {"leading optional match", "OPTIONAL MATCH (n:Nope) RETURN n", "n\nnull\n"},
     {"unknown property is null", "WITH {a: 1} AS m RETURN m.zzz AS z",
      "z\nnull\n"},
@@ -374,6 +385,8 @@ static const struct ecase error_cases[] = {
     {"date.truncate of a time", "RETURN date.truncate('day', time('12:00'))",
      LORA_ESEMANTIC,
      "InvalidArgumentType: date.truncate of a value without a date", 0, 0},
+    {"normalize to an unknown form", "RETURN normalize('a', 'NFX')",
+     LORA_EINVAL, "InvalidArgumentValue: unknown normal form 'NFX'", 0, 0},
     {"unknown zone in datetime()",
      "RETURN datetime.statement('Nowhere/Atlantis')", LORA_EINVAL,
      "InvalidArgumentValue: unknown time zone Nowhere/Atlantis", 0, 0},
