@@ -501,6 +501,53 @@ START_TEST(test_strings_whole_or_enomem)
 }
 END_TEST
 
+/* allShortestPaths: every path of the least length, none longer; the
+ * relationship type, the direction and the hop bound all restrict it. */
+START_TEST(test_all_shortest_paths)
+{
+	ok("CREATE (a:SP {n: 'a'}), (b1:SP {n: 'b1'}), (b2:SP {n: 'b2'}), "
+	   "(c:SP {n: 'c'}), (d:SP {n: 'd'}), (e:SP {n: 'e'}), "
+	   "(a)-[:R]->(b1)-[:R]->(d), (a)-[:R]->(b2)-[:R]->(d), "
+	   "(a)-[:R]->(c)-[:S]->(d), (a)-[:R]->(e), (e)-[:R]->(e2:SP {n: "
+	   "'e2'})-[:R]->(d)");
+	struct result r;
+	run("MATCH (a:SP {n: 'a'}), (d:SP {n: 'd'}), "
+	    "p = allShortestPaths((a)-[:R*]->(d)) "
+	    "RETURN [x IN nodes(p) | x.n] AS ns ORDER BY ns",
+	    &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "ns\n['a', 'b1', 'd']\n['a', 'b2', 'd']\n");
+	/* any type: the R/S path through c is as short */
+	run("MATCH (a:SP {n: 'a'}), (d:SP {n: 'd'}), "
+	    "p = allShortestPaths((a)-[*]->(d)) RETURN count(p) AS n",
+	    &r);
+	ck_assert_str_eq(r.text, "n\n3\n");
+	/* shortestPath gives one of them */
+	run("MATCH (a:SP {n: 'a'}), (d:SP {n: 'd'}), "
+	    "p = shortestPath((a)-[:R*]->(d)) RETURN length(p) AS l, "
+	    "count(*) AS n",
+	    &r);
+	ck_assert_str_eq(r.text, "l|n\n2|1\n");
+	/* against the direction there is none; undirected there are three */
+	run("MATCH (a:SP {n: 'a'}), (d:SP {n: 'd'}) "
+	    "OPTIONAL MATCH p = allShortestPaths((a)<-[:R*]-(d)) "
+	    "RETURN p",
+	    &r);
+	ck_assert_str_eq(r.text, "p\nnull\n");
+	run("MATCH (a:SP {n: 'a'}), (d:SP {n: 'd'}), "
+	    "p = allShortestPaths((d)-[*]-(a)) RETURN count(p) AS n",
+	    &r);
+	ck_assert_str_eq(r.text, "n\n3\n");
+	/* a bound below the shortest length finds nothing */
+	run("MATCH (a:SP {n: 'a'}), (d:SP {n: 'd'}) "
+	    "OPTIONAL MATCH p = allShortestPaths((a)-[:R*..1]->(d)) "
+	    "RETURN p",
+	    &r);
+	ck_assert_str_eq(r.text, "p\nnull\n");
+	ok("MATCH (n:SP) DETACH DELETE n");
+}
+END_TEST
+
 START_TEST(test_parse_excerpt)
 {
 	struct result r;
@@ -1692,6 +1739,7 @@ static Suite *suite(void)
 	                    sizeof error_cases / sizeof error_cases[0]);
 	tcase_add_test(e, test_parse_excerpt);
 	tcase_add_test(e, test_many_time_zones);
+	tcase_add_test(e, test_all_shortest_paths);
 	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_params);
