@@ -119,6 +119,9 @@ static struct scope *check_single(struct qctx *c, struct squery *q,
                                   struct scope *in, struct query *whole,
                                   size_t part);
 
+static struct scope *call_scope(struct qctx *c, struct clause *cl,
+                                struct scope *s);
+
 static void push_agg(struct qctx *c, struct proj *pr, struct expr *e)
 {
 	struct expr *copy = ar_alloc(c, sizeof(*copy));
@@ -1088,8 +1091,9 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 		n = sc_new(c, s);
 		struct query *q = cl->sub;
 		struct scope *last = NULL;
+		struct scope *in = call_scope(c, cl, s);
 		for (size_t i = 0; i < q->nparts; i++)
-			last = check_single(c, q->parts[i], s, q, i);
+			last = check_single(c, q->parts[i], in, q, i);
 		if (last && q->ncols)
 			for (size_t i = 0; i < q->ncols; i++) {
 				int sl = sc_bind(c, n, q->cols[i], K_ANY);
@@ -1105,6 +1109,46 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 }
 
 static int is_update(int k);
+
+/* What a CALL subquery sees: every variable in s, or with a scope clause
+ * only those it names (CALL (a, b) { }), all (CALL (*)) or none
+ * (CALL () { }), bound to the same slots. A scoped subquery may not begin
+ * with an importing WITH as well. */
+static struct scope *call_scope(struct qctx *c, struct clause *cl,
+                                struct scope *s)
+{
+	if (!cl->scoped || cl->scope_all)
+		return s;
+	for (size_t i = 0; i < cl->sub->nparts; i++) {
+		struct squery *part = cl->sub->parts[i];
+		if (part->ncl && part->cl[0]->kind == C_WITH &&
+		    part->cl[0]->proj && part->cl[0]->proj->star)
+			qerr_at(
+			    c, LORA_ESEMANTIC, cl->line, cl->col,
+			    "InvalidClauseComposition: a CALL subquery with "
+			    "a variable scope clause cannot also import "
+			    "with WITH *");
+	}
+	struct scope *in = sc_new(c, NULL);
+	for (size_t i = 0; i < cl->nscope; i++) {
+		int k = sc_find(s, cl->scope_vars[i]);
+		if (k < 0)
+			qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+			        "UndefinedVariable: variable `%s` not defined",
+			        cl->scope_vars[i]);
+		if (sc_find(in, cl->scope_vars[i]) >= 0)
+			continue;
+		if (in->n == in->cap) {
+			struct scope *bigger = sc_new(c, in);
+			in = bigger;
+		}
+		in->names[in->n] = s->names[k];
+		in->slots[in->n] = s->slots[k];
+		in->kinds[in->n] = s->kinds[k];
+		in->n++;
+	}
+	return in;
+}
 
 /* CALL { } IN TRANSACTIONS: only as a top-level clause (q_check marks
  * those), with a literal or parameter row count */

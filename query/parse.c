@@ -1748,10 +1748,34 @@ static void in_transactions(struct parser *p, struct clause *c)
 	}
 }
 
+/* CALL's variable scope clause, after '(': `*`, or names, or nothing */
+static void call_scope(struct parser *p, struct clause *c)
+{
+	c->scoped = 1;
+	if (accept_p(p, "*")) {
+		c->scope_all = 1;
+	} else if (!is_p(p, ")")) {
+		struct pvec v = {0};
+		do {
+			pv_push(p, &v, (void *)ident(p));
+		} while (accept_p(p, ","));
+		c->scope_vars = (const char **)v.v;
+		c->nscope = v.n;
+	}
+	expect_p(p, ")");
+	if (!is_p(p, "{"))
+		perr(p, cur(p),
+		     "UnexpectedSyntax: expected '{' after CALL's "
+		     "variable scope clause");
+}
+
 static struct clause *call_clause(struct parser *p, struct tok *t)
 {
-	if (accept_p(p, "{")) {
+	if (is_p(p, "(") || is_p(p, "{")) {
 		struct clause *c = mkc(p, C_CALLSUB, t);
+		if (accept_p(p, "("))
+			call_scope(p, c);
+		expect_p(p, "{");
 		c->sub = parse_query(p);
 		expect_p(p, "}");
 		if (accept_kw(p, "IN"))

@@ -437,6 +437,11 @@ struct clause {
 	 * top-level clause, the only place it is allowed */
 	int intx, intx_top;
 	struct expr *txrows;
+	/* CALL (a, b) { }, CALL (*) { }, CALL () { }: the variables the
+	 * subquery sees (scoped set; all when scope_all) */
+	int scoped, scope_all;
+	const char **scope_vars;
+	size_t nscope;
 };
 
 /* one single query (a UNION branch) */
