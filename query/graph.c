@@ -423,14 +423,21 @@ static void idx_load(struct qctx *c)
 	if (sto_view_catalogue(c->view, &defs, &n))
 		return;
 	struct arena *was = ar_use(c, &c->g.ar);
-	g->idx_label = ar_alloc(c, sizeof(char *) * (n + 1));
-	g->idx_key = ar_alloc(c, sizeof(char *) * (n + 1));
+	size_t keys = 1;
 	for (size_t i = 0; i < n; i++)
-		if (defs[i]->kind != LORA__INDEX_KIND__INDEX_VECTOR &&
-		    defs[i]->n_properties == 1) {
+		keys += defs[i]->n_properties;
+	g->idx_label = ar_alloc(c, sizeof(char *) * keys);
+	g->idx_key = ar_alloc(c, sizeof(char *) * keys);
+	/* a (label, key) per property: a composite index has entries for
+	 * each of its properties */
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0;
+		     defs[i]->kind != LORA__INDEX_KIND__INDEX_VECTOR &&
+		     k < defs[i]->n_properties;
+		     k++) {
 			g->idx_label[g->nidx] = ar_strdup(c, defs[i]->label);
 			g->idx_key[g->nidx] =
-			    ar_strdup(c, defs[i]->properties[0]);
+			    ar_strdup(c, defs[i]->properties[k]);
 			g->nidx++;
 		}
 	ar_use(c, was);

@@ -1844,14 +1844,19 @@ static void index_target(struct parser *p, struct ddl *d)
 		expect_kw(p, "REQUIRE");
 		paren = accept_p(p, "(");
 	}
-	const char *v2 = ident(p);
-	if (strcmp(var, v2) != 0)
-		perr(p, cur(p),
-		     "UndefinedVariable: `%s` is not the indexed "
-		     "variable",
-		     v2);
-	expect_p(p, ".");
-	d->prop = ident(p);
+	struct pvec v = {0};
+	do {
+		const char *v2 = ident(p);
+		if (strcmp(var, v2) != 0)
+			perr(p, cur(p),
+			     "UndefinedVariable: `%s` is not the indexed "
+			     "variable",
+			     v2);
+		expect_p(p, ".");
+		pv_push(p, &v, (void *)ident(p));
+	} while (paren && accept_p(p, ","));
+	d->props = (const char **)v.v;
+	d->nprops = v.n;
 	if (paren)
 		expect_p(p, ")");
 }

@@ -397,7 +397,8 @@ struct ddl {
 	int kind;
 	const char *name;
 	const char *label;
-	const char *prop;
+	const char **props; /* one, or several for a composite index */
+	size_t nprops;
 	int if_not_exists, if_exists;
 	struct expr *options;
 };

@@ -271,14 +271,22 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 	lora__mutation__init(m);
 	Lora__CreateIndex *ci = ar_alloc(c, sizeof(*ci));
 	lora__create_index__init(ci);
+	if (d->nprops > 1 && d->kind != DDL_CREATE_INDEX)
+		qerr(c, LORA_ESEMANTIC,
+		     "UnsupportedFeature: only a range index may cover several "
+		     "properties (a %s takes one)",
+		     d->kind == DDL_CREATE_UNIQUE ? "uniqueness constraint"
+		                                  : "vector index");
 	struct lora_buf *b = qbuf(c);
 	if (d->name)
 		lora_buf_puts(b, d->name);
 	else
-		lora_buf_printf(b, "%s_%s_%s",
+		lora_buf_printf(b, "%s_%s",
 		                d->kind == DDL_CREATE_UNIQUE ? "constraint"
 		                                             : "index",
-		                d->label, d->prop);
+		                d->label);
+	for (size_t i = 0; !d->name && i < d->nprops; i++)
+		lora_buf_printf(b, "_%s", d->props[i]);
 	ci->name = qbuf_str(c, b);
 	ci->kind = d->kind == DDL_CREATE_UNIQUE ? LORA__INDEX_KIND__INDEX_UNIQUE
 	           : d->kind == DDL_CREATE_VECTOR
@@ -286,9 +294,10 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 	               : LORA__INDEX_KIND__INDEX_RANGE;
 	ci->entity = LORA__ENTITY_KIND__ENTITY_NODE;
 	ci->label = (char *)d->label;
-	ci->n_properties = 1;
-	ci->properties = ar_alloc(c, sizeof(char *));
-	ci->properties[0] = (char *)d->prop;
+	ci->n_properties = d->nprops;
+	ci->properties = ar_alloc(c, sizeof(char *) * d->nprops);
+	for (size_t i = 0; i < d->nprops; i++)
+		ci->properties[i] = (char *)d->props[i];
 	ci->if_not_exists = d->if_not_exists;
 	if (d->kind == DDL_CREATE_VECTOR) {
 		ci->vector_similarity = "cosine";

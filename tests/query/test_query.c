@@ -951,6 +951,38 @@ static void range_params(Lora__ValueMap *m, Lora__MapEntry *e,
 
 #define RANGE_CASES (sizeof range_cases / sizeof range_cases[0])
 
+/* A range index over several properties: listed with all of them, filled
+ * for existing and new nodes, and seeked for an equality on any of them. */
+START_TEST(test_composite_index)
+{
+	struct result r;
+	ok("UNWIND range(1, 40) AS i CREATE (:CP {a: i % 4, b: i, c: 'x' + "
+	   "i})");
+	ok("CREATE INDEX FOR (n:CP) ON (n.a, n.b)");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(
+	    strstr(r.text, "index_CP_a_b|RANGE|CP|['a', 'b']"));
+	ok("CREATE (:CP {a: 1, b: 41, c: 'x41'})");
+	run_full("MATCH (n:CP {a: 1, b: 41}) RETURN n.c", NULL, NULL,
+	         QRY_EXPLAIN, &r);
+	ck_assert_ptr_nonnull(strstr(r.plan, "NodeIndexSeek(:CP("));
+	run("MATCH (n:CP {a: 1, b: 41}) RETURN n.c", &r);
+	ck_assert_str_eq(r.text, "n.c\nx41\n");
+	run("MATCH (n:CP) WHERE n.b = 7 RETURN n.a, n.c", &r);
+	ck_assert_str_eq(r.text, "n.a|n.c\n3|x7\n");
+	run("MATCH (n:CP {a: 0}) RETURN count(n) AS k", &r);
+	ck_assert_str_eq(r.text, "k\n10\n");
+	/* several properties only for a range index */
+	run("CREATE CONSTRAINT FOR (n:CP) REQUIRE (n.a, n.b) IS UNIQUE", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "UnsupportedFeature"));
+	ok("DROP INDEX index_CP_a_b");
+	run("MATCH (n:CP {a: 1, b: 41}) RETURN n.c", &r);
+	ck_assert_str_eq(r.text, "n.c\nx41\n");
+	ok("MATCH (n:CP) DELETE n");
+}
+END_TEST
+
 START_TEST(test_index_range_seek)
 {
 	ok("UNWIND [-5, 0, 1, 2, 3, 4, 5, 9, 10, 11, 15, 2.5, 3.0, 9.99, "
@@ -1781,6 +1813,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_pending_deferred);
 	tcase_add_test(t, test_index_explain);
 	tcase_add_test(t, test_index_range_seek);
+	tcase_add_test(t, test_composite_index);
 	tcase_add_test(t, test_index_range_explain);
 	tcase_add_test(t, test_label_expressions);
 	tcase_add_test(t, test_unique_constraint);
