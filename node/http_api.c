@@ -1158,5 +1158,6 @@ struct node_route node_routes[] = {
     {"POST", "/admin/checkpoint", "checkpoint", h_checkpoint, 0, NULL, NULL},
     {"GET", "/admin/digest", "digest", h_digest, 0, NULL, NULL},
     {"GET", "/metrics", "metrics", h_metrics, 0, NULL, NULL},
+    {"GET", "/changes", "changes", node_changes_route, 0, NULL, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL, NULL},
 };

@@ -39,6 +39,10 @@ struct node_route {
 	node_route_fn fast;
 };
 
+/* GET /changes: the change stream (cdc.c). */
+int node_changes_route(struct lnode *n, struct node_http_ex *x,
+                       const struct node_route *r);
+
 /* NULL-path terminated table (http_api.c). */
 extern struct node_route node_routes[];
 

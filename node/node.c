@@ -121,6 +121,7 @@ static void init_sync(struct lnode *n)
 	pthread_cond_init(&n->store_cond, NULL);
 	pthread_mutex_init(&n->inbox_mu, NULL);
 	pthread_cond_init(&n->inbox_cond, NULL);
+	pthread_rwlock_init(&n->log_rw, NULL);
 	pthread_mutex_init(&n->status_mu, NULL);
 	pthread_mutex_init(&n->apply_mu, NULL);
 	pthread_cond_init(&n->apply_cond, NULL);
@@ -135,6 +136,7 @@ static void destroy_sync(struct lnode *n)
 	pthread_cond_destroy(&n->store_cond);
 	pthread_mutex_destroy(&n->inbox_mu);
 	pthread_cond_destroy(&n->inbox_cond);
+	pthread_rwlock_destroy(&n->log_rw);
 	pthread_mutex_destroy(&n->status_mu);
 	pthread_mutex_destroy(&n->apply_mu);
 	pthread_cond_destroy(&n->apply_cond);

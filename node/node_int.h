@@ -135,7 +135,10 @@ struct lnode {
 
 	/* raft loop */
 	struct rep *rep;
+	/* the raft loop's; others read it (the change stream) only holding
+	 * log_rw shared, which the raft loop holds exclusive to reopen it */
 	struct sto_log *log;
+	pthread_rwlock_t log_rw;
 	pthread_t raft_thread;
 	pthread_mutex_t inbox_mu;
 	pthread_cond_t inbox_cond;

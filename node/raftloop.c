@@ -522,9 +522,12 @@ static int persist_backoff(struct lnode *n, const char *what, int code,
 		char oerr[LORA_ERRMSG_BYTES];
 		if (persist_room(n, 0, oerr) != 0)
 			continue; /* reopening writes too: wait for room */
+		pthread_rwlock_wrlock(&n->log_rw);
 		sto_log_close(n->log);
 		n->log = NULL;
-		if (sto_log_open(n->log_dir, &n->log, oerr) == 0)
+		int orc = sto_log_open(n->log_dir, &n->log, oerr);
+		pthread_rwlock_unlock(&n->log_rw);
+		if (orc == 0)
 			return 0;
 		if (lora_now_ms() - *logged_ms >= 1000) {
 			LOG_ERROR("reopening the raft log failed: %s", oerr);

@@ -585,8 +585,10 @@ void node_raft_stop(struct lnode *n)
 	pthread_join(n->raft_thread, NULL);
 	rep_free(n->rep);
 	n->rep = NULL;
+	pthread_rwlock_wrlock(&n->log_rw);
 	sto_log_close(n->log);
 	n->log = NULL;
+	pthread_rwlock_unlock(&n->log_rw);
 	lora_free(n->raftp);
 	n->raftp = NULL;
 }

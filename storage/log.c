@@ -6,6 +6,7 @@
  *       'c'            -> be64 index, be64 term (last compacted entry)
  * The compaction point and the last index are cached in memory.
  */
+#include <stdatomic.h>
 #include <string.h>
 
 #include "stoInt.h"
@@ -22,8 +23,11 @@ struct sto_log {
 	rocksdb_options_t *opts;
 	rocksdb_writeoptions_t *wo; /* sync */
 	rocksdb_readoptions_t *ro;
-	uint64_t compact_index, compact_term;
-	uint64_t last;
+	/* written by the raft loop; atomic because the change stream reads
+	 * entries from another thread (node/cdc.c) */
+	_Atomic uint64_t compact_index;
+	uint64_t compact_term;
+	_Atomic uint64_t last;
 };
 
 static void entry_key(uint8_t k[LOG_KEY_BYTES], uint64_t index)
