@@ -26,7 +26,9 @@ const char *lora_shell_usage(void)
 	       "  --route leader|any     send to the leader (default) or the "
 	       "first node\n"
 	       "  --timeout MS           timeout of each call (default 5000)\n"
-	       "  --format table|plain   result layout (default table)\n"
+	       "  --format table|plain|json|csv\n"
+	       "                         result layout (default table; json: "
+	       "one object per row)\n"
 	       "  -q, --quiet            no banner and no timing lines\n"
 	       "  -h, --help             this text\n"
 	       "Statements end with ';'. In the shell: :help, :status, "
@@ -57,6 +59,17 @@ static int parse_consistency(const char *s, int *out)
 	return 0;
 }
 
+static int parse_format(const char *val, int *out)
+{
+	static const char *const names[] = {"table", "plain", "json", "csv"};
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(val, names[i])) {
+			*out = i;
+			return 0;
+		}
+	return LORA_EINVAL;
+}
+
 /* Applies option `name` with its value (NULL for flags). */
 static int apply_opt(struct lora_shell_opts *o, const char *name,
                      const char *val, char *errmsg)
@@ -76,10 +89,8 @@ static int apply_opt(struct lora_shell_opts *o, const char *name,
 		o->route_any = 1;
 	else if (!strcmp(name, "route") && !strcmp(val, "leader"))
 		o->route_any = 0;
-	else if (!strcmp(name, "format") && !strcmp(val, "plain"))
-		o->format_plain = 1;
-	else if (!strcmp(name, "format") && !strcmp(val, "table"))
-		o->format_plain = 0;
+	else if (!strcmp(name, "format"))
+		rv = parse_format(val, &o->format);
 	else
 		rv = LORA_EINVAL;
 	if (rv)

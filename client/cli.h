@@ -11,6 +11,7 @@
 #ifndef LORA_CLI_H
 #define LORA_CLI_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "lora_client.h"
@@ -24,16 +25,24 @@
 
 /* ---- options of the shell ---------------------------------------------- */
 
+/* --format: how the shell prints rows */
+enum lora_format {
+	LORA_FORMAT_TABLE, /* aligned columns with borders (the default) */
+	LORA_FORMAT_PLAIN, /* tab-separated, header first */
+	LORA_FORMAT_JSON,  /* one JSON object per row (JSON lines) */
+	LORA_FORMAT_CSV,   /* RFC 4180, header first, null as an empty field */
+};
+
 struct lora_shell_opts {
 	const char *addresses; /* borrowed from argv; NULL: default list */
 	const char *file;      /* -f FILE: run the statements of a file */
 	const char *command;   /* -c TEXT: run these statements */
 	int timeout_ms;        /* --timeout MS per call */
-	int route_any;    /* --no-route: talk to the first reachable node */
-	int consistency;  /* enum lora_consistency from --consistency */
-	int quiet;        /* -q: no timing lines or banner */
-	int format_plain; /* --format plain: tab-separated, no borders */
-	int help;         /* -h / --help */
+	int route_any;   /* --no-route: talk to the first reachable node */
+	int consistency; /* enum lora_consistency from --consistency */
+	int quiet;       /* -q: no timing lines or banner */
+	int format;      /* enum lora_format from --format */
+	int help;        /* -h / --help */
 };
 
 /* Parses argv. Returns 0, or LORA_EINVAL with a message in errmsg. */
@@ -125,6 +134,22 @@ size_t lora_text_width(const char *s);
  */
 int lora_status_table(const char *json, struct lora_table *t,
                       struct lora_buf *summary, char *errmsg);
+
+/* ---- machine-readable rows (output.c) ---------------------------------- */
+
+/* A value in the HTTP API's JSON form (nodes, relationships and paths as
+ * objects with "kind", temporals as their ISO 8601 text, vectors as
+ * {"kind":"vector",...}); NULL when out of memory or nested too deep. */
+json_t *lora_value_json(const Lora__Value *v);
+/* Appends {"col": value, ...} and a newline (columns in order). */
+int lora_row_json(struct lora_buf *out, const char *const *names,
+                  Lora__Value *const *row, size_t cols);
+/* CSV (RFC 4180, CRLF line ends): the header line, then one line per
+ * row: strings as they are, other values in their Cypher text, null as an
+ * empty field and "" for an empty string. */
+int lora_csv_header(struct lora_buf *out, const char *const *names,
+                    size_t cols);
+int lora_csv_row(struct lora_buf *out, Lora__Value *const *row, size_t cols);
 
 /* ---- cluster admin (HTTP, through the leader) --------------------------- */
 

@@ -31,10 +31,48 @@ static void print_error(const struct lora_client_error *e)
 		fprintf(stderr, "error %s: %s\n", e->code, e->message);
 }
 
+/* --format json / csv: each row printed as it arrives (no table to
+ * align, so no row limit and no waiting for the last row). */
+static int stream_result(struct shell *sh, struct lora_result *r, size_t *rows,
+                         struct lora_client_error *e)
+{
+	size_t cols = lora_result_columns(r);
+	const char **names = lora_calloc(cols ? cols : 1, sizeof(char *));
+	if (!names)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i < cols; i++)
+		names[i] = lora_result_column(r, i);
+	struct lora_buf out = {0};
+	int rv = sh->o.format == LORA_FORMAT_CSV
+	             ? lora_csv_header(&out, names, cols)
+	             : 0;
+	Lora__Value *const *row = NULL;
+	*rows = 0;
+	while (rv == 0) {
+		if (out.len)
+			fwrite(out.data, 1, out.len, stdout);
+		lora_buf_reset(&out);
+		rv = lora_result_next(r, &row, e);
+		if (rv || !row)
+			break;
+		rv = sh->o.format == LORA_FORMAT_CSV
+		         ? lora_csv_row(&out, row, cols)
+		         : lora_row_json(&out, names, row, cols);
+		(*rows)++;
+	}
+	lora_free(names);
+	lora_buf_free(&out);
+	if (rv == LORA_ENOMEM)
+		fprintf(stderr, "error: out of memory\n");
+	return rv;
+}
+
 /* Reads every row of r into a table and prints it. */
 static int print_result(struct shell *sh, struct lora_result *r, size_t *rows,
                         struct lora_client_error *e)
 {
+	if (sh->o.format == LORA_FORMAT_JSON || sh->o.format == LORA_FORMAT_CSV)
+		return stream_result(sh, r, rows, e);
 	struct lora_table t = {0};
 	size_t cols = lora_result_columns(r);
 	const char **names = lora_calloc(cols ? cols : 1, sizeof(char *));
@@ -51,7 +89,9 @@ static int print_result(struct shell *sh, struct lora_result *r, size_t *rows,
 		(*rows)++;
 	}
 	struct lora_buf out = {0};
-	if (lora_table_render(&t, sh->o.format_plain, &out) == 0 && out.len)
+	if (lora_table_render(&t, sh->o.format == LORA_FORMAT_PLAIN, &out) ==
+	        0 &&
+	    out.len)
 		fputs(out.data, stdout);
 	if (t.omitted)
 		printf("(%zu more rows not shown)\n", t.omitted);
@@ -110,7 +150,8 @@ static void cmd_status(struct shell *sh)
 	struct lora_buf out = {0};
 	int rv = lora_status_table(json, &t, &out, msg);
 	if (rv == 0)
-		rv = lora_table_render(&t, sh->o.format_plain, &out);
+		rv = lora_table_render(&t, sh->o.format != LORA_FORMAT_TABLE,
+		                       &out);
 	if (rv == 0)
 		fputs(out.data, stdout);
 	else
@@ -203,6 +244,77 @@ static void cmd_admin(struct shell *sh, const char *cmd, char *args)
 	lora_free(answer);
 }
 
+/* One plan operator and its children, indented. */
+static void print_plan(const json_t *op, int depth)
+{
+	if (!json_is_object(op) || depth > 64)
+		return;
+	printf("%*s%s", depth * 2, "",
+	       json_string_value(json_object_get(op, "operator"))
+	           ? json_string_value(json_object_get(op, "operator"))
+	           : "?");
+	const char *details = json_string_value(json_object_get(op, "details"));
+	if (details && *details)
+		printf(" %s", details);
+	const json_t *rows = json_object_get(op, "rows");
+	if (json_is_integer(rows))
+		printf("  rows: %" JSON_INTEGER_FORMAT,
+		       json_integer_value(rows));
+	const json_t *ms = json_object_get(op, "timeMs");
+	if (json_is_number(ms))
+		printf("  time: %.3f ms", json_number_value(ms));
+	printf("\n");
+	const json_t *kids = json_object_get(op, "children");
+	for (size_t i = 0; i < json_array_size(kids); i++)
+		print_plan(json_array_get(kids, i), depth + 1);
+}
+
+/* :explain STATEMENT / :profile STATEMENT: the plan, through the leader's
+ * HTTP API (PROFILE runs the statement there). */
+static void cmd_plan(struct shell *sh, const char *cmd, const char *text)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	json_t *params = json_object();
+	for (size_t i = 0; params && i < sh->params.n; i++)
+		json_object_set_new(
+		    params, sh->params.items[i]->name,
+		    lora_value_json(sh->params.items[i]->value));
+	char *body = NULL;
+	if (params) {
+		size_t n = strlen(text);
+		while (n && (text[n - 1] == ';' || text[n - 1] == ' '))
+			n--;
+		json_t *req = json_pack("{s:s%, s:o}", "query", text, n,
+		                        "params", params);
+		body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+		json_decref(req);
+	}
+	int status = 0;
+	char *answer = NULL;
+	int timeout = sh->o.timeout_ms ? sh->o.timeout_ms : 10000;
+	int rv = body ? lora_admin_post(sh->c,
+	                                !strcmp(cmd, ":profile") ? "/profile"
+	                                                         : "/explain",
+	                                body, timeout, &status, &answer, msg)
+	              : lora_errf(LORA_ENOMEM, msg, "out of memory");
+	free(body);
+	json_t *a = rv ? NULL : json_loads(answer, 0, NULL);
+	if (rv || status != 200 || !a) {
+		json_t *err = a ? json_object_get(a, "error") : NULL;
+		const char *m =
+		    json_string_value(json_object_get(err, "message"));
+		fprintf(stderr, "error: %s\n",
+		        rv  ? msg
+		        : m ? m
+		            : (answer ? answer : "no answer"));
+		sh->failed = 1;
+	} else {
+		print_plan(json_object_get(a, "plan"), 0);
+	}
+	json_decref(a);
+	lora_free(answer);
+}
+
 static void cmd_help(void)
 {
 	printf("Cypher statements end with ';' and may span lines.\n"
@@ -210,6 +322,9 @@ static void cmd_help(void)
 	       "[1,2], {\"k\": 1})\n"
 	       "  :param NAME         remove $NAME\n"
 	       "  :params             list parameters\n"
+	       "  :explain STATEMENT  the plan of a statement\n"
+	       "  :profile STATEMENT  run it and show the plan with rows "
+	       "and times\n"
 	       "  :status             cluster status (role and indexes of "
 	       "each node)\n"
 	       "  :transfer [ID]      hand leadership to node ID (or any)\n"
@@ -233,6 +348,9 @@ static void run_command(struct shell *sh, char *line)
 		cmd_help();
 	else if (!strcmp(cmd, ":status"))
 		cmd_status(sh);
+	else if ((!strcmp(cmd, ":explain") || !strcmp(cmd, ":profile")) &&
+	         rest && *rest)
+		cmd_plan(sh, cmd, rest);
 	else if (!strcmp(cmd, ":params"))
 		cmd_params(sh);
 	else if (!strcmp(cmd, ":param"))

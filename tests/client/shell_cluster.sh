@@ -69,6 +69,29 @@ check many_rows_cursor 0 "2500 rows" -- -a "$all" \
 	-c "UNWIND range(1, 2500) AS i RETURN i;"
 check plain_format 0 "$(printf '"x"\t1')" -- -a "$all" --format plain -q \
 	-c "RETURN 'x' AS a, 1 AS b;"
+check json_format 0 '^{"a":"x","b":1,"n":null}$' -- -a "$all" --format json -q \
+	-c "RETURN 'x' AS a, 1 AS b, null AS n;"
+check csv_format 0 '^"a,b",2,.$' -- -a "$all" --format csv -q \
+	-c "RETURN 'a,b' AS s, 2 AS n, null AS z;"
+check csv_header 0 '^s,n,z' -- -a "$all" --format csv -q \
+	-c "RETURN 'a,b' AS s, 2 AS n, null AS z;"
+check explain 0 "NodeByLabelScan(:Shell)" -- -a "$all" \
+	-c ":explain MATCH (s:Shell) RETURN s"
+check profile_rows 0 "rows: 5" -- -a "$all" \
+	-c ":profile UNWIND range(1, 5) AS i RETURN i"
+check explain_error 1 "error" -- -a "$all" -c ":explain RETURN 1 +"
+# History: an interactive session (on a pseudo-terminal from script(1))
+# keeps a statement typed over two lines as one entry in ~/.lora_history.
+hist_home="$LC_DIR/home"
+mkdir -p "$hist_home"
+printf 'RETURN 1\n AS one;\n:quit\n' |
+	HOME="$hist_home" script -qec "$LORA -a $all -q" /dev/null >/dev/null 2>&1
+if grep -a 'RETURN' "$hist_home/.lora_history" 2>/dev/null | grep -q 'one;'; then
+	echo "ok   history_keeps_statement"
+else
+	echo "FAIL history_keeps_statement: $(cat "$hist_home/.lora_history" 2>&1)"
+	failures=$((failures + 1))
+fi
 check status 0 "leader: $leader" -- -a "$all" -c ":status"
 # Leadership transfer from the shell, then the status shows the new leader.
 check transfer 0 "^200 " -- -a "$all" -c ":transfer $f1"

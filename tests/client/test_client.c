@@ -120,7 +120,12 @@ START_TEST(shell_options)
 	ck_assert_int_eq(o.consistency, LORA_CONSISTENCY_LINEARIZABLE);
 	ck_assert_int_eq(o.route_any, 1);
 	ck_assert_int_eq(parse(&o, msg, 2, "--format=plain"), 0);
-	ck_assert_int_eq(o.format_plain, 1);
+	ck_assert_int_eq(o.format, LORA_FORMAT_PLAIN);
+	ck_assert_int_eq(parse(&o, msg, 3, "--format", "json"), 0);
+	ck_assert_int_eq(o.format, LORA_FORMAT_JSON);
+	ck_assert_int_eq(parse(&o, msg, 2, "--format=csv"), 0);
+	ck_assert_int_eq(o.format, LORA_FORMAT_CSV);
+	ck_assert_int_eq(parse(&o, msg, 2, "--format=xml"), LORA_EINVAL);
 	ck_assert_int_eq(parse(&o, msg, 2, "--bogus"), LORA_EINVAL);
 	ck_assert_ptr_nonnull(strstr(msg, "unknown option"));
 	ck_assert_int_eq(parse(&o, msg, 2, "-f"), LORA_EINVAL);
@@ -132,6 +137,36 @@ START_TEST(shell_options)
 	ck_assert_int_eq(parse(&o, msg, 2, "stray"), LORA_EINVAL);
 	ck_assert_int_eq(parse(&o, msg, 2, "--help"), 0);
 	ck_assert_int_eq(o.help, 1);
+}
+END_TEST
+
+/* --format json and csv: one line per row, CSV quoting per RFC 4180, null
+ * as an empty field and "" for an empty string. */
+START_TEST(rows_as_json_and_csv)
+{
+	const char *texts[] = {
+	    "\"a,b\"", "3",  "null", "[1, \"x\"]", "{\"k\": \"q\\\"t\"}",
+	    "\"\"",    "2.5"};
+	Lora__Value *row[7];
+	char msg[LORA_ERRMSG_BYTES];
+	for (int i = 0; i < 7; i++)
+		ck_assert_int_eq(lora_value_from_json(texts[i], &row[i], msg),
+		                 0);
+	const char *names[] = {"s", "i", "n", "l", "m", "e", "f"};
+	struct lora_buf out = {0};
+	ck_assert_int_eq(lora_csv_header(&out, names, 7), 0);
+	ck_assert_int_eq(lora_csv_row(&out, row, 7), 0);
+	ck_assert_str_eq(out.data, "s,i,n,l,m,e,f\r\n"
+	                           "\"a,b\",3,,\"[1, \"\"x\"\"]\","
+	                           "\"{k: \"\"q\\\"\"t\"\"}\",\"\",2.5\r\n");
+	lora_buf_reset(&out);
+	ck_assert_int_eq(lora_row_json(&out, names, row, 7), 0);
+	ck_assert_str_eq(out.data,
+	                 "{\"s\":\"a,b\",\"i\":3,\"n\":null,\"l\":[1,\"x\"],"
+	                 "\"m\":{\"k\":\"q\\\"t\"},\"e\":\"\",\"f\":2.5}\n");
+	lora_buf_free(&out);
+	for (int i = 0; i < 7; i++)
+		lora_value_free(row[i]);
 }
 END_TEST
 
@@ -388,6 +423,7 @@ static Suite *client_suite(void)
 	tcase_add_test(tc, retry_policy);
 	tcase_add_test(tc, error_codes_map_back);
 	tcase_add_test(tc, shell_options);
+	tcase_add_test(tc, rows_as_json_and_csv);
 	tcase_add_test(tc, statements_split_on_semicolons);
 	tcase_add_test(tc, params_from_json);
 	tcase_add_test(tc, values_format_like_cypher);
