@@ -1071,12 +1071,26 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 		return check_call(c, cl, s);
 	case C_DDL:
 		if (cl->ddl->kind == DDL_SHOW_INDEXES) {
-			static const char *cols[] = {
-			    "name", "type", "labelsOrTypes", "properties"};
+			/* Neo4j's columns (no ids: names identify) */
+			static const char *icols[] = {"name",
+			                              "type",
+			                              "entityType",
+			                              "labelsOrTypes",
+			                              "properties",
+			                              "state",
+			                              "populationPercent",
+			                              "owningConstraint"};
+			static const char *ccols[] = {
+			    "name",          "type",       "entityType",
+			    "labelsOrTypes", "properties", "ownedIndex"};
+			int show_c = cl->ddl->show_constraints;
+			const char **cols = show_c ? ccols : icols;
+			int ncols = show_c ? 6 : 8;
 			n = sc_new(c, s);
-			cl->nyields = 4;
-			cl->yields = ar_alloc(c, sizeof(struct yield_item) * 4);
-			for (int i = 0; i < 4; i++) {
+			cl->nyields = (size_t)ncols;
+			cl->yields = ar_alloc(c, sizeof(struct yield_item) *
+			                             (size_t)ncols);
+			for (int i = 0; i < ncols; i++) {
 				cl->yields[i].name = cl->yields[i].alias =
 				    cols[i];
 				cl->yields[i].slot =

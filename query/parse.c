@@ -2011,10 +2011,12 @@ static struct clause *clause(struct parser *p)
 	if (is_kw(p, "SHOW") && (is_kw_tok(peekn(p, 1), "INDEXES") ||
 	                         is_kw_tok(peekn(p, 1), "INDEX") ||
 	                         is_kw_tok(peekn(p, 1), "CONSTRAINTS"))) {
-		p->pos += 2;
 		c = mkc(p, C_DDL, t);
 		c->ddl = ar_alloc(p->c, sizeof(struct ddl));
 		c->ddl->kind = DDL_SHOW_INDEXES;
+		c->ddl->show_constraints =
+		    is_kw_tok(peekn(p, 1), "CONSTRAINTS");
+		p->pos += 2;
 		return c;
 	}
 	if (accept_kw(p, "MERGE"))

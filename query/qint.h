@@ -400,6 +400,7 @@ struct ddl {
 	const char **props; /* one, or several for a composite index */
 	size_t nprops;
 	int if_not_exists, if_exists;
+	int show_constraints; /* DDL_SHOW_INDEXES: SHOW CONSTRAINTS */
 	struct expr *options;
 };
 

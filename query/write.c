@@ -327,6 +327,44 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 	return m;
 }
 
+/* One SHOW INDEXES / SHOW CONSTRAINTS row for def d. Indexes are built
+ * when their entry is applied, so every listed index is ONLINE at 100%. A
+ * uniqueness constraint is listed by both: as a constraint owning its
+ * RANGE index (named as the constraint), and as that index. */
+static void show_row(struct qctx *c, struct clause *cl, struct rows *out,
+                     const Lora__CreateIndex *d)
+{
+	static const char *kinds[] = {"RANGE", "RANGE", "VECTOR"};
+	int uniq = d->kind == LORA__INDEX_KIND__INDEX_UNIQUE;
+	int show_c = cl->ddl->show_constraints;
+	if (show_c && !uniq)
+		return;
+	struct val *r = row_copy(c, NULL);
+	struct val name = v_cstr(c, d->name);
+	struct val pl = v_list(c, d->n_properties);
+	for (size_t k = 0; k < d->n_properties; k++)
+		pl.u.l->v[k] = v_cstr(c, d->properties[k]);
+	struct val labels = v_list(c, 1);
+	labels.u.l->v[0] = v_cstr(c, d->label);
+	r[cl->yields[0].slot] = name;
+	r[cl->yields[1].slot] = v_cstr(c, show_c         ? "UNIQUENESS"
+	                                  : d->kind <= 2 ? kinds[d->kind]
+	                                                 : "?");
+	r[cl->yields[2].slot] = v_cstr(
+	    c, d->entity == LORA__ENTITY_KIND__ENTITY_EDGE ? "RELATIONSHIP"
+	                                                   : "NODE");
+	r[cl->yields[3].slot] = labels;
+	r[cl->yields[4].slot] = pl;
+	if (show_c) {
+		r[cl->yields[5].slot] = name;
+	} else {
+		r[cl->yields[5].slot] = v_cstr(c, "ONLINE");
+		r[cl->yields[6].slot] = v_float(100.0);
+		r[cl->yields[7].slot] = uniq ? name : v_null();
+	}
+	rows_push(c, out, r);
+}
+
 static void show_indexes(struct qctx *c, struct clause *cl, struct rows *out)
 {
 	Lora__CreateIndex **defs = NULL;
@@ -336,20 +374,22 @@ static void show_indexes(struct qctx *c, struct clause *cl, struct rows *out)
 		if (rv)
 			qerr_sto(c, rv, "index catalogue");
 	}
-	static const char *kinds[] = {"RANGE", "UNIQUE", "VECTOR"};
+	/* copied into the statement first: building rows can raise */
+	Lora__CreateIndex *copy = ar_alloc(c, sizeof(*copy) * (n + 1));
 	for (size_t i = 0; i < n; i++) {
-		struct val *r = row_copy(c, NULL);
-		r[cl->yields[0].slot] = v_cstr(c, defs[i]->name);
-		r[cl->yields[1].slot] =
-		    v_cstr(c, defs[i]->kind <= 2 ? kinds[defs[i]->kind] : "?");
-		r[cl->yields[2].slot] = v_cstr(c, defs[i]->label);
-		struct val pl = v_list(c, defs[i]->n_properties);
+		copy[i] = *defs[i];
+		copy[i].name = ar_strdup(c, defs[i]->name);
+		copy[i].label = ar_strdup(c, defs[i]->label);
+		copy[i].properties =
+		    ar_alloc(c, sizeof(char *) * (defs[i]->n_properties + 1));
 		for (size_t k = 0; k < defs[i]->n_properties; k++)
-			pl.u.l->v[k] = v_cstr(c, defs[i]->properties[k]);
-		r[cl->yields[3].slot] = pl;
-		rows_push(c, out, r);
+			copy[i].properties[k] =
+			    ar_strdup(c, defs[i]->properties[k]);
 	}
+	size_t ndefs = n;
 	sto_indexes_free(defs, n);
+	for (size_t i = 0; i < ndefs; i++)
+		show_row(c, cl, out, &copy[i]);
 }
 
 void exec_ddl(struct qctx *c, struct clause *cl, struct rows *out)

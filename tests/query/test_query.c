@@ -865,7 +865,8 @@ START_TEST(test_index_explain)
 	ck_assert_ptr_nonnull(strstr(r.plan, "NodeByLabelScan(:U)"));
 	ok("CREATE INDEX u_id FOR (u:U) ON (u.id)");
 	run("SHOW INDEXES", &r);
-	ck_assert_ptr_nonnull(strstr(r.text, "u_id|RANGE|U|['id']"));
+	ck_assert_ptr_nonnull(
+	    strstr(r.text, "u_id|RANGE|NODE|['U']|['id']|ONLINE|100.0|null\n"));
 	run_full("MATCH (u:U) WHERE u.id = 7 RETURN u.name", NULL, NULL,
 	         QRY_EXPLAIN, &r);
 	ck_assert_ptr_nonnull(strstr(r.plan, "NodeIndexSeek(:U(id))"));
@@ -876,7 +877,9 @@ START_TEST(test_index_explain)
 	ck_assert_ptr_nonnull(strstr(r.plan, "rows: 1"));
 	ok("DROP INDEX u_id");
 	run("SHOW INDEXES", &r);
-	ck_assert_str_eq(r.text, "name|type|labelsOrTypes|properties\n");
+	ck_assert_str_eq(r.text,
+	                 "name|type|entityType|labelsOrTypes|properties|"
+	                 "state|populationPercent|owningConstraint\n");
 }
 END_TEST
 
@@ -961,7 +964,7 @@ START_TEST(test_composite_index)
 	ok("CREATE INDEX FOR (n:CP) ON (n.a, n.b)");
 	run("SHOW INDEXES", &r);
 	ck_assert_ptr_nonnull(
-	    strstr(r.text, "index_CP_a_b|RANGE|CP|['a', 'b']"));
+	    strstr(r.text, "index_CP_a_b|RANGE|NODE|['CP']|['a', 'b']|ONLINE"));
 	ok("CREATE (:CP {a: 1, b: 41, c: 'x41'})");
 	run_full("MATCH (n:CP {a: 1, b: 41}) RETURN n.c", NULL, NULL,
 	         QRY_EXPLAIN, &r);
@@ -1172,6 +1175,14 @@ START_TEST(test_unique_constraint)
 	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
 	run("MATCH (a:Acct) RETURN count(a) AS c", &r);
 	ck_assert_str_eq(r.text, "c\n1\n");
+	run("SHOW CONSTRAINTS", &r);
+	ck_assert_str_eq(r.text,
+	                 "name|type|entityType|labelsOrTypes|properties|"
+	                 "ownedIndex\nemail|UNIQUENESS|NODE|['Acct']|"
+	                 "['email']|email\n");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(strstr(
+	    r.text, "email|RANGE|NODE|['Acct']|['email']|ONLINE|100.0|email"));
 }
 END_TEST
 
