@@ -1082,10 +1082,11 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 			                              "owningConstraint"};
 			static const char *ccols[] = {
 			    "name",          "type",       "entityType",
-			    "labelsOrTypes", "properties", "ownedIndex"};
+			    "labelsOrTypes", "properties", "ownedIndex",
+			    "propertyType"};
 			int show_c = cl->ddl->show_constraints;
 			const char **cols = show_c ? ccols : icols;
-			int ncols = show_c ? 6 : 8;
+			int ncols = show_c ? 7 : 8;
 			n = sc_new(c, s);
 			cl->nyields = (size_t)ncols;
 			cl->yields = ar_alloc(c, sizeof(struct yield_item) *

@@ -430,16 +430,17 @@ static void idx_load(struct qctx *c)
 	g->idx_key = ar_alloc(c, sizeof(char *) * keys);
 	/* a (label, key) per property: a composite index has entries for
 	 * each of its properties */
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0;
-		     defs[i]->kind != LORA__INDEX_KIND__INDEX_VECTOR &&
-		     k < defs[i]->n_properties;
-		     k++) {
+	for (size_t i = 0; i < n; i++) {
+		if (defs[i]->kind != LORA__INDEX_KIND__INDEX_RANGE &&
+		    defs[i]->kind != LORA__INDEX_KIND__INDEX_UNIQUE)
+			continue; /* vectors, constraints without entries */
+		for (size_t k = 0; k < defs[i]->n_properties; k++) {
 			g->idx_label[g->nidx] = ar_strdup(c, defs[i]->label);
 			g->idx_key[g->nidx] =
 			    ar_strdup(c, defs[i]->properties[k]);
 			g->nidx++;
 		}
+	}
 	ar_use(c, was);
 }
 

@@ -1861,6 +1861,56 @@ static void index_target(struct parser *p, struct ddl *d)
 		expect_p(p, ")");
 }
 
+/* A property type of IS :: TYPE, as its canonical name. */
+static const char *property_type(struct parser *p)
+{
+	static const char *const forms[][3] = {
+	    {"BOOLEAN", NULL, "BOOLEAN"},
+	    {"BOOL", NULL, "BOOLEAN"},
+	    {"STRING", NULL, "STRING"},
+	    {"VARCHAR", NULL, "STRING"},
+	    {"INTEGER", NULL, "INTEGER"},
+	    {"INT", NULL, "INTEGER"},
+	    {"FLOAT", NULL, "FLOAT"},
+	    {"DATE", NULL, "DATE"},
+	    {"LOCAL", "TIME", "LOCAL TIME"},
+	    {"ZONED", "TIME", "ZONED TIME"},
+	    {"LOCAL", "DATETIME", "LOCAL DATETIME"},
+	    {"ZONED", "DATETIME", "ZONED DATETIME"},
+	    {"DURATION", NULL, "DURATION"}};
+	for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
+		if (!is_kw(p, forms[i][0]) ||
+		    (forms[i][1] && !is_kw_tok(peekn(p, 1), forms[i][1])))
+			continue;
+		p->pos += forms[i][1] ? 2 : 1;
+		return forms[i][2];
+	}
+	perr(p, cur(p),
+	     "UnsupportedFeature: a property type constraint takes BOOLEAN, "
+	     "STRING, INTEGER, FLOAT, DATE, LOCAL TIME, ZONED TIME, LOCAL "
+	     "DATETIME, ZONED DATETIME or DURATION");
+}
+
+/* After REQUIRE n.p: IS UNIQUE | IS NOT NULL | IS :: TYPE | IS TYPED TYPE */
+static void constraint_kind(struct parser *p, struct ddl *d)
+{
+	expect_kw(p, "IS");
+	if (accept_kw(p, "UNIQUE"))
+		return;
+	if (accept_kw(p, "NOT")) {
+		expect_kw(p, "NULL");
+		d->kind = DDL_CREATE_EXISTS;
+	} else if (accept_kw(p, "TYPED") ||
+	           (is_p(p, ":") && is_p_at(p, 1, ":") && (p->pos += 2))) {
+		d->kind = DDL_CREATE_TYPE;
+		d->ptype = property_type(p);
+	} else {
+		perr(p, cur(p),
+		     "UnsupportedFeature: constraints are IS UNIQUE, IS NOT "
+		     "NULL or IS :: TYPE (node keys are not supported)");
+	}
+}
+
 static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
 {
 	struct clause *c = mkc(p, C_DDL, t);
@@ -1899,10 +1949,8 @@ static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
 		d->if_not_exists = 1;
 	}
 	index_target(p, d);
-	if (d->kind == DDL_CREATE_UNIQUE) {
-		expect_kw(p, "IS");
-		expect_kw(p, "UNIQUE");
-	}
+	if (d->kind == DDL_CREATE_UNIQUE)
+		constraint_kind(p, d);
 	if (accept_kw(p, "OPTIONS"))
 		d->options = map_literal(p);
 	return c;

@@ -786,6 +786,7 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	for (size_t i = 0; i < in->n; i++)
 		exec_callsub(c, o->cl, in->r[i], &res);
 	check_unique(c);
+	check_constraints(c);
 	g_finish(c);
 	Lora__MutationBatch *b = NULL;
 	if (c->g.nmuts) {

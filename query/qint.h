@@ -390,6 +390,8 @@ enum ddlkind {
 	DDL_CREATE_INDEX,
 	DDL_CREATE_UNIQUE,
 	DDL_CREATE_VECTOR,
+	DDL_CREATE_EXISTS, /* REQUIRE n.p IS NOT NULL */
+	DDL_CREATE_TYPE,   /* REQUIRE n.p IS :: TYPE */
 	DDL_DROP_INDEX,
 	DDL_SHOW_INDEXES,
 };
@@ -401,6 +403,7 @@ struct ddl {
 	size_t nprops;
 	int if_not_exists, if_exists;
 	int show_constraints; /* DDL_SHOW_INDEXES: SHOW CONSTRAINTS */
+	const char *ptype;    /* DDL_CREATE_TYPE: "INTEGER", "LOCAL TIME"... */
 	struct expr *options;
 };
 
@@ -767,6 +770,7 @@ void exec_set(struct qctx *c, struct setitem *s, size_t n, struct val *row);
 void exec_delete(struct qctx *c, struct clause *cl, struct val *row);
 void exec_ddl(struct qctx *c, struct clause *cl, struct rows *out);
 void check_unique(struct qctx *c);
+void check_constraints(struct qctx *c);
 
 /* query.c: LORA_ELIMIT when b packs to more than c->batch_bytes_max; what
  * says how to make it smaller */

@@ -598,6 +598,7 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 	rows_push(c, &in, row_copy(c, NULL));
 	exec_query(c, cur->q, &in, &cur->rows, SIZE_MAX);
 	check_unique(c);
+	check_constraints(c);
 	g_finish(c);
 	build_batch(cur);
 	if (!cur->ncols)

@@ -275,23 +275,29 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 		qerr(c, LORA_ESEMANTIC,
 		     "UnsupportedFeature: only a range index may cover several "
 		     "properties (a %s takes one)",
-		     d->kind == DDL_CREATE_UNIQUE ? "uniqueness constraint"
-		                                  : "vector index");
+		     d->kind == DDL_CREATE_VECTOR ? "vector index"
+		                                  : "constraint");
 	struct lora_buf *b = qbuf(c);
 	if (d->name)
 		lora_buf_puts(b, d->name);
 	else
 		lora_buf_printf(b, "%s_%s",
-		                d->kind == DDL_CREATE_UNIQUE ? "constraint"
-		                                             : "index",
+		                d->kind == DDL_CREATE_INDEX ||
+		                        d->kind == DDL_CREATE_VECTOR
+		                    ? "index"
+		                    : "constraint",
 		                d->label);
 	for (size_t i = 0; !d->name && i < d->nprops; i++)
 		lora_buf_printf(b, "_%s", d->props[i]);
 	ci->name = qbuf_str(c, b);
-	ci->kind = d->kind == DDL_CREATE_UNIQUE ? LORA__INDEX_KIND__INDEX_UNIQUE
-	           : d->kind == DDL_CREATE_VECTOR
-	               ? LORA__INDEX_KIND__INDEX_VECTOR
-	               : LORA__INDEX_KIND__INDEX_RANGE;
+	ci->kind =
+	    d->kind == DDL_CREATE_UNIQUE   ? LORA__INDEX_KIND__INDEX_UNIQUE
+	    : d->kind == DDL_CREATE_VECTOR ? LORA__INDEX_KIND__INDEX_VECTOR
+	    : d->kind == DDL_CREATE_EXISTS ? LORA__INDEX_KIND__INDEX_EXISTS
+	    : d->kind == DDL_CREATE_TYPE   ? LORA__INDEX_KIND__INDEX_TYPE
+	                                   : LORA__INDEX_KIND__INDEX_RANGE;
+	if (d->ptype)
+		ci->property_type = (char *)d->ptype;
 	ci->entity = LORA__ENTITY_KIND__ENTITY_NODE;
 	ci->label = (char *)d->label;
 	ci->n_properties = d->nprops;
@@ -335,10 +341,14 @@ static void show_row(struct qctx *c, struct clause *cl, struct rows *out,
                      const Lora__CreateIndex *d)
 {
 	static const char *kinds[] = {"RANGE", "RANGE", "VECTOR"};
+	static const char *ckinds[] = {NULL, "UNIQUENESS", NULL,
+	                               "NODE_PROPERTY_EXISTENCE",
+	                               "NODE_PROPERTY_TYPE"};
 	int uniq = d->kind == LORA__INDEX_KIND__INDEX_UNIQUE;
+	int cons = d->kind <= 4 && ckinds[d->kind];
 	int show_c = cl->ddl->show_constraints;
-	if (show_c && !uniq)
-		return;
+	if ((show_c && !cons) || (!show_c && d->kind > 2))
+		return; /* existence and type constraints have no index */
 	struct val *r = row_copy(c, NULL);
 	struct val name = v_cstr(c, d->name);
 	struct val pl = v_list(c, d->n_properties);
@@ -347,16 +357,18 @@ static void show_row(struct qctx *c, struct clause *cl, struct rows *out,
 	struct val labels = v_list(c, 1);
 	labels.u.l->v[0] = v_cstr(c, d->label);
 	r[cl->yields[0].slot] = name;
-	r[cl->yields[1].slot] = v_cstr(c, show_c         ? "UNIQUENESS"
-	                                  : d->kind <= 2 ? kinds[d->kind]
-	                                                 : "?");
+	r[cl->yields[1].slot] =
+	    v_cstr(c, show_c ? ckinds[d->kind] : kinds[d->kind]);
 	r[cl->yields[2].slot] = v_cstr(
 	    c, d->entity == LORA__ENTITY_KIND__ENTITY_EDGE ? "RELATIONSHIP"
 	                                                   : "NODE");
 	r[cl->yields[3].slot] = labels;
 	r[cl->yields[4].slot] = pl;
 	if (show_c) {
-		r[cl->yields[5].slot] = name;
+		r[cl->yields[5].slot] = uniq ? name : v_null();
+		r[cl->yields[6].slot] = d->property_type && d->property_type[0]
+		                            ? v_cstr(c, d->property_type)
+		                            : v_null();
 	} else {
 		r[cl->yields[5].slot] = v_cstr(c, "ONLINE");
 		r[cl->yields[6].slot] = v_float(100.0);
@@ -380,6 +392,10 @@ static void show_indexes(struct qctx *c, struct clause *cl, struct rows *out)
 		copy[i] = *defs[i];
 		copy[i].name = ar_strdup(c, defs[i]->name);
 		copy[i].label = ar_strdup(c, defs[i]->label);
+		copy[i].property_type =
+		    defs[i]->property_type
+		        ? ar_strdup(c, defs[i]->property_type)
+		        : NULL;
 		copy[i].properties =
 		    ar_alloc(c, sizeof(char *) * (defs[i]->n_properties + 1));
 		for (size_t k = 0; k < defs[i]->n_properties; k++)
@@ -472,4 +488,62 @@ void check_unique(struct qctx *c)
 					     key[u], nm[u]);
 			}
 		}
+}
+
+/* Existence and property type constraints over the statement's written
+ * nodes, judged by their final state, so the statement fails before any
+ * entry is proposed (apply checks the same, storage/apply_constraint.c). */
+void check_constraints(struct qctx *c)
+{
+	if (!c->g.written.n || !c->view)
+		return;
+	Lora__CreateIndex *const *defs = NULL;
+	size_t n = 0;
+	if (sto_view_catalogue(c->view, &defs, &n))
+		return;
+	Lora__CreateIndex *cons = ar_alloc(c, sizeof(*cons) * (n + 1));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) /* copied: raising longjmps */
+		if (defs[i]->kind == LORA__INDEX_KIND__INDEX_EXISTS ||
+		    defs[i]->kind == LORA__INDEX_KIND__INDEX_TYPE) {
+			cons[k] = *defs[i];
+			cons[k].name = ar_strdup(c, defs[i]->name);
+			cons[k].label = ar_strdup(c, defs[i]->label);
+			cons[k].property_type = ar_strdup(
+			    c, defs[i]->property_type ? defs[i]->property_type
+			                              : "");
+			cons[k].properties = ar_alloc(c, sizeof(char *));
+			cons[k].properties[0] =
+			    ar_strdup(c, defs[i]->properties[0]);
+			k++;
+		}
+	for (size_t i = 0; k && i < c->g.written.n; i++) {
+		struct gnode *g = g_node(c, c->g.written.v[i]);
+		for (size_t u = 0; g && !g->deleted && u < k; u++) {
+			const Lora__CreateIndex *d = &cons[u];
+			if (!g_has_label(g, d->label))
+				continue;
+			struct val *v = g_node_prop(c, g, d->properties[0]);
+			int has = v && v->t != V_NULL;
+			if (d->kind == LORA__INDEX_KIND__INDEX_EXISTS && !has)
+				qerr(c, LORA_ECONSTRAINT,
+				     "ConstraintValidationFailed: node %llu "
+				     "with label %s must have the property %s "
+				     "(constraint %s)",
+				     (unsigned long long)g->id, d->label,
+				     d->properties[0], d->name);
+			if (d->kind != LORA__INDEX_KIND__INDEX_TYPE || !has ||
+			    v->t == V_VECTOR)
+				continue;
+			const char *t = sto_value_type(val_to_pb(c, *v));
+			if (!t || strcmp(t, d->property_type))
+				qerr(c, LORA_ECONSTRAINT,
+				     "ConstraintValidationFailed: node %llu "
+				     "with label %s must have %s of type %s, "
+				     "it has %s (constraint %s)",
+				     (unsigned long long)g->id, d->label,
+				     d->properties[0], d->property_type,
+				     t ? t : "another type", d->name);
+		}
+	}
 }

@@ -995,6 +995,8 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 			lora_errwrap(rv, errmsg, "mutation %zu", i);
 	}
 	if (!rv)
+		rv = apply_constraints_check(&c, batch);
+	if (!rv)
 		rv = apply_finish(&c);
 	if (!rv)
 		rv = apply_requests(&c, index, batch);

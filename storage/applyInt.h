@@ -54,6 +54,15 @@ static inline int apply_is_fatal(int rv)
 	       rv == LORA_ECORRUPT || rv == LORA_EINTERNAL;
 }
 
+/* apply_constraint.c: property existence and type constraints. A
+ * constraint being created: every node of its label must satisfy it. A
+ * batch: every node it touched must satisfy every constraint of its
+ * labels (checked once, after all its mutations). LORA_ECONSTRAINT with
+ * the node, label, property and constraint named. */
+int apply_constraint_backfill(struct apply_ctx *c, const Lora__CreateIndex *m);
+int apply_constraints_check(struct apply_ctx *c,
+                            const Lora__MutationBatch *batch);
+
 /* apply.c */
 int apply_get(struct apply_ctx *c, int cf, const void *key, size_t klen,
               char **val, size_t *vlen);

@@ -217,7 +217,19 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 		    "vector index `%s` needs one property and 1..%d "
 		    "dimensions",
 		    m->name, STO_VECTOR_DIMENSIONS_MAX);
-	if (m->kind > LORA__INDEX_KIND__INDEX_VECTOR ||
+	if ((m->kind == LORA__INDEX_KIND__INDEX_EXISTS ||
+	     m->kind == LORA__INDEX_KIND__INDEX_TYPE) &&
+	    (m->n_properties != 1 ||
+	     m->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
+	     (m->kind == LORA__INDEX_KIND__INDEX_TYPE &&
+	      !sto_type_known(m->property_type))))
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "constraint `%s` needs one node property%s",
+		                 m->name,
+		                 m->kind == LORA__INDEX_KIND__INDEX_TYPE
+		                     ? " and a known property type"
+		                     : "");
+	if (m->kind > LORA__INDEX_KIND__INDEX_TYPE ||
 	    m->entity > LORA__ENTITY_KIND__ENTITY_EDGE)
 		return lora_errf(LORA_EINVAL, c->errmsg, "index `%s`: bad kind",
 		                 m->name);
@@ -362,6 +374,8 @@ int apply_create_index(struct apply_ctx *c, const Lora__CreateIndex *m)
 		rv = cat_copy(c);
 	if (!rv)
 		rv = index_entries_build(c, m);
+	if (!rv)
+		rv = apply_constraint_backfill(c, m);
 	Lora__CreateIndex **defs =
 	    rv ? NULL
 	       : lora_realloc(c->cat.defs, (c->cat.n + 1) * sizeof(*defs));

@@ -217,6 +217,12 @@ const char *sto_last_error(int code);
  * (a test hook; steps numbered as in install.c). */
 void sto_install_crash_point(int step);
 
+/* Property type constraints: the Cypher type name of v ("INTEGER",
+ * "ZONED DATETIME", ...; NULL for null and for kinds a constraint cannot
+ * name), and whether a name is one a constraint may use. */
+const char *sto_value_type(const Lora__Value *v);
+int sto_type_known(const char *type);
+
 /* ---- read views -------------------------------------------------------- */
 
 /* Opens a view on a snapshot of the current state: sto_view_close(). */

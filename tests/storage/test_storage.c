@@ -212,6 +212,62 @@ END_TEST
 /* ---- apply and read back
  * ------------------------------------------------------- */
 
+/* Existence and type constraints at apply: a violating batch is rejected
+ * whole (the index moves on, nothing it did is kept), judged by the
+ * batch's end state; a constraint that existing nodes break is refused. */
+START_TEST(apply_enforces_existence_and_type_constraints)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "E", 1, "name", v_str("a"));
+	add_create_node(b, 2, "E", 0);
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_index(b, "e_name", LORA__INDEX_KIND__INDEX_EXISTS, "E",
+	                 "name", 0);
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT); /* node 2 breaks it */
+	b = batch_new();
+	add_set_prop(b, NODE, 2, "name", v_str("b"));
+	add_create_index(b, "e_name", LORA__INDEX_KIND__INDEX_EXISTS, "E",
+	                 "name", 0);
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t before = sto_applied_index(st);
+	b = batch_new();
+	add_create_node(b, 3, "Other", 1, "name", v_str("c"));
+	add_create_node(b, 4, "E", 0); /* no name: the batch goes */
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	ck_assert_uint_eq(sto_applied_index(st), before + 1);
+	ck_assert_ptr_null(get_node(3));
+	b = batch_new();
+	add_create_node(b, 4, "E", 0);
+	add_set_prop(b, NODE, 4, "name", v_str("late")); /* the end state */
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_remove_prop(b, NODE, 1, "name");
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	b = batch_new();
+	add_create_node(b, 5, "X", 0);
+	add_label(b, 5, "E", 1); /* a label that needs the property */
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+
+	b = batch_new();
+	add_create_index(b, "e_age", LORA__INDEX_KIND__INDEX_TYPE, "E", "age",
+	                 0);
+	b->mutations[0]->create_index->property_type = lora_strdup("INTEGER");
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_set_prop(b, NODE, 1, "age", v_str("31"));
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	b = batch_new();
+	add_set_prop(b, NODE, 1, "age", v_int(31));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_index(b, "e_bad", LORA__INDEX_KIND__INDEX_TYPE, "E", "age",
+	                 0);
+	b->mutations[0]->create_index->property_type = lora_strdup("COLOUR");
+	ck_assert_int_eq(apply(b), LORA_EINVAL);
+}
+END_TEST
+
 START_TEST(apply_every_mutation_kind)
 {
 	float xs[3] = {1, 2, 3}, ys[2] = {4, 5};
@@ -976,6 +1032,7 @@ Suite *storage_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, apply_every_mutation_kind);
+	tcase_add_test(t, apply_enforces_existence_and_type_constraints);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
 	tcase_add_test(t, apply_refuses_an_index_gap);

@@ -1,0 +1,250 @@
+/* apply_constraint.c - property existence and property type constraints
+ * on the apply path (CreateIndex kinds INDEX_EXISTS and INDEX_TYPE).
+ *
+ * They keep no entries of their own. Creating one checks every node of its
+ * label; a batch is checked once all its mutations are staged, on the
+ * nodes it touched, so `CREATE (n:L) SET n.p = 1` in one statement is
+ * judged by its end state. A violation rejects the whole batch, the same
+ * way on every node (the writer checks first and answers the statement;
+ * this catches a write decided before a constraint it raced with).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "applyInt.h"
+
+static const char *const type_names[] = {
+    "BOOLEAN",    "STRING",     "INTEGER",        "FLOAT",          "DATE",
+    "LOCAL TIME", "ZONED TIME", "LOCAL DATETIME", "ZONED DATETIME", "DURATION"};
+
+int sto_type_known(const char *type)
+{
+	for (size_t i = 0; type && i < sizeof type_names / sizeof *type_names;
+	     i++)
+		if (!strcmp(type, type_names[i]))
+			return 1;
+	return 0;
+}
+
+const char *sto_value_type(const Lora__Value *v)
+{
+	if (!v)
+		return NULL;
+	switch (v->kind_case) {
+	case LORA__VALUE__KIND_BOOL_VALUE:
+		return "BOOLEAN";
+	case LORA__VALUE__KIND_STRING_VALUE:
+		return "STRING";
+	case LORA__VALUE__KIND_INT_VALUE:
+		return "INTEGER";
+	case LORA__VALUE__KIND_FLOAT_VALUE:
+		return "FLOAT";
+	case LORA__VALUE__KIND_TEMPORAL_VALUE:
+		switch (v->temporal_value->kind) {
+		case LORA__TEMPORAL_KIND__TEMPORAL_DATE:
+			return "DATE";
+		case LORA__TEMPORAL_KIND__TEMPORAL_LOCAL_TIME:
+			return "LOCAL TIME";
+		case LORA__TEMPORAL_KIND__TEMPORAL_TIME:
+			return "ZONED TIME";
+		case LORA__TEMPORAL_KIND__TEMPORAL_LOCAL_DATETIME:
+			return "LOCAL DATETIME";
+		case LORA__TEMPORAL_KIND__TEMPORAL_DATETIME:
+			return "ZONED DATETIME";
+		case LORA__TEMPORAL_KIND__TEMPORAL_DURATION:
+			return "DURATION";
+		default:
+			return NULL;
+		}
+	default:
+		return NULL;
+	}
+}
+
+static const struct sto_catalog *catalog(struct apply_ctx *c)
+{
+	return c->cat_copied ? &c->cat : &c->s->cat;
+}
+
+static int is_constraint(const Lora__CreateIndex *d)
+{
+	return d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
+	       (d->kind == LORA__INDEX_KIND__INDEX_EXISTS ||
+	        d->kind == LORA__INDEX_KIND__INDEX_TYPE);
+}
+
+/* Whether node (record r) has vector property `key` in the vectors CF. */
+static int has_vector(struct apply_ctx *c, uint64_t node, uint32_t key,
+                      int *yes)
+{
+	uint8_t k[STO_VEC_KEY_BYTES];
+	sto_key_vec(k, LORA__ENTITY_KIND__ENTITY_NODE, node, key);
+	char *val = NULL;
+	size_t len = 0;
+	int rv = apply_get(c, STO_CF_VECTORS, k, sizeof k, &val, &len);
+	*yes = !rv && val != NULL;
+	rocksdb_free(val);
+	return rv == LORA_ENOTFOUND ? 0 : rv;
+}
+
+/* Checks node `id` (record r) against constraint d. */
+static int check_one(struct apply_ctx *c, const Lora__CreateIndex *d,
+                     uint64_t id, const struct sto_rec *r)
+{
+	int64_t label = apply_tok_find(c, STO_TOK_LABEL, d->label);
+	if (label < 0 || !sto_rec_has_label(r, (uint32_t)label))
+		return 0;
+	int64_t key = apply_tok_find(c, STO_TOK_KEY, d->properties[0]);
+	int i = key < 0 ? -1 : sto_rec_find_prop(r, (uint32_t)key);
+	int present = i >= 0, rv = 0;
+	if (!present && key >= 0 && r->nvec)
+		rv = has_vector(c, id, (uint32_t)key, &present);
+	if (rv)
+		return rv;
+	if (d->kind == LORA__INDEX_KIND__INDEX_EXISTS && !present)
+		return lora_errf(LORA_ECONSTRAINT, c->errmsg,
+		                 "ConstraintValidationFailed: node %llu with "
+		                 "label %s must have the property %s "
+		                 "(constraint %s)",
+		                 (unsigned long long)id, d->label,
+		                 d->properties[0], d->name);
+	if (d->kind != LORA__INDEX_KIND__INDEX_TYPE || i < 0)
+		return 0; /* a vector is not one of the types a constraint names
+		           */
+	Lora__Value *v = lora__value__unpack(
+	    &lora_pb_allocator, r->props[i].len,
+	    (const uint8_t *)r->data.data + r->props[i].off);
+	if (!v)
+		return LORA_ECORRUPT;
+	const char *t = sto_value_type(v);
+	int ok = t && !strcmp(t, d->property_type);
+	lora__value__free_unpacked(v, &lora_pb_allocator);
+	if (!ok)
+		return lora_errf(LORA_ECONSTRAINT, c->errmsg,
+		                 "ConstraintValidationFailed: node %llu with "
+		                 "label %s must have %s of type %s, it has %s "
+		                 "(constraint %s)",
+		                 (unsigned long long)id, d->label,
+		                 d->properties[0], d->property_type,
+		                 t ? t : "another type", d->name);
+	return 0;
+}
+
+/* Checks node id against d (only_d) or every constraint. */
+static int check_node(struct apply_ctx *c, uint64_t id,
+                      const Lora__CreateIndex *only_d, struct sto_rec *r)
+{
+	int found;
+	int rv = apply_load(c, 0, id, r, &found);
+	if (rv || !found)
+		return rv;
+	if (only_d)
+		return check_one(c, only_d, id, r);
+	const struct sto_catalog *k = catalog(c);
+	for (size_t i = 0; !rv && i < k->n; i++)
+		if (is_constraint(k->defs[i]))
+			rv = check_one(c, k->defs[i], id, r);
+	return rv;
+}
+
+int apply_constraint_backfill(struct apply_ctx *c, const Lora__CreateIndex *m)
+{
+	if (!is_constraint(m))
+		return 0;
+	int64_t label = apply_tok_find(c, STO_TOK_LABEL, m->label);
+	if (label < 0)
+		return 0; /* no node has ever had the label */
+	struct lora_buf ids = {0};
+	uint8_t pfx[5];
+	pfx[0] = STO_K_LABEL;
+	lora_put_be32(pfx + 1, (uint32_t)label);
+	rocksdb_iterator_t *it = apply_iter(c, STO_CF_INDEX);
+	int rv = 0;
+	for (rocksdb_iter_seek(it, (const char *)pfx, 5);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen != STO_LABEL_KEY_BYTES || memcmp(k, pfx, 5))
+			break;
+		rv = lora_buf_append(&ids, k + 5, 8);
+	}
+	if (!rv)
+		rv = apply_iter_err(it);
+	rocksdb_iter_destroy(it);
+	struct sto_rec r = {0};
+	for (size_t off = 0; !rv && off < ids.len; off += 8)
+		rv = check_node(
+		    c, lora_get_be64((const uint8_t *)ids.data + off), m, &r);
+	sto_rec_free(&r);
+	lora_buf_free(&ids);
+	if (rv == LORA_ECONSTRAINT)
+		lora_errwrap(rv, c->errmsg, "cannot create constraint %s",
+		             m->name);
+	return rv;
+}
+
+/* The node a mutation touches in a way a constraint can see: 1 and *id. */
+static int touched(const Lora__Mutation *m, uint64_t *id)
+{
+	int node = 1;
+	switch (m->op_case) {
+	case LORA__MUTATION__OP_CREATE_NODE:
+		*id = m->create_node->id;
+		break;
+	case LORA__MUTATION__OP_SET_PROPERTY:
+		node =
+		    m->set_property->entity == LORA__ENTITY_KIND__ENTITY_NODE;
+		*id = m->set_property->id;
+		break;
+	case LORA__MUTATION__OP_REMOVE_PROPERTY:
+		node = m->remove_property->entity ==
+		       LORA__ENTITY_KIND__ENTITY_NODE;
+		*id = m->remove_property->id;
+		break;
+	case LORA__MUTATION__OP_ADD_LABEL:
+		*id = m->add_label->node_id;
+		break;
+	case LORA__MUTATION__OP_REMOVE_VECTOR:
+		node =
+		    m->remove_vector->entity == LORA__ENTITY_KIND__ENTITY_NODE;
+		*id = m->remove_vector->owner_id;
+		break;
+	default:
+		return 0;
+	}
+	return node;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int apply_constraints_check(struct apply_ctx *c,
+                            const Lora__MutationBatch *batch)
+{
+	const struct sto_catalog *k = catalog(c);
+	int any = 0;
+	for (size_t i = 0; !any && i < k->n; i++)
+		any = is_constraint(k->defs[i]);
+	if (!any)
+		return 0;
+	uint64_t *ids =
+	    lora_malloc(sizeof(uint64_t) * (batch->n_mutations + 1));
+	if (!ids)
+		return LORA_ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < batch->n_mutations; i++)
+		if (touched(batch->mutations[i], &ids[n]))
+			n++;
+	qsort(ids, n, sizeof *ids, cmp_u64);
+	struct sto_rec r = {0};
+	int rv = 0;
+	for (size_t i = 0; !rv && i < n; i++)
+		if (i == 0 || ids[i] != ids[i - 1])
+			rv = check_node(c, ids[i], NULL, &r);
+	sto_rec_free(&r);
+	lora_free(ids);
+	return rv;
+}
