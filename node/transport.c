@@ -40,9 +40,10 @@
 #define PEER_PROBE_BYTES        16           /* reads on our outgoing stream */
 #define PEER_WAIT_SLICE_MS      20 /* send_wait re-checks at least this often */
 #define PEER_CONNS_IN_MAX       64 /* inbound streams open at once */
-/* inbound streams from one remote address: a peer needs one (two while
- * it redials), so one host cannot take every PEER_CONNS_IN_MAX place */
-#define PEER_CONNS_PER_HOST_MAX 4
+/* inbound streams from one remote address: every other member may run on
+ * one host (each dials from its peer address, once, twice while it
+ * redials), but one address cannot take every PEER_CONNS_IN_MAX place */
+#define PEER_CONNS_PER_HOST_MAX (NODE_PEERS_MAX + 4)
 #define PEER_HELLO_TIMEOUT_MS   5000 /* for an inbound stream's hello */
 /* An inbound stream silent this long is closed (a live peer gossips every
  * NODE_GOSSIP_MS): a crashed or cut-off peer's old stream must not hold
@@ -134,6 +135,7 @@ struct node_transport {
 	 * nng's callback thread */
 	pthread_t side;
 	int side_started, side_stop;
+	int side_reap; /* a conn died: the side thread frees the dead */
 	pthread_mutex_t side_mu;
 	pthread_cond_t side_cond;
 	struct side_item side_q[NODE_PEER_SIDE_QUEUE_MAX];
@@ -245,14 +247,26 @@ static void side_post(struct node_transport *t, int kind, uint64_t from,
 		lora_free(copy);
 }
 
+static void reap_dead(struct node_transport *t);
+
 static void *side_main(void *arg)
 {
 	struct node_transport *t = arg;
 	pthread_setname_np(pthread_self(), "lora-peer-side");
 	pthread_mutex_lock(&t->side_mu);
 	for (;;) {
-		while (t->side_len == 0 && !t->side_stop)
+		while (t->side_len == 0 && !t->side_stop && !t->side_reap)
 			pthread_cond_wait(&t->side_cond, &t->side_mu);
+		if (t->side_reap) {
+			/* A closed stream keeps its socket (and the bytes a
+			 * peer is still pushing at it, which then blocks)
+			 * until freed: free it now, not at the next accept. */
+			t->side_reap = 0;
+			pthread_mutex_unlock(&t->side_mu);
+			reap_dead(t);
+			pthread_mutex_lock(&t->side_mu);
+			continue;
+		}
 		if (t->side_len == 0)
 			break;
 		struct side_item it = t->side_q[t->side_head];
@@ -450,6 +464,10 @@ static void conn_kill(struct conn_in *c)
 		t->dead = c;
 	}
 	pthread_mutex_unlock(&t->in_mu);
+	pthread_mutex_lock(&t->side_mu);
+	t->side_reap = 1;
+	pthread_cond_signal(&t->side_cond);
+	pthread_mutex_unlock(&t->side_mu);
 }
 
 /* Checks the dialer's hello (first bytes read); 0 when good. */

@@ -15,9 +15,9 @@
  * NODE_PEER_RECV_BYTES_MAX closes that connection (LOG_WARN, at most one
  * line a second), never the process. A frame's buffer grows as its bytes
  * arrive, not to the length announced. At most 64 inbound streams are
- * open, and 4 from one remote address. The sender id of a frame is not
- * authenticated (TLS is not there yet): the receiver checks what it can
- * (node/raftloop.c, status.c, snapshot.c; docs/security.md).
+ * open, and NODE_PEERS_MAX + 4 (20) from one remote address. The sender id of a
+ * frame is not authenticated (TLS is not there yet): the receiver checks what
+ * it can (node/raftloop.c, status.c, snapshot.c; docs/security.md).
  *
  * Sends never block: a frame is copied into the peer's bounded send buffer
  * (NODE_PEER_SENDBUF_MSGS frames, NODE_PEER_SENDBUF_BYTES_MAX bytes) and

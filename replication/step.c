@@ -126,7 +126,17 @@ static int step_other(struct rep *r, const struct rep_msg *m)
 	}
 }
 
+static int step(struct rep *r, const struct rep_msg *m);
+
 int rep_step(struct rep *r, const struct rep_msg *m)
+{
+	int rv = step(r, m);
+	if (rv == LORA_EINVAL && r->refusal == REP_REFUSE_NONE)
+		r->refusal = REP_REFUSE_MALFORMED; /* e.g. rewriting a commit */
+	return rv;
+}
+
+static int step(struct rep *r, const struct rep_msg *m)
 {
 	int rv = validate(r, m);
 	if (rv != 0)

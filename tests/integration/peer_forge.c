@@ -35,19 +35,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lora.h"
 #include "lora_pb.h"
 
-#define FORGE_KIND_RAFT     1
-#define FORGE_KIND_SNAPSHOT 2
-#define FORGE_KIND_INFO     3
-#define FORGE_FRAME_MAX     (72ull << 20) /* NODE_PEER_MSG_BYTES_MAX */
-#define FORGE_CONNS_MAX     256
-#define FORGE_LINGER_MS     300
-#define FORGE_INJECTED_ID   987654321
+#define FORGE_KIND_RAFT      1
+#define FORGE_KIND_SNAPSHOT  2
+#define FORGE_KIND_INFO      3
+#define FORGE_FRAME_MAX      (72ull << 20) /* NODE_PEER_MSG_BYTES_MAX */
+#define FORGE_CONNS_MAX      256
+#define FORGE_LINGER_MS      300
+#define FORGE_INJECTED_ID    987654321
+#define FORGE_SEND_TIMEOUT_S 20
 
 static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x50, 0, 0};
 
@@ -74,6 +76,9 @@ static int dial(const char *addr, const char *src)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -1;
+	/* a node that stops reading without closing must not hang the test */
+	struct timeval tv = {FORGE_SEND_TIMEOUT_S, 0};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0 ||
 	    connect(fd, (struct sockaddr *)&to, sizeof to) != 0 ||
 	    write(fd, hello, sizeof hello) != (ssize_t)sizeof hello) {
