@@ -71,12 +71,26 @@ static int gossip_from_member(struct lnode *n, uint64_t id)
 	return ok;
 }
 
+/* Sets an address that is still empty; 1 when gossip claims another one
+ * than the address known (which is kept). */
+static int fill_addr(char *dst, size_t bytes, const char *claimed)
+{
+	if (dst[0] == '\0') {
+		snprintf(dst, bytes, "%s", claimed);
+		return 0;
+	}
+	return strcmp(dst, claimed) != 0;
+}
+
 /*
  * Gossip is status, never membership: it is taken only from a member of
  * the configuration that this node already has an entry for, and it never
- * creates an entry or changes a member's peer address (those come from the
- * peers setting, committed membership changes and the members file). It
- * fills in or updates the member's HTTP and client addresses and numbers.
+ * creates an entry. Addresses are learnt from it only when still unknown
+ * (peer addresses come from the peers setting, committed membership
+ * changes and the members file; HTTP and client addresses from the first
+ * gossip or the add request): writes and admin calls are passed to the
+ * leader's HTTP and client addresses, so a frame that merely claims to
+ * come from a member must not redirect them. It updates the numbers.
  */
 void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
                           size_t len)
@@ -110,11 +124,10 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 		if (m->id != id)
 			continue;
 		known = 1;
-		moved = m->peer_addr[0] && strcmp(m->peer_addr, peer) != 0;
-		if (m->peer_addr[0] == '\0')
-			snprintf(m->peer_addr, sizeof m->peer_addr, "%s", peer);
-		snprintf(m->http_addr, sizeof m->http_addr, "%s", http);
-		snprintf(m->client_addr, sizeof m->client_addr, "%s", client);
+		moved =
+		    fill_addr(m->peer_addr, sizeof m->peer_addr, peer) |
+		    fill_addr(m->http_addr, sizeof m->http_addr, http) |
+		    fill_addr(m->client_addr, sizeof m->client_addr, client);
 		snprintf(m->role, sizeof m->role, "%s", role);
 		m->term = term;
 		m->commit = commit;
@@ -126,10 +139,11 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 		node_peer_refused(from, "gossip",
 		                  "a member with no address known here");
 	else if (moved)
-		node_peer_refused(from, "gossip-address",
-		                  "claims peer address %s; kept the one known "
-		                  "(change it with a membership change)",
-		                  peer);
+		node_peer_refused(
+		    from, "gossip-address",
+		    "claims addresses %s %s %s; kept the ones known "
+		    "(change them by removing and adding the node)",
+		    peer, http, client);
 }
 
 static void *gossip_main(void *arg)

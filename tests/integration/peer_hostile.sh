@@ -80,7 +80,7 @@ it_check "node $F refuses a staged snapshot that does not verify (logged)" \
 it_check "the garbage snapshot is not left staged" [ ! -e "$STAGE/CURRENT" ]
 
 # -- 5. gossip from fifteen fake ids (each twice), and a member's gossip
-# claiming another peer address
+# claiming other addresses
 # three senders at a time (each holds its connection a moment)
 gossip_twice() { forge gossip "$1" "$A:4749" && forge gossip "$1" "$A:4749"; }
 for b in 100 103 106 109 112; do
@@ -106,10 +106,12 @@ MF="$IT_DIR/n$F/members"
 no_fake_member() { [ ! -e "$MF" ] || ! grep -q '^1[01][0-9] ' "$MF"; }
 it_check "no fake id saved as a member by node $F" no_fake_member
 forge gossip "$G" "$A:4749" || it_fail "send gossip"
-it_check "node $F refuses a new peer address for member $G (logged)" \
+it_check "node $F refuses new addresses for member $G (logged)" \
 	it_wait 10 logged "$F" "$G" gossip-address
 g_addr_kept() { [ ! -e "$MF" ] || grep -q "^$G $IT_NET.$G:4749 " "$MF"; }
 it_check "node $F keeps member $G's peer address" g_addr_kept
+g_http_kept() { it_get "$F" /cluster/status; grep -q "\"id\":$G,\"address\":\"$IT_NET.$G:4747\"" <<<"$IT_BODY"; }
+it_check "node $F keeps member $G's HTTP address (writes are passed there)" g_http_kept
 it_check "node $F does not dial $A for member $G" \
 	bash -c "! grep -q 'peer $G ($A' '$IT_DIR/n$F.log'"
 
