@@ -35,6 +35,7 @@ void node_config_defaults(struct node_config *c)
 	c->query_memory_bytes = query_memory_default();
 	c->statement_memory_bytes = NODE_STATEMENT_MEMORY_BYTES;
 	c->cursor_idle_ms = NODE_CURSOR_IDLE_MS;
+	c->snapshot_bytes_max = NODE_SNAPSHOT_BYTES_MAX;
 }
 
 static int parse_u64(const char *v, uint64_t *out, const char *key,
@@ -191,9 +192,33 @@ void node_config_import_dir(const struct node_config *c, char *out,
 		snprintf(out, bytes, "%s/import", c->data_dir);
 }
 
+void node_config_backup_dir(const struct node_config *c, char *out,
+                            size_t bytes)
+{
+	if (c->backup_dir[0])
+		snprintf(out, bytes, "%s", c->backup_dir);
+	else
+		snprintf(out, bytes, "%s/backups", c->data_dir);
+}
+
 int node_config_set(struct node_config *c, const char *key, const char *value,
                     char *errmsg)
 {
+	if (!strcmp(key, "backup_dir")) {
+		if (strlen(value) >= NODE_PATH_BYTES_MAX)
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "backup_dir: too long");
+		snprintf(c->backup_dir, sizeof c->backup_dir, "%s", value);
+		return 0;
+	}
+	if (!strcmp(key, "snapshot_bytes_max")) {
+		int rc =
+		    parse_bytes(value, &c->snapshot_bytes_max, key, errmsg);
+		if (rc == 0 && c->snapshot_bytes_max == 0)
+			rc = lora_errf(LORA_ECONFIG, errmsg,
+			               "snapshot_bytes_max: must be > 0");
+		return rc;
+	}
 	if (!strcmp(key, "id"))
 		return parse_u64(value, &c->id, key, errmsg);
 	if (!strcmp(key, "data_dir")) {
@@ -308,6 +333,8 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_CHECKPOINT_ENTRIES", "checkpoint_entries"},
 	    {"LORA_QUERY_MEMORY_BYTES", "query_memory_bytes"},
 	    {"LORA_STATEMENT_MEMORY_BYTES", "statement_memory_bytes"},
+	    {"LORA_BACKUP_DIR", "backup_dir"},
+	    {"LORA_SNAPSHOT_BYTES_MAX", "snapshot_bytes_max"},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
 		const char *v = getenv(map[i][0]);
@@ -340,6 +367,8 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--query-memory-bytes", "query_memory_bytes"},
 	    {"--statement-memory-bytes", "statement_memory_bytes"},
 	    {"--cursor-idle-ms", "cursor_idle_ms"},
+	    {"--backup-dir", "backup_dir"},
+	    {"--snapshot-bytes-max", "snapshot_bytes_max"},
 	};
 	*takes_value = 1;
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)

@@ -52,7 +52,19 @@ struct node_config {
 	uint64_t query_memory_bytes;
 	uint64_t statement_memory_bytes;
 	uint32_t cursor_idle_ms; /* a native cursor without a fetch is closed */
+	/* POST /admin/checkpoint writes backups only below this directory,
+	 * under a name the request gives; "" (the default) means
+	 * <data_dir>/backups (node_config_backup_dir) */
+	char backup_dir[NODE_PATH_BYTES_MAX];
+	/* a snapshot received from the leader may stage at most this many
+	 * bytes (NODE_SNAPSHOT_BYTES_MAX by default) */
+	uint64_t snapshot_bytes_max;
 };
+
+/* The effective backup directory into out (bytes of room). */
+void node_config_backup_dir(const struct node_config *c, char *out,
+                            size_t bytes);
+#define NODE_SNAPSHOT_BYTES_MAX (64ull << 30)
 
 /* The effective LOAD CSV import directory into out (bytes of room). */
 void node_config_import_dir(const struct node_config *c, char *out,

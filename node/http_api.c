@@ -1,6 +1,8 @@
 /* http_api.c - the HTTP endpoints: queries, cluster and admin operations. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1037,12 +1039,34 @@ static int h_remove(struct lnode *n, struct node_http_ex *x,
 /* ---- admin
  * ---------------------------------------------------------------------- */
 
-/* Copies the files of checkpoint dir src (flat) into new directory dst. */
+/* Copies one file into new file b (mode 0600, fsynced). */
+static int copy_file(const char *a, const char *b, char *buf, char *msg)
+{
+	int fd = open(b, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	FILE *in = fopen(a, "rb"), *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (out == NULL && fd >= 0)
+		close(fd);
+	size_t k;
+	while (in && out && (k = fread(buf, 1, NODE_COPY_CHUNK_BYTES, in)) > 0)
+		if (fwrite(buf, 1, k, out) != k)
+			break;
+	int rc = 0;
+	if (!in || !out || ferror(in) || fflush(out) || fsync(fileno(out)))
+		rc = lora_errf(LORA_EIO, msg, "copy %s to %s failed", a, b);
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	return rc;
+}
+
+/* Copies the files of checkpoint dir src (flat) into new directory dst
+ * (mode 0700, files 0600: a backup is the whole database). */
 static int copy_dir(const char *src, const char *dst, char *msg)
 {
-	if (mkdir(dst, 0755) != 0)
-		return lora_errf(LORA_EIO, msg, "create %s: %s", dst,
-		                 strerror(errno));
+	if (mkdir(dst, 0700) != 0)
+		return lora_errf(errno == EEXIST ? LORA_EEXIST : LORA_EIO, msg,
+		                 "create %s: %s", dst, strerror(errno));
 	DIR *d = opendir(src);
 	if (d == NULL)
 		return lora_errf(LORA_EIO, msg, "open %s: %s", src,
@@ -1058,24 +1082,46 @@ static int copy_dir(const char *src, const char *dst, char *msg)
 		char a[NODE_PATH_BYTES_MAX * 2], b[NODE_PATH_BYTES_MAX * 2];
 		snprintf(a, sizeof a, "%s/%s", src, de->d_name);
 		snprintf(b, sizeof b, "%s/%s", dst, de->d_name);
-		FILE *in = fopen(a, "rb"), *out = fopen(b, "wb");
-		size_t k;
-		while (in && out &&
-		       (k = fread(buf, 1, NODE_COPY_CHUNK_BYTES, in)) > 0)
-			if (fwrite(buf, 1, k, out) != k)
-				break;
-		if (!in || !out || ferror(in) || fflush(out) ||
-		    fsync(fileno(out)))
-			rc = lora_errf(LORA_EIO, msg, "copy %s to %s failed", a,
-			               b);
-		if (in)
-			fclose(in);
-		if (out)
-			fclose(out);
+		rc = copy_file(a, b, buf, msg);
 	}
 	lora_free(buf);
 	closedir(d);
 	return rc;
+}
+
+#define NODE_BACKUP_NAME_BYTES_MAX 255
+
+/*
+ * A backup is named, never placed: the request's "backup" is one path
+ * component (letters, digits, '.', '-', '_'; not starting with '.'), and
+ * the copy goes to <backup_dir>/<name>, the configured directory, created
+ * 0700 when missing. Fills path (bytes long) or gives LORA_EINVAL.
+ */
+static int backup_path(struct lnode *n, const char *name, char *path,
+                       size_t bytes, char *msg)
+{
+	size_t len = strlen(name);
+	int ok = len > 0 && len <= NODE_BACKUP_NAME_BYTES_MAX && name[0] != '.';
+	for (size_t i = 0; ok && i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		ok = isalnum(ch) || ch == '.' || ch == '-' || ch == '_';
+	}
+	if (!ok)
+		return lora_errf(
+		    LORA_EINVAL, msg,
+		    "\"backup\" is a name (letters, digits, '.', "
+		    "'-', '_', not starting with '.', at most %d "
+		    "bytes), not a path: the backup goes under the "
+		    "node's backup_dir",
+		    NODE_BACKUP_NAME_BYTES_MAX);
+	char dir[NODE_PATH_BYTES_MAX];
+	node_config_backup_dir(&n->cfg, dir, sizeof dir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return lora_errf(LORA_EIO, msg, "create backup_dir %s: %s", dir,
+		                 strerror(errno));
+	if ((size_t)snprintf(path, bytes, "%s/%s", dir, name) >= bytes)
+		return lora_errf(LORA_EINVAL, msg, "backup path too long");
+	return 0;
 }
 
 static int h_checkpoint(struct lnode *n, struct node_http_ex *x,
@@ -1090,18 +1136,20 @@ static int h_checkpoint(struct lnode *n, struct node_http_ex *x,
 		json_decref(j);
 		return 0;
 	}
-	const char *backup = json_string_value(json_object_get(j, "backup"));
-	char msg[LORA_ERRMSG_BYTES];
+	const char *name = json_string_value(json_object_get(j, "backup"));
+	char msg[LORA_ERRMSG_BYTES],
+	    backup[NODE_PATH_BYTES_MAX + NODE_BACKUP_NAME_BYTES_MAX + 2];
 	uint64_t index = 0;
 	char *path = NULL;
 	int rc = 0;
-	if (json_object_get(j, "backup") &&
-	    (backup == NULL || backup[0] != '/'))
-		rc = lora_errf(LORA_EINVAL, msg,
-		               "\"backup\" must be an absolute directory path");
+	if (json_object_get(j, "backup"))
+		rc = name == NULL
+		         ? lora_errf(LORA_EINVAL, msg,
+		                     "\"backup\" must be a string (a name)")
+		         : backup_path(n, name, backup, sizeof backup, msg);
 	if (rc == 0)
 		rc = node_checkpoint_now(n, &index, &path, msg);
-	if (rc == 0 && backup)
+	if (rc == 0 && name)
 		rc = copy_dir(path, backup, msg);
 	if (rc)
 		node_http_reply_error(x, rc, msg);
@@ -1109,7 +1157,7 @@ static int h_checkpoint(struct lnode *n, struct node_http_ex *x,
 		node_http_reply_json(x, 200,
 		                     json_pack("{s:I,s:s,s:s*}", "index",
 		                               (json_int_t)index, "path", path,
-		                               "backup", backup),
+		                               "backup", name ? backup : NULL),
 		                     NULL, NULL);
 	lora_free(path);
 	json_decref(j);

@@ -139,12 +139,15 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 	    "# TYPE lora_query_memory_max_bytes gauge\n"
 	    "lora_query_memory_max_bytes %llu\n"
 	    "# TYPE lora_query_memory_refused_total counter\n"
-	    "lora_query_memory_refused_total %llu\n",
+	    "lora_query_memory_refused_total %llu\n"
+	    "# TYPE lora_peer_refused_total counter\n"
+	    "lora_peer_refused_total %llu\n",
 	    (unsigned long long)atomic_load(&m->cursors_idle_closed),
 	    (long long)atomic_load(&m->statements_open),
 	    (unsigned long long)atomic_load(&qb->used_bytes),
 	    (unsigned long long)qb->max_bytes,
-	    (unsigned long long)atomic_load(&qb->refused));
+	    (unsigned long long)atomic_load(&qb->refused),
+	    (unsigned long long)node_peer_refused_total());
 }
 
 static void api_text(struct lora_buf *b, const struct api_metric *a)

@@ -82,12 +82,33 @@ int node_space_check(struct node_space *sp, const char *dir, uint64_t reserve,
 	                 (unsigned long long)bytes);
 }
 
-static int make_dir(const char *path, char *errmsg)
+static int make_dir_mode(const char *path, mode_t mode, char *errmsg)
 {
-	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+	if (mkdir(path, mode) != 0 && errno != EEXIST)
 		return lora_errf(LORA_EIO, errmsg, "create %s: %s", path,
 		                 strerror(errno));
 	return 0;
+}
+
+static int make_dir(const char *path, char *errmsg)
+{
+	return make_dir_mode(path, 0755, errmsg);
+}
+
+/* The data directory holds the whole database: only its owner may enter
+ * it (0700), also when it existed with a looser mode (said in the log). */
+static int make_private_dir(const char *path, char *errmsg)
+{
+	int rc = make_dir_mode(path, 0700, errmsg);
+	struct stat st;
+	if (rc == 0 && stat(path, &st) == 0 && (st.st_mode & 0077) != 0) {
+		if (chmod(path, 0700) != 0)
+			return lora_errf(LORA_EIO, errmsg, "chmod 0700 %s: %s",
+			                 path, strerror(errno));
+		LOG_WARN("data directory %s had mode %04o: set to 0700", path,
+		         (unsigned)(st.st_mode & 07777));
+	}
+	return rc;
 }
 
 /* mkdir -p for data_dir, then its three subdirectories. */
@@ -103,14 +124,14 @@ static int make_layout(struct lnode *n, char *errmsg)
 			if (rc)
 				return rc;
 		}
-	int rc = make_dir(path, errmsg);
+	int rc = make_private_dir(path, errmsg);
 	snprintf(n->state_dir, sizeof n->state_dir, "%s/state",
 	         n->cfg.data_dir);
 	snprintf(n->log_dir, sizeof n->log_dir, "%s/raftlog", n->cfg.data_dir);
 	snprintf(n->ckpt_dir, sizeof n->ckpt_dir, "%s/checkpoints",
 	         n->cfg.data_dir);
 	if (rc == 0)
-		rc = make_dir(n->ckpt_dir, errmsg);
+		rc = make_dir_mode(n->ckpt_dir, 0700, errmsg);
 	/* An interrupted snapshot install is node_state_open's. */
 	return rc;
 }

@@ -453,6 +453,18 @@ void node_native_reap(struct lnode *n);
 /* Closes every open cursor (before a snapshot install). */
 void node_native_close_cursors(struct lnode *n);
 
+/* ---- refused peer traffic (peerguard.c)
+ * ------------------------------------------------------------------------ */
+
+#define NODE_REFUSAL_LOG_MS 60000 /* one line per (peer, kind) per */
+/* Counts and logs (LOG_WARN, rate limited per (peer, kind): see
+ * peerguard.c) a frame refused from `peer`; kind names what was refused
+ * ("raft-heartbeat", "snapshot-chunk", "gossip", ...). Thread-safe. */
+void node_peer_refused(uint64_t peer, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Frames refused since the process started. */
+uint64_t node_peer_refused_total(void);
+
 /* ---- snapshots (snapshot.c)
  * ------------------------------------------------------- */
 

@@ -199,9 +199,44 @@ void node_raft_on_frame(void *arg, int kind, uint64_t from,
 		lora_free(it);
 		return;
 	}
+	if (it->msg.from != from) {
+		/* A frame names its sender, and so does the message inside:
+		 * a peer speaking for another node is refused. */
+		node_peer_refused(from, "raft-sender",
+		                  "%s message claims to come from node %llu",
+		                  rep_msg_type_name(it->msg.type),
+		                  (unsigned long long)it->msg.from);
+		item_free(it);
+		return;
+	}
 	if (it->msg.to != n->cfg.id ||
 	    inbox_post_wake(n, it, urgent(n, &it->msg)) != 0)
 		item_free(it);
+}
+
+/* rep_step refused m (LORA_EINVAL): log why, once per peer and kind. */
+static void step_refused(struct lnode *n, const struct rep_msg *m)
+{
+	uint32_t why = rep_refusal(n->rep);
+	char kind[32];
+	snprintf(kind, sizeof kind, "raft-%s", rep_refusal_name(why));
+	if (why == REP_REFUSE_TERM)
+		node_peer_refused(m->from, kind,
+		                  "%s with term %llu, beyond the largest "
+		                  "accepted (%llu)",
+		                  rep_msg_type_name(m->type),
+		                  (unsigned long long)m->term,
+		                  (unsigned long long)REP_TERM_MAX);
+	else if (why == REP_REFUSE_NOT_MEMBER)
+		node_peer_refused(m->from, kind,
+		                  "%s (term %llu) from a node that is not a "
+		                  "member of the configuration",
+		                  rep_msg_type_name(m->type),
+		                  (unsigned long long)m->term);
+	else
+		node_peer_refused(m->from, kind, "malformed %s (term %llu)",
+		                  rep_msg_type_name(m->type),
+		                  (unsigned long long)m->term);
 }
 
 /* Posts it and waits for the raft loop's answer. */
@@ -396,7 +431,9 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 	case IT_MSG:
 	case IT_SNAP_STAGED:
 		rc = rep_step(n->rep, &it->msg);
-		if (rc && rc != LORA_EINVAL)
+		if (rc == LORA_EINVAL)
+			step_refused(n, &it->msg);
+		else if (rc)
 			LOG_WARN("step %s: %s", rep_msg_type_name(it->msg.type),
 			         lora_strerror(rc));
 		item_free(it);

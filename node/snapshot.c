@@ -13,10 +13,14 @@
  * applied index and digest, and only then removal of the old state). A
  * crash anywhere in it is finished or rolled back at the next start
  * (raftstart.c, node_state_open).
- * Every chunk carries the sending leader's term: a follower drops chunks
- * from a term below its own (a deposed leader still streaming), and hands
- * a staged snapshot to the core at the sender's term, so the core's own
- * term rules apply to it as to any message.
+ * Every chunk carries the sending leader's term: a follower takes chunks
+ * only from the node it knows as the leader of exactly that term (a deposed
+ * leader still streaming, a non-member, or a node merely claiming to lead
+ * are refused and logged), and hands a staged snapshot to the core at that
+ * term. Staging is bounded (files in order from offset 0, NODE_SNAP_FILES_MAX
+ * files, cfg.snapshot_bytes_max bytes, the disk guard) and the staged copy
+ * is opened and verified (applied index, digest) before the core hears of
+ * it, so a garbage checkpoint is refused instead of failing the install.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +38,9 @@
 #define NODE_SNAP_FILE_NAME_BYTES_MAX 255
 #define NODE_SNAP_FILES_MAX           100000
 
+/* Free disk kept when staging a snapshot (beside the state's own). */
+#define NODE_SNAP_RESERVE_BYTES (64u << 20)
+
 struct node_snap_recv {
 	pthread_mutex_t mu;
 	uint64_t from;
@@ -41,6 +48,13 @@ struct node_snap_recv {
 	int broken;      /* a chunk was lost: ignore until the next start */
 	uint64_t staged; /* index staged and handed to the raft loop, 0: none */
 	uint64_t staged_from;
+	/* the snapshot being staged: files in order, each from offset 0 */
+	char file[NODE_SNAP_FILE_NAME_BYTES_MAX + 1];
+	uint64_t file_off;       /* bytes of `file` written */
+	uint64_t bytes;          /* bytes staged, <= cfg.snapshot_bytes_max */
+	uint64_t files;          /* files begun, <= NODE_SNAP_FILES_MAX */
+	struct node_space space; /* disk guard of the data directory */
+	struct sto_install_info info; /* verified staged copy (staged != 0) */
 	uint64_t sending[NODE_PEERS_MAX]; /* peers being sent to */
 };
 
@@ -277,7 +291,7 @@ static int chunk_begin(struct lnode *n, struct node_snap_recv *s, uint64_t from,
 	staging_dir(n, dir, sizeof dir);
 	if (s->index != c->meta->index || s->from != from) {
 		sto_rm_rf(dir);
-		if (mkdir(dir, 0755) != 0)
+		if (mkdir(dir, 0700) != 0)
 			return -1;
 		LOG_INFO("receiving snapshot %llu from node %llu",
 		         (unsigned long long)c->meta->index,
@@ -286,25 +300,108 @@ static int chunk_begin(struct lnode *n, struct node_snap_recv *s, uint64_t from,
 	s->index = c->meta->index;
 	s->from = from;
 	s->broken = 0;
+	s->file[0] = '\0';
+	s->file_off = s->bytes = s->files = 0;
 	return 0;
 }
 
-/* A chunk from a leader of a term below ours (or with no term): dropped,
- * logged at its first and last chunk. 1 when stale. */
-static int chunk_stale(struct lnode *n, uint64_t from,
-                       const Lora__SnapshotChunk *c)
+/* A chunk is taken only from the node this node knows as the leader of
+ * the chunk's term (a deposed leader still streaming, a non-member or a
+ * node that just claims to lead are refused). 1 when refused. */
+static int chunk_refused(struct lnode *n, uint64_t from,
+                         const Lora__SnapshotChunk *c)
 {
 	struct rep_status st;
 	node_status_get(n, &st);
-	if (c->term != 0 && c->term >= st.term)
+	if (c->term != 0 && c->term == st.term && st.leader == from &&
+	    from != n->cfg.id)
 		return 0;
-	if (c->offset == 0 || c->last)
-		LOG_WARN("dropping snapshot %llu chunk %s from node %llu: its "
-		         "term %llu is below ours (%llu)",
-		         (unsigned long long)c->meta->index, c->file,
-		         (unsigned long long)from, (unsigned long long)c->term,
-		         (unsigned long long)st.term);
+	node_peer_refused(from, "snapshot-chunk",
+	                  "snapshot %llu chunk %s at term %llu: the leader "
+	                  "known here is node %llu at term %llu",
+	                  (unsigned long long)c->meta->index, c->file,
+	                  (unsigned long long)c->term,
+	                  (unsigned long long)st.leader,
+	                  (unsigned long long)st.term);
 	return 1;
+}
+
+/* Drops what was staged of the snapshot in progress; s->mu held. */
+static void chunk_abandon(struct lnode *n, struct node_snap_recv *s)
+{
+	char dir[NODE_PATH_BYTES_MAX + 64];
+	staging_dir(n, dir, sizeof dir);
+	sto_rm_rf(dir);
+	s->broken = 1;
+	s->index = 0;
+}
+
+/*
+ * Bounds of one chunk of the snapshot being staged (s->mu held): files
+ * arrive one after another, each from offset 0 with no gap or overlap,
+ * at most NODE_SNAP_FILES_MAX files and cfg.snapshot_bytes_max bytes in
+ * all, and only while the disk keeps NODE_SNAP_RESERVE_BYTES free. 0, or
+ * -1 after logging the refusal and dropping the staged part.
+ */
+static int chunk_bounds(struct lnode *n, struct node_snap_recv *s,
+                        uint64_t from, const Lora__SnapshotChunk *c)
+{
+	char why[LORA_ERRMSG_BYTES] = "";
+	uint64_t len = c->data.len;
+	if (c->offset == 0) {
+		if (++s->files > NODE_SNAP_FILES_MAX)
+			snprintf(why, sizeof why, "more than %d files",
+			         NODE_SNAP_FILES_MAX);
+		snprintf(s->file, sizeof s->file, "%s", c->file);
+		s->file_off = 0;
+	} else if (strcmp(s->file, c->file) != 0 || c->offset != s->file_off) {
+		snprintf(why, sizeof why,
+		         "chunk of %s at offset %llu out of order", c->file,
+		         (unsigned long long)c->offset);
+	}
+	if (!why[0] && len > n->cfg.snapshot_bytes_max - s->bytes)
+		snprintf(why, sizeof why,
+		         "more than snapshot_bytes_max (%llu bytes)",
+		         (unsigned long long)n->cfg.snapshot_bytes_max);
+	if (!why[0])
+		node_space_check(&s->space, n->cfg.data_dir,
+		                 NODE_SNAP_RESERVE_BYTES, len, why);
+	if (!why[0]) {
+		s->bytes += len;
+		s->file_off += len;
+		return 0;
+	}
+	node_peer_refused(from, "snapshot-bounds", "snapshot %llu: %s",
+	                  (unsigned long long)c->meta->index, why);
+	chunk_abandon(n, s);
+	return -1;
+}
+
+/*
+ * The whole snapshot is staged: opens the copy and reads its applied
+ * index and digest (sto_install_prepare, which also fsyncs it) before the
+ * raft core hears of it, so a garbage checkpoint is refused here instead of
+ * failing the install after the core dropped its log. s->mu held.
+ */
+static int staged_verify(struct lnode *n, struct node_snap_recv *s,
+                         uint64_t from, const struct rep_snapshot_meta *m)
+{
+	char dir[NODE_PATH_BYTES_MAX + 64], err[LORA_ERRMSG_BYTES];
+	staging_dir(n, dir, sizeof dir);
+	int rc = sto_install_prepare(dir, &s->info, err);
+	if (rc == 0 && s->info.applied < m->index)
+		rc = lora_errf(LORA_ECORRUPT, err,
+		               "it holds applied index %llu, below the "
+		               "snapshot's %llu",
+		               (unsigned long long)s->info.applied,
+		               (unsigned long long)m->index);
+	if (rc == 0)
+		return 0;
+	node_peer_refused(from, "snapshot-verify",
+	                  "staged snapshot %llu does not verify: %s",
+	                  (unsigned long long)m->index, err);
+	chunk_abandon(n, s);
+	return -1;
 }
 
 void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
@@ -313,25 +410,23 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 	struct node_snap_recv *s = snap_state(n);
 	Lora__SnapshotChunk *c =
 	    lora__snapshot_chunk__unpack(&lora_pb_allocator, len, p);
+	struct rep_snapshot_meta meta;
 	if (s == NULL || c == NULL || c->meta == NULL || c->file == NULL ||
-	    !name_ok(c->file)) {
+	    !name_ok(c->file) || node_meta_from_pb(c->meta, &meta) != 0) {
 		if (c)
 			lora__snapshot_chunk__free_unpacked(c,
 			                                    &lora_pb_allocator);
-		LOG_WARN("dropping a malformed snapshot chunk from %llu",
-		         (unsigned long long)from);
+		node_peer_refused(from, "snapshot-chunk", "malformed");
 		return;
 	}
-	if (chunk_stale(n, from, c)) {
+	if (chunk_refused(n, from, c)) {
 		lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
-	struct rep_snapshot_meta meta;
 	if (s->staged && c->meta->index <= s->staged) {
 		/* Already staged: a resend only repeats the hand-over. */
-		int again = c->last && node_meta_from_pb(c->meta, &meta) == 0 &&
-		            c->meta->index == s->staged;
+		int again = c->last && c->meta->index == s->staged;
 		pthread_mutex_unlock(&s->mu);
 		if (again)
 			node_raft_snapshot_staged(n, &meta, from, c->term);
@@ -342,20 +437,24 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 	int rc = chunk_begin(n, s, from, c);
 	if (rc == 0 && (s->index != c->meta->index || s->from != from))
 		rc = -1; /* a chunk of a snapshot we are not staging */
+	if (rc == 0)
+		rc = chunk_bounds(n, s, from, c);
 	if (rc == 0 && stage_chunk(n, c) != 0) {
 		LOG_ERROR("cannot stage snapshot chunk %s", c->file);
 		s->broken = 1;
 		rc = -1;
 	}
-	int done = rc == 0 && c->last && node_meta_from_pb(c->meta, &meta) == 0;
+	int done = rc == 0 && c->last && staged_verify(n, s, from, &meta) == 0;
 	if (done) {
 		s->index = 0; /* the next start begins afresh */
 		s->staged = meta.index;
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (done) {
-		LOG_INFO("snapshot %llu staged",
-		         (unsigned long long)meta.index);
+		LOG_INFO("snapshot %llu staged and verified (applied index "
+		         "%llu)",
+		         (unsigned long long)meta.index,
+		         (unsigned long long)s->info.applied);
 		node_raft_snapshot_staged(n, &meta, from, c->term);
 	}
 	lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
@@ -407,14 +506,16 @@ int node_snapshot_adopt(struct lnode *n, const struct rep_snapshot_meta *m,
 }
 
 /* Swaps the staged checkpoint in for state/ (storage/install.c: marker,
- * renames, verify), with the store closed meanwhile. On an error the old
- * state is back and open again. */
+ * renames, verify), with the store closed meanwhile. The staged copy was
+ * verified and fsynced when its last chunk arrived (staged_verify) and
+ * nothing wrote to it since (s->mu is held). On an error the old state is
+ * back and open again. */
 static int swap_store(struct lnode *n, const struct rep_snapshot_meta *m,
-                      const char *staged, char *errmsg)
+                      char *errmsg)
 {
-	struct sto_install_info info;
-	int rc = sto_install_prepare(staged, &info, errmsg);
-	if (rc == 0 && info.applied < m->index)
+	struct sto_install_info info = n->snap_recv->info;
+	int rc = 0;
+	if (info.applied < m->index)
 		rc =
 		    lora_errf(LORA_ECORRUPT, errmsg,
 		              "the staged checkpoint is at applied index %llu, "
@@ -439,8 +540,6 @@ static int swap_store(struct lnode *n, const struct rep_snapshot_meta *m,
 int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
                           char *errmsg)
 {
-	char staged[NODE_PATH_BYTES_MAX + 64];
-	staging_dir(n, staged, sizeof staged);
 	node_apply_drain(n);
 	node_native_close_cursors(n);
 	struct node_snap_recv *s = snap_state(n);
@@ -448,7 +547,7 @@ int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	pthread_mutex_lock(&s->mu); /* no chunk writes while swapping */
 	int rc = s->staged == m->index
-	             ? swap_store(n, m, staged, errmsg)
+	             ? swap_store(n, m, errmsg)
 	             : lora_errf(LORA_EINTERNAL, errmsg,
 	                         "snapshot %llu accepted but %llu is staged",
 	                         (unsigned long long)m->index,

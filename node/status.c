@@ -59,12 +59,48 @@ static void gossip_once(struct lnode *n)
 		                    (size_t)len);
 }
 
+/* 1 when id is a voter or learner in the configuration last published
+ * by the raft loop (or that configuration is still empty: joining). */
+static int gossip_from_member(struct lnode *n, uint64_t id)
+{
+	pthread_mutex_lock(&n->status_mu);
+	int ok = n->rs.n_peers == 0;
+	for (uint32_t i = 0; i < n->rs.n_peers; i++)
+		ok |= n->rs.peers[i].id == id;
+	pthread_mutex_unlock(&n->status_mu);
+	return ok;
+}
+
+/* Sets an address that is still empty; 1 when gossip claims another one
+ * than the address known (which is kept). */
+static int fill_addr(char *dst, size_t bytes, const char *claimed)
+{
+	if (dst[0] == '\0') {
+		snprintf(dst, bytes, "%s", claimed);
+		return 0;
+	}
+	return strcmp(dst, claimed) != 0;
+}
+
+/*
+ * Gossip is status, never membership: it is taken only from a member of
+ * the configuration that this node already has an entry for, and it never
+ * creates an entry. Addresses are learnt from it only when still unknown
+ * (peer addresses come from the peers setting, committed membership
+ * changes and the members file; HTTP and client addresses from the first
+ * gossip or the add request): writes and admin calls are passed to the
+ * leader's HTTP and client addresses, so a frame that merely claims to
+ * come from a member must not redirect them. It updates the numbers.
+ */
 void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
                           size_t len)
 {
 	char buf[NODE_GOSSIP_BYTES_MAX];
-	if (len >= sizeof buf || from == 0 || from == n->cfg.id)
+	if (len >= sizeof buf || from == 0 || from == n->cfg.id) {
+		node_peer_refused(from, "gossip", "%zu bytes from id %llu", len,
+		                  (unsigned long long)from);
 		return;
+	}
 	memcpy(buf, p, len);
 	buf[len] = '\0';
 	unsigned long long id, term, commit, applied;
@@ -72,25 +108,26 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 	    client[NODE_ADDR_BYTES_MAX], role[16];
 	if (sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu", &id, peer,
 	           http, client, role, &term, &commit, &applied) != 8 ||
-	    id != from)
+	    id != from) {
+		node_peer_refused(from, "gossip",
+		                  "malformed, or naming another node");
 		return;
-	int is_new = 0;
-	pthread_mutex_lock(&n->status_mu);
-	struct node_member *m = NULL;
-	for (int i = 0; i < n->n_members; i++)
-		if (n->members[i].id == id)
-			m = &n->members[i];
-	if (m == NULL && n->n_members < NODE_PEERS_MAX) {
-		m = &n->members[n->n_members++];
-		memset(m, 0, sizeof *m);
-		m->id = id;
-		is_new = 1;
 	}
-	if (m) {
-		is_new |= strcmp(m->peer_addr, peer) != 0;
-		snprintf(m->peer_addr, sizeof m->peer_addr, "%s", peer);
-		snprintf(m->http_addr, sizeof m->http_addr, "%s", http);
-		snprintf(m->client_addr, sizeof m->client_addr, "%s", client);
+	if (!gossip_from_member(n, id)) {
+		node_peer_refused(from, "gossip", "not a member");
+		return;
+	}
+	int moved = 0, known = 0;
+	pthread_mutex_lock(&n->status_mu);
+	for (int i = 0; i < n->n_members; i++) {
+		struct node_member *m = &n->members[i];
+		if (m->id != id)
+			continue;
+		known = 1;
+		moved =
+		    fill_addr(m->peer_addr, sizeof m->peer_addr, peer) |
+		    fill_addr(m->http_addr, sizeof m->http_addr, http) |
+		    fill_addr(m->client_addr, sizeof m->client_addr, client);
 		snprintf(m->role, sizeof m->role, "%s", role);
 		m->term = term;
 		m->commit = commit;
@@ -98,10 +135,15 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 		m->last_info_ms = lora_now_ms();
 	}
 	pthread_mutex_unlock(&n->status_mu);
-	if (is_new) {
-		node_transport_set_peer(n->transport, id, peer, NULL);
-		node_members_save(n);
-	}
+	if (!known)
+		node_peer_refused(from, "gossip",
+		                  "a member with no address known here");
+	else if (moved)
+		node_peer_refused(
+		    from, "gossip-address",
+		    "claims addresses %s %s %s; kept the ones known "
+		    "(change them by removing and adding the node)",
+		    peer, http, client);
 }
 
 static void *gossip_main(void *arg)

@@ -40,6 +40,10 @@
 #define PEER_PROBE_BYTES        16           /* reads on our outgoing stream */
 #define PEER_WAIT_SLICE_MS      20 /* send_wait re-checks at least this often */
 #define PEER_CONNS_IN_MAX       64 /* inbound streams open at once */
+/* inbound streams from one remote address: every other member may run on
+ * one host (each dials from its peer address, once, twice while it
+ * redials), but one address cannot take every PEER_CONNS_IN_MAX place */
+#define PEER_CONNS_PER_HOST_MAX (NODE_PEERS_MAX + 4)
 #define PEER_HELLO_TIMEOUT_MS   5000 /* for an inbound stream's hello */
 /* An inbound stream silent this long is closed (a live peer gossips every
  * NODE_GOSSIP_MS): a crashed or cut-off peer's old stream must not hold
@@ -90,6 +94,8 @@ struct conn_in {
 	int closing; /* claimed by stop_recv: arm nothing */
 	int state;   /* CONN_HELLO, CONN_REPLY, CONN_FRAMES */
 	struct byte_buf buf;
+	size_t counted;  /* buf.cap as counted in t->in_bytes */
+	uint64_t sender; /* sender id of its first frame (0: none yet) */
 	char remote[64];
 };
 
@@ -119,6 +125,9 @@ struct node_transport {
 	int recv_stopped;
 	struct conn_in *live, *dead; /* dead: closed, freed by a reaper */
 	int live_count;
+	/* receive buffer bytes of all inbound streams together, at most
+	 * NODE_PEER_RECV_BYTES_MAX */
+	atomic_size_t in_bytes;
 	int full_warned;     /* accept_cb's: the refusal is logged */
 	nng_time in_warn_at; /* last inbound-stream warning (in_mu) */
 	/* frames other than Raft messages (snapshot chunks write files,
@@ -126,6 +135,7 @@ struct node_transport {
 	 * nng's callback thread */
 	pthread_t side;
 	int side_started, side_stop;
+	int side_reap; /* a conn died: the side thread frees the dead */
 	pthread_mutex_t side_mu;
 	pthread_cond_t side_cond;
 	struct side_item side_q[NODE_PEER_SIDE_QUEUE_MAX];
@@ -237,14 +247,26 @@ static void side_post(struct node_transport *t, int kind, uint64_t from,
 		lora_free(copy);
 }
 
+static void reap_dead(struct node_transport *t);
+
 static void *side_main(void *arg)
 {
 	struct node_transport *t = arg;
 	pthread_setname_np(pthread_self(), "lora-peer-side");
 	pthread_mutex_lock(&t->side_mu);
 	for (;;) {
-		while (t->side_len == 0 && !t->side_stop)
+		while (t->side_len == 0 && !t->side_stop && !t->side_reap)
 			pthread_cond_wait(&t->side_cond, &t->side_mu);
+		if (t->side_reap) {
+			/* A closed stream keeps its socket (and the bytes a
+			 * peer is still pushing at it, which then blocks)
+			 * until freed: free it now, not at the next accept. */
+			t->side_reap = 0;
+			pthread_mutex_unlock(&t->side_mu);
+			reap_dead(t);
+			pthread_mutex_lock(&t->side_mu);
+			continue;
+		}
 		if (t->side_len == 0)
 			break;
 		struct side_item it = t->side_q[t->side_head];
@@ -274,6 +296,78 @@ static void deliver(struct node_transport *t, const uint8_t *p, size_t len)
 }
 
 /*
+ * Makes room for `need` more bytes in c->buf, counting its capacity in
+ * t->in_bytes: 0, or -1 when that would pass NODE_PEER_RECV_BYTES_MAX (all
+ * inbound streams together) or memory is short. A frame's buffer grows by
+ * doubling as its bytes arrive, never to the length a peer merely
+ * announces, so memory follows what was received.
+ */
+static int conn_reserve(struct conn_in *c, size_t need)
+{
+	struct byte_buf *b = &c->buf;
+	if (b->len + need <= b->cap)
+		return 0;
+	size_t cap = b->len + need; /* conn_parse asks at most doubling */
+	if (cap < PEER_RECVBUF_BYTES)
+		cap = PEER_RECVBUF_BYTES;
+	size_t grow = cap - c->counted;
+	size_t total = atomic_fetch_add(&c->t->in_bytes, grow) + grow;
+	if (total > NODE_PEER_RECV_BYTES_MAX) {
+		atomic_fetch_sub(&c->t->in_bytes, grow);
+		return -1;
+	}
+	uint8_t *p = lora_realloc(b->data, cap);
+	if (p == NULL) {
+		atomic_fetch_sub(&c->t->in_bytes, grow);
+		return -1;
+	}
+	b->data = p;
+	b->cap = cap;
+	c->counted = cap;
+	return 0;
+}
+
+/* Frees c->buf and uncounts it. */
+static void conn_buf_free(struct conn_in *c)
+{
+	atomic_fetch_sub(&c->t->in_bytes, c->counted);
+	c->counted = 0;
+	buf_free(&c->buf);
+}
+
+/* Shrinks c->buf back to PEER_RECVBUF_BYTES once a big frame is gone. */
+static void conn_buf_shrink(struct conn_in *c)
+{
+	struct byte_buf *b = &c->buf;
+	if (b->cap <= PEER_RECVBUF_BYTES || b->len >= PEER_RECVBUF_BYTES)
+		return;
+	uint8_t *p = lora_realloc(b->data, PEER_RECVBUF_BYTES);
+	if (p == NULL)
+		return;
+	b->data = p;
+	b->cap = PEER_RECVBUF_BYTES;
+	atomic_fetch_sub(&c->t->in_bytes, c->counted - b->cap);
+	c->counted = b->cap;
+}
+
+/* Every frame of one inbound stream names the same sender: a stream
+ * that speaks for two nodes is closed (0: fine). */
+static int conn_sender_ok(struct conn_in *c, const uint8_t *frame)
+{
+	uint64_t from = lora_get_be64(frame + 1);
+	if (c->sender == 0)
+		c->sender = from;
+	if (from == c->sender)
+		return 0;
+	if (in_warn_ok(c->t))
+		LOG_WARN("peer stream from %s: frames from node %llu, then "
+		         "from node %llu, closing it",
+		         c->remote, (unsigned long long)c->sender,
+		         (unsigned long long)from);
+	return -1;
+}
+
+/*
  * Delivers every complete frame in c->buf and keeps the partial tail.
  * Returns 0, or -1 when the stream is garbled (a length out of bounds) or
  * a big frame's buffer cannot be had. The buffer grows to hold the frame
@@ -299,25 +393,28 @@ static int conn_parse(struct conn_in *c)
 			memmove(b->data, b->data + off, b->len - off);
 			b->len -= off;
 			off = 0;
-			rc = buf_reserve(b, whole - b->len);
+			size_t more = whole - b->len;
+			size_t step = b->cap > PEER_RECVBUF_BYTES
+			                  ? b->cap
+			                  : PEER_RECVBUF_BYTES;
+			rc = conn_reserve(c, more < step ? more : step);
 			if (rc != 0 && in_warn_ok(c->t))
-				LOG_WARN("peer stream from %s: no memory for a "
-				         "%zu-byte frame, closing it",
-				         c->remote, whole);
+				LOG_WARN("peer stream from %s: no room for a "
+				         "%zu-byte frame (%u MiB for all peer "
+				         "streams), closing it",
+				         c->remote, whole,
+				         NODE_PEER_RECV_BYTES_MAX >> 20);
 			return rc ? -1 : 0;
 		}
-		deliver(c->t, b->data + off + NODE_PEER_LEN_BYTES, flen);
+		const uint8_t *frame = b->data + off + NODE_PEER_LEN_BYTES;
+		if (conn_sender_ok(c, frame) != 0)
+			return -1;
+		deliver(c->t, frame, flen);
 		off += whole;
 	}
 	memmove(b->data, b->data + off, b->len - off);
 	b->len -= off;
-	if (b->cap > PEER_RECVBUF_BYTES && b->len < PEER_RECVBUF_BYTES) {
-		uint8_t *p = lora_realloc(b->data, PEER_RECVBUF_BYTES);
-		if (p != NULL) {
-			b->data = p;
-			b->cap = PEER_RECVBUF_BYTES;
-		}
-	}
+	conn_buf_shrink(c);
 	return 0;
 }
 
@@ -335,7 +432,7 @@ static int conn_arm(struct conn_in *c)
 		nng_stream_send(c->stream, c->aio);
 		return 0;
 	}
-	if (buf_reserve(&c->buf, 1) != 0)
+	if (conn_reserve(c, 1) != 0)
 		return -1;
 	iov.iov_buf = c->buf.data + c->buf.len;
 	iov.iov_len = c->buf.cap - c->buf.len;
@@ -353,7 +450,7 @@ static void conn_kill(struct conn_in *c)
 {
 	struct node_transport *t = c->t;
 	nng_stream_close(c->stream);
-	buf_free(&c->buf);
+	conn_buf_free(c);
 	pthread_mutex_lock(&t->in_mu);
 	if (!c->closing) { /* else stop_recv owns it */
 		struct conn_in **pp = &t->live;
@@ -367,6 +464,10 @@ static void conn_kill(struct conn_in *c)
 		t->dead = c;
 	}
 	pthread_mutex_unlock(&t->in_mu);
+	pthread_mutex_lock(&t->side_mu);
+	t->side_reap = 1;
+	pthread_cond_signal(&t->side_cond);
+	pthread_mutex_unlock(&t->side_mu);
 }
 
 /* Checks the dialer's hello (first bytes read); 0 when good. */
@@ -435,7 +536,7 @@ static void conn_free(struct conn_in *c)
 	nng_stream_close(c->stream);
 	nng_aio_free(c->aio); /* stops it: waits for a running callback */
 	nng_stream_free(c->stream);
-	buf_free(&c->buf);
+	conn_buf_free(c);
 	lora_free(c);
 }
 
@@ -476,16 +577,38 @@ static void conn_start(struct node_transport *t, nng_stream *s)
 		conn_kill(c);
 }
 
-/* Whether one more inbound stream may open (warns once per full spell). */
-static int conn_room(struct node_transport *t)
+/* 1 when addresses "ip:port" a and b have the same ip. */
+static int same_host(const char *a, const char *b)
+{
+	const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+	size_t la = ca ? (size_t)(ca - a) : strlen(a);
+	size_t lb = cb ? (size_t)(cb - b) : strlen(b);
+	return la == lb && memcmp(a, b, la) == 0;
+}
+
+/* Whether one more inbound stream may open from `remote`: at most
+ * PEER_CONNS_IN_MAX in all (warned once per full spell) and
+ * PEER_CONNS_PER_HOST_MAX from one address (warned at most once per
+ * PEER_IN_WARN_MS). */
+static int conn_room(struct node_transport *t, const char *remote)
 {
 	pthread_mutex_lock(&t->in_mu);
 	int room = t->live_count < PEER_CONNS_IN_MAX;
+	int same = 0;
+	for (struct conn_in *c = t->live; c != NULL; c = c->next)
+		same += same_host(c->remote, remote);
 	pthread_mutex_unlock(&t->in_mu);
 	if (!room && !t->full_warned)
 		LOG_WARN("peer listener: %d connections open, refusing more",
 		         PEER_CONNS_IN_MAX);
 	t->full_warned = !room; /* only accept_cb touches it */
+	if (room && same >= PEER_CONNS_PER_HOST_MAX) {
+		if (in_warn_ok(t))
+			LOG_WARN("peer listener: %d connections open from the "
+			         "address of %s, refusing more from it",
+			         PEER_CONNS_PER_HOST_MAX, remote);
+		return 0;
+	}
 	return room;
 }
 
@@ -494,14 +617,19 @@ static void accept_cb(void *arg)
 	struct node_transport *t = arg;
 	reap_dead(t);
 	int rv = nng_aio_result(t->accept_aio);
-	if (rv == 0 && conn_room(t))
-		conn_start(t, nng_aio_get_output(t->accept_aio, 0));
-	else if (rv == 0)
-		nng_stream_free(nng_aio_get_output(t->accept_aio, 0));
-	else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+	if (rv == 0) {
+		nng_stream *s = nng_aio_get_output(t->accept_aio, 0);
+		char remote[64];
+		stream_remote(s, remote, sizeof remote);
+		if (conn_room(t, remote))
+			conn_start(t, s);
+		else
+			nng_stream_free(s);
+	} else if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
 		return;
-	else
+	} else {
 		LOG_WARN("peer listener: accept: %s", nng_strerror(rv));
+	}
 	pthread_mutex_lock(&t->in_mu);
 	if (!t->recv_stopped)
 		nng_stream_listener_accept(t->listener, t->accept_aio);

@@ -9,8 +9,15 @@
  * opens with an 8-byte hello (0 'S' 'P' 0, protocol 0x0050 = push v0, 0 0),
  * the listener answers with the pull v0 header (0x0051); then each frame is
  * [8-byte big-endian length][1 byte kind][8 bytes sender id][payload].
- * A bad hello, a length over NODE_PEER_MSG_BYTES_MAX or under the header
- * closes that connection (LOG_WARN), never the process.
+ * A bad hello, a length over NODE_PEER_MSG_BYTES_MAX or under the header,
+ * a stream whose frames name two different senders, or a frame that would
+ * take the receive buffers of all inbound streams past
+ * NODE_PEER_RECV_BYTES_MAX closes that connection (LOG_WARN, at most one
+ * line a second), never the process. A frame's buffer grows as its bytes
+ * arrive, not to the length announced. At most 64 inbound streams are
+ * open, and NODE_PEERS_MAX + 4 (20) from one remote address. The sender id of a
+ * frame is not authenticated (TLS is not there yet): the receiver checks what
+ * it can (node/raftloop.c, status.c, snapshot.c; docs/security.md).
  *
  * Sends never block: a frame is copied into the peer's bounded send buffer
  * (NODE_PEER_SENDBUF_MSGS frames, NODE_PEER_SENDBUF_BYTES_MAX bytes) and
@@ -30,8 +37,11 @@
 #define NODE_PEER_SENDBUF_BYTES_MAX                                            \
 	(8u << 20) /* queued bytes per peer (a                                 \
 	              lone frame may exceed it) */
-#define NODE_PEER_HEADER_BYTES 9
-#define NODE_PEER_LEN_BYTES    8 /* the length before each frame */
+/* receive buffers of all inbound peer streams together: room for two
+ * largest frames at once; a stream that would pass it is closed */
+#define NODE_PEER_RECV_BYTES_MAX (160u << 20)
+#define NODE_PEER_HEADER_BYTES   9
+#define NODE_PEER_LEN_BYTES      8 /* the length before each frame */
 
 enum node_frame_kind {
 	NODE_FRAME_RAFT = 1,     /* proto RaftMessage */

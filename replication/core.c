@@ -60,6 +60,15 @@ static int check_config(const struct rep_config *c, char *errmsg)
 static int check_restore(const struct rep_restore *rs, char *errmsg)
 {
 	const struct rep_snapshot_meta *s = &rs->snap;
+	if (rs->hs.term > REP_TERM_MAX)
+		return lora_errf(
+		    LORA_ECORRUPT, errmsg,
+		    "stored term %llu is beyond the largest a "
+		    "cluster reaches (%llu): a forged message set "
+		    "it; remove this node and add it back as a new "
+		    "member",
+		    (unsigned long long)rs->hs.term,
+		    (unsigned long long)REP_TERM_MAX);
 	if (s->n_voters > REP_MEMBERS_MAX ||
 	    s->n_learners > REP_MEMBERS_MAX - s->n_voters)
 		return lora_errf(LORA_ECORRUPT, errmsg,

@@ -145,9 +145,11 @@ void rep_campaign(struct rep *r, int pre, int transfer)
 	}
 }
 
+/* A voter campaigns, unless its term is at the limit: no term after it
+ * would be accepted (and term + 1 must never wrap). */
 static int promotable(const struct rep *r)
 {
-	return rep_is_voter(r, r->id);
+	return rep_is_voter(r, r->id) && r->term < REP_TERM_MAX;
 }
 
 void rep_tick_election(struct rep *r)

@@ -31,6 +31,29 @@ int conf_has(const struct rep_conf *c, uint64_t id)
 	return 0;
 }
 
+/*
+ * Members send; so may a node whose addition is appended but not yet known
+ * committed here (the leader that added it may already count on it). The
+ * scan of the uncommitted suffix runs only for a sender that is not in the
+ * configuration, and is bounded by uncommitted_entries_max.
+ */
+int rep_is_member_or_joining(const struct rep *r, uint64_t id)
+{
+	const struct rep_conf *c = &r->conf;
+	if (c->n_voters + c->n_learners == 0 || conf_has(c, id))
+		return 1;
+	uint64_t last = log_last(&r->log);
+	for (uint64_t i = r->log.commit + 1; i <= last; i++) {
+		const struct rep_entry *e = log_at(&r->log, i);
+		struct rep_conf_change cc;
+		if (e->type == REP_ENTRY_CONF_CHANGE &&
+		    rep_conf_change_decode(e->data, e->len, &cc) == 0 &&
+		    cc.type == REP_CONF_ADD_LEARNER && cc.node_id == id)
+			return 1;
+	}
+	return 0;
+}
+
 int rep_conf_encode(uint32_t type, uint64_t node_id, const void *ctx,
                     size_t ctx_len, uint8_t **out, size_t *len)
 {

@@ -84,12 +84,16 @@ int pr_maybe_update(struct rep_progress *pr, uint64_t idx)
 int pr_maybe_decr_to(struct rep_progress *pr, uint64_t rejected,
                      uint64_t match_hint)
 {
-	if (rejected > pr->match && match_hint < pr->match) {
+	if (rejected >= pr->match && match_hint < pr->match) {
 		/*
 		 * The follower now holds less than it once acknowledged: it
 		 * lost its log (its data directory was wiped). Left alone,
 		 * `next` could never go below match + 1 and the follower would
-		 * be stuck; start over from what it has instead. At worst a
+		 * be stuck; start over from what it has instead. A rejection
+		 * AT match counts too: a follower that had acknowledged
+		 * everything and is probed from match + 1 rejects exactly
+		 * there (test caught_up_follower_wiped_is_caught_up_again: with
+		 * `>` the same probe went back and forth for ever). At worst a
 		 * reordered stale rejection lowers match, which costs a probe,
 		 * never safety: commit never goes back.
 		 */

@@ -112,6 +112,10 @@
 #define REP_READY_APPLY_ENTRIES_MAX 4096  /* committed entries per Ready */
 #define REP_INFLIGHT_MAX            1024  /* cap on config.inflight_max */
 #define REP_NONE                    0     /* "no node": node ids are >= 1 */
+/* Highest term the core accepts from a peer or from disk. Elections add 1
+ * at a time, so no real cluster gets near it; a forged term beyond it is
+ * refused, so term + 1 can never wrap (one packet used to brick a node). */
+#define REP_TERM_MAX (UINT64_MAX - (UINT64_C(1) << 32))
 
 /* ---- plain data ----------------------------------------------------------
  */
@@ -303,10 +307,27 @@ void rep_tick(struct rep *r);
 
 /*
  * Feeds a message received from a peer (m->to must be this node). m is
- * borrowed. LORA_EINVAL when the message is malformed (unknown type, bad
- * entry indexes, oversized fields): it is ignored. LORA_ENOMEM possible.
+ * borrowed. LORA_EINVAL when the message is refused and ignored; then
+ * rep_refusal() says why: malformed (unknown type, bad entry indexes,
+ * oversized fields), a term beyond REP_TERM_MAX, or a sender that is not a
+ * member. A sender is a member when it is a voter or learner of this node's
+ * configuration, or is added by a conf change in its uncommitted log; a
+ * node whose configuration is still empty (started to join) takes messages
+ * from anyone until the leader's snapshot or log gives it one.
+ * LORA_ENOMEM possible.
  */
 int rep_step(struct rep *r, const struct rep_msg *m);
+
+enum rep_refusal {
+	REP_REFUSE_NONE = 0,       /* the last rep_step took its message */
+	REP_REFUSE_MALFORMED = 1,  /* fields out of range or inconsistent */
+	REP_REFUSE_TERM = 2,       /* a term beyond REP_TERM_MAX */
+	REP_REFUSE_NOT_MEMBER = 3, /* the sender is not in the configuration */
+};
+/* Why the last rep_step returned LORA_EINVAL (enum rep_refusal). */
+uint32_t rep_refusal(const struct rep *r);
+/* "malformed", "term-overflow", "not-member", "none". Static, never NULL. */
+const char *rep_refusal_name(uint32_t refusal);
 
 /*
  * Proposes a normal entry (data borrowed, copied). On success the entry

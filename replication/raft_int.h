@@ -141,6 +141,7 @@ struct rep {
 	uint32_t votes_granted, votes_rejected; /* bit per prs slot */
 	uint64_t transferee;
 	uint64_t pending_conf_index;
+	uint32_t refusal; /* enum rep_refusal of the last rep_step */
 
 	struct rep_conf conf;
 	uint32_t n_prs;
@@ -207,6 +208,8 @@ void rep_commit_to(struct rep *r, uint64_t idx);
 
 /* membership.c */
 int conf_has(const struct rep_conf *c, uint64_t id);
+/* 1 when id may send to this node (see rep_step in raft.h). */
+int rep_is_member_or_joining(const struct rep *r, uint64_t id);
 int conf_apply(struct rep_conf *c, const uint8_t *data, size_t len);
 void rep_conf_to_meta(const struct rep_conf *c, struct rep_snapshot_meta *m);
 void rep_conf_from_meta(struct rep_conf *c, const struct rep_snapshot_meta *m);

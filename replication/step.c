@@ -23,8 +23,9 @@ static int validate_entries(const struct rep_msg *m)
 	return 0;
 }
 
-static int validate(const struct rep *r, const struct rep_msg *m)
+static int validate(struct rep *r, const struct rep_msg *m)
 {
+	r->refusal = REP_REFUSE_MALFORMED;
 	if (m->type < REP_MSG_APP || m->type > REP_MSG_TYPE_MAX)
 		return LORA_EINVAL;
 	if (m->from == REP_NONE || m->from == r->id || m->to != r->id)
@@ -38,7 +39,39 @@ static int validate(const struct rep *r, const struct rep_msg *m)
 	if (m->type == REP_MSG_APP && m->n_entries > 0 &&
 	    m->index > UINT64_MAX - REP_MSG_ENTRIES_MAX)
 		return LORA_EINVAL;
-	return validate_entries(m);
+	int rv = validate_entries(m);
+	if (rv != 0)
+		return rv;
+	/* Entry and snapshot terms are <= m->term (checked where used). */
+	if (m->term > REP_TERM_MAX) {
+		r->refusal = REP_REFUSE_TERM;
+		return LORA_EINVAL;
+	}
+	if (!rep_is_member_or_joining(r, m->from)) {
+		r->refusal = REP_REFUSE_NOT_MEMBER;
+		return LORA_EINVAL;
+	}
+	r->refusal = REP_REFUSE_NONE;
+	return 0;
+}
+
+uint32_t rep_refusal(const struct rep *r)
+{
+	return r->refusal;
+}
+
+const char *rep_refusal_name(uint32_t refusal)
+{
+	switch (refusal) {
+	case REP_REFUSE_MALFORMED:
+		return "malformed";
+	case REP_REFUSE_TERM:
+		return "term-overflow";
+	case REP_REFUSE_NOT_MEMBER:
+		return "not-member";
+	default:
+		return "none";
+	}
 }
 
 static void note_leader(struct rep *r, uint64_t from)
@@ -93,7 +126,17 @@ static int step_other(struct rep *r, const struct rep_msg *m)
 	}
 }
 
+static int step(struct rep *r, const struct rep_msg *m);
+
 int rep_step(struct rep *r, const struct rep_msg *m)
+{
+	int rv = step(r, m);
+	if (rv == LORA_EINVAL && r->refusal == REP_REFUSE_NONE)
+		r->refusal = REP_REFUSE_MALFORMED; /* e.g. rewriting a commit */
+	return rv;
+}
+
+static int step(struct rep *r, const struct rep_msg *m)
 {
 	int rv = validate(r, m);
 	if (rv != 0)

@@ -8,7 +8,7 @@
 #   2. wipe another follower's data directory and bring it back empty: it
 #      must catch up the same way;
 #   3. restart the whole cluster: everything acknowledged is still there;
-#   4. take a backup (POST /admin/checkpoint {"backup": DIR}) and restore it
+#   4. take a backup (POST /admin/checkpoint {"backup": NAME}) and restore it
 #      into a NEW cluster on other addresses: it holds every write
 #      acknowledged before the backup.
 # After each step every acknowledged write must be on every node exactly
@@ -150,10 +150,11 @@ if [ "${DRILL_SKIP_RESTORE:-0}" = 1 ]; then
 	exit 0
 fi
 leader=$(lc_leader)
-backup="$DRILL_DIR/backup"
 cp "$acked" "$acked_backup"
-resp=$(lc_post "$leader" /admin/checkpoint "{\"backup\": \"$backup\"}")
+# a backup is named; the node writes it under its backup_dir and says where
+resp=$(lc_post "$leader" /admin/checkpoint '{"backup": "drill-backup"}')
 lc_log "step 4: backup on node $leader: $resp"
+backup=$(echo "$resp" | lc_json_field backup)
 backup_index=$(echo "$resp" | lc_json_field index)
 [ -d "$backup" ] && [ -n "$backup_index" ] || fail "no backup at $backup"
 write 100 e # after the backup: not expected in the restore

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.3 "$1"
 P=$(it_peers 3)
-FLAGS="--checkpoint-entries 20 --log-keep-entries 5"
+FLAGS="--checkpoint-entries 20 --log-keep-entries 5 --backup-dir $IT_DIR/backups"
 it_start_all 3 "$P" $FLAGS || it_done
 L=$(it_leader 1)
 [ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
@@ -61,17 +61,17 @@ it_check "node $G no longer in the configuration" [ $gone = 1 ]
 it_query 4 '{"query":"CREATE (:AfterRemove)"}'
 it_check "writes continue after the removal" [ "$IT_STATUS" = 200 ]
 
-# checkpoint on request, with a backup copy
-it_post $L /admin/checkpoint "{\"backup\":\"$IT_DIR/backup\"}"
+# checkpoint on request, with a backup copy named b1 under backup_dir
+it_post $L /admin/checkpoint '{"backup":"b1"}'
 it_check "checkpoint with backup answers 200" [ "$IT_STATUS" = 200 ]
-it_check "backup directory holds the checkpoint" [ -f "$IT_DIR/backup/CURRENT" ]
+it_check "backup directory holds the checkpoint" [ -f "$IT_DIR/backups/b1/CURRENT" ]
 it_query $L '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
 COUNT=$(grep -o '"rows":\[\[[0-9]*' <<<"$IT_BODY" | grep -o '[0-9]*$')
 
 # restore a new three-node cluster from the backup alone
 for f in "$IT_DIR"/n*.pid; do it_kill9 "$(basename "$f" .pid | tr -d n)"; done
 for i in 1 2 3 4; do rm -rf "$IT_DIR/n$i"; done
-for i in 1 2 3; do mkdir -p "$IT_DIR/n$i" && cp -r "$IT_DIR/backup" "$IT_DIR/n$i/state"; done
+for i in 1 2 3; do mkdir -p "$IT_DIR/n$i" && cp -r "$IT_DIR/backups/b1" "$IT_DIR/n$i/state"; done
 it_start_all 3 "$P" $FLAGS || it_done
 it_check "restored cluster elects a leader" [ -n "$(it_leader 1)" ]
 it_query 2 '{"query":"MATCH (n) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'

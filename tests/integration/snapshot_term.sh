@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Snapshot chunks carry the sending leader's term (three real lorad
 # processes on 127.0.44.1-3, chunks sent with snap_chunk_send): a follower
-# stages a chunk of its current term, but drops one claiming an older term
+# stages a chunk of its current term from its leader (and refuses it once
+# staged when it is no checkpoint), but refuses one claiming an older term
 # (a deposed leader still streaming its checkpoint) or none, so such a
 # snapshot never replaces its data.
 . "$(dirname "$0")/lib.sh"
@@ -20,24 +21,32 @@ it_check "leader $L, follower $F at term $TERM (>= 2)" [ "${TERM:-0}" -ge 2 ]
 for k in 1 2 3 4 5; do it_post_leader 1 /query "{\"query\":\"CREATE (:S {k: $k})\"}"; done
 STAGE="$IT_DIR/n$F/snapshot-staging"
 
-# -- a chunk at the current term is staged (the tool and the path work)
+# refused peer frames counted by node $F
+refused_n() { curl -s "http://$IT_NET.$F:4747/metrics" | grep '^lora_peer_refused_total ' | cut -d' ' -f2; }
+refused_past() { [ "$(refused_n)" -gt "$1" ]; }
+
+# -- a chunk at the current term from the leader is taken (the tool and the
+# path work): it is staged, found not to be a checkpoint when it turns out
+# to be the last, and refused then (logged), never installed
 "$SEND" "$IT_NET.$F:4749" "$L" "$TERM" 1 probe-current || it_fail "send"
-it_check "a chunk at the current term ($TERM) is staged" \
-	it_wait 10 test -e "$STAGE/probe-current"
+it_check "a chunk at the current term ($TERM) is staged, then refused as no checkpoint" \
+	it_wait 10 grep -q "peer $L: refused snapshot-verify: staged snapshot 1 does not verify" "$IT_DIR/n$F.log"
+it_check "the refused snapshot is not left staged" [ ! -e "$STAGE/probe-current" ]
 
 # -- chunks of an older term, or with no term, are dropped: once the
-# follower has logged the drop, the chunk must not be staged
-dropped() { grep -q "dropping snapshot $1 chunk $2 from node $L" "$IT_DIR/n$F.log"; }
+# follower has counted the refusal, the chunk must not be staged
+R=$(refused_n)
 "$SEND" "$IT_NET.$F:4749" "$L" $((TERM - 1)) 1000000 probe-stale || it_fail "send"
-it_check "the follower drops the chunk from term $((TERM - 1))" \
-	it_wait 10 dropped 1000000 probe-stale
+it_check "the follower refuses the chunk from term $((TERM - 1))" \
+	it_wait 10 refused_past "${R:-0}"
 it_check "a chunk from term $((TERM - 1)) is not staged" [ ! -e "$STAGE/probe-stale" ]
+R=$(refused_n)
 "$SEND" "$IT_NET.$F:4749" "$L" 0 1000001 probe-noterm || it_fail "send"
-it_check "the follower drops the chunk without a term" \
-	it_wait 10 dropped 1000001 probe-noterm
+it_check "the follower refuses the chunk without a term" \
+	it_wait 10 refused_past "${R:-0}"
 it_check "a chunk without a term is not staged" [ ! -e "$STAGE/probe-noterm" ]
-it_check "the follower logs the dropped chunk" \
-	grep -q "dropping snapshot 1000000 chunk probe-stale from node $L: its term $((TERM - 1)) is below ours" "$IT_DIR/n$F.log"
+it_check "the follower logs the refused chunk (once per peer and kind)" \
+	grep -q "peer $L: refused snapshot-chunk: snapshot 1000000 chunk probe-stale at term $((TERM - 1)): the leader known here is node $L at term $TERM" "$IT_DIR/n$F.log"
 
 # -- the follower keeps its data and keeps replicating
 it_post_leader 1 /query '{"query":"CREATE (:S {k: 6})"}'

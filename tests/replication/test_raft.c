@@ -361,12 +361,12 @@ END_TEST
 START_TEST(fast_backtracking_skips_a_term_per_round_trip)
 {
 	struct tc *c = tc_new(3, 0, 0);
-	/* Node 1 got 20 entries of term 1 from a leader 5 now gone. */
+	/* Node 1 got 20 entries of term 1 from leader 3, now gone. */
 	uint64_t t1[10];
 	for (int i = 0; i < 10; i++)
 		t1[i] = 1;
 	for (uint64_t at = 1; at <= 11; at += 10) {
-		struct rep_msg a = mk(REP_MSG_APP, 5, 1, 1);
+		struct rep_msg a = mk(REP_MSG_APP, 3, 1, 1);
 		a.index = at - 1;
 		a.log_term = at == 1 ? 0 : 1;
 		a.entries = ents(at, 10, t1);
@@ -832,6 +832,116 @@ START_TEST(malformed_messages_are_refused)
 }
 END_TEST
 
+/* ---- hostile peers: refused, never obeyed, never a crash ---------------- */
+
+START_TEST(non_member_messages_are_refused)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	uint64_t term = tc_term(c, 2);
+	/* A heartbeat from id 99 with a far higher term moved the term and
+	 * the leader before. */
+	struct rep_msg m = mk(REP_MSG_HEARTBEAT, 99, 2, term + 100);
+	ck_assert_int_eq(tc_step(c, &m), LORA_EINVAL);
+	ck_assert_uint_eq(rep_refusal(c->r[2]), REP_REFUSE_NOT_MEMBER);
+	ck_assert_str_eq(rep_refusal_name(rep_refusal(c->r[2])), "not-member");
+	ck_assert_uint_eq(tc_term(c, 2), term);
+	ck_assert_uint_eq(tc_leader(c, 2), 1);
+	/* An append from 99 would have put an entry in the log. */
+	uint64_t last = tc_last(c, 2);
+	uint64_t t[] = {term};
+	m = mk(REP_MSG_APP, 99, 2, term);
+	m.index = last;
+	m.log_term = term;
+	m.entries = ents(last + 1, 1, t);
+	m.n_entries = 1;
+	m.commit = last + 1;
+	ck_assert_int_eq(tc_step(c, &m), LORA_EINVAL);
+	ck_assert_uint_eq(tc_last(c, 2), last);
+	/* Votes and read requests from 99 are refused too. */
+	m = mk(REP_MSG_VOTE, 99, 2, term + 1);
+	m.index = last;
+	m.log_term = term;
+	ck_assert_int_eq(tc_step(c, &m), LORA_EINVAL);
+	m = mk(REP_MSG_READ_INDEX, 99, 1, 0);
+	m.context_len = 1;
+	ck_assert_int_eq(tc_step(c, &m), LORA_EINVAL);
+	/* A member is still heard, and the refusal is cleared. */
+	m = mk(REP_MSG_HEARTBEAT, 1, 2, term);
+	ck_assert_int_eq(tc_step(c, &m), 0);
+	ck_assert_uint_eq(rep_refusal(c->r[2]), REP_REFUSE_NONE);
+	tc_free(c);
+}
+END_TEST
+
+START_TEST(term_beyond_max_is_refused_and_never_wraps)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	uint64_t term = tc_term(c, 2);
+	struct rep_msg m = mk(REP_MSG_HEARTBEAT, 1, 2, UINT64_MAX);
+	ck_assert_int_eq(tc_step(c, &m), LORA_EINVAL);
+	ck_assert_uint_eq(rep_refusal(c->r[2]), REP_REFUSE_TERM);
+	ck_assert_uint_eq(tc_term(c, 2), term);
+	m = mk(REP_MSG_VOTE, 3, 2, REP_TERM_MAX + 1);
+	ck_assert_int_eq(tc_step(c, &m), LORA_EINVAL);
+	/* REP_TERM_MAX itself is a term: the node can still campaign from
+	 * it without wrapping. */
+	m = mk(REP_MSG_HEARTBEAT, 1, 2, REP_TERM_MAX);
+	ck_assert_int_eq(tc_step(c, &m), 0);
+	ck_assert_uint_eq(tc_term(c, 2), REP_TERM_MAX);
+	tc_clear(c);
+	c->cut[1] = 1;
+	tc_tick(c, 2, 40);
+	ck_assert_uint_eq(tc_term(c, 2), REP_TERM_MAX);
+	/* A node whose disk holds a term beyond the limit refuses to start
+	 * with a message instead of aborting at its next election. */
+	struct rep_config cfg;
+	rep_config_init(&cfg, 1);
+	cfg.n_voters = 1;
+	cfg.voters[0] = 1;
+	struct rep_restore rs;
+	memset(&rs, 0, sizeof(rs));
+	rs.hs.term = UINT64_MAX;
+	struct rep *r = NULL;
+	char msg[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(rep_new(&cfg, &rs, &r, msg), LORA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(msg, "stored term"));
+	tc_free(c);
+}
+END_TEST
+
+START_TEST(caught_up_follower_wiped_is_caught_up_again)
+{
+	/* The follower acknowledged everything (match == last), then lost
+	 * its log while the leader could not reach it (so the leader probes
+	 * it from match + 1): its rejection is at match, not above it. With
+	 * `rejected > match` the leader re-sent the same probe forever. */
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	for (uint64_t v = 1; v <= 10; v++)
+		ck_assert_int_eq(tc_propose(c, 1, v), 0);
+	tc_stabilize(c);
+	uint64_t last = tc_last(c, 1);
+	ck_assert_uint_eq(tc_last(c, 3), last);
+	ck_assert_int_eq(rep_compact(c->r[1], last), 0);
+	rep_free(c->r[3]);
+	c->r[3] = NULL;
+	memset(&c->hs[3], 0, sizeof(c->hs[3]));
+	rep_report_unreachable(c->r[1], 3);
+	tc_add_node(c, 3);
+	ck_assert_int_eq(tc_propose(c, 1, 11), 0);
+	for (int k = 0; k < 10; k++) {
+		tc_tick(c, 1, 1);
+		tc_stabilize(c);
+	}
+	ck_assert_int_eq(c->snapshots[3], 1);
+	ck_assert_uint_eq(tc_last(c, 3), tc_last(c, 1));
+	ck_assert_uint_eq(tc_commit(c, 3), tc_commit(c, 1));
+	tc_free(c);
+}
+END_TEST
+
 START_TEST(batching_respects_message_limits)
 {
 	struct tc *c = tc_new(3, 1, 1);
@@ -895,6 +1005,9 @@ static Suite *suite(void)
 	tcase_add_test(ops, malformed_messages_are_refused);
 	tcase_add_test(ops, wiped_follower_is_caught_up_from_scratch);
 	tcase_add_test(ops, batching_respects_message_limits);
+	tcase_add_test(ops, non_member_messages_are_refused);
+	tcase_add_test(ops, term_beyond_max_is_refused_and_never_wraps);
+	tcase_add_test(ops, caught_up_follower_wiped_is_caught_up_again);
 	suite_add_tcase(s, ops);
 	return s;
 }

@@ -108,6 +108,9 @@ struct sim {
 	/* stats */
 	uint64_t proposals, commits_seen, snaps_installed, conf_changes,
 	    reads_done, crashes, elections;
+	/* messages refused because their sender is not a member (of them,
+	 * leader messages: appends, heartbeats, snapshots) */
+	uint64_t refused_non_member, refused_leader_msgs;
 	char failure[512];
 	int failed;
 };

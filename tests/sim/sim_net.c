@@ -98,6 +98,17 @@ static void deliver_one(struct sim *s, struct sim_msg *sm)
 		if (snap)
 			sim_node_stage_snapshot(to, sm->snap_sm, sm->snap_n);
 		int rv = rep_step(to->r, &sm->m);
+		/* A node that left the configuration (or whose addition this
+		 * node has not seen yet) is not heard: that is a loss. */
+		if (rv == LORA_EINVAL &&
+		    rep_refusal(to->r) == REP_REFUSE_NOT_MEMBER) {
+			rv = 0;
+			s->refused_non_member++;
+			if (sm->m.type == REP_MSG_APP ||
+			    sm->m.type == REP_MSG_HEARTBEAT ||
+			    sm->m.type == REP_MSG_SNAPSHOT)
+				s->refused_leader_msgs++;
+		}
 		if (rv != 0 && rv != LORA_ENOMEM)
 			sim_fail(s, "node %llu refused %s from %llu: %s",
 			         (unsigned long long)to->id,

@@ -69,10 +69,88 @@ static void isolate(struct sim *s, struct sim_node *n)
 	}
 }
 
+/* An id no simulated node ever has: a stranger on the network. */
+#define SIM_STRANGER_ID 100
+
+/*
+ * A hostile peer: a forged message straight into a live node's core. A
+ * stranger's heartbeat with a far higher term, its append of an entry, its
+ * vote request, or a member's message with a term beyond REP_TERM_MAX must
+ * all be refused (LORA_EINVAL, with the matching rep_refusal) and change
+ * nothing: term, leader and log stay as they were. A node whose
+ * configuration is still empty (added, waiting for the leader) takes
+ * messages from anyone by design and is skipped.
+ */
+static void forge(struct sim *s)
+{
+	struct sim_node *n = random_node(s, 1);
+	if (n == NULL)
+		return;
+	struct rep_status st;
+	rep_status(n->r, &st);
+	if (st.n_peers == 0)
+		return;
+	uint32_t kind = (uint32_t)sim_below(s, 4);
+	struct rep_msg m;
+	memset(&m, 0, sizeof(m));
+	m.from = SIM_STRANGER_ID + sim_below(s, 50);
+	m.to = n->id;
+	m.term = st.term + 1 + sim_below(s, 100);
+	struct rep_entry e = {.index = st.last_index + 1, .term = m.term};
+	uint32_t want = REP_REFUSE_NOT_MEMBER;
+	switch (kind) {
+	case 0:
+		m.type = REP_MSG_HEARTBEAT;
+		m.commit = st.last_index + 1000;
+		break;
+	case 1:
+		m.type = REP_MSG_APP;
+		m.index = st.last_index;
+		m.log_term = 0;
+		m.entries = &e;
+		m.n_entries = 1;
+		m.commit = e.index;
+		break;
+	case 2:
+		m.type = REP_MSG_VOTE;
+		m.index = st.last_index + 1000;
+		m.log_term = m.term;
+		break;
+	default:
+		m.type = REP_MSG_HEARTBEAT;
+		m.from = st.peers[sim_below(s, st.n_peers)].id;
+		if (m.from == n->id)
+			return;
+		m.term = REP_TERM_MAX + 1 + sim_below(s, 1000);
+		want = REP_REFUSE_TERM;
+		break;
+	}
+	int rv = rep_step(n->r, &m);
+	struct rep_status after;
+	rep_status(n->r, &after);
+	if (rv != LORA_EINVAL || rep_refusal(n->r) != want ||
+	    after.term != st.term || after.leader != st.leader ||
+	    after.last_index != st.last_index)
+		sim_fail(s,
+		         "node %llu took a forged %s from %llu at term %llu: "
+		         "rv %d, refusal %s, term %llu -> %llu, last %llu -> "
+		         "%llu",
+		         (unsigned long long)n->id, rep_msg_type_name(m.type),
+		         (unsigned long long)m.from, (unsigned long long)m.term,
+		         rv, rep_refusal_name(rep_refusal(n->r)),
+		         (unsigned long long)st.term,
+		         (unsigned long long)after.term,
+		         (unsigned long long)st.last_index,
+		         (unsigned long long)after.last_index);
+}
+
 static void fault(struct sim *s)
 {
 	struct sim_node *n;
-	switch (sim_below(s, 8)) {
+	switch (sim_below(s, 9)) {
+	case 8:
+		forge(s);
+		break;
 	case 0:
 		if ((n = random_node(s, 1)) != NULL)
 			sim_node_crash(s, n);
@@ -368,15 +446,18 @@ int sim_run(const struct sim_opts *o, char *failure, size_t len)
 	else
 		snprintf(failure, len,
 		         "commit %llu, %llu proposals, %llu snapshots, %llu "
-		         "conf changes, %llu reads, %llu crashes; ends with "
-		         "%u voters + %u learners of %u nodes",
+		         "conf changes, %llu reads, %llu crashes, %llu "
+		         "refused from non-members (%llu from a leader); ends "
+		         "with %u voters + %u learners of %u nodes",
 		         (unsigned long long)s->gcommit,
 		         (unsigned long long)s->proposals,
 		         (unsigned long long)s->snaps_installed,
 		         (unsigned long long)s->conf_changes,
 		         (unsigned long long)s->reads_done,
-		         (unsigned long long)s->crashes, voters, learners,
-		         s->n_slots);
+		         (unsigned long long)s->crashes,
+		         (unsigned long long)s->refused_non_member,
+		         (unsigned long long)s->refused_leader_msgs, voters,
+		         learners, s->n_slots);
 	for (uint32_t i = 0; i < SIM_NODES_MAX; i++)
 		sim_node_free(&s->nodes[i]);
 	sim_net_free(s);
