@@ -26,6 +26,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -793,6 +794,17 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		return;
 	}
 	intx_answer(n, w, index);
+}
+
+uint64_t node_forward_wait_ms(const char *bytes, size_t len)
+{
+	static const char word[] = "TRANSACTIONS";
+	size_t wl = sizeof word - 1;
+	for (size_t i = 0; bytes && i + wl <= len; i++)
+		if ((bytes[i] | 0x20) == 't' &&
+		    !strncasecmp(bytes + i, word, wl))
+			return NODE_FORWARD_WAIT_MS + QRY_TIME_MS_DEFAULT;
+	return NODE_FORWARD_WAIT_MS;
 }
 
 /* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first). */
