@@ -610,9 +610,12 @@ static int intx_wait(struct intx *x, uint64_t index, uint64_t term,
 		uint64_t now = lora_now_ms();
 		if (a->index > index || now >= x->deadline_ms ||
 		    atomic_load(&x->n->stopping)) {
-			lora_errf(rc, err->message,
-			          "no answer in time for a chunk: it may still "
-			          "commit");
+			lora_errf(
+			    rc, err->message,
+			    "no answer in time for a chunk (the "
+			    "statement's time limit ran out while it was "
+			    "committing, or the node is stopping): it may "
+			    "still commit");
 			break;
 		}
 		struct timespec ts;
