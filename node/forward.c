@@ -15,10 +15,9 @@
 #include "log.h"
 #include "node_int.h"
 
-#define NODE_FORWARD_TIMEOUT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
-#define NODE_FORWARD_SEND_MS    3000 /* until a connection takes it */
-#define NODE_FORWARD_RETRY_MS   50
-#define NODE_FORWARD_CONNS_MAX  NODE_PEERS_MAX
+#define NODE_FORWARD_SEND_MS   3000 /* until a connection takes it */
+#define NODE_FORWARD_RETRY_MS  50
+#define NODE_FORWARD_CONNS_MAX NODE_PEERS_MAX
 
 struct fwd_conn {
 	char addr[NODE_ADDR_BYTES_MAX];
@@ -116,6 +115,7 @@ struct fwd_wait {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	int done;
+	uint64_t wait_ms; /* for the answer (node_forward_wait_ms) */
 };
 
 static void fwd_done(void *arg)
@@ -138,7 +138,7 @@ static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
 	pthread_mutex_lock(&w->mu);
 	w->done = 0;
 	pthread_mutex_unlock(&w->mu);
-	nng_aio_set_timeout(aio, NODE_FORWARD_TIMEOUT_MS);
+	nng_aio_set_timeout(aio, (nng_duration)w->wait_ms);
 	nng_ctx_recv(ctx, aio);
 	pthread_mutex_lock(&w->mu);
 	while (!w->done) {
@@ -167,8 +167,8 @@ static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
  * NODE_FORWARD_RETRY_MS, following leader changes; *self_leader is set
  * (and msg freed) when this node became the leader meanwhile.
  */
-static int round_trip(struct lnode *n, nng_msg *msg, nng_msg **reply,
-                      int *self_leader)
+static int round_trip(struct lnode *n, nng_msg *msg, uint64_t wait_ms,
+                      nng_msg **reply, int *self_leader)
 {
 	uint64_t deadline = lora_now_ms() + NODE_FORWARD_SEND_MS;
 	nng_aio *aio;
@@ -176,6 +176,7 @@ static int round_trip(struct lnode *n, nng_msg *msg, nng_msg **reply,
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	w.done = 0;
+	w.wait_ms = wait_ms;
 	if (nng_aio_alloc(&aio, fwd_done, &w) != 0) {
 		nng_msg_free(msg);
 		pthread_mutex_destroy(&w.mu);
@@ -232,7 +233,9 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 		return LORA_ENOMEM;
 	nng_msg *reply = NULL;
 	int self_leader = 0;
-	int rc = round_trip(n, msg, &reply, &self_leader);
+	int rc = round_trip(
+	    n, msg, node_forward_wait_ms(req->query, strlen(req->query)),
+	    &reply, &self_leader);
 	if (self_leader)
 		return NODE_FORWARD_SELF;
 	if (rc == LORA_EUNAVAILABLE)

@@ -316,6 +316,14 @@ void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
                          const char *errmsg);
 /* Leadership lost or gained: fail queued writes when lost. */
 void node_writer_role_changed(struct lnode *n, int leader);
+/* How long a follower waits for the leader's answer to a write it passed
+ * on (forward.c, proxy.c), given the request's bytes (query text or HTTP
+ * body): NODE_FORWARD_WAIT_MS, plus the statement time limit
+ * (QRY_TIME_MS_DEFAULT) when the bytes hold the word TRANSACTIONS, as a
+ * CALL { ... } IN TRANSACTIONS statement keeps the leader's writer for up
+ * to that long. A leader change still ends the wait at once. */
+#define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
+uint64_t node_forward_wait_ms(const char *bytes, size_t len);
 
 /* ---- executing requests (exec.c)
  * ------------------------------------------------ */

@@ -26,7 +26,6 @@
 #include "http_int.h"
 #include "log.h"
 
-#define NODE_PROXY_TIMEOUT_MS      (NODE_WRITE_TIMEOUT_MS + 2000)
 #define NODE_PROXY_SEND_MS         3000 /* until a leader takes it */
 #define NODE_PROXY_CONNECT_MS      1000
 #define NODE_PROXY_POLL_MS         50 /* leader-change checks while waiting */
@@ -230,9 +229,10 @@ static int parse_head(char *head, struct preply *r, size_t *clen)
 }
 
 /* Reads one answer from fd; 0 or -1 (connection unusable). */
-static int read_reply(struct lnode *n, int fd, uint64_t to, struct preply *r)
+static int read_reply(struct lnode *n, int fd, uint64_t to, uint64_t wait_ms,
+                      struct preply *r)
 {
-	uint64_t deadline = lora_now_ms() + NODE_PROXY_TIMEOUT_MS, since = 0;
+	uint64_t deadline = lora_now_ms() + wait_ms, since = 0;
 	char head[NODE_PROXY_HEAD_BYTES + 1];
 	size_t hl = 0;
 	char *end = NULL;
@@ -328,7 +328,7 @@ static int exchange(struct lnode *n, struct node_http_ex *x, uint64_t to,
 		return -1;
 	}
 	struct preply r = {0};
-	int rc = read_reply(n, fd, to, &r);
+	int rc = read_reply(n, fd, to, node_forward_wait_ms(body, len), &r);
 	if (rc == 0) {
 		node_http_reply(x, r.status,
 		                r.ctype[0] ? r.ctype : "application/json",
@@ -633,7 +633,7 @@ int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
 	j->to = leader;
 	j->api = api;
 	j->t0_ns = lora_now_ns();
-	j->deadline_ms = lora_now_ms() + NODE_PROXY_TIMEOUT_MS;
+	j->deadline_ms = lora_now_ms() + node_forward_wait_ms(body, len);
 	node_http_async(x);
 	pthread_mutex_lock(&jobs_mu);
 	j->next = jobs;

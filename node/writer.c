@@ -26,6 +26,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -609,9 +610,12 @@ static int intx_wait(struct intx *x, uint64_t index, uint64_t term,
 		uint64_t now = lora_now_ms();
 		if (a->index > index || now >= x->deadline_ms ||
 		    atomic_load(&x->n->stopping)) {
-			lora_errf(rc, err->message,
-			          "no answer in time for a chunk: it may still "
-			          "commit");
+			lora_errf(
+			    rc, err->message,
+			    "no answer in time for a chunk (the "
+			    "statement's time limit ran out while it was "
+			    "committing, or the node is stopping): it may "
+			    "still commit");
 			break;
 		}
 		struct timespec ts;
@@ -793,6 +797,17 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		return;
 	}
 	intx_answer(n, w, index);
+}
+
+uint64_t node_forward_wait_ms(const char *bytes, size_t len)
+{
+	static const char word[] = "TRANSACTIONS";
+	size_t wl = sizeof word - 1;
+	for (size_t i = 0; bytes && i + wl <= len; i++)
+		if ((bytes[i] | 0x20) == 't' &&
+		    !strncasecmp(bytes + i, word, wl))
+			return NODE_FORWARD_WAIT_MS + QRY_TIME_MS_DEFAULT;
+	return NODE_FORWARD_WAIT_MS;
 }
 
 /* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first). */

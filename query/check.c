@@ -369,6 +369,21 @@ static void resolve_call(struct qctx *c, struct expr *e, struct scope *s,
 		push_agg(c, ag->pr, e);
 		return;
 	}
+	/* linenumber() / file(): the hidden slots of the LOAD CSV clause
+	 * before them (checked last, as Neo4j's "most recently executed");
+	 * null without one */
+	if (e->nargs == 0 && (!strcasecmp(e->name, "linenumber") ||
+	                      !strcasecmp(e->name, "file"))) {
+		int file = !strcasecmp(e->name, "file");
+		if (c->csv_slot1) {
+			e->kind = E_VAR;
+			e->slot = c->csv_slot1 - 1 + file;
+		} else {
+			e->kind = E_LIT;
+			e->lit = v_null();
+		}
+		return;
+	}
 	/* vector(v, 3, FLOAT32): the coordinate type is a keyword */
 	if (!strcasecmp(e->name, "vector") && e->nargs == 3 &&
 	    e->args[2]->kind == E_VAR) {
@@ -1029,6 +1044,11 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 			     "VariableAlreadyBound: `%s` already declared",
 			     cl->var);
 		cl->slot = sc_bind(c, n, cl->var, K_ANY);
+		if (cl->kind == C_LOADCSV) {
+			cl->line_slot = c->nslots;
+			c->nslots += 2;
+			c->csv_slot1 = cl->line_slot + 1;
+		}
 		return n;
 	case C_WITH:
 		return check_proj(c, cl->proj, s, 1);

@@ -22,6 +22,7 @@ struct csv_src {
 	struct csv_src *next, **pprev; /* c->files */
 	FILE *f;
 	char name[CSV_URL_BYTES_MAX]; /* the URL, for messages */
+	char path[PATH_MAX];          /* its real path, for file() */
 	char *win, *text;             /* window and decoded fields */
 	size_t cap, start, len;       /* window capacity, unread bytes */
 	int eof;
@@ -192,6 +193,7 @@ struct csv_src *load_open(struct qctx *c, struct val url, int headers,
 	s->pprev = &c->files;
 	c->files = s;
 	snprintf(s->name, sizeof s->name, "%s", url.u.s->s);
+	snprintf(s->path, sizeof s->path, "%s", full);
 	csv_init(&s->r, term);
 	s->headers = headers;
 	if (!(s->f = fopen(full, "rb")))
@@ -240,6 +242,11 @@ int load_next(struct qctx *c, struct csv_src *s, struct val *out,
 const char *load_name(struct csv_src *s)
 {
 	return s->name;
+}
+
+const char *load_path(struct csv_src *s)
+{
+	return s->path;
 }
 
 void load_close(struct qctx *c, struct csv_src *s)

@@ -79,8 +79,10 @@ struct op {
 	uint64_t skip, limit, skipped, taken;
 	int counted;
 	struct hmap seen; /* DISTINCT: hash -> struct rows* of kept rows */
-	/* LOAD CSV: the file of the current input row (load.c) */
+	/* LOAD CSV: the file of the current input row (load.c) and its
+	 * absolute path (file(), in held) */
 	struct csv_src *csv;
+	struct val csv_path;
 	/* UNION */
 	struct query *q;
 	struct op **kids;
@@ -323,6 +325,8 @@ static struct val *loadcsv_next(struct qctx *c, struct op *o)
 			if (load_next(c, o->csv, &v, &line)) {
 				r = row_copy(c, o->row);
 				r[o->cl->slot] = v;
+				r[o->cl->line_slot] = v_int((int64_t)line);
+				r[o->cl->line_slot + 1] = o->csv_path;
 				break;
 			}
 			load_close(c, o->csv);
@@ -333,6 +337,7 @@ static struct val *loadcsv_next(struct qctx *c, struct op *o)
 			break;
 		o->csv = load_open(c, eval(c, o->cl->e, in), o->cl->headers,
 		                   o->cl->fieldterm);
+		o->csv_path = v_cstr(c, load_path(o->csv)); /* in held */
 	}
 	c->cur = was;
 	return r;

@@ -436,6 +436,8 @@ struct clause {
 	struct ddl *ddl;
 	int headers;    /* LOAD CSV WITH HEADERS */
 	char fieldterm; /* LOAD CSV FIELDTERMINATOR, ',' by default */
+	int line_slot;  /* LOAD CSV: hidden slots set per row, read by
+	                 * linenumber() (line_slot) and file() (+1) */
 	uint64_t prof_rows, prof_ns; /* PROFILE: rows out, time spent */
 	/* CALL { } IN TRANSACTIONS: intx set, txrows the OF n ROWS count
 	 * (NULL: QRY_TX_ROWS_DEFAULT); intx_top set by the checker on a
@@ -625,6 +627,8 @@ struct qctx {
 	uint64_t rows_made;
 	int depth;
 	int nslots;
+	int csv_slot1; /* check: 1 + line_slot of the LOAD CSV clause checked
+	                * last (linenumber(), file()), 0: none yet */
 	uint8_t *slotkind; /* check.c: static kind per slot */
 	size_t nslotkind;
 	int standalone;         /* check.c: clause is alone in its query */
@@ -797,6 +801,8 @@ struct csv_src *load_open(struct qctx *c, struct val url, int headers,
 int load_next(struct qctx *c, struct csv_src *s, struct val *out,
               uint64_t *line);
 const char *load_name(struct csv_src *s);
+/* the file's absolute real path (file()); valid while s is open */
+const char *load_path(struct csv_src *s);
 void load_close(struct qctx *c, struct csv_src *s);
 void load_close_all(struct qctx *c);
 

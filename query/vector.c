@@ -49,30 +49,78 @@ static double *coords(struct qctx *c, struct val v, uint32_t *dim)
 	return d;
 }
 
+/* Clinger's fast path: a plain decimal ([+-]digits[.digits], no
+ * exponent) of at most 19 digits whose integer mantissa m < 2^53 and with
+ * k <= 22 digits after the point is m / 10^k, both exact doubles, so one
+ * IEEE division rounds it correctly, as strtod would. Anything else goes
+ * to strtod. *end == s when nothing was read. */
+static double fast_strtod(const char *s, char **end)
+{
+	static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+	                               1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+	                               1e18, 1e19, 1e20, 1e21, 1e22};
+	const char *p = s;
+	int neg = *p == '-';
+	if (*p == '-' || *p == '+')
+		p++;
+	uint64_t m = 0;
+	int digits = 0, frac = -1;
+	for (;; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (++digits > 19)
+				return strtod(s, end);
+			m = m * 10 + (uint64_t)(*p - '0');
+			if (frac >= 0)
+				frac++;
+		} else if (*p == '.' && frac < 0) {
+			frac = 0;
+		} else {
+			break;
+		}
+	}
+	if (!digits || *p == 'e' || *p == 'E' || m >> 53 || frac > 22)
+		return strtod(s, end);
+	*end = (char *)p;
+	double x = frac > 0 ? (double)m / p10[frac] : (double)m;
+	return neg ? -x : x;
+}
+
+/* "[1, 2, 3]": every number strtod reads, whatever lies between. */
+static double *coords_of_string(struct qctx *c, const char *s, size_t len,
+                                uint32_t *dim)
+{
+	/* a number and what separates it from the next take 2 bytes at
+	 * least */
+	size_t cap = len / 2 + 1, k = 0;
+	double *d = ar_alloc(c, sizeof(double) * cap);
+	while (*s) {
+		char *end = (char *)s;
+		double x = *s == ',' || *s == '[' || *s == ']'
+		               ? 0
+		               : fast_strtod(s, &end);
+		if (end == s) {
+			s++;
+			continue;
+		}
+		if (k == cap || k >= QRY_VECTOR_DIM_MAX)
+			qerr(c, LORA_EVECTOR, "vector longer than %d",
+			     QRY_VECTOR_DIM_MAX);
+		d[k++] = x;
+		s = end;
+	}
+	*dim = (uint32_t)k;
+	return d;
+}
+
 static struct val make_vector(struct qctx *c, struct val *a, size_t n)
 {
 	if (a[0].t == V_NULL)
 		return v_null();
 	uint32_t dim;
 	double *d = coords(c, a[0], &dim);
-	if (!d && a[0].t == V_STR) {
-		/* "[1, 2, 3]" */
-		struct val l = v_list(c, a[0].u.s->len);
-		size_t k = 0;
-		const char *s = a[0].u.s->s;
-		while (*s) {
-			char *end;
-			double x = strtod(s, &end);
-			if (end == s) {
-				s++;
-				continue;
-			}
-			l.u.l->v[k++] = v_float(x);
-			s = end;
-		}
-		l.u.l->n = k;
-		d = coords(c, l, &dim);
-	}
+	if (!d && a[0].t == V_STR)
+		d = coords_of_string(c, a[0].u.s->s, a[0].u.s->len, &dim);
 	if (!d)
 		qerr(c, LORA_ETYPE,
 		     "InvalidArgumentType: vector() needs a list");

@@ -463,6 +463,18 @@ static int vec_remove_all(struct apply_ctx *c, int entity, uint64_t id,
 	return rv;
 }
 
+/* Node `node`, an end of the new edge `edge`, exists. */
+static int edge_end(struct apply_ctx *c, uint64_t edge, uint64_t node)
+{
+	int found, rv = apply_load(c, 0, node, NULL, &found);
+	if (!rv && !found)
+		rv = lora_errf(LORA_ENOTFOUND, c->errmsg,
+		               "relationship %llu: no node with id %llu",
+		               (unsigned long long)edge,
+		               (unsigned long long)node);
+	return rv;
+}
+
 static int create_edge(struct apply_ctx *c, const Lora__CreateEdge *m)
 {
 	int found = 0, rv = 0;
@@ -473,17 +485,6 @@ static int create_edge(struct apply_ctx *c, const Lora__CreateEdge *m)
 		return lora_errf(LORA_EEXIST, c->errmsg,
 		                 "relationship %llu already exists",
 		                 (unsigned long long)m->id);
-	uint64_t ends[2] = {m->from_id, m->to_id};
-	for (int i = 0; i < 2; i++) {
-		if ((rv = apply_load(c, 0, ends[i], NULL, &found)))
-			return rv;
-		if (!found)
-			return lora_errf(
-			    LORA_ENOTFOUND, c->errmsg,
-			    "relationship %llu: no node with id %llu",
-			    (unsigned long long)m->id,
-			    (unsigned long long)ends[i]);
-	}
 	struct sto_rec r = {0};
 	r.from = m->from_id;
 	r.to = m->to_id;
@@ -496,10 +497,18 @@ static int create_edge(struct apply_ctx *c, const Lora__CreateEdge *m)
 		         : LORA_EINVAL;
 	struct sto_adj_ent out = {r.type, r.to, m->id},
 	                   in = {r.type, r.from, m->id};
+	int had[2] = {0, 0};
 	if (!rv)
-		rv = adj_add(c, r.from, STO_K_OUT, &out, &r.chunk[0]);
+		rv = adj_add(c, r.from, STO_K_OUT, &out, &r.chunk[0], &had[0]);
 	if (!rv)
-		rv = adj_add(c, r.to, STO_K_IN, &in, &r.chunk[1]);
+		rv = adj_add(c, r.to, STO_K_IN, &in, &r.chunk[1], &had[1]);
+	/* An end whose list already had entries exists; only the others
+	 * are looked up (two reads fewer per edge once nodes have edges).
+	 * A missing end rejects the batch, dropping the writes above. */
+	if (!rv && !had[0])
+		rv = edge_end(c, m->id, r.from);
+	if (!rv && !had[1] && r.to != r.from)
+		rv = edge_end(c, m->id, r.to);
 	if (!rv)
 		rv = apply_store(c, 1, m->id, &r);
 	if (!rv)

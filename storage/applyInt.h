@@ -98,9 +98,11 @@ int apply_store(struct apply_ctx *c, int edge, uint64_t id,
 /* apply_adj.c: the adjacency chunks of (node, dir), dir STO_K_OUT or
  * STO_K_IN. */
 /* Appends an entry to the last chunk (or a new one); *chunk receives the
- * chunk number, which the edge record keeps. */
+ * chunk number, which the edge record keeps; *had = 1 when (node, dir)
+ * already had entries, which proves the node exists (a node is deleted
+ * only once its lists are empty, and an empty list has no key). */
 int adj_add(struct apply_ctx *c, uint64_t node, char dir,
-            const struct sto_adj_ent *e, uint32_t *chunk);
+            const struct sto_adj_ent *e, uint32_t *chunk, int *had);
 /* Removes edge's entry from chunk `chunk`; the last entry of the list
  * moves into the gap and its edge record learns its new chunk. */
 int adj_remove(struct apply_ctx *c, uint64_t node, char dir, uint32_t chunk,

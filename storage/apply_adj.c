@@ -112,7 +112,7 @@ static int chunk_store(struct apply_ctx *c, uint64_t node, char dir,
 }
 
 int adj_add(struct apply_ctx *c, uint64_t node, char dir,
-            const struct sto_adj_ent *e, uint32_t *chunk)
+            const struct sto_adj_ent *e, uint32_t *chunk, int *had)
 {
 	int found, rv = adj_slots(c);
 	struct adj_chunk *c0 = &c->adj[0], *cl = c0;
@@ -120,6 +120,7 @@ int adj_add(struct apply_ctx *c, uint64_t node, char dir,
 		rv = chunk_load(c, node, dir, 0, c0, &found);
 	if (rv)
 		return rv;
+	*had = found;
 	if (!found)
 		c0->nchunks = 1;
 	uint32_t last = c0->nchunks - 1;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "qtest_store.h"
@@ -64,6 +65,9 @@ static int commit_cb(void *arg, const Lora__MutationBatch *b,
 	return 0;
 }
 
+/* LOAD CSV's import directory for run_lim (NULL: none) */
+static const char *imp_dir;
+
 /* Runs q with the callback (k may be NULL: no callback); rows as
  * "a,b;c,d;" in out. Returns the error code. */
 static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
@@ -74,6 +78,7 @@ static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
 	struct qry_request req = {.query = q,
 	                          .view = v,
+	                          .import_dir = imp_dir,
 	                          .batch_bytes_max = batch_max,
 	                          .commit_chunk = k ? commit_cb : NULL,
 	                          .commit_arg = k};
@@ -380,6 +385,40 @@ START_TEST(too_big_names_the_way_out)
 }
 END_TEST
 
+/* linenumber() in the subquery is the line of the row it runs for, not of
+ * the last row the chunk pulled in */
+START_TEST(linenumber_per_row)
+{
+	char imp[400];
+	snprintf(imp, sizeof imp, "%s/import", dir);
+	ck_assert_int_eq(mkdir(imp, 0700), 0);
+	char p[460];
+	snprintf(p, sizeof p, "%s/l.csv", imp);
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("id\n", f);
+	for (int i = 1; i <= 7; i++)
+		fprintf(f, "%d\n", i);
+	fclose(f);
+	imp_dir = imp;
+	struct commits k = {.label = "L"};
+	char out[256];
+	struct qry_error e;
+	int rc = run("LOAD CSV WITH HEADERS FROM 'file:///l.csv' AS r "
+	             "CALL { WITH r CREATE (:L {id: toInteger(r.id), line: "
+	             "linenumber(), f: file() ENDS WITH '/l.csv'}) } IN "
+	             "TRANSACTIONS OF 3 ROWS",
+	             &k, out, sizeof out, &e);
+	imp_dir = NULL;
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_int_eq(k.n, 3);
+	rc = run("MATCH (n:L) WHERE n.line = n.id + 1 AND n.f RETURN count(n)",
+	         NULL, out, sizeof out, &e);
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_str_eq(out, "7;");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("intx");
@@ -394,6 +433,7 @@ int main(void)
 	tcase_add_test(t, placement_errors);
 	tcase_add_test(t, memory_is_one_chunk);
 	tcase_add_test(t, too_big_names_the_way_out);
+	tcase_add_test(t, linenumber_per_row);
 	suite_add_tcase(s, t);
 	SRunner *r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);

@@ -4,6 +4,7 @@
  * that escape the import directory, a missing file, a file closed when a
  * read stops early, and LOAD CSV feeding CREATE. */
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +319,53 @@ START_TEST(load_into_create)
 }
 END_TEST
 
+/* linenumber(): the line a record starts on (the header is line 1;
+ * blank lines and line breaks inside quotes count); file(): the file's
+ * absolute path; both null outside LOAD CSV, both per row through WITH,
+ * ORDER BY and a write, and the latest LOAD CSV's when there are two. */
+START_TEST(load_line_and_file)
+{
+	put_file("ln.csv", "id,name\n1,a\n\n2,\"multi\nline\"\n3,c\n");
+	put_file("two.csv", "x\ny\n");
+	char out[1024], want[4 * PATH_MAX + 64], real[PATH_MAX];
+	struct qry_error e;
+	ck_assert_int_eq(run("LOAD CSV WITH HEADERS FROM 'file:///ln.csv' AS r "
+	                     "RETURN r.id, linenumber()",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1,2;2,4;3,6;");
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///ln.csv' AS r WITH r, "
+	                     "linenumber() AS l ORDER BY l DESC RETURN r[0], "
+	                     "l, file()",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_ptr_nonnull(realpath(imp, real));
+	snprintf(want, sizeof want,
+	         "3,6,%s/ln.csv;2,4,%s/ln.csv;1,2,%s/ln.csv;id,1,%s/ln.csv;",
+	         real, real, real, real);
+	ck_assert_str_eq(out, want);
+	ck_assert_int_eq(
+	    run("RETURN linenumber(), file()", imp, out, sizeof out, &e), 0);
+	ck_assert_str_eq(out, "null,null;");
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///ln.csv' AS r "
+	                     "LOAD CSV FROM 'file:///two.csv' AS s "
+	                     "WITH r, s, linenumber() AS l, file() AS f "
+	                     "WHERE r[0] = '3' RETURN s[0], l, f ENDS WITH "
+	                     "'/two.csv'",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "x,1,true;y,2,true;");
+	ck_assert_int_eq(run("LOAD CSV WITH HEADERS FROM 'file:///ln.csv' AS r "
+	                     "CREATE (:Ln {id: r.id, line: linenumber()})",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_int_eq(run("MATCH (n:Ln) RETURN n.id, n.line ORDER BY n.id",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1,2;2,4;3,6;");
+}
+END_TEST
+
 START_TEST(load_streams_in_small_memory)
 {
 	/* 300k rows (~5 MiB) read under a 2 MiB statement limit */
@@ -370,6 +418,7 @@ static Suite *suite(void)
 	tcase_add_test(t, load_bad_row_names_line);
 	tcase_add_test(t, load_refuses_escapes);
 	tcase_add_test(t, load_into_create);
+	tcase_add_test(t, load_line_and_file);
 	tcase_add_test(t, load_streams_in_small_memory);
 	suite_add_tcase(s, t);
 	return s;

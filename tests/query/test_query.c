@@ -243,6 +243,16 @@ static const struct rcase expr_cases[] = {
      "WITH 3 AS x CALL (x) { RETURN x AS v UNION RETURN x + 1 AS v } "
      "RETURN v ORDER BY v",
      "v\n3\n4\n"},
+    {"vector from a string reads numbers as the parser does",
+     "WITH '[0.1, -2.5e3, 0.333333333333333314829616256247, 123456.789012, "
+     "1e-7, .5, -0.0, 9007199254740993, 0.30000000000000004, "
+     "1234567890.1234567890123]' AS s "
+     "RETURN vector(s, 10, FLOAT64) = vector([0.1, -2.5e3, "
+     "0.333333333333333314829616256247, 123456.789012, 1e-7, .5, -0.0, "
+     "9007199254740993, 0.30000000000000004, "
+     "1234567890.1234567890123], 10, FLOAT64) AS same, "
+     "vector_dimension_count(vector('[1,2;3 x4]', 4, FLOAT32)) AS d",
+     "same|d\ntrue|4\n"},
     {"leading optional match", "OPTIONAL MATCH (n:Nope) RETURN n", "n\nnull\n"},
     {"unknown property is null", "WITH {a: 1} AS m RETURN m.zzz AS z",
      "z\nnull\n"},

@@ -284,6 +284,63 @@ START_TEST(rejected_batch_leaves_chunks)
 }
 END_TEST
 
+/* apply looks an edge's end up only when its list in that direction is
+ * empty (a list with entries proves the node): every missing end is still
+ * refused, whichever lists the other end has, and leaves nothing. */
+static void refused_unchanged(Lora__MutationBatch *b)
+{
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest_of(st, d1);
+	ck_assert_int_eq(apply_to(st, b), LORA_ENOTFOUND);
+	digest_of(st, d2);
+	ck_assert_str_eq(d1, d2);
+}
+
+START_TEST(edge_ends_must_exist)
+{
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 3; i++)
+		add_create_node(b, i, "N", 0);
+	add_create_edge(b, 1, "A", 1, 2, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	/* 1 has outgoing entries, 2 incoming ones */
+	b = batch_new();
+	add_create_edge(b, 2, "A", 1, 999, 0);
+	refused_unchanged(b);
+	b = batch_new();
+	add_create_edge(b, 2, "A", 999, 2, 0);
+	refused_unchanged(b);
+	b = batch_new();
+	add_create_edge(b, 2, "A", 77, 77, 0);
+	refused_unchanged(b);
+	/* a node deleted earlier in the same batch is gone for the edge */
+	b = batch_new();
+	add_delete_node(b, 1, 1);
+	add_create_edge(b, 2, "A", 1, 2, 0);
+	refused_unchanged(b);
+	b = batch_new();
+	add_delete_node(b, 2, 1);
+	add_create_edge(b, 2, "A", 1, 2, 0);
+	refused_unchanged(b);
+	/* ends with no list in the edge's direction, and a self-loop */
+	b = batch_new();
+	add_create_edge(b, 2, "A", 2, 1, 0);
+	add_create_edge(b, 3, "A", 3, 3, 0);
+	add_create_edge(b, 4, "A", 1, 2, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	static struct model m;
+	memset(&m, 0, sizeof(m));
+	m.next = 5;
+	uint64_t ends[5][2] = {{0, 0}, {1, 2}, {2, 1}, {3, 3}, {1, 2}};
+	for (int e = 1; e <= 4; e++) {
+		m.live[e] = 1;
+		m.from[e] = ends[e][0];
+		m.to[e] = ends[e][1];
+	}
+	check_model(st, &m);
+}
+END_TEST
+
 /* ---- corrupt chunk bytes --------------------------------------------------
  */
 
@@ -428,6 +485,7 @@ static Suite *adj_suite(void)
 	tcase_set_timeout(t, 240);
 	tcase_add_test(t, supernode_across_chunks);
 	tcase_add_test(t, rejected_batch_leaves_chunks);
+	tcase_add_test(t, edge_ends_must_exist);
 	tcase_add_test(t, corrupt_chunks_give_errors);
 	tcase_add_test(t, old_format_is_refused);
 	suite_add_tcase(s, t);

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench_loadcsv.sh - online load benchmark (on demand, not a test): a
+# three-node cluster on 127.0.65.1-3 loads the benchmark social graph
+# (tests/bench/gen_graph.c: people with name, age, city and a 128-d vector;
+# KNOWS edges by id) with LOAD CSV ... CALL { ... } IN TRANSACTIONS sent to
+# the leader over HTTP, replicated, and prints rows/s for each file:
+#
+#   CREATE INDEX FOR (p:Person) ON (p.id)
+#   LOAD CSV WITH HEADERS FROM 'file:///people.csv' AS r
+#     CALL { WITH r CREATE (:Person {id: toInteger(r.`id:ID`), name: r.name,
+#            age: toInteger(r.`age:int`), city: r.city,
+#            emb: vector(r.`emb:vector(128)`, 128, 'FLOAT32')}) }
+#     IN TRANSACTIONS OF <chunk> ROWS
+#   LOAD CSV WITH HEADERS FROM 'file:///knows.csv' AS r
+#     CALL { WITH r MATCH (a:Person {id: toInteger(r.`:START_ID`)}),
+#            (b:Person {id: toInteger(r.`:END_ID`)}) CREATE (a)-[:KNOWS]->(b) }
+#     IN TRANSACTIONS OF <chunk> ROWS
+#
+# then checks the counts on every node at the answer's bookmark and that
+# the three digests are equal. Run it in its own network namespace:
+#
+#   unshare -n sh -c 'ip link set lo up && tests/bench/bench_loadcsv.sh'
+#
+# Environment: BENCH_BUILD (release tree, default build/release),
+# BENCH_PEOPLE (100000), BENCH_EDGES (200000: a statement has 60 s, and
+# 1,000,000 edges at today's rate do not fit), BENCH_SEED (42),
+# BENCH_CHUNK (rows per transaction; default: none given, the server's
+# default), BENCH_PREFIX (127.0.65), BENCH_DATA (where the CSV files are
+# kept between runs; default a temp dir), BENCH_PERF=1 (record the
+# leader with perf during the loads: perf.data in the temp dir, kept),
+# BENCH_PERF_OPTS (perf record options, default -g), BENCH_KEEP=1 (keep
+# the temp dir).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BENCH_BUILD:-$root/build/release}
+LC_LORAD=$build/node/lorad
+people=${BENCH_PEOPLE:-100000}
+edges=${BENCH_EDGES:-200000}
+seed=${BENCH_SEED:-42}
+chunk=${BENCH_CHUNK:-}
+LC_PREFIX=${BENCH_PREFIX:-127.0.65}
+LC_N=3
+. "$root/deploy/lib.sh"
+[ -x "$LC_LORAD" ] || { echo "missing $LC_LORAD: run scripts/build.sh (or set BENCH_BUILD)" >&2; exit 2; }
+
+LC_DIR=$(mktemp -d /tmp/lora-bench-loadcsv.XXXXXX)
+data=${BENCH_DATA:-$LC_DIR/csv}
+perf_pid=""
+cleanup() {
+	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null
+	lc_kill_all
+	[ "${BENCH_KEEP:-0}" = 1 ] || [ "${BENCH_PERF:-0}" = 1 ] && { echo "kept $LC_DIR"; return; }
+	rm -rf "$LC_DIR"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# ---- the CSV files (not timed)
+mkdir -p "$data"
+if [ ! -f "$data/people.csv" ] || [ ! -f "$data/.gen-$people-$edges-$seed" ]; then
+	cc -O2 -o "$LC_DIR/gen_graph" "$root/tests/bench/gen_graph.c" || exit 2
+	"$LC_DIR/gen_graph" --people "$people" --edges "$edges" --seed "$seed" \
+		--out "$data" || exit 2
+	rm -f "$data"/.gen-*
+	touch "$data/.gen-$people-$edges-$seed"
+fi
+cat "$data/people.csv" "$data/knows.csv" >/dev/null
+
+# ---- the cluster, its import directory holding the files
+lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = warn" \
+	"import_dir = $data"
+for i in 1 2 3; do lc_start "$i"; done
+for i in 1 2 3; do lc_wait_health "$i" 30 || exit 1; done
+leader=$(lc_wait_leader 30) || { echo "no leader" >&2; exit 1; }
+
+q() { # q JSON [TIMEOUT_S]: POST to the leader, body on stdout
+	curl -s -m "${2:-600}" -X POST -H 'Content-Type: application/json' \
+		--data-binary @- "http://$(lc_http "$leader")/query" <<<"$1"
+}
+cpu_ms() { # CPU ms (user + system) of every node so far, summed
+	local i t=0 f
+	for i in 1 2 3; do
+		f=$(cut -d' ' -f14,15 /proc/"$(lc_pid "$i")"/stat)
+		t=$((t + ${f% *} + ${f#* }))
+	done
+	echo $((t * 1000 / $(getconf CLK_TCK)))
+}
+rows_s() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n * 1000 / (ms ? ms : 1) }'; }
+
+out=$(q '{"query":"CREATE INDEX FOR (p:Person) ON (p.id)"}')
+grep -q '"error"' <<<"$out" && { echo "index: $out" >&2; exit 1; }
+
+of=""
+[ -n "$chunk" ] && of=" OF $chunk ROWS"
+pq="LOAD CSV WITH HEADERS FROM 'file:///people.csv' AS r CALL { WITH r CREATE (:Person {id: toInteger(r.\`id:ID\`), name: r.name, age: toInteger(r.\`age:int\`), city: r.city, emb: vector(r.\`emb:vector(128)\`, 128, 'FLOAT32')}) } IN TRANSACTIONS$of"
+kq="LOAD CSV WITH HEADERS FROM 'file:///knows.csv' AS r CALL { WITH r MATCH (a:Person {id: toInteger(r.\`:START_ID\`)}), (b:Person {id: toInteger(r.\`:END_ID\`)}) CREATE (a)-[:KNOWS]->(b) } IN TRANSACTIONS$of"
+
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+	perf record ${BENCH_PERF_OPTS:--g} -o "$LC_DIR/perf.data" -p "$(lc_pid "$leader")" >/dev/null 2>&1 &
+	perf_pid=$!
+fi
+c0=$(cpu_ms)
+t0=$(lc_now_ms)
+out=$(q "{\"query\":\"$pq\"}")
+t1=$(lc_now_ms)
+c1=$(cpu_ms)
+grep -q '"error"' <<<"$out" && { echo "people: $out" >&2; exit 1; }
+echo "people: $people rows in $((t1 - t0)) ms: $(rows_s "$people" $((t1 - t0))) rows/s, $(((c1 - c0) * 1000 / people)) us CPU/row (3 nodes)"
+out=$(q "{\"query\":\"$kq\"}")
+t2=$(lc_now_ms)
+c2=$(cpu_ms)
+grep -q '"error"' <<<"$out" && { echo "knows: $out" >&2; exit 1; }
+bm=$(lc_json_field bookmark <<<"$out")
+if [ -n "$perf_pid" ]; then
+	kill -INT "$perf_pid"
+	wait "$perf_pid"
+	perf_pid=""
+fi
+
+# ---- every node has it all
+same=yes d1=""
+for i in 1 2 3; do
+	c=$(curl -s -m 60 -X POST -H 'Content-Type: application/json' \
+		--data '{"query":"MATCH (p:Person) WITH count(p) AS p MATCH ()-[k:KNOWS]->() RETURN p, count(k) AS k","format":"rowArrays","consistency":"bookmark","bookmark":"'"$bm"'"}' \
+		"http://$(lc_http "$i")/query")
+	grep -q "\"rows\":\[\[$people,$edges\]\]" <<<"$c" ||
+		{ echo "node $i: counts wrong: $c" >&2; exit 1; }
+	d=$(lc_digest "$i" "$bm")
+	[ -z "$d1" ] && d1=$d
+	[ -n "$d" ] && [ "$d" = "$d1" ] || same=no
+done
+rss=""
+for i in 1 2 3; do rss="$rss $(($(awk '/VmRSS/ { print $2 }' /proc/"$(lc_pid "$i")"/status) / 1024))"; done
+
+total=$((people + edges))
+echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk ${chunk:-default}, leader node $leader"
+echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(((c2 - c1) * 1000 / edges)) us CPU/row (3 nodes)"
+echo "total:  $total rows in $((t2 - t0)) ms: $(rows_s "$total" $((t2 - t0))) rows/s (replicated, 3 nodes)"
+echo "counts right on every node; digests equal at $bm: $same; RSS MiB:$rss"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+[ "$same" = yes ]
