@@ -98,6 +98,11 @@ static void deliver_one(struct sim *s, struct sim_msg *sm)
 		if (snap)
 			sim_node_stage_snapshot(to, sm->snap_sm, sm->snap_n);
 		int rv = rep_step(to->r, &sm->m);
+		struct rep_status st;
+		rep_status(to->r, &st);
+		if (rv == 0 && st.term == sm->m.term &&
+		    sm->m.from <= SIM_NODES_MAX)
+			to->heard[sm->m.from] = s->now;
 		if (rv != 0 && rv != LORA_ENOMEM)
 			sim_fail(s, "node %llu refused %s from %llu: %s",
 			         (unsigned long long)to->id,
