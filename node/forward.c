@@ -303,9 +303,15 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 		}
 		rc = LORA_EUNKNOWN_OUTCOME;
 	}
+	uint64_t leader = node_leader_id(n);
+	struct node_member m;
+	if (leader != 0 && leader != n->cfg.id &&
+	    node_member_get(n, leader, &m) == 0 && m.client_addr[0])
+		r->leader_address = lora_strdup(m.client_addr); /* a hint */
 	node_resp_error(r, rc,
-	                "the leader did not answer: the write may have "
-	                "committed; retry with the same requestId",
+	                "the leader went silent before it answered: the "
+	                "write may have committed; retry with the same "
+	                "requestId",
 	                0, 0);
 	*resp = r;
 	return rc;
