@@ -70,6 +70,7 @@ struct node_raft_priv {
 	uint32_t last_role;
 	uint64_t last_leader;
 	int reask; /* the leader changed: ask it for the pending reads */
+	uint64_t lead_term; /* the term this node last led in */
 };
 
 struct node_raft_priv *node_raft_priv_new(void)
@@ -764,7 +765,15 @@ static void soft_state_changed(struct lnode *n, const struct rep_ready *rd)
 	p->last_leader = rd->soft.leader;
 	if (was_leader != is_leader)
 		node_writer_role_changed(n, is_leader);
-	if (was_leader && rd->soft.leader == REP_NONE) {
+	struct rep_status st;
+	rep_status(n->rep, &st);
+	if (is_leader)
+		p->lead_term = st.term;
+	/* In the same term with no leader: check-quorum. (A newer term, a
+	 * transfer or an election elsewhere, may still commit what this node
+	 * proposed: that is answered when applied.) */
+	if (was_leader && rd->soft.leader == REP_NONE &&
+	    st.term == p->lead_term) {
 		/* check-quorum: cut off from a quorum, no one to ask. The
 		 * proposals may still commit elsewhere (UNKNOWN_OUTCOME);
 		 * the reads were not served (UNAVAILABLE): both at once. */
