@@ -769,14 +769,14 @@ static void soft_state_changed(struct lnode *n, const struct rep_ready *rd)
 	rep_status(n->rep, &st);
 	if (is_leader)
 		p->lead_term = st.term;
-	/* In the same term with no leader: check-quorum. (A newer term, a
-	 * transfer or an election elsewhere, may still commit what this node
-	 * proposed: that is answered when applied.) */
+	/* No leader in the same term: check-quorum cut this node off, no one
+	 * can be asked. Its proposals may still commit elsewhere
+	 * (UNKNOWN_OUTCOME), its reads were not served (UNAVAILABLE): both
+	 * answered now. (After a newer term, a transfer or an election
+	 * elsewhere, what it proposed may still commit here and is answered
+	 * when applied.) */
 	if (was_leader && rd->soft.leader == REP_NONE &&
 	    st.term == p->lead_term) {
-		/* check-quorum: cut off from a quorum, no one to ask. The
-		 * proposals may still commit elsewhere (UNKNOWN_OUTCOME);
-		 * the reads were not served (UNAVAILABLE): both at once. */
 		LOG_WARN("raft: lost contact with a quorum, stepped down");
 		node_writer_stepped_down(n);
 		for (size_t j = 0; j < p->n_reads; j++)

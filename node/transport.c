@@ -95,6 +95,7 @@ struct peer_out {
 	uint64_t rx_ms;   /* last heard from (peers_watch); 0: never */
 	uint64_t up_ms;   /* when the current stream connected (lora_now_ms) */
 	uint64_t dial_ms; /* when the dial in flight started; 0: none */
+	int answered;     /* the peer's listener sent its hello */
 	struct byte_buf pend; /* frames waiting for the next batch */
 	size_t pend_frames;
 	struct byte_buf fly; /* the batch in flight, sent up to fly_off */
@@ -841,6 +842,7 @@ static void peer_probe(struct peer_out *pc)
  * reset the redial backoff). pc->mu held. */
 static void peer_answered(struct peer_out *pc)
 {
+	pc->answered = 1;
 	pc->backoff_ms = PEER_BACKOFF_MIN_MS;
 	if (pc->warned)
 		LOG_INFO("peer %llu (%s): connected again",
@@ -877,6 +879,7 @@ static void peer_connected(struct peer_out *pc, nng_stream *s)
 	stream_tune(pc->t, s);
 	pc->stream = s;
 	pc->connected = 1;
+	pc->answered = 0;
 	pc->up_ms = lora_now_ms();
 	pc->probe_len = 0;
 	LORA_ASSERT(pc->pend.len == 0 && pc->fly.len == 0);
@@ -1189,12 +1192,23 @@ static void peers_watch(struct node_transport *t)
 		for (int k = 0; k < nh; k++)
 			if (h[k].id == pc->id && h[k].rx_ms > pc->rx_ms)
 				pc->rx_ms = h[k].rx_ms;
-		if (pc->connected && !pc->closing && pc->rx_ms != 0 &&
-		    now - pc->up_ms >= silent && now - pc->rx_ms >= silent) {
-			LOG_INFO("peer %llu (%s): silent for %llu ms, "
-			         "closing our stream and redialing",
-			         (unsigned long long)pc->id, pc->addr,
-			         (unsigned long long)(now - pc->rx_ms));
+		/* a connection whose listener never sent its hello (a
+		 * stopped process, a path that went black) is given up as
+		 * soon as an unanswered dial would be */
+		int mute = !pc->answered && now - pc->up_ms >= dial_max;
+		if (pc->connected && !pc->closing &&
+		    (mute || (pc->rx_ms != 0 && now - pc->up_ms >= silent &&
+		              now - pc->rx_ms >= silent))) {
+			if (mute) /* every few dials while it lasts */
+				LOG_DEBUG("peer %llu (%s): no hello within "
+				          "%llu ms, redialing",
+				          (unsigned long long)pc->id, pc->addr,
+				          (unsigned long long)dial_max);
+			else
+				LOG_INFO("peer %llu (%s): silent for %llu ms, "
+				         "closing our stream and redialing",
+				         (unsigned long long)pc->id, pc->addr,
+				         (unsigned long long)(now - pc->rx_ms));
 			peer_lost(pc, NNG_ETIMEDOUT);
 		}
 		pthread_mutex_unlock(&pc->mu);

@@ -28,7 +28,8 @@
 #
 # Environment: BENCH_BUILD (release build dir, default build/release),
 # LORAD, BENCH_HTTP, FAULTS_N, HOLD_S, BENCH_CLIENTS, BENCH_SKIP_ETCD=1,
-# BENCH_SKIP_LORA=1, FAULT_KINDS (default "kill stop isolate").
+# BENCH_SKIP_LORA=1, FAULT_KINDS (default "kill stop isolate"), BENCH_KEEP=1
+# (keep the logs in the work directory).
 set -uo pipefail
 if [ "$(id -u)" != 0 ]; then echo "needs root (iptables, setpriv)"; exit 2; fi
 if [ -z "${BENCH_FAULTS_NS:-}" ]; then
@@ -56,7 +57,7 @@ cleanup() {
 	LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_kill_all 2>/dev/null
 	for p in "${etcd_pids[@]}"; do [ "$p" != 0 ] && kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -rf "$work"
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
@@ -89,7 +90,10 @@ lora_commit() { # lora_commit ID -> that node's own commit index
 }
 lora_leader() { LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_leader; }
 lora_pid() { LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_pid "$1"; }
-lora_start() { LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_start "$1"; }
+lora_start() {
+	LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_start "$1"
+	disown -a # no job notice when a fault kills it
+}
 lora_reader() { # lora_reader ID END_MS: linearizable reads until END
 	while [ "$(lc_now_ms)" -lt "$2" ]; do
 		curl -s -m 2 -o /dev/null -X POST "http://127.0.142.$1:4747/query" \
