@@ -92,7 +92,7 @@ lora_leader() { LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_leader; }
 lora_pid() { LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_pid "$1"; }
 lora_start() {
 	LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_start "$1"
-	disown -a # no job notice when a fault kills it
+	disown "$(lora_pid "$1")" # no job notice when a fault kills it
 }
 lora_reader() { # lora_reader ID END_MS: linearizable reads until END
 	while [ "$(lc_now_ms)" -lt "$2" ]; do
