@@ -435,6 +435,15 @@ static int should_retry(struct lora_client *c, struct call_state *st, int i,
 		return 0;
 	if (rv == LORA_ENOTLEADER && follow_hint(c, i, hint))
 		return 1; /* go straight to the new leader */
+	/* Any other retryable answer that names another node as the leader
+	 * (a follower whose leader went silent, a deposed leader): the
+	 * retry, with the same request id, goes there now, no backoff. */
+	int named =
+	    rv != LORA_ENOTLEADER && hint && hint[0] ? node_index(c, hint) : -1;
+	if (named >= 0 && named != i) {
+		c->leader = named;
+		return 1;
+	}
 	if (rv != LORA_ENOTLEADER) {
 		if (c->leader == i)
 			c->leader = -1;

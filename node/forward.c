@@ -1,8 +1,13 @@
 /*
  * forward.c - a follower passes a write to the leader's native port (nng
  * req/rep) and relays the answer. A request that could not be handed to a
- * connection in time was certainly not executed (LORA_UNAVAILABLE); once
- * sent, a lost answer means LORA_UNKNOWN_OUTCOME.
+ * connection in time was certainly not executed (LORA_UNAVAILABLE). Once
+ * sent, a write with a requestId follows the leadership: when another node
+ * is known to lead before the answer came, it is sent there again (the new
+ * leader applies every entry of earlier terms before it executes anything,
+ * and then finds the id if the first copy committed). A write without one
+ * answers LORA_UNKNOWN_OUTCOME as soon as the leader it went to has been
+ * silent for an election timeout (node_forward_check).
  */
 #include <stdio.h>
 #include <string.h>
@@ -115,7 +120,6 @@ struct fwd_wait {
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	int done;
-	uint64_t wait_ms; /* for the answer (node_forward_wait_ms) */
 };
 
 static void fwd_done(void *arg)
@@ -127,26 +131,52 @@ static void fwd_done(void *arg)
 	pthread_mutex_unlock(&w->mu);
 }
 
+uint64_t node_leader_heard(struct lnode *n, uint64_t leader, uint64_t since)
+{
+	if (atomic_load(&n->leader_heard_id) != leader)
+		return since;
+	uint64_t at = atomic_load(&n->leader_heard_ms);
+	return at > since ? at : since;
+}
+
+int node_forward_check(struct lnode *n, uint64_t to, int resend,
+                       uint64_t *heard)
+{
+	if (resend) {
+		uint64_t leader = node_leader_id(n);
+		return leader != 0 && leader != to ? NODE_WAIT_RESEND
+		                                   : NODE_WAIT_ON;
+	}
+	*heard = node_leader_heard(n, to, *heard);
+	return lora_now_ms() - *heard >= n->cfg.election_ms ? NODE_WAIT_GIVE_UP
+	                                                    : NODE_WAIT_ON;
+}
+
 /*
- * Receives the answer to a request handed to leader `to`. Gives up early
- * (LORA_EUNKNOWN_OUTCOME) once another node is known to lead: the old
- * leader will not answer any more.
+ * Receives the answer to a request handed to leader `to`, until end_ms:
+ * 0 with *reply, or the node_forward_check verdict that stopped the wait
+ * (NODE_WAIT_GIVE_UP also when the connection failed or time ran out).
  */
 static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
-                       struct fwd_wait *w, nng_msg **reply)
+                       struct fwd_wait *w, int resend, uint64_t end_ms,
+                       nng_msg **reply)
 {
 	pthread_mutex_lock(&w->mu);
 	w->done = 0;
 	pthread_mutex_unlock(&w->mu);
-	nng_aio_set_timeout(aio, (nng_duration)w->wait_ms);
+	uint64_t now = lora_now_ms(), heard = now;
+	nng_aio_set_timeout(aio,
+	                    end_ms > now ? (nng_duration)(end_ms - now) : 1);
 	nng_ctx_recv(ctx, aio);
+	int why = NODE_WAIT_GIVE_UP;
 	pthread_mutex_lock(&w->mu);
 	while (!w->done) {
 		struct timespec ts;
 		lora_deadline_after(&ts, NODE_FORWARD_RETRY_MS);
 		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
-		uint64_t leader = node_leader_id(n);
-		if (!w->done && leader != 0 && leader != to) {
+		int v = node_forward_check(n, to, resend, &heard);
+		if (!w->done && v != NODE_WAIT_ON) {
+			why = v;
 			pthread_mutex_unlock(&w->mu);
 			nng_aio_cancel(aio);
 			pthread_mutex_lock(&w->mu);
@@ -156,7 +186,7 @@ static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
 	pthread_mutex_unlock(&w->mu);
 	nng_aio_wait(aio);
 	if (nng_aio_result(aio) != 0)
-		return LORA_EUNKNOWN_OUTCOME;
+		return why;
 	*reply = nng_aio_get_msg(aio);
 	return 0;
 }
@@ -164,19 +194,22 @@ static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
 /*
  * Sends msg to the current leader's native port and waits for the answer.
  * While no connection takes the request it is retried every
- * NODE_FORWARD_RETRY_MS, following leader changes; *self_leader is set
- * (and msg freed) when this node became the leader meanwhile.
+ * NODE_FORWARD_RETRY_MS, following leader changes; with `resend` it is
+ * also sent again to a new leader after it was sent (await_reply).
+ * *self_leader is set (and msg freed) when this node became the leader
+ * meanwhile and may run it. 0, LORA_EUNAVAILABLE (never sent) or
+ * LORA_EUNKNOWN_OUTCOME.
  */
-static int round_trip(struct lnode *n, nng_msg *msg, uint64_t wait_ms,
-                      nng_msg **reply, int *self_leader)
+static int round_trip(struct lnode *n, nng_msg *msg, int resend,
+                      uint64_t wait_ms, nng_msg **reply, int *self_leader)
 {
+	uint64_t end = lora_now_ms() + wait_ms;
 	uint64_t deadline = lora_now_ms() + NODE_FORWARD_SEND_MS;
 	nng_aio *aio;
 	struct fwd_wait w;
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	w.done = 0;
-	w.wait_ms = wait_ms;
 	if (nng_aio_alloc(&aio, fwd_done, &w) != 0) {
 		nng_msg_free(msg);
 		pthread_mutex_destroy(&w.mu);
@@ -210,9 +243,17 @@ static int round_trip(struct lnode *n, nng_msg *msg, uint64_t wait_ms,
 		nng_ctx_send(ctx, aio);
 		nng_aio_wait(aio);
 		if (nng_aio_result(aio) == 0) {
-			rc = await_reply(n, leader, ctx, aio, &w, reply);
+			int why = await_reply(n, leader, ctx, aio, &w, resend,
+			                      end, reply);
 			nng_ctx_close(ctx);
-			break;
+			rc = why == 0 ? 0 : LORA_EUNKNOWN_OUTCOME;
+			if (why == 0 || !resend)
+				break;
+			/* sent: resends follow the leader until the end */
+			deadline = end;
+			if (why != NODE_WAIT_RESEND) /* lost: not too fast */
+				usleep(NODE_FORWARD_RETRY_MS * 1000);
+			continue;
 		}
 		nng_msg_free(nng_aio_get_msg(aio)); /* never handed over */
 		nng_ctx_close(ctx);
@@ -233,9 +274,11 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 		return LORA_ENOMEM;
 	nng_msg *reply = NULL;
 	int self_leader = 0;
-	int rc = round_trip(
-	    n, msg, node_forward_wait_ms(req->query, strlen(req->query)),
-	    &reply, &self_leader);
+	int resend = req->request_id != NULL && req->request_id[0] != '\0';
+	int rc =
+	    round_trip(n, msg, resend,
+	               node_forward_wait_ms(req->query, strlen(req->query)),
+	               &reply, &self_leader);
 	if (self_leader)
 		return NODE_FORWARD_SELF;
 	if (rc == LORA_EUNAVAILABLE)
@@ -262,9 +305,15 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 		}
 		rc = LORA_EUNKNOWN_OUTCOME;
 	}
+	uint64_t leader = node_leader_id(n);
+	struct node_member m;
+	if (leader != 0 && leader != n->cfg.id &&
+	    node_member_get(n, leader, &m) == 0 && m.client_addr[0])
+		r->leader_address = lora_strdup(m.client_addr); /* a hint */
 	node_resp_error(r, rc,
-	                "the leader did not answer: the write may have "
-	                "committed; retry with the same requestId",
+	                "the leader went silent before it answered: the "
+	                "write may have committed; retry with the same "
+	                "requestId",
 	                0, 0);
 	*resp = r;
 	return rc;

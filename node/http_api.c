@@ -321,12 +321,12 @@ static enum run_where run_where(struct lnode *n, const struct node_route *route,
 /* A follower's write goes to the leader as it came; 0 when answered, -1
  * when this node leads now and runs it itself. */
 static int proxy_write(struct lnode *n, struct node_http_ex *x,
-                       const struct node_route *route)
+                       const struct node_route *route, int resend)
 {
 	const char *body;
 	size_t len;
 	node_http_body(x, &body, &len);
-	return node_proxy_write(n, x, route->path, body, len) ==
+	return node_proxy_write(n, x, route->path, body, len, resend) ==
 	               NODE_FORWARD_SELF
 	           ? -1
 	           : 0;
@@ -349,6 +349,13 @@ struct prepared {
 	struct query_body qb;
 	enum run_where where;
 };
+
+/* The write carries a requestId: a forwarder may send it again. */
+static int has_rid(const struct prepared *pp)
+{
+	const char *rid = pp->qb.req.request_id;
+	return rid != NULL && rid[0] != '\0';
+}
 
 static void prepared_free(void *p)
 {
@@ -468,7 +475,8 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 		return NODE_ROUTE_ASYNC;
 	}
 	if (pp->where == RUN_PROXY &&
-	    node_proxy_start(n, x, route->path, route->name, body, len) == 0) {
+	    node_proxy_start(n, x, route->path, route->name, body, len,
+	                     has_rid(pp)) == 0) {
 		prepared_free(pp);
 		return NODE_ROUTE_ASYNC;
 	}
@@ -807,7 +815,8 @@ static int reroute_write(struct lnode *n, struct node_http_ex *x,
 {
 	uint64_t deadline = lora_now_ms() + NODE_REROUTE_MS;
 	for (;;) {
-		if (!node_is_leader(n) && proxy_write(n, x, route) == 0)
+		if (!node_is_leader(n) &&
+		    proxy_write(n, x, route, has_rid(pp)) == 0)
 			return 1; /* answered by the leader */
 		int last =
 		    lora_now_ms() >= deadline || atomic_load(&n->stopping);
@@ -831,7 +840,8 @@ static int h_query(struct lnode *n, struct node_http_ex *x,
 		return NODE_ROUTE_ASYNC;
 	}
 	int ok, unavailable;
-	if (pp->where == RUN_PROXY && proxy_write(n, x, route) == 0)
+	if (pp->where == RUN_PROXY &&
+	    proxy_write(n, x, route, has_rid(pp)) == 0)
 		ok = 1;
 	else if (pp->where == RUN_REROUTE)
 		ok = reroute_write(n, x, route, pp);
@@ -894,7 +904,7 @@ static int need_leader(struct lnode *n, struct node_http_ex *x)
 		const char *body;
 		size_t len;
 		node_http_body(x, &body, &len);
-		return node_proxy_write(n, x, node_http_uri(x), body, len) ==
+		return node_proxy_write(n, x, node_http_uri(x), body, len, 0) ==
 		               NODE_FORWARD_SELF
 		           ? 0
 		           : -1;

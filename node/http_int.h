@@ -64,11 +64,13 @@ int node_http_forwarded(const struct node_http_ex *x);
 
 /*
  * Follower: passes an HTTP write to the leader's HTTP API and relays the
- * answer into x (proxy.c). Returns 0 (answered), an error code (answered
- * with it), or NODE_FORWARD_SELF when this node leads now (x unanswered).
+ * answer into x (proxy.c); resend: it carries a requestId and follows a
+ * leader change (see proxy.c). Returns 0 (answered), an error code
+ * (answered with it), or NODE_FORWARD_SELF when this node leads now (x
+ * unanswered). path (the route's) must outlive x.
  */
 int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *body, size_t len);
+                     const char *body, size_t len, int resend);
 /* Closes the pooled connections (node shutdown). */
 void node_proxy_close_all(void);
 
@@ -81,9 +83,10 @@ void node_proxy_close_all(void);
  * node_proxy_write on a worker).
  */
 int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *api, const char *body, size_t len);
-/* The I/O thread, every 100 ms: answers passed-on writes whose leader is
- * gone or too slow. */
+                     const char *api, const char *body, size_t len, int resend);
+/* The I/O thread, every 100 ms: passes writes with a requestId on to a new
+ * leader (resend), answers the others whose leader went silent, and those
+ * out of time. */
 void node_proxy_tick(struct lnode *n);
 /* After the I/O thread stopped: forgets n's passed-on writes (their
  * connections are closed by the HTTP server). */

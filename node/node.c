@@ -197,6 +197,9 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 	                                         node_raft_on_frame, n,
 	                                         &n->transport, errmsg)) == 0)
 		started = ST_TRANSPORT;
+	if (rc == 0) /* a peer silent this long is redialed (transport.h) */
+		node_transport_set_silent_ms(n->transport,
+		                             2 * (int)cfg->election_ms);
 	if (rc == 0 && (rc = node_raft_start(n, errmsg)) == 0)
 		started = ST_RAFT;
 	if (rc == 0 && (rc = node_apply_start(n)) == 0)

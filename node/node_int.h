@@ -154,6 +154,10 @@ struct lnode {
 	pthread_mutex_t status_mu;
 	struct rep_status rs;
 	uint64_t lead_barrier; /* leader: writes wait for applied >= this */
+	/* follower: who last sent us a leader's message (append, heartbeat,
+	 * snapshot) and when (lora_now_ms); set by the raft loop, read by
+	 * the forwarders to notice a silent leader (node_leader_heard) */
+	atomic_uint_fast64_t leader_heard_id, leader_heard_ms;
 	uint64_t leader_since_ms;
 
 	/* members: addresses of everyone in the configuration (status_mu) */
@@ -324,6 +328,9 @@ void node_writer_role_changed(struct lnode *n, int leader);
  * to that long. A leader change still ends the wait at once. */
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
 uint64_t node_forward_wait_ms(const char *bytes, size_t len);
+/* The leader stepped down with no leader known (check-quorum): every
+ * proposed write still waiting is answered UNKNOWN_OUTCOME now. */
+void node_writer_stepped_down(struct lnode *n);
 
 /* ---- executing requests (exec.c)
  * ------------------------------------------------ */
@@ -418,6 +425,20 @@ int node_err_from_code(const char *code);
  * with *resp, an error (with *resp when the leader may have executed it),
  * or NODE_FORWARD_SELF when this node became the leader meanwhile. */
 #define NODE_FORWARD_SELF (-1)
+/* When this node last heard from `leader` as the leader (lora_now_ms), or
+ * `since` when it has not heard from it after that. Forwarders call it
+ * while they wait for `leader`'s answer: once it exceeds election_ms the
+ * leader went silent (forward.c). */
+uint64_t node_leader_heard(struct lnode *n, uint64_t leader, uint64_t since);
+/* What a forwarder waiting for leader `to`'s answer does now: wait on, or
+ * (resend: the write was not sent or carries a requestId, so dedupe makes
+ * a second copy harmless) send it again to a new leader as soon as one is
+ * known, or (not resend) give up with UNKNOWN_OUTCOME once `to` was silent
+ * for an election timeout. *heard: kept by the caller, starts at the send
+ * time. */
+enum { NODE_WAIT_ON = 0, NODE_WAIT_RESEND, NODE_WAIT_GIVE_UP };
+int node_forward_check(struct lnode *n, uint64_t to, int resend,
+                       uint64_t *heard);
 int node_forward(struct lnode *n, const struct node_exec_req *req,
                  Lora__Response **resp);
 void node_forward_close_all(void);

@@ -7,8 +7,11 @@
  * forwarded write costs the follower no thread hand-offs. The request is
  * marked X-Lora-Forwarded so the receiver never passes it on again. Until
  * the request is written, nothing was executed (LORA_UNAVAILABLE after
- * NODE_PROXY_SEND_MS of finding no leader); once written, a lost answer is
- * LORA_UNKNOWN_OUTCOME.
+ * NODE_PROXY_SEND_MS of finding no leader). Once written, a write with a
+ * requestId is written again to a new leader as soon as one is known
+ * before the answer came (dedupe applies it once); one without answers
+ * LORA_UNKNOWN_OUTCOME once its leader was silent for an election timeout
+ * (node_forward_check in forward.c), or when the connection breaks.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -26,10 +29,11 @@
 #include "http_int.h"
 #include "log.h"
 
-#define NODE_PROXY_SEND_MS         3000 /* until a leader takes it */
-#define NODE_PROXY_CONNECT_MS      1000
+#define NODE_PROXY_SEND_MS 3000 /* until a leader takes it */
+#define NODE_PROXY_CONNECT_MS                                                  \
+	200 /* an unanswered SYN is retried by the kernel only after 1 s:      \
+	     * a fresh attempt (to whoever leads then) comes sooner */
 #define NODE_PROXY_POLL_MS         50 /* leader-change checks while waiting */
-#define NODE_PROXY_LEADER_GRACE_MS 1000
 #define NODE_PROXY_IDLE_MS         30000 /* pooled connections older: dropped */
 #define NODE_PROXY_POOL_MAX        256   /* idle connections kept */
 #define NODE_PROXY_HEAD_BYTES      4096
@@ -141,33 +145,21 @@ struct preply {
 	int close; /* Connection: close */
 };
 
-/*
- * 1 once another node than `to` has led for NODE_PROXY_LEADER_GRACE_MS:
- * the old leader will not answer any more. (Right after a change it
- * usually still does: success, or LORA_UNAVAILABLE when its entry was
- * overwritten; a transfer asked through a follower even causes one.)
- * *since: when the change was first seen (0: not seen yet).
- */
-static int leader_moved(struct lnode *n, uint64_t to, uint64_t *since)
-{
-	uint64_t leader = node_leader_id(n);
-	if (leader == 0 || leader == to) {
-		*since = 0;
-		return 0;
-	}
-	uint64_t now = lora_now_ms();
-	if (*since == 0)
-		*since = now;
-	return now - *since >= NODE_PROXY_LEADER_GRACE_MS;
-}
+/* A wait for leader `to`'s answer (node_forward_check's state). */
+struct pwait {
+	uint64_t to, heard;
+	int resend;
+	int why; /* NODE_WAIT_* that ended it */
+};
 
 /*
  * Reads up to cap bytes into buf (at least one), waiting in
- * NODE_PROXY_POLL_MS steps until deadline_ms; gives up early when another
- * node leads (leader_moved). Returns the count, or -1.
+ * NODE_PROXY_POLL_MS steps until deadline_ms; gives up early when the
+ * write should be sent elsewhere or its leader went silent (w->why).
+ * Returns the count, or -1.
  */
-static ssize_t recv_some(struct lnode *n, int fd, uint64_t to, char *buf,
-                         size_t cap, uint64_t deadline_ms, uint64_t *since)
+static ssize_t recv_some(struct lnode *n, int fd, struct pwait *w, char *buf,
+                         size_t cap, uint64_t deadline_ms)
 {
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -180,8 +172,10 @@ static ssize_t recv_some(struct lnode *n, int fd, uint64_t to, char *buf,
 		}
 		if (pr < 0 && errno != EINTR)
 			return -1;
-		if (lora_now_ms() >= deadline_ms || atomic_load(&n->stopping) ||
-		    leader_moved(n, to, since))
+		if (lora_now_ms() >= deadline_ms || atomic_load(&n->stopping))
+			return -1;
+		w->why = node_forward_check(n, w->to, w->resend, &w->heard);
+		if (w->why != NODE_WAIT_ON)
 			return -1;
 	}
 }
@@ -229,19 +223,17 @@ static int parse_head(char *head, struct preply *r, size_t *clen)
 }
 
 /* Reads one answer from fd; 0 or -1 (connection unusable). */
-static int read_reply(struct lnode *n, int fd, uint64_t to, uint64_t wait_ms,
-                      struct preply *r)
+static int read_reply(struct lnode *n, int fd, struct pwait *w,
+                      struct preply *r, uint64_t deadline)
 {
-	uint64_t deadline = lora_now_ms() + wait_ms, since = 0;
 	char head[NODE_PROXY_HEAD_BYTES + 1];
 	size_t hl = 0;
 	char *end = NULL;
 	while (end == NULL) {
 		if (hl == NODE_PROXY_HEAD_BYTES)
 			return -1;
-		ssize_t got =
-		    recv_some(n, fd, to, head + hl, NODE_PROXY_HEAD_BYTES - hl,
-		              deadline, &since);
+		ssize_t got = recv_some(n, fd, w, head + hl,
+		                        NODE_PROXY_HEAD_BYTES - hl, deadline);
 		if (got < 0)
 			return -1;
 		hl += (size_t)got;
@@ -256,8 +248,8 @@ static int read_reply(struct lnode *n, int fd, uint64_t to, uint64_t wait_ms,
 		return -1;
 	memcpy(r->body, head + hbytes, hl - hbytes);
 	for (r->body_len = hl - hbytes; r->body_len < clen;) {
-		ssize_t got = recv_some(n, fd, to, r->body + r->body_len,
-		                        clen - r->body_len, deadline, &since);
+		ssize_t got = recv_some(n, fd, w, r->body + r->body_len,
+		                        clen - r->body_len, deadline);
 		if (got < 0)
 			return -1;
 		r->body_len += (size_t)got;
@@ -309,11 +301,12 @@ static int conn_dead(int fd)
 	return poll(&p, 1, 0) != 0;
 }
 
-/* Sends the request to `to` at addr and relays its answer: 0 answered,
- * -1 not sent (nothing executed), LORA_EUNKNOWN_OUTCOME sent, no answer. */
-static int exchange(struct lnode *n, struct node_http_ex *x, uint64_t to,
+/* Sends the request to w->to at addr and relays its answer: 0 answered,
+ * -1 not sent (nothing executed), LORA_EUNKNOWN_OUTCOME sent, no answer
+ * (w->why NODE_WAIT_RESEND: send it to the new leader). */
+static int exchange(struct lnode *n, struct node_http_ex *x, struct pwait *w,
                     const char *addr, const char *path, const char *body,
-                    size_t len)
+                    size_t len, uint64_t deadline)
 {
 	int reused, fd = conn_get(addr, &reused);
 	if (fd >= 0 && reused && conn_dead(fd)) {
@@ -328,7 +321,9 @@ static int exchange(struct lnode *n, struct node_http_ex *x, uint64_t to,
 		return -1;
 	}
 	struct preply r = {0};
-	int rc = read_reply(n, fd, to, node_forward_wait_ms(body, len), &r);
+	w->heard = lora_now_ms();
+	w->why = NODE_WAIT_GIVE_UP;
+	int rc = read_reply(n, fd, w, &r, deadline);
 	if (rc == 0) {
 		node_http_reply(x, r.status,
 		                r.ctype[0] ? r.ctype : "application/json",
@@ -346,29 +341,45 @@ static int exchange(struct lnode *n, struct node_http_ex *x, uint64_t to,
 }
 
 int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *body, size_t len)
+                     const char *body, size_t len, int resend)
 {
+	uint64_t end = lora_now_ms() + node_forward_wait_ms(body, len);
 	uint64_t deadline = lora_now_ms() + NODE_PROXY_SEND_MS;
+	int sent = 0;
 	while (lora_now_ms() < deadline && !atomic_load(&n->stopping)) {
 		uint64_t leader = node_leader_id(n);
 		struct node_member m;
 		if (leader == n->cfg.id)
 			return NODE_FORWARD_SELF;
 		int rc = -1;
+		struct pwait w = {.to = leader, .resend = resend};
 		if (leader != 0 && node_member_get(n, leader, &m) == 0 &&
 		    m.http_addr[0] != '\0')
-			rc = exchange(n, x, leader, m.http_addr, path, body,
-			              len);
+			rc = exchange(n, x, &w, m.http_addr, path, body, len,
+			              end);
 		if (rc == 0)
 			return 0;
-		if (rc == LORA_EUNKNOWN_OUTCOME) {
+		if (rc == LORA_EUNKNOWN_OUTCOME && resend) {
+			sent = 1; /* the new leader gets it, dedupe applies */
+			deadline = end; /* it once */
+			if (w.why == NODE_WAIT_RESEND)
+				continue;
+		} else if (rc == LORA_EUNKNOWN_OUTCOME) {
 			node_http_reply_error(
 			    x, rc,
-			    "the leader did not answer: the write may have "
-			    "committed; retry with the same requestId");
+			    "the leader went silent before it answered: the "
+			    "write may have committed; retry with the same "
+			    "requestId");
 			return rc;
 		}
 		usleep(NODE_PROXY_POLL_MS * 1000);
+	}
+	if (sent) {
+		node_http_reply_error(
+		    x, LORA_EUNKNOWN_OUTCOME,
+		    "no leader answered in time: the write may have "
+		    "committed; retry with the same requestId");
+		return LORA_EUNKNOWN_OUTCOME;
 	}
 	node_http_reply_error(x, LORA_EUNAVAILABLE,
 	                      "cannot reach the leader: not executed, retry");
@@ -406,8 +417,10 @@ struct pjob {
 	uint64_t to;
 	const char *api; /* metrics label */
 	uint64_t t0_ns, deadline_ms;
-	uint64_t moved_since; /* leader_moved */
-	char *buf;            /* the answer so far (lora_malloc) */
+	uint64_t heard;   /* node_forward_check's state */
+	int resend;       /* carries a requestId: follows the leader */
+	const char *path; /* borrowed: the route's */
+	char *buf;        /* the answer so far (lora_malloc) */
 	size_t len, cap;
 	struct pjob *next; /* jobs (jobs_mu) */
 };
@@ -461,7 +474,7 @@ static void upconn_event(struct node_http_watch *w)
 /* An idle connection of n to addr: one of the I/O thread's, or one taken
  * from the shared pool and registered; NULL when there is none. */
 static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
-                                  const char *addr)
+                                  const char *addr, int may_dial)
 {
 	uint64_t now = lora_now_ms();
 	struct upconn *found = NULL;
@@ -475,6 +488,9 @@ static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
 	if (found)
 		return found;
 	int fd = conn_pooled(addr);
+	if (fd < 0 && may_dial)
+		fd =
+		    dial(addr); /* a resend: bounded by NODE_PROXY_CONNECT_MS */
 	if (fd < 0)
 		return NULL;
 	struct upconn *uc = lora_calloc(1, sizeof *uc);
@@ -514,10 +530,12 @@ static void job_end(struct pjob *j, int keep, int ok)
 {
 	job_unlink(j);
 	struct upconn *uc = j->uc;
-	uc->job = NULL;
-	uc->idle_since_ms = lora_now_ms();
-	if (!keep)
-		upconn_close(uc);
+	if (uc != NULL) { /* NULL: between two leaders */
+		uc->job = NULL;
+		uc->idle_since_ms = lora_now_ms();
+		if (!keep)
+			upconn_close(uc);
+	}
 	node_metrics_request(j->n, j->api, ok, lora_now_ns() - j->t0_ns);
 	struct node_http_ex *x = j->x;
 	lora_free(j->buf);
@@ -607,30 +625,53 @@ static void job_readable(struct pjob *j)
 	}
 }
 
-int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *api, const char *body, size_t len)
+/* Writes j's request to the current leader on a connection the I/O thread
+ * watches (dialed only for a resend); 0, or -1 when it was not written
+ * (nothing executed). */
+static int job_send(struct pjob *j, int may_dial)
 {
+	struct lnode *n = j->n;
 	uint64_t leader = node_leader_id(n);
 	struct node_member m;
 	if (leader == 0 || leader == n->cfg.id ||
 	    node_member_get(n, leader, &m) != 0 || m.http_addr[0] == '\0')
 		return -1;
-	struct upconn *uc = upconn_take(n, x, m.http_addr);
+	struct upconn *uc = upconn_take(n, j->x, m.http_addr, may_dial);
 	if (uc == NULL)
 		return -1;
-	struct pjob *j = lora_calloc(1, sizeof *j);
-	if (j == NULL || conn_dead(uc->w.fd) ||
-	    send_request(uc->w.fd, path, body, len, node_http_forwarded(x) + 1,
-	                 1) != 0) {
+	const char *body;
+	size_t len;
+	node_http_body(j->x, &body, &len);
+	if (conn_dead(uc->w.fd) ||
+	    send_request(uc->w.fd, j->path, body, len,
+	                 node_http_forwarded(j->x) + 1, 1) != 0) {
 		upconn_close(uc); /* an incomplete request is never executed */
-		lora_free(j);
 		return -1;
 	}
 	j->uc = uc;
 	uc->job = j;
+	j->to = leader;
+	j->heard = lora_now_ms();
+	j->len = 0;
+	return 0;
+}
+
+int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
+                     const char *api, const char *body, size_t len, int resend)
+{
+	(void)body;
+	(void)len; /* job_send takes them from x again */
+	struct pjob *j = lora_calloc(1, sizeof *j);
+	if (j == NULL)
+		return -1;
 	j->n = n;
 	j->x = x;
-	j->to = leader;
+	j->path = path;
+	j->resend = resend;
+	if (job_send(j, 0) != 0) {
+		lora_free(j);
+		return -1;
+	}
 	j->api = api;
 	j->t0_ns = lora_now_ns();
 	j->deadline_ms = lora_now_ms() + node_forward_wait_ms(body, len);
@@ -642,30 +683,78 @@ int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
 	return 0;
 }
 
-/* Jobs of n to give up on: the leader changed, time ran out, stopping. */
-static size_t jobs_expired(struct lnode *n, struct pjob **out, size_t max)
+/* This node became the leader while j waited: its route runs again on a
+ * worker and finds the writer (a requestId write: dedupe applies it once). */
+static void job_rerun(struct pjob *j)
+{
+	job_unlink(j);
+	struct node_http_ex *x = j->x;
+	lora_free(j->buf);
+	lora_free(j);
+	node_http_async_rerun(x, NULL, NULL);
+}
+
+/* What the tick does with a job (node_proxy_tick). */
+enum { JOB_WAIT, JOB_RESEND, JOB_SILENT, JOB_LATE, JOB_STOP };
+
+static int job_verdict(struct pjob *j, uint64_t now, int stopping)
+{
+	if (stopping)
+		return JOB_STOP;
+	if (now >= j->deadline_ms)
+		return JOB_LATE;
+	if (j->uc == NULL)
+		return JOB_RESEND; /* waiting for a leader to take it */
+	int v = node_forward_check(j->n, j->to, j->resend, &j->heard);
+	return v == NODE_WAIT_RESEND    ? JOB_RESEND
+	       : v == NODE_WAIT_GIVE_UP ? JOB_SILENT
+	                                : JOB_WAIT;
+}
+
+/* Jobs of n that need the tick: *why per job (job_verdict). */
+static size_t jobs_due(struct lnode *n, struct pjob **out, int *why, size_t max)
 {
 	uint64_t now = lora_now_ms();
 	int stopping = atomic_load(&n->stopping);
 	size_t k = 0;
 	pthread_mutex_lock(&jobs_mu);
-	for (struct pjob *j = jobs; j && k < max; j = j->next)
-		if (j->n == n && (stopping || now >= j->deadline_ms ||
-		                  leader_moved(n, j->to, &j->moved_since)))
-			out[k++] = j;
+	for (struct pjob *j = jobs; j && k < max; j = j->next) {
+		if (j->n != n)
+			continue;
+		int v = job_verdict(j, now, stopping);
+		if (v != JOB_WAIT) {
+			out[k] = j;
+			why[k++] = v;
+		}
+	}
 	pthread_mutex_unlock(&jobs_mu);
 	return k;
 }
 
 void node_proxy_tick(struct lnode *n)
 {
-	enum { EXPIRE_BATCH = 64 };
-	struct pjob *exp[EXPIRE_BATCH];
-	size_t k = jobs_expired(n, exp, EXPIRE_BATCH);
-	for (size_t i = 0; i < k; i++)
-		job_lost(exp[i], atomic_load(&n->stopping)
-		                     ? "node stopping"
-		                     : "the leader changed or took too long");
+	enum { DUE_BATCH = 64 };
+	struct pjob *due[DUE_BATCH];
+	int why[DUE_BATCH];
+	size_t k = jobs_due(n, due, why, DUE_BATCH);
+	for (size_t i = 0; i < k; i++) {
+		struct pjob *j = due[i];
+		if (why[i] == JOB_RESEND) {
+			/* the old leader's answer, if any, is not waited for */
+			if (j->uc != NULL)
+				upconn_close(j->uc);
+			j->uc = NULL;
+			if (node_leader_id(n) == n->cfg.id) {
+				job_rerun(j); /* this node leads now */
+				continue;
+			}
+			(void)job_send(j, 1); /* else again at the next tick */
+			continue;
+		}
+		job_lost(j, why[i] == JOB_STOP     ? "node stopping"
+		            : why[i] == JOB_SILENT ? "it went silent"
+		                                   : "no answer in time");
+	}
 	upconns_sweep(n, 0);
 }
 
@@ -679,7 +768,8 @@ void node_proxy_drop(struct lnode *n)
 			continue;
 		}
 		*pp = j->next;
-		j->uc->job = NULL;
+		if (j->uc != NULL)
+			j->uc->job = NULL;
 		lora_free(j->buf);
 		lora_free(j);
 	}

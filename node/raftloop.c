@@ -24,6 +24,8 @@
 #define NODE_COMMIT_PERSIST_MS   1000 /* commit-only hard state writes */
 #define NODE_PERSIST_RETRY_MS    100  /* after a failed synced write */
 #define NODE_READY_ROUNDS_MAX    64   /* Ready rounds per loop turn */
+/* A ReadIndex waits this many election timeouts for a leader to ask. */
+#define NODE_READ_NO_LEADER_ELECTIONS 3
 
 enum item_kind {
 	IT_MSG,
@@ -56,6 +58,7 @@ struct node_inbox_item {
 struct pending_read {
 	uint64_t ctx_id;
 	uint64_t start_ms;
+	uint64_t asked_ms; /* last handed to the core; 0: no leader then */
 	struct node_call *call;
 };
 
@@ -66,6 +69,8 @@ struct node_raft_priv {
 	uint64_t ticks;
 	uint32_t last_role;
 	uint64_t last_leader;
+	int reask; /* the leader changed: ask it for the pending reads */
+	uint64_t lead_term; /* the term this node last led in */
 };
 
 struct node_raft_priv *node_raft_priv_new(void)
@@ -371,14 +376,15 @@ static void handle_read(struct lnode *n, struct node_inbox_item *it)
 	uint64_t id = ++p->next_read_id;
 	lora_put_be64(ctx, id);
 	int rc = rep_read_index(n->rep, ctx, sizeof ctx);
-	if (rc) {
-		node_call_finish(it->call,
-		                 rc == LORA_ENOTLEADER ? LORA_EUNAVAILABLE : rc,
-		                 0, 0);
+	if (rc && rc != LORA_ENOTLEADER) {
+		node_call_finish(it->call, rc, 0, 0);
 		return;
 	}
+	/* no leader known (an election): asked again once there is one,
+	 * given up after NODE_READ_NO_LEADER_ELECTIONS timeouts */
+	uint64_t now = lora_now_ms();
 	p->reads[p->n_reads++] =
-	    (struct pending_read){id, lora_now_ms(), it->call};
+	    (struct pending_read){id, now, rc ? 0 : now, it->call};
 }
 
 static void handle_conf(struct lnode *n, struct node_inbox_item *it)
@@ -429,6 +435,12 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 	int rc;
 	switch (it->kind) {
 	case IT_MSG:
+		if (it->msg.type == REP_MSG_APP ||
+		    it->msg.type == REP_MSG_HEARTBEAT) {
+			atomic_store(&n->leader_heard_id, it->msg.from);
+			atomic_store(&n->leader_heard_ms, lora_now_ms());
+		}
+		/* fall through */
 	case IT_SNAP_STAGED:
 		rc = rep_step(n->rep, &it->msg);
 		if (rc == LORA_EINVAL)
@@ -788,10 +800,53 @@ static void soft_state_changed(struct lnode *n, const struct rep_ready *rd)
 	         (unsigned long long)rd->soft.leader);
 	int was_leader = p->last_role == REP_LEADER;
 	int is_leader = rd->soft.role == REP_LEADER;
+	p->reask = p->last_leader != rd->soft.leader;
 	p->last_role = rd->soft.role;
 	p->last_leader = rd->soft.leader;
 	if (was_leader != is_leader)
 		node_writer_role_changed(n, is_leader);
+	struct rep_status st;
+	rep_status(n->rep, &st);
+	if (is_leader)
+		p->lead_term = st.term;
+	/* No leader in the same term: check-quorum cut this node off, no one
+	 * can be asked. Its proposals may still commit elsewhere
+	 * (UNKNOWN_OUTCOME), its reads were not served (UNAVAILABLE): both
+	 * answered now. (After a newer term, a transfer or an election
+	 * elsewhere, what it proposed may still commit here and is answered
+	 * when applied.) */
+	if (was_leader && rd->soft.leader == REP_NONE &&
+	    st.term == p->lead_term) {
+		LOG_WARN("raft: lost contact with a quorum, stepped down");
+		node_writer_stepped_down(n);
+		for (size_t j = 0; j < p->n_reads; j++)
+			node_call_finish(p->reads[j].call, LORA_EUNAVAILABLE, 0,
+			                 0);
+		p->n_reads = 0;
+	}
+}
+
+/*
+ * Hands the pending reads to the core again: after a leader change (the
+ * core dropped what it held, and a follower's request to a silent leader
+ * is lost) at once, else every election timeout (a request or its answer
+ * may be dropped). The context is the same, so whichever answer comes
+ * first serves the read. Outside a Ready round only.
+ */
+static void reads_reask(struct lnode *n, int all)
+{
+	struct node_raft_priv *p = n->raftp;
+	uint64_t now = lora_now_ms();
+	for (size_t j = 0; j < p->n_reads; j++) {
+		struct pending_read *r = &p->reads[j];
+		if (!all && r->asked_ms != 0 &&
+		    now - r->asked_ms < n->cfg.election_ms)
+			continue;
+		uint8_t ctx[8];
+		lora_put_be64(ctx, r->ctx_id);
+		r->asked_ms =
+		    rep_read_index(n->rep, ctx, sizeof ctx) == 0 ? now : 0;
+	}
 }
 
 /* One Ready round; returns 0 when the core had nothing to do after all. */
@@ -831,6 +886,10 @@ static int handle_ready(struct lnode *n)
 		soft_state_changed(n, &rd);
 	}
 	rep_advance(n->rep, &rd);
+	if (n->raftp->reask) {
+		n->raftp->reask = 0;
+		reads_reask(n, 1);
+	}
 	struct rep_status st;
 	rep_status(n->rep, &st);
 	pthread_mutex_lock(&n->status_mu);
@@ -851,9 +910,17 @@ static void expire_reads(struct lnode *n)
 {
 	struct node_raft_priv *p = n->raftp;
 	uint64_t now = lora_now_ms();
+	uint64_t no_leader_ms =
+	    (uint64_t)n->cfg.election_ms * NODE_READ_NO_LEADER_ELECTIONS;
 	for (size_t j = 0; j < p->n_reads;) {
-		if (now - p->reads[j].start_ms > NODE_WAIT_TIMEOUT_MS) {
-			node_call_finish(p->reads[j].call, LORA_ETIMEOUT, 0, 0);
+		struct pending_read *r = &p->reads[j];
+		int rc = now - r->start_ms > NODE_WAIT_TIMEOUT_MS
+		             ? LORA_ETIMEOUT
+		         : r->asked_ms == 0 && now - r->start_ms > no_leader_ms
+		             ? LORA_EUNAVAILABLE
+		             : 0;
+		if (rc) {
+			node_call_finish(r->call, rc, 0, 0);
 			p->reads[j] = p->reads[--p->n_reads];
 		} else {
 			j++;
@@ -888,6 +955,7 @@ static void on_tick(struct lnode *n)
 	rep_tick(n->rep);
 	n->raftp->ticks++;
 	expire_reads(n);
+	reads_reask(n, 0);
 	if (n->raftp->ticks % NODE_PROMOTE_EVERY_TICKS == 0)
 		promote_learners(n);
 }

@@ -2,11 +2,16 @@
 #include "transport.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <nng/nng.h>
@@ -34,7 +39,7 @@
 
 #define PEER_HELLO_BYTES        8
 #define PEER_BACKOFF_MIN_MS     50
-#define PEER_BACKOFF_MAX_MS     500
+#define PEER_BACKOFF_MAX_MS     100
 #define PEER_RECVBUF_BYTES      (64u << 10)  /* kept per inbound stream */
 #define PEER_SENDBUF_KEEP_BYTES (256u << 10) /* kept after a big batch */
 #define PEER_PROBE_BYTES        16           /* reads on our outgoing stream */
@@ -50,6 +55,20 @@
  * one of the PEER_CONNS_IN_MAX places for good. */
 #define PEER_IDLE_TIMEOUT_MS 15000
 #define PEER_IN_WARN_MS      1000 /* at most one inbound warning per */
+/*
+ * Liveness (node_transport_set_silent_ms): a peer we heard nothing from
+ * for silent_ms is lost; our stream to it is closed and redialed, and its
+ * stream to us is closed (it then redials). A dial that is not answered
+ * within silent_ms / 4 (a SYN dropped by a partition would otherwise wait
+ * in the kernel's retransmission backoff, 1 s, 3 s, ...) is abandoned and
+ * tried afresh, so a healed link carries frames again within about
+ * PEER_BACKOFF_MAX_MS + silent_ms / 4. Peer sockets also get
+ * TCP_USER_TIMEOUT (2 x silent_ms) and keepalive probes, so the kernel
+ * itself never keeps a connection whose bytes go unacknowledged.
+ */
+#define PEER_SILENT_MS_DEFAULT 15000
+#define PEER_DIAL_MS_MIN       100
+#define PEER_WATCH_MS          50 /* the side thread checks peers this often */
 
 /* nng's SP-over-TCP headers: dialer push v0, listener pull v0 */
 static const uint8_t hello_push[PEER_HELLO_BYTES] = {0, 'S',  'P', 0,
@@ -77,6 +96,10 @@ struct peer_out {
 	int sending;        /* send_aio busy with `fly` */
 	int warned;         /* connection loss logged, not yet reconnected */
 	int backoff_ms;
+	uint64_t rx_ms;   /* last heard from (peers_watch); 0: never */
+	uint64_t up_ms;   /* when the current stream connected (lora_now_ms) */
+	uint64_t dial_ms; /* when the dial in flight started; 0: none */
+	int answered;     /* the peer's listener sent its hello */
 	struct byte_buf pend; /* frames waiting for the next batch */
 	size_t pend_frames;
 	struct byte_buf fly; /* the batch in flight, sent up to fly_off */
@@ -91,8 +114,10 @@ struct conn_in {
 	struct conn_in *next;
 	nng_stream *stream;
 	nng_aio *aio;
-	int closing; /* claimed by stop_recv: arm nothing */
-	int state;   /* CONN_HELLO, CONN_REPLY, CONN_FRAMES */
+	int closing;    /* claimed by stop_recv: arm nothing */
+	int state;      /* CONN_HELLO, CONN_REPLY, CONN_FRAMES */
+	uint64_t from;  /* sender id of its last frame (0: none yet) */
+	uint64_t rx_ms; /* when it last brought bytes (lora_now_ms) */
 	struct byte_buf buf;
 	size_t counted;  /* buf.cap as counted in t->in_bytes */
 	uint64_t sender; /* sender id of its first frame (0: none yet) */
@@ -111,7 +136,8 @@ struct side_item {
 
 struct node_transport {
 	uint64_t self;
-	atomic_int idle_ms; /* inbound stream silence limit */
+	atomic_int idle_ms;   /* inbound stream silence limit */
+	atomic_int silent_ms; /* a peer heard from less recently is lost */
 	char self_host[NODE_ADDR_BYTES_MAX];
 	node_transport_recv_fn fn;
 	void *arg;
@@ -210,6 +236,76 @@ static void stream_remote(nng_stream *s, char *out, size_t out_bytes)
 	snprintf(out, out_bytes, "%s:%u", ip, ntohs(sa.s_in.sa_port));
 }
 
+/* ---- socket options ---------------------------------------------------- */
+
+/* 1 when fd is the TCP socket from la to ra (IPv4). */
+static int fd_is(int fd, const struct sockaddr_in *la,
+                 const struct sockaddr_in *ra)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	if (getsockname(fd, (struct sockaddr *)&a, &al) != 0 ||
+	    a.sin_family != AF_INET || a.sin_port != la->sin_port ||
+	    a.sin_addr.s_addr != la->sin_addr.s_addr)
+		return 0;
+	al = sizeof a;
+	return getpeername(fd, (struct sockaddr *)&a, &al) == 0 &&
+	       a.sin_port == ra->sin_port &&
+	       a.sin_addr.s_addr == ra->sin_addr.s_addr;
+}
+
+/*
+ * The descriptor of stream s, or -1. nng 1.5 hands out no descriptor and
+ * has no option for TCP_USER_TIMEOUT or keepalive timing (nng issue 874),
+ * so it is found among this process's open descriptors by the
+ * connection's two addresses, which no other socket of ours shares. Runs
+ * once per connection.
+ */
+static int stream_fd(nng_stream *s)
+{
+	nng_sockaddr l, r;
+	if (nng_stream_get_addr(s, NNG_OPT_LOCADDR, &l) != 0 ||
+	    nng_stream_get_addr(s, NNG_OPT_REMADDR, &r) != 0 ||
+	    l.s_family != NNG_AF_INET || r.s_family != NNG_AF_INET)
+		return -1;
+	struct sockaddr_in la = {.sin_family = AF_INET,
+	                         .sin_port = l.s_in.sa_port,
+	                         .sin_addr.s_addr = l.s_in.sa_addr};
+	struct sockaddr_in ra = {.sin_family = AF_INET,
+	                         .sin_port = r.s_in.sa_port,
+	                         .sin_addr.s_addr = r.s_in.sa_addr};
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	int found = -1;
+	struct dirent *e;
+	while (found < 0 && (e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end == '\0' && end != e->d_name && fd != dirfd(d) &&
+		    fd_is((int)fd, &la, &ra))
+			found = (int)fd;
+	}
+	closedir(d);
+	return found;
+}
+
+/* TCP_USER_TIMEOUT and keepalive on a peer stream (best effort). */
+static void stream_tune(struct node_transport *t, nng_stream *s)
+{
+	int fd = stream_fd(s);
+	if (fd < 0)
+		return;
+	int silent = atomic_load(&t->silent_ms);
+	unsigned user_ms = 2u * (unsigned)silent;
+	int one = 1, idle_s = (silent + 999) / 1000, cnt = 2;
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof user_ms);
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle_s, sizeof idle_s);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
 /* ---- receiving --------------------------------------------------------- */
 
 /* Whether an inbound stream's trouble may be logged now: a flood of bad
@@ -248,15 +344,21 @@ static void side_post(struct node_transport *t, int kind, uint64_t from,
 }
 
 static void reap_dead(struct node_transport *t);
+static void peers_watch(struct node_transport *t);
 
 static void *side_main(void *arg)
 {
 	struct node_transport *t = arg;
 	pthread_setname_np(pthread_self(), "lora-peer-side");
+	uint64_t watched = lora_now_ms();
 	pthread_mutex_lock(&t->side_mu);
 	for (;;) {
-		while (t->side_len == 0 && !t->side_stop && !t->side_reap)
-			pthread_cond_wait(&t->side_cond, &t->side_mu);
+		while (t->side_len == 0 && !t->side_stop && !t->side_reap &&
+		       lora_now_ms() - watched < PEER_WATCH_MS) {
+			struct timespec ts;
+			lora_deadline_after(&ts, PEER_WATCH_MS);
+			pthread_cond_timedwait(&t->side_cond, &t->side_mu, &ts);
+		}
 		if (t->side_reap) {
 			/* A closed stream keeps its socket (and the bytes a
 			 * peer is still pushing at it, which then blocks)
@@ -267,8 +369,15 @@ static void *side_main(void *arg)
 			pthread_mutex_lock(&t->side_mu);
 			continue;
 		}
-		if (t->side_len == 0)
+		if (t->side_len == 0 && t->side_stop)
 			break;
+		if (lora_now_ms() - watched >= PEER_WATCH_MS) {
+			pthread_mutex_unlock(&t->side_mu);
+			peers_watch(t);
+			watched = lora_now_ms();
+			pthread_mutex_lock(&t->side_mu);
+			continue;
+		}
 		struct side_item it = t->side_q[t->side_head];
 		t->side_head = (t->side_head + 1) % NODE_PEER_SIDE_QUEUE_MAX;
 		t->side_len--;
@@ -409,6 +518,8 @@ static int conn_parse(struct conn_in *c)
 		const uint8_t *frame = b->data + off + NODE_PEER_LEN_BYTES;
 		if (conn_sender_ok(c, frame) != 0)
 			return -1;
+		__atomic_store_n(&c->from, lora_get_be64(frame + 1),
+		                 __ATOMIC_RELAXED);
 		deliver(c->t, frame, flen);
 		off += whole;
 	}
@@ -489,6 +600,7 @@ static int conn_step(struct conn_in *c, int rv)
 	if (rv != 0)
 		return -1;
 	size_t n = nng_aio_count(c->aio);
+	__atomic_store_n(&c->rx_ms, lora_now_ms(), __ATOMIC_RELAXED);
 	if (c->state == CONN_REPLY) {
 		if (n < PEER_HELLO_BYTES) /* short: drop it, the peer redials */
 			return -1;
@@ -563,9 +675,11 @@ static void conn_start(struct node_transport *t, nng_stream *s)
 		nng_stream_free(s);
 		return;
 	}
+	stream_tune(t, s);
 	c->t = t;
 	c->stream = s;
 	c->state = CONN_HELLO;
+	c->rx_ms = lora_now_ms();
 	stream_remote(s, c->remote, sizeof c->remote);
 	pthread_mutex_lock(&t->in_mu);
 	c->next = t->live;
@@ -696,6 +810,7 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	t->self = self_id;
 	atomic_store(&t->idle_ms, PEER_IDLE_TIMEOUT_MS);
+	atomic_store(&t->silent_ms, PEER_SILENT_MS_DEFAULT);
 	t->fn = fn;
 	t->arg = arg;
 	node_addr_host(listen_addr, t->self_host, sizeof t->self_host);
@@ -852,6 +967,7 @@ static void peer_probe(struct peer_out *pc)
  * reset the redial backoff). pc->mu held. */
 static void peer_answered(struct peer_out *pc)
 {
+	pc->answered = 1;
 	pc->backoff_ms = PEER_BACKOFF_MIN_MS;
 	if (pc->warned)
 		LOG_INFO("peer %llu (%s): connected again",
@@ -885,8 +1001,11 @@ static void probe_cb(void *arg)
 /* A fresh stream: it carries the hello first, then frames. pc->mu held. */
 static void peer_connected(struct peer_out *pc, nng_stream *s)
 {
+	stream_tune(pc->t, s);
 	pc->stream = s;
 	pc->connected = 1;
+	pc->answered = 0;
+	pc->up_ms = lora_now_ms();
 	pc->probe_len = 0;
 	LORA_ASSERT(pc->pend.len == 0 && pc->fly.len == 0);
 	if (buf_reserve(&pc->pend, PEER_HELLO_BYTES) != 0) {
@@ -904,6 +1023,7 @@ static void dial_cb(void *arg)
 	struct peer_out *pc = arg;
 	int rv = nng_aio_result(pc->dial_aio);
 	pthread_mutex_lock(&pc->mu);
+	pc->dial_ms = 0;
 	if (rv == 0 && pc->closing)
 		nng_stream_free(nng_aio_get_output(pc->dial_aio, 0));
 	else if (rv == 0)
@@ -915,12 +1035,23 @@ static void dial_cb(void *arg)
 	pthread_mutex_unlock(&pc->mu);
 }
 
+/* Dials once, abandoning an unanswered attempt after a quarter of the
+ * silence limit (see PEER_SILENT_MS_DEFAULT); pc->mu held. */
+static void peer_dial(struct peer_out *pc)
+{
+	int ms = atomic_load(&pc->t->silent_ms) / 4;
+	nng_aio_set_timeout(pc->dial_aio,
+	                    ms > PEER_DIAL_MS_MIN ? ms : PEER_DIAL_MS_MIN);
+	pc->dial_ms = lora_now_ms();
+	nng_stream_dialer_dial(pc->dialer, pc->dial_aio);
+}
+
 static void sleep_cb(void *arg)
 {
 	struct peer_out *pc = arg;
 	pthread_mutex_lock(&pc->mu);
 	if (!pc->closing && nng_aio_result(pc->sleep_aio) == 0)
-		nng_stream_dialer_dial(pc->dialer, pc->dial_aio);
+		peer_dial(pc);
 	pthread_mutex_unlock(&pc->mu);
 }
 
@@ -1008,7 +1139,7 @@ static int peer_new(struct node_transport *t, uint64_t id, const char *addr,
 	nng_stream_dialer_set_bool(pc->dialer, NNG_OPT_TCP_NODELAY, true);
 	dialer_set_local(t, pc->dialer);
 	pthread_mutex_lock(&pc->mu);
-	nng_stream_dialer_dial(pc->dialer, pc->dial_aio);
+	peer_dial(pc);
 	pthread_mutex_unlock(&pc->mu);
 	*out = pc;
 	return 0;
@@ -1125,6 +1256,89 @@ static int send_try(struct node_transport *t, uint64_t to, int kind,
 void node_transport_set_idle_ms(struct node_transport *t, int ms)
 {
 	atomic_store(&t->idle_ms, ms > 0 ? ms : PEER_IDLE_TIMEOUT_MS);
+}
+
+void node_transport_set_silent_ms(struct node_transport *t, int ms)
+{
+	if (ms <= 0)
+		ms = PEER_SILENT_MS_DEFAULT;
+	atomic_store(&t->silent_ms, ms);
+	atomic_store(&t->idle_ms, ms);
+}
+
+/* The latest time each peer's stream to us brought bytes. */
+struct heard {
+	uint64_t id, rx_ms;
+};
+
+static int heard_collect(struct node_transport *t, struct heard *h, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&t->in_mu);
+	for (struct conn_in *c = t->live; c != NULL && n < max; c = c->next) {
+		uint64_t from = __atomic_load_n(&c->from, __ATOMIC_RELAXED);
+		if (from != 0)
+			h[n++] = (struct heard){
+			    from, __atomic_load_n(&c->rx_ms, __ATOMIC_RELAXED)};
+	}
+	pthread_mutex_unlock(&t->in_mu);
+	return n;
+}
+
+/*
+ * Side thread, every PEER_WATCH_MS: a peer we once heard from but not for
+ * silent_ms, while our stream to it has been up that long, is lost: the
+ * stream is closed and redialed (peer_lost). (A peer that never spoke to
+ * us, e.g. one that does not know our address yet, is left alone.) Its
+ * stream to us closes by the same limit on its own (idle_ms).
+ */
+static void peers_watch(struct node_transport *t)
+{
+	struct heard h[PEER_CONNS_IN_MAX];
+	int nh = heard_collect(t, h, PEER_CONNS_IN_MAX);
+	uint64_t now = lora_now_ms();
+	uint64_t silent = (uint64_t)atomic_load(&t->silent_ms);
+	uint64_t dial_max =
+	    silent / 4 > PEER_DIAL_MS_MIN ? silent / 4 : PEER_DIAL_MS_MIN;
+	pthread_mutex_lock(&t->mu);
+	for (int i = 0; i < NODE_PEERS_MAX; i++) {
+		struct peer_out *pc = t->peers[i];
+		if (pc == NULL)
+			continue;
+		pthread_mutex_lock(&pc->mu);
+		int stuck = pc->dial_ms != 0 && now - pc->dial_ms >= dial_max;
+		pthread_mutex_unlock(&pc->mu);
+		/* the kernel retransmits an unanswered SYN after 1 s: a dial
+		 * aio timeout alone does not always end it, so it is
+		 * cancelled here and dial_cb redials (t->mu keeps pc) */
+		if (stuck)
+			nng_aio_cancel(pc->dial_aio);
+		pthread_mutex_lock(&pc->mu);
+		for (int k = 0; k < nh; k++)
+			if (h[k].id == pc->id && h[k].rx_ms > pc->rx_ms)
+				pc->rx_ms = h[k].rx_ms;
+		/* a connection whose listener never sent its hello (a
+		 * stopped process, a path that went black) is given up as
+		 * soon as an unanswered dial would be */
+		int mute = !pc->answered && now - pc->up_ms >= dial_max;
+		if (pc->connected && !pc->closing &&
+		    (mute || (pc->rx_ms != 0 && now - pc->up_ms >= silent &&
+		              now - pc->rx_ms >= silent))) {
+			if (mute) /* every few dials while it lasts */
+				LOG_DEBUG("peer %llu (%s): no hello within "
+				          "%llu ms, redialing",
+				          (unsigned long long)pc->id, pc->addr,
+				          (unsigned long long)dial_max);
+			else
+				LOG_INFO("peer %llu (%s): silent for %llu ms, "
+				         "closing our stream and redialing",
+				         (unsigned long long)pc->id, pc->addr,
+				         (unsigned long long)(now - pc->rx_ms));
+			peer_lost(pc, NNG_ETIMEDOUT);
+		}
+		pthread_mutex_unlock(&pc->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
 }
 
 int node_transport_send(struct node_transport *t, uint64_t to, int kind,

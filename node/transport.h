@@ -23,7 +23,8 @@
  * (NODE_PEER_SENDBUF_MSGS frames, NODE_PEER_SENDBUF_BYTES_MAX bytes) and
  * everything buffered leaves in one stream send; when the peer is not
  * connected or the buffer is full the frame is dropped (Raft retries).
- * Dialers reconnect by themselves (50 ms backoff doubling to 500 ms).
+ * Dialers reconnect by themselves (50 ms backoff doubling to 100 ms), and
+ * drop a connection to a peer gone silent (node_transport_set_silent_ms).
  */
 #ifndef LORA_NODE_TRANSPORT_H
 #define LORA_NODE_TRANSPORT_H
@@ -78,6 +79,13 @@ void node_transport_remove_peer(struct node_transport *t, uint64_t id);
 /* An inbound stream silent for ms is closed (default 15 s; a live peer
  * gossips every 100 ms). For tests; applies to receives armed after it. */
 void node_transport_set_idle_ms(struct node_transport *t, int ms);
+
+/* A peer that sent nothing for ms is lost: our stream to it is closed and
+ * redialed and its stream to us closed; dials unanswered for ms / 4 are
+ * retried afresh; peer sockets get TCP_USER_TIMEOUT 2 x ms and keepalive
+ * (default 15 s; lorad sets 2 x election_ms). Also the inbound limit of
+ * node_transport_set_idle_ms. */
+void node_transport_set_silent_ms(struct node_transport *t, int ms);
 
 /* Sends a frame (payload copied; never blocks): 0 when queued,
  * LORA_EUNAVAILABLE when dropped (peer unknown, not connected or its buffer

@@ -200,6 +200,30 @@ void node_writer_role_changed(struct lnode *n, int leader)
 	(void)leader;
 }
 
+void node_writer_stepped_down(struct lnode *n)
+{
+	struct node_writer *wr = n->writer;
+	if (wr == NULL)
+		return;
+	struct wdone later = {NULL};
+	pthread_mutex_lock(&wr->mu);
+	for (size_t i = 0; i < wr->n_props; i++) {
+		struct proposal *p = &wr->props[i];
+		for (struct wreq *w = p->reqs, *nx; w; w = nx) {
+			nx = w->next;
+			wreq_fail(w, LORA_EUNKNOWN_OUTCOME,
+			          "this node lost contact with a quorum and "
+			          "stepped down: the write may still commit; "
+			          "retry with the same requestId",
+			          &later);
+		}
+		p->reqs = NULL;
+	}
+	pthread_cond_signal(&wr->cond);
+	pthread_mutex_unlock(&wr->mu);
+	wdone_run(&later);
+}
+
 static void expire_proposals(struct node_writer *wr)
 {
 	uint64_t now = lora_now_ms();

@@ -8,7 +8,8 @@
  *   - with check_quorum, a node that heard from a live leader within the
  *     minimum election timeout ignores (pre-)vote requests, so a partitioned
  *     node rejoining cannot depose a healthy leader; and a leader that did
- *     not hear from a quorum during an election timeout steps down;
+ *     not hear from a quorum within the last election timeout steps down
+ *     (checked every tick, see quorum_heard);
  *   - TimeoutNow makes the transfer target campaign at once, with a
  *     "transfer" context that lets voters bypass the lease check.
  * The vote and term are part of the hard state: every reply that depends on
@@ -161,26 +162,39 @@ void rep_tick_election(struct rep *r)
 	}
 }
 
+/*
+ * Check-quorum, as a sliding window: the leader steps down as soon as
+ * fewer than a quorum of voters (itself included) were heard from within
+ * the last election timeout. Checking only at the end of each election
+ * period (etcd's way) lets a cut-off leader go on for up to two timeouts,
+ * answering nobody; this way it knows after one and its caller can answer
+ * the work it holds at once.
+ */
+static int quorum_heard(const struct rep *r)
+{
+	uint32_t heard = 0;
+	for (uint32_t i = 0; i < r->n_prs; i++)
+		if (r->prs[i].id == r->id ||
+		    r->prs[i].idle_ticks < r->cfg.election_ticks)
+			heard |= 1u << i;
+	return rep_mask_quorum(r, heard);
+}
+
 void rep_tick_leader(struct rep *r)
 {
 	LORA_ASSERT(r->role == REP_LEADER);
 	r->heartbeat_elapsed++;
 	r->election_elapsed++;
+	if (r->cfg.check_quorum && !quorum_heard(r)) {
+		rep_become_follower(r, r->term, REP_NONE);
+		return;
+	}
 	if (r->election_elapsed >= r->cfg.election_ticks) {
 		r->election_elapsed = 0;
-		if (r->cfg.check_quorum) {
-			uint32_t active = 0;
-			for (uint32_t i = 0; i < r->n_prs; i++) {
-				if (r->prs[i].recent_active ||
-				    r->prs[i].id == r->id)
-					active |= 1u << i;
-				r->prs[i].recent_active = 0;
-			}
-			if (!rep_mask_quorum(r, active)) {
-				rep_become_follower(r, r->term, REP_NONE);
-				return;
-			}
-		}
+		/* recent_active: "heard from during the last period", which
+		 * decides whether a snapshot is worth sending */
+		for (uint32_t i = 0; r->cfg.check_quorum && i < r->n_prs; i++)
+			r->prs[i].recent_active = 0;
 		rep_abort_transfer(r);
 	}
 	if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {

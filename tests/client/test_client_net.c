@@ -20,6 +20,7 @@ enum fake_mode {
 	FAKE_FOLLOWER,     /* NOT_LEADER with hint */
 	FAKE_UNKNOWN_ONCE, /* first run: UNKNOWN_OUTCOME, then OK */
 	FAKE_UNAVAILABLE,  /* always UNAVAILABLE */
+	FAKE_UNKNOWN_HINT, /* always UNKNOWN_OUTCOME naming a leader */
 	FAKE_PARSE_ERROR,  /* LORA_PARSE at 1:8 */
 	FAKE_DROP,         /* closes its socket on the first run */
 	FAKE_CURSOR,       /* 5 rows, 2 per batch */
@@ -85,6 +86,10 @@ static void answer_run(struct fake *f, const Lora__RunRequest *run,
 		break;
 	case FAKE_UNAVAILABLE:
 		err->code = "LORA_UNAVAILABLE";
+		break;
+	case FAKE_UNKNOWN_HINT:
+		err->code = "LORA_UNKNOWN_OUTCOME";
+		resp->leader_address = (char *)(f->hint ? f->hint : "");
 		break;
 	case FAKE_PARSE_ERROR:
 		err->code = "LORA_PARSE", err->line = 1, err->column = 8;
@@ -240,6 +245,31 @@ START_TEST(unknown_outcome_retries_with_same_id)
 }
 END_TEST
 
+/* A node that answers UNKNOWN_OUTCOME and names the new leader (its own
+ * leader went silent): the retry, same id, goes to that leader at once. */
+START_TEST(unknown_outcome_follows_named_leader)
+{
+	struct fake a, b;
+	fake_start(&a, 1, FAKE_UNKNOWN_HINT);
+	fake_start(&b, 2, FAKE_OK);
+	a.hint = b.addr;
+	struct lora_client *c = client_for(a.addr, 3000);
+	struct lora_result *r = NULL;
+	struct lora_client_error e = {0};
+	ck_assert_int_eq(run(c, &r, &e), 0);
+	ck_assert_str_eq(lora_result_node(r), b.addr);
+	ck_assert_int_eq(a.runs, 1);
+	ck_assert_int_eq(b.runs, 1);
+	ck_assert_int_eq(lora_result_attempts(r), 2);
+	ck_assert_str_eq(a.ids[0], b.ids[0]);
+	ck_assert_str_eq(lora_client_leader(c), b.addr);
+	lora_result_free(r);
+	lora_client_close(c);
+	fake_stop(&a);
+	fake_stop(&b);
+}
+END_TEST
+
 START_TEST(unavailable_gives_up_after_budget)
 {
 	struct fake a;
@@ -354,6 +384,7 @@ Suite *client_net_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, follows_leader_hint);
 	tcase_add_test(tc, unknown_outcome_retries_with_same_id);
+	tcase_add_test(tc, unknown_outcome_follows_named_leader);
 	tcase_add_test(tc, unavailable_gives_up_after_budget);
 	tcase_add_test(tc, query_errors_are_not_retried);
 	tcase_add_test(tc, dropped_connection_fails_over_fast_with_same_id);

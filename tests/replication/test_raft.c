@@ -510,8 +510,16 @@ START_TEST(check_quorum_leader_steps_down_alone)
 	struct tc *c = tc_new(3, 1, 1);
 	tc_elect(c, 1);
 	c->cut[1] = 1;
-	tc_tick(c, 1, 25); /* two election timeouts without contact */
+	/* The window slides: it steps down exactly one election timeout
+	 * (10 ticks) after it last heard from a quorum, not at the end of
+	 * the next check period (up to two timeouts). */
+	tc_tick(c, 1, 9);
+	ck_assert_uint_eq(tc_role(c, 1), REP_LEADER);
+	tc_tick(c, 1, 1);
 	ck_assert_uint_eq(tc_role(c, 1), REP_FOLLOWER);
+	ck_assert_uint_eq(tc_leader(c, 1), REP_NONE);
+	tc_tick(c, 1, 25); /* cut off, it never leads again */
+	ck_assert_uint_ne(tc_role(c, 1), REP_LEADER);
 	tc_free(c);
 }
 END_TEST
@@ -669,7 +677,10 @@ START_TEST(no_snapshot_to_silent_follower_and_no_busy_ready)
 	struct tc *c = tc_new(3, 1, 1);
 	tc_elect(c, 1);
 	c->cut[3] = 1;
-	tc_tick(c, 1, 12); /* a check-quorum round: 3 is not recently active */
+	for (int k = 0; k < 12; k++) { /* a check-quorum round: 3 is not */
+		tc_tick(c, 1, 1);      /* recently active, 2 answers */
+		tc_stabilize(c);
+	}
 	ck_assert_uint_eq(tc_role(c, 1), REP_LEADER);
 	for (uint64_t v = 1; v <= 20; v++)
 		ck_assert_int_eq(tc_propose(c, 1, v), 0);

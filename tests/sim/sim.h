@@ -59,6 +59,10 @@ struct sim_node {
 	uint64_t staged_n[SIM_STAGED_MAX];
 	uint64_t *staged[SIM_STAGED_MAX];
 	uint64_t lead_last; /* last index while leader in leader_term */
+	/* check-quorum: when each peer's message of our term last arrived,
+	 * and since when we lead in cq_term */
+	uint64_t heard[SIM_NODES_MAX + 1];
+	uint64_t cq_term, cq_since;
 };
 
 struct sim_msg {

@@ -189,6 +189,41 @@ void sim_check_new_leader(struct sim *s, struct sim_node *n, uint64_t term)
 		         (unsigned long long)need);
 }
 
+/*
+ * Check-quorum: a leader that heard nothing of its term from a quorum of
+ * voters (itself counted) for more than an election timeout (12 ticks,
+ * one step each, plus one for the order of delivery and tick) must have
+ * stepped down.
+ */
+#define SIM_CQ_TICKS_MAX 13
+static void check_quorum(struct sim *s, struct sim_node *n,
+                         const struct rep_status *st)
+{
+	if (n->cq_term != st->term) {
+		n->cq_term = st->term;
+		n->cq_since = s->now;
+	}
+	uint32_t voters = 0, heard = 0;
+	for (uint32_t i = 0; i < st->n_peers; i++) {
+		uint64_t id = st->peers[i].id;
+		if (!st->peers[i].voter)
+			continue;
+		voters++;
+		uint64_t at = id <= SIM_NODES_MAX ? n->heard[id] : 0;
+		if (at < n->cq_since)
+			at = n->cq_since;
+		if (id == n->id || s->now - at <= SIM_CQ_TICKS_MAX)
+			heard++;
+	}
+	if (voters > 0 && heard < voters / 2 + 1)
+		sim_fail(s,
+		         "check-quorum: node %llu still leads term %llu having "
+		         "heard from %u of %u voters within %d ticks",
+		         (unsigned long long)n->id,
+		         (unsigned long long)st->term, heard, voters,
+		         SIM_CQ_TICKS_MAX);
+}
+
 void sim_check_step(struct sim *s)
 {
 	for (uint32_t i = 0; i < s->n_slots; i++) {
@@ -214,6 +249,7 @@ void sim_check_step(struct sim *s)
 			sim_fail(s, "leader %llu log shrank",
 			         (unsigned long long)n->id);
 		n->lead_last = st.last_index;
+		check_quorum(s, n, &st);
 	}
 }
 

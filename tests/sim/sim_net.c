@@ -100,15 +100,22 @@ static void deliver_one(struct sim *s, struct sim_msg *sm)
 		int rv = rep_step(to->r, &sm->m);
 		/* A node that left the configuration (or whose addition this
 		 * node has not seen yet) is not heard: that is a loss. */
+		int refused = 0;
 		if (rv == LORA_EINVAL &&
 		    rep_refusal(to->r) == REP_REFUSE_NOT_MEMBER) {
 			rv = 0;
+			refused = 1;
 			s->refused_non_member++;
 			if (sm->m.type == REP_MSG_APP ||
 			    sm->m.type == REP_MSG_HEARTBEAT ||
 			    sm->m.type == REP_MSG_SNAPSHOT)
 				s->refused_leader_msgs++;
 		}
+		struct rep_status st;
+		rep_status(to->r, &st);
+		if (rv == 0 && !refused && st.term == sm->m.term &&
+		    sm->m.from <= SIM_NODES_MAX)
+			to->heard[sm->m.from] = s->now;
 		if (rv != 0 && rv != LORA_ENOMEM)
 			sim_fail(s, "node %llu refused %s from %llu: %s",
 			         (unsigned long long)to->id,
