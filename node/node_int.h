@@ -82,6 +82,7 @@ struct node_member {
 	char peer_addr[NODE_ADDR_BYTES_MAX];
 	char http_addr[NODE_ADDR_BYTES_MAX];   /* from gossip or add */
 	char client_addr[NODE_ADDR_BYTES_MAX]; /* from gossip */
+	char bolt_addr[NODE_ADDR_BYTES_MAX];   /* from gossip; "" unknown */
 	/* last gossip from it */
 	uint64_t last_info_ms;
 	char role[16];
@@ -98,6 +99,7 @@ struct node_snap_recv;
 struct node_metrics;
 struct node_native;
 struct node_http;
+struct node_bolt;
 struct node_exec_req;
 struct node_raft_priv;
 struct node_dedup;
@@ -185,6 +187,7 @@ struct lnode {
 	struct node_metrics *metrics;
 	struct node_native *native;
 	struct node_http *http;
+	struct node_bolt *bolt;
 
 	pthread_t gossip_thread;
 	pthread_mutex_t gossip_mu;
@@ -335,7 +338,12 @@ struct node_exec_req {
 enum { NODE_STMT_UNKNOWN = 0, NODE_STMT_READ, NODE_STMT_WRITE };
 
 /* Who reads a cursor's rows (metrics labels). */
-enum node_api { NODE_API_HTTP = 0, NODE_API_NATIVE, NODE_API_COUNT };
+enum node_api {
+	NODE_API_HTTP = 0,
+	NODE_API_NATIVE,
+	NODE_API_BOLT,
+	NODE_API_COUNT
+};
 
 /* The limits of a statement run for req: the defaults, the node's
  * statement_memory_bytes lowered by req->mem_bytes_max, and the node's
@@ -449,6 +457,13 @@ void node_native_stop(struct lnode *n);
 void node_native_reap(struct lnode *n);
 /* Closes every open cursor (before a snapshot install). */
 void node_native_close_cursors(struct lnode *n);
+/* Bolt (bolt.c, bolt_session.c): listens on the effective bolt_addr
+ * (none when it is "off"). */
+int node_bolt_start(struct lnode *n, char *errmsg);
+void node_bolt_stop(struct lnode *n);
+/* Asks every Bolt connection to drop its results and read transaction
+ * (they hold the store) within BOLT_POLL_MS: before a snapshot install. */
+void node_bolt_close_cursors(struct lnode *n);
 
 /* ---- snapshots (snapshot.c)
  * ------------------------------------------------------- */

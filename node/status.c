@@ -38,13 +38,14 @@ static void gossip_once(struct lnode *n)
 {
 	struct rep_status st;
 	node_status_get(n, &st);
-	char buf[NODE_GOSSIP_BYTES_MAX];
-	int len =
-	    snprintf(buf, sizeof buf,
-	             "%" PRIu64 " %s %s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64,
-	             n->cfg.id, n->cfg.peer_addr, n->cfg.http_addr,
-	             n->cfg.client_addr, role_name(&st), st.term, st.commit,
-	             (uint64_t)atomic_load(&n->applied));
+	char buf[NODE_GOSSIP_BYTES_MAX], bolt[NODE_ADDR_BYTES_MAX];
+	node_config_bolt_addr(&n->cfg, bolt, sizeof bolt);
+	int len = snprintf(
+	    buf, sizeof buf,
+	    "%" PRIu64 " %s %s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %s",
+	    n->cfg.id, n->cfg.peer_addr, n->cfg.http_addr, n->cfg.client_addr,
+	    role_name(&st), st.term, st.commit,
+	    (uint64_t)atomic_load(&n->applied), bolt[0] ? bolt : "-");
 	if (len <= 0 || (size_t)len >= sizeof buf)
 		return;
 	uint64_t ids[NODE_PEERS_MAX];
@@ -69,11 +70,15 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 	buf[len] = '\0';
 	unsigned long long id, term, commit, applied;
 	char peer[NODE_ADDR_BYTES_MAX], http[NODE_ADDR_BYTES_MAX],
-	    client[NODE_ADDR_BYTES_MAX], role[16];
-	if (sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu", &id, peer,
-	           http, client, role, &term, &commit, &applied) != 8 ||
-	    id != from)
+	    client[NODE_ADDR_BYTES_MAX], role[16], bolt[NODE_ADDR_BYTES_MAX];
+	/* the Bolt address (9th) is "-" when off; older nodes omit it */
+	int k =
+	    sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu %127s", &id,
+	           peer, http, client, role, &term, &commit, &applied, bolt);
+	if (k < 8 || id != from)
 		return;
+	if (k < 9 || !strcmp(bolt, "-"))
+		bolt[0] = '\0';
 	int is_new = 0;
 	pthread_mutex_lock(&n->status_mu);
 	struct node_member *m = NULL;
@@ -91,6 +96,7 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 		snprintf(m->peer_addr, sizeof m->peer_addr, "%s", peer);
 		snprintf(m->http_addr, sizeof m->http_addr, "%s", http);
 		snprintf(m->client_addr, sizeof m->client_addr, "%s", client);
+		snprintf(m->bolt_addr, sizeof m->bolt_addr, "%s", bolt);
 		snprintf(m->role, sizeof m->role, "%s", role);
 		m->term = term;
 		m->commit = commit;

@@ -1437,3 +1437,16 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 	*ok = 0;
 	return v_null();
 }
+
+/* ---- zones for other modules (Bolt's DateTimeZoneId parameters) -------- */
+
+int qry_zone_offset(const char *zone, int64_t seconds, int local,
+                    int32_t *offset_seconds)
+{
+	struct tzinfo *z = zone ? tz_load(zone) : NULL;
+	if (z == NULL)
+		return LORA_EINVAL;
+	*offset_seconds =
+	    local ? tz_offset_local(z, seconds) : tz_offset_utc(z, seconds);
+	return 0;
+}
