@@ -648,14 +648,20 @@ static int set_temporal(struct rd *r, uint8_t tag, Lora__Value *const *f,
 		t->kind = LORA__TEMPORAL_KIND__TEMPORAL_LOCAL_DATETIME;
 		return set_local(r, t, a, f[1]->int_value);
 	case 'E': {
+		/* nanos into [0, 1e9), the rest carried into seconds */
 		int64_t ns = f[3]->int_value, s = f[2]->int_value;
-		if (__builtin_add_overflow(s, floor_div(ns, NS), &s))
+		int64_t q = ns / NS, rem = ns % NS;
+		if (rem < 0) {
+			rem += NS;
+			q--;
+		}
+		if (__builtin_add_overflow(s, q, &s))
 			return corrupt(r, "duration out of range");
 		t->kind = LORA__TEMPORAL_KIND__TEMPORAL_DURATION;
 		t->months = a;
 		t->days = f[1]->int_value;
 		t->seconds = s;
-		t->nanos = (int32_t)(ns - floor_div(ns, NS) * NS);
+		t->nanos = (int32_t)rem;
 		return 0;
 	}
 	default:
