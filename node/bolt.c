@@ -103,7 +103,7 @@ static int read_full(struct bolt_conn *c, uint8_t *p, size_t len,
 	size_t got = 0;
 	while (got < len) {
 		int wait = -1;
-		if (c->n_results || c->tx_view) {
+		if (c->n_results || c->tx_view || c->wtx) {
 			wait = BOLT_POLL_MS;
 			uint64_t now = lora_now_ms();
 			if (bolt_server_epoch(c) != c->results_epoch)

@@ -101,10 +101,12 @@ struct bolt_conn {
 	int64_t next_qid;
 	uint64_t results_epoch; /* server epoch when the first one opened */
 	uint64_t last_use_ms;
-	/* explicit (read) transaction */
-	struct sto_view *tx_view; /* holds the store while set */
-	int tx_failed_closed;     /* results or tx closed under the client
-	                           * (idle, snapshot): say so at next use */
+	/* explicit transaction: a read one holds a view (and the store), a
+	 * write one is the writer's (txn.c) */
+	struct sto_view *tx_view;
+	struct node_tx *wtx;
+	int tx_failed_closed; /* results or tx closed under the client
+	                       * (idle, snapshot): say so at next use */
 };
 
 /* bolt.c: appends one message (structure tag, fields already encoded in

@@ -14,10 +14,11 @@
  *
  * Explicit transactions: BEGIN in read mode opens one read view that
  * every statement of the transaction reads (one snapshot: serializable,
- * as nothing is written). BEGIN in write mode is refused with
- * Neo.ClientError.Transaction.TransactionStartFailed: the engine has no
- * write transactions yet, and buffering writes until COMMIT would give
- * RUN answers that are not what the commit does.
+ * as nothing is written), on any node. BEGIN in write mode, on the leader
+ * only (elsewhere Neo.ClientError.Cluster.NotALeader, which a routing
+ * driver answers by asking for the routing table and retrying there), is
+ * a transaction of the writer (txn.c): serializable, its reads see its
+ * writes, COMMIT appends one log entry.
  *
  * After a FAILURE every request but RESET and GOODBYE is IGNORED, as the
  * protocol says; a request that does not decode is answered with a
@@ -202,6 +203,7 @@ struct bolt_opts {
 	uint64_t bookmark;
 	int read_mode;          /* mode "r" */
 	const char *request_id; /* tx_metadata.requestId, borrowed */
+	uint32_t tx_timeout_ms; /* 0: the default */
 };
 
 static int parse_extra(struct bolt_conn *c, const Lora__Value *extra,
@@ -235,6 +237,12 @@ static int parse_extra(struct bolt_conn *c, const Lora__Value *extra,
 		             "impersonation is not supported");
 		return -1;
 	}
+	const Lora__Value *tt = ps_map_get(extra, "tx_timeout");
+	if (tt && tt->kind_case == LORA__VALUE__KIND_INT_VALUE &&
+	    tt->int_value > 0)
+		o->tx_timeout_ms = tt->int_value > UINT32_MAX
+		                       ? UINT32_MAX
+		                       : (uint32_t)tt->int_value;
 	const Lora__Value *md = ps_map_get(extra, "tx_metadata");
 	o->request_id = get_str(md, "requestId");
 	if (o->request_id &&
@@ -436,6 +444,10 @@ static void tx_end(struct bolt_conn *c)
 	for (int i = 0; i < c->n_results; i++)
 		result_free(c, &c->results[i]);
 	c->n_results = 0;
+	if (c->wtx) {
+		node_tx_rollback(c->wtx);
+		c->wtx = NULL;
+	}
 	if (c->tx_view) {
 		sto_view_close(c->tx_view);
 		node_store_release(c->n);
@@ -445,7 +457,7 @@ static void tx_end(struct bolt_conn *c)
 
 void bolt_session_drop(struct bolt_conn *c, const char *why)
 {
-	int had = c->n_results || c->tx_view;
+	int had = c->n_results || c->tx_view || c->wtx;
 	int in_tx = c->state == BOLT_S_TX;
 	tx_end(c);
 	if (!had || why == NULL)
@@ -632,7 +644,10 @@ static int run_write(struct bolt_conn *c, struct node_exec_req *req,
 {
 	Lora__Response *resp = NULL;
 	uint64_t t0 = lora_now_ns();
-	node_exec(c->n, req, &resp, NULL, NULL);
+	if (c->wtx && (resp = node_resp_new()) != NULL)
+		node_tx_run(c->wtx, req, resp);
+	else if (c->wtx == NULL)
+		node_exec(c->n, req, &resp, NULL, NULL);
 	if (resp == NULL)
 		return fail(c, LORA_ENOMEM, "out of memory");
 	node_metrics_request(c->n, "bolt", resp->error == NULL,
@@ -693,7 +708,7 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	     m->fields[1]->kind_case != LORA__VALUE__KIND_NULL_VALUE))
 		return fail(c, LORA_ECORRUPT, "RUN needs a query and a map");
 	int in_tx = c->state == BOLT_S_TX;
-	if (in_tx && c->tx_view == NULL)
+	if (in_tx && c->tx_view == NULL && c->wtx == NULL)
 		return fail(c, LORA_EUNAVAILABLE,
 		            "the transaction was closed: a snapshot replaced "
 		            "the state or it was idle too long");
@@ -707,7 +722,7 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	struct qry_error err = {0};
 	if (qry_is_write(query, &is_write, &err) != 0)
 		return fail_qry(c, &err);
-	if (is_write && (o.read_mode || in_tx))
+	if (is_write && (o.read_mode || (in_tx && c->wtx == NULL)))
 		return send_failure(c, "Neo.ClientError.Statement.AccessMode",
 		                    in_tx ? "Writing in a read transaction is "
 		                            "not allowed (explicit write "
@@ -731,7 +746,8 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 		return fail(c, LORA_ELIMIT,
 		            "too many open results in this "
 		            "transaction");
-	int rc = is_write ? run_write(c, &req, r) : run_read(c, &req, r);
+	int rc =
+	    c->wtx || is_write ? run_write(c, &req, r) : run_read(c, &req, r);
 	if (rc) {
 		c->n_results--;
 		memset(r, 0, sizeof *r);
@@ -752,17 +768,31 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 /* ---- transactions -----------------------------------------------------------
  */
 
+static int begin_write(struct bolt_conn *c, const struct bolt_opts *o)
+{
+	char err[LORA_ERRMSG_BYTES];
+	if (!node_is_leader(c->n))
+		return send_failure(
+		    c, "Neo.ClientError.Cluster.NotALeader",
+		    "this node is not the leader: write transactions run on "
+		    "the leader (a neo4j:// driver routes them there)");
+	int rc = node_tx_begin(c->n, o->tx_timeout_ms, &c->wtx, err);
+	if (rc)
+		return fail(c, rc, err);
+	c->tx_failed_closed = 0;
+	c->next_qid = 0;
+	c->results_epoch = bolt_server_epoch(c);
+	c->state = BOLT_S_TX;
+	return send_simple(c, BOLT_SUCCESS);
+}
+
 static int on_begin(struct bolt_conn *c, const struct ps_message *m)
 {
 	struct bolt_opts o;
 	if (parse_extra(c, m->n_fields ? m->fields[0] : NULL, &o))
 		return 0;
 	if (!o.read_mode)
-		return send_failure(
-		    c, "Neo.ClientError.Transaction.TransactionStartFailed",
-		    "explicit write transactions are not supported yet: run "
-		    "writes as auto-commit statements (session.run), or begin "
-		    "a read transaction (access mode READ)");
+		return begin_write(c, &o);
 	if (o.bookmark &&
 	    node_wait_applied(c->n, o.bookmark, NODE_WAIT_TIMEOUT_MS) != 0) {
 		char msg[128];
@@ -785,8 +815,31 @@ static int on_begin(struct bolt_conn *c, const struct ps_message *m)
 	return send_simple(c, BOLT_SUCCESS);
 }
 
+static int commit_write(struct bolt_conn *c, int commit)
+{
+	struct node_tx *t = c->wtx;
+	char err[LORA_ERRMSG_BYTES];
+	uint64_t index = 0;
+	c->wtx = NULL;
+	tx_end(c);
+	c->state = BOLT_S_READY;
+	if (!commit) {
+		node_tx_rollback(t);
+		return send_simple(c, BOLT_SUCCESS);
+	}
+	int rc = node_tx_commit(t, &index, err);
+	if (rc)
+		return fail(c, rc, err);
+	rc = success_begin(c, 1);
+	if (rc == 0)
+		rc = put_bookmark(&c->msg, index);
+	return rc ? rc : bolt_send_msg(c);
+}
+
 static int on_commit(struct bolt_conn *c, int commit)
 {
+	if (c->wtx)
+		return commit_write(c, commit);
 	if (c->tx_view == NULL) {
 		c->state = BOLT_S_READY;
 		return fail(c, LORA_EUNAVAILABLE,

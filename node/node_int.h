@@ -317,6 +317,44 @@ void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
 /* Leadership lost or gained: fail queued writes when lost. */
 void node_writer_role_changed(struct lnode *n, int leader);
 
+/* Writer thread (txn.c uses them): waits until this term's proposals are
+ * applied (0, or LORA_ETIMEOUT); proposes b as one entry in the writer's
+ * term and waits until it is applied here: 0 with *index,
+ * LORA_EUNAVAILABLE (certainly not applied) or LORA_EUNKNOWN_OUTCOME,
+ * with err->message. */
+int node_writer_drain(struct lnode *n);
+int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
+                       uint64_t *index, struct qry_error *err);
+
+/* ---- explicit write transactions (txn.c) ------------------------------------
+ */
+
+#define NODE_TX_IDLE_MS       10000 /* between requests, by default */
+#define NODE_TX_IDLE_MS_MAX   60000 /* what a client may ask for */
+#define NODE_TX_BEGIN_WAIT_MS 10000 /* for the writer (other transactions) */
+
+/*
+ * Leader only. Begins a write transaction: queued like a write, it is
+ * begun once the writer reaches it; from then on the writer executes
+ * nothing else until it ends (serializable). 0 with *out, or
+ * LORA_EUNAVAILABLE (not leader, busy writer: retry) with errmsg.
+ * idle_ms (0: NODE_TX_IDLE_MS, at most NODE_TX_IDLE_MS_MAX): without a
+ * request for that long the transaction rolls back.
+ */
+struct node_tx;
+int node_tx_begin(struct lnode *n, uint32_t idle_ms, struct node_tx **out,
+                  char *errmsg);
+/* Runs a statement in it: resp (caller's) gets columns and rows, or an
+ * error, after which the transaction has rolled back. */
+void node_tx_run(struct node_tx *t, const struct node_exec_req *req,
+                 Lora__Response *resp);
+/* Commits (one log entry, waited for until applied here): 0 with *index;
+ * else the code and errmsg. Both end t (the caller lets go of it). */
+int node_tx_commit(struct node_tx *t, uint64_t *index, char *errmsg);
+void node_tx_rollback(struct node_tx *t);
+/* Writer thread: serves the transaction req carries until it ends. */
+void node_tx_serve(struct lnode *n, const struct node_exec_req *req);
+
 /* ---- executing requests (exec.c)
  * ------------------------------------------------ */
 
@@ -334,6 +372,9 @@ struct node_exec_req {
 	/* lowers the statement's memory limit (statement_memory_bytes);
 	 * 0: the node's limit. Never raises it. */
 	uint64_t mem_bytes_max;
+	/* set only on the write that carries a transaction to the writer
+	 * (txn.c): the writer serves it alone (node_tx_serve) */
+	struct node_tx *tx;
 };
 enum { NODE_STMT_UNKNOWN = 0, NODE_STMT_READ, NODE_STMT_WRITE };
 

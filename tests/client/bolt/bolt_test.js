@@ -28,6 +28,12 @@ function same(a, b) {
     return neo4j.isInt(a) && neo4j.isInt(b) && a.equals(b);
   if (a instanceof Int8Array || b instanceof Int8Array)
     return a.length === b.length && a.every((x, i) => x === b[i]);
+  // a DateTime sent with a zone name alone comes back with the zone's
+  // offset as well: the same wall-clock time and zone
+  if (a instanceof neo4j.types.DateTime && a.timeZoneId)
+    return b instanceof neo4j.types.DateTime && b.timeZoneId === a.timeZoneId &&
+      ['year', 'month', 'day', 'hour', 'minute', 'second', 'nanosecond']
+        .every((k) => same(neo4j.int(a[k]), neo4j.int(b[k])));
   if (a && typeof a === 'object' && a.constructor &&
       /^(Date|Time|LocalTime|DateTime|LocalDateTime|Duration)$/.test(a.constructor.name))
     return b && a.constructor.name === b.constructor.name && a.toString() === b.toString();
