@@ -1,17 +1,24 @@
 // bolt_test.js - the official Neo4j JavaScript driver against a LoraDB-C
 // cluster (run by tests/client/bolt_driver.sh). Usage:
-//   node bolt_test.js PHASE NET LEADER FOLLOWER
+//   node bolt_test.js PHASE NET LEADER FOLLOWER [LEADER_PID]
 // PHASE values:   every value type written and read back over bolt:// (a
 //                 follower: writes are forwarded), error codes, read
 //                 transactions, bookmarks across sessions
 // PHASE routing:  neo4j:// through a follower: writes reach the leader
-// PHASE failover: after the leader was killed, the driver's retries
-//                 (managed transactions) reach the new leader
+// PHASE tx:       explicit write transactions: own writes visible inside,
+//                 invisible outside until COMMIT, ROLLBACK and a failed
+//                 statement leave nothing, 8 clients' read-modify-write
+//                 transactions lose no update, the commit's bookmark
+// PHASE raw:      the protocol by hand: version negotiation, a malformed
+//                 request (FAILURE, then closed), an oversized one
+//                 (closed), a PULL with nothing to pull, IGNORED, RESET
+// PHASE failover: the leader is killed (LEADER_PID) inside a write
+//                 transaction: the driver's retry reaches the new leader
 // Prints "ok: ..." per check, "FAIL: ..." per failure; exit 1 on any.
 'use strict';
 const neo4j = require('neo4j-driver');
 
-const [phase, net, leader, follower] = process.argv.slice(2);
+const [phase, net, leader, follower, leaderPid] = process.argv.slice(2);
 const addr = (id) => `${net}.${id}:7687`;
 let fails = 0;
 const ok = (what) => console.log(`ok: ${what}`);
@@ -182,26 +189,197 @@ async function routing() {
   }
 }
 
+
+async function tx() {
+  const driver = neo4j.driver(`neo4j://${addr(follower)}`, neo4j.auth.none());
+  const count = async (label, bookmarks) => {
+    const s = driver.session({defaultAccessMode: neo4j.session.READ, bookmarks});
+    const r = await s.run(`MATCH (n:${label}) RETURN count(n) AS c`);
+    await s.close();
+    return r.records[0].get('c').toNumber();
+  };
+  try {
+    const s = driver.session();
+    const inside = await s.executeWrite(async (t) => {
+      await t.run('CREATE (:T {k: 1})');
+      const mine = (await t.run('MATCH (n:T) RETURN count(n) AS c')).records[0].get('c').toNumber();
+      return [mine, await count('T')];
+    });
+    check('a transaction reads its own write; others do not see it before COMMIT',
+          same(inside, [1, 0]), show(inside));
+    check('after COMMIT everyone does', await count('T', s.lastBookmarks()) === 1);
+    const t1 = s.beginTransaction();
+    await t1.run('CREATE (:T {k: 2})');
+    await t1.rollback();
+    check('ROLLBACK leaves nothing', await count('T', s.lastBookmarks()) === 1);
+    const t2 = s.beginTransaction();
+    await t2.run('CREATE (:T {k: 3})');
+    try {
+      await t2.run('RETURN 1 / 0');
+      fail('a failing statement fails');
+    } catch (e) {
+      check('a failing statement in a transaction: its code',
+            e.code === 'Neo.ClientError.Statement.ArithmeticError', e.code);
+    }
+    await t2.close().catch(() => {});
+    check('and the transaction left nothing', await count('T', s.lastBookmarks()) === 1);
+    await s.executeWrite((t) => t.run('CREATE (:Counter {v: 0})'));
+    const bm = s.lastBookmarks();
+    await s.close();
+    // 8 clients x 5 read-modify-write transactions: serializable, so no
+    // increment is lost
+    const clients = [...Array(8).keys()].map(async () => {
+      const c = driver.session({bookmarks: bm});
+      for (let i = 0; i < 5; i++)
+        await c.executeWrite(async (t) => {
+          const v = (await t.run('MATCH (c:Counter) RETURN c.v AS v')).records[0].get('v');
+          await t.run('MATCH (c:Counter) SET c.v = $v', {v: v.add(1)});
+        });
+      const b = c.lastBookmarks();
+      await c.close();
+      return b;
+    });
+    const bms = (await Promise.all(clients)).flat();
+    const r = driver.session({defaultAccessMode: neo4j.session.READ, bookmarks: bms});
+    const v = (await r.run('MATCH (c:Counter) RETURN c.v AS v')).records[0].get('v').toNumber();
+    await r.close();
+    check('40 concurrent read-modify-write transactions: counter is 40', v === 40, v);
+  } finally {
+    await driver.close();
+  }
+}
+
+// ---- the protocol by hand -------------------------------------------------
+const tcp = require('net');
+const HS = (versions) => Buffer.concat([Buffer.from([0x60, 0x60, 0xB0, 0x17]),
+  ...versions.map((v) => Buffer.from(v))]);
+const chunk = (body) => {
+  const out = [];
+  for (let o = 0; o < body.length; o += 0xFFFF) {
+    const piece = body.subarray(o, Math.min(body.length, o + 0xFFFF));
+    const h = Buffer.alloc(2);
+    h.writeUInt16BE(piece.length);
+    out.push(h, piece);
+  }
+  out.push(Buffer.from([0, 0]));
+  return Buffer.concat(out);
+};
+const pstr = (s) => { const b = Buffer.from(s); return Buffer.concat([Buffer.from([0xD0, b.length]), b]); };
+const HELLO = chunk(Buffer.concat([Buffer.from([0xB1, 0x01, 0xA1]), pstr('user_agent'), pstr('raw/1')]));
+const LOGON = chunk(Buffer.concat([Buffer.from([0xB1, 0x6A, 0xA1]), pstr('scheme'), pstr('none')]));
+const PULL = chunk(Buffer.concat([Buffer.from([0xB1, 0x3F, 0xA1]), pstr('n'), Buffer.from([0xFF])]));
+const RESET = chunk(Buffer.from([0xB0, 0x0F]));
+
+// Opens a connection; read(n) waits for n bytes, closed() for the end.
+function rawConn(host) {
+  return new Promise((resolve, reject) => {
+    const sock = tcp.connect(7687, host);
+    let buf = Buffer.alloc(0), ended = false, waiters = [];
+    const poke = () => { waiters.forEach((w) => w()); };
+    sock.on('data', (d) => { buf = Buffer.concat([buf, d]); poke(); });
+    sock.on('close', () => { ended = true; poke(); });
+    sock.on('error', () => { ended = true; poke(); });
+    const until = (cond, ms = 10000) => new Promise((res, rej) => {
+      const t = setTimeout(() => rej(new Error('timeout')), ms);
+      const w = () => { if (cond()) { clearTimeout(t); waiters = waiters.filter((x) => x !== w); res(); } };
+      waiters.push(w);
+      w();
+    });
+    sock.on('connect', () => resolve({
+      send: (b) => new Promise((res) => sock.write(b, () => res())),
+      read: async (n) => { await until(() => buf.length >= n || ended); const r = buf.subarray(0, n); buf = buf.subarray(n); return r; },
+      // the next message's tag (0x70 SUCCESS, 0x7E IGNORED, 0x7F FAILURE)
+      msg: async () => {
+        let body = Buffer.alloc(0);
+        for (;;) {
+          await until(() => buf.length >= 2 || ended);
+          if (buf.length < 2) return null;
+          const k = buf.readUInt16BE(0);
+          await until(() => buf.length >= 2 + k || ended);
+          if (buf.length < 2 + k) return null;
+          body = Buffer.concat([body, buf.subarray(2, 2 + k)]);
+          buf = buf.subarray(2 + k);
+          if (k === 0 && body.length) return {tag: body[1], body};
+        }
+      },
+      closed: () => until(() => ended),
+      end: () => sock.destroy(),
+    }));
+    sock.on('error', reject);
+  });
+}
+
+async function raw() {
+  const host = `${net}.${follower}`;
+  let c = await rawConn(host);
+  await c.send(HS([[0, 0, 0, 3], [0, 2, 3, 4], [0, 0, 9, 5], [0, 0, 0, 0]]));
+  const none = await c.read(4);
+  check('no version in common: 00000000, closed', none.equals(Buffer.alloc(4)));
+  await c.closed();
+  c = await rawConn(host);
+  await c.send(HS([[0, 8, 8, 5], [0, 0, 4, 4], [0, 0, 0, 0], [0, 0, 0, 0]]));
+  const v = await c.read(4);
+  check('5.8..5.0 proposed: 5.4 chosen', v.equals(Buffer.from([0, 0, 4, 5])), v.toString('hex'));
+  await c.send(Buffer.concat([HELLO, LOGON, PULL, PULL, RESET]));
+  const tags = [];
+  for (let i = 0; i < 5; i++) tags.push((await c.msg()).tag);
+  check('HELLO, LOGON ok; PULL with nothing open fails; then IGNORED; RESET ok',
+        same(tags, [0x70, 0x70, 0x7F, 0x7E, 0x70]), tags.map((t) => t.toString(16)));
+  await c.send(chunk(Buffer.from([0xB1, 0x10, 0xE0])));
+  const bad = await c.msg();
+  check('a malformed request: FAILURE', bad && bad.tag === 0x7F &&
+        bad.body.includes(Buffer.from('Neo.ClientError.Request.InvalidFormat')));
+  await c.closed();
+  ok('and the connection is closed');
+  c = await rawConn(host);
+  await c.send(HS([[0, 0, 4, 5], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]));
+  await c.read(4);
+  await c.send(HELLO);
+  await c.msg();
+  const big = Buffer.alloc(16 * 1024 * 1024 + 0x10000, 0xC0);
+  c.send(chunk(big)).catch(() => {});
+  await c.closed();
+  ok('a request over 16 MiB closes the connection');
+  c.end();
+}
+
+// The leader (process leaderPid) is killed in the middle of the first
+// attempt of a write transaction, after its first statement and before
+// COMMIT: the driver retries the whole transaction on the new leader,
+// and the write is applied once.
+function dead(pid) {
+  try {
+    const st = require('fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return / [ZX] /.test(st.slice(st.lastIndexOf(')')));
+  } catch (e) {
+    return true;
+  }
+}
+
 async function failover() {
-  // `leader` is dead now; `follower` survives. The routing table the
-  // driver gets names the new leader once one is elected; until then
-  // writes fail with retryable errors, which executeWrite retries.
   const driver = neo4j.driver(`neo4j://${addr(follower)}`, neo4j.auth.none(),
     {maxTransactionRetryTime: 30000});
   try {
     const s = driver.session();
-    const n = await s.executeRead(async (tx) =>
-      (await tx.run('MATCH (n:Routed) RETURN count(n) AS c')).records[0].get('c').toNumber());
-    check('a read after the leader died (driver retries)', n === 1, n);
     let attempts = 0;
-    const k = await s.executeWrite(async (tx) => {
+    const k = await s.executeWrite(async (t) => {
       attempts++;
-      return (await tx.run('CREATE (n:After {k: 2}) RETURN n.k AS k')).records[0].get('k').toNumber();
+      const r = await t.run('CREATE (n:After {k: 2}) RETURN n.k AS k');
+      if (attempts === 1) {
+        process.kill(Number(leaderPid), 'SIGKILL');
+        while (!dead(leaderPid)) await new Promise((res) => setTimeout(res, 20));
+        console.log(`killed the leader (pid ${leaderPid}) inside the transaction`);
+      }
+      return r.records[0].get('k').toNumber();
     });
-    check(`a write transaction after the leader died succeeds (attempts ${attempts})`, k === 2);
+    check(`the transaction was retried on the new leader (attempts ${attempts})`,
+          k === 2 && attempts >= 2, attempts);
     const c = await s.executeRead(async (tx) =>
       (await tx.run('MATCH (n:After) RETURN count(n) AS c')).records[0].get('c').toNumber());
     check('the retried write was applied once', c === 1, c);
+    const n = await s.executeRead(async (tx) =>
+      (await tx.run('MATCH (n:Routed) RETURN count(n) AS c')).records[0].get('c').toNumber());
+    check('what was acknowledged before the kill is there', n === 1, n);
     await s.close();
   } finally {
     await driver.close();
@@ -213,6 +391,8 @@ async function failover() {
     if (phase === 'values') await values();
     else if (phase === 'routing') await routing();
     else if (phase === 'failover') await failover();
+    else if (phase === 'tx') await tx();
+    else if (phase === 'raw') await raw();
     else fail(`unknown phase ${phase}`);
   } catch (e) {
     fail(`phase ${phase} threw`, `${e.code || ''} ${e.message}`);
