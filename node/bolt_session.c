@@ -693,7 +693,10 @@ static int run_read(struct bolt_conn *c, struct node_exec_req *req,
 		r->kind = BOLT_R_TX;
 		return 0;
 	}
-	if (node_read_open(c->n, req, NODE_API_BOLT, &r->nc, &err) != 0)
+	uint64_t t0 = lora_now_ns();
+	int rc = node_read_open(c->n, req, NODE_API_BOLT, &r->nc, &err);
+	node_metrics_request(c->n, "bolt", rc == 0, lora_now_ns() - t0);
+	if (rc != 0)
 		return fail_qry(c, &err), 1;
 	r->kind = BOLT_R_NODE;
 	r->bookmark = node_cursor_bookmark(r->nc);

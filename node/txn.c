@@ -307,11 +307,18 @@ static int tx_merge(struct node_tx *t, Lora__MutationBatch *all)
 	return 0;
 }
 
-static void tx_commit_now(struct node_tx *t, struct sto_view *view)
+/* The view goes before the wait: a store swap waiting for its readers
+ * must not hold up the apply of this very entry. */
+static void tx_commit_now(struct node_tx *t, struct sto_view **view,
+                          struct sto_store **st)
 {
 	struct qry_error err = {0};
 	int rc = 0;
-	uint64_t index = sto_view_applied_index(view);
+	uint64_t index = sto_view_applied_index(*view);
+	sto_view_close(*view);
+	node_store_release(t->n);
+	*view = NULL;
+	*st = NULL;
 	if (t->n_batches) {
 		Lora__MutationBatch all;
 		rc = tx_merge(t, &all);
@@ -341,7 +348,8 @@ static int tx_wait_cmd(struct node_tx *t)
 	return t->cmd;
 }
 
-static void tx_loop(struct node_tx *t, struct sto_view *view)
+static void tx_loop(struct node_tx *t, struct sto_view **view,
+                    struct sto_store **st)
 {
 	pthread_mutex_lock(&t->mu);
 	for (;;) {
@@ -362,10 +370,10 @@ static void tx_loop(struct node_tx *t, struct sto_view *view)
 		}
 		pthread_mutex_unlock(&t->mu);
 		if (cmd == CMD_COMMIT) {
-			tx_commit_now(t, view);
+			tx_commit_now(t, view, st);
 			return;
 		}
-		int rc = tx_exec(t, view, t->cmd_req, t->cmd_resp);
+		int rc = tx_exec(t, *view, t->cmd_req, t->cmd_resp);
 		pthread_mutex_lock(&t->mu);
 		t->cmd_done = 1;
 		pthread_cond_broadcast(&t->cond);
@@ -401,7 +409,7 @@ void node_tx_serve(struct lnode *n, const struct node_exec_req *req)
 	int active = t->state == TX_ACTIVE;
 	pthread_mutex_unlock(&t->mu);
 	if (active)
-		tx_loop(t, view);
+		tx_loop(t, &view, &st);
 	if (view)
 		sto_view_close(view);
 	if (st)

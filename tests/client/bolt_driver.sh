@@ -9,7 +9,7 @@
 # write without a lost update); the protocol by hand (negotiation, a
 # malformed and an oversized request); the leader killed inside a write
 # transaction: the driver retries it on the new leader, and it is applied
-# once. Exits 77 (skipped) without node or the
+# once; bolt_connections_max refuses the connection past it. Exits 77 (skipped) without node or the
 # driver.
 # Usage: bolt_driver.sh LORAD
 set -uo pipefail
@@ -48,4 +48,9 @@ bolt_failover() {
 it_check "the leader killed inside a transaction: the driver's retry succeeds" \
 	bolt_failover
 it_kill9 "$leader" 2>/dev/null
+# a one-node cluster on .9 that allows 4 Bolt connections
+echo "bolt_connections_max = 4" >"$IT_DIR/n9.conf"
+it_start 9 "9@$IT_NET.9:4749" --config "$IT_DIR/n9.conf"
+bolt_limit() { NODE_PATH="$here/bolt/node_modules" timeout 60 node "$js" limit "$IT_NET" 9 9 4; }
+it_check "bolt_connections_max = 4: the fifth is refused" bolt_limit
 it_done

@@ -12,6 +12,8 @@
 // PHASE raw:      the protocol by hand: version negotiation, a malformed
 //                 request (FAILURE, then closed), an oversized one
 //                 (closed), a PULL with nothing to pull, IGNORED, RESET
+// PHASE limit:    FOLLOWER's node allows LEADER_PID connections: that
+//                 many handshake, the next is closed unanswered
 // PHASE failover: the leader is killed (LEADER_PID) inside a write
 //                 transaction: the driver's retry reaches the new leader
 // Prints "ok: ..." per check, "FAIL: ..." per failure; exit 1 on any.
@@ -341,6 +343,53 @@ async function raw() {
   await c.closed();
   ok('a request over 16 MiB closes the connection');
   c.end();
+  // Bolt 4.4: credentials in HELLO, nodes without element ids
+  c = await rawConn(host);
+  await c.send(HS([[0, 0, 4, 4], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]));
+  const v44 = await c.read(4);
+  check('4.4 alone proposed: 4.4 chosen', v44.equals(Buffer.from([0, 0, 4, 4])), v44.toString('hex'));
+  const hello44 = chunk(Buffer.concat([Buffer.from([0xB1, 0x01, 0xA2]), pstr('user_agent'),
+    pstr('raw/1'), pstr('scheme'), pstr('none')]));
+  const run = chunk(Buffer.concat([Buffer.from([0xB3, 0x10]), pstr('CREATE (n:Q) RETURN n'),
+    Buffer.from([0xA0, 0xA0])]));
+  await c.send(Buffer.concat([hello44, run, PULL]));
+  const m = [];
+  for (let i = 0; i < 4; i++) m.push(await c.msg());
+  check('4.4: HELLO, RUN, a RECORD holding a 3-field Node, SUCCESS',
+        m.every((x) => x) && m[0].tag === 0x70 && m[1].tag === 0x70 && m[2].tag === 0x71 &&
+        m[2].body[3] === 0xB3 && m[2].body[4] === 0x4E && m[3].tag === 0x70,
+        m.map((x) => x && x.body.toString('hex')).join(' '));
+  c.end();
+}
+
+async function limit() {
+  const host = `${net}.${follower}`, max = Number(leaderPid);
+  const conns = [];
+  for (let i = 0; i < max; i++) {
+    const c = await rawConn(host);
+    await c.send(HS([[0, 0, 4, 5], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]));
+    const v = await c.read(4);
+    if (v.length !== 4) fail(`connection ${i + 1} of ${max} answered`);
+    conns.push(c);
+  }
+  ok(`${max} connections answered`);
+  const extra = await rawConn(host);
+  await extra.send(HS([[0, 0, 4, 5], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]));
+  const v = await extra.read(4);
+  check(`connection ${max + 1} is closed unanswered`, v.length === 0, v.toString('hex'));
+  conns[0].end();
+  await conns[0].closed();
+  // the server frees the slot once its thread ends: retry for a while
+  let got = 0;
+  for (let i = 0; i < 50 && got !== 4; i++) {
+    const again = await rawConn(host);
+    await again.send(HS([[0, 0, 4, 5], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]));
+    got = (await again.read(4)).length;
+    again.end();
+    if (got !== 4) await new Promise((res) => setTimeout(res, 100));
+  }
+  check('after one leaves, a new connection is answered', got === 4);
+  conns.forEach((c) => c.end());
 }
 
 // The leader (process leaderPid) is killed in the middle of the first
@@ -393,6 +442,7 @@ async function failover() {
     else if (phase === 'failover') await failover();
     else if (phase === 'tx') await tx();
     else if (phase === 'raw') await raw();
+    else if (phase === 'limit') await limit();
     else fail(`unknown phase ${phase}`);
   } catch (e) {
     fail(`phase ${phase} threw`, `${e.code || ''} ${e.message}`);
