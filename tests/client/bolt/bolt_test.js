@@ -151,6 +151,12 @@ async function values() {
     }
     const after = await s.run('RETURN 1 AS one');
     check('the session works after a failure (RESET)', after.records[0].get('one').toNumber() === 1);
+    // tx_metadata.requestId is our request id: a retried write applies once
+    const meta = {metadata: {requestId: `bolt-test-${process.pid}`}};
+    await s.run('CREATE (:Dup)', {}, meta);
+    await s.run('CREATE (:Dup)', {}, meta);
+    const dups = (await s.run('MATCH (n:Dup) RETURN count(n) AS c')).records[0].get('c').toNumber();
+    check('a write retried with the same requestId is applied once', dups === 1, dups);
     // streaming: many rows in batches of fetchSize
     const big = driver.session({fetchSize: 100});
     const many = await big.run('UNWIND range(1, 2500) AS i RETURN i');
