@@ -495,7 +495,13 @@ static int result_next(struct bolt_result *r, const Lora__Value *const **row,
 		*done = 1;
 		return 0;
 	}
-	*row = (const Lora__Value *const *)r->resp->rows[r->next_row++]->values;
+	const Lora__Row *rw = r->resp->rows[r->next_row++];
+	if (rw->n_values < r->ncols) /* a forwarded answer out of shape */
+		return err->code = lora_errf(LORA_EINTERNAL, err->message,
+		                             "a result row has %zu of %zu "
+		                             "values",
+		                             rw->n_values, r->ncols);
+	*row = (const Lora__Value *const *)rw->values;
 	return 0;
 }
 
@@ -507,7 +513,7 @@ static int send_record(struct bolt_conn *c, const Lora__Value *const *row,
 		rc = ps_put_list_header(&c->msg, (uint32_t)ncols);
 	for (size_t i = 0; i < ncols && rc == 0; i++)
 		rc = ps_put_value(&c->msg, row[i], &c->enc);
-	if (rc == LORA_ELIMIT) {
+	if (rc == LORA_ELIMIT || rc == LORA_EINVAL) { /* not encodable */
 		lora_buf_reset(&c->msg);
 		return rc;
 	}
@@ -617,6 +623,10 @@ static int on_pull(struct bolt_conn *c, const struct ps_message *m, int send)
 	if (rc == LORA_ELIMIT && err.code == 0)
 		lora_errf(err.code = LORA_ELIMIT, err.message,
 		          "a result value nests deeper than %d", PS_DEPTH_MAX);
+	if (rc == LORA_EINVAL && err.code == 0)
+		lora_errf(err.code = LORA_EINTERNAL, err.message,
+		          "a result value cannot be encoded (a path out of "
+		          "shape)");
 	if (rc && err.code) {
 		result_remove(c, r);
 		return fail_qry(c, &err);

@@ -366,7 +366,7 @@ static int take(struct rd *r, size_t n, const uint8_t **out)
 
 static int take_be(struct rd *r, int bytes, uint64_t *v)
 {
-	const uint8_t *q;
+	const uint8_t *q = NULL;
 	int rc = take(r, (size_t)bytes, &q);
 	if (rc)
 		return rc;
@@ -442,7 +442,7 @@ static int read_value(struct rd *r, int depth, Lora__Value **out);
 
 static int read_string_body(struct rd *r, uint32_t n, char **out)
 {
-	const uint8_t *q;
+	const uint8_t *q = NULL;
 	int rc = take(r, n, &q);
 	if (rc)
 		return rc;
@@ -673,7 +673,7 @@ static int set_temporal(struct rd *r, uint8_t tag, Lora__Value *const *f,
 static int read_struct_value(struct rd *r, uint32_t nf, int depth,
                              Lora__Value **out)
 {
-	const uint8_t *q;
+	const uint8_t *q = NULL;
 	int rc = take(r, 1, &q);
 	if (rc)
 		return rc;
@@ -741,7 +741,7 @@ static int read_marked(struct rd *r, uint8_t mk, int depth, Lora__Value **out)
 		    (v = new_value(r, LORA__VALUE__KIND_STRING_VALUE)))
 			rc = read_string_body(r, n, &v->string_value);
 	} else if (mk >= 0xCC && mk <= 0xCE) {
-		const uint8_t *q;
+		const uint8_t *q = NULL;
 		if ((rc = read_size(r, mk, 0xCC, &n)) == 0 &&
 		    (rc = take(r, n, &q)) == 0 &&
 		    (v = new_value(r, LORA__VALUE__KIND_BYTES_VALUE))) {
@@ -787,7 +787,7 @@ static int read_value(struct rd *r, int depth, Lora__Value **out)
 		return lora_errf(LORA_ELIMIT, r->err,
 		                 "PackStream: value nested deeper than %d",
 		                 PS_DEPTH_MAX);
-	const uint8_t *q;
+	const uint8_t *q = NULL;
 	int rc = take(r, 1, &q);
 	return rc ? rc : read_marked(r, q[0], depth, out);
 }
@@ -810,7 +810,7 @@ int ps_decode_message(const uint8_t *p, size_t len, const struct ps_dec *d,
 {
 	struct rd r = {.p = p, .len = len, .d = d, .err = errmsg};
 	memset(m, 0, sizeof *m);
-	const uint8_t *q;
+	const uint8_t *q = NULL;
 	int rc = take(&r, 2, &q);
 	if (rc)
 		return rc;
