@@ -82,6 +82,20 @@ const RETURN_ONLY = {
   bytes: new Int8Array([1, -2, 3]),
 };
 
+// lora_rows_streamed_total{api="bolt"} of node id (GET /metrics)
+function boltRows(id) {
+  return new Promise((resolve, reject) => {
+    require('http').get({host: `${net}.${id}`, port: 4747, path: '/metrics'}, (r) => {
+      let d = '';
+      r.on('data', (c) => { d += c; });
+      r.on('end', () => {
+        const m = d.match(/lora_rows_streamed_total\{api="bolt"\} (\d+)/);
+        resolve(m ? Number(m[1]) : 0);
+      });
+    }).on('error', reject);
+  });
+}
+
 async function values() {
   const driver = neo4j.driver(`bolt://${addr(follower)}`, neo4j.auth.basic('neo4j', 'any'));
   try {
@@ -163,6 +177,20 @@ async function values() {
     check('2,500 rows over PULL 100 batches', many.records.length === 2500 &&
           many.records[2499].get('i').toNumber() === 2500);
     await big.close();
+    // DISCARD stops the statement: a 10M-row result of which the client
+    // takes the first PULL (10 rows), then consumes (DISCARD -1)
+    const before = await boltRows(follower);
+    const ten = driver.session({fetchSize: 10});
+    const res = ten.run('UNWIND range(1, 10000000) AS i RETURN i');
+    let seen = 0;
+    for await (const rec of res) {
+      if (rec && ++seen === 5) break;
+    }
+    await res.summary().catch(() => {});
+    await ten.close();
+    const streamed = (await boltRows(follower)) - before;
+    check('DISCARD after the first PULL stops a 10M-row statement', streamed < 1000,
+          `${streamed} rows streamed`);
     // a read transaction
     const rt = await s.executeRead(async (tx) => {
       const x = await tx.run('MATCH (n:V) RETURN count(n) AS c');
