@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "bolt_int.h"
 #include "log.h"
@@ -564,12 +565,69 @@ static void result_remove(struct bolt_conn *c, struct bolt_result *r)
 		c->state = BOLT_S_READY;
 }
 
+static int64_t plan_int(const Lora__Value *plan, const char *key)
+{
+	const Lora__Value *v = ps_map_get(plan, key);
+	return v && v->kind_case == LORA__VALUE__KIND_INT_VALUE ? v->int_value
+	                                                        : 0;
+}
+
+/* Our plan {operator, details, children[, rows, time_ns]} as Neo4j's
+ * {operatorType, identifiers, arguments, children[, rows, dbHits,
+ * time]}. */
+static int put_plan(struct lora_buf *b, const Lora__Value *plan, int profile,
+                    int depth)
+{
+	const char *op = get_str(plan, "operator");
+	const char *details = get_str(plan, "details");
+	const Lora__Value *kids = ps_map_get(plan, "children");
+	size_t nk = kids && kids->kind_case == LORA__VALUE__KIND_LIST_VALUE
+	                ? kids->list_value->n_items
+	                : 0;
+	if (depth > PS_DEPTH_MAX)
+		return LORA_ELIMIT;
+	int rc = ps_put_map_header(b, profile ? 7 : 4);
+	if (rc == 0)
+		rc = put_kv_str(b, "operatorType", op ? op : "?");
+	if (rc == 0)
+		rc = ps_put_str(b, "identifiers");
+	if (rc == 0)
+		rc = ps_put_list_header(b, 0);
+	if (rc == 0)
+		rc = ps_put_str(b, "arguments");
+	if (rc == 0)
+		rc = ps_put_map_header(b, 1);
+	if (rc == 0)
+		rc = put_kv_str(b, "details", details ? details : "");
+	if (rc == 0 && profile)
+		rc = put_kv_int(b, "rows", plan_int(plan, "rows"));
+	if (rc == 0 && profile)
+		rc = put_kv_int(b, "dbHits", 0);
+	if (rc == 0 && profile)
+		rc = put_kv_int(b, "time", plan_int(plan, "time_ns"));
+	if (rc == 0)
+		rc = ps_put_str(b, "children");
+	if (rc == 0)
+		rc = ps_put_list_header(b, (uint32_t)nk);
+	for (size_t i = 0; i < nk && rc == 0; i++)
+		rc =
+		    put_plan(b, kids->list_value->items[i], profile, depth + 1);
+	return rc;
+}
+
 /* The SUCCESS that ends a result. */
 static int send_summary(struct bolt_conn *c, struct bolt_result *r)
 {
 	struct lora_buf *b = &c->msg;
 	int in_tx = c->state == BOLT_S_TX;
-	int rc = success_begin(c, in_tx ? 3 : 4);
+	const Lora__Value *plan =
+	    r->kind == BOLT_R_NODE ? node_cursor_plan(r->nc) : NULL;
+	int profile = plan && ps_map_get(plan, "rows") != NULL;
+	int rc = success_begin(c, (in_tx ? 3 : 4) + (plan != NULL));
+	if (rc == 0 && plan)
+		rc = ps_put_str(b, profile ? "profile" : "plan");
+	if (rc == 0 && plan)
+		rc = put_plan(b, plan, profile, 0);
 	if (rc == 0 && !in_tx)
 		rc = put_bookmark(b, r->bookmark);
 	if (rc == 0)
@@ -735,6 +793,12 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	struct qry_error err = {0};
 	if (qry_is_write(query, &is_write, &err) != 0)
 		return fail_qry(c, &err);
+	/* EXPLAIN of a write has no effects: it runs where reads run */
+	const char *q = query + strspn(query, " \t\r\n");
+	int explain = !strncasecmp(q, "EXPLAIN", 7) &&
+	              (q[7] == '\0' || strchr(" \t\r\n", q[7]));
+	if (explain)
+		is_write = 0;
 	if (is_write && (o.read_mode || (in_tx && c->wtx == NULL)))
 		return send_failure(c, "Neo.ClientError.Statement.AccessMode",
 		                    in_tx ? "Writing in a read transaction is "
@@ -751,7 +815,7 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	                              : LORA__CONSISTENCY__CONSISTENCY_LOCAL,
 	    .bookmark = o.bookmark,
 	    .request_id = o.request_id,
-	    .mode = QRY_RUN,
+	    .mode = explain ? QRY_EXPLAIN : QRY_RUN,
 	    .kind = is_write ? NODE_STMT_WRITE : NODE_STMT_READ,
 	};
 	struct bolt_result *r = result_add(c);

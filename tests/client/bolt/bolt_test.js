@@ -165,6 +165,16 @@ async function values() {
     }
     const after = await s.run('RETURN 1 AS one');
     check('the session works after a failure (RESET)', after.records[0].get('one').toNumber() === 1);
+    // EXPLAIN and PROFILE: the plan in the summary; EXPLAIN of a write
+    // changes nothing
+    const ex = await s.run('EXPLAIN CREATE (:Explained)');
+    check('EXPLAIN: no rows, a plan in the summary', ex.records.length === 0 &&
+          ex.summary.plan && ex.summary.plan.operatorType === 'Create', show(ex.summary.plan));
+    const pr = await s.run('PROFILE UNWIND range(1, 5) AS x RETURN x');
+    check('PROFILE: the rows and a profile with row counts', pr.records.length === 5 &&
+          pr.summary.profile && pr.summary.profile.rows === 5, show(pr.summary.profile));
+    const nex = (await s.run('MATCH (n:Explained) RETURN count(n) AS c')).records[0].get('c').toNumber();
+    check('EXPLAIN CREATE created nothing', nex === 0, nex);
     // tx_metadata.requestId is our request id: a retried write applies once
     const meta = {metadata: {requestId: `bolt-test-${process.pid}`}};
     await s.run('CREATE (:Dup)', {}, meta);
