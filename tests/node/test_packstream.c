@@ -350,7 +350,7 @@ END_TEST
 
 static int decode_rc(const char *p, size_t len)
 {
-	uint8_t *copy = malloc(len ? len : 1); /* exact size, for ASan */
+	uint8_t *copy = calloc(1, len ? len : 1); /* exact size, for ASan */
 	memcpy(copy, p, len);
 	Lora__Value *v = NULL;
 	char err[LORA_ERRMSG_BYTES];
@@ -404,7 +404,7 @@ START_TEST(bad_bytes_refused)
 	for (size_t cut = 0; cut < sizeof good - 1; cut++) {
 		struct ps_message m;
 		char err[LORA_ERRMSG_BYTES];
-		uint8_t *copy = malloc(cut ? cut : 1);
+		uint8_t *copy = calloc(1, cut ? cut : 1);
 		memcpy(copy, good, cut);
 		ck_assert_int_ne(ps_decode_message(copy, cut, &DEC, &m, err),
 		                 0);
