@@ -646,9 +646,23 @@ static void keep_unresolved(struct node_writer *wr, uint64_t index,
 		lora__mutation_batch__free_unpacked(pb, &lora_pb_allocator);
 }
 
-/* Proposes b in the writer's term and waits until it is applied here
- * (x->deadline_ms): 0 with *index. */
-static int propose_wait(struct intx *x, const Lora__MutationBatch *b,
+/* b packed into a new buffer (lora_free), or NULL (out of memory). */
+static uint8_t *pack_batch(const Lora__MutationBatch *b, size_t *len,
+                           struct qry_error *err)
+{
+	*len = lora__mutation_batch__get_packed_size(b);
+	uint8_t *buf = lora_malloc(*len ? *len : 1);
+	if (buf == NULL)
+		lora_errf(err->code = LORA_ENOMEM, err->message,
+		          "out of memory");
+	else
+		lora__mutation_batch__pack(b, buf);
+	return buf;
+}
+
+/* Proposes the packed batch buf (taken) in the writer's term and waits
+ * until it is applied here (x->deadline_ms): 0 with *index. */
+static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
                         uint64_t *index_out, struct qry_error *err);
 
 /* query.h's commit_chunk: propose b, wait until it is applied here, and
@@ -657,9 +671,13 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
                        struct sto_view **nv, struct qry_error *err)
 {
 	struct intx *x = arg;
+	size_t len;
+	uint8_t *buf = pack_batch(b, &len, err);
+	if (buf == NULL)
+		return err->code;
 	intx_let_go(x); /* the engine reads its old view no more */
 	uint64_t index = 0;
-	if (propose_wait(x, b, &index, err) != 0)
+	if (propose_wait(x, buf, len, &index, err) != 0)
 		return err->code;
 	x->last_index = index;
 	x->st = node_store_acquire(x->n);
@@ -678,18 +696,14 @@ int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
 {
 	struct intx x = {.n = n,
 	                 .deadline_ms = lora_now_ms() + NODE_WRITE_TIMEOUT_MS};
-	return propose_wait(&x, b, index, err);
+	size_t len;
+	uint8_t *buf = pack_batch(b, &len, err);
+	return buf ? propose_wait(&x, buf, len, index, err) : err->code;
 }
 
-static int propose_wait(struct intx *x, const Lora__MutationBatch *b,
+static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
                         uint64_t *index_out, struct qry_error *err)
 {
-	size_t len = lora__mutation_batch__get_packed_size(b);
-	uint8_t *buf = lora_malloc(len ? len : 1);
-	if (buf == NULL)
-		return err->code = lora_errf(LORA_ENOMEM, err->message,
-		                             "out of memory");
-	lora__mutation_batch__pack(b, buf);
 	struct node_writer *wr = x->n->writer;
 	pthread_mutex_lock(&wr->mu);
 	int full = wr->n_props >= NODE_PENDING_PROPOSALS_MAX;
