@@ -262,6 +262,8 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 		                   errmsg);
 	if (!strcmp(key, "cursor_idle_ms"))
 		return set_u32(&c->cursor_idle_ms, value, key, errmsg);
+	if (!strncmp(key, "bolt_", 5))
+		return node_config_set_bolt(c, key, value, errmsg);
 	return lora_errf(LORA_ECONFIG, errmsg, "unknown setting '%s'", key);
 }
 
@@ -326,6 +328,7 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_IMPORT_DIR", "import_dir"},
 	    {"LORA_HTTP_ADDR", "http_addr"},
 	    {"LORA_CLIENT_ADDR", "client_addr"},
+	    {"LORA_BOLT_ADDR", "bolt_addr"},
 	    {"LORA_PEER_ADDR", "peer_addr"},
 	    {"LORA_PEERS", "peers"},
 	    {"LORA_JOIN", "join"},
@@ -357,6 +360,7 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--import-dir", "import_dir"},
 	    {"--http", "http_addr"},
 	    {"--client", "client_addr"},
+	    {"--bolt", "bolt_addr"},
 	    {"--peer", "peer_addr"},
 	    {"--peers", "peers"},
 	    {"--checkpoint-entries", "checkpoint_entries"},
@@ -479,7 +483,7 @@ const char *node_config_usage(void)
 	       "             [--log-level debug|info|warn|error]\n"
 	       "             [--query-memory-bytes BYTES] "
 	       "[--statement-memory-bytes BYTES]\n"
-	       "             [--cursor-idle-ms N]\n"
+	       "             [--cursor-idle-ms N] [--bolt ADDR|off]\n"
 	       "Environment: LORA_ID LORA_DATA_DIR LORA_HTTP_ADDR "
 	       "LORA_CLIENT_ADDR\n"
 	       "             LORA_PEER_ADDR LORA_PEERS LORA_JOIN "

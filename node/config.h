@@ -59,12 +59,30 @@ struct node_config {
 	/* a snapshot received from the leader may stage at most this many
 	 * bytes (NODE_SNAPSHOT_BYTES_MAX by default) */
 	uint64_t snapshot_bytes_max;
+	/* Bolt (bolt_config.c): "" means the client_addr host, port 7687;
+	 * "off" no Bolt listener */
+	char bolt_addr[NODE_ADDR_BYTES_MAX];
+	int bolt_auth;                 /* NODE_BOLT_AUTH_* */
+	uint32_t bolt_connections_max; /* 0: BOLT_CONNECTIONS_DEFAULT */
 };
 
 /* The effective backup directory into out (bytes of room). */
 void node_config_backup_dir(const struct node_config *c, char *out,
                             size_t bytes);
 #define NODE_SNAPSHOT_BYTES_MAX (64ull << 30)
+
+/* bolt_auth: open (default) takes the none and basic schemes, basic
+ * credentials unchecked until the user store lands; none takes the none
+ * scheme only. */
+enum { NODE_BOLT_AUTH_OPEN = 0, NODE_BOLT_AUTH_NONE };
+
+/* The bolt_* settings (bolt_addr, bolt_auth, bolt_connections_max). */
+int node_config_set_bolt(struct node_config *c, const char *key,
+                         const char *value, char *errmsg);
+/* The address Bolt listens on and tells routing clients, into out; ""
+ * when bolt_addr is "off". */
+void node_config_bolt_addr(const struct node_config *c, char *out,
+                           size_t bytes);
 
 /* The effective LOAD CSV import directory into out (bytes of room). */
 void node_config_import_dir(const struct node_config *c, char *out,

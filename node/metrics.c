@@ -33,7 +33,7 @@ struct node_metrics {
 	_Atomic int64_t statements_open;
 };
 
-static const char *const api_names[NODE_API_COUNT] = {"http", "native"};
+static const char *const api_names[NODE_API_COUNT] = {"http", "native", "bolt"};
 
 int node_metrics_new(struct node_metrics **out)
 {

@@ -38,6 +38,7 @@ void node_store_release(struct lnode *n)
 
 void node_store_close_exclusive(struct lnode *n)
 {
+	node_bolt_close_cursors(n); /* its idle results hold readers */
 	pthread_mutex_lock(&n->store_mu);
 	n->store_swapping = 1;
 	while (n->store_readers > 0)
@@ -212,6 +213,8 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		started = ST_NATIVE;
 	if (rc == 0 && (rc = node_http_start(n, errmsg)) == 0)
 		started = ST_HTTP;
+	if (rc == 0)
+		rc = node_bolt_start(n, errmsg); /* stopped beside native */
 	if (rc) {
 		stop_from(n, started);
 		return rc;
@@ -258,6 +261,7 @@ static void stop_from(struct lnode *n, int started)
 		node_gossip_stop(n);
 	node_http_stop(n);
 	node_native_stop(n);
+	node_bolt_stop(n);
 	node_writer_free(n);
 	node_snapshot_cleanup(n);
 	node_forward_close_all();

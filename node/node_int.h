@@ -82,6 +82,7 @@ struct node_member {
 	char peer_addr[NODE_ADDR_BYTES_MAX];
 	char http_addr[NODE_ADDR_BYTES_MAX];   /* from gossip or add */
 	char client_addr[NODE_ADDR_BYTES_MAX]; /* from gossip */
+	char bolt_addr[NODE_ADDR_BYTES_MAX];   /* from gossip; "" unknown */
 	/* last gossip from it */
 	uint64_t last_info_ms;
 	char role[16];
@@ -98,6 +99,7 @@ struct node_snap_recv;
 struct node_metrics;
 struct node_native;
 struct node_http;
+struct node_bolt;
 struct node_exec_req;
 struct node_raft_priv;
 struct node_dedup;
@@ -192,6 +194,7 @@ struct lnode {
 	struct node_metrics *metrics;
 	struct node_native *native;
 	struct node_http *http;
+	struct node_bolt *bolt;
 
 	pthread_t gossip_thread;
 	pthread_mutex_t gossip_mu;
@@ -332,6 +335,44 @@ uint64_t node_forward_wait_ms(const char *bytes, size_t len);
  * proposed write still waiting is answered UNKNOWN_OUTCOME now. */
 void node_writer_stepped_down(struct lnode *n);
 
+/* Writer thread (txn.c uses them): waits until this term's proposals are
+ * applied (0, or LORA_ETIMEOUT); proposes b as one entry in the writer's
+ * term and waits until it is applied here: 0 with *index,
+ * LORA_EUNAVAILABLE (certainly not applied) or LORA_EUNKNOWN_OUTCOME,
+ * with err->message. */
+int node_writer_drain(struct lnode *n);
+int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
+                       uint64_t *index, struct qry_error *err);
+
+/* ---- explicit write transactions (txn.c) ------------------------------------
+ */
+
+#define NODE_TX_IDLE_MS       10000 /* between requests, by default */
+#define NODE_TX_IDLE_MS_MAX   60000 /* what a client may ask for */
+#define NODE_TX_BEGIN_WAIT_MS 10000 /* for the writer (other transactions) */
+
+/*
+ * Leader only. Begins a write transaction: queued like a write, it is
+ * begun once the writer reaches it; from then on the writer executes
+ * nothing else until it ends (serializable). 0 with *out, or
+ * LORA_EUNAVAILABLE (not leader, busy writer: retry) with errmsg.
+ * idle_ms (0: NODE_TX_IDLE_MS, at most NODE_TX_IDLE_MS_MAX): without a
+ * request for that long the transaction rolls back.
+ */
+struct node_tx;
+int node_tx_begin(struct lnode *n, uint32_t idle_ms, struct node_tx **out,
+                  char *errmsg);
+/* Runs a statement in it: resp (caller's) gets columns and rows, or an
+ * error, after which the transaction has rolled back. */
+void node_tx_run(struct node_tx *t, const struct node_exec_req *req,
+                 Lora__Response *resp);
+/* Commits (one log entry, waited for until applied here): 0 with *index;
+ * else the code and errmsg. Both end t (the caller lets go of it). */
+int node_tx_commit(struct node_tx *t, uint64_t *index, char *errmsg);
+void node_tx_rollback(struct node_tx *t);
+/* Writer thread: serves the transaction req carries until it ends. */
+void node_tx_serve(struct lnode *n, const struct node_exec_req *req);
+
 /* ---- executing requests (exec.c)
  * ------------------------------------------------ */
 
@@ -349,11 +390,19 @@ struct node_exec_req {
 	/* lowers the statement's memory limit (statement_memory_bytes);
 	 * 0: the node's limit. Never raises it. */
 	uint64_t mem_bytes_max;
+	/* set only on the write that carries a transaction to the writer
+	 * (txn.c): the writer serves it alone (node_tx_serve) */
+	struct node_tx *tx;
 };
 enum { NODE_STMT_UNKNOWN = 0, NODE_STMT_READ, NODE_STMT_WRITE };
 
 /* Who reads a cursor's rows (metrics labels). */
-enum node_api { NODE_API_HTTP = 0, NODE_API_NATIVE, NODE_API_COUNT };
+enum node_api {
+	NODE_API_HTTP = 0,
+	NODE_API_NATIVE,
+	NODE_API_BOLT,
+	NODE_API_COUNT
+};
 
 /* The limits of a statement run for req: the defaults, the node's
  * statement_memory_bytes lowered by req->mem_bytes_max, and the node's
@@ -481,6 +530,13 @@ void node_native_stop(struct lnode *n);
 void node_native_reap(struct lnode *n);
 /* Closes every open cursor (before a snapshot install). */
 void node_native_close_cursors(struct lnode *n);
+/* Bolt (bolt.c, bolt_session.c): listens on the effective bolt_addr
+ * (none when it is "off"). */
+int node_bolt_start(struct lnode *n, char *errmsg);
+void node_bolt_stop(struct lnode *n);
+/* Asks every Bolt connection to drop its results and read transaction
+ * (they hold the store) within BOLT_POLL_MS: before a snapshot install. */
+void node_bolt_close_cursors(struct lnode *n);
 
 /* ---- refused peer traffic (peerguard.c)
  * ------------------------------------------------------------------------ */

@@ -38,13 +38,14 @@ static void gossip_once(struct lnode *n)
 {
 	struct rep_status st;
 	node_status_get(n, &st);
-	char buf[NODE_GOSSIP_BYTES_MAX];
-	int len =
-	    snprintf(buf, sizeof buf,
-	             "%" PRIu64 " %s %s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64,
-	             n->cfg.id, n->cfg.peer_addr, n->cfg.http_addr,
-	             n->cfg.client_addr, role_name(&st), st.term, st.commit,
-	             (uint64_t)atomic_load(&n->applied));
+	char buf[NODE_GOSSIP_BYTES_MAX], bolt[NODE_ADDR_BYTES_MAX];
+	node_config_bolt_addr(&n->cfg, bolt, sizeof bolt);
+	int len = snprintf(
+	    buf, sizeof buf,
+	    "%" PRIu64 " %s %s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %s",
+	    n->cfg.id, n->cfg.peer_addr, n->cfg.http_addr, n->cfg.client_addr,
+	    role_name(&st), st.term, st.commit,
+	    (uint64_t)atomic_load(&n->applied), bolt[0] ? bolt : "-");
 	if (len <= 0 || (size_t)len >= sizeof buf)
 		return;
 	uint64_t ids[NODE_PEERS_MAX];
@@ -105,14 +106,18 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 	buf[len] = '\0';
 	unsigned long long id, term, commit, applied;
 	char peer[NODE_ADDR_BYTES_MAX], http[NODE_ADDR_BYTES_MAX],
-	    client[NODE_ADDR_BYTES_MAX], role[16];
-	if (sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu", &id, peer,
-	           http, client, role, &term, &commit, &applied) != 8 ||
-	    id != from) {
+	    client[NODE_ADDR_BYTES_MAX], role[16], bolt[NODE_ADDR_BYTES_MAX];
+	/* the Bolt address (9th) is "-" when off; older nodes omit it */
+	int k =
+	    sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu %127s", &id,
+	           peer, http, client, role, &term, &commit, &applied, bolt);
+	if (k < 8 || id != from) {
 		node_peer_refused(from, "gossip",
 		                  "malformed, or naming another node");
 		return;
 	}
+	if (k < 9 || !strcmp(bolt, "-"))
+		bolt[0] = '\0';
 	if (!gossip_from_member(n, id)) {
 		node_peer_refused(from, "gossip", "not a member");
 		return;
@@ -127,7 +132,9 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 		moved =
 		    fill_addr(m->peer_addr, sizeof m->peer_addr, peer) |
 		    fill_addr(m->http_addr, sizeof m->http_addr, http) |
-		    fill_addr(m->client_addr, sizeof m->client_addr, client);
+		    fill_addr(m->client_addr, sizeof m->client_addr, client) |
+		    (bolt[0] &&
+		     fill_addr(m->bolt_addr, sizeof m->bolt_addr, bolt));
 		snprintf(m->role, sizeof m->role, "%s", role);
 		m->term = term;
 		m->commit = commit;

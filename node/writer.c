@@ -674,19 +674,64 @@ static void keep_unresolved(struct node_writer *wr, uint64_t index,
 		lora__mutation_batch__free_unpacked(pb, &lora_pb_allocator);
 }
 
+/* b packed into a new buffer (lora_free), or NULL (out of memory). */
+static uint8_t *pack_batch(const Lora__MutationBatch *b, size_t *len,
+                           struct qry_error *err)
+{
+	*len = lora__mutation_batch__get_packed_size(b);
+	uint8_t *buf = lora_malloc(*len ? *len : 1);
+	if (buf == NULL)
+		lora_errf(err->code = LORA_ENOMEM, err->message,
+		          "out of memory");
+	else
+		lora__mutation_batch__pack(b, buf);
+	return buf;
+}
+
+/* Proposes the packed batch buf (taken) in the writer's term and waits
+ * until it is applied here (x->deadline_ms): 0 with *index. */
+static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
+                        uint64_t *index_out, struct qry_error *err);
+
 /* query.h's commit_chunk: propose b, wait until it is applied here, and
  * hand the statement a view that sees it (closing the one before). */
 static int intx_commit(void *arg, const Lora__MutationBatch *b,
                        struct sto_view **nv, struct qry_error *err)
 {
 	struct intx *x = arg;
-	size_t len = lora__mutation_batch__get_packed_size(b);
-	uint8_t *buf = lora_malloc(len ? len : 1);
+	size_t len;
+	uint8_t *buf = pack_batch(b, &len, err);
 	if (buf == NULL)
-		return err->code = lora_errf(LORA_ENOMEM, err->message,
-		                             "out of memory");
-	lora__mutation_batch__pack(b, buf);
+		return err->code;
 	intx_let_go(x); /* the engine reads its old view no more */
+	uint64_t index = 0;
+	if (propose_wait(x, buf, len, &index, err) != 0)
+		return err->code;
+	x->last_index = index;
+	x->st = node_store_acquire(x->n);
+	if (sto_view_open(x->st, &x->view) != 0) {
+		node_store_release(x->n);
+		x->st = NULL;
+		return err->code = lora_errf(LORA_EIO, err->message,
+		                             "cannot open a read view");
+	}
+	*nv = x->view;
+	return 0;
+}
+
+int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
+                       uint64_t *index, struct qry_error *err)
+{
+	struct intx x = {.n = n,
+	                 .deadline_ms = lora_now_ms() + NODE_WRITE_TIMEOUT_MS};
+	size_t len;
+	uint8_t *buf = pack_batch(b, &len, err);
+	return buf ? propose_wait(&x, buf, len, index, err) : err->code;
+}
+
+static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
+                        uint64_t *index_out, struct qry_error *err)
+{
 	struct node_writer *wr = x->n->writer;
 	pthread_mutex_lock(&wr->mu);
 	int full = wr->n_props >= NODE_PENDING_PROPOSALS_MAX;
@@ -711,20 +756,18 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
 		return err->code;
 	}
 	lora_free(buf);
-	x->last_index = index;
-	x->st = node_store_acquire(x->n);
-	if (sto_view_open(x->st, &x->view) != 0) {
-		node_store_release(x->n);
-		x->st = NULL;
-		return err->code = lora_errf(LORA_EIO, err->message,
-		                             "cannot open a read view");
-	}
-	*nv = x->view;
+	*index_out = index;
 	return 0;
 }
 
 /* The batches proposed before are applied (the statement's first chunk
  * reads the stored graph only): 0, or not in time. */
+static int intx_wait_pending(struct lnode *n);
+int node_writer_drain(struct lnode *n)
+{
+	return intx_wait_pending(n);
+}
+
 static int intx_wait_pending(struct lnode *n)
 {
 	struct node_writer *wr = n->writer;
@@ -921,11 +964,16 @@ static void *writer_main(void *arg)
 				    NULL);
 			continue;
 		}
-		/* a statement IN TRANSACTIONS runs alone; order is kept */
+		/* a statement IN TRANSACTIONS and an explicit transaction
+		 * (txn.c) run alone; order is kept */
 		size_t k = 0;
-		while (k < cnt && !is_intx(ws[k]))
+		while (k < cnt && !is_intx(ws[k]) && !ws[k]->req->tx)
 			k++;
-		if (k == 0) {
+		if (k == 0 && ws[0]->req->tx) {
+			requeue_front(n->writer, ws + 1, cnt - 1);
+			node_tx_serve(n, ws[0]->req);
+			wreq_settle(ws[0], 0, NULL);
+		} else if (k == 0) {
 			requeue_front(n->writer, ws + 1, cnt - 1);
 			exec_intx(n, ws[0]);
 		} else {

@@ -185,6 +185,12 @@ int qry_in_transactions(const char *query, int *yes, struct qry_error *err);
  * values as ISO 8601) to out. */
 int qry_value_format(const Lora__Value *v, struct lora_buf *out);
 
+/* The UTC offset of the named zone (system zoneinfo) at `seconds` from
+ * 1970, counted in UTC (local 0) or in the zone's wall-clock time (local
+ * 1). LORA_EINVAL for an unknown zone. Thread-safe. */
+int qry_zone_offset(const char *zone, int64_t seconds, int local,
+                    int32_t *offset_seconds);
+
 /* ---- procedures defined by a table (tests, the TCK) --------------------- */
 
 /*

@@ -1597,3 +1597,17 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 	*ok = 0;
 	return v_null();
 }
+
+/* ---- zones for other modules (Bolt's DateTimeZoneId parameters) -------- */
+
+int qry_zone_offset(const char *zone, int64_t seconds, int local,
+                    int32_t *offset_seconds)
+{
+	const char *why;
+	struct tzinfo *z = zone ? tz_load(zone, &why) : NULL;
+	if (z == NULL)
+		return LORA_EINVAL;
+	*offset_seconds =
+	    local ? tz_offset_local(z, seconds) : tz_offset_utc(z, seconds);
+	return 0;
+}

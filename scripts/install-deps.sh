@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config git
       check libjansson-dev libedit-dev libsubunit-dev
       curl clang-format procps iproute2 iptables
       libunistring-dev # normalize(): Unicode normal forms
-      clang libclang-rt-dev) # clang: the libFuzzer targets in tests/fuzz
+      clang libclang-rt-dev # clang: the libFuzzer targets in tests/fuzz
+      nodejs npm) # the Neo4j JavaScript driver test (client_bolt_driver)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,6 +8,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build="$root/build/asan"
 cmake -S "$root" -B "$build" -DLORA_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
+# The official Neo4j JavaScript driver for client_bolt_driver (pinned in
+# tests/client/bolt/package.json; node_modules is ignored by git). Without
+# it (no network) that test is skipped.
+npm install --prefix "$root/tests/client/bolt" --no-package-lock --no-audit \
+	--no-fund --loglevel=error ||
+	echo "npm install failed: client_bolt_driver will be skipped"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp}
