@@ -18,6 +18,8 @@
  * never rewritten. The raft loop may reopen the log (after a failed
  * write): readers hold n->log_rw shared while they read it.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,10 +91,11 @@ static int url_decode(const char *s, size_t n, char *out, size_t cap)
 static int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
-	if (!*s || *s == '-')
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
 		return -1;
+	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (*end)
+	if (*end || errno == ERANGE || v == ULLONG_MAX)
 		return -1;
 	*out = v;
 	return 0;
@@ -130,14 +133,14 @@ static int parse_param(struct cdc_args *a, const char *key, const char *val,
 			                 "until must be a log index");
 	} else if (!strcmp(key, "labels")) {
 		if (parse_names(val, a->f.labels, &a->f.nlabels))
-			return lora_errf(LORA_ELIMIT, msg,
+			return lora_errf(LORA_EINVAL, msg,
 			                 "labels: at most %d names of under %d "
 			                 "bytes, comma-separated",
 			                 CDC_FILTER_NAMES_MAX,
 			                 CDC_FILTER_NAME_BYTES);
 	} else if (!strcmp(key, "types")) {
 		if (parse_names(val, a->f.types, &a->f.ntypes))
-			return lora_errf(LORA_ELIMIT, msg,
+			return lora_errf(LORA_EINVAL, msg,
 			                 "types: at most %d names of under %d "
 			                 "bytes, comma-separated",
 			                 CDC_FILTER_NAMES_MAX,
@@ -407,14 +410,20 @@ static json_t *entry_event(struct lnode *n, const struct sto_log_entry *e,
 		return NULL;
 	Lora__MutationBatch *b = NULL;
 	char msg[LORA_ERRMSG_BYTES];
-	if (node_batch_decode(e->data, e->len, &b, msg))
-		return NULL; /* refused by apply on every node as well */
-	struct sto_store *s =
-	    f->nlabels || f->ntypes ? node_store_acquire(n) : NULL;
+	int rc = node_batch_decode(e->data, e->len, &b, msg);
+	if (rc == LORA_ENOMEM)
+		*err = rc;
+	if (rc)
+		return NULL; /* else refused by apply on every node as well */
+	/* the view says whether apply rejected the batch (nothing of it
+	 * kept) and gives the labels and types the filters go by */
+	struct sto_store *s = node_store_acquire(n);
 	struct sto_view *v = NULL;
-	if (s && sto_view_open(s, &v))
-		v = NULL;
-	json_t *changes = json_array();
+	int rejected = 0;
+	if (!s || sto_view_open(s, &v) ||
+	    sto_view_rejected(v, e->index, &rejected))
+		*err = LORA_EIO;
+	json_t *changes = *err || rejected ? NULL : json_array();
 	for (size_t i = 0; changes && i < b->n_mutations; i++)
 		if (keep(v, f, b->mutations[i]) &&
 		    json_array_append_new(changes,
@@ -422,8 +431,12 @@ static json_t *entry_event(struct lnode *n, const struct sto_log_entry *e,
 			*err = LORA_ENOMEM;
 	if (v)
 		sto_view_close(v);
-	if (s)
-		node_store_release(n);
+	node_store_release(n);
+	if (*err || rejected) {
+		json_decref(changes);
+		lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+		return NULL;
+	}
 	json_t *ev = NULL;
 	if (!changes)
 		*err = LORA_ENOMEM;
@@ -471,6 +484,15 @@ static int send_event(struct cdc_stream *cs, uint64_t index, json_t *ev)
 	return node_http_stream_write(cs->x, cs->out.data, cs->out.len);
 }
 
+/* Whether the log's first entry is now after `index`. */
+static int compacted_past(struct lnode *n, uint64_t index)
+{
+	pthread_rwlock_rdlock(&n->log_rw);
+	uint64_t first = n->log ? sto_log_first_index(n->log) : 0;
+	pthread_rwlock_unlock(&n->log_rw);
+	return first > index;
+}
+
 /* Reads and sends the entries in [cs->next, hi]. LORA_ENOTFOUND when the
  * log no longer holds cs->next (compacted into a checkpoint). */
 static int send_range(struct cdc_stream *cs, uint64_t hi)
@@ -484,6 +506,8 @@ static int send_range(struct cdc_stream *cs, uint64_t hi)
 		                                  CDC_READ_BYTES, &es, &k)
 		                : LORA_EUNAVAILABLE;
 		pthread_rwlock_unlock(&n->log_rw);
+		if (rc == LORA_ECORRUPT && compacted_past(n, cs->next))
+			rc = LORA_ENOTFOUND; /* compaction overtook the read */
 		if (rc)
 			return rc;
 		for (size_t i = 0; !rc && i < k; i++) {
@@ -553,6 +577,7 @@ static int stream_changes(struct lnode *n, struct node_http_ex *x,
 {
 	uint64_t applied = atomic_load(&n->applied);
 	struct cdc_stream cs = {.n = n, .x = x, .a = a};
+	cs.sent_ms = lora_now_ms();
 	cs.next = (a->has_from ? a->from : applied) + 1;
 	char from[32];
 	snprintf(from, sizeof from, "%llu", (unsigned long long)(cs.next - 1));

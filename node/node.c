@@ -143,7 +143,14 @@ static void init_sync(struct lnode *n)
 	pthread_cond_init(&n->store_cond, NULL);
 	pthread_mutex_init(&n->inbox_mu, NULL);
 	pthread_cond_init(&n->inbox_cond, NULL);
-	pthread_rwlock_init(&n->log_rw, NULL);
+	/* writer-preferring: change streams reading the log must not keep
+	 * the raft loop from reopening it */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(
+	    &ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&n->log_rw, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&n->status_mu, NULL);
 	pthread_mutex_init(&n->apply_mu, NULL);
 	pthread_cond_init(&n->apply_cond, NULL);

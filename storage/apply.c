@@ -965,13 +965,24 @@ static int ctx_commit(struct apply_ctx *c, uint64_t index)
 }
 
 /* A rejected batch still consumes its log index. */
-static int write_applied_only(struct sto_store *s, uint64_t index, char *errmsg)
+/* A rejected batch: the applied index moves on and the rejection (its
+ * code, under the entry's index) is recorded, so that readers of the log
+ * (the change stream) can tell it changed nothing. */
+static int write_applied_only(struct sto_store *s, uint64_t index, int rejected,
+                              char *errmsg)
 {
-	uint8_t b[8];
+	uint8_t b[8], rk[9], code[4];
 	char k = STO_META_APPLIED, *err = NULL;
 	lora_put_be64(b, index);
-	rocksdb_put_cf(s->db, s->wo, s->cf[STO_CF_META], &k, 1, (char *)b, 8,
-	               &err);
+	rk[0] = STO_META_REJECTED;
+	lora_put_be64(rk + 1, index);
+	lora_put_be32(code, (uint32_t)rejected);
+	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+	rocksdb_writebatch_put_cf(wb, s->cf[STO_CF_META], &k, 1, (char *)b, 8);
+	rocksdb_writebatch_put_cf(wb, s->cf[STO_CF_META], (char *)rk, sizeof rk,
+	                          (char *)code, sizeof code);
+	rocksdb_write(s->db, s->wo, wb, &err);
+	rocksdb_writebatch_destroy(wb);
 	if (err)
 		return sto_rocks_err(err, errmsg, "write applied index");
 	atomic_store(&s->applied, index);
@@ -1013,7 +1024,7 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 		rv = ctx_commit(&c, index);
 	ctx_free(&c);
 	if (rv && !apply_is_fatal(rv)) {
-		int wrv = write_applied_only(s, index, NULL);
+		int wrv = write_applied_only(s, index, rv, NULL);
 		if (wrv)
 			rv = lora_errf(wrv, errmsg, "write applied index: %s",
 			               lora_strerror(wrv));

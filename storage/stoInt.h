@@ -42,6 +42,7 @@ extern const char *const sto_cf_names[STO_CF_COUNT];
 /* ---- meta keys ---------------------------------------------------------- */
 
 #define STO_META_APPLIED     'a' /* "a" -> be64 applied index */
+#define STO_META_REJECTED    'j' /* "j" be64 index -> be32 lora_err */
 #define STO_META_NEXT_NODE   'n' /* "n" -> be64 next node id */
 #define STO_META_NEXT_EDGE   'e' /* "e" -> be64 next edge id */
 #define STO_META_NODE_COUNT  'N' /* "N" -> be64 node count */

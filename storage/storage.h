@@ -309,6 +309,10 @@ int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
 /* *exists = 1 when node `id` exists. Cheaper than sto_view_node. */
 int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists);
 
+/* The error (lora_err) with which apply rejected the batch of log entry
+ * `index` (nothing of it was kept), or 0 in *code: applied, or not yet. */
+int sto_view_rejected(struct sto_view *v, uint64_t index, int *code);
+
 /*
  * Edge by id with type, endpoints and properties. LORA_ENOTFOUND when
  * absent. Free with lora__rel_value__free_unpacked.

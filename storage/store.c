@@ -53,8 +53,10 @@ int sto_rocks_err(char *rerr, char *errmsg, const char *what)
 		code = LORA_ENOSPC;
 	last_code = lora_errf(code, last_error, "%s: %s", what,
 	                      rerr ? rerr : "unknown error");
-	if (errmsg)
+	if (errmsg) { /* the caller has the text: nothing left to take */
 		memcpy(errmsg, last_error, LORA_ERRMSG_BYTES);
+		last_code = 0;
+	}
 	rocksdb_free(rerr);
 	return code;
 }

@@ -113,6 +113,19 @@ static int view_rec(struct sto_view *v, int edge, uint64_t id,
 	return rv;
 }
 
+int sto_view_rejected(struct sto_view *v, uint64_t index, int *code)
+{
+	uint8_t k[9];
+	size_t vlen = 0;
+	char *val;
+	k[0] = STO_META_REJECTED;
+	lora_put_be64(k + 1, index);
+	int rv = sto_get(v->s, v->ro, STO_CF_META, k, sizeof k, &val, &vlen);
+	*code = val && vlen == 4 ? (int)lora_get_be32((uint8_t *)val) : 0;
+	rocksdb_free(val);
+	return rv;
+}
+
 int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists)
 {
 	uint8_t k[8];

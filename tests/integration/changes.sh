@@ -19,6 +19,8 @@ it_query "$L" '{"query":"CREATE (:Q {x: 1})"}'
 it_query "$L" '{"query":"MATCH (p:P) SET p.age = 3 REMOVE p.name"}'
 it_query "$L" '{"query":"MATCH (p:P), (q:Q) CREATE (p)-[:KNOWS {since: 1}]->(q)"}'
 it_query "$L" '{"query":"MATCH (q:Q) SET q:R","requestId":"req-7"}'
+it_query "$L" '{"query":"DROP INDEX nosuch"}' # rejected at apply: no event
+it_check "DROP INDEX nosuch is refused" test "$IT_STATUS" != 200
 it_query "$L" '{"query":"MATCH ()-[k:KNOWS]->() DELETE k"}'
 B1=$(it_field bookmark)
 it_log "bookmarks $B0 .. $B1"
@@ -30,7 +32,7 @@ ALL=$IT_BODY
 echo "$ALL" >"$IT_DIR/all.ndjson"
 ops() { echo "$1" | grep -o '"op":"[a-zA-Z]*"' | cut -d'"' -f4 | tr '\n' ' '; }
 it_check "status 200" test "$IT_STATUS" = 200
-it_check "six events, one per write" test "$(echo "$ALL" | grep -c '"index"')" = 6
+it_check "six events, one per write (none for the refused one)" test "$(echo "$ALL" | grep -c '"index"')" = 6
 it_check "changes in order" test "$(ops "$ALL")" = \
 	"createNode createNode setProperty removeProperty createRelationship addLabel deleteRelationship "
 it_check "createNode carries labels and properties" grep -q \
