@@ -440,7 +440,19 @@ static struct prepared *prepare(struct lnode *n, struct node_http_ex *x,
 		return NULL;
 	}
 	pp->qb.req.forwarded = node_http_forwarded(x);
+	const struct node_identity *who = node_http_identity(x);
+	pp->qb.req.role = who->role;
+	pp->qb.req.peer_checked = node_http_ident(x) != NULL;
+	snprintf(pp->qb.req.user, sizeof pp->qb.req.user, "%s", who->user);
 	pp->where = run_where(n, route, &pp->qb);
+	char msg[LORA_ERRMSG_BYTES];
+	if (pp->qb.req.kind != NODE_STMT_UNKNOWN &&
+	    node_exec_allowed(&pp->qb.req, pp->qb.req.kind == NODE_STMT_WRITE,
+	                      msg) != 0) {
+		node_http_reply_error(x, LORA_EFORBIDDEN, msg);
+		prepared_free(pp);
+		return NULL;
+	}
 	return pp;
 }
 
@@ -1158,5 +1170,6 @@ struct node_route node_routes[] = {
     {"POST", "/admin/checkpoint", "checkpoint", h_checkpoint, 0, NULL, NULL},
     {"GET", "/admin/digest", "digest", h_digest, 0, NULL, NULL},
     {"GET", "/metrics", "metrics", h_metrics, 0, NULL, NULL},
+    {"POST", "/auth/token", "token", node_http_token, 0, NULL, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL, NULL},
 };

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 #include "lora.h"
 #include "lora_pb.h"
@@ -185,6 +186,7 @@ struct lnode {
 	struct node_metrics *metrics;
 	struct node_native *native;
 	struct node_http *http;
+	struct node_auth *auth; /* users, tokens (auth.c) */
 
 	pthread_t gossip_thread;
 	pthread_mutex_t gossip_mu;
@@ -331,6 +333,15 @@ struct node_exec_req {
 	/* lowers the statement's memory limit (statement_memory_bytes);
 	 * 0: the node's limit. Never raises it. */
 	uint64_t mem_bytes_max;
+	/* who asks (auth.h): checked by the server that took the request,
+	 * or carried by a forwarding member that proved it is one
+	 * (peer_checked). role NODE_ROLE_NONE may run nothing. */
+	char user[NODE_USER_BYTES_MAX + 1];
+	int role;
+	int peer_checked;
+	/* A write decided already (the system keyspace: auth.c), proposed
+	 * as it is instead of running query; borrowed like query. */
+	const Lora__MutationBatch *batch;
 };
 enum { NODE_STMT_UNKNOWN = 0, NODE_STMT_READ, NODE_STMT_WRITE };
 
@@ -355,6 +366,11 @@ struct node_cursor;
 void node_exec(struct lnode *n, const struct node_exec_req *req,
                Lora__Response **resp, Lora__Value **plan,
                struct node_cursor **cursor);
+/* Whether req's role may run a statement that writes (is_write) or
+ * reads: 0, or LORA_EFORBIDDEN with msg. Index DDL (admin) is checked by
+ * the writer, which sees the statement's mutations. */
+int node_exec_allowed(const struct node_exec_req *req, int is_write,
+                      char *msg);
 /* Next batch from a cursor into resp (rows, has_more). */
 int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
                       Lora__Response *resp);

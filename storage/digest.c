@@ -189,8 +189,10 @@ static int dg_meta(struct dg *d, struct sto_store *s, const uint8_t *k,
 		dg_bytes(d, v, 8);
 		dg_end(d);
 		return 0;
+	case STO_META_USER:
+	case STO_META_SECRET:
 	case STO_META_INDEX:
-		dg_begin(d, 'x');
+		dg_begin(d, (char)k[0]);
 		dg_bytes(d, k, klen);
 		dg_bytes(d, v, vlen);
 		dg_end(d);
