@@ -28,6 +28,9 @@ const char *lora_shell_usage(void)
 	       "  --timeout MS           timeout of each call (default 5000)\n"
 	       "  --format table|plain   result layout (default table)\n"
 	       "  -q, --quiet            no banner and no timing lines\n"
+	       "  -u, --user NAME        user name (default: LORA_USER)\n"
+	       "  --password PW          password (default: LORA_PASSWORD, "
+	       "else asked for)\n"
 	       "  -h, --help             this text\n"
 	       "Statements end with ';'. In the shell: :help, :status, "
 	       ":param NAME VALUE,\n:params, :quit.\n";
@@ -80,6 +83,10 @@ static int apply_opt(struct lora_shell_opts *o, const char *name,
 		o->format_plain = 1;
 	else if (!strcmp(name, "format") && !strcmp(val, "table"))
 		o->format_plain = 0;
+	else if (!strcmp(name, "u") || !strcmp(name, "user"))
+		o->user = val;
+	else if (!strcmp(name, "password"))
+		o->password = val;
 	else
 		rv = LORA_EINVAL;
 	if (rv)
@@ -92,7 +99,8 @@ static int takes_value(const char *name)
 {
 	static const char *const with[] = {
 	    "a",       "address", "f",           "file",  "c",
-	    "command", "timeout", "consistency", "route", "format"};
+	    "command", "timeout", "consistency", "route", "format",
+	    "u",       "user",    "password"};
 	for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
 		if (!strcmp(name, with[i]))
 			return 1;

@@ -134,8 +134,18 @@ void node_http_ident_line(struct lnode *n, const struct node_http_ex *x,
 	size_t len = 0;
 	char hex[2 * STO_SECRET_BYTES_MAX + 1];
 	out[0] = '\0';
-	if (!node_auth_enabled(n) || node_auth_peer_proof(n, proof, &len) != 0)
+	if (!node_auth_enabled(n))
 		return;
+	if (node_auth_peer_proof(n, proof, &len) != 0) {
+		/* right after the cluster started, before the bootstrap entry
+		 * is applied here: the leader checks the caller's own
+		 * credentials (a password; this node's tokens it cannot) */
+		const char *v = node_http_authz(x);
+		int w = v ? snprintf(out, size, "Authorization: %s\r\n", v) : 0;
+		if (w < 0 || (size_t)w >= size)
+			out[0] = '\0';
+		return;
+	}
 	sodium_bin2hex(hex, sizeof hex, proof, len);
 	const struct node_identity *who = node_http_identity(x);
 	int w = snprintf(out, size, "X-Lora-Identity: %d %s %s\r\n", who->role,

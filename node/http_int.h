@@ -137,8 +137,10 @@ const struct node_identity *node_http_identity(const struct node_http_ex *x);
 /* 401 with WWW-Authenticate. */
 void node_http_reply_unauthorized(struct node_http_ex *x, const char *msg);
 /* The X-Lora-Identity header line (with its CRLF) a member adds when it
- * passes x on to the leader, into out; "" when there is nothing to carry
- * (authentication off) or no cluster secret yet. */
+ * passes x on to the leader, into out (NODE_HTTP_IDENT_BYTES); "" when
+ * authentication is off. Before this node has the cluster secret: the
+ * caller's own Authorization line, for the leader to check. */
+#define NODE_HTTP_IDENT_BYTES 3072
 void node_http_ident_line(struct lnode *n, const struct node_http_ex *x,
                           char *out, size_t size);
 /* POST /auth/token: a bearer token for the caller. */

@@ -270,7 +270,7 @@ static int read_reply(struct lnode *n, int fd, uint64_t to, struct preply *r)
 static int send_request(int fd, const char *path, const char *body, size_t len,
                         int hops, const char *ident, int now)
 {
-	char head[768];
+	char head[NODE_HTTP_IDENT_BYTES + 512];
 	int hl = snprintf(head, sizeof head,
 	                  "POST %s HTTP/1.1\r\nHost: lora\r\n"
 	                  "Content-Type: application/json\r\n%s"
@@ -322,7 +322,7 @@ static int exchange(struct lnode *n, struct node_http_ex *x, uint64_t to,
 	}
 	if (fd < 0)
 		return -1;
-	char ident[512]; /* the caller's checked identity (http_int.h) */
+	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
 	node_http_ident_line(n, x, ident, sizeof ident);
 	if (send_request(fd, path, body, len, node_http_forwarded(x) + 1, ident,
 	                 0) !=
@@ -622,7 +622,7 @@ int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
 	if (uc == NULL)
 		return -1;
 	struct pjob *j = lora_calloc(1, sizeof *j);
-	char ident[512]; /* the caller's checked identity (http_int.h) */
+	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
 	node_http_ident_line(n, x, ident, sizeof ident);
 	if (j == NULL || conn_dead(uc->w.fd) ||
 	    send_request(uc->w.fd, path, body, len, node_http_forwarded(x) + 1,

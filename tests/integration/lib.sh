@@ -2,6 +2,10 @@
 # 127.0.X.1..N (ports 4747/4748/4749 each), temp data dirs, curl for HTTP.
 # Every test sources this, calls it_setup <subnet> <lorad>, and gets its
 # processes killed and temp dir removed on exit, whatever happened.
+# Authentication is on in every test: it_setup gives the nodes the first
+# admin's password (LORA_ADMIN_PASSWORD), curl the same credentials through
+# a .curlrc in the temp dir (CURL_HOME; `curl -q` goes without), and the C
+# tools LORA_USER / LORA_PASSWORD.
 set -u
 
 IT_LORAD=""
@@ -49,6 +53,11 @@ it_setup() {
 		rm -rf "$dir"
 	) </dev/null >/dev/null 2>&1 &
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	IT_ADMIN_PASSWORD=${IT_ADMIN_PASSWORD:-it-admin-$RANDOM$RANDOM}
+	export LORA_ADMIN_PASSWORD=$IT_ADMIN_PASSWORD
+	export LORA_USER=admin LORA_PASSWORD=$IT_ADMIN_PASSWORD
+	(umask 077 && printf 'user = "admin:%s"\n' "$IT_ADMIN_PASSWORD" >"$IT_DIR/.curlrc")
+	export CURL_HOME=$IT_DIR
 	it_log "temp dir $IT_DIR, nodes on $IT_NET.x"
 }
 
