@@ -33,9 +33,10 @@ struct lora_shell_opts {
 	int consistency;  /* enum lora_consistency from --consistency */
 	int quiet;        /* -q: no timing lines or banner */
 	int format_plain; /* --format plain: tab-separated, no borders */
-	const char *user;     /* -u NAME (NULL: LORA_USER) */
-	const char *password; /* --password PW (NULL: LORA_PASSWORD, a prompt) */
-	int help;         /* -h / --help */
+	const char *user; /* -u NAME (NULL: LORA_USER) */
+	const char
+	    *password; /* --password PW (NULL: LORA_PASSWORD, a prompt) */
+	int help;      /* -h / --help */
 };
 
 /* Parses argv. Returns 0, or LORA_EINVAL with a message in errmsg. */

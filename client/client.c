@@ -196,7 +196,8 @@ int lora_client_open(struct lora_client **out,
 		c->o = *opts;
 	opts_defaults(&c->o);
 	const char *user = c->o.user ? c->o.user : getenv("LORA_USER");
-	const char *pw = c->o.password ? c->o.password : getenv("LORA_PASSWORD");
+	const char *pw =
+	    c->o.password ? c->o.password : getenv("LORA_PASSWORD");
 	if (user && strlen(user) <= LORA_CLIENT_USER_BYTES_MAX &&
 	    (pw == NULL || strlen(pw) <= LORA_CLIENT_PASSWORD_BYTES_MAX)) {
 		snprintf(c->user, sizeof c->user, "%s", user);

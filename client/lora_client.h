@@ -42,15 +42,15 @@
 #include "lora_pb.h"
 
 /* Named limits. */
-#define LORA_CLIENT_NODES_MAX        16  /* addresses in one client */
-#define LORA_CLIENT_ADDR_BYTES       128 /* one "host:port" */
-#define LORA_CLIENT_REQUEST_ID_BYTES 64  /* generated request ids */
-#define LORA_CLIENT_BOOKMARK_BYTES   32  /* a bookmark (decimal index) */
-#define LORA_CLIENT_MSG_BYTES_MAX    (64u << 20) /* one response message */
-#define LORA_CLIENT_CODE_BYTES       40          /* a wire error code */
-#define LORA_CLIENT_USER_BYTES_MAX     128  /* a user name */
-#define LORA_CLIENT_PASSWORD_BYTES_MAX 1024 /* a password */
-#define LORA_CLIENT_CURSOR_BYTES       16   /* a server's cursor name */
+#define LORA_CLIENT_NODES_MAX          16  /* addresses in one client */
+#define LORA_CLIENT_ADDR_BYTES         128 /* one "host:port" */
+#define LORA_CLIENT_REQUEST_ID_BYTES   64  /* generated request ids */
+#define LORA_CLIENT_BOOKMARK_BYTES     32  /* a bookmark (decimal index) */
+#define LORA_CLIENT_MSG_BYTES_MAX      (64u << 20) /* one response message */
+#define LORA_CLIENT_CODE_BYTES         40          /* a wire error code */
+#define LORA_CLIENT_USER_BYTES_MAX     128         /* a user name */
+#define LORA_CLIENT_PASSWORD_BYTES_MAX 1024        /* a password */
+#define LORA_CLIENT_CURSOR_BYTES       16          /* a server's cursor name */
 
 /* Defaults for struct lora_client_opts fields left at 0. */
 #define LORA_CLIENT_CALL_TIMEOUT_MS_DEFAULT 5000

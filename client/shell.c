@@ -1,8 +1,8 @@
 /* shell.c - `lora`, the interactive Cypher shell and script runner. */
 #include <stdio.h>
-#include <termios.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <editline/readline.h>

@@ -31,9 +31,9 @@ struct auth_token {
 };
 
 struct auth_cached {
-	uint8_t key[crypto_generichash_BYTES];   /* keyed hash of the pair */
-	uint8_t matched[AUTH_DIGEST_BYTES];      /* digest of the hash */
-	uint64_t at_ms;                          /* 0: free */
+	uint8_t key[crypto_generichash_BYTES]; /* keyed hash of the pair */
+	uint8_t matched[AUTH_DIGEST_BYTES];    /* digest of the hash */
+	uint64_t at_ms;                        /* 0: free */
 };
 
 struct node_auth {
@@ -155,8 +155,7 @@ static int load_secret(struct lnode *n)
 	return 1;
 }
 
-static int user_load(struct lnode *n, const char *name,
-                     Lora__UserRecord **out)
+static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out)
 {
 	struct sto_store *st = node_store_acquire(n);
 	int rc = st ? sto_user_get(st, name, out) : LORA_EUNAVAILABLE;
@@ -327,8 +326,8 @@ int node_auth_password(struct lnode *n, const char *user, const char *pw,
 	return rc;
 }
 
-int auth_check_password(struct lnode *n, const char *user,
-                        const char *password, int *role)
+int auth_check_password(struct lnode *n, const char *user, const char *password,
+                        int *role)
 {
 	struct node_identity id;
 	int rc = node_auth_password(n, user, password, 0, &id);
@@ -336,8 +335,7 @@ int auth_check_password(struct lnode *n, const char *user,
 	return rc;
 }
 
-void node_auth_log_failure(struct lnode *n, const char *proto,
-                           const char *user)
+void node_auth_log_failure(struct lnode *n, const char *proto, const char *user)
 {
 	struct node_auth *a = n->auth;
 	uint64_t now = lora_now_ms(), quiet = 0;
@@ -357,7 +355,8 @@ void node_auth_log_failure(struct lnode *n, const char *proto,
 		         proto, user ? user : "", (unsigned long long)quiet);
 }
 
-/* ---- tokens ---------------------------------------------------------------- */
+/* ---- tokens ----------------------------------------------------------------
+ */
 
 static int hex_decode(const char *hex, uint8_t *out, size_t len)
 {
@@ -369,8 +368,7 @@ static int hex_decode(const char *hex, uint8_t *out, size_t len)
 }
 
 int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
-                          char out[NODE_AUTH_TOKEN_HEX_BYTES],
-                          uint64_t *ttl_ms)
+                          char out[NODE_AUTH_TOKEN_HEX_BYTES], uint64_t *ttl_ms)
 {
 	struct node_auth *a = n->auth;
 	uint8_t t[NODE_AUTH_TOKEN_BYTES];
@@ -381,7 +379,8 @@ int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
 	pthread_mutex_lock(&a->mu);
 	uint32_t h = lora_get_be32(t) % NODE_AUTH_TOKENS_MAX;
 	for (uint32_t i = 0; i < NODE_AUTH_TOKENS_MAX; i++) {
-		struct auth_token *s = &a->tokens[(h + i) % NODE_AUTH_TOKENS_MAX];
+		struct auth_token *s =
+		    &a->tokens[(h + i) % NODE_AUTH_TOKENS_MAX];
 		if (s->expires_ms > now)
 			continue;
 		memcpy(s->id, t, sizeof t);
@@ -410,7 +409,8 @@ int node_auth_token_check(struct lnode *n, const char *hex,
 	pthread_mutex_lock(&a->mu);
 	uint32_t h = lora_get_be32(t) % NODE_AUTH_TOKENS_MAX;
 	for (uint32_t i = 0; i < NODE_AUTH_TOKENS_MAX && !found; i++) {
-		struct auth_token *s = &a->tokens[(h + i) % NODE_AUTH_TOKENS_MAX];
+		struct auth_token *s =
+		    &a->tokens[(h + i) % NODE_AUTH_TOKENS_MAX];
 		if (s->expires_ms == 0)
 			break; /* never used: the probe ends */
 		if (s->expires_ms > now &&
@@ -434,7 +434,8 @@ int node_auth_token_check(struct lnode *n, const char *hex,
 	return 0;
 }
 
-/* ---- forwarded requests ---------------------------------------------------- */
+/* ---- forwarded requests ----------------------------------------------------
+ */
 
 int node_auth_peer_proof(struct lnode *n, uint8_t *out, size_t *len)
 {
@@ -454,13 +455,14 @@ int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len)
 	if (!load_secret(n))
 		return LORA_EUNAUTHORIZED;
 	pthread_mutex_lock(&a->mu);
-	int ok = len == a->secret_len &&
-	         sodium_memcmp(proof, a->secret, len) == 0;
+	int ok =
+	    len == a->secret_len && sodium_memcmp(proof, a->secret, len) == 0;
 	pthread_mutex_unlock(&a->mu);
 	return ok ? 0 : LORA_EUNAUTHORIZED;
 }
 
-/* ---- bootstrap -------------------------------------------------------------- */
+/* ---- bootstrap --------------------------------------------------------------
+ */
 
 struct boot_write {
 	struct node_exec_req req;
@@ -523,7 +525,8 @@ void node_auth_tick(struct lnode *n)
 	node_write_async(n, &w->req, r, boot_done, w);
 }
 
-/* ---- user-management statements -------------------------------------------- */
+/* ---- user-management statements --------------------------------------------
+ */
 
 /* The text of a password operand (a literal, or a string parameter). */
 static int secret_text(const struct node_exec_req *req,
@@ -697,10 +700,9 @@ static int user_change(struct lnode *n, const struct node_exec_req *req,
 	if ((s->kind == QRY_USER_DROP ||
 	     (s->kind == QRY_USER_REVOKE && !strcmp(s->role, "admin"))) &&
 	    !strcmp(s->name, req->user))
-		return lora_errf(LORA_EINVAL, msg,
-		                 "cannot %s the current user",
-		                 s->kind == QRY_USER_DROP ? "drop"
-		                                          : "revoke admin from");
+		return lora_errf(
+		    LORA_EINVAL, msg, "cannot %s the current user",
+		    s->kind == QRY_USER_DROP ? "drop" : "revoke admin from");
 	Lora__UserRecord *u = NULL;
 	int rc = user_load(n, c->name, &u);
 	if (u)
@@ -742,11 +744,12 @@ static void user_write_here(struct lnode *n, const struct node_exec_req *req,
 	node_write(n, &w, r);
 	if (r->error == NULL)
 		LOG_INFO("auth: %s by '%s' for user '%s'",
-		         s->kind == QRY_USER_CREATE   ? "user created"
-		         : s->kind == QRY_USER_DROP   ? "user dropped"
-		         : s->kind == QRY_USER_GRANT  ? "role granted"
-		         : s->kind == QRY_USER_REVOKE ? "role revoked"
-		                                      : "password or flag changed",
+		         s->kind == QRY_USER_CREATE  ? "user created"
+		         : s->kind == QRY_USER_DROP  ? "user dropped"
+		         : s->kind == QRY_USER_GRANT ? "role granted"
+		         : s->kind == QRY_USER_REVOKE
+		             ? "role revoked"
+		             : "password or flag changed",
 		         req->user, c.name);
 }
 
@@ -805,9 +808,10 @@ static int user_allowed(const struct node_exec_req *req,
 			                 "off)");
 		if (s->kind == QRY_USER_ALTER_CURRENT && s->encrypted &&
 		    !req->peer_checked)
-			return lora_errf(LORA_EFORBIDDEN, msg,
-			                 "ALTER CURRENT USER takes SET PASSWORD "
-			                 "FROM ... TO ...");
+			return lora_errf(
+			    LORA_EFORBIDDEN, msg,
+			    "ALTER CURRENT USER takes SET PASSWORD "
+			    "FROM ... TO ...");
 		return 0;
 	}
 	if (req->role < NODE_ROLE_ADMIN)

@@ -34,16 +34,16 @@ enum node_role {
 	NODE_ROLE_ADMIN = 3,
 };
 
-#define NODE_USER_BYTES_MAX       128      /* a user name */
-#define NODE_PASSWORD_BYTES_MAX   1024     /* a password */
-#define NODE_AUTH_TOKEN_BYTES     16       /* 128 random bits */
-#define NODE_AUTH_TOKEN_HEX_BYTES 33       /* hex + NUL */
-#define NODE_AUTH_TOKENS_MAX      16384    /* live tokens per node */
-#define NODE_AUTH_CACHE_SLOTS     1024     /* verified credentials */
-#define NODE_AUTH_CACHE_MS        60000    /* a verified password is reused */
-#define NODE_AUTH_HASHES_MAX      2        /* argon2id runs at once */
-#define NODE_AUTH_BOOTSTRAP_MS    2000     /* between bootstrap proposals */
-#define NODE_TOKEN_TTL_MS_DEFAULT 3600000  /* one hour */
+#define NODE_USER_BYTES_MAX       128     /* a user name */
+#define NODE_PASSWORD_BYTES_MAX   1024    /* a password */
+#define NODE_AUTH_TOKEN_BYTES     16      /* 128 random bits */
+#define NODE_AUTH_TOKEN_HEX_BYTES 33      /* hex + NUL */
+#define NODE_AUTH_TOKENS_MAX      16384   /* live tokens per node */
+#define NODE_AUTH_CACHE_SLOTS     1024    /* verified credentials */
+#define NODE_AUTH_CACHE_MS        60000   /* a verified password is reused */
+#define NODE_AUTH_HASHES_MAX      2       /* argon2id runs at once */
+#define NODE_AUTH_BOOTSTRAP_MS    2000    /* between bootstrap proposals */
+#define NODE_TOKEN_TTL_MS_DEFAULT 3600000 /* one hour */
 
 /* An authenticated caller. user "" with role admin: auth is off. */
 struct node_identity {
@@ -75,11 +75,10 @@ int node_auth_enabled(struct lnode *n);
  * not in the cache is LORA_ETIMEOUT (the caller retries where it may
  * block).
  */
-int auth_check_password(struct lnode *n, const char *user,
-                        const char *password, int *role);
-int node_auth_password(struct lnode *n, const char *user,
-                       const char *password, int cache_only,
-                       struct node_identity *out);
+int auth_check_password(struct lnode *n, const char *user, const char *password,
+                        int *role);
+int node_auth_password(struct lnode *n, const char *user, const char *password,
+                       int cache_only, struct node_identity *out);
 
 /* A bearer token for id: hex into out, expiring after token_ttl_ms
  * (*ttl_ms). LORA_ELIMIT when NODE_AUTH_TOKENS_MAX live tokens exist. */

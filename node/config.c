@@ -74,8 +74,7 @@ static int set_text(char *dst, size_t cap, const char *v, const char *key,
 	return 0;
 }
 
-static int set_u32(uint32_t *dst, const char *v, const char *key,
-                   char *errmsg);
+static int set_u32(uint32_t *dst, const char *v, const char *key, char *errmsg);
 
 /* The auth settings (docs/node.md); 1 when key is not one of them. */
 static int set_auth(struct node_config *c, const char *key, const char *value,

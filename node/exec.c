@@ -352,8 +352,7 @@ static void not_leader(struct lnode *n, Lora__Response *resp, const char *why,
 	node_resp_error(resp, code, msg, 0, 0);
 }
 
-int node_exec_allowed(const struct node_exec_req *req, int is_write,
-                      char *msg)
+int node_exec_allowed(const struct node_exec_req *req, int is_write, char *msg)
 {
 	if (req->role == NODE_ROLE_NONE)
 		return lora_errf(LORA_EFORBIDDEN, msg,

@@ -87,7 +87,8 @@ static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
 	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
 	uint8_t proof[STO_SECRET_BYTES_MAX];
 	size_t plen = 0;
-	if (node_auth_enabled(n) && node_auth_peer_proof(n, proof, &plen) == 0) {
+	if (node_auth_enabled(n) &&
+	    node_auth_peer_proof(n, proof, &plen) == 0) {
 		run.peer_proof.data = proof;
 		run.peer_proof.len = plen;
 		run.as_user = (char *)req->user;

@@ -285,21 +285,21 @@ static int format_head(const struct node_http_ex *x, char *head, size_t size,
                        int status, const char *ctype, const char *framing,
                        const char *bookmark, const char *location)
 {
-	int hl = snprintf(head, size,
-	                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	                  "%s%s%s%s%s%s%s%s%s\r\n",
-	                  status, reason(status), ctype, framing,
-	                  x->www_auth ? "WWW-Authenticate: Basic realm=\"lora\", "
-	                                "Bearer realm=\"lora\"\r\n"
-	                              : "",
-	                  bookmark && bookmark[0] ? "X-Lora-Bookmark: " : "",
-	                  bookmark && bookmark[0] ? bookmark : "",
-	                  bookmark && bookmark[0] ? "\r\n" : "",
-	                  location ? "Location: " : "",
-	                  location ? location : "", location ? "\r\n" : "",
-	                  !x->keep_alive ? "Connection: close\r\n"
-	                  : x->http10    ? "Connection: keep-alive\r\n"
-	                                 : "");
+	int hl = snprintf(
+	    head, size,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "%s%s%s%s%s%s%s%s%s\r\n",
+	    status, reason(status), ctype, framing,
+	    x->www_auth ? "WWW-Authenticate: Basic realm=\"lora\", "
+	                  "Bearer realm=\"lora\"\r\n"
+	                : "",
+	    bookmark && bookmark[0] ? "X-Lora-Bookmark: " : "",
+	    bookmark && bookmark[0] ? bookmark : "",
+	    bookmark && bookmark[0] ? "\r\n" : "", location ? "Location: " : "",
+	    location ? location : "", location ? "\r\n" : "",
+	    !x->keep_alive ? "Connection: close\r\n"
+	    : x->http10    ? "Connection: keep-alive\r\n"
+	                   : "");
 	return hl < 0 || (size_t)hl >= size ? -1 : hl;
 }
 

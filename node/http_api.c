@@ -1142,18 +1142,22 @@ static int h_digest(struct lnode *n, struct node_http_ex *x,
 		                      "index not applied on this node in time");
 		return 0;
 	}
-	char hex[STO_DIGEST_HEX_BYTES], msg[LORA_ERRMSG_BYTES];
+	char hex[STO_DIGEST_HEX_BYTES], sys[STO_DIGEST_HEX_BYTES];
+	char msg[LORA_ERRMSG_BYTES];
 	struct sto_store *s = node_store_acquire(n);
 	uint64_t applied = sto_applied_index(s);
 	int rc = sto_digest(s, hex, msg);
+	if (rc == 0)
+		rc = sto_digest_system(s, sys, msg);
 	node_store_release(n);
 	if (rc) {
 		node_http_reply_error(x, rc, msg);
 		return 0;
 	}
 	node_http_reply_json(x, 200,
-	                     json_pack("{s:I,s:s}", "appliedIndex",
-	                               (json_int_t)applied, "digest", hex),
+	                     json_pack("{s:I,s:s,s:s}", "appliedIndex",
+	                               (json_int_t)applied, "digest", hex,
+	                               "systemDigest", sys),
 	                     NULL, NULL);
 	return 1;
 }

@@ -146,9 +146,10 @@ static uint64_t cursor_put(struct lnode *n, struct node_cursor *c, int *gone,
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id == 0) {
 			id = ++nv->next_cursor_id;
-			*s = (struct cursor_slot){
-			    .id = id, .c = c, .last_used_ms = now,
-			    .pipe = req_pipe};
+			*s = (struct cursor_slot){.id = id,
+			                          .c = c,
+			                          .last_used_ms = now,
+			                          .pipe = req_pipe};
 			randombytes_buf(s->key, sizeof s->key);
 			memcpy(key, s->key, sizeof s->key);
 		}
@@ -159,9 +160,8 @@ static uint64_t cursor_put(struct lnode *n, struct node_cursor *c, int *gone,
 
 /* Takes the cursor named key out for use (busy), when this thread's
  * connection opened it; NULL otherwise. *id: its slot id. */
-static struct node_cursor *cursor_take(struct lnode *n,
-                                       const ProtobufCBinaryData *key,
-                                       uint64_t *id)
+static struct node_cursor *
+cursor_take(struct lnode *n, const ProtobufCBinaryData *key, uint64_t *id)
 {
 	struct node_native *nv = n->native;
 	struct node_cursor *c = NULL;
@@ -383,11 +383,11 @@ static void handle_auth(struct lnode *n, const Lora__AuthRequest *a,
                         Lora__Response *resp)
 {
 	struct node_identity who;
-	int rc = a->token && a->token[0]
-	             ? node_auth_token_check(n, a->token, &who)
-	             : node_auth_password(n, a->user ? a->user : "",
-	                                  a->password ? a->password : "", 0,
-	                                  &who);
+	int rc =
+	    a->token && a->token[0]
+	        ? node_auth_token_check(n, a->token, &who)
+	        : node_auth_password(n, a->user ? a->user : "",
+	                             a->password ? a->password : "", 0, &who);
 	if (rc == LORA_EUNAUTHORIZED) {
 		node_auth_log_failure(n, "native", a->user);
 		node_resp_error(resp, rc, "wrong user name, password or token",

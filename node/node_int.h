@@ -369,8 +369,7 @@ void node_exec(struct lnode *n, const struct node_exec_req *req,
 /* Whether req's role may run a statement that writes (is_write) or
  * reads: 0, or LORA_EFORBIDDEN with msg. Index DDL (admin) is checked by
  * the writer, which sees the statement's mutations. */
-int node_exec_allowed(const struct node_exec_req *req, int is_write,
-                      char *msg);
+int node_exec_allowed(const struct node_exec_req *req, int is_write, char *msg);
 /* Next batch from a cursor into resp (rows, has_more). */
 int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
                       Lora__Response *resp);

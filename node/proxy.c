@@ -325,8 +325,7 @@ static int exchange(struct lnode *n, struct node_http_ex *x, uint64_t to,
 	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
 	node_http_ident_line(n, x, ident, sizeof ident);
 	if (send_request(fd, path, body, len, node_http_forwarded(x) + 1, ident,
-	                 0) !=
-	    0) {
+	                 0) != 0) {
 		close(fd); /* an incomplete request is never executed */
 		return -1;
 	}

@@ -360,7 +360,8 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	if (w->req->batch) { /* decided already (auth.c): proposed as is */
-		g->bytes += lora__mutation_batch__get_packed_size(w->req->batch);
+		g->bytes +=
+		    lora__mutation_batch__get_packed_size(w->req->batch);
 		g->batches[g->n_batches++] = w->req->batch;
 		g->w[g->n] = w;
 		g->cur[g->n++] = NULL;

@@ -35,18 +35,18 @@ enum lora_err {
 	LORA_ETIMEOUT, /* a deadline passed */
 	LORA_ELIMIT,   /* a named limit was exceeded */
 	/* caller errors */
-	LORA_EINVAL,      /* invalid argument or mutation */
-	LORA_ENOTFOUND,   /* named entity does not exist */
-	LORA_EEXIST,      /* entity already exists */
-	LORA_EPARSE,      /* Cypher syntax error */
-	LORA_ESEMANTIC,   /* Cypher semantic error (unknown variable, type) */
-	LORA_EPARAMS,     /* a query parameter is missing or malformed */
-	LORA_ECONSTRAINT, /* a constraint would be violated */
-	LORA_EREADONLY,   /* write in a read-only context */
-	LORA_EVECTOR,     /* vector dimension / coordinate type mismatch */
-	LORA_ETYPE,       /* runtime type error in an expression */
-	LORA_EARITH,      /* arithmetic error: overflow, division by zero */
-	LORA_EMEMORY,     /* a statement's memory budget was exceeded */
+	LORA_EINVAL,        /* invalid argument or mutation */
+	LORA_ENOTFOUND,     /* named entity does not exist */
+	LORA_EEXIST,        /* entity already exists */
+	LORA_EPARSE,        /* Cypher syntax error */
+	LORA_ESEMANTIC,     /* Cypher semantic error (unknown variable, type) */
+	LORA_EPARAMS,       /* a query parameter is missing or malformed */
+	LORA_ECONSTRAINT,   /* a constraint would be violated */
+	LORA_EREADONLY,     /* write in a read-only context */
+	LORA_EVECTOR,       /* vector dimension / coordinate type mismatch */
+	LORA_ETYPE,         /* runtime type error in an expression */
+	LORA_EARITH,        /* arithmetic error: overflow, division by zero */
+	LORA_EMEMORY,       /* a statement's memory budget was exceeded */
 	LORA_EUNAUTHORIZED, /* no or wrong credentials (HTTP 401) */
 	LORA_EFORBIDDEN,    /* the user's role does not allow it (HTTP 403) */
 	/* cluster errors */

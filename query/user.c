@@ -22,8 +22,8 @@ static int kw(struct up *u, const char *kw)
 {
 	ws(u);
 	size_t n = strlen(kw);
-	if (strncasecmp(u->p, kw, n) ||
-	    isalnum((unsigned char)u->p[n]) || u->p[n] == '_')
+	if (strncasecmp(u->p, kw, n) || isalnum((unsigned char)u->p[n]) ||
+	    u->p[n] == '_')
 		return 0;
 	u->p += n;
 	return 1;
@@ -60,8 +60,8 @@ static int name(struct up *u, char *out, size_t cap)
 	}
 	out[n] = '\0';
 	return n ? 0
-	         : lora_errf(LORA_EPARSE, u->err, "expected a name near '%.20s'",
-	                     u->p);
+	         : lora_errf(LORA_EPARSE, u->err,
+	                     "expected a name near '%.20s'", u->p);
 }
 
 /* A string literal with \-escapes, or a $parameter. */
@@ -217,11 +217,11 @@ static int parse_body(struct up *u, struct qry_user_stmt *s)
 static int is_user_stmt(const char *text)
 {
 	static const char *const starts[][3] = {
-	    {"CREATE", "USER", NULL}, {"ALTER", "USER", NULL},
+	    {"CREATE", "USER", NULL},     {"ALTER", "USER", NULL},
 	    {"ALTER", "CURRENT", "USER"}, {"DROP", "USER", NULL},
-	    {"GRANT", "ROLE", NULL}, {"GRANT", "ROLES", NULL},
-	    {"REVOKE", "ROLE", NULL}, {"REVOKE", "ROLES", NULL},
-	    {"SHOW", "USERS", NULL}, {"SHOW", "CURRENT", "USER"},
+	    {"GRANT", "ROLE", NULL},      {"GRANT", "ROLES", NULL},
+	    {"REVOKE", "ROLE", NULL},     {"REVOKE", "ROLES", NULL},
+	    {"SHOW", "USERS", NULL},      {"SHOW", "CURRENT", "USER"},
 	};
 	for (size_t i = 0; i < sizeof starts / sizeof *starts; i++) {
 		struct up u = {text, NULL};
@@ -317,8 +317,9 @@ int qry_user_render(const struct qry_user_stmt *s, struct lora_buf *b)
 		return rc ? rc : put_set(b, s);
 	case QRY_USER_ALTER_CURRENT:
 		if (s->encrypted) {
-			rc = lora_buf_puts(b, "ALTER CURRENT USER SET ENCRYPTED "
-			                      "PASSWORD ");
+			rc =
+			    lora_buf_puts(b, "ALTER CURRENT USER SET ENCRYPTED "
+			                     "PASSWORD ");
 			return rc ? rc : put_secret(b, &s->password);
 		}
 		rc = lora_buf_puts(b, "ALTER CURRENT USER SET PASSWORD FROM ");
@@ -331,13 +332,14 @@ int qry_user_render(const struct qry_user_stmt *s, struct lora_buf *b)
 		rc = lora_buf_puts(b, "DROP USER ");
 		if (!rc)
 			rc = put_name(b, s->name);
-		return rc || !s->if_exists ? rc : lora_buf_puts(b, " IF EXISTS");
+		return rc || !s->if_exists ? rc
+		                           : lora_buf_puts(b, " IF EXISTS");
 	case QRY_USER_GRANT:
 	case QRY_USER_REVOKE:
-		rc = lora_buf_printf(b, "%s ROLE %s %s ",
-		                     s->kind == QRY_USER_GRANT ? "GRANT" : "REVOKE",
-		                     s->role,
-		                     s->kind == QRY_USER_GRANT ? "TO" : "FROM");
+		rc = lora_buf_printf(
+		    b, "%s ROLE %s %s ",
+		    s->kind == QRY_USER_GRANT ? "GRANT" : "REVOKE", s->role,
+		    s->kind == QRY_USER_GRANT ? "TO" : "FROM");
 		return rc ? rc : put_name(b, s->name);
 	case QRY_USER_SHOW:
 		return lora_buf_puts(b, "SHOW USERS");

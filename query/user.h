@@ -62,8 +62,7 @@ struct qry_user_stmt {
  * or password too long) with a message in errmsg. *out may hold
  * passwords: the caller wipes it (sodium_memzero) when done.
  */
-int qry_user_parse(const char *text, struct qry_user_stmt *out,
-                   char *errmsg);
+int qry_user_parse(const char *text, struct qry_user_stmt *out, char *errmsg);
 
 /* The statement as text that parses back to it (names quoted, strings
  * escaped), appended to out. */

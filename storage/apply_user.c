@@ -69,10 +69,10 @@ static int user_create(struct apply_ctx *c, const Lora__UserChange *m,
                        const Lora__UserRecord *old)
 {
 	if (old)
-		return m->if_exists ? 0
-		                    : lora_errf(LORA_EEXIST, c->errmsg,
-		                                "user '%s' already exists",
-		                                m->name);
+		return m->if_exists
+		           ? 0
+		           : lora_errf(LORA_EEXIST, c->errmsg,
+		                       "user '%s' already exists", m->name);
 	Lora__UserRecord u = LORA__USER_RECORD__INIT;
 	u.name = m->name;
 	u.password_hash = m->password_hash;
@@ -191,8 +191,7 @@ int apply_auth_bootstrap(struct apply_ctx *c, const Lora__AuthBootstrap *m)
 
 /* ---- reads (latest applied state) -------------------------------------- */
 
-int sto_user_get(struct sto_store *s, const char *name,
-                 Lora__UserRecord **out)
+int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out)
 {
 	*out = NULL;
 	size_t nl = strlen(name);
@@ -225,8 +224,8 @@ int sto_users_list(struct sto_store *s, Lora__UserRecord ***out, size_t *n)
 	static const char prefix[1] = {STO_META_USER};
 	int rv = 0;
 	size_t cap = 0;
-	for (rocksdb_iter_seek(it, prefix, 1); rv == 0 && rocksdb_iter_valid(it);
-	     rocksdb_iter_next(it)) {
+	for (rocksdb_iter_seek(it, prefix, 1);
+	     rv == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
 		size_t klen, vlen;
 		const char *k = rocksdb_iter_key(it, &klen);
 		if (klen < 1 || k[0] != STO_META_USER)

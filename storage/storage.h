@@ -130,6 +130,10 @@ int sto_compact(struct sto_store *s, char *errmsg);
  * whatever their history.
  */
 #define STO_DIGEST_HEX_BYTES 33
+/* The same over the system keyspace (users, cluster secret): nodes that
+ * applied the same entries agree on it too. */
+int sto_digest_system(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
+                      char *errmsg);
 int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
                char *errmsg);
 
@@ -223,8 +227,7 @@ void sto_install_crash_point(int step);
 #define STO_SECRET_BYTES_MIN    16
 #define STO_SECRET_BYTES_MAX    64
 /* 0 and *out (lora__user_record__free_unpacked), or LORA_ENOTFOUND. */
-int sto_user_get(struct sto_store *s, const char *name,
-                 Lora__UserRecord **out);
+int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out);
 /* Every user in name order: *out (sto_users_free) with *n records. */
 int sto_users_list(struct sto_store *s, Lora__UserRecord ***out, size_t *n);
 void sto_users_free(Lora__UserRecord **us, size_t n);

@@ -58,6 +58,7 @@ it_setup() {
 	export LORA_USER=admin LORA_PASSWORD=$IT_ADMIN_PASSWORD
 	(umask 077 && printf 'user = "admin:%s"\n' "$IT_ADMIN_PASSWORD" >"$IT_DIR/.curlrc")
 	export CURL_HOME=$IT_DIR
+	IT_AUTHZ="Basic $(printf 'admin:%s' "$IT_ADMIN_PASSWORD" | base64 -w0)"
 	it_log "temp dir $IT_DIR, nodes on $IT_NET.x"
 }
 
@@ -114,6 +115,16 @@ it_stop() { # graceful
 	local rc=$?
 	rm -f "$IT_DIR/n$1.pid"
 	return $rc
+}
+
+# it_with_auth FORMAT: a raw request (printf format, \r\n written as
+# backslash sequences) with the admin's Authorization header after each
+# request line, for the tests that write HTTP bytes by hand.
+it_with_auth() {
+	local f=$1 h="Authorization: $IT_AUTHZ"
+	f=${f//HTTP\/1.1\\r\\n/HTTP\/1.1\\r\\n$h\\r\\n}
+	f=${f//HTTP\/1.0\\r\\n/HTTP\/1.0\\r\\n$h\\r\\n}
+	printf '%s' "$f"
 }
 
 it_fail() { IT_FAILS=$((IT_FAILS + 1)); it_log "FAIL: $*"; }
