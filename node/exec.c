@@ -2,7 +2,9 @@
  * exec.c - running one statement for a client: routing (a write goes to the
  * writer on the leader, is forwarded to the leader from a follower, or is
  * answered with the leader's address when the client asked for a redirect),
- * read consistency (local, bookmark, linearizable), and cursors.
+ * read consistency (local, bookmark, linearizable), and cursors. User
+ * statements go to auth.c; a statement the caller's role does not allow is
+ * refused here (LORA_FORBIDDEN) before it runs or is forwarded.
  */
 #include <stdio.h>
 #include <string.h>

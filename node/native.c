@@ -1,6 +1,11 @@
 /*
  * native.c - the native client protocol: nng rep0 on client_addr, one
  * proto Request per message, one Response back (proto/client.proto).
+ * With authentication on, an AuthRequest (the handshake) binds a user to
+ * the connection (nng pipe) first; anything else before it is refused,
+ * except a write another member forwards with the cluster secret as proof
+ * (auth.h). Cursors are named by 16 random bytes and only the connection
+ * that opened one may fetch or close it.
  * NODE_NATIVE_WORKERS threads each own an nng context, so that many
  * requests (including writes waiting for commit) run at once. Read results
  * beyond the first batch stay in a cursor (its statement paused between

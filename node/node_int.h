@@ -358,7 +358,9 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 struct node_cursor;
 
 /*
- * Runs one statement. *resp (always set unless LORA_ENOMEM) is a Response:
+ * Runs one statement (a user statement through node_auth_user_stmt; any
+ * other as req->role allows: node_exec_allowed). *resp (always set unless
+ * LORA_ENOMEM) is a Response:
  * free with lora__response__free_unpacked(resp, &lora_pb_allocator).
  * *plan (may be NULL) receives a copy of the EXPLAIN/PROFILE plan.
  * *cursor (may be NULL) receives the cursor when rows remain.
