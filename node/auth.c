@@ -187,10 +187,13 @@ int node_auth_open(struct lnode *n, char *errmsg)
 		         "development only");
 		return 0;
 	}
+	/* an unknown user costs the same argon2id work as a known one */
+	if (hash_password(a, "-", a->dummy_hash) != 0)
+		return lora_errf(LORA_ENOMEM, errmsg, "argon2id failed");
 	const char *pw = n->cfg.admin_password;
 	if (load_secret(n) && pw[0] == '\0')
 		return 0;
-	if (pw[0] == '\0' && !load_secret(n))
+	if (pw[0] == '\0')
 		return lora_errf(
 		    LORA_ECONFIG, errmsg,
 		    "authentication is on and no user exists yet, but no "
@@ -198,8 +201,7 @@ int node_auth_open(struct lnode *n, char *errmsg)
 		    "admin_password_file (or admin_password, or the "
 		    "environment LORA_ADMIN_PASSWORD), or auth = off for "
 		    "development");
-	if (hash_password(a, pw, a->boot_hash) != 0 ||
-	    hash_password(a, "-", a->dummy_hash) != 0)
+	if (hash_password(a, pw, a->boot_hash) != 0)
 		return lora_errf(LORA_ENOMEM, errmsg, "argon2id failed");
 	digest(pw, strlen(pw), a->boot_digest, sizeof a->boot_digest);
 	a->boot_set = 1;
