@@ -34,9 +34,10 @@
 #define NODE_NATIVE_SESSIONS_MAX 4096
 #define NODE_CURSOR_KEY_BYTES    16 /* 128 random bits */
 
-/* A cursor is named by 16 random bytes and bound to the connection (and
- * so the user) that opened it: another connection cannot fetch or close
- * it even with the name. */
+/* A cursor is named by 16 random bytes and bound to the connection and
+ * the user that opened it: another connection cannot fetch or close it
+ * even with the name, nor the same connection authenticated again as
+ * another user. */
 struct cursor_slot {
 	uint64_t id; /* non-zero: slot in use */
 	uint8_t key[NODE_CURSOR_KEY_BYTES];
@@ -44,7 +45,8 @@ struct cursor_slot {
 	uint64_t last_used_ms;
 	int busy;
 	uint32_t pipe; /* the connection that opened it (nng pipe id) */
-	int gone;      /* that connection closed while busy: free at give */
+	char user[NODE_USER_BYTES_MAX + 1]; /* and the user it was then */
+	int gone; /* that connection closed while busy: free at give */
 };
 
 struct native_session {
@@ -67,6 +69,8 @@ struct node_native {
 /* The connection of the request this native worker thread is answering
  * (its nng pipe id; 0: none), for the cursor it may open. */
 static _Thread_local uint32_t req_pipe;
+/* The user that request comes from ("" before it is known). */
+static _Thread_local char req_user[NODE_USER_BYTES_MAX + 1];
 
 /* ---- cursors
  * ----------------------------------------------------------------- */
@@ -155,6 +159,7 @@ static uint64_t cursor_put(struct lnode *n, struct node_cursor *c, int *gone,
 			                          .c = c,
 			                          .last_used_ms = now,
 			                          .pipe = req_pipe};
+			snprintf(s->user, sizeof s->user, "%s", req_user);
 			randombytes_buf(s->key, sizeof s->key);
 			memcpy(key, s->key, sizeof s->key);
 		}
@@ -176,7 +181,8 @@ cursor_take(struct lnode *n, const ProtobufCBinaryData *key, uint64_t *id)
 	for (int i = 0; i < NODE_CURSORS_MAX && c == NULL; i++) {
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id && !s->busy && s->pipe == req_pipe &&
-		    sodium_memcmp(s->key, key->data, sizeof s->key) == 0) {
+		    sodium_memcmp(s->key, key->data, sizeof s->key) == 0 &&
+		    !strcmp(s->user, req_user)) {
 			s->busy = 1;
 			c = s->c;
 			*id = s->id;
@@ -447,9 +453,10 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	char msg[LORA_ERRMSG_BYTES];
 	Lora__Request *req = request_unpack(p, len, &code, msg);
 	Lora__Response *resp = NULL;
-	struct node_identity who;
+	struct node_identity who = {.role = NODE_ROLE_NONE};
 	int unauth = req && req->kind_case != LORA__REQUEST__KIND_AUTH &&
 	             identify(n, req, &who, &peer) != 0;
+	snprintf(req_user, sizeof req_user, "%s", unauth ? "" : who.user);
 	if (req && !unauth && req->kind_case == LORA__REQUEST__KIND_RUN &&
 	    req->run) {
 		handle_run(n, req->run, &who, peer, &resp);

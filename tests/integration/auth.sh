@@ -178,6 +178,10 @@ printf 'steal 5\nfetch 5\nclose\n' | "$NC" "$IT_NET.$F:4748" 'UNWIND range(1, 10
 it_check "native: a 128-bit cursor name" grep -Eq '^ms=.* rows=10 has_more=1 cursor=[0-9a-f]{32} ' "$IT_DIR/nc2.out"
 it_check "native: another connection cannot fetch the cursor" bash -c "sed -n 2p '$IT_DIR/nc2.out' | grep -q 'error=LORA_NOT_FOUND'"
 it_check "native: its own connection still can" bash -c "sed -n 3p '$IT_DIR/nc2.out' | grep -q 'rows=5 has_more=1 .*error=-'"
+printf 'fetch 5\nas wes wes-pw\nfetch 5\n' | "$NC" "$IT_NET.$F:4748" 'UNWIND range(1, 100) AS i RETURN i' 10 \
+	>"$IT_DIR/nc3.out" 2>&1
+it_check "native: the same connection, authenticated again as another user, cannot fetch it" \
+	bash -c "sed -n 2p '$IT_DIR/nc3.out' | grep -q 'error=-' && sed -n 4p '$IT_DIR/nc3.out' | grep -q 'error=LORA_NOT_FOUND'"
 it_check "native: a reader's write is refused" bash -c "
 	echo | LORA_USER=rita LORA_PASSWORD=rita-pw '$NC' $IT_NET.$O:4748 'CREATE (:X)' 10 | grep -q 'error=LORA_FORBIDDEN'"
 it_check "native: a writer's write through a follower" bash -c "

@@ -10,7 +10,9 @@
  * commands from stdin, one per line: "fetch N" (prints the same line for a
  * FetchRequest), "close" (CloseRequest, prints "closed"), "steal N" (the
  * same fetch from a second, authenticated connection: another client that
- * learnt the cursor's name). At end of input it exits without closing the
+ * learnt the cursor's name), "as USER PASSWORD" (the handshake again on
+ * this connection, as another user; prints "as USER"). At end of input it
+ * exits without closing the
  * cursor: the connection just goes away, as a crashed or careless
  * client's would.
  */
@@ -78,6 +80,37 @@ static void call(nng_socket s, const Lora__Request *req)
 	lora__response__free_unpacked(r, NULL);
 }
 
+/* The handshake on s; exits when refused. */
+static void handshake(nng_socket s, const char *user, const char *password)
+{
+	Lora__AuthRequest a = LORA__AUTH_REQUEST__INIT;
+	a.user = (char *)user;
+	a.password = (char *)password;
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_AUTH;
+	req.auth = &a;
+	uint8_t buf[4096];
+	size_t len = lora__request__get_packed_size(&req);
+	if (len > sizeof buf)
+		exit(1);
+	lora__request__pack(&req, buf);
+	void *ans = NULL;
+	size_t alen = 0;
+	int rv = nng_send(s, buf, len, 0);
+	if (rv == 0)
+		rv = nng_recv(s, &ans, &alen, NNG_FLAG_ALLOC);
+	Lora__Response *r =
+	    rv == 0 ? lora__response__unpack(NULL, alen, ans) : NULL;
+	if (ans)
+		nng_free(ans, alen);
+	if (r == NULL || r->error) {
+		fprintf(stderr, "handshake refused: %s\n",
+		        r && r->error ? r->error->code : "no answer");
+		exit(1);
+	}
+	lora__response__free_unpacked(r, NULL);
+}
+
 /* A connection to url, authenticated when LORA_USER is set. */
 static nng_socket connect_to(const char *url)
 {
@@ -92,34 +125,10 @@ static nng_socket connect_to(const char *url)
 		exit(1);
 	}
 	const char *user = getenv("LORA_USER");
-	if (user == NULL || user[0] == '\0')
-		return s;
-	Lora__AuthRequest a = LORA__AUTH_REQUEST__INIT;
-	a.user = (char *)user;
-	a.password = getenv("LORA_PASSWORD") ? getenv("LORA_PASSWORD") : "";
-	Lora__Request req = LORA__REQUEST__INIT;
-	req.kind_case = LORA__REQUEST__KIND_AUTH;
-	req.auth = &a;
-	uint8_t buf[4096];
-	size_t len = lora__request__get_packed_size(&req);
-	if (len > sizeof buf)
-		exit(1);
-	lora__request__pack(&req, buf);
-	void *ans = NULL;
-	size_t alen = 0;
-	rv = nng_send(s, buf, len, 0);
-	if (rv == 0)
-		rv = nng_recv(s, &ans, &alen, NNG_FLAG_ALLOC);
-	Lora__Response *r =
-	    rv == 0 ? lora__response__unpack(NULL, alen, ans) : NULL;
-	if (ans)
-		nng_free(ans, alen);
-	if (r == NULL || r->error) {
-		fprintf(stderr, "handshake refused: %s\n",
-		        r && r->error ? r->error->code : "no answer");
-		exit(1);
-	}
-	lora__response__free_unpacked(r, NULL);
+	if (user && user[0])
+		handshake(s, user,
+		          getenv("LORA_PASSWORD") ? getenv("LORA_PASSWORD")
+		                                  : "");
 	return s;
 }
 
@@ -158,6 +167,13 @@ int main(int argc, char **argv)
 			nng_socket other = connect_to(url);
 			call(other, &q);
 			nng_close(other);
+		} else if (!strncmp(line, "as ", 3)) {
+			char user[128], pw[128];
+			if (sscanf(line + 3, "%127s %127s", user, pw) != 2)
+				return 2;
+			handshake(s, user, pw);
+			printf("as %s\n", user);
+			fflush(stdout);
 		} else if (!strncmp(line, "close", 5)) {
 			c.cursor.data = cursor;
 			c.cursor.len = cursor_len;
