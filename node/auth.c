@@ -131,7 +131,20 @@ static int verify_password(struct node_auth *a, const char *hash,
 
 /* ---- the system keyspace ------------------------------------------------ */
 
-static int load_secret(struct lnode *n)
+/* The state store for a read; with nowait, NULL (and *busy) instead of
+ * waiting while a snapshot install swaps it (the HTTP I/O thread must
+ * never wait). node_store_release after a non-NULL answer. */
+static struct sto_store *store_get(struct lnode *n, int nowait, int *busy)
+{
+	struct sto_store *st =
+	    nowait ? node_store_try_acquire(n) : node_store_acquire(n);
+	*busy = nowait && st == NULL;
+	return st;
+}
+
+/* 1 when the cluster secret is known (cached once read), 0 when not
+ * bootstrapped yet, -1 when the store is busy (nowait). */
+static int load_secret(struct lnode *n, int nowait)
 {
 	struct node_auth *a = n->auth;
 	pthread_mutex_lock(&a->mu);
@@ -141,7 +154,10 @@ static int load_secret(struct lnode *n)
 		return 1;
 	uint8_t s[STO_SECRET_BYTES_MAX];
 	size_t len = 0;
-	struct sto_store *st = node_store_acquire(n);
+	int busy;
+	struct sto_store *st = store_get(n, nowait, &busy);
+	if (busy)
+		return -1;
 	int rc = st ? sto_auth_secret(st, s, &len) : LORA_ENOTFOUND;
 	node_store_release(n);
 	if (rc)
@@ -155,9 +171,14 @@ static int load_secret(struct lnode *n)
 	return 1;
 }
 
-static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out)
+/* 0 with *out, LORA_ENOTFOUND, or LORA_ETIMEOUT (nowait, store busy). */
+static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out,
+                     int nowait)
 {
-	struct sto_store *st = node_store_acquire(n);
+	int busy;
+	struct sto_store *st = store_get(n, nowait, &busy);
+	if (busy)
+		return LORA_ETIMEOUT;
 	int rc = st ? sto_user_get(st, name, out) : LORA_EUNAVAILABLE;
 	node_store_release(n);
 	return rc;
@@ -191,7 +212,7 @@ int node_auth_open(struct lnode *n, char *errmsg)
 	if (hash_password(a, "-", a->dummy_hash) != 0)
 		return lora_errf(LORA_ENOMEM, errmsg, "argon2id failed");
 	const char *pw = n->cfg.admin_password;
-	if (load_secret(n) && pw[0] == '\0')
+	if (load_secret(n, 0) && pw[0] == '\0')
 		return 0;
 	if (pw[0] == '\0')
 		return lora_errf(
@@ -297,10 +318,13 @@ int node_auth_password(struct lnode *n, const char *user, const char *pw,
 	if (strlen(user) > NODE_USER_BYTES_MAX ||
 	    strlen(pw) > NODE_PASSWORD_BYTES_MAX)
 		return LORA_EUNAUTHORIZED;
-	if (!load_secret(n))
+	int have = load_secret(n, cache_only);
+	if (have < 0)
+		return LORA_ETIMEOUT;
+	if (!have)
 		return boot_check(n, user, pw, out);
 	Lora__UserRecord *u = NULL;
-	int rc = user_load(n, user, &u);
+	int rc = user_load(n, user, &u, cache_only);
 	if (rc && rc != LORA_ENOTFOUND)
 		return rc;
 	uint8_t k[crypto_generichash_BYTES], hd[AUTH_DIGEST_BYTES];
@@ -398,7 +422,7 @@ int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
 	return rc;
 }
 
-int node_auth_token_check(struct lnode *n, const char *hex,
+int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
                           struct node_identity *out)
 {
 	struct node_auth *a = n->auth;
@@ -424,12 +448,18 @@ int node_auth_token_check(struct lnode *n, const char *hex,
 	pthread_mutex_unlock(&a->mu);
 	if (!found)
 		return LORA_EUNAUTHORIZED;
-	if (!load_secret(n)) { /* issued to the configured first admin */
+	int have = load_secret(n, nowait);
+	if (have < 0)
+		return LORA_ETIMEOUT;
+	if (!have) { /* issued to the configured first admin */
 		out->role = NODE_ROLE_ADMIN;
 		return 0;
 	}
 	Lora__UserRecord *u = NULL;
-	if (user_load(n, out->user, &u) != 0)
+	int rc = user_load(n, out->user, &u, nowait);
+	if (rc == LORA_ETIMEOUT)
+		return rc;
+	if (rc != 0)
 		return LORA_EUNAUTHORIZED; /* dropped meanwhile */
 	out->role = role_of(u);
 	lora__user_record__free_unpacked(u, &lora_pb_allocator);
@@ -439,10 +469,10 @@ int node_auth_token_check(struct lnode *n, const char *hex,
 /* ---- forwarded requests ----------------------------------------------------
  */
 
-int node_auth_peer_proof(struct lnode *n, uint8_t *out, size_t *len)
+int node_auth_peer_proof(struct lnode *n, int nowait, uint8_t *out, size_t *len)
 {
 	struct node_auth *a = n->auth;
-	if (!load_secret(n))
+	if (load_secret(n, nowait) != 1)
 		return LORA_ENOTFOUND;
 	pthread_mutex_lock(&a->mu);
 	memcpy(out, a->secret, a->secret_len);
@@ -451,10 +481,14 @@ int node_auth_peer_proof(struct lnode *n, uint8_t *out, size_t *len)
 	return 0;
 }
 
-int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len)
+int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
+                         int nowait)
 {
 	struct node_auth *a = n->auth;
-	if (!load_secret(n))
+	int have = load_secret(n, nowait);
+	if (have < 0)
+		return LORA_ETIMEOUT;
+	if (!have)
 		return LORA_EUNAUTHORIZED;
 	pthread_mutex_lock(&a->mu);
 	int ok =
@@ -494,7 +528,7 @@ void node_auth_tick(struct lnode *n)
 {
 	struct node_auth *a = n->auth;
 	if (a == NULL || !a->enabled || !a->boot_set || !node_is_leader(n) ||
-	    load_secret(n))
+	    load_secret(n, 0))
 		return;
 	uint64_t now = lora_now_ms();
 	if (a->boot_sent_ms && now - a->boot_sent_ms < NODE_AUTH_BOOTSTRAP_MS)
@@ -603,7 +637,7 @@ static int check_old(struct lnode *n, const struct node_exec_req *req,
 	if (rc)
 		return rc;
 	Lora__UserRecord *u = NULL;
-	rc = user_load(n, req->user, &u);
+	rc = user_load(n, req->user, &u, 0);
 	int ok = rc == 0 && verify_password(n->auth, u->password_hash, old);
 	if (u)
 		lora__user_record__free_unpacked(u, &lora_pb_allocator);
@@ -706,7 +740,7 @@ static int user_change(struct lnode *n, const struct node_exec_req *req,
 		    LORA_EINVAL, msg, "cannot %s the current user",
 		    s->kind == QRY_USER_DROP ? "drop" : "revoke admin from");
 	Lora__UserRecord *u = NULL;
-	int rc = user_load(n, c->name, &u);
+	int rc = user_load(n, c->name, &u, 0);
 	if (u)
 		lora__user_record__free_unpacked(u, &lora_pb_allocator);
 	if (rc && rc != LORA_ENOTFOUND)

@@ -73,7 +73,8 @@ int node_auth_enabled(struct lnode *n);
  * NODE_AUTH_HASHES_MAX at once); a recently verified pair is answered
  * from a cache keyed by a keyed hash of it. With cache_only set, a pair
  * not in the cache is LORA_ETIMEOUT (the caller retries where it may
- * block).
+ * block), and so is a store busy with a snapshot install: the HTTP I/O
+ * thread never waits.
  */
 int auth_check_password(struct lnode *n, const char *user, const char *password,
                         int *role);
@@ -86,17 +87,20 @@ int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
                           char out[NODE_AUTH_TOKEN_HEX_BYTES],
                           uint64_t *ttl_ms);
 /* 0 with *out (its user's current role), or LORA_EUNAUTHORIZED
- * (unknown, expired, or the user was dropped). */
-int node_auth_token_check(struct lnode *n, const char *hex,
+ * (unknown, expired, or the user was dropped); with nowait,
+ * LORA_ETIMEOUT instead of waiting for a snapshot install to end. */
+int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
                           struct node_identity *out);
 
 /* The cluster secret that proves a forwarded request comes from a member:
  * 0 with its bytes (STO_SECRET_BYTES_MAX of room), or LORA_ENOTFOUND
  * before the bootstrap entry was applied. */
-int node_auth_peer_proof(struct lnode *n, uint8_t *out, size_t *len);
+int node_auth_peer_proof(struct lnode *n, int nowait, uint8_t *out,
+                         size_t *len);
 /* 0 when proof is the cluster secret (constant time), else
- * LORA_EUNAUTHORIZED. */
-int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len);
+ * LORA_EUNAUTHORIZED (LORA_ETIMEOUT: nowait and the store is busy). */
+int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
+                         int nowait);
 
 /*
  * A user-management statement (query/user.h) from req's identity:

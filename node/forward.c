@@ -88,7 +88,7 @@ static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
 	uint8_t proof[STO_SECRET_BYTES_MAX];
 	size_t plen = 0;
 	if (node_auth_enabled(n) &&
-	    node_auth_peer_proof(n, proof, &plen) == 0) {
+	    node_auth_peer_proof(n, 0, proof, &plen) == 0) {
 		run.peer_proof.data = proof;
 		run.peer_proof.len = plen;
 		run.as_user = (char *)req->user;
@@ -247,7 +247,7 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 	size_t plen;
 	uint64_t until = lora_now_ms() + NODE_FORWARD_SEND_MS;
 	while (node_auth_enabled(n) &&
-	       node_auth_peer_proof(n, proof, &plen) != 0 &&
+	       node_auth_peer_proof(n, 0, proof, &plen) != 0 &&
 	       lora_now_ms() < until && !atomic_load(&n->stopping))
 		usleep(NODE_FORWARD_RETRY_MS * 1000);
 	sodium_memzero(proof, sizeof proof);

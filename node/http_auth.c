@@ -47,7 +47,7 @@ static int basic_split(const char *v, char *buf, size_t size, char **user,
 }
 
 /* "ROLE PROOFHEX USER" from a member: 0 with *who. */
-static int ident_check(struct lnode *n, const char *v,
+static int ident_check(struct lnode *n, const char *v, int nowait,
                        struct node_identity *who)
 {
 	unsigned role;
@@ -59,9 +59,11 @@ static int ident_check(struct lnode *n, const char *v,
 	uint8_t proof[STO_SECRET_BYTES_MAX];
 	size_t len = 0;
 	if (sodium_hex2bin(proof, sizeof proof, hex, strlen(hex), NULL, &len,
-	                   NULL) != 0 ||
-	    node_auth_peer_check(n, proof, len) != 0)
+	                   NULL) != 0)
 		return LORA_EUNAUTHORIZED;
+	int rc = node_auth_peer_check(n, proof, len, nowait);
+	if (rc)
+		return rc;
 	snprintf(who->user, sizeof who->user, "%s", v + used);
 	who->role = (int)role;
 	return 0;
@@ -74,10 +76,14 @@ static int identify(struct lnode *n, struct node_http_ex *x, int cache_only,
 {
 	const char *v = node_http_authz(x), *id = node_http_ident(x);
 	*user = "";
-	if (id)
-		return ident_check(n, id, who);
+	if (id) {
+		int rc = ident_check(n, id, cache_only, who);
+		if (rc == LORA_EUNAUTHORIZED)
+			node_auth_log_failure(n, "forwarded http", "");
+		return rc;
+	}
 	if (v && !strncasecmp(v, "Bearer ", 7))
-		return node_auth_token_check(n, v + 7, who);
+		return node_auth_token_check(n, v + 7, cache_only, who);
 	if (v == NULL || strncasecmp(v, "Basic ", 6))
 		return LORA_EUNAUTHORIZED;
 	char buf[NODE_USER_BYTES_MAX + NODE_PASSWORD_BYTES_MAX + 8], *u, *pw;
@@ -136,7 +142,7 @@ void node_http_ident_line(struct lnode *n, const struct node_http_ex *x,
 	out[0] = '\0';
 	if (!node_auth_enabled(n))
 		return;
-	if (node_auth_peer_proof(n, proof, &len) != 0) {
+	if (node_auth_peer_proof(n, 1, proof, &len) != 0) {
 		/* right after the cluster started, before the bootstrap entry
 		 * is applied here: the leader checks the caller's own
 		 * credentials (a password; this node's tokens it cannot) */

@@ -396,7 +396,7 @@ static void handle_auth(struct lnode *n, const Lora__AuthRequest *a,
 	struct node_identity who;
 	int rc =
 	    a->token && a->token[0]
-	        ? node_auth_token_check(n, a->token, &who)
+	        ? node_auth_token_check(n, a->token, 0, &who)
 	        : node_auth_password(n, a->user ? a->user : "",
 	                             a->password ? a->password : "", 0, &who);
 	if (rc == LORA_EUNAUTHORIZED) {
@@ -429,7 +429,7 @@ static int identify(struct lnode *n, const Lora__Request *req,
 	    req->kind_case == LORA__REQUEST__KIND_RUN ? req->run : NULL;
 	if (run && run->peer_proof.len) {
 		if (node_auth_peer_check(n, run->peer_proof.data,
-		                         run->peer_proof.len) != 0) {
+		                         run->peer_proof.len, 0) != 0) {
 			node_auth_log_failure(n, "forwarded", run->as_user);
 			return LORA_EUNAUTHORIZED;
 		}

@@ -27,6 +27,16 @@ struct sto_store *node_store_acquire(struct lnode *n)
 	return s;
 }
 
+struct sto_store *node_store_try_acquire(struct lnode *n)
+{
+	pthread_mutex_lock(&n->store_mu);
+	struct sto_store *s = n->store_swapping ? NULL : n->store;
+	if (s)
+		n->store_readers++;
+	pthread_mutex_unlock(&n->store_mu);
+	return s;
+}
+
 void node_store_release(struct lnode *n)
 {
 	pthread_mutex_lock(&n->store_mu);

@@ -203,6 +203,9 @@ void lnode_close(struct lnode *n);
 /* Holds the state store for reading (views); never across a raft call. */
 struct sto_store *node_store_acquire(struct lnode *n);
 void node_store_release(struct lnode *n);
+/* The same without waiting: NULL (nothing to release) while the store is
+ * being swapped (a snapshot install). */
+struct sto_store *node_store_try_acquire(struct lnode *n);
 /* Waits until no reader holds the store, closes it and keeps everyone
  * out (n->store is NULL, store_mu held) until node_store_exclusive_end;
  * the caller sets n->store to the store it opened meanwhile. */
