@@ -327,6 +327,7 @@ int node_auth_password(struct lnode *n, const char *user, const char *pw,
 	int rc = user_load(n, user, &u, cache_only);
 	if (rc && rc != LORA_ENOTFOUND)
 		return rc;
+	rc = 0; /* an unknown user is answered as a wrong password */
 	uint8_t k[crypto_generichash_BYTES], hd[AUTH_DIGEST_BYTES];
 	pair_key(a, user, pw, k);
 	const char *hash = u ? u->password_hash : a->dummy_hash;

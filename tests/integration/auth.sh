@@ -173,6 +173,11 @@ native_wrong() {
 	grep -q 'handshake refused: LORA_UNAUTHORIZED' "$IT_DIR/nc1.out"
 }
 it_check "native: a wrong password is refused at the handshake" native_wrong
+native_unknown() {
+	echo | LORA_USER=nobody "$NC" "$IT_NET.$F:4748" 'RETURN 1' 10 >"$IT_DIR/nc1.out" 2>&1
+	grep -q 'handshake refused: LORA_UNAUTHORIZED' "$IT_DIR/nc1.out"
+}
+it_check "native: an unknown user is refused the same way" native_unknown
 printf 'steal 5\nfetch 5\nclose\n' | "$NC" "$IT_NET.$F:4748" 'UNWIND range(1, 100) AS i RETURN i' 10 \
 	>"$IT_DIR/nc2.out" 2>&1
 it_check "native: a 128-bit cursor name" grep -Eq '^ms=.* rows=10 has_more=1 cursor=[0-9a-f]{32} ' "$IT_DIR/nc2.out"
