@@ -37,9 +37,41 @@ int lora_status_leader_http(const char *status_json, char *out, size_t size,
 	return rv;
 }
 
-/* One POST with a timeout; *body_out (lora_free) holds the answer. */
+/* "Basic " + base64(user:password) into out (NUL-terminated); -1 when
+ * it does not fit. */
+static int basic_auth(const char *user, const char *pw, char *out, size_t size)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char plain[LORA_CLIENT_USER_BYTES_MAX + LORA_CLIENT_PASSWORD_BYTES_MAX +
+	           2];
+	int n = snprintf(plain, sizeof plain, "%s:%s", user, pw);
+	if (n < 0 || (size_t)n >= sizeof plain ||
+	    6 + ((size_t)n + 2) / 3 * 4 + 1 > size)
+		return -1;
+	size_t o = (size_t)snprintf(out, size, "Basic ");
+	const unsigned char *p = (const unsigned char *)plain;
+	for (int i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		out[o++] = b64[(v >> 18) & 63];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? b64[v & 63] : '=';
+	}
+	out[o] = '\0';
+	memset(plain, 0, sizeof plain);
+	return 0;
+}
+
+/* One POST with a timeout; *body_out (lora_free) holds the answer. authz:
+ * an Authorization value or NULL. */
 static int http_post(const char *url_text, const char *body, int timeout_ms,
-                     int *status, char **body_out, char *errmsg)
+                     const char *authz, int *status, char **body_out,
+                     char *errmsg)
 {
 	nng_url *url = NULL;
 	nng_http_client *cli = NULL;
@@ -59,6 +91,8 @@ static int http_post(const char *url_text, const char *body, int timeout_ms,
 		nng_http_req_set_method(req, "POST");
 		nng_http_req_set_header(req, "Content-Type",
 		                        "application/json");
+		if (authz)
+			nng_http_req_set_header(req, "Authorization", authz);
 		nng_http_req_copy_data(req, body, strlen(body));
 		nng_aio_set_timeout(aio, timeout_ms);
 		nng_http_client_transact(cli, req, res, aio);
@@ -105,5 +139,14 @@ int lora_admin_post(struct lora_client *c, const char *path, const char *body,
 		return rv;
 	char url[LORA_CLIENT_ADDR_BYTES + 64];
 	snprintf(url, sizeof(url), "http://%s%s", leader, path);
-	return http_post(url, body, timeout_ms, status, answer, errmsg);
+	const char *user, *pw;
+	char authz[2 * (LORA_CLIENT_USER_BYTES_MAX +
+	                LORA_CLIENT_PASSWORD_BYTES_MAX) +
+	           16];
+	lora_client_credentials(c, &user, &pw);
+	int with = user[0] && basic_auth(user, pw, authz, sizeof authz) == 0;
+	rv = http_post(url, body, timeout_ms, with ? authz : NULL, status,
+	               answer, errmsg);
+	memset(authz, 0, sizeof authz);
+	return rv;
 }

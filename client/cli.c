@@ -30,6 +30,9 @@ const char *lora_shell_usage(void)
 	       "                         result layout (default table; json: "
 	       "one object per row)\n"
 	       "  -q, --quiet            no banner and no timing lines\n"
+	       "  -u, --user NAME        user name (default: LORA_USER)\n"
+	       "  --password PW          password (default: LORA_PASSWORD, "
+	       "else asked for)\n"
 	       "  -h, --help             this text\n"
 	       "Statements end with ';'. In the shell: :help, :status, "
 	       ":param NAME VALUE,\n:params, :quit.\n";
@@ -91,6 +94,10 @@ static int apply_opt(struct lora_shell_opts *o, const char *name,
 		o->route_any = 0;
 	else if (!strcmp(name, "format"))
 		rv = parse_format(val, &o->format);
+	else if (!strcmp(name, "u") || !strcmp(name, "user"))
+		o->user = val;
+	else if (!strcmp(name, "password"))
+		o->password = val;
 	else
 		rv = LORA_EINVAL;
 	if (rv)
@@ -103,7 +110,8 @@ static int takes_value(const char *name)
 {
 	static const char *const with[] = {
 	    "a",       "address", "f",           "file",  "c",
-	    "command", "timeout", "consistency", "route", "format"};
+	    "command", "timeout", "consistency", "route", "format",
+	    "u",       "user",    "password"};
 	for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
 		if (!strcmp(name, with[i]))
 			return 1;

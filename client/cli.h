@@ -38,11 +38,14 @@ struct lora_shell_opts {
 	const char *file;      /* -f FILE: run the statements of a file */
 	const char *command;   /* -c TEXT: run these statements */
 	int timeout_ms;        /* --timeout MS per call */
-	int route_any;   /* --no-route: talk to the first reachable node */
-	int consistency; /* enum lora_consistency from --consistency */
-	int quiet;       /* -q: no timing lines or banner */
-	int format;      /* enum lora_format from --format */
-	int help;        /* -h / --help */
+	int route_any;    /* --no-route: talk to the first reachable node */
+	int consistency;  /* enum lora_consistency from --consistency */
+	int quiet;        /* -q: no timing lines or banner */
+	int format;       /* enum lora_format from --format */
+	const char *user; /* -u NAME (NULL: LORA_USER) */
+	const char
+	    *password; /* --password PW (NULL: LORA_PASSWORD, a prompt) */
+	int help;      /* -h / --help */
 };
 
 /* Parses argv. Returns 0, or LORA_EINVAL with a message in errmsg. */

@@ -35,6 +35,8 @@ struct node {
 	nng_aio *aio;
 	atomic_int pipes;     /* live connections */
 	atomic_int in_flight; /* a request is waiting on aio */
+	atomic_int pipe_gen;  /* connections made so far */
+	int authed_gen;       /* pipe_gen when the handshake succeeded */
 	int opened;
 };
 
@@ -48,6 +50,9 @@ struct lora_client {
 	uint64_t id_prefix;
 	uint64_t id_counter;
 	char bookmark[LORA_CLIENT_BOOKMARK_BYTES];
+	/* credentials for the handshake ("" user: none) */
+	char user[LORA_CLIENT_USER_BYTES_MAX + 1];
+	char password[LORA_CLIENT_PASSWORD_BYTES_MAX + 1];
 };
 
 struct lora_result {
@@ -55,7 +60,8 @@ struct lora_result {
 	int node;
 	Lora__Response *resp;
 	size_t row;
-	uint64_t cursor;
+	uint8_t cursor[LORA_CLIENT_CURSOR_BYTES];
+	size_t cursor_len; /* 0: no cursor */
 	int has_more;
 	uint32_t batch_rows;
 	int attempts;
@@ -94,6 +100,7 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	(void)p, (void)ev;
 	struct node *n = arg;
+	atomic_fetch_add(&n->pipe_gen, 1);
 	atomic_fetch_add(&n->pipes, 1);
 }
 
@@ -115,6 +122,7 @@ static int node_open(struct node *n, char *errmsg)
 		return lora_errf(LORA_EIO, errmsg, "nng req socket: %s",
 		                 nng_strerror(rv));
 	n->opened = 1;
+	n->authed_gen = -1;
 	/* Retries are ours (with request ids), not nng's. */
 	nng_socket_set_ms(n->sock, NNG_OPT_REQ_RESENDTIME,
 	                  NNG_DURATION_INFINITE);
@@ -187,6 +195,15 @@ int lora_client_open(struct lora_client **out,
 	if (opts)
 		c->o = *opts;
 	opts_defaults(&c->o);
+	const char *user = c->o.user ? c->o.user : getenv("LORA_USER");
+	const char *pw =
+	    c->o.password ? c->o.password : getenv("LORA_PASSWORD");
+	if (user && strlen(user) <= LORA_CLIENT_USER_BYTES_MAX &&
+	    (pw == NULL || strlen(pw) <= LORA_CLIENT_PASSWORD_BYTES_MAX)) {
+		snprintf(c->user, sizeof c->user, "%s", user);
+		snprintf(c->password, sizeof c->password, "%s", pw ? pw : "");
+	}
+	c->o.user = c->o.password = NULL; /* borrowed during open only */
 	c->leader = -1;
 	c->rng = c->o.seed;
 	c->id_prefix = c->o.seed * 0x9E3779B97F4A7C15ull;
@@ -209,6 +226,13 @@ int lora_client_open(struct lora_client **out,
 	return 0;
 }
 
+void lora_client_credentials(const struct lora_client *c, const char **user,
+                             const char **password)
+{
+	*user = c->user;
+	*password = c->password;
+}
+
 void lora_client_library_fini(void)
 {
 	nng_fini();
@@ -220,6 +244,7 @@ void lora_client_close(struct lora_client *c)
 		return;
 	for (size_t i = 0; i < c->n; i++)
 		node_close(&c->nodes[i]);
+	memset(c->password, 0, sizeof c->password);
 	lora_free(c);
 }
 
@@ -280,9 +305,9 @@ static int transport_err(int nrv)
  * request may have reached the node. On 0, *out is the decoded response
  * (free with lora__response__free_unpacked).
  */
-static int node_call(struct lora_client *c, int i, const Lora__Request *req,
-                     Lora__Response **out, int *sent,
-                     struct lora_client_error *e)
+static int node_call_once(struct lora_client *c, int i,
+                          const Lora__Request *req, Lora__Response **out,
+                          int *sent, struct lora_client_error *e)
 {
 	struct node *n = &c->nodes[i];
 	*sent = 0;
@@ -329,6 +354,63 @@ static int node_call(struct lora_client *c, int i, const Lora__Request *req,
 		return LORA_ECORRUPT;
 	}
 	return 0;
+}
+
+/* The handshake on node i's connection, when the client has
+ * credentials and this connection has not seen them yet. */
+static int node_auth(struct lora_client *c, int i, struct lora_client_error *e)
+{
+	struct node *n = &c->nodes[i];
+	int gen = atomic_load(&n->pipe_gen);
+	if (c->user[0] == '\0' || n->authed_gen == gen)
+		return 0;
+	Lora__AuthRequest a = LORA__AUTH_REQUEST__INIT;
+	a.user = c->user;
+	a.password = c->password;
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_AUTH;
+	req.auth = &a;
+	Lora__Response *r = NULL;
+	int sent;
+	int rv = node_call_once(c, i, &req, &r, &sent, e);
+	if (rv)
+		return rv;
+	if (r->error) {
+		rv = lora_err_from_code(r->error->code);
+		set_error(e, rv ? rv : LORA_EUNAUTHORIZED, r->error->code,
+		          "%s: %s", n->url, r->error->message);
+		rv = rv ? rv : LORA_EUNAUTHORIZED;
+	} else {
+		n->authed_gen = gen;
+	}
+	lora__response__free_unpacked(r, &lora_pb_allocator);
+	return rv;
+}
+
+/*
+ * node_call_once after the handshake. A connection that was replaced
+ * between the handshake and the request (nng redials by itself) is
+ * refused before anything runs: authenticated again and sent once more.
+ */
+static int node_call(struct lora_client *c, int i, const Lora__Request *req,
+                     Lora__Response **out, int *sent,
+                     struct lora_client_error *e)
+{
+	for (int attempt = 0;; attempt++) {
+		*sent = 0;
+		int rv = node_auth(c, i, e);
+		if (rv)
+			return rv;
+		rv = node_call_once(c, i, req, out, sent, e);
+		if (rv || (*out)->error == NULL || attempt == 2 ||
+		    lora_err_from_code((*out)->error->code) !=
+		        LORA_EUNAUTHORIZED ||
+		    strncmp((*out)->error->message, "authenticate first", 18))
+			return rv;
+		lora__response__free_unpacked(*out, &lora_pb_allocator);
+		*out = NULL;
+		c->nodes[i].authed_gen = -1;
+	}
 }
 
 /* Copies an Error message into e; returns its enum lora_err. */
@@ -511,6 +593,18 @@ static Lora__Consistency wire_consistency(enum lora_consistency k)
 	}
 }
 
+/* The cursor name of resp (rows remain while it has one). */
+static void take_cursor(struct lora_result *r, const Lora__Response *resp)
+{
+	int ok = resp->has_more && resp->cursor.len > 0 &&
+	         resp->cursor.len <= sizeof r->cursor;
+	if (ok) {
+		memcpy(r->cursor, resp->cursor.data, resp->cursor.len);
+		r->cursor_len = resp->cursor.len;
+	}
+	r->has_more = ok;
+}
+
 static int result_new(struct lora_client *c, Lora__Response *resp, int node,
                       uint32_t batch_rows, struct lora_result **out)
 {
@@ -522,8 +616,7 @@ static int result_new(struct lora_client *c, Lora__Response *resp, int node,
 	r->c = c;
 	r->node = node;
 	r->resp = resp;
-	r->cursor = resp->has_more ? resp->cursor_id : 0;
-	r->has_more = resp->has_more && resp->cursor_id != 0;
+	take_cursor(r, resp);
 	r->batch_rows = batch_rows;
 	snprintf(r->bookmark, sizeof(r->bookmark), "%s", resp->bookmark);
 	note_bookmark(c, resp->bookmark);
@@ -653,7 +746,8 @@ uint64_t lora_result_sent_ms(const struct lora_result *r)
 static int fetch_batch(struct lora_result *r, struct lora_client_error *e)
 {
 	Lora__FetchRequest fr = LORA__FETCH_REQUEST__INIT;
-	fr.cursor_id = r->cursor;
+	fr.cursor.data = r->cursor;
+	fr.cursor.len = r->cursor_len;
 	fr.batch_rows = r->batch_rows;
 	Lora__Request req = LORA__REQUEST__INIT;
 	req.kind_case = LORA__REQUEST__KIND_FETCH;
@@ -673,9 +767,7 @@ static int fetch_batch(struct lora_result *r, struct lora_client_error *e)
 	lora__response__free_unpacked(r->resp, &lora_pb_allocator);
 	r->resp = resp;
 	r->row = 0;
-	r->has_more = resp->has_more && resp->cursor_id != 0;
-	if (resp->cursor_id)
-		r->cursor = resp->cursor_id;
+	take_cursor(r, resp);
 	return 0;
 }
 
@@ -705,9 +797,10 @@ void lora_result_free(struct lora_result *r)
 {
 	if (r == NULL)
 		return;
-	if (r->has_more && r->cursor) {
+	if (r->has_more && r->cursor_len) {
 		Lora__CloseRequest cr = LORA__CLOSE_REQUEST__INIT;
-		cr.cursor_id = r->cursor;
+		cr.cursor.data = r->cursor;
+		cr.cursor.len = r->cursor_len;
 		Lora__Request req = LORA__REQUEST__INIT;
 		req.kind_case = LORA__REQUEST__KIND_CLOSE;
 		req.close = &cr;

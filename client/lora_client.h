@@ -18,7 +18,10 @@
  *   - puts a timeout on every call (call_timeout_ms per round trip);
  *   - streams results in batches through cursors (fetch / close);
  *   - remembers the newest bookmark it has seen, for read-your-writes reads
- *     with LORA_CONSISTENCY_BOOKMARK on any node.
+ *     with LORA_CONSISTENCY_BOOKMARK on any node;
+ *   - authenticates every connection (the handshake: an AuthRequest with
+ *     the user and password of the options or of LORA_USER / LORA_PASSWORD)
+ *     before its first request, again after nng reconnected it.
  *
  * Threads: a struct lora_client and its results are used by one thread at a
  * time. Open one client per thread for concurrent load.
@@ -39,12 +42,15 @@
 #include "lora_pb.h"
 
 /* Named limits. */
-#define LORA_CLIENT_NODES_MAX        16  /* addresses in one client */
-#define LORA_CLIENT_ADDR_BYTES       128 /* one "host:port" */
-#define LORA_CLIENT_REQUEST_ID_BYTES 64  /* generated request ids */
-#define LORA_CLIENT_BOOKMARK_BYTES   32  /* a bookmark (decimal index) */
-#define LORA_CLIENT_MSG_BYTES_MAX    (64u << 20) /* one response message */
-#define LORA_CLIENT_CODE_BYTES       40          /* a wire error code */
+#define LORA_CLIENT_NODES_MAX          16  /* addresses in one client */
+#define LORA_CLIENT_ADDR_BYTES         128 /* one "host:port" */
+#define LORA_CLIENT_REQUEST_ID_BYTES   64  /* generated request ids */
+#define LORA_CLIENT_BOOKMARK_BYTES     32  /* a bookmark (decimal index) */
+#define LORA_CLIENT_MSG_BYTES_MAX      (64u << 20) /* one response message */
+#define LORA_CLIENT_CODE_BYTES         40          /* a wire error code */
+#define LORA_CLIENT_USER_BYTES_MAX     128         /* a user name */
+#define LORA_CLIENT_PASSWORD_BYTES_MAX 1024        /* a password */
+#define LORA_CLIENT_CURSOR_BYTES       16          /* a server's cursor name */
 
 /* Defaults for struct lora_client_opts fields left at 0. */
 #define LORA_CLIENT_CALL_TIMEOUT_MS_DEFAULT 5000
@@ -76,6 +82,11 @@ struct lora_client_opts {
 	int backoff_ms_min;  /* first wait between attempts */
 	int backoff_ms_max;  /* cap of the exponential backoff */
 	uint64_t seed;       /* for request ids and jitter; 0: random */
+	/* Credentials for the handshake on every connection (auth on).
+	 * NULL: the environment LORA_USER / LORA_PASSWORD; no user at all:
+	 * no handshake (a node with auth = off). Copied at open. */
+	const char *user;
+	const char *password;
 };
 
 /* An error as the server (or the client itself) reported it. */
@@ -169,6 +180,11 @@ const char *lora_result_node(const struct lora_result *r);
 int lora_result_attempts(const struct lora_result *r);
 /* lora_now_ms() when the attempt that succeeded was sent. */
 uint64_t lora_result_sent_ms(const struct lora_result *r);
+/* The credentials the client authenticates with (user "" when none);
+ * borrowed until lora_client_close (the shell's admin calls use them). */
+void lora_client_credentials(const struct lora_client *c, const char **user,
+                             const char **password);
+
 /* Closes an open cursor and frees r. NULL is a no-op. */
 void lora_result_free(struct lora_result *r);
 

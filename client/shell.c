@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -450,14 +451,47 @@ static int run_interactive(struct shell *sh)
 	return 0;
 }
 
+/* A password typed at the terminal, without echo, into buf. */
+static int ask_password(const char *user, char *buf, size_t size)
+{
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (tty == NULL)
+		return -1;
+	struct termios old, quiet;
+	int fd = fileno(tty), echo_off = tcgetattr(fd, &old) == 0;
+	if (echo_off) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
+	fprintf(tty, "password for %s: ", user);
+	fflush(tty);
+	int ok = fgets(buf, (int)size, tty) != NULL;
+	if (echo_off)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	if (ok)
+		buf[strcspn(buf, "\r\n")] = '\0';
+	return ok ? 0 : -1;
+}
+
 static int shell_open(struct shell *sh)
 {
 	struct lora_client_opts co = {0};
+	char typed[LORA_CLIENT_PASSWORD_BYTES_MAX + 2] = "";
+	co.user = sh->o.user ? sh->o.user : getenv("LORA_USER");
+	co.password = sh->o.password ? sh->o.password : getenv("LORA_PASSWORD");
+	if (co.user && co.password == NULL && isatty(0) &&
+	    ask_password(co.user, typed, sizeof typed) == 0)
+		co.password = typed;
 	co.addresses = sh->o.addresses;
 	co.call_timeout_ms = sh->o.timeout_ms;
 	co.route = sh->o.route_any ? LORA_ROUTE_ANY : LORA_ROUTE_LEADER;
 	struct lora_client_error e = {0};
-	if (lora_client_open(&sh->c, &co, &e)) {
+	int rv = lora_client_open(&sh->c, &co, &e);
+	memset(typed, 0, sizeof typed);
+	if (rv) {
 		print_error(&e);
 		return 2;
 	}

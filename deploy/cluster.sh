@@ -59,6 +59,8 @@ check_addresses() {
 start() {
 	ensure_built || exit 1
 	mkdir -p data
+	chmod 700 data
+	lc_auth_init data/admin.password
 	local i ok=1
 	for i in 1 2 3; do
 		if lc_alive "$i"; then
@@ -92,6 +94,7 @@ stop() {
 
 status() {
 	local i any=0
+	[ -s data/admin.password ] && lc_auth_init data/admin.password
 	printf '%-5s %-8s %-16s %-7s %-10s %s\n' node pid http health applied digest
 	for i in 1 2 3; do
 		local pid="-" health="down" applied="-" digest="-" d
@@ -113,7 +116,7 @@ status() {
 	if [ -x "$LORA_SHELL" ]; then
 		"$LORA_SHELL" -q --timeout 2000 -a "$(lc_clients)" -c ":status"
 	else
-		curl -s -m 2 "http://$(lc_http 1)/cluster/status"
+		lc_curl -s -m 2 "http://$(lc_http 1)/cluster/status"
 		echo
 	fi
 }

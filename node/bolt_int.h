@@ -93,6 +93,7 @@ struct bolt_conn {
 	enum bolt_state state;
 	int routing; /* HELLO had a routing context */
 	char user[64];
+	int role;            /* enum node_role of user (auth.h) */
 	struct lora_buf out; /* chunked answers not yet sent */
 	struct lora_buf msg; /* scratch: one answer before chunking */
 	/* open results: one in auto-commit, up to BOLT_RESULTS_MAX in a tx */

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "bolt_int.h"
 #include "log.h"
 
@@ -268,8 +269,15 @@ static int bolt_authenticate(struct bolt_conn *c, const Lora__Value *auth,
 {
 	const char *scheme = get_str(auth, "scheme");
 	const char *principal = get_str(auth, "principal");
+	int on = node_auth_enabled(c->n);
 	if (scheme == NULL || !strcmp(scheme, "none")) {
+		if (on)
+			return lora_errf(
+			    LORA_EUNAUTHORIZED, errmsg,
+			    "authentication is required: use the "
+			    "basic scheme with a user and password");
 		snprintf(c->user, sizeof c->user, "%s", "");
+		c->role = NODE_ROLE_ADMIN; /* auth = off */
 		return 0;
 	}
 	if (strcmp(scheme, "basic") != 0)
@@ -277,11 +285,26 @@ static int bolt_authenticate(struct bolt_conn *c, const Lora__Value *auth,
 		                 "authentication scheme %.32s is not supported "
 		                 "(none, basic)",
 		                 scheme);
-	if (c->n->cfg.bolt_auth == NODE_BOLT_AUTH_NONE)
+	if (!on && c->n->cfg.bolt_auth == NODE_BOLT_AUTH_NONE)
 		return lora_errf(LORA_EINVAL, errmsg,
 		                 "this server accepts the none scheme only "
 		                 "(bolt_auth = none)");
 	snprintf(c->user, sizeof c->user, "%s", principal ? principal : "");
+	if (!on) {
+		c->role = NODE_ROLE_ADMIN;
+		return 0;
+	}
+	const char *pw = get_str(auth, "credentials");
+	int role = NODE_ROLE_NONE;
+	if (!principal || !pw ||
+	    auth_check_password(c->n, principal, pw, &role) != 0) {
+		node_auth_log_failure(c->n, "bolt", principal ? principal : "");
+		c->user[0] = '\0';
+		return lora_errf(LORA_EUNAUTHORIZED, errmsg,
+		                 "the client is unauthorized due to "
+		                 "authentication failure");
+	}
+	c->role = role;
 	return 0;
 }
 
@@ -817,7 +840,13 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	    .request_id = o.request_id,
 	    .mode = explain ? QRY_EXPLAIN : QRY_RUN,
 	    .kind = is_write ? NODE_STMT_WRITE : NODE_STMT_READ,
+	    .role = c->role,
 	};
+	snprintf(req.user, sizeof req.user, "%s", c->user);
+	char why[LORA_ERRMSG_BYTES];
+	if (node_exec_allowed(&req, is_write, why) != 0)
+		return send_failure(c, "Neo.ClientError.Security.Forbidden",
+		                    why);
 	struct bolt_result *r = result_add(c);
 	if (r == NULL)
 		return fail(c, LORA_ELIMIT,
@@ -995,6 +1024,8 @@ static int dispatch(struct bolt_conn *c, const struct ps_message *m)
 		if (!v51)
 			break;
 		c->state = BOLT_S_AUTH;
+		c->user[0] = '\0';
+		c->role = NODE_ROLE_NONE;
 		return send_simple(c, BOLT_SUCCESS);
 	default:
 		break;

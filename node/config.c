@@ -36,6 +36,78 @@ void node_config_defaults(struct node_config *c)
 	c->statement_memory_bytes = NODE_STATEMENT_MEMORY_BYTES;
 	c->cursor_idle_ms = NODE_CURSOR_IDLE_MS;
 	c->snapshot_bytes_max = NODE_SNAPSHOT_BYTES_MAX;
+	c->auth = 1;
+	snprintf(c->admin_user, sizeof c->admin_user, "admin");
+	c->token_ttl_ms = 3600000;
+	c->metrics_auth = 1;
+}
+
+/* admin_password_file: its first line (without the newline). */
+static int read_secret_file(struct node_config *c, const char *path,
+                            char *errmsg)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "admin_password_file %s: %s", path,
+		                 strerror(errno));
+	char line[NODE_ADMIN_PASSWORD_BYTES_MAX + 2];
+	int ok = fgets(line, sizeof line, f) != NULL;
+	fclose(f);
+	size_t len = ok ? strcspn(line, "\r\n") : 0;
+	if (!ok || len == 0 || len > NODE_ADMIN_PASSWORD_BYTES_MAX)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "admin_password_file %s: empty, or a first "
+		                 "line longer than %d bytes",
+		                 path, NODE_ADMIN_PASSWORD_BYTES_MAX);
+	memcpy(c->admin_password, line, len);
+	c->admin_password[len] = '\0';
+	memset(line, 0, sizeof line);
+	return 0;
+}
+
+static int set_text(char *dst, size_t cap, const char *v, const char *key,
+                    char *errmsg)
+{
+	if (strlen(v) >= cap)
+		return lora_errf(LORA_ECONFIG, errmsg, "%s: too long", key);
+	snprintf(dst, cap, "%s", v);
+	return 0;
+}
+
+static int set_u32(uint32_t *dst, const char *v, const char *key, char *errmsg);
+
+/* The auth settings (docs/node.md); 1 when key is not one of them. */
+static int set_auth(struct node_config *c, const char *key, const char *value,
+                    char *errmsg)
+{
+	if (!strcmp(key, "auth")) {
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "auth: on or off, not '%s'", value);
+		c->auth = !strcmp(value, "on");
+		return 0;
+	}
+	if (!strcmp(key, "admin_user"))
+		return value[0] ? set_text(c->admin_user, sizeof c->admin_user,
+		                           value, key, errmsg)
+		                : lora_errf(LORA_ECONFIG, errmsg,
+		                            "admin_user: empty");
+	if (!strcmp(key, "admin_password"))
+		return set_text(c->admin_password, sizeof c->admin_password,
+		                value, key, errmsg);
+	if (!strcmp(key, "admin_password_file"))
+		return read_secret_file(c, value, errmsg);
+	if (!strcmp(key, "token_ttl_ms"))
+		return set_u32(&c->token_ttl_ms, value, key, errmsg);
+	if (!strcmp(key, "metrics_auth")) {
+		if (strcmp(value, "on") && strcmp(value, "off"))
+			return lora_errf(LORA_ECONFIG, errmsg,
+			                 "metrics_auth: on or off");
+		c->metrics_auth = !strcmp(value, "on");
+		return 0;
+	}
+	return 1;
 }
 
 static int parse_u64(const char *v, uint64_t *out, const char *key,
@@ -264,6 +336,9 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 		return set_u32(&c->cursor_idle_ms, value, key, errmsg);
 	if (!strncmp(key, "bolt_", 5))
 		return node_config_set_bolt(c, key, value, errmsg);
+	int rc = set_auth(c, key, value, errmsg);
+	if (rc != 1)
+		return rc;
 	return lora_errf(LORA_ECONFIG, errmsg, "unknown setting '%s'", key);
 }
 
@@ -338,6 +413,11 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_STATEMENT_MEMORY_BYTES", "statement_memory_bytes"},
 	    {"LORA_BACKUP_DIR", "backup_dir"},
 	    {"LORA_SNAPSHOT_BYTES_MAX", "snapshot_bytes_max"},
+	    {"LORA_AUTH", "auth"},
+	    {"LORA_ADMIN_USER", "admin_user"},
+	    {"LORA_ADMIN_PASSWORD", "admin_password"},
+	    {"LORA_ADMIN_PASSWORD_FILE", "admin_password_file"},
+	    {"LORA_TOKEN_TTL_MS", "token_ttl_ms"},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
 		const char *v = getenv(map[i][0]);
@@ -373,6 +453,11 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--cursor-idle-ms", "cursor_idle_ms"},
 	    {"--backup-dir", "backup_dir"},
 	    {"--snapshot-bytes-max", "snapshot_bytes_max"},
+	    {"--auth", "auth"},
+	    {"--admin-user", "admin_user"},
+	    {"--admin-password-file", "admin_password_file"},
+	    {"--token-ttl-ms", "token_ttl_ms"},
+	    {"--metrics-auth", "metrics_auth"},
 	};
 	*takes_value = 1;
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -484,10 +569,16 @@ const char *node_config_usage(void)
 	       "             [--query-memory-bytes BYTES] "
 	       "[--statement-memory-bytes BYTES]\n"
 	       "             [--cursor-idle-ms N] [--bolt ADDR|off]\n"
+	       "             [--auth on|off]\n"
+	       "             [--admin-user NAME] [--admin-password-file FILE]\n"
+	       "             [--token-ttl-ms N] [--metrics-auth on|off]\n"
 	       "Environment: LORA_ID LORA_DATA_DIR LORA_HTTP_ADDR "
 	       "LORA_CLIENT_ADDR\n"
 	       "             LORA_PEER_ADDR LORA_PEERS LORA_JOIN "
 	       "LORA_LOG_LEVEL\n"
 	       "             LORA_QUERY_MEMORY_BYTES "
-	       "LORA_STATEMENT_MEMORY_BYTES\n";
+	       "LORA_STATEMENT_MEMORY_BYTES\n"
+	       "             LORA_AUTH LORA_ADMIN_USER LORA_ADMIN_PASSWORD "
+	       "LORA_ADMIN_PASSWORD_FILE\n"
+	       "             LORA_TOKEN_TTL_MS\n";
 }

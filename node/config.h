@@ -18,6 +18,9 @@
 #define NODE_CONFIG_LINE_BYTES_MAX 4096
 #define NODE_CONFIG_FILE_BYTES_MAX (1u << 20)
 
+#define NODE_ADMIN_USER_BYTES_MAX     128
+#define NODE_ADMIN_PASSWORD_BYTES_MAX 1024
+
 struct node_peer {
 	uint64_t id;
 	char addr[NODE_ADDR_BYTES_MAX]; /* peer (Raft) address host:port */
@@ -64,6 +67,15 @@ struct node_config {
 	char bolt_addr[NODE_ADDR_BYTES_MAX];
 	int bolt_auth;                 /* NODE_BOLT_AUTH_* */
 	uint32_t bolt_connections_max; /* 0: BOLT_CONNECTIONS_DEFAULT */
+	/* authentication (docs/security.md): on by default */
+	int auth;
+	/* the first admin, written into the system keyspace once (the
+	 * password from admin_password, LORA_ADMIN_PASSWORD or the file
+	 * admin_password_file; never a built-in default) */
+	char admin_user[NODE_ADMIN_USER_BYTES_MAX + 1];
+	char admin_password[NODE_ADMIN_PASSWORD_BYTES_MAX + 1];
+	uint32_t token_ttl_ms; /* bearer tokens from POST /auth/token */
+	int metrics_auth;      /* GET /metrics needs a user (any role) */
 };
 
 /* The effective backup directory into out (bytes of room). */

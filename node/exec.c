@@ -2,7 +2,9 @@
  * exec.c - running one statement for a client: routing (a write goes to the
  * writer on the leader, is forwarded to the leader from a follower, or is
  * answered with the leader's address when the client asked for a redirect),
- * read consistency (local, bookmark, linearizable), and cursors.
+ * read consistency (local, bookmark, linearizable), and cursors. User
+ * statements go to auth.c; a statement the caller's role does not allow is
+ * refused here (LORA_FORBIDDEN) before it runs or is forwarded.
  */
 #include <stdio.h>
 #include <string.h>
@@ -352,16 +354,35 @@ static void not_leader(struct lnode *n, Lora__Response *resp, const char *why,
 	node_resp_error(resp, code, msg, 0, 0);
 }
 
+int node_exec_allowed(const struct node_exec_req *req, int is_write, char *msg)
+{
+	if (req->role == NODE_ROLE_NONE)
+		return lora_errf(LORA_EFORBIDDEN, msg,
+		                 "user '%s' has no role (or must change its "
+		                 "password first: ALTER CURRENT USER SET "
+		                 "PASSWORD FROM ... TO ...)",
+		                 req->user);
+	if (is_write && req->mode != QRY_EXPLAIN &&
+	    req->role < NODE_ROLE_WRITER)
+		return lora_errf(LORA_EFORBIDDEN, msg,
+		                 "writing needs the writer role (user '%s' has "
+		                 "%s)",
+		                 req->user, node_role_name(req->role));
+	return 0;
+}
+
 void node_exec(struct lnode *n, const struct node_exec_req *req,
                Lora__Response **resp_out, Lora__Value **plan,
                struct node_cursor **cursor)
 {
-	Lora__Response *resp = node_resp_new();
-	*resp_out = resp;
 	if (plan)
 		*plan = NULL;
 	if (cursor)
 		*cursor = NULL;
+	if (req->batch == NULL && node_auth_user_stmt(n, req, resp_out))
+		return;
+	Lora__Response *resp = node_resp_new();
+	*resp_out = resp;
 	if (resp == NULL)
 		return;
 	int is_write = req->kind == NODE_STMT_WRITE;
@@ -370,6 +391,11 @@ void node_exec(struct lnode *n, const struct node_exec_req *req,
 	    qry_is_write(req->query, &is_write, &err) != 0) {
 		node_resp_error(resp, err.code ? err.code : LORA_EPARSE,
 		                err.message, err.line, err.column);
+		return;
+	}
+	char msg[LORA_ERRMSG_BYTES];
+	if (node_exec_allowed(req, is_write, msg) != 0) {
+		node_resp_error(resp, LORA_EFORBIDDEN, msg, 0, 0);
 		return;
 	}
 	if (!is_write || req->mode == QRY_EXPLAIN) {

@@ -16,6 +16,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <sodium.h>
 
 #include "log.h"
 #include "node_int.h"
@@ -82,10 +83,21 @@ void node_forward_close_all(void)
 	pthread_mutex_unlock(&fwd_mu);
 }
 
-/* Packs req as a native RunRequest marked as forwarded. */
-static nng_msg *pack_request(const struct node_exec_req *req)
+/* Packs req as a native RunRequest marked as forwarded, carrying the
+ * identity this node checked and the cluster secret that proves this node
+ * is a member (docs/security.md). */
+static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
 {
 	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
+	uint8_t proof[STO_SECRET_BYTES_MAX];
+	size_t plen = 0;
+	if (node_auth_enabled(n) &&
+	    node_auth_peer_proof(n, 0, proof, &plen) == 0) {
+		run.peer_proof.data = proof;
+		run.peer_proof.len = plen;
+		run.as_user = (char *)req->user;
+		run.as_role = (uint32_t)req->role;
+	}
 	run.query = (char *)req->query;
 	run.consistency = (Lora__Consistency)req->consistency;
 	run.request_id = req->request_id ? (char *)req->request_id : "";
@@ -112,6 +124,7 @@ static nng_msg *pack_request(const struct node_exec_req *req)
 	}
 	lora_free(ps);
 	lora_free(pp);
+	sodium_memzero(proof, sizeof proof);
 	return msg;
 }
 
@@ -269,7 +282,18 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
                  Lora__Response **resp)
 {
 	*resp = NULL;
-	nng_msg *msg = pack_request(req);
+	/* Right after the cluster started, the bootstrap entry carrying the
+	 * cluster secret may not be applied here yet: wait a little for it
+	 * (without it the leader would refuse the write as unauthenticated). */
+	uint8_t proof[STO_SECRET_BYTES_MAX];
+	size_t plen;
+	uint64_t until = lora_now_ms() + NODE_FORWARD_SEND_MS;
+	while (node_auth_enabled(n) &&
+	       node_auth_peer_proof(n, 0, proof, &plen) != 0 &&
+	       lora_now_ms() < until && !atomic_load(&n->stopping))
+		usleep(NODE_FORWARD_RETRY_MS * 1000);
+	sodium_memzero(proof, sizeof proof);
+	nng_msg *msg = pack_request(n, req);
 	if (msg == NULL)
 		return LORA_ENOMEM;
 	nng_msg *reply = NULL;

@@ -85,6 +85,14 @@ struct node_http_ex {
 	int keep_alive;
 	int http10;    /* HTTP/1.0: keep-alive only when asked, and said */
 	int forwarded; /* X-Lora-Forwarded: hops from other nodes (0: none) */
+	/* Authorization and X-Lora-Identity values (offsets into buf while
+	 * the request is read; 0: absent), pointers once parsed */
+	size_t authz_off, ident_off;
+	const char *authz, *ident;
+	/* who asks (http_auth.c): set once authorized for this request */
+	int authorized;
+	int www_auth; /* a 401: the answer carries WWW-Authenticate */
+	struct node_identity who;
 	const struct node_route *route;
 	/* the answer */
 	int replied, broken;
@@ -131,6 +139,10 @@ static const char *reason(int status)
 		return "Temporary Redirect";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -273,18 +285,21 @@ static int format_head(const struct node_http_ex *x, char *head, size_t size,
                        int status, const char *ctype, const char *framing,
                        const char *bookmark, const char *location)
 {
-	int hl = snprintf(head, size,
-	                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	                  "%s%s%s%s%s%s%s%s\r\n",
-	                  status, reason(status), ctype, framing,
-	                  bookmark && bookmark[0] ? "X-Lora-Bookmark: " : "",
-	                  bookmark && bookmark[0] ? bookmark : "",
-	                  bookmark && bookmark[0] ? "\r\n" : "",
-	                  location ? "Location: " : "",
-	                  location ? location : "", location ? "\r\n" : "",
-	                  !x->keep_alive ? "Connection: close\r\n"
-	                  : x->http10    ? "Connection: keep-alive\r\n"
-	                                 : "");
+	int hl = snprintf(
+	    head, size,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	    "%s%s%s%s%s%s%s%s%s\r\n",
+	    status, reason(status), ctype, framing,
+	    x->www_auth ? "WWW-Authenticate: Basic realm=\"lora\", "
+	                  "Bearer realm=\"lora\"\r\n"
+	                : "",
+	    bookmark && bookmark[0] ? "X-Lora-Bookmark: " : "",
+	    bookmark && bookmark[0] ? bookmark : "",
+	    bookmark && bookmark[0] ? "\r\n" : "", location ? "Location: " : "",
+	    location ? location : "", location ? "\r\n" : "",
+	    !x->keep_alive ? "Connection: close\r\n"
+	    : x->http10    ? "Connection: keep-alive\r\n"
+	                   : "");
 	return hl < 0 || (size_t)hl >= size ? -1 : hl;
 }
 
@@ -445,6 +460,34 @@ void node_http_body(const struct node_http_ex *x, const char **data,
 	*len = x->body_len;
 }
 
+const char *node_http_authz(const struct node_http_ex *x)
+{
+	return x->authz;
+}
+
+const char *node_http_ident(const struct node_http_ex *x)
+{
+	return x->ident;
+}
+
+void node_http_set_identity(struct node_http_ex *x,
+                            const struct node_identity *who)
+{
+	x->who = *who;
+	x->authorized = 1;
+}
+
+const struct node_identity *node_http_identity(const struct node_http_ex *x)
+{
+	return &x->who;
+}
+
+void node_http_reply_unauthorized(struct node_http_ex *x, const char *msg)
+{
+	x->www_auth = 1;
+	node_http_reply_error(x, LORA_EUNAUTHORIZED, msg);
+}
+
 const char *node_http_uri(const struct node_http_ex *x)
 {
 	return x->uri;
@@ -588,6 +631,7 @@ static int parse_headers(struct node_http_ex *x, char *p, char *end, int http11,
 	x->keep_alive = http11;
 	x->http10 = !http11;
 	x->forwarded = 0;
+	x->authz_off = x->ident_off = 0;
 	*expect = 0;
 	while (p < end) {
 		char *eol = strstr(p, "\r\n");
@@ -630,6 +674,10 @@ static int parse_headers(struct node_http_ex *x, char *p, char *end, int http11,
 			               : hops > NODE_FORWARD_HOPS_MAX
 			                   ? NODE_FORWARD_HOPS_MAX
 			                   : hops;
+		} else if (!strcasecmp(p, "Authorization")) {
+			x->authz_off = (size_t)(v - x->buf);
+		} else if (!strcasecmp(p, "X-Lora-Identity")) {
+			x->ident_off = (size_t)(v - x->buf);
 		} else if (!strcasecmp(p, "Expect")) {
 			*expect = strcasecmp(v, "100-continue") == 0;
 		}
@@ -698,6 +746,8 @@ static int parse_request(struct node_http_ex *x, struct parse_err *e)
 	x->body = x->buf + x->head_bytes;
 	x->body_len = x->need - x->head_bytes;
 	x->req_bytes = x->need;
+	x->authz = x->authz_off ? x->buf + x->authz_off : NULL;
+	x->ident = x->ident_off ? x->buf + x->ident_off : NULL;
 	return P_DONE;
 }
 
@@ -748,6 +798,10 @@ static int run_route(struct node_http *hs, struct node_http_ex *x)
 {
 	uint64_t t0 = lora_now_ns();
 	const struct node_route *r = x->route;
+	if (!x->authorized && node_http_authorize(hs->n, x, r, 0) != 0) {
+		node_metrics_request(hs->n, r->name, 0, lora_now_ns() - t0);
+		return 0; /* answered: 401 or 403 */
+	}
 	int ok = r->fn(hs->n, x, r);
 	if (ok == NODE_ROUTE_ASYNC)
 		return 1;
@@ -773,6 +827,8 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 	x->continue_sent = x->replied = 0;
 	x->start_ms = 0;
 	x->route = NULL;
+	x->authorized = x->www_auth = 0;
+	x->authz = x->ident = NULL;
 	return 0;
 }
 
@@ -841,7 +897,13 @@ static int run_fast(struct node_http *hs, struct node_http_ex *x)
 /* The epoll thread's part of a parsed request: 1 when x was handed on. */
 static int serve_io(struct node_http *hs, struct node_http_ex *x)
 {
-	int fr = run_fast(hs, x);
+	/* a password not checked lately costs argon2id: on a worker */
+	x->async = 1;
+	int au = node_http_authorize(hs->n, x, x->route, 1);
+	x->async = 0;
+	int fr = au == NODE_AUTH_LATER ? FAST_NO
+	         : au != 0             ? FAST_ANSWERED
+	                               : run_fast(hs, x);
 	if (fr == FAST_TAKEN)
 		return 1;
 	if (fr == FAST_ANSWERED && x->out_len == 0)

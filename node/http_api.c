@@ -449,7 +449,19 @@ static struct prepared *prepare(struct lnode *n, struct node_http_ex *x,
 		return NULL;
 	}
 	pp->qb.req.forwarded = node_http_forwarded(x);
+	const struct node_identity *who = node_http_identity(x);
+	pp->qb.req.role = who->role;
+	pp->qb.req.peer_checked = node_http_ident(x) != NULL;
+	snprintf(pp->qb.req.user, sizeof pp->qb.req.user, "%s", who->user);
 	pp->where = run_where(n, route, &pp->qb);
+	char msg[LORA_ERRMSG_BYTES];
+	if (pp->qb.req.kind != NODE_STMT_UNKNOWN &&
+	    node_exec_allowed(&pp->qb.req, pp->qb.req.kind == NODE_STMT_WRITE,
+	                      msg) != 0) {
+		node_http_reply_error(x, LORA_EFORBIDDEN, msg);
+		prepared_free(pp);
+		return NULL;
+	}
 	return pp;
 }
 
@@ -1188,18 +1200,22 @@ static int h_digest(struct lnode *n, struct node_http_ex *x,
 		                      "index not applied on this node in time");
 		return 0;
 	}
-	char hex[STO_DIGEST_HEX_BYTES], msg[LORA_ERRMSG_BYTES];
+	char hex[STO_DIGEST_HEX_BYTES], sys[STO_DIGEST_HEX_BYTES];
+	char msg[LORA_ERRMSG_BYTES];
 	struct sto_store *s = node_store_acquire(n);
 	uint64_t applied = sto_applied_index(s);
 	int rc = sto_digest(s, hex, msg);
+	if (rc == 0)
+		rc = sto_digest_system(s, sys, msg);
 	node_store_release(n);
 	if (rc) {
 		node_http_reply_error(x, rc, msg);
 		return 0;
 	}
 	node_http_reply_json(x, 200,
-	                     json_pack("{s:I,s:s}", "appliedIndex",
-	                               (json_int_t)applied, "digest", hex),
+	                     json_pack("{s:I,s:s,s:s}", "appliedIndex",
+	                               (json_int_t)applied, "digest", hex,
+	                               "systemDigest", sys),
 	                     NULL, NULL);
 	return 1;
 }
@@ -1217,5 +1233,6 @@ struct node_route node_routes[] = {
     {"GET", "/admin/digest", "digest", h_digest, 0, NULL, NULL},
     {"GET", "/metrics", "metrics", h_metrics, 0, NULL, NULL},
     {"GET", "/changes", "changes", node_changes_route, 0, NULL, NULL},
+    {"POST", "/auth/token", "token", node_http_token, 0, NULL, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL, NULL},
 };

@@ -118,6 +118,42 @@ void node_http_async_done(struct node_http_ex *x);
 void node_http_async_rerun(struct node_http_ex *x, void *stash,
                            void (*free_fn)(void *));
 
+/* ---- who asks (http_auth.c) ----------------------------------------------
+ *
+ * Every request but /health (and /metrics with metrics_auth = off) is
+ * authenticated before its route runs: Basic (user:password), Bearer (a
+ * token from POST /auth/token), or, from another member passing a request
+ * on, X-Lora-Identity (the role and user it checked, with the cluster
+ * secret as proof). The route's own needs (admin for the /cluster/ changes
+ * and /admin/ endpoints) are checked there too; statements are checked by role
+ * where they are parsed (http_api.c, exec.c, the writer).
+ */
+/* node_http_authorize with cache_only: a password must be hashed first
+ * (on a worker: argon2id is too slow for the I/O thread). */
+#define NODE_AUTH_LATER 2
+/* 0: authorized (node_http_identity set); 1: answered (401 or 403);
+ * NODE_AUTH_LATER. */
+int node_http_authorize(struct lnode *n, struct node_http_ex *x,
+                        const struct node_route *r, int cache_only);
+/* The request's Authorization / X-Lora-Identity value, or NULL. */
+const char *node_http_authz(const struct node_http_ex *x);
+const char *node_http_ident(const struct node_http_ex *x);
+void node_http_set_identity(struct node_http_ex *x,
+                            const struct node_identity *who);
+const struct node_identity *node_http_identity(const struct node_http_ex *x);
+/* 401 with WWW-Authenticate. */
+void node_http_reply_unauthorized(struct node_http_ex *x, const char *msg);
+/* The X-Lora-Identity header line (with its CRLF) a member adds when it
+ * passes x on to the leader, into out (NODE_HTTP_IDENT_BYTES); "" when
+ * authentication is off. Before this node has the cluster secret: the
+ * caller's own Authorization line, for the leader to check. */
+#define NODE_HTTP_IDENT_BYTES 3072
+void node_http_ident_line(struct lnode *n, const struct node_http_ex *x,
+                          char *out, size_t size);
+/* POST /auth/token: a bearer token for the caller. */
+int node_http_token(struct lnode *n, struct node_http_ex *x,
+                    const struct node_route *r);
+
 /* bookmark and location may be NULL or "". */
 void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
                      const char *body, size_t len, const char *bookmark,

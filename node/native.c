@@ -1,6 +1,11 @@
 /*
  * native.c - the native client protocol: nng rep0 on client_addr, one
  * proto Request per message, one Response back (proto/client.proto).
+ * With authentication on, an AuthRequest (the handshake) binds a user to
+ * the connection (nng pipe) first; anything else before it is refused,
+ * except a write another member forwards with the cluster secret as proof
+ * (auth.h). Cursors are named by 16 random bytes and only the connection
+ * that opened one may fetch or close it.
  * NODE_NATIVE_WORKERS threads each own an nng context, so that many
  * requests (including writes waiting for commit) run at once. Read results
  * beyond the first batch stay in a cursor (its statement paused between
@@ -13,6 +18,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <sodium.h>
 
 #include "log.h"
 #include "node_int.h"
@@ -24,14 +30,28 @@
 /* connections that went away lately, for a cursor made while its
  * connection closed */
 #define NODE_GONE_PIPES_MAX 256
+/* authenticated connections (the handshake binds a user to an nng pipe) */
+#define NODE_NATIVE_SESSIONS_MAX 4096
+#define NODE_CURSOR_KEY_BYTES    16 /* 128 random bits */
 
+/* A cursor is named by 16 random bytes and bound to the connection and
+ * the user that opened it: another connection cannot fetch or close it
+ * even with the name, nor the same connection authenticated again as
+ * another user. */
 struct cursor_slot {
-	uint64_t id;
+	uint64_t id; /* non-zero: slot in use */
+	uint8_t key[NODE_CURSOR_KEY_BYTES];
 	struct node_cursor *c;
 	uint64_t last_used_ms;
 	int busy;
 	uint32_t pipe; /* the connection that opened it (nng pipe id) */
-	int gone;      /* that connection closed while busy: free at give */
+	char user[NODE_USER_BYTES_MAX + 1]; /* and the user it was then */
+	int gone; /* that connection closed while busy: free at give */
+};
+
+struct native_session {
+	uint32_t pipe; /* 0: free */
+	struct node_identity who;
 };
 
 struct node_native {
@@ -43,11 +63,14 @@ struct node_native {
 	uint64_t next_cursor_id;
 	uint32_t gone_pipes[NODE_GONE_PIPES_MAX]; /* ring (mu) */
 	unsigned n_gone;
+	struct native_session sessions[NODE_NATIVE_SESSIONS_MAX]; /* (mu) */
 };
 
 /* The connection of the request this native worker thread is answering
  * (its nng pipe id; 0: none), for the cursor it may open. */
 static _Thread_local uint32_t req_pipe;
+/* The user that request comes from ("" before it is known). */
+static _Thread_local char req_user[NODE_USER_BYTES_MAX + 1];
 
 /* ---- cursors
  * ----------------------------------------------------------------- */
@@ -87,6 +110,9 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	pthread_mutex_lock(&nv->mu);
 	nv->gone_pipes[nv->n_gone++ % NODE_GONE_PIPES_MAX] = id;
+	for (int i = 0; i < NODE_NATIVE_SESSIONS_MAX; i++)
+		if (nv->sessions[i].pipe == id)
+			memset(&nv->sessions[i], 0, sizeof nv->sessions[i]);
 	for (int i = 0; i < NODE_CURSORS_MAX; i++) {
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id == 0 || s->pipe != id)
@@ -110,10 +136,11 @@ static int pipe_gone(const struct node_native *nv, uint32_t pipe)
 	return 0;
 }
 
-/* Keeps c for the client of this thread's request: its id, 0 when there
- * is no room (c is still the caller's), or 0 with c freed when that
- * client is already gone (*gone set). */
-static uint64_t cursor_put(struct lnode *n, struct node_cursor *c, int *gone)
+/* Keeps c for the client of this thread's request: its id (and its
+ * random key in key), 0 when there is no room (c is still the caller's),
+ * or 0 with c freed when that client is already gone (*gone set). */
+static uint64_t cursor_put(struct lnode *n, struct node_cursor *c, int *gone,
+                           uint8_t *key)
 {
 	struct node_native *nv = n->native;
 	uint64_t now = lora_now_ms(), id = 0;
@@ -128,24 +155,39 @@ static uint64_t cursor_put(struct lnode *n, struct node_cursor *c, int *gone)
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id == 0) {
 			id = ++nv->next_cursor_id;
-			*s = (struct cursor_slot){id, c, now, 0, req_pipe, 0};
+			*s = (struct cursor_slot){.id = id,
+			                          .c = c,
+			                          .last_used_ms = now,
+			                          .pipe = req_pipe};
+			snprintf(s->user, sizeof s->user, "%s", req_user);
+			randombytes_buf(s->key, sizeof s->key);
+			memcpy(key, s->key, sizeof s->key);
 		}
 	}
 	pthread_mutex_unlock(&nv->mu);
 	return id;
 }
 
-/* Takes cursor id out for use (busy); NULL when unknown. */
-static struct node_cursor *cursor_take(struct lnode *n, uint64_t id)
+/* Takes the cursor named key out for use (busy), when this thread's
+ * connection opened it; NULL otherwise. *id: its slot id. */
+static struct node_cursor *
+cursor_take(struct lnode *n, const ProtobufCBinaryData *key, uint64_t *id)
 {
 	struct node_native *nv = n->native;
 	struct node_cursor *c = NULL;
+	if (key->len != NODE_CURSOR_KEY_BYTES)
+		return NULL;
 	pthread_mutex_lock(&nv->mu);
-	for (int i = 0; i < NODE_CURSORS_MAX; i++)
-		if (nv->cursors[i].id == id && !nv->cursors[i].busy) {
-			nv->cursors[i].busy = 1;
-			c = nv->cursors[i].c;
+	for (int i = 0; i < NODE_CURSORS_MAX && c == NULL; i++) {
+		struct cursor_slot *s = &nv->cursors[i];
+		if (s->id && !s->busy && s->pipe == req_pipe &&
+		    sodium_memcmp(s->key, key->data, sizeof s->key) == 0 &&
+		    !strcmp(s->user, req_user)) {
+			s->busy = 1;
+			c = s->c;
+			*id = s->id;
 		}
+	}
 	pthread_mutex_unlock(&nv->mu);
 	return c;
 }
@@ -193,6 +235,7 @@ static uint64_t parse_bookmark(const char *b)
 }
 
 static void handle_run(struct lnode *n, const Lora__RunRequest *run,
+                       const struct node_identity *who, int peer,
                        Lora__Response **resp)
 {
 	Lora__ValueMap params = LORA__VALUE_MAP__INIT;
@@ -230,7 +273,10 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	    .mode = QRY_RUN,
 	    .batch_rows = rows,
 	    .mem_bytes_max = run->memory_bytes,
+	    .role = who->role,
+	    .peer_checked = peer,
 	};
+	snprintf(req.user, sizeof req.user, "%s", who->user);
 	struct node_cursor *c = NULL;
 	uint64_t t0 = lora_now_ns();
 	node_exec(n, &req, resp, NULL, rows ? &c : NULL);
@@ -238,31 +284,42 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 		node_metrics_request(n, "native", (*resp)->error == NULL,
 		                     lora_now_ns() - t0);
 	int gone = 0;
-	if (c && *resp) {
-		(*resp)->cursor_id = cursor_put(n, c, &gone);
-		if ((*resp)->cursor_id == 0 && !gone)
+	uint8_t *key = c && *resp ? lora_malloc(NODE_CURSOR_KEY_BYTES) : NULL;
+	if (c && key) {
+		uint64_t id = cursor_put(n, c, &gone, key);
+		if (id == 0 && !gone)
 			node_cursor_free(n, c);
-		if ((*resp)->cursor_id == 0) {
+		if (id == 0) {
+			lora_free(key);
 			(*resp)->has_more = 0;
 			node_resp_error(*resp, LORA_ELIMIT,
 			                "too many open cursors", 0, 0);
+		} else {
+			(*resp)->cursor.data = key;
+			(*resp)->cursor.len = NODE_CURSOR_KEY_BYTES;
 		}
 	} else if (c) {
+		if (*resp) {
+			(*resp)->has_more = 0;
+			node_resp_error(*resp, LORA_ENOMEM, NULL, 0, 0);
+		}
 		node_cursor_free(n, c);
 	}
 	lora_free(es);
 	lora_free(ep);
 }
 
-static void handle_fetch(struct lnode *n, uint64_t id, uint32_t rows,
-                         Lora__Response *resp)
+static void handle_fetch(struct lnode *n, const ProtobufCBinaryData *key,
+                         uint32_t rows, Lora__Response *resp)
 {
-	struct node_cursor *c = cursor_take(n, id);
+	uint64_t id = 0;
+	struct node_cursor *c = cursor_take(n, key, &id);
 	if (c == NULL) {
-		node_resp_error(
-		    resp, LORA_ENOTFOUND,
-		    "no such cursor (closed, exhausted or idle too long)", 0,
-		    0);
+		node_resp_error(resp, LORA_ENOTFOUND,
+		                "no such cursor on this connection (closed, "
+		                "exhausted, idle too long, or opened by "
+		                "another connection)",
+		                0, 0);
 		return;
 	}
 	if (rows == 0)
@@ -271,8 +328,10 @@ static void handle_fetch(struct lnode *n, uint64_t id, uint32_t rows,
 		rows = NODE_BATCH_ROWS_MAX;
 	int rc = node_cursor_fetch(c, rows, resp);
 	int keep = rc == 0 && resp->has_more;
-	if (keep)
-		resp->cursor_id = id;
+	if (keep && (resp->cursor.data = lora_malloc(key->len)) != NULL) {
+		memcpy(resp->cursor.data, key->data, key->len);
+		resp->cursor.len = key->len;
+	}
 	cursor_give(n, id, keep);
 }
 
@@ -294,24 +353,131 @@ static Lora__Request *request_unpack(const uint8_t *p, size_t len, int *code,
 	return rc ? NULL : lora__request__unpack(&lora_pb_allocator, len, p);
 }
 
+/* The identity bound to this thread's connection; 0 when it has one. */
+static int session_get(struct lnode *n, struct node_identity *who)
+{
+	struct node_native *nv = n->native;
+	int rc = LORA_ENOTFOUND;
+	pthread_mutex_lock(&nv->mu);
+	for (int i = 0; req_pipe && i < NODE_NATIVE_SESSIONS_MAX; i++)
+		if (nv->sessions[i].pipe == req_pipe) {
+			*who = nv->sessions[i].who;
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&nv->mu);
+	return rc;
+}
+
+static int session_put(struct lnode *n, const struct node_identity *who)
+{
+	struct node_native *nv = n->native;
+	int rc = LORA_ELIMIT, free_at = -1;
+	pthread_mutex_lock(&nv->mu);
+	for (int i = 0; i < NODE_NATIVE_SESSIONS_MAX; i++) {
+		if (nv->sessions[i].pipe == req_pipe)
+			free_at = i; /* authenticates again: replaced */
+		else if (nv->sessions[i].pipe == 0 && free_at < 0)
+			free_at = i;
+	}
+	if (free_at >= 0 && req_pipe && !pipe_gone(nv, req_pipe)) {
+		nv->sessions[free_at].pipe = req_pipe;
+		nv->sessions[free_at].who = *who;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&nv->mu);
+	return rc;
+}
+
+/* The handshake: a password or a token binds a user to the connection. */
+static void handle_auth(struct lnode *n, const Lora__AuthRequest *a,
+                        Lora__Response *resp)
+{
+	struct node_identity who;
+	int rc =
+	    a->token && a->token[0]
+	        ? node_auth_token_check(n, a->token, 0, &who)
+	        : node_auth_password(n, a->user ? a->user : "",
+	                             a->password ? a->password : "", 0, &who);
+	if (rc == LORA_EUNAUTHORIZED) {
+		node_auth_log_failure(n, "native", a->user);
+		node_resp_error(resp, rc, "wrong user name, password or token",
+		                0, 0);
+		return;
+	}
+	if (rc == 0)
+		rc = session_put(n, &who);
+	if (rc) {
+		node_resp_error(resp, rc, "cannot authenticate now", 0, 0);
+		return;
+	}
+	resp->user = lora_strdup(who.user);
+	resp->role = lora_strdup(node_role_name(who.role));
+}
+
+/*
+ * Who sends req: the connection's handshake, or, for a write a member
+ * forwards (a RunRequest with peer_proof), the identity that member
+ * checked. 0 (*peer set for the latter) or LORA_EUNAUTHORIZED.
+ */
+static int identify(struct lnode *n, const Lora__Request *req,
+                    struct node_identity *who, int *peer)
+{
+	*peer = 0;
+	memset(who, 0, sizeof *who);
+	const Lora__RunRequest *run =
+	    req->kind_case == LORA__REQUEST__KIND_RUN ? req->run : NULL;
+	if (run && run->peer_proof.len) {
+		if (node_auth_peer_check(n, run->peer_proof.data,
+		                         run->peer_proof.len, 0) != 0) {
+			node_auth_log_failure(n, "forwarded", run->as_user);
+			return LORA_EUNAUTHORIZED;
+		}
+		snprintf(who->user, sizeof who->user, "%s",
+		         run->as_user ? run->as_user : "");
+		who->role = run->as_role <= NODE_ROLE_ADMIN ? (int)run->as_role
+		                                            : NODE_ROLE_NONE;
+		*peer = 1;
+		return 0;
+	}
+	if (!node_auth_enabled(n)) {
+		who->role = NODE_ROLE_ADMIN;
+		return 0;
+	}
+	return session_get(n, who) == 0 ? 0 : LORA_EUNAUTHORIZED;
+}
+
 static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 {
-	int code;
+	int code, peer = 0;
 	char msg[LORA_ERRMSG_BYTES];
 	Lora__Request *req = request_unpack(p, len, &code, msg);
 	Lora__Response *resp = NULL;
-	if (req && req->kind_case == LORA__REQUEST__KIND_RUN && req->run) {
-		handle_run(n, req->run, &resp);
+	struct node_identity who = {.role = NODE_ROLE_NONE};
+	int unauth = req && req->kind_case != LORA__REQUEST__KIND_AUTH &&
+	             identify(n, req, &who, &peer) != 0;
+	snprintf(req_user, sizeof req_user, "%s", unauth ? "" : who.user);
+	if (req && !unauth && req->kind_case == LORA__REQUEST__KIND_RUN &&
+	    req->run) {
+		handle_run(n, req->run, &who, peer, &resp);
 	} else if ((resp = node_resp_new()) == NULL) {
 		/* out of memory: no answer */
 	} else if (req == NULL) {
 		node_resp_error(resp, code, msg, 0, 0);
+	} else if (req->kind_case == LORA__REQUEST__KIND_AUTH && req->auth) {
+		handle_auth(n, req->auth, resp);
+	} else if (unauth) {
+		node_resp_error(resp, LORA_EUNAUTHORIZED,
+		                "authenticate first: send an AuthRequest on "
+		                "this connection",
+		                0, 0);
 	} else if (req->kind_case == LORA__REQUEST__KIND_FETCH && req->fetch) {
-		handle_fetch(n, req->fetch->cursor_id, req->fetch->batch_rows,
+		handle_fetch(n, &req->fetch->cursor, req->fetch->batch_rows,
 		             resp);
 	} else if (req->kind_case == LORA__REQUEST__KIND_CLOSE && req->close) {
-		if (cursor_take(n, req->close->cursor_id))
-			cursor_give(n, req->close->cursor_id, 0);
+		uint64_t id = 0;
+		if (cursor_take(n, &req->close->cursor, &id))
+			cursor_give(n, id, 0);
 	} else if (req->kind_case == LORA__REQUEST__KIND_STATUS) {
 		char *js = node_status_json(n);
 		resp->status_json = js ? js : lora_strdup("{}");

@@ -27,6 +27,16 @@ struct sto_store *node_store_acquire(struct lnode *n)
 	return s;
 }
 
+struct sto_store *node_store_try_acquire(struct lnode *n)
+{
+	pthread_mutex_lock(&n->store_mu);
+	struct sto_store *s = n->store_swapping ? NULL : n->store;
+	if (s)
+		n->store_readers++;
+	pthread_mutex_unlock(&n->store_mu);
+	return s;
+}
+
 void node_store_release(struct lnode *n)
 {
 	pthread_mutex_lock(&n->store_mu);
@@ -201,6 +211,8 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		rc = node_metrics_new(&n->metrics);
 	if (rc == 0)
 		rc = node_state_open(n, errmsg);
+	if (rc == 0)
+		rc = node_auth_open(n, errmsg);
 	if (rc == 0 && (rc = node_transport_open(cfg->id, cfg->peer_addr,
 	                                         node_raft_on_frame, n,
 	                                         &n->transport, errmsg)) == 0)
@@ -276,6 +288,7 @@ static void stop_from(struct lnode *n, int started)
 	node_transport_close(n->transport);
 	if (n->store)
 		sto_close(n->store);
+	node_auth_close(n);
 	node_metrics_free(n->metrics);
 	destroy_sync(n);
 	lora_free(n);

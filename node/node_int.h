@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "config.h"
 #include "lora.h"
 #include "lora_pb.h"
@@ -195,6 +196,7 @@ struct lnode {
 	struct node_native *native;
 	struct node_http *http;
 	struct node_bolt *bolt;
+	struct node_auth *auth; /* users, tokens (auth.c) */
 
 	pthread_t gossip_thread;
 	pthread_mutex_t gossip_mu;
@@ -211,6 +213,9 @@ void lnode_close(struct lnode *n);
 /* Holds the state store for reading (views); never across a raft call. */
 struct sto_store *node_store_acquire(struct lnode *n);
 void node_store_release(struct lnode *n);
+/* The same without waiting: NULL (nothing to release) while the store is
+ * being swapped (a snapshot install). */
+struct sto_store *node_store_try_acquire(struct lnode *n);
 /* Waits until no reader holds the store, closes it and keeps everyone
  * out (n->store is NULL, store_mu held) until node_store_exclusive_end;
  * the caller sets n->store to the store it opened meanwhile. */
@@ -393,6 +398,15 @@ struct node_exec_req {
 	/* set only on the write that carries a transaction to the writer
 	 * (txn.c): the writer serves it alone (node_tx_serve) */
 	struct node_tx *tx;
+	/* who asks (auth.h): checked by the server that took the request,
+	 * or carried by a forwarding member that proved it is one
+	 * (peer_checked). role NODE_ROLE_NONE may run nothing. */
+	char user[NODE_USER_BYTES_MAX + 1];
+	int role;
+	int peer_checked;
+	/* A write decided already (the system keyspace: auth.c), proposed
+	 * as it is instead of running query; borrowed like query. */
+	const Lora__MutationBatch *batch;
 };
 enum { NODE_STMT_UNKNOWN = 0, NODE_STMT_READ, NODE_STMT_WRITE };
 
@@ -414,7 +428,9 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 struct node_cursor;
 
 /*
- * Runs one statement. *resp (always set unless LORA_ENOMEM) is a Response:
+ * Runs one statement (a user statement through node_auth_user_stmt; any
+ * other as req->role allows: node_exec_allowed). *resp (always set unless
+ * LORA_ENOMEM) is a Response:
  * free with lora__response__free_unpacked(resp, &lora_pb_allocator).
  * *plan (may be NULL) receives a copy of the EXPLAIN/PROFILE plan.
  * *cursor (may be NULL) receives the cursor when rows remain.
@@ -422,6 +438,14 @@ struct node_cursor;
 void node_exec(struct lnode *n, const struct node_exec_req *req,
                Lora__Response **resp, Lora__Value **plan,
                struct node_cursor **cursor);
+/* Whether req's role may run a statement that writes (is_write) or
+ * reads: 0, or LORA_EFORBIDDEN with msg. Index DDL (admin) is checked by
+ * the writer, which sees the statement's mutations. */
+int node_exec_allowed(const struct node_exec_req *req, int is_write, char *msg);
+/* 1 (msg set, LORA_EFORBIDDEN) when req's role may not make b's
+ * mutations: any below writer, index and constraint DDL below admin. */
+int node_batch_forbidden(const struct node_exec_req *req,
+                         const Lora__MutationBatch *b, char *msg);
 /* Next batch from a cursor into resp (rows, has_more). */
 int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
                       Lora__Response *resp);

@@ -260,14 +260,14 @@ static int read_reply(struct lnode *n, int fd, struct pwait *w,
 /* Writes the request; with `now`, only what the socket takes at once
  * (-1 if not all of it). */
 static int send_request(int fd, const char *path, const char *body, size_t len,
-                        int hops, int now)
+                        int hops, const char *ident, int now)
 {
-	char head[256];
+	char head[NODE_HTTP_IDENT_BYTES + 512];
 	int hl = snprintf(head, sizeof head,
 	                  "POST %s HTTP/1.1\r\nHost: lora\r\n"
-	                  "Content-Type: application/json\r\n"
+	                  "Content-Type: application/json\r\n%s"
 	                  "X-Lora-Forwarded: %d\r\nContent-Length: %zu\r\n\r\n",
-	                  path, hops, len);
+	                  path, ident, hops, len);
 	if (hl < 0 || (size_t)hl >= sizeof head)
 		return -1; /* a path this long is not ours to pass on */
 	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
@@ -315,8 +315,10 @@ static int exchange(struct lnode *n, struct node_http_ex *x, struct pwait *w,
 	}
 	if (fd < 0)
 		return -1;
-	if (send_request(fd, path, body, len, node_http_forwarded(x) + 1, 0) !=
-	    0) {
+	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
+	node_http_ident_line(n, x, ident, sizeof ident);
+	if (send_request(fd, path, body, len, node_http_forwarded(x) + 1, ident,
+	                 0) != 0) {
 		close(fd); /* an incomplete request is never executed */
 		return -1;
 	}
@@ -642,9 +644,11 @@ static int job_send(struct pjob *j, int may_dial)
 	const char *body;
 	size_t len;
 	node_http_body(j->x, &body, &len);
+	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
+	node_http_ident_line(n, j->x, ident, sizeof ident);
 	if (conn_dead(uc->w.fd) ||
 	    send_request(uc->w.fd, j->path, body, len,
-	                 node_http_forwarded(j->x) + 1, 1) != 0) {
+	                 node_http_forwarded(j->x) + 1, ident, 1) != 0) {
 		upconn_close(uc); /* an incomplete request is never executed */
 		return -1;
 	}

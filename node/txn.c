@@ -240,8 +240,10 @@ static int tx_exec(struct node_tx *t, struct sto_view *view,
 	}
 	const Lora__MutationBatch *b = rc ? NULL : qry_cursor_batch(c);
 	if (b && b->n_mutations) {
-		if (lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) >
-		    LORA_VALUE_DEPTH_MAX)
+		if (node_batch_forbidden(req, b, err.message))
+			rc = err.code = LORA_EFORBIDDEN;
+		else if (lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) >
+		         LORA_VALUE_DEPTH_MAX)
 			rc = lora_errf(err.code = LORA_ELIMIT, err.message,
 			               "a property value nests deeper than %d",
 			               LORA_VALUE_DEPTH_MAX);

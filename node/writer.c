@@ -342,6 +342,28 @@ static int take_rows(struct wreq *w, struct qry_cursor *c,
 	return rc;
 }
 
+/* 1 (msg set) when req's role may not make b's mutations: any for a
+ * role below writer, index DDL below admin. */
+int node_batch_forbidden(const struct node_exec_req *req,
+                         const Lora__MutationBatch *b, char *msg)
+{
+	for (size_t i = 0; i < b->n_mutations; i++) {
+		int op = b->mutations[i]->op_case;
+		int ddl = op == LORA__MUTATION__OP_CREATE_INDEX ||
+		          op == LORA__MUTATION__OP_DROP_INDEX;
+		int need = ddl ? NODE_ROLE_ADMIN : NODE_ROLE_WRITER;
+		if (req->role < need) {
+			lora_errf(LORA_EFORBIDDEN, msg,
+			          "%s needs the %s role (user '%s' has %s)",
+			          ddl ? "index and constraint DDL" : "writing",
+			          node_role_name(need), req->user,
+			          node_role_name(req->role));
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Runs one statement of the group; keeps its cursor when it wrote. */
 static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
                     struct wreq *w)
@@ -362,6 +384,14 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	node_qry_limits(n, w->req, &q.limits);
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
+	if (w->req->batch) { /* decided already (auth.c): proposed as is */
+		g->bytes +=
+		    lora__mutation_batch__get_packed_size(w->req->batch);
+		g->batches[g->n_batches++] = w->req->batch;
+		g->w[g->n] = w;
+		g->cur[g->n++] = NULL;
+		return;
+	}
 	if (qry_open(&q, &c, &err) != 0) {
 		node_resp_error(w->resp, err.code, err.message, err.line,
 		                err.column);
@@ -370,6 +400,10 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	}
 	int rc = take_rows(w, c, &err);
 	const Lora__MutationBatch *b = qry_cursor_batch(c);
+	if (rc == 0 && b && node_batch_forbidden(w->req, b, err.message)) {
+		rc = LORA_EFORBIDDEN;
+		node_resp_error(w->resp, rc, err.message, 0, 0);
+	}
 	/* Never propose what apply would refuse on every node. */
 	if (rc == 0 && b &&
 	    lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) > LORA_VALUE_DEPTH_MAX) {
@@ -964,15 +998,21 @@ static void *writer_main(void *arg)
 				    NULL);
 			continue;
 		}
-		/* a statement IN TRANSACTIONS and an explicit transaction
-		 * (txn.c) run alone; order is kept */
+		/* a statement IN TRANSACTIONS, an explicit transaction
+		 * (txn.c) and a decided batch (a user change apply may still
+		 * refuse: it must not take other statements down with it) run
+		 * alone; order is kept */
 		size_t k = 0;
-		while (k < cnt && !is_intx(ws[k]) && !ws[k]->req->tx)
+		while (k < cnt && !is_intx(ws[k]) && !ws[k]->req->tx &&
+		       !ws[k]->req->batch)
 			k++;
 		if (k == 0 && ws[0]->req->tx) {
 			requeue_front(n->writer, ws + 1, cnt - 1);
 			node_tx_serve(n, ws[0]->req);
 			wreq_settle(ws[0], 0, NULL);
+		} else if (k == 0 && ws[0]->req->batch) {
+			requeue_front(n->writer, ws + 1, cnt - 1);
+			exec_group(n, ws, 1);
 		} else if (k == 0) {
 			requeue_front(n->writer, ws + 1, cnt - 1);
 			exec_intx(n, ws[0]);

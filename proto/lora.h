@@ -35,18 +35,20 @@ enum lora_err {
 	LORA_ETIMEOUT, /* a deadline passed */
 	LORA_ELIMIT,   /* a named limit was exceeded */
 	/* caller errors */
-	LORA_EINVAL,      /* invalid argument or mutation */
-	LORA_ENOTFOUND,   /* named entity does not exist */
-	LORA_EEXIST,      /* entity already exists */
-	LORA_EPARSE,      /* Cypher syntax error */
-	LORA_ESEMANTIC,   /* Cypher semantic error (unknown variable, type) */
-	LORA_EPARAMS,     /* a query parameter is missing or malformed */
-	LORA_ECONSTRAINT, /* a constraint would be violated */
-	LORA_EREADONLY,   /* write in a read-only context */
-	LORA_EVECTOR,     /* vector dimension / coordinate type mismatch */
-	LORA_ETYPE,       /* runtime type error in an expression */
-	LORA_EARITH,      /* arithmetic error: overflow, division by zero */
-	LORA_EMEMORY,     /* a statement's memory budget was exceeded */
+	LORA_EINVAL,        /* invalid argument or mutation */
+	LORA_ENOTFOUND,     /* named entity does not exist */
+	LORA_EEXIST,        /* entity already exists */
+	LORA_EPARSE,        /* Cypher syntax error */
+	LORA_ESEMANTIC,     /* Cypher semantic error (unknown variable, type) */
+	LORA_EPARAMS,       /* a query parameter is missing or malformed */
+	LORA_ECONSTRAINT,   /* a constraint would be violated */
+	LORA_EREADONLY,     /* write in a read-only context */
+	LORA_EVECTOR,       /* vector dimension / coordinate type mismatch */
+	LORA_ETYPE,         /* runtime type error in an expression */
+	LORA_EARITH,        /* arithmetic error: overflow, division by zero */
+	LORA_EMEMORY,       /* a statement's memory budget was exceeded */
+	LORA_EUNAUTHORIZED, /* no or wrong credentials (HTTP 401) */
+	LORA_EFORBIDDEN,    /* the user's role does not allow it (HTTP 403) */
 	/* cluster errors */
 	LORA_ENOTLEADER,       /* this node is not the leader (hint attached) */
 	LORA_EUNAVAILABLE,     /* not executed: no leader reachable, retry */
@@ -65,8 +67,8 @@ const char *lora_err_code(int err);
 /* "client" for caller-visible mistakes, "server" otherwise. Static. */
 const char *lora_err_category(int err);
 
-/* HTTP status LoraDB's server uses for err (400, 404, 408, 409, 422, 500,
- * 503). */
+/* HTTP status LoraDB's server uses for err (400, 401, 403, 404, 408, 409,
+ * 422, 500, 503). */
 int lora_err_http_status(int err);
 
 /* Lists and maps nested inside one value, wherever a value is built,

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libnng-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
-      check libjansson-dev libedit-dev libsubunit-dev
+      check libjansson-dev libedit-dev libsubunit-dev libsodium-dev
       curl clang-format procps iproute2 iptables
       libunistring-dev # normalize(): Unicode normal forms
       clang libclang-rt-dev # clang: the libFuzzer targets in tests/fuzz

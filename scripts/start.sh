@@ -17,6 +17,7 @@ LC_LORAD=$root/build/release/node/lorad
 LC_DIR=data
 LC_PREFIX=127.0.0
 LC_N=3
+lc_auth_init data/admin.password # made by cluster.sh start (mode 0600)
 leader=$(lc_wait_leader 30) || { echo "no leader elected" >&2; exit 1; }
 follower="" other=""
 for i in 1 2 3; do
@@ -25,7 +26,7 @@ for i in 1 2 3; do
 done
 
 query() { # query NODE JSON_BODY
-	curl -s -m 30 -X POST -H 'Content-Type: application/json' \
+	lc_curl -s -m 30 -X POST -H 'Content-Type: application/json' \
 		--data "$2" "http://$(lc_http "$1")/query"
 }
 
@@ -55,14 +56,23 @@ cat <<EOF
 LoraDB is running: leader node $leader; nodes on 127.0.0.1, 127.0.0.2, 127.0.0.3
 (HTTP :4747, native protocol :4748). Data and logs are in data/.
 
-Shell (any node; it finds the leader):
+Authentication is on. The first admin is "admin"; its password was generated
+into data/admin.password (mode 0600). Give it to the tools:
+    export LORA_USER=admin LORA_PASSWORD="\$(cat data/admin.password)"
+and create your own users (docs/security.md), e.g. in the shell:
+    CREATE USER alice SET PASSWORD 'a-long-secret' CHANGE NOT REQUIRED;
+    GRANT ROLE writer TO alice;
+
+Shell (any node; it finds the leader; -u NAME asks for the password):
     build/release/client/lora
     build/release/client/lora -c "MATCH (p:Person) RETURN p.name, p.born;"
 
-HTTP (any node; writes are forwarded to the leader):
-    curl -s -X POST http://127.0.0.2:4747/query -H 'Content-Type: application/json' \\
+HTTP (any node; writes are forwarded to the leader; Basic auth or a token
+from POST /auth/token):
+    curl -s -u "admin:\$LORA_PASSWORD" -X POST http://127.0.0.2:4747/query \\
+         -H 'Content-Type: application/json' \\
          -d '{"query": "MATCH (a:Person)-[:KNOWS]->(b) RETURN a.name, b.name"}'
-    curl -s http://127.0.0.1:4747/cluster/status
+    curl -s -u "admin:\$LORA_PASSWORD" http://127.0.0.1:4747/cluster/status
 
 Cluster:  deploy/cluster.sh status | stop      Operations: docs/operations.md
 EOF

@@ -716,6 +716,10 @@ static int apply_one(struct apply_ctx *c, const Lora__Mutation *m)
 		return apply_create_index(c, m->create_index);
 	case LORA__MUTATION__OP_DROP_INDEX:
 		return apply_drop_index(c, m->drop_index);
+	case LORA__MUTATION__OP_USER_CHANGE:
+		return apply_user_change(c, m->user_change);
+	case LORA__MUTATION__OP_AUTH_BOOTSTRAP:
+		return apply_auth_bootstrap(c, m->auth_bootstrap);
 	default:
 		return lora_errf(LORA_EINVAL, c->errmsg, "empty mutation");
 	}
@@ -752,6 +756,10 @@ static int mutation_ok(const Lora__Mutation *m)
 		return m->create_index != NULL;
 	case LORA__MUTATION__OP_DROP_INDEX:
 		return m->drop_index != NULL;
+	case LORA__MUTATION__OP_USER_CHANGE:
+		return m->user_change != NULL;
+	case LORA__MUTATION__OP_AUTH_BOOTSTRAP:
+		return m->auth_bootstrap != NULL;
 	default:
 		return 1; /* apply_one rejects it */
 	}

@@ -73,6 +73,10 @@ int apply_put(struct apply_ctx *c, int cf, const void *key, size_t klen,
               const void *val, size_t vlen);
 void apply_del(struct apply_ctx *c, int cf, const void *key, size_t klen);
 
+/* apply_user.c: the system keyspace (users, cluster secret). */
+int apply_user_change(struct apply_ctx *c, const Lora__UserChange *m);
+int apply_auth_bootstrap(struct apply_ctx *c, const Lora__AuthBootstrap *m);
+
 /* apply_req.c: records the batch's request ids for entry `index` and
  * drops those that left the window. */
 int apply_requests(struct apply_ctx *c, uint64_t index,

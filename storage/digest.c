@@ -18,6 +18,7 @@ typedef unsigned __int128 u128;
 
 struct dg {
 	u128 sum, h;
+	int system; /* the system keyspace instead of the graph */
 };
 
 static const u128 FNV_OFFSET =
@@ -189,8 +190,17 @@ static int dg_meta(struct dg *d, struct sto_store *s, const uint8_t *k,
 		dg_bytes(d, v, 8);
 		dg_end(d);
 		return 0;
+	case STO_META_USER:
+	case STO_META_SECRET:
+		if (!d->system)
+			return 0; /* not the graph: sto_digest_system */
+		dg_begin(d, (char)k[0]);
+		dg_bytes(d, k, klen);
+		dg_bytes(d, v, vlen);
+		dg_end(d);
+		return 0;
 	case STO_META_INDEX:
-		dg_begin(d, 'x');
+		dg_begin(d, (char)k[0]);
 		dg_bytes(d, k, klen);
 		dg_bytes(d, v, vlen);
 		dg_end(d);
@@ -247,16 +257,18 @@ static int dg_cf(struct dg *d, struct sto_store *s, rocksdb_readoptions_t *ro,
 	return sto_iter_close(it, rv, NULL, "digest scan");
 }
 
-int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
-               char *errmsg)
+static int digest_run(struct sto_store *s, int system,
+                      char out[STO_DIGEST_HEX_BYTES], char *errmsg)
 {
-	struct dg d = {0, 0};
+	struct dg d = {0, 0, system};
 	const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(ro, snap);
 	rocksdb_readoptions_set_fill_cache(ro, 0);
 	int rv = 0;
 	for (int cf = STO_CF_NODES; !rv && cf < STO_CF_REQ; cf++) {
+		if (system && cf != STO_CF_META)
+			continue;
 		rv = dg_cf(&d, s, ro, cf);
 		if (rv)
 			lora_errf(rv, errmsg, "digest: column family %s: %s",
@@ -270,4 +282,16 @@ int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
 	         (unsigned long long)(uint64_t)(d.sum >> 64),
 	         (unsigned long long)(uint64_t)d.sum);
 	return 0;
+}
+
+int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
+               char *errmsg)
+{
+	return digest_run(s, 0, out, errmsg);
+}
+
+int sto_digest_system(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
+                      char *errmsg)
+{
+	return digest_run(s, 1, out, errmsg);
 }

@@ -53,6 +53,8 @@ extern const char *const sto_cf_names[STO_CF_COUNT];
 #define STO_META_TOKEN_NAME  'T' /* "T" u8 kind be32 token -> name */
 #define STO_META_INDEX       'x' /* "x" name -> Lora__CreateIndex bytes */
 #define STO_META_FORMAT      'F' /* "F" -> be32 storage format version */
+#define STO_META_USER        'U' /* "U" name -> Lora__UserRecord bytes */
+#define STO_META_SECRET      'K' /* "K" -> the cluster secret (bytes) */
 /* In the `requests` CF (its own, so that meta stays small and fast): */
 #define STO_META_REQUEST 'q' /* "q" request id -> be64 entry index */
 #define STO_META_REQUEST_ORDER                                                 \

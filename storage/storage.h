@@ -130,6 +130,10 @@ int sto_compact(struct sto_store *s, char *errmsg);
  * whatever their history.
  */
 #define STO_DIGEST_HEX_BYTES 33
+/* The same over the system keyspace (users, cluster secret): nodes that
+ * applied the same entries agree on it too. */
+int sto_digest_system(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
+                      char *errmsg);
 int sto_digest(struct sto_store *s, char out[STO_DIGEST_HEX_BYTES],
                char *errmsg);
 
@@ -222,6 +226,25 @@ void sto_install_crash_point(int step);
  * name), and whether a name is one a constraint may use. */
 const char *sto_value_type(const Lora__Value *v);
 int sto_type_known(const char *type);
+
+/* ---- the system keyspace (apply_user.c) --------------------------------
+ *
+ * Users and the cluster secret, in meta, changed only by the UserChange
+ * and AuthBootstrap mutations (so replicated, in checkpoints and in the
+ * digest). These read the latest applied state.
+ */
+#define STO_USER_NAME_BYTES_MAX 128
+#define STO_USERS_MAX           100000 /* listed by sto_users_list */
+#define STO_SECRET_BYTES_MIN    16
+#define STO_SECRET_BYTES_MAX    64
+/* 0 and *out (lora__user_record__free_unpacked), or LORA_ENOTFOUND. */
+int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out);
+/* Every user in name order: *out (sto_users_free) with *n records. */
+int sto_users_list(struct sto_store *s, Lora__UserRecord ***out, size_t *n);
+void sto_users_free(Lora__UserRecord **us, size_t n);
+/* The cluster secret into out (STO_SECRET_BYTES_MAX of room), *len its
+ * bytes; LORA_ENOTFOUND before the bootstrap entry was applied. */
+int sto_auth_secret(struct sto_store *s, uint8_t *out, size_t *len);
 
 /* ---- read views -------------------------------------------------------- */
 

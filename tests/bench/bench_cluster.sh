@@ -13,7 +13,9 @@
 #
 # Environment: BENCH_BUILD (release build dir, default build/release, made by scripts/build.sh),
 # LORAD, BENCH_HTTP (binaries), BENCH_SECONDS (default 10),
-# BENCH_CLIENTS (default "1 16 64"), BENCH_SKIP_ETCD=1, BENCH_SKIP_LORA=1.
+# BENCH_CLIENTS (default "1 16 64"), BENCH_SKIP_ETCD=1, BENCH_SKIP_LORA=1,
+# BENCH_AUTH (on, the default, or off: LoraDB's authentication, to compare;
+# with it on every request carries Basic auth, docs/security.md).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
@@ -71,7 +73,11 @@ run_points() { # run_points SYSTEM ENDPOINTS
 
 bench_lora() {
 	LC_PREFIX=127.0.7 LC_DIR=$work/lora LC_N=3
-	lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = warn"
+	lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = warn" \
+		"auth = ${BENCH_AUTH:-on}"
+	BENCH_AUTHORIZATION="Basic $(printf '%s' "$LC_AUTH" | base64 -w0)"
+	export BENCH_AUTHORIZATION
+	lc_log "LoraDB authentication: ${BENCH_AUTH:-on}"
 	for i in 1 2 3; do lc_start "$i"; done
 	for i in 1 2 3; do lc_wait_health "$i" 60 || return 1; done
 	local leader

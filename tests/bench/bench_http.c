@@ -63,6 +63,9 @@ struct bench {
 	long duration_ms;
 	uint64_t end_ns;
 	const char *prefix;
+	/* "Authorization: ...\r\n" from BENCH_AUTHORIZATION (LoraDB with
+	 * authentication on), or "" */
+	char authz[512];
 	FILE *acked;
 	pthread_mutex_t mu; /* guards acked */
 };
@@ -158,11 +161,11 @@ static void make_request(const struct bench *b, struct conn *c)
 	snprintf(key, sizeof(key), "%s-%d-%ld", b->prefix, c->idx, c->seq);
 	make_body(b, key, body);
 	int n = snprintf(c->out, sizeof(c->out),
-	                 "POST %s HTTP/1.1\r\nHost: %s\r\n"
+	                 "POST %s HTTP/1.1\r\nHost: %s\r\n%s"
 	                 "Content-Type: application/json\r\n"
 	                 "Content-Length: %zu\r\n\r\n%s",
 	                 b->etcd ? "/v3/kv/put" : "/query", b->endpoints[c->ep],
-	                 strlen(body), body);
+	                 b->authz, strlen(body), body);
 	c->out_len = n < 0 || (size_t)n >= sizeof(c->out) ? 0 : (size_t)n;
 }
 
@@ -691,6 +694,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	const char *az = getenv("BENCH_AUTHORIZATION");
+	if (az && !b.etcd &&
+	    (size_t)snprintf(b.authz, sizeof b.authz, "Authorization: %s\r\n",
+	                     az) >= sizeof b.authz)
+		b.authz[0] = '\0';
 	struct worker *ws = calloc((size_t)b.threads, sizeof(*ws));
 	struct conn *conns = calloc((size_t)b.clients, sizeof(*conns));
 	int rc = ws && conns ? workers_init(&b, ws, conns) : -1;

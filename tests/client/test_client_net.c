@@ -64,7 +64,9 @@ static void answer_rows(Lora__Response *resp, int first, int count, int total)
 	resp->n_rows = (size_t)count;
 	resp->rows = prow;
 	resp->has_more = first + count < total;
-	resp->cursor_id = resp->has_more ? 77 : 0;
+	static uint8_t name[16] = {77};
+	resp->cursor.data = resp->has_more ? name : NULL;
+	resp->cursor.len = resp->has_more ? sizeof name : 0;
 }
 
 static void answer_run(struct fake *f, const Lora__RunRequest *run,

@@ -92,7 +92,7 @@ for expect in "Expect: 100-continue" "Expect:"; do # curl waits for 100 or not
 done
 # the connection stays usable after a 413 (the body was read and dropped)
 out=$(curl -s -m 20 -H "Expect:" -X POST "http://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big" \
-	--next -s -m 20 -X POST "http://$IT_NET.$F:4747/query" -d '{"query":"RETURN 7 AS x"}')
+	--next -s -m 20 -u "admin:$IT_ADMIN_PASSWORD" -X POST "http://$IT_NET.$F:4747/query" -d '{"query":"RETURN 7 AS x"}')
 it_check "a request after a 413 on the same connection answers" grep -q '"rows":\[{"x":7}\]' <<<"$out"
 it_query $F '{"query":"RETURN $x","params":[1]}'
 it_check "params not an object: 422" [ "$IT_STATUS" = 422 ]

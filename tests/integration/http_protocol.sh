@@ -18,7 +18,7 @@ F=$((L % 3 + 1))
 raw() {
 	local fd
 	exec {fd}<>"/dev/tcp/$IT_NET.$1/4747" || return 1
-	printf "$2" >&"$fd"
+	printf "$(it_with_auth "$2")" >&"$fd"
 	timeout 10 cat <&"$fd"
 	exec {fd}>&-
 }
@@ -99,7 +99,7 @@ halfclose() { # halfclose ID BYTES
 		my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0]) or exit 1;
 		my $m = $ARGV[1]; $m =~ s/\\r/\r/g; $m =~ s/\\n/\n/g;
 		print $s $m; $s->shutdown(1);
-		alarm 10; print while <$s>;' "$IT_NET.$1:4747" "$2"
+		alarm 10; print while <$s>;' "$IT_NET.$1:4747" "$(it_with_auth "$2")"
 }
 out=$(halfclose "$L" 'GET /health HTTP/1.1\r\nHost: t\r\n\r\n')
 it_check "half-closed after a GET: answered" bash -c '[[ "$1" == "HTTP/1.1 200 "* ]]' _ "$out"

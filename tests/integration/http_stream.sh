@@ -151,7 +151,7 @@ gone0=$(metric "$GONE")
 rows0=$(metric "$ROWS")
 b=$(q_range 3000000)
 exec {slow}<>"/dev/tcp/$IT_NET.$ID/4747"
-printf 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: %s\r\n\r\n%s' "${#b}" "$b" >&"$slow"
+printf "$(it_with_auth 'POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: %s\r\n\r\n%s')" "${#b}" "$b" >&"$slow"
 stalled() { # the statement is open and its rows stopped moving
 	local a
 	a=$(metric "$ROWS")
@@ -173,7 +173,7 @@ exchange() { # exchange BYTES HALFCLOSE -> everything the server answers
 		my $s = IO::Socket::INET->new(PeerAddr => $ARGV[0]) or exit 1;
 		my $m = $ARGV[1]; $m =~ s/\\r/\r/g; $m =~ s/\\n/\n/g;
 		print $s $m; $s->shutdown(1) if $ARGV[2];
-		alarm 30; print while <$s>;' "$IT_NET.$ID:4747" "$1" "$2"
+		alarm 30; print while <$s>;' "$IT_NET.$ID:4747" "$(it_with_auth "$1")" "$2"
 }
 b=$(q_range 100000)
 expected 100000 rows "$bm" >"$T/e"

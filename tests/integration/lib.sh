@@ -2,6 +2,10 @@
 # 127.0.X.1..N (ports 4747/4748/4749 each), temp data dirs, curl for HTTP.
 # Every test sources this, calls it_setup <subnet> <lorad>, and gets its
 # processes killed and temp dir removed on exit, whatever happened.
+# Authentication is on in every test: it_setup gives the nodes the first
+# admin's password (LORA_ADMIN_PASSWORD), curl the same credentials through
+# a .curlrc in the temp dir (CURL_HOME; `curl -q` goes without), and the C
+# tools LORA_USER / LORA_PASSWORD.
 set -u
 
 IT_LORAD=""
@@ -49,6 +53,12 @@ it_setup() {
 		rm -rf "$dir"
 	) </dev/null >/dev/null 2>&1 &
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	IT_ADMIN_PASSWORD=${IT_ADMIN_PASSWORD:-it-admin-$RANDOM$RANDOM}
+	export LORA_ADMIN_PASSWORD=$IT_ADMIN_PASSWORD
+	export LORA_USER=admin LORA_PASSWORD=$IT_ADMIN_PASSWORD
+	(umask 077 && printf 'user = "admin:%s"\n' "$IT_ADMIN_PASSWORD" >"$IT_DIR/.curlrc")
+	export CURL_HOME=$IT_DIR
+	IT_AUTHZ="Basic $(printf 'admin:%s' "$IT_ADMIN_PASSWORD" | base64 -w0)"
 	it_log "temp dir $IT_DIR, nodes on $IT_NET.x"
 }
 
@@ -105,6 +115,16 @@ it_stop() { # graceful
 	local rc=$?
 	rm -f "$IT_DIR/n$1.pid"
 	return $rc
+}
+
+# it_with_auth FORMAT: a raw request (printf format, \r\n written as
+# backslash sequences) with the admin's Authorization header after each
+# request line, for the tests that write HTTP bytes by hand.
+it_with_auth() {
+	local f=$1 h="Authorization: $IT_AUTHZ"
+	f=${f//HTTP\/1.1\\r\\n/HTTP\/1.1\\r\\n$h\\r\\n}
+	f=${f//HTTP\/1.0\\r\\n/HTTP\/1.0\\r\\n$h\\r\\n}
+	printf '%s' "$f"
 }
 
 it_fail() { IT_FAILS=$((IT_FAILS + 1)); it_log "FAIL: $*"; }

@@ -54,6 +54,34 @@ static int print_answer(const uint8_t *b, size_t len)
 	return 0;
 }
 
+/* The handshake (authentication is on) with LORA_USER / LORA_PASSWORD;
+ * nothing when LORA_USER is not set. */
+static int handshake(nng_socket sock)
+{
+	const char *user = getenv("LORA_USER");
+	if (user == NULL || user[0] == '\0')
+		return 0;
+	Lora__AuthRequest a = LORA__AUTH_REQUEST__INIT;
+	a.user = (char *)user;
+	a.password = getenv("LORA_PASSWORD") ? getenv("LORA_PASSWORD") : "";
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_AUTH;
+	req.auth = &a;
+	uint8_t buf[4096];
+	size_t len = lora__request__get_packed_size(&req);
+	if (len > sizeof buf)
+		return NNG_EINVAL;
+	lora__request__pack(&req, buf);
+	void *ans = NULL;
+	size_t alen = 0;
+	int rv = nng_send(sock, buf, len, 0);
+	if (rv == 0)
+		rv = nng_recv(sock, &ans, &alen, NNG_FLAG_ALLOC);
+	if (ans)
+		nng_free(ans, alen);
+	return rv;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 5) {
@@ -76,6 +104,8 @@ int main(int argc, char **argv)
 		                       NATIVE_TIMEOUT_MS);
 	if (rv == 0)
 		rv = nng_dial(sock, url, NULL, 0);
+	if (rv == 0)
+		rv = handshake(sock);
 	if (rv == 0)
 		rv = nng_send(sock, (void *)wb_data(&w), len, 0);
 	if (rv == 0)

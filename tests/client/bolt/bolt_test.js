@@ -24,6 +24,10 @@ const [phase, net, leader, follower, leaderPid] = process.argv.slice(2);
 const addr = (id) => `${net}.${id}:7687`;
 let fails = 0;
 const ok = (what) => console.log(`ok: ${what}`);
+// authentication is on: lib.sh exports the admin's credentials
+const USER = process.env.LORA_USER || 'admin';
+const PASSWORD = process.env.LORA_PASSWORD || '';
+const AUTH = neo4j.auth.basic(USER, PASSWORD);
 const fail = (what, detail) => {
   fails++;
   console.log(`FAIL: ${what}${detail === undefined ? '' : ': ' + detail}`);
@@ -97,7 +101,7 @@ function boltRows(id) {
 }
 
 async function values() {
-  const driver = neo4j.driver(`bolt://${addr(follower)}`, neo4j.auth.basic('neo4j', 'any'));
+  const driver = neo4j.driver(`bolt://${addr(follower)}`, AUTH);
   try {
     const s = driver.session();
     // parameters to properties (a write on a follower: forwarded), back
@@ -215,7 +219,7 @@ async function values() {
 }
 
 async function routing() {
-  const driver = neo4j.driver(`neo4j://${addr(follower)}`, neo4j.auth.none());
+  const driver = neo4j.driver(`neo4j://${addr(follower)}`, AUTH);
   try {
     const s = driver.session({defaultAccessMode: neo4j.session.WRITE});
     const w = await s.run('CREATE (n:Routed {k: 1}) RETURN n.k AS k');
@@ -237,7 +241,7 @@ async function routing() {
 
 
 async function tx() {
-  const driver = neo4j.driver(`neo4j://${addr(follower)}`, neo4j.auth.none());
+  const driver = neo4j.driver(`neo4j://${addr(follower)}`, AUTH);
   const count = async (label, bookmarks) => {
     const s = driver.session({defaultAccessMode: neo4j.session.READ, bookmarks});
     const r = await s.run(`MATCH (n:${label}) RETURN count(n) AS c`);
@@ -312,7 +316,8 @@ const chunk = (body) => {
 };
 const pstr = (s) => { const b = Buffer.from(s); return Buffer.concat([Buffer.from([0xD0, b.length]), b]); };
 const HELLO = chunk(Buffer.concat([Buffer.from([0xB1, 0x01, 0xA1]), pstr('user_agent'), pstr('raw/1')]));
-const LOGON = chunk(Buffer.concat([Buffer.from([0xB1, 0x6A, 0xA1]), pstr('scheme'), pstr('none')]));
+const LOGON = chunk(Buffer.concat([Buffer.from([0xB1, 0x6A, 0xA3]), pstr('scheme'), pstr('basic'),
+  pstr('principal'), pstr(USER), pstr('credentials'), pstr(PASSWORD)]));
 const PULL = chunk(Buffer.concat([Buffer.from([0xB1, 0x3F, 0xA1]), pstr('n'), Buffer.from([0xFF])]));
 const RESET = chunk(Buffer.from([0xB0, 0x0F]));
 
@@ -392,8 +397,9 @@ async function raw() {
   await c.send(HS([[0, 0, 4, 4], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]));
   const v44 = await c.read(4);
   check('4.4 alone proposed: 4.4 chosen', v44.equals(Buffer.from([0, 0, 4, 4])), v44.toString('hex'));
-  const hello44 = chunk(Buffer.concat([Buffer.from([0xB1, 0x01, 0xA2]), pstr('user_agent'),
-    pstr('raw/1'), pstr('scheme'), pstr('none')]));
+  const hello44 = chunk(Buffer.concat([Buffer.from([0xB1, 0x01, 0xA4]), pstr('user_agent'),
+    pstr('raw/1'), pstr('scheme'), pstr('basic'), pstr('principal'), pstr(USER),
+    pstr('credentials'), pstr(PASSWORD)]));
   const run = chunk(Buffer.concat([Buffer.from([0xB3, 0x10]), pstr('CREATE (n:Q) RETURN n'),
     Buffer.from([0xA0, 0xA0])]));
   await c.send(Buffer.concat([hello44, run, PULL]));
@@ -450,7 +456,7 @@ function dead(pid) {
 }
 
 async function failover() {
-  const driver = neo4j.driver(`neo4j://${addr(follower)}`, neo4j.auth.none(),
+  const driver = neo4j.driver(`neo4j://${addr(follower)}`, AUTH,
     {maxTransactionRetryTime: 30000});
   try {
     const s = driver.session();
@@ -479,9 +485,35 @@ async function failover() {
   }
 }
 
+// Authentication: a wrong password and the none scheme are refused with
+// Neo4j's code; the right one works.
+async function auth() {
+  for (const [what, a] of [['a wrong password', neo4j.auth.basic(USER, PASSWORD + 'x')],
+                           ['no credentials', neo4j.auth.none()]]) {
+    const d = neo4j.driver(`bolt://${addr(follower)}`, a);
+    try {
+      await d.session().run('RETURN 1');
+      fail(`${what} was accepted`);
+    } catch (e) {
+      check(`${what} is refused as Unauthorized`,
+            e.code === 'Neo.ClientError.Security.Unauthorized', e.code);
+    } finally {
+      await d.close();
+    }
+  }
+  const d = neo4j.driver(`bolt://${addr(follower)}`, AUTH);
+  try {
+    const r = await d.session().run('RETURN 1 AS one');
+    check('the right password works', r.records[0].get('one').toNumber() === 1);
+  } finally {
+    await d.close();
+  }
+}
+
 (async () => {
   try {
-    if (phase === 'values') await values();
+    if (phase === 'auth') await auth();
+    else if (phase === 'values') await values();
     else if (phase === 'routing') await routing();
     else if (phase === 'failover') await failover();
     else if (phase === 'tx') await tx();

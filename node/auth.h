@@ -1,0 +1,123 @@
+/*
+ * auth.h - who is asking, and what they may do (docs/security.md).
+ *
+ * Users and the cluster secret live in the replicated system keyspace
+ * (storage.h, "the system keyspace"); this module checks passwords
+ * against it (argon2id from libsodium, constant-time comparisons), keeps
+ * the bearer tokens this node issued (in memory, 128 random bits each,
+ * with an expiry), runs the user-management statements (query/user.h),
+ * and has the leader write the first admin and the cluster secret
+ * (AuthBootstrap) once.
+ *
+ * Roles are ordered: admin can do what writer can, writer what reader
+ * can. A user whose password must change has no role until it did.
+ *
+ * Thread safety: every function may be called from any thread.
+ */
+#ifndef LORA_NODE_AUTH_H
+#define LORA_NODE_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lora.h"
+#include "lora_pb.h"
+
+struct lnode;
+struct node_exec_req;
+struct node_auth;
+
+enum node_role {
+	NODE_ROLE_NONE = 0,
+	NODE_ROLE_READER = 1,
+	NODE_ROLE_WRITER = 2,
+	NODE_ROLE_ADMIN = 3,
+};
+
+#define NODE_USER_BYTES_MAX       128     /* a user name */
+#define NODE_PASSWORD_BYTES_MAX   1024    /* a password */
+#define NODE_AUTH_TOKEN_BYTES     16      /* 128 random bits */
+#define NODE_AUTH_TOKEN_HEX_BYTES 33      /* hex + NUL */
+#define NODE_AUTH_TOKENS_MAX      16384   /* live tokens per node */
+#define NODE_AUTH_CACHE_SLOTS     1024    /* verified credentials */
+#define NODE_AUTH_CACHE_MS        60000   /* a verified password is reused */
+#define NODE_AUTH_HASHES_MAX      2       /* argon2id runs at once */
+#define NODE_AUTH_BOOTSTRAP_MS    2000    /* between bootstrap proposals */
+#define NODE_TOKEN_TTL_MS_DEFAULT 3600000 /* one hour */
+
+/* An authenticated caller. user "" with role admin: auth is off. */
+struct node_identity {
+	char user[NODE_USER_BYTES_MAX + 1];
+	int role; /* enum node_role */
+};
+
+/* "reader", "writer", "admin" or "none". Static. */
+const char *node_role_name(int role);
+
+/*
+ * Start-up, with n->store open: 0, or LORA_ECONFIG when authentication is
+ * on, the system keyspace was never bootstrapped and no admin password
+ * was given (config admin_password, LORA_ADMIN_PASSWORD or
+ * admin_password_file). Logs a warning when auth is off.
+ */
+int node_auth_open(struct lnode *n, char *errmsg);
+void node_auth_close(struct lnode *n);
+/* 1 when authentication is on. */
+int node_auth_enabled(struct lnode *n);
+
+/*
+ * The check every protocol uses (HTTP Basic, the native handshake, Bolt):
+ * 0 with *role (enum node_role) when user's password is right, else
+ * LORA_EUNAUTHORIZED (unknown user or wrong password: the same answer,
+ * after the same work). May run argon2id (tens of ms, at most
+ * NODE_AUTH_HASHES_MAX at once); a recently verified pair is answered
+ * from a cache keyed by a keyed hash of it. With cache_only set, a pair
+ * not in the cache is LORA_ETIMEOUT (the caller retries where it may
+ * block), and so is a store busy with a snapshot install: the HTTP I/O
+ * thread never waits.
+ */
+int auth_check_password(struct lnode *n, const char *user, const char *password,
+                        int *role);
+int node_auth_password(struct lnode *n, const char *user, const char *password,
+                       int cache_only, struct node_identity *out);
+
+/* A bearer token for id: hex into out, expiring after token_ttl_ms
+ * (*ttl_ms). LORA_ELIMIT when NODE_AUTH_TOKENS_MAX live tokens exist. */
+int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
+                          char out[NODE_AUTH_TOKEN_HEX_BYTES],
+                          uint64_t *ttl_ms);
+/* 0 with *out (its user's current role), or LORA_EUNAUTHORIZED
+ * (unknown, expired, or the user was dropped); with nowait,
+ * LORA_ETIMEOUT instead of waiting for a snapshot install to end. */
+int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
+                          struct node_identity *out);
+
+/* The cluster secret that proves a forwarded request comes from a member:
+ * 0 with its bytes (STO_SECRET_BYTES_MAX of room), or LORA_ENOTFOUND
+ * before the bootstrap entry was applied. */
+int node_auth_peer_proof(struct lnode *n, int nowait, uint8_t *out,
+                         size_t *len);
+/* 0 when proof is the cluster secret (constant time), else
+ * LORA_EUNAUTHORIZED (LORA_ETIMEOUT: nowait and the store is busy). */
+int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
+                         int nowait);
+
+/*
+ * A user-management statement (query/user.h) from req's identity:
+ * returns 0 when req->query is none (nothing done), else 1 with
+ * *resp_out set (rows or an error): runs SHOW here, hashes passwords
+ * here, and writes through the leader (forwarding when a follower).
+ */
+int node_auth_user_stmt(struct lnode *n, const struct node_exec_req *req,
+                        Lora__Response **resp_out);
+
+/* Logs a refused login (protocol, user name as given), at most one line
+ * per second: the others are counted into the next line. */
+void node_auth_log_failure(struct lnode *n, const char *proto,
+                           const char *user);
+
+/* Gossip thread, every tick: the leader proposes AuthBootstrap until the
+ * system keyspace has its cluster secret. */
+void node_auth_tick(struct lnode *n);
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * http_auth.c - who sends an HTTP request, and whether the endpoint is
+ * theirs to call (http_int.h, "who asks"); POST /auth/token.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sodium.h>
+
+#include "http_int.h"
+#include "log.h"
+
+/* The role an endpoint needs; -1: open to anyone. */
+static int route_role(struct lnode *n, const struct node_route *r)
+{
+	const char *p = r->path;
+	if (!strcmp(p, "/health"))
+		return -1;
+	if (!strcmp(p, "/metrics"))
+		return n->cfg.metrics_auth ? NODE_ROLE_NONE : -1;
+	if (!strcmp(p, "/query") || !strcmp(p, "/explain") ||
+	    !strcmp(p, "/profile") || !strcmp(p, "/auth/token"))
+		return NODE_ROLE_NONE; /* statements are checked by role */
+	if (!strcmp(p, "/cluster/status"))
+		return NODE_ROLE_READER;
+	return NODE_ROLE_ADMIN; /* /cluster/ changes, /admin/, the rest */
+}
+
+/* "Basic base64(user:password)": 0 with user and password split in buf. */
+static int basic_split(const char *v, char *buf, size_t size, char **user,
+                       char **pw)
+{
+	size_t len = 0;
+	if (sodium_base642bin((unsigned char *)buf, size - 1, v, strlen(v),
+	                      " \t", &len, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0)
+		return -1;
+	buf[len] = '\0';
+	char *colon = memchr(buf, ':', len);
+	if (colon == NULL || strlen(buf) != len)
+		return -1;
+	*colon = '\0';
+	*user = buf;
+	*pw = colon + 1;
+	return 0;
+}
+
+/* "ROLE PROOFHEX USER" from a member: 0 with *who. */
+static int ident_check(struct lnode *n, const char *v, int nowait,
+                       struct node_identity *who)
+{
+	unsigned role;
+	char hex[2 * STO_SECRET_BYTES_MAX + 1];
+	int used = 0;
+	if (sscanf(v, "%u %128s %n", &role, hex, &used) != 2 || used == 0 ||
+	    role > NODE_ROLE_ADMIN)
+		return LORA_EUNAUTHORIZED;
+	uint8_t proof[STO_SECRET_BYTES_MAX];
+	size_t len = 0;
+	if (sodium_hex2bin(proof, sizeof proof, hex, strlen(hex), NULL, &len,
+	                   NULL) != 0)
+		return LORA_EUNAUTHORIZED;
+	int rc = node_auth_peer_check(n, proof, len, nowait);
+	if (rc)
+		return rc;
+	snprintf(who->user, sizeof who->user, "%s", v + used);
+	who->role = (int)role;
+	return 0;
+}
+
+/* Who sends x: 0, LORA_EUNAUTHORIZED, or LORA_ETIMEOUT (cache_only and a
+ * password to hash). */
+static int identify(struct lnode *n, struct node_http_ex *x, int cache_only,
+                    struct node_identity *who, const char **user)
+{
+	const char *v = node_http_authz(x), *id = node_http_ident(x);
+	*user = "";
+	if (id) {
+		int rc = ident_check(n, id, cache_only, who);
+		if (rc == LORA_EUNAUTHORIZED)
+			node_auth_log_failure(n, "forwarded http", "");
+		return rc;
+	}
+	if (v && !strncasecmp(v, "Bearer ", 7))
+		return node_auth_token_check(n, v + 7, cache_only, who);
+	if (v == NULL || strncasecmp(v, "Basic ", 6))
+		return LORA_EUNAUTHORIZED;
+	char buf[NODE_USER_BYTES_MAX + NODE_PASSWORD_BYTES_MAX + 8], *u, *pw;
+	if (basic_split(v + 6, buf, sizeof buf, &u, &pw) != 0)
+		return LORA_EUNAUTHORIZED;
+	int rc = node_auth_password(n, u, pw, cache_only, who);
+	*user = rc == LORA_EUNAUTHORIZED ? u : "";
+	if (rc == LORA_EUNAUTHORIZED)
+		node_auth_log_failure(n, "http", u);
+	sodium_memzero(buf, sizeof buf);
+	return rc;
+}
+
+int node_http_authorize(struct lnode *n, struct node_http_ex *x,
+                        const struct node_route *r, int cache_only)
+{
+	struct node_identity who = {.role = NODE_ROLE_ADMIN};
+	int need = route_role(n, r);
+	if (need < 0 || !node_auth_enabled(n)) {
+		if (need < 0)
+			who.role = NODE_ROLE_NONE; /* nobody in particular */
+		node_http_set_identity(x, &who);
+		return 0;
+	}
+	const char *user;
+	int rc = identify(n, x, cache_only, &who, &user);
+	if (rc == LORA_ETIMEOUT)
+		return NODE_AUTH_LATER;
+	if (rc) {
+		node_http_reply_unauthorized(
+		    x, node_http_authz(x) || node_http_ident(x)
+		           ? "wrong user name, password or token"
+		           : "authentication required: HTTP Basic or a "
+		             "bearer token from POST /auth/token");
+		return 1;
+	}
+	if (who.role < need) {
+		char msg[LORA_ERRMSG_BYTES];
+		snprintf(msg, sizeof msg,
+		         "%s needs the %s role (user '%s' has %s)", r->path,
+		         node_role_name(need), who.user,
+		         node_role_name(who.role));
+		node_http_reply_error(x, LORA_EFORBIDDEN, msg);
+		return 1;
+	}
+	node_http_set_identity(x, &who);
+	return 0;
+}
+
+void node_http_ident_line(struct lnode *n, const struct node_http_ex *x,
+                          char *out, size_t size)
+{
+	uint8_t proof[STO_SECRET_BYTES_MAX];
+	size_t len = 0;
+	char hex[2 * STO_SECRET_BYTES_MAX + 1];
+	out[0] = '\0';
+	if (!node_auth_enabled(n))
+		return;
+	if (node_auth_peer_proof(n, 1, proof, &len) != 0) {
+		/* right after the cluster started, before the bootstrap entry
+		 * is applied here: the leader checks the caller's own
+		 * credentials (a password; this node's tokens it cannot) */
+		const char *v = node_http_authz(x);
+		int w = v ? snprintf(out, size, "Authorization: %s\r\n", v) : 0;
+		if (w < 0 || (size_t)w >= size)
+			out[0] = '\0';
+		return;
+	}
+	sodium_bin2hex(hex, sizeof hex, proof, len);
+	const struct node_identity *who = node_http_identity(x);
+	int w = snprintf(out, size, "X-Lora-Identity: %d %s %s\r\n", who->role,
+	                 hex, who->user);
+	if (w < 0 || (size_t)w >= size)
+		out[0] = '\0';
+	sodium_memzero(hex, sizeof hex);
+	sodium_memzero(proof, sizeof proof);
+}
+
+int node_http_token(struct lnode *n, struct node_http_ex *x,
+                    const struct node_route *r)
+{
+	(void)r;
+	const struct node_identity *who = node_http_identity(x);
+	char tok[NODE_AUTH_TOKEN_HEX_BYTES];
+	uint64_t ttl = 0;
+	if (!node_auth_enabled(n)) {
+		node_http_reply_error(x, LORA_EINVAL,
+		                      "authentication is off: no tokens");
+		return 0;
+	}
+	int rc = node_auth_token_issue(n, who, tok, &ttl);
+	if (rc) {
+		node_http_reply_error(x, rc, "too many live tokens");
+		return 0;
+	}
+	json_t *j = json_pack("{s:s, s:s, s:I, s:s}", "token", tok, "user",
+	                      who->user, "expiresInMs", (json_int_t)ttl, "role",
+	                      node_role_name(who->role));
+	sodium_memzero(tok, sizeof tok);
+	node_http_reply_json(x, 200, j, NULL, NULL);
+	return 1;
+}

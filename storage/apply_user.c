@@ -1,0 +1,293 @@
+/*
+ * apply_user.c - the system keyspace: users and the cluster secret, kept
+ * in the meta column family ("U" name -> Lora__UserRecord, "K" -> the
+ * cluster secret), changed only by UserChange and AuthBootstrap mutations
+ * in the log, so every node holds the same users and checkpoints carry
+ * them. Apply checks what only the state can tell (a user exists, a role
+ * is known) and rejects the batch otherwise, alike on every node.
+ */
+#include <string.h>
+
+#include "applyInt.h"
+
+static const char *const roles_known[] = {"reader", "writer", "admin"};
+
+static int role_known(const char *r)
+{
+	for (size_t i = 0; i < sizeof roles_known / sizeof *roles_known; i++)
+		if (r && !strcmp(r, roles_known[i]))
+			return 1;
+	return 0;
+}
+
+/* "U" name into c->kbuf. */
+static int user_key(struct apply_ctx *c, const char *name)
+{
+	lora_buf_reset(&c->kbuf);
+	int rv = lora_buf_putc(&c->kbuf, STO_META_USER);
+	return rv ? rv : lora_buf_puts(&c->kbuf, name);
+}
+
+/* The stored record of name (c->kbuf holds its key): 0 with *out (NULL
+ * when there is none). */
+static int user_load(struct apply_ctx *c, const char *name,
+                     Lora__UserRecord **out)
+{
+	*out = NULL;
+	char *val;
+	size_t vlen;
+	int rv = user_key(c, name);
+	if (!rv)
+		rv = apply_get(c, STO_CF_META, c->kbuf.data, c->kbuf.len, &val,
+		               &vlen);
+	if (rv || val == NULL)
+		return rv;
+	*out = lora__user_record__unpack(&lora_pb_allocator, vlen,
+	                                 (const uint8_t *)val);
+	rocksdb_free(val);
+	return *out ? 0
+	            : lora_errf(LORA_ECORRUPT, c->errmsg,
+	                        "user record of '%s' does not decode", name);
+}
+
+static int user_store(struct apply_ctx *c, const Lora__UserRecord *u)
+{
+	size_t len = lora__user_record__get_packed_size(u);
+	uint8_t *buf = lora_malloc(len ? len : 1);
+	if (buf == NULL)
+		return LORA_ENOMEM;
+	lora__user_record__pack(u, buf);
+	int rv = user_key(c, u->name);
+	if (!rv)
+		rv = apply_put(c, STO_CF_META, c->kbuf.data, c->kbuf.len, buf,
+		               len);
+	lora_free(buf);
+	return rv;
+}
+
+static int user_create(struct apply_ctx *c, const Lora__UserChange *m,
+                       const Lora__UserRecord *old)
+{
+	if (old)
+		return m->if_exists
+		           ? 0
+		           : lora_errf(LORA_EEXIST, c->errmsg,
+		                       "user '%s' already exists", m->name);
+	Lora__UserRecord u = LORA__USER_RECORD__INIT;
+	u.name = m->name;
+	u.password_hash = m->password_hash;
+	u.change_required = m->change_required;
+	return user_store(c, &u);
+}
+
+/* GRANT / REVOKE on a copy of old's role list. */
+static int user_role(struct apply_ctx *c, const Lora__UserChange *m,
+                     const Lora__UserRecord *old)
+{
+	if (!role_known(m->role))
+		return lora_errf(LORA_EINVAL, c->errmsg, "unknown role '%s'",
+		                 m->role ? m->role : "");
+	char *roles[4];
+	size_t n = 0, had = 0;
+	for (size_t i = 0; i < old->n_roles && n < 3; i++) {
+		if (!strcmp(old->roles[i], m->role))
+			had = 1;
+		if (strcmp(old->roles[i], m->role) && role_known(old->roles[i]))
+			roles[n++] = old->roles[i];
+	}
+	int grant = m->kind == LORA__USER_CHANGE__KIND__GRANT;
+	if (grant == (int)had)
+		return 0; /* nothing changes */
+	if (grant)
+		roles[n++] = m->role;
+	Lora__UserRecord u = *old;
+	u.roles = roles;
+	u.n_roles = n;
+	return user_store(c, &u);
+}
+
+int apply_user_change(struct apply_ctx *c, const Lora__UserChange *m)
+{
+	if (m->name == NULL || m->name[0] == '\0' ||
+	    strlen(m->name) > STO_USER_NAME_BYTES_MAX)
+		return lora_errf(LORA_EINVAL, c->errmsg, "bad user name");
+	Lora__UserRecord *old;
+	int rv = user_load(c, m->name, &old);
+	if (rv)
+		return rv;
+	if (old == NULL && m->kind != LORA__USER_CHANGE__KIND__CREATE) {
+		if (m->kind == LORA__USER_CHANGE__KIND__DROP && m->if_exists)
+			return 0;
+		return lora_errf(LORA_ENOTFOUND, c->errmsg,
+		                 "no user named '%s'", m->name);
+	}
+	switch (m->kind) {
+	case LORA__USER_CHANGE__KIND__CREATE:
+		rv = user_create(c, m, old);
+		break;
+	case LORA__USER_CHANGE__KIND__ALTER: {
+		Lora__UserRecord u = *old;
+		if (m->password_hash && m->password_hash[0])
+			u.password_hash = m->password_hash;
+		if (m->set_change_required)
+			u.change_required = m->change_required;
+		rv = user_store(c, &u);
+		break;
+	}
+	case LORA__USER_CHANGE__KIND__DROP:
+		rv = user_key(c, m->name);
+		if (!rv)
+			apply_del(c, STO_CF_META, c->kbuf.data, c->kbuf.len);
+		break;
+	case LORA__USER_CHANGE__KIND__GRANT:
+	case LORA__USER_CHANGE__KIND__REVOKE:
+		rv = user_role(c, m, old);
+		break;
+	default:
+		rv = lora_errf(LORA_EINVAL, c->errmsg, "unknown user change");
+	}
+	if (old)
+		lora__user_record__free_unpacked(old, &lora_pb_allocator);
+	return rv;
+}
+
+int apply_auth_bootstrap(struct apply_ctx *c, const Lora__AuthBootstrap *m)
+{
+	static const char key[1] = {STO_META_SECRET};
+	char *val;
+	size_t vlen;
+	int rv = apply_get(c, STO_CF_META, key, 1, &val, &vlen);
+	if (rv)
+		return rv;
+	if (val) {
+		rocksdb_free(val);
+		return 0; /* bootstrapped already: the first one wins */
+	}
+	if (m->cluster_secret.len < STO_SECRET_BYTES_MIN ||
+	    m->cluster_secret.len > STO_SECRET_BYTES_MAX)
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "cluster secret of %zu bytes",
+		                 m->cluster_secret.len);
+	rv = apply_put(c, STO_CF_META, key, 1, m->cluster_secret.data,
+	               m->cluster_secret.len);
+	if (rv || m->admin_name == NULL || m->admin_name[0] == '\0')
+		return rv;
+	Lora__UserRecord *old;
+	rv = user_load(c, m->admin_name, &old);
+	if (rv || old) {
+		if (old)
+			lora__user_record__free_unpacked(old,
+			                                 &lora_pb_allocator);
+		return rv;
+	}
+	char *roles[1] = {"admin"};
+	Lora__UserRecord u = LORA__USER_RECORD__INIT;
+	u.name = m->admin_name;
+	u.password_hash = m->password_hash;
+	u.roles = roles;
+	u.n_roles = 1;
+	return user_store(c, &u);
+}
+
+/* ---- reads (latest applied state) -------------------------------------- */
+
+int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out)
+{
+	*out = NULL;
+	size_t nl = strlen(name);
+	if (nl == 0 || nl > STO_USER_NAME_BYTES_MAX)
+		return LORA_ENOTFOUND;
+	char key[STO_USER_NAME_BYTES_MAX + 1];
+	key[0] = STO_META_USER;
+	memcpy(key + 1, name, nl);
+	char *val;
+	size_t vlen;
+	int rv = sto_get(s, s->ro, STO_CF_META, key, nl + 1, &val, &vlen);
+	if (rv)
+		return rv;
+	if (val == NULL)
+		return LORA_ENOTFOUND;
+	*out = lora__user_record__unpack(&lora_pb_allocator, vlen,
+	                                 (const uint8_t *)val);
+	rocksdb_free(val);
+	return *out ? 0 : LORA_ECORRUPT;
+}
+
+int sto_users_list(struct sto_store *s, Lora__UserRecord ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[STO_CF_META]);
+	if (it == NULL)
+		return LORA_ENOMEM;
+	static const char prefix[1] = {STO_META_USER};
+	int rv = 0;
+	size_t cap = 0;
+	for (rocksdb_iter_seek(it, prefix, 1);
+	     rv == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen < 1 || k[0] != STO_META_USER)
+			break;
+		if (*n == STO_USERS_MAX) {
+			rv = LORA_ELIMIT;
+			break;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			void *p = lora_realloc(*out, cap * sizeof **out);
+			if (p == NULL) {
+				rv = LORA_ENOMEM;
+				break;
+			}
+			*out = p;
+		}
+		const char *v = rocksdb_iter_value(it, &vlen);
+		(*out)[*n] = lora__user_record__unpack(&lora_pb_allocator, vlen,
+		                                       (const uint8_t *)v);
+		if ((*out)[*n] == NULL)
+			rv = LORA_ECORRUPT;
+		else
+			(*n)++;
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	if (err) {
+		rocksdb_free(err);
+		rv = rv ? rv : LORA_EIO;
+	}
+	rocksdb_iter_destroy(it);
+	if (rv) {
+		sto_users_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rv;
+}
+
+void sto_users_free(Lora__UserRecord **us, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		lora__user_record__free_unpacked(us[i], &lora_pb_allocator);
+	lora_free(us);
+}
+
+int sto_auth_secret(struct sto_store *s, uint8_t *out, size_t *len)
+{
+	static const char key[1] = {STO_META_SECRET};
+	char *val;
+	size_t vlen;
+	int rv = sto_get(s, s->ro, STO_CF_META, key, 1, &val, &vlen);
+	if (rv)
+		return rv;
+	if (val == NULL)
+		return LORA_ENOTFOUND;
+	if (vlen < STO_SECRET_BYTES_MIN || vlen > STO_SECRET_BYTES_MAX)
+		rv = LORA_ECORRUPT;
+	else
+		memcpy(out, val, vlen);
+	*len = vlen;
+	rocksdb_free(val);
+	return rv;
+}
