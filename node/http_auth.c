@@ -22,7 +22,7 @@ static int route_role(struct lnode *n, const struct node_route *r)
 	if (!strcmp(p, "/query") || !strcmp(p, "/explain") ||
 	    !strcmp(p, "/profile") || !strcmp(p, "/auth/token"))
 		return NODE_ROLE_NONE; /* statements are checked by role */
-	if (!strcmp(p, "/cluster/status"))
+	if (!strcmp(p, "/cluster/status") || !strcmp(p, "/changes"))
 		return NODE_ROLE_READER;
 	return NODE_ROLE_ADMIN; /* /cluster/ changes, /admin/, the rest */
 }
