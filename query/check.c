@@ -1131,6 +1131,13 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 			last = check_single(c, q->parts[i], in, q, i);
 		if (last && q->ncols)
 			for (size_t i = 0; i < q->ncols; i++) {
+				if (sc_find(s, q->cols[i]) >= 0)
+					qerr_at(c, LORA_ESEMANTIC, cl->line,
+					        cl->col,
+					        "VariableAlreadyBound: `%s` is "
+					        "already declared in the outer "
+					        "scope",
+					        q->cols[i]);
 				int sl = sc_bind(c, n, q->cols[i], K_ANY);
 				(void)sl;
 				n->slots[sc_find(n, q->cols[i])] =

@@ -845,6 +845,12 @@ static struct val normalize_fn(struct qctx *c, struct val *a, size_t n,
 		free(out);
 		return v_bool(same);
 	}
+	if (len > QRY_STRING_BYTES_MAX) { /* NFKD can grow a string 11x */
+		free(out);
+		qerr(c, LORA_ELIMIT,
+		     "normalize: the result would pass %u bytes",
+		     QRY_STRING_BYTES_MAX);
+	}
 	/* through the statement's buffer: an error raised while copying
 	 * into the arena cannot leak `out` */
 	struct lora_buf *b = qbuf(c);

@@ -24,14 +24,15 @@
 
 /* ---- limits ------------------------------------------------------------ */
 
-#define QRY_ARENA_CHUNK_BYTES (64u << 10)
-#define QRY_VARLEN_BOUND_MAX  1000 /* explicit *..n bounds (recursion) */
-#define QRY_VARLEN_HOPS_MAX   64   /* unbounded *.. patterns */
-#define QRY_PROC_TABLES_MAX   256  /* registered table procedures */
-#define QRY_STRING_BYTES_MAX  (256u << 20)
-#define QRY_LIST_ITEMS_MAX    100000000u
-#define QRY_INTERN_MAX        256        /* interned label / type names */
-#define QRY_FOLD_BYTES_MAX    (1u << 20) /* a constant checked at compile time */
+#define QRY_ARENA_CHUNK_BYTES  (64u << 10)
+#define QRY_VARLEN_BOUND_MAX   1000 /* explicit *..n bounds (recursion) */
+#define QRY_VARLEN_HOPS_MAX    64   /* unbounded *.. patterns */
+#define QRY_PROC_TABLES_MAX    256  /* registered table procedures */
+#define QRY_STRING_BYTES_MAX   (256u << 20)
+#define QRY_SCRATCH_KEEP_BYTES (1u << 20) /* qbuf() room kept between uses */
+#define QRY_LIST_ITEMS_MAX     100000000u
+#define QRY_INTERN_MAX         256        /* interned label / type names */
+#define QRY_FOLD_BYTES_MAX     (1u << 20) /* a constant checked at compile time */
 #define QRY_TRIM_PEAK_BYTES                                                    \
 	(64u << 20)              /* malloc_trim after a bigger statement */
 #define QRY_TX_ROWS_DEFAULT 1000 /* IN TRANSACTIONS without OF n ROWS */

@@ -139,8 +139,10 @@ static void tz_free(struct tzinfo *z)
 	lora_free(z);
 }
 
-static struct tzinfo *tz_parse(const char *name, const uint8_t *b, size_t n)
+static struct tzinfo *tz_parse(const char *name, const uint8_t *b, size_t n,
+                               int *oom)
 {
+	*oom = 0;
 	if (n < 44 || memcmp(b, "TZif", 4))
 		return NULL;
 	int v2 = b[4] >= '2';
@@ -165,14 +167,17 @@ static struct tzinfo *tz_parse(const char *name, const uint8_t *b, size_t n)
 	if ((size_t)(p - b) + tc * (size_t)w + tc + ty * 6 > n || ty == 0)
 		return NULL;
 	struct tzinfo *z = lora_calloc(1, sizeof(*z));
-	if (!z)
+	if (!z) {
+		*oom = 1;
 		return NULL;
+	}
 	snprintf(z->name, sizeof z->name, "%s", name);
 	z->trans = lora_calloc(tc + 1, sizeof(int64_t));
 	z->idx = lora_calloc(tc + 1, 1);
 	z->offs = lora_calloc(ty + 1, sizeof(int32_t));
 	if (!z->trans || !z->idx || !z->offs) {
 		tz_free(z);
+		*oom = 1;
 		return NULL;
 	}
 	for (size_t i = 0; i < tc; i++)
@@ -191,10 +196,38 @@ static struct tzinfo *tz_parse(const char *name, const uint8_t *b, size_t n)
 
 /* The zone named `name`, parsed once and kept for the life of the process
  * (zones are few and small); NULL with *why set when it cannot be had. */
-static struct tzinfo *tz_load(const char *name, const char **why)
+/* An IANA zone name: components of letters, digits, '_', '+' and '-'
+ * joined by single '/' (so one file has one name: no "./", "//", "..",
+ * and not the posix/ and right/ copies of the tree). */
+static int tz_name_ok(const char *name)
 {
-	*why = "unknown time zone";
-	if (!name[0] || strstr(name, "..") || strlen(name) > 60)
+	size_t len = strlen(name);
+	if (len == 0 || len > 60 || !strncmp(name, "posix/", 6) ||
+	    !strncmp(name, "right/", 6))
+		return 0;
+	int comp = 0;
+	for (const char *p = name; *p; p++) {
+		if (*p == '/') {
+			if (comp == 0)
+				return 0;
+			comp = 0;
+		} else if (isalnum((unsigned char)*p) || *p == '_' ||
+		           *p == '+' || *p == '-') {
+			comp++;
+		} else {
+			return 0;
+		}
+	}
+	return comp > 0;
+}
+
+/* The zone named `name`, parsed once and kept for the life of the process
+ * (zones are few and small); NULL with *code: LORA_EINVAL (no such zone),
+ * LORA_ELIMIT (TZ_ZONES_MAX in use) or LORA_ENOMEM. */
+static struct tzinfo *tz_load(const char *name, int *code)
+{
+	*code = LORA_EINVAL;
+	if (!tz_name_ok(name))
 		return NULL;
 	pthread_mutex_lock(&tz_mu);
 	for (size_t i = 0; i < nzones; i++)
@@ -204,7 +237,7 @@ static struct tzinfo *tz_load(const char *name, const char **why)
 		}
 	struct tzinfo *z = NULL;
 	if (nzones == TZ_ZONES_MAX) {
-		*why = "too many distinct time zones in use";
+		*code = LORA_ELIMIT;
 		goto out;
 	}
 	char path[128];
@@ -213,13 +246,14 @@ static struct tzinfo *tz_load(const char *name, const char **why)
 	if (!f)
 		goto out;
 	uint8_t *buf = lora_malloc(TZ_FILE_BYTES_MAX);
+	int oom = buf == NULL;
 	if (buf) {
 		size_t n = fread(buf, 1, TZ_FILE_BYTES_MAX, f);
-		z = tz_parse(name, buf, n);
+		z = tz_parse(name, buf, n, &oom);
 		lora_free(buf);
-	} else {
-		*why = "out of memory loading time zone";
 	}
+	if (oom)
+		*code = LORA_ENOMEM;
 	fclose(f);
 	if (z)
 		zones[nzones++] = z;
@@ -231,11 +265,17 @@ out:
 /* tz_load, or the statement's error naming the zone. */
 static struct tzinfo *tz_need(struct qctx *c, const char *name)
 {
-	const char *why;
-	struct tzinfo *z = tz_load(name, &why);
-	if (!z)
-		qerr(c, LORA_EINVAL, "InvalidArgumentValue: %s %s", why, name);
-	return z;
+	int code;
+	struct tzinfo *z = tz_load(name, &code);
+	if (z)
+		return z;
+	if (code == LORA_ELIMIT)
+		qerr(c, code, "more than %d distinct time zones in use",
+		     TZ_ZONES_MAX);
+	if (code == LORA_ENOMEM)
+		qerr(c, code, "out of memory loading time zone %s", name);
+	qerr(c, LORA_EINVAL, "InvalidArgumentValue: unknown time zone %s",
+	     name);
 }
 
 static int32_t tz_offset_utc(struct tzinfo *z, int64_t utc)
@@ -1216,8 +1256,7 @@ static struct val plus_dur(struct qctx *c, struct vtemp *t, struct vtemp *d,
 	if (has_date(t->kind))
 		r->days += carry;
 	if (t->kind == K_DT && t->zone) {
-		const char *why;
-		struct tzinfo *z = tz_load(t->zone, &why);
+		struct tzinfo *z = tz_need(c, t->zone);
 		if (z)
 			r->offset =
 			    tz_offset_local(z, r->days * 86400 + r->nanos / NS);
@@ -1294,14 +1333,13 @@ static void complete(struct vtemp *t, struct full *f)
 }
 
 /* an unzoned value is read in the zone of the other one */
-static void adopt_zone(struct full *f, const struct full *o)
+static void adopt_zone(struct qctx *c, struct full *f, const struct full *o)
 {
 	if (f->zoned || !o->zoned)
 		return;
 	f->off = o->off;
 	if (o->zone) {
-		const char *why;
-		struct tzinfo *z = tz_load(o->zone, &why);
+		struct tzinfo *z = tz_need(c, o->zone);
 		if (z)
 			f->off =
 			    tz_offset_local(z, f->days * 86400 + f->nanos / NS);
@@ -1323,8 +1361,8 @@ static struct val between(struct qctx *c, struct vtemp *a, struct vtemp *b,
 		                    : has_date(b->kind) ? b->days
 		                                        : 0;
 	}
-	adopt_zone(&fa, &fb);
-	adopt_zone(&fb, &fa);
+	adopt_zone(c, &fa, &fb);
+	adopt_zone(c, &fb, &fa);
 	/* express b in a's offset: same instant */
 	__int128 bn_all = (__int128)fb.days * DAY_NS + fb.nanos +
 	                  (__int128)(fa.off - fb.off) * NS;
@@ -1603,10 +1641,10 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 int qry_zone_offset(const char *zone, int64_t seconds, int local,
                     int32_t *offset_seconds)
 {
-	const char *why;
-	struct tzinfo *z = zone ? tz_load(zone, &why) : NULL;
+	int code = LORA_EINVAL;
+	struct tzinfo *z = zone ? tz_load(zone, &code) : NULL;
 	if (z == NULL)
-		return LORA_EINVAL;
+		return code;
 	*offset_seconds =
 	    local ? tz_offset_local(z, seconds) : tz_offset_utc(z, seconds);
 	return 0;

@@ -157,6 +157,8 @@ char *ar_strdup(struct qctx *c, const char *s)
 
 struct lora_buf *qbuf(struct qctx *c)
 {
+	if (c->sbuf.cap > QRY_SCRATCH_KEEP_BYTES)
+		lora_buf_free(&c->sbuf); /* a big string's room goes back */
 	lora_buf_reset(&c->sbuf);
 	return &c->sbuf;
 }
@@ -164,6 +166,8 @@ struct lora_buf *qbuf(struct qctx *c)
 static void qbuf_check(struct qctx *c, struct lora_buf *b)
 {
 	int err = lora_buf_error(b);
+	if (!err && b->len > QRY_STRING_BYTES_MAX)
+		err = LORA_ELIMIT;
 	if (err == LORA_ELIMIT)
 		qerr(c, err, "string longer than %u bytes",
 		     QRY_STRING_BYTES_MAX);

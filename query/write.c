@@ -287,8 +287,26 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 		                    ? "index"
 		                    : "constraint",
 		                d->label);
-	for (size_t i = 0; !d->name && i < d->nprops; i++)
-		lora_buf_printf(b, "_%s", d->props[i]);
+	for (size_t i = 0; i < d->nprops; i++)
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(d->props[i], d->props[k]))
+				qerr(c, LORA_ESEMANTIC,
+				     "an index lists property %s twice",
+				     d->props[i]);
+	if (!d->name && d->nprops == 1) {
+		lora_buf_printf(b, "_%s", d->props[0]);
+	} else if (!d->name) {
+		/* index_L_a_b would also be the name of ON (n.a_b): several
+		 * properties are named by a hash of their list instead */
+		uint32_t h = 2166136261u; /* FNV-1a */
+		for (size_t i = 0; i < d->nprops; i++)
+			for (const char *p = d->props[i];; p++) {
+				h = (h ^ (uint8_t)*p) * 16777619u;
+				if (!*p)
+					break;
+			}
+		lora_buf_printf(b, "_%08x", h);
+	}
 	ci->name = qbuf_str(c, b);
 	ci->kind =
 	    d->kind == DDL_CREATE_UNIQUE   ? LORA__INDEX_KIND__INDEX_UNIQUE

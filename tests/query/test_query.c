@@ -415,9 +415,21 @@ static const struct ecase error_cases[] = {
      LORA_ESEMANTIC, "UndefinedVariable", 0, 0},
     {"CALL () hides x", "WITH 1 AS x CALL () { RETURN x AS z } RETURN z",
      LORA_ESEMANTIC, "UndefinedVariable", 0, 0},
+    {"CALL (x) returns a name bound outside",
+     "WITH 1 AS x, 2 AS y CALL (x) { RETURN 3 AS y } RETURN y", LORA_ESEMANTIC,
+     "VariableAlreadyBound: `y`", 0, 0},
+    {"CALL { } returns a name bound outside",
+     "WITH 1 AS x CALL { WITH x RETURN x } RETURN x", LORA_ESEMANTIC,
+     "VariableAlreadyBound: `x`", 0, 0},
     {"CALL scope names an unknown variable",
      "WITH 1 AS x CALL (q) { RETURN 1 AS z } RETURN z", LORA_ESEMANTIC,
      "UndefinedVariable: variable `q` not defined", 0, 0},
+    {"a zone name with an empty component",
+     "RETURN datetime({year: 2020, timezone: 'Europe//Paris'})", LORA_EINVAL,
+     "InvalidArgumentValue: unknown time zone Europe//Paris", 0, 0},
+    {"a zone name through ./",
+     "RETURN datetime({year: 2020, timezone: './Europe/Paris'})", LORA_EINVAL,
+     "InvalidArgumentValue: unknown time zone ./Europe/Paris", 0, 0},
     {"unknown zone in datetime()",
      "RETURN datetime.statement('Nowhere/Atlantis')", LORA_EINVAL,
      "InvalidArgumentValue: unknown time zone Nowhere/Atlantis", 0, 0},
@@ -971,10 +983,23 @@ START_TEST(test_composite_index)
 	struct result r;
 	ok("UNWIND range(1, 40) AS i CREATE (:CP {a: i % 4, b: i, c: 'x' + "
 	   "i})");
-	ok("CREATE INDEX FOR (n:CP) ON (n.a, n.b)");
+	ok("CREATE INDEX cp_ab FOR (n:CP) ON (n.a, n.b)");
 	run("SHOW INDEXES", &r);
 	ck_assert_ptr_nonnull(
-	    strstr(r.text, "index_CP_a_b|RANGE|NODE|['CP']|['a', 'b']|ONLINE"));
+	    strstr(r.text, "cp_ab|RANGE|NODE|['CP']|['a', 'b']|ONLINE"));
+	/* unnamed: a composite is not named like the index of n.a_b */
+	ok("CREATE INDEX IF NOT EXISTS FOR (n:CP) ON (n.a, n.c)");
+	ok("CREATE INDEX IF NOT EXISTS FOR (n:CP) ON (n.a_c)");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(strstr(r.text, "index_CP_a_c|RANGE|NODE|['CP']|"
+	                                     "['a_c']"));
+	const char *ac = strstr(r.text, "|RANGE|NODE|['CP']|['a', 'c']");
+	ck_assert_ptr_nonnull(ac);
+	char drop_ac[64]; /* DROP INDEX index_CP_<8 hex digits> */
+	ck_assert(ac - r.text >= 17 && !strncmp(ac - 17, "index_CP_", 9));
+	snprintf(drop_ac, sizeof drop_ac, "DROP INDEX %.17s", ac - 17);
+	run("CREATE INDEX FOR (n:CP) ON (n.a, n.a)", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
 	ok("CREATE (:CP {a: 1, b: 41, c: 'x41'})");
 	run_full("MATCH (n:CP {a: 1, b: 41}) RETURN n.c", NULL, NULL,
 	         QRY_EXPLAIN, &r);
@@ -989,7 +1014,9 @@ START_TEST(test_composite_index)
 	run("CREATE CONSTRAINT FOR (n:CP) REQUIRE (n.a, n.b) IS UNIQUE", &r);
 	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
 	ck_assert_ptr_nonnull(strstr(r.err.message, "UnsupportedFeature"));
-	ok("DROP INDEX index_CP_a_b");
+	ok("DROP INDEX cp_ab");
+	ok("DROP INDEX index_CP_a_c");
+	ok(drop_ac);
 	run("MATCH (n:CP {a: 1, b: 41}) RETURN n.c", &r);
 	ck_assert_str_eq(r.text, "n.c\nx41\n");
 	ok("MATCH (n:CP) DELETE n");
@@ -1208,7 +1235,7 @@ START_TEST(test_existence_and_type_constraints)
 	run("CREATE (:Emp {age: 3})", &r);
 	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
 	ck_assert_ptr_nonnull(strstr(r.err.message, "emp_name"));
-	ck_assert_uint_eq(r.nmut, 0); /* refused before any batch */
+	ck_assert_uint_eq(r.nmut, 0);             /* refused before any batch */
 	ok("CREATE (e:Emp) SET e.name = 'late'"); /* judged at the end */
 	run("MATCH (e:Emp {name: 'a'}) REMOVE e.name", &r);
 	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
