@@ -599,6 +599,10 @@ struct qctx {
 	struct sto_view *view;
 	struct graph g;
 	struct vmap *params;
+	/* vector.c: the doubles of the parameter list last used as a vector */
+	const struct vlist *vparam;
+	double *vparam_d;
+	uint32_t vparam_dim;
 	struct qry_limits lim;
 	uint64_t deadline_ms;
 	uint64_t rows_made;

@@ -10,6 +10,9 @@
 
 #define QRY_VECTOR_DIM_MAX 65536
 #define QRY_TOPK_MAX       100000
+/* Vectors up to this dimension score their last partial batch padded on
+ * the stack (larger ones one at a time). */
+#define QRY_VCOL_PAD_DIM_MAX 1024
 
 static int coord_type(const char *s)
 {
@@ -25,7 +28,19 @@ static int coord_type(const char *s)
 	return -1;
 }
 
-/* list or vector -> doubles; NULL when v is neither */
+/* whether l is the value of a parameter (which lives, unchanged, as long
+ * as the statement) */
+static int param_list(struct qctx *c, const struct vlist *l)
+{
+	for (size_t i = 0; c->params && i < c->params->n; i++)
+		if (c->params->v[i].t == V_LIST && c->params->v[i].u.l == l)
+			return 1;
+	return 0;
+}
+
+/* list or vector -> doubles; NULL when v is neither. The doubles of a
+ * parameter's list are made once per statement (a query vector $q scored
+ * against every node's vector), in the statement's arena. */
 static double *coords(struct qctx *c, struct val v, uint32_t *dim)
 {
 	if (v.t == V_VECTOR) {
@@ -34,10 +49,18 @@ static double *coords(struct qctx *c, struct val v, uint32_t *dim)
 	}
 	if (v.t != V_LIST)
 		return NULL;
+	if (c->vparam && c->vparam == v.u.l && param_list(c, v.u.l)) {
+		*dim = c->vparam_dim;
+		return c->vparam_d;
+	}
 	if (v.u.l->n > QRY_VECTOR_DIM_MAX)
 		qerr(c, LORA_EVECTOR, "vector longer than %d",
 		     QRY_VECTOR_DIM_MAX);
+	int keep = param_list(c, v.u.l);
+	struct arena *was = keep ? ar_use(c, &c->keep) : NULL;
 	double *d = ar_alloc(c, sizeof(double) * (v.u.l->n + 1));
+	if (keep)
+		ar_use(c, was);
 	for (size_t i = 0; i < v.u.l->n; i++) {
 		if (!v_is_num(v.u.l->v[i]))
 			qerr(c, LORA_EVECTOR,
@@ -46,6 +69,11 @@ static double *coords(struct qctx *c, struct val v, uint32_t *dim)
 		d[i] = v_num(v.u.l->v[i]);
 	}
 	*dim = (uint32_t)v.u.l->n;
+	if (keep) {
+		c->vparam = v.u.l;
+		c->vparam_d = d;
+		c->vparam_dim = *dim;
+	}
 	return d;
 }
 
@@ -416,10 +444,89 @@ static void flush_batch(struct topk *t)
 	t->n = 0;
 }
 
+/* cosine scores of SCORE_BATCH rows of a column (sumsq: their sums of
+ * squares), the same bits as score_batch */
+static void score_batch_col(const float *restrict xs,
+                            const double *restrict sumsq,
+                            const double *restrict q, double qn, uint32_t dim,
+                            double *restrict out)
+{
+	double a[SCORE_BATCH] = {0};
+	for (uint32_t i = 0; i < dim; i++)
+		for (int j = 0; j < SCORE_BATCH; j++)
+			a[j] += (double)xs[j * dim + i] * q[i];
+	for (int j = 0; j < SCORE_BATCH; j++)
+		out[j] = sumsq[j] == 0 || qn == 0
+		             ? NAN
+		             : (1 + a[j] / (sqrt(sumsq[j]) * qn)) / 2;
+}
+
+/* The top k of an in-memory column (storage's copy of the vectors): no
+ * iterator and no copies; cosine reuses the stored sums of squares. The
+ * rows of a column all have col->dim float32 coordinates, so a query of
+ * another dimension matches none (as the scan skips them). */
+static void column_topk(const struct sto_vcol_ref *col, int euclid,
+                        const double *q, double qn, uint32_t dim, struct hit *h,
+                        size_t k, size_t *nh)
+{
+	if (col->dim != dim)
+		return;
+	size_t i = 0;
+	double s[SCORE_BATCH];
+	for (; i + SCORE_BATCH <= col->n; i += SCORE_BATCH) {
+		const float *xs = col->rows + i * dim;
+		if (euclid)
+			score_batch(xs, q, qn, dim, 1, s);
+		else
+			score_batch_col(xs, col->sumsq + i, q, qn, dim, s);
+		offer(h, k, nh, s, col->ids + i, SCORE_BATCH);
+	}
+	if (i == col->n)
+		return;
+	/* the tail, padded with zero rows that are scored but not offered */
+	float pad[SCORE_BATCH * QRY_VCOL_PAD_DIM_MAX];
+	double sq[SCORE_BATCH] = {0};
+	int n = (int)(col->n - i);
+	if (dim > QRY_VCOL_PAD_DIM_MAX) { /* one at a time, same sums */
+		for (; i < col->n; i++) {
+			double a = 0;
+			const float *r = col->rows + i * dim;
+			for (uint32_t d = 0; d < dim; d++) {
+				double x = r[d], e = x - q[d];
+				a += euclid ? e * e : x * q[d];
+			}
+			double b = col->sumsq[i];
+			s[0] = euclid ? 1 / (1 + a)
+			       : b == 0 || qn == 0
+			           ? NAN
+			           : (1 + a / (sqrt(b) * qn)) / 2;
+			offer(h, k, nh, s, col->ids + i, 1);
+		}
+		return;
+	}
+	memset(pad, 0, sizeof(float) * SCORE_BATCH * dim);
+	memcpy(pad, col->rows + i * dim, sizeof(float) * (size_t)n * dim);
+	memcpy(sq, col->sumsq + i, sizeof(double) * (size_t)n);
+	if (euclid)
+		score_batch(pad, q, qn, dim, 1, s);
+	else
+		score_batch_col(pad, sq, q, qn, dim, s);
+	offer(h, k, nh, s, col->ids + i, n);
+}
+
 static void scan_topk(struct qctx *c, const char *label, const char *key,
                       int euclid, const double *q, uint32_t dim, struct hit *h,
                       size_t k, size_t *nh)
 {
+	struct sto_vcol_ref col;
+	int crv = sto_view_vector_column(g_view(c), label, key, &col);
+	if (crv == 0) {
+		column_topk(&col, euclid, q, sqrt(dot(q, q, dim)), dim, h, k,
+		            nh);
+		return;
+	}
+	if (crv != LORA_ENOTFOUND)
+		qerr(c, crv, "vector scan: %s", lora_strerror(crv));
 	struct sto_iter *it = NULL;
 	int rv = sto_view_scan_vectors_raw(g_view(c), label, key, &it);
 	if (rv)

@@ -275,6 +275,7 @@ enum sto_ref_kind {
 	STO_REF_STRING, /* s, slen */
 	STO_REF_OTHER,  /* present but not one of the above (list, bytes,
 	                 * temporal, vector, ...): use sto_view_node_prop */
+	STO_REF_F32,    /* a float32 vector: f32, dim (from a vector column) */
 };
 
 struct sto_prop_ref {
@@ -285,12 +286,18 @@ struct sto_prop_ref {
 	const char *s; /* borrowed, not NUL-terminated: valid until the next
 	                * call on the view or sto_view_close */
 	size_t slen;
+	const float *f32; /* borrowed until sto_view_close */
+	uint32_t dim;
 };
 
 /*
  * sto_view_node_prop without allocating: scalar values (null, boolean,
  * integer, float, string) are decoded in place into *out. Same errors; a
- * string's bytes are borrowed (see struct sto_prop_ref).
+ * string's bytes are borrowed (see struct sto_prop_ref). A vector
+ * property comes back as STO_REF_F32 when the view has the in-memory
+ * column of all nodes' float32 vectors of that key (see
+ * sto_view_vector_column; a view builds it after STO_VCOL_PROP_READS
+ * vector reads), else as STO_REF_OTHER.
  */
 int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
                            struct sto_prop_ref *out);
@@ -423,6 +430,29 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
                         const Lora__Value *lo, int lo_incl,
                         const Lora__Value *hi, int hi_incl,
                         struct sto_iter **out);
+
+/*
+ * The float32 vectors of property `key` on nodes with `label` (NULL: all
+ * nodes) as one contiguous column: ids[i] (ascending, the order of
+ * sto_view_scan_vectors) owns rows[i * dim .. (i + 1) * dim), and
+ * sumsq[i] is the sum of its squared coordinates, added in coordinate
+ * order as doubles. Everything is borrowed from the view until
+ * sto_view_close. The column is an in-memory copy shared by the views of
+ * the same state (built by the first call, which costs one vector scan;
+ * dropped when a batch changes nodes or vectors). LORA_ENOTFOUND when no
+ * column can be given: the vectors are not all float32 with one
+ * dimension, they would take more than the cache's limit, or the view
+ * was opened while a batch was being written; the caller then scans.
+ */
+struct sto_vcol_ref {
+	size_t n;
+	uint32_t dim;
+	const uint64_t *ids;
+	const float *rows;
+	const double *sumsq;
+};
+int sto_view_vector_column(struct sto_view *v, const char *label,
+                           const char *key, struct sto_vcol_ref *out);
 
 /* Vectors of property `key` on nodes with `label` (label NULL: all nodes):
  * node_id and vector set. */

@@ -14,7 +14,10 @@ int sto_view_open(struct sto_store *s, struct sto_view **out)
 	/* RocksDB's per-thread perf counters cost about 4% of a point read
 	 * and nothing here reads them: off for the thread using the view. */
 	rocksdb_set_perf_level(rocksdb_disable);
+	uint64_t gen = sto_ncache_gen_before(s);
 	v->snap = rocksdb_create_snapshot(s->db);
+	v->ngen = sto_ncache_gen_after(s, gen);
+	v->ncur = SIZE_MAX;
 	v->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(v->ro, v->snap);
 	char k = STO_META_APPLIED;
@@ -32,6 +35,7 @@ void sto_view_close(struct sto_view *v)
 	if (!v)
 		return;
 	lora_free(v->tnames);
+	sto_ncache_view_close(v);
 	if (v->node_it)
 		rocksdb_iter_destroy(v->node_it);
 	if (v->scan_it)
@@ -150,6 +154,17 @@ static int64_t view_key_tok(struct sto_view *v, const char *key)
 /* Steps of Next tried before a Seek when the wanted node lies ahead. */
 #define NODE_CURSOR_STEPS 4
 
+/* The node table of the view's generation, once looked for (NULL: the
+ * view reads RocksDB). */
+static struct sto_ntab *view_ntab(struct sto_view *v)
+{
+	if (!v->ntab_tried && v->ngen != STO_NGEN_UNKNOWN) {
+		v->ntab_tried = 1;
+		v->ntab = sto_ntab_get(v->s, v->ngen);
+	}
+	return v->ntab;
+}
+
 /* Positions the view's nodes-CF iterator on node id: *p, *len are the
  * record bytes (borrowed until the iterator moves). Moves forward with
  * Next when the node is a few keys ahead, else seeks. */
@@ -158,6 +173,16 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 {
 	uint8_t k[8];
 	size_t klen;
+	struct sto_ntab *t = view_ntab(v);
+	if (t) {
+		size_t i = v->ncur;
+		if (i == SIZE_MAX || i >= sto_ntab_count(t) ||
+		    sto_ntab_id(t, i, p, len) != id)
+			i = sto_ntab_find_ge(t, id);
+		if (i >= sto_ntab_count(t) || sto_ntab_id(t, i, p, len) != id)
+			return LORA_ENOTFOUND;
+		return 0;
+	}
 	lora_put_be64(k, id);
 	if (v->scan_it && rocksdb_iter_valid(v->scan_it)) {
 		/* the node sto_view_next_node just handed out */
@@ -287,6 +312,67 @@ static int64_t view_label_tok(struct sto_view *v, const char *label)
 	return t;
 }
 
+/* sto_view_next_node over the node table. */
+static int next_node_table(struct sto_view *v, struct sto_ntab *t, int64_t tok,
+                           uint64_t from, uint64_t *id)
+{
+	size_t n = sto_ntab_count(t);
+	for (size_t i = sto_ntab_find_ge(t, from); i < n; i++) {
+		const uint8_t *p;
+		size_t len;
+		uint64_t at = sto_ntab_id(t, i, &p, &len);
+		int has = 1;
+		if (tok >= 0 &&
+		    sto_rec_node_has_label(p, len, (uint32_t)tok, &has))
+			return LORA_ECORRUPT;
+		if (has) {
+			v->ncur = i;
+			*id = at;
+			return 0;
+		}
+	}
+	v->ncur = SIZE_MAX;
+	return LORA_ENOTFOUND;
+}
+
+/* The node table is built by a walk over the nodes CF that starts at the
+ * first node and goes on, call after call, to the last one. Starts or
+ * continues it for a call asking for ids from `from`. */
+static void build_step(struct sto_view *v, uint64_t from)
+{
+	if (v->nbuild && from != v->nbuild_from) {
+		sto_ntab_discard(v->nbuild); /* not one walk */
+		v->nbuild = NULL;
+	}
+	if (!v->nbuild && from == 0 && v->ngen != STO_NGEN_UNKNOWN &&
+	    !view_ntab(v)) {
+		v->nbuild = sto_ntab_build_new(v->ngen);
+		v->nbuild_from = 0;
+	}
+}
+
+/* Adds the record the scan cursor is on to the table being built. */
+static void build_add(struct sto_view *v, const char *k, const uint8_t *p,
+                      size_t len)
+{
+	if (v->nbuild &&
+	    sto_ntab_build_add(v->nbuild, lora_get_be64((const uint8_t *)k), p,
+	                       len)) {
+		sto_ntab_discard(v->nbuild); /* too big, or no memory */
+		v->nbuild = NULL;
+	}
+}
+
+/* The walk reached the last node: the table is complete. */
+static void build_done(struct sto_view *v)
+{
+	if (!v->nbuild)
+		return;
+	sto_ntab_publish(v->s, v->nbuild);
+	v->nbuild = NULL;
+	v->ntab = sto_ntab_get(v->s, v->ngen);
+}
+
 int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
                        uint64_t *id)
 {
@@ -294,6 +380,10 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 	int rv;
 	if (label && tok < 0)
 		return LORA_ENOTFOUND;
+	struct sto_ntab *t = view_ntab(v);
+	if (t)
+		return next_node_table(v, t, tok, from, id);
+	build_step(v, from);
 	for (int have = node_seek_ge(v, from, &rv); have;
 	     rocksdb_iter_next(v->scan_it),
 	         have = rocksdb_iter_valid(v->scan_it)) {
@@ -307,8 +397,10 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 		if (label &&
 		    sto_rec_node_has_label(p, len, (uint32_t)tok, &has))
 			return LORA_ECORRUPT;
+		build_add(v, k, p, len);
 		if (has) {
 			*id = lora_get_be64((const uint8_t *)k);
+			v->nbuild_from = *id + 1;
 			return 0;
 		}
 	}
@@ -323,6 +415,7 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 			return sto_rocks_err(err, NULL, "scan nodes");
 		}
 	}
+	build_done(v);
 	return LORA_ENOTFOUND;
 }
 
@@ -352,6 +445,12 @@ static int node_prop_bytes(struct sto_view *v, uint64_t id, const char *key,
 	*val = NULL;
 	if (*tok < 0 || !nvec)
 		return 0;
+	int in_col = sto_ncache_node_vector(v, id, key, (uint32_t)*tok,
+	                                    &v->vrow, &v->vdim);
+	if (in_col >= 0) {
+		*vec = in_col ? 2 : 0; /* 2: v->vrow */
+		return 0;
+	}
 	uint8_t vk[STO_VEC_KEY_BYTES];
 	sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, id, (uint32_t)*tok);
 	rocksdb_pinnableslice_t *ps;
@@ -405,7 +504,11 @@ int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
 	if (rv)
 		return rv;
 	if (!val) {
-		out->kind = vec ? STO_REF_OTHER : STO_REF_ABSENT;
+		out->kind = vec == 2 ? STO_REF_F32
+		            : vec    ? STO_REF_OTHER
+		                     : STO_REF_ABSENT;
+		out->f32 = v->vrow;
+		out->dim = v->vdim;
 		return 0;
 	}
 	return sto_value_ref(val, vlen, out);
