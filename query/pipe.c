@@ -78,7 +78,8 @@ struct op {
 	struct proj *pr;
 	uint64_t skip, limit, skipped, taken;
 	int counted;
-	struct hmap seen; /* DISTINCT: hash -> struct rows* of kept rows */
+	struct hmap seen;   /* DISTINCT: hash -> struct rows* of kept rows */
+	struct val *thresh; /* ORDER BY ... LIMIT k: the k-th kept row's keys */
 	/* LOAD CSV: the file of the current input row (load.c) */
 	struct csv_src *csv;
 	/* UNION */
@@ -559,6 +560,29 @@ static void keep_top(struct qctx *c, struct op *o, uint64_t k)
 	o->held = fresh;
 	o->buf = kept;
 	ar_use(c, &o->held);
+	o->thresh = NULL;
+	if (kept.n == k && k) {
+		struct proj *pr = o->pr;
+		o->thresh = ar_alloc(c, sizeof(struct val) * pr->norder);
+		for (size_t i = 0; i < pr->norder; i++)
+			o->thresh[i] = eval(c, pr->order[i].e, kept.r[k - 1]);
+	}
+}
+
+/* ORDER BY ... LIMIT k, once k rows are kept: whether row r sorts before
+ * the k-th of them. A row that does not (ties included: the sort is
+ * stable and r comes later) can never be returned, so it is not kept. */
+static int beats_thresh(struct qctx *c, struct op *o, struct val *r)
+{
+	struct proj *pr = o->pr;
+	for (size_t i = 0; i < pr->norder; i++) {
+		int d = v_order(c, eval(c, pr->order[i].e, r), o->thresh[i]);
+		if (pr->order[i].desc)
+			d = -d;
+		if (d)
+			return d < 0;
+	}
+	return 0;
 }
 
 /* ORDER BY or aggregation: everything the input has, kept in `held` */
@@ -575,6 +599,8 @@ static void fill_blocking(struct qctx *c, struct op *o)
 			ar_use(c, &o->tmp);
 			struct val *r = project_row(c, pr, in);
 			if (pr->distinct && seen_row(c, o, r))
+				continue;
+			if (keep && o->thresh && !beats_thresh(c, o, r))
 				continue;
 			ar_use(c, &o->held);
 			rows_push(c, &o->buf, row_copy_deep(c, r));

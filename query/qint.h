@@ -603,6 +603,8 @@ struct qctx {
 	const struct vlist *vparam;
 	double *vparam_d;
 	uint32_t vparam_dim;
+	int vparam_dot_ok; /* vparam_dot is its dot product with itself */
+	double vparam_dot;
 	struct qry_limits lim;
 	uint64_t deadline_ms;
 	uint64_t rows_made;

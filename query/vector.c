@@ -73,6 +73,7 @@ static double *coords(struct qctx *c, struct val v, uint32_t *dim)
 		c->vparam = v.u.l;
 		c->vparam_d = d;
 		c->vparam_dim = *dim;
+		c->vparam_dot_ok = 0;
 	}
 	return d;
 }
@@ -157,10 +158,23 @@ static double sqdist(const double *a, const double *b, uint32_t n)
 	return s;
 }
 
-/* Neo4j's normalised scores, in [0, 1] */
-static double sim_cosine(const double *a, const double *b, uint32_t n)
+/* dot(a, a, n), remembered for a parameter's vector (coords) */
+static double self_dot(struct qctx *c, const double *a, uint32_t n)
 {
-	double na = sqrt(dot(a, a, n)), nb = sqrt(dot(b, b, n));
+	if (a != c->vparam_d)
+		return dot(a, a, n);
+	if (!c->vparam_dot_ok) {
+		c->vparam_dot = dot(a, a, n);
+		c->vparam_dot_ok = 1;
+	}
+	return c->vparam_dot;
+}
+
+/* Neo4j's normalised scores, in [0, 1] */
+static double sim_cosine(struct qctx *c, const double *a, const double *b,
+                         uint32_t n)
+{
+	double na = sqrt(self_dot(c, a, n)), nb = sqrt(self_dot(c, b, n));
 	if (na == 0 || nb == 0)
 		return NAN;
 	return (1 + dot(a, b, n) / (na * nb)) / 2;
@@ -202,7 +216,7 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		if (!two_vectors(c, a, &x, &y, &dim))
 			return v_null();
 		double s = name[18] == 'c' || name[18] == 'C'
-		               ? sim_cosine(x, y, dim)
+		               ? sim_cosine(c, x, y, dim)
 		               : sim_euclid(x, y, dim);
 		return isnan(s) ? v_null() : v_float(s);
 	}
@@ -215,7 +229,7 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		if (!strcasecmp(m, "EUCLIDEAN_SQUARED"))
 			return v_float(sqdist(x, y, dim));
 		if (!strcasecmp(m, "COSINE"))
-			return v_float(1 - (2 * sim_cosine(x, y, dim) - 1));
+			return v_float(1 - (2 * sim_cosine(c, x, y, dim) - 1));
 		if (!strcasecmp(m, "DOT"))
 			return v_float(-dot(x, y, dim));
 		if (!strcasecmp(m, "MANHATTAN")) {
