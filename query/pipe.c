@@ -441,6 +441,86 @@ static struct group *find_group(struct qctx *c, struct op *o, struct val *row,
 	return g;
 }
 
+/*
+ * `MATCH (v:Label) RETURN v.key, count(*)` (one fresh node with one label
+ * and nothing else, first clause of a read, only count(*) aggregates, one
+ * grouping key v.key): storage groups the nodes by the key's stored bytes
+ * in one walk (sto_view_group_by_prop) and each of its groups goes
+ * through find_group once, with its first node as the group's row,
+ * instead of one row per node. The result is the row-by-row one, groups
+ * in the same order. The statement must have touched no node (its graph
+ * cache is empty). The node this returns binds the slot, or -1 when the
+ * shape does not fit.
+ */
+static int group_scan_slot(struct qctx *c, struct op *o, const char **label,
+                           const char **key)
+{
+	struct proj *pr = o->pr;
+	struct op *m = o->in;
+	if (c->keep_all || c->eager || c->intx || c->g.nodes.n ||
+	    pr->distinct || !m || m->kind != OP_MATCH || !m->in ||
+	    m->in->kind != OP_START || m->in->src->n != 1 ||
+	    m->cl->kind != C_MATCH || m->cl->where || m->cl->pat->nparts != 1)
+		return -1;
+	struct ppart *pp = &m->cl->pat->parts[0];
+	struct pnode *pn = &pp->nodes[0];
+	if (pp->nrels || pp->shortest || pp->pathslot >= 0 ||
+	    pn->nlabels != 1 || pn->lx || pn->props ||
+	    (pn->var && pn->var[0]) || pn->slot < 0 ||
+	    m->in->src->r[0][pn->slot].t != V_NULL)
+		return -1;
+	for (size_t a = 0; a < pr->naggs; a++)
+		if (pr->aggs[a]->kind != E_COUNTSTAR)
+			return -1;
+	int keys = 0;
+	for (size_t j = 0; j < pr->nitems; j++) {
+		struct expr *e = pr->items[j].e;
+		if (pr->items[j].has_agg)
+			continue;
+		if (e->kind != E_PROP || e->a->kind != E_VAR ||
+		    e->a->slot != pn->slot || keys++)
+			return -1;
+		*key = e->name;
+	}
+	*label = pn->labels[0];
+	return keys ? pn->slot : -1;
+}
+
+static int aggregate_groups(struct qctx *c, struct op *o, struct rows *order)
+{
+	const char *label, *key;
+	int slot = group_scan_slot(c, o, &label, &key);
+	if (slot < 0 || !g_view(c))
+		return 0;
+	struct sto_group *gs;
+	size_t n;
+	uint64_t scanned;
+	int rv = sto_view_group_by_prop(c->view, label, key, &gs, &n, &scanned);
+	if (rv == LORA_ENOTFOUND)
+		return 0;
+	if (rv)
+		qerr(c, rv, "storage scan: %s", lora_strerror(rv));
+	c->iter_groups = gs; /* freed by the cursor if a step raises */
+	struct proj *pr = o->pr;
+	struct val *start = o->in->in->src->r[0];
+	c->g.ops += scanned;
+	for (size_t i = 0; i < n; i++) {
+		ar_reset(c, &o->tmp);
+		ar_use(c, &o->tmp);
+		struct val *r = row_copy(c, start);
+		r[slot] = v_node(gs[i].first);
+		struct val *kv =
+		    ar_alloc(c, sizeof(struct val) * (pr->nitems + 1));
+		struct group *g = find_group(c, o, r, kv, order);
+		for (size_t a = 0; a < pr->naggs; a++)
+			g->st[a].cnt += (int64_t)gs[i].count;
+	}
+	c->iter_groups = NULL;
+	lora_free(gs);
+	o->in->eof = 1;
+	return 1;
+}
+
 /* drains the input into groups and leaves one row per group in buf */
 static void aggregate(struct qctx *c, struct op *o)
 {
@@ -448,14 +528,19 @@ static void aggregate(struct qctx *c, struct op *o)
 	size_t nk = pr->nitems;
 	struct rows order = {0};
 	struct val *in;
-	while ((in = pull(c, o->in)) != NULL) {
-		ar_reset(c, &o->tmp);
-		ar_use(c, &o->tmp);
-		struct val *kv = ar_alloc(c, sizeof(struct val) * (nk + 1));
-		struct group *g = find_group(c, o, in, kv, &order);
-		for (size_t a = 0; a < pr->naggs; a++)
-			agg_add(c, pr->aggs[a], &g->st[a], in, &o->held);
-	}
+	if (aggregate_groups(c, o, &order))
+		in = NULL;
+	else
+		while ((in = pull(c, o->in)) != NULL) {
+			ar_reset(c, &o->tmp);
+			ar_use(c, &o->tmp);
+			struct val *kv =
+			    ar_alloc(c, sizeof(struct val) * (nk + 1));
+			struct group *g = find_group(c, o, in, kv, &order);
+			for (size_t a = 0; a < pr->naggs; a++)
+				agg_add(c, pr->aggs[a], &g->st[a], in,
+				        &o->held);
+		}
 	ar_use(c, &o->held);
 	hm_drop(c, &o->seen);
 	int haskeys = 0;

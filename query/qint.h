@@ -57,6 +57,8 @@ struct arena {
 
 struct qctx;
 void *ar_alloc(struct qctx *c, size_t n);
+/* ar_alloc without zeroing: for memory the caller fills at once */
+void *ar_alloc_nz(struct qctx *c, size_t n);
 char *ar_strndup(struct qctx *c, const char *s, size_t n);
 char *ar_strdup(struct qctx *c, const char *s);
 struct arena *ar_use(struct qctx *c, struct arena *a);
@@ -594,8 +596,9 @@ struct qctx {
 	int eager;          /* a write: each clause drains before the next */
 	uint64_t mem_bytes; /* charged now */
 	uint64_t mem_peak;
-	uint32_t tick;         /* q_tick_every counter */
-	struct sto_iter *iter; /* open while a scan copies ids out */
+	uint32_t tick;                 /* q_tick_every counter */
+	struct sto_iter *iter;         /* open while a scan copies ids out */
+	struct sto_group *iter_groups; /* pipe.c: while groups are counted */
 	struct sto_view *view;
 	struct graph g;
 	struct vmap *params;

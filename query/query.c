@@ -635,6 +635,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 		pipe_close(c, cur->pipe);
 	if (c->iter)
 		sto_iter_free(c->iter);
+	lora_free(c->iter_groups);
 	load_close_all(c);
 	g_release(&c->g);
 	arena_free(&c->g.ar);

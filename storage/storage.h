@@ -302,6 +302,26 @@ struct sto_prop_ref {
 int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
                            struct sto_prop_ref *out);
 
+/*
+ * The nodes with `label` grouped by the stored bytes of property `key`
+ * (an absent property is one group): for each group, in the order its
+ * first node comes in the scan, that node's id and the group's size. Two
+ * groups may hold equal values stored differently (1 and 1.0): the caller
+ * merges them. *out (lora_malloc, freed by the caller with lora_free)
+ * holds *n groups; *scanned is the number of nodes walked. LORA_ENOTFOUND
+ * when the grouping cannot be done here (a node has vectors and lacks
+ * `key` as a scalar, or more than STO_GROUPS_MAX groups): the caller then
+ * scans itself. An unknown label gives no groups.
+ */
+struct sto_group {
+	uint64_t first; /* the group's first node */
+	uint64_t count;
+};
+#define STO_GROUPS_MAX 65536
+int sto_view_group_by_prop(struct sto_view *v, const char *label,
+                           const char *key, struct sto_group **out, size_t *n,
+                           uint64_t *scanned);
+
 /* *exists = 1 when node `id` exists. Cheaper than sto_view_node. */
 int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists);
 

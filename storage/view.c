@@ -419,6 +419,133 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 	return LORA_ENOTFOUND;
 }
 
+/* ---- grouping -------------------------------------------------------- */
+
+/* The groups of sto_view_group_by_prop: the stored value bytes of each
+ * (in `keys`), found by an open-addressing hash of those bytes. */
+struct groups {
+	struct sto_group *g;
+	size_t n, cap;
+	struct lora_buf keys;
+	uint32_t *off, *len; /* group i's bytes: keys.data + off[i] */
+	uint32_t *slots;     /* index + 1, 0 empty; 2 * STO_GROUPS_MAX */
+};
+
+#define GROUP_SLOTS (2u * STO_GROUPS_MAX) /* a power of two */
+
+static uint32_t bytes_hash(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* Counts node id into the group of value bytes p (NULL: absent). */
+static int group_add(struct groups *gs, uint64_t id, const uint8_t *p, size_t n)
+{
+	static const uint8_t absent = 0xff; /* no Value starts with it */
+	if (!p) {
+		p = &absent;
+		n = 1;
+	}
+	uint32_t i = bytes_hash(p, n) & (GROUP_SLOTS - 1);
+	for (; gs->slots[i]; i = (i + 1) & (GROUP_SLOTS - 1)) {
+		size_t k = gs->slots[i] - 1;
+		if (gs->len[k] == n &&
+		    !memcmp((const uint8_t *)gs->keys.data + gs->off[k], p,
+		            n)) {
+			gs->g[k].count++;
+			return 0;
+		}
+	}
+	if (gs->n == STO_GROUPS_MAX)
+		return LORA_ENOTFOUND;
+	if (gs->n == gs->cap) {
+		size_t c = gs->cap ? gs->cap * 2 : 64;
+		struct sto_group *g = lora_realloc(gs->g, c * sizeof(*g));
+		uint32_t *o = g ? lora_realloc(gs->off, c * sizeof(*o)) : NULL;
+		uint32_t *l = o ? lora_realloc(gs->len, c * sizeof(*l)) : NULL;
+		if (g)
+			gs->g = g;
+		if (o)
+			gs->off = o;
+		if (!l)
+			return LORA_ENOMEM;
+		gs->len = l;
+		gs->cap = c;
+	}
+	if (gs->keys.len + n > UINT32_MAX)
+		return LORA_ENOTFOUND;
+	gs->off[gs->n] = (uint32_t)gs->keys.len;
+	gs->len[gs->n] = (uint32_t)n;
+	if (lora_buf_append(&gs->keys, p, n))
+		return LORA_ENOMEM;
+	gs->g[gs->n] = (struct sto_group){id, 1};
+	gs->slots[i] = (uint32_t)++gs->n;
+	return 0;
+}
+
+/* one node of the grouping walk: the cursor is on it */
+static int group_node(struct sto_view *v, struct groups *gs, uint64_t id,
+                      int64_t tok)
+{
+	const uint8_t *p, *val = NULL;
+	size_t len, vlen = 0;
+	uint32_t nvec = 0;
+	int rv = node_cursor(v, id, &p, &len);
+	if (!rv)
+		rv = sto_rec_node_prop(p, len,
+		                       tok < 0 ? UINT32_MAX : (uint32_t)tok,
+		                       &val, &vlen, &nvec);
+	if (rv == LORA_ENOTFOUND) {
+		if (nvec && tok >= 0)
+			return LORA_ENOTFOUND; /* maybe a vector: not here */
+		val = NULL;
+	} else if (rv) {
+		return rv;
+	}
+	return group_add(gs, id, val, vlen);
+}
+
+int sto_view_group_by_prop(struct sto_view *v, const char *label,
+                           const char *key, struct sto_group **out, size_t *n,
+                           uint64_t *scanned)
+{
+	struct groups gs = {0};
+	*out = NULL;
+	*n = 0;
+	*scanned = 0;
+	gs.slots = lora_calloc(GROUP_SLOTS, sizeof(uint32_t));
+	if (!gs.slots)
+		return LORA_ENOMEM;
+	int64_t tok = view_key_tok(v, key);
+	uint64_t id, from = 0;
+	int rv;
+	int grv = 0;
+	while ((rv = sto_view_next_node(v, label, from, &id)) == 0) {
+		++*scanned;
+		if ((grv = group_node(v, &gs, id, tok)) || id == UINT64_MAX)
+			break;
+		from = id + 1;
+	}
+	if (rv == LORA_ENOTFOUND) /* the end of the scan */
+		rv = 0;
+	if (grv)
+		rv = grv;
+	lora_free(gs.slots);
+	lora_free(gs.off);
+	lora_free(gs.len);
+	lora_buf_free(&gs.keys);
+	if (rv) {
+		lora_free(gs.g);
+		return rv;
+	}
+	*out = gs.g;
+	*n = gs.n;
+	return 0;
+}
+
 /* The stored bytes of property `key` of node id: 0 with *val, *vlen (a
  * packed Value, borrowed), or with *val NULL and *vec 1 for a vector
  * property; *val NULL and *vec 0 when the node has no such property. */
