@@ -200,6 +200,8 @@ struct sto_store {
 	_Atomic uint64_t nc_gen; /* odd while a batch is being written */
 	pthread_mutex_t nc_mu;   /* guards ntab and vcol[] */
 	struct sto_ntab *ntab;   /* one reference held here */
+	/* generation + 1 whose node table went past its limit: not rebuilt */
+	_Atomic uint64_t ntab_big_gen;
 	struct sto_vcol *vcol[STO_VCOLS_MAX];
 };
 

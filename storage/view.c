@@ -345,7 +345,7 @@ static void build_step(struct sto_view *v, uint64_t from)
 		v->nbuild = NULL;
 	}
 	if (!v->nbuild && from == 0 && v->ngen != STO_NGEN_UNKNOWN &&
-	    !view_ntab(v)) {
+	    atomic_load(&v->s->ntab_big_gen) != v->ngen + 1 && !view_ntab(v)) {
 		v->nbuild = sto_ntab_build_new(v->ngen);
 		v->nbuild_from = 0;
 	}
@@ -355,11 +355,15 @@ static void build_step(struct sto_view *v, uint64_t from)
 static void build_add(struct sto_view *v, const char *k, const uint8_t *p,
                       size_t len)
 {
-	if (v->nbuild &&
-	    sto_ntab_build_add(v->nbuild, lora_get_be64((const uint8_t *)k), p,
-	                       len)) {
+	if (!v->nbuild)
+		return;
+	int rv = sto_ntab_build_add(v->nbuild,
+	                            lora_get_be64((const uint8_t *)k), p, len);
+	if (rv) {
 		sto_ntab_discard(v->nbuild); /* too big, or no memory */
 		v->nbuild = NULL;
+		if (rv == LORA_ELIMIT) /* not again for this state */
+			atomic_store(&v->s->ntab_big_gen, v->ngen + 1);
 	}
 }
 
