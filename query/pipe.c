@@ -495,9 +495,13 @@ static int aggregate_groups(struct qctx *c, struct op *o, struct rows *order)
 	struct sto_group *gs;
 	size_t n;
 	uint64_t scanned;
-	int rv = sto_view_group_by_prop(c->view, label, key, &gs, &n, &scanned);
+	int rv = sto_view_group_by_prop(c->view, label, key, c->deadline_ms,
+	                                &gs, &n, &scanned);
 	if (rv == LORA_ENOTFOUND)
 		return 0;
+	if (rv == LORA_ETIMEOUT)
+		qerr(c, rv, "query time limit of %llu ms exceeded",
+		     (unsigned long long)c->lim.time_ms_max);
 	if (rv)
 		qerr(c, rv, "storage scan: %s", lora_strerror(rv));
 	c->iter_groups = gs; /* freed by the cursor if a step raises */

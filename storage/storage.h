@@ -311,15 +311,19 @@ int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
  * holds *n groups; *scanned is the number of nodes walked. LORA_ENOTFOUND
  * when the grouping cannot be done here (a node has vectors and lacks
  * `key` as a scalar, or more than STO_GROUPS_MAX groups): the caller then
- * scans itself. An unknown label gives no groups.
+ * scans itself. An unknown label gives no groups. LORA_ETIMEOUT once
+ * lora_now_ms() passes deadline_ms (0: none; checked every
+ * STO_GROUP_CHECK_NODES nodes).
  */
 struct sto_group {
 	uint64_t first; /* the group's first node */
 	uint64_t count;
 };
-#define STO_GROUPS_MAX 65536
+#define STO_GROUPS_MAX        65536
+#define STO_GROUP_CHECK_NODES 4096
 int sto_view_group_by_prop(struct sto_view *v, const char *label,
-                           const char *key, struct sto_group **out, size_t *n,
+                           const char *key, uint64_t deadline_ms,
+                           struct sto_group **out, size_t *n,
                            uint64_t *scanned);
 
 /* *exists = 1 when node `id` exists. Cheaper than sto_view_node. */

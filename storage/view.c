@@ -513,8 +513,8 @@ static int group_node(struct sto_view *v, struct groups *gs, uint64_t id,
 }
 
 int sto_view_group_by_prop(struct sto_view *v, const char *label,
-                           const char *key, struct sto_group **out, size_t *n,
-                           uint64_t *scanned)
+                           const char *key, uint64_t deadline_ms,
+                           struct sto_group **out, size_t *n, uint64_t *scanned)
 {
 	struct groups gs = {0};
 	*out = NULL;
@@ -529,7 +529,11 @@ int sto_view_group_by_prop(struct sto_view *v, const char *label,
 	int grv = 0;
 	while ((rv = sto_view_next_node(v, label, from, &id)) == 0) {
 		++*scanned;
-		if ((grv = group_node(v, &gs, id, tok)) || id == UINT64_MAX)
+		if (deadline_ms && *scanned % STO_GROUP_CHECK_NODES == 0 &&
+		    lora_now_ms() > deadline_ms)
+			grv = LORA_ETIMEOUT;
+		if (grv || (grv = group_node(v, &gs, id, tok)) ||
+		    id == UINT64_MAX)
 			break;
 		from = id + 1;
 	}
