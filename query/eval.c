@@ -60,7 +60,7 @@ static int node_prop_direct(struct qctx *c, uint64_t id, const char *k,
 		x->dim = ref.dim;
 		x->d = ar_alloc(c, sizeof(double) * (ref.dim + 1));
 		for (uint32_t i = 0; i < ref.dim; i++)
-			x->d[i] = ref.f32[i];
+			x->d[i] = ref.f32[(size_t)i * ref.f32_stride];
 		*out = (struct val){.t = V_VECTOR};
 		out->u.vec = x;
 		return 1;

@@ -10,9 +10,6 @@
 
 #define QRY_VECTOR_DIM_MAX 65536
 #define QRY_TOPK_MAX       100000
-/* Vectors up to this dimension score their last partial batch padded on
- * the stack (larger ones one at a time). */
-#define QRY_VCOL_PAD_DIM_MAX 1024
 
 static int coord_type(const char *s)
 {
@@ -467,18 +464,29 @@ static void flush_batch(struct topk *t)
 	t->n = 0;
 }
 
-/* cosine scores of SCORE_BATCH rows of a column (sumsq: their sums of
- * squares), the same bits as score_batch */
-static void score_batch_col(const float *restrict xs,
-                            const double *restrict sumsq,
-                            const double *restrict q, double qn, uint32_t dim,
-                            double *restrict out)
+/* scores of one block of a column (STO_VCOL_BLOCK vectors stored
+ * coordinate by coordinate; sumsq: their sums of squares), the same bits
+ * as score_batch: each vector's sums in coordinate order */
+static void score_block(const float *restrict xs, const double *restrict sumsq,
+                        const double *restrict q, double qn, uint32_t dim,
+                        int euclid, double *restrict out)
 {
-	double a[SCORE_BATCH] = {0};
+	double a[STO_VCOL_BLOCK] = {0};
+	if (euclid) {
+		for (uint32_t i = 0; i < dim; i++)
+			for (int j = 0; j < STO_VCOL_BLOCK; j++) {
+				double d =
+				    (double)xs[i * STO_VCOL_BLOCK + j] - q[i];
+				a[j] += d * d;
+			}
+		for (int j = 0; j < STO_VCOL_BLOCK; j++)
+			out[j] = 1 / (1 + a[j]);
+		return;
+	}
 	for (uint32_t i = 0; i < dim; i++)
-		for (int j = 0; j < SCORE_BATCH; j++)
-			a[j] += (double)xs[j * dim + i] * q[i];
-	for (int j = 0; j < SCORE_BATCH; j++)
+		for (int j = 0; j < STO_VCOL_BLOCK; j++)
+			a[j] += (double)xs[i * STO_VCOL_BLOCK + j] * q[i];
+	for (int j = 0; j < STO_VCOL_BLOCK; j++)
 		out[j] = sumsq[j] == 0 || qn == 0
 		             ? NAN
 		             : (1 + a[j] / (sqrt(sumsq[j]) * qn)) / 2;
@@ -486,55 +494,23 @@ static void score_batch_col(const float *restrict xs,
 
 /* The top k of an in-memory column (storage's copy of the vectors): no
  * iterator and no copies; cosine reuses the stored sums of squares. The
- * rows of a column all have col->dim float32 coordinates, so a query of
- * another dimension matches none (as the scan skips them). */
+ * vectors of a column all have col->dim float32 coordinates, so a query
+ * of another dimension matches none (as the scan skips them). The zero
+ * vectors padding the last block are scored but not offered. */
 static void column_topk(const struct sto_vcol_ref *col, int euclid,
                         const double *q, double qn, uint32_t dim, struct hit *h,
                         size_t k, size_t *nh)
 {
 	if (col->dim != dim)
 		return;
-	size_t i = 0;
-	double s[SCORE_BATCH];
-	for (; i + SCORE_BATCH <= col->n; i += SCORE_BATCH) {
-		const float *xs = col->rows + i * dim;
-		if (euclid)
-			score_batch(xs, q, qn, dim, 1, s);
-		else
-			score_batch_col(xs, col->sumsq + i, q, qn, dim, s);
-		offer(h, k, nh, s, col->ids + i, SCORE_BATCH);
+	double s[STO_VCOL_BLOCK];
+	for (size_t i = 0; i < col->n; i += STO_VCOL_BLOCK) {
+		size_t left = col->n - i;
+		score_block(col->rows + i * dim, col->sumsq + i, q, qn, dim,
+		            euclid, s);
+		offer(h, k, nh, s, col->ids + i,
+		      left < STO_VCOL_BLOCK ? (int)left : STO_VCOL_BLOCK);
 	}
-	if (i == col->n)
-		return;
-	/* the tail, padded with zero rows that are scored but not offered */
-	float pad[SCORE_BATCH * QRY_VCOL_PAD_DIM_MAX];
-	double sq[SCORE_BATCH] = {0};
-	int n = (int)(col->n - i);
-	if (dim > QRY_VCOL_PAD_DIM_MAX) { /* one at a time, same sums */
-		for (; i < col->n; i++) {
-			double a = 0;
-			const float *r = col->rows + i * dim;
-			for (uint32_t d = 0; d < dim; d++) {
-				double x = r[d], e = x - q[d];
-				a += euclid ? e * e : x * q[d];
-			}
-			double b = col->sumsq[i];
-			s[0] = euclid ? 1 / (1 + a)
-			       : b == 0 || qn == 0
-			           ? NAN
-			           : (1 + a / (sqrt(b) * qn)) / 2;
-			offer(h, k, nh, s, col->ids + i, 1);
-		}
-		return;
-	}
-	memset(pad, 0, sizeof(float) * SCORE_BATCH * dim);
-	memcpy(pad, col->rows + i * dim, sizeof(float) * (size_t)n * dim);
-	memcpy(sq, col->sumsq + i, sizeof(double) * (size_t)n);
-	if (euclid)
-		score_batch(pad, q, qn, dim, 1, s);
-	else
-		score_batch_col(pad, sq, q, qn, dim, s);
-	offer(h, k, nh, s, col->ids + i, n);
 }
 
 static void scan_topk(struct qctx *c, const char *label, const char *key,

@@ -316,7 +316,7 @@ static int vcol_fill(struct sto_view *v, const char *label, const char *key,
 		return rv;
 	size_t cap = 0, rcap = 0, scap = 0;
 	uint64_t *ids = NULL;
-	float *rows = NULL;
+	float *rows = NULL, *row = NULL;
 	double *sumsq = NULL;
 	struct sto_item item;
 	int done = 0;
@@ -335,28 +335,38 @@ static int vcol_fill(struct sto_view *v, const char *label, const char *key,
 			break;
 		}
 		size_t n = c->ref.n, dim = c->ref.dim;
-		c->bytes = (n + 1) * (dim * sizeof(float) + 16);
+		size_t blk = STO_VCOL_BLOCK * dim, nb = n / STO_VCOL_BLOCK + 1;
+		c->bytes = nb * (blk * sizeof(float) + 16 * STO_VCOL_BLOCK);
 		if (c->bytes > STO_VCOL_BYTES_MAX) {
 			c->usable = 0;
 			break;
 		}
 		if (grow((void **)&ids, &cap, n + 1, sizeof(*ids)) ||
-		    grow((void **)&rows, &rcap, (n + 1) * dim, sizeof(*rows)) ||
-		    grow((void **)&sumsq, &scap, n + 1, sizeof(*sumsq))) {
+		    grow((void **)&rows, &rcap, nb * blk, sizeof(*rows)) ||
+		    grow((void **)&sumsq, &scap, nb * STO_VCOL_BLOCK,
+		         sizeof(*sumsq)) ||
+		    (!row && !(row = lora_malloc(dim * sizeof(float))))) {
 			rv = LORA_ENOMEM;
 			break;
 		}
-		float *row = rows + n * dim;
+		size_t j = n % STO_VCOL_BLOCK;
+		float *b0 = rows + (nb - 1) * blk;
+		if (!j) { /* a new block: the rows past the last are zeros */
+			memset(b0, 0, blk * sizeof(float));
+			memset(sumsq + n, 0, STO_VCOL_BLOCK * sizeof(*sumsq));
+		}
 		sto_vec_f32(&r, row);
 		double b = 0; /* in coordinate order: the bits a scan gets */
 		for (size_t i = 0; i < dim; i++) {
 			double x = row[i];
 			b += x * x;
+			b0[i * STO_VCOL_BLOCK + j] = row[i];
 		}
 		ids[n] = item.node_id;
 		sumsq[n] = b;
 		c->ref.n = n + 1;
 	}
+	lora_free(row);
 	sto_iter_free(it);
 	c->ref.ids = ids;
 	c->ref.rows = rows;
@@ -459,9 +469,21 @@ int sto_ncache_node_vector(struct sto_view *v, uint64_t id, const char *key,
 	if (i == c->ref.n)
 		return 0;
 	v->vcur = i;
-	*row = c->ref.rows + i * c->ref.dim;
+	/* coordinate d at (*row)[d * STO_VCOL_BLOCK] */
+	*row = c->ref.rows +
+	       (i / STO_VCOL_BLOCK) * STO_VCOL_BLOCK * c->ref.dim +
+	       i % STO_VCOL_BLOCK;
 	*dim = c->ref.dim;
 	return 1;
+}
+
+void sto_vcol_row(const struct sto_vcol_ref *c, size_t i, float *out)
+{
+	const float *b =
+	    c->rows + (i / STO_VCOL_BLOCK) * STO_VCOL_BLOCK * c->dim;
+	size_t j = i % STO_VCOL_BLOCK;
+	for (uint32_t d = 0; d < c->dim; d++)
+		out[d] = b[d * STO_VCOL_BLOCK + j];
 }
 
 /* ---- store and view --------------------------------------------------- */

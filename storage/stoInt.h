@@ -426,7 +426,8 @@ size_t sto_ntab_find_ge(const struct sto_ntab *t, uint64_t id);
 uint64_t sto_ntab_id(const struct sto_ntab *t, size_t i, const uint8_t **p,
                      size_t *len);
 /* Vector key `key` (a token) of node id from the view's column of all
- * nodes: 1 with *row, *dim (borrowed until sto_view_close), 0 when the
+ * nodes: 1 with *row, *dim (borrowed until sto_view_close; coordinate d
+ * is (*row)[d * STO_VCOL_BLOCK]), 0 when the
  * node has no such float32 vector, -1 when the view has no column (the
  * caller reads RocksDB). Counts the read toward STO_VCOL_PROP_READS. */
 int sto_ncache_node_vector(struct sto_view *v, uint64_t id, const char *key,

@@ -286,8 +286,9 @@ struct sto_prop_ref {
 	const char *s; /* borrowed, not NUL-terminated: valid until the next
 	                * call on the view or sto_view_close */
 	size_t slen;
-	const float *f32; /* borrowed until sto_view_close */
-	uint32_t dim;
+	const float *f32; /* borrowed until sto_view_close: coordinate d is */
+	uint32_t dim;     /* f32[d * f32_stride] */
+	uint32_t f32_stride;
 };
 
 /*
@@ -457,10 +458,14 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
 
 /*
  * The float32 vectors of property `key` on nodes with `label` (NULL: all
- * nodes) as one contiguous column: ids[i] (ascending, the order of
- * sto_view_scan_vectors) owns rows[i * dim .. (i + 1) * dim), and
- * sumsq[i] is the sum of its squared coordinates, added in coordinate
- * order as doubles. Everything is borrowed from the view until
+ * nodes) as one contiguous column: n vectors, ids[i] ascending (the order
+ * of sto_view_scan_vectors), in blocks of STO_VCOL_BLOCK vectors stored
+ * coordinate by coordinate: coordinate d of vector i is
+ * rows[(i / B) * B * dim + d * B + i % B] (B = STO_VCOL_BLOCK; the last
+ * block is padded with zero vectors; sto_vcol_row copies one out), so a
+ * loop over a block reads B coordinates with one load. sumsq[i] is the
+ * sum of vector i's squared coordinates, added in coordinate order as
+ * doubles (0 for the padding). Everything is borrowed from the view until
  * sto_view_close. The column is an in-memory copy shared by the views of
  * the same state (built by the first call, which costs one vector scan;
  * dropped when a batch changes nodes or vectors). LORA_ENOTFOUND when no
@@ -475,8 +480,11 @@ struct sto_vcol_ref {
 	const float *rows;
 	const double *sumsq;
 };
+#define STO_VCOL_BLOCK 4
 int sto_view_vector_column(struct sto_view *v, const char *label,
                            const char *key, struct sto_vcol_ref *out);
+/* Copies vector i of a column into out (dim floats). */
+void sto_vcol_row(const struct sto_vcol_ref *c, size_t i, float *out);
 
 /* Vectors of property `key` on nodes with `label` (label NULL: all nodes):
  * node_id and vector set. */

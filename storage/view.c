@@ -644,6 +644,7 @@ int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
 		                     : STO_REF_ABSENT;
 		out->f32 = v->vrow;
 		out->dim = v->vdim;
+		out->f32_stride = STO_VCOL_BLOCK;
 		return 0;
 	}
 	return sto_value_ref(val, vlen, out);

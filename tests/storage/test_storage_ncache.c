@@ -242,7 +242,13 @@ static void column_is_the_scan(struct sto_view *v, const char *label,
 		sto_vec_f32(&r, f);
 		ck_assert_uint_lt(n, c.n);
 		ck_assert_uint_eq(c.ids[n], item.node_id);
-		ck_assert(!memcmp(c.rows + n * 3, f, sizeof f));
+		float g[3];
+		sto_vcol_row(&c, n, g);
+		ck_assert(!memcmp(g, f, sizeof f));
+		/* the layout: blocks of STO_VCOL_BLOCK, coordinate-major */
+		size_t b = n / STO_VCOL_BLOCK * STO_VCOL_BLOCK * 3;
+		ck_assert(c.rows[b + 2 * STO_VCOL_BLOCK + n % STO_VCOL_BLOCK] ==
+		          f[2]);
 		double s = 0;
 		for (int i = 0; i < 3; i++)
 			s += (double)f[i] * f[i];
@@ -280,8 +286,11 @@ START_TEST(vector_columns_are_the_scan)
 	ck_assert_int_eq(sto_view_open(st, &w), 0);
 	column_is_the_scan(w, "Q", N / 12);
 	ck_assert_int_eq(sto_view_vector_column(w, "Q", "emb", &c2), 0);
-	ck_assert(c2.rows[0] == 1 && c2.rows[2] == 3 && c2.ids[0] == 12);
-	ck_assert(c.rows[0] == 12 && c.ids[0] == 12);
+	float g[3];
+	sto_vcol_row(&c2, 0, g);
+	ck_assert(g[0] == 1 && g[2] == 3 && c2.ids[0] == 12);
+	sto_vcol_row(&c, 0, g);
+	ck_assert(g[0] == 12 && c.ids[0] == 12);
 	sto_view_close(w);
 	sto_view_close(v);
 

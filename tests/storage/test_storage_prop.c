@@ -83,7 +83,8 @@ static void check_node(struct sto_view *v, uint64_t id)
 	if (id % 3)
 		ck_assert_int_eq(r.kind, STO_REF_ABSENT);
 	else if (r.kind == STO_REF_F32)
-		ck_assert(r.dim == 2 && r.f32[0] == (float)id && r.f32[1] == 1);
+		ck_assert(r.dim == 2 && r.f32[0] == (float)id &&
+		          r.f32[r.f32_stride] == 1);
 	else
 		ck_assert_int_eq(r.kind, STO_REF_OTHER);
 	ck_assert_int_eq(sto_view_node_prop_ref(v, id, "l", &r), 0);
