@@ -54,6 +54,17 @@ static int node_prop_direct(struct qctx *c, uint64_t id, const char *k,
 	case STO_REF_STRING:
 		*out = v_str(c, ref.s, ref.slen);
 		return 1;
+	case STO_REF_F32: { /* from storage's vector column */
+		struct vvec *x = ar_alloc(c, sizeof(*x));
+		x->ctype = LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32;
+		x->dim = ref.dim;
+		x->d = ar_alloc(c, sizeof(double) * (ref.dim + 1));
+		for (uint32_t i = 0; i < ref.dim; i++)
+			x->d[i] = ref.f32[(size_t)i * ref.f32_stride];
+		*out = (struct val){.t = V_VECTOR};
+		out->u.vec = x;
+		return 1;
+	}
 	default:
 		break;
 	}

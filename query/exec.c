@@ -18,7 +18,7 @@ void rows_push(struct qctx *c, struct rows *r, struct val *row)
 		q_tick(c);
 	if (r->n == r->cap) {
 		size_t nc = r->cap ? r->cap * 2 : 16;
-		struct val **n = ar_alloc(c, sizeof(*n) * nc);
+		struct val **n = ar_alloc_nz(c, sizeof(*n) * nc);
 		if (r->n)
 			memcpy(n, r->r, sizeof(*n) * r->n);
 		r->r = n;
@@ -29,9 +29,11 @@ void rows_push(struct qctx *c, struct rows *r, struct val *row)
 
 struct val *row_copy(struct qctx *c, const struct val *row)
 {
-	struct val *r = ar_alloc(c, sizeof(struct val) * (size_t)c->nslots);
-	if (row)
-		memcpy(r, row, sizeof(struct val) * (size_t)c->nslots);
+	size_t n = sizeof(struct val) * (size_t)c->nslots;
+	if (!row)
+		return ar_alloc(c, n);
+	struct val *r = ar_alloc_nz(c, n);
+	memcpy(r, row, n);
 	return r;
 }
 

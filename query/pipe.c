@@ -78,7 +78,8 @@ struct op {
 	struct proj *pr;
 	uint64_t skip, limit, skipped, taken;
 	int counted;
-	struct hmap seen; /* DISTINCT: hash -> struct rows* of kept rows */
+	struct hmap seen;   /* DISTINCT: hash -> struct rows* of kept rows */
+	struct val *thresh; /* ORDER BY ... LIMIT k: the k-th kept row's keys */
 	/* LOAD CSV: the file of the current input row (load.c) and its
 	 * absolute path (file(), in held) */
 	struct csv_src *csv;
@@ -445,6 +446,90 @@ static struct group *find_group(struct qctx *c, struct op *o, struct val *row,
 	return g;
 }
 
+/*
+ * `MATCH (v:Label) RETURN v.key, count(*)` (one fresh node with one label
+ * and nothing else, first clause of a read, only count(*) aggregates, one
+ * grouping key v.key): storage groups the nodes by the key's stored bytes
+ * in one walk (sto_view_group_by_prop) and each of its groups goes
+ * through find_group once, with its first node as the group's row,
+ * instead of one row per node. The result is the row-by-row one, groups
+ * in the same order. The statement must have touched no node (its graph
+ * cache is empty). The node this returns binds the slot, or -1 when the
+ * shape does not fit.
+ */
+static int group_scan_slot(struct qctx *c, struct op *o, const char **label,
+                           const char **key)
+{
+	struct proj *pr = o->pr;
+	struct op *m = o->in;
+	if (c->keep_all || c->eager || c->intx || c->g.nodes.n ||
+	    pr->distinct || !m || m->kind != OP_MATCH || !m->in ||
+	    m->in->kind != OP_START || m->in->src->n != 1 ||
+	    m->cl->kind != C_MATCH || m->cl->where || m->cl->pat->nparts != 1)
+		return -1;
+	struct ppart *pp = &m->cl->pat->parts[0];
+	struct pnode *pn = &pp->nodes[0];
+	if (pp->nrels || pp->shortest || pp->pathslot >= 0 ||
+	    pn->nlabels != 1 || pn->lx || pn->props ||
+	    (pn->var && pn->var[0]) || pn->slot < 0 ||
+	    m->in->src->r[0][pn->slot].t != V_NULL)
+		return -1;
+	for (size_t a = 0; a < pr->naggs; a++)
+		if (pr->aggs[a]->kind != E_COUNTSTAR)
+			return -1;
+	int keys = 0;
+	for (size_t j = 0; j < pr->nitems; j++) {
+		struct expr *e = pr->items[j].e;
+		if (pr->items[j].has_agg)
+			continue;
+		if (e->kind != E_PROP || e->a->kind != E_VAR ||
+		    e->a->slot != pn->slot || keys++)
+			return -1;
+		*key = e->name;
+	}
+	*label = pn->labels[0];
+	return keys ? pn->slot : -1;
+}
+
+static int aggregate_groups(struct qctx *c, struct op *o, struct rows *order)
+{
+	const char *label, *key;
+	int slot = group_scan_slot(c, o, &label, &key);
+	if (slot < 0 || !g_view(c))
+		return 0;
+	struct sto_group *gs;
+	size_t n;
+	uint64_t scanned;
+	int rv = sto_view_group_by_prop(c->view, label, key, c->deadline_ms,
+	                                &gs, &n, &scanned);
+	if (rv == LORA_ENOTFOUND)
+		return 0;
+	if (rv == LORA_ETIMEOUT)
+		qerr(c, rv, "query time limit of %llu ms exceeded",
+		     (unsigned long long)c->lim.time_ms_max);
+	if (rv)
+		qerr(c, rv, "storage scan: %s", lora_strerror(rv));
+	c->iter_groups = gs; /* freed by the cursor if a step raises */
+	struct proj *pr = o->pr;
+	struct val *start = o->in->in->src->r[0];
+	c->g.ops += scanned;
+	for (size_t i = 0; i < n; i++) {
+		ar_reset(c, &o->tmp);
+		ar_use(c, &o->tmp);
+		struct val *r = row_copy(c, start);
+		r[slot] = v_node(gs[i].first);
+		struct val *kv =
+		    ar_alloc(c, sizeof(struct val) * (pr->nitems + 1));
+		struct group *g = find_group(c, o, r, kv, order);
+		for (size_t a = 0; a < pr->naggs; a++)
+			g->st[a].cnt += (int64_t)gs[i].count;
+	}
+	c->iter_groups = NULL;
+	lora_free(gs);
+	o->in->eof = 1;
+	return 1;
+}
+
 /* drains the input into groups and leaves one row per group in buf */
 static void aggregate(struct qctx *c, struct op *o)
 {
@@ -452,14 +537,19 @@ static void aggregate(struct qctx *c, struct op *o)
 	size_t nk = pr->nitems;
 	struct rows order = {0};
 	struct val *in;
-	while ((in = pull(c, o->in)) != NULL) {
-		ar_reset(c, &o->tmp);
-		ar_use(c, &o->tmp);
-		struct val *kv = ar_alloc(c, sizeof(struct val) * (nk + 1));
-		struct group *g = find_group(c, o, in, kv, &order);
-		for (size_t a = 0; a < pr->naggs; a++)
-			agg_add(c, pr->aggs[a], &g->st[a], in, &o->held);
-	}
+	if (aggregate_groups(c, o, &order))
+		in = NULL;
+	else
+		while ((in = pull(c, o->in)) != NULL) {
+			ar_reset(c, &o->tmp);
+			ar_use(c, &o->tmp);
+			struct val *kv =
+			    ar_alloc(c, sizeof(struct val) * (nk + 1));
+			struct group *g = find_group(c, o, in, kv, &order);
+			for (size_t a = 0; a < pr->naggs; a++)
+				agg_add(c, pr->aggs[a], &g->st[a], in,
+				        &o->held);
+		}
 	ar_use(c, &o->held);
 	hm_drop(c, &o->seen);
 	int haskeys = 0;
@@ -564,6 +654,29 @@ static void keep_top(struct qctx *c, struct op *o, uint64_t k)
 	o->held = fresh;
 	o->buf = kept;
 	ar_use(c, &o->held);
+	o->thresh = NULL;
+	if (kept.n == k && k) {
+		struct proj *pr = o->pr;
+		o->thresh = ar_alloc(c, sizeof(struct val) * pr->norder);
+		for (size_t i = 0; i < pr->norder; i++)
+			o->thresh[i] = eval(c, pr->order[i].e, kept.r[k - 1]);
+	}
+}
+
+/* ORDER BY ... LIMIT k, once k rows are kept: whether row r sorts before
+ * the k-th of them. A row that does not (ties included: the sort is
+ * stable and r comes later) can never be returned, so it is not kept. */
+static int beats_thresh(struct qctx *c, struct op *o, struct val *r)
+{
+	struct proj *pr = o->pr;
+	for (size_t i = 0; i < pr->norder; i++) {
+		int d = v_order(c, eval(c, pr->order[i].e, r), o->thresh[i]);
+		if (pr->order[i].desc)
+			d = -d;
+		if (d)
+			return d < 0;
+	}
+	return 0;
 }
 
 /* ORDER BY or aggregation: everything the input has, kept in `held` */
@@ -580,6 +693,8 @@ static void fill_blocking(struct qctx *c, struct op *o)
 			ar_use(c, &o->tmp);
 			struct val *r = project_row(c, pr, in);
 			if (pr->distinct && seen_row(c, o, r))
+				continue;
+			if (keep && o->thresh && !beats_thresh(c, o, r))
 				continue;
 			ar_use(c, &o->held);
 			rows_push(c, &o->buf, row_copy_deep(c, r));

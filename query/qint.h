@@ -58,6 +58,8 @@ struct arena {
 
 struct qctx;
 void *ar_alloc(struct qctx *c, size_t n);
+/* ar_alloc without zeroing: for memory the caller fills at once */
+void *ar_alloc_nz(struct qctx *c, size_t n);
 char *ar_strndup(struct qctx *c, const char *s, size_t n);
 char *ar_strdup(struct qctx *c, const char *s);
 struct arena *ar_use(struct qctx *c, struct arena *a);
@@ -618,11 +620,18 @@ struct qctx {
 	int eager;          /* a write: each clause drains before the next */
 	uint64_t mem_bytes; /* charged now */
 	uint64_t mem_peak;
-	uint32_t tick;         /* q_tick_every counter */
-	struct sto_iter *iter; /* open while a scan copies ids out */
+	uint32_t tick;                 /* q_tick_every counter */
+	struct sto_iter *iter;         /* open while a scan copies ids out */
+	struct sto_group *iter_groups; /* pipe.c: while groups are counted */
 	struct sto_view *view;
 	struct graph g;
 	struct vmap *params;
+	/* vector.c: the doubles of the parameter list last used as a vector */
+	const struct vlist *vparam;
+	double *vparam_d;
+	uint32_t vparam_dim;
+	int vparam_dot_ok; /* vparam_dot is its dot product with itself */
+	double vparam_dot;
 	struct qry_limits lim;
 	uint64_t deadline_ms;
 	uint64_t rows_made;

@@ -641,6 +641,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 		pipe_close(c, cur->pipe);
 	if (c->iter)
 		sto_iter_free(c->iter);
+	lora_free(c->iter_groups);
 	load_close_all(c);
 	lora_buf_free(&c->sbuf);
 	g_release(&c->g);

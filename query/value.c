@@ -53,6 +53,13 @@ void mem_uncharge(struct qctx *c, size_t n)
 
 void *ar_alloc(struct qctx *c, size_t n)
 {
+	void *p = ar_alloc_nz(c, n);
+	memset(p, 0, (n + 15) & ~(size_t)15);
+	return p;
+}
+
+void *ar_alloc_nz(struct qctx *c, size_t n)
+{
 	struct arena *a = c->cur;
 	n = (n + 15) & ~(size_t)15;
 	if (n == 0)
@@ -80,7 +87,6 @@ void *ar_alloc(struct qctx *c, size_t n)
 	}
 	void *p = h->data + h->used;
 	h->used += n;
-	memset(p, 0, n);
 	return p;
 }
 
@@ -192,7 +198,7 @@ struct val v_str(struct qctx *c, const char *s, size_t len)
 	if (len > QRY_STRING_BYTES_MAX)
 		qerr(c, LORA_ELIMIT, "string longer than %u bytes",
 		     QRY_STRING_BYTES_MAX);
-	struct vstr *p = ar_alloc(c, sizeof(*p) + len + 1);
+	struct vstr *p = ar_alloc_nz(c, sizeof(*p) + len + 1);
 	p->len = len;
 	memcpy(p->s, s, len);
 	p->s[len] = 0;
@@ -604,6 +610,9 @@ int v_order(struct qctx *c, struct val a, struct val b)
 
 int v_equiv(struct qctx *c, struct val a, struct val b)
 {
+	if (a.t == V_STR && b.t == V_STR) /* grouping keys: the common case */
+		return a.u.s->len == b.u.s->len &&
+		       !memcmp(a.u.s->s, b.u.s->s, a.u.s->len);
 	if (a.t == V_NULL || b.t == V_NULL)
 		return a.t == b.t;
 	if (a.t == V_LIST && b.t == V_LIST) {

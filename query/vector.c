@@ -25,7 +25,19 @@ static int coord_type(const char *s)
 	return -1;
 }
 
-/* list or vector -> doubles; NULL when v is neither */
+/* whether l is the value of a parameter (which lives, unchanged, as long
+ * as the statement) */
+static int param_list(struct qctx *c, const struct vlist *l)
+{
+	for (size_t i = 0; c->params && i < c->params->n; i++)
+		if (c->params->v[i].t == V_LIST && c->params->v[i].u.l == l)
+			return 1;
+	return 0;
+}
+
+/* list or vector -> doubles; NULL when v is neither. The doubles of a
+ * parameter's list are made once per statement (a query vector $q scored
+ * against every node's vector), in the statement's arena. */
 static double *coords(struct qctx *c, struct val v, uint32_t *dim)
 {
 	if (v.t == V_VECTOR) {
@@ -34,10 +46,18 @@ static double *coords(struct qctx *c, struct val v, uint32_t *dim)
 	}
 	if (v.t != V_LIST)
 		return NULL;
+	if (c->vparam && c->vparam == v.u.l && param_list(c, v.u.l)) {
+		*dim = c->vparam_dim;
+		return c->vparam_d;
+	}
 	if (v.u.l->n > QRY_VECTOR_DIM_MAX)
 		qerr(c, LORA_EVECTOR, "vector longer than %d",
 		     QRY_VECTOR_DIM_MAX);
+	int keep = param_list(c, v.u.l);
+	struct arena *was = keep ? ar_use(c, &c->keep) : NULL;
 	double *d = ar_alloc(c, sizeof(double) * (v.u.l->n + 1));
+	if (keep)
+		ar_use(c, was);
 	for (size_t i = 0; i < v.u.l->n; i++) {
 		if (!v_is_num(v.u.l->v[i]))
 			qerr(c, LORA_EVECTOR,
@@ -46,6 +66,12 @@ static double *coords(struct qctx *c, struct val v, uint32_t *dim)
 		d[i] = v_num(v.u.l->v[i]);
 	}
 	*dim = (uint32_t)v.u.l->n;
+	if (keep) {
+		c->vparam = v.u.l;
+		c->vparam_d = d;
+		c->vparam_dim = *dim;
+		c->vparam_dot_ok = 0;
+	}
 	return d;
 }
 
@@ -152,16 +178,25 @@ static struct val make_vector(struct qctx *c, struct val *a, size_t n)
 	return r;
 }
 
+/* Four running sums, s_j over the coordinates i = j (mod 4), added as
+ * s0 + s1 + s2 + s3 at the end. The sums go two to a vector register
+ * (GCC's vector extension: lane-wise IEEE operations, so the same bits as
+ * four scalar sums), as the compiler does not pair them by itself. */
+typedef double qry_v2d __attribute__((vector_size(16)));
+
 static double dot(const double *a, const double *b, uint32_t n)
 {
-	double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-	uint32_t i = 0;
+	qry_v2d lo = {0, 0}, hi = {0, 0}, x, y;
+	size_t i = 0;
 	for (; i + 4 <= n; i += 4) {
-		s0 += a[i] * b[i];
-		s1 += a[i + 1] * b[i + 1];
-		s2 += a[i + 2] * b[i + 2];
-		s3 += a[i + 3] * b[i + 3];
+		memcpy(&x, a + i, sizeof x);
+		memcpy(&y, b + i, sizeof y);
+		lo += x * y;
+		memcpy(&x, a + i + 2, sizeof x);
+		memcpy(&y, b + i + 2, sizeof y);
+		hi += x * y;
 	}
+	double s0 = lo[0], s1 = lo[1], s2 = hi[0], s3 = hi[1];
 	for (; i < n; i++)
 		s0 += a[i] * b[i];
 	return s0 + s1 + s2 + s3;
@@ -177,10 +212,23 @@ static double sqdist(const double *a, const double *b, uint32_t n)
 	return s;
 }
 
-/* Neo4j's normalised scores, in [0, 1] */
-static double sim_cosine(const double *a, const double *b, uint32_t n)
+/* dot(a, a, n), remembered for a parameter's vector (coords) */
+static double self_dot(struct qctx *c, const double *a, uint32_t n)
 {
-	double na = sqrt(dot(a, a, n)), nb = sqrt(dot(b, b, n));
+	if (a != c->vparam_d)
+		return dot(a, a, n);
+	if (!c->vparam_dot_ok) {
+		c->vparam_dot = dot(a, a, n);
+		c->vparam_dot_ok = 1;
+	}
+	return c->vparam_dot;
+}
+
+/* Neo4j's normalised scores, in [0, 1] */
+static double sim_cosine(struct qctx *c, const double *a, const double *b,
+                         uint32_t n)
+{
+	double na = sqrt(self_dot(c, a, n)), nb = sqrt(self_dot(c, b, n));
 	if (na == 0 || nb == 0)
 		return NAN;
 	return (1 + dot(a, b, n) / (na * nb)) / 2;
@@ -222,7 +270,7 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		if (!two_vectors(c, a, &x, &y, &dim))
 			return v_null();
 		double s = name[18] == 'c' || name[18] == 'C'
-		               ? sim_cosine(x, y, dim)
+		               ? sim_cosine(c, x, y, dim)
 		               : sim_euclid(x, y, dim);
 		return isnan(s) ? v_null() : v_float(s);
 	}
@@ -235,7 +283,7 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		if (!strcasecmp(m, "EUCLIDEAN_SQUARED"))
 			return v_float(sqdist(x, y, dim));
 		if (!strcasecmp(m, "COSINE"))
-			return v_float(1 - (2 * sim_cosine(x, y, dim) - 1));
+			return v_float(1 - (2 * sim_cosine(c, x, y, dim) - 1));
 		if (!strcasecmp(m, "DOT"))
 			return v_float(-dot(x, y, dim));
 		if (!strcasecmp(m, "MANHATTAN")) {
@@ -464,10 +512,68 @@ static void flush_batch(struct topk *t)
 	t->n = 0;
 }
 
+/* scores of one block of a column (STO_VCOL_BLOCK vectors stored
+ * coordinate by coordinate; sumsq: their sums of squares), the same bits
+ * as score_batch: each vector's sums in coordinate order */
+static void score_block(const float *restrict xs, const double *restrict sumsq,
+                        const double *restrict q, double qn, uint32_t dim,
+                        int euclid, double *restrict out)
+{
+	double a[STO_VCOL_BLOCK] = {0};
+	if (euclid) {
+		for (uint32_t i = 0; i < dim; i++)
+			for (int j = 0; j < STO_VCOL_BLOCK; j++) {
+				double d =
+				    (double)xs[i * STO_VCOL_BLOCK + j] - q[i];
+				a[j] += d * d;
+			}
+		for (int j = 0; j < STO_VCOL_BLOCK; j++)
+			out[j] = 1 / (1 + a[j]);
+		return;
+	}
+	for (uint32_t i = 0; i < dim; i++)
+		for (int j = 0; j < STO_VCOL_BLOCK; j++)
+			a[j] += (double)xs[i * STO_VCOL_BLOCK + j] * q[i];
+	for (int j = 0; j < STO_VCOL_BLOCK; j++)
+		out[j] = sumsq[j] == 0 || qn == 0
+		             ? NAN
+		             : (1 + a[j] / (sqrt(sumsq[j]) * qn)) / 2;
+}
+
+/* The top k of an in-memory column (storage's copy of the vectors): no
+ * iterator and no copies; cosine reuses the stored sums of squares. The
+ * vectors of a column all have col->dim float32 coordinates, so a query
+ * of another dimension matches none (as the scan skips them). The zero
+ * vectors padding the last block are scored but not offered. */
+static void column_topk(const struct sto_vcol_ref *col, int euclid,
+                        const double *q, double qn, uint32_t dim, struct hit *h,
+                        size_t k, size_t *nh)
+{
+	if (col->dim != dim)
+		return;
+	double s[STO_VCOL_BLOCK];
+	for (size_t i = 0; i < col->n; i += STO_VCOL_BLOCK) {
+		size_t left = col->n - i;
+		score_block(col->rows + i * dim, col->sumsq + i, q, qn, dim,
+		            euclid, s);
+		offer(h, k, nh, s, col->ids + i,
+		      left < STO_VCOL_BLOCK ? (int)left : STO_VCOL_BLOCK);
+	}
+}
+
 static void scan_topk(struct qctx *c, const char *label, const char *key,
                       int euclid, const double *q, uint32_t dim, struct hit *h,
                       size_t k, size_t *nh)
 {
+	struct sto_vcol_ref col;
+	int crv = sto_view_vector_column(g_view(c), label, key, &col);
+	if (crv == 0) {
+		column_topk(&col, euclid, q, sqrt(dot(q, q, dim)), dim, h, k,
+		            nh);
+		return;
+	}
+	if (crv != LORA_ENOTFOUND)
+		qerr(c, crv, "vector scan: %s", lora_strerror(crv));
 	struct sto_iter *it = NULL;
 	int rv = sto_view_scan_vectors_raw(g_view(c), label, key, &it);
 	if (rv)

@@ -1028,8 +1028,11 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 		rv = apply_finish(&c);
 	if (!rv)
 		rv = apply_requests(&c, index, batch);
-	if (!rv)
+	if (!rv) {
+		int nodes = sto_ncache_write_begin(s, batch);
 		rv = ctx_commit(&c, index);
+		sto_ncache_write_end(s, nodes);
+	}
 	ctx_free(&c);
 	if (rv && !apply_is_fatal(rv)) {
 		int wrv = write_applied_only(s, index, rv, NULL);

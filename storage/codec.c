@@ -582,7 +582,15 @@ int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
 		if (wt != PB_LEN || x != (uint64_t)(end - p))
 			return 0;
 		out->s = (const char *)p;
-		out->slen = strnlen(out->s, (size_t)x); /* as protobuf-c */
+		/* up to the first NUL, as protobuf-c; short ones inline (a
+		 * scan reads one per node) */
+		size_t k = 0;
+		if (x <= 64)
+			while (k < x && p[k])
+				k++;
+		else
+			k = strnlen(out->s, (size_t)x);
+		out->slen = k;
 		out->kind = STO_REF_STRING;
 		return 0;
 	}

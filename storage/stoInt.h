@@ -161,6 +161,21 @@ struct sto_meta_slot {
 	uint64_t v;
 };
 
+/* ---- node cache (ncache.c) -------------------------------------------------
+ *
+ * In-memory copies of the node side, valid for one generation of it: the
+ * node table (every node record, by id) and vector columns (see ncache.c
+ * for the rules). */
+#define STO_NODE_TABLE_BYTES_MAX ((size_t)64 << 20) /* one table */
+#define STO_VCOL_BYTES_MAX       ((size_t)96 << 20) /* all columns */
+#define STO_VCOLS_MAX            4 /* columns kept by a store */
+#define STO_VIEW_VCOLS           4 /* columns one view can hold */
+#define STO_NGEN_UNKNOWN         UINT64_MAX
+/* Vector property reads in one view after which it builds (or takes) the
+ * column of that key over all nodes: a scan reading p.emb of every node
+ * pays for it many times over, a query reading a few vectors never. */
+#define STO_VCOL_PROP_READS 1024u
+
 struct sto_store {
 	rocksdb_t *db;
 	uint64_t request_window; /* entries whose request ids are kept */
@@ -184,6 +199,13 @@ struct sto_store {
 	size_t meta_cached;
 
 	_Atomic uint64_t applied;
+	/* ncache.c: copies of the node side for scans, and their generation */
+	_Atomic uint64_t nc_gen; /* odd while a batch is being written */
+	pthread_mutex_t nc_mu;   /* guards ntab and vcol[] */
+	struct sto_ntab *ntab;   /* one reference held here */
+	/* generation + 1 whose node table went past its limit: not rebuilt */
+	_Atomic uint64_t ntab_big_gen;
+	struct sto_vcol *vcol[STO_VCOLS_MAX];
 };
 
 /* ---- little helpers -------------------------------------------------------
@@ -356,7 +378,67 @@ struct sto_view {
 	int64_t scan_tok;              /* -1: unknown label */
 	uint64_t next_node, next_edge; /* read once: ids_loaded */
 	int ids_loaded;
+	/* node cache: the snapshot's generation (STO_NGEN_UNKNOWN: no
+	 * copies), the node table in use (a reference) and the record the
+	 * scan handed out from it, the table being built by a scan from the
+	 * first node (nbuild, next id it expects), the vector columns held */
+	uint64_t ngen;
+	struct sto_ntab *ntab;
+	int ntab_tried;
+	size_t ncur;
+	struct sto_ntab *nbuild;
+	uint64_t nbuild_from;
+	struct sto_vcol *vcols[STO_VIEW_VCOLS];
+	unsigned nvcols;
+	uint64_t vec_reads; /* vector property reads so far */
+	const float *vrow;  /* node_prop_bytes: the row it found */
+	uint32_t vdim;
+	size_t vcur; /* index of the last row found in a column */
 };
+
+/* Store side. sto_ncache_write_begin says whether the batch changes nodes
+ * or vectors and, if so, makes the generation odd; pass its answer to
+ * sto_ncache_write_end after the write (whatever its outcome). */
+void sto_ncache_init(struct sto_store *s);
+void sto_ncache_free(struct sto_store *s);
+int sto_ncache_write_begin(struct sto_store *s,
+                           const Lora__MutationBatch *batch);
+void sto_ncache_write_end(struct sto_store *s, int touches);
+/* A view's generation: read before taking the snapshot, then checked
+ * after it (STO_NGEN_UNKNOWN when a write was under way). */
+uint64_t sto_ncache_gen_before(struct sto_store *s);
+uint64_t sto_ncache_gen_after(struct sto_store *s, uint64_t before);
+/* Releases what the view holds. */
+void sto_ncache_view_close(struct sto_view *v);
+
+/* The node table. _get: the store's table of generation gen, with a
+ * reference (NULL: none); _release drops one. Building: _build_new, then
+ * _build_add every record in ascending id order (LORA_ELIMIT past
+ * STO_NODE_TABLE_BYTES_MAX, LORA_ENOMEM), then _publish (takes it) or
+ * _discard. Lookups: _find_ge is the index of the first id >= id (count:
+ * none); _id reads entry i (record bytes borrowed from the table). */
+struct sto_ntab *sto_ntab_get(struct sto_store *s, uint64_t gen);
+void sto_ntab_release(struct sto_ntab *t);
+struct sto_ntab *sto_ntab_build_new(uint64_t gen);
+int sto_ntab_build_add(struct sto_ntab *t, uint64_t id, const uint8_t *p,
+                       size_t len);
+void sto_ntab_publish(struct sto_store *s, struct sto_ntab *t);
+void sto_ntab_discard(struct sto_ntab *t);
+size_t sto_ntab_count(const struct sto_ntab *t);
+size_t sto_ntab_find_ge(const struct sto_ntab *t, uint64_t id);
+uint64_t sto_ntab_id(const struct sto_ntab *t, size_t i, const uint8_t **p,
+                     size_t *len);
+/* Vector key `key` (a token) of node id from the view's column of all
+ * nodes: 1 with *row, *dim (borrowed until sto_view_close; coordinate d
+ * is (*row)[d * STO_VCOL_BLOCK]), 0 when the
+ * node has no such float32 vector, -1 when the view has no column (the
+ * caller reads RocksDB). Counts the read toward STO_VCOL_PROP_READS. */
+int sto_ncache_node_vector(struct sto_view *v, uint64_t id, const char *key,
+                           uint32_t tok, const float **row, uint32_t *dim);
+/* A vector column of generation gen with a reference, or NULL. */
+struct sto_vcol *sto_vcol_get(struct sto_store *s, uint64_t gen, uint32_t label,
+                              uint32_t key);
+void sto_vcol_release(struct sto_vcol *c);
 
 /* Name of type token tok through the view's cache; NULL when unknown. */
 const char *sto_view_type_name(struct sto_view *v, uint32_t tok);

@@ -309,6 +309,7 @@ enum sto_ref_kind {
 	STO_REF_STRING, /* s, slen */
 	STO_REF_OTHER,  /* present but not one of the above (list, bytes,
 	                 * temporal, vector, ...): use sto_view_node_prop */
+	STO_REF_F32,    /* a float32 vector: f32, dim (from a vector column) */
 };
 
 struct sto_prop_ref {
@@ -319,15 +320,46 @@ struct sto_prop_ref {
 	const char *s; /* borrowed, not NUL-terminated: valid until the next
 	                * call on the view or sto_view_close */
 	size_t slen;
+	const float *f32; /* borrowed until sto_view_close: coordinate d is */
+	uint32_t dim;     /* f32[d * f32_stride] */
+	uint32_t f32_stride;
 };
 
 /*
  * sto_view_node_prop without allocating: scalar values (null, boolean,
  * integer, float, string) are decoded in place into *out. Same errors; a
- * string's bytes are borrowed (see struct sto_prop_ref).
+ * string's bytes are borrowed (see struct sto_prop_ref). A vector
+ * property comes back as STO_REF_F32 when the view has the in-memory
+ * column of all nodes' float32 vectors of that key (see
+ * sto_view_vector_column; a view builds it after STO_VCOL_PROP_READS
+ * vector reads), else as STO_REF_OTHER.
  */
 int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
                            struct sto_prop_ref *out);
+
+/*
+ * The nodes with `label` grouped by the stored bytes of property `key`
+ * (an absent property is one group): for each group, in the order its
+ * first node comes in the scan, that node's id and the group's size. Two
+ * groups may hold equal values stored differently (1 and 1.0): the caller
+ * merges them. *out (lora_malloc, freed by the caller with lora_free)
+ * holds *n groups; *scanned is the number of nodes walked. LORA_ENOTFOUND
+ * when the grouping cannot be done here (a node has vectors and lacks
+ * `key` as a scalar, or more than STO_GROUPS_MAX groups): the caller then
+ * scans itself. An unknown label gives no groups. LORA_ETIMEOUT once
+ * lora_now_ms() passes deadline_ms (0: none; checked every
+ * STO_GROUP_CHECK_NODES nodes).
+ */
+struct sto_group {
+	uint64_t first; /* the group's first node */
+	uint64_t count;
+};
+#define STO_GROUPS_MAX        65536
+#define STO_GROUP_CHECK_NODES 4096
+int sto_view_group_by_prop(struct sto_view *v, const char *label,
+                           const char *key, uint64_t deadline_ms,
+                           struct sto_group **out, size_t *n,
+                           uint64_t *scanned);
 
 /* *exists = 1 when node `id` exists. Cheaper than sto_view_node. */
 int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists);
@@ -461,6 +493,36 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
                         const Lora__Value *lo, int lo_incl,
                         const Lora__Value *hi, int hi_incl,
                         struct sto_iter **out);
+
+/*
+ * The float32 vectors of property `key` on nodes with `label` (NULL: all
+ * nodes) as one contiguous column: n vectors, ids[i] ascending (the order
+ * of sto_view_scan_vectors), in blocks of STO_VCOL_BLOCK vectors stored
+ * coordinate by coordinate: coordinate d of vector i is
+ * rows[(i / B) * B * dim + d * B + i % B] (B = STO_VCOL_BLOCK; the last
+ * block is padded with zero vectors; sto_vcol_row copies one out), so a
+ * loop over a block reads B coordinates with one load. sumsq[i] is the
+ * sum of vector i's squared coordinates, added in coordinate order as
+ * doubles (0 for the padding). Everything is borrowed from the view until
+ * sto_view_close. The column is an in-memory copy shared by the views of
+ * the same state (built by the first call, which costs one vector scan;
+ * dropped when a batch changes nodes or vectors). LORA_ENOTFOUND when no
+ * column can be given: the vectors are not all float32 with one
+ * dimension, they would take more than the cache's limit, or the view
+ * was opened while a batch was being written; the caller then scans.
+ */
+struct sto_vcol_ref {
+	size_t n;
+	uint32_t dim;
+	const uint64_t *ids;
+	const float *rows;
+	const double *sumsq;
+};
+#define STO_VCOL_BLOCK 4
+int sto_view_vector_column(struct sto_view *v, const char *label,
+                           const char *key, struct sto_vcol_ref *out);
+/* Copies vector i of a column into out (dim floats). */
+void sto_vcol_row(const struct sto_vcol_ref *c, size_t i, float *out);
 
 /* Vectors of property `key` on nodes with `label` (label NULL: all nodes):
  * node_id and vector set. */

@@ -453,6 +453,7 @@ int sto_open(const char *dir, const struct sto_options *opts,
 		                 dir);
 	pthread_mutex_init(&s->tok_mu, NULL);
 	pthread_mutex_init(&s->apply_mu, NULL);
+	sto_ncache_init(s);
 	/* without memory for it, reads go to the database */
 	s->meta_cache =
 	    lora_calloc(STO_META_CACHE_SLOTS, sizeof *s->meta_cache);
@@ -507,6 +508,7 @@ void sto_close(struct sto_store *s)
 	lora_free(s->meta_cache);
 	pthread_mutex_destroy(&s->tok_mu);
 	pthread_mutex_destroy(&s->apply_mu);
+	sto_ncache_free(s);
 	lora_free(s);
 }
 
@@ -569,7 +571,9 @@ int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
 		if (strcmp(cf, sto_cf_names[i]))
 			continue;
 		char *err = NULL;
+		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
 		rocksdb_delete_cf(s->db, s->wo, s->cf[i], key, klen, &err);
+		atomic_fetch_add(&s->nc_gen, 1);
 		return err ? sto_rocks_err(err, NULL, "delete raw") : 0;
 	}
 	return LORA_EINVAL;
@@ -582,8 +586,10 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 		if (strcmp(cf, sto_cf_names[i]))
 			continue;
 		char *err = NULL;
+		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
 		rocksdb_put_cf(s->db, s->wo, s->cf[i], key, klen, val, vlen,
 		               &err);
+		atomic_fetch_add(&s->nc_gen, 1);
 		return err ? sto_rocks_err(err, NULL, "put raw") : 0;
 	}
 	return LORA_EINVAL;

@@ -14,7 +14,10 @@ int sto_view_open(struct sto_store *s, struct sto_view **out)
 	/* RocksDB's per-thread perf counters cost about 4% of a point read
 	 * and nothing here reads them: off for the thread using the view. */
 	rocksdb_set_perf_level(rocksdb_disable);
+	uint64_t gen = sto_ncache_gen_before(s);
 	v->snap = rocksdb_create_snapshot(s->db);
+	v->ngen = sto_ncache_gen_after(s, gen);
+	v->ncur = SIZE_MAX;
 	v->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(v->ro, v->snap);
 	char k = STO_META_APPLIED;
@@ -32,6 +35,7 @@ void sto_view_close(struct sto_view *v)
 	if (!v)
 		return;
 	lora_free(v->tnames);
+	sto_ncache_view_close(v);
 	if (v->node_it)
 		rocksdb_iter_destroy(v->node_it);
 	if (v->scan_it)
@@ -163,6 +167,17 @@ static int64_t view_key_tok(struct sto_view *v, const char *key)
 /* Steps of Next tried before a Seek when the wanted node lies ahead. */
 #define NODE_CURSOR_STEPS 4
 
+/* The node table of the view's generation, once looked for (NULL: the
+ * view reads RocksDB). */
+static struct sto_ntab *view_ntab(struct sto_view *v)
+{
+	if (!v->ntab_tried && v->ngen != STO_NGEN_UNKNOWN) {
+		v->ntab_tried = 1;
+		v->ntab = sto_ntab_get(v->s, v->ngen);
+	}
+	return v->ntab;
+}
+
 /* Positions the view's nodes-CF iterator on node id: *p, *len are the
  * record bytes (borrowed until the iterator moves). Moves forward with
  * Next when the node is a few keys ahead, else seeks. */
@@ -171,6 +186,16 @@ static int node_cursor(struct sto_view *v, uint64_t id, const uint8_t **p,
 {
 	uint8_t k[8];
 	size_t klen;
+	struct sto_ntab *t = view_ntab(v);
+	if (t) {
+		size_t i = v->ncur;
+		if (i == SIZE_MAX || i >= sto_ntab_count(t) ||
+		    sto_ntab_id(t, i, p, len) != id)
+			i = sto_ntab_find_ge(t, id);
+		if (i >= sto_ntab_count(t) || sto_ntab_id(t, i, p, len) != id)
+			return LORA_ENOTFOUND;
+		return 0;
+	}
 	lora_put_be64(k, id);
 	if (v->scan_it && rocksdb_iter_valid(v->scan_it)) {
 		/* the node sto_view_next_node just handed out */
@@ -300,6 +325,71 @@ static int64_t view_label_tok(struct sto_view *v, const char *label)
 	return t;
 }
 
+/* sto_view_next_node over the node table. */
+static int next_node_table(struct sto_view *v, struct sto_ntab *t, int64_t tok,
+                           uint64_t from, uint64_t *id)
+{
+	size_t n = sto_ntab_count(t);
+	for (size_t i = sto_ntab_find_ge(t, from); i < n; i++) {
+		const uint8_t *p;
+		size_t len;
+		uint64_t at = sto_ntab_id(t, i, &p, &len);
+		int has = 1;
+		if (tok >= 0 &&
+		    sto_rec_node_has_label(p, len, (uint32_t)tok, &has))
+			return LORA_ECORRUPT;
+		if (has) {
+			v->ncur = i;
+			*id = at;
+			return 0;
+		}
+	}
+	v->ncur = SIZE_MAX;
+	return LORA_ENOTFOUND;
+}
+
+/* The node table is built by a walk over the nodes CF that starts at the
+ * first node and goes on, call after call, to the last one. Starts or
+ * continues it for a call asking for ids from `from`. */
+static void build_step(struct sto_view *v, uint64_t from)
+{
+	if (v->nbuild && from != v->nbuild_from) {
+		sto_ntab_discard(v->nbuild); /* not one walk */
+		v->nbuild = NULL;
+	}
+	if (!v->nbuild && from == 0 && v->ngen != STO_NGEN_UNKNOWN &&
+	    atomic_load(&v->s->ntab_big_gen) != v->ngen + 1 && !view_ntab(v)) {
+		v->nbuild = sto_ntab_build_new(v->ngen);
+		v->nbuild_from = 0;
+	}
+}
+
+/* Adds the record the scan cursor is on to the table being built. */
+static void build_add(struct sto_view *v, const char *k, const uint8_t *p,
+                      size_t len)
+{
+	if (!v->nbuild)
+		return;
+	int rv = sto_ntab_build_add(v->nbuild,
+	                            lora_get_be64((const uint8_t *)k), p, len);
+	if (rv) {
+		sto_ntab_discard(v->nbuild); /* too big, or no memory */
+		v->nbuild = NULL;
+		if (rv == LORA_ELIMIT) /* not again for this state */
+			atomic_store(&v->s->ntab_big_gen, v->ngen + 1);
+	}
+}
+
+/* The walk reached the last node: the table is complete. */
+static void build_done(struct sto_view *v)
+{
+	if (!v->nbuild)
+		return;
+	sto_ntab_publish(v->s, v->nbuild);
+	v->nbuild = NULL;
+	v->ntab = sto_ntab_get(v->s, v->ngen);
+}
+
 int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
                        uint64_t *id)
 {
@@ -307,6 +397,10 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 	int rv;
 	if (label && tok < 0)
 		return LORA_ENOTFOUND;
+	struct sto_ntab *t = view_ntab(v);
+	if (t)
+		return next_node_table(v, t, tok, from, id);
+	build_step(v, from);
 	for (int have = node_seek_ge(v, from, &rv); have;
 	     rocksdb_iter_next(v->scan_it),
 	         have = rocksdb_iter_valid(v->scan_it)) {
@@ -320,8 +414,10 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 		if (label &&
 		    sto_rec_node_has_label(p, len, (uint32_t)tok, &has))
 			return LORA_ECORRUPT;
+		build_add(v, k, p, len);
 		if (has) {
 			*id = lora_get_be64((const uint8_t *)k);
+			v->nbuild_from = *id + 1;
 			return 0;
 		}
 	}
@@ -336,7 +432,139 @@ int sto_view_next_node(struct sto_view *v, const char *label, uint64_t from,
 			return sto_rocks_err(err, NULL, "scan nodes");
 		}
 	}
+	build_done(v);
 	return LORA_ENOTFOUND;
+}
+
+/* ---- grouping -------------------------------------------------------- */
+
+/* The groups of sto_view_group_by_prop: the stored value bytes of each
+ * (in `keys`), found by an open-addressing hash of those bytes. */
+struct groups {
+	struct sto_group *g;
+	size_t n, cap;
+	struct lora_buf keys;
+	uint32_t *off, *len; /* group i's bytes: keys.data + off[i] */
+	uint32_t *slots;     /* index + 1, 0 empty; 2 * STO_GROUPS_MAX */
+};
+
+#define GROUP_SLOTS (2u * STO_GROUPS_MAX) /* a power of two */
+
+static uint32_t bytes_hash(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* Counts node id into the group of value bytes p (NULL: absent). */
+static int group_add(struct groups *gs, uint64_t id, const uint8_t *p, size_t n)
+{
+	static const uint8_t absent = 0xff; /* no Value starts with it */
+	if (!p) {
+		p = &absent;
+		n = 1;
+	}
+	uint32_t i = bytes_hash(p, n) & (GROUP_SLOTS - 1);
+	for (; gs->slots[i]; i = (i + 1) & (GROUP_SLOTS - 1)) {
+		size_t k = gs->slots[i] - 1;
+		if (gs->len[k] == n &&
+		    !memcmp((const uint8_t *)gs->keys.data + gs->off[k], p,
+		            n)) {
+			gs->g[k].count++;
+			return 0;
+		}
+	}
+	if (gs->n == STO_GROUPS_MAX)
+		return LORA_ENOTFOUND;
+	if (gs->n == gs->cap) {
+		size_t c = gs->cap ? gs->cap * 2 : 64;
+		struct sto_group *g = lora_realloc(gs->g, c * sizeof(*g));
+		uint32_t *o = g ? lora_realloc(gs->off, c * sizeof(*o)) : NULL;
+		uint32_t *l = o ? lora_realloc(gs->len, c * sizeof(*l)) : NULL;
+		if (g)
+			gs->g = g;
+		if (o)
+			gs->off = o;
+		if (!l)
+			return LORA_ENOMEM;
+		gs->len = l;
+		gs->cap = c;
+	}
+	if (gs->keys.len + n > UINT32_MAX)
+		return LORA_ENOTFOUND;
+	gs->off[gs->n] = (uint32_t)gs->keys.len;
+	gs->len[gs->n] = (uint32_t)n;
+	if (lora_buf_append(&gs->keys, p, n))
+		return LORA_ENOMEM;
+	gs->g[gs->n] = (struct sto_group){id, 1};
+	gs->slots[i] = (uint32_t)++gs->n;
+	return 0;
+}
+
+/* one node of the grouping walk: the cursor is on it */
+static int group_node(struct sto_view *v, struct groups *gs, uint64_t id,
+                      int64_t tok)
+{
+	const uint8_t *p, *val = NULL;
+	size_t len, vlen = 0;
+	uint32_t nvec = 0;
+	int rv = node_cursor(v, id, &p, &len);
+	if (!rv)
+		rv = sto_rec_node_prop(p, len,
+		                       tok < 0 ? UINT32_MAX : (uint32_t)tok,
+		                       &val, &vlen, &nvec);
+	if (rv == LORA_ENOTFOUND) {
+		if (nvec && tok >= 0)
+			return LORA_ENOTFOUND; /* maybe a vector: not here */
+		val = NULL;
+	} else if (rv) {
+		return rv;
+	}
+	return group_add(gs, id, val, vlen);
+}
+
+int sto_view_group_by_prop(struct sto_view *v, const char *label,
+                           const char *key, uint64_t deadline_ms,
+                           struct sto_group **out, size_t *n, uint64_t *scanned)
+{
+	struct groups gs = {0};
+	*out = NULL;
+	*n = 0;
+	*scanned = 0;
+	gs.slots = lora_calloc(GROUP_SLOTS, sizeof(uint32_t));
+	if (!gs.slots)
+		return LORA_ENOMEM;
+	int64_t tok = view_key_tok(v, key);
+	uint64_t id, from = 0;
+	int rv;
+	int grv = 0;
+	while ((rv = sto_view_next_node(v, label, from, &id)) == 0) {
+		++*scanned;
+		if (deadline_ms && *scanned % STO_GROUP_CHECK_NODES == 0 &&
+		    lora_now_ms() > deadline_ms)
+			grv = LORA_ETIMEOUT;
+		if (grv || (grv = group_node(v, &gs, id, tok)) ||
+		    id == UINT64_MAX)
+			break;
+		from = id + 1;
+	}
+	if (rv == LORA_ENOTFOUND) /* the end of the scan */
+		rv = 0;
+	if (grv)
+		rv = grv;
+	lora_free(gs.slots);
+	lora_free(gs.off);
+	lora_free(gs.len);
+	lora_buf_free(&gs.keys);
+	if (rv) {
+		lora_free(gs.g);
+		return rv;
+	}
+	*out = gs.g;
+	*n = gs.n;
+	return 0;
 }
 
 /* The stored bytes of property `key` of node id: 0 with *val, *vlen (a
@@ -365,6 +593,12 @@ static int node_prop_bytes(struct sto_view *v, uint64_t id, const char *key,
 	*val = NULL;
 	if (*tok < 0 || !nvec)
 		return 0;
+	int in_col = sto_ncache_node_vector(v, id, key, (uint32_t)*tok,
+	                                    &v->vrow, &v->vdim);
+	if (in_col >= 0) {
+		*vec = in_col ? 2 : 0; /* 2: v->vrow */
+		return 0;
+	}
 	uint8_t vk[STO_VEC_KEY_BYTES];
 	sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, id, (uint32_t)*tok);
 	rocksdb_pinnableslice_t *ps;
@@ -418,7 +652,12 @@ int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
 	if (rv)
 		return rv;
 	if (!val) {
-		out->kind = vec ? STO_REF_OTHER : STO_REF_ABSENT;
+		out->kind = vec == 2 ? STO_REF_F32
+		            : vec    ? STO_REF_OTHER
+		                     : STO_REF_ABSENT;
+		out->f32 = v->vrow;
+		out->dim = v->vdim;
+		out->f32_stride = STO_VCOL_BLOCK;
 		return 0;
 	}
 	return sto_value_ref(val, vlen, out);

@@ -1345,6 +1345,130 @@ START_TEST(test_label_scans_and_vectors)
 }
 END_TEST
 
+/* Scans served from storage's in-memory copies (the node table after a
+ * complete walk, the vector column after 1,024 vector reads) answer as
+ * RocksDB does, and see the next write; ORDER BY ... LIMIT k skips rows
+ * that cannot beat the k-th kept one, ties going to the earlier row. */
+static void cosine_params(Lora__ValueMap *m, Lora__MapEntry **ep,
+                          Lora__MapEntry *e, Lora__Value *v, Lora__Value *xs,
+                          Lora__Value **xp, Lora__ValueList *l)
+{
+	static const double q[3] = {0.9, 0.31, 0.17};
+	for (int i = 0; i < 3; i++) {
+		lora__value__init(&xs[i]);
+		xs[i].kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+		xs[i].float_value = q[i];
+		xp[i] = &xs[i];
+	}
+	lora__value_list__init(l);
+	l->n_items = 3;
+	l->items = xp;
+	lora__value__init(v);
+	v->kind_case = LORA__VALUE__KIND_LIST_VALUE;
+	v->list_value = l;
+	lora__map_entry__init(e);
+	e->key = "q";
+	e->value = v;
+	*ep = e;
+	lora__value_map__init(m);
+	m->n_entries = 1;
+	m->entries = ep;
+}
+
+START_TEST(test_scans_from_copies)
+{
+	ok("UNWIND range(1, 3000) AS i CREATE (:V {i: i, g: i % 7, "
+	   "v: vector([toFloat(i % 97), toFloat(i % 13) - 6.0, toFloat(i) / "
+	   "1000.0], 3, "
+	   "FLOAT32)})");
+	for (int pass = 0; pass < 2; pass++) { /* RocksDB, then the table */
+		expect("MATCH (p:V) RETURN p.g AS g, count(*) AS c ORDER BY g",
+		       "g|c\n0|428\n1|429\n2|429\n3|429\n4|429\n5|428\n"
+		       "6|428\n");
+		expect("MATCH (p:V) RETURN p.i AS i ORDER BY p.g DESC LIMIT 5",
+		       "i\n6\n13\n20\n27\n34\n");
+		expect("MATCH (p:V) RETURN p.i AS i ORDER BY p.i % 500 DESC, "
+		       "i DESC LIMIT 4",
+		       "i\n2999\n2499\n1999\n1499\n");
+	}
+	/* a node's vector as written, also once read from the column */
+	expect("MATCH (p:V) WITH p, p.v AS v WHERE p.i >= 2999 "
+	       "RETURN p.i AS i, v",
+	       "i|v\n2999|[89.0, 3.0, 2.999000072479248]\n"
+	       "3000|[90.0, 4.0, 3.0]\n");
+	Lora__ValueMap m;
+	Lora__MapEntry e, *ep;
+	Lora__Value v, xs[3], *xp[3];
+	Lora__ValueList l;
+	cosine_params(&m, &ep, &e, &v, xs, xp, &l);
+	ok("CREATE VECTOR INDEX vv FOR (p:V) ON (p.v) OPTIONS "
+	   "{indexConfig: {`vector.dimensions`: 3, "
+	   "`vector.similarity_function`: 'cosine'}}");
+	const char *scan = "MATCH (p:V) RETURN p.i AS i ORDER BY "
+	                   "vector.similarity.cosine(p.v, $q) DESC, i LIMIT 3";
+	const char *proc = "CALL db.index.vector.queryNodes('vv', 3, $q) "
+	                   "YIELD node RETURN node.i AS i";
+	const char *want = "i\n488\n879\n1270\n";
+	struct result r;
+	for (int pass = 0; pass < 2; pass++) {
+		run_full(scan, &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == 0, "%s", r.err.message);
+		ck_assert_str_eq(r.text, want);
+		run_full(proc, &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == 0, "%s", r.err.message);
+		ck_assert_str_eq(r.text, want);
+	}
+	/* writes: the next statements see them */
+	ok("MATCH (p:V {i: 7}) SET p.g = 100, "
+	   "p.v = vector([9.0, 3.1, 1.7], 3, FLOAT32)");
+	expect("MATCH (p:V) RETURN p.g AS g, count(*) AS c ORDER BY g DESC "
+	       "LIMIT 2",
+	       "g|c\n100|1\n6|428\n");
+	run_full(scan, &m, NULL, QRY_RUN, &r);
+	ck_assert_str_eq(r.text, "i\n7\n488\n879\n");
+	run_full(proc, &m, NULL, QRY_RUN, &r);
+	ck_assert_str_eq(r.text, "i\n7\n488\n879\n");
+}
+END_TEST
+
+/* `MATCH (n:L) RETURN n.k, count(*)` is grouped by storage in one walk;
+ * the answer (groups, counts and their order) is the row-by-row one,
+ * which `WHERE true` forces. */
+static void same_as_rows(const char *ret)
+{
+	char fast[256], slow[256];
+	struct result a, b;
+	snprintf(fast, sizeof fast, "MATCH (n:G) %s", ret);
+	snprintf(slow, sizeof slow, "MATCH (n:G) WHERE true %s", ret);
+	run(fast, &a);
+	run(slow, &b);
+	ck_assert_msg(a.code == 0 && b.code == 0, "%s: %s %s", ret,
+	              a.err.message, b.err.message);
+	ck_assert_str_eq(a.text, b.text);
+}
+
+START_TEST(test_grouped_count_scan)
+{
+	ok("UNWIND range(1, 200) AS i CREATE (:G {k: i % 5, s: 'x' + "
+	   "toString(i % 3)})");
+	ok("CREATE (:G {k: 1.0}), (:G {k: 'a'}), (:G), (:G {k: [1, 2]}), "
+	   "(:G {k: [1, 2]}), (:G {k: null}), (:Other {k: 1}), "
+	   "(:G:Other {k: 2})");
+	expect("MATCH (n:G) RETURN n.k AS k, count(*) AS c",
+	       "k|c\n1|41\n2|41\n3|40\n4|40\n0|40\na|1\nnull|2\n"
+	       "[1, 2]|2\n");
+	same_as_rows("RETURN n.k AS k, count(*) AS c");
+	same_as_rows("RETURN n.s, count(*), count(*) * 2 AS d");
+	same_as_rows("RETURN count(*) AS c, n.nope AS x");
+	same_as_rows(
+	    "RETURN n.s AS s, count(*) AS c ORDER BY c DESC, s LIMIT 2");
+	expect("MATCH (n:Nope) RETURN n.k, count(*)", "n.k|count(*)\n");
+	/* a vector-valued key: storage declines, the rows answer */
+	ok("CREATE (:G {k: vector([1.0, 2.0], 2, FLOAT32)})");
+	same_as_rows("RETURN n.k AS k, count(*) AS c");
+}
+END_TEST
+
 /* Vector properties are read on demand: whatever reads a node's whole
  * property map, or names a vector key, still sees them. */
 START_TEST(test_vector_props_on_demand)
@@ -1917,6 +2041,8 @@ static Suite *suite(void)
 	tcase_add_test(t, test_existence_and_type_constraints);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_label_scans_and_vectors);
+	tcase_add_test(t, test_scans_from_copies);
+	tcase_add_test(t, test_grouped_count_scan);
 	tcase_add_test(t, test_vector_props_on_demand);
 	tcase_add_test(t, test_table_procedure);
 	tcase_add_test(t, test_row_dependent_seeks);
