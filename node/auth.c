@@ -810,7 +810,8 @@ static void user_write(struct lnode *n, const struct node_exec_req *req,
 		return;
 	}
 	struct lora_buf text = {0};
-	if (qry_user_render(s, &text) != 0) {
+	if (qry_user_render(s, &text) != 0 || lora_buf_error(&text)) {
+		lora_buf_free(&text);
 		node_resp_error(*resp_out, LORA_ENOMEM, NULL, 0, 0);
 		return;
 	}

@@ -305,8 +305,10 @@ void node_members_save(struct lnode *n)
 		    n->members[i].peer_addr,
 		    n->members[i].http_addr[0] ? n->members[i].http_addr : "-");
 	pthread_mutex_unlock(&n->status_mu);
-	if (write_file_atomic(n->cfg.data_dir, NODE_MEMBERS_FILE,
-	                      b.data ? b.data : "", b.len) != 0)
+	if (lora_buf_error(&b)) /* never a file missing members */
+		LOG_ERROR("cannot save the members file: out of memory");
+	else if (write_file_atomic(n->cfg.data_dir, NODE_MEMBERS_FILE,
+	                           b.data ? b.data : "", b.len) != 0)
 		LOG_ERROR("cannot save the members file");
 	lora_buf_free(&b);
 }
