@@ -376,10 +376,16 @@ void node_auth_log_failure(struct lnode *n, const char *proto, const char *user)
 		a->fail_quiet++;
 	}
 	pthread_mutex_unlock(&a->mu);
+	/* the name is the client's: no line breaks or escapes in our log */
+	char shown[65];
+	size_t k = 0;
+	for (const char *p = user ? user : ""; *p && k < sizeof shown - 1; p++)
+		shown[k++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+	shown[k] = '\0';
 	if (say)
-		LOG_WARN("auth: refused %s login of user '%.64s' (and %llu "
+		LOG_WARN("auth: refused %s login of user '%s' (and %llu "
 		         "more refused since the last such line)",
-		         proto, user ? user : "", (unsigned long long)quiet);
+		         proto, shown, (unsigned long long)quiet);
 }
 
 /* ---- tokens ----------------------------------------------------------------
@@ -892,4 +898,26 @@ int node_auth_user_stmt(struct lnode *n, const struct node_exec_req *req,
 	sodium_memzero(s, sizeof *s);
 	lora_free(s);
 	return 1;
+}
+
+int node_auth_current_role(struct lnode *n, const char *user, int *role)
+{
+	*role = NODE_ROLE_NONE;
+	if (!node_auth_enabled(n)) {
+		*role = NODE_ROLE_ADMIN;
+		return 0;
+	}
+	int have = load_secret(n, 0);
+	if (have < 0)
+		return LORA_ETIMEOUT;
+	if (!have) { /* before the bootstrap entry: the configured admin */
+		*role = NODE_ROLE_ADMIN;
+		return 0;
+	}
+	Lora__UserRecord *u = NULL;
+	if (user_load(n, user, &u, 0) != 0)
+		return LORA_EUNAUTHORIZED; /* dropped since it logged in */
+	*role = role_of(u);
+	lora__user_record__free_unpacked(u, &lora_pb_allocator);
+	return 0;
 }

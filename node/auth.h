@@ -111,6 +111,12 @@ int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
 int node_auth_user_stmt(struct lnode *n, const struct node_exec_req *req,
                         Lora__Response **resp_out);
 
+/* The role user has now (a session checked its password once: a role
+ * revoked, a password that must change or a dropped user take effect on
+ * its next request): 0 with *role, or LORA_EUNAUTHORIZED when the user
+ * no longer exists. Admin when authentication is off. */
+int node_auth_current_role(struct lnode *n, const char *user, int *role);
+
 /* Logs a refused login (protocol, user name as given), at most one line
  * per second: the others are counted into the next line. */
 void node_auth_log_failure(struct lnode *n, const char *proto,

@@ -146,11 +146,21 @@ static int read_message(struct bolt_conn *c, struct lora_buf *msg)
 	lora_buf_reset(msg);
 	uint32_t chunks = 0;
 	uint8_t chunk[0xFFFF];
+	/* before a login: a small request, soon, or the connection goes (a
+	 * connection slot and 16 MiB decoded cost nothing to an attacker);
+	 * after it, an idle connection goes after BOLT_IDLE_MS */
+	int login = c->state == BOLT_S_CONNECTED || c->state == BOLT_S_AUTH;
+	size_t max =
+	    login ? BOLT_LOGIN_MESSAGE_BYTES_MAX : BOLT_MESSAGE_BYTES_MAX;
+	uint64_t deadline =
+	    lora_now_ms() + (login ? BOLT_LOGIN_MS : BOLT_IDLE_MS);
 	for (;;) {
 		uint8_t h[2];
 		if (c->out.len && bolt_flush(c))
 			return LORA_ECLOSED;
-		int rc = read_full(c, h, 2, 0);
+		int rc = read_full(
+		    c, h, 2,
+		    c->n_results || c->tx_view || c->wtx ? 0 : deadline);
 		if (rc)
 			return rc;
 		size_t k = ((size_t)h[0] << 8) | h[1];
@@ -158,10 +168,9 @@ static int read_message(struct bolt_conn *c, struct lora_buf *msg)
 			continue;
 		if (k == 0)
 			return 0;
-		if (++chunks > BOLT_CHUNKS_MAX ||
-		    msg->len + k > BOLT_MESSAGE_BYTES_MAX)
+		if (++chunks > BOLT_CHUNKS_MAX || msg->len + k > max)
 			return LORA_ELIMIT;
-		if ((rc = read_full(c, chunk, k, 0)) != 0)
+		if ((rc = read_full(c, chunk, k, deadline)) != 0)
 			return rc;
 		if (lora_buf_append(msg, chunk, k))
 			return LORA_ENOMEM;

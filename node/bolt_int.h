@@ -18,17 +18,20 @@
 
 /* ---- limits ---------------------------------------------------------------
  */
-#define BOLT_PORT_DEFAULT        7687
-#define BOLT_MESSAGE_BYTES_MAX   (16u << 20) /* one request, unchunked */
-#define BOLT_CHUNKS_MAX          65536       /* chunks in one request */
-#define BOLT_CONNECTIONS_DEFAULT 256         /* bolt_connections_max */
-#define BOLT_RESULTS_MAX         16          /* open results in one tx */
-#define BOLT_FLUSH_BYTES         (64u << 10) /* answers buffered before a send */
-#define BOLT_HANDSHAKE_MS        10000       /* magic and versions */
-#define BOLT_SEND_TIMEOUT_MS     60000       /* a client that stops reading */
-#define BOLT_POLL_MS             100  /* checks for idle or dropped results */
-#define BOLT_ROUTE_TTL_S         10   /* routing table lifetime */
-#define BOLT_MEMBER_STALE_MS     3000 /* no gossip for this long: not routed */
+#define BOLT_PORT_DEFAULT            7687
+#define BOLT_MESSAGE_BYTES_MAX       (16u << 20) /* one request, unchunked */
+#define BOLT_CHUNKS_MAX              65536       /* chunks in one request */
+#define BOLT_CONNECTIONS_DEFAULT     256         /* bolt_connections_max */
+#define BOLT_RESULTS_MAX             16          /* open results in one tx */
+#define BOLT_FLUSH_BYTES             (64u << 10) /* answers buffered before a send */
+#define BOLT_HANDSHAKE_MS            10000       /* magic and versions */
+#define BOLT_LOGIN_MS                10000       /* HELLO / LOGON after that */
+#define BOLT_LOGIN_MESSAGE_BYTES_MAX (64u << 10) /* a request before it */
+#define BOLT_IDLE_MS                 600000 /* no request, nothing open: closed */
+#define BOLT_SEND_TIMEOUT_MS         60000 /* a client that stops reading */
+#define BOLT_POLL_MS                 100 /* checks for idle or dropped results */
+#define BOLT_ROUTE_TTL_S             10  /* routing table lifetime */
+#define BOLT_MEMBER_STALE_MS         3000 /* no gossip for this long: not routed */
 
 /* Versions (major << 8 | minor). */
 #define BOLT_V(major, minor) (((major) << 8) | (minor))
@@ -92,7 +95,7 @@ struct bolt_conn {
 	struct ps_enc enc;
 	enum bolt_state state;
 	int routing; /* HELLO had a routing context */
-	char user[64];
+	char user[NODE_USER_BYTES_MAX + 1];
 	int role;            /* enum node_role of user (auth.h) */
 	struct lora_buf out; /* chunked answers not yet sent */
 	struct lora_buf msg; /* scratch: one answer before chunking */

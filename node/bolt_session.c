@@ -843,6 +843,14 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	    .role = c->role,
 	};
 	snprintf(req.user, sizeof req.user, "%s", c->user);
+	/* the role as it is now: a revoked role or a dropped user takes
+	 * effect on the next statement, not at the next login */
+	if (c->user[0] &&
+	    node_auth_current_role(c->n, c->user, &req.role) != 0) {
+		c->state = BOLT_S_DEFUNCT;
+		return send_failure(c, "Neo.ClientError.Security.Unauthorized",
+		                    "the user no longer exists");
+	}
 	char why[LORA_ERRMSG_BYTES];
 	if (node_exec_allowed(&req, is_write, why) != 0)
 		return send_failure(c, "Neo.ClientError.Security.Forbidden",
@@ -877,6 +885,15 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 static int begin_write(struct bolt_conn *c, const struct bolt_opts *o)
 {
 	char err[LORA_ERRMSG_BYTES];
+	/* a write transaction holds the cluster's writer: only a user who
+	 * may write can begin one */
+	int role = c->role;
+	if (c->user[0] && node_auth_current_role(c->n, c->user, &role) != 0)
+		role = NODE_ROLE_NONE;
+	if (role < NODE_ROLE_WRITER)
+		return send_failure(c, "Neo.ClientError.Security.Forbidden",
+		                    "a write transaction needs the writer role "
+		                    "(begin it in read mode to read)");
 	if (!node_is_leader(c->n))
 		return send_failure(
 		    c, "Neo.ClientError.Cluster.NotALeader",

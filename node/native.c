@@ -444,7 +444,14 @@ static int identify(struct lnode *n, const Lora__Request *req,
 		who->role = NODE_ROLE_ADMIN;
 		return 0;
 	}
-	return session_get(n, who) == 0 ? 0 : LORA_EUNAUTHORIZED;
+	if (session_get(n, who) != 0)
+		return LORA_EUNAUTHORIZED;
+	/* the password was checked at the handshake; the role is read now,
+	 * so a revoked role or a dropped user takes effect at once */
+	return who->user[0] &&
+	               node_auth_current_role(n, who->user, &who->role) != 0
+	           ? LORA_EUNAUTHORIZED
+	           : 0;
 }
 
 static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)

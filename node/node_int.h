@@ -352,8 +352,11 @@ int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
 /* ---- explicit write transactions (txn.c) ------------------------------------
  */
 
-#define NODE_TX_IDLE_MS       10000 /* between requests, by default */
-#define NODE_TX_IDLE_MS_MAX   60000 /* what a client may ask for */
+#define NODE_TX_IDLE_MS     10000 /* between requests, by default */
+#define NODE_TX_IDLE_MS_MAX 60000 /* what a client may ask for */
+/* a write transaction holds the writer (every other write waits): it
+ * ends this long after the writer took it up, however busy */
+#define NODE_TX_LIFE_MS_MAX   60000
 #define NODE_TX_BEGIN_WAIT_MS 10000 /* for the writer (other transactions) */
 
 /*

@@ -39,6 +39,8 @@ struct node_tx {
 	int end_rc; /* why it ended (0: committed or rolled back) */
 	char end_msg[LORA_ERRMSG_BYTES];
 	uint32_t idle_ms;
+	uint64_t served_ms; /* when the writer took it up (tx_loop) */
+	uint64_t term;      /* the leader's term then */
 	/* the command in flight */
 	int cmd;
 	int cmd_done;
@@ -335,12 +337,34 @@ static void tx_commit_now(struct node_tx *t, struct sto_view **view,
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* Waits for the client's next command (mu held): CMD_NONE when the
- * idle limit passed or the node stops. */
-static int tx_wait_cmd(struct node_tx *t)
+/* Whether this node still leads in the term the transaction began in. */
+static int tx_still_leads(struct node_tx *t)
+{
+	struct rep_status st;
+	node_status_get(t->n, &st);
+	return st.role == REP_LEADER && st.term == t->term;
+}
+
+/* Waits for the client's next command (mu held): CMD_NONE (with *why)
+ * when the idle limit or the whole-transaction limit passed, leadership
+ * was lost (its writes could not commit: end it now, not at COMMIT), or
+ * the node stops. */
+static int tx_wait_cmd(struct node_tx *t, const char **why)
 {
 	uint64_t deadline = lora_now_ms() + t->idle_ms;
+	uint64_t life_end = t->served_ms + NODE_TX_LIFE_MS_MAX;
+	*why = "no request within the transaction's idle limit";
+	if (life_end < deadline)
+		deadline = life_end;
 	while (t->cmd == CMD_NONE || t->cmd_done) {
+		if (lora_now_ms() >= life_end)
+			*why = "the transaction lasted its longest "
+			       "(NODE_TX_LIFE_MS_MAX)";
+		if (!tx_still_leads(t)) {
+			*why = "this node stopped leading: retry on the new "
+			       "leader";
+			return CMD_NONE;
+		}
 		if (lora_now_ms() >= deadline || atomic_load(&t->n->stopping))
 			return CMD_NONE;
 		struct timespec ts;
@@ -354,15 +378,20 @@ static void tx_loop(struct node_tx *t, struct sto_view **view,
                     struct sto_store **st)
 {
 	pthread_mutex_lock(&t->mu);
+	struct rep_status rs;
+	node_status_get(t->n, &rs);
+	t->served_ms = lora_now_ms();
+	t->term = rs.term;
 	for (;;) {
-		int cmd = tx_wait_cmd(t);
+		const char *why;
+		int cmd = tx_wait_cmd(t, &why);
 		if (cmd == CMD_NONE) {
-			char m[128];
-			snprintf(m, sizeof m,
-			         "rolled back: no request for %u ms (the "
-			         "transaction's idle limit)",
-			         t->idle_ms);
-			tx_end_locked(t, LORA_ETIMEOUT, m);
+			char m[160];
+			snprintf(m, sizeof m, "rolled back: %s", why);
+			tx_end_locked(t,
+			              tx_still_leads(t) ? LORA_ETIMEOUT
+			                                : LORA_EUNAVAILABLE,
+			              m);
 			break;
 		}
 		if (cmd == CMD_ROLLBACK) {

@@ -633,6 +633,9 @@ struct intx {
 	struct sto_view *view; /* the statement's view, or NULL */
 	uint64_t deadline_ms;
 	uint64_t last_index; /* entry of the last chunk committed */
+	/* the statement's request (its role bounds what a chunk may hold),
+	 * or NULL when the caller checked (txn.c) */
+	const struct node_exec_req *req;
 };
 
 static void intx_let_go(struct intx *x)
@@ -733,6 +736,8 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
                        struct sto_view **nv, struct qry_error *err)
 {
 	struct intx *x = arg;
+	if (x->req && node_batch_forbidden(x->req, b, err->message))
+		return err->code = LORA_EFORBIDDEN; /* DDL needs admin */
 	size_t len;
 	uint8_t *buf = pack_batch(b, &len, err);
 	if (buf == NULL)
@@ -851,7 +856,7 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		          NULL);
 		return;
 	}
-	struct intx x = {.n = n, .st = node_store_acquire(n)};
+	struct intx x = {.n = n, .st = node_store_acquire(n), .req = w->req};
 	if (dedup(n, x.st, w)) {
 		intx_let_go(&x);
 		return;

@@ -36,6 +36,9 @@ it_log "leader $leader, follower $follower"
 # the follower must know the leader's Bolt address (gossip) for routing
 routed() { it_get "$follower" /cluster/status && [ "$(it_leader "$follower")" = "$leader" ]; }
 it_check "the follower knows the leader" it_wait 30 routed
+# a reader for the auth phase: it may read, never begin a write transaction
+it_query "$leader" '{"query":"CREATE USER rita SET PASSWORD '"'"'rita-pw-1'"'"' CHANGE NOT REQUIRED"}'
+it_query "$leader" '{"query":"GRANT ROLE reader TO rita"}'
 it_check "authentication over Bolt" bolt_phase auth "$leader" "$follower"
 it_check "values over bolt:// to a follower" bolt_phase values "$leader" "$follower"
 it_check "neo4j:// routes writes to the leader" bolt_phase routing "$leader" "$follower"

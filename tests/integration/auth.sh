@@ -119,6 +119,10 @@ as "wes:wes-pw" "$O" /query "$(q 'CREATE INDEX w_by FOR (n:Written) ON (n.by)')"
 it_check "writer runs index DDL: 403" status_body 403 LORA_FORBIDDEN
 as "wes:wes-pw" "$L" /query "$(q 'CREATE INDEX w_by FOR (n:Written) ON (n.by)')"
 it_check "writer runs index DDL on the leader: 403" status_is 403
+as "wes:wes-pw" "$L" /query "$(q 'UNWIND [1] AS i CALL { CREATE INDEX w_in FOR (n:Written) ON (n.in) } IN TRANSACTIONS')"
+it_check "writer runs index DDL inside IN TRANSACTIONS: 403" status_is 403
+as "wes:wes-pw" "$L" /query "$(q 'CALL { CREATE CONSTRAINT w_u FOR (n:Written) REQUIRE n.u IS UNIQUE } IN TRANSACTIONS')"
+it_check "writer creates a constraint inside IN TRANSACTIONS: 403" status_is 403
 as "wes:wes-pw" "$F" /admin/digest
 it_check "writer calls /admin/digest: 403" status_is 403
 as "wes:wes-pw" "$F" /cluster/transfer "{\"to\":$F}"

@@ -508,6 +508,26 @@ async function auth() {
   } finally {
     await d.close();
   }
+  // a reader reads, but neither writes nor holds the writer with BEGIN
+  const rd = neo4j.driver(`bolt://${addr(leader)}`, neo4j.auth.basic('rita', 'rita-pw-1'));
+  try {
+    const s = rd.session();
+    const r = await s.run('RETURN 2 AS two');
+    check('a reader reads', r.records[0].get('two').toNumber() === 2);
+    for (const [what, run] of [
+      ['a reader\'s auto-commit write', () => s.run('CREATE (:ByReader)')],
+      ['a reader\'s write transaction', () => s.executeWrite((tx) => tx.run('RETURN 1'))]]) {
+      try {
+        await run();
+        fail(`${what} was allowed`);
+      } catch (e) {
+        check(`${what} is Forbidden`, e.code === 'Neo.ClientError.Security.Forbidden', e.code);
+      }
+    }
+    await s.close();
+  } finally {
+    await rd.close();
+  }
 }
 
 (async () => {
