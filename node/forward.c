@@ -298,7 +298,8 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 		return LORA_ENOMEM;
 	nng_msg *reply = NULL;
 	int self_leader = 0;
-	int resend = req->request_id != NULL && req->request_id[0] != '\0';
+	int resend =
+	    node_may_resend(req->request_id, req->query, strlen(req->query));
 	int rc =
 	    round_trip(n, msg, resend,
 	               node_forward_wait_ms(req->query, strlen(req->query)),

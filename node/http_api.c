@@ -350,11 +350,12 @@ struct prepared {
 	enum run_where where;
 };
 
-/* The write carries a requestId: a forwarder may send it again. */
+/* The write carries a requestId and is not IN TRANSACTIONS: a forwarder
+ * may send it again (node_may_resend). */
 static int has_rid(const struct prepared *pp)
 {
-	const char *rid = pp->qb.req.request_id;
-	return rid != NULL && rid[0] != '\0';
+	const char *q = pp->qb.req.query;
+	return node_may_resend(pp->qb.req.request_id, q, q ? strlen(q) : 0);
 }
 
 static void prepared_free(void *p)

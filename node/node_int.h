@@ -336,6 +336,11 @@ void node_writer_role_changed(struct lnode *n, int leader);
  * to that long. A leader change still ends the wait at once. */
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
 uint64_t node_forward_wait_ms(const char *bytes, size_t len);
+/* Whether a follower may send a write it passed on to a new leader again:
+ * it has a request id (dedupe applies it once) and is not CALL { } IN
+ * TRANSACTIONS (its committed chunks carry no request id: run again,
+ * they would apply twice; such a write answers UNKNOWN_OUTCOME). */
+int node_may_resend(const char *request_id, const char *bytes, size_t len);
 /* The leader stepped down with no leader known (check-quorum): every
  * proposed write still waiting is answered UNKNOWN_OUTCOME now. */
 void node_writer_stepped_down(struct lnode *n);

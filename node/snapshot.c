@@ -41,12 +41,18 @@
 /* Free disk kept when staging a snapshot (beside the state's own). */
 #define NODE_SNAP_RESERVE_BYTES (64u << 20)
 
+/* A staged snapshot handed to the raft loop is not replaced by a newer
+ * one for this long (it is being installed, or was refused by the core
+ * and will never be). */
+#define NODE_SNAP_STAGED_HOLD_MS 30000
+
 struct node_snap_recv {
 	pthread_mutex_t mu;
 	uint64_t from;
 	uint64_t index;  /* meta.index being staged, 0 when none */
 	int broken;      /* a chunk was lost: ignore until the next start */
 	uint64_t staged; /* index staged and handed to the raft loop, 0: none */
+	uint64_t staged_ms; /* when */
 	uint64_t staged_from;
 	/* the snapshot being staged: files in order, each from offset 0 */
 	char file[NODE_SNAP_FILE_NAME_BYTES_MAX + 1];
@@ -433,7 +439,17 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 		lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
 		return;
 	}
-	s->staged = 0; /* a newer snapshot replaces the staged one */
+	if (s->staged &&
+	    lora_now_ms() - s->staged_ms < NODE_SNAP_STAGED_HOLD_MS) {
+		/* The raft loop may be installing the staged one right now:
+		 * staging a newer one would wipe its files first (the install
+		 * then failed and the node exited). Its chunks are dropped;
+		 * the leader sends it again if this node is still behind. */
+		pthread_mutex_unlock(&s->mu);
+		lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
+		return;
+	}
+	s->staged = 0; /* one never installed: a newer one replaces it */
 	int rc = chunk_begin(n, s, from, c);
 	if (rc == 0 && (s->index != c->meta->index || s->from != from))
 		rc = -1; /* a chunk of a snapshot we are not staging */
@@ -448,6 +464,7 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 	if (done) {
 		s->index = 0; /* the next start begins afresh */
 		s->staged = meta.index;
+		s->staged_ms = lora_now_ms();
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (done) {

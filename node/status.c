@@ -141,7 +141,32 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 		m->applied = applied;
 		m->last_info_ms = lora_now_ms();
 	}
+	/* A member of the (non-empty) configuration this node has no entry
+	 * for: one added while this node caught up from a snapshot, which
+	 * carries ids but no addresses. Without its address this node could
+	 * never answer its votes. A stranger (not in the configuration) or
+	 * gossip to a node with no configuration yet never gets here. */
+	int created = 0;
+	if (!known && n->rs.n_peers > 0 && n->n_members < NODE_PEERS_MAX) {
+		struct node_member *m = &n->members[n->n_members++];
+		memset(m, 0, sizeof *m);
+		m->id = id;
+		fill_addr(m->peer_addr, sizeof m->peer_addr, peer);
+		fill_addr(m->http_addr, sizeof m->http_addr, http);
+		fill_addr(m->client_addr, sizeof m->client_addr, client);
+		if (bolt[0])
+			fill_addr(m->bolt_addr, sizeof m->bolt_addr, bolt);
+		snprintf(m->role, sizeof m->role, "%s", role);
+		m->last_info_ms = lora_now_ms();
+		created = known = 1;
+	}
 	pthread_mutex_unlock(&n->status_mu);
+	if (created) {
+		LOG_INFO("member %llu learnt from its gossip (peer %s)",
+		         (unsigned long long)id, peer);
+		node_transport_set_peer(n->transport, id, peer, NULL);
+		node_members_save(n);
+	}
 	if (!known)
 		node_peer_refused(from, "gossip",
 		                  "a member with no address known here");

@@ -916,6 +916,12 @@ uint64_t node_forward_wait_ms(const char *bytes, size_t len)
 	return NODE_FORWARD_WAIT_MS;
 }
 
+int node_may_resend(const char *request_id, const char *bytes, size_t len)
+{
+	return request_id && request_id[0] &&
+	       node_forward_wait_ms(bytes, len) == NODE_FORWARD_WAIT_MS;
+}
+
 /* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first). */
 static int is_intx(const struct wreq *w)
 {

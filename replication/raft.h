@@ -116,6 +116,9 @@
  * at a time, so no real cluster gets near it; a forged term beyond it is
  * refused, so term + 1 can never wrap (one packet used to brick a node). */
 #define REP_TERM_MAX (UINT64_MAX - (UINT64_C(1) << 32))
+/* A message may raise the term by at most this much at once (terms grow
+ * by one per election; pre-vote keeps an isolated node's term down). */
+#define REP_TERM_JUMP_MAX (UINT64_C(1) << 20)
 
 /* ---- plain data ----------------------------------------------------------
  */

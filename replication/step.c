@@ -43,7 +43,11 @@ static int validate(struct rep *r, const struct rep_msg *m)
 	if (rv != 0)
 		return rv;
 	/* Entry and snapshot terms are <= m->term (checked where used). */
-	if (m->term > REP_TERM_MAX) {
+	/* beyond the limit, or a jump no run of elections makes (a forged
+	 * message would otherwise stop every election: no node campaigns
+	 * at the limit); a node with no term yet takes any */
+	if (m->term > REP_TERM_MAX || (r->term > 0 && m->term > r->term &&
+	                               m->term - r->term > REP_TERM_JUMP_MAX)) {
 		r->refusal = REP_REFUSE_TERM;
 		return LORA_EINVAL;
 	}
