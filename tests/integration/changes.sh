@@ -82,8 +82,13 @@ it_check "unknown parameter: 400" test "$IT_STATUS" = 400
 it_stop 3
 it_launch 3 "$(it_peers 3)" --log-keep-entries 0
 it_wait_up 3
-it_post 3 /admin/checkpoint '{}'
-it_get 3 "/changes?from=0&until=$B1"
-compacted() { [ "$IT_STATUS" = 404 ] && echo "$IT_BODY" | grep -q 'compacted into a checkpoint'; }
-it_check "compacted bookmark: 404 LORA_NOT_FOUND naming the way out" compacted
+# (node 3 may still be catching up after its restart: checkpoint again
+# until the log it keeps starts past bookmark 0)
+compacted() {
+	it_post 3 /admin/checkpoint '{}'
+	it_get 3 "/changes?from=0&until=$B1"
+	[ "$IT_STATUS" = 404 ] && echo "$IT_BODY" | grep -q 'compacted into a checkpoint'
+}
+it_check "compacted bookmark: 404 LORA_NOT_FOUND naming the way out" \
+	it_wait 20 compacted
 it_done
