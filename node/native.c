@@ -276,10 +276,9 @@ static void handle_fetch(struct lnode *n, uint64_t id, uint32_t rows,
 	cursor_give(n, id, keep);
 }
 
-/* protobuf-c unpacks recursively: the bytes are checked first. NULL with
- * an error code and message when they are refused or do not decode. */
-static Lora__Request *request_unpack(const uint8_t *p, size_t len, int *code,
-                                     char *msg)
+/* protobuf-c unpacks recursively: the bytes are checked first. */
+Lora__Request *node_native_decode(const uint8_t *p, size_t len, int *code,
+                                  char *msg)
 {
 	int rc = lora_pb_check(LORA_PB_REQUEST, p, len, LORA_VALUE_DEPTH_MAX);
 	if (rc == LORA_ELIMIT) {
@@ -298,7 +297,7 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 {
 	int code;
 	char msg[LORA_ERRMSG_BYTES];
-	Lora__Request *req = request_unpack(p, len, &code, msg);
+	Lora__Request *req = node_native_decode(p, len, &code, msg);
 	Lora__Response *resp = NULL;
 	if (req && req->kind_case == LORA__REQUEST__KIND_RUN && req->run) {
 		handle_run(n, req->run, &resp);

@@ -307,17 +307,29 @@ static int chunk_stale(struct lnode *n, uint64_t from,
 	return 1;
 }
 
-void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
-                            size_t len)
+int node_snapshot_chunk_decode(const uint8_t *p, size_t len,
+                               Lora__SnapshotChunk **out)
 {
-	struct node_snap_recv *s = snap_state(n);
 	Lora__SnapshotChunk *c =
 	    lora__snapshot_chunk__unpack(&lora_pb_allocator, len, p);
-	if (s == NULL || c == NULL || c->meta == NULL || c->file == NULL ||
+	*out = NULL;
+	if (c == NULL || c->meta == NULL || c->file == NULL ||
 	    !name_ok(c->file)) {
 		if (c)
 			lora__snapshot_chunk__free_unpacked(c,
 			                                    &lora_pb_allocator);
+		return LORA_ECORRUPT;
+	}
+	*out = c;
+	return 0;
+}
+
+void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
+                            size_t len)
+{
+	struct node_snap_recv *s = snap_state(n);
+	Lora__SnapshotChunk *c = NULL;
+	if (s == NULL || node_snapshot_chunk_decode(p, len, &c) != 0) {
 		LOG_WARN("dropping a malformed snapshot chunk from %llu",
 		         (unsigned long long)from);
 		return;

@@ -59,47 +59,61 @@ static void gossip_once(struct lnode *n)
 		                    (size_t)len);
 }
 
-void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
-                          size_t len)
+/* the widths in node_gossip_parse's format */
+_Static_assert(NODE_ADDR_BYTES_MAX == 128, "gossip: %127s fields");
+
+int node_gossip_parse(const uint8_t *p, size_t len, struct node_gossip *g)
 {
 	char buf[NODE_GOSSIP_BYTES_MAX];
-	if (len >= sizeof buf || from == 0 || from == n->cfg.id)
-		return;
+	if (len >= sizeof buf)
+		return LORA_ECORRUPT;
 	memcpy(buf, p, len);
 	buf[len] = '\0';
 	unsigned long long id, term, commit, applied;
-	char peer[NODE_ADDR_BYTES_MAX], http[NODE_ADDR_BYTES_MAX],
-	    client[NODE_ADDR_BYTES_MAX], role[16];
-	if (sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu", &id, peer,
-	           http, client, role, &term, &commit, &applied) != 8 ||
-	    id != from)
+	if (sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu", &id,
+	           g->peer, g->http, g->client, g->role, &term, &commit,
+	           &applied) != 8)
+		return LORA_ECORRUPT;
+	g->id = id;
+	g->term = term;
+	g->commit = commit;
+	g->applied = applied;
+	return 0;
+}
+
+void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
+                          size_t len)
+{
+	struct node_gossip g;
+	if (from == 0 || from == n->cfg.id ||
+	    node_gossip_parse(p, len, &g) != 0 || g.id != from)
 		return;
 	int is_new = 0;
 	pthread_mutex_lock(&n->status_mu);
 	struct node_member *m = NULL;
 	for (int i = 0; i < n->n_members; i++)
-		if (n->members[i].id == id)
+		if (n->members[i].id == g.id)
 			m = &n->members[i];
 	if (m == NULL && n->n_members < NODE_PEERS_MAX) {
 		m = &n->members[n->n_members++];
 		memset(m, 0, sizeof *m);
-		m->id = id;
+		m->id = g.id;
 		is_new = 1;
 	}
 	if (m) {
-		is_new |= strcmp(m->peer_addr, peer) != 0;
-		snprintf(m->peer_addr, sizeof m->peer_addr, "%s", peer);
-		snprintf(m->http_addr, sizeof m->http_addr, "%s", http);
-		snprintf(m->client_addr, sizeof m->client_addr, "%s", client);
-		snprintf(m->role, sizeof m->role, "%s", role);
-		m->term = term;
-		m->commit = commit;
-		m->applied = applied;
+		is_new |= strcmp(m->peer_addr, g.peer) != 0;
+		snprintf(m->peer_addr, sizeof m->peer_addr, "%s", g.peer);
+		snprintf(m->http_addr, sizeof m->http_addr, "%s", g.http);
+		snprintf(m->client_addr, sizeof m->client_addr, "%s", g.client);
+		snprintf(m->role, sizeof m->role, "%s", g.role);
+		m->term = g.term;
+		m->commit = g.commit;
+		m->applied = g.applied;
 		m->last_info_ms = lora_now_ms();
 	}
 	pthread_mutex_unlock(&n->status_mu);
 	if (is_new) {
-		node_transport_set_peer(n->transport, id, peer, NULL);
+		node_transport_set_peer(n->transport, g.id, g.peer, NULL);
 		node_members_save(n);
 	}
 }
