@@ -1720,14 +1720,19 @@ static struct clause *call_clause(struct parser *p, struct tok *t)
 		return c;
 	}
 	struct clause *c = mkc(p, C_CALLPROC, t);
-	struct lora_buf b = {0};
-	lora_buf_puts(&b, ident(p));
+	/* The dotted name is joined in the arena: ident() does not return
+	 * when the next token is no name (a heap buffer here leaked). */
+	const char *name = ident(p);
 	while (accept_p(p, ".")) {
-		lora_buf_putc(&b, '.');
-		lora_buf_puts(&b, ident(p));
+		const char *part = ident(p);
+		size_t a = strlen(name), n = strlen(part);
+		char *joined = ar_alloc(p->c, a + n + 2);
+		memcpy(joined, name, a);
+		joined[a] = '.';
+		memcpy(joined + a + 1, part, n + 1);
+		name = joined;
 	}
-	c->proc = ar_strdup(p->c, b.data);
-	lora_buf_free(&b);
+	c->proc = name;
 	if (accept_p(p, "(")) {
 		struct pvec v = {0};
 		if (!is_p(p, ")")) {
