@@ -255,11 +255,14 @@ static _Noreturn void bad(struct qctx *c, const char *what, const char *s)
 	     what, s);
 }
 
+/* 0 for a non-digit or a number past INT64_MAX (found by fuzz_cypher:
+ * date('2020666...') overflowed). */
 static int digits(const char *s, int n, int64_t *out)
 {
 	int64_t v = 0;
 	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
+		if (!isdigit((unsigned char)s[i]) ||
+		    v > (INT64_MAX - (s[i] - '0')) / 10)
 			return 0;
 		v = v * 10 + (s[i] - '0');
 	}
@@ -611,6 +614,20 @@ static struct val dur_from_map(struct qctx *c, struct vmap *m)
 
 /* ---- construction from maps -------------------------------------------- */
 
+/* n units (a number, truncated towards zero) plus extra, as nanoseconds:
+ * an error past the int64_t range (casting such a double is undefined
+ * behaviour). */
+static int64_t epoch_ns(struct qctx *c, double n, int64_t unit, int64_t extra)
+{
+	double ns = n * (double)unit;
+	int64_t r;
+	if (!(ns > -9.2e18 && ns < 9.2e18) ||
+	    __builtin_add_overflow((int64_t)n * unit, extra, &r))
+		qerr(c, LORA_EARITH,
+		     "ArithmeticError: the epoch time is out of range");
+	return r;
+}
+
 static int64_t ifield(struct qctx *c, struct vmap *m, const char *k,
                       int64_t def, int *has)
 {
@@ -750,9 +767,9 @@ static struct val from_map(struct qctx *c, int kind, struct vmap *m)
 	struct val *es = vmap_get(m, "epochSeconds");
 	struct val *em = vmap_get(m, "epochMillis");
 	if (es || em) {
-		int64_t ns = es ? (int64_t)v_num(*es) * NS
-		                : (int64_t)v_num(*em) * 1000000;
-		ns += ifield(c, m, "nanosecond", 0, NULL);
+		int64_t ns =
+		    epoch_ns(c, v_num(es ? *es : *em), es ? NS : 1000000,
+		             ifield(c, m, "nanosecond", 0, NULL));
 		t->days = floordiv(ns, DAY_NS);
 		t->nanos = floormod(ns, DAY_NS);
 		if (zone || hoff) {
@@ -1413,7 +1430,12 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 	if (kind == K_DT && !strcasecmp(sub, "fromepoch") && n == 2) {
 		if (!v_is_num(a[0]) || !v_is_num(a[1]))
 			return v_null();
-		int64_t ns = (int64_t)v_num(a[0]) * NS + (int64_t)v_num(a[1]);
+		double extra = v_num(a[1]);
+		if (!(extra > -9.2e18 && extra < 9.2e18))
+			qerr(c, LORA_EARITH,
+			     "ArithmeticError: nanoseconds "
+			     "out of range");
+		int64_t ns = epoch_ns(c, v_num(a[0]), NS, (int64_t)extra);
 		struct val v = mk(c, K_DT);
 		v.u.tm->days = floordiv(ns, DAY_NS);
 		v.u.tm->nanos = floormod(ns, DAY_NS);
@@ -1422,7 +1444,7 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 	if (kind == K_DT && !strcasecmp(sub, "fromepochmillis") && n == 1) {
 		if (!v_is_num(a[0]))
 			return v_null();
-		int64_t ns = (int64_t)v_num(a[0]) * 1000000;
+		int64_t ns = epoch_ns(c, v_num(a[0]), 1000000, 0);
 		struct val v = mk(c, K_DT);
 		v.u.tm->days = floordiv(ns, DAY_NS);
 		v.u.tm->nanos = floormod(ns, DAY_NS);

@@ -761,9 +761,16 @@ int sto_vector_ref(const uint8_t *p, size_t len, struct sto_vec_ref *out)
 		return LORA_ECORRUPT;
 	out->n_f32 = l32 / 4;
 	out->n_f64 = l64 / 8;
-	for (size_t i = 0; i < out->ints_len; i++)
-		if (!(out->ints[i] & 0x80))
+	/* a varint is at most 10 bytes (protobuf-c refuses longer ones:
+	 * found by fuzz_codec) */
+	for (size_t i = 0, run = 0; i < out->ints_len; i++) {
+		if (!(out->ints[i] & 0x80)) {
 			out->n_ints++;
+			run = 0;
+		} else if (++run >= 10) {
+			return LORA_ECORRUPT;
+		}
+	}
 	if (out->ints_len && (out->ints[out->ints_len - 1] & 0x80))
 		return LORA_ECORRUPT;
 	out->plain = 1;

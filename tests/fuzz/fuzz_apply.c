@@ -375,7 +375,7 @@ static void edge_equal(struct sto_view *v, const struct model *m, int id)
 
 static uint64_t degree(struct sto_view *v, int id)
 {
-	struct sto_iter *it;
+	struct sto_iter *it = NULL;
 	uint64_t n = 0;
 	if (sto_view_scan_adjacent(v, (uint64_t)id, STO_BOTH, NULL, &it))
 		fail("adjacency scan", id);
@@ -425,8 +425,9 @@ static void store_equal(const struct model *m)
 		node_equal(v, m, id);
 		uint64_t want = 0;
 		for (int e = 1; e <= M_EDGES; e++)
-			want += m->e[e].live &&
-			        (m->e[e].from == id) + (m->e[e].to == id);
+			want += m->e[e].live
+			            ? (m->e[e].from == id) + (m->e[e].to == id)
+			            : 0; /* a self-loop twice */
 		if (m->n[id].live && degree(v, id) != want)
 			fail("degree", id);
 	}
@@ -441,7 +442,7 @@ static void store_equal(const struct model *m)
 static void store_empty(void)
 {
 	struct sto_view *v;
-	struct sto_iter *it;
+	struct sto_iter *it = NULL;
 	if (sto_view_open(fz_store(), &v) || sto_view_scan_nodes(v, &it))
 		fail("view", 0);
 	size_t n = 0, cap = 0;

@@ -197,7 +197,7 @@ static void operation(struct rep *r, struct input *in)
 		built_msg(r, in);
 		break;
 	case 5:
-		rep_propose(r, &x, x % 3, NULL, NULL, NULL);
+		rep_propose(r, "ab", x % 3, NULL, NULL, NULL);
 		break;
 	case 6:
 		rep_propose_conf_change(r, x % 3, 1 + x / 4 % 5, &x, 1, NULL,
