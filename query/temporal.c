@@ -26,6 +26,11 @@
 
 enum { K_DATE = 0, K_LTIME, K_TIME, K_LDT, K_DT, K_DUR };
 
+/* Years as Cypher has them: +-999,999,999 (the day arithmetic stays well
+ * inside int64_t). */
+#define TM_YEAR_MAX        999999999LL
+#define TM_YEAR_DIGITS_MAX 9
+
 /* ---- civil calendar ---------------------------------------------------- */
 
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
@@ -332,7 +337,8 @@ static const char *parse_date_str(const char *s, int64_t *days)
 	int yl = n == 4 || n > 8 ? (n > 8 ? n : 4) : 4;
 	if (n == 5 || n == 6 || n == 7 || n == 8)
 		yl = 4;
-	digits(s, yl, &y);
+	if (yl > TM_YEAR_DIGITS_MAX || !digits(s, yl, &y))
+		return NULL;
 	y *= sign;
 	s += yl;
 	int dash = *s == '-';
@@ -664,17 +670,32 @@ static int zoned(int k)
 	return k == K_TIME || k == K_DT;
 }
 
+/* ifield within [lo, hi] (the calendar's arithmetic stays within
+ * int64_t only so: fuzz_cypher found a year of 10^15 overflowing). */
+static int64_t ifield_in(struct qctx *c, struct vmap *m, const char *k,
+                         int64_t def, int *has, int64_t lo, int64_t hi)
+{
+	int64_t v = ifield(c, m, k, def, has);
+	if (v < lo || v > hi)
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: %s %lld is out of range [%lld, "
+		     "%lld]",
+		     k, (long long)v, (long long)lo, (long long)hi);
+	return v;
+}
+
 static int64_t date_from_map(struct qctx *c, struct vmap *m, struct vtemp *base)
 {
 	int64_t y0 = 1970, m0 = 1, d0 = 1;
 	if (base)
 		civil_from_days(base->days, &y0, &m0, &d0);
 	int hy, hm, hd, hw, ho, hq;
-	int64_t y = ifield(c, m, "year", y0, &hy);
-	int64_t w = ifield(c, m, "week", 1, &hw);
+	int64_t y = ifield_in(c, m, "year", y0, &hy, -TM_YEAR_MAX, TM_YEAR_MAX);
+	int64_t w = ifield_in(c, m, "week", 1, &hw, 1, 53);
 	if (hw) {
-		int64_t dow = ifield(c, m, "dayOfWeek",
-		                     base ? iso_dow(base->days) : 1, NULL);
+		int64_t dow =
+		    ifield_in(c, m, "dayOfWeek", base ? iso_dow(base->days) : 1,
+		              NULL, 1, 7);
 		if (base && !hy) {
 			int64_t wy, ww;
 			iso_week(base->days, &wy, &ww);
@@ -682,13 +703,13 @@ static int64_t date_from_map(struct qctx *c, struct vmap *m, struct vtemp *base)
 		}
 		return week1_monday(y) + (w - 1) * 7 + (dow - 1);
 	}
-	int64_t od = ifield(c, m, "ordinalDay", 1, &ho);
+	int64_t od = ifield_in(c, m, "ordinalDay", 1, &ho, 1, 366);
 	if (ho)
 		return days_from_civil(y, 1, 1) + od - 1;
-	int64_t q = ifield(c, m, "quarter", 1, &hq);
+	int64_t q = ifield_in(c, m, "quarter", 1, &hq, 1, 4);
 	if (hq) {
 		int hdq;
-		int64_t dq = ifield(c, m, "dayOfQuarter", 1, &hdq);
+		int64_t dq = ifield_in(c, m, "dayOfQuarter", 1, &hdq, 1, 92);
 		if (!hdq && base) {
 			/* keep the month within the quarter and the day */
 			int64_t mo = (q - 1) * 3 + (m0 - 1) % 3 + 1;

@@ -42,11 +42,11 @@ static const char *keys[M_KEYS] = {"k", "m", "name"};
 /* The model: a property is a value index + 1 (0: absent). */
 struct m_node {
 	int live, labels[M_LABELS];
-	uint8_t props[M_KEYS];
+	uint16_t props[M_KEYS]; /* PROP() */
 };
 struct m_edge {
 	int live, type, from, to; /* ids 1..M_NODES */
-	uint8_t props[M_KEYS];
+	uint16_t props[M_KEYS];   /* PROP() */
 };
 struct model {
 	struct m_node n[M_NODES + 1];
@@ -106,7 +106,7 @@ static void value_make(int i, uint8_t b, Lora__Value *v, Lora__ValueList *l,
 }
 
 /* What a model property byte stands for: (value index, byte). */
-#define PROP(vi, b) ((uint8_t)(1 + (vi)*64 + (b) % 64))
+#define PROP(vi, b) ((uint16_t)(1 + (vi)*64 + (b) % 64))
 
 /* Room for the protobuf structs of one batch. */
 struct arena {
@@ -212,7 +212,7 @@ static int mutation(struct arena *a, int i, struct input *in, struct model *m)
 		s->value = arena_value(a, i, vi, b);
 		mu->op_case = LORA__MUTATION__OP_SET_PROPERTY;
 		mu->set_property = s;
-		uint8_t *props = edge ? m->e[eid].props : n->props;
+		uint16_t *props = edge ? m->e[eid].props : n->props;
 		if (!(edge ? m->e[eid].live : n->live))
 			return -1;
 		props[key] = vi ? PROP(vi, b) : 0;
@@ -296,7 +296,7 @@ static void fail(const char *what, int id)
 }
 
 /* The packed bytes of model property byte pb. */
-static uint8_t *prop_bytes(uint8_t pb, size_t *len)
+static uint8_t *prop_bytes(uint16_t pb, size_t *len)
 {
 	Lora__Value v, items[2], *itemp[2];
 	Lora__ValueList l;
@@ -309,7 +309,7 @@ static uint8_t *prop_bytes(uint8_t pb, size_t *len)
 	return b;
 }
 
-static void props_equal(const uint8_t *props, Lora__MapEntry **es, size_t n,
+static void props_equal(const uint16_t *props, Lora__MapEntry **es, size_t n,
                         int id)
 {
 	size_t want = 0;
