@@ -42,6 +42,9 @@ for t in "${targets[@]}"; do
 	rc=0
 	par=()
 	[ "$jobs" -gt 1 ] && par=(-jobs="$jobs" -workers="$jobs")
+	dict=$root/tests/fuzz/$t.dict
+	[ "$t" = native ] && dict=$root/tests/fuzz/cypher.dict
+	[ -f "$dict" ] && par+=(-dict="$dict")
 	(cd "$work" && nice -n 10 "$bin" -max_total_time="$secs" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/$t-" \
 		"${par[@]}" "$work/$t" "${inputs[@]}") >"$log" 2>&1 || rc=$?
