@@ -547,6 +547,9 @@ int sto_rec_node_prop(const uint8_t *p, size_t len, uint32_t key,
 #define PB_VARINT  0
 #define PB_FIXED64 1
 #define PB_LEN     2
+/* protobuf-c reads a tag of at most 5 bytes (found by fuzz_codec: a
+ * 9-byte tag was a plain vector here and no vector to protobuf-c) */
+#define PB_TAG_BYTES_MAX 5
 
 int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
 {
@@ -558,7 +561,7 @@ int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
 		return 0;
 	}
 	size_t n = sto_get_uvarint(p, end, &tag);
-	if (!n)
+	if (!n || n > PB_TAG_BYTES_MAX)
 		return LORA_ECORRUPT;
 	p += n;
 	uint64_t field = tag >> 3, wt = tag & 7;
@@ -728,7 +731,7 @@ int sto_vector_ref(const uint8_t *p, size_t len, struct sto_vec_ref *out)
 	while (p < end) {
 		uint64_t tag, x;
 		size_t n = sto_get_uvarint(p, end, &tag);
-		if (!n)
+		if (!n || n > PB_TAG_BYTES_MAX)
 			return LORA_ECORRUPT;
 		p += n;
 		uint64_t field = tag >> 3, wt = tag & 7;
