@@ -547,8 +547,9 @@ int sto_rec_node_prop(const uint8_t *p, size_t len, uint32_t key,
 #define PB_VARINT  0
 #define PB_FIXED64 1
 #define PB_LEN     2
-/* protobuf-c reads a tag of at most 5 bytes (found by fuzz_codec: a
- * 9-byte tag was a plain vector here and no vector to protobuf-c) */
+/* protobuf-c reads a tag, and a length prefix, of at most 5 bytes (found
+ * by fuzz_codec: a 9-byte tag, and a 6-byte length, were a plain vector
+ * here and no vector to protobuf-c) */
 #define PB_TAG_BYTES_MAX 5
 
 int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
@@ -580,7 +581,8 @@ int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
 		return LORA_ECORRUPT;
 	p += n;
 	if (field == 5) {
-		if (wt == PB_LEN && x > (uint64_t)(end - p))
+		if (wt == PB_LEN &&
+		    (n > PB_TAG_BYTES_MAX || x > (uint64_t)(end - p)))
 			return LORA_ECORRUPT;
 		if (wt != PB_LEN || x != (uint64_t)(end - p))
 			return 0;
@@ -714,7 +716,8 @@ static int vec_packed(const uint8_t **p, const uint8_t *end, uint64_t wt,
 	size_t k;
 	if (wt != PB_LEN || *at)
 		return 0; /* unpacked or repeated: protobuf-c merges those */
-	if (!(k = sto_get_uvarint(*p, end, &n)) || n > (uint64_t)(end - *p - k))
+	if (!(k = sto_get_uvarint(*p, end, &n)) || k > PB_TAG_BYTES_MAX ||
+	    n > (uint64_t)(end - *p - k))
 		return -1;
 	*at = *p + k;
 	*len = (size_t)n;
