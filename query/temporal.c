@@ -474,6 +474,19 @@ static struct val from_string(struct qctx *c, int kind, const char *s)
 
 /* ---- durations --------------------------------------------------------- */
 
+/* A duration's amounts (in any unit) stay within this, so that the
+ * seconds they make fit int64_t: casting a larger double is undefined
+ * behaviour (fuzz_cypher: duration('P111...1M')). */
+#define TM_DUR_AMOUNT_MAX 1e15
+
+static double dur_amount(struct qctx *c, double x)
+{
+	if (!(x >= -TM_DUR_AMOUNT_MAX && x <= TM_DUR_AMOUNT_MAX))
+		qerr(c, LORA_EARITH,
+		     "ArithmeticError: a duration amount is out of range");
+	return x;
+}
+
 static void dur_norm(struct vtemp *t)
 {
 	t->secs += floordiv(t->dnanos, NS);
@@ -547,6 +560,7 @@ static struct val dur_from_string(struct qctx *c, const char *s)
 		double x = strtod(p, &end);
 		if (end == p)
 			bad(c, "a duration", s);
+		x = dur_amount(c, x);
 		p = end;
 		char u = *p++;
 		if (neg)
@@ -592,27 +606,27 @@ static struct val dur_from_map(struct qctx *c, struct vmap *m)
 	struct vtemp *t = v.u.tm;
 	int h;
 	double x;
-	if ((x = num_field(c, m, "years", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "years", &h))), h)
 		dur_add_months(t, x * 12);
-	if ((x = num_field(c, m, "quarters", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "quarters", &h))), h)
 		dur_add_months(t, x * 3);
-	if ((x = num_field(c, m, "months", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "months", &h))), h)
 		dur_add_months(t, x);
-	if ((x = num_field(c, m, "weeks", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "weeks", &h))), h)
 		dur_add_days(t, x * 7);
-	if ((x = num_field(c, m, "days", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "days", &h))), h)
 		dur_add_days(t, x);
-	if ((x = num_field(c, m, "hours", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "hours", &h))), h)
 		dur_add_secs(t, x, 3600);
-	if ((x = num_field(c, m, "minutes", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "minutes", &h))), h)
 		dur_add_secs(t, x, 60);
-	if ((x = num_field(c, m, "seconds", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "seconds", &h))), h)
 		dur_add_secs(t, x, 1);
-	if ((x = num_field(c, m, "milliseconds", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "milliseconds", &h))), h)
 		dur_add_secs(t, x, 1e-3);
-	if ((x = num_field(c, m, "microseconds", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "microseconds", &h))), h)
 		dur_add_secs(t, x, 1e-6);
-	if ((x = num_field(c, m, "nanoseconds", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "nanoseconds", &h))), h)
 		t->dnanos += (int64_t)x;
 	dur_norm(t);
 	return v;
@@ -1272,9 +1286,11 @@ static struct val dur_scale(struct qctx *c, struct vtemp *a, double f)
 {
 	struct val v = mk(c, K_DUR);
 	struct vtemp *r = v.u.tm;
-	dur_add_months(r, (double)a->months * f);
-	dur_add_days(r, (double)a->ddays * f);
-	dur_add_secs(r, ((double)a->secs + (double)a->dnanos / 1e9) * f, 1);
+	dur_add_months(r, dur_amount(c, (double)a->months * f));
+	dur_add_days(r, dur_amount(c, (double)a->ddays * f));
+	dur_add_secs(
+	    r, dur_amount(c, ((double)a->secs + (double)a->dnanos / 1e9) * f),
+	    1);
 	dur_norm(r);
 	return v;
 }
