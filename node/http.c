@@ -38,25 +38,24 @@
 #include <jansson.h>
 
 #include "http_int.h"
+#include "http_parse.h"
 #include "json.h"
 #include "log.h"
 #include "node_int.h"
 
-#define NODE_HTTP_WORKERS          32
-#define NODE_HTTP_QUEUE_MAX        4096 /* requests waiting for a worker */
-#define NODE_HTTP_CONNS_MAX        1024
-#define NODE_HTTP_HEADER_BYTES_MAX (16u << 10)
-#define NODE_HTTP_HEADERS_MAX      64
-#define NODE_HTTP_READ_BYTES       (16u << 10) /* one recv */
-#define NODE_HTTP_IDLE_MS          120000      /* keep-alive connection idle */
-#define NODE_HTTP_REQUEST_MS       30000 /* a started request must arrive */
-#define NODE_HTTP_SEND_MS          10000 /* an answer must leave */
-#define NODE_HTTP_SLICE_MS         100 /* a streamed answer's waits: stop checks */
-#define NODE_HTTP_STOP_GRACE_MS    1000 /* ... and their last bytes at a stop */
-#define NODE_HTTP_EVENTS_MAX       64
-#define NODE_HTTP_BACKLOG          512
-#define NODE_HTTP_TICK_MS          100 /* node_proxy_tick period */
-#define NODE_HTTP_EMFILE_PAUSE_MS  10
+#define NODE_HTTP_WORKERS         32
+#define NODE_HTTP_QUEUE_MAX       4096 /* requests waiting for a worker */
+#define NODE_HTTP_CONNS_MAX       1024
+#define NODE_HTTP_READ_BYTES      (16u << 10) /* one recv */
+#define NODE_HTTP_IDLE_MS         120000      /* keep-alive connection idle */
+#define NODE_HTTP_REQUEST_MS      30000 /* a started request must arrive */
+#define NODE_HTTP_SEND_MS         10000 /* an answer must leave */
+#define NODE_HTTP_SLICE_MS        100 /* a streamed answer's waits: stop checks */
+#define NODE_HTTP_STOP_GRACE_MS   1000 /* ... and their last bytes at a stop */
+#define NODE_HTTP_EVENTS_MAX      64
+#define NODE_HTTP_BACKLOG         512
+#define NODE_HTTP_TICK_MS         100 /* node_proxy_tick period */
+#define NODE_HTTP_EMFILE_PAUSE_MS 10
 
 struct node_http_ex {
 	int kind; /* HTTP_KIND_CONN (epoll data of a connection) */
@@ -608,126 +607,29 @@ static void conn_accept(struct node_http *hs)
 /* ---- parsing
  * ------------------------------------------------------------------ */
 
-enum parse_rc { P_MORE, P_DONE, P_ERROR };
-
-struct parse_err {
-	int status, code;
-	const char *msg;
-};
-
-static int perr(struct parse_err *e, int status, int code, const char *msg)
-{
-	e->status = status;
-	e->code = code;
-	e->msg = msg;
-	return P_ERROR;
-}
-
-/* Splits "Name: value" header lines of [p, end); fills the request. */
-static int parse_headers(struct node_http_ex *x, char *p, char *end, int http11,
-                         size_t *clen, int *expect, struct parse_err *e)
-{
-	int have_len = 0, n = 0;
-	x->keep_alive = http11;
-	x->http10 = !http11;
-	x->forwarded = 0;
-	x->authz_off = x->ident_off = 0;
-	*expect = 0;
-	while (p < end) {
-		char *eol = strstr(p, "\r\n");
-		if (eol == NULL || eol > end || ++n > NODE_HTTP_HEADERS_MAX)
-			return perr(e, 400, LORA_EINVAL, "malformed headers");
-		*eol = '\0';
-		char *colon = strchr(p, ':');
-		if (colon == NULL || colon == p)
-			return perr(e, 400, LORA_EINVAL,
-			            "malformed header line");
-		*colon = '\0';
-		char *v = colon + 1;
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (!strcasecmp(p, "Content-Length")) {
-			size_t digits = strspn(v, "0123456789");
-			char *endp = v + digits;
-			while (*endp == ' ' || *endp == '\t')
-				endp++;
-			errno = 0;
-			unsigned long long l = strtoull(v, NULL, 10);
-			if (errno || digits == 0 || *endp != '\0' ||
-			    (have_len && l != *clen))
-				return perr(e, 400, LORA_EINVAL,
-				            "bad Content-Length");
-			*clen = (size_t)l;
-			have_len = 1;
-		} else if (!strcasecmp(p, "Transfer-Encoding")) {
-			return perr(e, 411, LORA_EINVAL,
-			            "chunked bodies are not supported: send a "
-			            "Content-Length");
-		} else if (!strcasecmp(p, "Connection")) {
-			if (strcasestr(v, "close"))
-				x->keep_alive = 0;
-			else if (strcasestr(v, "keep-alive"))
-				x->keep_alive = 1;
-		} else if (!strcasecmp(p, "X-Lora-Forwarded")) {
-			int hops = atoi(v); /* "1" from older nodes */
-			x->forwarded = hops < 1 ? 1
-			               : hops > NODE_FORWARD_HOPS_MAX
-			                   ? NODE_FORWARD_HOPS_MAX
-			                   : hops;
-		} else if (!strcasecmp(p, "Authorization")) {
-			x->authz_off = (size_t)(v - x->buf);
-		} else if (!strcasecmp(p, "X-Lora-Identity")) {
-			x->ident_off = (size_t)(v - x->buf);
-		} else if (!strcasecmp(p, "Expect")) {
-			*expect = strcasecmp(v, "100-continue") == 0;
-		}
-		p = eol + 2;
-	}
-	return P_DONE;
-}
-
-/* Parses the request at the start of x->buf: P_MORE (needs more bytes),
- * P_DONE (x->method, uri, body, req_bytes set) or P_ERROR (e set). The
- * head is parsed once (x->need set); the body may arrive later, and buf
- * may move meanwhile, so the pointers are set from offsets at the end. */
-static int parse_request(struct node_http_ex *x, struct parse_err *e)
+/* The request at the start of x->buf: NODE_HTTP_MORE (needs more bytes),
+ * NODE_HTTP_DONE (x->method, uri, body, req_bytes set) or NODE_HTTP_ERROR
+ * (e set). The head is parsed once (http_parse.c; x->need set); the body
+ * may arrive later, and buf may move meanwhile, so the pointers are set
+ * from offsets at the end. */
+static int parse_request(struct node_http_ex *x, struct node_http_perr *e)
 {
 	if (x->need == 0) {
-		char *hend =
-		    x->len >= 4 ? memmem(x->buf, x->len, "\r\n\r\n", 4) : NULL;
-		if (hend == NULL && x->len > NODE_HTTP_HEADER_BYTES_MAX)
-			return perr(e, 400, LORA_ELIMIT,
-			            "request headers too large");
-		if (hend == NULL)
-			return P_MORE;
-		x->head_bytes = (size_t)(hend - x->buf) + 4;
-		if (x->head_bytes > NODE_HTTP_HEADER_BYTES_MAX)
-			return perr(e, 400, LORA_ELIMIT,
-			            "request headers too large");
-		if (memchr(x->buf, '\0', x->head_bytes))
-			return perr(e, 400, LORA_EINVAL,
-			            "NUL byte in the request head");
-		hend[2] = '\0'; /* the last header line keeps its "\r\n" */
-		char *line_end = strstr(x->buf, "\r\n");
-		*line_end = '\0';
-		char *sp1 = strchr(x->buf, ' ');
-		char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-		if (sp1 == NULL || sp2 == NULL ||
-		    strncmp(sp2 + 1, "HTTP/1.", 7))
-			return perr(e, 400, LORA_EINVAL,
-			            "malformed request line");
-		*sp1 = *sp2 = '\0';
-		x->uri_off = (size_t)(sp1 + 1 - x->buf);
-		int http11 = strcmp(sp2 + 1, "HTTP/1.0") != 0;
-		size_t clen = 0;
-		if (parse_headers(x, line_end + 2, hend + 2, http11, &clen,
-		                  &x->expect, e) != P_DONE)
-			return P_ERROR;
-		if (clen > NODE_HTTP_BODY_BYTES_MAX)
-			return perr(
-			    e, 413, LORA_ELIMIT,
-			    "request body larger than the limit (4 MiB)");
-		x->need = x->head_bytes + clen;
+		struct node_http_head h;
+		int rc = node_http_parse_head(x->buf, x->len,
+		                              NODE_HTTP_BODY_BYTES_MAX,
+		                              NODE_FORWARD_HOPS_MAX, &h, e);
+		if (rc != NODE_HTTP_DONE)
+			return rc;
+		x->head_bytes = h.head_bytes;
+		x->uri_off = h.uri_off;
+		x->keep_alive = h.keep_alive;
+		x->http10 = h.http10;
+		x->forwarded = h.forwarded;
+		x->expect = h.expect;
+		x->authz_off = h.authz_off;
+		x->ident_off = h.ident_off;
+		x->need = h.head_bytes + h.body_bytes;
 	}
 	if (x->len < x->need) {
 		if (x->expect && !x->continue_sent) {
@@ -739,7 +641,7 @@ static int parse_request(struct node_http_ex *x, struct parse_err *e)
 			                 MSG_NOSIGNAL | MSG_DONTWAIT);
 			(void)w;
 		}
-		return P_MORE;
+		return NODE_HTTP_MORE;
 	}
 	x->method = x->buf;
 	x->uri = x->buf + x->uri_off;
@@ -748,7 +650,7 @@ static int parse_request(struct node_http_ex *x, struct parse_err *e)
 	x->req_bytes = x->need;
 	x->authz = x->authz_off ? x->buf + x->authz_off : NULL;
 	x->ident = x->ident_off ? x->buf + x->ident_off : NULL;
-	return P_DONE;
+	return NODE_HTTP_DONE;
 }
 
 /* ---- serving
@@ -835,7 +737,7 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 /* Answers a protocol error and closes after the client stops sending (the
  * body is not read: closing at once could reset the answer away). */
 static void conn_refuse(struct node_http *hs, struct node_http_ex *x,
-                        const struct parse_err *e, int worker)
+                        const struct node_http_perr *e, int worker)
 {
 	x->keep_alive = 0;
 	x->async = !worker; /* the epoll thread never waits for a client */
@@ -935,19 +837,19 @@ static int serve_io(struct node_http *hs, struct node_http_ex *x)
 static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 {
 	for (;;) {
-		struct parse_err e;
+		struct node_http_perr e;
 		int rc = parse_request(x, &e);
-		if (rc == P_MORE && x->eof) {
+		if (rc == NODE_HTTP_MORE && x->eof) {
 			conn_close(hs, x); /* it will never be complete */
 			return;
 		}
-		if (rc == P_MORE) {
+		if (rc == NODE_HTTP_MORE) {
 			if (x->len > 0 && x->start_ms == 0)
 				x->start_ms = lora_now_ms();
 			conn_arm(hs, x);
 			return;
 		}
-		if (rc == P_ERROR) {
+		if (rc == NODE_HTTP_ERROR) {
 			conn_refuse(hs, x, &e, worker);
 			return;
 		}

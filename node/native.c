@@ -335,10 +335,9 @@ static void handle_fetch(struct lnode *n, const ProtobufCBinaryData *key,
 	cursor_give(n, id, keep);
 }
 
-/* protobuf-c unpacks recursively: the bytes are checked first. NULL with
- * an error code and message when they are refused or do not decode. */
-static Lora__Request *request_unpack(const uint8_t *p, size_t len, int *code,
-                                     char *msg)
+/* protobuf-c unpacks recursively: the bytes are checked first. */
+Lora__Request *node_native_decode(const uint8_t *p, size_t len, int *code,
+                                  char *msg)
 {
 	int rc = lora_pb_check(LORA_PB_REQUEST, p, len, LORA_VALUE_DEPTH_MAX);
 	if (rc == LORA_ELIMIT) {
@@ -458,7 +457,7 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 {
 	int code, peer = 0;
 	char msg[LORA_ERRMSG_BYTES];
-	Lora__Request *req = request_unpack(p, len, &code, msg);
+	Lora__Request *req = node_native_decode(p, len, &code, msg);
 	Lora__Response *resp = NULL;
 	struct node_identity who = {.role = NODE_ROLE_NONE};
 	int unauth = req && req->kind_case != LORA__REQUEST__KIND_AUTH &&

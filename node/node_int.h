@@ -529,6 +529,16 @@ void node_forward_close_all(void);
 
 int node_gossip_start(struct lnode *n);
 void node_gossip_stop(struct lnode *n);
+/* One gossip frame's text, "id peer http client role term commit
+ * applied [bolt]" (pure: node_gossip_on_frame's decoding, fuzzed). 0, or
+ * LORA_ECORRUPT for text that does not read so. */
+struct node_gossip {
+	uint64_t id, term, commit, applied;
+	char peer[NODE_ADDR_BYTES_MAX], http[NODE_ADDR_BYTES_MAX],
+	    client[NODE_ADDR_BYTES_MAX], bolt[NODE_ADDR_BYTES_MAX];
+	char role[16];
+};
+int node_gossip_parse(const uint8_t *p, size_t len, struct node_gossip *g);
 void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
                           size_t len);
 /* The /cluster/status JSON; lora_free the result. */
@@ -582,12 +592,26 @@ void node_peer_refused(uint64_t peer, const char *kind, const char *fmt, ...)
 /* Frames refused since the process started. */
 uint64_t node_peer_refused_total(void);
 
+/* Decodes a native request (its bytes checked by lora_pb_check at
+ * LORA_VALUE_DEPTH_MAX first: protobuf-c unpacks recursively). NULL with
+ * *code (LORA_EPARAMS past the depth limit, else LORA_EINVAL) and a
+ * message when refused; else free with lora__request__free_unpacked. */
+Lora__Request *node_native_decode(const uint8_t *p, size_t len, int *code,
+                                  char *msg);
+
 /* ---- snapshots (snapshot.c)
  * ------------------------------------------------------- */
 
 /* Leader: stream the newest checkpoint to `to` for meta (own thread). */
 void node_snapshot_send(struct lnode *n, uint64_t to,
                         const struct rep_snapshot_meta *meta);
+/* A chunk's bytes from a peer, decoded (pure, fuzzed): 0 with *out
+ * (free with lora__snapshot_chunk__free_unpacked), or LORA_ECORRUPT when
+ * they do not decode, lack the meta or the file name, or name a file
+ * outside the staging directory (empty, with '/', starting with '.', or
+ * longer than 255 bytes). */
+int node_snapshot_chunk_decode(const uint8_t *p, size_t len,
+                               Lora__SnapshotChunk **out);
 /* Follower: a chunk arrived. */
 void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
                             size_t len);

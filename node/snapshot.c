@@ -410,15 +410,31 @@ static int staged_verify(struct lnode *n, struct node_snap_recv *s,
 	return -1;
 }
 
+int node_snapshot_chunk_decode(const uint8_t *p, size_t len,
+                               Lora__SnapshotChunk **out)
+{
+	Lora__SnapshotChunk *c =
+	    lora__snapshot_chunk__unpack(&lora_pb_allocator, len, p);
+	*out = NULL;
+	if (c == NULL || c->meta == NULL || c->file == NULL ||
+	    !name_ok(c->file)) {
+		if (c)
+			lora__snapshot_chunk__free_unpacked(c,
+			                                    &lora_pb_allocator);
+		return LORA_ECORRUPT;
+	}
+	*out = c;
+	return 0;
+}
+
 void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
                             size_t len)
 {
 	struct node_snap_recv *s = snap_state(n);
-	Lora__SnapshotChunk *c =
-	    lora__snapshot_chunk__unpack(&lora_pb_allocator, len, p);
+	Lora__SnapshotChunk *c = NULL;
 	struct rep_snapshot_meta meta;
-	if (s == NULL || c == NULL || c->meta == NULL || c->file == NULL ||
-	    !name_ok(c->file) || node_meta_from_pb(c->meta, &meta) != 0) {
+	if (s == NULL || node_snapshot_chunk_decode(p, len, &c) != 0 ||
+	    node_meta_from_pb(c->meta, &meta) != 0) {
 		if (c)
 			lora__snapshot_chunk__free_unpacked(c,
 			                                    &lora_pb_allocator);

@@ -93,31 +93,50 @@ static int fill_addr(char *dst, size_t bytes, const char *claimed)
  * leader's HTTP and client addresses, so a frame that merely claims to
  * come from a member must not redirect them. It updates the numbers.
  */
+/* the widths in node_gossip_parse's format */
+_Static_assert(NODE_ADDR_BYTES_MAX == 128, "gossip: %127s fields");
+
+int node_gossip_parse(const uint8_t *p, size_t len, struct node_gossip *g)
+{
+	char buf[NODE_GOSSIP_BYTES_MAX];
+	if (len >= sizeof buf)
+		return LORA_ECORRUPT;
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	unsigned long long id, term, commit, applied;
+	/* the Bolt address (9th) is "-" when off; older nodes omit it */
+	int k = sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu %127s",
+	               &id, g->peer, g->http, g->client, g->role, &term,
+	               &commit, &applied, g->bolt);
+	if (k < 8)
+		return LORA_ECORRUPT;
+	if (k < 9 || !strcmp(g->bolt, "-"))
+		g->bolt[0] = '\0';
+	g->id = id;
+	g->term = term;
+	g->commit = commit;
+	g->applied = applied;
+	return 0;
+}
+
 void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
                           size_t len)
 {
-	char buf[NODE_GOSSIP_BYTES_MAX];
-	if (len >= sizeof buf || from == 0 || from == n->cfg.id) {
+	struct node_gossip g;
+	if (from == 0 || from == n->cfg.id) {
 		node_peer_refused(from, "gossip", "%zu bytes from id %llu", len,
 		                  (unsigned long long)from);
 		return;
 	}
-	memcpy(buf, p, len);
-	buf[len] = '\0';
-	unsigned long long id, term, commit, applied;
-	char peer[NODE_ADDR_BYTES_MAX], http[NODE_ADDR_BYTES_MAX],
-	    client[NODE_ADDR_BYTES_MAX], role[16], bolt[NODE_ADDR_BYTES_MAX];
-	/* the Bolt address (9th) is "-" when off; older nodes omit it */
-	int k =
-	    sscanf(buf, "%llu %127s %127s %127s %15s %llu %llu %llu %127s", &id,
-	           peer, http, client, role, &term, &commit, &applied, bolt);
-	if (k < 8 || id != from) {
+	if (node_gossip_parse(p, len, &g) != 0 || g.id != from) {
 		node_peer_refused(from, "gossip",
 		                  "malformed, or naming another node");
 		return;
 	}
-	if (k < 9 || !strcmp(bolt, "-"))
-		bolt[0] = '\0';
+	uint64_t id = g.id, term = g.term, commit = g.commit,
+	         applied = g.applied;
+	const char *peer = g.peer, *http = g.http, *client = g.client,
+	           *role = g.role, *bolt = g.bolt;
 	if (!gossip_from_member(n, id)) {
 		node_peer_refused(from, "gossip", "not a member");
 		return;

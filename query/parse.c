@@ -40,6 +40,10 @@ struct parser {
 	size_t n, pos;
 	int depth;
 	int nobar; /* `|` ends a comprehension's WHERE, not a label expr */
+	unsigned depth_hits; /* times the nesting limit was hit */
+	/* [2 * pos + nobar]: a relationship pattern failed to parse there
+	 * (try_rel_pattern); NULL until one did */
+	uint8_t *pat_failed;
 };
 
 static _Noreturn void perr(struct parser *p, struct tok *t, const char *fmt,
@@ -527,10 +531,11 @@ static struct pattern *pattern(struct parser *p);
 
 static void enter(struct parser *p)
 {
-	if (++p->depth > (int)p->c->lim.nesting_depth_max)
-		qerr_at(p->c, LORA_ELIMIT, cur(p)->line, cur(p)->col,
-		        "query nesting deeper than %u",
-		        p->c->lim.nesting_depth_max);
+	if (++p->depth <= (int)p->c->lim.nesting_depth_max)
+		return;
+	p->depth_hits++;
+	qerr_at(p->c, LORA_ELIMIT, cur(p)->line, cur(p)->col,
+	        "query nesting deeper than %u", p->c->lim.nesting_depth_max);
 }
 
 /* ---- expressions ------------------------------------------------------- */
@@ -626,6 +631,33 @@ static void *rel_pattern_part(struct parser *p)
 	return pp;
 }
 
+/*
+ * A relationship pattern is tried at every "(" of an expression, and most
+ * attempts fail; the "(" is then parsed again as an expression. A failure
+ * is remembered by token position, so that nested parentheses are not
+ * tried again and again: each level tried twice was exponential
+ * (fuzz_cypher: a 1 KiB statement of "(((" and maps parsed for seconds).
+ * A failure that met the nesting limit is not remembered: tried at a
+ * shallower depth, the same tokens may parse.
+ */
+static int try_rel_pattern(struct parser *p, void **out)
+{
+	size_t k = 2 * p->pos + (p->nobar != 0);
+	if (p->pat_failed && p->pat_failed[k])
+		return 0;
+	unsigned hits = p->depth_hits;
+	if (try_parse(p, rel_pattern_part, out))
+		return 1;
+	if (hits == p->depth_hits) {
+		if (!p->pat_failed) {
+			p->pat_failed = ar_alloc(p->c, 2 * p->n + 2);
+			memset(p->pat_failed, 0, 2 * p->n + 2);
+		}
+		p->pat_failed[k] = 1;
+	}
+	return 0;
+}
+
 static struct expr *list_or_comp(struct parser *p, struct tok *t)
 {
 	/* [ already consumed */
@@ -647,7 +679,7 @@ static struct expr *list_or_comp(struct parser *p, struct tok *t)
 		(void)save;
 		struct expr *e = mk(p, E_PATCOMP, t);
 		const char *pv = NULL;
-		if (try_parse(p, rel_pattern_part, &pp)) {
+		if (try_rel_pattern(p, &pp)) {
 			e->pat = ar_alloc(p->c, sizeof(struct pattern));
 			e->pat->parts = pp;
 			e->pat->nparts = 1;
@@ -671,7 +703,7 @@ static struct expr *list_or_comp(struct parser *p, struct tok *t)
 		const char *pv = ident(p);
 		p->pos++;
 		void *pp;
-		if (try_parse(p, rel_pattern_part, &pp)) {
+		if (try_rel_pattern(p, &pp)) {
 			struct expr *e = mk(p, E_PATCOMP, t);
 			e->pat = ar_alloc(p->c, sizeof(struct pattern));
 			e->pat->parts = pp;
@@ -867,7 +899,7 @@ static struct expr *atom(struct parser *p)
 			return map_literal(p);
 		if (is_p(p, "(")) {
 			void *pp;
-			if (try_parse(p, rel_pattern_part, &pp)) {
+			if (try_rel_pattern(p, &pp)) {
 				e = mk(p, E_PATPRED, t);
 				e->pat = ar_alloc(p->c, sizeof(struct pattern));
 				e->pat->parts = pp;

@@ -26,6 +26,11 @@
 
 enum { K_DATE = 0, K_LTIME, K_TIME, K_LDT, K_DT, K_DUR };
 
+/* Years as Cypher has them: +-999,999,999 (the day arithmetic stays well
+ * inside int64_t). */
+#define TM_YEAR_MAX        999999999LL
+#define TM_YEAR_DIGITS_MAX 9
+
 /* ---- civil calendar ---------------------------------------------------- */
 
 static int64_t days_from_civil(int64_t y, int64_t m, int64_t d)
@@ -320,11 +325,14 @@ static _Noreturn void bad(struct qctx *c, const char *what, const char *s)
 	     what, s);
 }
 
+/* 0 for a non-digit or a number past INT64_MAX (found by fuzz_cypher:
+ * date('2020666...') overflowed). */
 static int digits(const char *s, int n, int64_t *out)
 {
 	int64_t v = 0;
 	for (int i = 0; i < n; i++) {
-		if (!isdigit((unsigned char)s[i]))
+		if (!isdigit((unsigned char)s[i]) ||
+		    v > (INT64_MAX - (s[i] - '0')) / 10)
 			return 0;
 		v = v * 10 + (s[i] - '0');
 	}
@@ -394,7 +402,8 @@ static const char *parse_date_str(const char *s, int64_t *days)
 	int yl = n == 4 || n > 8 ? (n > 8 ? n : 4) : 4;
 	if (n == 5 || n == 6 || n == 7 || n == 8)
 		yl = 4;
-	digits(s, yl, &y);
+	if (yl > TM_YEAR_DIGITS_MAX || !digits(s, yl, &y))
+		return NULL;
 	y *= sign;
 	s += yl;
 	int dash = *s == '-';
@@ -526,6 +535,19 @@ static struct val from_string(struct qctx *c, int kind, const char *s)
 
 /* ---- durations --------------------------------------------------------- */
 
+/* A duration's amounts (in any unit) stay within this, so that the
+ * seconds they make fit int64_t: casting a larger double is undefined
+ * behaviour (fuzz_cypher: duration('P111...1M')). */
+#define TM_DUR_AMOUNT_MAX 1e15
+
+static double dur_amount(struct qctx *c, double x)
+{
+	if (!(x >= -TM_DUR_AMOUNT_MAX && x <= TM_DUR_AMOUNT_MAX))
+		qerr(c, LORA_EARITH,
+		     "ArithmeticError: a duration amount is out of range");
+	return x;
+}
+
 static void dur_norm(struct vtemp *t)
 {
 	t->secs += floordiv(t->dnanos, NS);
@@ -599,6 +621,7 @@ static struct val dur_from_string(struct qctx *c, const char *s)
 		double x = strtod(p, &end);
 		if (end == p)
 			bad(c, "a duration", s);
+		x = dur_amount(c, x);
 		p = end;
 		char u = *p++;
 		if (neg)
@@ -644,33 +667,47 @@ static struct val dur_from_map(struct qctx *c, struct vmap *m)
 	struct vtemp *t = v.u.tm;
 	int h;
 	double x;
-	if ((x = num_field(c, m, "years", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "years", &h))), h)
 		dur_add_months(t, x * 12);
-	if ((x = num_field(c, m, "quarters", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "quarters", &h))), h)
 		dur_add_months(t, x * 3);
-	if ((x = num_field(c, m, "months", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "months", &h))), h)
 		dur_add_months(t, x);
-	if ((x = num_field(c, m, "weeks", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "weeks", &h))), h)
 		dur_add_days(t, x * 7);
-	if ((x = num_field(c, m, "days", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "days", &h))), h)
 		dur_add_days(t, x);
-	if ((x = num_field(c, m, "hours", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "hours", &h))), h)
 		dur_add_secs(t, x, 3600);
-	if ((x = num_field(c, m, "minutes", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "minutes", &h))), h)
 		dur_add_secs(t, x, 60);
-	if ((x = num_field(c, m, "seconds", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "seconds", &h))), h)
 		dur_add_secs(t, x, 1);
-	if ((x = num_field(c, m, "milliseconds", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "milliseconds", &h))), h)
 		dur_add_secs(t, x, 1e-3);
-	if ((x = num_field(c, m, "microseconds", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "microseconds", &h))), h)
 		dur_add_secs(t, x, 1e-6);
-	if ((x = num_field(c, m, "nanoseconds", &h)), h)
+	if ((x = dur_amount(c, num_field(c, m, "nanoseconds", &h))), h)
 		t->dnanos += (int64_t)x;
 	dur_norm(t);
 	return v;
 }
 
 /* ---- construction from maps -------------------------------------------- */
+
+/* n units (a number, truncated towards zero) plus extra, as nanoseconds:
+ * an error past the int64_t range (casting such a double is undefined
+ * behaviour). */
+static int64_t epoch_ns(struct qctx *c, double n, int64_t unit, int64_t extra)
+{
+	double ns = n * (double)unit;
+	int64_t r;
+	if (!(ns > -9.2e18 && ns < 9.2e18) ||
+	    __builtin_add_overflow((int64_t)n * unit, extra, &r))
+		qerr(c, LORA_EARITH,
+		     "ArithmeticError: the epoch time is out of range");
+	return r;
+}
 
 static int64_t ifield(struct qctx *c, struct vmap *m, const char *k,
                       int64_t def, int *has)
@@ -708,17 +745,32 @@ static int zoned(int k)
 	return k == K_TIME || k == K_DT;
 }
 
+/* ifield within [lo, hi] (the calendar's arithmetic stays within
+ * int64_t only so: fuzz_cypher found a year of 10^15 overflowing). */
+static int64_t ifield_in(struct qctx *c, struct vmap *m, const char *k,
+                         int64_t def, int *has, int64_t lo, int64_t hi)
+{
+	int64_t v = ifield(c, m, k, def, has);
+	if (v < lo || v > hi)
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: %s %lld is out of range [%lld, "
+		     "%lld]",
+		     k, (long long)v, (long long)lo, (long long)hi);
+	return v;
+}
+
 static int64_t date_from_map(struct qctx *c, struct vmap *m, struct vtemp *base)
 {
 	int64_t y0 = 1970, m0 = 1, d0 = 1;
 	if (base)
 		civil_from_days(base->days, &y0, &m0, &d0);
 	int hy, hm, hd, hw, ho, hq;
-	int64_t y = ifield(c, m, "year", y0, &hy);
-	int64_t w = ifield(c, m, "week", 1, &hw);
+	int64_t y = ifield_in(c, m, "year", y0, &hy, -TM_YEAR_MAX, TM_YEAR_MAX);
+	int64_t w = ifield_in(c, m, "week", 1, &hw, 1, 53);
 	if (hw) {
-		int64_t dow = ifield(c, m, "dayOfWeek",
-		                     base ? iso_dow(base->days) : 1, NULL);
+		int64_t dow =
+		    ifield_in(c, m, "dayOfWeek", base ? iso_dow(base->days) : 1,
+		              NULL, 1, 7);
 		if (base && !hy) {
 			int64_t wy, ww;
 			iso_week(base->days, &wy, &ww);
@@ -726,13 +778,13 @@ static int64_t date_from_map(struct qctx *c, struct vmap *m, struct vtemp *base)
 		}
 		return week1_monday(y) + (w - 1) * 7 + (dow - 1);
 	}
-	int64_t od = ifield(c, m, "ordinalDay", 1, &ho);
+	int64_t od = ifield_in(c, m, "ordinalDay", 1, &ho, 1, 366);
 	if (ho)
 		return days_from_civil(y, 1, 1) + od - 1;
-	int64_t q = ifield(c, m, "quarter", 1, &hq);
+	int64_t q = ifield_in(c, m, "quarter", 1, &hq, 1, 4);
 	if (hq) {
 		int hdq;
-		int64_t dq = ifield(c, m, "dayOfQuarter", 1, &hdq);
+		int64_t dq = ifield_in(c, m, "dayOfQuarter", 1, &hdq, 1, 92);
 		if (!hdq && base) {
 			/* keep the month within the quarter and the day */
 			int64_t mo = (q - 1) * 3 + (m0 - 1) % 3 + 1;
@@ -811,9 +863,9 @@ static struct val from_map(struct qctx *c, int kind, struct vmap *m)
 	struct val *es = vmap_get(m, "epochSeconds");
 	struct val *em = vmap_get(m, "epochMillis");
 	if (es || em) {
-		int64_t ns = es ? (int64_t)v_num(*es) * NS
-		                : (int64_t)v_num(*em) * 1000000;
-		ns += ifield(c, m, "nanosecond", 0, NULL);
+		int64_t ns =
+		    epoch_ns(c, v_num(es ? *es : *em), es ? NS : 1000000,
+		             ifield(c, m, "nanosecond", 0, NULL));
 		t->days = floordiv(ns, DAY_NS);
 		t->nanos = floormod(ns, DAY_NS);
 		if (zone || hoff) {
@@ -1281,9 +1333,11 @@ static struct val dur_scale(struct qctx *c, struct vtemp *a, double f)
 {
 	struct val v = mk(c, K_DUR);
 	struct vtemp *r = v.u.tm;
-	dur_add_months(r, (double)a->months * f);
-	dur_add_days(r, (double)a->ddays * f);
-	dur_add_secs(r, ((double)a->secs + (double)a->dnanos / 1e9) * f, 1);
+	dur_add_months(r, dur_amount(c, (double)a->months * f));
+	dur_add_days(r, dur_amount(c, (double)a->ddays * f));
+	dur_add_secs(
+	    r, dur_amount(c, ((double)a->secs + (double)a->dnanos / 1e9) * f),
+	    1);
 	dur_norm(r);
 	return v;
 }
@@ -1609,7 +1663,12 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 	if (kind == K_DT && !strcasecmp(sub, "fromepoch") && n == 2) {
 		if (!v_is_num(a[0]) || !v_is_num(a[1]))
 			return v_null();
-		int64_t ns = (int64_t)v_num(a[0]) * NS + (int64_t)v_num(a[1]);
+		double extra = v_num(a[1]);
+		if (!(extra > -9.2e18 && extra < 9.2e18))
+			qerr(c, LORA_EARITH,
+			     "ArithmeticError: nanoseconds "
+			     "out of range");
+		int64_t ns = epoch_ns(c, v_num(a[0]), NS, (int64_t)extra);
 		struct val v = mk(c, K_DT);
 		v.u.tm->days = floordiv(ns, DAY_NS);
 		v.u.tm->nanos = floormod(ns, DAY_NS);
@@ -1618,7 +1677,7 @@ struct val tm_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 	if (kind == K_DT && !strcasecmp(sub, "fromepochmillis") && n == 1) {
 		if (!v_is_num(a[0]))
 			return v_null();
-		int64_t ns = (int64_t)v_num(a[0]) * 1000000;
+		int64_t ns = epoch_ns(c, v_num(a[0]), 1000000, 0);
 		struct val v = mk(c, K_DT);
 		v.u.tm->days = floordiv(ns, DAY_NS);
 		v.u.tm->nanos = floormod(ns, DAY_NS);

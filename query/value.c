@@ -200,7 +200,8 @@ struct val v_str(struct qctx *c, const char *s, size_t len)
 		     QRY_STRING_BYTES_MAX);
 	struct vstr *p = ar_alloc_nz(c, sizeof(*p) + len + 1);
 	p->len = len;
-	memcpy(p->s, s, len);
+	if (len) /* s may be NULL then: an empty bytes parameter */
+		memcpy(p->s, s, len);
 	p->s[len] = 0;
 	struct val v = {.t = V_STR};
 	v.u.s = p;

@@ -134,7 +134,7 @@ int log_append_new(struct rep_log *l, uint64_t term, uint32_t type,
 			return LORA_ENOMEM;
 		memcpy(b + 2, data, len);
 	}
-	put(l, term, type, (uint8_t *)(b + 2), len, b);
+	put(l, term, type, b ? (uint8_t *)(b + 2) : NULL, len, b);
 	return 0;
 }
 
@@ -160,7 +160,8 @@ static int append_group(struct rep_log *l, const struct rep_entry *ents,
 		if (ents[i].len > 0)
 			memcpy(p, ents[i].data, ents[i].len);
 		put(l, ents[i].term, ents[i].type, p, ents[i].len, b);
-		p += ents[i].len;
+		if (ents[i].len > 0) /* p is NULL when every entry is empty */
+			p += ents[i].len;
 	}
 	return 0;
 }

@@ -547,6 +547,10 @@ int sto_rec_node_prop(const uint8_t *p, size_t len, uint32_t key,
 #define PB_VARINT  0
 #define PB_FIXED64 1
 #define PB_LEN     2
+/* protobuf-c reads a tag, and a length prefix, of at most 5 bytes (found
+ * by fuzz_codec: a 9-byte tag, and a 6-byte length, were a plain vector
+ * here and no vector to protobuf-c) */
+#define PB_TAG_BYTES_MAX 5
 
 int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
 {
@@ -558,7 +562,7 @@ int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
 		return 0;
 	}
 	size_t n = sto_get_uvarint(p, end, &tag);
-	if (!n)
+	if (!n || n > PB_TAG_BYTES_MAX)
 		return LORA_ECORRUPT;
 	p += n;
 	uint64_t field = tag >> 3, wt = tag & 7;
@@ -577,7 +581,8 @@ int sto_value_ref(const uint8_t *p, size_t len, struct sto_prop_ref *out)
 		return LORA_ECORRUPT;
 	p += n;
 	if (field == 5) {
-		if (wt == PB_LEN && x > (uint64_t)(end - p))
+		if (wt == PB_LEN &&
+		    (n > PB_TAG_BYTES_MAX || x > (uint64_t)(end - p)))
 			return LORA_ECORRUPT;
 		if (wt != PB_LEN || x != (uint64_t)(end - p))
 			return 0;
@@ -719,7 +724,8 @@ static int vec_packed(const uint8_t **p, const uint8_t *end, uint64_t wt,
 	size_t k;
 	if (wt != PB_LEN || *at)
 		return 0; /* unpacked or repeated: protobuf-c merges those */
-	if (!(k = sto_get_uvarint(*p, end, &n)) || n > (uint64_t)(end - *p - k))
+	if (!(k = sto_get_uvarint(*p, end, &n)) || k > PB_TAG_BYTES_MAX ||
+	    n > (uint64_t)(end - *p - k))
 		return -1;
 	*at = *p + k;
 	*len = (size_t)n;
@@ -736,7 +742,7 @@ int sto_vector_ref(const uint8_t *p, size_t len, struct sto_vec_ref *out)
 	while (p < end) {
 		uint64_t tag, x;
 		size_t n = sto_get_uvarint(p, end, &tag);
-		if (!n)
+		if (!n || n > PB_TAG_BYTES_MAX)
 			return LORA_ECORRUPT;
 		p += n;
 		uint64_t field = tag >> 3, wt = tag & 7;
@@ -769,9 +775,16 @@ int sto_vector_ref(const uint8_t *p, size_t len, struct sto_vec_ref *out)
 		return LORA_ECORRUPT;
 	out->n_f32 = l32 / 4;
 	out->n_f64 = l64 / 8;
-	for (size_t i = 0; i < out->ints_len; i++)
-		if (!(out->ints[i] & 0x80))
+	/* a varint is at most 10 bytes (protobuf-c refuses longer ones:
+	 * found by fuzz_codec) */
+	for (size_t i = 0, run = 0; i < out->ints_len; i++) {
+		if (!(out->ints[i] & 0x80)) {
 			out->n_ints++;
+			run = 0;
+		} else if (++run >= 10) {
+			return LORA_ECORRUPT;
+		}
+	}
 	if (out->ints_len && (out->ints[out->ints_len - 1] & 0x80))
 		return LORA_ECORRUPT;
 	out->plain = 1;

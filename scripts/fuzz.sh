@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer targets of tests/fuzz (README there lists them).
+# Usage: scripts/fuzz.sh [target|all] [seconds per target]   (all, 60)
+#   LORA_BUILD   build directory (default build/dev; configured with
+#                sanitizers when missing); the clang build is <it>/fuzz-clang
+#   LORA_FUZZ_JOBS  parallel fuzzing processes per target (default 1)
+# New inputs go to <build>/tests/fuzz/work/<target>, crashes to
+# <build>/tests/fuzz/work/<target>-crash-*; a crash to keep becomes
+# tests/fuzz/regress/<target>/<name>, replayed by CTest fuzz_<target>_replay.
+# Prints the executions of each target; exits non-zero when one crashed.
+set -euo pipefail
+shopt -s nullglob
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(realpath -m "${LORA_BUILD:-$root/build/dev}")
+want=${1:-all}
+secs=${2:-60}
+jobs=${LORA_FUZZ_JOBS:-1}
+targets=(pb_check http json cypher native raft peer codec apply)
+if [ "$want" != all ]; then
+	case " ${targets[*]} " in
+	*" $want "*) targets=("$want") ;;
+	*) echo "unknown target $want (one of: ${targets[*]})" >&2; exit 2 ;;
+	esac
+fi
+if [ ! -f "$build/CMakeCache.txt" ]; then
+	cmake -S "$root" -B "$build" -DLORA_SANITIZE=ON >/dev/null
+fi
+nice -n 10 cmake --build "$build" -j2 --target fuzz_seeds fuzz_clang >/dev/null 2>&1 ||
+	{ echo "build failed: cmake --build $build --target fuzz_clang" >&2; exit 1; }
+work=$build/tests/fuzz/work
+seeds=$build/tests/fuzz/seeds
+mkdir -p "$work" "$seeds"
+"$build/tests/fuzz/fuzz_seeds" "$seeds/pb_check" >/dev/null
+failed=0
+for t in "${targets[@]}"; do
+	bin=$build/fuzz-clang/tests/fuzz/fuzz_$t
+	inputs=("$root/tests/fuzz/corpus/$t")
+	[ "$t" = pb_check ] && inputs=("$seeds/pb_check")
+	[ -d "$root/tests/fuzz/regress/$t" ] && inputs+=("$root/tests/fuzz/regress/$t")
+	mkdir -p "$work/$t"
+	log=$work/$t.log
+	rc=0
+	par=()
+	[ "$jobs" -gt 1 ] && par=(-jobs="$jobs" -workers="$jobs")
+	dict=$root/tests/fuzz/$t.dict
+	[ "$t" = native ] && dict=$root/tests/fuzz/cypher.dict
+	[ -f "$dict" ] && par+=(-dict="$dict")
+	(cd "$work" && nice -n 10 "$bin" -max_total_time="$secs" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/$t-" \
+		"${par[@]}" "$work/$t" "${inputs[@]}") >"$log" 2>&1 || rc=$?
+	execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' \
+		"$log" "$work"/fuzz-*.log)
+	if [ "$rc" -ne 0 ]; then
+		failed=1
+		echo "fuzz_$t: CRASH after $execs execs (log $log)"
+		grep -m1 -A3 'ERROR\|==ERROR\|runtime error\|deadly signal' "$log" || true
+	else
+		echo "fuzz_$t: $execs execs in ${secs}s, no crash"
+	fi
+	rm -f "$work"/fuzz-*.log
+done
+exit "$failed"
