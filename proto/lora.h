@@ -139,12 +139,12 @@ unsigned long lora_alloc_count(void);
  * after any append (the NUL is not counted in len).
  *
  * Errors are sticky: the first append that fails (LORA_ENOMEM, LORA_ELIMIT,
- * or LORA_EINVAL when vsnprintf cannot format) is remembered in err, and every later append does nothing and returns
- * it, so a builder may append freely and check lora_buf_error() once
- * before it uses the contents. lora_buf_take() of a failed buffer frees
- * the data and returns NULL; lora_buf_reset() and lora_buf_free() clear
- * the error. (LORA_EINVAL from lora_buf_put_utf8 is not sticky: nothing
- * is lost, the caller decides.)
+ * or LORA_EINVAL when vsnprintf cannot format) is remembered in err, and every
+ * later append does nothing and returns it, so a builder may append freely and
+ * check lora_buf_error() once before it uses the contents. lora_buf_take() of a
+ * failed buffer frees the data and returns NULL; lora_buf_reset() and
+ * lora_buf_free() clear the error. (LORA_EINVAL from lora_buf_put_utf8 is not
+ * sticky: nothing is lost, the caller decides.)
  */
 struct lora_buf {
 	char *data;

@@ -60,6 +60,10 @@ static inline int apply_is_fatal(int rv)
  * labels (checked once, after all its mutations). LORA_ECONSTRAINT with
  * the node, label, property and constraint named. */
 int apply_constraint_backfill(struct apply_ctx *c, const Lora__CreateIndex *m);
+/* apply_index.c: the ids of every node with label (as the batch left
+ * them), appended to ids as be64. */
+int apply_label_nodes(struct apply_ctx *c, uint32_t label,
+                      struct lora_buf *ids);
 int apply_constraints_check(struct apply_ctx *c,
                             const Lora__MutationBatch *batch);
 

@@ -155,22 +155,7 @@ int apply_constraint_backfill(struct apply_ctx *c, const Lora__CreateIndex *m)
 	if (label < 0)
 		return 0; /* no node has ever had the label */
 	struct lora_buf ids = {0};
-	uint8_t pfx[5];
-	pfx[0] = STO_K_LABEL;
-	lora_put_be32(pfx + 1, (uint32_t)label);
-	rocksdb_iterator_t *it = apply_iter(c, STO_CF_INDEX);
-	int rv = 0;
-	for (rocksdb_iter_seek(it, (const char *)pfx, 5);
-	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t klen;
-		const char *k = rocksdb_iter_key(it, &klen);
-		if (klen != STO_LABEL_KEY_BYTES || memcmp(k, pfx, 5))
-			break;
-		rv = lora_buf_append(&ids, k + 5, 8);
-	}
-	if (!rv)
-		rv = apply_iter_err(it);
-	rocksdb_iter_destroy(it);
+	int rv = apply_label_nodes(c, (uint32_t)label, &ids);
 	struct sto_rec r = {0};
 	for (size_t off = 0; !rv && off < ids.len; off += 8)
 		rv = check_node(

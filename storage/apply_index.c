@@ -239,10 +239,8 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 	return 0;
 }
 
-/* Puts index entries for every node with label that has key. */
-static int backfill(struct apply_ctx *c, uint32_t label, uint32_t key)
+int apply_label_nodes(struct apply_ctx *c, uint32_t label, struct lora_buf *ids)
 {
-	struct lora_buf ids = {0};
 	uint8_t pfx[5];
 	pfx[0] = STO_K_LABEL;
 	lora_put_be32(pfx + 1, label);
@@ -254,11 +252,19 @@ static int backfill(struct apply_ctx *c, uint32_t label, uint32_t key)
 		const char *k = rocksdb_iter_key(it, &klen);
 		if (klen != STO_LABEL_KEY_BYTES || memcmp(k, pfx, 5))
 			break;
-		rv = lora_buf_append(&ids, k + 5, 8);
+		rv = lora_buf_append(ids, k + 5, 8);
 	}
 	if (!rv)
 		rv = apply_iter_err(it);
 	rocksdb_iter_destroy(it);
+	return rv;
+}
+
+/* Puts index entries for every node with label that has key. */
+static int backfill(struct apply_ctx *c, uint32_t label, uint32_t key)
+{
+	struct lora_buf ids = {0};
+	int rv = apply_label_nodes(c, label, &ids);
 	struct sto_rec r = {0};
 	for (size_t off = 0; !rv && off < ids.len; off += 8) {
 		uint64_t node = lora_get_be64((const uint8_t *)ids.data + off);
