@@ -7,8 +7,13 @@ pkgs=(build-essential cmake pkg-config git
       check libjansson-dev libedit-dev libsubunit-dev libsodium-dev
       curl clang-format procps iproute2 iptables
       libunistring-dev # normalize(): Unicode normal forms
-      clang libclang-rt-dev # clang: the libFuzzer targets in tests/fuzz
-      nodejs npm) # the Neo4j JavaScript driver test (client_bolt_driver)
+      clang libclang-rt-dev) # clang: the libFuzzer targets in tests/fuzz
+# Node.js and npm for the Neo4j JavaScript driver test (client_bolt_driver):
+# Debian's packages only when the machine has no node and npm of its own
+# (Debian's npm conflicts with a NodeSource nodejs).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  pkgs+=(nodejs npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
