@@ -239,6 +239,11 @@ static int labels_match(const struct cdc_filter *f, char **labels, size_t n)
 static int keep(struct sto_view *v, const struct cdc_filter *f,
                 const Lora__Mutation *m)
 {
+	/* the graph and its schema only: the system keyspace (users, the
+	 * cluster secret) never leaves through the stream */
+	if (m->op_case < LORA__MUTATION__OP_CREATE_NODE ||
+	    m->op_case > LORA__MUTATION__OP_DROP_INDEX)
+		return 0;
 	if (!f->nlabels && !f->ntypes)
 		return 1;
 	switch (m->op_case) {

@@ -21,6 +21,9 @@ it_query "$L" '{"query":"MATCH (p:P), (q:Q) CREATE (p)-[:KNOWS {since: 1}]->(q)"
 it_query "$L" '{"query":"MATCH (q:Q) SET q:R","requestId":"req-7"}'
 it_query "$L" '{"query":"DROP INDEX nosuch"}' # rejected at apply: no event
 it_check "DROP INDEX nosuch is refused" test "$IT_STATUS" != 200
+# the system keyspace never leaves through the stream: no event either
+it_query "$L" '{"query":"CREATE USER cdc SET PASSWORD '"'"'cdc-pw-123'"'"'"}'
+it_check "a user is created" test "$IT_STATUS" = 200
 it_query "$L" '{"query":"MATCH ()-[k:KNOWS]->() DELETE k"}'
 B1=$(it_field bookmark)
 it_log "bookmarks $B0 .. $B1"
@@ -32,7 +35,7 @@ ALL=$IT_BODY
 echo "$ALL" >"$IT_DIR/all.ndjson"
 ops() { echo "$1" | grep -o '"op":"[a-zA-Z]*"' | cut -d'"' -f4 | tr '\n' ' '; }
 it_check "status 200" test "$IT_STATUS" = 200
-it_check "six events, one per write (none for the refused one)" test "$(echo "$ALL" | grep -c '"index"')" = 6
+it_check "six events, one per graph write (none for the refused one or the user)" test "$(echo "$ALL" | grep -c '"index"')" = 6
 it_check "changes in order" test "$(ops "$ALL")" = \
 	"createNode createNode setProperty removeProperty createRelationship addLabel deleteRelationship "
 it_check "createNode carries labels and properties" grep -q \
