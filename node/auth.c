@@ -40,7 +40,8 @@ struct node_auth {
 	int enabled;
 	pthread_mutex_t mu;
 	pthread_cond_t hash_cond;
-	int hashing; /* argon2id runs in progress (mu) */
+	int hashing;      /* argon2id runs in progress (mu) */
+	int hash_waiting; /* logins waiting for a run (mu) */
 	uint8_t cache_key[crypto_generichash_KEYBYTES];
 	struct auth_cached cache[NODE_AUTH_CACHE_SLOTS];
 	struct auth_token *tokens; /* NODE_AUTH_TOKENS_MAX */
@@ -92,13 +93,29 @@ static void digest(const char *s, size_t len, uint8_t *out, size_t out_len)
 
 /* ---- argon2id, at most NODE_AUTH_HASHES_MAX at once -------------------- */
 
-static void hash_enter(struct node_auth *a)
+/* A slot to hash in; with `bounded`, -1 instead of waiting behind
+ * NODE_AUTH_HASH_WAITERS_MAX others (a flood of logins with wrong
+ * passwords must not tie up every worker of every protocol). */
+static int hash_enter_bounded(struct node_auth *a, int bounded)
 {
 	pthread_mutex_lock(&a->mu);
+	if (bounded && a->hashing >= NODE_AUTH_HASHES_MAX &&
+	    a->hash_waiting >= NODE_AUTH_HASH_WAITERS_MAX) {
+		pthread_mutex_unlock(&a->mu);
+		return -1;
+	}
+	a->hash_waiting++;
 	while (a->hashing >= NODE_AUTH_HASHES_MAX)
 		pthread_cond_wait(&a->hash_cond, &a->mu);
+	a->hash_waiting--;
 	a->hashing++;
 	pthread_mutex_unlock(&a->mu);
+	return 0;
+}
+
+static void hash_enter(struct node_auth *a)
+{
+	hash_enter_bounded(a, 0);
 }
 
 static void hash_leave(struct node_auth *a)
@@ -120,10 +137,13 @@ static int hash_password(struct node_auth *a, const char *pw, char *out)
 	return rv == 0 ? 0 : LORA_ENOMEM;
 }
 
+/* 1 when pw matches hash, 0 when not, -1 when too many logins wait
+ * (verify nothing: the caller answers "busy, retry"). */
 static int verify_password(struct node_auth *a, const char *hash,
                            const char *pw)
 {
-	hash_enter(a);
+	if (hash_enter_bounded(a, 1) != 0)
+		return -1;
 	int rv = crypto_pwhash_str_verify(hash, pw, strlen(pw));
 	hash_leave(a);
 	return rv == 0;
@@ -337,7 +357,10 @@ int node_auth_password(struct lnode *n, const char *user, const char *pw,
 		rc = LORA_ETIMEOUT;
 	} else if (!ok) {
 		/* an unknown user costs the same work as a known one */
-		ok = verify_password(a, hash, pw) && u;
+		int v = verify_password(a, hash, pw);
+		if (v < 0)
+			rc = LORA_EUNAVAILABLE;
+		ok = v > 0 && u;
 		if (ok)
 			cache_put(a, k, hd);
 	}
@@ -645,7 +668,7 @@ static int check_old(struct lnode *n, const struct node_exec_req *req,
 		return rc;
 	Lora__UserRecord *u = NULL;
 	rc = user_load(n, req->user, &u, 0);
-	int ok = rc == 0 && verify_password(n->auth, u->password_hash, old);
+	int ok = rc == 0 && verify_password(n->auth, u->password_hash, old) > 0;
 	if (u)
 		lora__user_record__free_unpacked(u, &lora_pb_allocator);
 	if (!ok)

@@ -34,16 +34,17 @@ enum node_role {
 	NODE_ROLE_ADMIN = 3,
 };
 
-#define NODE_USER_BYTES_MAX       128     /* a user name */
-#define NODE_PASSWORD_BYTES_MAX   1024    /* a password */
-#define NODE_AUTH_TOKEN_BYTES     16      /* 128 random bits */
-#define NODE_AUTH_TOKEN_HEX_BYTES 33      /* hex + NUL */
-#define NODE_AUTH_TOKENS_MAX      16384   /* live tokens per node */
-#define NODE_AUTH_CACHE_SLOTS     1024    /* verified credentials */
-#define NODE_AUTH_CACHE_MS        60000   /* a verified password is reused */
-#define NODE_AUTH_HASHES_MAX      2       /* argon2id runs at once */
-#define NODE_AUTH_BOOTSTRAP_MS    2000    /* between bootstrap proposals */
-#define NODE_TOKEN_TTL_MS_DEFAULT 3600000 /* one hour */
+#define NODE_USER_BYTES_MAX        128     /* a user name */
+#define NODE_PASSWORD_BYTES_MAX    1024    /* a password */
+#define NODE_AUTH_TOKEN_BYTES      16      /* 128 random bits */
+#define NODE_AUTH_TOKEN_HEX_BYTES  33      /* hex + NUL */
+#define NODE_AUTH_TOKENS_MAX       16384   /* live tokens per node */
+#define NODE_AUTH_CACHE_SLOTS      1024    /* verified credentials */
+#define NODE_AUTH_CACHE_MS         60000   /* a verified password is reused */
+#define NODE_AUTH_HASHES_MAX       2       /* argon2id runs at once */
+#define NODE_AUTH_HASH_WAITERS_MAX 8       /* logins queued for one */
+#define NODE_AUTH_BOOTSTRAP_MS     2000    /* between bootstrap proposals */
+#define NODE_TOKEN_TTL_MS_DEFAULT  3600000 /* one hour */
 
 /* An authenticated caller. user "" with role admin: auth is off. */
 struct node_identity {
@@ -68,6 +69,8 @@ int node_auth_enabled(struct lnode *n);
 /*
  * The check every protocol uses (HTTP Basic, the native handshake, Bolt):
  * 0 with *role (enum node_role) when user's password is right, else
+ * LORA_EUNAVAILABLE (NODE_AUTH_HASH_WAITERS_MAX logins already wait for
+ * a password check: nothing checked, retry), or
  * LORA_EUNAUTHORIZED (unknown user or wrong password: the same answer,
  * after the same work). May run argon2id (tens of ms, at most
  * NODE_AUTH_HASHES_MAX at once); a recently verified pair is answered

@@ -368,6 +368,15 @@ int node_exec_allowed(const struct node_exec_req *req, int is_write, char *msg)
 		                 "writing needs the writer role (user '%s' has "
 		                 "%s)",
 		                 req->user, node_role_name(req->role));
+	int files = 0;
+	if (req->role < NODE_ROLE_WRITER && req->query &&
+	    qry_loads_csv(req->query, &files, NULL) == 0 && files &&
+	    req->mode != QRY_EXPLAIN)
+		return lora_errf(
+		    LORA_EFORBIDDEN, msg,
+		    "LOAD CSV reads the import directory: it needs "
+		    "the writer role (user '%s' has %s)",
+		    req->user, node_role_name(req->role));
 	return 0;
 }
 

@@ -112,6 +112,12 @@ int node_http_authorize(struct lnode *n, struct node_http_ex *x,
 	int rc = identify(n, x, cache_only, &who, &user);
 	if (rc == LORA_ETIMEOUT)
 		return NODE_AUTH_LATER;
+	if (rc == LORA_EUNAVAILABLE) {
+		node_http_reply_error(x, rc,
+		                      "too many logins waiting for a password "
+		                      "check: retry");
+		return 1;
+	}
 	if (rc) {
 		node_http_reply_unauthorized(
 		    x, node_http_authz(x) || node_http_ident(x)

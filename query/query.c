@@ -862,6 +862,36 @@ static int parse_probe(const char *query, void (*fn)(void *), int *out,
 	return code;
 }
 
+static int has_loadcsv(const struct query *q)
+{
+	for (size_t i = 0; q && i < q->nparts; i++)
+		for (size_t k = 0; k < q->parts[i]->ncl; k++) {
+			const struct clause *cl = q->parts[i]->cl[k];
+			if (cl->kind == C_LOADCSV ||
+			    (cl->kind == C_CALLSUB && has_loadcsv(cl->sub)))
+				return 1;
+		}
+	return 0;
+}
+
+static void loadcsv_thunk(void *p)
+{
+	struct isw_args *a = p;
+	int mode;
+	*a->is_write = has_loadcsv(q_parse(a->c, a->query, &mode));
+}
+
+int qry_loads_csv(const char *query, int *yes, struct qry_error *err)
+{
+	struct qry_error local;
+	struct qry_error *const e = err ? err : &local;
+	memset(e, 0, sizeof *e);
+	*yes = 0;
+	if (!strcasestr(query, "CSV"))
+		return 0;
+	return parse_probe(query, loadcsv_thunk, yes, e);
+}
+
 int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
 {
 	struct qry_error local;

@@ -113,6 +113,8 @@ as "rita:rita-pw" "$O" /query "$(q 'CREATE (:Forbidden)')"
 it_check "reader writes: 403" status_body 403 LORA_FORBIDDEN
 as "rita:rita-pw" "$L" /query "$(q 'CREATE (:Forbidden)')"
 it_check "reader writes on the leader: 403" status_is 403
+as "rita:rita-pw" "$O" /query "$(q "LOAD CSV FROM 'file:///x.csv' AS r RETURN r")"
+it_check "reader reads a file with LOAD CSV: 403" status_body 403 LORA_FORBIDDEN
 as "wes:wes-pw" "$O" /query "$(q 'CREATE (:Written {by: 1})')"
 it_check "writer writes through a follower" status_is 200
 as "wes:wes-pw" "$O" /query "$(q 'CREATE INDEX w_by FOR (n:Written) ON (n.by)')"
