@@ -28,6 +28,10 @@ struct auth_token {
 	uint8_t id[NODE_AUTH_TOKEN_BYTES];
 	char user[NODE_USER_BYTES_MAX + 1];
 	uint64_t expires_ms; /* 0: free slot */
+	/* digest of the user's password hash when issued (zeros: issued to
+	 * the first admin before the system keyspace had users): a new
+	 * password, or a user dropped and created again, ends the token */
+	uint8_t pw[AUTH_DIGEST_BYTES];
 };
 
 struct auth_cached {
@@ -427,7 +431,13 @@ int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
                           char out[NODE_AUTH_TOKEN_HEX_BYTES], uint64_t *ttl_ms)
 {
 	struct node_auth *a = n->auth;
-	uint8_t t[NODE_AUTH_TOKEN_BYTES];
+	uint8_t t[NODE_AUTH_TOKEN_BYTES], pw[AUTH_DIGEST_BYTES] = {0};
+	Lora__UserRecord *u = NULL;
+	if (load_secret(n, 0) == 1 && user_load(n, id->user, &u, 0) == 0) {
+		digest(u->password_hash, strlen(u->password_hash), pw,
+		       sizeof pw);
+		lora__user_record__free_unpacked(u, &lora_pb_allocator);
+	}
 	randombytes_buf(t, sizeof t);
 	uint64_t now = lora_now_ms();
 	*ttl_ms = n->cfg.token_ttl_ms;
@@ -440,6 +450,7 @@ int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
 		if (s->expires_ms > now)
 			continue;
 		memcpy(s->id, t, sizeof t);
+		memcpy(s->pw, pw, sizeof pw);
 		snprintf(s->user, sizeof s->user, "%s", id->user);
 		s->expires_ms = now + *ttl_ms;
 		rc = 0;
@@ -462,6 +473,7 @@ int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
 		return LORA_EUNAUTHORIZED;
 	uint64_t now = lora_now_ms();
 	int found = 0;
+	uint8_t pw[AUTH_DIGEST_BYTES], zero[AUTH_DIGEST_BYTES] = {0};
 	pthread_mutex_lock(&a->mu);
 	uint32_t h = lora_get_be32(t) % NODE_AUTH_TOKENS_MAX;
 	for (uint32_t i = 0; i < NODE_AUTH_TOKENS_MAX && !found; i++) {
@@ -472,6 +484,7 @@ int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
 		if (s->expires_ms > now &&
 		    sodium_memcmp(s->id, t, sizeof t) == 0) {
 			snprintf(out->user, sizeof out->user, "%s", s->user);
+			memcpy(pw, s->pw, sizeof pw);
 			found = 1;
 		}
 	}
@@ -491,9 +504,15 @@ int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
 		return rc;
 	if (rc != 0)
 		return LORA_EUNAUTHORIZED; /* dropped meanwhile */
+	uint8_t now_pw[AUTH_DIGEST_BYTES];
+	digest(u->password_hash, strlen(u->password_hash), now_pw,
+	       sizeof now_pw);
+	int same = sodium_memcmp(pw, now_pw, sizeof pw) == 0 ||
+	           sodium_memcmp(pw, zero, sizeof pw) == 0;
 	out->role = role_of(u);
 	lora__user_record__free_unpacked(u, &lora_pb_allocator);
-	return 0;
+	/* a new password, or the user dropped and created again since */
+	return same ? 0 : LORA_EUNAUTHORIZED;
 }
 
 /* ---- forwarded requests ----------------------------------------------------

@@ -167,6 +167,17 @@ it_check "a token is refused on another node" bearer_is "$O" 401
 it_check "the token expires (401 after token_ttl_ms)" it_wait 10 bearer_is "$F" 401
 TOKEN=0123456789abcdef0123456789abcdef
 it_check "a made-up token: 401" bearer_is "$F" 401
+# a new password ends the tokens issued before it (well inside the 2 s ttl)
+as "rita:rita-pw" "$F" /auth/token '{}'
+TOKEN=$(it_field token)
+T0=$(date +%s%N)
+it_check "a fresh token reads" bearer_is "$F" 200
+it_query "$L" "$(q "ALTER USER rita SET PASSWORD 'rita-pw2' CHANGE NOT REQUIRED")"
+it_check "the password changes" test "$IT_STATUS" = 200
+refused_soon() { bearer_is "$F" 401 && [ $(( ($(date +%s%N) - T0) / 1000000 )) -lt 1800 ]; }
+it_check "the token is refused after the password changed (before its ttl)" \
+	it_wait 2 refused_soon
+it_query "$L" "$(q "ALTER USER rita SET PASSWORD 'rita-pw' CHANGE NOT REQUIRED")"
 
 # -- the native port: handshake first; cursors belong to their connection
 native_unauth() {
