@@ -29,4 +29,17 @@ static void teardown(void)
 	tmpdir_free(dir);
 }
 
+/* Applies b to st as the next index; returns the error code (printed,
+ * as a refusal may be what the test expects). Frees b. */
+static inline int apply(Lora__MutationBatch *b)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	int rv = sto_apply(st, sto_applied_index(st) + 1, b, msg);
+	if (rv)
+		fprintf(stderr, "  (expected?) apply: %s: %s\n",
+		        lora_err_code(rv), msg);
+	batch_free(b);
+	return rv;
+}
+
 #endif /* LORA_STO_FIXTURE_H */

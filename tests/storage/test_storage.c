@@ -9,18 +9,6 @@
 #define NODE LORA__ENTITY_KIND__ENTITY_NODE
 #define EDGE LORA__ENTITY_KIND__ENTITY_EDGE
 
-/* Applies b as the next index; returns the error code. Frees b. */
-static int apply(Lora__MutationBatch *b)
-{
-	char msg[LORA_ERRMSG_BYTES] = "";
-	int rv = sto_apply(st, sto_applied_index(st) + 1, b, msg);
-	if (rv)
-		fprintf(stderr, "  (expected?) apply: %s: %s\n",
-		        lora_err_code(rv), msg);
-	batch_free(b);
-	return rv;
-}
-
 static void digest(char out[STO_DIGEST_HEX_BYTES])
 {
 	char msg[LORA_ERRMSG_BYTES] = "";

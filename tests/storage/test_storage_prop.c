@@ -10,14 +10,6 @@
 
 #define NODE LORA__ENTITY_KIND__ENTITY_NODE
 
-static int apply(Lora__MutationBatch *b)
-{
-	char msg[LORA_ERRMSG_BYTES] = "";
-	int rv = sto_apply(st, sto_applied_index(st) + 1, b, msg);
-	batch_free(b);
-	return rv;
-}
-
 static Lora__Value *v_list2(int64_t a, int64_t b)
 {
 	Lora__Value *v = v_new();

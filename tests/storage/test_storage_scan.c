@@ -11,14 +11,6 @@
 
 #define NODE LORA__ENTITY_KIND__ENTITY_NODE
 
-static int apply(Lora__MutationBatch *b)
-{
-	char msg[LORA_ERRMSG_BYTES] = "";
-	int rv = sto_apply(st, sto_applied_index(st) + 1, b, msg);
-	batch_free(b);
-	return rv;
-}
-
 /* Nodes 1..N with label P and "i" = id; every fourth also Q; every third
  * a vector "emb" = (id, -id, 0.5); nodes N+1..N+10 are R only, with a
  * vector. */
