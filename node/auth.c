@@ -427,6 +427,27 @@ static int hex_decode(const char *hex, uint8_t *out, size_t len)
 	return got == len ? 0 : -1;
 }
 
+/* Ends user's oldest live token when they hold
+ * NODE_AUTH_TOKENS_PER_USER_MAX (a->mu held). The slot keeps a non-zero
+ * expiry in the past: probes for other tokens still pass over it. */
+static void token_user_cap(struct node_auth *a, const char *user, uint64_t now)
+{
+	struct auth_token *oldest = NULL;
+	uint32_t live = 0;
+	for (uint32_t i = 0; i < NODE_AUTH_TOKENS_MAX; i++) {
+		struct auth_token *s = &a->tokens[i];
+		if (s->expires_ms <= now || strcmp(s->user, user) != 0)
+			continue;
+		live++;
+		if (oldest == NULL || s->expires_ms < oldest->expires_ms)
+			oldest = s;
+	}
+	if (live >= NODE_AUTH_TOKENS_PER_USER_MAX && oldest != NULL) {
+		oldest->expires_ms = 1;
+		sodium_memzero(oldest->id, sizeof oldest->id);
+	}
+}
+
 int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
                           char out[NODE_AUTH_TOKEN_HEX_BYTES], uint64_t *ttl_ms)
 {
@@ -443,6 +464,7 @@ int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
 	*ttl_ms = n->cfg.token_ttl_ms;
 	int rc = LORA_ELIMIT;
 	pthread_mutex_lock(&a->mu);
+	token_user_cap(a, id->user, now);
 	uint32_t h = lora_get_be32(t) % NODE_AUTH_TOKENS_MAX;
 	for (uint32_t i = 0; i < NODE_AUTH_TOKENS_MAX; i++) {
 		struct auth_token *s =

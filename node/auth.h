@@ -34,17 +34,20 @@ enum node_role {
 	NODE_ROLE_ADMIN = 3,
 };
 
-#define NODE_USER_BYTES_MAX        128     /* a user name */
-#define NODE_PASSWORD_BYTES_MAX    1024    /* a password */
-#define NODE_AUTH_TOKEN_BYTES      16      /* 128 random bits */
-#define NODE_AUTH_TOKEN_HEX_BYTES  33      /* hex + NUL */
-#define NODE_AUTH_TOKENS_MAX       16384   /* live tokens per node */
-#define NODE_AUTH_CACHE_SLOTS      1024    /* verified credentials */
-#define NODE_AUTH_CACHE_MS         60000   /* a verified password is reused */
-#define NODE_AUTH_HASHES_MAX       2       /* argon2id runs at once */
-#define NODE_AUTH_HASH_WAITERS_MAX 8       /* logins queued for one */
-#define NODE_AUTH_BOOTSTRAP_MS     2000    /* between bootstrap proposals */
-#define NODE_TOKEN_TTL_MS_DEFAULT  3600000 /* one hour */
+#define NODE_USER_BYTES_MAX       128   /* a user name */
+#define NODE_PASSWORD_BYTES_MAX   1024  /* a password */
+#define NODE_AUTH_TOKEN_BYTES     16    /* 128 random bits */
+#define NODE_AUTH_TOKEN_HEX_BYTES 33    /* hex + NUL */
+#define NODE_AUTH_TOKENS_MAX      16384 /* live tokens per node */
+/* live tokens of one user on one node: issuing one more ends the user's
+ * oldest, so one user cannot fill the table and lock everyone out */
+#define NODE_AUTH_TOKENS_PER_USER_MAX 64
+#define NODE_AUTH_CACHE_SLOTS         1024  /* verified credentials */
+#define NODE_AUTH_CACHE_MS            60000 /* a verified password is reused */
+#define NODE_AUTH_HASHES_MAX          2     /* argon2id runs at once */
+#define NODE_AUTH_HASH_WAITERS_MAX    8     /* logins queued for one */
+#define NODE_AUTH_BOOTSTRAP_MS        2000  /* between bootstrap proposals */
+#define NODE_TOKEN_TTL_MS_DEFAULT     3600000 /* one hour */
 
 /* An authenticated caller. user "" with role admin: auth is off. */
 struct node_identity {
@@ -85,7 +88,9 @@ int node_auth_password(struct lnode *n, const char *user, const char *password,
                        int cache_only, struct node_identity *out);
 
 /* A bearer token for id: hex into out, expiring after token_ttl_ms
- * (*ttl_ms). LORA_ELIMIT when NODE_AUTH_TOKENS_MAX live tokens exist. */
+ * (*ttl_ms). The user's oldest token ends when they hold
+ * NODE_AUTH_TOKENS_PER_USER_MAX already. LORA_ELIMIT when
+ * NODE_AUTH_TOKENS_MAX live tokens exist. */
 int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
                           char out[NODE_AUTH_TOKEN_HEX_BYTES],
                           uint64_t *ttl_ms);

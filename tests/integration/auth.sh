@@ -216,13 +216,26 @@ it_query "$F" "$(q 'REVOKE ROLE writer FROM wes')"
 it_check "admin revokes a role" status_is 200
 B=$(it_field bookmark)
 it_stop "$O"
-it_start "$O" "$P" --token-ttl-ms 2000 || it_done
+it_start "$O" "$P" --token-ttl-ms 600000 || it_done
 wes_reader() { as "wes:wes-pw" "$O" /query "$(q 'CREATE (:Again)')" && status_is 403; }
 it_check "after a restart: the revoked role stays revoked" it_wait 20 wes_reader
 rita_gone() { as "rita:rita-pw" "$O" /query "$(q 'RETURN 1')" && status_is 401; }
 it_check "after a restart: the dropped user stays dropped" rita_gone
 carl_restarted() { carl_new "$O"; }
 it_check "after a restart: carl's password still works" carl_restarted
+# -- one user holds at most 64 live tokens per node (ttl 600 s here): the
+# 65th ends the oldest, the others keep working
+token_on_o() { as "carl:carl-second" "$O" /auth/token '{}' && it_field token; }
+FIRST=$(token_on_o)
+SECOND=$(token_on_o)
+curl -q -s -m 30 -u carl:carl-second -X POST -d '{}' \
+	$(for i in $(seq 63); do printf 'http://%s.%s:4747/auth/token ' "$IT_NET" "$O"; done) \
+	>"$IT_DIR/tokens.out"
+it_check "63 more tokens issued" test "$(grep -o '"token"' "$IT_DIR/tokens.out" | wc -l)" = 63
+TOKEN=$SECOND
+it_check "the user's second token still reads" bearer_is "$O" 200
+TOKEN=$FIRST
+it_check "the 65th token ended the user's oldest" bearer_is "$O" 401
 D1=$(it_digest 1 "$B")
 D2=$(it_digest 2 "$B")
 D3=$(it_digest 3 "$B")
