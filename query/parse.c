@@ -42,9 +42,18 @@ struct parser {
 	int nobar; /* `|` ends a comprehension's WHERE, not a label expr */
 	unsigned depth_hits; /* times the nesting limit was hit */
 	/* [2 * pos + nobar]: a relationship pattern failed to parse there
-	 * (try_rel_pattern); NULL until one did */
-	uint8_t *pat_failed;
+	 * (try_rel_pattern) when tried at a depth >= the value - 1 (0: not
+	 * known to fail); NULL until one did */
+	uint32_t *pat_failed;
+	/* nesting levels entered; past steps_max the statement is refused,
+	 * so that no statement keeps the parser busy for long */
+	uint64_t steps, steps_max;
 };
+/* enter() calls allowed per token (a token passes about a dozen
+ * precedence levels, each tried at most a few times) and for any
+ * statement */
+#define PARSE_STEPS_PER_TOKEN 256
+#define PARSE_STEPS_BASE      100000
 
 static _Noreturn void perr(struct parser *p, struct tok *t, const char *fmt,
                            ...) __attribute__((format(printf, 3, 4)));
@@ -529,8 +538,19 @@ static void label_expr(struct parser *p, const char ***out, size_t *n,
                        struct lexpr **lx);
 static struct pattern *pattern(struct parser *p);
 
+static _Atomic uint64_t parse_steps_total;
+uint64_t q_parse_steps_total(void)
+{
+	return parse_steps_total;
+}
+
 static void enter(struct parser *p)
 {
+	parse_steps_total++;
+	if (++p->steps > p->steps_max)
+		qerr_at(p->c, LORA_ELIMIT, cur(p)->line, cur(p)->col,
+		        "statement too complex to parse (more than %llu steps)",
+		        (unsigned long long)p->steps_max);
 	if (++p->depth <= (int)p->c->lim.nesting_depth_max)
 		return;
 	p->depth_hits++;
@@ -637,24 +657,32 @@ static void *rel_pattern_part(struct parser *p)
  * is remembered by token position, so that nested parentheses are not
  * tried again and again: each level tried twice was exponential
  * (fuzz_cypher: a 1 KiB statement of "(((" and maps parsed for seconds).
- * A failure that met the nesting limit is not remembered: tried at a
- * shallower depth, the same tokens may parse.
+ * A failure that met the nesting limit holds only at that depth and
+ * deeper (with less room left, the same tokens meet the limit again);
+ * tried shallower, the same tokens may parse. The step limit of enter()
+ * bounds whatever backtracking is left.
  */
 static int try_rel_pattern(struct parser *p, void **out)
 {
 	size_t k = 2 * p->pos + (p->nobar != 0);
-	if (p->pat_failed && p->pat_failed[k])
+	uint32_t at = (uint32_t)p->depth + 1;
+	if (p->pat_failed && p->pat_failed[k] && at >= p->pat_failed[k])
 		return 0;
 	unsigned hits = p->depth_hits;
 	if (try_parse(p, rel_pattern_part, out))
 		return 1;
-	if (hits == p->depth_hits) {
-		if (!p->pat_failed) {
-			p->pat_failed = ar_alloc(p->c, 2 * p->n + 2);
-			memset(p->pat_failed, 0, 2 * p->n + 2);
-		}
-		p->pat_failed[k] = 1;
+	if (p->steps > p->steps_max) /* try_parse caught it: raise again */
+		qerr_at(p->c, LORA_ELIMIT, cur(p)->line, cur(p)->col,
+		        "statement too complex to parse (more than %llu steps)",
+		        (unsigned long long)p->steps_max);
+	if (!p->pat_failed) {
+		size_t cnt = 2 * p->n + 2;
+		p->pat_failed = ar_alloc(p->c, cnt * sizeof *p->pat_failed);
+		memset(p->pat_failed, 0, cnt * sizeof *p->pat_failed);
 	}
+	uint32_t from = hits == p->depth_hits ? 1 : at;
+	if (p->pat_failed[k] == 0 || from < p->pat_failed[k])
+		p->pat_failed[k] = from;
 	return 0;
 }
 
@@ -2175,6 +2203,7 @@ struct query *q_parse(struct qctx *c, const char *text, int *mode)
 {
 	struct parser p = {.c = c, .src = text};
 	lex(&p);
+	p.steps_max = PARSE_STEPS_BASE + (uint64_t)PARSE_STEPS_PER_TOKEN * p.n;
 	*mode = QRY_RUN;
 	if (accept_kw(&p, "EXPLAIN"))
 		*mode = QRY_EXPLAIN;

@@ -471,6 +471,9 @@ struct query {
 
 /* parse.c */
 struct query *q_parse(struct qctx *c, const char *text, int *mode);
+/* Nesting levels the parser entered, over every statement so far (a
+ * measure of its work that tests compare with the statement's size). */
+uint64_t q_parse_steps_total(void);
 /* check.c: scopes and slots; sets c->nslots */
 void q_check(struct qctx *c, struct query *q);
 int q_is_write(struct query *q);

@@ -854,6 +854,19 @@ START_TEST(test_limits)
 	run("MATCH (a)-[*1..100000]->(b) RETURN a", &r);
 	ck_assert_int_eq(r.code, LORA_ELIMIT);
 
+	/* a "(" is tried as a pattern, then as an expression: nested ones
+	 * near the nesting limit were tried twice per level (exponential:
+	 * 610 bytes of "(((" parsed for 7 s of CPU, fuzz_cypher). The parser's
+	 * work stays linear in the statement's tokens. */
+	k = (size_t)snprintf(deep, sizeof deep, "RETURN ");
+	for (int i = 0; i < 90; i++)
+		k += (size_t)snprintf(deep + k, sizeof deep - k, "f((({a:");
+	deep[k] = 0;
+	uint64_t steps0 = q_parse_steps_total();
+	run(deep, &r);
+	ck_assert_int_ne(r.code, 0);
+	ck_assert_uint_lt(q_parse_steps_total() - steps0, 200u * 90 * 5);
+
 	struct qry_limits lim;
 	qry_limits_init(&lim);
 	lim.rows_max = 100;
