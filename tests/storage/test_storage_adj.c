@@ -250,6 +250,124 @@ START_TEST(supernode_across_chunks)
 }
 END_TEST
 
+/* ---- batching changes nothing ----------------------------------------------
+ * The same mutations applied as a few large batches (chunks staged in
+ * memory, records and vectors written past the indexed batch when a batch
+ * only creates) and one mutation per batch leave the same bytes in every
+ * graph column family. */
+
+#define SAME_NODES 40
+#define SAME_OPS   3000
+
+static const char *const same_cfs[] = {"nodes", "edges", "vectors", "index",
+                                       "adjacency"};
+
+/* Op i of the workload (seeded): creations of nodes (with a vector, a
+ * repeated vector key on some), edges (two thirds on node 1, so its lists
+ * span chunks), deletions of live edges, some of them created by the same
+ * batch, and one detach delete. */
+static void same_op(Lora__MutationBatch *b, int i, int descending,
+                    struct model *m)
+{
+	if (i < SAME_NODES) {
+		uint64_t id =
+		    descending ? SAME_NODES - (uint64_t)i : 1 + (uint64_t)i;
+		float x[3] = {(float)id, 1, 2}, y[3] = {0, (float)id, 5};
+		if (id % 7)
+			add_create_node(b, id, "N", 2, "emb", v_vec(3, x),
+			                "name", v_str("n"));
+		else /* the second value wins */
+			add_create_node(b, id, "N", 2, "emb", v_vec(3, x),
+			                "emb", v_vec(3, y));
+		return;
+	}
+	uint64_t e = m->next > 1 ? model_pick(m) : 0;
+	int r = rand() % 10;
+	if (i == SAME_OPS - 1) {
+		add_delete_node(b, 2, 1);
+		for (uint64_t k = 1; k < m->next; k++)
+			if (m->from[k] == 2 || m->to[k] == 2)
+				m->live[k] = 0;
+	} else if (r < 3 && e) {
+		m->live[e] = 0;
+		add_delete_edge(b, e);
+	} else {
+		uint64_t id = m->next++;
+		uint64_t other = 1 + (uint64_t)(rand() % SAME_NODES);
+		m->from[id] = r < 6 ? 1 : other;
+		m->to[id] = r < 6 ? other : 1 + (uint64_t)(rand() % SAME_NODES);
+		m->type[id] = rand() % 2;
+		m->live[id] = 1;
+		add_create_edge(b, id, types[m->type[id]], m->from[id],
+		                m->to[id], 1, "w", v_int(i));
+	}
+}
+
+/* Applies the workload to s, batch_ops mutations per batch. */
+static void same_run(struct sto_store *s, unsigned seed, int batch_ops,
+                     int descending, struct model *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->next = 1;
+	srand(seed);
+	Lora__MutationBatch *b = batch_new();
+	for (int i = 0; i < SAME_OPS; i++) {
+		same_op(b, i, descending, m);
+		if (b->n_mutations == (size_t)batch_ops || i == SAME_OPS - 1 ||
+		    i == SAME_NODES - 1) {
+			ck_assert_int_eq(apply_to(s, b), 0);
+			b = batch_new();
+		}
+	}
+	batch_free(b);
+}
+
+START_TEST(batching_changes_no_byte)
+{
+	unsigned seed = (unsigned)time(NULL);
+	if (getenv("LORA_SEED"))
+		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
+	fprintf(stderr, "batching_changes_no_byte: seed %u\n", seed);
+	static struct model m1, m2;
+	char msg[LORA_ERRMSG_BYTES] = "", p[512];
+	struct sto_store *s2;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "one"), NULL, &s2, msg), 0);
+	/* st: nodes in one descending batch (the general path), then 500
+	 * mutations a batch; s2: one mutation a batch, nodes ascending. */
+	same_run(st, seed, 500, 1, &m1);
+	same_run(s2, seed, 1, 0, &m2);
+	ck_assert_uint_eq(m1.next, m2.next);
+	ck_assert_uint_gt(m1.next, 1000);
+	for (size_t i = 0; i < sizeof(same_cfs) / sizeof(same_cfs[0]); i++) {
+		struct lora_buf a = {0}, c = {0};
+		ck_assert_int_eq(sto_testing_dump_raw(st, same_cfs[i], &a), 0);
+		ck_assert_int_eq(sto_testing_dump_raw(s2, same_cfs[i], &c), 0);
+		if (a.len != c.len || memcmp(a.data, c.data, a.len))
+			ck_abort_msg("column family %s differs (%zu, %zu "
+			             "bytes)",
+			             same_cfs[i], a.len, c.len);
+		lora_buf_free(&a);
+		lora_buf_free(&c);
+	}
+	check_model(st, &m1);
+	/* A repeated vector key: one vector, the second value. */
+	struct sto_view *v;
+	Lora__NodeValue *n = NULL;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_node(v, 7, &n), 0);
+	ck_assert_ptr_nonnull(n);
+	const Lora__Value *emb = node_prop(n, "emb");
+	ck_assert_ptr_nonnull(emb);
+	ck_assert_int_eq(emb->kind_case, LORA__VALUE__KIND_VECTOR_VALUE);
+	ck_assert_uint_eq(emb->vector_value->n_f32, 3);
+	ck_assert_float_eq(emb->vector_value->f32[1], 7.0f);
+	lora__node_value__free_unpacked(n, &lora_pb_allocator);
+	sto_view_close(v);
+	sto_close(s2);
+}
+END_TEST
+
 START_TEST(rejected_batch_leaves_chunks)
 {
 	static struct model m;
@@ -484,6 +602,7 @@ static Suite *adj_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 240);
 	tcase_add_test(t, supernode_across_chunks);
+	tcase_add_test(t, batching_changes_no_byte);
 	tcase_add_test(t, rejected_batch_leaves_chunks);
 	tcase_add_test(t, edge_ends_must_exist);
 	tcase_add_test(t, corrupt_chunks_give_errors);
