@@ -1073,8 +1073,10 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	if (!rv && batch->n_mutations > STO_MUTATIONS_PER_BATCH_MAX)
 		rv = lora_errf(LORA_ELIMIT, errmsg, "batch of %zu mutations",
 		               batch->n_mutations);
-	if (!rv)
+	if (!rv) {
 		batch_wonly(&c, batch);
+		rv = adj_prefetch(&c, batch);
+	}
 	for (; !rv && i < batch->n_mutations; i++) {
 		const Lora__Mutation *m = batch->mutations[i];
 		rv = mutation_ok(m)

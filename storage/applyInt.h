@@ -126,6 +126,11 @@ int adj_list(struct apply_ctx *c, uint64_t node, char dir,
              struct lora_buf *ids);
 /* *yes = 1 when node has at least one edge (either direction). */
 int adj_any(struct apply_ctx *c, uint64_t node, int *yes);
+/* Stages chunk 0 of both ends of every new edge of batch b with one
+ * MultiGet, before the batch is applied: the reads are the same as one by
+ * one, their fixed cost (super-version, thread-local context) is paid
+ * once. */
+int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b);
 /* Writes every chunk the batch changed (as write-only operations: the
  * stage answers every adjacency read of the batch). Called once, when the
  * batch has been validated. */

@@ -14,6 +14,7 @@
  * the rest of its state.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "applyInt.h"
@@ -40,6 +41,8 @@ struct adj_stage {
 };
 
 /* Initial hash slots; the table doubles as chunks are staged. */
+/* Batches with fewer new edges read their chunks one by one. */
+#define ADJ_PREFETCH_EDGES_MIN 16
 enum { ADJ_SLOTS_MIN = 1024 };
 
 static uint64_t chunk_hash(uint64_t node, char dir, uint32_t no)
@@ -138,13 +141,24 @@ static int stage_grow(struct adj_stage *st)
 }
 
 /* Reads chunk `no` of (node, dir) from the database into a new staged
- * chunk ch (found = 0 when it has no key). */
-static int chunk_read(struct apply_ctx *c, struct adj_chunk *ch)
+ * chunk ch (found = 0 when it has no key); pre, when not NULL, is the
+ * value already read (adj_prefetch; prelen 0: no key). */
+static int chunk_read(struct apply_ctx *c, struct adj_chunk *ch,
+                      const char *pre, size_t prelen)
 {
 	uint8_t k[STO_ADJ_KEY_BYTES];
 	char *v = NULL;
 	size_t vlen = 0;
 	int rv = 0;
+	if (pre) {
+		ch->found = prelen > 0;
+		rv =
+		    prelen ? chunk_decode(ch, (const uint8_t *)pre, prelen) : 0;
+		if (rv == LORA_ECORRUPT)
+			return adj_corrupt(c, ch->node, ch->dir, ch->no,
+			                   "malformed chunk");
+		return rv;
+	}
 	/* A node created by this batch has nothing in the database. */
 	if (ch->node < c->state_next_node) {
 		sto_key_adj(k, ch->node, ch->dir, ch->no);
@@ -200,7 +214,7 @@ static int chunk_load(struct apply_ctx *c, uint64_t node, char dir, uint32_t no,
 	ch->node = node;
 	ch->dir = dir;
 	ch->no = no;
-	if (read && (rv = chunk_read(c, ch))) {
+	if (read && (rv = chunk_read(c, ch, NULL, 0))) {
 		lora_free(ch->e);
 		lora_free(ch);
 		return rv;
@@ -381,7 +395,7 @@ int adj_list(struct apply_ctx *c, uint64_t node, char dir, struct lora_buf *ids)
 		if (!ch) {
 			tmp.no = no;
 			tmp.n = 0;
-			if (!(rv = chunk_read(c, &tmp)) && !tmp.found)
+			if (!(rv = chunk_read(c, &tmp, NULL, 0)) && !tmp.found)
 				rv = adj_corrupt(c, node, dir, no, "missing");
 			ch = &tmp;
 		} else if (!ch->found) {
@@ -403,5 +417,121 @@ int adj_any(struct apply_ctx *c, uint64_t node, int *yes)
 		if (!(rv = chunk_load(c, node, d ? STO_K_IN : STO_K_OUT, 0, 1,
 		                      &ch)))
 			*yes = ch->found;
+	return rv;
+}
+
+/* Stages chunk 0 of (node, dir) from the value v (vlen 0: no key). */
+static int stage_value(struct apply_ctx *c, const uint8_t *k, const char *v,
+                       size_t vlen)
+{
+	uint64_t node = lora_get_be64(k);
+	char dir = (char)k[8];
+	struct adj_stage *st = c->adj;
+	size_t h;
+	int rv = stage_grow(st);
+	if (rv || stage_find(st, node, dir, 0, &h))
+		return rv;
+	struct adj_chunk *ch = lora_calloc(1, sizeof(*ch));
+	if (!ch)
+		return LORA_ENOMEM;
+	ch->node = node;
+	ch->dir = dir;
+	if ((rv = chunk_read(c, ch, v ? v : "", v ? vlen : 0))) {
+		lora_free(ch->e);
+		lora_free(ch);
+		return rv;
+	}
+	st->ch[st->n++] = ch;
+	st->slot[h] = (uint32_t)st->n;
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, STO_ADJ_KEY_BYTES);
+}
+
+/* Appends chunk 0's key of (node, dir) when it may be in the database. */
+static void want_key(struct apply_ctx *c, uint8_t *keys, size_t *n,
+                     uint64_t node, char dir)
+{
+	if (node < c->state_next_node)
+		sto_key_adj(keys + STO_ADJ_KEY_BYTES * (*n)++, node, dir, 0);
+}
+
+/* Reads the keys of `keys` (sorted, distinct) with one MultiGet and
+ * stages them. */
+static int prefetch_read(struct apply_ctx *c, const uint8_t *keys, size_t n)
+{
+	const char **kp = lora_malloc(n * sizeof(*kp));
+	size_t *kl = lora_malloc(n * sizeof(*kl));
+	rocksdb_pinnableslice_t **vals = lora_calloc(n, sizeof(*vals));
+	char **errs = lora_calloc(n, sizeof(*errs));
+	int rv = kp && kl && vals && errs ? 0 : LORA_ENOMEM;
+	for (size_t i = 0; !rv && i < n; i++) {
+		kp[i] = (const char *)keys + i * STO_ADJ_KEY_BYTES;
+		kl[i] = STO_ADJ_KEY_BYTES;
+	}
+	if (!rv)
+		rocksdb_batched_multi_get_cf(c->s->db, c->s->ro,
+		                             c->s->cf[STO_CF_ADJ], n, kp, kl,
+		                             vals, errs, 1);
+	for (size_t i = 0; !rv && i < n; i++) {
+		size_t vlen = 0;
+		const char *v = NULL;
+		if (errs[i]) {
+			rv = sto_rocks_err(errs[i], c->errmsg, "read");
+			errs[i] = NULL; /* freed by sto_rocks_err */
+		} else if (vals[i])
+			v = rocksdb_pinnableslice_value(vals[i], &vlen);
+		if (!rv)
+			rv = stage_value(c, keys + i * STO_ADJ_KEY_BYTES, v,
+			                 vlen);
+	}
+	for (size_t i = 0; vals && errs && i < n; i++) {
+		if (vals[i])
+			rocksdb_pinnableslice_destroy(vals[i]);
+		if (errs[i])
+			rocksdb_free(errs[i]);
+	}
+	lora_free(kp);
+	lora_free(kl);
+	lora_free(vals);
+	lora_free(errs);
+	return rv;
+}
+
+int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
+{
+	size_t n = 0, m = 0;
+	for (size_t i = 0; i < b->n_mutations; i++)
+		m += b->mutations[i] &&
+		     b->mutations[i]->op_case == LORA__MUTATION__OP_CREATE_EDGE;
+	if (m < ADJ_PREFETCH_EDGES_MIN)
+		return 0;
+	if (!c->adj && !(c->adj = lora_calloc(1, sizeof(*c->adj))))
+		return LORA_ENOMEM;
+	uint8_t *keys = lora_malloc(2 * m * STO_ADJ_KEY_BYTES);
+	if (!keys)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i < b->n_mutations; i++) {
+		const Lora__Mutation *mu = b->mutations[i];
+		if (!mu || mu->op_case != LORA__MUTATION__OP_CREATE_EDGE ||
+		    !mu->create_edge)
+			continue;
+		want_key(c, keys, &n, mu->create_edge->from_id, STO_K_OUT);
+		want_key(c, keys, &n, mu->create_edge->to_id, STO_K_IN);
+	}
+	qsort(keys, n, STO_ADJ_KEY_BYTES, key_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!u || memcmp(keys + i * STO_ADJ_KEY_BYTES,
+		                 keys + (u - 1) * STO_ADJ_KEY_BYTES,
+		                 STO_ADJ_KEY_BYTES))
+			memmove(keys + u++ * STO_ADJ_KEY_BYTES,
+			        keys + i * STO_ADJ_KEY_BYTES,
+			        STO_ADJ_KEY_BYTES);
+	int rv = u ? prefetch_read(c, keys, u) : 0;
+	lora_free(keys);
 	return rv;
 }
