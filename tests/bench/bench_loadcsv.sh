@@ -136,6 +136,6 @@ total=$((people + edges))
 echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk ${chunk:-default}, leader node $leader"
 echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(((c2 - c1) * 1000 / edges)) us CPU/row (3 nodes)"
 echo "total:  $total rows in $((t2 - t0)) ms: $(rows_s "$total" $((t2 - t0))) rows/s (replicated, 3 nodes)"
-echo "counts right on every node; digests equal at $bm: $same; RSS MiB:$rss"
+echo "counts right on every node; digests equal at $bm: $same ($d1); RSS MiB:$rss"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$same" = yes ]
