@@ -368,6 +368,74 @@ START_TEST(batching_changes_no_byte)
 }
 END_TEST
 
+/* Applies b, which must be rejected with `code`, and checks that the
+ * store's digest did not move. */
+static void rejected_as(Lora__MutationBatch *b, int code)
+{
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest_of(st, d1);
+	ck_assert_int_eq(apply_to(st, b), code);
+	digest_of(st, d2);
+	ck_assert_str_eq(d1, d2);
+}
+
+/* Batches that only create write their records past the indexed batch:
+ * every check a creation makes still sees what it saw before. */
+START_TEST(only_creates_keeps_checks)
+{
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 3; i++)
+		add_create_node(b, i, "A", 1, "k", v_int((int64_t)i));
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new(); /* new nodes and an edge between them */
+	add_create_node(b, 10, "A", 1, "k", v_int(10));
+	add_create_node(b, 11, "A", 1, "k", v_int(11));
+	add_create_edge(b, 1, "R", 10, 11, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new(); /* an end created only after the edge */
+	add_create_edge(b, 2, "R", 1, 12, 0);
+	add_create_node(b, 12, "A", 0);
+	rejected_as(b, LORA_ENOTFOUND);
+	b = batch_new(); /* one edge id twice in a batch */
+	add_create_edge(b, 5, "R", 1, 2, 0);
+	add_create_edge(b, 5, "R", 2, 3, 0);
+	rejected_as(b, LORA_EEXIST);
+	b = batch_new(); /* one node id twice in a batch */
+	add_create_node(b, 20, "A", 0);
+	add_create_node(b, 20, "A", 0);
+	rejected_as(b, LORA_EEXIST);
+	b = batch_new(); /* ids the store has, ascending after them */
+	add_create_node(b, 3, "A", 0);
+	add_create_node(b, 30, "A", 0);
+	rejected_as(b, LORA_EEXIST);
+	b = batch_new();
+	add_create_edge(b, 1, "R", 1, 2, 0);
+	add_create_edge(b, 7, "R", 1, 2, 0);
+	rejected_as(b, LORA_EEXIST);
+	/* With a node constraint the batch's nodes are read back to check
+	 * it: a node without the property is refused by the constraint. */
+	b = batch_new();
+	add_create_index(b, "a_k", LORA__INDEX_KIND__INDEX_EXISTS, "A", "k", 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_create_node(b, 40, "A", 1, "k", v_int(40));
+	add_create_node(b, 41, "A", 0);
+	rejected_as(b, LORA_ECONSTRAINT);
+	b = batch_new();
+	add_create_node(b, 40, "A", 1, "k", v_int(40));
+	ck_assert_int_eq(apply_to(st, b), 0);
+	struct sto_view *v;
+	Lora__NodeValue *n = NULL;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_node(v, 40, &n), 0);
+	ck_assert_int_eq(node_prop(n, "k")->int_value, 40);
+	lora__node_value__free_unpacked(n, &lora_pb_allocator);
+	ck_assert_int_eq(sto_view_node(v, 41, &n), LORA_ENOTFOUND);
+	ck_assert_int_eq(sto_view_node(v, 12, &n), LORA_ENOTFOUND);
+	sto_view_close(v);
+}
+END_TEST
+
 START_TEST(rejected_batch_leaves_chunks)
 {
 	static struct model m;
@@ -603,6 +671,7 @@ static Suite *adj_suite(void)
 	tcase_set_timeout(t, 240);
 	tcase_add_test(t, supernode_across_chunks);
 	tcase_add_test(t, batching_changes_no_byte);
+	tcase_add_test(t, only_creates_keeps_checks);
 	tcase_add_test(t, rejected_batch_leaves_chunks);
 	tcase_add_test(t, edge_ends_must_exist);
 	tcase_add_test(t, corrupt_chunks_give_errors);
