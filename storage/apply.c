@@ -217,6 +217,9 @@ int apply_store(struct apply_ctx *c, int edge, uint64_t id,
 		                 STO_RECORD_BYTES_MAX);
 	if (rv)
 		return rv;
+	if (edge ? c->wonly_edges : c->wonly_nodes)
+		return apply_wonly(c, 0, cf, k, klen, c->vbuf.data,
+		                   c->vbuf.len);
 	return apply_put(c, cf, k, klen, c->vbuf.data, c->vbuf.len);
 }
 
@@ -322,6 +325,10 @@ static int vec_set(struct apply_ctx *c, int entity, uint64_t id,
 	if (lora_buf_reserve(&c->vbuf, n))
 		return LORA_ENOMEM;
 	lora__vector__pack(vec, (uint8_t *)c->vbuf.data);
+	if (entity == LORA__ENTITY_KIND__ENTITY_EDGE ? c->wonly_edges
+	                                             : c->wonly_nodes)
+		return apply_wonly(c, 0, STO_CF_VECTORS, k, sizeof(k),
+		                   c->vbuf.data, n);
 	return apply_put(c, STO_CF_VECTORS, k, sizeof(k), c->vbuf.data, n);
 }
 
@@ -861,7 +868,7 @@ static int count_write(struct apply_ctx *c, char prefix, int has_tok,
 
 static int apply_finish(struct apply_ctx *c)
 {
-	int rv = 0;
+	int rv = adj_flush(c);
 	for (uint32_t t = 0; !rv && t < c->label_delta_n; t++)
 		if (c->label_delta[t])
 			rv = count_write(c, STO_META_LABEL_COUNT, 1, t,
@@ -997,6 +1004,66 @@ static int write_applied_only(struct sto_store *s, uint64_t index, int rejected,
 	return 0;
 }
 
+/* Properties of one creation compared pairwise; more take the general
+ * path. */
+#define APPLY_WONLY_PROPS_MAX 32
+
+/* 1 when two of the n properties may have the same name. */
+static int props_repeat(Lora__Property *const *p, size_t n)
+{
+	if (n > APPLY_WONLY_PROPS_MAX)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++)
+			if (!p[i] || !p[j] || !p[i]->key || !p[j]->key ||
+			    !strcmp(p[i]->key, p[j]->key))
+				return 1;
+	return 0;
+}
+
+/* Which keys the batch may write without the indexed batch, because no
+ * mutation of it reads them back. Label-index keys: unless it creates an
+ * index (the backfill scans the label index). Records and vectors: when
+ * the batch only creates, each kind with strictly ascending ids (so no
+ * creation's existence check can hit an earlier one: each id is at or
+ * above next_node / next_edge, or below the state's and then absent from
+ * the batch) and no property named twice (a repeated vector reads its
+ * key back). Node records also need: no edge in the batch (an edge's end
+ * is looked up) and no constraint (the batch's nodes are read back to
+ * check it). A batch outside these shapes takes the general path. */
+static void batch_wonly(struct apply_ctx *c, const Lora__MutationBatch *b)
+{
+	uint64_t last_node = 0, last_edge = 0;
+	int nodes = 0, edges = 0, create_only = 1;
+	c->wonly_label = 1;
+	for (size_t i = 0; i < b->n_mutations; i++) {
+		const Lora__Mutation *m = b->mutations[i];
+		if (m && m->op_case == LORA__MUTATION__OP_CREATE_INDEX)
+			c->wonly_label = 0;
+		if (!m || !create_only)
+			continue;
+		if (m->op_case == LORA__MUTATION__OP_CREATE_NODE &&
+		    m->create_node) {
+			const Lora__CreateNode *n = m->create_node;
+			create_only =
+			    (!nodes++ || n->id > last_node) &&
+			    !props_repeat(n->properties, n->n_properties);
+			last_node = n->id;
+		} else if (m->op_case == LORA__MUTATION__OP_CREATE_EDGE &&
+		           m->create_edge) {
+			const Lora__CreateEdge *e = m->create_edge;
+			create_only =
+			    (!edges++ || e->id > last_edge) &&
+			    !props_repeat(e->properties, e->n_properties);
+			last_edge = e->id;
+		} else {
+			create_only = 0;
+		}
+	}
+	c->wonly_edges = create_only;
+	c->wonly_nodes = create_only && !edges && !apply_has_constraints(c);
+}
+
 static int apply_locked(struct sto_store *s, uint64_t index,
                         const Lora__MutationBatch *batch, char *errmsg)
 {
@@ -1006,11 +1073,9 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	if (!rv && batch->n_mutations > STO_MUTATIONS_PER_BATCH_MAX)
 		rv = lora_errf(LORA_ELIMIT, errmsg, "batch of %zu mutations",
 		               batch->n_mutations);
-	c.wonly_label = 1;
-	for (size_t j = 0; !rv && j < batch->n_mutations; j++) {
-		const Lora__Mutation *m = batch->mutations[j];
-		if (m && m->op_case == LORA__MUTATION__OP_CREATE_INDEX)
-			c.wonly_label = 0; /* backfill scans the label index */
+	if (!rv) {
+		batch_wonly(&c, batch);
+		rv = adj_prefetch(&c, batch);
 	}
 	for (; !rv && i < batch->n_mutations; i++) {
 		const Lora__Mutation *m = batch->mutations[i];

@@ -29,10 +29,10 @@ struct apply_ctx {
 	uint64_t state_next_node, state_next_edge;
 	uint64_t next_node, next_edge;
 	struct lora_buf kbuf, vbuf; /* scratch */
-	/* Adjacency chunks being changed (apply_adj.c): three decoded
-	 * chunks (0, the one holding an entry, the last), allocated on
-	 * first use, and their encoding buffer. */
-	struct adj_chunk *adj;
+	/* Adjacency chunks the batch touched (apply_adj.c), decoded and
+	 * changed in memory, written once by adj_flush; allocated on first
+	 * use. abuf: their encoding buffer. */
+	struct adj_stage *adj;
 	struct lora_buf abuf;
 	/* Writes to keys this batch never reads back skip the indexed batch
 	 * (whose every insert costs a skip-list search) and are appended to
@@ -41,6 +41,10 @@ struct apply_ctx {
 	 * creates no index. */
 	struct lora_buf wonly;
 	int wonly_label;
+	/* Node (edge) records and vectors are write-only in a batch that
+	 * only creates, with ascending ids and no repeated property: nothing
+	 * in it reads them back (see batch_wonly in apply.c). */
+	int wonly_nodes, wonly_edges;
 	/* Meta values this batch writes, for the cache once it committed:
 	 * (u8 klen, key[5], be64 value) records. */
 	struct lora_buf meta_new;
@@ -66,6 +70,8 @@ int apply_label_nodes(struct apply_ctx *c, uint32_t label,
                       struct lora_buf *ids);
 int apply_constraints_check(struct apply_ctx *c,
                             const Lora__MutationBatch *batch);
+/* 1 when the catalogue (as the batch left it) has a node constraint. */
+int apply_has_constraints(struct apply_ctx *c);
 
 /* apply.c */
 int apply_get(struct apply_ctx *c, int cf, const void *key, size_t klen,
@@ -120,6 +126,15 @@ int adj_list(struct apply_ctx *c, uint64_t node, char dir,
              struct lora_buf *ids);
 /* *yes = 1 when node has at least one edge (either direction). */
 int adj_any(struct apply_ctx *c, uint64_t node, int *yes);
+/* Stages chunk 0 of both ends of every new edge of batch b with one
+ * MultiGet, before the batch is applied: the reads are the same as one by
+ * one, their fixed cost (super-version, thread-local context) is paid
+ * once. */
+int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b);
+/* Writes every chunk the batch changed (as write-only operations: the
+ * stage answers every adjacency read of the batch). Called once, when the
+ * batch has been validated. */
+int adj_flush(struct apply_ctx *c);
 void adj_free(struct apply_ctx *c);
 
 /* apply_index.c */

@@ -1,37 +1,71 @@
 /* apply_adj.c - keeps the packed adjacency chunks (see stoInt.h) up to date
  * while a batch is applied: add, remove, list.
  *
- * Every read goes through the batch being built, so several edges of one
- * batch on the same node see each other. One change touches at most three
- * chunks (chunk 0, the chunk holding the entry, the last chunk) and one
- * other edge record, whatever the node's degree.
+ * The chunks a batch touches are staged here, not in the indexed write
+ * batch: each is read from the database once (a node the batch created
+ * has nothing there), decoded, changed in memory by every edge of the batch
+ * on that node, and encoded and written once when the batch commits
+ * (adj_flush, as write-only operations). A batch of 1,000 new edges thus
+ * costs one point read per chunk and no read-modify-write per edge, and
+ * adjacency keys never enter the indexed batch, whose every insert and
+ * lookup costs a skip-list search. One change touches at most three chunks
+ * (chunk 0, the chunk holding the entry, the last chunk) and one other edge
+ * record, whatever the node's degree. A rejected batch drops the stage with
+ * the rest of its state.
  */
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "applyInt.h"
 
-/* A decoded chunk. */
+/* A staged chunk: its entries as the batch left them so far. */
 struct adj_chunk {
-	uint32_t no;      /* chunk number */
+	uint64_t node;
+	uint32_t no; /* chunk number */
+	char dir;
+	uint8_t found;    /* has a key (before the batch, or written by it) */
+	uint8_t dirty;    /* to be written at adj_flush */
 	uint32_t nchunks; /* chunk 0: chunks in the list */
-	uint32_t n;       /* entries */
-	int dirty;
-	struct sto_adj_ent e[STO_ADJ_CHUNK_ENTRIES_MAX];
+	uint32_t n, cap;  /* entries, and room in e */
+	struct sto_adj_ent *e;
 };
 
-enum { ADJ_SLOTS = 3 };
+/* Staged chunks of one batch, in the order first touched, and an open
+ * addressing table over them (slot = index + 1, 0 = empty). */
+struct adj_stage {
+	struct adj_chunk **ch;
+	size_t n, cap;
+	uint32_t *slot;
+	size_t nslot; /* a power of two, at least twice n */
+};
 
-static int adj_slots(struct apply_ctx *c)
+/* Initial hash slots; the table doubles as chunks are staged. */
+/* Batches with fewer new edges read their chunks one by one. */
+#define ADJ_PREFETCH_EDGES_MIN 16
+enum { ADJ_SLOTS_MIN = 1024 };
+
+static uint64_t chunk_hash(uint64_t node, char dir, uint32_t no)
 {
-	if (!c->adj)
-		c->adj = lora_malloc(ADJ_SLOTS * sizeof(*c->adj));
-	return c->adj ? 0 : LORA_ENOMEM;
+	uint64_t x = node * 0x9e3779b97f4a7c15ULL ^
+	             ((uint64_t)no << 1 | (dir == STO_K_IN));
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	return x ^ x >> 29;
 }
 
 void adj_free(struct apply_ctx *c)
 {
-	lora_free(c->adj);
+	struct adj_stage *st = c->adj;
+	if (st) {
+		for (size_t i = 0; i < st->n; i++) {
+			lora_free(st->ch[i]->e);
+			lora_free(st->ch[i]);
+		}
+		lora_free(st->ch);
+		lora_free(st->slot);
+		lora_free(st);
+	}
 	c->adj = NULL;
 	lora_buf_free(&c->abuf);
 }
@@ -45,56 +79,164 @@ static int adj_corrupt(struct apply_ctx *c, uint64_t node, char dir,
 	                 (unsigned long long)node, no, what);
 }
 
+/* Room for n entries in ch. */
+static int chunk_room(struct adj_chunk *ch, uint32_t n)
+{
+	if (n <= ch->cap)
+		return 0;
+	uint32_t cap = ch->cap ? ch->cap : 4;
+	while (cap < n)
+		cap *= 2;
+	if (cap > STO_ADJ_CHUNK_ENTRIES_MAX)
+		cap = STO_ADJ_CHUNK_ENTRIES_MAX;
+	struct sto_adj_ent *e = lora_realloc(ch->e, cap * sizeof(*e));
+	if (!e)
+		return LORA_ENOMEM;
+	ch->e = e;
+	ch->cap = cap;
+	return 0;
+}
+
 static int chunk_decode(struct adj_chunk *ch, const uint8_t *p, size_t len)
 {
 	const uint8_t *end = p + len, *q;
 	int rv = sto_adj_head(p, len, ch->no, &ch->nchunks, &ch->n, &q);
+	if (!rv && ch->n > STO_ADJ_CHUNK_ENTRIES_MAX)
+		rv = LORA_ECORRUPT;
+	if (!rv)
+		rv = chunk_room(ch, ch->n);
 	for (uint32_t i = 0; !rv && i < ch->n; i++)
 		rv = sto_adj_entry(&q, end, &ch->e[i]);
 	return !rv && q != end ? LORA_ECORRUPT : rv;
 }
 
-/* Loads chunk `no` of (node, dir) into ch; *found = 0 when absent. */
-static int chunk_load(struct apply_ctx *c, uint64_t node, char dir, uint32_t no,
-                      struct adj_chunk *ch, int *found)
+/* Makes room for one more staged chunk (array and hash table). */
+static int stage_grow(struct adj_stage *st)
+{
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? 2 * st->cap : ADJ_SLOTS_MIN / 2;
+		struct adj_chunk **ch = lora_realloc(st->ch, cap * sizeof(*ch));
+		if (!ch)
+			return LORA_ENOMEM;
+		st->ch = ch;
+		st->cap = cap;
+	}
+	if (2 * (st->n + 1) <= st->nslot)
+		return 0;
+	size_t nslot = st->nslot ? 2 * st->nslot : ADJ_SLOTS_MIN;
+	uint32_t *slot = lora_calloc(nslot, sizeof(*slot));
+	if (!slot)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i < st->n; i++) {
+		const struct adj_chunk *ch = st->ch[i];
+		size_t h = chunk_hash(ch->node, ch->dir, ch->no) & (nslot - 1);
+		while (slot[h])
+			h = (h + 1) & (nslot - 1);
+		slot[h] = (uint32_t)i + 1;
+	}
+	lora_free(st->slot);
+	st->slot = slot;
+	st->nslot = nslot;
+	return 0;
+}
+
+/* Reads chunk `no` of (node, dir) from the database into a new staged
+ * chunk ch (found = 0 when it has no key); pre, when not NULL, is the
+ * value already read (adj_prefetch; prelen 0: no key). */
+static int chunk_read(struct apply_ctx *c, struct adj_chunk *ch,
+                      const char *pre, size_t prelen)
 {
 	uint8_t k[STO_ADJ_KEY_BYTES];
-	char *v;
-	size_t vlen;
-	sto_key_adj(k, node, dir, no);
+	char *v = NULL;
+	size_t vlen = 0;
+	int rv = 0;
+	if (pre) {
+		ch->found = prelen > 0;
+		rv =
+		    prelen ? chunk_decode(ch, (const uint8_t *)pre, prelen) : 0;
+		if (rv == LORA_ECORRUPT)
+			return adj_corrupt(c, ch->node, ch->dir, ch->no,
+			                   "malformed chunk");
+		return rv;
+	}
 	/* A node created by this batch has nothing in the database. */
-	int rv = node >= c->state_next_node
-	             ? apply_get_batch(c, STO_CF_ADJ, k, sizeof(k), &v, &vlen)
-	             : apply_get(c, STO_CF_ADJ, k, sizeof(k), &v, &vlen);
-	memset(ch, 0, offsetof(struct adj_chunk, e));
-	ch->no = no;
-	*found = v != NULL;
+	if (ch->node < c->state_next_node) {
+		sto_key_adj(k, ch->node, ch->dir, ch->no);
+		rv = sto_get(c->s, c->s->ro, STO_CF_ADJ, k, sizeof(k), &v,
+		             &vlen);
+	}
+	ch->found = v != NULL;
 	if (rv || !v)
 		return rv;
 	rv = chunk_decode(ch, (const uint8_t *)v, vlen);
 	rocksdb_free(v);
-	return rv ? adj_corrupt(c, node, dir, no, "malformed chunk") : 0;
+	if (rv == LORA_ECORRUPT)
+		return adj_corrupt(c, ch->node, ch->dir, ch->no,
+		                   "malformed chunk");
+	return rv;
+}
+
+/* The staged chunk `no` of (node, dir), or NULL; *h receives its hash
+ * slot (or the empty slot where it would go). */
+static struct adj_chunk *stage_find(struct adj_stage *st, uint64_t node,
+                                    char dir, uint32_t no, size_t *h)
+{
+	size_t i = chunk_hash(node, dir, no) & (st->nslot - 1);
+	for (; st->slot[i]; i = (i + 1) & (st->nslot - 1)) {
+		struct adj_chunk *ch = st->ch[st->slot[i] - 1];
+		if (ch->node == node && ch->no == no && ch->dir == dir) {
+			*h = i;
+			return ch;
+		}
+	}
+	*h = i;
+	return NULL;
+}
+
+/* The staged chunk `no` of (node, dir), read on first use unless `read`
+ * is 0 (a chunk number past the list's end); (*ch)->found = 0 when the
+ * list has no such chunk. */
+static int chunk_load(struct apply_ctx *c, uint64_t node, char dir, uint32_t no,
+                      int read, struct adj_chunk **out)
+{
+	if (!c->adj && !(c->adj = lora_calloc(1, sizeof(*c->adj))))
+		return LORA_ENOMEM;
+	struct adj_stage *st = c->adj;
+	size_t h;
+	int rv = stage_grow(st);
+	if (rv)
+		return rv;
+	if ((*out = stage_find(st, node, dir, no, &h)))
+		return 0;
+	struct adj_chunk *ch = lora_calloc(1, sizeof(*ch));
+	if (!ch)
+		return LORA_ENOMEM;
+	ch->node = node;
+	ch->dir = dir;
+	ch->no = no;
+	if (read && (rv = chunk_read(c, ch, NULL, 0))) {
+		lora_free(ch->e);
+		lora_free(ch);
+		return rv;
+	}
+	st->ch[st->n++] = ch;
+	st->slot[h] = (uint32_t)st->n;
+	*out = ch;
+	return 0;
 }
 
 /* Loads a chunk that must exist. */
 static int chunk_need(struct apply_ctx *c, uint64_t node, char dir, uint32_t no,
-                      struct adj_chunk *ch)
+                      struct adj_chunk **ch)
 {
-	int found, rv = chunk_load(c, node, dir, no, ch, &found);
-	return rv || found ? rv : adj_corrupt(c, node, dir, no, "missing");
+	int rv = chunk_load(c, node, dir, no, 1, ch);
+	return rv || (*ch)->found ? rv
+	                          : adj_corrupt(c, node, dir, no, "missing");
 }
 
-/* Writes ch back (deletes its key when it has no entries). */
-static int chunk_store(struct apply_ctx *c, uint64_t node, char dir,
-                       const struct adj_chunk *ch)
+/* Appends the encoding of ch (which has entries) to b. */
+static int chunk_encode(const struct adj_chunk *ch, struct lora_buf *b)
 {
-	uint8_t k[STO_ADJ_KEY_BYTES];
-	struct lora_buf *b = &c->abuf;
-	sto_key_adj(k, node, dir, ch->no);
-	if (!ch->n) {
-		apply_del(c, STO_CF_ADJ, k, sizeof(k));
-		return 0;
-	}
 	lora_buf_reset(b);
 	if (lora_buf_reserve(b, STO_ADJ_CHUNK_BYTES_MAX))
 		return LORA_ENOMEM;
@@ -108,41 +250,67 @@ static int chunk_store(struct apply_ctx *c, uint64_t node, char dir,
 		sto_put_uvarint(b, ch->e[i].other);
 		sto_put_uvarint(b, ch->e[i].edge);
 	}
-	return apply_put(c, STO_CF_ADJ, k, sizeof(k), b->data, b->len);
+	return 0;
+}
+
+int adj_flush(struct apply_ctx *c)
+{
+	struct adj_stage *st = c->adj;
+	int rv = 0;
+	for (size_t i = 0; !rv && st && i < st->n; i++) {
+		const struct adj_chunk *ch = st->ch[i];
+		uint8_t k[STO_ADJ_KEY_BYTES];
+		if (!ch->dirty)
+			continue;
+		sto_key_adj(k, ch->node, ch->dir, ch->no);
+		if (!ch->n)
+			rv = apply_wonly(c, 1, STO_CF_ADJ, k, sizeof(k), "", 0);
+		else if (!(rv = chunk_encode(ch, &c->abuf)))
+			rv = apply_wonly(c, 0, STO_CF_ADJ, k, sizeof(k),
+			                 c->abuf.data, c->abuf.len);
+	}
+	return rv;
+}
+
+/* Marks ch changed: written at adj_flush (deleted when it has no
+ * entries). */
+static void chunk_touch(struct adj_chunk *ch)
+{
+	ch->dirty = 1;
+	ch->found = ch->n > 0;
 }
 
 int adj_add(struct apply_ctx *c, uint64_t node, char dir,
             const struct sto_adj_ent *e, uint32_t *chunk, int *had)
 {
-	int found, rv = adj_slots(c);
-	struct adj_chunk *c0 = &c->adj[0], *cl = c0;
-	if (!rv)
-		rv = chunk_load(c, node, dir, 0, c0, &found);
+	struct adj_chunk *c0, *cl;
+	int rv = chunk_load(c, node, dir, 0, 1, &c0);
 	if (rv)
 		return rv;
-	*had = found;
-	if (!found)
+	*had = c0->found;
+	if (!c0->found)
 		c0->nchunks = 1;
 	uint32_t last = c0->nchunks - 1;
-	if (last > 0 && (rv = chunk_need(c, node, dir, last, cl = &c->adj[1])))
+	cl = c0;
+	if (last > 0 && (rv = chunk_need(c, node, dir, last, &cl)))
 		return rv;
-	if (cl->n < STO_ADJ_CHUNK_ENTRIES_MAX) {
-		cl->e[cl->n++] = *e;
-		*chunk = last;
-		return chunk_store(c, node, dir, cl);
+	if (cl->n >= STO_ADJ_CHUNK_ENTRIES_MAX) {
+		if (c0->nchunks == UINT32_MAX)
+			return lora_errf(LORA_ELIMIT, c->errmsg,
+			                 "node %llu: too many relationships",
+			                 (unsigned long long)node);
+		/* A new last chunk: no key in the database. */
+		if ((rv = chunk_load(c, node, dir, c0->nchunks, 0, &cl)))
+			return rv;
+		c0->nchunks++;
+		chunk_touch(c0);
 	}
-	if (c0->nchunks == UINT32_MAX)
-		return lora_errf(LORA_ELIMIT, c->errmsg,
-		                 "node %llu: too many relationships",
-		                 (unsigned long long)node);
-	struct adj_chunk *cn = &c->adj[2];
-	memset(cn, 0, offsetof(struct adj_chunk, e));
-	cn->no = c0->nchunks++;
-	cn->n = 1;
-	cn->e[0] = *e;
-	*chunk = cn->no;
-	rv = chunk_store(c, node, dir, cn);
-	return rv ? rv : chunk_store(c, node, dir, c0);
+	if ((rv = chunk_room(cl, cl->n + 1)))
+		return rv;
+	cl->e[cl->n++] = *e;
+	*chunk = cl->no;
+	chunk_touch(cl);
+	return 0;
 }
 
 /* Records that edge's entry under (dir) now lives in chunk `no`. */
@@ -165,20 +333,19 @@ static int rec_move(struct apply_ctx *c, uint64_t edge, char dir, uint32_t no)
 int adj_remove(struct apply_ctx *c, uint64_t node, char dir, uint32_t chunk,
                uint64_t edge)
 {
-	int rv = adj_slots(c);
-	struct adj_chunk *c0 = &c->adj[0], *ck = c0, *cl;
-	if (!rv)
-		rv = chunk_need(c, node, dir, 0, c0);
+	struct adj_chunk *c0, *ck, *cl = NULL;
+	int rv = chunk_need(c, node, dir, 0, &c0);
 	if (rv)
 		return rv;
 	if (chunk >= c0->nchunks)
 		return adj_corrupt(c, node, dir, chunk, "beyond the last");
 	uint32_t last = c0->nchunks - 1;
-	if (chunk > 0 &&
-	    (rv = chunk_need(c, node, dir, chunk, ck = &c->adj[1])))
+	ck = c0;
+	if (chunk > 0 && (rv = chunk_need(c, node, dir, chunk, &ck)))
 		return rv;
-	cl = last == chunk ? ck : last == 0 ? c0 : &c->adj[2];
-	if (cl == &c->adj[2] && (rv = chunk_need(c, node, dir, last, cl)))
+	if (last == chunk)
+		cl = ck;
+	else if ((rv = chunk_need(c, node, dir, last, &cl)))
 		return rv;
 	uint32_t i = 0;
 	while (i < ck->n && ck->e[i].edge != edge)
@@ -191,46 +358,180 @@ int adj_remove(struct apply_ctx *c, uint64_t node, char dir, uint32_t chunk,
 		if (ck != cl && (rv = rec_move(c, moved.edge, dir, chunk)))
 			return rv;
 	}
-	if (!cl->n && last > 0)
+	if (!cl->n && last > 0) {
 		c0->nchunks--; /* the last chunk is gone */
-	ck->dirty = cl->dirty = 1;
-	c0->dirty |= !cl->n && last > 0;
-	for (int s = 0; !rv && s < ADJ_SLOTS; s++) {
-		struct adj_chunk *ch = &c->adj[s];
-		int used = ch == c0 || ch == ck || ch == cl;
-		if (used && ch->dirty)
-			rv = chunk_store(c, node, dir, ch);
+		chunk_touch(c0);
+	}
+	chunk_touch(ck);
+	chunk_touch(cl);
+	return 0;
+}
+
+/* Appends the be64 edge ids of ch's entries to ids. */
+static int list_append(const struct adj_chunk *ch, struct lora_buf *ids)
+{
+	int rv = 0;
+	for (uint32_t i = 0; !rv && i < ch->n; i++) {
+		uint8_t b[8];
+		lora_put_be64(b, ch->e[i].edge);
+		rv = lora_buf_append(ids, b, 8);
 	}
 	return rv;
 }
 
+/* Chunks a listing only reads are decoded into one scratch chunk rather
+ * than staged: a node of a million edges stages nothing by being listed. */
 int adj_list(struct apply_ctx *c, uint64_t node, char dir, struct lora_buf *ids)
 {
-	int found, rv = adj_slots(c);
-	struct adj_chunk *c0 = &c->adj[0], *ch = c0;
-	if (!rv)
-		rv = chunk_load(c, node, dir, 0, c0, &found);
-	if (rv || !found)
+	struct adj_chunk *c0, tmp = {.node = node, .dir = dir};
+	int rv = chunk_load(c, node, dir, 0, 1, &c0);
+	if (rv || !c0->found)
 		return rv;
-	uint32_t nchunks = c0->nchunks;
-	for (uint32_t no = 0; !rv && no < nchunks; no++) {
-		if (no > 0)
-			rv = chunk_need(c, node, dir, no, ch = &c->adj[1]);
-		for (uint32_t i = 0; !rv && i < ch->n; i++) {
-			uint8_t b[8];
-			lora_put_be64(b, ch->e[i].edge);
-			rv = lora_buf_append(ids, b, 8);
+	rv = list_append(c0, ids);
+	for (uint32_t no = 1; !rv && no < c0->nchunks; no++) {
+		size_t h;
+		const struct adj_chunk *ch =
+		    stage_find(c->adj, node, dir, no, &h);
+		if (!ch) {
+			tmp.no = no;
+			tmp.n = 0;
+			if (!(rv = chunk_read(c, &tmp, NULL, 0)) && !tmp.found)
+				rv = adj_corrupt(c, node, dir, no, "missing");
+			ch = &tmp;
+		} else if (!ch->found) {
+			rv = adj_corrupt(c, node, dir, no, "missing");
 		}
+		if (!rv)
+			rv = list_append(ch, ids);
 	}
+	lora_free(tmp.e);
 	return rv;
 }
 
 int adj_any(struct apply_ctx *c, uint64_t node, int *yes)
 {
-	int rv = adj_slots(c), found = 0;
-	for (int d = 0; !rv && !found && d < 2; d++)
-		rv = chunk_load(c, node, d ? STO_K_IN : STO_K_OUT, 0,
-		                &c->adj[0], &found);
-	*yes = found;
+	struct adj_chunk *ch = NULL;
+	int rv = 0;
+	*yes = 0;
+	for (int d = 0; !rv && !*yes && d < 2; d++)
+		if (!(rv = chunk_load(c, node, d ? STO_K_IN : STO_K_OUT, 0, 1,
+		                      &ch)))
+			*yes = ch->found;
+	return rv;
+}
+
+/* Stages chunk 0 of (node, dir) from the value v (vlen 0: no key). */
+static int stage_value(struct apply_ctx *c, const uint8_t *k, const char *v,
+                       size_t vlen)
+{
+	uint64_t node = lora_get_be64(k);
+	char dir = (char)k[8];
+	struct adj_stage *st = c->adj;
+	size_t h;
+	int rv = stage_grow(st);
+	if (rv || stage_find(st, node, dir, 0, &h))
+		return rv;
+	struct adj_chunk *ch = lora_calloc(1, sizeof(*ch));
+	if (!ch)
+		return LORA_ENOMEM;
+	ch->node = node;
+	ch->dir = dir;
+	if ((rv = chunk_read(c, ch, v ? v : "", v ? vlen : 0))) {
+		lora_free(ch->e);
+		lora_free(ch);
+		return rv;
+	}
+	st->ch[st->n++] = ch;
+	st->slot[h] = (uint32_t)st->n;
+	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, STO_ADJ_KEY_BYTES);
+}
+
+/* Appends chunk 0's key of (node, dir) when it may be in the database. */
+static void want_key(struct apply_ctx *c, uint8_t *keys, size_t *n,
+                     uint64_t node, char dir)
+{
+	if (node < c->state_next_node)
+		sto_key_adj(keys + STO_ADJ_KEY_BYTES * (*n)++, node, dir, 0);
+}
+
+/* Reads the keys of `keys` (sorted, distinct) with one MultiGet and
+ * stages them. */
+static int prefetch_read(struct apply_ctx *c, const uint8_t *keys, size_t n)
+{
+	const char **kp = lora_malloc(n * sizeof(*kp));
+	size_t *kl = lora_malloc(n * sizeof(*kl));
+	rocksdb_pinnableslice_t **vals = lora_calloc(n, sizeof(*vals));
+	char **errs = lora_calloc(n, sizeof(*errs));
+	int rv = kp && kl && vals && errs ? 0 : LORA_ENOMEM;
+	for (size_t i = 0; !rv && i < n; i++) {
+		kp[i] = (const char *)keys + i * STO_ADJ_KEY_BYTES;
+		kl[i] = STO_ADJ_KEY_BYTES;
+	}
+	if (!rv)
+		rocksdb_batched_multi_get_cf(c->s->db, c->s->ro,
+		                             c->s->cf[STO_CF_ADJ], n, kp, kl,
+		                             vals, errs, 1);
+	for (size_t i = 0; !rv && i < n; i++) {
+		size_t vlen = 0;
+		const char *v = NULL;
+		if (errs[i]) {
+			rv = sto_rocks_err(errs[i], c->errmsg, "read");
+			errs[i] = NULL; /* freed by sto_rocks_err */
+		} else if (vals[i])
+			v = rocksdb_pinnableslice_value(vals[i], &vlen);
+		if (!rv)
+			rv = stage_value(c, keys + i * STO_ADJ_KEY_BYTES, v,
+			                 vlen);
+	}
+	for (size_t i = 0; vals && errs && i < n; i++) {
+		if (vals[i])
+			rocksdb_pinnableslice_destroy(vals[i]);
+		if (errs[i])
+			rocksdb_free(errs[i]);
+	}
+	lora_free(kp);
+	lora_free(kl);
+	lora_free(vals);
+	lora_free(errs);
+	return rv;
+}
+
+int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
+{
+	size_t n = 0, m = 0;
+	for (size_t i = 0; i < b->n_mutations; i++)
+		m += b->mutations[i] &&
+		     b->mutations[i]->op_case == LORA__MUTATION__OP_CREATE_EDGE;
+	if (m < ADJ_PREFETCH_EDGES_MIN)
+		return 0;
+	if (!c->adj && !(c->adj = lora_calloc(1, sizeof(*c->adj))))
+		return LORA_ENOMEM;
+	uint8_t *keys = lora_malloc(2 * m * STO_ADJ_KEY_BYTES);
+	if (!keys)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i < b->n_mutations; i++) {
+		const Lora__Mutation *mu = b->mutations[i];
+		if (!mu || mu->op_case != LORA__MUTATION__OP_CREATE_EDGE ||
+		    !mu->create_edge)
+			continue;
+		want_key(c, keys, &n, mu->create_edge->from_id, STO_K_OUT);
+		want_key(c, keys, &n, mu->create_edge->to_id, STO_K_IN);
+	}
+	qsort(keys, n, STO_ADJ_KEY_BYTES, key_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!u || memcmp(keys + i * STO_ADJ_KEY_BYTES,
+		                 keys + (u - 1) * STO_ADJ_KEY_BYTES,
+		                 STO_ADJ_KEY_BYTES))
+			memmove(keys + u++ * STO_ADJ_KEY_BYTES,
+			        keys + i * STO_ADJ_KEY_BYTES,
+			        STO_ADJ_KEY_BYTES);
+	int rv = u ? prefetch_read(c, keys, u) : 0;
+	lora_free(keys);
 	return rv;
 }

@@ -206,14 +206,19 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+int apply_has_constraints(struct apply_ctx *c)
+{
+	const struct sto_catalog *k = catalog(c);
+	for (size_t i = 0; i < k->n; i++)
+		if (is_constraint(k->defs[i]))
+			return 1;
+	return 0;
+}
+
 int apply_constraints_check(struct apply_ctx *c,
                             const Lora__MutationBatch *batch)
 {
-	const struct sto_catalog *k = catalog(c);
-	int any = 0;
-	for (size_t i = 0; !any && i < k->n; i++)
-		any = is_constraint(k->defs[i]);
-	if (!any)
+	if (!apply_has_constraints(c))
 		return 0;
 	uint64_t *ids =
 	    lora_malloc(sizeof(uint64_t) * (batch->n_mutations + 1));

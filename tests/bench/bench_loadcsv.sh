@@ -74,7 +74,7 @@ for i in 1 2 3; do lc_wait_health "$i" 30 || exit 1; done
 leader=$(lc_wait_leader 30) || { echo "no leader" >&2; exit 1; }
 
 q() { # q JSON [TIMEOUT_S]: POST to the leader, body on stdout
-	curl -s -m "${2:-600}" -X POST -H 'Content-Type: application/json' \
+	lc_curl -s -m "${2:-600}" -X POST -H 'Content-Type: application/json' \
 		--data-binary @- "http://$(lc_http "$leader")/query" <<<"$1"
 }
 cpu_ms() { # CPU ms (user + system) of every node so far, summed
@@ -120,7 +120,7 @@ fi
 # ---- every node has it all
 same=yes d1=""
 for i in 1 2 3; do
-	c=$(curl -s -m 60 -X POST -H 'Content-Type: application/json' \
+	c=$(lc_curl -s -m 60 -X POST -H 'Content-Type: application/json' \
 		--data '{"query":"MATCH (p:Person) WITH count(p) AS p MATCH ()-[k:KNOWS]->() RETURN p, count(k) AS k","format":"rowArrays","consistency":"bookmark","bookmark":"'"$bm"'"}' \
 		"http://$(lc_http "$i")/query")
 	grep -q "\"rows\":\[\[$people,$edges\]\]" <<<"$c" ||
@@ -136,6 +136,6 @@ total=$((people + edges))
 echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk ${chunk:-default}, leader node $leader"
 echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(((c2 - c1) * 1000 / edges)) us CPU/row (3 nodes)"
 echo "total:  $total rows in $((t2 - t0)) ms: $(rows_s "$total" $((t2 - t0))) rows/s (replicated, 3 nodes)"
-echo "counts right on every node; digests equal at $bm: $same; RSS MiB:$rss"
+echo "counts right on every node; digests equal at $bm: $same ($d1); RSS MiB:$rss"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$same" = yes ]

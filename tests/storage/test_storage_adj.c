@@ -250,6 +250,192 @@ START_TEST(supernode_across_chunks)
 }
 END_TEST
 
+/* ---- batching changes nothing ----------------------------------------------
+ * The same mutations applied as a few large batches (chunks staged in
+ * memory, records and vectors written past the indexed batch when a batch
+ * only creates) and one mutation per batch leave the same bytes in every
+ * graph column family. */
+
+#define SAME_NODES 40
+#define SAME_OPS   3000
+
+static const char *const same_cfs[] = {"nodes", "edges", "vectors", "index",
+                                       "adjacency"};
+
+/* Op i of the workload (seeded): creations of nodes (with a vector, a
+ * repeated vector key on some), edges (two thirds on node 1, so its lists
+ * span chunks), deletions of live edges, some of them created by the same
+ * batch, and one detach delete. */
+static void same_op(Lora__MutationBatch *b, int i, int descending,
+                    struct model *m)
+{
+	if (i < SAME_NODES) {
+		uint64_t id =
+		    descending ? SAME_NODES - (uint64_t)i : 1 + (uint64_t)i;
+		float x[3] = {(float)id, 1, 2}, y[3] = {0, (float)id, 5};
+		if (id % 7)
+			add_create_node(b, id, "N", 2, "emb", v_vec(3, x),
+			                "name", v_str("n"));
+		else /* the second value wins */
+			add_create_node(b, id, "N", 2, "emb", v_vec(3, x),
+			                "emb", v_vec(3, y));
+		return;
+	}
+	uint64_t e = m->next > 1 ? model_pick(m) : 0;
+	int r = rand() % 10;
+	if (i == SAME_OPS - 1) {
+		add_delete_node(b, 2, 1);
+		for (uint64_t k = 1; k < m->next; k++)
+			if (m->from[k] == 2 || m->to[k] == 2)
+				m->live[k] = 0;
+	} else if (r < 3 && e) {
+		m->live[e] = 0;
+		add_delete_edge(b, e);
+	} else {
+		uint64_t id = m->next++;
+		uint64_t other = 1 + (uint64_t)(rand() % SAME_NODES);
+		m->from[id] = r < 6 ? 1 : other;
+		m->to[id] = r < 6 ? other : 1 + (uint64_t)(rand() % SAME_NODES);
+		m->type[id] = rand() % 2;
+		m->live[id] = 1;
+		add_create_edge(b, id, types[m->type[id]], m->from[id],
+		                m->to[id], 1, "w", v_int(i));
+	}
+}
+
+/* Applies the workload to s, batch_ops mutations per batch. */
+static void same_run(struct sto_store *s, unsigned seed, int batch_ops,
+                     int descending, struct model *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->next = 1;
+	srand(seed);
+	Lora__MutationBatch *b = batch_new();
+	for (int i = 0; i < SAME_OPS; i++) {
+		same_op(b, i, descending, m);
+		if (b->n_mutations == (size_t)batch_ops || i == SAME_OPS - 1 ||
+		    i == SAME_NODES - 1) {
+			ck_assert_int_eq(apply_to(s, b), 0);
+			b = batch_new();
+		}
+	}
+	batch_free(b);
+}
+
+START_TEST(batching_changes_no_byte)
+{
+	unsigned seed = (unsigned)time(NULL);
+	if (getenv("LORA_SEED"))
+		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
+	fprintf(stderr, "batching_changes_no_byte: seed %u\n", seed);
+	static struct model m1, m2;
+	char msg[LORA_ERRMSG_BYTES] = "", p[512];
+	struct sto_store *s2;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "one"), NULL, &s2, msg), 0);
+	/* st: nodes in one descending batch (the general path), then 500
+	 * mutations a batch; s2: one mutation a batch, nodes ascending. */
+	same_run(st, seed, 500, 1, &m1);
+	same_run(s2, seed, 1, 0, &m2);
+	ck_assert_uint_eq(m1.next, m2.next);
+	ck_assert_uint_gt(m1.next, 1000);
+	for (size_t i = 0; i < sizeof(same_cfs) / sizeof(same_cfs[0]); i++) {
+		struct lora_buf a = {0}, c = {0};
+		ck_assert_int_eq(sto_testing_dump_raw(st, same_cfs[i], &a), 0);
+		ck_assert_int_eq(sto_testing_dump_raw(s2, same_cfs[i], &c), 0);
+		if (a.len != c.len || memcmp(a.data, c.data, a.len))
+			ck_abort_msg("column family %s differs (%zu, %zu "
+			             "bytes)",
+			             same_cfs[i], a.len, c.len);
+		lora_buf_free(&a);
+		lora_buf_free(&c);
+	}
+	check_model(st, &m1);
+	/* A repeated vector key: one vector, the second value. */
+	struct sto_view *v;
+	Lora__NodeValue *n = NULL;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_node(v, 7, &n), 0);
+	ck_assert_ptr_nonnull(n);
+	const Lora__Value *emb = node_prop(n, "emb");
+	ck_assert_ptr_nonnull(emb);
+	ck_assert_int_eq(emb->kind_case, LORA__VALUE__KIND_VECTOR_VALUE);
+	ck_assert_uint_eq(emb->vector_value->n_f32, 3);
+	ck_assert_float_eq(emb->vector_value->f32[1], 7.0f);
+	lora__node_value__free_unpacked(n, &lora_pb_allocator);
+	sto_view_close(v);
+	sto_close(s2);
+}
+END_TEST
+
+/* Applies b, which must be rejected with `code`, and checks that the
+ * store's digest did not move. */
+static void rejected_as(Lora__MutationBatch *b, int code)
+{
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest_of(st, d1);
+	ck_assert_int_eq(apply_to(st, b), code);
+	digest_of(st, d2);
+	ck_assert_str_eq(d1, d2);
+}
+
+/* Batches that only create write their records past the indexed batch:
+ * every check a creation makes still sees what it saw before. */
+START_TEST(only_creates_keeps_checks)
+{
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 3; i++)
+		add_create_node(b, i, "A", 1, "k", v_int((int64_t)i));
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new(); /* new nodes and an edge between them */
+	add_create_node(b, 10, "A", 1, "k", v_int(10));
+	add_create_node(b, 11, "A", 1, "k", v_int(11));
+	add_create_edge(b, 1, "R", 10, 11, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new(); /* an end created only after the edge */
+	add_create_edge(b, 2, "R", 1, 12, 0);
+	add_create_node(b, 12, "A", 0);
+	rejected_as(b, LORA_ENOTFOUND);
+	b = batch_new(); /* one edge id twice in a batch */
+	add_create_edge(b, 5, "R", 1, 2, 0);
+	add_create_edge(b, 5, "R", 2, 3, 0);
+	rejected_as(b, LORA_EEXIST);
+	b = batch_new(); /* one node id twice in a batch */
+	add_create_node(b, 20, "A", 0);
+	add_create_node(b, 20, "A", 0);
+	rejected_as(b, LORA_EEXIST);
+	b = batch_new(); /* ids the store has, ascending after them */
+	add_create_node(b, 3, "A", 0);
+	add_create_node(b, 30, "A", 0);
+	rejected_as(b, LORA_EEXIST);
+	b = batch_new();
+	add_create_edge(b, 1, "R", 1, 2, 0);
+	add_create_edge(b, 7, "R", 1, 2, 0);
+	rejected_as(b, LORA_EEXIST);
+	/* With a node constraint the batch's nodes are read back to check
+	 * it: a node without the property is refused by the constraint. */
+	b = batch_new();
+	add_create_index(b, "a_k", LORA__INDEX_KIND__INDEX_EXISTS, "A", "k", 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_create_node(b, 40, "A", 1, "k", v_int(40));
+	add_create_node(b, 41, "A", 0);
+	rejected_as(b, LORA_ECONSTRAINT);
+	b = batch_new();
+	add_create_node(b, 40, "A", 1, "k", v_int(40));
+	ck_assert_int_eq(apply_to(st, b), 0);
+	struct sto_view *v;
+	Lora__NodeValue *n = NULL;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_node(v, 40, &n), 0);
+	ck_assert_int_eq(node_prop(n, "k")->int_value, 40);
+	lora__node_value__free_unpacked(n, &lora_pb_allocator);
+	ck_assert_int_eq(sto_view_node(v, 41, &n), LORA_ENOTFOUND);
+	ck_assert_int_eq(sto_view_node(v, 12, &n), LORA_ENOTFOUND);
+	sto_view_close(v);
+}
+END_TEST
+
 START_TEST(rejected_batch_leaves_chunks)
 {
 	static struct model m;
@@ -484,6 +670,8 @@ static Suite *adj_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 240);
 	tcase_add_test(t, supernode_across_chunks);
+	tcase_add_test(t, batching_changes_no_byte);
+	tcase_add_test(t, only_creates_keeps_checks);
 	tcase_add_test(t, rejected_batch_leaves_chunks);
 	tcase_add_test(t, edge_ends_must_exist);
 	tcase_add_test(t, corrupt_chunks_give_errors);
