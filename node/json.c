@@ -86,6 +86,26 @@ static json_t *vector_obj(const Lora__Vector *v)
 	                 ct < 6 ? coord_names[ct] : "UNKNOWN", "values", vals);
 }
 
+/* {"kind": "point", "srid": 7203, "crs": "cartesian", "x": 1.0, "y": 2.0}
+ * ("z" too in 3-D) */
+static json_t *point_obj(const Lora__Point *p)
+{
+	int d3 = p->srid == 9157 || p->srid == 4979;
+	const char *crs = p->srid == 7203   ? "cartesian"
+	                  : p->srid == 9157 ? "cartesian-3d"
+	                  : p->srid == 4326 ? "wgs-84"
+	                  : p->srid == 4979 ? "wgs-84-3d"
+	                                    : "unknown";
+	json_t *o = json_pack("{s:s,s:I,s:s,s:f,s:f}", "kind", "point", "srid",
+	                      (json_int_t)p->srid, "crs", crs, "x", p->x, "y",
+	                      p->y);
+	if (o && d3 && json_object_set_new(o, "z", json_real(p->z))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static json_t *path_obj(const Lora__PathValue *p, int depth)
 {
 	json_t *ns = json_array(), *rs = json_array();
@@ -157,6 +177,10 @@ static json_t *from_value(const Lora__Value *v, int depth)
 		return vector_obj(v->vector_value);
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
 		return formatted(v);
+	case LORA__VALUE__KIND_POINT_VALUE: {
+		json_t *o = point_obj(v->point_value);
+		return o ? o : formatted(v); /* NaN or infinite coordinates */
+	}
 	case LORA__VALUE__KIND_NODE_VALUE:
 		return node_obj(v->node_value, depth);
 	case LORA__VALUE__KIND_REL_VALUE:

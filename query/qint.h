@@ -85,6 +85,7 @@ enum vtype {
 	V_TEMPORAL,
 	V_VECTOR,
 	V_BYTES,
+	V_POINT,
 };
 
 struct vstr {
@@ -122,6 +123,13 @@ struct vvec {
 	double *d;
 };
 
+/* srid: 7203 cartesian, 9157 cartesian-3d, 4326 wgs-84, 4979 wgs-84-3d;
+ * z is 0 in 2-D points (see point.c) */
+struct vpoint {
+	uint32_t srid;
+	double x, y, z;
+};
+
 struct val {
 	uint8_t t;
 	union {
@@ -135,6 +143,7 @@ struct val {
 		struct vpath *p;
 		struct vtemp *tm;
 		struct vvec *vec;
+		struct vpoint *pt;
 	} u;
 };
 
@@ -821,5 +830,30 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,
                   int *ok);
 void vec_query_nodes(struct qctx *c, const char *index, int64_t k, struct val q,
                      struct val *row, struct clause *cl, struct rows *out);
+
+/* point.c: spatial points (see its header comment) */
+#define PT_SRID_CARTESIAN    7203u
+#define PT_SRID_CARTESIAN_3D 9157u
+#define PT_SRID_WGS84        4326u
+#define PT_SRID_WGS84_3D     4979u
+int pt_dim(uint32_t srid); /* 2 or 3 */
+int pt_geographic(uint32_t srid);
+int pt_srid_known(uint32_t srid);
+const char *pt_crs_name(uint32_t srid); /* static string */
+struct val v_point(struct qctx *c, uint32_t srid, double x, double y,
+                   double z);
+struct val pt_construct(struct qctx *c, struct val map);
+struct val pt_prop(struct qctx *c, const struct vpoint *p, const char *k,
+                   int *ok);
+int pt_eq(const struct vpoint *a, const struct vpoint *b);
+int pt_order(const struct vpoint *a, const struct vpoint *b);
+uint64_t pt_hash(const struct vpoint *p);
+void pt_format(const struct vpoint *p, struct lora_buf *b);
+double pt_distance(const struct vpoint *a, const struct vpoint *b);
+int pt_within_bbox(const struct vpoint *p, const struct vpoint *lo,
+                   const struct vpoint *hi);
+int pt_has_fn(const char *name);
+struct val pt_fn(struct qctx *c, const char *name, struct val *args, size_t n,
+                 int *ok);
 
 #endif /* LORA_QINT_H */

@@ -223,6 +223,7 @@ static int eq_seekable(struct val v)
 	case V_STR:
 	case V_TEMPORAL:
 	case V_BYTES:
+	case V_POINT:
 		return 1;
 	case V_LIST:
 		for (size_t i = 0; i < v.u.l->n; i++)

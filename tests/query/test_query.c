@@ -253,6 +253,66 @@ static const struct rcase expr_cases[] = {
      "1234567890.1234567890123], 10, FLOAT64) AS same, "
      "vector_dimension_count(vector('[1,2;3 x4]', 4, FLOAT32)) AS d",
      "same|d\ntrue|4\n"},
+    {"points: cartesian and wgs-84, 2-D and 3-D",
+     "RETURN point({x: 1, y: 2}) AS a, point({x: 1, y: 2, z: 3}) AS b, "
+     "point({longitude: 12.5, latitude: 56.25}) AS c, "
+     "point({longitude: 1, latitude: 2, height: 3}) AS d, "
+     "point({x: 1, y: 2, srid: 4326}) AS e, "
+     "point({x: 1, y: 2, crs: 'cartesian-3D', z: 0}).srid AS f",
+     "a|b|c|d|e|f\npoint({x: 1.0, y: 2.0, crs: 'cartesian'})|"
+     "point({x: 1.0, y: 2.0, z: 3.0, crs: 'cartesian-3d'})|"
+     "point({x: 12.5, y: 56.25, crs: 'wgs-84'})|"
+     "point({x: 1.0, y: 2.0, z: 3.0, crs: 'wgs-84-3d'})|"
+     "point({x: 1.0, y: 2.0, crs: 'wgs-84'})|9157\n"},
+    {"point properties",
+     "WITH point({longitude: 12.5, latitude: 56.25, height: 100}) AS p, "
+     "point({x: 3, y: 4}) AS q "
+     "RETURN p.longitude, p.latitude, p.height, p.x, p.z, p.crs, p.srid, "
+     "q.x, q.y, q.crs, q.srid",
+     "p.longitude|p.latitude|p.height|p.x|p.z|p.crs|p.srid|q.x|q.y|q.crs|"
+     "q.srid\n12.5|56.25|100.0|12.5|100.0|wgs-84-3d|4979|3.0|4.0|cartesian|"
+     "7203\n"},
+    {"point equality, comparison and nulls",
+     "WITH point({x: 1, y: 2}) AS p RETURN p = point({x: 1.0, y: 2.0}) AS a, "
+     "p = point({x: 1, y: 3}) AS b, p = point({longitude: 1, latitude: 2}) "
+     "AS c, p < point({x: 2, y: 2}) AS d, point({x: null, y: 1}) AS e, "
+     "point(null) AS f, valueType(p) AS t, toString(p) AS s",
+     "a|b|c|d|e|f|t|s\ntrue|false|false|null|null|null|POINT NOT NULL|"
+     "point({x: 1.0, y: 2.0, crs: 'cartesian'})\n"},
+    {"points order by srid (4326 first) then coordinates, after paths, before temporals",
+     "UNWIND [date('2020-01-01'), point({longitude: 0, latitude: 0}), "
+     "point({x: 2, y: 0}), point({x: 1, y: 5}), point({x: 1, y: 1}), 'a', "
+     "[1]] AS v RETURN v ORDER BY v",
+     "v\n[1]\npoint({x: 0.0, y: 0.0, crs: 'wgs-84'})\n"
+     "point({x: 1.0, y: 1.0, crs: 'cartesian'})\n"
+     "point({x: 1.0, y: 5.0, crs: 'cartesian'})\n"
+     "point({x: 2.0, y: 0.0, crs: 'cartesian'})\n2020-01-01\na\n"},
+    {"distinct and grouping of points",
+     "UNWIND [point({x: 1, y: 2}), point({x: 1.0, y: 2.0}), "
+     "point({x: 1, y: 2, z: 0})] AS p RETURN count(DISTINCT p) AS n",
+     "n\n2\n"},
+    {"point.distance: Euclidean, haversine, 3-D, mixed crs",
+     "RETURN point.distance(point({x: 0, y: 0}), point({x: 3, y: 4})) AS a, "
+     "point.distance(point({x: 0, y: 0, z: 0}), point({x: 1, y: 2, z: 2})) "
+     "AS b, round(point.distance(point({longitude: 12.78, latitude: "
+     "56.7}), point({longitude: 12.79, latitude: 56.71}))) AS c, "
+     "round(point.distance(point({longitude: 0, latitude: 0, height: 0}), "
+     "point({longitude: 0, latitude: 0, height: 30}))) AS d, "
+     "point.distance(point({x: 0, y: 0}), point({longitude: 0, latitude: "
+     "0})) AS e, point.distance(null, point({x: 0, y: 0})) AS f",
+     "a|b|c|d|e|f\n5.0|3.0|1270.0|30.0|null|null\n"},
+    {"point.withinBBox, also across the 180th meridian",
+     "WITH point({x: 0, y: 0}) AS lo, point({x: 10, y: 10}) AS hi "
+     "RETURN point.withinBBox(point({x: 5, y: 10}), lo, hi) AS a, "
+     "point.withinBBox(point({x: 11, y: 5}), lo, hi) AS b, "
+     "point.withinBBox(point({longitude: 179, latitude: 1}), "
+     "point({longitude: 170, latitude: 0}), point({longitude: -170, "
+     "latitude: 5})) AS c, point.withinBBox(point({longitude: 0, "
+     "latitude: 1}), point({longitude: 170, latitude: 0}), "
+     "point({longitude: -170, latitude: 5})) AS d, "
+     "point.withinBBox(point({x: 1, y: 1}), point({longitude: 0, "
+     "latitude: 0}), hi) AS e",
+     "a|b|c|d|e\ntrue|false|true|false|null\n"},
     {"leading optional match", "OPTIONAL MATCH (n:Nope) RETURN n", "n\nnull\n"},
     {"unknown property is null", "WITH {a: 1} AS m RETURN m.zzz AS z",
      "z\nnull\n"},
@@ -390,6 +450,28 @@ static const struct ecase error_cases[] = {
      "DifferentColumnsInUnion", 0, 0},
     {"unknown procedure", "CALL no.such.proc()", LORA_ESEMANTIC,
      "ProcedureNotFound", 0, 0},
+    {"point latitude out of range",
+     "RETURN point({longitude: 0, latitude: 91})", LORA_EINVAL,
+     "InvalidArgumentValue: latitude 91 is outside [-90, 90]", 0, 0},
+    {"point with x and longitude",
+     "RETURN point({x: 0, y: 0, longitude: 1})", LORA_EINVAL,
+     "InvalidArgumentValue: point() takes x/y/z or", 0, 0},
+    {"3-D crs without z", "RETURN point({x: 0, y: 0, crs: 'cartesian-3d'})",
+     LORA_EINVAL,
+     "InvalidArgumentValue: a cartesian-3d point takes 3 coordinates", 0, 0},
+    {"unknown srid", "RETURN point({x: 0, y: 0, srid: 1234})", LORA_EINVAL,
+     "InvalidArgumentValue: point() srid 1234", 0, 0},
+    {"point coordinate of the wrong type",
+     "UNWIND ['a'] AS s RETURN point({x: s, y: 0})", LORA_ETYPE,
+     "InvalidArgumentType: point() coordinate x must be a number", 0, 0},
+    {"latitude of a cartesian point",
+     "UNWIND [1] AS i RETURN point({x: i, y: 0}).latitude", LORA_EINVAL,
+     "InvalidArgumentValue: field `latitude` is not available", 0, 0},
+    {"z of a 2-D point", "UNWIND [1] AS i RETURN point({x: i, y: 0}).z",
+     LORA_EINVAL, "InvalidArgumentValue: field `z` is not available", 0, 0},
+    {"distance of a non-point",
+     "UNWIND [1] AS i RETURN point.distance(point({x: i, y: 0}), i)",
+     LORA_ETYPE, "InvalidArgumentType: point.distance() takes points", 0, 0},
     {"truncate to a unit the kind lacks",
      "RETURN date.truncate('hour', "
      "date('2020-01-01'))",
