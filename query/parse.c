@@ -1969,7 +1969,11 @@ static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
 	} else if (accept_kw(p, "CONSTRAINT")) {
 		d->kind = DDL_CREATE_UNIQUE;
 	} else {
-		accept_kw(p, "RANGE");
+		/* a POINT index is a range index: its keys for point values
+		 * order by a z-order key, which serves withinBBox and
+		 * distance seeks (seek.c) */
+		if (!accept_kw(p, "RANGE"))
+			accept_kw(p, "POINT");
 		expect_kw(p, "INDEX");
 		d->kind = DDL_CREATE_INDEX;
 	}
@@ -2080,7 +2084,8 @@ static struct clause *clause(struct parser *p)
 	}
 	if (accept_kw(p, "CREATE")) {
 		if (is_kw(p, "INDEX") || is_kw(p, "CONSTRAINT") ||
-		    is_kw(p, "VECTOR") || is_kw(p, "RANGE"))
+		    is_kw(p, "VECTOR") || is_kw(p, "RANGE") ||
+		    (is_kw(p, "POINT") && is_kw_tok(peekn(p, 1), "INDEX")))
 			return ddl_clause(p, t, 1);
 		c = mkc(p, C_CREATE, t);
 		c->pat = pattern(p);

@@ -62,10 +62,21 @@ static uint32_t crs_srid(const char *name)
 	return 0;
 }
 
+/* a longitude outside [-180, 180] wrapped into it, as Neo4j does */
+static double wrap_longitude(double x)
+{
+	if (!(x < -180 || x > 180))
+		return x;
+	x = fmod(x + 180, 360);
+	return (x < 0 ? x + 360 : x) - 180;
+}
+
 struct val v_point(struct qctx *c, uint32_t srid, double x, double y,
                    double z)
 {
 	struct val v = {.t = V_POINT};
+	if (pt_geographic(srid))
+		x = wrap_longitude(x);
 	v.u.pt = ar_alloc(c, sizeof(*v.u.pt));
 	v.u.pt->srid = srid;
 	v.u.pt->x = x;
@@ -293,6 +304,34 @@ int pt_within_bbox(const struct vpoint *p, const struct vpoint *lo,
 	if (pt_dim(p->srid) == 3)
 		in = in && p->z >= lo->z && p->z <= hi->z;
 	return in;
+}
+
+int pt_circle_box(const struct vpoint *c, double r, struct vpoint *lo,
+                  struct vpoint *hi)
+{
+	if (!(r >= 0) || isinf(r))
+		return 0;
+	*lo = *hi = *c;
+	if (!pt_geographic(c->srid)) {
+		lo->x -= r, lo->y -= r, lo->z -= r;
+		hi->x += r, hi->y += r, hi->z += r;
+		return !isinf(lo->x) && !isinf(hi->x);
+	}
+	if (pt_dim(c->srid) == 3)
+		return 0; /* the arc's radius depends on both heights */
+	/* the angle r spans, with a margin for rounding; latitude moves
+	 * by at most that angle, longitude by asin(sin(a) / cos(lat)) */
+	double a = r / PT_EARTH_RADIUS_M * (1 + 1e-9) + 1e-12;
+	double dlat = a * 180 / M_PI;
+	if (a >= M_PI / 2 || c->y - dlat <= -90 || c->y + dlat >= 90)
+		return 0;
+	double s = sin(a) / cos(c->y * M_PI / 180);
+	if (s >= 1)
+		return 0;
+	double dlon = asin(s) * 180 / M_PI * (1 + 1e-9) + 1e-9;
+	lo->x = c->x - dlon, hi->x = c->x + dlon;
+	lo->y = c->y - dlat, hi->y = c->y + dlat;
+	return lo->x >= -180 && hi->x <= 180;
 }
 
 static const struct vpoint *pt_arg(struct qctx *c, const char *fn,

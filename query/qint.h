@@ -756,7 +756,9 @@ void pipe_close(struct qctx *c, struct pipe *p);
 /* seek.c: an index-usable predicate on one property of a node pattern.
  * Bounds point into the statement's expressions (not owned). The seek
  * only narrows candidates: the whole WHERE is still applied afterwards. */
-enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX, SEEK_IN };
+/* SEEK_BBOX: point.withinBBox(n.p, lo, hi); SEEK_DIST: point.distance(
+ * n.p, lo) < hi (or <=) */
+enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX, SEEK_IN, SEEK_BBOX, SEEK_DIST };
 #define SEEK_SPECS_MAX 8  /* specs considered per node pattern */
 #define SEEK_DEPTH_MAX 64 /* AND nesting walked for conjuncts */
 struct seekspec {
@@ -853,6 +855,11 @@ double pt_distance(const struct vpoint *a, const struct vpoint *b);
 int pt_within_bbox(const struct vpoint *p, const struct vpoint *lo,
                    const struct vpoint *hi);
 int pt_has_fn(const char *name);
+/* corners of a box holding every point within distance r of centre (a
+ * superset); 0 when no single box does (the circle crosses the 180th
+ * meridian or reaches a pole) */
+int pt_circle_box(const struct vpoint *centre, double r, struct vpoint *lo,
+                  struct vpoint *hi);
 struct val pt_fn(struct qctx *c, const char *name, struct val *args, size_t n,
                  int *ok);
 

@@ -987,6 +987,109 @@ START_TEST(test_index_explain)
 }
 END_TEST
 
+/* Point predicates give the same rows with and without a point index,
+ * and with the index they are served by a seek (EXPLAIN). The grid holds
+ * cartesian 2-D, cartesian 3-D and WGS-84 points, some on the boxes'
+ * edges, and points of the statement's own writes. */
+static const char *const point_cases[] = {
+    "point.withinBBox(n.p, point({x: 2, y: 3}), point({x: 7, y: 5}))",
+    "point.withinBBox(n.p, point({x: -1.5, y: -20}), point({x: 0, y: 100}))",
+    "point.withinBBox(n.p, point({x: 2, y: 3, z: 0}), "
+    "point({x: 9, y: 9, z: 4}))",
+    "point.distance(n.p, point({x: 4, y: 4})) < 2.5",
+    "point.distance(point({x: 4, y: 4}), n.p) <= 2",
+    "3 > point.distance(n.p, point({x: 0, y: 9}))",
+    "point.distance(n.p, point({x: 4, y: 4, z: 4})) <= 3",
+    "point.withinBBox(n.p, point({longitude: 2, latitude: 3}), "
+    "point({longitude: 7, latitude: 5}))",
+    "point.distance(n.p, point({longitude: 5, latitude: 5})) < 300000",
+    "point.distance(n.p, point({longitude: 5, latitude: 89.5})) < 300000",
+    "point.withinBBox(n.p, point({longitude: 8, latitude: 0}), "
+    "point({longitude: 1, latitude: 9}))",
+    "point.distance(n.p, $c) < $r",
+    "n.p = point({x: 3, y: 3})",
+    "point.withinBBox(n.p, null, point({x: 1, y: 1}))",
+};
+
+static void point_grid(void)
+{
+	ok("UNWIND range(-2, 10) AS i UNWIND range(-2, 10) AS j "
+	   "CREATE (:G {p: point({x: i, y: j})}), "
+	   "(:G {p: point({x: i * 0.5, y: j, z: (i + j) % 5})}), "
+	   "(:G {p: point({longitude: i, latitude: j})}), (:G {q: i})");
+}
+
+static void point_params(Lora__ValueMap *m, Lora__MapEntry **ep,
+                         Lora__MapEntry *e, Lora__Value *v, Lora__Point *pt)
+{
+	lora__point__init(pt);
+	pt->srid = 7203;
+	pt->x = 5;
+	pt->y = 6;
+	for (int i = 0; i < 2; i++) {
+		lora__value__init(&v[i]);
+		lora__map_entry__init(&e[i]);
+		e[i].value = &v[i];
+		ep[i] = &e[i];
+	}
+	e[0].key = "c";
+	v[0].kind_case = LORA__VALUE__KIND_POINT_VALUE;
+	v[0].point_value = pt;
+	e[1].key = "r";
+	v[1].kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+	v[1].float_value = 2.5;
+	lora__value_map__init(m);
+	m->n_entries = 2;
+	m->entries = ep;
+}
+
+START_TEST(test_point_index)
+{
+	Lora__ValueMap m;
+	Lora__MapEntry *ep[2], e[2];
+	Lora__Value v[2];
+	Lora__Point pt;
+	point_params(&m, ep, e, v, &pt);
+	point_grid();
+	size_t n = sizeof point_cases / sizeof point_cases[0];
+	char q[512];
+	struct result r;
+	static struct result before[16];
+	ck_assert_uint_le(n, 16);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:G) WHERE %s RETURN n.p ORDER BY n.p",
+		         point_cases[i]);
+		run_full(q, &m, NULL, QRY_RUN, &before[i]);
+		ck_assert_msg(before[i].code == 0, "%s: %s", q,
+		              before[i].err.message);
+	}
+	ck_assert_ptr_nonnull(strstr(before[0].text, "point({x: 2.0, y: 3.0"));
+	ok("CREATE POINT INDEX g_p FOR (n:G) ON (n.p)");
+	for (size_t i = 0; i < n; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:G) WHERE %s RETURN n.p ORDER BY n.p",
+		         point_cases[i]);
+		run_full(q, &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+		ck_assert_msg(!strcmp(r.text, before[i].text),
+		              "%s:\n with index: %s\n without: %s", q, r.text,
+		              before[i].text);
+		run_full(q, &m, NULL, QRY_EXPLAIN, &r);
+		ck_assert_msg(strstr(r.plan, "NodePointIndexSeek(:G(p)") ||
+		                  strstr(r.plan, "NodeIndexSeek(:G(p))"),
+		              "%s: %s", q, r.plan);
+	}
+	/* the statement's own writes are found by the seek too */
+	run("CREATE (:G {p: point({x: 4.5, y: 4.5})}) WITH 1 AS one "
+	    "MATCH (n:G) WHERE point.distance(n.p, point({x: 4.5, y: 4.5})) "
+	    "< 0.1 RETURN count(*) AS c",
+	    &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.text, "c\n1\n");
+}
+END_TEST
+
 /* range predicates: the same rows with and without an index on (R, p);
  * seek = 1 when EXPLAIN must show a range seek once the index exists */
 static const struct {
@@ -2115,6 +2218,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_pending_batches);
 	tcase_add_test(t, test_pending_deferred);
 	tcase_add_test(t, test_index_explain);
+	tcase_add_test(t, test_point_index);
 	tcase_add_test(t, test_index_range_seek);
 	tcase_add_test(t, test_composite_index);
 	tcase_add_test(t, test_index_range_explain);
