@@ -96,9 +96,9 @@ static json_t *point_obj(const Lora__Point *p)
 	                  : p->srid == 4326 ? "wgs-84"
 	                  : p->srid == 4979 ? "wgs-84-3d"
 	                                    : "unknown";
-	json_t *o = json_pack("{s:s,s:I,s:s,s:f,s:f}", "kind", "point", "srid",
-	                      (json_int_t)p->srid, "crs", crs, "x", p->x, "y",
-	                      p->y);
+	json_t *o =
+	    json_pack("{s:s,s:I,s:s,s:f,s:f}", "kind", "point", "srid",
+	              (json_int_t)p->srid, "crs", crs, "x", p->x, "y", p->y);
 	if (o && d3 && json_object_set_new(o, "z", json_real(p->z))) {
 		json_decref(o);
 		return NULL;

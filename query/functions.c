@@ -898,7 +898,7 @@ struct val fn_call(struct qctx *c, int fn, const char *name, struct val *a,
 {
 	if (fn >= 1000) {
 		int ok = 0;
-		struct val r = fn == 1002   ? pt_fn(c, name, a, n, &ok)
+		struct val r = fn == 1002 ? pt_fn(c, name, a, n, &ok)
 		               : (fn & 1) ? vec_fn(c, name, a, n, &ok)
 		                          : tm_fn(c, name, a, n, &ok);
 		if (!ok)

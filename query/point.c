@@ -71,8 +71,7 @@ static double wrap_longitude(double x)
 	return (x < 0 ? x + 360 : x) - 180;
 }
 
-struct val v_point(struct qctx *c, uint32_t srid, double x, double y,
-                   double z)
+struct val v_point(struct qctx *c, uint32_t srid, double x, double y, double z)
 {
 	struct val v = {.t = V_POINT};
 	if (pt_geographic(srid))
@@ -116,8 +115,9 @@ static uint32_t named_srid(struct qctx *c, struct vmap *m, int *null)
 		     "cartesian, cartesian-3d, wgs-84, wgs-84-3d",
 		     crs->u.s->s);
 	if (crs && crs->t != V_STR && crs->t != V_NULL)
-		qerr(c, LORA_ETYPE, "InvalidArgumentType: point() crs must "
-		                    "be a string");
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: point() crs must "
+		     "be a string");
 	if (srid && srid->t == V_INT) {
 		if (srid->u.i < 0 || srid->u.i > UINT32_MAX ||
 		    !pt_srid_known((uint32_t)srid->u.i))
@@ -131,8 +131,9 @@ static uint32_t named_srid(struct qctx *c, struct vmap *m, int *null)
 			     "disagree");
 		s = (uint32_t)srid->u.i;
 	} else if (srid && srid->t != V_NULL) {
-		qerr(c, LORA_ETYPE, "InvalidArgumentType: point() srid must "
-		                    "be an integer");
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: point() srid must "
+		     "be an integer");
 	}
 	return s;
 }
@@ -334,8 +335,7 @@ int pt_circle_box(const struct vpoint *c, double r, struct vpoint *lo,
 	return lo->x >= -180 && hi->x <= 180;
 }
 
-static const struct vpoint *pt_arg(struct qctx *c, const char *fn,
-                                   struct val v)
+static const struct vpoint *pt_arg(struct qctx *c, const char *fn, struct val v)
 {
 	if (v.t != V_POINT)
 		qerr(c, LORA_ETYPE,
@@ -357,11 +357,10 @@ struct val pt_fn(struct qctx *c, const char *name, struct val *a, size_t n,
                  int *ok)
 {
 	*ok = 1;
-	size_t want = !strcasecmp(name, "point")            ? 1
-	              : !strcasecmp(name, "point.distance") ? 2
-	              : !strcasecmp(name, "point.withinBBox")
-	                  ? 3
-	                  : 0;
+	size_t want = !strcasecmp(name, "point")              ? 1
+	              : !strcasecmp(name, "point.distance")   ? 2
+	              : !strcasecmp(name, "point.withinBBox") ? 3
+	                                                      : 0;
 	if (!want) {
 		*ok = 0;
 		return v_null();

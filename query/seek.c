@@ -184,7 +184,8 @@ static int find_spatial(const struct pattern *p, struct expr *w, int slot,
 	struct expr *ctr = d ? dist_centre(p, d, slot) : NULL;
 	if (!ctr || !fixed_expr(p, rad, 0))
 		return 0;
-	struct expr *prop = own_prop(d->args[0], slot) ? d->args[0] : d->args[1];
+	struct expr *prop =
+	    own_prop(d->args[0], slot) ? d->args[0] : d->args[1];
 	struct seekspec *r = spec_for(s, n, k, prop->name, SEEK_DIST);
 	if (r)
 		r->lo = ctr, r->hi = rad;
@@ -449,9 +450,9 @@ void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b)
 		return;
 	}
 	if (s->kind == SEEK_BBOX || s->kind == SEEK_DIST) {
-		lora_buf_printf(b, "NodePointIndexSeek(:%s(%s) %s)", label,
-		                s->key,
-		                s->kind == SEEK_BBOX ? "withinBBox" : "distance");
+		lora_buf_printf(
+		    b, "NodePointIndexSeek(:%s(%s) %s)", label, s->key,
+		    s->kind == SEEK_BBOX ? "withinBBox" : "distance");
 		return;
 	}
 	lora_buf_printf(b, "NodeIndexRangeSeek(:%s(%s)", label, s->key);

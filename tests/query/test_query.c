@@ -279,7 +279,8 @@ static const struct rcase expr_cases[] = {
      "point(null) AS f, valueType(p) AS t, toString(p) AS s",
      "a|b|c|d|e|f|t|s\ntrue|false|false|null|null|null|POINT NOT NULL|"
      "point({x: 1.0, y: 2.0, crs: 'cartesian'})\n"},
-    {"points order by srid (4326 first) then coordinates, after paths, before temporals",
+    {"points order by srid (4326 first) then coordinates, after paths, before "
+     "temporals",
      "UNWIND [date('2020-01-01'), point({longitude: 0, latitude: 0}), "
      "point({x: 2, y: 0}), point({x: 1, y: 5}), point({x: 1, y: 1}), 'a', "
      "[1]] AS v RETURN v ORDER BY v",
@@ -453,9 +454,8 @@ static const struct ecase error_cases[] = {
     {"point latitude out of range",
      "RETURN point({longitude: 0, latitude: 91})", LORA_EINVAL,
      "InvalidArgumentValue: latitude 91 is outside [-90, 90]", 0, 0},
-    {"point with x and longitude",
-     "RETURN point({x: 0, y: 0, longitude: 1})", LORA_EINVAL,
-     "InvalidArgumentValue: point() takes x/y/z or", 0, 0},
+    {"point with x and longitude", "RETURN point({x: 0, y: 0, longitude: 1})",
+     LORA_EINVAL, "InvalidArgumentValue: point() takes x/y/z or", 0, 0},
     {"3-D crs without z", "RETURN point({x: 0, y: 0, crs: 'cartesian-3d'})",
      LORA_EINVAL,
      "InvalidArgumentValue: a cartesian-3d point takes 3 coordinates", 0, 0},
