@@ -24,10 +24,14 @@
 
 /* ---- limits ------------------------------------------------------------ */
 
-#define QRY_ARENA_CHUNK_BYTES  (64u << 10)
-#define QRY_VARLEN_BOUND_MAX   1000 /* explicit *..n bounds (recursion) */
-#define QRY_VARLEN_HOPS_MAX    64   /* unbounded *.. patterns */
-#define QRY_PROC_TABLES_MAX    256  /* registered table procedures */
+#define QRY_ARENA_CHUNK_BYTES (64u << 10)
+#define QRY_VARLEN_BOUND_MAX  1000 /* explicit *..n bounds (recursion) */
+#define QRY_VARLEN_HOPS_MAX   64   /* unbounded *.. patterns */
+/* paths one path selector (SHORTEST k, ANY, ...) may weigh at a time:
+ * LORA_ELIMIT ("PathExpansionLimit") past it; the relationships traversed
+ * are limited by qry_limits.path_expansions_max */
+#define QRY_SELECT_PATHS_MAX   1000000u
+#define QRY_PROC_TABLES_MAX    256 /* registered table procedures */
 #define QRY_STRING_BYTES_MAX   (256u << 20)
 #define QRY_SCRATCH_KEEP_BYTES (1u << 20) /* qbuf() room kept between uses */
 #define QRY_LIST_ITEMS_MAX     100000000u
@@ -319,6 +323,8 @@ struct pnode {
 	struct lexpr *lx;   /* also required when not NULL (then nlabels 0) */
 	struct expr *props; /* E_MAP or E_PARAM or NULL */
 };
+struct qpp;
+/* varlen: 0 one hop, 1 *min..max, 2 a quantified path pattern (q) */
 struct prel {
 	const char *var;
 	int slot;
@@ -328,11 +334,24 @@ struct prel {
 	int dir;
 	int varlen;
 	int64_t minh, maxh; /* maxh < 0: unbounded */
+	struct qpp *q;
+};
+/* path modes and selectors (GQL / Neo4j 5) */
+enum { PM_TRAIL = 0, PM_WALK, PM_ACYCLIC };
+enum {
+	SEL_NONE = 0,
+	SEL_ANY,             /* ANY k */
+	SEL_SHORTEST,        /* SHORTEST k, ANY SHORTEST (k 1) */
+	SEL_ALL_SHORTEST,    /* ALL SHORTEST */
+	SEL_SHORTEST_GROUPS, /* SHORTEST k GROUPS */
 };
 struct ppart {
 	const char *pathvar;
 	int pathslot;
-	int shortest;        /* 1 shortestPath, 2 allShortestPaths */
+	int shortest; /* 1 shortestPath, 2 allShortestPaths */
+	int mode;     /* PM_* */
+	int sel;      /* SEL_* */
+	int64_t selk;
 	struct pnode *nodes; /* nrels + 1 */
 	struct prel *rels;
 	size_t nrels;
@@ -340,6 +359,16 @@ struct ppart {
 struct pattern {
 	struct ppart *parts;
 	size_t nparts;
+};
+/* ((a)-[r]->(b) WHERE ...){min,max}: `inner` is matched once per
+ * iteration with its variables in islot[] (one value each), and after the
+ * last iteration gslot[] hold their values of every iteration as lists
+ * (the group variables) */
+struct qpp {
+	struct ppart inner; /* fixed-length relationships only */
+	struct expr *where;
+	int *islot, *gslot;
+	size_t nvars;
 };
 
 struct proj_item {
@@ -653,6 +682,7 @@ struct qctx {
 	int standalone;         /* check.c: clause is alone in its query */
 	int in_where;           /* check.c: resolving a WHERE predicate */
 	int profiling;          /* plan nodes get rows and time_ns */
+	uint64_t expansions;    /* QRY_PATH_EXPANSIONS_MAX */
 	int timing;             /* PROFILE: operators measure their time */
 	uint64_t prof_inner_ns; /* pipe.c: time spent in inputs */
 	int is_write;

@@ -39,6 +39,7 @@ void qry_limits_init(struct qry_limits *l)
 	l->time_ms_max = QRY_TIME_MS_DEFAULT;
 	l->mutations_max = QRY_MUTATIONS_MAX;
 	l->mem_bytes_max = QRY_MEM_BYTES_DEFAULT;
+	l->path_expansions_max = QRY_PATH_EXPANSIONS_MAX;
 	l->shared = NULL;
 }
 

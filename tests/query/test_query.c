@@ -673,6 +673,124 @@ START_TEST(test_all_shortest_paths)
 }
 END_TEST
 
+/* Quantified path patterns, path modes and selectors over a cycle
+ * a->b->c->d->a with a shortcut a->e->d (weights w, heights z). */
+static void qpp_graph(void)
+{
+	ok("CREATE (a:St {n: 'a', z: 1}), (b:St {n: 'b', z: 2}), "
+	   "(c:St {n: 'c', z: 3}), (d:St {n: 'd', z: 4}), (e:St {n: 'e', z: "
+	   "0}), "
+	   "(a)-[:R {w: 1}]->(b), (b)-[:R {w: 2}]->(c), (c)-[:R {w: 3}]->(d), "
+	   "(a)-[:R {w: 9}]->(e), (e)-[:R {w: 1}]->(d), (d)-[:R {w: 5}]->(a)");
+}
+
+static const struct rcase qpp_cases[] = {
+    {"{1,3}: ends and group sizes",
+     "MATCH (x:St {n: 'a'}) ((p)-[r:R]->(q)){1,3} (y) "
+     "RETURN y.n AS y, size(r) AS k ORDER BY k, y",
+     "y|k\nb|1\ne|1\nc|2\nd|2\na|3\nd|3\n"},
+    {"the same as a variable-length relationship",
+     "MATCH (x:St {n: 'a'})-[r:R*1..3]->(y) "
+     "RETURN y.n AS y, size(r) AS k ORDER BY k, y",
+     "y|k\nb|1\ne|1\nc|2\nd|2\na|3\nd|3\n"},
+    {"inner WHERE on the relationship, group variable as a list",
+     "MATCH (x:St {n: 'a'}) ((p)-[r:R]->(q) WHERE r.w < 5)+ (y) "
+     "RETURN [v IN q | v.n] AS qs ORDER BY size(qs)",
+     "qs\n['b']\n['b', 'c']\n['b', 'c', 'd']\n"},
+    {"inner WHERE across the iteration's nodes",
+     "MATCH (x:St) ((p)-[:R]->(q) WHERE q.z > p.z){2,} (y) "
+     "RETURN x.n + '..' + y.n AS run, [v IN p | v.n] AS ps "
+     "ORDER BY run",
+     "run|ps\na..c|['a', 'b']\na..d|['a', 'b', 'c']\nb..d|['b', 'c']\n"},
+    {"zero iterations bind both ends to one node",
+     "MATCH (x:St {n: 'a'}) ((p)-[:R]->(q)){0,1} (y) "
+     "RETURN y.n AS y, size(p) AS k ORDER BY k, y",
+     "y|k\na|0\nb|1\ne|1\n"},
+    {"quantified relationship {2} and a path variable",
+     "MATCH p = (:St {n: 'a'})-[:R]->{2}(y) "
+     "RETURN [v IN nodes(p) | v.n] AS ns ORDER BY ns",
+     "ns\n['a', 'b', 'c']\n['a', 'e', 'd']\n"},
+    {"a path over a group keeps the path order",
+     "MATCH p = (:St {n: 'a'}) ((s)-[:R]->(t)){2} (y) "
+     "RETURN [v IN nodes(p) | v.n] AS ns, [v IN t | v.n] AS ts ORDER BY ns",
+     "ns|ts\n['a', 'b', 'c']|['b', 'c']\n['a', 'e', 'd']|['e', 'd']\n"},
+    {"matched from the right end (reversed), lists still in path order",
+     "MATCH (x) ((p)-[:R]->(q)){2} (y:St {n: 'd'}) "
+     "RETURN x.n AS x, [v IN p | v.n] AS ps, [v IN q | v.n] AS qs "
+     "ORDER BY x",
+     "x|ps|qs\na|['a', 'e']|['e', 'd']\nb|['b', 'c']|['c', 'd']\n"},
+    {"inner labels must hold on the joined outer node",
+     "MATCH (x {n: 'a'}) ((p:St {z: 1})-[:R]->(q)){1} (y) "
+     "RETURN count(*) AS n",
+     "n\n2\n"},
+    {"WALK may repeat relationships, TRAIL may not",
+     "MATCH p = WALK (:St {n: 'a'})-[:R]->{6}() WITH count(p) AS w "
+     "MATCH q = TRAIL (:St {n: 'a'})-[:R]->{6}() "
+     "RETURN w, count(q) AS t",
+     "w|t\n4|2\n"},
+    {"ACYCLIC repeats no node",
+     "MATCH p = ACYCLIC (:St {n: 'a'})-[:R]->{2,3}() "
+     "RETURN [v IN nodes(p) | v.n] AS ns ORDER BY ns",
+     "ns\n['a', 'b', 'c']\n['a', 'b', 'c', 'd']\n['a', 'e', 'd']\n"},
+    {"SHORTEST 1, ALL SHORTEST, SHORTEST 2, SHORTEST 2 GROUPS",
+     "MATCH p = SHORTEST 1 (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
+     "WITH collect([v IN nodes(p) | v.n]) AS s1 "
+     "MATCH p = ALL SHORTEST (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
+     "WITH s1, count(p) AS alls "
+     "MATCH p = SHORTEST 2 (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
+     "WITH s1, alls, collect(length(p)) AS s2 "
+     "MATCH p = SHORTEST 2 GROUPS (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
+     "RETURN s1, alls, s2, count(p) AS g2",
+     "s1|alls|s2|g2\n[['a', 'e', 'd']]|1|[2, 3]|2\n"},
+    {"ANY SHORTEST per pair of end nodes",
+     "MATCH p = ANY SHORTEST (:St {n: 'a'})-[:R]->+(y) "
+     "RETURN y.n AS y, length(p) AS l ORDER BY y",
+     "y|l\na|3\nb|1\nc|2\nd|2\ne|1\n"},
+    {"ANY 2 keeps two paths per pair; the MATCH WHERE filters after",
+     "MATCH p = ANY 2 PATHS (:St {n: 'a'})-[:R]->+(y:St {n: 'd'}) "
+     "WITH count(p) AS any2 "
+     "OPTIONAL MATCH p = SHORTEST 1 (:St {n: 'a'})-[:R]->+(y:St {n: 'd'}) "
+     "WHERE length(p) = 3 RETURN any2, count(p) AS post",
+     "any2|post\n2|0\n"},
+};
+
+START_TEST(test_qpp)
+{
+	qpp_graph();
+	for (size_t i = 0; i < sizeof qpp_cases / sizeof qpp_cases[0]; i++) {
+		const struct rcase *k = &qpp_cases[i];
+		struct result r;
+		run(k->query, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", k->name, r.err.message);
+		ck_assert_msg(strcmp(r.text, k->expect) == 0,
+		              "%s:\n got: %s\nwant: %s", k->name, r.text,
+		              k->expect);
+	}
+	struct result r;
+	run("MATCH (x:St) ((x)-[:R]->(y)){2} RETURN x", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "VariableAlreadyBound"));
+	run("MATCH ((a)-[*]->(b)){2} RETURN a", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	run("MATCH ((a)-->(b)) RETURN a", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	run("CREATE ((a)-[:R]->(b)){2}", &r);
+	ck_assert_int_ne(r.code, 0);
+	/* a bounded amount of work: past the limit, a clear error */
+	struct qry_limits lim;
+	qry_limits_init(&lim);
+	lim.path_expansions_max = 1000;
+	run_full("MATCH p = WALK (:St {n: 'a'})-[:R]->{1,40}() RETURN count(p)",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "PathExpansionLimit"));
+	run_full("MATCH p = WALK (:St {n: 'a'})-[:R]->{1,8}() RETURN count(p)",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ok("MATCH (n:St) DETACH DELETE n");
+}
+END_TEST
+
 START_TEST(test_parse_excerpt)
 {
 	struct result r;
@@ -2199,6 +2317,7 @@ static Suite *suite(void)
 	tcase_add_test(e, test_parse_excerpt);
 	tcase_add_test(e, test_many_time_zones);
 	tcase_add_test(e, test_all_shortest_paths);
+	tcase_add_test(e, test_qpp);
 	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_params);
