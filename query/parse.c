@@ -2027,6 +2027,11 @@ static void index_target(struct parser *p, struct ddl *d)
 {
 	expect_kw(p, "FOR");
 	expect_p(p, "(");
+	if (is_p(p, ")"))
+		perr(p, cur(p),
+		     "UnsupportedFeature: relationship property indexes are "
+		     "not supported (relationship properties are checked "
+		     "as the pattern expands)");
 	const char *var = ident(p);
 	expect_p(p, ":");
 	d->label = ident(p);
@@ -2131,6 +2136,14 @@ static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
 	} else if (accept_kw(p, "CONSTRAINT")) {
 		d->kind = DDL_CREATE_UNIQUE;
 	} else {
+		if (is_kw(p, "TEXT") || is_kw(p, "FULLTEXT") ||
+		    is_kw(p, "LOOKUP"))
+			perr(p, cur(p),
+			     "UnsupportedFeature: %s indexes are not "
+			     "supported: CONTAINS and ENDS WITH filter the "
+			     "nodes of a label scan or of another seek; a "
+			     "range index serves STARTS WITH",
+			     cur(p)->s);
 		/* a POINT index is a range index: its keys for point values
 		 * order by a z-order key, which serves withinBBox and
 		 * distance seeks (seek.c) */
@@ -2247,6 +2260,9 @@ static struct clause *clause(struct parser *p)
 	if (accept_kw(p, "CREATE")) {
 		if (is_kw(p, "INDEX") || is_kw(p, "CONSTRAINT") ||
 		    is_kw(p, "VECTOR") || is_kw(p, "RANGE") ||
+		    ((is_kw(p, "TEXT") || is_kw(p, "FULLTEXT") ||
+		      is_kw(p, "LOOKUP")) &&
+		     is_kw_tok(peekn(p, 1), "INDEX")) ||
 		    (is_kw(p, "POINT") && is_kw_tok(peekn(p, 1), "INDEX")))
 			return ddl_clause(p, t, 1);
 		c = mkc(p, C_CREATE, t);

@@ -28,6 +28,10 @@ static int pat_binds(const struct pattern *p, int slot)
 			const struct prel *r = &pp->rels[i];
 			if (r->slot == slot && (!r->var || !r->var[0]))
 				return 1;
+			for (size_t v = 0; r->q && v < r->q->nvars; v++)
+				if (r->q->gslot[v] == slot ||
+				    r->q->islot[v] == slot)
+					return 1; /* a group variable */
 		}
 	}
 	return 0;

@@ -451,6 +451,14 @@ static const struct ecase error_cases[] = {
      "DifferentColumnsInUnion", 0, 0},
     {"unknown procedure", "CALL no.such.proc()", LORA_ESEMANTIC,
      "ProcedureNotFound", 0, 0},
+    {"text indexes are refused", "CREATE TEXT INDEX t FOR (n:L) ON (n.p)",
+     LORA_EPARSE, "UnsupportedFeature: TEXT indexes are not supported", 1, 8},
+    {"relationship property indexes are refused",
+     "CREATE INDEX r FOR ()-[r:T]-() ON (r.p)", LORA_EPARSE,
+     "UnsupportedFeature: relationship property indexes", 0, 0},
+    {"node keys are refused",
+     "CREATE CONSTRAINT k FOR (n:L) REQUIRE n.p IS NODE KEY", LORA_EPARSE,
+     "UnsupportedFeature: constraints are IS UNIQUE", 0, 0},
     {"point latitude out of range",
      "RETURN point({longitude: 0, latitude: 91})", LORA_EINVAL,
      "InvalidArgumentValue: latitude 91 is outside [-90, 90]", 0, 0},
@@ -723,6 +731,12 @@ static const struct rcase qpp_cases[] = {
      "MATCH (x {n: 'a'}) ((p:St {z: 1})-[:R]->(q)){1} (y) "
      "RETURN count(*) AS n",
      "n\n2\n"},
+    {"a group variable is no seek value of its own pattern",
+     "CREATE INDEX st_n IF NOT EXISTS FOR (s:St) ON (s.n)", "\n"},
+    {"... so the predicate filters after the match",
+     "MATCH (x {n: 'a'}) ((p)-[:R]->(q)){2} (y:St) "
+     "WHERE y.n IN [v IN q | v.n] RETURN y.n AS y ORDER BY y",
+     "y\nc\nd\n"},
     {"WALK may repeat relationships, TRAIL may not",
      "MATCH p = WALK (:St {n: 'a'})-[:R]->{6}() WITH count(p) AS w "
      "MATCH q = TRAIL (:St {n: 'a'})-[:R]->{6}() "
