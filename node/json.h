@@ -9,7 +9,8 @@
  * coordinate: the point's text), bytes as a list of integers.
  *
  * Input (node_json_to_params): query parameters; objects become maps
- * except {"kind":"vector",...} which becomes a vector.
+ * except {"kind":"vector",...} which becomes a vector and
+ * {"kind":"point","srid",...,"x","y"[,"z"]} which becomes a point.
  */
 #ifndef LORA_NODE_JSON_H
 #define LORA_NODE_JSON_H

@@ -294,7 +294,21 @@ START_TEST(json_points)
 	                    "\"srid\":4979,\"x\":12.5,\"y\":-45.25,"
 	                    "\"z\":100.0}");
 	free(s);
+	/* the output form reads back as a point parameter */
+	Lora__Value *back = NULL;
+	char msg[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(node_json_to_value(j, &back, 0, msg), 0);
+	ck_assert_int_eq(back->kind_case, LORA__VALUE__KIND_POINT_VALUE);
+	ck_assert(back->point_value->srid == 4979 &&
+	          back->point_value->z == 100 &&
+	          back->point_value->y == -45.25);
+	lora__value__free_unpacked(back, &lora_pb_allocator);
 	json_decref(j);
+	json_t *bad =
+	    json_pack("{s:s,s:i,s:f}", "kind", "point", "srid", 4326, "x", 1.0);
+	ck_assert_int_eq(node_json_to_value(bad, &back, 0, msg), LORA_EPARAMS);
+	ck_assert_ptr_null(back);
+	json_decref(bad);
 	pt.srid = 7203;
 	j = node_json_from_value(&v);
 	s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
