@@ -2076,7 +2076,8 @@ static const char *property_type(struct parser *p)
 	    {"ZONED", "TIME", "ZONED TIME"},
 	    {"LOCAL", "DATETIME", "LOCAL DATETIME"},
 	    {"ZONED", "DATETIME", "ZONED DATETIME"},
-	    {"DURATION", NULL, "DURATION"}};
+	    {"DURATION", NULL, "DURATION"},
+	    {"POINT", NULL, "POINT"}};
 	for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
 		if (!is_kw(p, forms[i][0]) ||
 		    (forms[i][1] && !is_kw_tok(peekn(p, 1), forms[i][1])))
@@ -2087,7 +2088,7 @@ static const char *property_type(struct parser *p)
 	perr(p, cur(p),
 	     "UnsupportedFeature: a property type constraint takes BOOLEAN, "
 	     "STRING, INTEGER, FLOAT, DATE, LOCAL TIME, ZONED TIME, LOCAL "
-	     "DATETIME, ZONED DATETIME or DURATION");
+	     "DATETIME, ZONED DATETIME, DURATION or POINT");
 }
 
 /* After REQUIRE n.p: IS UNIQUE | IS NOT NULL | IS :: TYPE | IS TYPED TYPE */

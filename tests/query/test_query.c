@@ -1586,6 +1586,15 @@ START_TEST(test_existence_and_type_constraints)
 	ok("CREATE (:Emp {age: 5})");
 	ok("DROP CONSTRAINT emp_age");
 	ok("MATCH (e:Emp) DETACH DELETE e");
+	/* IS :: POINT: a point of any reference system, nothing else */
+	ok("CREATE CONSTRAINT at_pt FOR (s:At) REQUIRE s.p IS :: POINT");
+	ok("CREATE (:At {p: point({x: 1, y: 2})}), "
+	   "(:At {p: point({longitude: 1, latitude: 2, height: 3})})");
+	run("CREATE (:At {p: [1, 2]})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "POINT"));
+	ok("DROP CONSTRAINT at_pt");
+	ok("MATCH (s:At) DELETE s");
 }
 END_TEST
 
