@@ -756,6 +756,10 @@ static const struct rcase qpp_cases[] = {
      "MATCH p = SHORTEST 2 GROUPS (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
      "RETURN s1, alls, s2, count(p) AS g2",
      "s1|alls|s2|g2\n[['a', 'e', 'd']]|1|[2, 3]|2\n"},
+    {"SHORTEST 1 over a group enumerates, then selects",
+     "MATCH p = SHORTEST 1 (:St {n: 'a'}) ((s)-[:R]->(t))+ (:St {n: 'd'}) "
+     "RETURN [v IN nodes(p) | v.n] AS ns",
+     "ns\n['a', 'e', 'd']\n"},
     {"ANY SHORTEST per pair of end nodes",
      "MATCH p = ANY SHORTEST (:St {n: 'a'})-[:R]->+(y) "
      "RETURN y.n AS y, length(p) AS l ORDER BY y",
