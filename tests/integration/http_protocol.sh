@@ -68,6 +68,17 @@ it_check "the write's plan counts the Create's 3 rows" grep -q '"plan":{"operato
 it_query "$L" '{"query":"MATCH (n:Never) RETURN count(n) AS a UNION ALL MATCH (p:Prof) RETURN count(p) AS a","format":"rowArrays","consistency":"linearizable"}'
 it_check "EXPLAIN wrote nothing, PROFILE wrote its 3 nodes" grep -q '"rows":\[\[0\],\[3\]\]' <<<"$IT_BODY"
 
+# -- points: stored, indexed, sought, and in the JSON value form both ways
+it_post "$L" /query '{"query":"CREATE POINT INDEX geo_p FOR (g:Geo) ON (g.p)"}'
+it_check "CREATE POINT INDEX answers 200" [ "$IT_STATUS" = 200 ]
+it_query "$F" '{"query":"UNWIND range(0, 9) AS i CREATE (:Geo {i: i, p: point({longitude: i, latitude: i})})"}'
+it_check "points are stored through follower $F" [ "$IT_STATUS" = 200 ]
+it_query "$L" '{"query":"MATCH (g:Geo) WHERE point.withinBBox(g.p, $lo, point({longitude: 5, latitude: 5})) RETURN g.p AS p ORDER BY g.i","params":{"lo":{"kind":"point","srid":4326,"x":3,"y":2.5}},"consistency":"linearizable"}'
+it_check "withinBBox over the index finds points 3 to 5" bash -c '[[ "$1" == *"\"x\":3.0"*"\"x\":4.0"*"\"x\":5.0"* && "$1" != *"\"x\":2.0"* && "$1" != *"\"x\":6.0"* ]]' _ "$IT_BODY"
+it_check "a point leaves as {kind: point, srid, crs, x, y}" grep -q '"kind":"point","srid":4326,"crs":"wgs-84","x":3.0,"y":3.0' <<<"$IT_BODY"
+it_post "$L" /explain '{"query":"MATCH (g:Geo) WHERE point.distance(g.p, point({longitude: 1, latitude: 1})) < 1000 RETURN g"}'
+it_check "a distance predicate is planned as a point index seek" grep -q 'NodePointIndexSeek(:Geo(p) distance)' <<<"$IT_BODY"
+
 # -- Expect: 100-continue (curl sends it for bodies over 1 KiB and would
 #    otherwise wait a second before sending the body)
 pad=$(head -c 3000 /dev/zero | tr '\0' ' ')
