@@ -647,6 +647,7 @@ int lora_client_run(struct lora_client *c, const struct lora_query *q,
 		run.bookmark = (char *)bm;
 	run.request_id = id;
 	run.batch_rows = q->batch_rows;
+	run.mode = q->mode > 0 && q->mode <= 2 ? (uint32_t)q->mode : 0;
 	run.redirect = c->o.route == LORA_ROUTE_LEADER;
 	Lora__Request req = LORA__REQUEST__INIT;
 	req.kind_case = LORA__REQUEST__KIND_RUN;
@@ -791,6 +792,11 @@ int lora_result_next(struct lora_result *r, Lora__Value *const **row,
 	}
 	*row = rw->values;
 	return 0;
+}
+
+const Lora__Value *lora_result_plan(const struct lora_result *r)
+{
+	return r->has_more || r->row < r->resp->n_rows ? NULL : r->resp->plan;
 }
 
 void lora_result_free(struct lora_result *r)

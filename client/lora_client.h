@@ -114,6 +114,9 @@ struct lora_query {
 	/* NULL: the client generates one per call (retries reuse it). */
 	const char *request_id;
 	uint32_t batch_rows; /* rows per batch; 0: server default */
+	/* 0 run, 1 explain (the plan only), 2 profile (run, then the plan
+	 * with rows and time per operator): lora_result_plan */
+	int mode;
 };
 
 /*
@@ -184,6 +187,12 @@ uint64_t lora_result_sent_ms(const struct lora_result *r);
  * borrowed until lora_client_close (the shell's admin calls use them). */
 void lora_client_credentials(const struct lora_client *c, const char **user,
                              const char **password);
+
+/* EXPLAIN / PROFILE (lora_query.mode, or the statement's prefix): the
+ * plan, a map {operator, details, children[, rows, time_ns]}, once
+ * lora_result_next has returned the end; NULL before, or without a plan.
+ * Borrowed from r. */
+const Lora__Value *lora_result_plan(const struct lora_result *r);
 
 /* Closes an open cursor and frees r. NULL is a no-op. */
 void lora_result_free(struct lora_result *r);

@@ -102,6 +102,7 @@ static json_t *value_json(const Lora__Value *v, int depth)
 	case LORA__VALUE__KIND_VECTOR_VALUE:
 		return vector_json(v->vector_value);
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
+	case LORA__VALUE__KIND_POINT_VALUE:
 	case LORA__VALUE__KIND_BYTES_VALUE:
 		return text_json(v);
 	default:

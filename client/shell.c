@@ -105,6 +105,8 @@ static int print_result(struct shell *sh, struct lora_result *r, size_t *rows,
 	return rv;
 }
 
+static void print_plan(const json_t *op, int depth);
+
 static int run_statement(void *arg, const char *text)
 {
 	struct shell *sh = arg;
@@ -120,6 +122,12 @@ static int run_statement(void *arg, const char *text)
 	size_t rows = 0;
 	if (rv == 0) {
 		rv = print_result(sh, r, &rows, &e);
+		const Lora__Value *plan = rv ? NULL : lora_result_plan(r);
+		if (plan && sh->o.format == LORA_FORMAT_TABLE) {
+			json_t *j = lora_value_json(plan);
+			print_plan(j, 0);
+			json_decref(j);
+		}
 		if (rv == 0 && !sh->o.quiet)
 			printf("%zu row%s, %.1f ms, bookmark %s, node %s\n",
 			       rows, rows == 1 ? "" : "s",
@@ -261,59 +269,57 @@ static void print_plan(const json_t *op, int depth)
 	if (json_is_integer(rows))
 		printf("  rows: %" JSON_INTEGER_FORMAT,
 		       json_integer_value(rows));
-	const json_t *ms = json_object_get(op, "timeMs");
-	if (json_is_number(ms))
-		printf("  time: %.3f ms", json_number_value(ms));
+	const json_t *ns = json_object_get(op, "time_ns");
+	if (json_is_integer(ns))
+		printf("  time: %.3f ms", (double)json_integer_value(ns) / 1e6);
 	printf("\n");
 	const json_t *kids = json_object_get(op, "children");
 	for (size_t i = 0; i < json_array_size(kids); i++)
 		print_plan(json_array_get(kids, i), depth + 1);
 }
 
-/* :explain STATEMENT / :profile STATEMENT: the plan, through the leader's
- * HTTP API (PROFILE runs the statement there). */
+/* :explain STATEMENT / :profile STATEMENT: the plan, over the native
+ * protocol (RunRequest.mode; PROFILE runs the statement, its rows are not
+ * shown). */
 static void cmd_plan(struct shell *sh, const char *cmd, const char *text)
 {
-	char msg[LORA_ERRMSG_BYTES] = "";
-	json_t *params = json_object();
-	for (size_t i = 0; params && i < sh->params.n; i++)
-		json_object_set_new(
-		    params, sh->params.items[i]->name,
-		    lora_value_json(sh->params.items[i]->value));
-	char *body = NULL;
-	if (params) {
-		size_t n = strlen(text);
-		while (n && (text[n - 1] == ';' || text[n - 1] == ' '))
-			n--;
-		json_t *req = json_pack("{s:s%, s:o}", "query", text, n,
-		                        "params", params);
-		body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-		json_decref(req);
-	}
-	int status = 0;
-	char *answer = NULL;
-	int timeout = sh->o.timeout_ms ? sh->o.timeout_ms : 10000;
-	int rv = body ? lora_admin_post(sh->c,
-	                                !strcmp(cmd, ":profile") ? "/profile"
-	                                                         : "/explain",
-	                                body, timeout, &status, &answer, msg)
-	              : lora_errf(LORA_ENOMEM, msg, "out of memory");
-	free(body);
-	json_t *a = rv ? NULL : json_loads(answer, 0, NULL);
-	if (rv || status != 200 || !a) {
-		json_t *err = a ? json_object_get(a, "error") : NULL;
-		const char *m =
-		    json_string_value(json_object_get(err, "message"));
-		fprintf(stderr, "error: %s\n",
-		        rv  ? msg
-		        : m ? m
-		            : (answer ? answer : "no answer"));
-		sh->failed = 1;
+	size_t n = strlen(text);
+	while (n && (text[n - 1] == ';' || text[n - 1] == ' '))
+		n--;
+	char *stmt = lora_malloc(n + 1);
+	struct lora_query q = {0};
+	q.query = stmt;
+	q.params = sh->params.items;
+	q.n_params = sh->params.n;
+	q.consistency = (enum lora_consistency)sh->o.consistency;
+	q.mode = !strcmp(cmd, ":profile") ? 2 : 1;
+	struct lora_client_error e = {0};
+	struct lora_result *r = NULL;
+	int rv = LORA_ENOMEM;
+	if (stmt) {
+		memcpy(stmt, text, n);
+		stmt[n] = 0;
+		rv = lora_client_run(sh->c, &q, &r, &e);
 	} else {
-		print_plan(json_object_get(a, "plan"), 0);
+		snprintf(e.message, sizeof e.message, "out of memory");
 	}
-	json_decref(a);
-	lora_free(answer);
+	Lora__Value *const *row = NULL;
+	while (rv == 0 && (rv = lora_result_next(r, &row, &e)) == 0 && row)
+		;
+	const Lora__Value *plan = rv ? NULL : lora_result_plan(r);
+	if (rv) {
+		print_error(&e);
+		sh->failed = 1;
+	} else if (plan) {
+		json_t *j = lora_value_json(plan);
+		print_plan(j, 0);
+		json_decref(j);
+	} else {
+		fprintf(stderr, "error: the answer carries no plan\n");
+		sh->failed = 1;
+	}
+	lora_result_free(r);
+	lora_free(stmt);
 }
 
 static void cmd_help(void)

@@ -331,6 +331,25 @@ static int fmt_duration(struct lora_buf *b, const Lora__Temporal *t)
 	return rv;
 }
 
+/* point({x: 1.0, y: 2.0, crs: 'cartesian'}), as the server prints it */
+static int fmt_point(struct lora_buf *b, const Lora__Point *p)
+{
+	int d3 = p->srid == 9157 || p->srid == 4979;
+	const char *crs = p->srid == 7203   ? "cartesian"
+	                  : p->srid == 9157 ? "cartesian-3d"
+	                  : p->srid == 4326 ? "wgs-84"
+	                                    : "wgs-84-3d";
+	lora_buf_puts(b, "point({x: ");
+	fmt_float(b, p->x);
+	lora_buf_puts(b, ", y: ");
+	fmt_float(b, p->y);
+	if (d3) {
+		lora_buf_puts(b, ", z: ");
+		fmt_float(b, p->z);
+	}
+	return lora_buf_printf(b, ", crs: '%s'})", crs);
+}
+
 static int fmt_temporal(struct lora_buf *b, const Lora__Temporal *t)
 {
 	int rv = 0;
@@ -395,6 +414,8 @@ static int fmt(struct lora_buf *b, const Lora__Value *v, int depth)
 		return fmt_vector(b, v->vector_value);
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
 		return fmt_temporal(b, v->temporal_value);
+	case LORA__VALUE__KIND_POINT_VALUE:
+		return fmt_point(b, v->point_value);
 	case LORA__VALUE__KIND_NODE_VALUE:
 		return fmt_node(b, v->node_value, depth);
 	case LORA__VALUE__KIND_REL_VALUE:

@@ -190,6 +190,17 @@ int node_cursor_next(struct node_cursor *c, const Lora__Value *const **row,
 	return qry_cursor_next(c->qc, row, done, err);
 }
 
+int node_resp_set_plan(Lora__Response *resp, const Lora__Value *plan)
+{
+	if (plan == NULL || resp->plan != NULL)
+		return 0;
+	char msg[LORA_ERRMSG_BYTES];
+	int rc = node_value_dup(plan, LORA_RESULT_DEPTH_MAX, &resp->plan, msg);
+	if (rc)
+		node_resp_error(resp, rc, msg, 0, 0);
+	return rc;
+}
+
 const Lora__Value *node_cursor_plan(struct node_cursor *c)
 {
 	return qry_cursor_plan(c->qc);
@@ -222,6 +233,8 @@ int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
 	}
 	if (rc == 0 && batch_rows && k == batch_rows)
 		resp->has_more = 1;
+	if (rc == 0 && !resp->has_more)
+		rc = node_resp_set_plan(resp, qry_cursor_plan(c->qc));
 	node_metrics_rows_streamed(c->n, c->api, k);
 	return rc;
 }

@@ -99,6 +99,7 @@ static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
 		run.as_role = (uint32_t)req->role;
 	}
 	run.query = (char *)req->query;
+	run.mode = (uint32_t)req->mode;
 	run.consistency = (Lora__Consistency)req->consistency;
 	run.request_id = req->request_id ? (char *)req->request_id : "";
 	run.batch_rows = NODE_FORWARD_ALL_ROWS;

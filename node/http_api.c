@@ -808,9 +808,11 @@ static int exec_reply(struct lnode *n, struct node_http_ex *x,
 	else if (r->error && !(quiet && *unavailable))
 		reply_resp_error(n, x, r);
 	else if (!r->error)
-		node_http_reply_json(
-		    x, 200, result_json(r, pp->qb.fmt, plan, route->mode),
-		    r->bookmark, NULL);
+		node_http_reply_json(x, 200,
+		                     result_json(r, pp->qb.fmt,
+		                                 plan ? plan : r->plan,
+		                                 route->mode),
+		                     r->bookmark, NULL);
 	if (r)
 		lora__response__free_unpacked(r, &lora_pb_allocator);
 	if (plan)

@@ -86,6 +86,26 @@ static json_t *vector_obj(const Lora__Vector *v)
 	                 ct < 6 ? coord_names[ct] : "UNKNOWN", "values", vals);
 }
 
+/* {"kind": "point", "srid": 7203, "crs": "cartesian", "x": 1.0, "y": 2.0}
+ * ("z" too in 3-D) */
+static json_t *point_obj(const Lora__Point *p)
+{
+	int d3 = p->srid == 9157 || p->srid == 4979;
+	const char *crs = p->srid == 7203   ? "cartesian"
+	                  : p->srid == 9157 ? "cartesian-3d"
+	                  : p->srid == 4326 ? "wgs-84"
+	                  : p->srid == 4979 ? "wgs-84-3d"
+	                                    : "unknown";
+	json_t *o =
+	    json_pack("{s:s,s:I,s:s,s:f,s:f}", "kind", "point", "srid",
+	              (json_int_t)p->srid, "crs", crs, "x", p->x, "y", p->y);
+	if (o && d3 && json_object_set_new(o, "z", json_real(p->z))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static json_t *path_obj(const Lora__PathValue *p, int depth)
 {
 	json_t *ns = json_array(), *rs = json_array();
@@ -157,6 +177,10 @@ static json_t *from_value(const Lora__Value *v, int depth)
 		return vector_obj(v->vector_value);
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
 		return formatted(v);
+	case LORA__VALUE__KIND_POINT_VALUE: {
+		json_t *o = point_obj(v->point_value);
+		return o ? o : formatted(v); /* NaN or infinite coordinates */
+	}
 	case LORA__VALUE__KIND_NODE_VALUE:
 		return node_obj(v->node_value, depth);
 	case LORA__VALUE__KIND_REL_VALUE:
@@ -326,6 +350,38 @@ static int map_from_json(const json_t *j, Lora__ValueMap *m, int depth,
 	return 0;
 }
 
+/* {"kind": "point", "srid": S, "x": X, "y": Y[, "z": Z]}: the output form
+ * read back (srid 7203 / 4326 with x and y, 9157 / 4979 with z too) */
+static int point_from_json(const json_t *j, Lora__Value *v, char *errmsg)
+{
+	const json_t *sj = json_object_get(j, "srid");
+	json_int_t srid = json_is_integer(sj) ? json_integer_value(sj) : 0;
+	int d3 = srid == 9157 || srid == 4979;
+	const char *xyz[3] = {"x", "y", "z"};
+	double c[3] = {0, 0, 0};
+	if (!d3 && srid != 7203 && srid != 4326)
+		return lora_errf(LORA_EPARAMS, errmsg,
+		                 "point parameter needs \"srid\" 7203, 4326, "
+		                 "9157 or 4979");
+	for (int i = 0; i < (d3 ? 3 : 2); i++) {
+		const json_t *x = json_object_get(j, xyz[i]);
+		if (!json_is_number(x))
+			return lora_errf(
+			    LORA_EPARAMS, errmsg,
+			    "point parameter needs a number \"%s\"", xyz[i]);
+		c[i] = json_number_value(x);
+	}
+	Lora__Point *p = lora_malloc(sizeof *p);
+	if (p == NULL)
+		return LORA_ENOMEM;
+	lora__point__init(p);
+	p->srid = (uint32_t)srid;
+	p->x = c[0], p->y = c[1], p->z = c[2];
+	v->kind_case = LORA__VALUE__KIND_POINT_VALUE;
+	v->point_value = p;
+	return 0;
+}
+
 static int fill_value(const json_t *j, Lora__Value *v, int depth, char *errmsg)
 {
 	switch (json_typeof(j)) {
@@ -360,6 +416,8 @@ static int fill_value(const json_t *j, Lora__Value *v, int depth, char *errmsg)
 		    json_string_value(json_object_get(j, "kind"));
 		if (kind && !strcmp(kind, "vector"))
 			return vector_from_json(j, v, errmsg);
+		if (kind && !strcmp(kind, "point"))
+			return point_from_json(j, v, errmsg);
 		if (depth_check(depth, errmsg))
 			return LORA_EPARAMS;
 		Lora__ValueMap *m = lora_malloc(sizeof *m);

@@ -5,10 +5,12 @@
  * properties}, relationships {id, kind:"relationship", startId, endId,
  * type, properties}, paths {kind:"path", nodes, relationships}, temporals
  * as ISO 8601 strings, vectors {kind:"vector", dimension, coordinateType,
- * values}, bytes as a list of integers.
+ * values}, points {kind:"point", srid, crs, x, y[, z]} (a NaN or infinite
+ * coordinate: the point's text), bytes as a list of integers.
  *
  * Input (node_json_to_params): query parameters; objects become maps
- * except {"kind":"vector",...} which becomes a vector.
+ * except {"kind":"vector",...} which becomes a vector and
+ * {"kind":"point","srid",...,"x","y"[,"z"]} which becomes a point.
  */
 #ifndef LORA_NODE_JSON_H
 #define LORA_NODE_JSON_H

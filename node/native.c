@@ -255,6 +255,16 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	}
 	params.entries = ep;
 	params.n_entries = run->n_params;
+	if (run->mode > QRY_PROFILE) {
+		lora_free(es);
+		lora_free(ep);
+		if ((*resp = node_resp_new()) != NULL)
+			node_resp_error(*resp, LORA_EINVAL,
+			                "RunRequest.mode must be 0 (run), 1 "
+			                "(explain) or 2 (profile)",
+			                0, 0);
+		return;
+	}
 	uint32_t rows =
 	    run->batch_rows ? run->batch_rows : NODE_BATCH_ROWS_DEFAULT;
 	int forwarded = run->batch_rows == NODE_FORWARD_ALL_ROWS;
@@ -270,7 +280,7 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	    .request_id = run->request_id,
 	    .redirect = run->redirect,
 	    .forwarded = forwarded,
-	    .mode = QRY_RUN,
+	    .mode = (enum qry_mode)run->mode,
 	    .batch_rows = rows,
 	    .mem_bytes_max = run->memory_bytes,
 	    .role = who->role,

@@ -480,6 +480,9 @@ uint64_t node_cursor_bookmark(const struct node_cursor *c);
 uint64_t node_cursor_deadline_ms(const struct node_cursor *c);
 /* PROFILE: the plan (complete once every row was read); borrowed. */
 const Lora__Value *node_cursor_plan(struct node_cursor *c);
+/* A copy of plan (borrowed; NULL: nothing) into resp->plan unless it has
+ * one; an error is also set on resp. */
+int node_resp_set_plan(Lora__Response *resp, const Lora__Value *plan);
 
 /* Response helpers. */
 Lora__Response *node_resp_new(void);

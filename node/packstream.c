@@ -17,6 +17,9 @@
  *   DateTimeZoneId 'i' {utc secs, nanos, zone}  LOCAL date and time, so
  *   (4.4: 'F' / 'f' with local seconds)         'I'/'i' subtract the offset
  *   Duration 'E' {months, days, secs, nanos}
+ *
+ * Points: Point2D 'X' {srid, x, y} and Point3D 'Y' {srid, x, y, z}, both
+ * ways (Point in value.proto).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -274,6 +277,21 @@ static int put_temporal(struct lora_buf *b, const Lora__Temporal *t,
 	}
 }
 
+static int put_point(struct lora_buf *b, const Lora__Point *p)
+{
+	int d3 = p->srid == 9157 || p->srid == 4979;
+	int rc = ps_put_struct_header(b, d3 ? 'Y' : 'X', d3 ? 4 : 3);
+	if (rc == 0)
+		rc = ps_put_int(b, p->srid);
+	if (rc == 0)
+		rc = ps_put_float(b, p->x);
+	if (rc == 0)
+		rc = ps_put_float(b, p->y);
+	if (rc == 0 && d3)
+		rc = ps_put_float(b, p->z);
+	return rc;
+}
+
 /* Vectors go out as lists of floats, whatever their coordinate type. */
 static int put_vector(struct lora_buf *b, const Lora__Vector *v)
 {
@@ -322,6 +340,8 @@ static int put_value(struct lora_buf *b, const Lora__Value *v,
 		return put_vector(b, v->vector_value);
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
 		return put_temporal(b, v->temporal_value, e);
+	case LORA__VALUE__KIND_POINT_VALUE:
+		return put_point(b, v->point_value);
 	case LORA__VALUE__KIND_NODE_VALUE:
 		return put_node(b, v->node_value, e, depth);
 	case LORA__VALUE__KIND_REL_VALUE:
@@ -561,8 +581,8 @@ static int temporal_fields(struct rd *r, uint8_t tag, Lora__Value *const *f,
 	if (k < 0)
 		return lora_errf(LORA_EINVAL, r->err,
 		                 "PackStream: structure 0x%02X is not a value "
-		                 "this server takes (points and graph values "
-		                 "cannot be parameters)",
+		                 "this server takes (graph values cannot be "
+		                 "parameters)",
 		                 tag);
 	if (nf != shapes[k].n)
 		return corrupt(r,
@@ -669,7 +689,51 @@ static int set_temporal(struct rd *r, uint8_t tag, Lora__Value *const *f,
 	}
 }
 
-/* A structure inside a value: read its fields, then make the temporal. */
+/* Point2D 'X' {srid, x, y} or Point3D 'Y' {srid, x, y, z} into a value;
+ * the srid must be one LoraDB knows (7203, 9157, 4326, 4979) and match
+ * the dimension. */
+static int make_point(struct rd *r, uint8_t tag, Lora__Value *const *f,
+                      uint32_t nf, Lora__Value **out)
+{
+	uint32_t want = tag == 'X' ? 3 : 4;
+	if (nf != want)
+		return corrupt(r, "point structure has the wrong field count");
+	if (f[0]->kind_case != LORA__VALUE__KIND_INT_VALUE)
+		return corrupt(r, "point srid must be an integer");
+	double c[3] = {0, 0, 0};
+	for (uint32_t i = 1; i < nf; i++) {
+		if (f[i]->kind_case == LORA__VALUE__KIND_FLOAT_VALUE)
+			c[i - 1] = f[i]->float_value;
+		else if (f[i]->kind_case == LORA__VALUE__KIND_INT_VALUE)
+			c[i - 1] = (double)f[i]->int_value;
+		else
+			return corrupt(r, "point coordinate must be a number");
+	}
+	int64_t srid = f[0]->int_value;
+	int d3 = srid == 9157 || srid == 4979;
+	if ((srid != 7203 && srid != 4326 && !d3) || d3 != (tag == 'Y'))
+		return lora_errf(LORA_EINVAL, r->err,
+		                 "PackStream: point srid %lld is not one of "
+		                 "7203, 4326 (2-D), 9157, 4979 (3-D)",
+		                 (long long)srid);
+	Lora__Value *v = new_value(r, LORA__VALUE__KIND_POINT_VALUE);
+	if (v == NULL)
+		return r->values > PS_VALUES_MAX ? LORA_ELIMIT : LORA_ENOMEM;
+	if ((v->point_value = lora_malloc(sizeof(Lora__Point))) == NULL) {
+		free_value(v);
+		return lora_errf(LORA_ENOMEM, r->err, "out of memory");
+	}
+	lora__point__init(v->point_value);
+	v->point_value->srid = (uint32_t)srid;
+	v->point_value->x = c[0];
+	v->point_value->y = c[1];
+	v->point_value->z = c[2];
+	*out = v;
+	return 0;
+}
+
+/* A structure inside a value: read its fields, then make the temporal or
+ * the point. */
 static int read_struct_value(struct rd *r, uint32_t nf, int depth,
                              Lora__Value **out)
 {
@@ -682,6 +746,12 @@ static int read_struct_value(struct rd *r, uint32_t nf, int depth,
 	uint32_t got = 0;
 	for (; got < nf && rc == 0; got++)
 		rc = read_value(r, depth + 1, &f[got]);
+	if (rc == 0 && (tag == 'X' || tag == 'Y')) {
+		rc = make_point(r, tag, f, nf, out);
+		for (uint32_t i = 0; i < got; i++)
+			free_value(f[i]);
+		return rc;
+	}
 	if (rc == 0)
 		rc = temporal_fields(r, tag, f, nf);
 	Lora__Value *v = NULL;

@@ -339,7 +339,9 @@ static int take_rows(struct wreq *w, struct qry_cursor *c,
 			break;
 		rc = node_resp_add_row(w->resp, row, nc);
 	}
-	return rc;
+	/* PROFILE of a write: the plan travels in the response (also back
+	 * through a forwarding follower) */
+	return rc ? rc : node_resp_set_plan(w->resp, qry_cursor_plan(c));
 }
 
 /* 1 (msg set) when req's role may not make b's mutations: any for a

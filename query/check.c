@@ -646,9 +646,60 @@ static void bind_rel(struct qctx *c, struct prel *r, struct scope *s, int mode,
 		r->slot = s->slots[i];
 		return;
 	}
-	r->slot = sc_bind(c, s, r->var, K_REL);
-	sc_bind(c, here, r->var, K_REL);
+	/* a variable-length relationship's variable is a list */
+	int kind = r->varlen ? K_LIST : K_REL;
+	r->slot = sc_bind(c, s, r->var, kind);
+	sc_bind(c, here, r->var, kind);
 	r->var = "";
+}
+
+static void check_where(struct qctx *c, struct expr *w, struct scope *s);
+
+/* A quantified path pattern: its variables get one slot each for the
+ * iteration being matched (seen by its WHERE and property maps) and, in
+ * the outer scope, a slot for the list of their values (the group
+ * variable). A group variable must be new. */
+static void bind_qpp(struct qctx *c, struct prel *r, struct scope *s, int mode,
+                     struct aggctx *ag, struct scope *here)
+{
+	if (mode == 1 || mode == 3)
+		qerr(c, LORA_ESEMANTIC,
+		     "UnexpectedSyntax: quantified path patterns are only "
+		     "allowed in MATCH");
+	struct qpp *q = r->q;
+	struct scope *in = sc_new(c, s), *ihere = sc_new(c, NULL);
+	struct ppart *pp = &q->inner;
+	for (size_t i = 0; i <= pp->nrels; i++) {
+		const char *v = pp->nodes[i].var;
+		if (v && v[0] && sc_find(s, v) >= 0)
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableAlreadyBound: `%s` already declared "
+			     "(a quantified path pattern's variables are "
+			     "new)",
+			     v);
+		bind_node(c, &pp->nodes[i], in, 0, ag, ihere, 0);
+		if (i == pp->nrels)
+			break;
+		v = pp->rels[i].var;
+		if (v && v[0] && sc_find(s, v) >= 0)
+			qerr(c, LORA_ESEMANTIC,
+			     "VariableAlreadyBound: `%s` already declared "
+			     "(a quantified path pattern's variables are "
+			     "new)",
+			     v);
+		bind_rel(c, &pp->rels[i], in, 0, ag, ihere);
+	}
+	if (q->where)
+		check_where(c, q->where, in);
+	q->nvars = ihere->n;
+	q->islot = ar_alloc(c, sizeof(int) * (ihere->n + 1));
+	q->gslot = ar_alloc(c, sizeof(int) * (ihere->n + 1));
+	for (size_t i = 0; i < ihere->n; i++) {
+		q->islot[i] = in->slots[sc_find(in, ihere->names[i])];
+		q->gslot[i] = sc_bind(c, s, ihere->names[i], K_LIST);
+		sc_bind(c, here, ihere->names[i], K_LIST);
+	}
+	r->slot = c->nslots++;
 }
 
 static void check_pattern_ag(struct qctx *c, struct pattern *p, struct scope *s,
@@ -660,7 +711,9 @@ static void check_pattern_ag(struct qctx *c, struct pattern *p, struct scope *s,
 		for (size_t i = 0; i <= pp->nrels; i++) {
 			bind_node(c, &pp->nodes[i], s, mode, ag, here,
 			          pp->nrels == 0);
-			if (i < pp->nrels)
+			if (i < pp->nrels && pp->rels[i].varlen == 2)
+				bind_qpp(c, &pp->rels[i], s, mode, ag, here);
+			else if (i < pp->nrels)
 				bind_rel(c, &pp->rels[i], s, mode, ag, here);
 		}
 		if (pp->pathvar) {

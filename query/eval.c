@@ -125,6 +125,13 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 			return r;
 		break;
 	}
+	case V_POINT: {
+		int ok = 0;
+		struct val r = pt_prop(c, v.u.pt, k, &ok);
+		if (ok)
+			return r;
+		break;
+	}
 	default:
 		break;
 	}

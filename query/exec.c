@@ -44,6 +44,7 @@ struct seg {
 	size_t n;
 };
 
+struct pcollect;
 struct mstate {
 	struct pattern *pat;
 	struct expr *where;
@@ -55,6 +56,7 @@ struct mstate {
 	int part;
 	int *order; /* expansion order of node positions */
 	int start;
+	struct pcollect *collect; /* a path selector's candidates */
 };
 
 static int new_var(const char *v)
@@ -68,6 +70,25 @@ static int used_has(struct mstate *m, uint64_t e)
 		if (m->used[i] == e)
 			return 1;
 	return 0;
+}
+
+/* relationship uniqueness, unless the current part is a WALK */
+static int edge_used(struct mstate *m, uint64_t e)
+{
+	return m->pat->parts[m->part].mode != PM_WALK && used_has(m, e);
+}
+
+static void expansion(struct qctx *c)
+{
+	uint64_t max = c->lim.path_expansions_max ? c->lim.path_expansions_max
+	                                          : QRY_PATH_EXPANSIONS_MAX;
+	if (++c->expansions > max)
+		qerr(c, LORA_ELIMIT,
+		     "PathExpansionLimit: variable-length and quantified "
+		     "patterns traversed more than %llu relationships; bound "
+		     "the pattern (a smaller upper bound, more selective "
+		     "labels or inner predicates)",
+		     (unsigned long long)max);
 }
 
 static void used_push(struct qctx *c, struct mstate *m, uint64_t e)
@@ -203,12 +224,86 @@ static void bind_varlen(struct qctx *c, struct ppart *pp, struct val *row,
 	}
 }
 
+/* a path selector's candidate matches of one pattern part */
+struct pcollect {
+	int part;
+	struct val **rows;
+	uint64_t **edges; /* the part's relationships, in path order */
+	size_t *nedges;
+	size_t n, cap;
+};
+
+static size_t part_edges(struct qctx *c, struct ppart *pp, struct seg *segs,
+                         uint64_t **out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < pp->nrels; i++)
+		n += segs[i].n;
+	*out = ar_alloc(c, sizeof(uint64_t) * (n + 1));
+	n = 0;
+	for (size_t i = 0; i < pp->nrels; i++)
+		for (size_t j = 0; j < segs[i].n; j++)
+			(*out)[n++] = segs[i].edges[j];
+	return n;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* ACYCLIC: no node twice on the part's path */
+static int part_acyclic(struct qctx *c, struct mstate *m, struct ppart *pp)
+{
+	struct vpath *p = make_path(c, pp, m->row, m->segs).u.p;
+	uint64_t *ids = ar_alloc(c, sizeof(uint64_t) * (p->n + 1));
+	memcpy(ids, p->nodes, sizeof(uint64_t) * (p->n + 1));
+	qsort(ids, p->n + 1, sizeof(uint64_t), cmp_u64);
+	for (size_t i = 0; i < p->n; i++)
+		if (ids[i] == ids[i + 1])
+			return 0;
+	return 1;
+}
+
+static void collect_push(struct qctx *c, struct mstate *m, struct ppart *pp)
+{
+	struct pcollect *col = m->collect;
+	if (col->n >= QRY_SELECT_PATHS_MAX)
+		qerr(c, LORA_ELIMIT,
+		     "PathExpansionLimit: a path selector weighs more than %u "
+		     "paths; bound the pattern",
+		     QRY_SELECT_PATHS_MAX);
+	if (col->n == col->cap) {
+		size_t nc = col->cap ? col->cap * 2 : 16;
+		struct val **r = ar_alloc(c, sizeof(*r) * nc);
+		uint64_t **e = ar_alloc(c, sizeof(*e) * nc);
+		size_t *ne = ar_alloc(c, sizeof(*ne) * nc);
+		if (col->n) {
+			memcpy(r, col->rows, sizeof(*r) * col->n);
+			memcpy(e, col->edges, sizeof(*e) * col->n);
+			memcpy(ne, col->nedges, sizeof(*ne) * col->n);
+		}
+		col->rows = r, col->edges = e, col->nedges = ne;
+		col->cap = nc;
+	}
+	col->rows[col->n] = row_copy(c, m->row);
+	col->nedges[col->n] = part_edges(c, pp, m->segs, &col->edges[col->n]);
+	col->n++;
+}
+
 static void part_done(struct qctx *c, struct mstate *m)
 {
 	struct ppart *pp = &m->pat->parts[m->part];
+	if (pp->mode == PM_ACYCLIC && !part_acyclic(c, m, pp))
+		return;
 	bind_varlen(c, pp, m->row, m->segs);
 	if (pp->pathslot >= 0)
 		m->row[pp->pathslot] = make_path(c, pp, m->row, m->segs);
+	if (m->collect && m->collect->part == m->part) {
+		collect_push(c, m, pp);
+		return;
+	}
 	int save = m->part, st = m->start;
 	struct seg *ss = m->segs;
 	int *so = m->order;
@@ -272,8 +367,9 @@ static void varlen_dfs(struct qctx *c, struct mstate *m, struct prel *r,
 	size_t n;
 	g_adjacent(c, at, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
 	for (size_t i = 0; i < n; i++) {
-		if (used_has(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
+		if (edge_used(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
 			continue;
+		expansion(c);
 		used_push(c, m, a[i].edge);
 		uint64_t *ne = ar_alloc(c, sizeof(uint64_t) * (sg->n + 1));
 		if (sg->n)
@@ -312,7 +408,7 @@ static void follow_list(struct qctx *c, struct mstate *m, struct prel *r,
 	for (size_t k = 0; k < n; k++) {
 		size_t idx = pos > m->start ? k : n - 1 - k;
 		struct val v = l.u.l->v[idx];
-		if (v.t != V_REL || used_has(m, v.u.id) ||
+		if (v.t != V_REL || edge_used(m, v.u.id) ||
 		    !rel_ok(c, r, v.u.id, m->row))
 			return;
 		struct gedge *e = g_edge_shallow(c, v.u.id);
@@ -324,6 +420,159 @@ static void follow_list(struct qctx *c, struct mstate *m, struct prel *r,
 		sg->edges[idx] = e->id;
 	}
 	bind_node_then(c, m, pos, cur, step);
+}
+
+/* ---- quantified path patterns ------------------------------------------
+ * ((a)-[r]->(b) WHERE p){min,max} between two outer nodes: iterations are
+ * matched one after the other by depth-first search, each binding the
+ * inner variables (q->islot) afresh and checking the inner WHERE; the
+ * values of every iteration are kept (caps) and, once at least min
+ * iterations matched, become the group variables' lists and the search
+ * goes on with the outer node after the group. Matched leftward (`rev`,
+ * when the start node lies to the right) the inner pattern is walked from
+ * its last node, and lists and edges are reversed into path order. */
+struct qrun {
+	struct prel *r;
+	int target, step, rev;
+	struct seg *sg;
+	struct val *caps; /* iteration i, variable v: caps[i * nvars + v] */
+	size_t capn;
+};
+
+static void qpp_iter(struct qctx *c, struct mstate *m, struct qrun *q,
+                     int64_t it, size_t h, uint64_t cur);
+
+static void qpp_bind_groups(struct qctx *c, struct mstate *m, struct qrun *q,
+                            int64_t n)
+{
+	struct qpp *qp = q->r->q;
+	for (size_t v = 0; v < qp->nvars; v++) {
+		struct val l = v_list(c, (size_t)n);
+		for (int64_t i = 0; i < n; i++)
+			l.u.l->v[i] = q->caps[(size_t)(q->rev ? n - 1 - i : i) *
+			                          qp->nvars +
+			                      v];
+		m->row[qp->gslot[v]] = l;
+	}
+}
+
+/* `it` iterations matched, the last one ending at `at` */
+static void qpp_dfs(struct qctx *c, struct mstate *m, struct qrun *q,
+                    uint64_t at, int64_t it)
+{
+	struct prel *r = q->r;
+	if (it >= r->minh) {
+		qpp_bind_groups(c, m, q, it);
+		struct seg save = *q->sg;
+		if (q->rev && q->sg->n) {
+			uint64_t *t = ar_alloc(c, sizeof(uint64_t) * q->sg->n);
+			for (size_t i = 0; i < q->sg->n; i++)
+				t[i] = q->sg->edges[q->sg->n - 1 - i];
+			q->sg->edges = t;
+		}
+		bind_node_then(c, m, q->target, at, q->step);
+		*q->sg = save;
+		for (size_t v = 0; v < r->q->nvars; v++)
+			m->row[r->q->gslot[v]] = v_null();
+	}
+	int64_t maxh = r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
+	if (it >= maxh)
+		return;
+	size_t need = (size_t)(it + 1) * r->q->nvars;
+	if (need > q->capn) {
+		size_t nc = need * 2 + 8;
+		struct val *n = ar_alloc(c, sizeof(struct val) * nc);
+		if (q->capn)
+			memcpy(n, q->caps, sizeof(struct val) * q->capn);
+		q->caps = n;
+		q->capn = nc;
+	}
+	/* the next iteration binds the inner variables (named or not)
+	 * afresh; this one's values come back for its other candidates */
+	struct ppart *in = &r->q->inner;
+	size_t ns = 2 * in->nrels + 1;
+	struct val *saved = ar_alloc(c, sizeof(struct val) * ns);
+	for (size_t i = 0; i < ns; i++) {
+		int slot = i & 1 ? in->rels[i / 2].slot : in->nodes[i / 2].slot;
+		saved[i] = m->row[slot];
+		m->row[slot] = v_null();
+	}
+	qpp_iter(c, m, q, it, 0, at);
+	for (size_t i = 0; i < ns; i++)
+		m->row[i & 1 ? in->rels[i / 2].slot : in->nodes[i / 2].slot] =
+		    saved[i];
+}
+
+/* binds inner node position ni to id within the iteration; 0 when it
+ * cannot be (labels, properties, a variable repeated in the iteration) */
+static int qpp_node(struct qctx *c, struct mstate *m, struct pnode *pn,
+                    uint64_t id)
+{
+	struct val cur = m->row[pn->slot];
+	if (cur.t == V_NODE)
+		return cur.u.id == id;
+	if (!node_ok(c, pn, id, m->row))
+		return 0;
+	m->row[pn->slot] = v_node(id);
+	return 1;
+}
+
+/* the iteration's hop h (of inner->nrels), from node `cur` */
+static void qpp_iter(struct qctx *c, struct mstate *m, struct qrun *q,
+                     int64_t it, size_t h, uint64_t cur)
+{
+	struct qpp *qp = q->r->q;
+	struct ppart *in = &qp->inner;
+	size_t k = in->nrels;
+	struct pnode *pn = &in->nodes[q->rev ? k - h : h];
+	struct val was = m->row[pn->slot];
+	if (!qpp_node(c, m, pn, cur))
+		return;
+	if (h == k) {
+		if (!qp->where || eval_pred(c, qp->where, m->row) == 1) {
+			for (size_t v = 0; v < qp->nvars; v++)
+				q->caps[(size_t)it * qp->nvars + v] =
+				    m->row[qp->islot[v]];
+			qpp_dfs(c, m, q, cur, it + 1);
+		}
+		m->row[pn->slot] = was;
+		return;
+	}
+	struct prel *r = &in->rels[q->rev ? k - 1 - h : h];
+	int dir = q->rev ? flip(r->dir) : r->dir;
+	struct val bound = m->row[r->slot]; /* null: inner variables are new */
+	struct adj *a;
+	size_t n;
+	g_adjacent(c, cur, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (edge_used(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
+			continue;
+		expansion(c);
+		used_push(c, m, a[i].edge);
+		m->row[r->slot] = v_rel(a[i].edge);
+		uint64_t *ne = ar_alloc(c, sizeof(uint64_t) * (q->sg->n + 1));
+		if (q->sg->n)
+			memcpy(ne, q->sg->edges, sizeof(uint64_t) * q->sg->n);
+		ne[q->sg->n] = a[i].edge;
+		struct seg save = *q->sg;
+		q->sg->edges = ne;
+		q->sg->n++;
+		qpp_iter(c, m, q, it, h + 1, a[i].other);
+		*q->sg = save;
+		m->row[r->slot] = bound;
+		m->nused--;
+	}
+	m->row[pn->slot] = was;
+}
+
+static void qpp_run(struct qctx *c, struct mstate *m, struct prel *r,
+                    uint64_t at, int pos, int step, struct seg *sg, int rev)
+{
+	struct qrun q = {
+	    .r = r, .target = pos, .step = step, .rev = rev, .sg = sg};
+	sg->n = 0;
+	sg->edges = NULL;
+	qpp_dfs(c, m, &q, at, 0);
 }
 
 /* step k of m->order: node position order[k] reached from its neighbour */
@@ -348,6 +597,10 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	struct prel *r = &pp->rels[ri];
 	uint64_t at = m->row[pp->nodes[from].slot].u.id;
 	struct seg *sg = &m->segs[ri];
+	if (r->varlen == 2) {
+		qpp_run(c, m, r, at, pos, step, sg, pos < m->start);
+		return;
+	}
 	if (r->varlen && !new_var(r->var)) {
 		follow_list(c, m, r, dir, at, pos, step, sg);
 		return;
@@ -366,7 +619,7 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	for (size_t i = 0; i < n; i++) {
 		if (bound.t == V_REL && bound.u.id != a[i].edge)
 			continue;
-		if (used_has(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
+		if (edge_used(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
 			continue;
 		used_push(c, m, a[i].edge);
 		m->row[r->slot] = v_rel(a[i].edge);
@@ -489,6 +742,7 @@ static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 }
 
 static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp);
+static void select_part(struct qctx *c, struct mstate *m, int part);
 
 static void match_part(struct qctx *c, struct mstate *m, int part)
 {
@@ -503,6 +757,10 @@ static void match_part(struct qctx *c, struct mstate *m, int part)
 	m->segs = ar_alloc(c, sizeof(struct seg) * (pp->nrels + 1));
 	if (pp->shortest) {
 		shortest(c, m, pp);
+		return;
+	}
+	if (pp->sel && !(m->collect && m->collect->part == part)) {
+		select_part(c, m, part);
 		return;
 	}
 	int start = pick_start(c, m, pp);
@@ -521,6 +779,85 @@ static void match_part(struct qctx *c, struct mstate *m, int part)
 		m->start = start;
 		bind_node_then(c, m, start, cand.v[i], 0);
 	}
+}
+
+struct pick {
+	uint64_t x, y;
+	size_t len, i;
+};
+
+static int cmp_pick(const void *a, const void *b)
+{
+	const struct pick *p = a, *q = b;
+	if (p->x != q->x)
+		return p->x < q->x ? -1 : 1;
+	if (p->y != q->y)
+		return p->y < q->y ? -1 : 1;
+	if (p->len != q->len)
+		return p->len < q->len ? -1 : 1;
+	return p->i < q->i ? -1 : p->i > q->i;
+}
+
+/* whether the j-th path (sorted by length) of a group starting at g is
+ * selected */
+static int selected(const struct ppart *pp, const struct pick *g, size_t j,
+                    size_t *groups)
+{
+	if (j && g[j].len != g[j - 1].len)
+		(*groups)++;
+	switch (pp->sel) {
+	case SEL_ANY:
+	case SEL_SHORTEST:
+		return (int64_t)j < pp->selk;
+	case SEL_ALL_SHORTEST:
+		return g[j].len == g[0].len;
+	default: /* SEL_SHORTEST_GROUPS */
+		return (int64_t)*groups < pp->selk;
+	}
+}
+
+/* A part with a path selector: every match of the part is collected, the
+ * matches are grouped by their end nodes, the selector keeps some of each
+ * group (by length; ANY in the order found), and the rest of the pattern
+ * runs once per kept match. The MATCH's WHERE filters afterwards (GQL). */
+static void select_part(struct qctx *c, struct mstate *m, int part)
+{
+	struct ppart *pp = &m->pat->parts[part];
+	struct pcollect col = {.part = part}, *old = m->collect;
+	struct val *keep = row_copy(c, m->row);
+	m->collect = &col;
+	match_part(c, m, part);
+	m->collect = old;
+	struct pick *pk = ar_alloc(c, sizeof(*pk) * (col.n + 1));
+	for (size_t i = 0; i < col.n; i++) {
+		struct val *r = col.rows[i];
+		pk[i].x = r[pp->nodes[0].slot].u.id;
+		pk[i].y = r[pp->nodes[pp->nrels].slot].u.id;
+		pk[i].len = pp->sel == SEL_ANY ? 0 : col.nedges[i];
+		pk[i].i = i;
+	}
+	qsort(pk, col.n, sizeof(*pk), cmp_pick);
+	size_t nslot = sizeof(struct val) * (size_t)c->nslots;
+	for (size_t g = 0, e; g < col.n; g = e) {
+		size_t groups = 0;
+		for (e = g;
+		     e < col.n && pk[e].x == pk[g].x && pk[e].y == pk[g].y;
+		     e++) {
+			if (!selected(pp, pk + g, e - g, &groups))
+				continue;
+			size_t i = pk[e].i, nused = m->nused;
+			for (size_t k = 0; k < col.nedges[i]; k++)
+				used_push(c, m, col.edges[i][k]);
+			memcpy(m->row, col.rows[i], nslot);
+			struct seg *ss = m->segs;
+			int *so = m->order, st = m->start;
+			match_part(c, m, part + 1);
+			m->part = part, m->segs = ss, m->order = so;
+			m->start = st;
+			m->nused = nused;
+		}
+	}
+	memcpy(m->row, keep, nslot);
 }
 
 /* Expands one BFS layer of `front` in direction dir; records the parent
@@ -828,7 +1165,7 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 		}
 	}
 	struct ppart *pp = &p->parts[0];
-	if (pp->shortest) {
+	if (pp->shortest || pp->sel) {
 		mc->whole = 1;
 		return mc;
 	}

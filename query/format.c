@@ -146,6 +146,12 @@ static int fmt(const Lora__Value *v, struct lora_buf *b, int quote, int depth)
 		tm_format(&x, b);
 		return quote ? lora_buf_putc(b, '\'') : 0;
 	}
+	case LORA__VALUE__KIND_POINT_VALUE: {
+		struct vpoint p = {v->point_value->srid, v->point_value->x,
+		                   v->point_value->y, v->point_value->z};
+		pt_format(&p, b);
+		return 0;
+	}
 	case LORA__VALUE__KIND_NODE_VALUE:
 		return fmt_node(v->node_value, b, depth);
 	case LORA__VALUE__KIND_REL_VALUE:

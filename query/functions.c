@@ -186,6 +186,8 @@ int fn_lookup(const char *name)
 		return 1000;
 	if (strncasecmp(name, "vector", 6) == 0)
 		return 1001;
+	if (pt_has_fn(name))
+		return 1002;
 	return -1;
 }
 
@@ -309,6 +311,7 @@ static struct val to_string(struct qctx *c, struct val v, int ornull)
 	case V_INT:
 	case V_FLOAT:
 	case V_BOOL:
+	case V_POINT:
 	case V_TEMPORAL: {
 		struct lora_buf *b = qbuf(c);
 		v_tostring(c, v, b);
@@ -801,7 +804,8 @@ static struct val misc_fn(struct qctx *c, int fn, struct val *a, size_t n)
 		                           "PATH NOT NULL",
 		                           "TEMPORAL",
 		                           "VECTOR",
-		                           "BYTES"};
+		                           "BYTES",
+		                           "POINT NOT NULL"};
 		return v_cstr(c, tn[a[0].t]);
 	}
 	}
@@ -894,8 +898,9 @@ struct val fn_call(struct qctx *c, int fn, const char *name, struct val *a,
 {
 	if (fn >= 1000) {
 		int ok = 0;
-		struct val r = (fn & 1) ? vec_fn(c, name, a, n, &ok)
-		                        : tm_fn(c, name, a, n, &ok);
+		struct val r = fn == 1002 ? pt_fn(c, name, a, n, &ok)
+		               : (fn & 1) ? vec_fn(c, name, a, n, &ok)
+		                          : tm_fn(c, name, a, n, &ok);
 		if (!ok)
 			qerr(c, LORA_ESEMANTIC,
 			     "UnknownFunction: unknown function %s", name);

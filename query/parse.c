@@ -1532,6 +1532,82 @@ static void rel_detail(struct parser *p, struct prel *r)
 	r->props = props_opt(p);
 }
 
+/* A quantifier after a parenthesised path or a relationship: `+` (1..),
+ * `*` (0..), `{n}`, `{n,}`, `{,m}`, `{n,m}`. 0 when none follows. */
+static int quantifier(struct parser *p, int64_t *minh, int64_t *maxh)
+{
+	struct tok *t = cur(p);
+	if (accept_p(p, "+")) {
+		*minh = 1, *maxh = -1;
+	} else if (accept_p(p, "*")) {
+		*minh = 0, *maxh = -1;
+	} else if (is_p(p, "{") &&
+	           (peekn(p, 1)->k == T_INT || is_p_at(p, 1, ","))) {
+		p->pos++;
+		*minh = 0, *maxh = -1;
+		if (cur(p)->k == T_INT) {
+			*minh = *maxh = cur(p)->i;
+			p->pos++;
+		}
+		if (accept_p(p, ",")) {
+			*maxh = -1;
+			if (cur(p)->k == T_INT) {
+				*maxh = cur(p)->i;
+				p->pos++;
+			}
+		}
+		expect_p(p, "}");
+	} else {
+		return 0;
+	}
+	if (*maxh > QRY_VARLEN_BOUND_MAX || *minh > QRY_VARLEN_BOUND_MAX ||
+	    *minh < 0)
+		qerr_at(p->c, LORA_ELIMIT, t->line, t->col,
+		        "quantifier bound outside 0..%d", QRY_VARLEN_BOUND_MAX);
+	if (*maxh >= 0 && *maxh < *minh)
+		perr(p, t,
+		     "UnexpectedSyntax: quantifier {%lld,%lld} has "
+		     "its upper bound below its lower bound",
+		     (long long)*minh, (long long)*maxh);
+	return 1;
+}
+
+static int is_qpp_start(struct parser *p)
+{
+	return is_p(p, "(") && is_p_at(p, 1, "(");
+}
+
+static struct ppart *pattern_part(struct parser *p);
+
+/* ((a)-[r:R]->(b) [WHERE pred]){min,max}: a quantified path pattern */
+static void qpp_pat(struct parser *p, struct prel *r)
+{
+	struct tok *t = cur(p);
+	expect_p(p, "(");
+	struct qpp *q = ar_alloc(p->c, sizeof(*q));
+	q->inner = *pattern_part(p);
+	if (accept_kw(p, "WHERE"))
+		q->where = expr(p);
+	expect_p(p, ")");
+	if (!quantifier(p, &r->minh, &r->maxh))
+		perr(p, cur(p),
+		     "UnexpectedSyntax: a parenthesised path pattern needs a "
+		     "quantifier (+, *, {n}, {n,m})");
+	if (q->inner.nrels == 0)
+		perr(p, t,
+		     "UnexpectedSyntax: a quantified path pattern needs "
+		     "at least one relationship");
+	for (size_t i = 0; i < q->inner.nrels; i++)
+		if (q->inner.rels[i].varlen)
+			perr(p, t,
+			     "UnsupportedFeature: a quantified path pattern "
+			     "holds fixed-length relationships only");
+	r->slot = -1;
+	r->varlen = 2;
+	r->dir = D_OUT;
+	r->q = q;
+}
+
 static void rel_pat(struct parser *p, struct prel *r)
 {
 	r->slot = -1;
@@ -1551,6 +1627,23 @@ static void rel_pat(struct parser *p, struct prel *r)
 		r->dir = D_OUT;
 	else
 		r->dir = D_BOTH;
+	struct tok *t = cur(p);
+	int64_t lo, hi;
+	if (quantifier(p, &lo, &hi)) { /* a quantified relationship */
+		if (r->varlen)
+			perr(p, t,
+			     "UnexpectedSyntax: a variable-length "
+			     "relationship cannot be quantified");
+		r->varlen = 1;
+		r->minh = lo;
+		r->maxh = hi;
+	}
+}
+
+static void anon_node(struct pnode *n)
+{
+	memset(n, 0, sizeof *n);
+	n->slot = -1;
 }
 
 static struct ppart *pattern_part(struct parser *p)
@@ -1560,9 +1653,13 @@ static struct ppart *pattern_part(struct parser *p)
 	size_t cap = 4;
 	pp->nodes = ar_alloc(p->c, sizeof(struct pnode) * (cap + 1));
 	pp->rels = ar_alloc(p->c, sizeof(struct prel) * cap);
-	node_pat(p, &pp->nodes[0]);
+	if (is_qpp_start(p))
+		anon_node(&pp->nodes[0]);
+	else
+		node_pat(p, &pp->nodes[0]);
 	int depth0 = p->depth;
-	while (is_p(p, "-") || (is_p(p, "<") && is_p_at(p, 1, "-"))) {
+	while (is_p(p, "-") || (is_p(p, "<") && is_p_at(p, 1, "-")) ||
+	       is_qpp_start(p)) {
 		enter(p); /* matching recurses once per relationship */
 		if (pp->nrels == cap) {
 			struct pnode *nn = ar_alloc(p->c, sizeof(struct pnode) *
@@ -1575,12 +1672,67 @@ static struct ppart *pattern_part(struct parser *p)
 			pp->rels = nr;
 			cap *= 2;
 		}
-		rel_pat(p, &pp->rels[pp->nrels]);
-		node_pat(p, &pp->nodes[pp->nrels + 1]);
+		if (is_qpp_start(p)) {
+			/* (x) ((a)-->(b)){n} (y): the nodes around it are
+			 * optional (anonymous when left out) */
+			qpp_pat(p, &pp->rels[pp->nrels]);
+			if (is_p(p, "(") && !is_qpp_start(p))
+				node_pat(p, &pp->nodes[pp->nrels + 1]);
+			else
+				anon_node(&pp->nodes[pp->nrels + 1]);
+		} else {
+			rel_pat(p, &pp->rels[pp->nrels]);
+			node_pat(p, &pp->nodes[pp->nrels + 1]);
+		}
 		pp->nrels++;
 	}
 	p->depth = depth0;
 	return pp;
+}
+
+/* an optional non-negative integer path count after SHORTEST / ANY */
+static int64_t path_count(struct parser *p, int64_t dflt)
+{
+	if (cur(p)->k != T_INT)
+		return dflt;
+	int64_t k = cur(p)->i;
+	p->pos++;
+	return k;
+}
+
+/* [ANY [k] | ALL | ANY SHORTEST | ALL SHORTEST | SHORTEST k [GROUPS]]
+ * [WALK | TRAIL | ACYCLIC] [PATH | PATHS] before a pattern part */
+static void path_prefix(struct parser *p, int *sel, int64_t *k, int *mode)
+{
+	struct tok *t = cur(p);
+	if (is_kw(p, "ANY")) {
+		p->pos++;
+		*sel = accept_kw(p, "SHORTEST") ? SEL_SHORTEST : SEL_ANY;
+		*k = *sel == SEL_ANY ? path_count(p, 1) : 1;
+	} else if (is_kw(p, "ALL")) {
+		p->pos++;
+		if (accept_kw(p, "SHORTEST"))
+			*sel = SEL_ALL_SHORTEST;
+	} else if (is_kw(p, "SHORTEST") && peekn(p, 1)->k == T_INT) {
+		p->pos++;
+		*sel = SEL_SHORTEST;
+		*k = path_count(p, 1);
+	}
+	if (accept_kw(p, "WALK"))
+		*mode = PM_WALK;
+	else if (accept_kw(p, "TRAIL"))
+		*mode = PM_TRAIL;
+	else if (accept_kw(p, "ACYCLIC"))
+		*mode = PM_ACYCLIC;
+	if (!accept_kw(p, "PATHS"))
+		accept_kw(p, "PATH");
+	if (*sel == SEL_SHORTEST &&
+	    (accept_kw(p, "GROUPS") || accept_kw(p, "GROUP")))
+		*sel = SEL_SHORTEST_GROUPS;
+	if ((*sel == SEL_ANY || *sel == SEL_SHORTEST ||
+	     *sel == SEL_SHORTEST_GROUPS) &&
+	    *k < 1)
+		perr(p, t, "UnexpectedSyntax: a path count must be positive");
 }
 
 static struct ppart *named_part(struct parser *p)
@@ -1591,6 +1743,9 @@ static struct ppart *named_part(struct parser *p)
 		pv = cur(p)->s;
 		p->pos += 2;
 	}
+	int sel = SEL_NONE, mode = PM_TRAIL;
+	int64_t k = 1;
+	path_prefix(p, &sel, &k, &mode);
 	struct ppart *pp;
 	if ((is_kw(p, "shortestPath") || is_kw(p, "allShortestPaths")) &&
 	    is_p_at(p, 1, "(")) {
@@ -1603,6 +1758,13 @@ static struct ppart *named_part(struct parser *p)
 		pp = pattern_part(p);
 	}
 	pp->pathvar = pv;
+	pp->sel = sel;
+	pp->selk = k;
+	pp->mode = mode;
+	if (sel && pp->shortest)
+		perr(p, cur(p),
+		     "UnexpectedSyntax: a path selector cannot "
+		     "be combined with shortestPath()");
 	return pp;
 }
 
@@ -1893,6 +2055,11 @@ static void index_target(struct parser *p, struct ddl *d)
 {
 	expect_kw(p, "FOR");
 	expect_p(p, "(");
+	if (is_p(p, ")"))
+		perr(p, cur(p),
+		     "UnsupportedFeature: relationship property indexes are "
+		     "not supported (relationship properties are checked "
+		     "as the pattern expands)");
 	const char *var = ident(p);
 	expect_p(p, ":");
 	d->label = ident(p);
@@ -1937,7 +2104,8 @@ static const char *property_type(struct parser *p)
 	    {"ZONED", "TIME", "ZONED TIME"},
 	    {"LOCAL", "DATETIME", "LOCAL DATETIME"},
 	    {"ZONED", "DATETIME", "ZONED DATETIME"},
-	    {"DURATION", NULL, "DURATION"}};
+	    {"DURATION", NULL, "DURATION"},
+	    {"POINT", NULL, "POINT"}};
 	for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
 		if (!is_kw(p, forms[i][0]) ||
 		    (forms[i][1] && !is_kw_tok(peekn(p, 1), forms[i][1])))
@@ -1948,7 +2116,7 @@ static const char *property_type(struct parser *p)
 	perr(p, cur(p),
 	     "UnsupportedFeature: a property type constraint takes BOOLEAN, "
 	     "STRING, INTEGER, FLOAT, DATE, LOCAL TIME, ZONED TIME, LOCAL "
-	     "DATETIME, ZONED DATETIME or DURATION");
+	     "DATETIME, ZONED DATETIME, DURATION or POINT");
 }
 
 /* After REQUIRE n.p: IS UNIQUE | IS NOT NULL | IS :: TYPE | IS TYPED TYPE */
@@ -1997,7 +2165,19 @@ static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
 	} else if (accept_kw(p, "CONSTRAINT")) {
 		d->kind = DDL_CREATE_UNIQUE;
 	} else {
-		accept_kw(p, "RANGE");
+		if (is_kw(p, "TEXT") || is_kw(p, "FULLTEXT") ||
+		    is_kw(p, "LOOKUP"))
+			perr(p, cur(p),
+			     "UnsupportedFeature: %s indexes are not "
+			     "supported: CONTAINS and ENDS WITH filter the "
+			     "nodes of a label scan or of another seek; a "
+			     "range index serves STARTS WITH",
+			     cur(p)->s);
+		/* a POINT index is a range index: its keys for point values
+		 * order by a z-order key, which serves withinBBox and
+		 * distance seeks (seek.c) */
+		if (!accept_kw(p, "RANGE"))
+			accept_kw(p, "POINT");
 		expect_kw(p, "INDEX");
 		d->kind = DDL_CREATE_INDEX;
 	}
@@ -2108,7 +2288,11 @@ static struct clause *clause(struct parser *p)
 	}
 	if (accept_kw(p, "CREATE")) {
 		if (is_kw(p, "INDEX") || is_kw(p, "CONSTRAINT") ||
-		    is_kw(p, "VECTOR") || is_kw(p, "RANGE"))
+		    is_kw(p, "VECTOR") || is_kw(p, "RANGE") ||
+		    ((is_kw(p, "TEXT") || is_kw(p, "FULLTEXT") ||
+		      is_kw(p, "LOOKUP")) &&
+		     is_kw_tok(peekn(p, 1), "INDEX")) ||
+		    (is_kw(p, "POINT") && is_kw_tok(peekn(p, 1), "INDEX")))
 			return ddl_clause(p, t, 1);
 		c = mkc(p, C_CREATE, t);
 		c->pat = pattern(p);

@@ -24,10 +24,14 @@
 
 /* ---- limits ------------------------------------------------------------ */
 
-#define QRY_ARENA_CHUNK_BYTES  (64u << 10)
-#define QRY_VARLEN_BOUND_MAX   1000 /* explicit *..n bounds (recursion) */
-#define QRY_VARLEN_HOPS_MAX    64   /* unbounded *.. patterns */
-#define QRY_PROC_TABLES_MAX    256  /* registered table procedures */
+#define QRY_ARENA_CHUNK_BYTES (64u << 10)
+#define QRY_VARLEN_BOUND_MAX  1000 /* explicit *..n bounds (recursion) */
+#define QRY_VARLEN_HOPS_MAX   64   /* unbounded *.. patterns */
+/* paths one path selector (SHORTEST k, ANY, ...) may weigh at a time:
+ * LORA_ELIMIT ("PathExpansionLimit") past it; the relationships traversed
+ * are limited by qry_limits.path_expansions_max */
+#define QRY_SELECT_PATHS_MAX   1000000u
+#define QRY_PROC_TABLES_MAX    256 /* registered table procedures */
 #define QRY_STRING_BYTES_MAX   (256u << 20)
 #define QRY_SCRATCH_KEEP_BYTES (1u << 20) /* qbuf() room kept between uses */
 #define QRY_LIST_ITEMS_MAX     100000000u
@@ -85,6 +89,7 @@ enum vtype {
 	V_TEMPORAL,
 	V_VECTOR,
 	V_BYTES,
+	V_POINT,
 };
 
 struct vstr {
@@ -122,6 +127,13 @@ struct vvec {
 	double *d;
 };
 
+/* srid: 7203 cartesian, 9157 cartesian-3d, 4326 wgs-84, 4979 wgs-84-3d;
+ * z is 0 in 2-D points (see point.c) */
+struct vpoint {
+	uint32_t srid;
+	double x, y, z;
+};
+
 struct val {
 	uint8_t t;
 	union {
@@ -135,6 +147,7 @@ struct val {
 		struct vpath *p;
 		struct vtemp *tm;
 		struct vvec *vec;
+		struct vpoint *pt;
 	} u;
 };
 
@@ -310,6 +323,8 @@ struct pnode {
 	struct lexpr *lx;   /* also required when not NULL (then nlabels 0) */
 	struct expr *props; /* E_MAP or E_PARAM or NULL */
 };
+struct qpp;
+/* varlen: 0 one hop, 1 *min..max, 2 a quantified path pattern (q) */
 struct prel {
 	const char *var;
 	int slot;
@@ -319,11 +334,24 @@ struct prel {
 	int dir;
 	int varlen;
 	int64_t minh, maxh; /* maxh < 0: unbounded */
+	struct qpp *q;
+};
+/* path modes and selectors (GQL / Neo4j 5) */
+enum { PM_TRAIL = 0, PM_WALK, PM_ACYCLIC };
+enum {
+	SEL_NONE = 0,
+	SEL_ANY,             /* ANY k */
+	SEL_SHORTEST,        /* SHORTEST k, ANY SHORTEST (k 1) */
+	SEL_ALL_SHORTEST,    /* ALL SHORTEST */
+	SEL_SHORTEST_GROUPS, /* SHORTEST k GROUPS */
 };
 struct ppart {
 	const char *pathvar;
 	int pathslot;
-	int shortest;        /* 1 shortestPath, 2 allShortestPaths */
+	int shortest; /* 1 shortestPath, 2 allShortestPaths */
+	int mode;     /* PM_* */
+	int sel;      /* SEL_* */
+	int64_t selk;
 	struct pnode *nodes; /* nrels + 1 */
 	struct prel *rels;
 	size_t nrels;
@@ -331,6 +359,16 @@ struct ppart {
 struct pattern {
 	struct ppart *parts;
 	size_t nparts;
+};
+/* ((a)-[r]->(b) WHERE ...){min,max}: `inner` is matched once per
+ * iteration with its variables in islot[] (one value each), and after the
+ * last iteration gslot[] hold their values of every iteration as lists
+ * (the group variables) */
+struct qpp {
+	struct ppart inner; /* fixed-length relationships only */
+	struct expr *where;
+	int *islot, *gslot;
+	size_t nvars;
 };
 
 struct proj_item {
@@ -647,6 +685,7 @@ struct qctx {
 	int standalone;         /* check.c: clause is alone in its query */
 	int in_where;           /* check.c: resolving a WHERE predicate */
 	int profiling;          /* plan nodes get rows and time_ns */
+	uint64_t expansions;    /* QRY_PATH_EXPANSIONS_MAX */
 	int timing;             /* PROFILE: operators measure their time */
 	uint64_t prof_inner_ns; /* pipe.c: time spent in inputs */
 	int is_write;
@@ -750,7 +789,9 @@ void pipe_close(struct qctx *c, struct pipe *p);
 /* seek.c: an index-usable predicate on one property of a node pattern.
  * Bounds point into the statement's expressions (not owned). The seek
  * only narrows candidates: the whole WHERE is still applied afterwards. */
-enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX, SEEK_IN };
+/* SEEK_BBOX: point.withinBBox(n.p, lo, hi); SEEK_DIST: point.distance(
+ * n.p, lo) < hi (or <=) */
+enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX, SEEK_IN, SEEK_BBOX, SEEK_DIST };
 #define SEEK_SPECS_MAX 8  /* specs considered per node pattern */
 #define SEEK_DEPTH_MAX 64 /* AND nesting walked for conjuncts */
 struct seekspec {
@@ -824,5 +865,34 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,
                   int *ok);
 void vec_query_nodes(struct qctx *c, const char *index, int64_t k, struct val q,
                      struct val *row, struct clause *cl, struct rows *out);
+
+/* point.c: spatial points (see its header comment) */
+#define PT_SRID_CARTESIAN    7203u
+#define PT_SRID_CARTESIAN_3D 9157u
+#define PT_SRID_WGS84        4326u
+#define PT_SRID_WGS84_3D     4979u
+int pt_dim(uint32_t srid); /* 2 or 3 */
+int pt_geographic(uint32_t srid);
+int pt_srid_known(uint32_t srid);
+const char *pt_crs_name(uint32_t srid); /* static string */
+struct val v_point(struct qctx *c, uint32_t srid, double x, double y, double z);
+struct val pt_construct(struct qctx *c, struct val map);
+struct val pt_prop(struct qctx *c, const struct vpoint *p, const char *k,
+                   int *ok);
+int pt_eq(const struct vpoint *a, const struct vpoint *b);
+int pt_order(const struct vpoint *a, const struct vpoint *b);
+uint64_t pt_hash(const struct vpoint *p);
+void pt_format(const struct vpoint *p, struct lora_buf *b);
+double pt_distance(const struct vpoint *a, const struct vpoint *b);
+int pt_within_bbox(const struct vpoint *p, const struct vpoint *lo,
+                   const struct vpoint *hi);
+int pt_has_fn(const char *name);
+/* corners of a box holding every point within distance r of centre (a
+ * superset); 0 when no single box does (the circle crosses the 180th
+ * meridian or reaches a pole) */
+int pt_circle_box(const struct vpoint *centre, double r, struct vpoint *lo,
+                  struct vpoint *hi);
+struct val pt_fn(struct qctx *c, const char *name, struct val *args, size_t n,
+                 int *ok);
 
 #endif /* LORA_QINT_H */

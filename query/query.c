@@ -39,6 +39,7 @@ void qry_limits_init(struct qry_limits *l)
 	l->time_ms_max = QRY_TIME_MS_DEFAULT;
 	l->mutations_max = QRY_MUTATIONS_MAX;
 	l->mem_bytes_max = QRY_MEM_BYTES_DEFAULT;
+	l->path_expansions_max = QRY_PATH_EXPANSIONS_MAX;
 	l->shared = NULL;
 }
 
@@ -181,6 +182,14 @@ static struct val from_pb_d(struct qctx *c, const Lora__Value *v, int depth)
 		r.t = V_TEMPORAL;
 		r.u.tm = x;
 		return r;
+	}
+	case LORA__VALUE__KIND_POINT_VALUE: {
+		const Lora__Point *pt = v->point_value;
+		if (!pt_srid_known(pt->srid))
+			qerr(c, LORA_EPARAMS,
+			     "point value with unknown srid %u",
+			     (unsigned)pt->srid);
+		return v_point(c, pt->srid, pt->x, pt->y, pt->z);
 	}
 	case LORA__VALUE__KIND_NODE_VALUE:
 		return v_node(v->node_value->id);
@@ -344,6 +353,17 @@ Lora__Value *val_to_pb(struct qctx *c, struct val v)
 		t->nanos = (int32_t)x->dnanos;
 		p->kind_case = LORA__VALUE__KIND_TEMPORAL_VALUE;
 		p->temporal_value = t;
+		break;
+	}
+	case V_POINT: {
+		Lora__Point *pt = ar_alloc(c, sizeof(*pt));
+		lora__point__init(pt);
+		pt->srid = v.u.pt->srid;
+		pt->x = v.u.pt->x;
+		pt->y = v.u.pt->y;
+		pt->z = v.u.pt->z;
+		p->kind_case = LORA__VALUE__KIND_POINT_VALUE;
+		p->point_value = pt;
 		break;
 	}
 	case V_NODE:

@@ -44,6 +44,9 @@
 	                                    * chunk of IN TRANSACTIONS) */
 #define QRY_MEM_BYTES_DEFAULT (1ull << 30) /* per statement */
 #define QRY_VALUE_DEPTH_MAX   LORA_VALUE_DEPTH_MAX
+/* relationships one statement's variable-length and quantified patterns
+ * may traverse (LORA_ELIMIT "PathExpansionLimit" past it) */
+#define QRY_PATH_EXPANSIONS_MAX 10000000ull
 
 /*
  * A memory budget shared by every statement of a process (the node's
@@ -65,9 +68,10 @@ struct qry_limits {
 	uint64_t rows_max;
 	uint64_t time_ms_max; /* 0: no deadline */
 	uint64_t mutations_max;
-	uint64_t mem_bytes_max;    /* this statement; 0: no limit */
-	struct qry_budget *shared; /* borrowed, may be NULL; must outlive the
-	                            * cursor */
+	uint64_t mem_bytes_max;       /* this statement; 0: no limit */
+	uint64_t path_expansions_max; /* 0: QRY_PATH_EXPANSIONS_MAX */
+	struct qry_budget *shared;    /* borrowed, may be NULL; must outlive the
+	                               * cursor */
 };
 
 /* Fills l with the defaults above (shared NULL). */

@@ -28,6 +28,10 @@ static int pat_binds(const struct pattern *p, int slot)
 			const struct prel *r = &pp->rels[i];
 			if (r->slot == slot && (!r->var || !r->var[0]))
 				return 1;
+			for (size_t v = 0; r->q && v < r->q->nvars; v++)
+				if (r->q->gslot[v] == slot ||
+				    r->q->islot[v] == slot)
+					return 1; /* a group variable */
 		}
 	}
 	return 0;
@@ -141,6 +145,57 @@ static void add_one(struct seekspec *s, int n, int *k, const char *key,
 		r->lo = r->hi = v;
 }
 
+static int is_call(const struct expr *e, const char *name, size_t nargs)
+{
+	return e->kind == E_CALL && e->name && !strcasecmp(e->name, name) &&
+	       e->nargs == nargs;
+}
+
+/* point.distance(n.p, c) or point.distance(c, n.p): c, else NULL */
+static struct expr *dist_centre(const struct pattern *p, struct expr *e,
+                                int slot)
+{
+	if (!is_call(e, "point.distance", 2))
+		return NULL;
+	for (int i = 0; i < 2; i++)
+		if (own_prop(e->args[i], slot) &&
+		    fixed_expr(p, e->args[1 - i], 0))
+			return e->args[1 - i];
+	return NULL;
+}
+
+/* point.withinBBox(n.p, lo, hi), point.distance(n.p, c) < r (<=, or
+ * r > / >= the distance): the point index's seeks */
+static int find_spatial(const struct pattern *p, struct expr *w, int slot,
+                        struct seekspec *s, int n, int *k)
+{
+	if (is_call(w, "point.withinBBox", 3)) {
+		if (!own_prop(w->args[0], slot) ||
+		    !fixed_expr(p, w->args[1], 0) ||
+		    !fixed_expr(p, w->args[2], 0))
+			return 1;
+		struct seekspec *r =
+		    spec_for(s, n, k, w->args[0]->name, SEEK_BBOX);
+		if (r)
+			r->lo = w->args[1], r->hi = w->args[2];
+		return 1;
+	}
+	if (w->kind != E_CMP)
+		return 0;
+	int fwd = w->op[0] == '<', rev = w->op[0] == '>';
+	struct expr *d = fwd ? w->a : rev ? w->b : NULL;
+	struct expr *rad = fwd ? w->b : w->a;
+	struct expr *ctr = d ? dist_centre(p, d, slot) : NULL;
+	if (!ctr || !fixed_expr(p, rad, 0))
+		return 0;
+	struct expr *prop =
+	    own_prop(d->args[0], slot) ? d->args[0] : d->args[1];
+	struct seekspec *r = spec_for(s, n, k, prop->name, SEEK_DIST);
+	if (r)
+		r->lo = ctr, r->hi = rad;
+	return 1;
+}
+
 static void find_specs(const struct pattern *p, struct expr *w, int slot,
                        struct seekspec *s, int n, int *k, int depth)
 {
@@ -157,6 +212,8 @@ static void find_specs(const struct pattern *p, struct expr *w, int slot,
 		        w->kind == E_IN ? SEEK_IN : SEEK_PREFIX, w->b);
 		return;
 	}
+	if (find_spatial(p, w, slot, s, n, k))
+		return;
 	if (w->kind != E_CMP || !strcmp(w->op, "<>"))
 		return;
 	if (own_prop(w->a, slot) && fixed_expr(p, w->b, 0)) {
@@ -223,6 +280,7 @@ static int eq_seekable(struct val v)
 	case V_STR:
 	case V_TEMPORAL:
 	case V_BYTES:
+	case V_POINT:
 		return 1;
 	case V_LIST:
 		for (size_t i = 0; i < v.u.l->n; i++)
@@ -298,6 +356,34 @@ static int seek_in(struct qctx *c, const char *label, struct seekspec *s,
 	return 1;
 }
 
+/* point.withinBBox / point.distance: one range seek between the corners
+ * of the box (the index orders points by a z-order key, see storage's
+ * codec.c), which finds every point in the box and some outside it, left
+ * to the WHERE. A box across the 180th meridian, points of different
+ * reference systems or a radius that is not a number scan instead. */
+static int seek_spatial(struct qctx *c, const char *label, struct seekspec *s,
+                        struct val *row, struct idvec *out)
+{
+	struct val a, b;
+	if (!seek_value(c, s->lo, row, &a) || !seek_value(c, s->hi, row, &b))
+		return 0;
+	if (a.t == V_NULL || b.t == V_NULL) /* the predicate is null */
+		return memset(out, 0, sizeof *out), 1;
+	struct vpoint lo, hi;
+	if (s->kind == SEEK_BBOX) {
+		if (a.t != V_POINT || b.t != V_POINT ||
+		    a.u.pt->srid != b.u.pt->srid || a.u.pt->x > b.u.pt->x)
+			return 0;
+		lo = *a.u.pt, hi = *b.u.pt;
+	} else if (a.t != V_POINT || !v_is_num(b) ||
+	           !pt_circle_box(a.u.pt, v_num(b), &lo, &hi)) {
+		return 0;
+	}
+	struct val l = {.t = V_POINT}, h = {.t = V_POINT};
+	l.u.pt = &lo, h.u.pt = &hi;
+	return g_index_seek(c, label, s->key, &l, 1, &h, 1, out);
+}
+
 /* Seeks the index on (label, spec key) for the spec's values evaluated on
  * row; 0 when the spec cannot use it (no index, a value of a type the
  * index cannot serve, an evaluation error): then the caller tries the
@@ -307,6 +393,9 @@ int seek_run(struct qctx *c, const char *label, struct seekspec *s,
 {
 	if (s->kind == SEEK_IN)
 		return seek_in(c, label, s, row, out);
+	if (s->kind == SEEK_BBOX || s->kind == SEEK_DIST)
+		return g_has_index(c, label, s->key) &&
+		       seek_spatial(c, label, s, row, out);
 	struct val lo = v_null(), hi = v_null();
 	if (!g_has_index(c, label, s->key) ||
 	    (s->lo && !seek_value(c, s->lo, row, &lo)))
@@ -344,6 +433,7 @@ static int lit_ok(struct expr *e)
 int seek_plannable(struct seekspec *s)
 {
 	return s->kind == SEEK_EQ || s->kind == SEEK_IN ||
+	       s->kind == SEEK_BBOX || s->kind == SEEK_DIST ||
 	       (lit_ok(s->lo) && lit_ok(s->hi));
 }
 
@@ -361,6 +451,12 @@ void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b)
 {
 	if (s->kind == SEEK_EQ || s->kind == SEEK_IN) {
 		lora_buf_printf(b, "NodeIndexSeek(:%s(%s))", label, s->key);
+		return;
+	}
+	if (s->kind == SEEK_BBOX || s->kind == SEEK_DIST) {
+		lora_buf_printf(
+		    b, "NodePointIndexSeek(:%s(%s) %s)", label, s->key,
+		    s->kind == SEEK_BBOX ? "withinBBox" : "distance");
 		return;
 	}
 	lora_buf_printf(b, "NodeIndexRangeSeek(:%s(%s)", label, s->key);

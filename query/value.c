@@ -288,7 +288,7 @@ const char *v_type_name(struct val v)
 	static const char *n[] = {
 	    "Null",     "Boolean", "Integer", "Float",        "String",
 	    "List",     "Map",     "Node",    "Relationship", "Path",
-	    "Temporal", "Vector",  "Bytes"};
+	    "Temporal", "Vector",  "Bytes",   "Point"};
 	return n[v.t];
 }
 
@@ -408,6 +408,8 @@ int v_eq(struct qctx *c, struct val a, struct val b)
 	}
 	case V_VECTOR:
 		return vec_eq(a.u.vec, b.u.vec);
+	case V_POINT:
+		return pt_eq(a.u.pt, b.u.pt);
 	default:
 		return 0;
 	}
@@ -483,21 +485,23 @@ static int order_rank(struct val v)
 		return 3;
 	case V_PATH:
 		return 4;
-	case V_TEMPORAL:
+	case V_POINT:
 		return 5;
-	case V_STR:
+	case V_TEMPORAL:
 		return 6;
-	case V_BOOL:
+	case V_STR:
 		return 7;
+	case V_BOOL:
+		return 8;
 	case V_INT:
 	case V_FLOAT:
-		return 8;
-	case V_VECTOR:
 		return 9;
-	case V_BYTES:
+	case V_VECTOR:
 		return 10;
-	default:
+	case V_BYTES:
 		return 11;
+	default:
+		return 12;
 	}
 }
 
@@ -571,6 +575,8 @@ int v_order(struct qctx *c, struct val a, struct val b)
 		return a.u.id < b.u.id ? -1 : a.u.id > b.u.id;
 	case V_TEMPORAL:
 		return order_temporal(a.u.tm, b.u.tm);
+	case V_POINT:
+		return pt_order(a.u.pt, b.u.pt);
 	case V_LIST: {
 		struct vlist *x = a.u.l, *y = b.u.l;
 		for (size_t i = 0; i < x->n && i < y->n; i++) {
@@ -698,6 +704,12 @@ static struct val copy_d(struct qctx *c, struct val v, int depth)
 		r.u.tm = t;
 		return r;
 	}
+	case V_POINT: {
+		struct vpoint *p = ar_alloc(c, sizeof(*p));
+		*p = *v.u.pt;
+		r.u.pt = p;
+		return r;
+	}
 	case V_VECTOR: {
 		struct vvec *x = ar_alloc(c, sizeof(*x));
 		*x = *v.u.vec;
@@ -798,6 +810,8 @@ uint64_t v_hash(struct val v)
 	case V_TEMPORAL:
 		return mix(12, (uint64_t)(v.u.tm->days * 31 + v.u.tm->nanos +
 		                          v.u.tm->months + v.u.tm->secs));
+	case V_POINT:
+		return mix(13, pt_hash(v.u.pt));
 	default:
 		return 99;
 	}
@@ -998,6 +1012,9 @@ static void repr_inner(struct qctx *c, struct val v, struct lora_buf *b,
 		break;
 	case V_VECTOR:
 		repr_vec(v.u.vec, b);
+		break;
+	case V_POINT:
+		pt_format(v.u.pt, b);
 		break;
 	default:
 		lora_buf_puts(b, "<bytes>");

@@ -14,8 +14,9 @@
 #include "applyInt.h"
 
 static const char *const type_names[] = {
-    "BOOLEAN",    "STRING",     "INTEGER",        "FLOAT",          "DATE",
-    "LOCAL TIME", "ZONED TIME", "LOCAL DATETIME", "ZONED DATETIME", "DURATION"};
+    "BOOLEAN",        "STRING",     "INTEGER",    "FLOAT",
+    "DATE",           "LOCAL TIME", "ZONED TIME", "LOCAL DATETIME",
+    "ZONED DATETIME", "DURATION",   "POINT"};
 
 int sto_type_known(const char *type)
 {
@@ -39,6 +40,8 @@ const char *sto_value_type(const Lora__Value *v)
 		return "INTEGER";
 	case LORA__VALUE__KIND_FLOAT_VALUE:
 		return "FLOAT";
+	case LORA__VALUE__KIND_POINT_VALUE:
+		return "POINT";
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
 		switch (v->temporal_value->kind) {
 		case LORA__TEMPORAL_KIND__TEMPORAL_DATE:

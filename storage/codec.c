@@ -107,6 +107,7 @@ int sto_key_prop_prefix(struct lora_buf *b, uint32_t label, uint32_t key)
 #define ENC_BYTES    0x38
 #define ENC_LIST     0x50
 #define ENC_TEMPORAL 0x60 /* + kind */
+#define ENC_POINT    0x70
 #define ENC_LIST_END 0x00
 
 static int put_u64(struct lora_buf *b, uint64_t v)
@@ -209,6 +210,41 @@ static int put_temporal(struct lora_buf *b, const Lora__Temporal *t)
 	}
 }
 
+/* Bits 32..63 of a and b interleaved, a's bit first: a z-order (Morton)
+ * key that never decreases when either input grows. */
+static uint64_t zorder(uint64_t a, uint64_t b)
+{
+	uint64_t z = 0;
+	for (int i = 31; i >= 0; i--) {
+		z = (z << 1) | ((a >> (32 + i)) & 1);
+		z = (z << 1) | ((b >> (32 + i)) & 1);
+	}
+	return z;
+}
+
+/* A point: its srid, the z-order key of x and y, then x, y and z. Within
+ * one srid, every point p of a box [lo, hi] sorts between the encodings of
+ * its corners (the z-order key is monotonic in x and y, and the exact
+ * coordinates break ties in the same direction), so a range seek from lo
+ * to hi finds all of them, plus some outside the box that the caller
+ * filters: the point index of docs/cypher.md. */
+static int put_point(struct lora_buf *b, const Lora__Point *p)
+{
+	uint64_t x = f64_ord(p->x), y = f64_ord(p->y), z = f64_ord(p->z);
+	uint8_t k[4];
+	lora_put_be32(k, p->srid);
+	int rv = lora_buf_putc(b, ENC_POINT);
+	if (!rv)
+		rv = lora_buf_append(b, k, 4);
+	if (!rv)
+		rv = put_u64(b, zorder(x, y));
+	if (!rv)
+		rv = put_u64(b, x);
+	if (!rv)
+		rv = put_u64(b, y);
+	return rv ? rv : put_u64(b, z);
+}
+
 static int enc_value(struct lora_buf *b, const Lora__Value *v, int depth,
                      int in_list)
 {
@@ -233,6 +269,9 @@ static int enc_value(struct lora_buf *b, const Lora__Value *v, int depth,
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
 		return v->temporal_value ? put_temporal(b, v->temporal_value)
 		                         : LORA_EINVAL;
+	case LORA__VALUE__KIND_POINT_VALUE:
+		return v->point_value ? put_point(b, v->point_value)
+		                      : LORA_EINVAL;
 	case LORA__VALUE__KIND_LIST_VALUE: {
 		if (lora_buf_putc(b, ENC_LIST))
 			return LORA_ENOMEM;
@@ -271,6 +310,8 @@ uint8_t sto_enc_class(const Lora__Value *v)
 		return ENC_BYTES;
 	case LORA__VALUE__KIND_LIST_VALUE:
 		return ENC_LIST;
+	case LORA__VALUE__KIND_POINT_VALUE:
+		return ENC_POINT;
 	case LORA__VALUE__KIND_TEMPORAL_VALUE:
 		return v->temporal_value
 		           ? (uint8_t)(ENC_TEMPORAL +

@@ -3,7 +3,8 @@
 # against a real three-node cluster on 127.0.39.1-3 (addresses of its own):
 # writes routed to the leader from a follower address, bookmark and
 # linearizable reads on followers, parameters, scripts and their exit
-# codes, results larger than one batch (cursors), :status.
+# codes, results larger than one batch (cursors), :status, plans over the
+# native protocol (:explain, :profile of a write via a follower, EXPLAIN).
 # Usage: shell_cluster.sh LORAD LORA
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -80,6 +81,15 @@ check explain 0 "NodeByLabelScan(:Shell)" -- -a "$all" \
 check profile_rows 0 "rows: 5" -- -a "$all" \
 	-c ":profile UNWIND range(1, 5) AS i RETURN i"
 check explain_error 1 "error" -- -a "$all" -c ":explain RETURN 1 +"
+# PROFILE of a write over the native protocol, forwarded by a follower:
+# the plan comes back with the Create's rows, and the write happened.
+check profile_write 0 "Create.*rows: 2" -- -a "$(lc_client "$f1")" --route any \
+	-c ":profile UNWIND [1, 2] AS i CREATE (:ShellProf {i: i})"
+check profile_wrote 0 "| 2 " -- -a "$all" --consistency linearizable \
+	-c "MATCH (s:ShellProf) RETURN count(s) AS n;"
+# A statement's own EXPLAIN prefix prints the plan too.
+check explain_prefix 0 "NodeByLabelScan(:Shell)" -- -a "$all" \
+	-c "EXPLAIN MATCH (s:Shell) RETURN s;"
 # History: an interactive session (on a pseudo-terminal from script(1))
 # keeps a statement typed over two lines as one entry in ~/.lora_history.
 hist_home="$LC_DIR/home"

@@ -2,8 +2,9 @@
 # The HTTP/1.1 server on real nodes (127.0.43.1-3): keep-alive and
 # pipelining (reads and the leader's asynchronous writes), Expect:
 # 100-continue, the JSON error shapes of protocol errors (400, 404, 405,
-# 411, 413), slow and vanishing clients, many idle connections, and writes
-# proxied from a follower to the leader. Raw requests go through bash's
+# 411, 413), slow and vanishing clients, many idle connections, writes
+# proxied from a follower to the leader, and plans (/explain, /profile of
+# reads and of writes, proxied too). Raw requests go through bash's
 # /dev/tcp so that the bytes on the wire are exactly the test's.
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.43 "$1"
@@ -50,6 +51,33 @@ it_check "a write pipelined through follower $F is answered" [ "$(count 'HTTP/1.
 it_check "the proxied answer carries the leader's bookmark" grep -q '^X-Lora-Bookmark: [0-9]' <<<"$out"
 it_query "$L" '{"query":"MATCH (p:Pipe) RETURN count(p) AS c","format":"rowArrays","consistency":"linearizable"}'
 it_check "exactly three Pipe nodes were created" grep -q '"rows":\[\[3\]\]' <<<"$IT_BODY"
+
+# -- plans over HTTP: /explain (no rows, no effects), /profile of a read
+#    (rows per operator) and of a write, also proxied from a follower
+it_post "$F" /explain '{"query":"MATCH (p:Pipe) WHERE p.i = 1 RETURN p"}'
+it_check "/explain answers 200 with a plan" [ "$IT_STATUS" = 200 ]
+it_check "the plan names the Match and its label scan" grep -q '"operator":"Match".*NodeByLabelScan(:Pipe)' <<<"$IT_BODY"
+it_check "/explain returns no rows" bash -c '! grep -q "\"rows\":\[" <<<"$1"' _ "$IT_BODY"
+it_post "$L" /explain '{"query":"CREATE (:Never)"}'
+it_check "/explain of a write plans a Create" grep -q '"operator":"Create"' <<<"$IT_BODY"
+it_post "$L" /profile '{"query":"UNWIND range(1, 4) AS i RETURN i"}'
+it_check "/profile of a read counts 4 rows" grep -q '"rows":4' <<<"$IT_BODY"
+it_post "$F" /profile '{"query":"UNWIND range(1, 3) AS i CREATE (:Prof {i: i})"}'
+it_check "/profile of a write through follower $F answers 200" [ "$IT_STATUS" = 200 ]
+it_check "the write's plan counts the Create's 3 rows" grep -q '"plan":{"operator":"Create".*}\],"rows":3,' <<<"$IT_BODY"
+it_query "$L" '{"query":"MATCH (n:Never) RETURN count(n) AS a UNION ALL MATCH (p:Prof) RETURN count(p) AS a","format":"rowArrays","consistency":"linearizable"}'
+it_check "EXPLAIN wrote nothing, PROFILE wrote its 3 nodes" grep -q '"rows":\[\[0\],\[3\]\]' <<<"$IT_BODY"
+
+# -- points: stored, indexed, sought, and in the JSON value form both ways
+it_post "$L" /query '{"query":"CREATE POINT INDEX geo_p FOR (g:Geo) ON (g.p)"}'
+it_check "CREATE POINT INDEX answers 200" [ "$IT_STATUS" = 200 ]
+it_query "$F" '{"query":"UNWIND range(0, 9) AS i CREATE (:Geo {i: i, p: point({longitude: i, latitude: i})})"}'
+it_check "points are stored through follower $F" [ "$IT_STATUS" = 200 ]
+it_query "$L" '{"query":"MATCH (g:Geo) WHERE point.withinBBox(g.p, $lo, point({longitude: 5, latitude: 5})) RETURN g.p AS p ORDER BY g.i","params":{"lo":{"kind":"point","srid":4326,"x":3,"y":2.5}},"consistency":"linearizable"}'
+it_check "withinBBox over the index finds points 3 to 5" bash -c '[[ "$1" == *"\"x\":3.0"*"\"x\":4.0"*"\"x\":5.0"* && "$1" != *"\"x\":2.0"* && "$1" != *"\"x\":6.0"* ]]' _ "$IT_BODY"
+it_check "a point leaves as {kind: point, srid, crs, x, y}" grep -q '"kind":"point","srid":4326,"crs":"wgs-84","x":3.0,"y":3.0' <<<"$IT_BODY"
+it_post "$L" /explain '{"query":"MATCH (g:Geo) WHERE point.distance(g.p, point({longitude: 1, latitude: 1})) < 1000 RETURN g"}'
+it_check "a distance predicate is planned as a point index seek" grep -q 'NodePointIndexSeek(:Geo(p) distance)' <<<"$IT_BODY"
 
 # -- Expect: 100-continue (curl sends it for bodies over 1 KiB and would
 #    otherwise wait a second before sending the body)

@@ -2,8 +2,9 @@
  * spec's examples, round trips of every value type a parameter can be
  * (temporal values through their Bolt structures, in both the 5.x UTC and
  * the 4.4 local DateTime forms), graph values as Bolt structures, vectors
- * as lists of floats, and refusals of bad bytes: truncated, lying sizes,
- * too deep, repeated keys, bad UTF-8. Also the handshake's version pick. */
+ * as lists of floats, points as Point2D / Point3D, and refusals of bad bytes:
+ * truncated, lying sizes, too deep, repeated keys, bad UTF-8. Also the
+ * handshake's version pick. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,6 +238,53 @@ START_TEST(temporal_round_trips)
 }
 END_TEST
 
+static int decode_rc(const char *p, size_t len);
+
+static Lora__Value *mk_point(uint32_t srid, double x, double y, double z)
+{
+	Lora__Value *v = mk(LORA__VALUE__KIND_POINT_VALUE);
+	v->point_value = lora_malloc(sizeof *v->point_value);
+	lora__point__init(v->point_value);
+	v->point_value->srid = srid;
+	v->point_value->x = x;
+	v->point_value->y = y;
+	v->point_value->z = z;
+	return v;
+}
+
+/* Point2D 'X' {srid, x, y} and Point3D 'Y' {srid, x, y, z}, both ways;
+ * integer coordinates are taken, an unknown srid or one of the other
+ * dimension is refused */
+START_TEST(points_as_structures)
+{
+	round_trip(mk_point(7203, 1.0, 2.0, 0), &ENC5,
+	           "\xB3\x58\xC9\x1C\x23"
+	           "\xC1\x3F\xF0\x00\x00\x00\x00\x00\x00"
+	           "\xC1\x40\x00\x00\x00\x00\x00\x00\x00",
+	           23);
+	round_trip(mk_point(4326, 12.5, 56.25, 0), &ENC44, NULL, 0);
+	round_trip(mk_point(9157, 1, 2, 3), &ENC5, NULL, 0);
+	round_trip(mk_point(4979, -170, -45, 100.5), &ENC5, NULL, 0);
+	Lora__Value *back = NULL;
+	char err[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(ps_decode_value((const uint8_t *)"\xB3\x58\xC9\x10"
+	                                                  "\xE6\x01\x02",
+	                                 7, &DEC, &back, err),
+	                 0);
+	ck_assert_int_eq(back->kind_case, LORA__VALUE__KIND_POINT_VALUE);
+	ck_assert_uint_eq(back->point_value->srid, 4326);
+	ck_assert(back->point_value->y == 2.0);
+	vfree(back);
+	ck_assert_int_eq(decode_rc("\xB3\x58\x01\x01\x02", 5), LORA_EINVAL);
+	ck_assert_int_eq(decode_rc("\xB3\x58\xC9\x23\xC5\x01\x02", 7),
+	                 LORA_EINVAL); /* 9157 is 3-D */
+	ck_assert_int_eq(decode_rc("\xB2\x58\xC9\x1C\x23\x01", 6),
+	                 LORA_ECORRUPT);
+	ck_assert_int_eq(decode_rc("\xB3\x58\xC9\x1C\x23\x81x\x01", 8),
+	                 LORA_ECORRUPT);
+}
+END_TEST
+
 START_TEST(datetime_forms)
 {
 	/* 1970-01-01T01:00+01:00 is 0 s UTC: 'I' {0, 0, 3600} in 5.x, and
@@ -464,6 +512,7 @@ int main(void)
 	tcase_add_test(tc, spec_bytes);
 	tcase_add_test(tc, sizes_cross_boundaries);
 	tcase_add_test(tc, temporal_round_trips);
+	tcase_add_test(tc, points_as_structures);
 	tcase_add_test(tc, datetime_forms);
 	tcase_add_test(tc, graph_values_as_structures);
 	tcase_add_test(tc, vectors_as_float_lists);

@@ -277,6 +277,48 @@ START_TEST(json_vector_values_must_fit)
 }
 END_TEST
 
+/* points leave as {"kind": "point", "srid", "crs", "x", "y"[, "z"]} */
+START_TEST(json_points)
+{
+	Lora__Point pt = LORA__POINT__INIT;
+	Lora__Value v = LORA__VALUE__INIT;
+	v.kind_case = LORA__VALUE__KIND_POINT_VALUE;
+	v.point_value = &pt;
+	pt.srid = 4979;
+	pt.x = 12.5;
+	pt.y = -45.25;
+	pt.z = 100;
+	json_t *j = node_json_from_value(&v);
+	char *s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	ck_assert_str_eq(s, "{\"crs\":\"wgs-84-3d\",\"kind\":\"point\","
+	                    "\"srid\":4979,\"x\":12.5,\"y\":-45.25,"
+	                    "\"z\":100.0}");
+	free(s);
+	/* the output form reads back as a point parameter */
+	Lora__Value *back = NULL;
+	char msg[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(node_json_to_value(j, &back, 0, msg), 0);
+	ck_assert_int_eq(back->kind_case, LORA__VALUE__KIND_POINT_VALUE);
+	ck_assert(back->point_value->srid == 4979 &&
+	          back->point_value->z == 100 &&
+	          back->point_value->y == -45.25);
+	lora__value__free_unpacked(back, &lora_pb_allocator);
+	json_decref(j);
+	json_t *bad =
+	    json_pack("{s:s,s:i,s:f}", "kind", "point", "srid", 4326, "x", 1.0);
+	ck_assert_int_eq(node_json_to_value(bad, &back, 0, msg), LORA_EPARAMS);
+	ck_assert_ptr_null(back);
+	json_decref(bad);
+	pt.srid = 7203;
+	j = node_json_from_value(&v);
+	s = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	ck_assert_str_eq(s, "{\"crs\":\"cartesian\",\"kind\":\"point\","
+	                    "\"srid\":7203,\"x\":12.5,\"y\":-45.25}");
+	free(s);
+	json_decref(j);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("node values");
@@ -286,6 +328,7 @@ int main(void)
 	tcase_add_test(tc, value_dup_bounds_depth);
 	tcase_add_test(tc, json_params_bound_depth);
 	tcase_add_test(tc, json_vector_values_must_fit);
+	tcase_add_test(tc, json_points);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -253,6 +253,67 @@ static const struct rcase expr_cases[] = {
      "1234567890.1234567890123], 10, FLOAT64) AS same, "
      "vector_dimension_count(vector('[1,2;3 x4]', 4, FLOAT32)) AS d",
      "same|d\ntrue|4\n"},
+    {"points: cartesian and wgs-84, 2-D and 3-D",
+     "RETURN point({x: 1, y: 2}) AS a, point({x: 1, y: 2, z: 3}) AS b, "
+     "point({longitude: 12.5, latitude: 56.25}) AS c, "
+     "point({longitude: 1, latitude: 2, height: 3}) AS d, "
+     "point({x: 1, y: 2, srid: 4326}) AS e, "
+     "point({x: 1, y: 2, crs: 'cartesian-3D', z: 0}).srid AS f",
+     "a|b|c|d|e|f\npoint({x: 1.0, y: 2.0, crs: 'cartesian'})|"
+     "point({x: 1.0, y: 2.0, z: 3.0, crs: 'cartesian-3d'})|"
+     "point({x: 12.5, y: 56.25, crs: 'wgs-84'})|"
+     "point({x: 1.0, y: 2.0, z: 3.0, crs: 'wgs-84-3d'})|"
+     "point({x: 1.0, y: 2.0, crs: 'wgs-84'})|9157\n"},
+    {"point properties",
+     "WITH point({longitude: 12.5, latitude: 56.25, height: 100}) AS p, "
+     "point({x: 3, y: 4}) AS q "
+     "RETURN p.longitude, p.latitude, p.height, p.x, p.z, p.crs, p.srid, "
+     "q.x, q.y, q.crs, q.srid",
+     "p.longitude|p.latitude|p.height|p.x|p.z|p.crs|p.srid|q.x|q.y|q.crs|"
+     "q.srid\n12.5|56.25|100.0|12.5|100.0|wgs-84-3d|4979|3.0|4.0|cartesian|"
+     "7203\n"},
+    {"point equality, comparison and nulls",
+     "WITH point({x: 1, y: 2}) AS p RETURN p = point({x: 1.0, y: 2.0}) AS a, "
+     "p = point({x: 1, y: 3}) AS b, p = point({longitude: 1, latitude: 2}) "
+     "AS c, p < point({x: 2, y: 2}) AS d, point({x: null, y: 1}) AS e, "
+     "point(null) AS f, valueType(p) AS t, toString(p) AS s",
+     "a|b|c|d|e|f|t|s\ntrue|false|false|null|null|null|POINT NOT NULL|"
+     "point({x: 1.0, y: 2.0, crs: 'cartesian'})\n"},
+    {"points order by srid (4326 first) then coordinates, after paths, before "
+     "temporals",
+     "UNWIND [date('2020-01-01'), point({longitude: 0, latitude: 0}), "
+     "point({x: 2, y: 0}), point({x: 1, y: 5}), point({x: 1, y: 1}), 'a', "
+     "[1]] AS v RETURN v ORDER BY v",
+     "v\n[1]\npoint({x: 0.0, y: 0.0, crs: 'wgs-84'})\n"
+     "point({x: 1.0, y: 1.0, crs: 'cartesian'})\n"
+     "point({x: 1.0, y: 5.0, crs: 'cartesian'})\n"
+     "point({x: 2.0, y: 0.0, crs: 'cartesian'})\n2020-01-01\na\n"},
+    {"distinct and grouping of points",
+     "UNWIND [point({x: 1, y: 2}), point({x: 1.0, y: 2.0}), "
+     "point({x: 1, y: 2, z: 0})] AS p RETURN count(DISTINCT p) AS n",
+     "n\n2\n"},
+    {"point.distance: Euclidean, haversine, 3-D, mixed crs",
+     "RETURN point.distance(point({x: 0, y: 0}), point({x: 3, y: 4})) AS a, "
+     "point.distance(point({x: 0, y: 0, z: 0}), point({x: 1, y: 2, z: 2})) "
+     "AS b, round(point.distance(point({longitude: 12.78, latitude: "
+     "56.7}), point({longitude: 12.79, latitude: 56.71}))) AS c, "
+     "round(point.distance(point({longitude: 0, latitude: 0, height: 0}), "
+     "point({longitude: 0, latitude: 0, height: 30}))) AS d, "
+     "point.distance(point({x: 0, y: 0}), point({longitude: 0, latitude: "
+     "0})) AS e, point.distance(null, point({x: 0, y: 0})) AS f",
+     "a|b|c|d|e|f\n5.0|3.0|1270.0|30.0|null|null\n"},
+    {"point.withinBBox, also across the 180th meridian",
+     "WITH point({x: 0, y: 0}) AS lo, point({x: 10, y: 10}) AS hi "
+     "RETURN point.withinBBox(point({x: 5, y: 10}), lo, hi) AS a, "
+     "point.withinBBox(point({x: 11, y: 5}), lo, hi) AS b, "
+     "point.withinBBox(point({longitude: 179, latitude: 1}), "
+     "point({longitude: 170, latitude: 0}), point({longitude: -170, "
+     "latitude: 5})) AS c, point.withinBBox(point({longitude: 0, "
+     "latitude: 1}), point({longitude: 170, latitude: 0}), "
+     "point({longitude: -170, latitude: 5})) AS d, "
+     "point.withinBBox(point({x: 1, y: 1}), point({longitude: 0, "
+     "latitude: 0}), hi) AS e",
+     "a|b|c|d|e\ntrue|false|true|false|null\n"},
     {"leading optional match", "OPTIONAL MATCH (n:Nope) RETURN n", "n\nnull\n"},
     {"unknown property is null", "WITH {a: 1} AS m RETURN m.zzz AS z",
      "z\nnull\n"},
@@ -390,6 +451,35 @@ static const struct ecase error_cases[] = {
      "DifferentColumnsInUnion", 0, 0},
     {"unknown procedure", "CALL no.such.proc()", LORA_ESEMANTIC,
      "ProcedureNotFound", 0, 0},
+    {"text indexes are refused", "CREATE TEXT INDEX t FOR (n:L) ON (n.p)",
+     LORA_EPARSE, "UnsupportedFeature: TEXT indexes are not supported", 1, 8},
+    {"relationship property indexes are refused",
+     "CREATE INDEX r FOR ()-[r:T]-() ON (r.p)", LORA_EPARSE,
+     "UnsupportedFeature: relationship property indexes", 0, 0},
+    {"node keys are refused",
+     "CREATE CONSTRAINT k FOR (n:L) REQUIRE n.p IS NODE KEY", LORA_EPARSE,
+     "UnsupportedFeature: constraints are IS UNIQUE", 0, 0},
+    {"point latitude out of range",
+     "RETURN point({longitude: 0, latitude: 91})", LORA_EINVAL,
+     "InvalidArgumentValue: latitude 91 is outside [-90, 90]", 0, 0},
+    {"point with x and longitude", "RETURN point({x: 0, y: 0, longitude: 1})",
+     LORA_EINVAL, "InvalidArgumentValue: point() takes x/y/z or", 0, 0},
+    {"3-D crs without z", "RETURN point({x: 0, y: 0, crs: 'cartesian-3d'})",
+     LORA_EINVAL,
+     "InvalidArgumentValue: a cartesian-3d point takes 3 coordinates", 0, 0},
+    {"unknown srid", "RETURN point({x: 0, y: 0, srid: 1234})", LORA_EINVAL,
+     "InvalidArgumentValue: point() srid 1234", 0, 0},
+    {"point coordinate of the wrong type",
+     "UNWIND ['a'] AS s RETURN point({x: s, y: 0})", LORA_ETYPE,
+     "InvalidArgumentType: point() coordinate x must be a number", 0, 0},
+    {"latitude of a cartesian point",
+     "UNWIND [1] AS i RETURN point({x: i, y: 0}).latitude", LORA_EINVAL,
+     "InvalidArgumentValue: field `latitude` is not available", 0, 0},
+    {"z of a 2-D point", "UNWIND [1] AS i RETURN point({x: i, y: 0}).z",
+     LORA_EINVAL, "InvalidArgumentValue: field `z` is not available", 0, 0},
+    {"distance of a non-point",
+     "UNWIND [1] AS i RETURN point.distance(point({x: i, y: 0}), i)",
+     LORA_ETYPE, "InvalidArgumentType: point.distance() takes points", 0, 0},
     {"truncate to a unit the kind lacks",
      "RETURN date.truncate('hour', "
      "date('2020-01-01'))",
@@ -588,6 +678,134 @@ START_TEST(test_all_shortest_paths)
 	    &r);
 	ck_assert_str_eq(r.text, "p\nnull\n");
 	ok("MATCH (n:SP) DETACH DELETE n");
+}
+END_TEST
+
+/* Quantified path patterns, path modes and selectors over a cycle
+ * a->b->c->d->a with a shortcut a->e->d (weights w, heights z). */
+static void qpp_graph(void)
+{
+	ok("CREATE (a:St {n: 'a', z: 1}), (b:St {n: 'b', z: 2}), "
+	   "(c:St {n: 'c', z: 3}), (d:St {n: 'd', z: 4}), (e:St {n: 'e', z: "
+	   "0}), "
+	   "(a)-[:R {w: 1}]->(b), (b)-[:R {w: 2}]->(c), (c)-[:R {w: 3}]->(d), "
+	   "(a)-[:R {w: 9}]->(e), (e)-[:R {w: 1}]->(d), (d)-[:R {w: 5}]->(a)");
+}
+
+static const struct rcase qpp_cases[] = {
+    {"{1,3}: ends and group sizes",
+     "MATCH (x:St {n: 'a'}) ((p)-[r:R]->(q)){1,3} (y) "
+     "RETURN y.n AS y, size(r) AS k ORDER BY k, y",
+     "y|k\nb|1\ne|1\nc|2\nd|2\na|3\nd|3\n"},
+    {"the same as a variable-length relationship",
+     "MATCH (x:St {n: 'a'})-[r:R*1..3]->(y) "
+     "RETURN y.n AS y, size(r) AS k ORDER BY k, y",
+     "y|k\nb|1\ne|1\nc|2\nd|2\na|3\nd|3\n"},
+    {"inner WHERE on the relationship, group variable as a list",
+     "MATCH (x:St {n: 'a'}) ((p)-[r:R]->(q) WHERE r.w < 5)+ (y) "
+     "RETURN [v IN q | v.n] AS qs ORDER BY size(qs)",
+     "qs\n['b']\n['b', 'c']\n['b', 'c', 'd']\n"},
+    {"inner WHERE across the iteration's nodes",
+     "MATCH (x:St) ((p)-[:R]->(q) WHERE q.z > p.z){2,} (y) "
+     "RETURN x.n + '..' + y.n AS run, [v IN p | v.n] AS ps "
+     "ORDER BY run",
+     "run|ps\na..c|['a', 'b']\na..d|['a', 'b', 'c']\nb..d|['b', 'c']\n"},
+    {"zero iterations bind both ends to one node",
+     "MATCH (x:St {n: 'a'}) ((p)-[:R]->(q)){0,1} (y) "
+     "RETURN y.n AS y, size(p) AS k ORDER BY k, y",
+     "y|k\na|0\nb|1\ne|1\n"},
+    {"quantified relationship {2} and a path variable",
+     "MATCH p = (:St {n: 'a'})-[:R]->{2}(y) "
+     "RETURN [v IN nodes(p) | v.n] AS ns ORDER BY ns",
+     "ns\n['a', 'b', 'c']\n['a', 'e', 'd']\n"},
+    {"a path over a group keeps the path order",
+     "MATCH p = (:St {n: 'a'}) ((s)-[:R]->(t)){2} (y) "
+     "RETURN [v IN nodes(p) | v.n] AS ns, [v IN t | v.n] AS ts ORDER BY ns",
+     "ns|ts\n['a', 'b', 'c']|['b', 'c']\n['a', 'e', 'd']|['e', 'd']\n"},
+    {"matched from the right end (reversed), lists still in path order",
+     "MATCH (x) ((p)-[:R]->(q)){2} (y:St {n: 'd'}) "
+     "RETURN x.n AS x, [v IN p | v.n] AS ps, [v IN q | v.n] AS qs "
+     "ORDER BY x",
+     "x|ps|qs\na|['a', 'e']|['e', 'd']\nb|['b', 'c']|['c', 'd']\n"},
+    {"inner labels must hold on the joined outer node",
+     "MATCH (x {n: 'a'}) ((p:St {z: 1})-[:R]->(q)){1} (y) "
+     "RETURN count(*) AS n",
+     "n\n2\n"},
+    {"a group variable is no seek value of its own pattern",
+     "CREATE INDEX st_n IF NOT EXISTS FOR (s:St) ON (s.n)", "\n"},
+    {"... so the predicate filters after the match",
+     "MATCH (x {n: 'a'}) ((p)-[:R]->(q)){2} (y:St) "
+     "WHERE y.n IN [v IN q | v.n] RETURN y.n AS y ORDER BY y",
+     "y\nc\nd\n"},
+    {"WALK may repeat relationships, TRAIL may not",
+     "MATCH p = WALK (:St {n: 'a'})-[:R]->{6}() WITH count(p) AS w "
+     "MATCH q = TRAIL (:St {n: 'a'})-[:R]->{6}() "
+     "RETURN w, count(q) AS t",
+     "w|t\n4|2\n"},
+    {"ACYCLIC repeats no node",
+     "MATCH p = ACYCLIC (:St {n: 'a'})-[:R]->{2,3}() "
+     "RETURN [v IN nodes(p) | v.n] AS ns ORDER BY ns",
+     "ns\n['a', 'b', 'c']\n['a', 'b', 'c', 'd']\n['a', 'e', 'd']\n"},
+    {"SHORTEST 1, ALL SHORTEST, SHORTEST 2, SHORTEST 2 GROUPS",
+     "MATCH p = SHORTEST 1 (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
+     "WITH collect([v IN nodes(p) | v.n]) AS s1 "
+     "MATCH p = ALL SHORTEST (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
+     "WITH s1, count(p) AS alls "
+     "MATCH p = SHORTEST 2 (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
+     "WITH s1, alls, collect(length(p)) AS s2 "
+     "MATCH p = SHORTEST 2 GROUPS (:St {n: 'a'})-[:R]->+(:St {n: 'd'}) "
+     "RETURN s1, alls, s2, count(p) AS g2",
+     "s1|alls|s2|g2\n[['a', 'e', 'd']]|1|[2, 3]|2\n"},
+    {"SHORTEST 1 over a group enumerates, then selects",
+     "MATCH p = SHORTEST 1 (:St {n: 'a'}) ((s)-[:R]->(t))+ (:St {n: 'd'}) "
+     "RETURN [v IN nodes(p) | v.n] AS ns",
+     "ns\n['a', 'e', 'd']\n"},
+    {"ANY SHORTEST per pair of end nodes",
+     "MATCH p = ANY SHORTEST (:St {n: 'a'})-[:R]->+(y) "
+     "RETURN y.n AS y, length(p) AS l ORDER BY y",
+     "y|l\na|3\nb|1\nc|2\nd|2\ne|1\n"},
+    {"ANY 2 keeps two paths per pair; the MATCH WHERE filters after",
+     "MATCH p = ANY 2 PATHS (:St {n: 'a'})-[:R]->+(y:St {n: 'd'}) "
+     "WITH count(p) AS any2 "
+     "OPTIONAL MATCH p = SHORTEST 1 (:St {n: 'a'})-[:R]->+(y:St {n: 'd'}) "
+     "WHERE length(p) = 3 RETURN any2, count(p) AS post",
+     "any2|post\n2|0\n"},
+};
+
+START_TEST(test_qpp)
+{
+	qpp_graph();
+	for (size_t i = 0; i < sizeof qpp_cases / sizeof qpp_cases[0]; i++) {
+		const struct rcase *k = &qpp_cases[i];
+		struct result r;
+		run(k->query, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", k->name, r.err.message);
+		ck_assert_msg(strcmp(r.text, k->expect) == 0,
+		              "%s:\n got: %s\nwant: %s", k->name, r.text,
+		              k->expect);
+	}
+	struct result r;
+	run("MATCH (x:St) ((x)-[:R]->(y)){2} RETURN x", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "VariableAlreadyBound"));
+	run("MATCH ((a)-[*]->(b)){2} RETURN a", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	run("MATCH ((a)-->(b)) RETURN a", &r);
+	ck_assert_int_eq(r.code, LORA_EPARSE);
+	run("CREATE ((a)-[:R]->(b)){2}", &r);
+	ck_assert_int_ne(r.code, 0);
+	/* a bounded amount of work: past the limit, a clear error */
+	struct qry_limits lim;
+	qry_limits_init(&lim);
+	lim.path_expansions_max = 1000;
+	run_full("MATCH p = WALK (:St {n: 'a'})-[:R]->{1,40}() RETURN count(p)",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "PathExpansionLimit"));
+	run_full("MATCH p = WALK (:St {n: 'a'})-[:R]->{1,8}() RETURN count(p)",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ok("MATCH (n:St) DETACH DELETE n");
 }
 END_TEST
 
@@ -915,6 +1133,109 @@ START_TEST(test_index_explain)
 	ck_assert_str_eq(r.text,
 	                 "name|type|entityType|labelsOrTypes|properties|"
 	                 "state|populationPercent|owningConstraint\n");
+}
+END_TEST
+
+/* Point predicates give the same rows with and without a point index,
+ * and with the index they are served by a seek (EXPLAIN). The grid holds
+ * cartesian 2-D, cartesian 3-D and WGS-84 points, some on the boxes'
+ * edges, and points of the statement's own writes. */
+static const char *const point_cases[] = {
+    "point.withinBBox(n.p, point({x: 2, y: 3}), point({x: 7, y: 5}))",
+    "point.withinBBox(n.p, point({x: -1.5, y: -20}), point({x: 0, y: 100}))",
+    "point.withinBBox(n.p, point({x: 2, y: 3, z: 0}), "
+    "point({x: 9, y: 9, z: 4}))",
+    "point.distance(n.p, point({x: 4, y: 4})) < 2.5",
+    "point.distance(point({x: 4, y: 4}), n.p) <= 2",
+    "3 > point.distance(n.p, point({x: 0, y: 9}))",
+    "point.distance(n.p, point({x: 4, y: 4, z: 4})) <= 3",
+    "point.withinBBox(n.p, point({longitude: 2, latitude: 3}), "
+    "point({longitude: 7, latitude: 5}))",
+    "point.distance(n.p, point({longitude: 5, latitude: 5})) < 300000",
+    "point.distance(n.p, point({longitude: 5, latitude: 89.5})) < 300000",
+    "point.withinBBox(n.p, point({longitude: 8, latitude: 0}), "
+    "point({longitude: 1, latitude: 9}))",
+    "point.distance(n.p, $c) < $r",
+    "n.p = point({x: 3, y: 3})",
+    "point.withinBBox(n.p, null, point({x: 1, y: 1}))",
+};
+
+static void point_grid(void)
+{
+	ok("UNWIND range(-2, 10) AS i UNWIND range(-2, 10) AS j "
+	   "CREATE (:G {p: point({x: i, y: j})}), "
+	   "(:G {p: point({x: i * 0.5, y: j, z: (i + j) % 5})}), "
+	   "(:G {p: point({longitude: i, latitude: j})}), (:G {q: i})");
+}
+
+static void point_params(Lora__ValueMap *m, Lora__MapEntry **ep,
+                         Lora__MapEntry *e, Lora__Value *v, Lora__Point *pt)
+{
+	lora__point__init(pt);
+	pt->srid = 7203;
+	pt->x = 5;
+	pt->y = 6;
+	for (int i = 0; i < 2; i++) {
+		lora__value__init(&v[i]);
+		lora__map_entry__init(&e[i]);
+		e[i].value = &v[i];
+		ep[i] = &e[i];
+	}
+	e[0].key = "c";
+	v[0].kind_case = LORA__VALUE__KIND_POINT_VALUE;
+	v[0].point_value = pt;
+	e[1].key = "r";
+	v[1].kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+	v[1].float_value = 2.5;
+	lora__value_map__init(m);
+	m->n_entries = 2;
+	m->entries = ep;
+}
+
+START_TEST(test_point_index)
+{
+	Lora__ValueMap m;
+	Lora__MapEntry *ep[2], e[2];
+	Lora__Value v[2];
+	Lora__Point pt;
+	point_params(&m, ep, e, v, &pt);
+	point_grid();
+	size_t n = sizeof point_cases / sizeof point_cases[0];
+	char q[512];
+	struct result r;
+	static struct result before[16];
+	ck_assert_uint_le(n, 16);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:G) WHERE %s RETURN n.p ORDER BY n.p",
+		         point_cases[i]);
+		run_full(q, &m, NULL, QRY_RUN, &before[i]);
+		ck_assert_msg(before[i].code == 0, "%s: %s", q,
+		              before[i].err.message);
+	}
+	ck_assert_ptr_nonnull(strstr(before[0].text, "point({x: 2.0, y: 3.0"));
+	ok("CREATE POINT INDEX g_p FOR (n:G) ON (n.p)");
+	for (size_t i = 0; i < n; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:G) WHERE %s RETURN n.p ORDER BY n.p",
+		         point_cases[i]);
+		run_full(q, &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+		ck_assert_msg(!strcmp(r.text, before[i].text),
+		              "%s:\n with index: %s\n without: %s", q, r.text,
+		              before[i].text);
+		run_full(q, &m, NULL, QRY_EXPLAIN, &r);
+		ck_assert_msg(strstr(r.plan, "NodePointIndexSeek(:G(p)") ||
+		                  strstr(r.plan, "NodeIndexSeek(:G(p))"),
+		              "%s: %s", q, r.plan);
+	}
+	/* the statement's own writes are found by the seek too */
+	run("CREATE (:G {p: point({x: 4.5, y: 4.5})}) WITH 1 AS one "
+	    "MATCH (n:G) WHERE point.distance(n.p, point({x: 4.5, y: 4.5})) "
+	    "< 0.1 RETURN count(*) AS c",
+	    &r);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_str_eq(r.text, "c\n1\n");
 }
 END_TEST
 
@@ -1282,6 +1603,15 @@ START_TEST(test_existence_and_type_constraints)
 	ok("CREATE (:Emp {age: 5})");
 	ok("DROP CONSTRAINT emp_age");
 	ok("MATCH (e:Emp) DETACH DELETE e");
+	/* IS :: POINT: a point of any reference system, nothing else */
+	ok("CREATE CONSTRAINT at_pt FOR (s:At) REQUIRE s.p IS :: POINT");
+	ok("CREATE (:At {p: point({x: 1, y: 2})}), "
+	   "(:At {p: point({longitude: 1, latitude: 2, height: 3})})");
+	run("CREATE (:At {p: [1, 2]})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "POINT"));
+	ok("DROP CONSTRAINT at_pt");
+	ok("MATCH (s:At) DELETE s");
 }
 END_TEST
 
@@ -2027,6 +2357,7 @@ static Suite *suite(void)
 	tcase_add_test(e, test_parse_excerpt);
 	tcase_add_test(e, test_many_time_zones);
 	tcase_add_test(e, test_all_shortest_paths);
+	tcase_add_test(e, test_qpp);
 	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_params);
@@ -2046,6 +2377,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_pending_batches);
 	tcase_add_test(t, test_pending_deferred);
 	tcase_add_test(t, test_index_explain);
+	tcase_add_test(t, test_point_index);
 	tcase_add_test(t, test_index_range_seek);
 	tcase_add_test(t, test_composite_index);
 	tcase_add_test(t, test_index_range_explain);
