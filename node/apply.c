@@ -25,8 +25,8 @@
 #define NODE_DEDUP_BUCKETS       (2 * NODE_DEDUP_ENTRIES_MAX)
 
 struct node_apply_item {
-	struct node_apply_item *next;
-	struct rep_entry e; /* data owned */
+	struct nq_link link; /* first: the queue's link is the item */
+	struct rep_entry e;  /* data owned */
 };
 
 /* ---- request-id table: a bounded FIFO with a hash index --------------------
@@ -130,36 +130,67 @@ int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
 /* ---- queue ------------------------------------------------------------------
  */
 
-void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
+/* A copy of e, or NULL when memory ran out. */
+static struct node_apply_item *item_new(const struct rep_entry *e)
+{
+	struct node_apply_item *it = lora_calloc(1, sizeof *it);
+	if (it == NULL)
+		return NULL;
+	it->e = *e;
+	it->e.data = NULL;
+	if (e->len && (it->e.data = lora_malloc(e->len)) == NULL) {
+		lora_free(it);
+		return NULL;
+	}
+	if (e->len)
+		memcpy(it->e.data, e->data, e->len);
+	return it;
+}
+
+static void item_free(struct node_apply_item *it)
+{
+	lora_free(it->e.data);
+	lora_free(it);
+}
+
+/*
+ * A committed entry must reach the store: when memory runs out the copy is
+ * retried until it succeeds or the node stops. Nothing signals that memory
+ * was freed, so this is a timed sleep, logged once a second.
+ */
+static struct node_apply_item *item_new_retrying(struct lnode *n,
+                                                 const struct rep_entry *e)
+{
+	uint64_t logged = 0;
+	struct node_apply_item *it;
+	while ((it = item_new(e)) == NULL && !atomic_load(&n->stopping)) {
+		if (lora_now_ms() - logged >= 1000) {
+			LOG_ERROR("apply queue: out of memory copying entry "
+			          "%llu; retrying",
+			          (unsigned long long)e->index);
+			logged = lora_now_ms();
+		}
+		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	return it;
+}
+
+int node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++) {
-		struct node_apply_item *it = lora_calloc(1, sizeof *it);
-		LORA_ASSERT(it != NULL);
-		it->e = e[i];
-		it->e.data = NULL;
-		if (e[i].len) {
-			it->e.data = lora_malloc(e[i].len);
-			LORA_ASSERT(it->e.data != NULL);
-			memcpy(it->e.data, e[i].data, e[i].len);
+		struct node_apply_item *it = item_new_retrying(n, &e[i]);
+		if (it == NULL)
+			return LORA_ECLOSED; /* stopping */
+		/* waits for room: the apply loop makes it, or the queue is
+		 * closed when the node stops */
+		int rc = nq_push(&n->apply_q, &it->link, NQ_FOREVER);
+		if (rc) {
+			item_free(it);
+			return rc;
 		}
-		pthread_mutex_lock(&n->apply_mu);
-		while (n->apply_len >= NODE_APPLY_QUEUE_ENTRIES_MAX &&
-		       !atomic_load(&n->stopping)) {
-			struct timespec
-			    ts; /* timed: the apply loop may be gone */
-			lora_deadline_after(&ts, NODE_APPLY_RETRY_MS);
-			pthread_cond_timedwait(&n->applied_cond, &n->apply_mu,
-			                       &ts);
-		}
-		if (n->apply_tail)
-			n->apply_tail->next = it;
-		else
-			n->apply_head = it;
-		n->apply_tail = it;
-		n->apply_len++;
-		pthread_cond_signal(&n->apply_cond);
-		pthread_mutex_unlock(&n->apply_mu);
 	}
+	return 0;
 }
 
 int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms)
@@ -185,13 +216,9 @@ int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms)
 	return rc;
 }
 
-void node_apply_drain(struct lnode *n)
+int node_apply_drain(struct lnode *n)
 {
-	pthread_mutex_lock(&n->apply_mu);
-	while ((n->apply_len > 0 || n->apply_head) &&
-	       !atomic_load(&n->stopping))
-		pthread_cond_wait(&n->applied_cond, &n->apply_mu);
-	pthread_mutex_unlock(&n->apply_mu);
+	return nq_drain(&n->apply_q, NQ_FOREVER);
 }
 
 /* ---- applying
@@ -466,33 +493,24 @@ static void *apply_main(void *arg)
 	struct lnode *n = arg;
 	pthread_setname_np(pthread_self(), "lora-apply");
 	for (;;) {
-		pthread_mutex_lock(&n->apply_mu);
-		while (n->apply_head == NULL && !atomic_load(&n->stopping))
-			pthread_cond_wait(&n->apply_cond, &n->apply_mu);
-		struct node_apply_item *list = n->apply_head;
-		pthread_mutex_unlock(&n->apply_mu);
+		size_t cnt;
+		struct nq_link *list =
+		    nq_take(&n->apply_q, SIZE_MAX, NQ_FOREVER, &cnt);
 		if (list == NULL)
-			break;
-		/* Items stay queued until applied, so drain waits for them. */
+			break; /* closed and empty */
+		/* Items stay busy until applied, so drain waits for them. */
 		while (list) {
-			apply_one(n, &list->e);
-			pthread_mutex_lock(&n->apply_mu);
-			struct node_apply_item *next = list->next;
-			n->apply_head = next;
-			if (next == NULL)
-				n->apply_tail = NULL;
-			n->apply_len--;
-			pthread_cond_broadcast(&n->applied_cond);
-			pthread_mutex_unlock(&n->apply_mu);
-			lora_free(list->e.data);
-			lora_free(list);
-			list = next;
-			if (atomic_load(&n->stopping))
-				break;
+			struct node_apply_item *it =
+			    (struct node_apply_item *)list;
+			list = list->next;
+			if (!atomic_load(&n->stopping))
+				apply_one(n, &it->e);
+			item_free(it);
+			nq_done(&n->apply_q, 1);
 		}
-		maybe_checkpoint(n);
 		if (atomic_load(&n->stopping))
 			break;
+		maybe_checkpoint(n);
 	}
 	return NULL;
 }
@@ -515,19 +533,19 @@ int node_apply_start(struct lnode *n)
 
 void node_apply_stop(struct lnode *n)
 {
+	nq_close(&n->apply_q);
 	pthread_mutex_lock(&n->apply_mu);
-	pthread_cond_broadcast(&n->apply_cond);
 	pthread_cond_broadcast(&n->applied_cond);
 	pthread_mutex_unlock(&n->apply_mu);
 	pthread_join(n->apply_thread, NULL);
-	struct node_apply_item *it = n->apply_head;
-	while (it) {
-		struct node_apply_item *next = it->next;
-		lora_free(it->e.data);
-		lora_free(it);
-		it = next;
+	size_t cnt;
+	struct nq_link *list = nq_take(&n->apply_q, SIZE_MAX, NQ_NOW, &cnt);
+	while (list) {
+		struct node_apply_item *it = (struct node_apply_item *)list;
+		list = list->next;
+		item_free(it);
 	}
-	n->apply_head = n->apply_tail = NULL;
+	nq_done(&n->apply_q, cnt);
 	dedup_free(n->dedup);
 	n->dedup = NULL;
 }

@@ -147,12 +147,18 @@ static int make_layout(struct lnode *n, char *errmsg)
 	return rc;
 }
 
-static void init_sync(struct lnode *n)
+/* 0, or LORA_EINTERNAL (nothing left to destroy) when the queues cannot
+ * be made. */
+static int init_sync(struct lnode *n)
 {
+	if (nq_init(&n->inbox, NODE_INBOX_ITEMS_MAX) != 0)
+		return LORA_EINTERNAL;
+	if (nq_init(&n->apply_q, NODE_APPLY_QUEUE_ENTRIES_MAX) != 0) {
+		nq_destroy(&n->inbox);
+		return LORA_EINTERNAL;
+	}
 	pthread_mutex_init(&n->store_mu, NULL);
 	pthread_cond_init(&n->store_cond, NULL);
-	pthread_mutex_init(&n->inbox_mu, NULL);
-	pthread_cond_init(&n->inbox_cond, NULL);
 	/* writer-preferring: change streams reading the log must not keep
 	 * the raft loop from reopening it */
 	pthread_rwlockattr_t ra;
@@ -163,22 +169,21 @@ static void init_sync(struct lnode *n)
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&n->status_mu, NULL);
 	pthread_mutex_init(&n->apply_mu, NULL);
-	pthread_cond_init(&n->apply_cond, NULL);
 	pthread_cond_init(&n->applied_cond, NULL);
 	pthread_mutex_init(&n->gossip_mu, NULL);
 	pthread_cond_init(&n->gossip_cond, NULL);
+	return 0;
 }
 
 static void destroy_sync(struct lnode *n)
 {
 	pthread_mutex_destroy(&n->store_mu);
 	pthread_cond_destroy(&n->store_cond);
-	pthread_mutex_destroy(&n->inbox_mu);
-	pthread_cond_destroy(&n->inbox_cond);
+	nq_destroy(&n->inbox);
 	pthread_rwlock_destroy(&n->log_rw);
 	pthread_mutex_destroy(&n->status_mu);
 	pthread_mutex_destroy(&n->apply_mu);
-	pthread_cond_destroy(&n->apply_cond);
+	nq_destroy(&n->apply_q);
 	pthread_cond_destroy(&n->applied_cond);
 	pthread_mutex_destroy(&n->gossip_mu);
 	pthread_cond_destroy(&n->gossip_cond);
@@ -204,7 +209,11 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	n->cfg = *cfg;
 	qry_budget_init(&n->qry_budget, cfg->query_memory_bytes);
-	init_sync(n);
+	if (init_sync(n) != 0) {
+		lora_free(n);
+		return lora_errf(LORA_EINTERNAL, errmsg,
+		                 "cannot make the node's queues");
+	}
 	int started = ST_NONE;
 	int rc = make_layout(n, errmsg);
 	if (rc == 0)
@@ -269,6 +278,8 @@ static void transfer_away(struct lnode *n)
 static void stop_from(struct lnode *n, int started)
 {
 	atomic_store(&n->stopping, 1);
+	/* the raft loop may wait for room in the apply queue */
+	nq_close(&n->apply_q);
 	if (started >= ST_RAFT)
 		node_raft_stop(n);
 	node_transport_stop_recv(n->transport);

@@ -25,6 +25,7 @@
 #include "lora.h"
 #include "lora_pb.h"
 #include "query.h"
+#include "queue.h"
 #include "raft.h"
 #include "storage.h"
 #include "transport.h"
@@ -143,10 +144,7 @@ struct lnode {
 	struct sto_log *log;
 	pthread_rwlock_t log_rw;
 	pthread_t raft_thread;
-	pthread_mutex_t inbox_mu;
-	pthread_cond_t inbox_cond;
-	struct node_inbox_item *inbox_head, *inbox_tail;
-	size_t inbox_len;
+	struct nqueue inbox; /* of struct node_inbox_item (raftloop.c) */
 	uint64_t last_persisted_term, last_persisted_vote;
 	uint64_t persisted_commit_ms;
 	struct rep_snapshot_meta snap_meta; /* compaction point */
@@ -170,10 +168,8 @@ struct lnode {
 	/* apply loop */
 	pthread_t apply_thread;
 	pthread_mutex_t apply_mu;
-	pthread_cond_t apply_cond;   /* new work for the apply loop */
 	pthread_cond_t applied_cond; /* applied index moved */
-	struct node_apply_item *apply_head, *apply_tail;
-	size_t apply_len;
+	struct nqueue apply_q;       /* of struct node_apply_item (apply.c) */
 	atomic_uint_fast64_t applied;
 	atomic_uint_fast64_t commit;
 	uint64_t last_ckpt_index;
@@ -279,9 +275,10 @@ void node_members_save(struct lnode *n);
 
 int node_apply_start(struct lnode *n);
 void node_apply_stop(struct lnode *n);
-/* Hands committed entries to the apply loop (copies them; may block when
- * the queue is full). */
-void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
+/* Hands committed entries to the apply loop (copies them; blocks while
+ * the queue is full, and retries while memory runs out: a committed entry
+ * is never dropped). 0, or LORA_ECLOSED once the node stops. */
+int node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
 /*
  * The MutationBatch of a log entry's bytes, checked before protobuf-c
  * (which recurses without a limit) sees them. 0 with *out (free with
@@ -294,8 +291,9 @@ int node_batch_decode(const uint8_t *data, size_t len,
                       Lora__MutationBatch **out, char *errmsg);
 /* Waits until applied >= index: 0 or LORA_ETIMEOUT. */
 int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms);
-/* Waits until the apply queue is empty (before a snapshot install). */
-void node_apply_drain(struct lnode *n);
+/* Waits until every queued entry is applied (before a snapshot install):
+ * 0, or LORA_ECLOSED when the node stops first. */
+int node_apply_drain(struct lnode *n);
 /* Request id lookup: 1 and *index when the id was applied (in memory, or
  * recorded in st, a store the caller holds; st may be NULL). */
 int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,

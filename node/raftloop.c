@@ -39,7 +39,7 @@ enum item_kind {
 };
 
 struct node_inbox_item {
-	struct node_inbox_item *next;
+	struct nq_link link; /* first: the inbox's link is the item */
 	int kind;
 	struct rep_msg msg;
 	Lora__RaftMessage *pb;
@@ -136,22 +136,10 @@ int node_call_wait(struct node_call *c, int timeout_ms)
 static int inbox_post_wake(struct lnode *n, struct node_inbox_item *it,
                            int wake)
 {
-	pthread_mutex_lock(&n->inbox_mu);
-	if (atomic_load(&n->stopping) || n->inbox_len >= NODE_INBOX_ITEMS_MAX) {
-		pthread_mutex_unlock(&n->inbox_mu);
-		return atomic_load(&n->stopping) ? LORA_ECLOSED : LORA_ELIMIT;
-	}
-	it->next = NULL;
-	if (n->inbox_tail)
-		n->inbox_tail->next = it;
-	else
-		n->inbox_head = it;
-	n->inbox_tail = it;
-	n->inbox_len++;
-	if (wake)
-		pthread_cond_signal(&n->inbox_cond);
-	pthread_mutex_unlock(&n->inbox_mu);
-	return 0;
+	if (atomic_load(&n->stopping))
+		return LORA_ECLOSED;
+	return wake ? nq_push(&n->inbox, &it->link, NQ_NOW)
+	            : nq_push_lazy(&n->inbox, &it->link);
 }
 
 static int inbox_post(struct lnode *n, struct node_inbox_item *it)
@@ -506,26 +494,20 @@ static int persist_room(struct lnode *n, uint64_t bytes, char *err)
  * why and may retry; the rest, and ReadIndex requests the core holds, get
  * LORA_UNAVAILABLE. Peer messages stay.
  */
+static int is_peer_msg(struct nq_link *l, void *arg)
+{
+	(void)arg;
+	return ((struct node_inbox_item *)l)->call == NULL;
+}
+
 static void persist_fail_calls(struct lnode *n, int code)
 {
-	struct node_inbox_item *failed = NULL, **pp;
-	pthread_mutex_lock(&n->inbox_mu);
-	n->inbox_tail = NULL;
-	for (pp = &n->inbox_head; *pp;) {
-		struct node_inbox_item *it = *pp;
-		if (it->call == NULL) {
-			n->inbox_tail = it;
-			pp = &it->next;
-			continue;
-		}
-		*pp = it->next;
-		n->inbox_len--;
-		it->next = failed;
-		failed = it;
-	}
-	pthread_mutex_unlock(&n->inbox_mu);
+	size_t cnt;
+	struct node_inbox_item *failed = (struct node_inbox_item *)nq_remove_if(
+	    &n->inbox, is_peer_msg, NULL, &cnt);
 	for (struct node_inbox_item *it = failed, *nx; it; it = nx) {
-		nx = it->next; /* caller-owned: gone once finished */
+		/* caller-owned: gone once finished */
+		nx = (struct node_inbox_item *)it->link.next;
 		int rc = it->kind == IT_PROPOSE || it->kind == IT_CONF
 		             ? code
 		             : LORA_EUNAVAILABLE;
@@ -873,8 +855,9 @@ static int handle_ready(struct lnode *n)
 	for (size_t i = 0; i < rd.n_committed; i++)
 		if (rd.committed[i].type == REP_ENTRY_CONF_CHANGE)
 			conf_committed(n, &rd.committed[i]);
-	if (rd.n_committed)
-		node_apply_enqueue(n, rd.committed, rd.n_committed);
+	if (rd.n_committed &&
+	    node_apply_enqueue(n, rd.committed, rd.n_committed) != 0)
+		return 0; /* stopping: the apply queue is closed */
 	if (persist(n, &rd) != 0)
 		return 0; /* stopping: never advance past an unwritten Ready */
 	send_msgs(n, &rd, 0);
@@ -963,22 +946,16 @@ static void on_tick(struct lnode *n)
 /* ---- the loop
  * ------------------------------------------------------------------- */
 
+/* Everything in the inbox, waiting for the first item until next_tick
+ * (lora_now_ms; 0: not at all) or until the inbox is closed. */
 static struct node_inbox_item *inbox_take(struct lnode *n, uint64_t next_tick)
 {
-	pthread_mutex_lock(&n->inbox_mu);
-	while (n->inbox_head == NULL && !atomic_load(&n->stopping)) {
-		uint64_t now = lora_now_ms();
-		if (now >= next_tick)
-			break;
-		struct timespec ts;
-		lora_deadline_after(&ts, (int)(next_tick - now));
-		pthread_cond_timedwait(&n->inbox_cond, &n->inbox_mu, &ts);
-	}
-	struct node_inbox_item *list = n->inbox_head;
-	n->inbox_head = n->inbox_tail = NULL;
-	n->inbox_len = 0;
-	pthread_mutex_unlock(&n->inbox_mu);
-	return list;
+	size_t cnt;
+	struct nq_link *list =
+	    nq_take(&n->inbox, SIZE_MAX,
+	            atomic_load(&n->stopping) ? NQ_NOW : next_tick, &cnt);
+	nq_done(&n->inbox, cnt); /* handled items are no longer queued */
+	return (struct node_inbox_item *)list;
 }
 
 static void fail_item(struct node_inbox_item *it)
@@ -998,7 +975,8 @@ void *node_raft_main(void *arg)
 	while (!atomic_load(&n->stopping)) {
 		struct node_inbox_item *list = inbox_take(n, next_tick);
 		while (list) {
-			struct node_inbox_item *next = list->next;
+			struct node_inbox_item *next =
+			    (struct node_inbox_item *)list->link.next;
 			handle_item(n, list);
 			list = next;
 		}
@@ -1019,7 +997,8 @@ void *node_raft_main(void *arg)
 	/* Answer everyone still waiting. */
 	struct node_inbox_item *list = inbox_take(n, 0);
 	while (list) {
-		struct node_inbox_item *next = list->next;
+		struct node_inbox_item *next =
+		    (struct node_inbox_item *)list->link.next;
 		fail_item(list);
 		list = next;
 	}

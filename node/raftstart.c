@@ -581,9 +581,7 @@ void node_raft_stop(struct lnode *n)
 {
 	if (n->rep == NULL)
 		return;
-	pthread_mutex_lock(&n->inbox_mu);
-	pthread_cond_broadcast(&n->inbox_cond);
-	pthread_mutex_unlock(&n->inbox_mu);
+	nq_close(&n->inbox); /* wakes the loop; later calls get ECLOSED */
 	pthread_join(n->raft_thread, NULL);
 	rep_free(n->rep);
 	n->rep = NULL;
