@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_APPLY_RETRY_MS 100
 /* Applies wait while less than this is free on the state disk; a failed
@@ -515,20 +516,22 @@ static void *apply_main(void *arg)
 	return NULL;
 }
 
-int node_apply_start(struct lnode *n)
+int node_apply_start(struct lnode *n, char *errmsg)
 {
 	n->dedup = dedup_new();
 	if (n->dedup == NULL)
-		return LORA_ENOMEM;
+		return lora_errf(LORA_ENOMEM, errmsg,
+		                 "out of memory for the request id table");
 	uint64_t ck;
 	char dir[NODE_PATH_BYTES_MAX + 64];
 	if (node_checkpoint_latest(n, dir, sizeof dir, &ck) == 0)
 		n->last_ckpt_index = ck;
 	else
 		n->last_ckpt_index = atomic_load(&n->applied);
-	return pthread_create(&n->apply_thread, NULL, apply_main, n)
-	           ? LORA_EINTERNAL
-	           : 0;
+	int rc = node_thread_start(&n->apply_thread, apply_main, n,
+	                           "apply loop", errmsg);
+	n->apply_running = rc == 0;
+	return rc;
 }
 
 void node_apply_stop(struct lnode *n)
@@ -537,7 +540,9 @@ void node_apply_stop(struct lnode *n)
 	pthread_mutex_lock(&n->apply_mu);
 	pthread_cond_broadcast(&n->applied_cond);
 	pthread_mutex_unlock(&n->apply_mu);
-	pthread_join(n->apply_thread, NULL);
+	if (n->apply_running)
+		pthread_join(n->apply_thread, NULL);
+	n->apply_running = 0;
 	size_t cnt;
 	struct nq_link *list = nq_take(&n->apply_q, SIZE_MAX, NQ_NOW, &cnt);
 	while (list) {

@@ -189,18 +189,7 @@ static void destroy_sync(struct lnode *n)
 	pthread_cond_destroy(&n->gossip_cond);
 }
 
-enum started {
-	ST_NONE,
-	ST_TRANSPORT,
-	ST_RAFT,
-	ST_APPLY,
-	ST_WRITER,
-	ST_GOSSIP,
-	ST_NATIVE,
-	ST_HTTP
-};
-
-static void stop_from(struct lnode *n, int started);
+static void stop_all(struct lnode *n);
 
 int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 {
@@ -214,7 +203,6 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		return lora_errf(LORA_EINTERNAL, errmsg,
 		                 "cannot make the node's queues");
 	}
-	int started = ST_NONE;
 	int rc = make_layout(n, errmsg);
 	if (rc == 0)
 		rc = node_metrics_new(&n->metrics);
@@ -222,29 +210,31 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		rc = node_state_open(n, errmsg);
 	if (rc == 0)
 		rc = node_auth_open(n, errmsg);
-	if (rc == 0 && (rc = node_transport_open(cfg->id, cfg->peer_addr,
-	                                         node_raft_on_frame, n,
-	                                         &n->transport, errmsg)) == 0)
-		started = ST_TRANSPORT;
+	if (rc == 0)
+		rc = node_transport_open(cfg->id, cfg->peer_addr,
+		                         node_raft_on_frame, n, &n->transport,
+		                         errmsg);
 	if (rc == 0) /* a peer silent this long is redialed (transport.h) */
 		node_transport_set_silent_ms(n->transport,
 		                             2 * (int)cfg->election_ms);
-	if (rc == 0 && (rc = node_raft_start(n, errmsg)) == 0)
-		started = ST_RAFT;
-	if (rc == 0 && (rc = node_apply_start(n)) == 0)
-		started = ST_APPLY;
-	if (rc == 0 && (rc = node_writer_start(n)) == 0)
-		started = ST_WRITER;
-	if (rc == 0 && (rc = node_gossip_start(n)) == 0)
-		started = ST_GOSSIP;
-	if (rc == 0 && (rc = node_native_start(n, errmsg)) == 0)
-		started = ST_NATIVE;
-	if (rc == 0 && (rc = node_http_start(n, errmsg)) == 0)
-		started = ST_HTTP;
+	/* a component that cannot start its thread fails the start: the
+	 * node never runs with one missing */
+	if (rc == 0)
+		rc = node_raft_start(n, errmsg);
+	if (rc == 0)
+		rc = node_apply_start(n, errmsg);
+	if (rc == 0)
+		rc = node_writer_start(n, errmsg);
+	if (rc == 0)
+		rc = node_gossip_start(n, errmsg);
+	if (rc == 0)
+		rc = node_native_start(n, errmsg);
+	if (rc == 0)
+		rc = node_http_start(n, errmsg);
 	if (rc == 0)
 		rc = node_bolt_start(n, errmsg); /* stopped beside native */
 	if (rc) {
-		stop_from(n, started);
+		stop_all(n);
 		return rc;
 	}
 	*out = n;
@@ -275,20 +265,18 @@ static void transfer_away(struct lnode *n)
 		usleep(10000);
 }
 
-static void stop_from(struct lnode *n, int started)
+/* Stops what runs and frees the node; every stop is safe for a part that
+ * never started (a failed lnode_open). */
+static void stop_all(struct lnode *n)
 {
 	atomic_store(&n->stopping, 1);
 	/* the raft loop may wait for room in the apply queue */
 	nq_close(&n->apply_q);
-	if (started >= ST_RAFT)
-		node_raft_stop(n);
+	node_raft_stop(n);
 	node_transport_stop_recv(n->transport);
-	if (started >= ST_APPLY)
-		node_apply_stop(n);
-	if (started >= ST_WRITER)
-		node_writer_stop(n);
-	if (started >= ST_GOSSIP)
-		node_gossip_stop(n);
+	node_apply_stop(n);
+	node_writer_stop(n);
+	node_gossip_stop(n);
 	node_http_stop(n);
 	node_native_stop(n);
 	node_bolt_stop(n);
@@ -310,5 +298,5 @@ void lnode_close(struct lnode *n)
 	if (n == NULL)
 		return;
 	transfer_away(n);
-	stop_from(n, ST_HTTP);
+	stop_all(n);
 }

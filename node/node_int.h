@@ -144,6 +144,7 @@ struct lnode {
 	struct sto_log *log;
 	pthread_rwlock_t log_rw;
 	pthread_t raft_thread;
+	int raft_running;    /* raft_thread started: node_raft_stop joins it */
 	struct nqueue inbox; /* of struct node_inbox_item (raftloop.c) */
 	uint64_t last_persisted_term, last_persisted_vote;
 	uint64_t persisted_commit_ms;
@@ -167,6 +168,7 @@ struct lnode {
 
 	/* apply loop */
 	pthread_t apply_thread;
+	int apply_running; /* apply_thread started */
 	pthread_mutex_t apply_mu;
 	pthread_cond_t applied_cond; /* applied index moved */
 	struct nqueue apply_q;       /* of struct node_apply_item (apply.c) */
@@ -195,6 +197,7 @@ struct lnode {
 	struct node_auth *auth; /* users, tokens (auth.c) */
 
 	pthread_t gossip_thread;
+	int gossip_running; /* gossip_thread started */
 	pthread_mutex_t gossip_mu;
 	pthread_cond_t gossip_cond;
 };
@@ -273,7 +276,9 @@ void node_members_save(struct lnode *n);
 /* ---- apply loop (apply.c)
  * ----------------------------------------------------- */
 
-int node_apply_start(struct lnode *n);
+/* 0, or an error with errmsg (nothing to undo but node_apply_stop, which
+ * is safe after a failed start). */
+int node_apply_start(struct lnode *n, char *errmsg);
 void node_apply_stop(struct lnode *n);
 /* Hands committed entries to the apply loop (copies them; blocks while
  * the queue is full, and retries while memory runs out: a committed entry
@@ -305,7 +310,7 @@ int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
 /* ---- writes (writer.c)
  * ---------------------------------------------------------- */
 
-int node_writer_start(struct lnode *n);
+int node_writer_start(struct lnode *n, char *errmsg);
 /* Fails what waits and refuses new writes; node_writer_free after the
  * servers stopped. */
 void node_writer_stop(struct lnode *n);
@@ -525,7 +530,7 @@ void node_forward_close_all(void);
 /* ---- status, gossip, metrics (status.c, metrics.c)
  * ------------------------------- */
 
-int node_gossip_start(struct lnode *n);
+int node_gossip_start(struct lnode *n, char *errmsg);
 void node_gossip_stop(struct lnode *n);
 /* One gossip frame's text, "id peer http client role term commit
  * applied [bolt]" (pure: node_gossip_on_frame's decoding, fuzzed). 0, or

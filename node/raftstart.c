@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_META_FILE      "snapshot.meta"
 #define NODE_MEMBERS_FILE   "members"
@@ -572,17 +573,18 @@ int node_raft_start(struct lnode *n, char *errmsg)
 		node_transport_set_peer(n->transport, n->members[i].id,
 		                        n->members[i].peer_addr, NULL);
 	rep_status(n->rep, &n->rs);
-	if (pthread_create(&n->raft_thread, NULL, node_raft_main, n) != 0)
-		return lora_errf(LORA_EINTERNAL, errmsg, "cannot start thread");
-	return 0;
+	rc = node_thread_start(&n->raft_thread, node_raft_main, n, "raft loop",
+	                       errmsg);
+	n->raft_running = rc == 0;
+	return rc;
 }
 
 void node_raft_stop(struct lnode *n)
 {
-	if (n->rep == NULL)
-		return;
 	nq_close(&n->inbox); /* wakes the loop; later calls get ECLOSED */
-	pthread_join(n->raft_thread, NULL);
+	if (n->raft_running)
+		pthread_join(n->raft_thread, NULL);
+	n->raft_running = 0;
 	rep_free(n->rep);
 	n->rep = NULL;
 	pthread_rwlock_wrlock(&n->log_rw);

@@ -32,6 +32,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_SNAP_CHUNK_BYTES         (256u << 10)
 #define NODE_SNAP_SEND_WAIT_MS        5000
@@ -247,7 +248,10 @@ void node_snapshot_send(struct lnode *n, uint64_t to,
 		lora_free(j);
 		return;
 	}
-	if (pthread_create(&t, NULL, send_main, j) != 0) {
+	char err[LORA_ERRMSG_BYTES];
+	if (node_thread_start(&t, send_main, j, "snapshot sender", err) != 0) {
+		LOG_ERROR("snapshot to %llu: %s; the raft loop retries",
+		          (unsigned long long)to, err);
 		pthread_mutex_lock(&s->mu);
 		s->sending[slot] = 0;
 		pthread_mutex_unlock(&s->mu);

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_GOSSIP_MS        100
 #define NODE_GOSSIP_BYTES_MAX 1024
@@ -218,11 +219,12 @@ static void *gossip_main(void *arg)
 	return NULL;
 }
 
-int node_gossip_start(struct lnode *n)
+int node_gossip_start(struct lnode *n, char *errmsg)
 {
-	return pthread_create(&n->gossip_thread, NULL, gossip_main, n)
-	           ? LORA_EINTERNAL
-	           : 0;
+	int rc = node_thread_start(&n->gossip_thread, gossip_main, n, "gossip",
+	                           errmsg);
+	n->gossip_running = rc == 0;
+	return rc;
 }
 
 void node_gossip_stop(struct lnode *n)
@@ -230,7 +232,9 @@ void node_gossip_stop(struct lnode *n)
 	pthread_mutex_lock(&n->gossip_mu);
 	pthread_cond_broadcast(&n->gossip_cond);
 	pthread_mutex_unlock(&n->gossip_mu);
-	pthread_join(n->gossip_thread, NULL);
+	if (n->gossip_running)
+		pthread_join(n->gossip_thread, NULL);
+	n->gossip_running = 0;
 }
 
 /* One entry of "nodes" for member id (status_mu held). */

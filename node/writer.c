@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_APPLIED_RING                                                      \
 	4096 /* recent (index, term, rc) for late proposals                    \
@@ -77,6 +78,7 @@ struct node_writer {
 	size_t n_props;
 	struct applied_rec ring[NODE_APPLIED_RING];
 	uint64_t term; /* writer thread: the term leader_ready saw */
+	int running;   /* thread started: node_writer_stop joins it */
 };
 
 /* ---- answering -------------------------------------------------------------
@@ -562,11 +564,11 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	}
 	struct sto_store *s = node_store_acquire(n);
 	struct sto_view *view = NULL;
-	if (sto_view_open(s, &view) != 0) {
+	int vrc = sto_view_open(s, &view);
+	if (vrc != 0) {
 		node_store_release(n);
 		for (size_t i = 0; i < cnt; i++)
-			wreq_fail(ws[i], LORA_EIO, "cannot open a read view",
-			          NULL);
+			wreq_fail(ws[i], vrc, "cannot open a read view", NULL);
 		lora_free(g);
 		return;
 	}
@@ -740,10 +742,11 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
 		return err->code;
 	x->last_index = index;
 	x->st = node_store_acquire(x->n);
-	if (sto_view_open(x->st, &x->view) != 0) {
+	int vrc = sto_view_open(x->st, &x->view);
+	if (vrc != 0) {
 		node_store_release(x->n);
 		x->st = NULL;
-		return err->code = lora_errf(LORA_EIO, err->message,
+		return err->code = lora_errf(vrc, err->message,
 		                             "cannot open a read view");
 	}
 	*nv = x->view;
@@ -853,9 +856,10 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		intx_let_go(&x);
 		return;
 	}
-	if (sto_view_open(x.st, &x.view) != 0) {
+	int vrc = sto_view_open(x.st, &x.view);
+	if (vrc != 0) {
 		intx_let_go(&x);
-		wreq_fail(w, LORA_EIO, "cannot open a read view", NULL);
+		wreq_fail(w, vrc, "cannot open a read view", NULL);
 		return;
 	}
 	char import_dir[NODE_PATH_BYTES_MAX];
@@ -1057,21 +1061,24 @@ void node_write(struct lnode *n, const struct node_exec_req *req,
 	node_call_destroy(&call);
 }
 
-int node_writer_start(struct lnode *n)
+int node_writer_start(struct lnode *n, char *errmsg)
 {
 	struct node_writer *wr = lora_calloc(1, sizeof *wr);
 	if (wr == NULL)
-		return LORA_ENOMEM;
+		return lora_errf(LORA_ENOMEM, errmsg,
+		                 "out of memory for the writer");
 	if (nq_init(&wr->q, NODE_WRITE_QUEUE_MAX) != 0) {
 		lora_free(wr);
-		return LORA_EINTERNAL;
+		return lora_errf(LORA_EINTERNAL, errmsg,
+		                 "cannot make the write queue");
 	}
 	pthread_mutex_init(&wr->mu, NULL);
 	pthread_cond_init(&wr->applied_cond, NULL);
 	n->writer = wr;
-	return pthread_create(&wr->thread, NULL, writer_main, n)
-	           ? LORA_EINTERNAL
-	           : 0;
+	int rc =
+	    node_thread_start(&wr->thread, writer_main, n, "writer", errmsg);
+	wr->running = rc == 0;
+	return rc;
 }
 
 /* After the raft and apply loops stopped: fails whoever still waits. */
@@ -1081,7 +1088,9 @@ void node_writer_stop(struct lnode *n)
 	if (wr == NULL)
 		return;
 	nq_close(&wr->q); /* refuses new writes, wakes the writer */
-	pthread_join(wr->thread, NULL);
+	if (wr->running)
+		pthread_join(wr->thread, NULL);
+	wr->running = 0;
 	struct wdone later = {NULL};
 	size_t cnt;
 	struct nq_link *l = nq_take(&wr->q, SIZE_MAX, NQ_NOW, &cnt);
