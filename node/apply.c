@@ -131,6 +131,17 @@ int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
 /* ---- queue ------------------------------------------------------------------
  */
 
+/*
+ * The pause before retrying what failed for a reason nothing signals the
+ * end of: memory that ran out, a disk write or store open that failed, a
+ * disk with too little room. The only sleep of the apply loop.
+ */
+static void retry_pause(void)
+{
+	struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
 /* A copy of e, or NULL when memory ran out. */
 static struct node_apply_item *item_new(const struct rep_entry *e)
 {
@@ -171,8 +182,7 @@ static struct node_apply_item *item_new_retrying(struct lnode *n,
 			          (unsigned long long)e->index);
 			logged = lora_now_ms();
 		}
-		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		retry_pause();
 	}
 	return it;
 }
@@ -198,17 +208,13 @@ int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms)
 {
 	if (atomic_load(&n->applied) >= index)
 		return 0;
-	struct timespec ts;
-	lora_deadline_after(&ts, timeout_ms);
+	uint64_t deadline = lora_now_ms() + (uint64_t)(timeout_ms);
 	int rc = 0;
 	pthread_mutex_lock(&n->apply_mu);
-	while (atomic_load(&n->applied) < index && !atomic_load(&n->stopping)) {
-		if (pthread_cond_timedwait(&n->applied_cond, &n->apply_mu,
-		                           &ts)) {
-			rc = LORA_ETIMEOUT;
-			break;
-		}
-	}
+	while (atomic_load(&n->applied) < index && !atomic_load(&n->stopping) &&
+	       rc == 0)
+		rc = node_cond_wait_until(&n->applied_cond, &n->apply_mu,
+		                          deadline);
 	if (atomic_load(&n->applied) >= index)
 		rc = 0;
 	else if (rc == 0)
@@ -259,8 +265,7 @@ static int reopen_store(struct lnode *n)
 	       !atomic_load(&n->stopping)) {
 		LOG_ERROR("reopening the state store failed: %s; retrying",
 		          err);
-		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		retry_pause();
 	}
 	node_store_exclusive_end(n);
 	if (rc == 0)
@@ -279,9 +284,7 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 		if (broken && atomic_load(&n->stopping))
 			return lora_errf(LORA_ECLOSED, err, "stopping");
 		if (broken && reopen_store(n) != 0) {
-			struct timespec ts = {0,
-			                      NODE_APPLY_RETRY_MS * 1000000L};
-			nanosleep(&ts, NULL);
+			retry_pause();
 			continue;
 		}
 		int rc = apply_room(n, e->len, err);
@@ -310,8 +313,7 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 			          (unsigned long long)e->index, err);
 			logged = lora_now_ms();
 		}
-		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		retry_pause();
 	}
 }
 
@@ -354,8 +356,7 @@ static int decode_entry(struct lnode *n, const struct rep_entry *e,
 	while ((rc = node_batch_decode(e->data, e->len, batch, err)) ==
 	           LORA_ENOMEM &&
 	       !atomic_load(&n->stopping)) {
-		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		retry_pause();
 	}
 	if (rc && rc != LORA_ENOMEM)
 		LOG_ERROR("entry %llu rejected: %s",

@@ -535,17 +535,7 @@ static int send_range(struct cdc_stream *cs, uint64_t hi)
 /* Waits (at most CDC_WAIT_MS) for the applied index to pass `seen`. */
 static uint64_t wait_applied(struct lnode *n, uint64_t seen)
 {
-	uint64_t a = atomic_load(&n->applied);
-	if (a > seen)
-		return a;
-	struct timespec ts;
-	lora_deadline_after(&ts, CDC_WAIT_MS);
-	pthread_mutex_lock(&n->apply_mu);
-	while ((a = atomic_load(&n->applied)) <= seen &&
-	       !atomic_load(&n->stopping))
-		if (pthread_cond_timedwait(&n->applied_cond, &n->apply_mu, &ts))
-			break;
-	pthread_mutex_unlock(&n->apply_mu);
+	node_wait_applied(n, seen + 1, CDC_WAIT_MS);
 	return atomic_load(&n->applied);
 }
 

@@ -13,6 +13,7 @@
 #include "http_int.h"
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_SHUTDOWN_TRANSFER_MS 2000
 
@@ -147,16 +148,18 @@ static int make_layout(struct lnode *n, char *errmsg)
 	return rc;
 }
 
-/* 0, or LORA_EINTERNAL (nothing left to destroy) when the queues cannot
- * be made. */
+/* 0, or LORA_EINTERNAL (nothing left to destroy) when the queues or the
+ * monotonic conditions cannot be made. */
 static int init_sync(struct lnode *n)
 {
 	if (nq_init(&n->inbox, NODE_INBOX_ITEMS_MAX) != 0)
 		return LORA_EINTERNAL;
-	if (nq_init(&n->apply_q, NODE_APPLY_QUEUE_ENTRIES_MAX) != 0) {
-		nq_destroy(&n->inbox);
-		return LORA_EINTERNAL;
-	}
+	if (nq_init(&n->apply_q, NODE_APPLY_QUEUE_ENTRIES_MAX) != 0)
+		goto no_apply_q;
+	if (node_cond_init(&n->status_cond) != 0)
+		goto no_status_cond;
+	if (node_cond_init(&n->applied_cond) != 0)
+		goto no_applied_cond;
 	pthread_mutex_init(&n->store_mu, NULL);
 	pthread_cond_init(&n->store_cond, NULL);
 	/* writer-preferring: change streams reading the log must not keep
@@ -169,10 +172,16 @@ static int init_sync(struct lnode *n)
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&n->status_mu, NULL);
 	pthread_mutex_init(&n->apply_mu, NULL);
-	pthread_cond_init(&n->applied_cond, NULL);
 	pthread_mutex_init(&n->gossip_mu, NULL);
 	pthread_cond_init(&n->gossip_cond, NULL);
 	return 0;
+no_applied_cond:
+	pthread_cond_destroy(&n->status_cond);
+no_status_cond:
+	nq_destroy(&n->apply_q);
+no_apply_q:
+	nq_destroy(&n->inbox);
+	return LORA_EINTERNAL;
 }
 
 static void destroy_sync(struct lnode *n)
@@ -185,6 +194,7 @@ static void destroy_sync(struct lnode *n)
 	pthread_mutex_destroy(&n->apply_mu);
 	nq_destroy(&n->apply_q);
 	pthread_cond_destroy(&n->applied_cond);
+	pthread_cond_destroy(&n->status_cond);
 	pthread_mutex_destroy(&n->gossip_mu);
 	pthread_cond_destroy(&n->gossip_cond);
 }
@@ -261,8 +271,12 @@ static void transfer_away(struct lnode *n)
 	LOG_INFO("shutdown: handing leadership to node %llu",
 	         (unsigned long long)best);
 	uint64_t deadline = lora_now_ms() + NODE_SHUTDOWN_TRANSFER_MS;
-	while (node_is_leader(n) && lora_now_ms() < deadline)
-		usleep(10000);
+	for (;;) {
+		uint64_t seq = node_status_seq(n);
+		if (!node_is_leader(n) ||
+		    node_status_wait(n, seq, deadline) != 0)
+			break;
+	}
 }
 
 /* Stops what runs and frees the node; every stop is safe for a part that
@@ -270,6 +284,9 @@ static void transfer_away(struct lnode *n)
 static void stop_all(struct lnode *n)
 {
 	atomic_store(&n->stopping, 1);
+	pthread_mutex_lock(&n->status_mu); /* node_status_wait: stopping */
+	pthread_cond_broadcast(&n->status_cond);
+	pthread_mutex_unlock(&n->status_mu);
 	/* the raft loop may wait for room in the apply queue */
 	nq_close(&n->apply_q);
 	node_raft_stop(n);

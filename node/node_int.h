@@ -155,6 +155,10 @@ struct lnode {
 	/* published raft state (status_mu) */
 	pthread_mutex_t status_mu;
 	struct rep_status rs;
+	/* status_seq counts changes of rs's role, leader or term; status_cond
+	 * (CLOCK_MONOTONIC) is broadcast with each (node_status_wait) */
+	uint64_t status_seq;
+	pthread_cond_t status_cond;
 	uint64_t lead_barrier; /* leader: writes wait for applied >= this */
 	/* follower: who last sent us a leader's message (append, heartbeat,
 	 * snapshot) and when (lora_now_ms); set by the raft loop, read by
@@ -268,6 +272,12 @@ void node_raft_msg_release(Lora__RaftMessage *pb, struct rep_entry *ents);
 /* Snapshot of the published status. */
 void node_status_get(struct lnode *n, struct rep_status *st);
 uint64_t node_leader_id(struct lnode *n);
+/* The count of role, leader or term changes published so far. */
+uint64_t node_status_seq(struct lnode *n);
+/* Waits until that count differs from seen (taken with node_status_seq
+ * before looking at the status) or deadline_ms (lora_now_ms time): 0 when
+ * it changed, LORA_ETIMEOUT, or LORA_ECLOSED once the node stops. */
+int node_status_wait(struct lnode *n, uint64_t seen, uint64_t deadline_ms);
 int node_is_leader(struct lnode *n);
 /* Copies member id's record; 0 when found. */
 int node_member_get(struct lnode *n, uint64_t id, struct node_member *out);

@@ -1,53 +1,35 @@
 /* queue.c - the bounded FIFO of node/ (queue.h). */
 #include "queue.h"
 
-#include <errno.h>
-#include <time.h>
-
 #include "lora.h"
-
-/* deadline_ms (lora_now_ms time) as a CLOCK_MONOTONIC timespec. */
-static struct timespec abs_ts(uint64_t deadline_ms)
-{
-	struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
-	                      .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
-	return ts;
-}
+#include "thread.h"
 
 /* One wait on c until deadline_ms: 0 when woken (or spuriously), else
  * LORA_ETIMEOUT. The caller re-checks its condition either way. */
 static int wait_until(pthread_cond_t *c, pthread_mutex_t *mu,
                       uint64_t deadline_ms)
 {
-	if (deadline_ms == NQ_FOREVER) {
-		pthread_cond_wait(c, mu);
-		return 0;
-	}
-	if (deadline_ms == NQ_NOW || lora_now_ms() >= deadline_ms)
+	if (deadline_ms == NQ_NOW)
 		return LORA_ETIMEOUT;
-	struct timespec ts = abs_ts(deadline_ms);
-	return pthread_cond_timedwait(c, mu, &ts) == ETIMEDOUT ? LORA_ETIMEOUT
-	                                                       : 0;
+	return node_cond_wait_until(c, mu, deadline_ms);
 }
 
 int nq_init(struct nqueue *q, size_t cap)
 {
 	LORA_ASSERT(cap > 0);
 	*q = (struct nqueue){.cap = cap};
-	pthread_condattr_t ca;
-	if (pthread_condattr_init(&ca) != 0)
+	if (pthread_mutex_init(&q->mu, NULL) != 0)
 		return LORA_EINTERNAL;
-	int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (rc == 0 && (rc = pthread_mutex_init(&q->mu, NULL)) == 0) {
-		if ((rc = pthread_cond_init(&q->items, &ca)) != 0) {
-			pthread_mutex_destroy(&q->mu);
-		} else if ((rc = pthread_cond_init(&q->room, &ca)) != 0) {
-			pthread_cond_destroy(&q->items);
-			pthread_mutex_destroy(&q->mu);
-		}
+	if (node_cond_init(&q->items) != 0) {
+		pthread_mutex_destroy(&q->mu);
+		return LORA_EINTERNAL;
 	}
-	pthread_condattr_destroy(&ca);
-	return rc ? LORA_EINTERNAL : 0;
+	if (node_cond_init(&q->room) != 0) {
+		pthread_cond_destroy(&q->items);
+		pthread_mutex_destroy(&q->mu);
+		return LORA_EINTERNAL;
+	}
+	return 0;
 }
 
 void nq_destroy(struct nqueue *q)

@@ -547,6 +547,8 @@ static int persist_backoff(struct lnode *n, const char *what, int code,
 		persist_fail_calls(n, code);
 		if (atomic_load(&n->stopping))
 			return -1;
+		/* a failed synced write (disk full, I/O error): nothing
+		 * signals that it would now succeed, so a timed pause */
 		usleep(NODE_PERSIST_RETRY_MS * 1000);
 		if (!reopen)
 			return 0;
@@ -876,6 +878,11 @@ static int handle_ready(struct lnode *n)
 	struct rep_status st;
 	rep_status(n->rep, &st);
 	pthread_mutex_lock(&n->status_mu);
+	if (st.role != n->rs.role || st.leader != n->rs.leader ||
+	    st.term != n->rs.term) {
+		n->status_seq++;
+		pthread_cond_broadcast(&n->status_cond);
+	}
 	n->rs = st;
 	if (became_leader) {
 		n->lead_barrier = st.last_index;

@@ -395,6 +395,29 @@ uint64_t node_leader_id(struct lnode *n)
 	return l;
 }
 
+uint64_t node_status_seq(struct lnode *n)
+{
+	pthread_mutex_lock(&n->status_mu);
+	uint64_t seq = n->status_seq;
+	pthread_mutex_unlock(&n->status_mu);
+	return seq;
+}
+
+int node_status_wait(struct lnode *n, uint64_t seen, uint64_t deadline_ms)
+{
+	int rc = 0;
+	pthread_mutex_lock(&n->status_mu);
+	while (n->status_seq == seen && !atomic_load(&n->stopping) && rc == 0)
+		rc = node_cond_wait_until(&n->status_cond, &n->status_mu,
+		                          deadline_ms);
+	if (n->status_seq != seen)
+		rc = 0;
+	else if (atomic_load(&n->stopping))
+		rc = LORA_ECLOSED;
+	pthread_mutex_unlock(&n->status_mu);
+	return rc;
+}
+
 int node_is_leader(struct lnode *n)
 {
 	pthread_mutex_lock(&n->status_mu);

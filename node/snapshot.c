@@ -63,6 +63,7 @@ struct node_snap_recv {
 	struct node_space space; /* disk guard of the data directory */
 	struct sto_install_info info; /* verified staged copy (staged != 0) */
 	uint64_t sending[NODE_PEERS_MAX]; /* peers being sent to */
+	pthread_cond_t idle; /* a sender finished (CLOCK_MONOTONIC) */
 };
 
 static pthread_mutex_t snap_init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -71,9 +72,14 @@ static struct node_snap_recv *snap_state(struct lnode *n)
 {
 	pthread_mutex_lock(&snap_init_mu);
 	if (n->snap_recv == NULL) {
-		n->snap_recv = lora_calloc(1, sizeof *n->snap_recv);
-		if (n->snap_recv)
-			pthread_mutex_init(&n->snap_recv->mu, NULL);
+		struct node_snap_recv *s = lora_calloc(1, sizeof *s);
+		if (s && node_cond_init(&s->idle) != 0) {
+			lora_free(s);
+			s = NULL;
+		}
+		if (s)
+			pthread_mutex_init(&s->mu, NULL);
+		n->snap_recv = s;
 	}
 	pthread_mutex_unlock(&snap_init_mu);
 	return n->snap_recv;
@@ -215,6 +221,7 @@ static void *send_main(void *arg)
 	for (int i = 0; i < NODE_PEERS_MAX; i++)
 		if (s->sending[i] == j->to)
 			s->sending[i] = 0;
+	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->mu);
 	lora_free(j);
 	return NULL;
@@ -610,20 +617,29 @@ int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
 	return 0;
 }
 
+/* Senders stop within one chunk once the node is stopping; they use n, so
+ * they are waited for, however long, saying so every second. */
+#define NODE_SNAP_STOP_LOG_MS 1000
+
 void node_snapshot_cleanup(struct lnode *n)
 {
 	struct node_snap_recv *s = n->snap_recv;
 	if (s == NULL)
 		return;
-	for (int busy = 1; busy;) {
-		busy = 0;
-		pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		int busy = 0;
 		for (int i = 0; i < NODE_PEERS_MAX; i++)
 			busy |= s->sending[i] != 0;
-		pthread_mutex_unlock(&s->mu);
-		if (busy)
-			usleep(10000);
+		if (!busy)
+			break;
+		if (node_cond_wait_until(&s->idle, &s->mu,
+		                         lora_now_ms() +
+		                             NODE_SNAP_STOP_LOG_MS) != 0)
+			LOG_WARN("stopping: waiting for snapshot senders");
 	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->mu);
 	lora_free(s);
 	n->snap_recv = NULL;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "lora.h"
 
@@ -31,6 +32,33 @@ static int should_fail(void)
 			return n == 0;
 	}
 	return 0;
+}
+
+int node_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) != 0)
+		return LORA_EINTERNAL;
+	int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+	return rc ? LORA_EINTERNAL : 0;
+}
+
+int node_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu,
+                         uint64_t deadline_ms)
+{
+	if (deadline_ms == NODE_DEADLINE_NONE) {
+		pthread_cond_wait(c, mu);
+		return 0;
+	}
+	if (lora_now_ms() >= deadline_ms)
+		return LORA_ETIMEOUT;
+	struct timespec ts = {.tv_sec = (time_t)(deadline_ms / 1000),
+	                      .tv_nsec = (long)(deadline_ms % 1000) * 1000000L};
+	return pthread_cond_timedwait(c, mu, &ts) == ETIMEDOUT ? LORA_ETIMEOUT
+	                                                       : 0;
 }
 
 int node_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,

@@ -46,8 +46,12 @@ static struct lnode *open_node(void)
 	int rc = lnode_open(&c, &n, err);
 	ck_assert_msg(rc == 0, "lnode_open: %s", err);
 	uint64_t deadline = lora_now_ms() + T_WAIT_MS;
-	while (!node_is_leader(n) && lora_now_ms() < deadline)
-		usleep(10000); /* nothing signals leadership to a test */
+	for (;;) { /* woken by each role or leader change */
+		uint64_t seq = node_status_seq(n);
+		if (node_is_leader(n) ||
+		    node_status_wait(n, seq, deadline) != 0)
+			break;
+	}
 	ck_assert_msg(node_is_leader(n), "no leader within %d ms", T_WAIT_MS);
 	return n;
 }
