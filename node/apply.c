@@ -111,13 +111,13 @@ static void dedup_add(struct node_dedup *d, const char *id, uint64_t index,
 int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
                       uint64_t *index, int *rc)
 {
-	pthread_mutex_lock(&n->apply_mu);
-	int32_t s = dedup_find(n->dedup, rid);
+	pthread_mutex_lock(&n->apply->mu);
+	int32_t s = dedup_find(n->apply->dedup, rid);
 	if (s != -1) {
-		*index = n->dedup->slots[s].index;
-		*rc = n->dedup->slots[s].rc;
+		*index = n->apply->dedup->slots[s].index;
+		*rc = n->apply->dedup->slots[s].rc;
 	}
-	pthread_mutex_unlock(&n->apply_mu);
+	pthread_mutex_unlock(&n->apply->mu);
 	if (s != -1)
 		return 1;
 	/* Applied before this process started (or elsewhere, arriving with
@@ -195,7 +195,7 @@ int node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
 			return LORA_ECLOSED; /* stopping */
 		/* waits for room: the apply loop makes it, or the queue is
 		 * closed when the node stops */
-		int rc = nq_push(&n->apply_q, &it->link, NQ_FOREVER);
+		int rc = nq_push(&n->apply->q, &it->link, NQ_FOREVER);
 		if (rc) {
 			item_free(it);
 			return rc;
@@ -206,26 +206,26 @@ int node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
 
 int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms)
 {
-	if (atomic_load(&n->applied) >= index)
+	if (atomic_load(&n->apply->applied) >= index)
 		return 0;
 	uint64_t deadline = lora_now_ms() + (uint64_t)(timeout_ms);
 	int rc = 0;
-	pthread_mutex_lock(&n->apply_mu);
-	while (atomic_load(&n->applied) < index && !atomic_load(&n->stopping) &&
-	       rc == 0)
-		rc = node_cond_wait_until(&n->applied_cond, &n->apply_mu,
-		                          deadline);
-	if (atomic_load(&n->applied) >= index)
+	pthread_mutex_lock(&n->apply->mu);
+	while (atomic_load(&n->apply->applied) < index &&
+	       !atomic_load(&n->stopping) && rc == 0)
+		rc = node_cond_wait_until(&n->apply->applied_cond,
+		                          &n->apply->mu, deadline);
+	if (atomic_load(&n->apply->applied) >= index)
 		rc = 0;
 	else if (rc == 0)
 		rc = LORA_ECLOSED;
-	pthread_mutex_unlock(&n->apply_mu);
+	pthread_mutex_unlock(&n->apply->mu);
 	return rc;
 }
 
 int node_apply_drain(struct lnode *n)
 {
-	return nq_drain(&n->apply_q, NQ_FOREVER);
+	return nq_drain(&n->apply->q, NQ_FOREVER);
 }
 
 /* ---- applying
@@ -242,7 +242,7 @@ int node_apply_drain(struct lnode *n)
  * log stops first): 0 when the state disk has room for an apply. */
 static int apply_room(struct lnode *n, uint64_t bytes, char *err)
 {
-	return node_space_check(&n->state_space, n->state_dir,
+	return node_space_check(&n->apply->space, n->state_dir,
 	                        NODE_APPLY_RESERVE_BYTES, bytes, err);
 }
 
@@ -385,20 +385,20 @@ static void apply_one(struct lnode *n, const struct rep_entry *e)
 	else
 		memcpy(err, aerr, sizeof err);
 	if (batch) {
-		pthread_mutex_lock(&n->apply_mu);
+		pthread_mutex_lock(&n->apply->mu);
 		for (size_t i = 0; i < batch->n_request_ids; i++)
-			dedup_add(n->dedup, batch->request_ids[i], e->index,
-			          rc);
-		pthread_mutex_unlock(&n->apply_mu);
+			dedup_add(n->apply->dedup, batch->request_ids[i],
+			          e->index, rc);
+		pthread_mutex_unlock(&n->apply->mu);
 		lora__mutation_batch__free_unpacked(batch, &lora_pb_allocator);
 	}
-	pthread_mutex_lock(&n->apply_mu);
+	pthread_mutex_lock(&n->apply->mu);
 	/* Never backwards: after a snapshot install the store may be ahead
 	 * of the entries replayed on top of it. */
-	if (e->index > atomic_load(&n->applied))
-		atomic_store(&n->applied, e->index);
-	pthread_cond_broadcast(&n->applied_cond);
-	pthread_mutex_unlock(&n->apply_mu);
+	if (e->index > atomic_load(&n->apply->applied))
+		atomic_store(&n->apply->applied, e->index);
+	pthread_cond_broadcast(&n->apply->applied_cond);
+	pthread_mutex_unlock(&n->apply->mu);
 	node_writer_applied(n, e->index, e->term, rc, err);
 }
 
@@ -461,7 +461,7 @@ int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
 		sto_rm_rf(tmp);
 	}
 	if (rc == 0) {
-		n->last_ckpt_index = idx;
+		n->apply->last_ckpt_index = idx;
 		prune_checkpoints(n);
 		node_metrics_checkpoint(n, lora_now_ns() - t0);
 		LOG_INFO("checkpoint at %llu in %.1f ms",
@@ -479,14 +479,14 @@ int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
 
 static void maybe_checkpoint(struct lnode *n)
 {
-	uint64_t applied = atomic_load(&n->applied);
-	if (applied < n->last_ckpt_index + n->cfg.checkpoint_entries)
+	uint64_t applied = atomic_load(&n->apply->applied);
+	if (applied < n->apply->last_ckpt_index + n->cfg.checkpoint_entries)
 		return;
 	uint64_t idx;
 	char err[LORA_ERRMSG_BYTES];
 	if (node_checkpoint_now(n, &idx, NULL, err) != 0) {
 		LOG_ERROR("checkpoint failed: %s", err);
-		n->last_ckpt_index = applied; /* try again later */
+		n->apply->last_ckpt_index = applied; /* try again later */
 	}
 }
 
@@ -497,7 +497,7 @@ static void *apply_main(void *arg)
 	for (;;) {
 		size_t cnt;
 		struct nq_link *list =
-		    nq_take(&n->apply_q, SIZE_MAX, NQ_FOREVER, &cnt);
+		    nq_take(&n->apply->q, SIZE_MAX, NQ_FOREVER, &cnt);
 		if (list == NULL)
 			break; /* closed and empty */
 		/* Items stay busy until applied, so drain waits for them. */
@@ -508,7 +508,7 @@ static void *apply_main(void *arg)
 			if (!atomic_load(&n->stopping))
 				apply_one(n, &it->e);
 			item_free(it);
-			nq_done(&n->apply_q, 1);
+			nq_done(&n->apply->q, 1);
 		}
 		if (atomic_load(&n->stopping))
 			break;
@@ -519,39 +519,88 @@ static void *apply_main(void *arg)
 
 int node_apply_start(struct lnode *n, char *errmsg)
 {
-	n->dedup = dedup_new();
-	if (n->dedup == NULL)
-		return lora_errf(LORA_ENOMEM, errmsg,
-		                 "out of memory for the request id table");
 	uint64_t ck;
 	char dir[NODE_PATH_BYTES_MAX + 64];
 	if (node_checkpoint_latest(n, dir, sizeof dir, &ck) == 0)
-		n->last_ckpt_index = ck;
+		n->apply->last_ckpt_index = ck;
 	else
-		n->last_ckpt_index = atomic_load(&n->applied);
-	int rc = node_thread_start(&n->apply_thread, apply_main, n,
+		n->apply->last_ckpt_index = atomic_load(&n->apply->applied);
+	int rc = node_thread_start(&n->apply->thread, apply_main, n,
 	                           "apply loop", errmsg);
-	n->apply_running = rc == 0;
+	n->apply->running = rc == 0;
 	return rc;
 }
 
 void node_apply_stop(struct lnode *n)
 {
-	nq_close(&n->apply_q);
-	pthread_mutex_lock(&n->apply_mu);
-	pthread_cond_broadcast(&n->applied_cond);
-	pthread_mutex_unlock(&n->apply_mu);
-	if (n->apply_running)
-		pthread_join(n->apply_thread, NULL);
-	n->apply_running = 0;
+	struct node_applier *a = n->apply;
+	if (a == NULL)
+		return;
+	nq_close(&a->q);
+	pthread_mutex_lock(&a->mu);
+	pthread_cond_broadcast(&a->applied_cond);
+	pthread_mutex_unlock(&a->mu);
+	if (a->running)
+		pthread_join(a->thread, NULL);
+	a->running = 0;
+}
+
+int node_applier_new(struct node_applier **out)
+{
+	struct node_applier *a = lora_calloc(1, sizeof *a);
+	if (a == NULL)
+		return LORA_ENOMEM;
+	a->dedup = dedup_new();
+	if (a->dedup == NULL) {
+		lora_free(a);
+		return LORA_ENOMEM;
+	}
+	if (nq_init(&a->q, NODE_APPLY_QUEUE_ENTRIES_MAX) != 0)
+		goto no_q;
+	if (node_cond_init(&a->applied_cond) != 0)
+		goto no_cond;
+	pthread_mutex_init(&a->mu, NULL);
+	*out = a;
+	return 0;
+no_cond:
+	nq_destroy(&a->q);
+no_q:
+	dedup_free(a->dedup);
+	lora_free(a);
+	return LORA_EINTERNAL;
+}
+
+void node_applier_free(struct node_applier *a)
+{
+	if (a == NULL)
+		return;
+	LORA_ASSERT(!a->running);
 	size_t cnt;
-	struct nq_link *list = nq_take(&n->apply_q, SIZE_MAX, NQ_NOW, &cnt);
+	struct nq_link *list = nq_take(&a->q, SIZE_MAX, NQ_NOW, &cnt);
 	while (list) {
 		struct node_apply_item *it = (struct node_apply_item *)list;
 		list = list->next;
 		item_free(it);
 	}
-	nq_done(&n->apply_q, cnt);
-	dedup_free(n->dedup);
-	n->dedup = NULL;
+	nq_done(&a->q, cnt);
+	nq_destroy(&a->q);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->applied_cond);
+	dedup_free(a->dedup);
+	lora_free(a);
+}
+
+uint64_t node_applied_index(struct lnode *n)
+{
+	return atomic_load(&n->apply->applied);
+}
+
+void node_applied_reset(struct lnode *n, uint64_t index)
+{
+	struct node_applier *a = n->apply;
+	pthread_mutex_lock(&a->mu);
+	atomic_store(&a->applied, index);
+	a->last_ckpt_index = index;
+	pthread_cond_broadcast(&a->applied_cond);
+	pthread_mutex_unlock(&a->mu);
 }

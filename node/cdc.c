@@ -536,7 +536,7 @@ static int send_range(struct cdc_stream *cs, uint64_t hi)
 static uint64_t wait_applied(struct lnode *n, uint64_t seen)
 {
 	node_wait_applied(n, seen + 1, CDC_WAIT_MS);
-	return atomic_load(&n->applied);
+	return node_applied_index(n);
 }
 
 static int follow(struct cdc_stream *cs)
@@ -544,7 +544,7 @@ static int follow(struct cdc_stream *cs)
 	struct lnode *n = cs->n;
 	uint64_t stop = cs->a->until ? cs->a->until : UINT64_MAX;
 	for (;;) {
-		uint64_t applied = atomic_load(&n->applied);
+		uint64_t applied = node_applied_index(n);
 		uint64_t hi = applied < stop ? applied : stop;
 		int rc = send_range(cs, hi);
 		if (rc)
@@ -570,7 +570,7 @@ static int follow(struct cdc_stream *cs)
 static int stream_changes(struct lnode *n, struct node_http_ex *x,
                           const struct cdc_args *a)
 {
-	uint64_t applied = atomic_load(&n->applied);
+	uint64_t applied = node_applied_index(n);
 	struct cdc_stream cs = {.n = n, .x = x, .a = a};
 	cs.sent_ms = lora_now_ms();
 	cs.next = (a->has_from ? a->from : applied) + 1;

@@ -297,7 +297,7 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 	while (node_auth_enabled(n) &&
 	       node_auth_peer_proof(n, 0, proof, &plen) != 0 &&
 	       lora_now_ms() < until && !atomic_load(&n->stopping))
-		node_wait_applied(n, atomic_load(&n->applied) + 1,
+		node_wait_applied(n, node_applied_index(n) + 1,
 		                  NODE_FORWARD_RETRY_MS); /* it comes applied */
 	sodium_memzero(proof, sizeof proof);
 	nng_msg *msg = pack_request(n, req);

@@ -154,12 +154,8 @@ static int init_sync(struct lnode *n)
 {
 	if (nq_init(&n->inbox, NODE_INBOX_ITEMS_MAX) != 0)
 		return LORA_EINTERNAL;
-	if (nq_init(&n->apply_q, NODE_APPLY_QUEUE_ENTRIES_MAX) != 0)
-		goto no_apply_q;
 	if (node_cond_init(&n->status_cond) != 0)
 		goto no_status_cond;
-	if (node_cond_init(&n->applied_cond) != 0)
-		goto no_applied_cond;
 	pthread_mutex_init(&n->store_mu, NULL);
 	pthread_cond_init(&n->store_cond, NULL);
 	/* writer-preferring: change streams reading the log must not keep
@@ -171,15 +167,10 @@ static int init_sync(struct lnode *n)
 	pthread_rwlock_init(&n->log_rw, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&n->status_mu, NULL);
-	pthread_mutex_init(&n->apply_mu, NULL);
 	pthread_mutex_init(&n->gossip_mu, NULL);
 	pthread_cond_init(&n->gossip_cond, NULL);
 	return 0;
-no_applied_cond:
-	pthread_cond_destroy(&n->status_cond);
 no_status_cond:
-	nq_destroy(&n->apply_q);
-no_apply_q:
 	nq_destroy(&n->inbox);
 	return LORA_EINTERNAL;
 }
@@ -191,9 +182,6 @@ static void destroy_sync(struct lnode *n)
 	nq_destroy(&n->inbox);
 	pthread_rwlock_destroy(&n->log_rw);
 	pthread_mutex_destroy(&n->status_mu);
-	pthread_mutex_destroy(&n->apply_mu);
-	nq_destroy(&n->apply_q);
-	pthread_cond_destroy(&n->applied_cond);
 	pthread_cond_destroy(&n->status_cond);
 	pthread_mutex_destroy(&n->gossip_mu);
 	pthread_cond_destroy(&n->gossip_cond);
@@ -213,7 +201,11 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		return lora_errf(LORA_EINTERNAL, errmsg,
 		                 "cannot make the node's queues");
 	}
-	int rc = make_layout(n, errmsg);
+	int rc = node_applier_new(&n->apply);
+	if (rc)
+		lora_errf(rc, errmsg, "cannot make the apply loop");
+	if (rc == 0)
+		rc = make_layout(n, errmsg);
 	if (rc == 0)
 		rc = node_metrics_new(&n->metrics);
 	if (rc == 0)
@@ -243,6 +235,40 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		rc = node_http_start(n, errmsg);
 	if (rc == 0)
 		rc = node_bolt_start(n, errmsg); /* stopped beside native */
+	if (rc) {
+		stop_all(n);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+int lnode_open_apply_only(const struct node_config *cfg, struct lnode **out,
+                          char *errmsg)
+{
+	struct lnode *n = lora_calloc(1, sizeof *n);
+	if (n == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	n->cfg = *cfg;
+	qry_budget_init(&n->qry_budget, cfg->query_memory_bytes);
+	if (init_sync(n) != 0) {
+		lora_free(n);
+		return lora_errf(LORA_EINTERNAL, errmsg,
+		                 "cannot make the node's queues");
+	}
+	int rc = node_applier_new(&n->apply);
+	if (rc)
+		lora_errf(rc, errmsg, "cannot make the apply loop");
+	if (rc == 0)
+		rc = make_layout(n, errmsg);
+	if (rc == 0)
+		rc = node_metrics_new(&n->metrics);
+	if (rc == 0)
+		rc = node_state_open(n, errmsg);
+	if (rc == 0)
+		node_applied_reset(n, sto_applied_index(n->store));
+	if (rc == 0)
+		rc = node_apply_start(n, errmsg);
 	if (rc) {
 		stop_all(n);
 		return rc;
@@ -288,7 +314,8 @@ static void stop_all(struct lnode *n)
 	pthread_cond_broadcast(&n->status_cond);
 	pthread_mutex_unlock(&n->status_mu);
 	/* the raft loop may wait for room in the apply queue */
-	nq_close(&n->apply_q);
+	if (n->apply)
+		nq_close(&n->apply->q);
 	node_raft_stop(n);
 	node_transport_stop_recv(n->transport);
 	node_apply_stop(n);
@@ -306,6 +333,7 @@ static void stop_all(struct lnode *n)
 		sto_close(n->store);
 	node_auth_close(n);
 	node_metrics_free(n->metrics);
+	node_applier_free(n->apply);
 	destroy_sync(n);
 	lora_free(n);
 }

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "applier.h"
 #include "auth.h"
 #include "config.h"
 #include "lora.h"
@@ -104,24 +105,6 @@ struct node_http;
 struct node_bolt;
 struct node_exec_req;
 struct node_raft_priv;
-struct node_dedup;
-
-/*
- * A cached free-space reading of one directory, for the disk guard.
- * statvfs walks the path on every call (costly, and it ran once per log
- * append and per apply); a reading is reused while it is younger than
- * NODE_SPACE_FRESH_MS and what we wrote since leaves more than
- * NODE_SPACE_SLACK_BYTES above the reserve (other writers on the disk:
- * compactions, other nodes). Near the reserve every call reads. One
- * thread per instance.
- */
-#define NODE_SPACE_FRESH_MS    250
-#define NODE_SPACE_SLACK_BYTES (256u << 20)
-struct node_space {
-	uint64_t avail;   /* bytes free at the last reading */
-	uint64_t spent;   /* bytes we wrote since (an estimate) */
-	uint64_t read_ms; /* when read; 0: never */
-};
 
 struct lnode {
 	struct node_config cfg;
@@ -170,22 +153,12 @@ struct lnode {
 	struct node_member members[NODE_PEERS_MAX];
 	int n_members;
 
-	/* apply loop */
-	pthread_t apply_thread;
-	int apply_running; /* apply_thread started */
-	pthread_mutex_t apply_mu;
-	pthread_cond_t applied_cond; /* applied index moved */
-	struct nqueue apply_q;       /* of struct node_apply_item (apply.c) */
-	atomic_uint_fast64_t applied;
+	/* apply loop (applier.h): owned, made before the raft loop starts */
+	struct node_applier *apply;
 	atomic_uint_fast64_t commit;
-	uint64_t last_ckpt_index;
-	uint64_t ckpt_requested; /* admin asked for one */
 
-	/* dedup table of request ids (apply_mu) */
-	struct node_dedup *dedup;
-
-	/* disk guard readings: log_space (raft loop), state_space (apply) */
-	struct node_space log_space, state_space;
+	/* disk guard reading of the raft log's directory (raft loop) */
+	struct node_space log_space;
 
 	/* memory of running statements, shared by all of them
 	 * (query_memory_bytes); every cursor opened in node/ charges it */
@@ -210,6 +183,11 @@ struct lnode {
  * ------------------------------------------------------ */
 
 int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg);
+/* For tests of the apply loop alone: the directories, the state store and
+ * the apply loop, no raft loop, transport, writer or servers; entries come
+ * in through node_apply_enqueue. Closed with lnode_close. */
+int lnode_open_apply_only(const struct node_config *cfg, struct lnode **out,
+                          char *errmsg);
 /* Graceful: transfers leadership when leader, then stops all threads. */
 void lnode_close(struct lnode *n);
 
@@ -283,39 +261,7 @@ int node_is_leader(struct lnode *n);
 int node_member_get(struct lnode *n, uint64_t id, struct node_member *out);
 void node_members_save(struct lnode *n);
 
-/* ---- apply loop (apply.c)
- * ----------------------------------------------------- */
-
-/* 0, or an error with errmsg (nothing to undo but node_apply_stop, which
- * is safe after a failed start). */
-int node_apply_start(struct lnode *n, char *errmsg);
-void node_apply_stop(struct lnode *n);
-/* Hands committed entries to the apply loop (copies them; blocks while
- * the queue is full, and retries while memory runs out: a committed entry
- * is never dropped). 0, or LORA_ECLOSED once the node stops. */
-int node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
-/*
- * The MutationBatch of a log entry's bytes, checked before protobuf-c
- * (which recurses without a limit) sees them. 0 with *out (free with
- * lora__mutation_batch__free_unpacked); LORA_ELIMIT for a value nested
- * deeper than LORA_VALUE_DEPTH_MAX or LORA_ECORRUPT for bytes that do not
- * decode, with a message: every node decides these alike from the bytes,
- * and rejects the entry whole. LORA_ENOMEM when memory ran out: try again.
- */
-int node_batch_decode(const uint8_t *data, size_t len,
-                      Lora__MutationBatch **out, char *errmsg);
-/* Waits until applied >= index: 0 or LORA_ETIMEOUT. */
-int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms);
-/* Waits until every queued entry is applied (before a snapshot install):
- * 0, or LORA_ECLOSED when the node stops first. */
-int node_apply_drain(struct lnode *n);
-/* Request id lookup: 1 and *index when the id was applied (in memory, or
- * recorded in st, a store the caller holds; st may be NULL). */
-int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
-                      uint64_t *index, int *rc);
-/* Checkpoint now (admin); out path is lora_malloc'ed. */
-int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
-                        char *errmsg);
+/* ---- apply loop: applier.h (apply.c) */
 
 /* ---- writes (writer.c)
  * ---------------------------------------------------------- */

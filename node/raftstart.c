@@ -591,7 +591,7 @@ int node_raft_start(struct lnode *n, char *errmsg)
 	free_entries(ents, cnt);
 	if (rc)
 		return lora_errwrap(rc, errmsg, "raft");
-	atomic_store(&n->applied, sto_applied_index(n->store));
+	node_applied_reset(n, sto_applied_index(n->store));
 	for (int i = 0; i < n->n_members; i++)
 		node_transport_set_peer(n->transport, n->members[i].id,
 		                        n->members[i].peer_addr, NULL);

@@ -606,14 +606,10 @@ int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
 		rc = sto_install_done(n->cfg.data_dir, errmsg);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&n->apply_mu);
-	atomic_store(&n->applied, sto_applied_index(n->store));
-	pthread_cond_broadcast(&n->applied_cond);
-	pthread_mutex_unlock(&n->apply_mu);
-	n->last_ckpt_index = atomic_load(&n->applied);
+	node_applied_reset(n, sto_applied_index(n->store));
 	LOG_INFO("installed snapshot %llu (state at %llu)",
 	         (unsigned long long)m->index,
-	         (unsigned long long)atomic_load(&n->applied));
+	         (unsigned long long)node_applied_index(n));
 	return 0;
 }
 

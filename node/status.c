@@ -45,8 +45,8 @@ static void gossip_once(struct lnode *n)
 	    buf, sizeof buf,
 	    "%" PRIu64 " %s %s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %s",
 	    n->cfg.id, n->cfg.peer_addr, n->cfg.http_addr, n->cfg.client_addr,
-	    role_name(&st), st.term, st.commit,
-	    (uint64_t)atomic_load(&n->applied), bolt[0] ? bolt : "-");
+	    role_name(&st), st.term, st.commit, node_applied_index(n),
+	    bolt[0] ? bolt : "-");
 	if (len <= 0 || (size_t)len >= sizeof buf)
 		return;
 	uint64_t ids[NODE_PEERS_MAX];
@@ -247,7 +247,7 @@ static json_t *node_entry(struct lnode *n, const struct rep_status *st,
 		    "{s:I,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)id,
 		    "address", n->cfg.http_addr, "role", role_name(st), "term",
 		    (json_int_t)st->term, "commitIndex", (json_int_t)st->commit,
-		    "appliedIndex", (json_int_t)atomic_load(&n->applied),
+		    "appliedIndex", (json_int_t)node_applied_index(n),
 		    "lastContactMs", (json_int_t)0);
 	const struct node_member *m = NULL;
 	for (int i = 0; i < n->n_members; i++)
