@@ -167,8 +167,6 @@ static int init_sync(struct lnode *n)
 	pthread_rwlock_init(&n->log_rw, &ra);
 	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&n->status_mu, NULL);
-	pthread_mutex_init(&n->gossip_mu, NULL);
-	pthread_cond_init(&n->gossip_cond, NULL);
 	return 0;
 no_status_cond:
 	nq_destroy(&n->inbox);
@@ -183,8 +181,6 @@ static void destroy_sync(struct lnode *n)
 	pthread_rwlock_destroy(&n->log_rw);
 	pthread_mutex_destroy(&n->status_mu);
 	pthread_cond_destroy(&n->status_cond);
-	pthread_mutex_destroy(&n->gossip_mu);
-	pthread_cond_destroy(&n->gossip_cond);
 }
 
 static void stop_all(struct lnode *n);
@@ -202,8 +198,10 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		                 "cannot make the node's queues");
 	}
 	int rc = node_applier_new(&n->apply);
+	if (rc == 0)
+		rc = node_gossiper_new(&n->gossip);
 	if (rc)
-		lora_errf(rc, errmsg, "cannot make the apply loop");
+		lora_errf(rc, errmsg, "cannot make the node's components");
 	if (rc == 0)
 		rc = make_layout(n, errmsg);
 	if (rc == 0)
@@ -334,6 +332,7 @@ static void stop_all(struct lnode *n)
 	node_auth_close(n);
 	node_metrics_free(n->metrics);
 	node_applier_free(n->apply);
+	node_gossiper_free(n->gossip);
 	destroy_sync(n);
 	lora_free(n);
 }

@@ -28,6 +28,7 @@
 #include "query.h"
 #include "queue.h"
 #include "raft.h"
+#include "status.h"
 #include "storage.h"
 #include "transport.h"
 
@@ -173,10 +174,7 @@ struct lnode {
 	struct node_bolt *bolt;
 	struct node_auth *auth; /* users, tokens (auth.c) */
 
-	pthread_t gossip_thread;
-	int gossip_running; /* gossip_thread started */
-	pthread_mutex_t gossip_mu;
-	pthread_cond_t gossip_cond;
+	struct node_gossiper *gossip; /* status.h; owned */
 };
 
 /* ---- lifecycle (node.c)
@@ -486,22 +484,7 @@ void node_forward_close_all(void);
 /* ---- status, gossip, metrics (status.c, metrics.c)
  * ------------------------------- */
 
-int node_gossip_start(struct lnode *n, char *errmsg);
-void node_gossip_stop(struct lnode *n);
-/* One gossip frame's text, "id peer http client role term commit
- * applied [bolt]" (pure: node_gossip_on_frame's decoding, fuzzed). 0, or
- * LORA_ECORRUPT for text that does not read so. */
-struct node_gossip {
-	uint64_t id, term, commit, applied;
-	char peer[NODE_ADDR_BYTES_MAX], http[NODE_ADDR_BYTES_MAX],
-	    client[NODE_ADDR_BYTES_MAX], bolt[NODE_ADDR_BYTES_MAX];
-	char role[16];
-};
-int node_gossip_parse(const uint8_t *p, size_t len, struct node_gossip *g);
-void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
-                          size_t len);
-/* The /cluster/status JSON; lora_free the result. */
-char *node_status_json(struct lnode *n);
+/* status and gossip: status.h */
 
 int node_metrics_new(struct node_metrics **out);
 void node_metrics_free(struct node_metrics *m);

@@ -201,40 +201,70 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 static void *gossip_main(void *arg)
 {
 	struct lnode *n = arg;
+	struct node_gossiper *g = n->gossip;
 	pthread_setname_np(pthread_self(), "lora-gossip");
-	pthread_mutex_lock(&n->gossip_mu);
-	while (!atomic_load(&n->stopping)) {
-		pthread_mutex_unlock(&n->gossip_mu);
+	pthread_mutex_lock(&g->mu);
+	while (!g->stop) {
+		pthread_mutex_unlock(&g->mu);
 		gossip_once(n);
 		node_native_reap(n);
 		node_auth_tick(n);
-		pthread_mutex_lock(&n->gossip_mu);
-		struct timespec ts;
-		lora_deadline_after(&ts, NODE_GOSSIP_MS);
-		if (!atomic_load(&n->stopping))
-			pthread_cond_timedwait(&n->gossip_cond, &n->gossip_mu,
-			                       &ts);
+		pthread_mutex_lock(&g->mu);
+		/* the next round; woken early only by node_gossip_stop */
+		uint64_t next = lora_now_ms() + NODE_GOSSIP_MS;
+		while (!g->stop &&
+		       node_cond_wait_until(&g->cond, &g->mu, next) == 0)
+			;
 	}
-	pthread_mutex_unlock(&n->gossip_mu);
+	pthread_mutex_unlock(&g->mu);
 	return NULL;
+}
+
+int node_gossiper_new(struct node_gossiper **out)
+{
+	struct node_gossiper *g = lora_calloc(1, sizeof *g);
+	if (g == NULL)
+		return LORA_ENOMEM;
+	if (node_cond_init(&g->cond) != 0) {
+		lora_free(g);
+		return LORA_EINTERNAL;
+	}
+	pthread_mutex_init(&g->mu, NULL);
+	*out = g;
+	return 0;
+}
+
+void node_gossiper_free(struct node_gossiper *g)
+{
+	if (g == NULL)
+		return;
+	LORA_ASSERT(!g->running);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cond);
+	lora_free(g);
 }
 
 int node_gossip_start(struct lnode *n, char *errmsg)
 {
-	int rc = node_thread_start(&n->gossip_thread, gossip_main, n, "gossip",
-	                           errmsg);
-	n->gossip_running = rc == 0;
+	struct node_gossiper *g = n->gossip;
+	int rc =
+	    node_thread_start(&g->thread, gossip_main, n, "gossip", errmsg);
+	g->running = rc == 0;
 	return rc;
 }
 
 void node_gossip_stop(struct lnode *n)
 {
-	pthread_mutex_lock(&n->gossip_mu);
-	pthread_cond_broadcast(&n->gossip_cond);
-	pthread_mutex_unlock(&n->gossip_mu);
-	if (n->gossip_running)
-		pthread_join(n->gossip_thread, NULL);
-	n->gossip_running = 0;
+	struct node_gossiper *g = n->gossip;
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->stop = 1;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->mu);
+	if (g->running)
+		pthread_join(g->thread, NULL);
+	g->running = 0;
 }
 
 /* One entry of "nodes" for member id (status_mu held). */

@@ -2,8 +2,10 @@
  * real RocksDB state store in a temporary directory: entries applied in
  * order with their request ids remembered, node_wait_applied waiters woken
  * from other threads, an entry whose bytes do not decode rejected while it
- * still takes its index, deadlines waited out, drain. */
+ * still takes its index, deadlines waited out, drain; and the status JSON
+ * (status.h) of such a node. */
 #include <check.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +159,34 @@ START_TEST(wait_applied_deadline_is_waited_out)
 }
 END_TEST
 
+/* /cluster/status of a node with no raft loop: no leader, itself listed
+ * with the applied index the apply loop reached. */
+START_TEST(status_json_shows_the_applied_index)
+{
+	for (uint64_t i = 1; i <= 3; i++) {
+		struct rep_entry e = entry(i);
+		ck_assert_int_eq(node_apply_enqueue(n, &e, 1), 0);
+		lora_free(e.data);
+	}
+	ck_assert_int_eq(node_wait_applied(n, 3, T_WAIT_MS), 0);
+	char *js = node_status_json(n);
+	ck_assert_ptr_nonnull(js);
+	json_error_t jerr;
+	json_t *o = json_loads(js, 0, &jerr);
+	ck_assert_msg(o != NULL, "not JSON: %s", js);
+	ck_assert(json_is_null(json_object_get(o, "leader")));
+	ck_assert_int_eq(json_integer_value(json_object_get(o, "self")), 1);
+	json_t *nodes = json_object_get(o, "nodes");
+	ck_assert_uint_eq(json_array_size(nodes), 1);
+	json_t *me = json_array_get(nodes, 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(me, "id")), 1);
+	ck_assert_int_eq(
+	    json_integer_value(json_object_get(me, "appliedIndex")), 3);
+	json_decref(o);
+	lora_free(js);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("applier");
@@ -166,6 +196,7 @@ int main(void)
 	tcase_add_test(t, applies_in_order_and_wakes_waiters);
 	tcase_add_test(t, undecodable_entry_takes_its_index);
 	tcase_add_test(t, wait_applied_deadline_is_waited_out);
+	tcase_add_test(t, status_json_shows_the_applied_index);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
