@@ -152,33 +152,18 @@ static int make_layout(struct lnode *n, char *errmsg)
  * monotonic conditions cannot be made. */
 static int init_sync(struct lnode *n)
 {
-	if (nq_init(&n->inbox, NODE_INBOX_ITEMS_MAX) != 0)
-		return LORA_EINTERNAL;
 	if (node_cond_init(&n->status_cond) != 0)
-		goto no_status_cond;
+		return LORA_EINTERNAL;
 	pthread_mutex_init(&n->store_mu, NULL);
 	pthread_cond_init(&n->store_cond, NULL);
-	/* writer-preferring: change streams reading the log must not keep
-	 * the raft loop from reopening it */
-	pthread_rwlockattr_t ra;
-	pthread_rwlockattr_init(&ra);
-	pthread_rwlockattr_setkind_np(
-	    &ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&n->log_rw, &ra);
-	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&n->status_mu, NULL);
 	return 0;
-no_status_cond:
-	nq_destroy(&n->inbox);
-	return LORA_EINTERNAL;
 }
 
 static void destroy_sync(struct lnode *n)
 {
 	pthread_mutex_destroy(&n->store_mu);
 	pthread_cond_destroy(&n->store_cond);
-	nq_destroy(&n->inbox);
-	pthread_rwlock_destroy(&n->log_rw);
 	pthread_mutex_destroy(&n->status_mu);
 	pthread_cond_destroy(&n->status_cond);
 }
@@ -197,7 +182,9 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		return lora_errf(LORA_EINTERNAL, errmsg,
 		                 "cannot make the node's queues");
 	}
-	int rc = node_applier_new(&n->apply);
+	int rc = node_raft_new(&n->raft);
+	if (rc == 0)
+		rc = node_applier_new(&n->apply);
 	if (rc == 0)
 		rc = node_gossiper_new(&n->gossip);
 	if (rc)
@@ -254,9 +241,11 @@ int lnode_open_apply_only(const struct node_config *cfg, struct lnode **out,
 		return lora_errf(LORA_EINTERNAL, errmsg,
 		                 "cannot make the node's queues");
 	}
-	int rc = node_applier_new(&n->apply);
+	int rc = node_raft_new(&n->raft); /* start-up reads the log */
+	if (rc == 0)
+		rc = node_applier_new(&n->apply);
 	if (rc)
-		lora_errf(rc, errmsg, "cannot make the apply loop");
+		lora_errf(rc, errmsg, "cannot make the node's components");
 	if (rc == 0)
 		rc = make_layout(n, errmsg);
 	if (rc == 0)
@@ -333,6 +322,7 @@ static void stop_all(struct lnode *n)
 	node_metrics_free(n->metrics);
 	node_applier_free(n->apply);
 	node_gossiper_free(n->gossip);
+	node_raft_free(n->raft);
 	destroy_sync(n);
 	lora_free(n);
 }

@@ -28,6 +28,7 @@
 #include "query.h"
 #include "queue.h"
 #include "raft.h"
+#include "raftloop.h"
 #include "status.h"
 #include "storage.h"
 #include "transport.h"
@@ -121,20 +122,7 @@ struct lnode {
 	int store_readers;
 	int store_swapping;
 
-	/* raft loop */
-	struct rep *rep;
-	/* the raft loop's; others read it (the change stream) only holding
-	 * log_rw shared, which the raft loop holds exclusive to reopen it */
-	struct sto_log *log;
-	pthread_rwlock_t log_rw;
-	pthread_t raft_thread;
-	int raft_running;    /* raft_thread started: node_raft_stop joins it */
-	struct nqueue inbox; /* of struct node_inbox_item (raftloop.c) */
-	uint64_t last_persisted_term, last_persisted_vote;
-	uint64_t persisted_commit_ms;
-	struct rep_snapshot_meta snap_meta; /* compaction point */
-	struct node_raft_priv *raftp;       /* raft loop private state */
-	uint64_t tick_ms;
+	struct node_raft *raft; /* the raft loop (raftloop.h); owned */
 
 	/* published raft state (status_mu) */
 	pthread_mutex_t status_mu;
@@ -157,9 +145,6 @@ struct lnode {
 	/* apply loop (applier.h): owned, made before the raft loop starts */
 	struct node_applier *apply;
 	atomic_uint_fast64_t commit;
-
-	/* disk guard reading of the raft log's directory (raft loop) */
-	struct node_space log_space;
 
 	/* memory of running statements, shared by all of them
 	 * (query_memory_bytes); every cursor opened in node/ charges it */
@@ -209,34 +194,7 @@ int node_space_check(struct node_space *sp, const char *dir, uint64_t reserve,
 /* ---- raft loop (raftloop.c)
  * --------------------------------------------------- */
 
-int node_raft_start(struct lnode *n, char *errmsg);
-void *node_raft_main(void *arg);
-struct node_raft_priv *node_raft_priv_new(void);
-void node_raft_stop(struct lnode *n);
-/* From the transport thread: a frame for the raft loop. */
-void node_raft_on_frame(void *arg, int kind, uint64_t from,
-                        const uint8_t *payload, size_t len);
-
-/* Synchronous requests to the raft loop. Return 0 or lora_err. */
-/* expect_term (0: any): refused with LORA_EUNAVAILABLE, nothing appended,
- * unless this node leads in that term. A writer that executed a statement
- * while leading in term T proposes with T: after a leadership change
- * between execution and proposal (another leader may have written in
- * between), its ids and reads are stale. */
-int node_raft_propose(struct lnode *n, const uint8_t *data, size_t len,
-                      uint64_t expect_term, uint64_t *term, uint64_t *index,
-                      uint64_t *leader);
-int node_raft_conf_change(struct lnode *n, uint32_t type, uint64_t id,
-                          const char *ctx, uint64_t *index, char *errmsg);
-int node_raft_read_index(struct lnode *n, uint64_t *index, int timeout_ms);
-int node_raft_transfer(struct lnode *n, uint64_t to, char *errmsg);
-void node_raft_compact(struct lnode *n, uint64_t ckpt_index);
-/* Snapshot streaming done (leader side). */
-void node_raft_snapshot_report(struct lnode *n, uint64_t to, int ok);
-/* Follower side: a staged checkpoint for meta is ready to install. */
-void node_raft_snapshot_staged(struct lnode *n,
-                               const struct rep_snapshot_meta *meta,
-                               uint64_t from, uint64_t term);
+/* the raft loop's calls: raftloop.h */
 
 /* raftconv.c */
 int node_raft_msg_pack(const struct rep_msg *m, uint8_t **out, size_t *len);

@@ -233,10 +233,10 @@ void node_snapshot_send(struct lnode *n, uint64_t to,
 	struct node_snap_recv *s = snap_state(n);
 	struct send_job *j = lora_calloc(1, sizeof *j);
 	struct rep_status st; /* called on the raft loop: the core is ours */
-	rep_status(n->rep, &st);
+	rep_status(n->raft->rep, &st);
 	if (s == NULL || j == NULL || st.role != REP_LEADER) {
 		lora_free(j);
-		rep_report_snapshot(n->rep, to, 0);
+		rep_report_snapshot(n->raft->rep, to, 0);
 		return;
 	}
 	*j = (struct send_job){n, to, st.term, *meta};
@@ -263,7 +263,7 @@ void node_snapshot_send(struct lnode *n, uint64_t to,
 		s->sending[slot] = 0;
 		pthread_mutex_unlock(&s->mu);
 		lora_free(j);
-		rep_report_snapshot(n->rep, to, 0);
+		rep_report_snapshot(n->raft->rep, to, 0);
 		return;
 	}
 	pthread_detach(t);
@@ -535,10 +535,10 @@ int node_snapshot_meta_unpack(const struct sto_install_info *info,
 int node_snapshot_adopt(struct lnode *n, const struct rep_snapshot_meta *m,
                         char *errmsg)
 {
-	uint64_t first = sto_log_first_index(n->log);
-	int rc = sto_log_truncate_suffix(n->log, first, errmsg);
+	uint64_t first = sto_log_first_index(n->raft->log);
+	int rc = sto_log_truncate_suffix(n->raft->log, first, errmsg);
 	if (rc == 0)
-		rc = sto_log_compact(n->log, m->index, m->term, errmsg);
+		rc = sto_log_compact(n->raft->log, m->index, m->term, errmsg);
 	if (rc)
 		return lora_errwrap(rc, errmsg, "drop log after snapshot");
 	rc = node_meta_save(n, m);
