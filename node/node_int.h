@@ -98,7 +98,6 @@ struct node_member {
  * ---------------------------------------------------------------- */
 
 struct node_inbox_item;
-struct node_apply_item;
 struct node_writer;
 struct node_snap_recv;
 struct node_metrics;
@@ -142,9 +141,11 @@ struct lnode {
 	struct node_member members[NODE_PEERS_MAX];
 	int n_members;
 
+	/* the commit index the raft loop published last (read lock-free) */
+	atomic_uint_fast64_t commit;
+
 	/* apply loop (applier.h): owned, made before the raft loop starts */
 	struct node_applier *apply;
-	atomic_uint_fast64_t commit;
 
 	/* memory of running statements, shared by all of them
 	 * (query_memory_bytes); every cursor opened in node/ charges it */
