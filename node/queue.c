@@ -101,8 +101,9 @@ void nq_push_front(struct nqueue *q, struct nq_link *first, size_t cnt)
 	pthread_mutex_unlock(&q->mu);
 }
 
-struct nq_link *nq_take(struct nqueue *q, size_t max, uint64_t deadline_ms,
-                        size_t *cnt)
+/* nq_take; busy: count the items as busy until nq_done. */
+static struct nq_link *take(struct nqueue *q, size_t max, uint64_t deadline_ms,
+                            size_t *cnt, int busy)
 {
 	*cnt = 0;
 	if (max == 0)
@@ -123,10 +124,25 @@ struct nq_link *nq_take(struct nqueue *q, size_t max, uint64_t deadline_ms,
 			q->tail = NULL;
 		last->next = NULL;
 		q->len -= *cnt;
-		q->busy += *cnt;
+		if (busy)
+			q->busy += *cnt;
+		else
+			pthread_cond_broadcast(&q->room);
 	}
 	pthread_mutex_unlock(&q->mu);
-	return first == NULL || last == NULL ? NULL : first;
+	return last == NULL ? NULL : first;
+}
+
+struct nq_link *nq_take(struct nqueue *q, size_t max, uint64_t deadline_ms,
+                        size_t *cnt)
+{
+	return take(q, max, deadline_ms, cnt, 1);
+}
+
+struct nq_link *nq_take_done(struct nqueue *q, size_t max, uint64_t deadline_ms,
+                             size_t *cnt)
+{
+	return take(q, max, deadline_ms, cnt, 0);
 }
 
 void nq_done(struct nqueue *q, size_t cnt)

@@ -71,6 +71,10 @@ void nq_push_front(struct nqueue *q, struct nq_link *first, size_t cnt);
  */
 struct nq_link *nq_take(struct nqueue *q, size_t max, uint64_t deadline_ms,
                         size_t *cnt);
+/* nq_take and nq_done in one: for a consumer that forgets items once
+ * taken (the raft inbox, the writer); one lock instead of two. */
+struct nq_link *nq_take_done(struct nqueue *q, size_t max, uint64_t deadline_ms,
+                             size_t *cnt);
 /* cnt taken items are finished: room for pushers, and nq_drain may end. */
 void nq_done(struct nqueue *q, size_t cnt);
 /* Removes every queued item keep() says no to (0), in order: the list and

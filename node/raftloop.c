@@ -962,9 +962,8 @@ static struct node_inbox_item *inbox_take(struct lnode *n, uint64_t next_tick)
 {
 	size_t cnt;
 	struct nq_link *list =
-	    nq_take(&n->raft->inbox, SIZE_MAX,
-	            atomic_load(&n->stopping) ? NQ_NOW : next_tick, &cnt);
-	nq_done(&n->raft->inbox, cnt); /* handled items are no longer queued */
+	    nq_take_done(&n->raft->inbox, SIZE_MAX,
+	                 atomic_load(&n->stopping) ? NQ_NOW : next_tick, &cnt);
 	return (struct node_inbox_item *)list;
 }
 

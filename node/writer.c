@@ -956,9 +956,9 @@ static size_t take_queue(struct lnode *n, struct wreq **ws)
 {
 	struct node_writer *wr = n->writer;
 	size_t cnt = 0;
-	struct nq_link *l = nq_take(&wr->q, NODE_WRITE_GROUP_MAX,
-	                            lora_now_ms() + NODE_WRITER_POLL_MS, &cnt);
-	nq_done(&wr->q, cnt); /* the writer holds them: room for others */
+	struct nq_link *l =
+	    nq_take_done(&wr->q, NODE_WRITE_GROUP_MAX,
+	                 lora_now_ms() + NODE_WRITER_POLL_MS, &cnt);
 	for (size_t i = 0; l; l = l->next)
 		ws[i++] = (struct wreq *)l;
 	return cnt;
