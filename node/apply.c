@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_APPLY_RETRY_MS 100
 /* Applies wait while less than this is free on the state disk; a failed
@@ -25,8 +26,8 @@
 #define NODE_DEDUP_BUCKETS       (2 * NODE_DEDUP_ENTRIES_MAX)
 
 struct node_apply_item {
-	struct node_apply_item *next;
-	struct rep_entry e; /* data owned */
+	struct nq_link link; /* first: the queue's link is the item */
+	struct rep_entry e;  /* data owned */
 };
 
 /* ---- request-id table: a bounded FIFO with a hash index --------------------
@@ -110,13 +111,13 @@ static void dedup_add(struct node_dedup *d, const char *id, uint64_t index,
 int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
                       uint64_t *index, int *rc)
 {
-	pthread_mutex_lock(&n->apply_mu);
-	int32_t s = dedup_find(n->dedup, rid);
+	pthread_mutex_lock(&n->apply->mu);
+	int32_t s = dedup_find(n->apply->dedup, rid);
 	if (s != -1) {
-		*index = n->dedup->slots[s].index;
-		*rc = n->dedup->slots[s].rc;
+		*index = n->apply->dedup->slots[s].index;
+		*rc = n->apply->dedup->slots[s].rc;
 	}
-	pthread_mutex_unlock(&n->apply_mu);
+	pthread_mutex_unlock(&n->apply->mu);
 	if (s != -1)
 		return 1;
 	/* Applied before this process started (or elsewhere, arriving with
@@ -130,68 +131,101 @@ int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
 /* ---- queue ------------------------------------------------------------------
  */
 
-void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
+/*
+ * The pause before retrying what failed for a reason nothing signals the
+ * end of: memory that ran out, a disk write or store open that failed, a
+ * disk with too little room. The only sleep of the apply loop.
+ */
+static void retry_pause(void)
+{
+	struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* A copy of e, or NULL when memory ran out. */
+static struct node_apply_item *item_new(const struct rep_entry *e)
+{
+	struct node_apply_item *it = lora_calloc(1, sizeof *it);
+	if (it == NULL)
+		return NULL;
+	it->e = *e;
+	it->e.data = NULL;
+	if (e->len && (it->e.data = lora_malloc(e->len)) == NULL) {
+		lora_free(it);
+		return NULL;
+	}
+	if (e->len)
+		memcpy(it->e.data, e->data, e->len);
+	return it;
+}
+
+static void item_free(struct node_apply_item *it)
+{
+	lora_free(it->e.data);
+	lora_free(it);
+}
+
+/*
+ * A committed entry must reach the store: when memory runs out the copy is
+ * retried until it succeeds or the node stops. Nothing signals that memory
+ * was freed, so this is a timed sleep, logged once a second.
+ */
+static struct node_apply_item *item_new_retrying(struct lnode *n,
+                                                 const struct rep_entry *e)
+{
+	uint64_t logged = 0;
+	struct node_apply_item *it;
+	while ((it = item_new(e)) == NULL && !atomic_load(&n->stopping)) {
+		if (lora_now_ms() - logged >= 1000) {
+			LOG_ERROR("apply queue: out of memory copying entry "
+			          "%llu; retrying",
+			          (unsigned long long)e->index);
+			logged = lora_now_ms();
+		}
+		retry_pause();
+	}
+	return it;
+}
+
+int node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt)
 {
 	for (size_t i = 0; i < cnt; i++) {
-		struct node_apply_item *it = lora_calloc(1, sizeof *it);
-		LORA_ASSERT(it != NULL);
-		it->e = e[i];
-		it->e.data = NULL;
-		if (e[i].len) {
-			it->e.data = lora_malloc(e[i].len);
-			LORA_ASSERT(it->e.data != NULL);
-			memcpy(it->e.data, e[i].data, e[i].len);
+		struct node_apply_item *it = item_new_retrying(n, &e[i]);
+		if (it == NULL)
+			return LORA_ECLOSED; /* stopping */
+		/* waits for room: the apply loop makes it, or the queue is
+		 * closed when the node stops */
+		int rc = nq_push(&n->apply->q, &it->link, NQ_FOREVER);
+		if (rc) {
+			item_free(it);
+			return rc;
 		}
-		pthread_mutex_lock(&n->apply_mu);
-		while (n->apply_len >= NODE_APPLY_QUEUE_ENTRIES_MAX &&
-		       !atomic_load(&n->stopping)) {
-			struct timespec
-			    ts; /* timed: the apply loop may be gone */
-			lora_deadline_after(&ts, NODE_APPLY_RETRY_MS);
-			pthread_cond_timedwait(&n->applied_cond, &n->apply_mu,
-			                       &ts);
-		}
-		if (n->apply_tail)
-			n->apply_tail->next = it;
-		else
-			n->apply_head = it;
-		n->apply_tail = it;
-		n->apply_len++;
-		pthread_cond_signal(&n->apply_cond);
-		pthread_mutex_unlock(&n->apply_mu);
 	}
+	return 0;
 }
 
 int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms)
 {
-	if (atomic_load(&n->applied) >= index)
+	if (atomic_load(&n->apply->applied) >= index)
 		return 0;
-	struct timespec ts;
-	lora_deadline_after(&ts, timeout_ms);
+	uint64_t deadline = lora_now_ms() + (uint64_t)(timeout_ms);
 	int rc = 0;
-	pthread_mutex_lock(&n->apply_mu);
-	while (atomic_load(&n->applied) < index && !atomic_load(&n->stopping)) {
-		if (pthread_cond_timedwait(&n->applied_cond, &n->apply_mu,
-		                           &ts)) {
-			rc = LORA_ETIMEOUT;
-			break;
-		}
-	}
-	if (atomic_load(&n->applied) >= index)
+	pthread_mutex_lock(&n->apply->mu);
+	while (atomic_load(&n->apply->applied) < index &&
+	       !atomic_load(&n->stopping) && rc == 0)
+		rc = node_cond_wait_until(&n->apply->applied_cond,
+		                          &n->apply->mu, deadline);
+	if (atomic_load(&n->apply->applied) >= index)
 		rc = 0;
 	else if (rc == 0)
 		rc = LORA_ECLOSED;
-	pthread_mutex_unlock(&n->apply_mu);
+	pthread_mutex_unlock(&n->apply->mu);
 	return rc;
 }
 
-void node_apply_drain(struct lnode *n)
+int node_apply_drain(struct lnode *n)
 {
-	pthread_mutex_lock(&n->apply_mu);
-	while ((n->apply_len > 0 || n->apply_head) &&
-	       !atomic_load(&n->stopping))
-		pthread_cond_wait(&n->applied_cond, &n->apply_mu);
-	pthread_mutex_unlock(&n->apply_mu);
+	return nq_drain(&n->apply->q, NQ_FOREVER);
 }
 
 /* ---- applying
@@ -208,7 +242,7 @@ void node_apply_drain(struct lnode *n)
  * log stops first): 0 when the state disk has room for an apply. */
 static int apply_room(struct lnode *n, uint64_t bytes, char *err)
 {
-	return node_space_check(&n->state_space, n->state_dir,
+	return node_space_check(&n->apply->space, n->state_dir,
 	                        NODE_APPLY_RESERVE_BYTES, bytes, err);
 }
 
@@ -231,8 +265,7 @@ static int reopen_store(struct lnode *n)
 	       !atomic_load(&n->stopping)) {
 		LOG_ERROR("reopening the state store failed: %s; retrying",
 		          err);
-		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		retry_pause();
 	}
 	node_store_exclusive_end(n);
 	if (rc == 0)
@@ -251,9 +284,7 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 		if (broken && atomic_load(&n->stopping))
 			return lora_errf(LORA_ECLOSED, err, "stopping");
 		if (broken && reopen_store(n) != 0) {
-			struct timespec ts = {0,
-			                      NODE_APPLY_RETRY_MS * 1000000L};
-			nanosleep(&ts, NULL);
+			retry_pause();
 			continue;
 		}
 		int rc = apply_room(n, e->len, err);
@@ -282,8 +313,7 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 			          (unsigned long long)e->index, err);
 			logged = lora_now_ms();
 		}
-		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		retry_pause();
 	}
 }
 
@@ -326,8 +356,7 @@ static int decode_entry(struct lnode *n, const struct rep_entry *e,
 	while ((rc = node_batch_decode(e->data, e->len, batch, err)) ==
 	           LORA_ENOMEM &&
 	       !atomic_load(&n->stopping)) {
-		struct timespec ts = {0, NODE_APPLY_RETRY_MS * 1000000L};
-		nanosleep(&ts, NULL);
+		retry_pause();
 	}
 	if (rc && rc != LORA_ENOMEM)
 		LOG_ERROR("entry %llu rejected: %s",
@@ -356,20 +385,20 @@ static void apply_one(struct lnode *n, const struct rep_entry *e)
 	else
 		memcpy(err, aerr, sizeof err);
 	if (batch) {
-		pthread_mutex_lock(&n->apply_mu);
+		pthread_mutex_lock(&n->apply->mu);
 		for (size_t i = 0; i < batch->n_request_ids; i++)
-			dedup_add(n->dedup, batch->request_ids[i], e->index,
-			          rc);
-		pthread_mutex_unlock(&n->apply_mu);
+			dedup_add(n->apply->dedup, batch->request_ids[i],
+			          e->index, rc);
+		pthread_mutex_unlock(&n->apply->mu);
 		lora__mutation_batch__free_unpacked(batch, &lora_pb_allocator);
 	}
-	pthread_mutex_lock(&n->apply_mu);
+	pthread_mutex_lock(&n->apply->mu);
 	/* Never backwards: after a snapshot install the store may be ahead
 	 * of the entries replayed on top of it. */
-	if (e->index > atomic_load(&n->applied))
-		atomic_store(&n->applied, e->index);
-	pthread_cond_broadcast(&n->applied_cond);
-	pthread_mutex_unlock(&n->apply_mu);
+	if (e->index > atomic_load(&n->apply->applied))
+		atomic_store(&n->apply->applied, e->index);
+	pthread_cond_broadcast(&n->apply->applied_cond);
+	pthread_mutex_unlock(&n->apply->mu);
 	node_writer_applied(n, e->index, e->term, rc, err);
 }
 
@@ -432,7 +461,7 @@ int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
 		sto_rm_rf(tmp);
 	}
 	if (rc == 0) {
-		n->last_ckpt_index = idx;
+		n->apply->last_ckpt_index = idx;
 		prune_checkpoints(n);
 		node_metrics_checkpoint(n, lora_now_ns() - t0);
 		LOG_INFO("checkpoint at %llu in %.1f ms",
@@ -450,14 +479,14 @@ int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
 
 static void maybe_checkpoint(struct lnode *n)
 {
-	uint64_t applied = atomic_load(&n->applied);
-	if (applied < n->last_ckpt_index + n->cfg.checkpoint_entries)
+	uint64_t applied = atomic_load(&n->apply->applied);
+	if (applied < n->apply->last_ckpt_index + n->cfg.checkpoint_entries)
 		return;
 	uint64_t idx;
 	char err[LORA_ERRMSG_BYTES];
 	if (node_checkpoint_now(n, &idx, NULL, err) != 0) {
 		LOG_ERROR("checkpoint failed: %s", err);
-		n->last_ckpt_index = applied; /* try again later */
+		n->apply->last_ckpt_index = applied; /* try again later */
 	}
 }
 
@@ -466,68 +495,112 @@ static void *apply_main(void *arg)
 	struct lnode *n = arg;
 	pthread_setname_np(pthread_self(), "lora-apply");
 	for (;;) {
-		pthread_mutex_lock(&n->apply_mu);
-		while (n->apply_head == NULL && !atomic_load(&n->stopping))
-			pthread_cond_wait(&n->apply_cond, &n->apply_mu);
-		struct node_apply_item *list = n->apply_head;
-		pthread_mutex_unlock(&n->apply_mu);
+		size_t cnt;
+		struct nq_link *list =
+		    nq_take(&n->apply->q, SIZE_MAX, NQ_FOREVER, &cnt);
 		if (list == NULL)
-			break;
-		/* Items stay queued until applied, so drain waits for them. */
+			break; /* closed and empty */
+		/* Items stay busy until applied, so drain waits for them. */
 		while (list) {
-			apply_one(n, &list->e);
-			pthread_mutex_lock(&n->apply_mu);
-			struct node_apply_item *next = list->next;
-			n->apply_head = next;
-			if (next == NULL)
-				n->apply_tail = NULL;
-			n->apply_len--;
-			pthread_cond_broadcast(&n->applied_cond);
-			pthread_mutex_unlock(&n->apply_mu);
-			lora_free(list->e.data);
-			lora_free(list);
-			list = next;
-			if (atomic_load(&n->stopping))
-				break;
+			struct node_apply_item *it =
+			    (struct node_apply_item *)list;
+			list = list->next;
+			if (!atomic_load(&n->stopping))
+				apply_one(n, &it->e);
+			item_free(it);
+			nq_done(&n->apply->q, 1);
 		}
-		maybe_checkpoint(n);
 		if (atomic_load(&n->stopping))
 			break;
+		maybe_checkpoint(n);
 	}
 	return NULL;
 }
 
-int node_apply_start(struct lnode *n)
+int node_apply_start(struct lnode *n, char *errmsg)
 {
-	n->dedup = dedup_new();
-	if (n->dedup == NULL)
-		return LORA_ENOMEM;
 	uint64_t ck;
 	char dir[NODE_PATH_BYTES_MAX + 64];
 	if (node_checkpoint_latest(n, dir, sizeof dir, &ck) == 0)
-		n->last_ckpt_index = ck;
+		n->apply->last_ckpt_index = ck;
 	else
-		n->last_ckpt_index = atomic_load(&n->applied);
-	return pthread_create(&n->apply_thread, NULL, apply_main, n)
-	           ? LORA_EINTERNAL
-	           : 0;
+		n->apply->last_ckpt_index = atomic_load(&n->apply->applied);
+	int rc = node_thread_start(&n->apply->thread, apply_main, n,
+	                           "apply loop", errmsg);
+	n->apply->running = rc == 0;
+	return rc;
 }
 
 void node_apply_stop(struct lnode *n)
 {
-	pthread_mutex_lock(&n->apply_mu);
-	pthread_cond_broadcast(&n->apply_cond);
-	pthread_cond_broadcast(&n->applied_cond);
-	pthread_mutex_unlock(&n->apply_mu);
-	pthread_join(n->apply_thread, NULL);
-	struct node_apply_item *it = n->apply_head;
-	while (it) {
-		struct node_apply_item *next = it->next;
-		lora_free(it->e.data);
-		lora_free(it);
-		it = next;
+	struct node_applier *a = n->apply;
+	if (a == NULL)
+		return;
+	nq_close(&a->q);
+	pthread_mutex_lock(&a->mu);
+	pthread_cond_broadcast(&a->applied_cond);
+	pthread_mutex_unlock(&a->mu);
+	if (a->running)
+		pthread_join(a->thread, NULL);
+	a->running = 0;
+}
+
+int node_applier_new(struct node_applier **out)
+{
+	struct node_applier *a = lora_calloc(1, sizeof *a);
+	if (a == NULL)
+		return LORA_ENOMEM;
+	a->dedup = dedup_new();
+	if (a->dedup == NULL) {
+		lora_free(a);
+		return LORA_ENOMEM;
 	}
-	n->apply_head = n->apply_tail = NULL;
-	dedup_free(n->dedup);
-	n->dedup = NULL;
+	if (nq_init(&a->q, NODE_APPLY_QUEUE_ENTRIES_MAX) != 0)
+		goto no_q;
+	if (node_cond_init(&a->applied_cond) != 0)
+		goto no_cond;
+	pthread_mutex_init(&a->mu, NULL);
+	*out = a;
+	return 0;
+no_cond:
+	nq_destroy(&a->q);
+no_q:
+	dedup_free(a->dedup);
+	lora_free(a);
+	return LORA_EINTERNAL;
+}
+
+void node_applier_free(struct node_applier *a)
+{
+	if (a == NULL)
+		return;
+	LORA_ASSERT(!a->running);
+	size_t cnt;
+	struct nq_link *list = nq_take(&a->q, SIZE_MAX, NQ_NOW, &cnt);
+	while (list) {
+		struct node_apply_item *it = (struct node_apply_item *)list;
+		list = list->next;
+		item_free(it);
+	}
+	nq_done(&a->q, cnt);
+	nq_destroy(&a->q);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->applied_cond);
+	dedup_free(a->dedup);
+	lora_free(a);
+}
+
+uint64_t node_applied_index(struct lnode *n)
+{
+	return atomic_load(&n->apply->applied);
+}
+
+void node_applied_reset(struct lnode *n, uint64_t index)
+{
+	struct node_applier *a = n->apply;
+	pthread_mutex_lock(&a->mu);
+	atomic_store(&a->applied, index);
+	a->last_ckpt_index = index;
+	pthread_cond_broadcast(&a->applied_cond);
+	pthread_mutex_unlock(&a->mu);
 }

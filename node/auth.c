@@ -776,7 +776,7 @@ static void show_users(struct lnode *n, const struct node_exec_req *req,
 		lora__user_record__free_unpacked(one, &lora_pb_allocator);
 	}
 	sto_users_free(us, cnt);
-	node_resp_set_bookmark(r, atomic_load(&n->applied));
+	node_resp_set_bookmark(r, node_applied_index(n));
 }
 
 /* The leader: the statement (passwords hashed) as one UserChange, checked
@@ -832,7 +832,7 @@ static void user_write_here(struct lnode *n, const struct node_exec_req *req,
 	Lora__UserChange c = LORA__USER_CHANGE__INIT;
 	int rc = user_change(n, req, s, &c, msg);
 	if (rc == 1) {
-		node_resp_set_bookmark(r, atomic_load(&n->applied));
+		node_resp_set_bookmark(r, node_applied_index(n));
 		return;
 	}
 	if (rc) {

@@ -16,7 +16,7 @@
  *
  * Entries are read only up to the applied index, which is committed and
  * never rewritten. The raft loop may reopen the log (after a failed
- * write): readers hold n->log_rw shared while they read it.
+ * write): readers hold n->raft->log_rw shared while they read it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -492,9 +492,9 @@ static int send_event(struct cdc_stream *cs, uint64_t index, json_t *ev)
 /* Whether the log's first entry is now after `index`. */
 static int compacted_past(struct lnode *n, uint64_t index)
 {
-	pthread_rwlock_rdlock(&n->log_rw);
-	uint64_t first = n->log ? sto_log_first_index(n->log) : 0;
-	pthread_rwlock_unlock(&n->log_rw);
+	pthread_rwlock_rdlock(&n->raft->log_rw);
+	uint64_t first = n->raft->log ? sto_log_first_index(n->raft->log) : 0;
+	pthread_rwlock_unlock(&n->raft->log_rw);
 	return first > index;
 }
 
@@ -506,11 +506,12 @@ static int send_range(struct cdc_stream *cs, uint64_t hi)
 	while (cs->next <= hi) {
 		struct sto_log_entry *es = NULL;
 		size_t k = 0;
-		pthread_rwlock_rdlock(&n->log_rw);
-		int rc = n->log ? sto_log_entries(n->log, cs->next, hi + 1,
-		                                  CDC_READ_BYTES, &es, &k)
-		                : LORA_EUNAVAILABLE;
-		pthread_rwlock_unlock(&n->log_rw);
+		pthread_rwlock_rdlock(&n->raft->log_rw);
+		int rc = n->raft->log
+		             ? sto_log_entries(n->raft->log, cs->next, hi + 1,
+		                               CDC_READ_BYTES, &es, &k)
+		             : LORA_EUNAVAILABLE;
+		pthread_rwlock_unlock(&n->raft->log_rw);
 		if (rc == LORA_ECORRUPT && compacted_past(n, cs->next))
 			rc = LORA_ENOTFOUND; /* compaction overtook the read */
 		if (rc)
@@ -535,18 +536,8 @@ static int send_range(struct cdc_stream *cs, uint64_t hi)
 /* Waits (at most CDC_WAIT_MS) for the applied index to pass `seen`. */
 static uint64_t wait_applied(struct lnode *n, uint64_t seen)
 {
-	uint64_t a = atomic_load(&n->applied);
-	if (a > seen)
-		return a;
-	struct timespec ts;
-	lora_deadline_after(&ts, CDC_WAIT_MS);
-	pthread_mutex_lock(&n->apply_mu);
-	while ((a = atomic_load(&n->applied)) <= seen &&
-	       !atomic_load(&n->stopping))
-		if (pthread_cond_timedwait(&n->applied_cond, &n->apply_mu, &ts))
-			break;
-	pthread_mutex_unlock(&n->apply_mu);
-	return atomic_load(&n->applied);
+	node_wait_applied(n, seen + 1, CDC_WAIT_MS);
+	return node_applied_index(n);
 }
 
 static int follow(struct cdc_stream *cs)
@@ -554,7 +545,7 @@ static int follow(struct cdc_stream *cs)
 	struct lnode *n = cs->n;
 	uint64_t stop = cs->a->until ? cs->a->until : UINT64_MAX;
 	for (;;) {
-		uint64_t applied = atomic_load(&n->applied);
+		uint64_t applied = node_applied_index(n);
 		uint64_t hi = applied < stop ? applied : stop;
 		int rc = send_range(cs, hi);
 		if (rc)
@@ -580,7 +571,7 @@ static int follow(struct cdc_stream *cs)
 static int stream_changes(struct lnode *n, struct node_http_ex *x,
                           const struct cdc_args *a)
 {
-	uint64_t applied = atomic_load(&n->applied);
+	uint64_t applied = node_applied_index(n);
 	struct cdc_stream cs = {.n = n, .x = x, .a = a};
 	cs.sent_ms = lora_now_ms();
 	cs.next = (a->has_from ? a->from : applied) + 1;
@@ -632,9 +623,9 @@ int node_changes_route(struct lnode *n, struct node_http_ex *x,
 	}
 	/* a bookmark the log has compacted away is answered before the
 	 * stream begins */
-	pthread_rwlock_rdlock(&n->log_rw);
-	uint64_t first = n->log ? sto_log_first_index(n->log) : 0;
-	pthread_rwlock_unlock(&n->log_rw);
+	pthread_rwlock_rdlock(&n->raft->log_rw);
+	uint64_t first = n->raft->log ? sto_log_first_index(n->raft->log) : 0;
+	pthread_rwlock_unlock(&n->raft->log_rw);
 	if (a.has_from && a.from + 1 < first) {
 		snprintf(
 		    msg, sizeof msg,

@@ -232,6 +232,7 @@ static int round_trip(struct lnode *n, nng_msg *msg, int resend,
 	}
 	int rc = LORA_EUNAVAILABLE;
 	while (lora_now_ms() < deadline && !atomic_load(&n->stopping)) {
+		uint64_t seq = node_status_seq(n);
 		uint64_t leader = node_leader_id(n);
 		struct node_member m;
 		nng_socket sock;
@@ -244,7 +245,10 @@ static int round_trip(struct lnode *n, nng_msg *msg, int resend,
 		    m.client_addr[0] == '\0' ||
 		    fwd_socket(n, m.client_addr, &sock) != 0 ||
 		    nng_ctx_open(&ctx, sock) != 0) {
-			usleep(NODE_FORWARD_RETRY_MS * 1000);
+			/* until a leader (another one) is known; a connection
+			 * that failed is tried again after the pause */
+			node_status_wait(n, seq,
+			                 lora_now_ms() + NODE_FORWARD_RETRY_MS);
 			continue;
 		}
 		nng_msg *copy;
@@ -266,7 +270,9 @@ static int round_trip(struct lnode *n, nng_msg *msg, int resend,
 			/* sent: resends follow the leader until the end */
 			deadline = end;
 			if (why != NODE_WAIT_RESEND) /* lost: not too fast */
-				usleep(NODE_FORWARD_RETRY_MS * 1000);
+				node_status_wait(n, seq,
+				                 lora_now_ms() +
+				                     NODE_FORWARD_RETRY_MS);
 			continue;
 		}
 		nng_msg_free(nng_aio_get_msg(aio)); /* never handed over */
@@ -292,7 +298,8 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 	while (node_auth_enabled(n) &&
 	       node_auth_peer_proof(n, 0, proof, &plen) != 0 &&
 	       lora_now_ms() < until && !atomic_load(&n->stopping))
-		usleep(NODE_FORWARD_RETRY_MS * 1000);
+		node_wait_applied(n, node_applied_index(n) + 1,
+		                  NODE_FORWARD_RETRY_MS); /* it comes applied */
 	sodium_memzero(proof, sizeof proof);
 	nng_msg *msg = pack_request(n, req);
 	if (msg == NULL)

@@ -830,6 +830,7 @@ static int reroute_write(struct lnode *n, struct node_http_ex *x,
 {
 	uint64_t deadline = lora_now_ms() + NODE_REROUTE_MS;
 	for (;;) {
+		uint64_t seq = node_status_seq(n);
 		if (!node_is_leader(n) &&
 		    proxy_write(n, x, route, has_rid(pp)) == 0)
 			return 1; /* answered by the leader */
@@ -839,7 +840,9 @@ static int reroute_write(struct lnode *n, struct node_http_ex *x,
 		int ok = exec_reply(n, x, route, pp, !last, &unavailable);
 		if (ok || !unavailable || last)
 			return ok;
-		usleep(NODE_REROUTE_POLL_MS * 1000);
+		/* a leader change is what usually ends the refusal: woken
+		 * by it, else tried again after the pause */
+		node_status_wait(n, seq, lora_now_ms() + NODE_REROUTE_POLL_MS);
 	}
 }
 

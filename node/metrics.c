@@ -179,7 +179,7 @@ char *node_metrics_text(struct lnode *n)
 	struct node_metrics *m = n->metrics;
 	struct rep_status st;
 	node_status_get(n, &st);
-	uint64_t applied = atomic_load(&n->applied);
+	uint64_t applied = node_applied_index(n);
 	struct lora_buf b = {0};
 	lora_buf_puts(&b, "# TYPE lora_requests_total counter\n"
 	                  "# TYPE lora_request_seconds histogram\n");

@@ -13,6 +13,7 @@
 #include "http_int.h"
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_SHUTDOWN_TRANSFER_MS 2000
 
@@ -147,55 +148,27 @@ static int make_layout(struct lnode *n, char *errmsg)
 	return rc;
 }
 
-static void init_sync(struct lnode *n)
+/* 0, or LORA_EINTERNAL (nothing left to destroy) when the queues or the
+ * monotonic conditions cannot be made. */
+static int init_sync(struct lnode *n)
 {
+	if (node_cond_init(&n->status_cond) != 0)
+		return LORA_EINTERNAL;
 	pthread_mutex_init(&n->store_mu, NULL);
 	pthread_cond_init(&n->store_cond, NULL);
-	pthread_mutex_init(&n->inbox_mu, NULL);
-	pthread_cond_init(&n->inbox_cond, NULL);
-	/* writer-preferring: change streams reading the log must not keep
-	 * the raft loop from reopening it */
-	pthread_rwlockattr_t ra;
-	pthread_rwlockattr_init(&ra);
-	pthread_rwlockattr_setkind_np(
-	    &ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	pthread_rwlock_init(&n->log_rw, &ra);
-	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&n->status_mu, NULL);
-	pthread_mutex_init(&n->apply_mu, NULL);
-	pthread_cond_init(&n->apply_cond, NULL);
-	pthread_cond_init(&n->applied_cond, NULL);
-	pthread_mutex_init(&n->gossip_mu, NULL);
-	pthread_cond_init(&n->gossip_cond, NULL);
+	return 0;
 }
 
 static void destroy_sync(struct lnode *n)
 {
 	pthread_mutex_destroy(&n->store_mu);
 	pthread_cond_destroy(&n->store_cond);
-	pthread_mutex_destroy(&n->inbox_mu);
-	pthread_cond_destroy(&n->inbox_cond);
-	pthread_rwlock_destroy(&n->log_rw);
 	pthread_mutex_destroy(&n->status_mu);
-	pthread_mutex_destroy(&n->apply_mu);
-	pthread_cond_destroy(&n->apply_cond);
-	pthread_cond_destroy(&n->applied_cond);
-	pthread_mutex_destroy(&n->gossip_mu);
-	pthread_cond_destroy(&n->gossip_cond);
+	pthread_cond_destroy(&n->status_cond);
 }
 
-enum started {
-	ST_NONE,
-	ST_TRANSPORT,
-	ST_RAFT,
-	ST_APPLY,
-	ST_WRITER,
-	ST_GOSSIP,
-	ST_NATIVE,
-	ST_HTTP
-};
-
-static void stop_from(struct lnode *n, int started);
+static void stop_all(struct lnode *n);
 
 int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 {
@@ -204,38 +177,87 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	n->cfg = *cfg;
 	qry_budget_init(&n->qry_budget, cfg->query_memory_bytes);
-	init_sync(n);
-	int started = ST_NONE;
-	int rc = make_layout(n, errmsg);
+	if (init_sync(n) != 0) {
+		lora_free(n);
+		return lora_errf(LORA_EINTERNAL, errmsg,
+		                 "cannot make the node's queues");
+	}
+	int rc = node_raft_new(&n->raft);
+	if (rc == 0)
+		rc = node_applier_new(&n->apply);
+	if (rc == 0)
+		rc = node_gossiper_new(&n->gossip);
+	if (rc)
+		lora_errf(rc, errmsg, "cannot make the node's components");
+	if (rc == 0)
+		rc = make_layout(n, errmsg);
 	if (rc == 0)
 		rc = node_metrics_new(&n->metrics);
 	if (rc == 0)
 		rc = node_state_open(n, errmsg);
 	if (rc == 0)
 		rc = node_auth_open(n, errmsg);
-	if (rc == 0 && (rc = node_transport_open(cfg->id, cfg->peer_addr,
-	                                         node_raft_on_frame, n,
-	                                         &n->transport, errmsg)) == 0)
-		started = ST_TRANSPORT;
+	if (rc == 0)
+		rc = node_transport_open(cfg->id, cfg->peer_addr,
+		                         node_raft_on_frame, n, &n->transport,
+		                         errmsg);
 	if (rc == 0) /* a peer silent this long is redialed (transport.h) */
 		node_transport_set_silent_ms(n->transport,
 		                             2 * (int)cfg->election_ms);
-	if (rc == 0 && (rc = node_raft_start(n, errmsg)) == 0)
-		started = ST_RAFT;
-	if (rc == 0 && (rc = node_apply_start(n)) == 0)
-		started = ST_APPLY;
-	if (rc == 0 && (rc = node_writer_start(n)) == 0)
-		started = ST_WRITER;
-	if (rc == 0 && (rc = node_gossip_start(n)) == 0)
-		started = ST_GOSSIP;
-	if (rc == 0 && (rc = node_native_start(n, errmsg)) == 0)
-		started = ST_NATIVE;
-	if (rc == 0 && (rc = node_http_start(n, errmsg)) == 0)
-		started = ST_HTTP;
+	/* a component that cannot start its thread fails the start: the
+	 * node never runs with one missing */
+	if (rc == 0)
+		rc = node_raft_start(n, errmsg);
+	if (rc == 0)
+		rc = node_apply_start(n, errmsg);
+	if (rc == 0)
+		rc = node_writer_start(n, errmsg);
+	if (rc == 0)
+		rc = node_gossip_start(n, errmsg);
+	if (rc == 0)
+		rc = node_native_start(n, errmsg);
+	if (rc == 0)
+		rc = node_http_start(n, errmsg);
 	if (rc == 0)
 		rc = node_bolt_start(n, errmsg); /* stopped beside native */
 	if (rc) {
-		stop_from(n, started);
+		stop_all(n);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+int lnode_open_apply_only(const struct node_config *cfg, struct lnode **out,
+                          char *errmsg)
+{
+	struct lnode *n = lora_calloc(1, sizeof *n);
+	if (n == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	n->cfg = *cfg;
+	qry_budget_init(&n->qry_budget, cfg->query_memory_bytes);
+	if (init_sync(n) != 0) {
+		lora_free(n);
+		return lora_errf(LORA_EINTERNAL, errmsg,
+		                 "cannot make the node's queues");
+	}
+	int rc = node_raft_new(&n->raft); /* start-up reads the log */
+	if (rc == 0)
+		rc = node_applier_new(&n->apply);
+	if (rc)
+		lora_errf(rc, errmsg, "cannot make the node's components");
+	if (rc == 0)
+		rc = make_layout(n, errmsg);
+	if (rc == 0)
+		rc = node_metrics_new(&n->metrics);
+	if (rc == 0)
+		rc = node_state_open(n, errmsg);
+	if (rc == 0)
+		node_applied_reset(n, sto_applied_index(n->store));
+	if (rc == 0)
+		rc = node_apply_start(n, errmsg);
+	if (rc) {
+		stop_all(n);
 		return rc;
 	}
 	*out = n;
@@ -262,22 +284,30 @@ static void transfer_away(struct lnode *n)
 	LOG_INFO("shutdown: handing leadership to node %llu",
 	         (unsigned long long)best);
 	uint64_t deadline = lora_now_ms() + NODE_SHUTDOWN_TRANSFER_MS;
-	while (node_is_leader(n) && lora_now_ms() < deadline)
-		usleep(10000);
+	for (;;) {
+		uint64_t seq = node_status_seq(n);
+		if (!node_is_leader(n) ||
+		    node_status_wait(n, seq, deadline) != 0)
+			break;
+	}
 }
 
-static void stop_from(struct lnode *n, int started)
+/* Stops what runs and frees the node; every stop is safe for a part that
+ * never started (a failed lnode_open). */
+static void stop_all(struct lnode *n)
 {
 	atomic_store(&n->stopping, 1);
-	if (started >= ST_RAFT)
-		node_raft_stop(n);
+	pthread_mutex_lock(&n->status_mu); /* node_status_wait: stopping */
+	pthread_cond_broadcast(&n->status_cond);
+	pthread_mutex_unlock(&n->status_mu);
+	/* the raft loop may wait for room in the apply queue */
+	if (n->apply)
+		nq_close(&n->apply->q);
+	node_raft_stop(n);
 	node_transport_stop_recv(n->transport);
-	if (started >= ST_APPLY)
-		node_apply_stop(n);
-	if (started >= ST_WRITER)
-		node_writer_stop(n);
-	if (started >= ST_GOSSIP)
-		node_gossip_stop(n);
+	node_apply_stop(n);
+	node_writer_stop(n);
+	node_gossip_stop(n);
 	node_http_stop(n);
 	node_native_stop(n);
 	node_bolt_stop(n);
@@ -290,6 +320,9 @@ static void stop_from(struct lnode *n, int started)
 		sto_close(n->store);
 	node_auth_close(n);
 	node_metrics_free(n->metrics);
+	node_applier_free(n->apply);
+	node_gossiper_free(n->gossip);
+	node_raft_free(n->raft);
 	destroy_sync(n);
 	lora_free(n);
 }
@@ -299,5 +332,5 @@ void lnode_close(struct lnode *n)
 	if (n == NULL)
 		return;
 	transfer_away(n);
-	stop_from(n, ST_HTTP);
+	stop_all(n);
 }

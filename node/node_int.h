@@ -20,12 +20,16 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "applier.h"
 #include "auth.h"
 #include "config.h"
 #include "lora.h"
 #include "lora_pb.h"
 #include "query.h"
+#include "queue.h"
 #include "raft.h"
+#include "raftloop.h"
+#include "status.h"
 #include "storage.h"
 #include "transport.h"
 
@@ -94,7 +98,6 @@ struct node_member {
  * ---------------------------------------------------------------- */
 
 struct node_inbox_item;
-struct node_apply_item;
 struct node_writer;
 struct node_snap_recv;
 struct node_metrics;
@@ -103,24 +106,6 @@ struct node_http;
 struct node_bolt;
 struct node_exec_req;
 struct node_raft_priv;
-struct node_dedup;
-
-/*
- * A cached free-space reading of one directory, for the disk guard.
- * statvfs walks the path on every call (costly, and it ran once per log
- * append and per apply); a reading is reused while it is younger than
- * NODE_SPACE_FRESH_MS and what we wrote since leaves more than
- * NODE_SPACE_SLACK_BYTES above the reserve (other writers on the disk:
- * compactions, other nodes). Near the reserve every call reads. One
- * thread per instance.
- */
-#define NODE_SPACE_FRESH_MS    250
-#define NODE_SPACE_SLACK_BYTES (256u << 20)
-struct node_space {
-	uint64_t avail;   /* bytes free at the last reading */
-	uint64_t spent;   /* bytes we wrote since (an estimate) */
-	uint64_t read_ms; /* when read; 0: never */
-};
 
 struct lnode {
 	struct node_config cfg;
@@ -136,26 +121,15 @@ struct lnode {
 	int store_readers;
 	int store_swapping;
 
-	/* raft loop */
-	struct rep *rep;
-	/* the raft loop's; others read it (the change stream) only holding
-	 * log_rw shared, which the raft loop holds exclusive to reopen it */
-	struct sto_log *log;
-	pthread_rwlock_t log_rw;
-	pthread_t raft_thread;
-	pthread_mutex_t inbox_mu;
-	pthread_cond_t inbox_cond;
-	struct node_inbox_item *inbox_head, *inbox_tail;
-	size_t inbox_len;
-	uint64_t last_persisted_term, last_persisted_vote;
-	uint64_t persisted_commit_ms;
-	struct rep_snapshot_meta snap_meta; /* compaction point */
-	struct node_raft_priv *raftp;       /* raft loop private state */
-	uint64_t tick_ms;
+	struct node_raft *raft; /* the raft loop (raftloop.h); owned */
 
 	/* published raft state (status_mu) */
 	pthread_mutex_t status_mu;
 	struct rep_status rs;
+	/* status_seq counts changes of rs's role, leader or term; status_cond
+	 * (CLOCK_MONOTONIC) is broadcast with each (node_status_wait) */
+	uint64_t status_seq;
+	pthread_cond_t status_cond;
 	uint64_t lead_barrier; /* leader: writes wait for applied >= this */
 	/* follower: who last sent us a leader's message (append, heartbeat,
 	 * snapshot) and when (lora_now_ms); set by the raft loop, read by
@@ -167,23 +141,11 @@ struct lnode {
 	struct node_member members[NODE_PEERS_MAX];
 	int n_members;
 
-	/* apply loop */
-	pthread_t apply_thread;
-	pthread_mutex_t apply_mu;
-	pthread_cond_t apply_cond;   /* new work for the apply loop */
-	pthread_cond_t applied_cond; /* applied index moved */
-	struct node_apply_item *apply_head, *apply_tail;
-	size_t apply_len;
-	atomic_uint_fast64_t applied;
+	/* the commit index the raft loop published last (read lock-free) */
 	atomic_uint_fast64_t commit;
-	uint64_t last_ckpt_index;
-	uint64_t ckpt_requested; /* admin asked for one */
 
-	/* dedup table of request ids (apply_mu) */
-	struct node_dedup *dedup;
-
-	/* disk guard readings: log_space (raft loop), state_space (apply) */
-	struct node_space log_space, state_space;
+	/* apply loop (applier.h): owned, made before the raft loop starts */
+	struct node_applier *apply;
 
 	/* memory of running statements, shared by all of them
 	 * (query_memory_bytes); every cursor opened in node/ charges it */
@@ -198,15 +160,18 @@ struct lnode {
 	struct node_bolt *bolt;
 	struct node_auth *auth; /* users, tokens (auth.c) */
 
-	pthread_t gossip_thread;
-	pthread_mutex_t gossip_mu;
-	pthread_cond_t gossip_cond;
+	struct node_gossiper *gossip; /* status.h; owned */
 };
 
 /* ---- lifecycle (node.c)
  * ------------------------------------------------------ */
 
 int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg);
+/* For tests of the apply loop alone: the directories, the state store and
+ * the apply loop, no raft loop, transport, writer or servers; entries come
+ * in through node_apply_enqueue. Closed with lnode_close. */
+int lnode_open_apply_only(const struct node_config *cfg, struct lnode **out,
+                          char *errmsg);
 /* Graceful: transfers leadership when leader, then stops all threads. */
 void lnode_close(struct lnode *n);
 
@@ -230,34 +195,7 @@ int node_space_check(struct node_space *sp, const char *dir, uint64_t reserve,
 /* ---- raft loop (raftloop.c)
  * --------------------------------------------------- */
 
-int node_raft_start(struct lnode *n, char *errmsg);
-void *node_raft_main(void *arg);
-struct node_raft_priv *node_raft_priv_new(void);
-void node_raft_stop(struct lnode *n);
-/* From the transport thread: a frame for the raft loop. */
-void node_raft_on_frame(void *arg, int kind, uint64_t from,
-                        const uint8_t *payload, size_t len);
-
-/* Synchronous requests to the raft loop. Return 0 or lora_err. */
-/* expect_term (0: any): refused with LORA_EUNAVAILABLE, nothing appended,
- * unless this node leads in that term. A writer that executed a statement
- * while leading in term T proposes with T: after a leadership change
- * between execution and proposal (another leader may have written in
- * between), its ids and reads are stale. */
-int node_raft_propose(struct lnode *n, const uint8_t *data, size_t len,
-                      uint64_t expect_term, uint64_t *term, uint64_t *index,
-                      uint64_t *leader);
-int node_raft_conf_change(struct lnode *n, uint32_t type, uint64_t id,
-                          const char *ctx, uint64_t *index, char *errmsg);
-int node_raft_read_index(struct lnode *n, uint64_t *index, int timeout_ms);
-int node_raft_transfer(struct lnode *n, uint64_t to, char *errmsg);
-void node_raft_compact(struct lnode *n, uint64_t ckpt_index);
-/* Snapshot streaming done (leader side). */
-void node_raft_snapshot_report(struct lnode *n, uint64_t to, int ok);
-/* Follower side: a staged checkpoint for meta is ready to install. */
-void node_raft_snapshot_staged(struct lnode *n,
-                               const struct rep_snapshot_meta *meta,
-                               uint64_t from, uint64_t term);
+/* the raft loop's calls: raftloop.h */
 
 /* raftconv.c */
 int node_raft_msg_pack(const struct rep_msg *m, uint8_t **out, size_t *len);
@@ -269,45 +207,23 @@ void node_raft_msg_release(Lora__RaftMessage *pb, struct rep_entry *ents);
 /* Snapshot of the published status. */
 void node_status_get(struct lnode *n, struct rep_status *st);
 uint64_t node_leader_id(struct lnode *n);
+/* The count of role, leader or term changes published so far. */
+uint64_t node_status_seq(struct lnode *n);
+/* Waits until that count differs from seen (taken with node_status_seq
+ * before looking at the status) or deadline_ms (lora_now_ms time): 0 when
+ * it changed, LORA_ETIMEOUT, or LORA_ECLOSED once the node stops. */
+int node_status_wait(struct lnode *n, uint64_t seen, uint64_t deadline_ms);
 int node_is_leader(struct lnode *n);
 /* Copies member id's record; 0 when found. */
 int node_member_get(struct lnode *n, uint64_t id, struct node_member *out);
 void node_members_save(struct lnode *n);
 
-/* ---- apply loop (apply.c)
- * ----------------------------------------------------- */
-
-int node_apply_start(struct lnode *n);
-void node_apply_stop(struct lnode *n);
-/* Hands committed entries to the apply loop (copies them; may block when
- * the queue is full). */
-void node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
-/*
- * The MutationBatch of a log entry's bytes, checked before protobuf-c
- * (which recurses without a limit) sees them. 0 with *out (free with
- * lora__mutation_batch__free_unpacked); LORA_ELIMIT for a value nested
- * deeper than LORA_VALUE_DEPTH_MAX or LORA_ECORRUPT for bytes that do not
- * decode, with a message: every node decides these alike from the bytes,
- * and rejects the entry whole. LORA_ENOMEM when memory ran out: try again.
- */
-int node_batch_decode(const uint8_t *data, size_t len,
-                      Lora__MutationBatch **out, char *errmsg);
-/* Waits until applied >= index: 0 or LORA_ETIMEOUT. */
-int node_wait_applied(struct lnode *n, uint64_t index, int timeout_ms);
-/* Waits until the apply queue is empty (before a snapshot install). */
-void node_apply_drain(struct lnode *n);
-/* Request id lookup: 1 and *index when the id was applied (in memory, or
- * recorded in st, a store the caller holds; st may be NULL). */
-int node_dedup_lookup(struct lnode *n, struct sto_store *st, const char *rid,
-                      uint64_t *index, int *rc);
-/* Checkpoint now (admin); out path is lora_malloc'ed. */
-int node_checkpoint_now(struct lnode *n, uint64_t *index, char **path,
-                        char *errmsg);
+/* ---- apply loop: applier.h (apply.c) */
 
 /* ---- writes (writer.c)
  * ---------------------------------------------------------- */
 
-int node_writer_start(struct lnode *n);
+int node_writer_start(struct lnode *n, char *errmsg);
 /* Fails what waits and refuses new writes; node_writer_free after the
  * servers stopped. */
 void node_writer_stop(struct lnode *n);
@@ -530,22 +446,7 @@ void node_forward_close_all(void);
 /* ---- status, gossip, metrics (status.c, metrics.c)
  * ------------------------------- */
 
-int node_gossip_start(struct lnode *n);
-void node_gossip_stop(struct lnode *n);
-/* One gossip frame's text, "id peer http client role term commit
- * applied [bolt]" (pure: node_gossip_on_frame's decoding, fuzzed). 0, or
- * LORA_ECORRUPT for text that does not read so. */
-struct node_gossip {
-	uint64_t id, term, commit, applied;
-	char peer[NODE_ADDR_BYTES_MAX], http[NODE_ADDR_BYTES_MAX],
-	    client[NODE_ADDR_BYTES_MAX], bolt[NODE_ADDR_BYTES_MAX];
-	char role[16];
-};
-int node_gossip_parse(const uint8_t *p, size_t len, struct node_gossip *g);
-void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
-                          size_t len);
-/* The /cluster/status JSON; lora_free the result. */
-char *node_status_json(struct lnode *n);
+/* status and gossip: status.h */
 
 int node_metrics_new(struct node_metrics **out);
 void node_metrics_free(struct node_metrics *m);

@@ -39,7 +39,7 @@ enum item_kind {
 };
 
 struct node_inbox_item {
-	struct node_inbox_item *next;
+	struct nq_link link; /* first: the inbox's link is the item */
 	int kind;
 	struct rep_msg msg;
 	Lora__RaftMessage *pb;
@@ -136,22 +136,10 @@ int node_call_wait(struct node_call *c, int timeout_ms)
 static int inbox_post_wake(struct lnode *n, struct node_inbox_item *it,
                            int wake)
 {
-	pthread_mutex_lock(&n->inbox_mu);
-	if (atomic_load(&n->stopping) || n->inbox_len >= NODE_INBOX_ITEMS_MAX) {
-		pthread_mutex_unlock(&n->inbox_mu);
-		return atomic_load(&n->stopping) ? LORA_ECLOSED : LORA_ELIMIT;
-	}
-	it->next = NULL;
-	if (n->inbox_tail)
-		n->inbox_tail->next = it;
-	else
-		n->inbox_head = it;
-	n->inbox_tail = it;
-	n->inbox_len++;
-	if (wake)
-		pthread_cond_signal(&n->inbox_cond);
-	pthread_mutex_unlock(&n->inbox_mu);
-	return 0;
+	if (atomic_load(&n->stopping))
+		return LORA_ECLOSED;
+	return wake ? nq_push(&n->raft->inbox, &it->link, NQ_NOW)
+	            : nq_push_lazy(&n->raft->inbox, &it->link);
 }
 
 static int inbox_post(struct lnode *n, struct node_inbox_item *it)
@@ -222,7 +210,7 @@ void node_raft_on_frame(void *arg, int kind, uint64_t from,
 /* rep_step refused m (LORA_EINVAL): log why, once per peer and kind. */
 static void step_refused(struct lnode *n, const struct rep_msg *m)
 {
-	uint32_t why = rep_refusal(n->rep);
+	uint32_t why = rep_refusal(n->raft->rep);
 	char kind[32];
 	snprintf(kind, sizeof kind, "raft-%s", rep_refusal_name(why));
 	if (why == REP_REFUSE_TERM)
@@ -264,7 +252,7 @@ static int call_raft(struct lnode *n, struct node_inbox_item *it,
 static int leads_in(struct lnode *n, uint64_t term)
 {
 	struct rep_status st;
-	rep_status(n->rep, &st);
+	rep_status(n->raft->rep, &st);
 	return st.role == REP_LEADER && st.term == term;
 }
 
@@ -367,7 +355,7 @@ void node_raft_snapshot_staged(struct lnode *n,
 
 static void handle_read(struct lnode *n, struct node_inbox_item *it)
 {
-	struct node_raft_priv *p = n->raftp;
+	struct node_raft_priv *p = n->raft->priv;
 	if (p->n_reads >= REP_READS_PENDING_MAX) {
 		node_call_finish(it->call, LORA_ELIMIT, 0, 0);
 		return;
@@ -375,7 +363,7 @@ static void handle_read(struct lnode *n, struct node_inbox_item *it)
 	uint8_t ctx[8];
 	uint64_t id = ++p->next_read_id;
 	lora_put_be64(ctx, id);
-	int rc = rep_read_index(n->rep, ctx, sizeof ctx);
+	int rc = rep_read_index(n->raft->rep, ctx, sizeof ctx);
 	if (rc && rc != LORA_ENOTLEADER) {
 		node_call_finish(it->call, rc, 0, 0);
 		return;
@@ -390,9 +378,9 @@ static void handle_read(struct lnode *n, struct node_inbox_item *it)
 static void handle_conf(struct lnode *n, struct node_inbox_item *it)
 {
 	uint64_t term = 0, index = 0, leader = 0;
-	int rc =
-	    rep_propose_conf_change(n->rep, it->conf_type, it->id, it->ctx,
-	                            strlen(it->ctx), &term, &index, &leader);
+	int rc = rep_propose_conf_change(n->raft->rep, it->conf_type, it->id,
+	                                 it->ctx, strlen(it->ctx), &term,
+	                                 &index, &leader);
 	it->call->leader = leader;
 	node_call_finish(it->call, rc, index, term);
 }
@@ -401,21 +389,21 @@ static void handle_compact(struct lnode *n, uint64_t ckpt_index)
 {
 	uint64_t keep = n->cfg.log_keep_entries;
 	uint64_t target = ckpt_index > keep ? ckpt_index - keep : 0;
-	if (target <= n->snap_meta.index)
+	if (target <= n->raft->snap_meta.index)
 		return;
 	uint64_t term = 0;
-	if (sto_log_term(n->log, target, &term) != 0)
+	if (sto_log_term(n->raft->log, target, &term) != 0)
 		return;
-	if (rep_compact(n->rep, target) != 0)
+	if (rep_compact(n->raft->rep, target) != 0)
 		return;
 	char err[LORA_ERRMSG_BYTES];
-	if (sto_log_compact(n->log, target, term, err) != 0) {
+	if (sto_log_compact(n->raft->log, target, term, err) != 0) {
 		LOG_ERROR("compact log at %llu: %s", (unsigned long long)target,
 		          err);
 		return;
 	}
 	struct rep_status st;
-	rep_status(n->rep, &st);
+	rep_status(n->raft->rep, &st);
 	struct rep_snapshot_meta m = {.index = target, .term = term};
 	for (uint32_t i = 0; i < st.n_peers; i++) {
 		if (st.peers[i].voter)
@@ -423,7 +411,7 @@ static void handle_compact(struct lnode *n, uint64_t ckpt_index)
 		else
 			m.learners[m.n_learners++] = st.peers[i].id;
 	}
-	n->snap_meta = m;
+	n->raft->snap_meta = m;
 	node_meta_save(n, &m);
 	LOG_INFO("log compacted up to %llu (checkpoint %llu)",
 	         (unsigned long long)target, (unsigned long long)ckpt_index);
@@ -442,7 +430,7 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 		}
 		/* fall through */
 	case IT_SNAP_STAGED:
-		rc = rep_step(n->rep, &it->msg);
+		rc = rep_step(n->raft->rep, &it->msg);
 		if (rc == LORA_EINVAL)
 			step_refused(n, &it->msg);
 		else if (rc)
@@ -455,7 +443,7 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 			node_call_finish(it->call, LORA_EUNAVAILABLE, 0, 0);
 			return;
 		}
-		rc = rep_propose(n->rep, it->data, it->len, &term, &index,
+		rc = rep_propose(n->raft->rep, it->data, it->len, &term, &index,
 		                 &leader);
 		it->call->leader = leader;
 		node_call_finish(it->call, rc, index, term);
@@ -467,14 +455,14 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 		handle_read(n, it);
 		return;
 	case IT_TRANSFER:
-		rc = rep_transfer_leader(n->rep, it->id);
+		rc = rep_transfer_leader(n->raft->rep, it->id);
 		node_call_finish(it->call, rc, 0, 0);
 		return;
 	case IT_COMPACT:
 		handle_compact(n, it->index);
 		break;
 	case IT_SNAP_REPORT:
-		rep_report_snapshot(n->rep, it->id, it->ok);
+		rep_report_snapshot(n->raft->rep, it->id, it->ok);
 		break;
 	}
 	lora_free(it);
@@ -494,7 +482,7 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
  */
 static int persist_room(struct lnode *n, uint64_t bytes, char *err)
 {
-	return node_space_check(&n->log_space, n->log_dir,
+	return node_space_check(&n->raft->log_space, n->log_dir,
 	                        NODE_PERSIST_RESERVE_BYTES, bytes, err);
 }
 
@@ -506,26 +494,20 @@ static int persist_room(struct lnode *n, uint64_t bytes, char *err)
  * why and may retry; the rest, and ReadIndex requests the core holds, get
  * LORA_UNAVAILABLE. Peer messages stay.
  */
+static int is_peer_msg(struct nq_link *l, void *arg)
+{
+	(void)arg;
+	return ((struct node_inbox_item *)l)->call == NULL;
+}
+
 static void persist_fail_calls(struct lnode *n, int code)
 {
-	struct node_inbox_item *failed = NULL, **pp;
-	pthread_mutex_lock(&n->inbox_mu);
-	n->inbox_tail = NULL;
-	for (pp = &n->inbox_head; *pp;) {
-		struct node_inbox_item *it = *pp;
-		if (it->call == NULL) {
-			n->inbox_tail = it;
-			pp = &it->next;
-			continue;
-		}
-		*pp = it->next;
-		n->inbox_len--;
-		it->next = failed;
-		failed = it;
-	}
-	pthread_mutex_unlock(&n->inbox_mu);
+	size_t cnt;
+	struct node_inbox_item *failed = (struct node_inbox_item *)nq_remove_if(
+	    &n->raft->inbox, is_peer_msg, NULL, &cnt);
 	for (struct node_inbox_item *it = failed, *nx; it; it = nx) {
-		nx = it->next; /* caller-owned: gone once finished */
+		/* caller-owned: gone once finished */
+		nx = (struct node_inbox_item *)it->link.next;
 		int rc = it->kind == IT_PROPOSE || it->kind == IT_CONF
 		             ? code
 		             : LORA_EUNAVAILABLE;
@@ -535,7 +517,7 @@ static void persist_fail_calls(struct lnode *n, int code)
 		         lora_strerror(code));
 		node_call_finish(it->call, rc, 0, 0);
 	}
-	struct node_raft_priv *p = n->raftp; /* ReadIndex already asked */
+	struct node_raft_priv *p = n->raft->priv; /* ReadIndex already asked */
 	for (size_t j = 0; j < p->n_reads; j++)
 		node_call_finish(p->reads[j].call, LORA_EUNAVAILABLE, 0, 0);
 	p->n_reads = 0;
@@ -565,17 +547,19 @@ static int persist_backoff(struct lnode *n, const char *what, int code,
 		persist_fail_calls(n, code);
 		if (atomic_load(&n->stopping))
 			return -1;
+		/* a failed synced write (disk full, I/O error): nothing
+		 * signals that it would now succeed, so a timed pause */
 		usleep(NODE_PERSIST_RETRY_MS * 1000);
 		if (!reopen)
 			return 0;
 		char oerr[LORA_ERRMSG_BYTES];
 		if (persist_room(n, 0, oerr) != 0)
 			continue; /* reopening writes too: wait for room */
-		pthread_rwlock_wrlock(&n->log_rw);
-		sto_log_close(n->log);
-		n->log = NULL;
-		int orc = sto_log_open(n->log_dir, &n->log, oerr);
-		pthread_rwlock_unlock(&n->log_rw);
+		pthread_rwlock_wrlock(&n->raft->log_rw);
+		sto_log_close(n->raft->log);
+		n->raft->log = NULL;
+		int orc = sto_log_open(n->log_dir, &n->raft->log, oerr);
+		pthread_rwlock_unlock(&n->raft->log_rw);
 		if (orc == 0)
 			return 0;
 		if (lora_now_ms() - *logged_ms >= 1000) {
@@ -610,7 +594,8 @@ static int persist_entries(struct lnode *n, const struct rep_ready *rd)
 		rc = persist_room(n, bytes, err);
 		if (rc == 0) {
 			wrote = 1;
-			rc = sto_log_append(n->log, es, rd->n_entries, err);
+			rc = sto_log_append(n->raft->log, es, rd->n_entries,
+			                    err);
 		}
 		if (rc == 0)
 			break;
@@ -633,20 +618,21 @@ static int persist(struct lnode *n, const struct rep_ready *rd)
 	if (!rd->has_hard_state)
 		return 0;
 	uint64_t now = lora_now_ms();
-	int must = rd->hs.term != n->last_persisted_term ||
-	           rd->hs.vote != n->last_persisted_vote;
-	if (!must && now - n->persisted_commit_ms < NODE_COMMIT_PERSIST_MS)
+	int must = rd->hs.term != n->raft->last_persisted_term ||
+	           rd->hs.vote != n->raft->last_persisted_vote;
+	if (!must &&
+	    now - n->raft->persisted_commit_ms < NODE_COMMIT_PERSIST_MS)
 		return 0;
 	struct sto_hard_state hs = {rd->hs.term, rd->hs.vote, rd->hs.commit};
 	uint64_t logged = 0;
 	int rc;
-	while ((rc = sto_log_set_hard_state(n->log, &hs, err)) != 0)
+	while ((rc = sto_log_set_hard_state(n->raft->log, &hs, err)) != 0)
 		if (persist_backoff(n, "raft hard state write", rc, err, 1,
 		                    &logged))
 			return -1;
-	n->last_persisted_term = rd->hs.term;
-	n->last_persisted_vote = rd->hs.vote;
-	n->persisted_commit_ms = now;
+	n->raft->last_persisted_term = rd->hs.term;
+	n->raft->last_persisted_vote = rd->hs.vote;
+	n->raft->persisted_commit_ms = now;
 	return 0;
 }
 
@@ -716,7 +702,7 @@ static void send_msgs(struct lnode *n, const struct rep_ready *rd, int early)
 		if (node_transport_send(n->transport, m->to, NODE_FRAME_RAFT,
 		                        buf, len) != 0 &&
 		    m->type == REP_MSG_APP)
-			rep_report_unreachable(n->rep, m->to);
+			rep_report_unreachable(n->raft->rep, m->to);
 		lora_free(buf);
 	}
 }
@@ -776,7 +762,7 @@ static void conf_committed(struct lnode *n, const struct rep_entry *e)
 
 static void serve_reads(struct lnode *n, const struct rep_ready *rd)
 {
-	struct node_raft_priv *p = n->raftp;
+	struct node_raft_priv *p = n->raft->priv;
 	for (size_t i = 0; i < rd->n_reads; i++) {
 		if (rd->reads[i].ctx_len != 8)
 			continue;
@@ -793,7 +779,7 @@ static void serve_reads(struct lnode *n, const struct rep_ready *rd)
 
 static void soft_state_changed(struct lnode *n, const struct rep_ready *rd)
 {
-	struct node_raft_priv *p = n->raftp;
+	struct node_raft_priv *p = n->raft->priv;
 	if (rd->soft.role == p->last_role && rd->soft.leader == p->last_leader)
 		return;
 	LOG_INFO("raft: role %s, leader %llu", rep_role_name(rd->soft.role),
@@ -806,7 +792,7 @@ static void soft_state_changed(struct lnode *n, const struct rep_ready *rd)
 	if (was_leader != is_leader)
 		node_writer_role_changed(n, is_leader);
 	struct rep_status st;
-	rep_status(n->rep, &st);
+	rep_status(n->raft->rep, &st);
 	if (is_leader)
 		p->lead_term = st.term;
 	/* No leader in the same term: check-quorum cut this node off, no one
@@ -835,7 +821,7 @@ static void soft_state_changed(struct lnode *n, const struct rep_ready *rd)
  */
 static void reads_reask(struct lnode *n, int all)
 {
-	struct node_raft_priv *p = n->raftp;
+	struct node_raft_priv *p = n->raft->priv;
 	uint64_t now = lora_now_ms();
 	for (size_t j = 0; j < p->n_reads; j++) {
 		struct pending_read *r = &p->reads[j];
@@ -844,8 +830,9 @@ static void reads_reask(struct lnode *n, int all)
 			continue;
 		uint8_t ctx[8];
 		lora_put_be64(ctx, r->ctx_id);
-		r->asked_ms =
-		    rep_read_index(n->rep, ctx, sizeof ctx) == 0 ? now : 0;
+		r->asked_ms = rep_read_index(n->raft->rep, ctx, sizeof ctx) == 0
+		                  ? now
+		                  : 0;
 	}
 }
 
@@ -853,7 +840,7 @@ static void reads_reask(struct lnode *n, int all)
 static int handle_ready(struct lnode *n)
 {
 	struct rep_ready rd;
-	rep_ready(n->rep, &rd);
+	rep_ready(n->raft->rep, &rd);
 	int work = rd.has_snapshot || rd.n_entries || rd.n_msgs ||
 	           rd.n_committed || rd.n_reads || rd.has_hard_state ||
 	           rd.has_soft_state;
@@ -863,7 +850,7 @@ static int handle_ready(struct lnode *n)
 			LOG_ERROR("snapshot install failed: %s; stopping", err);
 			_Exit(70);
 		}
-		n->snap_meta = rd.snapshot;
+		n->raft->snap_meta = rd.snapshot;
 	}
 	/* Appends go out while the leader's own copy is being synced (the
 	 * core counts it only after rep_advance); votes and acks wait. */
@@ -873,8 +860,9 @@ static int handle_ready(struct lnode *n)
 	for (size_t i = 0; i < rd.n_committed; i++)
 		if (rd.committed[i].type == REP_ENTRY_CONF_CHANGE)
 			conf_committed(n, &rd.committed[i]);
-	if (rd.n_committed)
-		node_apply_enqueue(n, rd.committed, rd.n_committed);
+	if (rd.n_committed &&
+	    node_apply_enqueue(n, rd.committed, rd.n_committed) != 0)
+		return 0; /* stopping: the apply queue is closed */
 	if (persist(n, &rd) != 0)
 		return 0; /* stopping: never advance past an unwritten Ready */
 	send_msgs(n, &rd, 0);
@@ -882,17 +870,22 @@ static int handle_ready(struct lnode *n)
 	int became_leader = 0;
 	if (rd.has_soft_state) {
 		became_leader = rd.soft.role == REP_LEADER &&
-		                n->raftp->last_role != REP_LEADER;
+		                n->raft->priv->last_role != REP_LEADER;
 		soft_state_changed(n, &rd);
 	}
-	rep_advance(n->rep, &rd);
-	if (n->raftp->reask) {
-		n->raftp->reask = 0;
+	rep_advance(n->raft->rep, &rd);
+	if (n->raft->priv->reask) {
+		n->raft->priv->reask = 0;
 		reads_reask(n, 1);
 	}
 	struct rep_status st;
-	rep_status(n->rep, &st);
+	rep_status(n->raft->rep, &st);
 	pthread_mutex_lock(&n->status_mu);
+	if (st.role != n->rs.role || st.leader != n->rs.leader ||
+	    st.term != n->rs.term) {
+		n->status_seq++;
+		pthread_cond_broadcast(&n->status_cond);
+	}
 	n->rs = st;
 	if (became_leader) {
 		n->lead_barrier = st.last_index;
@@ -908,7 +901,7 @@ static int handle_ready(struct lnode *n)
 
 static void expire_reads(struct lnode *n)
 {
-	struct node_raft_priv *p = n->raftp;
+	struct node_raft_priv *p = n->raft->priv;
 	uint64_t now = lora_now_ms();
 	uint64_t no_leader_ms =
 	    (uint64_t)n->cfg.election_ms * NODE_READ_NO_LEADER_ELECTIONS;
@@ -932,7 +925,7 @@ static void expire_reads(struct lnode *n)
 static void promote_learners(struct lnode *n)
 {
 	struct rep_status st;
-	rep_status(n->rep, &st);
+	rep_status(n->raft->rep, &st);
 	if (st.role != REP_LEADER)
 		return;
 	for (uint32_t i = 0; i < st.n_peers; i++) {
@@ -941,8 +934,8 @@ static void promote_learners(struct lnode *n)
 		    ps->match + NODE_PROMOTE_LAG_ENTRIES < st.commit)
 			continue;
 		uint64_t t, idx, l;
-		if (rep_propose_conf_change(n->rep, REP_CONF_PROMOTE, ps->id,
-		                            NULL, 0, &t, &idx, &l) == 0)
+		if (rep_propose_conf_change(n->raft->rep, REP_CONF_PROMOTE,
+		                            ps->id, NULL, 0, &t, &idx, &l) == 0)
 			LOG_INFO("promoting learner %llu (match %llu)",
 			         (unsigned long long)ps->id,
 			         (unsigned long long)ps->match);
@@ -952,33 +945,26 @@ static void promote_learners(struct lnode *n)
 
 static void on_tick(struct lnode *n)
 {
-	rep_tick(n->rep);
-	n->raftp->ticks++;
+	rep_tick(n->raft->rep);
+	n->raft->priv->ticks++;
 	expire_reads(n);
 	reads_reask(n, 0);
-	if (n->raftp->ticks % NODE_PROMOTE_EVERY_TICKS == 0)
+	if (n->raft->priv->ticks % NODE_PROMOTE_EVERY_TICKS == 0)
 		promote_learners(n);
 }
 
 /* ---- the loop
  * ------------------------------------------------------------------- */
 
+/* Everything in the inbox, waiting for the first item until next_tick
+ * (lora_now_ms; 0: not at all) or until the inbox is closed. */
 static struct node_inbox_item *inbox_take(struct lnode *n, uint64_t next_tick)
 {
-	pthread_mutex_lock(&n->inbox_mu);
-	while (n->inbox_head == NULL && !atomic_load(&n->stopping)) {
-		uint64_t now = lora_now_ms();
-		if (now >= next_tick)
-			break;
-		struct timespec ts;
-		lora_deadline_after(&ts, (int)(next_tick - now));
-		pthread_cond_timedwait(&n->inbox_cond, &n->inbox_mu, &ts);
-	}
-	struct node_inbox_item *list = n->inbox_head;
-	n->inbox_head = n->inbox_tail = NULL;
-	n->inbox_len = 0;
-	pthread_mutex_unlock(&n->inbox_mu);
-	return list;
+	size_t cnt;
+	struct nq_link *list =
+	    nq_take_done(&n->raft->inbox, SIZE_MAX,
+	                 atomic_load(&n->stopping) ? NQ_NOW : next_tick, &cnt);
+	return (struct node_inbox_item *)list;
 }
 
 static void fail_item(struct node_inbox_item *it)
@@ -994,37 +980,41 @@ void *node_raft_main(void *arg)
 {
 	struct lnode *n = arg;
 	pthread_setname_np(pthread_self(), "lora-raft");
-	uint64_t next_tick = lora_now_ms() + n->tick_ms;
+	uint64_t next_tick = lora_now_ms() + n->raft->tick_ms;
 	while (!atomic_load(&n->stopping)) {
 		struct node_inbox_item *list = inbox_take(n, next_tick);
 		while (list) {
-			struct node_inbox_item *next = list->next;
+			struct node_inbox_item *next =
+			    (struct node_inbox_item *)list->link.next;
 			handle_item(n, list);
 			list = next;
 		}
 		uint64_t now = lora_now_ms();
 		if (now >= next_tick) {
 			on_tick(n);
-			next_tick += n->tick_ms;
-			if (next_tick + n->tick_ms < now)
-				next_tick = now + n->tick_ms;
+			next_tick += n->raft->tick_ms;
+			if (next_tick + n->raft->tick_ms < now)
+				next_tick = now + n->raft->tick_ms;
 		}
 		/* rep_has_ready can stay true with nothing to hand out (a
 		 * follower that needs a snapshot but is down): never spin. */
 		for (int k = 0;
-		     k < NODE_READY_ROUNDS_MAX && rep_has_ready(n->rep); k++)
+		     k < NODE_READY_ROUNDS_MAX && rep_has_ready(n->raft->rep);
+		     k++)
 			if (!handle_ready(n))
 				break;
 	}
 	/* Answer everyone still waiting. */
 	struct node_inbox_item *list = inbox_take(n, 0);
 	while (list) {
-		struct node_inbox_item *next = list->next;
+		struct node_inbox_item *next =
+		    (struct node_inbox_item *)list->link.next;
 		fail_item(list);
 		list = next;
 	}
-	for (size_t j = 0; j < n->raftp->n_reads; j++)
-		node_call_finish(n->raftp->reads[j].call, LORA_ECLOSED, 0, 0);
-	n->raftp->n_reads = 0;
+	for (size_t j = 0; j < n->raft->priv->n_reads; j++)
+		node_call_finish(n->raft->priv->reads[j].call, LORA_ECLOSED, 0,
+		                 0);
+	n->raft->priv->n_reads = 0;
 	return NULL;
 }

@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_META_FILE      "snapshot.meta"
 #define NODE_MEMBERS_FILE   "members"
@@ -135,12 +136,12 @@ static int copy_checkpoint(const char *src, const char *dst, char *errmsg)
 }
 
 /* The index up to which entries exist only in state/: what snapshot.meta
- * records and what the raft log dropped. n->log is open. */
+ * records and what the raft log dropped. n->raft->log is open. */
 static uint64_t state_needed(struct lnode *n, uint64_t *meta_index)
 {
 	struct rep_snapshot_meta m;
 	*meta_index = node_meta_load(n, &m) == 0 ? m.index : 0;
-	uint64_t first = sto_log_first_index(n->log);
+	uint64_t first = sto_log_first_index(n->raft->log);
 	uint64_t need = first > 0 ? first - 1 : 0;
 	return need > *meta_index ? need : *meta_index;
 }
@@ -280,15 +281,15 @@ int node_state_open(struct lnode *n, char *errmsg)
 	snprintf(staged, sizeof staged, "%s/%s", n->cfg.data_dir,
 	         NODE_SNAP_STAGING);
 	sto_rm_rf(staged); /* no install under way: a partial copy */
-	rc = sto_log_open(n->log_dir, &n->log, errmsg);
+	rc = sto_log_open(n->log_dir, &n->raft->log, errmsg);
 	if (rc)
 		return rc;
 	if (r.outcome == STO_INSTALL_FORWARD)
 		rc = finish_install(n, &r.info, errmsg);
 	if (rc == 0)
 		rc = open_checked(n, errmsg);
-	sto_log_close(n->log);
-	n->log = NULL;
+	sto_log_close(n->raft->log);
+	n->raft->log = NULL;
 	return rc;
 }
 
@@ -394,6 +395,29 @@ uint64_t node_leader_id(struct lnode *n)
 	return l;
 }
 
+uint64_t node_status_seq(struct lnode *n)
+{
+	pthread_mutex_lock(&n->status_mu);
+	uint64_t seq = n->status_seq;
+	pthread_mutex_unlock(&n->status_mu);
+	return seq;
+}
+
+int node_status_wait(struct lnode *n, uint64_t seen, uint64_t deadline_ms)
+{
+	int rc = 0;
+	pthread_mutex_lock(&n->status_mu);
+	while (n->status_seq == seen && !atomic_load(&n->stopping) && rc == 0)
+		rc = node_cond_wait_until(&n->status_cond, &n->status_mu,
+		                          deadline_ms);
+	if (n->status_seq != seen)
+		rc = 0;
+	else if (atomic_load(&n->stopping))
+		rc = LORA_ECLOSED;
+	pthread_mutex_unlock(&n->status_mu);
+	return rc;
+}
+
 int node_is_leader(struct lnode *n)
 {
 	pthread_mutex_lock(&n->status_mu);
@@ -410,8 +434,8 @@ int node_is_leader(struct lnode *n)
 static int load_entries(struct lnode *n, struct rep_entry **out, size_t *cnt,
                         char *errmsg)
 {
-	uint64_t first = sto_log_first_index(n->log);
-	uint64_t last = sto_log_last_index(n->log);
+	uint64_t first = sto_log_first_index(n->raft->log);
+	uint64_t last = sto_log_last_index(n->raft->log);
 	*out = NULL;
 	*cnt = 0;
 	if (last < first)
@@ -424,7 +448,7 @@ static int load_entries(struct lnode *n, struct rep_entry **out, size_t *cnt,
 	while (got < total) {
 		struct sto_log_entry *es;
 		size_t k;
-		int rc = sto_log_entries(n->log, first + got, last + 1,
+		int rc = sto_log_entries(n->raft->log, first + got, last + 1,
 		                         STO_LOG_READ_BYTES_MAX, &es, &k);
 		if (rc || k == 0) {
 			for (size_t i = 0; i < got; i++)
@@ -461,7 +485,7 @@ static void fill_config(struct lnode *n, struct rep_config *rc)
 	if (!n->cfg.join)
 		for (int i = 0; i < n->cfg.n_peers && i < REP_MEMBERS_MAX; i++)
 			rc->voters[rc->n_voters++] = n->cfg.peers[i].id;
-	n->tick_ms = n->cfg.heartbeat_ms;
+	n->raft->tick_ms = n->cfg.heartbeat_ms;
 	uint32_t et = n->cfg.election_ms / n->cfg.heartbeat_ms;
 	rc->election_ticks = et < 2 ? 2 : et;
 	rc->heartbeat_ticks = 1;
@@ -479,7 +503,7 @@ static int adopt_restored_state(struct lnode *n, char *errmsg)
 {
 	struct rep_snapshot_meta m;
 	uint64_t applied = sto_applied_index(n->store);
-	if (applied == 0 || sto_log_last_index(n->log) != 0 ||
+	if (applied == 0 || sto_log_last_index(n->raft->log) != 0 ||
 	    node_meta_load(n, &m) != LORA_ENOTFOUND)
 		return 0;
 	memset(&m, 0, sizeof m);
@@ -487,7 +511,7 @@ static int adopt_restored_state(struct lnode *n, char *errmsg)
 	m.term = NODE_RESTORE_TERM;
 	for (int i = 0; i < n->cfg.n_peers && i < REP_MEMBERS_MAX; i++)
 		m.voters[m.n_voters++] = n->cfg.peers[i].id;
-	int rc = sto_log_compact(n->log, m.index, m.term, errmsg);
+	int rc = sto_log_compact(n->raft->log, m.index, m.term, errmsg);
 	if (rc)
 		return lora_errwrap(rc, errmsg, "adopt restored state");
 	rc = node_meta_save(n, &m);
@@ -504,7 +528,7 @@ static int restore_state(struct lnode *n, struct rep_restore *rs,
                          struct rep_entry **ents, size_t *cnt, char *errmsg)
 {
 	struct sto_hard_state hs;
-	int rc = sto_log_hard_state(n->log, &hs);
+	int rc = sto_log_hard_state(n->raft->log, &hs);
 	if (rc)
 		return lora_errf(rc, errmsg, "read hard state");
 	rc = adopt_restored_state(n, errmsg);
@@ -516,12 +540,13 @@ static int restore_state(struct lnode *n, struct rep_restore *rs,
 	memset(rs, 0, sizeof *rs);
 	if (node_meta_load(n, &rs->snap) != 0) {
 		memset(&rs->snap, 0, sizeof rs->snap);
-		uint64_t first = sto_log_first_index(n->log);
+		uint64_t first = sto_log_first_index(n->raft->log);
 		rs->snap.index = first > 0 ? first - 1 : 0;
 		if (rs->snap.index > 0)
-			sto_log_term(n->log, rs->snap.index, &rs->snap.term);
+			sto_log_term(n->raft->log, rs->snap.index,
+			             &rs->snap.term);
 	}
-	uint64_t last = sto_log_last_index(n->log);
+	uint64_t last = sto_log_last_index(n->raft->log);
 	uint64_t applied = sto_applied_index(n->store);
 	if (applied > last)
 		applied = last; /* checkpoint newer than the log: re-apply */
@@ -535,9 +560,9 @@ static int restore_state(struct lnode *n, struct rep_restore *rs,
 	rs->entries = *ents;
 	rs->n_entries = *cnt;
 	rs->applied = applied;
-	n->snap_meta = rs->snap;
-	n->last_persisted_term = hs.term;
-	n->last_persisted_vote = hs.vote;
+	n->raft->snap_meta = rs->snap;
+	n->raft->last_persisted_term = hs.term;
+	n->raft->last_persisted_vote = hs.vote;
 	LOG_INFO("restored: term %llu, log (%llu, %llu], commit %llu, "
 	         "applied %llu",
 	         (unsigned long long)hs.term,
@@ -548,11 +573,11 @@ static int restore_state(struct lnode *n, struct rep_restore *rs,
 
 int node_raft_start(struct lnode *n, char *errmsg)
 {
-	n->raftp = node_raft_priv_new();
-	if (n->raftp == NULL)
+	n->raft->priv = node_raft_priv_new();
+	if (n->raft->priv == NULL)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	members_load(n);
-	int rc = sto_log_open(n->log_dir, &n->log, errmsg);
+	int rc = sto_log_open(n->log_dir, &n->raft->log, errmsg);
 	if (rc)
 		return rc;
 	struct rep_restore rs;
@@ -563,34 +588,66 @@ int node_raft_start(struct lnode *n, char *errmsg)
 		return rc;
 	struct rep_config rcfg;
 	fill_config(n, &rcfg);
-	rc = rep_new(&rcfg, &rs, &n->rep, errmsg);
+	rc = rep_new(&rcfg, &rs, &n->raft->rep, errmsg);
 	free_entries(ents, cnt);
 	if (rc)
 		return lora_errwrap(rc, errmsg, "raft");
-	atomic_store(&n->applied, sto_applied_index(n->store));
+	node_applied_reset(n, sto_applied_index(n->store));
 	for (int i = 0; i < n->n_members; i++)
 		node_transport_set_peer(n->transport, n->members[i].id,
 		                        n->members[i].peer_addr, NULL);
-	rep_status(n->rep, &n->rs);
-	if (pthread_create(&n->raft_thread, NULL, node_raft_main, n) != 0)
-		return lora_errf(LORA_EINTERNAL, errmsg, "cannot start thread");
+	rep_status(n->raft->rep, &n->rs);
+	rc = node_thread_start(&n->raft->thread, node_raft_main, n, "raft loop",
+	                       errmsg);
+	n->raft->running = rc == 0;
+	return rc;
+}
+
+int node_raft_new(struct node_raft **out)
+{
+	struct node_raft *r = lora_calloc(1, sizeof *r);
+	if (r == NULL)
+		return LORA_ENOMEM;
+	if (nq_init(&r->inbox, NODE_INBOX_ITEMS_MAX) != 0) {
+		lora_free(r);
+		return LORA_EINTERNAL;
+	}
+	/* writer-preferring: change streams reading the log must not keep
+	 * the raft loop from reopening it */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(
+	    &ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&r->log_rw, &ra);
+	pthread_rwlockattr_destroy(&ra);
+	*out = r;
 	return 0;
+}
+
+void node_raft_free(struct node_raft *r)
+{
+	if (r == NULL)
+		return;
+	LORA_ASSERT(!r->running && r->rep == NULL && r->log == NULL);
+	nq_destroy(&r->inbox);
+	pthread_rwlock_destroy(&r->log_rw);
+	lora_free(r);
 }
 
 void node_raft_stop(struct lnode *n)
 {
-	if (n->rep == NULL)
+	if (n->raft == NULL)
 		return;
-	pthread_mutex_lock(&n->inbox_mu);
-	pthread_cond_broadcast(&n->inbox_cond);
-	pthread_mutex_unlock(&n->inbox_mu);
-	pthread_join(n->raft_thread, NULL);
-	rep_free(n->rep);
-	n->rep = NULL;
-	pthread_rwlock_wrlock(&n->log_rw);
-	sto_log_close(n->log);
-	n->log = NULL;
-	pthread_rwlock_unlock(&n->log_rw);
-	lora_free(n->raftp);
-	n->raftp = NULL;
+	nq_close(&n->raft->inbox); /* wakes the loop; later calls get ECLOSED */
+	if (n->raft->running)
+		pthread_join(n->raft->thread, NULL);
+	n->raft->running = 0;
+	rep_free(n->raft->rep);
+	n->raft->rep = NULL;
+	pthread_rwlock_wrlock(&n->raft->log_rw);
+	sto_log_close(n->raft->log);
+	n->raft->log = NULL;
+	pthread_rwlock_unlock(&n->raft->log_rw);
+	lora_free(n->raft->priv);
+	n->raft->priv = NULL;
 }

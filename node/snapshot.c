@@ -32,6 +32,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_SNAP_CHUNK_BYTES         (256u << 10)
 #define NODE_SNAP_SEND_WAIT_MS        5000
@@ -62,6 +63,7 @@ struct node_snap_recv {
 	struct node_space space; /* disk guard of the data directory */
 	struct sto_install_info info; /* verified staged copy (staged != 0) */
 	uint64_t sending[NODE_PEERS_MAX]; /* peers being sent to */
+	pthread_cond_t idle; /* a sender finished (CLOCK_MONOTONIC) */
 };
 
 static pthread_mutex_t snap_init_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -70,9 +72,14 @@ static struct node_snap_recv *snap_state(struct lnode *n)
 {
 	pthread_mutex_lock(&snap_init_mu);
 	if (n->snap_recv == NULL) {
-		n->snap_recv = lora_calloc(1, sizeof *n->snap_recv);
-		if (n->snap_recv)
-			pthread_mutex_init(&n->snap_recv->mu, NULL);
+		struct node_snap_recv *s = lora_calloc(1, sizeof *s);
+		if (s && node_cond_init(&s->idle) != 0) {
+			lora_free(s);
+			s = NULL;
+		}
+		if (s)
+			pthread_mutex_init(&s->mu, NULL);
+		n->snap_recv = s;
 	}
 	pthread_mutex_unlock(&snap_init_mu);
 	return n->snap_recv;
@@ -214,6 +221,7 @@ static void *send_main(void *arg)
 	for (int i = 0; i < NODE_PEERS_MAX; i++)
 		if (s->sending[i] == j->to)
 			s->sending[i] = 0;
+	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->mu);
 	lora_free(j);
 	return NULL;
@@ -225,10 +233,10 @@ void node_snapshot_send(struct lnode *n, uint64_t to,
 	struct node_snap_recv *s = snap_state(n);
 	struct send_job *j = lora_calloc(1, sizeof *j);
 	struct rep_status st; /* called on the raft loop: the core is ours */
-	rep_status(n->rep, &st);
+	rep_status(n->raft->rep, &st);
 	if (s == NULL || j == NULL || st.role != REP_LEADER) {
 		lora_free(j);
-		rep_report_snapshot(n->rep, to, 0);
+		rep_report_snapshot(n->raft->rep, to, 0);
 		return;
 	}
 	*j = (struct send_job){n, to, st.term, *meta};
@@ -247,12 +255,15 @@ void node_snapshot_send(struct lnode *n, uint64_t to,
 		lora_free(j);
 		return;
 	}
-	if (pthread_create(&t, NULL, send_main, j) != 0) {
+	char err[LORA_ERRMSG_BYTES];
+	if (node_thread_start(&t, send_main, j, "snapshot sender", err) != 0) {
+		LOG_ERROR("snapshot to %llu: %s; the raft loop retries",
+		          (unsigned long long)to, err);
 		pthread_mutex_lock(&s->mu);
 		s->sending[slot] = 0;
 		pthread_mutex_unlock(&s->mu);
 		lora_free(j);
-		rep_report_snapshot(n->rep, to, 0);
+		rep_report_snapshot(n->raft->rep, to, 0);
 		return;
 	}
 	pthread_detach(t);
@@ -524,10 +535,10 @@ int node_snapshot_meta_unpack(const struct sto_install_info *info,
 int node_snapshot_adopt(struct lnode *n, const struct rep_snapshot_meta *m,
                         char *errmsg)
 {
-	uint64_t first = sto_log_first_index(n->log);
-	int rc = sto_log_truncate_suffix(n->log, first, errmsg);
+	uint64_t first = sto_log_first_index(n->raft->log);
+	int rc = sto_log_truncate_suffix(n->raft->log, first, errmsg);
 	if (rc == 0)
-		rc = sto_log_compact(n->log, m->index, m->term, errmsg);
+		rc = sto_log_compact(n->raft->log, m->index, m->term, errmsg);
 	if (rc)
 		return lora_errwrap(rc, errmsg, "drop log after snapshot");
 	rc = node_meta_save(n, m);
@@ -573,7 +584,9 @@ static int swap_store(struct lnode *n, const struct rep_snapshot_meta *m,
 int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
                           char *errmsg)
 {
-	node_apply_drain(n);
+	/* LORA_ECLOSED: stopping, the apply loop is gone or going; the
+	 * install goes on as before (its steps are crash-safe) */
+	(void)node_apply_drain(n);
 	node_native_close_cursors(n);
 	struct node_snap_recv *s = snap_state(n);
 	if (s == NULL)
@@ -593,31 +606,36 @@ int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
 		rc = sto_install_done(n->cfg.data_dir, errmsg);
 	if (rc)
 		return rc;
-	pthread_mutex_lock(&n->apply_mu);
-	atomic_store(&n->applied, sto_applied_index(n->store));
-	pthread_cond_broadcast(&n->applied_cond);
-	pthread_mutex_unlock(&n->apply_mu);
-	n->last_ckpt_index = atomic_load(&n->applied);
+	node_applied_reset(n, sto_applied_index(n->store));
 	LOG_INFO("installed snapshot %llu (state at %llu)",
 	         (unsigned long long)m->index,
-	         (unsigned long long)atomic_load(&n->applied));
+	         (unsigned long long)node_applied_index(n));
 	return 0;
 }
+
+/* Senders stop within one chunk once the node is stopping; they use n, so
+ * they are waited for, however long, saying so every second. */
+#define NODE_SNAP_STOP_LOG_MS 1000
 
 void node_snapshot_cleanup(struct lnode *n)
 {
 	struct node_snap_recv *s = n->snap_recv;
 	if (s == NULL)
 		return;
-	for (int busy = 1; busy;) {
-		busy = 0;
-		pthread_mutex_lock(&s->mu);
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		int busy = 0;
 		for (int i = 0; i < NODE_PEERS_MAX; i++)
 			busy |= s->sending[i] != 0;
-		pthread_mutex_unlock(&s->mu);
-		if (busy)
-			usleep(10000);
+		if (!busy)
+			break;
+		if (node_cond_wait_until(&s->idle, &s->mu,
+		                         lora_now_ms() +
+		                             NODE_SNAP_STOP_LOG_MS) != 0)
+			LOG_WARN("stopping: waiting for snapshot senders");
 	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->mu);
 	lora_free(s);
 	n->snap_recv = NULL;

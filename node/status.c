@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_GOSSIP_MS        100
 #define NODE_GOSSIP_BYTES_MAX 1024
@@ -44,8 +45,8 @@ static void gossip_once(struct lnode *n)
 	    buf, sizeof buf,
 	    "%" PRIu64 " %s %s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %s",
 	    n->cfg.id, n->cfg.peer_addr, n->cfg.http_addr, n->cfg.client_addr,
-	    role_name(&st), st.term, st.commit,
-	    (uint64_t)atomic_load(&n->applied), bolt[0] ? bolt : "-");
+	    role_name(&st), st.term, st.commit, node_applied_index(n),
+	    bolt[0] ? bolt : "-");
 	if (len <= 0 || (size_t)len >= sizeof buf)
 		return;
 	uint64_t ids[NODE_PEERS_MAX];
@@ -200,37 +201,70 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 static void *gossip_main(void *arg)
 {
 	struct lnode *n = arg;
+	struct node_gossiper *g = n->gossip;
 	pthread_setname_np(pthread_self(), "lora-gossip");
-	pthread_mutex_lock(&n->gossip_mu);
-	while (!atomic_load(&n->stopping)) {
-		pthread_mutex_unlock(&n->gossip_mu);
+	pthread_mutex_lock(&g->mu);
+	while (!g->stop) {
+		pthread_mutex_unlock(&g->mu);
 		gossip_once(n);
 		node_native_reap(n);
 		node_auth_tick(n);
-		pthread_mutex_lock(&n->gossip_mu);
-		struct timespec ts;
-		lora_deadline_after(&ts, NODE_GOSSIP_MS);
-		if (!atomic_load(&n->stopping))
-			pthread_cond_timedwait(&n->gossip_cond, &n->gossip_mu,
-			                       &ts);
+		pthread_mutex_lock(&g->mu);
+		/* the next round; woken early only by node_gossip_stop */
+		uint64_t next = lora_now_ms() + NODE_GOSSIP_MS;
+		while (!g->stop &&
+		       node_cond_wait_until(&g->cond, &g->mu, next) == 0)
+			;
 	}
-	pthread_mutex_unlock(&n->gossip_mu);
+	pthread_mutex_unlock(&g->mu);
 	return NULL;
 }
 
-int node_gossip_start(struct lnode *n)
+int node_gossiper_new(struct node_gossiper **out)
 {
-	return pthread_create(&n->gossip_thread, NULL, gossip_main, n)
-	           ? LORA_EINTERNAL
-	           : 0;
+	struct node_gossiper *g = lora_calloc(1, sizeof *g);
+	if (g == NULL)
+		return LORA_ENOMEM;
+	if (node_cond_init(&g->cond) != 0) {
+		lora_free(g);
+		return LORA_EINTERNAL;
+	}
+	pthread_mutex_init(&g->mu, NULL);
+	*out = g;
+	return 0;
+}
+
+void node_gossiper_free(struct node_gossiper *g)
+{
+	if (g == NULL)
+		return;
+	LORA_ASSERT(!g->running);
+	pthread_mutex_destroy(&g->mu);
+	pthread_cond_destroy(&g->cond);
+	lora_free(g);
+}
+
+int node_gossip_start(struct lnode *n, char *errmsg)
+{
+	struct node_gossiper *g = n->gossip;
+	int rc =
+	    node_thread_start(&g->thread, gossip_main, n, "gossip", errmsg);
+	g->running = rc == 0;
+	return rc;
 }
 
 void node_gossip_stop(struct lnode *n)
 {
-	pthread_mutex_lock(&n->gossip_mu);
-	pthread_cond_broadcast(&n->gossip_cond);
-	pthread_mutex_unlock(&n->gossip_mu);
-	pthread_join(n->gossip_thread, NULL);
+	struct node_gossiper *g = n->gossip;
+	if (g == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	g->stop = 1;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->mu);
+	if (g->running)
+		pthread_join(g->thread, NULL);
+	g->running = 0;
 }
 
 /* One entry of "nodes" for member id (status_mu held). */
@@ -243,7 +277,7 @@ static json_t *node_entry(struct lnode *n, const struct rep_status *st,
 		    "{s:I,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)id,
 		    "address", n->cfg.http_addr, "role", role_name(st), "term",
 		    (json_int_t)st->term, "commitIndex", (json_int_t)st->commit,
-		    "appliedIndex", (json_int_t)atomic_load(&n->applied),
+		    "appliedIndex", (json_int_t)node_applied_index(n),
 		    "lastContactMs", (json_int_t)0);
 	const struct node_member *m = NULL;
 	for (int i = 0; i < n->n_members; i++)

@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_APPLIED_RING                                                      \
 	4096 /* recent (index, term, rc) for late proposals                    \
@@ -38,7 +39,8 @@
 #define NODE_WRITER_POLL_MS 100
 
 struct wreq {
-	struct wreq *next; /* queue, proposal list, or completions to run */
+	struct nq_link link; /* first: the writer queue's link is the item */
+	struct wreq *next;   /* proposal list, or completions to run */
 	const struct node_exec_req *req; /* caller's, valid until fn ran */
 	Lora__Response *resp;            /* caller's */
 	node_write_done_fn fn;
@@ -70,15 +72,13 @@ struct applied_rec {
 struct node_writer {
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cond;
 	pthread_cond_t applied_cond; /* exec_intx waits on the ring */
-	struct wreq *head, *tail;
-	size_t qlen;
+	struct nqueue q;             /* of struct wreq, NODE_WRITE_QUEUE_MAX */
 	struct proposal props[NODE_PENDING_PROPOSALS_MAX];
 	size_t n_props;
 	struct applied_rec ring[NODE_APPLIED_RING];
 	uint64_t term; /* writer thread: the term leader_ready saw */
-	int stopped;   /* node_writer_stop ran: refuse new writes */
+	int running;   /* thread started: node_writer_stop joins it */
 };
 
 /* ---- answering -------------------------------------------------------------
@@ -191,12 +191,10 @@ void node_writer_role_changed(struct lnode *n, int leader)
 	struct node_writer *wr = n->writer;
 	if (wr == NULL)
 		return;
-	pthread_mutex_lock(&wr->mu);
 	/* wakes the writer: its queued writes now fail or run in the new
 	 * term; earlier terms' batches are freed by prune (entries still
 	 * resolve via apply, overwritten, or time out) */
-	pthread_cond_signal(&wr->cond);
-	pthread_mutex_unlock(&wr->mu);
+	nq_kick(&wr->q);
 	(void)leader;
 }
 
@@ -219,8 +217,8 @@ void node_writer_stepped_down(struct lnode *n)
 		}
 		p->reqs = NULL;
 	}
-	pthread_cond_signal(&wr->cond);
 	pthread_mutex_unlock(&wr->mu);
+	nq_kick(&wr->q);
 	wdone_run(&later);
 }
 
@@ -550,15 +548,11 @@ static void propose_group(struct lnode *n, struct group *g, uint8_t *buf,
 /* Puts ws back at the head of the queue, in order (a full group). */
 static void requeue_front(struct node_writer *wr, struct wreq **ws, size_t cnt)
 {
-	pthread_mutex_lock(&wr->mu);
-	for (size_t i = cnt; i-- > 0;) {
-		ws[i]->next = wr->head;
-		wr->head = ws[i];
-		if (wr->tail == NULL)
-			wr->tail = ws[i];
-		wr->qlen++;
-	}
-	pthread_mutex_unlock(&wr->mu);
+	if (cnt == 0)
+		return;
+	for (size_t i = 0; i < cnt; i++)
+		ws[i]->link.next = i + 1 < cnt ? &ws[i + 1]->link : NULL;
+	nq_push_front(&wr->q, &ws[0]->link, cnt);
 }
 
 static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
@@ -572,11 +566,11 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 	}
 	struct sto_store *s = node_store_acquire(n);
 	struct sto_view *view = NULL;
-	if (sto_view_open(s, &view) != 0) {
+	int vrc = sto_view_open(s, &view);
+	if (vrc != 0) {
 		node_store_release(n);
 		for (size_t i = 0; i < cnt; i++)
-			wreq_fail(ws[i], LORA_EIO, "cannot open a read view",
-			          NULL);
+			wreq_fail(ws[i], vrc, "cannot open a read view", NULL);
 		lora_free(g);
 		return;
 	}
@@ -750,10 +744,11 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
 		return err->code;
 	x->last_index = index;
 	x->st = node_store_acquire(x->n);
-	if (sto_view_open(x->st, &x->view) != 0) {
+	int vrc = sto_view_open(x->st, &x->view);
+	if (vrc != 0) {
 		node_store_release(x->n);
 		x->st = NULL;
-		return err->code = lora_errf(LORA_EIO, err->message,
+		return err->code = lora_errf(vrc, err->message,
 		                             "cannot open a read view");
 	}
 	*nv = x->view;
@@ -863,9 +858,10 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		intx_let_go(&x);
 		return;
 	}
-	if (sto_view_open(x.st, &x.view) != 0) {
+	int vrc = sto_view_open(x.st, &x.view);
+	if (vrc != 0) {
 		intx_let_go(&x);
-		wreq_fail(w, LORA_EIO, "cannot open a read view", NULL);
+		wreq_fail(w, vrc, "cannot open a read view", NULL);
 		return;
 	}
 	char import_dir[NODE_PATH_BYTES_MAX];
@@ -956,23 +952,17 @@ static void prune(struct node_writer *wr)
 	pthread_mutex_unlock(&wr->mu);
 }
 
+/* Up to NODE_WRITE_GROUP_MAX queued writes, waiting at most
+ * NODE_WRITER_POLL_MS for one (the loop expires proposals between). */
 static size_t take_queue(struct lnode *n, struct wreq **ws)
 {
 	struct node_writer *wr = n->writer;
-	struct timespec ts;
-	lora_deadline_after(&ts, NODE_WRITER_POLL_MS);
 	size_t cnt = 0;
-	pthread_mutex_lock(&wr->mu);
-	if (wr->head == NULL && !atomic_load(&n->stopping))
-		pthread_cond_timedwait(&wr->cond, &wr->mu, &ts);
-	while (wr->head && cnt < NODE_WRITE_GROUP_MAX) {
-		ws[cnt++] = wr->head;
-		wr->head = wr->head->next;
-		wr->qlen--;
-	}
-	if (wr->head == NULL)
-		wr->tail = NULL;
-	pthread_mutex_unlock(&wr->mu);
+	struct nq_link *l =
+	    nq_take_done(&wr->q, NODE_WRITE_GROUP_MAX,
+	                 lora_now_ms() + NODE_WRITER_POLL_MS, &cnt);
+	for (size_t i = 0; l; l = l->next)
+		ws[i++] = (struct wreq *)l;
 	return cnt;
 }
 
@@ -1048,25 +1038,13 @@ void node_write_async(struct lnode *n, const struct node_exec_req *req,
 		return;
 	}
 	*w = (struct wreq){.req = req, .resp = resp, .fn = fn, .arg = arg};
-	int full = 1;
-	if (wr != NULL) {
-		pthread_mutex_lock(&wr->mu);
-		full = wr->qlen >= NODE_WRITE_QUEUE_MAX || wr->stopped ||
-		       atomic_load(&n->stopping);
-		if (!full) {
-			if (wr->tail)
-				wr->tail->next = w;
-			else
-				wr->head = w;
-			wr->tail = w;
-			wr->qlen++;
-			pthread_cond_signal(&wr->cond);
-		}
-		pthread_mutex_unlock(&wr->mu);
-	}
-	if (full)
+	int rc = LORA_ECLOSED;
+	if (wr != NULL && !atomic_load(&n->stopping))
+		rc = nq_push(&wr->q, &w->link, NQ_NOW);
+	if (rc)
 		wreq_fail(w, LORA_EUNAVAILABLE,
-		          "write queue full or node stopping: not executed",
+		          rc == LORA_ELIMIT ? "write queue full: not executed"
+		                            : "node stopping: not executed",
 		          NULL);
 }
 
@@ -1085,17 +1063,24 @@ void node_write(struct lnode *n, const struct node_exec_req *req,
 	node_call_destroy(&call);
 }
 
-int node_writer_start(struct lnode *n)
+int node_writer_start(struct lnode *n, char *errmsg)
 {
-	n->writer = lora_calloc(1, sizeof *n->writer);
-	if (n->writer == NULL)
-		return LORA_ENOMEM;
-	pthread_mutex_init(&n->writer->mu, NULL);
-	pthread_cond_init(&n->writer->cond, NULL);
-	pthread_cond_init(&n->writer->applied_cond, NULL);
-	return pthread_create(&n->writer->thread, NULL, writer_main, n)
-	           ? LORA_EINTERNAL
-	           : 0;
+	struct node_writer *wr = lora_calloc(1, sizeof *wr);
+	if (wr == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg,
+		                 "out of memory for the writer");
+	if (nq_init(&wr->q, NODE_WRITE_QUEUE_MAX) != 0) {
+		lora_free(wr);
+		return lora_errf(LORA_EINTERNAL, errmsg,
+		                 "cannot make the write queue");
+	}
+	pthread_mutex_init(&wr->mu, NULL);
+	pthread_cond_init(&wr->applied_cond, NULL);
+	n->writer = wr;
+	int rc =
+	    node_thread_start(&wr->thread, writer_main, n, "writer", errmsg);
+	wr->running = rc == 0;
+	return rc;
 }
 
 /* After the raft and apply loops stopped: fails whoever still waits. */
@@ -1104,18 +1089,20 @@ void node_writer_stop(struct lnode *n)
 	struct node_writer *wr = n->writer;
 	if (wr == NULL)
 		return;
-	pthread_mutex_lock(&wr->mu);
-	pthread_cond_broadcast(&wr->cond);
-	pthread_mutex_unlock(&wr->mu);
-	pthread_join(wr->thread, NULL);
+	nq_close(&wr->q); /* refuses new writes, wakes the writer */
+	if (wr->running)
+		pthread_join(wr->thread, NULL);
+	wr->running = 0;
 	struct wdone later = {NULL};
+	size_t cnt;
+	struct nq_link *l = nq_take(&wr->q, SIZE_MAX, NQ_NOW, &cnt);
+	nq_done(&wr->q, cnt);
 	pthread_mutex_lock(&wr->mu);
-	for (struct wreq *w = wr->head, *nx; w; w = nx) {
-		nx = w->next;
-		wreq_fail(w, LORA_EUNAVAILABLE, "node stopping: not executed",
-		          &later);
+	for (struct nq_link *nx; l; l = nx) {
+		nx = l->next;
+		wreq_fail((struct wreq *)l, LORA_EUNAVAILABLE,
+		          "node stopping: not executed", &later);
 	}
-	wr->head = wr->tail = NULL;
 	for (size_t i = 0; i < wr->n_props; i++)
 		for (struct wreq *w = wr->props[i].reqs, *nx; w; w = nx) {
 			nx = w->next;
@@ -1124,7 +1111,6 @@ void node_writer_stop(struct lnode *n)
 		}
 	while (wr->n_props)
 		prop_remove(wr, 0);
-	wr->stopped = 1;
 	pthread_mutex_unlock(&wr->mu);
 	wdone_run(&later);
 }
@@ -1138,7 +1124,7 @@ void node_writer_free(struct lnode *n)
 		return;
 	n->writer = NULL;
 	pthread_mutex_destroy(&wr->mu);
-	pthread_cond_destroy(&wr->cond);
 	pthread_cond_destroy(&wr->applied_cond);
+	nq_destroy(&wr->q);
 	lora_free(wr);
 }
