@@ -44,8 +44,10 @@ struct lora_shell_opts {
 	int format;       /* enum lora_format from --format */
 	const char *user; /* -u NAME (NULL: LORA_USER) */
 	const char
-	    *password; /* --password PW (NULL: LORA_PASSWORD, a prompt) */
-	int help;      /* -h / --help */
+	    *password;  /* --password PW (NULL: LORA_PASSWORD, a prompt) */
+	int tls;        /* --tls: TLS to every node */
+	const char *ca; /* --ca FILE (NULL: LORA_CA); implies --tls */
+	int help;       /* -h / --help */
 };
 
 /* Parses argv. Returns 0, or LORA_EINVAL with a message in errmsg. */

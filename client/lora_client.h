@@ -52,6 +52,7 @@
 #define LORA_CLIENT_PASSWORD_BYTES_MAX 1024        /* a password */
 #define LORA_CLIENT_CURSOR_BYTES       16          /* a server's cursor name */
 
+#define LORA_CLIENT_CA_PATH_BYTES_MAX 1024 /* the CA file's path */
 /* Defaults for struct lora_client_opts fields left at 0. */
 #define LORA_CLIENT_CALL_TIMEOUT_MS_DEFAULT 5000
 #define LORA_CLIENT_RETRY_BUDGET_MS_DEFAULT 15000
@@ -87,6 +88,12 @@ struct lora_client_opts {
 	 * no handshake (a node with auth = off). Copied at open. */
 	const char *user;
 	const char *password;
+	/* TLS (nng tls+tcp) to every node: on when tls is set or a CA is
+	 * given. ca: PEM file of the CA the nodes' certificates chain to;
+	 * NULL: the environment LORA_CA. A node's certificate must also name
+	 * the host of its address. Borrowed during open only. */
+	int tls;
+	const char *ca;
 };
 
 /* An error as the server (or the client itself) reported it. */

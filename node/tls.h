@@ -1,0 +1,78 @@
+/*
+ * tls.h - TLS settings of one listener and the nng TLS configurations
+ * built from them (docs/security.md "TLS").
+ *
+ * Every listener (HTTP, native, Bolt, peer) has its own node_tls: a mode,
+ * a certificate chain, its private key and the CA that client (or peer)
+ * certificates must chain to. The settings are file paths; the files are
+ * read when a listener or dialer is made, so a restart picks up rotated
+ * certificates.
+ *
+ * The native and peer ports use nng's tls+tcp transport, which cannot
+ * look at a connection's first byte: there `optional` is refused by
+ * node_tls_validate (a port speaks TLS or it does not). HTTP and Bolt
+ * sniff the first byte (0x16, a TLS handshake record) for `optional`.
+ *
+ * Peers use mutual TLS: both ends present a certificate chaining to the
+ * peer CA. A node's certificate names it as DNS "lora-node-<id>" (CN and
+ * subjectAltName; deploy/gen-certs.sh), and a dialer checks that name
+ * against the id it dials (NODE_TLS_PEER_NAME_FMT), so a node holding
+ * another node's certificate cannot take that node's place for the nodes
+ * that dial it.
+ */
+#ifndef LORA_NODE_TLS_H
+#define LORA_NODE_TLS_H
+
+#include <stdint.h>
+
+#include "lora.h"
+
+#define NODE_TLS_PATH_BYTES_MAX 1024
+/* the DNS name in a node's certificate, from its id */
+#define NODE_TLS_PEER_NAME_FMT "lora-node-%llu"
+
+enum node_tls_mode {
+	NODE_TLS_OFF = 0,  /* plaintext only */
+	NODE_TLS_OPTIONAL, /* both, told apart by the first byte (HTTP, Bolt) */
+	NODE_TLS_REQUIRED, /* TLS only: plaintext connections are closed */
+};
+
+/* One listener's TLS settings (owned arrays: the struct copies freely). */
+struct node_tls {
+	int mode;                           /* enum node_tls_mode */
+	char cert[NODE_TLS_PATH_BYTES_MAX]; /* PEM chain, ours first */
+	char key[NODE_TLS_PATH_BYTES_MAX];  /* PEM private key, unencrypted */
+	char ca[NODE_TLS_PATH_BYTES_MAX];   /* PEM CA (peers: the cluster CA) */
+};
+
+/* "off" / "optional" / "required" into *mode, else LORA_ECONFIG. */
+int node_tls_parse_mode(const char *v, int *mode, const char *key,
+                        char *errmsg);
+const char *node_tls_mode_name(int mode);
+
+/* Checks that a listener with TLS has a certificate and key (and, when
+ * need_ca, a CA), that `optional` is used only where allow_optional, and
+ * that the files can be read. what names the listener in errmsg. */
+int node_tls_validate(const struct node_tls *t, const char *what,
+                      int allow_optional, int need_ca, char *errmsg);
+
+struct nng_tls_config;
+
+/*
+ * An nng TLS configuration for a listener (server) or a dialer (client)
+ * from t: our certificate and key when t has them, t->ca as trust anchor.
+ * A server with verify_peer requires a client certificate chaining to
+ * t->ca (mutual TLS); a client always verifies the server against t->ca
+ * and server_name (NULL: no name check, only the chain). On success *out
+ * is the caller's: nng_tls_config_free() it (a listener or dialer given
+ * it holds its own reference).
+ */
+int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
+                        const char *server_name, struct nng_tls_config **out,
+                        char *errmsg);
+
+/* "tls+tcp://addr" when t's mode is not off, else "tcp://addr". */
+void node_tls_url(const struct node_tls *t, const char *addr, char *out,
+                  size_t bytes);
+
+#endif /* LORA_NODE_TLS_H */
