@@ -24,6 +24,7 @@
 #define LORA_NODE_TLS_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lora.h"
 
@@ -74,5 +75,55 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
 /* "tls+tcp://addr" when t's mode is not off, else "tcp://addr". */
 void node_tls_url(const struct node_tls *t, const char *addr, char *out,
                   size_t bytes);
+
+/*
+ * TLS on our own sockets (HTTP server and proxy, Bolt), with mbedtls:
+ * a node_tls_ctx holds the configuration (certificates, key, RNG) and is
+ * shared by every connection made from it; a node_tls_conn is one
+ * connection over a socket it borrows (the caller closes the fd).
+ *
+ * node_tls_recv / node_tls_send behave like recv / send on a non-blocking
+ * socket: > 0 bytes, 0 at the end of the stream (recv), -1 with errno
+ * EAGAIN (wait for node_tls_wants: POLLIN or POLLOUT) or ECONNRESET /
+ * EPROTO. A send that returns n has handed n bytes to TLS: they may still
+ * sit in the connection's output until node_tls_flush returns 0 (a caller
+ * that stops writing must flush). A connection is used by one thread at a
+ * time; contexts are thread-safe.
+ */
+struct node_tls_ctx;
+struct node_tls_conn;
+
+/* A server context from t (our certificate and key; client certificates
+ * are not asked for), or, with server 0, a client context trusting t->ca
+ * and presenting our certificate when t has one. *out:
+ * node_tls_ctx_free(). */
+int node_tls_ctx_new(const struct node_tls *t, int server,
+                     struct node_tls_ctx **out, char *errmsg);
+void node_tls_ctx_free(struct node_tls_ctx *x);
+
+/* A connection over fd (borrowed); server_name (clients only; NULL: no
+ * name check) is what the server's certificate must name. *out:
+ * node_tls_conn_free(), which does not close fd. LORA_ENOMEM. */
+int node_tls_conn_new(struct node_tls_ctx *x, int fd, const char *server_name,
+                      struct node_tls_conn **out);
+void node_tls_conn_free(struct node_tls_conn *c);
+
+/* One step of the handshake: 0 when done, -1 with errno EAGAIN (wait for
+ * node_tls_wants) or EPROTO (refused: node_tls_error tells why). */
+int node_tls_handshake(struct node_tls_conn *c);
+ssize_t node_tls_recv(struct node_tls_conn *c, void *buf, size_t len);
+ssize_t node_tls_send(struct node_tls_conn *c, const void *buf, size_t len);
+/* Sends what TLS still holds: 0 when nothing is left, else -1 / errno. */
+int node_tls_flush(struct node_tls_conn *c);
+/* POLLIN or POLLOUT: what the last EAGAIN waits for. */
+int node_tls_wants(const struct node_tls_conn *c);
+/* Why the last call failed (mbedtls's text), into out. */
+void node_tls_error(const struct node_tls_conn *c, char *out, size_t bytes);
+/* Sends a close_notify (best effort, never waits). */
+void node_tls_close_notify(struct node_tls_conn *c);
+
+/* The first byte of a TLS connection (a handshake record), for optional
+ * listeners that tell TLS from plaintext by it. */
+#define NODE_TLS_RECORD_HANDSHAKE 0x16
 
 #endif /* LORA_NODE_TLS_H */

@@ -59,6 +59,10 @@ int node_config_set_tls(struct node_config *c, const char *key,
 		if (rc)
 			return rc;
 	}
+	/* the nng ports cannot tell TLS from plaintext: for them the
+	 * shorthand's optional is required */
+	if (c->native_tls.mode == NODE_TLS_OPTIONAL && !strcmp(key, "tls"))
+		c->native_tls.mode = c->peer_tls.mode = NODE_TLS_REQUIRED;
 	return 0;
 }
 
