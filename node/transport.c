@@ -96,6 +96,7 @@ struct peer_out {
 	int stream_ops;     /* send/probe operations on stream in flight */
 	int sending;        /* send_aio busy with `fly` */
 	int warned;         /* connection loss logged, not yet reconnected */
+	int tls_warned;     /* a refused TLS handshake logged, likewise */
 	int backoff_ms;
 	uint64_t rx_ms;   /* last heard from (peers_watch); 0: never */
 	uint64_t up_ms;   /* when the current stream connected (lora_now_ms) */
@@ -917,10 +918,14 @@ static void peer_backoff(struct peer_out *pc)
 
 static void peer_warn(struct peer_out *pc, const char *what, int rv)
 {
-	if (pc->warned || pc->closing)
+	int tls = rv == NNG_EPEERAUTH || rv == NNG_ECRYPTO;
+	if ((tls ? pc->tls_warned : pc->warned) || pc->closing)
 		return;
-	pc->warned = 1;
-	if (rv == NNG_EPEERAUTH || rv == NNG_ECRYPTO)
+	if (tls)
+		pc->tls_warned = 1; /* logged even when the peer was down */
+	else
+		pc->warned = 1;
+	if (tls)
 		LOG_WARN("peer %llu (%s): TLS handshake refused: %s (its "
 		         "certificate must chain to the peer CA and name "
 		         "\"" NODE_TLS_PEER_NAME_FMT "\")",
@@ -1013,7 +1018,7 @@ static void peer_answered(struct peer_out *pc)
 	if (pc->warned)
 		LOG_INFO("peer %llu (%s): connected again",
 		         (unsigned long long)pc->id, pc->addr);
-	pc->warned = 0;
+	pc->warned = pc->tls_warned = 0;
 }
 
 static void probe_cb(void *arg)
