@@ -38,7 +38,10 @@ applied() { # applied index of node $1 (its own line in /cluster/status)
 	it_get "$1" /cluster/status
 	grep -o "\"id\":$1,[^}]*\"appliedIndex\":[0-9]*" <<<"$IT_BODY" | grep -o '[0-9]*$'
 }
-commit_of_leader() { it_get "$L" /cluster/status; grep -o '"commitIndex":[0-9]*' <<<"$IT_BODY" | head -1 | cut -d: -f2; }
+commit_of_leader() { # the leader's own commit index
+	it_get "$L" /cluster/status
+	grep -o "\"id\":$L,[^}]*\"commitIndex\":[0-9]*" <<<"$IT_BODY" | grep -o '[0-9]*$'
+}
 IDX=$(commit_of_leader)
 same_digests() {
 	local d1 d2 d3
