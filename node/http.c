@@ -186,8 +186,8 @@ static const char *reason(int status)
 	}
 }
 
-/* sendmsg of iov[0..cnt) on x, in TLS when x has it; dontwait: never
- * block (plaintext sockets block only... never: they are non-blocking). */
+/* sendmsg of iov[0..cnt) on x (non-blocking), in TLS when x has it
+ * (records gathered by node_tls_sendv); dontwait adds MSG_DONTWAIT. */
 static ssize_t conn_sendv(struct node_http_ex *x, struct iovec *iov, int cnt,
                           int dontwait)
 {
@@ -196,20 +196,7 @@ static ssize_t conn_sendv(struct node_http_ex *x, struct iovec *iov, int cnt,
 		return sendmsg(x->fd, &mh,
 		               MSG_NOSIGNAL | (dontwait ? MSG_DONTWAIT : 0));
 	}
-	size_t total = 0;
-	for (int i = 0; i < cnt; i++) {
-		size_t off = 0;
-		while (off < iov[i].iov_len) {
-			ssize_t w =
-			    node_tls_send(x->tls, (char *)iov[i].iov_base + off,
-			                  iov[i].iov_len - off);
-			if (w < 0)
-				return total ? (ssize_t)total : -1;
-			off += (size_t)w;
-			total += (size_t)w;
-		}
-	}
-	return (ssize_t)total;
+	return node_tls_sendv(x->tls, iov, cnt);
 }
 
 static ssize_t conn_recv(struct node_http_ex *x, void *buf, size_t len)

@@ -12,6 +12,12 @@
  * before the answer came (dedupe applies it once); one without answers
  * LORA_UNKNOWN_OUTCOME once its leader was silent for an election timeout
  * (node_forward_check in forward.c), or when the connection breaks.
+ *
+ * With http_tls on, the connections to leaders are TLS (node/tls_conn.c):
+ * the leader's certificate must chain to http_tls_ca (or the peer CA) and
+ * name lora-node-<leader id>; a connection is dialed and its handshake
+ * done on a worker (exchange) or, for a resend, on the I/O thread, bounded
+ * by NODE_PROXY_HANDSHAKE_MS; the I/O thread's reads drain what TLS holds.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -352,33 +358,32 @@ static int read_reply(struct lnode *n, struct pfd fd, struct pwait *w,
 
 /* Writes the request; with `now`, only what the socket takes at once
  * (-1 if not all of it). */
-/* The request's bytes in TLS (blocking, bounded by NODE_PROXY_SEND_MS;
- * plaintext sockets here block on their own): 0 or -1. */
+/* The request's bytes in TLS: blocking, bounded by NODE_PROXY_SEND_MS
+ * (plaintext sockets here block on their own), or with `now` only what
+ * goes at once (-1 if not all of it: the connection must be closed). */
 static int send_tls(struct node_tls_conn *tls, int fd, struct iovec *iov,
-                    int cnt)
+                    int cnt, int now)
 {
 	uint64_t until = lora_now_ms() + NODE_PROXY_SEND_MS;
-	for (int i = 0; i < cnt; i++) {
-		size_t off = 0;
-		while (off < iov[i].iov_len ||
-		       (i == cnt - 1 && node_tls_flush(tls) != 0)) {
-			ssize_t w =
-			    off < iov[i].iov_len
-			        ? node_tls_send(tls,
-			                        (char *)iov[i].iov_base + off,
-			                        iov[i].iov_len - off)
-			        : -1;
-			if (w > 0) {
-				off += (size_t)w;
-				continue;
+	while (cnt > 0 || node_tls_flush(tls) != 0) {
+		ssize_t w = cnt > 0 ? node_tls_sendv(tls, iov, cnt) : -1;
+		if (w > 0) {
+			while (cnt > 0 && (size_t)w >= iov->iov_len) {
+				w -= (ssize_t)iov->iov_len;
+				iov++;
+				cnt--;
 			}
-			uint64_t now = lora_now_ms();
-			struct pollfd p = {.fd = fd,
-			                   .events = node_tls_wants(tls)};
-			if (errno != EAGAIN || now >= until ||
-			    poll(&p, 1, (int)(until - now)) < 0)
-				return -1;
+			if (cnt > 0) {
+				iov->iov_base = (char *)iov->iov_base + w;
+				iov->iov_len -= (size_t)w;
+			}
+			continue;
 		}
+		uint64_t t = lora_now_ms();
+		struct pollfd p = {.fd = fd, .events = node_tls_wants(tls)};
+		if (now || errno != EAGAIN || t >= until ||
+		    poll(&p, 1, (int)(until - t)) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -397,7 +402,7 @@ static int send_request(struct pfd c, const char *path, const char *body,
 		return -1; /* a path this long is not ours to pass on */
 	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
 	if (c.tls)
-		return send_tls(c.tls, fd, iov, 2);
+		return send_tls(c.tls, fd, iov, 2, now);
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 	size_t total = (size_t)hl + len;
 	while (total > 0) {
@@ -530,7 +535,8 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
  * batch may still name it; node_proxy_tick frees it.
  */
 struct upconn {
-	struct node_http_watch w; /* first; w.fd: the connection */
+	struct node_http_watch w;  /* first; w.fd: the connection */
+	struct node_tls_conn *tls; /* http_tls: its TLS (owned) */
 	struct lnode *n;
 	char addr[NODE_ADDR_BYTES_MAX];
 	uint64_t idle_since_ms;
@@ -561,8 +567,11 @@ static struct upconn *upconns; /* links: jobs_mu (one I/O thread per node) */
 
 static void upconn_close(struct upconn *uc)
 {
-	if (!uc->dead)
+	if (!uc->dead) {
+		node_tls_conn_free(uc->tls);
+		uc->tls = NULL;
 		close(uc->w.fd); /* leaves the epoll set with it */
+	}
 	uc->dead = 1;
 	uc->job = NULL;
 }
@@ -604,7 +613,7 @@ static void upconn_event(struct node_http_watch *w)
 /* An idle connection of n to addr: one of the I/O thread's, or one taken
  * from the shared pool and registered; NULL when there is none. */
 static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
-                                  const char *addr, int may_dial)
+                                  const char *addr, uint64_t to, int may_dial)
 {
 	uint64_t now = lora_now_ms();
 	struct upconn *found = NULL;
@@ -617,22 +626,25 @@ static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
 	pthread_mutex_unlock(&jobs_mu);
 	if (found)
 		return found;
-	int fd = conn_pooled(addr).fd; /* plaintext (node_proxy_start) */
-	if (fd < 0 && may_dial)
-		fd =
-		    dial(addr); /* a resend: bounded by NODE_PROXY_CONNECT_MS */
-	if (fd < 0)
+	struct pfd c = conn_pooled(addr);
+	if (c.fd < 0 && may_dial) /* a resend: bounded by
+	                           * NODE_PROXY_CONNECT_MS (and the TLS
+	                           * handshake's NODE_PROXY_HANDSHAKE_MS) */
+		c = dial_to(n, addr, to);
+	if (c.fd < 0)
 		return NULL;
+	int fd = c.fd;
 	struct upconn *uc = lora_calloc(1, sizeof *uc);
 	if (uc == NULL) {
-		close(fd);
+		pfd_close(c);
 		return NULL;
 	}
+	uc->tls = c.tls;
 	uc->n = n;
 	snprintf(uc->addr, sizeof uc->addr, "%s", addr);
 	node_http_watch_init(&uc->w, x, fd, upconn_event);
 	if (node_http_watch_add(&uc->w) != 0) {
-		close(fd);
+		pfd_close(c);
 		lora_free(uc);
 		return NULL;
 	}
@@ -707,33 +719,42 @@ static int job_parse(struct pjob *j, struct preply *r)
 }
 
 /* Reads once what arrived (the connection is level-triggered: more
- * comes as another event): 0, or -1 on a closed (*eof) or broken
- * connection. */
+ * comes as another event; TLS is read until it has nothing left, since
+ * it may hold bytes the socket no longer shows): 0, or -1 on a closed
+ * (*eof) or broken connection. */
 static int job_read(struct pjob *j, int *eof)
 {
-	if (j->cap - j->len < NODE_PROXY_READ_BYTES) {
-		size_t cap = j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
-		if (cap > NODE_PROXY_REPLY_BYTES_MAX + (64u << 10))
-			return -1;
-		char *nb = lora_realloc(j->buf, cap);
-		if (nb == NULL)
-			return -1;
-		j->buf = nb;
-		j->cap = cap;
+	for (;;) {
+		if (j->cap - j->len < NODE_PROXY_READ_BYTES) {
+			size_t cap =
+			    j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
+			if (cap > NODE_PROXY_REPLY_BYTES_MAX + (64u << 10))
+				return -1;
+			char *nb = lora_realloc(j->buf, cap);
+			if (nb == NULL)
+				return -1;
+			j->buf = nb;
+			j->cap = cap;
+		}
+		ssize_t r;
+		do
+			r = j->uc->tls
+			        ? node_tls_recv(j->uc->tls, j->buf + j->len,
+			                        j->cap - j->len)
+			        : recv(j->uc->w.fd, j->buf + j->len,
+			               j->cap - j->len, MSG_DONTWAIT);
+		while (r < 0 && errno == EINTR);
+		if (r > 0) {
+			j->len += (size_t)r;
+			if (j->uc->tls)
+				continue;
+			return 0;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		*eof = r == 0;
+		return -1;
 	}
-	ssize_t r;
-	do
-		r = recv(j->uc->w.fd, j->buf + j->len, j->cap - j->len,
-		         MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
-	if (r > 0) {
-		j->len += (size_t)r;
-		return 0;
-	}
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	*eof = r == 0;
-	return -1;
 }
 
 static void job_readable(struct pjob *j)
@@ -766,7 +787,7 @@ static int job_send(struct pjob *j, int may_dial)
 	if (leader == 0 || leader == n->cfg.id ||
 	    node_member_get(n, leader, &m) != 0 || m.http_addr[0] == '\0')
 		return -1;
-	struct upconn *uc = upconn_take(n, j->x, m.http_addr, may_dial);
+	struct upconn *uc = upconn_take(n, j->x, m.http_addr, leader, may_dial);
 	if (uc == NULL)
 		return -1;
 	const char *body;
@@ -774,7 +795,7 @@ static int job_send(struct pjob *j, int may_dial)
 	node_http_body(j->x, &body, &len);
 	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
 	node_http_ident_line(n, j->x, ident, sizeof ident);
-	struct pfd c = {.fd = uc->w.fd, .tls = NULL};
+	struct pfd c = {.fd = uc->w.fd, .tls = uc->tls};
 	if (conn_dead(c) ||
 	    send_request(c, j->path, body, len, node_http_forwarded(j->x) + 1,
 	                 ident, 1) != 0) {
@@ -794,8 +815,6 @@ int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
 {
 	(void)body;
 	(void)len; /* job_send takes them from x again */
-	if (n->cfg.http_tls.mode != NODE_TLS_OFF)
-		return -1; /* TLS: the worker's blocking path (exchange) */
 	struct pjob *j = lora_calloc(1, sizeof *j);
 	if (j == NULL)
 		return -1;

@@ -113,6 +113,13 @@ void node_tls_conn_free(struct node_tls_conn *c);
 int node_tls_handshake(struct node_tls_conn *c);
 ssize_t node_tls_recv(struct node_tls_conn *c, void *buf, size_t len);
 ssize_t node_tls_send(struct node_tls_conn *c, const void *buf, size_t len);
+/* Like node_tls_send for the bytes of iov[0..cnt), gathered into records
+ * of up to NODE_TLS_GATHER_BYTES (a head and a small body leave as one
+ * record and one send, not two). */
+#define NODE_TLS_GATHER_BYTES 16384
+struct iovec;
+ssize_t node_tls_sendv(struct node_tls_conn *c, const struct iovec *iov,
+                       int cnt);
 /* Sends what TLS still holds: 0 when nothing is left, else -1 / errno. */
 int node_tls_flush(struct node_tls_conn *c);
 /* POLLIN or POLLOUT: what the last EAGAIN waits for. */

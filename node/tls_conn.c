@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
@@ -249,6 +250,37 @@ ssize_t node_tls_send(struct node_tls_conn *c, const void *buf, size_t len)
 	if (ret == MBEDTLS_ERR_SSL_WANT_WRITE && c->ssl.out_left > 0)
 		return (ssize_t)n; /* encrypted and kept: flushed later */
 	return fail(c, ret);
+}
+
+ssize_t node_tls_sendv(struct node_tls_conn *c, const struct iovec *iov,
+                       int cnt)
+{
+	unsigned char buf[NODE_TLS_GATHER_BYTES];
+	size_t total = 0, off = 0;
+	int i = 0;
+	for (;;) {
+		size_t n = 0;
+		while (i < cnt && n < sizeof buf) {
+			size_t k = iov[i].iov_len - off;
+			if (k > sizeof buf - n)
+				k = sizeof buf - n;
+			memcpy(buf + n, (const char *)iov[i].iov_base + off, k);
+			n += k;
+			off += k;
+			if (off == iov[i].iov_len) {
+				i++;
+				off = 0;
+			}
+		}
+		if (n == 0)
+			return (ssize_t)total;
+		ssize_t w = node_tls_send(c, buf, n);
+		if (w < 0)
+			return total ? (ssize_t)total : -1;
+		total += (size_t)w;
+		if ((size_t)w < n)
+			return (ssize_t)total; /* the caller sends the rest */
+	}
 }
 
 int node_tls_wants(const struct node_tls_conn *c)
