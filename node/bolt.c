@@ -164,7 +164,8 @@ static int read_full(struct bolt_conn *c, uint8_t *p, size_t len,
 			if (wait < 0 || deadline_ms - now < (uint64_t)wait)
 				wait = (int)(deadline_ms - now);
 		}
-		if (c->tls) { /* it may hold bytes the socket has not */
+		if (c->tls &&
+		    node_tls_pending(c->tls)) { /* not on the socket */
 			ssize_t k = node_tls_recv(c->tls, p + got, len - got);
 			if (k > 0) {
 				got += (size_t)k;
@@ -179,9 +180,10 @@ static int read_full(struct bolt_conn *c, uint8_t *p, size_t len,
 		int pr = poll(&pfd, 1, wait);
 		if (pr < 0 && errno != EINTR)
 			return LORA_ECLOSED;
-		if (pr <= 0 || c->tls)
+		if (pr <= 0)
 			continue;
-		ssize_t k = recv(c->fd, p + got, len - got, 0);
+		ssize_t k = c->tls ? node_tls_recv(c->tls, p + got, len - got)
+		                   : recv(c->fd, p + got, len - got, 0);
 		if (k < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (k <= 0)

@@ -1062,8 +1062,10 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 		if (!x->draining)
 			x->len += (size_t)r;
 		x->last_ms = lora_now_ms();
-		if ((size_t)r < room && x->tls == NULL)
-			break; /* TLS: read until EAGAIN (it may hold bytes) */
+		if ((size_t)r < room &&
+		    (x->tls == NULL || !node_tls_pending(x->tls)))
+			break; /* (TLS may hold bytes the socket does not show)
+			        */
 	}
 	if (x->draining)
 		conn_arm(hs, x);

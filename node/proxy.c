@@ -250,7 +250,7 @@ static ssize_t recv_some(struct lnode *n, struct pfd c, struct pwait *w,
                          char *buf, size_t cap, uint64_t deadline_ms)
 {
 	for (;;) {
-		if (c.tls) { /* TLS may hold bytes the socket no longer has */
+		if (c.tls && node_tls_pending(c.tls)) { /* not on the socket */
 			ssize_t r = node_tls_recv(c.tls, buf, cap);
 			if (r > 0)
 				return r;
@@ -261,8 +261,14 @@ static ssize_t recv_some(struct lnode *n, struct pfd c, struct pwait *w,
 		                   .events =
 		                       c.tls ? node_tls_wants(c.tls) : POLLIN};
 		int pr = poll(&p, 1, NODE_PROXY_POLL_MS);
-		if (pr > 0 && c.tls)
+		if (pr > 0 && c.tls) {
+			ssize_t r = node_tls_recv(c.tls, buf, cap);
+			if (r > 0)
+				return r;
+			if (r == 0 || errno != EAGAIN)
+				return -1;
 			continue;
+		}
 		if (pr > 0) {
 			ssize_t r = recv(c.fd, buf, cap, 0);
 			if (r < 0 && errno == EINTR)
@@ -746,7 +752,7 @@ static int job_read(struct pjob *j, int *eof)
 		while (r < 0 && errno == EINTR);
 		if (r > 0) {
 			j->len += (size_t)r;
-			if (j->uc->tls)
+			if (j->uc->tls && node_tls_pending(j->uc->tls))
 				continue;
 			return 0;
 		}

@@ -122,6 +122,9 @@ ssize_t node_tls_sendv(struct node_tls_conn *c, const struct iovec *iov,
                        int cnt);
 /* Sends what TLS still holds: 0 when nothing is left, else -1 / errno. */
 int node_tls_flush(struct node_tls_conn *c);
+/* 1 when TLS holds received bytes the socket no longer shows (a reader
+ * must call node_tls_recv again before it waits for the socket). */
+int node_tls_pending(const struct node_tls_conn *c);
 /* POLLIN or POLLOUT: what the last EAGAIN waits for. */
 int node_tls_wants(const struct node_tls_conn *c);
 /* Why the last call failed (mbedtls's text), into out. */

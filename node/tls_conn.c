@@ -40,9 +40,15 @@ struct node_tls_ctx {
 	mbedtls_ctr_drbg_context drbg; /* thread-safe (MBEDTLS_THREADING_C) */
 };
 
+/* read ahead: mbedtls asks for a record's 5-byte header, then its body;
+ * one recv of up to this many bytes serves both (and the next records) */
+#define NODE_TLS_READ_AHEAD_BYTES 4096
+
 struct node_tls_conn {
 	mbedtls_ssl_context ssl;
 	int fd;
+	size_t roff, rlen; /* unread bytes: rbuf[roff..rlen) */
+	unsigned char rbuf[NODE_TLS_READ_AHEAD_BYTES];
 	int wants;    /* POLLIN / POLLOUT */
 	int last_err; /* mbedtls error of the last failure */
 };
@@ -64,10 +70,23 @@ static int bio_send(void *arg, const unsigned char *buf, size_t len)
 static int bio_recv(void *arg, unsigned char *buf, size_t len)
 {
 	struct node_tls_conn *c = arg;
+	if (c->roff < c->rlen) {
+		size_t n = c->rlen - c->roff < len ? c->rlen - c->roff : len;
+		memcpy(buf, c->rbuf + c->roff, n);
+		c->roff += n;
+		return (int)n;
+	}
+	int ahead = len < sizeof c->rbuf;
 	ssize_t r;
 	do
-		r = recv(c->fd, buf, len, MSG_DONTWAIT);
+		r = recv(c->fd, ahead ? c->rbuf : buf,
+		         ahead ? sizeof c->rbuf : len, MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
+	if (r > 0 && ahead) {
+		c->roff = 0;
+		c->rlen = (size_t)r;
+		return bio_recv(arg, buf, len);
+	}
 	if (r >= 0)
 		return (int)r;
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -281,6 +300,12 @@ ssize_t node_tls_sendv(struct node_tls_conn *c, const struct iovec *iov,
 		if ((size_t)w < n)
 			return (ssize_t)total; /* the caller sends the rest */
 	}
+}
+
+int node_tls_pending(const struct node_tls_conn *c)
+{
+	return c->roff < c->rlen || mbedtls_ssl_get_bytes_avail(&c->ssl) > 0 ||
+	       mbedtls_ssl_check_pending(&c->ssl);
 }
 
 int node_tls_wants(const struct node_tls_conn *c)

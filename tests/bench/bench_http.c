@@ -519,8 +519,8 @@ static void conn_read(struct worker *w, struct conn *c, uint64_t now)
 		conn_fail(w, c, now);
 	else if (len > 0)
 		conn_response(w, c, &r, (size_t)len, now);
-	else if (c->tls) /* TLS may hold the rest: epoll would not say */
-		conn_read(w, c, now);
+	else if (c->tls && node_tls_pending(c->tls))
+		conn_read(w, c, now); /* held by TLS: epoll would not say */
 }
 
 static void conn_event(struct worker *w, struct conn *c, uint32_t ev,
