@@ -269,6 +269,11 @@ int lora_client_open(struct lora_client **out,
 	return 0;
 }
 
+const char *lora_client_ca(const struct lora_client *c)
+{
+	return c->ca[0] ? c->ca : NULL;
+}
+
 void lora_client_credentials(const struct lora_client *c, const char **user,
                              const char **password)
 {

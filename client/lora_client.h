@@ -187,6 +187,9 @@ const char *lora_result_node(const struct lora_result *r);
 int lora_result_attempts(const struct lora_result *r);
 /* lora_now_ms() when the attempt that succeeded was sent. */
 uint64_t lora_result_sent_ms(const struct lora_result *r);
+/* The CA file the client's TLS trusts (borrowed from c), NULL without
+ * TLS; the shell's admin commands use it for https. */
+const char *lora_client_ca(const struct lora_client *c);
 /* The credentials the client authenticates with (user "" when none);
  * borrowed until lora_client_close (the shell's admin calls use them). */
 void lora_client_credentials(const struct lora_client *c, const char **user,
