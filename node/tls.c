@@ -132,6 +132,9 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
                         const char *server_name, struct nng_tls_config **out,
                         char *errmsg)
 {
+	if (node_tls_engine_register() != 0)
+		return lora_errf(LORA_EIO, errmsg,
+		                 "tls: cannot register the TLS engine");
 	nng_tls_config *cfg;
 	int rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER
 	                                           : NNG_TLS_MODE_CLIENT);

@@ -16,9 +16,10 @@
  * Peers use mutual TLS: both ends present a certificate chaining to the
  * peer CA. A node's certificate names it as DNS "lora-node-<id>" (CN and
  * subjectAltName; deploy/gen-certs.sh), and a dialer checks that name
- * against the id it dials (NODE_TLS_PEER_NAME_FMT), so a node holding
- * another node's certificate cannot take that node's place for the nodes
- * that dial it.
+ * against the id it dials (NODE_TLS_PEER_NAME_FMT), and a listener takes
+ * frames only from the node the dialer's certificate names
+ * (node_tls_stream_peer_id, transport.c): a node holding another node's
+ * certificate can take that node's place neither way.
  */
 #ifndef LORA_NODE_TLS_H
 #define LORA_NODE_TLS_H
@@ -71,6 +72,16 @@ struct nng_tls_config;
 int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
                         const char *server_name, struct nng_tls_config **out,
                         char *errmsg);
+
+/* nng's TLS engine on mbedtls that remembers the node id each peer's
+ * certificate names (tls_engine.c); registered once (idempotent), by
+ * node_tls_nng_config before its first configuration. 0 or LORA_EIO. */
+int node_tls_engine_register(void);
+/* The node id the certificate on the other end of nng TLS stream names
+ * ("lora-node-<id>": DNS subjectAltName, else CN; verified against the
+ * CA): 0 with *id, or LORA_ENOTFOUND (no such stream, no handshake yet,
+ * no single id named). */
+int node_tls_stream_peer_id(const void *stream, uint64_t *id);
 
 /* "tls+tcp://addr" when t's mode is not off, else "tcp://addr". */
 void node_tls_url(const struct node_tls *t, const char *addr, char *out,

@@ -462,11 +462,31 @@ static void conn_buf_shrink(struct conn_in *c)
 	c->counted = b->cap;
 }
 
+/* With peer TLS, the first frame's sender must be the node the stream's
+ * certificate names (tls_engine.c): a member holding its own certificate
+ * cannot speak for another (0: fine). */
+static int conn_identity_ok(struct conn_in *c, uint64_t from)
+{
+	uint64_t id = 0;
+	if (c->t->tls.mode == NODE_TLS_OFF)
+		return 0;
+	if (node_tls_stream_peer_id(c->stream, &id) == 0 && id == from)
+		return 0;
+	if (in_warn_ok(c->t))
+		LOG_WARN("peer stream from %s: frames from node %llu over a "
+		         "certificate naming %s%llu, closing it",
+		         c->remote, (unsigned long long)from,
+		         id ? "node " : "no node, ", (unsigned long long)id);
+	return -1;
+}
+
 /* Every frame of one inbound stream names the same sender: a stream
  * that speaks for two nodes is closed (0: fine). */
 static int conn_sender_ok(struct conn_in *c, const uint8_t *frame)
 {
 	uint64_t from = lora_get_be64(frame + 1);
+	if (c->sender == 0 && conn_identity_ok(c, from) != 0)
+		return -1;
 	if (c->sender == 0)
 		c->sender = from;
 	if (from == c->sender)

@@ -16,11 +16,12 @@
  * line a second), never the process. A frame's buffer grows as its bytes
  * arrive, not to the length announced. At most 64 inbound streams are
  * open, and NODE_PEERS_MAX + 4 (20) from one remote address. With peer TLS
- * the stream carries the same bytes inside TLS (tls+tcp://, mutual). The
- * sender id of an inbound frame is bound to the first frame of its stream,
- * not to the certificate (nng 1.5 does not expose the peer certificate of a
- * stream): the receiver checks what it can (node/raftloop.c, status.c,
- * snapshot.c; docs/security.md).
+ * the stream carries the same bytes inside TLS (tls+tcp://, mutual), and
+ * the sender of an inbound stream's frames must be the node its
+ * certificate names (tls_engine.c), else the stream is closed. Without
+ * TLS the sender id is bound to the first frame of its stream only: the
+ * receiver checks what it can (node/raftloop.c, status.c, snapshot.c;
+ * docs/security.md).
  *
  * Sends never block: a frame is copied into the peer's bounded send buffer
  * (NODE_PEER_SENDBUF_MSGS frames, NODE_PEER_SENDBUF_BYTES_MAX bytes) and

@@ -9,8 +9,9 @@
 # - a client that trusts the other CA is refused (curl, lora, openssl);
 # - the peer port wants a client certificate from the cluster CA;
 # - a node restarted with another node's certificate (valid chain, wrong
-#   id) is refused by the nodes that dial it, which log why; back with its
-#   own certificate it catches up;
+#   id) is refused by the nodes that dial it, and its own frames (which
+#   name its id) are refused by the nodes it dials, each logged; back with
+#   its own certificate it catches up;
 # - the leader killed: a new one is elected and takes writes over TLS;
 # - the Neo4j JavaScript driver with the CA (when installed).
 # Usage: tls.sh LORAD LORA
@@ -111,6 +112,11 @@ it_launch "$F" "$peers" --tls-cert "$IT_DIR/tls/node$G.pem" --tls-key "$IT_DIR/t
 it_check "node $F starts with node $G's certificate" it_wait 60 grep -q "lorad $F ready" "$IT_DIR/n$F.log"
 it_check "the nodes dialing $F refuse its certificate and log why" it_wait 20 \
 	grep -q "peer $F (.*): TLS handshake refused: .*lora-node-$F" "$IT_DIR/n$L.log"
+# ... and the nodes it dials refuse its frames: they name node $F, its
+# certificate names node $G (the identity of an inbound stream is its
+# certificate's, node/tls_engine.c)
+it_check "node $L refuses frames from $F over a certificate naming $G" it_wait 20 \
+	grep -q "frames from node $F over a certificate naming node $G" "$IT_DIR/n$L.log"
 it_query "$L" '{"query":"CREATE (:Tls {via: \"while F is refused\"})"}'
 it_check "the cluster keeps taking writes" [ "$IT_STATUS" = 200 ]
 IDX=$(commit_of_leader)
