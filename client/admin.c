@@ -1,6 +1,7 @@
 /* admin.c - cluster admin calls of the shell (:add, :remove, :transfer):
  * HTTP POSTs to the leader's admin API, whose address comes from the
- * cluster status that the native protocol returns. */
+ * cluster status that the native protocol returns (https with the
+ * client's CA when it has one: https.c). */
 #include <stdio.h>
 #include <string.h>
 
@@ -138,15 +139,21 @@ int lora_admin_post(struct lora_client *c, const char *path, const char *body,
 	if (rv)
 		return rv;
 	char url[LORA_CLIENT_ADDR_BYTES + 64];
-	snprintf(url, sizeof(url), "http://%s%s", leader, path);
+	const char *ca = lora_client_ca(c);
+	snprintf(url, sizeof(url), "%s://%s%s", ca ? "https" : "http", leader,
+	         path);
 	const char *user, *pw;
 	char authz[2 * (LORA_CLIENT_USER_BYTES_MAX +
 	                LORA_CLIENT_PASSWORD_BYTES_MAX) +
 	           16];
 	lora_client_credentials(c, &user, &pw);
 	int with = user[0] && basic_auth(user, pw, authz, sizeof authz) == 0;
-	rv = http_post(url, body, timeout_ms, with ? authz : NULL, status,
-	               answer, errmsg);
+	if (ca != NULL) /* TLS: mbedtls directly (https.c) */
+		rv = lora_https_post(leader, ca, path, with ? authz : NULL,
+		                     body, timeout_ms, status, answer, errmsg);
+	else
+		rv = http_post(url, body, timeout_ms, with ? authz : NULL,
+		               status, answer, errmsg);
 	memset(authz, 0, sizeof authz);
 	return rv;
 }

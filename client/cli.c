@@ -33,6 +33,12 @@ const char *lora_shell_usage(void)
 	       "  -u, --user NAME        user name (default: LORA_USER)\n"
 	       "  --password PW          password (default: LORA_PASSWORD, "
 	       "else asked for)\n"
+	       "  --tls                  TLS to every node (needs --ca or "
+	       "LORA_CA)\n"
+	       "  --ca FILE              CA certificate (PEM) the nodes' "
+	       "certificates\n"
+	       "                         chain to; implies --tls (default: "
+	       "LORA_CA)\n"
 	       "  -h, --help             this text\n"
 	       "Statements end with ';'. In the shell: :help, :status, "
 	       ":param NAME VALUE,\n:params, :quit.\n";
@@ -98,6 +104,8 @@ static int apply_opt(struct lora_shell_opts *o, const char *name,
 		o->user = val;
 	else if (!strcmp(name, "password"))
 		o->password = val;
+	else if (!strcmp(name, "ca"))
+		o->ca = val;
 	else
 		rv = LORA_EINVAL;
 	if (rv)
@@ -111,7 +119,7 @@ static int takes_value(const char *name)
 	static const char *const with[] = {
 	    "a",       "address", "f",           "file",  "c",
 	    "command", "timeout", "consistency", "route", "format",
-	    "u",       "user",    "password"};
+	    "u",       "user",    "password",    "ca"};
 	for (size_t i = 0; i < sizeof(with) / sizeof(with[0]); i++) {
 		if (!strcmp(name, with[i]))
 			return 1;
@@ -137,6 +145,8 @@ int lora_shell_parse_args(int argc, char **argv, struct lora_shell_opts *o,
 			o->help = 1;
 		} else if (!strcmp(key, "q") || !strcmp(key, "quiet")) {
 			o->quiet = 1;
+		} else if (!strcmp(key, "tls")) {
+			o->tls = 1;
 		} else if (!takes_value(key)) {
 			return lora_errf(LORA_EINVAL, errmsg,
 			                 "unknown option '%s'", arg);

@@ -44,8 +44,10 @@ struct lora_shell_opts {
 	int format;       /* enum lora_format from --format */
 	const char *user; /* -u NAME (NULL: LORA_USER) */
 	const char
-	    *password; /* --password PW (NULL: LORA_PASSWORD, a prompt) */
-	int help;      /* -h / --help */
+	    *password;  /* --password PW (NULL: LORA_PASSWORD, a prompt) */
+	int tls;        /* --tls: TLS to every node */
+	const char *ca; /* --ca FILE (NULL: LORA_CA); implies --tls */
+	int help;       /* -h / --help */
 };
 
 /* Parses argv. Returns 0, or LORA_EINVAL with a message in errmsg. */
@@ -161,6 +163,12 @@ int lora_csv_row(struct lora_buf *out, Lora__Value *const *row, size_t cols);
 int lora_status_leader_http(const char *status_json, char *out, size_t size,
                             char *errmsg);
 
+/* One HTTPS POST of body to path on hostport ("host:port"), the server
+ * verified against the CA file ca and the host name; authz: an
+ * Authorization value or NULL. *status and *body_out (lora_free) on 0. */
+int lora_https_post(const char *hostport, const char *ca, const char *path,
+                    const char *authz, const char *body, int timeout_ms,
+                    int *status, char **body_out, char *errmsg);
 /*
  * POSTs body (JSON) to path (e.g. "/cluster/transfer") on the leader's HTTP
  * address, found through lora_client_status. On 0, *status is the HTTP

@@ -18,6 +18,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "lora_client.h"
 
@@ -53,6 +54,7 @@ struct lora_client {
 	/* credentials for the handshake ("" user: none) */
 	char user[LORA_CLIENT_USER_BYTES_MAX + 1];
 	char password[LORA_CLIENT_PASSWORD_BYTES_MAX + 1];
+	char ca[LORA_CLIENT_CA_PATH_BYTES_MAX]; /* "": no TLS */
 };
 
 struct lora_result {
@@ -115,7 +117,34 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 		nng_aio_abort(n->aio, NNG_ECONNRESET);
 }
 
-static int node_open(struct node *n, char *errmsg)
+/* TLS on n's dialer: the node's certificate must chain to ca and name
+ * the host of n's address. */
+static int node_tls(struct node *n, const char *ca, char *errmsg)
+{
+	char host[LORA_CLIENT_ADDR_BYTES];
+	snprintf(host, sizeof host, "%s", n->url + strlen("tcp://"));
+	char *colon = strrchr(host, ':');
+	if (colon)
+		*colon = '\0';
+	nng_tls_config *cfg;
+	int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT);
+	if (rv)
+		return lora_errf(LORA_EIO, errmsg, "tls: %s", nng_strerror(rv));
+	rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+	if (rv == 0)
+		rv = nng_tls_config_server_name(cfg, host);
+	int bad_ca = rv == 0 && (rv = nng_tls_config_ca_file(cfg, ca)) != 0;
+	if (rv == 0)
+		rv = nng_dialer_set_ptr(n->dialer, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg); /* the dialer holds its own reference */
+	if (rv)
+		return lora_errf(bad_ca ? LORA_EINVAL : LORA_EIO, errmsg,
+		                 "tls: %s%s%s", bad_ca ? "CA file " : "",
+		                 bad_ca ? ca : "", nng_strerror(rv));
+	return 0;
+}
+
+static int node_open(struct node *n, const char *ca, char *errmsg)
 {
 	int rv = nng_req0_open(&n->sock);
 	if (rv)
@@ -130,15 +159,19 @@ static int node_open(struct node *n, char *errmsg)
 	                    LORA_CLIENT_MSG_BYTES_MAX);
 	nng_pipe_notify(n->sock, NNG_PIPE_EV_ADD_POST, pipe_added, n);
 	nng_pipe_notify(n->sock, NNG_PIPE_EV_REM_POST, pipe_removed, n);
+	char url[LORA_CLIENT_ADDR_BYTES + 8];
+	snprintf(url, sizeof url, "%s%s", ca ? "tls+" : "", n->url);
 	rv = nng_aio_alloc(&n->aio, NULL, NULL);
 	if (rv == 0)
-		rv = nng_dialer_create(&n->dialer, n->sock, n->url);
+		rv = nng_dialer_create(&n->dialer, n->sock, url);
 	if (rv)
 		return lora_errf(LORA_EIO, errmsg, "%s: %s", n->url,
 		                 nng_strerror(rv));
 	nng_dialer_set_ms(n->dialer, NNG_OPT_RECONNMINT, RECONNECT_MS_MIN);
 	nng_dialer_set_ms(n->dialer, NNG_OPT_RECONNMAXT, RECONNECT_MS_MAX);
 	nng_dialer_set_bool(n->dialer, NNG_OPT_TCP_NODELAY, true);
+	if (ca != NULL && (rv = node_tls(n, ca, errmsg)) != 0)
+		return rv;
 	rv = nng_dialer_start(n->dialer, NNG_FLAG_NONBLOCK);
 	if (rv)
 		return lora_errf(LORA_EIO, errmsg, "dial %s: %s", n->url,
@@ -212,11 +245,21 @@ int lora_client_open(struct lora_client **out,
 	char urls[LORA_CLIENT_NODES_MAX][LORA_CLIENT_ADDR_BYTES];
 	int rv = lora_client_parse_addresses(list, urls, LORA_CLIENT_NODES_MAX,
 	                                     &c->n, msg);
+	const char *ca = c->o.ca ? c->o.ca : getenv("LORA_CA");
+	if (ca != NULL && ca[0] == '\0')
+		ca = NULL;
+	if (rv == 0 && c->o.tls && ca == NULL)
+		rv = lora_errf(LORA_EINVAL, msg,
+		               "tls: needs a CA file (--ca or LORA_CA)");
+	if (rv == 0 && ca != NULL && strlen(ca) >= sizeof c->ca)
+		rv = lora_errf(LORA_EINVAL, msg, "tls: CA path too long");
+	if (rv == 0 && ca != NULL)
+		snprintf(c->ca, sizeof c->ca, "%s", ca);
 	for (size_t i = 0; rv == 0 && i < c->n; i++) {
 		memcpy(c->nodes[i].url, urls[i], sizeof(urls[i]));
-		rv = node_open(&c->nodes[i], msg);
+		rv = node_open(&c->nodes[i], ca, msg);
 	}
-	c->o.addresses = NULL; /* borrowed during open only */
+	c->o.addresses = c->o.ca = NULL; /* borrowed during open only */
 	if (rv) {
 		set_error(e, rv, NULL, "%s", msg);
 		lora_client_close(c);
@@ -224,6 +267,11 @@ int lora_client_open(struct lora_client **out,
 	}
 	*out = c;
 	return 0;
+}
+
+const char *lora_client_ca(const struct lora_client *c)
+{
+	return c->ca[0] ? c->ca : NULL;
 }
 
 void lora_client_credentials(const struct lora_client *c, const char **user,
@@ -266,7 +314,7 @@ static int node_index(struct lora_client *c, const char *hostport)
 	struct node *nd = &c->nodes[c->n];
 	memset(nd, 0, sizeof(*nd));
 	memcpy(nd->url, url, sizeof(url));
-	if (node_open(nd, NULL)) {
+	if (node_open(nd, c->ca[0] ? c->ca : NULL, NULL)) {
 		node_close(nd);
 		return -1;
 	}

@@ -52,6 +52,7 @@
 #define LORA_CLIENT_PASSWORD_BYTES_MAX 1024        /* a password */
 #define LORA_CLIENT_CURSOR_BYTES       16          /* a server's cursor name */
 
+#define LORA_CLIENT_CA_PATH_BYTES_MAX 1024 /* the CA file's path */
 /* Defaults for struct lora_client_opts fields left at 0. */
 #define LORA_CLIENT_CALL_TIMEOUT_MS_DEFAULT 5000
 #define LORA_CLIENT_RETRY_BUDGET_MS_DEFAULT 15000
@@ -87,6 +88,12 @@ struct lora_client_opts {
 	 * no handshake (a node with auth = off). Copied at open. */
 	const char *user;
 	const char *password;
+	/* TLS (nng tls+tcp) to every node: on when tls is set or a CA is
+	 * given. ca: PEM file of the CA the nodes' certificates chain to;
+	 * NULL: the environment LORA_CA. A node's certificate must also name
+	 * the host of its address. Borrowed during open only. */
+	int tls;
+	const char *ca;
 };
 
 /* An error as the server (or the client itself) reported it. */
@@ -183,6 +190,9 @@ const char *lora_result_node(const struct lora_result *r);
 int lora_result_attempts(const struct lora_result *r);
 /* lora_now_ms() when the attempt that succeeded was sent. */
 uint64_t lora_result_sent_ms(const struct lora_result *r);
+/* The CA file the client's TLS trusts (borrowed from c), NULL without
+ * TLS; the shell's admin commands use it for https. */
+const char *lora_client_ca(const struct lora_client *c);
 /* The credentials the client authenticates with (user "" when none);
  * borrowed until lora_client_close (the shell's admin calls use them). */
 void lora_client_credentials(const struct lora_client *c, const char **user,

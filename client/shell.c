@@ -492,6 +492,8 @@ static int shell_open(struct shell *sh)
 	    ask_password(co.user, typed, sizeof typed) == 0)
 		co.password = typed;
 	co.addresses = sh->o.addresses;
+	co.tls = sh->o.tls;
+	co.ca = sh->o.ca;
 	co.call_timeout_ms = sh->o.timeout_ms;
 	co.route = sh->o.route_any ? LORA_ROUTE_ANY : LORA_ROUTE_LEADER;
 	struct lora_client_error e = {0};

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deploy/cluster.sh - the local three-node cluster (deploy/local/node*.conf):
 # nodes on 127.0.0.1-3, HTTP 4747, native protocol 4748, peers 4749, data,
-# logs and pid files under data/ in the checkout.
+# logs and pid files under data/ in the checkout. TLS is on for every port:
+# start makes a development CA and node certificates in data/tls
+# (deploy/gen-certs.sh) and authentication is on (data/admin.password).
 #
 #   deploy/cluster.sh start     build lorad if missing, start the nodes in the
 #                               background, wait for their health and a leader
@@ -61,6 +63,7 @@ start() {
 	mkdir -p data
 	chmod 700 data
 	lc_auth_init data/admin.password
+	lc_tls_init data/tls || { lc_log "cannot make certificates in data/tls"; exit 1; }
 	local i ok=1
 	for i in 1 2 3; do
 		if lc_alive "$i"; then
@@ -95,13 +98,14 @@ stop() {
 status() {
 	local i any=0
 	[ -s data/admin.password ] && lc_auth_init data/admin.password
+	[ -s data/tls/ca.pem ] && lc_tls_init data/tls
 	printf '%-5s %-8s %-16s %-7s %-10s %s\n' node pid http health applied digest
 	for i in 1 2 3; do
 		local pid="-" health="down" applied="-" digest="-" d
 		if lc_alive "$i"; then
 			pid=$(lc_pid "$i")
 			any=1
-			if curl -sf -m 1 "http://$(lc_http "$i")/health" >/dev/null 2>&1; then
+			if lc_curl -sf -m 1 "$LC_SCHEME://$(lc_http "$i")/health" >/dev/null 2>&1; then
 				health=ok
 				d=$(lc_get "$(lc_http "$i")/admin/digest")
 				applied=$(echo "$d" | lc_json_field appliedIndex)
@@ -116,7 +120,7 @@ status() {
 	if [ -x "$LORA_SHELL" ]; then
 		"$LORA_SHELL" -q --timeout 2000 -a "$(lc_clients)" -c ":status"
 	else
-		lc_curl -s -m 2 "http://$(lc_http 1)/cluster/status"
+		lc_curl -s -m 2 "$LC_SCHEME://$(lc_http 1)/cluster/status"
 		echo
 	fi
 }

@@ -10,12 +10,19 @@
 # Only curl, grep, sed and coreutils are needed (no jq, no python).
 # Authentication is on: lc_write_configs (or lc_auth_init) makes the first
 # admin's password file (mode 0600) and every lc_* call passes it.
+# TLS: lc_tls_init DIR makes (or reuses) a CA and node certificates there
+# (deploy/gen-certs.sh); from then on lc_write_configs turns TLS on for
+# every port, curl talks https:// trusting that CA, and the C tools get
+# LORA_CA.
 
 LC_N=${LC_N:-3}
 LC_PREFIX=${LC_PREFIX:-127.0.0}
 LC_HTTP_PORT=4747
 LC_CLIENT_PORT=4748
 LC_PEER_PORT=4749
+LC_SCHEME=${LC_SCHEME:-http}
+LC_TLS_DIR=${LC_TLS_DIR:-}
+LC_CACERT=${LC_CACERT:-}
 
 lc_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*"; }
 # Wall-clock ms; bash's EPOCHREALTIME needs no process (exact around kills).
@@ -72,8 +79,21 @@ lc_auth_init() {
 	export LORA_USER LORA_PASSWORD
 }
 
-# curl with the admin's credentials (after lc_auth_init).
-lc_curl() { curl ${LC_AUTH:+-u "$LC_AUTH"} "$@"; }
+# lc_tls_init DIR: certificates for nodes 1..LC_N in DIR (kept when
+# there); TLS from then on (see above).
+lc_tls_init() {
+	local i specs=()
+	for i in $(seq 1 "$LC_N"); do specs+=("$i@$LC_PREFIX.$i"); done
+	"$(dirname "${BASH_SOURCE[0]}")/gen-certs.sh" "$1" "${specs[@]}" >/dev/null || return 1
+	LC_TLS_DIR=$1
+	LC_CACERT=$1/ca.pem
+	LC_SCHEME=https
+	LORA_CA=$LC_CACERT
+	export LORA_CA
+}
+
+# curl with the admin's credentials (after lc_auth_init) and the CA.
+lc_curl() { curl ${LC_AUTH:+-u "$LC_AUTH"} ${LC_CACERT:+--cacert "$LC_CACERT"} "$@"; }
 
 # lc_write_configs [extra "key = value" lines...]: one config per node.
 lc_write_configs() {
@@ -90,6 +110,12 @@ lc_write_configs() {
 			echo "peer_addr = $LC_PREFIX.$i:$LC_PEER_PORT"
 			echo "peers = $(lc_peers)"
 			echo "admin_password_file = $LC_DIR/admin.password"
+			if [ -n "$LC_TLS_DIR" ]; then
+				echo "tls = required"
+				echo "tls_ca = $LC_TLS_DIR/ca.pem"
+				echo "tls_cert = $LC_TLS_DIR/node$i.pem"
+				echo "tls_key = $LC_TLS_DIR/node$i.key"
+			fi
 			for line in "$@"; do echo "$line"; done
 		} >"$(lc_conf "$i")"
 	done
@@ -120,7 +146,8 @@ lc_start() {
 lc_wait_health() {
 	local i=$1 deadline=$(($(date +%s) + ${2:-20}))
 	while [ "$(date +%s)" -le "$deadline" ]; do
-		if curl -sf -m 1 "http://$(lc_http "$i")/health" >/dev/null 2>&1; then
+		if curl -sf -m 1 ${LC_CACERT:+--cacert "$LC_CACERT"} \
+			"$LC_SCHEME://$(lc_http "$i")/health" >/dev/null 2>&1; then
 			return 0
 		fi
 		if ! lc_alive "$i"; then
@@ -176,7 +203,7 @@ lc_json_field() {
 		head -n 1 | sed 's/^[^:]*:[[:space:]]*//; s/^"//; s/"$//'
 }
 
-lc_get() { lc_curl -s -m "${2:-2}" "http://$1"; }
+lc_get() { lc_curl -s -m "${2:-2}" "$LC_SCHEME://$1"; }
 
 # The leader id as node I sees it ("" when none or unreachable).
 lc_leader_seen_by() {
@@ -246,7 +273,7 @@ lc_wait_converged() {
 # lc_post I PATH JSON: POST to node I; prints the body.
 lc_post() {
 	lc_curl -s -m "${4:-30}" -X POST -H 'Content-Type: application/json' \
-		--data "$3" "http://$(lc_http "$1")$2"
+		--data "$3" "$LC_SCHEME://$(lc_http "$1")$2"
 }
 
 # lc_first_ack_after FILE ACK_COL ATTEMPT_COL T_MS: ms from T_MS (a leader

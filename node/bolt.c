@@ -42,7 +42,13 @@ struct node_bolt {
 	uint64_t next_id;
 	_Atomic uint64_t epoch;
 	atomic_int stopping;
+	struct node_tls_ctx *tls; /* bolt_tls not off: the server context */
+	int tls_mode;
+	uint64_t tls_warn_ms; /* last refused handshake logged (mu) */
 };
+
+#define BOLT_HANDSHAKE_MS 10000 /* TLS, and telling TLS from plaintext */
+#define BOLT_TLS_WARN_MS  1000  /* one refused handshake line per */
 
 uint64_t bolt_server_epoch(const struct bolt_conn *c)
 {
@@ -52,8 +58,43 @@ uint64_t bolt_server_epoch(const struct bolt_conn *c)
 /* ---- sending -------------------------------------------------------------
  */
 
+/* Waits until TLS can go on (what it wants), at most until deadline_ms:
+ * 0, or LORA_ETIMEOUT / LORA_ECLOSED. */
+static int tls_wait(struct bolt_conn *c, uint64_t deadline_ms)
+{
+	if (errno != EAGAIN)
+		return LORA_ECLOSED;
+	uint64_t now = lora_now_ms();
+	if (now >= deadline_ms)
+		return LORA_ETIMEOUT;
+	struct pollfd p = {.fd = c->fd, .events = node_tls_wants(c->tls)};
+	return poll(&p, 1, (int)(deadline_ms - now)) < 0 && errno != EINTR
+	           ? LORA_ECLOSED
+	           : 0;
+}
+
+static int flush_tls(struct bolt_conn *c)
+{
+	uint64_t until = lora_now_ms() + BOLT_SEND_TIMEOUT_MS;
+	size_t off = 0;
+	while (off < c->out.len || node_tls_flush(c->tls) != 0) {
+		ssize_t k = off < c->out.len
+		                ? node_tls_send(c->tls, c->out.data + off,
+		                                c->out.len - off)
+		                : -1;
+		if (k > 0)
+			off += (size_t)k;
+		else if (tls_wait(c, until) != 0)
+			return LORA_ECLOSED;
+	}
+	lora_buf_reset(&c->out);
+	return 0;
+}
+
 int bolt_flush(struct bolt_conn *c)
 {
+	if (c->tls)
+		return flush_tls(c);
 	size_t off = 0;
 	while (off < c->out.len) {
 		ssize_t k = send(c->fd, c->out.data + off, c->out.len - off,
@@ -123,13 +164,26 @@ static int read_full(struct bolt_conn *c, uint8_t *p, size_t len,
 			if (wait < 0 || deadline_ms - now < (uint64_t)wait)
 				wait = (int)(deadline_ms - now);
 		}
-		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		if (c->tls &&
+		    node_tls_pending(c->tls)) { /* not on the socket */
+			ssize_t k = node_tls_recv(c->tls, p + got, len - got);
+			if (k > 0) {
+				got += (size_t)k;
+				continue;
+			}
+			if (k == 0 || errno != EAGAIN)
+				return LORA_ECLOSED;
+		}
+		struct pollfd pfd = {.fd = c->fd,
+		                     .events = c->tls ? node_tls_wants(c->tls)
+		                                      : POLLIN};
 		int pr = poll(&pfd, 1, wait);
 		if (pr < 0 && errno != EINTR)
 			return LORA_ECLOSED;
 		if (pr <= 0)
 			continue;
-		ssize_t k = recv(c->fd, p + got, len - got, 0);
+		ssize_t k = c->tls ? node_tls_recv(c->tls, p + got, len - got)
+		                   : recv(c->fd, p + got, len - got, 0);
 		if (k < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (k <= 0)
@@ -228,10 +282,61 @@ static int handshake(struct bolt_conn *c)
 /* ---- connections -----------------------------------------------------------
  */
 
+/* A refused TLS handshake, logged at most once per BOLT_TLS_WARN_MS. */
+static void tls_refused(struct bolt_conn *c, int rc)
+{
+	struct node_bolt *b = c->server;
+	uint64_t now = lora_now_ms();
+	pthread_mutex_lock(&b->mu);
+	int log = now - b->tls_warn_ms >= BOLT_TLS_WARN_MS;
+	if (log)
+		b->tls_warn_ms = now;
+	pthread_mutex_unlock(&b->mu);
+	char why[128] = "timed out";
+	if (rc != LORA_ETIMEOUT)
+		node_tls_error(c->tls, why, sizeof why);
+	if (log)
+		LOG_WARN("bolt: TLS handshake on connection %llu refused: %s "
+		         "(at most one line a second)",
+		         (unsigned long long)c->id, why);
+}
+
+/* TLS for c when bolt_tls asks for it (optional: when the first byte is
+ * a TLS handshake record): 0, or an error (c is closed then). */
+static int tls_start(struct bolt_conn *c)
+{
+	struct node_bolt *b = c->server;
+	uint64_t until = lora_now_ms() + BOLT_HANDSHAKE_MS;
+	if (b->tls_mode == NODE_TLS_OFF)
+		return 0;
+	if (b->tls_mode == NODE_TLS_OPTIONAL) {
+		unsigned char first;
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		if (poll(&p, 1, BOLT_HANDSHAKE_MS) <= 0 ||
+		    recv(c->fd, &first, 1, MSG_PEEK) != 1)
+			return LORA_ECLOSED;
+		if (first != NODE_TLS_RECORD_HANDSHAKE)
+			return 0; /* plaintext */
+	}
+	if (node_tls_conn_new(b->tls, c->fd, NULL, &c->tls) != 0)
+		return LORA_ENOMEM;
+	while (node_tls_handshake(c->tls) != 0) {
+		int rc = tls_wait(c, until);
+		if (rc) {
+			tls_refused(c, rc);
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static void conn_serve(struct bolt_conn *c)
 {
 	struct lora_buf in = {0};
-	int rc = handshake(c);
+	int rc = tls_start(c);
+	if (rc)
+		return;
+	rc = handshake(c);
 	if (rc == 0)
 		LOG_DEBUG("bolt: connection %llu speaks %d.%d",
 		          (unsigned long long)c->id, c->version >> 8,
@@ -269,6 +374,9 @@ static void *conn_main(void *arg)
 	for (int i = 0; i < b->n_conns; i++)
 		if (b->conns[i] == c)
 			b->conns[i] = b->conns[--b->n_conns];
+	if (c->tls)
+		node_tls_close_notify(c->tls);
+	node_tls_conn_free(c->tls);
 	close(c->fd);
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->mu);
@@ -393,8 +501,12 @@ int node_bolt_start(struct lnode *n, char *errmsg)
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cond, NULL);
 	n->bolt = b;
-	int rc = b->conns ? listen_on(addr, &b->lfd, errmsg)
-	                  : lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	b->tls_mode = n->cfg.bolt_tls.mode;
+	int rc = b->conns ? 0 : lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	if (rc == 0 && b->tls_mode != NODE_TLS_OFF)
+		rc = node_tls_ctx_new(&n->cfg.bolt_tls, 1, &b->tls, errmsg);
+	if (rc == 0)
+		rc = listen_on(addr, &b->lfd, errmsg);
 	if (rc) {
 		b->lfd = -1;
 		return rc;
@@ -425,6 +537,7 @@ void node_bolt_stop(struct lnode *n)
 	pthread_mutex_unlock(&b->mu);
 	pthread_mutex_destroy(&b->mu);
 	pthread_cond_destroy(&b->cond);
+	node_tls_ctx_free(b->tls);
 	lora_free(b->conns);
 	lora_free(b);
 	n->bolt = NULL;

@@ -90,6 +90,7 @@ struct bolt_conn {
 	struct lnode *n;
 	struct node_bolt *server;
 	int fd;
+	struct node_tls_conn *tls; /* NULL: plaintext */
 	uint64_t id;
 	int version; /* BOLT_V */
 	struct ps_enc enc;

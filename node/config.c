@@ -339,6 +339,9 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 	int rc = set_auth(c, key, value, errmsg);
 	if (rc != 1)
 		return rc;
+	rc = node_config_set_tls(c, key, value, errmsg);
+	if (rc != 1)
+		return rc;
 	return lora_errf(LORA_ECONFIG, errmsg, "unknown setting '%s'", key);
 }
 
@@ -418,6 +421,10 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_ADMIN_PASSWORD", "admin_password"},
 	    {"LORA_ADMIN_PASSWORD_FILE", "admin_password_file"},
 	    {"LORA_TOKEN_TTL_MS", "token_ttl_ms"},
+	    {"LORA_TLS", "tls"},
+	    {"LORA_TLS_CERT", "tls_cert"},
+	    {"LORA_TLS_KEY", "tls_key"},
+	    {"LORA_TLS_CA", "tls_ca"},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
 		const char *v = getenv(map[i][0]);
@@ -458,6 +465,10 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--admin-password-file", "admin_password_file"},
 	    {"--token-ttl-ms", "token_ttl_ms"},
 	    {"--metrics-auth", "metrics_auth"},
+	    {"--tls", "tls"},
+	    {"--tls-cert", "tls_cert"},
+	    {"--tls-key", "tls_key"},
+	    {"--tls-ca", "tls_ca"},
 	};
 	*takes_value = 1;
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -555,7 +566,7 @@ int node_config_validate(const struct node_config *c, char *errmsg)
 	if (c->heartbeat_ms >= c->election_ms)
 		return lora_errf(LORA_ECONFIG, errmsg,
 		                 "heartbeat_ms must be below election_ms");
-	return 0;
+	return node_config_validate_tls(c, errmsg);
 }
 
 const char *node_config_usage(void)
@@ -572,6 +583,8 @@ const char *node_config_usage(void)
 	       "             [--auth on|off]\n"
 	       "             [--admin-user NAME] [--admin-password-file FILE]\n"
 	       "             [--token-ttl-ms N] [--metrics-auth on|off]\n"
+	       "             [--tls required|optional|off] [--tls-cert FILE]\n"
+	       "             [--tls-key FILE] [--tls-ca FILE]\n"
 	       "Environment: LORA_ID LORA_DATA_DIR LORA_HTTP_ADDR "
 	       "LORA_CLIENT_ADDR\n"
 	       "             LORA_PEER_ADDR LORA_PEERS LORA_JOIN "
@@ -580,5 +593,6 @@ const char *node_config_usage(void)
 	       "LORA_STATEMENT_MEMORY_BYTES\n"
 	       "             LORA_AUTH LORA_ADMIN_USER LORA_ADMIN_PASSWORD "
 	       "LORA_ADMIN_PASSWORD_FILE\n"
-	       "             LORA_TOKEN_TTL_MS\n";
+	       "             LORA_TOKEN_TTL_MS LORA_TLS LORA_TLS_CERT "
+	       "LORA_TLS_KEY LORA_TLS_CA\n";
 }

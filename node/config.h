@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "lora.h"
+#include "tls.h"
 
 #define NODE_ADDR_BYTES_MAX        128  /* host:port text */
 #define NODE_PATH_BYTES_MAX        1024 /* data_dir */
@@ -76,7 +77,17 @@ struct node_config {
 	char admin_password[NODE_ADMIN_PASSWORD_BYTES_MAX + 1];
 	uint32_t token_ttl_ms; /* bearer tokens from POST /auth/token */
 	int metrics_auth;      /* GET /metrics needs a user (any role) */
+	/* TLS per listener (tls.h, tls_config.c): <name>_tls, _tls_cert,
+	 * _tls_key, _tls_ca; tls, tls_cert, tls_key, tls_ca set all four.
+	 * peer_tls also governs how this node dials its peers. */
+	struct node_tls http_tls, native_tls, bolt_tls, peer_tls;
 };
+
+/* The tls and <listener>_tls* settings; 1 when key is not one of them. */
+int node_config_set_tls(struct node_config *c, const char *key,
+                        const char *value, char *errmsg);
+/* node_tls_validate for each listener (peers: mutual TLS, so a CA). */
+int node_config_validate_tls(const struct node_config *c, char *errmsg);
 
 /* The effective backup directory into out (bytes of room). */
 void node_config_backup_dir(const struct node_config *c, char *out,

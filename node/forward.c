@@ -16,6 +16,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 #include <sodium.h>
 
 #include "log.h"
@@ -34,8 +35,33 @@ static pthread_mutex_t fwd_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct fwd_conn fwd_conns[NODE_FORWARD_CONNS_MAX];
 static int n_fwd;
 
-/* A req socket dialing addr, created on first use and kept. */
-static int fwd_socket(struct lnode *n, const char *addr, nng_socket *out)
+/* TLS on a dialer to member id's native port (when ours has TLS, the
+ * cluster's have it): its certificate must chain to our native CA (or the
+ * peer CA) and name it "lora-node-<id>". */
+static int fwd_tls(struct lnode *n, nng_dialer d, uint64_t id)
+{
+	struct node_tls trust = n->cfg.native_tls;
+	if (trust.ca[0] == '\0')
+		snprintf(trust.ca, sizeof trust.ca, "%s", n->cfg.peer_tls.ca);
+	char name[64], err[LORA_ERRMSG_BYTES];
+	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
+	         (unsigned long long)id);
+	nng_tls_config *cfg;
+	int rc = node_tls_nng_config(&trust, 0, 1, name, &cfg, err);
+	if (rc) {
+		LOG_WARN("forward to node %llu: %s", (unsigned long long)id,
+		         err);
+		return rc;
+	}
+	int rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg);
+	return rv ? LORA_EIO : 0;
+}
+
+/* A req socket dialing addr (member id's native port), created on first
+ * use and kept. */
+static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
+                      nng_socket *out)
 {
 	pthread_mutex_lock(&fwd_mu);
 	for (int i = 0; i < n_fwd; i++)
@@ -48,7 +74,8 @@ static int fwd_socket(struct lnode *n, const char *addr, nng_socket *out)
 	if (n_fwd < NODE_FORWARD_CONNS_MAX) {
 		struct fwd_conn *c = &fwd_conns[n_fwd];
 		char url[NODE_ADDR_BYTES_MAX + 16];
-		snprintf(url, sizeof url, "tcp://%s", addr);
+		node_tls_url(&n->cfg.native_tls, addr, url, sizeof url);
+		nng_dialer d;
 		rc = nng_req0_open(&c->sock) ? LORA_EIO : 0;
 		if (rc == 0) {
 			nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
@@ -57,8 +84,10 @@ static int fwd_socket(struct lnode *n, const char *addr, nng_socket *out)
 			nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
 			nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 			                    NODE_PEER_MSG_BYTES_MAX);
-			if (nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK) !=
-			    0) {
+			if (nng_dialer_create(&d, c->sock, url) != 0 ||
+			    (n->cfg.native_tls.mode != NODE_TLS_OFF &&
+			     fwd_tls(n, d, id) != 0) ||
+			    nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {
 				nng_close(c->sock);
 				rc = LORA_EIO;
 			}
@@ -70,7 +99,6 @@ static int fwd_socket(struct lnode *n, const char *addr, nng_socket *out)
 		}
 	}
 	pthread_mutex_unlock(&fwd_mu);
-	(void)n;
 	return rc;
 }
 
@@ -243,7 +271,7 @@ static int round_trip(struct lnode *n, nng_msg *msg, int resend,
 		}
 		if (leader == 0 || node_member_get(n, leader, &m) != 0 ||
 		    m.client_addr[0] == '\0' ||
-		    fwd_socket(n, m.client_addr, &sock) != 0 ||
+		    fwd_socket(n, leader, m.client_addr, &sock) != 0 ||
 		    nng_ctx_open(&ctx, sock) != 0) {
 			/* until a leader (another one) is known; a connection
 			 * that failed is tried again after the pause */

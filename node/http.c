@@ -20,6 +20,7 @@
  * 413 (the connection is closed: the body is not read), a full queue 503.
  * Only Content-Length bodies are accepted (chunked uploads get 411).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -56,11 +57,21 @@
 #define NODE_HTTP_BACKLOG         512
 #define NODE_HTTP_TICK_MS         100 /* node_proxy_tick period */
 #define NODE_HTTP_EMFILE_PAUSE_MS 10
+/* TLS (http_tls): a handshake must end within this, and at most this many
+ * run at once (each costs the epoll thread a signature); more connections
+ * are closed at accept */
+#define NODE_HTTP_HANDSHAKE_MS   10000
+#define NODE_HTTP_HANDSHAKES_MAX 256
+#define NODE_HTTP_TLS_WARN_MS    1000 /* one handshake failure line per */
 
 struct node_http_ex {
 	int kind; /* HTTP_KIND_CONN (epoll data of a connection) */
 	struct node_http *hs;
 	int fd;
+	struct node_tls_conn *tls; /* NULL: plaintext (or not known yet) */
+	int tls_state;             /* HTTP_TLS_* */
+	int tls_held; /* TLS holds answer bytes a worker must flush */
+	uint64_t accept_ms;
 	struct node_http_ex *prev, *next; /* all connections (hs->mu) */
 	struct node_http_ex *qnext;       /* worker queue (hs->mu) */
 	char *buf;                        /* bytes read, not yet consumed */
@@ -108,6 +119,10 @@ enum { RESUME_NONE, RESUME_FLUSH, RESUME_SERVE };
 
 enum { HTTP_KIND_CONN = 1, HTTP_KIND_WATCH = 2 };
 
+/* A connection's TLS: plaintext, deciding by the first byte (optional),
+ * in the handshake, or ready (TLS or plaintext by x->tls). */
+enum { HTTP_TLS_READY = 0, HTTP_TLS_SNIFF, HTTP_TLS_HANDSHAKE };
+
 struct node_http {
 	struct lnode *n;
 	int lfd, efd, wakefd;
@@ -121,7 +136,11 @@ struct node_http {
 	size_t n_conns;
 	struct node_http_ex *head, *tail; /* requests for the workers */
 	size_t qlen;
-	atomic_int stopping; /* set under mu (workers wait on cond) */
+	struct node_tls_ctx *tls; /* http_tls not off: the server context */
+	int tls_mode;
+	size_t handshakes;    /* connections before HTTP_TLS_READY (mu) */
+	uint64_t tls_warn_ms; /* last handshake failure logged (epoll) */
+	atomic_int stopping;  /* set under mu (workers wait on cond) */
 };
 
 /* ---- answers
@@ -167,6 +186,31 @@ static const char *reason(int status)
 	}
 }
 
+/* sendmsg of iov[0..cnt) on x (non-blocking), in TLS when x has it
+ * (records gathered by node_tls_sendv); dontwait adds MSG_DONTWAIT. */
+static ssize_t conn_sendv(struct node_http_ex *x, struct iovec *iov, int cnt,
+                          int dontwait)
+{
+	if (x->tls == NULL) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+		return sendmsg(x->fd, &mh,
+		               MSG_NOSIGNAL | (dontwait ? MSG_DONTWAIT : 0));
+	}
+	return node_tls_sendv(x->tls, iov, cnt);
+}
+
+static ssize_t conn_recv(struct node_http_ex *x, void *buf, size_t len)
+{
+	return x->tls ? node_tls_recv(x->tls, buf, len)
+	              : recv(x->fd, buf, len, 0);
+}
+
+/* Answer bytes not yet on the socket: in x->out, or held by TLS. */
+static int out_pending(const struct node_http_ex *x)
+{
+	return x->out_len > 0 || x->tls_held;
+}
+
 /* Drops the first `sent` bytes of iov[0..*cnt); returns the new start. */
 static struct iovec *iov_advance(struct iovec *iov, int *cnt, size_t sent)
 {
@@ -192,14 +236,16 @@ static struct iovec *iov_advance(struct iovec *iov, int *cnt, size_t sent)
  * the connection), LORA_ETIMEOUT (too slow) or LORA_EUNAVAILABLE
  * (stopping).
  */
-static int send_wait(struct node_http *hs, int fd, struct iovec *iov, int cnt,
+static int send_wait(struct node_http_ex *x, struct iovec *iov, int cnt,
                      uint64_t deadline_ms, int stop)
 {
+	struct node_http *hs = x->hs;
 	uint64_t idle_until = lora_now_ms() + NODE_HTTP_SEND_MS;
 	uint64_t stop_until = 0;
-	while (cnt > 0) {
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	while (cnt > 0 || (x->tls && node_tls_flush(x->tls) != 0)) {
+		if (cnt == 0 && errno != EAGAIN)
+			return LORA_ECLOSED;
+		ssize_t w = cnt ? conn_sendv(x, iov, cnt, 0) : -1;
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w >= 0) {
@@ -227,7 +273,9 @@ static int send_wait(struct node_http *hs, int fd, struct iovec *iov, int cnt,
 		uint64_t wait = until - now;
 		if (stop && wait > NODE_HTTP_SLICE_MS)
 			wait = NODE_HTTP_SLICE_MS;
-		struct pollfd p = {.fd = fd, .events = POLLOUT};
+		struct pollfd p = {.fd = x->fd,
+		                   .events = x->tls ? node_tls_wants(x->tls)
+		                                    : POLLOUT};
 		int pr = poll(&p, 1, (int)wait);
 		if (pr > 0 && (p.revents & (POLLERR | POLLHUP)))
 			return LORA_ECLOSED;
@@ -236,10 +284,9 @@ static int send_wait(struct node_http *hs, int fd, struct iovec *iov, int cnt,
 }
 
 /* A whole answer: it must be out within NODE_HTTP_SEND_MS. */
-static int send_all(struct node_http *hs, int fd, struct iovec *iov, int cnt)
+static int send_all(struct node_http_ex *x, struct iovec *iov, int cnt)
 {
-	return send_wait(hs, fd, iov, cnt, lora_now_ms() + NODE_HTTP_SEND_MS,
-	                 0) == 0
+	return send_wait(x, iov, cnt, lora_now_ms() + NODE_HTTP_SEND_MS, 0) == 0
 	           ? 0
 	           : -1;
 }
@@ -251,16 +298,17 @@ static void send_or_keep(struct node_http_ex *x, struct iovec *iov, int cnt)
 	size_t total = 0, sent = 0;
 	for (int i = 0; i < cnt; i++)
 		total += iov[i].iov_len;
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
 	ssize_t w;
 	do
-		w = sendmsg(x->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		w = conn_sendv(x, iov, cnt, 1);
 	while (w < 0 && errno == EINTR);
 	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 		x->broken = 1;
 		return;
 	}
 	sent = w > 0 ? (size_t)w : 0;
+	if (x->tls && node_tls_flush(x->tls) != 0)
+		x->tls_held = 1; /* a worker flushes it (RESUME_FLUSH) */
 	if (sent == total)
 		return;
 	x->out = lora_malloc(total - sent);
@@ -319,7 +367,7 @@ void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
 	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
 	if (x->async)
 		send_or_keep(x, iov, len ? 2 : 1);
-	else if (send_all(x->hs, x->fd, iov, len ? 2 : 1) != 0)
+	else if (send_all(x, iov, len ? 2 : 1) != 0)
 		x->broken = 1;
 }
 
@@ -352,9 +400,7 @@ static int stream_send(struct node_http_ex *x, const char *pre, size_t pre_len,
 			iov[cnt++] =
 			    (struct iovec){(void *)end, sizeof end - 1};
 	}
-	int rc =
-	    cnt ? send_wait(x->hs, x->fd, iov, cnt, x->stream_deadline_ms, 1)
-	        : 0;
+	int rc = cnt ? send_wait(x, iov, cnt, x->stream_deadline_ms, 1) : 0;
 	if (rc)
 		x->broken = 1;
 	return rc;
@@ -531,8 +577,13 @@ static void conn_close(struct node_http *hs, struct node_http_ex *x)
 	if (x->next)
 		x->next->prev = x->prev;
 	hs->n_conns--;
+	if (x->tls_state != HTTP_TLS_READY)
+		hs->handshakes--;
 	pthread_mutex_unlock(&hs->mu);
 	epoll_ctl(hs->efd, EPOLL_CTL_DEL, x->fd, NULL);
+	if (x->tls && x->tls_state == HTTP_TLS_READY && !x->broken)
+		node_tls_close_notify(x->tls);
+	node_tls_conn_free(x->tls);
 	close(x->fd);
 	stash_drop(x);
 	lora_free(x->buf);
@@ -542,9 +593,10 @@ static void conn_close(struct node_http *hs, struct node_http_ex *x)
 
 /* Hands the connection back to the epoll thread. Under hs->mu so that
  * the reaper never sees it idle before it is armed. */
-static void conn_arm(struct node_http *hs, struct node_http_ex *x)
+static void conn_arm_for(struct node_http *hs, struct node_http_ex *x,
+                         uint32_t events)
 {
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT,
+	struct epoll_event ev = {.events = events | EPOLLRDHUP | EPOLLONESHOT,
 	                         .data.ptr = x};
 	pthread_mutex_lock(&hs->mu);
 	int rc = epoll_ctl(hs->efd, EPOLL_CTL_MOD, x->fd, &ev);
@@ -555,6 +607,25 @@ static void conn_arm(struct node_http *hs, struct node_http_ex *x)
 	pthread_mutex_unlock(&hs->mu);
 	if (rc != 0)
 		conn_close(hs, x);
+}
+
+static void conn_arm(struct node_http *hs, struct node_http_ex *x)
+{
+	conn_arm_for(hs, x, EPOLLIN);
+}
+
+/* A new connection's TLS state from the listener's mode (hs->mu held). */
+static int conn_tls_init(struct node_http *hs, struct node_http_ex *x, int fd)
+{
+	if (hs->tls_mode == NODE_TLS_OFF)
+		return 0;
+	if (hs->tls_mode == NODE_TLS_REQUIRED &&
+	    node_tls_conn_new(hs->tls, fd, NULL, &x->tls) != 0)
+		return LORA_ENOMEM;
+	x->tls_state = hs->tls_mode == NODE_TLS_REQUIRED ? HTTP_TLS_HANDSHAKE
+	                                                 : HTTP_TLS_SNIFF;
+	hs->handshakes++;
+	return 0;
 }
 
 static void conn_accept(struct node_http *hs)
@@ -575,11 +646,19 @@ static void conn_accept(struct node_http *hs)
 		struct node_http_ex *x = lora_calloc(1, sizeof *x);
 		pthread_mutex_lock(&hs->mu);
 		int full = hs->n_conns >= NODE_HTTP_CONNS_MAX;
+		if (hs->tls_mode != NODE_TLS_OFF && !full &&
+		    hs->handshakes >= NODE_HTTP_HANDSHAKES_MAX) {
+			full = 1; /* warned below as "connections open" */
+		}
+		if (x && !full && conn_tls_init(hs, x, fd) != 0) {
+			lora_free(x);
+			x = NULL;
+		}
 		if (x && !full) {
 			x->kind = HTTP_KIND_CONN;
 			x->hs = hs;
 			x->fd = fd;
-			x->last_ms = lora_now_ms();
+			x->last_ms = x->accept_ms = lora_now_ms();
 			x->next = hs->conns;
 			if (hs->conns)
 				hs->conns->prev = x;
@@ -637,9 +716,9 @@ static int parse_request(struct node_http_ex *x, struct node_http_perr *e)
 			    "HTTP/1.1 100 Continue\r\n\r\n";
 			x->continue_sent = 1; /* a client that does not read
 			                       * this sends the body anyway */
-			ssize_t w = send(x->fd, cont, sizeof cont - 1,
-			                 MSG_NOSIGNAL | MSG_DONTWAIT);
-			(void)w;
+			struct iovec iov = {(void *)cont, sizeof cont - 1};
+			ssize_t w = conn_sendv(x, &iov, 1, 1);
+			(void)w; /* TLS flushes it before the answer */
 		}
 		return NODE_HTTP_MORE;
 	}
@@ -765,7 +844,7 @@ static int no_route(struct node_http *hs, struct node_http_ex *x, int status,
 	             status == 404 ? "unknown endpoint"
 	                           : "method not allowed on this endpoint");
 	x->async = 0;
-	if (x->out_len == 0)
+	if (!out_pending(x))
 		return 0;
 	x->resume = RESUME_FLUSH;
 	if (enqueue(hs, x, 1) != 0)
@@ -808,7 +887,7 @@ static int serve_io(struct node_http *hs, struct node_http_ex *x)
 	                               : run_fast(hs, x);
 	if (fr == FAST_TAKEN)
 		return 1;
-	if (fr == FAST_ANSWERED && x->out_len == 0)
+	if (fr == FAST_ANSWERED && !out_pending(x))
 		return 0;
 	x->resume = fr == FAST_ANSWERED ? RESUME_FLUSH : RESUME_NONE;
 	if (enqueue(hs, x, fr == FAST_ANSWERED) == 0)
@@ -820,7 +899,7 @@ static int serve_io(struct node_http *hs, struct node_http_ex *x)
 		             "server busy or stopping: not executed");
 		x->async = 0;
 	}
-	if (x->out_len) {
+	if (out_pending(x)) {
 		x->broken = 1; /* the rest of the answer cannot be sent */
 		lora_free(x->out);
 		x->out = NULL;
@@ -869,9 +948,87 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 	}
 }
 
+static void tls_refused(struct node_http *hs, struct node_http_ex *x)
+{
+	uint64_t now = lora_now_ms();
+	if (now - hs->tls_warn_ms < NODE_HTTP_TLS_WARN_MS)
+		return;
+	hs->tls_warn_ms = now;
+	char why[128], peer[64] = "?";
+	node_tls_error(x->tls, why, sizeof why);
+	struct sockaddr_in a;
+	socklen_t al = sizeof a;
+	if (getpeername(x->fd, (struct sockaddr *)&a, &al) == 0 &&
+	    a.sin_family == AF_INET)
+		inet_ntop(AF_INET, &a.sin_addr, peer, sizeof peer);
+	LOG_WARN("http: TLS handshake with %s refused: %s (at most one line "
+	         "a second)",
+	         peer, why);
+}
+
+/* The connection's first byte tells TLS from plaintext (optional):
+ * 0 decided, 1 waiting (armed again) or closed. */
+static int conn_sniff(struct node_http *hs, struct node_http_ex *x)
+{
+	unsigned char b;
+	ssize_t r = recv(x->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		conn_arm(hs, x);
+		return 1;
+	}
+	if (r <= 0) {
+		conn_close(hs, x);
+		return 1;
+	}
+	if (b == NODE_TLS_RECORD_HANDSHAKE) {
+		if (node_tls_conn_new(hs->tls, x->fd, NULL, &x->tls) != 0) {
+			conn_close(hs, x);
+			return 1;
+		}
+		x->tls_state = HTTP_TLS_HANDSHAKE;
+		return 0;
+	}
+	pthread_mutex_lock(&hs->mu);
+	x->tls_state = HTTP_TLS_READY; /* plaintext */
+	hs->handshakes--;
+	pthread_mutex_unlock(&hs->mu);
+	return 0;
+}
+
+/* Drives the sniff and the handshake (epoll thread): 0 when the
+ * connection is ready for requests, 1 when it waits (armed for what TLS
+ * wants) or was closed. */
+static int conn_tls_step(struct node_http *hs, struct node_http_ex *x)
+{
+	if (x->tls_state == HTTP_TLS_SNIFF && conn_sniff(hs, x) != 0)
+		return 1;
+	if (x->tls_state == HTTP_TLS_READY)
+		return 0;
+	if (node_tls_handshake(x->tls) != 0) {
+		if (errno == EAGAIN) {
+			conn_arm_for(hs, x,
+			             node_tls_wants(x->tls) == POLLOUT
+			                 ? EPOLLOUT
+			                 : EPOLLIN);
+			return 1;
+		}
+		tls_refused(hs, x);
+		conn_close(hs, x);
+		return 1;
+	}
+	pthread_mutex_lock(&hs->mu);
+	x->tls_state = HTTP_TLS_READY;
+	hs->handshakes--;
+	pthread_mutex_unlock(&hs->mu);
+	return 0;
+}
+
 /* The epoll thread: reads what arrived, then serves it. */
 static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 {
+	if (x->tls_state != HTTP_TLS_READY && conn_tls_step(hs, x) != 0)
+		return;
 	const size_t limit = NODE_HTTP_HEADER_BYTES_MAX +
 	                     NODE_HTTP_BODY_BYTES_MAX + NODE_HTTP_READ_BYTES;
 	while (x->len < limit) {
@@ -888,8 +1045,8 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 			x->cap = cap;
 		}
 		size_t room = x->draining ? x->cap : x->cap - x->len;
-		ssize_t r = recv(x->fd, x->draining ? x->buf : x->buf + x->len,
-		                 room, 0);
+		ssize_t r =
+		    conn_recv(x, x->draining ? x->buf : x->buf + x->len, room);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -905,8 +1062,10 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 		if (!x->draining)
 			x->len += (size_t)r;
 		x->last_ms = lora_now_ms();
-		if ((size_t)r < room)
-			break;
+		if ((size_t)r < room &&
+		    (x->tls == NULL || !node_tls_pending(x->tls)))
+			break; /* (TLS may hold bytes the socket does not show)
+			        */
 	}
 	if (x->draining)
 		conn_arm(hs, x);
@@ -939,8 +1098,9 @@ static void *worker_main(void *arg)
 		x->resume = RESUME_NONE;
 		if (resume == RESUME_FLUSH) {
 			struct iovec iov = {x->out, x->out_len};
-			if (send_all(hs, x->fd, &iov, 1) != 0)
+			if (send_all(x, &iov, x->out_len ? 1 : 0) != 0)
 				x->broken = 1;
+			x->tls_held = 0;
 			lora_free(x->out);
 			x->out = NULL;
 			x->out_len = 0;
@@ -977,7 +1137,7 @@ void node_http_async_done(struct node_http_ex *x)
 {
 	struct node_http *hs = x->hs;
 	x->async = 0;
-	if (x->out_len == 0) {
+	if (!out_pending(x)) {
 		if (conn_next(hs, x) != 0)
 			return;
 		if (x->len == 0) {
@@ -1016,6 +1176,8 @@ static void reap(struct node_http *hs)
 		if (x->busy)
 			continue;
 		if ((x->draining && now - x->last_ms > DRAIN_MS) ||
+		    (x->tls_state != HTTP_TLS_READY &&
+		     now - x->accept_ms > NODE_HTTP_HANDSHAKE_MS) ||
 		    (x->start_ms && now - x->start_ms > NODE_HTTP_REQUEST_MS) ||
 		    now - x->last_ms > NODE_HTTP_IDLE_MS)
 			victims[nv++] = x;
@@ -1102,6 +1264,13 @@ int node_http_start(struct lnode *n, char *errmsg)
 	pthread_mutex_init(&hs->mu, NULL);
 	pthread_cond_init(&hs->cond, NULL);
 	n->http = hs;
+	hs->tls_mode = n->cfg.http_tls.mode;
+	if (hs->tls_mode != NODE_TLS_OFF) {
+		int rc =
+		    node_tls_ctx_new(&n->cfg.http_tls, 1, &hs->tls, errmsg);
+		if (rc)
+			return lora_errwrap(rc, errmsg, "http_tls");
+	}
 	int err = listen_on(n->cfg.http_addr, &hs->lfd);
 	if (err == 0 &&
 	    ((hs->efd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
@@ -1148,6 +1317,7 @@ void node_http_stop(struct lnode *n)
 		close(hs->wakefd);
 	if (hs->efd >= 0)
 		close(hs->efd);
+	node_tls_ctx_free(hs->tls);
 	pthread_mutex_destroy(&hs->mu);
 	pthread_cond_destroy(&hs->cond);
 	lora_free(hs);

@@ -271,7 +271,10 @@ static void reply_resp_error(struct lnode *n, struct node_http_ex *x,
 	uint64_t leader = node_leader_id(n);
 	char url[NODE_ADDR_BYTES_MAX + 16] = "";
 	if (leader && node_member_get(n, leader, &m) == 0 && m.http_addr[0])
-		snprintf(url, sizeof url, "http://%s", m.http_addr);
+		snprintf(url, sizeof url, "%s://%s",
+		         n->cfg.http_tls.mode == NODE_TLS_OFF ? "http"
+		                                              : "https",
+		         m.http_addr);
 	json_object_set_new(j, "leader",
 	                    url[0] ? json_string(url) : json_null());
 	node_http_reply_json(x, url[0] ? 307 : 503, j, NULL,

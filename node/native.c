@@ -18,6 +18,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
 #include <sodium.h>
 
 #include "log.h"
@@ -552,6 +553,23 @@ static void *native_main(void *arg)
 	return NULL;
 }
 
+/* TLS on the native listener: clients verify our certificate; a client
+ * certificate is not asked for (users authenticate in the handshake). */
+static int listener_tls(nng_listener l, const struct node_tls *tls,
+                        char *errmsg)
+{
+	nng_tls_config *cfg;
+	int rc = node_tls_nng_config(tls, 1, 0, NULL, &cfg, errmsg);
+	if (rc)
+		return rc;
+	int rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg); /* the listener holds its own reference */
+	if (rv)
+		return lora_errf(LORA_ECONFIG, errmsg, "native tls: %s",
+		                 nng_strerror(rv));
+	return 0;
+}
+
 int node_native_start(struct lnode *n, char *errmsg)
 {
 	struct node_native *nv = lora_calloc(1, sizeof *nv);
@@ -560,7 +578,7 @@ int node_native_start(struct lnode *n, char *errmsg)
 	pthread_mutex_init(&nv->mu, NULL);
 	n->native = nv;
 	char url[NODE_ADDR_BYTES_MAX + 16];
-	snprintf(url, sizeof url, "tcp://%s", n->cfg.client_addr);
+	node_tls_url(&n->cfg.native_tls, n->cfg.client_addr, url, sizeof url);
 	int rv = nng_rep0_open(&nv->sock);
 	if (rv == 0)
 		rv = nng_socket_set_size(nv->sock, NNG_OPT_RECVMAXSZ,
@@ -568,8 +586,16 @@ int node_native_start(struct lnode *n, char *errmsg)
 	if (rv == 0)
 		rv = nng_pipe_notify(nv->sock, NNG_PIPE_EV_REM_POST,
 		                     pipe_removed, n);
+	nng_listener l;
 	if (rv == 0)
-		rv = nng_listen(nv->sock, url, NULL, 0);
+		rv = nng_listener_create(&l, nv->sock, url);
+	if (rv == 0 && n->cfg.native_tls.mode != NODE_TLS_OFF) {
+		int rc = listener_tls(l, &n->cfg.native_tls, errmsg);
+		if (rc)
+			return rc;
+	}
+	if (rv == 0)
+		rv = nng_listener_start(l, 0);
 	if (rv != 0)
 		return lora_errf(LORA_EIO, errmsg, "listen %s: %s", url,
 		                 nng_strerror(rv));

@@ -199,8 +199,8 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		rc = node_auth_open(n, errmsg);
 	if (rc == 0)
 		rc = node_transport_open(cfg->id, cfg->peer_addr,
-		                         node_raft_on_frame, n, &n->transport,
-		                         errmsg);
+		                         &cfg->peer_tls, node_raft_on_frame, n,
+		                         &n->transport, errmsg);
 	if (rc == 0) /* a peer silent this long is redialed (transport.h) */
 		node_transport_set_silent_ms(n->transport,
 		                             2 * (int)cfg->election_ms);

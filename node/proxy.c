@@ -12,6 +12,12 @@
  * before the answer came (dedupe applies it once); one without answers
  * LORA_UNKNOWN_OUTCOME once its leader was silent for an election timeout
  * (node_forward_check in forward.c), or when the connection breaks.
+ *
+ * With http_tls on, the connections to leaders are TLS (node/tls_conn.c):
+ * the leader's certificate must chain to http_tls_ca (or the peer CA) and
+ * name lora-node-<leader id>; a connection is dialed and its handshake
+ * done on a worker (exchange) or, for a resend, on the I/O thread, bounded
+ * by NODE_PROXY_HANDSHAKE_MS; the I/O thread's reads drain what TLS holds.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -39,11 +45,24 @@
 #define NODE_PROXY_HEAD_BYTES      4096
 #define NODE_PROXY_REPLY_BYTES_MAX NODE_PEER_MSG_BYTES_MAX
 
+/* A connection to a leader: a socket, in TLS when http_tls is on. */
+struct pfd {
+	int fd; /* -1: none */
+	struct node_tls_conn *tls;
+};
+
 struct pconn {
-	int fd;
+	struct pfd c;
 	char addr[NODE_ADDR_BYTES_MAX];
 	uint64_t idle_since_ms;
 };
+
+/* http_tls on: the client side of TLS to the leaders' HTTP ports (their
+ * certificates must chain to http_tls_ca, or the peer CA, and name
+ * lora-node-<id>); made on first use, kept until exit. */
+static pthread_mutex_t tls_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct node_tls_ctx *tls_ctx;
+#define NODE_PROXY_HANDSHAKE_MS 2000
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pconn pool[NODE_PROXY_POOL_MAX];
@@ -51,6 +70,73 @@ static int n_pool;
 
 /* ---- connections
  * -------------------------------------------------------------- */
+
+static int dial(const char *addr);
+
+static void pfd_close(struct pfd c)
+{
+	if (c.fd < 0)
+		return;
+	node_tls_conn_free(c.tls);
+	close(c.fd);
+}
+
+static struct node_tls_ctx *tls_client(struct lnode *n)
+{
+	pthread_mutex_lock(&tls_mu);
+	if (tls_ctx == NULL) {
+		struct node_tls trust = n->cfg.http_tls;
+		char err[LORA_ERRMSG_BYTES];
+		if (trust.ca[0] == '\0')
+			snprintf(trust.ca, sizeof trust.ca, "%s",
+			         n->cfg.peer_tls.ca);
+		if (node_tls_ctx_new(&trust, 0, &tls_ctx, err) != 0)
+			LOG_WARN("http proxy: %s", err);
+	}
+	pthread_mutex_unlock(&tls_mu);
+	return tls_ctx;
+}
+
+/* The TLS handshake with leader `to` on fd (blocking, bounded). */
+static int dial_tls(struct lnode *n, int fd, uint64_t to,
+                    struct node_tls_conn **out)
+{
+	struct node_tls_ctx *ctx = tls_client(n);
+	char name[64];
+	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
+	         (unsigned long long)to);
+	if (ctx == NULL || node_tls_conn_new(ctx, fd, name, out) != 0)
+		return -1;
+	uint64_t until = lora_now_ms() + NODE_PROXY_HANDSHAKE_MS;
+	while (node_tls_handshake(*out) != 0) {
+		uint64_t now = lora_now_ms();
+		struct pollfd p = {.fd = fd, .events = node_tls_wants(*out)};
+		if (errno != EAGAIN || now >= until ||
+		    poll(&p, 1, (int)(until - now)) < 0) {
+			char why[128];
+			node_tls_error(*out, why, sizeof why);
+			LOG_WARN("http proxy: TLS to node %llu: %s",
+			         (unsigned long long)to,
+			         errno == EAGAIN ? "timed out" : why);
+			node_tls_conn_free(*out);
+			*out = NULL;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A new connection to leader `to` at addr (TLS when http_tls is on). */
+static struct pfd dial_to(struct lnode *n, const char *addr, uint64_t to)
+{
+	struct pfd c = {.fd = dial(addr), .tls = NULL};
+	if (c.fd >= 0 && n->cfg.http_tls.mode != NODE_TLS_OFF &&
+	    dial_tls(n, c.fd, to, &c.tls) != 0) {
+		close(c.fd);
+		c.fd = -1;
+	}
+	return c;
+}
 
 static int dial(const char *addr)
 {
@@ -74,62 +160,64 @@ static int dial(const char *addr)
 	return fd;
 }
 
-/* An idle pooled connection to addr, or -1. */
-static int conn_pooled(const char *addr)
+/* An idle pooled connection to addr, or fd -1. */
+static struct pfd conn_pooled(const char *addr)
 {
 	uint64_t now = lora_now_ms();
-	int fd = -1;
+	struct pfd c = {.fd = -1};
 	pthread_mutex_lock(&pool_mu);
-	for (int i = n_pool - 1; i >= 0 && fd < 0; i--) {
+	for (int i = n_pool - 1; i >= 0 && c.fd < 0; i--) {
 		if (strcmp(pool[i].addr, addr) ||
 		    now - pool[i].idle_since_ms > NODE_PROXY_IDLE_MS)
 			continue;
-		fd = pool[i].fd;
+		c = pool[i].c;
 		pool[i] = pool[--n_pool];
 	}
 	pthread_mutex_unlock(&pool_mu);
-	return fd;
+	return c;
 }
 
-/* A pooled connection to addr (*reused set), or a new one; -1 if none. */
-static int conn_get(const char *addr, int *reused)
+/* A pooled connection to addr (*reused set), or a new one; fd -1 if
+ * none. */
+static struct pfd conn_get(struct lnode *n, const char *addr, uint64_t to,
+                           int *reused)
 {
-	int fd = conn_pooled(addr);
-	*reused = fd >= 0;
-	return fd >= 0 ? fd : dial(addr);
+	struct pfd c = conn_pooled(addr);
+	*reused = c.fd >= 0;
+	return c.fd >= 0 ? c : dial_to(n, addr, to);
 }
 
-static void conn_put(const char *addr, int fd)
+static void conn_put(const char *addr, struct pfd c)
 {
 	uint64_t now = lora_now_ms();
-	int stale[NODE_PROXY_POOL_MAX], ns = 0;
+	struct pfd stale[NODE_PROXY_POOL_MAX];
+	int ns = 0;
 	pthread_mutex_lock(&pool_mu);
 	for (int i = 0; i < n_pool;)
 		if (now - pool[i].idle_since_ms > NODE_PROXY_IDLE_MS) {
-			stale[ns++] = pool[i].fd;
+			stale[ns++] = pool[i].c;
 			pool[i] = pool[--n_pool];
 		} else {
 			i++;
 		}
 	if (n_pool < NODE_PROXY_POOL_MAX) {
-		pool[n_pool].fd = fd;
+		pool[n_pool].c = c;
 		snprintf(pool[n_pool].addr, sizeof pool[n_pool].addr, "%s",
 		         addr);
 		pool[n_pool++].idle_since_ms = now;
-		fd = -1;
+		c.fd = -1;
 	}
 	pthread_mutex_unlock(&pool_mu);
 	for (int i = 0; i < ns; i++)
-		close(stale[i]);
-	if (fd >= 0)
-		close(fd);
+		pfd_close(stale[i]);
+	pfd_close(c);
 }
 
 void node_proxy_close_all(void)
 {
 	pthread_mutex_lock(&pool_mu);
 	for (int i = 0; i < n_pool; i++)
-		close(pool[i].fd);
+		pfd_close(pool[i].c);
 	n_pool = 0;
 	pthread_mutex_unlock(&pool_mu);
 }
@@ -158,14 +246,31 @@ struct pwait {
  * write should be sent elsewhere or its leader went silent (w->why).
  * Returns the count, or -1.
  */
-static ssize_t recv_some(struct lnode *n, int fd, struct pwait *w, char *buf,
-                         size_t cap, uint64_t deadline_ms)
+static ssize_t recv_some(struct lnode *n, struct pfd c, struct pwait *w,
+                         char *buf, size_t cap, uint64_t deadline_ms)
 {
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (c.tls && node_tls_pending(c.tls)) { /* not on the socket */
+			ssize_t r = node_tls_recv(c.tls, buf, cap);
+			if (r > 0)
+				return r;
+			if (r == 0 || errno != EAGAIN)
+				return -1;
+		}
+		struct pollfd p = {.fd = c.fd,
+		                   .events =
+		                       c.tls ? node_tls_wants(c.tls) : POLLIN};
 		int pr = poll(&p, 1, NODE_PROXY_POLL_MS);
+		if (pr > 0 && c.tls) {
+			ssize_t r = node_tls_recv(c.tls, buf, cap);
+			if (r > 0)
+				return r;
+			if (r == 0 || errno != EAGAIN)
+				return -1;
+			continue;
+		}
 		if (pr > 0) {
-			ssize_t r = recv(fd, buf, cap, 0);
+			ssize_t r = recv(c.fd, buf, cap, 0);
 			if (r < 0 && errno == EINTR)
 				continue;
 			return r > 0 ? r : -1;
@@ -223,7 +328,7 @@ static int parse_head(char *head, struct preply *r, size_t *clen)
 }
 
 /* Reads one answer from fd; 0 or -1 (connection unusable). */
-static int read_reply(struct lnode *n, int fd, struct pwait *w,
+static int read_reply(struct lnode *n, struct pfd fd, struct pwait *w,
                       struct preply *r, uint64_t deadline)
 {
 	char head[NODE_PROXY_HEAD_BYTES + 1];
@@ -259,9 +364,40 @@ static int read_reply(struct lnode *n, int fd, struct pwait *w,
 
 /* Writes the request; with `now`, only what the socket takes at once
  * (-1 if not all of it). */
-static int send_request(int fd, const char *path, const char *body, size_t len,
-                        int hops, const char *ident, int now)
+/* The request's bytes in TLS: blocking, bounded by NODE_PROXY_SEND_MS
+ * (plaintext sockets here block on their own), or with `now` only what
+ * goes at once (-1 if not all of it: the connection must be closed). */
+static int send_tls(struct node_tls_conn *tls, int fd, struct iovec *iov,
+                    int cnt, int now)
 {
+	uint64_t until = lora_now_ms() + NODE_PROXY_SEND_MS;
+	while (cnt > 0 || node_tls_flush(tls) != 0) {
+		ssize_t w = cnt > 0 ? node_tls_sendv(tls, iov, cnt) : -1;
+		if (w > 0) {
+			while (cnt > 0 && (size_t)w >= iov->iov_len) {
+				w -= (ssize_t)iov->iov_len;
+				iov++;
+				cnt--;
+			}
+			if (cnt > 0) {
+				iov->iov_base = (char *)iov->iov_base + w;
+				iov->iov_len -= (size_t)w;
+			}
+			continue;
+		}
+		uint64_t t = lora_now_ms();
+		struct pollfd p = {.fd = fd, .events = node_tls_wants(tls)};
+		if (now || errno != EAGAIN || t >= until ||
+		    poll(&p, 1, (int)(until - t)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int send_request(struct pfd c, const char *path, const char *body,
+                        size_t len, int hops, const char *ident, int now)
+{
+	int fd = c.fd;
 	char head[NODE_HTTP_IDENT_BYTES + 512];
 	int hl = snprintf(head, sizeof head,
 	                  "POST %s HTTP/1.1\r\nHost: lora\r\n"
@@ -271,6 +407,8 @@ static int send_request(int fd, const char *path, const char *body, size_t len,
 	if (hl < 0 || (size_t)hl >= sizeof head)
 		return -1; /* a path this long is not ours to pass on */
 	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
+	if (c.tls)
+		return send_tls(c.tls, fd, iov, 2, now);
 	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
 	size_t total = (size_t)hl + len;
 	while (total > 0) {
@@ -295,9 +433,9 @@ static int send_request(int fd, const char *path, const char *body, size_t len,
 }
 
 /* A pooled connection the leader closed meanwhile reads as EOF at once. */
-static int conn_dead(int fd)
+static int conn_dead(struct pfd c)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct pollfd p = {.fd = c.fd, .events = POLLIN};
 	return poll(&p, 1, 0) != 0;
 }
 
@@ -308,18 +446,19 @@ static int exchange(struct lnode *n, struct node_http_ex *x, struct pwait *w,
                     const char *addr, const char *path, const char *body,
                     size_t len, uint64_t deadline)
 {
-	int reused, fd = conn_get(addr, &reused);
-	if (fd >= 0 && reused && conn_dead(fd)) {
-		close(fd);
-		fd = dial(addr);
+	int reused;
+	struct pfd fd = conn_get(n, addr, w->to, &reused);
+	if (fd.fd >= 0 && reused && conn_dead(fd)) {
+		pfd_close(fd);
+		fd = dial_to(n, addr, w->to);
 	}
-	if (fd < 0)
+	if (fd.fd < 0)
 		return -1;
 	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
 	node_http_ident_line(n, x, ident, sizeof ident);
 	if (send_request(fd, path, body, len, node_http_forwarded(x) + 1, ident,
 	                 0) != 0) {
-		close(fd); /* an incomplete request is never executed */
+		pfd_close(fd); /* an incomplete request is never executed */
 		return -1;
 	}
 	struct preply r = {0};
@@ -332,11 +471,11 @@ static int exchange(struct lnode *n, struct node_http_ex *x, struct pwait *w,
 		                r.body, r.body_len, r.bookmark,
 		                r.location[0] ? r.location : NULL);
 		if (r.close)
-			close(fd);
+			pfd_close(fd);
 		else
 			conn_put(addr, fd);
 	} else {
-		close(fd);
+		pfd_close(fd);
 	}
 	lora_free(r.body);
 	return rc == 0 ? 0 : LORA_EUNKNOWN_OUTCOME;
@@ -402,7 +541,8 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
  * batch may still name it; node_proxy_tick frees it.
  */
 struct upconn {
-	struct node_http_watch w; /* first; w.fd: the connection */
+	struct node_http_watch w;  /* first; w.fd: the connection */
+	struct node_tls_conn *tls; /* http_tls: its TLS (owned) */
 	struct lnode *n;
 	char addr[NODE_ADDR_BYTES_MAX];
 	uint64_t idle_since_ms;
@@ -433,8 +573,11 @@ static struct upconn *upconns; /* links: jobs_mu (one I/O thread per node) */
 
 static void upconn_close(struct upconn *uc)
 {
-	if (!uc->dead)
+	if (!uc->dead) {
+		node_tls_conn_free(uc->tls);
+		uc->tls = NULL;
 		close(uc->w.fd); /* leaves the epoll set with it */
+	}
 	uc->dead = 1;
 	uc->job = NULL;
 }
@@ -476,7 +619,7 @@ static void upconn_event(struct node_http_watch *w)
 /* An idle connection of n to addr: one of the I/O thread's, or one taken
  * from the shared pool and registered; NULL when there is none. */
 static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
-                                  const char *addr, int may_dial)
+                                  const char *addr, uint64_t to, int may_dial)
 {
 	uint64_t now = lora_now_ms();
 	struct upconn *found = NULL;
@@ -489,22 +632,25 @@ static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
 	pthread_mutex_unlock(&jobs_mu);
 	if (found)
 		return found;
-	int fd = conn_pooled(addr);
-	if (fd < 0 && may_dial)
-		fd =
-		    dial(addr); /* a resend: bounded by NODE_PROXY_CONNECT_MS */
-	if (fd < 0)
+	struct pfd c = conn_pooled(addr);
+	if (c.fd < 0 && may_dial) /* a resend: bounded by
+	                           * NODE_PROXY_CONNECT_MS (and the TLS
+	                           * handshake's NODE_PROXY_HANDSHAKE_MS) */
+		c = dial_to(n, addr, to);
+	if (c.fd < 0)
 		return NULL;
+	int fd = c.fd;
 	struct upconn *uc = lora_calloc(1, sizeof *uc);
 	if (uc == NULL) {
-		close(fd);
+		pfd_close(c);
 		return NULL;
 	}
+	uc->tls = c.tls;
 	uc->n = n;
 	snprintf(uc->addr, sizeof uc->addr, "%s", addr);
 	node_http_watch_init(&uc->w, x, fd, upconn_event);
 	if (node_http_watch_add(&uc->w) != 0) {
-		close(fd);
+		pfd_close(c);
 		lora_free(uc);
 		return NULL;
 	}
@@ -579,33 +725,42 @@ static int job_parse(struct pjob *j, struct preply *r)
 }
 
 /* Reads once what arrived (the connection is level-triggered: more
- * comes as another event): 0, or -1 on a closed (*eof) or broken
- * connection. */
+ * comes as another event; TLS is read until it has nothing left, since
+ * it may hold bytes the socket no longer shows): 0, or -1 on a closed
+ * (*eof) or broken connection. */
 static int job_read(struct pjob *j, int *eof)
 {
-	if (j->cap - j->len < NODE_PROXY_READ_BYTES) {
-		size_t cap = j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
-		if (cap > NODE_PROXY_REPLY_BYTES_MAX + (64u << 10))
-			return -1;
-		char *nb = lora_realloc(j->buf, cap);
-		if (nb == NULL)
-			return -1;
-		j->buf = nb;
-		j->cap = cap;
+	for (;;) {
+		if (j->cap - j->len < NODE_PROXY_READ_BYTES) {
+			size_t cap =
+			    j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
+			if (cap > NODE_PROXY_REPLY_BYTES_MAX + (64u << 10))
+				return -1;
+			char *nb = lora_realloc(j->buf, cap);
+			if (nb == NULL)
+				return -1;
+			j->buf = nb;
+			j->cap = cap;
+		}
+		ssize_t r;
+		do
+			r = j->uc->tls
+			        ? node_tls_recv(j->uc->tls, j->buf + j->len,
+			                        j->cap - j->len)
+			        : recv(j->uc->w.fd, j->buf + j->len,
+			               j->cap - j->len, MSG_DONTWAIT);
+		while (r < 0 && errno == EINTR);
+		if (r > 0) {
+			j->len += (size_t)r;
+			if (j->uc->tls && node_tls_pending(j->uc->tls))
+				continue;
+			return 0;
+		}
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		*eof = r == 0;
+		return -1;
 	}
-	ssize_t r;
-	do
-		r = recv(j->uc->w.fd, j->buf + j->len, j->cap - j->len,
-		         MSG_DONTWAIT);
-	while (r < 0 && errno == EINTR);
-	if (r > 0) {
-		j->len += (size_t)r;
-		return 0;
-	}
-	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	*eof = r == 0;
-	return -1;
 }
 
 static void job_readable(struct pjob *j)
@@ -638,7 +793,7 @@ static int job_send(struct pjob *j, int may_dial)
 	if (leader == 0 || leader == n->cfg.id ||
 	    node_member_get(n, leader, &m) != 0 || m.http_addr[0] == '\0')
 		return -1;
-	struct upconn *uc = upconn_take(n, j->x, m.http_addr, may_dial);
+	struct upconn *uc = upconn_take(n, j->x, m.http_addr, leader, may_dial);
 	if (uc == NULL)
 		return -1;
 	const char *body;
@@ -646,9 +801,10 @@ static int job_send(struct pjob *j, int may_dial)
 	node_http_body(j->x, &body, &len);
 	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
 	node_http_ident_line(n, j->x, ident, sizeof ident);
-	if (conn_dead(uc->w.fd) ||
-	    send_request(uc->w.fd, j->path, body, len,
-	                 node_http_forwarded(j->x) + 1, ident, 1) != 0) {
+	struct pfd c = {.fd = uc->w.fd, .tls = uc->tls};
+	if (conn_dead(c) ||
+	    send_request(c, j->path, body, len, node_http_forwarded(j->x) + 1,
+	                 ident, 1) != 0) {
 		upconn_close(uc); /* an incomplete request is never executed */
 		return -1;
 	}

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "config.h"
@@ -95,6 +96,7 @@ struct peer_out {
 	int stream_ops;     /* send/probe operations on stream in flight */
 	int sending;        /* send_aio busy with `fly` */
 	int warned;         /* connection loss logged, not yet reconnected */
+	int tls_warned;     /* a refused TLS handshake logged, likewise */
 	int backoff_ms;
 	uint64_t rx_ms;   /* last heard from (peers_watch); 0: never */
 	uint64_t up_ms;   /* when the current stream connected (lora_now_ms) */
@@ -136,6 +138,7 @@ struct side_item {
 
 struct node_transport {
 	uint64_t self;
+	struct node_tls tls;  /* peer_tls: mode off means plain tcp:// */
 	atomic_int idle_ms;   /* inbound stream silence limit */
 	atomic_int silent_ms; /* a peer heard from less recently is lost */
 	char self_host[NODE_ADDR_BYTES_MAX];
@@ -459,11 +462,31 @@ static void conn_buf_shrink(struct conn_in *c)
 	c->counted = b->cap;
 }
 
+/* With peer TLS, the first frame's sender must be the node the stream's
+ * certificate names (tls_engine.c): a member holding its own certificate
+ * cannot speak for another (0: fine). */
+static int conn_identity_ok(struct conn_in *c, uint64_t from)
+{
+	uint64_t id = 0;
+	if (c->t->tls.mode == NODE_TLS_OFF)
+		return 0;
+	if (node_tls_stream_peer_id(c->stream, &id) == 0 && id == from)
+		return 0;
+	if (in_warn_ok(c->t))
+		LOG_WARN("peer stream from %s: frames from node %llu over a "
+		         "certificate naming %s%llu, closing it",
+		         c->remote, (unsigned long long)from,
+		         id ? "node " : "no node, ", (unsigned long long)id);
+	return -1;
+}
+
 /* Every frame of one inbound stream names the same sender: a stream
  * that speaks for two nodes is closed (0: fine). */
 static int conn_sender_ok(struct conn_in *c, const uint8_t *frame)
 {
 	uint64_t from = lora_get_be64(frame + 1);
+	if (c->sender == 0 && conn_identity_ok(c, from) != 0)
+		return -1;
 	if (c->sender == 0)
 		c->sender = from;
 	if (from == c->sender)
@@ -636,6 +659,13 @@ static void conn_cb(void *arg)
 			    "peer listener: no hello from %s within %d ms, "
 			    "closing it",
 			    c->remote, PEER_HELLO_TIMEOUT_MS);
+	} else if (rv == NNG_EPEERAUTH || rv == NNG_ECRYPTO) {
+		if (in_warn_ok(c->t))
+			LOG_WARN(
+			    "peer listener: TLS handshake with %s refused: "
+			    "%s (a peer needs a certificate from the peer "
+			    "CA)",
+			    c->remote, nng_strerror(rv));
 	} else if (rv != 0 && rv != NNG_ECLOSED && rv != NNG_ECANCELED)
 		LOG_DEBUG("peer stream from %s: %s", c->remote,
 		          nng_strerror(rv));
@@ -801,9 +831,26 @@ void node_transport_stop_recv(struct node_transport *t)
 	side_stop(t);
 }
 
+/* Mutual TLS on t's listener: a peer must present a certificate that
+ * chains to the peer CA. */
+static int listener_tls(struct node_transport *t, char *errmsg)
+{
+	nng_tls_config *cfg;
+	int rc = node_tls_nng_config(&t->tls, 1, 1, NULL, &cfg, errmsg);
+	if (rc)
+		return rc;
+	int rv =
+	    nng_stream_listener_set_ptr(t->listener, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg); /* the listener holds its own reference */
+	if (rv)
+		return lora_errf(LORA_ECONFIG, errmsg, "peer listener tls: %s",
+		                 nng_strerror(rv));
+	return 0;
+}
+
 int node_transport_open(uint64_t self_id, const char *listen_addr,
-                        node_transport_recv_fn fn, void *arg,
-                        struct node_transport **out, char *errmsg)
+                        const struct node_tls *tls, node_transport_recv_fn fn,
+                        void *arg, struct node_transport **out, char *errmsg)
 {
 	struct node_transport *t = lora_calloc(1, sizeof *t);
 	if (t == NULL)
@@ -819,12 +866,20 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 	pthread_mutex_init(&t->in_mu, NULL);
 	pthread_mutex_init(&t->side_mu, NULL);
 	pthread_cond_init(&t->side_cond, NULL);
+	if (tls != NULL)
+		t->tls = *tls;
 	char url[NODE_ADDR_BYTES_MAX + 16];
-	snprintf(url, sizeof url, "tcp://%s", listen_addr);
+	node_tls_url(&t->tls, listen_addr, url, sizeof url);
 	int rv = nng_stream_listener_alloc(&t->listener, url);
 	if (rv == 0)
 		nng_stream_listener_set_bool(t->listener, NNG_OPT_TCP_NODELAY,
 		                             true);
+	if (rv == 0 && t->tls.mode != NODE_TLS_OFF &&
+	    listener_tls(t, errmsg) != 0) {
+		t->recv_stopped = 1;
+		node_transport_close(t);
+		return LORA_ECONFIG;
+	}
 	if (rv == 0)
 		rv = nng_stream_listener_listen(t->listener);
 	if (rv == 0)
@@ -883,12 +938,23 @@ static void peer_backoff(struct peer_out *pc)
 
 static void peer_warn(struct peer_out *pc, const char *what, int rv)
 {
-	if (pc->warned || pc->closing)
+	int tls = rv == NNG_EPEERAUTH || rv == NNG_ECRYPTO;
+	if ((tls ? pc->tls_warned : pc->warned) || pc->closing)
 		return;
-	pc->warned = 1;
-	LOG_WARN("peer %llu (%s): %s: %s; redialing every <= %d ms",
-	         (unsigned long long)pc->id, pc->addr, what, nng_strerror(rv),
-	         PEER_BACKOFF_MAX_MS);
+	if (tls)
+		pc->tls_warned = 1; /* logged even when the peer was down */
+	else
+		pc->warned = 1;
+	if (tls)
+		LOG_WARN("peer %llu (%s): TLS handshake refused: %s (its "
+		         "certificate must chain to the peer CA and name "
+		         "\"" NODE_TLS_PEER_NAME_FMT "\")",
+		         (unsigned long long)pc->id, pc->addr, nng_strerror(rv),
+		         (unsigned long long)pc->id);
+	else
+		LOG_WARN("peer %llu (%s): %s: %s; redialing every <= %d ms",
+		         (unsigned long long)pc->id, pc->addr, what,
+		         nng_strerror(rv), PEER_BACKOFF_MAX_MS);
 }
 
 /* The stream failed (rv): closes it; once no operation is left on it, it
@@ -972,7 +1038,7 @@ static void peer_answered(struct peer_out *pc)
 	if (pc->warned)
 		LOG_INFO("peer %llu (%s): connected again",
 		         (unsigned long long)pc->id, pc->addr);
-	pc->warned = 0;
+	pc->warned = pc->tls_warned = 0;
 }
 
 static void probe_cb(void *arg)
@@ -1114,6 +1180,25 @@ static int peer_aios(struct peer_out *pc)
 	return rv;
 }
 
+/* Mutual TLS on pc's dialer: our certificate, and the peer's must chain
+ * to the peer CA and name it NODE_TLS_PEER_NAME_FMT with its id. */
+static int dialer_tls(struct peer_out *pc, char *errmsg)
+{
+	char name[64];
+	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
+	         (unsigned long long)pc->id);
+	nng_tls_config *cfg;
+	int rc = node_tls_nng_config(&pc->t->tls, 0, 1, name, &cfg, errmsg);
+	if (rc)
+		return rc;
+	int rv = nng_stream_dialer_set_ptr(pc->dialer, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg); /* the dialer holds its own reference */
+	if (rv)
+		return lora_errf(LORA_ECONFIG, errmsg, "peer dialer tls: %s",
+		                 nng_strerror(rv));
+	return 0;
+}
+
 /* A new peer dialing addr in the background; *out, or an error. */
 static int peer_new(struct node_transport *t, uint64_t id, const char *addr,
                     struct peer_out **out, char *errmsg)
@@ -1127,7 +1212,7 @@ static int peer_new(struct node_transport *t, uint64_t id, const char *addr,
 	pc->backoff_ms = PEER_BACKOFF_MIN_MS;
 	snprintf(pc->addr, sizeof pc->addr, "%s", addr);
 	char url[NODE_ADDR_BYTES_MAX + 16];
-	snprintf(url, sizeof url, "tcp://%s", addr);
+	node_tls_url(&t->tls, addr, url, sizeof url);
 	int rv = peer_aios(pc);
 	if (rv == 0)
 		rv = nng_stream_dialer_alloc(&pc->dialer, url);
@@ -1135,6 +1220,10 @@ static int peer_new(struct node_transport *t, uint64_t id, const char *addr,
 		peer_free(pc);
 		return lora_errf(LORA_EIO, errmsg, "dial %s: %s", url,
 		                 nng_strerror(rv));
+	}
+	if (t->tls.mode != NODE_TLS_OFF && dialer_tls(pc, errmsg) != 0) {
+		peer_free(pc);
+		return LORA_ECONFIG;
 	}
 	nng_stream_dialer_set_bool(pc->dialer, NNG_OPT_TCP_NODELAY, true);
 	dialer_set_local(t, pc->dialer);

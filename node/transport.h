@@ -15,9 +15,13 @@
  * NODE_PEER_RECV_BYTES_MAX closes that connection (LOG_WARN, at most one
  * line a second), never the process. A frame's buffer grows as its bytes
  * arrive, not to the length announced. At most 64 inbound streams are
- * open, and NODE_PEERS_MAX + 4 (20) from one remote address. The sender id of a
- * frame is not authenticated (TLS is not there yet): the receiver checks what
- * it can (node/raftloop.c, status.c, snapshot.c; docs/security.md).
+ * open, and NODE_PEERS_MAX + 4 (20) from one remote address. With peer TLS
+ * the stream carries the same bytes inside TLS (tls+tcp://, mutual), and
+ * the sender of an inbound stream's frames must be the node its
+ * certificate names (tls_engine.c), else the stream is closed. Without
+ * TLS the sender id is bound to the first frame of its stream only: the
+ * receiver checks what it can (node/raftloop.c, status.c, snapshot.c;
+ * docs/security.md).
  *
  * Sends never block: a frame is copied into the peer's bounded send buffer
  * (NODE_PEER_SENDBUF_MSGS frames, NODE_PEER_SENDBUF_BYTES_MAX bytes) and
@@ -61,10 +65,15 @@ struct node_transport;
 typedef void (*node_transport_recv_fn)(void *arg, int kind, uint64_t from,
                                        const uint8_t *payload, size_t len);
 
-/* Listens on host:port. On success *out: node_transport_close(). */
+struct node_tls;
+/* Listens on host:port. tls (borrowed, copied; NULL or mode off: plain
+ * tcp://) makes the listener and every dialer use mutual TLS (tls.h):
+ * inbound peers must present a certificate from tls->ca, and a dial to
+ * peer id accepts only a certificate naming "lora-node-<id>". On success
+ * *out: node_transport_close(). */
 int node_transport_open(uint64_t self_id, const char *listen_addr,
-                        node_transport_recv_fn fn, void *arg,
-                        struct node_transport **out, char *errmsg);
+                        const struct node_tls *tls, node_transport_recv_fn fn,
+                        void *arg, struct node_transport **out, char *errmsg);
 /* Stops receiving: no frame is delivered after it returns (waits for a
  * running callback and the side thread). Idempotent. */
 void node_transport_stop_recv(struct node_transport *t);

@@ -3,9 +3,9 @@
 # Safe to run again: apt-get skips what is already installed.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
-      libnng-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
+      libnng-dev libmbedtls-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev
       check libjansson-dev libedit-dev libsubunit-dev libsodium-dev
-      curl clang-format procps iproute2 iptables
+      curl openssl clang-format procps iproute2 iptables
       libunistring-dev # normalize(): Unicode normal forms
       clang libclang-rt-dev) # clang: the libFuzzer targets in tests/fuzz
 # Node.js and npm for the Neo4j JavaScript driver test (client_bolt_driver):

@@ -18,6 +18,8 @@
 #   DRILL_LOAD_MS      length of the write load (default 12000)
 #   DRILL_KILL_AFTER_MS when to kill the leader (default 4000)
 #   DRILL_KEEP=1       keep the work directory (logs) afterwards
+#   DRILL_TLS=1        TLS on every port (a development CA in the work
+#                      directory, deploy/gen-certs.sh; lora-load gets LORA_CA)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -53,6 +55,10 @@ fail() { lc_fail failover "$@"; }
 lc_need_binaries failover "$LC_LORAD" "$LOAD"
 
 lc_log "failover drill: nodes $LC_PREFIX.1-3, work dir $DRILL_DIR"
+if [ "${DRILL_TLS:-0}" = 1 ]; then
+	lc_tls_init "$DRILL_DIR/tls" || { lc_log "cannot make certificates"; exit 2; }
+	lc_log "TLS on every port (CA $LC_CACERT)"
+fi
 lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = info"
 for i in 1 2 3; do lc_start "$i"; done
 for i in 1 2 3; do lc_wait_health "$i" 60 || fail "node $i did not start"; done

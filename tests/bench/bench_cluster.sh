@@ -15,7 +15,10 @@
 # LORAD, BENCH_HTTP (binaries), BENCH_SECONDS (default 10),
 # BENCH_CLIENTS (default "1 16 64"), BENCH_SKIP_ETCD=1, BENCH_SKIP_LORA=1,
 # BENCH_AUTH (on, the default, or off: LoraDB's authentication, to compare;
-# with it on every request carries Basic auth, docs/security.md).
+# with it on every request carries Basic auth, docs/security.md),
+# BENCH_TLS (off, the default, or on: LoraDB with TLS on every port, a CA
+# from deploy/gen-certs.sh, bench_http over https with --ca). TLS + auth
+# against neither: BENCH_TLS=on BENCH_AUTH=on vs BENCH_TLS=off BENCH_AUTH=off.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
@@ -27,6 +30,7 @@ CLIENTS=${BENCH_CLIENTS:-1 16 64}
 work=$(mktemp -d /tmp/lora-bench.XXXXXX)
 etcd_pids=()
 results=()
+lora_tls=() # bench_http's TLS option for LoraDB (BENCH_TLS=on)
 
 cleanup() {
 	LC_PREFIX=127.0.7 LC_DIR=$work/lora lc_kill_all
@@ -48,7 +52,9 @@ done
 # the signal.
 failover() {
 	local sys=$1 eps=$2 pidcmd=$3 t_kill out pid
-	"$HTTPB" --mode "$sys" --endpoints "$eps" --clients 16 --duration-ms 9000 \
+	local tls=()
+	[ "$sys" = lora ] && tls=("${lora_tls[@]}")
+	"$HTTPB" --mode "$sys" --endpoints "$eps" --clients 16 --duration-ms 9000 "${tls[@]}" \
 		--acked "$work/$sys-acked.txt" --prefix "fo" >"$work/$sys-fo.out" &
 	local bp=$!
 	sleep 3
@@ -62,9 +68,10 @@ failover() {
 }
 
 run_points() { # run_points SYSTEM ENDPOINTS
-	local c line
+	local c line tls=()
+	[ "$1" = lora ] && tls=("${lora_tls[@]}")
 	for c in $CLIENTS; do
-		line=$("$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" \
+		line=$("$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" "${tls[@]}" \
 			--duration-ms $((SECS * 1000)) --prefix "c$c")
 		lc_log "$line"
 		results+=("$line")
@@ -73,6 +80,11 @@ run_points() { # run_points SYSTEM ENDPOINTS
 
 bench_lora() {
 	LC_PREFIX=127.0.7 LC_DIR=$work/lora LC_N=3
+	if [ "${BENCH_TLS:-off}" = on ]; then
+		lc_tls_init "$work/lora/tls" || return 1
+		lora_tls=(--ca "$LC_CACERT")
+	fi
+	lc_log "LoraDB TLS: ${BENCH_TLS:-off}"
 	lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = warn" \
 		"auth = ${BENCH_AUTH:-on}"
 	BENCH_AUTHORIZATION="Basic $(printf '%s' "$LC_AUTH" | base64 -w0)"

@@ -7,6 +7,11 @@
  *
  *   bench_http --mode lora|etcd --endpoints h:p,h:p,... [--clients N]
  *              [--duration-ms MS] [--acked FILE] [--prefix P] [--threads T]
+ *              [--ca FILE]
+ *
+ * --ca: https, the servers' certificates verified against FILE (TLS with
+ * mbedtls through node/tls_conn.c; a connection's handshake is part of
+ * its first write's latency).
  *
  * All clients run on T threads (default 1), each an epoll loop over its
  * share of non-blocking sockets: the generator takes CPU from the servers
@@ -27,6 +32,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +45,7 @@
 #include <unistd.h>
 
 #include "lora.h"
+#include "tls.h" /* node/tls_conn.c: TLS over our own sockets (--ca) */
 
 #define BENCH_CLIENTS_MAX     512
 #define BENCH_THREADS_MAX     16
@@ -67,12 +74,14 @@ struct bench {
 	 * authentication on), or "" */
 	char authz[512];
 	FILE *acked;
-	pthread_mutex_t mu; /* guards acked */
+	pthread_mutex_t mu;       /* guards acked */
+	struct node_tls_ctx *tls; /* --ca FILE: https (LoraDB only) */
 };
 
 enum conn_state {
 	C_WAIT,       /* closed, retrying at timer_ns */
 	C_CONNECTING, /* non-blocking connect in progress */
+	C_HANDSHAKE,  /* TLS handshake in progress (--ca) */
 	C_SEND,       /* request partly sent, waiting for EPOLLOUT */
 	C_RECV,       /* request sent, reading the response */
 	C_DONE,       /* run over, closed */
@@ -80,6 +89,7 @@ enum conn_state {
 
 struct conn {
 	int fd;
+	struct node_tls_conn *tls; /* NULL: plaintext */
 	enum conn_state state;
 	uint32_t ev_mask;  /* events registered with epoll */
 	int idx;           /* client number */
@@ -302,6 +312,8 @@ static int conn_watch(struct worker *w, struct conn *c, uint32_t mask)
 
 static void conn_close(struct conn *c)
 {
+	node_tls_conn_free(c->tls);
+	c->tls = NULL;
 	if (c->fd >= 0)
 		close(c->fd); /* also leaves the epoll set */
 	c->fd = -1;
@@ -331,11 +343,20 @@ static void conn_fail(struct worker *w, struct conn *c, uint64_t now)
 
 /* Sends what is left of the request; waits for EPOLLOUT if the socket is
  * full. */
+static ssize_t conn_write(struct conn *c, const char *p, size_t len)
+{
+	return c->tls ? node_tls_send(c->tls, p, len)
+	              : send(c->fd, p, len, MSG_NOSIGNAL);
+}
+
 static void conn_send(struct worker *w, struct conn *c, uint64_t now)
 {
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + c->out_off,
-		                 c->out_len - c->out_off, MSG_NOSIGNAL);
+	while (c->out_off < c->out_len ||
+	       (c->tls && node_tls_flush(c->tls) != 0)) {
+		ssize_t n = c->out_off < c->out_len
+		                ? conn_write(c, c->out + c->out_off,
+		                             c->out_len - c->out_off)
+		                : -1;
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN) {
@@ -354,6 +375,8 @@ static void conn_send(struct worker *w, struct conn *c, uint64_t now)
 	if (conn_watch(w, c, EPOLLIN))
 		conn_fail(w, c, now);
 }
+
+static void conn_handshake(struct worker *w, struct conn *c, uint64_t now);
 
 /* Starts a non-blocking connect to c->ep: 0 if it completed, 1 if in
  * progress, -1 on failure. */
@@ -396,6 +419,8 @@ static void conn_attempt(struct worker *w, struct conn *c, uint64_t now)
 	int rc = conn_connect(w, c);
 	if (rc < 0)
 		conn_fail(w, c, now);
+	else if (rc == 0 && w->b->tls)
+		conn_handshake(w, c, now);
 	else if (rc == 0)
 		conn_send(w, c, now);
 	else
@@ -448,11 +473,32 @@ static void conn_response(struct worker *w, struct conn *c,
 	conn_next(w, c, now);
 }
 
+/* TLS handshake steps after the TCP connect (--ca). */
+static void conn_handshake(struct worker *w, struct conn *c, uint64_t now)
+{
+	if (c->tls == NULL &&
+	    node_tls_conn_new(w->b->tls, c->fd, NULL, &c->tls) != 0) {
+		conn_fail(w, c, now);
+		return;
+	}
+	if (node_tls_handshake(c->tls) == 0) {
+		conn_send(w, c, now);
+		return;
+	}
+	c->state = C_HANDSHAKE;
+	if (errno != EAGAIN ||
+	    conn_watch(w, c,
+	               node_tls_wants(c->tls) == POLLOUT ? EPOLLOUT : EPOLLIN))
+		conn_fail(w, c, now);
+}
+
 static void conn_read(struct worker *w, struct conn *c, uint64_t now)
 {
 	struct resp r;
-	ssize_t n =
-	    recv(c->fd, c->in + c->in_len, sizeof(c->in) - c->in_len, 0);
+	ssize_t n = c->tls ? node_tls_recv(c->tls, c->in + c->in_len,
+	                                   sizeof(c->in) - c->in_len)
+	                   : recv(c->fd, c->in + c->in_len,
+	                          sizeof(c->in) - c->in_len, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n < 0) {
@@ -473,6 +519,8 @@ static void conn_read(struct worker *w, struct conn *c, uint64_t now)
 		conn_fail(w, c, now);
 	else if (len > 0)
 		conn_response(w, c, &r, (size_t)len, now);
+	else if (c->tls && node_tls_pending(c->tls))
+		conn_read(w, c, now); /* held by TLS: epoll would not say */
 }
 
 static void conn_event(struct worker *w, struct conn *c, uint32_t ev,
@@ -483,8 +531,12 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t ev,
 		socklen_t el = sizeof(err);
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) || err)
 			conn_fail(w, c, now);
+		else if (w->b->tls)
+			conn_handshake(w, c, now);
 		else
 			conn_send(w, c, now);
+	} else if (c->state == C_HANDSHAKE) {
+		conn_handshake(w, c, now);
 	} else if (c->state == C_SEND && (ev & EPOLLOUT)) {
 		conn_send(w, c, now);
 	} else if (c->state == C_RECV || c->state == C_SEND) {
@@ -632,7 +684,15 @@ static int parse(int argc, char **argv, struct bench *b)
 			b->prefix = argv[i + 1];
 		else if (!strcmp(argv[i], "--threads"))
 			b->threads = atoi(argv[i + 1]);
-		else
+		else if (!strcmp(argv[i], "--ca")) {
+			struct node_tls t = {.mode = NODE_TLS_REQUIRED};
+			char err[LORA_ERRMSG_BYTES];
+			snprintf(t.ca, sizeof t.ca, "%s", argv[i + 1]);
+			if (node_tls_ctx_new(&t, 0, &b->tls, err) != 0) {
+				fprintf(stderr, "bench_http: %s\n", err);
+				return -1;
+			}
+		} else
 			return -1;
 	}
 	if (eps == NULL || b->clients < 1 || b->clients > BENCH_CLIENTS_MAX ||

@@ -43,7 +43,7 @@ it_check "linearizable read; retried write applied once" grep -q '"rows":\[\[1\]
 # -- group commit: concurrent writes through all nodes
 pids=""
 for k in $(seq 1 30); do
-	curl -s -m 20 -o /dev/null -X POST "http://$IT_NET.$((k % 3 + 1)):4747/query" \
+	curl -s -m 20 -o /dev/null -X POST "$IT_SCHEME://$IT_NET.$((k % 3 + 1)):4747/query" \
 		-d "{\"query\":\"CREATE (:Item {k: $k})\"}" &
 	pids="$pids $!"
 done
@@ -56,7 +56,7 @@ L=$(it_leader 1)
 F=$((L % 3 + 1))
 it_query $F '{"query":"CREATE (:X)","redirect":true}'
 it_check "redirect: 307 with LORA_NOT_LEADER" [ "$IT_STATUS" = 307 ]
-it_check "redirect names the leader" grep -q "\"leader\":\"http://$IT_NET.$L:4747\"" <<<"$IT_BODY"
+it_check "redirect names the leader" grep -q "\"leader\":\"$IT_SCHEME://$IT_NET.$L:4747\"" <<<"$IT_BODY"
 
 # -- formats
 it_query $L '{"query":"MATCH (p:Person) RETURN p","format":"graph"}'
@@ -73,26 +73,26 @@ it_query $F '{"query":"RETURN 1","colour":"red"}'
 it_check "unknown field: 400 naming it" grep -q 'unknown field \\"colour\\"' <<<"$IT_BODY"
 # unknown endpoints and oversized bodies: our JSON, not nng's HTML page
 SHAPE='^{"error":{"code":"[A-Z_]*","message":"[^"]*","category":"client"}}$'
-out=$(curl -s -m 20 -D "$IT_DIR/hdr" -w '\n%{http_code}' "http://$IT_NET.$F:4747/no/such/endpoint")
+out=$(curl -s -m 20 -D "$IT_DIR/hdr" -w '\n%{http_code}' "$IT_SCHEME://$IT_NET.$F:4747/no/such/endpoint")
 it_check "unknown endpoint: 404" [ "${out##*$'\n'}" = 404 ]
 it_check "unknown endpoint: application/json" grep -qi '^Content-Type: application/json' "$IT_DIR/hdr"
 it_check "unknown endpoint: LORA_NOT_FOUND error shape" grep -q "$SHAPE" <<<"${out%$'\n'*}"
 grep -q '"code":"LORA_NOT_FOUND"' <<<"$out" || it_fail "unknown endpoint: code is not LORA_NOT_FOUND: $out"
-out=$(curl -s -m 20 -D "$IT_DIR/hdr" -w '\n%{http_code}' -X DELETE "http://$IT_NET.$F:4747/query")
+out=$(curl -s -m 20 -D "$IT_DIR/hdr" -w '\n%{http_code}' -X DELETE "$IT_SCHEME://$IT_NET.$F:4747/query")
 it_check "wrong method: 405" [ "${out##*$'\n'}" = 405 ]
 it_check "wrong method: JSON error shape" grep -q "$SHAPE" <<<"${out%$'\n'*}"
 head -c 5000000 /dev/zero | tr '\0' 'a' >"$IT_DIR/big"
 for expect in "Expect: 100-continue" "Expect:"; do # curl waits for 100 or not
 	out=$(curl -s -m 20 -D "$IT_DIR/hdr" -w '\n%{http_code}' -H "$expect" -X POST \
-		"http://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big")
+		"$IT_SCHEME://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big")
 	it_check "oversized body ($expect): 413" [ "${out##*$'\n'}" = 413 ]
 	it_check "oversized body ($expect): application/json" grep -qi '^Content-Type: application/json' "$IT_DIR/hdr"
 	it_check "oversized body ($expect): LORA_LIMIT error shape" grep -q "$SHAPE" <<<"${out%$'\n'*}"
 	grep -q '"code":"LORA_LIMIT"' <<<"$out" || it_fail "oversized body: code is not LORA_LIMIT: $out"
 done
 # the connection stays usable after a 413 (the body was read and dropped)
-out=$(curl -s -m 20 -H "Expect:" -X POST "http://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big" \
-	--next -s -m 20 -u "admin:$IT_ADMIN_PASSWORD" -X POST "http://$IT_NET.$F:4747/query" -d '{"query":"RETURN 7 AS x"}')
+out=$(curl -s -m 20 -H "Expect:" -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" --data-binary @"$IT_DIR/big" \
+	--next -s -m 20 "${IT_CURL_TLS[@]}" -u "admin:$IT_ADMIN_PASSWORD" -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" -d '{"query":"RETURN 7 AS x"}')
 it_check "a request after a 413 on the same connection answers" grep -q '"rows":\[{"x":7}\]' <<<"$out"
 it_query $F '{"query":"RETURN $x","params":[1]}'
 it_check "params not an object: 422" [ "$IT_STATUS" = 422 ]
@@ -128,7 +128,7 @@ pids=()
 for w in 1 2 3 4 5 6 7 8; do
 	(for i in $(seq 1 40); do
 		curl -s -m 20 -o /dev/null -w '%{http_code}\n' -X POST \
-			"http://$IT_NET.$L:4747/query" \
+			"$IT_SCHEME://$IT_NET.$L:4747/query" \
 			-d "{\"query\":\"CREATE (:Moving {w: $w, i: $i})\",\"requestId\":\"mv-$w-$i\"}"
 	done >"$IT_DIR/moving.$w") &
 	pids+=($!)

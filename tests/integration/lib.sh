@@ -6,7 +6,15 @@
 # admin's password (LORA_ADMIN_PASSWORD), curl the same credentials through
 # a .curlrc in the temp dir (CURL_HOME; `curl -q` goes without), and the C
 # tools LORA_USER / LORA_PASSWORD.
+# IT_TLS=1 runs the cluster with TLS on every port (tls = required):
+# it_setup makes a CA and node certificates (deploy/gen-certs.sh), curl
+# trusts the CA through the .curlrc (and talks https://, $IT_SCHEME), the C
+# tools through LORA_CA.
 set -u
+IT_TLS=${IT_TLS:-0}
+IT_SCHEME=http
+IT_CURL_TLS=() # curl options after --next (which drops the .curlrc's)
+IT_GEN_CERTS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy" && pwd)/gen-certs.sh
 
 IT_LORAD=""
 IT_NET=""
@@ -59,7 +67,15 @@ it_setup() {
 	(umask 077 && printf 'user = "admin:%s"\n' "$IT_ADMIN_PASSWORD" >"$IT_DIR/.curlrc")
 	export CURL_HOME=$IT_DIR
 	IT_AUTHZ="Basic $(printf 'admin:%s' "$IT_ADMIN_PASSWORD" | base64 -w0)"
-	it_log "temp dir $IT_DIR, nodes on $IT_NET.x"
+	if [ "$IT_TLS" = 1 ]; then
+		IT_SCHEME=https
+		printf 'cacert = "%s"\n' "$IT_DIR/tls/ca.pem" >>"$IT_DIR/.curlrc"
+		export LORA_CA=$IT_DIR/tls/ca.pem
+		IT_CURL_TLS=(--cacert "$LORA_CA")
+		"$IT_GEN_CERTS" "$IT_DIR/tls" 1@"$IT_NET".1 2@"$IT_NET".2 \
+			3@"$IT_NET".3 >/dev/null || it_fail "gen-certs.sh"
+	fi
+	it_log "temp dir $IT_DIR, nodes on $IT_NET.x${IT_TLS/#1/, TLS on}"
 }
 
 it_peers() { # it_peers N -> 1@net.1:4749,...
@@ -68,11 +84,21 @@ it_peers() { # it_peers N -> 1@net.1:4749,...
 	echo "$s"
 }
 
+# it_tls_flags ID: lorad's TLS flags for node ID (none unless IT_TLS=1).
+it_tls_flags() {
+	[ "$IT_TLS" = 1 ] || return 0
+	[ -s "$IT_DIR/tls/node$1.pem" ] ||
+		"$IT_GEN_CERTS" "$IT_DIR/tls" "$1@$IT_NET.$1" >/dev/null
+	echo --tls required --tls-ca "$IT_DIR/tls/ca.pem" \
+		--tls-cert "$IT_DIR/tls/node$1.pem" --tls-key "$IT_DIR/tls/node$1.key"
+}
+
 # it_launch ID PEERS [extra lorad flags...]: starts a node, does not wait.
 it_launch() {
 	local id=$1 peers=$2
 	shift 2
-	"$IT_LORAD" --id "$id" --data-dir "$IT_DIR/n$id" \
+	# shellcheck disable=SC2046 # paths without spaces (mktemp)
+	"$IT_LORAD" --id "$id" --data-dir "$IT_DIR/n$id" $(it_tls_flags "$id") \
 		--http "$IT_NET.$id:4747" --client "$IT_NET.$id:4748" \
 		--peer "$IT_NET.$id:4749" --peers "$peers" \
 		--election-ms "${IT_ELECTION_MS:-1000}" --heartbeat-ms 100 "$@" \
@@ -84,7 +110,7 @@ it_launch() {
 it_wait_up() {
 	local i
 	for i in $(seq 1 600); do
-		curl -s -m 1 "http://$IT_NET.$1:4747/health" | grep -q ok && return 0
+		curl -s -m 1 "$IT_SCHEME://$IT_NET.$1:4747/health" | grep -q ok && return 0
 		sleep 0.1
 	done
 	it_fail "node $1 did not come up"
@@ -158,14 +184,14 @@ it_other() { [ -n "$1" ] && [ "$1" != "$2" ]; }
 # it_post ID PATH BODY -> body on stdout; status in $IT_STATUS
 it_post() {
 	local out
-	out=$(curl -s -m 20 -w '\n%{http_code}' -X POST "http://$IT_NET.$1:4747$2" -d "$3")
+	out=$(curl -s -m 20 -w '\n%{http_code}' -X POST "$IT_SCHEME://$IT_NET.$1:4747$2" -d "$3")
 	IT_STATUS=${out##*$'\n'}
 	IT_BODY=${out%$'\n'*}
 }
 
 it_get() {
 	local out
-	out=$(curl -s -m 20 -w '\n%{http_code}' "http://$IT_NET.$1:4747$2")
+	out=$(curl -s -m 20 -w '\n%{http_code}' "$IT_SCHEME://$IT_NET.$1:4747$2")
 	IT_STATUS=${out##*$'\n'}
 	IT_BODY=${out%$'\n'*}
 }

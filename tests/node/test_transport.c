@@ -157,8 +157,8 @@ static struct node_transport *open_node(int node, struct rec *r)
 	char addr[64], err[256] = "";
 	addr_of(node, addr, sizeof addr);
 	struct node_transport *t = NULL;
-	int rc =
-	    node_transport_open((uint64_t)node, addr, on_frame, r, &t, err);
+	int rc = node_transport_open((uint64_t)node, addr, NULL, on_frame, r,
+	                             &t, err);
 	ck_assert_msg(rc == 0, "open %s: %s", addr, err);
 	return t;
 }

@@ -530,9 +530,45 @@ async function auth() {
   }
 }
 
+// PHASE tls: the cluster runs with bolt_tls = required (tests/integration/
+// tls.sh): bolt:// and neo4j:// with encryption on and the cluster's CA
+// (LORA_CA) as trustedCertificates read and route; another CA (OTHER_CA)
+// and plaintext are refused.
+async function tlsPhase() {
+  const custom = (ca) => ({encrypted: 'ENCRYPTION_ON',
+    trust: 'TRUST_CUSTOM_CA_SIGNED_CERTIFICATES', trustedCertificates: [ca],
+    connectionTimeout: 5000, maxTransactionRetryTime: 2000});
+  for (const scheme of ['bolt', 'neo4j']) {
+    const d = neo4j.driver(`${scheme}://${addr(follower)}`, AUTH, custom(process.env.LORA_CA));
+    try {
+      const s = d.session({defaultAccessMode: neo4j.session.WRITE});
+      const r = await s.run('CREATE (t:TlsDriver {s: $s}) RETURN t.s AS s', {s: scheme});
+      check(`${scheme}:// with the cluster CA writes`, r.records[0].get('s') === scheme);
+      await s.close();
+    } finally {
+      await d.close();
+    }
+  }
+  for (const [what, cfg] of [['another CA', custom(process.env.OTHER_CA)],
+    ['plaintext', {encrypted: 'ENCRYPTION_OFF', connectionTimeout: 5000,
+      maxTransactionRetryTime: 2000}]]) {
+    const d = neo4j.driver(`bolt://${addr(follower)}`, AUTH, cfg);
+    try {
+      const s = d.session();
+      await s.run('RETURN 1');
+      fail(`${what} was accepted`);
+    } catch (e) {
+      ok(`${what} is refused (${e.code || e.message.slice(0, 60)})`);
+    } finally {
+      await d.close();
+    }
+  }
+}
+
 (async () => {
   try {
     if (phase === 'auth') await auth();
+    else if (phase === 'tls') await tlsPhase();
     else if (phase === 'values') await values();
     else if (phase === 'routing') await routing();
     else if (phase === 'failover') await failover();

@@ -1,0 +1,150 @@
+/*
+ * tls.h - TLS settings of one listener and the nng TLS configurations
+ * built from them (docs/security.md "TLS").
+ *
+ * Every listener (HTTP, native, Bolt, peer) has its own node_tls: a mode,
+ * a certificate chain, its private key and the CA that client (or peer)
+ * certificates must chain to. The settings are file paths; the files are
+ * read when a listener or dialer is made, so a restart picks up rotated
+ * certificates.
+ *
+ * The native and peer ports use nng's tls+tcp transport, which cannot
+ * look at a connection's first byte: there `optional` is refused by
+ * node_tls_validate (a port speaks TLS or it does not). HTTP and Bolt
+ * sniff the first byte (0x16, a TLS handshake record) for `optional`.
+ *
+ * Peers use mutual TLS: both ends present a certificate chaining to the
+ * peer CA. A node's certificate names it as DNS "lora-node-<id>" (CN and
+ * subjectAltName; deploy/gen-certs.sh), and a dialer checks that name
+ * against the id it dials (NODE_TLS_PEER_NAME_FMT), and a listener takes
+ * frames only from the node the dialer's certificate names
+ * (node_tls_stream_peer_id, transport.c): a node holding another node's
+ * certificate can take that node's place neither way.
+ */
+#ifndef LORA_NODE_TLS_H
+#define LORA_NODE_TLS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lora.h"
+
+#define NODE_TLS_PATH_BYTES_MAX 1024
+/* the DNS name in a node's certificate, from its id */
+#define NODE_TLS_PEER_NAME_FMT "lora-node-%llu"
+
+enum node_tls_mode {
+	NODE_TLS_OFF = 0,  /* plaintext only */
+	NODE_TLS_OPTIONAL, /* both, told apart by the first byte (HTTP, Bolt) */
+	NODE_TLS_REQUIRED, /* TLS only: plaintext connections are closed */
+};
+
+/* One listener's TLS settings (owned arrays: the struct copies freely). */
+struct node_tls {
+	int mode;                           /* enum node_tls_mode */
+	char cert[NODE_TLS_PATH_BYTES_MAX]; /* PEM chain, ours first */
+	char key[NODE_TLS_PATH_BYTES_MAX];  /* PEM private key, unencrypted */
+	char ca[NODE_TLS_PATH_BYTES_MAX];   /* PEM CA (peers: the cluster CA) */
+};
+
+/* "off" / "optional" / "required" into *mode, else LORA_ECONFIG. */
+int node_tls_parse_mode(const char *v, int *mode, const char *key,
+                        char *errmsg);
+const char *node_tls_mode_name(int mode);
+
+/* Checks that a listener with TLS has a certificate and key (and, when
+ * need_ca, a CA), that `optional` is used only where allow_optional, and
+ * that the files can be read. what names the listener in errmsg. */
+int node_tls_validate(const struct node_tls *t, const char *what,
+                      int allow_optional, int need_ca, char *errmsg);
+
+struct nng_tls_config;
+
+/*
+ * An nng TLS configuration for a listener (server) or a dialer (client)
+ * from t: our certificate and key when t has them, t->ca as trust anchor.
+ * A server with verify_peer requires a client certificate chaining to
+ * t->ca (mutual TLS); a client always verifies the server against t->ca
+ * and server_name (NULL: no name check, only the chain). On success *out
+ * is the caller's: nng_tls_config_free() it (a listener or dialer given
+ * it holds its own reference).
+ */
+int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
+                        const char *server_name, struct nng_tls_config **out,
+                        char *errmsg);
+
+/* nng's TLS engine on mbedtls that remembers the node id each peer's
+ * certificate names (tls_engine.c); registered once (idempotent), by
+ * node_tls_nng_config before its first configuration. 0 or LORA_EIO. */
+int node_tls_engine_register(void);
+/* The node id the certificate on the other end of nng TLS stream names
+ * ("lora-node-<id>": DNS subjectAltName, else CN; verified against the
+ * CA): 0 with *id, or LORA_ENOTFOUND (no such stream, no handshake yet,
+ * no single id named). */
+int node_tls_stream_peer_id(const void *stream, uint64_t *id);
+
+/* "tls+tcp://addr" when t's mode is not off, else "tcp://addr". */
+void node_tls_url(const struct node_tls *t, const char *addr, char *out,
+                  size_t bytes);
+
+/*
+ * TLS on our own sockets (HTTP server and proxy, Bolt), with mbedtls:
+ * a node_tls_ctx holds the configuration (certificates, key, RNG) and is
+ * shared by every connection made from it; a node_tls_conn is one
+ * connection over a socket it borrows (the caller closes the fd).
+ *
+ * node_tls_recv / node_tls_send behave like recv / send on a non-blocking
+ * socket: > 0 bytes, 0 at the end of the stream (recv), -1 with errno
+ * EAGAIN (wait for node_tls_wants: POLLIN or POLLOUT) or ECONNRESET /
+ * EPROTO. A send that returns n has handed n bytes to TLS: they may still
+ * sit in the connection's output until node_tls_flush returns 0 (a caller
+ * that stops writing must flush). A connection is used by one thread at a
+ * time; contexts are thread-safe.
+ */
+struct node_tls_ctx;
+struct node_tls_conn;
+
+/* A server context from t (our certificate and key; client certificates
+ * are not asked for), or, with server 0, a client context trusting t->ca
+ * and presenting our certificate when t has one. *out:
+ * node_tls_ctx_free(). */
+int node_tls_ctx_new(const struct node_tls *t, int server,
+                     struct node_tls_ctx **out, char *errmsg);
+void node_tls_ctx_free(struct node_tls_ctx *x);
+
+/* A connection over fd (borrowed); server_name (clients only; NULL: no
+ * name check) is what the server's certificate must name. *out:
+ * node_tls_conn_free(), which does not close fd. LORA_ENOMEM. */
+int node_tls_conn_new(struct node_tls_ctx *x, int fd, const char *server_name,
+                      struct node_tls_conn **out);
+void node_tls_conn_free(struct node_tls_conn *c);
+
+/* One step of the handshake: 0 when done, -1 with errno EAGAIN (wait for
+ * node_tls_wants) or EPROTO (refused: node_tls_error tells why). */
+int node_tls_handshake(struct node_tls_conn *c);
+ssize_t node_tls_recv(struct node_tls_conn *c, void *buf, size_t len);
+ssize_t node_tls_send(struct node_tls_conn *c, const void *buf, size_t len);
+/* Like node_tls_send for the bytes of iov[0..cnt), gathered into records
+ * of up to NODE_TLS_GATHER_BYTES (a head and a small body leave as one
+ * record and one send, not two). */
+#define NODE_TLS_GATHER_BYTES 16384
+struct iovec;
+ssize_t node_tls_sendv(struct node_tls_conn *c, const struct iovec *iov,
+                       int cnt);
+/* Sends what TLS still holds: 0 when nothing is left, else -1 / errno. */
+int node_tls_flush(struct node_tls_conn *c);
+/* 1 when TLS holds received bytes the socket no longer shows (a reader
+ * must call node_tls_recv again before it waits for the socket). */
+int node_tls_pending(const struct node_tls_conn *c);
+/* POLLIN or POLLOUT: what the last EAGAIN waits for. */
+int node_tls_wants(const struct node_tls_conn *c);
+/* Why the last call failed (mbedtls's text), into out. */
+void node_tls_error(const struct node_tls_conn *c, char *out, size_t bytes);
+/* Sends a close_notify (best effort, never waits). */
+void node_tls_close_notify(struct node_tls_conn *c);
+
+/* The first byte of a TLS connection (a handshake record), for optional
+ * listeners that tell TLS from plaintext by it. */
+#define NODE_TLS_RECORD_HANDSHAKE 0x16
+
+#endif /* LORA_NODE_TLS_H */

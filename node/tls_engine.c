@@ -1,0 +1,394 @@
+/* tls_engine.c - nng's TLS engine on mbedtls, with the peer's node id. */
+/*
+ * nng 1.5.2 cannot tell a listener which certificate the other end of a
+ * tls+tcp stream presented (NNG_OPT_TLS_PEER_CN came with nng 1.6). This
+ * engine does what nng's own mbedtls engine does (supplemental/tls/
+ * mbedtls) and, when a handshake completes, remembers the node id the
+ * peer's certificate names (DNS subjectAltName "lora-node-<id>", else the
+ * CN) for that connection. nng hands an engine connection its stream (the
+ * first member of nng's tls connection is the nng_stream the listener's
+ * accept returns), so node_tls_stream_peer_id(stream) finds it.
+ * Registered once, before lorad makes its first nng TLS configuration
+ * (node_tls_nng_config).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/asn1.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509.h>
+#include <mbedtls/x509_crt.h>
+#include <nng/nng.h>
+#include <nng/supplemental/tls/engine.h>
+
+#include "tls.h"
+
+#define ENGINE_PAIRS_MAX  4    /* own certificates per configuration */
+#define ENGINE_CONNS_MAX  1024 /* connections whose peer id is kept */
+#define ENGINE_NAME_BYTES 256
+
+struct nng_tls_engine_config {
+	mbedtls_ssl_config conf;
+	mbedtls_x509_crt ca;
+	mbedtls_x509_crl crl;
+	mbedtls_x509_crt certs[ENGINE_PAIRS_MAX];
+	mbedtls_pk_context keys[ENGINE_PAIRS_MAX];
+	int n_pairs;
+	char server_name[ENGINE_NAME_BYTES];
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+};
+
+struct nng_tls_engine_conn {
+	void *tls; /* nng's connection: its stream */
+	mbedtls_ssl_context ssl;
+};
+
+/* stream -> peer id (0 until the handshake, or when the certificate
+ * names no single node) */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	void *tls;
+	uint64_t id;
+} reg[ENGINE_CONNS_MAX];
+
+static void reg_set(void *tls, uint64_t id, int add)
+{
+	pthread_mutex_lock(&reg_mu);
+	int free_slot = -1;
+	for (int i = 0; i < ENGINE_CONNS_MAX; i++) {
+		if (reg[i].tls == tls) {
+			reg[i].id = id;
+			if (!add && id == UINT64_MAX)
+				reg[i].tls = NULL; /* removed */
+			pthread_mutex_unlock(&reg_mu);
+			return;
+		}
+		if (reg[i].tls == NULL && free_slot < 0)
+			free_slot = i;
+	}
+	if (add && free_slot >= 0) {
+		reg[free_slot].tls = tls;
+		reg[free_slot].id = id;
+	}
+	pthread_mutex_unlock(&reg_mu);
+}
+
+int node_tls_stream_peer_id(const void *stream, uint64_t *id)
+{
+	int rc = LORA_ENOTFOUND;
+	pthread_mutex_lock(&reg_mu);
+	for (int i = 0; i < ENGINE_CONNS_MAX; i++)
+		if (reg[i].tls == stream) {
+			*id = reg[i].id;
+			rc = reg[i].id ? 0 : LORA_ENOTFOUND;
+		}
+	pthread_mutex_unlock(&reg_mu);
+	return rc;
+}
+
+/* The id in "lora-node-<id>" (len bytes at p), or 0. */
+static uint64_t name_id(const unsigned char *p, size_t len)
+{
+	static const char pre[] = "lora-node-";
+	size_t pl = sizeof pre - 1;
+	if (len <= pl || len > pl + 20 || memcmp(p, pre, pl) != 0)
+		return 0;
+	uint64_t v = 0;
+	for (size_t i = pl; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9' || v > UINT64_MAX / 10)
+			return 0;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	return v;
+}
+
+/* The node id a certificate names: its DNS subjectAltNames, else its CN;
+ * 0 when none, or two different ones. */
+static uint64_t cert_id(const mbedtls_x509_crt *crt)
+{
+	uint64_t id = 0;
+	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
+	     s != NULL && s->buf.p != NULL; s = s->next) {
+		if ((s->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) !=
+		    MBEDTLS_X509_SAN_DNS_NAME)
+			continue;
+		uint64_t v = name_id(s->buf.p, s->buf.len);
+		if (v && id && v != id)
+			return 0;
+		if (v)
+			id = v;
+	}
+	for (const mbedtls_x509_name *n = &crt->subject; id == 0 && n;
+	     n = n->next)
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
+			id = name_id(n->val.p, n->val.len);
+	return id;
+}
+
+static int mk_err(int ret)
+{
+	switch (ret) {
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+		return NNG_EPEERAUTH;
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+	case MBEDTLS_ERR_NET_CONN_RESET:
+		return NNG_ECLOSED;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+		return NNG_ENOMEM;
+	default:
+		return NNG_ECRYPTO;
+	}
+}
+
+static int net_send(void *arg, const unsigned char *buf, size_t len)
+{
+	struct nng_tls_engine_conn *ec = arg;
+	size_t sz = len;
+	int rv = nng_tls_engine_send(ec->tls, buf, &sz);
+	if (rv == 0)
+		return (int)sz;
+	return rv == NNG_EAGAIN ? MBEDTLS_ERR_SSL_WANT_WRITE
+	                        : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+static int net_recv(void *arg, unsigned char *buf, size_t len)
+{
+	struct nng_tls_engine_conn *ec = arg;
+	size_t sz = len;
+	int rv = nng_tls_engine_recv(ec->tls, buf, &sz);
+	if (rv == 0)
+		return (int)sz;
+	return rv == NNG_EAGAIN ? MBEDTLS_ERR_SSL_WANT_READ
+	                        : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+static int conn_init(nng_tls_engine_conn *ec, void *tls,
+                     nng_tls_engine_config *cfg)
+{
+	ec->tls = tls;
+	mbedtls_ssl_init(&ec->ssl);
+	mbedtls_ssl_set_bio(&ec->ssl, ec, net_send, net_recv, NULL);
+	int ret = mbedtls_ssl_setup(&ec->ssl, &cfg->conf);
+	if (ret == 0 && cfg->server_name[0])
+		ret = mbedtls_ssl_set_hostname(&ec->ssl, cfg->server_name);
+	if (ret != 0)
+		return mk_err(ret);
+	reg_set(tls, 0, 1);
+	return 0;
+}
+
+static void conn_fini(nng_tls_engine_conn *ec)
+{
+	reg_set(ec->tls, UINT64_MAX, 0);
+	mbedtls_ssl_free(&ec->ssl);
+}
+
+static void conn_close(nng_tls_engine_conn *ec)
+{
+	(void)mbedtls_ssl_close_notify(&ec->ssl);
+}
+
+static int conn_handshake(nng_tls_engine_conn *ec)
+{
+	int ret = mbedtls_ssl_handshake(&ec->ssl);
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
+	    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return NNG_EAGAIN;
+	if (ret != 0)
+		return mk_err(ret);
+	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&ec->ssl);
+	if (crt != NULL && mbedtls_ssl_get_verify_result(&ec->ssl) == 0)
+		reg_set(ec->tls, cert_id(crt), 1);
+	return 0;
+}
+
+static int conn_recv(nng_tls_engine_conn *ec, uint8_t *buf, size_t *szp)
+{
+	int ret = mbedtls_ssl_read(&ec->ssl, buf, *szp);
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
+	    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return NNG_EAGAIN;
+	if (ret <= 0)
+		return ret == 0 ? NNG_ECLOSED : mk_err(ret);
+	*szp = (size_t)ret;
+	return 0;
+}
+
+static int conn_send(nng_tls_engine_conn *ec, const uint8_t *buf, size_t *szp)
+{
+	int ret = mbedtls_ssl_write(&ec->ssl, buf, *szp);
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
+	    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return NNG_EAGAIN;
+	if (ret < 0)
+		return mk_err(ret);
+	*szp = (size_t)ret;
+	return 0;
+}
+
+static bool conn_verified(nng_tls_engine_conn *ec)
+{
+	return mbedtls_ssl_get_verify_result(&ec->ssl) == 0;
+}
+
+static void config_fini(nng_tls_engine_config *cfg)
+{
+	mbedtls_ssl_config_free(&cfg->conf);
+	mbedtls_x509_crt_free(&cfg->ca);
+	mbedtls_x509_crl_free(&cfg->crl);
+	for (int i = 0; i < ENGINE_PAIRS_MAX; i++) {
+		mbedtls_x509_crt_free(&cfg->certs[i]);
+		mbedtls_pk_free(&cfg->keys[i]);
+	}
+	mbedtls_ctr_drbg_free(&cfg->drbg);
+	mbedtls_entropy_free(&cfg->entropy);
+}
+
+static int config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
+{
+	memset(cfg, 0, sizeof *cfg);
+	mbedtls_ssl_config_init(&cfg->conf);
+	mbedtls_x509_crt_init(&cfg->ca);
+	mbedtls_x509_crl_init(&cfg->crl);
+	for (int i = 0; i < ENGINE_PAIRS_MAX; i++) {
+		mbedtls_x509_crt_init(&cfg->certs[i]);
+		mbedtls_pk_init(&cfg->keys[i]);
+	}
+	mbedtls_entropy_init(&cfg->entropy);
+	mbedtls_ctr_drbg_init(&cfg->drbg);
+	int server = mode == NNG_TLS_MODE_SERVER;
+	int ret = mbedtls_ctr_drbg_seed(&cfg->drbg, mbedtls_entropy_func,
+	                                &cfg->entropy, NULL, 0);
+	if (ret == 0)
+		ret = mbedtls_ssl_config_defaults(
+		    &cfg->conf,
+		    server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+		    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		config_fini(cfg);
+		return NNG_ECRYPTO;
+	}
+	mbedtls_ssl_conf_rng(&cfg->conf, mbedtls_ctr_drbg_random, &cfg->drbg);
+	mbedtls_ssl_conf_authmode(&cfg->conf,
+	                          server ? MBEDTLS_SSL_VERIFY_NONE
+	                                 : MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_min_version(&cfg->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	                             MBEDTLS_SSL_MINOR_VERSION_3);
+	return 0;
+}
+
+static int config_server(nng_tls_engine_config *cfg, const char *name)
+{
+	if (strlen(name) >= sizeof cfg->server_name)
+		return NNG_EINVAL;
+	snprintf(cfg->server_name, sizeof cfg->server_name, "%s", name);
+	return 0;
+}
+
+static int config_auth(nng_tls_engine_config *cfg, nng_tls_auth_mode mode)
+{
+	int m = mode == NNG_TLS_AUTH_MODE_REQUIRED ? MBEDTLS_SSL_VERIFY_REQUIRED
+	        : mode == NNG_TLS_AUTH_MODE_OPTIONAL
+	            ? MBEDTLS_SSL_VERIFY_OPTIONAL
+	            : MBEDTLS_SSL_VERIFY_NONE;
+	mbedtls_ssl_conf_authmode(&cfg->conf, m);
+	return 0;
+}
+
+static int config_ca_chain(nng_tls_engine_config *cfg, const char *certs,
+                           const char *crl)
+{
+	if (mbedtls_x509_crt_parse(&cfg->ca, (const unsigned char *)certs,
+	                           strlen(certs) + 1) != 0)
+		return NNG_EINVAL;
+	if (crl != NULL &&
+	    mbedtls_x509_crl_parse(&cfg->crl, (const unsigned char *)crl,
+	                           strlen(crl) + 1) != 0)
+		return NNG_EINVAL;
+	mbedtls_ssl_conf_ca_chain(&cfg->conf, &cfg->ca, crl ? &cfg->crl : NULL);
+	return 0;
+}
+
+static int config_own_cert(nng_tls_engine_config *cfg, const char *cert,
+                           const char *key, const char *pass)
+{
+	if (cfg->n_pairs >= ENGINE_PAIRS_MAX)
+		return NNG_ENOSPC;
+	int i = cfg->n_pairs;
+	if (mbedtls_x509_crt_parse(&cfg->certs[i], (const unsigned char *)cert,
+	                           strlen(cert) + 1) != 0 ||
+	    mbedtls_pk_parse_key(&cfg->keys[i], (const unsigned char *)key,
+	                         strlen(key) + 1, (const unsigned char *)pass,
+	                         pass ? strlen(pass) : 0) != 0)
+		return NNG_EINVAL;
+	if (mbedtls_ssl_conf_own_cert(&cfg->conf, &cfg->certs[i],
+	                              &cfg->keys[i]) != 0)
+		return NNG_ENOMEM;
+	cfg->n_pairs++;
+	return 0;
+}
+
+static int config_version(nng_tls_engine_config *cfg, nng_tls_version min,
+                          nng_tls_version max)
+{
+	(void)max;
+	if (min > NNG_TLS_1_2)
+		return NNG_ENOTSUP; /* mbedtls 2.28: TLS 1.2 */
+	mbedtls_ssl_conf_min_version(&cfg->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	                             MBEDTLS_SSL_MINOR_VERSION_3);
+	return 0;
+}
+
+static nng_tls_engine_config_ops config_ops = {
+    .size = sizeof(nng_tls_engine_config),
+    .init = config_init,
+    .fini = config_fini,
+    .server = config_server,
+    .auth = config_auth,
+    .ca_chain = config_ca_chain,
+    .own_cert = config_own_cert,
+    .version = config_version,
+};
+
+static nng_tls_engine_conn_ops conn_ops = {
+    .size = sizeof(nng_tls_engine_conn),
+    .init = conn_init,
+    .fini = conn_fini,
+    .close = conn_close,
+    .handshake = conn_handshake,
+    .recv = conn_recv,
+    .send = conn_send,
+    .verified = conn_verified,
+};
+
+static const nng_tls_engine engine = {
+    .version = NNG_TLS_ENGINE_VERSION,
+    .config_ops = &config_ops,
+    .conn_ops = &conn_ops,
+    .name = "lora-mbedtls",
+    .description = "mbedtls, with the peer's node id (node/tls_engine.c)",
+    .fips_mode = false,
+};
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static int registered_rv = -1;
+
+static void do_register(void)
+{
+	registered_rv = nng_tls_engine_register(&engine);
+}
+
+int node_tls_engine_register(void)
+{
+	pthread_once(&once, do_register);
+	return registered_rv == 0 ? 0 : LORA_EIO;
+}

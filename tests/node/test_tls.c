@@ -1,0 +1,287 @@
+/* test_tls.c - the TLS settings (tls_config.c) and TLS over our own
+ * non-blocking sockets (tls_conn.c) on real socket pairs, with
+ * certificates from deploy/gen-certs.sh (openssl): handshakes, a payload
+ * larger than the socket buffers both ways, and the refusals a user
+ * relies on (another CA, another node's name, plaintext). */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tls.h"
+
+#define T_BIG_BYTES (1u << 20) /* more than a socket buffer holds */
+#define T_STEPS_MAX 100000
+#define T_SOCKBUF   4096 /* small buffers: WANT_WRITE really happens */
+
+static char dir[64]; /* certificates: ca, node1, node2; other/ca */
+
+static void certs_make(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/lora-tls-test.XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+	         "%s/deploy/gen-certs.sh %s/c 1@127.0.0.1 2@127.0.0.2 "
+	         ">/dev/null && %s/deploy/gen-certs.sh %s/other 1@127.0.0.1 "
+	         ">/dev/null",
+	         LORA_SOURCE_DIR, dir, LORA_SOURCE_DIR, dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "test_tls: deploy/gen-certs.sh failed\n");
+		exit(1);
+	}
+}
+
+static void certs_remove(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_tls: cannot remove %s\n", dir);
+}
+
+/* A listener's settings with node id's files from sub (c or other). */
+static struct node_tls tls_of(const char *sub, int id)
+{
+	struct node_tls t = {.mode = NODE_TLS_REQUIRED};
+	snprintf(t.ca, sizeof t.ca, "%s/%s/ca.pem", dir, sub);
+	if (id) {
+		snprintf(t.cert, sizeof t.cert, "%s/%s/node%d.pem", dir, sub,
+		         id);
+		snprintf(t.key, sizeof t.key, "%s/%s/node%d.key", dir, sub, id);
+	}
+	return t;
+}
+
+static void pair(int fds[2])
+{
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	int b = T_SOCKBUF;
+	for (int i = 0; i < 2; i++) {
+		setsockopt(fds[i], SOL_SOCKET, SO_SNDBUF, &b, sizeof b);
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &b, sizeof b);
+	}
+}
+
+/* Steps both handshakes until each is done or fails: 0 both done, else
+ * -1 (errno of the failing side: EPROTO for a refusal). */
+static int handshake_both(struct node_tls_conn *a, struct node_tls_conn *b)
+{
+	int done_a = 0, done_b = 0;
+	for (int i = 0; i < T_STEPS_MAX && !(done_a && done_b); i++) {
+		if (!done_a) {
+			if (node_tls_handshake(a) == 0)
+				done_a = 1;
+			else if (errno != EAGAIN)
+				return -1;
+		}
+		if (!done_b) {
+			if (node_tls_handshake(b) == 0)
+				done_b = 1;
+			else if (errno != EAGAIN)
+				return -1;
+		}
+	}
+	return done_a && done_b ? 0 : -1;
+}
+
+START_TEST(settings_apply_and_validate)
+{
+	char err[LORA_ERRMSG_BYTES];
+	struct node_config c;
+	node_config_defaults(&c);
+	struct node_tls t = tls_of("c", 1);
+	ck_assert_int_eq(node_config_set(&c, "tls", "required", err), 0);
+	ck_assert_int_eq(node_config_set(&c, "tls_cert", t.cert, err), 0);
+	ck_assert_int_eq(node_config_set(&c, "tls_key", t.key, err), 0);
+	ck_assert_int_eq(node_config_set(&c, "tls_ca", t.ca, err), 0);
+	ck_assert_int_eq(c.http_tls.mode, NODE_TLS_REQUIRED);
+	ck_assert_int_eq(c.bolt_tls.mode, NODE_TLS_REQUIRED);
+	ck_assert_str_eq(c.peer_tls.ca, t.ca);
+	ck_assert_str_eq(c.native_tls.cert, t.cert);
+	ck_assert_int_eq(node_config_validate_tls(&c, err), 0);
+	/* one port alone */
+	ck_assert_int_eq(node_config_set(&c, "http_tls", "optional", err), 0);
+	ck_assert_int_eq(c.http_tls.mode, NODE_TLS_OPTIONAL);
+	ck_assert_int_eq(c.native_tls.mode, NODE_TLS_REQUIRED);
+	ck_assert_int_eq(node_config_validate_tls(&c, err), 0);
+	/* nng ports cannot sniff: optional refused there ... */
+	ck_assert_int_eq(node_config_set(&c, "native_tls", "optional", err), 0);
+	ck_assert_int_eq(node_config_validate_tls(&c, err), LORA_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(err, "native_tls"));
+	/* ... and the shorthand's optional means required for them */
+	ck_assert_int_eq(node_config_set(&c, "tls", "optional", err), 0);
+	ck_assert_int_eq(c.native_tls.mode, NODE_TLS_REQUIRED);
+	ck_assert_int_eq(c.peer_tls.mode, NODE_TLS_REQUIRED);
+	ck_assert_int_eq(c.bolt_tls.mode, NODE_TLS_OPTIONAL);
+	ck_assert_int_eq(node_config_validate_tls(&c, err), 0);
+	/* peers need a CA; files must be readable; bad modes refused */
+	ck_assert_int_eq(node_config_set(&c, "peer_tls_ca", "", err), 0);
+	ck_assert_int_eq(node_config_validate_tls(&c, err), LORA_ECONFIG);
+	ck_assert_int_eq(node_config_set(&c, "peer_tls_ca", t.ca, err), 0);
+	ck_assert_int_eq(
+	    node_config_set(&c, "http_tls_key", "/nonexistent.key", err), 0);
+	ck_assert_int_eq(node_config_validate_tls(&c, err), LORA_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(err, "/nonexistent.key"));
+	ck_assert_int_eq(node_config_set(&c, "tls", "maybe", err),
+	                 LORA_ECONFIG);
+	ck_assert_int_eq(node_config_set(&c, "off_tls", "on", err),
+	                 LORA_ECONFIG); /* unknown setting */
+}
+END_TEST
+
+/* Sends all of buf on a (non-blocking), reading b's side into out as it
+ * goes, until out holds len bytes. */
+static void pump(struct node_tls_conn *a, struct node_tls_conn *b,
+                 const char *buf, char *out, size_t len)
+{
+	size_t sent = 0, got = 0;
+	for (int i = 0; i < T_STEPS_MAX * 10 && got < len; i++) {
+		if (sent < len || node_tls_flush(a) != 0) {
+			ssize_t w = sent < len ? node_tls_send(a, buf + sent,
+			                                       len - sent)
+			                       : 0;
+			if (w > 0)
+				sent += (size_t)w;
+			else if (w < 0)
+				ck_assert_int_eq(errno, EAGAIN);
+		}
+		ssize_t r = node_tls_recv(b, out + got, len - got);
+		if (r > 0)
+			got += (size_t)r;
+		else
+			ck_assert(r < 0 && errno == EAGAIN);
+	}
+	ck_assert_uint_eq(got, len);
+	ck_assert_int_eq(node_tls_flush(a), 0);
+	ck_assert(memcmp(buf, out, len) == 0);
+}
+
+START_TEST(handshake_and_big_payload_both_ways)
+{
+	char err[LORA_ERRMSG_BYTES];
+	struct node_tls st = tls_of("c", 1), ct = tls_of("c", 0);
+	struct node_tls_ctx *sx, *cx;
+	ck_assert_int_eq(node_tls_ctx_new(&st, 1, &sx, err), 0);
+	ck_assert_int_eq(node_tls_ctx_new(&ct, 0, &cx, err), 0);
+	int fds[2];
+	pair(fds);
+	struct node_tls_conn *s, *c;
+	ck_assert_int_eq(node_tls_conn_new(sx, fds[0], NULL, &s), 0);
+	ck_assert_int_eq(node_tls_conn_new(cx, fds[1], "lora-node-1", &c), 0);
+	ck_assert_int_eq(handshake_both(s, c), 0);
+	char *buf = malloc(T_BIG_BYTES), *out = malloc(T_BIG_BYTES);
+	ck_assert(buf && out);
+	for (size_t i = 0; i < T_BIG_BYTES; i++)
+		buf[i] = (char)(i * 7 + 3);
+	pump(c, s, buf, out, T_BIG_BYTES);
+	memset(out, 0, T_BIG_BYTES);
+	pump(s, c, buf, out, T_BIG_BYTES);
+	/* close_notify reads as the end of the stream */
+	node_tls_close_notify(c);
+	char one;
+	ssize_t r;
+	for (int i = 0; i < 100 && (r = node_tls_recv(s, &one, 1)) < 0; i++)
+		ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(r, 0);
+	free(buf);
+	free(out);
+	node_tls_conn_free(s);
+	node_tls_conn_free(c);
+	close(fds[0]);
+	close(fds[1]);
+	node_tls_ctx_free(sx);
+	node_tls_ctx_free(cx);
+}
+END_TEST
+
+/* A client of trust (sub, name) against node 1's server: 0 or -1. */
+static int try_client(const char *sub, const char *name)
+{
+	char err[LORA_ERRMSG_BYTES];
+	struct node_tls st = tls_of("c", 1), ct = tls_of(sub, 0);
+	struct node_tls_ctx *sx, *cx;
+	ck_assert_int_eq(node_tls_ctx_new(&st, 1, &sx, err), 0);
+	ck_assert_int_eq(node_tls_ctx_new(&ct, 0, &cx, err), 0);
+	int fds[2];
+	pair(fds);
+	struct node_tls_conn *s, *c;
+	ck_assert_int_eq(node_tls_conn_new(sx, fds[0], NULL, &s), 0);
+	ck_assert_int_eq(node_tls_conn_new(cx, fds[1], name, &c), 0);
+	int rc = handshake_both(s, c);
+	int e = errno;
+	node_tls_conn_free(s);
+	node_tls_conn_free(c);
+	close(fds[0]);
+	close(fds[1]);
+	node_tls_ctx_free(sx);
+	node_tls_ctx_free(cx);
+	errno = e;
+	return rc;
+}
+
+START_TEST(refusals)
+{
+	/* the right CA and name: the control */
+	ck_assert_int_eq(try_client("c", "lora-node-1"), 0);
+	/* a client that trusts another CA */
+	ck_assert_int_eq(try_client("other", "lora-node-1"), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	/* node 1's certificate where node 2 was expected */
+	ck_assert_int_eq(try_client("c", "lora-node-2"), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	/* plaintext to a TLS server: the handshake fails, with a reason */
+	char err[LORA_ERRMSG_BYTES];
+	struct node_tls st = tls_of("c", 1);
+	struct node_tls_ctx *sx;
+	ck_assert_int_eq(node_tls_ctx_new(&st, 1, &sx, err), 0);
+	int fds[2];
+	pair(fds);
+	struct node_tls_conn *s;
+	ck_assert_int_eq(node_tls_conn_new(sx, fds[0], NULL, &s), 0);
+	static const char get[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
+	ck_assert_int_eq(write(fds[1], get, sizeof get - 1),
+	                 (ssize_t)sizeof get - 1);
+	ck_assert_int_eq(node_tls_handshake(s), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	char why[128] = "";
+	node_tls_error(s, why, sizeof why);
+	ck_assert(why[0] != '\0');
+	node_tls_conn_free(s);
+	close(fds[0]);
+	close(fds[1]);
+	node_tls_ctx_free(sx);
+	/* a listener without a key, a client without a CA */
+	struct node_tls nokey = tls_of("c", 1), noca = tls_of("c", 0);
+	nokey.key[0] = '\0';
+	noca.ca[0] = '\0';
+	ck_assert_int_eq(node_tls_ctx_new(&nokey, 1, &sx, err), LORA_ECONFIG);
+	ck_assert_int_eq(node_tls_ctx_new(&noca, 0, &sx, err), LORA_ECONFIG);
+}
+END_TEST
+
+int main(void)
+{
+	certs_make();
+	Suite *s = suite_create("tls");
+	TCase *tc = tcase_create("tls");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, settings_apply_and_validate);
+	tcase_add_test(tc, handshake_and_big_payload_both_ways);
+	tcase_add_test(tc, refusals);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	certs_remove();
+	return failed ? 1 : 0;
+}
