@@ -43,6 +43,11 @@ struct node_route {
 int node_changes_route(struct lnode *n, struct node_http_ex *x,
                        const struct node_route *r);
 
+/* POST /tx, POST /tx/{id}[/commit|/rollback], DELETE /tx/{id}: explicit
+ * transactions (http_tx.c). */
+int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
+                       const struct node_route *r);
+
 /* NULL-path terminated table (http_api.c). */
 extern struct node_route node_routes[];
 

@@ -370,11 +370,15 @@ int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
  * nothing else until it ends (serializable). 0 with *out, or
  * LORA_EUNAVAILABLE (not leader, busy writer: retry) with errmsg.
  * idle_ms (0: NODE_TX_IDLE_MS, at most NODE_TX_IDLE_MS_MAX): without a
- * request for that long the transaction rolls back.
+ * request for that long the transaction rolls back. mem_bytes_max (0:
+ * the node's statement_memory_bytes; never above it) is the transaction's
+ * memory budget: the writes it keeps until COMMIT plus the statement
+ * running; past it a statement fails with LORA_EMEMORY (and the
+ * transaction rolls back).
  */
 struct node_tx;
-int node_tx_begin(struct lnode *n, uint32_t idle_ms, struct node_tx **out,
-                  char *errmsg);
+int node_tx_begin(struct lnode *n, uint32_t idle_ms, uint64_t mem_bytes_max,
+                  struct node_tx **out, char *errmsg);
 /* Runs a statement in it: resp (caller's) gets columns and rows, or an
  * error, after which the transaction has rolled back. */
 void node_tx_run(struct node_tx *t, const struct node_exec_req *req,
@@ -572,6 +576,12 @@ void node_native_stop(struct lnode *n);
 void node_native_reap(struct lnode *n);
 /* Closes every open cursor (before a snapshot install). */
 void node_native_close_cursors(struct lnode *n);
+/* HTTP transactions (http_tx.c): rolls back those past their idle limit
+ * (all of them once the node stops; gossip thread, and node_http_stop). */
+void node_http_tx_reap(struct lnode *n);
+/* Drops the read views of HTTP read transactions (they hold the store):
+ * before a snapshot install. Their next request is LORA_UNAVAILABLE. */
+void node_http_tx_close_reads(struct lnode *n);
 /* Bolt (bolt.c, bolt_session.c): listens on the effective bolt_addr
  * (none when it is "off"). */
 int node_bolt_start(struct lnode *n, char *errmsg);

@@ -206,6 +206,7 @@ static void *gossip_main(void *arg)
 		pthread_mutex_unlock(&n->gossip_mu);
 		gossip_once(n);
 		node_native_reap(n);
+		node_http_tx_reap(n);
 		node_auth_tick(n);
 		pthread_mutex_lock(&n->gossip_mu);
 		struct timespec ts;
