@@ -38,6 +38,8 @@
 #define NODE_HTTP_TX_STATEMENTS_MAX 256 /* in one request */
 #define NODE_HTTP_TX_PATH_BYTES     80
 
+_Static_assert(NODE_HTTP_TX_HEX_BYTES == NODE_XTX_ID_BYTES, "one id size");
+
 enum { HTX_FREE = 0, HTX_OPEN };
 
 struct htx {
@@ -364,6 +366,25 @@ static int stmt_parse(json_t *s, struct node_exec_req *req,
 	return rc;
 }
 
+/* One statement in h into resp: 0, or the code of the error resp holds
+ * (the transaction has ended then: the caller lets go of it). */
+static int htx_run_one(struct htx *h, const struct node_exec_req *req,
+                       Lora__Response *resp)
+{
+	if (h->dropped) {
+		node_resp_error(resp, LORA_EUNAVAILABLE,
+		                "the read view was dropped for a checkpoint "
+		                "install: begin again",
+		                0, 0);
+		return LORA_EUNAVAILABLE;
+	}
+	if (h->write)
+		node_tx_run(h->wtx, req, resp);
+	else
+		run_read(h, req, resp);
+	return resp->error ? node_err_from_code(resp->error->code) : 0;
+}
+
 /*
  * Runs the body's statements in h, appending each result to results.
  * 0, or the first failure's code with *err (an error JSON, the caller's):
@@ -386,27 +407,15 @@ static int run_statements(struct htx *h, const struct tx_body *b,
 		Lora__Response *resp = rc ? NULL : node_resp_new();
 		if (rc == 0 && resp == NULL)
 			rc = lora_errf(LORA_ENOMEM, msg, "out of memory");
-		if (rc == 0 && h->dropped)
-			rc = lora_errf(LORA_EUNAVAILABLE, msg,
-			               "the read view was dropped for a "
-			               "checkpoint install: begin again");
-		if (rc == 0) {
-			if (h->write)
-				node_tx_run(h->wtx, &req, resp);
-			else
-				run_read(h, &req, resp);
-			if (resp->error) {
-				rc = node_err_from_code(resp->error->code);
-				*err = node_http_error_json(
-				    rc, resp->error->message, resp->error->line,
-				    resp->error->column);
-			} else {
-				json_array_append_new(
-				    results, result_json(resp, b->row_arrays));
-			}
-		} else {
+		if (rc == 0 && (rc = htx_run_one(h, &req, resp)) != 0)
+			*err = node_http_error_json(rc, resp->error->message,
+			                            resp->error->line,
+			                            resp->error->column);
+		else if (rc == 0)
+			json_array_append_new(results,
+			                      result_json(resp, b->row_arrays));
+		else
 			*err = node_http_error_json(rc, msg, 0, 0);
-		}
 		if (resp)
 			lora__response__free_unpacked(resp, &lora_pb_allocator);
 		if (params)
@@ -442,24 +451,11 @@ static void reply_failed(struct node_http_ex *x, int code, json_t *err,
 	node_http_reply_json(x, lora_err_http_status(code), err, NULL, NULL);
 }
 
-static void reply_find_error(struct node_http_ex *x, int rc)
-{
-	static const char *const why[] = {
-	    [LORA_ENOTFOUND] = "no such transaction here (it ended, expired "
-	                       "and was cleaned up, or was begun on a leader "
-	                       "that stepped down): begin again",
-	    [LORA_EFORBIDDEN] = "the transaction belongs to another user",
-	    [LORA_EINVAL] = "another request of this transaction is running",
-	    [LORA_ETIMEOUT] = "the transaction expired (no request within its "
-	                      "timeoutMs) and was rolled back: begin again",
-	};
-	node_http_reply_error(x, rc, why[rc]);
-}
-
 /* ---- begin -------------------------------------------------------------- */
 
 /* Opens what h needs (the writer or a read view); 0 or an error in msg. */
-static int htx_open(struct lnode *n, struct htx *h, const struct tx_body *b,
+static int htx_open(struct lnode *n, struct htx *h,
+                    const struct node_xtx_opts *b,
                     const struct node_identity *who, char *msg)
 {
 	h->write = !b->read;
@@ -504,7 +500,9 @@ static int tx_begin(struct lnode *n, struct node_http_ex *x,
 		                      "(NODE_HTTP_TX_MAX): retry later");
 		return 0;
 	}
-	int rc = htx_open(n, h, b, who, msg);
+	struct node_xtx_opts o = {b->read, b->timeout_ms, b->mem_bytes_max,
+	                          b->bookmark};
+	int rc = htx_open(n, h, &o, who, msg);
 	if (rc) {
 		htx_release(h, 1);
 		node_http_reply_error(x, rc, msg);
@@ -578,6 +576,83 @@ static int tx_on(struct node_http_ex *x, struct htx *h, enum tx_op op,
 	htx_release(h, 0);
 	node_http_reply_json(x, 200, j, NULL, NULL);
 	return 1;
+}
+
+/* ---- the same for the native protocol (node_int.h) ---------------------- */
+
+static const char *find_msg(int rc)
+{
+	switch (rc) {
+	case LORA_ENOTFOUND:
+		return "no such transaction here (it ended, expired and was "
+		       "cleaned up, or was begun on a leader that stepped "
+		       "down): begin again";
+	case LORA_EFORBIDDEN:
+		return "the transaction belongs to another user";
+	case LORA_EINVAL:
+		return "another request of this transaction is running";
+	default:
+		return "the transaction expired (no request within its "
+		       "timeout) and was rolled back: begin again";
+	}
+}
+
+int node_xtx_begin(struct lnode *n, const struct node_identity *who,
+                   const struct node_xtx_opts *o, char *id,
+                   uint32_t *timeout_ms, char *msg)
+{
+	struct htx *h = htx_alloc(n, who->user);
+	if (h == NULL)
+		return lora_errf(LORA_ELIMIT, msg,
+		                 "too many open transactions "
+		                 "(NODE_HTTP_TX_MAX): retry later");
+	int rc = htx_open(n, h, o, who, msg);
+	if (rc == 0) {
+		memcpy(id, h->id, NODE_XTX_ID_BYTES);
+		*timeout_ms = h->idle_ms;
+	}
+	htx_release(h, rc != 0);
+	return rc;
+}
+
+void node_xtx_run(struct lnode *n, const char *id,
+                  const struct node_identity *who,
+                  const struct node_exec_req *req, Lora__Response *resp)
+{
+	struct htx *h = NULL;
+	int rc = strlen(id) == NODE_XTX_ID_BYTES - 1
+	             ? htx_find(n, id, who->user, &h)
+	             : LORA_ENOTFOUND;
+	if (rc) {
+		node_resp_error(resp, rc, find_msg(rc), 0, 0);
+		return;
+	}
+	struct node_exec_req r = *req;
+	r.mem_bytes_max = h->mem_bytes_max;
+	rc = htx_run_one(h, &r, resp);
+	htx_release(h, rc != 0);
+}
+
+int node_xtx_end(struct lnode *n, const char *id,
+                 const struct node_identity *who, int commit, uint64_t *index,
+                 char *msg)
+{
+	struct htx *h = NULL;
+	int rc = strlen(id) == NODE_XTX_ID_BYTES - 1
+	             ? htx_find(n, id, who->user, &h)
+	             : LORA_ENOTFOUND;
+	*index = 0;
+	if (rc)
+		return lora_errf(rc, msg, "%s", find_msg(rc));
+	if (commit && h->write) {
+		struct node_tx *t = h->wtx;
+		h->wtx = NULL;
+		rc = node_tx_commit(t, index, msg);
+	} else if (commit) {
+		*index = sto_view_applied_index(h->view);
+	}
+	htx_release(h, 1);
+	return rc;
 }
 
 /* ---- the route ---------------------------------------------------------- */
@@ -665,7 +740,7 @@ int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
 	         !node_http_forwarded(x) && to_leader(n, x, path))
 		ok = 1;
 	else
-		reply_find_error(x, rc);
+		node_http_reply_error(x, rc, find_msg(rc));
 	json_decref(b.j);
 	return ok;
 }

@@ -576,6 +576,35 @@ void node_native_stop(struct lnode *n);
 void node_native_reap(struct lnode *n);
 /* Closes every open cursor (before a snapshot install). */
 void node_native_close_cursors(struct lnode *n);
+/*
+ * Explicit transactions named by id (http_tx.c keeps them: POST /tx and
+ * the native protocol's BeginRequest share the table). A write one is
+ * node_tx_begin's (leader only); a read one holds one read view of this
+ * node. who (borrowed) is the user it is bound to: another user's request
+ * is LORA_EFORBIDDEN. A request for an unknown id is LORA_ENOTFOUND, for
+ * one whose other request is running LORA_EINVAL, for an expired one
+ * LORA_ETIMEOUT.
+ */
+#define NODE_XTX_ID_BYTES 33 /* 32 hex digits (128 random bits) and NUL */
+struct node_xtx_opts {
+	int read;
+	uint32_t timeout_ms;    /* idle limit; 0: NODE_TX_IDLE_MS */
+	uint64_t mem_bytes_max; /* 0: the node's statement_memory_bytes */
+	uint64_t bookmark;      /* read: waited for first */
+};
+/* 0 with id (NODE_XTX_ID_BYTES) and *timeout_ms, or an error in msg. */
+int node_xtx_begin(struct lnode *n, const struct node_identity *who,
+                   const struct node_xtx_opts *o, char *id,
+                   uint32_t *timeout_ms, char *msg);
+/* One statement in it: resp (caller's) gets rows or the error, after
+ * which the transaction has ended (rolled back). */
+void node_xtx_run(struct lnode *n, const char *id,
+                  const struct node_identity *who,
+                  const struct node_exec_req *req, Lora__Response *resp);
+/* Commits (0 with *index: its bookmark) or rolls back; ends it. */
+int node_xtx_end(struct lnode *n, const char *id,
+                 const struct node_identity *who, int commit, uint64_t *index,
+                 char *msg);
 /* HTTP transactions (http_tx.c): rolls back those past their idle limit
  * (all of them once the node stops; gossip thread, and node_http_stop). */
 void node_http_tx_reap(struct lnode *n);
