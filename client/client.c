@@ -961,3 +961,97 @@ const char *lora_tx_id(const struct lora_tx *t)
 {
 	return t->id;
 }
+
+/* ---- the change stream ------------------------------------------------- */
+
+#define CHANGES_WAIT_MS 5000 /* a poll waits on the server for an event */
+
+/* Splits a comma-separated list into out (lora_strdup'ed pieces, freed
+ * with names_free); 0 or LORA_ENOMEM. */
+static int names_split(const char *list, char ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ",");
+		char **grown = lora_realloc(*out, (*n + 1) * sizeof(char *));
+		if (grown == NULL)
+			return LORA_ENOMEM;
+		*out = grown;
+		char *s = lora_malloc(len + 1);
+		if (s == NULL)
+			return LORA_ENOMEM;
+		memcpy(s, p, len);
+		s[len] = 0;
+		(*out)[(*n)++] = s;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+static void names_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		lora_free(v[i]);
+	lora_free(v);
+}
+
+/* Hands resp's events after *from to fn; 1 when fn said stop or until
+ * was reached. */
+static int changes_deliver(const Lora__Response *resp, uint64_t until,
+                           uint64_t *from, lora_change_fn fn, void *arg)
+{
+	for (size_t i = 0; i < resp->n_events && i < resp->n_event_index; i++) {
+		uint64_t ix = resp->event_index[i];
+		if (ix <= *from)
+			continue; /* seen before a reconnect */
+		*from = ix;
+		if (fn(arg, ix, resp->events[i]))
+			return 1;
+	}
+	uint64_t bm = strtoull(resp->bookmark ? resp->bookmark : "", NULL, 10);
+	if (bm > *from)
+		*from = bm;
+	return until && *from >= until;
+}
+
+int lora_client_changes(struct lora_client *c,
+                        const struct lora_changes_opts *o, lora_change_fn fn,
+                        void *arg, struct lora_client_error *e)
+{
+	LORA_ASSERT(c != NULL && o != NULL && fn != NULL);
+	Lora__ChangesRequest q = LORA__CHANGES_REQUEST__INIT;
+	int rv = names_split(o->labels, &q.labels, &q.n_labels);
+	if (rv == 0)
+		rv = names_split(o->types, &q.types, &q.n_types);
+	char from[LORA_CLIENT_BOOKMARK_BYTES],
+	    until[LORA_CLIENT_BOOKMARK_BYTES];
+	snprintf(from, sizeof(from), "%s", o->from ? o->from : "");
+	snprintf(until, sizeof(until), "%" PRIu64, o->until);
+	q.until = o->until ? until : (char *)"";
+	q.wait_ms = CHANGES_WAIT_MS;
+	uint64_t at = strtoull(from, NULL, 10);
+	int keep = c->o.call_timeout_ms;
+	if (c->o.call_timeout_ms < CHANGES_WAIT_MS + 5000)
+		c->o.call_timeout_ms = CHANGES_WAIT_MS + 5000;
+	for (int stop = 0; rv == 0 && !stop;) {
+		q.from = from;
+		Lora__Request req = LORA__REQUEST__INIT;
+		req.kind_case = LORA__REQUEST__KIND_CHANGES;
+		req.changes = &q;
+		Lora__Response *resp = NULL;
+		int node = 0;
+		rv = call_retrying(c, &req, &resp, &node, NULL, e);
+		if (rv)
+			break;
+		stop = changes_deliver(resp, o->until, &at, fn, arg);
+		snprintf(from, sizeof(from), "%" PRIu64, at);
+		lora__response__free_unpacked(resp, &lora_pb_allocator);
+	}
+	if (rv == LORA_ENOMEM)
+		set_error(e, rv, NULL, "out of memory");
+	c->o.call_timeout_ms = keep;
+	names_free(q.labels, q.n_labels);
+	names_free(q.types, q.n_types);
+	return rv;
+}

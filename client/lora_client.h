@@ -227,6 +227,36 @@ void lora_tx_rollback(struct lora_tx *t);
 /* The transaction's id (32 hex digits); borrowed from t. */
 const char *lora_tx_id(const struct lora_tx *t);
 
+/* ---- the change stream (docs/changes.md) -------------------------------- */
+
+struct lora_changes_opts {
+	/* A bookmark: the events committed after it. NULL or "": from now. */
+	const char *from;
+	uint64_t until; /* return after this log index; 0: never */
+	/* Comma-separated labels / relationship types to keep (NULL: all). */
+	const char *labels;
+	const char *types;
+};
+/*
+ * Called once per event, in log order: the event as GET /changes sends it
+ * (a JSON object, borrowed for the call) and its log index. Non-zero
+ * stops lora_client_changes (which then returns 0).
+ */
+typedef int (*lora_change_fn)(void *arg, uint64_t index, const char *json);
+/*
+ * Follows the change stream from o->from on any node (the first that
+ * answers: every node serves it), polling; after a lost connection or a
+ * node that fails it goes on from another node after the last event it
+ * handed to fn, so each event is given once and in order (ids are log
+ * indexes). Returns 0 after until or when fn stopped it; else the error:
+ * LORA_NOT_FOUND when the log no longer holds o->from (compacted: start
+ * from a backup), LORA_UNAVAILABLE when no node answered within the retry
+ * budget.
+ */
+int lora_client_changes(struct lora_client *c,
+                        const struct lora_changes_opts *o, lora_change_fn fn,
+                        void *arg, struct lora_client_error *e);
+
 /* ---- retry policy (exposed for tests and tools) ------------------------ */
 
 enum lora_retry {

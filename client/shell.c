@@ -181,6 +181,31 @@ static void cmd_tx(struct shell *sh, const char *cmd, const char *args)
 	fflush(stdout);
 }
 
+static int print_change(void *arg, uint64_t index, const char *json)
+{
+	(void)arg;
+	(void)index;
+	printf("%s\n", json);
+	fflush(stdout);
+	return 0;
+}
+
+/* :changes [FROM [UNTIL]]: the change stream, one JSON event a line */
+static void cmd_changes(struct shell *sh, char *args)
+{
+	char *from = args ? strtok(args, " \t") : NULL;
+	char *until = from ? strtok(NULL, " \t") : NULL;
+	struct lora_changes_opts o = {.from = from};
+	if (until)
+		o.until = strtoull(until, NULL, 10);
+	struct lora_client_error e = {0};
+	int rv = lora_client_changes(sh->c, &o, print_change, sh, &e);
+	if (rv) {
+		print_error(&e);
+		sh->failed = 1;
+	}
+}
+
 static void cmd_status(struct shell *sh)
 {
 	struct lora_client_error e = {0};
@@ -374,6 +399,10 @@ static void cmd_help(void)
 	       "transaction\n"
 	       "  :commit             commit it\n"
 	       "  :rollback           roll it back\n"
+	       "  :changes [FROM [UNTIL]]  committed changes after "
+	       "bookmark FROM\n"
+	       "                      (default: now), one JSON event a "
+	       "line, until UNTIL\n"
 	       "  :status             cluster status (role and indexes of "
 	       "each node)\n"
 	       "  :transfer [ID]      hand leadership to node ID (or any)\n"
@@ -404,6 +433,8 @@ static void run_command(struct shell *sh, char *line)
 		cmd_params(sh);
 	else if (!strcmp(cmd, ":param"))
 		cmd_param(sh, rest ? rest : (char *)"");
+	else if (!strcmp(cmd, ":changes"))
+		cmd_changes(sh, rest);
 	else if (!strcmp(cmd, ":begin") || !strcmp(cmd, ":commit") ||
 	         !strcmp(cmd, ":rollback"))
 		cmd_tx(sh, cmd, rest);

@@ -537,6 +537,14 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	} else if (req->kind_case == LORA__REQUEST__KIND_ROLLBACK &&
 	           req->rollback) {
 		handle_end(n, req->rollback->tx, 0, &who, resp);
+	} else if (req->kind_case == LORA__REQUEST__KIND_CHANGES &&
+	           req->changes) {
+		if (who.role < NODE_ROLE_READER)
+			node_resp_error(
+			    resp, LORA_EFORBIDDEN,
+			    "the change stream needs the reader role", 0, 0);
+		else
+			node_cdc_poll(n, req->changes, resp);
 	} else if (req->kind_case == LORA__REQUEST__KIND_STATUS) {
 		char *js = node_status_json(n);
 		resp->status_json = js ? js : lora_strdup("{}");

@@ -631,6 +631,12 @@ void node_peer_refused(uint64_t peer, const char *kind, const char *fmt, ...)
 /* Frames refused since the process started. */
 uint64_t node_peer_refused_total(void);
 
+/* The native protocol's ChangesRequest (cdc.c): the events after its
+ * bookmark into resp (events, event_index, bookmark: where to go on), or
+ * LORA_ENOTFOUND (compacted) / LORA_EINVAL in resp's error. */
+void node_cdc_poll(struct lnode *n, const Lora__ChangesRequest *q,
+                   Lora__Response *resp);
+
 /* Decodes a native request (its bytes checked by lora_pb_check at
  * LORA_VALUE_DEPTH_MAX first: protobuf-c unpacks recursively). NULL with
  * *code (LORA_EPARAMS past the depth limit, else LORA_EINVAL) and a
