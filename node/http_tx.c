@@ -46,7 +46,7 @@ struct htx {
 	int state;
 	int busy; /* a request works on it (without htx_mu) */
 	int write;
-	int dropped; /* read: its view went (a checkpoint install) */
+	atomic_int dropped; /* read: its view goes (a checkpoint install) */
 	struct lnode *n;
 	char id[NODE_HTTP_TX_HEX_BYTES];
 	char user[NODE_USER_BYTES_MAX + 1];
@@ -115,7 +115,7 @@ void node_http_tx_close_reads(struct lnode *n)
 		struct htx *h = &htxs[i];
 		if (h->state != HTX_OPEN || h->n != n || h->view == NULL)
 			continue;
-		h->dropped = 1;
+		atomic_store(&h->dropped, 1);
 		if (h->busy)
 			continue; /* its request lets go when it ends */
 		ends[k++] = (struct htx_end){n, NULL, h->view};
@@ -157,7 +157,7 @@ static void htx_release(struct htx *h, int ended)
 	struct htx_end e = {0};
 	pthread_mutex_lock(&htx_mu);
 	h->busy = 0;
-	if (h->dropped && h->view && !ended) {
+	if (atomic_load(&h->dropped) && h->view && !ended) {
 		e = (struct htx_end){h->n, NULL, h->view};
 		h->view = NULL;
 	}
@@ -371,7 +371,7 @@ static int stmt_parse(json_t *s, struct node_exec_req *req,
 static int htx_run_one(struct htx *h, const struct node_exec_req *req,
                        Lora__Response *resp)
 {
-	if (h->dropped) {
+	if (atomic_load(&h->dropped)) {
 		node_resp_error(resp, LORA_EUNAVAILABLE,
 		                "the read view was dropped for a checkpoint "
 		                "install: begin again",
@@ -527,18 +527,29 @@ static int tx_begin(struct lnode *n, struct node_http_ex *x,
 
 enum tx_op { OP_RUN, OP_COMMIT, OP_ROLLBACK };
 
+/* Commits h (busy; the caller then lets go of it): a write one through
+ * txn.c, a read one answers its view's index. 0 or an error in msg. */
+static int htx_commit(struct htx *h, uint64_t *index, char *msg)
+{
+	*index = 0;
+	if (h->write) {
+		struct node_tx *t = h->wtx;
+		h->wtx = NULL;
+		return node_tx_commit(t, index, msg);
+	}
+	if (h->view == NULL) /* dropped while idle (node_http_tx_close_reads) */
+		return lora_errf(LORA_EUNAVAILABLE, msg,
+		                 "the read view was dropped for a checkpoint "
+		                 "install: begin again");
+	*index = sto_view_applied_index(h->view);
+	return 0;
+}
+
 static int tx_commit(struct node_http_ex *x, struct htx *h, json_t *results)
 {
 	char msg[LORA_ERRMSG_BYTES], bm[24];
 	uint64_t index = 0;
-	int rc = 0;
-	if (h->write) {
-		struct node_tx *t = h->wtx;
-		h->wtx = NULL;
-		rc = node_tx_commit(t, &index, msg);
-	} else {
-		index = sto_view_applied_index(h->view);
-	}
+	int rc = htx_commit(h, &index, msg);
 	htx_release(h, 1);
 	if (rc) {
 		reply_failed(x, rc, node_http_error_json(rc, msg, 0, 0),
@@ -644,13 +655,8 @@ int node_xtx_end(struct lnode *n, const char *id,
 	*index = 0;
 	if (rc)
 		return lora_errf(rc, msg, "%s", find_msg(rc));
-	if (commit && h->write) {
-		struct node_tx *t = h->wtx;
-		h->wtx = NULL;
-		rc = node_tx_commit(t, index, msg);
-	} else if (commit) {
-		*index = sto_view_applied_index(h->view);
-	}
+	if (commit)
+		rc = htx_commit(h, index, msg);
 	htx_release(h, 1);
 	return rc;
 }
