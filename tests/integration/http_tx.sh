@@ -148,6 +148,28 @@ tx_post "$L" "/tx/$ID" "$(stmt 'RETURN 1')"
 it_check "the expired transaction's id: 404 or 408" bash -c "[ $IT_STATUS = 404 ] || [ $IT_STATUS = 408 ]"
 it_check "the expired transaction wrote nothing" test "$(count_on "$L" G)" = 0
 
+# -- the writer held past the begin wait: 503 LORA_UNAVAILABLE, retryable
+tx_post "$L" /tx '{"timeoutMs":30000,"statements":[{"statement":"CREATE (:Held)"}]}'
+HELD=$(it_field id)
+tx_post "$L" /tx "$(stmt 'CREATE (:Waiting)')"
+it_check "a begin that waited 10 s for the writer: 503 LORA_UNAVAILABLE" st_has 503 LORA_UNAVAILABLE
+tx_delete "$L" "/tx/$HELD"
+it_check "nothing of either was written" test "$(count_on "$L" Held)$(count_on "$L" Waiting)" = 00
+
+# -- leadership lost while open: rolled back, the commit is refused with a
+# retryable code, nothing is half-applied
+tx_post "$F" /tx "$(stmt 'CREATE (:Lost {n: 1})')"
+ID=$(it_field id)
+tx_post "$F" "/tx/$ID" "$(stmt 'CREATE (:Lost {n: 2})')"
+it_post "$L" /cluster/transfer "{\"to\":$F}"
+leader_is() { it_get "$1" /cluster/status; grep -q "\"leader\":$1[,}]" <<<"$IT_BODY"; }
+it_check "leadership moves to node $F" it_wait 20 leader_is "$F"
+tx_post "$L" "/tx/$ID/commit" '{}'
+it_check "the commit after the leader stepped down: 503 LORA_UNAVAILABLE" st_has 503 LORA_UNAVAILABLE
+it_check "nothing of it was written" test "$(count_on "$F" Lost)" = 0
+L=$F
+F=$((L % 3 + 1))
+
 # -- bad requests and limits
 tx_post "$L" /tx '{"mode":"sideways"}'
 it_check "a bad mode: 400" st_has 400 LORA_INVALID
