@@ -207,35 +207,26 @@ static int htx_find(struct lnode *n, const char *id, const char *user,
 
 /* ---- statements ---------------------------------------------------------- */
 
-/* One request's body: statements and options, borrowed from j. */
-struct tx_body {
-	json_t *j;
-	json_t *stmts; /* array, may be NULL */
-	int read;
-	int row_arrays;
-	uint32_t timeout_ms;
-	uint64_t mem_bytes_max;
-	uint64_t bookmark;
-};
-
 static int body_u64(json_t *j, const char *name, uint64_t *out, char *msg)
 {
 	json_t *v = json_object_get(j, name);
 	if (v == NULL)
 		return 0;
 	char *end = NULL;
-	if (json_is_integer(v) && json_integer_value(v) >= 0)
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
 		*out = (uint64_t)json_integer_value(v);
-	else if (json_is_string(v) && json_string_length(v) > 0)
-		*out = strtoull(json_string_value(v), &end, 10);
-	if ((json_is_string(v) && end && *end == '\0') || json_is_integer(v))
+		return 0;
+	}
+	const char *t = json_string_value(v);
+	if (t && *t >= '0' && *t <= '9')
+		*out = strtoull(t, &end, 10);
+	if (end && *end == '\0')
 		return 0;
 	return lora_errf(LORA_EINVAL, msg, "\"%s\" must be a number", name);
 }
 
-/* Parses the body (empty: no statements). 0, or an error with msg. */
-static int tx_body_parse(const char *data, size_t len, struct tx_body *b,
-                         char *msg)
+int node_http_tx_body(const char *data, size_t len, struct node_tx_body *b,
+                      char *msg)
 {
 	static const char *const fields[] = {
 	    "statements", "mode",   "timeoutMs", "memoryBytes",
@@ -346,10 +337,12 @@ static json_t *result_json(const Lora__Response *r, int row_arrays)
 	return json_pack("{s:o,s:o}", "columns", cols, "rows", rows);
 }
 
-/* A statement object's fields into req (borrowed from s): 0 or an error. */
-static int stmt_parse(json_t *s, struct node_exec_req *req,
-                      Lora__ValueMap **params, char *msg)
+int node_http_tx_stmt(const struct node_tx_body *b, size_t i,
+                      struct node_exec_req *req, Lora__ValueMap **params,
+                      char *msg)
 {
+	json_t *s = json_array_get(b->stmts, i);
+	*params = NULL;
 	json_t *q = json_object_get(s, "statement");
 	if (q == NULL)
 		q = json_object_get(s, "query");
@@ -391,7 +384,7 @@ static int htx_run_one(struct htx *h, const struct node_exec_req *req,
  * the statements after it do not run and the transaction has ended (the
  * caller rolls back what is left).
  */
-static int run_statements(struct htx *h, const struct tx_body *b,
+static int run_statements(struct htx *h, const struct node_tx_body *b,
                           const struct node_identity *who, json_t *results,
                           json_t **err)
 {
@@ -402,8 +395,7 @@ static int run_statements(struct htx *h, const struct tx_body *b,
 		                            .mem_bytes_max = h->mem_bytes_max};
 		snprintf(req.user, sizeof req.user, "%s", who->user);
 		Lora__ValueMap *params = NULL;
-		int rc =
-		    stmt_parse(json_array_get(b->stmts, i), &req, &params, msg);
+		int rc = node_http_tx_stmt(b, i, &req, &params, msg);
 		Lora__Response *resp = rc ? NULL : node_resp_new();
 		if (rc == 0 && resp == NULL)
 			rc = lora_errf(LORA_ENOMEM, msg, "out of memory");
@@ -490,7 +482,8 @@ static int htx_open(struct lnode *n, struct htx *h,
 }
 
 static int tx_begin(struct lnode *n, struct node_http_ex *x,
-                    const struct tx_body *b, const struct node_identity *who)
+                    const struct node_tx_body *b,
+                    const struct node_identity *who)
 {
 	char msg[LORA_ERRMSG_BYTES];
 	struct htx *h = htx_alloc(n, who->user);
@@ -524,8 +517,6 @@ static int tx_begin(struct lnode *n, struct node_http_ex *x,
 }
 
 /* ---- run, commit, rollback ---------------------------------------------- */
-
-enum tx_op { OP_RUN, OP_COMMIT, OP_ROLLBACK };
 
 /* Commits h (busy; the caller then lets go of it): a write one through
  * txn.c, a read one answers its view's index. 0 or an error in msg. */
@@ -563,11 +554,11 @@ static int tx_commit(struct node_http_ex *x, struct htx *h, json_t *results)
 	return 1;
 }
 
-static int tx_on(struct node_http_ex *x, struct htx *h, enum tx_op op,
-                 const struct tx_body *b, const struct node_identity *who)
+static int tx_on(struct node_http_ex *x, struct htx *h, enum node_tx_op op,
+                 const struct node_tx_body *b, const struct node_identity *who)
 {
 	json_t *results = json_array(), *err = NULL;
-	if (op == OP_ROLLBACK) {
+	if (op == NODE_TX_ROLLBACK) {
 		htx_release(h, 1);
 		node_http_reply_json(
 		    x, 200,
@@ -581,7 +572,7 @@ static int tx_on(struct node_http_ex *x, struct htx *h, enum tx_op op,
 		reply_failed(x, rc, err, results);
 		return 0;
 	}
-	if (op == OP_COMMIT)
+	if (op == NODE_TX_COMMIT)
 		return tx_commit(x, h, results);
 	json_t *j = open_json(h, results);
 	htx_release(h, 0);
@@ -663,27 +654,29 @@ int node_xtx_end(struct lnode *n, const char *id,
 
 /* ---- the route ---------------------------------------------------------- */
 
-/* Splits "/tx/ID[/commit|/rollback]": 0 with id and *op. */
-static int parse_target(const char *uri, const char *method, char *id,
-                        enum tx_op *op)
+int node_http_tx_target(const char *method, const char *uri, char *id,
+                        enum node_tx_op *op)
 {
 	size_t plen = strcspn(uri, "?");
-	const char *p = uri + 4; /* after "/tx/" */
-	size_t idlen = strcspn(p, "/?");
-	if (plen < 4 || idlen != NODE_HTTP_TX_HEX_BYTES - 1)
+	if (plen < 4 || strncmp(uri, "/tx/", 4) != 0)
 		return -1;
+	const char *p = uri + 4;
+	size_t idlen = strcspn(p, "/?");
+	if (idlen != NODE_HTTP_TX_HEX_BYTES - 1 ||
+	    strspn(p, "0123456789abcdef") < idlen)
+		return -1; /* (it goes into a request line when passed on) */
 	memcpy(id, p, idlen);
 	id[idlen] = '\0';
 	const char *rest = p + idlen;
 	size_t rlen = (size_t)(uri + plen - rest);
 	if (!strcmp(method, "DELETE"))
-		*op = OP_ROLLBACK;
+		*op = NODE_TX_ROLLBACK;
 	else if (rlen == 0)
-		*op = OP_RUN;
+		*op = NODE_TX_RUN;
 	else if (rlen == 7 && !strncmp(rest, "/commit", 7))
-		*op = OP_COMMIT;
+		*op = NODE_TX_COMMIT;
 	else if (rlen == 9 && !strncmp(rest, "/rollback", 9))
-		*op = OP_ROLLBACK;
+		*op = NODE_TX_ROLLBACK;
 	else
 		return -1;
 	return !strcmp(method, "DELETE") && rlen != 0 ? -1 : 0;
@@ -708,8 +701,8 @@ int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
 	size_t len;
 	char msg[LORA_ERRMSG_BYTES];
 	node_http_body(x, &data, &len);
-	struct tx_body b;
-	int rc = tx_body_parse(data, len, &b, msg);
+	struct node_tx_body b;
+	int rc = node_http_tx_body(data, len, &b, msg);
 	if (rc) {
 		json_decref(b.j);
 		node_http_reply_error(x, rc, msg);
@@ -726,8 +719,8 @@ int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
 		return ok;
 	}
 	char id[NODE_HTTP_TX_HEX_BYTES], path[NODE_HTTP_TX_PATH_BYTES];
-	enum tx_op op;
-	if (parse_target(uri, r->method, id, &op) != 0) {
+	enum node_tx_op op;
+	if (node_http_tx_target(r->method, uri, id, &op) != 0) {
 		json_decref(b.j);
 		node_http_reply_error(x, LORA_ENOTFOUND,
 		                      "no such endpoint: /tx/{id}, "
@@ -737,9 +730,9 @@ int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
 	struct htx *h = NULL;
 	rc = htx_find(n, id, who->user, &h);
 	snprintf(path, sizeof path, "/tx/%s%s", id,
-	         op == OP_COMMIT     ? "/commit"
-	         : op == OP_ROLLBACK ? "/rollback"
-	                             : "");
+	         op == NODE_TX_COMMIT     ? "/commit"
+	         : op == NODE_TX_ROLLBACK ? "/rollback"
+	                                  : "");
 	if (rc == 0)
 		ok = tx_on(x, h, op, &b, who);
 	else if (rc == LORA_ENOTFOUND && !node_is_leader(n) &&
