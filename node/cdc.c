@@ -39,8 +39,12 @@
 #define CDC_FILTER_NAME_BYTES 256
 #define CDC_POLL_EVENTS_MAX   1000  /* events in one native answer */
 #define CDC_POLL_WAIT_MS_MAX  10000 /* a native poll waits for one */
+/* native polls waiting at once (each holds a native worker); more answer
+ * at once, without waiting */
+#define CDC_POLL_WAITERS_MAX 8
 
 static atomic_int subscribers;
+static atomic_int poll_waiters;
 
 struct cdc_filter {
 	char labels[CDC_FILTER_NAMES_MAX][CDC_FILTER_NAME_BYTES];
@@ -760,6 +764,8 @@ void node_cdc_poll(struct lnode *n, const Lora__ChangesRequest *q,
 	size_t max = q->max_events && q->max_events < CDC_POLL_EVENTS_MAX
 	                 ? q->max_events
 	                 : CDC_POLL_EVENTS_MAX;
+	if (atomic_fetch_add(&poll_waiters, 1) >= CDC_POLL_WAITERS_MAX)
+		wait_ms = 0;
 	uint64_t deadline = lora_now_ms() + wait_ms;
 	struct cdc_poll p = {resp, 0};
 	while (rc == 0) {
@@ -771,6 +777,7 @@ void node_cdc_poll(struct lnode *n, const Lora__ChangesRequest *q,
 			break;
 		wait_applied(n, hi);
 	}
+	atomic_fetch_sub(&poll_waiters, 1);
 	if (rc == LORA_ENOTFOUND)
 		snprintf(msg, sizeof msg,
 		         "the log holds changes from index %llu on; bookmark "
