@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -427,10 +428,16 @@ static json_t *open_json(const struct htx *h, json_t *results)
 	char path[NODE_HTTP_TX_PATH_BYTES], commit[NODE_HTTP_TX_PATH_BYTES];
 	snprintf(path, sizeof path, "/tx/%s", h->id);
 	snprintf(commit, sizeof commit, "/tx/%s/commit", h->id);
-	return json_pack("{s:s,s:s,s:s,s:I,s:s,s:o}", "id", h->id, "mode",
+	/* when it expires without a request (wall clock, ms since 1970):
+	 * the answer goes out as the idle time starts */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t expires = (uint64_t)now.tv_sec * 1000u +
+	                   (uint64_t)now.tv_nsec / 1000000u + h->idle_ms;
+	return json_pack("{s:s,s:s,s:s,s:I,s:I,s:s,s:o}", "id", h->id, "mode",
 	                 h->write ? "write" : "read", "commit", commit,
-	                 "timeoutMs", (json_int_t)h->idle_ms, "tx", path,
-	                 "results", results);
+	                 "timeoutMs", (json_int_t)h->idle_ms, "expiresMs",
+	                 (json_int_t)expires, "tx", path, "results", results);
 }
 
 /* A failed statement (or commit): err's status, the results before it,

@@ -46,8 +46,8 @@ it_check "begin with a statement: 201" st 201
 ID=$(it_field id)
 it_check "the id is 32 hex digits" grep -qE '^[0-9a-f]{32}$' <<<"$ID"
 it_check "Location names the transaction" grep -qi "^Location: /tx/$ID" "$IT_DIR/hdr"
-it_check "the answer names the commit path and the timeout" \
-	grep -q "\"commit\":\"/tx/$ID/commit\".*\"timeoutMs\":10000" <<<"$IT_BODY"
+it_check "the answer names the commit path, the timeout and the expiry" \
+	grep -q "\"commit\":\"/tx/$ID/commit\".*\"timeoutMs\":10000,\"expiresMs\":[0-9]\{13\}" <<<"$IT_BODY"
 tx_post "$L" "/tx/$ID" "$(stmt 'MATCH (a:A) RETURN count(a) AS c')"
 it_check "the transaction reads its own write" st_has 200 '"c":1'
 it_check "nobody else sees it before the commit" test "$(count_on "$F" A)" = 0
