@@ -54,7 +54,11 @@ struct htx {
 	uint32_t idle_ms;
 	uint64_t expires_ms;
 	uint64_t mem_bytes_max;
-	struct node_tx *wtx;   /* write */
+	/* the native connection that began it (0: HTTP): when it goes away
+	 * the transaction is rolled back (node_xtx_connection_gone) */
+	uint64_t conn;
+	int orphan;          /* that connection went away while a request ran */
+	struct node_tx *wtx; /* write */
 	struct sto_view *view; /* read: holds the store too */
 };
 
@@ -165,9 +169,22 @@ static void htx_release(struct htx *h, int ended)
 	if (ended)
 		htx_take(h, &e);
 	else
-		h->expires_ms = lora_now_ms() + h->idle_ms;
+		h->expires_ms = h->orphan ? 0 : lora_now_ms() + h->idle_ms;
 	pthread_mutex_unlock(&htx_mu);
 	htx_finish(&e);
+}
+
+void node_xtx_connection_gone(struct lnode *n, uint64_t conn)
+{
+	pthread_mutex_lock(&htx_mu);
+	for (int i = 0; conn && i < NODE_HTTP_TX_MAX; i++) {
+		struct htx *h = &htxs[i];
+		if (h->state != HTX_OPEN || h->n != n || h->conn != conn)
+			continue;
+		h->orphan = 1;     /* a running request: expires when it ends */
+		h->expires_ms = 0; /* the reaper rolls it back */
+	}
+	pthread_mutex_unlock(&htx_mu);
 }
 
 /*
@@ -607,7 +624,7 @@ static const char *find_msg(int rc)
 }
 
 int node_xtx_begin(struct lnode *n, const struct node_identity *who,
-                   const struct node_xtx_opts *o, char *id,
+                   const struct node_xtx_opts *o, uint64_t conn, char *id,
                    uint32_t *timeout_ms, char *msg)
 {
 	struct htx *h = htx_alloc(n, who->user);
@@ -615,6 +632,7 @@ int node_xtx_begin(struct lnode *n, const struct node_identity *who,
 		return lora_errf(LORA_ELIMIT, msg,
 		                 "too many open transactions "
 		                 "(NODE_HTTP_TX_MAX): retry later");
+	h->conn = conn;
 	int rc = htx_open(n, h, o, who, msg);
 	if (rc == 0) {
 		memcpy(id, h->id, NODE_XTX_ID_BYTES);

@@ -12,6 +12,10 @@
  * fetches), freed when the client closes it or reads it to the end, when
  * the connection that opened it goes away, or after cursor_idle_ms
  * (NODE_CURSOR_IDLE_MS by default) without a fetch.
+ * Explicit transactions (BeginRequest, RunRequest.tx, CommitRequest,
+ * RollbackRequest) live in http_tx.c's table with the HTTP ones, bound to
+ * the user; a statement in one answers every row at once, and they roll
+ * back when the connection that began them goes away.
  */
 #include <stdio.h>
 #include <string.h>
@@ -113,6 +117,7 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	for (int i = 0; i < NODE_NATIVE_SESSIONS_MAX; i++)
 		if (nv->sessions[i].pipe == id)
 			memset(&nv->sessions[i], 0, sizeof nv->sessions[i]);
+	node_xtx_connection_gone(n, id); /* its transactions roll back */
 	for (int i = 0; i < NODE_CURSORS_MAX; i++) {
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id == 0 || s->pipe != id)
@@ -359,7 +364,7 @@ static void handle_begin(struct lnode *n, const Lora__BeginRequest *b,
 	struct node_xtx_opts o = {b->read_only, b->timeout_ms, b->memory_bytes,
 	                          parse_bookmark(b->bookmark)};
 	uint32_t timeout_ms = 0;
-	int rc = node_xtx_begin(n, who, &o, id, &timeout_ms, msg);
+	int rc = node_xtx_begin(n, who, &o, req_pipe, id, &timeout_ms, msg);
 	if (rc) {
 		node_resp_error(resp, rc, msg, 0, 0);
 		return;

@@ -592,10 +592,15 @@ struct node_xtx_opts {
 	uint64_t mem_bytes_max; /* 0: the node's statement_memory_bytes */
 	uint64_t bookmark;      /* read: waited for first */
 };
-/* 0 with id (NODE_XTX_ID_BYTES) and *timeout_ms, or an error in msg. */
+/* 0 with id (NODE_XTX_ID_BYTES) and *timeout_ms, or an error in msg.
+ * conn (0: none) names the connection it belongs to: see
+ * node_xtx_connection_gone. */
 int node_xtx_begin(struct lnode *n, const struct node_identity *who,
-                   const struct node_xtx_opts *o, char *id,
+                   const struct node_xtx_opts *o, uint64_t conn, char *id,
                    uint32_t *timeout_ms, char *msg);
+/* Connection conn went away: its transactions are rolled back (by the
+ * reaper, within NODE_GOSSIP_MS; never blocks: nng's pipe callback). */
+void node_xtx_connection_gone(struct lnode *n, uint64_t conn);
 /* One statement in it: resp (caller's) gets rows or the error, after
  * which the transaction has ended (rolled back). */
 void node_xtx_run(struct lnode *n, const char *id,

@@ -6,7 +6,8 @@
 # writes, is invisible to others until :commit, and commits as one;
 # :rollback and a failed statement leave nothing; a read transaction on a
 # follower keeps reading its one view while a write lands; a script that
-# ends with the transaction open rolls it back.
+# ends with the transaction open rolls it back; a client killed inside a
+# write transaction frees the writer at once (its connection went).
 # Usage: native_tx.sh LORAD LORA
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.202 "$1"
@@ -78,6 +79,24 @@ it_check "a script ending inside a transaction rolls it back" out_has 'open tran
 it_check "... nothing written" test "$(count_on "$L" X)" = 0
 sh_run "$L" ":commit"
 it_check ":commit without :begin fails" rc_is 1
+
+# -- a client that dies inside a write transaction: its connection goes,
+# the transaction rolls back at once (not after the 10 s idle limit)
+mkfifo "$IT_DIR/in3"
+"$LORA" -q --format csv -a "$IT_NET.$L:4748" -f "$IT_DIR/in3" >"$IT_DIR/gone.out" 2>&1 &
+SH=$!
+exec 9>"$IT_DIR/in3"
+printf ':begin\nCREATE (:Gone);\nMATCH (g:Gone) RETURN count(g) AS c;\n' >&9
+it_check "the transaction is open" it_wait 20 grep -q '^1.$' "$IT_DIR/gone.out"
+kill -9 "$SH"
+wait "$SH" 2>/dev/null
+exec 9>&-
+t0=$(date +%s%N)
+it_query "$L" '{"query":"CREATE (:After)"}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_log "a write after the client died: $ms ms"
+it_check "a write after the client died is answered within 5 s" test "$IT_STATUS" = 200 -a "$ms" -lt 5000
+it_check "the dead client's transaction wrote nothing" test "$(count_on "$L" Gone)" = 0
 
 # -- a read transaction on a follower reads one view
 mkfifo "$IT_DIR/in2"
