@@ -318,16 +318,8 @@ static void run_read(struct htx *h, const struct node_exec_req *req,
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	int rc = qry_open(&q, &c, &err);
-	const char *const *names;
-	size_t nc = rc ? 0 : qry_cursor_columns(c, &names);
 	if (rc == 0)
-		rc = node_resp_set_columns(resp, names, nc);
-	for (int done = 0; rc == 0 && !done;) {
-		const Lora__Value *const *row;
-		rc = qry_cursor_next(c, &row, &done, &err);
-		if (rc == 0 && !done)
-			rc = node_resp_add_row(resp, row, nc);
-	}
+		rc = node_tx_rows(c, resp, &err);
 	if (rc && resp->error == NULL)
 		node_resp_error(resp, rc, err.code ? err.message : NULL,
 		                err.line, err.column);

@@ -387,6 +387,13 @@ void node_tx_run(struct node_tx *t, const struct node_exec_req *req,
  * else the code and errmsg. Both end t (the caller lets go of it). */
 int node_tx_commit(struct node_tx *t, uint64_t *index, char *errmsg);
 void node_tx_rollback(struct node_tx *t);
+/* A statement in a transaction answers its rows all at once (kept until
+ * read): at most this many, else LORA_ELIMIT. */
+#define NODE_TX_ROWS_MAX 100000
+/* Every row of cursor c into resp (columns first): 0, or the error (err
+ * filled when the statement said why). */
+int node_tx_rows(struct qry_cursor *c, Lora__Response *resp,
+                 struct qry_error *err);
 /* Writer thread: serves the transaction req carries until it ends. */
 void node_tx_serve(struct lnode *n, const struct node_exec_req *req);
 

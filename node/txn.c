@@ -210,6 +210,28 @@ void node_tx_rollback(struct node_tx *t)
 	tx_unref(t);
 }
 
+int node_tx_rows(struct qry_cursor *c, Lora__Response *resp,
+                 struct qry_error *err)
+{
+	const char *const *names;
+	size_t nc = qry_cursor_columns(c, &names);
+	int rc = node_resp_set_columns(resp, names, nc);
+	for (int done = 0; rc == 0 && !done;) {
+		const Lora__Value *const *row;
+		rc = qry_cursor_next(c, &row, &done, err);
+		if (rc == 0 && !done && resp->n_rows == NODE_TX_ROWS_MAX)
+			rc = err->code = lora_errf(
+			    LORA_ELIMIT, err->message,
+			    "a statement in a transaction answers at most %d "
+			    "rows (all at once): add a LIMIT, or read outside "
+			    "the transaction (streamed)",
+			    NODE_TX_ROWS_MAX);
+		else if (rc == 0 && !done)
+			rc = node_resp_add_row(resp, row, nc);
+	}
+	return rc;
+}
+
 /* ---- the writer's side -------------------------------------------------- */
 
 static int node_tx_keep_batch(struct node_tx *t, const Lora__MutationBatch *b,
@@ -241,16 +263,8 @@ static int tx_exec(struct node_tx *t, struct sto_view *view,
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	int rc = qry_open(&q, &c, &err);
-	const char *const *names;
-	size_t nc = rc ? 0 : qry_cursor_columns(c, &names);
 	if (rc == 0)
-		rc = node_resp_set_columns(resp, names, nc);
-	for (int done = 0; rc == 0 && !done;) {
-		const Lora__Value *const *row;
-		rc = qry_cursor_next(c, &row, &done, &err);
-		if (rc == 0 && !done)
-			rc = node_resp_add_row(resp, row, nc);
-	}
+		rc = node_tx_rows(c, resp, &err);
 	const Lora__MutationBatch *b = rc ? NULL : qry_cursor_batch(c);
 	if (b && b->n_mutations) {
 		if (node_batch_forbidden(req, b, err.message))

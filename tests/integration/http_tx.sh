@@ -178,4 +178,8 @@ it_check "a malformed id: 404" st 404
 tx_post "$L" /tx '{"memoryBytes":200000,"statements":[{"statement":"UNWIND range(1, 20000) AS i CREATE (:M {s: \"some text to fill the budget\"})"}]}'
 it_check "a transaction past its memory budget: 413 LORA_MEMORY_LIMIT" st_has 413 LORA_MEMORY_LIMIT
 it_check "... nothing of it written" test "$(count_on "$L" M)" = 0
+tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100001) AS i RETURN i"}]}'
+it_check "more than 100000 rows from one statement: 413 LORA_LIMIT naming the way out" st_has 413 'LORA_LIMIT.*add a LIMIT'
+tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100000) AS i RETURN i"}]}'
+it_check "100000 rows are answered" st_has 201 '"rows":\[{"i":1},'
 it_done
