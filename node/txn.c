@@ -1,6 +1,7 @@
 /*
  * txn.c - explicit write transactions on the leader (Bolt BEGIN in write
- * mode; docs/node.md "Bolt").
+ * mode, HTTP POST /tx and the native BeginRequest through http_tx.c;
+ * docs/transactions.md).
  *
  * A transaction is the writer's while it lasts: BEGIN queues it like a
  * write, and when the writer reaches it (after the writes queued before
