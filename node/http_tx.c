@@ -15,7 +15,10 @@
  * them: another user's request for it is refused. One request at a time
  * works on a slot (busy); the others are refused at once. A slot without
  * a request for its idle limit is rolled back by the reaper (the gossip
- * thread, node_http_tx_reap) or by the next request that finds it.
+ * thread, node_http_tx_reap) or by the next request that finds it. The
+ * native protocol's transactions live in the same table (node_xtx_*, for
+ * native.c), also tied to their connection: when it goes away they roll
+ * back (node_xtx_connection_gone marks them expired for the reaper).
  *
  * On a follower a write transaction's every request is passed to the
  * leader's HTTP API (proxy.c) as it came, so a client keeps talking to
