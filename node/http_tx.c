@@ -464,6 +464,28 @@ static void reply_failed(struct node_http_ex *x, int code, json_t *err,
 
 /* ---- begin -------------------------------------------------------------- */
 
+/* A write begin waits (up to NODE_TX_BEGIN_WAIT_MS) for the writer on an
+ * HTTP or native worker: at most this many at once, so that waiting
+ * begins never take every worker; more are refused at once. */
+#define NODE_HTTP_TX_BEGIN_WAITERS_MAX 8
+static atomic_int begin_waiters;
+
+static int begin_write(struct lnode *n, struct htx *h, uint64_t mem_bytes_max,
+                       char *msg)
+{
+	int rc;
+	if (atomic_fetch_add(&begin_waiters, 1) >=
+	    NODE_HTTP_TX_BEGIN_WAITERS_MAX)
+		rc = lora_errf(LORA_EUNAVAILABLE, msg,
+		               "%d transactions already wait for the writer: "
+		               "not begun, retry",
+		               NODE_HTTP_TX_BEGIN_WAITERS_MAX);
+	else
+		rc = node_tx_begin(n, h->idle_ms, mem_bytes_max, &h->wtx, msg);
+	atomic_fetch_sub(&begin_waiters, 1);
+	return rc;
+}
+
 /* Opens what h needs (the writer or a read view); 0 or an error in msg. */
 static int htx_open(struct lnode *n, struct htx *h,
                     const struct node_xtx_opts *b,
@@ -478,8 +500,7 @@ static int htx_open(struct lnode *n, struct htx *h,
 			                 "a write transaction needs the writer "
 			                 "role (begin it with \"mode\": "
 			                 "\"read\" to read)");
-		return node_tx_begin(n, h->idle_ms, b->mem_bytes_max, &h->wtx,
-		                     msg);
+		return begin_write(n, h, b->mem_bytes_max, msg);
 	}
 	if (who->role < NODE_ROLE_READER)
 		return lora_errf(LORA_EFORBIDDEN, msg,

@@ -182,4 +182,18 @@ tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100
 it_check "more than 100000 rows from one statement: 413 LORA_LIMIT naming the way out" st_has 413 'LORA_LIMIT.*add a LIMIT'
 tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100000) AS i RETURN i"}]}'
 it_check "100000 rows are answered" st_has 201 '"rows":\[{"i":1},'
+
+# -- at most 8 begins wait for the writer at once (each holds a worker):
+# a ninth is refused at once
+tx_post "$L" /tx '{"timeoutMs":30000}'
+HELD=$(it_field id)
+CURLS=()
+for i in $(seq 1 9); do
+	curl -s -m 30 -o "$IT_DIR/w$i.out" -X POST "http://$IT_NET.$L:4747/tx" -d '{"timeoutMs":1000}' &
+	CURLS+=($!)
+done
+refused() { cat "$IT_DIR"/w*.out 2>/dev/null | grep -q 'already wait for the writer'; }
+it_check "the ninth begin waiting for the writer: 503 at once" it_wait 5 refused
+tx_delete "$L" "/tx/$HELD"
+wait "${CURLS[@]}"
 it_done
