@@ -866,3 +866,246 @@ void lora_result_free(struct lora_result *r)
 	lora__response__free_unpacked(r->resp, &lora_pb_allocator);
 	lora_free(r);
 }
+
+/* ---- explicit transactions --------------------------------------------- */
+
+struct lora_tx {
+	struct lora_client *c;
+	int node; /* every request of it goes there */
+	char id[LORA_CLIENT_TX_ID_BYTES];
+};
+
+/* Raises c's call timeout to LORA_CLIENT_TX_CALL_MS_MIN; returns the
+ * value to put back. */
+static int tx_timeout_raise(struct lora_client *c)
+{
+	int keep = c->o.call_timeout_ms;
+	if (c->o.call_timeout_ms < LORA_CLIENT_TX_CALL_MS_MIN)
+		c->o.call_timeout_ms = LORA_CLIENT_TX_CALL_MS_MIN;
+	return keep;
+}
+
+int lora_tx_begin(struct lora_client *c, int read_only, uint32_t timeout_ms,
+                  struct lora_tx **out, struct lora_client_error *e)
+{
+	LORA_ASSERT(c != NULL && out != NULL);
+	*out = NULL;
+	Lora__BeginRequest b = LORA__BEGIN_REQUEST__INIT;
+	b.read_only = read_only != 0;
+	b.timeout_ms = timeout_ms;
+	if (read_only && c->bookmark[0])
+		b.bookmark = c->bookmark; /* read what this client wrote */
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_BEGIN;
+	req.begin = &b;
+	Lora__Response *resp = NULL;
+	int node = 0, keep = tx_timeout_raise(c);
+	int rv = call_retrying(c, &req, &resp, &node, NULL, e);
+	c->o.call_timeout_ms = keep;
+	if (rv)
+		return rv;
+	struct lora_tx *t = lora_calloc(1, sizeof(*t));
+	if (t == NULL || resp->tx == NULL ||
+	    strlen(resp->tx) >= sizeof(t->id)) {
+		rv = t ? LORA_ECORRUPT : LORA_ENOMEM;
+		set_error(e, rv, NULL, "no transaction id in the answer");
+		lora_free(t);
+		lora__response__free_unpacked(resp, &lora_pb_allocator);
+		return rv;
+	}
+	t->c = c;
+	t->node = node;
+	snprintf(t->id, sizeof(t->id), "%s", resp->tx);
+	lora__response__free_unpacked(resp, &lora_pb_allocator);
+	*out = t;
+	return 0;
+}
+
+/* Sends req to t's node once: 0 with *out, or the error (a response's
+ * error included; *sent says whether it may have arrived). */
+static int tx_call(struct lora_tx *t, const Lora__Request *req,
+                   Lora__Response **out, int *sent, struct lora_client_error *e)
+{
+	Lora__Response *resp = NULL;
+	int keep = tx_timeout_raise(t->c);
+	int rv = node_call(t->c, t->node, req, &resp, sent, e);
+	t->c->o.call_timeout_ms = keep;
+	if (rv == 0 && resp->error) {
+		rv = response_error(resp->error, e);
+		lora__response__free_unpacked(resp, &lora_pb_allocator);
+		resp = NULL;
+	}
+	*out = resp;
+	return rv;
+}
+
+int lora_tx_run(struct lora_tx *t, const struct lora_query *q,
+                struct lora_result **out, struct lora_client_error *e)
+{
+	LORA_ASSERT(t != NULL && q != NULL && out != NULL);
+	if (q->query == NULL) {
+		set_error(e, LORA_EINVAL, NULL, "no query text");
+		return LORA_EINVAL;
+	}
+	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
+	run.query = (char *)q->query;
+	run.params = (Lora__Param **)q->params;
+	run.n_params = q->n_params;
+	run.tx = t->id;
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_RUN;
+	req.run = &run;
+	Lora__Response *resp = NULL;
+	int sent = 0;
+	int rv = tx_call(t, &req, &resp, &sent, e);
+	if (rv)
+		return rv;
+	rv = result_new(t->c, resp, t->node, 0, out);
+	if (rv)
+		set_error(e, rv, NULL, "out of memory");
+	return rv;
+}
+
+/* Commit (1) or rollback (0) of t; frees t. */
+static int tx_end(struct lora_tx *t, int commit, struct lora_client_error *e)
+{
+	Lora__CommitRequest cr = LORA__COMMIT_REQUEST__INIT;
+	Lora__RollbackRequest rr = LORA__ROLLBACK_REQUEST__INIT;
+	Lora__Request req = LORA__REQUEST__INIT;
+	if (commit) {
+		cr.tx = t->id;
+		req.kind_case = LORA__REQUEST__KIND_COMMIT;
+		req.commit = &cr;
+	} else {
+		rr.tx = t->id;
+		req.kind_case = LORA__REQUEST__KIND_ROLLBACK;
+		req.rollback = &rr;
+	}
+	Lora__Response *resp = NULL;
+	int sent = 0;
+	int rv = tx_call(t, &req, &resp, &sent, e);
+	if (commit && sent && (rv == LORA_ECLOSED || rv == LORA_ETIMEOUT)) {
+		char m[LORA_ERRMSG_BYTES];
+		snprintf(m, sizeof(m), "%s", e ? e->message : "");
+		set_error(e, LORA_EUNKNOWN_OUTCOME, NULL,
+		          "the commit was sent, its answer lost: %s", m);
+		rv = LORA_EUNKNOWN_OUTCOME;
+	}
+	if (rv == 0) {
+		note_bookmark(t->c, resp->bookmark);
+		lora__response__free_unpacked(resp, &lora_pb_allocator);
+	}
+	lora_free(t);
+	return rv;
+}
+
+int lora_tx_commit(struct lora_tx *t, struct lora_client_error *e)
+{
+	LORA_ASSERT(t != NULL);
+	return tx_end(t, 1, e);
+}
+
+void lora_tx_rollback(struct lora_tx *t)
+{
+	if (t)
+		tx_end(t, 0, NULL);
+}
+
+const char *lora_tx_id(const struct lora_tx *t)
+{
+	return t->id;
+}
+
+/* ---- the change stream ------------------------------------------------- */
+
+#define CHANGES_WAIT_MS 5000 /* a poll waits on the server for an event */
+
+/* Splits a comma-separated list into out (lora_strdup'ed pieces, freed
+ * with names_free); 0 or LORA_ENOMEM. */
+static int names_split(const char *list, char ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	for (const char *p = list; p && *p;) {
+		size_t len = strcspn(p, ",");
+		char **grown = lora_realloc(*out, (*n + 1) * sizeof(char *));
+		if (grown == NULL)
+			return LORA_ENOMEM;
+		*out = grown;
+		char *s = lora_malloc(len + 1);
+		if (s == NULL)
+			return LORA_ENOMEM;
+		memcpy(s, p, len);
+		s[len] = 0;
+		(*out)[(*n)++] = s;
+		p += len + (p[len] == ',');
+	}
+	return 0;
+}
+
+static void names_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		lora_free(v[i]);
+	lora_free(v);
+}
+
+/* Hands resp's events after *from to fn; 1 when fn said stop or until
+ * was reached. */
+static int changes_deliver(const Lora__Response *resp, uint64_t until,
+                           uint64_t *from, lora_change_fn fn, void *arg)
+{
+	for (size_t i = 0; i < resp->n_events && i < resp->n_event_index; i++) {
+		uint64_t ix = resp->event_index[i];
+		if (ix <= *from)
+			continue; /* seen before a reconnect */
+		*from = ix;
+		if (fn(arg, ix, resp->events[i]))
+			return 1;
+	}
+	uint64_t bm = strtoull(resp->bookmark ? resp->bookmark : "", NULL, 10);
+	if (bm > *from)
+		*from = bm;
+	return until && *from >= until;
+}
+
+int lora_client_changes(struct lora_client *c,
+                        const struct lora_changes_opts *o, lora_change_fn fn,
+                        void *arg, struct lora_client_error *e)
+{
+	LORA_ASSERT(c != NULL && o != NULL && fn != NULL);
+	Lora__ChangesRequest q = LORA__CHANGES_REQUEST__INIT;
+	int rv = names_split(o->labels, &q.labels, &q.n_labels);
+	if (rv == 0)
+		rv = names_split(o->types, &q.types, &q.n_types);
+	char from[LORA_CLIENT_BOOKMARK_BYTES],
+	    until[LORA_CLIENT_BOOKMARK_BYTES];
+	snprintf(from, sizeof(from), "%s", o->from ? o->from : "");
+	snprintf(until, sizeof(until), "%" PRIu64, o->until);
+	q.until = o->until ? until : (char *)"";
+	q.wait_ms = CHANGES_WAIT_MS;
+	uint64_t at = strtoull(from, NULL, 10);
+	int keep = c->o.call_timeout_ms;
+	if (c->o.call_timeout_ms < CHANGES_WAIT_MS + 5000)
+		c->o.call_timeout_ms = CHANGES_WAIT_MS + 5000;
+	for (int stop = 0; rv == 0 && !stop;) {
+		q.from = from;
+		Lora__Request req = LORA__REQUEST__INIT;
+		req.kind_case = LORA__REQUEST__KIND_CHANGES;
+		req.changes = &q;
+		Lora__Response *resp = NULL;
+		int node = 0;
+		rv = call_retrying(c, &req, &resp, &node, NULL, e);
+		if (rv)
+			break;
+		stop = changes_deliver(resp, o->until, &at, fn, arg);
+		snprintf(from, sizeof(from), "%" PRIu64, at);
+		lora__response__free_unpacked(resp, &lora_pb_allocator);
+	}
+	if (rv == LORA_ENOMEM)
+		set_error(e, rv, NULL, "out of memory");
+	c->o.call_timeout_ms = keep;
+	names_free(q.labels, q.n_labels);
+	names_free(q.types, q.n_types);
+	return rv;
+}

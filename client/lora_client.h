@@ -51,6 +51,11 @@
 #define LORA_CLIENT_USER_BYTES_MAX     128         /* a user name */
 #define LORA_CLIENT_PASSWORD_BYTES_MAX 1024        /* a password */
 #define LORA_CLIENT_CURSOR_BYTES       16          /* a server's cursor name */
+#define LORA_CLIENT_TX_ID_BYTES        33 /* a transaction id and its NUL */
+/* A transaction's requests wait at least this long for their answer
+ * (call_timeout_ms when longer): a BEGIN waits on the server up to 10 s
+ * for the writer, a COMMIT up to 10 s for its apply. */
+#define LORA_CLIENT_TX_CALL_MS_MIN 15000
 
 #define LORA_CLIENT_CA_PATH_BYTES_MAX 1024 /* the CA file's path */
 /* Defaults for struct lora_client_opts fields left at 0. */
@@ -206,6 +211,70 @@ const Lora__Value *lora_result_plan(const struct lora_result *r);
 
 /* Closes an open cursor and frees r. NULL is a no-op. */
 void lora_result_free(struct lora_result *r);
+
+/* ---- explicit transactions (docs/transactions.md) ----------------------- */
+
+struct lora_tx;
+/*
+ * Begins a transaction. A write one runs on the leader (found and retried
+ * as a write is, while no leader answers or the leader's writer is held
+ * by another transaction past the server's wait: LORA_UNAVAILABLE) and
+ * holds the cluster's writer until it ends; a read one (read_only) reads
+ * one view of the node it began on. timeout_ms: the idle limit (0: the
+ * server's, 10 s; at most 60 s). *out ends with lora_tx_commit or
+ * lora_tx_rollback. Every later call of it goes to the same node, once.
+ */
+int lora_tx_begin(struct lora_client *c, int read_only, uint32_t timeout_ms,
+                  struct lora_tx **out, struct lora_client_error *e);
+/*
+ * Runs q's query and parameters in t (its other fields are ignored):
+ * *out holds every row (lora_result_free). After an error the transaction
+ * has rolled back on the server: only lora_tx_rollback (to free t) is
+ * left.
+ */
+int lora_tx_run(struct lora_tx *t, const struct lora_query *q,
+                struct lora_result **out, struct lora_client_error *e);
+/*
+ * Commits and frees t. 0: committed, the client's bookmark is the
+ * commit's. LORA_UNAVAILABLE or LORA_TIMEOUT: rolled back (nothing was
+ * written): run the transaction again. LORA_UNKNOWN_OUTCOME: the
+ * connection failed after the commit was sent.
+ */
+int lora_tx_commit(struct lora_tx *t, struct lora_client_error *e);
+/* Rolls back (when still open) and frees t. NULL is a no-op. */
+void lora_tx_rollback(struct lora_tx *t);
+/* The transaction's id (32 hex digits); borrowed from t. */
+const char *lora_tx_id(const struct lora_tx *t);
+
+/* ---- the change stream (docs/changes.md) -------------------------------- */
+
+struct lora_changes_opts {
+	/* A bookmark: the events committed after it. NULL or "": from now. */
+	const char *from;
+	uint64_t until; /* return after this log index; 0: never */
+	/* Comma-separated labels / relationship types to keep (NULL: all). */
+	const char *labels;
+	const char *types;
+};
+/*
+ * Called once per event, in log order: the event as GET /changes sends it
+ * (a JSON object, borrowed for the call) and its log index. Non-zero
+ * stops lora_client_changes (which then returns 0).
+ */
+typedef int (*lora_change_fn)(void *arg, uint64_t index, const char *json);
+/*
+ * Follows the change stream from o->from on any node (the first that
+ * answers: every node serves it), polling; after a lost connection or a
+ * node that fails it goes on from another node after the last event it
+ * handed to fn, so each event is given once and in order (ids are log
+ * indexes). Returns 0 after until or when fn stopped it; else the error:
+ * LORA_NOT_FOUND when the log no longer holds o->from (compacted: start
+ * from a backup), LORA_UNAVAILABLE when no node answered within the retry
+ * budget.
+ */
+int lora_client_changes(struct lora_client *c,
+                        const struct lora_changes_opts *o, lora_change_fn fn,
+                        void *arg, struct lora_client_error *e);
 
 /* ---- retry policy (exposed for tests and tools) ------------------------ */
 

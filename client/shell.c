@@ -21,6 +21,7 @@ struct shell {
 	int interactive;
 	int failed; /* a statement failed (exit code of scripts) */
 	int quit;
+	struct lora_tx *tx; /* :begin ... :commit / :rollback */
 };
 
 static void print_error(const struct lora_client_error *e)
@@ -118,7 +119,13 @@ static int run_statement(void *arg, const char *text)
 	struct lora_client_error e = {0};
 	struct lora_result *r = NULL;
 	uint64_t t0 = lora_now_ns();
-	int rv = lora_client_run(sh->c, &q, &r, &e);
+	int rv = sh->tx ? lora_tx_run(sh->tx, &q, &r, &e)
+	                : lora_client_run(sh->c, &q, &r, &e);
+	if (rv && sh->tx) { /* the server rolled it back */
+		lora_tx_rollback(sh->tx);
+		sh->tx = NULL;
+		fprintf(stderr, "the transaction was rolled back\n");
+	}
 	size_t rows = 0;
 	if (rv == 0) {
 		rv = print_result(sh, r, &rows, &e);
@@ -143,6 +150,68 @@ static int run_statement(void *arg, const char *text)
 	}
 	fflush(stdout);
 	return 0;
+}
+
+/* :begin [read], :commit, :rollback */
+static void cmd_tx(struct shell *sh, const char *cmd, const char *args)
+{
+	struct lora_client_error e = {0};
+	int rv = 0;
+	if (!strcmp(cmd, ":begin") && sh->tx) {
+		fprintf(stderr,
+		        "a transaction is open: :commit or :rollback\n");
+		rv = LORA_EINVAL;
+	} else if (!strcmp(cmd, ":begin")) {
+		int read = args && !strcmp(args, "read");
+		rv = lora_tx_begin(sh->c, read, 0, &sh->tx, &e);
+		if (rv == 0 && !sh->o.quiet)
+			printf("%s transaction %s begun\n",
+			       read ? "read" : "write", lora_tx_id(sh->tx));
+	} else if (sh->tx == NULL) {
+		fprintf(stderr, "no transaction is open (:begin first)\n");
+		rv = LORA_EINVAL;
+	} else if (!strcmp(cmd, ":commit")) {
+		rv = lora_tx_commit(sh->tx, &e);
+		sh->tx = NULL;
+		if (rv == 0 && !sh->o.quiet)
+			printf("committed, bookmark %s\n",
+			       lora_client_bookmark(sh->c));
+	} else {
+		lora_tx_rollback(sh->tx);
+		sh->tx = NULL;
+		if (!sh->o.quiet)
+			printf("rolled back\n");
+	}
+	if (rv && e.code[0])
+		print_error(&e);
+	if (rv)
+		sh->failed = 1;
+	fflush(stdout);
+}
+
+static int print_change(void *arg, uint64_t index, const char *json)
+{
+	(void)arg;
+	(void)index;
+	printf("%s\n", json);
+	fflush(stdout);
+	return 0;
+}
+
+/* :changes [FROM [UNTIL]]: the change stream, one JSON event a line */
+static void cmd_changes(struct shell *sh, char *args)
+{
+	char *from = args ? strtok(args, " \t") : NULL;
+	char *until = from ? strtok(NULL, " \t") : NULL;
+	struct lora_changes_opts o = {.from = from};
+	if (until)
+		o.until = strtoull(until, NULL, 10);
+	struct lora_client_error e = {0};
+	int rv = lora_client_changes(sh->c, &o, print_change, sh, &e);
+	if (rv) {
+		print_error(&e);
+		sh->failed = 1;
+	}
 }
 
 static void cmd_status(struct shell *sh)
@@ -332,6 +401,14 @@ static void cmd_help(void)
 	       "  :explain STATEMENT  the plan of a statement\n"
 	       "  :profile STATEMENT  run it and show the plan with rows "
 	       "and times\n"
+	       "  :begin [read]       begin a write (or read) "
+	       "transaction\n"
+	       "  :commit             commit it\n"
+	       "  :rollback           roll it back\n"
+	       "  :changes [FROM [UNTIL]]  committed changes after "
+	       "bookmark FROM\n"
+	       "                      (default: now), one JSON event a "
+	       "line, until UNTIL\n"
 	       "  :status             cluster status (role and indexes of "
 	       "each node)\n"
 	       "  :transfer [ID]      hand leadership to node ID (or any)\n"
@@ -362,6 +439,11 @@ static void run_command(struct shell *sh, char *line)
 		cmd_params(sh);
 	else if (!strcmp(cmd, ":param"))
 		cmd_param(sh, rest ? rest : (char *)"");
+	else if (!strcmp(cmd, ":changes"))
+		cmd_changes(sh, rest);
+	else if (!strcmp(cmd, ":begin") || !strcmp(cmd, ":commit") ||
+	         !strcmp(cmd, ":rollback"))
+		cmd_tx(sh, cmd, rest);
 	else if (!strcmp(cmd, ":add") || !strcmp(cmd, ":remove") ||
 	         !strcmp(cmd, ":transfer"))
 		cmd_admin(sh, cmd, rest ? rest : (char *)"");
@@ -535,6 +617,10 @@ int main(int argc, char **argv)
 		                sh.o.command);
 	if (f && f != stdin)
 		fclose(f);
+	if (sh.tx) { /* left open: nothing of it is kept */
+		lora_tx_rollback(sh.tx);
+		fprintf(stderr, "the open transaction was rolled back\n");
+	}
 	lora_stmt_free(&sh.stmt);
 	lora_params_free(&sh.params);
 	lora_client_close(sh.c);

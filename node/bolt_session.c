@@ -899,7 +899,7 @@ static int begin_write(struct bolt_conn *c, const struct bolt_opts *o)
 		    c, "Neo.ClientError.Cluster.NotALeader",
 		    "this node is not the leader: write transactions run on "
 		    "the leader (a neo4j:// driver routes them there)");
-	int rc = node_tx_begin(c->n, o->tx_timeout_ms, &c->wtx, err);
+	int rc = node_tx_begin(c->n, o->tx_timeout_ms, 0, &c->wtx, err);
 	if (rc)
 		return fail(c, rc, err);
 	c->tx_failed_closed = 0;

@@ -14,6 +14,10 @@
  * deleteRelationship, createIndex, dropIndex). The log holds new values
  * only, so no change carries an old value.
  *
+ * The native protocol polls the same events (node_cdc_poll): a
+ * ChangesRequest answers what follows its bookmark, waiting up to its
+ * wait_ms for the first, and the bookmark to ask from next.
+ *
  * Entries are read only up to the applied index, which is committed and
  * never rewritten. The raft loop may reopen the log (after a failed
  * write): readers hold n->raft->log_rw shared while they read it.
@@ -33,8 +37,17 @@
 #define CDC_KEEPALIVE_MS      15000      /* SSE comment when idle */
 #define CDC_FILTER_NAMES_MAX  32
 #define CDC_FILTER_NAME_BYTES 256
+#define CDC_POLL_EVENTS_MAX   1000 /* events in one native answer */
+/* an answer ends after the event that brings it to this many bytes of
+ * JSON (it always holds one event, whatever its size) */
+#define CDC_POLL_BYTES_MAX   (8u << 20)
+#define CDC_POLL_WAIT_MS_MAX 10000 /* a native poll waits for one */
+/* native polls waiting at once (each holds a native worker); more answer
+ * at once, without waiting */
+#define CDC_POLL_WAITERS_MAX 8
 
 static atomic_int subscribers;
+static atomic_int poll_waiters;
 
 struct cdc_filter {
 	char labels[CDC_FILTER_NAMES_MAX][CDC_FILTER_NAME_BYTES];
@@ -498,39 +511,62 @@ static int compacted_past(struct lnode *n, uint64_t index)
 	return first > index;
 }
 
-/* Reads and sends the entries in [cs->next, hi]. LORA_ENOTFOUND when the
- * log no longer holds cs->next (compacted into a checkpoint). */
-static int send_range(struct cdc_stream *cs, uint64_t hi)
+/* What to do with each event read (send it, or keep it): 0 to go on,
+ * CDC_EMIT_FULL to end the read after it (an answer big enough). */
+#define CDC_EMIT_FULL 1
+typedef int (*cdc_emit_fn)(void *arg, uint64_t index, json_t *ev);
+
+/* Reads the entries in [*next, hi] and hands their events to emit (which
+ * consumes them), *next moving past each entry read; stops early after
+ * max_events events (0: no limit). LORA_ENOTFOUND when the log no longer
+ * holds *next (compacted into a checkpoint). */
+static int read_range(struct lnode *n, uint64_t *next, uint64_t hi,
+                      const struct cdc_filter *f, size_t max_events,
+                      cdc_emit_fn emit, void *arg)
 {
-	struct lnode *n = cs->n;
-	while (cs->next <= hi) {
+	size_t events = 0;
+	while (*next <= hi && (max_events == 0 || events < max_events)) {
 		struct sto_log_entry *es = NULL;
 		size_t k = 0;
 		pthread_rwlock_rdlock(&n->raft->log_rw);
 		int rc = n->raft->log
-		             ? sto_log_entries(n->raft->log, cs->next, hi + 1,
+		             ? sto_log_entries(n->raft->log, *next, hi + 1,
 		                               CDC_READ_BYTES, &es, &k)
 		             : LORA_EUNAVAILABLE;
 		pthread_rwlock_unlock(&n->raft->log_rw);
-		if (rc == LORA_ECORRUPT && compacted_past(n, cs->next))
+		if (rc == LORA_ECORRUPT && compacted_past(n, *next))
 			rc = LORA_ENOTFOUND; /* compaction overtook the read */
 		if (rc)
 			return rc;
 		for (size_t i = 0; !rc && i < k; i++) {
+			if (max_events && events == max_events)
+				break;
 			int err;
-			json_t *ev = entry_event(n, &es[i], &cs->a->f, &err);
-			rc = err  ? err
-			     : ev ? send_event(cs, es[i].index, ev)
-			          : 0;
-			cs->next = es[i].index + 1;
+			json_t *ev = entry_event(n, &es[i], f, &err);
+			rc = err ? err : ev ? emit(arg, es[i].index, ev) : 0;
+			events += ev != NULL;
+			*next = es[i].index + 1;
 		}
 		sto_log_entries_free(es, k);
+		if (rc == CDC_EMIT_FULL)
+			return 0;
 		if (rc)
 			return rc;
 		if (k == 0)
 			return LORA_ENOTFOUND;
 	}
 	return 0;
+}
+
+static int emit_http(void *arg, uint64_t index, json_t *ev)
+{
+	return send_event(arg, index, ev);
+}
+
+/* Reads and sends the entries in [cs->next, hi]. */
+static int send_range(struct cdc_stream *cs, uint64_t hi)
+{
+	return read_range(cs->n, &cs->next, hi, &cs->a->f, 0, emit_http, cs);
 }
 
 /* Waits (at most CDC_WAIT_MS) for the applied index to pass `seen`. */
@@ -647,4 +683,109 @@ int node_changes_route(struct lnode *n, struct node_http_ex *x,
 	int ok = stream_changes(n, x, &a);
 	atomic_fetch_sub(&subscribers, 1);
 	return ok;
+}
+
+/* ---- the native protocol's ChangesRequest ------------------------------ */
+
+struct cdc_poll {
+	Lora__Response *resp;
+	size_t bytes;
+};
+
+static int emit_native(void *arg, uint64_t index, json_t *ev)
+{
+	struct cdc_poll *p = arg;
+	Lora__Response *r = p->resp;
+	char *text = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	if (text == NULL)
+		return LORA_ENOMEM;
+	char **ev2 = lora_realloc(r->events, (r->n_events + 1) * sizeof *ev2);
+	uint64_t *ix2 = ev2 ? lora_realloc(r->event_index,
+	                                   (r->n_event_index + 1) * sizeof *ix2)
+	                    : NULL;
+	if (ev2)
+		r->events = ev2;
+	if (ix2)
+		r->event_index = ix2;
+	char *copy = ix2 ? lora_strdup(text) : NULL;
+	free(text);
+	if (copy == NULL)
+		return LORA_ENOMEM;
+	r->events[r->n_events++] = copy;
+	r->event_index[r->n_event_index++] = index;
+	p->bytes += strlen(copy);
+	return p->bytes >= CDC_POLL_BYTES_MAX ? CDC_EMIT_FULL : 0;
+}
+
+/* Copies the request's filter names; -1 when too many or too long. */
+static int poll_filter(const Lora__ChangesRequest *q, struct cdc_filter *f)
+{
+	memset(f, 0, sizeof *f);
+	if (q->n_labels > CDC_FILTER_NAMES_MAX ||
+	    q->n_types > CDC_FILTER_NAMES_MAX)
+		return -1;
+	for (size_t i = 0; i < q->n_labels; i++)
+		if (snprintf(f->labels[f->nlabels++], CDC_FILTER_NAME_BYTES,
+		             "%s", q->labels[i]) >= CDC_FILTER_NAME_BYTES)
+			return -1;
+	for (size_t i = 0; i < q->n_types; i++)
+		if (snprintf(f->types[f->ntypes++], CDC_FILTER_NAME_BYTES, "%s",
+		             q->types[i]) >= CDC_FILTER_NAME_BYTES)
+			return -1;
+	return 0;
+}
+
+void node_cdc_poll(struct lnode *n, const Lora__ChangesRequest *q,
+                   Lora__Response *resp)
+{
+	struct cdc_filter f;
+	char msg[LORA_ERRMSG_BYTES];
+	uint64_t from = node_applied_index(n), until = 0;
+	if (poll_filter(q, &f) != 0 ||
+	    (q->from && q->from[0] && parse_u64(q->from, &from)) ||
+	    (q->until && q->until[0] && parse_u64(q->until, &until))) {
+		node_resp_error(resp, LORA_EINVAL,
+		                "from and until are log indexes; at most 32 "
+		                "labels and types of under 256 bytes",
+		                0, 0);
+		return;
+	}
+	pthread_rwlock_rdlock(&n->raft->log_rw);
+	uint64_t first = n->raft->log ? sto_log_first_index(n->raft->log) : 0;
+	pthread_rwlock_unlock(&n->raft->log_rw);
+	uint64_t next = from + 1;
+	int rc = from + 1 < first ? LORA_ENOTFOUND : 0;
+	uint32_t wait_ms = q->wait_ms < CDC_POLL_WAIT_MS_MAX
+	                       ? q->wait_ms
+	                       : CDC_POLL_WAIT_MS_MAX;
+	size_t max = q->max_events && q->max_events < CDC_POLL_EVENTS_MAX
+	                 ? q->max_events
+	                 : CDC_POLL_EVENTS_MAX;
+	if (atomic_fetch_add(&poll_waiters, 1) >= CDC_POLL_WAITERS_MAX)
+		wait_ms = 0;
+	uint64_t deadline = lora_now_ms() + wait_ms;
+	struct cdc_poll p = {resp, 0};
+	while (rc == 0) {
+		uint64_t applied = node_applied_index(n);
+		uint64_t hi = until && until < applied ? until : applied;
+		rc = read_range(n, &next, hi, &f, max, emit_native, &p);
+		if (rc || resp->n_events || (until && next > until) ||
+		    lora_now_ms() >= deadline || atomic_load(&n->stopping))
+			break;
+		wait_applied(n, hi);
+	}
+	atomic_fetch_sub(&poll_waiters, 1);
+	if (rc == LORA_ENOTFOUND)
+		snprintf(msg, sizeof msg,
+		         "the log holds changes from index %llu on; bookmark "
+		         "%llu is older (compacted into a checkpoint): start "
+		         "from a backup or a later bookmark",
+		         (unsigned long long)first, (unsigned long long)from);
+	if (rc)
+		node_resp_error(resp, rc,
+		                rc == LORA_ENOTFOUND ? msg : lora_strerror(rc),
+		                0, 0);
+	else
+		node_resp_set_bookmark(resp, next - 1);
 }

@@ -735,6 +735,17 @@ static int parse_request(struct node_http_ex *x, struct node_http_perr *e)
 /* ---- serving
  * ------------------------------------------------------------------ */
 
+/* Whether a route's path matches the request's (plen bytes of uri): the
+ * same, or for a path ending in a slash and a star (http_tx.c's /tx/{id}),
+ * anything longer that starts with it less the star. */
+static int path_match(const char *path, const char *uri, size_t plen)
+{
+	size_t len = strlen(path);
+	if (len >= 2 && !strcmp(path + len - 2, "/*"))
+		return plen >= len && !strncmp(path, uri, len - 1);
+	return len == plen && !strncmp(path, uri, plen);
+}
+
 /* The route for method and uri; NULL with *status 404 (unknown path) or
  * 405 (known path, other method). */
 static const struct node_route *route_find(const char *method, const char *uri,
@@ -743,7 +754,7 @@ static const struct node_route *route_find(const char *method, const char *uri,
 	size_t plen = strcspn(uri, "?");
 	int path_seen = 0;
 	for (const struct node_route *r = node_routes; r->path; r++) {
-		if (strlen(r->path) != plen || strncmp(r->path, uri, plen))
+		if (!path_match(r->path, uri, plen))
 			continue;
 		path_seen = 1;
 		if (!strcmp(r->method, method))
@@ -1309,6 +1320,7 @@ void node_http_stop(struct lnode *n)
 	for (int i = 0; i < hs->n_threads; i++)
 		pthread_join(hs->threads[i], NULL);
 	node_proxy_drop(n);
+	node_http_tx_reap(n); /* stopping: rolls back every open one */
 	while (hs->conns)
 		conn_close(hs, hs->conns); /* queued ones too: not started */
 	if (hs->lfd >= 0)

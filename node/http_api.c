@@ -1243,5 +1243,8 @@ struct node_route node_routes[] = {
     {"GET", "/metrics", "metrics", h_metrics, 0, NULL, NULL},
     {"GET", "/changes", "changes", node_changes_route, 0, NULL, NULL},
     {"POST", "/auth/token", "token", node_http_token, 0, NULL, NULL},
+    {"POST", "/tx", "tx", node_http_tx_route, 0, NULL, NULL},
+    {"POST", "/tx/*", "tx", node_http_tx_route, 0, NULL, NULL},
+    {"DELETE", "/tx/*", "tx", node_http_tx_route, 0, NULL, NULL},
     {NULL, NULL, NULL, NULL, 0, NULL, NULL},
 };

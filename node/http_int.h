@@ -43,6 +43,37 @@ struct node_route {
 int node_changes_route(struct lnode *n, struct node_http_ex *x,
                        const struct node_route *r);
 
+/* POST /tx, POST /tx/{id}[/commit|/rollback], DELETE /tx/{id}: explicit
+ * transactions (http_tx.c). */
+int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
+                       const struct node_route *r);
+
+/* The parts of a /tx request (http_tx.c; pure functions, fuzzed by
+ * fuzz_http_tx). A body: its statements and options, borrowed from j. */
+struct node_tx_body {
+	json_t *j;     /* the parsed body: json_decref it (also on error) */
+	json_t *stmts; /* array, may be NULL */
+	int read;      /* "mode": "read" */
+	int row_arrays;
+	uint32_t timeout_ms; /* at most NODE_TX_IDLE_MS_MAX */
+	uint64_t mem_bytes_max;
+	uint64_t bookmark;
+};
+/* An empty body is no statements. 0, or LORA_EINVAL with msg. */
+int node_http_tx_body(const char *data, size_t len, struct node_tx_body *b,
+                      char *msg);
+/* Statement i of b into req->query and req->params (borrowed from b, and
+ * *params: lora__value_map__free_unpacked it, also on error). 0, or the
+ * error (LORA_EINVAL, LORA_EPARAMS, ...) with msg. */
+int node_http_tx_stmt(const struct node_tx_body *b, size_t i,
+                      struct node_exec_req *req, Lora__ValueMap **params,
+                      char *msg);
+enum node_tx_op { NODE_TX_RUN = 0, NODE_TX_COMMIT, NODE_TX_ROLLBACK };
+/* "/tx/ID", "/tx/ID/commit", "/tx/ID/rollback" (query string ignored),
+ * DELETE only on "/tx/ID": 0 with id (NODE_XTX_ID_BYTES) and *op, or -1. */
+int node_http_tx_target(const char *method, const char *uri, char *id,
+                        enum node_tx_op *op);
+
 /* NULL-path terminated table (http_api.c). */
 extern struct node_route node_routes[];
 

@@ -12,6 +12,10 @@
  * fetches), freed when the client closes it or reads it to the end, when
  * the connection that opened it goes away, or after cursor_idle_ms
  * (NODE_CURSOR_IDLE_MS by default) without a fetch.
+ * Explicit transactions (BeginRequest, RunRequest.tx, CommitRequest,
+ * RollbackRequest) live in http_tx.c's table with the HTTP ones, bound to
+ * the user; a statement in one answers every row at once, and they roll
+ * back when the connection that began them goes away.
  */
 #include <stdio.h>
 #include <string.h>
@@ -114,6 +118,7 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	for (int i = 0; i < NODE_NATIVE_SESSIONS_MAX; i++)
 		if (nv->sessions[i].pipe == id)
 			memset(&nv->sessions[i], 0, sizeof nv->sessions[i]);
+	node_xtx_connection_gone(n, id); /* its transactions roll back */
 	for (int i = 0; i < NODE_CURSORS_MAX; i++) {
 		struct cursor_slot *s = &nv->cursors[i];
 		if (s->id == 0 || s->pipe != id)
@@ -290,7 +295,12 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	snprintf(req.user, sizeof req.user, "%s", who->user);
 	struct node_cursor *c = NULL;
 	uint64_t t0 = lora_now_ns();
-	node_exec(n, &req, resp, NULL, rows ? &c : NULL);
+	if (run->tx && run->tx[0]) { /* in a transaction: every row at once */
+		if ((*resp = node_resp_new()) != NULL)
+			node_xtx_run(n, run->tx, who, &req, *resp);
+	} else {
+		node_exec(n, &req, resp, NULL, rows ? &c : NULL);
+	}
 	if (*resp)
 		node_metrics_request(n, "native", (*resp)->error == NULL,
 		                     lora_now_ns() - t0);
@@ -344,6 +354,46 @@ static void handle_fetch(struct lnode *n, const ProtobufCBinaryData *key,
 		resp->cursor.len = key->len;
 	}
 	cursor_give(n, id, keep);
+}
+
+/* BeginRequest: a write transaction only on the leader (else
+ * LORA_NOT_LEADER with its address, which the client follows). */
+static void handle_begin(struct lnode *n, const Lora__BeginRequest *b,
+                         const struct node_identity *who, Lora__Response *resp)
+{
+	char msg[LORA_ERRMSG_BYTES], id[NODE_XTX_ID_BYTES];
+	struct node_member m;
+	uint64_t leader = node_leader_id(n);
+	if (!b->read_only && !node_is_leader(n)) {
+		if (leader && node_member_get(n, leader, &m) == 0 &&
+		    m.client_addr[0])
+			resp->leader_address = lora_strdup(m.client_addr);
+		node_resp_error(resp, LORA_ENOTLEADER,
+		                "write transactions run on the leader", 0, 0);
+		return;
+	}
+	struct node_xtx_opts o = {b->read_only, b->timeout_ms, b->memory_bytes,
+	                          parse_bookmark(b->bookmark)};
+	uint32_t timeout_ms = 0;
+	int rc = node_xtx_begin(n, who, &o, req_pipe, id, &timeout_ms, msg);
+	if (rc) {
+		node_resp_error(resp, rc, msg, 0, 0);
+		return;
+	}
+	resp->tx = lora_strdup(id);
+	resp->tx_timeout_ms = timeout_ms;
+}
+
+static void handle_end(struct lnode *n, const char *tx, int commit,
+                       const struct node_identity *who, Lora__Response *resp)
+{
+	char msg[LORA_ERRMSG_BYTES];
+	uint64_t index = 0;
+	int rc = node_xtx_end(n, tx ? tx : "", who, commit, &index, msg);
+	if (rc)
+		node_resp_error(resp, rc, msg, 0, 0);
+	else if (commit)
+		node_resp_set_bookmark(resp, index);
 }
 
 /* protobuf-c unpacks recursively: the bytes are checked first. */
@@ -495,6 +545,22 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 		uint64_t id = 0;
 		if (cursor_take(n, &req->close->cursor, &id))
 			cursor_give(n, id, 0);
+	} else if (req->kind_case == LORA__REQUEST__KIND_BEGIN && req->begin) {
+		handle_begin(n, req->begin, &who, resp);
+	} else if (req->kind_case == LORA__REQUEST__KIND_COMMIT &&
+	           req->commit) {
+		handle_end(n, req->commit->tx, 1, &who, resp);
+	} else if (req->kind_case == LORA__REQUEST__KIND_ROLLBACK &&
+	           req->rollback) {
+		handle_end(n, req->rollback->tx, 0, &who, resp);
+	} else if (req->kind_case == LORA__REQUEST__KIND_CHANGES &&
+	           req->changes) {
+		if (who.role < NODE_ROLE_READER)
+			node_resp_error(
+			    resp, LORA_EFORBIDDEN,
+			    "the change stream needs the reader role", 0, 0);
+		else
+			node_cdc_poll(n, req->changes, resp);
 	} else if (req->kind_case == LORA__REQUEST__KIND_STATUS) {
 		char *js = node_status_json(n);
 		resp->status_json = js ? js : lora_strdup("{}");

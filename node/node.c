@@ -50,6 +50,7 @@ void node_store_release(struct lnode *n)
 void node_store_close_exclusive(struct lnode *n)
 {
 	node_bolt_close_cursors(n); /* its idle results hold readers */
+	node_http_tx_close_reads(n);
 	pthread_mutex_lock(&n->store_mu);
 	n->store_swapping = 1;
 	while (n->store_readers > 0)

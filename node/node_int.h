@@ -286,11 +286,15 @@ int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
  * nothing else until it ends (serializable). 0 with *out, or
  * LORA_EUNAVAILABLE (not leader, busy writer: retry) with errmsg.
  * idle_ms (0: NODE_TX_IDLE_MS, at most NODE_TX_IDLE_MS_MAX): without a
- * request for that long the transaction rolls back.
+ * request for that long the transaction rolls back. mem_bytes_max (0:
+ * the node's statement_memory_bytes; never above it) is the transaction's
+ * memory budget: the writes it keeps until COMMIT plus the statement
+ * running; past it a statement fails with LORA_EMEMORY (and the
+ * transaction rolls back).
  */
 struct node_tx;
-int node_tx_begin(struct lnode *n, uint32_t idle_ms, struct node_tx **out,
-                  char *errmsg);
+int node_tx_begin(struct lnode *n, uint32_t idle_ms, uint64_t mem_bytes_max,
+                  struct node_tx **out, char *errmsg);
 /* Runs a statement in it: resp (caller's) gets columns and rows, or an
  * error, after which the transaction has rolled back. */
 void node_tx_run(struct node_tx *t, const struct node_exec_req *req,
@@ -299,6 +303,13 @@ void node_tx_run(struct node_tx *t, const struct node_exec_req *req,
  * else the code and errmsg. Both end t (the caller lets go of it). */
 int node_tx_commit(struct node_tx *t, uint64_t *index, char *errmsg);
 void node_tx_rollback(struct node_tx *t);
+/* A statement in a transaction answers its rows all at once (kept until
+ * read): at most this many, else LORA_ELIMIT. */
+#define NODE_TX_ROWS_MAX 100000
+/* Every row of cursor c into resp (columns first): 0, or the error (err
+ * filled when the statement said why). */
+int node_tx_rows(struct qry_cursor *c, Lora__Response *resp,
+                 struct qry_error *err);
 /* Writer thread: serves the transaction req carries until it ends. */
 void node_tx_serve(struct lnode *n, const struct node_exec_req *req);
 
@@ -476,6 +487,46 @@ void node_native_stop(struct lnode *n);
 void node_native_reap(struct lnode *n);
 /* Closes every open cursor (before a snapshot install). */
 void node_native_close_cursors(struct lnode *n);
+/*
+ * Explicit transactions named by id (http_tx.c keeps them: POST /tx and
+ * the native protocol's BeginRequest share the table). A write one is
+ * node_tx_begin's (leader only); a read one holds one read view of this
+ * node. who (borrowed) is the user it is bound to: another user's request
+ * is LORA_EFORBIDDEN. A request for an unknown id is LORA_ENOTFOUND, for
+ * one whose other request is running LORA_EINVAL, for an expired one
+ * LORA_ETIMEOUT.
+ */
+#define NODE_XTX_ID_BYTES 33 /* 32 hex digits (128 random bits) and NUL */
+struct node_xtx_opts {
+	int read;
+	uint32_t timeout_ms;    /* idle limit; 0: NODE_TX_IDLE_MS */
+	uint64_t mem_bytes_max; /* 0: the node's statement_memory_bytes */
+	uint64_t bookmark;      /* read: waited for first */
+};
+/* 0 with id (NODE_XTX_ID_BYTES) and *timeout_ms, or an error in msg.
+ * conn (0: none) names the connection it belongs to: see
+ * node_xtx_connection_gone. */
+int node_xtx_begin(struct lnode *n, const struct node_identity *who,
+                   const struct node_xtx_opts *o, uint64_t conn, char *id,
+                   uint32_t *timeout_ms, char *msg);
+/* Connection conn went away: its transactions are rolled back (by the
+ * reaper, within NODE_GOSSIP_MS; never blocks: nng's pipe callback). */
+void node_xtx_connection_gone(struct lnode *n, uint64_t conn);
+/* One statement in it: resp (caller's) gets rows or the error, after
+ * which the transaction has ended (rolled back). */
+void node_xtx_run(struct lnode *n, const char *id,
+                  const struct node_identity *who,
+                  const struct node_exec_req *req, Lora__Response *resp);
+/* Commits (0 with *index: its bookmark) or rolls back; ends it. */
+int node_xtx_end(struct lnode *n, const char *id,
+                 const struct node_identity *who, int commit, uint64_t *index,
+                 char *msg);
+/* HTTP transactions (http_tx.c): rolls back those past their idle limit
+ * (all of them once the node stops; gossip thread, and node_http_stop). */
+void node_http_tx_reap(struct lnode *n);
+/* Drops the read views of HTTP read transactions (they hold the store):
+ * before a snapshot install. Their next request is LORA_UNAVAILABLE. */
+void node_http_tx_close_reads(struct lnode *n);
 /* Bolt (bolt.c, bolt_session.c): listens on the effective bolt_addr
  * (none when it is "off"). */
 int node_bolt_start(struct lnode *n, char *errmsg);
@@ -495,6 +546,12 @@ void node_peer_refused(uint64_t peer, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Frames refused since the process started. */
 uint64_t node_peer_refused_total(void);
+
+/* The native protocol's ChangesRequest (cdc.c): the events after its
+ * bookmark into resp (events, event_index, bookmark: where to go on), or
+ * LORA_ENOTFOUND (compacted) / LORA_EINVAL in resp's error. */
+void node_cdc_poll(struct lnode *n, const Lora__ChangesRequest *q,
+                   Lora__Response *resp);
 
 /* Decodes a native request (its bytes checked by lora_pb_check at
  * LORA_VALUE_DEPTH_MAX first: protobuf-c unpacks recursively). NULL with

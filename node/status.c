@@ -208,6 +208,7 @@ static void *gossip_main(void *arg)
 		pthread_mutex_unlock(&g->mu);
 		gossip_once(n);
 		node_native_reap(n);
+		node_http_tx_reap(n);
 		node_auth_tick(n);
 		pthread_mutex_lock(&g->mu);
 		/* the next round; woken early only by node_gossip_stop */

@@ -1,6 +1,7 @@
 /*
  * txn.c - explicit write transactions on the leader (Bolt BEGIN in write
- * mode; docs/node.md "Bolt").
+ * mode, HTTP POST /tx and the native BeginRequest through http_tx.c;
+ * docs/transactions.md).
  *
  * A transaction is the writer's while it lasts: BEGIN queues it like a
  * write, and when the writer reaches it (after the writes queued before
@@ -39,6 +40,9 @@ struct node_tx {
 	int end_rc; /* why it ended (0: committed or rolled back) */
 	char end_msg[LORA_ERRMSG_BYTES];
 	uint32_t idle_ms;
+	/* the transaction's memory budget: its kept batches plus the
+	 * statement running (0: no limit but NODE_BATCH_BYTES_MAX) */
+	uint64_t mem_bytes_max;
 	uint64_t served_ms; /* when the writer took it up (tx_loop) */
 	uint64_t term;      /* the leader's term then */
 	/* the command in flight */
@@ -96,8 +100,8 @@ static void tx_released(void *arg, int rc)
 	tx_unref(t);
 }
 
-int node_tx_begin(struct lnode *n, uint32_t idle_ms, struct node_tx **out,
-                  char *errmsg)
+int node_tx_begin(struct lnode *n, uint32_t idle_ms, uint64_t mem_bytes_max,
+                  struct node_tx **out, char *errmsg)
 {
 	*out = NULL;
 	struct node_tx *t = lora_calloc(1, sizeof *t);
@@ -115,6 +119,10 @@ int node_tx_begin(struct lnode *n, uint32_t idle_ms, struct node_tx **out,
 	t->idle_ms = idle_ms ? idle_ms : NODE_TX_IDLE_MS;
 	if (t->idle_ms > NODE_TX_IDLE_MS_MAX)
 		t->idle_ms = NODE_TX_IDLE_MS_MAX;
+	t->mem_bytes_max = n->cfg.statement_memory_bytes;
+	if (mem_bytes_max &&
+	    (t->mem_bytes_max == 0 || mem_bytes_max < t->mem_bytes_max))
+		t->mem_bytes_max = mem_bytes_max;
 	t->wresp = r;
 	t->wreq = (struct node_exec_req){
 	    .query = "", .kind = NODE_STMT_WRITE, .tx = t};
@@ -203,6 +211,28 @@ void node_tx_rollback(struct node_tx *t)
 	tx_unref(t);
 }
 
+int node_tx_rows(struct qry_cursor *c, Lora__Response *resp,
+                 struct qry_error *err)
+{
+	const char *const *names;
+	size_t nc = qry_cursor_columns(c, &names);
+	int rc = node_resp_set_columns(resp, names, nc);
+	for (int done = 0; rc == 0 && !done;) {
+		const Lora__Value *const *row;
+		rc = qry_cursor_next(c, &row, &done, err);
+		if (rc == 0 && !done && resp->n_rows == NODE_TX_ROWS_MAX)
+			rc = err->code = lora_errf(
+			    LORA_ELIMIT, err->message,
+			    "a statement in a transaction answers at most %d "
+			    "rows (all at once): add a LIMIT, or read outside "
+			    "the transaction (streamed)",
+			    NODE_TX_ROWS_MAX);
+		else if (rc == 0 && !done)
+			rc = node_resp_add_row(resp, row, nc);
+	}
+	return rc;
+}
+
 /* ---- the writer's side -------------------------------------------------- */
 
 static int node_tx_keep_batch(struct node_tx *t, const Lora__MutationBatch *b,
@@ -227,19 +257,15 @@ static int tx_exec(struct node_tx *t, struct sto_view *view,
 	    .batch_bytes_max = NODE_BATCH_BYTES_MAX - t->bytes,
 	};
 	node_qry_limits(n, req, &q.limits);
+	if (t->mem_bytes_max) /* what the kept batches left of the budget */
+		q.limits.mem_bytes_max = t->bytes < t->mem_bytes_max
+		                             ? t->mem_bytes_max - t->bytes
+		                             : 1;
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	int rc = qry_open(&q, &c, &err);
-	const char *const *names;
-	size_t nc = rc ? 0 : qry_cursor_columns(c, &names);
 	if (rc == 0)
-		rc = node_resp_set_columns(resp, names, nc);
-	for (int done = 0; rc == 0 && !done;) {
-		const Lora__Value *const *row;
-		rc = qry_cursor_next(c, &row, &done, &err);
-		if (rc == 0 && !done)
-			rc = node_resp_add_row(resp, row, nc);
-	}
+		rc = node_tx_rows(c, resp, &err);
 	const Lora__MutationBatch *b = rc ? NULL : qry_cursor_batch(c);
 	if (b && b->n_mutations) {
 		if (node_batch_forbidden(req, b, err.message))
@@ -266,6 +292,12 @@ static int node_tx_keep_batch(struct node_tx *t, const Lora__MutationBatch *b,
                               struct qry_error *err)
 {
 	size_t len = lora__mutation_batch__get_packed_size(b);
+	if (t->mem_bytes_max && t->bytes + len > t->mem_bytes_max)
+		return err->code = lora_errf(
+		           LORA_EMEMORY, err->message,
+		           "the transaction's writes hold more than %llu bytes "
+		           "(its memory budget)",
+		           (unsigned long long)t->mem_bytes_max);
 	if (t->bytes + len > NODE_BATCH_BYTES_MAX)
 		return err->code = lora_errf(
 		           LORA_ELIMIT, err->message,

@@ -15,7 +15,7 @@ build=$(realpath -m "${LORA_BUILD:-$root/build/dev}")
 want=${1:-all}
 secs=${2:-60}
 jobs=${LORA_FUZZ_JOBS:-1}
-targets=(pb_check http json cypher native raft peer codec apply packstream user_parse)
+targets=(pb_check http json cypher native raft peer codec apply packstream user_parse http_tx)
 if [ "$want" != all ]; then
 	case " ${targets[*]} " in
 	*" $want "*) targets=("$want") ;;

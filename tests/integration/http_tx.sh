@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Explicit transactions over HTTP (POST /tx ..., docs/transactions.md) on
+# three real nodes (127.0.200.1-3): begin, run, commit and rollback on the
+# leader; reads in the transaction see its writes, nobody else does before
+# the commit; a failed statement rolls it back whole; a transaction begun
+# on a follower runs on the leader (every request passed on); another
+# user's id is refused; an idle transaction expires and frees the writer;
+# a read transaction on a follower reads one view and takes no writer; a
+# second write transaction waits for the first and then sees its commit;
+# the memory budget.
+. "$(dirname "$0")/lib.sh"
+it_setup 127.0.200 "$1"
+
+it_start_all 3 "$(it_peers 3)"
+L=$(it_leader 1)
+it_check "a leader" test -n "$L"
+F=$((L % 3 + 1)) # a follower
+
+# tx_post NODE PATH BODY [USER:PW]: like it_post, with the Location header
+# kept in $IT_DIR/hdr; DELETE with tx_delete.
+tx_post() {
+	local out auth=()
+	[ -n "${4:-}" ] && auth=(-q -u "$4")
+	out=$(curl "${auth[@]}" -s -m 30 -D "$IT_DIR/hdr" -w '\n%{http_code}' \
+		-X POST "http://$IT_NET.$1:4747$2" -d "$3")
+	IT_STATUS=${out##*$'\n'}
+	IT_BODY=${out%$'\n'*}
+}
+tx_delete() {
+	local out
+	out=$(curl -s -m 30 -w '\n%{http_code}' -X DELETE "http://$IT_NET.$1:4747$2")
+	IT_STATUS=${out##*$'\n'}
+	IT_BODY=${out%$'\n'*}
+}
+st() { [ "$IT_STATUS" = "$1" ]; }
+st_has() { [ "$IT_STATUS" = "$1" ] && grep -q "$2" <<<"$IT_BODY"; }
+count_on() { # NODE LABEL -> count of nodes with it, read linearizably
+	it_query "$1" '{"query":"MATCH (n:'"$2"') RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
+	grep -o '"rows":\[\[[0-9]*\]\]' <<<"$IT_BODY" | grep -o '[0-9]\+'
+}
+stmt() { echo "{\"statements\":[{\"statement\":\"$1\"}]}"; }
+
+# -- begin, run, read your writes, invisible to others, commit
+tx_post "$L" /tx "$(stmt 'CREATE (:A {v: 1})')"
+it_check "begin with a statement: 201" st 201
+ID=$(it_field id)
+it_check "the id is 32 hex digits" grep -qE '^[0-9a-f]{32}$' <<<"$ID"
+it_check "Location names the transaction" grep -qi "^Location: /tx/$ID" "$IT_DIR/hdr"
+it_check "the answer names the commit path, the timeout and the expiry" \
+	grep -q "\"commit\":\"/tx/$ID/commit\".*\"timeoutMs\":10000,\"expiresMs\":[0-9]\{13\}" <<<"$IT_BODY"
+tx_post "$L" "/tx/$ID" "$(stmt 'MATCH (a:A) RETURN count(a) AS c')"
+it_check "the transaction reads its own write" st_has 200 '"c":1'
+it_check "nobody else sees it before the commit" test "$(count_on "$F" A)" = 0
+tx_post "$L" "/tx/$ID/commit" "$(stmt 'CREATE (:A {v: 2})')"
+it_check "commit (with a last statement): 200 and a bookmark" st_has 200 '"bookmark":"[1-9]'
+it_check "both writes are there after the commit" test "$(count_on "$F" A)" = 2
+tx_post "$L" "/tx/$ID" "$(stmt 'RETURN 1')"
+it_check "a committed transaction is gone: 404" st_has 404 LORA_NOT_FOUND
+
+# -- rollback
+tx_post "$L" /tx "$(stmt 'CREATE (:B)')"
+ID=$(it_field id)
+tx_delete "$L" "/tx/$ID"
+it_check "DELETE rolls back: 200" st_has 200 '"rolledBack":true'
+it_check "nothing of it was written" test "$(count_on "$L" B)" = 0
+
+# -- a failed statement rolls back all of it
+tx_post "$L" /tx "$(stmt 'CREATE (:C)')"
+ID=$(it_field id)
+tx_post "$L" "/tx/$ID" "$(stmt 'RETURN 1 / 0')"
+it_check "a failing statement: its error, rolledBack" st_has 400 '"rolledBack":true'
+it_check "... and the earlier write is gone" test "$(count_on "$L" C)" = 0
+tx_post "$L" "/tx/$ID/commit" '{}'
+it_check "... its id too" st 404
+
+# -- begun on a follower: every request passed to the leader
+tx_post "$F" /tx "$(stmt 'CREATE (:D {n: 1})')"
+it_check "begin on a follower: 201" st 201
+ID=$(it_field id)
+tx_post "$F" "/tx/$ID" "$(stmt 'MATCH (d:D) RETURN count(d) AS c')"
+it_check "a statement through the follower reads the write" st_has 200 '"c":1'
+tx_post "$F" "/tx/$ID/commit" '{}'
+it_check "commit through the follower" st 200
+it_check "committed on the leader" test "$(count_on "$L" D)" = 1
+tx_post "$F" /tx "$(stmt 'CREATE (:D {n: 2})')"
+ID=$(it_field id)
+tx_delete "$F" "/tx/$ID"
+it_check "DELETE through the follower rolls back" st_has 200 '"rolledBack":true'
+it_check "... nothing written" test "$(count_on "$L" D)" = 1
+
+# -- another user's id
+it_query "$L" "{\"query\":\"CREATE USER wes SET PASSWORD 'wes-pw-1' CHANGE NOT REQUIRED\"}"
+it_query "$L" '{"query":"GRANT ROLE writer TO wes"}'
+it_query "$L" "{\"query\":\"CREATE USER rita SET PASSWORD 'rita-pw-1' CHANGE NOT REQUIRED\"}"
+it_query "$L" '{"query":"GRANT ROLE reader TO rita"}'
+tx_post "$L" /tx "$(stmt 'CREATE (:E)')" wes:wes-pw-1
+it_check "a writer begins" st 201
+ID=$(it_field id)
+tx_post "$L" "/tx/$ID/commit" '{}'
+it_check "the admin may not commit wes's transaction: 403" st_has 403 LORA_FORBIDDEN
+tx_post "$F" "/tx/$ID/commit" '{}'
+it_check "... nor through a follower: 403" st 403
+tx_post "$L" "/tx/$ID/commit" '{}' wes:wes-pw-1
+it_check "wes commits it" st 200
+tx_post "$L" /tx "$(stmt 'CREATE (:E)')" rita:rita-pw-1
+it_check "a reader may not begin a write transaction: 403" st_has 403 LORA_FORBIDDEN
+tx_post "$F" /tx '{"mode":"read","statements":[{"statement":"MATCH (e:E) RETURN count(e) AS c"}]}' rita:rita-pw-1
+it_check "a reader begins a read transaction" st_has 201 '"c":1'
+
+# -- a second write transaction waits for the first, then sees its commit
+tx_post "$L" /tx "$(stmt 'MATCH (a:A {v: 1}) SET a.v = 10')"
+ID1=$(it_field id)
+second() {
+	tx_post "$L" /tx "$(stmt 'MATCH (a:A) RETURN sum(a.v) AS s')"
+	echo "$IT_STATUS $IT_BODY" >"$IT_DIR/second.out"
+}
+second &
+SECOND=$!
+tx_post "$L" "/tx/$ID1/commit" '{}'
+wait "$SECOND"
+it_check "then begins and reads the first one's commit" grep -q '^201 .*"s":12' "$IT_DIR/second.out"
+ID2=$(grep -o '"id":"[0-9a-f]*"' "$IT_DIR/second.out" | cut -d'"' -f4)
+tx_delete "$L" "/tx/$ID2"
+
+# -- a read transaction on a follower reads one view and takes no writer
+tx_post "$F" /tx '{"mode":"read","statements":[{"statement":"MATCH (a:A) RETURN count(a) AS c"}]}'
+it_check "read transaction begun on a follower (here)" st_has 201 '"mode":"read"'
+RID=$(it_field id)
+it_query "$L" '{"query":"CREATE (:A {v: 100})"}'
+it_check "a write meanwhile is not held up" st 200
+BM=$(it_field bookmark)
+it_wait 10 bash -c "curl -s 'http://$IT_NET.$F:4747/admin/digest?index=$BM' | grep -q digest"
+tx_post "$F" "/tx/$RID" "$(stmt 'MATCH (a:A) RETURN count(a) AS c')"
+it_check "the read transaction still reads its view" st_has 200 '"c":2'
+tx_post "$F" "/tx/$RID" "$(stmt 'CREATE (:Nope)')"
+it_check "a write in a read transaction is refused" st_has 400 LORA_READ_ONLY
+it_check "a plain read sees the new write" test "$(count_on "$F" A)" = 3
+
+# -- expiry: an idle transaction rolls back and frees the writer
+tx_post "$L" /tx '{"timeoutMs":1000,"statements":[{"statement":"CREATE (:G)"}]}'
+it_check "begin with timeoutMs 1000" st_has 201 '"timeoutMs":1000'
+ID=$(it_field id)
+# (a plain write waits for the writer: answered once the transaction
+# expired, within the 10 s a write may wait; the id is gone then)
+it_query "$L" '{"query":"CREATE (:H)"}'
+it_check "the writer is free again after the idle second" st 200
+tx_post "$L" "/tx/$ID" "$(stmt 'RETURN 1')"
+it_check "the expired transaction's id: 404 or 408" bash -c "[ $IT_STATUS = 404 ] || [ $IT_STATUS = 408 ]"
+it_check "the expired transaction wrote nothing" test "$(count_on "$L" G)" = 0
+
+# -- the writer held past the begin wait: 503 LORA_UNAVAILABLE, retryable
+tx_post "$L" /tx '{"timeoutMs":30000,"statements":[{"statement":"CREATE (:Held)"}]}'
+HELD=$(it_field id)
+tx_post "$L" /tx "$(stmt 'CREATE (:Waiting)')"
+it_check "a begin that waited 10 s for the writer: 503 LORA_UNAVAILABLE" st_has 503 LORA_UNAVAILABLE
+tx_delete "$L" "/tx/$HELD"
+it_check "nothing of either was written" test "$(count_on "$L" Held)$(count_on "$L" Waiting)" = 00
+
+# -- leadership lost while open: rolled back, the commit is refused with a
+# retryable code, nothing is half-applied
+tx_post "$F" /tx "$(stmt 'CREATE (:Lost {n: 1})')"
+ID=$(it_field id)
+tx_post "$F" "/tx/$ID" "$(stmt 'CREATE (:Lost {n: 2})')"
+it_post "$L" /cluster/transfer "{\"to\":$F}"
+leader_is() { it_get "$1" /cluster/status; grep -q "\"leader\":$1[,}]" <<<"$IT_BODY"; }
+it_check "leadership moves to node $F" it_wait 20 leader_is "$F"
+tx_post "$L" "/tx/$ID/commit" '{}'
+it_check "the commit after the leader stepped down: 503 LORA_UNAVAILABLE" st_has 503 LORA_UNAVAILABLE
+it_check "nothing of it was written" test "$(count_on "$F" Lost)" = 0
+L=$F
+F=$((L % 3 + 1))
+
+# -- bad requests and limits
+tx_post "$L" /tx '{"mode":"sideways"}'
+it_check "a bad mode: 400" st_has 400 LORA_INVALID
+tx_post "$L" /tx/0123 '{}'
+it_check "a malformed id: 404" st 404
+tx_post "$L" /tx '{"memoryBytes":200000,"statements":[{"statement":"UNWIND range(1, 20000) AS i CREATE (:M {s: \"some text to fill the budget\"})"}]}'
+it_check "a transaction past its memory budget: 413 LORA_MEMORY_LIMIT" st_has 413 LORA_MEMORY_LIMIT
+it_check "... nothing of it written" test "$(count_on "$L" M)" = 0
+tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100001) AS i RETURN i"}]}'
+it_check "more than 100000 rows from one statement: 413 LORA_LIMIT naming the way out" st_has 413 'LORA_LIMIT.*add a LIMIT'
+tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100000) AS i RETURN i"}]}'
+it_check "100000 rows are answered" st_has 201 '"rows":\[{"i":1},'
+
+# -- at most 8 begins wait for the writer at once (each holds a worker):
+# a ninth is refused at once
+tx_post "$L" /tx '{"timeoutMs":30000}'
+HELD=$(it_field id)
+CURLS=()
+for i in $(seq 1 9); do
+	curl -s -m 30 -o "$IT_DIR/w$i.out" -X POST "http://$IT_NET.$L:4747/tx" -d '{"timeoutMs":1000}' &
+	CURLS+=($!)
+done
+refused() { cat "$IT_DIR"/w*.out 2>/dev/null | grep -q 'already wait for the writer'; }
+it_check "the ninth begin waiting for the writer: 503 at once" it_wait 5 refused
+tx_delete "$L" "/tx/$HELD"
+wait "${CURLS[@]}"
+it_done
