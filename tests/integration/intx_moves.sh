@@ -2,7 +2,8 @@
 # CALL { ... } IN TRANSACTIONS while leadership moves (127.0.210.1-3): a
 # long statement (UNWIND range(1, N) ... OF 10 ROWS) is sent to the leader,
 # then to a follower, and leadership is transferred once some of its
-# chunks committed. No chunk may apply twice: every :E node has its own i
+# chunks committed; a third time the leader is paused (SIGSTOP) until
+# another node leads. No chunk may apply twice: every :E node has its own i
 # (the leader used to answer a chunk refused after the move with
 # LORA_UNAVAILABLE, "not executed", and the HTTP reroute ran the whole
 # statement again on the new leader: 20 % more nodes than rows). The
@@ -23,8 +24,17 @@ count_at_least() { # count_at_least NODE LABEL MIN
 
 at_most() { [ -n "$1" ] && [ "$1" -le "$2" ]; }
 
-# moved_once VIA LABEL: the statement goes to node VIA, leadership moves
-# while it runs; checks what landed and what the client was told.
+new_leader() { # new_leader NODE OLD: NODE sees a leader other than OLD
+	it_get "$1" /cluster/status
+	local l
+	l=$(grep -o '"leader":[0-9]*' <<<"$IT_BODY" | cut -d: -f2)
+	it_other "$l" "$2"
+}
+
+# moved_once VIA LABEL [stop]: the statement goes to node VIA, leadership
+# moves while it runs (a transfer, or with "stop" the leader is paused
+# with SIGSTOP until another node leads); checks what landed and what the
+# client was told.
 moved_once() {
 	local via=$1 label=$2 l t out code body c d
 	l=$(it_leader 1)
@@ -37,8 +47,16 @@ moved_once() {
 	local pid=$!
 	it_wait 60 count_at_least "$l" "$label" 200 ||
 		it_fail "$label: no chunk committed on leader $l"
-	it_post_leader "$l" /cluster/transfer "{\"to\":$t}"
-	it_log "$label via node $via: leadership $l -> $t ($IT_STATUS)"
+	if [ "$3" = stop ]; then
+		# the leader is paused until another node leads
+		kill -STOP "$(cat "$IT_DIR/n$l.pid")"
+		it_wait 60 new_leader "$t" "$l" || it_fail "$label: no new leader"
+		kill -CONT "$(cat "$IT_DIR/n$l.pid")"
+		it_log "$label via node $via: leader $l paused, node $t sees $(it_leader "$t")"
+	else
+		it_post_leader "$l" /cluster/transfer "{\"to\":$t}"
+		it_log "$label via node $via: leadership $l -> $t ($IT_STATUS)"
+	fi
 	wait "$pid"
 	code=$(tail -n 1 "$out")
 	body=$(head -n -1 "$out")
@@ -61,7 +79,9 @@ moved_once() {
 
 L=$(it_leader 1)
 [ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
-moved_once "$L" E1
+moved_once "$L" E1 transfer
 L=$(it_leader 1)
-moved_once $((L % 3 + 1)) E2
+moved_once $((L % 3 + 1)) E2 transfer
+L=$(it_leader 1)
+moved_once "$L" E3 stop
 it_done
