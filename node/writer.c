@@ -913,8 +913,7 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		         w->resp->error ? w->resp->error->message
 		                        : err.message);
 		rc = err.code = LORA_EUNKNOWN_OUTCOME;
-		node_resp_error(w->resp, rc, msg[0] ? msg : NULL, err.line,
-		                err.column);
+		node_resp_error(w->resp, rc, msg, err.line, err.column);
 	}
 	if (rc) {
 		node_resp_set_bookmark(w->resp, index);
