@@ -46,7 +46,8 @@ struct wreq {
 	node_write_done_fn fn;
 	void *arg;
 	int rc;
-	int dup; /* retried request id: answer bookmark only */
+	int dup;            /* retried request id: answer bookmark only */
+	int intx_committed; /* an IN TRANSACTIONS chunk of it committed */
 };
 
 /* Completions collected under wr->mu, run after it is released (they may
@@ -114,6 +115,15 @@ static void wdone_run(struct wdone *d)
 static void wreq_fail(struct wreq *w, int code, const char *msg,
                       struct wdone *later)
 {
+	/* LORA_UNAVAILABLE tells "not executed, run it again" (the HTTP
+	 * reroute and drivers do): never after a chunk committed */
+	if (code == LORA_EUNAVAILABLE && w->intx_committed) {
+		code = LORA_EUNKNOWN_OUTCOME;
+		msg =
+		    "leadership changed after the statement's CALL { ... } IN "
+		    "TRANSACTIONS chunks committed (they stay committed), "
+		    "before its end was recorded: do not run it again blindly";
+	}
 	node_resp_error(w->resp, code, msg ? msg : lora_strerror(code), 0, 0);
 	wreq_settle(w, code, later);
 }
@@ -780,9 +790,9 @@ static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
 		lora_free(buf);
 		return err->code = lora_errf(
 		           LORA_EUNAVAILABLE, err->message,
-		           "the chunk was not executed (%s)",
+		           "the chunk was not proposed (%s)",
 		           full ? "too many writes waiting for the log"
-		                : lora_strerror(rc));
+		                : lora_err_code(rc));
 	}
 	if (intx_wait(x, index, term, err) != 0) {
 		/* its fate is unknown: listed as pending, so the next group
@@ -890,6 +900,19 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	intx_let_go(&x);
 	if (x.last_index)
 		index = x.last_index;
+	w->intx_committed = x.last_index != 0;
+	if (rc == LORA_EUNAVAILABLE && w->intx_committed) {
+		/* a later chunk was refused: the statement ran in part, and
+		 * running it again would apply the committed chunks twice */
+		char msg[LORA_ERRMSG_BYTES];
+		snprintf(msg, sizeof msg,
+		         "leadership moved while the statement ran, which is "
+		         "not run again: %.440s",
+		         w->resp->error ? w->resp->error->message
+		                        : err.message);
+		rc = err.code = LORA_EUNKNOWN_OUTCOME;
+		node_resp_error(w->resp, rc, msg, err.line, err.column);
+	}
 	if (rc) {
 		node_resp_set_bookmark(w->resp, index);
 		if (w->resp->error == NULL)
