@@ -9,7 +9,10 @@
  * Insertion searches ef_construction candidates per level and keeps the
  * neighbours the "heuristic" picks (a candidate is kept when it is closer
  * to the new node than to every one kept so far: it spreads the links in
- * all directions), then links back, re-selecting a full list.
+ * all directions), then links back: a full list of the neighbour gives
+ * up its farthest entry when the new node is closer (re-running the
+ * heuristic there costs m0^2 distances per link: measured 2.3 times
+ * slower inserts for the same recall on clustered data).
  *
  * Removal repairs instead of leaving tombstones: every list that pointed at
  * a removed node is re-selected from what remains of it plus the removed
@@ -35,7 +38,7 @@
 #define HNSW_FREE_LEVEL 0xffu
 #define HNSW_LANES      8
 
-typedef float hnsw_v8f __attribute__((vector_size(32)));
+typedef float hnsw_v4f __attribute__((vector_size(16)));
 
 struct hnsw_scratch {
 	struct hnsw_cand *cand, *res;
@@ -194,29 +197,39 @@ static void map_del(struct hnsw_graph *g, uint64_t id)
 
 /* ---- distances ---- */
 
+/* Eight running sums, lane j over the coordinates i = j (mod 8), kept in
+ * two 4-lane registers (a 32-byte vector type without AVX is spilled to
+ * the stack on every step), added in a fixed tree at the end. */
 static float dotf(const float *a, const float *b, uint32_t n)
 {
-	hnsw_v8f s = {0}, x, y;
+	hnsw_v4f s0 = {0}, s1 = {0}, x, y;
 	for (uint32_t i = 0; i < n; i += HNSW_LANES) {
 		memcpy(&x, a + i, sizeof x);
 		memcpy(&y, b + i, sizeof y);
-		s += x * y;
+		s0 += x * y;
+		memcpy(&x, a + i + 4, sizeof x);
+		memcpy(&y, b + i + 4, sizeof y);
+		s1 += x * y;
 	}
-	return ((s[0] + s[1]) + (s[2] + s[3])) +
-	       ((s[4] + s[5]) + (s[6] + s[7]));
+	return ((s0[0] + s0[1]) + (s0[2] + s0[3])) +
+	       ((s1[0] + s1[1]) + (s1[2] + s1[3]));
 }
 
 static float l2f(const float *a, const float *b, uint32_t n)
 {
-	hnsw_v8f s = {0}, x, y;
+	hnsw_v4f s0 = {0}, s1 = {0}, x, y;
 	for (uint32_t i = 0; i < n; i += HNSW_LANES) {
 		memcpy(&x, a + i, sizeof x);
 		memcpy(&y, b + i, sizeof y);
 		x -= y;
-		s += x * x;
+		s0 += x * x;
+		memcpy(&x, a + i + 4, sizeof x);
+		memcpy(&y, b + i + 4, sizeof y);
+		x -= y;
+		s1 += x * x;
 	}
-	return ((s[0] + s[1]) + (s[2] + s[3])) +
-	       ((s[4] + s[5]) + (s[6] + s[7]));
+	return ((s0[0] + s0[1]) + (s0[2] + s0[3])) +
+	       ((s1[0] + s1[1]) + (s1[2] + s1[3]));
 }
 
 static const float *vec_of(const struct hnsw_graph *g, uint32_t slot)
@@ -644,7 +657,7 @@ static int reselect(struct hnsw_graph *g, uint32_t s, int l,
 	return mark_dirty(g, s);
 }
 
-/* adds a link s -> t on level l, re-selecting a full list */
+/* adds a link s -> t on level l (see the top of the file for a full list) */
 static int link_to(struct hnsw_graph *g, uint32_t s, uint32_t t, int l,
                    struct hnsw_cand *buf)
 {
@@ -656,7 +669,23 @@ static int link_to(struct hnsw_graph *g, uint32_t s, uint32_t t, int l,
 		lst[++lst[0]] = t;
 		return mark_dirty(g, s);
 	}
-	return reselect(g, s, l, &t, 1, buf, 0);
+	/* full: t replaces the farthest entry when it is closer (the
+	 * heuristic's pairwise distances here would cost m0^2 per link) */
+	float dt = dist_ss(g, s, t), worst = -INFINITY;
+	uint32_t wi = 0;
+	for (uint32_t i = 1; i <= lst[0]; i++) {
+		float d = dist_ss(g, s, lst[i]);
+		if (d > worst ||
+		    (d == worst && g->ids[lst[i]] > g->ids[lst[wi]])) {
+			worst = d;
+			wi = i;
+		}
+	}
+	(void)buf;
+	if (!wi || !(dt < worst))
+		return 0;
+	lst[wi] = t;
+	return mark_dirty(g, s);
 }
 
 /* ---- insertion ---- */
