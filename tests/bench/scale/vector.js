@@ -47,17 +47,38 @@ async function query(conn, q, params, write = false) {
 	const extra = write ? { requestId: `vec-${process.pid}-${reqs++}` } : {};
 	const body = JSON.stringify({ query: q, params, format: "rowArrays", ...extra });
 	for (let attempt = 0; ; attempt++) {
-		const r = await conn.request("POST", "/query", body);
+		let r;
+		try {
+			r = await conn.c.request("POST", "/query", body);
+		} catch (e) { // a node that lost its leadership closed the connection
+			if (attempt >= 600) throw e;
+			await new Promise((res) => setTimeout(res, 200));
+			conn.c = new Conn(conn.host);
+			await conn.c.ready.catch(() => {});
+			continue;
+		}
 		if (r.status === 200) return { rows: JSON.parse(r.body).rows, ms: r.ms };
-		if (r.status !== 503 || attempt >= 50)
+		if (r.status !== 503 || attempt >= 600)
 			throw new Error(`HTTP ${r.status}: ${r.body.slice(0, 300)}`);
 		await new Promise((res) => setTimeout(res, 100));
 	}
 }
 
+// a connection that query() replaces when the node closes it
+function conn(host) { return { host, c: new Conn(host) }; }
+
 async function applied(conn) {
-	const r = await conn.request("GET", "/admin/digest");
-	return JSON.parse(r.body).appliedIndex;
+	for (let attempt = 0; ; attempt++) {
+		try {
+			const r = await conn.c.request("GET", "/admin/digest");
+			if (r.status === 200) return JSON.parse(r.body).appliedIndex;
+		} catch (e) {
+			if (attempt >= 600) throw e;
+			conn.c = new Conn(conn.host);
+			await conn.c.ready.catch(() => {});
+		}
+		await new Promise((res) => setTimeout(res, 200));
+	}
 }
 
 // waits until every node applied what the leader has; returns ms waited
@@ -75,10 +96,11 @@ const INDEX = (name, extra = "") => `CREATE VECTOR INDEX ${name} FOR (v:V) ON (v
 function median(a) { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; }
 
 async function main() {
-	const leader = new Conn(o.leader);
-	const conns = o.hosts.split(",").map((h) => new Conn(h));
-	await leader.ready;
-	for (const c of conns) await c.ready;
+	// writes go to the first leader; a follower forwards them if it changes
+	const leader = conn(o.leader);
+	const conns = o.hosts.split(",").map((h) => conn(h));
+	await leader.c.ready;
+	for (const c of conns) await c.c.ready;
 	const res = { n: N, dims: DIMS, data: o.data, seed: +o.seed };
 	const next = vectorMaker(+o.seed);
 	if (o.noIndex !== "1") await query(leader, INDEX("vec"), {}, true);
@@ -128,8 +150,8 @@ async function main() {
 		`${res.exactMedianMs.toFixed(2)} ms, recall@10 ${res.recallAt10.toFixed(3)}, ` +
 		`same answer on all nodes ${res.sameOnAllNodes}`);
 	fs.writeFileSync(o.out, JSON.stringify(res, null, 1));
-	leader.close();
-	for (const c of conns) c.close();
+	leader.c.close();
+	for (const c of conns) c.c.close();
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
