@@ -33,7 +33,7 @@ enum sto_cf {
 	STO_CF_INDEX,
 	STO_CF_META,
 	STO_CF_ADJ,
-	STO_CF_REQ, /* request ids of recent entries; not in the digest */
+	STO_CF_REQ,  /* request ids of recent entries; not in the digest */
 	STO_CF_HNSW, /* vector index graphs (hnsw_store.c); not in the digest */
 	STO_CF_COUNT
 };

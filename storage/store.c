@@ -6,9 +6,9 @@
 #include "stoInt.h"
 #include "sto_testing.h"
 
-const char *const sto_cf_names[STO_CF_COUNT] = {"default",   "nodes",   "edges",
-                                                "vectors",   "index",   "meta",
-                                                "adjacency", "requests", "hnsw"};
+const char *const sto_cf_names[STO_CF_COUNT] = {
+    "default", "nodes",     "edges",    "vectors", "index",
+    "meta",    "adjacency", "requests", "hnsw"};
 
 #define STO_BLOCK_CACHE_BYTES_DEFAULT ((size_t)128 << 20)
 #define STO_WRITE_BUFFER_BYTES        (64u << 20)
