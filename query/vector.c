@@ -629,7 +629,8 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
  * answer and scored exactly from the statement's own state. A WHERE after
  * the CALL filters the candidates in score order; when fewer than k pass,
  * the search asks for QRY_HNSW_EF_GROWTH times more candidates, up to
- * the whole index, where it turns into the exact scan. */
+ * half the index, where it turns into the exact scan (which widens its
+ * own top k the same way). */
 #define QRY_HNSW_EXACT_BELOW 2048
 #define QRY_HNSW_EF_DEFAULT  100
 #define QRY_HNSW_EF_GROWTH   4
@@ -716,24 +717,36 @@ static size_t emit(struct qctx *c, const struct vq *v, const struct hit *h,
 	return got;
 }
 
-/* The exact answer: the top kk of the scan (all that may pass a WHERE),
- * the statement's own nodes merged in. */
+/* The exact answer: the top kk of the scan, the statement's own nodes
+ * merged in. With a WHERE, kk starts at 4k and grows 8 times while fewer
+ * than k pass and the scan had more to give. */
 static void exact(struct qctx *c, const struct vq *v, struct rows *out)
 {
 	size_t extra = overlay_count(c);
-	size_t kk = v->cl->where ? QRY_TOPK_MAX : v->k + extra;
-	if (kk > QRY_TOPK_MAX)
-		kk = QRY_TOPK_MAX;
-	struct hit *h = ar_alloc(c, sizeof(struct hit) * (kk + extra + 1));
-	size_t nh = 0;
-	scan_topk(c, v->label, v->key, v->metric, v->q, v->dim, h, kk, &nh);
-	size_t w = 0;
-	for (size_t i = 0; i < nh; i++)
-		if (!overlaid(c, h[i].id))
-			h[w++] = h[i];
-	w = overlay_hits(c, v, h, w, kk + extra + 1);
-	qsort(h, w, sizeof *h, hit_desc);
-	emit(c, v, h, w, out);
+	size_t kk = v->cl->where ? 4 * v->k + extra : v->k + extra;
+	for (;;) {
+		if (kk > QRY_TOPK_MAX)
+			kk = QRY_TOPK_MAX;
+		struct hit *h =
+		    ar_alloc(c, sizeof(struct hit) * (kk + extra + 1));
+		size_t nh = 0;
+		scan_topk(c, v->label, v->key, v->metric, v->q, v->dim, h, kk,
+		          &nh);
+		size_t w = 0;
+		for (size_t i = 0; i < nh; i++)
+			if (!overlaid(c, h[i].id))
+				h[w++] = h[i];
+		w = overlay_hits(c, v, h, w, kk + extra + 1);
+		qsort(h, w, sizeof *h, hit_desc);
+		struct rows tmp = {0};
+		size_t got = emit(c, v, h, w, &tmp);
+		if (got >= v->k || nh < kk || kk == QRY_TOPK_MAX) {
+			for (size_t i = 0; i < tmp.n; i++)
+				rows_push(c, out, tmp.r[i]);
+			return;
+		}
+		kk *= 8;
+	}
 }
 
 /* The graph's answer; 0 when the exact scan must give it. */

@@ -1470,6 +1470,10 @@ START_TEST(test_vector_hnsw)
 	       "{ef: 5}) YIELD node WHERE node.i % 1000 = 0 "
 	       "RETURN count(*) AS c",
 	       "c\n3\n");
+	expect("CALL db.index.vector.queryNodes('h', 10, [0, 1, 0, 0], "
+	       "{exact: true}) YIELD node WHERE node.i % 500 = 0 "
+	       "RETURN count(*) AS c",
+	       "c\n6\n");
 	/* the statement's own writes: a new node on the query point, a node
 	 * moved away from it */
 	expect("CREATE (:H {i: -1, v: vector([0.25, 0.5, 0.75, 1], 4, "
