@@ -41,6 +41,7 @@ struct hent {
 	int metric;
 	struct hnsw_graph *g;
 	int built; /* 0: build from the label's nodes at the next apply */
+	int erase; /* its keys are damaged: delete them before that build */
 };
 
 struct sto_hnsw_set {
@@ -253,8 +254,19 @@ static int set_load(struct sto_store *s, struct sto_hnsw_set *h)
 	for (size_t i = 0; !rv && i < s->cat.n; i++)
 		if (def_is_hnsw(s->cat.defs[i]))
 			rv = ent_add(h, s->cat.defs[i]);
-	for (size_t i = 0; !rv && i < h->n; i++)
-		rv = load_ent(s, &h->e[i]);
+	for (size_t i = 0; !rv && i < h->n; i++) {
+		struct hent *e = &h->e[i];
+		rv = load_ent(s, e);
+		if (rv != LORA_ECORRUPT)
+			continue;
+		/* a damaged graph is rebuilt from the data by the next apply
+		 * (the store still opens; queries scan meanwhile) */
+		hnsw_free(e->g);
+		e->g = hnsw_new(e->name, e->dims, e->metric, e->m, e->efc);
+		e->built = 0;
+		e->erase = 1;
+		rv = e->g ? 0 : LORA_ENOMEM;
+	}
 	if (rv) {
 		set_clear(h);
 		h->stale = 1;
@@ -578,7 +590,10 @@ static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
 		struct hent *e = &h->e[i];
 		if (!e->built) {
 			h->pending = 1;
-			rv = build(c, e);
+			rv = e->erase ? ent_erase(c, e->name) : 0;
+			if (!rv)
+				rv = build(c, e);
+			e->erase = 0;
 		}
 		if (!rv && u) {
 			h->pending = 1;

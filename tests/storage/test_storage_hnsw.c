@@ -317,6 +317,39 @@ START_TEST(drop_and_stale_view)
 }
 END_TEST
 
+/* Damaged graph keys do not stop the store from opening: views scan until
+ * the next apply rebuilds the graph from the data, which then answers. */
+START_TEST(damaged_graph_is_rebuilt)
+{
+	fill(0);
+	create_index(st, "euclidean");
+	add_nodes(st, 0, 600, 0);
+	uint8_t k[1 + 3 + 8];
+	k[0] = 3;
+	memcpy(k + 1, "emb", 3);
+	lora_put_be64(k + 4, 7);
+	ck_assert_int_eq(
+	    sto_testing_put_raw(st, "hnsw", k, sizeof k, "\x09", 1), 0);
+	sto_close(st);
+	st = open_at("state");
+	struct sto_view *v;
+	double q[DIM] = {1};
+	struct sto_vhit out[8];
+	size_t n, count;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(
+	    sto_view_vector_search(v, "emb", q, DIM, 1, 8, out, &n, &count),
+	    LORA_ENOTFOUND);
+	sto_view_close(v);
+	add_nodes(st, 600, 700, 0);
+	for (uint64_t id = 700; id < N; id++)
+		alive[id] = 0;
+	double r = recall(st, alive, vecs, 1);
+	unfill();
+	ck_assert_msg(r >= 0.95, "recall %.3f after the rebuild", r);
+}
+END_TEST
+
 static Suite *hnsw_suite(void)
 {
 	Suite *s = suite_create("storage_hnsw");
@@ -328,6 +361,7 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, recall_after_deletes_and_updates);
 	tcase_add_test(t, two_stores_hold_the_same_graph);
 	tcase_add_test(t, drop_and_stale_view);
+	tcase_add_test(t, damaged_graph_is_rebuilt);
 	suite_add_tcase(s, t);
 	return s;
 }
