@@ -238,6 +238,13 @@ static const float *vec_of(const struct hnsw_graph *g, uint32_t slot)
 }
 
 /* distance from q (padded, qinv its inverse norm) to slot s */
+static void prefetch_vec(const struct hnsw_graph *g, uint32_t s)
+{
+	const char *p = (const char *)vec_of(g, s);
+	for (size_t b = 0; b < sizeof(float) * g->dpad; b += 64)
+		__builtin_prefetch(p + b);
+}
+
 static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
                     uint32_t s)
 {
@@ -538,6 +545,11 @@ static size_t search_level(struct hnsw_graph *g, const float *q, float qinv,
 		if (nr >= ef && cand_less(&sc->res[0], &c))
 			break;
 		const uint32_t *lst = list_at(g, c.slot, l);
+		/* the vectors are far apart in memory: ask for them all
+		 * before the first is scored (no effect on any result) */
+		for (uint32_t i = 1; i <= lst[0]; i++)
+			if (g->vis[lst[i]] != tag)
+				prefetch_vec(g, lst[i]);
 		for (uint32_t i = 1; i <= lst[0]; i++) {
 			uint32_t s = lst[i];
 			if (g->vis[s] == tag)
@@ -708,7 +720,9 @@ static int connect_levels(struct hnsw_graph *g, uint32_t s, int level,
 		size_t n = search_level(g, q, qinv, eps, nep, g->efc, l, sc);
 		memcpy(keep, sc->res, n * sizeof *keep);
 		uint32_t *lst = list_at(g, s, l);
-		lst[0] = select_nb(g, keep, n, list_max(g, l), lst + 1);
+		/* m on every level, as hnswlib: level 0's room for 2m is
+		 * for the links back */
+		lst[0] = select_nb(g, keep, n, g->m, lst + 1);
 		for (uint32_t i = 1; !rv && i <= lst[0]; i++)
 			rv = link_to(g, lst[i], s, l, buf);
 		eps = keep;
