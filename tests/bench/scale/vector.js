@@ -128,8 +128,9 @@ async function main() {
 	for (const c of conns)
 		for (;;) {
 			const r = await c.c.request("POST", "/query", JSON.stringify({
-				query: "SHOW INDEXES YIELD name WHERE name = 'vec' RETURN name" }));
-			if (r.status === 200 && r.body.includes("vec")) break;
+				query: "CALL db.index.vector.queryNodes('vec', 1, $q) YIELD node RETURN node",
+				params: { q: next() } }));
+			if (r.status === 200) break;
 			await new Promise((res) => setTimeout(res, 50));
 		}
 	res.buildMs = C.nowMs() - t0;
