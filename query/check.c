@@ -1016,7 +1016,11 @@ static struct scope *check_call(struct qctx *c, struct clause *cl,
 	if (!proc_exists(cl->proc))
 		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
 		        "ProcedureNotFound: no procedure %s", cl->proc);
-	if (!cl->implicit_args && (int)cl->npargs != proc_inputs(cl->proc))
+	/* queryNodes takes an optional fourth argument, its options */
+	int opt4 =
+	    cl->npargs == 4 && !strcmp(cl->proc, "db.index.vector.queryNodes");
+	if (!cl->implicit_args && !opt4 &&
+	    (int)cl->npargs != proc_inputs(cl->proc))
 		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
 		        "InvalidNumberOfArguments: %s takes %d arguments, %zu "
 		        "given",

@@ -332,9 +332,11 @@ static void call_one(struct qctx *c, struct clause *cl, struct val *row,
 		if (args[0].t != V_STR || args[1].t != V_INT)
 			qerr(c, LORA_ETYPE,
 			     "InvalidArgumentType: queryNodes("
-			     "name, k, vector)");
-		vec_query_nodes(c, args[0].u.s->s, args[1].u.i, args[2], row,
-		                cl, out);
+			     "name, k, vector [, options])");
+		struct val opts =
+		    cl->npargs == 4 ? eval(c, cl->pargs[3], row) : v_null();
+		vec_query_nodes(c, args[0].u.s->s, args[1].u.i, args[2], opts,
+		                row, cl, out);
 		return;
 	}
 	if (b >= 0) {

@@ -863,8 +863,11 @@ void load_close_all(struct qctx *c);
 /* vector.c */
 struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,
                   int *ok);
+/* db.index.vector.queryNodes(index, k, q [, {ef, exact}]): opts is null
+ * when the call has three arguments */
 void vec_query_nodes(struct qctx *c, const char *index, int64_t k, struct val q,
-                     struct val *row, struct clause *cl, struct rows *out);
+                     struct val opts, struct val *row, struct clause *cl,
+                     struct rows *out);
 
 /* point.c: spatial points (see its header comment) */
 #define PT_SRID_CARTESIAN    7203u

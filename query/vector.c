@@ -364,6 +364,9 @@ static void heap_up(struct hit *h, size_t i)
 	}
 }
 
+/* metrics of the exact scan (the index's vector.similarity_function) */
+enum { VM_COSINE, VM_EUCLID, VM_DOT };
+
 static int find_vindex(struct qctx *c, const char *name, char **label,
                        char **key, int *euclid, uint32_t *dims)
 {
@@ -379,7 +382,11 @@ static int find_vindex(struct qctx *c, const char *name, char **label,
 			*label = ar_strdup(c, defs[i]->label);
 			*key = ar_strdup(c, defs[i]->properties[0]);
 			*euclid =
-			    !strcmp(defs[i]->vector_similarity, "euclidean");
+			    !strcmp(defs[i]->vector_similarity, "euclidean")
+			        ? VM_EUCLID
+			    : !strcmp(defs[i]->vector_similarity, "dot")
+			        ? VM_DOT
+			        : VM_COSINE;
 			*dims = defs[i]->vector_dimensions;
 			found = 1;
 		}
@@ -399,7 +406,7 @@ static void score_batch(const float *restrict xs, const double *restrict q,
                         double *restrict out)
 {
 	double a[SCORE_BATCH] = {0}, b[SCORE_BATCH] = {0};
-	if (euclid) {
+	if (euclid == VM_EUCLID) {
 		for (uint32_t i = 0; i < dim; i++)
 			for (int j = 0; j < SCORE_BATCH; j++) {
 				double d = (double)xs[j * dim + i] - q[i];
@@ -416,7 +423,8 @@ static void score_batch(const float *restrict xs, const double *restrict q,
 			b[j] += x * x;
 		}
 	for (int j = 0; j < SCORE_BATCH; j++)
-		out[j] = b[j] == 0 || qn == 0
+		out[j] = euclid == VM_DOT ? a[j]
+		         : b[j] == 0 || qn == 0
 		             ? NAN
 		             : (1 + a[j] / (sqrt(b[j]) * qn)) / 2;
 }
@@ -431,8 +439,10 @@ static double score_one(const double *x, const double *q, double qn,
 		nn += x[i] * x[i];
 		sq += (x[i] - q[i]) * (x[i] - q[i]);
 	}
-	if (euclid)
+	if (euclid == VM_EUCLID)
 		return 1 / (1 + sq);
+	if (euclid == VM_DOT)
+		return dp;
 	if (nn == 0 || qn == 0)
 		return NAN;
 	return (1 + dp / (sqrt(nn) * qn)) / 2;
@@ -520,7 +530,7 @@ static void score_block(const float *restrict xs, const double *restrict sumsq,
                         int euclid, double *restrict out)
 {
 	double a[STO_VCOL_BLOCK] = {0};
-	if (euclid) {
+	if (euclid == VM_EUCLID) {
 		for (uint32_t i = 0; i < dim; i++)
 			for (int j = 0; j < STO_VCOL_BLOCK; j++) {
 				double d =
@@ -535,7 +545,8 @@ static void score_block(const float *restrict xs, const double *restrict sumsq,
 		for (int j = 0; j < STO_VCOL_BLOCK; j++)
 			a[j] += (double)xs[i * STO_VCOL_BLOCK + j] * q[i];
 	for (int j = 0; j < STO_VCOL_BLOCK; j++)
-		out[j] = sumsq[j] == 0 || qn == 0
+		out[j] = euclid == VM_DOT ? a[j]
+		         : sumsq[j] == 0 || qn == 0
 		             ? NAN
 		             : (1 + a[j] / (sqrt(sumsq[j]) * qn)) / 2;
 }
@@ -608,14 +619,205 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 		qerr_sto(c, rv, "vector scan");
 }
 
+/* ---- queryNodes: the HNSW graph, the exact scan, the statement's writes
+ *
+ * Results come from the index's HNSW graph (storage/hnsw.c) unless the
+ * caller asks for {exact: true}, the index holds fewer than
+ * QRY_HNSW_EXACT_BELOW vectors, or the view cannot use the graph (a batch
+ * being applied): then from the exact scan. Either way the nodes this
+ * statement created, changed or deleted are left out of the stored
+ * answer and scored exactly from the statement's own state. A WHERE after
+ * the CALL filters the candidates in score order; when fewer than k pass,
+ * the search asks for QRY_HNSW_EF_GROWTH times more candidates, up to
+ * half the index, where it turns into the exact scan (which widens its
+ * own top k the same way). */
+#define QRY_HNSW_EXACT_BELOW 2048
+#define QRY_HNSW_EF_DEFAULT  100
+#define QRY_HNSW_EF_GROWTH   4
+#define QRY_HNSW_EF_MAX      100000
+
+struct vq {
+	const char *index, *label, *key;
+	int metric;
+	const double *q;
+	double qn;
+	uint32_t dim;
+	size_t k;
+	struct val *row;
+	struct clause *cl;
+};
+
+/* whether the statement has its own state for node id */
+static int overlaid(struct qctx *c, uint64_t id)
+{
+	struct gnode *g = c->g.nodes.n ? hm_get(&c->g.nodes, id) : NULL;
+	return g && (g->deleted || g->touched || g->created);
+}
+
+/* the statement's own live nodes with the label and a vector of dim,
+ * scored exactly, appended to h (room for cap) */
+static size_t overlay_hits(struct qctx *c, const struct vq *v, struct hit *h,
+                           size_t n, size_t cap)
+{
+	struct hmap *m = &c->g.nodes;
+	for (size_t i = 0; i < m->cap && n < cap; i++) {
+		struct gnode *g = m->keys[i] ? m->vals[i] : NULL;
+		if (!g || g->deleted || !(g->touched || g->created) ||
+		    !g_has_label(g, v->label))
+			continue;
+		struct val *p = g_node_prop(c, g, v->key);
+		uint32_t d;
+		double *x = p ? coords(c, *p, &d) : NULL;
+		if (!x || d != v->dim)
+			continue;
+		double s = score_one(x, v->q, v->qn, d, v->metric);
+		if (!isnan(s))
+			h[n++] = (struct hit){s, g->id};
+	}
+	return n;
+}
+
+static size_t overlay_count(struct qctx *c)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->g.nodes.cap; i++) {
+		struct gnode *g =
+		    c->g.nodes.keys[i] ? c->g.nodes.vals[i] : NULL;
+		n += g && (g->touched || g->created) && !g->deleted;
+	}
+	return n;
+}
+
+static int hit_desc(const void *x, const void *y)
+{
+	const struct hit *a = x, *b = y;
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Rows of the hits (sorted) that pass the WHERE, at most k, into out;
+ * returns how many. */
+static size_t emit(struct qctx *c, const struct vq *v, const struct hit *h,
+                   size_t n, struct rows *out)
+{
+	size_t got = 0;
+	for (size_t i = 0; i < n && got < v->k; i++) {
+		struct val *r = row_copy(c, v->row);
+		for (size_t y = 0; y < v->cl->nyields; y++)
+			r[v->cl->yields[y].slot] =
+			    !strcmp(v->cl->yields[y].name, "node")
+			        ? v_node(h[i].id)
+			        : v_float(h[i].score);
+		if (v->cl->where && eval_pred(c, v->cl->where, r) != 1)
+			continue;
+		rows_push(c, out, r);
+		got++;
+	}
+	return got;
+}
+
+/* The exact answer: the top kk of the scan, the statement's own nodes
+ * merged in. With a WHERE, kk starts at 4k and grows 8 times while fewer
+ * than k pass and the scan had more to give. */
+static void exact(struct qctx *c, const struct vq *v, struct rows *out)
+{
+	size_t extra = overlay_count(c);
+	size_t kk = v->cl->where ? 4 * v->k + extra : v->k + extra;
+	for (;;) {
+		if (kk > QRY_TOPK_MAX)
+			kk = QRY_TOPK_MAX;
+		struct hit *h =
+		    ar_alloc(c, sizeof(struct hit) * (kk + extra + 1));
+		size_t nh = 0;
+		scan_topk(c, v->label, v->key, v->metric, v->q, v->dim, h, kk,
+		          &nh);
+		size_t w = 0;
+		for (size_t i = 0; i < nh; i++)
+			if (!overlaid(c, h[i].id))
+				h[w++] = h[i];
+		w = overlay_hits(c, v, h, w, kk + extra + 1);
+		qsort(h, w, sizeof *h, hit_desc);
+		struct rows tmp = {0};
+		size_t got = emit(c, v, h, w, &tmp);
+		if (got >= v->k || nh < kk || kk == QRY_TOPK_MAX) {
+			for (size_t i = 0; i < tmp.n; i++)
+				rows_push(c, out, tmp.r[i]);
+			return;
+		}
+		kk *= 8;
+	}
+}
+
+/* The graph's answer; 0 when the exact scan must give it. */
+static int approx(struct qctx *c, const struct vq *v, size_t ef,
+                  struct rows *out)
+{
+	size_t extra = overlay_count(c);
+	for (;;) {
+		struct sto_vhit *vh = ar_alloc(c, sizeof *vh * (ef + 1));
+		size_t n, count;
+		int rv =
+		    sto_view_vector_search(g_view(c), v->index, v->q, v->dim,
+		                           v->qn, ef, vh, &n, &count);
+		if (rv == LORA_ENOTFOUND || count < QRY_HNSW_EXACT_BELOW)
+			return 0;
+		if (rv)
+			qerr(c, rv, "vector index %s: %s", v->index,
+			     lora_strerror(rv));
+		struct hit *h = ar_alloc(c, sizeof *h * (n + extra + 1));
+		size_t w = 0;
+		for (size_t i = 0; i < n; i++)
+			if (!overlaid(c, vh[i].id))
+				h[w++] = (struct hit){vh[i].score, vh[i].id};
+		w = overlay_hits(c, v, h, w, n + extra + 1);
+		qsort(h, w, sizeof *h, hit_desc);
+		struct rows tmp = {0};
+		size_t got = emit(c, v, h, w, &tmp);
+		if (got >= v->k || n >= count) {
+			for (size_t i = 0; i < tmp.n; i++)
+				rows_push(c, out, tmp.r[i]);
+			return 1;
+		}
+		if (ef >= count / 2 || ef >= QRY_HNSW_EF_MAX)
+			return 0; /* a big share of the index: scan it */
+		ef *= QRY_HNSW_EF_GROWTH;
+	}
+}
+
+/* {ef: integer, exact: boolean} */
+static void query_options(struct qctx *c, struct val o, size_t *ef, int *exact)
+{
+	if (o.t == V_NULL)
+		return;
+	if (o.t != V_MAP)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: queryNodes options must be a map");
+	struct val e = prop_of(c, o, "ef"), x = prop_of(c, o, "exact");
+	if (e.t != V_NULL) {
+		if (e.t != V_INT || e.u.i < 1 || e.u.i > QRY_HNSW_EF_MAX)
+			qerr(c, LORA_EINVAL,
+			     "InvalidArgumentValue: ef must be an integer "
+			     "between 1 and %d",
+			     QRY_HNSW_EF_MAX);
+		*ef = (size_t)e.u.i;
+	}
+	if (x.t != V_NULL) {
+		if (x.t != V_BOOL)
+			qerr(c, LORA_ETYPE,
+			     "InvalidArgumentType: exact must be a boolean");
+		*exact = x.u.b;
+	}
+}
+
 void vec_query_nodes(struct qctx *c, const char *index, int64_t k,
-                     struct val qv, struct val *row, struct clause *cl,
-                     struct rows *out)
+                     struct val qv, struct val opts, struct val *row,
+                     struct clause *cl, struct rows *out)
 {
 	char *label, *key;
-	int euclid;
+	int metric;
 	uint32_t dims, dim;
-	if (!find_vindex(c, index, &label, &key, &euclid, &dims))
+	if (!find_vindex(c, index, &label, &key, &metric, &dims))
 		qerr(c, LORA_ENOTFOUND, "no vector index named %s", index);
 	if (k <= 0 || k > QRY_TOPK_MAX)
 		qerr(c, LORA_EINVAL, "k must be between 1 and %d",
@@ -629,29 +831,13 @@ void vec_query_nodes(struct qctx *c, const char *index, int64_t k,
 		     "query vector has %u dimensions, index %s "
 		     "has %u",
 		     dim, index, dims);
-	struct hit *h = ar_alloc(c, sizeof(struct hit) * (size_t)(k + 1));
-	size_t nh = 0;
-	scan_topk(c, label, key, euclid, q, dim, h, (size_t)k, &nh);
-	/* heap -> descending order */
-	size_t n = nh;
-	while (nh > 1) {
-		struct hit t = h[0];
-		h[0] = h[nh - 1];
-		h[nh - 1] = t;
-		heap_down(h, --nh, 0);
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct gnode *g = hm_get(&c->g.nodes, h[i].id);
-		if (g && g->deleted)
-			continue;
-		struct val *r = row_copy(c, row);
-		for (size_t y = 0; y < cl->nyields; y++)
-			r[cl->yields[y].slot] =
-			    !strcmp(cl->yields[y].name, "node")
-			        ? v_node(h[i].id)
-			        : v_float(h[i].score);
-		if (cl->where && eval_pred(c, cl->where, r) != 1)
-			continue;
-		rows_push(c, out, r);
-	}
+	size_t ef = QRY_HNSW_EF_DEFAULT;
+	int ex = 0;
+	query_options(c, opts, &ef, &ex);
+	if (ef < (size_t)k)
+		ef = (size_t)k;
+	struct vq v = {index, label,     key, metric, q, sqrt(dot(q, q, dim)),
+	               dim,   (size_t)k, row, cl};
+	if (ex || !approx(c, &v, ef, out))
+		exact(c, &v, out);
 }

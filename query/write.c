@@ -265,6 +265,25 @@ void exec_delete(struct qctx *c, struct clause *cl, struct val *row)
 
 /* ---- index DDL --------------------------------------------------------- */
 
+/* hnsw.m (2..128) and hnsw.ef_construction (1..4096) of a vector index's
+ * indexConfig; absent: 0, the storage's defaults */
+static void hnsw_options(struct qctx *c, struct val cfg, Lora__CreateIndex *ci)
+{
+	struct val m = prop_of(c, cfg, "hnsw.m");
+	struct val efc = prop_of(c, cfg, "hnsw.ef_construction");
+	if (m.t != V_NULL && (m.t != V_INT || m.u.i < 2 || m.u.i > 128))
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: hnsw.m must be an integer "
+		     "between 2 and 128");
+	if (efc.t != V_NULL &&
+	    (efc.t != V_INT || efc.u.i < 1 || efc.u.i > 4096))
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: hnsw.ef_construction must be an "
+		     "integer between 1 and 4096");
+	ci->hnsw_m = m.t == V_INT ? (uint32_t)m.u.i : 0;
+	ci->hnsw_ef_construction = efc.t == V_INT ? (uint32_t)efc.u.i : 0;
+}
+
 static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 {
 	Lora__Mutation *m = ar_alloc(c, sizeof(*m));
@@ -335,9 +354,12 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 			    prop_of(c, cfg, "vector.similarity_function");
 			if (dim.t == V_INT && dim.u.i > 0 && dim.u.i < 65536)
 				ci->vector_dimensions = (uint32_t)dim.u.i;
+			hnsw_options(c, cfg, ci);
 			if (sim.t == V_STR) {
 				if (!strcasecmp(sim.u.s->s, "euclidean"))
 					ci->vector_similarity = "euclidean";
+				else if (!strcasecmp(sim.u.s->s, "dot"))
+					ci->vector_similarity = "dot";
 				else if (strcasecmp(sim.u.s->s, "cosine"))
 					qerr(c, LORA_EINVAL,
 					     "InvalidArgumentValue: unknown "

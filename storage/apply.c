@@ -1090,6 +1090,8 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	if (!rv)
 		rv = apply_constraints_check(&c, batch);
 	if (!rv)
+		rv = sto_hnsw_apply(&c, batch);
+	if (!rv)
 		rv = apply_finish(&c);
 	if (!rv)
 		rv = apply_requests(&c, index, batch);
@@ -1098,6 +1100,7 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 		rv = ctx_commit(&c, index);
 		sto_ncache_write_end(s, nodes);
 	}
+	sto_hnsw_committed(s, rv == 0);
 	ctx_free(&c);
 	if (rv && !apply_is_fatal(rv)) {
 		int wrv = write_applied_only(s, index, rv, NULL);

@@ -149,4 +149,8 @@ int idx_label_change(struct apply_ctx *c, uint64_t node,
 int apply_create_index(struct apply_ctx *c, const Lora__CreateIndex *m);
 int apply_drop_index(struct apply_ctx *c, const Lora__DropIndex *m);
 
+/* hnsw_store.c: brings the vector index graphs in line with the batch
+ * (after its mutations) and stages their changed keys. */
+int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b);
+
 #endif /* LORA_STO_APPLY_INT_H */

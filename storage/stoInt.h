@@ -33,7 +33,8 @@ enum sto_cf {
 	STO_CF_INDEX,
 	STO_CF_META,
 	STO_CF_ADJ,
-	STO_CF_REQ, /* request ids of recent entries; not in the digest */
+	STO_CF_REQ,  /* request ids of recent entries; not in the digest */
+	STO_CF_HNSW, /* vector index graphs (hnsw_store.c); not in the digest */
 	STO_CF_COUNT
 };
 
@@ -206,6 +207,7 @@ struct sto_store {
 	/* generation + 1 whose node table went past its limit: not rebuilt */
 	_Atomic uint64_t ntab_big_gen;
 	struct sto_vcol *vcol[STO_VCOLS_MAX];
+	struct sto_hnsw_set *hnsw; /* hnsw_store.c: vector index graphs */
 };
 
 /* ---- little helpers -------------------------------------------------------
@@ -451,5 +453,13 @@ int sto_view_build_node(struct sto_view *v, uint64_t id,
  * with rocksdb_free), NULL when absent. */
 int sto_get(struct sto_store *s, const rocksdb_readoptions_t *ro, int cf,
             const void *key, size_t klen, char **val, size_t *vlen);
+
+/* hnsw_store.c: the vector index graphs. _open loads those of the
+ * catalogue (after it is loaded); _committed follows every apply (ok: the
+ * batch was written) and tells the graphs which generation they match;
+ * _bytes is the memory they hold. */
+int sto_hnsw_open(struct sto_store *s, char *errmsg);
+void sto_hnsw_close(struct sto_store *s);
+void sto_hnsw_committed(struct sto_store *s, int ok);
 
 #endif /* LORA_STO_INT_H */

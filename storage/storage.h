@@ -521,6 +521,27 @@ struct sto_vcol_ref {
 #define STO_VCOL_BLOCK 4
 int sto_view_vector_column(struct sto_view *v, const char *label,
                            const char *key, struct sto_vcol_ref *out);
+/*
+ * Approximate top-ef search of the HNSW graph of vector index `index` for
+ * q (dim doubles; qn its Euclidean norm), as of the view's state: the ef
+ * nodes the search found, best score first (ties: smaller id), into out
+ * (room for ef), scored as the exact scan scores them (cosine: (1 + cos) /
+ * 2, euclidean: 1 / (1 + d^2), dot: the dot product); *count receives the
+ * number of vectors in the index. LORA_ENOTFOUND when the view cannot use
+ * a graph (none for that index or dimension, or the graphs are at another
+ * generation than the view: a batch being applied, an older snapshot): the
+ * caller scans exactly. Serialised with other searches (one mutex).
+ */
+struct sto_vhit {
+	uint64_t id;
+	double score;
+};
+int sto_view_vector_search(struct sto_view *v, const char *index,
+                           const double *q, uint32_t dim, double qn, size_t ef,
+                           struct sto_vhit *out, size_t *n, size_t *count);
+/* Bytes of memory the store's vector index graphs hold. */
+size_t sto_hnsw_bytes(struct sto_store *s);
+
 /* Copies vector i of a column into out (dim floats). */
 void sto_vcol_row(const struct sto_vcol_ref *c, size_t i, float *out);
 

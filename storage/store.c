@@ -6,9 +6,9 @@
 #include "stoInt.h"
 #include "sto_testing.h"
 
-const char *const sto_cf_names[STO_CF_COUNT] = {"default",   "nodes",   "edges",
-                                                "vectors",   "index",   "meta",
-                                                "adjacency", "requests"};
+const char *const sto_cf_names[STO_CF_COUNT] = {
+    "default", "nodes",     "edges",    "vectors", "index",
+    "meta",    "adjacency", "requests", "hnsw"};
 
 #define STO_BLOCK_CACHE_BYTES_DEFAULT ((size_t)128 << 20)
 #define STO_WRITE_BUFFER_BYTES        (64u << 20)
@@ -475,6 +475,8 @@ int sto_open(const char *dir, const struct sto_options *opts,
 		s->db = NULL;
 	} else {
 		rv = store_load(s, errmsg);
+		if (!rv)
+			rv = sto_hnsw_open(s, errmsg);
 	}
 	if (rv) {
 		sto_close(s);
@@ -504,6 +506,7 @@ void sto_close(struct sto_store *s)
 	rocksdb_cache_destroy(s->row_cache);
 	for (int i = 0; i < STO_TOK_KINDS; i++)
 		sto_tok_free(&s->tok[i]);
+	sto_hnsw_close(s);
 	sto_cat_free(&s->cat);
 	lora_free(s->meta_cache);
 	pthread_mutex_destroy(&s->tok_mu);

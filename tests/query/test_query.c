@@ -1774,6 +1774,93 @@ START_TEST(test_scans_from_copies)
 }
 END_TEST
 
+/* An index of more than 2,048 vectors answers from its HNSW graph: the
+ * same top 10 as {exact: true}; a WHERE that few nodes pass still gets k
+ * rows (the search widens, then scans); the statement's own vector writes
+ * count; hnsw.m, hnsw.ef_construction and ef are checked. */
+START_TEST(test_vector_hnsw)
+{
+	struct result r, x;
+	ok("CREATE VECTOR INDEX h FOR (d:H) ON (d.v) OPTIONS "
+	   "{indexConfig: {`vector.dimensions`: 4, "
+	   "`vector.similarity_function`: 'euclidean', `hnsw.m`: 8, "
+	   "`hnsw.ef_construction`: 64}}");
+	ok("UNWIND range(0, 2999) AS i CREATE (:H {i: i, v: vector([sin(i), "
+	   "cos(i * 1.3), sin(i * 0.7), (i % 17) / 17.0], 4, FLOAT32)})");
+	char q[512], qe[512];
+	for (int t = 0; t < 20; t++) {
+		snprintf(q, sizeof q,
+		         "CALL db.index.vector.queryNodes('h', 10, [%g, %g, "
+		         "%g, %g]%s) YIELD node, score RETURN node.i, score",
+		         sin(t * 0.37), cos(t * 1.1), sin(t * 2.9),
+		         (t % 5) / 5.0, "");
+		snprintf(qe, sizeof qe,
+		         "CALL db.index.vector.queryNodes('h', 10, [%g, %g, "
+		         "%g, %g]%s) YIELD node, score RETURN node.i, score",
+		         sin(t * 0.37), cos(t * 1.1), sin(t * 2.9),
+		         (t % 5) / 5.0, ", {exact: true}");
+		run(q, &r);
+		run(qe, &x);
+		ck_assert_msg(r.code == 0 && x.code == 0, "%s", r.err.message);
+		ck_assert_str_eq(r.text, x.text);
+	}
+	/* 6 nodes pass: all 6 come back, in score order */
+	expect("CALL db.index.vector.queryNodes('h', 10, [0, 1, 0, 0]) "
+	       "YIELD node, score WHERE node.i % 500 = 0 "
+	       "RETURN count(*) AS c",
+	       "c\n6\n");
+	expect("CALL db.index.vector.queryNodes('h', 3, [0, 1, 0, 0], "
+	       "{ef: 5}) YIELD node WHERE node.i % 1000 = 0 "
+	       "RETURN count(*) AS c",
+	       "c\n3\n");
+	expect("CALL db.index.vector.queryNodes('h', 10, [0, 1, 0, 0], "
+	       "{exact: true}) YIELD node WHERE node.i % 500 = 0 "
+	       "RETURN count(*) AS c",
+	       "c\n6\n");
+	/* the statement's own writes: a new node on the query point, a node
+	 * moved away from it */
+	expect("CREATE (:H {i: -1, v: vector([0.25, 0.5, 0.75, 1], 4, "
+	       "FLOAT32)}) WITH 1 AS one CALL db.index.vector.queryNodes("
+	       "'h', 1, [0.25, 0.5, 0.75, 1]) YIELD node RETURN node.i AS i",
+	       "i\n-1\n");
+	run("CALL db.index.vector.queryNodes('h', 1, [0.25, 0.5, 0.75, 1]) "
+	    "YIELD node RETURN node.i AS i",
+	    &r);
+	ck_assert_str_eq(r.text, "i\n-1\n");
+	expect("MATCH (n:H {i: -1}) SET n.v = vector([9, 9, 9, 9], 4, "
+	       "FLOAT32) WITH count(*) AS c CALL db.index.vector.queryNodes("
+	       "'h', 1, [0.25, 0.5, 0.75, 1]) YIELD node "
+	       "RETURN node.i <> -1 AS moved",
+	       "moved\ntrue\n");
+	expect("MATCH (n:H {i: -1}) DETACH DELETE n WITH count(*) AS c "
+	       "CALL db.index.vector.queryNodes('h', 1, [9, 9, 9, 9]) "
+	       "YIELD node RETURN node.i <> -1 AS gone",
+	       "gone\ntrue\n");
+	/* options */
+	run("CREATE VECTOR INDEX bad FOR (d:B) ON (d.v) OPTIONS "
+	    "{indexConfig: {`vector.dimensions`: 4, `hnsw.m`: 1}}",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_EINVAL);
+	run("CALL db.index.vector.queryNodes('h', 1, [0, 0, 0, 0], {ef: 0}) "
+	    "YIELD node RETURN node",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_EINVAL);
+	run("CALL db.index.vector.queryNodes('h', 1, [0, 0, 0, 0], 7) "
+	    "YIELD node RETURN node",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_ETYPE);
+	/* dot: the score is the dot product */
+	ok("CREATE VECTOR INDEX d FOR (d:D) ON (d.v) OPTIONS "
+	   "{indexConfig: {`vector.dimensions`: 2, "
+	   "`vector.similarity_function`: 'dot'}}");
+	ok("CREATE (:D {i: 1, v: vector([1.0, 2.0], 2, FLOAT32)}), "
+	   "(:D {i: 2, v: vector([3.0, 0.5], 2, FLOAT32)})");
+	expect("CALL db.index.vector.queryNodes('d', 2, [1.0, 1.0]) "
+	       "YIELD node, score RETURN node.i AS i, score",
+	       "i|score\n2|3.5\n1|3.0\n");
+}
+END_TEST
+
 /* `MATCH (n:L) RETURN n.k, count(*)` is grouped by storage in one walk;
  * the answer (groups, counts and their order) is the row-by-row one,
  * which `WHERE true` forces. */
@@ -2385,6 +2472,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_existence_and_type_constraints);
 	tcase_add_test(t, test_vector_topk);
+	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_label_scans_and_vectors);
 	tcase_add_test(t, test_scans_from_copies);
 	tcase_add_test(t, test_grouped_count_scan);

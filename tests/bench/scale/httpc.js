@@ -5,6 +5,13 @@
 "use strict";
 const net = require("net");
 
+// Basic credentials from LORA_USER / LORA_PASSWORD (deploy/lib.sh exports
+// them), as one header line, or nothing.
+const AUTH = process.env.LORA_USER
+	? "Authorization: Basic " + Buffer.from(
+		`${process.env.LORA_USER}:${process.env.LORA_PASSWORD || ""}`).toString("base64") + "\r\n"
+	: "";
+
 class Conn {
 	constructor(hostport) {
 		const [host, port] = hostport.split(":");
@@ -53,7 +60,8 @@ class Conn {
 		const b = Buffer.from(body, "utf8");
 		const req = Buffer.concat([Buffer.from(
 			`${method} ${path} HTTP/1.1\r\nHost: ${this.host}\r\n` +
-			`Content-Type: application/json\r\nContent-Length: ${b.length}\r\n\r\n`,
+			`Content-Type: application/json\r\nContent-Length: ${b.length}\r\n` +
+			AUTH + "\r\n",
 			"latin1"), b]);
 		return new Promise((resolve, reject) => {
 			const t0 = process.hrtime.bigint();

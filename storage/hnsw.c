@@ -1,0 +1,1033 @@
+/* hnsw.c - the in-memory HNSW graph of one vector index, deterministic.
+ *
+ * Hierarchical navigable small worlds (Malkov & Yashunin): every node sits
+ * on levels 0..L (L geometric, here from a hash of the index name and the
+ * node id, so no random generator and the same level on every replica);
+ * each level is a proximity graph of at most m neighbours per node (2 * m
+ * on level 0). A search descends greedily from the entry point (a node of
+ * the top level) and runs a best-first search of ef candidates on level 0.
+ * Insertion searches ef_construction candidates per level and keeps the
+ * neighbours the "heuristic" picks (a candidate is kept when it is closer
+ * to the new node than to every one kept so far: it spreads the links in
+ * all directions), then links back: a full list of the neighbour gives
+ * up its farthest entry when the new node is closer (re-running the
+ * heuristic there costs m0^2 distances per link: measured 2.3 times
+ * slower inserts for the same recall on clustered data).
+ *
+ * Removal repairs instead of leaving tombstones: every list that pointed at
+ * a removed node is re-selected from what remains of it plus the removed
+ * node's own neighbours, so no dead node stays in the graph and recall does
+ * not decay with deletes. Finding the lists that point at removed nodes
+ * scans every list once per call, which is why a batch removes all its
+ * nodes in one hnsw_remove.
+ *
+ * Determinism: distances are float32 sums over 8 lanes in a fixed order
+ * (GCC vector extension: IEEE operations lane by lane, no reassociation),
+ * heaps order (distance, id), lists keep their order, and slots (where a
+ * node sits in memory) never decide anything. Vectors are stored with
+ * their dimension padded to a multiple of 8 with zeros, which changes no
+ * sum.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnswInt.h"
+#include "stoInt.h"
+
+#define HNSW_FREE_LEVEL 0xffu
+#define HNSW_LANES      8
+
+typedef float hnsw_v4f __attribute__((vector_size(16)));
+
+struct hnsw_scratch {
+	struct hnsw_cand *cand, *res;
+	size_t cap;
+};
+
+struct hnsw_graph {
+	char *name;
+	uint32_t dims, dpad, m, m0, efc;
+	int metric;
+	double ml; /* 1 / ln(m) */
+	size_t nslot, cap, live;
+	uint64_t *ids;
+	uint8_t *lvl; /* HNSW_FREE_LEVEL: free slot */
+	float *vec;   /* cap * dpad */
+	float *inv;   /* cosine: 1 / norm */
+	uint32_t **nb;
+	uint8_t *dirty;
+	uint32_t *vis, vtag;
+	uint32_t *freel;
+	size_t nfree;
+	/* id -> slot, linear probing on id + 1 (0: empty) */
+	uint64_t *mk;
+	uint32_t *mv;
+	size_t mcap, mn;
+	/* node ids to write / to delete at the next hnsw_flush */
+	uint64_t *dids, *rids;
+	size_t ndids, capd, nrids, capr;
+	int64_t entry; /* slot, -1: empty */
+	int top;
+	/* loading: raw list bytes per slot */
+	uint8_t **raw;
+	size_t *rawlen;
+	struct hnsw_scratch sc; /* heaps of the search under way */
+};
+
+/* ---- small helpers ---- */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap * 2 : 64;
+	while (nc < need)
+		nc *= 2;
+	void *q = lora_realloc(*p, nc * elem);
+	if (!q)
+		return LORA_ENOMEM;
+	*p = q;
+	*cap = nc;
+	return 0;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+static int cand_less(const struct hnsw_cand *a, const struct hnsw_cand *b)
+{
+	return a->dist < b->dist || (a->dist == b->dist && a->id < b->id);
+}
+
+static int cand_cmp(const void *x, const void *y)
+{
+	const struct hnsw_cand *a = x, *b = y;
+	return cand_less(a, b) ? -1 : cand_less(b, a) ? 1 : 0;
+}
+
+/* ---- the id map ---- */
+
+static size_t map_pos(const struct hnsw_graph *g, uint64_t id)
+{
+	return (size_t)mix64(id) & (g->mcap - 1);
+}
+
+static int64_t map_get(const struct hnsw_graph *g, uint64_t id)
+{
+	if (!g->mcap)
+		return -1;
+	for (size_t i = map_pos(g, id);; i = (i + 1) & (g->mcap - 1)) {
+		if (!g->mk[i])
+			return -1;
+		if (g->mk[i] == id + 1)
+			return g->mv[i];
+	}
+}
+
+static int map_put(struct hnsw_graph *g, uint64_t id, uint32_t slot);
+
+static int map_grow(struct hnsw_graph *g)
+{
+	size_t oc = g->mcap, nc = oc ? oc * 2 : 1024;
+	uint64_t *ok = g->mk;
+	uint32_t *ov = g->mv;
+	g->mk = lora_calloc(nc, sizeof *g->mk);
+	g->mv = lora_calloc(nc, sizeof *g->mv);
+	if (!g->mk || !g->mv) {
+		lora_free(g->mk);
+		lora_free(g->mv);
+		g->mk = ok;
+		g->mv = ov;
+		return LORA_ENOMEM;
+	}
+	g->mcap = nc;
+	g->mn = 0;
+	for (size_t i = 0; i < oc; i++)
+		if (ok[i])
+			map_put(g, ok[i] - 1, ov[i]);
+	lora_free(ok);
+	lora_free(ov);
+	return 0;
+}
+
+static int map_put(struct hnsw_graph *g, uint64_t id, uint32_t slot)
+{
+	if ((g->mn + 1) * 2 > g->mcap && map_grow(g))
+		return LORA_ENOMEM;
+	size_t i = map_pos(g, id);
+	while (g->mk[i] && g->mk[i] != id + 1)
+		i = (i + 1) & (g->mcap - 1);
+	if (!g->mk[i])
+		g->mn++;
+	g->mk[i] = id + 1;
+	g->mv[i] = slot;
+	return 0;
+}
+
+/* backward-shift deletion keeps every probe chain unbroken */
+static void map_del(struct hnsw_graph *g, uint64_t id)
+{
+	if (!g->mcap)
+		return;
+	size_t i = map_pos(g, id), mask = g->mcap - 1;
+	while (g->mk[i] && g->mk[i] != id + 1)
+		i = (i + 1) & mask;
+	if (!g->mk[i])
+		return;
+	for (size_t j = (i + 1) & mask; g->mk[j]; j = (j + 1) & mask) {
+		size_t h = map_pos(g, g->mk[j] - 1);
+		/* j's entry may move to i when i lies on its probe path */
+		if (((j - h) & mask) >= ((j - i) & mask)) {
+			g->mk[i] = g->mk[j];
+			g->mv[i] = g->mv[j];
+			i = j;
+		}
+	}
+	g->mk[i] = 0;
+	g->mn--;
+}
+
+/* ---- distances ---- */
+
+/* Eight running sums, lane j over the coordinates i = j (mod 8), kept in
+ * two 4-lane registers (a 32-byte vector type without AVX is spilled to
+ * the stack on every step), added in a fixed tree at the end. */
+static float dotf(const float *a, const float *b, uint32_t n)
+{
+	hnsw_v4f s0 = {0}, s1 = {0}, x, y;
+	for (uint32_t i = 0; i < n; i += HNSW_LANES) {
+		memcpy(&x, a + i, sizeof x);
+		memcpy(&y, b + i, sizeof y);
+		s0 += x * y;
+		memcpy(&x, a + i + 4, sizeof x);
+		memcpy(&y, b + i + 4, sizeof y);
+		s1 += x * y;
+	}
+	return ((s0[0] + s0[1]) + (s0[2] + s0[3])) +
+	       ((s1[0] + s1[1]) + (s1[2] + s1[3]));
+}
+
+static float l2f(const float *a, const float *b, uint32_t n)
+{
+	hnsw_v4f s0 = {0}, s1 = {0}, x, y;
+	for (uint32_t i = 0; i < n; i += HNSW_LANES) {
+		memcpy(&x, a + i, sizeof x);
+		memcpy(&y, b + i, sizeof y);
+		x -= y;
+		s0 += x * x;
+		memcpy(&x, a + i + 4, sizeof x);
+		memcpy(&y, b + i + 4, sizeof y);
+		x -= y;
+		s1 += x * x;
+	}
+	return ((s0[0] + s0[1]) + (s0[2] + s0[3])) +
+	       ((s1[0] + s1[1]) + (s1[2] + s1[3]));
+}
+
+static const float *vec_of(const struct hnsw_graph *g, uint32_t slot)
+{
+	return g->vec + (size_t)slot * g->dpad;
+}
+
+/* distance from q (padded, qinv its inverse norm) to slot s */
+static void prefetch_vec(const struct hnsw_graph *g, uint32_t s)
+{
+	const char *p = (const char *)vec_of(g, s);
+	for (size_t b = 0; b < sizeof(float) * g->dpad; b += 64)
+		__builtin_prefetch(p + b);
+}
+
+static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
+                    uint32_t s)
+{
+	const float *x = vec_of(g, s);
+	switch (g->metric) {
+	case HNSW_EUCLIDEAN:
+		return l2f(q, x, g->dpad);
+	case HNSW_DOT:
+		return -dotf(q, x, g->dpad);
+	default:
+		return 1.0f - dotf(q, x, g->dpad) * qinv * g->inv[s];
+	}
+}
+
+static float dist_ss(const struct hnsw_graph *g, uint32_t a, uint32_t b)
+{
+	return dist_q(g, vec_of(g, a), g->inv[a], b);
+}
+
+/* ---- lists ---- */
+
+static uint32_t *list_at(const struct hnsw_graph *g, uint32_t s, int l)
+{
+	return g->nb[s] + (l ? 1 + g->m0 + (size_t)(l - 1) * (1 + g->m) : 0);
+}
+
+static uint32_t list_max(const struct hnsw_graph *g, int l)
+{
+	return l ? g->m : g->m0;
+}
+
+static int mark_dirty(struct hnsw_graph *g, uint32_t s)
+{
+	if (g->dirty[s])
+		return 0;
+	if (grow((void **)&g->dids, &g->capd, g->ndids + 1, sizeof(uint64_t)))
+		return LORA_ENOMEM;
+	g->dirty[s] = 1;
+	g->dids[g->ndids++] = g->ids[s];
+	return 0;
+}
+
+/* ---- graph lifetime ---- */
+
+struct hnsw_graph *hnsw_new(const char *name, uint32_t dims, int metric,
+                            uint32_t m, uint32_t efc)
+{
+	LORA_ASSERT(dims >= 1 && m >= 2 && m <= HNSW_M_MAX && efc >= 1);
+	struct hnsw_graph *g = lora_calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	size_t nl = strlen(name);
+	g->name = lora_malloc(nl + 1);
+	if (!g->name) {
+		lora_free(g);
+		return NULL;
+	}
+	memcpy(g->name, name, nl + 1);
+	g->dims = dims;
+	g->dpad = (dims + HNSW_LANES - 1) / HNSW_LANES * HNSW_LANES;
+	g->metric = metric;
+	g->m = m;
+	g->m0 = 2 * m;
+	g->efc = efc;
+	g->ml = 1.0 / log((double)m);
+	g->entry = -1;
+	return g;
+}
+
+void hnsw_free(struct hnsw_graph *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->nslot; i++) {
+		lora_free(g->nb[i]);
+		if (g->raw)
+			lora_free(g->raw[i]);
+	}
+	lora_free(g->raw);
+	lora_free(g->rawlen);
+	lora_free(g->name);
+	lora_free(g->ids);
+	lora_free(g->lvl);
+	lora_free(g->vec);
+	lora_free(g->inv);
+	lora_free(g->nb);
+	lora_free(g->dirty);
+	lora_free(g->vis);
+	lora_free(g->freel);
+	lora_free(g->mk);
+	lora_free(g->mv);
+	lora_free(g->dids);
+	lora_free(g->rids);
+	lora_free(g->sc.cand);
+	lora_free(g->sc.res);
+	lora_free(g);
+}
+
+uint32_t hnsw_dims(const struct hnsw_graph *g)
+{
+	return g->dims;
+}
+size_t hnsw_count(const struct hnsw_graph *g)
+{
+	return g->live;
+}
+
+size_t hnsw_bytes(const struct hnsw_graph *g)
+{
+	size_t b =
+	    g->cap * (sizeof(uint64_t) + 1 + sizeof(float) * g->dpad +
+	              sizeof(float) + sizeof(void *) + 1 + sizeof(uint32_t));
+	b += g->mcap * (sizeof(uint64_t) + sizeof(uint32_t));
+	for (size_t i = 0; i < g->nslot; i++)
+		if (g->lvl[i] != HNSW_FREE_LEVEL)
+			b += sizeof(uint32_t) *
+			     (1 + g->m0 + (size_t)g->lvl[i] * (1 + g->m));
+	return b;
+}
+
+int hnsw_level_of(const struct hnsw_graph *g, uint64_t id)
+{
+	uint32_t h = lora_hash32(g->name, strlen(g->name));
+	uint64_t x = mix64(id ^ ((uint64_t)h << 32 | h));
+	/* u in (0, 1], 53 bits */
+	double u = (double)((x >> 11) + 1) / 9007199254740992.0;
+	double l = floor(-log(u) * g->ml);
+	return l > HNSW_LEVEL_MAX ? HNSW_LEVEL_MAX : (int)l;
+}
+
+int hnsw_has(const struct hnsw_graph *g, uint64_t id, const float **vec)
+{
+	int64_t s = map_get(g, id);
+	if (s < 0)
+		return 0;
+	if (vec)
+		*vec = vec_of(g, (uint32_t)s);
+	return 1;
+}
+
+uint64_t hnsw_entry(const struct hnsw_graph *g, int *has)
+{
+	*has = g->entry >= 0;
+	return g->entry >= 0 ? g->ids[g->entry] : 0;
+}
+
+/* a slot for id at level l, lists empty */
+static int slot_new(struct hnsw_graph *g, uint64_t id, int l, uint32_t *out)
+{
+	uint32_t s;
+	if (g->nfree) {
+		s = g->freel[--g->nfree];
+	} else {
+		if (g->nslot == g->cap) {
+			size_t c = g->cap ? g->cap * 2 : 256, one = 0;
+			size_t c0 = g->cap;
+#define HNSW_GROW(p, e)                                                        \
+	do {                                                                   \
+		one = c0;                                                      \
+		if (grow((void **)&(p), &one, c, (e)))                         \
+			return LORA_ENOMEM;                                    \
+	} while (0)
+			HNSW_GROW(g->ids, sizeof(uint64_t));
+			HNSW_GROW(g->lvl, 1);
+			HNSW_GROW(g->inv, sizeof(float));
+			HNSW_GROW(g->nb, sizeof(void *));
+			HNSW_GROW(g->dirty, 1);
+			HNSW_GROW(g->vis, sizeof(uint32_t));
+			HNSW_GROW(g->freel, sizeof(uint32_t));
+			HNSW_GROW(g->vec, sizeof(float) * g->dpad);
+			if (g->raw) {
+				HNSW_GROW(g->raw, sizeof(void *));
+				HNSW_GROW(g->rawlen, sizeof(size_t));
+			}
+#undef HNSW_GROW
+			memset(g->vis + c0, 0, (c - c0) * sizeof(uint32_t));
+			g->cap = one;
+		}
+		s = (uint32_t)g->nslot++;
+	}
+	g->nb[s] =
+	    lora_calloc(1 + g->m0 + (size_t)l * (1 + g->m), sizeof(uint32_t));
+	if (!g->nb[s] || map_put(g, id, s)) {
+		lora_free(g->nb[s]);
+		g->nb[s] = NULL;
+		g->freel[g->nfree++] = s;
+		return LORA_ENOMEM;
+	}
+	g->ids[s] = id;
+	g->lvl[s] = (uint8_t)l;
+	g->dirty[s] = 0;
+	if (g->raw) {
+		g->raw[s] = NULL;
+		g->rawlen[s] = 0;
+	}
+	g->live++;
+	*out = s;
+	return 0;
+}
+
+static void slot_set_vec(struct hnsw_graph *g, uint32_t s, const float *v)
+{
+	float *x = g->vec + (size_t)s * g->dpad;
+	memcpy(x, v, sizeof(float) * g->dims);
+	memset(x + g->dims, 0, sizeof(float) * (g->dpad - g->dims));
+	float n = sqrtf(dotf(x, x, g->dpad));
+	g->inv[s] = n > 0 ? 1.0f / n : 0;
+}
+
+/* ---- heaps of candidates ---- */
+
+/* min-heap (closest on top) when max = 0, max-heap when max = 1 */
+static int before(const struct hnsw_cand *a, const struct hnsw_cand *b, int max)
+{
+	return max ? cand_less(b, a) : cand_less(a, b);
+}
+
+static void heap_push(struct hnsw_cand *h, size_t *n, struct hnsw_cand x,
+                      int max)
+{
+	size_t i = (*n)++;
+	h[i] = x;
+	while (i && before(&h[i], &h[(i - 1) / 2], max)) {
+		struct hnsw_cand t = h[i];
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+static struct hnsw_cand heap_pop(struct hnsw_cand *h, size_t *n, int max)
+{
+	struct hnsw_cand top = h[0];
+	h[0] = h[--*n];
+	for (size_t i = 0;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < *n && before(&h[l], &h[m], max))
+			m = l;
+		if (r < *n && before(&h[r], &h[m], max))
+			m = r;
+		if (m == i)
+			break;
+		struct hnsw_cand t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+	return top;
+}
+
+/* ---- search ---- */
+
+static int scratch_need(struct hnsw_scratch *sc, size_t n)
+{
+	if (n <= sc->cap)
+		return 0;
+	if (n < sc->cap * 2)
+		n = sc->cap * 2;
+	struct hnsw_cand *a = lora_realloc(sc->cand, n * sizeof *a);
+	if (!a)
+		return LORA_ENOMEM;
+	sc->cand = a;
+	struct hnsw_cand *b = lora_realloc(sc->res, n * sizeof *b);
+	if (!b)
+		return LORA_ENOMEM;
+	sc->res = b;
+	sc->cap = n;
+	return 0;
+}
+
+static uint32_t visit_begin(struct hnsw_graph *g)
+{
+	if (++g->vtag == 0) {
+		memset(g->vis, 0, g->cap * sizeof(uint32_t));
+		g->vtag = 1;
+	}
+	return g->vtag;
+}
+
+/* Best-first search of level l from the entry candidates eps (nep of
+ * them): the ef closest found, sorted closest first, into sc->res; returns
+ * how many. Visits go through g->vis, so no two searches may overlap. */
+static size_t search_level(struct hnsw_graph *g, const float *q, float qinv,
+                           const struct hnsw_cand *eps, size_t nep, size_t ef,
+                           int l, struct hnsw_scratch *sc)
+{
+	uint32_t tag = visit_begin(g);
+	size_t nc = 0, nr = 0;
+	for (size_t i = 0; i < nep; i++) {
+		g->vis[eps[i].slot] = tag;
+		heap_push(sc->cand, &nc, eps[i], 0);
+		heap_push(sc->res, &nr, eps[i], 1);
+		if (nr > ef)
+			heap_pop(sc->res, &nr, 1);
+	}
+	while (nc) {
+		struct hnsw_cand c = heap_pop(sc->cand, &nc, 0);
+		if (nr >= ef && cand_less(&sc->res[0], &c))
+			break;
+		const uint32_t *lst = list_at(g, c.slot, l);
+		/* the vectors are far apart in memory: ask for them all
+		 * before the first is scored (no effect on any result) */
+		for (uint32_t i = 1; i <= lst[0]; i++)
+			if (g->vis[lst[i]] != tag)
+				prefetch_vec(g, lst[i]);
+		for (uint32_t i = 1; i <= lst[0]; i++) {
+			uint32_t s = lst[i];
+			if (g->vis[s] == tag)
+				continue;
+			g->vis[s] = tag;
+			struct hnsw_cand x = {dist_q(g, q, qinv, s), s,
+			                      g->ids[s]};
+			if (nr < ef || cand_less(&x, &sc->res[0])) {
+				heap_push(sc->cand, &nc, x, 0);
+				heap_push(sc->res, &nr, x, 1);
+				if (nr > ef)
+					heap_pop(sc->res, &nr, 1);
+			}
+		}
+	}
+	qsort(sc->res, nr, sizeof *sc->res, cand_cmp);
+	return nr;
+}
+
+/* greedy descent from the entry point down to level `to` + 1 */
+static struct hnsw_cand descend(struct hnsw_graph *g, const float *q,
+                                float qinv, int to)
+{
+	uint32_t s = (uint32_t)g->entry;
+	struct hnsw_cand best = {dist_q(g, q, qinv, s), s, g->ids[s]};
+	for (int l = g->top; l > to; l--) {
+		for (int moved = 1; moved;) {
+			moved = 0;
+			const uint32_t *lst = list_at(g, best.slot, l);
+			for (uint32_t i = 1; i <= lst[0]; i++) {
+				uint32_t t = lst[i];
+				struct hnsw_cand x = {dist_q(g, q, qinv, t), t,
+				                      g->ids[t]};
+				if (cand_less(&x, &best)) {
+					best = x;
+					moved = 1;
+				}
+			}
+		}
+	}
+	return best;
+}
+
+/* the query padded to dpad floats, and its inverse norm */
+static float prep_query(const struct hnsw_graph *g, const double *q, float *qf)
+{
+	for (uint32_t i = 0; i < g->dpad; i++)
+		qf[i] = i < g->dims ? (float)q[i] : 0;
+	float n = sqrtf(dotf(qf, qf, g->dpad));
+	return n > 0 ? 1.0f / n : 0;
+}
+
+int hnsw_search(struct hnsw_graph *g, const double *q, size_t ef,
+                struct hnsw_cand *out, size_t *n)
+{
+	*n = 0;
+	if (g->entry < 0 || !ef)
+		return 0;
+	float *qf = lora_malloc(sizeof(float) * g->dpad);
+	int rv = qf ? scratch_need(&g->sc, g->live + 2) : LORA_ENOMEM;
+	if (!rv) {
+		float qinv = prep_query(g, q, qf);
+		struct hnsw_cand ep = descend(g, qf, qinv, 0);
+		*n = search_level(g, qf, qinv, &ep, 1, ef, 0, &g->sc);
+		memcpy(out, g->sc.res, *n * sizeof *out);
+	}
+	lora_free(qf);
+	return rv;
+}
+
+/* ---- neighbour selection ---- */
+
+/* The heuristic: from cands (sorted closest first to the base node), keep
+ * a candidate when it is closer to the base than to every one kept. At
+ * most max kept, in order, into out (slots). */
+static uint32_t select_nb(const struct hnsw_graph *g,
+                          const struct hnsw_cand *cands, size_t n, uint32_t max,
+                          uint32_t *out)
+{
+	uint32_t k = 0;
+	for (size_t i = 0; i < n && k < max; i++) {
+		int good = 1;
+		for (uint32_t j = 0; j < k && good; j++)
+			if (dist_ss(g, cands[i].slot, out[j]) < cands[i].dist)
+				good = 0;
+		if (good)
+			out[k++] = cands[i].slot;
+	}
+	return k;
+}
+
+/* Re-selects slot s's list at level l from its entries plus extra (n
+ * slots, not already in the list, not s). */
+static int reselect(struct hnsw_graph *g, uint32_t s, int l,
+                    const uint32_t *extra, size_t n, struct hnsw_cand *buf,
+                    int fill)
+{
+	uint32_t *lst = list_at(g, s, l);
+	size_t k = 0;
+	for (uint32_t i = 1; i <= lst[0]; i++, k++)
+		buf[k] = (struct hnsw_cand){dist_ss(g, s, lst[i]), lst[i],
+		                            g->ids[lst[i]]};
+	for (size_t i = 0; i < n; i++, k++)
+		buf[k] = (struct hnsw_cand){dist_ss(g, s, extra[i]), extra[i],
+		                            g->ids[extra[i]]};
+	qsort(buf, k, sizeof *buf, cand_cmp);
+	lst[0] = select_nb(g, buf, k, list_max(g, l), lst + 1);
+	/* a repair keeps the list full with the closest left out: a node
+	 * that lost neighbours should not also lose its reach */
+	for (size_t i = 0; fill && i < k && lst[0] < list_max(g, l); i++) {
+		int in = 0;
+		for (uint32_t j = 1; j <= lst[0] && !in; j++)
+			in = lst[j] == buf[i].slot;
+		if (!in)
+			lst[++lst[0]] = buf[i].slot;
+	}
+	return mark_dirty(g, s);
+}
+
+/* adds a link s -> t on level l (see the top of the file for a full list) */
+static int link_to(struct hnsw_graph *g, uint32_t s, uint32_t t, int l,
+                   struct hnsw_cand *buf)
+{
+	uint32_t *lst = list_at(g, s, l);
+	for (uint32_t i = 1; i <= lst[0]; i++)
+		if (lst[i] == t)
+			return 0;
+	if (lst[0] < list_max(g, l)) {
+		lst[++lst[0]] = t;
+		return mark_dirty(g, s);
+	}
+	/* full: t replaces the farthest entry when it is closer (the
+	 * heuristic's pairwise distances here would cost m0^2 per link) */
+	float dt = dist_ss(g, s, t), worst = -INFINITY;
+	uint32_t wi = 0;
+	for (uint32_t i = 1; i <= lst[0]; i++) {
+		float d = dist_ss(g, s, lst[i]);
+		if (d > worst ||
+		    (d == worst && g->ids[lst[i]] > g->ids[lst[wi]])) {
+			worst = d;
+			wi = i;
+		}
+	}
+	(void)buf;
+	if (!wi || !(dt < worst))
+		return 0;
+	lst[wi] = t;
+	return mark_dirty(g, s);
+}
+
+/* ---- insertion ---- */
+
+static int connect_levels(struct hnsw_graph *g, uint32_t s, int level,
+                          struct hnsw_scratch *sc)
+{
+	const float *q = vec_of(g, s);
+	float qinv = g->inv[s];
+	struct hnsw_cand ep = descend(g, q, qinv, level);
+	struct hnsw_cand *eps = &ep, *buf = NULL;
+	size_t nep = 1;
+	int rv = 0;
+	struct hnsw_cand *keep = lora_malloc(
+	    sizeof *keep * ((size_t)g->efc + g->m0 + 2) * 2 + sizeof *keep);
+	if (!keep)
+		return LORA_ENOMEM;
+	buf = keep + g->efc + g->m0 + 2;
+	for (int l = level < g->top ? level : g->top; !rv && l >= 0; l--) {
+		size_t n = search_level(g, q, qinv, eps, nep, g->efc, l, sc);
+		memcpy(keep, sc->res, n * sizeof *keep);
+		uint32_t *lst = list_at(g, s, l);
+		/* m on every level, as hnswlib: level 0's room for 2m is
+		 * for the links back */
+		lst[0] = select_nb(g, keep, n, g->m, lst + 1);
+		for (uint32_t i = 1; !rv && i <= lst[0]; i++)
+			rv = link_to(g, lst[i], s, l, buf);
+		eps = keep;
+		nep = n;
+	}
+	lora_free(keep);
+	return rv;
+}
+
+int hnsw_insert(struct hnsw_graph *g, uint64_t id, const float *vec)
+{
+	LORA_ASSERT(map_get(g, id) < 0);
+	if (g->metric == HNSW_COSINE) {
+		float n = 0;
+		for (uint32_t i = 0; i < g->dims; i++)
+			n += vec[i] * vec[i];
+		if (!(n > 0))
+			return 0;
+	}
+	int level = hnsw_level_of(g, id), rv;
+	uint32_t s;
+	if ((rv = slot_new(g, id, level, &s)))
+		return rv;
+	slot_set_vec(g, s, vec);
+	if ((rv = mark_dirty(g, s)))
+		return rv;
+	if (g->entry < 0) {
+		g->entry = s;
+		g->top = level;
+		return 0;
+	}
+	rv = scratch_need(&g->sc, g->live + 2);
+	if (!rv)
+		rv = connect_levels(g, s, level, &g->sc);
+	if (!rv && level > g->top) {
+		g->entry = s;
+		g->top = level;
+	}
+	return rv;
+}
+
+/* ---- removal ---- */
+
+static int note_removed(struct hnsw_graph *g, uint64_t id)
+{
+	if (grow((void **)&g->rids, &g->capr, g->nrids + 1, sizeof(uint64_t)))
+		return LORA_ENOMEM;
+	g->rids[g->nrids++] = id;
+	return 0;
+}
+
+/* the removed (gone[t] = 1) neighbours' live neighbours at level l that
+ * s lacks, appended to extra (deduplicated with the visit tags) */
+static size_t repair_extra(struct hnsw_graph *g, uint32_t s, int l,
+                           const uint32_t *dead, size_t nd, const uint8_t *gone,
+                           uint32_t *extra)
+{
+	uint32_t tag = visit_begin(g);
+	g->vis[s] = tag;
+	const uint32_t *lst = list_at(g, s, l);
+	for (uint32_t i = 1; i <= lst[0]; i++)
+		g->vis[lst[i]] = tag;
+	size_t k = 0;
+	for (size_t d = 0; d < nd; d++) {
+		if (g->lvl[dead[d]] < l)
+			continue;
+		const uint32_t *dl = list_at(g, dead[d], l);
+		for (uint32_t i = 1; i <= dl[0]; i++) {
+			uint32_t t = dl[i];
+			if (gone[t] || g->vis[t] == tag)
+				continue;
+			g->vis[t] = tag;
+			extra[k++] = t;
+		}
+	}
+	return k;
+}
+
+/* Drops links to removed slots from s's lists; those that lost some are
+ * re-selected with the removed nodes' neighbours. */
+static int repair_slot(struct hnsw_graph *g, uint32_t s, const uint8_t *gone,
+                       uint32_t *dead, uint32_t *extra, struct hnsw_cand *buf)
+{
+	for (int l = 0; l <= g->lvl[s]; l++) {
+		uint32_t *lst = list_at(g, s, l), w = 1;
+		size_t nd = 0;
+		for (uint32_t i = 1; i <= lst[0]; i++) {
+			if (gone[lst[i]])
+				dead[nd++] = lst[i];
+			else
+				lst[w++] = lst[i];
+		}
+		if (!nd)
+			continue;
+		lst[0] = w - 1;
+		size_t k = repair_extra(g, s, l, dead, nd, gone, extra);
+		int rv = reselect(g, s, l, extra, k, buf, 1);
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
+/* entry point: the highest level, then the smallest id */
+static void pick_entry(struct hnsw_graph *g)
+{
+	g->entry = -1;
+	g->top = 0;
+	for (size_t s = 0; s < g->nslot; s++) {
+		if (g->lvl[s] == HNSW_FREE_LEVEL)
+			continue;
+		if (g->entry < 0 || g->lvl[s] > g->top ||
+		    (g->lvl[s] == g->top && g->ids[s] < g->ids[g->entry])) {
+			g->entry = (int64_t)s;
+			g->top = g->lvl[s];
+		}
+	}
+}
+
+static void slot_free(struct hnsw_graph *g, uint32_t s)
+{
+	map_del(g, g->ids[s]);
+	lora_free(g->nb[s]);
+	g->nb[s] = NULL;
+	g->lvl[s] = HNSW_FREE_LEVEL;
+	g->dirty[s] = 0;
+	g->freel[g->nfree++] = s;
+	g->live--;
+}
+
+/* live slots in ascending id order (repairs happen in that order) */
+static uint32_t *slots_by_id(struct hnsw_graph *g, const uint8_t *gone,
+                             size_t *n)
+{
+	struct hnsw_cand *c = lora_malloc(sizeof *c * (g->nslot + 1));
+	uint32_t *out = lora_malloc(sizeof *out * (g->nslot + 1));
+	size_t k = 0;
+	if (!c || !out) {
+		lora_free(c);
+		lora_free(out);
+		return NULL;
+	}
+	for (size_t s = 0; s < g->nslot; s++)
+		if (g->lvl[s] != HNSW_FREE_LEVEL && !gone[s])
+			c[k++] = (struct hnsw_cand){0, (uint32_t)s, g->ids[s]};
+	qsort(c, k, sizeof *c, cand_cmp);
+	for (size_t i = 0; i < k; i++)
+		out[i] = c[i].slot;
+	lora_free(c);
+	*n = k;
+	return out;
+}
+
+int hnsw_remove(struct hnsw_graph *g, const uint64_t *ids, size_t n)
+{
+	uint8_t *gone = lora_calloc(g->nslot + 1, 1);
+	size_t ngone = 0, nlive = 0, lmax = (size_t)g->m0 * g->m0 + g->m0 + 1;
+	uint32_t *dead = lora_malloc(sizeof(uint32_t) * (g->m0 + 1));
+	uint32_t *extra = lora_malloc(sizeof(uint32_t) * lmax);
+	struct hnsw_cand *buf = lora_malloc(sizeof *buf * (lmax + g->m0));
+	uint32_t *order = NULL;
+	int rv = gone && dead && extra && buf ? 0 : LORA_ENOMEM;
+	for (size_t i = 0; !rv && i < n; i++) {
+		int64_t s = map_get(g, ids[i]);
+		if (s >= 0 && !gone[s]) {
+			gone[s] = 1;
+			ngone++;
+			rv = note_removed(g, ids[i]);
+		}
+	}
+	if (!rv && ngone)
+		rv = (order = slots_by_id(g, gone, &nlive)) ? 0 : LORA_ENOMEM;
+	for (size_t i = 0; !rv && ngone && i < nlive; i++)
+		rv = repair_slot(g, order[i], gone, dead, extra, buf);
+	for (size_t s = 0; !rv && ngone && s < g->nslot; s++)
+		if (gone[s])
+			slot_free(g, (uint32_t)s);
+	if (!rv && ngone &&
+	    (g->entry < 0 || g->lvl[g->entry] == HNSW_FREE_LEVEL))
+		pick_entry(g);
+	lora_free(order);
+	lora_free(gone);
+	lora_free(dead);
+	lora_free(extra);
+	lora_free(buf);
+	return rv;
+}
+
+/* ---- persistence ----
+ *
+ * value: u8 level, then per level 0..level: varint count, varint ids
+ */
+
+static int encode(const struct hnsw_graph *g, uint32_t s, struct lora_buf *b)
+{
+	lora_buf_reset(b);
+	lora_buf_putc(b, (char)g->lvl[s]);
+	for (int l = 0; l <= g->lvl[s]; l++) {
+		const uint32_t *lst = list_at(g, s, l);
+		sto_put_uvarint(b, lst[0]);
+		for (uint32_t i = 1; i <= lst[0]; i++)
+			sto_put_uvarint(b, g->ids[lst[i]]);
+	}
+	return lora_buf_error(b);
+}
+
+static int id_cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+int hnsw_flush(struct hnsw_graph *g, hnsw_put_fn put, hnsw_del_fn del,
+               void *arg)
+{
+	int rv = 0;
+	if (g->nrids)
+		qsort(g->rids, g->nrids, sizeof(uint64_t), id_cmp);
+	for (size_t i = 0; !rv && i < g->nrids; i++)
+		if (!i || g->rids[i] != g->rids[i - 1])
+			rv = del(arg, g->rids[i]);
+	if (g->ndids)
+		qsort(g->dids, g->ndids, sizeof(uint64_t), id_cmp);
+	struct lora_buf b = {0};
+	for (size_t i = 0; !rv && i < g->ndids; i++) {
+		int64_t s = map_get(g, g->dids[i]);
+		if (s < 0 || !g->dirty[s])
+			continue;
+		g->dirty[s] = 0;
+		rv = encode(g, (uint32_t)s, &b);
+		if (!rv)
+			rv = put(arg, g->dids[i], (const uint8_t *)b.data,
+			         b.len);
+	}
+	lora_buf_free(&b);
+	g->ndids = g->nrids = 0;
+	return rv;
+}
+
+int hnsw_load_node(struct hnsw_graph *g, uint64_t id, const float *vec,
+                   const uint8_t *val, size_t len)
+{
+	if (!g->raw && g->nslot)
+		return LORA_EINTERNAL; /* loading starts on an empty graph */
+	if (!g->raw) {
+		g->raw = lora_calloc(g->cap ? g->cap : 1, sizeof(void *));
+		g->rawlen = lora_calloc(g->cap ? g->cap : 1, sizeof(size_t));
+		if (!g->raw || !g->rawlen)
+			return LORA_ENOMEM;
+	}
+	if (!len || val[0] > HNSW_LEVEL_MAX || map_get(g, id) >= 0)
+		return LORA_ECORRUPT;
+	uint32_t s;
+	int rv = slot_new(g, id, val[0], &s);
+	if (rv)
+		return rv;
+	slot_set_vec(g, s, vec);
+	g->raw[s] = lora_malloc(len);
+	if (!g->raw[s])
+		return LORA_ENOMEM;
+	memcpy(g->raw[s], val, len);
+	g->rawlen[s] = len;
+	return 0;
+}
+
+static int decode(struct hnsw_graph *g, uint32_t s)
+{
+	const uint8_t *p = g->raw[s] + 1, *end = g->raw[s] + g->rawlen[s];
+	for (int l = 0; l <= g->lvl[s]; l++) {
+		uint64_t n, id;
+		size_t k = sto_get_uvarint(p, end, &n);
+		if (!k || n > list_max(g, l))
+			return LORA_ECORRUPT;
+		p += k;
+		uint32_t *lst = list_at(g, s, l);
+		lst[0] = (uint32_t)n;
+		for (uint64_t i = 1; i <= n; i++) {
+			int64_t t;
+			if (!(k = sto_get_uvarint(p, end, &id)) ||
+			    (t = map_get(g, id)) < 0 || g->lvl[t] < l)
+				return LORA_ECORRUPT;
+			p += k;
+			lst[i] = (uint32_t)t;
+		}
+	}
+	return p == end ? 0 : LORA_ECORRUPT;
+}
+
+int hnsw_load_end(struct hnsw_graph *g, uint64_t entry, int has_entry)
+{
+	int rv = 0;
+	for (size_t s = 0; !rv && s < g->nslot; s++)
+		rv = decode(g, (uint32_t)s);
+	for (size_t s = 0; g->raw && s < g->nslot; s++)
+		lora_free(g->raw[s]);
+	lora_free(g->raw);
+	lora_free(g->rawlen);
+	g->raw = NULL;
+	g->rawlen = NULL;
+	if (rv)
+		return rv;
+	int64_t e = has_entry ? map_get(g, entry) : -1;
+	if ((e < 0) != (g->live == 0))
+		return LORA_ECORRUPT;
+	g->entry = e;
+	g->top = e >= 0 ? g->lvl[e] : 0;
+	return 0;
+}

@@ -1,0 +1,723 @@
+/* hnsw_store.c - the HNSW graphs of the store's vector indexes: kept on
+ * apply, persisted in the `hnsw` column family, searched by views.
+ *
+ * Layout of the `hnsw` CF (outside the digest: the graph depends on the
+ * history of the data, not only on the data):
+ *
+ *   u8 len, index name              -> u8 has_entry, be64 entry node
+ *   u8 len, index name, be64 node   -> u8 level, per level 0..level:
+ *                                      varint n, varint node id * n
+ *
+ * A node's vector is not copied: loading reads it from the `vectors` CF.
+ *
+ * Every node keeps the graphs on apply, in the batch's own write: after the
+ * batch's mutations, the nodes it touched (a created or deleted node with
+ * an indexed label, a write of an indexed key, a label change) are compared
+ * with the graph; the ones that left or changed their vector are removed
+ * together (hnsw_remove), then the new ones inserted in ascending id order.
+ * A vector index created by the batch is built in that same batch from
+ * every node with its label (so its build is part of the replicated apply,
+ * not a background task; SHOW INDEXES lists it ONLINE once applied).
+ *
+ * In memory, the graph of each index (hnswInt.h) mirrors the CF as of the
+ * last committed batch. A view uses it only when the view's node-cache
+ * generation is the one the graphs were left at; otherwise (a batch being
+ * applied, an older snapshot) the caller falls back to the exact scan. A
+ * rejected batch makes the graphs stale: they are reloaded from the CF by
+ * the next apply.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "applyInt.h"
+#include "hnswInt.h"
+
+#define HNSW_NAME_BYTES_MAX 255 /* index names longer are not indexed */
+
+struct hent {
+	char *name, *label, *key;
+	uint32_t dims, m, efc;
+	int metric;
+	struct hnsw_graph *g;
+	int built; /* 0: build from the label's nodes at the next apply */
+	int erase; /* its keys are damaged: delete them before that build */
+};
+
+struct sto_hnsw_set {
+	pthread_mutex_t mu; /* guards everything below, and the graphs */
+	_Atomic int busy;   /* an apply is changing the graphs */
+	struct hent *e;
+	size_t n;
+	uint64_t gen; /* nc_gen the graphs match; STO_NGEN_UNKNOWN: none */
+	int stale;    /* reload from the CF before the next change */
+	int pending;  /* the apply under way changed a graph */
+};
+
+/* ---- definitions ---- */
+
+static int metric_of(const char *sim)
+{
+	return !strcmp(sim, "euclidean") ? HNSW_EUCLIDEAN
+	       : !strcmp(sim, "dot")     ? HNSW_DOT
+	                                 : HNSW_COSINE;
+}
+
+static int def_is_hnsw(const Lora__CreateIndex *d)
+{
+	return d->kind == LORA__INDEX_KIND__INDEX_VECTOR &&
+	       d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
+	       d->n_properties == 1 && d->vector_dimensions &&
+	       strlen(d->name) <= HNSW_NAME_BYTES_MAX;
+}
+
+static uint32_t def_m(const Lora__CreateIndex *d)
+{
+	return d->hnsw_m ? d->hnsw_m : HNSW_M_DEFAULT;
+}
+
+static uint32_t def_efc(const Lora__CreateIndex *d)
+{
+	return d->hnsw_ef_construction ? d->hnsw_ef_construction
+	                               : HNSW_EFC_DEFAULT;
+}
+
+static int ent_matches(const struct hent *e, const Lora__CreateIndex *d)
+{
+	return !strcmp(e->name, d->name) && !strcmp(e->label, d->label) &&
+	       !strcmp(e->key, d->properties[0]) &&
+	       e->dims == d->vector_dimensions && e->m == def_m(d) &&
+	       e->efc == def_efc(d) &&
+	       e->metric == metric_of(d->vector_similarity);
+}
+
+static char *dup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = lora_malloc(n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+static void ent_free(struct hent *e)
+{
+	hnsw_free(e->g);
+	lora_free(e->name);
+	lora_free(e->label);
+	lora_free(e->key);
+	memset(e, 0, sizeof *e);
+}
+
+static int ent_add(struct sto_hnsw_set *h, const Lora__CreateIndex *d)
+{
+	struct hent *ne = lora_realloc(h->e, (h->n + 1) * sizeof *ne);
+	if (!ne)
+		return LORA_ENOMEM;
+	h->e = ne;
+	struct hent *e = &h->e[h->n];
+	memset(e, 0, sizeof *e);
+	e->name = dup(d->name);
+	e->label = dup(d->label);
+	e->key = dup(d->properties[0]);
+	e->dims = d->vector_dimensions;
+	e->m = def_m(d);
+	e->efc = def_efc(d);
+	e->metric = metric_of(d->vector_similarity);
+	e->g = hnsw_new(d->name, e->dims, e->metric, e->m, e->efc);
+	if (!e->name || !e->label || !e->key || !e->g) {
+		ent_free(e);
+		return LORA_ENOMEM;
+	}
+	h->n++;
+	return 0;
+}
+
+/* ---- keys ---- */
+
+static size_t key_of(uint8_t *k, const char *name, int node, uint64_t id)
+{
+	size_t n = strlen(name);
+	k[0] = (uint8_t)n;
+	memcpy(k + 1, name, n);
+	if (node)
+		lora_put_be64(k + 1 + n, id);
+	return 1 + n + (node ? 8 : 0);
+}
+
+/* ---- vectors as floats ---- */
+
+/* node id's vector `key` (token) as dims floats into out: 1, or 0 when
+ * it has none of that dimension */
+static int vec_floats(const uint8_t *p, size_t len, uint32_t dims, float *out)
+{
+	struct sto_vec_ref r;
+	if (sto_vector_ref(p, len, &r))
+		return 0;
+	if (r.plain && r.dimension == dims && r.n_f32 == dims) {
+		sto_vec_f32(&r, out);
+		return 1;
+	}
+	Lora__Vector *v = lora__vector__unpack(&lora_pb_allocator, len, p);
+	if (!v)
+		return 0;
+	int ok = v->dimension == dims &&
+	         (v->n_f32 == dims || v->n_f64 == dims || v->n_ints == dims);
+	for (uint32_t i = 0; ok && i < dims; i++)
+		out[i] = v->n_f32 == dims   ? v->f32[i]
+		         : v->n_f64 == dims ? (float)v->f64[i]
+		                            : (float)v->ints[i];
+	lora__vector__free_unpacked(v, &lora_pb_allocator);
+	return ok;
+}
+
+/* ---- loading ---- */
+
+static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
+                      float *vec)
+{
+	uint8_t pfx[1 + HNSW_NAME_BYTES_MAX + 8];
+	size_t pl = key_of(pfx, e->name, 0, 0);
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[STO_CF_HNSW]);
+	int rv = 0;
+	for (rocksdb_iter_seek(it, (const char *)pfx, pl);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t kl, vl, ol;
+		const char *k = rocksdb_iter_key(it, &kl);
+		if (kl < pl || memcmp(k, pfx, pl))
+			break;
+		if (kl != pl + 8)
+			continue; /* the header */
+		uint64_t id = lora_get_be64((const uint8_t *)k + pl);
+		const char *v = rocksdb_iter_value(it, &vl);
+		uint8_t vk[STO_VEC_KEY_BYTES];
+		sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, id, keytok);
+		char *ov = NULL;
+		rv = sto_get(s, s->ro, STO_CF_VECTORS, vk, sizeof vk, &ov, &ol);
+		if (!rv &&
+		    (!ov || !vec_floats((uint8_t *)ov, ol, e->dims, vec)))
+			rv = LORA_ECORRUPT;
+		rocksdb_free(ov);
+		if (!rv)
+			rv = hnsw_load_node(e->g, id, vec, (const uint8_t *)v,
+			                    vl);
+	}
+	if (!rv)
+		rv = apply_iter_err(it);
+	rocksdb_iter_destroy(it);
+	return rv;
+}
+
+/* Loads entry e's graph from the CF; e->built = 0 when it has none. */
+static int load_ent(struct sto_store *s, struct hent *e)
+{
+	uint8_t k[1 + HNSW_NAME_BYTES_MAX];
+	size_t kl = key_of(k, e->name, 0, 0), vl;
+	char *v = NULL;
+	int rv = sto_get(s, s->ro, STO_CF_HNSW, k, kl, &v, &vl);
+	if (rv || !v)
+		return rv;
+	int has = vl == 9 && v[0];
+	uint64_t entry = vl == 9 ? lora_get_be64((uint8_t *)v + 1) : 0;
+	rocksdb_free(v);
+	if (vl != 9)
+		return LORA_ECORRUPT;
+	int64_t tok = sto_tok_find(s, STO_TOK_KEY, e->key, strlen(e->key));
+	float *vec = lora_malloc(sizeof(float) * e->dims);
+	if (!vec)
+		return LORA_ENOMEM;
+	rv = tok < 0 ? (has ? LORA_ECORRUPT : 0)
+	             : load_nodes(s, e, (uint32_t)tok, vec);
+	lora_free(vec);
+	if (!rv)
+		rv = hnsw_load_end(e->g, entry, has);
+	if (!rv)
+		e->built = 1;
+	return rv;
+}
+
+static void set_clear(struct sto_hnsw_set *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		ent_free(&h->e[i]);
+	lora_free(h->e);
+	h->e = NULL;
+	h->n = 0;
+}
+
+/* (Re)loads every vector index of the committed catalogue. */
+static int set_load(struct sto_store *s, struct sto_hnsw_set *h)
+{
+	set_clear(h);
+	int rv = 0;
+	for (size_t i = 0; !rv && i < s->cat.n; i++)
+		if (def_is_hnsw(s->cat.defs[i]))
+			rv = ent_add(h, s->cat.defs[i]);
+	for (size_t i = 0; !rv && i < h->n; i++) {
+		struct hent *e = &h->e[i];
+		rv = load_ent(s, e);
+		if (rv != LORA_ECORRUPT)
+			continue;
+		/* a damaged graph is rebuilt from the data by the next apply
+		 * (the store still opens; queries scan meanwhile) */
+		hnsw_free(e->g);
+		e->g = hnsw_new(e->name, e->dims, e->metric, e->m, e->efc);
+		e->built = 0;
+		e->erase = 1;
+		rv = e->g ? 0 : LORA_ENOMEM;
+	}
+	if (rv) {
+		set_clear(h);
+		h->stale = 1;
+	} else {
+		h->stale = 0;
+	}
+	return rv;
+}
+
+int sto_hnsw_open(struct sto_store *s, char *errmsg)
+{
+	struct sto_hnsw_set *h = lora_calloc(1, sizeof *h);
+	if (!h)
+		return lora_errf(LORA_ENOMEM, errmsg, "hnsw: out of memory");
+	pthread_mutex_init(&h->mu, NULL);
+	s->hnsw = h;
+	int rv = set_load(s, h);
+	h->gen = rv ? STO_NGEN_UNKNOWN : atomic_load(&s->nc_gen);
+	if (rv)
+		lora_errf(rv, errmsg, "load vector index graphs: %s",
+		          lora_strerror(rv));
+	return rv;
+}
+
+void sto_hnsw_close(struct sto_store *s)
+{
+	if (!s->hnsw)
+		return;
+	set_clear(s->hnsw);
+	pthread_mutex_destroy(&s->hnsw->mu);
+	lora_free(s->hnsw);
+	s->hnsw = NULL;
+}
+
+/* ---- apply ---- */
+
+struct flush_arg {
+	struct apply_ctx *c;
+	const char *name;
+};
+
+static int put_node(void *arg, uint64_t id, const uint8_t *val, size_t len)
+{
+	struct flush_arg *a = arg;
+	uint8_t k[1 + HNSW_NAME_BYTES_MAX + 8];
+	size_t kl = key_of(k, a->name, 1, id);
+	return apply_wonly(a->c, 0, STO_CF_HNSW, k, kl, val, len);
+}
+
+static int del_node(void *arg, uint64_t id)
+{
+	struct flush_arg *a = arg;
+	uint8_t k[1 + HNSW_NAME_BYTES_MAX + 8];
+	size_t kl = key_of(k, a->name, 1, id);
+	return apply_wonly(a->c, 1, STO_CF_HNSW, k, kl, NULL, 0);
+}
+
+/* Writes e's changed lists and its header into the batch. */
+static int ent_flush(struct apply_ctx *c, struct hent *e)
+{
+	struct flush_arg a = {c, e->name};
+	int rv = hnsw_flush(e->g, put_node, del_node, &a);
+	if (rv)
+		return rv;
+	uint8_t k[1 + HNSW_NAME_BYTES_MAX], v[9];
+	size_t kl = key_of(k, e->name, 0, 0);
+	int has;
+	lora_put_be64(v + 1, hnsw_entry(e->g, &has));
+	v[0] = (uint8_t)has;
+	return apply_wonly(c, 0, STO_CF_HNSW, k, kl, v, sizeof v);
+}
+
+/* Deletes every key of index `name` from the CF. */
+static int ent_erase(struct apply_ctx *c, const char *name)
+{
+	uint8_t pfx[1 + HNSW_NAME_BYTES_MAX];
+	size_t pl = key_of(pfx, name, 0, 0);
+	struct sto_store *s = c->s;
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[STO_CF_HNSW]);
+	int rv = 0;
+	for (rocksdb_iter_seek(it, (const char *)pfx, pl);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t kl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		if (kl < pl || memcmp(k, pfx, pl))
+			break;
+		rv = apply_wonly(c, 1, STO_CF_HNSW, k, kl, NULL, 0);
+	}
+	if (!rv)
+		rv = apply_iter_err(it);
+	rocksdb_iter_destroy(it);
+	return rv;
+}
+
+static const struct sto_catalog *cat_now(struct apply_ctx *c)
+{
+	return c->cat_copied ? &c->cat : &c->s->cat;
+}
+
+/* Drops graphs whose index is gone or changed; adds the new ones. */
+static int reconcile(struct apply_ctx *c, struct sto_hnsw_set *h)
+{
+	const struct sto_catalog *k = cat_now(c);
+	int rv = 0;
+	for (size_t i = 0; !rv && i < h->n;) {
+		int keep = 0;
+		for (size_t j = 0; j < k->n && !keep; j++)
+			keep = def_is_hnsw(k->defs[j]) &&
+			       ent_matches(&h->e[i], k->defs[j]);
+		if (keep) {
+			i++;
+			continue;
+		}
+		h->pending = 1;
+		rv = ent_erase(c, h->e[i].name);
+		ent_free(&h->e[i]);
+		h->e[i] = h->e[--h->n];
+	}
+	for (size_t j = 0; !rv && j < k->n; j++) {
+		if (!def_is_hnsw(k->defs[j]))
+			continue;
+		int have = 0;
+		for (size_t i = 0; i < h->n && !have; i++)
+			have = !strcmp(h->e[i].name, k->defs[j]->name);
+		if (!have) {
+			h->pending = 1;
+			rv = ent_add(h, k->defs[j]);
+		}
+	}
+	return rv;
+}
+
+/* Node id as the batch left it, for entry e: 1 with its vector in vec
+ * when it belongs in the graph (has the label and a vector of e's
+ * dimension under e's key), else 0. */
+static int wanted(struct apply_ctx *c, const struct hent *e, int64_t ltok,
+                  int64_t ktok, uint64_t id, float *vec, int *yes)
+{
+	*yes = 0;
+	if (ltok < 0 || ktok < 0)
+		return 0;
+	struct sto_rec r = {0};
+	int found, rv = apply_load(c, 0, id, &r, &found);
+	int has = 0;
+	for (uint32_t i = 0; !rv && found && i < r.nlabels && !has; i++)
+		has = r.labels[i] == (uint32_t)ltok;
+	int nvec = found ? (int)r.nvec : 0;
+	sto_rec_free(&r);
+	if (rv || !has || !nvec)
+		return rv;
+	uint8_t vk[STO_VEC_KEY_BYTES];
+	sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, id, (uint32_t)ktok);
+	char *v;
+	size_t vl;
+	rv = apply_get(c, STO_CF_VECTORS, vk, sizeof vk, &v, &vl);
+	if (rv || !v)
+		return rv;
+	*yes = vec_floats((uint8_t *)v, vl, e->dims, vec);
+	rocksdb_free(v);
+	return 0;
+}
+
+static int id_cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* Brings e's graph in line with nodes ids (sorted, unique): removals
+ * first, all at once, then insertions in id order. */
+static int sync_nodes(struct apply_ctx *c, struct hent *e, const uint64_t *ids,
+                      size_t n)
+{
+	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
+	int64_t kt = apply_tok_find(c, STO_TOK_KEY, e->key);
+	float *vecs = lora_malloc(sizeof(float) * e->dims * (n ? n : 1));
+	uint8_t *want = lora_malloc(n ? n : 1);
+	uint64_t *gone = lora_malloc(sizeof(uint64_t) * (n ? n : 1));
+	size_t ng = 0;
+	int rv = vecs && want && gone ? 0 : LORA_ENOMEM;
+	for (size_t i = 0; !rv && i < n; i++) {
+		float *v = vecs + i * e->dims;
+		const float *cur;
+		int yes;
+		rv = wanted(c, e, lt, kt, ids[i], v, &yes);
+		want[i] = (uint8_t)yes;
+		int in = hnsw_has(e->g, ids[i], &cur);
+		if (in && (!yes || memcmp(cur, v, sizeof(float) * e->dims)))
+			gone[ng++] = ids[i];
+	}
+	if (!rv && ng)
+		rv = hnsw_remove(e->g, gone, ng);
+	for (size_t i = 0; !rv && i < n; i++)
+		if (want[i] && !hnsw_has(e->g, ids[i], NULL))
+			rv = hnsw_insert(e->g, ids[i], vecs + i * e->dims);
+	lora_free(vecs);
+	lora_free(want);
+	lora_free(gone);
+	return rv;
+}
+
+/* The label's nodes into a fresh graph. */
+static int build(struct apply_ctx *c, struct hent *e)
+{
+	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
+	struct lora_buf ids = {0};
+	int rv = lt < 0 ? 0 : apply_label_nodes(c, (uint32_t)lt, &ids);
+	size_t n = ids.len / 8;
+	uint64_t *v = lora_malloc(sizeof(uint64_t) * (n ? n : 1));
+	if (!rv && !v)
+		rv = LORA_ENOMEM;
+	for (size_t i = 0; !rv && i < n; i++)
+		v[i] = lora_get_be64((const uint8_t *)ids.data + 8 * i);
+	/* in chunks: the floats of a whole label at once could be large */
+	for (size_t i = 0; !rv && i < n; i += 4096)
+		rv = sync_nodes(c, e, v + i, n - i < 4096 ? n - i : 4096);
+	lora_free(v);
+	lora_buf_free(&ids);
+	if (!rv)
+		e->built = 1;
+	return rv;
+}
+
+static int push_id(struct lora_buf *b, uint64_t id)
+{
+	return lora_buf_append(b, &id, sizeof id);
+}
+
+/* Whether name equals one of the entries' label (lab) or key fields. */
+static int names_any(const struct sto_hnsw_set *h, const char *name, int lab)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (!strcmp(lab ? h->e[i].label : h->e[i].key, name))
+			return 1;
+	return 0;
+}
+
+/* The nodes of the batch that may enter, leave or change in a graph. */
+static int touched(const struct sto_hnsw_set *h, const Lora__MutationBatch *b,
+                   struct lora_buf *out)
+{
+	int rv = 0;
+	for (size_t i = 0; !rv && i < b->n_mutations; i++) {
+		const Lora__Mutation *m = b->mutations[i];
+		switch (m->op_case) {
+		case LORA__MUTATION__OP_CREATE_NODE:
+			for (size_t j = 0; j < m->create_node->n_labels; j++)
+				if (names_any(h, m->create_node->labels[j],
+				              1)) {
+					rv = push_id(out, m->create_node->id);
+					break;
+				}
+			break;
+		case LORA__MUTATION__OP_DELETE_NODE:
+			rv = push_id(out, m->delete_node->id);
+			break;
+		case LORA__MUTATION__OP_SET_PROPERTY:
+			if (!m->set_property->entity &&
+			    names_any(h, m->set_property->key, 0))
+				rv = push_id(out, m->set_property->id);
+			break;
+		case LORA__MUTATION__OP_REMOVE_PROPERTY:
+			if (!m->remove_property->entity &&
+			    names_any(h, m->remove_property->key, 0))
+				rv = push_id(out, m->remove_property->id);
+			break;
+		case LORA__MUTATION__OP_SET_VECTOR:
+			if (!m->set_vector->entity &&
+			    names_any(h, m->set_vector->key, 0))
+				rv = push_id(out, m->set_vector->owner_id);
+			break;
+		case LORA__MUTATION__OP_REMOVE_VECTOR:
+			if (!m->remove_vector->entity &&
+			    names_any(h, m->remove_vector->key, 0))
+				rv = push_id(out, m->remove_vector->owner_id);
+			break;
+		case LORA__MUTATION__OP_ADD_LABEL:
+			if (names_any(h, m->add_label->label, 1))
+				rv = push_id(out, m->add_label->node_id);
+			break;
+		case LORA__MUTATION__OP_REMOVE_LABEL:
+			if (names_any(h, m->remove_label->label, 1))
+				rv = push_id(out, m->remove_label->node_id);
+			break;
+		default:
+			break;
+		}
+	}
+	return rv;
+}
+
+static int has_ddl(const Lora__MutationBatch *b)
+{
+	for (size_t i = 0; i < b->n_mutations; i++)
+		if (b->mutations[i]->op_case ==
+		        LORA__MUTATION__OP_CREATE_INDEX ||
+		    b->mutations[i]->op_case == LORA__MUTATION__OP_DROP_INDEX)
+			return 1;
+	return 0;
+}
+
+static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
+                        const Lora__MutationBatch *b)
+{
+	int rv = h->stale ? set_load(c->s, h) : 0;
+	if (!rv && has_ddl(b))
+		rv = reconcile(c, h);
+	struct lora_buf ids = {0};
+	if (!rv && h->n)
+		rv = touched(h, b, &ids);
+	size_t n = ids.len / 8, u = 0;
+	uint64_t *v = (uint64_t *)(void *)ids.data;
+	if (n) {
+		qsort(v, n, sizeof *v, id_cmp);
+		for (size_t i = 0; i < n; i++)
+			if (!u || v[i] != v[u - 1])
+				v[u++] = v[i];
+	}
+	for (size_t i = 0; !rv && i < h->n; i++) {
+		struct hent *e = &h->e[i];
+		if (!e->built) {
+			h->pending = 1;
+			rv = e->erase ? ent_erase(c, e->name) : 0;
+			if (!rv)
+				rv = build(c, e);
+			e->erase = 0;
+		}
+		if (!rv && u) {
+			h->pending = 1;
+			rv = sync_nodes(c, e, v, u);
+		}
+		if (!rv && h->pending)
+			rv = ent_flush(c, e);
+	}
+	lora_buf_free(&ids);
+	return rv;
+}
+
+int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)
+{
+	struct sto_hnsw_set *h = c->s->hnsw;
+	if (!h || (!h->n && !h->stale && !has_ddl(b)))
+		return 0;
+	atomic_store(&h->busy, 1);
+	pthread_mutex_lock(&h->mu);
+	h->gen = STO_NGEN_UNKNOWN;
+	int rv = apply_graphs(c, h, b);
+	if (rv)
+		h->pending = 1; /* half-changed: reload */
+	pthread_mutex_unlock(&h->mu);
+	return rv;
+}
+
+void sto_hnsw_committed(struct sto_store *s, int ok)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->mu);
+	if (!ok && h->pending)
+		h->stale = 1;
+	h->pending = 0;
+	h->gen = h->stale ? STO_NGEN_UNKNOWN : atomic_load(&s->nc_gen);
+	pthread_mutex_unlock(&h->mu);
+	atomic_store(&h->busy, 0);
+}
+
+/* ---- search ---- */
+
+/* the exact scan's score of float32 x against q (qn: q's norm): sums in
+ * coordinate order, in double, as query/vector.c scores a column */
+static double score(int metric, const float *x, const double *q, double qn,
+                    uint32_t dim)
+{
+	double dp = 0, nn = 0, sq = 0;
+	for (uint32_t i = 0; i < dim; i++) {
+		double d = (double)x[i] - q[i];
+		dp += (double)x[i] * q[i];
+		nn += (double)x[i] * x[i];
+		sq += d * d;
+	}
+	if (metric == HNSW_EUCLIDEAN)
+		return 1 / (1 + sq);
+	if (metric == HNSW_DOT)
+		return dp;
+	return nn == 0 || qn == 0 ? 0 : (1 + dp / (sqrt(nn) * qn)) / 2;
+}
+
+static int hit_cmp(const void *x, const void *y)
+{
+	const struct sto_vhit *a = x, *b = y;
+	if (a->score != b->score)
+		return a->score > b->score ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int search_ent(struct hent *e, const double *q, double qn, size_t ef,
+                      struct sto_vhit *out, size_t *n)
+{
+	struct hnsw_cand *c = lora_malloc(sizeof *c * ef);
+	if (!c)
+		return LORA_ENOMEM;
+	int rv = hnsw_search(e->g, q, ef, c, n);
+	for (size_t i = 0; !rv && i < *n; i++) {
+		const float *x;
+		hnsw_has(e->g, c[i].id, &x);
+		out[i].id = c[i].id;
+		out[i].score = score(e->metric, x, q, qn, e->dims);
+	}
+	lora_free(c);
+	if (!rv)
+		qsort(out, *n, sizeof *out, hit_cmp);
+	return rv;
+}
+
+int sto_view_vector_search(struct sto_view *v, const char *index,
+                           const double *q, uint32_t dim, double qn, size_t ef,
+                           struct sto_vhit *out, size_t *n, size_t *count)
+{
+	struct sto_hnsw_set *h = v->s->hnsw;
+	*n = *count = 0;
+	if (!h || v->ngen == STO_NGEN_UNKNOWN || atomic_load(&h->busy))
+		return LORA_ENOTFOUND;
+	pthread_mutex_lock(&h->mu);
+	int rv = LORA_ENOTFOUND;
+	if (h->gen == v->ngen && !h->stale)
+		for (size_t i = 0; i < h->n; i++) {
+			struct hent *e = &h->e[i];
+			if (strcmp(e->name, index) || !e->built ||
+			    e->dims != dim)
+				continue;
+			*count = hnsw_count(e->g);
+			if (ef > *count)
+				ef = *count;
+			rv = ef ? search_ent(e, q, qn, ef, out, n) : 0;
+			break;
+		}
+	pthread_mutex_unlock(&h->mu);
+	return rv;
+}
+
+size_t sto_hnsw_bytes(struct sto_store *s)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	size_t b = 0;
+	if (!h)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < h->n; i++)
+		b += hnsw_bytes(h->e[i].g);
+	pthread_mutex_unlock(&h->mu);
+	return b;
+}

@@ -1,0 +1,169 @@
+// vector.js - the vector index benchmark against a running three-node
+// LoraDB-C cluster, through its HTTP API (tests/bench/bench_vector.sh
+// starts the cluster).
+//
+// usage: node vector.js --leader HOST:PORT --hosts H1,H2,H3 --out FILE
+//          [--n 100000] [--seed 42] [--queries 200] [--batch 1000]
+//          [--data clustered|random]
+// 1. CREATE VECTOR INDEX vec (cosine, 128-d, hnsw.m 16, ef_construction
+//    100), then N vectors in batches of UNWIND ... CREATE to the leader:
+//    incremental inserts per second, until all three nodes applied them.
+// 2. DROP INDEX vec, CREATE it again: the build of a graph over existing
+//    data, until all three nodes applied it.
+// 3. QUERIES query vectors (drawn as the data is) against a follower:
+//    queryNodes top-10 through the graph and with {exact: true}: median
+//    latency of each, mean recall@10 of the graph against the exact
+//    answer. The same queries on the other two nodes must answer the same.
+"use strict";
+const fs = require("fs");
+const C = require("./common");
+const { Conn } = require("./httpc");
+
+const DIMS = 128;
+const o = C.args(process.argv.slice(2), { n: 100000, seed: 42, queries: 200, batch: 1000,
+	data: "clustered", leader: "", hosts: "", out: "" });
+const N = +o.n;
+
+// a vector: clustered data sits around one of 100 centres (sd 0.1 per
+// coordinate around centres uniform in [-1, 1)); random is uniform
+function vectorMaker(seed) {
+	const r = C.rng(seed);
+	const u = () => r() / 4294967296;
+	const centres = [];
+	for (let c = 0; c < 100; c++)
+		centres.push(Array.from({ length: DIMS }, () => 2 * u() - 1));
+	const gauss = () => Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u());
+	return () => {
+		if (o.data === "random") return Array.from({ length: DIMS }, () => 2 * u() - 1);
+		const c = centres[Math.floor(u() * 100)];
+		return c.map((x) => Math.fround(x + 0.1 * gauss()));
+	};
+}
+
+// a write carries a requestId, so that a retry after a 503 (outcome
+// unknown, e.g. a long build) is applied once
+let reqs = 0;
+async function query(conn, q, params, write = false) {
+	const extra = write ? { requestId: `vec-${process.pid}-${reqs++}` } : {};
+	const body = JSON.stringify({ query: q, params, format: "rowArrays", ...extra });
+	for (let attempt = 0; ; attempt++) {
+		let r;
+		try {
+			r = await conn.c.request("POST", "/query", body);
+		} catch (e) { // a node that lost its leadership closed the connection
+			if (attempt >= 600) throw e;
+			await new Promise((res) => setTimeout(res, 200));
+			conn.c = new Conn(conn.host);
+			await conn.c.ready.catch(() => {});
+			continue;
+		}
+		if (r.status === 200) return { rows: JSON.parse(r.body).rows, ms: r.ms };
+		if (r.status !== 503 || attempt >= 600)
+			throw new Error(`HTTP ${r.status}: ${r.body.slice(0, 300)}`);
+		await new Promise((res) => setTimeout(res, 100));
+	}
+}
+
+// a connection that query() replaces when the node closes it
+function conn(host) { return { host, c: new Conn(host) }; }
+
+async function applied(conn) {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			const r = await conn.c.request("GET", "/admin/digest");
+			if (r.status === 200) return JSON.parse(r.body).appliedIndex;
+		} catch (e) {
+			if (attempt >= 600) throw e;
+			conn.c = new Conn(conn.host);
+			await conn.c.ready.catch(() => {});
+		}
+		await new Promise((res) => setTimeout(res, 200));
+	}
+}
+
+// waits until every node applied what the leader has; returns ms waited
+async function replicated(conns, leader) {
+	const t0 = C.nowMs(), want = await applied(leader);
+	for (const c of conns)
+		while ((await applied(c)) < want) await new Promise((res) => setTimeout(res, 20));
+	return C.nowMs() - t0;
+}
+
+const INDEX = (name, extra = "") => `CREATE VECTOR INDEX ${name} FOR (v:V) ON (v.emb) ` +
+	"OPTIONS {indexConfig: {`vector.dimensions`: 128, `vector.similarity_function`: 'cosine', " +
+	"`hnsw.m`: 16, `hnsw.ef_construction`: 100" + extra + "}}";
+
+function median(a) { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; }
+
+async function main() {
+	// writes go to the first leader; a follower forwards them if it changes
+	const leader = conn(o.leader);
+	const conns = o.hosts.split(",").map((h) => conn(h));
+	await leader.c.ready;
+	for (const c of conns) await c.c.ready;
+	const res = { n: N, dims: DIMS, data: o.data, seed: +o.seed };
+	const next = vectorMaker(+o.seed);
+	if (o.noIndex !== "1") await query(leader, INDEX("vec"), {}, true);
+	let t0 = C.nowMs();
+	for (let i = 0; i < N; i += +o.batch) {
+		const rows = [];
+		for (let j = i; j < Math.min(N, i + +o.batch); j++) rows.push({ id: j, emb: next() });
+		await query(leader, "UNWIND $rows AS r CREATE (:V {id: r.id, emb: vector(r.emb, 128, FLOAT32)})",
+			{ rows }, true);
+	}
+	const loadMs = C.nowMs() - t0 + await replicated(conns, leader);
+	res.insertsPerS = Math.round(N / (loadMs / 1000));
+	console.error(`load: ${N} vectors in ${loadMs.toFixed(0)} ms (${res.insertsPerS}/s, replicated)`);
+	if (o.noIndex === "1") process.exit(0);
+	// the same graph built over the existing vectors (an equivalent
+	// index may not exist next to it: vec is dropped first)
+	await query(leader, "DROP INDEX vec", {}, true);
+	await replicated(conns, leader);
+	t0 = C.nowMs();
+	await query(leader, INDEX("vec"), {}, true);
+	await replicated(conns, leader);
+	// a 503 retry of the CREATE (its outcome unknown while the build
+	// ran) may answer before the entry is known everywhere: wait until
+	// every node has the index
+	for (const c of conns)
+		for (;;) {
+			const r = await c.c.request("POST", "/query", JSON.stringify({
+				query: "CALL db.index.vector.queryNodes('vec', 1, $q) YIELD node RETURN node",
+				params: { q: next() } }));
+			if (r.status === 200) break;
+			await new Promise((res) => setTimeout(res, 50));
+		}
+	res.buildMs = C.nowMs() - t0;
+	console.error(`build over existing data: ${res.buildMs} ms (replicated)`);
+	const qs = [];
+	const qnext = vectorMaker(+o.seed); // same centres, later draws
+	for (let i = 0; i < N; i++) qnext();
+	for (let i = 0; i < +o.queries; i++) qs.push(qnext());
+	const Q = "CALL db.index.vector.queryNodes('vec', 10, $q, $o) YIELD node RETURN node.id";
+	const follower = conns.find((c) => c.host !== o.leader) || conns[0];
+	const hl = [], el = [];
+	let hit = 0, same = 0;
+	for (const q of qs) {
+		const h = await query(follower, Q, { q, o: {} });
+		const e = await query(follower, Q, { q, o: { exact: true } });
+		hl.push(h.ms);
+		el.push(e.ms);
+		const truth = new Set(e.rows.map((r) => r[0]));
+		hit += h.rows.filter((r) => truth.has(r[0])).length;
+		const others = [];
+		for (const c of conns) if (c !== follower) others.push((await query(c, Q, { q, o: {} })).rows);
+		same += others.every((rows) => JSON.stringify(rows) === JSON.stringify(h.rows));
+	}
+	res.recallAt10 = hit / (10 * qs.length);
+	res.hnswMedianMs = median(hl);
+	res.exactMedianMs = median(el);
+	res.sameOnAllNodes = `${same}/${qs.length}`;
+	console.error(`top-10: hnsw median ${res.hnswMedianMs.toFixed(2)} ms, exact median ` +
+		`${res.exactMedianMs.toFixed(2)} ms, recall@10 ${res.recallAt10.toFixed(3)}, ` +
+		`same answer on all nodes ${res.sameOnAllNodes}`);
+	fs.writeFileSync(o.out, JSON.stringify(res, null, 1));
+	leader.c.close();
+	for (const c of conns) c.c.close();
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,381 @@
+/* test_storage_hnsw.c - the HNSW graphs of vector indexes (storage/hnsw.c,
+ * hnsw_store.c): recall@10 against an exact ranking on random and
+ * clustered vectors, after deletes, updates and label removals, after a
+ * reopen and from a checkpoint, and determinism (two stores fed the same
+ * batches, one of them reopened midway, hold byte-equal graph keys). The
+ * vectors come from a seed: set LORA_SEED to replay a run. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "sto_fixture.h"
+#include "sto_testing.h"
+
+#define NODE    LORA__ENTITY_KIND__ENTITY_NODE
+#define DIM     24
+#define N       3000
+#define K       10
+#define QUERIES 40
+#define EF      64
+
+static uint64_t seed, rng;
+
+static double rnd(void) /* [0, 1) */
+{
+	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+	return (double)(rng >> 11) / 9007199254740992.0;
+}
+
+/* vector i: uniform in [-1, 1), or around one of 16 centres */
+static void make_vec(float *x, int clustered, uint64_t id)
+{
+	uint64_t keep = rng;
+	rng = seed ^ (id * 0x9e3779b97f4a7c15ull);
+	int c = (int)(rnd() * 16);
+	for (int d = 0; d < DIM; d++) {
+		double centre = clustered ? sin((double)(c * DIM + d)) : 0;
+		x[d] =
+		    (float)(centre + (clustered ? 0.15 : 1) * (2 * rnd() - 1));
+	}
+	rng = keep;
+}
+
+static void create_index(struct sto_store *s, const char *sim)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_index(b, "emb", LORA__INDEX_KIND__INDEX_VECTOR, "Doc", "v",
+	                 0);
+	b->mutations[0]->create_index->vector_dimensions = DIM;
+	b->mutations[0]->create_index->vector_similarity = lora_strdup(sim);
+	struct sto_store *was = st;
+	st = s;
+	ck_assert_int_eq(apply(b), 0);
+	st = was;
+}
+
+/* nodes first..last-1 with label Doc and vector v, in batches of 500 */
+static void add_nodes(struct sto_store *s, uint64_t first, uint64_t last,
+                      int clustered)
+{
+	struct sto_store *was = st;
+	st = s;
+	for (uint64_t i = first; i < last; i += 500) {
+		Lora__MutationBatch *b = batch_new();
+		for (uint64_t id = i; id < last && id < i + 500; id++) {
+			float x[DIM];
+			make_vec(x, clustered, id);
+			add_create_node(b, id, "Doc", 1, "v", v_vec(DIM, x));
+		}
+		ck_assert_int_eq(apply(b), 0);
+	}
+	st = was;
+}
+
+static double score_of(const float *x, const double *q, int euclid)
+{
+	double dp = 0, nn = 0, qq = 0, sq = 0;
+	for (int d = 0; d < DIM; d++) {
+		dp += x[d] * q[d];
+		nn += (double)x[d] * x[d];
+		qq += q[d] * q[d];
+		sq += (x[d] - q[d]) * (x[d] - q[d]);
+	}
+	return euclid ? 1 / (1 + sq) : (1 + dp / (sqrt(nn) * sqrt(qq))) / 2;
+}
+
+/* the exact top K of the live nodes (alive[id]), by score then id */
+static void exact_top(const double *q, const uint8_t *alive, float (*vecs)[DIM],
+                      int euclid, uint64_t *top)
+{
+	double best[K];
+	for (int i = 0; i < K; i++)
+		best[i] = -1, top[i] = UINT64_MAX;
+	for (uint64_t id = 0; id < N; id++) {
+		if (!alive[id])
+			continue;
+		double s = score_of(vecs[id], q, euclid);
+		int j = K - 1;
+		if (s <= best[j])
+			continue;
+		while (j > 0 && s > best[j - 1]) {
+			best[j] = best[j - 1];
+			top[j] = top[j - 1];
+			j--;
+		}
+		best[j] = s;
+		top[j] = id;
+	}
+}
+
+/* mean recall@K of the graph over QUERIES random queries */
+static int clustered;
+
+static double recall(struct sto_store *s, const uint8_t *alive,
+                     float (*vecs)[DIM], int euclid)
+{
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(s, &v), 0);
+	size_t hit = 0;
+	for (int t = 0; t < QUERIES; t++) {
+		/* queries drawn as the data is */
+		double q[DIM], qn = 0;
+		float qf[DIM];
+		make_vec(qf, clustered, 100 * N + (uint64_t)(rnd() * 1e9));
+		for (int d = 0; d < DIM; d++)
+			q[d] = qf[d], qn += q[d] * q[d];
+		uint64_t top[K];
+		exact_top(q, alive, vecs, euclid, top);
+		struct sto_vhit out[EF];
+		size_t n, count;
+		ck_assert_int_eq(sto_view_vector_search(v, "emb", q, DIM,
+		                                        sqrt(qn), EF, out, &n,
+		                                        &count),
+		                 0);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_msg(alive[out[i].id], "dead node %llu found",
+			              (unsigned long long)out[i].id);
+		for (int i = 0; i < K; i++)
+			for (size_t j = 0; j < K && j < n; j++)
+				hit += out[j].id == top[i];
+	}
+	sto_view_close(v);
+	return (double)hit / (QUERIES * K);
+}
+
+static float (*vecs)[DIM];
+static uint8_t *alive;
+
+static void fill(int c)
+{
+	clustered = c;
+	vecs = calloc(N, sizeof *vecs);
+	alive = calloc(N, 1);
+	for (uint64_t id = 0; id < N; id++) {
+		make_vec(vecs[id], c, id);
+		alive[id] = 1;
+	}
+}
+
+static void unfill(void)
+{
+	free(vecs);
+	free(alive);
+}
+
+START_TEST(recall_random_inserted)
+{
+	fill(0);
+	create_index(st, "euclidean"); /* graph grows batch by batch */
+	add_nodes(st, 0, N, 0);
+	double r = recall(st, alive, vecs, 1);
+	printf("seed %llu: random, euclidean: recall@10 %.3f\n",
+	       (unsigned long long)seed, r);
+	unfill();
+	ck_assert_msg(r >= 0.95, "recall %.3f (LORA_SEED=%llu)", r,
+	              (unsigned long long)seed);
+}
+END_TEST
+
+START_TEST(recall_clustered_built)
+{
+	fill(1);
+	add_nodes(st, 0, N, 1);
+	create_index(st, "cosine"); /* built from existing nodes */
+	double r = recall(st, alive, vecs, 0);
+	printf("seed %llu: clustered, cosine: recall@10 %.3f\n",
+	       (unsigned long long)seed, r);
+	unfill();
+	ck_assert_msg(r >= 0.95, "recall %.3f (LORA_SEED=%llu)", r,
+	              (unsigned long long)seed);
+}
+END_TEST
+
+/* deletes a third, moves a third, takes the label off some */
+static void churn(struct sto_store *s, int clustered)
+{
+	struct sto_store *was = st;
+	st = s;
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t id = 0; id < N; id++) {
+		if (id % 3 == 0) {
+			add_delete_node(b, id, 1);
+			alive[id] = 0;
+		} else if (id % 3 == 1) {
+			make_vec(vecs[id], clustered, id + 7 * N);
+			add_set_vector(b, NODE, id, "v",
+			               vec_f32(DIM, vecs[id]));
+		} else if (id % 10 == 5) {
+			add_label(b, id, "Doc", 0);
+			alive[id] = 0;
+		}
+	}
+	ck_assert_int_eq(apply(b), 0);
+	st = was;
+}
+
+START_TEST(recall_after_deletes_and_updates)
+{
+	fill(1);
+	create_index(st, "cosine");
+	add_nodes(st, 0, N, 1);
+	churn(st, 1);
+	double r = recall(st, alive, vecs, 0);
+	printf("seed %llu: after deletes and updates: recall@10 %.3f\n",
+	       (unsigned long long)seed, r);
+	unfill();
+	ck_assert_msg(r >= 0.95, "recall %.3f (LORA_SEED=%llu)", r,
+	              (unsigned long long)seed);
+}
+END_TEST
+
+static void dump(struct sto_store *s, struct lora_buf *b)
+{
+	lora_buf_reset(b);
+	ck_assert_int_eq(sto_testing_dump_raw(s, "hnsw", b), 0);
+	ck_assert_uint_gt(b->len, 0);
+}
+
+static struct sto_store *open_at(const char *name)
+{
+	char p[512], msg[LORA_ERRMSG_BYTES] = "";
+	struct sto_store *s;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof p, dir, name), NULL, &s, msg), 0);
+	return s;
+}
+
+/* Two stores, the same batches; the second is closed and reopened (its
+ * graph then comes from the CF) before the rest: byte-equal keys, and a
+ * checkpoint of the first answers as it does. */
+START_TEST(two_stores_hold_the_same_graph)
+{
+	fill(0);
+	struct sto_store *b2 = open_at("second");
+	create_index(st, "euclidean");
+	create_index(b2, "euclidean");
+	add_nodes(st, 0, N / 2, 0);
+	add_nodes(b2, 0, N / 2, 0);
+	sto_close(b2);
+	b2 = open_at("second"); /* a restart */
+	add_nodes(st, N / 2, N, 0);
+	add_nodes(b2, N / 2, N, 0);
+	churn(st, 0);
+	churn(b2, 0);
+	struct lora_buf x = {0}, y = {0};
+	dump(st, &x);
+	dump(b2, &y);
+	ck_assert_uint_eq(x.len, y.len);
+	ck_assert(!memcmp(x.data, y.data, x.len));
+	/* a checkpoint carries the graph */
+	char p[512], msg[LORA_ERRMSG_BYTES] = "";
+	uint64_t idx;
+	ck_assert_int_eq(
+	    sto_checkpoint(st, path_join(p, sizeof p, dir, "ck"), &idx, msg),
+	    0);
+	struct sto_store *c = open_at("ck");
+	dump(c, &y);
+	ck_assert(x.len == y.len && !memcmp(x.data, y.data, x.len));
+	uint64_t keep = rng;
+	double r1 = recall(st, alive, vecs, 1);
+	rng = keep;
+	double r2 = recall(c, alive, vecs, 1);
+	ck_assert(r1 == r2 && r1 >= 0.95);
+	sto_close(c);
+	sto_close(b2);
+	lora_buf_free(&x);
+	lora_buf_free(&y);
+	unfill();
+}
+END_TEST
+
+/* A dropped index leaves no graph keys; a view of another generation
+ * than the graph's is told to scan. */
+START_TEST(drop_and_stale_view)
+{
+	fill(0);
+	create_index(st, "euclidean");
+	add_nodes(st, 0, 600, 0);
+	struct sto_view *old;
+	ck_assert_int_eq(sto_view_open(st, &old), 0);
+	add_nodes(st, 600, 700, 0);
+	double q[DIM] = {1};
+	struct sto_vhit out[8];
+	size_t n, count;
+	ck_assert_int_eq(
+	    sto_view_vector_search(old, "emb", q, DIM, 1, 8, out, &n, &count),
+	    LORA_ENOTFOUND);
+	sto_view_close(old);
+	Lora__MutationBatch *b = batch_new();
+	add_drop_index(b, "emb", 0);
+	ck_assert_int_eq(apply(b), 0);
+	struct lora_buf x = {0};
+	ck_assert_int_eq(sto_testing_dump_raw(st, "hnsw", &x), 0);
+	ck_assert_uint_eq(x.len, 0);
+	lora_buf_free(&x);
+	unfill();
+}
+END_TEST
+
+/* Damaged graph keys do not stop the store from opening: views scan until
+ * the next apply rebuilds the graph from the data, which then answers. */
+START_TEST(damaged_graph_is_rebuilt)
+{
+	fill(0);
+	create_index(st, "euclidean");
+	add_nodes(st, 0, 600, 0);
+	uint8_t k[1 + 3 + 8];
+	k[0] = 3;
+	memcpy(k + 1, "emb", 3);
+	lora_put_be64(k + 4, 7);
+	ck_assert_int_eq(
+	    sto_testing_put_raw(st, "hnsw", k, sizeof k, "\x09", 1), 0);
+	sto_close(st);
+	st = open_at("state");
+	struct sto_view *v;
+	double q[DIM] = {1};
+	struct sto_vhit out[8];
+	size_t n, count;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(
+	    sto_view_vector_search(v, "emb", q, DIM, 1, 8, out, &n, &count),
+	    LORA_ENOTFOUND);
+	sto_view_close(v);
+	add_nodes(st, 600, 700, 0);
+	for (uint64_t id = 700; id < N; id++)
+		alive[id] = 0;
+	double r = recall(st, alive, vecs, 1);
+	unfill();
+	ck_assert_msg(r >= 0.95, "recall %.3f after the rebuild", r);
+}
+END_TEST
+
+static Suite *hnsw_suite(void)
+{
+	Suite *s = suite_create("storage_hnsw");
+	TCase *t = tcase_create("hnsw");
+	tcase_set_timeout(t, 300);
+	tcase_add_checked_fixture(t, setup, teardown);
+	tcase_add_test(t, recall_random_inserted);
+	tcase_add_test(t, recall_clustered_built);
+	tcase_add_test(t, recall_after_deletes_and_updates);
+	tcase_add_test(t, two_stores_hold_the_same_graph);
+	tcase_add_test(t, drop_and_stale_view);
+	tcase_add_test(t, damaged_graph_is_rebuilt);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+int main(void)
+{
+	const char *e = getenv("LORA_SEED");
+	seed = e ? strtoull(e, NULL, 10) : (uint64_t)time(NULL);
+	rng = seed;
+	printf("LORA_SEED=%llu\n", (unsigned long long)seed);
+	SRunner *sr = srunner_create(hnsw_suite());
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
