@@ -1160,6 +1160,19 @@ static const char *const point_cases[] = {
     "point.withinBBox(n.p, null, point({x: 1, y: 1}))",
 };
 
+/* distance comparisons that select points outside (or off) the circle:
+ * never a seek, the same rows with and without the index */
+static const char *const point_noseek_cases[] = {
+    "point.distance(n.p, point({x: 4, y: 4})) <> 2",
+    "point.distance(n.p, point({x: 4, y: 4})) != 2",
+    "2 <> point.distance(point({x: 4, y: 4}), n.p)",
+    "point.distance(n.p, point({x: 4, y: 4})) > 2",
+    "point.distance(n.p, point({x: 4, y: 4})) >= 2",
+    "2 < point.distance(n.p, point({x: 4, y: 4}))",
+    "point.distance(n.p, point({x: 4, y: 4})) = 2",
+    "point.distance(n.p, $c) <> $r",
+};
+
 static void point_grid(void)
 {
 	ok("UNWIND range(-2, 10) AS i UNWIND range(-2, 10) AS j "
@@ -1214,7 +1227,34 @@ START_TEST(test_point_index)
 		              before[i].err.message);
 	}
 	ck_assert_ptr_nonnull(strstr(before[0].text, "point({x: 2.0, y: 3.0"));
+	size_t nn = sizeof point_noseek_cases / sizeof point_noseek_cases[0];
+	static struct result nbefore[16];
+	ck_assert_uint_le(nn, 16);
+	for (size_t i = 0; i < nn; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:G) WHERE %s RETURN count(*) AS c",
+		         point_noseek_cases[i]);
+		run_full(q, &m, NULL, QRY_RUN, &nbefore[i]);
+		ck_assert_msg(nbefore[i].code == 0, "%s: %s", q,
+		              nbefore[i].err.message);
+	}
+	/* 169 cartesian 2-D points, 4 of them at distance 2 from (4, 4) */
+	ck_assert_str_eq(nbefore[0].text, "c\n165\n");
+	ck_assert_str_eq(nbefore[6].text, "c\n4\n");
 	ok("CREATE POINT INDEX g_p FOR (n:G) ON (n.p)");
+	for (size_t i = 0; i < nn; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:G) WHERE %s RETURN count(*) AS c",
+		         point_noseek_cases[i]);
+		run_full(q, &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+		ck_assert_msg(!strcmp(r.text, nbefore[i].text),
+		              "%s:\n with index: %s\n without: %s", q, r.text,
+		              nbefore[i].text);
+		run_full(q, &m, NULL, QRY_EXPLAIN, &r);
+		ck_assert_msg(!strstr(r.plan, "NodePointIndexSeek"), "%s: %s",
+		              q, r.plan);
+	}
 	for (size_t i = 0; i < n; i++) {
 		snprintf(q, sizeof q,
 		         "MATCH (n:G) WHERE %s RETURN n.p ORDER BY n.p",
