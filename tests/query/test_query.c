@@ -809,6 +809,61 @@ START_TEST(test_qpp)
 }
 END_TEST
 
+/* A quantified pattern that yields no row still stops at the time limit
+ * (every adjacency entry it examines counts, the deadline is checked
+ * every 1,024), and ACYCLIC prunes a step to a node already on the path
+ * instead of enumerating the walks and filtering them at the end. The
+ * graph: 10 nodes, a relationship each way between every two. */
+START_TEST(test_qpp_deadline)
+{
+	ok("UNWIND range(0, 9) AS i CREATE (:K {i: i})");
+	ok("MATCH (a:K), (b:K) WHERE a <> b CREATE (a)-[:R]->(b)");
+	const char *const slow[] = {
+	    "MATCH (a:K {i: 0}) ((x)-[:R]->(y))+ (b) WHERE b.i = 99 "
+	    "RETURN count(*) AS c",
+	    "MATCH (a:K {i: 0})-[:R*]->(b) WHERE b.i = 99 "
+	    "RETURN count(*) AS c",
+	    "MATCH p = ACYCLIC (a:K {i: 0}) ((x)-[:R]->(y))+ (b) "
+	    "WHERE b.i = 99 RETURN count(*) AS c",
+	    "MATCH p = SHORTEST 1 (a:K {i: 0}) ((x)-[:R]->(y))+ (b) "
+	    "WHERE b.i = 99 RETURN count(*) AS c",
+	};
+	struct qry_limits lim;
+	qry_limits_init(&lim);
+	lim.time_ms_max = 200;
+	struct result r;
+	for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++) {
+		uint64_t t0 = lora_now_ms();
+		run_full(slow[i], NULL, &lim, QRY_RUN, &r);
+		uint64_t ms = lora_now_ms() - t0;
+		printf("qpp_deadline %zu: %d after %llu ms: %s\n", i, r.code,
+		       (unsigned long long)ms, r.err.message);
+		ck_assert_msg(r.code == LORA_ETIMEOUT ||
+		                  (r.code == LORA_ELIMIT &&
+		                   strstr(r.err.message, "PathExpansionLimit")),
+		              "%s: %d %s", slow[i], r.code, r.err.message);
+		ck_assert_msg(ms < 5000, "%s: %llu ms", slow[i],
+		              (unsigned long long)ms);
+	}
+	/* 9 + 72 + 504 + 3,024 + 15,120 acyclic paths; 3,610 prefixes of up
+	 * to 4 hops, 9 entries each: 32,490 examined (about 66,000 without
+	 * the pruning, which enumerates the trails) */
+	qry_limits_init(&lim);
+	lim.path_expansions_max = 32490;
+	run_full("MATCH p = ACYCLIC (:K {i: 0})-[:R]->{1,5}() "
+	         "RETURN count(p) AS c",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "c\n18729\n");
+	lim.path_expansions_max = 32489;
+	run_full("MATCH p = ACYCLIC (:K {i: 0})-[:R]->{1,5}() "
+	         "RETURN count(p) AS c",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	ok("MATCH (n:K) DETACH DELETE n");
+}
+END_TEST
+
 START_TEST(test_parse_excerpt)
 {
 	struct result r;
@@ -2398,6 +2453,7 @@ static Suite *suite(void)
 	tcase_add_test(e, test_many_time_zones);
 	tcase_add_test(e, test_all_shortest_paths);
 	tcase_add_test(e, test_qpp);
+	tcase_add_test(e, test_qpp_deadline);
 	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_params);
