@@ -5,6 +5,7 @@
  * row-dependent values, the statement overlay (lookups among its own
  * writes, cost per row). */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1331,6 +1332,31 @@ START_TEST(test_point_index)
 	    &r);
 	ck_assert_int_eq(r.code, 0);
 	ck_assert_str_eq(r.text, "c\n1\n");
+	/* a WGS-84 point parameter passes point()'s checks: a latitude in
+	 * [-90, 90], a finite longitude (wrapped into [-180, 180]) */
+	const double bad[][2] = {{0, 100},      {0, -90.5},     {0, NAN},
+	                         {INFINITY, 0}, {-INFINITY, 0}, {NAN, 0}};
+	pt.srid = 4326;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		pt.x = bad[i][0], pt.y = bad[i][1];
+		run_full("CREATE (:G {p: $c}) RETURN 1", &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == LORA_EPARAMS, "(%g, %g): %d %s", pt.x,
+		              pt.y, r.code, r.err.message);
+	}
+	pt.x = 190, pt.y = -90;
+	run_full("RETURN $c AS c", &m, NULL, QRY_RUN, &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text,
+	                 "c\npoint({x: -170.0, y: -90.0, crs: 'wgs-84'})\n");
+	run("RETURN point({longitude: 1e308 * 10, latitude: 0}) AS p", &r);
+	ck_assert_msg(r.code == LORA_EINVAL, "%d %s", r.code, r.err.message);
+	run("RETURN point({longitude: -1e308 * 10, latitude: 0}) AS p", &r);
+	ck_assert_msg(r.code == LORA_EINVAL, "%d %s", r.code, r.err.message);
+	run("MATCH (n:G) WHERE n.p.srid = 4326 AND "
+	    "NOT (-90 <= n.p.y <= 90 AND -180 <= n.p.x <= 180) "
+	    "RETURN count(*) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
 }
 END_TEST
 
