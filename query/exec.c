@@ -52,6 +52,11 @@ struct mstate {
 	struct val *row;
 	uint64_t *used; /* edges bound in this MATCH */
 	size_t nused, capused;
+	/* ACYCLIC parts: the nodes the variable-length and quantified
+	 * segments of the search's current path reached, the current part's
+	 * from visbase (a step to one of them is pruned at once) */
+	uint64_t *vis;
+	size_t nvis, capvis, visbase;
 	struct seg *segs; /* per rel of the current part */
 	int part;
 	int *order; /* expansion order of node positions */
@@ -78,6 +83,9 @@ static int edge_used(struct mstate *m, uint64_t e)
 	return m->pat->parts[m->part].mode != PM_WALK && used_has(m, e);
 }
 
+/* one adjacency entry examined by a variable-length or quantified
+ * pattern (taken or not): counted against the limit, and every 1,024 the
+ * deadline is checked, since such a search may produce no row for long */
 static void expansion(struct qctx *c)
 {
 	uint64_t max = c->lim.path_expansions_max ? c->lim.path_expansions_max
@@ -85,10 +93,51 @@ static void expansion(struct qctx *c)
 	if (++c->expansions > max)
 		qerr(c, LORA_ELIMIT,
 		     "PathExpansionLimit: variable-length and quantified "
-		     "patterns traversed more than %llu relationships; bound "
+		     "patterns examined more than %llu relationships; bound "
 		     "the pattern (a smaller upper bound, more selective "
 		     "labels or inner predicates)",
 		     (unsigned long long)max);
+	if ((c->expansions & 1023) == 0)
+		q_tick(c);
+}
+
+static int acyclic(struct mstate *m)
+{
+	return m->pat->parts[m->part].mode == PM_ACYCLIC;
+}
+
+static int vis_has(struct mstate *m, uint64_t id)
+{
+	for (size_t i = m->visbase; i < m->nvis; i++)
+		if (m->vis[i] == id)
+			return 1;
+	return 0;
+}
+
+static void vis_push(struct qctx *c, struct mstate *m, uint64_t id)
+{
+	if (m->nvis == m->capvis) {
+		size_t nc = m->capvis ? m->capvis * 2 : 16;
+		uint64_t *n = ar_alloc(c, sizeof(uint64_t) * nc);
+		if (m->nvis)
+			memcpy(n, m->vis, sizeof(uint64_t) * m->nvis);
+		m->vis = n;
+		m->capvis = nc;
+	}
+	m->vis[m->nvis++] = id;
+}
+
+static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid,
+                  struct val *row);
+
+/* may the search step over adjacency entry `a` of rel r? */
+static int step_ok(struct qctx *c, struct mstate *m, struct prel *r,
+                   const struct adj *a)
+{
+	expansion(c);
+	if (edge_used(m, a->edge) || (acyclic(m) && vis_has(m, a->other)))
+		return 0;
+	return rel_ok(c, r, a->edge, m->row);
 }
 
 static void used_push(struct qctx *c, struct mstate *m, uint64_t e)
@@ -307,7 +356,10 @@ static void part_done(struct qctx *c, struct mstate *m)
 	int save = m->part, st = m->start;
 	struct seg *ss = m->segs;
 	int *so = m->order;
+	size_t vb = m->visbase;
+	m->visbase = m->nvis; /* ACYCLIC holds within a part */
 	match_part(c, m, m->part + 1);
+	m->visbase = vb;
 	m->part = save;
 	m->segs = ss;
 	m->order = so;
@@ -367,10 +419,10 @@ static void varlen_dfs(struct qctx *c, struct mstate *m, struct prel *r,
 	size_t n;
 	g_adjacent(c, at, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
 	for (size_t i = 0; i < n; i++) {
-		if (edge_used(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
+		if (!step_ok(c, m, r, &a[i]))
 			continue;
-		expansion(c);
 		used_push(c, m, a[i].edge);
+		vis_push(c, m, a[i].other);
 		uint64_t *ne = ar_alloc(c, sizeof(uint64_t) * (sg->n + 1));
 		if (sg->n)
 			memcpy(ne, sg->edges, sizeof(uint64_t) * sg->n);
@@ -382,6 +434,7 @@ static void varlen_dfs(struct qctx *c, struct mstate *m, struct prel *r,
 		           depth + 1, rev);
 		*sg = save;
 		m->nused--;
+		m->nvis--;
 	}
 }
 
@@ -545,10 +598,10 @@ static void qpp_iter(struct qctx *c, struct mstate *m, struct qrun *q,
 	size_t n;
 	g_adjacent(c, cur, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
 	for (size_t i = 0; i < n; i++) {
-		if (edge_used(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
+		if (!step_ok(c, m, r, &a[i]))
 			continue;
-		expansion(c);
 		used_push(c, m, a[i].edge);
+		vis_push(c, m, a[i].other);
 		m->row[r->slot] = v_rel(a[i].edge);
 		uint64_t *ne = ar_alloc(c, sizeof(uint64_t) * (q->sg->n + 1));
 		if (q->sg->n)
@@ -561,6 +614,7 @@ static void qpp_iter(struct qctx *c, struct mstate *m, struct qrun *q,
 		*q->sg = save;
 		m->row[r->slot] = bound;
 		m->nused--;
+		m->nvis--;
 	}
 	m->row[pn->slot] = was;
 }
@@ -597,17 +651,22 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	struct prel *r = &pp->rels[ri];
 	uint64_t at = m->row[pp->nodes[from].slot].u.id;
 	struct seg *sg = &m->segs[ri];
-	if (r->varlen == 2) {
-		qpp_run(c, m, r, at, pos, step, sg, pos < m->start);
-		return;
-	}
-	if (r->varlen && !new_var(r->var)) {
-		follow_list(c, m, r, dir, at, pos, step, sg);
+	if (r->varlen == 2 || (r->varlen && new_var(r->var))) {
+		/* the segment's nodes, from `at`, on the ACYCLIC stack */
+		size_t nv = m->nvis;
+		vis_push(c, m, at);
+		if (r->varlen == 2) {
+			qpp_run(c, m, r, at, pos, step, sg, pos < m->start);
+		} else {
+			sg->n = 0;
+			varlen_dfs(c, m, r, dir, at, pos, step, sg, 0,
+			           pos < m->start);
+		}
+		m->nvis = nv;
 		return;
 	}
 	if (r->varlen) {
-		sg->n = 0;
-		varlen_dfs(c, m, r, dir, at, pos, step, sg, 0, pos < m->start);
+		follow_list(c, m, r, dir, at, pos, step, sg);
 		return;
 	}
 	struct val bound = m->row[r->slot];
@@ -1200,6 +1259,8 @@ int match_step(struct qctx *c, struct mcursor *mc, struct rows *out)
 	struct ppart *pp = &m->pat->parts[0];
 	m->used = NULL; /* its array lived in the previous step's arena */
 	m->nused = m->capused = 0;
+	m->vis = NULL; /* as used */
+	m->nvis = m->capvis = m->visbase = 0;
 	m->part = 0;
 	m->segs = ar_alloc(c, sizeof(struct seg) * (pp->nrels + 1));
 	m->order = mc->order;

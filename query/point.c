@@ -62,13 +62,29 @@ static uint32_t crs_srid(const char *name)
 	return 0;
 }
 
-/* a longitude outside [-180, 180] wrapped into it, as Neo4j does */
+/* a longitude outside [-180, 180] wrapped into it, as Neo4j does (an
+ * infinite one is refused before: pt_check) */
 static double wrap_longitude(double x)
 {
-	if (!(x < -180 || x > 180))
+	if (!(x < -180 || x > 180) || !isfinite(x))
 		return x;
 	x = fmod(x + 180, 360);
 	return (x < 0 ? x + 360 : x) - 180;
+}
+
+void pt_check(struct qctx *c, int code, uint32_t srid, double x, double y)
+{
+	if (!pt_geographic(srid))
+		return;
+	if (!isfinite(x))
+		qerr(c, code,
+		     "InvalidArgumentValue: longitude %g is not a finite "
+		     "number",
+		     x);
+	if (y < -90 || y > 90 || isnan(y))
+		qerr(c, code,
+		     "InvalidArgumentValue: latitude %g is outside [-90, 90]",
+		     y);
 }
 
 struct val v_point(struct qctx *c, uint32_t srid, double x, double y, double z)
@@ -181,10 +197,7 @@ struct val pt_construct(struct qctx *c, struct val arg)
 		qerr(c, LORA_EINVAL,
 		     "InvalidArgumentValue: a %s point takes %d coordinates",
 		     pt_crs_name(srid), pt_dim(srid));
-	if (pt_geographic(srid) && (y < -90 || y > 90 || isnan(y)))
-		qerr(c, LORA_EINVAL,
-		     "InvalidArgumentValue: latitude %g is outside [-90, 90]",
-		     y);
+	pt_check(c, LORA_EINVAL, srid, x, y);
 	return v_point(c, srid, x, y, z);
 }
 

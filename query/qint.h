@@ -878,6 +878,9 @@ int pt_dim(uint32_t srid); /* 2 or 3 */
 int pt_geographic(uint32_t srid);
 int pt_srid_known(uint32_t srid);
 const char *pt_crs_name(uint32_t srid); /* static string */
+/* WGS-84: a finite longitude and a latitude in [-90, 90], else error
+ * `code` (LORA_EINVAL for point(), LORA_EPARAMS for a parameter) */
+void pt_check(struct qctx *c, int code, uint32_t srid, double x, double y);
 struct val v_point(struct qctx *c, uint32_t srid, double x, double y, double z);
 struct val pt_construct(struct qctx *c, struct val map);
 struct val pt_prop(struct qctx *c, const struct vpoint *p, const char *k,

@@ -189,6 +189,8 @@ static struct val from_pb_d(struct qctx *c, const Lora__Value *v, int depth)
 			qerr(c, LORA_EPARAMS,
 			     "point value with unknown srid %u",
 			     (unsigned)pt->srid);
+		/* the checks point() makes: a parameter is no other way in */
+		pt_check(c, LORA_EPARAMS, pt->srid, pt->x, pt->y);
 		return v_point(c, pt->srid, pt->x, pt->y, pt->z);
 	}
 	case LORA__VALUE__KIND_NODE_VALUE:

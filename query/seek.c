@@ -182,7 +182,11 @@ static int find_spatial(const struct pattern *p, struct expr *w, int slot,
 	}
 	if (w->kind != E_CMP)
 		return 0;
-	int fwd = w->op[0] == '<', rev = w->op[0] == '>';
+	/* exactly <, <=, >, >=: "<>" (and "!=", parsed as "<>") also
+	 * starts with '<' but selects the points outside the radius */
+	int ord = !strcmp(w->op, "<") || !strcmp(w->op, "<=") ||
+	          !strcmp(w->op, ">") || !strcmp(w->op, ">=");
+	int fwd = ord && w->op[0] == '<', rev = ord && w->op[0] == '>';
 	struct expr *d = fwd ? w->a : rev ? w->b : NULL;
 	struct expr *rad = fwd ? w->b : w->a;
 	struct expr *ctr = d ? dist_centre(p, d, slot) : NULL;

@@ -5,6 +5,7 @@
  * row-dependent values, the statement overlay (lookups among its own
  * writes, cost per row). */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -809,6 +810,61 @@ START_TEST(test_qpp)
 }
 END_TEST
 
+/* A quantified pattern that yields no row still stops at the time limit
+ * (every adjacency entry it examines counts, the deadline is checked
+ * every 1,024), and ACYCLIC prunes a step to a node already on the path
+ * instead of enumerating the walks and filtering them at the end. The
+ * graph: 10 nodes, a relationship each way between every two. */
+START_TEST(test_qpp_deadline)
+{
+	ok("UNWIND range(0, 9) AS i CREATE (:K {i: i})");
+	ok("MATCH (a:K), (b:K) WHERE a <> b CREATE (a)-[:R]->(b)");
+	const char *const slow[] = {
+	    "MATCH (a:K {i: 0}) ((x)-[:R]->(y))+ (b) WHERE b.i = 99 "
+	    "RETURN count(*) AS c",
+	    "MATCH (a:K {i: 0})-[:R*]->(b) WHERE b.i = 99 "
+	    "RETURN count(*) AS c",
+	    "MATCH p = ACYCLIC (a:K {i: 0}) ((x)-[:R]->(y))+ (b) "
+	    "WHERE b.i = 99 RETURN count(*) AS c",
+	    "MATCH p = SHORTEST 1 (a:K {i: 0}) ((x)-[:R]->(y))+ (b) "
+	    "WHERE b.i = 99 RETURN count(*) AS c",
+	};
+	struct qry_limits lim;
+	qry_limits_init(&lim);
+	lim.time_ms_max = 200;
+	struct result r;
+	for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++) {
+		uint64_t t0 = lora_now_ms();
+		run_full(slow[i], NULL, &lim, QRY_RUN, &r);
+		uint64_t ms = lora_now_ms() - t0;
+		printf("qpp_deadline %zu: %d after %llu ms: %s\n", i, r.code,
+		       (unsigned long long)ms, r.err.message);
+		ck_assert_msg(r.code == LORA_ETIMEOUT ||
+		                  (r.code == LORA_ELIMIT &&
+		                   strstr(r.err.message, "PathExpansionLimit")),
+		              "%s: %d %s", slow[i], r.code, r.err.message);
+		ck_assert_msg(ms < 5000, "%s: %llu ms", slow[i],
+		              (unsigned long long)ms);
+	}
+	/* 9 + 72 + 504 + 3,024 + 15,120 acyclic paths; 3,610 prefixes of up
+	 * to 4 hops, 9 entries each: 32,490 examined (about 66,000 without
+	 * the pruning, which enumerates the trails) */
+	qry_limits_init(&lim);
+	lim.path_expansions_max = 32490;
+	run_full("MATCH p = ACYCLIC (:K {i: 0})-[:R]->{1,5}() "
+	         "RETURN count(p) AS c",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "c\n18729\n");
+	lim.path_expansions_max = 32489;
+	run_full("MATCH p = ACYCLIC (:K {i: 0})-[:R]->{1,5}() "
+	         "RETURN count(p) AS c",
+	         NULL, &lim, QRY_RUN, &r);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	ok("MATCH (n:K) DETACH DELETE n");
+}
+END_TEST
+
 START_TEST(test_parse_excerpt)
 {
 	struct result r;
@@ -1160,6 +1216,19 @@ static const char *const point_cases[] = {
     "point.withinBBox(n.p, null, point({x: 1, y: 1}))",
 };
 
+/* distance comparisons that select points outside (or off) the circle:
+ * never a seek, the same rows with and without the index */
+static const char *const point_noseek_cases[] = {
+    "point.distance(n.p, point({x: 4, y: 4})) <> 2",
+    "point.distance(n.p, point({x: 4, y: 4})) != 2",
+    "2 <> point.distance(point({x: 4, y: 4}), n.p)",
+    "point.distance(n.p, point({x: 4, y: 4})) > 2",
+    "point.distance(n.p, point({x: 4, y: 4})) >= 2",
+    "2 < point.distance(n.p, point({x: 4, y: 4}))",
+    "point.distance(n.p, point({x: 4, y: 4})) = 2",
+    "point.distance(n.p, $c) <> $r",
+};
+
 static void point_grid(void)
 {
 	ok("UNWIND range(-2, 10) AS i UNWIND range(-2, 10) AS j "
@@ -1214,7 +1283,34 @@ START_TEST(test_point_index)
 		              before[i].err.message);
 	}
 	ck_assert_ptr_nonnull(strstr(before[0].text, "point({x: 2.0, y: 3.0"));
+	size_t nn = sizeof point_noseek_cases / sizeof point_noseek_cases[0];
+	static struct result nbefore[16];
+	ck_assert_uint_le(nn, 16);
+	for (size_t i = 0; i < nn; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:G) WHERE %s RETURN count(*) AS c",
+		         point_noseek_cases[i]);
+		run_full(q, &m, NULL, QRY_RUN, &nbefore[i]);
+		ck_assert_msg(nbefore[i].code == 0, "%s: %s", q,
+		              nbefore[i].err.message);
+	}
+	/* 169 cartesian 2-D points, 4 of them at distance 2 from (4, 4) */
+	ck_assert_str_eq(nbefore[0].text, "c\n165\n");
+	ck_assert_str_eq(nbefore[6].text, "c\n4\n");
 	ok("CREATE POINT INDEX g_p FOR (n:G) ON (n.p)");
+	for (size_t i = 0; i < nn; i++) {
+		snprintf(q, sizeof q,
+		         "MATCH (n:G) WHERE %s RETURN count(*) AS c",
+		         point_noseek_cases[i]);
+		run_full(q, &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+		ck_assert_msg(!strcmp(r.text, nbefore[i].text),
+		              "%s:\n with index: %s\n without: %s", q, r.text,
+		              nbefore[i].text);
+		run_full(q, &m, NULL, QRY_EXPLAIN, &r);
+		ck_assert_msg(!strstr(r.plan, "NodePointIndexSeek"), "%s: %s",
+		              q, r.plan);
+	}
 	for (size_t i = 0; i < n; i++) {
 		snprintf(q, sizeof q,
 		         "MATCH (n:G) WHERE %s RETURN n.p ORDER BY n.p",
@@ -1236,6 +1332,31 @@ START_TEST(test_point_index)
 	    &r);
 	ck_assert_int_eq(r.code, 0);
 	ck_assert_str_eq(r.text, "c\n1\n");
+	/* a WGS-84 point parameter passes point()'s checks: a latitude in
+	 * [-90, 90], a finite longitude (wrapped into [-180, 180]) */
+	const double bad[][2] = {{0, 100},      {0, -90.5},     {0, NAN},
+	                         {INFINITY, 0}, {-INFINITY, 0}, {NAN, 0}};
+	pt.srid = 4326;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		pt.x = bad[i][0], pt.y = bad[i][1];
+		run_full("CREATE (:G {p: $c}) RETURN 1", &m, NULL, QRY_RUN, &r);
+		ck_assert_msg(r.code == LORA_EPARAMS, "(%g, %g): %d %s", pt.x,
+		              pt.y, r.code, r.err.message);
+	}
+	pt.x = 190, pt.y = -90;
+	run_full("RETURN $c AS c", &m, NULL, QRY_RUN, &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text,
+	                 "c\npoint({x: -170.0, y: -90.0, crs: 'wgs-84'})\n");
+	run("RETURN point({longitude: 1e308 * 10, latitude: 0}) AS p", &r);
+	ck_assert_msg(r.code == LORA_EINVAL, "%d %s", r.code, r.err.message);
+	run("RETURN point({longitude: -1e308 * 10, latitude: 0}) AS p", &r);
+	ck_assert_msg(r.code == LORA_EINVAL, "%d %s", r.code, r.err.message);
+	run("MATCH (n:G) WHERE n.p.srid = 4326 AND "
+	    "NOT (-90 <= n.p.y <= 90 AND -180 <= n.p.x <= 180) "
+	    "RETURN count(*) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
 }
 END_TEST
 
@@ -2445,6 +2566,7 @@ static Suite *suite(void)
 	tcase_add_test(e, test_many_time_zones);
 	tcase_add_test(e, test_all_shortest_paths);
 	tcase_add_test(e, test_qpp);
+	tcase_add_test(e, test_qpp_deadline);
 	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_params);
