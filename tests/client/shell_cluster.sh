@@ -22,7 +22,7 @@ check() { # check NAME EXPECTED_RC PATTERN -- lora args...
 	shift 4
 	out=$("$LORA" --timeout 3000 "$@" 2>&1)
 	rc=$?
-	if [ "$rc" != "$want_rc" ] || ! echo "$out" | grep -q -- "$pattern"; then
+	if [ "$rc" != "$want_rc" ] || ! grep -q -- "$pattern" <<<"$out"; then
 		echo "FAIL $name: exit $rc (want $want_rc), output:"
 		echo "$out" | sed 's/^/    /'
 		failures=$((failures + 1))
