@@ -77,6 +77,8 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
  * certificate names (tls_engine.c); registered once (idempotent), by
  * node_tls_nng_config before its first configuration. 0 or LORA_EIO. */
 int node_tls_engine_register(void);
+/* 1 when nng's TLS engine is ours (nng_tls_engine_name), else 0. */
+int node_tls_engine_ours(void);
 /* The node id the certificate on the other end of nng TLS stream names
  * ("lora-node-<id>": DNS subjectAltName, else CN; verified against the
  * CA): 0 with *id, or LORA_ENOTFOUND (no such stream, no handshake yet,

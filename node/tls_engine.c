@@ -9,7 +9,8 @@
  * first member of nng's tls connection is the nng_stream the listener's
  * accept returns), so node_tls_stream_peer_id(stream) finds it.
  * Registered once, before lorad makes its first nng TLS configuration
- * (node_tls_nng_config).
+ * (node_tls_nng_config), after nng's own initialisation (which would
+ * replace it); every configuration checks it is still the engine.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -382,9 +383,23 @@ static const nng_tls_engine engine = {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int registered_rv = -1;
 
+/* nng's initialisation (nni_init, at its first call that needs it)
+ * registers nng's own engine over whichever came before: make it run
+ * first, with a configuration thrown away, then register ours. */
 static void do_register(void)
 {
+	nng_tls_config *first;
+	if (nng_tls_config_alloc(&first, NNG_TLS_MODE_CLIENT) == 0)
+		nng_tls_config_free(first);
 	registered_rv = nng_tls_engine_register(&engine);
+	if (registered_rv == 0 && !node_tls_engine_ours())
+		registered_rv = NNG_ENOTSUP;
+}
+
+int node_tls_engine_ours(void)
+{
+	const char *name = nng_tls_engine_name();
+	return name != NULL && strcmp(name, engine.name) == 0;
 }
 
 int node_tls_engine_register(void)

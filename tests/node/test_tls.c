@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
 #include "config.h"
 #include "tls.h"
 
@@ -268,6 +271,25 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* Our engine stays nng's TLS engine when our configuration is the
+ * process's first nng call (review finding 5: nng's initialisation then
+ * put its own engine back, and no peer could be identified). */
+START_TEST(engine_survives_nng_init)
+{
+	char err[LORA_ERRMSG_BYTES];
+	struct node_tls t = tls_of("c", 1);
+	nng_tls_config *cfg;
+	ck_assert_int_eq(node_tls_nng_config(&t, 1, 1, NULL, &cfg, err), 0);
+	ck_assert_str_eq(nng_tls_engine_name(), "lora-mbedtls");
+	nng_tls_config_free(cfg);
+	nng_stream_listener *l;
+	ck_assert_int_eq(nng_stream_listener_alloc(&l, "tls+tcp://127.0.0.1:0"),
+	                 0);
+	nng_stream_listener_free(l);
+	ck_assert_str_eq(nng_tls_engine_name(), "lora-mbedtls");
+}
+END_TEST
+
 int main(void)
 {
 	certs_make();
@@ -277,6 +299,7 @@ int main(void)
 	tcase_add_test(tc, settings_apply_and_validate);
 	tcase_add_test(tc, handshake_and_big_payload_both_ways);
 	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, engine_survives_nng_init);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
