@@ -84,6 +84,10 @@ int node_tls_engine_ours(void);
  * CA): 0 with *id, or LORA_ENOTFOUND (no such stream, no handshake yet,
  * no single id named). */
 int node_tls_stream_peer_id(const void *stream, uint64_t *id);
+/* Tests: how many verified peer connections the engine keeps ids for
+ * (default and most 1024; only connections of listeners that require a
+ * client certificate, once it is verified, take one). */
+void node_tls_engine_test_cap(int slots);
 
 /* "tls+tcp://addr" when t's mode is not off, else "tcp://addr". */
 void node_tls_url(const struct node_tls *t, const char *addr, char *out,

@@ -30,11 +30,14 @@
 #include <nng/nng.h>
 #include <nng/supplemental/tls/engine.h>
 
+#include "log.h"
+#include "lora.h"
 #include "tls.h"
 
 #define ENGINE_PAIRS_MAX  4    /* own certificates per configuration */
 #define ENGINE_CONNS_MAX  1024 /* connections whose peer id is kept */
 #define ENGINE_NAME_BYTES 256
+#define ENGINE_WARN_MS    10000 /* between two "table full" warnings */
 
 struct nng_tls_engine_config {
 	mbedtls_ssl_config conf;
@@ -43,6 +46,8 @@ struct nng_tls_engine_config {
 	mbedtls_x509_crt certs[ENGINE_PAIRS_MAX];
 	mbedtls_pk_context keys[ENGINE_PAIRS_MAX];
 	int n_pairs;
+	int server;       /* a listener's configuration */
+	int auth_require; /* client certificates required and verified */
 	char server_name[ENGINE_NAME_BYTES];
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
@@ -50,36 +55,62 @@ struct nng_tls_engine_config {
 
 struct nng_tls_engine_conn {
 	void *tls; /* nng's connection: its stream */
+	int track; /* a listener's connection whose client must verify */
 	mbedtls_ssl_context ssl;
 };
 
-/* stream -> peer id (0 until the handshake, or when the certificate
- * names no single node) */
+/* stream -> peer id, for connections of listeners that require and
+ * verified a client certificate (the peer listener) only, added when the
+ * handshake completes: connections that present no certificate (native
+ * clients, strangers) never take a slot. */
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	void *tls;
 	uint64_t id;
 } reg[ENGINE_CONNS_MAX];
+static int reg_cap = ENGINE_CONNS_MAX; /* slots in use: tests lower it */
+static uint64_t reg_warned_ms;         /* last "full" warning */
 
-static void reg_set(void *tls, uint64_t id, int add)
+void node_tls_engine_test_cap(int slots)
 {
 	pthread_mutex_lock(&reg_mu);
-	int free_slot = -1;
-	for (int i = 0; i < ENGINE_CONNS_MAX; i++) {
-		if (reg[i].tls == tls) {
+	reg_cap =
+	    slots > 0 && slots < ENGINE_CONNS_MAX ? slots : ENGINE_CONNS_MAX;
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* Remembers id for tls (0: added; LORA_ELIMIT: no free slot). */
+static int reg_add(void *tls, uint64_t id)
+{
+	int rc = LORA_ELIMIT, warn = 0;
+	pthread_mutex_lock(&reg_mu);
+	for (int i = 0; i < reg_cap; i++)
+		if (reg[i].tls == NULL || reg[i].tls == tls) {
+			reg[i].tls = tls;
 			reg[i].id = id;
-			if (!add && id == UINT64_MAX)
-				reg[i].tls = NULL; /* removed */
-			pthread_mutex_unlock(&reg_mu);
-			return;
+			rc = 0;
+			break;
 		}
-		if (reg[i].tls == NULL && free_slot < 0)
-			free_slot = i;
+	uint64_t now = lora_now_ms();
+	if (rc != 0 && now - reg_warned_ms >= ENGINE_WARN_MS) {
+		reg_warned_ms = now;
+		warn = 1;
 	}
-	if (add && free_slot >= 0) {
-		reg[free_slot].tls = tls;
-		reg[free_slot].id = id;
-	}
+	pthread_mutex_unlock(&reg_mu);
+	if (warn)
+		LOG_WARN("tls: %d verified peer connections open, the "
+		         "limit: a new one is not identified and its frames "
+		         "are refused",
+		         reg_cap);
+	return rc;
+}
+
+static void reg_remove(void *tls)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (int i = 0; i < reg_cap; i++)
+		if (reg[i].tls == tls)
+			reg[i].tls = NULL;
 	pthread_mutex_unlock(&reg_mu);
 }
 
@@ -87,7 +118,7 @@ int node_tls_stream_peer_id(const void *stream, uint64_t *id)
 {
 	int rc = LORA_ENOTFOUND;
 	pthread_mutex_lock(&reg_mu);
-	for (int i = 0; i < ENGINE_CONNS_MAX; i++)
+	for (int i = 0; i < reg_cap; i++)
 		if (reg[i].tls == stream) {
 			*id = reg[i].id;
 			rc = reg[i].id ? 0 : LORA_ENOTFOUND;
@@ -183,13 +214,14 @@ static int conn_init(nng_tls_engine_conn *ec, void *tls,
 		ret = mbedtls_ssl_set_hostname(&ec->ssl, cfg->server_name);
 	if (ret != 0)
 		return mk_err(ret);
-	reg_set(tls, 0, 1);
+	ec->track = cfg->server && cfg->auth_require;
 	return 0;
 }
 
 static void conn_fini(nng_tls_engine_conn *ec)
 {
-	reg_set(ec->tls, UINT64_MAX, 0);
+	if (ec->track)
+		reg_remove(ec->tls);
 	mbedtls_ssl_free(&ec->ssl);
 }
 
@@ -207,8 +239,9 @@ static int conn_handshake(nng_tls_engine_conn *ec)
 	if (ret != 0)
 		return mk_err(ret);
 	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&ec->ssl);
-	if (crt != NULL && mbedtls_ssl_get_verify_result(&ec->ssl) == 0)
-		reg_set(ec->tls, cert_id(crt), 1);
+	if (ec->track && crt != NULL &&
+	    mbedtls_ssl_get_verify_result(&ec->ssl) == 0)
+		(void)reg_add(ec->tls, cert_id(crt));
 	return 0;
 }
 
@@ -267,6 +300,7 @@ static int config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
 	mbedtls_entropy_init(&cfg->entropy);
 	mbedtls_ctr_drbg_init(&cfg->drbg);
 	int server = mode == NNG_TLS_MODE_SERVER;
+	cfg->server = server;
 	int ret = mbedtls_ctr_drbg_seed(&cfg->drbg, mbedtls_entropy_func,
 	                                &cfg->entropy, NULL, 0);
 	if (ret == 0)
@@ -301,6 +335,7 @@ static int config_auth(nng_tls_engine_config *cfg, nng_tls_auth_mode mode)
 	        : mode == NNG_TLS_AUTH_MODE_OPTIONAL
 	            ? MBEDTLS_SSL_VERIFY_OPTIONAL
 	            : MBEDTLS_SSL_VERIFY_NONE;
+	cfg->auth_require = mode == NNG_TLS_AUTH_MODE_REQUIRED;
 	mbedtls_ssl_conf_authmode(&cfg->conf, m);
 	return 0;
 }
