@@ -4,8 +4,8 @@
  * tls+tcp stream presented (NNG_OPT_TLS_PEER_CN came with nng 1.6). This
  * engine does what nng's own mbedtls engine does (supplemental/tls/
  * mbedtls) and, when a handshake completes, remembers the node id the
- * peer's certificate names (DNS subjectAltName "lora-node-<id>", else the
- * CN) for that connection. nng hands an engine connection its stream (the
+ * peer's certificate names (its one DNS subjectAltName "lora-node-<id>")
+ * for that connection. nng hands an engine connection its stream (the
  * first member of nng's tls connection is the nng_stream the listener's
  * accept returns), so node_tls_stream_peer_id(stream) finds it.
  * Registered once, before lorad makes its first nng TLS configuration
@@ -127,24 +127,32 @@ int node_tls_stream_peer_id(const void *stream, uint64_t *id)
 	return rc;
 }
 
-/* The id in "lora-node-<id>" (len bytes at p), or 0. */
-static uint64_t name_id(const unsigned char *p, size_t len)
+/* The id in "lora-node-<id>" (len bytes at p), or 0: the id canonical,
+ * 1 to UINT64_MAX in decimal without leading zeros, so one id has one
+ * name (the name a dialer checks, NODE_TLS_PEER_NAME_FMT). */
+uint64_t node_tls_name_id(const unsigned char *p, size_t len)
 {
 	static const char pre[] = "lora-node-";
 	size_t pl = sizeof pre - 1;
-	if (len <= pl || len > pl + 20 || memcmp(p, pre, pl) != 0)
+	if (len <= pl || len > pl + 20 || memcmp(p, pre, pl) != 0 ||
+	    p[pl] == '0')
 		return 0;
 	uint64_t v = 0;
 	for (size_t i = pl; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9' || v > UINT64_MAX / 10)
+		if (p[i] < '0' || p[i] > '9')
 			return 0;
-		v = v * 10 + (uint64_t)(p[i] - '0');
+		uint64_t d = (uint64_t)(p[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return 0;
+		v = v * 10 + d;
 	}
 	return v;
 }
 
-/* The node id a certificate names: its DNS subjectAltNames, else its CN;
- * 0 when none, or two different ones. */
+/* The node id a certificate names: its one DNS subjectAltName
+ * "lora-node-<id>" (other DNS names, e.g. localhost, do not count); 0
+ * when it has none or more than one. The CN is never looked at: mbedtls's
+ * name check on the dialing side ignores it when SANs exist. */
 static uint64_t cert_id(const mbedtls_x509_crt *crt)
 {
 	uint64_t id = 0;
@@ -153,16 +161,24 @@ static uint64_t cert_id(const mbedtls_x509_crt *crt)
 		if ((s->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) !=
 		    MBEDTLS_X509_SAN_DNS_NAME)
 			continue;
-		uint64_t v = name_id(s->buf.p, s->buf.len);
-		if (v && id && v != id)
+		uint64_t v = node_tls_name_id(s->buf.p, s->buf.len);
+		if (v && id)
 			return 0;
 		if (v)
 			id = v;
 	}
-	for (const mbedtls_x509_name *n = &crt->subject; id == 0 && n;
-	     n = n->next)
-		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
-			id = name_id(n->val.p, n->val.len);
+	return id;
+}
+
+uint64_t node_tls_cert_pem_id(const char *pem)
+{
+	mbedtls_x509_crt crt;
+	mbedtls_x509_crt_init(&crt);
+	uint64_t id = 0;
+	if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem,
+	                           strlen(pem) + 1) == 0)
+		id = cert_id(&crt);
+	mbedtls_x509_crt_free(&crt);
 	return id;
 }
 

@@ -400,6 +400,76 @@ START_TEST(native_clients_leave_peers_identified)
 }
 END_TEST
 
+/* node_tls_name_id: canonical names only (review finding 8). */
+START_TEST(name_id_canonical)
+{
+	static const struct {
+		const char *name;
+		uint64_t id;
+	} cases[] = {
+	    {"lora-node-1", 1},
+	    {"lora-node-42", 42},
+	    {"lora-node-18446744073709551615", UINT64_MAX},
+	    {"lora-node-18446744073709551616", 0}, /* overflows */
+	    {"lora-node-99999999999999999999", 0},
+	    {"lora-node-01", 0}, /* leading zero: a second name for 1 */
+	    {"lora-node-0", 0},
+	    {"lora-node-", 0},
+	    {"lora-node-1x", 0},
+	    {"lora-node--1", 0},
+	    {"Lora-node-1", 0},
+	    {"lora-node-1.example", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		ck_assert_msg(
+		    node_tls_name_id((const unsigned char *)cases[i].name,
+		                     strlen(cases[i].name)) == cases[i].id,
+		    "%s", cases[i].name);
+}
+END_TEST
+
+/* A self-signed certificate with subject /CN=cn and, when san, that
+ * subjectAltName: its id by node_tls_cert_pem_id. */
+static uint64_t id_of_cert(const char *cn, const char *san)
+{
+	char cmd[1024], path[128];
+	snprintf(path, sizeof path, "%s/t.pem", dir);
+	snprintf(cmd, sizeof cmd,
+	         "openssl req -x509 -newkey ec -pkeyopt "
+	         "ec_paramgen_curve:P-256 -nodes -keyout %s/t.key -out %s "
+	         "-days 1 -subj /CN=%s %s%s 2>/dev/null",
+	         dir, path, cn, san ? "-addext subjectAltName=" : "",
+	         san ? san : "");
+	ck_assert_int_eq(system(cmd), 0);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	static char pem[8192];
+	size_t n = fread(pem, 1, sizeof pem - 1, f);
+	fclose(f);
+	pem[n] = '\0';
+	return node_tls_cert_pem_id(pem);
+}
+
+/* The id a peer certificate names: exactly one canonical DNS SAN
+ * "lora-node-<id>", never the CN (review finding 8). */
+START_TEST(cert_id_one_canonical_san)
+{
+	ck_assert_uint_eq(id_of_cert("x", "DNS:lora-node-7,DNS:localhost"), 7);
+	ck_assert_uint_eq(id_of_cert("lora-node-9", "DNS:lora-node-7"), 7);
+	ck_assert_uint_eq(id_of_cert("x", "DNS:lora-node-07"), 0);
+	ck_assert_uint_eq(id_of_cert("x", "DNS:lora-node-7,DNS:lora-node-8"),
+	                  0);
+	ck_assert_uint_eq(id_of_cert("x", "DNS:lora-node-7,DNS:lora-node-7"),
+	                  0);
+	/* the CN alone names nobody, with or without SANs */
+	ck_assert_uint_eq(id_of_cert("lora-node-7", "DNS:localhost"), 0);
+	ck_assert_uint_eq(id_of_cert("lora-node-7", NULL), 0);
+	/* an IP SAN is not a DNS name */
+	ck_assert_uint_eq(id_of_cert("x", "IP:127.0.0.1,DNS:lora-node-3"), 3);
+	ck_assert_uint_eq(node_tls_cert_pem_id("not a certificate"), 0);
+}
+END_TEST
+
 int main(void)
 {
 	certs_make();
@@ -410,6 +480,8 @@ int main(void)
 	tcase_add_test(tc, handshake_and_big_payload_both_ways);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, engine_survives_nng_init);
+	tcase_add_test(tc, name_id_canonical);
+	tcase_add_test(tc, cert_id_one_canonical_san);
 	tcase_add_test(tc, native_clients_leave_peers_identified);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
