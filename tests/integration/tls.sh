@@ -6,6 +6,7 @@
 #   and one through the shell (native, --ca) replicate: digests agree;
 # - plaintext is refused on each port: HTTP, native, Bolt and peer, and
 #   the refusals are logged;
+# - 300 silent sockets on the HTTP port do not keep a TLS client out;
 # - a client that trusts the other CA is refused (curl, lora, openssl);
 # - the peer port wants a client certificate from the cluster CA;
 # - a node restarted with another node's certificate (valid chain, wrong
@@ -77,6 +78,18 @@ peer_plain() { # nng's SP hello in clear: no hello comes back
 }
 it_check "peer: plaintext refused" peer_plain
 it_check "peer: the refusal is logged" it_wait 10 grep -q "peer listener: TLS handshake with .* refused" "$IT_DIR/n$L.log"
+
+# -- silent sockets do not lock TLS clients out of HTTP: at the cap of
+# pending handshakes (256) a new connection closes the oldest pending one
+silent=()
+for _ in $(seq 300); do
+	exec {fd}<>"/dev/tcp/$IT_NET.$L/4747" && silent+=("$fd")
+done
+https_ok() { curl -q -s -m 2 --cacert "$CA" "https://$IT_NET.$L:4747/health" | grep -q ok; }
+it_check "HTTP: ${#silent[@]} silent sockets open, a TLS client still gets /health" https_ok
+it_check "HTTP: closing the oldest pending handshakes is logged" it_wait 10 \
+	grep -q "http: 256 TLS handshakes pending: closed the oldest" "$IT_DIR/n$L.log"
+for fd in "${silent[@]}"; do exec {fd}>&-; done
 
 # -- the wrong CA, and no client certificate on the peer port
 other_ca_curl() { curl -q -s -m 5 --cacert "$OTHER" "https://$IT_NET.$L:4747/health"; [ $? = 60 ]; }
