@@ -57,12 +57,14 @@
 #define NODE_HTTP_BACKLOG         512
 #define NODE_HTTP_TICK_MS         100 /* node_proxy_tick period */
 #define NODE_HTTP_EMFILE_PAUSE_MS 10
-/* TLS (http_tls): a handshake must end within this, and at most this many
- * run at once (each costs the epoll thread a signature); more connections
- * are closed at accept */
-#define NODE_HTTP_HANDSHAKE_MS   10000
+/* TLS (http_tls): a handshake (in optional mode: the first byte too) must
+ * end within this, and at most this many are pending at once (each costs
+ * the epoll thread a signature); at the cap a new connection closes the
+ * oldest pending one, so silent sockets cannot lock clients out */
+#define NODE_HTTP_HANDSHAKE_MS   3000
 #define NODE_HTTP_HANDSHAKES_MAX 256
-#define NODE_HTTP_TLS_WARN_MS    1000 /* one handshake failure line per */
+#define NODE_HTTP_TLS_WARN_MS    1000  /* one handshake failure line per */
+#define NODE_HTTP_FULL_WARN_MS   10000 /* one "full" line per */
 
 struct node_http_ex {
 	int kind; /* HTTP_KIND_CONN (epoll data of a connection) */
@@ -70,6 +72,7 @@ struct node_http_ex {
 	int fd;
 	struct node_tls_conn *tls; /* NULL: plaintext (or not known yet) */
 	int tls_state;             /* HTTP_TLS_* */
+	int evicted;  /* pending handshake shut down for a newer one (mu) */
 	int tls_held; /* TLS holds answer bytes a worker must flush */
 	uint64_t accept_ms;
 	struct node_http_ex *prev, *next; /* all connections (hs->mu) */
@@ -138,9 +141,12 @@ struct node_http {
 	size_t qlen;
 	struct node_tls_ctx *tls; /* http_tls not off: the server context */
 	int tls_mode;
-	size_t handshakes;    /* connections before HTTP_TLS_READY (mu) */
-	uint64_t tls_warn_ms; /* last handshake failure logged (epoll) */
-	atomic_int stopping;  /* set under mu (workers wait on cond) */
+	size_t handshakes;      /* connections before HTTP_TLS_READY (mu) */
+	uint64_t tls_warn_ms;   /* last handshake failure logged (epoll) */
+	uint64_t full_warn_ms;  /* last "connections open" line (epoll) */
+	uint64_t evict_warn_ms; /* last "handshakes pending" line (epoll) */
+	size_t evicted_since;   /* handshakes evicted since that line (epoll) */
+	atomic_int stopping;    /* set under mu (workers wait on cond) */
 };
 
 /* ---- answers
@@ -577,7 +583,7 @@ static void conn_close(struct node_http *hs, struct node_http_ex *x)
 	if (x->next)
 		x->next->prev = x->prev;
 	hs->n_conns--;
-	if (x->tls_state != HTTP_TLS_READY)
+	if (x->tls_state != HTTP_TLS_READY && !x->evicted)
 		hs->handshakes--;
 	pthread_mutex_unlock(&hs->mu);
 	epoll_ctl(hs->efd, EPOLL_CTL_DEL, x->fd, NULL);
@@ -628,6 +634,77 @@ static int conn_tls_init(struct node_http *hs, struct node_http_ex *x, int fd)
 	return 0;
 }
 
+/* At the handshake cap: shuts down the oldest pending handshake that is
+ * not already going (hs->mu held; epoll thread, which alone drives
+ * handshakes). Its socket then reports the end of the stream and the
+ * epoll thread closes it as any failed handshake: closing it here could
+ * free a connection with an event still waiting in this epoll round.
+ * 0 when one was shut down, else -1. */
+static int evict_oldest_handshake(struct node_http *hs)
+{
+	struct node_http_ex *old = NULL;
+	for (struct node_http_ex *x = hs->conns; x; x = x->next)
+		if (x->tls_state != HTTP_TLS_READY && !x->busy && !x->evicted &&
+		    (old == NULL || x->accept_ms < old->accept_ms))
+			old = x;
+	if (old == NULL)
+		return -1;
+	old->evicted = 1;
+	shutdown(old->fd, SHUT_RDWR);
+	hs->handshakes--; /* counted out now; conn_close skips it */
+	hs->evicted_since++;
+	return 0;
+}
+
+/* Rate-limited lines about a full listener (epoll thread). */
+static void accept_warn(struct node_http *hs, int conns_full)
+{
+	uint64_t now = lora_now_ms();
+	if (conns_full && now - hs->full_warn_ms >= NODE_HTTP_FULL_WARN_MS) {
+		hs->full_warn_ms = now;
+		LOG_WARN("http: %d connections open, refusing more (at most "
+		         "one line every %d s)",
+		         NODE_HTTP_CONNS_MAX, NODE_HTTP_FULL_WARN_MS / 1000);
+	}
+	if (!conns_full && hs->evicted_since &&
+	    now - hs->evict_warn_ms >= NODE_HTTP_FULL_WARN_MS) {
+		hs->evict_warn_ms = now;
+		LOG_WARN(
+		    "http: %d TLS handshakes pending: closed the oldest "
+		    "for newer connections (%zu times since the last line, "
+		    "at most one every %d s)",
+		    NODE_HTTP_HANDSHAKES_MAX, hs->evicted_since,
+		    NODE_HTTP_FULL_WARN_MS / 1000);
+		hs->evicted_since = 0;
+	}
+}
+
+/* Adds x (fd) to the connections: 0, or LORA_ELIMIT (too many open) /
+ * LORA_ENOMEM, then the caller closes fd. */
+static int conn_add(struct node_http *hs, struct node_http_ex *x, int fd)
+{
+	pthread_mutex_lock(&hs->mu);
+	int rc = hs->n_conns >= NODE_HTTP_CONNS_MAX ? LORA_ELIMIT : 0;
+	if (rc == 0 && hs->tls_mode != NODE_TLS_OFF &&
+	    hs->handshakes >= NODE_HTTP_HANDSHAKES_MAX)
+		(void)evict_oldest_handshake(hs);
+	if (rc == 0 && conn_tls_init(hs, x, fd) != 0)
+		rc = LORA_ENOMEM;
+	if (rc == 0) {
+		x->kind = HTTP_KIND_CONN;
+		x->hs = hs;
+		x->fd = fd;
+		x->last_ms = x->accept_ms = lora_now_ms();
+		x->next = hs->conns;
+		if (hs->conns)
+			hs->conns->prev = x;
+		hs->conns = x;
+		hs->n_conns++;
+	}
+	pthread_mutex_unlock(&hs->mu);
+	return rc;
+}
+
 static void conn_accept(struct node_http *hs)
 {
 	for (;;) {
@@ -644,33 +721,9 @@ static void conn_accept(struct node_http *hs)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		struct node_http_ex *x = lora_calloc(1, sizeof *x);
-		pthread_mutex_lock(&hs->mu);
-		int full = hs->n_conns >= NODE_HTTP_CONNS_MAX;
-		if (hs->tls_mode != NODE_TLS_OFF && !full &&
-		    hs->handshakes >= NODE_HTTP_HANDSHAKES_MAX) {
-			full = 1; /* warned below as "connections open" */
-		}
-		if (x && !full && conn_tls_init(hs, x, fd) != 0) {
-			lora_free(x);
-			x = NULL;
-		}
-		if (x && !full) {
-			x->kind = HTTP_KIND_CONN;
-			x->hs = hs;
-			x->fd = fd;
-			x->last_ms = x->accept_ms = lora_now_ms();
-			x->next = hs->conns;
-			if (hs->conns)
-				hs->conns->prev = x;
-			hs->conns = x;
-			hs->n_conns++;
-		}
-		pthread_mutex_unlock(&hs->mu);
-		if (x == NULL || full) {
-			if (full)
-				LOG_WARN("http: %d connections open, refusing "
-				         "one more",
-				         NODE_HTTP_CONNS_MAX);
+		int rc = x ? conn_add(hs, x, fd) : LORA_ENOMEM;
+		accept_warn(hs, rc == LORA_ELIMIT);
+		if (rc != 0) {
 			lora_free(x);
 			close(fd);
 			continue;
@@ -1012,6 +1065,10 @@ static int conn_sniff(struct node_http *hs, struct node_http_ex *x)
  * wants) or was closed. */
 static int conn_tls_step(struct node_http *hs, struct node_http_ex *x)
 {
+	if (x->evicted) { /* shut down for a newer connection */
+		conn_close(hs, x);
+		return 1;
+	}
 	if (x->tls_state == HTTP_TLS_SNIFF && conn_sniff(hs, x) != 0)
 		return 1;
 	if (x->tls_state == HTTP_TLS_READY)

@@ -37,7 +37,11 @@
 #define NODE_GONE_PIPES_MAX 256
 /* authenticated connections (the handshake binds a user to an nng pipe) */
 #define NODE_NATIVE_SESSIONS_MAX 4096
-#define NODE_CURSOR_KEY_BYTES    16 /* 128 random bits */
+/* open connections (nng pipes, TLS ~70 KB each): more are closed as they
+ * come, so a flood cannot take the process's descriptors or memory */
+#define NODE_NATIVE_CONNS_MAX 1024
+#define NODE_NATIVE_WARN_MS   10000 /* one "full" line per */
+#define NODE_CURSOR_KEY_BYTES 16    /* 128 random bits */
 
 /* A cursor is named by 16 random bytes and bound to the connection and
  * the user that opened it: another connection cannot fetch or close it
@@ -69,7 +73,20 @@ struct node_native {
 	uint32_t gone_pipes[NODE_GONE_PIPES_MAX]; /* ring (mu) */
 	unsigned n_gone;
 	struct native_session sessions[NODE_NATIVE_SESSIONS_MAX]; /* (mu) */
+	uint32_t conns[NODE_NATIVE_CONNS_MAX]; /* open pipes, 0: free (mu) */
+	int conns_cap;                         /* NODE_NATIVE_CONNS_MAX */
+	uint64_t full_warn_ms;                 /* last "full" line (mu) */
 };
+
+/* Tests: the connection cap of nodes started from now on. */
+static int native_conns_cap = NODE_NATIVE_CONNS_MAX;
+
+void node_native_test_conns_cap(int conns)
+{
+	native_conns_cap = conns > 0 && conns < NODE_NATIVE_CONNS_MAX
+	                       ? conns
+	                       : NODE_NATIVE_CONNS_MAX;
+}
 
 /* The connection of the request this native worker thread is answering
  * (its nng pipe id; 0: none), for the cursor it may open. */
@@ -105,6 +122,35 @@ void node_native_reap(struct lnode *n)
 	pthread_mutex_unlock(&nv->mu);
 }
 
+/* nng's pipe callback before a new connection is used: beyond the cap it
+ * is closed (and never counted: its removal finds no slot). */
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct lnode *n = arg;
+	struct node_native *nv = n->native;
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+	int placed = 0, warn = 0;
+	(void)ev;
+	pthread_mutex_lock(&nv->mu);
+	for (int i = 0; i < nv->conns_cap && !placed; i++)
+		if (nv->conns[i] == 0) {
+			nv->conns[i] = id;
+			placed = 1;
+		}
+	uint64_t now = lora_now_ms();
+	if (!placed && now - nv->full_warn_ms >= NODE_NATIVE_WARN_MS) {
+		nv->full_warn_ms = now;
+		warn = 1;
+	}
+	pthread_mutex_unlock(&nv->mu);
+	if (warn)
+		LOG_WARN("native: %d connections open, closing new ones (at "
+		         "most one line every %d s)",
+		         nv->conns_cap, NODE_NATIVE_WARN_MS / 1000);
+	if (!placed)
+		nng_pipe_close(p);
+}
+
 /* nng's pipe callback: the client's connection went away; its cursors
  * are freed (a busy one when its fetch ends). */
 static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -114,6 +160,9 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint32_t id = (uint32_t)nng_pipe_id(p);
 	(void)ev;
 	pthread_mutex_lock(&nv->mu);
+	for (int i = 0; i < nv->conns_cap; i++)
+		if (nv->conns[i] == id)
+			nv->conns[i] = 0;
 	nv->gone_pipes[nv->n_gone++ % NODE_GONE_PIPES_MAX] = id;
 	for (int i = 0; i < NODE_NATIVE_SESSIONS_MAX; i++)
 		if (nv->sessions[i].pipe == id)
@@ -642,6 +691,7 @@ int node_native_start(struct lnode *n, char *errmsg)
 	if (nv == NULL)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	pthread_mutex_init(&nv->mu, NULL);
+	nv->conns_cap = native_conns_cap;
 	n->native = nv;
 	char url[NODE_ADDR_BYTES_MAX + 16];
 	node_tls_url(&n->cfg.native_tls, n->cfg.client_addr, url, sizeof url);
@@ -652,6 +702,9 @@ int node_native_start(struct lnode *n, char *errmsg)
 	if (rv == 0)
 		rv = nng_pipe_notify(nv->sock, NNG_PIPE_EV_REM_POST,
 		                     pipe_removed, n);
+	if (rv == 0)
+		rv = nng_pipe_notify(nv->sock, NNG_PIPE_EV_ADD_PRE, pipe_added,
+		                     n);
 	nng_listener l;
 	if (rv == 0)
 		rv = nng_listener_create(&l, nv->sock, url);

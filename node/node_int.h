@@ -485,6 +485,9 @@ int node_native_start(struct lnode *n, char *errmsg);
 void node_native_stop(struct lnode *n);
 /* Closes cursors idle for NODE_CURSOR_IDLE_MS (gossip thread). */
 void node_native_reap(struct lnode *n);
+/* Tests: at most conns native connections for nodes started from now on
+ * (default and most NODE_NATIVE_CONNS_MAX, 1024). */
+void node_native_test_conns_cap(int conns);
 /* Closes every open cursor (before a snapshot install). */
 void node_native_close_cursors(struct lnode *n);
 /*

@@ -141,6 +141,12 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
 	if (rv)
 		return lora_errf(LORA_EIO, errmsg, "tls config: %s",
 		                 nng_strerror(rv));
+	if (!node_tls_engine_ours()) { /* peers could not be identified */
+		nng_tls_config_free(cfg);
+		return lora_errf(LORA_EIO, errmsg,
+		                 "tls: nng's TLS engine is '%s', not ours",
+		                 nng_tls_engine_name());
+	}
 	int rc = 0;
 	if (t->cert[0] && t->key[0])
 		rc = own_cert(cfg, t, errmsg);

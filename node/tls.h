@@ -77,11 +77,23 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
  * certificate names (tls_engine.c); registered once (idempotent), by
  * node_tls_nng_config before its first configuration. 0 or LORA_EIO. */
 int node_tls_engine_register(void);
+/* 1 when nng's TLS engine is ours (nng_tls_engine_name), else 0. */
+int node_tls_engine_ours(void);
 /* The node id the certificate on the other end of nng TLS stream names
- * ("lora-node-<id>": DNS subjectAltName, else CN; verified against the
- * CA): 0 with *id, or LORA_ENOTFOUND (no such stream, no handshake yet,
- * no single id named). */
+ * (its one DNS subjectAltName "lora-node-<id>", canonical, no CN;
+ * verified against the CA): 0 with *id, or LORA_ENOTFOUND (no such
+ * stream, no handshake yet, no single id named). */
 int node_tls_stream_peer_id(const void *stream, uint64_t *id);
+/* Tests: how many verified peer connections the engine keeps ids for
+ * (default and most 1024; only connections of listeners that require a
+ * client certificate, once it is verified, take one). */
+void node_tls_engine_test_cap(int slots);
+/* The id in the name "lora-node-<id>" (len bytes at p; canonical decimal,
+ * no leading zero), else 0. */
+uint64_t node_tls_name_id(const unsigned char *p, size_t len);
+/* The id the first certificate in PEM text names as above, else 0 (also
+ * when it does not parse). */
+uint64_t node_tls_cert_pem_id(const char *pem);
 
 /* "tls+tcp://addr" when t's mode is not off, else "tcp://addr". */
 void node_tls_url(const struct node_tls *t, const char *addr, char *out,

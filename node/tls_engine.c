@@ -4,12 +4,13 @@
  * tls+tcp stream presented (NNG_OPT_TLS_PEER_CN came with nng 1.6). This
  * engine does what nng's own mbedtls engine does (supplemental/tls/
  * mbedtls) and, when a handshake completes, remembers the node id the
- * peer's certificate names (DNS subjectAltName "lora-node-<id>", else the
- * CN) for that connection. nng hands an engine connection its stream (the
+ * peer's certificate names (its one DNS subjectAltName "lora-node-<id>")
+ * for that connection. nng hands an engine connection its stream (the
  * first member of nng's tls connection is the nng_stream the listener's
  * accept returns), so node_tls_stream_peer_id(stream) finds it.
  * Registered once, before lorad makes its first nng TLS configuration
- * (node_tls_nng_config).
+ * (node_tls_nng_config), after nng's own initialisation (which would
+ * replace it); every configuration checks it is still the engine.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -29,11 +30,14 @@
 #include <nng/nng.h>
 #include <nng/supplemental/tls/engine.h>
 
+#include "log.h"
+#include "lora.h"
 #include "tls.h"
 
 #define ENGINE_PAIRS_MAX  4    /* own certificates per configuration */
 #define ENGINE_CONNS_MAX  1024 /* connections whose peer id is kept */
 #define ENGINE_NAME_BYTES 256
+#define ENGINE_WARN_MS    10000 /* between two "table full" warnings */
 
 struct nng_tls_engine_config {
 	mbedtls_ssl_config conf;
@@ -42,6 +46,8 @@ struct nng_tls_engine_config {
 	mbedtls_x509_crt certs[ENGINE_PAIRS_MAX];
 	mbedtls_pk_context keys[ENGINE_PAIRS_MAX];
 	int n_pairs;
+	int server;       /* a listener's configuration */
+	int auth_require; /* client certificates required and verified */
 	char server_name[ENGINE_NAME_BYTES];
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
@@ -49,36 +55,62 @@ struct nng_tls_engine_config {
 
 struct nng_tls_engine_conn {
 	void *tls; /* nng's connection: its stream */
+	int track; /* a listener's connection whose client must verify */
 	mbedtls_ssl_context ssl;
 };
 
-/* stream -> peer id (0 until the handshake, or when the certificate
- * names no single node) */
+/* stream -> peer id, for connections of listeners that require and
+ * verified a client certificate (the peer listener) only, added when the
+ * handshake completes: connections that present no certificate (native
+ * clients, strangers) never take a slot. */
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	void *tls;
 	uint64_t id;
 } reg[ENGINE_CONNS_MAX];
+static int reg_cap = ENGINE_CONNS_MAX; /* slots in use: tests lower it */
+static uint64_t reg_warned_ms;         /* last "full" warning */
 
-static void reg_set(void *tls, uint64_t id, int add)
+void node_tls_engine_test_cap(int slots)
 {
 	pthread_mutex_lock(&reg_mu);
-	int free_slot = -1;
-	for (int i = 0; i < ENGINE_CONNS_MAX; i++) {
-		if (reg[i].tls == tls) {
+	reg_cap =
+	    slots > 0 && slots < ENGINE_CONNS_MAX ? slots : ENGINE_CONNS_MAX;
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* Remembers id for tls (0: added; LORA_ELIMIT: no free slot). */
+static int reg_add(void *tls, uint64_t id)
+{
+	int rc = LORA_ELIMIT, warn = 0;
+	pthread_mutex_lock(&reg_mu);
+	for (int i = 0; i < reg_cap; i++)
+		if (reg[i].tls == NULL || reg[i].tls == tls) {
+			reg[i].tls = tls;
 			reg[i].id = id;
-			if (!add && id == UINT64_MAX)
-				reg[i].tls = NULL; /* removed */
-			pthread_mutex_unlock(&reg_mu);
-			return;
+			rc = 0;
+			break;
 		}
-		if (reg[i].tls == NULL && free_slot < 0)
-			free_slot = i;
+	uint64_t now = lora_now_ms();
+	if (rc != 0 && now - reg_warned_ms >= ENGINE_WARN_MS) {
+		reg_warned_ms = now;
+		warn = 1;
 	}
-	if (add && free_slot >= 0) {
-		reg[free_slot].tls = tls;
-		reg[free_slot].id = id;
-	}
+	pthread_mutex_unlock(&reg_mu);
+	if (warn)
+		LOG_WARN("tls: %d verified peer connections open, the "
+		         "limit: a new one is not identified and its frames "
+		         "are refused",
+		         reg_cap);
+	return rc;
+}
+
+static void reg_remove(void *tls)
+{
+	pthread_mutex_lock(&reg_mu);
+	for (int i = 0; i < reg_cap; i++)
+		if (reg[i].tls == tls)
+			reg[i].tls = NULL;
 	pthread_mutex_unlock(&reg_mu);
 }
 
@@ -86,7 +118,7 @@ int node_tls_stream_peer_id(const void *stream, uint64_t *id)
 {
 	int rc = LORA_ENOTFOUND;
 	pthread_mutex_lock(&reg_mu);
-	for (int i = 0; i < ENGINE_CONNS_MAX; i++)
+	for (int i = 0; i < reg_cap; i++)
 		if (reg[i].tls == stream) {
 			*id = reg[i].id;
 			rc = reg[i].id ? 0 : LORA_ENOTFOUND;
@@ -95,24 +127,32 @@ int node_tls_stream_peer_id(const void *stream, uint64_t *id)
 	return rc;
 }
 
-/* The id in "lora-node-<id>" (len bytes at p), or 0. */
-static uint64_t name_id(const unsigned char *p, size_t len)
+/* The id in "lora-node-<id>" (len bytes at p), or 0: the id canonical,
+ * 1 to UINT64_MAX in decimal without leading zeros, so one id has one
+ * name (the name a dialer checks, NODE_TLS_PEER_NAME_FMT). */
+uint64_t node_tls_name_id(const unsigned char *p, size_t len)
 {
 	static const char pre[] = "lora-node-";
 	size_t pl = sizeof pre - 1;
-	if (len <= pl || len > pl + 20 || memcmp(p, pre, pl) != 0)
+	if (len <= pl || len > pl + 20 || memcmp(p, pre, pl) != 0 ||
+	    p[pl] == '0')
 		return 0;
 	uint64_t v = 0;
 	for (size_t i = pl; i < len; i++) {
-		if (p[i] < '0' || p[i] > '9' || v > UINT64_MAX / 10)
+		if (p[i] < '0' || p[i] > '9')
 			return 0;
-		v = v * 10 + (uint64_t)(p[i] - '0');
+		uint64_t d = (uint64_t)(p[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return 0;
+		v = v * 10 + d;
 	}
 	return v;
 }
 
-/* The node id a certificate names: its DNS subjectAltNames, else its CN;
- * 0 when none, or two different ones. */
+/* The node id a certificate names: its one DNS subjectAltName
+ * "lora-node-<id>" (other DNS names, e.g. localhost, do not count); 0
+ * when it has none or more than one. The CN is never looked at: mbedtls's
+ * name check on the dialing side ignores it when SANs exist. */
 static uint64_t cert_id(const mbedtls_x509_crt *crt)
 {
 	uint64_t id = 0;
@@ -121,16 +161,24 @@ static uint64_t cert_id(const mbedtls_x509_crt *crt)
 		if ((s->buf.tag & MBEDTLS_ASN1_TAG_VALUE_MASK) !=
 		    MBEDTLS_X509_SAN_DNS_NAME)
 			continue;
-		uint64_t v = name_id(s->buf.p, s->buf.len);
-		if (v && id && v != id)
+		uint64_t v = node_tls_name_id(s->buf.p, s->buf.len);
+		if (v && id)
 			return 0;
 		if (v)
 			id = v;
 	}
-	for (const mbedtls_x509_name *n = &crt->subject; id == 0 && n;
-	     n = n->next)
-		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
-			id = name_id(n->val.p, n->val.len);
+	return id;
+}
+
+uint64_t node_tls_cert_pem_id(const char *pem)
+{
+	mbedtls_x509_crt crt;
+	mbedtls_x509_crt_init(&crt);
+	uint64_t id = 0;
+	if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem,
+	                           strlen(pem) + 1) == 0)
+		id = cert_id(&crt);
+	mbedtls_x509_crt_free(&crt);
 	return id;
 }
 
@@ -182,13 +230,14 @@ static int conn_init(nng_tls_engine_conn *ec, void *tls,
 		ret = mbedtls_ssl_set_hostname(&ec->ssl, cfg->server_name);
 	if (ret != 0)
 		return mk_err(ret);
-	reg_set(tls, 0, 1);
+	ec->track = cfg->server && cfg->auth_require;
 	return 0;
 }
 
 static void conn_fini(nng_tls_engine_conn *ec)
 {
-	reg_set(ec->tls, UINT64_MAX, 0);
+	if (ec->track)
+		reg_remove(ec->tls);
 	mbedtls_ssl_free(&ec->ssl);
 }
 
@@ -206,8 +255,9 @@ static int conn_handshake(nng_tls_engine_conn *ec)
 	if (ret != 0)
 		return mk_err(ret);
 	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&ec->ssl);
-	if (crt != NULL && mbedtls_ssl_get_verify_result(&ec->ssl) == 0)
-		reg_set(ec->tls, cert_id(crt), 1);
+	if (ec->track && crt != NULL &&
+	    mbedtls_ssl_get_verify_result(&ec->ssl) == 0)
+		(void)reg_add(ec->tls, cert_id(crt));
 	return 0;
 }
 
@@ -266,6 +316,7 @@ static int config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
 	mbedtls_entropy_init(&cfg->entropy);
 	mbedtls_ctr_drbg_init(&cfg->drbg);
 	int server = mode == NNG_TLS_MODE_SERVER;
+	cfg->server = server;
 	int ret = mbedtls_ctr_drbg_seed(&cfg->drbg, mbedtls_entropy_func,
 	                                &cfg->entropy, NULL, 0);
 	if (ret == 0)
@@ -300,6 +351,7 @@ static int config_auth(nng_tls_engine_config *cfg, nng_tls_auth_mode mode)
 	        : mode == NNG_TLS_AUTH_MODE_OPTIONAL
 	            ? MBEDTLS_SSL_VERIFY_OPTIONAL
 	            : MBEDTLS_SSL_VERIFY_NONE;
+	cfg->auth_require = mode == NNG_TLS_AUTH_MODE_REQUIRED;
 	mbedtls_ssl_conf_authmode(&cfg->conf, m);
 	return 0;
 }
@@ -382,9 +434,23 @@ static const nng_tls_engine engine = {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int registered_rv = -1;
 
+/* nng's initialisation (nni_init, at its first call that needs it)
+ * registers nng's own engine over whichever came before: make it run
+ * first, with a configuration thrown away, then register ours. */
 static void do_register(void)
 {
+	nng_tls_config *first;
+	if (nng_tls_config_alloc(&first, NNG_TLS_MODE_CLIENT) == 0)
+		nng_tls_config_free(first);
 	registered_rv = nng_tls_engine_register(&engine);
+	if (registered_rv == 0 && !node_tls_engine_ours())
+		registered_rv = NNG_ENOTSUP;
+}
+
+int node_tls_engine_ours(void)
+{
+	const char *name = nng_tls_engine_name();
+	return name != NULL && strcmp(name, engine.name) == 0;
 }
 
 int node_tls_engine_register(void)

@@ -6,6 +6,7 @@
 #   and one through the shell (native, --ca) replicate: digests agree;
 # - plaintext is refused on each port: HTTP, native, Bolt and peer, and
 #   the refusals are logged;
+# - 300 silent sockets on the HTTP port do not keep a TLS client out;
 # - a client that trusts the other CA is refused (curl, lora, openssl);
 # - the peer port wants a client certificate from the cluster CA;
 # - a node restarted with another node's certificate (valid chain, wrong
@@ -78,6 +79,18 @@ peer_plain() { # nng's SP hello in clear: no hello comes back
 it_check "peer: plaintext refused" peer_plain
 it_check "peer: the refusal is logged" it_wait 10 grep -q "peer listener: TLS handshake with .* refused" "$IT_DIR/n$L.log"
 
+# -- silent sockets do not lock TLS clients out of HTTP: at the cap of
+# pending handshakes (256) a new connection closes the oldest pending one
+silent=()
+for _ in $(seq 300); do
+	exec {fd}<>"/dev/tcp/$IT_NET.$L/4747" && silent+=("$fd")
+done
+https_ok() { curl -q -s -m 2 --cacert "$CA" "https://$IT_NET.$L:4747/health" | grep -q ok; }
+it_check "HTTP: ${#silent[@]} silent sockets open, a TLS client still gets /health" https_ok
+it_check "HTTP: closing the oldest pending handshakes is logged" it_wait 10 \
+	grep -q "http: 256 TLS handshakes pending: closed the oldest" "$IT_DIR/n$L.log"
+for fd in "${silent[@]}"; do exec {fd}>&-; done
+
 # -- the wrong CA, and no client certificate on the peer port
 other_ca_curl() { curl -q -s -m 5 --cacert "$OTHER" "https://$IT_NET.$L:4747/health"; [ $? = 60 ]; }
 it_check "HTTP: a client trusting another CA is refused (curl: 60)" other_ca_curl
@@ -124,8 +137,18 @@ applied_insecure() { # node $F's applied index, its certificate unchecked
 	curl -s -k -m 5 "https://$IT_NET.$F:4747/cluster/status" |
 		grep -o "\"id\":$F,[^}]*\"appliedIndex\":[0-9]*" | grep -o '[0-9]*$'
 }
-behind() { local a; a=$(applied_insecure); [ -n "$a" ] && [ "$a" -lt "$IDX" ]; }
-it_check "node $F does not get the new entries ($IDX)" behind
+for k in 1 2 3; do
+	it_query "$L" "{\"query\":\"CREATE (:Tls {via: \\\"while F is refused $k\\\"})\"}"
+done
+IDX2=$(commit_of_leader)
+# node $G (healthy) applies the later entries: had $F's link worked it
+# would have applied $IDX by then
+behind() {
+	local a g
+	a=$(applied_insecure) g=$(applied "$G")
+	[ -n "$a" ] && [ -n "$g" ] && [ "$g" -ge "$IDX2" ] && [ "$a" -lt "$IDX" ]
+}
+it_check "node $G applies $IDX2 while node $F does not get $IDX" it_wait 20 behind
 it_stop "$F"
 it_start "$F" "$peers"
 caught_up() { local a; a=$(applied "$F"); [ -n "$a" ] && [ "$a" -ge "$IDX" ]; }

@@ -5,6 +5,8 @@
  * no leak, and the graph holds exactly what was acknowledged or
  * possibly-applied, with the node still serving afterwards). */
 #include <check.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,8 @@
 #define T_HOST       "127.0.170.1"
 #define T_WAIT_MS    20000 /* for a leader: generous, the machine is shared */
 #define T_WRITES_MAX 400   /* allocation failure points tried */
+#define T_CONNS_CAP  4     /* native connections, lowered for the test */
+#define T_REFUSED_MS 1500  /* a connection over the cap stays unanswered */
 
 static char data_dir[] = "/tmp/lora-node-faults-XXXXXX";
 
@@ -175,6 +179,62 @@ START_TEST(allocation_failures_over_writes)
 }
 END_TEST
 
+/* Sends a request that does not decode on s and waits up to ms for the
+ * node's answer (an error, which is enough): 0 answered, else nng's
+ * error. */
+static int native_ask(nng_socket s, int ms)
+{
+	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, ms);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, ms);
+	int rv = nng_send(s, "x", 1, 0);
+	void *p = NULL;
+	size_t sz = 0;
+	if (rv == 0)
+		rv = nng_recv(s, &p, &sz, NNG_FLAG_ALLOC);
+	if (rv == 0)
+		nng_free(p, sz);
+	return rv;
+}
+
+static nng_socket native_dial(void)
+{
+	nng_socket s;
+	ck_assert_int_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 100);
+	ck_assert_int_eq(
+	    nng_dial(s, "tcp://" T_HOST ":7171", NULL, NNG_FLAG_NONBLOCK), 0);
+	return s;
+}
+
+/* The native port closes connections beyond its cap as they come (review
+ * finding 6: no cap, each TLS pipe ~70 KB, descriptors without end), and
+ * takes one again once another closed. */
+START_TEST(native_connection_cap)
+{
+	node_native_test_conns_cap(T_CONNS_CAP);
+	struct lnode *n = open_node();
+	nng_socket in[T_CONNS_CAP];
+	for (int i = 0; i < T_CONNS_CAP; i++) {
+		in[i] = native_dial();
+		ck_assert_int_eq(native_ask(in[i], T_WAIT_MS), 0);
+	}
+	nng_socket over = native_dial();
+	ck_assert_int_eq(native_ask(over, T_REFUSED_MS), NNG_ETIMEDOUT);
+	nng_close(in[0]);
+	int rv = NNG_ETIMEDOUT;
+	uint64_t deadline = lora_now_ms() + T_WAIT_MS;
+	while (rv != 0 && lora_now_ms() < deadline)
+		rv = native_ask(over, 500);
+	ck_assert_int_eq(rv, 0);
+	nng_close(over);
+	for (int i = 1; i < T_CONNS_CAP; i++)
+		nng_close(in[i]);
+	lnode_close(n);
+	node_native_test_conns_cap(0);
+}
+END_TEST
+
 int main(void)
 {
 	if (mkdtemp(data_dir) == NULL) {
@@ -186,6 +246,7 @@ int main(void)
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, thread_start_failure_fails_the_start);
 	tcase_add_test(t, allocation_failures_over_writes);
+	tcase_add_test(t, native_connection_cap);
 	suite_add_tcase(su, t);
 	SRunner *sr = srunner_create(su);
 	srunner_set_fork_status(sr, CK_NOFORK);

@@ -12,12 +12,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
 #include "config.h"
 #include "tls.h"
 
-#define T_BIG_BYTES (1u << 20) /* more than a socket buffer holds */
-#define T_STEPS_MAX 100000
-#define T_SOCKBUF   4096 /* small buffers: WANT_WRITE really happens */
+#define T_BIG_BYTES    (1u << 20) /* more than a socket buffer holds */
+#define T_STEPS_MAX    100000
+#define T_SOCKBUF      4096  /* small buffers: WANT_WRITE really happens */
+#define T_NNG_MS       10000 /* deadline of one nng stream step */
+#define T_ENGINE_CAP   4     /* the engine's peer table, lowered for the test */
+#define T_NATIVE_CONNS (3 * T_ENGINE_CAP) /* more than the table holds */
 
 static char dir[64]; /* certificates: ca, node1, node2; other/ca */
 
@@ -268,6 +274,202 @@ START_TEST(refusals)
 }
 END_TEST
 
+/* An nng tls+tcp listener on 127.0.0.1 (a free port, in *port) with t's
+ * files; verify_peer as for the peer port (1) or the native port (0). */
+static nng_stream_listener *t_listen(const struct node_tls *t, int verify_peer,
+                                     int *port)
+{
+	char err[LORA_ERRMSG_BYTES];
+	nng_tls_config *cfg;
+	ck_assert_int_eq(
+	    node_tls_nng_config(t, 1, verify_peer, NULL, &cfg, err), 0);
+	nng_stream_listener *l;
+	ck_assert_int_eq(nng_stream_listener_alloc(&l, "tls+tcp://127.0.0.1:0"),
+	                 0);
+	ck_assert_int_eq(
+	    nng_stream_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg), 0);
+	nng_tls_config_free(cfg);
+	ck_assert_int_eq(nng_stream_listener_listen(l), 0);
+	ck_assert_int_eq(
+	    nng_stream_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, port), 0);
+	return l;
+}
+
+/* Dials l (on port) with t's files (client), accepts, and sends one byte
+ * the accepted end receives, so both handshakes are done: 0 with *srv and
+ * *cli (nng_stream_free both), else the nng error. */
+static int t_connect(nng_stream_listener *l, int port, const struct node_tls *t,
+                     const char *name, nng_stream **srv, nng_stream **cli)
+{
+	char err[LORA_ERRMSG_BYTES], url[64];
+	nng_tls_config *cfg;
+	ck_assert_int_eq(node_tls_nng_config(t, 0, 1, name, &cfg, err), 0);
+	snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", port);
+	nng_stream_dialer *d;
+	ck_assert_int_eq(nng_stream_dialer_alloc(&d, url), 0);
+	ck_assert_int_eq(nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg),
+	                 0);
+	nng_tls_config_free(cfg);
+	nng_aio *da, *la, *sa, *ra;
+	ck_assert_int_eq(nng_aio_alloc(&da, NULL, NULL), 0);
+	ck_assert_int_eq(nng_aio_alloc(&la, NULL, NULL), 0);
+	ck_assert_int_eq(nng_aio_alloc(&sa, NULL, NULL), 0);
+	ck_assert_int_eq(nng_aio_alloc(&ra, NULL, NULL), 0);
+	nng_aio *all[] = {da, la, sa, ra};
+	for (int i = 0; i < 4; i++)
+		nng_aio_set_timeout(all[i], T_NNG_MS);
+	nng_stream_listener_accept(l, la);
+	nng_stream_dialer_dial(d, da);
+	nng_aio_wait(da);
+	nng_aio_wait(la);
+	int rv = nng_aio_result(da) ? nng_aio_result(da) : nng_aio_result(la);
+	*cli = nng_aio_result(da) ? NULL : nng_aio_get_output(da, 0);
+	*srv = nng_aio_result(la) ? NULL : nng_aio_get_output(la, 0);
+	uint8_t out = 7, in = 0;
+	nng_iov ov = {.iov_buf = &out, .iov_len = 1};
+	nng_iov iv = {.iov_buf = &in, .iov_len = 1};
+	if (rv == 0) {
+		ck_assert_int_eq(nng_aio_set_iov(ra, 1, &iv), 0);
+		ck_assert_int_eq(nng_aio_set_iov(sa, 1, &ov), 0);
+		nng_stream_recv(*srv, ra);
+		nng_stream_send(*cli, sa);
+		nng_aio_wait(sa);
+		nng_aio_wait(ra);
+		rv = nng_aio_result(sa) ? nng_aio_result(sa)
+		                        : nng_aio_result(ra);
+	}
+	if (rv == 0)
+		ck_assert_int_eq(in, 7);
+	for (int i = 0; i < 4; i++)
+		nng_aio_free(all[i]);
+	nng_stream_dialer_free(d);
+	return rv;
+}
+
+/* Our engine stays nng's TLS engine when our configuration is the
+ * process's first nng call (review finding 5: nng's initialisation then
+ * put its own engine back, and no peer could be identified). */
+START_TEST(engine_survives_nng_init)
+{
+	char err[LORA_ERRMSG_BYTES];
+	struct node_tls t = tls_of("c", 1);
+	nng_tls_config *cfg;
+	ck_assert_int_eq(node_tls_nng_config(&t, 1, 1, NULL, &cfg, err), 0);
+	ck_assert_str_eq(nng_tls_engine_name(), "lora-mbedtls");
+	nng_tls_config_free(cfg);
+	nng_stream_listener *l;
+	ck_assert_int_eq(nng_stream_listener_alloc(&l, "tls+tcp://127.0.0.1:0"),
+	                 0);
+	nng_stream_listener_free(l);
+	ck_assert_str_eq(nng_tls_engine_name(), "lora-mbedtls");
+}
+END_TEST
+
+/* Clients of the native port (no client certificate) take no slot in the
+ * engine's peer table: with more of them open than it holds, a peer that
+ * connects next is still identified by its certificate (review finding 1:
+ * they filled it, and the node refused its peers). */
+START_TEST(native_clients_leave_peers_identified)
+{
+	node_tls_engine_test_cap(T_ENGINE_CAP);
+	struct node_tls srv_t = tls_of("c", 1), anon = tls_of("c", 0);
+	int nport, pport;
+	nng_stream_listener *nat = t_listen(&srv_t, 0, &nport);
+	nng_stream_listener *peer = t_listen(&srv_t, 1, &pport);
+	nng_stream *ns[T_NATIVE_CONNS], *nc[T_NATIVE_CONNS];
+	for (int i = 0; i < T_NATIVE_CONNS; i++)
+		ck_assert_int_eq(
+		    t_connect(nat, nport, &anon, NULL, &ns[i], &nc[i]), 0);
+	struct node_tls node2 = tls_of("c", 2);
+	nng_stream *ps, *pc;
+	ck_assert_int_eq(
+	    t_connect(peer, pport, &node2, "lora-node-1", &ps, &pc), 0);
+	uint64_t id = 0;
+	ck_assert_int_eq(node_tls_stream_peer_id(ps, &id), 0);
+	ck_assert_uint_eq(id, 2);
+	/* native streams are never identified */
+	ck_assert_int_eq(node_tls_stream_peer_id(ns[0], &id), LORA_ENOTFOUND);
+	nng_stream_free(ps);
+	nng_stream_free(pc);
+	for (int i = 0; i < T_NATIVE_CONNS; i++) {
+		nng_stream_free(ns[i]);
+		nng_stream_free(nc[i]);
+	}
+	nng_stream_listener_free(nat);
+	nng_stream_listener_free(peer);
+}
+END_TEST
+
+/* node_tls_name_id: canonical names only (review finding 8). */
+START_TEST(name_id_canonical)
+{
+	static const struct {
+		const char *name;
+		uint64_t id;
+	} cases[] = {
+	    {"lora-node-1", 1},
+	    {"lora-node-42", 42},
+	    {"lora-node-18446744073709551615", UINT64_MAX},
+	    {"lora-node-18446744073709551616", 0}, /* overflows */
+	    {"lora-node-99999999999999999999", 0},
+	    {"lora-node-01", 0}, /* leading zero: a second name for 1 */
+	    {"lora-node-0", 0},
+	    {"lora-node-", 0},
+	    {"lora-node-1x", 0},
+	    {"lora-node--1", 0},
+	    {"Lora-node-1", 0},
+	    {"lora-node-1.example", 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		ck_assert_msg(
+		    node_tls_name_id((const unsigned char *)cases[i].name,
+		                     strlen(cases[i].name)) == cases[i].id,
+		    "%s", cases[i].name);
+}
+END_TEST
+
+/* A self-signed certificate with subject /CN=cn and, when san, that
+ * subjectAltName: its id by node_tls_cert_pem_id. */
+static uint64_t id_of_cert(const char *cn, const char *san)
+{
+	char cmd[1024], path[128];
+	snprintf(path, sizeof path, "%s/t.pem", dir);
+	snprintf(cmd, sizeof cmd,
+	         "openssl req -x509 -newkey ec -pkeyopt "
+	         "ec_paramgen_curve:P-256 -nodes -keyout %s/t.key -out %s "
+	         "-days 1 -subj /CN=%s %s%s 2>/dev/null",
+	         dir, path, cn, san ? "-addext subjectAltName=" : "",
+	         san ? san : "");
+	ck_assert_int_eq(system(cmd), 0);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	static char pem[8192];
+	size_t n = fread(pem, 1, sizeof pem - 1, f);
+	fclose(f);
+	pem[n] = '\0';
+	return node_tls_cert_pem_id(pem);
+}
+
+/* The id a peer certificate names: exactly one canonical DNS SAN
+ * "lora-node-<id>", never the CN (review finding 8). */
+START_TEST(cert_id_one_canonical_san)
+{
+	ck_assert_uint_eq(id_of_cert("x", "DNS:lora-node-7,DNS:localhost"), 7);
+	ck_assert_uint_eq(id_of_cert("lora-node-9", "DNS:lora-node-7"), 7);
+	ck_assert_uint_eq(id_of_cert("x", "DNS:lora-node-07"), 0);
+	ck_assert_uint_eq(id_of_cert("x", "DNS:lora-node-7,DNS:lora-node-8"),
+	                  0);
+	ck_assert_uint_eq(id_of_cert("x", "DNS:lora-node-7,DNS:lora-node-7"),
+	                  0);
+	/* the CN alone names nobody, with or without SANs */
+	ck_assert_uint_eq(id_of_cert("lora-node-7", "DNS:localhost"), 0);
+	ck_assert_uint_eq(id_of_cert("lora-node-7", NULL), 0);
+	/* an IP SAN is not a DNS name */
+	ck_assert_uint_eq(id_of_cert("x", "IP:127.0.0.1,DNS:lora-node-3"), 3);
+	ck_assert_uint_eq(node_tls_cert_pem_id("not a certificate"), 0);
+}
+END_TEST
+
 int main(void)
 {
 	certs_make();
@@ -277,6 +479,10 @@ int main(void)
 	tcase_add_test(tc, settings_apply_and_validate);
 	tcase_add_test(tc, handshake_and_big_payload_both_ways);
 	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, engine_survives_nng_init);
+	tcase_add_test(tc, name_id_canonical);
+	tcase_add_test(tc, cert_id_one_canonical_san);
+	tcase_add_test(tc, native_clients_leave_peers_identified);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
