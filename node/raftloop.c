@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_PROMOTE_LAG_ENTRIES                                               \
 	64 /* learner this close to commit: promote                            \
@@ -88,7 +89,10 @@ void node_call_init(struct node_call *c)
 {
 	memset(c, 0, sizeof *c);
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	/* CLOCK_MONOTONIC: a wall clock change cannot stretch a timed wait;
+	 * with a default attribute this does not fail on Linux */
+	int rc = node_cond_init(&c->cond);
+	LORA_ASSERT(rc == 0);
 }
 
 void node_call_destroy(struct node_call *c)
@@ -111,17 +115,13 @@ void node_call_finish(struct node_call *c, int rc, uint64_t index,
 
 int node_call_wait(struct node_call *c, int timeout_ms)
 {
-	struct timespec ts;
-	if (timeout_ms >= 0)
-		lora_deadline_after(&ts, timeout_ms);
+	uint64_t deadline = timeout_ms < 0
+	                        ? NODE_DEADLINE_NONE
+	                        : lora_now_ms() + (uint64_t)timeout_ms;
 	pthread_mutex_lock(&c->mu);
 	int rc = 0;
-	while (!c->done && rc == 0) {
-		if (timeout_ms < 0)
-			pthread_cond_wait(&c->cond, &c->mu);
-		else if (pthread_cond_timedwait(&c->cond, &c->mu, &ts) != 0)
-			rc = c->done ? 0 : LORA_ETIMEOUT;
-	}
+	while (!c->done && rc == 0)
+		rc = node_cond_wait_until(&c->cond, &c->mu, deadline);
 	if (c->done)
 		rc = c->rc;
 	pthread_mutex_unlock(&c->mu);
