@@ -29,6 +29,7 @@
 
 #include "bolt_int.h"
 #include "log.h"
+#include "thread.h"
 
 struct node_bolt {
 	struct lnode *n;
@@ -511,10 +512,10 @@ int node_bolt_start(struct lnode *n, char *errmsg)
 		b->lfd = -1;
 		return rc;
 	}
-	if (pthread_create(&b->accept_thread, NULL, accept_main, b) != 0)
-		return lora_errf(LORA_EINTERNAL, errmsg, "bolt: no thread");
-	b->accept_started = 1;
-	return 0;
+	rc = node_thread_start(&b->accept_thread, accept_main, b, "bolt accept",
+	                       errmsg);
+	b->accept_started = rc == 0;
+	return rc;
 }
 
 void node_bolt_stop(struct lnode *n)

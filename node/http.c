@@ -43,6 +43,7 @@
 #include "json.h"
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_HTTP_WORKERS         32
 #define NODE_HTTP_QUEUE_MAX       4096 /* requests waiting for a worker */
@@ -1346,16 +1347,20 @@ int node_http_start(struct lnode *n, char *errmsg)
 	     watch(hs, hs->lfd, &hs->lfd) ||
 	     watch(hs, hs->wakefd, &hs->wakefd)))
 		err = errno;
-	if (err == 0 && pthread_create(&hs->io_thread, NULL, io_main, hs))
-		err = EAGAIN;
 	if (err)
 		return lora_errf(LORA_EIO, errmsg, "http server on %s: %s",
 		                 n->cfg.http_addr, strerror(err));
-	hs->io_started = 1;
-	for (int i = 0; i < NODE_HTTP_WORKERS; i++)
-		if (pthread_create(&hs->threads[i], NULL, worker_main, hs) == 0)
-			hs->n_threads++;
-	return 0;
+	/* a server without its threads fails the start (node_http_stop
+	 * joins those that started) */
+	int rc =
+	    node_thread_start(&hs->io_thread, io_main, hs, "http io", errmsg);
+	hs->io_started = rc == 0;
+	for (int i = 0; rc == 0 && i < NODE_HTTP_WORKERS; i++) {
+		rc = node_thread_start(&hs->threads[i], worker_main, hs,
+		                       "http worker", errmsg);
+		hs->n_threads += rc == 0;
+	}
+	return rc;
 }
 
 void node_http_stop(struct lnode *n)

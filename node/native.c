@@ -27,6 +27,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_NATIVE_WORKERS       32
 #define NODE_NATIVE_MSG_BYTES_MAX (16u << 20) /* one request */
@@ -718,10 +719,15 @@ int node_native_start(struct lnode *n, char *errmsg)
 	if (rv != 0)
 		return lora_errf(LORA_EIO, errmsg, "listen %s: %s", url,
 		                 nng_strerror(rv));
-	for (int i = 0; i < NODE_NATIVE_WORKERS; i++)
-		if (pthread_create(&nv->threads[i], NULL, native_main, n) == 0)
-			nv->n_threads++;
-	return 0;
+	/* a server without its workers fails the start (node_native_stop
+	 * joins those that started) */
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < NODE_NATIVE_WORKERS; i++) {
+		rc = node_thread_start(&nv->threads[i], native_main, n,
+		                       "native worker", errmsg);
+		nv->n_threads += rc == 0;
+	}
+	return rc;
 }
 
 void node_native_stop(struct lnode *n)

@@ -76,7 +76,8 @@ void node_call_init(struct node_call *c);
 void node_call_destroy(struct node_call *c);
 void node_call_finish(struct node_call *c, int rc, uint64_t index,
                       uint64_t term);
-/* Waits until finished or timeout_ms passed (LORA_ETIMEOUT). */
+/* Waits until finished (its rc) or timeout_ms passed (LORA_ETIMEOUT;
+ * < 0: no limit), on the CLOCK_MONOTONIC clock. */
 int node_call_wait(struct node_call *c, int timeout_ms);
 
 /* ---- members known to this node ---------------------------------------------

@@ -6,12 +6,14 @@
 
 /* One wait on c until deadline_ms: 0 when woken (or spuriously), else
  * LORA_ETIMEOUT. The caller re-checks its condition either way. */
-static int wait_until(pthread_cond_t *c, pthread_mutex_t *mu,
-                      uint64_t deadline_ms)
+static int wait_until(struct nqueue *q, pthread_cond_t *c, uint64_t deadline_ms)
 {
 	if (deadline_ms == NQ_NOW)
 		return LORA_ETIMEOUT;
-	return node_cond_wait_until(c, mu, deadline_ms);
+	q->waiting++;
+	int rc = node_cond_wait_until(c, &q->mu, deadline_ms);
+	q->waiting--;
+	return rc;
 }
 
 int nq_init(struct nqueue *q, size_t cap)
@@ -55,7 +57,7 @@ int nq_push(struct nqueue *q, struct nq_link *it, uint64_t deadline_ms)
 	int rc = 0;
 	pthread_mutex_lock(&q->mu);
 	while (!q->closed && q->len + q->busy >= q->cap && rc == 0)
-		rc = wait_until(&q->room, &q->mu, deadline_ms);
+		rc = wait_until(q, &q->room, deadline_ms);
 	if (q->closed) {
 		rc = LORA_ECLOSED;
 	} else if (q->len + q->busy < q->cap) {
@@ -110,7 +112,7 @@ static struct nq_link *take(struct nqueue *q, size_t max, uint64_t deadline_ms,
 		return NULL;
 	pthread_mutex_lock(&q->mu);
 	while (q->head == NULL && !q->closed && !q->kicked &&
-	       wait_until(&q->items, &q->mu, deadline_ms) == 0)
+	       wait_until(q, &q->items, deadline_ms) == 0)
 		;
 	q->kicked = 0;
 	struct nq_link *first = q->head, *last = NULL;
@@ -189,7 +191,7 @@ int nq_drain(struct nqueue *q, uint64_t deadline_ms)
 	int rc = 0;
 	pthread_mutex_lock(&q->mu);
 	while ((q->len || q->busy) && !q->closed && rc == 0)
-		rc = wait_until(&q->room, &q->mu, deadline_ms);
+		rc = wait_until(q, &q->room, deadline_ms);
 	if (q->len == 0 && q->busy == 0)
 		rc = 0;
 	else if (q->closed)
@@ -221,4 +223,12 @@ size_t nq_len(struct nqueue *q)
 	size_t len = q->len + q->busy;
 	pthread_mutex_unlock(&q->mu);
 	return len;
+}
+
+size_t nq_waiting(struct nqueue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	size_t w = q->waiting;
+	pthread_mutex_unlock(&q->mu);
+	return w;
 }

@@ -40,7 +40,8 @@ struct nqueue {
 	size_t busy; /* taken, not yet nq_done */
 	size_t cap;  /* len + busy stays at or below it for nq_push */
 	int closed;
-	int kicked; /* nq_kick: the next nq_take returns even when empty */
+	int kicked;     /* nq_kick: the next nq_take returns even when empty */
+	size_t waiting; /* threads parked in a wait, for nq_waiting */
 };
 
 /* 0, or LORA_EINTERNAL when the mutex or conditions cannot be made. */
@@ -94,5 +95,8 @@ void nq_close(struct nqueue *q);
 void nq_kick(struct nqueue *q);
 /* Items queued plus busy. */
 size_t nq_len(struct nqueue *q);
+/* Threads parked in a condition wait on q right now (pushers, takers,
+ * drainers): lets a test wake a waiter only once it really waits. */
+size_t nq_waiting(struct nqueue *q);
 
 #endif

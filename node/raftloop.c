@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_PROMOTE_LAG_ENTRIES                                               \
 	64 /* learner this close to commit: promote                            \
@@ -88,7 +89,10 @@ void node_call_init(struct node_call *c)
 {
 	memset(c, 0, sizeof *c);
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	/* CLOCK_MONOTONIC: a wall clock change cannot stretch a timed wait;
+	 * with a default attribute this does not fail on Linux */
+	int rc = node_cond_init(&c->cond);
+	LORA_ASSERT(rc == 0);
 }
 
 void node_call_destroy(struct node_call *c)
@@ -111,17 +115,13 @@ void node_call_finish(struct node_call *c, int rc, uint64_t index,
 
 int node_call_wait(struct node_call *c, int timeout_ms)
 {
-	struct timespec ts;
-	if (timeout_ms >= 0)
-		lora_deadline_after(&ts, timeout_ms);
+	uint64_t deadline = timeout_ms < 0
+	                        ? NODE_DEADLINE_NONE
+	                        : lora_now_ms() + (uint64_t)timeout_ms;
 	pthread_mutex_lock(&c->mu);
 	int rc = 0;
-	while (!c->done && rc == 0) {
-		if (timeout_ms < 0)
-			pthread_cond_wait(&c->cond, &c->mu);
-		else if (pthread_cond_timedwait(&c->cond, &c->mu, &ts) != 0)
-			rc = c->done ? 0 : LORA_ETIMEOUT;
-	}
+	while (!c->done && rc == 0)
+		rc = node_cond_wait_until(&c->cond, &c->mu, deadline);
 	if (c->done)
 		rc = c->rc;
 	pthread_mutex_unlock(&c->mu);
@@ -131,13 +131,26 @@ int node_call_wait(struct node_call *c, int timeout_ms)
 /* ---- inbox
  * ------------------------------------------------------------------- */
 
+static void (*_Atomic post_hook)(void); /* node_raft_set_post_hook */
+
+void node_raft_set_post_hook(void (*hook)(void))
+{
+	atomic_store(&post_hook, hook);
+}
+
 /* wake: signal the loop; a message that changes nothing at once may wait
- * for the loop's next turn (at the latest its next tick). */
+ * for the loop's next turn (at the latest its next tick). The look at
+ * stopping only saves a push: a push after the loop's end is refused by
+ * the closed inbox. */
 static int inbox_post_wake(struct lnode *n, struct node_inbox_item *it,
                            int wake)
 {
 	if (atomic_load(&n->stopping))
 		return LORA_ECLOSED;
+	void (*hook)(void) =
+	    atomic_load_explicit(&post_hook, memory_order_relaxed);
+	if (hook)
+		hook();
 	return wake ? nq_push(&n->raft->inbox, &it->link, NQ_NOW)
 	            : nq_push_lazy(&n->raft->inbox, &it->link);
 }
@@ -241,7 +254,8 @@ static int call_raft(struct lnode *n, struct node_inbox_item *it,
 	int rc = inbox_post(n, it);
 	if (rc) {
 		node_call_destroy(call);
-		return rc;
+		/* closed: the node is stopping, the call was not handled */
+		return rc == LORA_ECLOSED ? LORA_EUNAVAILABLE : rc;
 	}
 	rc = node_call_wait(call, -1);
 	node_call_destroy(call);
@@ -970,10 +984,25 @@ static struct node_inbox_item *inbox_take(struct lnode *n, uint64_t next_tick)
 static void fail_item(struct node_inbox_item *it)
 {
 	if (it->call) {
-		node_call_finish(it->call, LORA_ECLOSED, 0, 0);
+		node_call_finish(it->call, LORA_EUNAVAILABLE, 0, 0);
 		return; /* caller-owned */
 	}
 	item_free(it);
+}
+
+void node_raft_close_inbox(struct lnode *n)
+{
+	/* Closed under the queue's lock: a push from now on is refused
+	 * there, so the take below sees every item that got in. */
+	nq_close(&n->raft->inbox);
+	size_t cnt;
+	struct nq_link *list =
+	    nq_take_done(&n->raft->inbox, SIZE_MAX, NQ_NOW, &cnt);
+	while (list) {
+		struct nq_link *next = list->next;
+		fail_item((struct node_inbox_item *)list);
+		list = next;
+	}
 }
 
 void *node_raft_main(void *arg)
@@ -1004,17 +1033,12 @@ void *node_raft_main(void *arg)
 			if (!handle_ready(n))
 				break;
 	}
-	/* Answer everyone still waiting. */
-	struct node_inbox_item *list = inbox_take(n, 0);
-	while (list) {
-		struct node_inbox_item *next =
-		    (struct node_inbox_item *)list->link.next;
-		fail_item(list);
-		list = next;
-	}
+	/* Answer everyone still waiting, and refuse whoever comes later (a
+	 * caller that saw stopping == 0 just before it was set). */
+	node_raft_close_inbox(n);
 	for (size_t j = 0; j < n->raft->priv->n_reads; j++)
-		node_call_finish(n->raft->priv->reads[j].call, LORA_ECLOSED, 0,
-		                 0);
+		node_call_finish(n->raft->priv->reads[j].call,
+		                 LORA_EUNAVAILABLE, 0, 0);
 	n->raft->priv->n_reads = 0;
 	return NULL;
 }

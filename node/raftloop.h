@@ -51,9 +51,18 @@ void node_raft_free(struct node_raft *r);
 int node_raft_start(struct lnode *n, char *errmsg);
 void *node_raft_main(void *arg);
 struct node_raft_priv *node_raft_priv_new(void);
-/* Closes the inbox (calls get LORA_ECLOSED), joins the thread, frees the
- * core and closes the log. */
+/* Closes the inbox (calls get LORA_EUNAVAILABLE), joins the thread, frees
+ * the core and closes the log. */
 void node_raft_stop(struct lnode *n);
+/* Closes the inbox and fails what it holds: calls waiting on an answer
+ * get LORA_EUNAVAILABLE, messages are freed; a push from then on is
+ * refused at once (the same). The raft loop's last act, and
+ * node_raft_stop's after the join; idempotent. */
+void node_raft_close_inbox(struct lnode *n);
+/* For tests: hook (NULL: none) runs in every post to the inbox between
+ * its look at `stopping` and its push, so a test can hold a caller in
+ * that gap while the loop stops. */
+void node_raft_set_post_hook(void (*hook)(void));
 /* From the transport thread: a frame for the raft loop. */
 void node_raft_on_frame(void *arg, int kind, uint64_t from,
                         const uint8_t *payload, size_t len);

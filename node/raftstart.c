@@ -638,10 +638,11 @@ void node_raft_stop(struct lnode *n)
 {
 	if (n->raft == NULL)
 		return;
-	nq_close(&n->raft->inbox); /* wakes the loop; later calls get ECLOSED */
+	nq_close(&n->raft->inbox); /* wakes the loop; later calls refused */
 	if (n->raft->running)
 		pthread_join(n->raft->thread, NULL);
 	n->raft->running = 0;
+	node_raft_close_inbox(n); /* a loop that never ran left them */
 	rep_free(n->raft->rep);
 	n->raft->rep = NULL;
 	pthread_rwlock_wrlock(&n->raft->log_rw);

@@ -1,6 +1,6 @@
 /*
- * thread.h - starting the node's core threads (raft loop, apply loop,
- * writer, gossip, snapshot senders), with a fault hook so a test can make
+ * thread.h - starting the node's threads (raft loop, apply loop, writer,
+ * gossip, snapshot senders, the servers' workers), with a fault hook so a test can make
  * pthread_create fail the way it does when the process is out of threads
  * or memory; and condition waits against a deadline on the CLOCK_MONOTONIC
  * clock (lora_now_ms time), which a change of the wall clock cannot

@@ -3,13 +3,21 @@
  * refuses to start, naming the thread, and leaks nothing), and the n-th
  * allocation failing over a sequence of writes (no crash, a clear error,
  * no leak, and the graph holds exactly what was acknowledged or
- * possibly-applied, with the node still serving afterwards). */
+ * possibly-applied, with the node still serving afterwards); and calls to
+ * the raft loop racing its stop, each answered or refused, never left
+ * waiting (one held, through a test hook, between its look at `stopping`
+ * and its push until the loop has ended). */
 #include <check.h>
+#include <dirent.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lora.h"
@@ -17,11 +25,13 @@
 #include "node_int.h"
 #include "thread.h"
 
-#define T_HOST       "127.0.170.1"
-#define T_WAIT_MS    20000 /* for a leader: generous, the machine is shared */
-#define T_WRITES_MAX 400   /* allocation failure points tried */
-#define T_CONNS_CAP  4     /* native connections, lowered for the test */
-#define T_REFUSED_MS 1500  /* a connection over the cap stays unanswered */
+#define T_HOST        "127.0.170.1"
+#define T_WAIT_MS     20000 /* for a leader: generous, the machine is shared */
+#define T_WRITES_MAX  400   /* allocation failure points tried */
+#define T_CONNS_CAP   4     /* native connections, lowered for the test */
+#define T_REFUSED_MS  1500  /* a connection over the cap stays unanswered */
+#define T_STOP_ROUNDS 12    /* raft loop stops raced by callers */
+#define T_CALLERS     6     /* threads calling the raft loop meanwhile */
 
 static char data_dir[] = "/tmp/lora-node-faults-XXXXXX";
 
@@ -57,6 +67,17 @@ static struct lnode *open_node(void)
 			break;
 	}
 	ck_assert_msg(node_is_leader(n), "no leader within %d ms", T_WAIT_MS);
+	return n;
+}
+
+/* Opens the node without waiting for a leader. */
+static struct lnode *open_node_now(void)
+{
+	struct node_config c;
+	config(&c);
+	struct lnode *n = NULL;
+	char err[LORA_ERRMSG_BYTES] = "";
+	ck_assert_msg(lnode_open(&c, &n, err) == 0, "lnode_open: %s", err);
 	return n;
 }
 
@@ -131,9 +152,10 @@ END_TEST
 /*
  * The n-th allocation from now fails, once, for every n over a write and
  * a read. Each write is acknowledged (0) or fails with a code; a write
- * refused before it was proposed changes nothing, one that failed later
- * (LORA_ENOMEM answering it) may have been applied: the count lies
- * between the two. The node serves a normal write afterwards.
+ * refused before it was proposed (UNAVAILABLE, ENOMEM) changes nothing,
+ * one answered UNKNOWN_OUTCOME may have been applied: the count lies
+ * between the acknowledged ones and those plus the unknown outcomes. The
+ * node serves a normal write afterwards.
  */
 START_TEST(allocation_failures_over_writes)
 {
@@ -147,33 +169,46 @@ START_TEST(allocation_failures_over_writes)
 	printf("allocations in one write: %lu\n", per_write);
 	ck_assert_uint_lt(per_write, T_WRITES_MAX);
 	base++;
-	int acked = 0, failed = 0, points = 0;
+	int acked = 0, unavailable = 0, unknown = 0, enomem = 0, internal = 0;
+	int points = 0;
 	for (int i = 0; i < T_WRITES_MAX; i++) {
 		lora_alloc_fail_after(i, 0);
 		int rc = run(n, "CREATE (:T {k: 1})", NULL);
 		lora_alloc_fail_after(-1, 0);
-		if (rc == 0) {
+		if (rc == 0)
 			acked++;
-		} else {
-			failed++;
-			ck_assert_msg(rc == LORA_ENOMEM ||
-			                  rc == LORA_EUNAVAILABLE ||
-			                  rc == LORA_EUNKNOWN_OUTCOME ||
-			                  rc == LORA_EINTERNAL,
-			              "failure %d: unexpected code %d (%s): %s",
-			              i, rc, lora_strerror(rc), last_err);
-		}
+		else if (rc == LORA_EUNAVAILABLE)
+			unavailable++;
+		else if (rc == LORA_EUNKNOWN_OUTCOME)
+			unknown++;
+		else if (rc == LORA_ENOMEM)
+			enomem++;
+		else if (rc == LORA_EINTERNAL)
+			internal++;
+		else
+			ck_abort_msg("failure %d: unexpected code %d (%s): %s",
+			             i, rc, lora_strerror(rc), last_err);
 		points++;
 	}
+	int failed = unavailable + unknown + enomem + internal;
 	/* every write waits until applied when acknowledged; the others may
 	 * still be on their way: the next write orders after them */
 	ck_assert_int_eq(run(n, "CREATE (:T {k: 2})", NULL), 0);
 	int64_t got = count_nodes(n) - base - 1;
-	printf("allocation failures: %d points, %d acked, %d failed, %lld "
+	printf("allocation failures: %d points, %d acked, %d unavailable, "
+	       "%d unknown outcome, %d out of memory, %d internal, %lld "
 	       "applied\n",
-	       points, acked, failed, (long long)got);
+	       points, acked, unavailable, unknown, enomem, internal,
+	       (long long)got);
 	ck_assert_int_ge(got, acked);
-	ck_assert_int_le(got, acked + failed);
+	/* Only an unknown outcome may have applied. UNAVAILABLE: refused
+	 * before it was proposed, or another entry took its index. ENOMEM
+	 * (writer.c) comes before the proposal, or from rep_propose, which
+	 * appends nothing then; an apply failing for memory is retried until
+	 * it sticks (sto_apply: fatal, the index does not advance), so it
+	 * never answers a write that applied. INTERNAL is not known to be
+	 * harmless: counted as unknown. */
+	ck_assert_int_le(got, acked + unknown + internal);
 	ck_assert_int_gt(failed, 0); /* the failures did reach node/ */
 	lnode_close(n);
 }
@@ -232,27 +267,207 @@ START_TEST(native_connection_cap)
 		nng_close(in[i]);
 	lnode_close(n);
 	node_native_test_conns_cap(0);
-}
-END_TEST
+	/* ---- calls racing the raft loop's stop -----------------------------
+	 */
 
-int main(void)
-{
-	if (mkdtemp(data_dir) == NULL) {
-		perror("mkdtemp");
-		return 1;
+	struct caller {
+		struct lnode *n;
+		atomic_long calls;
+		int last_rc;
+	};
+
+	/* Calls the raft loop until it is refused because the node stops. */
+	static void *caller_main(void *arg)
+	{
+		struct caller *c = arg;
+		for (;;) {
+			uint64_t idx = 0;
+			char msg[LORA_ERRMSG_BYTES];
+			int rc = (atomic_load(&c->calls) % 2)
+			             ? node_raft_read_index(c->n, &idx, 0)
+			             : node_raft_transfer(c->n, 99, msg);
+			atomic_fetch_add(&c->calls, 1);
+			c->last_rc = rc;
+			if (rc == LORA_EUNAVAILABLE &&
+			    atomic_load(&c->n->stopping))
+				return NULL;
+		}
 	}
-	Suite *su = suite_create("node_faults");
-	TCase *t = tcase_create("node_faults");
-	tcase_set_timeout(t, 300);
-	tcase_add_test(t, thread_start_failure_fails_the_start);
-	tcase_add_test(t, allocation_failures_over_writes);
-	tcase_add_test(t, native_connection_cap);
-	suite_add_tcase(su, t);
-	SRunner *sr = srunner_create(su);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	sto_rm_rf(data_dir);
-	return nfailed ? 1 : 0;
-}
+
+	/*
+	 * Threads call the raft loop (read index, leadership transfer) while it
+	 * stops: a caller that saw the node running may push its call after the
+	 * loop's last look at the inbox. Every call must be answered (taken and
+	 * failed, or refused at once, both LORA_EUNAVAILABLE): none is left
+	 * waiting, so every caller ends.
+	 */
+	START_TEST(calls_racing_a_stop_are_all_answered)
+	{
+		long total = 0;
+		for (int r = 0; r < T_STOP_ROUNDS; r++) {
+			struct lnode *n = open_node_now();
+			struct caller c[T_CALLERS];
+			pthread_t t[T_CALLERS];
+			for (int i = 0; i < T_CALLERS; i++) {
+				c[i] = (struct caller){.n = n};
+				ck_assert_int_eq(pthread_create(&t[i], NULL,
+				                                caller_main,
+				                                &c[i]),
+				                 0);
+			}
+			/* every caller is calling before the stop */
+			uint64_t deadline = lora_now_ms() + T_WAIT_MS;
+			for (int i = 0; i < T_CALLERS; i++)
+				while (atomic_load(&c[i].calls) < 2 + r % 3 &&
+				       lora_now_ms() < deadline)
+					sched_yield();
+			atomic_store(&n->stopping, 1);
+			node_raft_stop(n);
+			for (int i = 0; i < T_CALLERS; i++) {
+				struct timespec ts;
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += T_WAIT_MS / 1000;
+				ck_assert_msg(
+				    pthread_timedjoin_np(t[i], NULL, &ts) == 0,
+				    "round %d: a call to the raft loop was "
+				    "left unanswered by its stop",
+				    r);
+				ck_assert_int_eq(c[i].last_rc,
+				                 LORA_EUNAVAILABLE);
+				total += atomic_load(&c[i].calls);
+			}
+			lnode_close(n);
+		}
+		printf("calls racing %d stops: %ld, all answered\n",
+		       T_STOP_ROUNDS, total);
+	}
+	END_TEST
+
+	/* ---- a call held between its look at stopping and its push ----------
+	 */
+
+	static _Thread_local int hold_this_thread;
+	static atomic_int hold_state; /* 1 armed, 2 held, 3 released */
+
+	static void hold_hook(void)
+	{
+		int armed = 1;
+		if (!hold_this_thread ||
+		    !atomic_compare_exchange_strong(&hold_state, &armed, 2))
+			return;
+		uint64_t deadline = lora_now_ms() + T_WAIT_MS;
+		while (atomic_load(&hold_state) != 3 &&
+		       lora_now_ms() < deadline)
+			sched_yield();
+	}
+
+	struct held_call {
+		struct lnode *n;
+		int rc;
+		atomic_int done;
+	};
+
+	static void *held_main(void *arg)
+	{
+		struct held_call *h = arg;
+		hold_this_thread = 1;
+		uint64_t idx = 0;
+		h->rc = node_raft_read_index(h->n, &idx, 0);
+		atomic_store(&h->done, 1);
+		return NULL;
+	}
+
+	/* Whether a thread of this process is named name (pthread_setname_np).
+	 */
+	static int thread_named(const char *name)
+	{
+		DIR *d = opendir("/proc/self/task");
+		ck_assert_ptr_nonnull(d);
+		int found = 0;
+		for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+			if (e->d_name[0] == '.')
+				continue;
+			char path[300], comm[64] = "";
+			snprintf(path, sizeof path, "/proc/self/task/%s/comm",
+			         e->d_name);
+			FILE *f = fopen(path, "r");
+			if (f == NULL)
+				continue; /* the thread just ended */
+			if (fgets(comm, sizeof comm, f))
+				comm[strcspn(comm, "\n")] = 0;
+			fclose(f);
+			found = strcmp(comm, name) == 0;
+		}
+		closedir(d);
+		return found;
+	}
+
+	/*
+	 * The reviewer's interleaving, made certain: a caller looks at stopping
+	 * (0) and is held before its push; the node starts stopping, the raft
+	 * loop ends; then the push happens. The call must be refused at once
+	 * (LORA_EUNAVAILABLE), not queued in an inbox nobody reads: before the
+	 * fix the caller waited forever and node shutdown with it.
+	 */
+	START_TEST(call_pushed_as_the_loop_ends_is_refused)
+	{
+		struct lnode *n = open_node_now();
+		ck_assert(thread_named("lora-raft"));
+		atomic_store(&hold_state, 1);
+		node_raft_set_post_hook(hold_hook);
+		struct held_call h = {.n = n, .rc = -1, .done = 0};
+		pthread_t t;
+		ck_assert_int_eq(pthread_create(&t, NULL, held_main, &h), 0);
+		uint64_t deadline = lora_now_ms() + T_WAIT_MS;
+		while (atomic_load(&hold_state) != 2 &&
+		       lora_now_ms() < deadline)
+			sched_yield();
+		ck_assert_int_eq(atomic_load(&hold_state), 2);
+		atomic_store(&n->stopping, 1);
+		/* the loop sees stopping at its next tick at the latest */
+		while (thread_named("lora-raft") && lora_now_ms() < deadline)
+			sched_yield();
+		ck_assert_msg(!thread_named("lora-raft"),
+		              "the raft loop did not end");
+		atomic_store(&hold_state, 3); /* now the push */
+		/* answered, or queued in the inbox: either way it got there
+		 * before the stop goes on (as it may in lnode_close) */
+		while (!atomic_load(&h.done) && nq_len(&n->raft->inbox) == 0 &&
+		       lora_now_ms() < deadline)
+			sched_yield();
+		node_raft_stop(n);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += T_WAIT_MS / 1000;
+		ck_assert_msg(pthread_timedjoin_np(t, NULL, &ts) == 0,
+		              "a call pushed as the raft loop ended was left "
+		              "unanswered");
+		node_raft_set_post_hook(NULL);
+		ck_assert_int_eq(h.rc, LORA_EUNAVAILABLE);
+		lnode_close(n);
+	}
+	END_TEST
+
+	int main(void)
+	{
+		if (mkdtemp(data_dir) == NULL) {
+			perror("mkdtemp");
+			return 1;
+		}
+		Suite *su = suite_create("node_faults");
+		TCase *t = tcase_create("node_faults");
+		tcase_set_timeout(t, 300);
+		tcase_add_test(t, thread_start_failure_fails_the_start);
+		tcase_add_test(t, allocation_failures_over_writes);
+		tcase_add_test(t, native_connection_cap);
+		tcase_add_test(t, calls_racing_a_stop_are_all_answered);
+		tcase_add_test(t, call_pushed_as_the_loop_ends_is_refused);
+		suite_add_tcase(su, t);
+		SRunner *sr = srunner_create(su);
+		srunner_set_fork_status(sr, CK_NOFORK);
+		srunner_run_all(sr, CK_NORMAL);
+		int nfailed = srunner_ntests_failed(sr);
+		srunner_free(sr);
+		sto_rm_rf(data_dir);
+		return nfailed ? 1 : 0;
+	}

@@ -121,6 +121,17 @@ static void start(pthread_t *t, struct waiter *w)
 	ck_assert_int_eq(pthread_create(t, NULL, waiter_main, w), 0);
 }
 
+/* Waits until cnt threads are parked in a wait on q: a wake-up then
+ * really wakes someone (the waiter is not merely about to wait). */
+static void wait_parked(struct nqueue *q, size_t cnt)
+{
+	uint64_t deadline = in_ms(T_WAIT_MS);
+	while (nq_waiting(q) < cnt && lora_now_ms() < deadline)
+		sched_yield();
+	ck_assert_msg(nq_waiting(q) >= cnt, "%zu of %zu waiters parked",
+	              nq_waiting(q), cnt);
+}
+
 /* Joins t within T_WAIT_MS (it must have been woken). */
 static void join_woken(pthread_t t)
 {
@@ -138,6 +149,7 @@ START_TEST(push_wakes_taker_and_done_wakes_pusher)
 	pthread_t t;
 	struct waiter taker = {.q = &q, .op = OP_TAKE};
 	start(&t, &taker);
+	wait_parked(&q, 1);
 	struct item a = {.seq = 7};
 	ck_assert_int_eq(nq_push(&q, &a.link, NQ_FOREVER), 0);
 	join_woken(t);
@@ -150,6 +162,7 @@ START_TEST(push_wakes_taker_and_done_wakes_pusher)
 	struct waiter drainer = {.q = &q, .op = OP_DRAIN};
 	pthread_t td;
 	start(&td, &drainer);
+	wait_parked(&q, 2);
 	ck_assert_uint_eq(nq_len(&q), 1);
 	nq_done(&q, 1);
 	join_woken(t);
@@ -170,6 +183,7 @@ START_TEST(close_wakes_everyone)
 	pthread_t t1, t2, t3;
 	struct waiter taker = {.q = &q, .op = OP_TAKE};
 	start(&t1, &taker);
+	wait_parked(&q, 1);
 	nq_close(&q);
 	join_woken(t1);
 	ck_assert_ptr_null(taker.got);
@@ -182,6 +196,7 @@ START_TEST(close_wakes_everyone)
 	struct waiter drainer = {.q = &q, .op = OP_DRAIN};
 	start(&t2, &pusher);
 	start(&t3, &drainer);
+	wait_parked(&q, 2);
 	nq_close(&q);
 	join_woken(t2);
 	join_woken(t3);
@@ -247,6 +262,7 @@ START_TEST(kick_ends_a_wait_once)
 	pthread_t t;
 	struct waiter taker = {.q = &q, .op = OP_TAKE};
 	start(&t, &taker);
+	wait_parked(&q, 1);
 	nq_kick(&q);
 	join_woken(t);
 	ck_assert_ptr_null(taker.got);
