@@ -267,207 +267,202 @@ START_TEST(native_connection_cap)
 		nng_close(in[i]);
 	lnode_close(n);
 	node_native_test_conns_cap(0);
-	/* ---- calls racing the raft loop's stop -----------------------------
-	 */
+}
+END_TEST
 
-	struct caller {
-		struct lnode *n;
-		atomic_long calls;
-		int last_rc;
-	};
+/* ---- calls racing the raft loop's stop ----------------------------- */
 
-	/* Calls the raft loop until it is refused because the node stops. */
-	static void *caller_main(void *arg)
-	{
-		struct caller *c = arg;
-		for (;;) {
-			uint64_t idx = 0;
-			char msg[LORA_ERRMSG_BYTES];
-			int rc = (atomic_load(&c->calls) % 2)
-			             ? node_raft_read_index(c->n, &idx, 0)
-			             : node_raft_transfer(c->n, 99, msg);
-			atomic_fetch_add(&c->calls, 1);
-			c->last_rc = rc;
-			if (rc == LORA_EUNAVAILABLE &&
-			    atomic_load(&c->n->stopping))
-				return NULL;
-		}
-	}
+struct caller {
+	struct lnode *n;
+	atomic_long calls;
+	int last_rc;
+};
 
-	/*
-	 * Threads call the raft loop (read index, leadership transfer) while it
-	 * stops: a caller that saw the node running may push its call after the
-	 * loop's last look at the inbox. Every call must be answered (taken and
-	 * failed, or refused at once, both LORA_EUNAVAILABLE): none is left
-	 * waiting, so every caller ends.
-	 */
-	START_TEST(calls_racing_a_stop_are_all_answered)
-	{
-		long total = 0;
-		for (int r = 0; r < T_STOP_ROUNDS; r++) {
-			struct lnode *n = open_node_now();
-			struct caller c[T_CALLERS];
-			pthread_t t[T_CALLERS];
-			for (int i = 0; i < T_CALLERS; i++) {
-				c[i] = (struct caller){.n = n};
-				ck_assert_int_eq(pthread_create(&t[i], NULL,
-				                                caller_main,
-				                                &c[i]),
-				                 0);
-			}
-			/* every caller is calling before the stop */
-			uint64_t deadline = lora_now_ms() + T_WAIT_MS;
-			for (int i = 0; i < T_CALLERS; i++)
-				while (atomic_load(&c[i].calls) < 2 + r % 3 &&
-				       lora_now_ms() < deadline)
-					sched_yield();
-			atomic_store(&n->stopping, 1);
-			node_raft_stop(n);
-			for (int i = 0; i < T_CALLERS; i++) {
-				struct timespec ts;
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_sec += T_WAIT_MS / 1000;
-				ck_assert_msg(
-				    pthread_timedjoin_np(t[i], NULL, &ts) == 0,
-				    "round %d: a call to the raft loop was "
-				    "left unanswered by its stop",
-				    r);
-				ck_assert_int_eq(c[i].last_rc,
-				                 LORA_EUNAVAILABLE);
-				total += atomic_load(&c[i].calls);
-			}
-			lnode_close(n);
-		}
-		printf("calls racing %d stops: %ld, all answered\n",
-		       T_STOP_ROUNDS, total);
-	}
-	END_TEST
-
-	/* ---- a call held between its look at stopping and its push ----------
-	 */
-
-	static _Thread_local int hold_this_thread;
-	static atomic_int hold_state; /* 1 armed, 2 held, 3 released */
-
-	static void hold_hook(void)
-	{
-		int armed = 1;
-		if (!hold_this_thread ||
-		    !atomic_compare_exchange_strong(&hold_state, &armed, 2))
-			return;
-		uint64_t deadline = lora_now_ms() + T_WAIT_MS;
-		while (atomic_load(&hold_state) != 3 &&
-		       lora_now_ms() < deadline)
-			sched_yield();
-	}
-
-	struct held_call {
-		struct lnode *n;
-		int rc;
-		atomic_int done;
-	};
-
-	static void *held_main(void *arg)
-	{
-		struct held_call *h = arg;
-		hold_this_thread = 1;
+/* Calls the raft loop until it is refused because the node stops. */
+static void *caller_main(void *arg)
+{
+	struct caller *c = arg;
+	for (;;) {
 		uint64_t idx = 0;
-		h->rc = node_raft_read_index(h->n, &idx, 0);
-		atomic_store(&h->done, 1);
-		return NULL;
+		char msg[LORA_ERRMSG_BYTES];
+		int rc = (atomic_load(&c->calls) % 2)
+		             ? node_raft_read_index(c->n, &idx, 0)
+		             : node_raft_transfer(c->n, 99, msg);
+		atomic_fetch_add(&c->calls, 1);
+		c->last_rc = rc;
+		if (rc == LORA_EUNAVAILABLE && atomic_load(&c->n->stopping))
+			return NULL;
 	}
+}
 
-	/* Whether a thread of this process is named name (pthread_setname_np).
-	 */
-	static int thread_named(const char *name)
-	{
-		DIR *d = opendir("/proc/self/task");
-		ck_assert_ptr_nonnull(d);
-		int found = 0;
-		for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
-			if (e->d_name[0] == '.')
-				continue;
-			char path[300], comm[64] = "";
-			snprintf(path, sizeof path, "/proc/self/task/%s/comm",
-			         e->d_name);
-			FILE *f = fopen(path, "r");
-			if (f == NULL)
-				continue; /* the thread just ended */
-			if (fgets(comm, sizeof comm, f))
-				comm[strcspn(comm, "\n")] = 0;
-			fclose(f);
-			found = strcmp(comm, name) == 0;
-		}
-		closedir(d);
-		return found;
-	}
-
-	/*
-	 * The reviewer's interleaving, made certain: a caller looks at stopping
-	 * (0) and is held before its push; the node starts stopping, the raft
-	 * loop ends; then the push happens. The call must be refused at once
-	 * (LORA_EUNAVAILABLE), not queued in an inbox nobody reads: before the
-	 * fix the caller waited forever and node shutdown with it.
-	 */
-	START_TEST(call_pushed_as_the_loop_ends_is_refused)
-	{
+/*
+ * Threads call the raft loop (read index, leadership transfer) while it
+ * stops: a caller that saw the node running may push its call after the
+ * loop's last look at the inbox. Every call must be answered (taken and
+ * failed, or refused at once, both LORA_EUNAVAILABLE): none is left
+ * waiting, so every caller ends.
+ */
+START_TEST(calls_racing_a_stop_are_all_answered)
+{
+	long total = 0;
+	for (int r = 0; r < T_STOP_ROUNDS; r++) {
 		struct lnode *n = open_node_now();
-		ck_assert(thread_named("lora-raft"));
-		atomic_store(&hold_state, 1);
-		node_raft_set_post_hook(hold_hook);
-		struct held_call h = {.n = n, .rc = -1, .done = 0};
-		pthread_t t;
-		ck_assert_int_eq(pthread_create(&t, NULL, held_main, &h), 0);
+		struct caller c[T_CALLERS];
+		pthread_t t[T_CALLERS];
+		for (int i = 0; i < T_CALLERS; i++) {
+			c[i] = (struct caller){.n = n};
+			ck_assert_int_eq(
+			    pthread_create(&t[i], NULL, caller_main, &c[i]), 0);
+		}
+		/* every caller is calling before the stop */
 		uint64_t deadline = lora_now_ms() + T_WAIT_MS;
-		while (atomic_load(&hold_state) != 2 &&
-		       lora_now_ms() < deadline)
-			sched_yield();
-		ck_assert_int_eq(atomic_load(&hold_state), 2);
+		for (int i = 0; i < T_CALLERS; i++)
+			while (atomic_load(&c[i].calls) < 2 + r % 3 &&
+			       lora_now_ms() < deadline)
+				sched_yield();
 		atomic_store(&n->stopping, 1);
-		/* the loop sees stopping at its next tick at the latest */
-		while (thread_named("lora-raft") && lora_now_ms() < deadline)
-			sched_yield();
-		ck_assert_msg(!thread_named("lora-raft"),
-		              "the raft loop did not end");
-		atomic_store(&hold_state, 3); /* now the push */
-		/* answered, or queued in the inbox: either way it got there
-		 * before the stop goes on (as it may in lnode_close) */
-		while (!atomic_load(&h.done) && nq_len(&n->raft->inbox) == 0 &&
-		       lora_now_ms() < deadline)
-			sched_yield();
 		node_raft_stop(n);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += T_WAIT_MS / 1000;
-		ck_assert_msg(pthread_timedjoin_np(t, NULL, &ts) == 0,
-		              "a call pushed as the raft loop ended was left "
-		              "unanswered");
-		node_raft_set_post_hook(NULL);
-		ck_assert_int_eq(h.rc, LORA_EUNAVAILABLE);
+		for (int i = 0; i < T_CALLERS; i++) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += T_WAIT_MS / 1000;
+			ck_assert_msg(pthread_timedjoin_np(t[i], NULL, &ts) ==
+			                  0,
+			              "round %d: a call to the raft loop was "
+			              "left unanswered by its stop",
+			              r);
+			ck_assert_int_eq(c[i].last_rc, LORA_EUNAVAILABLE);
+			total += atomic_load(&c[i].calls);
+		}
 		lnode_close(n);
 	}
-	END_TEST
+	printf("calls racing %d stops: %ld, all answered\n", T_STOP_ROUNDS,
+	       total);
+}
+END_TEST
 
-	int main(void)
-	{
-		if (mkdtemp(data_dir) == NULL) {
-			perror("mkdtemp");
-			return 1;
-		}
-		Suite *su = suite_create("node_faults");
-		TCase *t = tcase_create("node_faults");
-		tcase_set_timeout(t, 300);
-		tcase_add_test(t, thread_start_failure_fails_the_start);
-		tcase_add_test(t, allocation_failures_over_writes);
-		tcase_add_test(t, native_connection_cap);
-		tcase_add_test(t, calls_racing_a_stop_are_all_answered);
-		tcase_add_test(t, call_pushed_as_the_loop_ends_is_refused);
-		suite_add_tcase(su, t);
-		SRunner *sr = srunner_create(su);
-		srunner_set_fork_status(sr, CK_NOFORK);
-		srunner_run_all(sr, CK_NORMAL);
-		int nfailed = srunner_ntests_failed(sr);
-		srunner_free(sr);
-		sto_rm_rf(data_dir);
-		return nfailed ? 1 : 0;
+/* ---- a call held between its look at stopping and its push ----------
+ */
+
+static _Thread_local int hold_this_thread;
+static atomic_int hold_state; /* 1 armed, 2 held, 3 released */
+
+static void hold_hook(void)
+{
+	int armed = 1;
+	if (!hold_this_thread ||
+	    !atomic_compare_exchange_strong(&hold_state, &armed, 2))
+		return;
+	uint64_t deadline = lora_now_ms() + T_WAIT_MS;
+	while (atomic_load(&hold_state) != 3 && lora_now_ms() < deadline)
+		sched_yield();
+}
+
+struct held_call {
+	struct lnode *n;
+	int rc;
+	atomic_int done;
+};
+
+static void *held_main(void *arg)
+{
+	struct held_call *h = arg;
+	hold_this_thread = 1;
+	uint64_t idx = 0;
+	h->rc = node_raft_read_index(h->n, &idx, 0);
+	atomic_store(&h->done, 1);
+	return NULL;
+}
+
+/* Whether a thread of this process is named name (pthread_setname_np).
+ */
+static int thread_named(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	ck_assert_ptr_nonnull(d);
+	int found = 0;
+	for (struct dirent *e; !found && (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], comm[64] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm",
+		         e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue; /* the thread just ended */
+		if (fgets(comm, sizeof comm, f))
+			comm[strcspn(comm, "\n")] = 0;
+		fclose(f);
+		found = strcmp(comm, name) == 0;
 	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * The reviewer's interleaving, made certain: a caller looks at stopping
+ * (0) and is held before its push; the node starts stopping, the raft
+ * loop ends; then the push happens. The call must be refused at once
+ * (LORA_EUNAVAILABLE), not queued in an inbox nobody reads: before the
+ * fix the caller waited forever and node shutdown with it.
+ */
+START_TEST(call_pushed_as_the_loop_ends_is_refused)
+{
+	struct lnode *n = open_node_now();
+	ck_assert(thread_named("lora-raft"));
+	atomic_store(&hold_state, 1);
+	node_raft_set_post_hook(hold_hook);
+	struct held_call h = {.n = n, .rc = -1, .done = 0};
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, held_main, &h), 0);
+	uint64_t deadline = lora_now_ms() + T_WAIT_MS;
+	while (atomic_load(&hold_state) != 2 && lora_now_ms() < deadline)
+		sched_yield();
+	ck_assert_int_eq(atomic_load(&hold_state), 2);
+	atomic_store(&n->stopping, 1);
+	/* the loop sees stopping at its next tick at the latest */
+	while (thread_named("lora-raft") && lora_now_ms() < deadline)
+		sched_yield();
+	ck_assert_msg(!thread_named("lora-raft"), "the raft loop did not end");
+	atomic_store(&hold_state, 3); /* now the push */
+	/* answered, or queued in the inbox: either way it got there
+	 * before the stop goes on (as it may in lnode_close) */
+	while (!atomic_load(&h.done) && nq_len(&n->raft->inbox) == 0 &&
+	       lora_now_ms() < deadline)
+		sched_yield();
+	node_raft_stop(n);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += T_WAIT_MS / 1000;
+	ck_assert_msg(pthread_timedjoin_np(t, NULL, &ts) == 0,
+	              "a call pushed as the raft loop ended was left "
+	              "unanswered");
+	node_raft_set_post_hook(NULL);
+	ck_assert_int_eq(h.rc, LORA_EUNAVAILABLE);
+	lnode_close(n);
+}
+END_TEST
+
+int main(void)
+{
+	if (mkdtemp(data_dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	Suite *su = suite_create("node_faults");
+	TCase *t = tcase_create("node_faults");
+	tcase_set_timeout(t, 300);
+	tcase_add_test(t, thread_start_failure_fails_the_start);
+	tcase_add_test(t, allocation_failures_over_writes);
+	tcase_add_test(t, native_connection_cap);
+	tcase_add_test(t, calls_racing_a_stop_are_all_answered);
+	tcase_add_test(t, call_pushed_as_the_loop_ends_is_refused);
+	suite_add_tcase(su, t);
+	SRunner *sr = srunner_create(su);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	int nfailed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	sto_rm_rf(data_dir);
+	return nfailed ? 1 : 0;
+}
