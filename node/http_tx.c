@@ -453,12 +453,15 @@ static json_t *open_json(const struct htx *h, json_t *results)
 }
 
 /* A failed statement (or commit): err's status, the results before it,
- * and "rolledBack": true. Consumes err and results. */
+ * and "rolledBack": true -- but false for LORA_EUNKNOWN_OUTCOME: that
+ * commit may still have committed (docs/transactions.md), and a client
+ * told "rolled back" would run it again. Consumes err and results. */
 static void reply_failed(struct node_http_ex *x, int code, json_t *err,
                          json_t *results)
 {
 	json_object_set_new(err, "results", results);
-	json_object_set_new(err, "rolledBack", json_true());
+	json_object_set_new(err, "rolledBack",
+	                    json_boolean(code != LORA_EUNKNOWN_OUTCOME));
 	node_http_reply_json(x, lora_err_http_status(code), err, NULL, NULL);
 }
 

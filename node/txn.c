@@ -343,6 +343,13 @@ static int tx_merge(struct node_tx *t, Lora__MutationBatch *all)
 	return 0;
 }
 
+/* A transaction has no requestId to retry with: the writer's message for
+ * an unknown outcome would mislead. */
+static const char tx_unknown_msg[] =
+    "the commit's outcome is unknown (no quorum answered in time, or this "
+    "node stepped down): it may have committed; read before running the "
+    "transaction again";
+
 /* The view goes before the wait: a store swap waiting for its readers
  * must not hold up the apply of this very entry. */
 static void tx_commit_now(struct node_tx *t, struct sto_view **view,
@@ -365,7 +372,10 @@ static void tx_commit_now(struct node_tx *t, struct sto_view **view,
 	pthread_mutex_lock(&t->mu);
 	t->commit_index = index;
 	t->cmd_done = 1;
-	tx_end_locked(t, rc, rc ? err.message : "committed");
+	tx_end_locked(t, rc,
+	              rc == LORA_EUNKNOWN_OUTCOME ? tx_unknown_msg
+	              : rc                        ? err.message
+	                                          : "committed");
 	pthread_mutex_unlock(&t->mu);
 }
 
