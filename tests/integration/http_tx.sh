@@ -182,6 +182,11 @@ tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100
 it_check "more than 100000 rows from one statement: 413 LORA_LIMIT naming the way out" st_has 413 'LORA_LIMIT.*add a LIMIT'
 tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100000) AS i RETURN i"}]}'
 it_check "100000 rows are answered" st_has 201 '"rows":\[{"i":1},'
+S10K=$(printf 'x%.0s' $(seq 1 10000)) # 10 kB: 1000 rows of it are 10 MB
+tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 1000) AS i RETURN $s AS s","parameters":{"s":"'"$S10K"'"}}]}'
+it_check "more than 8 MiB of rows from one statement: 413 LORA_LIMIT" st_has 413 'LORA_LIMIT.*bytes of rows'
+tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100) AS i RETURN $s AS s","parameters":{"s":"'"$S10K"'"}}]}'
+it_check "1 MB of rows is answered" st_has 201 '"rows":\[{"s":"xxx'
 
 # -- at most 8 begins wait for the writer at once (each holds a worker):
 # a ninth is refused at once
