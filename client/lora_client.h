@@ -238,7 +238,9 @@ int lora_tx_run(struct lora_tx *t, const struct lora_query *q,
  * Commits and frees t. 0: committed, the client's bookmark is the
  * commit's. LORA_UNAVAILABLE or LORA_TIMEOUT: rolled back (nothing was
  * written): run the transaction again. LORA_UNKNOWN_OUTCOME: the
- * connection failed after the commit was sent.
+ * connection failed after the commit was sent, or the server proposed it
+ * and no quorum answered in time: it may have committed (never rolled
+ * back for sure): look before running it again.
  */
 int lora_tx_commit(struct lora_tx *t, struct lora_client_error *e);
 /* Rolls back (when still open) and frees t. NULL is a no-op. */

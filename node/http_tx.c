@@ -14,8 +14,10 @@
  * a 128-bit random id (32 hex digits) and bound to the user who began
  * them: another user's request for it is refused. One request at a time
  * works on a slot (busy); the others are refused at once. A slot without
- * a request for its idle limit is rolled back by the reaper (the gossip
- * thread, node_http_tx_reap) or by the next request that finds it. The
+ * a request for its idle limit, or older than NODE_TX_LIFE_MS_MAX (read
+ * ones too: a read view holds up a checkpoint install), is rolled back by
+ * the reaper (the gossip thread, node_http_tx_reap) or by the next
+ * request that finds it. The
  * native protocol's transactions live in the same table (node_xtx_*, for
  * native.c), also tied to their connection: when it goes away they roll
  * back (node_xtx_connection_gone marks them expired for the reaper).
@@ -50,12 +52,15 @@ struct htx {
 	int state;
 	int busy; /* a request works on it (without htx_mu) */
 	int write;
-	atomic_int dropped; /* read: its view goes (a checkpoint install) */
+	/* read: its view goes (a checkpoint install); set on every open
+	 * slot, write ones ignore it */
+	atomic_int dropped;
 	struct lnode *n;
 	char id[NODE_HTTP_TX_HEX_BYTES];
 	char user[NODE_USER_BYTES_MAX + 1];
 	uint32_t idle_ms;
 	uint64_t expires_ms;
+	uint64_t life_end_ms; /* begin + NODE_TX_LIFE_MS_MAX: ends then */
 	uint64_t mem_bytes_max;
 	/* the native connection that began it (0: HTTP): when it goes away
 	 * the transaction is rolled back (node_xtx_connection_gone) */
@@ -121,10 +126,13 @@ void node_http_tx_close_reads(struct lnode *n)
 	pthread_mutex_lock(&htx_mu);
 	for (int i = 0; i < NODE_HTTP_TX_MAX; i++) {
 		struct htx *h = &htxs[i];
-		if (h->state != HTX_OPEN || h->n != n || h->view == NULL)
+		if (h->state != HTX_OPEN || h->n != n)
 			continue;
+		/* every open slot, busy or not, with a view or not: a read
+		 * begin between node_store_acquire and setting h->view sees
+		 * it after opening the view (htx_open) */
 		atomic_store(&h->dropped, 1);
-		if (h->busy)
+		if (h->busy || h->view == NULL)
 			continue; /* its request lets go when it ends */
 		ends[k++] = (struct htx_end){n, NULL, h->view};
 		h->view = NULL;
@@ -136,8 +144,10 @@ void node_http_tx_close_reads(struct lnode *n)
 
 /* ---- the table ---------------------------------------------------------- */
 
-/* A free slot, marked busy and open; NULL when all are taken. */
-static struct htx *htx_alloc(struct lnode *n, const char *user)
+/* A free slot, marked busy and open, for user and the native connection
+ * conn (0: HTTP; set under htx_mu, which node_xtx_connection_gone reads
+ * it under); NULL when all are taken. */
+static struct htx *htx_alloc(struct lnode *n, const char *user, uint64_t conn)
 {
 	uint8_t raw[NODE_HTTP_TX_ID_BYTES];
 	randombytes_buf(raw, sizeof raw);
@@ -151,6 +161,8 @@ static struct htx *htx_alloc(struct lnode *n, const char *user)
 		h->state = HTX_OPEN;
 		h->busy = 1;
 		h->n = n;
+		h->conn = conn;
+		h->life_end_ms = lora_now_ms() + NODE_TX_LIFE_MS_MAX;
 		sodium_bin2hex(h->id, sizeof h->id, raw, sizeof raw);
 		snprintf(h->user, sizeof h->user, "%s", user);
 	}
@@ -171,8 +183,12 @@ static void htx_release(struct htx *h, int ended)
 	}
 	if (ended)
 		htx_take(h, &e);
-	else
-		h->expires_ms = h->orphan ? 0 : lora_now_ms() + h->idle_ms;
+	else {
+		uint64_t idle_end = lora_now_ms() + h->idle_ms;
+		h->expires_ms = h->orphan                   ? 0
+		                : idle_end < h->life_end_ms ? idle_end
+		                                            : h->life_end_ms;
+	}
 	pthread_mutex_unlock(&htx_mu);
 	htx_finish(&e);
 }
@@ -377,7 +393,7 @@ int node_http_tx_stmt(const struct node_tx_body *b, size_t i,
 static int htx_run_one(struct htx *h, const struct node_exec_req *req,
                        Lora__Response *resp)
 {
-	if (atomic_load(&h->dropped)) {
+	if (!h->write && atomic_load(&h->dropped)) {
 		node_resp_error(resp, LORA_EUNAVAILABLE,
 		                "the read view was dropped for a checkpoint "
 		                "install: begin again",
@@ -453,12 +469,15 @@ static json_t *open_json(const struct htx *h, json_t *results)
 }
 
 /* A failed statement (or commit): err's status, the results before it,
- * and "rolledBack": true. Consumes err and results. */
+ * and "rolledBack": true -- but false for LORA_EUNKNOWN_OUTCOME: that
+ * commit may still have committed (docs/transactions.md), and a client
+ * told "rolled back" would run it again. Consumes err and results. */
 static void reply_failed(struct node_http_ex *x, int code, json_t *err,
                          json_t *results)
 {
 	json_object_set_new(err, "results", results);
-	json_object_set_new(err, "rolledBack", json_true());
+	json_object_set_new(err, "rolledBack",
+	                    json_boolean(code != LORA_EUNKNOWN_OUTCOME));
 	node_http_reply_json(x, lora_err_http_status(code), err, NULL, NULL);
 }
 
@@ -518,6 +537,10 @@ static int htx_open(struct lnode *n, struct htx *h,
 		h->view = NULL;
 		return lora_errf(LORA_EIO, msg, "cannot open a read view");
 	}
+	if (atomic_load(&h->dropped)) /* a checkpoint install began */
+		return lora_errf(LORA_EUNAVAILABLE, msg,
+		                 "a checkpoint install began as the read "
+		                 "view opened: begin again");
 	return 0;
 }
 
@@ -526,7 +549,7 @@ static int tx_begin(struct lnode *n, struct node_http_ex *x,
                     const struct node_identity *who)
 {
 	char msg[LORA_ERRMSG_BYTES];
-	struct htx *h = htx_alloc(n, who->user);
+	struct htx *h = htx_alloc(n, who->user, 0);
 	if (h == NULL) {
 		node_http_reply_error(x, LORA_ELIMIT,
 		                      "too many open transactions "
@@ -635,7 +658,8 @@ static const char *find_msg(int rc)
 		return "another request of this transaction is running";
 	default:
 		return "the transaction expired (no request within its "
-		       "timeout) and was rolled back: begin again";
+		       "timeout, or older than NODE_TX_LIFE_MS_MAX) and was "
+		       "rolled back: begin again";
 	}
 }
 
@@ -643,12 +667,11 @@ int node_xtx_begin(struct lnode *n, const struct node_identity *who,
                    const struct node_xtx_opts *o, uint64_t conn, char *id,
                    uint32_t *timeout_ms, char *msg)
 {
-	struct htx *h = htx_alloc(n, who->user);
+	struct htx *h = htx_alloc(n, who->user, conn);
 	if (h == NULL)
 		return lora_errf(LORA_ELIMIT, msg,
 		                 "too many open transactions "
 		                 "(NODE_HTTP_TX_MAX): retry later");
-	h->conn = conn;
 	int rc = htx_open(n, h, o, who, msg);
 	if (rc == 0) {
 		memcpy(id, h->id, NODE_XTX_ID_BYTES);

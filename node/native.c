@@ -430,6 +430,18 @@ static void handle_begin(struct lnode *n, const Lora__BeginRequest *b,
 		node_resp_error(resp, rc, msg, 0, 0);
 		return;
 	}
+	/* the client went away before the begin set its connection: nobody
+	 * would end it (node_xtx_connection_gone came too early) */
+	pthread_mutex_lock(&n->native->mu);
+	int gone = req_pipe && pipe_gone(n->native, req_pipe);
+	pthread_mutex_unlock(&n->native->mu);
+	if (gone) {
+		uint64_t index = 0;
+		node_xtx_end(n, id, who, 0, &index, msg);
+		node_resp_error(resp, LORA_EUNAVAILABLE,
+		                "the connection went away: rolled back", 0, 0);
+		return;
+	}
 	resp->tx = lora_strdup(id);
 	resp->tx_timeout_ms = timeout_ms;
 }
@@ -738,6 +750,9 @@ void node_native_stop(struct lnode *n)
 	nng_close(nv->sock);
 	for (int i = 0; i < nv->n_threads; i++)
 		pthread_join(nv->threads[i], NULL);
+	/* node_http_stop swept before these workers stopped: a transaction
+	 * they began since then is rolled back now (stopping: every one) */
+	node_http_tx_reap(n);
 	for (int i = 0; i < NODE_CURSORS_MAX; i++)
 		if (nv->cursors[i].id)
 			node_cursor_free(n, nv->cursors[i].c);

@@ -305,8 +305,10 @@ void node_tx_run(struct node_tx *t, const struct node_exec_req *req,
 int node_tx_commit(struct node_tx *t, uint64_t *index, char *errmsg);
 void node_tx_rollback(struct node_tx *t);
 /* A statement in a transaction answers its rows all at once (kept until
- * read): at most this many, else LORA_ELIMIT. */
-#define NODE_TX_ROWS_MAX 100000
+ * read): at most this many rows, and at most this many bytes of them
+ * (packed), else LORA_ELIMIT. */
+#define NODE_TX_ROWS_MAX  100000
+#define NODE_TX_BYTES_MAX (8 * 1024 * 1024)
 /* Every row of cursor c into resp (columns first): 0, or the error (err
  * filled when the statement said why). */
 int node_tx_rows(struct qry_cursor *c, Lora__Response *resp,

@@ -215,7 +215,7 @@ int node_tx_rows(struct qry_cursor *c, Lora__Response *resp,
                  struct qry_error *err)
 {
 	const char *const *names;
-	size_t nc = qry_cursor_columns(c, &names);
+	size_t nc = qry_cursor_columns(c, &names), bytes = 0;
 	int rc = node_resp_set_columns(resp, names, nc);
 	for (int done = 0; rc == 0 && !done;) {
 		const Lora__Value *const *row;
@@ -229,6 +229,16 @@ int node_tx_rows(struct qry_cursor *c, Lora__Response *resp,
 			    NODE_TX_ROWS_MAX);
 		else if (rc == 0 && !done)
 			rc = node_resp_add_row(resp, row, nc);
+		if (rc == 0 && !done)
+			bytes += lora__row__get_packed_size(
+			    resp->rows[resp->n_rows - 1]);
+		if (rc == 0 && bytes > NODE_TX_BYTES_MAX)
+			rc = err->code = lora_errf(
+			    LORA_ELIMIT, err->message,
+			    "a statement in a transaction answers at most %d "
+			    "bytes of rows (all at once): add a LIMIT, return "
+			    "less, or read outside the transaction (streamed)",
+			    NODE_TX_BYTES_MAX);
 	}
 	return rc;
 }
@@ -343,6 +353,13 @@ static int tx_merge(struct node_tx *t, Lora__MutationBatch *all)
 	return 0;
 }
 
+/* A transaction has no requestId to retry with: the writer's message for
+ * an unknown outcome would mislead. */
+static const char tx_unknown_msg[] =
+    "the commit's outcome is unknown (no quorum answered in time, or this "
+    "node stepped down): it may have committed; read before running the "
+    "transaction again";
+
 /* The view goes before the wait: a store swap waiting for its readers
  * must not hold up the apply of this very entry. */
 static void tx_commit_now(struct node_tx *t, struct sto_view **view,
@@ -365,7 +382,10 @@ static void tx_commit_now(struct node_tx *t, struct sto_view **view,
 	pthread_mutex_lock(&t->mu);
 	t->commit_index = index;
 	t->cmd_done = 1;
-	tx_end_locked(t, rc, rc ? err.message : "committed");
+	tx_end_locked(t, rc,
+	              rc == LORA_EUNKNOWN_OUTCOME ? tx_unknown_msg
+	              : rc                        ? err.message
+	                                          : "committed");
 	pthread_mutex_unlock(&t->mu);
 }
 

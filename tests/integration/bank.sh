@@ -99,11 +99,15 @@ it_check "a new leader" it_other "$N" "$L"
 lin() { it_query "$N" '{"format":"rowArrays","consistency":"linearizable","query":"'"$1"'"}'; }
 lin 'MATCH (a:Acct) RETURN sum(a.bal) AS s, count(a) AS c'
 it_check "the total is conserved (10000 in 10 accounts)" grep -q '"rows":\[\[10000,10\]\]' <<<"$IT_BODY"
-lin 'MATCH (t:Transfer) RETURN t.tid, t.src, t.dst, t.amt'
-grep -o '\["[^]]*\]' <<<"$IT_BODY" | tr -d '[]"' >"$IT_DIR/transfers"
-lin 'MATCH (a:Acct) RETURN a.id, a.bal'
-grep -o '\[[0-9]*,[0-9-]*\]' <<<"$IT_BODY" | tr -d '[]' >"$IT_DIR/balances"
-it_log "$(wc -l <"$IT_DIR/transfers") transfers recorded"
+# (each read and its status inside the checked function: a failed or
+# empty answer must not pass the checks on it)
+read_transfers() {
+	lin 'MATCH (t:Transfer) RETURN t.tid, t.src, t.dst, t.amt'
+	[ "$IT_STATUS" = 200 ] || return 1
+	grep -o '\["[^]]*\]' <<<"$IT_BODY" | tr -d '[]"' >"$IT_DIR/transfers"
+	it_log "$(wc -l <"$IT_DIR/transfers") transfers recorded"
+}
+it_check "the transfers are read (200)" read_transfers
 no_dup() { [ -z "$(cut -d, -f1 "$IT_DIR/transfers" | sort | uniq -d)" ]; }
 it_check "no transfer id is recorded twice" no_dup
 no_lost() { # every acknowledged id is recorded
@@ -113,6 +117,10 @@ no_lost() { # every acknowledged id is recorded
 }
 it_check "every acknowledged transfer is recorded" no_lost
 balances_add_up() { # 1000 + in - out, per account, from the recorded transfers
+	lin 'MATCH (a:Acct) RETURN a.id, a.bal'
+	[ "$IT_STATUS" = 200 ] || return 1
+	grep -o '\[[0-9]*,[0-9-]*\]' <<<"$IT_BODY" | tr -d '[]' >"$IT_DIR/balances"
+	[ "$(wc -l <"$IT_DIR/balances")" = 10 ] || return 1
 	awk -F, 'NR == FNR { d[$2] -= $4; d[$3] += $4; next }
 		{ if ($2 != 1000 + d[$1]) { print "account " $1 ": " $2 " != " 1000 + d[$1]; bad = 1 } }
 		END { exit bad }' "$IT_DIR/transfers" "$IT_DIR/balances"

@@ -7,7 +7,7 @@
 # user's id is refused; an idle transaction expires and frees the writer;
 # a read transaction on a follower reads one view and takes no writer; a
 # second write transaction waits for the first and then sees its commit;
-# the memory budget.
+# the memory budget and the row limits; a commit of unknown outcome is not "rolledBack".
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.200 "$1"
 
@@ -182,6 +182,11 @@ tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100
 it_check "more than 100000 rows from one statement: 413 LORA_LIMIT naming the way out" st_has 413 'LORA_LIMIT.*add a LIMIT'
 tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100000) AS i RETURN i"}]}'
 it_check "100000 rows are answered" st_has 201 '"rows":\[{"i":1},'
+S10K=$(printf 'x%.0s' $(seq 1 10000)) # 10 kB: 1000 rows of it are 10 MB
+tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 1000) AS i RETURN $s AS s","parameters":{"s":"'"$S10K"'"}}]}'
+it_check "more than 8 MiB of rows from one statement: 413 LORA_LIMIT" st_has 413 'LORA_LIMIT.*bytes of rows'
+tx_post "$L" /tx '{"mode":"read","statements":[{"statement":"UNWIND range(1, 100) AS i RETURN $s AS s","parameters":{"s":"'"$S10K"'"}}]}'
+it_check "1 MB of rows is answered" st_has 201 '"rows":\[{"s":"xxx'
 
 # -- at most 8 begins wait for the writer at once (each holds a worker):
 # a ninth is refused at once
@@ -196,4 +201,18 @@ refused() { cat "$IT_DIR"/w*.out 2>/dev/null | grep -q 'already wait for the wri
 it_check "the ninth begin waiting for the writer: 503 at once" it_wait 5 refused
 tx_delete "$L" "/tx/$HELD"
 wait "${CURLS[@]}"
+# -- a commit whose outcome is unknown (both followers paused: no quorum
+# answers within NODE_WRITE_TIMEOUT_MS) is never said to be rolled back:
+# it may still commit once they are back
+tx_post "$L" /tx "$(stmt 'CREATE (:Maybe)')"
+it_check "begin before the pause" st 201
+ID=$(it_field id)
+PAUSED=()
+for i in 1 2 3; do [ "$i" != "$L" ] && PAUSED+=("$(cat "$IT_DIR/n$i.pid")"); done
+kill -STOP "${PAUSED[@]}"
+tx_post "$L" "/tx/$ID/commit" '{}'
+kill -CONT "${PAUSED[@]}"
+it_check "a commit without a quorum: 503 LORA_UNKNOWN_OUTCOME" st_has 503 LORA_UNKNOWN_OUTCOME
+it_check "... with \"rolledBack\": false, never true" grep -q '"rolledBack":false' <<<"$IT_BODY"
+it_check "... saying it may have committed" grep -q 'may have committed' <<<"$IT_BODY"
 it_done
