@@ -606,6 +606,27 @@ static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
 	return rv;
 }
 
+int sto_hnsw_label_created(struct sto_store *s, const Lora__MutationBatch *b)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	if (!h)
+		return 0;
+	int hit = 0;
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < b->n_mutations && !hit; i++) {
+		const Lora__Mutation *m = b->mutations[i];
+		if (!m || m->op_case != LORA__MUTATION__OP_CREATE_NODE ||
+		    !m->create_node)
+			continue;
+		const Lora__CreateNode *n = m->create_node;
+		for (size_t l = 0; l < n->n_labels && !hit; l++)
+			for (size_t j = 0; j < h->n && !hit; j++)
+				hit = !strcmp(n->labels[l], h->e[j].label);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return hit;
+}
+
 int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)
 {
 	struct sto_hnsw_set *h = c->s->hnsw;

@@ -146,6 +146,20 @@ static double recall(struct sto_store *s, const uint8_t *alive,
 static float (*vecs)[DIM];
 static uint8_t *alive;
 
+/* the number of nodes in graph emb (it must answer) */
+static size_t graph_count(struct sto_store *s)
+{
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(s, &v), 0);
+	double q[DIM] = {1};
+	struct sto_vhit out[1];
+	size_t n, count;
+	ck_assert_int_eq(
+	    sto_view_vector_search(v, "emb", q, DIM, 1, 1, out, &n, &count), 0);
+	sto_view_close(v);
+	return count;
+}
+
 static void fill(int c)
 {
 	clustered = c;
@@ -167,7 +181,8 @@ START_TEST(recall_random_inserted)
 {
 	fill(0);
 	create_index(st, "euclidean"); /* graph grows batch by batch */
-	add_nodes(st, 0, N, 0);
+	add_nodes(st, 0, N, 0);        /* create-only batches */
+	ck_assert_uint_eq(graph_count(st), N);
 	double r = recall(st, alive, vecs, 1);
 	printf("seed %llu: random, euclidean: recall@10 %.3f\n",
 	       (unsigned long long)seed, r);
