@@ -63,12 +63,16 @@ static int metric_of(const char *sim)
 	                                 : HNSW_COSINE;
 }
 
+/* A catalogue definition outside index_validate's bounds (written
+ * before they were checked) gets no graph: its index stays exact. */
 static int def_is_hnsw(const Lora__CreateIndex *d)
 {
 	return d->kind == LORA__INDEX_KIND__INDEX_VECTOR &&
 	       d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
 	       d->n_properties == 1 && d->vector_dimensions &&
-	       strlen(d->name) <= HNSW_NAME_BYTES_MAX;
+	       strlen(d->name) <= HNSW_NAME_BYTES_MAX &&
+	       (!d->hnsw_m || (d->hnsw_m >= 2 && d->hnsw_m <= HNSW_M_MAX)) &&
+	       d->hnsw_ef_construction <= HNSW_EFC_MAX;
 }
 
 static uint32_t def_m(const Lora__CreateIndex *d)

@@ -365,6 +365,34 @@ START_TEST(damaged_graph_is_rebuilt)
 }
 END_TEST
 
+/* hnsw.m / ef_construction out of range in the log: the entry is
+ * rejected whole (no index), never an assertion on every replica */
+START_TEST(bad_hnsw_config_is_rejected)
+{
+	static const uint32_t m[] = {1, 129, 16}, efc[] = {0, 0, 4097};
+	for (int i = 0; i < 3; i++) {
+		Lora__MutationBatch *b = batch_new();
+		add_create_index(b, "emb", LORA__INDEX_KIND__INDEX_VECTOR,
+		                 "Doc", "v", 0);
+		Lora__CreateIndex *ci = b->mutations[0]->create_index;
+		ci->vector_dimensions = DIM;
+		ci->vector_similarity = lora_strdup("cosine");
+		ci->hnsw_m = m[i];
+		ci->hnsw_ef_construction = efc[i];
+		ck_assert_int_eq(apply(b), LORA_EINVAL);
+	}
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	double q[DIM] = {1};
+	struct sto_vhit out[1];
+	size_t n, count;
+	ck_assert_int_eq(
+	    sto_view_vector_search(v, "emb", q, DIM, 1, 1, out, &n, &count),
+	    LORA_ENOTFOUND);
+	sto_view_close(v);
+}
+END_TEST
+
 static Suite *hnsw_suite(void)
 {
 	Suite *s = suite_create("storage_hnsw");
@@ -377,6 +405,7 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, two_stores_hold_the_same_graph);
 	tcase_add_test(t, drop_and_stale_view);
 	tcase_add_test(t, damaged_graph_is_rebuilt);
+	tcase_add_test(t, bad_hnsw_config_is_rejected);
 	suite_add_tcase(s, t);
 	return s;
 }
