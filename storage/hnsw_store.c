@@ -26,6 +26,7 @@
  * rejected batch makes the graphs stale: they are reloaded from the CF by
  * the next apply.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,26 +152,41 @@ static size_t key_of(uint8_t *k, const char *name, int node, uint64_t id)
 
 /* ---- vectors as floats ---- */
 
+/* 1 when x is finite as a float32 (a double beyond FLT_MAX would
+ * overflow the cast, which is undefined) */
+static int f32_ok(double x)
+{
+	return isfinite(x) && fabs(x) <= FLT_MAX;
+}
+
 /* node id's vector `key` (token) as dims floats into out: 1, or 0 when
- * it has none of that dimension */
+ * it has none of that dimension or a coordinate that is not finite as a
+ * float32 (NaN, inf: such vectors stay out of the graph, whose distance
+ * order they would break; the exact scan still sees them) */
 static int vec_floats(const uint8_t *p, size_t len, uint32_t dims, float *out)
 {
 	struct sto_vec_ref r;
 	if (sto_vector_ref(p, len, &r))
 		return 0;
+	int ok = 1;
 	if (r.plain && r.dimension == dims && r.n_f32 == dims) {
 		sto_vec_f32(&r, out);
-		return 1;
+		for (uint32_t i = 0; ok && i < dims; i++)
+			ok = f32_ok(out[i]);
+		return ok;
 	}
 	Lora__Vector *v = lora__vector__unpack(&lora_pb_allocator, len, p);
 	if (!v)
 		return 0;
-	int ok = v->dimension == dims &&
-	         (v->n_f32 == dims || v->n_f64 == dims || v->n_ints == dims);
-	for (uint32_t i = 0; ok && i < dims; i++)
-		out[i] = v->n_f32 == dims   ? v->f32[i]
-		         : v->n_f64 == dims ? (float)v->f64[i]
-		                            : (float)v->ints[i];
+	ok = v->dimension == dims &&
+	     (v->n_f32 == dims || v->n_f64 == dims || v->n_ints == dims);
+	for (uint32_t i = 0; ok && i < dims; i++) {
+		double x = v->n_f32 == dims   ? v->f32[i]
+		           : v->n_f64 == dims ? v->f64[i]
+		                              : (double)v->ints[i];
+		ok = f32_ok(x);
+		out[i] = ok ? (float)x : 0;
+	}
 	lora__vector__free_unpacked(v, &lora_pb_allocator);
 	return ok;
 }

@@ -393,6 +393,38 @@ START_TEST(bad_hnsw_config_is_rejected)
 }
 END_TEST
 
+/* NaN, inf and a double beyond float32 stay out of the graph */
+START_TEST(non_finite_vectors_stay_out)
+{
+	create_index(st, "euclidean");
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t id = 0; id < 5; id++) {
+		float x[DIM];
+		make_vec(x, 0, id);
+		if (id == 1)
+			x[3] = NAN;
+		if (id == 2)
+			x[5] = INFINITY;
+		Lora__Value *v = v_vec(DIM, x);
+		if (id == 3) { /* as doubles, one of them 1e39 */
+			Lora__Vector *vec = v->vector_value;
+			vec->f64 = lora_malloc(DIM * sizeof(double));
+			for (int d = 0; d < DIM; d++)
+				vec->f64[d] = d == 7 ? 1e39 : x[d];
+			vec->n_f64 = DIM;
+			lora_free(vec->f32);
+			vec->f32 = NULL;
+			vec->n_f32 = 0;
+			vec->coord_type =
+			    LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT64;
+		}
+		add_create_node(b, id, "Doc", 1, "v", v);
+	}
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(graph_count(st), 2);
+}
+END_TEST
+
 static Suite *hnsw_suite(void)
 {
 	Suite *s = suite_create("storage_hnsw");
@@ -406,6 +438,7 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, drop_and_stale_view);
 	tcase_add_test(t, damaged_graph_is_rebuilt);
 	tcase_add_test(t, bad_hnsw_config_is_rejected);
+	tcase_add_test(t, non_finite_vectors_stay_out);
 	suite_add_tcase(s, t);
 	return s;
 }
