@@ -9,15 +9,17 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "hnswInt.h"
 #include "sto_fixture.h"
 #include "sto_testing.h"
 
-#define NODE    LORA__ENTITY_KIND__ENTITY_NODE
-#define DIM     24
-#define N       3000
-#define K       10
-#define QUERIES 40
-#define EF      64
+#define NODE       LORA__ENTITY_KIND__ENTITY_NODE
+#define DIM        24
+#define N          3000
+#define K          10
+#define QUERIES    40
+#define EF         64
+#define LEVELS_SUM 11315590774918038609ull
 
 static uint64_t seed, rng;
 
@@ -425,6 +427,29 @@ START_TEST(non_finite_vectors_stay_out)
 }
 END_TEST
 
+/* Node levels are part of what replicas (and versions) must agree on:
+ * the integer law from the hash gives these exact counts for 100,000 ids
+ * of index "emb" with m 16, and about 1/16 per level up. */
+START_TEST(levels_are_fixed)
+{
+	struct hnsw_graph *g = hnsw_new("emb", DIM, HNSW_COSINE, 16, 100);
+	ck_assert_ptr_nonnull(g);
+	size_t at[HNSW_LEVEL_MAX + 1] = {0};
+	uint64_t sum = 0;
+	for (uint64_t id = 0; id < 100000; id++) {
+		int l = hnsw_level_of(g, id);
+		at[l]++;
+		sum = sum * 31 + (uint64_t)l;
+	}
+	hnsw_free(g);
+	printf("levels: %zu %zu %zu %zu, sum %llu\n", at[0], at[1], at[2],
+	       at[3], (unsigned long long)sum);
+	/* exactly level 1: 100,000 * (1/16) * (15/16) = 5,859 */
+	ck_assert(at[1] > 5300 && at[1] < 6400);
+	ck_assert_uint_eq(sum, LEVELS_SUM);
+}
+END_TEST
+
 static Suite *hnsw_suite(void)
 {
 	Suite *s = suite_create("storage_hnsw");
@@ -439,6 +464,7 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, damaged_graph_is_rebuilt);
 	tcase_add_test(t, bad_hnsw_config_is_rejected);
 	tcase_add_test(t, non_finite_vectors_stay_out);
+	tcase_add_test(t, levels_are_fixed);
 	suite_add_tcase(s, t);
 	return s;
 }
