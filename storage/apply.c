@@ -1030,7 +1030,10 @@ static int props_repeat(Lora__Property *const *p, size_t n)
  * the batch) and no property named twice (a repeated vector reads its
  * key back). Node records also need: no edge in the batch (an edge's end
  * is looked up) and no constraint (the batch's nodes are read back to
- * check it). A batch outside these shapes takes the general path. */
+ * check it) and no created node with the label of an HNSW graph (the
+ * graph upkeep reads its record and vector back: the mutation's vector
+ * would save the read, but the graph's insert costs far more than the
+ * indexed batch's). A batch outside these shapes takes the general path. */
 static void batch_wonly(struct apply_ctx *c, const Lora__MutationBatch *b)
 {
 	uint64_t last_node = 0, last_edge = 0;
@@ -1061,7 +1064,8 @@ static void batch_wonly(struct apply_ctx *c, const Lora__MutationBatch *b)
 		}
 	}
 	c->wonly_edges = create_only;
-	c->wonly_nodes = create_only && !edges && !apply_has_constraints(c);
+	c->wonly_nodes = create_only && !edges && !apply_has_constraints(c) &&
+	                 !sto_hnsw_label_created(c->s, b);
 }
 
 static int apply_locked(struct sto_store *s, uint64_t index,

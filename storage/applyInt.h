@@ -43,7 +43,9 @@ struct apply_ctx {
 	int wonly_label;
 	/* Node (edge) records and vectors are write-only in a batch that
 	 * only creates, with ascending ids and no repeated property: nothing
-	 * in it reads them back (see batch_wonly in apply.c). */
+	 * in it reads them back (see batch_wonly in apply.c). Not node
+	 * records when a created node has an HNSW-indexed label: the graph
+	 * upkeep (hnsw_store.c) reads them back. */
 	int wonly_nodes, wonly_edges;
 	/* Meta values this batch writes, for the cache once it committed:
 	 * (u8 klen, key[5], be64 value) records. */
@@ -152,5 +154,9 @@ int apply_drop_index(struct apply_ctx *c, const Lora__DropIndex *m);
 /* hnsw_store.c: brings the vector index graphs in line with the batch
  * (after its mutations) and stages their changed keys. */
 int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b);
+/* 1 when b creates a node carrying the label of a vector index graph:
+ * sto_hnsw_apply then reads that node's record and vectors back through
+ * the indexed batch, so they must not be write-only (batch_wonly). */
+int sto_hnsw_label_created(struct sto_store *s, const Lora__MutationBatch *b);
 
 #endif /* LORA_STO_APPLY_INT_H */

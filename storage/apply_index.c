@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "applyInt.h"
+#include "hnswInt.h"
 
 static const struct sto_catalog *cat_of(struct apply_ctx *c)
 {
@@ -217,6 +218,15 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 		    "vector index `%s` needs one property and 1..%d "
 		    "dimensions",
 		    m->name, STO_VECTOR_DIMENSIONS_MAX);
+	/* 0: the default; checked here, not only in query/, since the log
+	 * and the catalogue feed hnsw_new, which asserts its bounds */
+	if (m->kind == LORA__INDEX_KIND__INDEX_VECTOR &&
+	    ((m->hnsw_m && (m->hnsw_m < 2 || m->hnsw_m > HNSW_M_MAX)) ||
+	     m->hnsw_ef_construction > HNSW_EFC_MAX))
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "vector index `%s`: hnsw.m must be 2..%d and "
+		                 "hnsw.ef_construction 1..%d",
+		                 m->name, HNSW_M_MAX, HNSW_EFC_MAX);
 	if ((m->kind == LORA__INDEX_KIND__INDEX_EXISTS ||
 	     m->kind == LORA__INDEX_KIND__INDEX_TYPE) &&
 	    (m->n_properties != 1 ||

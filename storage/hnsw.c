@@ -26,8 +26,15 @@
  * heaps order (distance, id), lists keep their order, and slots (where a
  * node sits in memory) never decide anything. Vectors are stored with
  * their dimension padded to a multiple of 8 with zeros, which changes no
- * sum.
+ * sum. Floating-point contraction (a*b+c fused into one FMA, which rounds
+ * once, where a compiler or target may choose to) is off for this file
+ * (pragma here, -ffp-contract=off in CMakeLists.txt), and levels are
+ * integer arithmetic on the hash (no libm, whose log() may round
+ * differently between C libraries).
  */
+#ifdef __clang__ /* GCC ignores it (and warns): the flag does it there */
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +56,6 @@ struct hnsw_graph {
 	char *name;
 	uint32_t dims, dpad, m, m0, efc;
 	int metric;
-	double ml; /* 1 / ln(m) */
 	size_t nslot, cap, live;
 	uint64_t *ids;
 	uint8_t *lvl; /* HNSW_FREE_LEVEL: free slot */
@@ -309,7 +315,6 @@ struct hnsw_graph *hnsw_new(const char *name, uint32_t dims, int metric,
 	g->m = m;
 	g->m0 = 2 * m;
 	g->efc = efc;
-	g->ml = 1.0 / log((double)m);
 	g->entry = -1;
 	return g;
 }
@@ -369,10 +374,13 @@ int hnsw_level_of(const struct hnsw_graph *g, uint64_t id)
 {
 	uint32_t h = lora_hash32(g->name, strlen(g->name));
 	uint64_t x = mix64(id ^ ((uint64_t)h << 32 | h));
-	/* u in (0, 1], 53 bits */
-	double u = (double)((x >> 11) + 1) / 9007199254740992.0;
-	double l = floor(-log(u) * g->ml);
-	return l > HNSW_LEVEL_MAX ? HNSW_LEVEL_MAX : (int)l;
+	/* level >= l when x < 2^64 / m^l: probability m^-l, the geometric
+	 * law floor(-ln(u) / ln(m)) of the paper, in integers */
+	uint64_t lim = UINT64_MAX;
+	int l = 0;
+	while (l < HNSW_LEVEL_MAX && x < (lim /= g->m))
+		l++;
+	return l;
 }
 
 int hnsw_has(const struct hnsw_graph *g, uint64_t id, const float **vec)

@@ -26,6 +26,7 @@
  * rejected batch makes the graphs stale: they are reloaded from the CF by
  * the next apply.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +64,16 @@ static int metric_of(const char *sim)
 	                                 : HNSW_COSINE;
 }
 
+/* A catalogue definition outside index_validate's bounds (written
+ * before they were checked) gets no graph: its index stays exact. */
 static int def_is_hnsw(const Lora__CreateIndex *d)
 {
 	return d->kind == LORA__INDEX_KIND__INDEX_VECTOR &&
 	       d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
 	       d->n_properties == 1 && d->vector_dimensions &&
-	       strlen(d->name) <= HNSW_NAME_BYTES_MAX;
+	       strlen(d->name) <= HNSW_NAME_BYTES_MAX &&
+	       (!d->hnsw_m || (d->hnsw_m >= 2 && d->hnsw_m <= HNSW_M_MAX)) &&
+	       d->hnsw_ef_construction <= HNSW_EFC_MAX;
 }
 
 static uint32_t def_m(const Lora__CreateIndex *d)
@@ -147,26 +152,41 @@ static size_t key_of(uint8_t *k, const char *name, int node, uint64_t id)
 
 /* ---- vectors as floats ---- */
 
+/* 1 when x is finite as a float32 (a double beyond FLT_MAX would
+ * overflow the cast, which is undefined) */
+static int f32_ok(double x)
+{
+	return isfinite(x) && fabs(x) <= FLT_MAX;
+}
+
 /* node id's vector `key` (token) as dims floats into out: 1, or 0 when
- * it has none of that dimension */
+ * it has none of that dimension or a coordinate that is not finite as a
+ * float32 (NaN, inf: such vectors stay out of the graph, whose distance
+ * order they would break; the exact scan still sees them) */
 static int vec_floats(const uint8_t *p, size_t len, uint32_t dims, float *out)
 {
 	struct sto_vec_ref r;
 	if (sto_vector_ref(p, len, &r))
 		return 0;
+	int ok = 1;
 	if (r.plain && r.dimension == dims && r.n_f32 == dims) {
 		sto_vec_f32(&r, out);
-		return 1;
+		for (uint32_t i = 0; ok && i < dims; i++)
+			ok = f32_ok(out[i]);
+		return ok;
 	}
 	Lora__Vector *v = lora__vector__unpack(&lora_pb_allocator, len, p);
 	if (!v)
 		return 0;
-	int ok = v->dimension == dims &&
-	         (v->n_f32 == dims || v->n_f64 == dims || v->n_ints == dims);
-	for (uint32_t i = 0; ok && i < dims; i++)
-		out[i] = v->n_f32 == dims   ? v->f32[i]
-		         : v->n_f64 == dims ? (float)v->f64[i]
-		                            : (float)v->ints[i];
+	ok = v->dimension == dims &&
+	     (v->n_f32 == dims || v->n_f64 == dims || v->n_ints == dims);
+	for (uint32_t i = 0; ok && i < dims; i++) {
+		double x = v->n_f32 == dims   ? v->f32[i]
+		           : v->n_f64 == dims ? v->f64[i]
+		                              : (double)v->ints[i];
+		ok = f32_ok(x);
+		out[i] = ok ? (float)x : 0;
+	}
 	lora__vector__free_unpacked(v, &lora_pb_allocator);
 	return ok;
 }
@@ -604,6 +624,27 @@ static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
 	}
 	lora_buf_free(&ids);
 	return rv;
+}
+
+int sto_hnsw_label_created(struct sto_store *s, const Lora__MutationBatch *b)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	if (!h)
+		return 0;
+	int hit = 0;
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < b->n_mutations && !hit; i++) {
+		const Lora__Mutation *m = b->mutations[i];
+		if (!m || m->op_case != LORA__MUTATION__OP_CREATE_NODE ||
+		    !m->create_node)
+			continue;
+		const Lora__CreateNode *n = m->create_node;
+		for (size_t l = 0; l < n->n_labels && !hit; l++)
+			for (size_t j = 0; j < h->n && !hit; j++)
+				hit = !strcmp(n->labels[l], h->e[j].label);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return hit;
 }
 
 int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)

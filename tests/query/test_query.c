@@ -1908,6 +1908,19 @@ START_TEST(test_vector_hnsw)
 	   "`hnsw.ef_construction`: 64}}");
 	ok("UNWIND range(0, 2999) AS i CREATE (:H {i: i, v: vector([sin(i), "
 	   "cos(i * 1.3), sin(i * 0.7), (i % 17) / 17.0], 4, FLOAT32)})");
+	{ /* the UNWIND's create-only batch reached the graph: it answers,
+	   * holding all 3,000 (not the exact scan's fallback) */
+		struct sto_view *v;
+		ck_assert_int_eq(sto_view_open(st, &v), 0);
+		double gq[4] = {1, 0, 0, 0};
+		struct sto_vhit gh[1];
+		size_t gn, count;
+		ck_assert_int_eq(sto_view_vector_search(v, "h", gq, 4, 1, 1, gh,
+		                                        &gn, &count),
+		                 0);
+		sto_view_close(v);
+		ck_assert_uint_eq(count, 3000);
+	}
 	char q[512], qe[512];
 	for (int t = 0; t < 20; t++) {
 		snprintf(q, sizeof q,

@@ -9,15 +9,17 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "hnswInt.h"
 #include "sto_fixture.h"
 #include "sto_testing.h"
 
-#define NODE    LORA__ENTITY_KIND__ENTITY_NODE
-#define DIM     24
-#define N       3000
-#define K       10
-#define QUERIES 40
-#define EF      64
+#define NODE       LORA__ENTITY_KIND__ENTITY_NODE
+#define DIM        24
+#define N          3000
+#define K          10
+#define QUERIES    40
+#define EF         64
+#define LEVELS_SUM 11315590774918038609ull
 
 static uint64_t seed, rng;
 
@@ -146,6 +148,20 @@ static double recall(struct sto_store *s, const uint8_t *alive,
 static float (*vecs)[DIM];
 static uint8_t *alive;
 
+/* the number of nodes in graph emb (it must answer) */
+static size_t graph_count(struct sto_store *s)
+{
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(s, &v), 0);
+	double q[DIM] = {1};
+	struct sto_vhit out[1];
+	size_t n, count;
+	ck_assert_int_eq(
+	    sto_view_vector_search(v, "emb", q, DIM, 1, 1, out, &n, &count), 0);
+	sto_view_close(v);
+	return count;
+}
+
 static void fill(int c)
 {
 	clustered = c;
@@ -167,7 +183,8 @@ START_TEST(recall_random_inserted)
 {
 	fill(0);
 	create_index(st, "euclidean"); /* graph grows batch by batch */
-	add_nodes(st, 0, N, 0);
+	add_nodes(st, 0, N, 0);        /* create-only batches */
+	ck_assert_uint_eq(graph_count(st), N);
 	double r = recall(st, alive, vecs, 1);
 	printf("seed %llu: random, euclidean: recall@10 %.3f\n",
 	       (unsigned long long)seed, r);
@@ -350,6 +367,89 @@ START_TEST(damaged_graph_is_rebuilt)
 }
 END_TEST
 
+/* hnsw.m / ef_construction out of range in the log: the entry is
+ * rejected whole (no index), never an assertion on every replica */
+START_TEST(bad_hnsw_config_is_rejected)
+{
+	static const uint32_t m[] = {1, 129, 16}, efc[] = {0, 0, 4097};
+	for (int i = 0; i < 3; i++) {
+		Lora__MutationBatch *b = batch_new();
+		add_create_index(b, "emb", LORA__INDEX_KIND__INDEX_VECTOR,
+		                 "Doc", "v", 0);
+		Lora__CreateIndex *ci = b->mutations[0]->create_index;
+		ci->vector_dimensions = DIM;
+		ci->vector_similarity = lora_strdup("cosine");
+		ci->hnsw_m = m[i];
+		ci->hnsw_ef_construction = efc[i];
+		ck_assert_int_eq(apply(b), LORA_EINVAL);
+	}
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	double q[DIM] = {1};
+	struct sto_vhit out[1];
+	size_t n, count;
+	ck_assert_int_eq(
+	    sto_view_vector_search(v, "emb", q, DIM, 1, 1, out, &n, &count),
+	    LORA_ENOTFOUND);
+	sto_view_close(v);
+}
+END_TEST
+
+/* NaN, inf and a double beyond float32 stay out of the graph */
+START_TEST(non_finite_vectors_stay_out)
+{
+	create_index(st, "euclidean");
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t id = 0; id < 5; id++) {
+		float x[DIM];
+		make_vec(x, 0, id);
+		if (id == 1)
+			x[3] = NAN;
+		if (id == 2)
+			x[5] = INFINITY;
+		Lora__Value *v = v_vec(DIM, x);
+		if (id == 3) { /* as doubles, one of them 1e39 */
+			Lora__Vector *vec = v->vector_value;
+			vec->f64 = lora_malloc(DIM * sizeof(double));
+			for (int d = 0; d < DIM; d++)
+				vec->f64[d] = d == 7 ? 1e39 : x[d];
+			vec->n_f64 = DIM;
+			lora_free(vec->f32);
+			vec->f32 = NULL;
+			vec->n_f32 = 0;
+			vec->coord_type =
+			    LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT64;
+		}
+		add_create_node(b, id, "Doc", 1, "v", v);
+	}
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(graph_count(st), 2);
+}
+END_TEST
+
+/* Node levels are part of what replicas (and versions) must agree on:
+ * the integer law from the hash gives these exact counts for 100,000 ids
+ * of index "emb" with m 16, and about 1/16 per level up. */
+START_TEST(levels_are_fixed)
+{
+	struct hnsw_graph *g = hnsw_new("emb", DIM, HNSW_COSINE, 16, 100);
+	ck_assert_ptr_nonnull(g);
+	size_t at[HNSW_LEVEL_MAX + 1] = {0};
+	uint64_t sum = 0;
+	for (uint64_t id = 0; id < 100000; id++) {
+		int l = hnsw_level_of(g, id);
+		at[l]++;
+		sum = sum * 31 + (uint64_t)l;
+	}
+	hnsw_free(g);
+	printf("levels: %zu %zu %zu %zu, sum %llu\n", at[0], at[1], at[2],
+	       at[3], (unsigned long long)sum);
+	/* exactly level 1: 100,000 * (1/16) * (15/16) = 5,859 */
+	ck_assert(at[1] > 5300 && at[1] < 6400);
+	ck_assert_uint_eq(sum, LEVELS_SUM);
+}
+END_TEST
+
 static Suite *hnsw_suite(void)
 {
 	Suite *s = suite_create("storage_hnsw");
@@ -362,6 +462,9 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, two_stores_hold_the_same_graph);
 	tcase_add_test(t, drop_and_stale_view);
 	tcase_add_test(t, damaged_graph_is_rebuilt);
+	tcase_add_test(t, bad_hnsw_config_is_rejected);
+	tcase_add_test(t, non_finite_vectors_stay_out);
+	tcase_add_test(t, levels_are_fixed);
 	suite_add_tcase(s, t);
 	return s;
 }
