@@ -321,18 +321,18 @@ static enum run_where run_where(struct lnode *n, const struct node_route *route,
 	           : RUN_HERE;
 }
 
-/* A follower's write goes to the leader as it came; 0 when answered, -1
- * when this node leads now and runs it itself. */
+/* A follower's write goes to the leader as it came (flags: NODE_PROXY_*);
+ * 0 when answered, NODE_FORWARD_SELF when this node leads now and runs it
+ * itself, NODE_PROXY_HELD when the leader refused it with LORA_UNAVAILABLE
+ * and the refusal was held back (x unanswered). */
 static int proxy_write(struct lnode *n, struct node_http_ex *x,
-                       const struct node_route *route, int resend)
+                       const struct node_route *route, int flags)
 {
 	const char *body;
 	size_t len;
 	node_http_body(x, &body, &len);
-	return node_proxy_write(n, x, route->path, body, len, resend) ==
-	               NODE_FORWARD_SELF
-	           ? -1
-	           : 0;
+	int rc = node_proxy_write(n, x, route->path, body, len, flags);
+	return rc == NODE_FORWARD_SELF || rc == NODE_PROXY_HELD ? rc : 0;
 }
 
 /* A leader's write in flight: everything its answer needs. */
@@ -826,7 +826,9 @@ static int exec_reply(struct lnode *n, struct node_http_ex *x,
 /*
  * RUN_REROUTE: for up to NODE_REROUTE_MS the write goes to whoever leads
  * (passed on when another node does, run here when this one does again),
- * retried while it is refused with LORA_UNAVAILABLE (never executed).
+ * retried while it is refused with LORA_UNAVAILABLE (never executed), here
+ * or by the node it was passed to (which may have passed it on as often
+ * as allowed: this node's time decides, not the hops left).
  */
 static int reroute_write(struct lnode *n, struct node_http_ex *x,
                          const struct node_route *route, struct prepared *pp)
@@ -834,13 +836,20 @@ static int reroute_write(struct lnode *n, struct node_http_ex *x,
 	uint64_t deadline = lora_now_ms() + NODE_REROUTE_MS;
 	for (;;) {
 		uint64_t seq = node_status_seq(n);
-		if (!node_is_leader(n) &&
-		    proxy_write(n, x, route, has_rid(pp)) == 0)
-			return 1; /* answered by the leader */
 		int last =
 		    lora_now_ms() >= deadline || atomic_load(&n->stopping);
-		int unavailable;
-		int ok = exec_reply(n, x, route, pp, !last, &unavailable);
+		int rc =
+		    node_is_leader(n)
+		        ? NODE_FORWARD_SELF
+		        : proxy_write(
+		              n, x, route,
+		              (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
+		                  (last ? 0 : NODE_PROXY_HOLD_UNAVAILABLE));
+		if (rc == 0)
+			return 1; /* answered by the leader */
+		int unavailable = 1, ok = 0;
+		if (rc == NODE_FORWARD_SELF)
+			ok = exec_reply(n, x, route, pp, !last, &unavailable);
 		if (ok || !unavailable || last)
 			return ok;
 		/* a leader change is what usually ends the refusal: woken
@@ -862,7 +871,7 @@ static int h_query(struct lnode *n, struct node_http_ex *x,
 	}
 	int ok, unavailable;
 	if (pp->where == RUN_PROXY &&
-	    proxy_write(n, x, route, has_rid(pp)) == 0)
+	    proxy_write(n, x, route, has_rid(pp) ? NODE_PROXY_RESEND : 0) == 0)
 		ok = 1;
 	else if (pp->where == RUN_REROUTE)
 		ok = reroute_write(n, x, route, pp);

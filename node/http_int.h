@@ -95,13 +95,20 @@ int node_http_forwarded(const struct node_http_ex *x);
 
 /*
  * Follower: passes an HTTP write to the leader's HTTP API and relays the
- * answer into x (proxy.c); resend: it carries a requestId and follows a
- * leader change (see proxy.c). Returns 0 (answered), an error code
- * (answered with it), or NODE_FORWARD_SELF when this node leads now (x
- * unanswered). path (the route's) must outlive x.
+ * answer into x (proxy.c). flags: NODE_PROXY_RESEND, it carries a
+ * requestId and follows a leader change (see proxy.c);
+ * NODE_PROXY_HOLD_UNAVAILABLE, a 503 LORA_UNAVAILABLE answer (certainly
+ * not executed) is not relayed, so that the caller may run the write again.
+ * Returns 0 (answered), an error code (answered with it),
+ * NODE_FORWARD_SELF when this node leads now (x unanswered), or
+ * NODE_PROXY_HELD when the leader answered LORA_UNAVAILABLE and it was held
+ * (x unanswered). path (the route's) must outlive x.
  */
+#define NODE_PROXY_RESEND           1
+#define NODE_PROXY_HOLD_UNAVAILABLE 2
+#define NODE_PROXY_HELD             (-2)
 int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *body, size_t len, int resend);
+                     const char *body, size_t len, int flags);
 /* Closes the pooled connections (node shutdown). */
 void node_proxy_close_all(void);
 

@@ -237,7 +237,8 @@ struct preply {
 struct pwait {
 	uint64_t to, heard;
 	int resend;
-	int why; /* NODE_WAIT_* that ended it */
+	int hold; /* NODE_PROXY_HOLD_UNAVAILABLE: keep such an answer back */
+	int why;  /* NODE_WAIT_* that ended it */
 };
 
 /*
@@ -439,9 +440,18 @@ static int conn_dead(struct pfd c)
 	return poll(&p, 1, 0) != 0;
 }
 
+/* A leader's 503 LORA_UNAVAILABLE: it did not execute the write. */
+static int reply_unavailable(const struct preply *r)
+{
+	static const char code[] = "\"code\":\"LORA_UNAVAILABLE\"";
+	return r->status == 503 && r->body &&
+	       memmem(r->body, r->body_len, code, sizeof code - 1) != NULL;
+}
+
 /* Sends the request to w->to at addr and relays its answer: 0 answered,
  * -1 not sent (nothing executed), LORA_EUNKNOWN_OUTCOME sent, no answer
- * (w->why NODE_WAIT_RESEND: send it to the new leader). */
+ * (w->why NODE_WAIT_RESEND: send it to the new leader), NODE_PROXY_HELD
+ * answered LORA_UNAVAILABLE with w->hold (not relayed). */
 static int exchange(struct lnode *n, struct node_http_ex *x, struct pwait *w,
                     const char *addr, const char *path, const char *body,
                     size_t len, uint64_t deadline)
@@ -465,25 +475,27 @@ static int exchange(struct lnode *n, struct node_http_ex *x, struct pwait *w,
 	w->heard = lora_now_ms();
 	w->why = NODE_WAIT_GIVE_UP;
 	int rc = read_reply(n, fd, w, &r, deadline);
-	if (rc == 0) {
+	int held = rc == 0 && w->hold && reply_unavailable(&r);
+	if (rc == 0 && !held) {
 		node_http_reply(x, r.status,
 		                r.ctype[0] ? r.ctype : "application/json",
 		                r.body, r.body_len, r.bookmark,
 		                r.location[0] ? r.location : NULL);
-		if (r.close)
-			pfd_close(fd);
-		else
-			conn_put(addr, fd);
-	} else {
-		pfd_close(fd);
 	}
+	if (rc == 0 && !r.close)
+		conn_put(addr, fd);
+	else
+		pfd_close(fd);
 	lora_free(r.body);
+	if (held)
+		return NODE_PROXY_HELD;
 	return rc == 0 ? 0 : LORA_EUNKNOWN_OUTCOME;
 }
 
 int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *body, size_t len, int resend)
+                     const char *body, size_t len, int flags)
 {
+	int resend = (flags & NODE_PROXY_RESEND) != 0;
 	uint64_t end = lora_now_ms() + node_forward_wait_ms(body, len);
 	uint64_t deadline = lora_now_ms() + NODE_PROXY_SEND_MS;
 	int sent = 0;
@@ -493,13 +505,19 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 		if (leader == n->cfg.id)
 			return NODE_FORWARD_SELF;
 		int rc = -1;
-		struct pwait w = {.to = leader, .resend = resend};
+		struct pwait w = {
+		    .to = leader,
+		    .resend = resend,
+		    /* after an attempt in doubt, a leader's UNAVAILABLE
+		     * speaks for its own attempt only: never relayed */
+		    .hold = sent || (flags & NODE_PROXY_HOLD_UNAVAILABLE)};
 		if (leader != 0 && node_member_get(n, leader, &m) == 0 &&
 		    m.http_addr[0] != '\0')
 			rc = exchange(n, x, &w, m.http_addr, path, body, len,
 			              end);
-		if (rc == 0)
-			return 0;
+		if (rc == 0 || (rc == NODE_PROXY_HELD && !sent))
+			return rc;
+		/* held after an attempt in doubt: sent again (dedupe) */
 		if (rc == LORA_EUNKNOWN_OUTCOME && resend) {
 			sent = 1; /* the new leader gets it, dedupe applies */
 			deadline = end; /* it once */
