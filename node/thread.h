@@ -1,10 +1,10 @@
 /*
  * thread.h - starting the node's threads (raft loop, apply loop, writer,
- * gossip, snapshot senders, the servers' workers), with a fault hook so a test can make
- * pthread_create fail the way it does when the process is out of threads
- * or memory; and condition waits against a deadline on the CLOCK_MONOTONIC
- * clock (lora_now_ms time), which a change of the wall clock cannot
- * stretch or cut short.
+ * gossip, snapshot senders, the servers' workers), with a fault hook so a test
+ * can make pthread_create fail the way it does when the process is out of
+ * threads or memory; and condition waits against a deadline on the
+ * CLOCK_MONOTONIC clock (lora_now_ms time), which a change of the wall clock
+ * cannot stretch or cut short.
  */
 #ifndef LORA_NODE_THREAD_H
 #define LORA_NODE_THREAD_H

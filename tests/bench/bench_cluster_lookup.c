@@ -33,7 +33,8 @@ static int cmp_u64(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
-		fprintf(stderr, "usage: bench_cluster_lookup ADDRESS COUNT KEYS\n");
+		fprintf(stderr,
+		        "usage: bench_cluster_lookup ADDRESS COUNT KEYS\n");
 		return 2;
 	}
 	long count = atol(argv[2]), keys = atol(argv[3]);
@@ -77,8 +78,8 @@ int main(int argc, char **argv)
 			sum += lat[i];
 		printf("native lookups=%ld p50_us=%.0f p99_us=%.0f "
 		       "mean_us=%.0f\n",
-		       count, lat[count / 2] / 1e3,
-		       lat[count * 99 / 100] / 1e3, sum / 1e3 / count);
+		       count, lat[count / 2] / 1e3, lat[count * 99 / 100] / 1e3,
+		       sum / 1e3 / count);
 	} else {
 		fprintf(stderr, "lookup failed: %s\n", e.message);
 	}
