@@ -17,8 +17,10 @@
  * the user; a statement in one answers every row at once, and they roll
  * back when the connection that began them goes away.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -64,10 +66,15 @@ struct native_session {
 	struct node_identity who;
 };
 
+#define NODE_NATIVE_READY_WAIT_MS 2000 /* for workers to post a receive */
+
 struct node_native {
 	nng_socket sock;
 	pthread_t threads[NODE_NATIVE_WORKERS];
 	int n_threads;
+	/* workers past opening their context (posted a receive, or gave
+	 * up): node_native_stop closes the socket only after all are */
+	atomic_int ready;
 	pthread_mutex_t mu;
 	struct cursor_slot cursors[NODE_CURSORS_MAX];
 	uint64_t next_cursor_id;
@@ -641,14 +648,22 @@ static void *native_main(void *arg)
 	pthread_setname_np(pthread_self(), "lora-native");
 	nng_ctx ctx;
 	nng_aio *aio;
-	if (nng_ctx_open(&ctx, n->native->sock) != 0)
+	int first = 1;
+	if (nng_ctx_open(&ctx, n->native->sock) != 0) {
+		atomic_fetch_add(&n->native->ready, 1);
 		return NULL;
+	}
 	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
 		nng_ctx_close(ctx);
+		atomic_fetch_add(&n->native->ready, 1);
 		return NULL;
 	}
 	for (;;) {
 		nng_ctx_recv(ctx, aio);
+		if (first) {
+			first = 0;
+			atomic_fetch_add(&n->native->ready, 1);
+		}
 		nng_aio_wait(aio);
 		int rv = nng_aio_result(aio);
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
@@ -747,6 +762,13 @@ void node_native_stop(struct lnode *n)
 	struct node_native *nv = n->native;
 	if (nv == NULL)
 		return;
+	/* nng_close while a worker is between opening its context and its
+	 * first receive could wait for good (seen when a later worker's
+	 * start failed right after: node_faults hung in nng_close); nothing
+	 * signals that step, so this polls, briefly */
+	uint64_t until = lora_now_ms() + NODE_NATIVE_READY_WAIT_MS;
+	while (atomic_load(&nv->ready) < nv->n_threads && lora_now_ms() < until)
+		usleep(1000);
 	nng_close(nv->sock);
 	for (int i = 0; i < nv->n_threads; i++)
 		pthread_join(nv->threads[i], NULL);
