@@ -171,8 +171,14 @@ static void destroy_sync(struct lnode *n)
 
 static void stop_all(struct lnode *n);
 
-int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
+/* What every node opens first: the node, its components (the gossiper
+ * when gossip), its directories, metrics and the state store. 0 with *out;
+ * else the code with errmsg, and *out to stop_all (NULL when nothing was
+ * made). */
+static int open_base(const struct node_config *cfg, int gossip,
+                     struct lnode **out, char *errmsg)
 {
+	*out = NULL;
 	struct lnode *n = lora_calloc(1, sizeof *n);
 	if (n == NULL)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
@@ -183,10 +189,11 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		return lora_errf(LORA_EINTERNAL, errmsg,
 		                 "cannot make the node's queues");
 	}
-	int rc = node_raft_new(&n->raft);
+	*out = n;
+	int rc = node_raft_new(&n->raft); /* start-up reads the log */
 	if (rc == 0)
 		rc = node_applier_new(&n->apply);
-	if (rc == 0)
+	if (rc == 0 && gossip)
 		rc = node_gossiper_new(&n->gossip);
 	if (rc)
 		lora_errf(rc, errmsg, "cannot make the node's components");
@@ -196,6 +203,15 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 		rc = node_metrics_new(&n->metrics);
 	if (rc == 0)
 		rc = node_state_open(n, errmsg);
+	return rc;
+}
+
+int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
+{
+	struct lnode *n;
+	int rc = open_base(cfg, 1, &n, errmsg);
+	if (n == NULL)
+		return rc;
 	if (rc == 0)
 		rc = node_auth_open(n, errmsg);
 	if (rc == 0)
@@ -232,27 +248,10 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 int lnode_open_apply_only(const struct node_config *cfg, struct lnode **out,
                           char *errmsg)
 {
-	struct lnode *n = lora_calloc(1, sizeof *n);
+	struct lnode *n;
+	int rc = open_base(cfg, 0, &n, errmsg);
 	if (n == NULL)
-		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
-	n->cfg = *cfg;
-	qry_budget_init(&n->qry_budget, cfg->query_memory_bytes);
-	if (init_sync(n) != 0) {
-		lora_free(n);
-		return lora_errf(LORA_EINTERNAL, errmsg,
-		                 "cannot make the node's queues");
-	}
-	int rc = node_raft_new(&n->raft); /* start-up reads the log */
-	if (rc == 0)
-		rc = node_applier_new(&n->apply);
-	if (rc)
-		lora_errf(rc, errmsg, "cannot make the node's components");
-	if (rc == 0)
-		rc = make_layout(n, errmsg);
-	if (rc == 0)
-		rc = node_metrics_new(&n->metrics);
-	if (rc == 0)
-		rc = node_state_open(n, errmsg);
+		return rc;
 	if (rc == 0)
 		node_applied_reset(n, sto_applied_index(n->store));
 	if (rc == 0)
