@@ -85,7 +85,7 @@ pct() {
 
 # ---- LoraDB -----------------------------------------------------------------
 lora_commit() { # lora_commit ID -> that node's own commit index
-	curl -s -m 1 --interface $PROBE "http://127.0.142.$1:4747/cluster/status" |
+	lc_curl -s -m 1 --interface $PROBE "http://127.0.142.$1:4747/cluster/status" |
 		grep -o "\"id\":$1,[^}]*" | grep -o '"commitIndex":[0-9]*' | cut -d: -f2
 }
 lora_leader() { LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_leader; }
@@ -96,7 +96,7 @@ lora_start() {
 }
 lora_reader() { # lora_reader ID END_MS: linearizable reads until END
 	while [ "$(lc_now_ms)" -lt "$2" ]; do
-		curl -s -m 2 -o /dev/null -X POST "http://127.0.142.$1:4747/query" \
+		lc_curl -s -m 2 -o /dev/null -X POST "http://127.0.142.$1:4747/query" \
 			-d '{"query":"MATCH (n) RETURN count(n) AS c","consistency":"linearizable"}'
 	done
 }
@@ -224,6 +224,10 @@ run_system() { # run_system SYS
 lc_log "fault benchmark: $N faults of each kind ($KINDS), held ${HOLD} s, $CLIENTS writers + 3 linearizable readers; $(nproc) cores"
 if [ "${BENCH_SKIP_LORA:-0}" != 1 ]; then
 	LC_PREFIX=127.0.142 LC_DIR=$work/lora LC_N=3 lc_write_configs "log_level = warn"
+	# authentication is on by default: the writers send the admin's Basic
+	# credentials (bench_http), the probes and readers use lc_curl
+	BENCH_AUTHORIZATION="Basic $(printf '%s' "$LC_AUTH" | base64 -w0)"
+	export BENCH_AUTHORIZATION
 	for i in 1 2 3; do lora_start $i; done
 	for i in 1 2 3; do LC_PREFIX=127.0.142 LC_DIR=$work/lora lc_wait_health $i 60 || exit 1; done
 	lc_log "LoraDB up on 127.0.142.1-3, leader $(lc_wait_leader 30)"
