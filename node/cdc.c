@@ -11,8 +11,10 @@
  *   {"index": N, "term": T, "requestIds": [...], "changes": [...]}
  * with one change per mutation, in logical form (createNode, deleteNode,
  * setProperty, removeProperty, addLabel, removeLabel, createRelationship,
- * deleteRelationship, createIndex, dropIndex). The log holds new values
- * only, so no change carries an old value.
+ * deleteRelationship, createIndex, dropIndex). Changes carry the values
+ * they replaced ("old") when the leader that wrote the entry ran with
+ * cdc_old_values: they travel in the log entry (mutation.proto), so every
+ * node, and every resume, shows the same.
  *
  * The native protocol polls the same events (node_cdc_poll): a
  * ChangesRequest answers what follows its bookmark, waiting up to its
@@ -270,6 +272,9 @@ static int keep(struct sto_view *v, const struct cdc_filter *f,
 		return labels_match(f, &m->remove_label->label, 1) ||
 		       node_matches(v, f, m->remove_label->node_id);
 	case LORA__MUTATION__OP_DELETE_NODE:
+		if (m->delete_node->old) /* its labels then */
+			return labels_match(f, m->delete_node->old->labels,
+			                    m->delete_node->old->n_labels);
 		return node_matches(v, f, m->delete_node->id);
 	case LORA__MUTATION__OP_CREATE_EDGE:
 		return !f->ntypes
@@ -277,6 +282,11 @@ static int keep(struct sto_view *v, const struct cdc_filter *f,
 		           : name_in((char(*)[CDC_FILTER_NAME_BYTES])f->types,
 		                     f->ntypes, m->create_edge->type);
 	case LORA__MUTATION__OP_DELETE_EDGE:
+		if (m->delete_edge->old && f->ntypes) /* its type then */
+			return name_in((char(*)[CDC_FILTER_NAME_BYTES])f->types,
+			               f->ntypes, m->delete_edge->old->type);
+		if (m->delete_edge->old)
+			return !f->nlabels;
 		return edge_matches(v, f, m->delete_edge->id);
 	case LORA__MUTATION__OP_SET_PROPERTY:
 		return m->set_property->entity == LORA__ENTITY_KIND__ENTITY_NODE
@@ -333,8 +343,11 @@ static json_t *vector_json(Lora__Vector *vec)
 	return node_json_from_value(&v);
 }
 
+/* A property change; old (the value replaced, a null Value when there
+ * was none) is NULL when the entry does not keep old values. */
 static json_t *prop_change(const char *op, Lora__EntityKind e, uint64_t id,
-                           const char *key, json_t *value)
+                           const char *key, json_t *value,
+                           const Lora__Value *old)
 {
 	json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "op", op, "entity",
 	                      entity_name(e), "id", (json_int_t)id, "key", key);
@@ -342,6 +355,30 @@ static json_t *prop_change(const char *op, Lora__EntityKind e, uint64_t id,
 		json_object_set_new(o, "value", value);
 	else
 		json_decref(value);
+	if (o && old)
+		json_object_set_new(o, "old", node_json_from_value(old));
+	return o;
+}
+
+/* Adds "old" (what a deleted entity held) to change o when kept. */
+static json_t *with_old(json_t *o, const Lora__OldEntity *old, int node)
+{
+	if (!o || !old)
+		return o;
+	json_t *j =
+	    node ? json_pack("{s:o, s:o}", "labels",
+	                     strings_json(old->labels, old->n_labels),
+	                     "properties",
+	                     props_json(old->properties, old->n_properties))
+	         : json_pack("{s:s, s:I, s:I, s:o}", "type",
+	                     old->type ? old->type : "", "startId",
+	                     (json_int_t)old->from_id, "endId",
+	                     (json_int_t)old->to_id, "properties",
+	                     props_json(old->properties, old->n_properties));
+	if (!j || json_object_set_new(o, "old", j)) {
+		json_decref(o);
+		return NULL;
+	}
 	return o;
 }
 
@@ -357,9 +394,10 @@ static json_t *change_json(const Lora__Mutation *m)
 		                 props_json(c->properties, c->n_properties));
 	}
 	case LORA__MUTATION__OP_DELETE_NODE:
-		return json_pack("{s:s, s:I, s:b}", "op", "deleteNode", "id",
-		                 (json_int_t)m->delete_node->id, "detach",
-		                 m->delete_node->detach);
+		return with_old(json_pack("{s:s, s:I, s:b}", "op", "deleteNode",
+		                          "id", (json_int_t)m->delete_node->id,
+		                          "detach", m->delete_node->detach),
+		                m->delete_node->old, 1);
 	case LORA__MUTATION__OP_SET_PROPERTY: {
 		const Lora__Value *val = m->set_property->value;
 		int null = !val ||
@@ -368,12 +406,14 @@ static json_t *change_json(const Lora__Mutation *m)
 		return prop_change(null ? "removeProperty" : "setProperty",
 		                   m->set_property->entity, m->set_property->id,
 		                   m->set_property->key,
-		                   null ? NULL : node_json_from_value(val));
+		                   null ? NULL : node_json_from_value(val),
+		                   m->set_property->old_value);
 	}
 	case LORA__MUTATION__OP_REMOVE_PROPERTY:
 		return prop_change("removeProperty", m->remove_property->entity,
 		                   m->remove_property->id,
-		                   m->remove_property->key, NULL);
+		                   m->remove_property->key, NULL,
+		                   m->remove_property->old_value);
 	case LORA__MUTATION__OP_ADD_LABEL:
 	case LORA__MUTATION__OP_REMOVE_LABEL: {
 		int add = m->op_case == LORA__MUTATION__OP_ADD_LABEL;
@@ -394,16 +434,18 @@ static json_t *change_json(const Lora__Mutation *m)
 		                 props_json(c->properties, c->n_properties));
 	}
 	case LORA__MUTATION__OP_DELETE_EDGE:
-		return json_pack("{s:s, s:I}", "op", "deleteRelationship", "id",
-		                 (json_int_t)m->delete_edge->id);
+		return with_old(json_pack("{s:s, s:I}", "op",
+		                          "deleteRelationship", "id",
+		                          (json_int_t)m->delete_edge->id),
+		                m->delete_edge->old, 0);
 	case LORA__MUTATION__OP_SET_VECTOR:
 		return prop_change("setProperty", m->set_vector->entity,
 		                   m->set_vector->owner_id, m->set_vector->key,
-		                   vector_json(m->set_vector->vector));
+		                   vector_json(m->set_vector->vector), NULL);
 	case LORA__MUTATION__OP_REMOVE_VECTOR:
 		return prop_change("removeProperty", m->remove_vector->entity,
 		                   m->remove_vector->owner_id,
-		                   m->remove_vector->key, NULL);
+		                   m->remove_vector->key, NULL, NULL);
 	case LORA__MUTATION__OP_CREATE_INDEX:
 		return json_pack("{s:s, s:s, s:s, s:o}", "op", "createIndex",
 		                 "name", m->create_index->name, "label",

@@ -332,6 +332,8 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 	if (!strcmp(key, "statement_memory_bytes"))
 		return parse_bytes(value, &c->statement_memory_bytes, key,
 		                   errmsg);
+	if (!strcmp(key, "cdc_old_values"))
+		return parse_bool(value, &c->cdc_old_values, key, errmsg);
 	if (!strcmp(key, "cursor_idle_ms"))
 		return set_u32(&c->cursor_idle_ms, value, key, errmsg);
 	if (!strncmp(key, "bolt_", 5))
@@ -414,6 +416,7 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_CHECKPOINT_ENTRIES", "checkpoint_entries"},
 	    {"LORA_QUERY_MEMORY_BYTES", "query_memory_bytes"},
 	    {"LORA_STATEMENT_MEMORY_BYTES", "statement_memory_bytes"},
+	    {"LORA_CDC_OLD_VALUES", "cdc_old_values"},
 	    {"LORA_BACKUP_DIR", "backup_dir"},
 	    {"LORA_SNAPSHOT_BYTES_MAX", "snapshot_bytes_max"},
 	    {"LORA_AUTH", "auth"},
@@ -458,6 +461,7 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--query-memory-bytes", "query_memory_bytes"},
 	    {"--statement-memory-bytes", "statement_memory_bytes"},
 	    {"--cursor-idle-ms", "cursor_idle_ms"},
+	    {"--cdc-old-values", "cdc_old_values"},
 	    {"--backup-dir", "backup_dir"},
 	    {"--snapshot-bytes-max", "snapshot_bytes_max"},
 	    {"--auth", "auth"},

@@ -56,6 +56,9 @@ struct node_config {
 	uint64_t query_memory_bytes;
 	uint64_t statement_memory_bytes;
 	uint32_t cursor_idle_ms; /* a native cursor without a fetch is closed */
+	/* the leader's writes carry the values they replace, for the change
+	 * stream's "old" members (docs/changes.md); off by default */
+	int cdc_old_values;
 	/* POST /admin/checkpoint writes backups only below this directory,
 	 * under a name the request gives; "" (the default) means
 	 * <data_dir>/backups (node_config_backup_dir) */

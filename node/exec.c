@@ -156,6 +156,7 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 	    (l->mem_bytes_max == 0 || req->mem_bytes_max < l->mem_bytes_max))
 		l->mem_bytes_max = req->mem_bytes_max;
 	l->shared = &n->qry_budget;
+	l->old_values = n->cfg.cdc_old_values != 0;
 }
 
 void node_cursor_free(struct lnode *n, struct node_cursor *c)

@@ -36,10 +36,14 @@ enum pb_type {
 	T_PROPERTY,
 	T_SET_PROPERTY,
 	T_CREATE_EDGE,
+	T_REMOVE_PROPERTY,
+	T_DELETE_NODE,
+	T_DELETE_EDGE,
+	T_OLD_ENTITY,
 	T_COUNT
 };
 
-#define PB_CHILDREN_MAX 5
+#define PB_CHILDREN_MAX 6
 
 struct pb_child {
 	uint8_t field;
@@ -67,12 +71,22 @@ static const struct pb_type_info pb_types[T_COUNT] = {
     [T_RESPONSE] = {0, {{3, T_ROW}, {12, T_VALUE}}},
     [T_ROW] = {0, {{1, T_VALUE}}},
     [T_BATCH] = {0, {{1, T_MUTATION}}},
-    [T_MUTATION] =
-        {0, {{1, T_CREATE_NODE}, {3, T_SET_PROPERTY}, {7, T_CREATE_EDGE}}},
+    [T_MUTATION] = {0,
+                    {{1, T_CREATE_NODE},
+                     {2, T_DELETE_NODE},
+                     {3, T_SET_PROPERTY},
+                     {4, T_REMOVE_PROPERTY},
+                     {7, T_CREATE_EDGE},
+                     {8, T_DELETE_EDGE}}},
     [T_CREATE_NODE] = {0, {{3, T_PROPERTY}}},
     [T_PROPERTY] = {0, {{2, T_VALUE}}},
-    [T_SET_PROPERTY] = {0, {{4, T_VALUE}}},
+    [T_SET_PROPERTY] = {0, {{4, T_VALUE}, {5, T_VALUE}}},
     [T_CREATE_EDGE] = {0, {{5, T_PROPERTY}}},
+    /* the old values the change stream shows (cdc_old_values) */
+    [T_REMOVE_PROPERTY] = {0, {{4, T_VALUE}}},
+    [T_DELETE_NODE] = {0, {{3, T_OLD_ENTITY}}},
+    [T_DELETE_EDGE] = {0, {{2, T_OLD_ENTITY}}},
+    [T_OLD_ENTITY] = {0, {{2, T_PROPERTY}}},
 };
 
 static const uint8_t pb_roots[LORA_PB_KINDS] = {
@@ -280,6 +294,16 @@ static int props_depth(Lora__Property *const *p, size_t n, int max)
 	return deepest;
 }
 
+static int max2(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+static int old_depth(const Lora__OldEntity *o, int max)
+{
+	return o ? props_depth(o->properties, o->n_properties, max) : 0;
+}
+
 static int mutation_depth(const Lora__Mutation *m, int max)
 {
 	switch (m ? m->op_case : LORA__MUTATION__OP__NOT_SET) {
@@ -295,8 +319,17 @@ static int mutation_depth(const Lora__Mutation *m, int max)
 		           : 0;
 	case LORA__MUTATION__OP_SET_PROPERTY:
 		return m->set_property
-		           ? depth_at(m->set_property->value, 0, max)
+		           ? max2(depth_at(m->set_property->value, 0, max),
+		                  depth_at(m->set_property->old_value, 0, max))
 		           : 0;
+	case LORA__MUTATION__OP_REMOVE_PROPERTY:
+		return m->remove_property
+		           ? depth_at(m->remove_property->old_value, 0, max)
+		           : 0;
+	case LORA__MUTATION__OP_DELETE_NODE:
+		return m->delete_node ? old_depth(m->delete_node->old, max) : 0;
+	case LORA__MUTATION__OP_DELETE_EDGE:
+		return m->delete_edge ? old_depth(m->delete_edge->old, max) : 0;
 	default:
 		return 0;
 	}

@@ -800,6 +800,12 @@ static Lora__Mutation *mut(struct qctx *c)
 	return m;
 }
 
+/* Whether the mutations this statement records carry old values. */
+static int keep_old(struct qctx *c)
+{
+	return c->g.recording && c->lim.old_values;
+}
+
 static Lora__Property **props_pb(struct qctx *c, struct vmap *m, size_t *n)
 {
 	*n = 0;
@@ -964,6 +970,8 @@ void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
 	if (!is_edge)
 		idv_push(c, &c->g.written, id);
 	struct val *old = vmap_get(props, k);
+	Lora__Value *old_pb =
+	    keep_old(c) ? val_to_pb(c, old ? *old : v_null()) : NULL;
 	if (v.t == V_NULL) {
 		if (!old)
 			return;
@@ -991,9 +999,33 @@ void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
 	sp->id = id;
 	sp->key = ar_strdup(c, k);
 	sp->value = val_to_pb(c, v);
+	sp->old_value = old_pb;
 	m->op_case = LORA__MUTATION__OP_SET_PROPERTY;
 	m->set_property = sp;
 	g_emit(c, m);
+}
+
+/* What a deleted node or relationship held, when the statement keeps old
+ * values (else NULL). Arena-owned. */
+static Lora__OldEntity *old_entity(struct qctx *c, struct gnode *n,
+                                   struct gedge *e)
+{
+	if (!keep_old(c))
+		return NULL;
+	Lora__OldEntity *o = ar_alloc(c, sizeof(*o));
+	lora__old_entity__init(o);
+	if (n) {
+		o->n_labels = n->nlabels;
+		o->labels = (char **)n->labels;
+		o->properties =
+		    props_pb(c, g_node_props(c, n), &o->n_properties);
+	} else {
+		o->type = (char *)e->type;
+		o->from_id = e->src;
+		o->to_id = e->dst;
+		o->properties = props_pb(c, e->props, &o->n_properties);
+	}
+	return o;
 }
 
 static struct gnode *live_node(struct qctx *c, uint64_t id)
@@ -1066,6 +1098,7 @@ void g_delete_edge(struct qctx *c, uint64_t id)
 	Lora__DeleteEdge *d = ar_alloc(c, sizeof(*d));
 	lora__delete_edge__init(d);
 	d->id = id;
+	d->old = old_entity(c, NULL, e);
 	m->op_case = LORA__MUTATION__OP_DELETE_EDGE;
 	m->delete_edge = d;
 	g_emit(c, m);
@@ -1085,6 +1118,7 @@ void g_delete_node(struct qctx *c, uint64_t id, int detach)
 	} else {
 		idv_push(c, &c->g.deleted_plain, id);
 	}
+	Lora__OldEntity *old = old_entity(c, n, NULL);
 	n->deleted = 1;
 	touch(c, n);
 	struct graph *g = &c->g;
@@ -1095,6 +1129,7 @@ void g_delete_node(struct qctx *c, uint64_t id, int detach)
 	lora__delete_node__init(d);
 	d->id = id;
 	d->detach = detach;
+	d->old = old;
 	m->op_case = LORA__MUTATION__OP_DELETE_NODE;
 	m->delete_node = d;
 	if (g->ndels == g->capdels) {

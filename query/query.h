@@ -72,6 +72,10 @@ struct qry_limits {
 	uint64_t path_expansions_max; /* 0: QRY_PATH_EXPANSIONS_MAX */
 	struct qry_budget *shared;    /* borrowed, may be NULL; must outlive the
 	                               * cursor */
+	/* not a limit, but set for every statement alike: 1 makes the
+	 * mutations carry what they replace (SetProperty/RemoveProperty
+	 * old_value, DeleteNode/DeleteEdge old), for the change stream */
+	uint8_t old_values;
 };
 
 /* Fills l with the defaults above (shared NULL). */

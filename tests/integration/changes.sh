@@ -44,6 +44,7 @@ it_check "setProperty carries the new value" grep -q '"key":"age","value":3' "$I
 it_check "the request id is carried" grep -q '"requestIds":\["req-7"\]' "$IT_DIR/all.ndjson"
 it_check "relationship type and ends" grep -q \
 	'"type":"KNOWS","startId":[0-9]*,"endId":[0-9]*' "$IT_DIR/all.ndjson"
+it_check "no old values without cdc_old_values" test "$(grep -c '"old"' "$IT_DIR/all.ndjson")" = 0
 FIRST_IDX=$(echo "$ALL" | head -1 | grep -o '"index":[0-9]*' | cut -d: -f2)
 it_check "the first event follows the bookmark" test "$FIRST_IDX" -gt "$B0"
 

@@ -223,6 +223,41 @@ START_TEST(memory_depth_stops_past_the_limit)
 	m.op_case = LORA__MUTATION__OP_SET_PROPERTY;
 	m.set_property = &sp;
 	ck_assert_int_eq(lora_batch_depth(&b, 64), 65);
+
+	/* the old values the change stream shows count as well */
+	sp.value = &vals[DEEP];
+	sp.old_value = &vals[0];
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 65);
+	Lora__RemoveProperty rp = LORA__REMOVE_PROPERTY__INIT;
+	rp.old_value = &vals[0];
+	m.op_case = LORA__MUTATION__OP_REMOVE_PROPERTY;
+	m.remove_property = &rp;
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 65);
+	Lora__OldEntity old = LORA__OLD_ENTITY__INIT;
+	prop.value = &vals[0];
+	old.properties = props;
+	old.n_properties = 1;
+	Lora__DeleteNode dn = LORA__DELETE_NODE__INIT;
+	Lora__DeleteEdge de = LORA__DELETE_EDGE__INIT;
+	m.op_case = LORA__MUTATION__OP_DELETE_NODE;
+	m.delete_node = &dn;
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 0); /* none kept */
+	dn.old = &old;
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 65);
+	m.op_case = LORA__MUTATION__OP_DELETE_EDGE;
+	m.delete_edge = &de;
+	de.old = &old;
+	ck_assert_int_eq(lora_batch_depth(&b, 64), 65);
+	/* and on the wire: a deleted edge's old property 100 deep */
+	prop.value = &vals[DEEP - 100];
+	size_t len = lora__mutation_batch__get_packed_size(&b);
+	uint8_t *wire = malloc(len);
+	lora__mutation_batch__pack(&b, wire);
+	ck_assert_int_eq(lora_pb_check(LORA_PB_MUTATION_BATCH, wire, len, 64),
+	                 LORA_ELIMIT);
+	ck_assert_int_eq(lora_pb_check(LORA_PB_MUTATION_BATCH, wire, len, 100),
+	                 0);
+	free(wire);
 	free(vals);
 	free(lists);
 	free(items);
