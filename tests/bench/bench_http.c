@@ -7,8 +7,11 @@
  *
  *   bench_http --mode lora|etcd --endpoints h:p,h:p,... [--clients N]
  *              [--duration-ms MS] [--acked FILE] [--prefix P] [--threads T]
- *              [--ca FILE]
+ *              [--ca FILE] [--query CYPHER]
  *
+ * --query: LoraDB writes of this statement instead of CREATE (:Bench ...),
+ * with $k (the request's key, a string) and $n (a number unique to the
+ * request), e.g. 'MATCH (u:U {i: $n % 1000}) SET u.v = $k'.
  * --ca: https, the servers' certificates verified against FILE (TLS with
  * mbedtls through node/tls_conn.c; a connection's handshake is part of
  * its first write's latency).
@@ -70,6 +73,10 @@ struct bench {
 	long duration_ms;
 	uint64_t end_ns;
 	const char *prefix;
+	/* --query: the LoraDB statement (JSON-safe text, no quotes), with $k
+	 * the request's key and $n a number unique to the request; NULL:
+	 * CREATE (:Bench {k: $k}) */
+	const char *query;
 	/* "Authorization: ...\r\n" from BENCH_AUTHORIZATION (LoraDB with
 	 * authentication on), or "" */
 	char authz[512];
@@ -148,7 +155,8 @@ static void b64(const char *in, char *out)
 	out[o] = 0;
 }
 
-static void make_body(const struct bench *b, const char *key, char *body)
+static void make_body(const struct bench *b, const char *key, long n,
+                      char *body)
 {
 	if (b->etcd) {
 		char k[128], v[128];
@@ -158,9 +166,10 @@ static void make_body(const struct bench *b, const char *key, char *body)
 		         "{\"key\": \"%s\", \"value\": \"%s\"}", k, v);
 	} else {
 		snprintf(body, BENCH_BODY_BYTES,
-		         "{\"query\": \"CREATE (:Bench {k: $k})\", \"params\": "
-		         "{\"k\": \"%s\"}, \"requestId\": \"%s\"}",
-		         key, key);
+		         "{\"query\": \"%s\", \"params\": "
+		         "{\"k\": \"%s\", \"n\": %ld}, \"requestId\": \"%s\"}",
+		         b->query ? b->query : "CREATE (:Bench {k: $k})", key,
+		         n, key);
 	}
 }
 
@@ -169,7 +178,7 @@ static void make_request(const struct bench *b, struct conn *c)
 {
 	char key[96], body[BENCH_BODY_BYTES];
 	snprintf(key, sizeof(key), "%s-%d-%ld", b->prefix, c->idx, c->seq);
-	make_body(b, key, body);
+	make_body(b, key, c->seq * BENCH_CLIENTS_MAX + c->idx, body);
 	int n = snprintf(c->out, sizeof(c->out),
 	                 "POST %s HTTP/1.1\r\nHost: %s\r\n%s"
 	                 "Content-Type: application/json\r\n"
@@ -682,6 +691,8 @@ static int parse(int argc, char **argv, struct bench *b)
 			acked = argv[i + 1];
 		else if (!strcmp(argv[i], "--prefix"))
 			b->prefix = argv[i + 1];
+		else if (!strcmp(argv[i], "--query"))
+			b->query = argv[i + 1];
 		else if (!strcmp(argv[i], "--threads"))
 			b->threads = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--ca")) {
@@ -750,7 +761,8 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 		        "usage: bench_http --mode lora|etcd --endpoints "
 		        "h:p,... [--clients N] [--duration-ms MS] "
-		        "[--acked FILE] [--prefix P] [--threads T]\n");
+		        "[--acked FILE] [--prefix P] [--threads T] [--ca FILE] "
+		        "[--query CYPHER]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
