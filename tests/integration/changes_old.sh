@@ -116,6 +116,22 @@ in_order() {
 it_check "native: events in log order, none twice" in_order
 it_check "native: nine events" test "$(grep -c '"index"' "$IT_DIR/sub.out")" = 9
 
+# an explicit transaction (HTTP /tx, two statements) is one entry: one
+# event, each change with the value the change before it left
+N=$(it_leader 1)
+it_post "$N" /tx '{"statements":[{"statement":"CREATE (:T {v: 1})"}]}'
+it_check "begin: 201" test "$IT_STATUS" = 201
+TX=$(it_field id)
+it_post "$N" "/tx/$TX" '{"statements":[{"statement":"MATCH (t:T) SET t.v = 2"}]}'
+it_post "$N" "/tx/$TX/commit" '{"statements":[{"statement":"MATCH (t:T) SET t.v = 3"}]}'
+it_check "commit: 200" test "$IT_STATUS" = 200
+B2=$(it_field bookmark)
+it_get "$N" "/changes?from=$((B2 - 1))&until=$B2"
+echo "$IT_BODY" >"$IT_DIR/tx.ndjson"
+it_check "the transaction is one event" test "$(grep -c '"index"' "$IT_DIR/tx.ndjson")" = 1
+it_check "its changes in order, each old value the one before" has \
+	'"labels":\["T"\],"properties":{"v":1}},{"op":"setProperty","entity":"node","id":[0-9]*,"key":"v","value":2,"old":1},{"op":"setProperty","entity":"node","id":[0-9]*,"key":"v","value":3,"old":2}\]' tx.ndjson
+
 # resuming from the bookmark before the kill, on a surviving node: the
 # dead leader's entries keep their old values
 it_get "$F" "/changes?from=$B0&until=$B1"
