@@ -12,7 +12,8 @@
  * has_more / DISCARD; BEGIN / ROLLBACK (nothing kept) and BEGIN / COMMIT
  * (kept, a bookmark); a syntax error as
  * Neo.ClientError.Statement.SyntaxError, the next request IGNORED, RESET,
- * and the connection usable again; ROUTE's table (ttl, the leader's
+ * and the connection usable again; LOGOFF, a wrong password at LOGON,
+ * LOGON again (on other connections); ROUTE's table (ttl, the leader's
  * address as WRITE, READ and ROUTE for every member); GOODBYE. With
  * "follower", against a follower: an auto-commit write forwarded, its
  * bookmark, a write BEGIN refused as NotALeader, a read transaction, and
@@ -47,6 +48,7 @@ enum {
 	M_PULL = 0x3F,
 	M_ROUTE = 0x66,
 	M_LOGON = 0x6A,
+	M_LOGOFF = 0x6B,
 	M_SUCCESS = 0x70,
 	M_RECORD = 0x71,
 	M_IGNORED = 0x7E,
@@ -639,6 +641,40 @@ static void check_route(int fd, struct lora_buf *b, const char *leader)
 	ps_message_free(&m);
 }
 
+/* LOGOFF (5.1+) leaves the connection open, unauthenticated; a wrong
+ * password at LOGON is Neo.ClientError.Security.Unauthorized; the right
+ * one logs in again. */
+static void check_logoff(int fd, struct lora_buf *b)
+{
+	char code[128];
+	int more;
+	simple(fd, b, M_LOGOFF, 0);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "LOGOFF");
+	const char *pw = password;
+	password = "not-the-password";
+	ps_put_struct_header(b, M_LOGON, 1);
+	put_auth(b, 0);
+	send_msg(fd, b);
+	password = pw;
+	check(expect(fd, M_FAILURE, "code", code, sizeof code) &&
+	          !strcmp(code, "Neo.ClientError.Security.Unauthorized"),
+	      "LOGON with a wrong password: Security.Unauthorized");
+	close(fd);
+	fd = session54(b);
+	simple(fd, b, M_LOGOFF, 0);
+	expect(fd, M_SUCCESS, NULL, NULL, 0);
+	ps_put_struct_header(b, M_LOGON, 1);
+	put_auth(b, 0);
+	send_msg(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "LOGON again after LOGOFF");
+	run(fd, b, "RETURN 1");
+	expect(fd, M_SUCCESS, NULL, NULL, 0);
+	pull(fd, b, M_PULL, -1);
+	check(records(fd, &more) == 1, "a statement after LOGON again");
+	simple(fd, b, M_GOODBYE, 0);
+	close(fd);
+}
+
 /* On a follower: an auto-commit write is forwarded to the leader and its
  * bookmark makes the next read here see it; a write BEGIN is
  * Neo.ClientError.Cluster.NotALeader (a routing driver then goes to the
@@ -699,6 +735,7 @@ int main(int argc, char **argv)
 		check_streaming(fd, &b);
 		check_transactions(fd, &b);
 		check_reset(fd, &b);
+		check_logoff(session54(&b), &b);
 	}
 	check_route(fd, &b, argv[3]);
 	simple(fd, &b, M_GOODBYE, 0);
