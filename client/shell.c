@@ -198,14 +198,23 @@ static int print_change(void *arg, uint64_t index, const char *json)
 	return 0;
 }
 
-/* :changes [FROM [UNTIL]]: the change stream, one JSON event a line */
+/* :changes [FROM [UNTIL]] [labels=A,B] [types=T,U]: the change stream,
+ * one JSON event a line */
 static void cmd_changes(struct shell *sh, char *args)
 {
-	char *from = args ? strtok(args, " \t") : NULL;
-	char *until = from ? strtok(NULL, " \t") : NULL;
-	struct lora_changes_opts o = {.from = from};
-	if (until)
-		o.until = strtoull(until, NULL, 10);
+	struct lora_changes_opts o = {0};
+	int positional = 0;
+	for (char *w = args ? strtok(args, " \t") : NULL; w;
+	     w = strtok(NULL, " \t")) {
+		if (!strncmp(w, "labels=", 7))
+			o.labels = w + 7;
+		else if (!strncmp(w, "types=", 6))
+			o.types = w + 6;
+		else if (positional++ == 0)
+			o.from = w;
+		else
+			o.until = strtoull(w, NULL, 10);
+	}
 	struct lora_client_error e = {0};
 	int rv = lora_client_changes(sh->c, &o, print_change, sh, &e);
 	if (rv) {
@@ -408,7 +417,9 @@ static void cmd_help(void)
 	       "  :changes [FROM [UNTIL]]  committed changes after "
 	       "bookmark FROM\n"
 	       "                      (default: now), one JSON event a "
-	       "line, until UNTIL\n"
+	       "line, until UNTIL;\n"
+	       "                      labels=A,B types=T keep those "
+	       "labels / types\n"
 	       "  :status             cluster status (role and indexes of "
 	       "each node)\n"
 	       "  :transfer [ID]      hand leadership to node ID (or any)\n"

@@ -137,4 +137,15 @@ it_check "its changes in order, each old value the one before" has \
 it_get "$F" "/changes?from=$B0&until=$B1"
 echo "$IT_BODY" >"$IT_DIR/resumed.ndjson"
 check_old resumed.ndjson
+
+# the native protocol's filters (ChangesRequest labels / types, through
+# the shell) are the HTTP stream's
+native_ops() { # FILTER
+	"$LORA" -q -a "$IT_NET.$F:4748" --route any -c ":changes $B0 $B1 $1" >"$IT_DIR/nf.out" 2>&1
+	ops "$(cat "$IT_DIR/nf.out")"
+}
+it_check "native labels=R: as over HTTP" \
+	test "$(native_ops labels=R)" = "setProperty setProperty removeProperty addLabel removeLabel deleteNode "
+it_check "native types=KNOWS: as over HTTP" \
+	test "$(native_ops types=KNOWS)" = "createRelationship setProperty deleteRelationship "
 it_done
