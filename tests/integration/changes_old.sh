@@ -118,7 +118,8 @@ it_check "native: nine events" test "$(grep -c '"index"' "$IT_DIR/sub.out")" = 9
 
 # an explicit transaction (HTTP /tx, two statements) is one entry: one
 # event, each change with the value the change before it left
-N=$(it_leader 1)
+N=$(it_leader "$F") # (asked of a survivor: node $L is dead)
+it_check "a new leader" it_other "$N" "$L"
 it_post "$N" /tx '{"statements":[{"statement":"CREATE (:T {v: 1})"}]}'
 it_check "begin: 201" test "$IT_STATUS" = 201
 TX=$(it_field id)
