@@ -41,7 +41,7 @@ q '{"query":"MATCH ()-[k:KNOWS]->() SET k.since = 2021"}' "update since"
 q '{"query":"MATCH (p:R) DETACH DELETE p","requestId":"del-1"}' "detach delete"
 B1=$(it_field bookmark)
 
-it_wait 10 bash -c "curl -s 'http://$IT_NET.$F:4747/admin/digest?index=$B1' | grep -q digest"
+it_check "follower applied the last write" it_wait 10 bash -c "curl -s 'http://$IT_NET.$F:4747/admin/digest?index=$B1' | grep -q digest"
 it_get "$F" "/changes?from=$B0&until=$B1"
 echo "$IT_BODY" >"$IT_DIR/all.ndjson"
 it_check "status 200" test "$IT_STATUS" = 200
