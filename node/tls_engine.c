@@ -329,6 +329,7 @@ static int config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
 		return NNG_ECRYPTO;
 	}
 	mbedtls_ssl_conf_rng(&cfg->conf, mbedtls_ctr_drbg_random, &cfg->drbg);
+	node_tls_conf_curves(&cfg->conf);
 	mbedtls_ssl_conf_authmode(&cfg->conf,
 	                          server ? MBEDTLS_SSL_VERIFY_NONE
 	                                 : MBEDTLS_SSL_VERIFY_REQUIRED);
