@@ -335,14 +335,13 @@ static void cache_put(struct node_auth *a, const uint8_t *k, const uint8_t *hd)
 	pthread_mutex_unlock(&a->mu);
 }
 
-/* The flight for the pair (k, hd), running or landed with waiters still
- * to read it, else NULL (mu held). */
+/* The running flight for the pair (k, hd), else NULL (mu held). */
 static struct auth_flight *flight_find(struct node_auth *a, const uint8_t *k,
                                        const uint8_t *hd)
 {
 	for (int i = 0; i < NODE_AUTH_FLIGHTS_MAX; i++) {
 		struct auth_flight *f = &a->flights[i];
-		if ((f->running || f->waiters) &&
+		if (f->running &&
 		    sodium_memcmp(f->key, k, sizeof f->key) == 0 &&
 		    sodium_memcmp(f->matched, hd, sizeof f->matched) == 0)
 			return f;
@@ -359,7 +358,7 @@ static int verify_shared(struct node_auth *a, const uint8_t *k,
 {
 	pthread_mutex_lock(&a->mu);
 	struct auth_flight *f = flight_find(a, k, hd);
-	if (f && f->running) {
+	if (f) {
 		f->waiters++;
 		while (f->running)
 			pthread_cond_wait(&a->flight_cond, &a->mu);
