@@ -11,6 +11,13 @@
  * password, a dropped user or a changed role takes effect at the next
  * request, since the record is read every time. Tokens are kept the same
  * way, in memory on the node that issued them.
+ *
+ * A burst of requests with the same credentials and a cold cache (64
+ * clients of one application starting at once) runs argon2id once: the
+ * first request verifies, the others with the same pair wait for its
+ * verdict (struct auth_flight) instead of queueing for argon2id slots of
+ * their own, where all but NODE_AUTH_HASHES_MAX + NODE_AUTH_HASH_WAITERS_MAX
+ * were answered "busy, retry".
  */
 #include <stdio.h>
 #include <string.h>
@@ -40,10 +47,22 @@ struct auth_cached {
 	uint64_t at_ms;                        /* 0: free */
 };
 
+/* A password check in progress, shared by every request for the same
+ * (user, password) pair against the same hash (all under mu). */
+struct auth_flight {
+	uint8_t key[crypto_generichash_BYTES]; /* keyed hash of the pair */
+	uint8_t matched[AUTH_DIGEST_BYTES];    /* digest of the hash */
+	int running;                           /* the first one verifies */
+	int waiters;                           /* others wait for verdict */
+	int verdict;                           /* verify_password's */
+};
+
 struct node_auth {
 	int enabled;
 	pthread_mutex_t mu;
 	pthread_cond_t hash_cond;
+	pthread_cond_t flight_cond; /* a flight landed */
+	struct auth_flight flights[NODE_AUTH_FLIGHTS_MAX];
 	int hashing;      /* argon2id runs in progress (mu) */
 	int hash_waiting; /* logins waiting for a run (mu) */
 	uint8_t cache_key[crypto_generichash_KEYBYTES];
@@ -223,6 +242,7 @@ int node_auth_open(struct lnode *n, char *errmsg)
 	}
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->hash_cond, NULL);
+	pthread_cond_init(&a->flight_cond, NULL);
 	randombytes_buf(a->cache_key, sizeof a->cache_key);
 	a->enabled = n->cfg.auth;
 	n->auth = a;
@@ -261,6 +281,7 @@ void node_auth_close(struct lnode *n)
 	struct auth_token *t = a->tokens;
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->hash_cond);
+	pthread_cond_destroy(&a->flight_cond);
 	sodium_memzero(t, NODE_AUTH_TOKENS_MAX * sizeof *t);
 	sodium_memzero(a, sizeof *a);
 	lora_free(t);
@@ -314,6 +335,59 @@ static void cache_put(struct node_auth *a, const uint8_t *k, const uint8_t *hd)
 	pthread_mutex_unlock(&a->mu);
 }
 
+/* The running flight for the pair (k, hd), else NULL (mu held). */
+static struct auth_flight *flight_find(struct node_auth *a, const uint8_t *k,
+                                       const uint8_t *hd)
+{
+	for (int i = 0; i < NODE_AUTH_FLIGHTS_MAX; i++) {
+		struct auth_flight *f = &a->flights[i];
+		if (f->running &&
+		    sodium_memcmp(f->key, k, sizeof f->key) == 0 &&
+		    sodium_memcmp(f->matched, hd, sizeof f->matched) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* verify_password for the pair (k, hd), shared: when a check of the same
+ * pair is running, its verdict (after waiting for it); else this one
+ * runs, for every request of the pair that comes meanwhile. Without a
+ * free flight slot, a check of its own. */
+static int verify_shared(struct node_auth *a, const uint8_t *k,
+                         const uint8_t *hd, const char *hash, const char *pw)
+{
+	pthread_mutex_lock(&a->mu);
+	struct auth_flight *f = flight_find(a, k, hd);
+	if (f) {
+		f->waiters++;
+		while (f->running)
+			pthread_cond_wait(&a->flight_cond, &a->mu);
+		int v = f->verdict;
+		f->waiters--;
+		pthread_mutex_unlock(&a->mu);
+		return v;
+	}
+	f = NULL;
+	for (int i = 0; i < NODE_AUTH_FLIGHTS_MAX && f == NULL; i++)
+		if (!a->flights[i].running && a->flights[i].waiters == 0)
+			f = &a->flights[i];
+	if (f) {
+		memcpy(f->key, k, sizeof f->key);
+		memcpy(f->matched, hd, sizeof f->matched);
+		f->running = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+	int v = verify_password(a, hash, pw);
+	if (f) {
+		pthread_mutex_lock(&a->mu);
+		f->verdict = v;
+		f->running = 0;
+		pthread_cond_broadcast(&a->flight_cond);
+		pthread_mutex_unlock(&a->mu);
+	}
+	return v;
+}
+
 /* Before the bootstrap entry is applied: the configured first admin. */
 static int boot_check(struct lnode *n, const char *user, const char *pw,
                       struct node_identity *out)
@@ -361,7 +435,7 @@ int node_auth_password(struct lnode *n, const char *user, const char *pw,
 		rc = LORA_ETIMEOUT;
 	} else if (!ok) {
 		/* an unknown user costs the same work as a known one */
-		int v = verify_password(a, hash, pw);
+		int v = verify_shared(a, k, hd, hash, pw);
 		if (v < 0)
 			rc = LORA_EUNAVAILABLE;
 		ok = v > 0 && u;

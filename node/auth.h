@@ -46,8 +46,11 @@ enum node_role {
 #define NODE_AUTH_CACHE_MS            60000 /* a verified password is reused */
 #define NODE_AUTH_HASHES_MAX          2     /* argon2id runs at once */
 #define NODE_AUTH_HASH_WAITERS_MAX    8     /* logins queued for one */
-#define NODE_AUTH_BOOTSTRAP_MS        2000  /* between bootstrap proposals */
-#define NODE_TOKEN_TTL_MS_DEFAULT     3600000 /* one hour */
+#define NODE_AUTH_FLIGHTS_MAX                                                  \
+	16                                /* distinct pairs checked at once,   \
+	                                   * each shared by its requests */
+#define NODE_AUTH_BOOTSTRAP_MS    2000    /* between bootstrap proposals */
+#define NODE_TOKEN_TTL_MS_DEFAULT 3600000 /* one hour */
 
 /* An authenticated caller. user "" with role admin: auth is off. */
 struct node_identity {
@@ -77,7 +80,9 @@ int node_auth_enabled(struct lnode *n);
  * LORA_EUNAUTHORIZED (unknown user or wrong password: the same answer,
  * after the same work). May run argon2id (tens of ms, at most
  * NODE_AUTH_HASHES_MAX at once); a recently verified pair is answered
- * from a cache keyed by a keyed hash of it. With cache_only set, a pair
+ * from a cache keyed by a keyed hash of it, and requests for a pair that
+ * is being checked wait for that check's verdict (one argon2id run for a
+ * burst of logins with the same credentials). With cache_only set, a pair
  * not in the cache is LORA_ETIMEOUT (the caller retries where it may
  * block), and so is a store busy with a snapshot install: the HTTP I/O
  * thread never waits.

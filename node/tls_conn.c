@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
@@ -92,6 +93,38 @@ static int bio_recv(void *arg, unsigned char *buf, size_t len)
 	if (errno == EAGAIN || errno == EWOULDBLOCK)
 		return MBEDTLS_ERR_SSL_WANT_READ;
 	return MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+/* The groups of node_tls_conf_curves: X25519 and P-256 first, then every
+ * other curve this mbedtls offers, in its order (built once). */
+#define NODE_TLS_CURVES_MAX 32
+static mbedtls_ecp_group_id curves[NODE_TLS_CURVES_MAX + 1];
+static pthread_once_t curves_once = PTHREAD_ONCE_INIT;
+
+static void curves_init(void)
+{
+	static const mbedtls_ecp_group_id first[] = {MBEDTLS_ECP_DP_CURVE25519,
+	                                             MBEDTLS_ECP_DP_SECP256R1};
+	const mbedtls_ecp_group_id *all = mbedtls_ecp_grp_id_list();
+	int n = 0;
+	for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
+		for (const mbedtls_ecp_group_id *g = all;
+		     *g != MBEDTLS_ECP_DP_NONE; g++)
+			if (*g == first[i]) {
+				curves[n++] = *g;
+				break;
+			}
+	for (const mbedtls_ecp_group_id *g = all;
+	     *g != MBEDTLS_ECP_DP_NONE && n < NODE_TLS_CURVES_MAX; g++)
+		if (*g != first[0] && *g != first[1])
+			curves[n++] = *g;
+	curves[n] = MBEDTLS_ECP_DP_NONE;
+}
+
+void node_tls_conf_curves(struct mbedtls_ssl_config *conf)
+{
+	pthread_once(&curves_once, curves_init);
+	mbedtls_ssl_conf_curves(conf, curves);
 }
 
 void node_tls_ctx_free(struct node_tls_ctx *x)
@@ -171,6 +204,7 @@ int node_tls_ctx_new(const struct node_tls *t, int server,
 	if (rc == 0) {
 		mbedtls_ssl_conf_rng(&x->conf, mbedtls_ctr_drbg_random,
 		                     &x->drbg);
+		node_tls_conf_curves(&x->conf);
 		mbedtls_ssl_conf_min_version(&x->conf,
 		                             MBEDTLS_SSL_MAJOR_VERSION_3,
 		                             MBEDTLS_SSL_MINOR_VERSION_3);

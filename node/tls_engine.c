@@ -54,8 +54,9 @@ struct nng_tls_engine_config {
 };
 
 struct nng_tls_engine_conn {
-	void *tls; /* nng's connection: its stream */
-	int track; /* a listener's connection whose client must verify */
+	void *tls;    /* nng's connection: its stream */
+	int track;    /* a listener's connection whose client must verify */
+	int recv_err; /* nng error met after bytes conn_recv returned */
 	mbedtls_ssl_context ssl;
 };
 
@@ -223,6 +224,7 @@ static int conn_init(nng_tls_engine_conn *ec, void *tls,
                      nng_tls_engine_config *cfg)
 {
 	ec->tls = tls;
+	ec->recv_err = 0;
 	mbedtls_ssl_init(&ec->ssl);
 	mbedtls_ssl_set_bio(&ec->ssl, ec, net_send, net_recv, NULL);
 	int ret = mbedtls_ssl_setup(&ec->ssl, &cfg->conf);
@@ -261,15 +263,41 @@ static int conn_handshake(nng_tls_engine_conn *ec)
 	return 0;
 }
 
-static int conn_recv(nng_tls_engine_conn *ec, uint8_t *buf, size_t *szp)
+/* mbedtls_ssl_read's result as an nng error (ret <= 0). */
+static int recv_err(int ret)
 {
-	int ret = mbedtls_ssl_read(&ec->ssl, buf, *szp);
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
 	    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return NNG_EAGAIN;
-	if (ret <= 0)
-		return ret == 0 ? NNG_ECLOSED : mk_err(ret);
-	*szp = (size_t)ret;
+	return ret == 0 ? NNG_ECLOSED : mk_err(ret);
+}
+
+/* Every record nng's buffer already holds, up to *szp bytes: nng finishes
+ * a receive per call, and each finish is a task-queue hand-off, so a
+ * burst of records costs one instead of one per record. An error after
+ * some bytes is kept for the next call. */
+static int conn_recv(nng_tls_engine_conn *ec, uint8_t *buf, size_t *szp)
+{
+	if (ec->recv_err != 0) {
+		int rv = ec->recv_err;
+		ec->recv_err = 0;
+		return rv;
+	}
+	size_t got = 0;
+	while (got < *szp) {
+		int ret = mbedtls_ssl_read(&ec->ssl, buf + got, *szp - got);
+		if (ret > 0) {
+			got += (size_t)ret;
+			continue;
+		}
+		int rv = recv_err(ret);
+		if (got == 0)
+			return rv;
+		if (rv != NNG_EAGAIN)
+			ec->recv_err = rv;
+		break;
+	}
+	*szp = got;
 	return 0;
 }
 
@@ -329,6 +357,7 @@ static int config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
 		return NNG_ECRYPTO;
 	}
 	mbedtls_ssl_conf_rng(&cfg->conf, mbedtls_ctr_drbg_random, &cfg->drbg);
+	node_tls_conf_curves(&cfg->conf);
 	mbedtls_ssl_conf_authmode(&cfg->conf,
 	                          server ? MBEDTLS_SSL_VERIFY_NONE
 	                                 : MBEDTLS_SSL_VERIFY_REQUIRED);

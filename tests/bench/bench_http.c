@@ -3,7 +3,9 @@
  * Single-statement writes against LoraDB (POST /query) or etcd (POST
  * /v3/kv/put) from N closed-loop clients, each a keep-alive HTTP/1.1
  * connection with one request outstanding, spread over the given endpoints
- * (client i starts on endpoint i % n); prints writes/s, p50 and p99 latency.
+ * (client i starts on endpoint i % n); prints writes/s, p50 and p99 latency,
+ * and the generator's own CPU per write (gen_cpu_us_per_write: what the
+ * load costs the machine it shares with the servers).
  *
  *   bench_http --mode lora|etcd --endpoints h:p,h:p,... [--clients N]
  *              [--duration-ms MS] [--acked FILE] [--prefix P] [--threads T]
@@ -43,6 +45,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -633,12 +636,18 @@ static void report(const struct bench *b, const struct worker *ws,
 		p99 = all[n_lat * 99 / 100] / 1000.0;
 	}
 	free(all);
+	struct rusage ru;
+	double cpu_us = 0;
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+		         ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 	printf("system=%s clients=%d writes=%zu errors=%ld seconds=%.1f "
-	       "writes_per_s=%.0f p50_ms=%.2f p99_ms=%.2f\n",
+	       "writes_per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
+	       "gen_cpu_us_per_write=%.1f\n",
 	       b->etcd ? "etcd" : "lora", b->clients, total, errors,
 	       elapsed_ms / 1000.0,
-	       elapsed_ms ? total * 1000.0 / (double)elapsed_ms : 0.0, p50,
-	       p99);
+	       elapsed_ms ? total * 1000.0 / (double)elapsed_ms : 0.0, p50, p99,
+	       total ? cpu_us / (double)total : 0.0);
 }
 
 /* Splits "host:port" and resolves it once, before the run. */

@@ -13,6 +13,7 @@
 #   reaches the data
 #   directories (the log carries the argon2id hash only);
 # - a user whose password must change can do nothing else first;
+# - 64 logins at once with the same new credentials are all answered;
 # - the native port refuses a request before the handshake, and a cursor
 #   cannot be fetched from another connection.
 # Usage: auth.sh LORAD NATIVE_CURSOR
@@ -105,6 +106,23 @@ users_on() { # NODE: SHOW USERS there lists the three users with their roles
 		grep -q '"user":"carl","roles":\[\],"passwordChangeRequired":true' <<<"$IT_BODY"
 }
 for n in 1 2 3; do it_check "SHOW USERS on node $n lists the users" users_on $n; done
+
+# -- a burst of logins with the same new credentials (a cold cache: 64
+# clients of one application starting at once) is answered, none "busy":
+# they wait for one password check instead of queueing for their own
+it_query "$L" "$(q "CREATE USER bess SET PASSWORD 'bess-pw' CHANGE NOT REQUIRED")"
+it_query "$L" "$(q "GRANT ROLE reader TO bess")"
+burst_answered() {
+	curl -q -s --no-progress-meter -m 60 -Z --parallel-immediate \
+		--parallel-max 64 -u bess:bess-pw -w '%{http_code}\n' \
+		-X POST -d '{"query":"RETURN 1"}' \
+		$(for i in $(seq 64); do printf -- '-o /dev/null http://%s.%s:4747/query ' "$IT_NET" "$L"; done) \
+		>"$IT_DIR/burst.out"
+	sort "$IT_DIR/burst.out" | uniq -c | tr '\n' ' '
+	echo
+	test "$(grep -c '^200$' "$IT_DIR/burst.out")" = 64
+}
+it_check "64 logins at once with the same new password: all 200" burst_answered
 
 # -- roles
 as "rita:rita-pw" "$O" /query "$(q 'MATCH (n) RETURN count(n) AS c')"
