@@ -65,8 +65,10 @@ struct node_auth {
 	struct auth_flight flights[NODE_AUTH_FLIGHTS_MAX];
 	int hashing;      /* argon2id runs in progress (mu) */
 	int hash_waiting; /* logins waiting for a run (mu) */
+	uint64_t checks;  /* verifications run (mu) */
 	uint8_t cache_key[crypto_generichash_KEYBYTES];
 	struct auth_cached cache[NODE_AUTH_CACHE_SLOTS];
+	struct auth_cached denied[NODE_AUTH_DENIED_SLOTS]; /* refused lately */
 	struct auth_token *tokens; /* NODE_AUTH_TOKENS_MAX */
 	/* the cluster secret once applied (mu) */
 	int have_secret;
@@ -167,6 +169,9 @@ static int verify_password(struct node_auth *a, const char *hash,
 {
 	if (hash_enter_bounded(a, 1) != 0)
 		return -1;
+	pthread_mutex_lock(&a->mu);
+	a->checks++;
+	pthread_mutex_unlock(&a->mu);
 	int rv = crypto_pwhash_str_verify(hash, pw, strlen(pw));
 	hash_leave(a);
 	return rv == 0;
@@ -294,6 +299,17 @@ int node_auth_enabled(struct lnode *n)
 	return n->auth && n->auth->enabled;
 }
 
+uint64_t node_auth_checks_total(struct lnode *n)
+{
+	struct node_auth *a = n->auth;
+	if (a == NULL)
+		return 0;
+	pthread_mutex_lock(&a->mu);
+	uint64_t c = a->checks;
+	pthread_mutex_unlock(&a->mu);
+	return c;
+}
+
 /* ---- passwords ----------------------------------------------------------- */
 
 static void pair_key(struct node_auth *a, const char *user, const char *pw,
@@ -307,28 +323,36 @@ static void pair_key(struct node_auth *a, const char *user, const char *pw,
 	crypto_generichash_final(&st, out, crypto_generichash_BYTES);
 }
 
-static struct auth_cached *cache_slot(struct node_auth *a, const uint8_t *k)
+/* The slot for the pair k in cache (verified, NODE_AUTH_CACHE_SLOTS) or
+ * in denied (refused, NODE_AUTH_DENIED_SLOTS). */
+static struct auth_cached *cache_slot(struct node_auth *a, const uint8_t *k,
+                                      int refused)
 {
 	uint32_t h = lora_get_be32(k);
-	return &a->cache[h % NODE_AUTH_CACHE_SLOTS];
+	return refused ? &a->denied[h % NODE_AUTH_DENIED_SLOTS]
+	               : &a->cache[h % NODE_AUTH_CACHE_SLOTS];
 }
 
-/* 1 when the pair was verified lately against the hash digest hd. */
-static int cache_hit(struct node_auth *a, const uint8_t *k, const uint8_t *hd)
+/* 1 when the pair was verified (refused: refused) lately against the hash
+ * digest hd. */
+static int cache_hit(struct node_auth *a, const uint8_t *k, const uint8_t *hd,
+                     int refused)
 {
+	uint64_t ttl = refused ? NODE_AUTH_DENIED_MS : NODE_AUTH_CACHE_MS;
 	pthread_mutex_lock(&a->mu);
-	struct auth_cached *c = cache_slot(a, k);
-	int hit = c->at_ms && lora_now_ms() - c->at_ms < NODE_AUTH_CACHE_MS &&
+	struct auth_cached *c = cache_slot(a, k, refused);
+	int hit = c->at_ms && lora_now_ms() - c->at_ms < ttl &&
 	          sodium_memcmp(c->key, k, sizeof c->key) == 0 &&
 	          sodium_memcmp(c->matched, hd, sizeof c->matched) == 0;
 	pthread_mutex_unlock(&a->mu);
 	return hit;
 }
 
-static void cache_put(struct node_auth *a, const uint8_t *k, const uint8_t *hd)
+static void cache_put(struct node_auth *a, const uint8_t *k, const uint8_t *hd,
+                      int refused)
 {
 	pthread_mutex_lock(&a->mu);
-	struct auth_cached *c = cache_slot(a, k);
+	struct auth_cached *c = cache_slot(a, k, refused);
 	memcpy(c->key, k, sizeof c->key);
 	memcpy(c->matched, hd, sizeof c->matched);
 	c->at_ms = lora_now_ms();
@@ -359,10 +383,16 @@ static int verify_shared(struct node_auth *a, const uint8_t *k,
 	pthread_mutex_lock(&a->mu);
 	struct auth_flight *f = flight_find(a, k, hd);
 	if (f) {
+		/* bounded: the check itself waits for an argon2id slot at most
+		 * behind NODE_AUTH_HASH_WAITERS_MAX others, this is a guard */
+		struct timespec until;
+		lora_deadline_after(&until, NODE_AUTH_FLIGHT_WAIT_MS);
+		int timed_out = 0;
 		f->waiters++;
-		while (f->running)
-			pthread_cond_wait(&a->flight_cond, &a->mu);
-		int v = f->verdict;
+		while (f->running && !timed_out)
+			timed_out = pthread_cond_timedwait(&a->flight_cond,
+			                                   &a->mu, &until) != 0;
+		int v = f->running ? -1 : f->verdict;
 		f->waiters--;
 		pthread_mutex_unlock(&a->mu);
 		return v;
@@ -430,8 +460,11 @@ int node_auth_password(struct lnode *n, const char *user, const char *pw,
 	pair_key(a, user, pw, k);
 	const char *hash = u ? u->password_hash : a->dummy_hash;
 	digest(hash, strlen(hash), hd, sizeof hd);
-	int ok = u && cache_hit(a, k, hd);
-	if (!ok && cache_only) {
+	int ok = u && cache_hit(a, k, hd, 0);
+	if (!ok && cache_hit(a, k, hd, 1)) {
+		rc =
+		    LORA_EUNAUTHORIZED; /* refused within NODE_AUTH_DENIED_MS */
+	} else if (!ok && cache_only) {
 		rc = LORA_ETIMEOUT;
 	} else if (!ok) {
 		/* an unknown user costs the same work as a known one */
@@ -440,7 +473,9 @@ int node_auth_password(struct lnode *n, const char *user, const char *pw,
 			rc = LORA_EUNAVAILABLE;
 		ok = v > 0 && u;
 		if (ok)
-			cache_put(a, k, hd);
+			cache_put(a, k, hd, 0);
+		else if (v >= 0)
+			cache_put(a, k, hd, 1);
 	}
 	if (ok) {
 		snprintf(out->user, sizeof out->user, "%s", user);

@@ -47,8 +47,14 @@ enum node_role {
 #define NODE_AUTH_HASHES_MAX          2     /* argon2id runs at once */
 #define NODE_AUTH_HASH_WAITERS_MAX    8     /* logins queued for one */
 #define NODE_AUTH_FLIGHTS_MAX                                                  \
-	16                                /* distinct pairs checked at once,   \
-	                                   * each shared by its requests */
+	16 /* distinct pairs checked at once,                                  \
+	    * each shared by its requests */
+/* a pair just refused is refused again without argon2id for this long
+ * (keyed by the pair and the stored hash: a new password ends it), so a
+ * flood of one wrong pair costs one check per period and no worker */
+#define NODE_AUTH_DENIED_SLOTS    256
+#define NODE_AUTH_DENIED_MS       1000
+#define NODE_AUTH_FLIGHT_WAIT_MS  5000    /* longest wait for a shared check */
 #define NODE_AUTH_BOOTSTRAP_MS    2000    /* between bootstrap proposals */
 #define NODE_TOKEN_TTL_MS_DEFAULT 3600000 /* one hour */
 
@@ -71,6 +77,9 @@ int node_auth_open(struct lnode *n, char *errmsg);
 void node_auth_close(struct lnode *n);
 /* 1 when authentication is on. */
 int node_auth_enabled(struct lnode *n);
+/* argon2id password verifications run so far (lora_auth_password_checks_total).
+ */
+uint64_t node_auth_checks_total(struct lnode *n);
 
 /*
  * The check every protocol uses (HTTP Basic, the native handshake, Bolt):

@@ -148,6 +148,10 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 	    (unsigned long long)qb->max_bytes,
 	    (unsigned long long)atomic_load(&qb->refused),
 	    (unsigned long long)node_peer_refused_total());
+	lora_buf_printf(b,
+	                "# TYPE lora_auth_password_checks_total counter\n"
+	                "lora_auth_password_checks_total %llu\n",
+	                (unsigned long long)node_auth_checks_total(n));
 }
 
 static void api_text(struct lora_buf *b, const struct api_metric *a)

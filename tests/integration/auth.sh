@@ -124,6 +124,30 @@ burst_answered() {
 }
 it_check "64 logins at once with the same new password: all 200" burst_answered
 
+# -- one wrong pair sent again and again is refused from memory for
+# NODE_AUTH_DENIED_MS (1 s) after its first check: 100 requests in a row
+# cost a password check per second they take, not one each (each check is
+# an argon2id run that holds a worker)
+checks_on() { # NODE: lora_auth_password_checks_total there
+	curl -q -s -m 20 -u "admin:$IT_ADMIN_PASSWORD" "http://$IT_NET.$1:4747/metrics" |
+		awk '/^lora_auth_password_checks_total /{print $2}'
+}
+wrong_flood() {
+	local c0 c1 t0 t1 codes
+	c0=$(checks_on "$L")
+	t0=$(date +%s)
+	codes=$(curl -q -s --no-progress-meter -m 120 -u bess:not-her-password \
+		-w '%{http_code}\n' -X POST -d '{"query":"RETURN 1"}' \
+		$(for i in $(seq 100); do printf -- '-o /dev/null http://%s.%s:4747/query ' "$IT_NET" "$L"; done) |
+		sort | uniq -c | tr '\n' ' ')
+	t1=$(date +%s)
+	c1=$(checks_on "$L")
+	echo "answers: $codes; checks $c0 -> $c1 in $((t1 - t0 + 1)) s"
+	[ "$codes" = "    100 401 " ] && [ -n "$c0" ] && [ -n "$c1" ] &&
+		[ $((c1 - c0)) -le $((t1 - t0 + 2)) ]
+}
+it_check "100 requests with one wrong pair: all 401, about one check a second" wrong_flood
+
 # -- roles
 as "rita:rita-pw" "$O" /query "$(q 'MATCH (n) RETURN count(n) AS c')"
 it_check "reader reads" status_is 200
