@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets of tests/fuzz (README there lists them).
-# Usage: scripts/fuzz.sh [target|all] [seconds per target]   (all, 60)
+# Usage: scripts/fuzz.sh [target|all|t1[:secs],t2[:secs],...] [seconds per target]
+#        (all, 60; a list runs its targets in order, each for its own secs)
 #        scripts/fuzz.sh --totals   (executions per target so far)
 #   LORA_BUILD   build directory (default build/dev; configured with
 #                sanitizers when missing); the clang build is <it>/fuzz-clang
@@ -35,11 +36,20 @@ jobs=${LORA_FUZZ_JOBS:-1}
 commit=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD -- . ':(exclude)tests/fuzz/ledger.tsv' 2>/dev/null ||
 	commit=$commit+dirty
+# want: all, a target, or a comma-separated list of target[:seconds]
+declare -A tsecs=()
 if [ "$want" != all ]; then
-	case " ${targets[*]} " in
-	*" $want "*) targets=("$want") ;;
-	*) echo "unknown target $want (one of: ${targets[*]})" >&2; exit 2 ;;
-	esac
+	picked=()
+	IFS=, read -ra items <<<"$want"
+	for it in "${items[@]}"; do
+		t=${it%%:*}
+		case " ${targets[*]} " in
+		*" $t "*) picked+=("$t") ;;
+		*) echo "unknown target $t (one of: ${targets[*]})" >&2; exit 2 ;;
+		esac
+		[ "$it" != "$t" ] && tsecs[$t]=${it#*:}
+	done
+	targets=("${picked[@]}")
 fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
 	cmake -S "$root" -B "$build" -DLORA_SANITIZE=ON >/dev/null
@@ -60,12 +70,13 @@ for t in "${targets[@]}"; do
 	log=$work/$t.log
 	rc=0
 	start=$(date +%s)
+	tsec=${tsecs[$t]:-$secs}
 	par=()
 	[ "$jobs" -gt 1 ] && par=(-jobs="$jobs" -workers="$jobs")
 	dict=$root/tests/fuzz/$t.dict
 	[ "$t" = native ] && dict=$root/tests/fuzz/cypher.dict
 	[ -f "$dict" ] && par+=(-dict="$dict")
-	(cd "$work" && nice -n 10 "$bin" -max_total_time="$secs" -timeout=10 \
+	(cd "$work" && nice -n 10 "$bin" -max_total_time="$tsec" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/$t-" \
 		"${par[@]}" "$work/$t" "${inputs[@]}") >"$log" 2>&1 || rc=$?
 	execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' \
@@ -75,7 +86,7 @@ for t in "${targets[@]}"; do
 		echo "fuzz_$t: CRASH after $execs execs (log $log)"
 		grep -m1 -A3 'ERROR\|==ERROR\|runtime error\|deadly signal' "$log" || true
 	else
-		echo "fuzz_$t: $execs execs in ${secs}s, no crash"
+		echo "fuzz_$t: $execs execs in ${tsec}s, no crash"
 	fi
 	note=ok
 	[ "$rc" -ne 0 ] && note=crash
