@@ -6,6 +6,8 @@
 #   LORA_BUILD   build directory (default build/dev; configured with
 #                sanitizers when missing); the clang build is <it>/fuzz-clang
 #   LORA_FUZZ_JOBS  parallel fuzzing processes per target (default 1)
+#   LORA_FUZZ_NOBUILD=1  run the binaries as built (no cmake --build first;
+#                the ledger's commit is then HEAD's, which they may predate)
 # New inputs go to <build>/tests/fuzz/work/<target>, crashes to
 # <build>/tests/fuzz/work/<target>-crash-*; a crash to keep becomes
 # tests/fuzz/regress/<target>/<name>, replayed by CTest fuzz_<target>_replay.
@@ -54,8 +56,10 @@ fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
 	cmake -S "$root" -B "$build" -DLORA_SANITIZE=ON >/dev/null
 fi
-nice -n 10 cmake --build "$build" -j2 --target fuzz_seeds fuzz_clang >/dev/null 2>&1 ||
-	{ echo "build failed: cmake --build $build --target fuzz_clang" >&2; exit 1; }
+if [ "${LORA_FUZZ_NOBUILD:-0}" != 1 ]; then
+	nice -n 10 cmake --build "$build" -j2 --target fuzz_seeds fuzz_clang >/dev/null 2>&1 ||
+		{ echo "build failed: cmake --build $build --target fuzz_clang" >&2; exit 1; }
+fi
 work=$build/tests/fuzz/work
 seeds=$build/tests/fuzz/seeds
 mkdir -p "$work" "$seeds"
