@@ -9,8 +9,8 @@
  * over, until a flush and compaction. fz_store_recycle replaces it by a new
  * empty one (a few milliseconds) once FZ_STORE_APPLIES_MAX entries went in;
  * fuzz_apply calls it between inputs (each input starts from an empty
- * graph anyway), which kept it from slowing from ~340 to ~230 execs/s
- * within 15 s.
+ * graph anyway). No gain from it was measurable on the loaded machine it
+ * was written on (README.md, Speed).
  */
 #ifndef LORA_FUZZ_STORE_H
 #define LORA_FUZZ_STORE_H
