@@ -29,9 +29,11 @@
 #include "queue.h"
 #include "raft.h"
 #include "raftloop.h"
+#include "snapshot.h"
 #include "status.h"
 #include "storage.h"
 #include "transport.h"
+#include "writer.h"
 
 /* ---- limits ----------------------------------------------------------------
  */
@@ -39,14 +41,10 @@
 #define NODE_INBOX_ITEMS_MAX 65536 /* raft loop inbox */
 #define NODE_APPLY_QUEUE_ENTRIES_MAX                                           \
 	16384                            /* committed entries not yet applied */
-#define NODE_WRITE_QUEUE_MAX       4096  /* write statements waiting */
-#define NODE_WRITE_GROUP_MAX       256   /* statements in one proposal */
-#define NODE_WRITE_TIMEOUT_MS      10000 /* until UNKNOWN_OUTCOME */
-#define NODE_WAIT_TIMEOUT_MS       10000 /* bookmark / read-index waits */
-#define NODE_DEDUP_ENTRIES_MAX     100000 /* remembered request ids */
-#define NODE_REQUEST_ID_BYTES_MAX  256
-#define NODE_PENDING_PROPOSALS_MAX 1024 /* proposed, not yet applied */
-#define NODE_BATCH_ROWS_DEFAULT    1000 /* native protocol first batch */
+#define NODE_WAIT_TIMEOUT_MS      10000  /* bookmark / read-index waits */
+#define NODE_DEDUP_ENTRIES_MAX    100000 /* remembered request ids */
+#define NODE_REQUEST_ID_BYTES_MAX 256
+#define NODE_BATCH_ROWS_DEFAULT   1000 /* native protocol first batch */
 #define NODE_FORWARD_ALL_ROWS                                                  \
 	0xffffffffu /* batch_rows of a forwarded write                         \
 	             */
@@ -221,30 +219,8 @@ void node_members_save(struct lnode *n);
 
 /* ---- apply loop: applier.h (apply.c) */
 
-/* ---- writes (writer.c)
- * ---------------------------------------------------------- */
+/* ---- writes: writer.h (writer.c); what followers ask about them: */
 
-int node_writer_start(struct lnode *n, char *errmsg);
-/* Fails what waits and refuses new writes; node_writer_free after the
- * servers stopped. */
-void node_writer_stop(struct lnode *n);
-void node_writer_free(struct lnode *n);
-/* Leader: executes a write statement and waits until it is applied (or
- * failed). resp (caller's) receives columns, rows, bookmark or error. */
-void node_write(struct lnode *n, const struct node_exec_req *req,
-                Lora__Response *resp);
-/* The same without waiting: fn(arg, rc) runs exactly once when resp is
- * final, on the writer or apply thread (or on the caller's, when the write
- * is refused at once), never under a lock of the writer. req and resp stay
- * the caller's and must stay valid until then. */
-typedef void (*node_write_done_fn)(void *arg, int rc);
-void node_write_async(struct lnode *n, const struct node_exec_req *req,
-                      Lora__Response *resp, node_write_done_fn fn, void *arg);
-/* Apply loop: entry `index` of `term` was applied with result rc. */
-void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
-                         const char *errmsg);
-/* Leadership lost or gained: fail queued writes when lost. */
-void node_writer_role_changed(struct lnode *n, int leader);
 /* How long a follower waits for the leader's answer to a write it passed
  * on (forward.c, proxy.c), given the request's bytes (query text or HTTP
  * body): NODE_FORWARD_WAIT_MS, plus the statement time limit
@@ -258,18 +234,6 @@ uint64_t node_forward_wait_ms(const char *bytes, size_t len);
  * TRANSACTIONS (its committed chunks carry no request id: run again,
  * they would apply twice; such a write answers UNKNOWN_OUTCOME). */
 int node_may_resend(const char *request_id, const char *bytes, size_t len);
-/* The leader stepped down with no leader known (check-quorum): every
- * proposed write still waiting is answered UNKNOWN_OUTCOME now. */
-void node_writer_stepped_down(struct lnode *n);
-
-/* Writer thread (txn.c uses them): waits until this term's proposals are
- * applied (0, or LORA_ETIMEOUT); proposes b as one entry in the writer's
- * term and waits until it is applied here: 0 with *index,
- * LORA_EUNAVAILABLE (certainly not applied) or LORA_EUNKNOWN_OUTCOME,
- * with err->message. */
-int node_writer_drain(struct lnode *n);
-int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
-                       uint64_t *index, struct qry_error *err);
 
 /* ---- explicit write transactions (txn.c) ------------------------------------
  */
@@ -569,31 +533,7 @@ Lora__Request *node_native_decode(const uint8_t *p, size_t len, int *code,
 /* ---- snapshots (snapshot.c)
  * ------------------------------------------------------- */
 
-/* Leader: stream the newest checkpoint to `to` for meta (own thread). */
-void node_snapshot_send(struct lnode *n, uint64_t to,
-                        const struct rep_snapshot_meta *meta);
-/* A chunk's bytes from a peer, decoded (pure, fuzzed): 0 with *out
- * (free with lora__snapshot_chunk__free_unpacked), or LORA_ECORRUPT when
- * they do not decode, lack the meta or the file name, or name a file
- * outside the staging directory (empty, with '/', starting with '.', or
- * longer than 255 bytes). */
-int node_snapshot_chunk_decode(const uint8_t *p, size_t len,
-                               Lora__SnapshotChunk **out);
-/* Follower: a chunk arrived. */
-void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
-                            size_t len);
-/* Raft loop: swap the staged checkpoint in for state/. */
-int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
-                          char *errmsg);
-/* The node's own install step, also redone at start-up after a crash:
- * empties the raft log up to the snapshot and saves snapshot.meta. n->log
- * must be open. */
-int node_snapshot_adopt(struct lnode *n, const struct rep_snapshot_meta *m,
-                        char *errmsg);
-/* The snapshot meta an install marker carries (sto_install_info.extra). */
-int node_snapshot_meta_unpack(const struct sto_install_info *info,
-                              struct rep_snapshot_meta *m);
-#define NODE_SNAP_STAGING "snapshot-staging" /* inside data_dir */
+/* The rest of snapshot.c: snapshot.h. */
 
 /* Start-up, before the raft core: finishes or rolls back an interrupted
  * state install, refuses (or restores the newest local checkpoint) when
@@ -604,7 +544,6 @@ int node_state_open(struct lnode *n, char *errmsg);
 /* Newest checkpoint directory and its index; 0 when found. */
 int node_checkpoint_latest(struct lnode *n, char *dir, size_t dir_bytes,
                            uint64_t *index);
-void node_snapshot_cleanup(struct lnode *n);
 
 /* Conversions between rep_snapshot_meta and its proto / file form. */
 int node_meta_save(struct lnode *n, const struct rep_snapshot_meta *m);

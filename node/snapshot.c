@@ -34,34 +34,12 @@
 #include "node_int.h"
 #include "thread.h"
 
-#define NODE_SNAP_CHUNK_BYTES         (256u << 10)
-#define NODE_SNAP_SEND_WAIT_MS        5000
-#define NODE_SNAP_FILE_NAME_BYTES_MAX 255
-#define NODE_SNAP_FILES_MAX           100000
+#define NODE_SNAP_SEND_WAIT_MS 5000
 
-/* Free disk kept when staging a snapshot (beside the state's own). */
-#define NODE_SNAP_RESERVE_BYTES (64u << 20)
-
-/* A staged snapshot handed to the raft loop is not replaced by a newer
- * one for this long (it is being installed, or was refused by the core
- * and will never be). */
-#define NODE_SNAP_STAGED_HOLD_MS 30000
-
+/* The node's receiving side and its senders. */
 struct node_snap_recv {
 	pthread_mutex_t mu;
-	uint64_t from;
-	uint64_t index;  /* meta.index being staged, 0 when none */
-	int broken;      /* a chunk was lost: ignore until the next start */
-	uint64_t staged; /* index staged and handed to the raft loop, 0: none */
-	uint64_t staged_ms; /* when */
-	uint64_t staged_from;
-	/* the snapshot being staged: files in order, each from offset 0 */
-	char file[NODE_SNAP_FILE_NAME_BYTES_MAX + 1];
-	uint64_t file_off;       /* bytes of `file` written */
-	uint64_t bytes;          /* bytes staged, <= cfg.snapshot_bytes_max */
-	uint64_t files;          /* files begun, <= NODE_SNAP_FILES_MAX */
-	struct node_space space; /* disk guard of the data directory */
-	struct sto_install_info info; /* verified staged copy (staged != 0) */
+	struct nsnap_stager st;           /* mu */
 	uint64_t sending[NODE_PEERS_MAX]; /* peers being sent to */
 	pthread_cond_t idle; /* a sender finished (CLOCK_MONOTONIC) */
 };
@@ -77,17 +55,28 @@ static struct node_snap_recv *snap_state(struct lnode *n)
 			lora_free(s);
 			s = NULL;
 		}
-		if (s)
+		if (s) {
 			pthread_mutex_init(&s->mu, NULL);
+			nsnap_stager_init(&s->st, n->cfg.data_dir,
+			                  n->cfg.snapshot_bytes_max);
+		}
 		n->snap_recv = s;
 	}
 	pthread_mutex_unlock(&snap_init_mu);
 	return n->snap_recv;
 }
 
-static void staging_dir(struct lnode *n, char *out, size_t len)
+void nsnap_stager_init(struct nsnap_stager *s, const char *data_dir,
+                       uint64_t bytes_max)
 {
-	snprintf(out, len, "%s/%s", n->cfg.data_dir, NODE_SNAP_STAGING);
+	memset(s, 0, sizeof *s);
+	snprintf(s->data_dir, sizeof s->data_dir, "%s", data_dir);
+	s->bytes_max = bytes_max;
+}
+
+void nsnap_staging_dir(const struct nsnap_stager *s, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", s->data_dir, NODE_SNAP_STAGING);
 }
 
 int node_checkpoint_latest(struct lnode *n, char *dir, size_t dir_bytes,
@@ -280,10 +269,10 @@ static int name_ok(const char *name)
 }
 
 /* Writes one chunk into the staging directory. */
-static int stage_chunk(struct lnode *n, const Lora__SnapshotChunk *c)
+static int stage_chunk(struct nsnap_stager *s, const Lora__SnapshotChunk *c)
 {
 	char dir[NODE_PATH_BYTES_MAX + 64], path[NODE_PATH_BYTES_MAX * 2];
-	staging_dir(n, dir, sizeof dir);
+	nsnap_staging_dir(s, dir, sizeof dir);
 	snprintf(path, sizeof path, "%s/%s", dir, c->file);
 	FILE *f = fopen(path, c->offset == 0 ? "wb" : "r+b");
 	if (f == NULL)
@@ -296,8 +285,8 @@ static int stage_chunk(struct lnode *n, const Lora__SnapshotChunk *c)
 	return ok ? 0 : LORA_EIO;
 }
 
-/* Called with s->mu held: a chunk of a snapshot we may start now. */
-static int chunk_begin(struct lnode *n, struct node_snap_recv *s, uint64_t from,
+/* A chunk of a snapshot we may start now. */
+static int chunk_begin(struct nsnap_stager *s, uint64_t from,
                        const Lora__SnapshotChunk *c)
 {
 	int first = c->offset == 0 && (s->index != c->meta->index ||
@@ -305,7 +294,7 @@ static int chunk_begin(struct lnode *n, struct node_snap_recv *s, uint64_t from,
 	if (!first)
 		return s->broken ? -1 : 0;
 	char dir[NODE_PATH_BYTES_MAX + 64];
-	staging_dir(n, dir, sizeof dir);
+	nsnap_staging_dir(s, dir, sizeof dir);
 	if (s->index != c->meta->index || s->from != from) {
 		sto_rm_rf(dir);
 		if (mkdir(dir, 0700) != 0)
@@ -343,25 +332,25 @@ static int chunk_refused(struct lnode *n, uint64_t from,
 	return 1;
 }
 
-/* Drops what was staged of the snapshot in progress; s->mu held. */
-static void chunk_abandon(struct lnode *n, struct node_snap_recv *s)
+/* Drops what was staged of the snapshot in progress. */
+static void chunk_abandon(struct nsnap_stager *s)
 {
 	char dir[NODE_PATH_BYTES_MAX + 64];
-	staging_dir(n, dir, sizeof dir);
+	nsnap_staging_dir(s, dir, sizeof dir);
 	sto_rm_rf(dir);
 	s->broken = 1;
 	s->index = 0;
 }
 
 /*
- * Bounds of one chunk of the snapshot being staged (s->mu held): files
+ * Bounds of one chunk of the snapshot being staged: files
  * arrive one after another, each from offset 0 with no gap or overlap,
- * at most NODE_SNAP_FILES_MAX files and cfg.snapshot_bytes_max bytes in
+ * at most NODE_SNAP_FILES_MAX files and s->bytes_max bytes in
  * all, and only while the disk keeps NODE_SNAP_RESERVE_BYTES free. 0, or
  * -1 after logging the refusal and dropping the staged part.
  */
-static int chunk_bounds(struct lnode *n, struct node_snap_recv *s,
-                        uint64_t from, const Lora__SnapshotChunk *c)
+static int chunk_bounds(struct nsnap_stager *s, uint64_t from,
+                        const Lora__SnapshotChunk *c)
 {
 	char why[LORA_ERRMSG_BYTES] = "";
 	uint64_t len = c->data.len;
@@ -376,12 +365,12 @@ static int chunk_bounds(struct lnode *n, struct node_snap_recv *s,
 		         "chunk of %s at offset %llu out of order", c->file,
 		         (unsigned long long)c->offset);
 	}
-	if (!why[0] && len > n->cfg.snapshot_bytes_max - s->bytes)
+	if (!why[0] && len > s->bytes_max - s->bytes)
 		snprintf(why, sizeof why,
 		         "more than snapshot_bytes_max (%llu bytes)",
-		         (unsigned long long)n->cfg.snapshot_bytes_max);
+		         (unsigned long long)s->bytes_max);
 	if (!why[0])
-		node_space_check(&s->space, n->cfg.data_dir,
+		node_space_check(&s->space, s->data_dir,
 		                 NODE_SNAP_RESERVE_BYTES, len, why);
 	if (!why[0]) {
 		s->bytes += len;
@@ -390,7 +379,7 @@ static int chunk_bounds(struct lnode *n, struct node_snap_recv *s,
 	}
 	node_peer_refused(from, "snapshot-bounds", "snapshot %llu: %s",
 	                  (unsigned long long)c->meta->index, why);
-	chunk_abandon(n, s);
+	chunk_abandon(s);
 	return -1;
 }
 
@@ -398,13 +387,13 @@ static int chunk_bounds(struct lnode *n, struct node_snap_recv *s,
  * The whole snapshot is staged: opens the copy and reads its applied
  * index and digest (sto_install_prepare, which also fsyncs it) before the
  * raft core hears of it, so a garbage checkpoint is refused here instead of
- * failing the install after the core dropped its log. s->mu held.
+ * failing the install after the core dropped its log.
  */
-static int staged_verify(struct lnode *n, struct node_snap_recv *s,
-                         uint64_t from, const struct rep_snapshot_meta *m)
+static int staged_verify(struct nsnap_stager *s, uint64_t from,
+                         const struct rep_snapshot_meta *m)
 {
 	char dir[NODE_PATH_BYTES_MAX + 64], err[LORA_ERRMSG_BYTES];
-	staging_dir(n, dir, sizeof dir);
+	nsnap_staging_dir(s, dir, sizeof dir);
 	int rc = sto_install_prepare(dir, &s->info, err);
 	if (rc == 0 && s->info.applied < m->index)
 		rc = lora_errf(LORA_ECORRUPT, err,
@@ -417,7 +406,7 @@ static int staged_verify(struct lnode *n, struct node_snap_recv *s,
 	node_peer_refused(from, "snapshot-verify",
 	                  "staged snapshot %llu does not verify: %s",
 	                  (unsigned long long)m->index, err);
-	chunk_abandon(n, s);
+	chunk_abandon(s);
 	return -1;
 }
 
@@ -457,51 +446,56 @@ void node_snapshot_on_chunk(struct lnode *n, uint64_t from, const uint8_t *p,
 		return;
 	}
 	pthread_mutex_lock(&s->mu);
-	if (s->staged && c->meta->index <= s->staged) {
+	enum nsnap_result r =
+	    nsnap_stage(&s->st, from, c, &meta, lora_now_ms());
+	uint64_t applied = s->st.info.applied;
+	pthread_mutex_unlock(&s->mu);
+	if (r == NSNAP_STAGED)
+		LOG_INFO("snapshot %llu staged and verified (applied index "
+		         "%llu)",
+		         (unsigned long long)meta.index,
+		         (unsigned long long)applied);
+	if (r == NSNAP_STAGED || r == NSNAP_AGAIN)
+		node_raft_snapshot_staged(n, &meta, from, c->term);
+	lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
+}
+
+enum nsnap_result nsnap_stage(struct nsnap_stager *s, uint64_t from,
+                              const Lora__SnapshotChunk *c,
+                              const struct rep_snapshot_meta *m,
+                              uint64_t now_ms)
+{
+	if (s->staged && c->meta->index <= s->staged)
 		/* Already staged: a resend only repeats the hand-over. */
-		int again = c->last && c->meta->index == s->staged;
-		pthread_mutex_unlock(&s->mu);
-		if (again)
-			node_raft_snapshot_staged(n, &meta, from, c->term);
-		lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
-		return;
-	}
-	if (s->staged &&
-	    lora_now_ms() - s->staged_ms < NODE_SNAP_STAGED_HOLD_MS) {
+		return c->last && c->meta->index == s->staged ? NSNAP_AGAIN
+		                                              : NSNAP_IGNORED;
+	if (s->staged && now_ms - s->staged_ms < NODE_SNAP_STAGED_HOLD_MS)
 		/* The raft loop may be installing the staged one right now:
 		 * staging a newer one would wipe its files first (the install
 		 * then failed and the node exited). Its chunks are dropped;
 		 * the leader sends it again if this node is still behind. */
-		pthread_mutex_unlock(&s->mu);
-		lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
-		return;
-	}
+		return NSNAP_IGNORED;
 	s->staged = 0; /* one never installed: a newer one replaces it */
-	int rc = chunk_begin(n, s, from, c);
+	int rc = chunk_begin(s, from, c);
 	if (rc == 0 && (s->index != c->meta->index || s->from != from))
 		rc = -1; /* a chunk of a snapshot we are not staging */
 	if (rc == 0)
-		rc = chunk_bounds(n, s, from, c);
-	if (rc == 0 && stage_chunk(n, c) != 0) {
+		rc = chunk_bounds(s, from, c);
+	if (rc == 0 && stage_chunk(s, c) != 0) {
 		LOG_ERROR("cannot stage snapshot chunk %s", c->file);
 		s->broken = 1;
 		rc = -1;
 	}
-	int done = rc == 0 && c->last && staged_verify(n, s, from, &meta) == 0;
-	if (done) {
-		s->index = 0; /* the next start begins afresh */
-		s->staged = meta.index;
-		s->staged_ms = lora_now_ms();
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (done) {
-		LOG_INFO("snapshot %llu staged and verified (applied index "
-		         "%llu)",
-		         (unsigned long long)meta.index,
-		         (unsigned long long)s->info.applied);
-		node_raft_snapshot_staged(n, &meta, from, c->term);
-	}
-	lora__snapshot_chunk__free_unpacked(c, &lora_pb_allocator);
+	if (rc)
+		return NSNAP_REFUSED;
+	if (!c->last)
+		return NSNAP_TAKEN;
+	if (staged_verify(s, from, m) != 0)
+		return NSNAP_REFUSED;
+	s->index = 0; /* the next start begins afresh */
+	s->staged = m->index;
+	s->staged_ms = now_ms;
+	return NSNAP_STAGED;
 }
 
 /* The snapshot meta packed into the install marker, so that a start-up
@@ -557,7 +551,7 @@ int node_snapshot_adopt(struct lnode *n, const struct rep_snapshot_meta *m,
 static int swap_store(struct lnode *n, const struct rep_snapshot_meta *m,
                       char *errmsg)
 {
-	struct sto_install_info info = n->snap_recv->info;
+	struct sto_install_info info = n->snap_recv->st.info;
 	int rc = 0;
 	if (info.applied < m->index)
 		rc =
@@ -592,13 +586,13 @@ int node_snapshot_install(struct lnode *n, const struct rep_snapshot_meta *m,
 	if (s == NULL)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	pthread_mutex_lock(&s->mu); /* no chunk writes while swapping */
-	int rc = s->staged == m->index
+	int rc = s->st.staged == m->index
 	             ? swap_store(n, m, errmsg)
 	             : lora_errf(LORA_EINTERNAL, errmsg,
 	                         "snapshot %llu accepted but %llu is staged",
 	                         (unsigned long long)m->index,
-	                         (unsigned long long)s->staged);
-	s->staged = 0;
+	                         (unsigned long long)s->st.staged);
+	s->st.staged = 0;
 	pthread_mutex_unlock(&s->mu);
 	if (rc == 0)
 		rc = node_snapshot_adopt(n, m, errmsg);

@@ -24,6 +24,7 @@
  * writer is the statement's while it runs: no other write interleaves with
  * its chunks.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -32,11 +33,6 @@
 #include "log.h"
 #include "node_int.h"
 #include "thread.h"
-
-#define NODE_APPLIED_RING                                                      \
-	4096 /* recent (index, term, rc) for late proposals                    \
-	      */
-#define NODE_WRITER_POLL_MS 100
 
 struct wreq {
 	struct nq_link link; /* first: the writer queue's link is the item */
@@ -54,32 +50,6 @@ struct wreq {
  * write to a socket). */
 struct wdone {
 	struct wreq *head;
-};
-
-struct proposal {
-	uint64_t index, term;
-	uint64_t start_ms;
-	Lora__MutationBatch *batch; /* owned; NULL once not needed as pending */
-	struct wreq *reqs;
-	int dead; /* applied (or passed): the writer thread frees it */
-};
-
-struct applied_rec {
-	uint64_t index, term;
-	int rc;
-	char errmsg[LORA_ERRMSG_BYTES];
-};
-
-struct node_writer {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t applied_cond; /* exec_intx waits on the ring */
-	struct nqueue q;             /* of struct wreq, NODE_WRITE_QUEUE_MAX */
-	struct proposal props[NODE_PENDING_PROPOSALS_MAX];
-	size_t n_props;
-	struct applied_rec ring[NODE_APPLIED_RING];
-	uint64_t term; /* writer thread: the term leader_ready saw */
-	int running;   /* thread started: node_writer_stop joins it */
 };
 
 /* ---- answering -------------------------------------------------------------
@@ -162,12 +132,24 @@ static void prop_remove(struct node_writer *wr, size_t i)
 	wr->props[i] = wr->props[--wr->n_props];
 }
 
+void nwr_answer(struct wreq *w, int code, const char *msg, uint64_t index)
+{
+	if (code)
+		wreq_fail(w, code, msg, NULL);
+	else
+		wreq_done(w, index, NULL);
+}
+
 void node_writer_applied(struct lnode *n, uint64_t index, uint64_t term, int rc,
                          const char *errmsg)
 {
-	struct node_writer *wr = n->writer;
-	if (wr == NULL)
-		return;
+	if (n->writer)
+		nwr_applied(n->writer, index, term, rc, errmsg);
+}
+
+void nwr_applied(struct node_writer *wr, uint64_t index, uint64_t term, int rc,
+                 const char *errmsg)
+{
 	pthread_mutex_lock(&wr->mu);
 	pthread_cond_broadcast(&wr->applied_cond);
 	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
@@ -208,33 +190,48 @@ void node_writer_role_changed(struct lnode *n, int leader)
 	(void)leader;
 }
 
-void node_writer_stepped_down(struct lnode *n)
+void nwr_fail_waiting(struct node_writer *wr, const char *msg)
 {
-	struct node_writer *wr = n->writer;
-	if (wr == NULL)
-		return;
 	struct wdone later = {NULL};
 	pthread_mutex_lock(&wr->mu);
 	for (size_t i = 0; i < wr->n_props; i++) {
 		struct proposal *p = &wr->props[i];
 		for (struct wreq *w = p->reqs, *nx; w; w = nx) {
 			nx = w->next;
-			wreq_fail(w, LORA_EUNKNOWN_OUTCOME,
-			          "this node lost contact with a quorum and "
-			          "stepped down: the write may still commit; "
-			          "retry with the same requestId",
-			          &later);
+			wreq_fail(w, LORA_EUNKNOWN_OUTCOME, msg, &later);
 		}
 		p->reqs = NULL;
 	}
 	pthread_mutex_unlock(&wr->mu);
-	nq_kick(&wr->q);
 	wdone_run(&later);
 }
 
-static void expire_proposals(struct node_writer *wr)
+void node_writer_stepped_down(struct lnode *n)
 {
-	uint64_t now = lora_now_ms();
+	struct node_writer *wr = n->writer;
+	if (wr == NULL)
+		return;
+	nwr_fail_waiting(wr, "this node lost contact with a quorum and "
+	                     "stepped down: the write may still commit; "
+	                     "retry with the same requestId");
+	nq_kick(&wr->q);
+}
+
+uint64_t nwr_next_expiry_ms(struct node_writer *wr)
+{
+	uint64_t next = NQ_FOREVER;
+	pthread_mutex_lock(&wr->mu);
+	for (size_t i = 0; i < wr->n_props; i++) {
+		const struct proposal *p = &wr->props[i];
+		if (p->reqs && p->start_ms + NODE_WRITE_TIMEOUT_MS < next)
+			next = p->start_ms + NODE_WRITE_TIMEOUT_MS;
+	}
+	pthread_mutex_unlock(&wr->mu);
+	return next;
+}
+
+void nwr_expire(struct node_writer *wr, uint64_t now)
+{
 	struct wdone later = {NULL};
 	pthread_mutex_lock(&wr->mu);
 	for (size_t i = 0; i < wr->n_props; i++) {
@@ -487,23 +484,13 @@ static void group_fail(struct group *g, int code, const char *msg)
 
 /* Registers the proposal with its batch (taken), or resolves it right
  * away if already applied. propose_group made sure there is room. */
-static void register_proposal(struct node_writer *wr, struct group *g,
-                              uint64_t index, uint64_t term,
-                              Lora__MutationBatch *batch)
+static void track_list(struct node_writer *wr, struct wreq *reqs,
+                       uint64_t index, uint64_t term,
+                       Lora__MutationBatch *batch)
 {
 	struct wdone later = {NULL};
 	pthread_mutex_lock(&wr->mu);
-	struct proposal p = {index, term, lora_now_ms(), NULL, NULL, 0};
-	for (size_t i = 0; i < g->n; i++) {
-		g->w[i]->next = p.reqs;
-		p.reqs = g->w[i];
-	}
-	for (struct wreq *w = g->dups, *nx; w; w = nx) {
-		nx = w->next;
-		w->next = p.reqs;
-		p.reqs = w;
-	}
-	g->dups = NULL;
+	struct proposal p = {index, term, lora_now_ms(), NULL, reqs, 0};
 	struct applied_rec *a = &wr->ring[index % NODE_APPLIED_RING];
 	LORA_ASSERT(wr->n_props < NODE_PENDING_PROPOSALS_MAX);
 	if (a->index == index) {
@@ -517,6 +504,43 @@ static void register_proposal(struct node_writer *wr, struct group *g,
 	wdone_run(&later);
 }
 
+void nwr_track(struct node_writer *wr, struct wreq **ws, size_t cnt,
+               uint64_t index, uint64_t term, Lora__MutationBatch *batch)
+{
+	struct wreq *reqs = NULL;
+	for (size_t i = 0; i < cnt; i++) {
+		ws[i]->next = reqs;
+		reqs = ws[i];
+	}
+	track_list(wr, reqs, index, term, batch);
+}
+
+int nwr_has_room(struct node_writer *wr)
+{
+	pthread_mutex_lock(&wr->mu);
+	int room = wr->n_props < NODE_PENDING_PROPOSALS_MAX;
+	pthread_mutex_unlock(&wr->mu);
+	return room;
+}
+
+static void register_proposal(struct node_writer *wr, struct group *g,
+                              uint64_t index, uint64_t term,
+                              Lora__MutationBatch *batch)
+{
+	struct wreq *reqs = NULL;
+	for (size_t i = 0; i < g->n; i++) {
+		g->w[i]->next = reqs;
+		reqs = g->w[i];
+	}
+	for (struct wreq *w = g->dups, *nx; w; w = nx) {
+		nx = w->next;
+		w->next = reqs;
+		reqs = w;
+	}
+	g->dups = NULL;
+	track_list(wr, reqs, index, term, batch);
+}
+
 static void propose_group(struct lnode *n, struct group *g, uint8_t *buf,
                           size_t len)
 {
@@ -524,9 +548,7 @@ static void propose_group(struct lnode *n, struct group *g, uint8_t *buf,
 	 * group runs over it. With the table full, or no memory for the
 	 * copy, nothing is proposed (the writes were not executed). */
 	struct node_writer *wr = n->writer;
-	pthread_mutex_lock(&wr->mu);
-	int full = wr->n_props >= NODE_PENDING_PROPOSALS_MAX;
-	pthread_mutex_unlock(&wr->mu);
+	int full = !nwr_has_room(wr);
 	Lora__MutationBatch *pb =
 	    full ? NULL
 	         : lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
@@ -675,7 +697,7 @@ static int intx_wait(struct intx *x, uint64_t index, uint64_t term,
 			break;
 		}
 		uint64_t now = lora_now_ms();
-		if (a->index > index || now >= x->deadline_ms ||
+		if (a->index > index || now >= x->deadline_ms || wr->closing ||
 		    atomic_load(&x->n->stopping)) {
 			lora_errf(
 			    rc, err->message,
@@ -685,11 +707,10 @@ static int intx_wait(struct intx *x, uint64_t index, uint64_t term,
 			    "still commit");
 			break;
 		}
+		/* woken by every applied entry and by nwr_close */
 		struct timespec ts;
 		uint64_t left = x->deadline_ms - now;
-		lora_deadline_after(&ts, left < NODE_WRITER_POLL_MS
-		                             ? (int)left
-		                             : NODE_WRITER_POLL_MS);
+		lora_deadline_after(&ts, left < INT_MAX ? (int)left : INT_MAX);
 		pthread_cond_timedwait(&wr->applied_cond, &wr->mu, &ts);
 	}
 	pthread_mutex_unlock(&wr->mu);
@@ -975,15 +996,14 @@ static void prune(struct node_writer *wr)
 	pthread_mutex_unlock(&wr->mu);
 }
 
-/* Up to NODE_WRITE_GROUP_MAX queued writes, waiting at most
- * NODE_WRITER_POLL_MS for one (the loop expires proposals between). */
-static size_t take_queue(struct lnode *n, struct wreq **ws)
+size_t nwr_take(struct node_writer *wr, struct wreq **ws, size_t max,
+                uint64_t deadline_ms)
 {
-	struct node_writer *wr = n->writer;
+	LORA_ASSERT(max <= NODE_WRITE_GROUP_MAX);
+	uint64_t expiry = nwr_next_expiry_ms(wr);
 	size_t cnt = 0;
-	struct nq_link *l =
-	    nq_take_done(&wr->q, NODE_WRITE_GROUP_MAX,
-	                 lora_now_ms() + NODE_WRITER_POLL_MS, &cnt);
+	struct nq_link *l = nq_take_done(
+	    &wr->q, max, expiry < deadline_ms ? expiry : deadline_ms, &cnt);
 	for (size_t i = 0; l; l = l->next)
 		ws[i++] = (struct wreq *)l;
 	return cnt;
@@ -1011,8 +1031,9 @@ static void *writer_main(void *arg)
 	struct wreq *ws[NODE_WRITE_GROUP_MAX];
 	while (!atomic_load(&n->stopping)) {
 		prune(n->writer);
-		expire_proposals(n->writer);
-		size_t cnt = take_queue(n, ws);
+		nwr_expire(n->writer, lora_now_ms());
+		size_t cnt =
+		    nwr_take(n->writer, ws, NODE_WRITE_GROUP_MAX, NQ_FOREVER);
 		if (cnt == 0)
 			continue;
 		if (leader_ready(n) != 0) {
@@ -1050,10 +1071,9 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-void node_write_async(struct lnode *n, const struct node_exec_req *req,
-                      Lora__Response *resp, node_write_done_fn fn, void *arg)
+void nwr_submit(struct node_writer *wr, const struct node_exec_req *req,
+                Lora__Response *resp, node_write_done_fn fn, void *arg)
 {
-	struct node_writer *wr = n->writer;
 	struct wreq *w = lora_calloc(1, sizeof *w);
 	if (w == NULL) {
 		node_resp_error(resp, LORA_ENOMEM, "out of memory", 0, 0);
@@ -1061,14 +1081,25 @@ void node_write_async(struct lnode *n, const struct node_exec_req *req,
 		return;
 	}
 	*w = (struct wreq){.req = req, .resp = resp, .fn = fn, .arg = arg};
-	int rc = LORA_ECLOSED;
-	if (wr != NULL && !atomic_load(&n->stopping))
-		rc = nq_push(&wr->q, &w->link, NQ_NOW);
+	int rc = nq_push(&wr->q, &w->link, NQ_NOW);
 	if (rc)
 		wreq_fail(w, LORA_EUNAVAILABLE,
 		          rc == LORA_ELIMIT ? "write queue full: not executed"
 		                            : "node stopping: not executed",
 		          NULL);
+}
+
+void node_write_async(struct lnode *n, const struct node_exec_req *req,
+                      Lora__Response *resp, node_write_done_fn fn, void *arg)
+{
+	struct node_writer *wr = n->writer;
+	if (wr == NULL || atomic_load(&n->stopping)) {
+		node_resp_error(resp, LORA_EUNAVAILABLE,
+		                "node stopping: not executed", 0, 0);
+		fn(arg, LORA_EUNAVAILABLE);
+		return;
+	}
+	nwr_submit(wr, req, resp, fn, arg);
 }
 
 static void write_waited(void *arg, int rc)
@@ -1086,36 +1117,35 @@ void node_write(struct lnode *n, const struct node_exec_req *req,
 	node_call_destroy(&call);
 }
 
-int node_writer_start(struct lnode *n, char *errmsg)
+int nwr_init(struct node_writer *wr, char *errmsg)
 {
-	struct node_writer *wr = lora_calloc(1, sizeof *wr);
-	if (wr == NULL)
-		return lora_errf(LORA_ENOMEM, errmsg,
-		                 "out of memory for the writer");
-	if (nq_init(&wr->q, NODE_WRITE_QUEUE_MAX) != 0) {
-		lora_free(wr);
+	memset(wr, 0, sizeof *wr);
+	if (nq_init(&wr->q, NODE_WRITE_QUEUE_MAX) != 0)
 		return lora_errf(LORA_EINTERNAL, errmsg,
 		                 "cannot make the write queue");
-	}
 	pthread_mutex_init(&wr->mu, NULL);
 	pthread_cond_init(&wr->applied_cond, NULL);
-	n->writer = wr;
-	int rc =
-	    node_thread_start(&wr->thread, writer_main, n, "writer", errmsg);
-	wr->running = rc == 0;
-	return rc;
+	return 0;
 }
 
-/* After the raft and apply loops stopped: fails whoever still waits. */
-void node_writer_stop(struct lnode *n)
+void nwr_destroy(struct node_writer *wr)
 {
-	struct node_writer *wr = n->writer;
-	if (wr == NULL)
-		return;
-	nq_close(&wr->q); /* refuses new writes, wakes the writer */
-	if (wr->running)
-		pthread_join(wr->thread, NULL);
-	wr->running = 0;
+	pthread_mutex_destroy(&wr->mu);
+	pthread_cond_destroy(&wr->applied_cond);
+	nq_destroy(&wr->q);
+}
+
+void nwr_close(struct node_writer *wr)
+{
+	pthread_mutex_lock(&wr->mu);
+	wr->closing = 1;
+	pthread_cond_broadcast(&wr->applied_cond);
+	pthread_mutex_unlock(&wr->mu);
+	nq_close(&wr->q); /* refuses new writes, wakes a nwr_take */
+}
+
+void nwr_answer_left(struct node_writer *wr)
+{
 	struct wdone later = {NULL};
 	size_t cnt;
 	struct nq_link *l = nq_take(&wr->q, SIZE_MAX, NQ_NOW, &cnt);
@@ -1138,6 +1168,36 @@ void node_writer_stop(struct lnode *n)
 	wdone_run(&later);
 }
 
+int node_writer_start(struct lnode *n, char *errmsg)
+{
+	struct node_writer *wr = lora_calloc(1, sizeof *wr);
+	if (wr == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg,
+		                 "out of memory for the writer");
+	int rc = nwr_init(wr, errmsg);
+	if (rc) {
+		lora_free(wr);
+		return rc;
+	}
+	n->writer = wr;
+	rc = node_thread_start(&wr->thread, writer_main, n, "writer", errmsg);
+	wr->running = rc == 0;
+	return rc;
+}
+
+/* After the raft and apply loops stopped: fails whoever still waits. */
+void node_writer_stop(struct lnode *n)
+{
+	struct node_writer *wr = n->writer;
+	if (wr == NULL)
+		return;
+	nwr_close(wr);
+	if (wr->running)
+		pthread_join(wr->thread, NULL);
+	wr->running = 0;
+	nwr_answer_left(wr);
+}
+
 /* After the HTTP and native servers stopped (they may still call
  * node_write_async until then, which refuses once stopped). */
 void node_writer_free(struct lnode *n)
@@ -1146,8 +1206,6 @@ void node_writer_free(struct lnode *n)
 	if (wr == NULL)
 		return;
 	n->writer = NULL;
-	pthread_mutex_destroy(&wr->mu);
-	pthread_cond_destroy(&wr->applied_cond);
-	nq_destroy(&wr->q);
+	nwr_destroy(wr);
 	lora_free(wr);
 }

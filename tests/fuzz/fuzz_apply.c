@@ -3,7 +3,9 @@
  * mutations applied to a real store, checked against a model.
  *
  * Each input starts from an empty graph (the previous input's nodes are
- * detach-deleted and its indexes dropped, through sto_apply too). The
+ * detach-deleted and its indexes dropped, through sto_apply too; every
+ * FZ_STORE_APPLIES_MAX entries the store is replaced by a new one first,
+ * fuzz_store.h says why). The
  * first byte picks the mode:
  *   - even: the rest is a sequence of small batches over 8 node ids, 8
  *     edge ids, 3 labels, 2 types and 3 keys, built from the bytes and
@@ -563,6 +565,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
+	fz_store_recycle();
 	store_empty();
 	struct input in = {data + 1, data + size};
 	if (data[0] & 1)

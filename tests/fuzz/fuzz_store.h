@@ -1,7 +1,16 @@
 /*
  * fuzz_store.h - a store in a temporary directory that a fuzz target keeps
- * for the whole process (opening RocksDB per input would leave a few
- * hundred inputs a second), removed at exit. Included once per target.
+ * across inputs (opening RocksDB per input would leave a few hundred inputs
+ * a second), removed at exit. Included once per target.
+ *
+ * The directory is in /dev/shm when there is one (the WAL is written on
+ * every apply). A store written for long gets slow: every overwrite and
+ * delete stays in the memtable as a version that reads and scans step
+ * over, until a flush and compaction. fz_store_recycle replaces it by a new
+ * empty one (a few milliseconds) once FZ_STORE_APPLIES_MAX entries went in;
+ * fuzz_apply calls it between inputs (each input starts from an empty
+ * graph anyway). No gain from it was measurable on the loaded machine it
+ * was written on (README.md, Speed).
  */
 #ifndef LORA_FUZZ_STORE_H
 #define LORA_FUZZ_STORE_H
@@ -14,6 +23,9 @@
 static struct sto_store *fz_st;
 static char fz_dir[64];
 static uint64_t fz_index; /* the last index applied */
+static int fz_atexit;     /* fz_store_remove registered */
+
+#define FZ_STORE_APPLIES_MAX 4000 /* entries before fz_store_recycle */
 
 static void fz_store_remove(void)
 {
@@ -29,9 +41,12 @@ static struct sto_store *fz_store(void)
 	if (fz_st)
 		return fz_st;
 	char db[128], em[LORA_ERRMSG_BYTES];
-	snprintf(fz_dir, sizeof fz_dir, "/tmp/lora-fuzz-XXXXXX");
-	if (mkdtemp(fz_dir) == NULL)
-		abort();
+	snprintf(fz_dir, sizeof fz_dir, "/dev/shm/lora-fuzz-XXXXXX");
+	if (mkdtemp(fz_dir) == NULL) {
+		snprintf(fz_dir, sizeof fz_dir, "/tmp/lora-fuzz-XXXXXX");
+		if (mkdtemp(fz_dir) == NULL)
+			abort();
+	}
 	snprintf(db, sizeof db, "%s/state", fz_dir);
 	struct sto_options o;
 	sto_options_init(&o);
@@ -41,8 +56,21 @@ static struct sto_store *fz_store(void)
 		abort();
 	}
 	fz_index = sto_applied_index(fz_st);
-	atexit(fz_store_remove);
+	if (!fz_atexit)
+		atexit(fz_store_remove);
+	fz_atexit = 1;
 	return fz_st;
+}
+
+/* A new empty store in place of one that took FZ_STORE_APPLIES_MAX
+ * entries (1), or nothing (0). */
+static inline int fz_store_recycle(void)
+{
+	if (fz_st == NULL || fz_index < FZ_STORE_APPLIES_MAX)
+		return 0;
+	fz_store_remove();
+	fz_store();
+	return 1;
 }
 
 /* Applies b as the next index: sto_apply's answer. */
