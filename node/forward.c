@@ -24,6 +24,7 @@
 
 #define NODE_FORWARD_SEND_MS   3000 /* until a connection takes it */
 #define NODE_FORWARD_RETRY_MS  50
+#define NODE_FORWARD_POLL_MS   10 /* new-leader checks awaiting an answer */
 #define NODE_FORWARD_CONNS_MAX NODE_PEERS_MAX
 
 struct fwd_conn {
@@ -214,7 +215,7 @@ static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
 	pthread_mutex_lock(&w->mu);
 	while (!w->done) {
 		struct timespec ts;
-		lora_deadline_after(&ts, NODE_FORWARD_RETRY_MS);
+		lora_deadline_after(&ts, NODE_FORWARD_POLL_MS);
 		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
 		int v = node_forward_check(n, to, resend, &heard);
 		if (!w->done && v != NODE_WAIT_ON) {

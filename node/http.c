@@ -56,7 +56,7 @@
 #define NODE_HTTP_STOP_GRACE_MS   1000 /* ... and their last bytes at a stop */
 #define NODE_HTTP_EVENTS_MAX      64
 #define NODE_HTTP_BACKLOG         512
-#define NODE_HTTP_TICK_MS         100 /* node_proxy_tick period */
+#define NODE_HTTP_TICK_MS         20 /* node_proxy_tick: new-leader checks */
 #define NODE_HTTP_EMFILE_PAUSE_MS 10
 /* TLS (http_tls): a handshake (in optional mode: the first byte too) must
  * end within this, and at most this many are pending at once (each costs

@@ -39,7 +39,7 @@
 #define NODE_PROXY_CONNECT_MS                                                  \
 	200 /* an unanswered SYN is retried by the kernel only after 1 s:      \
 	     * a fresh attempt (to whoever leads then) comes sooner */
-#define NODE_PROXY_POLL_MS         50 /* leader-change checks while waiting */
+#define NODE_PROXY_POLL_MS         10 /* leader-change checks while waiting */
 #define NODE_PROXY_IDLE_MS         30000 /* pooled connections older: dropped */
 #define NODE_PROXY_POOL_MAX        256   /* idle connections kept */
 #define NODE_PROXY_HEAD_BYTES      4096

@@ -21,7 +21,7 @@
 #define NODE_PROMOTE_LAG_ENTRIES                                               \
 	64 /* learner this close to commit: promote                            \
 	    */
-#define NODE_PROMOTE_EVERY_TICKS 10
+#define NODE_PROMOTE_EVERY_TICKS (5 * NODE_TICKS_PER_HEARTBEAT)
 #define NODE_COMMIT_PERSIST_MS   1000 /* commit-only hard state writes */
 #define NODE_PERSIST_RETRY_MS    100  /* after a failed synced write */
 #define NODE_READY_ROUNDS_MAX    64   /* Ready rounds per loop turn */

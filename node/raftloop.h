@@ -23,6 +23,9 @@
 struct lnode;
 struct node_raft_priv;
 
+/* Raft ticks per heartbeat period (raftstart.c fill_config). */
+#define NODE_TICKS_PER_HEARTBEAT 2
+
 struct node_raft {
 	struct rep *rep; /* the core: the raft loop's (start/stop around) */
 	/* the raft loop's; others read it (the change stream) only holding
@@ -37,7 +40,7 @@ struct node_raft {
 	uint64_t persisted_commit_ms;
 	struct rep_snapshot_meta snap_meta; /* compaction point */
 	struct node_raft_priv *priv;        /* the loop's private state */
-	uint64_t tick_ms;
+	uint64_t tick_ms; /* heartbeat_ms / NODE_TICKS_PER_HEARTBEAT */
 	struct node_space log_space; /* disk guard of the log directory */
 };
 

@@ -485,10 +485,17 @@ static void fill_config(struct lnode *n, struct rep_config *rc)
 	if (!n->cfg.join)
 		for (int i = 0; i < n->cfg.n_peers && i < REP_MEMBERS_MAX; i++)
 			rc->voters[rc->n_voters++] = n->cfg.peers[i].id;
-	n->raft->tick_ms = n->cfg.heartbeat_ms;
-	uint32_t et = n->cfg.election_ms / n->cfg.heartbeat_ms;
-	rc->election_ticks = et < 2 ? 2 : et;
-	rc->heartbeat_ticks = 1;
+	/* A tick is half a heartbeat period: the election timeout and the
+	 * vote lease fall on that grid, so a drawn timeout fires within half
+	 * a heartbeat of the time it names (with election 300 ms and
+	 * heartbeat 50 ms: 12 ticks of 25 ms, timeouts in [300, 450) ms). */
+	uint32_t per_hb = n->cfg.heartbeat_ms >= NODE_TICKS_PER_HEARTBEAT
+	                      ? NODE_TICKS_PER_HEARTBEAT
+	                      : 1;
+	n->raft->tick_ms = n->cfg.heartbeat_ms / per_hb;
+	uint32_t et = n->cfg.election_ms / (uint32_t)n->raft->tick_ms;
+	rc->election_ticks = et < per_hb + 1 ? per_hb + 1 : et;
+	rc->heartbeat_ticks = per_hb;
 	rc->seed = lora_now_ns() ^ (n->cfg.id * 0x9e3779b97f4a7c15ull);
 }
 

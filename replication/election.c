@@ -22,10 +22,41 @@
 
 static const char transfer_ctx[] = "transfer";
 
+/*
+ * A follower's timeout is drawn in [T, 1.5 T) ticks (T = election_ticks),
+ * not etcd's [T, 2 T): the spread only has to separate the followers'
+ * timers by more than a vote round trip (pre-vote makes a split vote cost
+ * one more timeout, never safety), and the top of the range is what a
+ * client waits for a new leader after the leader dies. Raft's safety never
+ * depends on timing (linearizable reads use ReadIndex, never a lease).
+ */
 void rep_reset_timeout(struct rep *r)
 {
 	uint32_t et = r->cfg.election_ticks;
-	r->randomized_timeout = et + (uint32_t)(rep_rand(r) % et);
+	uint32_t spread = et / 2 ? et / 2 : 1;
+	r->randomized_timeout = et + (uint32_t)(rep_rand(r) % spread);
+}
+
+/*
+ * The vote lease: for this many ticks after hearing from the leader a node
+ * ignores (pre-)vote requests (check-quorum), so a node that rejoins after
+ * a partition cannot depose a leader that is alive. One tick below the
+ * smallest election timeout: the first follower to time out counts its T
+ * ticks on its own clock, whose ticks fall up to one tick apart from the
+ * other followers'; with a lease of a full T they would still be inside it
+ * and ignore its pre-vote, and the election would wait for a second timer.
+ * A live leader's heartbeats come every heartbeat_ticks < T - 1 ticks, so
+ * the lease still covers it. It protects liveness only: no read is served
+ * on the strength of it.
+ */
+static int in_lease(const struct rep *r)
+{
+	if (r->leader == REP_NONE)
+		return 0;
+	/* A leader is its own live leader: it always ignores them (its
+	 * election_elapsed counts its check period, not silence). */
+	return r->role == REP_LEADER ||
+	       r->election_elapsed < r->cfg.election_ticks - 1;
 }
 
 void rep_abort_transfer(struct rep *r)
@@ -236,8 +267,7 @@ int rep_step_term(struct rep *r, const struct rep_msg *m)
 	int vote_req = m->type == REP_MSG_VOTE || m->type == REP_MSG_PREVOTE;
 	if (m->term > r->term) {
 		if (vote_req && r->cfg.check_quorum && !is_transfer(m) &&
-		    r->leader != REP_NONE &&
-		    r->election_elapsed < r->cfg.election_ticks)
+		    in_lease(r))
 			return 0; /* inside the leader's lease: ignore */
 		if (m->type == REP_MSG_PREVOTE)
 			return 1; /* never changes our term */

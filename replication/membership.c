@@ -212,6 +212,9 @@ void rep_sync_progress(struct rep *r)
 				pr->id = ids[i];
 				pr_reset(pr, log_last(&r->log) + 1);
 				pr->recent_active = 1;
+				/* not heard from yet: check-quorum must not
+				 * count a member that never answered */
+				pr->idle_ticks = r->cfg.election_ticks;
 			}
 			pr->voter = !pass;
 		}

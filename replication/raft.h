@@ -253,7 +253,10 @@ struct rep_config {
 	uint32_t n_voters;
 	uint64_t voters[REP_MEMBERS_MAX];
 	uint32_t election_ticks;  /* base election timeout; randomised in
-	                           * [election_ticks, 2*election_ticks) (10) */
+	                           * [election_ticks, 1.5*election_ticks)
+	                           * (10); votes are ignored for
+	                           * election_ticks - 1 after hearing from a
+	                           * leader (check_quorum) */
 	uint32_t heartbeat_ticks; /* leader heartbeat period (1) */
 	uint64_t seed;            /* seeds the core's own PRNG (any value) */
 	uint32_t msg_entries_max; /* entries per append message (1024) */

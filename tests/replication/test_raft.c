@@ -541,6 +541,103 @@ START_TEST(check_quorum_lease_ignores_votes)
 }
 END_TEST
 
+/* A follower's timeout is drawn in [T, 1.5 T) ticks: what clients wait
+ * for a new leader after the old one died is bounded by the top of it.
+ * Seeds 1..200 cover both ends of the range. */
+START_TEST(election_timeout_drawn_below_one_and_a_half)
+{
+	uint32_t lo = UINT32_MAX, hi = 0;
+	for (uint64_t seed = 1; seed <= 200; seed++) {
+		struct rep_config cfg;
+		rep_config_init(&cfg, 1);
+		cfg.seed = seed;
+		cfg.n_voters = 3;
+		cfg.voters[0] = 1;
+		cfg.voters[1] = 2;
+		cfg.voters[2] = 3;
+		struct rep *r;
+		char err[LORA_ERRMSG_BYTES];
+		ck_assert_int_eq(rep_new(&cfg, NULL, &r, err), 0);
+		uint32_t ticks = 0;
+		struct rep_status st;
+		do {
+			rep_tick(r);
+			ticks++;
+			rep_status(r, &st);
+		} while (st.role == REP_FOLLOWER && ticks < 100);
+		rep_free(r);
+		lo = ticks < lo ? ticks : lo;
+		hi = ticks > hi ? ticks : hi;
+	}
+	ck_assert_uint_eq(lo, 10);
+	ck_assert_uint_eq(hi, 14);
+}
+END_TEST
+
+/* The vote lease ends one tick before the smallest election timeout: a
+ * follower whose ticks fall just after the pre-candidate's has counted
+ * T - 1 ticks when that pre-vote arrives, and grants it; one tick earlier
+ * (a leader heard more recently) it still ignores it. */
+static int prevote_answer(int ticks_since_leader, int *rejected)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	uint64_t t = tc_term(c, 2);
+	tc_clear(c);
+	tc_tick(c, 2, ticks_since_leader);
+	ck_assert_uint_eq(tc_role(c, 2), REP_FOLLOWER);
+	tc_clear(c);
+	struct rep_msg v = mk(REP_MSG_PREVOTE, 3, 2, t + 1);
+	v.index = tc_last(c, 3);
+	v.log_term = t;
+	tc_step(c, &v);
+	tc_drain(c, 2);
+	struct tc_msg resp;
+	int answered = tc_take(c, REP_MSG_PREVOTE_RESP, 3, &resp);
+	if (answered) {
+		*rejected = resp.m.reject;
+		tc_msg_free(&resp);
+	}
+	tc_free(c);
+	return answered;
+}
+
+/* A leader never leaves its own lease: at the last tick of its check
+ * period (election_elapsed = T - 1) it still ignores a pre-vote, and does
+ * not count the candidate as heard from for check-quorum. */
+START_TEST(leader_ignores_prevote_at_end_of_check_period)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	uint64_t t = tc_term(c, 1);
+	for (int k = 0; k < 9; k++) { /* heartbeats answered by node 2 only */
+		tc_tick(c, 1, 1);
+		c->cut[3] = 1;
+		tc_stabilize(c);
+		c->cut[3] = 0;
+	}
+	tc_clear(c);
+	struct rep_msg v = mk(REP_MSG_PREVOTE, 3, 1, t + 1);
+	v.index = tc_last(c, 1);
+	v.log_term = t;
+	tc_step(c, &v);
+	tc_drain(c, 1);
+	ck_assert_int_eq(tc_count(c, REP_MSG_PREVOTE_RESP, 3), 0);
+	ck_assert_uint_eq(tc_role(c, 1), REP_LEADER);
+	ck_assert_uint_eq(tc_term(c, 1), t);
+	tc_free(c);
+}
+END_TEST
+
+START_TEST(prevote_granted_one_tick_before_the_timeout)
+{
+	int rejected = -1;
+	ck_assert_int_eq(prevote_answer(9, &rejected), 1);
+	ck_assert_int_eq(rejected, 0);
+	ck_assert_int_eq(prevote_answer(8, &rejected), 0);
+}
+END_TEST
+
 START_TEST(leadership_transfer_with_timeout_now)
 {
 	struct tc *c = tc_new(3, 1, 1);
@@ -1004,6 +1101,9 @@ static Suite *suite(void)
 	tcase_add_test(th, prevote_rejoining_node_does_not_disrupt);
 	tcase_add_test(th, check_quorum_leader_steps_down_alone);
 	tcase_add_test(th, check_quorum_lease_ignores_votes);
+	tcase_add_test(th, election_timeout_drawn_below_one_and_a_half);
+	tcase_add_test(th, prevote_granted_one_tick_before_the_timeout);
+	tcase_add_test(th, leader_ignores_prevote_at_end_of_check_period);
 	tcase_add_test(th, leadership_transfer_with_timeout_now);
 	tcase_add_test(th, read_index_on_leader_needs_heartbeat_quorum);
 	tcase_add_test(th, read_index_forwarded_by_follower);
