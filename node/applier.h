@@ -82,6 +82,12 @@ int node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
  */
 int node_batch_decode(const uint8_t *data, size_t len,
                       Lora__MutationBatch **out, char *errmsg);
+/* node_batch_decode with protobuf-c's pieces taken from al (the apply loop
+ * passes a lora_pb_arena: then *out is dropped with the arena, never with
+ * free_unpacked). */
+int node_batch_decode_in(const uint8_t *data, size_t len,
+                         ProtobufCAllocator *al, Lora__MutationBatch **out,
+                         char *errmsg);
 /* The highest entry applied to the state store. */
 uint64_t node_applied_index(struct lnode *n);
 /* The store was replaced (start-up, a snapshot install): publishes its

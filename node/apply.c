@@ -320,6 +320,13 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 int node_batch_decode(const uint8_t *data, size_t len,
                       Lora__MutationBatch **out, char *errmsg)
 {
+	return node_batch_decode_in(data, len, &lora_pb_allocator, out, errmsg);
+}
+
+int node_batch_decode_in(const uint8_t *data, size_t len,
+                         ProtobufCAllocator *al, Lora__MutationBatch **out,
+                         char *errmsg)
+{
 	*out = NULL;
 	int rc = lora_pb_check(LORA_PB_MUTATION_BATCH, data, len,
 	                       LORA_VALUE_DEPTH_MAX);
@@ -329,8 +336,7 @@ int node_batch_decode(const uint8_t *data, size_t len,
 		                 "and maps (the value depth limit)",
 		                 LORA_VALUE_DEPTH_MAX);
 	for (int attempt = 0; rc == 0 && attempt < 2; attempt++) {
-		*out =
-		    lora__mutation_batch__unpack(&lora_pb_allocator, len, data);
+		*out = lora__mutation_batch__unpack(al, len, data);
 		if (*out)
 			return 0;
 		/* protobuf-c says NULL for bad bytes and for no memory
@@ -347,15 +353,17 @@ int node_batch_decode(const uint8_t *data, size_t len,
 /* The entry's batch (*batch NULL for an empty entry); waits out a lack of
  * memory. Refused bytes: an error, the same on every node. */
 static int decode_entry(struct lnode *n, const struct rep_entry *e,
-                        Lora__MutationBatch **batch, char *err)
+                        struct lora_pb_arena *ar, Lora__MutationBatch **batch,
+                        char *err)
 {
 	*batch = NULL;
 	if (e->type != REP_ENTRY_NORMAL || e->len == 0)
 		return 0;
 	int rc;
-	while ((rc = node_batch_decode(e->data, e->len, batch, err)) ==
-	           LORA_ENOMEM &&
+	while ((rc = node_batch_decode_in(e->data, e->len, &ar->alloc, batch,
+	                                  err)) == LORA_ENOMEM &&
 	       !atomic_load(&n->stopping)) {
+		lora_pb_arena_free(ar);
 		retry_pause();
 	}
 	if (rc && rc != LORA_ENOMEM)
@@ -372,9 +380,15 @@ static void apply_one(struct lnode *n, const struct rep_entry *e)
 	Lora__MutationBatch empty = LORA__MUTATION_BATCH__INIT;
 	Lora__MutationBatch *batch = NULL;
 	char err[LORA_ERRMSG_BYTES] = "";
-	int refused = decode_entry(n, e, &batch, err);
-	if (refused == LORA_ENOMEM)
+	/* the decoded batch lives in ar: one block per 64 KiB of it instead
+	 * of a malloc and a free per field */
+	struct lora_pb_arena ar;
+	lora_pb_arena_init(&ar);
+	int refused = decode_entry(n, e, &ar, &batch, err);
+	if (refused == LORA_ENOMEM) {
+		lora_pb_arena_free(&ar);
 		return; /* stopping */
+	}
 	char aerr[LORA_ERRMSG_BYTES] = "";
 	int rc = apply_retrying(n, e, batch ? batch : &empty, aerr);
 	if (rc)
@@ -390,8 +404,8 @@ static void apply_one(struct lnode *n, const struct rep_entry *e)
 			dedup_add(n->apply->dedup, batch->request_ids[i],
 			          e->index, rc);
 		pthread_mutex_unlock(&n->apply->mu);
-		lora__mutation_batch__free_unpacked(batch, &lora_pb_allocator);
 	}
+	lora_pb_arena_free(&ar);
 	pthread_mutex_lock(&n->apply->mu);
 	/* Never backwards: after a snapshot install the store may be ahead
 	 * of the entries replayed on top of it. */

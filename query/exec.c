@@ -61,6 +61,10 @@ struct mstate {
 	int part;
 	int *order; /* expansion order of node positions */
 	int start;
+	/* the start node's candidates came from an exact index seek
+	 * (seek_exact): set just before bind_node_then(step 0), which
+	 * consumes it */
+	int start_exact;
 	struct pcollect *collect; /* a path selector's candidates */
 };
 
@@ -208,6 +212,24 @@ static int scanned_ok(struct qctx *c, struct pnode *pn, uint64_t id)
 {
 	return pn->nlabels == 1 && !pn->props && !pn->lx &&
 	       !hm_get(&c->g.nodes, id);
+}
+
+/*
+ * node_ok for an unbound start node whose candidates came from an exact
+ * equality seek of the index on its one label and the one key of its
+ * property map (seek_exact): a node this statement has not touched holds
+ * that label and a value Cypher finds equal, so it matches without
+ * loading. It is remembered as existing in the view (g_seen), so that
+ * creating an edge to it needs no load either.
+ */
+static int seek_only_ok(struct qctx *c, struct pnode *pn, uint64_t id)
+{
+	if (pn->nlabels != 1 || pn->lx || !pn->props ||
+	    pn->props->kind != E_MAP || pn->props->nargs != 1 ||
+	    hm_get(&c->g.nodes, id))
+		return 0;
+	g_seen(c, id);
+	return 1;
 }
 
 static int rel_type_ok(struct prel *r, const char *type)
@@ -385,8 +407,10 @@ static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
 	}
 	if (!new_var(pn->var))
 		return; /* pre-bound to null or non-node */
+	int exact = step == 0 && m->start_exact;
+	m->start_exact = 0;
 	if (!(step == 0 && scanned_ok(c, pn, id)) &&
-	    !node_ok(c, pn, id, m->row))
+	    !(exact && seek_only_ok(c, pn, id)) && !node_ok(c, pn, id, m->row))
 		return;
 	m->row[pn->slot] = v_node(id);
 	expand(c, m, step + 1);
@@ -692,18 +716,19 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 
 /* candidate ids for node position pos; returns 0 when unconstrained.
  * With scan not NULL, a label scan (or a scan of all nodes) is opened
- * there to be stepped instead of read into out. */
-static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
-                       struct idvec *out, struct gscan **scan)
+ * there to be stepped instead of read into out. Returns 1 when an exact
+ * index seek (seek_exact) gave them, else 0. */
+static int candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
+                      struct idvec *out, struct gscan **scan)
 {
 	struct val cur = m->row[pn->slot];
 	memset(out, 0, sizeof *out);
 	if (cur.t == V_NODE) {
 		idv_push(c, out, cur.u.id);
-		return;
+		return 0;
 	}
 	if (!new_var(pn->var))
-		return; /* bound to null */
+		return 0; /* bound to null */
 	struct seekspec s[SEEK_SPECS_MAX];
 	int k = seek_specs(m->pat, pn, m->where, s, SEEK_SPECS_MAX);
 	/* equality seeks first, then IN lists, then ranges and prefixes */
@@ -713,12 +738,12 @@ static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 				if (seek_rank(&s[i]) == pass &&
 				    seek_run(c, pn->labels[l], &s[i], m->row,
 				             out))
-					return;
+					return seek_exact(pn, &s[i]);
 	const char *ul[LX_UNION_MAX];
 	int nu = pn->nlabels ? -1 : lx_union_labels(pn->lx, ul);
 	if (nu > 0) {
 		scan_union(c, ul, nu, out);
-		return;
+		return 0;
 	}
 	const char *best = NULL;
 	uint64_t bc = UINT64_MAX;
@@ -733,6 +758,7 @@ static void candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 		*scan = g_scan_open(c, best);
 	else
 		g_scan(c, best, out);
+	return 0;
 }
 
 /* estimated rows at pn when an index serves one of its predicates: an
@@ -831,11 +857,12 @@ static void match_part(struct qctx *c, struct mstate *m, int part)
 	for (int i = start - 1; i >= 0; i--)
 		order[k++] = i;
 	struct idvec cand;
-	candidates(c, m, &pp->nodes[start], &cand, NULL);
+	int exact = candidates(c, m, &pp->nodes[start], &cand, NULL);
 	for (size_t i = 0; i < cand.n; i++) {
 		m->part = part;
 		m->order = order;
 		m->start = start;
+		m->start_exact = exact;
 		bind_node_then(c, m, start, cand.v[i], 0);
 	}
 }
@@ -1204,6 +1231,8 @@ struct mcursor {
 	size_t next;
 	int *order;
 	int start;
+	int exact; /* cand from an exact index seek (not under IN
+	            * TRANSACTIONS, whose chunks move the view between steps) */
 	int whole, done;
 };
 
@@ -1236,7 +1265,9 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 		mc->order[k++] = i;
 	for (int i = mc->start - 1; i >= 0; i--)
 		mc->order[k++] = i;
-	candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand, &mc->scan);
+	mc->exact = candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand,
+	                       &mc->scan) &&
+	            !c->intx;
 	return mc;
 }
 
@@ -1265,6 +1296,7 @@ int match_step(struct qctx *c, struct mcursor *mc, struct rows *out)
 	m->segs = ar_alloc(c, sizeof(struct seg) * (pp->nrels + 1));
 	m->order = mc->order;
 	m->start = mc->start;
+	m->start_exact = mc->exact;
 	bind_node_then(c, m, mc->start, id, 0);
 	return 1;
 }

@@ -237,6 +237,23 @@ struct gnode *g_node(struct qctx *c, uint64_t id)
 	return n;
 }
 
+void g_seen(struct qctx *c, uint64_t id)
+{
+	static char yes;
+	hm_put(c, &c->g.seen, id, &yes);
+}
+
+/* Whether an edge may end at node id: a live cached node, or an uncached
+ * one an exact seek found in the view (g_seen), else one g_node loads. */
+static int edge_end_ok(struct qctx *c, uint64_t id)
+{
+	struct gnode *n = hm_get(&c->g.nodes, id);
+	if (!n && hm_get(&c->g.seen, id))
+		return 1;
+	n = g_node(c, id);
+	return n && !n->deleted;
+}
+
 static struct gnode *node_load(struct qctx *c, uint64_t id)
 {
 	struct gnode *n = ar_alloc(c, sizeof(*n));
@@ -925,8 +942,7 @@ static struct gedge *new_edge(struct qctx *c, uint64_t id, const char *type,
 uint64_t g_create_edge(struct qctx *c, const char *type, uint64_t s, uint64_t d,
                        struct vmap *props)
 {
-	struct gnode *a = g_node(c, s), *b = g_node(c, d);
-	if (!a || a->deleted || !b || b->deleted)
+	if (!edge_end_ok(c, s) || !edge_end_ok(c, d))
 		qerr(c, LORA_ENOTFOUND,
 		     "DeletedEntityAccess: cannot create a relationship to a "
 		     "deleted node");
@@ -1175,6 +1191,7 @@ void g_release(struct graph *g)
 	hm_free(&g->created_adj);
 	hm_free(&g->ov_label);
 	hm_free(&g->ov_value);
+	hm_free(&g->seen);
 }
 
 /* ---- pending batches --------------------------------------------------- */

@@ -888,6 +888,7 @@ static void intx_graph_reset(struct qctx *c)
 	hm_drop(c, &c->g.created_adj);
 	hm_drop(c, &c->g.ov_label);
 	hm_drop(c, &c->g.ov_value);
+	hm_drop(c, &c->g.seen);
 	g_release(&c->g);
 	ar_release(c, &c->g.ar);
 	g_init(c);

@@ -582,6 +582,10 @@ struct graph {
 	 * and are checked on lookup, de-duplicated with gnode.seen == stamp */
 	struct hmap ov_label, ov_value;
 	uint32_t stamp;
+	/* ids an exact index seek found in the view and that were bound
+	 * without loading them (exec.c, seek_only_ok): they exist in the
+	 * view, so creating an edge to one needs no load (g_create_edge) */
+	struct hmap seen;
 	/* cost accounting: node entries examined by scans, index seeks and
 	 * unique checks, stored and overlay alike */
 	uint64_t ops;
@@ -598,6 +602,8 @@ int g_defer_pending(struct qctx *c, const Lora__MutationBatch *const *b,
 /* The read view for reading the stored graph (see g_defer_pending). */
 struct sto_view *g_view(struct qctx *c);
 struct gnode *g_node(struct qctx *c, uint64_t id); /* NULL: missing */
+/* Records that id, absent from the cache, was found in the view */
+void g_seen(struct qctx *c, uint64_t id);
 /* g_node loads labels and scalar properties; vector properties are read
  * on demand. A node's whole property map (vectors included) and one
  * property (NULL when absent); both arena/cache-owned. */
@@ -800,6 +806,10 @@ struct seekspec {
 	struct expr *lo, *hi; /* EQ, IN (the list) and PREFIX: lo == hi;
 	                       * RANGE: NULL = open */
 	int lo_incl, hi_incl;
+	/* set by seek_run for an equality seek it served: the value sought
+	 * (so the caller can tell whether the index match is Cypher's) */
+	int has_eqv;
+	struct val eqv;
 };
 /* specs for pn in pattern p (values must not read what p binds) */
 int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
@@ -809,6 +819,12 @@ int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
 int seek_rank(const struct seekspec *s);
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out);
+/* Whether the ids seek_run found for s are exactly the stored nodes pn
+ * matches: pn has one label (the index's), no label expression, and a
+ * property map of one key whose value s sought by equality, and that value
+ * is a boolean, string or integer within 2^53, for which the index's
+ * equality is Cypher's. Nodes the statement touched are not covered. */
+int seek_exact(const struct pnode *pn, const struct seekspec *s);
 /* a label expression as a union of label scans: labels of which every
  * matching node has one (written to out, LX_UNION_MAX entries), or -1 */
 #define LX_UNION_MAX 16

@@ -401,14 +401,19 @@ int seek_run(struct qctx *c, const char *label, struct seekspec *s,
 		return g_has_index(c, label, s->key) &&
 		       seek_spatial(c, label, s, row, out);
 	struct val lo = v_null(), hi = v_null();
+	s->has_eqv = 0;
 	if (!g_has_index(c, label, s->key) ||
 	    (s->lo && !seek_value(c, s->lo, row, &lo)))
 		return 0;
 	if (s->kind == SEEK_EQ) {
 		if (lo.t == V_NULL)
 			return memset(out, 0, sizeof *out), 1;
-		return eq_seekable(lo) &&
-		       g_index_seek(c, label, s->key, &lo, 1, &lo, 1, out);
+		if (!eq_seekable(lo) ||
+		    !g_index_seek(c, label, s->key, &lo, 1, &lo, 1, out))
+			return 0;
+		s->has_eqv = 1;
+		s->eqv = lo;
+		return 1;
 	}
 	if (s->hi && s->hi != s->lo && !seek_value(c, s->hi, row, &hi))
 		return 0;
@@ -423,6 +428,27 @@ int seek_run(struct qctx *c, const char *label, struct seekspec *s,
 	}
 	return g_index_seek(c, label, s->key, s->lo ? &lo : NULL, s->lo_incl,
 	                    s->hi ? &hi : NULL, s->hi_incl, out);
+}
+
+/* |i| at most 2^53: every such integer is a double as well */
+#define SEEK_EXACT_INT_MAX ((int64_t)1 << 53)
+
+int seek_exact(const struct pnode *pn, const struct seekspec *s)
+{
+	if (!s->has_eqv || s->kind != SEEK_EQ || pn->nlabels != 1 || pn->lx ||
+	    !pn->props || pn->props->kind != E_MAP || pn->props->nargs != 1 ||
+	    s->lo != pn->props->args[0] || strcmp(s->key, pn->props->labels[0]))
+		return 0;
+	switch (s->eqv.t) {
+	case V_BOOL:
+	case V_STR:
+		return 1;
+	case V_INT:
+		return s->eqv.u.i <= SEEK_EXACT_INT_MAX &&
+		       s->eqv.u.i >= -SEEK_EXACT_INT_MAX;
+	default:
+		return 0;
+	}
 }
 
 static int lit_ok(struct expr *e)

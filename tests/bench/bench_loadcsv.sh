@@ -27,7 +27,8 @@
 # BENCH_CHUNK (rows per transaction; default: none given, the server's
 # default), BENCH_PREFIX (127.0.65), BENCH_DATA (where the CSV files are
 # kept between runs; default a temp dir), BENCH_PERF=1 (record the
-# leader with perf during the loads: perf.data in the temp dir, kept),
+# leader with perf during the loads: perf.data in the temp dir, kept;
+# BENCH_PERF=all records the three nodes, `perf report --sort pid,comm`),
 # BENCH_PERF_OPTS (perf record options, default -g), BENCH_KEEP=1 (keep
 # the temp dir).
 set -uo pipefail
@@ -49,7 +50,7 @@ perf_pid=""
 cleanup() {
 	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid" 2>/dev/null
 	lc_kill_all
-	[ "${BENCH_KEEP:-0}" = 1 ] || [ "${BENCH_PERF:-0}" = 1 ] && { echo "kept $LC_DIR"; return; }
+	[ "${BENCH_KEEP:-0}" = 1 ] || [ "${BENCH_PERF:-0}" != 0 ] && { echo "kept $LC_DIR"; return; }
 	rm -rf "$LC_DIR"
 }
 trap cleanup EXIT
@@ -95,8 +96,10 @@ of=""
 pq="LOAD CSV WITH HEADERS FROM 'file:///people.csv' AS r CALL { WITH r CREATE (:Person {id: toInteger(r.\`id:ID\`), name: r.name, age: toInteger(r.\`age:int\`), city: r.city, emb: vector(r.\`emb:vector(128)\`, 128, 'FLOAT32')}) } IN TRANSACTIONS$of"
 kq="LOAD CSV WITH HEADERS FROM 'file:///knows.csv' AS r CALL { WITH r MATCH (a:Person {id: toInteger(r.\`:START_ID\`)}), (b:Person {id: toInteger(r.\`:END_ID\`)}) CREATE (a)-[:KNOWS]->(b) } IN TRANSACTIONS$of"
 
-if [ "${BENCH_PERF:-0}" = 1 ]; then
-	perf record ${BENCH_PERF_OPTS:--g} -o "$LC_DIR/perf.data" -p "$(lc_pid "$leader")" >/dev/null 2>&1 &
+if [ "${BENCH_PERF:-0}" != 0 ]; then
+	pids=$(lc_pid "$leader")
+	[ "$BENCH_PERF" = all ] && pids="$(lc_pid 1),$(lc_pid 2),$(lc_pid 3)"
+	perf record ${BENCH_PERF_OPTS:--g} -o "$LC_DIR/perf.data" -p "$pids" >/dev/null 2>&1 &
 	perf_pid=$!
 fi
 c0=$(cpu_ms)
