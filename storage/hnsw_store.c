@@ -63,8 +63,7 @@ struct hent {
 	uint32_t dims, m, efc;
 	int metric;
 	struct hnsw_graph *g;
-	int built; /* 0: start a build from the label's nodes at the next apply
-	            */
+	int built; /* 0: start a build at the next apply */
 	int erase; /* its keys are damaged: delete them before that build */
 	int populating;       /* a build is under way: queries scan */
 	uint64_t next;        /* populating: the next node id to insert */
