@@ -1024,18 +1024,52 @@ static int leader_ready(struct lnode *n)
 	return 0;
 }
 
+/* A vector index whose graph is being built (storage/hnsw_store.c) takes
+ * one build step with every applied entry: while the leader has nothing
+ * else to write, it proposes an empty batch and waits until it is applied,
+ * so a build also proceeds on an idle cluster. 1 when a step was taken
+ * (the writer then looks at its queue without waiting). */
+static int propose_build_step(struct lnode *n)
+{
+	struct sto_store *st = node_store_try_acquire(n);
+	int pop = st && sto_hnsw_populating(st);
+	if (st)
+		node_store_release(n);
+	if (!pop || leader_ready(n) != 0)
+		return 0;
+	struct intx x = {.n = n,
+	                 .deadline_ms = lora_now_ms() + NODE_WRITE_TIMEOUT_MS};
+	struct qry_error err = {0};
+	uint64_t index;
+	uint8_t *buf = lora_malloc(1); /* an empty batch packs to 0 bytes */
+	if (!buf)
+		return 0;
+	int rc = propose_wait(&x, buf, 0, &index, &err);
+	if (rc)
+		LOG_DEBUG("vector index build step: %s", err.message);
+	return rc == 0;
+}
+
 static void *writer_main(void *arg)
 {
 	struct lnode *n = arg;
 	pthread_setname_np(pthread_self(), "lora-writer");
 	struct wreq *ws[NODE_WRITE_GROUP_MAX];
+	int stepped = 0;
 	while (!atomic_load(&n->stopping)) {
 		prune(n->writer);
 		nwr_expire(n->writer, lora_now_ms());
+		/* right after a build step, the next one at once; else wait
+		 * for a write, a proposal's expiry or NODE_WRITER_IDLE_MS */
+		uint64_t until =
+		    lora_now_ms() + (stepped ? 0 : NODE_WRITER_IDLE_MS);
 		size_t cnt =
-		    nwr_take(n->writer, ws, NODE_WRITE_GROUP_MAX, NQ_FOREVER);
-		if (cnt == 0)
+		    nwr_take(n->writer, ws, NODE_WRITE_GROUP_MAX, until);
+		if (cnt == 0) {
+			stepped = propose_build_step(n);
 			continue;
+		}
+		stepped = 0;
 		if (leader_ready(n) != 0) {
 			for (size_t i = 0; i < cnt; i++)
 				wreq_fail(

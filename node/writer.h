@@ -38,7 +38,11 @@
 #define NODE_WRITE_GROUP_MAX       256   /* statements in one proposal */
 #define NODE_WRITE_TIMEOUT_MS      10000 /* until UNKNOWN_OUTCOME */
 #define NODE_PENDING_PROPOSALS_MAX 1024  /* proposed, not yet applied */
-#define NODE_APPLIED_RING          4096  /* recent (index, term, rc) kept */
+/* an idle writer wakes this often: to step a vector index build that
+ * began (an empty entry; back to back while one runs) and to free the
+ * batches of proposals applied since its last write */
+#define NODE_WRITER_IDLE_MS 1000
+#define NODE_APPLIED_RING   4096 /* recent (index, term, rc) kept */
 
 struct lnode;
 struct node_exec_req;

@@ -410,8 +410,18 @@ static void show_row(struct qctx *c, struct clause *cl, struct rows *out,
 		                            ? v_cstr(c, d->property_type)
 		                            : v_null();
 	} else {
-		r[cl->yields[5].slot] = v_cstr(c, "ONLINE");
-		r[cl->yields[6].slot] = v_float(100.0);
+		/* a vector index's graph may still be built in the
+		 * background (storage/hnsw_store.c): POPULATING, and how far */
+		int pop = 0, rv = 0;
+		double pct = 100.0;
+		if (d->kind == LORA__INDEX_KIND__INDEX_VECTOR && g_view(c))
+			rv = sto_view_index_progress(c->view, d->name, &pop,
+			                             &pct);
+		if (rv)
+			qerr_sto(c, rv, "index build progress");
+		r[cl->yields[5].slot] =
+		    v_cstr(c, pop ? "POPULATING" : "ONLINE");
+		r[cl->yields[6].slot] = v_float(pct);
 		r[cl->yields[7].slot] = uniq ? name : v_null();
 	}
 	rows_push(c, out, r);

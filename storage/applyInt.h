@@ -70,6 +70,10 @@ int apply_constraint_backfill(struct apply_ctx *c, const Lora__CreateIndex *m);
  * them), appended to ids as be64. */
 int apply_label_nodes(struct apply_ctx *c, uint32_t label,
                       struct lora_buf *ids);
+/* At most max node ids with label `label` from id `from` on, ascending,
+ * into ids; *n receives how many. */
+int apply_label_nodes_from(struct apply_ctx *c, uint32_t label, uint64_t from,
+                           uint64_t *ids, size_t max, size_t *n);
 int apply_constraints_check(struct apply_ctx *c,
                             const Lora__MutationBatch *batch);
 /* 1 when the catalogue (as the batch left it) has a node constraint. */

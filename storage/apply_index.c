@@ -249,6 +249,28 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 	return 0;
 }
 
+int apply_label_nodes_from(struct apply_ctx *c, uint32_t label, uint64_t from,
+                           uint64_t *ids, size_t max, size_t *n)
+{
+	uint8_t k0[STO_LABEL_KEY_BYTES];
+	k0[0] = STO_K_LABEL;
+	lora_put_be32(k0 + 1, label);
+	lora_put_be64(k0 + 5, from);
+	rocksdb_iterator_t *it = apply_iter(c, STO_CF_INDEX);
+	*n = 0;
+	for (rocksdb_iter_seek(it, (const char *)k0, sizeof k0);
+	     *n < max && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen != STO_LABEL_KEY_BYTES || memcmp(k, k0, 5))
+			break;
+		ids[(*n)++] = lora_get_be64((const uint8_t *)k + 5);
+	}
+	int rv = apply_iter_err(it);
+	rocksdb_iter_destroy(it);
+	return rv;
+}
+
 int apply_label_nodes(struct apply_ctx *c, uint32_t label, struct lora_buf *ids)
 {
 	uint8_t pfx[5];

@@ -44,6 +44,7 @@
 
 #define HNSW_FREE_LEVEL 0xffu
 #define HNSW_LANES      8
+#define HNSW_AHEAD      2 /* vectors prefetched ahead of the scoring */
 
 typedef float hnsw_v4f __attribute__((vector_size(16)));
 
@@ -553,16 +554,24 @@ static size_t search_level(struct hnsw_graph *g, const float *q, float qinv,
 		if (nr >= ef && cand_less(&sc->res[0], &c))
 			break;
 		const uint32_t *lst = list_at(g, c.slot, l);
-		/* the vectors are far apart in memory: ask for them all
-		 * before the first is scored (no effect on any result) */
+		/* the next candidate's list, while this one is scored */
+		if (nc)
+			__builtin_prefetch(g->nb[sc->cand[0].slot]);
+		uint32_t todo[2 * HNSW_M_MAX], nt = 0;
 		for (uint32_t i = 1; i <= lst[0]; i++)
-			if (g->vis[lst[i]] != tag)
-				prefetch_vec(g, lst[i]);
-		for (uint32_t i = 1; i <= lst[0]; i++) {
-			uint32_t s = lst[i];
-			if (g->vis[s] == tag)
-				continue;
-			g->vis[s] = tag;
+			if (g->vis[lst[i]] != tag) {
+				g->vis[lst[i]] = tag;
+				todo[nt++] = lst[i];
+			}
+		/* the vectors are far apart in memory: each is asked for
+		 * two steps before it is scored (no effect on any result;
+		 * asking for all at once stalls on the fill buffers) */
+		for (uint32_t i = 0; i < nt && i < HNSW_AHEAD; i++)
+			prefetch_vec(g, todo[i]);
+		for (uint32_t i = 0; i < nt; i++) {
+			uint32_t s = todo[i];
+			if (i + HNSW_AHEAD < nt)
+				prefetch_vec(g, todo[i + HNSW_AHEAD]);
 			struct hnsw_cand x = {dist_q(g, q, qinv, s), s,
 			                      g->ids[s]};
 			if (nr < ef || cand_less(&x, &sc->res[0])) {
@@ -573,7 +582,12 @@ static size_t search_level(struct hnsw_graph *g, const float *q, float qinv,
 			}
 		}
 	}
-	qsort(sc->res, nr, sizeof *sc->res, cand_cmp);
+	/* popping the max-heap fills the array from its end: closest
+	 * first, the order qsort would give ((dist, id) is total) */
+	for (size_t k = nr, m = nr; k > 0; k--) {
+		struct hnsw_cand x = heap_pop(sc->res, &m, 1);
+		sc->res[k - 1] = x;
+	}
 	return nr;
 }
 

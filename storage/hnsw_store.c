@@ -5,6 +5,8 @@
  * history of the data, not only on the data):
  *
  *   u8 len, index name              -> u8 has_entry, be64 entry node
+ *                                      [u8 populating, be64 next node,
+ *                                       be64 done, be64 total]
  *   u8 len, index name, be64 node   -> u8 level, per level 0..level:
  *                                      varint n, varint node id * n
  *
@@ -15,9 +17,24 @@
  * an indexed label, a write of an indexed key, a label change) are compared
  * with the graph; the ones that left or changed their vector are removed
  * together (hnsw_remove), then the new ones inserted in ascending id order.
- * A vector index created by the batch is built in that same batch from
- * every node with its label (so its build is part of the replicated apply,
- * not a background task; SHOW INDEXES lists it ONLINE once applied).
+ * A vector index created by a batch starts POPULATING: that batch only
+ * counts the label's nodes (`total`); then every batch applied after it,
+ * whatever it holds (an empty one too), inserts the next
+ * HNSW_BUILD_STEP_NODES nodes of the label in id order from the cursor
+ * `next`, after the batch's own changes, and the index is ONLINE once a
+ * step finds fewer. The steps are log entries: every replica applies the
+ * same batches in the same order, so every replica runs the same steps at
+ * the same places and holds the same graph bytes. The leader proposes an
+ * empty batch whenever it has nothing else to write while a build is
+ * under way (node/writer.c), so a build also proceeds on an idle cluster.
+ * Writes keep the graph meanwhile: a touched node enters or leaves it at
+ * once, whether the cursor has passed it or not (a step skips a node that
+ * is already in with its vector). Queries scan exactly until the index is
+ * ONLINE (sto_view_vector_search answers LORA_ENOTFOUND). The cursor and
+ * the counts live in the index's header, written in the batch that moved
+ * them, so a restart or a snapshot install resumes the build where the
+ * state it holds left it. A header of 9 bytes (written before background
+ * builds existed) is an ONLINE index.
  *
  * In memory, the graph of each index (hnswInt.h) mirrors the CF as of the
  * last committed batch. A view uses it only when the view's node-cache
@@ -35,14 +52,22 @@
 #include "hnswInt.h"
 
 #define HNSW_NAME_BYTES_MAX 255 /* index names longer are not indexed */
+/* Nodes one build step inserts (about 0.1 s of CPU at 100,000 x 128-d:
+ * the apply of every entry during a build waits that long) */
+#define HNSW_BUILD_STEP_NODES 1024
+#define HNSW_HEAD_BYTES       9  /* has_entry, entry */
+#define HNSW_HEAD_POP_BYTES   34 /* + populating, next, done, total */
 
 struct hent {
 	char *name, *label, *key;
 	uint32_t dims, m, efc;
 	int metric;
 	struct hnsw_graph *g;
-	int built; /* 0: build from the label's nodes at the next apply */
+	int built; /* 0: start a build at the next apply */
 	int erase; /* its keys are damaged: delete them before that build */
+	int populating;       /* a build is under way: queries scan */
+	uint64_t next;        /* populating: the next node id to insert */
+	uint64_t done, total; /* nodes the steps went over; label's count */
 };
 
 struct sto_hnsw_set {
@@ -238,10 +263,18 @@ static int load_ent(struct sto_store *s, struct hent *e)
 	int rv = sto_get(s, s->ro, STO_CF_HNSW, k, kl, &v, &vl);
 	if (rv || !v)
 		return rv;
-	int has = vl == 9 && v[0];
-	uint64_t entry = vl == 9 ? lora_get_be64((uint8_t *)v + 1) : 0;
+	int ok = vl == HNSW_HEAD_BYTES || vl == HNSW_HEAD_POP_BYTES;
+	const uint8_t *u = (const uint8_t *)v;
+	int has = ok && u[0];
+	uint64_t entry = ok ? lora_get_be64(u + 1) : 0;
+	if (vl == HNSW_HEAD_POP_BYTES) {
+		e->populating = u[9] != 0;
+		e->next = lora_get_be64(u + 10);
+		e->done = lora_get_be64(u + 18);
+		e->total = lora_get_be64(u + 26);
+	}
 	rocksdb_free(v);
-	if (vl != 9)
+	if (!ok)
 		return LORA_ECORRUPT;
 	int64_t tok = sto_tok_find(s, STO_TOK_KEY, e->key, strlen(e->key));
 	float *vec = lora_malloc(sizeof(float) * e->dims);
@@ -351,11 +384,15 @@ static int ent_flush(struct apply_ctx *c, struct hent *e)
 	int rv = hnsw_flush(e->g, put_node, del_node, &a);
 	if (rv)
 		return rv;
-	uint8_t k[1 + HNSW_NAME_BYTES_MAX], v[9];
+	uint8_t k[1 + HNSW_NAME_BYTES_MAX], v[HNSW_HEAD_POP_BYTES];
 	size_t kl = key_of(k, e->name, 0, 0);
 	int has;
 	lora_put_be64(v + 1, hnsw_entry(e->g, &has));
 	v[0] = (uint8_t)has;
+	v[9] = (uint8_t)e->populating;
+	lora_put_be64(v + 10, e->next);
+	lora_put_be64(v + 18, e->done);
+	lora_put_be64(v + 26, e->total);
 	return apply_wonly(c, 0, STO_CF_HNSW, k, kl, v, sizeof v);
 }
 
@@ -489,26 +526,43 @@ static int sync_nodes(struct apply_ctx *c, struct hent *e, const uint64_t *ids,
 	return rv;
 }
 
-/* The label's nodes into a fresh graph. */
-static int build(struct apply_ctx *c, struct hent *e)
+/* Starts e's build: the label's nodes counted, the cursor at 0. */
+static int build_start(struct apply_ctx *c, struct hent *e)
 {
 	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
 	struct lora_buf ids = {0};
 	int rv = lt < 0 ? 0 : apply_label_nodes(c, (uint32_t)lt, &ids);
-	size_t n = ids.len / 8;
-	uint64_t *v = lora_malloc(sizeof(uint64_t) * (n ? n : 1));
-	if (!rv && !v)
-		rv = LORA_ENOMEM;
-	for (size_t i = 0; !rv && i < n; i++)
-		v[i] = lora_get_be64((const uint8_t *)ids.data + 8 * i);
-	/* in chunks: the floats of a whole label at once could be large */
-	for (size_t i = 0; !rv && i < n; i += 4096)
-		rv = sync_nodes(c, e, v + i, n - i < 4096 ? n - i : 4096);
-	lora_free(v);
+	e->total = ids.len / 8;
 	lora_buf_free(&ids);
-	if (!rv)
-		e->built = 1;
+	e->next = e->done = 0;
+	/* no node yet: the writes to come keep the graph whole */
+	e->populating = e->total > 0;
+	e->built = 1;
 	return rv;
+}
+
+/* One build step: the next HNSW_BUILD_STEP_NODES nodes of the label from
+ * the cursor into the graph (those already in are left as they are). */
+static int build_step(struct apply_ctx *c, struct hent *e)
+{
+	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
+	uint64_t v[HNSW_BUILD_STEP_NODES];
+	size_t n = 0;
+	int rv = lt < 0 ? 0
+	                : apply_label_nodes_from(c, (uint32_t)lt, e->next, v,
+	                                         HNSW_BUILD_STEP_NODES, &n);
+	if (!rv && n)
+		rv = sync_nodes(c, e, v, n);
+	if (rv)
+		return rv;
+	e->done += n;
+	if (n)
+		e->next = v[n - 1] + 1;
+	if (n < HNSW_BUILD_STEP_NODES) {
+		e->populating = 0;
+		e->next = e->done = e->total = 0;
+	}
+	return 0;
 }
 
 static int push_id(struct lora_buf *b, uint64_t id)
@@ -608,16 +662,23 @@ static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
 	}
 	for (size_t i = 0; !rv && i < h->n; i++) {
 		struct hent *e = &h->e[i];
-		if (!e->built) {
+		int fresh = !e->built;
+		if (fresh) {
 			h->pending = 1;
 			rv = e->erase ? ent_erase(c, e->name) : 0;
 			if (!rv)
-				rv = build(c, e);
+				rv = build_start(c, e);
 			e->erase = 0;
 		}
 		if (!rv && u) {
 			h->pending = 1;
 			rv = sync_nodes(c, e, v, u);
+		}
+		/* the batch that starts a build only counts (a CREATE INDEX
+		 * answers at once); the batches after it take the steps */
+		if (!rv && e->populating && !fresh) {
+			h->pending = 1;
+			rv = build_step(c, e);
 		}
 		if (!rv && h->pending)
 			rv = ent_flush(c, e);
@@ -738,7 +799,7 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 		for (size_t i = 0; i < h->n; i++) {
 			struct hent *e = &h->e[i];
 			if (strcmp(e->name, index) || !e->built ||
-			    e->dims != dim)
+			    e->populating || e->dims != dim)
 				continue;
 			*count = hnsw_count(e->g);
 			if (ef > *count)
@@ -748,6 +809,47 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 		}
 	pthread_mutex_unlock(&h->mu);
 	return rv;
+}
+
+int sto_hnsw_populating(struct sto_store *s)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	int any = 0;
+	if (!h)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	for (size_t i = 0; i < h->n && !any; i++)
+		any = !h->e[i].built || h->e[i].populating;
+	pthread_mutex_unlock(&h->mu);
+	return any;
+}
+
+int sto_view_index_progress(struct sto_view *v, const char *index,
+                            int *populating, double *percent)
+{
+	*populating = 0;
+	*percent = 100.0;
+	uint8_t k[1 + HNSW_NAME_BYTES_MAX];
+	if (strlen(index) > HNSW_NAME_BYTES_MAX)
+		return 0;
+	size_t kl = key_of(k, index, 0, 0), vl;
+	char *val = NULL;
+	int rv = sto_get(v->s, v->ro, STO_CF_HNSW, k, kl, &val, &vl);
+	if (rv)
+		return rv;
+	const uint8_t *u = (const uint8_t *)val;
+	if (val && vl == HNSW_HEAD_POP_BYTES && u[9]) {
+		uint64_t done = lora_get_be64(u + 18);
+		uint64_t total = lora_get_be64(u + 26);
+		*populating = 1;
+		/* nodes created during the build may take done past total */
+		*percent = total && done < total
+		               ? 100.0 * (double)done / (double)total
+		           : total ? 99.9
+		                   : 0.0;
+	}
+	rocksdb_free(val);
+	return 0;
 }
 
 size_t sto_hnsw_bytes(struct sto_store *s)

@@ -541,6 +541,19 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
                            struct sto_vhit *out, size_t *n, size_t *count);
 /* Bytes of memory the store's vector index graphs hold. */
 size_t sto_hnsw_bytes(struct sto_store *s);
+/*
+ * The build of vector index `index`'s graph as of the view: *populating 1
+ * and *percent (0..100, the share of the label's nodes, counted when the
+ * build started, that the build steps went over) while the graph is built
+ * in the background (queries scan exactly meanwhile); *populating 0 and
+ * *percent 100 once it is complete, and for any other index.
+ */
+int sto_view_index_progress(struct sto_view *v, const char *index,
+                            int *populating, double *percent);
+/* 1 when a vector index of the store's applied state is still being
+ * built: every batch applied takes a build step, so the leader proposes
+ * empty batches while it has nothing else to write. */
+int sto_hnsw_populating(struct sto_store *s);
 
 /* Copies vector i of a column into out (dim floats). */
 void sto_vcol_row(const struct sto_vcol_ref *c, size_t i, float *out);

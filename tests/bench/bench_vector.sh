@@ -46,7 +46,13 @@ lc_log "bench_vector: $n x 128-d ($data), seed $seed, leader node $leader;" \
 node "$scale/vector.js" --leader "$(lc_http "$leader")" \
 	--hosts "$(lc_http 1),$(lc_http 2),$(lc_http 3)" --n "$n" --queries "$queries" \
 	--data "$data" --seed "$seed" --out "$work/vector.json" ${BENCH_NO_INDEX:+--no-index 1} || exit 1
-for i in 1 2 3; do lc_log "node $i: VmHWM $(grep VmHWM /proc/"$(lc_pid "$i")"/status | tr -s ' ')"; done
+tck=$(getconf CLK_TCK)
+for i in 1 2 3; do
+	# CPU seconds of the whole run (user + system): on a shared machine
+	# the figure to compare between builds, with wall times that wait
+	cpu=$(awk -v t="$tck" '{ printf "%.1f", ($14 + $15) / t }' /proc/"$(lc_pid "$i")"/stat)
+	lc_log "node $i: VmHWM $(grep VmHWM /proc/"$(lc_pid "$i")"/status | tr -s ' '), CPU ${cpu} s"
+done
 cat "$work/vector.json"
 echo
 exit 0

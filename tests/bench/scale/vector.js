@@ -122,16 +122,18 @@ async function main() {
 	t0 = C.nowMs();
 	await query(leader, INDEX("vec"), {}, true);
 	await replicated(conns, leader);
-	// a 503 retry of the CREATE (its outcome unknown while the build
-	// ran) may answer before the entry is known everywhere: wait until
-	// every node has the index
+	// the graph is built in the background (POPULATING, then ONLINE:
+	// SHOW INDEXES): the build ends when every node lists it ONLINE
 	for (const c of conns)
-		for (;;) {
+		for (let last = "";;) {
 			const r = await c.c.request("POST", "/query", JSON.stringify({
-				query: "CALL db.index.vector.queryNodes('vec', 1, $q) YIELD node RETURN node",
-				params: { q: next() } }));
-			if (r.status === 200) break;
-			await new Promise((res) => setTimeout(res, 50));
+				query: "SHOW INDEXES", format: "rowArrays" }));
+			const m = r.status === 200 && /"vec",.*?"(ONLINE|POPULATING)",([0-9.]+)/.exec(r.body);
+			if (m && m[1] === "ONLINE") break;
+			const now = m ? `${m[1]} ${(+m[2]).toFixed(0)}%` : `status ${r.status}`;
+			if (now !== last) console.error(`build: ${c.host}: ${now} at ${(C.nowMs() - t0).toFixed(0)} ms`);
+			last = now;
+			await new Promise((res) => setTimeout(res, 200));
 		}
 	res.buildMs = C.nowMs() - t0;
 	console.error(`build over existing data: ${res.buildMs} ms (replicated)`);
