@@ -431,8 +431,7 @@ static void idx_load(struct qctx *c)
 	/* a (label, key) per property: a composite index has entries for
 	 * each of its properties */
 	for (size_t i = 0; i < n; i++) {
-		if (defs[i]->kind != LORA__INDEX_KIND__INDEX_RANGE &&
-		    defs[i]->kind != LORA__INDEX_KIND__INDEX_UNIQUE)
+		if (!sto_index_has_entries(defs[i]))
 			continue; /* vectors, constraints without entries */
 		for (size_t k = 0; k < defs[i]->n_properties; k++) {
 			g->idx_label[g->nidx] = ar_strdup(c, defs[i]->label);

@@ -2119,12 +2119,18 @@ static const char *property_type(struct parser *p)
 	     "DATETIME, ZONED DATETIME, DURATION or POINT");
 }
 
-/* After REQUIRE n.p: IS UNIQUE | IS NOT NULL | IS :: TYPE | IS TYPED TYPE */
+/* After REQUIRE n.p: IS UNIQUE | IS NOT NULL | IS :: TYPE | IS TYPED TYPE
+ * | IS NODE KEY */
 static void constraint_kind(struct parser *p, struct ddl *d)
 {
 	expect_kw(p, "IS");
 	if (accept_kw(p, "UNIQUE"))
 		return;
+	if (accept_kw(p, "NODE")) {
+		expect_kw(p, "KEY");
+		d->kind = DDL_CREATE_NODE_KEY;
+		return;
+	}
 	if (accept_kw(p, "NOT")) {
 		expect_kw(p, "NULL");
 		d->kind = DDL_CREATE_EXISTS;
@@ -2135,7 +2141,7 @@ static void constraint_kind(struct parser *p, struct ddl *d)
 	} else {
 		perr(p, cur(p),
 		     "UnsupportedFeature: constraints are IS UNIQUE, IS NOT "
-		     "NULL or IS :: TYPE (node keys are not supported)");
+		     "NULL, IS :: TYPE or IS NODE KEY");
 	}
 }
 

@@ -2,9 +2,11 @@
  * the apply path: entry maintenance, uniqueness checks, backfill on
  * CREATE INDEX and clean-up on DROP INDEX.
  *
- * One set of entries 'P' label key <value> node serves every RANGE or
- * UNIQUE index that covers (label, key); entries exist while at least one
- * such index does. Values that cannot be ordered (maps) are not indexed.
+ * One set of entries 'P' label key <value> node serves every RANGE,
+ * UNIQUE or NODE_KEY index that covers (label, key); entries exist while
+ * at least one such index does (a node key's uniqueness of the combination
+ * is checked after the batch, apply_constraint.c). Values that cannot be
+ * ordered (maps) are not indexed.
  */
 #include <string.h>
 
@@ -16,11 +18,17 @@ static const struct sto_catalog *cat_of(struct apply_ctx *c)
 	return c->cat_copied ? &c->cat : &c->s->cat;
 }
 
-static int def_is_node_lookup(const Lora__CreateIndex *d)
+int sto_index_has_entries(const Lora__CreateIndex *d)
 {
 	return d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
 	       (d->kind == LORA__INDEX_KIND__INDEX_RANGE ||
-	        d->kind == LORA__INDEX_KIND__INDEX_UNIQUE);
+	        d->kind == LORA__INDEX_KIND__INDEX_UNIQUE ||
+	        d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY);
+}
+
+static int def_is_node_lookup(const Lora__CreateIndex *d)
+{
+	return sto_index_has_entries(d);
 }
 
 /* 0: (label, key) not indexed, 1: indexed, 2: under a unique constraint. */
@@ -205,6 +213,12 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 			return lora_errf(LORA_EINVAL, c->errmsg,
 			                 "index `%s`: empty property key",
 			                 m->name);
+	if (m->kind == LORA__INDEX_KIND__INDEX_NODE_KEY &&
+	    (m->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
+	     m->n_properties > STO_NODE_KEY_PROPS_MAX))
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "node key `%s` needs 1..%d node properties",
+		                 m->name, STO_NODE_KEY_PROPS_MAX);
 	if (m->kind == LORA__INDEX_KIND__INDEX_UNIQUE && m->n_properties > 1)
 		return lora_errf(LORA_EINVAL, c->errmsg,
 		                 "constraint `%s`: uniqueness over several "
@@ -239,7 +253,7 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 		                 m->kind == LORA__INDEX_KIND__INDEX_TYPE
 		                     ? " and a known property type"
 		                     : "");
-	if (m->kind > LORA__INDEX_KIND__INDEX_TYPE ||
+	if (m->kind > LORA__INDEX_KIND__INDEX_NODE_KEY ||
 	    m->entity > LORA__ENTITY_KIND__ENTITY_EDGE)
 		return lora_errf(LORA_EINVAL, c->errmsg, "index `%s`: bad kind",
 		                 m->name);

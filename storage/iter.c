@@ -163,8 +163,8 @@ int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
 /* ---- index seek
  * ------------------------------------------------------------------ */
 
-/* Whether the snapshot's catalogue has a RANGE or UNIQUE node index on
- * (label, key). The catalogue is read once per view. */
+/* Whether the snapshot's catalogue has a node index with entries (RANGE,
+ * UNIQUE, NODE_KEY) on (label, key). The catalogue is read once per view. */
 static int seek_indexed(struct sto_view *v, const char *label, const char *key,
                         int *yes)
 {
@@ -176,9 +176,7 @@ static int seek_indexed(struct sto_view *v, const char *label, const char *key,
 	*yes = 0;
 	for (size_t i = 0; i < ndefs; i++) {
 		const Lora__CreateIndex *d = defs[i];
-		if (d->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
-		    d->kind == LORA__INDEX_KIND__INDEX_VECTOR ||
-		    strcmp(d->label, label))
+		if (!sto_index_has_entries(d) || strcmp(d->label, label))
 			continue;
 		for (size_t j = 0; j < d->n_properties; j++)
 			if (!strcmp(d->properties[j], key))

@@ -91,6 +91,8 @@ enum sto_tok_kind { STO_TOK_LABEL, STO_TOK_TYPE, STO_TOK_KEY, STO_TOK_KINDS };
 #define STO_VECTOR_DIMENSIONS_MAX 4096
 /* Indexes in the catalogue. */
 #define STO_INDEXES_MAX 1024
+/* Properties one node key constraint may combine. */
+#define STO_NODE_KEY_PROPS_MAX 16
 /* Type names a view caches by token (larger tokens are looked up under
  * the token lock on every use). */
 #define STO_VIEW_TYPE_NAMES_MAX 4096u

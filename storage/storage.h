@@ -227,6 +227,11 @@ void sto_install_crash_point(int step);
 const char *sto_value_type(const Lora__Value *v);
 int sto_type_known(const char *type);
 
+/* Whether index def d keeps 'P' label-property entries that a seek can
+ * read: node RANGE, UNIQUE and NODE_KEY definitions (vector indexes and
+ * existence / type constraints keep none). */
+int sto_index_has_entries(const Lora__CreateIndex *d);
+
 /* ---- the system keyspace (apply_user.c) --------------------------------
  *
  * Users and the cluster secret, in meta, changed only by the UserChange

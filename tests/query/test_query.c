@@ -457,8 +457,8 @@ static const struct ecase error_cases[] = {
     {"relationship property indexes are refused",
      "CREATE INDEX r FOR ()-[r:T]-() ON (r.p)", LORA_EPARSE,
      "UnsupportedFeature: relationship property indexes", 0, 0},
-    {"node keys are refused",
-     "CREATE CONSTRAINT k FOR (n:L) REQUIRE n.p IS NODE KEY", LORA_EPARSE,
+    {"unknown constraint kinds are refused",
+     "CREATE CONSTRAINT k FOR (n:L) REQUIRE n.p IS KEY", LORA_EPARSE,
      "UnsupportedFeature: constraints are IS UNIQUE", 0, 0},
     {"point latitude out of range",
      "RETURN point({longitude: 0, latitude: 91})", LORA_EINVAL,
@@ -1736,6 +1736,61 @@ START_TEST(test_existence_and_type_constraints)
 }
 END_TEST
 
+/* Node keys: every property present and the combination unique, checked
+ * before anything is proposed; a backfill check on creation; listed by
+ * SHOW CONSTRAINTS (NODE_KEY, owning its index) and SHOW INDEXES (RANGE);
+ * its entries serve seeks (and agree with the scan). */
+START_TEST(test_node_key_constraint)
+{
+	struct result r;
+	ok("CREATE (:Pk {a: 1, b: 'x'}), (:Pk {a: 1, b: 'x'}), "
+	   "(:Pk {a: 1, b: 'y'})");
+	run("CREATE CONSTRAINT pk FOR (p:Pk) REQUIRE (p.a, p.b) IS NODE KEY",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "pk"));
+	run("SHOW CONSTRAINTS", &r);
+	ck_assert_ptr_null(strstr(r.text, "pk"));
+	ok("MATCH (p:Pk {b: 'x'}) WITH p LIMIT 1 SET p.b = 'z'");
+	ok("CREATE CONSTRAINT pk FOR (p:Pk) REQUIRE (p.a, p.b) IS NODE KEY");
+	run("CREATE (:Pk {a: 1, b: 'y'})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "node key pk"));
+	ck_assert_uint_eq(r.nmut, 0); /* refused before any batch */
+	run("CREATE (:Pk {a: 2})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(
+	    strstr(r.err.message, "must have the property b"));
+	run("UNWIND [1, 2] AS i CREATE (:Pk {a: 5, b: 'q'})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	run("MATCH (p:Pk {b: 'y'}) REMOVE p.a", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ok("CREATE (:Pk {a: 1, b: 'w'}), (:Pk {a: 2, b: 'y'})");
+	ok("CREATE (p:Pk) SET p.a = 3, p.b = 'x'"); /* judged at the end */
+	run("MATCH (p:Pk) WHERE p.a = 1 RETURN p.b ORDER BY p.b", &r);
+	ck_assert_str_eq(r.text, "p.b\nw\nx\ny\nz\n");
+	run("EXPLAIN MATCH (p:Pk) WHERE p.a = 1 RETURN p.b", &r);
+	ck_assert_ptr_nonnull(strstr(r.plan, "NodeIndexSeek(:Pk(a))"));
+	run("SHOW CONSTRAINTS", &r);
+	ck_assert_str_eq(r.text,
+	                 "name|type|entityType|labelsOrTypes|properties|"
+	                 "ownedIndex|propertyType\npk|NODE_KEY|NODE|"
+	                 "['Pk']|['a', 'b']|pk|null\n");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(
+	    strstr(r.text, "pk|RANGE|NODE|['Pk']|['a', 'b']|ONLINE|100.0|pk"));
+	ok("CREATE CONSTRAINT one FOR (p:Pk1) REQUIRE p.id IS NODE KEY");
+	ok("CREATE (:Pk1 {id: 1})");
+	run("CREATE (:Pk1 {id: 1.0})", &r); /* equal values */
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ok("DROP CONSTRAINT pk");
+	ok("DROP CONSTRAINT one");
+	ok("CREATE (:Pk {a: 1, b: 'y'}), (:Pk)");
+	ok("MATCH (p:Pk) DELETE p");
+	ok("MATCH (p:Pk1) DELETE p");
+}
+END_TEST
+
 START_TEST(test_vector_topk)
 {
 	struct result r;
@@ -2606,6 +2661,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_label_expressions);
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_existence_and_type_constraints);
+	tcase_add_test(t, test_node_key_constraint);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_label_scans_and_vectors);

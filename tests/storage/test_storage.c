@@ -269,6 +269,61 @@ START_TEST(apply_enforces_existence_and_type_constraints)
 }
 END_TEST
 
+/* Node keys at apply: every property present and the combination unique
+ * among live nodes of the label, judged by the batch's end state (two
+ * nodes of one batch collide too); a key that existing nodes break is
+ * refused; its entries serve the first property's seeks. */
+START_TEST(apply_enforces_node_key)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "K", 2, "a", v_int(1), "b", v_str("x"));
+	add_create_node(b, 2, "K", 2, "a", v_int(1), "b", v_str("x"));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_index(b, "k_ab", LORA__INDEX_KIND__INDEX_NODE_KEY, "K",
+	                 "a,b", 0);
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT); /* 1 and 2 share it */
+	b = batch_new();
+	add_set_prop(b, NODE, 2, "b", v_str("y"));
+	add_create_index(b, "k_ab", LORA__INDEX_KIND__INDEX_NODE_KEY, "K",
+	                 "a,b", 0);
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_node(b, 3, "K", 1, "a", v_int(2)); /* no b */
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	ck_assert_ptr_null(get_node(3));
+	b = batch_new();
+	add_create_node(b, 3, "K", 2, "a", v_int(1), "b", v_str("y"));
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT); /* node 2's key */
+	b = batch_new();
+	add_create_node(b, 3, "K", 2, "a", v_int(1), "b", v_str("z"));
+	add_create_node(b, 4, "K", 2, "a", v_int(1), "b", v_str("z"));
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT); /* within the batch */
+	b = batch_new();
+	add_create_node(b, 3, "K", 2, "a", v_int(1), "b", v_str("z"));
+	add_set_prop(b, NODE, 2, "b", v_str("x")); /* moves onto node 1's */
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	b = batch_new();
+	add_set_prop(b, NODE, 1, "b", v_str("w")); /* frees (1, x) ... */
+	add_set_prop(b, NODE, 2, "b", v_str("x")); /* ... for node 2 */
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_remove_prop(b, NODE, 1, "a");
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	b = batch_new();
+	add_create_node(b, 5, "X", 1, "a", v_int(1)); /* another label */
+	add_delete_node(b, 2, 0); /* and (1, x) is free again */
+	add_create_node(b, 6, "K", 2, "a", v_int(1), "b", v_str("x"));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_drop_index(b, "k_ab", 0);
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_node(b, 7, "K", 1, "a", v_int(9));
+	ck_assert_int_eq(apply(b), 0); /* dropped: no check */
+}
+END_TEST
+
 START_TEST(apply_every_mutation_kind)
 {
 	float xs[3] = {1, 2, 3}, ys[2] = {4, 5};
@@ -1034,6 +1089,7 @@ Suite *storage_suite(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, apply_every_mutation_kind);
 	tcase_add_test(t, apply_enforces_existence_and_type_constraints);
+	tcase_add_test(t, apply_enforces_node_key);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
 	tcase_add_test(t, apply_refuses_an_index_gap);
