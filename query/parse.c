@@ -2051,19 +2051,38 @@ static struct clause *call_clause(struct parser *p, struct tok *t)
 	return c;
 }
 
+/* ()-[r:TYPE]-() (or -> / <-) after FOR: the relationship variable */
+static const char *rel_target(struct parser *p, struct ddl *d)
+{
+	expect_p(p, ")");
+	accept_p(p, "<");
+	expect_p(p, "-");
+	expect_p(p, "[");
+	const char *var = ident(p);
+	expect_p(p, ":");
+	d->label = ident(p);
+	expect_p(p, "]");
+	expect_p(p, "-");
+	accept_p(p, ">");
+	expect_p(p, "(");
+	expect_p(p, ")");
+	d->rel = 1;
+	return var;
+}
+
 static void index_target(struct parser *p, struct ddl *d)
 {
 	expect_kw(p, "FOR");
 	expect_p(p, "(");
-	if (is_p(p, ")"))
-		perr(p, cur(p),
-		     "UnsupportedFeature: relationship property indexes are "
-		     "not supported (relationship properties are checked "
-		     "as the pattern expands)");
-	const char *var = ident(p);
-	expect_p(p, ":");
-	d->label = ident(p);
-	expect_p(p, ")");
+	const char *var;
+	if (is_p(p, ")")) {
+		var = rel_target(p, d);
+	} else {
+		var = ident(p);
+		expect_p(p, ":");
+		d->label = ident(p);
+		expect_p(p, ")");
+	}
 	int paren;
 	if (accept_kw(p, "ON")) {
 		paren = accept_p(p, "(");

@@ -445,6 +445,7 @@ struct ddl {
 	size_t nprops;
 	int if_not_exists, if_exists;
 	int show_constraints; /* DDL_SHOW_INDEXES: SHOW CONSTRAINTS */
+	int rel;              /* FOR ()-[r:TYPE]-(): a relationship index */
 	const char *ptype;    /* DDL_CREATE_TYPE: "INTEGER", "LOCAL TIME"... */
 	struct expr *options;
 };
@@ -574,6 +575,9 @@ struct graph {
 	int idx_loaded;                       /* index catalogue cache */
 	const char **idx_label, **idx_key;
 	size_t nidx;
+	const char **ridx_type, **ridx_key; /* relationship indexes */
+	size_t nridx;
+	int edges_written; /* the statement created, changed or deleted one */
 	size_t ninterned;
 	/* pending batches were left out (g_defer_pending): any read of the
 	 * stored graph restarts the statement with them (need_pending) */
@@ -623,6 +627,14 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
                 struct adj **out, size_t *n);
 uint64_t g_count_label(struct qctx *c, const char *label);
 int g_has_index(struct qctx *c, const char *label, const char *key);
+/* Relationship property indexes on (type, key): whether one covers it,
+ * and a seek as g_index_seek giving relationship ids. A seek returns 0
+ * (scan instead) once the statement has written relationships: the
+ * overlay indexes nodes only. */
+int g_has_rel_index(struct qctx *c, const char *type, const char *key);
+int g_rel_index_seek(struct qctx *c, const char *type, const char *key,
+                     const struct val *lo, int lo_incl, const struct val *hi,
+                     int hi_incl, struct idvec *out);
 /* writes */
 uint64_t g_create_node(struct qctx *c, const char **labels, size_t nl,
                        struct vmap *props);
@@ -801,10 +813,22 @@ struct seekspec {
 	struct expr *lo, *hi; /* EQ, IN (the list) and PREFIX: lo == hi;
 	                       * RANGE: NULL = open */
 	int lo_incl, hi_incl;
+	int rel; /* a relationship's property: the relationship indexes */
 };
 /* specs for pn in pattern p (values must not read what p binds) */
 int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
                struct seekspec *s, int n);
+/* the same for relationship r (fixed length, one type, a fresh variable;
+ * 0 specs otherwise); seek_run then takes r's type for label and finds
+ * relationships */
+int seek_rel_specs(const struct pattern *p, struct prel *r, struct expr *where,
+                   struct seekspec *s, int n);
+/* A relationship of part pp (of pattern pat) whose index serves one of
+ * its predicates better (a lower seek_rank) than any node index of the
+ * part does, with that spec in *out; -1 when there is none. The caller
+ * checks first that no node of the part is bound. */
+int seek_pick_rel(struct qctx *c, const struct pattern *pat, struct ppart *pp,
+                  struct expr *where, struct seekspec *out);
 /* preference: 0 equality, 1 IN list, 2 range or prefix (SEEK_RANKS) */
 #define SEEK_RANKS 3
 int seek_rank(const struct seekspec *s);

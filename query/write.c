@@ -297,6 +297,10 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 		     "properties (a %s takes one)",
 		     d->kind == DDL_CREATE_VECTOR ? "vector index"
 		                                  : "constraint");
+	if (d->rel && d->kind != DDL_CREATE_INDEX)
+		qerr(c, LORA_ESEMANTIC,
+		     "UnsupportedFeature: relationships take range indexes "
+		     "only (no constraints or vector indexes)");
 	struct lora_buf *b = qbuf(c);
 	if (d->name)
 		lora_buf_puts(b, d->name);
@@ -337,7 +341,8 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 	                                     : LORA__INDEX_KIND__INDEX_RANGE;
 	if (d->ptype)
 		ci->property_type = (char *)d->ptype;
-	ci->entity = LORA__ENTITY_KIND__ENTITY_NODE;
+	ci->entity = d->rel ? LORA__ENTITY_KIND__ENTITY_EDGE
+	                    : LORA__ENTITY_KIND__ENTITY_NODE;
 	ci->label = (char *)d->label;
 	ci->n_properties = d->nprops;
 	ci->properties = ar_alloc(c, sizeof(char *) * d->nprops);

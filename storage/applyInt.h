@@ -140,11 +140,14 @@ int adj_flush(struct apply_ctx *c);
 void adj_free(struct apply_ctx *c);
 
 /* apply_index.c */
-/* Index maintenance when a node's property `key` changes from old (packed
- * bytes, NULL: absent) to new (NULL: absent). */
-int idx_prop_change(struct apply_ctx *c, uint64_t node, const struct sto_rec *r,
-                    uint32_t key, const struct sto_prop *old,
-                    const Lora__Value *nv);
+/* Index maintenance when property `key` of node (edge = 0) or
+ * relationship (edge = 1) id, record r, changes from old (packed bytes,
+ * NULL: absent) to new (NULL: absent). */
+int idx_prop_change(struct apply_ctx *c, int edge, uint64_t id,
+                    const struct sto_rec *r, uint32_t key,
+                    const struct sto_prop *old, const Lora__Value *nv);
+/* Removes the index entries of relationship id (record r) being deleted. */
+int idx_edge_delete(struct apply_ctx *c, uint64_t id, const struct sto_rec *r);
 /* Index maintenance when node gains (add=1) or loses `label`. */
 int idx_label_change(struct apply_ctx *c, uint64_t node,
                      const struct sto_rec *r, uint32_t label, int add);

@@ -75,6 +75,7 @@ extern const char *const sto_cf_names[STO_CF_COUNT];
 #define STO_K_IN    'I'
 #define STO_K_LABEL 'L'
 #define STO_K_PROP  'P'
+#define STO_K_RPROP 'R' /* relationship property index entries */
 
 #define STO_ADJ_KEY_BYTES   13 /* node + direction + chunk number */
 #define STO_VEC_KEY_BYTES   13 /* entity + owner + key */
@@ -243,6 +244,8 @@ void sto_key_label(uint8_t k[STO_LABEL_KEY_BYTES], uint32_t label,
                    uint64_t node);
 /* Prefix 'P' label key (9 bytes) into b (reset first). */
 int sto_key_prop_prefix(struct lora_buf *b, uint32_t label, uint32_t key);
+/* 'R' type key: the prefix of a relationship property index's entries. */
+int sto_key_rprop_prefix(struct lora_buf *b, uint32_t type, uint32_t key);
 
 /*
  * Appends the order-preserving encoding of v to b. Ints and floats share

@@ -227,9 +227,10 @@ void sto_install_crash_point(int step);
 const char *sto_value_type(const Lora__Value *v);
 int sto_type_known(const char *type);
 
-/* Whether index def d keeps 'P' label-property entries that a seek can
- * read: node RANGE, UNIQUE and NODE_KEY definitions (vector indexes and
- * existence / type constraints keep none). */
+/* Whether index def d keeps entries that a seek can read: 'P' entries for
+ * node RANGE, UNIQUE and NODE_KEY definitions, 'R' entries for
+ * relationship RANGE ones (vector indexes and existence / type
+ * constraints keep none). */
 int sto_index_has_entries(const Lora__CreateIndex *d);
 
 /* ---- the system keyspace (apply_user.c) --------------------------------
@@ -498,6 +499,12 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
                         const Lora__Value *lo, int lo_incl,
                         const Lora__Value *hi, int hi_incl,
                         struct sto_iter **out);
+/* The same over a relationship property index on (type, key): items carry
+ * the relationship in edge_id (node_id holds the same number). */
+int sto_view_rel_index_seek(struct sto_view *v, const char *type,
+                            const char *key, const Lora__Value *lo, int lo_incl,
+                            const Lora__Value *hi, int hi_incl,
+                            struct sto_iter **out);
 
 /*
  * The float32 vectors of property `key` on nodes with `label` (NULL: all

@@ -454,9 +454,9 @@ static const struct ecase error_cases[] = {
      "ProcedureNotFound", 0, 0},
     {"text indexes are refused", "CREATE TEXT INDEX t FOR (n:L) ON (n.p)",
      LORA_EPARSE, "UnsupportedFeature: TEXT indexes are not supported", 1, 8},
-    {"relationship property indexes are refused",
-     "CREATE INDEX r FOR ()-[r:T]-() ON (r.p)", LORA_EPARSE,
-     "UnsupportedFeature: relationship property indexes", 0, 0},
+    {"relationship constraints are refused",
+     "CREATE CONSTRAINT r FOR ()-[r:T]-() REQUIRE r.p IS UNIQUE",
+     LORA_ESEMANTIC, "UnsupportedFeature: relationships take range", 0, 0},
     {"unknown constraint kinds are refused",
      "CREATE CONSTRAINT k FOR (n:L) REQUIRE n.p IS KEY", LORA_EPARSE,
      "UnsupportedFeature: constraints are IS UNIQUE", 0, 0},
@@ -1791,6 +1791,110 @@ START_TEST(test_node_key_constraint)
 }
 END_TEST
 
+/* Relationship property indexes: the same rows with and without the
+ * index (before and after writes that maintain it, after a backfill over
+ * changed data, after DROP), RelationshipIndexSeek in the plans, the
+ * statement's own relationship writes still seen. */
+static const char *const rel_cases[] = {
+    "MATCH (a)-[r:RT {w: 3}]->(b) RETURN a.i, b.i ORDER BY a.i",
+    "MATCH (a)-[r:RT]-(b) WHERE r.w = 2 RETURN a.i, b.i ORDER BY a.i, b.i",
+    "MATCH ()<-[r:RT]-(b) WHERE r.w IN [1, 5] RETURN r.o ORDER BY r.o",
+    "MATCH ()-[r:RT]->() WHERE r.o >= 10 AND r.o < 15 RETURN r.o ORDER BY "
+    "r.o",
+    "MATCH ()-[r:RT]->() WHERE r.s STARTS WITH 'k3' RETURN count(r) AS c",
+    "MATCH (a:RA)-[r:RT {w: 4}]->(b:RB) WHERE b.i > 20 RETURN a.i ORDER BY "
+    "a.i",
+    "WITH 6 AS x MATCH ()-[r:RT {w: x}]->() RETURN count(*) AS c",
+    "MATCH (a)-[r:RT {w: 0}]->(b)<-[:RU]-(c) RETURN a.i, c.i ORDER BY a.i",
+    "MATCH (x)-[r:RT {w: 1}]-(x) RETURN count(*) AS c",
+};
+#define REL_NCASES (sizeof rel_cases / sizeof rel_cases[0])
+
+static void rel_run_all(struct result *out)
+{
+	for (size_t i = 0; i < REL_NCASES; i++) {
+		run(rel_cases[i], &out[i]);
+		ck_assert_msg(out[i].code == 0, "%s: %s", rel_cases[i],
+		              out[i].err.message);
+	}
+}
+
+static void rel_same(const struct result *a, const struct result *b)
+{
+	for (size_t i = 0; i < REL_NCASES; i++)
+		ck_assert_msg(!strcmp(a[i].text, b[i].text),
+		              "%s:\n with index: %s\n without: %s",
+		              rel_cases[i], a[i].text, b[i].text);
+}
+
+START_TEST(test_rel_index)
+{
+	static struct result scan[REL_NCASES], seek[REL_NCASES];
+	struct result r;
+	ok("UNWIND range(0, 59) AS i CREATE (:RA {i: i})-[:RT {w: i % 7, "
+	   "s: 'k' + toString(i % 5), o: i}]->(:RB {i: i})");
+	ok("MATCH (b:RB) WHERE b.i % 3 = 0 CREATE (:RC {i: b.i})-[:RU]->(b)");
+	ok("CREATE (x:RA {i: 100})-[:RT {w: 1, o: 100}]->(x), "
+	   "()-[:RV {w: 3}]->()");
+	rel_run_all(scan);
+	ck_assert_str_eq(scan[6].text, "c\n8\n");
+	ok("CREATE INDEX rt_w FOR ()-[r:RT]-() ON (r.w)");
+	ok("CREATE INDEX rt_os FOR ()-[r:RT]->() ON (r.o, r.s)");
+	rel_run_all(seek);
+	rel_same(seek, scan);
+	for (size_t i = 0; i < REL_NCASES; i++) {
+		run_full(rel_cases[i], NULL, NULL, QRY_EXPLAIN, &r);
+		ck_assert_msg(strstr(r.plan, "RelationshipIndex"), "%s: %s",
+		              rel_cases[i], r.plan);
+	}
+	run_full(rel_cases[3], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_ptr_nonnull(strstr(
+	    r.plan, "RelationshipIndexRangeSeek(:RT(o) >= 10 AND < 15)"));
+	run_full(rel_cases[0], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_ptr_nonnull(strstr(r.plan, "RelationshipIndexSeek(:RT(w))"));
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(strstr(
+	    r.text, "rt_w|RANGE|RELATIONSHIP|['RT']|['w']|ONLINE|100.0|null"));
+	/* maintained on apply: SET, REMOVE, DELETE, DETACH DELETE, CREATE */
+	ok("MATCH ()-[r:RT]->() WHERE r.o IN [3, 10, 17] SET r.w = 2");
+	ok("MATCH ()-[r:RT]->() WHERE r.o IN [4, 11] REMOVE r.w");
+	ok("MATCH ()-[r:RT]->() WHERE r.o IN [12, 19] SET r.o = r.o + 1000");
+	ok("MATCH ()-[r:RT {o: 5}]->() DELETE r");
+	ok("MATCH (a:RA {i: 6}) DETACH DELETE a");
+	ok("MATCH (b:RB {i: 7}) DETACH DELETE b");
+	ok("MATCH (a:RA {i: 8}), (b:RB {i: 9}) CREATE (a)-[:RT {w: 2, o: "
+	   "13}]->(b)");
+	/* the statement's own writes are seen */
+	run("CREATE ()-[:RT {w: 99}]->() WITH 1 AS x MATCH ()-[r:RT {w: "
+	    "99}]->() "
+	    "RETURN count(r) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n1\n");
+	run("MATCH ()-[r:RT {w: 99}]->() DELETE r WITH 1 AS x "
+	    "MATCH ()-[r:RT {w: 99}]->() RETURN count(r) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
+	rel_run_all(seek);
+	ok("DROP INDEX rt_w");
+	ok("DROP INDEX rt_os");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_null(strstr(r.text, "RELATIONSHIP"));
+	rel_run_all(scan);
+	rel_same(seek, scan);
+	ck_assert_ptr_nonnull(strstr(scan[1].text, "\n3|3\n")); /* set */
+	ck_assert_ptr_nonnull(strstr(scan[1].text, "\n8|9\n")); /* new */
+	/* built again over the changed data */
+	ok("CREATE INDEX rt_w FOR ()-[r:RT]-() ON (r.w)");
+	ok("CREATE INDEX rt_o FOR ()-[r:RT]-() ON (r.o)");
+	rel_run_all(seek);
+	rel_same(seek, scan);
+	ok("DROP INDEX rt_w");
+	ok("DROP INDEX rt_o");
+	ok("MATCH (n) WHERE n:RA OR n:RB OR n:RC DETACH DELETE n");
+	ok("MATCH ()-[r:RV]->() DELETE r");
+}
+END_TEST
+
 START_TEST(test_vector_topk)
 {
 	struct result r;
@@ -2662,6 +2766,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_existence_and_type_constraints);
 	tcase_add_test(t, test_node_key_constraint);
+	tcase_add_test(t, test_rel_index);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_label_scans_and_vectors);
