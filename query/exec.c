@@ -746,7 +746,7 @@ static uint64_t seek_cost(struct qctx *c, struct mstate *m, struct pnode *pn,
 	for (size_t l = 0; l < pn->nlabels; l++)
 		for (int i = 0; i < k; i++)
 			if (seek_plannable(&s[i]) &&
-			    g_has_index(c, pn->labels[l], s[i].key)) {
+			    seek_has_index(c, pn->labels[l], &s[i])) {
 				int r = seek_rank(&s[i]);
 				uint64_t e = r == 0   ? cost / 64 + 1
 				             : r == 1 ? cost / 16 + 1

@@ -19,6 +19,7 @@
  * under its key, not the number of writes in the statement; `ops` counts
  * them. Range and prefix seeks walk the label's list (no ordered index of
  * the overlay yet). */
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,9 +431,18 @@ static void idx_load(struct qctx *c)
 	g->idx_key = ar_alloc(c, sizeof(char *) * keys);
 	g->ridx_type = ar_alloc(c, sizeof(char *) * keys);
 	g->ridx_key = ar_alloc(c, sizeof(char *) * keys);
+	g->tidx_label = ar_alloc(c, sizeof(char *) * keys);
+	g->tidx_key = ar_alloc(c, sizeof(char *) * keys);
 	/* a (label, key) per property: a composite index has entries for
 	 * each of its properties */
 	for (size_t i = 0; i < n; i++) {
+		if (defs[i]->kind == LORA__INDEX_KIND__INDEX_TEXT &&
+		    defs[i]->n_properties == 1) {
+			g->tidx_label[g->ntidx] = ar_strdup(c, defs[i]->label);
+			g->tidx_key[g->ntidx++] =
+			    ar_strdup(c, defs[i]->properties[0]);
+			continue;
+		}
 		if (!sto_index_has_entries(defs[i]))
 			continue; /* vectors, constraints without entries */
 		int rel = defs[i]->entity == LORA__ENTITY_KIND__ENTITY_EDGE;
@@ -670,6 +680,51 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 		ov_seek_eq(c, label, key, *lo, out);
 	else /* a superset: the caller's filter applies the bounds */
 		ov_scan(c, label, key, out);
+	return 1;
+}
+
+int g_has_text_index(struct qctx *c, const char *label, const char *key)
+{
+	struct graph *g = &c->g;
+	idx_load(c);
+	for (size_t i = 0; i < g->ntidx; i++)
+		if (!strcmp(g->tidx_label[i], label) &&
+		    !strcmp(g->tidx_key[i], key))
+			return 1;
+	return 0;
+}
+
+int g_text_seek(struct qctx *c, const char *label, const char *key,
+                const char *needle, size_t len, struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!g_has_text_index(c, label, key) || !g_view(c))
+		return 0;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int rv = sto_view_text_seek(c->view, label, key, needle, len, &ids, &n);
+	if (rv == LORA_ENOTFOUND || rv == LORA_EINVAL)
+		return 0;
+	if (rv)
+		qerr_sto(c, rv, "text index seek");
+	/* ids is ours to free, also when a push raises (memory budget) */
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	int code = setjmp(c->jb);
+	if (code) {
+		memcpy(c->jb, outer, sizeof outer);
+		lora_free(ids);
+		longjmp(c->jb, code);
+	}
+	for (size_t i = 0; i < n; i++) { /* stored: skip what we touched */
+		struct gnode *g = hm_get(&c->g.nodes, ids[i]);
+		c->g.ops++;
+		if (!g || (!g->touched && !g->deleted))
+			idv_push(c, out, ids[i]);
+	}
+	memcpy(c->jb, outer, sizeof outer);
+	lora_free(ids);
+	ov_scan(c, label, key, out);
 	return 1;
 }
 

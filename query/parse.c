@@ -2190,21 +2190,21 @@ static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
 	} else if (accept_kw(p, "CONSTRAINT")) {
 		d->kind = DDL_CREATE_UNIQUE;
 	} else {
-		if (is_kw(p, "TEXT") || is_kw(p, "FULLTEXT") ||
-		    is_kw(p, "LOOKUP"))
+		if (is_kw(p, "FULLTEXT") || is_kw(p, "LOOKUP"))
 			perr(p, cur(p),
 			     "UnsupportedFeature: %s indexes are not "
-			     "supported: CONTAINS and ENDS WITH filter the "
-			     "nodes of a label scan or of another seek; a "
-			     "range index serves STARTS WITH",
+			     "supported: a TEXT index serves CONTAINS and "
+			     "ENDS WITH, a range index STARTS WITH",
 			     cur(p)->s);
 		/* a POINT index is a range index: its keys for point values
 		 * order by a z-order key, which serves withinBBox and
 		 * distance seeks (seek.c) */
-		if (!accept_kw(p, "RANGE"))
+		d->kind = DDL_CREATE_INDEX;
+		if (accept_kw(p, "TEXT"))
+			d->kind = DDL_CREATE_TEXT;
+		else if (!accept_kw(p, "RANGE"))
 			accept_kw(p, "POINT");
 		expect_kw(p, "INDEX");
-		d->kind = DDL_CREATE_INDEX;
 	}
 	if (!is_kw(p, "FOR") && !is_kw(p, "IF"))
 		d->name = ident(p);

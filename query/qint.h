@@ -434,6 +434,7 @@ enum ddlkind {
 	DDL_CREATE_EXISTS,   /* REQUIRE n.p IS NOT NULL */
 	DDL_CREATE_TYPE,     /* REQUIRE n.p IS :: TYPE */
 	DDL_CREATE_NODE_KEY, /* REQUIRE (n.a, n.b) IS NODE KEY */
+	DDL_CREATE_TEXT,     /* CREATE TEXT INDEX */
 	DDL_DROP_INDEX,
 	DDL_SHOW_INDEXES,
 };
@@ -577,6 +578,8 @@ struct graph {
 	size_t nidx;
 	const char **ridx_type, **ridx_key; /* relationship indexes */
 	size_t nridx;
+	const char **tidx_label, **tidx_key; /* text indexes */
+	size_t ntidx;
 	int edges_written; /* the statement created, changed or deleted one */
 	size_t ninterned;
 	/* pending batches were left out (g_defer_pending): any read of the
@@ -632,6 +635,13 @@ int g_has_index(struct qctx *c, const char *label, const char *key);
  * (scan instead) once the statement has written relationships: the
  * overlay indexes nodes only. */
 int g_has_rel_index(struct qctx *c, const char *type, const char *key);
+/* TEXT indexes on (label, key): whether one covers it, and the nodes that
+ * may hold a string containing needle (stored ones from the index, plus
+ * the statement's touched nodes with the property: a superset the caller
+ * filters); 0 when no index or the needle is shorter than three bytes. */
+int g_has_text_index(struct qctx *c, const char *label, const char *key);
+int g_text_seek(struct qctx *c, const char *label, const char *key,
+                const char *needle, size_t len, struct idvec *out);
 int g_rel_index_seek(struct qctx *c, const char *type, const char *key,
                      const struct val *lo, int lo_incl, const struct val *hi,
                      int hi_incl, struct idvec *out);
@@ -804,7 +814,16 @@ void pipe_close(struct qctx *c, struct pipe *p);
  * only narrows candidates: the whole WHERE is still applied afterwards. */
 /* SEEK_BBOX: point.withinBBox(n.p, lo, hi); SEEK_DIST: point.distance(
  * n.p, lo) < hi (or <=) */
-enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX, SEEK_IN, SEEK_BBOX, SEEK_DIST };
+enum {
+	SEEK_EQ,
+	SEEK_RANGE,
+	SEEK_PREFIX,
+	SEEK_IN,
+	SEEK_BBOX,
+	SEEK_DIST,
+	SEEK_CONTAINS, /* a text index's */
+	SEEK_ENDS,
+};
 #define SEEK_SPECS_MAX 8  /* specs considered per node pattern */
 #define SEEK_DEPTH_MAX 64 /* AND nesting walked for conjuncts */
 struct seekspec {
@@ -832,6 +851,9 @@ int seek_pick_rel(struct qctx *c, const struct pattern *pat, struct ppart *pp,
 /* preference: 0 equality, 1 IN list, 2 range or prefix (SEEK_RANKS) */
 #define SEEK_RANKS 3
 int seek_rank(const struct seekspec *s);
+/* whether an index on label (a type for a relationship spec) can serve s:
+ * a range index, or a text index for CONTAINS / ENDS WITH */
+int seek_has_index(struct qctx *c, const char *label, struct seekspec *s);
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out);
 /* a label expression as a union of label scans: labels of which every

@@ -437,8 +437,8 @@ static void part_access(struct qctx *c, struct pattern *pat, struct ppart *pp,
 				for (int j = 0; j < k; j++)
 					if (seek_rank(&s[j]) == pass &&
 					    seek_plannable(&s[j]) &&
-					    g_has_index(c, pn->labels[l],
-					                s[j].key)) {
+					    seek_has_index(c, pn->labels[l],
+					                   &s[j])) {
 						seek_explain(pn->labels[l],
 						             &s[j], b);
 						return;

@@ -216,6 +216,13 @@ static void find_specs(const struct pattern *p, struct expr *w, int slot,
 		        w->kind == E_IN ? SEEK_IN : SEEK_PREFIX, w->b);
 		return;
 	}
+	if ((w->kind == E_CONTAINS || w->kind == E_ENDS) &&
+	    own_prop(w->a, slot) && fixed_expr(p, w->b, 0)) {
+		add_one(s, n, k, w->a->name,
+		        w->kind == E_CONTAINS ? SEEK_CONTAINS : SEEK_ENDS,
+		        w->b);
+		return;
+	}
 	if (find_spatial(p, w, slot, s, n, k))
 		return;
 	if (w->kind != E_CMP || !strcmp(w->op, "<>"))
@@ -269,8 +276,15 @@ int seek_rel_specs(const struct pattern *p, struct prel *r, struct expr *where,
 /* the index lookups of node specs or of relationship specs */
 static int has_idx(struct qctx *c, const char *label, struct seekspec *s)
 {
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS)
+		return !s->rel && g_has_text_index(c, label, s->key);
 	return s->rel ? g_has_rel_index(c, label, s->key)
 	              : g_has_index(c, label, s->key);
+}
+
+int seek_has_index(struct qctx *c, const char *label, struct seekspec *s)
+{
+	return has_idx(c, label, s);
 }
 
 static int idx_seek(struct qctx *c, const char *label, struct seekspec *s,
@@ -302,7 +316,7 @@ static int node_seek_rank(struct qctx *c, const struct pattern *pat,
 			for (int j = 0; j < k; j++)
 				if (seek_plannable(&s[j]) &&
 				    seek_rank(&s[j]) < best &&
-				    g_has_index(c, pn->labels[l], s[j].key))
+				    has_idx(c, pn->labels[l], &s[j]))
 					best = seek_rank(&s[j]);
 	}
 	return best;
@@ -465,9 +479,26 @@ static int seek_spatial(struct qctx *c, const char *label, struct seekspec *s,
  * row; 0 when the spec cannot use it (no index, a value of a type the
  * index cannot serve, an evaluation error): then the caller tries the
  * next spec or scans. A null equality value, or IN null, finds nothing. */
+/* CONTAINS / ENDS WITH through a text index: the nodes whose string
+ * may hold the needle (the WHERE then keeps those that do) */
+static int seek_text(struct qctx *c, const char *label, struct seekspec *s,
+                     struct val *row, struct idvec *out)
+{
+	struct val v;
+	if (!has_idx(c, label, s) || !seek_value(c, s->lo, row, &v))
+		return 0;
+	if (v.t == V_NULL) /* the predicate is null: no node */
+		return memset(out, 0, sizeof *out), 1;
+	if (v.t != V_STR)
+		return 0; /* the scan raises or not, as without the index */
+	return g_text_seek(c, label, s->key, v.u.s->s, v.u.s->len, out);
+}
+
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out)
 {
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS)
+		return seek_text(c, label, s, row, out);
 	if (s->kind == SEEK_IN)
 		return seek_in(c, label, s, row, out);
 	if (s->kind == SEEK_BBOX || s->kind == SEEK_DIST)
@@ -506,8 +537,16 @@ static int lit_ok(struct expr *e)
 	return e->kind != E_LIT || range_type(e->lit);
 }
 
+/* a literal needle a text index can serve: a string of 3+ bytes */
+static int text_ok(struct expr *e)
+{
+	return e->kind != E_LIT || (e->lit.t == V_STR && e->lit.u.s->len >= 3);
+}
+
 int seek_plannable(struct seekspec *s)
 {
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS)
+		return text_ok(s->lo);
 	return s->kind == SEEK_EQ || s->kind == SEEK_IN ||
 	       s->kind == SEEK_BBOX || s->kind == SEEK_DIST ||
 	       (lit_ok(s->lo) && lit_ok(s->hi));
@@ -526,6 +565,14 @@ static void bound_text(struct lora_buf *b, const char *op, struct expr *e)
 void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b)
 {
 	const char *ent = s->rel ? "Relationship" : "Node";
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS) {
+		int con = s->kind == SEEK_CONTAINS;
+		lora_buf_printf(b, "NodeIndex%sScan(:%s(%s)",
+		                con ? "Contains" : "EndsWith", label, s->key);
+		bound_text(b, con ? "CONTAINS" : "ENDS WITH", s->lo);
+		lora_buf_putc(b, ')');
+		return;
+	}
 	if (s->kind == SEEK_EQ || s->kind == SEEK_IN) {
 		lora_buf_printf(b, "%sIndexSeek(:%s(%s))", ent, label, s->key);
 		return;

@@ -296,18 +296,20 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 		     "UnsupportedFeature: only a range index may cover several "
 		     "properties (a %s takes one)",
 		     d->kind == DDL_CREATE_VECTOR ? "vector index"
+		     : d->kind == DDL_CREATE_TEXT ? "text index"
 		                                  : "constraint");
 	if (d->rel && d->kind != DDL_CREATE_INDEX)
 		qerr(c, LORA_ESEMANTIC,
 		     "UnsupportedFeature: relationships take range indexes "
-		     "only (no constraints or vector indexes)");
+		     "only (no constraints, text or vector indexes)");
 	struct lora_buf *b = qbuf(c);
 	if (d->name)
 		lora_buf_puts(b, d->name);
 	else
 		lora_buf_printf(b, "%s_%s",
 		                d->kind == DDL_CREATE_INDEX ||
-		                        d->kind == DDL_CREATE_VECTOR
+		                        d->kind == DDL_CREATE_VECTOR ||
+		                        d->kind == DDL_CREATE_TEXT
 		                    ? "index"
 		                    : "constraint",
 		                d->label);
@@ -338,6 +340,7 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 	    : d->kind == DDL_CREATE_EXISTS   ? LORA__INDEX_KIND__INDEX_EXISTS
 	    : d->kind == DDL_CREATE_TYPE     ? LORA__INDEX_KIND__INDEX_TYPE
 	    : d->kind == DDL_CREATE_NODE_KEY ? LORA__INDEX_KIND__INDEX_NODE_KEY
+	    : d->kind == DDL_CREATE_TEXT     ? LORA__INDEX_KIND__INDEX_TEXT
 	                                     : LORA__INDEX_KIND__INDEX_RANGE;
 	if (d->ptype)
 		ci->property_type = (char *)d->ptype;
@@ -387,14 +390,15 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 static void show_row(struct qctx *c, struct clause *cl, struct rows *out,
                      const Lora__CreateIndex *d)
 {
-	static const char *kinds[] = {"RANGE", "RANGE", "VECTOR",
-	                              NULL,    NULL,    "RANGE"};
+	static const char *kinds[] = {"RANGE", "RANGE", "VECTOR", NULL,
+	                              NULL,    "RANGE", "TEXT"};
 	static const char *ckinds[] = {NULL,
 	                               "UNIQUENESS",
 	                               NULL,
 	                               "NODE_PROPERTY_EXISTENCE",
 	                               "NODE_PROPERTY_TYPE",
-	                               "NODE_KEY"};
+	                               "NODE_KEY",
+	                               NULL};
 	size_t nk = sizeof kinds / sizeof *kinds;
 	int uniq = d->kind == LORA__INDEX_KIND__INDEX_UNIQUE ||
 	           d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY;

@@ -135,9 +135,23 @@ static int entry_bytes(struct apply_ctx *c, int edge, uint32_t label,
 	return 0;
 }
 
+static int range_prop_change(struct apply_ctx *c, int edge, uint64_t node,
+                             const struct sto_rec *r, uint32_t key,
+                             const struct sto_prop *old, const Lora__Value *nv);
+
 int idx_prop_change(struct apply_ctx *c, int edge, uint64_t node,
                     const struct sto_rec *r, uint32_t key,
                     const struct sto_prop *old, const Lora__Value *nv)
+{
+	int rv = range_prop_change(c, edge, node, r, key, old, nv);
+	if (!rv && !edge)
+		rv = idx_text_prop_change(c, node, r, key, old, nv);
+	return rv;
+}
+
+static int range_prop_change(struct apply_ctx *c, int edge, uint64_t node,
+                             const struct sto_rec *r, uint32_t key,
+                             const struct sto_prop *old, const Lora__Value *nv)
 {
 	uint32_t n = edge ? 1 : r->nlabels;
 	for (uint32_t i = 0; i < n; i++) {
@@ -184,6 +198,9 @@ int idx_edge_delete(struct apply_ctx *c, uint64_t id, const struct sto_rec *r)
 int idx_label_change(struct apply_ctx *c, uint64_t node,
                      const struct sto_rec *r, uint32_t label, int add)
 {
+	int trv = idx_text_label_change(c, node, r, label, add);
+	if (trv)
+		return trv;
 	for (uint32_t i = 0; i < r->nprops; i++) {
 		const struct sto_prop *p = &r->props[i];
 		int cov = covered(c, 0, label, p->key);
@@ -287,7 +304,13 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 		                 "index `%s`: relationships take range and "
 		                 "vector indexes only",
 		                 m->name);
-	if (m->kind > LORA__INDEX_KIND__INDEX_NODE_KEY ||
+	if (m->kind == LORA__INDEX_KIND__INDEX_TEXT &&
+	    (m->n_properties != 1 ||
+	     m->entity != LORA__ENTITY_KIND__ENTITY_NODE))
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "text index `%s` needs one node property",
+		                 m->name);
+	if (m->kind > LORA__INDEX_KIND__INDEX_TEXT ||
 	    m->entity > LORA__ENTITY_KIND__ENTITY_EDGE)
 		return lora_errf(LORA_EINVAL, c->errmsg, "index `%s`: bad kind",
 		                 m->name);
@@ -462,6 +485,8 @@ int apply_create_index(struct apply_ctx *c, const Lora__CreateIndex *m)
 		rv = cat_copy(c);
 	if (!rv)
 		rv = index_entries_build(c, m);
+	if (!rv && m->kind == LORA__INDEX_KIND__INDEX_TEXT)
+		rv = idx_text_build(c, m);
 	if (!rv)
 		rv = apply_constraint_backfill(c, m);
 	Lora__CreateIndex **defs =
@@ -541,6 +566,8 @@ int apply_drop_index(struct apply_ctx *c, const Lora__DropIndex *m)
 		apply_del(c, STO_CF_META, c->kbuf.data, c->kbuf.len);
 	if (!rv && def_is_node_lookup(d))
 		rv = drop_entries(c, d);
+	if (!rv)
+		rv = idx_text_drop(c, d);
 	lora__create_index__free_unpacked(d, &lora_pb_allocator);
 	return rv;
 }

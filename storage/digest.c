@@ -163,6 +163,11 @@ static int dg_index(struct dg *d, struct sto_store *s, const uint8_t *k,
 		    dg_name(d, s, STO_TOK_KEY, lora_get_be32(k + 5)))
 			return LORA_ECORRUPT;
 		dg_bytes(d, k + 9, klen - 9);
+	} else if (k[0] == STO_K_TEXT && klen == STO_TEXT_KEY_BYTES) {
+		if (dg_name(d, s, STO_TOK_LABEL, lora_get_be32(k + 1)) ||
+		    dg_name(d, s, STO_TOK_KEY, lora_get_be32(k + 5)))
+			return LORA_ECORRUPT;
+		dg_bytes(d, k + 9, klen - 9);
 	} else {
 		return LORA_ECORRUPT;
 	}

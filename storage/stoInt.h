@@ -76,6 +76,14 @@ extern const char *const sto_cf_names[STO_CF_COUNT];
 #define STO_K_LABEL 'L'
 #define STO_K_PROP  'P'
 #define STO_K_RPROP 'R' /* relationship property index entries */
+#define STO_K_TEXT  'X' /* text index postings: label key trigram node */
+/* 'X' label key trigram(3) node */
+#define STO_TEXT_KEY_BYTES 20
+/* A needle shorter than this has no trigram: the query scans. */
+#define STO_TEXT_NEEDLE_MIN 3
+/* Trigrams of a needle whose postings a seek intersects (spread over
+ * it); more narrow little further. */
+#define STO_TEXT_SEEK_TRIGRAMS_MAX 16
 
 #define STO_ADJ_KEY_BYTES   13 /* node + direction + chunk number */
 #define STO_VEC_KEY_BYTES   13 /* entity + owner + key */

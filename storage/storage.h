@@ -499,6 +499,14 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
                         const Lora__Value *lo, int lo_incl,
                         const Lora__Value *hi, int hi_incl,
                         struct sto_iter **out);
+/* Nodes that may hold a string with `needle` (len bytes) in property
+ * `key`, from the TEXT index on (label, key): every node whose string
+ * contains the needle, maybe more (the caller filters), ascending, in
+ * *ids (lora_free) and *nids. LORA_ENOTFOUND: no TEXT index on the pair;
+ * LORA_EINVAL: a needle shorter than three bytes (scan instead). */
+int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
+                       const char *needle, size_t len, uint64_t **ids,
+                       size_t *nids);
 /* The same over a relationship property index on (type, key): items carry
  * the relationship in edge_id (node_id holds the same number). */
 int sto_view_rel_index_seek(struct sto_view *v, const char *type,

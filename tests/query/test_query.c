@@ -452,8 +452,9 @@ static const struct ecase error_cases[] = {
      "DifferentColumnsInUnion", 0, 0},
     {"unknown procedure", "CALL no.such.proc()", LORA_ESEMANTIC,
      "ProcedureNotFound", 0, 0},
-    {"text indexes are refused", "CREATE TEXT INDEX t FOR (n:L) ON (n.p)",
-     LORA_EPARSE, "UnsupportedFeature: TEXT indexes are not supported", 1, 8},
+    {"fulltext indexes are refused",
+     "CREATE FULLTEXT INDEX t FOR (n:L) ON EACH [n.p]", LORA_EPARSE,
+     "UnsupportedFeature: FULLTEXT indexes are not supported", 1, 8},
     {"relationship constraints are refused",
      "CREATE CONSTRAINT r FOR ()-[r:T]-() REQUIRE r.p IS UNIQUE",
      LORA_ESEMANTIC, "UnsupportedFeature: relationships take range", 0, 0},
@@ -1895,6 +1896,107 @@ START_TEST(test_rel_index)
 }
 END_TEST
 
+/* Text indexes: CONTAINS and ENDS WITH give the same rows with and
+ * without the index (before and after writes, after a rebuild, after
+ * DROP), needles under three bytes scan, NodeIndexContainsScan and
+ * NodeIndexEndsWithScan in the plans, the statement's own writes seen. */
+static const char *const text_cases[] = {
+    "MATCH (n:Tx) WHERE n.s CONTAINS '123' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Tx) WHERE n.s ENDS WITH '4x7' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Tx) WHERE n.s CONTAINS 'aße' RETURN n.s ORDER BY n.s",
+    "MATCH (n:Tx) WHERE n.s ENDS WITH 'ïve' RETURN n.s ORDER BY n.s",
+    "WITH '99x' AS p MATCH (n:Tx) WHERE n.s CONTAINS p RETURN n.i ORDER BY "
+    "n.i",
+    "MATCH (n:Tx) WHERE n.s CONTAINS 'zzz' RETURN count(n) AS c",
+    "MATCH (n:Tx) WHERE n.s CONTAINS '1x1' AND n.i > 100 RETURN n.i ORDER "
+    "BY n.i",
+    "MATCH (n:Tx {k: 1}) WHERE n.s ENDS WITH '0x3' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Tx) WHERE n.s CONTAINS '12' RETURN count(n) AS c",
+    "MATCH (n:Tx) WHERE n.s CONTAINS null RETURN count(n) AS c",
+};
+#define TEXT_NCASES (sizeof text_cases / sizeof text_cases[0])
+
+static void text_run_all(struct result *out)
+{
+	for (size_t i = 0; i < TEXT_NCASES; i++) {
+		run(text_cases[i], &out[i]);
+		ck_assert_msg(out[i].code == 0, "%s: %s", text_cases[i],
+		              out[i].err.message);
+	}
+}
+
+static void text_same(const struct result *a, const struct result *b)
+{
+	for (size_t i = 0; i < TEXT_NCASES; i++)
+		ck_assert_msg(!strcmp(a[i].text, b[i].text),
+		              "%s:\n with index: %s\n without: %s",
+		              text_cases[i], a[i].text, b[i].text);
+}
+
+START_TEST(test_text_index)
+{
+	static struct result scan[TEXT_NCASES], seek[TEXT_NCASES];
+	struct result r;
+	ok("UNWIND range(0, 299) AS i CREATE (:Tx {i: i, k: i % 2, "
+	   "s: toString(i * 7919 % 1000) + 'x' + toString(i % 13)})");
+	ok("CREATE (:Tx {i: 1000, s: 'straße'}), (:Tx {i: 1001, s: 'naïve'}), "
+	   "(:Tx {i: 1002, s: 12399}), (:Tu {i: 1003, s: '1234x7'})");
+	text_run_all(scan);
+	ck_assert_str_eq(scan[2].text, "n.s\nstraße\n");
+	ok("CREATE TEXT INDEX tx_s FOR (n:Tx) ON (n.s)");
+	text_run_all(seek);
+	text_same(seek, scan);
+	for (size_t i = 0; i < TEXT_NCASES; i++) {
+		run_full(text_cases[i], NULL, NULL, QRY_EXPLAIN, &r);
+		int want = i < 8; /* a needle of 3+ bytes */
+		ck_assert_msg(!!strstr(r.plan, "NodeIndex") == want, "%s: %s",
+		              text_cases[i], r.plan);
+	}
+	run_full(text_cases[0], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(
+	    strstr(r.plan, "NodeIndexContainsScan(:Tx(s) CONTAINS ") &&
+	        strstr(r.plan, "123"),
+	    "%s", r.plan);
+	run_full(text_cases[1], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(
+	    strstr(r.plan, "NodeIndexEndsWithScan(:Tx(s) ENDS WITH ") &&
+	        strstr(r.plan, "4x7"),
+	    "%s", r.plan);
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(
+	    strstr(r.text, "tx_s|TEXT|NODE|['Tx']|['s']|ONLINE|100.0|null"));
+	/* maintained on apply */
+	ok("MATCH (n:Tx) WHERE n.i IN [1, 2, 3] SET n.s = 'a123b'");
+	ok("MATCH (n:Tx) WHERE n.i IN [4, 5] REMOVE n.s");
+	ok("MATCH (n:Tx) WHERE n.i IN [6, 7] REMOVE n:Tx");
+	ok("MATCH (n:Tu) SET n:Tx");
+	ok("MATCH (n:Tx) WHERE n.i IN [8, 9] DELETE n");
+	ok("MATCH (n:Tx {i: 1002}) SET n.s = 'ab99xc'");
+	ok("CREATE (:Tx {i: 2000, s: 'x123x7'})");
+	run("CREATE (:Tx {i: 3000, s: 'qqqzz'}) WITH 1 AS x MATCH (n:Tx) "
+	    "WHERE n.s CONTAINS 'qqz' RETURN count(n) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n1\n");
+	run("MATCH (n:Tx {i: 3000}) SET n.s = 'gone' WITH 1 AS x MATCH (n:Tx) "
+	    "WHERE n.s CONTAINS 'qqz' RETURN count(n) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
+	text_run_all(seek);
+	ok("DROP INDEX tx_s");
+	text_run_all(scan);
+	text_same(seek, scan);
+	ck_assert_ptr_nonnull(strstr(scan[0].text, "\n2000\n"));
+	ck_assert_ptr_nonnull(strstr(scan[1].text, "\n1003\n"));
+	ok("CREATE TEXT INDEX tx_s FOR (n:Tx) ON (n.s)"); /* over new data */
+	text_run_all(seek);
+	text_same(seek, scan);
+	run("CREATE TEXT INDEX t2 FOR (n:Tx) ON (n.a, n.b)", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+	ok("DROP INDEX tx_s");
+	ok("MATCH (n) WHERE n:Tx OR n:Tu DELETE n");
+}
+END_TEST
+
 START_TEST(test_vector_topk)
 {
 	struct result r;
@@ -2767,6 +2869,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_existence_and_type_constraints);
 	tcase_add_test(t, test_node_key_constraint);
 	tcase_add_test(t, test_rel_index);
+	tcase_add_test(t, test_text_index);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_label_scans_and_vectors);
