@@ -1073,6 +1073,76 @@ START_TEST(rel_index_follows_apply)
 }
 END_TEST
 
+/* TEXT index postings follow every write on apply: a node is found by a
+ * needle of its current string only, and not once it lost the label,
+ * the property or its life; a rebuild finds the same. */
+static size_t tseek(const char *needle, uint64_t *ids)
+{
+	struct sto_view *v;
+	uint64_t *got = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "s", needle, strlen(needle), &got, &n),
+	    0);
+	sto_view_close(v);
+	for (size_t i = 0; i < n && i < 64; i++)
+		ids[i] = got[i];
+	lora_free(got);
+	return n;
+}
+
+START_TEST(text_index_follows_apply)
+{
+	uint64_t ids[64];
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "T", 1, "s", v_str("abcdef"));
+	add_create_node(b, 2, "T", 1, "s", v_str("xxcdeyy"));
+	add_create_node(b, 3, "U", 1, "s", v_str("abcdef"));
+	add_create_node(b, 4, "T", 1, "s", v_int(12345));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_index(b, "t_s", LORA__INDEX_KIND__INDEX_TEXT, "T", "s", 0);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(tseek("cde", ids), 2); /* built over 1 and 2 */
+	ck_assert_uint_eq(ids[0], 1);
+	ck_assert_uint_eq(ids[1], 2);
+	ck_assert_uint_eq(tseek("bcdef", ids), 1);
+	ck_assert_uint_eq(tseek("123", ids), 0); /* not a string */
+	b = batch_new();
+	add_set_prop(b, NODE, 1, "s", v_str("zzz"));
+	add_label(b, 3, "T", 1);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(tseek("bcd", ids), 1); /* old string gone */
+	ck_assert_uint_eq(ids[0], 3);
+	ck_assert_uint_eq(tseek("zzz", ids), 1);
+	b = batch_new();
+	add_label(b, 3, "T", 0);
+	add_remove_prop(b, NODE, 1, "s");
+	add_delete_node(b, 2, 0);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(tseek("bcd", ids), 0);
+	ck_assert_uint_eq(tseek("zzz", ids), 0);
+	ck_assert_uint_eq(tseek("cde", ids), 0);
+	struct sto_view *v;
+	uint64_t *got;
+	size_t n;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_text_seek(v, "T", "s", "ab", 2, &got, &n),
+	                 LORA_EINVAL); /* too short: scan */
+	ck_assert_int_eq(sto_view_text_seek(v, "T", "q", "abc", 3, &got, &n),
+	                 LORA_ENOTFOUND);
+	sto_view_close(v);
+	b = batch_new();
+	add_create_node(b, 5, "T", 1, "s", v_str("abcdef"));
+	add_drop_index(b, "t_s", 0);
+	add_create_index(b, "t_s", LORA__INDEX_KIND__INDEX_TEXT, "T", "s", 0);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(tseek("bcd", ids), 1);
+	ck_assert_uint_eq(ids[0], 5);
+}
+END_TEST
+
 START_TEST(reopen_keeps_state_and_tokens)
 {
 	char msg[LORA_ERRMSG_BYTES], p[512];
@@ -1185,6 +1255,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, apply_enforces_existence_and_type_constraints);
 	tcase_add_test(t, apply_enforces_node_key);
 	tcase_add_test(t, rel_index_follows_apply);
+	tcase_add_test(t, text_index_follows_apply);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
 	tcase_add_test(t, apply_refuses_an_index_gap);
