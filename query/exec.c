@@ -772,7 +772,7 @@ static uint64_t seek_cost(struct qctx *c, struct mstate *m, struct pnode *pn,
 	for (size_t l = 0; l < pn->nlabels; l++)
 		for (int i = 0; i < k; i++)
 			if (seek_plannable(&s[i]) &&
-			    g_has_index(c, pn->labels[l], s[i].key)) {
+			    seek_has_index(c, pn->labels[l], &s[i])) {
 				int r = seek_rank(&s[i]);
 				uint64_t e = r == 0   ? cost / 64 + 1
 				             : r == 1 ? cost / 16 + 1
@@ -826,6 +826,58 @@ static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 	return best;
 }
 
+/* whether a node of the part is bound (by an earlier clause or part) */
+static int part_bound(struct mstate *m, struct ppart *pp)
+{
+	for (size_t i = 0; i <= pp->nrels; i++)
+		if (m->row[pp->nodes[i].slot].t == V_NODE ||
+		    !new_var(pp->nodes[i].var))
+			return 1;
+	return 0;
+}
+
+/* Starts the part at relationship ri found by its index (spec s): binds
+ * each found relationship, then its end that is node ri (both ends of an
+ * undirected one), and expands from there as from a start node. 0 when
+ * the index cannot serve the spec on this row: the caller scans. */
+static int rel_start(struct qctx *c, struct mstate *m, int part, int ri,
+                     struct seekspec *s)
+{
+	struct ppart *pp = &m->pat->parts[part];
+	struct prel *r = &pp->rels[ri];
+	struct idvec ids;
+	if (!seek_run(c, r->types[0], s, m->row, &ids))
+		return 0;
+	int *order = ar_alloc(c, sizeof(int) * (pp->nrels + 1));
+	int k = 0;
+	for (int i = ri; i <= (int)pp->nrels; i++)
+		order[k++] = i;
+	for (int i = ri - 1; i >= 0; i--)
+		order[k++] = i;
+	struct pnode *pn = &pp->nodes[ri];
+	struct val was = m->row[r->slot];
+	for (size_t i = 0; i < ids.n; i++) {
+		struct gedge *e = g_edge_shallow(c, ids.v[i]);
+		if (!e || e->deleted)
+			continue;
+		uint64_t ends[2] = {r->dir == D_IN ? e->dst : e->src, e->dst};
+		int nends = r->dir == D_BOTH && e->src != e->dst ? 2 : 1;
+		for (int j = 0; j < nends; j++) {
+			if (!node_ok(c, pn, ends[j], m->row))
+				continue;
+			m->part = part;
+			m->order = order;
+			m->start = ri;
+			m->row[r->slot] = v_rel(e->id);
+			m->row[pn->slot] = v_node(ends[j]);
+			expand(c, m, 1);
+			m->row[pn->slot] = v_null();
+			m->row[r->slot] = was;
+		}
+	}
+	return 1;
+}
+
 static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp);
 static void select_part(struct qctx *c, struct mstate *m, int part);
 
@@ -848,6 +900,12 @@ static void match_part(struct qctx *c, struct mstate *m, int part)
 		select_part(c, m, part);
 		return;
 	}
+	struct seekspec rs;
+	int ri = part_bound(m, pp)
+	             ? -1
+	             : seek_pick_rel(c, m->pat, pp, m->where, &rs);
+	if (ri >= 0 && rel_start(c, m, part, ri, &rs))
+		return;
 	int start = pick_start(c, m, pp);
 	int *order = ar_alloc(c, sizeof(int) * (pp->nrels + 1));
 	int k = 0;

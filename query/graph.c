@@ -19,6 +19,7 @@
  * under its key, not the number of writes in the statement; `ops` counts
  * them. Range and prefix seeks walk the label's list (no ordered index of
  * the overlay yet). */
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,17 +446,30 @@ static void idx_load(struct qctx *c)
 		keys += defs[i]->n_properties;
 	g->idx_label = ar_alloc(c, sizeof(char *) * keys);
 	g->idx_key = ar_alloc(c, sizeof(char *) * keys);
+	g->ridx_type = ar_alloc(c, sizeof(char *) * keys);
+	g->ridx_key = ar_alloc(c, sizeof(char *) * keys);
+	g->tidx_label = ar_alloc(c, sizeof(char *) * keys);
+	g->tidx_key = ar_alloc(c, sizeof(char *) * keys);
 	/* a (label, key) per property: a composite index has entries for
 	 * each of its properties */
 	for (size_t i = 0; i < n; i++) {
-		if (defs[i]->kind != LORA__INDEX_KIND__INDEX_RANGE &&
-		    defs[i]->kind != LORA__INDEX_KIND__INDEX_UNIQUE)
+		if (defs[i]->kind == LORA__INDEX_KIND__INDEX_TEXT &&
+		    defs[i]->n_properties == 1) {
+			g->tidx_label[g->ntidx] = ar_strdup(c, defs[i]->label);
+			g->tidx_key[g->ntidx++] =
+			    ar_strdup(c, defs[i]->properties[0]);
+			continue;
+		}
+		if (!sto_index_has_entries(defs[i]))
 			continue; /* vectors, constraints without entries */
+		int rel = defs[i]->entity == LORA__ENTITY_KIND__ENTITY_EDGE;
+		const char **l = rel ? g->ridx_type : g->idx_label;
+		const char **kk = rel ? g->ridx_key : g->idx_key;
+		size_t *nn = rel ? &g->nridx : &g->nidx;
 		for (size_t k = 0; k < defs[i]->n_properties; k++) {
-			g->idx_label[g->nidx] = ar_strdup(c, defs[i]->label);
-			g->idx_key[g->nidx] =
-			    ar_strdup(c, defs[i]->properties[k]);
-			g->nidx++;
+			l[*nn] = ar_strdup(c, defs[i]->label);
+			kk[*nn] = ar_strdup(c, defs[i]->properties[k]);
+			(*nn)++;
 		}
 	}
 	ar_use(c, was);
@@ -683,6 +697,91 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 		ov_seek_eq(c, label, key, *lo, out);
 	else /* a superset: the caller's filter applies the bounds */
 		ov_scan(c, label, key, out);
+	return 1;
+}
+
+int g_has_text_index(struct qctx *c, const char *label, const char *key)
+{
+	struct graph *g = &c->g;
+	idx_load(c);
+	for (size_t i = 0; i < g->ntidx; i++)
+		if (!strcmp(g->tidx_label[i], label) &&
+		    !strcmp(g->tidx_key[i], key))
+			return 1;
+	return 0;
+}
+
+int g_text_seek(struct qctx *c, const char *label, const char *key,
+                const char *needle, size_t len, struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!g_has_text_index(c, label, key) || !g_view(c))
+		return 0;
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	int rv = sto_view_text_seek(c->view, label, key, needle, len, &ids, &n);
+	if (rv == LORA_ENOTFOUND || rv == LORA_EINVAL)
+		return 0;
+	if (rv)
+		qerr_sto(c, rv, "text index seek");
+	/* ids is ours to free, also when a push raises (memory budget) */
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	int code = setjmp(c->jb);
+	if (code) {
+		memcpy(c->jb, outer, sizeof outer);
+		lora_free(ids);
+		longjmp(c->jb, code);
+	}
+	for (size_t i = 0; i < n; i++) { /* stored: skip what we touched */
+		struct gnode *g = hm_get(&c->g.nodes, ids[i]);
+		c->g.ops++;
+		if (!g || (!g->touched && !g->deleted))
+			idv_push(c, out, ids[i]);
+	}
+	memcpy(c->jb, outer, sizeof outer);
+	lora_free(ids);
+	ov_scan(c, label, key, out);
+	return 1;
+}
+
+int g_has_rel_index(struct qctx *c, const char *type, const char *key)
+{
+	struct graph *g = &c->g;
+	idx_load(c);
+	for (size_t i = 0; i < g->nridx; i++)
+		if (!strcmp(g->ridx_type[i], type) &&
+		    !strcmp(g->ridx_key[i], key))
+			return 1;
+	return 0;
+}
+
+int g_rel_index_seek(struct qctx *c, const char *type, const char *key,
+                     const struct val *lo, int lo_incl, const struct val *hi,
+                     int hi_incl, struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	if (c->g.edges_written || !g_has_rel_index(c, type, key) || !g_view(c))
+		return 0;
+	struct sto_iter *it = NULL;
+	int rv = sto_view_rel_index_seek(
+	    c->view, type, key, lo ? val_to_pb(c, *lo) : NULL, lo_incl,
+	    hi ? val_to_pb(c, *hi) : NULL, hi_incl, &it);
+	if (rv == LORA_ENOTFOUND)
+		return 0;
+	if (rv)
+		qerr_sto(c, rv, "relationship index seek");
+	struct sto_item item;
+	int done = 0;
+	c->iter = it; /* freed by the cursor if a push raises */
+	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
+		c->g.ops++;
+		idv_push(c, out, item.edge_id);
+	}
+	c->iter = NULL;
+	sto_iter_free(it);
+	if (rv)
+		qerr_sto(c, rv, "relationship index seek");
 	return 1;
 }
 
@@ -918,6 +1017,7 @@ static struct gedge *new_edge(struct qctx *c, uint64_t id, const char *type,
                               uint64_t s, uint64_t d, struct vmap *props)
 {
 	struct gedge *e = ar_alloc(c, sizeof(*e));
+	c->g.edges_written = 1;
 	e->id = id;
 	e->type = intern(c, type);
 	e->src = s;
@@ -975,6 +1075,7 @@ void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
 		if (!e->props)
 			e->props = v_map(c, 4).u.m;
 		props = e->props;
+		c->g.edges_written = 1;
 	} else {
 		struct gnode *n = g_node(c, id);
 		if (!n || n->deleted)
@@ -1110,6 +1211,7 @@ void g_delete_edge(struct qctx *c, uint64_t id)
 	if (!e || e->deleted)
 		return;
 	e->deleted = 1;
+	c->g.edges_written = 1;
 	Lora__Mutation *m = mut(c);
 	Lora__DeleteEdge *d = ar_alloc(c, sizeof(*d));
 	lora__delete_edge__init(d);

@@ -2051,19 +2051,38 @@ static struct clause *call_clause(struct parser *p, struct tok *t)
 	return c;
 }
 
+/* ()-[r:TYPE]-() (or -> / <-) after FOR: the relationship variable */
+static const char *rel_target(struct parser *p, struct ddl *d)
+{
+	expect_p(p, ")");
+	accept_p(p, "<");
+	expect_p(p, "-");
+	expect_p(p, "[");
+	const char *var = ident(p);
+	expect_p(p, ":");
+	d->label = ident(p);
+	expect_p(p, "]");
+	expect_p(p, "-");
+	accept_p(p, ">");
+	expect_p(p, "(");
+	expect_p(p, ")");
+	d->rel = 1;
+	return var;
+}
+
 static void index_target(struct parser *p, struct ddl *d)
 {
 	expect_kw(p, "FOR");
 	expect_p(p, "(");
-	if (is_p(p, ")"))
-		perr(p, cur(p),
-		     "UnsupportedFeature: relationship property indexes are "
-		     "not supported (relationship properties are checked "
-		     "as the pattern expands)");
-	const char *var = ident(p);
-	expect_p(p, ":");
-	d->label = ident(p);
-	expect_p(p, ")");
+	const char *var;
+	if (is_p(p, ")")) {
+		var = rel_target(p, d);
+	} else {
+		var = ident(p);
+		expect_p(p, ":");
+		d->label = ident(p);
+		expect_p(p, ")");
+	}
 	int paren;
 	if (accept_kw(p, "ON")) {
 		paren = accept_p(p, "(");
@@ -2119,12 +2138,18 @@ static const char *property_type(struct parser *p)
 	     "DATETIME, ZONED DATETIME, DURATION or POINT");
 }
 
-/* After REQUIRE n.p: IS UNIQUE | IS NOT NULL | IS :: TYPE | IS TYPED TYPE */
+/* After REQUIRE n.p: IS UNIQUE | IS NOT NULL | IS :: TYPE | IS TYPED TYPE
+ * | IS NODE KEY */
 static void constraint_kind(struct parser *p, struct ddl *d)
 {
 	expect_kw(p, "IS");
 	if (accept_kw(p, "UNIQUE"))
 		return;
+	if (accept_kw(p, "NODE")) {
+		expect_kw(p, "KEY");
+		d->kind = DDL_CREATE_NODE_KEY;
+		return;
+	}
 	if (accept_kw(p, "NOT")) {
 		expect_kw(p, "NULL");
 		d->kind = DDL_CREATE_EXISTS;
@@ -2135,7 +2160,7 @@ static void constraint_kind(struct parser *p, struct ddl *d)
 	} else {
 		perr(p, cur(p),
 		     "UnsupportedFeature: constraints are IS UNIQUE, IS NOT "
-		     "NULL or IS :: TYPE (node keys are not supported)");
+		     "NULL, IS :: TYPE or IS NODE KEY");
 	}
 }
 
@@ -2165,21 +2190,21 @@ static struct clause *ddl_clause(struct parser *p, struct tok *t, int create)
 	} else if (accept_kw(p, "CONSTRAINT")) {
 		d->kind = DDL_CREATE_UNIQUE;
 	} else {
-		if (is_kw(p, "TEXT") || is_kw(p, "FULLTEXT") ||
-		    is_kw(p, "LOOKUP"))
+		if (is_kw(p, "FULLTEXT") || is_kw(p, "LOOKUP"))
 			perr(p, cur(p),
 			     "UnsupportedFeature: %s indexes are not "
-			     "supported: CONTAINS and ENDS WITH filter the "
-			     "nodes of a label scan or of another seek; a "
-			     "range index serves STARTS WITH",
+			     "supported: a TEXT index serves CONTAINS and "
+			     "ENDS WITH, a range index STARTS WITH",
 			     cur(p)->s);
 		/* a POINT index is a range index: its keys for point values
 		 * order by a z-order key, which serves withinBBox and
 		 * distance seeks (seek.c) */
-		if (!accept_kw(p, "RANGE"))
+		d->kind = DDL_CREATE_INDEX;
+		if (accept_kw(p, "TEXT"))
+			d->kind = DDL_CREATE_TEXT;
+		else if (!accept_kw(p, "RANGE"))
 			accept_kw(p, "POINT");
 		expect_kw(p, "INDEX");
-		d->kind = DDL_CREATE_INDEX;
 	}
 	if (!is_kw(p, "FOR") && !is_kw(p, "IF"))
 		d->name = ident(p);

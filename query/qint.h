@@ -431,8 +431,10 @@ enum ddlkind {
 	DDL_CREATE_INDEX,
 	DDL_CREATE_UNIQUE,
 	DDL_CREATE_VECTOR,
-	DDL_CREATE_EXISTS, /* REQUIRE n.p IS NOT NULL */
-	DDL_CREATE_TYPE,   /* REQUIRE n.p IS :: TYPE */
+	DDL_CREATE_EXISTS,   /* REQUIRE n.p IS NOT NULL */
+	DDL_CREATE_TYPE,     /* REQUIRE n.p IS :: TYPE */
+	DDL_CREATE_NODE_KEY, /* REQUIRE (n.a, n.b) IS NODE KEY */
+	DDL_CREATE_TEXT,     /* CREATE TEXT INDEX */
 	DDL_DROP_INDEX,
 	DDL_SHOW_INDEXES,
 };
@@ -444,6 +446,7 @@ struct ddl {
 	size_t nprops;
 	int if_not_exists, if_exists;
 	int show_constraints; /* DDL_SHOW_INDEXES: SHOW CONSTRAINTS */
+	int rel;              /* FOR ()-[r:TYPE]-(): a relationship index */
 	const char *ptype;    /* DDL_CREATE_TYPE: "INTEGER", "LOCAL TIME"... */
 	struct expr *options;
 };
@@ -573,6 +576,11 @@ struct graph {
 	int idx_loaded;                       /* index catalogue cache */
 	const char **idx_label, **idx_key;
 	size_t nidx;
+	const char **ridx_type, **ridx_key; /* relationship indexes */
+	size_t nridx;
+	const char **tidx_label, **tidx_key; /* text indexes */
+	size_t ntidx;
+	int edges_written; /* the statement created, changed or deleted one */
 	size_t ninterned;
 	/* pending batches were left out (g_defer_pending): any read of the
 	 * stored graph restarts the statement with them (need_pending) */
@@ -628,6 +636,21 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
                 struct adj **out, size_t *n);
 uint64_t g_count_label(struct qctx *c, const char *label);
 int g_has_index(struct qctx *c, const char *label, const char *key);
+/* Relationship property indexes on (type, key): whether one covers it,
+ * and a seek as g_index_seek giving relationship ids. A seek returns 0
+ * (scan instead) once the statement has written relationships: the
+ * overlay indexes nodes only. */
+int g_has_rel_index(struct qctx *c, const char *type, const char *key);
+/* TEXT indexes on (label, key): whether one covers it, and the nodes that
+ * may hold a string containing needle (stored ones from the index, plus
+ * the statement's touched nodes with the property: a superset the caller
+ * filters); 0 when no index or the needle is shorter than three bytes. */
+int g_has_text_index(struct qctx *c, const char *label, const char *key);
+int g_text_seek(struct qctx *c, const char *label, const char *key,
+                const char *needle, size_t len, struct idvec *out);
+int g_rel_index_seek(struct qctx *c, const char *type, const char *key,
+                     const struct val *lo, int lo_incl, const struct val *hi,
+                     int hi_incl, struct idvec *out);
 /* writes */
 uint64_t g_create_node(struct qctx *c, const char **labels, size_t nl,
                        struct vmap *props);
@@ -797,7 +820,16 @@ void pipe_close(struct qctx *c, struct pipe *p);
  * only narrows candidates: the whole WHERE is still applied afterwards. */
 /* SEEK_BBOX: point.withinBBox(n.p, lo, hi); SEEK_DIST: point.distance(
  * n.p, lo) < hi (or <=) */
-enum { SEEK_EQ, SEEK_RANGE, SEEK_PREFIX, SEEK_IN, SEEK_BBOX, SEEK_DIST };
+enum {
+	SEEK_EQ,
+	SEEK_RANGE,
+	SEEK_PREFIX,
+	SEEK_IN,
+	SEEK_BBOX,
+	SEEK_DIST,
+	SEEK_CONTAINS, /* a text index's */
+	SEEK_ENDS,
+};
 #define SEEK_SPECS_MAX 8  /* specs considered per node pattern */
 #define SEEK_DEPTH_MAX 64 /* AND nesting walked for conjuncts */
 struct seekspec {
@@ -810,13 +842,28 @@ struct seekspec {
 	 * (so the caller can tell whether the index match is Cypher's) */
 	int has_eqv;
 	struct val eqv;
+	int rel; /* a relationship's property: the relationship indexes */
 };
 /* specs for pn in pattern p (values must not read what p binds) */
 int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
                struct seekspec *s, int n);
+/* the same for relationship r (fixed length, one type, a fresh variable;
+ * 0 specs otherwise); seek_run then takes r's type for label and finds
+ * relationships */
+int seek_rel_specs(const struct pattern *p, struct prel *r, struct expr *where,
+                   struct seekspec *s, int n);
+/* A relationship of part pp (of pattern pat) whose index serves one of
+ * its predicates better (a lower seek_rank) than any node index of the
+ * part does, with that spec in *out; -1 when there is none. The caller
+ * checks first that no node of the part is bound. */
+int seek_pick_rel(struct qctx *c, const struct pattern *pat, struct ppart *pp,
+                  struct expr *where, struct seekspec *out);
 /* preference: 0 equality, 1 IN list, 2 range or prefix (SEEK_RANKS) */
 #define SEEK_RANKS 3
 int seek_rank(const struct seekspec *s);
+/* whether an index on label (a type for a relationship spec) can serve s:
+ * a range index, or a text index for CONTAINS / ENDS WITH */
+int seek_has_index(struct qctx *c, const char *label, struct seekspec *s);
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out);
 /* Whether the ids seek_run found for s are exactly the stored nodes pn

@@ -420,6 +420,14 @@ static void part_access(struct qctx *c, struct pattern *pat, struct ppart *pp,
 			return;
 		}
 	}
+	struct seekspec rs;
+	int ri = pp->shortest || pp->sel
+	             ? -1
+	             : seek_pick_rel(c, pat, pp, where, &rs);
+	if (ri >= 0) {
+		seek_explain(pp->rels[ri].types[0], &rs, b);
+		return;
+	}
 	for (int pass = 0; pass < SEEK_RANKS; pass++)
 		for (size_t i = 0; i <= pp->nrels; i++) {
 			struct pnode *pn = &pp->nodes[i];
@@ -429,8 +437,8 @@ static void part_access(struct qctx *c, struct pattern *pat, struct ppart *pp,
 				for (int j = 0; j < k; j++)
 					if (seek_rank(&s[j]) == pass &&
 					    seek_plannable(&s[j]) &&
-					    g_has_index(c, pn->labels[l],
-					                s[j].key)) {
+					    seek_has_index(c, pn->labels[l],
+					                   &s[j])) {
 						seek_explain(pn->labels[l],
 						             &s[j], b);
 						return;

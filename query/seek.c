@@ -216,6 +216,13 @@ static void find_specs(const struct pattern *p, struct expr *w, int slot,
 		        w->kind == E_IN ? SEEK_IN : SEEK_PREFIX, w->b);
 		return;
 	}
+	if ((w->kind == E_CONTAINS || w->kind == E_ENDS) &&
+	    own_prop(w->a, slot) && fixed_expr(p, w->b, 0)) {
+		add_one(s, n, k, w->a->name,
+		        w->kind == E_CONTAINS ? SEEK_CONTAINS : SEEK_ENDS,
+		        w->b);
+		return;
+	}
 	if (find_spatial(p, w, slot, s, n, k))
 		return;
 	if (w->kind != E_CMP || !strcmp(w->op, "<>"))
@@ -236,22 +243,102 @@ static void find_specs(const struct pattern *p, struct expr *w, int slot,
 	}
 }
 
+static int specs_of(const struct pattern *p, struct expr *props, int slot,
+                    struct expr *where, struct seekspec *s, int n)
+{
+	int k = 0;
+	if (props && props->kind == E_MAP)
+		for (size_t i = 0; i < props->nargs && k < n; i++)
+			if (fixed_expr(p, props->args[i], 0))
+				add_one(s, n, &k, props->labels[i], SEEK_EQ,
+				        props->args[i]);
+	find_specs(p, where, slot, s, n, &k, 0);
+	return k;
+}
+
 int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
                struct seekspec *s, int n)
 {
-	int k = 0;
-	if (pn->props && pn->props->kind == E_MAP)
-		for (size_t i = 0; i < pn->props->nargs && k < n; i++)
-			if (fixed_expr(p, pn->props->args[i], 0))
-				add_one(s, n, &k, pn->props->labels[i], SEEK_EQ,
-				        pn->props->args[i]);
-	find_specs(p, where, pn->slot, s, n, &k, 0);
+	return specs_of(p, pn->props, pn->slot, where, s, n);
+}
+
+int seek_rel_specs(const struct pattern *p, struct prel *r, struct expr *where,
+                   struct seekspec *s, int n)
+{
+	if (r->varlen || r->q || r->ntypes != 1 || (r->var && r->var[0]))
+		return 0;
+	int k = specs_of(p, r->props, r->slot, where, s, n);
+	for (int i = 0; i < k; i++)
+		s[i].rel = 1;
 	return k;
+}
+
+/* the index lookups of node specs or of relationship specs */
+static int has_idx(struct qctx *c, const char *label, struct seekspec *s)
+{
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS)
+		return !s->rel && g_has_text_index(c, label, s->key);
+	return s->rel ? g_has_rel_index(c, label, s->key)
+	              : g_has_index(c, label, s->key);
+}
+
+int seek_has_index(struct qctx *c, const char *label, struct seekspec *s)
+{
+	return has_idx(c, label, s);
+}
+
+static int idx_seek(struct qctx *c, const char *label, struct seekspec *s,
+                    const struct val *lo, int lo_incl, const struct val *hi,
+                    int hi_incl, struct idvec *out)
+{
+	return s->rel ? g_rel_index_seek(c, label, s->key, lo, lo_incl, hi,
+	                                 hi_incl, out)
+	              : g_index_seek(c, label, s->key, lo, lo_incl, hi, hi_incl,
+	                             out);
 }
 
 int seek_rank(const struct seekspec *s)
 {
 	return s->kind == SEEK_EQ ? 0 : s->kind == SEEK_IN ? 1 : 2;
+}
+
+/* the best rank of an index seek on a node of the part, SEEK_RANKS when
+ * none */
+static int node_seek_rank(struct qctx *c, const struct pattern *pat,
+                          struct ppart *pp, struct expr *where)
+{
+	int best = SEEK_RANKS;
+	for (size_t i = 0; i <= pp->nrels; i++) {
+		struct pnode *pn = &pp->nodes[i];
+		struct seekspec s[SEEK_SPECS_MAX];
+		int k = seek_specs(pat, pn, where, s, SEEK_SPECS_MAX);
+		for (size_t l = 0; l < pn->nlabels; l++)
+			for (int j = 0; j < k; j++)
+				if (seek_plannable(&s[j]) &&
+				    seek_rank(&s[j]) < best &&
+				    has_idx(c, pn->labels[l], &s[j]))
+					best = seek_rank(&s[j]);
+	}
+	return best;
+}
+
+int seek_pick_rel(struct qctx *c, const struct pattern *pat, struct ppart *pp,
+                  struct expr *where, struct seekspec *out)
+{
+	int best = node_seek_rank(c, pat, pp, where), at = -1;
+	for (size_t i = 0; best > 0 && i < pp->nrels; i++) {
+		struct prel *r = &pp->rels[i];
+		struct seekspec s[SEEK_SPECS_MAX];
+		int k = seek_rel_specs(pat, r, where, s, SEEK_SPECS_MAX);
+		for (int j = 0; j < k; j++)
+			if (seek_plannable(&s[j]) && seek_rank(&s[j]) < best &&
+			    g_has_rel_index(c, r->types[0], s[j].key)) {
+				best = seek_rank(&s[j]);
+				*out = s[j];
+				at = (int)i;
+			}
+	}
+	return at;
 }
 
 static int range_type(struct val v)
@@ -339,7 +426,7 @@ static int seek_in(struct qctx *c, const char *label, struct seekspec *s,
                    struct val *row, struct idvec *out)
 {
 	struct val l;
-	if (!g_has_index(c, label, s->key) || !seek_value(c, s->lo, row, &l))
+	if (!has_idx(c, label, s) || !seek_value(c, s->lo, row, &l))
 		return 0;
 	if (l.t == V_NULL) /* x IN null is null: no node */
 		return memset(out, 0, sizeof *out), 1;
@@ -350,7 +437,7 @@ static int seek_in(struct qctx *c, const char *label, struct seekspec *s,
 		struct val v = l.u.l->v[i];
 		if (v.t == V_NULL)
 			continue;
-		if (!g_index_seek(c, label, s->key, &v, 1, &v, 1, &one))
+		if (!idx_seek(c, label, s, &v, 1, &v, 1, &one))
 			return 0;
 		for (size_t j = 0; j < one.n; j++)
 			idv_push(c, &all, one.v[j]);
@@ -385,31 +472,47 @@ static int seek_spatial(struct qctx *c, const char *label, struct seekspec *s,
 	}
 	struct val l = {.t = V_POINT}, h = {.t = V_POINT};
 	l.u.pt = &lo, h.u.pt = &hi;
-	return g_index_seek(c, label, s->key, &l, 1, &h, 1, out);
+	return idx_seek(c, label, s, &l, 1, &h, 1, out);
 }
 
 /* Seeks the index on (label, spec key) for the spec's values evaluated on
  * row; 0 when the spec cannot use it (no index, a value of a type the
  * index cannot serve, an evaluation error): then the caller tries the
  * next spec or scans. A null equality value, or IN null, finds nothing. */
+/* CONTAINS / ENDS WITH through a text index: the nodes whose string
+ * may hold the needle (the WHERE then keeps those that do) */
+static int seek_text(struct qctx *c, const char *label, struct seekspec *s,
+                     struct val *row, struct idvec *out)
+{
+	struct val v;
+	if (!has_idx(c, label, s) || !seek_value(c, s->lo, row, &v))
+		return 0;
+	if (v.t == V_NULL) /* the predicate is null: no node */
+		return memset(out, 0, sizeof *out), 1;
+	if (v.t != V_STR)
+		return 0; /* the scan raises or not, as without the index */
+	return g_text_seek(c, label, s->key, v.u.s->s, v.u.s->len, out);
+}
+
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out)
 {
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS)
+		return seek_text(c, label, s, row, out);
 	if (s->kind == SEEK_IN)
 		return seek_in(c, label, s, row, out);
 	if (s->kind == SEEK_BBOX || s->kind == SEEK_DIST)
-		return g_has_index(c, label, s->key) &&
+		return has_idx(c, label, s) &&
 		       seek_spatial(c, label, s, row, out);
 	struct val lo = v_null(), hi = v_null();
 	s->has_eqv = 0;
-	if (!g_has_index(c, label, s->key) ||
-	    (s->lo && !seek_value(c, s->lo, row, &lo)))
+	if (!has_idx(c, label, s) || (s->lo && !seek_value(c, s->lo, row, &lo)))
 		return 0;
 	if (s->kind == SEEK_EQ) {
 		if (lo.t == V_NULL)
 			return memset(out, 0, sizeof *out), 1;
 		if (!eq_seekable(lo) ||
-		    !g_index_seek(c, label, s->key, &lo, 1, &lo, 1, out))
+		    !idx_seek(c, label, s, &lo, 1, &lo, 1, out))
 			return 0;
 		s->has_eqv = 1;
 		s->eqv = lo;
@@ -423,11 +526,11 @@ int seek_run(struct qctx *c, const char *label, struct seekspec *s,
 		if (lo.t != V_STR)
 			return 0;
 		int has_hi = prefix_end(c, lo, &hi);
-		return g_index_seek(c, label, s->key, &lo, 1,
-		                    has_hi ? &hi : NULL, 0, out);
+		return idx_seek(c, label, s, &lo, 1, has_hi ? &hi : NULL, 0,
+		                out);
 	}
-	return g_index_seek(c, label, s->key, s->lo ? &lo : NULL, s->lo_incl,
-	                    s->hi ? &hi : NULL, s->hi_incl, out);
+	return idx_seek(c, label, s, s->lo ? &lo : NULL, s->lo_incl,
+	                s->hi ? &hi : NULL, s->hi_incl, out);
 }
 
 /* |i| at most 2^53: every such integer is a double as well */
@@ -435,9 +538,10 @@ int seek_run(struct qctx *c, const char *label, struct seekspec *s,
 
 int seek_exact(const struct pnode *pn, const struct seekspec *s)
 {
-	if (!s->has_eqv || s->kind != SEEK_EQ || pn->nlabels != 1 || pn->lx ||
-	    !pn->props || pn->props->kind != E_MAP || pn->props->nargs != 1 ||
-	    s->lo != pn->props->args[0] || strcmp(s->key, pn->props->labels[0]))
+	if (!s->has_eqv || s->kind != SEEK_EQ || s->rel || pn->nlabels != 1 ||
+	    pn->lx || !pn->props || pn->props->kind != E_MAP ||
+	    pn->props->nargs != 1 || s->lo != pn->props->args[0] ||
+	    strcmp(s->key, pn->props->labels[0]))
 		return 0;
 	switch (s->eqv.t) {
 	case V_BOOL:
@@ -460,8 +564,16 @@ static int lit_ok(struct expr *e)
 	return e->kind != E_LIT || range_type(e->lit);
 }
 
+/* a literal needle a text index can serve: a string of 3+ bytes */
+static int text_ok(struct expr *e)
+{
+	return e->kind != E_LIT || (e->lit.t == V_STR && e->lit.u.s->len >= 3);
+}
+
 int seek_plannable(struct seekspec *s)
 {
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS)
+		return text_ok(s->lo);
 	return s->kind == SEEK_EQ || s->kind == SEEK_IN ||
 	       s->kind == SEEK_BBOX || s->kind == SEEK_DIST ||
 	       (lit_ok(s->lo) && lit_ok(s->hi));
@@ -479,17 +591,26 @@ static void bound_text(struct lora_buf *b, const char *op, struct expr *e)
 
 void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b)
 {
+	const char *ent = s->rel ? "Relationship" : "Node";
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS) {
+		int con = s->kind == SEEK_CONTAINS;
+		lora_buf_printf(b, "NodeIndex%sScan(:%s(%s)",
+		                con ? "Contains" : "EndsWith", label, s->key);
+		bound_text(b, con ? "CONTAINS" : "ENDS WITH", s->lo);
+		lora_buf_putc(b, ')');
+		return;
+	}
 	if (s->kind == SEEK_EQ || s->kind == SEEK_IN) {
-		lora_buf_printf(b, "NodeIndexSeek(:%s(%s))", label, s->key);
+		lora_buf_printf(b, "%sIndexSeek(:%s(%s))", ent, label, s->key);
 		return;
 	}
 	if (s->kind == SEEK_BBOX || s->kind == SEEK_DIST) {
 		lora_buf_printf(
-		    b, "NodePointIndexSeek(:%s(%s) %s)", label, s->key,
+		    b, "%sPointIndexSeek(:%s(%s) %s)", ent, label, s->key,
 		    s->kind == SEEK_BBOX ? "withinBBox" : "distance");
 		return;
 	}
-	lora_buf_printf(b, "NodeIndexRangeSeek(:%s(%s)", label, s->key);
+	lora_buf_printf(b, "%sIndexRangeSeek(:%s(%s)", ent, label, s->key);
 	if (s->kind == SEEK_PREFIX) {
 		bound_text(b, "STARTS WITH", s->lo);
 	} else {

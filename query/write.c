@@ -290,19 +290,26 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 	lora__mutation__init(m);
 	Lora__CreateIndex *ci = ar_alloc(c, sizeof(*ci));
 	lora__create_index__init(ci);
-	if (d->nprops > 1 && d->kind != DDL_CREATE_INDEX)
+	if (d->nprops > 1 && d->kind != DDL_CREATE_INDEX &&
+	    d->kind != DDL_CREATE_NODE_KEY)
 		qerr(c, LORA_ESEMANTIC,
 		     "UnsupportedFeature: only a range index may cover several "
 		     "properties (a %s takes one)",
 		     d->kind == DDL_CREATE_VECTOR ? "vector index"
+		     : d->kind == DDL_CREATE_TEXT ? "text index"
 		                                  : "constraint");
+	if (d->rel && d->kind != DDL_CREATE_INDEX)
+		qerr(c, LORA_ESEMANTIC,
+		     "UnsupportedFeature: relationships take range indexes "
+		     "only (no constraints, text or vector indexes)");
 	struct lora_buf *b = qbuf(c);
 	if (d->name)
 		lora_buf_puts(b, d->name);
 	else
 		lora_buf_printf(b, "%s_%s",
 		                d->kind == DDL_CREATE_INDEX ||
-		                        d->kind == DDL_CREATE_VECTOR
+		                        d->kind == DDL_CREATE_VECTOR ||
+		                        d->kind == DDL_CREATE_TEXT
 		                    ? "index"
 		                    : "constraint",
 		                d->label);
@@ -328,14 +335,17 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 	}
 	ci->name = qbuf_str(c, b);
 	ci->kind =
-	    d->kind == DDL_CREATE_UNIQUE   ? LORA__INDEX_KIND__INDEX_UNIQUE
-	    : d->kind == DDL_CREATE_VECTOR ? LORA__INDEX_KIND__INDEX_VECTOR
-	    : d->kind == DDL_CREATE_EXISTS ? LORA__INDEX_KIND__INDEX_EXISTS
-	    : d->kind == DDL_CREATE_TYPE   ? LORA__INDEX_KIND__INDEX_TYPE
-	                                   : LORA__INDEX_KIND__INDEX_RANGE;
+	    d->kind == DDL_CREATE_UNIQUE     ? LORA__INDEX_KIND__INDEX_UNIQUE
+	    : d->kind == DDL_CREATE_VECTOR   ? LORA__INDEX_KIND__INDEX_VECTOR
+	    : d->kind == DDL_CREATE_EXISTS   ? LORA__INDEX_KIND__INDEX_EXISTS
+	    : d->kind == DDL_CREATE_TYPE     ? LORA__INDEX_KIND__INDEX_TYPE
+	    : d->kind == DDL_CREATE_NODE_KEY ? LORA__INDEX_KIND__INDEX_NODE_KEY
+	    : d->kind == DDL_CREATE_TEXT     ? LORA__INDEX_KIND__INDEX_TEXT
+	                                     : LORA__INDEX_KIND__INDEX_RANGE;
 	if (d->ptype)
 		ci->property_type = (char *)d->ptype;
-	ci->entity = LORA__ENTITY_KIND__ENTITY_NODE;
+	ci->entity = d->rel ? LORA__ENTITY_KIND__ENTITY_EDGE
+	                    : LORA__ENTITY_KIND__ENTITY_NODE;
 	ci->label = (char *)d->label;
 	ci->n_properties = d->nprops;
 	ci->properties = ar_alloc(c, sizeof(char *) * d->nprops);
@@ -375,19 +385,27 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 
 /* One SHOW INDEXES / SHOW CONSTRAINTS row for def d. Indexes are built
  * when their entry is applied, so every listed index is ONLINE at 100%. A
- * uniqueness constraint is listed by both: as a constraint owning its
- * RANGE index (named as the constraint), and as that index. */
+ * uniqueness or node key constraint is listed by both: as a constraint
+ * owning its RANGE index (named as the constraint), and as that index. */
 static void show_row(struct qctx *c, struct clause *cl, struct rows *out,
                      const Lora__CreateIndex *d)
 {
-	static const char *kinds[] = {"RANGE", "RANGE", "VECTOR"};
-	static const char *ckinds[] = {NULL, "UNIQUENESS", NULL,
+	static const char *kinds[] = {"RANGE", "RANGE", "VECTOR", NULL,
+	                              NULL,    "RANGE", "TEXT"};
+	static const char *ckinds[] = {NULL,
+	                               "UNIQUENESS",
+	                               NULL,
 	                               "NODE_PROPERTY_EXISTENCE",
-	                               "NODE_PROPERTY_TYPE"};
-	int uniq = d->kind == LORA__INDEX_KIND__INDEX_UNIQUE;
-	int cons = d->kind <= 4 && ckinds[d->kind];
+	                               "NODE_PROPERTY_TYPE",
+	                               "NODE_KEY",
+	                               NULL};
+	size_t nk = sizeof kinds / sizeof *kinds;
+	int uniq = d->kind == LORA__INDEX_KIND__INDEX_UNIQUE ||
+	           d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY;
+	int cons = d->kind < nk && ckinds[d->kind];
 	int show_c = cl->ddl->show_constraints;
-	if ((show_c && !cons) || (!show_c && d->kind > 2))
+	if ((show_c && !cons) ||
+	    (!show_c && (d->kind >= nk || !kinds[d->kind])))
 		return; /* existence and type constraints have no index */
 	struct val *r = row_copy(c, NULL);
 	struct val name = v_cstr(c, d->name);
@@ -480,99 +498,152 @@ void exec_ddl(struct qctx *c, struct clause *cl, struct rows *out)
 	g_emit(c, ddl_create(c, d));
 }
 
-/* Unique constraints: every written node carrying a constrained label and
- * property must be the only live node with that value. One index seek per
- * written node and constraint, each costing its matches (stored, and in
- * the overlay index of graph.c), so the check is linear in the writes. */
+/* Whether live node o has label `lab` and values of keys[0..nk) equal to
+ * g's (all present). */
+static int same_key(struct qctx *c, struct gnode *g, struct gnode *o,
+                    const char *lab, char *const *keys, size_t nk)
+{
+	if (!o || o->deleted || !g_has_label(o, lab))
+		return 0;
+	for (size_t k = 0; k < nk; k++) {
+		struct val *v = g_node_prop(c, g, keys[k]);
+		struct val *ov = g_node_prop(c, o, keys[k]);
+		if (!v || !ov || v_eq(c, *ov, *v) != 1)
+			return 0;
+	}
+	return 1;
+}
+
+/* Written node g against uniqueness or node key constraint d: no other
+ * live node of the label with the same value(s). */
+static void unique_one(struct qctx *c, const Lora__CreateIndex *d,
+                       struct gnode *g)
+{
+	if (!g || g->deleted || !g_has_label(g, d->label))
+		return;
+	for (size_t k = 0; k < d->n_properties; k++)
+		if (!g_node_prop(c, g, d->properties[k]))
+			return; /* a missing one: check_constraints says so */
+	struct val *v = g_node_prop(c, g, d->properties[0]);
+	struct idvec ids;
+	if (!g_index_seek(c, d->label, d->properties[0], v, 1, v, 1, &ids))
+		return;
+	for (size_t j = 0; j < ids.n; j++) {
+		struct gnode *o =
+		    ids.v[j] == g->id ? NULL : g_node(c, ids.v[j]);
+		if (!same_key(c, g, o, d->label, d->properties,
+		              d->n_properties))
+			continue;
+		if (d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY)
+			qerr(c, LORA_ECONSTRAINT,
+			     "ConstraintValidationFailed: node %llu already "
+			     "has the same values of the node key %s as node "
+			     "%llu",
+			     (unsigned long long)o->id, d->name,
+			     (unsigned long long)g->id);
+		qerr(c, LORA_ECONSTRAINT,
+		     "ConstraintValidationFailed: node %llu already has %s.%s "
+		     "equal to this value (constraint %s)",
+		     (unsigned long long)o->id, d->label, d->properties[0],
+		     d->name);
+	}
+}
+
+/* Copies the catalogue's definitions of the given kinds (kinds[0..2),
+ * -1 for none) into the statement arena: raising longjmps, and the
+ * catalogue may be replaced meanwhile. */
+static Lora__CreateIndex *defs_copy(struct qctx *c, int k1, int k2, int k3,
+                                    size_t *nout)
+{
+	Lora__CreateIndex *const *defs = NULL;
+	size_t n = 0;
+	*nout = 0;
+	if (sto_view_catalogue(c->view, &defs, &n))
+		return NULL;
+	Lora__CreateIndex *out = ar_alloc(c, sizeof(*out) * (n + 1));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		int kind = (int)defs[i]->kind;
+		if (defs[i]->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
+		    (kind != k1 && kind != k2 && kind != k3))
+			continue;
+		out[k] = *defs[i];
+		out[k].name = ar_strdup(c, defs[i]->name);
+		out[k].label = ar_strdup(c, defs[i]->label);
+		out[k].property_type = ar_strdup(
+		    c, defs[i]->property_type ? defs[i]->property_type : "");
+		out[k].properties =
+		    ar_alloc(c, sizeof(char *) * (defs[i]->n_properties + 1));
+		for (size_t p = 0; p < defs[i]->n_properties; p++)
+			out[k].properties[p] =
+			    ar_strdup(c, defs[i]->properties[p]);
+		k++;
+	}
+	*nout = k;
+	return out;
+}
+
+/* Unique and node key constraints: every written node carrying a
+ * constrained label and the properties must be the only live node with
+ * those values. One index seek per written node and constraint (on the
+ * first property), each costing its matches (stored, and in the overlay
+ * index of graph.c), so the check is linear in the writes. */
 void check_unique(struct qctx *c)
 {
 	if (!c->g.written.n || !c->view)
 		return;
-	Lora__CreateIndex *const *defs = NULL;
-	size_t n = 0;
-	if (sto_view_catalogue(c->view, &defs, &n))
-		return;
-	/* copy what we need: raising leaves through a longjmp */
-	const char **lab = ar_alloc(c, sizeof(char *) * (n + 1));
-	const char **key = ar_alloc(c, sizeof(char *) * (n + 1));
-	const char **nm = ar_alloc(c, sizeof(char *) * (n + 1));
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (defs[i]->kind == LORA__INDEX_KIND__INDEX_UNIQUE &&
-		    defs[i]->n_properties == 1) {
-			lab[k] = ar_strdup(c, defs[i]->label);
-			key[k] = ar_strdup(c, defs[i]->properties[0]);
-			nm[k] = ar_strdup(c, defs[i]->name);
-			k++;
-		}
+	size_t k;
+	Lora__CreateIndex *u =
+	    defs_copy(c, LORA__INDEX_KIND__INDEX_UNIQUE,
+	              LORA__INDEX_KIND__INDEX_NODE_KEY, -1, &k);
 	/* each written node once: `written` has an entry per write */
 	struct idvec w = {0};
 	for (size_t i = 0; k && i < c->g.written.n; i++)
 		idv_push(c, &w, c->g.written.v[i]);
 	idv_sort_unique(&w);
-	for (size_t u = 0; u < k; u++)
-		for (size_t i = 0; i < w.n; i++) {
-			struct gnode *g = g_node(c, w.v[i]);
-			if (!g || g->deleted || !g_has_label(g, lab[u]))
-				continue;
-			struct val *v = g_node_prop(c, g, key[u]);
-			if (!v)
-				continue;
-			struct idvec ids;
-			if (!g_index_seek(c, lab[u], key[u], v, 1, v, 1, &ids))
-				continue;
-			for (size_t j = 0; j < ids.n; j++) {
-				if (ids.v[j] == g->id)
-					continue;
-				struct gnode *o = g_node(c, ids.v[j]);
-				struct val *ov = o && !o->deleted
-				                     ? g_node_prop(c, o, key[u])
-				                     : NULL;
-				if (ov && g_has_label(o, lab[u]) &&
-				    v_eq(c, *ov, *v) == 1)
-					qerr(c, LORA_ECONSTRAINT,
-					     "ConstraintValidationFailed: node "
-					     "%llu already has %s.%s equal to "
-					     "this value (constraint %s)",
-					     (unsigned long long)o->id, lab[u],
-					     key[u], nm[u]);
-			}
-		}
+	for (size_t i = 0; i < k; i++)
+		for (size_t j = 0; j < w.n; j++)
+			unique_one(c, &u[i], g_node(c, w.v[j]));
 }
 
-/* Existence and property type constraints over the statement's written
- * nodes, judged by their final state, so the statement fails before any
- * entry is proposed (apply checks the same, storage/apply_constraint.c). */
+/* Node key d: written node g (labelled) has every property. */
+static void key_exists(struct qctx *c, struct gnode *g,
+                       const Lora__CreateIndex *d)
+{
+	for (size_t k = 0; k < d->n_properties; k++) {
+		struct val *v = g_node_prop(c, g, d->properties[k]);
+		if (!v || v->t == V_NULL)
+			qerr(c, LORA_ECONSTRAINT,
+			     "ConstraintValidationFailed: node %llu with "
+			     "label %s must have the property %s (node key "
+			     "%s)",
+			     (unsigned long long)g->id, d->label,
+			     d->properties[k], d->name);
+	}
+}
+
+/* Existence, property type and node key (existence part) constraints over the
+ * statement's written nodes, judged by their final state, so the statement
+ * fails before any entry is proposed (apply checks the same,
+ * storage/apply_constraint.c). */
 void check_constraints(struct qctx *c)
 {
 	if (!c->g.written.n || !c->view)
 		return;
-	Lora__CreateIndex *const *defs = NULL;
-	size_t n = 0;
-	if (sto_view_catalogue(c->view, &defs, &n))
-		return;
-	Lora__CreateIndex *cons = ar_alloc(c, sizeof(*cons) * (n + 1));
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) /* copied: raising longjmps */
-		if (defs[i]->kind == LORA__INDEX_KIND__INDEX_EXISTS ||
-		    defs[i]->kind == LORA__INDEX_KIND__INDEX_TYPE) {
-			cons[k] = *defs[i];
-			cons[k].name = ar_strdup(c, defs[i]->name);
-			cons[k].label = ar_strdup(c, defs[i]->label);
-			cons[k].property_type = ar_strdup(
-			    c, defs[i]->property_type ? defs[i]->property_type
-			                              : "");
-			cons[k].properties = ar_alloc(c, sizeof(char *));
-			cons[k].properties[0] =
-			    ar_strdup(c, defs[i]->properties[0]);
-			k++;
-		}
+	size_t k;
+	Lora__CreateIndex *cons = defs_copy(
+	    c, LORA__INDEX_KIND__INDEX_EXISTS, LORA__INDEX_KIND__INDEX_TYPE,
+	    LORA__INDEX_KIND__INDEX_NODE_KEY, &k);
 	for (size_t i = 0; k && i < c->g.written.n; i++) {
 		struct gnode *g = g_node(c, c->g.written.v[i]);
 		for (size_t u = 0; g && !g->deleted && u < k; u++) {
 			const Lora__CreateIndex *d = &cons[u];
 			if (!g_has_label(g, d->label))
 				continue;
+			if (d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY) {
+				key_exists(c, g, d);
+				continue;
+			}
 			struct val *v = g_node_prop(c, g, d->properties[0]);
 			int has = v && v->t != V_NULL;
 			if (d->kind == LORA__INDEX_KIND__INDEX_EXISTS && !has)

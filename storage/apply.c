@@ -285,12 +285,11 @@ static int prop_remove(struct apply_ctx *c, int entity, uint64_t id,
 {
 	int i = sto_rec_find_prop(r, key);
 	if (i >= 0) {
-		if (entity == LORA__ENTITY_KIND__ENTITY_NODE) {
-			int rv =
-			    idx_prop_change(c, id, r, key, &r->props[i], NULL);
-			if (rv)
-				return rv;
-		}
+		int rv =
+		    idx_prop_change(c, entity == LORA__ENTITY_KIND__ENTITY_EDGE,
+		                    id, r, key, &r->props[i], NULL);
+		if (rv)
+			return rv;
 		sto_rec_del_prop(r, i);
 	}
 	return vec_remove(c, entity, id, r, key);
@@ -304,8 +303,9 @@ static int vec_set(struct apply_ctx *c, int entity, uint64_t id,
 		return rv;
 	int i = sto_rec_find_prop(r, key);
 	if (i >= 0) {
-		if (entity == LORA__ENTITY_KIND__ENTITY_NODE &&
-		    (rv = idx_prop_change(c, id, r, key, &r->props[i], NULL)))
+		if ((rv = idx_prop_change(
+		         c, entity == LORA__ENTITY_KIND__ENTITY_EDGE, id, r,
+		         key, &r->props[i], NULL)))
 			return rv;
 		sto_rec_del_prop(r, i);
 	}
@@ -365,8 +365,8 @@ static int prop_set(struct apply_ctx *c, int entity, uint64_t id,
 	if ((rv = vec_remove(c, entity, id, r, key)))
 		return rv;
 	int i = sto_rec_find_prop(r, key);
-	if (entity == LORA__ENTITY_KIND__ENTITY_NODE &&
-	    (rv = idx_prop_change(c, id, r, key, i >= 0 ? &r->props[i] : NULL,
+	if ((rv = idx_prop_change(c, entity == LORA__ENTITY_KIND__ENTITY_EDGE,
+	                          id, r, key, i >= 0 ? &r->props[i] : NULL,
 	                          value)))
 		return rv;
 	uint8_t *p;
@@ -531,6 +531,8 @@ static int delete_edge(struct apply_ctx *c, uint64_t id)
 {
 	struct sto_rec r = {0};
 	int rv = load_existing(c, LORA__ENTITY_KIND__ENTITY_EDGE, id, &r);
+	if (!rv)
+		rv = idx_edge_delete(c, id, &r);
 	if (!rv)
 		rv = vec_remove_all(c, LORA__ENTITY_KIND__ENTITY_EDGE, id, &r);
 	if (!rv)

@@ -144,15 +144,30 @@ int adj_flush(struct apply_ctx *c);
 void adj_free(struct apply_ctx *c);
 
 /* apply_index.c */
-/* Index maintenance when a node's property `key` changes from old (packed
- * bytes, NULL: absent) to new (NULL: absent). */
-int idx_prop_change(struct apply_ctx *c, uint64_t node, const struct sto_rec *r,
-                    uint32_t key, const struct sto_prop *old,
-                    const Lora__Value *nv);
+/* Index maintenance when property `key` of node (edge = 0) or
+ * relationship (edge = 1) id, record r, changes from old (packed bytes,
+ * NULL: absent) to new (NULL: absent). */
+int idx_prop_change(struct apply_ctx *c, int edge, uint64_t id,
+                    const struct sto_rec *r, uint32_t key,
+                    const struct sto_prop *old, const Lora__Value *nv);
+/* Removes the index entries of relationship id (record r) being deleted. */
+int idx_edge_delete(struct apply_ctx *c, uint64_t id, const struct sto_rec *r);
 /* Index maintenance when node gains (add=1) or loses `label`. */
 int idx_label_change(struct apply_ctx *c, uint64_t node,
                      const struct sto_rec *r, uint32_t label, int add);
 int apply_create_index(struct apply_ctx *c, const Lora__CreateIndex *m);
+
+/* text_index.c: the postings of TEXT indexes, kept as idx_prop_change
+ * and idx_label_change keep range entries (nodes only); built when the
+ * index is created (before it enters the catalogue) and removed when the
+ * last TEXT index on the pair is dropped (after it left). */
+int idx_text_prop_change(struct apply_ctx *c, uint64_t node,
+                         const struct sto_rec *r, uint32_t key,
+                         const struct sto_prop *old, const Lora__Value *nv);
+int idx_text_label_change(struct apply_ctx *c, uint64_t node,
+                          const struct sto_rec *r, uint32_t label, int add);
+int idx_text_build(struct apply_ctx *c, const Lora__CreateIndex *m);
+int idx_text_drop(struct apply_ctx *c, const Lora__CreateIndex *d);
 int apply_drop_index(struct apply_ctx *c, const Lora__DropIndex *m);
 
 /* hnsw_store.c: brings the vector index graphs in line with the batch

@@ -1,9 +1,13 @@
-/* apply_constraint.c - property existence and property type constraints
- * on the apply path (CreateIndex kinds INDEX_EXISTS and INDEX_TYPE).
+/* apply_constraint.c - property existence, property type and node key
+ * constraints on the apply path (CreateIndex kinds INDEX_EXISTS,
+ * INDEX_TYPE and INDEX_NODE_KEY).
  *
- * They keep no entries of their own. Creating one checks every node of its
- * label; a batch is checked once all its mutations are staged, on the
- * nodes it touched, so `CREATE (n:L) SET n.p = 1` in one statement is
+ * Existence and type constraints keep no entries of their own; a node key
+ * keeps range entries for each property (apply_index.c) and finds the
+ * nodes that could share its combination through those of its first
+ * property, comparing the others' encoded values. Creating one checks every
+ * node of its label; a batch is checked once all its mutations are staged, on
+ * the nodes it touched, so `CREATE (n:L) SET n.p = 1` in one statement is
  * judged by its end state. A violation rejects the whole batch, the same
  * way on every node (the writer checks first and answers the statement;
  * this catches a write decided before a constraint it raced with).
@@ -73,7 +77,8 @@ static int is_constraint(const Lora__CreateIndex *d)
 {
 	return d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
 	       (d->kind == LORA__INDEX_KIND__INDEX_EXISTS ||
-	        d->kind == LORA__INDEX_KIND__INDEX_TYPE);
+	        d->kind == LORA__INDEX_KIND__INDEX_TYPE ||
+	        d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY);
 }
 
 /* Whether node (record r) has vector property `key` in the vectors CF. */
@@ -90,6 +95,129 @@ static int has_vector(struct apply_ctx *c, uint64_t node, uint32_t key,
 	return rv == LORA_ENOTFOUND ? 0 : rv;
 }
 
+/* Appends the index encoding of property `key` of r to b, as (u32
+ * length, bytes); *ok = 0 when r lacks it or its value has no encoding (a
+ * vector, a map). */
+static int key_value(const struct sto_rec *r, int64_t key, struct lora_buf *b,
+                     int *ok)
+{
+	int i = key < 0 ? -1 : sto_rec_find_prop(r, (uint32_t)key);
+	*ok = 0;
+	if (i < 0)
+		return 0;
+	Lora__Value *v;
+	int rv =
+	    sto_value_unpack((const uint8_t *)r->data.data + r->props[i].off,
+	                     r->props[i].len, &v);
+	if (rv)
+		return rv;
+	size_t at = b->len;
+	uint8_t l[4] = {0};
+	rv = lora_buf_append(b, l, 4);
+	if (!rv)
+		rv = sto_enc_value(b, v);
+	lora__value__free_unpacked(v, &lora_pb_allocator);
+	if (rv == LORA_EINVAL) {
+		b->len = at;
+		return 0;
+	}
+	if (!rv) {
+		lora_put_be32((uint8_t *)b->data + at,
+		              (uint32_t)(b->len - at - 4));
+		*ok = 1;
+	}
+	return rv;
+}
+
+/* Encodes every property of node key d from r into b; *ok = 0 when one
+ * has no encoding (the combination is then not compared). */
+static int key_values(struct apply_ctx *c, const Lora__CreateIndex *d,
+                      const struct sto_rec *r, struct lora_buf *b, int *ok)
+{
+	int rv = 0;
+	*ok = 1;
+	lora_buf_reset(b);
+	for (size_t k = 0; !rv && *ok && k < d->n_properties; k++)
+		rv = key_value(
+		    r, apply_tok_find(c, STO_TOK_KEY, d->properties[k]), b, ok);
+	return rv;
+}
+
+/* Appends the ids of the nodes whose entry under (label, property 0 of d)
+ * holds the value r has (the batch as staged). */
+static int key_candidates(struct apply_ctx *c, uint32_t label,
+                          const Lora__CreateIndex *d, const struct sto_rec *r,
+                          struct lora_buf *ids)
+{
+	struct lora_buf pfx = {0}, one = {0};
+	int ok,
+	    rv = key_value(r, apply_tok_find(c, STO_TOK_KEY, d->properties[0]),
+	                   &one, &ok);
+	int64_t key = apply_tok_find(c, STO_TOK_KEY, d->properties[0]);
+	if (!rv && ok)
+		rv = sto_key_prop_prefix(&pfx, label, (uint32_t)key);
+	if (!rv && ok)
+		rv = lora_buf_append(&pfx, one.data + 4, one.len - 4);
+	rocksdb_iterator_t *it = rv || !ok ? NULL : apply_iter(c, STO_CF_INDEX);
+	for (it ? rocksdb_iter_seek(it, pfx.data, pfx.len) : (void)0;
+	     !rv && it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen != pfx.len + 8 || memcmp(k, pfx.data, pfx.len))
+			break;
+		rv = lora_buf_append(ids, k + pfx.len, 8);
+	}
+	if (it && !rv)
+		rv = apply_iter_err(it);
+	if (it)
+		rocksdb_iter_destroy(it);
+	lora_buf_free(&pfx);
+	lora_buf_free(&one);
+	return rv;
+}
+
+/* Node key d on node id (record r, labelled): every property present, and
+ * no other live node of the label with the same combination. */
+static int check_node_key(struct apply_ctx *c, const Lora__CreateIndex *d,
+                          uint32_t label, uint64_t id, const struct sto_rec *r)
+{
+	for (size_t k = 0; k < d->n_properties; k++) {
+		int64_t key = apply_tok_find(c, STO_TOK_KEY, d->properties[k]);
+		if (key < 0 || sto_rec_find_prop(r, (uint32_t)key) < 0)
+			return lora_errf(
+			    LORA_ECONSTRAINT, c->errmsg,
+			    "ConstraintValidationFailed: node %llu with label "
+			    "%s must have the property %s (node key %s)",
+			    (unsigned long long)id, d->label, d->properties[k],
+			    d->name);
+	}
+	struct lora_buf mine = {0}, theirs = {0}, ids = {0};
+	struct sto_rec o = {0};
+	int ok, rv = key_values(c, d, r, &mine, &ok);
+	if (!rv && ok)
+		rv = key_candidates(c, label, d, r, &ids);
+	for (size_t off = 0; !rv && ok && off < ids.len; off += 8) {
+		uint64_t other = lora_get_be64((const uint8_t *)ids.data + off);
+		int found, same;
+		if (other == id || (rv = apply_load(c, 0, other, &o, &found)) ||
+		    !found || (rv = key_values(c, d, &o, &theirs, &same)))
+			continue;
+		if (same && theirs.len == mine.len &&
+		    !memcmp(theirs.data, mine.data, mine.len))
+			rv = lora_errf(LORA_ECONSTRAINT, c->errmsg,
+			               "ConstraintValidationFailed: node %llu "
+			               "already has the same values of the "
+			               "node key %s as node %llu",
+			               (unsigned long long)other, d->name,
+			               (unsigned long long)id);
+	}
+	sto_rec_free(&o);
+	lora_buf_free(&mine);
+	lora_buf_free(&theirs);
+	lora_buf_free(&ids);
+	return rv;
+}
+
 /* Checks node `id` (record r) against constraint d. */
 static int check_one(struct apply_ctx *c, const Lora__CreateIndex *d,
                      uint64_t id, const struct sto_rec *r)
@@ -97,6 +225,8 @@ static int check_one(struct apply_ctx *c, const Lora__CreateIndex *d,
 	int64_t label = apply_tok_find(c, STO_TOK_LABEL, d->label);
 	if (label < 0 || !sto_rec_has_label(r, (uint32_t)label))
 		return 0;
+	if (d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY)
+		return check_node_key(c, d, (uint32_t)label, id, r);
 	int64_t key = apply_tok_find(c, STO_TOK_KEY, d->properties[0]);
 	int i = key < 0 ? -1 : sto_rec_find_prop(r, (uint32_t)key);
 	int present = i >= 0, rv = 0;

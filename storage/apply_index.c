@@ -2,9 +2,11 @@
  * the apply path: entry maintenance, uniqueness checks, backfill on
  * CREATE INDEX and clean-up on DROP INDEX.
  *
- * One set of entries 'P' label key <value> node serves every RANGE or
- * UNIQUE index that covers (label, key); entries exist while at least one
- * such index does. Values that cannot be ordered (maps) are not indexed.
+ * One set of entries 'P' label key <value> node serves every RANGE,
+ * UNIQUE or NODE_KEY index that covers (label, key); entries exist while
+ * at least one such index does (a node key's uniqueness of the combination
+ * is checked after the batch, apply_constraint.c). Values that cannot be
+ * ordered (maps) are not indexed.
  */
 #include <string.h>
 
@@ -16,25 +18,41 @@ static const struct sto_catalog *cat_of(struct apply_ctx *c)
 	return c->cat_copied ? &c->cat : &c->s->cat;
 }
 
-static int def_is_node_lookup(const Lora__CreateIndex *d)
+int sto_index_has_entries(const Lora__CreateIndex *d)
 {
+	if (d->entity == LORA__ENTITY_KIND__ENTITY_EDGE)
+		return d->kind == LORA__INDEX_KIND__INDEX_RANGE;
 	return d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
 	       (d->kind == LORA__INDEX_KIND__INDEX_RANGE ||
-	        d->kind == LORA__INDEX_KIND__INDEX_UNIQUE);
+	        d->kind == LORA__INDEX_KIND__INDEX_UNIQUE ||
+	        d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY);
 }
 
-/* 0: (label, key) not indexed, 1: indexed, 2: under a unique constraint. */
-static int covered(struct apply_ctx *c, uint32_t label, uint32_t key)
+static int def_entity_edge(const Lora__CreateIndex *d)
+{
+	return d->entity == LORA__ENTITY_KIND__ENTITY_EDGE;
+}
+
+static int def_is_node_lookup(const Lora__CreateIndex *d)
+{
+	return sto_index_has_entries(d);
+}
+
+/* 0: (label, key) of nodes (edge = 0) or (type, key) of relationships
+ * (edge = 1) not indexed, 1: indexed, 2: under a unique constraint. */
+static int covered(struct apply_ctx *c, int edge, uint32_t label, uint32_t key)
 {
 	const struct sto_catalog *k = cat_of(c);
 	if (!k->n)
 		return 0;
-	const char *ln = apply_tok_name(c, STO_TOK_LABEL, label);
+	const char *ln =
+	    apply_tok_name(c, edge ? STO_TOK_TYPE : STO_TOK_LABEL, label);
 	const char *kn = apply_tok_name(c, STO_TOK_KEY, key);
 	int r = 0;
 	for (size_t i = 0; ln && kn && i < k->n; i++) {
 		const Lora__CreateIndex *d = k->defs[i];
-		if (!def_is_node_lookup(d) || strcmp(d->label, ln))
+		if (!def_is_node_lookup(d) || def_entity_edge(d) != edge ||
+		    strcmp(d->label, ln))
 			continue;
 		for (size_t j = 0; j < d->n_properties; j++)
 			if (!strcmp(d->properties[j], kn))
@@ -47,11 +65,12 @@ static int covered(struct apply_ctx *c, uint32_t label, uint32_t key)
 }
 
 /* Builds the entry key into c->kbuf. LORA_EINVAL: value not indexable. */
-static int entry_key(struct apply_ctx *c, uint32_t label, uint32_t key,
-                     const Lora__Value *v, uint64_t node)
+static int entry_key(struct apply_ctx *c, int edge, uint32_t label,
+                     uint32_t key, const Lora__Value *v, uint64_t node)
 {
 	uint8_t id[8];
-	int rv = sto_key_prop_prefix(&c->kbuf, label, key);
+	int rv = edge ? sto_key_rprop_prefix(&c->kbuf, label, key)
+	              : sto_key_prop_prefix(&c->kbuf, label, key);
 	if (!rv)
 		rv = sto_enc_value(&c->kbuf, v);
 	lora_put_be64(id, node);
@@ -93,15 +112,15 @@ static int unique_check(struct apply_ctx *c, uint32_t label, uint32_t key,
 }
 
 /* Adds (add=1) or removes the entry for value bytes p/len. */
-static int entry_bytes(struct apply_ctx *c, uint32_t label, uint32_t key,
-                       const uint8_t *p, size_t len, uint64_t node, int add,
-                       int unique)
+static int entry_bytes(struct apply_ctx *c, int edge, uint32_t label,
+                       uint32_t key, const uint8_t *p, size_t len,
+                       uint64_t node, int add, int unique)
 {
 	Lora__Value *v;
 	int rv = sto_value_unpack(p, len, &v);
 	if (rv)
 		return rv;
-	rv = entry_key(c, label, key, v, node);
+	rv = entry_key(c, edge, label, key, v, node);
 	lora__value__free_unpacked(v, &lora_pb_allocator);
 	if (rv == LORA_EINVAL)
 		return 0;
@@ -116,17 +135,32 @@ static int entry_bytes(struct apply_ctx *c, uint32_t label, uint32_t key,
 	return 0;
 }
 
-int idx_prop_change(struct apply_ctx *c, uint64_t node, const struct sto_rec *r,
-                    uint32_t key, const struct sto_prop *old,
-                    const Lora__Value *nv)
+static int range_prop_change(struct apply_ctx *c, int edge, uint64_t node,
+                             const struct sto_rec *r, uint32_t key,
+                             const struct sto_prop *old, const Lora__Value *nv);
+
+int idx_prop_change(struct apply_ctx *c, int edge, uint64_t node,
+                    const struct sto_rec *r, uint32_t key,
+                    const struct sto_prop *old, const Lora__Value *nv)
 {
-	for (uint32_t i = 0; i < r->nlabels; i++) {
-		uint32_t label = r->labels[i];
-		int cov = covered(c, label, key), rv = 0;
+	int rv = range_prop_change(c, edge, node, r, key, old, nv);
+	if (!rv && !edge)
+		rv = idx_text_prop_change(c, node, r, key, old, nv);
+	return rv;
+}
+
+static int range_prop_change(struct apply_ctx *c, int edge, uint64_t node,
+                             const struct sto_rec *r, uint32_t key,
+                             const struct sto_prop *old, const Lora__Value *nv)
+{
+	uint32_t n = edge ? 1 : r->nlabels;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t label = edge ? r->type : r->labels[i];
+		int cov = covered(c, edge, label, key), rv = 0;
 		if (!cov)
 			continue;
 		if (old)
-			rv = entry_bytes(c, label, key,
+			rv = entry_bytes(c, edge, label, key,
 			                 (const uint8_t *)r->data.data +
 			                     old->off,
 			                 old->len, node, 0, 0);
@@ -134,7 +168,7 @@ int idx_prop_change(struct apply_ctx *c, uint64_t node, const struct sto_rec *r,
 			return rv;
 		if (!nv)
 			continue;
-		rv = entry_key(c, label, key, nv, node);
+		rv = entry_key(c, edge, label, key, nv, node);
 		if (rv == LORA_EINVAL)
 			continue;
 		if (!rv && cov == 2)
@@ -146,15 +180,33 @@ int idx_prop_change(struct apply_ctx *c, uint64_t node, const struct sto_rec *r,
 	return 0;
 }
 
-int idx_label_change(struct apply_ctx *c, uint64_t node,
-                     const struct sto_rec *r, uint32_t label, int add)
+int idx_edge_delete(struct apply_ctx *c, uint64_t id, const struct sto_rec *r)
 {
 	for (uint32_t i = 0; i < r->nprops; i++) {
 		const struct sto_prop *p = &r->props[i];
-		int cov = covered(c, label, p->key);
+		if (!covered(c, 1, r->type, p->key))
+			continue;
+		int rv = entry_bytes(c, 1, r->type, p->key,
+		                     (const uint8_t *)r->data.data + p->off,
+		                     p->len, id, 0, 0);
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
+int idx_label_change(struct apply_ctx *c, uint64_t node,
+                     const struct sto_rec *r, uint32_t label, int add)
+{
+	int trv = idx_text_label_change(c, node, r, label, add);
+	if (trv)
+		return trv;
+	for (uint32_t i = 0; i < r->nprops; i++) {
+		const struct sto_prop *p = &r->props[i];
+		int cov = covered(c, 0, label, p->key);
 		if (!cov)
 			continue;
-		int rv = entry_bytes(c, label, p->key,
+		int rv = entry_bytes(c, 0, label, p->key,
 		                     (const uint8_t *)r->data.data + p->off,
 		                     p->len, node, add, cov == 2);
 		if (rv)
@@ -205,6 +257,12 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 			return lora_errf(LORA_EINVAL, c->errmsg,
 			                 "index `%s`: empty property key",
 			                 m->name);
+	if (m->kind == LORA__INDEX_KIND__INDEX_NODE_KEY &&
+	    (m->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
+	     m->n_properties > STO_NODE_KEY_PROPS_MAX))
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "node key `%s` needs 1..%d node properties",
+		                 m->name, STO_NODE_KEY_PROPS_MAX);
 	if (m->kind == LORA__INDEX_KIND__INDEX_UNIQUE && m->n_properties > 1)
 		return lora_errf(LORA_EINVAL, c->errmsg,
 		                 "constraint `%s`: uniqueness over several "
@@ -239,7 +297,20 @@ static int index_validate(struct apply_ctx *c, const Lora__CreateIndex *m)
 		                 m->kind == LORA__INDEX_KIND__INDEX_TYPE
 		                     ? " and a known property type"
 		                     : "");
-	if (m->kind > LORA__INDEX_KIND__INDEX_TYPE ||
+	if (m->entity == LORA__ENTITY_KIND__ENTITY_EDGE &&
+	    m->kind != LORA__INDEX_KIND__INDEX_RANGE &&
+	    m->kind != LORA__INDEX_KIND__INDEX_VECTOR)
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "index `%s`: relationships take range and "
+		                 "vector indexes only",
+		                 m->name);
+	if (m->kind == LORA__INDEX_KIND__INDEX_TEXT &&
+	    (m->n_properties != 1 ||
+	     m->entity != LORA__ENTITY_KIND__ENTITY_NODE))
+		return lora_errf(LORA_EINVAL, c->errmsg,
+		                 "text index `%s` needs one node property",
+		                 m->name);
+	if (m->kind > LORA__INDEX_KIND__INDEX_TEXT ||
 	    m->entity > LORA__ENTITY_KIND__ENTITY_EDGE)
 		return lora_errf(LORA_EINVAL, c->errmsg, "index `%s`: bad kind",
 		                 m->name);
@@ -292,19 +363,42 @@ int apply_label_nodes(struct apply_ctx *c, uint32_t label, struct lora_buf *ids)
 	return rv;
 }
 
-/* Puts index entries for every node with label that has key. */
-static int backfill(struct apply_ctx *c, uint32_t label, uint32_t key)
+/* Appends the ids of every relationship (as the batch left them). */
+static int all_edges(struct apply_ctx *c, struct lora_buf *ids)
+{
+	uint8_t pfx = STO_K_EDGE;
+	rocksdb_iterator_t *it = apply_iter(c, STO_CF_EDGES);
+	int rv = 0;
+	for (rocksdb_iter_seek(it, (const char *)&pfx, 1);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (!klen || k[0] != STO_K_EDGE)
+			break;
+		if (klen == 9)
+			rv = lora_buf_append(ids, k + 1, 8);
+	}
+	if (!rv)
+		rv = apply_iter_err(it);
+	rocksdb_iter_destroy(it);
+	return rv;
+}
+
+/* Puts index entries for every node with label (edge = 0), or every
+ * relationship of type label (edge = 1), that has key. */
+static int backfill(struct apply_ctx *c, int edge, uint32_t label, uint32_t key)
 {
 	struct lora_buf ids = {0};
-	int rv = apply_label_nodes(c, label, &ids);
+	int rv = edge ? all_edges(c, &ids) : apply_label_nodes(c, label, &ids);
 	struct sto_rec r = {0};
 	for (size_t off = 0; !rv && off < ids.len; off += 8) {
 		uint64_t node = lora_get_be64((const uint8_t *)ids.data + off);
 		int found, i;
-		rv = apply_load(c, 0, node, &r, &found);
-		if (rv || !found || (i = sto_rec_find_prop(&r, key)) < 0)
+		rv = apply_load(c, edge, node, &r, &found);
+		if (rv || !found || (edge && r.type != label) ||
+		    (i = sto_rec_find_prop(&r, key)) < 0)
 			continue;
-		rv = entry_bytes(c, label, key,
+		rv = entry_bytes(c, edge, label, key,
 		                 (const uint8_t *)r.data.data + r.props[i].off,
 		                 r.props[i].len, node, 1, 0);
 	}
@@ -315,11 +409,12 @@ static int backfill(struct apply_ctx *c, uint32_t label, uint32_t key)
 
 /* Collects the keys of every entry under (label, key) into keys, as
  * (u32 length, bytes) records. */
-static int entries_collect(struct apply_ctx *c, uint32_t label, uint32_t key,
-                           struct lora_buf *keys)
+static int entries_collect(struct apply_ctx *c, int edge, uint32_t label,
+                           uint32_t key, struct lora_buf *keys)
 {
 	struct lora_buf pfx = {0};
-	int rv = sto_key_prop_prefix(&pfx, label, key);
+	int rv = edge ? sto_key_rprop_prefix(&pfx, label, key)
+	              : sto_key_prop_prefix(&pfx, label, key);
 	if (rv)
 		return rv;
 	rocksdb_iterator_t *it = apply_iter(c, STO_CF_INDEX);
@@ -347,7 +442,7 @@ static int verify_unique(struct apply_ctx *c, const char *name, uint32_t label,
                          uint32_t key)
 {
 	struct lora_buf keys = {0};
-	int rv = entries_collect(c, label, key, &keys);
+	int rv = entries_collect(c, 0, label, key, &keys);
 	const char *prev = NULL;
 	size_t prev_len = 0;
 	for (size_t off = 0; !rv && off < keys.len;) {
@@ -384,8 +479,8 @@ static int index_entries_build(struct apply_ctx *c, const Lora__CreateIndex *m)
 		rv = apply_intern(c, STO_TOK_KEY, m->properties[i], &key);
 		if (rv || !def_is_node_lookup(m))
 			continue;
-		if (!covered(c, label, key))
-			rv = backfill(c, label, key);
+		if (!covered(c, def_entity_edge(m), label, key))
+			rv = backfill(c, def_entity_edge(m), label, key);
 		if (!rv && m->kind == LORA__INDEX_KIND__INDEX_UNIQUE)
 			rv = verify_unique(c, m->name, label, key);
 	}
@@ -412,6 +507,8 @@ int apply_create_index(struct apply_ctx *c, const Lora__CreateIndex *m)
 		rv = cat_copy(c);
 	if (!rv)
 		rv = index_entries_build(c, m);
+	if (!rv && m->kind == LORA__INDEX_KIND__INDEX_TEXT)
+		rv = idx_text_build(c, m);
 	if (!rv)
 		rv = apply_constraint_backfill(c, m);
 	Lora__CreateIndex **defs =
@@ -442,14 +539,16 @@ int apply_create_index(struct apply_ctx *c, const Lora__CreateIndex *m)
  * index still covers them. */
 static int drop_entries(struct apply_ctx *c, const Lora__CreateIndex *d)
 {
-	int64_t label = apply_tok_find(c, STO_TOK_LABEL, d->label);
+	int edge = def_entity_edge(d);
+	int64_t label =
+	    apply_tok_find(c, edge ? STO_TOK_TYPE : STO_TOK_LABEL, d->label);
 	for (size_t i = 0; label >= 0 && i < d->n_properties; i++) {
 		int64_t key = apply_tok_find(c, STO_TOK_KEY, d->properties[i]);
-		if (key < 0 || covered(c, (uint32_t)label, (uint32_t)key))
+		if (key < 0 || covered(c, edge, (uint32_t)label, (uint32_t)key))
 			continue;
 		struct lora_buf keys = {0};
-		int rv =
-		    entries_collect(c, (uint32_t)label, (uint32_t)key, &keys);
+		int rv = entries_collect(c, edge, (uint32_t)label,
+		                         (uint32_t)key, &keys);
 		for (size_t off = 0; !rv && off < keys.len;) {
 			size_t klen =
 			    lora_get_be32((const uint8_t *)keys.data + off);
@@ -489,6 +588,8 @@ int apply_drop_index(struct apply_ctx *c, const Lora__DropIndex *m)
 		apply_del(c, STO_CF_META, c->kbuf.data, c->kbuf.len);
 	if (!rv && def_is_node_lookup(d))
 		rv = drop_entries(c, d);
+	if (!rv)
+		rv = idx_text_drop(c, d);
 	lora__create_index__free_unpacked(d, &lora_pb_allocator);
 	return rv;
 }

@@ -96,6 +96,14 @@ int sto_key_prop_prefix(struct lora_buf *b, uint32_t label, uint32_t key)
 	return lora_buf_append(b, k, sizeof(k));
 }
 
+int sto_key_rprop_prefix(struct lora_buf *b, uint32_t type, uint32_t key)
+{
+	int rv = sto_key_prop_prefix(b, type, key);
+	if (!rv)
+		b->data[0] = STO_K_RPROP;
+	return rv;
+}
+
 /* ---- order-preserving values ----------------------------------------------
  */
 

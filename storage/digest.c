@@ -156,7 +156,14 @@ static int dg_index(struct dg *d, struct sto_store *s, const uint8_t *k,
 		if (dg_name(d, s, STO_TOK_LABEL, lora_get_be32(k + 1)))
 			return LORA_ECORRUPT;
 		dg_bytes(d, k + 5, 8);
-	} else if (k[0] == STO_K_PROP && klen > 17) {
+	} else if ((k[0] == STO_K_PROP || k[0] == STO_K_RPROP) && klen > 17) {
+		if (dg_name(d, s,
+		            k[0] == STO_K_PROP ? STO_TOK_LABEL : STO_TOK_TYPE,
+		            lora_get_be32(k + 1)) ||
+		    dg_name(d, s, STO_TOK_KEY, lora_get_be32(k + 5)))
+			return LORA_ECORRUPT;
+		dg_bytes(d, k + 9, klen - 9);
+	} else if (k[0] == STO_K_TEXT && klen == STO_TEXT_KEY_BYTES) {
 		if (dg_name(d, s, STO_TOK_LABEL, lora_get_be32(k + 1)) ||
 		    dg_name(d, s, STO_TOK_KEY, lora_get_be32(k + 5)))
 			return LORA_ECORRUPT;

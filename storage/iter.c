@@ -163,10 +163,12 @@ int sto_view_scan_adjacent(struct sto_view *v, uint64_t node_id,
 /* ---- index seek
  * ------------------------------------------------------------------ */
 
-/* Whether the snapshot's catalogue has a RANGE or UNIQUE node index on
- * (label, key). The catalogue is read once per view. */
-static int seek_indexed(struct sto_view *v, const char *label, const char *key,
-                        int *yes)
+/* Whether the snapshot's catalogue has an index with entries on (label,
+ * key) of nodes (node RANGE, UNIQUE, NODE_KEY; edge = 0) or on (type, key)
+ * of relationships (RANGE; edge = 1). The catalogue is read once per
+ * view. */
+static int seek_indexed(struct sto_view *v, int edge, const char *label,
+                        const char *key, int *yes)
 {
 	Lora__CreateIndex *const *defs;
 	size_t ndefs;
@@ -176,8 +178,8 @@ static int seek_indexed(struct sto_view *v, const char *label, const char *key,
 	*yes = 0;
 	for (size_t i = 0; i < ndefs; i++) {
 		const Lora__CreateIndex *d = defs[i];
-		if (d->entity != LORA__ENTITY_KIND__ENTITY_NODE ||
-		    d->kind == LORA__INDEX_KIND__INDEX_VECTOR ||
+		if (!sto_index_has_entries(d) ||
+		    (d->entity == LORA__ENTITY_KIND__ENTITY_EDGE) != edge ||
 		    strcmp(d->label, label))
 			continue;
 		for (size_t j = 0; j < d->n_properties; j++)
@@ -203,17 +205,17 @@ static int seek_bounds(struct sto_iter *it, const Lora__Value *lo,
 	return rv;
 }
 
-int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
-                        const Lora__Value *lo, int lo_incl,
-                        const Lora__Value *hi, int hi_incl,
-                        struct sto_iter **out)
+static int index_seek(struct sto_view *v, int edge, const char *label,
+                      const char *key, const Lora__Value *lo, int lo_incl,
+                      const Lora__Value *hi, int hi_incl, struct sto_iter **out)
 {
-	int yes, rv = seek_indexed(v, label, key, &yes);
+	int yes, rv = seek_indexed(v, edge, label, key, &yes);
 	if (rv)
 		return rv;
 	if (!yes)
 		return LORA_ENOTFOUND;
-	int64_t lt = sto_tok_find(v->s, STO_TOK_LABEL, label, strlen(label));
+	int64_t lt = sto_tok_find(v->s, edge ? STO_TOK_TYPE : STO_TOK_LABEL,
+	                          label, strlen(label));
 	int64_t kt = sto_tok_find(v->s, STO_TOK_KEY, key, strlen(key));
 	if ((rv = iter_new(v, IT_SEEK, out)))
 		return rv;
@@ -230,11 +232,27 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
 		return rv;
 	}
 	uint8_t p[9];
-	p[0] = STO_K_PROP;
+	p[0] = edge ? STO_K_RPROP : STO_K_PROP;
 	lora_put_be32(p + 1, (uint32_t)lt);
 	lora_put_be32(p + 5, (uint32_t)kt);
 	iter_bounded(it, STO_CF_INDEX, p, 9);
 	return 0;
+}
+
+int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
+                        const Lora__Value *lo, int lo_incl,
+                        const Lora__Value *hi, int hi_incl,
+                        struct sto_iter **out)
+{
+	return index_seek(v, 0, label, key, lo, lo_incl, hi, hi_incl, out);
+}
+
+int sto_view_rel_index_seek(struct sto_view *v, const char *type,
+                            const char *key, const Lora__Value *lo, int lo_incl,
+                            const Lora__Value *hi, int hi_incl,
+                            struct sto_iter **out)
+{
+	return index_seek(v, 1, type, key, lo, lo_incl, hi, hi_incl, out);
 }
 
 /* ---- vectors
@@ -472,7 +490,9 @@ static int next_seek(struct sto_iter *it, struct sto_item *item, int *done)
 			return 0;
 		}
 		if (f > 0) {
-			item->node_id = lora_get_be64(k + klen - 8);
+			/* the node, or the relationship of an 'R' entry */
+			item->node_id = item->edge_id =
+			    lora_get_be64(k + klen - 8);
 			*done = 0;
 			return 0;
 		}

@@ -75,6 +75,15 @@ extern const char *const sto_cf_names[STO_CF_COUNT];
 #define STO_K_IN    'I'
 #define STO_K_LABEL 'L'
 #define STO_K_PROP  'P'
+#define STO_K_RPROP 'R' /* relationship property index entries */
+#define STO_K_TEXT  'X' /* text index postings: label key trigram node */
+/* 'X' label key trigram(3) node */
+#define STO_TEXT_KEY_BYTES 20
+/* A needle shorter than this has no trigram: the query scans. */
+#define STO_TEXT_NEEDLE_MIN 3
+/* Trigrams of a needle whose postings a seek intersects (spread over
+ * it); more narrow little further. */
+#define STO_TEXT_SEEK_TRIGRAMS_MAX 16
 
 #define STO_ADJ_KEY_BYTES   13 /* node + direction + chunk number */
 #define STO_VEC_KEY_BYTES   13 /* entity + owner + key */
@@ -91,6 +100,8 @@ enum sto_tok_kind { STO_TOK_LABEL, STO_TOK_TYPE, STO_TOK_KEY, STO_TOK_KINDS };
 #define STO_VECTOR_DIMENSIONS_MAX 4096
 /* Indexes in the catalogue. */
 #define STO_INDEXES_MAX 1024
+/* Properties one node key constraint may combine. */
+#define STO_NODE_KEY_PROPS_MAX 16
 /* Type names a view caches by token (larger tokens are looked up under
  * the token lock on every use). */
 #define STO_VIEW_TYPE_NAMES_MAX 4096u
@@ -241,6 +252,8 @@ void sto_key_label(uint8_t k[STO_LABEL_KEY_BYTES], uint32_t label,
                    uint64_t node);
 /* Prefix 'P' label key (9 bytes) into b (reset first). */
 int sto_key_prop_prefix(struct lora_buf *b, uint32_t label, uint32_t key);
+/* 'R' type key: the prefix of a relationship property index's entries. */
+int sto_key_rprop_prefix(struct lora_buf *b, uint32_t type, uint32_t key);
 
 /*
  * Appends the order-preserving encoding of v to b. Ints and floats share

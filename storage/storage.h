@@ -227,6 +227,12 @@ void sto_install_crash_point(int step);
 const char *sto_value_type(const Lora__Value *v);
 int sto_type_known(const char *type);
 
+/* Whether index def d keeps entries that a seek can read: 'P' entries for
+ * node RANGE, UNIQUE and NODE_KEY definitions, 'R' entries for
+ * relationship RANGE ones (vector indexes and existence / type
+ * constraints keep none). */
+int sto_index_has_entries(const Lora__CreateIndex *d);
+
 /* ---- the system keyspace (apply_user.c) --------------------------------
  *
  * Users and the cluster secret, in meta, changed only by the UserChange
@@ -493,6 +499,20 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
                         const Lora__Value *lo, int lo_incl,
                         const Lora__Value *hi, int hi_incl,
                         struct sto_iter **out);
+/* Nodes that may hold a string with `needle` (len bytes) in property
+ * `key`, from the TEXT index on (label, key): every node whose string
+ * contains the needle, maybe more (the caller filters), ascending, in
+ * *ids (lora_free) and *nids. LORA_ENOTFOUND: no TEXT index on the pair;
+ * LORA_EINVAL: a needle shorter than three bytes (scan instead). */
+int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
+                       const char *needle, size_t len, uint64_t **ids,
+                       size_t *nids);
+/* The same over a relationship property index on (type, key): items carry
+ * the relationship in edge_id (node_id holds the same number). */
+int sto_view_rel_index_seek(struct sto_view *v, const char *type,
+                            const char *key, const Lora__Value *lo, int lo_incl,
+                            const Lora__Value *hi, int hi_incl,
+                            struct sto_iter **out);
 
 /*
  * The float32 vectors of property `key` on nodes with `label` (NULL: all

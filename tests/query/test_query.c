@@ -452,13 +452,14 @@ static const struct ecase error_cases[] = {
      "DifferentColumnsInUnion", 0, 0},
     {"unknown procedure", "CALL no.such.proc()", LORA_ESEMANTIC,
      "ProcedureNotFound", 0, 0},
-    {"text indexes are refused", "CREATE TEXT INDEX t FOR (n:L) ON (n.p)",
-     LORA_EPARSE, "UnsupportedFeature: TEXT indexes are not supported", 1, 8},
-    {"relationship property indexes are refused",
-     "CREATE INDEX r FOR ()-[r:T]-() ON (r.p)", LORA_EPARSE,
-     "UnsupportedFeature: relationship property indexes", 0, 0},
-    {"node keys are refused",
-     "CREATE CONSTRAINT k FOR (n:L) REQUIRE n.p IS NODE KEY", LORA_EPARSE,
+    {"fulltext indexes are refused",
+     "CREATE FULLTEXT INDEX t FOR (n:L) ON EACH [n.p]", LORA_EPARSE,
+     "UnsupportedFeature: FULLTEXT indexes are not supported", 1, 8},
+    {"relationship constraints are refused",
+     "CREATE CONSTRAINT r FOR ()-[r:T]-() REQUIRE r.p IS UNIQUE",
+     LORA_ESEMANTIC, "UnsupportedFeature: relationships take range", 0, 0},
+    {"unknown constraint kinds are refused",
+     "CREATE CONSTRAINT k FOR (n:L) REQUIRE n.p IS KEY", LORA_EPARSE,
      "UnsupportedFeature: constraints are IS UNIQUE", 0, 0},
     {"point latitude out of range",
      "RETURN point({longitude: 0, latitude: 91})", LORA_EINVAL,
@@ -1736,6 +1737,266 @@ START_TEST(test_existence_and_type_constraints)
 }
 END_TEST
 
+/* Node keys: every property present and the combination unique, checked
+ * before anything is proposed; a backfill check on creation; listed by
+ * SHOW CONSTRAINTS (NODE_KEY, owning its index) and SHOW INDEXES (RANGE);
+ * its entries serve seeks (and agree with the scan). */
+START_TEST(test_node_key_constraint)
+{
+	struct result r;
+	ok("CREATE (:Pk {a: 1, b: 'x'}), (:Pk {a: 1, b: 'x'}), "
+	   "(:Pk {a: 1, b: 'y'})");
+	run("CREATE CONSTRAINT pk FOR (p:Pk) REQUIRE (p.a, p.b) IS NODE KEY",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "pk"));
+	run("SHOW CONSTRAINTS", &r);
+	ck_assert_ptr_null(strstr(r.text, "pk"));
+	ok("MATCH (p:Pk {b: 'x'}) WITH p LIMIT 1 SET p.b = 'z'");
+	ok("CREATE CONSTRAINT pk FOR (p:Pk) REQUIRE (p.a, p.b) IS NODE KEY");
+	run("CREATE (:Pk {a: 1, b: 'y'})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "node key pk"));
+	ck_assert_uint_eq(r.nmut, 0); /* refused before any batch */
+	run("CREATE (:Pk {a: 2})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(
+	    strstr(r.err.message, "must have the property b"));
+	run("UNWIND [1, 2] AS i CREATE (:Pk {a: 5, b: 'q'})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	run("MATCH (p:Pk {b: 'y'}) REMOVE p.a", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ok("CREATE (:Pk {a: 1, b: 'w'}), (:Pk {a: 2, b: 'y'})");
+	ok("CREATE (p:Pk) SET p.a = 3, p.b = 'x'"); /* judged at the end */
+	run("MATCH (p:Pk) WHERE p.a = 1 RETURN p.b ORDER BY p.b", &r);
+	ck_assert_str_eq(r.text, "p.b\nw\nx\ny\nz\n");
+	run("EXPLAIN MATCH (p:Pk) WHERE p.a = 1 RETURN p.b", &r);
+	ck_assert_ptr_nonnull(strstr(r.plan, "NodeIndexSeek(:Pk(a))"));
+	run("SHOW CONSTRAINTS", &r);
+	ck_assert_str_eq(r.text,
+	                 "name|type|entityType|labelsOrTypes|properties|"
+	                 "ownedIndex|propertyType\npk|NODE_KEY|NODE|"
+	                 "['Pk']|['a', 'b']|pk|null\n");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(
+	    strstr(r.text, "pk|RANGE|NODE|['Pk']|['a', 'b']|ONLINE|100.0|pk"));
+	ok("CREATE CONSTRAINT one FOR (p:Pk1) REQUIRE p.id IS NODE KEY");
+	ok("CREATE (:Pk1 {id: 1})");
+	run("CREATE (:Pk1 {id: 1.0})", &r); /* equal values */
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ok("DROP CONSTRAINT pk");
+	ok("DROP CONSTRAINT one");
+	ok("CREATE (:Pk {a: 1, b: 'y'}), (:Pk)");
+	ok("MATCH (p:Pk) DELETE p");
+	ok("MATCH (p:Pk1) DELETE p");
+}
+END_TEST
+
+/* Relationship property indexes: the same rows with and without the
+ * index (before and after writes that maintain it, after a backfill over
+ * changed data, after DROP), RelationshipIndexSeek in the plans, the
+ * statement's own relationship writes still seen. */
+static const char *const rel_cases[] = {
+    "MATCH (a)-[r:RT {w: 3}]->(b) RETURN a.i, b.i ORDER BY a.i",
+    "MATCH (a)-[r:RT]-(b) WHERE r.w = 2 RETURN a.i, b.i ORDER BY a.i, b.i",
+    "MATCH ()<-[r:RT]-(b) WHERE r.w IN [1, 5] RETURN r.o ORDER BY r.o",
+    "MATCH ()-[r:RT]->() WHERE r.o >= 10 AND r.o < 15 RETURN r.o ORDER BY "
+    "r.o",
+    "MATCH ()-[r:RT]->() WHERE r.s STARTS WITH 'k3' RETURN count(r) AS c",
+    "MATCH (a:RA)-[r:RT {w: 4}]->(b:RB) WHERE b.i > 20 RETURN a.i ORDER BY "
+    "a.i",
+    "WITH 6 AS x MATCH ()-[r:RT {w: x}]->() RETURN count(*) AS c",
+    "MATCH (a)-[r:RT {w: 0}]->(b)<-[:RU]-(c) RETURN a.i, c.i ORDER BY a.i",
+    "MATCH (x)-[r:RT {w: 1}]-(x) RETURN count(*) AS c",
+};
+#define REL_NCASES (sizeof rel_cases / sizeof rel_cases[0])
+
+static void rel_run_all(struct result *out)
+{
+	for (size_t i = 0; i < REL_NCASES; i++) {
+		run(rel_cases[i], &out[i]);
+		ck_assert_msg(out[i].code == 0, "%s: %s", rel_cases[i],
+		              out[i].err.message);
+	}
+}
+
+static void rel_same(const struct result *a, const struct result *b)
+{
+	for (size_t i = 0; i < REL_NCASES; i++)
+		ck_assert_msg(!strcmp(a[i].text, b[i].text),
+		              "%s:\n with index: %s\n without: %s",
+		              rel_cases[i], a[i].text, b[i].text);
+}
+
+START_TEST(test_rel_index)
+{
+	static struct result scan[REL_NCASES], seek[REL_NCASES];
+	struct result r;
+	ok("UNWIND range(0, 59) AS i CREATE (:RA {i: i})-[:RT {w: i % 7, "
+	   "s: 'k' + toString(i % 5), o: i}]->(:RB {i: i})");
+	ok("MATCH (b:RB) WHERE b.i % 3 = 0 CREATE (:RC {i: b.i})-[:RU]->(b)");
+	ok("CREATE (x:RA {i: 100})-[:RT {w: 1, o: 100}]->(x), "
+	   "()-[:RV {w: 3}]->()");
+	rel_run_all(scan);
+	ck_assert_str_eq(scan[6].text, "c\n8\n");
+	ok("CREATE INDEX rt_w FOR ()-[r:RT]-() ON (r.w)");
+	ok("CREATE INDEX rt_os FOR ()-[r:RT]->() ON (r.o, r.s)");
+	rel_run_all(seek);
+	rel_same(seek, scan);
+	for (size_t i = 0; i < REL_NCASES; i++) {
+		run_full(rel_cases[i], NULL, NULL, QRY_EXPLAIN, &r);
+		ck_assert_msg(strstr(r.plan, "RelationshipIndex"), "%s: %s",
+		              rel_cases[i], r.plan);
+	}
+	run_full(rel_cases[3], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_ptr_nonnull(strstr(
+	    r.plan, "RelationshipIndexRangeSeek(:RT(o) >= 10 AND < 15)"));
+	run_full(rel_cases[0], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_ptr_nonnull(strstr(r.plan, "RelationshipIndexSeek(:RT(w))"));
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(strstr(
+	    r.text, "rt_w|RANGE|RELATIONSHIP|['RT']|['w']|ONLINE|100.0|null"));
+	/* maintained on apply: SET, REMOVE, DELETE, DETACH DELETE, CREATE */
+	ok("MATCH ()-[r:RT]->() WHERE r.o IN [3, 10, 17] SET r.w = 2");
+	ok("MATCH ()-[r:RT]->() WHERE r.o IN [4, 11] REMOVE r.w");
+	ok("MATCH ()-[r:RT]->() WHERE r.o IN [12, 19] SET r.o = r.o + 1000");
+	ok("MATCH ()-[r:RT {o: 5}]->() DELETE r");
+	ok("MATCH (a:RA {i: 6}) DETACH DELETE a");
+	ok("MATCH (b:RB {i: 7}) DETACH DELETE b");
+	ok("MATCH (a:RA {i: 8}), (b:RB {i: 9}) CREATE (a)-[:RT {w: 2, o: "
+	   "13}]->(b)");
+	/* the statement's own writes are seen */
+	run("CREATE ()-[:RT {w: 99}]->() WITH 1 AS x MATCH ()-[r:RT {w: "
+	    "99}]->() "
+	    "RETURN count(r) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n1\n");
+	run("MATCH ()-[r:RT {w: 99}]->() DELETE r WITH 1 AS x "
+	    "MATCH ()-[r:RT {w: 99}]->() RETURN count(r) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
+	rel_run_all(seek);
+	ok("DROP INDEX rt_w");
+	ok("DROP INDEX rt_os");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_null(strstr(r.text, "RELATIONSHIP"));
+	rel_run_all(scan);
+	rel_same(seek, scan);
+	ck_assert_ptr_nonnull(strstr(scan[1].text, "\n3|3\n")); /* set */
+	ck_assert_ptr_nonnull(strstr(scan[1].text, "\n8|9\n")); /* new */
+	/* built again over the changed data */
+	ok("CREATE INDEX rt_w FOR ()-[r:RT]-() ON (r.w)");
+	ok("CREATE INDEX rt_o FOR ()-[r:RT]-() ON (r.o)");
+	rel_run_all(seek);
+	rel_same(seek, scan);
+	ok("DROP INDEX rt_w");
+	ok("DROP INDEX rt_o");
+	ok("MATCH (n) WHERE n:RA OR n:RB OR n:RC DETACH DELETE n");
+	ok("MATCH ()-[r:RV]->() DELETE r");
+}
+END_TEST
+
+/* Text indexes: CONTAINS and ENDS WITH give the same rows with and
+ * without the index (before and after writes, after a rebuild, after
+ * DROP), needles under three bytes scan, NodeIndexContainsScan and
+ * NodeIndexEndsWithScan in the plans, the statement's own writes seen. */
+static const char *const text_cases[] = {
+    "MATCH (n:Tx) WHERE n.s CONTAINS '123' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Tx) WHERE n.s ENDS WITH '4x7' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Tx) WHERE n.s CONTAINS 'aße' RETURN n.s ORDER BY n.s",
+    "MATCH (n:Tx) WHERE n.s ENDS WITH 'ïve' RETURN n.s ORDER BY n.s",
+    "WITH '99x' AS p MATCH (n:Tx) WHERE n.s CONTAINS p RETURN n.i ORDER BY "
+    "n.i",
+    "MATCH (n:Tx) WHERE n.s CONTAINS 'zzz' RETURN count(n) AS c",
+    "MATCH (n:Tx) WHERE n.s CONTAINS '1x1' AND n.i > 100 RETURN n.i ORDER "
+    "BY n.i",
+    "MATCH (n:Tx {k: 1}) WHERE n.s ENDS WITH '0x3' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Tx) WHERE n.s CONTAINS '12' RETURN count(n) AS c",
+    "MATCH (n:Tx) WHERE n.s CONTAINS null RETURN count(n) AS c",
+};
+#define TEXT_NCASES (sizeof text_cases / sizeof text_cases[0])
+
+static void text_run_all(struct result *out)
+{
+	for (size_t i = 0; i < TEXT_NCASES; i++) {
+		run(text_cases[i], &out[i]);
+		ck_assert_msg(out[i].code == 0, "%s: %s", text_cases[i],
+		              out[i].err.message);
+	}
+}
+
+static void text_same(const struct result *a, const struct result *b)
+{
+	for (size_t i = 0; i < TEXT_NCASES; i++)
+		ck_assert_msg(!strcmp(a[i].text, b[i].text),
+		              "%s:\n with index: %s\n without: %s",
+		              text_cases[i], a[i].text, b[i].text);
+}
+
+START_TEST(test_text_index)
+{
+	static struct result scan[TEXT_NCASES], seek[TEXT_NCASES];
+	struct result r;
+	ok("UNWIND range(0, 299) AS i CREATE (:Tx {i: i, k: i % 2, "
+	   "s: toString(i * 7919 % 1000) + 'x' + toString(i % 13)})");
+	ok("CREATE (:Tx {i: 1000, s: 'straße'}), (:Tx {i: 1001, s: 'naïve'}), "
+	   "(:Tx {i: 1002, s: 12399}), (:Tu {i: 1003, s: '1234x7'})");
+	text_run_all(scan);
+	ck_assert_str_eq(scan[2].text, "n.s\nstraße\n");
+	ok("CREATE TEXT INDEX tx_s FOR (n:Tx) ON (n.s)");
+	text_run_all(seek);
+	text_same(seek, scan);
+	for (size_t i = 0; i < TEXT_NCASES; i++) {
+		run_full(text_cases[i], NULL, NULL, QRY_EXPLAIN, &r);
+		int want = i < 8; /* a needle of 3+ bytes */
+		ck_assert_msg(!!strstr(r.plan, "NodeIndex") == want, "%s: %s",
+		              text_cases[i], r.plan);
+	}
+	run_full(text_cases[0], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(
+	    strstr(r.plan, "NodeIndexContainsScan(:Tx(s) CONTAINS ") &&
+	        strstr(r.plan, "123"),
+	    "%s", r.plan);
+	run_full(text_cases[1], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(
+	    strstr(r.plan, "NodeIndexEndsWithScan(:Tx(s) ENDS WITH ") &&
+	        strstr(r.plan, "4x7"),
+	    "%s", r.plan);
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_nonnull(
+	    strstr(r.text, "tx_s|TEXT|NODE|['Tx']|['s']|ONLINE|100.0|null"));
+	/* maintained on apply */
+	ok("MATCH (n:Tx) WHERE n.i IN [1, 2, 3] SET n.s = 'a123b'");
+	ok("MATCH (n:Tx) WHERE n.i IN [4, 5] REMOVE n.s");
+	ok("MATCH (n:Tx) WHERE n.i IN [6, 7] REMOVE n:Tx");
+	ok("MATCH (n:Tu) SET n:Tx");
+	ok("MATCH (n:Tx) WHERE n.i IN [8, 9] DELETE n");
+	ok("MATCH (n:Tx {i: 1002}) SET n.s = 'ab99xc'");
+	ok("CREATE (:Tx {i: 2000, s: 'x123x7'})");
+	run("CREATE (:Tx {i: 3000, s: 'qqqzz'}) WITH 1 AS x MATCH (n:Tx) "
+	    "WHERE n.s CONTAINS 'qqz' RETURN count(n) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n1\n");
+	run("MATCH (n:Tx {i: 3000}) SET n.s = 'gone' WITH 1 AS x MATCH (n:Tx) "
+	    "WHERE n.s CONTAINS 'qqz' RETURN count(n) AS c",
+	    &r);
+	ck_assert_str_eq(r.text, "c\n0\n");
+	text_run_all(seek);
+	ok("DROP INDEX tx_s");
+	text_run_all(scan);
+	text_same(seek, scan);
+	ck_assert_ptr_nonnull(strstr(scan[0].text, "\n2000\n"));
+	ck_assert_ptr_nonnull(strstr(scan[1].text, "\n1003\n"));
+	ok("CREATE TEXT INDEX tx_s FOR (n:Tx) ON (n.s)"); /* over new data */
+	text_run_all(seek);
+	text_same(seek, scan);
+	run("CREATE TEXT INDEX t2 FOR (n:Tx) ON (n.a, n.b)", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+	ok("DROP INDEX tx_s");
+	ok("MATCH (n) WHERE n:Tx OR n:Tu DELETE n");
+}
+END_TEST
+
 START_TEST(test_vector_topk)
 {
 	struct result r;
@@ -2658,6 +2919,9 @@ static Suite *suite(void)
 	tcase_add_test(t, test_label_expressions);
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_existence_and_type_constraints);
+	tcase_add_test(t, test_node_key_constraint);
+	tcase_add_test(t, test_rel_index);
+	tcase_add_test(t, test_text_index);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_label_scans_and_vectors);

@@ -269,6 +269,61 @@ START_TEST(apply_enforces_existence_and_type_constraints)
 }
 END_TEST
 
+/* Node keys at apply: every property present and the combination unique
+ * among live nodes of the label, judged by the batch's end state (two
+ * nodes of one batch collide too); a key that existing nodes break is
+ * refused; its entries serve the first property's seeks. */
+START_TEST(apply_enforces_node_key)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "K", 2, "a", v_int(1), "b", v_str("x"));
+	add_create_node(b, 2, "K", 2, "a", v_int(1), "b", v_str("x"));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_index(b, "k_ab", LORA__INDEX_KIND__INDEX_NODE_KEY, "K",
+	                 "a,b", 0);
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT); /* 1 and 2 share it */
+	b = batch_new();
+	add_set_prop(b, NODE, 2, "b", v_str("y"));
+	add_create_index(b, "k_ab", LORA__INDEX_KIND__INDEX_NODE_KEY, "K",
+	                 "a,b", 0);
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_node(b, 3, "K", 1, "a", v_int(2)); /* no b */
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	ck_assert_ptr_null(get_node(3));
+	b = batch_new();
+	add_create_node(b, 3, "K", 2, "a", v_int(1), "b", v_str("y"));
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT); /* node 2's key */
+	b = batch_new();
+	add_create_node(b, 3, "K", 2, "a", v_int(1), "b", v_str("z"));
+	add_create_node(b, 4, "K", 2, "a", v_int(1), "b", v_str("z"));
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT); /* within the batch */
+	b = batch_new();
+	add_create_node(b, 3, "K", 2, "a", v_int(1), "b", v_str("z"));
+	add_set_prop(b, NODE, 2, "b", v_str("x")); /* moves onto node 1's */
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	b = batch_new();
+	add_set_prop(b, NODE, 1, "b", v_str("w")); /* frees (1, x) ... */
+	add_set_prop(b, NODE, 2, "b", v_str("x")); /* ... for node 2 */
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_remove_prop(b, NODE, 1, "a");
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
+	b = batch_new();
+	add_create_node(b, 5, "X", 1, "a", v_int(1)); /* another label */
+	add_delete_node(b, 2, 0); /* and (1, x) is free again */
+	add_create_node(b, 6, "K", 2, "a", v_int(1), "b", v_str("x"));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_drop_index(b, "k_ab", 0);
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_node(b, 7, "K", 1, "a", v_int(9));
+	ck_assert_int_eq(apply(b), 0); /* dropped: no check */
+}
+END_TEST
+
 START_TEST(apply_every_mutation_kind)
 {
 	float xs[3] = {1, 2, 3}, ys[2] = {4, 5};
@@ -924,6 +979,170 @@ START_TEST(digest_ignores_history)
 }
 END_TEST
 
+/* Relationship property index entries follow every write on apply (create,
+ * set, remove, delete, a node's detach delete), are built over existing
+ * relationships, and come back after a reopen. */
+static size_t rseek(const char *type, const char *key, int64_t w, uint64_t *ids)
+{
+	struct sto_view *v;
+	struct sto_iter *it;
+	size_t n = 0;
+	Lora__Value *x = v_int(w);
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_rel_index_seek(v, type, key, x, 1, x, 1, &it),
+	                 0);
+	n = drain(it, ids, 1);
+	sto_view_close(v);
+	lora__value__free_unpacked(x, &lora_pb_allocator);
+	return n;
+}
+
+static void add_rel_index(Lora__MutationBatch *b, const char *name,
+                          const char *type, const char *key)
+{
+	add_create_index(b, name, LORA__INDEX_KIND__INDEX_RANGE, type, key, 0);
+	b->mutations[b->n_mutations - 1]->create_index->entity =
+	    LORA__ENTITY_KIND__ENTITY_EDGE;
+}
+
+START_TEST(rel_index_follows_apply)
+{
+	char msg[LORA_ERRMSG_BYTES], p[512];
+	uint64_t ids[64];
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 0);
+	add_create_node(b, 2, "A", 0);
+	add_create_edge(b, 1, "R", 1, 2, 1, "w", v_int(1));
+	add_create_edge(b, 2, "R", 2, 1, 1, "w", v_int(2));
+	add_create_edge(b, 3, "S", 1, 2, 1, "w", v_int(1));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_rel_index(b, "r_w", "R", "w");
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(rseek("R", "w", 1, ids), 1); /* backfilled */
+	ck_assert_uint_eq(ids[0], 1);
+	b = batch_new();
+	add_set_prop(b, EDGE, 2, "w", v_int(1));
+	add_set_prop(b, EDGE, 3, "w", v_int(2));
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(rseek("R", "w", 1, ids), 2);
+	ck_assert_uint_eq(rseek("R", "w", 2, ids), 0); /* old value gone */
+	b = batch_new();
+	add_remove_prop(b, EDGE, 1, "w");
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(rseek("R", "w", 1, ids), 1);
+	ck_assert_uint_eq(ids[0], 2);
+	b = batch_new();
+	add_create_edge(b, 4, "R", 1, 1, 1, "w", v_int(1));
+	add_delete_edge(b, 2);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(rseek("R", "w", 1, ids), 1);
+	ck_assert_uint_eq(ids[0], 4);
+	b = batch_new();
+	add_create_edge(b, 5, "R", 2, 2, 1, "w", v_int(7));
+	add_delete_node(b, 1, 1); /* takes edges 1, 3 and 4 along */
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(rseek("R", "w", 1, ids), 0);
+	ck_assert_uint_eq(rseek("R", "w", 7, ids), 1);
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	digest(d1);
+	sto_close(st);
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), NULL, &st, msg), 0);
+	digest(d2);
+	ck_assert_str_eq(d1, d2);
+	ck_assert_uint_eq(rseek("R", "w", 7, ids), 1);
+	ck_assert_uint_eq(ids[0], 5);
+	/* dropped: no index (and no entries: a new one starts empty) */
+	b = batch_new();
+	add_drop_index(b, "r_w", 0);
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_view *v;
+	struct sto_iter *it;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	Lora__Value *x = v_int(7);
+	ck_assert_int_eq(sto_view_rel_index_seek(v, "R", "w", x, 1, x, 1, &it),
+	                 LORA_ENOTFOUND);
+	lora__value__free_unpacked(x, &lora_pb_allocator);
+	sto_view_close(v);
+	b = batch_new();
+	add_rel_index(b, "r_w2", "R", "w");
+	add_create_index(b, "no", LORA__INDEX_KIND__INDEX_UNIQUE, "R", "w", 0);
+	b->mutations[1]->create_index->entity = LORA__ENTITY_KIND__ENTITY_EDGE;
+	ck_assert_int_eq(apply(b), LORA_EINVAL); /* edges: range only */
+}
+END_TEST
+
+/* TEXT index postings follow every write on apply: a node is found by a
+ * needle of its current string only, and not once it lost the label,
+ * the property or its life; a rebuild finds the same. */
+static size_t tseek(const char *needle, uint64_t *ids)
+{
+	struct sto_view *v;
+	uint64_t *got = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "s", needle, strlen(needle), &got, &n),
+	    0);
+	sto_view_close(v);
+	for (size_t i = 0; i < n && i < 64; i++)
+		ids[i] = got[i];
+	lora_free(got);
+	return n;
+}
+
+START_TEST(text_index_follows_apply)
+{
+	uint64_t ids[64];
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "T", 1, "s", v_str("abcdef"));
+	add_create_node(b, 2, "T", 1, "s", v_str("xxcdeyy"));
+	add_create_node(b, 3, "U", 1, "s", v_str("abcdef"));
+	add_create_node(b, 4, "T", 1, "s", v_int(12345));
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_index(b, "t_s", LORA__INDEX_KIND__INDEX_TEXT, "T", "s", 0);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(tseek("cde", ids), 2); /* built over 1 and 2 */
+	ck_assert_uint_eq(ids[0], 1);
+	ck_assert_uint_eq(ids[1], 2);
+	ck_assert_uint_eq(tseek("bcdef", ids), 1);
+	ck_assert_uint_eq(tseek("123", ids), 0); /* not a string */
+	b = batch_new();
+	add_set_prop(b, NODE, 1, "s", v_str("zzz"));
+	add_label(b, 3, "T", 1);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(tseek("bcd", ids), 1); /* old string gone */
+	ck_assert_uint_eq(ids[0], 3);
+	ck_assert_uint_eq(tseek("zzz", ids), 1);
+	b = batch_new();
+	add_label(b, 3, "T", 0);
+	add_remove_prop(b, NODE, 1, "s");
+	add_delete_node(b, 2, 0);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(tseek("bcd", ids), 0);
+	ck_assert_uint_eq(tseek("zzz", ids), 0);
+	ck_assert_uint_eq(tseek("cde", ids), 0);
+	struct sto_view *v;
+	uint64_t *got;
+	size_t n;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_text_seek(v, "T", "s", "ab", 2, &got, &n),
+	                 LORA_EINVAL); /* too short: scan */
+	ck_assert_int_eq(sto_view_text_seek(v, "T", "q", "abc", 3, &got, &n),
+	                 LORA_ENOTFOUND);
+	sto_view_close(v);
+	b = batch_new();
+	add_create_node(b, 5, "T", 1, "s", v_str("abcdef"));
+	add_drop_index(b, "t_s", 0);
+	add_create_index(b, "t_s", LORA__INDEX_KIND__INDEX_TEXT, "T", "s", 0);
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(tseek("bcd", ids), 1);
+	ck_assert_uint_eq(ids[0], 5);
+}
+END_TEST
+
 START_TEST(reopen_keeps_state_and_tokens)
 {
 	char msg[LORA_ERRMSG_BYTES], p[512];
@@ -1034,6 +1253,9 @@ Suite *storage_suite(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, apply_every_mutation_kind);
 	tcase_add_test(t, apply_enforces_existence_and_type_constraints);
+	tcase_add_test(t, apply_enforces_node_key);
+	tcase_add_test(t, rel_index_follows_apply);
+	tcase_add_test(t, text_index_follows_apply);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
 	tcase_add_test(t, apply_refuses_an_index_gap);

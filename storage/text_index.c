@@ -1,0 +1,325 @@
+/* text_index.c - TEXT indexes: trigram postings that serve CONTAINS,
+ * ENDS WITH and STARTS WITH on string properties.
+ *
+ * For every node with the label whose property is a string, one empty
+ * entry 'X' label key trigram node per distinct three-byte substring of
+ * the string (its UTF-8 bytes: a substring of code points is a substring
+ * of bytes, and a byte trigram never matches across a code point it does
+ * not contain whole, since the check after the seek compares the real
+ * strings). A needle of three bytes or more has trigrams that every
+ * matching string contains, so the nodes under all of them (intersected,
+ * each list ordered by node id) are a superset of the matches; the query
+ * filters that superset with the predicate. Shorter needles, and values
+ * other than strings, are left to a scan.
+ *
+ * Why trigrams and not a reversed-string range for ENDS WITH: one
+ * structure serves all three operators, and a seek costs the postings of
+ * the needle's trigrams rather than of the whole label. The figures are
+ * in docs/storage.md. Entries cost about (length - 2) keys of 20 bytes per
+ * string, written on apply like the range entries (apply_index.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "applyInt.h"
+
+static const struct sto_catalog *cat_of(struct apply_ctx *c)
+{
+	return c->cat_copied ? &c->cat : &c->s->cat;
+}
+
+static int is_text(const Lora__CreateIndex *d)
+{
+	return d->kind == LORA__INDEX_KIND__INDEX_TEXT &&
+	       d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
+	       d->n_properties == 1;
+}
+
+/* Whether a TEXT index covers (label, key) in the catalogue. */
+static int text_covered(struct apply_ctx *c, uint32_t label, uint32_t key)
+{
+	const struct sto_catalog *k = cat_of(c);
+	if (!k->n)
+		return 0;
+	const char *ln = apply_tok_name(c, STO_TOK_LABEL, label);
+	const char *kn = apply_tok_name(c, STO_TOK_KEY, key);
+	for (size_t i = 0; ln && kn && i < k->n; i++)
+		if (is_text(k->defs[i]) && !strcmp(k->defs[i]->label, ln) &&
+		    !strcmp(k->defs[i]->properties[0], kn))
+			return 1;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The distinct trigrams of s (each as 24 bits), sorted, into *out (freed
+ * with lora_free); *n = 0 when s is shorter than three bytes. */
+static int trigrams(const uint8_t *s, size_t len, uint32_t **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (len < STO_TEXT_NEEDLE_MIN)
+		return 0;
+	uint32_t *t = lora_malloc(sizeof(uint32_t) * (len - 2));
+	if (!t)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i + 2 < len; i++)
+		t[i] =
+		    (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+	qsort(t, len - 2, sizeof *t, cmp_u32);
+	size_t k = 0;
+	for (size_t i = 0; i < len - 2; i++)
+		if (!k || t[k - 1] != t[i])
+			t[k++] = t[i];
+	*out = t;
+	*n = k;
+	return 0;
+}
+
+static void text_key(uint8_t k[STO_TEXT_KEY_BYTES], uint32_t label,
+                     uint32_t key, uint32_t tri, uint64_t node)
+{
+	k[0] = STO_K_TEXT;
+	lora_put_be32(k + 1, label);
+	lora_put_be32(k + 5, key);
+	k[9] = (uint8_t)(tri >> 16);
+	k[10] = (uint8_t)(tri >> 8);
+	k[11] = (uint8_t)tri;
+	lora_put_be64(k + 12, node);
+}
+
+/* Adds (add = 1) or removes the postings of string value bytes p/len (a
+ * packed Value; anything but a string has none). */
+static int postings(struct apply_ctx *c, uint32_t label, uint32_t key,
+                    const Lora__Value *v, uint64_t node, int add)
+{
+	if (!v || v->kind_case != LORA__VALUE__KIND_STRING_VALUE)
+		return 0;
+	uint32_t *t;
+	size_t n;
+	int rv = trigrams((const uint8_t *)v->string_value,
+	                  strlen(v->string_value), &t, &n);
+	uint8_t k[STO_TEXT_KEY_BYTES];
+	for (size_t i = 0; !rv && i < n; i++) {
+		text_key(k, label, key, t[i], node);
+		if (add)
+			rv = apply_put(c, STO_CF_INDEX, k, sizeof k, "", 0);
+		else
+			apply_del(c, STO_CF_INDEX, k, sizeof k);
+	}
+	lora_free(t);
+	return rv;
+}
+
+static int postings_bytes(struct apply_ctx *c, uint32_t label, uint32_t key,
+                          const uint8_t *p, size_t len, uint64_t node, int add)
+{
+	Lora__Value *v;
+	int rv = sto_value_unpack(p, len, &v);
+	if (rv)
+		return rv;
+	rv = postings(c, label, key, v, node, add);
+	lora__value__free_unpacked(v, &lora_pb_allocator);
+	return rv;
+}
+
+int idx_text_prop_change(struct apply_ctx *c, uint64_t node,
+                         const struct sto_rec *r, uint32_t key,
+                         const struct sto_prop *old, const Lora__Value *nv)
+{
+	for (uint32_t i = 0; i < r->nlabels; i++) {
+		if (!text_covered(c, r->labels[i], key))
+			continue;
+		int rv = old ? postings_bytes(c, r->labels[i], key,
+		                              (const uint8_t *)r->data.data +
+		                                  old->off,
+		                              old->len, node, 0)
+		             : 0;
+		if (!rv && nv)
+			rv = postings(c, r->labels[i], key, nv, node, 1);
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
+int idx_text_label_change(struct apply_ctx *c, uint64_t node,
+                          const struct sto_rec *r, uint32_t label, int add)
+{
+	for (uint32_t i = 0; i < r->nprops; i++) {
+		const struct sto_prop *p = &r->props[i];
+		if (!text_covered(c, label, p->key))
+			continue;
+		int rv = postings_bytes(c, label, p->key,
+		                        (const uint8_t *)r->data.data + p->off,
+		                        p->len, node, add);
+		if (rv)
+			return rv;
+	}
+	return 0;
+}
+
+int idx_text_build(struct apply_ctx *c, const Lora__CreateIndex *m)
+{
+	uint32_t label, key;
+	int rv = apply_intern(c, STO_TOK_LABEL, m->label, &label);
+	if (!rv)
+		rv = apply_intern(c, STO_TOK_KEY, m->properties[0], &key);
+	if (rv || text_covered(c, label, key))
+		return rv;
+	struct lora_buf ids = {0};
+	rv = apply_label_nodes(c, label, &ids);
+	struct sto_rec r = {0};
+	for (size_t off = 0; !rv && off < ids.len; off += 8) {
+		uint64_t node = lora_get_be64((const uint8_t *)ids.data + off);
+		int found, i;
+		rv = apply_load(c, 0, node, &r, &found);
+		if (rv || !found || (i = sto_rec_find_prop(&r, key)) < 0)
+			continue;
+		rv = postings_bytes(c, label, key,
+		                    (const uint8_t *)r.data.data +
+		                        r.props[i].off,
+		                    r.props[i].len, node, 1);
+	}
+	sto_rec_free(&r);
+	lora_buf_free(&ids);
+	return rv;
+}
+
+int idx_text_drop(struct apply_ctx *c, const Lora__CreateIndex *d)
+{
+	if (!is_text(d))
+		return 0;
+	int64_t label = apply_tok_find(c, STO_TOK_LABEL, d->label);
+	int64_t key = apply_tok_find(c, STO_TOK_KEY, d->properties[0]);
+	if (label < 0 || key < 0 ||
+	    text_covered(c, (uint32_t)label, (uint32_t)key))
+		return 0;
+	uint8_t pfx[9];
+	pfx[0] = STO_K_TEXT;
+	lora_put_be32(pfx + 1, (uint32_t)label);
+	lora_put_be32(pfx + 5, (uint32_t)key);
+	struct lora_buf keys = {0};
+	rocksdb_iterator_t *it = apply_iter(c, STO_CF_INDEX);
+	int rv = 0;
+	for (rocksdb_iter_seek(it, (const char *)pfx, sizeof pfx);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen != STO_TEXT_KEY_BYTES || memcmp(k, pfx, sizeof pfx))
+			break;
+		rv = lora_buf_append(&keys, k, klen);
+	}
+	if (!rv)
+		rv = apply_iter_err(it);
+	rocksdb_iter_destroy(it);
+	for (size_t off = 0; !rv && off < keys.len; off += STO_TEXT_KEY_BYTES)
+		apply_del(c, STO_CF_INDEX, keys.data + off, STO_TEXT_KEY_BYTES);
+	lora_buf_free(&keys);
+	return rv;
+}
+
+/* ---- the read side ---------------------------------------------------- */
+
+/* Appends the node ids under prefix pfx (12 bytes: 'X' label key
+ * trigram), in order, to out as be64. */
+static int posting_list(struct sto_view *v, const uint8_t *pfx,
+                        struct lora_buf *out)
+{
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(v->s->db, v->ro, v->s->cf[STO_CF_INDEX]);
+	int rv = 0;
+	for (rocksdb_iter_seek(it, (const char *)pfx, 12);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (klen != STO_TEXT_KEY_BYTES || memcmp(k, pfx, 12))
+			break;
+		rv = lora_buf_append(out, k + 12, 8);
+	}
+	return sto_iter_close(it, rv, NULL, "text index seek");
+}
+
+/* Keeps in cur (be64 ids, ordered) those also in next (ordered). */
+static void intersect(struct lora_buf *cur, const struct lora_buf *next)
+{
+	size_t a = 0, w = 0;
+	for (size_t b = 0; b < next->len && a < cur->len; b += 8) {
+		uint64_t x = lora_get_be64((const uint8_t *)next->data + b);
+		while (a < cur->len &&
+		       lora_get_be64((const uint8_t *)cur->data + a) < x)
+			a += 8;
+		if (a < cur->len &&
+		    lora_get_be64((const uint8_t *)cur->data + a) == x) {
+			memmove(cur->data + w, cur->data + a, 8);
+			w += 8;
+			a += 8;
+		}
+	}
+	cur->len = w;
+}
+
+/* Whether the snapshot's catalogue has a TEXT index on (label, key). */
+static int text_indexed(struct sto_view *v, const char *label, const char *key)
+{
+	Lora__CreateIndex *const *defs;
+	size_t n;
+	if (sto_view_catalogue(v, &defs, &n))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (is_text(defs[i]) && !strcmp(defs[i]->label, label) &&
+		    !strcmp(defs[i]->properties[0], key))
+			return 1;
+	return 0;
+}
+
+int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
+                       const char *needle, size_t len, uint64_t **ids,
+                       size_t *nids)
+{
+	*ids = NULL;
+	*nids = 0;
+	if (!text_indexed(v, label, key))
+		return LORA_ENOTFOUND;
+	if (len < STO_TEXT_NEEDLE_MIN)
+		return LORA_EINVAL;
+	int64_t lt = sto_tok_find(v->s, STO_TOK_LABEL, label, strlen(label));
+	int64_t kt = sto_tok_find(v->s, STO_TOK_KEY, key, strlen(key));
+	if (lt < 0 || kt < 0)
+		return 0;
+	uint32_t *t;
+	size_t n;
+	int rv = trigrams((const uint8_t *)needle, len, &t, &n);
+	/* a few trigrams spread over the needle narrow as well as all */
+	size_t use =
+	    n < STO_TEXT_SEEK_TRIGRAMS_MAX ? n : STO_TEXT_SEEK_TRIGRAMS_MAX;
+	struct lora_buf cur = {0}, next = {0};
+	for (size_t i = 0; !rv && i < use; i++) {
+		uint8_t k[STO_TEXT_KEY_BYTES];
+		text_key(k, (uint32_t)lt, (uint32_t)kt, t[i * n / use], 0);
+		struct lora_buf *dst = i ? &next : &cur;
+		lora_buf_reset(dst);
+		rv = posting_list(v, k, dst);
+		if (!rv && i)
+			intersect(&cur, &next);
+		if (!cur.len)
+			break;
+	}
+	lora_free(t);
+	lora_buf_free(&next);
+	if (!rv && cur.len) {
+		*ids = lora_malloc(cur.len);
+		if (!*ids)
+			rv = LORA_ENOMEM;
+		for (size_t i = 0; !rv && i < cur.len / 8; i++)
+			(*ids)[i] = lora_get_be64((uint8_t *)cur.data + i * 8);
+		if (!rv)
+			*nids = cur.len / 8;
+	}
+	lora_buf_free(&cur);
+	return rv;
+}
