@@ -16,6 +16,14 @@
 //                 many handshake, the next is closed unanswered
 // PHASE failover: the leader is killed (LEADER_PID) inside a write
 //                 transaction: the driver's retry reaches the new leader
+// PHASE followertx: bolt:// to the follower alone: write transactions
+//                 begun there run on the leader (own writes, unseen
+//                 outside before COMMIT, then on every node; ROLLBACK and
+//                 a thrown transaction function leave nothing; 8 clients'
+//                 read-modify-write lose no update)
+// PHASE followerkill: bolt:// to the follower alone; the leader
+//                 (LEADER_PID) is killed inside a write transaction: a
+//                 retryable error, executeWrite's retry commits once
 // Prints "ok: ..." per check, "FAIL: ..." per failure; exit 1 on any.
 'use strict';
 const neo4j = require('neo4j-driver');
@@ -485,6 +493,132 @@ async function failover() {
   }
 }
 
+// ---- write transactions through a follower over bolt:// -----------------
+
+// count(n:label) over bolt:// to node id, with bookmarks
+async function countOn(id, label, bookmarks) {
+  const d = neo4j.driver(`bolt://${addr(id)}`, AUTH);
+  try {
+    const s = d.session({defaultAccessMode: neo4j.session.READ, bookmarks});
+    const r = await s.run(`MATCH (n:${label}) RETURN count(n) AS c`);
+    await s.close();
+    return r.records[0].get('c').toNumber();
+  } finally {
+    await d.close();
+  }
+}
+
+async function followerTx() {
+  const driver = neo4j.driver(`bolt://${addr(follower)}`, AUTH);
+  try {
+    const s = driver.session();
+    const inside = await s.executeWrite(async (t) => {
+      await t.run('CREATE (:FT {k: 1})');
+      await t.run('MATCH (n:FT {k: 1}) SET n.seen = true');
+      const mine = (await t.run('MATCH (n:FT {seen: true}) RETURN count(n) AS c'))
+        .records[0].get('c').toNumber();
+      return [mine, await countOn(follower, 'FT')];
+    });
+    check('bolt:// follower: a write transaction reads its own writes; ' +
+          'others do not see them before COMMIT', same(inside, [1, 0]), show(inside));
+    const bm = s.lastBookmarks();
+    check('its COMMIT gives a bookmark', bm.length === 1 && /^lora:\d+$/.test(bm[0]), show(bm));
+    for (const id of [1, 2, 3])
+      check(`after COMMIT node ${id} has it`, await countOn(id, 'FT', bm) === 1);
+    const t1 = s.beginTransaction();
+    await t1.run('CREATE (:FT {k: 2})');
+    check('inside: 2', (await t1.run('MATCH (n:FT) RETURN count(n) AS c'))
+      .records[0].get('c').toNumber() === 2);
+    await t1.rollback();
+    check('bolt:// follower: ROLLBACK leaves nothing', await countOn(follower, 'FT', bm) === 1 &&
+          await countOn(leader, 'FT', bm) === 1);
+    try {
+      await s.executeWrite(async (t) => {
+        await t.run('CREATE (:FT {k: 3})');
+        throw new Error('the application gives up');
+      });
+      fail('a thrown transaction function fails');
+    } catch (e) {
+      check('a thrown transaction function is not retried', e.message === 'the application gives up', e.message);
+    }
+    check('and leaves nothing', await countOn(follower, 'FT', s.lastBookmarks()) === 1);
+    await s.executeWrite((t) => t.run('CREATE (:FCounter {v: 0})'));
+    const bm0 = s.lastBookmarks();
+    await s.close();
+    const clients = [...Array(8).keys()].map(async () => {
+      const c = driver.session({bookmarks: bm0});
+      for (let i = 0; i < 5; i++)
+        await c.executeWrite(async (t) => {
+          const v = (await t.run('MATCH (c:FCounter) RETURN c.v AS v')).records[0].get('v');
+          await t.run('MATCH (c:FCounter) SET c.v = $v', {v: v.add(1)});
+        });
+      const b = c.lastBookmarks();
+      await c.close();
+      return b;
+    });
+    const bms = (await Promise.all(clients)).flat();
+    const r = driver.session({defaultAccessMode: neo4j.session.READ, bookmarks: bms});
+    const v = (await r.run('MATCH (c:FCounter) RETURN c.v AS v')).records[0].get('v').toNumber();
+    await r.close();
+    check('40 read-modify-write transactions through the follower: counter is 40', v === 40, v);
+  } finally {
+    await driver.close();
+  }
+}
+
+// pid is dead and its sockets are closed: the group leader is a zombie
+// (or gone) and no other thread is left (the last thread to exit closes
+// the files; the group leader turns zombie before that)
+function closed(pid) {
+  try {
+    const st = require('fs').readFileSync(`/proc/${pid}/status`, 'utf8');
+    return /^State:\s+[ZX]/m.test(st) && /^Threads:\s+1$/m.test(st);
+  } catch (e) {
+    return true;
+  }
+}
+
+async function followerKill() {
+  const driver = neo4j.driver(`bolt://${addr(follower)}`, AUTH,
+    {maxTransactionRetryTime: 30000});
+  try {
+    const s = driver.session();
+    let attempts = 0, firstError = null;
+    const errors = [];
+    const k = await s.executeWrite(async (t) => {
+      attempts++;
+      const r = await t.run('CREATE (n:FK {k: 7}) RETURN n.k AS k');
+      if (attempts === 1) {
+        process.kill(Number(leaderPid), 'SIGKILL');
+        while (!closed(leaderPid)) await new Promise((res) => setTimeout(res, 20));
+        console.log(`killed the leader (pid ${leaderPid}) inside the transaction`);
+        try {
+          await t.run('MATCH (n:FK) RETURN count(n) AS c');
+        } catch (e) {
+          firstError = e;
+          throw e; // the driver decides whether to retry
+        }
+      }
+      return r.records[0].get('k').toNumber();
+    }).catch((e) => { errors.push(`${e.code} ${e.message}`); return -1; });
+    check('the next statement after the kill: a retryable transient error',
+          firstError && firstError.code === 'Neo.TransientError.General.DatabaseUnavailable' &&
+          neo4j.isRetriableError(firstError),
+          firstError && `${firstError.code} ${firstError.message}`);
+    check(`bolt:// follower: the transaction was retried after the leader's kill ` +
+          `and committed (attempts ${attempts})`, k === 7 && attempts >= 2,
+          `${attempts} ${errors.join('; ')}`);
+    const bm = s.lastBookmarks();
+    await s.close();
+    const others = [1, 2, 3].filter((id) => String(id) !== String(leader));
+    for (const id of others)
+      check(`the retried transaction is applied once, on node ${id}`,
+            await countOn(id, 'FK', bm) === 1);
+  } finally {
+    await driver.close();
+  }
+}
+
 // Authentication: a wrong password and the none scheme are refused with
 // Neo4j's code; the right one works.
 async function auth() {
@@ -573,6 +707,8 @@ async function tlsPhase() {
     else if (phase === 'routing') await routing();
     else if (phase === 'failover') await failover();
     else if (phase === 'tx') await tx();
+    else if (phase === 'followertx') await followerTx();
+    else if (phase === 'followerkill') await followerKill();
     else if (phase === 'raw') await raw();
     else if (phase === 'limit') await limit();
     else fail(`unknown phase ${phase}`);
