@@ -666,8 +666,9 @@ async function auth() {
 
 // PHASE tls: the cluster runs with bolt_tls = required (tests/integration/
 // tls.sh): bolt:// and neo4j:// with encryption on and the cluster's CA
-// (LORA_CA) as trustedCertificates read and route; another CA (OTHER_CA)
-// and plaintext are refused.
+// (LORA_CA) as trustedCertificates read, write, route and run a write
+// transaction (over bolt:// to the follower, relayed to the leader over
+// TLS); another CA (OTHER_CA) and plaintext are refused.
 async function tlsPhase() {
   const custom = (ca) => ({encrypted: 'ENCRYPTION_ON',
     trust: 'TRUST_CUSTOM_CA_SIGNED_CERTIFICATES', trustedCertificates: [ca],
@@ -678,6 +679,14 @@ async function tlsPhase() {
       const s = d.session({defaultAccessMode: neo4j.session.WRITE});
       const r = await s.run('CREATE (t:TlsDriver {s: $s}) RETURN t.s AS s', {s: scheme});
       check(`${scheme}:// with the cluster CA writes`, r.records[0].get('s') === scheme);
+      // bolt:// to a follower: the write transaction is relayed to the
+      // leader over TLS (node/bolt_relay.c)
+      const n = await s.executeWrite(async (t) => {
+        await t.run('CREATE (:TlsTx {s: $s})', {s: scheme});
+        return (await t.run('MATCH (t:TlsTx {s: $s}) RETURN count(t) AS c', {s: scheme}))
+          .records[0].get('c').toNumber();
+      });
+      check(`${scheme}:// with the cluster CA: a write transaction reads its write`, n === 1, n);
       await s.close();
     } finally {
       await d.close();
