@@ -38,6 +38,7 @@
 #define BOLT_RELAY_ANSWER_MS                                                   \
 	(NODE_TX_LIFE_MS_MAX + 5000) /* each answer message */
 #define BOLT_AUTH_SCHEME_BYTES_MAX 16
+#define BOLT_RELAY_AGENT           "LoraDB-C follower relay"
 
 /* Versions (major << 8 | minor). */
 #define BOLT_V(major, minor) (((major) << 8) | (minor))
@@ -123,6 +124,8 @@ struct bolt_conn {
 	 * (bolt_relay.c) while relay_tx; relay stays for the next one */
 	struct bolt_relay *relay;
 	int relay_tx;
+	int from_relay; /* this connection is another node's relay (HELLO's
+	                 * user_agent): never relayed on, so no loop */
 	/* what the client logged in with, for the relay's login (wiped at
 	 * LOGOFF and at the end) */
 	char auth_scheme[BOLT_AUTH_SCHEME_BYTES_MAX];

@@ -12,6 +12,12 @@
  * the cluster's CA when bolt_tls is on (the leader's certificate must name
  * lora-node-<id>, as the HTTP proxy checks).
  *
+ * The relay's HELLO names it (BOLT_RELAY_AGENT): a node that is not the
+ * leader answers a BEGIN on such a connection NotALeader instead of
+ * relaying it again (two nodes that each take the other for the leader
+ * during an election would otherwise relay in a loop), and the follower
+ * turns that into a retryable DatabaseUnavailable.
+ *
  * From the BEGIN to the end of the transaction every request but RESET
  * and GOODBYE goes to the leader as it came (re-chunked) and every answer
  * up to the request's summary (SUCCESS, FAILURE, IGNORED; RECORDs before
@@ -321,7 +327,7 @@ static int put_hello(struct bolt_conn *c, struct lora_buf *b, int logon)
 	uint32_t n = 1 + (v51 ? 0 : basic ? 3 : 1) + (utc ? 1 : 0);
 	int rc = ps_put_struct_header(b, BOLT_HELLO, 1) ||
 	         ps_put_map_header(b, n) || ps_put_str(b, "user_agent") ||
-	         ps_put_str(b, "LoraDB-C follower relay");
+	         ps_put_str(b, BOLT_RELAY_AGENT);
 	if (rc == 0 && !v51)
 		rc = put_auth(c, b);
 	if (rc == 0 && utc)
@@ -426,11 +432,21 @@ static int pass_failure(struct bolt_conn *c, struct bolt_relay *r, int lora_err,
 	const Lora__Value *meta = m.n_fields ? m.fields[0] : NULL;
 	const Lora__Value *code = ps_map_get(meta, "code");
 	const Lora__Value *msg = ps_map_get(meta, "message");
-	int rc =
-	    code && code->kind_case == LORA__VALUE__KIND_STRING_VALUE && msg &&
-	            msg->kind_case == LORA__VALUE__KIND_STRING_VALUE
-	        ? bolt_send_failure(c, code->string_value, msg->string_value)
-	        : bolt_fail(c, lora_err, why);
+	int ok = code && code->kind_case == LORA__VALUE__KIND_STRING_VALUE &&
+	         msg && msg->kind_case == LORA__VALUE__KIND_STRING_VALUE;
+	int rc;
+	if (ok &&
+	    !strcmp(code->string_value, "Neo.ClientError.Cluster.NotALeader"))
+		/* it stepped down since: nothing began, begin again (a
+		 * bolt:// driver retries a transient error, not this) */
+		rc =
+		    bolt_fail(c, LORA_EUNAVAILABLE,
+		              "the leader stepped down: retry the transaction");
+	else if (ok)
+		rc =
+		    bolt_send_failure(c, code->string_value, msg->string_value);
+	else
+		rc = bolt_fail(c, lora_err, why);
 	ps_message_free(&m);
 	return rc;
 }

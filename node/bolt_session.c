@@ -335,6 +335,8 @@ static int on_hello(struct bolt_conn *c, const struct ps_message *m)
 		c->state = BOLT_S_DEFUNCT;
 		return fail(c, LORA_ECORRUPT, "HELLO needs a map");
 	}
+	const char *agent = get_str(extra, "user_agent");
+	c->from_relay = agent && !strcmp(agent, BOLT_RELAY_AGENT);
 	c->routing = ps_map_get(extra, "routing") != NULL &&
 	             ps_map_get(extra, "routing")->kind_case ==
 	                 LORA__VALUE__KIND_MAP_VALUE;
@@ -913,8 +915,11 @@ static int begin_write(struct bolt_conn *c, const struct bolt_opts *o)
 		return send_failure(c, "Neo.ClientError.Security.Forbidden",
 		                    "a write transaction needs the writer role "
 		                    "(begin it in read mode to read)");
-	if (!node_is_leader(c->n))
+	if (!node_is_leader(c->n) && !c->from_relay)
 		return bolt_relay_begin(c); /* run on the leader */
+	if (!node_is_leader(c->n))          /* a relay's, to a stale leader */
+		return send_failure(c, "Neo.ClientError.Cluster.NotALeader",
+		                    "this node is not the leader");
 	int rc = node_tx_begin(c->n, o->tx_timeout_ms, 0, &c->wtx, err);
 	if (rc)
 		return fail(c, rc, err);

@@ -19,8 +19,9 @@
  * bookmark, a write transaction begun there (run on the leader: its reads
  * see its writes, another session does not before COMMIT, ROLLBACK and a
  * failed statement then RESET leave nothing, COMMIT's bookmark shows the
- * write here and on the leader), a read transaction, and ROUTE naming
- * the leader. Prints
+ * write here and on the leader; a connection that names itself a relay
+ * is not relayed on), a read transaction, and ROUTE naming the leader.
+ * Prints
  * "ok: ..." or "FAIL: ..." per check; exits 1 when one failed.
  */
 #include <arpa/inet.h>
@@ -695,6 +696,35 @@ static void tx_create_k(int fd, struct lora_buf *b, int k)
 	check(records(fd, &more) == 1, "the CREATE's row");
 }
 
+/* A connection that says it is a follower's relay (HELLO's user_agent)
+ * is not relayed on: a write BEGIN on a follower is NotALeader there, so
+ * two nodes that take each other for the leader cannot relay in a loop. */
+static void check_relay_loop(struct lora_buf *b)
+{
+	char code[128];
+	int fd = dial();
+	uint32_t v[4] = {0x00000405, 0, 0, 0};
+	check(handshake(fd, v) == 0x00000405, "relay: handshake 5.4");
+	ps_put_struct_header(b, M_HELLO, 1);
+	ps_put_map_header(b, 1);
+	ps_put_str(b, "user_agent");
+	ps_put_str(b, "LoraDB-C follower relay");
+	send_msg(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "relay: HELLO");
+	ps_put_struct_header(b, M_LOGON, 1);
+	put_auth(b, 0);
+	send_msg(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "relay: LOGON");
+	ps_put_struct_header(b, M_BEGIN, 1);
+	put_extra(b);
+	send_msg(fd, b);
+	check(expect(fd, M_FAILURE, "code", code, sizeof code) &&
+	          !strcmp(code, "Neo.ClientError.Cluster.NotALeader"),
+	      "a relay's write BEGIN on a follower: NotALeader, not relayed "
+	      "again");
+	close(fd);
+}
+
 /* On a follower, a write transaction runs on the leader: its reads see
  * its writes, nobody else's do before COMMIT; ROLLBACK, and a failed
  * statement then RESET, leave nothing; COMMIT's bookmark shows the write
@@ -749,6 +779,7 @@ static void check_follower_tx(int fd, struct lora_buf *b, const char *leader)
 	check(count(lfd, b, q) == 1, "follower tx: and on the leader");
 	close(lfd);
 	close(other);
+	check_relay_loop(b);
 }
 
 /* On a follower: an auto-commit write is forwarded to the leader and its
