@@ -342,14 +342,10 @@ static int put_hello(struct bolt_conn *c, struct lora_buf *b, int logon)
 static int relay_login(struct bolt_conn *c, struct bolt_relay *r,
                        uint64_t deadline_ms)
 {
-	uint8_t hs[20] = {0x60,
-	                  0x60,
-	                  0xB0,
-	                  0x17,
-	                  0,
-	                  0,
-	                  (uint8_t)(c->version & 0xFF),
-	                  (uint8_t)(c->version >> 8)};
+	/* the magic, then one proposal: exactly the client's version */
+	uint8_t hs[20] = {0x60, 0x60, 0xB0, 0x17};
+	hs[6] = (uint8_t)(c->version & 0xFF);
+	hs[7] = (uint8_t)(c->version >> 8);
 	uint8_t ans[4];
 	if (relay_send(r, hs, sizeof hs, deadline_ms) ||
 	    relay_read(r, ans, 4, deadline_ms) || memcmp(ans, hs + 4, 4) != 0)
