@@ -19,8 +19,9 @@
  * bookmark, a write transaction begun there (run on the leader: its reads
  * see its writes, another session does not before COMMIT, ROLLBACK and a
  * failed statement then RESET leave nothing, COMMIT's bookmark shows the
- * write here and on the leader; a connection that names itself a relay
- * is not relayed on), a read transaction, and ROUTE naming the leader.
+ * write here and on the leader; the same in 4.4; a connection that names
+ * itself a relay is not relayed on), a read transaction, and ROUTE naming
+ * the leader.
  * Prints
  * "ok: ..." or "FAIL: ..." per check; exits 1 when one failed.
  */
@@ -725,6 +726,31 @@ static void check_relay_loop(struct lora_buf *b)
 	close(fd);
 }
 
+/* Bolt 4.4 (credentials in HELLO, no LOGON): a write transaction on a
+ * follower is relayed in 4.4 too, and commits. */
+static void check_follower_tx44(struct lora_buf *b)
+{
+	char bm[128];
+	int fd = dial();
+	uint32_t v44[4] = {0x00000404, 0, 0, 0};
+	check(handshake(fd, v44) == 0x00000404, "4.4: handshake");
+	ps_put_struct_header(b, M_HELLO, 1);
+	put_auth(b, 1);
+	send_msg(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "4.4: HELLO");
+	tx_create_k(fd, b, 44);
+	check(count(fd, b, "MATCH (t:BFT {k: 44}) RETURN count(t)") == 1,
+	      "4.4 follower tx: reads its own write");
+	simple(fd, b, M_COMMIT, 0);
+	check(expect(fd, M_SUCCESS, "bookmark", bm, sizeof bm) &&
+	          !strncmp(bm, "lora:", 5),
+	      "4.4 follower tx: COMMIT answers a bookmark");
+	snprintf(bookmark, sizeof bookmark, "%s", bm);
+	check(count(fd, b, "MATCH (t:BFT {k: 44}) RETURN count(t)") == 1,
+	      "4.4 follower tx: committed");
+	close(fd);
+}
+
 /* On a follower, a write transaction runs on the leader: its reads see
  * its writes, nobody else's do before COMMIT; ROLLBACK, and a failed
  * statement then RESET, leave nothing; COMMIT's bookmark shows the write
@@ -780,6 +806,7 @@ static void check_follower_tx(int fd, struct lora_buf *b, const char *leader)
 	close(lfd);
 	close(other);
 	check_relay_loop(b);
+	check_follower_tx44(b);
 }
 
 /* On a follower: an auto-commit write is forwarded to the leader and its
