@@ -4,8 +4,9 @@
 # begun there run on the leader (node/bolt_relay.c): their reads see their
 # writes, nobody sees them before COMMIT, every node after; ROLLBACK and a
 # thrown transaction function leave nothing; 8 clients' read-modify-write
-# transactions lose no update; the leader killed inside a transaction:
-# the driver gets a retryable error and executeWrite's retry commits once.
+# transactions lose no update; leadership moved (a transfer), then the
+# leader killed, inside a transaction: the driver gets a retryable error
+# and executeWrite's retry commits once.
 # Exits 77 (skipped) without node or the driver.
 # Usage: bolt_follower_tx.sh LORAD
 set -uo pipefail
@@ -34,6 +35,12 @@ it_log "leader $leader, follower $follower"
 relays() { it_get "$follower" /cluster/status && [ "$(it_leader "$follower")" = "$leader" ]; }
 it_check "the follower knows the leader" it_wait 30 relays
 it_check "bolt:// write transactions through a follower" bolt_phase followertx
+it_check "leadership moved inside a follower's transaction: one retried commit" \
+	bolt_phase followermove
+# the leader is the third node now: the follower stays a follower
+leader=$((6 - leader - follower))
+moved() { it_get "$follower" /cluster/status && [ "$(it_leader "$follower")" = "$leader" ]; }
+it_check "node $follower knows the new leader $leader" it_wait 30 moved
 it_check "the leader killed inside a follower's transaction: one retried commit" \
 	bolt_phase followerkill
 it_done

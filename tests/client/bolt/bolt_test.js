@@ -21,6 +21,9 @@
 //                 outside before COMMIT, then on every node; ROLLBACK and
 //                 a thrown transaction function leave nothing; 8 clients'
 //                 read-modify-write lose no update)
+// PHASE followermove: bolt:// to the follower alone; leadership moves
+//                 to the third node inside a write transaction: a
+//                 retryable error, executeWrite's retry commits once
 // PHASE followerkill: bolt:// to the follower alone; the leader
 //                 (LEADER_PID) is killed inside a write transaction: a
 //                 retryable error, executeWrite's retry commits once
@@ -566,6 +569,76 @@ async function followerTx() {
   }
 }
 
+// POST path with body to node id's HTTP API, as the admin: the status
+function postAdmin(id, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = require('http').request({host: `${net}.${id}`, port: 4747, path, method: 'POST',
+      headers: {Authorization: 'Basic ' + Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}},
+    (r) => { r.resume(); r.on('end', () => resolve(r.statusCode)); });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// the leader node id knows of (0: none)
+function leaderOf(id) {
+  return new Promise((resolve) => {
+    require('http').get({host: `${net}.${id}`, port: 4747, path: '/cluster/status',
+      headers: {Authorization: 'Basic ' + Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}},
+    (r) => {
+      let d = '';
+      r.on('data', (c) => { d += c; });
+      r.on('end', () => { const m = d.match(/"leader":(\d+)/); resolve(m ? Number(m[1]) : 0); });
+    }).on('error', () => resolve(0));
+  });
+}
+
+// bolt:// to the follower; leadership moves (a transfer, the old leader
+// stays up) to the third node inside a write transaction: the next
+// statement is a retryable error, executeWrite's retry commits once on
+// the new leader
+async function followerMove() {
+  const third = [1, 2, 3].find((id) => String(id) !== String(leader) && String(id) !== String(follower));
+  const driver = neo4j.driver(`bolt://${addr(follower)}`, AUTH, {maxTransactionRetryTime: 30000});
+  try {
+    const s = driver.session();
+    let attempts = 0, firstError = null;
+    const k = await s.executeWrite(async (t) => {
+      attempts++;
+      const r = await t.run('CREATE (n:FM {k: 5}) RETURN n.k AS k');
+      if (attempts === 1) {
+        const st = await postAdmin(leader, '/cluster/transfer', JSON.stringify({to: third}));
+        const until = Date.now() + 20000;
+        while (Date.now() < until && (await leaderOf(follower)) !== third)
+          await new Promise((res) => setTimeout(res, 50));
+        console.log(`moved leadership ${leader} -> ${third} inside the transaction (HTTP ${st})`);
+        try {
+          await t.run('MATCH (n:FM) RETURN count(n) AS c');
+        } catch (e) {
+          firstError = e;
+          throw e;
+        }
+      }
+      return r.records[0].get('k').toNumber();
+    }).catch((e) => `${e.code} ${e.message}`);
+    // the old leader rolled the transaction back when it stepped down: its
+    // next statement or its COMMIT fails, retryably (else executeWrite
+    // would not have run it again)
+    check('leadership moved: a failed statement in it is a retryable transient error',
+          firstError === null || (neo4j.isRetriableError(firstError) &&
+          /^Neo\.TransientError\./.test(firstError.code)),
+          firstError && `${firstError.code} ${firstError.message}`);
+    check(`the first attempt failed retryably, the retry committed on the new leader (attempts ${attempts})`,
+          k === 5 && attempts >= 2, k);
+    const bm = s.lastBookmarks();
+    await s.close();
+    for (const id of [1, 2, 3])
+      check(`applied once, on node ${id}`, await countOn(id, 'FM', bm) === 1);
+  } finally {
+    await driver.close();
+  }
+}
+
 // pid is dead and its sockets are closed: the group leader is a zombie
 // (or gone) and no other thread is left (the last thread to exit closes
 // the files; the group leader turns zombie before that)
@@ -718,6 +791,7 @@ async function tlsPhase() {
     else if (phase === 'tx') await tx();
     else if (phase === 'followertx') await followerTx();
     else if (phase === 'followerkill') await followerKill();
+    else if (phase === 'followermove') await followerMove();
     else if (phase === 'raw') await raw();
     else if (phase === 'limit') await limit();
     else fail(`unknown phase ${phase}`);
