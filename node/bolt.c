@@ -145,7 +145,7 @@ static int read_full(struct bolt_conn *c, uint8_t *p, size_t len,
 	size_t got = 0;
 	while (got < len) {
 		int wait = -1;
-		if (c->n_results || c->tx_view || c->wtx) {
+		if (c->n_results || c->tx_view || c->wtx || c->relay_tx) {
 			wait = BOLT_POLL_MS;
 			uint64_t now = lora_now_ms();
 			if (bolt_server_epoch(c) != c->results_epoch)
@@ -213,9 +213,11 @@ static int read_message(struct bolt_conn *c, struct lora_buf *msg)
 		uint8_t h[2];
 		if (c->out.len && bolt_flush(c))
 			return LORA_ECLOSED;
-		int rc = read_full(
-		    c, h, 2,
-		    c->n_results || c->tx_view || c->wtx ? 0 : deadline);
+		int rc = read_full(c, h, 2,
+		                   c->n_results || c->tx_view || c->wtx ||
+		                           c->relay_tx
+		                       ? 0
+		                       : deadline);
 		if (rc)
 			return rc;
 		size_t k = ((size_t)h[0] << 8) | h[1];
@@ -362,6 +364,7 @@ static void conn_serve(struct bolt_conn *c)
 	}
 	bolt_flush(c);
 	bolt_session_drop(c, NULL);
+	bolt_relay_logout(c); /* the leader rolls back what was relayed */
 	lora_buf_free(&in);
 }
 

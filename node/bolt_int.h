@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "auth.h"
 #include "node_int.h"
 #include "packstream.h"
 
@@ -32,6 +33,12 @@
 #define BOLT_POLL_MS                 100 /* checks for idle or dropped results */
 #define BOLT_ROUTE_TTL_S             10  /* routing table lifetime */
 #define BOLT_MEMBER_STALE_MS         3000 /* no gossip for this long: not routed */
+/* a follower's write transaction relayed to the leader (bolt_relay.c) */
+#define BOLT_RELAY_CONNECT_MS 3000 /* connect, TLS, handshake, login */
+#define BOLT_RELAY_ANSWER_MS                                                   \
+	(NODE_TX_LIFE_MS_MAX + 5000) /* each answer message */
+#define BOLT_AUTH_SCHEME_BYTES_MAX 16
+#define BOLT_RELAY_AGENT           "LoraDB-C follower relay"
 
 /* Versions (major << 8 | minor). */
 #define BOLT_V(major, minor) (((major) << 8) | (minor))
@@ -85,6 +92,7 @@ struct bolt_result {
 };
 
 struct node_bolt;
+struct bolt_relay;
 
 struct bolt_conn {
 	struct lnode *n;
@@ -112,6 +120,19 @@ struct bolt_conn {
 	struct node_tx *wtx;
 	int tx_failed_closed; /* results or tx closed under the client
 	                       * (idle, snapshot): say so at next use */
+	/* a follower's write transaction runs on the leader through relay
+	 * (bolt_relay.c) while relay_tx; relay stays for the next one */
+	struct bolt_relay *relay;
+	int relay_tx;
+	int from_relay; /* this connection is another node's relay (HELLO's
+	                 * user_agent): never relayed on, so no loop */
+	/* what the client logged in with, for the relay's login (wiped at
+	 * LOGOFF and at the end) */
+	char auth_scheme[BOLT_AUTH_SCHEME_BYTES_MAX];
+	char auth_credentials[NODE_PASSWORD_BYTES_MAX + 1];
+	/* the request being handled, unchunked (borrowed for the call) */
+	const uint8_t *req;
+	size_t req_len;
 };
 
 /* bolt.c: appends one message (structure tag, fields already encoded in
@@ -137,5 +158,27 @@ int bolt_session_handle(struct bolt_conn *c, const uint8_t *p, size_t len);
 void bolt_session_drop(struct bolt_conn *c, const char *why);
 /* The Neo4j status code for a LoraDB error code. Static. */
 const char *bolt_neo4j_code(int lora_err);
+/* A FAILURE with a Neo4j code (bolt_send_failure) or the code of a
+ * LoraDB error (bolt_fail; msg NULL: its strerror); the session is then
+ * FAILED. 0 or the connection's error. */
+int bolt_send_failure(struct bolt_conn *c, const char *code, const char *msg);
+int bolt_fail(struct bolt_conn *c, int lora_err, const char *msg);
+
+/* bolt_relay.c: on a follower, a write transaction on the leader.
+ * bolt_relay_begin relays the BEGIN in c->req (opening or reusing
+ * c->relay) and sets relay_tx when the leader began it; while relay_tx,
+ * bolt_relay_request relays every request but RESET and GOODBYE with its
+ * answers, and ends the transaction at COMMIT, ROLLBACK or a FAILURE.
+ * Both answer the client (a FAILURE when the leader cannot be reached or
+ * is lost: retryable unless COMMIT went out) and return 0 or the
+ * client's connection error. bolt_relay_end rolls the relayed
+ * transaction back (RESET on the leader; the connection goes when that
+ * fails); bolt_relay_free closes the relay; bolt_relay_logout closes it
+ * and wipes the credentials. */
+int bolt_relay_begin(struct bolt_conn *c);
+int bolt_relay_request(struct bolt_conn *c, uint8_t tag);
+void bolt_relay_end(struct bolt_conn *c);
+void bolt_relay_free(struct bolt_conn *c);
+void bolt_relay_logout(struct bolt_conn *c);
 
 #endif

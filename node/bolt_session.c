@@ -14,11 +14,11 @@
  *
  * Explicit transactions: BEGIN in read mode opens one read view that
  * every statement of the transaction reads (one snapshot: serializable,
- * as nothing is written), on any node. BEGIN in write mode, on the leader
- * only (elsewhere Neo.ClientError.Cluster.NotALeader, which a routing
- * driver answers by asking for the routing table and retrying there), is
- * a transaction of the writer (txn.c): serializable, its reads see its
- * writes, COMMIT appends one log entry.
+ * as nothing is written), on any node. BEGIN in write mode is a
+ * transaction of the leader's writer (txn.c): serializable, its reads see
+ * its writes, COMMIT appends one log entry. On a follower it runs on the
+ * leader: bolt_relay.c relays the transaction's requests and answers over
+ * a Bolt connection to the leader.
  *
  * After a FAILURE every request but RESET and GOODBYE is IGNORED, as the
  * protocol says; a request that does not decode is answered with a
@@ -110,6 +110,16 @@ static int fail(struct bolt_conn *c, int lora_err, const char *msg)
 {
 	return send_failure(c, bolt_neo4j_code(lora_err),
 	                    msg && msg[0] ? msg : lora_strerror(lora_err));
+}
+
+int bolt_send_failure(struct bolt_conn *c, const char *code, const char *msg)
+{
+	return send_failure(c, code, msg);
+}
+
+int bolt_fail(struct bolt_conn *c, int lora_err, const char *msg)
+{
+	return fail(c, lora_err, msg);
 }
 
 static int fail_qry(struct bolt_conn *c, const struct qry_error *e)
@@ -277,6 +287,7 @@ static int bolt_authenticate(struct bolt_conn *c, const Lora__Value *auth,
 			    "authentication is required: use the "
 			    "basic scheme with a user and password");
 		snprintf(c->user, sizeof c->user, "%s", "");
+		snprintf(c->auth_scheme, sizeof c->auth_scheme, "none");
 		c->role = NODE_ROLE_ADMIN; /* auth = off */
 		return 0;
 	}
@@ -290,11 +301,16 @@ static int bolt_authenticate(struct bolt_conn *c, const Lora__Value *auth,
 		                 "this server accepts the none scheme only "
 		                 "(bolt_auth = none)");
 	snprintf(c->user, sizeof c->user, "%s", principal ? principal : "");
+	/* for a write transaction relayed to the leader, which checks them
+	 * again (bolt_relay.c) */
+	const char *pw = get_str(auth, "credentials");
+	snprintf(c->auth_scheme, sizeof c->auth_scheme, "basic");
+	snprintf(c->auth_credentials, sizeof c->auth_credentials, "%s",
+	         pw ? pw : "");
 	if (!on) {
 		c->role = NODE_ROLE_ADMIN;
 		return 0;
 	}
-	const char *pw = get_str(auth, "credentials");
 	int role = NODE_ROLE_NONE;
 	if (!principal || !pw ||
 	    auth_check_password(c->n, principal, pw, &role) != 0) {
@@ -319,6 +335,8 @@ static int on_hello(struct bolt_conn *c, const struct ps_message *m)
 		c->state = BOLT_S_DEFUNCT;
 		return fail(c, LORA_ECORRUPT, "HELLO needs a map");
 	}
+	const char *agent = get_str(extra, "user_agent");
+	c->from_relay = agent && !strcmp(agent, BOLT_RELAY_AGENT);
 	c->routing = ps_map_get(extra, "routing") != NULL &&
 	             ps_map_get(extra, "routing")->kind_case ==
 	                 LORA__VALUE__KIND_MAP_VALUE;
@@ -370,6 +388,7 @@ static int on_logon(struct bolt_conn *c, const struct ps_message *m)
 {
 	char err[LORA_ERRMSG_BYTES];
 	const Lora__Value *auth = m->n_fields ? m->fields[0] : NULL;
+	bolt_relay_logout(c);
 	if (bolt_authenticate(c, auth, err)) {
 		c->state = BOLT_S_DEFUNCT;
 		return send_failure(c, "Neo.ClientError.Security.Unauthorized",
@@ -468,6 +487,8 @@ static void tx_end(struct bolt_conn *c)
 	for (int i = 0; i < c->n_results; i++)
 		result_free(c, &c->results[i]);
 	c->n_results = 0;
+	if (c->relay_tx)
+		bolt_relay_end(c);
 	if (c->wtx) {
 		node_tx_rollback(c->wtx);
 		c->wtx = NULL;
@@ -481,7 +502,7 @@ static void tx_end(struct bolt_conn *c)
 
 void bolt_session_drop(struct bolt_conn *c, const char *why)
 {
-	int had = c->n_results || c->tx_view || c->wtx;
+	int had = c->n_results || c->tx_view || c->wtx || c->relay_tx;
 	int in_tx = c->state == BOLT_S_TX;
 	tx_end(c);
 	if (!had || why == NULL)
@@ -894,11 +915,11 @@ static int begin_write(struct bolt_conn *c, const struct bolt_opts *o)
 		return send_failure(c, "Neo.ClientError.Security.Forbidden",
 		                    "a write transaction needs the writer role "
 		                    "(begin it in read mode to read)");
-	if (!node_is_leader(c->n))
-		return send_failure(
-		    c, "Neo.ClientError.Cluster.NotALeader",
-		    "this node is not the leader: write transactions run on "
-		    "the leader (a neo4j:// driver routes them there)");
+	if (!node_is_leader(c->n) && !c->from_relay)
+		return bolt_relay_begin(c); /* run on the leader */
+	if (!node_is_leader(c->n))          /* a relay's, to a stale leader */
+		return send_failure(c, "Neo.ClientError.Cluster.NotALeader",
+		                    "this node is not the leader");
 	int rc = node_tx_begin(c->n, o->tx_timeout_ms, 0, &c->wtx, err);
 	if (rc)
 		return fail(c, rc, err);
@@ -1017,6 +1038,8 @@ static int dispatch(struct bolt_conn *c, const struct ps_message *m)
 	}
 	if (c->state == BOLT_S_FAILED)
 		return send_simple(c, BOLT_IGNORED);
+	if (c->relay_tx) /* a follower's write transaction */
+		return bolt_relay_request(c, t);
 	if (t == BOLT_PULL || t == BOLT_DISCARD)
 		return c->state == BOLT_S_STREAMING || c->state == BOLT_S_TX
 		           ? on_pull(c, m, t == BOLT_PULL)
@@ -1041,6 +1064,7 @@ static int dispatch(struct bolt_conn *c, const struct ps_message *m)
 		if (!v51)
 			break;
 		c->state = BOLT_S_AUTH;
+		bolt_relay_logout(c);
 		c->user[0] = '\0';
 		c->role = NODE_ROLE_NONE;
 		return send_simple(c, BOLT_SUCCESS);
@@ -1073,7 +1097,11 @@ int bolt_session_handle(struct bolt_conn *c, const uint8_t *p, size_t len)
 		fail(c, rc, err);
 		return 1;
 	}
+	c->req = p;
+	c->req_len = len;
 	rc = dispatch(c, &m);
+	c->req = NULL;
+	c->req_len = 0;
 	ps_message_free(&m);
 	return rc || c->state == BOLT_S_DEFUNCT;
 }

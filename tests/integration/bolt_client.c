@@ -16,8 +16,13 @@
  * LOGON again (on other connections); ROUTE's table (ttl, the leader's
  * address as WRITE, READ and ROUTE for every member); GOODBYE. With
  * "follower", against a follower: an auto-commit write forwarded, its
- * bookmark, a write BEGIN refused as NotALeader, a read transaction, and
- * ROUTE naming the leader. Prints
+ * bookmark, a write transaction begun there (run on the leader: its reads
+ * see its writes, another session does not before COMMIT, ROLLBACK and a
+ * failed statement then RESET leave nothing, COMMIT's bookmark shows the
+ * write here and on the leader; the same in 4.4; a connection that names
+ * itself a relay is not relayed on), a read transaction, and ROUTE naming
+ * the leader.
+ * Prints
  * "ok: ..." or "FAIL: ..." per check; exits 1 when one failed.
  */
 #include <arpa/inet.h>
@@ -675,29 +680,148 @@ static void check_logoff(int fd, struct lora_buf *b)
 	close(fd);
 }
 
-/* On a follower: an auto-commit write is forwarded to the leader and its
- * bookmark makes the next read here see it; a write BEGIN is
- * Neo.ClientError.Cluster.NotALeader (a routing driver then goes to the
- * leader, docs/bolt.md); a read BEGIN runs here. */
-static void check_follower(int fd, struct lora_buf *b)
+/* BEGIN (write) and CREATE (:BFT {k: k}), its rows pulled. */
+static void tx_create_k(int fd, struct lora_buf *b, int k)
+{
+	int more;
+	char q[64];
+	ps_put_struct_header(b, M_BEGIN, 1);
+	put_extra(b);
+	send_msg(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0),
+	      "a write BEGIN on a follower");
+	snprintf(q, sizeof q, "CREATE (t:BFT {k: %d}) RETURN t.k", k);
+	run(fd, b, q);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "its CREATE");
+	pull(fd, b, M_PULL, -1);
+	check(records(fd, &more) == 1, "the CREATE's row");
+}
+
+/* A connection that says it is a follower's relay (HELLO's user_agent)
+ * is not relayed on: a write BEGIN on a follower is NotALeader there, so
+ * two nodes that take each other for the leader cannot relay in a loop. */
+static void check_relay_loop(struct lora_buf *b)
+{
+	char code[128];
+	int fd = dial();
+	uint32_t v[4] = {0x00000405, 0, 0, 0};
+	check(handshake(fd, v) == 0x00000405, "relay: handshake 5.4");
+	ps_put_struct_header(b, M_HELLO, 1);
+	ps_put_map_header(b, 1);
+	ps_put_str(b, "user_agent");
+	ps_put_str(b, "LoraDB-C follower relay");
+	send_msg(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "relay: HELLO");
+	ps_put_struct_header(b, M_LOGON, 1);
+	put_auth(b, 0);
+	send_msg(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "relay: LOGON");
+	ps_put_struct_header(b, M_BEGIN, 1);
+	put_extra(b);
+	send_msg(fd, b);
+	check(expect(fd, M_FAILURE, "code", code, sizeof code) &&
+	          !strcmp(code, "Neo.ClientError.Cluster.NotALeader"),
+	      "a relay's write BEGIN on a follower: NotALeader, not relayed "
+	      "again");
+	close(fd);
+}
+
+/* Bolt 4.4 (credentials in HELLO, no LOGON): a write transaction on a
+ * follower is relayed in 4.4 too, and commits. */
+static void check_follower_tx44(struct lora_buf *b)
+{
+	char bm[128];
+	int fd = dial();
+	uint32_t v44[4] = {0x00000404, 0, 0, 0};
+	check(handshake(fd, v44) == 0x00000404, "4.4: handshake");
+	ps_put_struct_header(b, M_HELLO, 1);
+	put_auth(b, 1);
+	send_msg(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "4.4: HELLO");
+	tx_create_k(fd, b, 44);
+	check(count(fd, b, "MATCH (t:BFT {k: 44}) RETURN count(t)") == 1,
+	      "4.4 follower tx: reads its own write");
+	simple(fd, b, M_COMMIT, 0);
+	check(expect(fd, M_SUCCESS, "bookmark", bm, sizeof bm) &&
+	          !strncmp(bm, "lora:", 5),
+	      "4.4 follower tx: COMMIT answers a bookmark");
+	snprintf(bookmark, sizeof bookmark, "%s", bm);
+	check(count(fd, b, "MATCH (t:BFT {k: 44}) RETURN count(t)") == 1,
+	      "4.4 follower tx: committed");
+	close(fd);
+}
+
+/* On a follower, a write transaction runs on the leader: its reads see
+ * its writes, nobody else's do before COMMIT; ROLLBACK, and a failed
+ * statement then RESET, leave nothing; COMMIT's bookmark shows the write
+ * here and on the leader. Idempotent (the run may be repeated). */
+static void check_follower_tx(int fd, struct lora_buf *b, const char *leader)
 {
 	static uint8_t rec[BC_MSG_BYTES];
-	char code[128];
+	char bm[128], code[128];
+	const char *q = "MATCH (t:BFT) RETURN count(t)";
+	run_one(fd, b, "MATCH (t:BFT) DELETE t", NULL, rec, sizeof rec);
+	int other = session54(b);
+	tx_create_k(fd, b, 1);
+	check(count(fd, b, q) == 1, "follower tx: reads its own write");
+	check(count(other, b, q) == 0,
+	      "follower tx: another session does not see it");
+	simple(fd, b, M_ROLLBACK, 0);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "follower tx: ROLLBACK");
+	check(count(fd, b, q) == 0, "follower tx: rolled back, nothing kept");
+	tx_create_k(fd, b, 2);
+	run(fd, b, "RETURN 1 / 0");
+	check(expect(fd, M_FAILURE, "code", code, sizeof code) &&
+	          !strcmp(code, "Neo.ClientError.Statement.ArithmeticError"),
+	      "follower tx: a failing statement, the leader's code");
+	pull(fd, b, M_PULL, -1);
+	check(expect(fd, M_IGNORED, NULL, NULL, 0),
+	      "follower tx: IGNORED after it");
+	simple(fd, b, M_RESET, 0);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "follower tx: RESET");
+	check(count(fd, b, q) == 0, "follower tx: the failed one kept nothing");
+	tx_create_k(fd, b, 3);
+	run(fd, b, "MATCH (t:BFT) SET t.seen = true RETURN t.k");
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "follower tx: a 2nd RUN");
+	int more;
+	pull(fd, b, M_PULL, -1);
+	check(records(fd, &more) == 1, "follower tx: it matches its write");
+	check(count(other, b, q) == 0,
+	      "follower tx: still unseen by another session");
+	simple(fd, b, M_COMMIT, 0);
+	check(expect(fd, M_SUCCESS, "bookmark", bm, sizeof bm) &&
+	          !strncmp(bm, "lora:", 5),
+	      "follower tx: COMMIT answers a bookmark");
+	snprintf(bookmark, sizeof bookmark, "%s", bm);
+	check(count(fd, b,
+	            "MATCH (t:BFT {k: 3, seen: true}) RETURN count(t)") == 1 &&
+	          count(fd, b, q) == 1,
+	      "follower tx: committed, seen here with its bookmark");
+	check(count(other, b, q) == 1, "follower tx: and by another session");
+	const char *here = host;
+	host = leader;
+	int lfd = session54(b);
+	host = here;
+	check(count(lfd, b, q) == 1, "follower tx: and on the leader");
+	close(lfd);
+	close(other);
+	check_relay_loop(b);
+	check_follower_tx44(b);
+}
+
+/* On a follower: an auto-commit write is forwarded to the leader and its
+ * bookmark makes the next read here see it; a write transaction runs on
+ * the leader (check_follower_tx); a read BEGIN runs here. */
+static void check_follower(int fd, struct lora_buf *b, const char *leader)
+{
+	static uint8_t rec[BC_MSG_BYTES];
 	int more;
 	run_one(fd, b, "MERGE (f:BF {k: 1}) SET f.n = coalesce(f.n, 0) + 1",
 	        NULL, rec, sizeof rec);
 	check(bookmark[0] != 0, "a write through a follower: a bookmark");
 	check(count(fd, b, "MATCH (f:BF) RETURN count(f)") == 1,
 	      "a read with that bookmark sees the write");
-	ps_put_struct_header(b, M_BEGIN, 1);
-	put_extra(b);
-	send_msg(fd, b);
-	check(
-	    expect(fd, M_FAILURE, "code", code, sizeof code) &&
-	        !strcmp(code, "Neo.ClientError.Cluster.NotALeader"),
-	    "a write BEGIN on a follower: Neo.ClientError.Cluster.NotALeader");
-	simple(fd, b, M_RESET, 0);
-	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "RESET");
+	check_follower_tx(fd, b, leader);
 	ps_put_struct_header(b, M_BEGIN, 1);
 	ps_put_map_header(b, 1);
 	ps_put_str(b, "mode");
@@ -728,7 +852,7 @@ int main(int argc, char **argv)
 	check_handshakes(&b);
 	int fd = session54(&b);
 	if (argc == 5) {
-		check_follower(fd, &b);
+		check_follower(fd, &b, argv[3]);
 	} else {
 		check_values(fd, &b);
 		check_graph(fd, &b);

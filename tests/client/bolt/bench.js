@@ -7,6 +7,9 @@
 //                                                   auto-commit
 //   node bench.js writes-bolt-tx ...                the same in managed
 //                                                   transactions
+//   node bench.js tx-bolt NET NODE COUNT            explicit write
+//                                                   transactions one at a
+//                                                   time, bolt:// to NODE
 //   node bench.js cdc-lag NET LEADER FOLLOWER COUNT one write at a time
 //        (HTTP, to LEADER) while GET /changes streams from FOLLOWER: the
 //        time from each acknowledgement to its event
@@ -155,6 +158,29 @@ async function cdcLag(net, leader, follower, count) {
   console.log(`${figures('cdc-lag', lag)} before_ack=${early}`);
 }
 
+// COUNT write transactions one after another over bolt:// to NODE (a
+// follower relays them to the leader, node/bolt_relay.c): a CREATE and a
+// read of it, committed; the latency of each executeWrite
+async function txBolt(net, node, count) {
+  const driver = neo4j.driver(`bolt://${net}.${node}:7687`, AUTH);
+  const s = driver.session();
+  const us = [];
+  try {
+    for (let i = 0; i < count + 20; i++) {
+      const t0 = performance.now();
+      await s.executeWrite(async (t) => {
+        await t.run('CREATE (:TxB {i: $i})', { i });
+        await t.run('MATCH (n:TxB {i: $i}) RETURN count(n)', { i });
+      });
+      if (i >= 20) us.push((performance.now() - t0) * 1000); // warmed up
+    }
+  } finally {
+    await s.close();
+    await driver.close();
+  }
+  console.log(figures(`tx-bolt node=${node}`, us));
+}
+
 const [mode, ...a] = process.argv.slice(2);
 const run = {
   'lookup-bolt': () => lookupBolt(a[0], a[1], Number(a[2]), Number(a[3])),
@@ -162,9 +188,10 @@ const run = {
   'writes-bolt': () => writesBolt(a[0], Number(a[1]), Number(a[2]), true),
   'writes-bolt-tx': () => writesBolt(a[0], Number(a[1]), Number(a[2]), false),
   'cdc-lag': () => cdcLag(a[0], a[1], a[2], Number(a[3])),
+  'tx-bolt': () => txBolt(a[0], a[1], Number(a[2])),
 }[mode];
 if (!run) {
-  console.error('usage: node bench.js lookup-bolt|lookup-http|writes-bolt|cdc-lag ...');
+  console.error('usage: node bench.js lookup-bolt|lookup-http|writes-bolt|tx-bolt|cdc-lag ...');
   process.exit(2);
 }
 run().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

@@ -16,6 +16,17 @@
 //                 many handshake, the next is closed unanswered
 // PHASE failover: the leader is killed (LEADER_PID) inside a write
 //                 transaction: the driver's retry reaches the new leader
+// PHASE followertx: bolt:// to the follower alone: write transactions
+//                 begun there run on the leader (own writes, unseen
+//                 outside before COMMIT, then on every node; ROLLBACK and
+//                 a thrown transaction function leave nothing; 8 clients'
+//                 read-modify-write lose no update)
+// PHASE followermove: bolt:// to the follower alone; leadership moves
+//                 to the third node inside a write transaction: a
+//                 retryable error, executeWrite's retry commits once
+// PHASE followerkill: bolt:// to the follower alone; the leader
+//                 (LEADER_PID) is killed inside a write transaction: a
+//                 retryable error, executeWrite's retry commits once
 // Prints "ok: ..." per check, "FAIL: ..." per failure; exit 1 on any.
 'use strict';
 const neo4j = require('neo4j-driver');
@@ -485,6 +496,202 @@ async function failover() {
   }
 }
 
+// ---- write transactions through a follower over bolt:// -----------------
+
+// count(n:label) over bolt:// to node id, with bookmarks
+async function countOn(id, label, bookmarks) {
+  const d = neo4j.driver(`bolt://${addr(id)}`, AUTH);
+  try {
+    const s = d.session({defaultAccessMode: neo4j.session.READ, bookmarks});
+    const r = await s.run(`MATCH (n:${label}) RETURN count(n) AS c`);
+    await s.close();
+    return r.records[0].get('c').toNumber();
+  } finally {
+    await d.close();
+  }
+}
+
+async function followerTx() {
+  const driver = neo4j.driver(`bolt://${addr(follower)}`, AUTH);
+  try {
+    const s = driver.session();
+    const inside = await s.executeWrite(async (t) => {
+      await t.run('CREATE (:FT {k: 1})');
+      await t.run('MATCH (n:FT {k: 1}) SET n.seen = true');
+      const mine = (await t.run('MATCH (n:FT {seen: true}) RETURN count(n) AS c'))
+        .records[0].get('c').toNumber();
+      return [mine, await countOn(follower, 'FT')];
+    });
+    check('bolt:// follower: a write transaction reads its own writes; ' +
+          'others do not see them before COMMIT', same(inside, [1, 0]), show(inside));
+    const bm = s.lastBookmarks();
+    check('its COMMIT gives a bookmark', bm.length === 1 && /^lora:\d+$/.test(bm[0]), show(bm));
+    for (const id of [1, 2, 3])
+      check(`after COMMIT node ${id} has it`, await countOn(id, 'FT', bm) === 1);
+    const t1 = s.beginTransaction();
+    await t1.run('CREATE (:FT {k: 2})');
+    check('inside: 2', (await t1.run('MATCH (n:FT) RETURN count(n) AS c'))
+      .records[0].get('c').toNumber() === 2);
+    await t1.rollback();
+    check('bolt:// follower: ROLLBACK leaves nothing', await countOn(follower, 'FT', bm) === 1 &&
+          await countOn(leader, 'FT', bm) === 1);
+    try {
+      await s.executeWrite(async (t) => {
+        await t.run('CREATE (:FT {k: 3})');
+        throw new Error('the application gives up');
+      });
+      fail('a thrown transaction function fails');
+    } catch (e) {
+      check('a thrown transaction function is not retried', e.message === 'the application gives up', e.message);
+    }
+    check('and leaves nothing', await countOn(follower, 'FT', s.lastBookmarks()) === 1);
+    await s.executeWrite((t) => t.run('CREATE (:FCounter {v: 0})'));
+    const bm0 = s.lastBookmarks();
+    await s.close();
+    const clients = [...Array(8).keys()].map(async () => {
+      const c = driver.session({bookmarks: bm0});
+      for (let i = 0; i < 5; i++)
+        await c.executeWrite(async (t) => {
+          const v = (await t.run('MATCH (c:FCounter) RETURN c.v AS v')).records[0].get('v');
+          await t.run('MATCH (c:FCounter) SET c.v = $v', {v: v.add(1)});
+        });
+      const b = c.lastBookmarks();
+      await c.close();
+      return b;
+    });
+    const bms = (await Promise.all(clients)).flat();
+    const r = driver.session({defaultAccessMode: neo4j.session.READ, bookmarks: bms});
+    const v = (await r.run('MATCH (c:FCounter) RETURN c.v AS v')).records[0].get('v').toNumber();
+    await r.close();
+    check('40 read-modify-write transactions through the follower: counter is 40', v === 40, v);
+  } finally {
+    await driver.close();
+  }
+}
+
+// POST path with body to node id's HTTP API, as the admin: the status
+function postAdmin(id, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = require('http').request({host: `${net}.${id}`, port: 4747, path, method: 'POST',
+      headers: {Authorization: 'Basic ' + Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}},
+    (r) => { r.resume(); r.on('end', () => resolve(r.statusCode)); });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+// the leader node id knows of (0: none)
+function leaderOf(id) {
+  return new Promise((resolve) => {
+    require('http').get({host: `${net}.${id}`, port: 4747, path: '/cluster/status',
+      headers: {Authorization: 'Basic ' + Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}},
+    (r) => {
+      let d = '';
+      r.on('data', (c) => { d += c; });
+      r.on('end', () => { const m = d.match(/"leader":(\d+)/); resolve(m ? Number(m[1]) : 0); });
+    }).on('error', () => resolve(0));
+  });
+}
+
+// bolt:// to the follower; leadership moves (a transfer, the old leader
+// stays up) to the third node inside a write transaction: the next
+// statement is a retryable error, executeWrite's retry commits once on
+// the new leader
+async function followerMove() {
+  const third = [1, 2, 3].find((id) => String(id) !== String(leader) && String(id) !== String(follower));
+  const driver = neo4j.driver(`bolt://${addr(follower)}`, AUTH, {maxTransactionRetryTime: 30000});
+  try {
+    const s = driver.session();
+    let attempts = 0, firstError = null;
+    const k = await s.executeWrite(async (t) => {
+      attempts++;
+      const r = await t.run('CREATE (n:FM {k: 5}) RETURN n.k AS k');
+      if (attempts === 1) {
+        const st = await postAdmin(leader, '/cluster/transfer', JSON.stringify({to: third}));
+        const until = Date.now() + 20000;
+        while (Date.now() < until && (await leaderOf(follower)) !== third)
+          await new Promise((res) => setTimeout(res, 50));
+        console.log(`moved leadership ${leader} -> ${third} inside the transaction (HTTP ${st})`);
+        try {
+          await t.run('MATCH (n:FM) RETURN count(n) AS c');
+        } catch (e) {
+          firstError = e;
+          throw e;
+        }
+      }
+      return r.records[0].get('k').toNumber();
+    }).catch((e) => `${e.code} ${e.message}`);
+    // the old leader rolled the transaction back when it stepped down: its
+    // next statement or its COMMIT fails, retryably (else executeWrite
+    // would not have run it again)
+    check('leadership moved: a failed statement in it is a retryable transient error',
+          firstError === null || (neo4j.isRetriableError(firstError) &&
+          /^Neo\.TransientError\./.test(firstError.code)),
+          firstError && `${firstError.code} ${firstError.message}`);
+    check(`the first attempt failed retryably, the retry committed on the new leader (attempts ${attempts})`,
+          k === 5 && attempts >= 2, k);
+    const bm = s.lastBookmarks();
+    await s.close();
+    for (const id of [1, 2, 3])
+      check(`applied once, on node ${id}`, await countOn(id, 'FM', bm) === 1);
+  } finally {
+    await driver.close();
+  }
+}
+
+// pid is dead and its sockets are closed: the group leader is a zombie
+// (or gone) and no other thread is left (the last thread to exit closes
+// the files; the group leader turns zombie before that)
+function closed(pid) {
+  try {
+    const st = require('fs').readFileSync(`/proc/${pid}/status`, 'utf8');
+    return /^State:\s+[ZX]/m.test(st) && /^Threads:\s+1$/m.test(st);
+  } catch (e) {
+    return true;
+  }
+}
+
+async function followerKill() {
+  const driver = neo4j.driver(`bolt://${addr(follower)}`, AUTH,
+    {maxTransactionRetryTime: 30000});
+  try {
+    const s = driver.session();
+    let attempts = 0, firstError = null;
+    const errors = [];
+    const k = await s.executeWrite(async (t) => {
+      attempts++;
+      const r = await t.run('CREATE (n:FK {k: 7}) RETURN n.k AS k');
+      if (attempts === 1) {
+        process.kill(Number(leaderPid), 'SIGKILL');
+        while (!closed(leaderPid)) await new Promise((res) => setTimeout(res, 20));
+        console.log(`killed the leader (pid ${leaderPid}) inside the transaction`);
+        try {
+          await t.run('MATCH (n:FK) RETURN count(n) AS c');
+        } catch (e) {
+          firstError = e;
+          throw e; // the driver decides whether to retry
+        }
+      }
+      return r.records[0].get('k').toNumber();
+    }).catch((e) => { errors.push(`${e.code} ${e.message}`); return -1; });
+    check('the next statement after the kill: a retryable transient error',
+          firstError && firstError.code === 'Neo.TransientError.General.DatabaseUnavailable' &&
+          neo4j.isRetriableError(firstError),
+          firstError && `${firstError.code} ${firstError.message}`);
+    check(`bolt:// follower: the transaction was retried after the leader's kill ` +
+          `and committed (attempts ${attempts})`, k === 7 && attempts >= 2,
+          `${attempts} ${errors.join('; ')}`);
+    const bm = s.lastBookmarks();
+    await s.close();
+    const others = [1, 2, 3].filter((id) => String(id) !== String(leader));
+    for (const id of others)
+      check(`the retried transaction is applied once, on node ${id}`,
+            await countOn(id, 'FK', bm) === 1);
+  } finally {
+    await driver.close();
+  }
+}
+
 // Authentication: a wrong password and the none scheme are refused with
 // Neo4j's code; the right one works.
 async function auth() {
@@ -532,8 +739,9 @@ async function auth() {
 
 // PHASE tls: the cluster runs with bolt_tls = required (tests/integration/
 // tls.sh): bolt:// and neo4j:// with encryption on and the cluster's CA
-// (LORA_CA) as trustedCertificates read and route; another CA (OTHER_CA)
-// and plaintext are refused.
+// (LORA_CA) as trustedCertificates read, write, route and run a write
+// transaction (over bolt:// to the follower, relayed to the leader over
+// TLS); another CA (OTHER_CA) and plaintext are refused.
 async function tlsPhase() {
   const custom = (ca) => ({encrypted: 'ENCRYPTION_ON',
     trust: 'TRUST_CUSTOM_CA_SIGNED_CERTIFICATES', trustedCertificates: [ca],
@@ -544,6 +752,14 @@ async function tlsPhase() {
       const s = d.session({defaultAccessMode: neo4j.session.WRITE});
       const r = await s.run('CREATE (t:TlsDriver {s: $s}) RETURN t.s AS s', {s: scheme});
       check(`${scheme}:// with the cluster CA writes`, r.records[0].get('s') === scheme);
+      // bolt:// to a follower: the write transaction is relayed to the
+      // leader over TLS (node/bolt_relay.c)
+      const n = await s.executeWrite(async (t) => {
+        await t.run('CREATE (:TlsTx {s: $s})', {s: scheme});
+        return (await t.run('MATCH (t:TlsTx {s: $s}) RETURN count(t) AS c', {s: scheme}))
+          .records[0].get('c').toNumber();
+      });
+      check(`${scheme}:// with the cluster CA: a write transaction reads its write`, n === 1, n);
       await s.close();
     } finally {
       await d.close();
@@ -573,6 +789,9 @@ async function tlsPhase() {
     else if (phase === 'routing') await routing();
     else if (phase === 'failover') await failover();
     else if (phase === 'tx') await tx();
+    else if (phase === 'followertx') await followerTx();
+    else if (phase === 'followerkill') await followerKill();
+    else if (phase === 'followermove') await followerMove();
     else if (phase === 'raw') await raw();
     else if (phase === 'limit') await limit();
     else fail(`unknown phase ${phase}`);
