@@ -77,16 +77,19 @@ int node_apply_enqueue(struct lnode *n, const struct rep_entry *e, size_t cnt);
  * (which recurses without a limit) sees them. 0 with *out (free with
  * lora__mutation_batch__free_unpacked); LORA_ELIMIT for a value nested
  * deeper than LORA_VALUE_DEPTH_MAX or LORA_ECORRUPT for bytes that do not
- * decode, with a message: every node decides these alike from the bytes,
+ * decode or would decode to more than LORA_PB_DECODED_BYTES_MAX(len) bytes
+ * (lora_pb.h), with a message: every node decides these alike from the bytes,
  * and rejects the entry whole. LORA_ENOMEM when memory ran out: try again.
  */
 int node_batch_decode(const uint8_t *data, size_t len,
                       Lora__MutationBatch **out, char *errmsg);
-/* node_batch_decode with protobuf-c's pieces taken from al (the apply loop
- * passes a lora_pb_arena: then *out is dropped with the arena, never with
- * free_unpacked). */
+/* node_batch_decode with protobuf-c's pieces taken from the arena ar (the
+ * apply loop): then *out is dropped with the arena, never with
+ * free_unpacked. Both decide alike from the bytes (a batch that would
+ * decode to more than LORA_PB_DECODED_BYTES_MAX(len) bytes is
+ * LORA_ECORRUPT). */
 int node_batch_decode_in(const uint8_t *data, size_t len,
-                         ProtobufCAllocator *al, Lora__MutationBatch **out,
+                         struct lora_pb_arena *ar, Lora__MutationBatch **out,
                          char *errmsg);
 /* The highest entry applied to the state store. */
 uint64_t node_applied_index(struct lnode *n);

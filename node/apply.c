@@ -317,15 +317,11 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 	}
 }
 
-int node_batch_decode(const uint8_t *data, size_t len,
-                      Lora__MutationBatch **out, char *errmsg)
-{
-	return node_batch_decode_in(data, len, &lora_pb_allocator, out, errmsg);
-}
-
-int node_batch_decode_in(const uint8_t *data, size_t len,
-                         ProtobufCAllocator *al, Lora__MutationBatch **out,
-                         char *errmsg)
+/* Decodes with al, whose allocations m meters: the meter, not protobuf-c's
+ * NULL, tells no memory (wait) from bytes every node refuses. */
+static int batch_decode_metered(const uint8_t *data, size_t len,
+                                ProtobufCAllocator *al, struct lora_pb_meter *m,
+                                Lora__MutationBatch **out, char *errmsg)
 {
 	*out = NULL;
 	int rc = lora_pb_check(LORA_PB_MUTATION_BATCH, data, len,
@@ -335,19 +331,39 @@ int node_batch_decode_in(const uint8_t *data, size_t len,
 		                 "a property value nests deeper than %d lists "
 		                 "and maps (the value depth limit)",
 		                 LORA_VALUE_DEPTH_MAX);
-	for (int attempt = 0; rc == 0 && attempt < 2; attempt++) {
+	if (rc == 0) {
+		lora_pb_meter_reset(m, LORA_PB_DECODED_BYTES_MAX(len));
 		*out = lora__mutation_batch__unpack(al, len, data);
 		if (*out)
 			return 0;
-		/* protobuf-c says NULL for bad bytes and for no memory
-		 * alike: only the first may be decided for every node. */
-		void *probe = lora_malloc(1);
-		if (probe == NULL)
+		/* a failure below the cap: the cap was not reached, so
+		 * this node cannot tell yet what the others decided */
+		if (m->failed)
 			return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
-		lora_free(probe);
+		if (m->over_cap)
+			return lora_errf(LORA_ECORRUPT, errmsg,
+			                 "mutation batch of %zu bytes decodes "
+			                 "to more than %zu bytes",
+			                 len, LORA_PB_DECODED_BYTES_MAX(len));
 	}
 	return lora_errf(LORA_ECORRUPT, errmsg,
 	                 "mutation batch does not decode");
+}
+
+int node_batch_decode(const uint8_t *data, size_t len,
+                      Lora__MutationBatch **out, char *errmsg)
+{
+	struct lora_pb_metered a;
+	lora_pb_metered_init(&a, 0);
+	return batch_decode_metered(data, len, &a.alloc, &a.meter, out, errmsg);
+}
+
+int node_batch_decode_in(const uint8_t *data, size_t len,
+                         struct lora_pb_arena *ar, Lora__MutationBatch **out,
+                         char *errmsg)
+{
+	return batch_decode_metered(data, len, &ar->alloc, &ar->meter, out,
+	                            errmsg);
 }
 
 /* The entry's batch (*batch NULL for an empty entry); waits out a lack of
@@ -360,8 +376,8 @@ static int decode_entry(struct lnode *n, const struct rep_entry *e,
 	if (e->type != REP_ENTRY_NORMAL || e->len == 0)
 		return 0;
 	int rc;
-	while ((rc = node_batch_decode_in(e->data, e->len, &ar->alloc, batch,
-	                                  err)) == LORA_ENOMEM &&
+	while ((rc = node_batch_decode_in(e->data, e->len, ar, batch, err)) ==
+	           LORA_ENOMEM &&
 	       !atomic_load(&n->stopping)) {
 		lora_pb_arena_free(ar);
 		retry_pause();

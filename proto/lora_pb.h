@@ -7,6 +7,9 @@
 #ifndef LORA_PB_H
 #define LORA_PB_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "client.pb-c.h"
 #include "lora.h"
 #include "mutation.pb-c.h"
@@ -16,12 +19,64 @@
 /* Pass to *__unpack / *__free_unpacked. Static storage, never NULL. */
 extern ProtobufCAllocator lora_pb_allocator;
 
+/* ---- metered decoding ---------------------------------------------------
+ *
+ * protobuf-c's unpack answers NULL for bad bytes and for no memory alike,
+ * and a node must tell them apart: bad bytes are refused by every node,
+ * no memory is waited out. A meter, filled in by the allocators below,
+ * records both from inside the allocator.
+ *
+ * It also bounds what decoding may allocate. protobuf-c merges a singular
+ * message field seen N times, copying its repeated fields at each merge:
+ * with k items each that allocates k, 2k, ... Nk items, O(N^2 k) bytes
+ * (about 4 GB for a crafted 1 MB entry). Every piece is counted, rounded
+ * up as the arena rounds it, freed or not, and an allocation past
+ * cap_bytes fails with over_cap set. The count is a function of the bytes
+ * and of protobuf-c alone (not of the allocator), so every node decides a
+ * capped entry alike. LORA_PB_DECODED_BYTES_MAX is far above what bytes
+ * without repeated singular fields (all our encoder writes) expand to: at
+ * most about 60 bytes per wire byte (an empty sub-message of the largest
+ * message struct behind a 2-byte field header), where the cap allows
+ * LORA_PB_DECODED_PER_WIRE_BYTE (tests/proto decode_cap_covers_every_field
+ * measures it). A cap rather than refusing a repeated singular field in
+ * lora_pb_check: protobuf-c merges in more shapes than one field seen
+ * twice (messages nested in the repeated one, each merged in turn), and
+ * the checker would have to model each; the cap bounds all of them, and
+ * legal protobuf (which allows the repeat) stays legal below it. A 1 MB
+ * entry may take up to 129 MiB while it is decoded.
+ */
+#define LORA_PB_DECODED_PER_WIRE_BYTE 128
+#define LORA_PB_DECODED_BYTES_FIXED   ((size_t)1 << 20)
+#define LORA_PB_DECODED_BYTES_MAX(wire_bytes)                                  \
+	((wire_bytes) > (SIZE_MAX - LORA_PB_DECODED_BYTES_FIXED) /             \
+	                    LORA_PB_DECODED_PER_WIRE_BYTE                      \
+	     ? SIZE_MAX                                                        \
+	     : (wire_bytes)*LORA_PB_DECODED_PER_WIRE_BYTE +                    \
+	           LORA_PB_DECODED_BYTES_FIXED)
+
+struct lora_pb_meter {
+	size_t used_bytes; /* allocated since the reset, rounded up */
+	size_t cap_bytes;  /* used_bytes may not pass it; 0: no cap */
+	bool failed;       /* an allocation found no memory */
+	bool over_cap;     /* an allocation would have passed cap_bytes */
+};
+/* Zeroes the counts and flags and sets the cap (0: none). */
+void lora_pb_meter_reset(struct lora_pb_meter *m, size_t cap_bytes);
+
+/* lora_pb_allocator with a meter: a malloc and a free per piece. Pass
+ * &a.alloc to *__unpack and *__free_unpacked; the caller owns it. */
+struct lora_pb_metered {
+	ProtobufCAllocator alloc; /* allocator_data is this struct */
+	struct lora_pb_meter meter;
+};
+void lora_pb_metered_init(struct lora_pb_metered *a, size_t cap_bytes);
+
 /* A bump allocator for a message that is unpacked, read and dropped whole:
  * pass &arena.alloc to *__unpack, never call *__free_unpacked on the
  * result, and give every piece back at once with lora_pb_arena_free (which
- * leaves the arena empty and ready for reuse). Saves protobuf-c's malloc
- * and free per field (a 1,000-row batch has tens of thousands). The
- * arena and what it handed out belong to the caller. */
+ * leaves the arena empty, its meter reset with no cap, ready for reuse).
+ * Saves protobuf-c's malloc and free per field (a 1,000-row batch has tens
+ * of thousands). The arena and what it handed out belong to the caller. */
 #define LORA_PB_ARENA_BLOCK_BYTES ((size_t)64 * 1024)
 struct lora_pb_block;
 struct lora_pb_arena {
@@ -29,6 +84,7 @@ struct lora_pb_arena {
 	struct lora_pb_block *head;
 	char *at;    /* free space in the open block */
 	size_t left; /* bytes there */
+	struct lora_pb_meter meter;
 };
 void lora_pb_arena_init(struct lora_pb_arena *ar);
 void lora_pb_arena_free(struct lora_pb_arena *ar);

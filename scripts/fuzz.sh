@@ -2,7 +2,8 @@
 # Runs the libFuzzer targets of tests/fuzz (README there lists them).
 # Usage: scripts/fuzz.sh [target|all|t1[:secs],t2[:secs],...] [seconds per target]
 #        (all, 60; a list runs its targets in order, each for its own secs)
-#        scripts/fuzz.sh --totals   (executions per target so far)
+#        scripts/fuzz.sh --totals   (executions per target so far: measured,
+#                                    and estimated apart)
 #   LORA_BUILD   build directory (default build/dev; configured with
 #                sanitizers when missing); the clang build is <it>/fuzz-clang
 #   LORA_FUZZ_JOBS  parallel fuzzing processes per target (default 1)
@@ -13,8 +14,11 @@
 # tests/fuzz/regress/<target>/<name>, replayed by CTest fuzz_<target>_replay.
 # Prints the executions of each target and appends them to the ledger
 # tests/fuzz/ledger.tsv (target, execs, seconds, UTC date, commit, note;
-# LORA_FUZZ_LEDGER names another file, "-" keeps none); --totals sums it per
-# target against the goal of 10^7. Exits non-zero when one crashed.
+# LORA_FUZZ_LEDGER names another file, "-" keeps none); --totals sums the
+# measured runs per target against the goal of 10^7 and shows the
+# before-ledger estimates apart. Stores the targets leave in
+# /dev/shm/lora-fuzz-<pid>-* (or /tmp) when they crash are removed before
+# and after each target once <pid> is gone. Exits non-zero when one crashed.
 set -euo pipefail
 shopt -s nullglob
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,11 +27,16 @@ goal=10000000
 targets=(pb_check http json cypher native raft peer codec apply packstream user_parse http_tx)
 if [ "${1:-}" = --totals ]; then
 	[ -f "$ledger" ] || { echo "no ledger at $ledger" >&2; exit 2; }
-	printf '%-11s %12s %9s %5s %6s\n' target execs seconds runs goal%
+	# measured: the runs this script logged; estimated: the before-ledger
+	# lines, kept apart and left out of goal%
+	printf '%-11s %12s %9s %5s %6s %12s\n' target measured seconds runs \
+		goal% estimated
 	for t in "${targets[@]}"; do
 		awk -F'\t' -v t="$t" -v g="$goal" '
+			$1 == t && $4 == "before-ledger" { est += $2; next }
 			$1 == t { e += $2; s += $3; n++ }
-			END { printf "%-11s %12d %9d %5d %5.1f%%\n", t, e, s, n, 100 * e / g }' "$ledger"
+			END { printf "%-11s %12d %9d %5d %5.1f%% %12d\n", t, e, s, n,
+				100 * e / g, est }' "$ledger"
 	done
 	exit 0
 fi
@@ -64,8 +73,21 @@ work=$build/tests/fuzz/work
 seeds=$build/tests/fuzz/seeds
 mkdir -p "$work" "$seeds"
 "$build/tests/fuzz/fuzz_seeds" "$seeds/pb_check" >/dev/null
+# fuzz_store.h names its store lora-fuzz-<pid>-XXXXXX and removes it at
+# exit; a crash or sanitizer abort skips that and would leave it holding
+# RAM in /dev/shm. Removes those whose process is gone.
+sweep_stores() {
+	local d p
+	for d in /dev/shm/lora-fuzz-* /tmp/lora-fuzz-*; do
+		p=${d##*/lora-fuzz-}
+		p=${p%%-*}
+		[[ $p =~ ^[0-9]+$ ]] || continue # not ours: no pid in the name
+		[ -d "/proc/$p" ] || rm -rf -- "$d"
+	done
+}
 failed=0
 for t in "${targets[@]}"; do
+	sweep_stores
 	bin=$build/fuzz-clang/tests/fuzz/fuzz_$t
 	inputs=("$root/tests/fuzz/corpus/$t")
 	[ "$t" = pb_check ] && inputs=("$seeds/pb_check")
@@ -99,5 +121,6 @@ for t in "${targets[@]}"; do
 		"$(( $(date +%s) - start ))" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$commit" \
 		"$note" >>"$ledger"
 	rm -f "$work"/fuzz-*.log
+	sweep_stores
 done
 exit "$failed"

@@ -3,20 +3,25 @@
  * across inputs (opening RocksDB per input would leave a few hundred inputs
  * a second), removed at exit. Included once per target.
  *
- * The directory is in /dev/shm when there is one (the WAL is written on
- * every apply). A store written for long gets slow: every overwrite and
- * delete stays in the memtable as a version that reads and scans step
- * over, until a flush and compaction. fz_store_recycle replaces it by a new
- * empty one (a few milliseconds) once FZ_STORE_APPLIES_MAX entries went in;
- * fuzz_apply calls it between inputs (each input starts from an empty
- * graph anyway). No gain from it was measurable on the loaded machine it
- * was written on (README.md, Speed).
+ * The directory is /dev/shm/lora-fuzz-<pid>-XXXXXX when there is a /dev/shm
+ * (the WAL is written on every apply), else the same in /tmp. A crash or
+ * sanitizer abort skips the removal at exit: scripts/fuzz.sh removes such
+ * directories once their pid is gone.
+ *
+ * A store written for long gets slow: every overwrite and delete stays in
+ * the memtable as a version that reads and scans step over, until a flush
+ * and compaction. fz_store_recycle replaces it by a new empty one (a few
+ * milliseconds) once FZ_STORE_APPLIES_MAX entries went in; fuzz_apply
+ * calls it between inputs (each input starts from an empty graph anyway).
+ * No gain from it was measurable on the loaded machine it was written on
+ * (README.md, Speed).
  */
 #ifndef LORA_FUZZ_STORE_H
 #define LORA_FUZZ_STORE_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "storage.h"
 
@@ -41,9 +46,13 @@ static struct sto_store *fz_store(void)
 	if (fz_st)
 		return fz_st;
 	char db[128], em[LORA_ERRMSG_BYTES];
-	snprintf(fz_dir, sizeof fz_dir, "/dev/shm/lora-fuzz-XXXXXX");
+	/* named by pid: scripts/fuzz.sh removes the stores of processes
+	 * that are gone (a crash or a sanitizer abort skips atexit) */
+	snprintf(fz_dir, sizeof fz_dir, "/dev/shm/lora-fuzz-%ld-XXXXXX",
+	         (long)getpid());
 	if (mkdtemp(fz_dir) == NULL) {
-		snprintf(fz_dir, sizeof fz_dir, "/tmp/lora-fuzz-XXXXXX");
+		snprintf(fz_dir, sizeof fz_dir, "/tmp/lora-fuzz-%ld-XXXXXX",
+		         (long)getpid());
 		if (mkdtemp(fz_dir) == NULL)
 			abort();
 	}

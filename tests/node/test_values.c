@@ -91,6 +91,108 @@ START_TEST(batch_decode_tells_no_memory_from_bad_bytes)
 }
 END_TEST
 
+/* The same with the apply loop's arena: a failure inside it (a block, a
+ * piece of its own) is no memory even when a malloc right after it would
+ * succeed, as is each single failure over the whole decode; the old test
+ * (a 1-byte malloc after protobuf-c's NULL) called these bad bytes, and
+ * that node applied an empty batch where the others applied the real one. */
+START_TEST(batch_decode_in_arena_tells_no_memory)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	Lora__MutationBatch *b;
+	struct wire w;
+	wb_value(&w, WB_MAP, 3);
+	wb_envelope(&w, LORA_PB_MUTATION_BATCH);
+	struct lora_pb_arena ar;
+	lora_pb_arena_init(&ar);
+	unsigned long before = lora_alloc_count();
+	ck_assert_int_eq(
+	    node_batch_decode_in(wb_data(&w), wb_len(&w), &ar, &b, msg), 0);
+	long allocs = (long)(lora_alloc_count() - before);
+	ck_assert_int_ge(allocs, 1);
+	lora_pb_arena_free(&ar);
+	for (long i = 0; i < allocs; i++) {
+		lora_alloc_fail_after(i, 0); /* that one only */
+		int rc =
+		    node_batch_decode_in(wb_data(&w), wb_len(&w), &ar, &b, msg);
+		lora_alloc_fail_after(-1, 0);
+		ck_assert_int_eq(rc, LORA_ENOMEM);
+		ck_assert_ptr_null(b);
+		lora_pb_arena_free(&ar);
+	}
+	/* and with the malloc allocator: each single failure */
+	before = lora_alloc_count();
+	ck_assert_int_eq(decode(&w, wb_len(&w), &b, msg), 0);
+	allocs = (long)(lora_alloc_count() - before); /* copy: malloc */
+	lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+	for (long i = 0; i < allocs; i++) {
+		uint8_t *copy = malloc(wb_len(&w));
+		memcpy(copy, wb_data(&w), wb_len(&w));
+		lora_alloc_fail_after(i, 0);
+		int rc = node_batch_decode(copy, wb_len(&w), &b, msg);
+		lora_alloc_fail_after(-1, 0);
+		free(copy);
+		ck_assert_int_eq(rc, LORA_ENOMEM);
+		ck_assert_ptr_null(b);
+	}
+	wb_free(&w);
+}
+END_TEST
+
+/* A batch whose one SetVector repeats its singular `vector` field n times,
+ * each with k doubles: protobuf-c merges them, copying k, 2k, ... nk
+ * doubles. */
+static void repeated_vector_batch(struct wire *w, size_t n, size_t k)
+{
+	memset(w, 0, sizeof *w);
+	size_t vlen = 2 + 8 * k; /* Vector.f64 (4), packed */
+	ck_assert_uint_lt(8 * k, 128);
+	ck_assert_uint_lt(vlen, 128);
+	uint8_t *one = calloc(2 + vlen, 1);
+	one[0] = 4 << 3 | 2; /* SetVector.vector */
+	one[1] = (uint8_t)vlen;
+	one[2] = 4 << 3 | 2;
+	one[3] = (uint8_t)(8 * k);
+	for (size_t i = 0; i < n; i++)
+		wb_prepend(w, one, 2 + vlen);
+	free(one);
+	wb_wrap(w, 9); /* Mutation.set_vector */
+	wb_wrap(w, 1); /* MutationBatch.mutations */
+}
+
+/* Merged repeats grow the decoded batch with the square of their count:
+ * 2,000 repeats of 8 doubles (136 KB) would take 128 MB, 1 MB of them
+ * about 4 GB, on every node and at every replay. Past
+ * LORA_PB_DECODED_BYTES_MAX(len) the entry is refused as corrupt, with
+ * either allocator (every node alike); a few repeats still decode. */
+START_TEST(batch_decode_caps_merged_repeats)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	Lora__MutationBatch *b;
+	struct wire w;
+	repeated_vector_batch(&w, 3, 8);
+	ck_assert_int_eq(decode(&w, wb_len(&w), &b, msg), 0);
+	ck_assert_uint_eq(b->mutations[0]->set_vector->vector->n_f64, 24);
+	lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+	wb_free(&w);
+
+	repeated_vector_batch(&w, 2000, 8);
+	ck_assert_int_eq(decode(&w, wb_len(&w), &b, msg), LORA_ECORRUPT);
+	ck_assert_ptr_null(b);
+	ck_assert_ptr_nonnull(strstr(msg, "decodes to more than"));
+	struct lora_pb_arena ar;
+	lora_pb_arena_init(&ar);
+	ck_assert_int_eq(
+	    node_batch_decode_in(wb_data(&w), wb_len(&w), &ar, &b, msg),
+	    LORA_ECORRUPT);
+	ck_assert_ptr_null(b);
+	ck_assert_uint_le(ar.meter.used_bytes,
+	                  LORA_PB_DECODED_BYTES_MAX(wb_len(&w)));
+	lora_pb_arena_free(&ar);
+	wb_free(&w);
+}
+END_TEST
+
 /* ---- result copies ------------------------------------------------------ */
 
 /* A list value nested depth deep, built in memory as the engine builds
@@ -325,6 +427,8 @@ int main(void)
 	TCase *tc = tcase_create("depth");
 	tcase_add_test(tc, batch_decode_bounds_depth);
 	tcase_add_test(tc, batch_decode_tells_no_memory_from_bad_bytes);
+	tcase_add_test(tc, batch_decode_in_arena_tells_no_memory);
+	tcase_add_test(tc, batch_decode_caps_merged_repeats);
 	tcase_add_test(tc, value_dup_bounds_depth);
 	tcase_add_test(tc, json_params_bound_depth);
 	tcase_add_test(tc, json_vector_values_must_fit);

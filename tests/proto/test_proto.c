@@ -2,6 +2,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,13 +168,12 @@ START_TEST(mutation_batch_round_trips)
 	ck_assert_int_eq(got->properties[0]->value->int_value, -42);
 	lora__mutation_batch__free_unpacked(out, &lora_pb_allocator);
 
-	/* Truncated bytes decode to NULL, never a crash. */
+	/* Truncated bytes decode to NULL, never a crash: the batch is one
+	 * top-level field (its one mutation), so every cut falls inside it. */
 	for (size_t cut = 1; cut < n; cut++) {
 		out =
 		    lora__mutation_batch__unpack(&lora_pb_allocator, cut, buf);
-		if (out)
-			lora__mutation_batch__free_unpacked(out,
-			                                    &lora_pb_allocator);
+		ck_assert_ptr_null(out);
 	}
 	/* Allocation failure while decoding gives NULL. */
 	lora_alloc_fail_after(1, 1);
@@ -184,11 +184,126 @@ START_TEST(mutation_batch_round_trips)
 }
 END_TEST
 
+/* Decoded bytes per wire byte for an empty sub-message in a field, the
+ * most a field can expand (rounded as the meter rounds): its struct and
+ * its slot in a repeated field's array, for a tag and a zero length; an
+ * unknown field; and the same for every message type inside (each looked
+ * at once: seen[0..*n_seen)). */
+#define SEEN_MAX 64
+static size_t worst_expansion(const ProtobufCMessageDescriptor *d,
+                              const ProtobufCMessageDescriptor **seen,
+                              size_t *n_seen)
+{
+	for (size_t i = 0; i < *n_seen; i++)
+		if (seen[i] == d)
+			return 0;
+	ck_assert_uint_lt(*n_seen, SEEN_MAX);
+	seen[(*n_seen)++] = d;
+	size_t worst = (sizeof(ProtobufCMessageUnknownField) + 16 + 1) / 2;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		size_t wire = (f->id < 16 ? 1 : 2) + 1, decoded = 16 + 8;
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			const ProtobufCMessageDescriptor *sub = f->descriptor;
+			decoded = (sub->sizeof_message + 15) / 16 * 16 + 8;
+			size_t in = worst_expansion(sub, seen, n_seen);
+			worst = in > worst ? in : worst;
+		}
+		size_t r = (decoded + wire - 1) / wire;
+		worst = r > worst ? r : worst;
+	}
+	return worst;
+}
+
+/* A batch our encoder writes (no singular field twice) decodes to at most
+ * worst_expansion bytes per wire byte (plus the top struct): the decode
+ * cap allows twice that, so no such batch reaches it. */
+START_TEST(decode_cap_covers_every_field)
+{
+	const ProtobufCMessageDescriptor *seen[SEEN_MAX];
+	size_t n_seen = 0;
+	size_t worst =
+	    worst_expansion(&lora__mutation_batch__descriptor, seen, &n_seen);
+	printf("decode cap: at most %zu decoded bytes per wire byte, cap "
+	       "%d\n",
+	       worst, LORA_PB_DECODED_PER_WIRE_BYTE);
+	ck_assert_uint_le(2 * worst, LORA_PB_DECODED_PER_WIRE_BYTE);
+	ck_assert_uint_eq(LORA_PB_DECODED_BYTES_MAX(SIZE_MAX / 2), SIZE_MAX);
+	ck_assert_uint_eq(LORA_PB_DECODED_BYTES_MAX(0),
+	                  LORA_PB_DECODED_BYTES_FIXED);
+}
+END_TEST
+
+/* The metered allocators, piece by piece: 0 bytes gives a pointer of its
+ * own (as lora_malloc(0) does), also from a fresh arena; a block or a
+ * piece of its own that finds no memory sets failed (the decoder's "no
+ * memory, wait" rather than "bad bytes"); a piece past the cap fails with
+ * over_cap and without asking for memory; both count alike. */
+START_TEST(metered_allocators_flag_failures)
+{
+	struct lora_pb_arena ar;
+	lora_pb_arena_init(&ar);
+	void *a = ar.alloc.alloc(ar.alloc.allocator_data, 0);
+	void *b = ar.alloc.alloc(ar.alloc.allocator_data, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_ne(a, b);
+	ck_assert_uint_eq((uintptr_t)b % _Alignof(max_align_t), 0);
+	memset(b, 1, 1);
+	lora_pb_arena_free(&ar);
+
+	size_t sizes[] = {8, LORA_PB_ARENA_BLOCK_BYTES}; /* block; alone */
+	for (int i = 0; i < 2; i++) {
+		lora_alloc_fail_after(0, 0); /* that one only */
+		ck_assert_ptr_null(
+		    ar.alloc.alloc(ar.alloc.allocator_data, sizes[i]));
+		lora_alloc_fail_after(-1, 0);
+		ck_assert(ar.meter.failed);
+		ck_assert(!ar.meter.over_cap);
+		lora_pb_arena_free(&ar);
+	}
+
+	struct lora_pb_metered m;
+	lora_pb_metered_init(&m, 0);
+	lora_alloc_fail_after(0, 0);
+	ck_assert_ptr_null(m.alloc.alloc(m.alloc.allocator_data, 8));
+	lora_alloc_fail_after(-1, 0);
+	ck_assert(m.meter.failed);
+
+	/* a cap of 64 bytes: 3 + 40 + 0 count 16 + 48 + 16 */
+	lora_pb_metered_init(&m, 64);
+	lora_pb_meter_reset(&ar.meter, 64);
+	void *p[3];
+	size_t want[] = {3, 40, 0};
+	for (int i = 0; i < 2; i++) {
+		p[i] = m.alloc.alloc(m.alloc.allocator_data, want[i]);
+		ck_assert_ptr_nonnull(p[i]);
+		ck_assert_ptr_nonnull(
+		    ar.alloc.alloc(ar.alloc.allocator_data, want[i]));
+	}
+	ck_assert_uint_eq(m.meter.used_bytes, 64);
+	ck_assert_uint_eq(ar.meter.used_bytes, 64);
+	unsigned long before = lora_alloc_count();
+	ck_assert_ptr_null(m.alloc.alloc(m.alloc.allocator_data, want[2]));
+	ck_assert_ptr_null(ar.alloc.alloc(ar.alloc.allocator_data, want[2]));
+	ck_assert_uint_eq(lora_alloc_count(), before);
+	ck_assert(m.meter.over_cap && !m.meter.failed);
+	ck_assert(ar.meter.over_cap && !ar.meter.failed);
+	for (int i = 0; i < 2; i++)
+		m.alloc.free(m.alloc.allocator_data, p[i]);
+	lora_pb_arena_free(&ar);
+	ck_assert(!ar.meter.over_cap);
+	ck_assert_uint_eq(ar.meter.cap_bytes, 0);
+}
+END_TEST
+
 /* The arena allocator: a batch of 2,000 nodes (more than a block of
  * pieces) with a string larger than a block decodes to the same values as
- * with the malloc allocator, every piece aligned; truncated bytes and a
- * failed allocation give NULL; the arena frees it all at once (ASan's
- * leak check) and is reusable. */
+ * with the malloc allocator, every piece aligned; truncated bytes never
+ * crash or leak, and give NULL (a cut inside a mutation) or the mutations
+ * before the cut (a cut between two); a failed allocation gives NULL with
+ * the meter's failed set; the arena frees it all at once (ASan's leak
+ * check) and is reusable. */
 #define ARENA_NODES 2000
 START_TEST(arena_unpack_round_trips)
 {
@@ -245,7 +360,10 @@ START_TEST(arena_unpack_round_trips)
 		lora_pb_arena_free(&ar);
 	}
 	for (size_t cut = 1; cut < n; cut += 997) {
-		(void)lora__mutation_batch__unpack(&ar.alloc, cut, buf);
+		Lora__MutationBatch *out =
+		    lora__mutation_batch__unpack(&ar.alloc, cut, buf);
+		ck_assert(out == NULL || out->n_mutations < ARENA_NODES);
+		ck_assert(!ar.meter.failed);
 		lora_pb_arena_free(&ar);
 	}
 	lora_alloc_fail_after(3, 1);
@@ -253,7 +371,10 @@ START_TEST(arena_unpack_round_trips)
 	    lora__mutation_batch__unpack(&ar.alloc, n, buf);
 	lora_alloc_fail_after(-1, 0);
 	ck_assert_ptr_null(out);
+	ck_assert(ar.meter.failed);
+	ck_assert(!ar.meter.over_cap);
 	lora_pb_arena_free(&ar);
+	ck_assert(!ar.meter.failed);
 	free(buf);
 }
 END_TEST
@@ -270,6 +391,8 @@ int main(void)
 	tcase_add_test(tc, be64_keys_sort_like_numbers);
 	tcase_add_test(tc, mutation_batch_round_trips);
 	tcase_add_test(tc, arena_unpack_round_trips);
+	tcase_add_test(tc, metered_allocators_flag_failures);
+	tcase_add_test(tc, decode_cap_covers_every_field);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, pb_check_tcase());
 	SRunner *sr = srunner_create(s);
