@@ -907,6 +907,30 @@ START_TEST(membership_add_learner_promote_remove)
 }
 END_TEST
 
+/* A leader that removes itself tells the others the removal committed
+ * before it steps down: otherwise they still count it as a voter (it holds
+ * the longest log and never campaigns), and with 2 of 3 voters left none
+ * of them can win an election (simulator seed 16906). */
+START_TEST(leader_removing_itself_sends_the_commit_before_stepping_down)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	uint64_t index = 0;
+	ck_assert_int_eq(rep_propose_conf_change(c->r[1], REP_CONF_REMOVE, 1,
+	                                         NULL, 0, NULL, &index, NULL),
+	                 0);
+	tc_stabilize(c); /* no tick: only what the removal itself sends */
+	ck_assert_uint_eq(tc_role(c, 1), REP_FOLLOWER);
+	for (int i = 2; i <= 3; i++)
+		ck_assert_uint_ge(tc_commit(c, i), index);
+	c->cut[1] = 1;
+	tc_tick(c, 3, 9); /* out of the lease of node 1's last message */
+	tc_elect(c, 2);   /* node 2 wins with node 3 alone */
+	ck_assert_uint_eq(tc_leader(c, 3), 2);
+	tc_free(c);
+}
+END_TEST
+
 START_TEST(conf_change_encoding_round_trips_and_rejects_garbage)
 {
 	struct tc *c = tc_new(1, 1, 1);
@@ -1182,6 +1206,8 @@ static Suite *suite(void)
 	tcase_add_test(ops, lagging_follower_gets_snapshot);
 	tcase_add_test(ops, no_snapshot_to_silent_follower_and_no_busy_ready);
 	tcase_add_test(ops, membership_add_learner_promote_remove);
+	tcase_add_test(
+	    ops, leader_removing_itself_sends_the_commit_before_stepping_down);
 	tcase_add_test(ops,
 	               conf_change_encoding_round_trips_and_rejects_garbage);
 	tcase_add_test(ops, restart_from_persisted_state);
