@@ -567,9 +567,23 @@ int node_config_validate(const struct node_config *c, char *errmsg)
 	if (c->checkpoint_entries == 0)
 		return lora_errf(LORA_ECONFIG, errmsg,
 		                 "checkpoint_entries must be > 0");
-	if (c->heartbeat_ms >= c->election_ms)
+	/* The core ticks every heartbeat_ms / 2 and needs an election
+	 * timeout of at least 2 heartbeats + 2 ticks (3 heartbeats): a vote
+	 * lease that outlasts one lost heartbeat and a timeout spread of at
+	 * least 2 ticks (replication/core.c, check_config). */
+	if (c->heartbeat_ms < NODE_HEARTBEAT_MS_MIN)
 		return lora_errf(LORA_ECONFIG, errmsg,
-		                 "heartbeat_ms must be below election_ms");
+		                 "heartbeat_ms %u must be >= %d",
+		                 c->heartbeat_ms, NODE_HEARTBEAT_MS_MIN);
+	if (c->election_ms / NODE_ELECTION_HEARTBEATS_MIN < c->heartbeat_ms)
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "election_ms %u must be >= %d x heartbeat_ms "
+		                 "(%u): raise election_ms to %llu or lower "
+		                 "heartbeat_ms",
+		                 c->election_ms, NODE_ELECTION_HEARTBEATS_MIN,
+		                 c->heartbeat_ms,
+		                 (unsigned long long)c->heartbeat_ms *
+		                     NODE_ELECTION_HEARTBEATS_MIN);
 	return node_config_validate_tls(c, errmsg);
 }
 

@@ -34,6 +34,13 @@ enum node_log_level {
 	NODE_LOG_ERROR
 };
 
+/* Raft timing bounds node_config_validate enforces: the core ticks every
+ * heartbeat_ms / 2 and needs election_ticks >= 2 * heartbeat_ticks + 2 (a
+ * vote lease that outlasts one lost heartbeat, a timeout spread of at
+ * least 2 ticks), which is 3 heartbeats. */
+#define NODE_HEARTBEAT_MS_MIN        2
+#define NODE_ELECTION_HEARTBEATS_MIN 3
+
 struct node_config {
 	uint64_t id;
 	char data_dir[NODE_PATH_BYTES_MAX];
@@ -48,8 +55,8 @@ struct node_config {
 	int join;
 	uint64_t checkpoint_entries;
 	uint64_t log_keep_entries;
-	uint32_t election_ms;
-	uint32_t heartbeat_ms;
+	uint32_t election_ms;  /* >= NODE_ELECTION_HEARTBEATS_MIN x heartbeat */
+	uint32_t heartbeat_ms; /* >= NODE_HEARTBEAT_MS_MIN (a tick is half) */
 	enum node_log_level log_level;
 	/* memory of statements (0: no limit): all running statements
 	 * together, and one statement (a request may ask for less) */

@@ -1059,6 +1059,16 @@ static int h_remove(struct lnode *n, struct node_http_ex *x,
 	}
 	if (field_u64(j, "id", &id) || id == 0) {
 		node_http_reply_error(x, LORA_EINVAL, "need {\"id\": N}");
+	} else if (id == n->cfg.id) {
+		/* A leader removing itself can commit the removal and step
+		 * down before the others learn of the commit; then no
+		 * candidate can win (docs/raft.md, Membership). */
+		snprintf(msg, sizeof msg,
+		         "node %llu is the leader: move leadership first "
+		         "(POST /cluster/transfer {} or {\"to\": N}), then "
+		         "remove it",
+		         (unsigned long long)id);
+		node_http_reply_error(x, LORA_EINVAL, msg);
 	} else {
 		int rc = node_raft_conf_change(n, REP_CONF_REMOVE, id, NULL,
 		                               &index, msg);

@@ -21,6 +21,8 @@
 #define NODE_PROMOTE_LAG_ENTRIES                                               \
 	64 /* learner this close to commit: promote                            \
 	    */
+/* learners checked every 5 heartbeats: 250 ms by default (10 heartbeats
+ * before the tick became half a heartbeat) */
 #define NODE_PROMOTE_EVERY_TICKS (5 * NODE_TICKS_PER_HEARTBEAT)
 #define NODE_COMMIT_PERSIST_MS   1000 /* commit-only hard state writes */
 #define NODE_PERSIST_RETRY_MS    100  /* after a failed synced write */

@@ -479,6 +479,9 @@ static void free_entries(struct rep_entry *e, size_t cnt)
 	lora_free(e);
 }
 
+_Static_assert(NODE_HEARTBEAT_MS_MIN >= NODE_TICKS_PER_HEARTBEAT,
+               "a tick is at least 1 ms");
+
 static void fill_config(struct lnode *n, struct rep_config *rc)
 {
 	rep_config_init(rc, n->cfg.id);
@@ -488,14 +491,12 @@ static void fill_config(struct lnode *n, struct rep_config *rc)
 	/* A tick is half a heartbeat period: the election timeout and the
 	 * vote lease fall on that grid, so a drawn timeout fires within half
 	 * a heartbeat of the time it names (with election 300 ms and
-	 * heartbeat 50 ms: 12 ticks of 25 ms, timeouts in [300, 450) ms). */
-	uint32_t per_hb = n->cfg.heartbeat_ms >= NODE_TICKS_PER_HEARTBEAT
-	                      ? NODE_TICKS_PER_HEARTBEAT
-	                      : 1;
-	n->raft->tick_ms = n->cfg.heartbeat_ms / per_hb;
-	uint32_t et = n->cfg.election_ms / (uint32_t)n->raft->tick_ms;
-	rc->election_ticks = et < per_hb + 1 ? per_hb + 1 : et;
-	rc->heartbeat_ticks = per_hb;
+	 * heartbeat 50 ms: 12 ticks of 25 ms, timeouts in [300, 450) ms).
+	 * node_config_validate keeps election_ms >= 3 heartbeats, which the
+	 * core needs (rep_new refuses fewer than 2 heartbeats + 2 ticks). */
+	n->raft->tick_ms = n->cfg.heartbeat_ms / NODE_TICKS_PER_HEARTBEAT;
+	rc->election_ticks = n->cfg.election_ms / (uint32_t)n->raft->tick_ms;
+	rc->heartbeat_ticks = NODE_TICKS_PER_HEARTBEAT;
 	rc->seed = lora_now_ns() ^ (n->cfg.id * 0x9e3779b97f4a7c15ull);
 }
 

@@ -41,9 +41,17 @@ static int check_config(const struct rep_config *c, char *errmsg)
 	if (c->n_voters > REP_MEMBERS_MAX)
 		return lora_errf(LORA_EINVAL, errmsg, "%u voters > %d",
 		                 c->n_voters, REP_MEMBERS_MAX);
-	if (c->heartbeat_ticks == 0 || c->election_ticks <= c->heartbeat_ticks)
+	/* The vote lease (election_ticks - 1) must outlast one lost
+	 * heartbeat, and the timeout spread (election_ticks / 2) must be at
+	 * least 2 ticks, or every node times out together (both hold from
+	 * 2 * heartbeat_ticks + 2 on, as heartbeat_ticks >= 1). */
+	if (c->heartbeat_ticks == 0 ||
+	    c->election_ticks < 2 * c->heartbeat_ticks + 2)
 		return lora_errf(LORA_EINVAL, errmsg,
-		                 "need 0 < heartbeat_ticks < election_ticks");
+		                 "election_ticks %u must be >= 2 * "
+		                 "heartbeat_ticks + 2 = %u (heartbeat_ticks "
+		                 ">= 1)",
+		                 c->election_ticks, 2 * c->heartbeat_ticks + 2);
 	if (c->inflight_max == 0 || c->inflight_max > REP_INFLIGHT_MAX)
 		return lora_errf(LORA_EINVAL, errmsg,
 		                 "inflight_max must be in 1..%d",

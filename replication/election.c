@@ -33,7 +33,8 @@ static const char transfer_ctx[] = "transfer";
 void rep_reset_timeout(struct rep *r)
 {
 	uint32_t et = r->cfg.election_ticks;
-	uint32_t spread = et / 2 ? et / 2 : 1;
+	uint32_t spread = et / 2;
+	LORA_ASSERT(spread >= 2); /* check_config: et >= 4 */
 	r->randomized_timeout = et + (uint32_t)(rep_rand(r) % spread);
 }
 
@@ -45,9 +46,10 @@ void rep_reset_timeout(struct rep *r)
  * ticks on its own clock, whose ticks fall up to one tick apart from the
  * other followers'; with a lease of a full T they would still be inside it
  * and ignore its pre-vote, and the election would wait for a second timer.
- * A live leader's heartbeats come every heartbeat_ticks < T - 1 ticks, so
- * the lease still covers it. It protects liveness only: no read is served
- * on the strength of it.
+ * A live leader's heartbeats come every heartbeat_ticks ticks, and
+ * check_config requires T >= 2 * heartbeat_ticks + 2, so the lease still
+ * covers it when one heartbeat is lost. It protects liveness only: no read is
+ * served on the strength of it.
  */
 static int in_lease(const struct rep *r)
 {

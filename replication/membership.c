@@ -238,6 +238,12 @@ void rep_apply_conf_changes(struct rep *r, uint64_t from, uint64_t to)
 	if (r->transferee != REP_NONE && !rep_is_voter(r, r->transferee))
 		rep_abort_transfer(r);
 	if (r->role == REP_LEADER && !rep_is_voter(r, r->id)) {
+		/* Tell the others the removal committed before stepping
+		 * down: until they learn it they still count this node as
+		 * a voter, which holds the longest log and, no longer a
+		 * voter itself, never campaigns (simulator seed 16906). */
+		rep_bcast_append(r);
+		rep_bcast_heartbeat(r, NULL, 0);
 		rep_become_follower(r, r->term, REP_NONE);
 		return;
 	}

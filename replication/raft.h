@@ -257,7 +257,9 @@ struct rep_config {
 	                           * (10); votes are ignored for
 	                           * election_ticks - 1 after hearing from a
 	                           * leader (check_quorum) */
-	uint32_t heartbeat_ticks; /* leader heartbeat period (1) */
+	uint32_t heartbeat_ticks; /* leader heartbeat period (1); rep_new
+	                           * refuses election_ticks <
+	                           * 2 * heartbeat_ticks + 2 */
 	uint64_t seed;            /* seeds the core's own PRNG (any value) */
 	uint32_t msg_entries_max; /* entries per append message (1024) */
 	size_t msg_bytes_max;     /* entry data bytes per append msg (1 MiB);

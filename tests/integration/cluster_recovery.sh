@@ -48,6 +48,18 @@ it_check "node 4 promoted to voter (follower)" [ $voter = 1 ]
 it_query 4 '{"query":"CREATE (:FromFour)"}'
 it_check "writes through node 4 work" [ "$IT_STATUS" = 200 ]
 
+# the leader refuses to remove itself: it could commit the removal and
+# step down before the others learn of the commit, and then no candidate
+# can win (docs/raft.md, Membership)
+remove_self_refused() {
+	local l
+	l=$(it_leader $F)
+	[ -n "$l" ] && it_post "$l" /cluster/remove "{\"id\":$l}" &&
+		[ "$IT_STATUS" = 400 ] && [ "$(it_field code)" = LORA_INVALID ] &&
+		grep -q "/cluster/transfer" <<<"$IT_BODY"
+}
+it_check "removing the leader itself is refused (transfer first)" remove_self_refused
+
 # remove a follower
 it_post_leader $F /cluster/remove "{\"id\":$G}"
 it_check "remove node $G answers 200" [ "$IT_STATUS" = 200 ]

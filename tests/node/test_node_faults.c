@@ -443,6 +443,40 @@ START_TEST(call_pushed_as_the_loop_ends_is_refused)
 }
 END_TEST
 
+/* The election timeout must be at least 3 heartbeats (the core's vote
+ * lease has to outlast one lost heartbeat and its timeouts need a spread of
+ * 2 ticks): a shorter one is refused with both values named. */
+START_TEST(config_refuses_election_below_three_heartbeats)
+{
+	static const uint32_t refused[][2] = {
+	    {100, 50}, {149, 50}, {299, 100}, {10, 1}, {100, 0}};
+	static const uint32_t accepted[][2] = {{150, 50}, {300, 50}, {6, 2}};
+	struct node_config c;
+	char err[LORA_ERRMSG_BYTES];
+	config(&c);
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		c.election_ms = refused[i][0];
+		c.heartbeat_ms = refused[i][1];
+		err[0] = '\0';
+		ck_assert_msg(node_config_validate(&c, err) == LORA_ECONFIG,
+		              "election_ms %u heartbeat_ms %u accepted",
+		              refused[i][0], refused[i][1]);
+		ck_assert_msg(strstr(err, "heartbeat_ms") != NULL, "%s", err);
+	}
+	c.election_ms = 149;
+	c.heartbeat_ms = 50;
+	node_config_validate(&c, err);
+	ck_assert_msg(strstr(err, "election_ms 149") != NULL &&
+	                  strstr(err, "(50)") != NULL,
+	              "%s", err);
+	for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+		c.election_ms = accepted[i][0];
+		c.heartbeat_ms = accepted[i][1];
+		ck_assert_msg(node_config_validate(&c, err) == 0, "%s", err);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	if (mkdtemp(data_dir) == NULL) {
@@ -452,6 +486,7 @@ int main(void)
 	Suite *su = suite_create("node_faults");
 	TCase *t = tcase_create("node_faults");
 	tcase_set_timeout(t, 300);
+	tcase_add_test(t, config_refuses_election_below_three_heartbeats);
 	tcase_add_test(t, thread_start_failure_fails_the_start);
 	tcase_add_test(t, allocation_failures_over_writes);
 	tcase_add_test(t, native_connection_cap);

@@ -541,20 +541,29 @@ START_TEST(check_quorum_lease_ignores_votes)
 }
 END_TEST
 
-/* A follower's timeout is drawn in [T, 1.5 T) ticks: what clients wait
- * for a new leader after the old one died is bounded by the top of it.
- * Seeds 1..200 cover both ends of the range. */
-START_TEST(election_timeout_drawn_below_one_and_a_half)
+static void three_voters(struct rep_config *cfg, uint32_t election_ticks,
+                         uint32_t heartbeat_ticks)
 {
-	uint32_t lo = UINT32_MAX, hi = 0;
+	rep_config_init(cfg, 1);
+	cfg->election_ticks = election_ticks;
+	cfg->heartbeat_ticks = heartbeat_ticks;
+	cfg->n_voters = 3;
+	cfg->voters[0] = 1;
+	cfg->voters[1] = 2;
+	cfg->voters[2] = 3;
+}
+
+/* The smallest and largest number of ticks a lone follower waits before
+ * campaigning, over seeds 1..200 (which cover both ends of the range). */
+static void timeout_range(uint32_t election_ticks, uint32_t heartbeat_ticks,
+                          uint32_t *lo, uint32_t *hi)
+{
+	*lo = UINT32_MAX;
+	*hi = 0;
 	for (uint64_t seed = 1; seed <= 200; seed++) {
 		struct rep_config cfg;
-		rep_config_init(&cfg, 1);
+		three_voters(&cfg, election_ticks, heartbeat_ticks);
 		cfg.seed = seed;
-		cfg.n_voters = 3;
-		cfg.voters[0] = 1;
-		cfg.voters[1] = 2;
-		cfg.voters[2] = 3;
 		struct rep *r;
 		char err[LORA_ERRMSG_BYTES];
 		ck_assert_int_eq(rep_new(&cfg, NULL, &r, err), 0);
@@ -566,11 +575,55 @@ START_TEST(election_timeout_drawn_below_one_and_a_half)
 			rep_status(r, &st);
 		} while (st.role == REP_FOLLOWER && ticks < 100);
 		rep_free(r);
-		lo = ticks < lo ? ticks : lo;
-		hi = ticks > hi ? ticks : hi;
+		*lo = ticks < *lo ? ticks : *lo;
+		*hi = ticks > *hi ? ticks : *hi;
 	}
+}
+
+/* A follower's timeout is drawn in [T, 1.5 T) ticks: what clients wait
+ * for a new leader after the old one died is bounded by the top of it. */
+START_TEST(election_timeout_drawn_below_one_and_a_half)
+{
+	uint32_t lo, hi;
+	timeout_range(10, 1, &lo, &hi);
 	ck_assert_uint_eq(lo, 10);
 	ck_assert_uint_eq(hi, 14);
+	/* the smallest timeout accepted still spreads over 2 ticks, so two
+	 * followers' timers can fall apart */
+	timeout_range(4, 1, &lo, &hi);
+	ck_assert_uint_eq(lo, 4);
+	ck_assert_uint_eq(hi, 5);
+	timeout_range(6, 2, &lo, &hi);
+	ck_assert_uint_eq(lo, 6);
+	ck_assert_uint_eq(hi, 8);
+}
+END_TEST
+
+/* rep_new refuses an election timeout under 2 heartbeats + 2 ticks: below
+ * it the vote lease (T - 1 ticks) lapses when one heartbeat is lost, and
+ * under 4 ticks the timeout spread (T / 2) is 1, so every node times out
+ * after exactly T ticks. */
+START_TEST(config_refuses_election_below_two_heartbeats_plus_two)
+{
+	static const uint32_t refused[][2] = {{3, 1}, {2, 1}, {5, 2},
+	                                      {4, 2}, {7, 3}, {10, 0}};
+	static const uint32_t accepted[][2] = {{4, 1}, {6, 2}, {8, 3}};
+	char err[LORA_ERRMSG_BYTES];
+	struct rep_config cfg;
+	struct rep *r = NULL;
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		three_voters(&cfg, refused[i][0], refused[i][1]);
+		err[0] = '\0';
+		ck_assert_msg(rep_new(&cfg, NULL, &r, err) == LORA_EINVAL,
+		              "election %u heartbeat %u accepted",
+		              refused[i][0], refused[i][1]);
+		ck_assert_msg(strstr(err, "election_ticks") != NULL, "%s", err);
+	}
+	for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+		three_voters(&cfg, accepted[i][0], accepted[i][1]);
+		ck_assert_msg(rep_new(&cfg, NULL, &r, err) == 0, "%s", err);
+		rep_free(r);
+	}
 }
 END_TEST
 
@@ -605,16 +658,17 @@ static int prevote_answer(int ticks_since_leader, int *rejected)
 /* A leader never leaves its own lease: at the last tick of its check
  * period (election_elapsed = T - 1) it still ignores a pre-vote, and does
  * not count the candidate as heard from for check-quorum. */
-START_TEST(leader_ignores_prevote_at_end_of_check_period)
+static void prevote_at_end_of_check_period(int node2_answers)
 {
 	struct tc *c = tc_new(3, 1, 1);
 	tc_elect(c, 1);
 	uint64_t t = tc_term(c, 1);
-	for (int k = 0; k < 9; k++) { /* heartbeats answered by node 2 only */
+	for (int k = 0; k < 9; k++) { /* node 3 never answers heartbeats */
 		tc_tick(c, 1, 1);
+		c->cut[2] = !node2_answers;
 		c->cut[3] = 1;
 		tc_stabilize(c);
-		c->cut[3] = 0;
+		c->cut[2] = c->cut[3] = 0;
 	}
 	tc_clear(c);
 	struct rep_msg v = mk(REP_MSG_PREVOTE, 3, 1, t + 1);
@@ -625,7 +679,20 @@ START_TEST(leader_ignores_prevote_at_end_of_check_period)
 	ck_assert_int_eq(tc_count(c, REP_MSG_PREVOTE_RESP, 3), 0);
 	ck_assert_uint_eq(tc_role(c, 1), REP_LEADER);
 	ck_assert_uint_eq(tc_term(c, 1), t);
+	/* the end of the check period: with node 2 heard it keeps leading;
+	 * without, the ignored pre-vote from node 3 does not make a quorum */
+	c->cut[2] = c->cut[3] = 1;
+	tc_tick(c, 1, 1);
+	uint32_t want = node2_answers ? REP_LEADER : REP_FOLLOWER;
+	ck_assert_uint_eq(tc_role(c, 1), want);
+	ck_assert_uint_eq(tc_term(c, 1), t);
 	tc_free(c);
+}
+
+START_TEST(leader_ignores_prevote_at_end_of_check_period)
+{
+	prevote_at_end_of_check_period(1);
+	prevote_at_end_of_check_period(0);
 }
 END_TEST
 
@@ -836,6 +903,30 @@ START_TEST(membership_add_learner_promote_remove)
 	                 0);
 	tc_stabilize(c);
 	ck_assert_uint_ne(tc_role(c, 1), REP_LEADER);
+	tc_free(c);
+}
+END_TEST
+
+/* A leader that removes itself tells the others the removal committed
+ * before it steps down: otherwise they still count it as a voter (it holds
+ * the longest log and never campaigns), and with 2 of 3 voters left none
+ * of them can win an election (simulator seed 16906). */
+START_TEST(leader_removing_itself_sends_the_commit_before_stepping_down)
+{
+	struct tc *c = tc_new(3, 1, 1);
+	tc_elect(c, 1);
+	uint64_t index = 0;
+	ck_assert_int_eq(rep_propose_conf_change(c->r[1], REP_CONF_REMOVE, 1,
+	                                         NULL, 0, NULL, &index, NULL),
+	                 0);
+	tc_stabilize(c); /* no tick: only what the removal itself sends */
+	ck_assert_uint_eq(tc_role(c, 1), REP_FOLLOWER);
+	for (int i = 2; i <= 3; i++)
+		ck_assert_uint_ge(tc_commit(c, i), index);
+	c->cut[1] = 1;
+	tc_tick(c, 3, 9); /* out of the lease of node 1's last message */
+	tc_elect(c, 2);   /* node 2 wins with node 3 alone */
+	ck_assert_uint_eq(tc_leader(c, 3), 2);
 	tc_free(c);
 }
 END_TEST
@@ -1088,6 +1179,8 @@ static Suite *suite(void)
 	tcase_add_test(f2, append_commit_is_min_of_leader_commit_and_last_new);
 	tcase_add_test(f2, append_never_rewrites_committed_entries);
 	tcase_add_test(f2, election_timeout_starts_election);
+	tcase_add_test(f2,
+	               config_refuses_election_below_two_heartbeats_plus_two);
 	tcase_add_test(f2, candidate_with_majority_leads_and_appends_noop);
 	tcase_add_test(f2, candidate_steps_down_for_leader_of_same_term);
 	tcase_add_test(f2, leader_sends_heartbeats);
@@ -1113,6 +1206,8 @@ static Suite *suite(void)
 	tcase_add_test(ops, lagging_follower_gets_snapshot);
 	tcase_add_test(ops, no_snapshot_to_silent_follower_and_no_busy_ready);
 	tcase_add_test(ops, membership_add_learner_promote_remove);
+	tcase_add_test(
+	    ops, leader_removing_itself_sends_the_commit_before_stepping_down);
 	tcase_add_test(ops,
 	               conf_change_encoding_round_trips_and_rejects_garbage);
 	tcase_add_test(ops, restart_from_persisted_state);
