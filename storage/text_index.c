@@ -1,5 +1,6 @@
-/* text_index.c - TEXT indexes: trigram postings that serve CONTAINS,
- * ENDS WITH and STARTS WITH on string properties.
+/* text_index.c - TEXT indexes: trigram postings that serve CONTAINS and
+ * ENDS WITH on string properties (STARTS WITH is served by a RANGE index
+ * on the property, or scans).
  *
  * For every node with the label whose property is a string, one empty
  * entry 'X' label key trigram node per distinct three-byte substring of
@@ -39,11 +40,14 @@ static int is_text(const Lora__CreateIndex *d)
 static int text_covered(struct apply_ctx *c, uint32_t label, uint32_t key)
 {
 	const struct sto_catalog *k = cat_of(c);
-	if (!k->n)
+	size_t i = 0;
+	while (i < k->n && !is_text(k->defs[i]))
+		i++;
+	if (i == k->n) /* no TEXT index: no token names to look up */
 		return 0;
 	const char *ln = apply_tok_name(c, STO_TOK_LABEL, label);
 	const char *kn = apply_tok_name(c, STO_TOK_KEY, key);
-	for (size_t i = 0; ln && kn && i < k->n; i++)
+	for (; ln && kn && i < k->n; i++)
 		if (is_text(k->defs[i]) && !strcmp(k->defs[i]->label, ln) &&
 		    !strcmp(k->defs[i]->properties[0], kn))
 			return 1;
