@@ -20,7 +20,7 @@
  * A vector index created by a batch starts POPULATING: that batch only
  * counts the label's nodes (`total`); then every batch applied after it,
  * whatever it holds (an empty one too), inserts the next
- * HNSW_BUILD_STEP_NODES nodes of the label in id order from the cursor
+ * step_nodes() nodes of the label in id order from the cursor
  * `next`, after the batch's own changes, and the index is ONLINE once a
  * step finds fewer. The steps are log entries: every replica applies the
  * same batches in the same order, so every replica runs the same steps at
@@ -52,11 +52,18 @@
 #include "hnswInt.h"
 
 #define HNSW_NAME_BYTES_MAX 255 /* index names longer are not indexed */
-/* Nodes one build step inserts (about 0.1 s of CPU at 100,000 x 128-d:
- * the apply of every entry during a build waits that long) */
+/* Nodes one build step inserts at most (about 0.1 s of CPU at 100,000 x
+ * 128-d, ef_construction 100: the apply of every entry during a build
+ * waits that long) */
 #define HNSW_BUILD_STEP_NODES 1024
-#define HNSW_HEAD_BYTES       9  /* has_entry, entry */
-#define HNSW_HEAD_POP_BYTES   34 /* + populating, next, done, total */
+/* The work of one step, in dimensions x ef_construction per node summed
+ * over its nodes: a step inserts HNSW_STEP_WORK / (dims x efc) nodes, at
+ * least 1, at most HNSW_BUILD_STEP_NODES (1024 at 128-d, efc 100; 3 at
+ * 4096-d, efc 1000). Derived from the definition alone, never from time,
+ * so every replica steps over the same nodes. */
+#define HNSW_STEP_WORK      (1024ull * 128 * HNSW_EFC_DEFAULT)
+#define HNSW_HEAD_BYTES     9  /* has_entry, entry */
+#define HNSW_HEAD_POP_BYTES 34 /* + populating, next, done, total */
 
 struct hent {
 	char *name, *label, *key;
@@ -73,6 +80,10 @@ struct hent {
 struct sto_hnsw_set {
 	pthread_mutex_t mu; /* guards everything below, and the graphs */
 	_Atomic int busy;   /* an apply is changing the graphs */
+	/* some entry is unbuilt or POPULATING, as of the last apply (or 1
+	 * after a rejected one): read without mu by the writer, which must
+	 * not wait for an apply's graph changes to know whether to step */
+	_Atomic int building;
 	struct hent *e;
 	size_t n;
 	uint64_t gen; /* nc_gen the graphs match; STO_NGEN_UNKNOWN: none */
@@ -254,6 +265,15 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 	return rv;
 }
 
+/* Sets h->building from the entries (under h->mu). */
+static void building_update(struct sto_hnsw_set *h)
+{
+	int any = 0;
+	for (size_t i = 0; i < h->n && !any; i++)
+		any = !h->e[i].built || h->e[i].populating;
+	atomic_store(&h->building, any);
+}
+
 /* Loads entry e's graph from the CF; e->built = 0 when it has none. */
 static int load_ent(struct sto_store *s, struct hent *e)
 {
@@ -326,6 +346,7 @@ static int set_load(struct sto_store *s, struct sto_hnsw_set *h)
 	} else {
 		h->stale = 0;
 	}
+	building_update(h);
 	return rv;
 }
 
@@ -541,16 +562,27 @@ static int build_start(struct apply_ctx *c, struct hent *e)
 	return rv;
 }
 
-/* One build step: the next HNSW_BUILD_STEP_NODES nodes of the label from
- * the cursor into the graph (those already in are left as they are). */
+/* The nodes one build step of e inserts (HNSW_STEP_WORK). */
+static size_t step_nodes(const struct hent *e)
+{
+	uint64_t per =
+	    (uint64_t)(e->dims ? e->dims : 1) * (e->efc ? e->efc : 1);
+	uint64_t k = HNSW_STEP_WORK / per;
+	return k < 1                       ? 1
+	       : k > HNSW_BUILD_STEP_NODES ? HNSW_BUILD_STEP_NODES
+	                                   : k;
+}
+
+/* One build step: the next step_nodes(e) nodes of the label from the
+ * cursor into the graph (those already in are left as they are). */
 static int build_step(struct apply_ctx *c, struct hent *e)
 {
 	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
 	uint64_t v[HNSW_BUILD_STEP_NODES];
-	size_t n = 0;
+	size_t n = 0, want = step_nodes(e);
 	int rv = lt < 0 ? 0
 	                : apply_label_nodes_from(c, (uint32_t)lt, e->next, v,
-	                                         HNSW_BUILD_STEP_NODES, &n);
+	                                         want, &n);
 	if (!rv && n)
 		rv = sync_nodes(c, e, v, n);
 	if (rv)
@@ -558,7 +590,7 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 	e->done += n;
 	if (n)
 		e->next = v[n - 1] + 1;
-	if (n < HNSW_BUILD_STEP_NODES) {
+	if (n < want) {
 		e->populating = 0;
 		e->next = e->done = e->total = 0;
 	}
@@ -719,6 +751,7 @@ int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)
 	int rv = apply_graphs(c, h, b);
 	if (rv)
 		h->pending = 1; /* half-changed: reload */
+	building_update(h);
 	pthread_mutex_unlock(&h->mu);
 	return rv;
 }
@@ -729,8 +762,12 @@ void sto_hnsw_committed(struct sto_store *s, int ok)
 	if (!h)
 		return;
 	pthread_mutex_lock(&h->mu);
-	if (!ok && h->pending)
+	if (!ok && h->pending) {
 		h->stale = 1;
+		/* the flags may say a step the log never took: one more
+		 * batch reloads the graphs and says it again */
+		atomic_store(&h->building, 1);
+	}
 	h->pending = 0;
 	h->gen = h->stale ? STO_NGEN_UNKNOWN : atomic_load(&s->nc_gen);
 	pthread_mutex_unlock(&h->mu);
@@ -814,14 +851,7 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 int sto_hnsw_populating(struct sto_store *s)
 {
 	struct sto_hnsw_set *h = s->hnsw;
-	int any = 0;
-	if (!h)
-		return 0;
-	pthread_mutex_lock(&h->mu);
-	for (size_t i = 0; i < h->n && !any; i++)
-		any = !h->e[i].built || h->e[i].populating;
-	pthread_mutex_unlock(&h->mu);
-	return any;
+	return h && atomic_load(&h->building);
 }
 
 int sto_view_index_progress(struct sto_view *v, const char *index,

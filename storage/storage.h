@@ -572,7 +572,8 @@ int sto_view_index_progress(struct sto_view *v, const char *index,
                             int *populating, double *percent);
 /* 1 when a vector index of the store's applied state is still being
  * built: every batch applied takes a build step, so the leader proposes
- * empty batches while it has nothing else to write. */
+ * empty batches while it has nothing else to write. Reads a flag the
+ * apply sets: never waits for an apply under way. */
 int sto_hnsw_populating(struct sto_store *s);
 
 /* Copies vector i of a column into out (dim floats). */

@@ -479,6 +479,33 @@ START_TEST(background_build)
 }
 END_TEST
 
+/* The nodes a build step takes come from the definition: at the highest
+ * ef_construction a step inserts HNSW_STEP_WORK / (24 x 4096) = 133
+ * nodes, not 1,024, so a costly index does not hold up every entry. */
+START_TEST(step_follows_the_definition)
+{
+	add_nodes(st, 0, N, 0);
+	Lora__MutationBatch *b = batch_new();
+	add_create_index(b, "emb", LORA__INDEX_KIND__INDEX_VECTOR, "Doc", "v",
+	                 0);
+	b->mutations[0]->create_index->vector_dimensions = DIM;
+	b->mutations[0]->create_index->vector_similarity =
+	    lora_strdup("cosine");
+	b->mutations[0]->create_index->hnsw_ef_construction = HNSW_EFC_MAX;
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_int_eq(apply(batch_new()), 0); /* one step */
+	int pop;
+	double pct;
+	progress(st, &pop, &pct);
+	ck_assert_msg(pop && fabs(pct - 100.0 * 133 / N) < 0.01, "%d %.2f", pop,
+	              pct);
+	ck_assert_int_eq(apply(batch_new()), 0);
+	progress(st, &pop, &pct);
+	ck_assert_msg(pop && fabs(pct - 100.0 * 266 / N) < 0.01, "%d %.2f", pop,
+	              pct);
+}
+END_TEST
+
 /* hnsw.m / ef_construction out of range in the log: the entry is
  * rejected whole (no index), never an assertion on every replica */
 START_TEST(bad_hnsw_config_is_rejected)
@@ -578,6 +605,7 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, non_finite_vectors_stay_out);
 	tcase_add_test(t, levels_are_fixed);
 	tcase_add_test(t, background_build);
+	tcase_add_test(t, step_follows_the_definition);
 	suite_add_tcase(s, t);
 	return s;
 }
