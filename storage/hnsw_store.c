@@ -37,11 +37,13 @@
  * builds existed) is an ONLINE index.
  *
  * In memory, the graph of each index (hnswInt.h) mirrors the CF as of the
- * last committed batch. A view uses it only when the view's node-cache
- * generation is the one the graphs were left at; otherwise (a batch being
- * applied, an older snapshot) the caller falls back to the exact scan. A
- * rejected batch makes the graphs stale: they are reloaded from the CF by
- * the next apply.
+ * last committed batch. A view uses a graph only when the view's
+ * node-cache generation is at or after the one the graph last changed at
+ * (`since`) and no batch being applied may change it (`dirty`); otherwise
+ * (an older snapshot, a batch touching its nodes, its own build step) the
+ * caller falls back to the exact scan. A step of one index's build leaves
+ * the other indexes searchable. A rejected batch makes the graphs stale:
+ * they are reloaded from the CF by the next apply.
  */
 #include <float.h>
 #include <math.h>
@@ -75,20 +77,28 @@ struct hent {
 	int populating;       /* a build is under way: queries scan */
 	uint64_t next;        /* populating: the next node id to insert */
 	uint64_t done, total; /* nodes the steps went over; label's count */
+	/* the apply under way may change the graph: searches leave it
+	 * alone (and the apply changes it without mu) until the commit */
+	int dirty;
+	uint64_t since; /* nc_gen from which the graph matches a view */
+	size_t bytes;   /* hnsw_bytes as of the last commit */
 };
 
+/* An apply holds mu while it reloads, adds or drops entries and marks the
+ * ones its batch may change (dirty); it changes the graphs of those
+ * without mu, and the commit clears the marks under mu. A search takes
+ * mu and uses a clean entry: an index being built does not keep the
+ * others' searches from their graphs. */
 struct sto_hnsw_set {
-	pthread_mutex_t mu; /* guards everything below, and the graphs */
-	_Atomic int busy;   /* an apply is changing the graphs */
+	pthread_mutex_t mu; /* guards everything below, and clean graphs */
 	/* some entry is unbuilt or POPULATING, as of the last apply (or 1
 	 * after a rejected one): read without mu by the writer, which must
 	 * not wait for an apply's graph changes to know whether to step */
 	_Atomic int building;
 	struct hent *e;
 	size_t n;
-	uint64_t gen; /* nc_gen the graphs match; STO_NGEN_UNKNOWN: none */
-	int stale;    /* reload from the CF before the next change */
-	int pending;  /* the apply under way changed a graph */
+	int stale;   /* reload from the CF before the next change */
+	int pending; /* the apply under way changed a graph */
 };
 
 /* ---- definitions ---- */
@@ -346,6 +356,10 @@ static int set_load(struct sto_store *s, struct sto_hnsw_set *h)
 	} else {
 		h->stale = 0;
 	}
+	for (size_t i = 0; i < h->n; i++) {
+		h->e[i].since = atomic_load(&s->nc_gen);
+		h->e[i].bytes = hnsw_bytes(h->e[i].g);
+	}
 	building_update(h);
 	return rv;
 }
@@ -358,7 +372,6 @@ int sto_hnsw_open(struct sto_store *s, char *errmsg)
 	pthread_mutex_init(&h->mu, NULL);
 	s->hnsw = h;
 	int rv = set_load(s, h);
-	h->gen = rv ? STO_NGEN_UNKNOWN : atomic_load(&s->nc_gen);
 	if (rv)
 		lora_errf(rv, errmsg, "load vector index graphs: %s",
 		          lora_strerror(rv));
@@ -675,47 +688,61 @@ static int has_ddl(const Lora__MutationBatch *b)
 	return 0;
 }
 
-static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
-                        const Lora__MutationBatch *b)
+/* Under h->mu: reloads or reconciles the entries, collects the batch's
+ * touched nodes into ids (sorted, distinct: *u of them) and marks dirty
+ * every entry the batch may change. */
+static int apply_prepare(struct apply_ctx *c, struct sto_hnsw_set *h,
+                         const Lora__MutationBatch *b, struct lora_buf *ids,
+                         size_t *u)
 {
-	int rv = h->stale ? set_load(c->s, h) : 0;
+	int reload = h->stale;
+	int rv = reload ? set_load(c->s, h) : 0;
 	if (!rv && has_ddl(b))
 		rv = reconcile(c, h);
-	struct lora_buf ids = {0};
 	if (!rv && h->n)
-		rv = touched(h, b, &ids);
-	size_t n = ids.len / 8, u = 0;
-	uint64_t *v = (uint64_t *)(void *)ids.data;
+		rv = touched(h, b, ids);
+	size_t n = ids->len / 8;
+	uint64_t *v = (uint64_t *)(void *)ids->data;
+	*u = 0;
 	if (n) {
 		qsort(v, n, sizeof *v, id_cmp);
 		for (size_t i = 0; i < n; i++)
-			if (!u || v[i] != v[u - 1])
-				v[u++] = v[i];
+			if (!*u || v[i] != v[*u - 1])
+				v[(*u)++] = v[i];
 	}
 	for (size_t i = 0; !rv && i < h->n; i++) {
 		struct hent *e = &h->e[i];
+		e->dirty = reload || !e->built || e->populating || *u;
+		h->pending |= e->dirty;
+	}
+	return rv;
+}
+
+/* Without h->mu: the changes of the dirty entries' graphs. */
+static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
+                        const uint64_t *v, size_t u)
+{
+	int rv = 0;
+	for (size_t i = 0; !rv && i < h->n; i++) {
+		struct hent *e = &h->e[i];
+		if (!e->dirty)
+			continue;
 		int fresh = !e->built;
 		if (fresh) {
-			h->pending = 1;
 			rv = e->erase ? ent_erase(c, e->name) : 0;
 			if (!rv)
 				rv = build_start(c, e);
 			e->erase = 0;
 		}
-		if (!rv && u) {
-			h->pending = 1;
+		if (!rv && u)
 			rv = sync_nodes(c, e, v, u);
-		}
 		/* the batch that starts a build only counts (a CREATE INDEX
 		 * answers at once); the batches after it take the steps */
-		if (!rv && e->populating && !fresh) {
-			h->pending = 1;
+		if (!rv && e->populating && !fresh)
 			rv = build_step(c, e);
-		}
-		if (!rv && h->pending)
+		if (!rv)
 			rv = ent_flush(c, e);
 	}
-	lora_buf_free(&ids);
 	return rv;
 }
 
@@ -745,10 +772,15 @@ int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)
 	struct sto_hnsw_set *h = c->s->hnsw;
 	if (!h || (!h->n && !h->stale && !has_ddl(b)))
 		return 0;
-	atomic_store(&h->busy, 1);
+	struct lora_buf ids = {0};
+	size_t u;
 	pthread_mutex_lock(&h->mu);
-	h->gen = STO_NGEN_UNKNOWN;
-	int rv = apply_graphs(c, h, b);
+	int rv = apply_prepare(c, h, b, &ids, &u);
+	pthread_mutex_unlock(&h->mu);
+	if (!rv)
+		rv = apply_graphs(c, h, (const uint64_t *)(void *)ids.data, u);
+	lora_buf_free(&ids);
+	pthread_mutex_lock(&h->mu);
 	if (rv)
 		h->pending = 1; /* half-changed: reload */
 	building_update(h);
@@ -769,9 +801,16 @@ void sto_hnsw_committed(struct sto_store *s, int ok)
 		atomic_store(&h->building, 1);
 	}
 	h->pending = 0;
-	h->gen = h->stale ? STO_NGEN_UNKNOWN : atomic_load(&s->nc_gen);
+	uint64_t g = atomic_load(&s->nc_gen);
+	for (size_t i = 0; i < h->n; i++) {
+		struct hent *e = &h->e[i];
+		if (!e->dirty)
+			continue;
+		e->dirty = 0;
+		e->since = g;
+		e->bytes = hnsw_bytes(e->g);
+	}
 	pthread_mutex_unlock(&h->mu);
-	atomic_store(&h->busy, 0);
 }
 
 /* ---- search ---- */
@@ -828,16 +867,19 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 {
 	struct sto_hnsw_set *h = v->s->hnsw;
 	*n = *count = 0;
-	if (!h || v->ngen == STO_NGEN_UNKNOWN || atomic_load(&h->busy))
+	if (!h || v->ngen == STO_NGEN_UNKNOWN)
 		return LORA_ENOTFOUND;
 	pthread_mutex_lock(&h->mu);
 	int rv = LORA_ENOTFOUND;
-	if (h->gen == v->ngen && !h->stale)
+	if (!h->stale)
 		for (size_t i = 0; i < h->n; i++) {
 			struct hent *e = &h->e[i];
-			if (strcmp(e->name, index) || !e->built ||
-			    e->populating || e->dims != dim)
+			if (strcmp(e->name, index))
 				continue;
+			/* changing, or changed after the view's snapshot */
+			if (e->dirty || e->since > v->ngen || !e->built ||
+			    e->populating || e->dims != dim)
+				break;
 			*count = hnsw_count(e->g);
 			if (ef > *count)
 				ef = *count;
@@ -890,7 +932,7 @@ size_t sto_hnsw_bytes(struct sto_store *s)
 		return 0;
 	pthread_mutex_lock(&h->mu);
 	for (size_t i = 0; i < h->n; i++)
-		b += hnsw_bytes(h->e[i].g);
+		b += h->e[i].bytes;
 	pthread_mutex_unlock(&h->mu);
 	return b;
 }
