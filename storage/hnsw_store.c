@@ -47,6 +47,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -935,4 +936,43 @@ size_t sto_hnsw_bytes(struct sto_store *s)
 		b += h->e[i].bytes;
 	pthread_mutex_unlock(&h->mu);
 	return b;
+}
+
+int sto_hnsw_digest(struct sto_store *s, char out[STO_HNSW_DIGEST_HEX_BYTES])
+{
+	const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	if (!ro) {
+		rocksdb_release_snapshot(s->db, snap);
+		return LORA_ENOMEM;
+	}
+	rocksdb_readoptions_set_snapshot(ro, snap);
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(s->db, ro, s->cf[STO_CF_HNSW]);
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const char *v = rocksdb_iter_value(it, &vl);
+		uint8_t len[16];
+		lora_put_be64(len, kl);
+		lora_put_be64(len + 8, vl);
+		const uint8_t *parts[3] = {len, (const uint8_t *)k,
+		                           (const uint8_t *)v};
+		size_t lens[3] = {sizeof len, kl, vl};
+		for (int p = 0; p < 3; p++)
+			for (size_t i = 0; i < lens[p]; i++)
+				h = (h ^ parts[p][i]) * 0x100000001b3ull;
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_release_snapshot(s->db, snap);
+	if (err)
+		return sto_rocks_err(err, NULL, "hnsw digest");
+	snprintf(out, STO_HNSW_DIGEST_HEX_BYTES, "%016llx",
+	         (unsigned long long)h);
+	return 0;
 }
