@@ -1232,18 +1232,21 @@ static int h_digest(struct lnode *n, struct node_http_ex *x,
 	char msg[LORA_ERRMSG_BYTES];
 	struct sto_store *s = node_store_acquire(n);
 	uint64_t applied = sto_applied_index(s);
+	char hn[STO_HNSW_DIGEST_HEX_BYTES] = "";
 	int rc = sto_digest(s, hex, msg);
 	if (rc == 0)
 		rc = sto_digest_system(s, sys, msg);
+	if (rc == 0 && strstr(uri, "hnsw=1")) /* graph bytes: tests */
+		rc = sto_hnsw_digest(s, hn);
 	node_store_release(n);
 	if (rc) {
 		node_http_reply_error(x, rc, msg);
 		return 0;
 	}
 	node_http_reply_json(x, 200,
-	                     json_pack("{s:I,s:s,s:s}", "appliedIndex",
+	                     json_pack("{s:I,s:s,s:s,s:s}", "appliedIndex",
 	                               (json_int_t)applied, "digest", hex,
-	                               "systemDigest", sys),
+	                               "systemDigest", sys, "hnswDigest", hn),
 	                     NULL, NULL);
 	return 1;
 }

@@ -606,13 +606,16 @@ void check_unique(struct qctx *c)
 			unique_one(c, &u[i], g_node(c, w.v[j]));
 }
 
-/* Node key d: written node g (labelled) has every property. */
+/* Node key d: written node g (labelled) has every property. A vector
+ * value counts as missing, as on apply (storage/apply_constraint.c,
+ * check_node_key): a vector has no index encoding, so the combination
+ * could not be kept unique. */
 static void key_exists(struct qctx *c, struct gnode *g,
                        const Lora__CreateIndex *d)
 {
 	for (size_t k = 0; k < d->n_properties; k++) {
 		struct val *v = g_node_prop(c, g, d->properties[k]);
-		if (!v || v->t == V_NULL)
+		if (!v || v->t == V_NULL || v->t == V_VECTOR)
 			qerr(c, LORA_ECONSTRAINT,
 			     "ConstraintValidationFailed: node %llu with "
 			     "label %s must have the property %s (node key "

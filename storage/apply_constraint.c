@@ -177,7 +177,10 @@ static int key_candidates(struct apply_ctx *c, uint32_t label,
 }
 
 /* Node key d on node id (record r, labelled): every property present, and
- * no other live node of the label with the same combination. */
+ * no other live node of the label with the same combination. A vector
+ * value (in the vectors CF, not r's properties) counts as missing: it has
+ * no index encoding to compare; the writer judges it the same way
+ * (query/write.c, key_exists). */
 static int check_node_key(struct apply_ctx *c, const Lora__CreateIndex *d,
                           uint32_t label, uint64_t id, const struct sto_rec *r)
 {

@@ -43,13 +43,17 @@ static int def_is_node_lookup(const Lora__CreateIndex *d)
 static int covered(struct apply_ctx *c, int edge, uint32_t label, uint32_t key)
 {
 	const struct sto_catalog *k = cat_of(c);
-	if (!k->n)
+	size_t i = 0;
+	while (i < k->n && !(def_is_node_lookup(k->defs[i]) &&
+	                     def_entity_edge(k->defs[i]) == edge))
+		i++;
+	if (i == k->n) /* no lookup index of the kind: no names to look up */
 		return 0;
 	const char *ln =
 	    apply_tok_name(c, edge ? STO_TOK_TYPE : STO_TOK_LABEL, label);
 	const char *kn = apply_tok_name(c, STO_TOK_KEY, key);
 	int r = 0;
-	for (size_t i = 0; ln && kn && i < k->n; i++) {
+	for (; ln && kn && i < k->n; i++) {
 		const Lora__CreateIndex *d = k->defs[i];
 		if (!def_is_node_lookup(d) || def_entity_edge(d) != edge ||
 		    strcmp(d->label, ln))

@@ -20,7 +20,7 @@
  * A vector index created by a batch starts POPULATING: that batch only
  * counts the label's nodes (`total`); then every batch applied after it,
  * whatever it holds (an empty one too), inserts the next
- * HNSW_BUILD_STEP_NODES nodes of the label in id order from the cursor
+ * step_nodes() nodes of the label in id order from the cursor
  * `next`, after the batch's own changes, and the index is ONLINE once a
  * step finds fewer. The steps are log entries: every replica applies the
  * same batches in the same order, so every replica runs the same steps at
@@ -37,14 +37,17 @@
  * builds existed) is an ONLINE index.
  *
  * In memory, the graph of each index (hnswInt.h) mirrors the CF as of the
- * last committed batch. A view uses it only when the view's node-cache
- * generation is the one the graphs were left at; otherwise (a batch being
- * applied, an older snapshot) the caller falls back to the exact scan. A
- * rejected batch makes the graphs stale: they are reloaded from the CF by
- * the next apply.
+ * last committed batch. A view uses a graph only when the view's
+ * node-cache generation is at or after the one the graph last changed at
+ * (`since`) and no batch being applied may change it (`dirty`); otherwise
+ * (an older snapshot, a batch touching its nodes, its own build step) the
+ * caller falls back to the exact scan. A step of one index's build leaves
+ * the other indexes searchable. A rejected batch makes the graphs stale:
+ * they are reloaded from the CF by the next apply.
  */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,11 +55,18 @@
 #include "hnswInt.h"
 
 #define HNSW_NAME_BYTES_MAX 255 /* index names longer are not indexed */
-/* Nodes one build step inserts (about 0.1 s of CPU at 100,000 x 128-d:
- * the apply of every entry during a build waits that long) */
+/* Nodes one build step inserts at most (about 0.1 s of CPU at 100,000 x
+ * 128-d, ef_construction 100: the apply of every entry during a build
+ * waits that long) */
 #define HNSW_BUILD_STEP_NODES 1024
-#define HNSW_HEAD_BYTES       9  /* has_entry, entry */
-#define HNSW_HEAD_POP_BYTES   34 /* + populating, next, done, total */
+/* The work of one step, in dimensions x ef_construction per node summed
+ * over its nodes: a step inserts HNSW_STEP_WORK / (dims x efc) nodes, at
+ * least 1, at most HNSW_BUILD_STEP_NODES (1024 at 128-d, efc 100; 3 at
+ * 4096-d, efc 1000). Derived from the definition alone, never from time,
+ * so every replica steps over the same nodes. */
+#define HNSW_STEP_WORK      (1024ull * 128 * HNSW_EFC_DEFAULT)
+#define HNSW_HEAD_BYTES     9  /* has_entry, entry */
+#define HNSW_HEAD_POP_BYTES 34 /* + populating, next, done, total */
 
 struct hent {
 	char *name, *label, *key;
@@ -68,16 +78,28 @@ struct hent {
 	int populating;       /* a build is under way: queries scan */
 	uint64_t next;        /* populating: the next node id to insert */
 	uint64_t done, total; /* nodes the steps went over; label's count */
+	/* the apply under way may change the graph: searches leave it
+	 * alone (and the apply changes it without mu) until the commit */
+	int dirty;
+	uint64_t since; /* nc_gen from which the graph matches a view */
+	size_t bytes;   /* hnsw_bytes as of the last commit */
 };
 
+/* An apply holds mu while it reloads, adds or drops entries and marks the
+ * ones its batch may change (dirty); it changes the graphs of those
+ * without mu, and the commit clears the marks under mu. A search takes
+ * mu and uses a clean entry: an index being built does not keep the
+ * others' searches from their graphs. */
 struct sto_hnsw_set {
-	pthread_mutex_t mu; /* guards everything below, and the graphs */
-	_Atomic int busy;   /* an apply is changing the graphs */
+	pthread_mutex_t mu; /* guards everything below, and clean graphs */
+	/* some entry is unbuilt or POPULATING, as of the last apply (or 1
+	 * after a rejected one): read without mu by the writer, which must
+	 * not wait for an apply's graph changes to know whether to step */
+	_Atomic int building;
 	struct hent *e;
 	size_t n;
-	uint64_t gen; /* nc_gen the graphs match; STO_NGEN_UNKNOWN: none */
-	int stale;    /* reload from the CF before the next change */
-	int pending;  /* the apply under way changed a graph */
+	int stale;   /* reload from the CF before the next change */
+	int pending; /* the apply under way changed a graph */
 };
 
 /* ---- definitions ---- */
@@ -254,6 +276,15 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 	return rv;
 }
 
+/* Sets h->building from the entries (under h->mu). */
+static void building_update(struct sto_hnsw_set *h)
+{
+	int any = 0;
+	for (size_t i = 0; i < h->n && !any; i++)
+		any = !h->e[i].built || h->e[i].populating;
+	atomic_store(&h->building, any);
+}
+
 /* Loads entry e's graph from the CF; e->built = 0 when it has none. */
 static int load_ent(struct sto_store *s, struct hent *e)
 {
@@ -326,6 +357,11 @@ static int set_load(struct sto_store *s, struct sto_hnsw_set *h)
 	} else {
 		h->stale = 0;
 	}
+	for (size_t i = 0; i < h->n; i++) {
+		h->e[i].since = atomic_load(&s->nc_gen);
+		h->e[i].bytes = hnsw_bytes(h->e[i].g);
+	}
+	building_update(h);
 	return rv;
 }
 
@@ -337,7 +373,6 @@ int sto_hnsw_open(struct sto_store *s, char *errmsg)
 	pthread_mutex_init(&h->mu, NULL);
 	s->hnsw = h;
 	int rv = set_load(s, h);
-	h->gen = rv ? STO_NGEN_UNKNOWN : atomic_load(&s->nc_gen);
 	if (rv)
 		lora_errf(rv, errmsg, "load vector index graphs: %s",
 		          lora_strerror(rv));
@@ -541,16 +576,27 @@ static int build_start(struct apply_ctx *c, struct hent *e)
 	return rv;
 }
 
-/* One build step: the next HNSW_BUILD_STEP_NODES nodes of the label from
- * the cursor into the graph (those already in are left as they are). */
+/* The nodes one build step of e inserts (HNSW_STEP_WORK). */
+static size_t step_nodes(const struct hent *e)
+{
+	uint64_t per =
+	    (uint64_t)(e->dims ? e->dims : 1) * (e->efc ? e->efc : 1);
+	uint64_t k = HNSW_STEP_WORK / per;
+	return k < 1                       ? 1
+	       : k > HNSW_BUILD_STEP_NODES ? HNSW_BUILD_STEP_NODES
+	                                   : k;
+}
+
+/* One build step: the next step_nodes(e) nodes of the label from the
+ * cursor into the graph (those already in are left as they are). */
 static int build_step(struct apply_ctx *c, struct hent *e)
 {
 	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
 	uint64_t v[HNSW_BUILD_STEP_NODES];
-	size_t n = 0;
+	size_t n = 0, want = step_nodes(e);
 	int rv = lt < 0 ? 0
 	                : apply_label_nodes_from(c, (uint32_t)lt, e->next, v,
-	                                         HNSW_BUILD_STEP_NODES, &n);
+	                                         want, &n);
 	if (!rv && n)
 		rv = sync_nodes(c, e, v, n);
 	if (rv)
@@ -558,7 +604,7 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 	e->done += n;
 	if (n)
 		e->next = v[n - 1] + 1;
-	if (n < HNSW_BUILD_STEP_NODES) {
+	if (n < want) {
 		e->populating = 0;
 		e->next = e->done = e->total = 0;
 	}
@@ -643,47 +689,61 @@ static int has_ddl(const Lora__MutationBatch *b)
 	return 0;
 }
 
-static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
-                        const Lora__MutationBatch *b)
+/* Under h->mu: reloads or reconciles the entries, collects the batch's
+ * touched nodes into ids (sorted, distinct: *u of them) and marks dirty
+ * every entry the batch may change. */
+static int apply_prepare(struct apply_ctx *c, struct sto_hnsw_set *h,
+                         const Lora__MutationBatch *b, struct lora_buf *ids,
+                         size_t *u)
 {
-	int rv = h->stale ? set_load(c->s, h) : 0;
+	int reload = h->stale;
+	int rv = reload ? set_load(c->s, h) : 0;
 	if (!rv && has_ddl(b))
 		rv = reconcile(c, h);
-	struct lora_buf ids = {0};
 	if (!rv && h->n)
-		rv = touched(h, b, &ids);
-	size_t n = ids.len / 8, u = 0;
-	uint64_t *v = (uint64_t *)(void *)ids.data;
+		rv = touched(h, b, ids);
+	size_t n = ids->len / 8;
+	uint64_t *v = (uint64_t *)(void *)ids->data;
+	*u = 0;
 	if (n) {
 		qsort(v, n, sizeof *v, id_cmp);
 		for (size_t i = 0; i < n; i++)
-			if (!u || v[i] != v[u - 1])
-				v[u++] = v[i];
+			if (!*u || v[i] != v[*u - 1])
+				v[(*u)++] = v[i];
 	}
 	for (size_t i = 0; !rv && i < h->n; i++) {
 		struct hent *e = &h->e[i];
+		e->dirty = reload || !e->built || e->populating || *u;
+		h->pending |= e->dirty;
+	}
+	return rv;
+}
+
+/* Without h->mu: the changes of the dirty entries' graphs. */
+static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
+                        const uint64_t *v, size_t u)
+{
+	int rv = 0;
+	for (size_t i = 0; !rv && i < h->n; i++) {
+		struct hent *e = &h->e[i];
+		if (!e->dirty)
+			continue;
 		int fresh = !e->built;
 		if (fresh) {
-			h->pending = 1;
 			rv = e->erase ? ent_erase(c, e->name) : 0;
 			if (!rv)
 				rv = build_start(c, e);
 			e->erase = 0;
 		}
-		if (!rv && u) {
-			h->pending = 1;
+		if (!rv && u)
 			rv = sync_nodes(c, e, v, u);
-		}
 		/* the batch that starts a build only counts (a CREATE INDEX
 		 * answers at once); the batches after it take the steps */
-		if (!rv && e->populating && !fresh) {
-			h->pending = 1;
+		if (!rv && e->populating && !fresh)
 			rv = build_step(c, e);
-		}
-		if (!rv && h->pending)
+		if (!rv)
 			rv = ent_flush(c, e);
 	}
-	lora_buf_free(&ids);
 	return rv;
 }
 
@@ -713,12 +773,18 @@ int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)
 	struct sto_hnsw_set *h = c->s->hnsw;
 	if (!h || (!h->n && !h->stale && !has_ddl(b)))
 		return 0;
-	atomic_store(&h->busy, 1);
+	struct lora_buf ids = {0};
+	size_t u;
 	pthread_mutex_lock(&h->mu);
-	h->gen = STO_NGEN_UNKNOWN;
-	int rv = apply_graphs(c, h, b);
+	int rv = apply_prepare(c, h, b, &ids, &u);
+	pthread_mutex_unlock(&h->mu);
+	if (!rv)
+		rv = apply_graphs(c, h, (const uint64_t *)(void *)ids.data, u);
+	lora_buf_free(&ids);
+	pthread_mutex_lock(&h->mu);
 	if (rv)
 		h->pending = 1; /* half-changed: reload */
+	building_update(h);
 	pthread_mutex_unlock(&h->mu);
 	return rv;
 }
@@ -729,12 +795,23 @@ void sto_hnsw_committed(struct sto_store *s, int ok)
 	if (!h)
 		return;
 	pthread_mutex_lock(&h->mu);
-	if (!ok && h->pending)
+	if (!ok && h->pending) {
 		h->stale = 1;
+		/* the flags may say a step the log never took: one more
+		 * batch reloads the graphs and says it again */
+		atomic_store(&h->building, 1);
+	}
 	h->pending = 0;
-	h->gen = h->stale ? STO_NGEN_UNKNOWN : atomic_load(&s->nc_gen);
+	uint64_t g = atomic_load(&s->nc_gen);
+	for (size_t i = 0; i < h->n; i++) {
+		struct hent *e = &h->e[i];
+		if (!e->dirty)
+			continue;
+		e->dirty = 0;
+		e->since = g;
+		e->bytes = hnsw_bytes(e->g);
+	}
 	pthread_mutex_unlock(&h->mu);
-	atomic_store(&h->busy, 0);
 }
 
 /* ---- search ---- */
@@ -791,16 +868,19 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 {
 	struct sto_hnsw_set *h = v->s->hnsw;
 	*n = *count = 0;
-	if (!h || v->ngen == STO_NGEN_UNKNOWN || atomic_load(&h->busy))
+	if (!h || v->ngen == STO_NGEN_UNKNOWN)
 		return LORA_ENOTFOUND;
 	pthread_mutex_lock(&h->mu);
 	int rv = LORA_ENOTFOUND;
-	if (h->gen == v->ngen && !h->stale)
+	if (!h->stale)
 		for (size_t i = 0; i < h->n; i++) {
 			struct hent *e = &h->e[i];
-			if (strcmp(e->name, index) || !e->built ||
-			    e->populating || e->dims != dim)
+			if (strcmp(e->name, index))
 				continue;
+			/* changing, or changed after the view's snapshot */
+			if (e->dirty || e->since > v->ngen || !e->built ||
+			    e->populating || e->dims != dim)
+				break;
 			*count = hnsw_count(e->g);
 			if (ef > *count)
 				ef = *count;
@@ -814,14 +894,7 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 int sto_hnsw_populating(struct sto_store *s)
 {
 	struct sto_hnsw_set *h = s->hnsw;
-	int any = 0;
-	if (!h)
-		return 0;
-	pthread_mutex_lock(&h->mu);
-	for (size_t i = 0; i < h->n && !any; i++)
-		any = !h->e[i].built || h->e[i].populating;
-	pthread_mutex_unlock(&h->mu);
-	return any;
+	return h && atomic_load(&h->building);
 }
 
 int sto_view_index_progress(struct sto_view *v, const char *index,
@@ -860,7 +933,46 @@ size_t sto_hnsw_bytes(struct sto_store *s)
 		return 0;
 	pthread_mutex_lock(&h->mu);
 	for (size_t i = 0; i < h->n; i++)
-		b += hnsw_bytes(h->e[i].g);
+		b += h->e[i].bytes;
 	pthread_mutex_unlock(&h->mu);
 	return b;
+}
+
+int sto_hnsw_digest(struct sto_store *s, char out[STO_HNSW_DIGEST_HEX_BYTES])
+{
+	const rocksdb_snapshot_t *snap = rocksdb_create_snapshot(s->db);
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	if (!ro) {
+		rocksdb_release_snapshot(s->db, snap);
+		return LORA_ENOMEM;
+	}
+	rocksdb_readoptions_set_snapshot(ro, snap);
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(s->db, ro, s->cf[STO_CF_HNSW]);
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+	for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		const char *v = rocksdb_iter_value(it, &vl);
+		uint8_t len[16];
+		lora_put_be64(len, kl);
+		lora_put_be64(len + 8, vl);
+		const uint8_t *parts[3] = {len, (const uint8_t *)k,
+		                           (const uint8_t *)v};
+		size_t lens[3] = {sizeof len, kl, vl};
+		for (int p = 0; p < 3; p++)
+			for (size_t i = 0; i < lens[p]; i++)
+				h = (h ^ parts[p][i]) * 0x100000001b3ull;
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
+	rocksdb_release_snapshot(s->db, snap);
+	if (err)
+		return sto_rocks_err(err, NULL, "hnsw digest");
+	snprintf(out, STO_HNSW_DIGEST_HEX_BYTES, "%016llx",
+	         (unsigned long long)h);
+	return 0;
 }

@@ -572,8 +572,14 @@ int sto_view_index_progress(struct sto_view *v, const char *index,
                             int *populating, double *percent);
 /* 1 when a vector index of the store's applied state is still being
  * built: every batch applied takes a build step, so the leader proposes
- * empty batches while it has nothing else to write. */
+ * empty batches while it has nothing else to write. Reads a flag the
+ * apply sets: never waits for an apply under way. */
 int sto_hnsw_populating(struct sto_store *s);
+/* A checksum (FNV-1a 64, hex) of the `hnsw` CF's keys and values, which
+ * the state digest leaves out: replicas that applied the same entries
+ * hold the same graph bytes (GET /admin/digest?hnsw=1). */
+#define STO_HNSW_DIGEST_HEX_BYTES 17
+int sto_hnsw_digest(struct sto_store *s, char out[STO_HNSW_DIGEST_HEX_BYTES]);
 
 /* Copies vector i of a column into out (dim floats). */
 void sto_vcol_row(const struct sto_vcol_ref *c, size_t i, float *out);

@@ -1,5 +1,6 @@
-/* text_index.c - TEXT indexes: trigram postings that serve CONTAINS,
- * ENDS WITH and STARTS WITH on string properties.
+/* text_index.c - TEXT indexes: trigram postings that serve CONTAINS and
+ * ENDS WITH on string properties (STARTS WITH is served by a RANGE index
+ * on the property, or scans).
  *
  * For every node with the label whose property is a string, one empty
  * entry 'X' label key trigram node per distinct three-byte substring of
@@ -39,11 +40,14 @@ static int is_text(const Lora__CreateIndex *d)
 static int text_covered(struct apply_ctx *c, uint32_t label, uint32_t key)
 {
 	const struct sto_catalog *k = cat_of(c);
-	if (!k->n)
+	size_t i = 0;
+	while (i < k->n && !is_text(k->defs[i]))
+		i++;
+	if (i == k->n) /* no TEXT index: no token names to look up */
 		return 0;
 	const char *ln = apply_tok_name(c, STO_TOK_LABEL, label);
 	const char *kn = apply_tok_name(c, STO_TOK_KEY, key);
-	for (size_t i = 0; ln && kn && i < k->n; i++)
+	for (; ln && kn && i < k->n; i++)
 		if (is_text(k->defs[i]) && !strcmp(k->defs[i]->label, ln) &&
 		    !strcmp(k->defs[i]->properties[0], kn))
 			return 1;
@@ -225,42 +229,65 @@ int idx_text_drop(struct apply_ctx *c, const Lora__CreateIndex *d)
 
 /* ---- the read side ---------------------------------------------------- */
 
-/* Appends the node ids under prefix pfx (12 bytes: 'X' label key
- * trigram), in order, to out as be64. */
-static int posting_list(struct sto_view *v, const uint8_t *pfx,
-                        struct lora_buf *out)
+/* The node of the posting it is at, if under prefix pfx (12 bytes: 'X'
+ * label key trigram): 1 and *id, or 0 (past the list). */
+static int pl_at(rocksdb_iterator_t *it, const uint8_t *pfx, uint64_t *id)
 {
-	rocksdb_iterator_t *it =
-	    rocksdb_create_iterator_cf(v->s->db, v->ro, v->s->cf[STO_CF_INDEX]);
-	int rv = 0;
-	for (rocksdb_iter_seek(it, (const char *)pfx, 12);
-	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t klen;
-		const char *k = rocksdb_iter_key(it, &klen);
-		if (klen != STO_TEXT_KEY_BYTES || memcmp(k, pfx, 12))
-			break;
-		rv = lora_buf_append(out, k + 12, 8);
-	}
-	return sto_iter_close(it, rv, NULL, "text index seek");
+	if (!rocksdb_iter_valid(it))
+		return 0;
+	size_t klen;
+	const char *k = rocksdb_iter_key(it, &klen);
+	if (klen != STO_TEXT_KEY_BYTES || memcmp(k, pfx, 12))
+		return 0;
+	*id = lora_get_be64((const uint8_t *)k + 12);
+	return 1;
 }
 
-/* Keeps in cur (be64 ids, ordered) those also in next (ordered). */
-static void intersect(struct lora_buf *cur, const struct lora_buf *next)
+/* Moves it to the first posting of pfx at or after node x (pl_at). */
+static int pl_seek(rocksdb_iterator_t *it, const uint8_t *pfx, uint64_t x,
+                   uint64_t *id)
 {
-	size_t a = 0, w = 0;
-	for (size_t b = 0; b < next->len && a < cur->len; b += 8) {
-		uint64_t x = lora_get_be64((const uint8_t *)next->data + b);
-		while (a < cur->len &&
-		       lora_get_be64((const uint8_t *)cur->data + a) < x)
-			a += 8;
-		if (a < cur->len &&
-		    lora_get_be64((const uint8_t *)cur->data + a) == x) {
-			memmove(cur->data + w, cur->data + a, 8);
-			w += 8;
-			a += 8;
+	uint8_t k[STO_TEXT_KEY_BYTES];
+	memcpy(k, pfx, 12);
+	lora_put_be64(k + 12, x);
+	rocksdb_iter_seek(it, (const char *)k, sizeof k);
+	return pl_at(it, pfx, id);
+}
+
+/* Appends to out (be64, ascending) the nodes in all m posting lists of
+ * pfx, by a leapfrog join: each list is stepped by seeks to the largest
+ * node seen, so no list is loaded whole and the memory is the result's
+ * (review: a common trigram's list can hold every node of the label). */
+static int leapfrog(struct sto_view *v, uint8_t (*pfx)[12], size_t m,
+                    struct lora_buf *out)
+{
+	rocksdb_iterator_t *it[STO_TEXT_SEEK_TRIGRAMS_MAX];
+	for (size_t i = 0; i < m; i++)
+		it[i] = rocksdb_create_iterator_cf(v->s->db, v->ro,
+		                                   v->s->cf[STO_CF_INDEX]);
+	uint64_t x = 0;
+	int rv = 0;
+	for (int live = 1; live && !rv;) {
+		size_t agree = 0;
+		for (size_t i = 0; agree < m; i = (i + 1) % m) {
+			uint64_t id;
+			if (!pl_seek(it[i], pfx[i], x, &id)) {
+				live = 0;
+				break;
+			}
+			agree = id == x ? agree + 1 : 1;
+			x = id;
 		}
+		if (!live)
+			break;
+		uint8_t b[8];
+		lora_put_be64(b, x);
+		rv = lora_buf_append(out, b, 8);
+		live = x++ != UINT64_MAX;
 	}
-	cur->len = w;
+	for (size_t i = 0; i < m; i++)
+		rv = sto_iter_close(it[i], rv, NULL, "text index seek");
+	return rv;
 }
 
 /* Whether the snapshot's catalogue has a TEXT index on (label, key). */
@@ -297,20 +324,16 @@ int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
 	/* a few trigrams spread over the needle narrow as well as all */
 	size_t use =
 	    n < STO_TEXT_SEEK_TRIGRAMS_MAX ? n : STO_TEXT_SEEK_TRIGRAMS_MAX;
-	struct lora_buf cur = {0}, next = {0};
-	for (size_t i = 0; !rv && i < use; i++) {
+	uint8_t pfx[STO_TEXT_SEEK_TRIGRAMS_MAX][12];
+	for (size_t i = 0; i < use; i++) {
 		uint8_t k[STO_TEXT_KEY_BYTES];
 		text_key(k, (uint32_t)lt, (uint32_t)kt, t[i * n / use], 0);
-		struct lora_buf *dst = i ? &next : &cur;
-		lora_buf_reset(dst);
-		rv = posting_list(v, k, dst);
-		if (!rv && i)
-			intersect(&cur, &next);
-		if (!cur.len)
-			break;
+		memcpy(pfx[i], k, 12);
 	}
+	struct lora_buf cur = {0};
+	if (!rv && use)
+		rv = leapfrog(v, pfx, use, &cur);
 	lora_free(t);
-	lora_buf_free(&next);
 	if (!rv && cur.len) {
 		*ids = lora_malloc(cur.len);
 		if (!*ids)

@@ -1784,6 +1784,13 @@ START_TEST(test_node_key_constraint)
 	ok("CREATE (:Pk1 {id: 1})");
 	run("CREATE (:Pk1 {id: 1.0})", &r); /* equal values */
 	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	/* a vector is not a node key value: refused by the writer before
+	 * any batch, as apply refuses it */
+	run("CREATE (:Pk1 {id: vector([1, 2], 2, FLOAT32)})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_ptr_nonnull(
+	    strstr(r.err.message, "must have the property id"));
+	ck_assert_uint_eq(r.nmut, 0);
 	ok("DROP CONSTRAINT pk");
 	ok("DROP CONSTRAINT one");
 	ok("CREATE (:Pk {a: 1, b: 'y'}), (:Pk)");

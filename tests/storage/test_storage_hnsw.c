@@ -6,6 +6,8 @@
  * vectors come from a seed: set LORA_SEED to replay a run. */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -479,6 +481,96 @@ START_TEST(background_build)
 }
 END_TEST
 
+/* The nodes a build step takes come from the definition: at the highest
+ * ef_construction a step inserts HNSW_STEP_WORK / (24 x 4096) = 133
+ * nodes, not 1,024, so a costly index does not hold up every entry. */
+START_TEST(step_follows_the_definition)
+{
+	add_nodes(st, 0, N, 0);
+	Lora__MutationBatch *b = batch_new();
+	add_create_index(b, "emb", LORA__INDEX_KIND__INDEX_VECTOR, "Doc", "v",
+	                 0);
+	b->mutations[0]->create_index->vector_dimensions = DIM;
+	b->mutations[0]->create_index->vector_similarity =
+	    lora_strdup("cosine");
+	b->mutations[0]->create_index->hnsw_ef_construction = HNSW_EFC_MAX;
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_int_eq(apply(batch_new()), 0); /* one step */
+	int pop;
+	double pct;
+	progress(st, &pop, &pct);
+	ck_assert_msg(pop && fabs(pct - 100.0 * 133 / N) < 0.01, "%d %.2f", pop,
+	              pct);
+	ck_assert_int_eq(apply(batch_new()), 0);
+	progress(st, &pop, &pct);
+	ck_assert_msg(pop && fabs(pct - 100.0 * 266 / N) < 0.01, "%d %.2f", pop,
+	              pct);
+}
+END_TEST
+
+static _Atomic int stepping; /* the build thread is running */
+static int step_rv;
+
+static void *step_until_built(void *arg)
+{
+	(void)arg;
+	while (!step_rv && sto_hnsw_populating(st))
+		step_rv = apply(batch_new());
+	atomic_store(&stepping, 0);
+	return NULL;
+}
+
+/* While one index is built by a thread applying its steps back to back,
+ * every search of another, ONLINE, index is answered from its graph
+ * (none told to fall back to the exact scan). */
+START_TEST(other_index_searchable_during_build)
+{
+	fill(0);
+	add_nodes(st, 0, N, 0);
+	create_index(st, "cosine"); /* emb: ONLINE */
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t id = N; id < N + 2000; id++) {
+		float x[DIM];
+		make_vec(x, 0, id);
+		add_create_node(b, id, "Big", 1, "w", v_vec(DIM, x));
+	}
+	ck_assert_int_eq(apply(b), 0);
+	b = batch_new();
+	add_create_index(b, "big", LORA__INDEX_KIND__INDEX_VECTOR, "Big", "w",
+	                 0);
+	b->mutations[0]->create_index->vector_dimensions = DIM;
+	b->mutations[0]->create_index->vector_similarity =
+	    lora_strdup("cosine");
+	b->mutations[0]->create_index->hnsw_ef_construction = HNSW_EFC_MAX;
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert(sto_hnsw_populating(st));
+	step_rv = 0;
+	atomic_store(&stepping, 1);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, step_until_built, NULL), 0);
+	int asked = 0, refused = 0;
+	double q[DIM] = {1};
+	while (atomic_load(&stepping)) {
+		struct sto_view *v;
+		struct sto_vhit out[4];
+		size_t n, count;
+		ck_assert_int_eq(sto_view_open(st, &v), 0);
+		int rv = sto_view_vector_search(v, "emb", q, DIM, 1, 4, out, &n,
+		                                &count);
+		sto_view_close(v);
+		asked++;
+		refused += rv == LORA_ENOTFOUND;
+		ck_assert(rv == 0 || rv == LORA_ENOTFOUND);
+	}
+	pthread_join(t, NULL);
+	unfill();
+	ck_assert_int_eq(step_rv, 0);
+	printf("searches during the build: %d, refused %d\n", asked, refused);
+	ck_assert_int_gt(asked, 0);
+	ck_assert_int_eq(refused, 0);
+}
+END_TEST
+
 /* hnsw.m / ef_construction out of range in the log: the entry is
  * rejected whole (no index), never an assertion on every replica */
 START_TEST(bad_hnsw_config_is_rejected)
@@ -578,6 +670,8 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, non_finite_vectors_stay_out);
 	tcase_add_test(t, levels_are_fixed);
 	tcase_add_test(t, background_build);
+	tcase_add_test(t, step_follows_the_definition);
+	tcase_add_test(t, other_index_searchable_during_build);
 	suite_add_tcase(s, t);
 	return s;
 }
