@@ -1,13 +1,16 @@
 /*
- * http.c - the HTTP/1.1 server of the HTTP API (LoraDB-compatible JSON).
+ * http.c - the HTTP/1.1 server (http.h): sockets, framing and threads, for
+ * a handler that knows the routes (the node's: http_node.c).
  *
- * One epoll thread accepts connections, reads and parses requests; a
- * complete request goes to one of NODE_HTTP_WORKERS threads, which runs its
- * route (a write waits for commit there, a read for its bookmark) and
- * writes the answer straight to the socket. A connection belongs to exactly
- * one thread at a time: EPOLLONESHOT disarms it while a worker has it, and
- * the worker re-arms it (or closes it) when the answer is out. Keep-alive
- * is the default for HTTP/1.1; pipelined requests are answered in order.
+ * One epoll thread accepts connections, reads and parses requests and
+ * gives each complete one to the handler's io callback, which answers it
+ * at once, hands it to another thread, or sends it to one of the worker
+ * threads (ops.work: a write waits for commit there, a read for its
+ * bookmark), which writes the answer straight to the socket. A connection
+ * belongs to exactly one thread at a time: EPOLLONESHOT disarms it while a
+ * worker has it, and the worker re-arms it (or closes it) when the answer is
+ * out. Keep-alive is the default for HTTP/1.1; pipelined requests are answered
+ * in order.
  *
  * A worker may also stream an answer (node_http_stream_*: chunked, as a
  * read's rows are pulled): it owns the connection until the last chunk,
@@ -26,6 +29,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,25 +44,21 @@
 
 #include <jansson.h>
 
-#include "http_int.h"
+#include "http.h"
 #include "http_parse.h"
-#include "json.h"
 #include "log.h"
-#include "node_int.h"
+#include "lora.h"
 #include "thread.h"
+#include "tls.h"
+#include "transport.h"
 
-#define NODE_HTTP_WORKERS         32
-#define NODE_HTTP_QUEUE_MAX       4096 /* requests waiting for a worker */
-#define NODE_HTTP_CONNS_MAX       1024
 #define NODE_HTTP_READ_BYTES      (16u << 10) /* one recv */
 #define NODE_HTTP_IDLE_MS         120000      /* keep-alive connection idle */
 #define NODE_HTTP_REQUEST_MS      30000 /* a started request must arrive */
-#define NODE_HTTP_SEND_MS         10000 /* an answer must leave */
 #define NODE_HTTP_SLICE_MS        100 /* a streamed answer's waits: stop checks */
 #define NODE_HTTP_STOP_GRACE_MS   1000 /* ... and their last bytes at a stop */
 #define NODE_HTTP_EVENTS_MAX      64
 #define NODE_HTTP_BACKLOG         512
-#define NODE_HTTP_TICK_MS         20 /* node_proxy_tick: new-leader checks */
 #define NODE_HTTP_EMFILE_PAUSE_MS 10
 /* TLS (http_tls): a handshake (in optional mode: the first byte too) must
  * end within this, and at most this many are pending at once (each costs
@@ -103,11 +105,8 @@ struct node_http_ex {
 	 * the request is read; 0: absent), pointers once parsed */
 	size_t authz_off, ident_off;
 	const char *authz, *ident;
-	/* who asks (http_auth.c): set once authorized for this request */
-	int authorized;
-	int www_auth; /* a 401: the answer carries WWW-Authenticate */
-	struct node_identity who;
-	const struct node_route *route;
+	const char *extra_head; /* node_http_extra_head */
+	void *ctx;              /* the handler's (ops.ctx_bytes), after x */
 	/* the answer */
 	int replied, broken;
 	int async; /* answered from another thread (node_http_async) */
@@ -128,11 +127,13 @@ enum { HTTP_KIND_CONN = 1, HTTP_KIND_WATCH = 2 };
 enum { HTTP_TLS_READY = 0, HTTP_TLS_SNIFF, HTTP_TLS_HANDSHAKE };
 
 struct node_http {
-	struct lnode *n;
+	struct node_http_ops ops;
+	int workers;
+	size_t queue_max, conns_max, body_bytes_max;
 	int lfd, efd, wakefd;
 	pthread_t io_thread;
 	int io_started;
-	pthread_t threads[NODE_HTTP_WORKERS];
+	pthread_t threads[NODE_HTTP_WORKERS_MAX];
 	int n_threads;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
@@ -272,8 +273,7 @@ static int send_wait(struct node_http_ex *x, struct iovec *iov, int cnt,
 		 * waiting for it must not wait for a slow reader */
 		if (stop && stop_until == 0 &&
 		    (atomic_load(&hs->stopping) ||
-		     atomic_load(&hs->n->stopping) ||
-		     __atomic_load_n(&hs->n->store_swapping, __ATOMIC_RELAXED)))
+		     (hs->ops.stopping && hs->ops.stopping(hs->ops.arg))))
 			stop_until = now + NODE_HTTP_STOP_GRACE_MS;
 		if (stop_until && now >= stop_until)
 			return LORA_EUNAVAILABLE;
@@ -339,21 +339,19 @@ static int format_head(const struct node_http_ex *x, char *head, size_t size,
                        int status, const char *ctype, const char *framing,
                        const char *bookmark, const char *location)
 {
-	int hl = snprintf(
-	    head, size,
-	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-	    "%s%s%s%s%s%s%s%s%s\r\n",
-	    status, reason(status), ctype, framing,
-	    x->www_auth ? "WWW-Authenticate: Basic realm=\"lora\", "
-	                  "Bearer realm=\"lora\"\r\n"
-	                : "",
-	    bookmark && bookmark[0] ? "X-Lora-Bookmark: " : "",
-	    bookmark && bookmark[0] ? bookmark : "",
-	    bookmark && bookmark[0] ? "\r\n" : "", location ? "Location: " : "",
-	    location ? location : "", location ? "\r\n" : "",
-	    !x->keep_alive ? "Connection: close\r\n"
-	    : x->http10    ? "Connection: keep-alive\r\n"
-	                   : "");
+	int hl = snprintf(head, size,
+	                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	                  "%s%s%s%s%s%s%s%s%s\r\n",
+	                  status, reason(status), ctype, framing,
+	                  x->extra_head ? x->extra_head : "",
+	                  bookmark && bookmark[0] ? "X-Lora-Bookmark: " : "",
+	                  bookmark && bookmark[0] ? bookmark : "",
+	                  bookmark && bookmark[0] ? "\r\n" : "",
+	                  location ? "Location: " : "",
+	                  location ? location : "", location ? "\r\n" : "",
+	                  !x->keep_alive ? "Connection: close\r\n"
+	                  : x->http10    ? "Connection: keep-alive\r\n"
+	                                 : "");
 	return hl < 0 || (size_t)hl >= size ? -1 : hl;
 }
 
@@ -522,27 +520,29 @@ const char *node_http_ident(const struct node_http_ex *x)
 	return x->ident;
 }
 
-void node_http_set_identity(struct node_http_ex *x,
-                            const struct node_identity *who)
+const char *node_http_method(const struct node_http_ex *x)
 {
-	x->who = *who;
-	x->authorized = 1;
-}
-
-const struct node_identity *node_http_identity(const struct node_http_ex *x)
-{
-	return &x->who;
-}
-
-void node_http_reply_unauthorized(struct node_http_ex *x, const char *msg)
-{
-	x->www_auth = 1;
-	node_http_reply_error(x, LORA_EUNAUTHORIZED, msg);
+	return x->method;
 }
 
 const char *node_http_uri(const struct node_http_ex *x)
 {
 	return x->uri;
+}
+
+void *node_http_req_ctx(const struct node_http_ex *x)
+{
+	return x->ctx;
+}
+
+int node_http_replied(const struct node_http_ex *x)
+{
+	return x->replied;
+}
+
+void node_http_extra_head(struct node_http_ex *x, const char *lines)
+{
+	x->extra_head = lines;
 }
 
 int node_http_forwarded(const struct node_http_ex *x)
@@ -663,9 +663,9 @@ static void accept_warn(struct node_http *hs, int conns_full)
 	uint64_t now = lora_now_ms();
 	if (conns_full && now - hs->full_warn_ms >= NODE_HTTP_FULL_WARN_MS) {
 		hs->full_warn_ms = now;
-		LOG_WARN("http: %d connections open, refusing more (at most "
+		LOG_WARN("http: %zu connections open, refusing more (at most "
 		         "one line every %d s)",
-		         NODE_HTTP_CONNS_MAX, NODE_HTTP_FULL_WARN_MS / 1000);
+		         hs->conns_max, NODE_HTTP_FULL_WARN_MS / 1000);
 	}
 	if (!conns_full && hs->evicted_since &&
 	    now - hs->evict_warn_ms >= NODE_HTTP_FULL_WARN_MS) {
@@ -680,12 +680,23 @@ static void accept_warn(struct node_http *hs, int conns_full)
 	}
 }
 
+/* A connection with the handler's room after it (aligned for any type). */
+static struct node_http_ex *conn_alloc(const struct node_http *hs)
+{
+	const size_t align = _Alignof(max_align_t);
+	size_t off = (sizeof(struct node_http_ex) + align - 1) / align * align;
+	struct node_http_ex *x = lora_calloc(1, off + hs->ops.ctx_bytes);
+	if (x)
+		x->ctx = (char *)x + off;
+	return x;
+}
+
 /* Adds x (fd) to the connections: 0, or LORA_ELIMIT (too many open) /
  * LORA_ENOMEM, then the caller closes fd. */
 static int conn_add(struct node_http *hs, struct node_http_ex *x, int fd)
 {
 	pthread_mutex_lock(&hs->mu);
-	int rc = hs->n_conns >= NODE_HTTP_CONNS_MAX ? LORA_ELIMIT : 0;
+	int rc = hs->n_conns >= hs->conns_max ? LORA_ELIMIT : 0;
 	if (rc == 0 && hs->tls_mode != NODE_TLS_OFF &&
 	    hs->handshakes >= NODE_HTTP_HANDSHAKES_MAX)
 		(void)evict_oldest_handshake(hs);
@@ -721,7 +732,7 @@ static void conn_accept(struct node_http *hs)
 			return;
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-		struct node_http_ex *x = lora_calloc(1, sizeof *x);
+		struct node_http_ex *x = conn_alloc(hs);
 		int rc = x ? conn_add(hs, x, fd) : LORA_ENOMEM;
 		accept_warn(hs, rc == LORA_ELIMIT);
 		if (rc != 0) {
@@ -749,9 +760,9 @@ static int parse_request(struct node_http_ex *x, struct node_http_perr *e)
 {
 	if (x->need == 0) {
 		struct node_http_head h;
-		int rc = node_http_parse_head(x->buf, x->len,
-		                              NODE_HTTP_BODY_BYTES_MAX,
-		                              NODE_FORWARD_HOPS_MAX, &h, e);
+		int rc =
+		    node_http_parse_head(x->buf, x->len, x->hs->body_bytes_max,
+		                         NODE_FORWARD_HOPS_MAX, &h, e);
 		if (rc != NODE_HTTP_DONE)
 			return rc;
 		x->head_bytes = h.head_bytes;
@@ -789,41 +800,12 @@ static int parse_request(struct node_http_ex *x, struct node_http_perr *e)
 /* ---- serving
  * ------------------------------------------------------------------ */
 
-/* Whether a route's path matches the request's (plen bytes of uri): the
- * same, or for a path ending in a slash and a star (http_tx.c's /tx/{id}),
- * anything longer that starts with it less the star. */
-static int path_match(const char *path, const char *uri, size_t plen)
-{
-	size_t len = strlen(path);
-	if (len >= 2 && !strcmp(path + len - 2, "/*"))
-		return plen >= len && !strncmp(path, uri, len - 1);
-	return len == plen && !strncmp(path, uri, plen);
-}
-
-/* The route for method and uri; NULL with *status 404 (unknown path) or
- * 405 (known path, other method). */
-static const struct node_route *route_find(const char *method, const char *uri,
-                                           int *status)
-{
-	size_t plen = strcspn(uri, "?");
-	int path_seen = 0;
-	for (const struct node_route *r = node_routes; r->path; r++) {
-		if (!path_match(r->path, uri, plen))
-			continue;
-		path_seen = 1;
-		if (!strcmp(r->method, method))
-			return r;
-	}
-	*status = path_seen ? 405 : 404;
-	return NULL;
-}
-
 /* force: a connection that must go on (an answer being sent) is queued
  * even above NODE_HTTP_QUEUE_MAX. */
 static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
 {
 	pthread_mutex_lock(&hs->mu);
-	int full = (!force && hs->qlen >= NODE_HTTP_QUEUE_MAX) || hs->stopping;
+	int full = (!force && hs->qlen >= hs->queue_max) || hs->stopping;
 	if (!full) {
 		x->busy = 1;
 		x->qnext = NULL;
@@ -839,22 +821,14 @@ static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
 	return full ? -1 : 0;
 }
 
-/* Runs the route; 1 when it handed x to another thread (hands off). */
-static int run_route(struct node_http *hs, struct node_http_ex *x)
+/* Runs the handler on a worker; 1 when it handed x to another thread. */
+static int run_work(struct node_http *hs, struct node_http_ex *x)
 {
-	uint64_t t0 = lora_now_ns();
-	const struct node_route *r = x->route;
-	if (!x->authorized && node_http_authorize(hs->n, x, r, 0) != 0) {
-		node_metrics_request(hs->n, r->name, 0, lora_now_ns() - t0);
-		return 0; /* answered: 401 or 403 */
-	}
-	int ok = r->fn(hs->n, x, r);
-	if (ok == NODE_ROUTE_ASYNC)
+	if (hs->ops.work(hs->ops.arg, x) == NODE_HTTP_HANDED_ON)
 		return 1;
 	if (!x->replied && !x->broken)
 		reply_status(x, 500, LORA_EINTERNAL,
 		             "the request got no answer");
-	node_metrics_request(hs->n, r->name, ok, lora_now_ns() - t0);
 	return 0;
 }
 
@@ -872,9 +846,9 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 	x->need = x->req_bytes = 0;
 	x->continue_sent = x->replied = 0;
 	x->start_ms = 0;
-	x->route = NULL;
-	x->authorized = x->www_auth = 0;
+	x->extra_head = NULL;
 	x->authz = x->ident = NULL;
+	memset(x->ctx, 0, hs->ops.ctx_bytes);
 	return 0;
 }
 
@@ -899,66 +873,27 @@ static void conn_refuse(struct node_http *hs, struct node_http_ex *x,
 	conn_arm(hs, x);
 }
 
-/* 404 / 405; 1 when the rest of the answer went to a worker (epoll
- * thread only: it never waits for a client). */
-static int no_route(struct node_http *hs, struct node_http_ex *x, int status,
-                    int worker)
+/* The I/O thread's part of a parsed request (ops.io, which must not
+ * block: its answers never wait for the client): 1 when x was handed on. */
+static int serve_io(struct node_http *hs, struct node_http_ex *x)
 {
-	x->async = !worker;
-	reply_status(x, status, status == 404 ? LORA_ENOTFOUND : LORA_EINVAL,
-	             status == 404 ? "unknown endpoint"
-	                           : "method not allowed on this endpoint");
-	x->async = 0;
-	if (!out_pending(x))
-		return 0;
-	x->resume = RESUME_FLUSH;
-	if (enqueue(hs, x, 1) != 0)
-		conn_close(hs, x);
-	return 1;
-}
-
-enum { FAST_NO, FAST_TAKEN, FAST_ANSWERED };
-
-/* The route's fast part on the epoll thread (its answers never block). */
-static int run_fast(struct node_http *hs, struct node_http_ex *x)
-{
-	const struct node_route *r = x->route;
-	if (r->fast == NULL)
-		return FAST_NO;
-	uint64_t t0 = lora_now_ns();
 	pthread_mutex_lock(&hs->mu);
 	x->busy = 1; /* the reaper must leave it alone from here */
 	pthread_mutex_unlock(&hs->mu);
 	x->async = 1;
-	int ok = r->fast(hs->n, x, r);
-	if (ok == NODE_ROUTE_ASYNC)
-		return FAST_TAKEN;
-	x->async = 0;
-	if (ok == NODE_ROUTE_WORKER && !x->replied)
-		return FAST_NO;
-	node_metrics_request(hs->n, r->name, ok, lora_now_ns() - t0);
-	return FAST_ANSWERED;
-}
-
-/* The epoll thread's part of a parsed request: 1 when x was handed on. */
-static int serve_io(struct node_http *hs, struct node_http_ex *x)
-{
-	/* a password not checked lately costs argon2id: on a worker */
-	x->async = 1;
-	int au = node_http_authorize(hs->n, x, x->route, 1);
-	x->async = 0;
-	int fr = au == NODE_AUTH_LATER ? FAST_NO
-	         : au != 0             ? FAST_ANSWERED
-	                               : run_fast(hs, x);
-	if (fr == FAST_TAKEN)
+	int rc = hs->ops.io(hs->ops.arg, x);
+	if (rc == NODE_HTTP_HANDED_ON)
 		return 1;
-	if (fr == FAST_ANSWERED && !out_pending(x))
+	x->async = 0;
+	LORA_ASSERT(rc == NODE_HTTP_ANSWERED || rc == NODE_HTTP_TO_WORKER);
+	if (rc == NODE_HTTP_ANSWERED && !out_pending(x))
 		return 0;
-	x->resume = fr == FAST_ANSWERED ? RESUME_FLUSH : RESUME_NONE;
-	if (enqueue(hs, x, fr == FAST_ANSWERED) == 0)
+	/* what the socket did not take goes out from a worker */
+	x->resume = rc == NODE_HTTP_ANSWERED ? RESUME_FLUSH : RESUME_NONE;
+	if (enqueue(hs, x, rc == NODE_HTTP_ANSWERED) == 0)
 		return 1;
 	x->resume = RESUME_NONE;
-	if (fr == FAST_NO) {
+	if (rc == NODE_HTTP_TO_WORKER) {
 		x->async = 1;
 		reply_status(x, 503, LORA_EUNAVAILABLE,
 		             "server busy or stopping: not executed");
@@ -1000,14 +935,8 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 		x->start_ms = 0;
 		if (x->eof)
 			x->keep_alive = 0;
-		int status = 0;
-		x->route = route_find(x->method, x->uri, &status);
-		if (x->route == NULL) {
-			if (no_route(hs, x, status, worker))
-				return;
-		} else if (worker ? run_route(hs, x) : serve_io(hs, x)) {
+		if (worker ? run_work(hs, x) : serve_io(hs, x))
 			return;
-		}
 		if (conn_next(hs, x) != 0)
 			return;
 	}
@@ -1174,7 +1103,7 @@ static void *worker_main(void *arg)
 			x->out = NULL;
 			x->out_len = 0;
 		}
-		if (resume == RESUME_NONE && run_route(hs, x))
+		if (resume == RESUME_NONE && run_work(hs, x))
 			continue;
 		if (resume == RESUME_SERVE || conn_next(hs, x) == 0)
 			conn_serve(hs, x, 1);
@@ -1281,7 +1210,8 @@ static void *io_main(void *arg)
 		}
 		uint64_t now = lora_now_ms();
 		if (now >= next_tick) {
-			node_proxy_tick(hs->n);
+			if (hs->ops.tick)
+				hs->ops.tick(hs->ops.arg);
 			next_tick = now + NODE_HTTP_TICK_MS;
 		}
 		if (now >= next_reap) {
@@ -1323,24 +1253,24 @@ static int watch(struct node_http *hs, int fd, void *tag)
 	return epoll_ctl(hs->efd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-int node_http_start(struct lnode *n, char *errmsg)
+/* Limits from cfg: a zero takes the default, and none goes above it. */
+static void take_limits(struct node_http *hs, const struct node_http_cfg *cfg)
 {
-	struct node_http *hs = lora_calloc(1, sizeof *hs);
-	if (hs == NULL)
-		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
-	hs->n = n;
-	hs->lfd = hs->efd = hs->wakefd = -1;
-	pthread_mutex_init(&hs->mu, NULL);
-	pthread_cond_init(&hs->cond, NULL);
-	n->http = hs;
-	hs->tls_mode = n->cfg.http_tls.mode;
-	if (hs->tls_mode != NODE_TLS_OFF) {
-		int rc =
-		    node_tls_ctx_new(&n->cfg.http_tls, 1, &hs->tls, errmsg);
-		if (rc)
-			return lora_errwrap(rc, errmsg, "http_tls");
-	}
-	int err = listen_on(n->cfg.http_addr, &hs->lfd);
+	hs->workers = cfg->workers > 0 && cfg->workers < NODE_HTTP_WORKERS_MAX
+	                  ? cfg->workers
+	                  : NODE_HTTP_WORKERS_MAX;
+#define LIMIT(v, max) ((v) > 0 && (v) < (max) ? (v) : (max))
+	hs->queue_max = LIMIT(cfg->queue_max, NODE_HTTP_QUEUE_MAX);
+	hs->conns_max = LIMIT(cfg->conns_max, NODE_HTTP_CONNS_MAX);
+	hs->body_bytes_max =
+	    LIMIT(cfg->body_bytes_max, (size_t)NODE_HTTP_BODY_BYTES_MAX);
+#undef LIMIT
+}
+
+/* The listener, the epoll set and the threads of a new hs. */
+static int server_start(struct node_http *hs, const char *addr, char *errmsg)
+{
+	int err = listen_on(addr, &hs->lfd);
 	if (err == 0 &&
 	    ((hs->efd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	     (hs->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
@@ -1349,13 +1279,13 @@ int node_http_start(struct lnode *n, char *errmsg)
 		err = errno;
 	if (err)
 		return lora_errf(LORA_EIO, errmsg, "http server on %s: %s",
-		                 n->cfg.http_addr, strerror(err));
-	/* a server without its threads fails the start (node_http_stop
+		                 addr, strerror(err));
+	/* a server without its threads fails the start (node_http_close
 	 * joins those that started) */
 	int rc =
 	    node_thread_start(&hs->io_thread, io_main, hs, "http io", errmsg);
 	hs->io_started = rc == 0;
-	for (int i = 0; rc == 0 && i < NODE_HTTP_WORKERS; i++) {
+	for (int i = 0; rc == 0 && i < hs->workers; i++) {
 		rc = node_thread_start(&hs->threads[i], worker_main, hs,
 		                       "http worker", errmsg);
 		hs->n_threads += rc == 0;
@@ -1363,9 +1293,39 @@ int node_http_start(struct lnode *n, char *errmsg)
 	return rc;
 }
 
-void node_http_stop(struct lnode *n)
+int node_http_open(const struct node_http_cfg *cfg,
+                   const struct node_http_ops *ops, struct node_http **out,
+                   char *errmsg)
 {
-	struct node_http *hs = n->http;
+	LORA_ASSERT(ops->io && ops->work);
+	*out = NULL;
+	struct node_http *hs = lora_calloc(1, sizeof *hs);
+	if (hs == NULL)
+		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	hs->ops = *ops;
+	take_limits(hs, cfg);
+	hs->lfd = hs->efd = hs->wakefd = -1;
+	pthread_mutex_init(&hs->mu, NULL);
+	pthread_cond_init(&hs->cond, NULL);
+	hs->tls_mode = cfg->tls ? cfg->tls->mode : NODE_TLS_OFF;
+	int rc = 0;
+	if (hs->tls_mode != NODE_TLS_OFF) {
+		rc = node_tls_ctx_new(cfg->tls, 1, &hs->tls, errmsg);
+		if (rc)
+			rc = lora_errwrap(rc, errmsg, "http_tls");
+	}
+	if (rc == 0)
+		rc = server_start(hs, cfg->addr, errmsg);
+	if (rc) {
+		node_http_close(hs); /* joins the threads that started */
+		return rc;
+	}
+	*out = hs;
+	return 0;
+}
+
+void node_http_close(struct node_http *hs)
+{
 	if (hs == NULL)
 		return;
 	pthread_mutex_lock(&hs->mu);
@@ -1381,10 +1341,10 @@ void node_http_stop(struct lnode *n)
 		pthread_join(hs->io_thread, NULL);
 	for (int i = 0; i < hs->n_threads; i++)
 		pthread_join(hs->threads[i], NULL);
-	node_proxy_drop(n);
-	node_http_tx_reap(n); /* stopping: rolls back every open one */
+	if (hs->ops.stopped)
+		hs->ops.stopped(hs->ops.arg);
 	while (hs->conns)
-		conn_close(hs, hs->conns); /* queued ones too: not started */
+		conn_close(hs, hs->conns); /* none is queued: workers drained */
 	if (hs->lfd >= 0)
 		close(hs->lfd);
 	if (hs->wakefd >= 0)
@@ -1395,5 +1355,28 @@ void node_http_stop(struct lnode *n)
 	pthread_mutex_destroy(&hs->mu);
 	pthread_cond_destroy(&hs->cond);
 	lora_free(hs);
-	n->http = NULL;
+}
+
+int node_http_closing(const struct node_http *hs)
+{
+	return atomic_load(&hs->stopping);
+}
+
+int node_http_port(const struct node_http *hs)
+{
+	struct sockaddr_storage a;
+	socklen_t al = sizeof a;
+	if (getsockname(hs->lfd, (struct sockaddr *)&a, &al) != 0)
+		return -1;
+	if (a.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&a)->sin_port);
+}
+
+void node_http_stats(struct node_http *hs, struct node_http_stats *s)
+{
+	pthread_mutex_lock(&hs->mu);
+	s->conns = hs->n_conns;
+	s->queued = hs->qlen;
+	pthread_mutex_unlock(&hs->mu);
 }

@@ -1,21 +1,18 @@
-/* http_int.h - private to http.c and http_api.c: routes and reply helpers. */
+/* http_int.h - private to the node's HTTP API (http_node.c, http_api.c,
+ * http_tx.c, http_auth.c, proxy.c, cdc.c): routes on top of the server of
+ * http.h. */
 #ifndef LORA_NODE_HTTP_INT_H
 #define LORA_NODE_HTTP_INT_H
 
 #include <jansson.h>
 
+#include "http.h"
 #include "node_int.h"
 
-#define NODE_HTTP_BODY_BYTES_MAX (4u << 20) /* request body */
 /* bodies up to this size may be parsed on the HTTP I/O thread */
 #define NODE_HTTP_FAST_BODY_BYTES_MAX (64u << 10)
 
-struct node_http;
 struct node_route;
-
-/* One request being answered (a connection owned by a worker thread while
- * its route runs). Route functions answer through node_http_reply*. */
-struct node_http_ex;
 
 /* Answers the request (exactly one node_http_reply* call); returns 1 on
  * success (for metrics), or NODE_ROUTE_ASYNC after node_http_async when
@@ -77,21 +74,8 @@ int node_http_tx_target(const char *method, const char *uri, char *id,
 /* NULL-path terminated table (http_api.c). */
 extern struct node_route node_routes[];
 
-/* The request body (borrowed, valid while the route runs; not
- * NUL-terminated) and the request target (path and query string). */
-void node_http_body(const struct node_http_ex *x, const char **data,
-                    size_t *len);
-const char *node_http_uri(const struct node_http_ex *x);
-/* Leaves p with the request for the worker that runs it (free_fn(p) if
- * nobody takes it); node_http_unstash returns it (or NULL) and hands it
- * over to the caller. */
-void node_http_stash(struct node_http_ex *x, void *p, void (*free_fn)(void *));
-void *node_http_unstash(struct node_http_ex *x);
-/* How many times other nodes passed this request on (X-Lora-Forwarded;
- * 0: it came from a client). A write refused as leadership moved is
- * passed on again only below NODE_FORWARD_HOPS_MAX. */
-#define NODE_FORWARD_HOPS_MAX 2
-int node_http_forwarded(const struct node_http_ex *x);
+/* A write refused as leadership moved is passed on again only below
+ * NODE_FORWARD_HOPS_MAX (http.h) hops. */
 
 /*
  * Follower: passes an HTTP write to the leader's HTTP API and relays the
@@ -130,32 +114,6 @@ void node_proxy_tick(struct lnode *n);
  * connections are closed by the HTTP server). */
 void node_proxy_drop(struct lnode *n);
 
-/* A socket of another part watched by the HTTP I/O thread: once added,
- * fn(w) runs on that thread whenever fd is readable or closed
- * (level-triggered, no arming). The watcher owns w and fd; closing fd ends
- * the watch, but an event fetched in the same epoll batch may still call
- * fn(w): w must stay valid until the I/O thread's next node_proxy_tick. */
-struct node_http_watch {
-	int kind; /* first: tells watches from connections */
-	int fd;
-	struct node_http *hs;
-	void (*fn)(struct node_http_watch *w);
-};
-void node_http_watch_init(struct node_http_watch *w, struct node_http_ex *x,
-                          int fd, void (*fn)(struct node_http_watch *));
-int node_http_watch_add(struct node_http_watch *w);
-
-/* Before handing x to another thread: its answer will be sent from there
- * without blocking; that thread calls node_http_async_done(x) after the
- * node_http_reply* call, and must not touch x afterwards. */
-void node_http_async(struct node_http_ex *x);
-void node_http_async_done(struct node_http_ex *x);
-/* Instead of answering: x's route runs again on a worker, which gets
- * stash from node_http_unstash (free_fn(stash) if nobody takes it). The
- * caller must not touch x afterwards. */
-void node_http_async_rerun(struct node_http_ex *x, void *stash,
-                           void (*free_fn)(void *));
-
 /* ---- who asks (http_auth.c) ----------------------------------------------
  *
  * Every request but /health (and /metrics with metrics_auth = off) is
@@ -173,9 +131,7 @@ void node_http_async_rerun(struct node_http_ex *x, void *stash,
  * NODE_AUTH_LATER. */
 int node_http_authorize(struct lnode *n, struct node_http_ex *x,
                         const struct node_route *r, int cache_only);
-/* The request's Authorization / X-Lora-Identity value, or NULL. */
-const char *node_http_authz(const struct node_http_ex *x);
-const char *node_http_ident(const struct node_http_ex *x);
+/* Who asks, once authorized (http_node.c keeps it with the request). */
 void node_http_set_identity(struct node_http_ex *x,
                             const struct node_identity *who);
 const struct node_identity *node_http_identity(const struct node_http_ex *x);
@@ -191,45 +147,5 @@ void node_http_ident_line(struct lnode *n, const struct node_http_ex *x,
 /* POST /auth/token: a bearer token for the caller. */
 int node_http_token(struct lnode *n, struct node_http_ex *x,
                     const struct node_route *r);
-
-/* bookmark and location may be NULL or "". */
-void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
-                     const char *body, size_t len, const char *bookmark,
-                     const char *location);
-/*
- * A streamed answer (workers only, never with node_http_async): the head
- * with Transfer-Encoding: chunked and the first chunk leave in
- * node_http_stream_start, each node_http_stream_write is one more chunk,
- * node_http_stream_end sends its data and the last chunk. An HTTP/1.0
- * client gets the bytes unframed and the connection closes after them.
- * Each call returns once its bytes are in the socket: while the client
- * does not read, the worker waits, at most NODE_HTTP_SEND_MS without
- * progress and never past deadline_ms, and not at all once the node
- * stops, so a slow reader holds one chunk of ours plus the kernel's
- * socket buffer. 0, or LORA_ECLOSED (the client reset or closed),
- * LORA_ETIMEOUT or LORA_EUNAVAILABLE (stopping): the connection is then
- * closed after the route returns and further calls return LORA_ECLOSED.
- * data is borrowed for the call.
- */
-int node_http_stream_start(struct node_http_ex *x, int status,
-                           const char *ctype, const char *bookmark,
-                           uint64_t deadline_ms, const char *data, size_t len);
-int node_http_stream_write(struct node_http_ex *x, const char *data,
-                           size_t len);
-int node_http_stream_end(struct node_http_ex *x, const char *data, size_t len);
-/* Cuts a started answer: the connection closes when the route returns
- * (a chunked answer without its last chunk tells the client so). */
-void node_http_abort(struct node_http_ex *x);
-/* 1 when the client certainly left (an earlier send failed, or the
- * connection was reset or closed both ways); one poll(2), no waiting. A
- * half-closed client (FIN after its request) still counts as present. */
-int node_http_client_gone(struct node_http_ex *x);
-
-/* Consumes j. */
-void node_http_reply_json(struct node_http_ex *x, int status, json_t *j,
-                          const char *bookmark, const char *location);
-json_t *node_http_error_json(int code, const char *msg, uint32_t line,
-                             uint32_t column);
-void node_http_reply_error(struct node_http_ex *x, int code, const char *msg);
 
 #endif

@@ -1,0 +1,488 @@
+/* test_http.c - the HTTP server of node/http.h alone, with a handler of the
+ * test's own, over real sockets on 127.1.50.1: pipelined requests answered
+ * in order, a slow client holding nobody up, oversize heads and bodies
+ * refused with their status, the connection cap, a saturated worker pool
+ * answering 503, and a stop answering every request it had read. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "lora.h"
+
+#define T_ADDR       "127.1.50.1"
+#define T_WAIT_MS    10000 /* generous: the machine is shared */
+#define T_BODY_MAX   1024  /* the servers' body_bytes_max */
+#define T_RESP_BYTES (64u << 10)
+
+/* ---- the handler ---------------------------------------------------------
+ * /fast/...: answered on the I/O thread. /block/...: on a worker, once the
+ * gate opens. Anything else: on a worker at once. Every answer's body is
+ * "<method> <uri> <body bytes>". */
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	int open;         /* the gate */
+	int entered;      /* /block requests waiting at the gate */
+	int worked;       /* requests ops.work ran */
+	int stopped_runs; /* ops.stopped calls */
+} g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+
+static void answer(struct node_http_ex *x)
+{
+	const char *body;
+	size_t len;
+	node_http_body(x, &body, &len);
+	char out[512];
+	int n = snprintf(out, sizeof out, "%s %s %zu", node_http_method(x),
+	                 node_http_uri(x), len);
+	node_http_reply(x, 200, "text/plain", out, (size_t)n, NULL, NULL);
+}
+
+static int t_io(void *arg, struct node_http_ex *x)
+{
+	(void)arg;
+	if (strncmp(node_http_uri(x), "/fast/", 6) != 0)
+		return NODE_HTTP_TO_WORKER;
+	answer(x);
+	return NODE_HTTP_ANSWERED;
+}
+
+static int t_work(void *arg, struct node_http_ex *x)
+{
+	(void)arg;
+	pthread_mutex_lock(&g.mu);
+	g.worked++;
+	if (strncmp(node_http_uri(x), "/block/", 7) == 0) {
+		g.entered++;
+		pthread_cond_broadcast(&g.cond);
+		uint64_t until = lora_now_ms() + T_WAIT_MS;
+		while (!g.open && lora_now_ms() < until) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&g.cond, &g.mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&g.mu);
+	answer(x);
+	return NODE_HTTP_ANSWERED;
+}
+
+static void t_stopped(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&g.mu);
+	g.stopped_runs++;
+	pthread_mutex_unlock(&g.mu);
+}
+
+static void gate_open(void)
+{
+	pthread_mutex_lock(&g.mu);
+	g.open = 1;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+}
+
+static int g_get(int *field)
+{
+	pthread_mutex_lock(&g.mu);
+	int v = *field;
+	pthread_mutex_unlock(&g.mu);
+	return v;
+}
+
+static struct node_http *server(int workers, size_t queue_max, size_t conns_max)
+{
+	const struct node_http_cfg cfg = {.addr = T_ADDR ":0",
+	                                  .workers = workers,
+	                                  .queue_max = queue_max,
+	                                  .conns_max = conns_max,
+	                                  .body_bytes_max = T_BODY_MAX};
+	const struct node_http_ops ops = {
+	    .io = t_io, .work = t_work, .stopped = t_stopped};
+	struct node_http *hs;
+	char err[256] = "";
+	int rc = node_http_open(&cfg, &ops, &hs, err);
+	ck_assert_msg(rc == 0, "open: %s", err);
+	return hs;
+}
+
+/* Waits until the server holds at least conns connections and queued
+ * requests (0: any), or fails after T_WAIT_MS. */
+static void wait_stats(struct node_http *hs, size_t conns, size_t queued)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	struct node_http_stats s;
+	for (;;) {
+		node_http_stats(hs, &s);
+		if (s.conns >= conns && s.queued >= queued)
+			return;
+		ck_assert_msg(lora_now_ms() < until,
+		              "waited for %zu conns / %zu queued: %zu / %zu",
+		              conns, queued, s.conns, s.queued);
+		usleep(1000);
+	}
+}
+
+static void wait_entered(int n)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	pthread_mutex_lock(&g.mu);
+	while (g.entered < n && lora_now_ms() < until) {
+		pthread_mutex_unlock(&g.mu);
+		usleep(1000);
+		pthread_mutex_lock(&g.mu);
+	}
+	int e = g.entered;
+	pthread_mutex_unlock(&g.mu);
+	ck_assert_int_ge(e, n);
+}
+
+/* ---- a client ------------------------------------------------------------ */
+
+struct client {
+	int fd;
+	char buf[T_RESP_BYTES];
+	size_t len;
+};
+
+static void c_open(struct client *c, struct node_http *hs)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(c->fd, 0);
+	struct timeval tv = {T_WAIT_MS / 1000, 0};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons(node_http_port(hs))};
+	inet_pton(AF_INET, T_ADDR, &a.sin_addr);
+	ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
+}
+
+static void c_close(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static void c_send(struct client *c, const char *s, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = send(c->fd, s, len, MSG_NOSIGNAL);
+		ck_assert_int_gt(w, 0);
+		s += w;
+		len -= (size_t)w;
+	}
+}
+
+static void c_sends(struct client *c, const char *s)
+{
+	c_send(c, s, strlen(s));
+}
+
+/* One more recv into c->buf: its result (0 at the end, -1 on error). */
+static ssize_t c_fill(struct client *c)
+{
+	ck_assert_uint_lt(c->len, sizeof c->buf - 1);
+	ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, 0);
+	if (r > 0)
+		c->len += (size_t)r;
+	c->buf[c->len] = 0;
+	return r;
+}
+
+/* Reads one answer (Content-Length framed): its status, its body into
+ * body (NUL-terminated); -1 when the connection ended first. */
+static int c_answer(struct client *c, char *body, size_t size)
+{
+	char *end;
+	while ((end = strstr(c->buf, "\r\n\r\n")) == NULL)
+		if (c_fill(c) <= 0)
+			return -1;
+	int status = atoi(c->buf + 9);
+	const char *cl = strcasestr(c->buf, "Content-Length: ");
+	ck_assert_msg(cl && cl < end, "no Content-Length: %s", c->buf);
+	size_t blen = strtoul(cl + 16, NULL, 10);
+	size_t head = (size_t)(end - c->buf) + 4;
+	while (c->len < head + blen)
+		if (c_fill(c) <= 0)
+			return -1;
+	ck_assert_uint_lt(blen, size);
+	memcpy(body, c->buf + head, blen);
+	body[blen] = 0;
+	memmove(c->buf, c->buf + head + blen, c->len - head - blen);
+	c->len -= head + blen;
+	c->buf[c->len] = 0;
+	return status;
+}
+
+/* 1 when the server closed the connection (after any bytes left). */
+static int c_closed(struct client *c)
+{
+	for (;;) {
+		ssize_t r = c_fill(c);
+		if (r == 0 || (r < 0 && errno == ECONNRESET))
+			return 1;
+		if (r < 0)
+			return 0; /* timed out: still open */
+	}
+}
+
+static void get(struct client *c, const char *uri)
+{
+	char req[256];
+	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", uri);
+	c_sends(c, req);
+}
+
+static void expect_answer(struct client *c, int status, const char *body)
+{
+	char got[1024];
+	int st = c_answer(c, got, sizeof got);
+	ck_assert_int_eq(st, status);
+	if (body)
+		ck_assert_str_eq(got, body);
+}
+
+/* ---- the tests ------------------------------------------------------------
+ */
+
+START_TEST(pipelined_requests_answered_in_order)
+{
+	struct node_http *hs = server(4, 0, 0);
+	struct client c;
+	c_open(&c, hs);
+	/* one write: I/O-thread and worker answers interleaved, and the
+	 * worker reading on into the requests behind its own */
+	c_sends(&c, "GET /fast/1 HTTP/1.1\r\n\r\n"
+	            "POST /w/2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+	            "GET /fast/3 HTTP/1.1\r\n\r\n"
+	            "GET /w/4 HTTP/1.1\r\n\r\n"
+	            "POST /fast/5 HTTP/1.1\r\nContent-Length: 2\r\n\r\nxy");
+	expect_answer(&c, 200, "GET /fast/1 0");
+	expect_answer(&c, 200, "POST /w/2 3");
+	expect_answer(&c, 200, "GET /fast/3 0");
+	expect_answer(&c, 200, "GET /w/4 0");
+	expect_answer(&c, 200, "POST /fast/5 2");
+	/* and the connection stays open for more */
+	get(&c, "/w/6");
+	expect_answer(&c, 200, "GET /w/6 0");
+	c_close(&c);
+	node_http_close(hs);
+	ck_assert_int_eq(g.stopped_runs, 1);
+}
+END_TEST
+
+START_TEST(slow_client_holds_nobody_up)
+{
+	struct node_http *hs = server(1, 0, 0);
+	struct client slow, quick;
+	c_open(&slow, hs);
+	c_open(&quick, hs);
+	/* the head one byte per send, then half the body */
+	const char *head = "POST /w/slow HTTP/1.1\r\nContent-Length: 6\r\n\r\n";
+	for (const char *p = head; *p; p++)
+		c_send(&slow, p, 1);
+	c_sends(&slow, "abc");
+	wait_stats(hs, 2, 0);
+	/* the one worker is free: the partial request is not on it */
+	for (int i = 0; i < 3; i++) {
+		get(&quick, "/w/quick");
+		expect_answer(&quick, 200, "GET /w/quick 0");
+	}
+	ck_assert_int_eq(g_get(&g.worked), 3);
+	c_sends(&slow, "def");
+	expect_answer(&slow, 200, "POST /w/slow 6");
+	c_close(&slow);
+	c_close(&quick);
+	node_http_close(hs);
+}
+END_TEST
+
+START_TEST(oversize_heads_and_bodies_refused)
+{
+	struct node_http *hs = server(2, 0, 0);
+	char body[1024];
+	/* a head past NODE_HTTP_HEADER_BYTES_MAX (16 KiB): 400, closed */
+	struct client c;
+	c_open(&c, hs);
+	c_sends(&c, "GET /w/big HTTP/1.1\r\nX-Pad: ");
+	static char pad[20000];
+	memset(pad, 'a', sizeof pad);
+	c_send(&c, pad, sizeof pad);
+	ck_assert_int_eq(c_answer(&c, body, sizeof body), 400);
+	ck_assert_ptr_nonnull(strstr(body, "request headers too large"));
+	ck_assert(c_closed(&c));
+	c_close(&c);
+	/* a Content-Length above body_bytes_max: 413 before any body byte */
+	c_open(&c, hs);
+	c_sends(&c, "POST /w/big HTTP/1.1\r\nContent-Length: 1025\r\n\r\n");
+	ck_assert_int_eq(c_answer(&c, body, sizeof body), 413);
+	ck_assert_ptr_nonnull(strstr(body, "LORA_"));
+	ck_assert(c_closed(&c));
+	c_close(&c);
+	/* chunked uploads: 411 */
+	c_open(&c, hs);
+	c_sends(&c,
+	        "POST /w/ch HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+	ck_assert_int_eq(c_answer(&c, body, sizeof body), 411);
+	c_close(&c);
+	ck_assert_int_eq(g_get(&g.worked), 0); /* none reached the handler */
+	/* exactly the limit is served */
+	c_open(&c, hs);
+	c_sends(&c, "POST /w/max HTTP/1.1\r\nContent-Length: 1024\r\n\r\n");
+	c_send(&c, pad, 1024);
+	expect_answer(&c, 200, "POST /w/max 1024");
+	c_close(&c);
+	node_http_close(hs);
+}
+END_TEST
+
+START_TEST(connection_cap_closes_the_extra_ones)
+{
+	enum { CAP = 3 };
+	struct node_http *hs = server(2, 0, CAP);
+	static struct client c[CAP + 1];
+	for (int i = 0; i < CAP; i++) {
+		c_open(&c[i], hs);
+		get(&c[i], "/fast/in");
+		expect_answer(&c[i], 200, "GET /fast/in 0");
+	}
+	/* one more: accepted by the kernel, closed by the server unanswered */
+	c_open(&c[CAP], hs);
+	static const char over[] = "GET /fast/over HTTP/1.1\r\n\r\n";
+	/* (the send may already meet the server's close) */
+	ssize_t w = send(c[CAP].fd, over, sizeof over - 1, MSG_NOSIGNAL);
+	(void)w;
+	ck_assert(c_closed(&c[CAP]));
+	ck_assert_uint_eq(c[CAP].len, 0);
+	c_close(&c[CAP]);
+	struct node_http_stats s;
+	node_http_stats(hs, &s);
+	ck_assert_uint_eq(s.conns, CAP);
+	/* one leaves: room for a new one */
+	c_close(&c[0]);
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	do {
+		node_http_stats(hs, &s);
+		ck_assert(lora_now_ms() < until);
+		usleep(1000);
+	} while (s.conns != CAP - 1);
+	c_open(&c[0], hs);
+	get(&c[0], "/fast/again");
+	expect_answer(&c[0], 200, "GET /fast/again 0");
+	for (int i = 0; i < CAP; i++)
+		c_close(&c[i]);
+	node_http_close(hs);
+}
+END_TEST
+
+START_TEST(saturated_workers_answer_503)
+{
+	struct node_http *hs = server(1, 1, 0);
+	struct client a, b, c;
+	c_open(&a, hs);
+	c_open(&b, hs);
+	c_open(&c, hs);
+	get(&a, "/block/a");
+	wait_entered(1); /* the one worker is taken */
+	get(&b, "/block/b");
+	wait_stats(hs, 3, 1); /* the one queue place is taken */
+	get(&c, "/w/c");
+	char body[1024];
+	ck_assert_int_eq(c_answer(&c, body, sizeof body), 503);
+	ck_assert_ptr_nonnull(strstr(body, "LORA_UNAVAILABLE"));
+	/* the connection goes on, and the I/O thread still answers */
+	get(&c, "/fast/c");
+	expect_answer(&c, 200, "GET /fast/c 0");
+	gate_open();
+	expect_answer(&a, 200, "GET /block/a 0");
+	expect_answer(&b, 200, "GET /block/b 0");
+	get(&c, "/w/c2");
+	expect_answer(&c, 200, "GET /w/c2 0");
+	c_close(&a);
+	c_close(&b);
+	c_close(&c);
+	node_http_close(hs);
+}
+END_TEST
+
+static void *closer_main(void *arg)
+{
+	node_http_close(arg);
+	return NULL;
+}
+
+START_TEST(stop_answers_every_request_in_flight)
+{
+	enum { WORKERS = 2, QUEUED = 3, N = WORKERS + QUEUED };
+	struct node_http *hs = server(WORKERS, 8, 0);
+	static struct client c[N];
+	for (int i = 0; i < N; i++)
+		c_open(&c[i], hs);
+	for (int i = 0; i < WORKERS; i++)
+		get(&c[i], "/block/run");
+	wait_entered(WORKERS);
+	for (int i = WORKERS; i < N; i++)
+		get(&c[i], "/block/queued");
+	wait_stats(hs, N, QUEUED);
+	/* stop while they run and wait: the workers finish them all */
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, closer_main, hs), 0);
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	while (!node_http_closing(hs)) {
+		ck_assert(lora_now_ms() < until);
+		sched_yield();
+	}
+	gate_open();
+	for (int i = 0; i < N; i++)
+		expect_answer(&c[i], 200,
+		              i < WORKERS ? "GET /block/run 0"
+		                          : "GET /block/queued 0");
+	pthread_join(t, NULL);
+	ck_assert_int_eq(g.stopped_runs, 1);
+	for (int i = 0; i < N; i++) {
+		ck_assert(c_closed(&c[i]));
+		c_close(&c[i]);
+	}
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("node_http");
+	TCase *t = tcase_create("http");
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, pipelined_requests_answered_in_order);
+	tcase_add_test(t, slow_client_holds_nobody_up);
+	tcase_add_test(t, oversize_heads_and_bodies_refused);
+	tcase_add_test(t, connection_cap_closes_the_extra_ones);
+	tcase_add_test(t, saturated_workers_answer_503);
+	tcase_add_test(t, stop_answers_every_request_in_flight);
+	suite_add_tcase(s, t);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
