@@ -81,17 +81,7 @@ int node_call_wait(struct node_call *c, int timeout_ms);
 /* ---- members known to this node ---------------------------------------------
  */
 
-struct node_member {
-	uint64_t id;
-	char peer_addr[NODE_ADDR_BYTES_MAX];
-	char http_addr[NODE_ADDR_BYTES_MAX];   /* from gossip or add */
-	char client_addr[NODE_ADDR_BYTES_MAX]; /* from gossip */
-	char bolt_addr[NODE_ADDR_BYTES_MAX];   /* from gossip; "" unknown */
-	/* last gossip from it */
-	uint64_t last_info_ms;
-	char role[16];
-	uint64_t term, commit, applied;
-};
+/* struct node_member: status.h */
 
 /* ---- the node
  * ---------------------------------------------------------------- */

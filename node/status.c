@@ -17,10 +17,9 @@
 #include "node_int.h"
 #include "thread.h"
 
-#define NODE_GOSSIP_MS        100
-#define NODE_GOSSIP_BYTES_MAX 1024
+#define NODE_GOSSIP_MS 100
 
-static const char *role_name(const struct rep_status *st)
+const char *node_status_role(const struct rep_status *st)
 {
 	if (st->learner)
 		return "learner";
@@ -35,19 +34,33 @@ static const char *role_name(const struct rep_status *st)
 	}
 }
 
+int node_gossip_format(const struct node_gossip *g, char *buf, size_t size)
+{
+	int len = snprintf(buf, size,
+	                   "%" PRIu64 " %s %s %s %s %" PRIu64 " %" PRIu64
+	                   " %" PRIu64 " %s",
+	                   g->id, g->peer, g->http, g->client, g->role, g->term,
+	                   g->commit, g->applied, g->bolt[0] ? g->bolt : "-");
+	return len <= 0 || (size_t)len >= size ? -1 : len;
+}
+
 static void gossip_once(struct lnode *n)
 {
 	struct rep_status st;
 	node_status_get(n, &st);
-	char buf[NODE_GOSSIP_BYTES_MAX], bolt[NODE_ADDR_BYTES_MAX];
-	node_config_bolt_addr(&n->cfg, bolt, sizeof bolt);
-	int len = snprintf(
-	    buf, sizeof buf,
-	    "%" PRIu64 " %s %s %s %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %s",
-	    n->cfg.id, n->cfg.peer_addr, n->cfg.http_addr, n->cfg.client_addr,
-	    role_name(&st), st.term, st.commit, node_applied_index(n),
-	    bolt[0] ? bolt : "-");
-	if (len <= 0 || (size_t)len >= sizeof buf)
+	struct node_gossip g;
+	g.id = n->cfg.id;
+	snprintf(g.peer, sizeof g.peer, "%s", n->cfg.peer_addr);
+	snprintf(g.http, sizeof g.http, "%s", n->cfg.http_addr);
+	snprintf(g.client, sizeof g.client, "%s", n->cfg.client_addr);
+	snprintf(g.role, sizeof g.role, "%s", node_status_role(&st));
+	node_config_bolt_addr(&n->cfg, g.bolt, sizeof g.bolt);
+	g.term = st.term;
+	g.commit = st.commit;
+	g.applied = node_applied_index(n);
+	char buf[NODE_GOSSIP_BYTES_MAX];
+	int len = node_gossip_format(&g, buf, sizeof buf);
+	if (len < 0)
 		return;
 	uint64_t ids[NODE_PEERS_MAX];
 	int k = 0;
@@ -61,39 +74,16 @@ static void gossip_once(struct lnode *n)
 		                    (size_t)len);
 }
 
-/* 1 when id is a voter or learner in the configuration last published
- * by the raft loop (or that configuration is still empty: joining). */
-static int gossip_from_member(struct lnode *n, uint64_t id)
+/* 1 when id is a voter or learner in rs (or rs is still empty:
+ * joining). */
+static int gossip_from_member(const struct rep_status *rs, uint64_t id)
 {
-	pthread_mutex_lock(&n->status_mu);
-	int ok = n->rs.n_peers == 0;
-	for (uint32_t i = 0; i < n->rs.n_peers; i++)
-		ok |= n->rs.peers[i].id == id;
-	pthread_mutex_unlock(&n->status_mu);
+	int ok = rs->n_peers == 0;
+	for (uint32_t i = 0; i < rs->n_peers; i++)
+		ok |= rs->peers[i].id == id;
 	return ok;
 }
 
-/* Sets an address that is still empty; 1 when gossip claims another one
- * than the address known (which is kept). */
-static int fill_addr(char *dst, size_t bytes, const char *claimed)
-{
-	if (dst[0] == '\0') {
-		snprintf(dst, bytes, "%s", claimed);
-		return 0;
-	}
-	return strcmp(dst, claimed) != 0;
-}
-
-/*
- * Gossip is status, never membership: it is taken only from a member of
- * the configuration that this node already has an entry for, and it never
- * creates an entry. Addresses are learnt from it only when still unknown
- * (peer addresses come from the peers setting, committed membership
- * changes and the members file; HTTP and client addresses from the first
- * gossip or the add request): writes and admin calls are passed to the
- * leader's HTTP and client addresses, so a frame that merely claims to
- * come from a member must not redirect them. It updates the numbers.
- */
 /* the widths in node_gossip_parse's format */
 _Static_assert(NODE_ADDR_BYTES_MAX == 128, "gossip: %127s fields");
 
@@ -120,6 +110,76 @@ int node_gossip_parse(const uint8_t *p, size_t len, struct node_gossip *g)
 	return 0;
 }
 
+/* Sets an address that is still empty; 1 when gossip claims another one
+ * than the address known (which is kept). */
+static int fill_addr(char *dst, size_t bytes, const char *claimed)
+{
+	if (dst[0] == '\0') {
+		snprintf(dst, bytes, "%s", claimed);
+		return 0;
+	}
+	return strcmp(dst, claimed) != 0;
+}
+
+/* The numbers and role of g into m, and the addresses m lacks: 1 when
+ * g claims others than those known. */
+static int member_take(struct node_member *m, const struct node_gossip *g,
+                       uint64_t now_ms)
+{
+	int moved =
+	    fill_addr(m->peer_addr, sizeof m->peer_addr, g->peer) |
+	    fill_addr(m->http_addr, sizeof m->http_addr, g->http) |
+	    fill_addr(m->client_addr, sizeof m->client_addr, g->client) |
+	    (g->bolt[0] &&
+	     fill_addr(m->bolt_addr, sizeof m->bolt_addr, g->bolt));
+	snprintf(m->role, sizeof m->role, "%s", g->role);
+	m->term = g->term;
+	m->commit = g->commit;
+	m->applied = g->applied;
+	m->last_info_ms = now_ms;
+	return moved;
+}
+
+/*
+ * Gossip is status, never membership: it is taken only from a member of
+ * the configuration, and it creates an entry only for a member this node
+ * lacks one for (below). Addresses are learnt from it only when still unknown
+ * (peer addresses come from the peers setting, committed membership
+ * changes and the members file; HTTP and client addresses from the first
+ * gossip or the add request): writes and admin calls are passed to the
+ * leader's HTTP and client addresses, so a frame that merely claims to
+ * come from a member must not redirect them. It updates the numbers.
+ */
+int node_gossip_merge(const struct node_gossip *g, const struct rep_status *rs,
+                      struct node_member *members, int *n_members,
+                      int members_max, uint64_t now_ms)
+{
+	if (!gossip_from_member(rs, g->id))
+		return NODE_GOSSIP_NOT_MEMBER;
+	int moved = 0, known = 0;
+	for (int i = 0; i < *n_members; i++) {
+		if (members[i].id != g->id)
+			continue;
+		known = 1;
+		moved = member_take(&members[i], g, now_ms);
+	}
+	if (known)
+		return moved ? NODE_GOSSIP_MOVED : NODE_GOSSIP_TAKEN;
+	/* A member of the (non-empty) configuration this node has no entry
+	 * for: one added while this node caught up from a snapshot, which
+	 * carries ids but no addresses. Without its address this node could
+	 * never answer its votes. A stranger (not in the configuration) or
+	 * gossip to a node with no configuration yet never gets here. */
+	if (rs->n_peers == 0 || *n_members >= members_max)
+		return NODE_GOSSIP_NO_ENTRY;
+	struct node_member *m = &members[(*n_members)++];
+	memset(m, 0, sizeof *m);
+	m->id = g->id;
+	(void)member_take(m, g, now_ms);
+	m->term = m->commit = m->applied = 0; /* as before: addresses only */
+	return NODE_GOSSIP_CREATED;
+}
+
 void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
                           size_t len)
 {
@@ -134,68 +194,27 @@ void node_gossip_on_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 		                  "malformed, or naming another node");
 		return;
 	}
-	uint64_t id = g.id, term = g.term, commit = g.commit,
-	         applied = g.applied;
-	const char *peer = g.peer, *http = g.http, *client = g.client,
-	           *role = g.role, *bolt = g.bolt;
-	if (!gossip_from_member(n, id)) {
-		node_peer_refused(from, "gossip", "not a member");
-		return;
-	}
-	int moved = 0, known = 0;
 	pthread_mutex_lock(&n->status_mu);
-	for (int i = 0; i < n->n_members; i++) {
-		struct node_member *m = &n->members[i];
-		if (m->id != id)
-			continue;
-		known = 1;
-		moved =
-		    fill_addr(m->peer_addr, sizeof m->peer_addr, peer) |
-		    fill_addr(m->http_addr, sizeof m->http_addr, http) |
-		    fill_addr(m->client_addr, sizeof m->client_addr, client) |
-		    (bolt[0] &&
-		     fill_addr(m->bolt_addr, sizeof m->bolt_addr, bolt));
-		snprintf(m->role, sizeof m->role, "%s", role);
-		m->term = term;
-		m->commit = commit;
-		m->applied = applied;
-		m->last_info_ms = lora_now_ms();
-	}
-	/* A member of the (non-empty) configuration this node has no entry
-	 * for: one added while this node caught up from a snapshot, which
-	 * carries ids but no addresses. Without its address this node could
-	 * never answer its votes. A stranger (not in the configuration) or
-	 * gossip to a node with no configuration yet never gets here. */
-	int created = 0;
-	if (!known && n->rs.n_peers > 0 && n->n_members < NODE_PEERS_MAX) {
-		struct node_member *m = &n->members[n->n_members++];
-		memset(m, 0, sizeof *m);
-		m->id = id;
-		fill_addr(m->peer_addr, sizeof m->peer_addr, peer);
-		fill_addr(m->http_addr, sizeof m->http_addr, http);
-		fill_addr(m->client_addr, sizeof m->client_addr, client);
-		if (bolt[0])
-			fill_addr(m->bolt_addr, sizeof m->bolt_addr, bolt);
-		snprintf(m->role, sizeof m->role, "%s", role);
-		m->last_info_ms = lora_now_ms();
-		created = known = 1;
-	}
+	int rc = node_gossip_merge(&g, &n->rs, n->members, &n->n_members,
+	                           NODE_PEERS_MAX, lora_now_ms());
 	pthread_mutex_unlock(&n->status_mu);
-	if (created) {
+	if (rc == NODE_GOSSIP_NOT_MEMBER) {
+		node_peer_refused(from, "gossip", "not a member");
+	} else if (rc == NODE_GOSSIP_CREATED) {
 		LOG_INFO("member %llu learnt from its gossip (peer %s)",
-		         (unsigned long long)id, peer);
-		node_transport_set_peer(n->transport, id, peer, NULL);
+		         (unsigned long long)g.id, g.peer);
+		node_transport_set_peer(n->transport, g.id, g.peer, NULL);
 		node_members_save(n);
-	}
-	if (!known)
+	} else if (rc == NODE_GOSSIP_NO_ENTRY) {
 		node_peer_refused(from, "gossip",
 		                  "a member with no address known here");
-	else if (moved)
+	} else if (rc == NODE_GOSSIP_MOVED) {
 		node_peer_refused(
 		    from, "gossip-address",
 		    "claims addresses %s %s %s; kept the ones known "
 		    "(change them by removing and adding the node)",
-		    peer, http, client);
+		    g.peer, g.http, g.client);
+	}
 }
 
 static void *gossip_main(void *arg)
@@ -268,27 +287,28 @@ void node_gossip_stop(struct lnode *n)
 	g->running = 0;
 }
 
-/* One entry of "nodes" for member id (status_mu held). */
-static json_t *node_entry(struct lnode *n, const struct rep_status *st,
-                          uint64_t id, int voter)
+/* One entry of "nodes" for member id. */
+static json_t *node_entry(const struct node_status_view *v, uint64_t id,
+                          int voter)
 {
-	uint64_t now = lora_now_ms();
-	if (id == n->cfg.id)
+	const struct rep_status *st = v->rs;
+	if (id == v->self)
 		return json_pack(
 		    "{s:I,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)id,
-		    "address", n->cfg.http_addr, "role", role_name(st), "term",
-		    (json_int_t)st->term, "commitIndex", (json_int_t)st->commit,
-		    "appliedIndex", (json_int_t)node_applied_index(n),
-		    "lastContactMs", (json_int_t)0);
+		    "address", v->self_http, "role", node_status_role(st),
+		    "term", (json_int_t)st->term, "commitIndex",
+		    (json_int_t)st->commit, "appliedIndex",
+		    (json_int_t)v->applied, "lastContactMs", (json_int_t)0);
 	const struct node_member *m = NULL;
-	for (int i = 0; i < n->n_members; i++)
-		if (n->members[i].id == id)
-			m = &n->members[i];
+	for (int i = 0; i < v->n_members; i++)
+		if (v->members[i].id == id)
+			m = &v->members[i];
 	const char *role = voter ? "follower" : "learner";
 	json_t *contact = json_null();
 	if (m && m->last_info_ms) {
 		role = m->role;
-		contact = json_integer((json_int_t)(now - m->last_info_ms));
+		contact =
+		    json_integer((json_int_t)(v->now_ms - m->last_info_ms));
 	}
 	return json_pack("{s:I,s:s,s:s,s:I,s:I,s:I,s:o}", "id", (json_int_t)id,
 	                 "address", m ? m->http_addr : "", "role", role, "term",
@@ -298,26 +318,37 @@ static json_t *node_entry(struct lnode *n, const struct rep_status *st,
 	                 contact);
 }
 
-char *node_status_json(struct lnode *n)
+json_t *node_status_doc(const struct node_status_view *v)
 {
-	struct rep_status st;
-	pthread_mutex_lock(&n->status_mu);
-	st = n->rs;
+	const struct rep_status *st = v->rs;
 	json_t *nodes = json_array();
 	int self_listed = 0;
-	for (uint32_t i = 0; nodes && i < st.n_peers; i++) {
-		json_array_append_new(nodes, node_entry(n, &st, st.peers[i].id,
-		                                        st.peers[i].voter));
-		self_listed |= st.peers[i].id == n->cfg.id;
+	for (uint32_t i = 0; nodes && i < st->n_peers; i++) {
+		json_array_append_new(
+		    nodes, node_entry(v, st->peers[i].id, st->peers[i].voter));
+		self_listed |= st->peers[i].id == v->self;
 	}
 	if (!self_listed && nodes)
-		json_array_append_new(nodes, node_entry(n, &st, n->cfg.id, 0));
+		json_array_append_new(nodes, node_entry(v, v->self, 0));
+	return json_pack("{s:o,s:I,s:I,s:o*}", "leader",
+	                 st->leader ? json_integer((json_int_t)st->leader)
+	                            : json_null(),
+	                 "term", (json_int_t)st->term, "self",
+	                 (json_int_t)v->self, "nodes", nodes);
+}
+
+char *node_status_json(struct lnode *n)
+{
+	pthread_mutex_lock(&n->status_mu);
+	const struct node_status_view v = {.self = n->cfg.id,
+	                                   .self_http = n->cfg.http_addr,
+	                                   .rs = &n->rs,
+	                                   .applied = node_applied_index(n),
+	                                   .members = n->members,
+	                                   .n_members = n->n_members,
+	                                   .now_ms = lora_now_ms()};
+	json_t *o = node_status_doc(&v);
 	pthread_mutex_unlock(&n->status_mu);
-	json_t *o = json_pack("{s:o,s:I,s:I,s:o*}", "leader",
-	                      st.leader ? json_integer((json_int_t)st.leader)
-	                                : json_null(),
-	                      "term", (json_int_t)st.term, "self",
-	                      (json_int_t)n->cfg.id, "nodes", nodes);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	char *out = s ? lora_strdup(s) : NULL;
