@@ -948,6 +948,18 @@ static int need_leader(struct lnode *n, struct node_http_ex *x)
 	return -1;
 }
 
+/* Waits until `to` leads, deadline_ms passes or the node stops, woken by
+ * each change of role, leader or term the raft loop publishes. */
+static void leader_wait(struct lnode *n, uint64_t to, uint64_t deadline_ms)
+{
+	for (;;) {
+		uint64_t seq = node_status_seq(n); /* before the look */
+		if (node_leader_id(n) == to ||
+		    node_status_wait(n, seq, deadline_ms) != 0)
+			return;
+	}
+}
+
 static int h_transfer(struct lnode *n, struct node_http_ex *x,
                       const struct node_route *r)
 {
@@ -977,10 +989,9 @@ static int h_transfer(struct lnode *n, struct node_http_ex *x,
 		}
 		int rc = to ? node_raft_transfer(n, to, msg)
 		            : lora_errf(LORA_EINVAL, msg, "no other voter");
-		uint64_t deadline = lora_now_ms() + NODE_TRANSFER_WAIT_MS;
-		while (rc == 0 && node_leader_id(n) != to &&
-		       lora_now_ms() < deadline)
-			usleep(10000);
+		if (rc == 0)
+			leader_wait(n, to,
+			            lora_now_ms() + NODE_TRANSFER_WAIT_MS);
 		if (rc == 0 && node_leader_id(n) != to)
 			rc =
 			    lora_errf(LORA_ETIMEOUT, msg,

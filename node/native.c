@@ -73,8 +73,10 @@ struct node_native {
 	pthread_t threads[NODE_NATIVE_WORKERS];
 	int n_threads;
 	/* workers past opening their context (posted a receive, or gave
-	 * up): node_native_stop closes the socket only after all are */
-	atomic_int ready;
+	 * up): node_native_stop closes the socket only after all are (mu;
+	 * ready_cond, CLOCK_MONOTONIC, is broadcast with each) */
+	int ready;
+	pthread_cond_t ready_cond;
 	pthread_mutex_t mu;
 	struct cursor_slot cursors[NODE_CURSORS_MAX];
 	uint64_t next_cursor_id;
@@ -642,6 +644,15 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	return resp;
 }
 
+/* This worker is past opening its context (worker_main). */
+static void worker_ready(struct node_native *nv)
+{
+	pthread_mutex_lock(&nv->mu);
+	nv->ready++;
+	pthread_cond_broadcast(&nv->ready_cond);
+	pthread_mutex_unlock(&nv->mu);
+}
+
 static void *native_main(void *arg)
 {
 	struct lnode *n = arg;
@@ -650,19 +661,19 @@ static void *native_main(void *arg)
 	nng_aio *aio;
 	int first = 1;
 	if (nng_ctx_open(&ctx, n->native->sock) != 0) {
-		atomic_fetch_add(&n->native->ready, 1);
+		worker_ready(n->native);
 		return NULL;
 	}
 	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
 		nng_ctx_close(ctx);
-		atomic_fetch_add(&n->native->ready, 1);
+		worker_ready(n->native);
 		return NULL;
 	}
 	for (;;) {
 		nng_ctx_recv(ctx, aio);
 		if (first) {
 			first = 0;
-			atomic_fetch_add(&n->native->ready, 1);
+			worker_ready(n->native);
 		}
 		nng_aio_wait(aio);
 		int rv = nng_aio_result(aio);
@@ -718,6 +729,11 @@ int node_native_start(struct lnode *n, char *errmsg)
 	struct node_native *nv = lora_calloc(1, sizeof *nv);
 	if (nv == NULL)
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	if (node_cond_init(&nv->ready_cond) != 0) {
+		lora_free(nv);
+		return lora_errf(LORA_EINTERNAL, errmsg,
+		                 "native: cannot make a condition");
+	}
 	pthread_mutex_init(&nv->mu, NULL);
 	nv->conns_cap = native_conns_cap;
 	n->native = nv;
@@ -764,11 +780,14 @@ void node_native_stop(struct lnode *n)
 		return;
 	/* nng_close while a worker is between opening its context and its
 	 * first receive could wait for good (seen when a later worker's
-	 * start failed right after: node_faults hung in nng_close); nothing
-	 * signals that step, so this polls, briefly */
+	 * start failed right after: node_faults hung in nng_close); each
+	 * worker signals when it is past that step */
 	uint64_t until = lora_now_ms() + NODE_NATIVE_READY_WAIT_MS;
-	while (atomic_load(&nv->ready) < nv->n_threads && lora_now_ms() < until)
-		usleep(1000);
+	pthread_mutex_lock(&nv->mu);
+	while (nv->ready < nv->n_threads &&
+	       node_cond_wait_until(&nv->ready_cond, &nv->mu, until) == 0)
+		;
+	pthread_mutex_unlock(&nv->mu);
 	nng_close(nv->sock);
 	for (int i = 0; i < nv->n_threads; i++)
 		pthread_join(nv->threads[i], NULL);
@@ -779,6 +798,7 @@ void node_native_stop(struct lnode *n)
 		if (nv->cursors[i].id)
 			node_cursor_free(n, nv->cursors[i].c);
 	pthread_mutex_destroy(&nv->mu);
+	pthread_cond_destroy(&nv->ready_cond);
 	lora_free(nv);
 	n->native = NULL;
 }

@@ -158,6 +158,7 @@ static int init_sync(struct lnode *n)
 	pthread_mutex_init(&n->store_mu, NULL);
 	pthread_cond_init(&n->store_cond, NULL);
 	pthread_mutex_init(&n->status_mu, NULL);
+	pthread_mutex_init(&n->tx_mu, NULL);
 	return 0;
 }
 
@@ -167,6 +168,7 @@ static void destroy_sync(struct lnode *n)
 	pthread_cond_destroy(&n->store_cond);
 	pthread_mutex_destroy(&n->status_mu);
 	pthread_cond_destroy(&n->status_cond);
+	pthread_mutex_destroy(&n->tx_mu);
 }
 
 static void stop_all(struct lnode *n);
@@ -300,6 +302,7 @@ static void stop_all(struct lnode *n)
 	pthread_mutex_lock(&n->status_mu); /* node_status_wait: stopping */
 	pthread_cond_broadcast(&n->status_cond);
 	pthread_mutex_unlock(&n->status_mu);
+	node_tx_wake(n); /* a served transaction ends at once */
 	/* the raft loop may wait for room in the apply queue */
 	if (n->apply)
 		nq_close(&n->apply->q);

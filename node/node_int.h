@@ -120,6 +120,10 @@ struct lnode {
 	uint64_t status_seq;
 	pthread_cond_t status_cond;
 	uint64_t lead_barrier; /* leader: writes wait for applied >= this */
+	/* the explicit transaction the writer serves now, for node_tx_wake
+	 * (txn.c; tx_mu, taken before the transaction's own mutex) */
+	pthread_mutex_t tx_mu;
+	struct node_tx *tx_served;
 	/* follower: who last sent us a leader's message (append, heartbeat,
 	 * snapshot) and when (lora_now_ms); set by the raft loop, read by
 	 * the forwarders to notice a silent leader (node_leader_heard) */
@@ -269,6 +273,14 @@ int node_tx_rows(struct qry_cursor *c, Lora__Response *resp,
                  struct qry_error *err);
 /* Writer thread: serves the transaction req carries until it ends. */
 void node_tx_serve(struct lnode *n, const struct node_exec_req *req);
+/* Wakes the transaction being served, to look again at its leadership
+ * and at the node stopping: the raft loop after publishing a change of
+ * role, leader or term, and the node's stop. */
+void node_tx_wake(struct lnode *n);
+/* For tests: 1 once t ended; wake-ups of served transactions' waits for
+ * a command since the process started. */
+int node_tx_ended(struct node_tx *t);
+unsigned long node_tx_test_waits(void);
 
 /* ---- executing requests (exec.c)
  * ------------------------------------------------ */

@@ -897,8 +897,9 @@ static int handle_ready(struct lnode *n)
 	struct rep_status st;
 	rep_status(n->raft->rep, &st);
 	pthread_mutex_lock(&n->status_mu);
-	if (st.role != n->rs.role || st.leader != n->rs.leader ||
-	    st.term != n->rs.term) {
+	int changed = st.role != n->rs.role || st.leader != n->rs.leader ||
+	              st.term != n->rs.term;
+	if (changed) {
 		n->status_seq++;
 		pthread_cond_broadcast(&n->status_cond);
 	}
@@ -908,6 +909,9 @@ static int handle_ready(struct lnode *n)
 		n->leader_since_ms = lora_now_ms();
 	}
 	pthread_mutex_unlock(&n->status_mu);
+	if (changed)
+		node_tx_wake(
+		    n); /* a served transaction checks its leadership */
 	atomic_store(&n->commit, st.commit);
 	return work;
 }

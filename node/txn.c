@@ -19,17 +19,26 @@
  * through the transaction (mutex + condition): one command at a time, the
  * client waits for its answer. The struct is shared: freed by whichever
  * side lets go last.
+ *
+ * Every wait here is on the transaction's condition until a deadline
+ * (CLOCK_MONOTONIC), woken by what it waits for: a command, the writer
+ * taking it up or ending it, and, for the transaction being served, the
+ * raft loop publishing a change of role or term and the node stopping
+ * (node_tx_wake). Nothing wakes on a period.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 enum { TX_QUEUED = 0, TX_ACTIVE, TX_ENDED };
 enum { CMD_NONE = 0, CMD_RUN, CMD_COMMIT, CMD_ROLLBACK };
 
-#define NODE_TX_POLL_MS 100
+/* Wake-ups of a served transaction's wait for a command (for tests:
+ * node_tx_test_waits). */
+static atomic_ulong tx_waits;
 
 struct node_tx {
 	struct lnode *n;
@@ -113,7 +122,13 @@ int node_tx_begin(struct lnode *n, uint32_t idle_ms, uint64_t mem_bytes_max,
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	}
 	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cond, NULL);
+	if (node_cond_init(&t->cond) != 0) {
+		pthread_mutex_destroy(&t->mu);
+		lora_free(t);
+		lora__response__free_unpacked(r, &lora_pb_allocator);
+		return lora_errf(LORA_EINTERNAL, errmsg,
+		                 "cannot make a condition");
+	}
 	t->n = n;
 	t->refs = 2; /* the client and the writer */
 	t->idle_ms = idle_ms ? idle_ms : NODE_TX_IDLE_MS;
@@ -129,11 +144,9 @@ int node_tx_begin(struct lnode *n, uint32_t idle_ms, uint64_t mem_bytes_max,
 	node_write_async(n, &t->wreq, t->wresp, tx_released, t);
 	uint64_t deadline = lora_now_ms() + NODE_TX_BEGIN_WAIT_MS;
 	pthread_mutex_lock(&t->mu);
-	while (t->state == TX_QUEUED && lora_now_ms() < deadline) {
-		struct timespec ts;
-		lora_deadline_after(&ts, NODE_TX_POLL_MS);
-		pthread_cond_timedwait(&t->cond, &t->mu, &ts);
-	}
+	while (t->state == TX_QUEUED &&
+	       node_cond_wait_until(&t->cond, &t->mu, deadline) == 0)
+		;
 	int rc = 0;
 	if (t->state == TX_QUEUED) {
 		/* still queued: the writer ends it as soon as it gets there */
@@ -419,11 +432,44 @@ static int tx_wait_cmd(struct node_tx *t, const char **why)
 		}
 		if (lora_now_ms() >= deadline || atomic_load(&t->n->stopping))
 			return CMD_NONE;
-		struct timespec ts;
-		lora_deadline_after(&ts, NODE_TX_POLL_MS);
-		pthread_cond_timedwait(&t->cond, &t->mu, &ts);
+		/* woken by a command, node_tx_wake or the deadline */
+		(void)node_cond_wait_until(&t->cond, &t->mu, deadline);
+		atomic_fetch_add(&tx_waits, 1);
 	}
 	return t->cmd;
+}
+
+unsigned long node_tx_test_waits(void)
+{
+	return atomic_load(&tx_waits);
+}
+
+int node_tx_ended(struct node_tx *t)
+{
+	pthread_mutex_lock(&t->mu);
+	int ended = t->state == TX_ENDED;
+	pthread_mutex_unlock(&t->mu);
+	return ended;
+}
+
+/* The transaction the writer serves now (n->tx_mu held both ways). */
+static void tx_served(struct lnode *n, struct node_tx *t)
+{
+	pthread_mutex_lock(&n->tx_mu);
+	n->tx_served = t;
+	pthread_mutex_unlock(&n->tx_mu);
+}
+
+void node_tx_wake(struct lnode *n)
+{
+	pthread_mutex_lock(&n->tx_mu);
+	struct node_tx *t = n->tx_served;
+	if (t) { /* alive: the writer holds it until tx_served(n, NULL) */
+		pthread_mutex_lock(&t->mu);
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->mu);
+	}
+	pthread_mutex_unlock(&n->tx_mu);
 }
 
 static void tx_loop(struct node_tx *t, struct sto_view **view,
@@ -491,8 +537,11 @@ void node_tx_serve(struct lnode *n, const struct node_exec_req *req)
 	pthread_cond_broadcast(&t->cond);
 	int active = t->state == TX_ACTIVE;
 	pthread_mutex_unlock(&t->mu);
-	if (active)
+	if (active) {
+		tx_served(n, t);
 		tx_loop(t, &view, &st);
+		tx_served(n, NULL);
+	}
 	if (view)
 		sto_view_close(view);
 	if (st)
