@@ -266,6 +266,29 @@ int lnode_open_apply_only(const struct node_config *cfg, struct lnode **out,
 	return 0;
 }
 
+int lnode_open_raft_only(const struct node_config *cfg,
+                         const struct node_raft_net *net, struct lnode **out,
+                         char *errmsg)
+{
+	LORA_ASSERT(net->send);
+	struct lnode *n;
+	int rc = open_base(cfg, 0, &n, errmsg);
+	if (n == NULL)
+		return rc;
+	if (rc == 0) {
+		n->raft->net = *net;
+		rc = node_raft_start(n, errmsg);
+	}
+	if (rc == 0)
+		rc = node_apply_start(n, errmsg);
+	if (rc) {
+		stop_all(n);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
 /* Leader: hand leadership to the most up-to-date voter, wait a little. */
 static void transfer_away(struct lnode *n)
 {

@@ -165,6 +165,13 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg);
  * in through node_apply_enqueue. Closed with lnode_close. */
 int lnode_open_apply_only(const struct node_config *cfg, struct lnode **out,
                           char *errmsg);
+/* For tests of the raft loop without a transport: lnode_open_apply_only
+ * plus the raft loop, whose frames go through net (copied; its arg must
+ * outlive the node) and come in through node_raft_on_frame(n, ...). No
+ * writer, gossip or servers; snapshots cannot be sent. */
+int lnode_open_raft_only(const struct node_config *cfg,
+                         const struct node_raft_net *net, struct lnode **out,
+                         char *errmsg);
 /* Graceful: transfers leadership when leader, then stops all threads. */
 void lnode_close(struct lnode *n);
 

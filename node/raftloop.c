@@ -692,6 +692,17 @@ static int redundant(const struct rep_ready *rd, size_t i, uint64_t *commit)
 }
 
 /* Sends the messages of rd whose leader_only() equals `early`. */
+/* A frame to peer `to`: through the transport, or the test's network. */
+static int raft_send(struct lnode *n, uint64_t to, const uint8_t *buf,
+                     size_t len)
+{
+	const struct node_raft_net *net = &n->raft->net;
+	if (net->send)
+		return net->send(net->arg, n->cfg.id, to, NODE_FRAME_RAFT, buf,
+		                 len);
+	return node_transport_send(n->transport, to, NODE_FRAME_RAFT, buf, len);
+}
+
 static void send_msgs(struct lnode *n, const struct rep_ready *rd, int early)
 {
 	for (size_t i = 0; i < rd->n_msgs; i++) {
@@ -715,8 +726,7 @@ static void send_msgs(struct lnode *n, const struct rep_ready *rd, int early)
 		size_t len;
 		if (node_raft_msg_pack(m, &buf, &len) != 0)
 			continue;
-		if (node_transport_send(n->transport, m->to, NODE_FRAME_RAFT,
-		                        buf, len) != 0 &&
+		if (raft_send(n, m->to, buf, len) != 0 &&
 		    m->type == REP_MSG_APP)
 			rep_report_unreachable(n->raft->rep, m->to);
 		lora_free(buf);
@@ -764,12 +774,13 @@ static void conf_committed(struct lnode *n, const struct rep_entry *e)
 			}
 			snprintf(m->peer_addr, sizeof m->peer_addr, "%.127s",
 			         ctx);
-			node_transport_set_peer(n->transport, m->id,
-			                        m->peer_addr, NULL);
+			if (n->transport) /* (none: a test's network) */
+				node_transport_set_peer(n->transport, m->id,
+				                        m->peer_addr, NULL);
 		}
 	} else if (cc.type == REP_CONF_REMOVE && found >= 0) {
 		n->members[found] = n->members[--n->n_members];
-		if (cc.node_id != n->cfg.id)
+		if (cc.node_id != n->cfg.id && n->transport)
 			node_transport_remove_peer(n->transport, cc.node_id);
 	}
 	pthread_mutex_unlock(&n->status_mu);

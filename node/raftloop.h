@@ -23,6 +23,16 @@
 struct lnode;
 struct node_raft_priv;
 
+/* Where the loop's frames go when not through the node's transport:
+ * tests put an in-memory network here (lnode_open_raft_only). send
+ * returns 0, or an error when the frame cannot go (an append is then
+ * reported unreachable). Called from the raft loop thread. */
+struct node_raft_net {
+	void *arg;
+	int (*send)(void *arg, uint64_t from, uint64_t to, int kind,
+	            const uint8_t *buf, size_t len);
+};
+
 /* Raft ticks per heartbeat period (raftstart.c fill_config). */
 #define NODE_TICKS_PER_HEARTBEAT 2
 
@@ -42,6 +52,7 @@ struct node_raft {
 	struct node_raft_priv *priv;        /* the loop's private state */
 	uint64_t tick_ms; /* heartbeat_ms / NODE_TICKS_PER_HEARTBEAT */
 	struct node_space log_space; /* disk guard of the log directory */
+	struct node_raft_net net;    /* send NULL: the node's transport */
 };
 
 /* 0 with *out (the inbox made, no core yet), or LORA_ENOMEM /

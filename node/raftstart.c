@@ -601,7 +601,7 @@ int node_raft_start(struct lnode *n, char *errmsg)
 	if (rc)
 		return lora_errwrap(rc, errmsg, "raft");
 	node_applied_reset(n, sto_applied_index(n->store));
-	for (int i = 0; i < n->n_members; i++)
+	for (int i = 0; n->transport && i < n->n_members; i++)
 		node_transport_set_peer(n->transport, n->members[i].id,
 		                        n->members[i].peer_addr, NULL);
 	rep_status(n->raft->rep, &n->rs);
