@@ -18,10 +18,12 @@
  * that the client left from a failed send or a reset socket.
  *
  * Every error has one shape, {"error":{"code","message","category"}}, with
- * the status of lora_err_http_status(): malformed requests 400, unknown
- * endpoints 404, a wrong method 405, bodies above NODE_HTTP_BODY_BYTES_MAX
- * 413 (the connection is closed: the body is not read), a full queue 503.
- * Only Content-Length bodies are accepted (chunked uploads get 411).
+ * the status of lora_err_http_status(). The server's own: malformed
+ * requests 400, bodies above the configured limit (NODE_HTTP_BODY_BYTES_MAX
+ * at most) 413 (the connection is closed: the body is not read), a full
+ * worker queue 503, a request its handler left unanswered 500. Only
+ * Content-Length bodies are accepted (chunked uploads get 411). Unknown
+ * endpoints (404) and wrong methods (405) are the handler's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
