@@ -590,6 +590,11 @@ int sto_view_scan_vectors_raw(struct sto_view *v, const char *label,
                               const char *key, struct sto_iter **out);
 int sto_view_scan_vectors(struct sto_view *v, const char *label,
                           const char *key, struct sto_iter **out);
+/* Vectors of property `key` on relationships of `type`, in id order, raw
+ * (as sto_view_scan_vectors_raw): node_id and edge_id hold the
+ * relationship's id. */
+int sto_view_scan_rel_vectors_raw(struct sto_view *v, const char *type,
+                                  const char *key, struct sto_iter **out);
 
 /*
  * Advances the iterator. On success *done is 1 at the end (item untouched)
