@@ -2349,6 +2349,11 @@ START_TEST(test_vector_rel_index)
 	   "sin(i * 0.7), (i % 17) / 17.0], 4, FLOAT32)}]->(b)");
 	ck_assert_uint_eq(rel_graph_count("rv", 4), 6000);
 	double r1 = rel_recall();
+	/* a WHERE that 6 pass: all 6 come back (the search widens) */
+	expect("CALL db.index.vector.queryRelationships('rv', 10, [0, 1, 0, "
+	       "0]) YIELD relationship, score WHERE relationship.i % 1000 = 1 "
+	       "RETURN count(*) AS c, min(startNode(relationship).k) AS k",
+	       "c|k\n6|1\n");
 	/* another type on the query point stays out */
 	ok("MATCH (a:N {k: 0}) CREATE (a)-[:OTHER {i: -5, v: vector([0, 1, "
 	   "0, 0], 4, FLOAT32)}]->(a)");
