@@ -1008,6 +1008,17 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 	return rv;
 }
 
+int sto_hnsw_has_edge_index(struct sto_store *s)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	if (!h)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	int any = kind_any(h, 1);
+	pthread_mutex_unlock(&h->mu);
+	return any;
+}
+
 int sto_hnsw_populating(struct sto_store *s)
 {
 	struct sto_hnsw_set *h = s->hnsw;

@@ -374,14 +374,27 @@ START_TEST(rel_background_build)
 }
 END_TEST
 
-/* Dropping a relationship index removes its graph keys. */
-START_TEST(rel_drop)
+/* A view older than a batch that only created relationships is told to
+ * scan (the graph holds relationships its snapshot lacks); dropping a
+ * relationship index removes its graph keys. */
+START_TEST(rel_stale_view_and_drop)
 {
 	fill();
 	add_nodes(st);
 	create_vindex(st, "remb", EDGE, "SIM");
 	add_edges(st, 0, 600);
 	ck_assert_uint_gt(graph_count(st, "remb"), 0);
+	struct sto_view *old;
+	ck_assert_int_eq(sto_view_open(st, &old), 0);
+	add_edges(st, 600, 700);
+	double q[DIM] = {1};
+	struct sto_vhit out[8];
+	size_t n, count;
+	ck_assert_int_eq(
+	    sto_view_vector_search(old, "remb", q, DIM, 1, 8, out, &n, &count),
+	    LORA_ENOTFOUND);
+	sto_view_close(old);
+	ck_assert_uint_eq(graph_count(st, "remb"), 467); /* SIM of 0..699 */
 	Lora__MutationBatch *b = batch_new();
 	add_drop_index(b, "remb", 0);
 	on(st, b);
@@ -401,7 +414,7 @@ static Suite *rel_suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, rel_recall_after_writes);
 	tcase_add_test(t, rel_background_build);
-	tcase_add_test(t, rel_drop);
+	tcase_add_test(t, rel_stale_view_and_drop);
 	suite_add_tcase(s, t);
 	return s;
 }
