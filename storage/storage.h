@@ -544,7 +544,7 @@ int sto_view_vector_column(struct sto_view *v, const char *label,
 /*
  * Approximate top-ef search of the HNSW graph of vector index `index` for
  * q (dim doubles; qn its Euclidean norm), as of the view's state: the ef
- * nodes the search found, best score first (ties: smaller id), into out
+ * nodes (relationships, for a relationship index) the search found, best score first (ties: smaller id), into out
  * (room for ef), scored as the exact scan scores them (cosine: (1 + cos) /
  * 2, euclidean: 1 / (1 + d^2), dot: the dot product); *count receives the
  * number of vectors in the index. LORA_ENOTFOUND when the view cannot use
@@ -563,8 +563,9 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 size_t sto_hnsw_bytes(struct sto_store *s);
 /*
  * The build of vector index `index`'s graph as of the view: *populating 1
- * and *percent (0..100, the share of the label's nodes, counted when the
- * build started, that the build steps went over) while the graph is built
+ * and *percent (0..100, the share of the label's nodes, or of the type's
+ * relationships for a relationship index, counted when the build started,
+ * that the build steps went over) while the graph is built
  * in the background (queries scan exactly meanwhile); *populating 0 and
  * *percent 100 once it is complete, and for any other index.
  */
