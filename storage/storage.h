@@ -544,13 +544,14 @@ int sto_view_vector_column(struct sto_view *v, const char *label,
 /*
  * Approximate top-ef search of the HNSW graph of vector index `index` for
  * q (dim doubles; qn its Euclidean norm), as of the view's state: the ef
- * nodes (relationships, for a relationship index) the search found, best score first (ties: smaller id), into out
- * (room for ef), scored as the exact scan scores them (cosine: (1 + cos) /
- * 2, euclidean: 1 / (1 + d^2), dot: the dot product); *count receives the
- * number of vectors in the index. LORA_ENOTFOUND when the view cannot use
- * a graph (none for that index or dimension, or the graphs are at another
- * generation than the view: a batch being applied, an older snapshot): the
- * caller scans exactly. Serialised with other searches (one mutex).
+ * nodes (relationships, for a relationship index) the search found, best score
+ * first (ties: smaller id), into out (room for ef), scored as the exact scan
+ * scores them (cosine: (1 + cos) / 2, euclidean: 1 / (1 + d^2), dot: the dot
+ * product); *count receives the number of vectors in the index. LORA_ENOTFOUND
+ * when the view cannot use a graph (none for that index or dimension, or the
+ * graphs are at another generation than the view: a batch being applied, an
+ * older snapshot): the caller scans exactly. Serialised with other searches
+ * (one mutex).
  */
 struct sto_vhit {
 	uint64_t id;
