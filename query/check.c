@@ -1016,9 +1016,11 @@ static struct scope *check_call(struct qctx *c, struct clause *cl,
 	if (!proc_exists(cl->proc))
 		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
 		        "ProcedureNotFound: no procedure %s", cl->proc);
-	/* queryNodes takes an optional fourth argument, its options */
-	int opt4 =
-	    cl->npargs == 4 && !strcmp(cl->proc, "db.index.vector.queryNodes");
+	/* queryNodes and queryRelationships take an optional fourth
+	 * argument, their options */
+	int opt4 = cl->npargs == 4 &&
+	           (!strcmp(cl->proc, "db.index.vector.queryNodes") ||
+	            !strcmp(cl->proc, "db.index.vector.queryRelationships"));
 	if (!cl->implicit_args && !opt4 &&
 	    (int)cl->npargs != proc_inputs(cl->proc))
 		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,

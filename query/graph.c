@@ -1075,6 +1075,7 @@ void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
 		if (!e->props)
 			e->props = v_map(c, 4).u.m;
 		props = e->props;
+		e->touched = 1;
 		c->g.edges_written = 1;
 	} else {
 		struct gnode *n = g_node(c, id);

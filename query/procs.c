@@ -1,6 +1,7 @@
 /* procs.c - CALL procedure: table-defined procedures registered by tests
  * (the TCK), and the built-ins db.labels, db.relationshipTypes,
- * db.propertyKeys and db.index.vector.queryNodes. */
+ * db.propertyKeys, db.index.vector.queryNodes and
+ * db.index.vector.queryRelationships. */
 #include <ctype.h>
 #include <pthread.h>
 #include <string.h>
@@ -30,13 +31,17 @@ static struct proc *procs[QRY_PROC_TABLES_MAX];
 static size_t nprocs;
 static pthread_mutex_t procs_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *builtin_names[] = {"db.labels", "db.relationshipTypes",
+static const char *builtin_names[] = {"db.labels",
+                                      "db.relationshipTypes",
                                       "db.propertyKeys",
-                                      "db.index.vector.queryNodes", NULL};
+                                      "db.index.vector.queryNodes",
+                                      "db.index.vector.queryRelationships",
+                                      NULL};
 static const char *builtin_outs[][3] = {{"label", NULL},
                                         {"relationshipType", NULL},
                                         {"propertyKey", NULL},
-                                        {"node", "score", NULL}};
+                                        {"node", "score", NULL},
+                                        {"relationship", "score", NULL}};
 
 static void proc_free(struct proc *p)
 {
@@ -219,7 +224,7 @@ int proc_inputs(const char *name)
 {
 	int b = builtin(name);
 	if (b >= 0)
-		return b == 3 ? 3 : 0;
+		return b == 3 || b == 4 ? 3 : 0;
 	struct proc *p = find_proc(name);
 	return p ? p->nin : -1;
 }
@@ -328,15 +333,16 @@ static void call_one(struct qctx *c, struct clause *cl, struct val *row,
 			args[i] = eval(c, cl->pargs[i], row);
 	}
 	int b = builtin(cl->proc);
-	if (b == 3) {
+	if (b == 3 || b == 4) {
 		if (args[0].t != V_STR || args[1].t != V_INT)
 			qerr(c, LORA_ETYPE,
-			     "InvalidArgumentType: queryNodes("
-			     "name, k, vector [, options])");
+			     "InvalidArgumentType: %s("
+			     "name, k, vector [, options])",
+			     b == 3 ? "queryNodes" : "queryRelationships");
 		struct val opts =
 		    cl->npargs == 4 ? eval(c, cl->pargs[3], row) : v_null();
-		vec_query_nodes(c, args[0].u.s->s, args[1].u.i, args[2], opts,
-		                row, cl, out);
+		vec_query(c, b == 4, args[0].u.s->s, args[1].u.i, args[2], opts,
+		          row, cl, out);
 		return;
 	}
 	if (b >= 0) {

@@ -537,6 +537,7 @@ struct gedge {
 	const char *type;
 	struct vmap *props;
 	uint8_t deleted, created;
+	uint8_t touched; /* a property was written by the statement */
 };
 struct hmap {
 	uint64_t *keys;
@@ -926,11 +927,12 @@ void load_close_all(struct qctx *c);
 /* vector.c */
 struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,
                   int *ok);
-/* db.index.vector.queryNodes(index, k, q [, {ef, exact}]): opts is null
- * when the call has three arguments */
-void vec_query_nodes(struct qctx *c, const char *index, int64_t k, struct val q,
-                     struct val opts, struct val *row, struct clause *cl,
-                     struct rows *out);
+/* db.index.vector.queryNodes (rel 0) or queryRelationships (rel 1)
+ * (index, k, q [, {ef, exact}]): opts is null when the call has three
+ * arguments */
+void vec_query(struct qctx *c, int rel, const char *index, int64_t k,
+               struct val q, struct val opts, struct val *row,
+               struct clause *cl, struct rows *out);
 
 /* point.c: spatial points (see its header comment) */
 #define PT_SRID_CARTESIAN    7203u

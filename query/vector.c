@@ -1,6 +1,7 @@
 /* vector.c - VECTOR values: the vector() constructor, similarity,
- * distance, norm and dimension functions, and the exact top-k search of
- * db.index.vector.queryNodes with a bounded heap. */
+ * distance, norm and dimension functions, and the top-k searches of
+ * db.index.vector.queryNodes and queryRelationships (the HNSW graph, or
+ * the exact scan with a bounded heap). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,7 +369,7 @@ static void heap_up(struct hit *h, size_t i)
 enum { VM_COSINE, VM_EUCLID, VM_DOT };
 
 static int find_vindex(struct qctx *c, const char *name, char **label,
-                       char **key, int *euclid, uint32_t *dims)
+                       char **key, int *euclid, uint32_t *dims, int *rel)
 {
 	Lora__CreateIndex **defs = NULL;
 	size_t n = 0;
@@ -388,6 +389,8 @@ static int find_vindex(struct qctx *c, const char *name, char **label,
 			        ? VM_DOT
 			        : VM_COSINE;
 			*dims = defs[i]->vector_dimensions;
+			*rel =
+			    defs[i]->entity == LORA__ENTITY_KIND__ENTITY_EDGE;
 			found = 1;
 		}
 	sto_indexes_free(defs, n);
@@ -572,12 +575,15 @@ static void column_topk(const struct sto_vcol_ref *col, int euclid,
 	}
 }
 
-static void scan_topk(struct qctx *c, const char *label, const char *key,
-                      int euclid, const double *q, uint32_t dim, struct hit *h,
-                      size_t k, size_t *nh)
+/* The exact top k of the vectors `key` on nodes with `label`, or on
+ * relationships of type `label` (rel 1: no in-memory column for those). */
+static void scan_topk(struct qctx *c, int rel, const char *label,
+                      const char *key, int euclid, const double *q,
+                      uint32_t dim, struct hit *h, size_t k, size_t *nh)
 {
 	struct sto_vcol_ref col;
-	int crv = sto_view_vector_column(g_view(c), label, key, &col);
+	int crv = rel ? LORA_ENOTFOUND
+	              : sto_view_vector_column(g_view(c), label, key, &col);
 	if (crv == 0) {
 		column_topk(&col, euclid, q, sqrt(dot(q, q, dim)), dim, h, k,
 		            nh);
@@ -586,7 +592,8 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 	if (crv != LORA_ENOTFOUND)
 		qerr(c, crv, "vector scan: %s", lora_strerror(crv));
 	struct sto_iter *it = NULL;
-	int rv = sto_view_scan_vectors_raw(g_view(c), label, key, &it);
+	int rv = rel ? sto_view_scan_rel_vectors_raw(g_view(c), label, key, &it)
+	             : sto_view_scan_vectors_raw(g_view(c), label, key, &it);
 	if (rv)
 		qerr_sto(c, rv, "vector scan");
 	c->iter = it; /* freed by the cursor if a step raises */
@@ -637,7 +644,8 @@ static void scan_topk(struct qctx *c, const char *label, const char *key,
 #define QRY_HNSW_EF_MAX      100000
 
 struct vq {
-	const char *index, *label, *key;
+	const char *index, *label, *key; /* label: a relationship's type */
+	int rel;                         /* queryRelationships */
 	int metric;
 	const double *q;
 	double qn;
@@ -647,11 +655,38 @@ struct vq {
 	struct clause *cl;
 };
 
-/* whether the statement has its own state for node id */
-static int overlaid(struct qctx *c, uint64_t id)
+/* whether the statement has its own state for node (relationship) id */
+static int overlaid(struct qctx *c, const struct vq *v, uint64_t id)
 {
+	if (v->rel) {
+		struct gedge *e = c->g.edges.n ? hm_get(&c->g.edges, id) : NULL;
+		return e && (e->deleted || e->touched || e->created);
+	}
 	struct gnode *g = c->g.nodes.n ? hm_get(&c->g.nodes, id) : NULL;
 	return g && (g->deleted || g->touched || g->created);
+}
+
+/* the statement's own live relationships of the type with a vector of
+ * dim, scored exactly, appended to h (room for cap) */
+static size_t overlay_rel_hits(struct qctx *c, const struct vq *v,
+                               struct hit *h, size_t n, size_t cap)
+{
+	struct hmap *m = &c->g.edges;
+	for (size_t i = 0; i < m->cap && n < cap; i++) {
+		struct gedge *e = m->keys[i] ? m->vals[i] : NULL;
+		if (!e || e->deleted || !(e->touched || e->created) ||
+		    strcmp(e->type, v->label) || !e->props)
+			continue;
+		struct val *p = vmap_get(e->props, v->key);
+		uint32_t d;
+		double *x = p ? coords(c, *p, &d) : NULL;
+		if (!x || d != v->dim)
+			continue;
+		double s = score_one(x, v->q, v->qn, d, v->metric);
+		if (!isnan(s))
+			h[n++] = (struct hit){s, e->id};
+	}
+	return n;
 }
 
 /* the statement's own live nodes with the label and a vector of dim,
@@ -659,6 +694,8 @@ static int overlaid(struct qctx *c, uint64_t id)
 static size_t overlay_hits(struct qctx *c, const struct vq *v, struct hit *h,
                            size_t n, size_t cap)
 {
+	if (v->rel)
+		return overlay_rel_hits(c, v, h, n, cap);
 	struct hmap *m = &c->g.nodes;
 	for (size_t i = 0; i < m->cap && n < cap; i++) {
 		struct gnode *g = m->keys[i] ? m->vals[i] : NULL;
@@ -677,9 +714,16 @@ static size_t overlay_hits(struct qctx *c, const struct vq *v, struct hit *h,
 	return n;
 }
 
-static size_t overlay_count(struct qctx *c)
+static size_t overlay_count(struct qctx *c, const struct vq *v)
 {
 	size_t n = 0;
+	for (size_t i = 0; v->rel && i < c->g.edges.cap; i++) {
+		struct gedge *e =
+		    c->g.edges.keys[i] ? c->g.edges.vals[i] : NULL;
+		n += e && (e->touched || e->created) && !e->deleted;
+	}
+	if (v->rel)
+		return n;
 	for (size_t i = 0; i < c->g.nodes.cap; i++) {
 		struct gnode *g =
 		    c->g.nodes.keys[i] ? c->g.nodes.vals[i] : NULL;
@@ -708,6 +752,8 @@ static size_t emit(struct qctx *c, const struct vq *v, const struct hit *h,
 			r[v->cl->yields[y].slot] =
 			    !strcmp(v->cl->yields[y].name, "node")
 			        ? v_node(h[i].id)
+			    : !strcmp(v->cl->yields[y].name, "relationship")
+			        ? v_rel(h[i].id)
 			        : v_float(h[i].score);
 		if (v->cl->where && eval_pred(c, v->cl->where, r) != 1)
 			continue;
@@ -722,7 +768,7 @@ static size_t emit(struct qctx *c, const struct vq *v, const struct hit *h,
  * than k pass and the scan had more to give. */
 static void exact(struct qctx *c, const struct vq *v, struct rows *out)
 {
-	size_t extra = overlay_count(c);
+	size_t extra = overlay_count(c, v);
 	size_t kk = v->cl->where ? 4 * v->k + extra : v->k + extra;
 	for (;;) {
 		if (kk > QRY_TOPK_MAX)
@@ -730,11 +776,11 @@ static void exact(struct qctx *c, const struct vq *v, struct rows *out)
 		struct hit *h =
 		    ar_alloc(c, sizeof(struct hit) * (kk + extra + 1));
 		size_t nh = 0;
-		scan_topk(c, v->label, v->key, v->metric, v->q, v->dim, h, kk,
-		          &nh);
+		scan_topk(c, v->rel, v->label, v->key, v->metric, v->q, v->dim,
+		          h, kk, &nh);
 		size_t w = 0;
 		for (size_t i = 0; i < nh; i++)
-			if (!overlaid(c, h[i].id))
+			if (!overlaid(c, v, h[i].id))
 				h[w++] = h[i];
 		w = overlay_hits(c, v, h, w, kk + extra + 1);
 		qsort(h, w, sizeof *h, hit_desc);
@@ -753,7 +799,7 @@ static void exact(struct qctx *c, const struct vq *v, struct rows *out)
 static int approx(struct qctx *c, const struct vq *v, size_t ef,
                   struct rows *out)
 {
-	size_t extra = overlay_count(c);
+	size_t extra = overlay_count(c, v);
 	for (;;) {
 		struct sto_vhit *vh = ar_alloc(c, sizeof *vh * (ef + 1));
 		size_t n, count;
@@ -768,7 +814,7 @@ static int approx(struct qctx *c, const struct vq *v, size_t ef,
 		struct hit *h = ar_alloc(c, sizeof *h * (n + extra + 1));
 		size_t w = 0;
 		for (size_t i = 0; i < n; i++)
-			if (!overlaid(c, vh[i].id))
+			if (!overlaid(c, v, vh[i].id))
 				h[w++] = (struct hit){vh[i].score, vh[i].id};
 		w = overlay_hits(c, v, h, w, n + extra + 1);
 		qsort(h, w, sizeof *h, hit_desc);
@@ -810,15 +856,21 @@ static void query_options(struct qctx *c, struct val o, size_t *ef, int *exact)
 	}
 }
 
-void vec_query_nodes(struct qctx *c, const char *index, int64_t k,
-                     struct val qv, struct val opts, struct val *row,
-                     struct clause *cl, struct rows *out)
+void vec_query(struct qctx *c, int rel, const char *index, int64_t k,
+               struct val qv, struct val opts, struct val *row,
+               struct clause *cl, struct rows *out)
 {
 	char *label, *key;
-	int metric;
+	int metric, irel = 0;
 	uint32_t dims, dim;
-	if (!find_vindex(c, index, &label, &key, &metric, &dims))
+	if (!find_vindex(c, index, &label, &key, &metric, &dims, &irel))
 		qerr(c, LORA_ENOTFOUND, "no vector index named %s", index);
+	if (irel != rel)
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: vector index %s indexes %s: use "
+		     "db.index.vector.%s",
+		     index, irel ? "relationships" : "nodes",
+		     irel ? "queryRelationships" : "queryNodes");
 	if (k <= 0 || k > QRY_TOPK_MAX)
 		qerr(c, LORA_EINVAL, "k must be between 1 and %d",
 		     QRY_TOPK_MAX);
@@ -836,8 +888,9 @@ void vec_query_nodes(struct qctx *c, const char *index, int64_t k,
 	query_options(c, opts, &ef, &ex);
 	if (ef < (size_t)k)
 		ef = (size_t)k;
-	struct vq v = {index, label,     key, metric, q, sqrt(dot(q, q, dim)),
-	               dim,   (size_t)k, row, cl};
+	struct vq v = {
+	    index, label,     key, rel, metric, q, sqrt(dot(q, q, dim)),
+	    dim,   (size_t)k, row, cl};
 	if (ex || !approx(c, &v, ef, out))
 		exact(c, &v, out);
 }

@@ -298,10 +298,11 @@ static Lora__Mutation *ddl_create(struct qctx *c, struct ddl *d)
 		     d->kind == DDL_CREATE_VECTOR ? "vector index"
 		     : d->kind == DDL_CREATE_TEXT ? "text index"
 		                                  : "constraint");
-	if (d->rel && d->kind != DDL_CREATE_INDEX)
+	if (d->rel && d->kind != DDL_CREATE_INDEX &&
+	    d->kind != DDL_CREATE_VECTOR)
 		qerr(c, LORA_ESEMANTIC,
-		     "UnsupportedFeature: relationships take range indexes "
-		     "only (no constraints, text or vector indexes)");
+		     "UnsupportedFeature: relationships take range and vector "
+		     "indexes only (no constraints or text indexes)");
 	struct lora_buf *b = qbuf(c);
 	if (d->name)
 		lora_buf_puts(b, d->name);

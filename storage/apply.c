@@ -574,6 +574,8 @@ static int delete_node_edges(struct apply_ctx *c, const Lora__DeleteNode *m)
 		rv = apply_load(c, 1, e, NULL, &found);
 		if (!rv && found)
 			rv = delete_edge(c, e);
+		if (!rv && found)
+			rv = lora_buf_append(&c->detached, &e, sizeof e);
 	}
 	lora_buf_free(&ids);
 	return rv;
@@ -819,6 +821,18 @@ static int meta_read(struct sto_store *s, const uint8_t *k, size_t klen,
 	return rv;
 }
 
+int apply_type_count(struct apply_ctx *c, uint32_t type, uint64_t *n)
+{
+	uint8_t k[5] = {STO_META_TYPE_COUNT};
+	lora_put_be32(k + 1, type);
+	int rv = meta_read(c->s, k, sizeof k, n);
+	if (rv)
+		return rv;
+	int64_t d = type < c->type_delta_n ? c->type_delta[type] : 0;
+	*n = d < 0 && *n < (uint64_t)-d ? 0 : *n + (uint64_t)d;
+	return 0;
+}
+
 /* Stages a meta u64 write (cached once the batch commits). */
 static int meta_write(struct apply_ctx *c, const uint8_t *k, size_t klen,
                       uint64_t v)
@@ -919,6 +933,7 @@ static void ctx_free(struct apply_ctx *c)
 	lora_buf_free(&c->vbuf);
 	lora_buf_free(&c->wonly);
 	lora_buf_free(&c->meta_new);
+	lora_buf_free(&c->detached);
 	adj_free(c);
 }
 
@@ -1065,9 +1080,9 @@ static void batch_wonly(struct apply_ctx *c, const Lora__MutationBatch *b)
 			create_only = 0;
 		}
 	}
-	c->wonly_edges = create_only;
+	c->wonly_edges = create_only && !sto_hnsw_label_created(c->s, b, 1);
 	c->wonly_nodes = create_only && !edges && !apply_has_constraints(c) &&
-	                 !sto_hnsw_label_created(c->s, b);
+	                 !sto_hnsw_label_created(c->s, b, 0);
 }
 
 static int apply_locked(struct sto_store *s, uint64_t index,

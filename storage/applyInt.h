@@ -47,6 +47,9 @@ struct apply_ctx {
 	 * records when a created node has an HNSW-indexed label: the graph
 	 * upkeep (hnsw_store.c) reads them back. */
 	int wonly_nodes, wonly_edges;
+	/* Relationships deleted with their node (DETACH DELETE), as host
+	 * uint64: the vector index graphs drop them (hnsw_store.c). */
+	struct lora_buf detached;
 	/* Meta values this batch writes, for the cache once it committed:
 	 * (u8 klen, key[5], be64 value) records. */
 	struct lora_buf meta_new;
@@ -74,6 +77,13 @@ int apply_label_nodes(struct apply_ctx *c, uint32_t label,
  * into ids; *n receives how many. */
 int apply_label_nodes_from(struct apply_ctx *c, uint32_t label, uint64_t from,
                            uint64_t *ids, size_t max, size_t *n);
+/* Walks the relationships from id `from` on, ascending: at most max ids
+ * of type `type` into ids (*n of them), over at most scan_max records of
+ * any type. *next receives the id after the last record walked (from when
+ * none), *end 1 when the walk reached the last relationship. */
+int apply_type_edges_from(struct apply_ctx *c, uint32_t type, uint64_t from,
+                          uint64_t *ids, size_t max, size_t scan_max, size_t *n,
+                          uint64_t *next, int *end);
 int apply_constraints_check(struct apply_ctx *c,
                             const Lora__MutationBatch *batch);
 /* 1 when the catalogue (as the batch left it) has a node constraint. */
@@ -112,6 +122,8 @@ const char *apply_tok_name(struct apply_ctx *c, int kind, uint32_t tok);
 /* Loads node (edge=0) or edge record id into r; *found = 0 when absent. */
 int apply_load(struct apply_ctx *c, int edge, uint64_t id, struct sto_rec *r,
                int *found);
+/* The number of relationships of type `type` as the batch left them. */
+int apply_type_count(struct apply_ctx *c, uint32_t type, uint64_t *n);
 int apply_store(struct apply_ctx *c, int edge, uint64_t id,
                 const struct sto_rec *r);
 
@@ -173,9 +185,11 @@ int apply_drop_index(struct apply_ctx *c, const Lora__DropIndex *m);
 /* hnsw_store.c: brings the vector index graphs in line with the batch
  * (after its mutations) and stages their changed keys. */
 int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b);
-/* 1 when b creates a node carrying the label of a vector index graph:
- * sto_hnsw_apply then reads that node's record and vectors back through
- * the indexed batch, so they must not be write-only (batch_wonly). */
-int sto_hnsw_label_created(struct sto_store *s, const Lora__MutationBatch *b);
+/* 1 when b creates a node (edge 0) carrying the label, or a relationship
+ * (edge 1) of the type, of a vector index graph: sto_hnsw_apply then
+ * reads its record and vectors back through the indexed batch, so they
+ * must not be write-only (batch_wonly). */
+int sto_hnsw_label_created(struct sto_store *s, const Lora__MutationBatch *b,
+                           int edge);
 
 #endif /* LORA_STO_APPLY_INT_H */

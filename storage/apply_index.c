@@ -346,6 +346,58 @@ int apply_label_nodes_from(struct apply_ctx *c, uint32_t label, uint64_t from,
 	return rv;
 }
 
+/* The type of an edge record's bytes: -1 when they are no edge record. */
+static int64_t rec_type(const uint8_t *p, size_t len)
+{
+	uint64_t t;
+	if (!len || p[0] != 'r' || !sto_get_uvarint(p + 1, p + len, &t) ||
+	    t > UINT32_MAX)
+		return -1;
+	return (int64_t)t;
+}
+
+int apply_type_edges_from(struct apply_ctx *c, uint32_t type, uint64_t from,
+                          uint64_t *ids, size_t max, size_t scan_max, size_t *n,
+                          uint64_t *next, int *end)
+{
+	uint8_t k0[9];
+	sto_key_edge(k0, from);
+	rocksdb_iterator_t *it = apply_iter(c, STO_CF_EDGES);
+	size_t seen = 0;
+	*n = 0;
+	*next = from;
+	*end = 1;
+	int rv = 0;
+	for (rocksdb_iter_seek(it, (const char *)k0, sizeof k0);
+	     rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen, vlen;
+		const char *k = rocksdb_iter_key(it, &klen);
+		if (!klen || k[0] != STO_K_EDGE)
+			break;
+		if (klen != 9)
+			continue;
+		if (*n == max || seen == scan_max) {
+			*end = 0;
+			break;
+		}
+		uint64_t id = lora_get_be64((const uint8_t *)k + 1);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		int64_t t = rec_type((const uint8_t *)v, vlen);
+		if (t < 0) {
+			rv = LORA_ECORRUPT;
+			break;
+		}
+		seen++;
+		*next = id + 1;
+		if ((uint32_t)t == type)
+			ids[(*n)++] = id;
+	}
+	if (!rv)
+		rv = apply_iter_err(it);
+	rocksdb_iter_destroy(it);
+	return rv;
+}
+
 int apply_label_nodes(struct apply_ctx *c, uint32_t label, struct lora_buf *ids)
 {
 	uint8_t pfx[5];

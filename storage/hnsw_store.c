@@ -12,6 +12,15 @@
  *
  * A node's vector is not copied: loading reads it from the `vectors` CF.
  *
+ * A relationship index (FOR ()-[r:T]-()) is the same with relationship ids
+ * for node ids and the type for the label: its graph holds the
+ * relationships of type T with a vector of its dimension under its key.
+ * A batch touches a relationship when it creates one of type T, deletes
+ * one (also by a DETACH DELETE of an end node: the apply lists those in
+ * c->detached) or writes its key; its build steps walk all relationships
+ * from the cursor in id order (there is no index by type), at most
+ * HNSW_BUILD_SCAN_EDGES records per step, and end at the last one.
+ *
  * Every node keeps the graphs on apply, in the batch's own write: after the
  * batch's mutations, the nodes it touched (a created or deleted node with
  * an indexed label, a write of an indexed key, a label change) are compared
@@ -64,12 +73,16 @@
  * least 1, at most HNSW_BUILD_STEP_NODES (1024 at 128-d, efc 100; 3 at
  * 4096-d, efc 1000). Derived from the definition alone, never from time,
  * so every replica steps over the same nodes. */
-#define HNSW_STEP_WORK      (1024ull * 128 * HNSW_EFC_DEFAULT)
-#define HNSW_HEAD_BYTES     9  /* has_entry, entry */
-#define HNSW_HEAD_POP_BYTES 34 /* + populating, next, done, total */
+#define HNSW_STEP_WORK (1024ull * 128 * HNSW_EFC_DEFAULT)
+/* Relationship records one build step of a relationship index walks at
+ * most (all types: there is no index by type), about 10 ms of decoding */
+#define HNSW_BUILD_SCAN_EDGES (16 * 1024)
+#define HNSW_HEAD_BYTES       9  /* has_entry, entry */
+#define HNSW_HEAD_POP_BYTES   34 /* + populating, next, done, total */
 
 struct hent {
-	char *name, *label, *key;
+	char *name, *label, *key; /* label: the type of a relationship index */
+	int edge;                 /* 1: a relationship index */
 	uint32_t dims, m, efc;
 	int metric;
 	struct hnsw_graph *g;
@@ -116,7 +129,8 @@ static int metric_of(const char *sim)
 static int def_is_hnsw(const Lora__CreateIndex *d)
 {
 	return d->kind == LORA__INDEX_KIND__INDEX_VECTOR &&
-	       d->entity == LORA__ENTITY_KIND__ENTITY_NODE &&
+	       (d->entity == LORA__ENTITY_KIND__ENTITY_NODE ||
+	        d->entity == LORA__ENTITY_KIND__ENTITY_EDGE) &&
 	       d->n_properties == 1 && d->vector_dimensions &&
 	       strlen(d->name) <= HNSW_NAME_BYTES_MAX &&
 	       (!d->hnsw_m || (d->hnsw_m >= 2 && d->hnsw_m <= HNSW_M_MAX)) &&
@@ -134,10 +148,15 @@ static uint32_t def_efc(const Lora__CreateIndex *d)
 	                               : HNSW_EFC_DEFAULT;
 }
 
+static int def_edge(const Lora__CreateIndex *d)
+{
+	return d->entity == LORA__ENTITY_KIND__ENTITY_EDGE;
+}
+
 static int ent_matches(const struct hent *e, const Lora__CreateIndex *d)
 {
 	return !strcmp(e->name, d->name) && !strcmp(e->label, d->label) &&
-	       !strcmp(e->key, d->properties[0]) &&
+	       e->edge == def_edge(d) && !strcmp(e->key, d->properties[0]) &&
 	       e->dims == d->vector_dimensions && e->m == def_m(d) &&
 	       e->efc == def_efc(d) &&
 	       e->metric == metric_of(d->vector_similarity);
@@ -172,6 +191,7 @@ static int ent_add(struct sto_hnsw_set *h, const Lora__CreateIndex *d)
 	e->name = dup(d->name);
 	e->label = dup(d->label);
 	e->key = dup(d->properties[0]);
+	e->edge = def_edge(d);
 	e->dims = d->vector_dimensions;
 	e->m = def_m(d);
 	e->efc = def_efc(d);
@@ -183,6 +203,13 @@ static int ent_add(struct sto_hnsw_set *h, const Lora__CreateIndex *d)
 	}
 	h->n++;
 	return 0;
+}
+
+/* the entity kind of e's vectors */
+static uint32_t ent_kind(const struct hent *e)
+{
+	return e->edge ? LORA__ENTITY_KIND__ENTITY_EDGE
+	               : LORA__ENTITY_KIND__ENTITY_NODE;
 }
 
 /* ---- keys ---- */
@@ -259,7 +286,7 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 		uint64_t id = lora_get_be64((const uint8_t *)k + pl);
 		const char *v = rocksdb_iter_value(it, &vl);
 		uint8_t vk[STO_VEC_KEY_BYTES];
-		sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, id, keytok);
+		sto_key_vec(vk, ent_kind(e), id, keytok);
 		char *ov = NULL;
 		rv = sto_get(s, s->ro, STO_CF_VECTORS, vk, sizeof vk, &ov, &ol);
 		if (!rv &&
@@ -492,9 +519,9 @@ static int reconcile(struct apply_ctx *c, struct sto_hnsw_set *h)
 	return rv;
 }
 
-/* Node id as the batch left it, for entry e: 1 with its vector in vec
- * when it belongs in the graph (has the label and a vector of e's
- * dimension under e's key), else 0. */
+/* Node (relationship) id as the batch left it, for entry e: 1 with its
+ * vector in vec when it belongs in the graph (has the label, or is of the
+ * type, and has a vector of e's dimension under e's key), else 0. */
 static int wanted(struct apply_ctx *c, const struct hent *e, int64_t ltok,
                   int64_t ktok, uint64_t id, float *vec, int *yes)
 {
@@ -502,16 +529,17 @@ static int wanted(struct apply_ctx *c, const struct hent *e, int64_t ltok,
 	if (ltok < 0 || ktok < 0)
 		return 0;
 	struct sto_rec r = {0};
-	int found, rv = apply_load(c, 0, id, &r, &found);
-	int has = 0;
-	for (uint32_t i = 0; !rv && found && i < r.nlabels && !has; i++)
+	int found, rv = apply_load(c, e->edge, id, &r, &found);
+	int has = e->edge && !rv && found && r.type == (uint32_t)ltok;
+	for (uint32_t i = 0; !e->edge && !rv && found && i < r.nlabels && !has;
+	     i++)
 		has = r.labels[i] == (uint32_t)ltok;
 	int nvec = found ? (int)r.nvec : 0;
 	sto_rec_free(&r);
 	if (rv || !has || !nvec)
 		return rv;
 	uint8_t vk[STO_VEC_KEY_BYTES];
-	sto_key_vec(vk, LORA__ENTITY_KIND__ENTITY_NODE, id, (uint32_t)ktok);
+	sto_key_vec(vk, ent_kind(e), id, (uint32_t)ktok);
 	char *v;
 	size_t vl;
 	rv = apply_get(c, STO_CF_VECTORS, vk, sizeof vk, &v, &vl);
@@ -528,12 +556,19 @@ static int id_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* Brings e's graph in line with nodes ids (sorted, unique): removals
- * first, all at once, then insertions in id order. */
+/* The token of e's label (type): -1 when unknown. */
+static int64_t ent_ltok(struct apply_ctx *c, const struct hent *e)
+{
+	return apply_tok_find(c, e->edge ? STO_TOK_TYPE : STO_TOK_LABEL,
+	                      e->label);
+}
+
+/* Brings e's graph in line with nodes (relationships) ids (sorted,
+ * unique): removals first, all at once, then insertions in id order. */
 static int sync_nodes(struct apply_ctx *c, struct hent *e, const uint64_t *ids,
                       size_t n)
 {
-	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
+	int64_t lt = ent_ltok(c, e);
 	int64_t kt = apply_tok_find(c, STO_TOK_KEY, e->key);
 	float *vecs = lora_malloc(sizeof(float) * e->dims * (n ? n : 1));
 	uint8_t *want = lora_malloc(n ? n : 1);
@@ -561,13 +596,20 @@ static int sync_nodes(struct apply_ctx *c, struct hent *e, const uint64_t *ids,
 	return rv;
 }
 
-/* Starts e's build: the label's nodes counted, the cursor at 0. */
+/* Starts e's build: the label's nodes (the type's relationships)
+ * counted, the cursor at 0. */
 static int build_start(struct apply_ctx *c, struct hent *e)
 {
-	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
+	int64_t lt = ent_ltok(c, e);
 	struct lora_buf ids = {0};
-	int rv = lt < 0 ? 0 : apply_label_nodes(c, (uint32_t)lt, &ids);
-	e->total = ids.len / 8;
+	int rv = 0;
+	e->total = 0;
+	if (lt >= 0 && e->edge)
+		rv = apply_type_count(c, (uint32_t)lt, &e->total);
+	else if (lt >= 0)
+		rv = apply_label_nodes(c, (uint32_t)lt, &ids);
+	if (!e->edge)
+		e->total = ids.len / 8;
 	lora_buf_free(&ids);
 	e->next = e->done = 0;
 	/* no node yet: the writes to come keep the graph whole */
@@ -588,23 +630,33 @@ static size_t step_nodes(const struct hent *e)
 }
 
 /* One build step: the next step_nodes(e) nodes of the label from the
- * cursor into the graph (those already in are left as they are). */
+ * cursor into the graph (those already in are left as they are). A
+ * relationship index walks all relationships from the cursor (there is
+ * no index by type), at most HNSW_BUILD_SCAN_EDGES records per step. */
 static int build_step(struct apply_ctx *c, struct hent *e)
 {
-	int64_t lt = apply_tok_find(c, STO_TOK_LABEL, e->label);
-	uint64_t v[HNSW_BUILD_STEP_NODES];
+	int64_t lt = ent_ltok(c, e);
+	uint64_t v[HNSW_BUILD_STEP_NODES], next = e->next;
 	size_t n = 0, want = step_nodes(e);
-	int rv = lt < 0 ? 0
-	                : apply_label_nodes_from(c, (uint32_t)lt, e->next, v,
-	                                         want, &n);
+	int rv = 0, end = 1;
+	if (lt >= 0 && e->edge)
+		rv = apply_type_edges_from(c, (uint32_t)lt, e->next, v, want,
+		                           HNSW_BUILD_SCAN_EDGES, &n, &next,
+		                           &end);
+	else if (lt >= 0)
+		rv = apply_label_nodes_from(c, (uint32_t)lt, e->next, v, want,
+		                            &n);
 	if (!rv && n)
 		rv = sync_nodes(c, e, v, n);
 	if (rv)
 		return rv;
 	e->done += n;
-	if (n)
-		e->next = v[n - 1] + 1;
-	if (n < want) {
+	if (!e->edge) {
+		next = n ? v[n - 1] + 1 : e->next;
+		end = n < want;
+	}
+	e->next = next;
+	if (end) {
 		e->populating = 0;
 		e->next = e->done = e->total = 0;
 	}
@@ -616,66 +668,109 @@ static int push_id(struct lora_buf *b, uint64_t id)
 	return lora_buf_append(b, &id, sizeof id);
 }
 
-/* Whether name equals one of the entries' label (lab) or key fields. */
-static int names_any(const struct sto_hnsw_set *h, const char *name, int lab)
+/* Whether name equals the label (lab) or key field of one of the entries
+ * of the entity kind edge (0 nodes, 1 relationships). */
+static int names_any(const struct sto_hnsw_set *h, const char *name, int lab,
+                     int edge)
 {
 	for (size_t i = 0; i < h->n; i++)
-		if (!strcmp(lab ? h->e[i].label : h->e[i].key, name))
+		if (h->e[i].edge == edge &&
+		    !strcmp(lab ? h->e[i].label : h->e[i].key, name))
 			return 1;
 	return 0;
 }
 
-/* The nodes of the batch that may enter, leave or change in a graph. */
-static int touched(const struct sto_hnsw_set *h, const Lora__MutationBatch *b,
-                   struct lora_buf *out)
+/* 1 when an entry of the entity kind edge exists */
+static int kind_any(const struct sto_hnsw_set *h, int edge)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (h->e[i].edge == edge)
+			return 1;
+	return 0;
+}
+
+static int is_edge(Lora__EntityKind k)
+{
+	return k == LORA__ENTITY_KIND__ENTITY_EDGE;
+}
+
+/* A property or vector write of entity kind k on id, key `key`. */
+static int touch_key(const struct sto_hnsw_set *h, struct lora_buf out[2],
+                     Lora__EntityKind k, uint64_t id, const char *key)
+{
+	int edge = is_edge(k);
+	return names_any(h, key, 0, edge) ? push_id(&out[edge], id) : 0;
+}
+
+static int touch_created(const struct sto_hnsw_set *h, struct lora_buf out[2],
+                         const Lora__Mutation *m)
+{
+	if (m->op_case == LORA__MUTATION__OP_CREATE_EDGE)
+		return names_any(h, m->create_edge->type, 1, 1)
+		           ? push_id(&out[1], m->create_edge->id)
+		           : 0;
+	for (size_t j = 0; j < m->create_node->n_labels; j++)
+		if (names_any(h, m->create_node->labels[j], 1, 0))
+			return push_id(&out[0], m->create_node->id);
+	return 0;
+}
+
+/* The nodes (out[0]) and relationships (out[1]) of the batch that may
+ * enter, leave or change in a graph; the relationships a DETACH DELETE
+ * removed come from the apply (c->detached). */
+static int touched(const struct sto_hnsw_set *h, struct apply_ctx *c,
+                   const Lora__MutationBatch *b, struct lora_buf out[2])
 {
 	int rv = 0;
 	for (size_t i = 0; !rv && i < b->n_mutations; i++) {
 		const Lora__Mutation *m = b->mutations[i];
 		switch (m->op_case) {
 		case LORA__MUTATION__OP_CREATE_NODE:
-			for (size_t j = 0; j < m->create_node->n_labels; j++)
-				if (names_any(h, m->create_node->labels[j],
-				              1)) {
-					rv = push_id(out, m->create_node->id);
-					break;
-				}
+		case LORA__MUTATION__OP_CREATE_EDGE:
+			rv = touch_created(h, out, m);
 			break;
 		case LORA__MUTATION__OP_DELETE_NODE:
-			rv = push_id(out, m->delete_node->id);
+			rv = push_id(&out[0], m->delete_node->id);
+			break;
+		case LORA__MUTATION__OP_DELETE_EDGE:
+			if (kind_any(h, 1))
+				rv = push_id(&out[1], m->delete_edge->id);
 			break;
 		case LORA__MUTATION__OP_SET_PROPERTY:
-			if (!m->set_property->entity &&
-			    names_any(h, m->set_property->key, 0))
-				rv = push_id(out, m->set_property->id);
+			rv = touch_key(h, out, m->set_property->entity,
+			               m->set_property->id,
+			               m->set_property->key);
 			break;
 		case LORA__MUTATION__OP_REMOVE_PROPERTY:
-			if (!m->remove_property->entity &&
-			    names_any(h, m->remove_property->key, 0))
-				rv = push_id(out, m->remove_property->id);
+			rv = touch_key(h, out, m->remove_property->entity,
+			               m->remove_property->id,
+			               m->remove_property->key);
 			break;
 		case LORA__MUTATION__OP_SET_VECTOR:
-			if (!m->set_vector->entity &&
-			    names_any(h, m->set_vector->key, 0))
-				rv = push_id(out, m->set_vector->owner_id);
+			rv = touch_key(h, out, m->set_vector->entity,
+			               m->set_vector->owner_id,
+			               m->set_vector->key);
 			break;
 		case LORA__MUTATION__OP_REMOVE_VECTOR:
-			if (!m->remove_vector->entity &&
-			    names_any(h, m->remove_vector->key, 0))
-				rv = push_id(out, m->remove_vector->owner_id);
+			rv = touch_key(h, out, m->remove_vector->entity,
+			               m->remove_vector->owner_id,
+			               m->remove_vector->key);
 			break;
 		case LORA__MUTATION__OP_ADD_LABEL:
-			if (names_any(h, m->add_label->label, 1))
-				rv = push_id(out, m->add_label->node_id);
+			if (names_any(h, m->add_label->label, 1, 0))
+				rv = push_id(&out[0], m->add_label->node_id);
 			break;
 		case LORA__MUTATION__OP_REMOVE_LABEL:
-			if (names_any(h, m->remove_label->label, 1))
-				rv = push_id(out, m->remove_label->node_id);
+			if (names_any(h, m->remove_label->label, 1, 0))
+				rv = push_id(&out[0], m->remove_label->node_id);
 			break;
 		default:
 			break;
 		}
 	}
+	if (!rv && c->detached.len && kind_any(h, 1))
+		rv =
+		    lora_buf_append(&out[1], c->detached.data, c->detached.len);
 	return rv;
 }
 
@@ -689,31 +784,39 @@ static int has_ddl(const Lora__MutationBatch *b)
 	return 0;
 }
 
+/* Sorts the ids in b and drops repeats: *u receives how many are left. */
+static void ids_unique(struct lora_buf *b, size_t *u)
+{
+	size_t n = b->len / 8;
+	uint64_t *v = (uint64_t *)(void *)b->data;
+	*u = 0;
+	if (!n)
+		return;
+	qsort(v, n, sizeof *v, id_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!*u || v[i] != v[*u - 1])
+			v[(*u)++] = v[i];
+}
+
 /* Under h->mu: reloads or reconciles the entries, collects the batch's
- * touched nodes into ids (sorted, distinct: *u of them) and marks dirty
- * every entry the batch may change. */
+ * touched nodes and relationships into ids[0] and ids[1] (sorted,
+ * distinct: u[0] and u[1] of them) and marks dirty every entry the batch
+ * may change. */
 static int apply_prepare(struct apply_ctx *c, struct sto_hnsw_set *h,
-                         const Lora__MutationBatch *b, struct lora_buf *ids,
-                         size_t *u)
+                         const Lora__MutationBatch *b, struct lora_buf ids[2],
+                         size_t u[2])
 {
 	int reload = h->stale;
 	int rv = reload ? set_load(c->s, h) : 0;
 	if (!rv && has_ddl(b))
 		rv = reconcile(c, h);
 	if (!rv && h->n)
-		rv = touched(h, b, ids);
-	size_t n = ids->len / 8;
-	uint64_t *v = (uint64_t *)(void *)ids->data;
-	*u = 0;
-	if (n) {
-		qsort(v, n, sizeof *v, id_cmp);
-		for (size_t i = 0; i < n; i++)
-			if (!*u || v[i] != v[*u - 1])
-				v[(*u)++] = v[i];
-	}
+		rv = touched(h, c, b, ids);
+	ids_unique(&ids[0], &u[0]);
+	ids_unique(&ids[1], &u[1]);
 	for (size_t i = 0; !rv && i < h->n; i++) {
 		struct hent *e = &h->e[i];
-		e->dirty = reload || !e->built || e->populating || *u;
+		e->dirty = reload || !e->built || e->populating || u[e->edge];
 		h->pending |= e->dirty;
 	}
 	return rv;
@@ -721,7 +824,7 @@ static int apply_prepare(struct apply_ctx *c, struct sto_hnsw_set *h,
 
 /* Without h->mu: the changes of the dirty entries' graphs. */
 static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
-                        const uint64_t *v, size_t u)
+                        const struct lora_buf ids[2], const size_t u[2])
 {
 	int rv = 0;
 	for (size_t i = 0; !rv && i < h->n; i++) {
@@ -735,8 +838,10 @@ static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
 				rv = build_start(c, e);
 			e->erase = 0;
 		}
-		if (!rv && u)
-			rv = sync_nodes(c, e, v, u);
+		if (!rv && u[e->edge])
+			rv = sync_nodes(
+			    c, e, (const uint64_t *)(void *)ids[e->edge].data,
+			    u[e->edge]);
 		/* the batch that starts a build only counts (a CREATE INDEX
 		 * answers at once); the batches after it take the steps */
 		if (!rv && e->populating && !fresh)
@@ -747,23 +852,34 @@ static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
 	return rv;
 }
 
-int sto_hnsw_label_created(struct sto_store *s, const Lora__MutationBatch *b)
+/* 1 when m creates an entity of kind edge with an indexed label (type) */
+static int creates_indexed(const struct sto_hnsw_set *h,
+                           const Lora__Mutation *m, int edge)
+{
+	if (!m)
+		return 0;
+	if (edge)
+		return m->op_case == LORA__MUTATION__OP_CREATE_EDGE &&
+		       m->create_edge &&
+		       names_any(h, m->create_edge->type, 1, 1);
+	if (m->op_case != LORA__MUTATION__OP_CREATE_NODE || !m->create_node)
+		return 0;
+	for (size_t l = 0; l < m->create_node->n_labels; l++)
+		if (names_any(h, m->create_node->labels[l], 1, 0))
+			return 1;
+	return 0;
+}
+
+int sto_hnsw_label_created(struct sto_store *s, const Lora__MutationBatch *b,
+                           int edge)
 {
 	struct sto_hnsw_set *h = s->hnsw;
 	if (!h)
 		return 0;
 	int hit = 0;
 	pthread_mutex_lock(&h->mu);
-	for (size_t i = 0; i < b->n_mutations && !hit; i++) {
-		const Lora__Mutation *m = b->mutations[i];
-		if (!m || m->op_case != LORA__MUTATION__OP_CREATE_NODE ||
-		    !m->create_node)
-			continue;
-		const Lora__CreateNode *n = m->create_node;
-		for (size_t l = 0; l < n->n_labels && !hit; l++)
-			for (size_t j = 0; j < h->n && !hit; j++)
-				hit = !strcmp(n->labels[l], h->e[j].label);
-	}
+	for (size_t i = 0; i < b->n_mutations && !hit; i++)
+		hit = creates_indexed(h, b->mutations[i], edge);
 	pthread_mutex_unlock(&h->mu);
 	return hit;
 }
@@ -773,14 +889,15 @@ int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)
 	struct sto_hnsw_set *h = c->s->hnsw;
 	if (!h || (!h->n && !h->stale && !has_ddl(b)))
 		return 0;
-	struct lora_buf ids = {0};
-	size_t u;
+	struct lora_buf ids[2] = {{0}, {0}};
+	size_t u[2] = {0, 0};
 	pthread_mutex_lock(&h->mu);
-	int rv = apply_prepare(c, h, b, &ids, &u);
+	int rv = apply_prepare(c, h, b, ids, u);
 	pthread_mutex_unlock(&h->mu);
 	if (!rv)
-		rv = apply_graphs(c, h, (const uint64_t *)(void *)ids.data, u);
-	lora_buf_free(&ids);
+		rv = apply_graphs(c, h, ids, u);
+	lora_buf_free(&ids[0]);
+	lora_buf_free(&ids[1]);
 	pthread_mutex_lock(&h->mu);
 	if (rv)
 		h->pending = 1; /* half-changed: reload */
@@ -889,6 +1006,17 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 		}
 	pthread_mutex_unlock(&h->mu);
 	return rv;
+}
+
+int sto_hnsw_has_edge_index(struct sto_store *s)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	if (!h)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	int any = kind_any(h, 1);
+	pthread_mutex_unlock(&h->mu);
+	return any;
 }
 
 int sto_hnsw_populating(struct sto_store *s)

@@ -19,7 +19,8 @@ enum it_kind {
 	IT_ADJ,
 	IT_SEEK,
 	IT_VEC_ALL,
-	IT_VEC_LABEL
+	IT_VEC_LABEL,
+	IT_VEC_REL /* relationship vectors, by type */
 };
 
 #define IT_PREFIX_BYTES 16
@@ -48,6 +49,7 @@ struct sto_iter {
 	uint32_t key;
 	Lora__Vector *vec;
 	int raw;                 /* hand out the bytes, do not unpack */
+	uint32_t rtype;          /* IT_VEC_REL: the type; UINT32_MAX: any */
 	rocksdb_iterator_t *vit; /* label scans: the vectors CF, moving on */
 };
 
@@ -286,6 +288,27 @@ int sto_view_scan_vectors(struct sto_view *v, const char *label,
 		uint8_t p = LORA__ENTITY_KIND__ENTITY_NODE;
 		iter_bounded(*out, STO_CF_VECTORS, &p, 1);
 	}
+	return 0;
+}
+
+int sto_view_scan_rel_vectors_raw(struct sto_view *v, const char *type,
+                                  const char *key, struct sto_iter **out)
+{
+	int64_t kt = sto_tok_find(v->s, STO_TOK_KEY, key, strlen(key));
+	int64_t tt = sto_tok_find(v->s, STO_TOK_TYPE, type, strlen(type));
+	int empty = kt < 0 || tt < 0;
+	int rv = iter_new(v, empty ? IT_EMPTY : IT_VEC_REL, out);
+	if (rv || empty)
+		return rv;
+	uint64_t nt = 0, na = 1;
+	(*out)->raw = 1;
+	(*out)->key = (uint32_t)kt;
+	(*out)->rtype = (uint32_t)tt;
+	if (!sto_view_count_edges(v, type, &nt) &&
+	    !sto_view_count_edges(v, NULL, &na) && nt == na)
+		(*out)->rtype = UINT32_MAX; /* every edge has it: no check */
+	uint8_t p = LORA__ENTITY_KIND__ENTITY_EDGE;
+	iter_bounded(*out, STO_CF_VECTORS, &p, 1);
 	return 0;
 }
 
@@ -562,8 +585,30 @@ static int vec_cursor(struct sto_iter *it, const uint8_t *k, const char **val,
 	return 0;
 }
 
-/* Loads the vector value at the iterator (IT_VEC_ALL) or of the node at
- * the label iterator (IT_VEC_LABEL). *take: 1 item set, 0 skip. */
+/* *yes = 1 when relationship id has type it->rtype in the view. */
+static int rel_of_type(struct sto_iter *it, uint64_t id, int *yes)
+{
+	uint8_t k[9];
+	size_t len;
+	char *val;
+	uint64_t t;
+	*yes = 0;
+	sto_key_edge(k, id);
+	int rv =
+	    sto_get(it->v->s, it->v->ro, STO_CF_EDGES, k, sizeof k, &val, &len);
+	if (rv || !val)
+		return rv;
+	const uint8_t *p = (const uint8_t *)val;
+	if (!len || p[0] != 'r' || !sto_get_uvarint(p + 1, p + len, &t))
+		rv = LORA_ECORRUPT;
+	*yes = !rv && t == it->rtype;
+	rocksdb_free(val);
+	return rv;
+}
+
+/* Loads the vector value at the iterator (IT_VEC_ALL, IT_VEC_REL) or of
+ * the node at the label iterator (IT_VEC_LABEL). *take: 1 item set, 0
+ * skip. */
 static int vec_item(struct sto_iter *it, const uint8_t *k, size_t klen,
                     struct sto_item *item, int *take)
 {
@@ -571,13 +616,23 @@ static int vec_item(struct sto_iter *it, const uint8_t *k, size_t klen,
 	const char *val;
 	size_t vlen;
 	uint64_t node;
-	if (it->kind == IT_VEC_ALL) {
+	if (it->kind == IT_VEC_ALL || it->kind == IT_VEC_REL) {
+		uint8_t ent = it->kind == IT_VEC_REL
+		                  ? LORA__ENTITY_KIND__ENTITY_EDGE
+		                  : LORA__ENTITY_KIND__ENTITY_NODE;
 		if (klen != STO_VEC_KEY_BYTES)
 			return LORA_ECORRUPT;
-		if (k[0] != LORA__ENTITY_KIND__ENTITY_NODE ||
-		    lora_get_be32(k + 9) != it->key)
+		if (k[0] != ent || lora_get_be32(k + 9) != it->key)
 			return 0;
 		node = lora_get_be64(k + 1);
+		int yes = 1;
+		int rv = it->kind == IT_VEC_REL && it->rtype != UINT32_MAX
+		             ? rel_of_type(it, node, &yes)
+		             : 0;
+		if (rv || !yes)
+			return rv;
+		if (it->kind == IT_VEC_REL)
+			item->edge_id = node;
 		val = rocksdb_iter_value(it->it, &vlen);
 	} else {
 		if (klen != STO_LABEL_KEY_BYTES)

@@ -9,15 +9,16 @@
  * scoring. Both read the same bytes again and again while nothing changes.
  *
  * Validity: a store-wide generation counter, `nc_gen`, counts the batches
- * that changed nodes or vectors. sto_apply makes it odd just before its
- * RocksDB write and even again after (sto_ncache_write_begin/_end), so a
- * view that reads the same even value before and after taking its
- * snapshot knows its snapshot is exactly "generation g" (sto_ncache_view).
- * A copy is built from a view of generation g and serves only views of
- * generation g: it is never patched, a later batch makes it stale and the
- * next complete scan builds a new one. A view whose generation is unknown
- * (a batch was being written while it was opened) neither uses nor builds
- * copies.
+ * that changed nodes or vectors (or created or deleted relationships while
+ * a relationship vector index exists: its graph changed). sto_apply makes it
+ * odd just before its RocksDB write and even again after
+ * (sto_ncache_write_begin/_end), so a view that reads the same even value
+ * before and after taking its snapshot knows its snapshot is exactly
+ * "generation g" (sto_ncache_view). A copy is built from a view of generation g
+ * and serves only views of generation g: it is never patched, a later batch
+ * makes it stale and the next complete scan builds a new one. A view whose
+ * generation is unknown (a batch was being written while it was opened) neither
+ * uses nor builds copies.
  *
  * Building costs no extra pass: the node table is filled by
  * sto_view_next_node as it walks the nodes CF from the first node to the
@@ -48,6 +49,15 @@ int sto_ncache_write_begin(struct sto_store *s,
 		          m->op_case != LORA__MUTATION__OP_CREATE_INDEX &&
 		          m->op_case != LORA__MUTATION__OP_DROP_INDEX;
 	}
+	/* relationships of a vector index's type are in a graph: views of
+	 * the generation before must not search it (hnsw_store.c) */
+	int edges = 0;
+	for (size_t i = 0; i < batch->n_mutations && !touches && !edges; i++) {
+		const Lora__Mutation *m = batch->mutations[i];
+		edges = m && (m->op_case == LORA__MUTATION__OP_CREATE_EDGE ||
+		              m->op_case == LORA__MUTATION__OP_DELETE_EDGE);
+	}
+	touches = touches || (edges && sto_hnsw_has_edge_index(s));
 	if (touches)
 		atomic_fetch_add(&s->nc_gen, 1); /* odd: being written */
 	return touches;

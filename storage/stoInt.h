@@ -474,5 +474,10 @@ int sto_get(struct sto_store *s, const rocksdb_readoptions_t *ro, int cf,
 int sto_hnsw_open(struct sto_store *s, char *errmsg);
 void sto_hnsw_close(struct sto_store *s);
 void sto_hnsw_committed(struct sto_store *s, int ok);
+/* 1 when a relationship vector index has a graph: a batch that creates or
+ * deletes relationships then changes a graph, so it moves nc_gen (which
+ * tells views whether the graphs match their snapshot) as node writes do
+ * (sto_ncache_write_begin). */
+int sto_hnsw_has_edge_index(struct sto_store *s);
 
 #endif /* LORA_STO_INT_H */

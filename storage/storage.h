@@ -544,13 +544,14 @@ int sto_view_vector_column(struct sto_view *v, const char *label,
 /*
  * Approximate top-ef search of the HNSW graph of vector index `index` for
  * q (dim doubles; qn its Euclidean norm), as of the view's state: the ef
- * nodes the search found, best score first (ties: smaller id), into out
- * (room for ef), scored as the exact scan scores them (cosine: (1 + cos) /
- * 2, euclidean: 1 / (1 + d^2), dot: the dot product); *count receives the
- * number of vectors in the index. LORA_ENOTFOUND when the view cannot use
- * a graph (none for that index or dimension, or the graphs are at another
- * generation than the view: a batch being applied, an older snapshot): the
- * caller scans exactly. Serialised with other searches (one mutex).
+ * nodes (relationships, for a relationship index) the search found, best score
+ * first (ties: smaller id), into out (room for ef), scored as the exact scan
+ * scores them (cosine: (1 + cos) / 2, euclidean: 1 / (1 + d^2), dot: the dot
+ * product); *count receives the number of vectors in the index. LORA_ENOTFOUND
+ * when the view cannot use a graph (none for that index or dimension, or the
+ * graphs are at another generation than the view: a batch being applied, an
+ * older snapshot): the caller scans exactly. Serialised with other searches
+ * (one mutex).
  */
 struct sto_vhit {
 	uint64_t id;
@@ -563,8 +564,9 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
 size_t sto_hnsw_bytes(struct sto_store *s);
 /*
  * The build of vector index `index`'s graph as of the view: *populating 1
- * and *percent (0..100, the share of the label's nodes, counted when the
- * build started, that the build steps went over) while the graph is built
+ * and *percent (0..100, the share of the label's nodes, or of the type's
+ * relationships for a relationship index, counted when the build started,
+ * that the build steps went over) while the graph is built
  * in the background (queries scan exactly meanwhile); *populating 0 and
  * *percent 100 once it is complete, and for any other index.
  */
@@ -590,6 +592,11 @@ int sto_view_scan_vectors_raw(struct sto_view *v, const char *label,
                               const char *key, struct sto_iter **out);
 int sto_view_scan_vectors(struct sto_view *v, const char *label,
                           const char *key, struct sto_iter **out);
+/* Vectors of property `key` on relationships of `type`, in id order, raw
+ * (as sto_view_scan_vectors_raw): node_id and edge_id hold the
+ * relationship's id. */
+int sto_view_scan_rel_vectors_raw(struct sto_view *v, const char *type,
+                                  const char *key, struct sto_iter **out);
 
 /*
  * Advances the iterator. On success *done is 1 at the end (item untouched)

@@ -2263,6 +2263,178 @@ START_TEST(test_vector_hnsw)
 }
 END_TEST
 
+/* the number of relationships graph `name` holds (it must answer) */
+static size_t rel_graph_count(const char *name, uint32_t dim)
+{
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	double gq[8] = {1};
+	struct sto_vhit gh[1];
+	size_t gn, count;
+	ck_assert_int_eq(
+	    sto_view_vector_search(v, name, gq, dim, 1, 1, gh, &gn, &count), 0);
+	sto_view_close(v);
+	return count;
+}
+
+/* lines of a result (after the header) found in b's as well */
+static int common_lines(const char *a, const char *b)
+{
+	int n = 0;
+	char line[64];
+	for (const char *p = strchr(a, '\n'); p && p[1];) {
+		const char *e = strchr(p + 1, '\n');
+		size_t len = e ? (size_t)(e - p) + 1 : strlen(p);
+		if (len < sizeof line) {
+			memcpy(line, p, len); /* "\n...\n" */
+			line[len] = 0;
+			n += strstr(b, line) != NULL;
+		}
+		p = e;
+	}
+	return n;
+}
+
+/* the top 10 of queryRelationships for query t, from the graph (exact 0)
+ * or the exact scan */
+static void rel_top(int t, int exact, struct result *r)
+{
+	char q[512];
+	snprintf(q, sizeof q,
+	         "CALL db.index.vector.queryRelationships('rv', 10, [%g, %g, "
+	         "%g, %g]%s) YIELD relationship, score "
+	         "RETURN relationship.i AS i, score",
+	         sin(t * 0.37), cos(t * 1.1), sin(t * 2.9), (t % 5) / 5.0,
+	         exact ? ", {exact: true}" : "");
+	run(q, r);
+	ck_assert_msg(r->code == 0, "%s: %s", q, r->err.message);
+}
+
+/* mean recall@10 of the graph against the exact scan over 20 queries */
+static double rel_recall(void)
+{
+	struct result r, x;
+	int hit = 0;
+	for (int t = 0; t < 20; t++) {
+		rel_top(t, 0, &r);
+		rel_top(t, 1, &x);
+		hit += common_lines(x.text, r.text);
+	}
+	return hit / 200.0;
+}
+
+/* Relationship vector indexes: FOR ()-[r:T]-() ON (r.p), listed with
+ * entityType RELATIONSHIP; queryRelationships answers from the graph as
+ * the exact scan does (recall after deletes, vector changes and a DETACH
+ * DELETE of an end node), leaves other types out, sees the statement's
+ * own writes; wrong index kinds, dimensions and names are errors; DROP
+ * INDEX removes it. */
+START_TEST(test_vector_rel_index)
+{
+	struct result r;
+	ok("CREATE VECTOR INDEX rv IF NOT EXISTS FOR ()-[e:SIM]-() ON (e.v) "
+	   "OPTIONS {indexConfig: {`vector.dimensions`: 4, "
+	   "`vector.similarity_function`: 'euclidean', `hnsw.m`: 8, "
+	   "`hnsw.ef_construction`: 64}}");
+	ok("CREATE VECTOR INDEX rv IF NOT EXISTS FOR ()-[e:SIM]-() ON (e.v) "
+	   "OPTIONS {indexConfig: {`vector.dimensions`: 4}}");
+	run("SHOW INDEXES", &r);
+	ck_assert_msg(strstr(r.text, "rv|VECTOR|RELATIONSHIP|['SIM']|['v']|"
+	                             "ONLINE|100.0|null\n"),
+	              "%s", r.text);
+	ok("UNWIND range(0, 9) AS k CREATE (:N {k: k})");
+	ok("MATCH (a:N), (b:N) WHERE b.k = (a.k + 1) % 10 "
+	   "UNWIND range(0, 599) AS j WITH a, b, j * 10 + a.k AS i "
+	   "CREATE (a)-[:SIM {i: i, v: vector([sin(i), cos(i * 1.3), "
+	   "sin(i * 0.7), (i % 17) / 17.0], 4, FLOAT32)}]->(b)");
+	ck_assert_uint_eq(rel_graph_count("rv", 4), 6000);
+	double r1 = rel_recall();
+	/* a WHERE that 6 pass: all 6 come back (the search widens) */
+	expect("CALL db.index.vector.queryRelationships('rv', 10, [0, 1, 0, "
+	       "0]) YIELD relationship, score WHERE relationship.i % 1000 = 1 "
+	       "RETURN count(*) AS c, min(startNode(relationship).k) AS k",
+	       "c|k\n6|1\n");
+	/* another type on the query point stays out */
+	ok("MATCH (a:N {k: 0}) CREATE (a)-[:OTHER {i: -5, v: vector([0, 1, "
+	   "0, 0], 4, FLOAT32)}]->(a)");
+	expect("CALL db.index.vector.queryRelationships('rv', 6000, [0, 1, "
+	       "0, 0]) YIELD relationship WITH relationship "
+	       "WHERE relationship.i = -5 RETURN count(*) AS c",
+	       "c\n0\n");
+	/* deletes, vector changes, a vector removed, a DETACH DELETE */
+	ok("MATCH ()-[e:SIM]->() WHERE e.i % 7 = 0 DELETE e");
+	ok("MATCH ()-[e:SIM]->() WHERE e.i % 7 = 1 SET e.v = vector([cos(e.i),"
+	   " sin(e.i), 0.5, 0.25], 4, FLOAT32)");
+	ok("MATCH ()-[e:SIM]->() WHERE e.i % 7 = 2 REMOVE e.v");
+	ok("MATCH (n:N {k: 3}) DETACH DELETE n");
+	run("MATCH ()-[e:SIM]->() WHERE e.v IS NOT NULL RETURN count(*) AS c",
+	    &r);
+	char want[64];
+	size_t left = rel_graph_count("rv", 4);
+	snprintf(want, sizeof want, "c\n%zu\n", left);
+	ck_assert_str_eq(r.text, want);
+	ck_assert_uint_ge(left, 2048); /* the graph answers, not the scan */
+	expect("CALL db.index.vector.queryRelationships('rv', 200, [0, 1, 0, "
+	       "0]) YIELD relationship WITH relationship AS e WHERE e.i % 7 "
+	       "IN [0, 2] OR e.i % 10 IN [2, 3] RETURN count(*) AS c",
+	       "c\n0\n");
+	double r2 = rel_recall();
+	printf("relationship index: recall@10 %.3f, after writes %.3f\n", r1,
+	       r2);
+	ck_assert_msg(r1 >= 0.95 && r2 >= 0.95, "recall %.3f %.3f", r1, r2);
+	/* the statement's own writes: a new relationship on the query
+	 * point, then moved away, then deleted */
+	expect("MATCH (a:N {k: 1}) CREATE (a)-[:SIM {i: -1, v: vector([0.25, "
+	       "0.5, 0.75, 1], 4, FLOAT32)}]->(a) WITH 1 AS one "
+	       "CALL db.index.vector.queryRelationships('rv', 1, [0.25, 0.5, "
+	       "0.75, 1]) YIELD relationship, score "
+	       "RETURN relationship.i AS i, score",
+	       "i|score\n-1|1.0\n");
+	expect("MATCH ()-[e:SIM {i: -1}]->() SET e.v = vector([9, 9, 9, 9], 4,"
+	       " FLOAT32) WITH count(*) AS c "
+	       "CALL db.index.vector.queryRelationships('rv', 1, [0.25, 0.5, "
+	       "0.75, 1], {exact: true}) YIELD relationship "
+	       "RETURN relationship.i <> -1 AS moved",
+	       "moved\ntrue\n");
+	expect("MATCH ()-[e:SIM {i: -1}]->() DELETE e WITH count(*) AS c "
+	       "CALL db.index.vector.queryRelationships('rv', 1, [9, 9, 9, 9])"
+	       " YIELD relationship RETURN relationship.i <> -1 AS gone",
+	       "gone\ntrue\n");
+	/* errors */
+	ok("CREATE VECTOR INDEX nv FOR (n:N) ON (n.v) OPTIONS "
+	   "{indexConfig: {`vector.dimensions`: 4}}");
+	run("CALL db.index.vector.queryNodes('rv', 1, [0, 0, 0, 1]) "
+	    "YIELD node RETURN node",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_EINVAL);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "queryRelationships"));
+	run("CALL db.index.vector.queryRelationships('nv', 1, [0, 0, 0, 1]) "
+	    "YIELD relationship RETURN relationship",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_EINVAL);
+	run("CALL db.index.vector.queryRelationships('rv', 1, [0, 0, 1]) "
+	    "YIELD relationship RETURN relationship",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_EVECTOR);
+	run("CALL db.index.vector.queryRelationships('none', 1, [0, 0, 1]) "
+	    "YIELD relationship RETURN relationship",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_ENOTFOUND);
+	run("CALL db.index.vector.queryRelationships('rv', 1, [0, 0, 0, 1], "
+	    "{ef: 0}) YIELD relationship RETURN relationship",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_EINVAL);
+	/* drop */
+	ok("DROP INDEX rv");
+	run("SHOW INDEXES", &r);
+	ck_assert_ptr_null(strstr(r.text, "rv|"));
+	run("CALL db.index.vector.queryRelationships('rv', 1, [0, 0, 0, 1]) "
+	    "YIELD relationship RETURN relationship",
+	    &r);
+	ck_assert_int_eq(r.code, LORA_ENOTFOUND);
+}
+END_TEST
+
 /* `MATCH (n:L) RETURN n.k, count(*)` is grouped by storage in one walk;
  * the answer (groups, counts and their order) is the row-by-row one,
  * which `WHERE true` forces. */
@@ -2931,6 +3103,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_text_index);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_hnsw);
+	tcase_add_test(t, test_vector_rel_index);
 	tcase_add_test(t, test_label_scans_and_vectors);
 	tcase_add_test(t, test_scans_from_copies);
 	tcase_add_test(t, test_grouped_count_scan);

@@ -4,7 +4,10 @@
 //
 // usage: node vector.js --leader HOST:PORT --hosts H1,H2,H3 --out FILE
 //          [--n 100000] [--seed 42] [--queries 200] [--batch 1000]
-//          [--data clustered|random]
+//          [--data clustered|random] [--rel 1]
+// With --rel 1 the vectors are on relationships (FOR ()-[v:R]-(),
+// queryRelationships): each batch's relationships join one pair of 100
+// nodes :A.
 // 1. CREATE VECTOR INDEX vec (cosine, 128-d, hnsw.m 16, ef_construction
 //    100), then N vectors in batches of UNWIND ... CREATE to the leader:
 //    incremental inserts per second, until all three nodes applied them.
@@ -21,8 +24,9 @@ const { Conn } = require("./httpc");
 
 const DIMS = 128;
 const o = C.args(process.argv.slice(2), { n: 100000, seed: 42, queries: 200, batch: 1000,
-	data: "clustered", leader: "", hosts: "", out: "" });
+	data: "clustered", leader: "", hosts: "", out: "", rel: "0" });
 const N = +o.n;
+const REL = o.rel === "1";
 
 // a vector: clustered data sits around one of 100 centres (sd 0.1 per
 // coordinate around centres uniform in [-1, 1)); random is uniform
@@ -89,7 +93,8 @@ async function replicated(conns, leader) {
 	return C.nowMs() - t0;
 }
 
-const INDEX = (name, extra = "") => `CREATE VECTOR INDEX ${name} FOR (v:V) ON (v.emb) ` +
+const INDEX = (name, extra = "") => `CREATE VECTOR INDEX ${name} ` +
+	(REL ? "FOR ()-[v:R]-() ON (v.emb) " : "FOR (v:V) ON (v.emb) ") +
 	"OPTIONS {indexConfig: {`vector.dimensions`: 128, `vector.similarity_function`: 'cosine', " +
 	"`hnsw.m`: 16, `hnsw.ef_construction`: 100" + extra + "}}";
 
@@ -101,15 +106,22 @@ async function main() {
 	const conns = o.hosts.split(",").map((h) => conn(h));
 	await leader.c.ready;
 	for (const c of conns) await c.c.ready;
-	const res = { n: N, dims: DIMS, data: o.data, seed: +o.seed };
+	const res = { n: N, dims: DIMS, data: o.data, seed: +o.seed, rel: REL };
+	if (REL) await query(leader, "UNWIND range(0, 99) AS k CREATE (:A {k: k})", {}, true);
 	const next = vectorMaker(+o.seed);
 	if (o.noIndex !== "1") await query(leader, INDEX("vec"), {}, true);
 	let t0 = C.nowMs();
 	for (let i = 0; i < N; i += +o.batch) {
 		const rows = [];
 		for (let j = i; j < Math.min(N, i + +o.batch); j++) rows.push({ id: j, emb: next() });
-		await query(leader, "UNWIND $rows AS r CREATE (:V {id: r.id, emb: vector(r.emb, 128, FLOAT32)})",
-			{ rows }, true);
+		const a = (i / +o.batch) % 100;
+		if (REL)
+			await query(leader, "MATCH (a:A {k: $a}), (b:A {k: $b}) UNWIND $rows AS r " +
+				"CREATE (a)-[:R {id: r.id, emb: vector(r.emb, 128, FLOAT32)}]->(b)",
+			{ rows, a, b: (a + 1) % 100 }, true);
+		else
+			await query(leader, "UNWIND $rows AS r CREATE (:V {id: r.id, emb: vector(r.emb, 128, FLOAT32)})",
+				{ rows }, true);
 	}
 	const loadMs = C.nowMs() - t0 + await replicated(conns, leader);
 	res.insertsPerS = Math.round(N / (loadMs / 1000));
@@ -141,7 +153,9 @@ async function main() {
 	const qnext = vectorMaker(+o.seed); // same centres, later draws
 	for (let i = 0; i < N; i++) qnext();
 	for (let i = 0; i < +o.queries; i++) qs.push(qnext());
-	const Q = "CALL db.index.vector.queryNodes('vec', 10, $q, $o) YIELD node RETURN node.id";
+	const Q = REL ? "CALL db.index.vector.queryRelationships('vec', 10, $q, $o) YIELD relationship " +
+		"RETURN relationship.id"
+		: "CALL db.index.vector.queryNodes('vec', 10, $q, $o) YIELD node RETURN node.id";
 	const follower = conns.find((c) => c.host !== o.leader) || conns[0];
 	const hl = [], el = [];
 	let hit = 0, same = 0;
