@@ -112,10 +112,8 @@ void node_forward_close_all(void)
 	pthread_mutex_unlock(&fwd_mu);
 }
 
-/* Packs req as a native RunRequest marked as forwarded, carrying the
- * identity this node checked and the cluster secret that proves this node
- * is a member (docs/security.md). */
-static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
+uint8_t *node_forward_pack(struct lnode *n, const struct node_exec_req *req,
+                           size_t head, size_t *len)
 {
 	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
 	uint8_t proof[STO_SECRET_BYTES_MAX];
@@ -135,7 +133,7 @@ static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
 	size_t np = req->params ? req->params->n_entries : 0;
 	Lora__Param *ps = lora_calloc(np ? np : 1, sizeof *ps);
 	Lora__Param **pp = lora_calloc(np ? np : 1, sizeof *pp);
-	nng_msg *msg = NULL;
+	uint8_t *out = NULL;
 	if (ps && pp) {
 		for (size_t i = 0; i < np; i++) {
 			lora__param__init(&ps[i]);
@@ -148,13 +146,25 @@ static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
 		Lora__Request r = LORA__REQUEST__INIT;
 		r.kind_case = LORA__REQUEST__KIND_RUN;
 		r.run = &run;
-		size_t len = lora__request__get_packed_size(&r);
-		if (nng_msg_alloc(&msg, len) == 0)
-			lora__request__pack(&r, nng_msg_body(msg));
+		*len = lora__request__get_packed_size(&r);
+		if ((out = lora_malloc(head + *len)) != NULL)
+			lora__request__pack(&r, out + head);
 	}
 	lora_free(ps);
 	lora_free(pp);
 	sodium_memzero(proof, sizeof proof);
+	return out;
+}
+
+/* req as an nng message (node_forward_pack). */
+static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
+{
+	size_t len;
+	uint8_t *b = node_forward_pack(n, req, 0, &len);
+	nng_msg *msg = NULL;
+	if (b && nng_msg_alloc(&msg, len) == 0)
+		memcpy(nng_msg_body(msg), b, len);
+	lora_free(b);
 	return msg;
 }
 
