@@ -479,9 +479,10 @@ static int peer_write(struct lnode *n, struct node_http_ex *x,
                       const struct node_route *route, struct prepared *pp,
                       const char *body, size_t len)
 {
-	struct peer_write *pw = route->mode == QRY_RUN && !pp->peer_tried
-	                            ? lora_calloc(1, sizeof *pw)
-	                            : NULL;
+	struct peer_write *pw =
+	    n->cfg.peer_forward && route->mode == QRY_RUN && !pp->peer_tried
+	        ? lora_calloc(1, sizeof *pw)
+	        : NULL;
 	struct node_pfwd_job *j =
 	    pw ? node_pfwd_new(n, &pp->qb.req, has_rid(pp),
 	                       node_forward_wait_ms(body, len), peer_answered,

@@ -40,6 +40,7 @@
 	200 /* an unanswered SYN is retried by the kernel only after 1 s:      \
 	     * a fresh attempt (to whoever leads then) comes sooner */
 #define NODE_PROXY_POLL_MS         10 /* leader-change checks while waiting */
+#define NODE_PROXY_RETRY_MS        50 /* no leader took it, none new */
 #define NODE_PROXY_IDLE_MS         30000 /* pooled connections older: dropped */
 #define NODE_PROXY_POOL_MAX        256   /* idle connections kept */
 #define NODE_PROXY_HEAD_BYTES      4096
@@ -500,6 +501,7 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 	uint64_t deadline = lora_now_ms() + NODE_PROXY_SEND_MS;
 	int sent = 0;
 	while (lora_now_ms() < deadline && !atomic_load(&n->stopping)) {
+		uint64_t seq = node_status_seq(n);
 		uint64_t leader = node_leader_id(n);
 		struct node_member m;
 		if (leader == n->cfg.id)
@@ -531,7 +533,8 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 			    "requestId");
 			return rc;
 		}
-		usleep(NODE_PROXY_POLL_MS * 1000);
+		/* woken by a leader change, else tried again after the pause */
+		node_status_wait(n, seq, lora_now_ms() + NODE_PROXY_RETRY_MS);
 	}
 	if (sent) {
 		node_http_reply_error(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# A follower passes HTTP writes to the leader over the peer channel
-# (node/peerfwd.c), not over a connection to the leader's HTTP or native
+# With peer_forward on, a follower passes HTTP writes to the leader over
+# the peer channel (node/peerfwd.c), not over a connection to the leader's HTTP or native
 # port: with both of the leader's client ports refusing every connection
 # but the test's own (iptables, in a network namespace of its own; needs
 # root, else skipped), writes sent to a follower still commit and answer
@@ -25,7 +25,7 @@ if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null; then
 	exit 77
 fi
 P=$(it_peers 3)
-it_start_all 3 "$P" || it_done
+it_start_all 3 "$P" --peer-forward true || it_done
 L=$(it_leader 1)
 [ -n "$L" ] && it_ok "leader elected: node $L" || {
 	it_fail "no leader"
