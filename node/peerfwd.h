@@ -1,7 +1,10 @@
 /*
  * peerfwd.h - a follower passes a write to the leader over the peer
  * channel (node/transport.c) instead of a connection of its own to the
- * leader's HTTP or native port.
+ * leader's HTTP or native port. Used for HTTP /query writes when the
+ * node's peer_forward is on (off by default: each frame costs nng thread
+ * hand-offs worth more CPU than the HTTP proxy's TLS records on the epoll
+ * thread; docs/benchmarks.md "TLS, third round").
  *
  * The peer stream is already open, long-lived and, with peer TLS, mutually
  * authenticated; its frames are batched with the Raft traffic, so a
