@@ -42,6 +42,7 @@ struct node_pfwd_job {
 
 /* One node's follower side (n->pfwd, made on first use). */
 struct node_pfwd {
+	struct lnode *n;
 	pthread_mutex_t mu;
 	struct node_pfwd_job *jobs[NODE_PFWD_PENDING_MAX]; /* id % max */
 	int closed; /* node_pfwd_stop: no new jobs */
@@ -67,8 +68,9 @@ static struct node_pfwd *pf_get(struct lnode *n)
 	pf = n->pfwd;
 	if (pf == NULL && (pf = lora_calloc(1, sizeof *pf)) != NULL) {
 		pthread_mutex_init(&pf->mu, NULL);
+		pf->n = n;
 		pf->next_id = 1;
-		if (node_thread_start(&pf->watcher, watcher_main, n,
+		if (node_thread_start(&pf->watcher, watcher_main, pf,
 		                      "peer-forward watcher", NULL) != 0) {
 			pthread_mutex_destroy(&pf->mu);
 			lora_free(pf);
@@ -350,8 +352,10 @@ static void job_act(struct node_pfwd_job *j, int act)
 		job_finish(j, 0,
 		           j->to || j->doubt ? LORA_EUNKNOWN_OUTCOME
 		                             : LORA_EUNAVAILABLE,
-		           "the node is stopping: the write may have committed "
-		           "if it was sent; retry with the same requestId",
+		           j->to || j->doubt
+		               ? "the node is stopping: the write may have "
+		                 "committed; retry with the same requestId"
+		               : "the node is stopping: not executed, retry",
 		           NULL);
 	}
 }
@@ -391,10 +395,8 @@ static uint64_t watcher_pass(struct node_pfwd *pf, int stopping)
 
 static void *watcher_main(void *arg)
 {
-	struct lnode *n = arg;
-	struct node_pfwd *pf;
-	while ((pf = __atomic_load_n(&n->pfwd, __ATOMIC_ACQUIRE)) == NULL)
-		; /* pf_get publishes it right after starting us */
+	struct node_pfwd *pf = arg;
+	struct lnode *n = pf->n;
 	for (;;) {
 		pthread_mutex_lock(&n->status_mu);
 		uint64_t seq = n->status_seq;
