@@ -430,6 +430,9 @@ uint8_t *node_forward_pack(struct lnode *n, const struct node_exec_req *req,
 int node_forward(struct lnode *n, const struct node_exec_req *req,
                  Lora__Response **resp);
 void node_forward_close_all(void);
+/* The raft loop saw the leader or term change (called without status_mu
+ * held): wakes every forwarded write awaiting its answer (forward.c). */
+void node_forward_leader_changed(void);
 
 /* ---- status, gossip, metrics (status.c, metrics.c)
  * ------------------------------- */

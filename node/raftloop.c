@@ -902,8 +902,9 @@ static int handle_ready(struct lnode *n)
 	struct rep_status st;
 	rep_status(n->raft->rep, &st);
 	pthread_mutex_lock(&n->status_mu);
-	if (st.role != n->rs.role || st.leader != n->rs.leader ||
-	    st.term != n->rs.term) {
+	int changed = st.role != n->rs.role || st.leader != n->rs.leader ||
+	              st.term != n->rs.term;
+	if (changed) {
 		n->status_seq++;
 		pthread_cond_broadcast(&n->status_cond);
 	}
@@ -913,6 +914,8 @@ static int handle_ready(struct lnode *n)
 		n->leader_since_ms = lora_now_ms();
 	}
 	pthread_mutex_unlock(&n->status_mu);
+	if (changed)
+		node_forward_leader_changed(); /* native forwards (forward.c) */
 	atomic_store(&n->commit, st.commit);
 	return work;
 }
