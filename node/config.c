@@ -334,6 +334,8 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 		                   errmsg);
 	if (!strcmp(key, "cdc_old_values"))
 		return parse_bool(value, &c->cdc_old_values, key, errmsg);
+	if (!strcmp(key, "peer_forward"))
+		return parse_bool(value, &c->peer_forward, key, errmsg);
 	if (!strcmp(key, "cursor_idle_ms"))
 		return set_u32(&c->cursor_idle_ms, value, key, errmsg);
 	if (!strncmp(key, "bolt_", 5))
@@ -417,6 +419,7 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_QUERY_MEMORY_BYTES", "query_memory_bytes"},
 	    {"LORA_STATEMENT_MEMORY_BYTES", "statement_memory_bytes"},
 	    {"LORA_CDC_OLD_VALUES", "cdc_old_values"},
+	    {"LORA_PEER_FORWARD", "peer_forward"},
 	    {"LORA_BACKUP_DIR", "backup_dir"},
 	    {"LORA_SNAPSHOT_BYTES_MAX", "snapshot_bytes_max"},
 	    {"LORA_AUTH", "auth"},
@@ -462,6 +465,7 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--statement-memory-bytes", "statement_memory_bytes"},
 	    {"--cursor-idle-ms", "cursor_idle_ms"},
 	    {"--cdc-old-values", "cdc_old_values"},
+	    {"--peer-forward", "peer_forward"},
 	    {"--backup-dir", "backup_dir"},
 	    {"--snapshot-bytes-max", "snapshot_bytes_max"},
 	    {"--auth", "auth"},

@@ -66,6 +66,11 @@ struct node_config {
 	/* the leader's writes carry the values they replace, for the change
 	 * stream's "old" members (docs/changes.md); off by default */
 	int cdc_old_values;
+	/* a follower passes HTTP writes to the leader over the peer channel
+	 * (peerfwd.h) instead of the leader's HTTP port; off by default: it
+	 * costs more CPU per write than the HTTP proxy (docs/benchmarks.md,
+	 * "TLS, third round") */
+	int peer_forward;
 	/* POST /admin/checkpoint writes backups only below this directory,
 	 * under a name the request gives; "" (the default) means
 	 * <data_dir>/backups (node_config_backup_dir) */

@@ -21,10 +21,10 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "thread.h"
 
 #define NODE_FORWARD_SEND_MS   3000 /* until a connection takes it */
 #define NODE_FORWARD_RETRY_MS  50
-#define NODE_FORWARD_POLL_MS   10 /* new-leader checks awaiting an answer */
 #define NODE_FORWARD_CONNS_MAX NODE_PEERS_MAX
 
 struct fwd_conn {
@@ -112,10 +112,8 @@ void node_forward_close_all(void)
 	pthread_mutex_unlock(&fwd_mu);
 }
 
-/* Packs req as a native RunRequest marked as forwarded, carrying the
- * identity this node checked and the cluster secret that proves this node
- * is a member (docs/security.md). */
-static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
+uint8_t *node_forward_pack(struct lnode *n, const struct node_exec_req *req,
+                           size_t head, size_t *len)
 {
 	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
 	uint8_t proof[STO_SECRET_BYTES_MAX];
@@ -135,7 +133,7 @@ static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
 	size_t np = req->params ? req->params->n_entries : 0;
 	Lora__Param *ps = lora_calloc(np ? np : 1, sizeof *ps);
 	Lora__Param **pp = lora_calloc(np ? np : 1, sizeof *pp);
-	nng_msg *msg = NULL;
+	uint8_t *out = NULL;
 	if (ps && pp) {
 		for (size_t i = 0; i < np; i++) {
 			lora__param__init(&ps[i]);
@@ -148,22 +146,41 @@ static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
 		Lora__Request r = LORA__REQUEST__INIT;
 		r.kind_case = LORA__REQUEST__KIND_RUN;
 		r.run = &run;
-		size_t len = lora__request__get_packed_size(&r);
-		if (nng_msg_alloc(&msg, len) == 0)
-			lora__request__pack(&r, nng_msg_body(msg));
+		*len = lora__request__get_packed_size(&r);
+		if ((out = lora_malloc(head + *len)) != NULL)
+			lora__request__pack(&r, out + head);
 	}
 	lora_free(ps);
 	lora_free(pp);
 	sodium_memzero(proof, sizeof proof);
+	return out;
+}
+
+/* req as an nng message (node_forward_pack). */
+static nng_msg *pack_request(struct lnode *n, const struct node_exec_req *req)
+{
+	size_t len;
+	uint8_t *b = node_forward_pack(n, req, 0, &len);
+	nng_msg *msg = NULL;
+	if (b && nng_msg_alloc(&msg, len) == 0)
+		memcpy(nng_msg_body(msg), b, len);
+	lora_free(b);
 	return msg;
 }
 
-/* Completion flag of the forwarding aio (its callback sets it). */
+/* Completion flag of the forwarding aio (its callback sets it), and
+ * `kicked`, set by a leader change (node_forward_leader_changed): the
+ * waiter sleeps on cond until one of them or its deadline. */
 struct fwd_wait {
 	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	int done;
+	pthread_cond_t cond; /* node_cond_init: CLOCK_MONOTONIC */
+	int done, kicked;
+	struct fwd_wait *next; /* waits (waits_mu) */
 };
+
+/* Every round trip in progress, for node_forward_leader_changed. */
+static pthread_mutex_t waits_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fwd_wait *waits;
 
 static void fwd_done(void *arg)
 {
@@ -172,6 +189,46 @@ static void fwd_done(void *arg)
 	w->done = 1;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->mu);
+}
+
+void node_forward_leader_changed(void)
+{
+	pthread_mutex_lock(&waits_mu);
+	for (struct fwd_wait *w = waits; w; w = w->next) {
+		pthread_mutex_lock(&w->mu);
+		w->kicked = 1;
+		pthread_cond_broadcast(&w->cond);
+		pthread_mutex_unlock(&w->mu);
+	}
+	pthread_mutex_unlock(&waits_mu);
+}
+
+static int wait_init(struct fwd_wait *w)
+{
+	memset(w, 0, sizeof *w);
+	pthread_mutex_init(&w->mu, NULL);
+	if (node_cond_init(&w->cond) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		return -1;
+	}
+	pthread_mutex_lock(&waits_mu);
+	w->next = waits;
+	waits = w;
+	pthread_mutex_unlock(&waits_mu);
+	return 0;
+}
+
+static void wait_destroy(struct fwd_wait *w)
+{
+	pthread_mutex_lock(&waits_mu);
+	for (struct fwd_wait **pp = &waits; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	pthread_mutex_unlock(&waits_mu);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cond);
 }
 
 uint64_t node_leader_heard(struct lnode *n, uint64_t leader, uint64_t since)
@@ -214,9 +271,17 @@ static int await_reply(struct lnode *n, uint64_t to, nng_ctx ctx, nng_aio *aio,
 	int why = NODE_WAIT_GIVE_UP;
 	pthread_mutex_lock(&w->mu);
 	while (!w->done) {
-		struct timespec ts;
-		lora_deadline_after(&ts, NODE_FORWARD_POLL_MS);
-		pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+		/* until the answer, a leader change (kicked) or, without
+		 * resend, the moment `to` has been silent for an election */
+		uint64_t until = end_ms;
+		if (!resend) {
+			heard = node_leader_heard(n, to, heard);
+			if (heard + n->cfg.election_ms < until)
+				until = heard + n->cfg.election_ms;
+		}
+		if (!w->kicked)
+			node_cond_wait_until(&w->cond, &w->mu, until);
+		w->kicked = 0;
 		int v = node_forward_check(n, to, resend, &heard);
 		if (!w->done && v != NODE_WAIT_ON) {
 			why = v;
@@ -250,13 +315,13 @@ static int round_trip(struct lnode *n, nng_msg *msg, int resend,
 	uint64_t deadline = lora_now_ms() + NODE_FORWARD_SEND_MS;
 	nng_aio *aio;
 	struct fwd_wait w;
-	pthread_mutex_init(&w.mu, NULL);
-	pthread_cond_init(&w.cond, NULL);
-	w.done = 0;
+	if (wait_init(&w) != 0) {
+		nng_msg_free(msg);
+		return LORA_EUNAVAILABLE;
+	}
 	if (nng_aio_alloc(&aio, fwd_done, &w) != 0) {
 		nng_msg_free(msg);
-		pthread_mutex_destroy(&w.mu);
-		pthread_cond_destroy(&w.cond);
+		wait_destroy(&w);
 		return LORA_EUNAVAILABLE;
 	}
 	int rc = LORA_EUNAVAILABLE;
@@ -308,8 +373,7 @@ static int round_trip(struct lnode *n, nng_msg *msg, int resend,
 		nng_ctx_close(ctx);
 	}
 	nng_aio_free(aio);
-	pthread_mutex_destroy(&w.mu);
-	pthread_cond_destroy(&w.cond);
+	wait_destroy(&w);
 	nng_msg_free(msg);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include "http_int.h"
 #include "json.h"
 #include "log.h"
+#include "peerfwd.h"
 
 #define NODE_TRANSFER_WAIT_MS 5000
 #define NODE_DIGEST_WAIT_MS   10000
@@ -351,6 +352,7 @@ struct prepared {
 	json_t *j; /* owns the strings qb points into */
 	struct query_body qb;
 	enum run_where where;
+	int peer_tried; /* RUN_PROXY went the peer way once (peer_write) */
 };
 
 /* The write carries a requestId and is not IN TRANSACTIONS: a forwarder
@@ -387,7 +389,7 @@ static int write_reroute(struct http_write *hw)
 	struct prepared *pp = lora_calloc(1, sizeof *pp);
 	if (pp == NULL)
 		return 0;
-	*pp = (struct prepared){hw->j, hw->qb, RUN_REROUTE};
+	*pp = (struct prepared){hw->j, hw->qb, RUN_REROUTE, 0};
 	hw->j = NULL;
 	memset(&hw->qb, 0, sizeof hw->qb);
 	node_http_async_rerun(hw->x, pp, prepared_free);
@@ -434,6 +436,66 @@ static int write_async(struct lnode *n, struct node_http_ex *x,
 	*hw = (struct http_write){n, x, route, j, *qb, r, lora_now_ns()};
 	node_http_async(x);
 	node_write_async(n, &hw->qb.req, r, write_answered, hw);
+	return 0;
+}
+
+/* A follower's write passed to the leader over the peer channel
+ * (peerfwd.h), answered here from the leader's Response as the leader's
+ * own HTTP API answers it (write_answered). */
+struct peer_write {
+	struct lnode *n;
+	struct node_http_ex *x;
+	const struct node_route *route;
+	struct prepared *pp;
+	uint64_t t0_ns;
+};
+
+static void peer_answered(void *arg, int rc, Lora__Response *r)
+{
+	struct peer_write *pw = arg;
+	if (rc != 0) { /* not sent, or this node leads now: h_query runs it */
+		node_http_async_rerun(pw->x, pw->pp, prepared_free);
+	} else {
+		if (r->error)
+			reply_resp_error(pw->n, pw->x, r);
+		else
+			node_http_reply_json(
+			    pw->x, 200,
+			    result_json(r, pw->pp->qb.fmt, NULL, QRY_RUN),
+			    r->bookmark, NULL);
+		node_metrics_request(pw->n, pw->route->name, r->error == NULL,
+		                     lora_now_ns() - pw->t0_ns);
+		node_http_async_done(pw->x);
+		prepared_free(pw->pp);
+	}
+	if (r)
+		lora__response__free_unpacked(r, &lora_pb_allocator);
+	lora_free(pw);
+}
+
+/* RUN_PROXY over the peer channel: 0 when handed on (pp taken, x async),
+ * -1 when it must go the HTTP way (nothing taken). */
+static int peer_write(struct lnode *n, struct node_http_ex *x,
+                      const struct node_route *route, struct prepared *pp,
+                      const char *body, size_t len)
+{
+	struct peer_write *pw =
+	    n->cfg.peer_forward && route->mode == QRY_RUN && !pp->peer_tried
+	        ? lora_calloc(1, sizeof *pw)
+	        : NULL;
+	struct node_pfwd_job *j =
+	    pw ? node_pfwd_new(n, &pp->qb.req, has_rid(pp),
+	                       node_forward_wait_ms(body, len), peer_answered,
+	                       pw)
+	       : NULL;
+	if (j == NULL) {
+		lora_free(pw);
+		return -1;
+	}
+	*pw = (struct peer_write){n, x, route, pp, lora_now_ns()};
+	pp->peer_tried = 1; /* a rerun goes the HTTP way */
+	node_http_async(x);
+	node_pfwd_go(j);
 	return 0;
 }
 
@@ -490,6 +552,9 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 		lora_free(pp); /* its contents went with the write */
 		return NODE_ROUTE_ASYNC;
 	}
+	if (pp->where == RUN_PROXY &&
+	    peer_write(n, x, route, pp, body, len) == 0)
+		return NODE_ROUTE_ASYNC;
 	if (pp->where == RUN_PROXY &&
 	    node_proxy_start(n, x, route->path, route->name, body, len,
 	                     has_rid(pp)) == 0) {
@@ -870,6 +935,12 @@ static int h_query(struct lnode *n, struct node_http_ex *x,
 		return NODE_ROUTE_ASYNC;
 	}
 	int ok, unavailable;
+	const char *body;
+	size_t len;
+	node_http_body(x, &body, &len);
+	if (pp->where == RUN_PROXY &&
+	    peer_write(n, x, route, pp, body, len) == 0)
+		return NODE_ROUTE_ASYNC;
 	if (pp->where == RUN_PROXY &&
 	    proxy_write(n, x, route, has_rid(pp) ? NODE_PROXY_RESEND : 0) == 0)
 		ok = 1;

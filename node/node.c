@@ -13,6 +13,7 @@
 #include "http_int.h"
 #include "log.h"
 #include "node_int.h"
+#include "peerfwd.h"
 #include "thread.h"
 
 #define NODE_SHUTDOWN_TRANSFER_MS 2000
@@ -331,6 +332,7 @@ static void stop_all(struct lnode *n)
 		nq_close(&n->apply->q);
 	node_raft_stop(n);
 	node_transport_stop_recv(n->transport);
+	node_pfwd_stop(n); /* answers its waiting writes */
 	node_apply_stop(n);
 	node_writer_stop(n);
 	node_gossip_stop(n);
@@ -338,6 +340,7 @@ static void stop_all(struct lnode *n)
 	node_native_stop(n);
 	node_bolt_stop(n);
 	node_writer_free(n);
+	node_pfwd_free(n);
 	node_snapshot_cleanup(n);
 	node_forward_close_all();
 	node_proxy_close_all();

@@ -111,6 +111,9 @@ struct lnode {
 	int store_swapping;
 
 	struct node_raft *raft; /* the raft loop (raftloop.h); owned */
+	/* writes passed to the leader over the peer channel (peerfwd.h);
+	 * made on first use, freed by node_pfwd_free */
+	struct node_pfwd *pfwd;
 
 	/* published raft state (status_mu) */
 	pthread_mutex_t status_mu;
@@ -426,9 +429,19 @@ uint64_t node_leader_heard(struct lnode *n, uint64_t leader, uint64_t since);
 enum { NODE_WAIT_ON = 0, NODE_WAIT_RESEND, NODE_WAIT_GIVE_UP };
 int node_forward_check(struct lnode *n, uint64_t to, int resend,
                        uint64_t *heard);
+/* req as a packed native Request (a RunRequest marked as forwarded,
+ * carrying the identity this node checked and, with auth on, the cluster
+ * secret that proves this node is a member: docs/security.md) after head
+ * bytes left for the caller; *len: the Request's bytes. NULL when out of
+ * memory; else free with lora_free. */
+uint8_t *node_forward_pack(struct lnode *n, const struct node_exec_req *req,
+                           size_t head, size_t *len);
 int node_forward(struct lnode *n, const struct node_exec_req *req,
                  Lora__Response **resp);
 void node_forward_close_all(void);
+/* The raft loop saw the leader or term change (called without status_mu
+ * held): wakes every forwarded write awaiting its answer (forward.c). */
+void node_forward_leader_changed(void);
 
 /* ---- status, gossip, metrics (status.c, metrics.c)
  * ------------------------------- */

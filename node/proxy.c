@@ -16,8 +16,9 @@
  * With http_tls on, the connections to leaders are TLS (node/tls_conn.c):
  * the leader's certificate must chain to http_tls_ca (or the peer CA) and
  * name lora-node-<leader id>; a connection is dialed and its handshake
- * done on a worker (exchange) or, for a resend, on the I/O thread, bounded
- * by NODE_PROXY_HANDSHAKE_MS; the I/O thread's reads drain what TLS holds.
+ * done on a worker (exchange) or, for a resend, on a dial thread of its
+ * own (never the I/O thread: dial_async), bounded by
+ * NODE_PROXY_HANDSHAKE_MS; the I/O thread's reads drain what TLS holds.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -34,12 +35,14 @@
 
 #include "http_int.h"
 #include "log.h"
+#include "thread.h"
 
 #define NODE_PROXY_SEND_MS 3000 /* until a leader takes it */
 #define NODE_PROXY_CONNECT_MS                                                  \
 	200 /* an unanswered SYN is retried by the kernel only after 1 s:      \
 	     * a fresh attempt (to whoever leads then) comes sooner */
 #define NODE_PROXY_POLL_MS         10 /* leader-change checks while waiting */
+#define NODE_PROXY_RETRY_MS        50 /* no leader took it, none new */
 #define NODE_PROXY_IDLE_MS         30000 /* pooled connections older: dropped */
 #define NODE_PROXY_POOL_MAX        256   /* idle connections kept */
 #define NODE_PROXY_HEAD_BYTES      4096
@@ -213,8 +216,82 @@ static void conn_put(const char *addr, struct pfd c)
 	pfd_close(c);
 }
 
+/* ---- dials off the HTTP I/O thread
+ * ------------------------------------------- */
+
+/* A resend that finds no idle connection to the new leader must not dial
+ * on the HTTP I/O thread (a connect and a TLS handshake would stall every
+ * client of this node): a thread of its own dials and pools the
+ * connection, and the I/O thread's next node_proxy_tick takes it. At most
+ * NODE_PROXY_DIALS_MAX at once, one per address. */
+#define NODE_PROXY_DIALS_MAX 4
+static pthread_mutex_t dial_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dial_cond = PTHREAD_COND_INITIALIZER;
+static char dialing[NODE_PROXY_DIALS_MAX][NODE_ADDR_BYTES_MAX]; /* "": free */
+static int n_dials;
+
+struct dial_job {
+	struct lnode *n;
+	uint64_t to;
+	int slot;
+};
+
+static void *dial_main(void *arg)
+{
+	struct dial_job *d = arg;
+	struct pfd c = dial_to(d->n, dialing[d->slot], d->to);
+	if (c.fd >= 0)
+		conn_put(dialing[d->slot], c);
+	pthread_mutex_lock(&dial_mu);
+	dialing[d->slot][0] = '\0';
+	n_dials--;
+	pthread_cond_broadcast(&dial_cond);
+	pthread_mutex_unlock(&dial_mu);
+	lora_free(d);
+	return NULL;
+}
+
+/* Starts a dial of leader `to` at addr unless one runs already. */
+static void dial_async(struct lnode *n, const char *addr, uint64_t to)
+{
+	int slot = -1;
+	pthread_mutex_lock(&dial_mu);
+	for (int i = 0; i < NODE_PROXY_DIALS_MAX; i++) {
+		if (!strcmp(dialing[i], addr)) {
+			slot = -1;
+			break;
+		}
+		if (dialing[i][0] == '\0' && slot < 0)
+			slot = i;
+	}
+	struct dial_job *d = slot >= 0 ? lora_calloc(1, sizeof *d) : NULL;
+	if (d) {
+		*d = (struct dial_job){n, to, slot};
+		snprintf(dialing[slot], sizeof dialing[slot], "%s", addr);
+		n_dials++;
+	}
+	pthread_mutex_unlock(&dial_mu);
+	pthread_t t;
+	if (d == NULL)
+		return;
+	if (node_thread_start(&t, dial_main, d, "proxy dial", NULL) == 0) {
+		pthread_detach(t);
+		return;
+	}
+	pthread_mutex_lock(&dial_mu);
+	dialing[slot][0] = '\0';
+	n_dials--;
+	pthread_cond_broadcast(&dial_cond);
+	pthread_mutex_unlock(&dial_mu);
+	lora_free(d);
+}
+
 void node_proxy_close_all(void)
 {
+	pthread_mutex_lock(&dial_mu); /* dials end within their bounds */
+	while (n_dials > 0)
+		pthread_cond_wait(&dial_cond, &dial_mu);
+	pthread_mutex_unlock(&dial_mu);
 	pthread_mutex_lock(&pool_mu);
 	for (int i = 0; i < n_pool; i++)
 		pfd_close(pool[i].c);
@@ -500,6 +577,7 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 	uint64_t deadline = lora_now_ms() + NODE_PROXY_SEND_MS;
 	int sent = 0;
 	while (lora_now_ms() < deadline && !atomic_load(&n->stopping)) {
+		uint64_t seq = node_status_seq(n);
 		uint64_t leader = node_leader_id(n);
 		struct node_member m;
 		if (leader == n->cfg.id)
@@ -531,7 +609,8 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 			    "requestId");
 			return rc;
 		}
-		usleep(NODE_PROXY_POLL_MS * 1000);
+		/* woken by a leader change, else tried again after the pause */
+		node_status_wait(n, seq, lora_now_ms() + NODE_PROXY_RETRY_MS);
 	}
 	if (sent) {
 		node_http_reply_error(
@@ -651,10 +730,8 @@ static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
 	if (found)
 		return found;
 	struct pfd c = conn_pooled(addr);
-	if (c.fd < 0 && may_dial) /* a resend: bounded by
-	                           * NODE_PROXY_CONNECT_MS (and the TLS
-	                           * handshake's NODE_PROXY_HANDSHAKE_MS) */
-		c = dial_to(n, addr, to);
+	if (c.fd < 0 && may_dial) /* a resend: pooled for the next tick */
+		dial_async(n, addr, to);
 	if (c.fd < 0)
 		return NULL;
 	int fd = c.fd;
@@ -801,7 +878,8 @@ static void job_readable(struct pjob *j)
 }
 
 /* Writes j's request to the current leader on a connection the I/O thread
- * watches (dialed only for a resend); 0, or -1 when it was not written
+ * watches (for a resend without one, a dial starts on its own thread:
+ * dial_async); 0, or -1 when it was not written
  * (nothing executed). */
 static int job_send(struct pjob *j, int may_dial)
 {

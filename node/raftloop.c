@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "peerfwd.h"
 #include "thread.h"
 
 #define NODE_PROMOTE_LAG_ENTRIES                                               \
@@ -192,6 +193,10 @@ void node_raft_on_frame(void *arg, int kind, uint64_t from,
 	}
 	if (kind == NODE_FRAME_SNAPSHOT) {
 		node_snapshot_on_chunk(n, from, payload, len);
+		return;
+	}
+	if (kind == NODE_FRAME_FWD || kind == NODE_FRAME_FWD_ANS) {
+		node_pfwd_on_frame(n, kind, from, payload, len);
 		return;
 	}
 	if (kind != NODE_FRAME_RAFT)
@@ -920,9 +925,10 @@ static int handle_ready(struct lnode *n)
 		n->leader_since_ms = lora_now_ms();
 	}
 	pthread_mutex_unlock(&n->status_mu);
-	if (changed)
-		node_tx_wake(
-		    n); /* a served transaction checks its leadership */
+	if (changed) {
+		node_tx_wake(n); /* a served transaction checks its leadership */
+		node_forward_leader_changed(); /* native forwards (forward.c) */
+	}
 	atomic_store(&n->commit, st.commit);
 	return work;
 }

@@ -393,15 +393,17 @@ static void *side_main(void *arg)
 	return NULL;
 }
 
-/* One complete frame (kind, sender, payload): Raft frames go to fn right
- * here, on nng's callback thread; others to the side thread. */
+/* One complete frame (kind, sender, payload): Raft and passed-on write
+ * frames go to fn right here, on nng's callback thread; others to the
+ * side thread. */
 static void deliver(struct node_transport *t, const uint8_t *p, size_t len)
 {
 	int kind = p[0];
 	uint64_t from = lora_get_be64(p + 1);
 	p += NODE_PEER_HEADER_BYTES;
 	len -= NODE_PEER_HEADER_BYTES;
-	if (kind == NODE_FRAME_RAFT)
+	if (kind == NODE_FRAME_RAFT || kind == NODE_FRAME_FWD ||
+	    kind == NODE_FRAME_FWD_ANS) /* no hand-off: short work */
 		t->fn(t->arg, kind, from, p, len);
 	else
 		side_post(t, kind, from, p, len);

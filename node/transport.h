@@ -53,11 +53,13 @@ enum node_frame_kind {
 	NODE_FRAME_SNAPSHOT = 2, /* proto SnapshotChunk */
 	NODE_FRAME_INFO = 3,     /* gossip text, see status.c */
 	NODE_FRAME_SNAP_ACK = 4, /* 8-byte snapshot index + 1 byte ok */
+	NODE_FRAME_FWD = 5,      /* a passed-on write (peerfwd.h) */
+	NODE_FRAME_FWD_ANS = 6,  /* its answer */
 };
 
 struct node_transport;
 
-/* Raft frames: called on an nng thread; frames from one connection (one
+/* Raft and FWD frames: called on an nng thread; frames from one connection (one
  * peer) one at a time in arrival order, frames from different peers may be
  * delivered concurrently, so fn must be thread-safe for them. Other frames:
  * on the transport's side thread, one at a time, in arrival order among

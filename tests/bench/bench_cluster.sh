@@ -19,6 +19,8 @@
 # BENCH_TLS (off, the default, or on: LoraDB with TLS on every port, a CA
 # from deploy/gen-certs.sh, bench_http over https with --ca). TLS + auth
 # against neither: BENCH_TLS=on BENCH_AUTH=on vs BENCH_TLS=off BENCH_AUTH=off.
+# BENCH_PEER_FORWARD=true: followers pass writes over the peer channel
+# (peer_forward, docs/node.md).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
@@ -86,7 +88,7 @@ bench_lora() {
 	fi
 	lc_log "LoraDB TLS: ${BENCH_TLS:-off}"
 	lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = warn" \
-		"auth = ${BENCH_AUTH:-on}"
+		"auth = ${BENCH_AUTH:-on}" "peer_forward = ${BENCH_PEER_FORWARD:-false}"
 	BENCH_AUTHORIZATION="Basic $(printf '%s' "$LC_AUTH" | base64 -w0)"
 	export BENCH_AUTHORIZATION
 	lc_log "LoraDB authentication: ${BENCH_AUTH:-on}"

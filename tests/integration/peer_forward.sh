@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# With peer_forward on, a follower passes HTTP writes to the leader over
+# the peer channel (node/peerfwd.c), not over a connection to the leader's HTTP or native
+# port: with both of the leader's client ports refusing every connection
+# but the test's own (iptables, in a network namespace of its own; needs
+# root, else skipped), writes sent to a follower still commit and answer
+# as the leader answers them:
+#   - a write gets 200 with the leader's bookmark, and the result rows in
+#     the format asked for;
+#   - a write sent twice with one requestId is applied once;
+#   - a write the leader refuses (a runtime error) gets the leader's
+#     status and error code; a reader's write gets 403;
+#   - the three nodes' digests agree.
+# 127.1.30.x (127.1.31.x with TLS on every port: IT_TLS=1).
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
+	[ -z "${IT_FAULTS_NS:-}" ]; then
+	# iptables rules must never touch the machine's own loopback
+	exec unshare -n env IT_FAULTS_NS=1 bash -c \
+		'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
+. "$(dirname "$0")/lib.sh"
+it_setup 127.1.30 "$1"
+if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null; then
+	it_log "SKIP: needs root and iptables (apt-get install iptables)"
+	exit 77
+fi
+P=$(it_peers 3)
+it_start_all 3 "$P" --peer-forward true || it_done
+L=$(it_leader 1)
+[ -n "$L" ] && it_ok "leader elected: node $L" || {
+	it_fail "no leader"
+	it_done
+}
+F=$((L % 3 + 1))
+LIP=$IT_NET.$L
+PROBE=127.0.0.9 # the test's own look at the leader
+
+# probe_query BODY: POST /query to the leader from PROBE.
+probe_query() {
+	local out
+	out=$(curl -s -m 20 --interface "$PROBE" -w '\n%{http_code}' \
+		-X POST "$IT_SCHEME://$LIP:4747/query" -d "$1")
+	IT_STATUS=${out##*$'\n'}
+	IT_BODY=${out%$'\n'*}
+}
+cut_ports() { # cut_ports -I|-D: the leader's HTTP and native ports
+	iptables "$1" INPUT -d "$LIP" ! -s "$PROBE" -p tcp \
+		-m multiport --dports 4747,4748 -j REJECT --reject-with tcp-reset
+}
+count_is() { # count_is LABEL N (asked of the leader, from PROBE)
+	probe_query "{\"query\":\"MATCH (a:$1) RETURN count(a) AS c\",\"format\":\"rowArrays\"}"
+	grep -q "\"rows\":\[\[$2\]\]" <<<"$IT_BODY"
+}
+status_is() { [ "$IT_STATUS" = "$1" ]; }
+body_has() { grep -q -- "$1" <<<"$IT_BODY"; }
+digests_equal() {
+	local d1 d2 d3
+	d1=$(it_digest 1 "$1")
+	d2=$(it_digest 2 "$1")
+	d3=$(it_digest 3 "$1")
+	it_same "$d1" "$d2" && it_same "$d1" "$d3"
+}
+
+probe_query "{\"query\":\"CREATE USER rita SET PASSWORD 'rita-pw' CHANGE NOT REQUIRED\"}"
+probe_query '{"query":"GRANT ROLE reader TO rita"}'
+it_check "a reader created on the leader" status_is 200
+cut_ports -I || {
+	it_fail "iptables"
+	it_done
+}
+it_log "node $L's ports 4747 and 4748 refuse everyone but $PROBE"
+
+it_query "$F" '{"query":"CREATE (n:Fwd {k: 1}) RETURN n.k AS k","format":"rowArrays"}'
+it_log "answer: $IT_STATUS $IT_BODY"
+it_check "a write sent to follower $F commits (200)" status_is 200
+it_check "its answer has the leader's rows" body_has '"rows":\[\[1\]\]'
+BM=$(it_field bookmark)
+it_check "and a bookmark ($BM)" test -n "$BM"
+
+for k in 1 2; do
+	it_query "$F" '{"query":"CREATE (:Once)","requestId":"peer-fwd-once"}'
+	it_check "the write with a requestId, copy $k: 200" status_is 200
+done
+it_check "a requestId sent twice is applied once" it_wait 10 count_is Once 1
+
+Q='{"query":"CREATE (:Bad {v: 1 / 0})"}'
+probe_query "$Q"
+LS=$IT_STATUS
+LC=$(it_field code)
+it_query "$F" "$Q"
+it_check "a write the leader refuses: the leader's status ($LS)" status_is "$LS"
+it_check "and its code ($LC)" body_has "\"code\":\"$LC\""
+it_check "nothing written by it" count_is Bad 0
+
+out=$(curl -q -s -m 20 -u rita:rita-pw "${IT_CURL_TLS[@]}" -w '\n%{http_code}' \
+	-X POST "$IT_SCHEME://$IT_NET.$F:4747/query" -d '{"query":"CREATE (:Rita)"}')
+IT_STATUS=${out##*$'\n'}
+it_check "a reader's write through the follower: 403" status_is 403
+it_check "nothing written by the reader" count_is Rita 0
+
+for k in $(seq 2 20); do
+	it_query "$F" "{\"query\":\"CREATE (:Fwd {k: $k})\"}"
+done
+it_check "20 writes through the follower, all applied" it_wait 10 count_is Fwd 20
+BM=$(it_field bookmark)
+cut_ports -D
+it_check "the three nodes hold the same state (digest at $BM)" digests_equal "$BM"
+it_done
