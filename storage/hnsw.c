@@ -261,8 +261,8 @@ static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
 		return l2f(q, x, g->dpad);
 	case HNSW_DOT:
 		return -dotf(q, x, g->dpad);
-	default:
-		return 1.0f - dotf(q, x, g->dpad) * qinv * g->inv[s];
+	default: /* qinv * inv[s] first: the same bits from either side */
+		return 1.0f - dotf(q, x, g->dpad) * (qinv * g->inv[s]);
 	}
 }
 
@@ -273,9 +273,26 @@ static float dist_ss(const struct hnsw_graph *g, uint32_t a, uint32_t b)
 
 /* ---- lists ---- */
 
+/* words of a node's lists at level lvl: levels 0..lvl, each a count and
+ * its room (m0 on level 0, m above) */
+static size_t lists_words(const struct hnsw_graph *g, int lvl)
+{
+	return 1 + g->m0 + (size_t)lvl * (1 + g->m);
+}
+
 static uint32_t *list_at(const struct hnsw_graph *g, uint32_t s, int l)
 {
-	return g->nb[s] + (l ? 1 + g->m0 + (size_t)(l - 1) * (1 + g->m) : 0);
+	return g->nb[s] + (l ? lists_words(g, l - 1) : 0);
+}
+
+/* The distances of s's list at level l, entry i (1..count) beside the
+ * list's entry i: nb[s] holds the lists, then as many floats. Each is
+ * dist_ss(s, entry), a function of the two vectors alone, so a graph
+ * loaded from disk computes the same values again. */
+static float *dist_at(const struct hnsw_graph *g, uint32_t s, int l)
+{
+	return (float *)(void *)(g->nb[s] + lists_words(g, g->lvl[s])) +
+	       (l ? lists_words(g, l - 1) : 0);
 }
 
 static uint32_t list_max(const struct hnsw_graph *g, int l)
@@ -366,8 +383,7 @@ size_t hnsw_bytes(const struct hnsw_graph *g)
 	b += g->mcap * (sizeof(uint64_t) + sizeof(uint32_t));
 	for (size_t i = 0; i < g->nslot; i++)
 		if (g->lvl[i] != HNSW_FREE_LEVEL)
-			b += sizeof(uint32_t) *
-			     (1 + g->m0 + (size_t)g->lvl[i] * (1 + g->m));
+			b += 2 * sizeof(uint32_t) * lists_words(g, g->lvl[i]);
 	return b;
 }
 
@@ -434,8 +450,7 @@ static int slot_new(struct hnsw_graph *g, uint64_t id, int l, uint32_t *out)
 		}
 		s = (uint32_t)g->nslot++;
 	}
-	g->nb[s] =
-	    lora_calloc(1 + g->m0 + (size_t)l * (1 + g->m), sizeof(uint32_t));
+	g->nb[s] = lora_calloc(2 * lists_words(g, l), sizeof(uint32_t));
 	if (!g->nb[s] || map_put(g, id, s)) {
 		lora_free(g->nb[s]);
 		g->nb[s] = NULL;
@@ -646,10 +661,11 @@ int hnsw_search(struct hnsw_graph *g, const double *q, size_t ef,
 
 /* The heuristic: from cands (sorted closest first to the base node), keep
  * a candidate when it is closer to the base than to every one kept. At
- * most max kept, in order, into out (slots). */
+ * most max kept, in order, into out (slots) and outd (their distances to
+ * the base). */
 static uint32_t select_nb(const struct hnsw_graph *g,
                           const struct hnsw_cand *cands, size_t n, uint32_t max,
-                          uint32_t *out)
+                          uint32_t *out, float *outd)
 {
 	uint32_t k = 0;
 	for (size_t i = 0; i < n && k < max; i++) {
@@ -657,8 +673,10 @@ static uint32_t select_nb(const struct hnsw_graph *g,
 		for (uint32_t j = 0; j < k && good; j++)
 			if (dist_ss(g, cands[i].slot, out[j]) < cands[i].dist)
 				good = 0;
-		if (good)
+		if (good) {
+			outd[k] = cands[i].dist;
 			out[k++] = cands[i].slot;
+		}
 	}
 	return k;
 }
@@ -670,55 +688,61 @@ static int reselect(struct hnsw_graph *g, uint32_t s, int l,
                     int fill)
 {
 	uint32_t *lst = list_at(g, s, l);
+	float *dl = dist_at(g, s, l);
 	size_t k = 0;
 	for (uint32_t i = 1; i <= lst[0]; i++, k++)
-		buf[k] = (struct hnsw_cand){dist_ss(g, s, lst[i]), lst[i],
-		                            g->ids[lst[i]]};
+		buf[k] = (struct hnsw_cand){dl[i], lst[i], g->ids[lst[i]]};
 	for (size_t i = 0; i < n; i++, k++)
 		buf[k] = (struct hnsw_cand){dist_ss(g, s, extra[i]), extra[i],
 		                            g->ids[extra[i]]};
 	qsort(buf, k, sizeof *buf, cand_cmp);
-	lst[0] = select_nb(g, buf, k, list_max(g, l), lst + 1);
+	lst[0] = select_nb(g, buf, k, list_max(g, l), lst + 1, dl + 1);
 	/* a repair keeps the list full with the closest left out: a node
 	 * that lost neighbours should not also lose its reach */
 	for (size_t i = 0; fill && i < k && lst[0] < list_max(g, l); i++) {
 		int in = 0;
 		for (uint32_t j = 1; j <= lst[0] && !in; j++)
 			in = lst[j] == buf[i].slot;
-		if (!in)
+		if (!in) {
 			lst[++lst[0]] = buf[i].slot;
+			dl[lst[0]] = buf[i].dist;
+		}
 	}
 	return mark_dirty(g, s);
 }
 
-/* adds a link s -> t on level l (see the top of the file for a full list) */
+/* Adds a link s -> t on level l, dt = dist_ss(s, t) (see the top of the
+ * file for a full list). The list's distances are cached beside it, so
+ * finding its farthest entry computes none. */
 static int link_to(struct hnsw_graph *g, uint32_t s, uint32_t t, int l,
-                   struct hnsw_cand *buf)
+                   float dt)
 {
 	uint32_t *lst = list_at(g, s, l);
+	float *dl = dist_at(g, s, l);
 	for (uint32_t i = 1; i <= lst[0]; i++)
 		if (lst[i] == t)
 			return 0;
 	if (lst[0] < list_max(g, l)) {
 		lst[++lst[0]] = t;
+		dl[lst[0]] = dt;
 		return mark_dirty(g, s);
 	}
 	/* full: t replaces the farthest entry when it is closer (the
 	 * heuristic's pairwise distances here would cost m0^2 per link) */
-	float dt = dist_ss(g, s, t), worst = -INFINITY;
+	float worst = -INFINITY;
 	uint32_t wi = 0;
 	for (uint32_t i = 1; i <= lst[0]; i++) {
-		float d = dist_ss(g, s, lst[i]);
+		float d = dl[i];
 		if (d > worst ||
 		    (d == worst && g->ids[lst[i]] > g->ids[lst[wi]])) {
 			worst = d;
 			wi = i;
 		}
 	}
-	(void)buf;
 	if (!wi || !(dt < worst))
 		return 0;
 	lst[wi] = t;
+	dl[wi] = dt;
 	return mark_dirty(g, s);
 }
 
@@ -730,23 +754,24 @@ static int connect_levels(struct hnsw_graph *g, uint32_t s, int level,
 	const float *q = vec_of(g, s);
 	float qinv = g->inv[s];
 	struct hnsw_cand ep = descend(g, q, qinv, level);
-	struct hnsw_cand *eps = &ep, *buf = NULL;
+	struct hnsw_cand *eps = &ep;
 	size_t nep = 1;
 	int rv = 0;
-	struct hnsw_cand *keep = lora_malloc(
-	    sizeof *keep * ((size_t)g->efc + g->m0 + 2) * 2 + sizeof *keep);
+	struct hnsw_cand *keep =
+	    lora_malloc(sizeof *keep * ((size_t)g->efc + g->m0 + 2));
 	if (!keep)
 		return LORA_ENOMEM;
-	buf = keep + g->efc + g->m0 + 2;
 	for (int l = level < g->top ? level : g->top; !rv && l >= 0; l--) {
 		size_t n = search_level(g, q, qinv, eps, nep, g->efc, l, sc);
 		memcpy(keep, sc->res, n * sizeof *keep);
 		uint32_t *lst = list_at(g, s, l);
+		float *dl = dist_at(g, s, l);
 		/* m on every level, as hnswlib: level 0's room for 2m is
-		 * for the links back */
-		lst[0] = select_nb(g, keep, n, g->m, lst + 1);
+		 * for the links back (dist_q is symmetric: the distance
+		 * from s is the distance to s) */
+		lst[0] = select_nb(g, keep, n, g->m, lst + 1, dl + 1);
 		for (uint32_t i = 1; !rv && i <= lst[0]; i++)
-			rv = link_to(g, lst[i], s, l, buf);
+			rv = link_to(g, lst[i], s, l, dl[i]);
 		eps = keep;
 		nep = n;
 	}
@@ -830,12 +855,15 @@ static int repair_slot(struct hnsw_graph *g, uint32_t s, const uint8_t *gone,
 {
 	for (int l = 0; l <= g->lvl[s]; l++) {
 		uint32_t *lst = list_at(g, s, l), w = 1;
+		float *dl = dist_at(g, s, l);
 		size_t nd = 0;
 		for (uint32_t i = 1; i <= lst[0]; i++) {
-			if (gone[lst[i]])
+			if (gone[lst[i]]) {
 				dead[nd++] = lst[i];
-			else
+			} else {
+				dl[w] = dl[i];
 				lst[w++] = lst[i];
+			}
 		}
 		if (!nd)
 			continue;
@@ -1020,6 +1048,7 @@ static int decode(struct hnsw_graph *g, uint32_t s)
 			return LORA_ECORRUPT;
 		p += k;
 		uint32_t *lst = list_at(g, s, l);
+		float *dl = dist_at(g, s, l);
 		lst[0] = (uint32_t)n;
 		for (uint64_t i = 1; i <= n; i++) {
 			int64_t t;
@@ -1028,6 +1057,7 @@ static int decode(struct hnsw_graph *g, uint32_t s)
 				return LORA_ECORRUPT;
 			p += k;
 			lst[i] = (uint32_t)t;
+			dl[i] = dist_ss(g, s, (uint32_t)t);
 		}
 	}
 	return p == end ? 0 : LORA_ECORRUPT;
