@@ -1098,6 +1098,9 @@ static void *writer_main(void *arg)
 			building = propose_build_steps(n, &bp);
 			continue;
 		}
+		/* these writes may start a build (CREATE VECTOR INDEX): the
+		 * next idle wait is short, and sees */
+		building = 1;
 		if (leader_ready(n) != 0) {
 			for (size_t i = 0; i < cnt; i++)
 				wreq_fail(
