@@ -9,6 +9,7 @@
 # gave the same answers.
 #
 # usage: tests/bench/bench_vector.sh [--n N] [--queries Q] [--data clustered|random]
+#        [--batch B (1000 vectors per statement)] [--inflight K (1 statement at a time)]
 # Environment: BENCH_BUILD (release tree, default build/release), LORA_SEED
 # (default 42), BENCH_KEEP=1 (keep the temp dir), BENCH_NO_INDEX=1 (only
 # the load, without an index: the insert rate the index is compared with).
@@ -18,13 +19,15 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 scale=$root/tests/bench/scale
 build=${BENCH_BUILD:-$root/build/release}
 . "$root/deploy/lib.sh"
-n=100000 queries=200 data=clustered seed=${LORA_SEED:-42}
+n=100000 queries=200 data=clustered seed=${LORA_SEED:-42} batch=1000 inflight=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--n) n=$2 ;;
 	--queries) queries=$2 ;;
 	--data) data=$2 ;;
-	*) echo "usage: $0 [--n N] [--queries Q] [--data clustered|random]" >&2; exit 2 ;;
+	--batch) batch=$2 ;;
+	--inflight) inflight=$2 ;;
+	*) echo "usage: $0 [--n N] [--queries Q] [--data clustered|random] [--batch B] [--inflight K]" >&2; exit 2 ;;
 	esac
 	shift 2
 done
@@ -45,7 +48,8 @@ lc_log "bench_vector: $n x 128-d ($data), seed $seed, leader node $leader;" \
 	"load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 node "$scale/vector.js" --leader "$(lc_http "$leader")" \
 	--hosts "$(lc_http 1),$(lc_http 2),$(lc_http 3)" --n "$n" --queries "$queries" \
-	--data "$data" --seed "$seed" --out "$work/vector.json" ${BENCH_NO_INDEX:+--no-index 1} || exit 1
+	--data "$data" --seed "$seed" --batch "$batch" --inflight "$inflight" \
+	--pids "$(lc_pid 1),$(lc_pid 2),$(lc_pid 3)" --out "$work/vector.json" ${BENCH_NO_INDEX:+--no-index 1} || exit 1
 tck=$(getconf CLK_TCK)
 for i in 1 2 3; do
 	# CPU seconds of the whole run (user + system): on a shared machine
