@@ -49,7 +49,8 @@ lc_log "bench_vector: $n x 128-d ($data), seed $seed, leader node $leader;" \
 node "$scale/vector.js" --leader "$(lc_http "$leader")" \
 	--hosts "$(lc_http 1),$(lc_http 2),$(lc_http 3)" --n "$n" --queries "$queries" \
 	--data "$data" --seed "$seed" --batch "$batch" --inflight "$inflight" \
-	--pids "$(lc_pid 1),$(lc_pid 2),$(lc_pid 3)" --out "$work/vector.json" ${BENCH_NO_INDEX:+--no-index 1} || exit 1
+	--pids "$(lc_pid 1),$(lc_pid 2),$(lc_pid 3)" --out "$work/vector.json" ${BENCH_NO_INDEX:+--no-index 1}
+rc=$?
 tck=$(getconf CLK_TCK)
 for i in 1 2 3; do
 	# CPU seconds of the whole run (user + system): on a shared machine
@@ -57,6 +58,7 @@ for i in 1 2 3; do
 	cpu=$(awk -v t="$tck" '{ printf "%.1f", ($14 + $15) / t }' /proc/"$(lc_pid "$i")"/stat)
 	lc_log "node $i: VmHWM $(grep VmHWM /proc/"$(lc_pid "$i")"/status | tr -s ' '), CPU ${cpu} s"
 done
+[ "$rc" = 0 ] || exit "$rc"
 cat "$work/vector.json"
 echo
 exit 0

@@ -155,7 +155,8 @@ async function main() {
 	const loadMs = C.nowMs() - t0 + await replicated(conns, leader);
 	res.insertsPerS = Math.round(N / (loadMs / 1000));
 	res.loadCpuS = cpuDiff(c0, cpuS());
-	console.error(`load: ${N} vectors in ${loadMs.toFixed(0)} ms (${res.insertsPerS}/s, replicated)`);
+	console.error(`load: ${N} vectors in ${loadMs.toFixed(0)} ms (${res.insertsPerS}/s, replicated), ` +
+		`CPU s per node ${res.loadCpuS.join(" / ")}`);
 	if (o.noIndex === "1") process.exit(0);
 	// the same graph built over the existing vectors (an equivalent
 	// index may not exist next to it: vec is dropped first)
@@ -187,7 +188,8 @@ async function main() {
 		}
 	res.buildMs = C.nowMs() - t0;
 	res.buildCpuS = cpuDiff(c0, cpuS());
-	console.error(`build over existing data: ${res.buildMs} ms (replicated)`);
+	console.error(`build over existing data: ${res.buildMs} ms (replicated), ` +
+		`CPU s per node ${res.buildCpuS.join(" / ")}`);
 	const qs = [];
 	const qnext = vectorMaker(+o.seed); // same centres, later draws
 	for (let i = 0; i < N; i++) qnext();
