@@ -1024,11 +1024,14 @@ static int leader_ready(struct lnode *n)
 	return 0;
 }
 
-/* Build steps proposed ahead of the leader's apply: while one step is
- * applied the next is already in the log (on every node), so the apply
- * threads never wait for a round trip between steps; two at most, so a
- * user write queued behind them waits for two steps (~0.2 s at 128-d). */
-#define NODE_BUILD_STEPS_AHEAD 2
+/* Build steps proposed and not yet applied on the leader: one, so that a
+ * user write, executed at once, waits behind at most one step in the log
+ * (~0.1 s at 128-d; two doubled that wait, and a loaded ASan run of
+ * integration_vector_build saw a write time out behind two steps of
+ * ef_construction 1024). The next step is proposed within
+ * NODE_BUILD_POLL_MS of the leader applying one; the followers, which do
+ * the same work, receive it while still applying theirs. */
+#define NODE_BUILD_STEPS_AHEAD 1
 /* How often the writer looks at the apply while steps are in flight and
  * no write comes: a step takes ~100 ms, so this wastes no step. */
 #define NODE_BUILD_POLL_MS 5
@@ -1043,9 +1046,10 @@ struct build_pace {
  * one build step with every applied entry: while the leader has nothing
  * else to write, it proposes empty batches, up to NODE_BUILD_STEPS_AHEAD
  * not yet applied here, without waiting for them (a write that comes in
- * meanwhile is taken at once), so a build also proceeds on an idle
- * cluster. 1 while a build is under way (the writer then polls its queue
- * every NODE_BUILD_POLL_MS to propose the next step). */
+ * meanwhile is executed and proposed at once, behind that step), so a
+ * build also proceeds on an idle cluster. 1 while a build is under way (the
+ * writer then polls its queue every NODE_BUILD_POLL_MS to propose the next
+ * step). */
 static int propose_build_steps(struct lnode *n, struct build_pace *bp)
 {
 	uint64_t applied = node_applied_index(n);
