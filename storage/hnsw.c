@@ -12,7 +12,9 @@
  * all directions), then links back: a full list of the neighbour gives
  * up its farthest entry when the new node is closer (re-running the
  * heuristic there costs m0^2 distances per link: measured 2.3 times
- * slower inserts for the same recall on clustered data).
+ * slower inserts for the same recall on clustered data). Every list
+ * keeps its entries' distances beside it, so the link back computes no
+ * distance at all (they were m0 + 1 per link).
  *
  * Removal repairs instead of leaving tombstones: every list that pointed at
  * a removed node is re-selected from what remains of it plus the removed
@@ -60,11 +62,19 @@ struct hnsw_graph {
 	size_t nslot, cap, live;
 	uint64_t *ids;
 	uint8_t *lvl; /* HNSW_FREE_LEVEL: free slot */
-	float *vec;   /* cap * dpad */
-	float *inv;   /* cosine: 1 / norm */
-	uint32_t **nb;
+	/* One row of rstride words per slot, all that a search reads of a
+	 * node in one place (see "rows" below): id, inverse norm, level 0
+	 * list, vector. */
+	uint32_t *row;
+	size_t rstride, voff;
+	float *inv;    /* cosine: 1 / norm (also in the row) */
+	float *d0;     /* level 0 list distances: cap * (1 + m0) */
+	uint32_t **nb; /* levels 1..lvl: lists, then their distances */
 	uint8_t *dirty;
-	uint32_t *vis, vtag;
+	/* visit tags: one byte per slot (a quarter of the cache a word
+	 * took; every list entry looked at reads one), cleared every 255
+	 * searches */
+	uint8_t *vis, vtag;
 	uint32_t *freel;
 	size_t nfree;
 	/* id -> slot, linear probing on id + 1 (0: empty) */
@@ -239,15 +249,46 @@ static float l2f(const float *a, const float *b, uint32_t n)
 	       ((s1[0] + s1[1]) + (s1[2] + s1[3]));
 }
 
+/* ---- rows ----
+ *
+ * A search scores a node (its vector, then its id and inverse norm) and,
+ * if it is close, later reads its level 0 list. Kept in separate arrays
+ * these were three or four cache misses per node, one after the other
+ * (list pointer, list, id); in one row they come with the vector, which
+ * is prefetched before it is scored. Words 0-1: id, 2: inverse norm (the
+ * cosine metric), 3: unused, 4..4 + m0: level 0 list (count, entries),
+ * then the vector from word voff (a multiple of 4: 16-byte aligned). */
+#define HNSW_ROW_L0 4
+
+static uint32_t *row_of(const struct hnsw_graph *g, uint32_t slot)
+{
+	return g->row + (size_t)slot * g->rstride;
+}
+
 static const float *vec_of(const struct hnsw_graph *g, uint32_t slot)
 {
-	return g->vec + (size_t)slot * g->dpad;
+	return (const float *)(const void *)(row_of(g, slot) + g->voff);
+}
+
+static uint64_t row_id(const struct hnsw_graph *g, uint32_t slot)
+{
+	uint64_t id;
+	memcpy(&id, row_of(g, slot), sizeof id);
+	return id;
+}
+
+static float row_inv(const struct hnsw_graph *g, uint32_t slot)
+{
+	float f;
+	memcpy(&f, row_of(g, slot) + 2, sizeof f);
+	return f;
 }
 
 /* distance from q (padded, qinv its inverse norm) to slot s */
 static void prefetch_vec(const struct hnsw_graph *g, uint32_t s)
 {
 	const char *p = (const char *)vec_of(g, s);
+	__builtin_prefetch(row_of(g, s));
 	for (size_t b = 0; b < sizeof(float) * g->dpad; b += 64)
 		__builtin_prefetch(p + b);
 }
@@ -261,21 +302,42 @@ static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
 		return l2f(q, x, g->dpad);
 	case HNSW_DOT:
 		return -dotf(q, x, g->dpad);
-	default:
-		return 1.0f - dotf(q, x, g->dpad) * qinv * g->inv[s];
+	default: /* qinv * inv[s] first: the same bits from either side */
+		return 1.0f - dotf(q, x, g->dpad) * (qinv * row_inv(g, s));
 	}
 }
 
 static float dist_ss(const struct hnsw_graph *g, uint32_t a, uint32_t b)
 {
-	return dist_q(g, vec_of(g, a), g->inv[a], b);
+	return dist_q(g, vec_of(g, a), row_inv(g, a), b);
 }
 
 /* ---- lists ---- */
 
+/* words of a node's lists above level 0 (levels 1..lvl, each a count and
+ * room for m) */
+static size_t up_words(const struct hnsw_graph *g, int lvl)
+{
+	return (size_t)lvl * (1 + g->m);
+}
+
+/* Level 0 lists are in the rows; nb[s] holds s's lists of levels 1..lvl
+ * (NULL on level 0 only). */
 static uint32_t *list_at(const struct hnsw_graph *g, uint32_t s, int l)
 {
-	return g->nb[s] + (l ? 1 + g->m0 + (size_t)(l - 1) * (1 + g->m) : 0);
+	return l ? g->nb[s] + up_words(g, l - 1) : row_of(g, s) + HNSW_ROW_L0;
+}
+
+/* The distances of s's list at level l, entry i (1..count) beside the
+ * list's entry i (level 0: d0; above: after the lists in nb[s]). Each is
+ * dist_ss(s, entry), a function of the two vectors alone, so a graph
+ * loaded from disk computes the same values again. */
+static float *dist_at(const struct hnsw_graph *g, uint32_t s, int l)
+{
+	if (!l)
+		return g->d0 + (size_t)s * (1 + g->m0);
+	return (float *)(void *)(g->nb[s] + up_words(g, g->lvl[s])) +
+	       up_words(g, l - 1);
 }
 
 static uint32_t list_max(const struct hnsw_graph *g, int l)
@@ -316,6 +378,8 @@ struct hnsw_graph *hnsw_new(const char *name, uint32_t dims, int metric,
 	g->m = m;
 	g->m0 = 2 * m;
 	g->efc = efc;
+	g->voff = (HNSW_ROW_L0 + 1 + g->m0 + 3) / 4 * 4;
+	g->rstride = g->voff + g->dpad;
 	g->entry = -1;
 	return g;
 }
@@ -334,7 +398,8 @@ void hnsw_free(struct hnsw_graph *g)
 	lora_free(g->name);
 	lora_free(g->ids);
 	lora_free(g->lvl);
-	lora_free(g->vec);
+	lora_free(g->row);
+	lora_free(g->d0);
 	lora_free(g->inv);
 	lora_free(g->nb);
 	lora_free(g->dirty);
@@ -360,14 +425,14 @@ size_t hnsw_count(const struct hnsw_graph *g)
 
 size_t hnsw_bytes(const struct hnsw_graph *g)
 {
-	size_t b =
-	    g->cap * (sizeof(uint64_t) + 1 + sizeof(float) * g->dpad +
-	              sizeof(float) + sizeof(void *) + 1 + sizeof(uint32_t));
+	/* ids, lvl, row, inv and d0, nb, dirty, vis, freel */
+	size_t b = g->cap * (sizeof(uint64_t) + 1 + sizeof(float) * g->rstride +
+	                     sizeof(float) * (2 + g->m0) + sizeof(void *) + 2 +
+	                     sizeof(uint32_t));
 	b += g->mcap * (sizeof(uint64_t) + sizeof(uint32_t));
 	for (size_t i = 0; i < g->nslot; i++)
 		if (g->lvl[i] != HNSW_FREE_LEVEL)
-			b += sizeof(uint32_t) *
-			     (1 + g->m0 + (size_t)g->lvl[i] * (1 + g->m));
+			b += 2 * sizeof(uint32_t) * up_words(g, g->lvl[i]);
 	return b;
 }
 
@@ -421,28 +486,30 @@ static int slot_new(struct hnsw_graph *g, uint64_t id, int l, uint32_t *out)
 			HNSW_GROW(g->inv, sizeof(float));
 			HNSW_GROW(g->nb, sizeof(void *));
 			HNSW_GROW(g->dirty, 1);
-			HNSW_GROW(g->vis, sizeof(uint32_t));
+			HNSW_GROW(g->vis, 1);
 			HNSW_GROW(g->freel, sizeof(uint32_t));
-			HNSW_GROW(g->vec, sizeof(float) * g->dpad);
+			HNSW_GROW(g->row, sizeof(uint32_t) * g->rstride);
+			HNSW_GROW(g->d0, sizeof(float) * (1 + g->m0));
 			if (g->raw) {
 				HNSW_GROW(g->raw, sizeof(void *));
 				HNSW_GROW(g->rawlen, sizeof(size_t));
 			}
 #undef HNSW_GROW
-			memset(g->vis + c0, 0, (c - c0) * sizeof(uint32_t));
+			memset(g->vis + c0, 0, c - c0);
 			g->cap = one;
 		}
 		s = (uint32_t)g->nslot++;
 	}
-	g->nb[s] =
-	    lora_calloc(1 + g->m0 + (size_t)l * (1 + g->m), sizeof(uint32_t));
-	if (!g->nb[s] || map_put(g, id, s)) {
+	g->nb[s] = l ? lora_calloc(2 * up_words(g, l), sizeof(uint32_t)) : NULL;
+	if ((l && !g->nb[s]) || map_put(g, id, s)) {
 		lora_free(g->nb[s]);
 		g->nb[s] = NULL;
 		g->freel[g->nfree++] = s;
 		return LORA_ENOMEM;
 	}
 	g->ids[s] = id;
+	memset(row_of(g, s), 0, sizeof(uint32_t) * g->voff);
+	memcpy(row_of(g, s), &id, sizeof id);
 	g->lvl[s] = (uint8_t)l;
 	g->dirty[s] = 0;
 	if (g->raw) {
@@ -456,11 +523,12 @@ static int slot_new(struct hnsw_graph *g, uint64_t id, int l, uint32_t *out)
 
 static void slot_set_vec(struct hnsw_graph *g, uint32_t s, const float *v)
 {
-	float *x = g->vec + (size_t)s * g->dpad;
+	float *x = (float *)(void *)(row_of(g, s) + g->voff);
 	memcpy(x, v, sizeof(float) * g->dims);
 	memset(x + g->dims, 0, sizeof(float) * (g->dpad - g->dims));
 	float n = sqrtf(dotf(x, x, g->dpad));
 	g->inv[s] = n > 0 ? 1.0f / n : 0;
+	memcpy(row_of(g, s) + 2, &g->inv[s], sizeof(float));
 }
 
 /* ---- heaps of candidates ---- */
@@ -524,10 +592,10 @@ static int scratch_need(struct hnsw_scratch *sc, size_t n)
 	return 0;
 }
 
-static uint32_t visit_begin(struct hnsw_graph *g)
+static uint8_t visit_begin(struct hnsw_graph *g)
 {
 	if (++g->vtag == 0) {
-		memset(g->vis, 0, g->cap * sizeof(uint32_t));
+		memset(g->vis, 0, g->cap);
 		g->vtag = 1;
 	}
 	return g->vtag;
@@ -540,7 +608,7 @@ static size_t search_level(struct hnsw_graph *g, const float *q, float qinv,
                            const struct hnsw_cand *eps, size_t nep, size_t ef,
                            int l, struct hnsw_scratch *sc)
 {
-	uint32_t tag = visit_begin(g);
+	uint8_t tag = visit_begin(g);
 	size_t nc = 0, nr = 0;
 	for (size_t i = 0; i < nep; i++) {
 		g->vis[eps[i].slot] = tag;
@@ -556,7 +624,7 @@ static size_t search_level(struct hnsw_graph *g, const float *q, float qinv,
 		const uint32_t *lst = list_at(g, c.slot, l);
 		/* the next candidate's list, while this one is scored */
 		if (nc)
-			__builtin_prefetch(g->nb[sc->cand[0].slot]);
+			__builtin_prefetch(list_at(g, sc->cand[0].slot, l));
 		uint32_t todo[2 * HNSW_M_MAX], nt = 0;
 		for (uint32_t i = 1; i <= lst[0]; i++)
 			if (g->vis[lst[i]] != tag) {
@@ -573,7 +641,7 @@ static size_t search_level(struct hnsw_graph *g, const float *q, float qinv,
 			if (i + HNSW_AHEAD < nt)
 				prefetch_vec(g, todo[i + HNSW_AHEAD]);
 			struct hnsw_cand x = {dist_q(g, q, qinv, s), s,
-			                      g->ids[s]};
+			                      row_id(g, s)};
 			if (nr < ef || cand_less(&x, &sc->res[0])) {
 				heap_push(sc->cand, &nc, x, 0);
 				heap_push(sc->res, &nr, x, 1);
@@ -596,7 +664,7 @@ static struct hnsw_cand descend(struct hnsw_graph *g, const float *q,
                                 float qinv, int to)
 {
 	uint32_t s = (uint32_t)g->entry;
-	struct hnsw_cand best = {dist_q(g, q, qinv, s), s, g->ids[s]};
+	struct hnsw_cand best = {dist_q(g, q, qinv, s), s, row_id(g, s)};
 	for (int l = g->top; l > to; l--) {
 		for (int moved = 1; moved;) {
 			moved = 0;
@@ -604,7 +672,7 @@ static struct hnsw_cand descend(struct hnsw_graph *g, const float *q,
 			for (uint32_t i = 1; i <= lst[0]; i++) {
 				uint32_t t = lst[i];
 				struct hnsw_cand x = {dist_q(g, q, qinv, t), t,
-				                      g->ids[t]};
+				                      row_id(g, t)};
 				if (cand_less(&x, &best)) {
 					best = x;
 					moved = 1;
@@ -646,10 +714,11 @@ int hnsw_search(struct hnsw_graph *g, const double *q, size_t ef,
 
 /* The heuristic: from cands (sorted closest first to the base node), keep
  * a candidate when it is closer to the base than to every one kept. At
- * most max kept, in order, into out (slots). */
+ * most max kept, in order, into out (slots) and outd (their distances to
+ * the base). */
 static uint32_t select_nb(const struct hnsw_graph *g,
                           const struct hnsw_cand *cands, size_t n, uint32_t max,
-                          uint32_t *out)
+                          uint32_t *out, float *outd)
 {
 	uint32_t k = 0;
 	for (size_t i = 0; i < n && k < max; i++) {
@@ -657,8 +726,10 @@ static uint32_t select_nb(const struct hnsw_graph *g,
 		for (uint32_t j = 0; j < k && good; j++)
 			if (dist_ss(g, cands[i].slot, out[j]) < cands[i].dist)
 				good = 0;
-		if (good)
+		if (good) {
+			outd[k] = cands[i].dist;
 			out[k++] = cands[i].slot;
+		}
 	}
 	return k;
 }
@@ -670,55 +741,61 @@ static int reselect(struct hnsw_graph *g, uint32_t s, int l,
                     int fill)
 {
 	uint32_t *lst = list_at(g, s, l);
+	float *dl = dist_at(g, s, l);
 	size_t k = 0;
 	for (uint32_t i = 1; i <= lst[0]; i++, k++)
-		buf[k] = (struct hnsw_cand){dist_ss(g, s, lst[i]), lst[i],
-		                            g->ids[lst[i]]};
+		buf[k] = (struct hnsw_cand){dl[i], lst[i], g->ids[lst[i]]};
 	for (size_t i = 0; i < n; i++, k++)
 		buf[k] = (struct hnsw_cand){dist_ss(g, s, extra[i]), extra[i],
 		                            g->ids[extra[i]]};
 	qsort(buf, k, sizeof *buf, cand_cmp);
-	lst[0] = select_nb(g, buf, k, list_max(g, l), lst + 1);
+	lst[0] = select_nb(g, buf, k, list_max(g, l), lst + 1, dl + 1);
 	/* a repair keeps the list full with the closest left out: a node
 	 * that lost neighbours should not also lose its reach */
 	for (size_t i = 0; fill && i < k && lst[0] < list_max(g, l); i++) {
 		int in = 0;
 		for (uint32_t j = 1; j <= lst[0] && !in; j++)
 			in = lst[j] == buf[i].slot;
-		if (!in)
+		if (!in) {
 			lst[++lst[0]] = buf[i].slot;
+			dl[lst[0]] = buf[i].dist;
+		}
 	}
 	return mark_dirty(g, s);
 }
 
-/* adds a link s -> t on level l (see the top of the file for a full list) */
+/* Adds a link s -> t on level l, dt = dist_ss(s, t) (see the top of the
+ * file for a full list). The list's distances are cached beside it, so
+ * finding its farthest entry computes none. */
 static int link_to(struct hnsw_graph *g, uint32_t s, uint32_t t, int l,
-                   struct hnsw_cand *buf)
+                   float dt)
 {
 	uint32_t *lst = list_at(g, s, l);
+	float *dl = dist_at(g, s, l);
 	for (uint32_t i = 1; i <= lst[0]; i++)
 		if (lst[i] == t)
 			return 0;
 	if (lst[0] < list_max(g, l)) {
 		lst[++lst[0]] = t;
+		dl[lst[0]] = dt;
 		return mark_dirty(g, s);
 	}
 	/* full: t replaces the farthest entry when it is closer (the
 	 * heuristic's pairwise distances here would cost m0^2 per link) */
-	float dt = dist_ss(g, s, t), worst = -INFINITY;
+	float worst = -INFINITY;
 	uint32_t wi = 0;
 	for (uint32_t i = 1; i <= lst[0]; i++) {
-		float d = dist_ss(g, s, lst[i]);
+		float d = dl[i];
 		if (d > worst ||
 		    (d == worst && g->ids[lst[i]] > g->ids[lst[wi]])) {
 			worst = d;
 			wi = i;
 		}
 	}
-	(void)buf;
 	if (!wi || !(dt < worst))
 		return 0;
 	lst[wi] = t;
+	dl[wi] = dt;
 	return mark_dirty(g, s);
 }
 
@@ -730,23 +807,24 @@ static int connect_levels(struct hnsw_graph *g, uint32_t s, int level,
 	const float *q = vec_of(g, s);
 	float qinv = g->inv[s];
 	struct hnsw_cand ep = descend(g, q, qinv, level);
-	struct hnsw_cand *eps = &ep, *buf = NULL;
+	struct hnsw_cand *eps = &ep;
 	size_t nep = 1;
 	int rv = 0;
-	struct hnsw_cand *keep = lora_malloc(
-	    sizeof *keep * ((size_t)g->efc + g->m0 + 2) * 2 + sizeof *keep);
+	struct hnsw_cand *keep =
+	    lora_malloc(sizeof *keep * ((size_t)g->efc + g->m0 + 2));
 	if (!keep)
 		return LORA_ENOMEM;
-	buf = keep + g->efc + g->m0 + 2;
 	for (int l = level < g->top ? level : g->top; !rv && l >= 0; l--) {
 		size_t n = search_level(g, q, qinv, eps, nep, g->efc, l, sc);
 		memcpy(keep, sc->res, n * sizeof *keep);
 		uint32_t *lst = list_at(g, s, l);
+		float *dl = dist_at(g, s, l);
 		/* m on every level, as hnswlib: level 0's room for 2m is
-		 * for the links back */
-		lst[0] = select_nb(g, keep, n, g->m, lst + 1);
+		 * for the links back (dist_q is symmetric: the distance
+		 * from s is the distance to s) */
+		lst[0] = select_nb(g, keep, n, g->m, lst + 1, dl + 1);
 		for (uint32_t i = 1; !rv && i <= lst[0]; i++)
-			rv = link_to(g, lst[i], s, l, buf);
+			rv = link_to(g, lst[i], s, l, dl[i]);
 		eps = keep;
 		nep = n;
 	}
@@ -802,7 +880,7 @@ static size_t repair_extra(struct hnsw_graph *g, uint32_t s, int l,
                            const uint32_t *dead, size_t nd, const uint8_t *gone,
                            uint32_t *extra)
 {
-	uint32_t tag = visit_begin(g);
+	uint8_t tag = visit_begin(g);
 	g->vis[s] = tag;
 	const uint32_t *lst = list_at(g, s, l);
 	for (uint32_t i = 1; i <= lst[0]; i++)
@@ -830,12 +908,15 @@ static int repair_slot(struct hnsw_graph *g, uint32_t s, const uint8_t *gone,
 {
 	for (int l = 0; l <= g->lvl[s]; l++) {
 		uint32_t *lst = list_at(g, s, l), w = 1;
+		float *dl = dist_at(g, s, l);
 		size_t nd = 0;
 		for (uint32_t i = 1; i <= lst[0]; i++) {
-			if (gone[lst[i]])
+			if (gone[lst[i]]) {
 				dead[nd++] = lst[i];
-			else
+			} else {
+				dl[w] = dl[i];
 				lst[w++] = lst[i];
+			}
 		}
 		if (!nd)
 			continue;
@@ -1020,6 +1101,7 @@ static int decode(struct hnsw_graph *g, uint32_t s)
 			return LORA_ECORRUPT;
 		p += k;
 		uint32_t *lst = list_at(g, s, l);
+		float *dl = dist_at(g, s, l);
 		lst[0] = (uint32_t)n;
 		for (uint64_t i = 1; i <= n; i++) {
 			int64_t t;
@@ -1028,6 +1110,7 @@ static int decode(struct hnsw_graph *g, uint32_t s)
 				return LORA_ECORRUPT;
 			p += k;
 			lst[i] = (uint32_t)t;
+			dl[i] = dist_ss(g, s, (uint32_t)t);
 		}
 	}
 	return p == end ? 0 : LORA_ECORRUPT;

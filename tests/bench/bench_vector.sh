@@ -8,7 +8,8 @@
 # recall@10 of the graph against the exact answer; whether all three nodes
 # gave the same answers.
 #
-# usage: tests/bench/bench_vector.sh [--n N] [--queries Q] [--data clustered|random] [--rel 1]
+# usage: tests/bench/bench_vector.sh [--n N] [--queries Q] [--data clustered|random]
+#        [--batch B (1000 vectors per statement)] [--inflight K (1 statement at a time)] [--rel 1]
 # --rel 1: the vectors on relationships, a relationship vector index and
 # db.index.vector.queryRelationships.
 # Environment: BENCH_BUILD (release tree, default build/release), LORA_SEED
@@ -20,14 +21,16 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 scale=$root/tests/bench/scale
 build=${BENCH_BUILD:-$root/build/release}
 . "$root/deploy/lib.sh"
-n=100000 queries=200 data=clustered rel=0 seed=${LORA_SEED:-42}
+n=100000 queries=200 data=clustered rel=0 seed=${LORA_SEED:-42} batch=1000 inflight=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--n) n=$2 ;;
 	--queries) queries=$2 ;;
 	--data) data=$2 ;;
+	--batch) batch=$2 ;;
+	--inflight) inflight=$2 ;;
 	--rel) rel=$2 ;;
-	*) echo "usage: $0 [--n N] [--queries Q] [--data clustered|random] [--rel 1]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--n N] [--queries Q] [--data clustered|random] [--batch B] [--inflight K] [--rel 1]" >&2; exit 2 ;;
 	esac
 	shift 2
 done
@@ -48,7 +51,9 @@ lc_log "bench_vector: $n x 128-d ($data), seed $seed, leader node $leader;" \
 	"load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 node "$scale/vector.js" --leader "$(lc_http "$leader")" \
 	--hosts "$(lc_http 1),$(lc_http 2),$(lc_http 3)" --n "$n" --queries "$queries" \
-	--data "$data" --seed "$seed" --rel "$rel" --out "$work/vector.json" ${BENCH_NO_INDEX:+--no-index 1} || exit 1
+	--data "$data" --seed "$seed" --batch "$batch" --inflight "$inflight" --rel "$rel" \
+	--pids "$(lc_pid 1),$(lc_pid 2),$(lc_pid 3)" --out "$work/vector.json" ${BENCH_NO_INDEX:+--no-index 1}
+rc=$?
 tck=$(getconf CLK_TCK)
 for i in 1 2 3; do
 	# CPU seconds of the whole run (user + system): on a shared machine
@@ -56,6 +61,7 @@ for i in 1 2 3; do
 	cpu=$(awk -v t="$tck" '{ printf "%.1f", ($14 + $15) / t }' /proc/"$(lc_pid "$i")"/stat)
 	lc_log "node $i: VmHWM $(grep VmHWM /proc/"$(lc_pid "$i")"/status | tr -s ' '), CPU ${cpu} s"
 done
+[ "$rc" = 0 ] || exit "$rc"
 cat "$work/vector.json"
 echo
 exit 0

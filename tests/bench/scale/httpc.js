@@ -43,11 +43,30 @@ class Conn {
 		const end = this.buf.indexOf("\r\n\r\n");
 		if (end < 0) return;
 		const head = this.buf.toString("latin1", 0, end);
-		const m = head.match(/\r\ncontent-length:\s*(\d+)/i);
-		const len = m ? +m[1] : 0;
-		if (this.buf.length < end + 4 + len) return;
-		const body = this.buf.toString("utf8", end + 4, end + 4 + len);
-		this.buf = this.buf.subarray(end + 4 + len);
+		let body, rest;
+		if (/\r\ntransfer-encoding:\s*chunked/i.test(head)) {
+			// a streamed answer (a read slower than the server's flush
+			// interval): size line, data, CRLF, ... until size 0
+			const parts = [];
+			let p = end + 4;
+			for (;;) {
+				const eol = this.buf.indexOf("\r\n", p);
+				if (eol < 0) return;
+				const size = parseInt(this.buf.toString("latin1", p, eol), 16);
+				if (this.buf.length < eol + 2 + size + 2) return;
+				if (size === 0) { rest = eol + 4; break; }
+				parts.push(this.buf.subarray(eol + 2, eol + 2 + size));
+				p = eol + 2 + size + 2;
+			}
+			body = Buffer.concat(parts).toString("utf8");
+		} else {
+			const m = head.match(/\r\ncontent-length:\s*(\d+)/i);
+			const len = m ? +m[1] : 0;
+			if (this.buf.length < end + 4 + len) return;
+			body = this.buf.toString("utf8", end + 4, end + 4 + len);
+			rest = end + 4 + len;
+		}
+		this.buf = this.buf.subarray(rest);
 		const w = this.waiting;
 		this.waiting = null;
 		w.resolve({ status: +head.split(" ")[1], body, t: process.hrtime.bigint() });

@@ -3,14 +3,16 @@
 // starts the cluster).
 //
 // usage: node vector.js --leader HOST:PORT --hosts H1,H2,H3 --out FILE
-//          [--n 100000] [--seed 42] [--queries 200] [--batch 1000]
+//          [--n 100000] [--seed 42] [--queries 200] [--batch 1000] [--inflight 1]
 //          [--data clustered|random] [--rel 1]
 // With --rel 1 the vectors are on relationships (FOR ()-[v:R]-(),
 // queryRelationships): each batch's relationships join one pair of 100
 // nodes :A.
 // 1. CREATE VECTOR INDEX vec (cosine, 128-d, hnsw.m 16, ef_construction
-//    100), then N vectors in batches of UNWIND ... CREATE to the leader:
-//    incremental inserts per second, until all three nodes applied them.
+//    100), then N vectors in batches of UNWIND ... CREATE to the leader,
+//    --inflight statements at a time: incremental inserts per second into
+//    the ONLINE index, from the first request until all three nodes
+//    applied the last batch.
 // 2. DROP INDEX vec, CREATE it again: the build of a graph over existing
 //    data, until all three nodes applied it.
 // 3. QUERIES query vectors (drawn as the data is) against a follower:
@@ -23,7 +25,7 @@ const C = require("./common");
 const { Conn } = require("./httpc");
 
 const DIMS = 128;
-const o = C.args(process.argv.slice(2), { n: 100000, seed: 42, queries: 200, batch: 1000,
+const o = C.args(process.argv.slice(2), { n: 100000, seed: 42, queries: 200, batch: 1000, inflight: 1,
 	data: "clustered", leader: "", hosts: "", out: "", rel: "0" });
 const N = +o.n;
 const REL = o.rel === "1";
@@ -71,11 +73,17 @@ async function query(conn, q, params, write = false) {
 // a connection that query() replaces when the node closes it
 function conn(host) { return { host, c: new Conn(host) }; }
 
+// the node's own applied index from /cluster/status ("self" in "nodes"):
+// /admin/digest, which says it too, hashes the whole store on every call,
+// a CPU cost that grew with the data and was counted in the figures
 async function applied(conn) {
 	for (let attempt = 0; ; attempt++) {
 		try {
-			const r = await conn.c.request("GET", "/admin/digest");
-			if (r.status === 200) return JSON.parse(r.body).appliedIndex;
+			const r = await conn.c.request("GET", "/cluster/status");
+			if (r.status === 200) {
+				const st = JSON.parse(r.body);
+				return st.nodes.find((x) => x.id === st.self).appliedIndex;
+			}
 		} catch (e) {
 			if (attempt >= 600) throw e;
 			conn.c = new Conn(conn.host);
@@ -98,6 +106,19 @@ const INDEX = (name, extra = "") => `CREATE VECTOR INDEX ${name} ` +
 	"OPTIONS {indexConfig: {`vector.dimensions`: 128, `vector.similarity_function`: 'cosine', " +
 	"`hnsw.m`: 16, `hnsw.ef_construction`: 100" + extra + "}}";
 
+// CPU seconds (user + system) of each --pids process so far (Linux
+// /proc, 100 ticks a second): each phase's CPU per node is the figure to
+// compare on a shared machine, where wall times include the wait for a CPU
+function cpuS() {
+	if (!o.pids) return [];
+	return o.pids.split(",").map((p) => {
+		const f = fs.readFileSync(`/proc/${p}/stat`, "latin1");
+		const v = f.slice(f.lastIndexOf(")") + 2).split(" ");
+		return (+v[11] + +v[12]) / 100;
+	});
+}
+const cpuDiff = (a, b) => b.map((x, i) => +(x - a[i]).toFixed(1));
+
 function median(a) { const s = [...a].sort((x, y) => x - y); return s[Math.floor(s.length / 2)]; }
 
 async function main() {
@@ -109,37 +130,67 @@ async function main() {
 	const res = { n: N, dims: DIMS, data: o.data, seed: +o.seed, rel: REL };
 	if (REL) await query(leader, "UNWIND range(0, 99) AS k CREATE (:A {k: k})", {}, true);
 	const next = vectorMaker(+o.seed);
-	if (o.noIndex !== "1") await query(leader, INDEX("vec"), {}, true);
-	let t0 = C.nowMs();
-	for (let i = 0; i < N; i += +o.batch) {
-		const rows = [];
-		for (let j = i; j < Math.min(N, i + +o.batch); j++) rows.push({ id: j, emb: next() });
-		const a = (i / +o.batch) % 100;
-		if (REL)
-			await query(leader, "MATCH (a:A {k: $a}), (b:A {k: $b}) UNWIND $rows AS r " +
-				"CREATE (a)-[:R {id: r.id, emb: vector(r.emb, 128, FLOAT32)}]->(b)",
-			{ rows, a, b: (a + 1) % 100 }, true);
-		else
-			await query(leader, "UNWIND $rows AS r CREATE (:V {id: r.id, emb: vector(r.emb, 128, FLOAT32)})",
-				{ rows }, true);
+	// the inserts are measured into an ONLINE index (created over an
+	// empty label: no build), one statement of --batch vectors in flight,
+	// from the first request until all three nodes applied the last one
+	if (o.noIndex !== "1") {
+		await query(leader, INDEX("vec"), {}, true);
+		const r = await query(leader, "SHOW INDEXES", {});
+		if (!/"vec",.*?"ONLINE"/.test(JSON.stringify(r.rows)))
+			throw new Error(`index vec not ONLINE before the load: ${JSON.stringify(r.rows)}`);
 	}
+	res.batch = +o.batch;
+	res.inflight = +o.inflight;
+	// --inflight connections to the leader, each sending its next batch
+	// as soon as the last one was answered (the batches are drawn in order)
+	const writers = [leader];
+	for (let k = 1; k < res.inflight; k++) {
+		writers.push(conn(o.leader));
+		await writers[k].c.ready;
+	}
+	let t0 = C.nowMs(), nextRow = 0, c0 = cpuS();
+	await Promise.all(writers.map(async (w) => {
+		while (nextRow < N) {
+			const rows = [];
+			const a = Math.floor(nextRow / +o.batch) % 100;
+			for (const end = Math.min(N, nextRow + +o.batch); nextRow < end; nextRow++)
+				rows.push({ id: nextRow, emb: next() });
+			if (REL)
+				await query(w, "MATCH (a:A {k: $a}), (b:A {k: $b}) UNWIND $rows AS r " +
+					"CREATE (a)-[:R {id: r.id, emb: vector(r.emb, 128, FLOAT32)}]->(b)",
+				{ rows, a, b: (a + 1) % 100 }, true);
+			else
+				await query(w, "UNWIND $rows AS r CREATE (:V {id: r.id, emb: vector(r.emb, 128, FLOAT32)})",
+					{ rows }, true);
+		}
+	}));
 	const loadMs = C.nowMs() - t0 + await replicated(conns, leader);
 	res.insertsPerS = Math.round(N / (loadMs / 1000));
-	console.error(`load: ${N} vectors in ${loadMs.toFixed(0)} ms (${res.insertsPerS}/s, replicated)`);
+	res.loadCpuS = cpuDiff(c0, cpuS());
+	console.error(`load: ${N} vectors in ${loadMs.toFixed(0)} ms (${res.insertsPerS}/s, replicated), ` +
+		`CPU s per node ${res.loadCpuS.join(" / ")}`);
 	if (o.noIndex === "1") process.exit(0);
 	// the same graph built over the existing vectors (an equivalent
 	// index may not exist next to it: vec is dropped first)
 	await query(leader, "DROP INDEX vec", {}, true);
 	await replicated(conns, leader);
 	t0 = C.nowMs();
+	c0 = cpuS();
 	await query(leader, INDEX("vec"), {}, true);
 	await replicated(conns, leader);
 	// the graph is built in the background (POPULATING, then ONLINE:
 	// SHOW INDEXES): the build ends when every node lists it ONLINE
 	for (const c of conns)
 		for (let last = "";;) {
-			const r = await c.c.request("POST", "/query", JSON.stringify({
-				query: "SHOW INDEXES", format: "rowArrays" }));
+			let r;
+			try {
+				r = await c.c.request("POST", "/query", JSON.stringify({
+					query: "SHOW INDEXES", format: "rowArrays" }));
+			} catch (e) { // the node closed the connection: a new one
+				c.c = new Conn(c.host);
+				await c.c.ready.catch(() => {});
+				r = { status: 0, body: "" };
+			}
 			const m = r.status === 200 && /"vec",.*?"(ONLINE|POPULATING)",([0-9.]+)/.exec(r.body);
 			if (m && m[1] === "ONLINE") break;
 			const now = m ? `${m[1]} ${(+m[2]).toFixed(0)}%` : `status ${r.status}`;
@@ -148,7 +199,9 @@ async function main() {
 			await new Promise((res) => setTimeout(res, 200));
 		}
 	res.buildMs = C.nowMs() - t0;
-	console.error(`build over existing data: ${res.buildMs} ms (replicated)`);
+	res.buildCpuS = cpuDiff(c0, cpuS());
+	console.error(`build over existing data: ${res.buildMs} ms (replicated), ` +
+		`CPU s per node ${res.buildCpuS.join(" / ")}`);
 	const qs = [];
 	const qnext = vectorMaker(+o.seed); // same centres, later draws
 	for (let i = 0; i < N; i++) qnext();
