@@ -533,6 +533,7 @@ void sto_close(struct sto_store *s)
 	pthread_mutex_destroy(&s->tok_mu);
 	pthread_mutex_destroy(&s->apply_mu);
 	sto_ncache_free(s);
+	lora_free(s->live);
 	lora_free(s);
 }
 
@@ -596,6 +597,7 @@ int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
 			continue;
 		char *err = NULL;
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
+		sto_live_forget(s);
 		rocksdb_delete_cf(s->db, s->wo, s->cf[i], key, klen, &err);
 		atomic_fetch_add(&s->nc_gen, 1);
 		return err ? sto_rocks_err(err, NULL, "delete raw") : 0;
@@ -611,6 +613,7 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 			continue;
 		char *err = NULL;
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
+		sto_live_forget(s);
 		rocksdb_put_cf(s->db, s->wo, s->cf[i], key, klen, val, vlen,
 		               &err);
 		atomic_fetch_add(&s->nc_gen, 1);

@@ -561,6 +561,69 @@ START_TEST(edge_ends_must_exist)
 }
 END_TEST
 
+/* The store remembers nodes it created or found as edge ends so that a
+ * load's edges skip the read; a delete, a rejected batch or a write past
+ * apply must not leave a node remembered that is gone. */
+START_TEST(known_nodes_follow_deletes)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 4; i++)
+		add_create_node(b, i, "N", 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	/* deleted in a later batch (3 has no list in any direction) */
+	b = batch_new();
+	add_delete_node(b, 3, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_create_edge(b, 1, "A", 3, 4, 0);
+	refused_unchanged(b);
+	/* created and deleted in one batch */
+	b = batch_new();
+	add_create_node(b, 5, "N", 0);
+	add_delete_node(b, 5, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_create_edge(b, 1, "A", 5, 4, 0);
+	refused_unchanged(b);
+	/* created by a batch that was rejected */
+	b = batch_new();
+	add_create_node(b, 6, "N", 0);
+	add_create_edge(b, 1, "A", 6, 999, 0);
+	refused_unchanged(b);
+	b = batch_new();
+	add_create_edge(b, 1, "A", 6, 4, 0);
+	refused_unchanged(b);
+	/* a rejected delete leaves the node, remembered or not */
+	b = batch_new();
+	add_delete_node(b, 1, 0);
+	add_create_edge(b, 1, "A", 2, 999, 0);
+	refused_unchanged(b);
+	/* an edge to a node found by a read, then the same node removed
+	 * behind apply's back */
+	b = batch_new();
+	add_create_node(b, 7, "N", 0);
+	add_create_edge(b, 1, "A", 1, 2, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	uint8_t k[8];
+	lora_put_be64(k, 7);
+	ck_assert_int_eq(sto_testing_del_raw(st, "nodes", k, 8), 0);
+	b = batch_new();
+	add_create_edge(b, 2, "A", 7, 4, 0);
+	refused_unchanged(b);
+	/* after a reopen nothing is remembered: reads decide */
+	sto_close(st);
+	ck_assert_int_eq(sto_open(statedir, NULL, &st, msg), 0);
+	b = batch_new();
+	add_create_edge(b, 2, "A", 4, 1, 0);
+	add_create_edge(b, 3, "A", 2, 4, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_create_edge(b, 4, "A", 3, 1, 0);
+	refused_unchanged(b);
+}
+END_TEST
+
 /* ---- corrupt chunk bytes --------------------------------------------------
  */
 
@@ -709,6 +772,7 @@ static Suite *adj_suite(void)
 	tcase_add_test(t, only_creates_keeps_checks);
 	tcase_add_test(t, rejected_batch_leaves_chunks);
 	tcase_add_test(t, edge_ends_must_exist);
+	tcase_add_test(t, known_nodes_follow_deletes);
 	tcase_add_test(t, corrupt_chunks_give_errors);
 	tcase_add_test(t, old_format_is_refused);
 	suite_add_tcase(s, t);
