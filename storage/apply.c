@@ -380,6 +380,66 @@ static int prop_set(struct apply_ctx *c, int entity, uint64_t id,
 	return rv;
 }
 
+/* ---- nodes known to exist
+ * The edge ends of a load are read from the memtable once per end without
+ * a list in that direction (a skip-list search each). The store keeps a
+ * bit per node id it knows to exist in the written state: set after a
+ * batch that created or found the node is written, cleared as soon as a
+ * batch deletes it (before that batch is even valid: a clear bit only
+ * means "read the store"). The answer is the store's, so replicas stay
+ * identical whatever their bits. */
+
+static int live_known(const struct sto_store *s, uint64_t id)
+{
+	return id / 64 < s->live_words && (s->live[id / 64] >> (id % 64)) & 1;
+}
+
+static void live_clear(struct apply_ctx *c, uint64_t id)
+{
+	struct sto_store *s = c->s;
+	if (id / 64 < s->live_words)
+		s->live[id / 64] &= ~((uint64_t)1 << (id % 64));
+	c->live_drop = 1;
+}
+
+/* Remembers that id exists once the batch is written (best effort). */
+static void live_note(struct apply_ctx *c, uint64_t id)
+{
+	if (id < STO_LIVE_NODE_IDS_MAX && !c->live_drop)
+		lora_buf_append(&c->live_new, &id, sizeof id);
+}
+
+/* After the batch's write: its noted ids are known to exist. */
+static void live_commit(struct apply_ctx *c)
+{
+	struct sto_store *s = c->s;
+	if (c->live_drop || c->live_new.err)
+		return;
+	for (size_t off = 0; off + 8 <= c->live_new.len; off += 8) {
+		uint64_t id;
+		memcpy(&id, c->live_new.data + off, sizeof id);
+		if (id / 64 >= s->live_words) {
+			size_t n = s->live_words ? s->live_words : 1024;
+			while (n <= id / 64)
+				n *= 2;
+			uint64_t *w = lora_realloc(s->live, n * sizeof *w);
+			if (!w)
+				return;
+			memset(w + s->live_words, 0,
+			       (n - s->live_words) * sizeof *w);
+			s->live = w;
+			s->live_words = n;
+		}
+		s->live[id / 64] |= (uint64_t)1 << (id % 64);
+	}
+}
+
+void sto_live_forget(struct sto_store *s)
+{
+	if (s->live)
+		memset(s->live, 0, s->live_words * sizeof *s->live);
+}
+
 /* ---- node and edge mutations
  * ---------------------------------------------------- */
 
@@ -417,6 +477,7 @@ static int create_node(struct apply_ctx *c, const Lora__CreateNode *m)
 		rv = apply_store(c, 0, m->id, &r);
 	sto_rec_free(&r);
 	c->nodes_delta++;
+	live_note(c, m->id);
 	if (m->id >= c->next_node)
 		c->next_node = m->id + 1;
 	return rv;
@@ -473,12 +534,16 @@ static int vec_remove_all(struct apply_ctx *c, int entity, uint64_t id,
 /* Node `node`, an end of the new edge `edge`, exists. */
 static int edge_end(struct apply_ctx *c, uint64_t edge, uint64_t node)
 {
+	if (live_known(c->s, node))
+		return 0;
 	int found, rv = apply_load(c, 0, node, NULL, &found);
 	if (!rv && !found)
 		rv = lora_errf(LORA_ENOTFOUND, c->errmsg,
 		               "relationship %llu: no node with id %llu",
 		               (unsigned long long)edge,
 		               (unsigned long long)node);
+	if (!rv)
+		live_note(c, node);
 	return rv;
 }
 
@@ -584,6 +649,7 @@ static int delete_node_edges(struct apply_ctx *c, const Lora__DeleteNode *m)
 static int delete_node(struct apply_ctx *c, const Lora__DeleteNode *m)
 {
 	struct sto_rec r = {0};
+	live_clear(c, m->id);
 	int rv = load_existing(c, LORA__ENTITY_KIND__ENTITY_NODE, m->id, &r);
 	if (!rv)
 		rv = delete_node_edges(c, m);
@@ -934,6 +1000,7 @@ static void ctx_free(struct apply_ctx *c)
 	lora_buf_free(&c->wonly);
 	lora_buf_free(&c->meta_new);
 	lora_buf_free(&c->detached);
+	lora_buf_free(&c->live_new);
 	adj_free(c);
 }
 
@@ -1120,6 +1187,8 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 		int nodes = sto_ncache_write_begin(s, batch);
 		rv = ctx_commit(&c, index);
 		sto_ncache_write_end(s, nodes);
+		if (!rv)
+			live_commit(&c);
 	}
 	sto_hnsw_committed(s, rv == 0);
 	ctx_free(&c);

@@ -53,6 +53,11 @@ struct apply_ctx {
 	/* Meta values this batch writes, for the cache once it committed:
 	 * (u8 klen, key[5], be64 value) records. */
 	struct lora_buf meta_new;
+	/* Node ids that exist once this batch is written (created, or found
+	 * by an edge-end read), as uint64_t, for s->live after the commit;
+	 * live_drop: the batch deletes a node, nothing is added. */
+	struct lora_buf live_new;
+	int live_drop;
 };
 
 /* Operating errors abort the whole apply without writing anything;

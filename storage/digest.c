@@ -272,6 +272,7 @@ static int digest_run(struct sto_store *s, int system,
 	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(ro, snap);
 	rocksdb_readoptions_set_fill_cache(ro, 0);
+	rocksdb_readoptions_set_total_order_seek(ro, 1); /* adjacency CF */
 	int rv = 0;
 	for (int cf = STO_CF_NODES; !rv && cf < STO_CF_REQ; cf++) {
 		if (system && cf != STO_CF_META)

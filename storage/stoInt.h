@@ -188,6 +188,10 @@ struct sto_meta_slot {
  * pays for it many times over, a query reading a few vectors never. */
 #define STO_VCOL_PROP_READS 1024u
 
+/* Node ids the store remembers as existing (apply.c), one bit each: at
+ * most 16 MiB; nodes above it are looked up as before. */
+#define STO_LIVE_NODE_IDS_MAX ((uint64_t)1 << 27)
+
 struct sto_store {
 	rocksdb_t *db;
 	uint64_t request_window; /* entries whose request ids are kept */
@@ -219,6 +223,11 @@ struct sto_store {
 	_Atomic uint64_t ntab_big_gen;
 	struct sto_vcol *vcol[STO_VCOLS_MAX];
 	struct sto_hnsw_set *hnsw; /* hnsw_store.c: vector index graphs */
+	/* apply.c: node ids known to exist in the written state, one bit
+	 * each (set: the node exists; clear: unknown, read the store).
+	 * Touched only under apply_mu; NULL until the first bit is set. */
+	uint64_t *live;
+	size_t live_words;
 };
 
 /* ---- little helpers -------------------------------------------------------
@@ -410,6 +419,10 @@ struct sto_view {
 	uint32_t vdim;
 	size_t vcur; /* index of the last row found in a column */
 };
+
+/* apply.c: forgets every node the store knew to exist (after a write
+ * that bypassed apply; the caller holds apply_mu or is the only thread). */
+void sto_live_forget(struct sto_store *s);
 
 /* Store side. sto_ncache_write_begin says whether the batch changes nodes
  * or vectors and, if so, makes the generation odd; pass its answer to

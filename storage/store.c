@@ -22,6 +22,13 @@ const char *const sto_cf_names[STO_CF_COUNT] = {
 #define STO_ROW_CACHE_BYTES (64u << 20)
 /* Share of a data block's hash index slots in use (adjacency CF). */
 #define STO_ADJ_HASH_UTIL_RATIO 0.75
+/* Hash buckets of the adjacency CF's memtable (8 bytes each, taken from
+ * its write buffer): about one node per bucket up to this many nodes with
+ * edges in the memtable, a short skip list per bucket beyond. */
+#define STO_ADJ_MEMTABLE_BUCKETS (1u << 17)
+/* Height and branching factor of each bucket's skip list (RocksDB's). */
+#define STO_ADJ_BUCKET_HEIGHT    4
+#define STO_ADJ_BUCKET_BRANCHING 4
 /* memtable bloom bits of the requests CF, as a share of its write buffer */
 #define STO_REQ_MEMTABLE_BLOOM_RATIO 0.02
 
@@ -313,7 +320,12 @@ int sto_cat_load(struct sto_store *s, char *errmsg)
 
 /* The adjacency CF is only ever read with point lookups: a hash index in
  * each data block replaces the in-block binary search, and no filter on
- * the last level, where every lookup of a node with edges hits. */
+ * the last level, where every lookup of a node with edges hits. Its
+ * memtable is a hash of skip lists on the 8-byte node id (RocksDB's
+ * HashSkipList): apply writes and reads chunks of random nodes, and a
+ * search in one node's short list replaces one in a skip list of every
+ * chunk written since the last flush (the largest share of a KNOWS load's
+ * CPU). Scans of the whole CF (digest, tests) set total_order_seek. */
 static void set_adj_options(struct sto_store *s)
 {
 	s->adj_opts = rocksdb_options_create_copy(s->opts);
@@ -332,6 +344,11 @@ static void set_adj_options(struct sto_store *s)
 	    s->adj_bbto, STO_ADJ_HASH_UTIL_RATIO);
 	rocksdb_options_set_block_based_table_factory(s->adj_opts, s->adj_bbto);
 	rocksdb_options_set_optimize_filters_for_hits(s->adj_opts, 1);
+	rocksdb_options_set_prefix_extractor(
+	    s->adj_opts, rocksdb_slicetransform_create_fixed_prefix(8));
+	rocksdb_options_set_hash_skip_list_rep(
+	    s->adj_opts, STO_ADJ_MEMTABLE_BUCKETS, STO_ADJ_BUCKET_HEIGHT,
+	    STO_ADJ_BUCKET_BRANCHING);
 }
 
 static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
@@ -346,6 +363,9 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	 * disk aborts the process (an assertion); our own log reports errors */
 	rocksdb_options_set_info_log_level(s->opts, 4);
 	rocksdb_options_set_compression(s->opts, rocksdb_lz4_compression);
+	/* the adjacency CF's hash memtable takes one writer at a time (apply
+	 * is the only one) */
+	rocksdb_options_set_allow_concurrent_memtable_write(s->opts, 0);
 	s->cache = rocksdb_cache_create_lru(
 	    o->block_cache_bytes ? o->block_cache_bytes
 	                         : STO_BLOCK_CACHE_BYTES_DEFAULT);
@@ -372,6 +392,7 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	s->wo = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo, o->sync_writes ? 1 : 0);
 	s->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_total_order_seek(s->ro, 1);
 }
 
 /* Whether the meta CF holds any key (a store written before the format
@@ -512,6 +533,7 @@ void sto_close(struct sto_store *s)
 	pthread_mutex_destroy(&s->tok_mu);
 	pthread_mutex_destroy(&s->apply_mu);
 	sto_ncache_free(s);
+	lora_free(s->live);
 	lora_free(s);
 }
 
@@ -575,6 +597,7 @@ int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
 			continue;
 		char *err = NULL;
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
+		sto_live_forget(s);
 		rocksdb_delete_cf(s->db, s->wo, s->cf[i], key, klen, &err);
 		atomic_fetch_add(&s->nc_gen, 1);
 		return err ? sto_rocks_err(err, NULL, "delete raw") : 0;
@@ -590,6 +613,7 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 			continue;
 		char *err = NULL;
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
+		sto_live_forget(s);
 		rocksdb_put_cf(s->db, s->wo, s->cf[i], key, klen, val, vlen,
 		               &err);
 		atomic_fetch_add(&s->nc_gen, 1);

@@ -368,6 +368,40 @@ START_TEST(batching_changes_no_byte)
 }
 END_TEST
 
+/* The adjacency CF's memtable is a hash on the node id: whole-CF scans
+ * (the digest, raw dumps) must see every list while it still sits there,
+ * and see the same after the flush to a table file. */
+START_TEST(memtable_lists_scan_whole)
+{
+	unsigned seed = (unsigned)time(NULL);
+	if (getenv("LORA_SEED"))
+		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
+	fprintf(stderr, "memtable_lists_scan_whole: seed %u\n", seed);
+	static struct model m;
+	char msg[LORA_ERRMSG_BYTES] = "";
+	same_run(st, seed, 500, 0, &m);
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	struct lora_buf a = {0}, c = {0};
+	digest_of(st, d1);
+	ck_assert_int_eq(sto_testing_dump_raw(st, "adjacency", &a), 0);
+	size_t keys = 0;
+	for (size_t off = 0; off + 8 <= a.len; keys++)
+		off += 8 + lora_get_be32((uint8_t *)a.data + off) +
+		       lora_get_be32((uint8_t *)a.data + off + 4);
+	/* every node of the workload has a list in some direction */
+	ck_assert_uint_ge(keys, SAME_NODES / 2);
+	ck_assert_int_eq(sto_compact(st, msg), 0);
+	digest_of(st, d2);
+	ck_assert_str_eq(d1, d2);
+	ck_assert_int_eq(sto_testing_dump_raw(st, "adjacency", &c), 0);
+	ck_assert_uint_eq(a.len, c.len);
+	ck_assert(!memcmp(a.data, c.data, a.len));
+	lora_buf_free(&a);
+	lora_buf_free(&c);
+	check_model(st, &m);
+}
+END_TEST
+
 /* Applies b, which must be rejected with `code`, and checks that the
  * store's digest did not move. */
 static void rejected_as(Lora__MutationBatch *b, int code)
@@ -527,6 +561,69 @@ START_TEST(edge_ends_must_exist)
 }
 END_TEST
 
+/* The store remembers nodes it created or found as edge ends so that a
+ * load's edges skip the read; a delete, a rejected batch or a write past
+ * apply must not leave a node remembered that is gone. */
+START_TEST(known_nodes_follow_deletes)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 4; i++)
+		add_create_node(b, i, "N", 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	/* deleted in a later batch (3 has no list in any direction) */
+	b = batch_new();
+	add_delete_node(b, 3, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_create_edge(b, 1, "A", 3, 4, 0);
+	refused_unchanged(b);
+	/* created and deleted in one batch */
+	b = batch_new();
+	add_create_node(b, 5, "N", 0);
+	add_delete_node(b, 5, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_create_edge(b, 1, "A", 5, 4, 0);
+	refused_unchanged(b);
+	/* created by a batch that was rejected */
+	b = batch_new();
+	add_create_node(b, 6, "N", 0);
+	add_create_edge(b, 1, "A", 6, 999, 0);
+	refused_unchanged(b);
+	b = batch_new();
+	add_create_edge(b, 1, "A", 6, 4, 0);
+	refused_unchanged(b);
+	/* a rejected delete leaves the node, remembered or not */
+	b = batch_new();
+	add_delete_node(b, 1, 0);
+	add_create_edge(b, 1, "A", 2, 999, 0);
+	refused_unchanged(b);
+	/* an edge to a node found by a read, then the same node removed
+	 * behind apply's back */
+	b = batch_new();
+	add_create_node(b, 7, "N", 0);
+	add_create_edge(b, 1, "A", 1, 2, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	uint8_t k[8];
+	lora_put_be64(k, 7);
+	ck_assert_int_eq(sto_testing_del_raw(st, "nodes", k, 8), 0);
+	b = batch_new();
+	add_create_edge(b, 2, "A", 7, 4, 0);
+	refused_unchanged(b);
+	/* after a reopen nothing is remembered: reads decide */
+	sto_close(st);
+	ck_assert_int_eq(sto_open(statedir, NULL, &st, msg), 0);
+	b = batch_new();
+	add_create_edge(b, 2, "A", 4, 1, 0);
+	add_create_edge(b, 3, "A", 2, 4, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	b = batch_new();
+	add_create_edge(b, 4, "A", 3, 1, 0);
+	refused_unchanged(b);
+}
+END_TEST
+
 /* ---- corrupt chunk bytes --------------------------------------------------
  */
 
@@ -671,9 +768,11 @@ static Suite *adj_suite(void)
 	tcase_set_timeout(t, 240);
 	tcase_add_test(t, supernode_across_chunks);
 	tcase_add_test(t, batching_changes_no_byte);
+	tcase_add_test(t, memtable_lists_scan_whole);
 	tcase_add_test(t, only_creates_keeps_checks);
 	tcase_add_test(t, rejected_batch_leaves_chunks);
 	tcase_add_test(t, edge_ends_must_exist);
+	tcase_add_test(t, known_nodes_follow_deletes);
 	tcase_add_test(t, corrupt_chunks_give_errors);
 	tcase_add_test(t, old_format_is_refused);
 	suite_add_tcase(s, t);
