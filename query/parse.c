@@ -2,7 +2,11 @@
  *
  * The lexer turns the whole text into a token array first (so the parser
  * can look ahead and backtrack cheaply, which pattern-vs-parenthesis
- * decisions need). Errors carry line, column and a caret excerpt. */
+ * decisions need). A "(" is tried as a relationship pattern only when the
+ * token after its ")" can continue one (rel_may_start), and once a parse
+ * may backtrack, expressions are kept by position (expr), so no tokens
+ * are parsed twice as the same expression: the work is linear in the
+ * tokens. Errors carry line, column and a caret excerpt. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -39,15 +43,35 @@ struct parser {
 	struct tok *t;
 	size_t n, pos;
 	int depth;
+	int peak;  /* the deepest depth entered (expr_memo.rel_peak) */
 	int nobar; /* `|` ends a comprehension's WHERE, not a label expr */
 	unsigned depth_hits; /* times the nesting limit was hit */
 	/* [2 * pos + nobar]: a relationship pattern failed to parse there
 	 * (try_rel_pattern) when tried at a depth >= the value - 1 (0: not
 	 * known to fail); NULL until one did */
 	uint32_t *pat_failed;
+	/* [i] for a "(" token: the index of its ")" (0: none); NULL until
+	 * a relationship pattern was first tried (rel_may_start) */
+	uint32_t *close;
+	/* [2 * pos + nobar]: the expression expr() last parsed there, kept
+	 * once a parse may backtrack (memo_on), so that tokens parsed inside
+	 * an attempt that failed are not parsed again; NULL until then */
+	struct expr_memo *memo;
 	/* nesting levels entered; past steps_max the statement is refused,
 	 * so that no statement keeps the parser busy for long */
 	uint64_t steps, steps_max;
+};
+/* An expression expr() parsed at one position: it ended before token
+ * `end`, parsed at nesting depth `depth` and went rel_peak levels deeper.
+ * Without a nesting-limit hit inside (depth_free), the same tokens parse
+ * alike at any depth that leaves room for rel_peak; with one, only at
+ * `depth` itself. */
+struct expr_memo {
+	struct expr *e;
+	uint32_t end;
+	int depth;
+	int depth_free;
+	int rel_peak; /* deepest level entered, relative to depth */
 };
 /* enter() calls allowed per token (a token passes about a dozen
  * precedence levels, each tried at most a few times) and for any
@@ -419,23 +443,32 @@ static struct tok *peekn(struct parser *p, size_t k)
 	size_t i = p->pos + k;
 	return &p->t[i < p->n ? i : p->n - 1];
 }
+/* kw is a keyword of letters: a first letter that differs in any case
+ * (c | 0x20 folds A-Z onto a-z, and no other byte onto a letter) decides
+ * most tokens without strcasecmp, which every precedence level asks
+ * about every operand. */
 static int is_kw_tok(struct tok *t, const char *kw)
 {
-	return t->k == T_IDENT && strcasecmp(t->s, kw) == 0;
+	return t->k == T_IDENT && (t->s[0] | 0x20) == (kw[0] | 0x20) &&
+	       strcasecmp(t->s, kw) == 0;
 }
 static int is_kw(struct parser *p, const char *kw)
 {
 	return is_kw_tok(cur(p), kw);
 }
+/* A punctuation token is one or two characters (lex), and so is every s
+ * asked about: two bytes compare them. */
+static int punct_is(struct tok *t, const char *s)
+{
+	return t->k == T_PUNCT && t->s[0] == s[0] && t->s[1] == s[1];
+}
 static int is_p(struct parser *p, const char *s)
 {
-	struct tok *t = cur(p);
-	return t->k == T_PUNCT && strcmp(t->s, s) == 0;
+	return punct_is(cur(p), s);
 }
 static int is_p_at(struct parser *p, size_t k, const char *s)
 {
-	struct tok *t = peekn(p, k);
-	return t->k == T_PUNCT && strcmp(t->s, s) == 0;
+	return punct_is(peekn(p, k), s);
 }
 static int accept_kw(struct parser *p, const char *kw)
 {
@@ -487,7 +520,7 @@ static int is_reserved(struct tok *t)
 	if (t->k != T_IDENT)
 		return 0;
 	for (int i = 0; reserved[i]; i++)
-		if (strcasecmp(t->s, reserved[i]) == 0)
+		if (is_kw_tok(t, reserved[i]))
 			return 1;
 	return 0;
 }
@@ -537,6 +570,8 @@ static int lx_start(struct parser *p, int at);
 static void label_expr(struct parser *p, const char ***out, size_t *n,
                        struct lexpr **lx);
 static struct pattern *pattern(struct parser *p);
+static int is_qpp_start(struct parser *p);
+static void memo_on(struct parser *p);
 
 static _Atomic uint64_t parse_steps_total;
 uint64_t q_parse_steps_total(void)
@@ -551,7 +586,9 @@ static void enter(struct parser *p)
 		qerr_at(p->c, LORA_ELIMIT, cur(p)->line, cur(p)->col,
 		        "statement too complex to parse (more than %llu steps)",
 		        (unsigned long long)p->steps_max);
-	if (++p->depth <= (int)p->c->lim.nesting_depth_max)
+	if (++p->depth > p->peak)
+		p->peak = p->depth;
+	if (p->depth <= (int)p->c->lim.nesting_depth_max)
 		return;
 	p->depth_hits++;
 	qerr_at(p->c, LORA_ELIMIT, cur(p)->line, cur(p)->col,
@@ -624,7 +661,7 @@ static int try_parse(struct parser *p, void *(*fn)(struct parser *), void **out)
 	jmp_buf save;
 	memcpy(save, c->jb, sizeof save);
 	size_t pos = p->pos;
-	int depth = p->depth, nobar = p->nobar;
+	int depth = p->depth, nobar = p->nobar, peak = p->peak;
 	if (setjmp(c->jb) == 0) {
 		*out = fn(p);
 		memcpy(c->jb, save, sizeof save);
@@ -634,6 +671,8 @@ static int try_parse(struct parser *p, void *(*fn)(struct parser *), void **out)
 	p->pos = pos;
 	p->depth = depth;
 	p->nobar = nobar;
+	if (peak > p->peak) /* the depth reached still counts (expr) */
+		p->peak = peak;
 	if (c->err) {
 		c->err->code = 0;
 		c->err->message[0] = 0;
@@ -662,8 +701,61 @@ static void *rel_pattern_part(struct parser *p)
  * tried shallower, the same tokens may parse. The step limit of enter()
  * bounds whatever backtracking is left.
  */
+/* Fills p->close: each "(" paired with its ")" by a stack over all three
+ * bracket kinds; a closer that does not match the innermost opener is
+ * passed over (no parse accepts such text, so no pattern needs it). */
+static void match_parens(struct parser *p)
+{
+	p->close = ar_alloc(p->c, p->n * sizeof *p->close);
+	uint32_t *stack = ar_alloc_nz(p->c, p->n * sizeof *stack);
+	size_t top = 0;
+	for (size_t i = 0; i < p->n; i++) {
+		struct tok *t = &p->t[i];
+		if (t->k != T_PUNCT || t->len != 1)
+			continue;
+		const char *open = strchr("([{", t->s[0]);
+		const char *shut = strchr(")]}", t->s[0]);
+		if (open) {
+			stack[top++] = (uint32_t)i;
+		} else if (shut && top &&
+		           p->t[stack[top - 1]].s[0] == "([{"[shut - ")]}"]) {
+			top--;
+			if (t->s[0] == ')')
+				p->close[stack[top]] = (uint32_t)i;
+		}
+	}
+}
+
+/*
+ * Whether pattern_part at the current "(" could end with a relationship.
+ * A node pattern that parses ends at the ")" paired with its "(" (every
+ * construct inside closes what it opens), and only "-", "<-" or a
+ * quantified path "((" after it continue the pattern; otherwise the
+ * attempt would fail, so it is not made. Most parentheses in
+ * expressions, (a + b) and f((x)), are decided here without parsing.
+ */
+static int rel_may_start(struct parser *p)
+{
+	if (is_qpp_start(p))
+		return 1;
+	if (!p->close)
+		match_parens(p);
+	size_t r = p->close[p->pos];
+	if (r == 0 || r + 1 >= p->n)
+		return 0;
+	size_t save = p->pos;
+	p->pos = r + 1;
+	int yes = is_p(p, "-") || (is_p(p, "<") && is_p_at(p, 1, "-")) ||
+	          is_qpp_start(p);
+	p->pos = save;
+	return yes;
+}
+
 static int try_rel_pattern(struct parser *p, void **out)
 {
+	if (!rel_may_start(p))
+		return 0;
+	memo_on(p);
 	size_t k = 2 * p->pos + (p->nobar != 0);
 	uint32_t at = (uint32_t)p->depth + 1;
 	if (p->pat_failed && p->pat_failed[k] && at >= p->pat_failed[k])
@@ -692,6 +784,7 @@ static struct expr *list_or_comp(struct parser *p, struct tok *t)
 	struct tok *a = cur(p), *b = peekn(p, 1);
 	if ((a->k == T_IDENT || a->k == T_QIDENT) && is_kw_tok(b, "IN")) {
 		size_t save = p->pos;
+		memo_on(p);
 		struct expr *e = mk(p, E_LISTCOMP, t);
 		in_clause(p, e);
 		if (accept_p(p, "|")) {
@@ -1307,7 +1400,7 @@ static struct expr *xor_expr(struct parser *p)
 	return e;
 }
 
-static struct expr *expr(struct parser *p)
+static struct expr *or_expr(struct parser *p)
 {
 	enter(p);
 	size_t st = p->pos;
@@ -1322,6 +1415,55 @@ static struct expr *expr(struct parser *p)
 	}
 	p->depth = depth0;
 	p->depth--;
+	return e;
+}
+
+/* From the first attempt that may backtrack on: expressions parsed are
+ * kept by position (struct expr_memo). */
+static void memo_on(struct parser *p)
+{
+	if (!p->memo)
+		p->memo = ar_alloc(p->c, (2 * p->n + 2) * sizeof *p->memo);
+}
+
+/*
+ * An expression. Parsed once per position, depth and `nobar` while memo
+ * is on: an attempt that failed (a relationship pattern, a list
+ * comprehension) leaves the expressions inside it parsed, and parsing
+ * the same tokens again as something else reuses them. What a parse
+ * depends on is the position, nobar and the nesting room left (the step
+ * count only ever refuses). A reused parse that met the nesting limit
+ * counts as meeting it again (depth_hits), as try_rel_pattern asks.
+ */
+static struct expr *expr(struct parser *p)
+{
+	if (!p->memo)
+		return or_expr(p);
+	size_t k = 2 * p->pos + (p->nobar != 0);
+	struct expr_memo *m = &p->memo[k];
+	int room = (int)p->c->lim.nesting_depth_max - p->depth;
+	if (m->e &&
+	    (m->depth_free ? m->rel_peak <= room : p->depth == m->depth)) {
+		if (!m->depth_free)
+			p->depth_hits++;
+		if (p->depth + m->rel_peak > p->peak)
+			p->peak = p->depth + m->rel_peak;
+		p->pos = m->end;
+		return m->e;
+	}
+	/* p->peak restarts here and is merged back after (try_parse merges
+	 * it when a parse inside is abandoned) */
+	int depth = p->depth, peak = p->peak;
+	unsigned hits = p->depth_hits;
+	p->peak = depth;
+	struct expr *e = or_expr(p);
+	m->e = e;
+	m->end = (uint32_t)p->pos;
+	m->depth = depth;
+	m->depth_free = hits == p->depth_hits;
+	m->rel_peak = p->peak - depth;
+	if (peak > p->peak)
+		p->peak = peak;
 	return e;
 }
 

@@ -85,6 +85,8 @@ sweep_stores() {
 		[ -d "/proc/$p" ] || rm -rf -- "$d"
 	done
 }
+# the suite's leak suppressions (tests/lsan.supp says what each is for)
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp}
 failed=0
 for t in "${targets[@]}"; do
 	sweep_stores

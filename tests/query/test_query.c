@@ -1142,6 +1142,22 @@ START_TEST(test_limits)
 	ck_assert_int_ne(r.code, 0);
 	ck_assert_uint_lt(q_parse_steps_total() - steps0, 200u * 90 * 5);
 
+	/* ({a: ...})-1 parses as a node pattern up to the "-", fails as a
+	 * relationship and is parsed again as an expression: each level
+	 * re-parsed all it held (quadratic: 11,163 steps for 60 levels).
+	 * Expressions are parsed once per position (parse.c, expr), so the
+	 * steps grow with the levels (423). Same result either way. */
+	k = (size_t)snprintf(deep, sizeof deep, "RETURN ");
+	for (int i = 0; i < 60; i++)
+		k += (size_t)snprintf(deep + k, sizeof deep - k, "({a: ");
+	k += (size_t)snprintf(deep + k, sizeof deep - k, "1");
+	for (int i = 0; i < 60; i++)
+		k += (size_t)snprintf(deep + k, sizeof deep - k, "})-1");
+	steps0 = q_parse_steps_total();
+	run(deep, &r); /* parsed; then map - 1 is a type error */
+	ck_assert_msg(r.code == LORA_ESEMANTIC, "%s", r.err.message);
+	ck_assert_uint_lt(q_parse_steps_total() - steps0, 15u * 60);
+
 	struct qry_limits lim;
 	qry_limits_init(&lim);
 	lim.rows_max = 100;
