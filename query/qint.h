@@ -932,6 +932,42 @@ void vec_query_nodes(struct qctx *c, const char *index, int64_t k, struct val q,
                      struct val opts, struct val *row, struct clause *cl,
                      struct rows *out);
 
+/* The doubles of a list of numbers or a vector (NULL for another value;
+ * LORA_EVECTOR for a list with other items or longer than the limit), and
+ * the dot product with the summation order vector.similarity.* uses:
+ * four running sums, s_j over coordinates i = j (mod 4) and the tail in
+ * s0, added as s0 + s1 + s2 + s3. */
+double *vec_coords(struct qctx *c, struct val v, uint32_t *dim);
+double vec_dot(const double *a, const double *b, uint32_t n);
+
+/* vecorder.c: MATCH (n:L) [WHERE ...] WITH|RETURN ... ORDER BY
+ * vector.similarity.cosine|euclidean(n.p, q) [ASC|DESC][, ...] [SKIP s]
+ * LIMIT k, with q fixed by the input row: the candidates picked from
+ * storage's float32 column instead of a sort of every node (the
+ * VectorTopK operator). vto_plan fills *out when clause i of s is such a
+ * MATCH (the next clause the projection); vto_pick then gives, for one
+ * input row, the rows the MATCH would give that the projection can keep,
+ * in the MATCH's order, or returns 0 when the rewrite cannot answer (the
+ * caller matches as usual). Scratch goes to `tmp`; the rows to the
+ * current arena. vto_explain describes the operator. */
+struct vto {
+	struct clause *cl; /* the MATCH */
+	struct proj *pr;   /* the projection after it */
+	struct pnode *pn;  /* (n:L) */
+	const char *label, *key;
+	int euclid;        /* 0 cosine, 1 euclidean */
+	struct expr *sim;  /* the similarity call */
+	struct expr *qarg; /* its row-constant argument */
+	int projected;     /* sim is read on the projected row */
+	int desc, ties;    /* ties: more ORDER BY keys follow */
+};
+int vto_plan(struct qctx *c, struct squery *s, size_t i, struct vto *out);
+int vto_pick(struct qctx *c, const struct vto *v, struct val *in,
+             struct arena *tmp, struct rows *out);
+void vto_explain(const struct vto *v, struct lora_buf *b);
+/* input rows vto_pick answered, process-wide (tests diff it) */
+uint64_t vto_answers_total(void);
+
 /* point.c: spatial points (see its header comment) */
 #define PT_SRID_CARTESIAN    7203u
 #define PT_SRID_CARTESIAN_3D 9157u
