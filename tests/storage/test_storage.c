@@ -1082,15 +1082,47 @@ static size_t tseek(const char *needle, uint64_t *ids)
 	uint64_t *got = NULL;
 	size_t n = 0;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	ck_assert_int_eq(
-	    sto_view_text_seek(v, "T", "s", needle, strlen(needle), &got, &n),
-	    0);
+	ck_assert_int_eq(sto_view_text_seek(v, "T", "s", needle, strlen(needle),
+	                                    0, 0, &got, &n),
+	                 0);
 	sto_view_close(v);
 	for (size_t i = 0; i < n && i < 64; i++)
 		ids[i] = got[i];
 	lora_free(got);
 	return n;
 }
+
+/* A TEXT index seek keeps to its caller's limits: past the deadline it
+ * stops with LORA_ETIMEOUT, and with more ids than bytes_max holds with
+ * LORA_EMEMORY (returning nothing either way); within them it answers. */
+START_TEST(text_seek_limits)
+{
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 300; i++)
+		add_create_node(b, i, "T", 1, "s", v_str("xabcdefy"));
+	add_create_index(b, "t_s", LORA__INDEX_KIND__INDEX_TEXT, "T", "s", 0);
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_view *v;
+	uint64_t *got = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "s", "bcdef", 5, 1, 0, &got, &n),
+	    LORA_ETIMEOUT);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "s", "bcdef", 5, 0, 299 * 8, &got, &n),
+	    LORA_EMEMORY);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(sto_view_text_seek(v, "T", "s", "bcdef", 5,
+	                                    lora_now_ms() + 60000, 300 * 8,
+	                                    &got, &n),
+	                 0);
+	ck_assert_uint_eq(n, 300);
+	lora_free(got);
+	sto_view_close(v);
+}
+END_TEST
 
 START_TEST(text_index_follows_apply)
 {
@@ -1128,10 +1160,12 @@ START_TEST(text_index_follows_apply)
 	uint64_t *got;
 	size_t n;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	ck_assert_int_eq(sto_view_text_seek(v, "T", "s", "ab", 2, &got, &n),
-	                 LORA_EINVAL); /* too short: scan */
-	ck_assert_int_eq(sto_view_text_seek(v, "T", "q", "abc", 3, &got, &n),
-	                 LORA_ENOTFOUND);
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "s", "ab", 2, 0, 0, &got, &n),
+	    LORA_EINVAL); /* too short: scan */
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "q", "abc", 3, 0, 0, &got, &n),
+	    LORA_ENOTFOUND);
 	sto_view_close(v);
 	b = batch_new();
 	add_create_node(b, 5, "T", 1, "s", v_str("abcdef"));
@@ -1256,6 +1290,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, apply_enforces_node_key);
 	tcase_add_test(t, rel_index_follows_apply);
 	tcase_add_test(t, text_index_follows_apply);
+	tcase_add_test(t, text_seek_limits);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
 	tcase_add_test(t, apply_refuses_an_index_gap);
