@@ -1040,6 +1040,32 @@ static void add_rel_index(Lora__MutationBatch *b, const char *name,
 	    LORA__ENTITY_KIND__ENTITY_EDGE;
 }
 
+/* A relationship property index's backfill decodes only the records of
+ * its type (300 of another type are passed over in place), and indexes
+ * them all, those of the same batch included. */
+START_TEST(rel_index_backfill_by_type)
+{
+	uint64_t ids[64];
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 0);
+	add_create_node(b, 2, "A", 0);
+	for (uint64_t e = 1; e <= 300; e++)
+		add_create_edge(b, e, "S", 1, 2, 1, "w", v_int(7));
+	for (uint64_t e = 301; e <= 305; e++)
+		add_create_edge(b, e, "R", 2, 1, 1, "w", v_int(7));
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t d0 = sto_testing_backfill_decodes();
+	b = batch_new();
+	add_create_edge(b, 306, "R", 1, 2, 1, "w", v_int(7));
+	add_rel_index(b, "r_w", "R", "w");
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(sto_testing_backfill_decodes() - d0, 6);
+	ck_assert_uint_eq(rseek("R", "w", 7, ids), 6);
+	ck_assert_uint_eq(ids[0], 301);
+	ck_assert_uint_eq(ids[5], 306);
+}
+END_TEST
+
 START_TEST(rel_index_follows_apply)
 {
 	char msg[LORA_ERRMSG_BYTES], p[512];
@@ -1327,6 +1353,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, text_index_follows_apply);
 	tcase_add_test(t, text_seek_limits);
 	tcase_add_test(t, node_key_check_cost);
+	tcase_add_test(t, rel_index_backfill_by_type);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
 	tcase_add_test(t, apply_refuses_an_index_gap);
