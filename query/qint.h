@@ -843,6 +843,9 @@ struct seekspec {
 	int has_eqv;
 	struct val eqv;
 	int rel; /* a relationship's property: the relationship indexes */
+	/* set by seek_has_index / seek_run: a PREFIX spec served by a text
+	 * index (no range index on the pair) */
+	int text;
 };
 /* specs for pn in pattern p (values must not read what p binds) */
 int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
@@ -862,7 +865,8 @@ int seek_pick_rel(struct qctx *c, const struct pattern *pat, struct ppart *pp,
 #define SEEK_RANKS 3
 int seek_rank(const struct seekspec *s);
 /* whether an index on label (a type for a relationship spec) can serve s:
- * a range index, or a text index for CONTAINS / ENDS WITH */
+ * a range index, or a text index for CONTAINS / ENDS WITH, and for STARTS
+ * WITH with a needle of three bytes or more when no range index can */
 int seek_has_index(struct qctx *c, const char *label, struct seekspec *s);
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out);

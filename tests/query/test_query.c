@@ -1903,6 +1903,55 @@ START_TEST(test_rel_index)
 }
 END_TEST
 
+/* STARTS WITH through a text index when no range index covers the pair:
+ * the same rows as the scan, NodeIndexStartsWithScan in the plan and a
+ * few nodes examined; a needle under three bytes scans; a range index on
+ * the pair serves it as a range seek instead. */
+static const char *const sw_cases[] = {
+    "MATCH (n:Ts) WHERE n.s STARTS WITH '123' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Ts) WHERE n.s STARTS WITH 'x12' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Ts) WHERE n.s STARTS WITH '12' RETURN count(n) AS c",
+    "MATCH (n:Ts) WHERE n.s STARTS WITH null RETURN count(n) AS c",
+};
+
+START_TEST(test_text_starts_with)
+{
+	enum { NC = sizeof sw_cases / sizeof sw_cases[0] };
+	static struct result scan[NC], seek[NC];
+	struct result r;
+	ok("UNWIND range(0, 1999) AS i CREATE (:Ts {i: i, "
+	   "s: toString(i * 7919 % 1000) + 'x' + toString(i % 13)})");
+	ok("CREATE (:Ts {i: 5000, s: 'x12y'}), (:Ts {i: 5001, s: 123})");
+	for (int i = 0; i < NC; i++)
+		run(sw_cases[i], &scan[i]);
+	ck_assert_ptr_nonnull(strstr(scan[0].text, "\n"));
+	ok("CREATE TEXT INDEX ts_s FOR (n:Ts) ON (n.s)");
+	for (int i = 0; i < NC; i++) {
+		uint64_t o0 = g_ops_total();
+		run(sw_cases[i], &seek[i]);
+		uint64_t ops = g_ops_total() - o0;
+		ck_assert_msg(seek[i].code == 0, "%s", seek[i].err.message);
+		ck_assert_msg(!strcmp(seek[i].text, scan[i].text),
+		              "%s:\n with index: %s\n without: %s", sw_cases[i],
+		              seek[i].text, scan[i].text);
+		run_full(sw_cases[i], NULL, NULL, QRY_EXPLAIN, &r);
+		int want = i < 2;
+		ck_assert_msg(!!strstr(r.plan, "NodeIndexStartsWithScan(:Ts(s) "
+		                               "STARTS WITH ") == want,
+		              "%s: %s", sw_cases[i], r.plan);
+		if (want)
+			ck_assert_msg(ops < 200, "%s: %llu ops", sw_cases[i],
+			              (unsigned long long)ops);
+	}
+	ok("CREATE INDEX ts_r FOR (n:Ts) ON (n.s)");
+	run_full(sw_cases[0], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(strstr(r.plan, "NodeIndexRangeSeek(:Ts(s) STARTS WITH"),
+	              "%s", r.plan);
+	run(sw_cases[0], &r);
+	ck_assert_str_eq(r.text, scan[0].text);
+}
+END_TEST
+
 /* Text indexes: CONTAINS and ENDS WITH give the same rows with and
  * without the index (before and after writes, after a rebuild, after
  * DROP), needles under three bytes scan, NodeIndexContainsScan and
@@ -2929,6 +2978,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_node_key_constraint);
 	tcase_add_test(t, test_rel_index);
 	tcase_add_test(t, test_text_index);
+	tcase_add_test(t, test_text_starts_with);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_label_scans_and_vectors);
