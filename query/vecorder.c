@@ -243,20 +243,6 @@ static void block_scores(const float *restrict xs, const double *restrict q,
 	}
 }
 
-/* the scores of every vector of the column (NAN: null), in its order */
-static double *column_scores(struct qctx *c, const struct sto_vcol_ref *col,
-                             int euclid, const double *q)
-{
-	double *s = ar_alloc_nz(c, sizeof(double) * (col->n + STO_VCOL_BLOCK));
-	double qn = sqrt(vec_dot(q, q, col->dim));
-	for (size_t i = 0; i < col->n; i += STO_VCOL_BLOCK) {
-		block_scores(col->rows + i * col->dim, q, qn, col->dim, euclid,
-		             s + i);
-		q_tick_every(c);
-	}
-	return s;
-}
-
 /* ---- candidates in sort order -------------------------------------------- */
 
 struct hit {
@@ -272,14 +258,19 @@ static int before(const struct hit *a, const struct hit *b, int desc)
 	return a->id < b->id;
 }
 
-/* The state of one input row's pick: the non-null candidates (column
- * scores plus the extra nodes scored generically), the null ones by id,
- * and the first `nsorted` non-null ones in sort order. */
+/* The state of one input row's pick: the non-null candidates (the
+ * column's vectors, scored in each pass of sort_best, plus the extra nodes
+ * scored generically), the null ones by id, and the first `nsorted`
+ * non-null ones in sort order. Nothing per column vector is kept, so the
+ * memory is the rows sorted, as with the generic top k. */
 struct pick {
 	const struct vto *v;
 	const struct sto_vcol_ref *col;
-	const double *cs;  /* column scores */
-	struct hit *extra; /* generically scored nodes, non-null */
+	const double *q;
+	double qn;
+	int passes;          /* sort_best's: the first collects cnulls */
+	struct idvec cnulls; /* the column's null scores (ascending) */
+	struct hit *extra;   /* generically scored nodes, non-null */
 	size_t nextra;
 	uint64_t *nulls; /* ascending */
 	size_t nnulls;
@@ -331,24 +322,34 @@ static void heap_offer(struct hit *h, size_t k, size_t *n, struct hit x,
 	}
 }
 
-/* sorts the best p->want non-null candidates into p->sorted */
+/* sorts the best p->want non-null candidates into p->sorted, scoring the
+ * column block by block */
 static void sort_best(struct qctx *c, struct pick *p)
 {
-	size_t k = p->want < p->nscored ? p->want : p->nscored;
-	int desc = p->v->desc;
-	p->nsorted = 0;
-	if (!k)
-		return;
+	const struct sto_vcol_ref *col = p->col;
+	size_t k = p->want, all = col->n + p->nextra;
+	if (k > all)
+		k = all;
+	int desc = p->v->desc, first = !p->passes++;
 	struct hit *h = ar_alloc_nz(c, sizeof(struct hit) * (k + 1));
 	size_t n = 0;
-	for (size_t i = 0; i < p->col->n; i++) {
-		if (!isnan(p->cs[i]))
-			heap_offer(h, k, &n,
-			           (struct hit){p->cs[i], p->col->ids[i]},
-			           desc);
+	double s[STO_VCOL_BLOCK];
+	for (size_t i = 0; i < col->n; i += STO_VCOL_BLOCK) {
+		block_scores(col->rows + i * col->dim, p->q, p->qn, col->dim,
+		             p->v->euclid, s);
+		for (size_t j = 0; j < STO_VCOL_BLOCK && i + j < col->n; j++)
+			if (isnan(s[j])) {
+				if (first)
+					idv_push(c, &p->cnulls,
+					         col->ids[i + j]);
+			} else if (k) {
+				heap_offer(h, k, &n,
+				           (struct hit){s[j], col->ids[i + j]},
+				           desc);
+			}
 		q_tick_every(c);
 	}
-	for (size_t i = 0; i < p->nextra; i++)
+	for (size_t i = 0; k && i < p->nextra; i++)
 		heap_offer(h, k, &n, p->extra[i], desc);
 	desc_ctx = desc;
 	qsort(h, n, sizeof *h, hit_cmp);
@@ -467,10 +468,6 @@ static void score_rest(struct qctx *c, struct pick *p, struct val *in,
 	const struct vto *v = p->v;
 	struct idvec nulls = {0}, rest = {0};
 	struct hit *extra = NULL;
-	for (size_t i = 0; i < p->col->n; i++)
-		if (isnan(p->cs[i]))
-			idv_push(c, &nulls, p->col->ids[i]);
-	size_t cnull = nulls.n;
 	if (nlabel > p->col->n)
 		g_scan(c, v->label, &rest);
 	size_t nx = 0, j = 0;
@@ -492,13 +489,24 @@ static void score_rest(struct qctx *c, struct pick *p, struct val *in,
 			extra = ar_alloc_nz(c, sizeof(struct hit) * rest.n);
 		extra[nx++] = (struct hit){s.u.f, rest.v[i]};
 	}
-	if (rest.n && nulls.n)
-		qsort(nulls.v, nulls.n, sizeof(uint64_t), id_cmp);
 	p->extra = extra;
 	p->nextra = nx;
 	p->nulls = nulls.v;
 	p->nnulls = nulls.n;
-	p->nscored = p->col->n - cnull + nx;
+}
+
+/* after the first sort_best: every null (the column's and the extra
+ * nodes'), ascending, and the count of the non-null candidates */
+static void merge_nulls(struct qctx *c, struct pick *p)
+{
+	size_t ncol = p->cnulls.n;
+	for (size_t i = 0; i < p->nnulls; i++)
+		idv_push(c, &p->cnulls, p->nulls[i]);
+	if (ncol && p->nnulls)
+		qsort(p->cnulls.v, p->cnulls.n, sizeof(uint64_t), id_cmp);
+	p->nulls = p->cnulls.v;
+	p->nnulls = p->cnulls.n;
+	p->nscored = p->col->n - ncol + p->nextra;
 }
 
 static int same_key(const struct hit *a, const struct hit *b)
@@ -545,13 +553,14 @@ static int pick_ids(struct qctx *c, const struct vto *v, struct val *in,
 	const double *q = query_vector(c, v, in, &col);
 	if (!q)
 		return 0;
-	struct pick p = {.v = v, .col = &col};
-	p.cs = column_scores(c, &col, v->euclid, q);
+	struct pick p = {.v = v, .col = &col, .q = q};
+	p.qn = sqrt(vec_dot(q, q, col.dim));
 	score_rest(c, &p, in, nl);
 	p.want = v->cl->where ? 4 * k : k + !!v->ties;
 	if (p.want < k) /* wrapped */
 		p.want = k;
 	sort_best(c, &p);
+	merge_nulls(c, &p);
 	walk(c, &p, in, k, nl > col.n, ids);
 	if (ids->n)
 		qsort(ids->v, ids->n, sizeof(uint64_t), id_cmp);
