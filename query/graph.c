@@ -765,6 +765,45 @@ int g_text_seek(struct qctx *c, const char *label, const char *key,
 	return 1;
 }
 
+int g_index_join(struct qctx *c, const char *label, const char *const *keys,
+                 const struct val *vals, size_t n, struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!g_view(c) || !n || n > STO_INDEX_JOIN_KEYS_MAX)
+		return 0;
+	const Lora__Value *pv[STO_INDEX_JOIN_KEYS_MAX];
+	for (size_t k = 0; k < n; k++)
+		pv[k] = val_to_pb(c, vals[k]);
+	struct lora_buf ids = {0};
+	int rv = sto_view_index_join(c->view, label, n, keys, pv, &ids);
+	if (rv) {
+		lora_buf_free(&ids);
+		if (rv == LORA_ENOTFOUND)
+			return 0;
+		qerr_sto(c, rv, "index join");
+	}
+	/* ids is ours to free, also when a push raises (memory budget) */
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	int code = setjmp(c->jb);
+	if (code) {
+		memcpy(c->jb, outer, sizeof outer);
+		lora_buf_free(&ids);
+		longjmp(c->jb, code);
+	}
+	for (size_t off = 0; off + 8 <= ids.len; off += 8) {
+		uint64_t id = lora_get_be64((const uint8_t *)ids.data + off);
+		struct gnode *g = hm_get(&c->g.nodes, id);
+		c->g.ops++;
+		if (!g || (!g->touched && !g->deleted))
+			idv_push(c, out, id);
+	}
+	memcpy(c->jb, outer, sizeof outer);
+	lora_buf_free(&ids);
+	ov_seek_eq(c, label, keys[0], vals[0], out);
+	return 1;
+}
+
 int g_has_rel_index(struct qctx *c, const char *type, const char *key)
 {
 	struct graph *g = &c->g;

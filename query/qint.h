@@ -636,6 +636,13 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
                 struct adj **out, size_t *n);
 uint64_t g_count_label(struct qctx *c, const char *label);
 int g_has_index(struct qctx *c, const char *label, const char *key);
+/* Nodes with label whose keys[k] equal vals[k] for every k < n, by a join
+ * of the properties' index entries (storage's sto_view_index_join), plus
+ * the statement's touched nodes with keys[0] equal to vals[0]: a superset
+ * the caller filters. 0 when the index cannot answer (a key without index
+ * entries, a value it cannot encode): seek otherwise. */
+int g_index_join(struct qctx *c, const char *label, const char *const *keys,
+                 const struct val *vals, size_t n, struct idvec *out);
 /* Relationship property indexes on (type, key): whether one covers it,
  * and a seek as g_index_seek giving relationship ids. A seek returns 0
  * (scan instead) once the statement has written relationships: the

@@ -512,6 +512,16 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
 int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
                        const char *needle, size_t len, uint64_t deadline_ms,
                        size_t bytes_max, uint64_t **ids, size_t *nids);
+/* The nodes whose index entries under (label, keys[k]) hold vals[k] for
+ * every k < n (n at most STO_INDEX_JOIN_KEYS_MAX), as be64 ids ascending
+ * appended to ids (the caller's buffer): a leapfrog join of the entry
+ * lists, which costs what the rarest value costs. LORA_ENOTFOUND when a
+ * key has no index with entries or a value has no index encoding (the
+ * caller seeks otherwise); values compare as the index encodes them. */
+#define STO_INDEX_JOIN_KEYS_MAX 16
+int sto_view_index_join(struct sto_view *v, const char *label, size_t n,
+                        const char *const *keys, const Lora__Value *const *vals,
+                        struct lora_buf *ids);
 /* The same over a relationship property index on (type, key): items carry
  * the relationship in edge_id (node_id holds the same number). */
 int sto_view_rel_index_seek(struct sto_view *v, const char *type,
