@@ -279,11 +279,17 @@ struct pick {
 	size_t nsorted, want; /* want: how many to sort next time */
 };
 
-static int desc_ctx;
-static int hit_cmp(const void *x, const void *y)
+/* sort order for qsort (no shared state: statements run in parallel) */
+static int hit_cmp_desc(const void *x, const void *y)
 {
 	const struct hit *a = x, *b = y;
-	return before(a, b, desc_ctx) ? -1 : before(b, a, desc_ctx);
+	return before(a, b, 1) ? -1 : before(b, a, 1);
+}
+
+static int hit_cmp_asc(const void *x, const void *y)
+{
+	const struct hit *a = x, *b = y;
+	return before(a, b, 0) ? -1 : before(b, a, 0);
 }
 
 /* heap with the worst kept candidate at the root */
@@ -351,8 +357,7 @@ static void sort_best(struct qctx *c, struct pick *p)
 	}
 	for (size_t i = 0; k && i < p->nextra; i++)
 		heap_offer(h, k, &n, p->extra[i], desc);
-	desc_ctx = desc;
-	qsort(h, n, sizeof *h, hit_cmp);
+	qsort(h, n, sizeof *h, desc ? hit_cmp_desc : hit_cmp_asc);
 	p->sorted = h;
 	p->nsorted = n;
 }
