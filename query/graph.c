@@ -719,20 +719,39 @@ int g_text_seek(struct qctx *c, const char *label, const char *key,
 		return 0;
 	uint64_t *ids = NULL;
 	size_t n = 0;
-	int rv = sto_view_text_seek(c->view, label, key, needle, len, &ids, &n);
+	/* the seek stops at the statement's deadline and at the memory it
+	 * has left; the ids it returns are charged while they are held */
+	uint64_t room = c->lim.mem_bytes_max > c->mem_bytes
+	                    ? c->lim.mem_bytes_max - c->mem_bytes
+	                    : c->lim.mem_bytes_max != 0;
+	int rv = sto_view_text_seek(c->view, label, key, needle, len,
+	                            c->deadline_ms, room, &ids, &n);
 	if (rv == LORA_ENOTFOUND || rv == LORA_EINVAL)
 		return 0;
+	if (rv == LORA_ETIMEOUT)
+		qerr(c, LORA_ETIMEOUT,
+		     "query time limit of %llu ms exceeded (text index seek)",
+		     (unsigned long long)c->lim.time_ms_max);
+	if (rv == LORA_EMEMORY)
+		qerr(c, LORA_EMEMORY,
+		     "MemoryLimitExceeded: the statement needs more than its "
+		     "memory limit of %llu bytes (text index seek)",
+		     (unsigned long long)c->lim.mem_bytes_max);
 	if (rv)
 		qerr_sto(c, rv, "text index seek");
 	/* ids is ours to free, also when a push raises (memory budget) */
+	volatile size_t charged = 0;
 	jmp_buf outer;
 	memcpy(outer, c->jb, sizeof outer);
 	int code = setjmp(c->jb);
 	if (code) {
 		memcpy(c->jb, outer, sizeof outer);
 		lora_free(ids);
+		mem_uncharge(c, charged);
 		longjmp(c->jb, code);
 	}
+	mem_charge(c, n * sizeof(uint64_t));
+	charged = n * sizeof(uint64_t);
 	for (size_t i = 0; i < n; i++) { /* stored: skip what we touched */
 		struct gnode *g = hm_get(&c->g.nodes, ids[i]);
 		c->g.ops++;
@@ -741,7 +760,47 @@ int g_text_seek(struct qctx *c, const char *label, const char *key,
 	}
 	memcpy(c->jb, outer, sizeof outer);
 	lora_free(ids);
+	mem_uncharge(c, charged);
 	ov_scan(c, label, key, out);
+	return 1;
+}
+
+int g_index_join(struct qctx *c, const char *label, const char *const *keys,
+                 const struct val *vals, size_t n, struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	if (!g_view(c) || !n || n > STO_INDEX_JOIN_KEYS_MAX)
+		return 0;
+	const Lora__Value *pv[STO_INDEX_JOIN_KEYS_MAX];
+	for (size_t k = 0; k < n; k++)
+		pv[k] = val_to_pb(c, vals[k]);
+	struct lora_buf ids = {0};
+	int rv = sto_view_index_join(c->view, label, n, keys, pv, &ids);
+	if (rv) {
+		lora_buf_free(&ids);
+		if (rv == LORA_ENOTFOUND)
+			return 0;
+		qerr_sto(c, rv, "index join");
+	}
+	/* ids is ours to free, also when a push raises (memory budget) */
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	int code = setjmp(c->jb);
+	if (code) {
+		memcpy(c->jb, outer, sizeof outer);
+		lora_buf_free(&ids);
+		longjmp(c->jb, code);
+	}
+	for (size_t off = 0; off + 8 <= ids.len; off += 8) {
+		uint64_t id = lora_get_be64((const uint8_t *)ids.data + off);
+		struct gnode *g = hm_get(&c->g.nodes, id);
+		c->g.ops++;
+		if (!g || (!g->touched && !g->deleted))
+			idv_push(c, out, id);
+	}
+	memcpy(c->jb, outer, sizeof outer);
+	lora_buf_free(&ids);
+	ov_seek_eq(c, label, keys[0], vals[0], out);
 	return 1;
 }
 

@@ -65,6 +65,7 @@ struct op {
 	size_t si;
 	/* MATCH, PERROW, EAGER, blocking PROJ: rows handed out from buf */
 	struct mcursor *mc;
+	struct vto *vt; /* MATCH planned as VectorTopK (vecorder.c) */
 	struct rows buf;
 	size_t bi;
 	int matched, filled;
@@ -223,6 +224,9 @@ static struct val *match_next(struct qctx *c, struct op *o)
 		if (!in)
 			break;
 		o->matched = 0;
+		buf_clear(o);
+		if (o->vt && vto_pick(c, o->vt, in, &o->tmp, &o->buf))
+			continue;
 		o->mc =
 		    match_open(c, o->cl->pat, o->cl->where, row_copy(c, in));
 	}
@@ -1047,6 +1051,9 @@ static struct op *build_part(struct qctx *c, struct squery *s, struct rows *in,
 		case C_MATCH:
 		case C_OPTMATCH:
 			o = op_new(c, OP_MATCH, match_next, o, cl);
+			o->vt = ar_alloc(c, sizeof(struct vto));
+			if (eager || !vto_plan(c, s, i, o->vt))
+				o->vt = NULL;
 			break;
 		case C_UNWIND:
 			o = op_new(c, OP_UNWIND, unwind_next, o, cl);

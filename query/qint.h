@@ -637,6 +637,13 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
                 struct adj **out, size_t *n);
 uint64_t g_count_label(struct qctx *c, const char *label);
 int g_has_index(struct qctx *c, const char *label, const char *key);
+/* Nodes with label whose keys[k] equal vals[k] for every k < n, by a join
+ * of the properties' index entries (storage's sto_view_index_join), plus
+ * the statement's touched nodes with keys[0] equal to vals[0]: a superset
+ * the caller filters. 0 when the index cannot answer (a key without index
+ * entries, a value it cannot encode): seek otherwise. */
+int g_index_join(struct qctx *c, const char *label, const char *const *keys,
+                 const struct val *vals, size_t n, struct idvec *out);
 /* Relationship property indexes on (type, key): whether one covers it,
  * and a seek as g_index_seek giving relationship ids. A seek returns 0
  * (scan instead) once the statement has written relationships: the
@@ -844,6 +851,9 @@ struct seekspec {
 	int has_eqv;
 	struct val eqv;
 	int rel; /* a relationship's property: the relationship indexes */
+	/* set by seek_has_index / seek_run: a PREFIX spec served by a text
+	 * index (no range index on the pair) */
+	int text;
 };
 /* specs for pn in pattern p (values must not read what p binds) */
 int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
@@ -863,7 +873,8 @@ int seek_pick_rel(struct qctx *c, const struct pattern *pat, struct ppart *pp,
 #define SEEK_RANKS 3
 int seek_rank(const struct seekspec *s);
 /* whether an index on label (a type for a relationship spec) can serve s:
- * a range index, or a text index for CONTAINS / ENDS WITH */
+ * a range index, or a text index for CONTAINS / ENDS WITH, and for STARTS
+ * WITH with a needle of three bytes or more when no range index can */
 int seek_has_index(struct qctx *c, const char *label, struct seekspec *s);
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out);
@@ -933,6 +944,42 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,
 void vec_query(struct qctx *c, int rel, const char *index, int64_t k,
                struct val q, struct val opts, struct val *row,
                struct clause *cl, struct rows *out);
+
+/* The doubles of a list of numbers or a vector (NULL for another value;
+ * LORA_EVECTOR for a list with other items or longer than the limit), and
+ * the dot product with the summation order vector.similarity.* uses:
+ * four running sums, s_j over coordinates i = j (mod 4) and the tail in
+ * s0, added as s0 + s1 + s2 + s3. */
+double *vec_coords(struct qctx *c, struct val v, uint32_t *dim);
+double vec_dot(const double *a, const double *b, uint32_t n);
+
+/* vecorder.c: MATCH (n:L) [WHERE ...] WITH|RETURN ... ORDER BY
+ * vector.similarity.cosine|euclidean(n.p, q) [ASC|DESC][, ...] [SKIP s]
+ * LIMIT k, with q fixed by the input row: the candidates picked from
+ * storage's float32 column instead of a sort of every node (the
+ * VectorTopK operator). vto_plan fills *out when clause i of s is such a
+ * MATCH (the next clause the projection); vto_pick then gives, for one
+ * input row, the rows the MATCH would give that the projection can keep,
+ * in the MATCH's order, or returns 0 when the rewrite cannot answer (the
+ * caller matches as usual). Scratch goes to `tmp`; the rows to the
+ * current arena. vto_explain describes the operator. */
+struct vto {
+	struct clause *cl; /* the MATCH */
+	struct proj *pr;   /* the projection after it */
+	struct pnode *pn;  /* (n:L) */
+	const char *label, *key;
+	int euclid;        /* 0 cosine, 1 euclidean */
+	struct expr *sim;  /* the similarity call */
+	struct expr *qarg; /* its row-constant argument */
+	int projected;     /* sim is read on the projected row */
+	int desc, ties;    /* ties: more ORDER BY keys follow */
+};
+int vto_plan(struct qctx *c, struct squery *s, size_t i, struct vto *out);
+int vto_pick(struct qctx *c, const struct vto *v, struct val *in,
+             struct arena *tmp, struct rows *out);
+void vto_explain(const struct vto *v, struct lora_buf *b);
+/* input rows vto_pick answered, process-wide (tests diff it) */
+uint64_t vto_answers_total(void);
 
 /* point.c: spatial points (see its header comment) */
 #define PT_SRID_CARTESIAN    7203u

@@ -480,14 +480,19 @@ static struct val plan_node(struct qctx *c, const char *op, const char *details,
 static struct val build_plan(struct qctx *c, struct query *q)
 {
 	struct val top = v_null();
+	int w = q_is_write(q);
 	for (size_t p = 0; p < q->nparts; p++) {
 		struct val cur = v_null();
 		struct squery *s = q->parts[p];
 		for (size_t i = 0; i < s->ncl; i++) {
 			struct lora_buf *b = qbuf(c);
 			struct clause *cl = s->cl[i];
-			if (cl->pat &&
-			    (cl->kind == C_MATCH || cl->kind == C_OPTMATCH))
+			struct vto vt;
+			int vtk = !w && vto_plan(c, s, i, &vt);
+			if (vtk)
+				vto_explain(&vt, b);
+			else if (cl->pat && (cl->kind == C_MATCH ||
+			                     cl->kind == C_OPTMATCH))
 				for (size_t k = 0; k < cl->pat->nparts; k++) {
 					if (k)
 						lora_buf_puts(b, ", ");
@@ -495,7 +500,8 @@ static struct val build_plan(struct qctx *c, struct query *q)
 					            &cl->pat->parts[k],
 					            cl->where, b);
 				}
-			cur = plan_node(c, clause_op(cl), qbuf_str(c, b), cur);
+			cur = plan_node(c, vtk ? "VectorTopK" : clause_op(cl),
+			                qbuf_str(c, b), cur);
 			if (c->profiling) {
 				vmap_put(c, cur.u.m, "rows",
 				         v_int((int64_t)cl->prof_rows));

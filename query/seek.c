@@ -273,11 +273,20 @@ int seek_rel_specs(const struct pattern *p, struct prel *r, struct expr *where,
 	return k;
 }
 
-/* the index lookups of node specs or of relationship specs */
+static int text_ok(struct expr *e);
+
+/* the index lookups of node specs or of relationship specs; STARTS WITH
+ * goes to a range index, or else to a text index (s->text) when its
+ * needle can be one */
 static int has_idx(struct qctx *c, const char *label, struct seekspec *s)
 {
 	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS)
 		return !s->rel && g_has_text_index(c, label, s->key);
+	s->text = s->kind == SEEK_PREFIX && !s->rel &&
+	          !g_has_index(c, label, s->key) && text_ok(s->lo) &&
+	          g_has_text_index(c, label, s->key);
+	if (s->text)
+		return 1;
 	return s->rel ? g_has_rel_index(c, label, s->key)
 	              : g_has_index(c, label, s->key);
 }
@@ -497,7 +506,8 @@ static int seek_text(struct qctx *c, const char *label, struct seekspec *s,
 int seek_run(struct qctx *c, const char *label, struct seekspec *s,
              struct val *row, struct idvec *out)
 {
-	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS)
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS ||
+	    (s->kind == SEEK_PREFIX && has_idx(c, label, s) && s->text))
 		return seek_text(c, label, s, row, out);
 	if (s->kind == SEEK_IN)
 		return seek_in(c, label, s, row, out);
@@ -592,11 +602,19 @@ static void bound_text(struct lora_buf *b, const char *op, struct expr *e)
 void seek_explain(const char *label, struct seekspec *s, struct lora_buf *b)
 {
 	const char *ent = s->rel ? "Relationship" : "Node";
-	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS) {
-		int con = s->kind == SEEK_CONTAINS;
+	if (s->kind == SEEK_CONTAINS || s->kind == SEEK_ENDS || s->text) {
+		int con = s->kind == SEEK_CONTAINS,
+		    pre = s->kind == SEEK_PREFIX;
 		lora_buf_printf(b, "NodeIndex%sScan(:%s(%s)",
-		                con ? "Contains" : "EndsWith", label, s->key);
-		bound_text(b, con ? "CONTAINS" : "ENDS WITH", s->lo);
+		                pre   ? "StartsWith"
+		                : con ? "Contains"
+		                      : "EndsWith",
+		                label, s->key);
+		bound_text(b,
+		           pre   ? "STARTS WITH"
+		           : con ? "CONTAINS"
+		                 : "ENDS WITH",
+		           s->lo);
 		lora_buf_putc(b, ')');
 		return;
 	}

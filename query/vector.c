@@ -327,6 +327,18 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 	return v_null();
 }
 
+/* for the ORDER BY rewrite (vecorder.c): coords and dot as the
+ * similarity functions use them */
+double *vec_coords(struct qctx *c, struct val v, uint32_t *dim)
+{
+	return coords(c, v, dim);
+}
+
+double vec_dot(const double *a, const double *b, uint32_t n)
+{
+	return dot(a, b, n);
+}
+
 /* ---- top-k ------------------------------------------------------------- */
 
 struct hit {

@@ -527,7 +527,19 @@ static void unique_one(struct qctx *c, const Lora__CreateIndex *d,
 			return; /* a missing one: check_constraints says so */
 	struct val *v = g_node_prop(c, g, d->properties[0]);
 	struct idvec ids;
-	if (!g_index_seek(c, d->label, d->properties[0], v, 1, v, 1, &ids))
+	int joined = 0;
+	if (d->kind == LORA__INDEX_KIND__INDEX_NODE_KEY &&
+	    d->n_properties > 1) { /* the whole key: a common first value
+		                    * costs what the rarest value costs */
+		struct val *vs = ar_alloc(c, sizeof(*vs) * d->n_properties);
+		for (size_t k = 0; k < d->n_properties; k++)
+			vs[k] = *g_node_prop(c, g, d->properties[k]);
+		joined = g_index_join(c, d->label,
+		                      (const char *const *)d->properties, vs,
+		                      d->n_properties, &ids);
+	}
+	if (!joined &&
+	    !g_index_seek(c, d->label, d->properties[0], v, 1, v, 1, &ids))
 		return;
 	for (size_t j = 0; j < ids.n; j++) {
 		struct gnode *o =
@@ -586,9 +598,10 @@ static Lora__CreateIndex *defs_copy(struct qctx *c, int k1, int k2, int k3,
 
 /* Unique and node key constraints: every written node carrying a
  * constrained label and the properties must be the only live node with
- * those values. One index seek per written node and constraint (on the
- * first property), each costing its matches (stored, and in the overlay
- * index of graph.c), so the check is linear in the writes. */
+ * those values. One index seek per written node and constraint (a node
+ * key of several properties: a join of their entries; else the first
+ * property), each costing its matches (stored, and in the overlay index of
+ * graph.c), so the check is linear in the writes. */
 void check_unique(struct qctx *c)
 {
 	if (!c->g.written.n || !c->view)

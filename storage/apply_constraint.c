@@ -4,18 +4,21 @@
  *
  * Existence and type constraints keep no entries of their own; a node key
  * keeps range entries for each property (apply_index.c) and finds the
- * nodes that could share its combination through those of its first
- * property, comparing the others' encoded values. Creating one checks every
+ * nodes that could share its combination by joining those entry lists
+ * (the nodes holding each of its values), then compares the encoded
+ * values of the few it finds. Creating one checks every
  * node of its label; a batch is checked once all its mutations are staged, on
  * the nodes it touched, so `CREATE (n:L) SET n.p = 1` in one statement is
  * judged by its end state. A violation rejects the whole batch, the same
  * way on every node (the writer checks first and answers the statement;
  * this catches a write decided before a constraint it raced with).
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "applyInt.h"
+#include "sto_testing.h"
 
 static const char *const type_names[] = {
     "BOOLEAN",        "STRING",     "INTEGER",    "FLOAT",
@@ -143,36 +146,110 @@ static int key_values(struct apply_ctx *c, const Lora__CreateIndex *d,
 	return rv;
 }
 
-/* Appends the ids of the nodes whose entry under (label, property 0 of d)
- * holds the value r has (the batch as staged). */
+static _Atomic uint64_t key_seeks; /* entries examined (sto_testing.h) */
+
+uint64_t sto_testing_node_key_seeks(void)
+{
+	return atomic_load(&key_seeks);
+}
+
+/* The id of the entry it is at when under prefix p (klen p->len + 8). */
+static int key_entry_at(rocksdb_iterator_t *it, const struct lora_buf *p,
+                        uint64_t *id)
+{
+	if (!rocksdb_iter_valid(it))
+		return 0;
+	atomic_fetch_add(&key_seeks, 1);
+	size_t klen;
+	const char *k = rocksdb_iter_key(it, &klen);
+	if (klen != p->len + 8 || memcmp(k, p->data, p->len))
+		return 0;
+	*id = lora_get_be64((const uint8_t *)k + p->len);
+	return 1;
+}
+
+/* Moves it to the first entry under p at or after node x (key_entry_at) */
+static int key_seek(rocksdb_iterator_t *it, struct lora_buf *p, uint64_t x,
+                    uint64_t *id)
+{
+	uint8_t b[8];
+	lora_put_be64(b, x);
+	size_t at = p->len;
+	if (lora_buf_append(p, b, 8))
+		return -1;
+	rocksdb_iter_seek(it, p->data, p->len);
+	p->len = at;
+	return key_entry_at(it, p, id);
+}
+
+/* The entry prefixes (label, property k of d, r's value) into p[k]; *ok
+ * 0 when a value has no encoding (the combination is not compared) */
+static int key_prefixes(struct apply_ctx *c, uint32_t label,
+                        const Lora__CreateIndex *d, const struct sto_rec *r,
+                        struct lora_buf *p, int *ok)
+{
+	struct lora_buf one = {0};
+	int rv = 0;
+	*ok = 1;
+	for (size_t k = 0; !rv && *ok && k < d->n_properties; k++) {
+		int64_t key = apply_tok_find(c, STO_TOK_KEY, d->properties[k]);
+		lora_buf_reset(&one);
+		rv = key_value(r, key, &one, ok);
+		if (!rv && *ok)
+			rv = sto_key_prop_prefix(&p[k], label, (uint32_t)key);
+		if (!rv && *ok)
+			rv = lora_buf_append(&p[k], one.data + 4, one.len - 4);
+	}
+	lora_buf_free(&one);
+	return rv;
+}
+
+/* Appends the ids of the nodes whose entries under (label, property k of
+ * d) hold r's value for every k (the batch as staged): a leapfrog join of
+ * the properties' entry lists, each ascending by node and stepped by
+ * seeks to the largest node seen, so a value many nodes share (a
+ * low-cardinality first property) costs no more than the rarest value of
+ * the key. */
 static int key_candidates(struct apply_ctx *c, uint32_t label,
                           const Lora__CreateIndex *d, const struct sto_rec *r,
                           struct lora_buf *ids)
 {
-	struct lora_buf pfx = {0}, one = {0};
-	int ok,
-	    rv = key_value(r, apply_tok_find(c, STO_TOK_KEY, d->properties[0]),
-	                   &one, &ok);
-	int64_t key = apply_tok_find(c, STO_TOK_KEY, d->properties[0]);
-	if (!rv && ok)
-		rv = sto_key_prop_prefix(&pfx, label, (uint32_t)key);
-	if (!rv && ok)
-		rv = lora_buf_append(&pfx, one.data + 4, one.len - 4);
-	rocksdb_iterator_t *it = rv || !ok ? NULL : apply_iter(c, STO_CF_INDEX);
-	for (it ? rocksdb_iter_seek(it, pfx.data, pfx.len) : (void)0;
-	     !rv && it && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-		size_t klen;
-		const char *k = rocksdb_iter_key(it, &klen);
-		if (klen != pfx.len + 8 || memcmp(k, pfx.data, pfx.len))
+	size_t m = d->n_properties;
+	struct lora_buf p[STO_NODE_KEY_PROPS_MAX] = {{0}};
+	rocksdb_iterator_t *it[STO_NODE_KEY_PROPS_MAX] = {0};
+	int ok = 0, rv = m && m <= STO_NODE_KEY_PROPS_MAX
+	                     ? key_prefixes(c, label, d, r, p, &ok)
+	                     : LORA_EINVAL;
+	for (size_t i = 0; !rv && ok && i < m; i++)
+		it[i] = apply_iter(c, STO_CF_INDEX);
+	uint64_t x = 0;
+	for (int live = !rv && ok; live && !rv;) {
+		size_t agree = 0;
+		for (size_t i = 0; agree < m; i = (i + 1) % m) {
+			uint64_t id;
+			int at = key_seek(it[i], &p[i], x, &id);
+			if (at <= 0) {
+				rv = at < 0 ? LORA_ENOMEM : 0;
+				live = 0;
+				break;
+			}
+			agree = id == x ? agree + 1 : 1;
+			x = id;
+		}
+		if (!live)
 			break;
-		rv = lora_buf_append(ids, k + pfx.len, 8);
+		uint8_t b[8];
+		lora_put_be64(b, x);
+		rv = lora_buf_append(ids, b, 8);
+		live = x++ != UINT64_MAX;
 	}
-	if (it && !rv)
-		rv = apply_iter_err(it);
-	if (it)
-		rocksdb_iter_destroy(it);
-	lora_buf_free(&pfx);
-	lora_buf_free(&one);
+	for (size_t i = 0; i < m && i < STO_NODE_KEY_PROPS_MAX; i++) {
+		if (it[i] && !rv)
+			rv = apply_iter_err(it[i]);
+		if (it[i])
+			rocksdb_iter_destroy(it[i]);
+		lora_buf_free(&p[i]);
+	}
 	return rv;
 }
 

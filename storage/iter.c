@@ -249,6 +249,100 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
 	return index_seek(v, 0, label, key, lo, lo_incl, hi, hi_incl, out);
 }
 
+/* The node of the entry it is at, when under prefix p (p->len + 8). */
+static int join_at(rocksdb_iterator_t *it, const struct lora_buf *p,
+                   uint64_t *id)
+{
+	if (!rocksdb_iter_valid(it))
+		return 0;
+	size_t klen;
+	const char *k = rocksdb_iter_key(it, &klen);
+	if (klen != p->len + 8 || memcmp(k, p->data, p->len))
+		return 0;
+	*id = lora_get_be64((const uint8_t *)k + p->len);
+	return 1;
+}
+
+/* Moves it to the first entry under p at or after node x (join_at);
+ * -1 out of memory. */
+static int join_seek(rocksdb_iterator_t *it, struct lora_buf *p, uint64_t x,
+                     uint64_t *id)
+{
+	uint8_t b[8];
+	size_t at = p->len;
+	lora_put_be64(b, x);
+	if (lora_buf_append(p, b, 8))
+		return -1;
+	rocksdb_iter_seek(it, p->data, p->len);
+	p->len = at;
+	return join_at(it, p, id);
+}
+
+/* p[k]: 'P' label key_k <vals[k] encoded>; LORA_ENOTFOUND when a key is
+ * not indexed or a value has no index encoding */
+static int join_prefixes(struct sto_view *v, const char *label, size_t n,
+                         const char *const *keys,
+                         const Lora__Value *const *vals, struct lora_buf *p)
+{
+	int64_t lt = sto_tok_find(v->s, STO_TOK_LABEL, label, strlen(label));
+	int rv = 0;
+	for (size_t k = 0; !rv && k < n; k++) {
+		int yes;
+		int64_t kt =
+		    sto_tok_find(v->s, STO_TOK_KEY, keys[k], strlen(keys[k]));
+		rv = seek_indexed(v, 0, label, keys[k], &yes);
+		if (!rv && (!yes || lt < 0 || kt < 0 || !vals[k]))
+			rv = LORA_ENOTFOUND;
+		if (!rv)
+			rv = sto_key_prop_prefix(&p[k], (uint32_t)lt,
+			                         (uint32_t)kt);
+		if (!rv)
+			rv = sto_enc_value(&p[k], vals[k]);
+	}
+	return rv == LORA_EINVAL ? LORA_ENOTFOUND : rv;
+}
+
+int sto_view_index_join(struct sto_view *v, const char *label, size_t n,
+                        const char *const *keys, const Lora__Value *const *vals,
+                        struct lora_buf *ids)
+{
+	if (!n || n > STO_INDEX_JOIN_KEYS_MAX)
+		return LORA_EINVAL;
+	struct lora_buf p[STO_INDEX_JOIN_KEYS_MAX] = {{0}};
+	rocksdb_iterator_t *it[STO_INDEX_JOIN_KEYS_MAX] = {0};
+	int rv = join_prefixes(v, label, n, keys, vals, p);
+	for (size_t i = 0; !rv && i < n; i++)
+		it[i] = rocksdb_create_iterator_cf(v->s->db, v->ro,
+		                                   v->s->cf[STO_CF_INDEX]);
+	uint64_t x = 0;
+	for (int live = !rv; live && !rv;) {
+		size_t agree = 0;
+		for (size_t i = 0; agree < n; i = (i + 1) % n) {
+			uint64_t id;
+			int at = join_seek(it[i], &p[i], x, &id);
+			if (at <= 0) {
+				rv = at < 0 ? LORA_ENOMEM : 0;
+				live = 0;
+				break;
+			}
+			agree = id == x ? agree + 1 : 1;
+			x = id;
+		}
+		if (!live)
+			break;
+		uint8_t b[8];
+		lora_put_be64(b, x);
+		rv = lora_buf_append(ids, b, 8);
+		live = x++ != UINT64_MAX;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (it[i])
+			rv = sto_iter_close(it[i], rv, NULL, "index join");
+		lora_buf_free(&p[i]);
+	}
+	return rv;
+}
+
 int sto_view_rel_index_seek(struct sto_view *v, const char *type,
                             const char *key, const Lora__Value *lo, int lo_incl,
                             const Lora__Value *hi, int hi_incl,

@@ -36,4 +36,12 @@ struct sto_log;
 int sto_testing_log_put_raw(struct sto_log *l, const void *key, size_t klen,
                             const void *val, size_t vlen);
 
+/* Index entries node key checks examined, process-wide (apply path;
+ * tests diff it around an apply to count a check's work). */
+#include <stdint.h>
+uint64_t sto_testing_node_key_seeks(void);
+/* Relationship records a relationship property index's backfill decoded
+ * (those of its type), process-wide. */
+uint64_t sto_testing_backfill_decodes(void);
+
 #endif /* LORA_STO_TESTING_H */

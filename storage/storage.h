@@ -503,10 +503,25 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
  * `key`, from the TEXT index on (label, key): every node whose string
  * contains the needle, maybe more (the caller filters), ascending, in
  * *ids (lora_free) and *nids. LORA_ENOTFOUND: no TEXT index on the pair;
- * LORA_EINVAL: a needle shorter than three bytes (scan instead). */
+ * LORA_EINVAL: a needle shorter than three bytes (scan instead). The
+ * caller's statement limits: LORA_ETIMEOUT once lora_now_ms() passes
+ * deadline_ms (0: none; checked at the first and every
+ * STO_TEXT_CHECK_SEEKS-th posting seek), LORA_EMEMORY once the ids would
+ * take more than bytes_max bytes (0: no limit); nothing is returned then. */
+#define STO_TEXT_CHECK_SEEKS 1024
 int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
-                       const char *needle, size_t len, uint64_t **ids,
-                       size_t *nids);
+                       const char *needle, size_t len, uint64_t deadline_ms,
+                       size_t bytes_max, uint64_t **ids, size_t *nids);
+/* The nodes whose index entries under (label, keys[k]) hold vals[k] for
+ * every k < n (n at most STO_INDEX_JOIN_KEYS_MAX), as be64 ids ascending
+ * appended to ids (the caller's buffer): a leapfrog join of the entry
+ * lists, which costs what the rarest value costs. LORA_ENOTFOUND when a
+ * key has no index with entries or a value has no index encoding (the
+ * caller seeks otherwise); values compare as the index encodes them. */
+#define STO_INDEX_JOIN_KEYS_MAX 16
+int sto_view_index_join(struct sto_view *v, const char *label, size_t n,
+                        const char *const *keys, const Lora__Value *const *vals,
+                        struct lora_buf *ids);
 /* The same over a relationship property index on (type, key): items carry
  * the relationship in edge_id (node_id holds the same number). */
 int sto_view_rel_index_seek(struct sto_view *v, const char *type,

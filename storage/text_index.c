@@ -259,8 +259,10 @@ static int pl_seek(rocksdb_iterator_t *it, const uint8_t *pfx, uint64_t x,
  * node seen, so no list is loaded whole and the memory is the result's
  * (review: a common trigram's list can hold every node of the label). */
 static int leapfrog(struct sto_view *v, uint8_t (*pfx)[12], size_t m,
+                    uint64_t deadline_ms, size_t bytes_max,
                     struct lora_buf *out)
 {
+	uint64_t seeks = 0;
 	rocksdb_iterator_t *it[STO_TEXT_SEEK_TRIGRAMS_MAX];
 	for (size_t i = 0; i < m; i++)
 		it[i] = rocksdb_create_iterator_cf(v->s->db, v->ro,
@@ -269,8 +271,14 @@ static int leapfrog(struct sto_view *v, uint8_t (*pfx)[12], size_t m,
 	int rv = 0;
 	for (int live = 1; live && !rv;) {
 		size_t agree = 0;
-		for (size_t i = 0; agree < m; i = (i + 1) % m) {
+		for (size_t i = 0; agree < m && !rv; i = (i + 1) % m) {
 			uint64_t id;
+			if (deadline_ms &&
+			    seeks++ % STO_TEXT_CHECK_SEEKS == 0 &&
+			    lora_now_ms() > deadline_ms) {
+				rv = LORA_ETIMEOUT;
+				break;
+			}
 			if (!pl_seek(it[i], pfx[i], x, &id)) {
 				live = 0;
 				break;
@@ -278,8 +286,12 @@ static int leapfrog(struct sto_view *v, uint8_t (*pfx)[12], size_t m,
 			agree = id == x ? agree + 1 : 1;
 			x = id;
 		}
-		if (!live)
+		if (!live || rv)
 			break;
+		if (bytes_max && out->len + 8 > bytes_max) {
+			rv = LORA_EMEMORY;
+			break;
+		}
 		uint8_t b[8];
 		lora_put_be64(b, x);
 		rv = lora_buf_append(out, b, 8);
@@ -305,8 +317,8 @@ static int text_indexed(struct sto_view *v, const char *label, const char *key)
 }
 
 int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
-                       const char *needle, size_t len, uint64_t **ids,
-                       size_t *nids)
+                       const char *needle, size_t len, uint64_t deadline_ms,
+                       size_t bytes_max, uint64_t **ids, size_t *nids)
 {
 	*ids = NULL;
 	*nids = 0;
@@ -332,7 +344,7 @@ int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
 	}
 	struct lora_buf cur = {0};
 	if (!rv && use)
-		rv = leapfrog(v, pfx, use, &cur);
+		rv = leapfrog(v, pfx, use, deadline_ms, bytes_max, &cur);
 	lora_free(t);
 	if (!rv && cur.len) {
 		*ids = lora_malloc(cur.len);

@@ -1753,6 +1753,31 @@ START_TEST(test_existence_and_type_constraints)
 }
 END_TEST
 
+/* The writer's node key check seeks the whole combination: with 3,000
+ * nodes sharing the first value, writing one more examines a few entries
+ * (it examined all 3,000 when it sought the first property); duplicates
+ * are still refused, Cypher-equal numbers included. */
+START_TEST(test_node_key_check_cost)
+{
+	struct result r;
+	ok("CREATE CONSTRAINT pc FOR (p:Pc) REQUIRE (p.a, p.b) IS NODE KEY");
+	ok("UNWIND range(1, 3000) AS i CREATE (:Pc {a: 1, b: i})");
+	uint64_t o0 = g_ops_total();
+	ok("CREATE (:Pc {a: 1, b: 5000})");
+	uint64_t ops = g_ops_total() - o0;
+	ck_assert_msg(ops < 100, "one node key check: %llu ops",
+	              (unsigned long long)ops);
+	run("CREATE (:Pc {a: 1, b: 17})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_uint_eq(r.nmut, 0); /* the writer refused it */
+	run("CREATE (:Pc {a: 1.0, b: 18.0})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT);
+	ck_assert_uint_eq(r.nmut, 0);
+	run("CREATE (:Pc {a: 1, b: 6000}), (:Pc {a: 1, b: 6000})", &r);
+	ck_assert_int_eq(r.code, LORA_ECONSTRAINT); /* within the statement */
+}
+END_TEST
+
 /* Node keys: every property present and the combination unique, checked
  * before anything is proposed; a backfill check on creation; listed by
  * SHOW CONSTRAINTS (NODE_KEY, owning its index) and SHOW INDEXES (RANGE);
@@ -1916,6 +1941,55 @@ START_TEST(test_rel_index)
 	ok("DROP INDEX rt_o");
 	ok("MATCH (n) WHERE n:RA OR n:RB OR n:RC DETACH DELETE n");
 	ok("MATCH ()-[r:RV]->() DELETE r");
+}
+END_TEST
+
+/* STARTS WITH through a text index when no range index covers the pair:
+ * the same rows as the scan, NodeIndexStartsWithScan in the plan and a
+ * few nodes examined; a needle under three bytes scans; a range index on
+ * the pair serves it as a range seek instead. */
+static const char *const sw_cases[] = {
+    "MATCH (n:Ts) WHERE n.s STARTS WITH '123' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Ts) WHERE n.s STARTS WITH 'x12' RETURN n.i ORDER BY n.i",
+    "MATCH (n:Ts) WHERE n.s STARTS WITH '12' RETURN count(n) AS c",
+    "MATCH (n:Ts) WHERE n.s STARTS WITH null RETURN count(n) AS c",
+};
+
+START_TEST(test_text_starts_with)
+{
+	enum { NC = sizeof sw_cases / sizeof sw_cases[0] };
+	static struct result scan[NC], seek[NC];
+	struct result r;
+	ok("UNWIND range(0, 1999) AS i CREATE (:Ts {i: i, "
+	   "s: toString(i * 7919 % 1000) + 'x' + toString(i % 13)})");
+	ok("CREATE (:Ts {i: 5000, s: 'x12y'}), (:Ts {i: 5001, s: 123})");
+	for (int i = 0; i < NC; i++)
+		run(sw_cases[i], &scan[i]);
+	ck_assert_ptr_nonnull(strstr(scan[0].text, "\n"));
+	ok("CREATE TEXT INDEX ts_s FOR (n:Ts) ON (n.s)");
+	for (int i = 0; i < NC; i++) {
+		uint64_t o0 = g_ops_total();
+		run(sw_cases[i], &seek[i]);
+		uint64_t ops = g_ops_total() - o0;
+		ck_assert_msg(seek[i].code == 0, "%s", seek[i].err.message);
+		ck_assert_msg(!strcmp(seek[i].text, scan[i].text),
+		              "%s:\n with index: %s\n without: %s", sw_cases[i],
+		              seek[i].text, scan[i].text);
+		run_full(sw_cases[i], NULL, NULL, QRY_EXPLAIN, &r);
+		int want = i < 2;
+		ck_assert_msg(!!strstr(r.plan, "NodeIndexStartsWithScan(:Ts(s) "
+		                               "STARTS WITH ") == want,
+		              "%s: %s", sw_cases[i], r.plan);
+		if (want)
+			ck_assert_msg(ops < 200, "%s: %llu ops", sw_cases[i],
+			              (unsigned long long)ops);
+	}
+	ok("CREATE INDEX ts_r FOR (n:Ts) ON (n.s)");
+	run_full(sw_cases[0], NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(strstr(r.plan, "NodeIndexRangeSeek(:Ts(s) STARTS WITH"),
+	              "%s", r.plan);
+	run(sw_cases[0], &r);
+	ck_assert_str_eq(r.text, scan[0].text);
 }
 END_TEST
 
@@ -3115,8 +3189,10 @@ static Suite *suite(void)
 	tcase_add_test(t, test_unique_constraint);
 	tcase_add_test(t, test_existence_and_type_constraints);
 	tcase_add_test(t, test_node_key_constraint);
+	tcase_add_test(t, test_node_key_check_cost);
 	tcase_add_test(t, test_rel_index);
 	tcase_add_test(t, test_text_index);
+	tcase_add_test(t, test_text_starts_with);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_vector_rel_index);

@@ -5,6 +5,7 @@
 
 #include "stoInt.h"
 #include "sto_fixture.h"
+#include "sto_testing.h"
 
 #define NODE LORA__ENTITY_KIND__ENTITY_NODE
 #define EDGE LORA__ENTITY_KIND__ENTITY_EDGE
@@ -321,6 +322,40 @@ START_TEST(apply_enforces_node_key)
 	b = batch_new();
 	add_create_node(b, 7, "K", 1, "a", v_int(9));
 	ck_assert_int_eq(apply(b), 0); /* dropped: no check */
+}
+END_TEST
+
+/* A node key's check looks up the whole combination: with a first
+ * property all 3,000 nodes share, checking one new node examines a few
+ * index entries (the join of the two properties' lists), not the 3,000
+ * nodes that share the first value; creating the key over them is linear
+ * in the nodes; a duplicate is still found. */
+START_TEST(node_key_check_cost)
+{
+	enum { N = 3000 };
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= N; i++)
+		add_create_node(b, i, "K", 2, "a", v_int(1), "b",
+		                v_int((int64_t)i));
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t e0 = sto_testing_node_key_seeks();
+	b = batch_new();
+	add_create_index(b, "k_ab", LORA__INDEX_KIND__INDEX_NODE_KEY, "K",
+	                 "a,b", 0);
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t build = sto_testing_node_key_seeks() - e0;
+	ck_assert_msg(build <= 8 * N, "creating the key examined %llu entries",
+	              (unsigned long long)build);
+	e0 = sto_testing_node_key_seeks();
+	b = batch_new();
+	add_create_node(b, N + 1, "K", 2, "a", v_int(1), "b", v_int(N + 1));
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t one = sto_testing_node_key_seeks() - e0;
+	ck_assert_msg(one >= 1 && one <= 16, "one check examined %llu entries",
+	              (unsigned long long)one);
+	b = batch_new();
+	add_create_node(b, N + 2, "K", 2, "a", v_int(1), "b", v_int(17));
+	ck_assert_int_eq(apply(b), LORA_ECONSTRAINT);
 }
 END_TEST
 
@@ -1005,6 +1040,32 @@ static void add_rel_index(Lora__MutationBatch *b, const char *name,
 	    LORA__ENTITY_KIND__ENTITY_EDGE;
 }
 
+/* A relationship property index's backfill decodes only the records of
+ * its type (300 of another type are passed over in place), and indexes
+ * them all, those of the same batch included. */
+START_TEST(rel_index_backfill_by_type)
+{
+	uint64_t ids[64];
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 0);
+	add_create_node(b, 2, "A", 0);
+	for (uint64_t e = 1; e <= 300; e++)
+		add_create_edge(b, e, "S", 1, 2, 1, "w", v_int(7));
+	for (uint64_t e = 301; e <= 305; e++)
+		add_create_edge(b, e, "R", 2, 1, 1, "w", v_int(7));
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t d0 = sto_testing_backfill_decodes();
+	b = batch_new();
+	add_create_edge(b, 306, "R", 1, 2, 1, "w", v_int(7));
+	add_rel_index(b, "r_w", "R", "w");
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(sto_testing_backfill_decodes() - d0, 6);
+	ck_assert_uint_eq(rseek("R", "w", 7, ids), 6);
+	ck_assert_uint_eq(ids[0], 301);
+	ck_assert_uint_eq(ids[5], 306);
+}
+END_TEST
+
 START_TEST(rel_index_follows_apply)
 {
 	char msg[LORA_ERRMSG_BYTES], p[512];
@@ -1082,15 +1143,47 @@ static size_t tseek(const char *needle, uint64_t *ids)
 	uint64_t *got = NULL;
 	size_t n = 0;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	ck_assert_int_eq(
-	    sto_view_text_seek(v, "T", "s", needle, strlen(needle), &got, &n),
-	    0);
+	ck_assert_int_eq(sto_view_text_seek(v, "T", "s", needle, strlen(needle),
+	                                    0, 0, &got, &n),
+	                 0);
 	sto_view_close(v);
 	for (size_t i = 0; i < n && i < 64; i++)
 		ids[i] = got[i];
 	lora_free(got);
 	return n;
 }
+
+/* A TEXT index seek keeps to its caller's limits: past the deadline it
+ * stops with LORA_ETIMEOUT, and with more ids than bytes_max holds with
+ * LORA_EMEMORY (returning nothing either way); within them it answers. */
+START_TEST(text_seek_limits)
+{
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= 300; i++)
+		add_create_node(b, i, "T", 1, "s", v_str("xabcdefy"));
+	add_create_index(b, "t_s", LORA__INDEX_KIND__INDEX_TEXT, "T", "s", 0);
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_view *v;
+	uint64_t *got = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "s", "bcdef", 5, 1, 0, &got, &n),
+	    LORA_ETIMEOUT);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "s", "bcdef", 5, 0, 299 * 8, &got, &n),
+	    LORA_EMEMORY);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(sto_view_text_seek(v, "T", "s", "bcdef", 5,
+	                                    lora_now_ms() + 60000, 300 * 8,
+	                                    &got, &n),
+	                 0);
+	ck_assert_uint_eq(n, 300);
+	lora_free(got);
+	sto_view_close(v);
+}
+END_TEST
 
 START_TEST(text_index_follows_apply)
 {
@@ -1128,10 +1221,12 @@ START_TEST(text_index_follows_apply)
 	uint64_t *got;
 	size_t n;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	ck_assert_int_eq(sto_view_text_seek(v, "T", "s", "ab", 2, &got, &n),
-	                 LORA_EINVAL); /* too short: scan */
-	ck_assert_int_eq(sto_view_text_seek(v, "T", "q", "abc", 3, &got, &n),
-	                 LORA_ENOTFOUND);
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "s", "ab", 2, 0, 0, &got, &n),
+	    LORA_EINVAL); /* too short: scan */
+	ck_assert_int_eq(
+	    sto_view_text_seek(v, "T", "q", "abc", 3, 0, 0, &got, &n),
+	    LORA_ENOTFOUND);
 	sto_view_close(v);
 	b = batch_new();
 	add_create_node(b, 5, "T", 1, "s", v_str("abcdef"));
@@ -1256,6 +1351,9 @@ Suite *storage_suite(void)
 	tcase_add_test(t, apply_enforces_node_key);
 	tcase_add_test(t, rel_index_follows_apply);
 	tcase_add_test(t, text_index_follows_apply);
+	tcase_add_test(t, text_seek_limits);
+	tcase_add_test(t, node_key_check_cost);
+	tcase_add_test(t, rel_index_backfill_by_type);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
 	tcase_add_test(t, apply_refuses_an_index_gap);
