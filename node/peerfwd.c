@@ -15,7 +15,10 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "log.h"
 #include "node_int.h"
@@ -69,7 +72,13 @@ static struct node_pfwd *pf_get(struct lnode *n)
 	if (pf == NULL && (pf = lora_calloc(1, sizeof *pf)) != NULL) {
 		pthread_mutex_init(&pf->mu, NULL);
 		pf->n = n;
-		pf->next_id = 1;
+		/* random per process: an answer to a job of an earlier run
+		 * of this node (sent before it restarted, committed after)
+		 * must not find a job of this one */
+		if (sodium_init() < 0)
+			pf->next_id = lora_now_ns();
+		else
+			randombytes_buf(&pf->next_id, sizeof pf->next_id);
 		if (node_thread_start(&pf->watcher, watcher_main, pf,
 		                      "peer-forward watcher", NULL) != 0) {
 			pthread_mutex_destroy(&pf->mu);
@@ -177,7 +186,7 @@ struct node_pfwd_job *node_pfwd_new(struct lnode *n,
 	for (size_t k = 0;
 	     k < NODE_PFWD_PENDING_MAX && j->id == 0 && !pf->closed; k++) {
 		uint64_t id = pf->next_id++;
-		if (pf->jobs[id % NODE_PFWD_PENDING_MAX] == NULL)
+		if (id != 0 && pf->jobs[id % NODE_PFWD_PENDING_MAX] == NULL)
 			j->id = id;
 	}
 	if (j->id != 0) {
@@ -205,7 +214,8 @@ void node_pfwd_go(struct node_pfwd_job *j)
 	j->started = 1;
 	if (!pf->closed)
 		(void)job_send(j, now, 0);
-	int sent = j->to != 0, resend = j->resend;
+	int sent = j->to != 0;
+	uint64_t j_end = j->end_ms;
 	if (!sent)
 		job_unlink(pf, j);
 	pthread_mutex_unlock(&pf->mu); /* j may be answered and gone now */
@@ -214,8 +224,10 @@ void node_pfwd_go(struct node_pfwd_job *j)
 		job_finish(j, NODE_FORWARD_SELF, 0, NULL, NULL);
 		return;
 	}
-	if (!resend) /* its silence deadline may be the earliest */
-		watcher_kick(n, pf, now + n->cfg.election_ms);
+	/* its deadline (or, without a requestId, its leader's silence) may
+	 * be the earliest: the watcher may sleep with no deadline at all */
+	uint64_t due = now + n->cfg.election_ms;
+	watcher_kick(n, pf, j_end < due ? j_end : due);
 }
 
 /* ---- follower: answers and the watcher ------------------------------- */
@@ -468,12 +480,48 @@ struct pf_serve {
 	Lora__Response *r;
 };
 
+/* Test hook: LORA_TEST_PFWD_DROP_ANSWER=N makes this process drop the
+ * Nth answer it would send (1-based), as a full or reconnecting stream
+ * does (tests/integration/peer_forward.sh). 1 when this one is dropped. */
+static int test_drop_answer(void)
+{
+	static atomic_long left = -1; /* answers until the dropped one */
+	long v = atomic_load(&left);
+	if (v < 0) {
+		const char *e = getenv("LORA_TEST_PFWD_DROP_ANSWER");
+		long want = e ? strtol(e, NULL, 10) : 0;
+		atomic_compare_exchange_strong(&left, &v, want > 0 ? want : 0);
+	}
+	v = atomic_load(&left);
+	while (v > 0 && !atomic_compare_exchange_weak(&left, &v, v - 1))
+		;
+	return v == 1;
+}
+
 /* Queues r as the answer to job id of peer `to` (dropped, like any peer
  * frame, when its stream is gone or full: the follower's wait ends it). */
 static void serve_answer(struct lnode *n, uint64_t to, uint64_t id,
                          Lora__Response *r)
 {
 	size_t len = lora__response__get_packed_size(r);
+	if (len > NODE_PEER_MSG_BYTES_MAX - NODE_PEER_HEADER_BYTES -
+	              PFWD_ID_BYTES &&
+	    r->error == NULL && r->n_rows > 0) {
+		/* committed: say so with the bookmark, the rows left out
+		 * (has_more with no cursor: peerfwd.h), never an error a
+		 * client would retry */
+		size_t n_rows = r->n_rows;
+		Lora__Row **rows = r->rows;
+		protobuf_c_boolean more = r->has_more;
+		r->n_rows = 0;
+		r->rows = NULL;
+		r->has_more = 1;
+		serve_answer(n, to, id, r);
+		r->n_rows = n_rows;
+		r->rows = rows;
+		r->has_more = more;
+		return;
+	}
 	if (len >
 	    NODE_PEER_MSG_BYTES_MAX - NODE_PEER_HEADER_BYTES - PFWD_ID_BYTES) {
 		char msg[LORA_ERRMSG_BYTES];
@@ -487,6 +535,11 @@ static void serve_answer(struct lnode *n, uint64_t to, uint64_t id,
 		node_resp_error(e, LORA_ELIMIT, msg, 0, 0);
 		serve_answer(n, to, id, e);
 		lora__response__free_unpacked(e, &lora_pb_allocator);
+		return;
+	}
+	if (test_drop_answer()) {
+		LOG_WARN("forwarded write %llu: answer dropped (test hook)",
+		         (unsigned long long)id);
 		return;
 	}
 	uint8_t *b = lora_malloc(PFWD_ID_BYTES + len);
@@ -557,8 +610,23 @@ static int serve_identity(struct lnode *n, const Lora__RunRequest *run,
 	}
 	snprintf(req->user, sizeof req->user, "%s",
 	         run->as_user ? run->as_user : "");
-	req->role = run->as_role <= NODE_ROLE_ADMIN ? (int)run->as_role
-	                                            : NODE_ROLE_NONE;
+	/* the lower of the role the follower read and the one the leader
+	 * holds now: a revoke or DROP USER the follower has not applied yet
+	 * (or its login cache still holds) takes effect here */
+	int now_role = NODE_ROLE_NONE;
+	rc = node_auth_current_role(n, req->user, &now_role);
+	if (rc == LORA_ETIMEOUT) {
+		*msg = "the leader cannot read the user now (a snapshot is "
+		       "being installed): not executed, retry";
+		return LORA_EUNAVAILABLE;
+	}
+	if (rc != 0) {
+		*msg = "the user no longer exists";
+		return LORA_EUNAUTHORIZED;
+	}
+	int claimed = run->as_role <= NODE_ROLE_ADMIN ? (int)run->as_role
+	                                              : NODE_ROLE_NONE;
+	req->role = claimed < now_role ? claimed : now_role;
 	req->peer_checked = 1;
 	return 0;
 }

@@ -12,10 +12,17 @@
  * NODE_FRAME_FWD [8-byte big-endian id][a native Request, as forward.c
  * packs it: the caller's user and role, and the cluster secret as proof
  * when auth is on] to the leader, NODE_FRAME_FWD_ANS [id][Response] back.
+ * Ids start at a random 64-bit value in each process, so an answer the
+ * leader sends after the follower restarted finds no job of the new run.
+ * An answer too large for one frame after the write committed is sent
+ * without its rows, with has_more set and no cursor (HTTP says
+ * "rowsOmitted": true beside the bookmark).
  *
  * The leader checks the sender is a member, the proof (auth on), that it
  * still leads (else LORA_UNAVAILABLE: not executed), and the caller's role
- * (node_exec_allowed) before the writer runs the write (node_write_async);
+ * (node_exec_allowed; the lower of the role the follower sent and the
+ * user's role on the leader now, node_auth_current_role) before the
+ * writer runs the write (node_write_async);
  * at most NODE_PFWD_SERVING_MAX such writes are in its writer at once (more
  * are refused LORA_UNAVAILABLE, "busy").
  *
@@ -25,7 +32,10 @@
  * (node_may_resend: a requestId) follows a leader change, and one that may
  * not answers LORA_UNKNOWN_OUTCOME once its leader was silent for an
  * election timeout (node_forward_check); LORA_UNKNOWN_OUTCOME too when no
- * answer came within the wait the caller gives. No thread polls: one
+ * answer came within the wait the caller gives (an answer lost on a full
+ * or reconnecting stream ends this way; test hook: the environment
+ * variable LORA_TEST_PFWD_DROP_ANSWER=N makes a leader drop its Nth
+ * answer). No thread polls: one
  * watcher thread per node waits on the node's status condition (woken by
  * any leader or term change) with the earliest deadline of the writes in
  * flight, and answers wake nothing but the caller's callback.
