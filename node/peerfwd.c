@@ -8,7 +8,8 @@
  * silence, deadlines, retries while no leader takes it) is done by one
  * watcher thread that sleeps on the node's status condition until the
  * earliest deadline of the table, so a write in flight costs no wake-up
- * of its own. Leader: the frame is checked and handed to the writer
+ * of its own. Leader: the transport thread queues the frame for one
+ * server thread, which checks it and hands it to the writer
  * (node_write_async); its callback packs the answer and queues it on the
  * peer stream back.
  */
@@ -52,15 +53,56 @@ struct node_pfwd {
 	size_t n_jobs;
 	uint64_t next_id;
 	pthread_t watcher;
+	/* leader: peers' writes waiting for the server thread, a ring */
+	pthread_t server;
+	pthread_mutex_t serve_mu;
+	pthread_cond_t serve_cond;
+	struct pf_frame *q; /* NODE_PFWD_QUEUE_MAX: lora_malloc */
+	size_t q_head, q_len, q_bytes;
+	int serve_stop;
 	/* under n->status_mu: the watcher's wait */
 	int stop, kick;
 	uint64_t wake_ms; /* its deadline while it waits, 0 while it works */
+};
+
+/* A peer's NODE_FRAME_FWD waiting for the server thread. */
+struct pf_frame {
+	uint64_t from;
+	uint8_t *p; /* lora_malloc */
+	size_t len;
 };
 
 static pthread_mutex_t pf_init_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int pf_serving; /* the leader's writes from peers, all nodes */
 
 static void *watcher_main(void *arg);
+static void *server_main(void *arg);
+
+static void pf_destroy(struct node_pfwd *pf)
+{
+	pthread_mutex_destroy(&pf->mu);
+	pthread_mutex_destroy(&pf->serve_mu);
+	pthread_cond_destroy(&pf->serve_cond);
+	lora_free(pf->q);
+	lora_free(pf);
+}
+
+/* The watcher and the server thread; 0, or -1 with neither running. */
+static int pf_threads_start(struct node_pfwd *pf)
+{
+	if (node_thread_start(&pf->watcher, watcher_main, pf,
+	                      "peer-forward watcher", NULL) != 0)
+		return -1;
+	if (node_thread_start(&pf->server, server_main, pf,
+	                      "peer-forward server", NULL) == 0)
+		return 0;
+	pthread_mutex_lock(&pf->n->status_mu);
+	pf->stop = 1;
+	pthread_cond_broadcast(&pf->n->status_cond);
+	pthread_mutex_unlock(&pf->n->status_mu);
+	pthread_join(pf->watcher, NULL);
+	return -1;
+}
 
 static struct node_pfwd *pf_get(struct lnode *n)
 {
@@ -71,6 +113,9 @@ static struct node_pfwd *pf_get(struct lnode *n)
 	pf = n->pfwd;
 	if (pf == NULL && (pf = lora_calloc(1, sizeof *pf)) != NULL) {
 		pthread_mutex_init(&pf->mu, NULL);
+		pthread_mutex_init(&pf->serve_mu, NULL);
+		pthread_cond_init(&pf->serve_cond, NULL);
+		pf->q = lora_calloc(NODE_PFWD_QUEUE_MAX, sizeof *pf->q);
 		pf->n = n;
 		/* random per process: an answer to a job of an earlier run
 		 * of this node (sent before it restarted, committed after)
@@ -79,10 +124,8 @@ static struct node_pfwd *pf_get(struct lnode *n)
 			pf->next_id = lora_now_ns();
 		else
 			randombytes_buf(&pf->next_id, sizeof pf->next_id);
-		if (node_thread_start(&pf->watcher, watcher_main, pf,
-		                      "peer-forward watcher", NULL) != 0) {
-			pthread_mutex_destroy(&pf->mu);
-			lora_free(pf);
+		if (pf->q == NULL || pf_threads_start(pf) != 0) {
+			pf_destroy(pf);
 			pf = NULL;
 		} else {
 			__atomic_store_n(&n->pfwd, pf, __ATOMIC_RELEASE);
@@ -446,6 +489,11 @@ void node_pfwd_stop(struct lnode *n)
 	pthread_cond_broadcast(&n->status_cond);
 	pthread_mutex_unlock(&n->status_mu);
 	pthread_join(pf->watcher, NULL);
+	pthread_mutex_lock(&pf->serve_mu);
+	pf->serve_stop = 1;
+	pthread_cond_broadcast(&pf->serve_cond);
+	pthread_mutex_unlock(&pf->serve_mu);
+	pthread_join(pf->server, NULL);
 	for (;;) { /* a job between node_pfwd_new and _go ends in _go */
 		(void)watcher_pass(pf, 1);
 		pthread_mutex_lock(&pf->mu);
@@ -463,8 +511,7 @@ void node_pfwd_free(struct lnode *n)
 	if (pf == NULL)
 		return;
 	n->pfwd = NULL;
-	pthread_mutex_destroy(&pf->mu);
-	lora_free(pf);
+	pf_destroy(pf);
 }
 
 /* ---- leader: serving a peer's write ---------------------------------- */
@@ -681,11 +728,12 @@ static int serve_req(struct lnode *n, struct pf_serve *s, const char **msg,
 	return 0;
 }
 
-static void on_request(struct lnode *n, uint64_t from, const uint8_t *p,
-                       size_t len)
+/* Server thread: one peer's NODE_FRAME_FWD (len >= PFWD_ID_BYTES). */
+static void serve_frame(struct lnode *n, uint64_t from, const uint8_t *p,
+                        size_t len)
 {
 	struct node_member m;
-	if (len < PFWD_ID_BYTES || node_member_get(n, from, &m) != 0) {
+	if (node_member_get(n, from, &m) != 0) {
 		node_peer_refused(from, "forward",
 		                  "a forwarded write from a node that is not a "
 		                  "member (or without an id)");
@@ -722,6 +770,69 @@ static void on_request(struct lnode *n, uint64_t from, const uint8_t *p,
 		return;
 	}
 	node_write_async(n, &s->req, s->r, served, s);
+}
+
+static void *server_main(void *arg)
+{
+	struct node_pfwd *pf = arg;
+	pthread_mutex_lock(&pf->serve_mu);
+	for (;;) {
+		while (pf->q_len == 0 && !pf->serve_stop)
+			pthread_cond_wait(&pf->serve_cond, &pf->serve_mu);
+		if (pf->q_len == 0)
+			break;
+		struct pf_frame f = pf->q[pf->q_head];
+		pf->q_head = (pf->q_head + 1) % NODE_PFWD_QUEUE_MAX;
+		pf->q_len--;
+		pf->q_bytes -= f.len;
+		int stop = pf->serve_stop;
+		pthread_mutex_unlock(&pf->serve_mu);
+		if (!stop) /* at stop: dropped, the follower's wait ends it */
+			serve_frame(pf->n, f.from, f.p, f.len);
+		lora_free(f.p);
+		pthread_mutex_lock(&pf->serve_mu);
+	}
+	pthread_mutex_unlock(&pf->serve_mu);
+	return NULL;
+}
+
+/* Transport thread: queues a peer's write for the server thread, so the
+ * thread that delivers Raft frames decodes and parses nothing; over
+ * NODE_PFWD_QUEUE_MAX frames or NODE_PFWD_QUEUE_BYTES_MAX it is refused
+ * LORA_UNAVAILABLE at once (not executed: the follower sends it again or
+ * takes the HTTP way). */
+static void on_request(struct lnode *n, uint64_t from, const uint8_t *p,
+                       size_t len)
+{
+	if (len < PFWD_ID_BYTES) {
+		node_peer_refused(from, "forward",
+		                  "a forwarded write without an id");
+		return;
+	}
+	struct node_pfwd *pf = pf_get(n);
+	uint8_t *copy = pf ? lora_malloc(len) : NULL;
+	int queued = 0;
+	if (copy) {
+		memcpy(copy, p, len);
+		pthread_mutex_lock(&pf->serve_mu);
+		if (!pf->serve_stop && pf->q_len < NODE_PFWD_QUEUE_MAX &&
+		    (pf->q_len == 0 ||
+		     pf->q_bytes + len <= NODE_PFWD_QUEUE_BYTES_MAX)) {
+			pf->q[(pf->q_head + pf->q_len++) %
+			      NODE_PFWD_QUEUE_MAX] =
+			    (struct pf_frame){from, copy, len};
+			pf->q_bytes += len;
+			queued = 1;
+			pthread_cond_signal(&pf->serve_cond);
+		}
+		pthread_mutex_unlock(&pf->serve_mu);
+	}
+	if (queued)
+		return;
+	lora_free(copy);
+	serve_error(n, from, lora_get_be64(p), LORA_EUNAVAILABLE,
+	            "the leader is busy with forwarded writes: not executed, "
+	            "retry");
 }
 
 void node_pfwd_on_frame(struct lnode *n, int kind, uint64_t from,

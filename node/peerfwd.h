@@ -18,7 +18,10 @@
  * without its rows, with has_more set and no cursor (HTTP says
  * "rowsOmitted": true beside the bookmark).
  *
- * The leader checks the sender is a member, the proof (auth on), that it
+ * The leader's transport thread only queues the frame (at most
+ * NODE_PFWD_QUEUE_MAX frames and NODE_PFWD_QUEUE_BYTES_MAX bytes, more are
+ * refused LORA_UNAVAILABLE); its peer-forward server thread decodes it and
+ * checks the sender is a member, the proof (auth on), that it
  * still leads (else LORA_UNAVAILABLE: not executed), and the caller's role
  * (node_exec_allowed; the lower of the role the follower sent and the
  * user's role on the leader now, node_auth_current_role) before the
@@ -52,6 +55,11 @@
 #define NODE_PFWD_SERVING_MAX 4096 /* the leader's writes from peers */
 #define NODE_PFWD_RETRY_MS    50   /* unsent: tried again this often */
 #define NODE_PFWD_SEND_MS     3000 /* until a leader takes it */
+/* the leader's peers' writes waiting for its server thread (frames, and
+ * their bytes; a lone frame may exceed them): more are refused
+ * LORA_UNAVAILABLE */
+#define NODE_PFWD_QUEUE_MAX       256
+#define NODE_PFWD_QUEUE_BYTES_MAX (16u << 20)
 /* NODE_FRAME_FWD's request bytes at most: larger writes take the HTTP or
  * native path (a frame must stay far below NODE_PEER_MSG_BYTES_MAX) */
 #define NODE_PFWD_REQUEST_BYTES_MAX (1u << 20)
