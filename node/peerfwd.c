@@ -736,7 +736,7 @@ static void serve_frame(struct lnode *n, uint64_t from, const uint8_t *p,
 	if (node_member_get(n, from, &m) != 0) {
 		node_peer_refused(from, "forward",
 		                  "a forwarded write from a node that is not a "
-		                  "member (or without an id)");
+		                  "member");
 		return;
 	}
 	uint64_t id = lora_get_be64(p);
