@@ -450,6 +450,17 @@ struct peer_write {
 	uint64_t t0_ns;
 };
 
+/* The leader's result; has_more without a cursor: the write committed
+ * but its rows were too large to pass back (peerfwd.h), said by
+ * "rowsOmitted": true beside the bookmark. */
+static json_t *peer_result_json(struct peer_write *pw, const Lora__Response *r)
+{
+	json_t *o = result_json(r, pw->pp->qb.fmt, NULL, QRY_RUN);
+	if (o && r->has_more && r->cursor.len == 0)
+		json_object_set_new(o, "rowsOmitted", json_true());
+	return o;
+}
+
 static void peer_answered(void *arg, int rc, Lora__Response *r)
 {
 	struct peer_write *pw = arg;
@@ -459,10 +470,9 @@ static void peer_answered(void *arg, int rc, Lora__Response *r)
 		if (r->error)
 			reply_resp_error(pw->n, pw->x, r);
 		else
-			node_http_reply_json(
-			    pw->x, 200,
-			    result_json(r, pw->pp->qb.fmt, NULL, QRY_RUN),
-			    r->bookmark, NULL);
+			node_http_reply_json(pw->x, 200,
+			                     peer_result_json(pw, r),
+			                     r->bookmark, NULL);
 		node_metrics_request(pw->n, pw->route->name, r->error == NULL,
 		                     lora_now_ns() - pw->t0_ns);
 		node_http_async_done(pw->x);

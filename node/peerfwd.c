@@ -8,14 +8,18 @@
  * silence, deadlines, retries while no leader takes it) is done by one
  * watcher thread that sleeps on the node's status condition until the
  * earliest deadline of the table, so a write in flight costs no wake-up
- * of its own. Leader: the frame is checked and handed to the writer
+ * of its own. Leader: the transport thread queues the frame for one
+ * server thread, which checks it and hands it to the writer
  * (node_write_async); its callback packs the answer and queues it on the
  * peer stream back.
  */
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "log.h"
 #include "node_int.h"
@@ -49,15 +53,56 @@ struct node_pfwd {
 	size_t n_jobs;
 	uint64_t next_id;
 	pthread_t watcher;
+	/* leader: peers' writes waiting for the server thread, a ring */
+	pthread_t server;
+	pthread_mutex_t serve_mu;
+	pthread_cond_t serve_cond;
+	struct pf_frame *q; /* NODE_PFWD_QUEUE_MAX: lora_malloc */
+	size_t q_head, q_len, q_bytes;
+	int serve_stop;
 	/* under n->status_mu: the watcher's wait */
 	int stop, kick;
 	uint64_t wake_ms; /* its deadline while it waits, 0 while it works */
+};
+
+/* A peer's NODE_FRAME_FWD waiting for the server thread. */
+struct pf_frame {
+	uint64_t from;
+	uint8_t *p; /* lora_malloc */
+	size_t len;
 };
 
 static pthread_mutex_t pf_init_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int pf_serving; /* the leader's writes from peers, all nodes */
 
 static void *watcher_main(void *arg);
+static void *server_main(void *arg);
+
+static void pf_destroy(struct node_pfwd *pf)
+{
+	pthread_mutex_destroy(&pf->mu);
+	pthread_mutex_destroy(&pf->serve_mu);
+	pthread_cond_destroy(&pf->serve_cond);
+	lora_free(pf->q);
+	lora_free(pf);
+}
+
+/* The watcher and the server thread; 0, or -1 with neither running. */
+static int pf_threads_start(struct node_pfwd *pf)
+{
+	if (node_thread_start(&pf->watcher, watcher_main, pf,
+	                      "peer-forward watcher", NULL) != 0)
+		return -1;
+	if (node_thread_start(&pf->server, server_main, pf,
+	                      "peer-forward server", NULL) == 0)
+		return 0;
+	pthread_mutex_lock(&pf->n->status_mu);
+	pf->stop = 1;
+	pthread_cond_broadcast(&pf->n->status_cond);
+	pthread_mutex_unlock(&pf->n->status_mu);
+	pthread_join(pf->watcher, NULL);
+	return -1;
+}
 
 static struct node_pfwd *pf_get(struct lnode *n)
 {
@@ -68,12 +113,19 @@ static struct node_pfwd *pf_get(struct lnode *n)
 	pf = n->pfwd;
 	if (pf == NULL && (pf = lora_calloc(1, sizeof *pf)) != NULL) {
 		pthread_mutex_init(&pf->mu, NULL);
+		pthread_mutex_init(&pf->serve_mu, NULL);
+		pthread_cond_init(&pf->serve_cond, NULL);
+		pf->q = lora_calloc(NODE_PFWD_QUEUE_MAX, sizeof *pf->q);
 		pf->n = n;
-		pf->next_id = 1;
-		if (node_thread_start(&pf->watcher, watcher_main, pf,
-		                      "peer-forward watcher", NULL) != 0) {
-			pthread_mutex_destroy(&pf->mu);
-			lora_free(pf);
+		/* random per process: an answer to a job of an earlier run
+		 * of this node (sent before it restarted, committed after)
+		 * must not find a job of this one */
+		if (sodium_init() < 0)
+			pf->next_id = lora_now_ns();
+		else
+			randombytes_buf(&pf->next_id, sizeof pf->next_id);
+		if (pf->q == NULL || pf_threads_start(pf) != 0) {
+			pf_destroy(pf);
 			pf = NULL;
 		} else {
 			__atomic_store_n(&n->pfwd, pf, __ATOMIC_RELEASE);
@@ -177,7 +229,7 @@ struct node_pfwd_job *node_pfwd_new(struct lnode *n,
 	for (size_t k = 0;
 	     k < NODE_PFWD_PENDING_MAX && j->id == 0 && !pf->closed; k++) {
 		uint64_t id = pf->next_id++;
-		if (pf->jobs[id % NODE_PFWD_PENDING_MAX] == NULL)
+		if (id != 0 && pf->jobs[id % NODE_PFWD_PENDING_MAX] == NULL)
 			j->id = id;
 	}
 	if (j->id != 0) {
@@ -205,7 +257,8 @@ void node_pfwd_go(struct node_pfwd_job *j)
 	j->started = 1;
 	if (!pf->closed)
 		(void)job_send(j, now, 0);
-	int sent = j->to != 0, resend = j->resend;
+	int sent = j->to != 0;
+	uint64_t j_end = j->end_ms;
 	if (!sent)
 		job_unlink(pf, j);
 	pthread_mutex_unlock(&pf->mu); /* j may be answered and gone now */
@@ -214,8 +267,10 @@ void node_pfwd_go(struct node_pfwd_job *j)
 		job_finish(j, NODE_FORWARD_SELF, 0, NULL, NULL);
 		return;
 	}
-	if (!resend) /* its silence deadline may be the earliest */
-		watcher_kick(n, pf, now + n->cfg.election_ms);
+	/* its deadline (or, without a requestId, its leader's silence) may
+	 * be the earliest: the watcher may sleep with no deadline at all */
+	uint64_t due = now + n->cfg.election_ms;
+	watcher_kick(n, pf, j_end < due ? j_end : due);
 }
 
 /* ---- follower: answers and the watcher ------------------------------- */
@@ -434,6 +489,11 @@ void node_pfwd_stop(struct lnode *n)
 	pthread_cond_broadcast(&n->status_cond);
 	pthread_mutex_unlock(&n->status_mu);
 	pthread_join(pf->watcher, NULL);
+	pthread_mutex_lock(&pf->serve_mu);
+	pf->serve_stop = 1;
+	pthread_cond_broadcast(&pf->serve_cond);
+	pthread_mutex_unlock(&pf->serve_mu);
+	pthread_join(pf->server, NULL);
 	for (;;) { /* a job between node_pfwd_new and _go ends in _go */
 		(void)watcher_pass(pf, 1);
 		pthread_mutex_lock(&pf->mu);
@@ -451,8 +511,7 @@ void node_pfwd_free(struct lnode *n)
 	if (pf == NULL)
 		return;
 	n->pfwd = NULL;
-	pthread_mutex_destroy(&pf->mu);
-	lora_free(pf);
+	pf_destroy(pf);
 }
 
 /* ---- leader: serving a peer's write ---------------------------------- */
@@ -468,12 +527,48 @@ struct pf_serve {
 	Lora__Response *r;
 };
 
+/* Test hook: LORA_TEST_PFWD_DROP_ANSWER=N makes this process drop the
+ * Nth answer it would send (1-based), as a full or reconnecting stream
+ * does (tests/integration/peer_forward.sh). 1 when this one is dropped. */
+static int test_drop_answer(void)
+{
+	static atomic_long left = -1; /* answers until the dropped one */
+	long v = atomic_load(&left);
+	if (v < 0) {
+		const char *e = getenv("LORA_TEST_PFWD_DROP_ANSWER");
+		long want = e ? strtol(e, NULL, 10) : 0;
+		atomic_compare_exchange_strong(&left, &v, want > 0 ? want : 0);
+	}
+	v = atomic_load(&left);
+	while (v > 0 && !atomic_compare_exchange_weak(&left, &v, v - 1))
+		;
+	return v == 1;
+}
+
 /* Queues r as the answer to job id of peer `to` (dropped, like any peer
  * frame, when its stream is gone or full: the follower's wait ends it). */
 static void serve_answer(struct lnode *n, uint64_t to, uint64_t id,
                          Lora__Response *r)
 {
 	size_t len = lora__response__get_packed_size(r);
+	if (len > NODE_PEER_MSG_BYTES_MAX - NODE_PEER_HEADER_BYTES -
+	              PFWD_ID_BYTES &&
+	    r->error == NULL && r->n_rows > 0) {
+		/* committed: say so with the bookmark, the rows left out
+		 * (has_more with no cursor: peerfwd.h), never an error a
+		 * client would retry */
+		size_t n_rows = r->n_rows;
+		Lora__Row **rows = r->rows;
+		protobuf_c_boolean more = r->has_more;
+		r->n_rows = 0;
+		r->rows = NULL;
+		r->has_more = 1;
+		serve_answer(n, to, id, r);
+		r->n_rows = n_rows;
+		r->rows = rows;
+		r->has_more = more;
+		return;
+	}
 	if (len >
 	    NODE_PEER_MSG_BYTES_MAX - NODE_PEER_HEADER_BYTES - PFWD_ID_BYTES) {
 		char msg[LORA_ERRMSG_BYTES];
@@ -487,6 +582,11 @@ static void serve_answer(struct lnode *n, uint64_t to, uint64_t id,
 		node_resp_error(e, LORA_ELIMIT, msg, 0, 0);
 		serve_answer(n, to, id, e);
 		lora__response__free_unpacked(e, &lora_pb_allocator);
+		return;
+	}
+	if (test_drop_answer()) {
+		LOG_WARN("forwarded write %llu: answer dropped (test hook)",
+		         (unsigned long long)id);
 		return;
 	}
 	uint8_t *b = lora_malloc(PFWD_ID_BYTES + len);
@@ -557,8 +657,23 @@ static int serve_identity(struct lnode *n, const Lora__RunRequest *run,
 	}
 	snprintf(req->user, sizeof req->user, "%s",
 	         run->as_user ? run->as_user : "");
-	req->role = run->as_role <= NODE_ROLE_ADMIN ? (int)run->as_role
-	                                            : NODE_ROLE_NONE;
+	/* the lower of the role the follower read and the one the leader
+	 * holds now: a revoke or DROP USER the follower has not applied yet
+	 * (or its login cache still holds) takes effect here */
+	int now_role = NODE_ROLE_NONE;
+	rc = node_auth_current_role(n, req->user, &now_role);
+	if (rc == LORA_ETIMEOUT) {
+		*msg = "the leader cannot read the user now (a snapshot is "
+		       "being installed): not executed, retry";
+		return LORA_EUNAVAILABLE;
+	}
+	if (rc != 0) {
+		*msg = "the user no longer exists";
+		return LORA_EUNAUTHORIZED;
+	}
+	int claimed = run->as_role <= NODE_ROLE_ADMIN ? (int)run->as_role
+	                                              : NODE_ROLE_NONE;
+	req->role = claimed < now_role ? claimed : now_role;
 	req->peer_checked = 1;
 	return 0;
 }
@@ -613,14 +728,15 @@ static int serve_req(struct lnode *n, struct pf_serve *s, const char **msg,
 	return 0;
 }
 
-static void on_request(struct lnode *n, uint64_t from, const uint8_t *p,
-                       size_t len)
+/* Server thread: one peer's NODE_FRAME_FWD (len >= PFWD_ID_BYTES). */
+static void serve_frame(struct lnode *n, uint64_t from, const uint8_t *p,
+                        size_t len)
 {
 	struct node_member m;
-	if (len < PFWD_ID_BYTES || node_member_get(n, from, &m) != 0) {
+	if (node_member_get(n, from, &m) != 0) {
 		node_peer_refused(from, "forward",
 		                  "a forwarded write from a node that is not a "
-		                  "member (or without an id)");
+		                  "member");
 		return;
 	}
 	uint64_t id = lora_get_be64(p);
@@ -654,6 +770,69 @@ static void on_request(struct lnode *n, uint64_t from, const uint8_t *p,
 		return;
 	}
 	node_write_async(n, &s->req, s->r, served, s);
+}
+
+static void *server_main(void *arg)
+{
+	struct node_pfwd *pf = arg;
+	pthread_mutex_lock(&pf->serve_mu);
+	for (;;) {
+		while (pf->q_len == 0 && !pf->serve_stop)
+			pthread_cond_wait(&pf->serve_cond, &pf->serve_mu);
+		if (pf->q_len == 0)
+			break;
+		struct pf_frame f = pf->q[pf->q_head];
+		pf->q_head = (pf->q_head + 1) % NODE_PFWD_QUEUE_MAX;
+		pf->q_len--;
+		pf->q_bytes -= f.len;
+		int stop = pf->serve_stop;
+		pthread_mutex_unlock(&pf->serve_mu);
+		if (!stop) /* at stop: dropped, the follower's wait ends it */
+			serve_frame(pf->n, f.from, f.p, f.len);
+		lora_free(f.p);
+		pthread_mutex_lock(&pf->serve_mu);
+	}
+	pthread_mutex_unlock(&pf->serve_mu);
+	return NULL;
+}
+
+/* Transport thread: queues a peer's write for the server thread, so the
+ * thread that delivers Raft frames decodes and parses nothing; over
+ * NODE_PFWD_QUEUE_MAX frames or NODE_PFWD_QUEUE_BYTES_MAX it is refused
+ * LORA_UNAVAILABLE at once (not executed: the follower sends it again or
+ * takes the HTTP way). */
+static void on_request(struct lnode *n, uint64_t from, const uint8_t *p,
+                       size_t len)
+{
+	if (len < PFWD_ID_BYTES) {
+		node_peer_refused(from, "forward",
+		                  "a forwarded write without an id");
+		return;
+	}
+	struct node_pfwd *pf = pf_get(n);
+	uint8_t *copy = pf ? lora_malloc(len) : NULL;
+	int queued = 0;
+	if (copy) {
+		memcpy(copy, p, len);
+		pthread_mutex_lock(&pf->serve_mu);
+		if (!pf->serve_stop && pf->q_len < NODE_PFWD_QUEUE_MAX &&
+		    (pf->q_len == 0 ||
+		     pf->q_bytes + len <= NODE_PFWD_QUEUE_BYTES_MAX)) {
+			pf->q[(pf->q_head + pf->q_len++) %
+			      NODE_PFWD_QUEUE_MAX] =
+			    (struct pf_frame){from, copy, len};
+			pf->q_bytes += len;
+			queued = 1;
+			pthread_cond_signal(&pf->serve_cond);
+		}
+		pthread_mutex_unlock(&pf->serve_mu);
+	}
+	if (queued)
+		return;
+	lora_free(copy);
+	serve_error(n, from, lora_get_be64(p), LORA_EUNAVAILABLE,
+	            "the leader is busy with forwarded writes: not executed, "
+	            "retry");
 }
 
 void node_pfwd_on_frame(struct lnode *n, int kind, uint64_t from,

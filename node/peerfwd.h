@@ -12,10 +12,20 @@
  * NODE_FRAME_FWD [8-byte big-endian id][a native Request, as forward.c
  * packs it: the caller's user and role, and the cluster secret as proof
  * when auth is on] to the leader, NODE_FRAME_FWD_ANS [id][Response] back.
+ * Ids start at a random 64-bit value in each process, so an answer the
+ * leader sends after the follower restarted finds no job of the new run.
+ * An answer too large for one frame after the write committed is sent
+ * without its rows, with has_more set and no cursor (HTTP says
+ * "rowsOmitted": true beside the bookmark).
  *
- * The leader checks the sender is a member, the proof (auth on), that it
+ * The leader's transport thread only queues the frame (at most
+ * NODE_PFWD_QUEUE_MAX frames and NODE_PFWD_QUEUE_BYTES_MAX bytes, more are
+ * refused LORA_UNAVAILABLE); its peer-forward server thread decodes it and
+ * checks the sender is a member, the proof (auth on), that it
  * still leads (else LORA_UNAVAILABLE: not executed), and the caller's role
- * (node_exec_allowed) before the writer runs the write (node_write_async);
+ * (node_exec_allowed; the lower of the role the follower sent and the
+ * user's role on the leader now, node_auth_current_role) before the
+ * writer runs the write (node_write_async);
  * at most NODE_PFWD_SERVING_MAX such writes are in its writer at once (more
  * are refused LORA_UNAVAILABLE, "busy").
  *
@@ -25,7 +35,10 @@
  * (node_may_resend: a requestId) follows a leader change, and one that may
  * not answers LORA_UNKNOWN_OUTCOME once its leader was silent for an
  * election timeout (node_forward_check); LORA_UNKNOWN_OUTCOME too when no
- * answer came within the wait the caller gives. No thread polls: one
+ * answer came within the wait the caller gives (an answer lost on a full
+ * or reconnecting stream ends this way; test hook: the environment
+ * variable LORA_TEST_PFWD_DROP_ANSWER=N makes a leader drop its Nth
+ * answer). No thread polls: one
  * watcher thread per node waits on the node's status condition (woken by
  * any leader or term change) with the earliest deadline of the writes in
  * flight, and answers wake nothing but the caller's callback.
@@ -42,6 +55,11 @@
 #define NODE_PFWD_SERVING_MAX 4096 /* the leader's writes from peers */
 #define NODE_PFWD_RETRY_MS    50   /* unsent: tried again this often */
 #define NODE_PFWD_SEND_MS     3000 /* until a leader takes it */
+/* the leader's peers' writes waiting for its server thread (frames, and
+ * their bytes; a lone frame may exceed them): more are refused
+ * LORA_UNAVAILABLE */
+#define NODE_PFWD_QUEUE_MAX       256
+#define NODE_PFWD_QUEUE_BYTES_MAX (16u << 20)
 /* NODE_FRAME_FWD's request bytes at most: larger writes take the HTTP or
  * native path (a frame must stay far below NODE_PEER_MSG_BYTES_MAX) */
 #define NODE_PFWD_REQUEST_BYTES_MAX (1u << 20)

@@ -104,6 +104,8 @@ struct peer_out {
 	int answered;     /* the peer's listener sent its hello */
 	struct byte_buf pend; /* frames waiting for the next batch */
 	size_t pend_frames;
+	/* of those, NODE_FRAME_FWD / _ANS: their own budget, not Raft's */
+	size_t pend_fwd_frames, pend_fwd_bytes;
 	struct byte_buf fly; /* the batch in flight, sent up to fly_off */
 	size_t fly_off;
 	uint8_t probe[PEER_PROBE_BYTES];
@@ -923,7 +925,7 @@ static void peer_kick(struct peer_out *pc)
 	pc->fly = pc->pend;
 	pc->fly_off = 0;
 	pc->pend = b;
-	pc->pend_frames = 0;
+	pc->pend_frames = pc->pend_fwd_frames = pc->pend_fwd_bytes = 0;
 	peer_send_fly(pc);
 }
 
@@ -975,7 +977,7 @@ static void peer_lost(struct peer_out *pc, int rv)
 	pc->stream = NULL;
 	pc->sending = 0;
 	pc->pend.len = 0;
-	pc->pend_frames = 0;
+	pc->pend_frames = pc->pend_fwd_frames = pc->pend_fwd_bytes = 0;
 	pc->fly.len = pc->fly_off = 0;
 	buf_shrink(&pc->pend, PEER_SENDBUF_KEEP_BYTES);
 	buf_shrink(&pc->fly, PEER_SENDBUF_KEEP_BYTES);
@@ -1310,10 +1312,20 @@ static int peer_append(struct peer_out *pc, uint64_t self, int kind,
                        const void *payload, size_t len)
 {
 	size_t whole = NODE_PEER_LEN_BYTES + NODE_PEER_HEADER_BYTES + len;
-	if (!pc->connected || pc->closing ||
-	    pc->pend_frames >= NODE_PEER_SENDBUF_MSGS ||
-	    (pc->pend.len > 0 &&
-	     pc->pend.len + whole > NODE_PEER_SENDBUF_BYTES_MAX))
+	int fwd = kind == NODE_FRAME_FWD || kind == NODE_FRAME_FWD_ANS;
+	/* passed-on writes and their answers queue beside the Raft frames
+	 * within a budget of their own, so a burst of them never pushes
+	 * AppendEntries or heartbeats out */
+	size_t frames =
+	    fwd ? pc->pend_fwd_frames : pc->pend_frames - pc->pend_fwd_frames;
+	size_t bytes =
+	    fwd ? pc->pend_fwd_bytes : pc->pend.len - pc->pend_fwd_bytes;
+	size_t frames_max =
+	    fwd ? NODE_PEER_FWD_SENDBUF_MSGS : NODE_PEER_SENDBUF_MSGS;
+	size_t bytes_max =
+	    fwd ? NODE_PEER_FWD_SENDBUF_BYTES_MAX : NODE_PEER_SENDBUF_BYTES_MAX;
+	if (!pc->connected || pc->closing || frames >= frames_max ||
+	    (bytes > 0 && bytes + whole > bytes_max))
 		return LORA_EUNAVAILABLE;
 	if (buf_reserve(&pc->pend, whole) != 0)
 		return LORA_ENOMEM;
@@ -1326,6 +1338,10 @@ static int peer_append(struct peer_out *pc, uint64_t self, int kind,
 		       payload, len);
 	pc->pend.len += whole;
 	pc->pend_frames++;
+	if (fwd) {
+		pc->pend_fwd_frames++;
+		pc->pend_fwd_bytes += whole;
+	}
 	peer_kick(pc);
 	return 0;
 }

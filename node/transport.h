@@ -42,6 +42,13 @@
 #define NODE_PEER_SENDBUF_BYTES_MAX                                            \
 	(8u << 20) /* queued bytes per peer (a                                 \
 	              lone frame may exceed it) */
+/* NODE_FRAME_FWD and NODE_FRAME_FWD_ANS frames queue per peer within a
+ * budget of their own, beside the one above (which counts only the other
+ * frames, so passed-on writes never push Raft frames out; a lone frame
+ * may exceed the bytes): more are refused LORA_EUNAVAILABLE, and a
+ * follower then takes the HTTP or native way (peerfwd.h) */
+#define NODE_PEER_FWD_SENDBUF_MSGS      64
+#define NODE_PEER_FWD_SENDBUF_BYTES_MAX (4u << 20)
 /* receive buffers of all inbound peer streams together: room for two
  * largest frames at once; a stream that would pass it is closed */
 #define NODE_PEER_RECV_BYTES_MAX (160u << 20)

@@ -10,6 +10,14 @@
 #   - a write sent twice with one requestId is applied once;
 #   - a write the leader refuses (a runtime error) gets the leader's
 #     status and error code; a reader's write gets 403;
+#   - a write with a requestId whose answer the leader drops (test hook
+#     LORA_TEST_PFWD_DROP_ANSWER=2: its second answer, so that the
+#     follower's watcher already sleeps with nothing to wait for) ends with
+#     LORA_UNKNOWN_OUTCOME within the forward wait (12 s), not never; sent
+#     again with the same requestId it answers 200 and is applied once;
+#   - a committed write whose rows are too large for one peer frame
+#     (72 MiB) answers 200 with its bookmark and "rowsOmitted": true,
+#     not an error a client would retry;
 #   - the three nodes' digests agree.
 # 127.1.30.x (127.1.31.x with TLS on every port: IT_TLS=1).
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null &&
@@ -25,7 +33,9 @@ if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null; then
 	exit 77
 fi
 P=$(it_peers 3)
+export LORA_TEST_PFWD_DROP_ANSWER=2 # each node drops its second answer
 it_start_all 3 "$P" --peer-forward true || it_done
+unset LORA_TEST_PFWD_DROP_ANSWER
 L=$(it_leader 1)
 [ -n "$L" ] && it_ok "leader elected: node $L" || {
 	it_fail "no leader"
@@ -77,6 +87,24 @@ it_check "its answer has the leader's rows" body_has '"rows":\[\[1\]\]'
 BM=$(it_field bookmark)
 it_check "and a bookmark ($BM)" test -n "$BM"
 
+# The lost write must find the follower's watcher asleep with nothing to
+# wait for: it looks at the first write again an election timeout after
+# that write was sent (its silence check), then has no deadline. The
+# condition is that much time passed (2 x IT_ELECTION_MS for a loaded
+# machine): a watcher still awake makes this pass, never fail, wrongly.
+T0=$(date +%s%3N)
+waited_ms() { [ $(($(date +%s%3N) - T0)) -ge "$1" ]; }
+it_check "two election timeouts after the first write" \
+	it_wait 10 waited_ms $((2 * ${IT_ELECTION_MS:-1000}))
+Q='{"query":"CREATE (:Lost)","requestId":"peer-fwd-lost"}'
+it_query "$F" "$Q"
+it_log "answer with the leader's answer dropped: $IT_STATUS $IT_BODY"
+it_check "a lost answer ends the wait: LORA_UNKNOWN_OUTCOME" \
+	body_has '"code":"LORA_UNKNOWN_OUTCOME"'
+it_query "$F" "$Q"
+it_check "sent again with its requestId: 200" status_is 200
+it_check "and applied once" it_wait 10 count_is Lost 1
+
 for k in 1 2; do
 	it_query "$F" '{"query":"CREATE (:Once)","requestId":"peer-fwd-once"}'
 	it_check "the write with a requestId, copy $k: 200" status_is 200
@@ -97,6 +125,23 @@ out=$(curl -q -s -m 20 -u rita:rita-pw "${IT_CURL_TLS[@]}" -w '\n%{http_code}' \
 IT_STATUS=${out##*$'\n'}
 it_check "a reader's write through the follower: 403" status_is 403
 it_check "nothing written by the reader" count_is Rita 0
+
+# 900 KB of parameter returned 90 times: an 81 MB answer
+big_body() {
+	printf '{"query":"CREATE (:Big) WITH 1 AS x UNWIND range(1, 90) AS i RETURN $s AS s","params":{"s":"'
+	head -c 900000 /dev/zero | tr '\0' x
+	printf '"},"format":"rowArrays"}'
+}
+big_body >"$IT_DIR/big.json"
+out=$(curl -s -m 60 -w '\n%{http_code}' -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" \
+	--data-binary @"$IT_DIR/big.json")
+IT_STATUS=${out##*$'\n'}
+IT_BODY=${out%$'\n'*}
+it_log "too large an answer: $IT_STATUS ${IT_BODY:0:300}"
+it_check "a committed write with 81 MB of rows: 200" status_is 200
+it_check "saying its rows were left out" body_has '"rowsOmitted":true'
+it_check "with a bookmark" body_has '"bookmark":"[1-9]'
+it_check "written once" count_is Big 1
 
 for k in $(seq 2 20); do
 	it_query "$F" "{\"query\":\"CREATE (:Fwd {k: $k})\"}"
