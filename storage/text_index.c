@@ -257,8 +257,9 @@ static int pl_seek(rocksdb_iterator_t *it, const uint8_t *pfx, uint64_t x,
 /* Appends id to the array *ids of *n (capacity *cap), which grows by
  * doubling but never past bytes_max (0: no limit): LORA_EMEMORY when id
  * would take it past. So the array, which the seek hands over as it is,
- * never holds more than the budget, and a growth step briefly holds at
- * most 1.5 times it (old and new). */
+ * never holds more than the budget, and a growth step briefly holds
+ * less than twice it (old and new array; a lora_buf doubled past the
+ * budget and was then copied: three times). */
 static int ids_push(uint64_t **ids, size_t *n, size_t *cap, size_t bytes_max,
                     uint64_t id)
 {
