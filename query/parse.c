@@ -758,8 +758,13 @@ static int try_rel_pattern(struct parser *p, void **out)
 	memo_on(p);
 	size_t k = 2 * p->pos + (p->nobar != 0);
 	uint32_t at = (uint32_t)p->depth + 1;
-	if (p->pat_failed && p->pat_failed[k] && at >= p->pat_failed[k])
+	if (p->pat_failed && p->pat_failed[k] && at >= p->pat_failed[k]) {
+		/* a failure at the nesting limit (> 1) is that limit met
+		 * again: an enclosing expr() must not be kept as depth_free */
+		if (p->pat_failed[k] > 1)
+			p->depth_hits++;
 		return 0;
+	}
 	unsigned hits = p->depth_hits;
 	if (try_parse(p, rel_pattern_part, out))
 		return 1;

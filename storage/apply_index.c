@@ -445,15 +445,22 @@ static int backfill_edges(struct apply_ctx *c, uint32_t type, uint32_t key)
 		const char *k = rocksdb_iter_key(it, &klen);
 		if (!klen || k[0] != STO_K_EDGE)
 			break;
+		if (klen != 9)
+			continue;
 		const uint8_t *v =
 		    (const uint8_t *)rocksdb_iter_value(it, &vlen);
-		uint64_t t;
-		if (klen != 9 || vlen < 2 || v[0] != 'r' ||
-		    !sto_get_uvarint(v + 1, v + vlen, &t) || t != type)
-			continue; /* another type (a bad record: decode says) */
-		atomic_fetch_add(&edge_decodes, 1);
 		uint64_t id = lora_get_be64((const uint8_t *)k + 1);
+		int64_t t = rec_type(v, vlen);
 		int i;
+		if (t < 0) { /* no type to pass it over by: never skip it */
+			rv = lora_errf(LORA_ECORRUPT, c->errmsg,
+			               "edge %llu: corrupt record",
+			               (unsigned long long)id);
+			break;
+		}
+		if ((uint32_t)t != type)
+			continue;
+		atomic_fetch_add(&edge_decodes, 1);
 		if ((rv = sto_rec_decode(&r, 1, v, vlen)) != 0)
 			lora_errf(rv, c->errmsg, "edge %llu: corrupt record",
 			          (unsigned long long)id);

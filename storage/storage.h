@@ -507,7 +507,9 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
  * caller's statement limits: LORA_ETIMEOUT once lora_now_ms() passes
  * deadline_ms (0: none; checked at the first and every
  * STO_TEXT_CHECK_SEEKS-th posting seek), LORA_EMEMORY once the ids would
- * take more than bytes_max bytes (0: no limit); nothing is returned then. */
+ * take more than bytes_max bytes (0: no limit); nothing is returned then.
+ * The seek's own memory is that array, never larger than bytes_max, and
+ * it is handed over as built (no copy). */
 #define STO_TEXT_CHECK_SEEKS 1024
 int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
                        const char *needle, size_t len, uint64_t deadline_ms,

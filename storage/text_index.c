@@ -254,14 +254,42 @@ static int pl_seek(rocksdb_iterator_t *it, const uint8_t *pfx, uint64_t x,
 	return pl_at(it, pfx, id);
 }
 
-/* Appends to out (be64, ascending) the nodes in all m posting lists of
- * pfx, by a leapfrog join: each list is stepped by seeks to the largest
- * node seen, so no list is loaded whole and the memory is the result's
- * (review: a common trigram's list can hold every node of the label). */
-static int leapfrog(struct sto_view *v, uint8_t (*pfx)[12], size_t m,
-                    uint64_t deadline_ms, size_t bytes_max,
-                    struct lora_buf *out)
+/* Appends id to the array *ids of *n (capacity *cap), which grows by
+ * doubling but never past bytes_max (0: no limit): LORA_EMEMORY when id
+ * would take it past. So the array, which the seek hands over as it is,
+ * never holds more than the budget, and a growth step briefly holds
+ * less than twice it (old and new array; a lora_buf doubled past the
+ * budget and was then copied: three times). */
+static int ids_push(uint64_t **ids, size_t *n, size_t *cap, size_t bytes_max,
+                    uint64_t id)
 {
+	size_t max = bytes_max ? bytes_max / 8 : SIZE_MAX / 8;
+	if (*n == *cap) {
+		if (*n >= max)
+			return LORA_EMEMORY;
+		size_t c = *cap ? *cap * 2 : 64;
+		if (c > max || c < *cap)
+			c = max;
+		uint64_t *p = lora_realloc(*ids, c * 8);
+		if (!p)
+			return LORA_ENOMEM;
+		*ids = p;
+		*cap = c;
+	}
+	(*ids)[(*n)++] = id;
+	return 0;
+}
+
+/* Puts in *ids (*n of them, ascending; lora_free) the nodes in all m
+ * posting lists of pfx, by a leapfrog join: each list is stepped by seeks
+ * to the largest node seen, so no list is loaded whole and the memory is
+ * the result's (review: a common trigram's list can hold every node of
+ * the label), bounded by bytes_max (ids_push). */
+static int leapfrog(struct sto_view *v, uint8_t (*pfx)[12], size_t m,
+                    uint64_t deadline_ms, size_t bytes_max, uint64_t **ids,
+                    size_t *n)
+{
+	size_t cap = 0;
 	uint64_t seeks = 0;
 	rocksdb_iterator_t *it[STO_TEXT_SEEK_TRIGRAMS_MAX];
 	for (size_t i = 0; i < m; i++)
@@ -288,13 +316,7 @@ static int leapfrog(struct sto_view *v, uint8_t (*pfx)[12], size_t m,
 		}
 		if (!live || rv)
 			break;
-		if (bytes_max && out->len + 8 > bytes_max) {
-			rv = LORA_EMEMORY;
-			break;
-		}
-		uint8_t b[8];
-		lora_put_be64(b, x);
-		rv = lora_buf_append(out, b, 8);
+		rv = ids_push(ids, n, &cap, bytes_max, x);
 		live = x++ != UINT64_MAX;
 	}
 	for (size_t i = 0; i < m; i++)
@@ -342,19 +364,13 @@ int sto_view_text_seek(struct sto_view *v, const char *label, const char *key,
 		text_key(k, (uint32_t)lt, (uint32_t)kt, t[i * n / use], 0);
 		memcpy(pfx[i], k, 12);
 	}
-	struct lora_buf cur = {0};
 	if (!rv && use)
-		rv = leapfrog(v, pfx, use, deadline_ms, bytes_max, &cur);
+		rv = leapfrog(v, pfx, use, deadline_ms, bytes_max, ids, nids);
 	lora_free(t);
-	if (!rv && cur.len) {
-		*ids = lora_malloc(cur.len);
-		if (!*ids)
-			rv = LORA_ENOMEM;
-		for (size_t i = 0; !rv && i < cur.len / 8; i++)
-			(*ids)[i] = lora_get_be64((uint8_t *)cur.data + i * 8);
-		if (!rv)
-			*nids = cur.len / 8;
+	if (rv) { /* nothing is returned on an error */
+		lora_free(*ids);
+		*ids = NULL;
+		*nids = 0;
 	}
-	lora_buf_free(&cur);
 	return rv;
 }

@@ -334,7 +334,10 @@ START_TEST(test_fallback)
 	run_q(top, qv, QRY_RUN, NULL, &r);
 	ck_assert_str_eq(r.text, "1\n2\n");
 	ck_assert_uint_gt(vto_answers_total(), n0);
-	/* a write before the MATCH in the same statement */
+	/* a write before the MATCH in the same statement: a writing
+	 * statement runs eager, and eager pipelines never plan the top-k
+	 * (pipe.c build_part), so this shape cannot reach vto_pick's
+	 * touched-nodes check; it shows the eager path answers */
 	n0 = vto_answers_total();
 	run_q("CREATE (:V {i: 100, v: vector([0, 1, 0, 0, 0, 0], 6, "
 	      "FLOAT32)}) WITH 1 AS one MATCH (p:V) RETURN p.i AS i ORDER BY "
@@ -343,7 +346,10 @@ START_TEST(test_fallback)
 	ck_assert_msg(r.code == 0, "%s", r.err.message);
 	ck_assert_str_eq(r.text, "100\n1\n");
 	ck_assert_uint_eq(vto_answers_total(), n0);
-	/* a pending batch (a write proposed, not applied yet) */
+	/* a pending batch (a write proposed, not applied yet): a read, so
+	 * the top-k is planned, and the batch's SET of node 100 (touched,
+	 * its stored vector stale) is what vto_pick's touched-nodes check
+	 * sees; without that check the answer is "1\n100\n" */
 	struct sto_view *v;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
 	struct qry_request req = {0};
