@@ -46,8 +46,11 @@ const FORMS = {
 			q: "MATCH p = shortestPath((a:Person {id: $a})-[:KNOWS*..6]-(b:Person {id: $b})) " +
 				"RETURN length(p)",
 			p: ([a, b]) => ({ a, b }) }],
-	cosine: [{ name: "CALL db.index.vector.queryNodes('person_emb', 10, $q) YIELD node, score",
-		q: "CALL db.index.vector.queryNodes('person_emb', 10, $q) YIELD node, score " +
+	// the goal is the exact top 10: once the background build has made the
+	// index ONLINE, the procedure answers from the graph (approximate)
+	// unless asked for the exact mode
+	cosine: [{ name: "CALL db.index.vector.queryNodes('person_emb', 10, $q, {exact: true}) YIELD node, score",
+		q: "CALL db.index.vector.queryNodes('person_emb', 10, $q, {exact: true}) YIELD node, score " +
 			"RETURN node.id, score", p: (q) => ({ q }) }],
 	cosineScan: [{ name: "ORDER BY vector.similarity.cosine(p.emb, $q) DESC LIMIT 10",
 		q: "MATCH (p:Person) RETURN p.id AS id, vector.similarity.cosine(p.emb, $q) AS score " +
