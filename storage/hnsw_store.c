@@ -663,6 +663,25 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 	return 0;
 }
 
+/* A build step rides on whatever batch comes next, a user's write too:
+ * its failure must never reject that batch (a rejection is written as
+ * applied, and a failure that only this replica sees would make it
+ * diverge). Every error a step can meet is an operating one (no memory,
+ * I/O, a corrupt record: the apply writes nothing, the node retries or
+ * stops); anything else is a bug, reported as such and never as a
+ * rejection. */
+static int build_step_or_stop(struct apply_ctx *c, struct hent *e)
+{
+	int rv = build_step(c, e);
+	if (!rv)
+		return 0;
+	if (!apply_is_fatal(rv))
+		rv = lora_errwrap(LORA_EINTERNAL, c->errmsg, "%s",
+		                  lora_err_code(rv));
+	return lora_errwrap(rv, c->errmsg, "vector index %s: build step",
+	                    e->name);
+}
+
 static int push_id(struct lora_buf *b, uint64_t id)
 {
 	return lora_buf_append(b, &id, sizeof id);
@@ -845,7 +864,7 @@ static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
 		/* the batch that starts a build only counts (a CREATE INDEX
 		 * answers at once); the batches after it take the steps */
 		if (!rv && e->populating && !fresh)
-			rv = build_step(c, e);
+			rv = build_step_or_stop(c, e);
 		if (!rv)
 			rv = ent_flush(c, e);
 	}

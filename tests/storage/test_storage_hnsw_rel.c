@@ -406,6 +406,44 @@ START_TEST(rel_stale_view_and_drop)
 }
 END_TEST
 
+/* A corrupt relationship record met by a build step stops the apply of
+ * the batch the step rides on: nothing of the user's write in it is
+ * written, the applied index stays, the error names the record (the node
+ * stops, as for any corrupt record), and the batch is not consumed as a
+ * rejection on this replica alone. */
+START_TEST(rel_build_corrupt_record_stops_apply)
+{
+	fill();
+	add_nodes(st);
+	add_edges(st, 0, 600);
+	create_vindex(st, "remb", EDGE, "SIM");
+	ck_assert(sto_hnsw_populating(st));
+	uint8_t k[9];
+	k[0] = 'E';
+	lora_put_be64(k + 1, 10);
+	ck_assert_int_eq(sto_testing_put_raw(st, "edges", k, 9, "\x72\xff", 2),
+	                 0);
+	uint64_t before = sto_applied_index(st);
+	Lora__MutationBatch *b = batch_new();
+	add_set_prop(b, NODE, 1, "k", v_int(7));
+	char msg[LORA_ERRMSG_BYTES] = "";
+	ck_assert_int_eq(sto_apply(st, before + 1, b, msg), LORA_ECORRUPT);
+	batch_free(b);
+	ck_assert_msg(strstr(msg, "edge 10: corrupt record") &&
+	                  strstr(msg, "remb"),
+	              "%s", msg);
+	ck_assert_uint_eq(sto_applied_index(st), before);
+	ck_assert(sto_hnsw_populating(st));
+	struct sto_view *v;
+	Lora__Value *val = NULL;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_node_prop(v, 1, "k", &val), 0);
+	ck_assert_ptr_null(val); /* the user's write is not in */
+	sto_view_close(v);
+	unfill();
+}
+END_TEST
+
 static Suite *rel_suite(void)
 {
 	Suite *s = suite_create("storage_hnsw_rel");
@@ -415,6 +453,7 @@ static Suite *rel_suite(void)
 	tcase_add_test(t, rel_recall_after_writes);
 	tcase_add_test(t, rel_background_build);
 	tcase_add_test(t, rel_stale_view_and_drop);
+	tcase_add_test(t, rel_build_corrupt_record_stops_apply);
 	suite_add_tcase(s, t);
 	return s;
 }
