@@ -109,6 +109,9 @@ struct sto_hnsw_set {
 	 * after a rejected one): read without mu by the writer, which must
 	 * not wait for an apply's graph changes to know whether to step */
 	_Atomic int building;
+	/* a fingerprint of the entries' build cursors as of the last
+	 * committed apply (sto_hnsw_build_pos) */
+	_Atomic uint64_t build_pos;
 	struct hent *e;
 	size_t n;
 	int stale;   /* reload from the CF before the next change */
@@ -925,6 +928,20 @@ int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)
 	return rv;
 }
 
+/* Under h->mu: FNV-1a over the cursors of the entries being built. */
+static uint64_t build_pos_of(const struct sto_hnsw_set *h)
+{
+	uint64_t x = 1469598103934665603ull;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct hent *e = &h->e[i];
+		uint64_t f[4] = {i, e->next, e->done,
+		                 (uint64_t)(e->populating + 2 * e->built)};
+		for (int j = 0; j < 4; j++)
+			x = (x ^ f[j]) * 1099511628211ull;
+	}
+	return x;
+}
+
 void sto_hnsw_committed(struct sto_store *s, int ok)
 {
 	struct sto_hnsw_set *h = s->hnsw;
@@ -938,6 +955,8 @@ void sto_hnsw_committed(struct sto_store *s, int ok)
 		atomic_store(&h->building, 1);
 	}
 	h->pending = 0;
+	if (ok)
+		atomic_store(&h->build_pos, build_pos_of(h));
 	uint64_t g = atomic_load(&s->nc_gen);
 	for (size_t i = 0; i < h->n; i++) {
 		struct hent *e = &h->e[i];
@@ -1042,6 +1061,12 @@ int sto_hnsw_populating(struct sto_store *s)
 {
 	struct sto_hnsw_set *h = s->hnsw;
 	return h && atomic_load(&h->building);
+}
+
+uint64_t sto_hnsw_build_pos(struct sto_store *s)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	return h ? atomic_load(&h->build_pos) : 0;
 }
 
 int sto_view_index_progress(struct sto_view *v, const char *index,

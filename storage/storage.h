@@ -577,6 +577,10 @@ int sto_view_index_progress(struct sto_view *v, const char *index,
  * empty batches while it has nothing else to write. Reads a flag the
  * apply sets: never waits for an apply under way. */
 int sto_hnsw_populating(struct sto_store *s);
+/* Where the builds under way stand (a fingerprint of every entry's
+ * cursor, as of the last committed apply): equal over two reads while
+ * building means no step moved in between. Never waits for an apply. */
+uint64_t sto_hnsw_build_pos(struct sto_store *s);
 /* A checksum (FNV-1a 64, hex) of the `hnsw` CF's keys and values, which
  * the state digest leaves out: replicas that applied the same entries
  * hold the same graph bytes (GET /admin/digest?hnsw=1). */
