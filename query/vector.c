@@ -597,6 +597,8 @@ static void scan_topk(struct qctx *c, int rel, const char *label,
 	if (rv)
 		qerr_sto(c, rv, "vector scan");
 	c->iter = it; /* freed by the cursor if a step raises */
+	/* the vectors of other keys and types it walks past count too */
+	sto_iter_set_deadline(it, c->deadline_ms);
 	struct topk t = {
 	    .q = q, .dim = dim, .euclid = euclid, .h = h, .k = k, .nh = nh};
 	t.qn = sqrt(dot(q, q, dim));
@@ -607,6 +609,7 @@ static void scan_topk(struct qctx *c, int rel, const char *label,
 	struct sto_item item;
 	int done = 0;
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
+		q_tick_every(c);
 		int got =
 		    stored_coords(c, &item, dim, t.xs + (size_t)t.n * dim, t.x);
 		if (got == 1) {
@@ -622,6 +625,8 @@ static void scan_topk(struct qctx *c, int rel, const char *label,
 	flush_batch(&t);
 	c->iter = NULL;
 	sto_iter_free(it);
+	if (rv == LORA_ETIMEOUT)
+		q_tick(c); /* raises the statement's time limit error */
 	if (rv)
 		qerr_sto(c, rv, "vector scan");
 }

@@ -608,6 +608,14 @@ int sto_view_scan_rel_vectors_raw(struct sto_view *v, const char *type,
  */
 int sto_iter_next(struct sto_iter *it, struct sto_item *item, int *done);
 void sto_iter_free(struct sto_iter *it);
+/* Scans that walk keys (nodes, labels, edges, vectors; not adjacency or
+ * index seeks) check lora_now_ms() against deadline_ms (0: none, the
+ * default) every STO_ITER_CHECK_KEYS keys walked, those skipped inside one
+ * sto_iter_next too: past it, sto_iter_next gives LORA_ETIMEOUT (a scan
+ * of relationship vectors of a rare type or key may walk millions of
+ * others before it returns one). */
+#define STO_ITER_CHECK_KEYS 1024
+void sto_iter_set_deadline(struct sto_iter *it, uint64_t deadline_ms);
 
 /* ---- bulk import (import.c) -------------------------------------------
  *
