@@ -3,6 +3,7 @@
  * db.index.vector.queryNodes and queryRelationships (the HNSW graph, or
  * the exact scan with a bounded heap). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -861,6 +862,15 @@ static void query_options(struct qctx *c, struct val o, size_t *ef, int *exact)
 	}
 }
 
+/* answered from the graph / by the exact scan (qry_vector_search_counts) */
+static _Atomic uint64_t searches_graph, searches_exact;
+
+void qry_vector_search_counts(uint64_t *graph, uint64_t *exact)
+{
+	*graph = atomic_load(&searches_graph);
+	*exact = atomic_load(&searches_exact);
+}
+
 void vec_query(struct qctx *c, int rel, const char *index, int64_t k,
                struct val qv, struct val opts, struct val *row,
                struct clause *cl, struct rows *out)
@@ -896,6 +906,10 @@ void vec_query(struct qctx *c, int rel, const char *index, int64_t k,
 	struct vq v = {
 	    index, label,     key, rel, metric, q, sqrt(dot(q, q, dim)),
 	    dim,   (size_t)k, row, cl};
-	if (ex || !approx(c, &v, ef, out))
-		exact(c, &v, out);
+	if (!ex && approx(c, &v, ef, out)) {
+		atomic_fetch_add(&searches_graph, 1);
+		return;
+	}
+	exact(c, &v, out);
+	atomic_fetch_add(&searches_exact, 1);
 }
