@@ -148,6 +148,13 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 	    (unsigned long long)qb->max_bytes,
 	    (unsigned long long)atomic_load(&qb->refused),
 	    (unsigned long long)node_peer_refused_total());
+	uint64_t vg, ve;
+	qry_vector_search_counts(&vg, &ve);
+	lora_buf_printf(b,
+	                "# TYPE lora_vector_searches_total counter\n"
+	                "lora_vector_searches_total{path=\"graph\"} %llu\n"
+	                "lora_vector_searches_total{path=\"exact\"} %llu\n",
+	                (unsigned long long)vg, (unsigned long long)ve);
 	lora_buf_printf(b,
 	                "# TYPE lora_auth_password_checks_total counter\n"
 	                "lora_auth_password_checks_total %llu\n",

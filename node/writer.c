@@ -1040,7 +1040,51 @@ static int leader_ready(struct lnode *n)
 struct build_pace {
 	uint64_t idx[NODE_BUILD_STEPS_AHEAD]; /* in flight, oldest first */
 	size_t n;
+	struct nwr_build_watch watch;
 };
+
+uint64_t nwr_last_waiting(struct node_writer *wr)
+{
+	uint64_t last = 0;
+	pthread_mutex_lock(&wr->mu);
+	for (size_t i = 0; i < wr->n_props; i++)
+		if (!wr->props[i].dead && wr->props[i].index > last)
+			last = wr->props[i].index;
+	pthread_mutex_unlock(&wr->mu);
+	return last;
+}
+
+int nwr_build_stalled(struct nwr_build_watch *w, uint64_t pos, size_t applied,
+                      int *warn)
+{
+	*warn = 0;
+	if (!w->seen || pos != w->pos) {
+		*w = (struct nwr_build_watch){.pos = pos, .seen = 1};
+		return 0;
+	}
+	w->still += applied;
+	if (w->still < NODE_BUILD_STALL_STEPS)
+		return 0;
+	*warn = !w->stalled;
+	w->stalled = 1;
+	return 1;
+}
+
+/* 1 when the build has not moved over NODE_BUILD_STALL_STEPS of the
+ * writer's applied build entries (k more of them were applied): warned
+ * once, and no more empty entries until it moves. */
+static int build_stuck(struct build_pace *bp, struct sto_store *st, size_t k)
+{
+	int warn;
+	int stuck =
+	    nwr_build_stalled(&bp->watch, sto_hnsw_build_pos(st), k, &warn);
+	if (warn)
+		LOG_WARN("vector index build: its cursor did not move over "
+		         "%d applied build steps; no more empty build entries "
+		         "are proposed until it moves (see the apply errors)",
+		         NODE_BUILD_STALL_STEPS);
+	return stuck;
+}
 
 /* A vector index whose graph is being built (storage/hnsw_store.c) takes
  * one build step with every applied entry: while the leader has nothing
@@ -1060,8 +1104,11 @@ static int propose_build_steps(struct lnode *n, struct build_pace *bp)
 	bp->n -= k;
 	struct sto_store *st = node_store_try_acquire(n);
 	int pop = st && sto_hnsw_populating(st);
+	int stuck = pop && build_stuck(bp, st, k);
 	if (st)
 		node_store_release(n);
+	if (stuck)
+		return 0;
 	if (!pop || leader_ready(n) != 0) {
 		bp->n = 0;
 		return 0;
@@ -1086,7 +1133,8 @@ static void *writer_main(void *arg)
 	struct lnode *n = arg;
 	pthread_setname_np(pthread_self(), "lora-writer");
 	struct wreq *ws[NODE_WRITE_GROUP_MAX];
-	struct build_pace bp = {{0}, 0};
+	struct build_pace bp;
+	memset(&bp, 0, sizeof bp);
 	int building = 0;
 	while (!atomic_load(&n->stopping)) {
 		prune(n->writer);
@@ -1099,7 +1147,11 @@ static void *writer_main(void *arg)
 		size_t cnt =
 		    nwr_take(n->writer, ws, NODE_WRITE_GROUP_MAX, until);
 		if (cnt == 0) {
-			building = propose_build_steps(n, &bp);
+			/* while its own entries are in flight, one may start
+			 * a build: keep looking (not just once) */
+			building =
+			    propose_build_steps(n, &bp) ||
+			    nwr_last_waiting(n->writer) > node_applied_index(n);
 			continue;
 		}
 		/* these writes may start a build (CREATE VECTOR INDEX): the

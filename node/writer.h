@@ -114,6 +114,31 @@ void nwr_applied(struct node_writer *wr, uint64_t index, uint64_t term, int rc,
  * now_ms; nwr_next_expiry_ms: when the next does (NQ_FOREVER: none). */
 void nwr_expire(struct node_writer *wr, uint64_t now_ms);
 uint64_t nwr_next_expiry_ms(struct node_writer *wr);
+/* The highest index of a listed proposal not yet applied (or passed): 0
+ * when none. The writer keeps looking for a build to step while its own
+ * entries are in flight (one of them may be a CREATE VECTOR INDEX). */
+uint64_t nwr_last_waiting(struct node_writer *wr);
+
+/* Steps of a vector index build that apply without moving its cursor
+ * before the writer stops proposing empty build entries (a step that
+ * cannot progress would otherwise be re-proposed, fsync'd and replicated
+ * forever). */
+#define NODE_BUILD_STALL_STEPS 64
+
+/* The writer's watch on a build's progress (writer thread only). */
+struct nwr_build_watch {
+	uint64_t pos;   /* sto_hnsw_build_pos as last seen */
+	uint64_t still; /* build entries applied since pos last moved */
+	int seen;       /* pos was read once */
+	int stalled;    /* warned: no empty build entry proposed */
+};
+/* Records that `applied` more of the writer's build entries were applied
+ * and the build is at pos: 1 while the writer must not propose (pos has
+ * not moved over NODE_BUILD_STALL_STEPS of them; any move resumes). *warn
+ * is 1 only on the call that stalls it, so the warning is logged once. */
+int nwr_build_stalled(struct nwr_build_watch *w, uint64_t pos, size_t applied,
+                      int *warn);
+
 /* Every listed proposal's writes answered UNKNOWN_OUTCOME with msg. */
 void nwr_fail_waiting(struct node_writer *wr, const char *msg);
 /* Refuses new writes and wakes every wait (nwr_take, the writer's waits

@@ -48,6 +48,12 @@
  * may traverse (LORA_ELIMIT "PathExpansionLimit" past it) */
 #define QRY_PATH_EXPANSIONS_MAX 10000000ull
 
+/* Vector index queries (db.index.vector.queryNodes / queryRelationships)
+ * of this process answered from the HNSW graph and by the exact scan
+ * ({exact: true}, a small or POPULATING index, a view the graph does not
+ * fit, a WHERE that needs half the index): GET /metrics. */
+void qry_vector_search_counts(uint64_t *graph, uint64_t *exact);
+
 /*
  * A memory budget shared by every statement of a process (the node's
  * `query_memory_bytes`): each statement charges what it allocates to its

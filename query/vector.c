@@ -3,6 +3,7 @@
  * db.index.vector.queryNodes and queryRelationships (the HNSW graph, or
  * the exact scan with a bounded heap). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -609,6 +610,8 @@ static void scan_topk(struct qctx *c, int rel, const char *label,
 	if (rv)
 		qerr_sto(c, rv, "vector scan");
 	c->iter = it; /* freed by the cursor if a step raises */
+	/* the vectors of other keys and types it walks past count too */
+	sto_iter_set_deadline(it, c->deadline_ms);
 	struct topk t = {
 	    .q = q, .dim = dim, .euclid = euclid, .h = h, .k = k, .nh = nh};
 	t.qn = sqrt(dot(q, q, dim));
@@ -619,6 +622,7 @@ static void scan_topk(struct qctx *c, int rel, const char *label,
 	struct sto_item item;
 	int done = 0;
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
+		q_tick_every(c);
 		int got =
 		    stored_coords(c, &item, dim, t.xs + (size_t)t.n * dim, t.x);
 		if (got == 1) {
@@ -634,6 +638,8 @@ static void scan_topk(struct qctx *c, int rel, const char *label,
 	flush_batch(&t);
 	c->iter = NULL;
 	sto_iter_free(it);
+	if (rv == LORA_ETIMEOUT)
+		q_tick(c); /* raises the statement's time limit error */
 	if (rv)
 		qerr_sto(c, rv, "vector scan");
 }
@@ -868,6 +874,15 @@ static void query_options(struct qctx *c, struct val o, size_t *ef, int *exact)
 	}
 }
 
+/* answered from the graph / by the exact scan (qry_vector_search_counts) */
+static _Atomic uint64_t searches_graph, searches_exact;
+
+void qry_vector_search_counts(uint64_t *graph, uint64_t *exact)
+{
+	*graph = atomic_load(&searches_graph);
+	*exact = atomic_load(&searches_exact);
+}
+
 void vec_query(struct qctx *c, int rel, const char *index, int64_t k,
                struct val qv, struct val opts, struct val *row,
                struct clause *cl, struct rows *out)
@@ -903,6 +918,10 @@ void vec_query(struct qctx *c, int rel, const char *index, int64_t k,
 	struct vq v = {
 	    index, label,     key, rel, metric, q, sqrt(dot(q, q, dim)),
 	    dim,   (size_t)k, row, cl};
-	if (ex || !approx(c, &v, ef, out))
-		exact(c, &v, out);
+	if (!ex && approx(c, &v, ef, out)) {
+		atomic_fetch_add(&searches_graph, 1);
+		return;
+	}
+	exact(c, &v, out);
+	atomic_fetch_add(&searches_exact, 1);
 }

@@ -386,7 +386,9 @@ int apply_type_edges_from(struct apply_ctx *c, uint32_t type, uint64_t from,
 		const char *v = rocksdb_iter_value(it, &vlen);
 		int64_t t = rec_type((const uint8_t *)v, vlen);
 		if (t < 0) {
-			rv = LORA_ECORRUPT;
+			rv = lora_errf(LORA_ECORRUPT, c->errmsg,
+			               "edge %llu: corrupt record",
+			               (unsigned long long)id);
 			break;
 		}
 		seen++;

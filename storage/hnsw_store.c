@@ -109,6 +109,9 @@ struct sto_hnsw_set {
 	 * after a rejected one): read without mu by the writer, which must
 	 * not wait for an apply's graph changes to know whether to step */
 	_Atomic int building;
+	/* a fingerprint of the entries' build cursors as of the last
+	 * committed apply (sto_hnsw_build_pos) */
+	_Atomic uint64_t build_pos;
 	struct hent *e;
 	size_t n;
 	int stale;   /* reload from the CF before the next change */
@@ -663,6 +666,25 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 	return 0;
 }
 
+/* A build step rides on whatever batch comes next, a user's write too:
+ * its failure must never reject that batch (a rejection is written as
+ * applied, and a failure that only this replica sees would make it
+ * diverge). Every error a step can meet is an operating one (no memory,
+ * I/O, a corrupt record: the apply writes nothing, the node retries or
+ * stops); anything else is a bug, reported as such and never as a
+ * rejection. */
+static int build_step_or_stop(struct apply_ctx *c, struct hent *e)
+{
+	int rv = build_step(c, e);
+	if (!rv)
+		return 0;
+	if (!apply_is_fatal(rv))
+		rv = lora_errwrap(LORA_EINTERNAL, c->errmsg, "%s",
+		                  lora_err_code(rv));
+	return lora_errwrap(rv, c->errmsg, "vector index %s: build step",
+	                    e->name);
+}
+
 static int push_id(struct lora_buf *b, uint64_t id)
 {
 	return lora_buf_append(b, &id, sizeof id);
@@ -845,7 +867,7 @@ static int apply_graphs(struct apply_ctx *c, struct sto_hnsw_set *h,
 		/* the batch that starts a build only counts (a CREATE INDEX
 		 * answers at once); the batches after it take the steps */
 		if (!rv && e->populating && !fresh)
-			rv = build_step(c, e);
+			rv = build_step_or_stop(c, e);
 		if (!rv)
 			rv = ent_flush(c, e);
 	}
@@ -906,6 +928,20 @@ int sto_hnsw_apply(struct apply_ctx *c, const Lora__MutationBatch *b)
 	return rv;
 }
 
+/* Under h->mu: FNV-1a over the cursors of the entries being built. */
+static uint64_t build_pos_of(const struct sto_hnsw_set *h)
+{
+	uint64_t x = 1469598103934665603ull;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct hent *e = &h->e[i];
+		uint64_t f[4] = {i, e->next, e->done,
+		                 (uint64_t)(e->populating + 2 * e->built)};
+		for (int j = 0; j < 4; j++)
+			x = (x ^ f[j]) * 1099511628211ull;
+	}
+	return x;
+}
+
 void sto_hnsw_committed(struct sto_store *s, int ok)
 {
 	struct sto_hnsw_set *h = s->hnsw;
@@ -919,6 +955,8 @@ void sto_hnsw_committed(struct sto_store *s, int ok)
 		atomic_store(&h->building, 1);
 	}
 	h->pending = 0;
+	if (ok)
+		atomic_store(&h->build_pos, build_pos_of(h));
 	uint64_t g = atomic_load(&s->nc_gen);
 	for (size_t i = 0; i < h->n; i++) {
 		struct hent *e = &h->e[i];
@@ -1023,6 +1061,12 @@ int sto_hnsw_populating(struct sto_store *s)
 {
 	struct sto_hnsw_set *h = s->hnsw;
 	return h && atomic_load(&h->building);
+}
+
+uint64_t sto_hnsw_build_pos(struct sto_store *s)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	return h ? atomic_load(&h->build_pos) : 0;
 }
 
 int sto_view_index_progress(struct sto_view *v, const char *index,

@@ -51,7 +51,14 @@ struct sto_iter {
 	int raw;                 /* hand out the bytes, do not unpack */
 	uint32_t rtype;          /* IT_VEC_REL: the type; UINT32_MAX: any */
 	rocksdb_iterator_t *vit; /* label scans: the vectors CF, moving on */
+	uint64_t deadline_ms;    /* sto_iter_set_deadline; 0: none */
+	uint64_t walked;         /* keys stepped over */
 };
+
+void sto_iter_set_deadline(struct sto_iter *it, uint64_t deadline_ms)
+{
+	it->deadline_ms = deadline_ms;
+}
 
 /* ---- creation
  * ---------------------------------------------------------------- */
@@ -779,6 +786,10 @@ int sto_iter_next(struct sto_iter *it, struct sto_item *item, int *done)
 	for (;;) {
 		if (!step(it, &k, &klen))
 			return iter_err(it);
+		if (it->deadline_ms &&
+		    ++it->walked % STO_ITER_CHECK_KEYS == 0 &&
+		    lora_now_ms() > it->deadline_ms)
+			return LORA_ETIMEOUT;
 		memset(item, 0, sizeof(*item));
 		int rv = 0, take = 1;
 		if (it->kind == IT_NODES) {

@@ -594,6 +594,10 @@ int sto_view_index_progress(struct sto_view *v, const char *index,
  * empty batches while it has nothing else to write. Reads a flag the
  * apply sets: never waits for an apply under way. */
 int sto_hnsw_populating(struct sto_store *s);
+/* Where the builds under way stand (a fingerprint of every entry's
+ * cursor, as of the last committed apply): equal over two reads while
+ * building means no step moved in between. Never waits for an apply. */
+uint64_t sto_hnsw_build_pos(struct sto_store *s);
 /* A checksum (FNV-1a 64, hex) of the `hnsw` CF's keys and values, which
  * the state digest leaves out: replicas that applied the same entries
  * hold the same graph bytes (GET /admin/digest?hnsw=1). */
@@ -621,6 +625,14 @@ int sto_view_scan_rel_vectors_raw(struct sto_view *v, const char *type,
  */
 int sto_iter_next(struct sto_iter *it, struct sto_item *item, int *done);
 void sto_iter_free(struct sto_iter *it);
+/* Scans that walk keys (nodes, labels, edges, vectors; not adjacency or
+ * index seeks) check lora_now_ms() against deadline_ms (0: none, the
+ * default) every STO_ITER_CHECK_KEYS keys walked, those skipped inside one
+ * sto_iter_next too: past it, sto_iter_next gives LORA_ETIMEOUT (a scan
+ * of relationship vectors of a rare type or key may walk millions of
+ * others before it returns one). */
+#define STO_ITER_CHECK_KEYS 1024
+void sto_iter_set_deadline(struct sto_iter *it, uint64_t deadline_ms);
 
 /* ---- bulk import (import.c) -------------------------------------------
  *

@@ -195,6 +195,49 @@ START_TEST(test_applied_before_tracked)
 }
 END_TEST
 
+START_TEST(test_last_waiting)
+{
+	ck_assert_uint_eq(nwr_last_waiting(&wr), 0);
+	propose_first(2, 7);
+	ck_assert_uint_eq(nwr_last_waiting(&wr), 7);
+	nwr_applied(&wr, 6, T_TERM, 0, NULL); /* another's entry: still 7 */
+	ck_assert_uint_eq(nwr_last_waiting(&wr), 7);
+	nwr_applied(&wr, 7, T_TERM, 0, NULL);
+	ck_assert_uint_eq(nwr_last_waiting(&wr), 0);
+}
+END_TEST
+
+/* The writer stops proposing empty build entries once the cursor has not
+ * moved over NODE_BUILD_STALL_STEPS applied ones, warns once, and
+ * resumes as soon as it moves. */
+START_TEST(test_build_stall)
+{
+	struct nwr_build_watch w = {0};
+	int warn, warns = 0;
+	ck_assert(!nwr_build_stalled(&w, 42, 0, &warn) && !warn);
+	for (int i = 1; i < NODE_BUILD_STALL_STEPS; i++) {
+		ck_assert(!nwr_build_stalled(&w, 42, 1, &warn));
+		warns += warn;
+	}
+	ck_assert(nwr_build_stalled(&w, 42, 1, &warn));
+	warns += warn;
+	for (int i = 0; i < 10; i++) { /* stays stalled, warned once */
+		ck_assert(nwr_build_stalled(&w, 42, i & 1, &warn));
+		warns += warn;
+	}
+	ck_assert_int_eq(warns, 1);
+	ck_assert(!nwr_build_stalled(&w, 43, 0, &warn) && !warn); /* moved */
+	/* a cursor that moves with every step never stalls */
+	for (uint64_t p = 44; p < 44 + 4 * NODE_BUILD_STALL_STEPS; p++)
+		ck_assert(!nwr_build_stalled(&w, p, 2, &warn) && !warn);
+	/* two applied per look: half as many looks */
+	ck_assert(!nwr_build_stalled(&w, 7, 0, &warn) && !warn);
+	for (int i = 1; i < NODE_BUILD_STALL_STEPS / 2; i++)
+		ck_assert(!nwr_build_stalled(&w, 7, 2, &warn));
+	ck_assert(nwr_build_stalled(&w, 7, 2, &warn) && warn);
+}
+END_TEST
+
 START_TEST(test_expiry)
 {
 	ck_assert_uint_eq(nwr_next_expiry_ms(&wr), NQ_FOREVER);
@@ -314,6 +357,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_index_passed);
 	tcase_add_test(tc, test_applied_before_tracked);
 	tcase_add_test(tc, test_expiry);
+	tcase_add_test(tc, test_last_waiting);
+	tcase_add_test(tc, test_build_stall);
 	tcase_add_test(tc, test_stepped_down);
 	tcase_add_test(tc, test_take_waits);
 	tcase_add_test(tc, test_close);

@@ -406,6 +406,88 @@ START_TEST(rel_stale_view_and_drop)
 }
 END_TEST
 
+/* A corrupt relationship record met by a build step stops the apply of
+ * the batch the step rides on: nothing of the user's write in it is
+ * written, the applied index stays, the error names the record (the node
+ * stops, as for any corrupt record), and the batch is not consumed as a
+ * rejection on this replica alone. */
+START_TEST(rel_build_corrupt_record_stops_apply)
+{
+	fill();
+	add_nodes(st);
+	add_edges(st, 0, 600);
+	create_vindex(st, "remb", EDGE, "SIM");
+	ck_assert(sto_hnsw_populating(st));
+	uint8_t k[9];
+	k[0] = 'E';
+	lora_put_be64(k + 1, 10);
+	ck_assert_int_eq(sto_testing_put_raw(st, "edges", k, 9, "\x72\xff", 2),
+	                 0);
+	uint64_t before = sto_applied_index(st);
+	Lora__MutationBatch *b = batch_new();
+	add_set_prop(b, NODE, 1, "k", v_int(7));
+	char msg[LORA_ERRMSG_BYTES] = "";
+	ck_assert_int_eq(sto_apply(st, before + 1, b, msg), LORA_ECORRUPT);
+	batch_free(b);
+	ck_assert_msg(strstr(msg, "edge 10: corrupt record") &&
+	                  strstr(msg, "remb"),
+	              "%s", msg);
+	ck_assert_uint_eq(sto_applied_index(st), before);
+	ck_assert(sto_hnsw_populating(st));
+	struct sto_view *v;
+	Lora__Value *val = NULL;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_node_prop(v, 1, "k", &val), 0);
+	ck_assert_ptr_null(val); /* the user's write is not in */
+	sto_view_close(v);
+	unfill();
+}
+END_TEST
+
+/* Items of a raw relationship vector scan of type t, key v, with the
+ * given deadline: *rv the error that ended it (0 at the end). */
+static size_t scan_rel(const char *t, uint64_t deadline_ms, int *rv)
+{
+	struct sto_view *v;
+	struct sto_iter *it;
+	struct sto_item item;
+	int done = 0;
+	size_t n = 0;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_scan_rel_vectors_raw(v, t, "v", &it), 0);
+	sto_iter_set_deadline(it, deadline_ms);
+	while (!(*rv = sto_iter_next(it, &item, &done)) && !done)
+		n++;
+	sto_iter_free(it);
+	sto_view_close(v);
+	return n;
+}
+
+/* The exact scan of a rare relationship type walks every relationship
+ * vector inside one sto_iter_next: a deadline stops it there
+ * (LORA_ETIMEOUT), so the statement time limit holds. */
+START_TEST(rel_scan_deadline)
+{
+	fill();
+	add_nodes(st);
+	add_edges(st, 0, N);
+	Lora__MutationBatch *b = batch_new();
+	add_create_edge(b, N, "RARE", 1, 2, 1, "v", v_vec(DIM, vecs[0]));
+	on(st, b);
+	int rv;
+	ck_assert_uint_eq(scan_rel("RARE", 0, &rv), 1);
+	ck_assert_int_eq(rv, 0);
+	ck_assert_uint_eq(scan_rel("RARE", lora_now_ms() + 600000, &rv), 1);
+	ck_assert_int_eq(rv, 0);
+	ck_assert_uint_eq(scan_rel("RARE", 1, &rv), 0); /* long past */
+	ck_assert_int_eq(rv, LORA_ETIMEOUT);
+	size_t n = scan_rel("SIM", 1, &rv);
+	ck_assert_int_eq(rv, LORA_ETIMEOUT);
+	ck_assert_uint_lt(n, STO_ITER_CHECK_KEYS);
+	unfill();
+}
+END_TEST
+
 static Suite *rel_suite(void)
 {
 	Suite *s = suite_create("storage_hnsw_rel");
@@ -415,6 +497,8 @@ static Suite *rel_suite(void)
 	tcase_add_test(t, rel_recall_after_writes);
 	tcase_add_test(t, rel_background_build);
 	tcase_add_test(t, rel_stale_view_and_drop);
+	tcase_add_test(t, rel_build_corrupt_record_stops_apply);
+	tcase_add_test(t, rel_scan_deadline);
 	suite_add_tcase(s, t);
 	return s;
 }
