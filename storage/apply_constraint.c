@@ -153,35 +153,6 @@ uint64_t sto_testing_node_key_seeks(void)
 	return atomic_load(&key_seeks);
 }
 
-/* The id of the entry it is at when under prefix p (klen p->len + 8). */
-static int key_entry_at(rocksdb_iterator_t *it, const struct lora_buf *p,
-                        uint64_t *id)
-{
-	if (!rocksdb_iter_valid(it))
-		return 0;
-	atomic_fetch_add(&key_seeks, 1);
-	size_t klen;
-	const char *k = rocksdb_iter_key(it, &klen);
-	if (klen != p->len + 8 || memcmp(k, p->data, p->len))
-		return 0;
-	*id = lora_get_be64((const uint8_t *)k + p->len);
-	return 1;
-}
-
-/* Moves it to the first entry under p at or after node x (key_entry_at) */
-static int key_seek(rocksdb_iterator_t *it, struct lora_buf *p, uint64_t x,
-                    uint64_t *id)
-{
-	uint8_t b[8];
-	lora_put_be64(b, x);
-	size_t at = p->len;
-	if (lora_buf_append(p, b, 8))
-		return -1;
-	rocksdb_iter_seek(it, p->data, p->len);
-	p->len = at;
-	return key_entry_at(it, p, id);
-}
-
 /* The entry prefixes (label, property k of d, r's value) into p[k]; *ok
  * 0 when a value has no encoding (the combination is not compared) */
 static int key_prefixes(struct apply_ctx *c, uint32_t label,
@@ -222,27 +193,8 @@ static int key_candidates(struct apply_ctx *c, uint32_t label,
 	                     : LORA_EINVAL;
 	for (size_t i = 0; !rv && ok && i < m; i++)
 		it[i] = apply_iter(c, STO_CF_INDEX);
-	uint64_t x = 0;
-	for (int live = !rv && ok; live && !rv;) {
-		size_t agree = 0;
-		for (size_t i = 0; agree < m; i = (i + 1) % m) {
-			uint64_t id;
-			int at = key_seek(it[i], &p[i], x, &id);
-			if (at <= 0) {
-				rv = at < 0 ? LORA_ENOMEM : 0;
-				live = 0;
-				break;
-			}
-			agree = id == x ? agree + 1 : 1;
-			x = id;
-		}
-		if (!live)
-			break;
-		uint8_t b[8];
-		lora_put_be64(b, x);
-		rv = lora_buf_append(ids, b, 8);
-		live = x++ != UINT64_MAX;
-	}
+	if (!rv && ok)
+		rv = sto_join_ids(it, p, m, ids, &key_seeks);
 	for (size_t i = 0; i < m && i < STO_NODE_KEY_PROPS_MAX; i++) {
 		if (it[i] && !rv)
 			rv = apply_iter_err(it[i]);

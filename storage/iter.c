@@ -258,10 +258,12 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
 
 /* The node of the entry it is at, when under prefix p (p->len + 8). */
 static int join_at(rocksdb_iterator_t *it, const struct lora_buf *p,
-                   uint64_t *id)
+                   uint64_t *id, _Atomic uint64_t *seen)
 {
 	if (!rocksdb_iter_valid(it))
 		return 0;
+	if (seen)
+		atomic_fetch_add(seen, 1);
 	size_t klen;
 	const char *k = rocksdb_iter_key(it, &klen);
 	if (klen != p->len + 8 || memcmp(k, p->data, p->len))
@@ -273,7 +275,7 @@ static int join_at(rocksdb_iterator_t *it, const struct lora_buf *p,
 /* Moves it to the first entry under p at or after node x (join_at);
  * -1 out of memory. */
 static int join_seek(rocksdb_iterator_t *it, struct lora_buf *p, uint64_t x,
-                     uint64_t *id)
+                     uint64_t *id, _Atomic uint64_t *seen)
 {
 	uint8_t b[8];
 	size_t at = p->len;
@@ -282,7 +284,35 @@ static int join_seek(rocksdb_iterator_t *it, struct lora_buf *p, uint64_t x,
 		return -1;
 	rocksdb_iter_seek(it, p->data, p->len);
 	p->len = at;
-	return join_at(it, p, id);
+	return join_at(it, p, id, seen);
+}
+
+int sto_join_ids(rocksdb_iterator_t *const *it, struct lora_buf *p, size_t n,
+                 struct lora_buf *ids, _Atomic uint64_t *seen)
+{
+	uint64_t x = 0;
+	int rv = 0;
+	for (int live = n > 0; live && !rv;) {
+		size_t agree = 0;
+		for (size_t i = 0; agree < n; i = (i + 1) % n) {
+			uint64_t id;
+			int at = join_seek(it[i], &p[i], x, &id, seen);
+			if (at <= 0) {
+				rv = at < 0 ? LORA_ENOMEM : 0;
+				live = 0;
+				break;
+			}
+			agree = id == x ? agree + 1 : 1;
+			x = id;
+		}
+		if (!live)
+			break;
+		uint8_t b[8];
+		lora_put_be64(b, x);
+		rv = lora_buf_append(ids, b, 8);
+		live = x++ != UINT64_MAX;
+	}
+	return rv;
 }
 
 /* p[k]: 'P' label key_k <vals[k] encoded>; LORA_ENOTFOUND when a key is
@@ -321,27 +351,8 @@ int sto_view_index_join(struct sto_view *v, const char *label, size_t n,
 	for (size_t i = 0; !rv && i < n; i++)
 		it[i] = rocksdb_create_iterator_cf(v->s->db, v->ro,
 		                                   v->s->cf[STO_CF_INDEX]);
-	uint64_t x = 0;
-	for (int live = !rv; live && !rv;) {
-		size_t agree = 0;
-		for (size_t i = 0; agree < n; i = (i + 1) % n) {
-			uint64_t id;
-			int at = join_seek(it[i], &p[i], x, &id);
-			if (at <= 0) {
-				rv = at < 0 ? LORA_ENOMEM : 0;
-				live = 0;
-				break;
-			}
-			agree = id == x ? agree + 1 : 1;
-			x = id;
-		}
-		if (!live)
-			break;
-		uint8_t b[8];
-		lora_put_be64(b, x);
-		rv = lora_buf_append(ids, b, 8);
-		live = x++ != UINT64_MAX;
-	}
+	if (!rv)
+		rv = sto_join_ids(it, p, n, ids, NULL);
 	for (size_t i = 0; i < n; i++) {
 		if (it[i])
 			rv = sto_iter_close(it[i], rv, NULL, "index join");

@@ -493,4 +493,13 @@ void sto_hnsw_committed(struct sto_store *s, int ok);
  * (sto_ncache_write_begin). */
 int sto_hnsw_has_edge_index(struct sto_store *s);
 
+/* A leapfrog join of n index entry lists: it[i] walks the entries under
+ * prefix p[i] (each key p[i] + the node id, big-endian, ascending); the
+ * ids of the nodes under every prefix are appended to ids (8 bytes each,
+ * ascending). Each p[i] is extended and restored while seeking. *seen
+ * (NULL: not counted) counts the entries looked at. 0, or LORA_ENOMEM;
+ * the caller reads the iterators' errors. */
+int sto_join_ids(rocksdb_iterator_t *const *it, struct lora_buf *p, size_t n,
+                 struct lora_buf *ids, _Atomic uint64_t *seen);
+
 #endif /* LORA_STO_INT_H */
