@@ -926,7 +926,8 @@ static int handle_ready(struct lnode *n)
 	}
 	pthread_mutex_unlock(&n->status_mu);
 	if (changed) {
-		node_tx_wake(n); /* a served transaction checks its leadership */
+		node_tx_wake(
+		    n); /* a served transaction checks its leadership */
 		node_forward_leader_changed(); /* native forwards (forward.c) */
 	}
 	atomic_store(&n->commit, st.commit);
