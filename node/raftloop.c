@@ -926,9 +926,10 @@ static int handle_ready(struct lnode *n)
 	}
 	pthread_mutex_unlock(&n->status_mu);
 	if (changed) {
-		node_tx_wake(
-		    n); /* a served transaction checks its leadership */
-		node_forward_leader_changed(); /* native forwards (forward.c) */
+		/* a served transaction checks its leadership; native passed-on
+		 * writes (forward.c) look for the new leader */
+		node_tx_wake(n);
+		node_forward_leader_changed();
 	}
 	atomic_store(&n->commit, st.commit);
 	return work;
