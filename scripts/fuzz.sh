@@ -107,8 +107,15 @@ for t in "${targets[@]}"; do
 	(cd "$work" && nice -n 10 "$bin" -max_total_time="$tsec" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/$t-" \
 		"${par[@]}" "$work/$t" "${inputs[@]}") >"$log" 2>&1 || rc=$?
-	execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' \
-		"$log" "$work"/fuzz-*.log)
+	# With -jobs each job writes fuzz-<n>.log, and libFuzzer copies that
+	# log into the main one when the job exits: count the jobs' own logs
+	# only, or every execution is counted twice.
+	if [ "$jobs" -gt 1 ]; then
+		execs=$(cat "$work"/fuzz-*.log 2>/dev/null |
+			awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}')
+	else
+		execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' "$log")
+	fi
 	if [ "$rc" -ne 0 ]; then
 		failed=1
 		echo "fuzz_$t: CRASH after $execs execs (log $log)"
