@@ -165,6 +165,27 @@ it_check() {
 	if "$@"; then it_ok "$what"; else it_fail "$what"; fi
 }
 
+# it_hnsw_same INDEX: waits up to 60 s until nodes 1-3 report the same
+# applied index and the same vector index graph checksum at INDEX
+# (/admin/digest?hnsw=1: the state digest does not see the graphs) and
+# prints them; 1 when they never agree or a checksum is missing.
+it_hnsw_same() {
+	local rc=0
+	it_wait 60 it_hnsw_agree "$1" || rc=1
+	echo "# applied index and hnsw checksum: $IT_H1 / $IT_H2 / $IT_H3"
+	return $rc
+}
+it_hnsw_agree() {
+	IT_H1=$(it_hnsw_sum 1 "$1")
+	IT_H2=$(it_hnsw_sum 2 "$1")
+	IT_H3=$(it_hnsw_sum 3 "$1")
+	[ -n "${IT_H1#* }" ] && [ "$IT_H1" = "$IT_H2" ] && [ "$IT_H2" = "$IT_H3" ]
+}
+it_hnsw_sum() {
+	it_get "$1" "/admin/digest?index=$2&hnsw=1"
+	echo "$(it_field appliedIndex) $(it_field hnswDigest)"
+}
+
 # it_wait SECONDS cmd...: runs cmd every 0.1 s until it succeeds (0) or
 # SECONDS have passed (1): a wait for a condition, never a fixed sleep.
 it_wait() {

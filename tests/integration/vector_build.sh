@@ -87,18 +87,6 @@ it_check "equal digests on three nodes at index $idx" sh -c "[ -n '$D1' ] && [ '
 # "applied checksum" of node n's hnsw CF: the graph bytes depend on the
 # build steps (empty entries) a node applied, which the state digest does
 # not see, so the three are compared at one applied index
-hnsw_sum() {
-	it_get "$1" "/admin/digest?index=$idx&hnsw=1"
-	echo "$(it_field appliedIndex) $(it_field hnswDigest)"
-}
-hnsw_same() {
-	H1=$(hnsw_sum 1)
-	H2=$(hnsw_sum 2)
-	H3=$(hnsw_sum 3)
-	[ -n "${H1#* }" ] && [ "$H1" = "$H2" ] && [ "$H2" = "$H3" ]
-}
-it_wait 60 hnsw_same
-echo "# applied index and hnsw checksum: $H1 / $H2 / $H3"
 it_check "equal hnsw graph checksums on three nodes at one applied index" \
-	sh -c "[ -n '${H1#* }' ] && [ '$H1' = '$H2' ] && [ '$H2' = '$H3' ]"
+	it_hnsw_same "$idx"
 it_done

@@ -105,20 +105,8 @@ it_check "no deleted or other-type relationship comes back" no_stray
 
 it_get "$L" /cluster/status
 idx=$(echo "$IT_BODY" | grep -o '"appliedIndex":[0-9]*' | head -1 | cut -d: -f2)
-hnsw_sum() {
-	it_get "$1" "/admin/digest?index=$idx&hnsw=1"
-	echo "$(it_field appliedIndex) $(it_field hnswDigest)"
-}
-hnsw_same() {
-	H1=$(hnsw_sum 1)
-	H2=$(hnsw_sum 2)
-	H3=$(hnsw_sum 3)
-	[ -n "${H1#* }" ] && [ "$H1" = "$H2" ] && [ "$H2" = "$H3" ]
-}
-it_wait 60 hnsw_same
-echo "# applied index and hnsw checksum: $H1 / $H2 / $H3"
 it_check "equal hnsw graph checksums on three nodes at one applied index" \
-	sh -c "[ -n '${H1#* }' ] && [ '$H1' = '$H2' ] && [ '$H2' = '$H3' ]"
+	it_hnsw_same "$idx"
 
 it_stop "$F"
 it_start "$F" "$(it_peers 3)" $FLAGS
