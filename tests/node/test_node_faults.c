@@ -23,6 +23,7 @@
 #include "lora.h"
 #include "lora_pb.h"
 #include "node_int.h"
+#include "node_one.h"
 #include "thread.h"
 
 #define T_HOST        "127.0.170.1"
@@ -37,37 +38,14 @@ static char data_dir[] = "/tmp/lora-node-faults-XXXXXX";
 
 static void config(struct node_config *c)
 {
-	node_config_defaults(c);
-	char err[LORA_ERRMSG_BYTES];
-	c->id = 1;
-	snprintf(c->data_dir, sizeof c->data_dir, "%s", data_dir);
-	snprintf(c->peer_addr, sizeof c->peer_addr, T_HOST ":5170");
-	snprintf(c->http_addr, sizeof c->http_addr, T_HOST ":7170");
-	snprintf(c->client_addr, sizeof c->client_addr, T_HOST ":7171");
-	ck_assert_int_eq(node_config_set(c, "bolt_addr", "off", err), 0);
-	ck_assert_int_eq(node_config_set(c, "auth", "off", err), 0);
-	ck_assert_int_eq(node_config_parse_peers(c, "1@" T_HOST ":5170", err),
-	                 0);
-	ck_assert_msg(node_config_validate(c, err) == 0, "config: %s", err);
+	node_one_config(c, T_HOST, 5170, 7170, data_dir);
 }
 
 static struct lnode *open_node(void)
 {
 	struct node_config c;
 	config(&c);
-	struct lnode *n = NULL;
-	char err[LORA_ERRMSG_BYTES] = "";
-	int rc = lnode_open(&c, &n, err);
-	ck_assert_msg(rc == 0, "lnode_open: %s", err);
-	uint64_t deadline = lora_now_ms() + T_WAIT_MS;
-	for (;;) { /* woken by each role or leader change */
-		uint64_t seq = node_status_seq(n);
-		if (node_is_leader(n) ||
-		    node_status_wait(n, seq, deadline) != 0)
-			break;
-	}
-	ck_assert_msg(node_is_leader(n), "no leader within %d ms", T_WAIT_MS);
-	return n;
+	return node_one_open(&c, 1);
 }
 
 /* Opens the node without waiting for a leader. */
@@ -75,10 +53,7 @@ static struct lnode *open_node_now(void)
 {
 	struct node_config c;
 	config(&c);
-	struct lnode *n = NULL;
-	char err[LORA_ERRMSG_BYTES] = "";
-	ck_assert_msg(lnode_open(&c, &n, err) == 0, "lnode_open: %s", err);
-	return n;
+	return node_one_open(&c, 0);
 }
 
 /* Runs q as admin: 0 and *resp, or the error code (resp freed). */

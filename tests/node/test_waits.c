@@ -11,6 +11,7 @@
 #include "lora.h"
 #include "lora_pb.h"
 #include "node_int.h"
+#include "node_one.h"
 
 #define T_HOST     "127.1.51.1"
 #define T_WAIT_MS  20000 /* for a leader: generous, the machine is shared */
@@ -19,40 +20,12 @@
 
 static char data_dir[] = "/tmp/lora-node-waits-XXXXXX";
 
-static void config(struct node_config *c)
-{
-	node_config_defaults(c);
-	char err[LORA_ERRMSG_BYTES];
-	c->id = 1;
-	snprintf(c->data_dir, sizeof c->data_dir, "%s", data_dir);
-	snprintf(c->peer_addr, sizeof c->peer_addr, T_HOST ":5151");
-	snprintf(c->http_addr, sizeof c->http_addr, T_HOST ":7151");
-	snprintf(c->client_addr, sizeof c->client_addr, T_HOST ":7152");
-	ck_assert_int_eq(node_config_set(c, "bolt_addr", "off", err), 0);
-	ck_assert_int_eq(node_config_set(c, "auth", "off", err), 0);
-	ck_assert_int_eq(node_config_parse_peers(c, "1@" T_HOST ":5151", err),
-	                 0);
-	ck_assert_msg(node_config_validate(c, err) == 0, "config: %s", err);
-}
-
 static struct lnode *open_node(void)
 {
 	ck_assert_ptr_nonnull(mkdtemp(data_dir));
 	struct node_config c;
-	config(&c);
-	struct lnode *n = NULL;
-	char err[LORA_ERRMSG_BYTES] = "";
-	int rc = lnode_open(&c, &n, err);
-	ck_assert_msg(rc == 0, "lnode_open: %s", err);
-	uint64_t deadline = lora_now_ms() + T_WAIT_MS;
-	for (;;) {
-		uint64_t seq = node_status_seq(n);
-		if (node_is_leader(n) ||
-		    node_status_wait(n, seq, deadline) != 0)
-			break;
-	}
-	ck_assert_msg(node_is_leader(n), "no leader within %d ms", T_WAIT_MS);
-	return n;
+	node_one_config(&c, T_HOST, 5151, 7151, data_dir);
+	return node_one_open(&c, 1);
 }
 
 static void remove_dir(void)
