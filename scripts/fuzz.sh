@@ -16,9 +16,10 @@
 # tests/fuzz/ledger.tsv (target, execs, seconds, UTC date, commit, note;
 # LORA_FUZZ_LEDGER names another file, "-" keeps none); --totals sums the
 # measured runs per target against the goal of 10^7 and shows the
-# before-ledger estimates apart. Stores the targets leave in
-# /dev/shm/lora-fuzz-<pid>-* (or /tmp) when they crash are removed before
-# and after each target once <pid> is gone. Exits non-zero when one crashed.
+# before-ledger estimates apart. Stores that binaries built before the
+# in-memory store (fuzz_store.h) left in /dev/shm/lora-fuzz-<pid>-* (or
+# /tmp) when they crashed are removed before and after each target once
+# <pid> is gone. Exits non-zero when one crashed.
 set -euo pipefail
 shopt -s nullglob
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,9 +74,10 @@ work=$build/tests/fuzz/work
 seeds=$build/tests/fuzz/seeds
 mkdir -p "$work" "$seeds"
 "$build/tests/fuzz/fuzz_seeds" "$seeds/pb_check" >/dev/null
-# fuzz_store.h names its store lora-fuzz-<pid>-XXXXXX and removes it at
-# exit; a crash or sanitizer abort skips that and would leave it holding
-# RAM in /dev/shm. Removes those whose process is gone.
+# fuzz_store.h's store now lives in RocksDB's in-memory Env and leaves
+# nothing on disk; binaries built before that named theirs
+# lora-fuzz-<pid>-XXXXXX in /dev/shm and removed it at exit, which a crash
+# or sanitizer abort skips. Removes those whose process is gone.
 sweep_stores() {
 	local d p
 	for d in /dev/shm/lora-fuzz-* /tmp/lora-fuzz-*; do

@@ -196,6 +196,7 @@ struct sto_store {
 	rocksdb_t *db;
 	uint64_t request_window; /* entries whose request ids are kept */
 	rocksdb_options_t *opts;
+	rocksdb_env_t *env; /* sto_options.mem_env's Env, or NULL */
 	rocksdb_block_based_table_options_t *bbto;
 	rocksdb_cache_t *cache;
 	rocksdb_cache_t *row_cache;  /* key-value cache for point reads */

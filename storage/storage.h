@@ -58,6 +58,10 @@ struct sto_options {
 	                           * from it after a crash) */
 	uint64_t request_window;  /* request ids of the last this many entries
 	                           * are kept (0: 100,000) */
+	int mem_env;              /* 1: RocksDB's in-memory Env (no files; the
+	                           * store is gone at sto_close). For the fuzz
+	                           * targets only (tests/fuzz/fuzz_store.h):
+	                           * never for a node's state (default 0) */
 };
 
 /* Fills opts with the defaults. */

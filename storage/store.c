@@ -354,6 +354,10 @@ static void set_adj_options(struct sto_store *s)
 static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 {
 	s->opts = rocksdb_options_create();
+	if (o->mem_env) { /* the copies below inherit it */
+		s->env = rocksdb_create_mem_env();
+		rocksdb_options_set_env(s->opts, s->env);
+	}
 	rocksdb_options_set_create_if_missing(s->opts, o->create_if_missing);
 	rocksdb_options_set_create_missing_column_families(s->opts, 1);
 	rocksdb_options_set_max_background_jobs(s->opts, 2);
@@ -525,6 +529,8 @@ void sto_close(struct sto_store *s)
 	rocksdb_block_based_options_destroy(s->adj_bbto);
 	rocksdb_cache_destroy(s->cache);
 	rocksdb_cache_destroy(s->row_cache);
+	if (s->env) /* after the database that used it */
+		rocksdb_env_destroy(s->env);
 	for (int i = 0; i < STO_TOK_KINDS; i++)
 		sto_tok_free(&s->tok[i]);
 	sto_hnsw_close(s);

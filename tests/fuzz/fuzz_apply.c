@@ -4,7 +4,7 @@
  *
  * Each input starts from an empty graph (the previous input's nodes are
  * detach-deleted and its indexes dropped, through sto_apply too; every
- * FZ_STORE_APPLIES_MAX entries the store is replaced by a new one first,
+ * FZ_STORE_APPLIES_MAX entries the store is compacted first,
  * fuzz_store.h says why). The
  * first byte picks the mode:
  *   - even: the rest is a sequence of small batches over 8 node ids, 8
