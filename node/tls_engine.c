@@ -154,7 +154,7 @@ uint64_t node_tls_name_id(const unsigned char *p, size_t len)
  * "lora-node-<id>" (other DNS names, e.g. localhost, do not count); 0
  * when it has none or more than one. The CN is never looked at: mbedtls's
  * name check on the dialing side ignores it when SANs exist. */
-static uint64_t cert_id(const mbedtls_x509_crt *crt)
+uint64_t node_tls_crt_id(const mbedtls_x509_crt *crt)
 {
 	uint64_t id = 0;
 	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
@@ -178,7 +178,7 @@ uint64_t node_tls_cert_pem_id(const char *pem)
 	uint64_t id = 0;
 	if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem,
 	                           strlen(pem) + 1) == 0)
-		id = cert_id(&crt);
+		id = node_tls_crt_id(&crt);
 	mbedtls_x509_crt_free(&crt);
 	return id;
 }
@@ -259,7 +259,7 @@ static int conn_handshake(nng_tls_engine_conn *ec)
 	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&ec->ssl);
 	if (ec->track && crt != NULL &&
 	    mbedtls_ssl_get_verify_result(&ec->ssl) == 0)
-		(void)reg_add(ec->tls, cert_id(crt));
+		(void)reg_add(ec->tls, node_tls_crt_id(crt));
 	return 0;
 }
 
