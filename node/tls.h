@@ -8,8 +8,9 @@
  * read when a listener or dialer is made, so a restart picks up rotated
  * certificates.
  *
- * The native and peer ports use nng's tls+tcp transport, which cannot
- * look at a connection's first byte: there `optional` is refused by
+ * The native port uses nng's tls+tcp transport and the peer port TLS of
+ * its own over nng's tcp streams; neither looks at a connection's first
+ * byte: there `optional` is refused by
  * node_tls_validate (a port speaks TLS or it does not). HTTP and Bolt
  * sniff the first byte (0x16, a TLS handshake record) for `optional`.
  *
@@ -18,8 +19,10 @@
  * subjectAltName; deploy/gen-certs.sh), and a dialer checks that name
  * against the id it dials (NODE_TLS_PEER_NAME_FMT), and a listener takes
  * frames only from the node the dialer's certificate names
- * (node_tls_stream_peer_id, transport.c): a node holding another node's
- * certificate can take that node's place neither way.
+ * (node_tls_mem_peer_id, transport.c): a node holding another node's
+ * certificate can take that node's place neither way. The peer transport
+ * does its TLS itself on memory buffers (tls_peer.c); nng's tls+tcp
+ * serves the native port.
  */
 #ifndef LORA_NODE_TLS_H
 #define LORA_NODE_TLS_H
@@ -73,21 +76,12 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
                         const char *server_name, struct nng_tls_config **out,
                         char *errmsg);
 
-/* nng's TLS engine on mbedtls that remembers the node id each peer's
- * certificate names (tls_engine.c); registered once (idempotent), by
+/* nng's TLS engine on mbedtls with our key exchange order
+ * (tls_engine.c); registered once (idempotent), by
  * node_tls_nng_config before its first configuration. 0 or LORA_EIO. */
 int node_tls_engine_register(void);
 /* 1 when nng's TLS engine is ours (nng_tls_engine_name), else 0. */
 int node_tls_engine_ours(void);
-/* The node id the certificate on the other end of nng TLS stream names
- * (its one DNS subjectAltName "lora-node-<id>", canonical, no CN;
- * verified against the CA): 0 with *id, or LORA_ENOTFOUND (no such
- * stream, no handshake yet, no single id named). */
-int node_tls_stream_peer_id(const void *stream, uint64_t *id);
-/* Tests: how many verified peer connections the engine keeps ids for
- * (default and most 1024; only connections of listeners that require a
- * client certificate, once it is verified, take one). */
-void node_tls_engine_test_cap(int slots);
 /* The id in the name "lora-node-<id>" (len bytes at p; canonical decimal,
  * no leading zero), else 0. */
 uint64_t node_tls_name_id(const unsigned char *p, size_t len);

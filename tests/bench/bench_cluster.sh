@@ -23,7 +23,8 @@
 # BENCH_PEER_FORWARD=true: followers pass writes over the peer channel
 # (peer_forward, docs/node.md). Each LoraDB point also prints every node's
 # CPU (user + system, /proc/<pid>/stat) per acknowledged write over the
-# point, n<i>L for the leader and n<i>F for followers.
+# point, n<i>L for the leader and n<i>F for followers; with
+# BENCH_THREAD_CPU=1 also per thread name of each node.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
@@ -76,6 +77,23 @@ cpu_ticks() { # cpu_ticks PID: user + system CPU of a process, in clock ticks
 	awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# thread_ticks PID: "name<TAB>ticks" per thread name of a process (user +
+# system CPU, threads of one name summed)
+thread_ticks() {
+	local f
+	for f in /proc/"$1"/task/*/stat; do
+		sed -E 's/^[0-9]+ \((.*)\) [A-Za-z] (.*)$/\1\t\2/' "$f" 2>/dev/null
+	done | awk -F'\t' '{split($2, a, " "); t[$1] += a[11] + a[12]}
+		END {for (k in t) print k "\t" t[k]}'
+}
+
+# thread_cpu BEFORE AFTER WRITES: "name=us" per thread name, CPU per write
+thread_cpu() {
+	awk -F'\t' -v hz="$(getconf CLK_TCK)" -v w="$3" '
+		NR == FNR {t0[$1] = $2; next}
+		{d = $2 - t0[$1]; if (d > 0) printf " %s=%.1f", $1, d * 1e6 / hz / w}' "$1" "$2"
+}
+
 # node_cpu PIDS TICKS0 LEADER WRITES: " n<i><L|F>_cpu_us_per_write=..." for
 # each LoraDB node (L: the leader at the start of the point)
 node_cpu() {
@@ -104,10 +122,18 @@ run_points() { # run_points SYSTEM ENDPOINTS
 			done
 			leader=$(lc_leader)
 		fi
+		[ "$1" = lora ] && for i in 0 1 2; do thread_ticks "${pids[i]}" >"$work/th0.$i"; done
 		line=$("$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" "${tls[@]}" \
 			--duration-ms $((SECS * 1000)) --prefix "c$c")
-		[ "$1" = lora ] && line+=$(node_cpu pids t0 "$leader" \
-			"$(echo "$line" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')")
+		local w
+		w=$(echo "$line" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
+		[ "$1" = lora ] && line+=$(node_cpu pids t0 "$leader" "$w")
+		if [ "$1" = lora ] && [ "${BENCH_THREAD_CPU:-0}" = 1 ] && [ "${w:-0}" -gt 0 ]; then
+			for i in 0 1 2; do
+				thread_ticks "${pids[i]}" >"$work/th1.$i"
+				lc_log "node $((i + 1)) threads, CPU us per write:$(thread_cpu "$work/th0.$i" "$work/th1.$i" "$w")"
+			done
+		fi
 		lc_log "$line"
 		results+=("$line")
 	done
