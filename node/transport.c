@@ -1208,6 +1208,10 @@ static void peer_probe(struct peer_out *pc)
 		                .iov_len = PEER_PROBE_BYTES};
 	if (pc->tls != NULL) /* ciphertext, decrypted by probe_tls */
 		iov.iov_buf = node_tls_mem_in_room(pc->tls, &iov.iov_len);
+	if (iov.iov_len == 0) { /* 32 KiB of records nobody should send */
+		peer_lost(pc, NNG_EPROTO);
+		return;
+	}
 	nng_aio_set_iov(pc->probe_aio, 1, &iov);
 	pc->stream_ops++;
 	nng_stream_recv(pc->stream, pc->probe_aio);
