@@ -141,7 +141,7 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
 	if (rv)
 		return lora_errf(LORA_EIO, errmsg, "tls config: %s",
 		                 nng_strerror(rv));
-	if (!node_tls_engine_ours()) { /* peers could not be identified */
+	if (!node_tls_engine_ours()) { /* not our key exchange order */
 		nng_tls_config_free(cfg);
 		return lora_errf(LORA_EIO, errmsg,
 		                 "tls: nng's TLS engine is '%s', not ours",

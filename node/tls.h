@@ -8,8 +8,9 @@
  * read when a listener or dialer is made, so a restart picks up rotated
  * certificates.
  *
- * The native and peer ports use nng's tls+tcp transport, which cannot
- * look at a connection's first byte: there `optional` is refused by
+ * The native port uses nng's tls+tcp transport and the peer port TLS of
+ * its own over nng's tcp streams; neither looks at a connection's first
+ * byte: there `optional` is refused by
  * node_tls_validate (a port speaks TLS or it does not). HTTP and Bolt
  * sniff the first byte (0x16, a TLS handshake record) for `optional`.
  *
@@ -18,8 +19,10 @@
  * subjectAltName; deploy/gen-certs.sh), and a dialer checks that name
  * against the id it dials (NODE_TLS_PEER_NAME_FMT), and a listener takes
  * frames only from the node the dialer's certificate names
- * (node_tls_stream_peer_id, transport.c): a node holding another node's
- * certificate can take that node's place neither way.
+ * (node_tls_mem_peer_id, transport.c): a node holding another node's
+ * certificate can take that node's place neither way. The peer transport
+ * does its TLS itself on memory buffers (tls_peer.c); nng's tls+tcp
+ * serves the native port.
  */
 #ifndef LORA_NODE_TLS_H
 #define LORA_NODE_TLS_H
@@ -73,21 +76,12 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
                         const char *server_name, struct nng_tls_config **out,
                         char *errmsg);
 
-/* nng's TLS engine on mbedtls that remembers the node id each peer's
- * certificate names (tls_engine.c); registered once (idempotent), by
+/* nng's TLS engine on mbedtls with our key exchange order
+ * (tls_engine.c); registered once (idempotent), by
  * node_tls_nng_config before its first configuration. 0 or LORA_EIO. */
 int node_tls_engine_register(void);
 /* 1 when nng's TLS engine is ours (nng_tls_engine_name), else 0. */
 int node_tls_engine_ours(void);
-/* The node id the certificate on the other end of nng TLS stream names
- * (its one DNS subjectAltName "lora-node-<id>", canonical, no CN;
- * verified against the CA): 0 with *id, or LORA_ENOTFOUND (no such
- * stream, no handshake yet, no single id named). */
-int node_tls_stream_peer_id(const void *stream, uint64_t *id);
-/* Tests: how many verified peer connections the engine keeps ids for
- * (default and most 1024; only connections of listeners that require a
- * client certificate, once it is verified, take one). */
-void node_tls_engine_test_cap(int slots);
 /* The id in the name "lora-node-<id>" (len bytes at p; canonical decimal,
  * no leading zero), else 0. */
 uint64_t node_tls_name_id(const unsigned char *p, size_t len);
@@ -165,6 +159,66 @@ int node_tls_wants(const struct node_tls_conn *c);
 void node_tls_error(const struct node_tls_conn *c, char *out, size_t bytes);
 /* Sends a close_notify (best effort, never waits). */
 void node_tls_close_notify(struct node_tls_conn *c);
+
+/* A context for the peer port (tls_peer.c): like node_tls_ctx_new, and a
+ * server also requires a client certificate chaining to t->ca (mutual
+ * TLS; t must have a CA). *out: node_tls_ctx_free(). */
+int node_tls_ctx_new_peer(const struct node_tls *t, int server,
+                          struct node_tls_ctx **out, char *errmsg);
+/* x's mbedtls configuration (borrowed while x lives). */
+struct mbedtls_ssl_config *node_tls_ctx_conf(struct node_tls_ctx *x);
+struct mbedtls_x509_crt;
+/* The node id a certificate names: its one DNS subjectAltName
+ * "lora-node-<id>" (node_tls_name_id), else 0 (none, or several). */
+uint64_t node_tls_crt_id(const struct mbedtls_x509_crt *crt);
+
+/*
+ * TLS on memory buffers (tls_peer.c), for the peer transport, which moves
+ * the bytes with nng streams itself: ciphertext received goes in through
+ * node_tls_mem_in_room / node_tls_mem_in_put; every record made (handshake
+ * flights, data, alerts) is handed to the sink at once. No call does I/O
+ * or blocks. A session is used by one thread at a time (the caller's
+ * lock); its context must outlive it.
+ */
+struct node_tls_mem;
+/* Appends n bytes of ciphertext to the caller's send buffer: 0, or an
+ * error (LORA_ENOMEM) that fails the call that made the record. */
+typedef int (*node_tls_sink_fn)(void *arg, const uint8_t *p, size_t n);
+/* Unread ciphertext a session holds at most (a full record is ~16.7 KiB) */
+#define NODE_TLS_MEM_IN_BYTES (32u << 10)
+/* A session from x (client when x is a client context: server_name, if
+ * not NULL, is what the server's certificate must name). *out:
+ * node_tls_mem_free(). LORA_ENOMEM. */
+int node_tls_mem_new(struct node_tls_ctx *x, const char *server_name,
+                     node_tls_sink_fn sink, void *sink_arg,
+                     struct node_tls_mem **out);
+void node_tls_mem_free(struct node_tls_mem *m);
+/* Where received ciphertext goes: *len bytes of room (0 when the session
+ * holds NODE_TLS_MEM_IN_BYTES unread: read or step the handshake first).
+ * Borrowed until the next call on m. */
+unsigned char *node_tls_mem_in_room(struct node_tls_mem *m, size_t *len);
+/* n bytes were written at node_tls_mem_in_room (n <= its *len). */
+void node_tls_mem_in_put(struct node_tls_mem *m, size_t n);
+/* Steps the handshake on the bytes put in: 0 when done (also every call
+ * after), LORA_ETIMEOUT while more bytes are needed, else refused:
+ * LORA_EUNAUTHORIZED (a certificate that does not verify), LORA_ECLOSED,
+ * LORA_ENOMEM or LORA_ECORRUPT (node_tls_mem_error says why). */
+int node_tls_mem_handshake(struct node_tls_mem *m);
+int node_tls_mem_done(const struct node_tls_mem *m);
+/* Decrypts up to len bytes of the records put in: 0 with *got (0: more
+ * ciphertext needed), or LORA_ECLOSED / LORA_ECORRUPT / LORA_ENOMEM. */
+int node_tls_mem_read(struct node_tls_mem *m, void *buf, size_t len,
+                      size_t *got);
+/* Encrypts all len bytes into records for the sink (one per 16 KiB): 0,
+ * or an error (the session is then unusable). Handshake done first. */
+int node_tls_mem_write(struct node_tls_mem *m, const void *p, size_t len);
+/* The node id the verified peer certificate names (node_tls_crt_id), or
+ * 0 (handshake not done, no certificate, none named). */
+uint64_t node_tls_mem_peer_id(const struct node_tls_mem *m);
+/* Why the last call failed (mbedtls's text). */
+void node_tls_mem_error(const struct node_tls_mem *m, char *out, size_t bytes);
+/* A close_notify alert to the sink (best effort). */
+void node_tls_mem_close_notify(struct node_tls_mem *m);
 
 /* The first byte of a TLS connection (a handshake record), for optional
  * listeners that tell TLS from plaintext by it. */

@@ -218,6 +218,24 @@ int node_tls_ctx_new(const struct node_tls *t, int server,
 	return 0;
 }
 
+int node_tls_ctx_new_peer(const struct node_tls *t, int server,
+                          struct node_tls_ctx **out, char *errmsg)
+{
+	if (t->ca[0] == '\0')
+		return lora_errf(LORA_ECONFIG, errmsg,
+		                 "tls: peers need a CA to verify each other");
+	int rc = node_tls_ctx_new(t, server, out, errmsg);
+	if (rc == 0 && server)
+		mbedtls_ssl_conf_authmode(&(*out)->conf,
+		                          MBEDTLS_SSL_VERIFY_REQUIRED);
+	return rc;
+}
+
+struct mbedtls_ssl_config *node_tls_ctx_conf(struct node_tls_ctx *x)
+{
+	return &x->conf;
+}
+
 int node_tls_conn_new(struct node_tls_ctx *x, int fd, const char *server_name,
                       struct node_tls_conn **out)
 {

@@ -1,14 +1,13 @@
-/* tls_engine.c - nng's TLS engine on mbedtls, with the peer's node id. */
+/* tls_engine.c - nng's TLS engine on mbedtls, with our key exchange order. */
 /*
- * nng 1.5.2 cannot tell a listener which certificate the other end of a
- * tls+tcp stream presented (NNG_OPT_TLS_PEER_CN came with nng 1.6). This
- * engine does what nng's own mbedtls engine does (supplemental/tls/
- * mbedtls) and, when a handshake completes, remembers the node id the
- * peer's certificate names (its one DNS subjectAltName "lora-node-<id>")
- * for that connection. nng hands an engine connection its stream (the
- * first member of nng's tls connection is the nng_stream the listener's
- * accept returns), so node_tls_stream_peer_id(stream) finds it.
- * Registered once, before lorad makes its first nng TLS configuration
+ * The native port and the native forwarding of followers (forward.c) use
+ * nng's tls+tcp. This engine does what nng's own mbedtls engine does
+ * (supplemental/tls/mbedtls), and offers X25519 and P-256 first
+ * (node_tls_conf_curves: mbedtls's own order starts with P-521, whose
+ * handshakes cost 1.7x the CPU). The peer port no longer uses it: the peer
+ * transport does its TLS itself (tls_peer.c), and checks the node id a
+ * peer's certificate names there (node_tls_crt_id, below). Registered
+ * once, before lorad makes its first nng TLS configuration
  * (node_tls_nng_config), after nng's own initialisation (which would
  * replace it); every configuration checks it is still the engine.
  */
@@ -34,10 +33,8 @@
 #include "lora.h"
 #include "tls.h"
 
-#define ENGINE_PAIRS_MAX  4    /* own certificates per configuration */
-#define ENGINE_CONNS_MAX  1024 /* connections whose peer id is kept */
+#define ENGINE_PAIRS_MAX  4 /* own certificates per configuration */
 #define ENGINE_NAME_BYTES 256
-#define ENGINE_WARN_MS    10000 /* between two "table full" warnings */
 
 struct nng_tls_engine_config {
 	mbedtls_ssl_config conf;
@@ -46,87 +43,17 @@ struct nng_tls_engine_config {
 	mbedtls_x509_crt certs[ENGINE_PAIRS_MAX];
 	mbedtls_pk_context keys[ENGINE_PAIRS_MAX];
 	int n_pairs;
-	int server;       /* a listener's configuration */
-	int auth_require; /* client certificates required and verified */
+	int server; /* a listener's configuration */
 	char server_name[ENGINE_NAME_BYTES];
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 };
 
 struct nng_tls_engine_conn {
-	void *tls;    /* nng's connection: its stream */
-	int track;    /* a listener's connection whose client must verify */
+	void *tls;    /* nng's connection */
 	int recv_err; /* nng error met after bytes conn_recv returned */
 	mbedtls_ssl_context ssl;
 };
-
-/* stream -> peer id, for connections of listeners that require and
- * verified a client certificate (the peer listener) only, added when the
- * handshake completes: connections that present no certificate (native
- * clients, strangers) never take a slot. */
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	void *tls;
-	uint64_t id;
-} reg[ENGINE_CONNS_MAX];
-static int reg_cap = ENGINE_CONNS_MAX; /* slots in use: tests lower it */
-static uint64_t reg_warned_ms;         /* last "full" warning */
-
-void node_tls_engine_test_cap(int slots)
-{
-	pthread_mutex_lock(&reg_mu);
-	reg_cap =
-	    slots > 0 && slots < ENGINE_CONNS_MAX ? slots : ENGINE_CONNS_MAX;
-	pthread_mutex_unlock(&reg_mu);
-}
-
-/* Remembers id for tls (0: added; LORA_ELIMIT: no free slot). */
-static int reg_add(void *tls, uint64_t id)
-{
-	int rc = LORA_ELIMIT, warn = 0;
-	pthread_mutex_lock(&reg_mu);
-	for (int i = 0; i < reg_cap; i++)
-		if (reg[i].tls == NULL || reg[i].tls == tls) {
-			reg[i].tls = tls;
-			reg[i].id = id;
-			rc = 0;
-			break;
-		}
-	uint64_t now = lora_now_ms();
-	if (rc != 0 && now - reg_warned_ms >= ENGINE_WARN_MS) {
-		reg_warned_ms = now;
-		warn = 1;
-	}
-	pthread_mutex_unlock(&reg_mu);
-	if (warn)
-		LOG_WARN("tls: %d verified peer connections open, the "
-		         "limit: a new one is not identified and its frames "
-		         "are refused",
-		         reg_cap);
-	return rc;
-}
-
-static void reg_remove(void *tls)
-{
-	pthread_mutex_lock(&reg_mu);
-	for (int i = 0; i < reg_cap; i++)
-		if (reg[i].tls == tls)
-			reg[i].tls = NULL;
-	pthread_mutex_unlock(&reg_mu);
-}
-
-int node_tls_stream_peer_id(const void *stream, uint64_t *id)
-{
-	int rc = LORA_ENOTFOUND;
-	pthread_mutex_lock(&reg_mu);
-	for (int i = 0; i < reg_cap; i++)
-		if (reg[i].tls == stream) {
-			*id = reg[i].id;
-			rc = reg[i].id ? 0 : LORA_ENOTFOUND;
-		}
-	pthread_mutex_unlock(&reg_mu);
-	return rc;
-}
 
 /* The id in "lora-node-<id>" (len bytes at p), or 0: the id canonical,
  * 1 to UINT64_MAX in decimal without leading zeros, so one id has one
@@ -154,7 +81,7 @@ uint64_t node_tls_name_id(const unsigned char *p, size_t len)
  * "lora-node-<id>" (other DNS names, e.g. localhost, do not count); 0
  * when it has none or more than one. The CN is never looked at: mbedtls's
  * name check on the dialing side ignores it when SANs exist. */
-static uint64_t cert_id(const mbedtls_x509_crt *crt)
+uint64_t node_tls_crt_id(const mbedtls_x509_crt *crt)
 {
 	uint64_t id = 0;
 	for (const mbedtls_x509_sequence *s = &crt->subject_alt_names;
@@ -178,7 +105,7 @@ uint64_t node_tls_cert_pem_id(const char *pem)
 	uint64_t id = 0;
 	if (mbedtls_x509_crt_parse(&crt, (const unsigned char *)pem,
 	                           strlen(pem) + 1) == 0)
-		id = cert_id(&crt);
+		id = node_tls_crt_id(&crt);
 	mbedtls_x509_crt_free(&crt);
 	return id;
 }
@@ -232,14 +159,11 @@ static int conn_init(nng_tls_engine_conn *ec, void *tls,
 		ret = mbedtls_ssl_set_hostname(&ec->ssl, cfg->server_name);
 	if (ret != 0)
 		return mk_err(ret);
-	ec->track = cfg->server && cfg->auth_require;
 	return 0;
 }
 
 static void conn_fini(nng_tls_engine_conn *ec)
 {
-	if (ec->track)
-		reg_remove(ec->tls);
 	mbedtls_ssl_free(&ec->ssl);
 }
 
@@ -254,13 +178,7 @@ static int conn_handshake(nng_tls_engine_conn *ec)
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
 	    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return NNG_EAGAIN;
-	if (ret != 0)
-		return mk_err(ret);
-	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&ec->ssl);
-	if (ec->track && crt != NULL &&
-	    mbedtls_ssl_get_verify_result(&ec->ssl) == 0)
-		(void)reg_add(ec->tls, cert_id(crt));
-	return 0;
+	return ret != 0 ? mk_err(ret) : 0;
 }
 
 /* mbedtls_ssl_read's result as an nng error (ret <= 0). */
@@ -380,7 +298,6 @@ static int config_auth(nng_tls_engine_config *cfg, nng_tls_auth_mode mode)
 	        : mode == NNG_TLS_AUTH_MODE_OPTIONAL
 	            ? MBEDTLS_SSL_VERIFY_OPTIONAL
 	            : MBEDTLS_SSL_VERIFY_NONE;
-	cfg->auth_require = mode == NNG_TLS_AUTH_MODE_REQUIRED;
 	mbedtls_ssl_conf_authmode(&cfg->conf, m);
 	return 0;
 }

@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include <nng/nng.h>
-#include <nng/supplemental/tls/tls.h>
 #include <nng/supplemental/util/platform.h>
 
 #include "config.h"
@@ -29,6 +28,14 @@
  * small VM. Here a send is one nng_stream_send of every frame buffered for
  * that peer, and a receive is one nng_stream_recv of as many bytes as the
  * socket holds, parsed into frames and delivered on that same callback.
+ *
+ * TLS (peer_tls): the streams stay plain tcp:// and the bytes are wrapped
+ * here with mbedtls on memory buffers (tls_peer.c): a batch of frames is
+ * encrypted into records straight into the buffer the one stream send
+ * takes, and the bytes one receive brings are decrypted and parsed on that
+ * same callback; the handshake is stepped by the same callbacks. nng's
+ * tls+tcp would add a task-queue hand-off to every send and receive (the
+ * wire is the same: TLS 1.2, then the hello and frames inside).
  *
  * Locking: t->mu guards the peer table (lookups by senders, set/remove);
  * each peer's pc->mu guards its stream, buffers and aios' arming; t->in_mu
@@ -102,6 +109,10 @@ struct peer_out {
 	uint64_t up_ms;   /* when the current stream connected (lora_now_ms) */
 	uint64_t dial_ms; /* when the dial in flight started; 0: none */
 	int answered;     /* the peer's listener sent its hello */
+	/* peer TLS: the stream's session (NULL without TLS, or while not
+	 * connected) and the records it made that wait for the next send */
+	struct node_tls_mem *tls;
+	struct byte_buf wire;
 	struct byte_buf pend; /* frames waiting for the next batch */
 	size_t pend_frames;
 	/* of those, NODE_FRAME_FWD / _ANS: their own budget, not Raft's */
@@ -126,6 +137,15 @@ struct conn_in {
 	size_t counted;  /* buf.cap as counted in t->in_bytes */
 	uint64_t sender; /* sender id of its first frame (0: none yet) */
 	char remote[64];
+	/* peer TLS: the session, the node its verified certificate names,
+	 * records waiting to be sent (handshake flights, the hello reply) and
+	 * whether the aio is sending them; the hello must come by hello_ms */
+	struct node_tls_mem *tls;
+	uint64_t cert_id;
+	struct byte_buf out;
+	size_t out_off;
+	int tx;
+	uint64_t hello_ms;
 };
 
 enum { CONN_HELLO, CONN_REPLY, CONN_FRAMES };
@@ -140,7 +160,9 @@ struct side_item {
 
 struct node_transport {
 	uint64_t self;
-	struct node_tls tls;  /* peer_tls: mode off means plain tcp:// */
+	struct node_tls tls; /* peer_tls: mode off means no TLS */
+	/* with peer TLS: contexts of inbound (mutual) and outbound sessions */
+	struct node_tls_ctx *tls_srv, *tls_cli;
 	atomic_int idle_ms;   /* inbound stream silence limit */
 	atomic_int silent_ms; /* a peer heard from less recently is lost */
 	char self_host[NODE_ADDR_BYTES_MAX];
@@ -467,14 +489,14 @@ static void conn_buf_shrink(struct conn_in *c)
 }
 
 /* With peer TLS, the first frame's sender must be the node the stream's
- * certificate names (tls_engine.c): a member holding its own certificate
- * cannot speak for another (0: fine). */
+ * certificate names (verified in the handshake, tls_peer.c): a member
+ * holding its own certificate cannot speak for another (0: fine). */
 static int conn_identity_ok(struct conn_in *c, uint64_t from)
 {
-	uint64_t id = 0;
-	if (c->t->tls.mode == NODE_TLS_OFF)
+	uint64_t id = c->cert_id;
+	if (c->tls == NULL)
 		return 0;
-	if (node_tls_stream_peer_id(c->stream, &id) == 0 && id == from)
+	if (id != 0 && id == from)
 		return 0;
 	if (in_warn_ok(c->t))
 		LOG_WARN("peer stream from %s: frames from node %llu over a "
@@ -556,12 +578,42 @@ static int conn_parse(struct conn_in *c)
 	return 0;
 }
 
+/* conn_arm with TLS: sends the records waiting in c->out, else receives
+ * ciphertext (until the hello, within hello_ms of the accept). */
+static int conn_arm_tls(struct conn_in *c)
+{
+	nng_iov iov;
+	int idle = atomic_load(&c->t->idle_ms);
+	c->tx = c->out.len > c->out_off;
+	if (c->tx) {
+		iov.iov_buf = c->out.data + c->out_off;
+		iov.iov_len = c->out.len - c->out_off;
+		nng_aio_set_iov(c->aio, 1, &iov);
+		nng_aio_set_timeout(c->aio, idle);
+		nng_stream_send(c->stream, c->aio);
+		return 0;
+	}
+	iov.iov_buf = node_tls_mem_in_room(c->tls, &iov.iov_len);
+	if (iov.iov_len == 0)
+		return -1;
+	if (c->state == CONN_HELLO) {
+		uint64_t now = lora_now_ms();
+		idle = now < c->hello_ms ? (int)(c->hello_ms - now) : 1;
+	}
+	nng_aio_set_iov(c->aio, 1, &iov);
+	nng_aio_set_timeout(c->aio, idle);
+	nng_stream_recv(c->stream, c->aio);
+	return 0;
+}
+
 /* Arms the next operation of c (under t->in_mu); 0, or -1 if c is closing.
  */
 static int conn_arm(struct conn_in *c)
 {
 	if (c->closing || c->t->recv_stopped)
 		return -1;
+	if (c->tls != NULL)
+		return conn_arm_tls(c);
 	nng_iov iov;
 	if (c->state == CONN_REPLY) {
 		iov.iov_buf = (void *)hello_pull;
@@ -621,11 +673,98 @@ static int conn_hello(struct conn_in *c)
 	return 0;
 }
 
+/* Appends records of c's TLS session to c->out (tls_peer.c's sink). */
+static int conn_sink(void *arg, const uint8_t *p, size_t n)
+{
+	struct conn_in *c = arg;
+	if (buf_reserve(&c->out, n) != 0)
+		return LORA_ENOMEM;
+	memcpy(c->out.data + c->out.len, p, n);
+	c->out.len += n;
+	return 0;
+}
+
+/* Plaintext bytes just added to c->buf under TLS: the hello (answered
+ * inside TLS at once), then frames. 0, or -1 to close. */
+static int conn_plain(struct conn_in *c)
+{
+	if (c->state == CONN_HELLO) {
+		int h = conn_hello(c);
+		if (h < 0 && in_warn_ok(c->t))
+			LOG_WARN("peer listener: connection from %s did not "
+			         "open with the peer hello, closing it",
+			         c->remote);
+		if (h != 0)
+			return h < 0 ? -1 : 0;
+		if (node_tls_mem_write(c->tls, hello_pull, PEER_HELLO_BYTES))
+			return -1;
+		c->state = CONN_FRAMES;
+	}
+	return conn_parse(c);
+}
+
+/* Decrypts every record c's session holds into c->buf, handling the
+ * plaintext as it comes. 0, or -1 to close. */
+static int conn_decrypt(struct conn_in *c)
+{
+	for (;;) {
+		if (conn_reserve(c, 1) != 0)
+			return -1;
+		size_t got;
+		struct byte_buf *b = &c->buf;
+		if (node_tls_mem_read(c->tls, b->data + b->len, b->cap - b->len,
+		                      &got) != 0)
+			return -1;
+		if (got == 0)
+			return 0;
+		b->len += got;
+		if (conn_plain(c) != 0)
+			return -1;
+	}
+}
+
+/* conn_step with TLS: n bytes were sent (c->tx) or received. */
+static int conn_step_tls(struct conn_in *c, size_t n)
+{
+	if (c->tx) {
+		c->out_off += n;
+		if (c->out_off == c->out.len) {
+			c->out.len = c->out_off = 0;
+			buf_shrink(&c->out, PEER_HELLO_BYTES);
+		}
+		return 0;
+	}
+	node_tls_mem_in_put(c->tls, n);
+	if (!node_tls_mem_done(c->tls)) {
+		int rc = node_tls_mem_handshake(c->tls);
+		if (rc == LORA_ETIMEOUT)
+			return 0;
+		if (rc != 0) {
+			char why[128];
+			node_tls_mem_error(c->tls, why, sizeof why);
+			if (in_warn_ok(c->t))
+				LOG_WARN("peer listener: TLS handshake with %s "
+				         "refused: %s (a peer needs a "
+				         "certificate from the peer CA)",
+				         c->remote, why);
+			return -1;
+		}
+		c->cert_id = node_tls_mem_peer_id(c->tls);
+	}
+	return conn_decrypt(c);
+}
+
 /* Moves c one step on after its aio completed with rv; 0 to re-arm. */
 static int conn_step(struct conn_in *c, int rv)
 {
 	if (rv != 0)
 		return -1;
+	if (c->tls != NULL) {
+		if (!c->tx)
+			__atomic_store_n(&c->rx_ms, lora_now_ms(),
+			                 __ATOMIC_RELAXED);
+		return conn_step_tls(c, nng_aio_count(c->aio));
+	}
 	size_t n = nng_aio_count(c->aio);
 	__atomic_store_n(&c->rx_ms, lora_now_ms(), __ATOMIC_RELAXED);
 	if (c->state == CONN_REPLY) {
@@ -663,13 +802,6 @@ static void conn_cb(void *arg)
 			    "peer listener: no hello from %s within %d ms, "
 			    "closing it",
 			    c->remote, PEER_HELLO_TIMEOUT_MS);
-	} else if (rv == NNG_EPEERAUTH || rv == NNG_ECRYPTO) {
-		if (in_warn_ok(c->t))
-			LOG_WARN(
-			    "peer listener: TLS handshake with %s refused: "
-			    "%s (a peer needs a certificate from the peer "
-			    "CA)",
-			    c->remote, nng_strerror(rv));
 	} else if (rv != 0 && rv != NNG_ECLOSED && rv != NNG_ECANCELED)
 		LOG_DEBUG("peer stream from %s: %s", c->remote,
 		          nng_strerror(rv));
@@ -683,6 +815,8 @@ static void conn_free(struct conn_in *c)
 	nng_aio_free(c->aio); /* stops it: waits for a running callback */
 	nng_stream_free(c->stream);
 	conn_buf_free(c);
+	node_tls_mem_free(c->tls);
+	buf_free(&c->out);
 	lora_free(c);
 }
 
@@ -714,7 +848,16 @@ static void conn_start(struct node_transport *t, nng_stream *s)
 	c->stream = s;
 	c->state = CONN_HELLO;
 	c->rx_ms = lora_now_ms();
+	c->hello_ms = c->rx_ms + PEER_HELLO_TIMEOUT_MS;
 	stream_remote(s, c->remote, sizeof c->remote);
+	if (t->tls_srv != NULL &&
+	    node_tls_mem_new(t->tls_srv, NULL, conn_sink, c, &c->tls) != 0) {
+		LOG_WARN("peer listener: out of memory, dropping a connection");
+		nng_aio_free(c->aio);
+		lora_free(c);
+		nng_stream_free(s);
+		return;
+	}
 	pthread_mutex_lock(&t->in_mu);
 	c->next = t->live;
 	t->live = c;
@@ -835,21 +978,15 @@ void node_transport_stop_recv(struct node_transport *t)
 	side_stop(t);
 }
 
-/* Mutual TLS on t's listener: a peer must present a certificate that
- * chains to the peer CA. */
-static int listener_tls(struct node_transport *t, char *errmsg)
+/* Mutual TLS contexts: inbound peers must present a certificate that
+ * chains to the peer CA; outbound, the same, and it must name the id
+ * dialed (NODE_TLS_PEER_NAME_FMT, set per session). */
+static int transport_tls(struct node_transport *t, char *errmsg)
 {
-	nng_tls_config *cfg;
-	int rc = node_tls_nng_config(&t->tls, 1, 1, NULL, &cfg, errmsg);
-	if (rc)
-		return rc;
-	int rv =
-	    nng_stream_listener_set_ptr(t->listener, NNG_OPT_TLS_CONFIG, cfg);
-	nng_tls_config_free(cfg); /* the listener holds its own reference */
-	if (rv)
-		return lora_errf(LORA_ECONFIG, errmsg, "peer listener tls: %s",
-		                 nng_strerror(rv));
-	return 0;
+	int rc = node_tls_ctx_new_peer(&t->tls, 1, &t->tls_srv, errmsg);
+	if (rc == 0)
+		rc = node_tls_ctx_new_peer(&t->tls, 0, &t->tls_cli, errmsg);
+	return rc ? lora_errwrap(rc, errmsg, "peer tls") : 0;
 }
 
 int node_transport_open(uint64_t self_id, const char *listen_addr,
@@ -873,17 +1010,16 @@ int node_transport_open(uint64_t self_id, const char *listen_addr,
 	if (tls != NULL)
 		t->tls = *tls;
 	char url[NODE_ADDR_BYTES_MAX + 16];
-	node_tls_url(&t->tls, listen_addr, url, sizeof url);
-	int rv = nng_stream_listener_alloc(&t->listener, url);
-	if (rv == 0)
-		nng_stream_listener_set_bool(t->listener, NNG_OPT_TCP_NODELAY,
-		                             true);
-	if (rv == 0 && t->tls.mode != NODE_TLS_OFF &&
-	    listener_tls(t, errmsg) != 0) {
+	snprintf(url, sizeof url, "tcp://%s", listen_addr);
+	if (t->tls.mode != NODE_TLS_OFF && transport_tls(t, errmsg) != 0) {
 		t->recv_stopped = 1;
 		node_transport_close(t);
 		return LORA_ECONFIG;
 	}
+	int rv = nng_stream_listener_alloc(&t->listener, url);
+	if (rv == 0)
+		nng_stream_listener_set_bool(t->listener, NNG_OPT_TCP_NODELAY,
+		                             true);
 	if (rv == 0)
 		rv = nng_stream_listener_listen(t->listener);
 	if (rv == 0)
@@ -914,19 +1050,58 @@ static void peer_send_fly(struct peer_out *pc)
 	nng_stream_send(pc->stream, pc->send_aio);
 }
 
-/* Moves the pending frames into flight when nothing is; pc->mu held. */
-static void peer_kick(struct peer_out *pc)
+static void peer_lost(struct peer_out *pc, int rv);
+
+/* Swaps *next (the bytes to send) into flight and sends them; pc->mu
+ * held, nothing in flight. */
+static void peer_fly(struct peer_out *pc, struct byte_buf *next)
 {
-	if (pc->sending || !pc->connected || pc->pend.len == 0)
-		return;
 	struct byte_buf b = pc->fly;
 	b.len = 0;
 	buf_shrink(&b, PEER_SENDBUF_KEEP_BYTES);
-	pc->fly = pc->pend;
+	pc->fly = *next;
 	pc->fly_off = 0;
-	pc->pend = b;
-	pc->pend_frames = pc->pend_fwd_frames = pc->pend_fwd_bytes = 0;
+	*next = b;
 	peer_send_fly(pc);
+}
+
+/* Appends records of pc's TLS session to pc->wire (tls_peer.c's sink). */
+static int wire_sink(void *arg, const uint8_t *p, size_t n)
+{
+	struct byte_buf *b = arg;
+	if (buf_reserve(b, n) != 0)
+		return LORA_ENOMEM;
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* Moves the pending frames into flight when nothing is; with TLS they
+ * are encrypted (once the handshake is done) behind any handshake records
+ * waiting in pc->wire, and wire leaves. pc->mu held. */
+static void peer_kick(struct peer_out *pc)
+{
+	if (pc->sending || !pc->connected)
+		return;
+	if (pc->tls == NULL) {
+		if (pc->pend.len > 0)
+			peer_fly(pc, &pc->pend);
+	} else {
+		if (pc->pend.len > 0 && node_tls_mem_done(pc->tls)) {
+			int rc = node_tls_mem_write(pc->tls, pc->pend.data,
+			                            pc->pend.len);
+			pc->pend.len = 0;
+			buf_shrink(&pc->pend, PEER_SENDBUF_KEEP_BYTES);
+			if (rc != 0) {
+				peer_lost(pc, NNG_ENOMEM);
+				return;
+			}
+		}
+		if (pc->wire.len > 0)
+			peer_fly(pc, &pc->wire);
+	}
+	if (pc->pend.len == 0)
+		pc->pend_frames = pc->pend_fwd_frames = pc->pend_fwd_bytes = 0;
 }
 
 /* Arms the backoff timer before the next dial; pc->mu held. */
@@ -979,8 +1154,12 @@ static void peer_lost(struct peer_out *pc, int rv)
 	pc->pend.len = 0;
 	pc->pend_frames = pc->pend_fwd_frames = pc->pend_fwd_bytes = 0;
 	pc->fly.len = pc->fly_off = 0;
+	pc->wire.len = 0;
 	buf_shrink(&pc->pend, PEER_SENDBUF_KEEP_BYTES);
 	buf_shrink(&pc->fly, PEER_SENDBUF_KEEP_BYTES);
+	buf_shrink(&pc->wire, PEER_SENDBUF_KEEP_BYTES);
+	node_tls_mem_free(pc->tls);
+	pc->tls = NULL;
 	peer_backoff(pc);
 }
 
@@ -1027,6 +1206,12 @@ static void peer_probe(struct peer_out *pc)
 	if (pc->probe_len == PEER_HELLO_BYTES)
 		iov = (nng_iov){.iov_buf = pc->probe,
 		                .iov_len = PEER_PROBE_BYTES};
+	if (pc->tls != NULL) /* ciphertext, decrypted by probe_tls */
+		iov.iov_buf = node_tls_mem_in_room(pc->tls, &iov.iov_len);
+	if (iov.iov_len == 0) { /* 32 KiB of records nobody should send */
+		peer_lost(pc, NNG_EPROTO);
+		return;
+	}
 	nng_aio_set_iov(pc->probe_aio, 1, &iov);
 	pc->stream_ops++;
 	nng_stream_recv(pc->stream, pc->probe_aio);
@@ -1045,30 +1230,91 @@ static void peer_answered(struct peer_out *pc)
 	pc->warned = pc->tls_warned = 0;
 }
 
+/* n bytes of the listener's answer arrived at pc->probe + probe_len
+ * (plaintext): 0 to read on, else the stream is to be dropped (anything
+ * after the hello, or a hello that is not one). pc->mu held. */
+static int probe_bytes(struct peer_out *pc, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (pc->probe_len == PEER_HELLO_BYTES)
+		return -1; /* nothing is expected after the hello */
+	pc->probe_len += n;
+	if (memcmp(pc->probe, hello_pull, pc->probe_len) == 0) {
+		if (pc->probe_len == PEER_HELLO_BYTES)
+			peer_answered(pc);
+		return 0;
+	}
+	LOG_WARN("peer %llu (%s): not a peer listener, closing",
+	         (unsigned long long)pc->id, pc->addr);
+	return -1;
+}
+
+/* n bytes of ciphertext arrived: steps the handshake (sending what it
+ * makes; once done, the frames waiting) and decrypts the answer into
+ * pc->probe, *plain bytes of it. 0, or an nng error. pc->mu held. */
+static int probe_tls(struct peer_out *pc, size_t n, size_t *plain)
+{
+	*plain = 0;
+	node_tls_mem_in_put(pc->tls, n);
+	int done = node_tls_mem_done(pc->tls);
+	int rc = node_tls_mem_handshake(pc->tls);
+	if (rc != 0 && rc != LORA_ETIMEOUT) {
+		char why[128];
+		node_tls_mem_error(pc->tls, why, sizeof why);
+		LOG_DEBUG("peer %llu (%s): TLS handshake: %s",
+		          (unsigned long long)pc->id, pc->addr, why);
+		return rc == LORA_EUNAUTHORIZED ? NNG_EPEERAUTH : NNG_ECRYPTO;
+	}
+	if (rc != 0 || !done)
+		peer_kick(pc); /* a flight of the handshake, or the frames */
+	if (rc != 0 || !pc->connected)
+		return 0;
+	uint8_t *dst = pc->probe + pc->probe_len;
+	size_t room = PEER_HELLO_BYTES - pc->probe_len;
+	if (room == 0) {
+		dst = pc->probe;
+		room = PEER_PROBE_BYTES;
+	}
+	return node_tls_mem_read(pc->tls, dst, room, plain) ? NNG_ECLOSED : 0;
+}
+
 static void probe_cb(void *arg)
 {
 	struct peer_out *pc = arg;
 	int rv = nng_aio_result(pc->probe_aio);
 	pthread_mutex_lock(&pc->mu);
 	pc->stream_ops--;
-	int hello = pc->probe_len < PEER_HELLO_BYTES;
-	if (rv == 0 && hello && !pc->closing && pc->connected) {
-		pc->probe_len += nng_aio_count(pc->probe_aio);
-		if (memcmp(pc->probe, hello_pull, pc->probe_len) == 0) {
-			if (pc->probe_len == PEER_HELLO_BYTES)
-				peer_answered(pc);
+	if (rv == 0 && !pc->closing && pc->connected) {
+		size_t n = nng_aio_count(pc->probe_aio);
+		if (pc->tls != NULL)
+			rv = probe_tls(pc, n, &n);
+		if (rv == 0 && pc->connected && probe_bytes(pc, n) == 0) {
 			peer_probe(pc);
 			pthread_mutex_unlock(&pc->mu);
 			return;
 		}
-		LOG_WARN("peer %llu (%s): not a peer listener, closing",
-		         (unsigned long long)pc->id, pc->addr);
 	}
 	peer_lost(pc, rv ? rv : NNG_EPROTO);
 	pthread_mutex_unlock(&pc->mu);
 }
 
-/* A fresh stream: it carries the hello first, then frames. pc->mu held. */
+/* A TLS session for pc's fresh stream, its ClientHello in pc->wire: the
+ * peer's certificate must name pc->id. pc->mu held. */
+static int peer_tls_start(struct peer_out *pc)
+{
+	char name[64];
+	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
+	         (unsigned long long)pc->id);
+	int rc = node_tls_mem_new(pc->t->tls_cli, name, wire_sink, &pc->wire,
+	                          &pc->tls);
+	if (rc == 0 && node_tls_mem_handshake(pc->tls) != LORA_ETIMEOUT)
+		rc = LORA_ENOMEM; /* a client's first step only writes */
+	return rc;
+}
+
+/* A fresh stream: it carries the hello first (inside TLS with peer TLS,
+ * after the handshake), then frames. pc->mu held. */
 static void peer_connected(struct peer_out *pc, nng_stream *s)
 {
 	stream_tune(pc->t, s);
@@ -1078,7 +1324,9 @@ static void peer_connected(struct peer_out *pc, nng_stream *s)
 	pc->up_ms = lora_now_ms();
 	pc->probe_len = 0;
 	LORA_ASSERT(pc->pend.len == 0 && pc->fly.len == 0);
-	if (buf_reserve(&pc->pend, PEER_HELLO_BYTES) != 0) {
+	LORA_ASSERT(pc->wire.len == 0 && pc->tls == NULL);
+	if (buf_reserve(&pc->pend, PEER_HELLO_BYTES) != 0 ||
+	    (pc->t->tls_cli != NULL && peer_tls_start(pc) != 0)) {
 		peer_lost(pc, NNG_ENOMEM);
 		return;
 	}
@@ -1168,6 +1416,8 @@ static void peer_free(struct peer_out *pc)
 	nng_aio_free(pc->probe_aio);
 	buf_free(&pc->pend);
 	buf_free(&pc->fly);
+	buf_free(&pc->wire);
+	node_tls_mem_free(pc->tls);
 	pthread_mutex_destroy(&pc->mu);
 	lora_free(pc);
 }
@@ -1184,25 +1434,6 @@ static int peer_aios(struct peer_out *pc)
 	return rv;
 }
 
-/* Mutual TLS on pc's dialer: our certificate, and the peer's must chain
- * to the peer CA and name it NODE_TLS_PEER_NAME_FMT with its id. */
-static int dialer_tls(struct peer_out *pc, char *errmsg)
-{
-	char name[64];
-	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
-	         (unsigned long long)pc->id);
-	nng_tls_config *cfg;
-	int rc = node_tls_nng_config(&pc->t->tls, 0, 1, name, &cfg, errmsg);
-	if (rc)
-		return rc;
-	int rv = nng_stream_dialer_set_ptr(pc->dialer, NNG_OPT_TLS_CONFIG, cfg);
-	nng_tls_config_free(cfg); /* the dialer holds its own reference */
-	if (rv)
-		return lora_errf(LORA_ECONFIG, errmsg, "peer dialer tls: %s",
-		                 nng_strerror(rv));
-	return 0;
-}
-
 /* A new peer dialing addr in the background; *out, or an error. */
 static int peer_new(struct node_transport *t, uint64_t id, const char *addr,
                     struct peer_out **out, char *errmsg)
@@ -1216,7 +1447,7 @@ static int peer_new(struct node_transport *t, uint64_t id, const char *addr,
 	pc->backoff_ms = PEER_BACKOFF_MIN_MS;
 	snprintf(pc->addr, sizeof pc->addr, "%s", addr);
 	char url[NODE_ADDR_BYTES_MAX + 16];
-	node_tls_url(&t->tls, addr, url, sizeof url);
+	snprintf(url, sizeof url, "tcp://%s", addr);
 	int rv = peer_aios(pc);
 	if (rv == 0)
 		rv = nng_stream_dialer_alloc(&pc->dialer, url);
@@ -1224,10 +1455,6 @@ static int peer_new(struct node_transport *t, uint64_t id, const char *addr,
 		peer_free(pc);
 		return lora_errf(LORA_EIO, errmsg, "dial %s: %s", url,
 		                 nng_strerror(rv));
-	}
-	if (t->tls.mode != NODE_TLS_OFF && dialer_tls(pc, errmsg) != 0) {
-		peer_free(pc);
-		return LORA_ECONFIG;
 	}
 	nng_stream_dialer_set_bool(pc->dialer, NNG_OPT_TCP_NODELAY, true);
 	dialer_set_local(t, pc->dialer);
@@ -1261,6 +1488,8 @@ void node_transport_close(struct node_transport *t)
 	if (t->listener != NULL)
 		nng_stream_listener_free(t->listener);
 	side_stop(t);
+	node_tls_ctx_free(t->tls_srv);
+	node_tls_ctx_free(t->tls_cli);
 	pthread_cond_destroy(&t->side_cond);
 	pthread_mutex_destroy(&t->side_mu);
 	pthread_mutex_destroy(&t->in_mu);

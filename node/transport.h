@@ -16,9 +16,12 @@
  * line a second), never the process. A frame's buffer grows as its bytes
  * arrive, not to the length announced. At most 64 inbound streams are
  * open, and NODE_PEERS_MAX + 4 (20) from one remote address. With peer TLS
- * the stream carries the same bytes inside TLS (tls+tcp://, mutual), and
- * the sender of an inbound stream's frames must be the node its
- * certificate names (tls_engine.c), else the stream is closed. Without
+ * the stream carries the same bytes inside mutual TLS 1.2 (what nng's
+ * tls+tcp:// speaks), done here on plain tcp:// streams with mbedtls on
+ * memory buffers (tls_peer.c): the handshake and the hello must end within
+ * 5 s of the accept, a dial accepts only a certificate naming the peer id
+ * dialed, and the sender of an inbound stream's frames must be the node
+ * its certificate names, else the stream is closed. Without
  * TLS the sender id is bound to the first frame of its stream only: the
  * receiver checks what it can (node/raftloop.c, status.c, snapshot.c;
  * docs/security.md).
@@ -75,8 +78,8 @@ typedef void (*node_transport_recv_fn)(void *arg, int kind, uint64_t from,
                                        const uint8_t *payload, size_t len);
 
 struct node_tls;
-/* Listens on host:port. tls (borrowed, copied; NULL or mode off: plain
- * tcp://) makes the listener and every dialer use mutual TLS (tls.h):
+/* Listens on host:port. tls (borrowed, copied; NULL or mode off: no
+ * TLS) makes the listener and every dialer use mutual TLS (tls.h):
  * inbound peers must present a certificate from tls->ca, and a dial to
  * peer id accepts only a certificate naming "lora-node-<id>". On success
  * *out: node_transport_close(). */

@@ -14,13 +14,17 @@
 # Environment: BENCH_BUILD (release build dir, default build/release, made by scripts/build.sh),
 # LORAD, BENCH_HTTP (binaries), BENCH_SECONDS (default 10),
 # BENCH_CLIENTS (default "1 16 64"), BENCH_SKIP_ETCD=1, BENCH_SKIP_LORA=1,
+# BENCH_SKIP_FAILOVER=1 (LoraDB: no leader kill after the points),
 # BENCH_AUTH (on, the default, or off: LoraDB's authentication, to compare;
 # with it on every request carries Basic auth, docs/security.md),
 # BENCH_TLS (off, the default, or on: LoraDB with TLS on every port, a CA
 # from deploy/gen-certs.sh, bench_http over https with --ca). TLS + auth
 # against neither: BENCH_TLS=on BENCH_AUTH=on vs BENCH_TLS=off BENCH_AUTH=off.
 # BENCH_PEER_FORWARD=true: followers pass writes over the peer channel
-# (peer_forward, docs/node.md).
+# (peer_forward, docs/node.md). Each LoraDB point also prints every node's
+# CPU (user + system, /proc/<pid>/stat) per acknowledged write over the
+# point, n<i>L for the leader and n<i>F for followers; with
+# BENCH_THREAD_CPU=1 also per thread name of each node.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
@@ -69,12 +73,67 @@ failover() {
 	results+=("$sys failover_first_write_ms=$out")
 }
 
+cpu_ticks() { # cpu_ticks PID: user + system CPU of a process, in clock ticks
+	awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# thread_ticks PID: "name<TAB>ticks" per thread name of a process (user +
+# system CPU, threads of one name summed)
+thread_ticks() {
+	local f
+	for f in /proc/"$1"/task/*/stat; do
+		sed -E 's/^[0-9]+ \((.*)\) [A-Za-z] (.*)$/\1\t\2/' "$f" 2>/dev/null
+	done | awk -F'\t' '{split($2, a, " "); t[$1] += a[11] + a[12]}
+		END {for (k in t) print k "\t" t[k]}'
+}
+
+# thread_cpu BEFORE AFTER WRITES: "name=us" per thread name, CPU per write
+thread_cpu() {
+	awk -F'\t' -v hz="$(getconf CLK_TCK)" -v w="$3" '
+		NR == FNR {t0[$1] = $2; next}
+		{d = $2 - t0[$1]; if (d > 0) printf " %s=%.1f", $1, d * 1e6 / hz / w}' "$1" "$2"
+}
+
+# node_cpu PIDS TICKS0 LEADER WRITES: " n<i><L|F>_cpu_us_per_write=..." for
+# each LoraDB node (L: the leader at the start of the point)
+node_cpu() {
+	local -n pids_=$1 t0_=$2
+	local i d role hz out=""
+	hz=$(getconf CLK_TCK)
+	[ "${4:-0}" -gt 0 ] || return 0
+	for i in 0 1 2; do
+		d=$(($(cpu_ticks "${pids_[i]}") - t0_[i]))
+		role=F
+		[ "$((i + 1))" = "$3" ] && role=L
+		out+=" n$((i + 1))${role}_cpu_us_per_write=$((d * 1000000 / hz / $4))"
+	done
+	printf '%s' "$out"
+}
+
 run_points() { # run_points SYSTEM ENDPOINTS
-	local c line tls=()
+	local c line tls=() pids=() t0=() leader="" i
 	[ "$1" = lora ] && tls=("${lora_tls[@]}")
 	for c in $CLIENTS; do
+		if [ "$1" = lora ]; then
+			pids=() t0=()
+			for i in 1 2 3; do
+				pids+=("$(lc_pid "$i")")
+				t0+=("$(cpu_ticks "${pids[-1]}")")
+			done
+			leader=$(lc_leader)
+		fi
+		[ "$1" = lora ] && for i in 0 1 2; do thread_ticks "${pids[i]}" >"$work/th0.$i"; done
 		line=$("$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" "${tls[@]}" \
 			--duration-ms $((SECS * 1000)) --prefix "c$c")
+		local w
+		w=$(echo "$line" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
+		[ "$1" = lora ] && line+=$(node_cpu pids t0 "$leader" "$w")
+		if [ "$1" = lora ] && [ "${BENCH_THREAD_CPU:-0}" = 1 ] && [ "${w:-0}" -gt 0 ]; then
+			for i in 0 1 2; do
+				thread_ticks "${pids[i]}" >"$work/th1.$i"
+				lc_log "node $((i + 1)) threads, CPU us per write:$(thread_cpu "$work/th0.$i" "$work/th1.$i" "$w")"
+			done
+		fi
 		lc_log "$line"
 		results+=("$line")
 	done
@@ -99,7 +158,7 @@ bench_lora() {
 	lc_log "LoraDB cluster up on 127.0.7.1-3, leader node $leader"
 	local eps=127.0.7.1:4747,127.0.7.2:4747,127.0.7.3:4747
 	run_points lora "$eps"
-	failover lora "$eps" 'lc_pid $(lc_leader)'
+	[ "${BENCH_SKIP_FAILOVER:-0}" = 1 ] || failover lora "$eps" 'lc_pid $(lc_leader)'
 	lc_kill_all
 	return 0
 }

@@ -1,8 +1,9 @@
-/* test_tls.c - the TLS settings (tls_config.c) and TLS over our own
- * non-blocking sockets (tls_conn.c) on real socket pairs, with
- * certificates from deploy/gen-certs.sh (openssl): handshakes, a payload
- * larger than the socket buffers both ways, and the refusals a user
- * relies on (another CA, another node's name, plaintext). */
+/* test_tls.c - the TLS settings (tls_config.c), TLS over our own
+ * non-blocking sockets (tls_conn.c) on real socket pairs and the peer
+ * port's TLS on memory buffers (tls_peer.c), with certificates from
+ * deploy/gen-certs.sh (openssl): handshakes, a payload larger than the
+ * socket buffers both ways, and the refusals a user relies on (another
+ * CA, another node's name, no client certificate, plaintext). */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -18,12 +19,9 @@
 #include "config.h"
 #include "tls.h"
 
-#define T_BIG_BYTES    (1u << 20) /* more than a socket buffer holds */
-#define T_STEPS_MAX    100000
-#define T_SOCKBUF      4096  /* small buffers: WANT_WRITE really happens */
-#define T_NNG_MS       10000 /* deadline of one nng stream step */
-#define T_ENGINE_CAP   4     /* the engine's peer table, lowered for the test */
-#define T_NATIVE_CONNS (3 * T_ENGINE_CAP) /* more than the table holds */
+#define T_BIG_BYTES (1u << 20) /* more than a socket buffer holds */
+#define T_STEPS_MAX 100000
+#define T_SOCKBUF   4096 /* small buffers: WANT_WRITE really happens */
 
 static char dir[64]; /* certificates: ca, node1, node2; other/ca */
 
@@ -274,78 +272,6 @@ START_TEST(refusals)
 }
 END_TEST
 
-/* An nng tls+tcp listener on 127.0.0.1 (a free port, in *port) with t's
- * files; verify_peer as for the peer port (1) or the native port (0). */
-static nng_stream_listener *t_listen(const struct node_tls *t, int verify_peer,
-                                     int *port)
-{
-	char err[LORA_ERRMSG_BYTES];
-	nng_tls_config *cfg;
-	ck_assert_int_eq(
-	    node_tls_nng_config(t, 1, verify_peer, NULL, &cfg, err), 0);
-	nng_stream_listener *l;
-	ck_assert_int_eq(nng_stream_listener_alloc(&l, "tls+tcp://127.0.0.1:0"),
-	                 0);
-	ck_assert_int_eq(
-	    nng_stream_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg), 0);
-	nng_tls_config_free(cfg);
-	ck_assert_int_eq(nng_stream_listener_listen(l), 0);
-	ck_assert_int_eq(
-	    nng_stream_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, port), 0);
-	return l;
-}
-
-/* Dials l (on port) with t's files (client), accepts, and sends one byte
- * the accepted end receives, so both handshakes are done: 0 with *srv and
- * *cli (nng_stream_free both), else the nng error. */
-static int t_connect(nng_stream_listener *l, int port, const struct node_tls *t,
-                     const char *name, nng_stream **srv, nng_stream **cli)
-{
-	char err[LORA_ERRMSG_BYTES], url[64];
-	nng_tls_config *cfg;
-	ck_assert_int_eq(node_tls_nng_config(t, 0, 1, name, &cfg, err), 0);
-	snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", port);
-	nng_stream_dialer *d;
-	ck_assert_int_eq(nng_stream_dialer_alloc(&d, url), 0);
-	ck_assert_int_eq(nng_stream_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg),
-	                 0);
-	nng_tls_config_free(cfg);
-	nng_aio *da, *la, *sa, *ra;
-	ck_assert_int_eq(nng_aio_alloc(&da, NULL, NULL), 0);
-	ck_assert_int_eq(nng_aio_alloc(&la, NULL, NULL), 0);
-	ck_assert_int_eq(nng_aio_alloc(&sa, NULL, NULL), 0);
-	ck_assert_int_eq(nng_aio_alloc(&ra, NULL, NULL), 0);
-	nng_aio *all[] = {da, la, sa, ra};
-	for (int i = 0; i < 4; i++)
-		nng_aio_set_timeout(all[i], T_NNG_MS);
-	nng_stream_listener_accept(l, la);
-	nng_stream_dialer_dial(d, da);
-	nng_aio_wait(da);
-	nng_aio_wait(la);
-	int rv = nng_aio_result(da) ? nng_aio_result(da) : nng_aio_result(la);
-	*cli = nng_aio_result(da) ? NULL : nng_aio_get_output(da, 0);
-	*srv = nng_aio_result(la) ? NULL : nng_aio_get_output(la, 0);
-	uint8_t out = 7, in = 0;
-	nng_iov ov = {.iov_buf = &out, .iov_len = 1};
-	nng_iov iv = {.iov_buf = &in, .iov_len = 1};
-	if (rv == 0) {
-		ck_assert_int_eq(nng_aio_set_iov(ra, 1, &iv), 0);
-		ck_assert_int_eq(nng_aio_set_iov(sa, 1, &ov), 0);
-		nng_stream_recv(*srv, ra);
-		nng_stream_send(*cli, sa);
-		nng_aio_wait(sa);
-		nng_aio_wait(ra);
-		rv = nng_aio_result(sa) ? nng_aio_result(sa)
-		                        : nng_aio_result(ra);
-	}
-	if (rv == 0)
-		ck_assert_int_eq(in, 7);
-	for (int i = 0; i < 4; i++)
-		nng_aio_free(all[i]);
-	nng_stream_dialer_free(d);
-	return rv;
-}
-
 /* Our engine stays nng's TLS engine when our configuration is the
  * process's first nng call (review finding 5: nng's initialisation then
  * put its own engine back, and no peer could be identified). */
@@ -365,38 +291,170 @@ START_TEST(engine_survives_nng_init)
 }
 END_TEST
 
-/* Clients of the native port (no client certificate) take no slot in the
- * engine's peer table: with more of them open than it holds, a peer that
- * connects next is still identified by its certificate (review finding 1:
- * they filled it, and the node refused its peers). */
-START_TEST(native_clients_leave_peers_identified)
+/* One end of a memory TLS session (tls_peer.c): what it made for the
+ * other end waits in out. */
+struct mem_end {
+	struct node_tls_mem *m;
+	struct node_tls_ctx *x;
+	unsigned char *out;
+	size_t len, cap;
+};
+
+static int mem_sink(void *arg, const uint8_t *p, size_t n)
 {
-	node_tls_engine_test_cap(T_ENGINE_CAP);
-	struct node_tls srv_t = tls_of("c", 1), anon = tls_of("c", 0);
-	int nport, pport;
-	nng_stream_listener *nat = t_listen(&srv_t, 0, &nport);
-	nng_stream_listener *peer = t_listen(&srv_t, 1, &pport);
-	nng_stream *ns[T_NATIVE_CONNS], *nc[T_NATIVE_CONNS];
-	for (int i = 0; i < T_NATIVE_CONNS; i++)
-		ck_assert_int_eq(
-		    t_connect(nat, nport, &anon, NULL, &ns[i], &nc[i]), 0);
-	struct node_tls node2 = tls_of("c", 2);
-	nng_stream *ps, *pc;
-	ck_assert_int_eq(
-	    t_connect(peer, pport, &node2, "lora-node-1", &ps, &pc), 0);
-	uint64_t id = 0;
-	ck_assert_int_eq(node_tls_stream_peer_id(ps, &id), 0);
-	ck_assert_uint_eq(id, 2);
-	/* native streams are never identified */
-	ck_assert_int_eq(node_tls_stream_peer_id(ns[0], &id), LORA_ENOTFOUND);
-	nng_stream_free(ps);
-	nng_stream_free(pc);
-	for (int i = 0; i < T_NATIVE_CONNS; i++) {
-		nng_stream_free(ns[i]);
-		nng_stream_free(nc[i]);
+	struct mem_end *e = arg;
+	if (e->len + n > e->cap) {
+		size_t cap = (e->len + n) * 2;
+		unsigned char *q = realloc(e->out, cap);
+		if (q == NULL)
+			return LORA_ENOMEM;
+		e->out = q, e->cap = cap;
 	}
-	nng_stream_listener_free(nat);
-	nng_stream_listener_free(peer);
+	memcpy(e->out + e->len, p, n);
+	e->len += n;
+	return 0;
+}
+
+/* A server (cert_of 0: none) or client end with peer contexts from the
+ * files of node cert_of in sub; name: what the server must name. */
+static void mem_open(struct mem_end *e, int server, const char *sub,
+                     int cert_of, const char *name)
+{
+	char err[LORA_ERRMSG_BYTES];
+	memset(e, 0, sizeof *e);
+	struct node_tls t = tls_of(sub, cert_of);
+	ck_assert_msg(node_tls_ctx_new_peer(&t, server, &e->x, err) == 0, "%s",
+	              err);
+	ck_assert_int_eq(node_tls_mem_new(e->x, name, mem_sink, e, &e->m), 0);
+}
+
+static void mem_close(struct mem_end *e)
+{
+	node_tls_mem_free(e->m);
+	node_tls_ctx_free(e->x);
+	free(e->out);
+}
+
+/* Moves what `from` made into `to`, at most what `to` has room for. */
+static void mem_move(struct mem_end *from, struct mem_end *to)
+{
+	size_t room;
+	unsigned char *p = node_tls_mem_in_room(to->m, &room);
+	size_t n = from->len < room ? from->len : room;
+	memcpy(p, from->out, n);
+	node_tls_mem_in_put(to->m, n);
+	memmove(from->out, from->out + n, from->len - n);
+	from->len -= n;
+}
+
+/* Steps both handshakes, moving the bytes between them: 0 when both are
+ * done, else the first refusal (LORA_ETIMEOUT: stuck). */
+static int mem_handshake(struct mem_end *c, struct mem_end *s)
+{
+	int rc_c = LORA_ETIMEOUT, rc_s = LORA_ETIMEOUT;
+	for (int i = 0; i < 100 && (rc_c || rc_s); i++) {
+		rc_c = node_tls_mem_handshake(c->m);
+		mem_move(c, s);
+		if (rc_c != 0 && rc_c != LORA_ETIMEOUT)
+			return rc_c;
+		rc_s = node_tls_mem_handshake(s->m);
+		mem_move(s, c);
+		if (rc_s != 0 && rc_s != LORA_ETIMEOUT)
+			return rc_s;
+	}
+	return rc_c ? rc_c : rc_s;
+}
+
+/* len bytes from a to b through records, in room-sized steps. */
+static void mem_pump(struct mem_end *a, struct mem_end *b, const char *buf,
+                     char *out, size_t len)
+{
+	ck_assert_int_eq(node_tls_mem_write(a->m, buf, len), 0);
+	size_t got = 0;
+	while (got < len) {
+		size_t before = a->len, n;
+		mem_move(a, b);
+		ck_assert_int_eq(
+		    node_tls_mem_read(b->m, out + got, len - got, &n), 0);
+		ck_assert(n > 0 || a->len < before); /* progress */
+		got += n;
+	}
+	ck_assert_int_eq(memcmp(buf, out, len), 0);
+}
+
+/* The peer port's TLS on memory buffers: mutual handshake, each end
+ * learns the node id the other's certificate names, 1 MiB both ways,
+ * and a close_notify reads as closed. */
+START_TEST(mem_session_both_ways)
+{
+	struct mem_end s, c;
+	mem_open(&s, 1, "c", 1, NULL);
+	mem_open(&c, 0, "c", 2, "lora-node-1");
+	ck_assert_int_eq(node_tls_mem_peer_id(s.m), 0); /* not yet */
+	ck_assert_int_eq(mem_handshake(&c, &s), 0);
+	ck_assert(node_tls_mem_done(s.m) && node_tls_mem_done(c.m));
+	ck_assert_uint_eq(node_tls_mem_peer_id(s.m), 2);
+	ck_assert_uint_eq(node_tls_mem_peer_id(c.m), 1);
+	char *buf = malloc(T_BIG_BYTES), *out = malloc(T_BIG_BYTES);
+	ck_assert(buf && out);
+	for (size_t i = 0; i < T_BIG_BYTES; i++)
+		buf[i] = (char)(i * 7 + 3);
+	mem_pump(&c, &s, buf, out, T_BIG_BYTES);
+	memset(out, 0, T_BIG_BYTES);
+	mem_pump(&s, &c, buf, out, T_BIG_BYTES);
+	node_tls_mem_close_notify(c.m);
+	mem_move(&c, &s);
+	size_t n;
+	ck_assert_int_eq(node_tls_mem_read(s.m, out, 1, &n), LORA_ECLOSED);
+	free(buf);
+	free(out);
+	mem_close(&s);
+	mem_close(&c);
+}
+END_TEST
+
+/* A server (node 1, cluster CA) against a client from sub with the
+ * certificate of node cert_of (0: none) expecting name: the result. */
+static int mem_try(const char *sub, int cert_of, const char *name)
+{
+	struct mem_end s, c;
+	mem_open(&s, 1, "c", 1, NULL);
+	mem_open(&c, 0, sub, cert_of, name);
+	int rc = mem_handshake(&c, &s);
+	mem_close(&s);
+	mem_close(&c);
+	return rc;
+}
+
+/* What the peer port refuses: a server that does not name the id dialed,
+ * a client without a certificate, and both ends of another CA; a
+ * garbled record after the handshake. */
+START_TEST(mem_session_refusals)
+{
+	ck_assert_int_eq(mem_try("c", 2, "lora-node-1"), 0); /* the control */
+	ck_assert_int_eq(mem_try("c", 2, "lora-node-3"), LORA_EUNAUTHORIZED);
+	ck_assert_int_ne(mem_try("c", 0, "lora-node-1"), 0);
+	ck_assert_int_eq(mem_try("other", 1, "lora-node-1"),
+	                 LORA_EUNAUTHORIZED);
+	struct mem_end s, c;
+	mem_open(&s, 1, "c", 1, NULL);
+	mem_open(&c, 0, "c", 2, "lora-node-1");
+	ck_assert_int_eq(mem_handshake(&c, &s), 0);
+	ck_assert_int_eq(node_tls_mem_write(c.m, "hello", 5), 0);
+	c.out[c.len - 1] ^= 1; /* the record's tag no longer matches */
+	mem_move(&c, &s);
+	char out[8];
+	size_t n;
+	ck_assert_int_ne(node_tls_mem_read(s.m, out, sizeof out, &n), 0);
+	mem_close(&s);
+	mem_close(&c);
+	/* a peer server context needs a CA */
+	char err[LORA_ERRMSG_BYTES];
+	struct node_tls noca = tls_of("c", 1);
+	noca.ca[0] = '\0';
+	struct node_tls_ctx *x;
+	ck_assert_int_eq(node_tls_ctx_new_peer(&noca, 1, &x, err),
+	                 LORA_ECONFIG);
 }
 END_TEST
 
@@ -482,7 +540,8 @@ int main(void)
 	tcase_add_test(tc, engine_survives_nng_init);
 	tcase_add_test(tc, name_id_canonical);
 	tcase_add_test(tc, cert_id_one_canonical_san);
-	tcase_add_test(tc, native_clients_leave_peers_identified);
+	tcase_add_test(tc, mem_session_both_ways);
+	tcase_add_test(tc, mem_session_refusals);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

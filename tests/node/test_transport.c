@@ -1,6 +1,9 @@
 /* test_transport.c - the peer transport with real nng streams on loopback
  * (127.0.46.x): order, integrity, big and oversize frames, a peer down and
- * back, garbage connections, the wire format, close with frames in flight. */
+ * back, garbage connections, the wire format, close with frames in flight;
+ * and with peer TLS (certificates from deploy/gen-certs.sh): order,
+ * integrity and big frames through TLS, a node holding another node's
+ * certificate refused both ways, a plaintext dialer refused. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -16,6 +19,7 @@
 #include <unistd.h>
 
 #include "lora.h"
+#include "tls.h"
 #include "transport.h"
 
 #define T_PORT        "5046"
@@ -31,6 +35,9 @@
 #define T_INFO_EVERY  100
 
 static unsigned seed;
+/* peer TLS for open_node (the "tls" case): certificates of nodes 1-4 */
+static int use_tls;
+static char cert_dir[64];
 
 /* The sequence numbers one flood lane delivered, in arrival order. */
 struct lane_log {
@@ -152,15 +159,33 @@ static void addr_of(int node, char *out, size_t n)
 	snprintf(out, n, "127.0.46.%d:%s", node, T_PORT);
 }
 
-static struct node_transport *open_node(int node, struct rec *r)
+/* Peer TLS settings with the certificate of node cert_of. */
+static struct node_tls tls_of(int cert_of)
+{
+	struct node_tls t = {.mode = NODE_TLS_REQUIRED};
+	snprintf(t.ca, sizeof t.ca, "%s/ca.pem", cert_dir);
+	snprintf(t.cert, sizeof t.cert, "%s/node%d.pem", cert_dir, cert_of);
+	snprintf(t.key, sizeof t.key, "%s/node%d.key", cert_dir, cert_of);
+	return t;
+}
+
+/* Node `node`, with peer TLS (when use_tls) on the certificate of node
+ * cert_of. */
+static struct node_transport *open_as(int node, int cert_of, struct rec *r)
 {
 	char addr[64], err[256] = "";
 	addr_of(node, addr, sizeof addr);
 	struct node_transport *t = NULL;
-	int rc = node_transport_open((uint64_t)node, addr, NULL, on_frame, r,
-	                             &t, err);
+	struct node_tls tls = tls_of(cert_of);
+	int rc = node_transport_open(
+	    (uint64_t)node, addr, use_tls ? &tls : NULL, on_frame, r, &t, err);
 	ck_assert_msg(rc == 0, "open %s: %s", addr, err);
 	return t;
+}
+
+static struct node_transport *open_node(int node, struct rec *r)
+{
+	return open_as(node, node, r);
 }
 
 static void peer(struct node_transport *t, int node)
@@ -717,6 +742,87 @@ START_TEST(out_of_memory_then_recovery)
 }
 END_TEST
 
+/* Sends a frame (seq 0, 1, ...) from self to `to` every 10 ms for ms
+ * milliseconds, whether or not the stream is up (a dialer whose stream
+ * is refused keeps trying: its frames must never arrive). */
+static void send_for(struct node_transport *t, uint64_t self, uint64_t to,
+                     int ms)
+{
+	uint8_t p[64];
+	for (uint64_t seq = 0; seq < (uint64_t)ms / 10; seq++) {
+		fill(p, sizeof p, self, seq);
+		(void)node_transport_send(t, to, NODE_FRAME_RAFT, p, sizeof p);
+		sleep_ms(10);
+	}
+}
+
+/* With peer TLS: node 3 holding node 2's certificate can neither be
+ * dialed as node 3 (its certificate names 2) nor send frames as node 3
+ * (its stream's certificate names 2); node 2 itself gets through. */
+START_TEST(tls_impostor_refused)
+{
+	struct rec ra, rb, rc;
+	rec_init(&ra), rec_init(&rb), rec_init(&rc);
+	struct node_transport *a = open_node(1, &ra), *b = open_node(2, &rb),
+	                      *c = open_as(3, 2, &rc);
+	peer(a, 3), peer(b, 1), peer(c, 1);
+	ck_assert_int_eq(ping(b, 1, T_WAIT_MS), 0);
+	ck_assert_int_eq(send_burst(b, 0, 10), 10);
+	ck_assert(wait_for(&ra, 10, 2, 10));
+	/* c's handshake with 1 passes (its certificate is from the CA) but
+	 * its frames, naming node 3, close the stream; 1 dialing "node 3"
+	 * meets a certificate naming 2 and never gets a stream up */
+	send_for(c, 3, 1, 500);
+	send_for(a, 1, 3, 500);
+	pthread_mutex_lock(&ra.mu);
+	ck_assert_uint_eq(ra.next_seq[3], 0);
+	ck_assert_uint_eq(ra.frames, 10);
+	ck_assert_uint_eq(ra.bad, 0);
+	pthread_mutex_unlock(&ra.mu);
+	pthread_mutex_lock(&rc.mu);
+	ck_assert_uint_eq(rc.frames, 0);
+	ck_assert_uint_eq(rc.bad, 0);
+	pthread_mutex_unlock(&rc.mu);
+	node_transport_close(c), node_transport_close(b);
+	node_transport_close(a);
+}
+END_TEST
+
+/* A plaintext transport cannot reach a TLS one, nor the other way. */
+START_TEST(tls_plaintext_refused)
+{
+	struct rec ra, rb, rc;
+	rec_init(&ra), rec_init(&rb), rec_init(&rc);
+	struct node_transport *a = open_node(1, &ra), *c = open_node(3, &rc);
+	use_tls = 0;
+	struct node_transport *b = open_node(2, &rb);
+	use_tls = 1;
+	peer(b, 1), peer(a, 2), peer(c, 1);
+	ck_assert_int_eq(ping(c, 1, T_WAIT_MS), 0); /* TLS to TLS is fine */
+	send_for(b, 2, 1, 500);
+	send_for(a, 1, 2, 500);
+	pthread_mutex_lock(&ra.mu);
+	ck_assert_uint_eq(ra.next_seq[2], 0);
+	ck_assert_uint_eq(ra.bad, 0);
+	pthread_mutex_unlock(&ra.mu);
+	pthread_mutex_lock(&rb.mu);
+	ck_assert_uint_eq(rb.frames + rb.bad, 0);
+	pthread_mutex_unlock(&rb.mu);
+	node_transport_close(b), node_transport_close(c);
+	node_transport_close(a);
+}
+END_TEST
+
+static void tls_on(void)
+{
+	use_tls = 1;
+}
+
+static void tls_off(void)
+{
+	use_tls = 0;
+}
+
 static Suite *transport_suite(void)
 {
 	Suite *s = suite_create("transport");
@@ -731,6 +837,15 @@ static Suite *transport_suite(void)
 	tcase_add_test(tc, close_with_frames_in_flight);
 	tcase_add_test(tc, out_of_memory_then_recovery);
 	suite_add_tcase(s, tc);
+	TCase *tt = tcase_create("tls");
+	tcase_set_timeout(tt, 60);
+	tcase_add_checked_fixture(tt, tls_on, tls_off);
+	tcase_add_test(tt, frames_in_order_intact);
+	tcase_add_test(tt, big_frame_and_oversize);
+	tcase_add_test(tt, peer_down_then_back);
+	tcase_add_test(tt, tls_impostor_refused);
+	tcase_add_test(tt, tls_plaintext_refused);
+	suite_add_tcase(s, tt);
 	return s;
 }
 
@@ -741,10 +856,25 @@ int main(void)
 	printf("test_transport: seed %u (LORA_SEED=%u replays it)\n", seed,
 	       seed);
 	fflush(stdout);
+	snprintf(cert_dir, sizeof cert_dir, "/tmp/lora-transport-tls.XXXXXX");
+	if (mkdtemp(cert_dir) == NULL)
+		return 1;
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+	         "%s/deploy/gen-certs.sh %s 1@127.0.46.1 2@127.0.46.2 "
+	         "3@127.0.46.3 4@127.0.46.4 >/dev/null",
+	         LORA_SOURCE_DIR, cert_dir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "test_transport: deploy/gen-certs.sh failed\n");
+		return 1;
+	}
 	SRunner *sr = srunner_create(transport_suite());
 	srunner_set_fork_status(sr, CK_NOFORK);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", cert_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_transport: cannot remove %s\n", cert_dir);
 	return failed ? 1 : 0;
 }
