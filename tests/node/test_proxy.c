@@ -9,7 +9,9 @@
  * LORA_UNKNOWN_OUTCOME at the deadline, a silent one after silent_ms; a
  * pooled connection the leader closed is dialed again; an answer past the
  * limit is not relayed; concurrent writes stay within the pool's cap; a
- * waiting write wakes for its answer, not on a period. */
+ * waiting write wakes for its answer, not on a period; with TLS, the
+ * leader's certificate must name it (certificates from
+ * deploy/gen-certs.sh). */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -27,6 +29,7 @@
 #include "lora.h"
 #include "proxy.h"
 #include "thread.h"
+#include "tls.h"
 
 #define T_ADDR       "127.1.110.1"
 #define T_WAIT_MS    10000 /* generous: the machine is shared */
@@ -55,7 +58,50 @@ static struct {
 	struct stub stubs[2];
 	struct node_proxy *p;
 	uint64_t wait_ms; /* the front's answer deadline */
-} g = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	int tls;          /* TLS between the proxy and the stubs */
+	int cert_of[2];   /* with tls: whose certificate stubs 2 and 3 show */
+	struct node_tls stub_tls[2];
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cert_of = {2, 3}};
+
+static char certdir[64]; /* ca, node2, node3 */
+
+static void certs_make(void)
+{
+	snprintf(certdir, sizeof certdir, "/tmp/lora-proxy-test.XXXXXX");
+	if (mkdtemp(certdir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+	         "%s/deploy/gen-certs.sh %s 2@" T_ADDR " 3@" T_ADDR
+	         " >/dev/null",
+	         LORA_SOURCE_DIR, certdir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "test_proxy: deploy/gen-certs.sh failed\n");
+		exit(1);
+	}
+}
+
+static void certs_remove(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", certdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_proxy: cannot remove %s\n", certdir);
+}
+
+/* TLS settings with the CA, and node id's files (id 0: none). */
+static struct node_tls tls_of(int id)
+{
+	struct node_tls t = {.mode = NODE_TLS_REQUIRED};
+	snprintf(t.ca, sizeof t.ca, "%s/ca.pem", certdir);
+	if (id) {
+		snprintf(t.cert, sizeof t.cert, "%s/node%d.pem", certdir, id);
+		snprintf(t.key, sizeof t.key, "%s/node%d.key", certdir, id);
+	}
+	return t;
+}
 
 static struct stub *stub_of(uint64_t id)
 {
@@ -177,7 +223,10 @@ static void stub_open(uint64_t id, int port)
 	struct stub *s = stub_of(id);
 	char addr[64];
 	snprintf(addr, sizeof addr, T_ADDR ":%d", port);
-	const struct node_http_cfg cfg = {.addr = addr, .workers = 16};
+	struct node_tls *tls = &g.stub_tls[id - 2];
+	*tls = g.tls ? tls_of(g.cert_of[id - 2]) : (struct node_tls){0};
+	const struct node_http_cfg cfg = {
+	    .addr = addr, .tls = g.tls ? tls : NULL, .workers = 16};
 	const struct node_http_ops ops = {
 	    .arg = s, .io = stub_io, .work = stub_work};
 	char err[256] = "";
@@ -279,17 +328,24 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	g.wait_ms = wait_ms;
 	memset(g.stubs, 0, sizeof g.stubs);
 	pthread_mutex_unlock(&g.mu);
-	const struct node_proxy_cfg cfg = {.self_id = T_SELF,
-	                                   .silent_ms = silent_ms,
-	                                   .send_ms = 2000,
-	                                   .retry_ms = 20,
-	                                   .pool_max = pool_max,
-	                                   .reply_bytes_max = T_REPLY_MAX};
+	struct node_proxy_cfg cfg = {.self_id = T_SELF,
+	                             .silent_ms = silent_ms,
+	                             .send_ms = 2000,
+	                             .retry_ms = 20,
+	                             .pool_max = pool_max,
+	                             .reply_bytes_max = T_REPLY_MAX};
 	const struct node_proxy_ops ops = {.leader = o_leader,
 	                                   .leader_seq = o_seq,
 	                                   .leader_wait = o_wait,
 	                                   .heard = o_heard,
 	                                   .stopping = o_stopping};
+	char err[256] = "";
+	if (g.tls) { /* the client side: the CA only */
+		struct node_tls t = tls_of(0);
+		cfg.tls = 1;
+		ck_assert_msg(node_tls_ctx_new(&t, 0, &cfg.tls_ctx, err) == 0,
+		              "%s", err);
+	}
 	ck_assert_int_eq(node_proxy_new(&cfg, &ops, &g.p), 0);
 	stub_open(2, 0);
 	stub_open(3, 0);
@@ -298,7 +354,6 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	                                   .work = front_work,
 	                                   .tick = front_tick,
 	                                   .stopped = front_stopped};
-	char err[256] = "";
 	ck_assert_msg(node_http_open(&fcfg, &fops, &front, err) == 0, "%s",
 	              err);
 }
@@ -604,6 +659,35 @@ START_TEST(answer_past_the_limit_is_not_relayed)
 }
 END_TEST
 
+START_TEST(tls_to_the_leader_checks_its_name)
+{
+	pthread_mutex_lock(&g.mu);
+	g.tls = 1;
+	g.cert_of[1] = 2; /* stub 3 shows node 2's certificate */
+	pthread_mutex_unlock(&g.mu);
+	world_open(0, 60000, 5000);
+	char body[1024];
+	ck_assert_int_eq(post("/w/ok", "t1", body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /w/ok t1");
+	wait_pooled(1);
+	ck_assert_int_eq(post("/w/ok", "t2", body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /w/ok t2");
+	wait_pooled(1);
+	ck_assert_int_eq(post("/a/ok", "t3", body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /a/ok t3");
+	struct node_proxy_stats s = stats();
+	ck_assert_uint_eq(s.dials, 1); /* one handshake for the three */
+	ck_assert_uint_eq(s.reused, 2);
+	/* a leader whose certificate names another node: never sent */
+	set_leader(3);
+	ck_assert_int_eq(post("/w/ok", "t4", body, sizeof body),
+	                 lora_err_http_status(LORA_EUNAVAILABLE));
+	ck_assert_ptr_nonnull(strstr(body, "LORA_UNAVAILABLE"));
+	ck_assert_int_eq(stub_get(3, &g.stubs[1].entered), 0);
+	world_close();
+}
+END_TEST
+
 struct par {
 	pthread_t t;
 	int i, status;
@@ -661,6 +745,7 @@ int main(void)
 {
 	if (node_cond_init(&g.cond) != 0)
 		return EXIT_FAILURE;
+	certs_make();
 	Suite *s = suite_create("node_proxy");
 	TCase *t = tcase_create("proxy");
 	tcase_set_timeout(t, 60);
@@ -673,10 +758,12 @@ int main(void)
 	tcase_add_test(t, pooled_connection_the_leader_closed_is_dialed_again);
 	tcase_add_test(t, answer_past_the_limit_is_not_relayed);
 	tcase_add_test(t, concurrent_writes_within_the_pool_cap);
+	tcase_add_test(t, tls_to_the_leader_checks_its_name);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	certs_remove();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
