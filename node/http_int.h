@@ -1,6 +1,6 @@
 /* http_int.h - private to the node's HTTP API (http_node.c, http_api.c,
- * http_tx.c, http_auth.c, proxy_node.c, cdc.c): routes on top of the server of
- * http.h. */
+ * http_tx.c, http_auth.c, proxy_node.c, cdc.c): routes on top of the
+ * server of http.h. */
 #ifndef LORA_NODE_HTTP_INT_H
 #define LORA_NODE_HTTP_INT_H
 

@@ -53,7 +53,7 @@ struct node_tls_ctx;
 /* node_proxy_write's flags and results. */
 #define NODE_PROXY_RESEND           1    /* carries a requestId: resent */
 #define NODE_PROXY_HOLD_UNAVAILABLE 2    /* a 503 LORA_UNAVAILABLE: held back */
-#define NODE_PROXY_SELF             (-1) /* this node leads (NODE_FORWARD_SELF) */
+#define NODE_PROXY_SELF             (-1) /* this node leads (as FORWARD_SELF) */
 #define NODE_PROXY_HELD             (-2) /* the 503 was held: unanswered */
 
 /* What a forwarder waiting for leader `to`'s answer does now
