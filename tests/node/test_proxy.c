@@ -725,8 +725,7 @@ START_TEST(concurrent_writes_within_the_pool_cap)
 		ck_assert_int_eq(q[i].status, 200);
 		ck_assert_str_eq(q[i].body, want);
 	}
-	struct node_proxy_stats s = stats();
-	ck_assert_uint_eq(s.dials, N);
+	ck_assert_uint_eq(stats().dials, N);
 	wait_pooled(POOL); /* the rest were closed */
 	/* the leader holds only the pooled ones open */
 	uint64_t until = lora_now_ms() + T_WAIT_MS;
@@ -737,6 +736,25 @@ START_TEST(concurrent_writes_within_the_pool_cap)
 		              hs.conns);
 		usleep(1000);
 	}
+	/* POOL more at once: each on a pooled connection, none dialed */
+	pthread_mutex_lock(&g.mu);
+	g.gate = 0;
+	pthread_mutex_unlock(&g.mu);
+	for (int i = 0; i < POOL; i++)
+		ck_assert_int_eq(pthread_create(&q[i].t, NULL, par_main, &q[i]),
+		                 0);
+	wait_entered(2, N + POOL);
+	pthread_mutex_lock(&g.mu);
+	g.gate = 1;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+	for (int i = 0; i < POOL; i++) {
+		pthread_join(q[i].t, NULL);
+		ck_assert_int_eq(q[i].status, 200);
+	}
+	struct node_proxy_stats s = stats();
+	ck_assert_uint_eq(s.dials, N);
+	ck_assert_uint_eq(s.reused, POOL);
 	world_close();
 }
 END_TEST
