@@ -242,14 +242,13 @@ uint64_t node_leader_heard(struct lnode *n, uint64_t leader, uint64_t since)
 int node_forward_check(struct lnode *n, uint64_t to, int resend,
                        uint64_t *heard)
 {
-	if (resend) {
-		uint64_t leader = node_leader_id(n);
-		return leader != 0 && leader != to ? NODE_WAIT_RESEND
-		                                   : NODE_WAIT_ON;
-	}
-	*heard = node_leader_heard(n, to, *heard);
-	return lora_now_ms() - *heard >= n->cfg.election_ms ? NODE_WAIT_GIVE_UP
-	                                                    : NODE_WAIT_ON;
+	uint64_t leader = 0;
+	if (resend)
+		leader = node_leader_id(n);
+	else
+		*heard = node_leader_heard(n, to, *heard);
+	return node_proxy_verdict(leader, to, resend, *heard, lora_now_ms(),
+	                          n->cfg.election_ms);
 }
 
 /*

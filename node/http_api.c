@@ -332,7 +332,8 @@ static int proxy_write(struct lnode *n, struct node_http_ex *x,
 	const char *body;
 	size_t len;
 	node_http_body(x, &body, &len);
-	int rc = node_proxy_write(n, x, route->path, body, len, flags);
+	int rc = node_proxy_write(n->proxy, x, route->path, body, len, flags,
+	                          node_forward_wait_ms(body, len));
 	return rc == NODE_FORWARD_SELF || rc == NODE_PROXY_HELD ? rc : 0;
 }
 
@@ -566,8 +567,8 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	    peer_write(n, x, route, pp, body, len) == 0)
 		return NODE_ROUTE_ASYNC;
 	if (pp->where == RUN_PROXY &&
-	    node_proxy_start(n, x, route->path, route->name, body, len,
-	                     has_rid(pp)) == 0) {
+	    node_proxy_start(n->proxy, x, route->path, route->name, has_rid(pp),
+	                     node_forward_wait_ms(body, len)) == 0) {
 		prepared_free(pp);
 		return NODE_ROUTE_ASYNC;
 	}
@@ -1015,8 +1016,9 @@ static int need_leader(struct lnode *n, struct node_http_ex *x)
 		const char *body;
 		size_t len;
 		node_http_body(x, &body, &len);
-		return node_proxy_write(n, x, node_http_uri(x), body, len, 0) ==
-		               NODE_FORWARD_SELF
+		return node_proxy_write(
+		           n->proxy, x, node_http_uri(x), body, len, 0,
+		           node_forward_wait_ms(body, len)) == NODE_FORWARD_SELF
 		           ? 0
 		           : -1;
 	}

@@ -1,6 +1,6 @@
 /* http_int.h - private to the node's HTTP API (http_node.c, http_api.c,
- * http_tx.c, http_auth.c, proxy.c, cdc.c): routes on top of the server of
- * http.h. */
+ * http_tx.c, http_auth.c, proxy_node.c, cdc.c): routes on top of the
+ * server of http.h. */
 #ifndef LORA_NODE_HTTP_INT_H
 #define LORA_NODE_HTTP_INT_H
 
@@ -77,42 +77,12 @@ extern struct node_route node_routes[];
 /* A write refused as leadership moved is passed on again only below
  * NODE_FORWARD_HOPS_MAX (http.h) hops. */
 
-/*
- * Follower: passes an HTTP write to the leader's HTTP API and relays the
- * answer into x (proxy.c). flags: NODE_PROXY_RESEND, it carries a
- * requestId and follows a leader change (see proxy.c);
- * NODE_PROXY_HOLD_UNAVAILABLE, a 503 LORA_UNAVAILABLE answer (certainly
- * not executed) is not relayed, so that the caller may run the write again.
- * Returns 0 (answered), an error code (answered with it),
- * NODE_FORWARD_SELF when this node leads now (x unanswered), or
- * NODE_PROXY_HELD when the leader answered LORA_UNAVAILABLE and it was held
- * (x unanswered). path (the route's) must outlive x.
- */
-#define NODE_PROXY_RESEND           1
-#define NODE_PROXY_HOLD_UNAVAILABLE 2
-#define NODE_PROXY_HELD             (-2)
-int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *body, size_t len, int flags);
-/* Closes the pooled connections (node shutdown). */
-void node_proxy_close_all(void);
-
-/*
- * From the HTTP I/O thread (a route's fast part): starts passing a
- * follower's write to the leader without any thread waiting for it (an
- * idle pooled connection, written at once, its answer read by the I/O
- * thread). 0 when started: x was handed on (node_http_async) and will be
- * answered; -1 when it cannot start that way (x untouched: use
- * node_proxy_write on a worker).
- */
-int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *api, const char *body, size_t len, int resend);
-/* The I/O thread, every 100 ms: passes writes with a requestId on to a new
- * leader (resend), answers the others whose leader went silent, and those
- * out of time. */
-void node_proxy_tick(struct lnode *n);
-/* After the I/O thread stopped: forgets n's passed-on writes (their
- * connections are closed by the HTTP server). */
-void node_proxy_drop(struct lnode *n);
+/* A follower's writes go to the leader's HTTP API through n->proxy
+ * (proxy.h; node_proxy_write on a worker, node_proxy_start on the I/O
+ * thread, node_proxy_tick every tick, node_proxy_drop once it stopped),
+ * made by node_http_proxy_open (proxy_node.c: the node's side) and freed
+ * with node_proxy_free. */
+int node_http_proxy_open(struct lnode *n, char *errmsg);
 
 /* ---- who asks (http_auth.c) ----------------------------------------------
  *

@@ -140,7 +140,8 @@ static int api_work(void *arg, struct node_http_ex *x)
 
 static void api_tick(void *arg)
 {
-	node_proxy_tick(arg);
+	struct lnode *n = arg;
+	node_proxy_tick(n->proxy);
 }
 
 /* A streamed read holds the store: a checkpoint install waiting for it
@@ -155,7 +156,7 @@ static int api_stopping(void *arg)
 static void api_stopped(void *arg)
 {
 	struct lnode *n = arg;
-	node_proxy_drop(n);
+	node_proxy_drop(n->proxy);
 	node_http_tx_reap(n); /* stopping: rolls back every open one */
 }
 

@@ -753,7 +753,9 @@ static int to_leader(struct lnode *n, struct node_http_ex *x, const char *path)
 	const char *data;
 	size_t len;
 	node_http_body(x, &data, &len);
-	return node_proxy_write(n, x, path, data, len, 0) != NODE_FORWARD_SELF;
+	return node_proxy_write(n->proxy, x, path, data, len, 0,
+	                        node_forward_wait_ms(data, len)) !=
+	       NODE_FORWARD_SELF;
 }
 
 int node_http_tx_route(struct lnode *n, struct node_http_ex *x,

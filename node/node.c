@@ -224,6 +224,8 @@ int lnode_open(const struct node_config *cfg, struct lnode **out, char *errmsg)
 	if (rc == 0) /* a peer silent this long is redialed (transport.h) */
 		node_transport_set_silent_ms(n->transport,
 		                             2 * (int)cfg->election_ms);
+	if (rc == 0) /* before the raft loop: it kicks the proxy's waits */
+		rc = node_http_proxy_open(n, errmsg);
 	/* a component that cannot start its thread fails the start: the
 	 * node never runs with one missing */
 	if (rc == 0)
@@ -326,7 +328,8 @@ static void stop_all(struct lnode *n)
 	pthread_mutex_lock(&n->status_mu); /* node_status_wait: stopping */
 	pthread_cond_broadcast(&n->status_cond);
 	pthread_mutex_unlock(&n->status_mu);
-	node_tx_wake(n); /* a served transaction ends at once */
+	node_tx_wake(n);           /* a served transaction ends at once */
+	node_proxy_kick(n->proxy); /* a passed-on write stops waiting */
 	/* the raft loop may wait for room in the apply queue */
 	if (n->apply)
 		nq_close(&n->apply->q);
@@ -343,7 +346,7 @@ static void stop_all(struct lnode *n)
 	node_pfwd_free(n);
 	node_snapshot_cleanup(n);
 	node_forward_close_all();
-	node_proxy_close_all();
+	node_proxy_free(n->proxy); /* after the HTTP server: no caller left */
 	node_transport_close(n->transport);
 	if (n->store)
 		sto_close(n->store);

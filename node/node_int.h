@@ -25,6 +25,7 @@
 #include "config.h"
 #include "lora.h"
 #include "lora_pb.h"
+#include "proxy.h"
 #include "query.h"
 #include "queue.h"
 #include "raft.h"
@@ -153,6 +154,9 @@ struct lnode {
 	struct node_metrics *metrics;
 	struct node_native *native;
 	struct node_http *http;
+	/* follower's HTTP writes to the leader (proxy.h): owned, made before
+	 * the raft loop starts (it kicks the waiting writes on a change) */
+	struct node_proxy *proxy;
 	struct node_bolt *bolt;
 	struct node_auth *auth; /* users, tokens (auth.c) */
 
@@ -426,7 +430,7 @@ uint64_t node_leader_heard(struct lnode *n, uint64_t leader, uint64_t since);
  * known, or (not resend) give up with UNKNOWN_OUTCOME once `to` was silent
  * for an election timeout. *heard: kept by the caller, starts at the send
  * time. */
-enum { NODE_WAIT_ON = 0, NODE_WAIT_RESEND, NODE_WAIT_GIVE_UP };
+/* NODE_WAIT_*: proxy.h (node_proxy_verdict decides) */
 int node_forward_check(struct lnode *n, uint64_t to, int resend,
                        uint64_t *heard);
 /* req as a packed native Request (a RunRequest marked as forwarded,

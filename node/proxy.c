@@ -5,50 +5,55 @@
  * This is the HTTP twin of forward.c (which carries native-protocol writes
  * over nng): a plain socket write and one blocking read per request, so a
  * forwarded write costs the follower no thread hand-offs. The request is
- * marked X-Lora-Forwarded so the receiver never passes it on again. Until
- * the request is written, nothing was executed (LORA_UNAVAILABLE after
- * NODE_PROXY_SEND_MS of finding no leader). Once written, a write with a
- * requestId is written again to a new leader as soon as one is known
- * before the answer came (dedupe applies it once); one without answers
- * LORA_UNKNOWN_OUTCOME once its leader was silent for an election timeout
- * (node_forward_check in forward.c), or when the connection breaks.
+ * marked X-Lora-Forwarded so the receiver never passes it on again. The
+ * rules on sending again and on unknown outcomes are in proxy.h; the
+ * proxy knows the node only through struct node_proxy_ops.
  *
- * With http_tls on, the connections to leaders are TLS (node/tls_conn.c):
- * the leader's certificate must chain to http_tls_ca (or the peer CA) and
+ * A request waiting on a worker sleeps in poll(2) on its connection and on
+ * an eventfd of its own (struct pwaiter), which node_proxy_kick writes on
+ * a leader change and at the stop; the poll's timeout is the request's
+ * deadline or, for a write that must not be resent, the moment its leader
+ * would have been silent for silent_ms. So it wakes for a reason, never
+ * on a period.
+ *
+ * With TLS on, the connections to leaders are TLS (node/tls_conn.c):
+ * the leader's certificate must chain to the client context's CA and
  * name lora-node-<leader id>; a connection is dialed and its handshake
  * done on a worker (exchange) or, for a resend, on a dial thread of its
- * own (never the I/O thread: dial_async), bounded by
- * NODE_PROXY_HANDSHAKE_MS; the I/O thread's reads drain what TLS holds.
+ * own (never the I/O thread: dial_async), bounded by handshake_ms; the
+ * I/O thread's reads drain what TLS holds.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "http_int.h"
+#include "config.h"
+#include "http.h"
 #include "log.h"
+#include "lora.h"
+#include "proxy.h"
 #include "thread.h"
+#include "tls.h"
+#include "transport.h"
 
-#define NODE_PROXY_SEND_MS 3000 /* until a leader takes it */
-#define NODE_PROXY_CONNECT_MS                                                  \
-	200 /* an unanswered SYN is retried by the kernel only after 1 s:      \
-	     * a fresh attempt (to whoever leads then) comes sooner */
-#define NODE_PROXY_POLL_MS         10 /* leader-change checks while waiting */
-#define NODE_PROXY_RETRY_MS        50 /* no leader took it, none new */
-#define NODE_PROXY_IDLE_MS         30000 /* pooled connections older: dropped */
-#define NODE_PROXY_POOL_MAX        256   /* idle connections kept */
-#define NODE_PROXY_HEAD_BYTES      4096
-#define NODE_PROXY_REPLY_BYTES_MAX NODE_PEER_MSG_BYTES_MAX
+#define NODE_PROXY_HEAD_BYTES 4096 /* an answer's head */
+#define NODE_PROXY_READ_BYTES (16u << 10)
+/* Dials off the I/O thread at once (dial_async), one per address. */
+#define NODE_PROXY_DIALS_MAX 4
 
-/* A connection to a leader: a socket, in TLS when http_tls is on. */
+/* A connection to a leader: a socket, in TLS when cfg.tls is on. */
 struct pfd {
 	int fd; /* -1: none */
 	struct node_tls_conn *tls;
@@ -60,21 +65,86 @@ struct pconn {
 	uint64_t idle_since_ms;
 };
 
-/* http_tls on: the client side of TLS to the leaders' HTTP ports (their
- * certificates must chain to http_tls_ca, or the peer CA, and name
- * lora-node-<id>); made on first use, kept until exit. */
-static pthread_mutex_t tls_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct node_tls_ctx *tls_ctx;
-#define NODE_PROXY_HANDSHAKE_MS 2000
+/* A request waiting on a worker: node_proxy_kick writes efd. */
+struct pwaiter {
+	int efd; /* -1: none could be made (then waits in retry_ms steps) */
+	struct pwaiter *next;
+};
 
-static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct pconn pool[NODE_PROXY_POOL_MAX];
-static int n_pool;
+struct pjob;
+struct upconn;
+
+struct node_proxy {
+	struct node_proxy_cfg cfg;
+	struct node_proxy_ops ops;
+
+	pthread_mutex_t pool_mu; /* idle connections (pool_max) */
+	struct pconn *pool;
+	int n_pool;
+
+	pthread_mutex_t dial_mu; /* dial_async's threads */
+	pthread_cond_t dial_cond;
+	char dialing[NODE_PROXY_DIALS_MAX][NODE_ADDR_BYTES_MAX]; /* "": free */
+	int n_dials;
+
+	/* writes started on the I/O thread and its connections; links
+	 * under jobs_mu (one I/O thread) */
+	pthread_mutex_t jobs_mu;
+	struct pjob *jobs;
+	struct upconn *upconns;
+
+	pthread_mutex_t wait_mu; /* requests waiting on workers */
+	struct pwaiter *waiters;
+
+	atomic_uint_fast64_t dials, reused, sent, wakeups, kicks;
+};
+
+int node_proxy_verdict(uint64_t leader, uint64_t to, int resend,
+                       uint64_t heard_ms, uint64_t now_ms, uint64_t silent_ms)
+{
+	if (resend)
+		return leader != 0 && leader != to ? NODE_WAIT_RESEND
+		                                   : NODE_WAIT_ON;
+	return now_ms - heard_ms >= silent_ms ? NODE_WAIT_GIVE_UP
+	                                      : NODE_WAIT_ON;
+}
+
+/* node_proxy_verdict for leader `to` now; *heard: kept by the caller,
+ * starts at the send time. */
+static int check(struct node_proxy *p, uint64_t to, int resend, uint64_t *heard)
+{
+	uint64_t leader = 0;
+	if (resend)
+		leader = p->ops.leader(p->ops.arg, NULL, 0);
+	else
+		*heard = p->ops.heard(p->ops.arg, to, *heard);
+	return node_proxy_verdict(leader, to, resend, *heard, lora_now_ms(),
+	                          p->cfg.silent_ms);
+}
+
+static int stopping(struct node_proxy *p)
+{
+	return p->ops.stopping(p->ops.arg);
+}
+
+/* The leader now: its id (this node's: NODE_PROXY_SELF's case) and its
+ * HTTP address into addr ("" unknown). */
+static uint64_t leader_now(struct node_proxy *p, char *addr)
+{
+	addr[0] = '\0';
+	return p->ops.leader(p->ops.arg, addr, NODE_ADDR_BYTES_MAX);
+}
+
+static void ident_line(struct node_proxy *p, const struct node_http_ex *x,
+                       char *out, size_t size)
+{
+	out[0] = '\0';
+	if (p->ops.ident)
+		p->ops.ident(p->ops.arg, x, out, size);
+}
 
 /* ---- connections
  * -------------------------------------------------------------- */
-
-static int dial(const char *addr);
 
 static void pfd_close(struct pfd c)
 {
@@ -84,38 +154,22 @@ static void pfd_close(struct pfd c)
 	close(c.fd);
 }
 
-static struct node_tls_ctx *tls_client(struct lnode *n)
-{
-	pthread_mutex_lock(&tls_mu);
-	if (tls_ctx == NULL) {
-		struct node_tls trust = n->cfg.http_tls;
-		char err[LORA_ERRMSG_BYTES];
-		if (trust.ca[0] == '\0')
-			snprintf(trust.ca, sizeof trust.ca, "%s",
-			         n->cfg.peer_tls.ca);
-		if (node_tls_ctx_new(&trust, 0, &tls_ctx, err) != 0)
-			LOG_WARN("http proxy: %s", err);
-	}
-	pthread_mutex_unlock(&tls_mu);
-	return tls_ctx;
-}
-
 /* The TLS handshake with leader `to` on fd (blocking, bounded). */
-static int dial_tls(struct lnode *n, int fd, uint64_t to,
+static int dial_tls(struct node_proxy *p, int fd, uint64_t to,
                     struct node_tls_conn **out)
 {
-	struct node_tls_ctx *ctx = tls_client(n);
 	char name[64];
 	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
 	         (unsigned long long)to);
-	if (ctx == NULL || node_tls_conn_new(ctx, fd, name, out) != 0)
+	if (p->cfg.tls_ctx == NULL ||
+	    node_tls_conn_new(p->cfg.tls_ctx, fd, name, out) != 0)
 		return -1;
-	uint64_t until = lora_now_ms() + NODE_PROXY_HANDSHAKE_MS;
+	uint64_t until = lora_now_ms() + p->cfg.handshake_ms;
 	while (node_tls_handshake(*out) != 0) {
 		uint64_t now = lora_now_ms();
-		struct pollfd p = {.fd = fd, .events = node_tls_wants(*out)};
+		struct pollfd pf = {.fd = fd, .events = node_tls_wants(*out)};
 		if (errno != EAGAIN || now >= until ||
-		    poll(&p, 1, (int)(until - now)) < 0) {
+		    poll(&pf, 1, (int)(until - now)) < 0) {
 			char why[128];
 			node_tls_error(*out, why, sizeof why);
 			LOG_WARN("http proxy: TLS to node %llu: %s",
@@ -129,28 +183,16 @@ static int dial_tls(struct lnode *n, int fd, uint64_t to,
 	return 0;
 }
 
-/* A new connection to leader `to` at addr (TLS when http_tls is on). */
-static struct pfd dial_to(struct lnode *n, const char *addr, uint64_t to)
-{
-	struct pfd c = {.fd = dial(addr), .tls = NULL};
-	if (c.fd >= 0 && n->cfg.http_tls.mode != NODE_TLS_OFF &&
-	    dial_tls(n, c.fd, to, &c.tls) != 0) {
-		close(c.fd);
-		c.fd = -1;
-	}
-	return c;
-}
-
-static int dial(const char *addr)
+static int dial(struct node_proxy *p, const char *addr)
 {
 	struct addrinfo *ai;
 	if (node_addr_resolve(addr, 0, &ai) != 0)
 		return -1;
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0) {
-		struct timeval tv = {.tv_sec = NODE_PROXY_CONNECT_MS / 1000,
-		                     .tv_usec =
-		                         NODE_PROXY_CONNECT_MS % 1000 * 1000};
+		uint32_t ms = p->cfg.connect_ms;
+		struct timeval tv = {.tv_sec = ms / 1000,
+		                     .tv_usec = ms % 1000 * 1000};
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -163,54 +205,70 @@ static int dial(const char *addr)
 	return fd;
 }
 
+/* A new connection to leader `to` at addr (TLS when cfg.tls is on). */
+static struct pfd dial_to(struct node_proxy *p, const char *addr, uint64_t to)
+{
+	struct pfd c = {.fd = dial(p, addr), .tls = NULL};
+	if (c.fd >= 0 && p->cfg.tls && dial_tls(p, c.fd, to, &c.tls) != 0) {
+		close(c.fd);
+		c.fd = -1;
+	}
+	if (c.fd >= 0)
+		atomic_fetch_add(&p->dials, 1);
+	return c;
+}
+
 /* An idle pooled connection to addr, or fd -1. */
-static struct pfd conn_pooled(const char *addr)
+static struct pfd conn_pooled(struct node_proxy *p, const char *addr)
 {
 	uint64_t now = lora_now_ms();
 	struct pfd c = {.fd = -1};
-	pthread_mutex_lock(&pool_mu);
-	for (int i = n_pool - 1; i >= 0 && c.fd < 0; i--) {
-		if (strcmp(pool[i].addr, addr) ||
-		    now - pool[i].idle_since_ms > NODE_PROXY_IDLE_MS)
+	pthread_mutex_lock(&p->pool_mu);
+	for (int i = p->n_pool - 1; i >= 0 && c.fd < 0; i--) {
+		if (strcmp(p->pool[i].addr, addr) ||
+		    now - p->pool[i].idle_since_ms > p->cfg.idle_ms)
 			continue;
-		c = pool[i].c;
-		pool[i] = pool[--n_pool];
+		c = p->pool[i].c;
+		p->pool[i] = p->pool[--p->n_pool];
 	}
-	pthread_mutex_unlock(&pool_mu);
+	pthread_mutex_unlock(&p->pool_mu);
 	return c;
 }
 
 /* A pooled connection to addr (*reused set), or a new one; fd -1 if
  * none. */
-static struct pfd conn_get(struct lnode *n, const char *addr, uint64_t to,
+static struct pfd conn_get(struct node_proxy *p, const char *addr, uint64_t to,
                            int *reused)
 {
-	struct pfd c = conn_pooled(addr);
+	struct pfd c = conn_pooled(p, addr);
 	*reused = c.fd >= 0;
-	return c.fd >= 0 ? c : dial_to(n, addr, to);
+	return c.fd >= 0 ? c : dial_to(p, addr, to);
 }
 
-static void conn_put(const char *addr, struct pfd c)
+/* Pools c (closed when the pool is full); closes connections idle past
+ * idle_ms. */
+static void conn_put(struct node_proxy *p, const char *addr, struct pfd c)
 {
 	uint64_t now = lora_now_ms();
-	struct pfd stale[NODE_PROXY_POOL_MAX];
+	enum { STALE_MAX = 64 }; /* closed per call; the rest next time */
+	struct pfd stale[STALE_MAX];
 	int ns = 0;
-	pthread_mutex_lock(&pool_mu);
-	for (int i = 0; i < n_pool;)
-		if (now - pool[i].idle_since_ms > NODE_PROXY_IDLE_MS) {
-			stale[ns++] = pool[i].c;
-			pool[i] = pool[--n_pool];
+	pthread_mutex_lock(&p->pool_mu);
+	for (int i = 0; i < p->n_pool && ns < STALE_MAX;)
+		if (now - p->pool[i].idle_since_ms > p->cfg.idle_ms) {
+			stale[ns++] = p->pool[i].c;
+			p->pool[i] = p->pool[--p->n_pool];
 		} else {
 			i++;
 		}
-	if (n_pool < NODE_PROXY_POOL_MAX) {
-		pool[n_pool].c = c;
-		snprintf(pool[n_pool].addr, sizeof pool[n_pool].addr, "%s",
-		         addr);
-		pool[n_pool++].idle_since_ms = now;
+	if (p->n_pool < p->cfg.pool_max) {
+		struct pconn *pc = &p->pool[p->n_pool++];
+		pc->c = c;
+		snprintf(pc->addr, sizeof pc->addr, "%s", addr);
+		pc->idle_since_ms = now;
 		c.fd = -1;
 	}
-	pthread_mutex_unlock(&pool_mu);
+	pthread_mutex_unlock(&p->pool_mu);
 	for (int i = 0; i < ns; i++)
 		pfd_close(stale[i]);
 	pfd_close(c);
@@ -224,53 +282,53 @@ static void conn_put(const char *addr, struct pfd c)
  * client of this node): a thread of its own dials and pools the
  * connection, and the I/O thread's next node_proxy_tick takes it. At most
  * NODE_PROXY_DIALS_MAX at once, one per address. */
-#define NODE_PROXY_DIALS_MAX 4
-static pthread_mutex_t dial_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t dial_cond = PTHREAD_COND_INITIALIZER;
-static char dialing[NODE_PROXY_DIALS_MAX][NODE_ADDR_BYTES_MAX]; /* "": free */
-static int n_dials;
-
 struct dial_job {
-	struct lnode *n;
+	struct node_proxy *p;
 	uint64_t to;
 	int slot;
 };
 
+static void dial_end(struct node_proxy *p, int slot)
+{
+	pthread_mutex_lock(&p->dial_mu);
+	p->dialing[slot][0] = '\0';
+	p->n_dials--;
+	pthread_cond_broadcast(&p->dial_cond);
+	pthread_mutex_unlock(&p->dial_mu);
+}
+
 static void *dial_main(void *arg)
 {
 	struct dial_job *d = arg;
-	struct pfd c = dial_to(d->n, dialing[d->slot], d->to);
+	struct node_proxy *p = d->p;
+	struct pfd c = dial_to(p, p->dialing[d->slot], d->to);
 	if (c.fd >= 0)
-		conn_put(dialing[d->slot], c);
-	pthread_mutex_lock(&dial_mu);
-	dialing[d->slot][0] = '\0';
-	n_dials--;
-	pthread_cond_broadcast(&dial_cond);
-	pthread_mutex_unlock(&dial_mu);
+		conn_put(p, p->dialing[d->slot], c);
+	dial_end(p, d->slot);
 	lora_free(d);
 	return NULL;
 }
 
 /* Starts a dial of leader `to` at addr unless one runs already. */
-static void dial_async(struct lnode *n, const char *addr, uint64_t to)
+static void dial_async(struct node_proxy *p, const char *addr, uint64_t to)
 {
 	int slot = -1;
-	pthread_mutex_lock(&dial_mu);
+	pthread_mutex_lock(&p->dial_mu);
 	for (int i = 0; i < NODE_PROXY_DIALS_MAX; i++) {
-		if (!strcmp(dialing[i], addr)) {
+		if (!strcmp(p->dialing[i], addr)) {
 			slot = -1;
 			break;
 		}
-		if (dialing[i][0] == '\0' && slot < 0)
+		if (p->dialing[i][0] == '\0' && slot < 0)
 			slot = i;
 	}
 	struct dial_job *d = slot >= 0 ? lora_calloc(1, sizeof *d) : NULL;
 	if (d) {
-		*d = (struct dial_job){n, to, slot};
-		snprintf(dialing[slot], sizeof dialing[slot], "%s", addr);
-		n_dials++;
+		*d = (struct dial_job){p, to, slot};
+		snprintf(p->dialing[slot], sizeof p->dialing[slot], "%s", addr);
+		p->n_dials++;
 	}
-	pthread_mutex_unlock(&dial_mu);
+	pthread_mutex_unlock(&p->dial_mu);
 	pthread_t t;
 	if (d == NULL)
 		return;
@@ -278,29 +336,12 @@ static void dial_async(struct lnode *n, const char *addr, uint64_t to)
 		pthread_detach(t);
 		return;
 	}
-	pthread_mutex_lock(&dial_mu);
-	dialing[slot][0] = '\0';
-	n_dials--;
-	pthread_cond_broadcast(&dial_cond);
-	pthread_mutex_unlock(&dial_mu);
+	dial_end(p, slot);
 	lora_free(d);
 }
 
-void node_proxy_close_all(void)
-{
-	pthread_mutex_lock(&dial_mu); /* dials end within their bounds */
-	while (n_dials > 0)
-		pthread_cond_wait(&dial_cond, &dial_mu);
-	pthread_mutex_unlock(&dial_mu);
-	pthread_mutex_lock(&pool_mu);
-	for (int i = 0; i < n_pool; i++)
-		pfd_close(pool[i].c);
-	n_pool = 0;
-	pthread_mutex_unlock(&pool_mu);
-}
-
-/* ---- one exchange
- * ------------------------------------------------------------- */
+/* ---- one exchange on a worker
+ * ------------------------------------------------- */
 
 struct preply {
 	int status;
@@ -310,61 +351,135 @@ struct preply {
 	int close; /* Connection: close */
 };
 
-/* A wait for leader `to`'s answer (node_forward_check's state). */
+/* A wait for leader `to`'s answer (node_proxy_verdict's state). */
 struct pwait {
 	uint64_t to, heard;
 	int resend;
 	int hold; /* NODE_PROXY_HOLD_UNAVAILABLE: keep such an answer back */
 	int why;  /* NODE_WAIT_* that ended it */
+	int efd;  /* the request's pwaiter's, or -1 */
 };
 
+static void waiter_add(struct node_proxy *p, struct pwaiter *wt)
+{
+	wt->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (wt->efd < 0)
+		return;
+	pthread_mutex_lock(&p->wait_mu);
+	wt->next = p->waiters;
+	p->waiters = wt;
+	pthread_mutex_unlock(&p->wait_mu);
+}
+
+static void waiter_remove(struct node_proxy *p, struct pwaiter *wt)
+{
+	if (wt->efd < 0)
+		return;
+	pthread_mutex_lock(&p->wait_mu);
+	for (struct pwaiter **pp = &p->waiters; *pp; pp = &(*pp)->next)
+		if (*pp == wt) {
+			*pp = wt->next;
+			break;
+		}
+	pthread_mutex_unlock(&p->wait_mu);
+	close(wt->efd);
+}
+
+void node_proxy_kick(struct node_proxy *p)
+{
+	if (p == NULL)
+		return;
+	atomic_fetch_add(&p->kicks, 1);
+	uint64_t one = 1;
+	pthread_mutex_lock(&p->wait_mu);
+	for (struct pwaiter *wt = p->waiters; wt; wt = wt->next)
+		if (write(wt->efd, &one, sizeof one) < 0 && errno != EAGAIN)
+			LOG_WARN("http proxy: wake a waiting write: %s",
+			         strerror(errno));
+	pthread_mutex_unlock(&p->wait_mu);
+}
+
+/* When the wait for w's answer must look again without an event: its
+ * deadline or, for a write that is not resent, the moment its leader
+ * will have been silent for silent_ms (unless heard from meanwhile);
+ * without an eventfd, retry_ms from now at the latest. */
+static uint64_t wait_until(struct node_proxy *p, struct pwait *w,
+                           uint64_t deadline_ms)
+{
+	uint64_t until = deadline_ms;
+	if (!w->resend) {
+		w->heard = p->ops.heard(p->ops.arg, w->to, w->heard);
+		if (w->heard + p->cfg.silent_ms < until)
+			until = w->heard + p->cfg.silent_ms;
+	}
+	uint64_t step = lora_now_ms() + p->cfg.retry_ms;
+	return w->efd < 0 && step < until ? step : until;
+}
+
+/* One read on c now that poll said so: the count, 0 to wait again (TLS
+ * needs more), or -1. */
+static ssize_t recv_ready(struct pfd c, char *buf, size_t cap)
+{
+	if (c.tls) {
+		ssize_t r = node_tls_recv(c.tls, buf, cap);
+		if (r > 0)
+			return r;
+		return r < 0 && errno == EAGAIN ? 0 : -1;
+	}
+	ssize_t r = recv(c.fd, buf, cap, 0);
+	if (r < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	return r > 0 ? r : -1;
+}
+
 /*
- * Reads up to cap bytes into buf (at least one), waiting in
- * NODE_PROXY_POLL_MS steps until deadline_ms; gives up early when the
- * write should be sent elsewhere or its leader went silent (w->why).
- * Returns the count, or -1.
+ * Reads up to cap bytes into buf (at least one), sleeping until the
+ * answer, a kick (leader change, stop) or wait_until; gives up early when
+ * the write should be sent elsewhere or its leader went silent (w->why),
+ * at deadline_ms, or when the node stops. Returns the count, or -1.
  */
-static ssize_t recv_some(struct lnode *n, struct pfd c, struct pwait *w,
+static ssize_t recv_some(struct node_proxy *p, struct pfd c, struct pwait *w,
                          char *buf, size_t cap, uint64_t deadline_ms)
 {
 	for (;;) {
 		if (c.tls && node_tls_pending(c.tls)) { /* not on the socket */
-			ssize_t r = node_tls_recv(c.tls, buf, cap);
-			if (r > 0)
+			ssize_t r = recv_ready(c, buf, cap);
+			if (r != 0)
 				return r;
-			if (r == 0 || errno != EAGAIN)
-				return -1;
 		}
-		struct pollfd p = {.fd = c.fd,
-		                   .events =
-		                       c.tls ? node_tls_wants(c.tls) : POLLIN};
-		int pr = poll(&p, 1, NODE_PROXY_POLL_MS);
-		if (pr > 0 && c.tls) {
-			ssize_t r = node_tls_recv(c.tls, buf, cap);
-			if (r > 0)
-				return r;
-			if (r == 0 || errno != EAGAIN)
-				return -1;
-			continue;
-		}
-		if (pr > 0) {
-			ssize_t r = recv(c.fd, buf, cap, 0);
-			if (r < 0 && errno == EINTR)
-				continue;
-			return r > 0 ? r : -1;
-		}
+		uint64_t until = wait_until(p, w, deadline_ms);
+		uint64_t now = lora_now_ms();
+		uint64_t ms = until > now ? until - now : 0;
+		struct pollfd pf[2] = {
+		    {.fd = c.fd,
+		     .events = c.tls ? node_tls_wants(c.tls) : POLLIN},
+		    {.fd = w->efd, .events = POLLIN}};
+		int pr = poll(pf, w->efd >= 0 ? 2 : 1,
+		              ms > INT_MAX ? INT_MAX : (int)ms);
+		atomic_fetch_add(&p->wakeups, 1);
 		if (pr < 0 && errno != EINTR)
 			return -1;
-		if (lora_now_ms() >= deadline_ms || atomic_load(&n->stopping))
+		if (pr > 0 && pf[0].revents) {
+			ssize_t r = recv_ready(c, buf, cap);
+			if (r != 0)
+				return r;
+			continue;
+		}
+		uint64_t kicked;
+		if (pr > 0 && (pf[1].revents & POLLIN) &&
+		    read(w->efd, &kicked, sizeof kicked) < 0 && errno != EAGAIN)
 			return -1;
-		w->why = node_forward_check(n, w->to, w->resend, &w->heard);
+		if (lora_now_ms() >= deadline_ms || stopping(p))
+			return -1;
+		w->why = check(p, w->to, w->resend, &w->heard);
 		if (w->why != NODE_WAIT_ON)
 			return -1;
 	}
 }
 
-/* Parses the answer's head in head[0..hlen); fills r; -1 if malformed. */
-static int parse_head(char *head, struct preply *r, size_t *clen)
+/* Parses the answer's head in head[0..hlen); fills r; -1 if malformed
+ * or its body is longer than max. */
+static int parse_head(char *head, struct preply *r, size_t *clen, size_t max)
 {
 	char *line = strstr(head, "\r\n");
 	if (strncmp(head, "HTTP/1.", 7) || line == NULL ||
@@ -402,11 +517,11 @@ static int parse_head(char *head, struct preply *r, size_t *clen)
 		}
 		p = eol + 2;
 	}
-	return have_len && *clen <= NODE_PROXY_REPLY_BYTES_MAX ? 0 : -1;
+	return have_len && *clen <= max ? 0 : -1;
 }
 
-/* Reads one answer from fd; 0 or -1 (connection unusable). */
-static int read_reply(struct lnode *n, struct pfd fd, struct pwait *w,
+/* Reads one answer from c; 0 or -1 (connection unusable). */
+static int read_reply(struct node_proxy *p, struct pfd c, struct pwait *w,
                       struct preply *r, uint64_t deadline)
 {
 	char head[NODE_PROXY_HEAD_BYTES + 1];
@@ -415,7 +530,7 @@ static int read_reply(struct lnode *n, struct pfd fd, struct pwait *w,
 	while (end == NULL) {
 		if (hl == NODE_PROXY_HEAD_BYTES)
 			return -1;
-		ssize_t got = recv_some(n, fd, w, head + hl,
+		ssize_t got = recv_some(p, c, w, head + hl,
 		                        NODE_PROXY_HEAD_BYTES - hl, deadline);
 		if (got < 0)
 			return -1;
@@ -424,14 +539,14 @@ static int read_reply(struct lnode *n, struct pfd fd, struct pwait *w,
 		end = strstr(head, "\r\n\r\n");
 	}
 	size_t hbytes = (size_t)(end - head) + 4, clen;
-	if (parse_head(head, r, &clen) != 0)
+	if (parse_head(head, r, &clen, p->cfg.reply_bytes_max) != 0)
 		return -1;
 	r->body = lora_malloc(clen ? clen : 1);
 	if (r->body == NULL || hl - hbytes > clen)
 		return -1;
 	memcpy(r->body, head + hbytes, hl - hbytes);
 	for (r->body_len = hl - hbytes; r->body_len < clen;) {
-		ssize_t got = recv_some(n, fd, w, r->body + r->body_len,
+		ssize_t got = recv_some(p, c, w, r->body + r->body_len,
 		                        clen - r->body_len, deadline);
 		if (got < 0)
 			return -1;
@@ -440,8 +555,6 @@ static int read_reply(struct lnode *n, struct pfd fd, struct pwait *w,
 	return 0;
 }
 
-/* Writes the request; with `now`, only what the socket takes at once
- * (-1 if not all of it). */
 /* The request's bytes in TLS: blocking, bounded by NODE_PROXY_SEND_MS
  * (plaintext sockets here block on their own), or with `now` only what
  * goes at once (-1 if not all of it: the connection must be closed). */
@@ -476,7 +589,7 @@ static int send_request(struct pfd c, const char *path, const char *body,
                         size_t len, int hops, const char *ident, int now)
 {
 	int fd = c.fd;
-	char head[NODE_HTTP_IDENT_BYTES + 512];
+	char head[NODE_PROXY_IDENT_BYTES + 512];
 	int hl = snprintf(head, sizeof head,
 	                  "POST %s HTTP/1.1\r\nHost: lora\r\n"
 	                  "Content-Type: application/json\r\n%s"
@@ -513,8 +626,8 @@ static int send_request(struct pfd c, const char *path, const char *body,
 /* A pooled connection the leader closed meanwhile reads as EOF at once. */
 static int conn_dead(struct pfd c)
 {
-	struct pollfd p = {.fd = c.fd, .events = POLLIN};
-	return poll(&p, 1, 0) != 0;
+	struct pollfd pf = {.fd = c.fd, .events = POLLIN};
+	return poll(&pf, 1, 0) != 0;
 }
 
 /* A leader's 503 LORA_UNAVAILABLE: it did not execute the write. */
@@ -525,42 +638,50 @@ static int reply_unavailable(const struct preply *r)
 	       memmem(r->body, r->body_len, code, sizeof code - 1) != NULL;
 }
 
+/* Relays r into x. */
+static void relay(struct node_http_ex *x, const struct preply *r)
+{
+	node_http_reply(
+	    x, r->status, r->ctype[0] ? r->ctype : "application/json", r->body,
+	    r->body_len, r->bookmark, r->location[0] ? r->location : NULL);
+}
+
 /* Sends the request to w->to at addr and relays its answer: 0 answered,
  * -1 not sent (nothing executed), LORA_EUNKNOWN_OUTCOME sent, no answer
  * (w->why NODE_WAIT_RESEND: send it to the new leader), NODE_PROXY_HELD
  * answered LORA_UNAVAILABLE with w->hold (not relayed). */
-static int exchange(struct lnode *n, struct node_http_ex *x, struct pwait *w,
-                    const char *addr, const char *path, const char *body,
-                    size_t len, uint64_t deadline)
+static int exchange(struct node_proxy *p, struct node_http_ex *x,
+                    struct pwait *w, const char *addr, const char *path,
+                    const char *body, size_t len, uint64_t deadline)
 {
 	int reused;
-	struct pfd fd = conn_get(n, addr, w->to, &reused);
+	struct pfd fd = conn_get(p, addr, w->to, &reused);
 	if (fd.fd >= 0 && reused && conn_dead(fd)) {
 		pfd_close(fd);
-		fd = dial_to(n, addr, w->to);
+		reused = 0;
+		fd = dial_to(p, addr, w->to);
 	}
 	if (fd.fd < 0)
 		return -1;
-	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
-	node_http_ident_line(n, x, ident, sizeof ident);
+	char ident[NODE_PROXY_IDENT_BYTES]; /* who asks */
+	ident_line(p, x, ident, sizeof ident);
 	if (send_request(fd, path, body, len, node_http_forwarded(x) + 1, ident,
 	                 0) != 0) {
 		pfd_close(fd); /* an incomplete request is never executed */
 		return -1;
 	}
+	atomic_fetch_add(&p->sent, 1);
+	if (reused)
+		atomic_fetch_add(&p->reused, 1);
 	struct preply r = {0};
 	w->heard = lora_now_ms();
 	w->why = NODE_WAIT_GIVE_UP;
-	int rc = read_reply(n, fd, w, &r, deadline);
+	int rc = read_reply(p, fd, w, &r, deadline);
 	int held = rc == 0 && w->hold && reply_unavailable(&r);
-	if (rc == 0 && !held) {
-		node_http_reply(x, r.status,
-		                r.ctype[0] ? r.ctype : "application/json",
-		                r.body, r.body_len, r.bookmark,
-		                r.location[0] ? r.location : NULL);
-	}
+	if (rc == 0 && !held)
+		relay(x, &r);
 	if (rc == 0 && !r.close)
-		conn_put(addr, fd);
+		conn_put(p, addr, fd);
 	else
 		pfd_close(fd);
 	lora_free(r.body);
@@ -569,32 +690,36 @@ static int exchange(struct lnode *n, struct node_http_ex *x, struct pwait *w,
 	return rc == 0 ? 0 : LORA_EUNKNOWN_OUTCOME;
 }
 
-int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *body, size_t len, int flags)
+int node_proxy_write(struct node_proxy *p, struct node_http_ex *x,
+                     const char *path, const char *body, size_t len, int flags,
+                     uint64_t wait_ms)
 {
 	int resend = (flags & NODE_PROXY_RESEND) != 0;
-	uint64_t end = lora_now_ms() + node_forward_wait_ms(body, len);
-	uint64_t deadline = lora_now_ms() + NODE_PROXY_SEND_MS;
-	int sent = 0;
-	while (lora_now_ms() < deadline && !atomic_load(&n->stopping)) {
-		uint64_t seq = node_status_seq(n);
-		uint64_t leader = node_leader_id(n);
-		struct node_member m;
-		if (leader == n->cfg.id)
-			return NODE_FORWARD_SELF;
-		int rc = -1;
+	uint64_t end = lora_now_ms() + wait_ms;
+	uint64_t deadline = lora_now_ms() + p->cfg.send_ms;
+	int sent = 0, rc = -1;
+	struct pwaiter wt;
+	waiter_add(p, &wt);
+	while (lora_now_ms() < deadline && !stopping(p)) {
+		uint64_t seq = p->ops.leader_seq(p->ops.arg);
+		char addr[NODE_ADDR_BYTES_MAX];
+		uint64_t leader = leader_now(p, addr);
+		if (leader == p->cfg.self_id) {
+			rc = NODE_PROXY_SELF;
+			goto out;
+		}
+		rc = -1;
 		struct pwait w = {
 		    .to = leader,
 		    .resend = resend,
+		    .efd = wt.efd,
 		    /* after an attempt in doubt, a leader's UNAVAILABLE
 		     * speaks for its own attempt only: never relayed */
 		    .hold = sent || (flags & NODE_PROXY_HOLD_UNAVAILABLE)};
-		if (leader != 0 && node_member_get(n, leader, &m) == 0 &&
-		    m.http_addr[0] != '\0')
-			rc = exchange(n, x, &w, m.http_addr, path, body, len,
-			              end);
+		if (leader != 0 && addr[0] != '\0')
+			rc = exchange(p, x, &w, addr, path, body, len, end);
 		if (rc == 0 || (rc == NODE_PROXY_HELD && !sent))
-			return rc;
+			goto out;
 		/* held after an attempt in doubt: sent again (dedupe) */
 		if (rc == LORA_EUNKNOWN_OUTCOME && resend) {
 			sent = 1; /* the new leader gets it, dedupe applies */
@@ -607,27 +732,30 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
 			    "the leader went silent before it answered: the "
 			    "write may have committed; retry with the same "
 			    "requestId");
-			return rc;
+			goto out;
 		}
 		/* woken by a leader change, else tried again after the pause */
-		node_status_wait(n, seq, lora_now_ms() + NODE_PROXY_RETRY_MS);
+		p->ops.leader_wait(p->ops.arg, seq,
+		                   lora_now_ms() + p->cfg.retry_ms);
 	}
 	if (sent) {
+		rc = LORA_EUNKNOWN_OUTCOME;
 		node_http_reply_error(
-		    x, LORA_EUNKNOWN_OUTCOME,
+		    x, rc,
 		    "no leader answered in time: the write may have "
 		    "committed; retry with the same requestId");
-		return LORA_EUNKNOWN_OUTCOME;
+	} else {
+		rc = LORA_EUNAVAILABLE;
+		node_http_reply_error(
+		    x, rc, "cannot reach the leader: not executed, retry");
 	}
-	node_http_reply_error(x, LORA_EUNAVAILABLE,
-	                      "cannot reach the leader: not executed, retry");
-	return LORA_EUNAVAILABLE;
+out:
+	waiter_remove(p, &wt);
+	return rc;
 }
 
 /* ---- without a waiting thread (HTTP I/O thread)
  * ------------------------------- */
-
-#define NODE_PROXY_READ_BYTES (16u << 10)
 
 /*
  * A connection to a leader owned by the HTTP I/O thread. It is registered
@@ -639,34 +767,30 @@ int node_proxy_write(struct lnode *n, struct node_http_ex *x, const char *path,
  */
 struct upconn {
 	struct node_http_watch w;  /* first; w.fd: the connection */
-	struct node_tls_conn *tls; /* http_tls: its TLS (owned) */
-	struct lnode *n;
+	struct node_tls_conn *tls; /* TLS on: its TLS (owned) */
+	struct node_proxy *p;
 	char addr[NODE_ADDR_BYTES_MAX];
 	uint64_t idle_since_ms;
 	struct pjob *job; /* NULL: idle */
 	int dead;
-	struct upconn *next; /* upconns */
+	struct upconn *next; /* p->upconns */
 };
 
 /* A passed-on write whose answer the HTTP I/O thread reads. */
 struct pjob {
 	struct upconn *uc;
-	struct lnode *n;
+	struct node_proxy *p;
 	struct node_http_ex *x;
 	uint64_t to;
 	const char *api; /* metrics label */
 	uint64_t t0_ns, deadline_ms;
-	uint64_t heard;   /* node_forward_check's state */
+	uint64_t heard;   /* node_proxy_verdict's state */
 	int resend;       /* carries a requestId: follows the leader */
 	const char *path; /* borrowed: the route's */
 	char *buf;        /* the answer so far (lora_malloc) */
 	size_t len, cap;
-	struct pjob *next; /* jobs (jobs_mu) */
+	struct pjob *next; /* p->jobs (jobs_mu) */
 };
-
-static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct pjob *jobs;
-static struct upconn *upconns; /* links: jobs_mu (one I/O thread per node) */
 
 static void upconn_close(struct upconn *uc)
 {
@@ -679,25 +803,25 @@ static void upconn_close(struct upconn *uc)
 	uc->job = NULL;
 }
 
-/* Frees dead upconns of n (all of them: `all`) and closes idle ones
- * unused for NODE_PROXY_IDLE_MS. */
-static void upconns_sweep(struct lnode *n, int all)
+/* Frees dead upconns (all of them: `all`) and closes idle ones unused for
+ * idle_ms. */
+static void upconns_sweep(struct node_proxy *p, int all)
 {
 	uint64_t now = lora_now_ms();
-	pthread_mutex_lock(&jobs_mu);
-	for (struct upconn **pp = &upconns; *pp;) {
+	pthread_mutex_lock(&p->jobs_mu);
+	for (struct upconn **pp = &p->upconns; *pp;) {
 		struct upconn *uc = *pp;
-		if (uc->n == n && uc->job == NULL &&
-		    (all || now - uc->idle_since_ms > NODE_PROXY_IDLE_MS))
+		if (uc->job == NULL &&
+		    (all || now - uc->idle_since_ms > p->cfg.idle_ms))
 			upconn_close(uc);
-		if (uc->n != n || !uc->dead) {
+		if (!uc->dead) {
 			pp = &uc->next;
 			continue;
 		}
 		*pp = uc->next;
 		lora_free(uc);
 	}
-	pthread_mutex_unlock(&jobs_mu);
+	pthread_mutex_unlock(&p->jobs_mu);
 }
 
 static void job_readable(struct pjob *j);
@@ -713,58 +837,64 @@ static void upconn_event(struct node_http_watch *w)
 		upconn_close(uc); /* idle: closed by the leader, or garbage */
 }
 
-/* An idle connection of n to addr: one of the I/O thread's, or one taken
- * from the shared pool and registered; NULL when there is none. */
-static struct upconn *upconn_take(struct lnode *n, struct node_http_ex *x,
-                                  const char *addr, uint64_t to, int may_dial)
+/* An idle I/O-thread connection to addr, or NULL. */
+static struct upconn *upconn_idle(struct node_proxy *p, const char *addr)
 {
 	uint64_t now = lora_now_ms();
 	struct upconn *found = NULL;
-	pthread_mutex_lock(&jobs_mu);
-	for (struct upconn *uc = upconns; uc && !found; uc = uc->next)
-		if (uc->n == n && !uc->dead && uc->job == NULL &&
-		    now - uc->idle_since_ms <= NODE_PROXY_IDLE_MS &&
+	pthread_mutex_lock(&p->jobs_mu);
+	for (struct upconn *uc = p->upconns; uc && !found; uc = uc->next)
+		if (!uc->dead && uc->job == NULL &&
+		    now - uc->idle_since_ms <= p->cfg.idle_ms &&
 		    strcmp(uc->addr, addr) == 0)
 			found = uc;
-	pthread_mutex_unlock(&jobs_mu);
-	if (found)
-		return found;
-	struct pfd c = conn_pooled(addr);
+	pthread_mutex_unlock(&p->jobs_mu);
+	return found;
+}
+
+/* An idle connection to addr: one of the I/O thread's, or one taken from
+ * the shared pool and registered; NULL when there is none. */
+static struct upconn *upconn_take(struct node_proxy *p, struct node_http_ex *x,
+                                  const char *addr, uint64_t to, int may_dial)
+{
+	struct upconn *uc = upconn_idle(p, addr);
+	if (uc)
+		return uc;
+	struct pfd c = conn_pooled(p, addr);
 	if (c.fd < 0 && may_dial) /* a resend: pooled for the next tick */
-		dial_async(n, addr, to);
+		dial_async(p, addr, to);
 	if (c.fd < 0)
 		return NULL;
-	int fd = c.fd;
-	struct upconn *uc = lora_calloc(1, sizeof *uc);
-	if (uc == NULL) {
+	if ((uc = lora_calloc(1, sizeof *uc)) == NULL) {
 		pfd_close(c);
 		return NULL;
 	}
 	uc->tls = c.tls;
-	uc->n = n;
+	uc->p = p;
 	snprintf(uc->addr, sizeof uc->addr, "%s", addr);
-	node_http_watch_init(&uc->w, x, fd, upconn_event);
+	node_http_watch_init(&uc->w, x, c.fd, upconn_event);
 	if (node_http_watch_add(&uc->w) != 0) {
 		pfd_close(c);
 		lora_free(uc);
 		return NULL;
 	}
-	pthread_mutex_lock(&jobs_mu);
-	uc->next = upconns;
-	upconns = uc;
-	pthread_mutex_unlock(&jobs_mu);
+	pthread_mutex_lock(&p->jobs_mu);
+	uc->next = p->upconns;
+	p->upconns = uc;
+	pthread_mutex_unlock(&p->jobs_mu);
 	return uc;
 }
 
 static void job_unlink(struct pjob *j)
 {
-	pthread_mutex_lock(&jobs_mu);
-	for (struct pjob **pp = &jobs; *pp; pp = &(*pp)->next)
+	struct node_proxy *p = j->p;
+	pthread_mutex_lock(&p->jobs_mu);
+	for (struct pjob **pp = &p->jobs; *pp; pp = &(*pp)->next)
 		if (*pp == j) {
 			*pp = j->next;
 			break;
 		}
-	pthread_mutex_unlock(&jobs_mu);
+	pthread_mutex_unlock(&p->jobs_mu);
 }
 
 /* After x was answered: the connection stays for the next write (keep)
@@ -779,7 +909,10 @@ static void job_end(struct pjob *j, int keep, int ok)
 		if (!keep)
 			upconn_close(uc);
 	}
-	node_metrics_request(j->n, j->api, ok, lora_now_ns() - j->t0_ns);
+	struct node_proxy *p = j->p;
+	if (p->ops.answered)
+		p->ops.answered(p->ops.arg, j->api, ok,
+		                lora_now_ns() - j->t0_ns);
 	struct node_http_ex *x = j->x;
 	lora_free(j->buf);
 	lora_free(j);
@@ -810,13 +943,32 @@ static int job_parse(struct pjob *j, struct preply *r)
 		return -1;
 	memcpy(head, j->buf, hb);
 	head[hb] = '\0';
-	if (parse_head(head, r, &clen) != 0 || j->len > hb + clen)
+	if (parse_head(head, r, &clen, j->p->cfg.reply_bytes_max) != 0 ||
+	    j->len > hb + clen)
 		return -1;
 	if (j->len < hb + clen)
 		return 0;
 	r->body = j->buf + hb;
 	r->body_len = clen;
 	return 1;
+}
+
+/* Room for NODE_PROXY_READ_BYTES more in j->buf: 0, or -1 past the
+ * answer's limit (or out of memory). */
+static int job_room(struct pjob *j)
+{
+	if (j->cap - j->len >= NODE_PROXY_READ_BYTES)
+		return 0;
+	size_t cap = j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
+	if (cap > j->p->cfg.reply_bytes_max + NODE_PROXY_HEAD_BYTES +
+	              2 * NODE_PROXY_READ_BYTES)
+		return -1;
+	char *nb = lora_realloc(j->buf, cap);
+	if (nb == NULL)
+		return -1;
+	j->buf = nb;
+	j->cap = cap;
+	return 0;
 }
 
 /* Reads once what arrived (the connection is level-triggered: more
@@ -826,17 +978,8 @@ static int job_parse(struct pjob *j, struct preply *r)
 static int job_read(struct pjob *j, int *eof)
 {
 	for (;;) {
-		if (j->cap - j->len < NODE_PROXY_READ_BYTES) {
-			size_t cap =
-			    j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
-			if (cap > NODE_PROXY_REPLY_BYTES_MAX + (64u << 10))
-				return -1;
-			char *nb = lora_realloc(j->buf, cap);
-			if (nb == NULL)
-				return -1;
-			j->buf = nb;
-			j->cap = cap;
-		}
+		if (job_room(j) != 0)
+			return -1;
 		ssize_t r;
 		do
 			r = j->uc->tls
@@ -865,10 +1008,7 @@ static void job_readable(struct pjob *j)
 	struct preply r = {0};
 	int pr = job_parse(j, &r);
 	if (pr == 1) {
-		node_http_reply(j->x, r.status,
-		                r.ctype[0] ? r.ctype : "application/json",
-		                r.body, r.body_len, r.bookmark,
-		                r.location[0] ? r.location : NULL);
+		relay(j->x, &r);
 		job_end(j, rd == 0 && !r.close, r.status == 200);
 	} else if (pr < 0) {
 		job_lost(j, "malformed answer");
@@ -879,24 +1019,22 @@ static void job_readable(struct pjob *j)
 
 /* Writes j's request to the current leader on a connection the I/O thread
  * watches (for a resend without one, a dial starts on its own thread:
- * dial_async); 0, or -1 when it was not written
- * (nothing executed). */
+ * dial_async); 0, or -1 when it was not written (nothing executed). */
 static int job_send(struct pjob *j, int may_dial)
 {
-	struct lnode *n = j->n;
-	uint64_t leader = node_leader_id(n);
-	struct node_member m;
-	if (leader == 0 || leader == n->cfg.id ||
-	    node_member_get(n, leader, &m) != 0 || m.http_addr[0] == '\0')
+	struct node_proxy *p = j->p;
+	char addr[NODE_ADDR_BYTES_MAX];
+	uint64_t leader = leader_now(p, addr);
+	if (leader == 0 || leader == p->cfg.self_id || addr[0] == '\0')
 		return -1;
-	struct upconn *uc = upconn_take(n, j->x, m.http_addr, leader, may_dial);
+	struct upconn *uc = upconn_take(p, j->x, addr, leader, may_dial);
 	if (uc == NULL)
 		return -1;
 	const char *body;
 	size_t len;
 	node_http_body(j->x, &body, &len);
-	char ident[NODE_HTTP_IDENT_BYTES]; /* who asks (http_int.h) */
-	node_http_ident_line(n, j->x, ident, sizeof ident);
+	char ident[NODE_PROXY_IDENT_BYTES]; /* who asks */
+	ident_line(p, j->x, ident, sizeof ident);
 	struct pfd c = {.fd = uc->w.fd, .tls = uc->tls};
 	if (conn_dead(c) ||
 	    send_request(c, j->path, body, len, node_http_forwarded(j->x) + 1,
@@ -904,6 +1042,8 @@ static int job_send(struct pjob *j, int may_dial)
 		upconn_close(uc); /* an incomplete request is never executed */
 		return -1;
 	}
+	atomic_fetch_add(&p->sent, 1);
+	atomic_fetch_add(&p->reused, 1);
 	j->uc = uc;
 	uc->job = j;
 	j->to = leader;
@@ -912,15 +1052,14 @@ static int job_send(struct pjob *j, int may_dial)
 	return 0;
 }
 
-int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
-                     const char *api, const char *body, size_t len, int resend)
+int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
+                     const char *path, const char *api, int resend,
+                     uint64_t wait_ms)
 {
-	(void)body;
-	(void)len; /* job_send takes them from x again */
 	struct pjob *j = lora_calloc(1, sizeof *j);
 	if (j == NULL)
 		return -1;
-	j->n = n;
+	j->p = p;
 	j->x = x;
 	j->path = path;
 	j->resend = resend;
@@ -930,12 +1069,12 @@ int node_proxy_start(struct lnode *n, struct node_http_ex *x, const char *path,
 	}
 	j->api = api;
 	j->t0_ns = lora_now_ns();
-	j->deadline_ms = lora_now_ms() + node_forward_wait_ms(body, len);
+	j->deadline_ms = lora_now_ms() + wait_ms;
 	node_http_async(x);
-	pthread_mutex_lock(&jobs_mu);
-	j->next = jobs;
-	jobs = j;
-	pthread_mutex_unlock(&jobs_mu);
+	pthread_mutex_lock(&p->jobs_mu);
+	j->next = p->jobs;
+	p->jobs = j;
+	pthread_mutex_unlock(&p->jobs_mu);
 	return 0;
 }
 
@@ -953,46 +1092,47 @@ static void job_rerun(struct pjob *j)
 /* What the tick does with a job (node_proxy_tick). */
 enum { JOB_WAIT, JOB_RESEND, JOB_SILENT, JOB_LATE, JOB_STOP };
 
-static int job_verdict(struct pjob *j, uint64_t now, int stopping)
+static int job_verdict(struct pjob *j, uint64_t now, int stop)
 {
-	if (stopping)
+	if (stop)
 		return JOB_STOP;
 	if (now >= j->deadline_ms)
 		return JOB_LATE;
 	if (j->uc == NULL)
 		return JOB_RESEND; /* waiting for a leader to take it */
-	int v = node_forward_check(j->n, j->to, j->resend, &j->heard);
+	int v = check(j->p, j->to, j->resend, &j->heard);
 	return v == NODE_WAIT_RESEND    ? JOB_RESEND
 	       : v == NODE_WAIT_GIVE_UP ? JOB_SILENT
 	                                : JOB_WAIT;
 }
 
-/* Jobs of n that need the tick: *why per job (job_verdict). */
-static size_t jobs_due(struct lnode *n, struct pjob **out, int *why, size_t max)
+/* Jobs that need the tick: *why per job (job_verdict). */
+static size_t jobs_due(struct node_proxy *p, struct pjob **out, int *why,
+                       size_t max)
 {
 	uint64_t now = lora_now_ms();
-	int stopping = atomic_load(&n->stopping);
+	int stop = stopping(p);
 	size_t k = 0;
-	pthread_mutex_lock(&jobs_mu);
-	for (struct pjob *j = jobs; j && k < max; j = j->next) {
-		if (j->n != n)
-			continue;
-		int v = job_verdict(j, now, stopping);
+	pthread_mutex_lock(&p->jobs_mu);
+	for (struct pjob *j = p->jobs; j && k < max; j = j->next) {
+		int v = job_verdict(j, now, stop);
 		if (v != JOB_WAIT) {
 			out[k] = j;
 			why[k++] = v;
 		}
 	}
-	pthread_mutex_unlock(&jobs_mu);
+	pthread_mutex_unlock(&p->jobs_mu);
 	return k;
 }
 
-void node_proxy_tick(struct lnode *n)
+void node_proxy_tick(struct node_proxy *p)
 {
+	if (p == NULL)
+		return;
 	enum { DUE_BATCH = 64 };
 	struct pjob *due[DUE_BATCH];
 	int why[DUE_BATCH];
-	size_t k = jobs_due(n, due, why, DUE_BATCH);
+	size_t k = jobs_due(p, due, why, DUE_BATCH);
 	for (size_t i = 0; i < k; i++) {
 		struct pjob *j = due[i];
 		if (why[i] == JOB_RESEND) {
@@ -1000,7 +1140,8 @@ void node_proxy_tick(struct lnode *n)
 			if (j->uc != NULL)
 				upconn_close(j->uc);
 			j->uc = NULL;
-			if (node_leader_id(n) == n->cfg.id) {
+			if (p->ops.leader(p->ops.arg, NULL, 0) ==
+			    p->cfg.self_id) {
 				job_rerun(j); /* this node leads now */
 				continue;
 			}
@@ -1011,24 +1152,104 @@ void node_proxy_tick(struct lnode *n)
 		            : why[i] == JOB_SILENT ? "it went silent"
 		                                   : "no answer in time");
 	}
-	upconns_sweep(n, 0);
+	upconns_sweep(p, 0);
 }
 
-void node_proxy_drop(struct lnode *n)
+void node_proxy_drop(struct node_proxy *p)
 {
-	pthread_mutex_lock(&jobs_mu);
-	for (struct pjob **pp = &jobs; *pp;) {
-		struct pjob *j = *pp;
-		if (j->n != n) {
-			pp = &j->next;
-			continue;
-		}
-		*pp = j->next;
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->jobs_mu);
+	while (p->jobs) {
+		struct pjob *j = p->jobs;
+		p->jobs = j->next;
 		if (j->uc != NULL)
 			j->uc->job = NULL;
 		lora_free(j->buf);
 		lora_free(j);
 	}
-	pthread_mutex_unlock(&jobs_mu);
-	upconns_sweep(n, 1);
+	pthread_mutex_unlock(&p->jobs_mu);
+	upconns_sweep(p, 1);
+}
+
+/* ---- lifecycle
+ * ---------------------------------------------------------------- */
+
+static void cfg_defaults(struct node_proxy_cfg *c)
+{
+	c->send_ms = c->send_ms ? c->send_ms : NODE_PROXY_SEND_MS;
+	c->connect_ms = c->connect_ms ? c->connect_ms : NODE_PROXY_CONNECT_MS;
+	c->handshake_ms =
+	    c->handshake_ms ? c->handshake_ms : NODE_PROXY_HANDSHAKE_MS;
+	c->retry_ms = c->retry_ms ? c->retry_ms : NODE_PROXY_RETRY_MS;
+	c->idle_ms = c->idle_ms ? c->idle_ms : NODE_PROXY_IDLE_MS;
+	if (c->pool_max <= 0 || c->pool_max > NODE_PROXY_POOL_MAX)
+		c->pool_max = NODE_PROXY_POOL_MAX;
+	if (c->reply_bytes_max == 0 ||
+	    c->reply_bytes_max > NODE_PROXY_REPLY_BYTES_MAX)
+		c->reply_bytes_max = NODE_PROXY_REPLY_BYTES_MAX;
+}
+
+int node_proxy_new(const struct node_proxy_cfg *cfg,
+                   const struct node_proxy_ops *ops, struct node_proxy **out)
+{
+	LORA_ASSERT(ops->leader && ops->leader_seq && ops->leader_wait &&
+	            ops->heard && ops->stopping);
+	*out = NULL;
+	struct node_proxy *p = lora_calloc(1, sizeof *p);
+	if (p == NULL)
+		return LORA_ENOMEM;
+	p->cfg = *cfg;
+	p->ops = *ops;
+	cfg_defaults(&p->cfg);
+	p->pool = lora_calloc((size_t)p->cfg.pool_max, sizeof *p->pool);
+	if (p->pool == NULL) {
+		lora_free(p);
+		return LORA_ENOMEM;
+	}
+	if (pthread_cond_init(&p->dial_cond, NULL) != 0) {
+		lora_free(p->pool);
+		lora_free(p);
+		return LORA_EINTERNAL;
+	}
+	pthread_mutex_init(&p->pool_mu, NULL);
+	pthread_mutex_init(&p->dial_mu, NULL);
+	pthread_mutex_init(&p->jobs_mu, NULL);
+	pthread_mutex_init(&p->wait_mu, NULL);
+	*out = p;
+	return 0;
+}
+
+void node_proxy_free(struct node_proxy *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->dial_mu); /* dials end within their bounds */
+	while (p->n_dials > 0)
+		pthread_cond_wait(&p->dial_cond, &p->dial_mu);
+	pthread_mutex_unlock(&p->dial_mu);
+	for (int i = 0; i < p->n_pool; i++)
+		pfd_close(p->pool[i].c);
+	LORA_ASSERT(p->jobs == NULL && p->waiters == NULL);
+	upconns_sweep(p, 1);
+	node_tls_ctx_free(p->cfg.tls_ctx);
+	pthread_mutex_destroy(&p->pool_mu);
+	pthread_mutex_destroy(&p->dial_mu);
+	pthread_cond_destroy(&p->dial_cond);
+	pthread_mutex_destroy(&p->jobs_mu);
+	pthread_mutex_destroy(&p->wait_mu);
+	lora_free(p->pool);
+	lora_free(p);
+}
+
+void node_proxy_stats(struct node_proxy *p, struct node_proxy_stats *s)
+{
+	s->dials = atomic_load(&p->dials);
+	s->reused = atomic_load(&p->reused);
+	s->sent = atomic_load(&p->sent);
+	s->wakeups = atomic_load(&p->wakeups);
+	s->kicks = atomic_load(&p->kicks);
+	pthread_mutex_lock(&p->pool_mu);
+	s->pooled = p->n_pool;
+	pthread_mutex_unlock(&p->pool_mu);
 }

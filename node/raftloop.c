@@ -930,6 +930,7 @@ static int handle_ready(struct lnode *n)
 		 * writes (forward.c) look for the new leader */
 		node_tx_wake(n);
 		node_forward_leader_changed();
+		node_proxy_kick(n->proxy); /* and HTTP ones (proxy.h) */
 	}
 	atomic_store(&n->commit, st.commit);
 	return work;

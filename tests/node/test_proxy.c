@@ -1,0 +1,787 @@
+/* test_proxy.c - the HTTP proxy of node/proxy.h alone, over real sockets on
+ * 127.1.110.1: a follower's front (an HTTP server of http.h whose handler
+ * passes every request on with node_proxy_write, or node_proxy_start on
+ * the I/O thread) and two leader stubs (HTTP servers answering as the
+ * leaders 2 and 3), with a leader the test sets. A passed-on write is
+ * answered and its connection reused; a leader change mid-request sends
+ * a write with a requestId to the new leader and keeps one without
+ * waiting for its own; a leader that never answers gives
+ * LORA_UNKNOWN_OUTCOME at the deadline, a silent one after silent_ms; a
+ * pooled connection the leader closed is dialed again; an answer past the
+ * limit is not relayed; concurrent writes stay within the pool's cap; a
+ * waiting write wakes for its answer, not on a period; with TLS, the
+ * leader's certificate must name it (certificates from
+ * deploy/gen-certs.sh). */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "lora.h"
+#include "proxy.h"
+#include "thread.h"
+#include "tls.h"
+
+#define T_ADDR       "127.1.110.1"
+#define T_WAIT_MS    10000 /* generous: the machine is shared */
+#define T_DELAY_MS   300   /* /delay: the stub answers this much later */
+#define T_REPLY_MAX  1024  /* the proxy's reply_bytes_max here */
+#define T_RESP_BYTES (64u << 10)
+#define T_SELF       1 /* the follower's id; the stubs are 2 and 3 */
+
+/* ---- the world the proxy sees (its ops) and the leader stubs --------- */
+
+struct stub {
+	uint64_t id;
+	struct node_http *hs;
+	int port;
+	int entered, served; /* requests that arrived / were answered */
+	int last_hops;       /* X-Lora-Forwarded of the last one */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cond; /* node_cond_init: monotonic */
+	uint64_t leader, seq;
+	int fresh;    /* heard: the leader was just heard from (else never) */
+	int stopping; /* ops.stopping */
+	int gate;     /* /slow answers once it opens */
+	struct stub stubs[2];
+	struct node_proxy *p;
+	uint64_t wait_ms; /* the front's answer deadline */
+	int tls;          /* TLS between the proxy and the stubs */
+	int cert_of[2];   /* with tls: whose certificate stubs 2 and 3 show */
+	struct node_tls stub_tls[2];
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cert_of = {2, 3}};
+
+static char certdir[64]; /* ca, node2, node3 */
+
+static void certs_make(void)
+{
+	snprintf(certdir, sizeof certdir, "/tmp/lora-proxy-test.XXXXXX");
+	if (mkdtemp(certdir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+	         "%s/deploy/gen-certs.sh %s 2@" T_ADDR " 3@" T_ADDR
+	         " >/dev/null",
+	         LORA_SOURCE_DIR, certdir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "test_proxy: deploy/gen-certs.sh failed\n");
+		exit(1);
+	}
+}
+
+static void certs_remove(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", certdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "test_proxy: cannot remove %s\n", certdir);
+}
+
+/* TLS settings with the CA, and node id's files (id 0: none). */
+static struct node_tls tls_of(int id)
+{
+	struct node_tls t = {.mode = NODE_TLS_REQUIRED};
+	snprintf(t.ca, sizeof t.ca, "%s/ca.pem", certdir);
+	if (id) {
+		snprintf(t.cert, sizeof t.cert, "%s/node%d.pem", certdir, id);
+		snprintf(t.key, sizeof t.key, "%s/node%d.key", certdir, id);
+	}
+	return t;
+}
+
+static struct stub *stub_of(uint64_t id)
+{
+	return id >= 2 && id <= 3 ? &g.stubs[id - 2] : NULL;
+}
+
+static uint64_t o_leader(void *arg, char *addr, size_t size)
+{
+	(void)arg;
+	pthread_mutex_lock(&g.mu);
+	uint64_t id = g.leader;
+	struct stub *s = stub_of(id);
+	if (addr != NULL && size > 0)
+		snprintf(addr, size, "%s", "");
+	if (addr != NULL && s != NULL)
+		snprintf(addr, size, T_ADDR ":%d", s->port);
+	pthread_mutex_unlock(&g.mu);
+	return id;
+}
+
+static uint64_t o_seq(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&g.mu);
+	uint64_t s = g.seq;
+	pthread_mutex_unlock(&g.mu);
+	return s;
+}
+
+static int o_wait(void *arg, uint64_t seen, uint64_t deadline_ms)
+{
+	(void)arg;
+	int rc = 0;
+	pthread_mutex_lock(&g.mu);
+	while (g.seq == seen && !g.stopping && rc == 0)
+		rc = node_cond_wait_until(&g.cond, &g.mu, deadline_ms);
+	pthread_mutex_unlock(&g.mu);
+	return rc;
+}
+
+static uint64_t o_heard(void *arg, uint64_t leader, uint64_t since)
+{
+	(void)arg;
+	(void)leader;
+	pthread_mutex_lock(&g.mu);
+	int fresh = g.fresh;
+	pthread_mutex_unlock(&g.mu);
+	return fresh ? lora_now_ms() : since;
+}
+
+static int o_stopping(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&g.mu);
+	int s = g.stopping;
+	pthread_mutex_unlock(&g.mu);
+	return s;
+}
+
+/* As the raft loop does: publish, then kick the waiting writes. */
+static void set_leader(uint64_t id)
+{
+	pthread_mutex_lock(&g.mu);
+	g.leader = id;
+	g.seq++;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+	node_proxy_kick(g.p);
+}
+
+/* /slow: answered once the gate opens (at leader 2; leader 3 answers at
+ * once); /delay: T_DELAY_MS after it came;
+ * /big: a body of 4 * T_REPLY_MAX bytes; /fit: T_REPLY_MAX bytes; else at
+ * once. Every other body: "leader <id> hops <n> <uri> <body>". */
+static int stub_work(void *arg, struct node_http_ex *x)
+{
+	struct stub *s = arg;
+	const char *uri = node_http_uri(x), *body;
+	size_t len;
+	node_http_body(x, &body, &len);
+	uint64_t t0 = lora_now_ms(), until = t0 + T_WAIT_MS;
+	pthread_mutex_lock(&g.mu);
+	s->entered++;
+	s->last_hops = node_http_forwarded(x);
+	pthread_cond_broadcast(&g.cond);
+	if (strstr(uri, "/delay"))
+		until = t0 + T_DELAY_MS;
+	int slow = strstr(uri, "/slow") && s->id == 2;
+	while ((slow && !g.gate) || strstr(uri, "/delay"))
+		if (node_cond_wait_until(&g.cond, &g.mu, until) != 0)
+			break;
+	s->served++;
+	pthread_mutex_unlock(&g.mu);
+	static char big[4 * T_REPLY_MAX];
+	if (strstr(uri, "/big") || strstr(uri, "/fit")) {
+		memset(big, 'b', sizeof big);
+		size_t n = strstr(uri, "/big") ? sizeof big : T_REPLY_MAX;
+		node_http_reply(x, 200, "text/plain", big, n, NULL, NULL);
+		return NODE_HTTP_ANSWERED;
+	}
+	char out[512];
+	int n = snprintf(out, sizeof out, "leader %llu hops %d %s %.*s",
+	                 (unsigned long long)s->id, node_http_forwarded(x), uri,
+	                 (int)len, body);
+	node_http_reply(x, 200, "text/plain", out, (size_t)n, "b7", NULL);
+	return NODE_HTTP_ANSWERED;
+}
+
+static int stub_io(void *arg, struct node_http_ex *x)
+{
+	(void)arg;
+	(void)x;
+	return NODE_HTTP_TO_WORKER;
+}
+
+/* Opens stub id on port (0: any). */
+static void stub_open(uint64_t id, int port)
+{
+	struct stub *s = stub_of(id);
+	char addr[64];
+	snprintf(addr, sizeof addr, T_ADDR ":%d", port);
+	struct node_tls *tls = &g.stub_tls[id - 2];
+	*tls = g.tls ? tls_of(g.cert_of[id - 2]) : (struct node_tls){0};
+	const struct node_http_cfg cfg = {
+	    .addr = addr, .tls = g.tls ? tls : NULL, .workers = 16};
+	const struct node_http_ops ops = {
+	    .arg = s, .io = stub_io, .work = stub_work};
+	char err[256] = "";
+	s->id = id;
+	int rc = node_http_open(&cfg, &ops, &s->hs, err);
+	ck_assert_msg(rc == 0, "stub %llu: %s", (unsigned long long)id, err);
+	s->port = node_http_port(s->hs);
+}
+
+static void stub_close(uint64_t id)
+{
+	struct stub *s = stub_of(id);
+	pthread_mutex_lock(&g.mu);
+	g.gate = 1; /* /slow answers: the workers end */
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+	node_http_close(s->hs);
+	s->hs = NULL;
+}
+
+static int stub_get(uint64_t id, int *field)
+{
+	(void)id;
+	pthread_mutex_lock(&g.mu);
+	int v = *field;
+	pthread_mutex_unlock(&g.mu);
+	return v;
+}
+
+/* Waits until stub id has had at least n requests arrive. */
+static void wait_entered(uint64_t id, int n)
+{
+	struct stub *s = stub_of(id);
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	pthread_mutex_lock(&g.mu);
+	while (s->entered < n &&
+	       node_cond_wait_until(&g.cond, &g.mu, until) == 0)
+		;
+	int e = s->entered;
+	pthread_mutex_unlock(&g.mu);
+	ck_assert_int_ge(e, n);
+}
+
+/* ---- the follower's front -------------------------------------------- */
+
+/* /a/...: started on the I/O thread when a pooled connection is idle. */
+static int front_io(void *arg, struct node_http_ex *x)
+{
+	(void)arg;
+	const char *uri = node_http_uri(x);
+	if (strncmp(uri, "/a/", 3) != 0)
+		return NODE_HTTP_TO_WORKER;
+	static const char *paths[] = {"/a/ok", "/a/slow?rid"}; /* outlive x */
+	for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
+		if (strcmp(uri, paths[i]) == 0 &&
+		    node_proxy_start(g.p, x, paths[i], "test",
+		                     strstr(uri, "rid") != NULL,
+		                     g.wait_ms) == 0)
+			return NODE_HTTP_HANDED_ON;
+	return NODE_HTTP_TO_WORKER;
+}
+
+/* A URI holding "rid" carries a requestId (NODE_PROXY_RESEND). */
+static int front_work(void *arg, struct node_http_ex *x)
+{
+	(void)arg;
+	const char *uri = node_http_uri(x), *body;
+	size_t len;
+	node_http_body(x, &body, &len);
+	int flags = strstr(uri, "rid") ? NODE_PROXY_RESEND : 0;
+	int rc = node_proxy_write(g.p, x, uri, body, len, flags, g.wait_ms);
+	if (rc == NODE_PROXY_SELF)
+		node_http_reply(x, 200, "text/plain", "self", 4, NULL, NULL);
+	return NODE_HTTP_ANSWERED;
+}
+
+static void front_tick(void *arg)
+{
+	(void)arg;
+	node_proxy_tick(g.p);
+}
+
+static void front_stopped(void *arg)
+{
+	(void)arg;
+	node_proxy_drop(g.p);
+}
+
+static struct node_http *front;
+
+/* The proxy (pool_max, silent_ms), the stubs and the front; leader 2. */
+static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
+{
+	pthread_mutex_lock(&g.mu);
+	g.leader = 2;
+	g.fresh = 1;
+	g.stopping = 0;
+	g.gate = 0;
+	g.wait_ms = wait_ms;
+	memset(g.stubs, 0, sizeof g.stubs);
+	pthread_mutex_unlock(&g.mu);
+	struct node_proxy_cfg cfg = {.self_id = T_SELF,
+	                             .silent_ms = silent_ms,
+	                             .send_ms = 2000,
+	                             .retry_ms = 20,
+	                             .pool_max = pool_max,
+	                             .reply_bytes_max = T_REPLY_MAX};
+	const struct node_proxy_ops ops = {.leader = o_leader,
+	                                   .leader_seq = o_seq,
+	                                   .leader_wait = o_wait,
+	                                   .heard = o_heard,
+	                                   .stopping = o_stopping};
+	char err[256] = "";
+	if (g.tls) { /* the client side: the CA only */
+		struct node_tls t = tls_of(0);
+		cfg.tls = 1;
+		ck_assert_msg(node_tls_ctx_new(&t, 0, &cfg.tls_ctx, err) == 0,
+		              "%s", err);
+	}
+	ck_assert_int_eq(node_proxy_new(&cfg, &ops, &g.p), 0);
+	stub_open(2, 0);
+	stub_open(3, 0);
+	const struct node_http_cfg fcfg = {.addr = T_ADDR ":0", .workers = 16};
+	const struct node_http_ops fops = {.io = front_io,
+	                                   .work = front_work,
+	                                   .tick = front_tick,
+	                                   .stopped = front_stopped};
+	ck_assert_msg(node_http_open(&fcfg, &fops, &front, err) == 0, "%s",
+	              err);
+}
+
+static void world_close(void)
+{
+	stub_close(2);
+	stub_close(3);
+	node_http_close(front);
+	node_proxy_free(g.p);
+	g.p = NULL;
+}
+
+/* ---- a client of the front -------------------------------------------- */
+
+struct client {
+	int fd;
+	char buf[T_RESP_BYTES];
+	size_t len;
+};
+
+static void c_open(struct client *c)
+{
+	memset(c, 0, sizeof *c);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(c->fd, 0);
+	struct timeval tv = {T_WAIT_MS / 1000, 0};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	                        .sin_port = htons(node_http_port(front))};
+	inet_pton(AF_INET, T_ADDR, &a.sin_addr);
+	ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
+}
+
+static void c_close(struct client *c)
+{
+	close(c->fd);
+	c->fd = -1;
+}
+
+static void c_post(struct client *c, const char *uri, const char *body)
+{
+	char req[512];
+	int n = snprintf(req, sizeof req,
+	                 "POST %s HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s",
+	                 uri, strlen(body), body);
+	ck_assert_int_eq(send(c->fd, req, (size_t)n, MSG_NOSIGNAL), n);
+}
+
+/* One answer: its status and its body (NUL-terminated, cut to size). */
+static int c_answer(struct client *c, char *body, size_t size)
+{
+	char *end;
+	while ((end = strstr(c->buf, "\r\n\r\n")) == NULL) {
+		ssize_t r =
+		    recv(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, 0);
+		ck_assert_msg(r > 0, "no answer: %zd", r);
+		c->len += (size_t)r;
+		c->buf[c->len] = 0;
+	}
+	int status = atoi(c->buf + 9);
+	const char *cl = strcasestr(c->buf, "Content-Length: ");
+	ck_assert_ptr_nonnull(cl);
+	size_t blen = strtoul(cl + 16, NULL, 10);
+	size_t head = (size_t)(end - c->buf) + 4;
+	while (c->len < head + blen) {
+		ssize_t r =
+		    recv(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, 0);
+		ck_assert_int_gt(r, 0);
+		c->len += (size_t)r;
+	}
+	size_t keep = blen < size - 1 ? blen : size - 1;
+	memcpy(body, c->buf + head, keep);
+	body[keep] = 0;
+	memmove(c->buf, c->buf + head + blen, c->len - head - blen);
+	c->len -= head + blen;
+	c->buf[c->len] = 0;
+	return status;
+}
+
+/* Posts and reads the answer on a connection of its own. */
+static int post(const char *uri, const char *body, char *out, size_t size)
+{
+	struct client *c = malloc(sizeof *c);
+	ck_assert_ptr_nonnull(c);
+	c_open(c);
+	c_post(c, uri, body);
+	int st = c_answer(c, out, size);
+	c_close(c);
+	free(c);
+	return st;
+}
+
+static struct node_proxy_stats stats(void)
+{
+	struct node_proxy_stats s;
+	node_proxy_stats(g.p, &s);
+	return s;
+}
+
+/* Waits until the pool holds n connections (a worker pools its connection
+ * just after the answer left). */
+static void wait_pooled(int n)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	while (stats().pooled != n) {
+		ck_assert_msg(lora_now_ms() < until, "pooled %d, not %d",
+		              stats().pooled, n);
+		usleep(1000);
+	}
+}
+
+/* ---- the tests ------------------------------------------------------- */
+
+START_TEST(passed_on_write_answered_on_a_reused_connection)
+{
+	world_open(0, 60000, 5000);
+	char body[1024];
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(post("/w/ok", "abc", body, sizeof body), 200);
+		ck_assert_str_eq(body, "leader 2 hops 1 /w/ok abc");
+	}
+	struct node_proxy_stats s = stats();
+	ck_assert_uint_eq(s.sent, 3);
+	ck_assert_uint_eq(s.dials, 1); /* one connection carried all three */
+	ck_assert_uint_eq(s.reused, 2);
+	wait_pooled(1);
+	struct node_http_stats hs;
+	node_http_stats(g.stubs[0].hs, &hs);
+	ck_assert_uint_eq(hs.conns, 1);
+	/* on the I/O thread, on that same connection */
+	ck_assert_int_eq(post("/a/ok", "xy", body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /a/ok xy");
+	ck_assert_uint_eq(stats().dials, 1);
+	/* this node leads: not passed on */
+	set_leader(T_SELF);
+	ck_assert_int_eq(post("/w/ok", "abc", body, sizeof body), 200);
+	ck_assert_str_eq(body, "self");
+	world_close();
+}
+END_TEST
+
+START_TEST(leader_change_resends_only_a_write_with_a_request_id)
+{
+	world_open(0, 60000, 8000);
+	char body[1024];
+	/* with a requestId: sent again to the new leader at once */
+	struct client c;
+	c_open(&c);
+	c_post(&c, "/w/slow?rid", "r1");
+	wait_entered(2, 1);
+	uint64_t t0 = lora_now_ms();
+	set_leader(3);
+	ck_assert_int_eq(c_answer(&c, body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 3 hops 1 /w/slow?rid r1");
+	ck_assert_uint_lt(lora_now_ms() - t0, T_WAIT_MS / 2);
+	ck_assert_int_eq(stub_get(3, &g.stubs[1].entered), 1);
+	/* without one: never sent twice; its own leader's answer comes */
+	set_leader(2);
+	c_post(&c, "/w/slow", "n1");
+	wait_entered(2, 2);
+	set_leader(3);
+	pthread_mutex_lock(&g.mu);
+	g.gate = 1;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+	ck_assert_int_eq(c_answer(&c, body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /w/slow n1");
+	ck_assert_int_eq(stub_get(3, &g.stubs[1].entered), 1); /* r1 only */
+	c_close(&c);
+	world_close();
+}
+END_TEST
+
+START_TEST(leader_change_resends_a_started_write)
+{
+	world_open(0, 60000, 8000);
+	char body[1024];
+	/* a first write leaves a pooled connection to leader 2 */
+	ck_assert_int_eq(post("/w/ok", "", body, sizeof body), 200);
+	wait_pooled(1);
+	struct client c;
+	c_open(&c);
+	c_post(&c, "/a/slow?rid", "s1"); /* on the I/O thread */
+	wait_entered(2, 2);
+	set_leader(3); /* the tick sends it on, dialing 3 off the I/O thread */
+	ck_assert_int_eq(c_answer(&c, body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 3 hops 1 /a/slow?rid s1");
+	c_close(&c);
+	world_close();
+}
+END_TEST
+
+START_TEST(unanswered_write_gives_unknown_outcome_at_the_deadline)
+{
+	enum { WAIT_MS = 600, SILENT_MS = 400 };
+	char body[1024];
+	/* heard from all along: the request's deadline ends it */
+	world_open(0, 60000, WAIT_MS);
+	uint64_t t0 = lora_now_ms();
+	int st = post("/w/slow", "u1", body, sizeof body);
+	uint64_t took = lora_now_ms() - t0;
+	ck_assert_int_eq(st, lora_err_http_status(LORA_EUNKNOWN_OUTCOME));
+	ck_assert_ptr_nonnull(strstr(body, "LORA_UNKNOWN_OUTCOME"));
+	ck_assert_uint_ge(took, WAIT_MS);
+	ck_assert_uint_lt(took, WAIT_MS + 2000);
+	world_close();
+	/* a leader never heard from after the send: silent_ms ends it */
+	world_open(0, SILENT_MS, 8000);
+	pthread_mutex_lock(&g.mu);
+	g.fresh = 0;
+	pthread_mutex_unlock(&g.mu);
+	t0 = lora_now_ms();
+	st = post("/w/slow", "u2", body, sizeof body);
+	took = lora_now_ms() - t0;
+	ck_assert_int_eq(st, lora_err_http_status(LORA_EUNKNOWN_OUTCOME));
+	ck_assert_ptr_nonnull(strstr(body, "went silent"));
+	ck_assert_uint_ge(took, SILENT_MS);
+	ck_assert_uint_lt(took, SILENT_MS + 2000);
+	/* no leader at all: not executed, LORA_UNAVAILABLE after send_ms */
+	set_leader(0);
+	st = post("/w/ok", "u3", body, sizeof body);
+	ck_assert_msg(st == lora_err_http_status(LORA_EUNAVAILABLE), "%d %s",
+	              st, body);
+	ck_assert_ptr_nonnull(strstr(body, "LORA_UNAVAILABLE"));
+	world_close();
+}
+END_TEST
+
+START_TEST(a_waiting_write_wakes_for_its_answer_not_on_a_period)
+{
+	world_open(0, 60000, 5000);
+	char body[1024];
+	ck_assert_int_eq(post("/w/ok", "", body, sizeof body), 200);
+	uint64_t w0 = stats().wakeups, t0 = lora_now_ms();
+	ck_assert_int_eq(post("/w/delay", "d1", body, sizeof body), 200);
+	uint64_t took = lora_now_ms() - t0, woke = stats().wakeups - w0;
+	printf("proxy: a %llu ms wait woke %llu times\n",
+	       (unsigned long long)took, (unsigned long long)woke);
+	ck_assert_uint_ge(took, T_DELAY_MS);
+	ck_assert_uint_le(woke, 2); /* the answer (head and body, perhaps) */
+	/* a leader change wakes it once more, and it waits on */
+	struct client c;
+	c_open(&c);
+	w0 = stats().wakeups;
+	c_post(&c, "/w/delay", "d2");
+	wait_entered(2, 3);
+	set_leader(2);
+	ck_assert_int_eq(c_answer(&c, body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /w/delay d2");
+	ck_assert_uint_le(stats().wakeups - w0, 3);
+	/* the stop wakes it and ends it */
+	w0 = stats().wakeups;
+	c_post(&c, "/w/slow", "d3");
+	wait_entered(2, 4);
+	t0 = lora_now_ms();
+	pthread_mutex_lock(&g.mu);
+	g.stopping = 1;
+	pthread_mutex_unlock(&g.mu);
+	node_proxy_kick(g.p);
+	ck_assert_int_eq(c_answer(&c, body, sizeof body),
+	                 lora_err_http_status(LORA_EUNKNOWN_OUTCOME));
+	ck_assert_uint_lt(lora_now_ms() - t0, T_WAIT_MS / 2);
+	ck_assert_uint_le(stats().wakeups - w0, 2);
+	c_close(&c);
+	world_close();
+}
+END_TEST
+
+START_TEST(pooled_connection_the_leader_closed_is_dialed_again)
+{
+	world_open(0, 60000, 5000);
+	char body[1024];
+	ck_assert_int_eq(post("/w/ok", "1", body, sizeof body), 200);
+	wait_pooled(1);
+	/* the leader restarts on its port: the pooled connection is dead */
+	int port = g.stubs[0].port;
+	stub_close(2);
+	stub_open(2, port);
+	ck_assert_int_eq(post("/w/ok", "2", body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /w/ok 2");
+	struct node_proxy_stats s = stats();
+	ck_assert_uint_eq(s.dials, 2);
+	ck_assert_uint_eq(s.reused, 0);
+	world_close();
+}
+END_TEST
+
+START_TEST(answer_past_the_limit_is_not_relayed)
+{
+	world_open(0, 60000, 5000);
+	char body[8192];
+	ck_assert_int_eq(post("/w/fit", "", body, sizeof body), 200);
+	ck_assert_uint_eq(strlen(body), T_REPLY_MAX);
+	wait_pooled(1);
+	ck_assert_int_eq(post("/w/big", "", body, sizeof body),
+	                 lora_err_http_status(LORA_EUNKNOWN_OUTCOME));
+	ck_assert_ptr_nonnull(strstr(body, "LORA_UNKNOWN_OUTCOME"));
+	/* /big came on /fit's connection, closed after it */
+	ck_assert_uint_eq(stats().dials, 1);
+	ck_assert_int_eq(stats().pooled, 0);
+	world_close();
+}
+END_TEST
+
+START_TEST(tls_to_the_leader_checks_its_name)
+{
+	pthread_mutex_lock(&g.mu);
+	g.tls = 1;
+	g.cert_of[1] = 2; /* stub 3 shows node 2's certificate */
+	pthread_mutex_unlock(&g.mu);
+	world_open(0, 60000, 5000);
+	char body[1024];
+	ck_assert_int_eq(post("/w/ok", "t1", body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /w/ok t1");
+	wait_pooled(1);
+	ck_assert_int_eq(post("/w/ok", "t2", body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /w/ok t2");
+	wait_pooled(1);
+	ck_assert_int_eq(post("/a/ok", "t3", body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /a/ok t3");
+	struct node_proxy_stats s = stats();
+	ck_assert_uint_eq(s.dials, 1); /* one handshake for the three */
+	ck_assert_uint_eq(s.reused, 2);
+	/* a leader whose certificate names another node: never sent */
+	set_leader(3);
+	ck_assert_int_eq(post("/w/ok", "t4", body, sizeof body),
+	                 lora_err_http_status(LORA_EUNAVAILABLE));
+	ck_assert_ptr_nonnull(strstr(body, "LORA_UNAVAILABLE"));
+	ck_assert_int_eq(stub_get(3, &g.stubs[1].entered), 0);
+	world_close();
+}
+END_TEST
+
+struct par {
+	pthread_t t;
+	int i, status;
+	char body[256];
+};
+
+static void *par_main(void *arg)
+{
+	struct par *q = arg;
+	char b[16];
+	snprintf(b, sizeof b, "p%d", q->i);
+	q->status = post("/w/slow", b, q->body, sizeof q->body);
+	return NULL;
+}
+
+START_TEST(concurrent_writes_within_the_pool_cap)
+{
+	enum { POOL = 4, N = 10 };
+	world_open(POOL, 60000, 8000);
+	static struct par q[N];
+	for (int i = 0; i < N; i++) {
+		q[i].i = i;
+		ck_assert_int_eq(pthread_create(&q[i].t, NULL, par_main, &q[i]),
+		                 0);
+	}
+	wait_entered(2, N); /* all in flight at once, each on its own */
+	pthread_mutex_lock(&g.mu);
+	g.gate = 1;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+	for (int i = 0; i < N; i++) {
+		pthread_join(q[i].t, NULL);
+		char want[64];
+		snprintf(want, sizeof want, "leader 2 hops 1 /w/slow p%d", i);
+		ck_assert_int_eq(q[i].status, 200);
+		ck_assert_str_eq(q[i].body, want);
+	}
+	ck_assert_uint_eq(stats().dials, N);
+	wait_pooled(POOL); /* the rest were closed */
+	/* the leader holds only the pooled ones open */
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	struct node_http_stats hs;
+	for (node_http_stats(g.stubs[0].hs, &hs); hs.conns != POOL;
+	     node_http_stats(g.stubs[0].hs, &hs)) {
+		ck_assert_msg(lora_now_ms() < until, "leader conns %zu",
+		              hs.conns);
+		usleep(1000);
+	}
+	/* POOL more at once: each on a pooled connection, none dialed */
+	pthread_mutex_lock(&g.mu);
+	g.gate = 0;
+	pthread_mutex_unlock(&g.mu);
+	for (int i = 0; i < POOL; i++)
+		ck_assert_int_eq(pthread_create(&q[i].t, NULL, par_main, &q[i]),
+		                 0);
+	wait_entered(2, N + POOL);
+	pthread_mutex_lock(&g.mu);
+	g.gate = 1;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+	for (int i = 0; i < POOL; i++) {
+		pthread_join(q[i].t, NULL);
+		ck_assert_int_eq(q[i].status, 200);
+	}
+	struct node_proxy_stats s = stats();
+	ck_assert_uint_eq(s.dials, N);
+	ck_assert_uint_eq(s.reused, POOL);
+	world_close();
+}
+END_TEST
+
+int main(void)
+{
+	if (node_cond_init(&g.cond) != 0)
+		return EXIT_FAILURE;
+	certs_make();
+	Suite *s = suite_create("node_proxy");
+	TCase *t = tcase_create("proxy");
+	tcase_set_timeout(t, 60);
+	tcase_add_test(t, passed_on_write_answered_on_a_reused_connection);
+	tcase_add_test(t, leader_change_resends_only_a_write_with_a_request_id);
+	tcase_add_test(t, leader_change_resends_a_started_write);
+	tcase_add_test(t,
+	               unanswered_write_gives_unknown_outcome_at_the_deadline);
+	tcase_add_test(t, a_waiting_write_wakes_for_its_answer_not_on_a_period);
+	tcase_add_test(t, pooled_connection_the_leader_closed_is_dialed_again);
+	tcase_add_test(t, answer_past_the_limit_is_not_relayed);
+	tcase_add_test(t, concurrent_writes_within_the_pool_cap);
+	tcase_add_test(t, tls_to_the_leader_checks_its_name);
+	suite_add_tcase(s, t);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	certs_remove();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
