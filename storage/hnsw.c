@@ -40,15 +40,15 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hnswInt.h"
 #include "stoInt.h"
 
 #define HNSW_FREE_LEVEL 0xffu
-#define HNSW_LANES      8
-#define HNSW_AHEAD      2 /* vectors prefetched ahead of the scoring */
-
-typedef float hnsw_v4f __attribute__((vector_size(16)));
+#define HNSW_LANES      HNSW_DIST_LANES
+#define HNSW_GROUP      4 /* vectors scored at once (dist_many) */
+#define HNSW_AHEAD      4 /* vectors prefetched ahead of the scoring */
 
 struct hnsw_scratch {
 	struct hnsw_cand *cand, *res;
@@ -57,6 +57,7 @@ struct hnsw_scratch {
 
 struct hnsw_graph {
 	char *name;
+	const struct hnsw_kernel *k; /* distances (hnsw_dist.c) */
 	uint32_t dims, dpad, m, m0, efc;
 	int metric;
 	size_t nslot, cap, live;
@@ -212,43 +213,6 @@ static void map_del(struct hnsw_graph *g, uint64_t id)
 	g->mn--;
 }
 
-/* ---- distances ---- */
-
-/* Eight running sums, lane j over the coordinates i = j (mod 8), kept in
- * two 4-lane registers (a 32-byte vector type without AVX is spilled to
- * the stack on every step), added in a fixed tree at the end. */
-static float dotf(const float *a, const float *b, uint32_t n)
-{
-	hnsw_v4f s0 = {0}, s1 = {0}, x, y;
-	for (uint32_t i = 0; i < n; i += HNSW_LANES) {
-		memcpy(&x, a + i, sizeof x);
-		memcpy(&y, b + i, sizeof y);
-		s0 += x * y;
-		memcpy(&x, a + i + 4, sizeof x);
-		memcpy(&y, b + i + 4, sizeof y);
-		s1 += x * y;
-	}
-	return ((s0[0] + s0[1]) + (s0[2] + s0[3])) +
-	       ((s1[0] + s1[1]) + (s1[2] + s1[3]));
-}
-
-static float l2f(const float *a, const float *b, uint32_t n)
-{
-	hnsw_v4f s0 = {0}, s1 = {0}, x, y;
-	for (uint32_t i = 0; i < n; i += HNSW_LANES) {
-		memcpy(&x, a + i, sizeof x);
-		memcpy(&y, b + i, sizeof y);
-		x -= y;
-		s0 += x * x;
-		memcpy(&x, a + i + 4, sizeof x);
-		memcpy(&y, b + i + 4, sizeof y);
-		x -= y;
-		s1 += x * x;
-	}
-	return ((s0[0] + s0[1]) + (s0[2] + s0[3])) +
-	       ((s1[0] + s1[1]) + (s1[2] + s1[3]));
-}
-
 /* ---- rows ----
  *
  * A search scores a node (its vector, then its id and inverse norm) and,
@@ -287,10 +251,12 @@ static float row_inv(const struct hnsw_graph *g, uint32_t slot)
 /* distance from q (padded, qinv its inverse norm) to slot s */
 static void prefetch_vec(const struct hnsw_graph *g, uint32_t s)
 {
-	const char *p = (const char *)vec_of(g, s);
+	/* every line the vector touches: a row is not line-aligned, so a
+	 * vector of 8 lines may lie on 9 */
+	uintptr_t p = (uintptr_t)vec_of(g, s), e = p + sizeof(float) * g->dpad;
 	__builtin_prefetch(row_of(g, s));
-	for (size_t b = 0; b < sizeof(float) * g->dpad; b += 64)
-		__builtin_prefetch(p + b);
+	for (p &= ~(uintptr_t)63; p < e; p += 64)
+		__builtin_prefetch((const void *)p);
 }
 
 static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
@@ -299,12 +265,36 @@ static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
 	const float *x = vec_of(g, s);
 	switch (g->metric) {
 	case HNSW_EUCLIDEAN:
-		return l2f(q, x, g->dpad);
+		return g->k->l2(q, x, g->dpad);
 	case HNSW_DOT:
-		return -dotf(q, x, g->dpad);
+		return -g->k->dot(q, x, g->dpad);
 	default: /* qinv * inv[s] first: the same bits from either side */
-		return 1.0f - dotf(q, x, g->dpad) * (qinv * row_inv(g, s));
+		return 1.0f - g->k->dot(q, x, g->dpad) * (qinv * row_inv(g, s));
 	}
+}
+
+/* dist_q of q to n slots s[0..n) into out: four at a time (independent
+ * sums, see hnsw_dist.c), each the same bits as dist_q gives it */
+static void dist_many(const struct hnsw_graph *g, const float *q, float qinv,
+                      const uint32_t *s, uint32_t n, float *out)
+{
+	uint32_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		const float *x[4] = {vec_of(g, s[i]), vec_of(g, s[i + 1]),
+		                     vec_of(g, s[i + 2]), vec_of(g, s[i + 3])};
+		if (g->metric == HNSW_EUCLIDEAN) {
+			g->k->l24(q, x, g->dpad, out + i);
+			continue;
+		}
+		g->k->dot4(q, x, g->dpad, out + i);
+		for (uint32_t j = i; j < i + 4; j++)
+			out[j] =
+			    g->metric == HNSW_DOT
+			        ? -out[j]
+			        : 1.0f - out[j] * (qinv * row_inv(g, s[j]));
+	}
+	for (; i < n; i++)
+		out[i] = dist_q(g, q, qinv, s[i]);
 }
 
 static float dist_ss(const struct hnsw_graph *g, uint32_t a, uint32_t b)
@@ -372,6 +362,7 @@ struct hnsw_graph *hnsw_new(const char *name, uint32_t dims, int metric,
 		return NULL;
 	}
 	memcpy(g->name, name, nl + 1);
+	g->k = hnsw_kernel_get(HNSW_KERNEL_AUTO);
 	g->dims = dims;
 	g->dpad = (dims + HNSW_LANES - 1) / HNSW_LANES * HNSW_LANES;
 	g->metric = metric;
@@ -465,6 +456,35 @@ uint64_t hnsw_entry(const struct hnsw_graph *g, int *has)
 	return g->entry >= 0 ? g->ids[g->entry] : 0;
 }
 
+/* Asks the kernel for 2 MiB pages under the 2 MiB-aligned part of
+ * [p, p + len): a search reads rows at random all over the row array, and
+ * with 4 KiB pages nearly every row was also a TLB miss (a page walk, two
+ * levels of them in a virtual machine). Advice only: no result depends on
+ * it, and a kernel without transparent huge pages ignores it. */
+static void huge_advise(void *p, size_t len)
+{
+	const uintptr_t huge = (uintptr_t)2 << 20;
+	uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	uintptr_t e = ((uintptr_t)p + len) & ~(huge - 1);
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
+/* grows an array of n elements of size e to c: a new block, advised
+ * before the copy touches it (realloc would keep the old pages small) */
+static int grow_huge(void **p, size_t n, size_t c, size_t e)
+{
+	void *q = lora_malloc(c * e);
+	if (!q)
+		return LORA_ENOMEM;
+	huge_advise(q, c * e);
+	if (n)
+		memcpy(q, *p, n * e);
+	lora_free(*p);
+	*p = q;
+	return 0;
+}
+
 /* a slot for id at level l, lists empty */
 static int slot_new(struct hnsw_graph *g, uint64_t id, int l, uint32_t *out)
 {
@@ -488,8 +508,11 @@ static int slot_new(struct hnsw_graph *g, uint64_t id, int l, uint32_t *out)
 			HNSW_GROW(g->dirty, 1);
 			HNSW_GROW(g->vis, 1);
 			HNSW_GROW(g->freel, sizeof(uint32_t));
-			HNSW_GROW(g->row, sizeof(uint32_t) * g->rstride);
-			HNSW_GROW(g->d0, sizeof(float) * (1 + g->m0));
+			if (grow_huge((void **)&g->row, c0, c,
+			              sizeof(uint32_t) * g->rstride) ||
+			    grow_huge((void **)&g->d0, c0, c,
+			              sizeof(float) * (1 + g->m0)))
+				return LORA_ENOMEM;
 			if (g->raw) {
 				HNSW_GROW(g->raw, sizeof(void *));
 				HNSW_GROW(g->rawlen, sizeof(size_t));
@@ -526,7 +549,7 @@ static void slot_set_vec(struct hnsw_graph *g, uint32_t s, const float *v)
 	float *x = (float *)(void *)(row_of(g, s) + g->voff);
 	memcpy(x, v, sizeof(float) * g->dims);
 	memset(x + g->dims, 0, sizeof(float) * (g->dpad - g->dims));
-	float n = sqrtf(dotf(x, x, g->dpad));
+	float n = sqrtf(g->k->dot(x, x, g->dpad));
 	g->inv[s] = n > 0 ? 1.0f / n : 0;
 	memcpy(row_of(g, s) + 2, &g->inv[s], sizeof(float));
 }
@@ -539,37 +562,56 @@ static int before(const struct hnsw_cand *a, const struct hnsw_cand *b, int max)
 	return max ? cand_less(b, a) : cand_less(a, b);
 }
 
+/* Both move a hole instead of swapping (one copy per step, not three).
+ * Any correct heap pops the same sequence, as (dist, id) is a total
+ * order: the graph does not depend on how the heap is laid out. */
 static void heap_push(struct hnsw_cand *h, size_t *n, struct hnsw_cand x,
                       int max)
 {
 	size_t i = (*n)++;
-	h[i] = x;
-	while (i && before(&h[i], &h[(i - 1) / 2], max)) {
-		struct hnsw_cand t = h[i];
+	while (i && before(&x, &h[(i - 1) / 2], max)) {
 		h[i] = h[(i - 1) / 2];
-		h[(i - 1) / 2] = t;
 		i = (i - 1) / 2;
 	}
+	h[i] = x;
+}
+
+/* x into the hole at the top of h (n entries), sifted down */
+static void heap_sift(struct hnsw_cand *h, size_t n, struct hnsw_cand x,
+                      int max)
+{
+	size_t i = 0;
+	for (;;) {
+		size_t l = 2 * i + 1, m = l;
+		if (l >= n)
+			break;
+		if (l + 1 < n && before(&h[l + 1], &h[l], max))
+			m = l + 1;
+		if (!before(&h[m], &x, max))
+			break;
+		h[i] = h[m];
+		i = m;
+	}
+	h[i] = x;
 }
 
 static struct hnsw_cand heap_pop(struct hnsw_cand *h, size_t *n, int max)
 {
 	struct hnsw_cand top = h[0];
-	h[0] = h[--*n];
-	for (size_t i = 0;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < *n && before(&h[l], &h[m], max))
-			m = l;
-		if (r < *n && before(&h[r], &h[m], max))
-			m = r;
-		if (m == i)
-			break;
-		struct hnsw_cand t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
-	}
+	--*n;
+	heap_sift(h, *n, h[*n], max);
 	return top;
+}
+
+/* the result heap res (max on top) keeps the ef closest: x joins it,
+ * and when it was full the farthest leaves (the top, as x is closer) */
+static void res_add(struct hnsw_cand *res, size_t *nr, size_t ef,
+                    struct hnsw_cand x)
+{
+	if (*nr < ef)
+		heap_push(res, nr, x, 1);
+	else
+		heap_sift(res, *nr, x, 1);
 }
 
 /* ---- search ---- */
@@ -631,22 +673,26 @@ static size_t search_level(struct hnsw_graph *g, const float *q, float qinv,
 				g->vis[lst[i]] = tag;
 				todo[nt++] = lst[i];
 			}
-		/* the vectors are far apart in memory: each is asked for
-		 * two steps before it is scored (no effect on any result;
-		 * asking for all at once stalls on the fill buffers) */
+		/* the vectors are far apart in memory: they are scored
+		 * four at a time, each group asked for while the one
+		 * before it is scored (no effect on any result; asking
+		 * for all at once stalls on the fill buffers) */
 		for (uint32_t i = 0; i < nt && i < HNSW_AHEAD; i++)
 			prefetch_vec(g, todo[i]);
-		for (uint32_t i = 0; i < nt; i++) {
-			uint32_t s = todo[i];
-			if (i + HNSW_AHEAD < nt)
-				prefetch_vec(g, todo[i + HNSW_AHEAD]);
-			struct hnsw_cand x = {dist_q(g, q, qinv, s), s,
-			                      row_id(g, s)};
-			if (nr < ef || cand_less(&x, &sc->res[0])) {
+		for (uint32_t i = 0; i < nt; i += HNSW_GROUP) {
+			uint32_t k = nt - i < HNSW_GROUP ? nt - i : HNSW_GROUP;
+			float d[HNSW_GROUP];
+			for (uint32_t j = i + HNSW_AHEAD;
+			     j < i + HNSW_AHEAD + HNSW_GROUP && j < nt; j++)
+				prefetch_vec(g, todo[j]);
+			dist_many(g, q, qinv, todo + i, k, d);
+			for (uint32_t j = 0; j < k; j++) {
+				uint32_t s = todo[i + j];
+				struct hnsw_cand x = {d[j], s, row_id(g, s)};
+				if (nr >= ef && !cand_less(&x, &sc->res[0]))
+					continue;
 				heap_push(sc->cand, &nc, x, 0);
-				heap_push(sc->res, &nr, x, 1);
-				if (nr > ef)
-					heap_pop(sc->res, &nr, 1);
+				res_add(sc->res, &nr, ef, x);
 			}
 		}
 	}
@@ -669,9 +715,11 @@ static struct hnsw_cand descend(struct hnsw_graph *g, const float *q,
 		for (int moved = 1; moved;) {
 			moved = 0;
 			const uint32_t *lst = list_at(g, best.slot, l);
+			float d[HNSW_M_MAX];
+			dist_many(g, q, qinv, lst + 1, lst[0], d);
 			for (uint32_t i = 1; i <= lst[0]; i++) {
 				uint32_t t = lst[i];
-				struct hnsw_cand x = {dist_q(g, q, qinv, t), t,
+				struct hnsw_cand x = {d[i - 1], t,
 				                      row_id(g, t)};
 				if (cand_less(&x, &best)) {
 					best = x;
@@ -688,7 +736,7 @@ static float prep_query(const struct hnsw_graph *g, const double *q, float *qf)
 {
 	for (uint32_t i = 0; i < g->dpad; i++)
 		qf[i] = i < g->dims ? (float)q[i] : 0;
-	float n = sqrtf(dotf(qf, qf, g->dpad));
+	float n = sqrtf(g->k->dot(qf, qf, g->dpad));
 	return n > 0 ? 1.0f / n : 0;
 }
 
@@ -723,9 +771,15 @@ static uint32_t select_nb(const struct hnsw_graph *g,
 	uint32_t k = 0;
 	for (size_t i = 0; i < n && k < max; i++) {
 		int good = 1;
-		for (uint32_t j = 0; j < k && good; j++)
-			if (dist_ss(g, cands[i].slot, out[j]) < cands[i].dist)
-				good = 0;
+		const float *c = vec_of(g, cands[i].slot);
+		float cinv = row_inv(g, cands[i].slot), d[HNSW_GROUP];
+		for (uint32_t j = 0; j < k && good; j += HNSW_GROUP) {
+			uint32_t nj = k - j < HNSW_GROUP ? k - j : HNSW_GROUP;
+			dist_many(g, c, cinv, out + j, nj, d);
+			for (uint32_t x = 0; x < nj; x++)
+				if (d[x] < cands[i].dist)
+					good = 0;
+		}
 		if (good) {
 			outd[k] = cands[i].dist;
 			out[k++] = cands[i].slot;

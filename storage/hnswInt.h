@@ -31,6 +31,29 @@
 
 enum hnsw_metric { HNSW_COSINE, HNSW_EUCLIDEAN, HNSW_DOT };
 
+/* ---- distance kernels (hnsw_dist.c) ----
+ * Sums over HNSW_DIST_LANES lanes in one fixed order (see hnsw_dist.c):
+ * every kernel gives the same bits. n is a multiple of HNSW_DIST_LANES;
+ * the x4 forms score four vectors x[0..3] against q into out[0..3]. */
+#define HNSW_DIST_LANES 8
+struct hnsw_kernel {
+	const char *name;
+	float (*dot)(const float *a, const float *b, uint32_t n);
+	float (*l2)(const float *a, const float *b, uint32_t n);
+	void (*dot4)(const float *q, const float *const x[4], uint32_t n,
+	             float out[4]);
+	void (*l24)(const float *q, const float *const x[4], uint32_t n,
+	            float out[4]);
+};
+enum hnsw_kernel_kind { HNSW_KERNEL_AUTO, HNSW_KERNEL_SSE, HNSW_KERNEL_AVX2 };
+/* The kernel of that kind (static, never freed); NULL when this CPU or
+ * build lacks it. AUTO: the forced one if any, else the best the CPU
+ * runs. A graph takes the AUTO kernel when it is created. */
+const struct hnsw_kernel *hnsw_kernel_get(int which);
+/* For tests and benchmarks: graphs created from now on use kernel
+ * `which` (AUTO: back to the CPU's best). LORA_EINVAL when unavailable. */
+int hnsw_kernel_force(int which);
+
 struct hnsw_graph;
 
 /* One scored candidate: dist lower is closer (cosine: 1 - cos, euclidean:

@@ -7,7 +7,9 @@
  * Data: 128-d; clustered = 100 centres uniform in [-1, 1), Gaussian noise
  * of sd 0.1 per coordinate; random = uniform in [-1, 1). Queries are drawn
  * as the data is. Cosine, m 16, ef_construction 100. LORA_SEED sets the
- * seed (printed). */
+ * seed (printed). The graph's hash (every node's lists) is printed: the
+ * same for builds that take the same decisions. LORA_HNSW_KERNEL=sse or
+ * avx2 forces the distance kernel. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,25 @@ static void draw(float *x, int clustered, float (*centres)[DIMS])
 	}
 }
 
+/* FNV-1a over every node's encoded lists (hnsw_flush, ascending id):
+ * equal hashes for graphs built by two versions or kernels show that
+ * they took the same decisions */
+static int put_hash(void *arg, uint64_t id, const uint8_t *val, size_t len)
+{
+	uint64_t *h = arg;
+	*h = (*h ^ id) * 1099511628211ull;
+	for (size_t i = 0; i < len; i++)
+		*h = (*h ^ val[i]) * 1099511628211ull;
+	return 0;
+}
+
+static int del_none(void *arg, uint64_t id)
+{
+	(void)arg;
+	(void)id;
+	return 0;
+}
+
 static int dcmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -60,6 +81,11 @@ int main(int argc, char **argv)
 	const char *e = getenv("LORA_SEED");
 	uint64_t seed = e ? strtoull(e, NULL, 10) : 42;
 	rng = seed;
+	const char *kn = getenv("LORA_HNSW_KERNEL");
+	if (kn && hnsw_kernel_force(!strcmp(kn, "sse")    ? HNSW_KERNEL_SSE
+	                            : !strcmp(kn, "avx2") ? HNSW_KERNEL_AVX2
+	                                                  : HNSW_KERNEL_AUTO))
+		return 1;
 	float(*centres)[DIMS] = malloc(sizeof *centres * 100);
 	float(*v)[DIMS] = malloc(sizeof *v * n);
 	struct hnsw_graph *g = hnsw_new("vec", DIMS, HNSW_COSINE, 16, 100);
@@ -109,14 +135,18 @@ int main(int argc, char **argv)
 				hit += out[x].id == top[j];
 	}
 	qsort(lat, QUERIES, sizeof *lat, dcmp);
+	uint64_t gh = 14695981039346656037ull;
+	if (hnsw_flush(g, put_hash, del_none, &gh))
+		return 1;
+	printf("kernel %s\n", hnsw_kernel_get(HNSW_KERNEL_AUTO)->name);
 	printf("seed %llu, %zu x %d-d %s, m 16, ef_construction 100, ef %zu:\n"
 	       "  inserts: %.0f per CPU-second (%.1f µs each)\n"
 	       "  search: median %.0f µs of CPU, recall@10 %.3f\n"
-	       "  memory: %.1f MB\n",
+	       "  memory: %.1f MB, graph hash %016llx\n",
 	       (unsigned long long)seed, n, DIMS,
 	       clustered ? "clustered" : "random", ef, n / ins, ins / n * 1e6,
 	       lat[QUERIES / 2], (double)hit / (K * QUERIES),
-	       hnsw_bytes(g) / 1e6);
+	       hnsw_bytes(g) / 1e6, (unsigned long long)gh);
 	hnsw_free(g);
 	free(centres);
 	free(v);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "hnswInt.h"
@@ -654,6 +655,126 @@ START_TEST(levels_are_fixed)
 }
 END_TEST
 
+/* ---- distance kernels: the same bits from each (hnsw_dist.c) ---- */
+
+static float rnd_float(void) /* mixed magnitudes and signs */
+{
+	double m = 2 * rnd() - 1;
+	return (float)(m * pow(2.0, (int)(rnd() * 40) - 20));
+}
+
+static uint32_t bits_of(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return u;
+}
+
+/* Replicas on different CPUs must compute the same floats: the AVX2
+ * kernels (8 lanes in one register) against the baseline (two 4-lane
+ * registers), single and four at a time, bit for bit. */
+START_TEST(kernels_agree_bit_for_bit)
+{
+	const struct hnsw_kernel *a = hnsw_kernel_get(HNSW_KERNEL_SSE);
+	const struct hnsw_kernel *b = hnsw_kernel_get(HNSW_KERNEL_AVX2);
+	ck_assert_ptr_nonnull(a);
+	if (!b) {
+		printf("kernels: no AVX2 on this CPU, nothing to compare\n");
+		return;
+	}
+	enum { DMAX = 1024 };
+	static float q[DMAX], x[4][DMAX];
+	size_t cmp = 0;
+	for (int t = 0; t < 2000; t++) {
+		uint32_t n = HNSW_DIST_LANES * (1 + (uint32_t)(rnd() * 128));
+		for (uint32_t i = 0; i < n; i++) {
+			q[i] = rnd_float();
+			for (int k = 0; k < 4; k++)
+				x[k][i] = rnd_float();
+		}
+		const float *xs[4] = {x[0], x[1], x[2], x[3]};
+		float d4a[4], d4b[4], l4a[4], l4b[4];
+		a->dot4(q, xs, n, d4a);
+		b->dot4(q, xs, n, d4b);
+		a->l24(q, xs, n, l4a);
+		b->l24(q, xs, n, l4b);
+		for (int k = 0; k < 4; k++) {
+			uint32_t d = bits_of(a->dot(q, x[k], n));
+			uint32_t l = bits_of(a->l2(q, x[k], n));
+			ck_assert_uint_eq(bits_of(b->dot(q, x[k], n)), d);
+			ck_assert_uint_eq(bits_of(b->l2(q, x[k], n)), l);
+			ck_assert_uint_eq(bits_of(d4a[k]), d);
+			ck_assert_uint_eq(bits_of(d4b[k]), d);
+			ck_assert_uint_eq(bits_of(l4a[k]), l);
+			ck_assert_uint_eq(bits_of(l4b[k]), l);
+			cmp += 6;
+		}
+	}
+	printf("kernels: %s and %s agree on %zu results (seed %llu)\n", a->name,
+	       b->name, cmp, (unsigned long long)seed);
+}
+END_TEST
+
+static int put_hash(void *arg, uint64_t id, const uint8_t *val, size_t len)
+{
+	uint64_t *h = arg;
+	*h = (*h ^ id) * 1099511628211ull;
+	for (size_t i = 0; i < len; i++)
+		*h = (*h ^ val[i]) * 1099511628211ull;
+	return 0;
+}
+
+static int del_none(void *arg, uint64_t id)
+{
+	(void)arg;
+	(void)id;
+	return 1;
+}
+
+/* a graph of 2,000 nodes built with kernel `which`: a hash of every
+ * node's lists and the entry point */
+static uint64_t graph_hash(int which, int metric, int dims)
+{
+	ck_assert_int_eq(hnsw_kernel_force(which), 0);
+	struct hnsw_graph *g = hnsw_new("emb", (uint32_t)dims, metric, 8, 64);
+	ck_assert_ptr_nonnull(g);
+	rng = seed;
+	float x[64];
+	for (uint64_t id = 0; id < 2000; id++) {
+		make_vec(x, (int)(id & 1), id);
+		for (int d = DIM; d < dims; d++)
+			x[d] = x[d - DIM] * 0.5f;
+		ck_assert_int_eq(hnsw_insert(g, id * 7 + 1, x), 0);
+	}
+	uint64_t h = 14695981039346656037ull;
+	ck_assert_int_eq(hnsw_flush(g, put_hash, del_none, &h), 0);
+	int has;
+	h = (h ^ hnsw_entry(g, &has)) * 1099511628211ull;
+	hnsw_free(g);
+	ck_assert_int_eq(hnsw_kernel_force(HNSW_KERNEL_AUTO), 0);
+	return h;
+}
+
+/* ... and so do the graphs built with either kernel */
+START_TEST(graphs_same_with_either_kernel)
+{
+	if (!hnsw_kernel_get(HNSW_KERNEL_AVX2)) {
+		printf("kernels: no AVX2 on this CPU, nothing to compare\n");
+		return;
+	}
+	int metrics[] = {HNSW_COSINE, HNSW_EUCLIDEAN, HNSW_DOT};
+	for (int i = 0; i < 3; i++) {
+		int dims = i == 1 ? DIM + 13 : DIM; /* padded to 40 */
+		uint64_t a = graph_hash(HNSW_KERNEL_SSE, metrics[i], dims);
+		uint64_t b = graph_hash(HNSW_KERNEL_AVX2, metrics[i], dims);
+		printf("kernels: metric %d graph hash %016llx / %016llx\n",
+		       metrics[i], (unsigned long long)a,
+		       (unsigned long long)b);
+		ck_assert_uint_eq(a, b);
+	}
+}
+END_TEST
+
 static Suite *hnsw_suite(void)
 {
 	Suite *s = suite_create("storage_hnsw");
@@ -669,6 +790,8 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, bad_hnsw_config_is_rejected);
 	tcase_add_test(t, non_finite_vectors_stay_out);
 	tcase_add_test(t, levels_are_fixed);
+	tcase_add_test(t, kernels_agree_bit_for_bit);
+	tcase_add_test(t, graphs_same_with_either_kernel);
 	tcase_add_test(t, background_build);
 	tcase_add_test(t, step_follows_the_definition);
 	tcase_add_test(t, other_index_searchable_during_build);
