@@ -24,6 +24,13 @@
  * worker queue 503, a request its handler left unanswered 500. Only
  * Content-Length bodies are accepted (chunked uploads get 411). Unknown
  * endpoints (404) and wrong methods (405) are the handler's.
+ *
+ * Limits on connections: conns_max open in all (more are closed as they
+ * come); a connection that has not yet sent a complete request (in its
+ * TLS handshake, or silent) is pending, and one source address (an IPv6
+ * /64) may hold at most pending_per_source of them, so a flood of silent
+ * connections from one host cannot take every place; TLS handshakes end
+ * within NODE_HTTP_HANDSHAKE_MS, at most NODE_HTTP_HANDSHAKES_MAX pending.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,6 +57,7 @@
 #include "http_parse.h"
 #include "log.h"
 #include "lora.h"
+#include "source.h"
 #include "thread.h"
 #include "tls.h"
 #include "transport.h"
@@ -80,6 +88,8 @@ struct node_http_ex {
 	int evicted;  /* pending handshake shut down for a newer one (mu) */
 	int tls_held; /* TLS holds answer bytes a worker must flush */
 	uint64_t accept_ms;
+	struct node_source src; /* the client's address (set at accept) */
+	atomic_int served;      /* a complete request came: not pending */
 	struct node_http_ex *prev, *next; /* all connections (hs->mu) */
 	struct node_http_ex *qnext;       /* worker queue (hs->mu) */
 	char *buf;                        /* bytes read, not yet consumed */
@@ -131,7 +141,7 @@ enum { HTTP_TLS_READY = 0, HTTP_TLS_SNIFF, HTTP_TLS_HANDSHAKE };
 struct node_http {
 	struct node_http_ops ops;
 	int workers;
-	size_t queue_max, conns_max, body_bytes_max;
+	size_t queue_max, conns_max, body_bytes_max, pending_per_source;
 	int lfd, efd, wakefd;
 	pthread_t io_thread;
 	int io_started;
@@ -150,7 +160,8 @@ struct node_http {
 	uint64_t full_warn_ms;  /* last "connections open" line (epoll) */
 	uint64_t evict_warn_ms; /* last "handshakes pending" line (epoll) */
 	size_t evicted_since;   /* handshakes evicted since that line (epoll) */
-	atomic_int stopping;    /* set under mu (workers wait on cond) */
+	struct node_source_log source_log; /* per-source refusals (epoll) */
+	atomic_int stopping; /* set under mu (workers wait on cond) */
 };
 
 /* ---- answers
@@ -693,12 +704,44 @@ static struct node_http_ex *conn_alloc(const struct node_http *hs)
 	return x;
 }
 
-/* Adds x (fd) to the connections: 0, or LORA_ELIMIT (too many open) /
- * LORA_ENOMEM, then the caller closes fd. */
+/* Pending connections (no complete request yet) from src (hs->mu held;
+ * epoll thread). */
+static size_t pending_from(const struct node_http *hs,
+                           const struct node_source *src)
+{
+	size_t k = 0;
+	for (const struct node_http_ex *x = hs->conns; x; x = x->next)
+		k += !atomic_load_explicit(&x->served, memory_order_relaxed) &&
+		     !x->evicted && node_source_eq(&x->src, src);
+	return k;
+}
+
+/* One line per source per NODE_SOURCE_LOG_MS about its refused
+ * connections (epoll thread). */
+static void source_warn(struct node_http *hs, const struct node_source *src)
+{
+	uint64_t quiet = 0;
+	char from[NODE_SOURCE_TEXT_BYTES];
+	if (!node_source_log_due(&hs->source_log, src, lora_now_ms(), &quiet))
+		return;
+	node_source_text(src, from, sizeof from);
+	LOG_WARN("http: closed a new connection from %s: it has %zu "
+	         "connections without a complete request "
+	         "(pending_per_source; %llu more refused since its last "
+	         "line, at most one line per source every %d s)",
+	         from, hs->pending_per_source, (unsigned long long)quiet,
+	         NODE_SOURCE_LOG_MS / 1000);
+}
+
+/* Adds x (fd, from x->src) to the connections: 0, or LORA_ELIMIT (too
+ * many open), LORA_EUNAVAILABLE (pending_per_source reached for its
+ * source) or LORA_ENOMEM, then the caller closes fd. */
 static int conn_add(struct node_http *hs, struct node_http_ex *x, int fd)
 {
 	pthread_mutex_lock(&hs->mu);
 	int rc = hs->n_conns >= hs->conns_max ? LORA_ELIMIT : 0;
+	if (rc == 0 && pending_from(hs, &x->src) >= hs->pending_per_source)
+		rc = LORA_EUNAVAILABLE;
 	if (rc == 0 && hs->tls_mode != NODE_TLS_OFF &&
 	    hs->handshakes >= NODE_HTTP_HANDSHAKES_MAX)
 		(void)evict_oldest_handshake(hs);
@@ -722,8 +765,11 @@ static int conn_add(struct node_http *hs, struct node_http_ex *x, int fd)
 static void conn_accept(struct node_http *hs)
 {
 	for (;;) {
-		int fd =
-		    accept4(hs->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof sa;
+		memset(&sa, 0, sizeof sa);
+		int fd = accept4(hs->lfd, (struct sockaddr *)&sa, &sl,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 			/* out of descriptors: the listening socket stays
 			 * readable; pause instead of spinning on it */
@@ -735,8 +781,12 @@ static void conn_accept(struct node_http *hs)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		struct node_http_ex *x = conn_alloc(hs);
+		if (x)
+			node_source_from_sockaddr(&x->src, &sa);
 		int rc = x ? conn_add(hs, x, fd) : LORA_ENOMEM;
 		accept_warn(hs, rc == LORA_ELIMIT);
+		if (rc == LORA_EUNAVAILABLE)
+			source_warn(hs, &x->src);
 		if (rc != 0) {
 			lora_free(x);
 			close(fd);
@@ -935,6 +985,9 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			return;
 		}
 		x->start_ms = 0;
+		if (!atomic_load_explicit(&x->served, memory_order_relaxed))
+			atomic_store_explicit(&x->served, 1,
+			                      memory_order_relaxed);
 		if (x->eof)
 			x->keep_alive = 0;
 		if (worker ? run_work(hs, x) : serve_io(hs, x))
@@ -1266,6 +1319,9 @@ static void take_limits(struct node_http *hs, const struct node_http_cfg *cfg)
 	hs->conns_max = LIMIT(cfg->conns_max, NODE_HTTP_CONNS_MAX);
 	hs->body_bytes_max =
 	    LIMIT(cfg->body_bytes_max, (size_t)NODE_HTTP_BODY_BYTES_MAX);
+	hs->pending_per_source = cfg->pending_per_source > 0
+	                             ? cfg->pending_per_source
+	                             : NODE_HTTP_PENDING_PER_SOURCE;
 #undef LIMIT
 }
 
