@@ -692,8 +692,10 @@ static void handle_auth(struct lnode *n, const Lora__AuthRequest *a,
 
 /*
  * Who sends req: the connection's handshake, or, for a write a member
- * forwards (a RunRequest with peer_proof), the identity that member
- * checked. 0 (*peer set for the latter) or LORA_EUNAUTHORIZED.
+ * forwards (a RunRequest with peer_proof), the user that member checked
+ * with the lower of the role it claims and the user's role here. 0 (*peer
+ * set for the latter), LORA_EUNAUTHORIZED, or LORA_ETIMEOUT (the user
+ * store is busy with a snapshot).
  */
 static int identify(struct lnode *n, const Lora__Request *req,
                     struct node_identity *who, int *peer)
@@ -710,12 +712,21 @@ static int identify(struct lnode *n, const Lora__Request *req,
 		}
 		snprintf(who->user, sizeof who->user, "%s",
 		         run->as_user ? run->as_user : "");
-		who->role = run->as_role <= NODE_ROLE_ADMIN ? (int)run->as_role
-		                                            : NODE_ROLE_NONE;
-		*peer = 1;
+		int claimed = run->as_role <= NODE_ROLE_ADMIN
+		                  ? (int)run->as_role
+		                  : NODE_ROLE_NONE;
+		/* the lower of the role the member read and the user's role
+		 * here now: a demotion or DROP USER the member has not
+		 * applied yet takes effect at once */
+		int now_role = NODE_ROLE_NONE;
 		pthread_mutex_lock(&n->native->mu);
 		conn_authed(n->native); /* a member's connection */
 		pthread_mutex_unlock(&n->native->mu);
+		int rc = node_auth_current_role(n, who->user, &now_role);
+		if (rc)
+			return rc;
+		who->role = claimed < now_role ? claimed : now_role;
+		*peer = 1;
 		return 0;
 	}
 	if (!node_auth_enabled(n)) {
@@ -739,8 +750,10 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	Lora__Request *req = node_native_decode(p, len, &code, msg);
 	Lora__Response *resp = NULL;
 	struct node_identity who = {.role = NODE_ROLE_NONE};
-	int unauth = req && req->kind_case != LORA__REQUEST__KIND_AUTH &&
-	             identify(n, req, &who, &peer) != 0;
+	int idrc = req && req->kind_case != LORA__REQUEST__KIND_AUTH
+	               ? identify(n, req, &who, &peer)
+	               : 0;
+	int unauth = idrc != 0;
 	snprintf(req_user, sizeof req_user, "%s", unauth ? "" : who.user);
 	if (req && !unauth && req->kind_case == LORA__REQUEST__KIND_RUN &&
 	    req->run) {
@@ -751,6 +764,11 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 		node_resp_error(resp, code, msg, 0, 0);
 	} else if (req->kind_case == LORA__REQUEST__KIND_AUTH && req->auth) {
 		handle_auth(n, req->auth, resp);
+	} else if (idrc == LORA_ETIMEOUT) {
+		node_resp_error(resp, LORA_EUNAVAILABLE,
+		                "the user store cannot be read now (a snapshot "
+		                "is being installed): not executed, retry",
+		                0, 0);
 	} else if (unauth) {
 		node_resp_error(resp, LORA_EUNAUTHORIZED,
 		                "authenticate first: send an AuthRequest on "
