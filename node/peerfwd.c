@@ -638,27 +638,17 @@ static void serve_free(struct pf_serve *s)
  *     the first write it serves for a peer until it has executed the next
  *     one, then sends the first answer right before the second (a late
  *     answer, as one sent before a follower restarted and delivered
- *     after: tests/integration/peer_forward_stale.sh);
- *   LORA_PFWD_CLAIM_ROLE_TESTING=reader|writer|admin: the leader takes
- *     every passed-on write as claiming that role, as a follower would
- *     that has not applied a REVOKE yet (same test).
+ *     after: tests/integration/peer_forward_stale.sh).
  */
 static long env_testing(const char *name, long *cache)
 {
-	if (*cache < 0) {
+	long v = __atomic_load_n(cache, __ATOMIC_RELAXED);
+	if (v < 0) {
 		const char *e = getenv(name);
-		long v = 0;
-		if (e && !strcmp(e, "reader"))
-			v = NODE_ROLE_READER;
-		else if (e && !strcmp(e, "writer"))
-			v = NODE_ROLE_WRITER;
-		else if (e && !strcmp(e, "admin"))
-			v = NODE_ROLE_ADMIN;
-		else if (e)
-			v = strtol(e, NULL, 10);
+		v = e ? strtol(e, NULL, 10) : 0;
 		__atomic_store_n(cache, v, __ATOMIC_RELAXED);
 	}
-	return __atomic_load_n(cache, __ATOMIC_RELAXED);
+	return v;
 }
 
 /* 1 when s is held back (the caller leaves it); a held answer before it
@@ -684,23 +674,11 @@ static int hold_answer_testing(struct pf_serve *s)
 	}
 	return hold;
 }
-
-/* The role a passed-on write claims: its own, or the test hook's. */
-static int claimed_role_testing(int claimed)
-{
-	static long role = -1;
-	long v = env_testing("LORA_PFWD_CLAIM_ROLE_TESTING", &role);
-	return v > 0 ? (int)v : claimed;
-}
 #else
 static int hold_answer_testing(struct pf_serve *s)
 {
 	(void)s;
 	return 0;
-}
-static int claimed_role_testing(int claimed)
-{
-	return claimed;
 }
 #endif
 
@@ -755,7 +733,6 @@ static int serve_identity(struct lnode *n, const Lora__RunRequest *run,
 	}
 	int claimed = run->as_role <= NODE_ROLE_ADMIN ? (int)run->as_role
 	                                              : NODE_ROLE_NONE;
-	claimed = claimed_role_testing(claimed);
 	req->role = claimed < now_role ? claimed : now_role;
 	req->peer_checked = 1;
 	return 0;
