@@ -18,7 +18,10 @@
  * source address and native_pending_max in all are kept (more are closed
  * as they come), so silent or failing connections cannot hold the
  * NODE_NATIVE_CONNS_MAX places. Each refusal is logged at most once per
- * source per NODE_SOURCE_LOG_MS (source.h).
+ * source per NODE_SOURCE_LOG_MS (source.h). A connection from a source
+ * that has sent the cluster secret since this node started (a member's;
+ * NODE_NATIVE_MEMBER_SOURCES remembered) is not pending: members keep
+ * connections to the leader open idle, and authenticate per request.
  * Explicit transactions (BeginRequest, RunRequest.tx, CommitRequest,
  * RollbackRequest) live in http_tx.c's table with the HTTP ones, bound to
  * the user; a statement in one answers every row at once, and they roll
@@ -53,6 +56,11 @@
 #define NODE_NATIVE_CONNS_MAX 1024
 #define NODE_NATIVE_WARN_MS   10000 /* one "full" line per */
 #define NODE_CURSOR_KEY_BYTES 16    /* 128 random bits */
+/* source addresses that presented the cluster secret (a member's
+ * forwarded write), remembered so that members' connections are not held
+ * to the authentication deadline (forward.c's idle ones would be closed
+ * and redialed for good) */
+#define NODE_NATIVE_MEMBER_SOURCES 32
 
 /* A cursor is named by 16 random bytes and bound to the connection and
  * the user that opened it: another connection cannot fetch or close it
@@ -107,6 +115,8 @@ struct node_native {
 	int auth_on;
 	uint32_t auth_timeout_ms, pending_per_source, pending_max;
 	struct node_source_log refused_log; /* per source (mu) */
+	struct node_source members[NODE_NATIVE_MEMBER_SOURCES]; /* ring (mu) */
+	unsigned n_members;
 };
 
 /* Tests: the connection cap of nodes started from now on. */
@@ -191,12 +201,21 @@ static int conn_place(struct node_native *nv, nng_pipe p,
 	}
 	if (free_at < 0)
 		return REFUSED_FULL;
-	if (nv->auth_on && pending >= nv->pending_max)
+	int member = 0;
+	for (unsigned i = 0;
+	     i < nv->n_members && i < NODE_NATIVE_MEMBER_SOURCES; i++)
+		member |= node_source_eq(&nv->members[i], src);
+	if (!nv->auth_on || member) {
+		nv->conns[free_at] = (struct native_conn){
+		    .pipe = p, .src = *src, .added_ms = now, .authed = 1};
+		return PLACED;
+	}
+	if (pending >= nv->pending_max)
 		return REFUSED_PENDING;
-	if (nv->auth_on && same >= nv->pending_per_source)
+	if (same >= nv->pending_per_source)
 		return REFUSED_SOURCE;
-	nv->conns[free_at] = (struct native_conn){
-	    .pipe = p, .src = *src, .added_ms = now, .authed = !nv->auth_on};
+	nv->conns[free_at] =
+	    (struct native_conn){.pipe = p, .src = *src, .added_ms = now};
 	return PLACED;
 }
 
@@ -274,6 +293,26 @@ static void conn_authed(struct node_native *nv)
 	for (int i = 0; req_pipe && i < nv->conns_cap; i++)
 		if ((uint32_t)nng_pipe_id(nv->conns[i].pipe) == req_pipe)
 			nv->conns[i].authed = 1;
+}
+
+/* This thread's connection is a member's (it sent the cluster secret):
+ * authenticated, and its source is remembered as a member's (nv->mu
+ * held). */
+static void conn_member(struct node_native *nv)
+{
+	for (int i = 0; req_pipe && i < nv->conns_cap; i++) {
+		struct native_conn *c = &nv->conns[i];
+		if ((uint32_t)nng_pipe_id(c->pipe) != req_pipe)
+			continue;
+		c->authed = 1;
+		int known = 0;
+		for (unsigned k = 0;
+		     k < nv->n_members && k < NODE_NATIVE_MEMBER_SOURCES; k++)
+			known |= node_source_eq(&nv->members[k], &c->src);
+		if (!known)
+			nv->members[nv->n_members++ %
+			            NODE_NATIVE_MEMBER_SOURCES] = c->src;
+	}
 }
 
 /* Closes pending connections older than auth_timeout_ms (gossip thread;
@@ -720,7 +759,7 @@ static int identify(struct lnode *n, const Lora__Request *req,
 		 * applied yet takes effect at once */
 		int now_role = NODE_ROLE_NONE;
 		pthread_mutex_lock(&n->native->mu);
-		conn_authed(n->native); /* a member's connection */
+		conn_member(n->native);
 		pthread_mutex_unlock(&n->native->mu);
 		int rc = node_auth_current_role(n, who->user, &now_role);
 		if (rc)

@@ -5,7 +5,8 @@
  * authenticates is closed after auth_timeout_ms while an authenticated
  * one stays; at most pending_per_source unauthenticated connections from
  * one source and native_pending_max in all are kept, other sources and
- * authenticated connections are not held up by them. */
+ * authenticated connections are not held up by them; a source that sent
+ * the cluster secret (a member's) is not held to the deadline. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <nng/nng.h>
@@ -248,6 +249,61 @@ START_TEST(unauthenticated_connections_capped)
 }
 END_TEST
 
+/* A source that sent a member's forwarded request (the cluster secret as
+ * proof) is a member's: its later connections are not held to the
+ * deadline, as members keep connections to the leader open idle; another
+ * source's silent connection opened after it is closed meanwhile. */
+START_TEST(member_source_not_held_to_deadline)
+{
+	struct lnode *n = open_node("1000", "8", "8");
+	struct client admin, member, member_idle, other;
+	c_dial(&admin, T_SRC_A);
+	c_login(&admin);
+	uint8_t proof[STO_SECRET_BYTES_MAX];
+	size_t plen = 0;
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	int rc; /* the cluster secret exists once the bootstrap is applied */
+	while ((rc = node_auth_peer_proof(n, 0, proof, &plen)) != 0 &&
+	       lora_now_ms() < until)
+		usleep(10 * 1000);
+	ck_assert_int_eq(rc, 0);
+	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
+	run.query = "RETURN 1";
+	run.peer_proof.data = proof;
+	run.peer_proof.len = plen;
+	run.as_user = "admin";
+	run.as_role = NODE_ROLE_ADMIN;
+	Lora__Request req = LORA__REQUEST__INIT;
+	req.kind_case = LORA__REQUEST__KIND_RUN;
+	req.run = &run;
+	Lora__Response *r = NULL;
+	c_dial(&member, T_SRC_C);
+	ck_assert_int_eq(c_call(&member, &req, T_WAIT_MS, &r), 0);
+	ck_assert_msg(r->error == NULL, "forwarded: %s", r->error->message);
+	lora__response__free_unpacked(r, NULL);
+	int ok = 0;
+	c_dial(&member_idle, T_SRC_C); /* never sends a proof */
+	ck_assert_int_eq(c_status(&member_idle, T_WAIT_MS, &ok), 0);
+	c_dial(&other, T_SRC_B);
+	ck_assert_int_eq(c_status(&other, T_WAIT_MS, &ok), 0);
+	until = lora_now_ms() + T_WAIT_MS;
+	while (atomic_load(&other.removed) == 0 && lora_now_ms() < until)
+		usleep(10 * 1000);
+	ck_assert_int_gt(atomic_load(&other.removed), 0);
+	/* the reaper closes every expired one in a pass: member_idle is
+	 * older than other's */
+	int idle_closed = atomic_load(&member_idle.removed);
+	int member_closed = atomic_load(&member.removed);
+	ck_assert_int_eq(idle_closed, 0);
+	ck_assert_int_eq(member_closed, 0);
+	nng_close(other.s);
+	nng_close(member_idle.s);
+	nng_close(member.s);
+	nng_close(admin.s);
+	close_node(n);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("node_native_auth");
@@ -255,6 +311,7 @@ int main(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, unauthenticated_connection_closed_at_deadline);
 	tcase_add_test(t, unauthenticated_connections_capped);
+	tcase_add_test(t, member_source_not_held_to_deadline);
 	suite_add_tcase(s, t);
 	SRunner *r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
