@@ -418,11 +418,12 @@ START_TEST(connection_cap_closes_the_extra_ones)
 END_TEST
 
 /* One source opens the connection cap's worth of silent connections (a
- * handshake flood): it keeps only pending_per_source of them, the rest
- * are closed as they come, and another source is still answered; a
- * connection that sent a request no longer counts, so the first source
- * gets a place again. Without the per-source cap the flood takes every
- * place and the other source's connection is closed unanswered. */
+ * handshake flood): it keeps only pending_per_source of them, each new one
+ * shutting down its oldest, so another source is still answered, and so
+ * is the flooding source's newest connection (a real client behind the
+ * same address); a connection that sent a request no longer counts.
+ * Without the per-source cap the flood takes every place and the other
+ * source's connection is closed unanswered. */
 START_TEST(silent_flood_from_one_source_leaves_room)
 {
 	enum { CAP = 8, PER_SOURCE = 3 };
@@ -434,17 +435,24 @@ START_TEST(silent_flood_from_one_source_leaves_room)
 	c_open_from(&b, hs, "127.1.50.3");
 	get(&b, "/fast/other");
 	expect_answer(&b, 200, "GET /fast/other 0");
-	/* the flood's last is refused; the server took them in order */
-	ck_assert(c_closed(&a[CAP - 1]));
+	/* the flood's oldest were shut down, its newest is served */
+	ck_assert(c_closed(&a[0]));
+	get(&a[CAP - 1], "/fast/newest");
+	expect_answer(&a[CAP - 1], 200, "GET /fast/newest 0");
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
 	struct node_http_stats s;
-	node_http_stats(hs, &s);
-	ck_assert_uint_eq(s.conns, PER_SOURCE + 1);
-	/* one of the first source's sends a request: room for one more */
-	get(&a[0], "/fast/a0");
-	expect_answer(&a[0], 200, "GET /fast/a0 0");
+	do { /* a[CAP - 3], a[CAP - 2], a[CAP - 1] and b */
+		node_http_stats(hs, &s);
+		ck_assert_msg(lora_now_ms() < until, "%zu connections",
+		              s.conns);
+		usleep(1000);
+	} while (s.conns != PER_SOURCE + 1);
+	/* a[CAP - 1] is no longer pending: a new one evicts nobody */
 	c_open_from(&a[CAP], hs, "127.1.50.2");
 	get(&a[CAP], "/fast/again");
 	expect_answer(&a[CAP], 200, "GET /fast/again 0");
+	get(&a[CAP - 2], "/fast/kept");
+	expect_answer(&a[CAP - 2], 200, "GET /fast/kept 0");
 	for (int i = 0; i <= CAP; i++)
 		c_close(&a[i]);
 	c_close(&b);
