@@ -44,8 +44,8 @@ struct node_http_cfg {
 	size_t conns_max;           /* open connections; more are closed */
 	size_t body_bytes_max;      /* larger Content-Length: 413 */
 	/* connections without a complete request yet (in their TLS
-	 * handshake or silent) from one source address (IPv6: one /64);
-	 * more are closed as they come. 0: NODE_HTTP_PENDING_PER_SOURCE */
+	 * handshake or silent) from one source address (IPv6: one /64); a
+	 * new one shuts down the oldest. 0: NODE_HTTP_PENDING_PER_SOURCE */
 	size_t pending_per_source;
 };
 
