@@ -20,6 +20,7 @@
  * were answered "busy, retry".
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -97,6 +98,33 @@ const char *node_role_name(int role)
 	}
 }
 
+#ifdef LORA_TEST_HOOKS
+/* Test hook LORA_AUTH_STALE_ROLE_TESTING=USER:ROLE (compiled with the
+ * CMake option LORA_TEST_HOOKS): this node takes USER to have ROLE
+ * (reader, writer or admin) whatever its user store says, as a node that
+ * has not applied a GRANT or REVOKE yet would
+ * (tests/integration/peer_forward_stale.sh). */
+static int stale_role_testing(const Lora__UserRecord *u, int role)
+{
+	const char *e = getenv("LORA_AUTH_STALE_ROLE_TESTING");
+	const char *colon = e ? strchr(e, ':') : NULL;
+	if (colon == NULL || u->name == NULL ||
+	    strlen(u->name) != (size_t)(colon - e) ||
+	    strncmp(u->name, e, (size_t)(colon - e)) != 0)
+		return role;
+	return !strcmp(colon + 1, "admin")    ? NODE_ROLE_ADMIN
+	       : !strcmp(colon + 1, "writer") ? NODE_ROLE_WRITER
+	       : !strcmp(colon + 1, "reader") ? NODE_ROLE_READER
+	                                      : NODE_ROLE_NONE;
+}
+#else
+static int stale_role_testing(const Lora__UserRecord *u, int role)
+{
+	(void)u;
+	return role;
+}
+#endif
+
 static int role_of(const Lora__UserRecord *u)
 {
 	int r = NODE_ROLE_NONE;
@@ -108,7 +136,7 @@ static int role_of(const Lora__UserRecord *u)
 		if (k > r)
 			r = k;
 	}
-	return u->change_required ? NODE_ROLE_NONE : r;
+	return stale_role_testing(u, u->change_required ? NODE_ROLE_NONE : r);
 }
 
 static void digest(const char *s, size_t len, uint8_t *out, size_t out_len)
@@ -1073,14 +1101,14 @@ int node_auth_user_stmt(struct lnode *n, const struct node_exec_req *req,
 	return 1;
 }
 
-int node_auth_current_role(struct lnode *n, const char *user, int *role)
+int node_auth_role_now(struct lnode *n, const char *user, int nowait, int *role)
 {
 	*role = NODE_ROLE_NONE;
 	if (!node_auth_enabled(n)) {
 		*role = NODE_ROLE_ADMIN;
 		return 0;
 	}
-	int have = load_secret(n, 0);
+	int have = load_secret(n, nowait);
 	if (have < 0)
 		return LORA_ETIMEOUT;
 	if (!have) { /* before the bootstrap entry: the configured admin */
@@ -1088,9 +1116,17 @@ int node_auth_current_role(struct lnode *n, const char *user, int *role)
 		return 0;
 	}
 	Lora__UserRecord *u = NULL;
-	if (user_load(n, user, &u, 0) != 0)
+	int rc = user_load(n, user, &u, nowait);
+	if (rc == LORA_ETIMEOUT)
+		return rc;
+	if (rc != 0)
 		return LORA_EUNAUTHORIZED; /* dropped since it logged in */
 	*role = role_of(u);
 	lora__user_record__free_unpacked(u, &lora_pb_allocator);
 	return 0;
+}
+
+int node_auth_current_role(struct lnode *n, const char *user, int *role)
+{
+	return node_auth_role_now(n, user, 0, role);
 }

@@ -138,6 +138,10 @@ int node_auth_user_stmt(struct lnode *n, const struct node_exec_req *req,
  * its next request): 0 with *role, or LORA_EUNAUTHORIZED when the user
  * no longer exists. Admin when authentication is off. */
 int node_auth_current_role(struct lnode *n, const char *user, int *role);
+/* The same, without waiting (nowait) for a snapshot being installed:
+ * LORA_ETIMEOUT then (the HTTP I/O thread asks again on a worker). */
+int node_auth_role_now(struct lnode *n, const char *user, int nowait,
+                       int *role);
 
 /* Logs a refused login (protocol, user name as given), at most one line
  * per second: the others are counted into the next line. */

@@ -40,6 +40,9 @@ void node_config_defaults(struct node_config *c)
 	snprintf(c->admin_user, sizeof c->admin_user, "admin");
 	c->token_ttl_ms = 3600000;
 	c->metrics_auth = 1;
+	c->auth_timeout_ms = NODE_AUTH_TIMEOUT_MS;
+	c->pending_per_source = NODE_PENDING_PER_SOURCE;
+	c->native_pending_max = NODE_NATIVE_PENDING_MAX;
 }
 
 /* admin_password_file: its first line (without the newline). */
@@ -100,6 +103,12 @@ static int set_auth(struct node_config *c, const char *key, const char *value,
 		return read_secret_file(c, value, errmsg);
 	if (!strcmp(key, "token_ttl_ms"))
 		return set_u32(&c->token_ttl_ms, value, key, errmsg);
+	if (!strcmp(key, "auth_timeout_ms"))
+		return set_u32(&c->auth_timeout_ms, value, key, errmsg);
+	if (!strcmp(key, "pending_per_source"))
+		return set_u32(&c->pending_per_source, value, key, errmsg);
+	if (!strcmp(key, "native_pending_max"))
+		return set_u32(&c->native_pending_max, value, key, errmsg);
 	if (!strcmp(key, "metrics_auth")) {
 		if (strcmp(value, "on") && strcmp(value, "off"))
 			return lora_errf(LORA_ECONFIG, errmsg,
@@ -427,6 +436,9 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_ADMIN_PASSWORD", "admin_password"},
 	    {"LORA_ADMIN_PASSWORD_FILE", "admin_password_file"},
 	    {"LORA_TOKEN_TTL_MS", "token_ttl_ms"},
+	    {"LORA_AUTH_TIMEOUT_MS", "auth_timeout_ms"},
+	    {"LORA_PENDING_PER_SOURCE", "pending_per_source"},
+	    {"LORA_NATIVE_PENDING_MAX", "native_pending_max"},
 	    {"LORA_TLS", "tls"},
 	    {"LORA_TLS_CERT", "tls_cert"},
 	    {"LORA_TLS_KEY", "tls_key"},
@@ -472,6 +484,9 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--admin-user", "admin_user"},
 	    {"--admin-password-file", "admin_password_file"},
 	    {"--token-ttl-ms", "token_ttl_ms"},
+	    {"--auth-timeout-ms", "auth_timeout_ms"},
+	    {"--pending-per-source", "pending_per_source"},
+	    {"--native-pending-max", "native_pending_max"},
 	    {"--metrics-auth", "metrics_auth"},
 	    {"--tls", "tls"},
 	    {"--tls-cert", "tls_cert"},
@@ -605,6 +620,8 @@ const char *node_config_usage(void)
 	       "             [--auth on|off]\n"
 	       "             [--admin-user NAME] [--admin-password-file FILE]\n"
 	       "             [--token-ttl-ms N] [--metrics-auth on|off]\n"
+	       "             [--auth-timeout-ms N] [--pending-per-source N]\n"
+	       "             [--native-pending-max N]\n"
 	       "             [--tls required|optional|off] [--tls-cert FILE]\n"
 	       "             [--tls-key FILE] [--tls-ca FILE]\n"
 	       "Environment: LORA_ID LORA_DATA_DIR LORA_HTTP_ADDR "

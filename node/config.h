@@ -92,6 +92,15 @@ struct node_config {
 	char admin_password[NODE_ADMIN_PASSWORD_BYTES_MAX + 1];
 	uint32_t token_ttl_ms; /* bearer tokens from POST /auth/token */
 	int metrics_auth;      /* GET /metrics needs a user (any role) */
+	/* connections that have not shown who they are (docs/security.md,
+	 * "Connection limits"): a native connection not authenticated
+	 * within auth_timeout_ms is closed (auth on); at most
+	 * pending_per_source such native connections, and HTTP connections
+	 * before their first request, from one source address (IPv6: one
+	 * /64); at most native_pending_max such native connections in all */
+	uint32_t auth_timeout_ms;
+	uint32_t pending_per_source;
+	uint32_t native_pending_max;
 	/* TLS per listener (tls.h, tls_config.c): <name>_tls, _tls_cert,
 	 * _tls_key, _tls_ca; tls, tls_cert, tls_key, tls_ca set all four.
 	 * peer_tls also governs how this node dials its peers. */
@@ -132,6 +141,9 @@ void node_config_import_dir(const struct node_config *c, char *out,
 #define NODE_QUERY_MEMORY_BYTES_FALLBACK (2ull << 30)
 #define NODE_STATEMENT_MEMORY_BYTES      (1ull << 30)
 #define NODE_CURSOR_IDLE_MS              60000
+#define NODE_AUTH_TIMEOUT_MS             10000
+#define NODE_PENDING_PER_SOURCE          128
+#define NODE_NATIVE_PENDING_MAX          256
 
 /* Fills c with defaults (id 0 = unset, addresses 127.0.0.1:474x). */
 void node_config_defaults(struct node_config *c);

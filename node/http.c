@@ -24,6 +24,15 @@
  * worker queue 503, a request its handler left unanswered 500. Only
  * Content-Length bodies are accepted (chunked uploads get 411). Unknown
  * endpoints (404) and wrong methods (405) are the handler's.
+ *
+ * Limits on connections: conns_max open in all (more are closed as they
+ * come); a connection that has not yet sent a complete request (in its
+ * TLS handshake, or silent) is pending, and one source address (an IPv6
+ * /64) may hold at most pending_per_source of them, so a flood of silent
+ * connections from one host cannot take every place (a new one shuts
+ * down the oldest of them, so that source's real clients still get in);
+ * TLS handshakes end
+ * within NODE_HTTP_HANDSHAKE_MS, at most NODE_HTTP_HANDSHAKES_MAX pending.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,6 +59,7 @@
 #include "http_parse.h"
 #include "log.h"
 #include "lora.h"
+#include "source.h"
 #include "thread.h"
 #include "tls.h"
 #include "transport.h"
@@ -77,9 +87,11 @@ struct node_http_ex {
 	int fd;
 	struct node_tls_conn *tls; /* NULL: plaintext (or not known yet) */
 	int tls_state;             /* HTTP_TLS_* */
-	int evicted;  /* pending handshake shut down for a newer one (mu) */
+	int evicted;  /* pending, shut down for a newer connection (mu) */
 	int tls_held; /* TLS holds answer bytes a worker must flush */
 	uint64_t accept_ms;
+	struct node_source src; /* the client's address (set at accept) */
+	atomic_int served;      /* a complete request came: not pending */
 	struct node_http_ex *prev, *next; /* all connections (hs->mu) */
 	struct node_http_ex *qnext;       /* worker queue (hs->mu) */
 	char *buf;                        /* bytes read, not yet consumed */
@@ -131,7 +143,7 @@ enum { HTTP_TLS_READY = 0, HTTP_TLS_SNIFF, HTTP_TLS_HANDSHAKE };
 struct node_http {
 	struct node_http_ops ops;
 	int workers;
-	size_t queue_max, conns_max, body_bytes_max;
+	size_t queue_max, conns_max, body_bytes_max, pending_per_source;
 	int lfd, efd, wakefd;
 	pthread_t io_thread;
 	int io_started;
@@ -141,6 +153,7 @@ struct node_http {
 	pthread_cond_t cond;
 	struct node_http_ex *conns; /* all connections */
 	size_t n_conns;
+	size_t n_evicted; /* of them, shut down and not yet closed (mu) */
 	struct node_http_ex *head, *tail; /* requests for the workers */
 	size_t qlen;
 	struct node_tls_ctx *tls; /* http_tls not off: the server context */
@@ -150,7 +163,8 @@ struct node_http {
 	uint64_t full_warn_ms;  /* last "connections open" line (epoll) */
 	uint64_t evict_warn_ms; /* last "handshakes pending" line (epoll) */
 	size_t evicted_since;   /* handshakes evicted since that line (epoll) */
-	atomic_int stopping;    /* set under mu (workers wait on cond) */
+	struct node_source_log source_log; /* per-source refusals (epoll) */
+	atomic_int stopping; /* set under mu (workers wait on cond) */
 };
 
 /* ---- answers
@@ -586,6 +600,7 @@ static void conn_close(struct node_http *hs, struct node_http_ex *x)
 	if (x->next)
 		x->next->prev = x->prev;
 	hs->n_conns--;
+	hs->n_evicted -= x->evicted != 0;
 	if (x->tls_state != HTTP_TLS_READY && !x->evicted)
 		hs->handshakes--;
 	pthread_mutex_unlock(&hs->mu);
@@ -643,18 +658,25 @@ static int conn_tls_init(struct node_http *hs, struct node_http_ex *x, int fd)
  * epoll thread closes it as any failed handshake: closing it here could
  * free a connection with an event still waiting in this epoll round.
  * 0 when one was shut down, else -1. */
+static void evict(struct node_http *hs, struct node_http_ex *x)
+{
+	x->evicted = 1;
+	hs->n_evicted++;
+	shutdown(x->fd, SHUT_RDWR);
+	if (x->tls_state != HTTP_TLS_READY)
+		hs->handshakes--; /* counted out now; conn_close skips it */
+}
+
 static int evict_oldest_handshake(struct node_http *hs)
 {
 	struct node_http_ex *old = NULL;
 	for (struct node_http_ex *x = hs->conns; x; x = x->next)
 		if (x->tls_state != HTTP_TLS_READY && !x->busy && !x->evicted &&
-		    (old == NULL || x->accept_ms < old->accept_ms))
+		    (old == NULL || x->accept_ms <= old->accept_ms))
 			old = x;
 	if (old == NULL)
 		return -1;
-	old->evicted = 1;
-	shutdown(old->fd, SHUT_RDWR);
-	hs->handshakes--; /* counted out now; conn_close skips it */
+	evict(hs, old);
 	hs->evicted_since++;
 	return 0;
 }
@@ -693,12 +715,61 @@ static struct node_http_ex *conn_alloc(const struct node_http *hs)
 	return x;
 }
 
-/* Adds x (fd) to the connections: 0, or LORA_ELIMIT (too many open) /
- * LORA_ENOMEM, then the caller closes fd. */
-static int conn_add(struct node_http *hs, struct node_http_ex *x, int fd)
+/* A connection is pending until its first complete request. */
+static int pending(const struct node_http_ex *x)
+{
+	return !atomic_load_explicit(&x->served, memory_order_relaxed) &&
+	       !x->evicted && !x->busy;
+}
+
+/* At pending_per_source connections pending from src, shuts down the
+ * oldest of them as evict_oldest_handshake does (hs->mu held; epoll
+ * thread): 1 when one was, else 0. (The list is newest first: among
+ * connections of the same millisecond the last one seen is the oldest.) */
+static int evict_pending_from(struct node_http *hs,
+                              const struct node_source *src)
+{
+	size_t k = 0;
+	struct node_http_ex *old = NULL;
+	for (struct node_http_ex *x = hs->conns; x; x = x->next)
+		if (pending(x) && node_source_eq(&x->src, src)) {
+			k++;
+			if (old == NULL || x->accept_ms <= old->accept_ms)
+				old = x;
+		}
+	if (k < hs->pending_per_source)
+		return 0;
+	evict(hs, old);
+	return 1;
+}
+
+/* One line per source per NODE_SOURCE_LOG_MS about its connections shut
+ * down for newer ones (epoll thread). */
+static void source_warn(struct node_http *hs, const struct node_source *src)
+{
+	uint64_t quiet = 0;
+	char from[NODE_SOURCE_TEXT_BYTES];
+	if (!node_source_log_due(&hs->source_log, src, lora_now_ms(), &quiet))
+		return;
+	node_source_text(src, from, sizeof from);
+	LOG_WARN("http: closed the oldest of %zu connections from %s "
+	         "without a complete request for a new one "
+	         "(pending_per_source; %llu more closed since its last "
+	         "line, at most one line per source every %d s)",
+	         hs->pending_per_source, from, (unsigned long long)quiet,
+	         NODE_SOURCE_LOG_MS / 1000);
+}
+
+/* Adds x (fd, from x->src) to the connections: 0 (*evicted set when an
+ * older pending connection from its source was shut down for it), or
+ * LORA_ELIMIT (too many open) / LORA_ENOMEM, then the caller closes fd. */
+static int conn_add(struct node_http *hs, struct node_http_ex *x, int fd,
+                    int *evicted)
 {
 	pthread_mutex_lock(&hs->mu);
-	int rc = hs->n_conns >= hs->conns_max ? LORA_ELIMIT : 0;
+	*evicted = evict_pending_from(hs, &x->src);
+	/* the shut down ones are closed in this epoll round: not counted */
+	int rc = hs->n_conns - hs->n_evicted >= hs->conns_max ? LORA_ELIMIT : 0;
 	if (rc == 0 && hs->tls_mode != NODE_TLS_OFF &&
 	    hs->handshakes >= NODE_HTTP_HANDSHAKES_MAX)
 		(void)evict_oldest_handshake(hs);
@@ -722,8 +793,11 @@ static int conn_add(struct node_http *hs, struct node_http_ex *x, int fd)
 static void conn_accept(struct node_http *hs)
 {
 	for (;;) {
-		int fd =
-		    accept4(hs->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage sa;
+		socklen_t sl = sizeof sa;
+		memset(&sa, 0, sizeof sa);
+		int fd = accept4(hs->lfd, (struct sockaddr *)&sa, &sl,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 			/* out of descriptors: the listening socket stays
 			 * readable; pause instead of spinning on it */
@@ -735,8 +809,13 @@ static void conn_accept(struct node_http *hs)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		struct node_http_ex *x = conn_alloc(hs);
-		int rc = x ? conn_add(hs, x, fd) : LORA_ENOMEM;
+		if (x)
+			node_source_from_sockaddr(&x->src, &sa);
+		int evicted = 0;
+		int rc = x ? conn_add(hs, x, fd, &evicted) : LORA_ENOMEM;
 		accept_warn(hs, rc == LORA_ELIMIT);
+		if (evicted)
+			source_warn(hs, &x->src);
 		if (rc != 0) {
 			lora_free(x);
 			close(fd);
@@ -935,6 +1014,9 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			return;
 		}
 		x->start_ms = 0;
+		if (!atomic_load_explicit(&x->served, memory_order_relaxed))
+			atomic_store_explicit(&x->served, 1,
+			                      memory_order_relaxed);
 		if (x->eof)
 			x->keep_alive = 0;
 		if (worker ? run_work(hs, x) : serve_io(hs, x))
@@ -1266,6 +1348,9 @@ static void take_limits(struct node_http *hs, const struct node_http_cfg *cfg)
 	hs->conns_max = LIMIT(cfg->conns_max, NODE_HTTP_CONNS_MAX);
 	hs->body_bytes_max =
 	    LIMIT(cfg->body_bytes_max, (size_t)NODE_HTTP_BODY_BYTES_MAX);
+	hs->pending_per_source = cfg->pending_per_source > 0
+	                             ? cfg->pending_per_source
+	                             : NODE_HTTP_PENDING_PER_SOURCE;
 #undef LIMIT
 }
 

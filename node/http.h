@@ -25,6 +25,8 @@ struct node_tls;
 #define NODE_HTTP_CONNS_MAX      1024 /* open connections */
 #define NODE_HTTP_BODY_BYTES_MAX (4u << 20) /* request body */
 #define NODE_HTTP_SEND_MS        10000      /* an answer must leave */
+/* connections without a complete request yet, from one source address */
+#define NODE_HTTP_PENDING_PER_SOURCE 128
 /* How often ops.tick runs on the I/O thread. */
 #define NODE_HTTP_TICK_MS 20
 
@@ -41,6 +43,10 @@ struct node_http_cfg {
 	size_t queue_max;           /* requests waiting for a worker */
 	size_t conns_max;           /* open connections; more are closed */
 	size_t body_bytes_max;      /* larger Content-Length: 413 */
+	/* connections without a complete request yet (in their TLS
+	 * handshake or silent) from one source address (IPv6: one /64); a
+	 * new one shuts down the oldest. 0: NODE_HTTP_PENDING_PER_SOURCE */
+	size_t pending_per_source;
 };
 
 /* What the handler's callbacks return. */

@@ -47,7 +47,9 @@ static int basic_split(const char *v, char *buf, size_t size, char **user,
 	return 0;
 }
 
-/* "ROLE PROOFHEX USER" from a member: 0 with *who. */
+/* "ROLE PROOFHEX USER" from a member: 0 with *who (the lower of ROLE and
+ * the user's role here), LORA_EUNAUTHORIZED, or LORA_ETIMEOUT (nowait and
+ * the store busy with a snapshot). */
 static int ident_check(struct lnode *n, const char *v, int nowait,
                        struct node_identity *who)
 {
@@ -66,7 +68,14 @@ static int ident_check(struct lnode *n, const char *v, int nowait,
 	if (rc)
 		return rc;
 	snprintf(who->user, sizeof who->user, "%s", v + used);
-	who->role = (int)role;
+	/* the lower of the role the member read and the user's role here
+	 * now: a demotion or DROP USER the member has not applied yet takes
+	 * effect at once (a user unknown here: 401) */
+	int now_role = NODE_ROLE_NONE;
+	rc = node_auth_role_now(n, who->user, nowait, &now_role);
+	if (rc)
+		return rc;
+	who->role = (int)role < now_role ? (int)role : now_role;
 	return 0;
 }
 

@@ -163,7 +163,9 @@ static void api_stopped(void *arg)
 int node_http_start(struct lnode *n, char *errmsg)
 {
 	const struct node_http_cfg cfg = {.addr = n->cfg.http_addr,
-	                                  .tls = &n->cfg.http_tls};
+	                                  .tls = &n->cfg.http_tls,
+	                                  .pending_per_source =
+	                                      n->cfg.pending_per_source};
 	const struct node_http_ops ops = {.arg = n,
 	                                  .io = api_io,
 	                                  .work = api_work,

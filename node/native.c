@@ -12,6 +12,16 @@
  * fetches), freed when the client closes it or reads it to the end, when
  * the connection that opened it goes away, or after cursor_idle_ms
  * (NODE_CURSOR_IDLE_MS by default) without a fetch.
+ * With authentication on, a connection that has not authenticated (a
+ * handshake, or a member's forwarded write) is pending: it is closed
+ * after auth_timeout_ms, and at most pending_per_source of them from one
+ * source address and native_pending_max in all are kept (more are closed
+ * as they come), so silent or failing connections cannot hold the
+ * NODE_NATIVE_CONNS_MAX places. Each refusal is logged at most once per
+ * source per NODE_SOURCE_LOG_MS (source.h). A connection from a source
+ * that has sent the cluster secret since this node started (a member's;
+ * NODE_NATIVE_MEMBER_SOURCES remembered) is not pending: members keep
+ * connections to the leader open idle, and authenticate per request.
  * Explicit transactions (BeginRequest, RunRequest.tx, CommitRequest,
  * RollbackRequest) live in http_tx.c's table with the HTTP ones, bound to
  * the user; a statement in one answers every row at once, and they roll
@@ -29,6 +39,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "source.h"
 #include "thread.h"
 
 #define NODE_NATIVE_WORKERS       32
@@ -45,6 +56,11 @@
 #define NODE_NATIVE_CONNS_MAX 1024
 #define NODE_NATIVE_WARN_MS   10000 /* one "full" line per */
 #define NODE_CURSOR_KEY_BYTES 16    /* 128 random bits */
+/* source addresses that presented the cluster secret (a member's
+ * forwarded write), remembered so that members' connections are not held
+ * to the authentication deadline (forward.c's idle ones would be closed
+ * and redialed for good) */
+#define NODE_NATIVE_MEMBER_SOURCES 32
 
 /* A cursor is named by 16 random bytes and bound to the connection and
  * the user that opened it: another connection cannot fetch or close it
@@ -59,6 +75,15 @@ struct cursor_slot {
 	uint32_t pipe; /* the connection that opened it (nng pipe id) */
 	char user[NODE_USER_BYTES_MAX + 1]; /* and the user it was then */
 	int gone; /* that connection closed while busy: free at give */
+};
+
+/* An open connection (nng pipe) and whether it has shown who it is. */
+struct native_conn {
+	nng_pipe pipe; /* id 0: slot free */
+	struct node_source src;
+	uint64_t added_ms;
+	int authed;  /* authenticated, or auth off: no deadline */
+	int closing; /* closed for its deadline, not yet removed */
 };
 
 struct native_session {
@@ -83,9 +108,15 @@ struct node_native {
 	uint32_t gone_pipes[NODE_GONE_PIPES_MAX]; /* ring (mu) */
 	unsigned n_gone;
 	struct native_session sessions[NODE_NATIVE_SESSIONS_MAX]; /* (mu) */
-	uint32_t conns[NODE_NATIVE_CONNS_MAX]; /* open pipes, 0: free (mu) */
-	int conns_cap;                         /* NODE_NATIVE_CONNS_MAX */
-	uint64_t full_warn_ms;                 /* last "full" line (mu) */
+	struct native_conn conns[NODE_NATIVE_CONNS_MAX]; /* open (mu) */
+	int conns_cap;         /* NODE_NATIVE_CONNS_MAX */
+	uint64_t full_warn_ms; /* last "full" line (mu) */
+	/* pending connections (not authenticated), auth on only */
+	int auth_on;
+	uint32_t auth_timeout_ms, pending_per_source, pending_max;
+	struct node_source_log refused_log; /* per source (mu) */
+	struct node_source members[NODE_NATIVE_MEMBER_SOURCES]; /* ring (mu) */
+	unsigned n_members;
 };
 
 /* Tests: the connection cap of nodes started from now on. */
@@ -114,6 +145,8 @@ static void slot_free(struct lnode *n, struct cursor_slot *s)
 	memset(s, 0, sizeof *s);
 }
 
+static void reap_pending(struct node_native *nv);
+
 void node_native_reap(struct lnode *n)
 {
 	struct node_native *nv = n->native;
@@ -130,35 +163,184 @@ void node_native_reap(struct lnode *n)
 		}
 	}
 	pthread_mutex_unlock(&nv->mu);
+	reap_pending(nv);
 }
 
-/* nng's pipe callback before a new connection is used: beyond the cap it
+/* Where pipe p comes from (all zero when nng cannot tell). */
+static void pipe_source(nng_pipe p, struct node_source *src)
+{
+	nng_sockaddr sa;
+	memset(src, 0, sizeof *src);
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
+		return;
+	if (sa.s_family == NNG_AF_INET)
+		node_source_set(src, &sa.s_in.sa_addr, 4);
+	else if (sa.s_family == NNG_AF_INET6)
+		node_source_set(src, sa.s_in6.sa_addr, 16);
+}
+
+enum { PLACED = 0, REFUSED_FULL, REFUSED_PENDING, REFUSED_SOURCE, TIMED_OUT };
+
+/* A slot for pipe p from src, or why not (nv->mu held). With auth on a
+ * new connection is pending: counted against the per-source and total
+ * caps of pending connections. */
+static int conn_place(struct node_native *nv, nng_pipe p,
+                      const struct node_source *src, uint64_t now)
+{
+	int free_at = -1;
+	uint32_t pending = 0, same = 0;
+	for (int i = 0; i < nv->conns_cap; i++) {
+		const struct native_conn *c = &nv->conns[i];
+		if (nng_pipe_id(c->pipe) <= 0) {
+			if (free_at < 0)
+				free_at = i;
+		} else if (!c->authed && !c->closing) {
+			pending++;
+			same += node_source_eq(&c->src, src);
+		}
+	}
+	if (free_at < 0)
+		return REFUSED_FULL;
+	int member = 0;
+	for (unsigned i = 0;
+	     i < nv->n_members && i < NODE_NATIVE_MEMBER_SOURCES; i++)
+		member |= node_source_eq(&nv->members[i], src);
+	if (!nv->auth_on || member) {
+		nv->conns[free_at] = (struct native_conn){
+		    .pipe = p, .src = *src, .added_ms = now, .authed = 1};
+		return PLACED;
+	}
+	if (pending >= nv->pending_max)
+		return REFUSED_PENDING;
+	if (same >= nv->pending_per_source)
+		return REFUSED_SOURCE;
+	nv->conns[free_at] =
+	    (struct native_conn){.pipe = p, .src = *src, .added_ms = now};
+	return PLACED;
+}
+
+/* Logs a refused or timed-out connection from src, at most once per
+ * source per NODE_SOURCE_LOG_MS, the "full" line once per
+ * NODE_NATIVE_WARN_MS (nv->mu held: the text goes to line). 1 when line
+ * is to be logged. */
+static int refusal_line(struct node_native *nv, int why,
+                        const struct node_source *src, uint64_t now, char *line,
+                        size_t bytes)
+{
+	char from[NODE_SOURCE_TEXT_BYTES], reason[128];
+	uint64_t quiet = 0;
+	if (why == REFUSED_FULL) {
+		if (now - nv->full_warn_ms < NODE_NATIVE_WARN_MS)
+			return 0;
+		nv->full_warn_ms = now;
+		snprintf(line, bytes,
+		         "native: %d connections open, closing new ones (at "
+		         "most one line every %d s)",
+		         nv->conns_cap, NODE_NATIVE_WARN_MS / 1000);
+		return 1;
+	}
+	if (!node_source_log_due(&nv->refused_log, src, now, &quiet))
+		return 0;
+	node_source_text(src, from, sizeof from);
+	if (why == TIMED_OUT)
+		snprintf(reason, sizeof reason,
+		         "not authenticated within auth_timeout_ms (%u)",
+		         nv->auth_timeout_ms);
+	else if (why == REFUSED_SOURCE)
+		snprintf(reason, sizeof reason,
+		         "new, and pending_per_source (%u) unauthenticated "
+		         "connections from there are open",
+		         nv->pending_per_source);
+	else
+		snprintf(reason, sizeof reason,
+		         "new, and native_pending_max (%u) unauthenticated "
+		         "connections are open",
+		         nv->pending_max);
+	snprintf(line, bytes,
+	         "native: closed a connection from %s: %s (%llu more "
+	         "closed from there since its last line; at most one line "
+	         "per source every %d s)",
+	         from, reason, (unsigned long long)quiet,
+	         NODE_SOURCE_LOG_MS / 1000);
+	return 1;
+}
+
+/* nng's pipe callback before a new connection is used: beyond a cap it
  * is closed (and never counted: its removal finds no slot). */
 static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct lnode *n = arg;
 	struct node_native *nv = n->native;
-	uint32_t id = (uint32_t)nng_pipe_id(p);
-	int placed = 0, warn = 0;
+	struct node_source src;
+	char line[384];
 	(void)ev;
-	pthread_mutex_lock(&nv->mu);
-	for (int i = 0; i < nv->conns_cap && !placed; i++)
-		if (nv->conns[i] == 0) {
-			nv->conns[i] = id;
-			placed = 1;
-		}
+	pipe_source(p, &src);
 	uint64_t now = lora_now_ms();
-	if (!placed && now - nv->full_warn_ms >= NODE_NATIVE_WARN_MS) {
-		nv->full_warn_ms = now;
-		warn = 1;
+	pthread_mutex_lock(&nv->mu);
+	int why = conn_place(nv, p, &src, now);
+	int say = why != PLACED &&
+	          refusal_line(nv, why, &src, now, line, sizeof line);
+	pthread_mutex_unlock(&nv->mu);
+	if (say)
+		LOG_WARN("%s", line);
+	if (why != PLACED)
+		nng_pipe_close(p);
+}
+
+/* Marks this thread's connection as authenticated (nv->mu held). */
+static void conn_authed(struct node_native *nv)
+{
+	for (int i = 0; req_pipe && i < nv->conns_cap; i++)
+		if ((uint32_t)nng_pipe_id(nv->conns[i].pipe) == req_pipe)
+			nv->conns[i].authed = 1;
+}
+
+/* This thread's connection is a member's (it sent the cluster secret):
+ * authenticated, and its source is remembered as a member's (nv->mu
+ * held). */
+static void conn_member(struct node_native *nv)
+{
+	for (int i = 0; req_pipe && i < nv->conns_cap; i++) {
+		struct native_conn *c = &nv->conns[i];
+		if ((uint32_t)nng_pipe_id(c->pipe) != req_pipe)
+			continue;
+		c->authed = 1;
+		int known = 0;
+		for (unsigned k = 0;
+		     k < nv->n_members && k < NODE_NATIVE_MEMBER_SOURCES; k++)
+			known |= node_source_eq(&nv->members[k], &c->src);
+		if (!known)
+			nv->members[nv->n_members++ %
+			            NODE_NATIVE_MEMBER_SOURCES] = c->src;
+	}
+}
+
+/* Closes pending connections older than auth_timeout_ms (gossip thread;
+ * not under nv->mu: nng calls pipe_removed, which takes it). */
+static void reap_pending(struct node_native *nv)
+{
+	enum { BATCH = 64 };
+	nng_pipe late[BATCH];
+	char lines[BATCH][384];
+	int n_late = 0, n_lines = 0;
+	uint64_t now = lora_now_ms();
+	pthread_mutex_lock(&nv->mu);
+	for (int i = 0; nv->auth_on && i < nv->conns_cap && n_late < BATCH;
+	     i++) {
+		struct native_conn *c = &nv->conns[i];
+		if (nng_pipe_id(c->pipe) <= 0 || c->authed || c->closing ||
+		    now - c->added_ms < nv->auth_timeout_ms)
+			continue;
+		c->closing = 1;
+		late[n_late++] = c->pipe;
+		n_lines += refusal_line(nv, TIMED_OUT, &c->src, now,
+		                        lines[n_lines], sizeof lines[0]);
 	}
 	pthread_mutex_unlock(&nv->mu);
-	if (warn)
-		LOG_WARN("native: %d connections open, closing new ones (at "
-		         "most one line every %d s)",
-		         nv->conns_cap, NODE_NATIVE_WARN_MS / 1000);
-	if (!placed)
-		nng_pipe_close(p);
+	for (int i = 0; i < n_lines; i++)
+		LOG_WARN("%s", lines[i]);
+	for (int i = 0; i < n_late; i++)
+		nng_pipe_close(late[i]);
 }
 
 /* nng's pipe callback: the client's connection went away; its cursors
@@ -171,8 +353,8 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	pthread_mutex_lock(&nv->mu);
 	for (int i = 0; i < nv->conns_cap; i++)
-		if (nv->conns[i] == id)
-			nv->conns[i] = 0;
+		if ((uint32_t)nng_pipe_id(nv->conns[i].pipe) == id)
+			memset(&nv->conns[i], 0, sizeof nv->conns[i]);
 	nv->gone_pipes[nv->n_gone++ % NODE_GONE_PIPES_MAX] = id;
 	for (int i = 0; i < NODE_NATIVE_SESSIONS_MAX; i++)
 		if (nv->sessions[i].pipe == id)
@@ -514,6 +696,7 @@ static int session_put(struct lnode *n, const struct node_identity *who)
 	if (free_at >= 0 && req_pipe && !pipe_gone(nv, req_pipe)) {
 		nv->sessions[free_at].pipe = req_pipe;
 		nv->sessions[free_at].who = *who;
+		conn_authed(nv);
 		rc = 0;
 	}
 	pthread_mutex_unlock(&nv->mu);
@@ -548,8 +731,10 @@ static void handle_auth(struct lnode *n, const Lora__AuthRequest *a,
 
 /*
  * Who sends req: the connection's handshake, or, for a write a member
- * forwards (a RunRequest with peer_proof), the identity that member
- * checked. 0 (*peer set for the latter) or LORA_EUNAUTHORIZED.
+ * forwards (a RunRequest with peer_proof), the user that member checked
+ * with the lower of the role it claims and the user's role here. 0 (*peer
+ * set for the latter), LORA_EUNAUTHORIZED, or LORA_ETIMEOUT (the user
+ * store is busy with a snapshot).
  */
 static int identify(struct lnode *n, const Lora__Request *req,
                     struct node_identity *who, int *peer)
@@ -566,8 +751,20 @@ static int identify(struct lnode *n, const Lora__Request *req,
 		}
 		snprintf(who->user, sizeof who->user, "%s",
 		         run->as_user ? run->as_user : "");
-		who->role = run->as_role <= NODE_ROLE_ADMIN ? (int)run->as_role
-		                                            : NODE_ROLE_NONE;
+		int claimed = run->as_role <= NODE_ROLE_ADMIN
+		                  ? (int)run->as_role
+		                  : NODE_ROLE_NONE;
+		/* the lower of the role the member read and the user's role
+		 * here now: a demotion or DROP USER the member has not
+		 * applied yet takes effect at once */
+		int now_role = NODE_ROLE_NONE;
+		pthread_mutex_lock(&n->native->mu);
+		conn_member(n->native);
+		pthread_mutex_unlock(&n->native->mu);
+		int rc = node_auth_current_role(n, who->user, &now_role);
+		if (rc)
+			return rc;
+		who->role = claimed < now_role ? claimed : now_role;
 		*peer = 1;
 		return 0;
 	}
@@ -592,8 +789,10 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	Lora__Request *req = node_native_decode(p, len, &code, msg);
 	Lora__Response *resp = NULL;
 	struct node_identity who = {.role = NODE_ROLE_NONE};
-	int unauth = req && req->kind_case != LORA__REQUEST__KIND_AUTH &&
-	             identify(n, req, &who, &peer) != 0;
+	int idrc = req && req->kind_case != LORA__REQUEST__KIND_AUTH
+	               ? identify(n, req, &who, &peer)
+	               : 0;
+	int unauth = idrc != 0;
 	snprintf(req_user, sizeof req_user, "%s", unauth ? "" : who.user);
 	if (req && !unauth && req->kind_case == LORA__REQUEST__KIND_RUN &&
 	    req->run) {
@@ -604,6 +803,11 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 		node_resp_error(resp, code, msg, 0, 0);
 	} else if (req->kind_case == LORA__REQUEST__KIND_AUTH && req->auth) {
 		handle_auth(n, req->auth, resp);
+	} else if (idrc == LORA_ETIMEOUT) {
+		node_resp_error(resp, LORA_EUNAVAILABLE,
+		                "the user store cannot be read now (a snapshot "
+		                "is being installed): not executed, retry",
+		                0, 0);
 	} else if (unauth) {
 		node_resp_error(resp, LORA_EUNAUTHORIZED,
 		                "authenticate first: send an AuthRequest on "
@@ -736,6 +940,10 @@ int node_native_start(struct lnode *n, char *errmsg)
 	}
 	pthread_mutex_init(&nv->mu, NULL);
 	nv->conns_cap = native_conns_cap;
+	nv->auth_on = node_auth_enabled(n);
+	nv->auth_timeout_ms = n->cfg.auth_timeout_ms;
+	nv->pending_per_source = n->cfg.pending_per_source;
+	nv->pending_max = n->cfg.native_pending_max;
 	n->native = nv;
 	char url[NODE_ADDR_BYTES_MAX + 16];
 	node_tls_url(&n->cfg.native_tls, n->cfg.client_addr, url, sizeof url);

@@ -60,6 +60,9 @@ struct node_pfwd {
 	struct pf_frame *q; /* NODE_PFWD_QUEUE_MAX: lora_malloc */
 	size_t q_head, q_len, q_bytes;
 	int serve_stop;
+	/* leader, test hook LORA_PFWD_HOLD_ANSWER_TESTING: the answer held
+	 * back until the next one (mu) */
+	struct pf_serve *held;
 	/* under n->status_mu: the watcher's wait */
 	int stop, kick;
 	uint64_t wake_ms; /* its deadline while it waits, 0 while it works */
@@ -77,9 +80,12 @@ static atomic_int pf_serving; /* the leader's writes from peers, all nodes */
 
 static void *watcher_main(void *arg);
 static void *server_main(void *arg);
+static void serve_free(struct pf_serve *s);
 
 static void pf_destroy(struct node_pfwd *pf)
 {
+	if (pf->held)
+		serve_free(pf->held);
 	pthread_mutex_destroy(&pf->mu);
 	pthread_mutex_destroy(&pf->serve_mu);
 	pthread_cond_destroy(&pf->serve_cond);
@@ -624,10 +630,64 @@ static void serve_free(struct pf_serve *s)
 	atomic_fetch_sub(&pf_serving, 1);
 }
 
+#ifdef LORA_TEST_HOOKS
+/*
+ * Test hooks (compiled with the CMake option LORA_TEST_HOOKS, on by
+ * default; never set in production), read from the environment once:
+ *   LORA_PFWD_HOLD_ANSWER_TESTING=1: the leader holds back the answer to
+ *     the first write it serves for a peer until it has executed the next
+ *     one, then sends the first answer right before the second (a late
+ *     answer, as one sent before a follower restarted and delivered
+ *     after: tests/integration/peer_forward_stale.sh).
+ */
+static long env_testing(const char *name, long *cache)
+{
+	long v = __atomic_load_n(cache, __ATOMIC_RELAXED);
+	if (v < 0) {
+		const char *e = getenv(name);
+		v = e ? strtol(e, NULL, 10) : 0;
+		__atomic_store_n(cache, v, __ATOMIC_RELAXED);
+	}
+	return v;
+}
+
+/* 1 when s is held back (the caller leaves it); a held answer before it
+ * is sent (and freed) first. */
+static int hold_answer_testing(struct pf_serve *s)
+{
+	static long want = -1, served_n;
+	if (env_testing("LORA_PFWD_HOLD_ANSWER_TESTING", &want) != 1)
+		return 0;
+	struct node_pfwd *pf = __atomic_load_n(&s->n->pfwd, __ATOMIC_ACQUIRE);
+	pthread_mutex_lock(&pf->mu);
+	int hold = served_n++ == 0;
+	struct pf_serve *held = pf->held;
+	pf->held = hold ? s : NULL;
+	pthread_mutex_unlock(&pf->mu);
+	if (hold)
+		LOG_WARN("forwarded write %llu: answer held back until the "
+		         "next one (test hook)",
+		         (unsigned long long)s->id);
+	if (held) {
+		serve_answer(held->n, held->from, held->id, held->r);
+		serve_free(held);
+	}
+	return hold;
+}
+#else
+static int hold_answer_testing(struct pf_serve *s)
+{
+	(void)s;
+	return 0;
+}
+#endif
+
 static void served(void *arg, int rc)
 {
 	struct pf_serve *s = arg;
 	(void)rc; /* the answer is in s->r */
+	if (hold_answer_testing(s))
+		return;
 	serve_answer(s->n, s->from, s->id, s->r);
 	serve_free(s);
 }

@@ -1,7 +1,8 @@
 /* test_http.c - the HTTP server of node/http.h alone, with a handler of the
  * test's own, over real sockets on 127.1.50.1: pipelined requests answered
  * in order, a slow client holding nobody up, oversize heads and bodies
- * refused with their status, the connection cap, a saturated worker pool
+ * refused with their status, the connection cap, the per-source cap on
+ * connections without a request (from 127.1.50.2-3), a saturated worker pool
  * answering 503, and a stop answering every request it had read. */
 #include <arpa/inet.h>
 #include <check.h>
@@ -108,13 +109,15 @@ static int g_get(int *field)
 	return v;
 }
 
-static struct node_http *server(int workers, size_t queue_max, size_t conns_max)
+static struct node_http *server_ps(int workers, size_t queue_max,
+                                   size_t conns_max, size_t per_source)
 {
 	const struct node_http_cfg cfg = {.addr = T_ADDR ":0",
 	                                  .workers = workers,
 	                                  .queue_max = queue_max,
 	                                  .conns_max = conns_max,
-	                                  .body_bytes_max = T_BODY_MAX};
+	                                  .body_bytes_max = T_BODY_MAX,
+	                                  .pending_per_source = per_source};
 	const struct node_http_ops ops = {
 	    .io = t_io, .work = t_work, .stopped = t_stopped};
 	struct node_http *hs;
@@ -122,6 +125,11 @@ static struct node_http *server(int workers, size_t queue_max, size_t conns_max)
 	int rc = node_http_open(&cfg, &ops, &hs, err);
 	ck_assert_msg(rc == 0, "open: %s", err);
 	return hs;
+}
+
+static struct node_http *server(int workers, size_t queue_max, size_t conns_max)
+{
+	return server_ps(workers, queue_max, conns_max, 0);
 }
 
 /* Waits until the server holds at least conns connections and queued
@@ -163,11 +171,18 @@ struct client {
 	size_t len;
 };
 
-static void c_open(struct client *c, struct node_http *hs)
+/* A connection from source address src (NULL: the kernel's choice). */
+static void c_open_from(struct client *c, struct node_http *hs, const char *src)
 {
 	memset(c, 0, sizeof *c);
 	c->fd = socket(AF_INET, SOCK_STREAM, 0);
 	ck_assert_int_ge(c->fd, 0);
+	if (src) {
+		struct sockaddr_in l = {.sin_family = AF_INET};
+		inet_pton(AF_INET, src, &l.sin_addr);
+		ck_assert_int_eq(bind(c->fd, (struct sockaddr *)&l, sizeof l),
+		                 0);
+	}
 	struct timeval tv = {T_WAIT_MS / 1000, 0};
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	int one = 1;
@@ -176,6 +191,11 @@ static void c_open(struct client *c, struct node_http *hs)
 	                        .sin_port = htons(node_http_port(hs))};
 	inet_pton(AF_INET, T_ADDR, &a.sin_addr);
 	ck_assert_int_eq(connect(c->fd, (struct sockaddr *)&a, sizeof a), 0);
+}
+
+static void c_open(struct client *c, struct node_http *hs)
+{
+	c_open_from(c, hs, NULL);
 }
 
 static void c_close(struct client *c)
@@ -397,6 +417,49 @@ START_TEST(connection_cap_closes_the_extra_ones)
 }
 END_TEST
 
+/* One source opens the connection cap's worth of silent connections (a
+ * handshake flood): it keeps only pending_per_source of them, each new one
+ * shutting down its oldest, so another source is still answered, and so
+ * is the flooding source's newest connection (a real client behind the
+ * same address); a connection that sent a request no longer counts.
+ * Without the per-source cap the flood takes every place and the other
+ * source's connection is closed unanswered. */
+START_TEST(silent_flood_from_one_source_leaves_room)
+{
+	enum { CAP = 8, PER_SOURCE = 3 };
+	struct node_http *hs = server_ps(2, 0, CAP, PER_SOURCE);
+	static struct client a[CAP + 1], b;
+	for (int i = 0; i < CAP; i++)
+		c_open_from(&a[i], hs, "127.1.50.2");
+	/* another source, accepted after them, is answered */
+	c_open_from(&b, hs, "127.1.50.3");
+	get(&b, "/fast/other");
+	expect_answer(&b, 200, "GET /fast/other 0");
+	/* the flood's oldest were shut down, its newest is served */
+	ck_assert(c_closed(&a[0]));
+	get(&a[CAP - 1], "/fast/newest");
+	expect_answer(&a[CAP - 1], 200, "GET /fast/newest 0");
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	struct node_http_stats s;
+	do { /* a[CAP - 3], a[CAP - 2], a[CAP - 1] and b */
+		node_http_stats(hs, &s);
+		ck_assert_msg(lora_now_ms() < until, "%zu connections",
+		              s.conns);
+		usleep(1000);
+	} while (s.conns != PER_SOURCE + 1);
+	/* a[CAP - 1] is no longer pending: a new one evicts nobody */
+	c_open_from(&a[CAP], hs, "127.1.50.2");
+	get(&a[CAP], "/fast/again");
+	expect_answer(&a[CAP], 200, "GET /fast/again 0");
+	get(&a[CAP - 2], "/fast/kept");
+	expect_answer(&a[CAP - 2], 200, "GET /fast/kept 0");
+	for (int i = 0; i <= CAP; i++)
+		c_close(&a[i]);
+	c_close(&b);
+	node_http_close(hs);
+}
+END_TEST
+
 START_TEST(saturated_workers_answer_503)
 {
 	struct node_http *hs = server(1, 1, 0);
@@ -477,6 +540,7 @@ int main(void)
 	tcase_add_test(t, slow_client_holds_nobody_up);
 	tcase_add_test(t, oversize_heads_and_bodies_refused);
 	tcase_add_test(t, connection_cap_closes_the_extra_ones);
+	tcase_add_test(t, silent_flood_from_one_source_leaves_room);
 	tcase_add_test(t, saturated_workers_answer_503);
 	tcase_add_test(t, stop_answers_every_request_in_flight);
 	suite_add_tcase(s, t);

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Late answers and stale roles on the ways a follower passes a write on to
+# the leader, with the node's test hooks (docs/node.md "Test hooks";
+# CMake option LORA_TEST_HOOKS):
+#   - ids of passed-on writes start at a random value per process: the
+#     leader holds back its answer to a write follower F passed on
+#     (LORA_PFWD_HOLD_ANSWER_TESTING=1) while F is killed and restarted,
+#     and sends it right before its answer to the first write through the
+#     new F, which must get its own answer, never the old write's (with
+#     ids starting at 1 in every run, both writes had id 1);
+#   - the leader uses the lower of the role a follower claims for a user
+#     and the user's role on the leader: wendy is demoted from writer to
+#     reader while both followers still take her for a writer
+#     (LORA_AUTH_STALE_ROLE_TESTING=wendy:writer, as a follower that has
+#     not applied the REVOKE yet); her writes through a follower are
+#     refused 403 and write nothing, whether passed on over the peer
+#     channel (F, peer_forward on), the HTTP proxy (G, peer_forward off)
+#     or the native port (native_cursor to F);
+#   - the three nodes' digests agree.
+# 127.1.151.x
+. "$(dirname "$0")/lib.sh"
+it_setup 127.1.151 "$1"
+NC=$2
+P=$(it_peers 3)
+export LORA_PFWD_HOLD_ANSWER_TESTING=1
+it_start_all 3 "$P" --peer-forward true || it_done
+unset LORA_PFWD_HOLD_ANSWER_TESTING
+L=$(it_leader 1)
+[ -n "$L" ] && it_ok "leader elected: node $L" || {
+	it_fail "no leader"
+	it_done
+}
+F=$((L % 3 + 1))
+G=$(((L + 1) % 3 + 1))
+
+status_is() { [ "$IT_STATUS" = "$1" ]; }
+body_has() { grep -q -- "$1" <<<"$IT_BODY"; }
+body_lacks() { ! grep -q -- "$1" <<<"$IT_BODY"; }
+count_is() { # count_is LABEL N (asked of the leader)
+	it_query "$L" "{\"query\":\"MATCH (a:$1) RETURN count(a) AS c\",\"format\":\"rowArrays\"}"
+	grep -q "\"rows\":\[\[$2\]\]" <<<"$IT_BODY"
+}
+held() { grep -q "answer held back until the next one (test hook)" "$IT_DIR/n$L.log"; }
+digests_equal() {
+	local d1 d2 d3
+	d1=$(it_digest 1 "$1")
+	d2=$(it_digest 2 "$1")
+	d3=$(it_digest 3 "$1")
+	it_same "$d1" "$d2" && it_same "$d1" "$d3"
+}
+# as_wendy NODE BODY: POST /query to NODE as wendy
+as_wendy() {
+	local out
+	out=$(curl -q -s -m 20 -u wendy:wendy-pw -w '\n%{http_code}' \
+		-X POST "$IT_SCHEME://$IT_NET.$1:4747/query" -d "$2")
+	IT_STATUS=${out##*$'\n'}
+	IT_BODY=${out%$'\n'*}
+}
+
+it_query "$L" "{\"query\":\"CREATE USER wendy SET PASSWORD 'wendy-pw' CHANGE NOT REQUIRED\"}"
+it_query "$L" '{"query":"GRANT ROLE writer TO wendy"}'
+it_check "wendy is a writer" status_is 200
+
+# ---- a late answer across a follower restart
+curl -s -m 60 -o "$IT_DIR/w1.out" -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" \
+	-d '{"query":"CREATE (:Job {n: 1}) RETURN \"first\" AS who","format":"rowArrays"}' &
+W1=$!
+it_check "the first write through follower $F is held back on the leader" \
+	it_wait 30 held
+it_check "and committed" it_wait 10 count_is Job 1
+it_kill9 "$F"
+wait "$W1" 2>/dev/null
+it_log "follower $F killed: its client got '$(cat "$IT_DIR/w1.out" 2>/dev/null)'"
+LORA_AUTH_STALE_ROLE_TESTING=wendy:writer it_start "$F" "$P" --peer-forward true
+it_check "follower $F back, following node $L" it_same "$(it_leader "$F")" "$L"
+it_query "$F" '{"query":"CREATE (:Job {n: 2}) RETURN \"second\" AS who","format":"rowArrays"}'
+it_log "the first write through the restarted follower: $IT_STATUS $IT_BODY"
+it_check "answers 200" status_is 200
+it_check "with its own rows" body_has '"rows":\[\["second"\]\]'
+it_check "not the old write's" body_lacks '"first"'
+it_check "both writes applied once" it_wait 10 count_is Job 2
+
+# ---- a stale role on the followers
+it_kill9 "$G"
+LORA_AUTH_STALE_ROLE_TESTING=wendy:writer it_start "$G" "$P"
+it_check "follower $G back (peer_forward off), following node $L" \
+	it_same "$(it_leader "$G")" "$L"
+it_query "$L" '{"query":"REVOKE ROLE writer FROM wendy"}'
+it_query "$L" '{"query":"GRANT ROLE reader TO wendy"}'
+it_check "wendy demoted to reader on the leader" status_is 200
+BM=$(it_field bookmark)
+for n in "$F" "$G"; do
+	it_query "$n" "{\"query\":\"RETURN 1\",\"bookmark\":\"$BM\"}"
+	it_check "follower $n applied the demotion (bookmark $BM)" status_is 200
+done
+as_wendy "$F" '{"query":"RETURN 1 AS x"}'
+it_check "wendy reads through follower $F" status_is 200
+as_wendy "$F" '{"query":"CREATE (:Wendy {via: \"peer\"})"}'
+it_log "over the peer channel: $IT_STATUS $IT_BODY"
+it_check "her write through $F (peer channel) is refused 403" status_is 403
+as_wendy "$G" '{"query":"CREATE (:Wendy {via: \"proxy\"})"}'
+it_log "over the HTTP proxy: $IT_STATUS $IT_BODY"
+it_check "her write through $G (HTTP proxy) is refused 403" status_is 403
+OUT=$(LORA_USER=wendy LORA_PASSWORD=wendy-pw "$NC" "$IT_NET.$F:4748" \
+	'CREATE (:Wendy {via: "native"})' 0 </dev/null 2>&1)
+it_log "over the native port: $OUT"
+IT_BODY=$OUT
+it_check "her write through $F (native) is refused: LORA_FORBIDDEN" \
+	body_has "error=LORA_FORBIDDEN"
+it_check "nothing written by her" count_is Wendy 0
+
+it_query "$L" '{"query":"CREATE (:Last)"}'
+BM=$(it_field bookmark)
+it_check "the three nodes hold the same state (digest at $BM)" digests_equal "$BM"
+it_done
