@@ -95,6 +95,7 @@ struct hent {
 	 * alone (and the apply changes it without mu) until the commit */
 	int dirty;
 	uint64_t since; /* nc_gen from which the graph matches a view */
+	uint64_t seq;   /* the set's change count when since was last set */
 	size_t bytes;   /* hnsw_bytes as of the last commit */
 };
 
@@ -114,8 +115,9 @@ struct sto_hnsw_set {
 	_Atomic uint64_t build_pos;
 	struct hent *e;
 	size_t n;
-	int stale;   /* reload from the CF before the next change */
-	int pending; /* the apply under way changed a graph */
+	uint64_t seq; /* counts the times an entry's since was set */
+	int stale;    /* reload from the CF before the next change */
+	int pending;  /* the apply under way changed a graph */
 };
 
 /* ---- definitions ---- */
@@ -275,8 +277,11 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 {
 	uint8_t pfx[1 + HNSW_NAME_BYTES_MAX + 8];
 	size_t pl = key_of(pfx, e->name, 0, 0);
+	/* one-off reads, in key order: not into the caches */
 	rocksdb_iterator_t *it =
-	    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[STO_CF_HNSW]);
+	    rocksdb_create_iterator_cf(s->db, s->ro_bulk, s->cf[STO_CF_HNSW]);
+	rocksdb_iterator_t *vit = rocksdb_create_iterator_cf(
+	    s->db, s->ro_bulk, s->cf[STO_CF_VECTORS]);
 	int rv = 0;
 	for (rocksdb_iter_seek(it, (const char *)pfx, pl);
 	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -291,7 +296,7 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 		uint8_t vk[STO_VEC_KEY_BYTES];
 		sto_key_vec(vk, ent_kind(e), id, keytok);
 		char *ov = NULL;
-		rv = sto_get(s, s->ro, STO_CF_VECTORS, vk, sizeof vk, &ov, &ol);
+		rv = sto_seek_get(vit, vk, sizeof vk, &ov, &ol);
 		if (!rv &&
 		    (!ov || !vec_floats((uint8_t *)ov, ol, e->dims, vec)))
 			rv = LORA_ECORRUPT;
@@ -303,6 +308,7 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 	if (!rv)
 		rv = apply_iter_err(it);
 	rocksdb_iter_destroy(it);
+	rocksdb_iter_destroy(vit);
 	return rv;
 }
 
@@ -389,6 +395,7 @@ static int set_load(struct sto_store *s, struct sto_hnsw_set *h)
 	}
 	for (size_t i = 0; i < h->n; i++) {
 		h->e[i].since = atomic_load(&s->nc_gen);
+		h->e[i].seq = ++h->seq;
 		h->e[i].bytes = hnsw_bytes(h->e[i].g);
 	}
 	building_update(h);
@@ -642,6 +649,7 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 	uint64_t v[HNSW_BUILD_STEP_NODES], next = e->next;
 	size_t n = 0, want = step_nodes(e);
 	int rv = 0, end = 1;
+	apply_bulk_begin(c); /* one-off reads: not into the caches */
 	if (lt >= 0 && e->edge)
 		rv = apply_type_edges_from(c, (uint32_t)lt, e->next, v, want,
 		                           HNSW_BUILD_SCAN_EDGES, &n, &next,
@@ -651,6 +659,7 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 		                            &n);
 	if (!rv && n)
 		rv = sync_nodes(c, e, v, n);
+	apply_bulk_end(c);
 	if (rv)
 		return rv;
 	e->done += n;
@@ -662,6 +671,9 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 	if (end) {
 		e->populating = 0;
 		e->next = e->done = e->total = 0;
+		/* the build's scratch and the graph's outgrown arrays go
+		 * back to the system, not only to malloc's free lists */
+		lora_mem_trim();
 	}
 	return 0;
 }
@@ -964,6 +976,7 @@ void sto_hnsw_committed(struct sto_store *s, int ok)
 			continue;
 		e->dirty = 0;
 		e->since = g;
+		e->seq = ++h->seq;
 		e->bytes = hnsw_bytes(e->g);
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -1147,4 +1160,48 @@ int sto_hnsw_digest(struct sto_store *s, char out[STO_HNSW_DIGEST_HEX_BYTES])
 	snprintf(out, STO_HNSW_DIGEST_HEX_BYTES, "%016llx",
 	         (unsigned long long)h);
 	return 0;
+}
+
+/* ---- a graph's vectors as a view's column (ncache.c) ---- */
+
+int sto_hnsw_pin(struct sto_store *s, const char *label, const char *key,
+                 uint64_t ngen, struct sto_hnsw_pin *p)
+{
+	struct sto_hnsw_set *h = s->hnsw;
+	if (!h || ngen == STO_NGEN_UNKNOWN)
+		return LORA_ENOTFOUND;
+	pthread_mutex_lock(&h->mu);
+	const struct hent *e = NULL;
+	for (size_t i = 0; !h->stale && i < h->n && !e; i++) {
+		const struct hent *x = &h->e[i];
+		if (!x->edge && !strcmp(x->label, label) &&
+		    !strcmp(x->key, key) && !x->dirty && x->since <= ngen &&
+		    x->built && !x->populating)
+			e = x;
+	}
+	/* a second pin needs the graph exactly as the first saw it */
+	if (!e || (p->g && (p->g != e->g || p->seq != e->seq))) {
+		pthread_mutex_unlock(&h->mu);
+		return LORA_ENOTFOUND;
+	}
+	p->g = e->g;
+	p->seq = e->seq;
+	p->dims = e->dims;
+	return 0;
+}
+
+void sto_hnsw_unpin(struct sto_store *s)
+{
+	pthread_mutex_unlock(&s->hnsw->mu);
+}
+
+size_t sto_hnsw_pin_count(const struct sto_hnsw_pin *p)
+{
+	return hnsw_count(p->g);
+}
+
+const float *sto_hnsw_pin_vec(const struct sto_hnsw_pin *p, uint64_t id)
+{
+	const float *vec = NULL;
+	return hnsw_has(p->g, id, &vec) ? vec : NULL;
 }

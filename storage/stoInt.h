@@ -182,7 +182,10 @@ struct sto_meta_slot {
 #define STO_VCOL_BYTES_MAX       ((size_t)96 << 20) /* all columns */
 #define STO_VCOLS_MAX            4 /* columns kept by a store */
 #define STO_VIEW_VCOLS           4 /* columns one view can hold */
-#define STO_NGEN_UNKNOWN         UINT64_MAX
+/* vectors of a graph-backed column checked against the graph per pin
+ * (the lock is held for about 256 x 128-d compares) */
+#define STO_GCOL_CHECK   256
+#define STO_NGEN_UNKNOWN UINT64_MAX
 /* Vector property reads in one view after which it builds (or takes) the
  * column of that key over all nodes: a scan reading p.emb of every node
  * pays for it many times over, a query reading a few vectors never. */
@@ -199,12 +202,18 @@ struct sto_store {
 	rocksdb_block_based_table_options_t *bbto;
 	rocksdb_cache_t *cache;
 	rocksdb_cache_t *row_cache;  /* key-value cache for point reads */
+	uint64_t memtable_bytes_max; /* all CFs' memtables flush at this */
 	rocksdb_options_t *adj_opts; /* adjacency CF: tuned for Gets */
 	rocksdb_options_t *req_opts; /* requests CF: memtable bloom */
 	rocksdb_block_based_table_options_t *adj_bbto;
 	rocksdb_column_family_handle_t *cf[STO_CF_COUNT];
 	rocksdb_writeoptions_t *wo;
 	rocksdb_readoptions_t *ro; /* latest state, no snapshot */
+	/* the same for one-off bulk reads (a vector index build, loading a
+	 * graph): fill_cache off, so they leave the block cache to the
+	 * queries' working set (their point reads go through iterators,
+	 * sto_seek_get: RocksDB 7.8's row cache keeps every Get's value) */
+	rocksdb_readoptions_t *ro_bulk;
 
 	pthread_mutex_t tok_mu; /* guards tok[] */
 	struct sto_tokens tok[STO_TOK_KINDS];
@@ -438,6 +447,15 @@ uint64_t sto_ncache_gen_before(struct sto_store *s);
 uint64_t sto_ncache_gen_after(struct sto_store *s, uint64_t before);
 /* Releases what the view holds. */
 void sto_ncache_view_close(struct sto_view *v);
+/* A point read through an iterator (for bulk reads: no row cache): seeks
+ * it to key; *val (malloc'd, rocksdb_free) and *vlen when the key is
+ * there, *val NULL when not. Forward seeks in key order are cheapest. */
+int sto_seek_get(rocksdb_iterator_t *it, const void *key, size_t klen,
+                 char **val, size_t *vlen);
+/* Bytes of the published node table, vector column copies and
+ * graph-backed vector columns (sto_memory). */
+void sto_ncache_bytes(struct sto_store *s, uint64_t *node_table,
+                      uint64_t *copies, uint64_t *graph);
 
 /* The node table. _get: the store's table of generation gen, with a
  * reference (NULL: none); _release drops one. Building: _build_new, then
@@ -465,7 +483,7 @@ int sto_ncache_node_vector(struct sto_view *v, uint64_t id, const char *key,
                            uint32_t tok, const float **row, uint32_t *dim);
 /* A vector column of generation gen with a reference, or NULL. */
 struct sto_vcol *sto_vcol_get(struct sto_store *s, uint64_t gen, uint32_t label,
-                              uint32_t key);
+                              uint32_t key, int graph);
 void sto_vcol_release(struct sto_vcol *c);
 
 /* Name of type token tok through the view's cache; NULL when unknown. */
@@ -492,6 +510,24 @@ void sto_hnsw_committed(struct sto_store *s, int ok);
  * tells views whether the graphs match their snapshot) as node writes do
  * (sto_ncache_write_begin). */
 int sto_hnsw_has_edge_index(struct sto_store *s);
+/* Pins the graph of an ONLINE node vector index over (label, key) that
+ * matches a view of generation ngen: 0 with the set's lock held (no
+ * apply changes a graph until sto_hnsw_unpin: keep it short, never jump
+ * out of it) and p filled; LORA_ENOTFOUND (nothing held) when there is
+ * none, or, when p->g is set (a pin before), when the graph is no longer
+ * the one p saw. Zero p before the first pin. */
+struct sto_hnsw_pin {
+	const struct hnsw_graph *g;
+	uint64_t seq;
+	uint32_t dims;
+};
+int sto_hnsw_pin(struct sto_store *s, const char *label, const char *key,
+                 uint64_t ngen, struct sto_hnsw_pin *p);
+void sto_hnsw_unpin(struct sto_store *s);
+/* While pinned: the graph's node count; node id's vector (dims floats,
+ * valid while pinned) or NULL when it is not in the graph. */
+size_t sto_hnsw_pin_count(const struct sto_hnsw_pin *p);
+const float *sto_hnsw_pin_vec(const struct sto_hnsw_pin *p, uint64_t id);
 
 /* A leapfrog join of n index entry lists: it[i] walks the entries under
  * prefix p[i] (each key p[i] + the node id, big-endian, ascending); the
