@@ -329,40 +329,30 @@ static void heap_offer(struct hit *h, size_t k, size_t *n, struct hit x,
 
 /* the column's scores (NAN: null), computed once per pick: 8 bytes per
  * vector, charged to the statement (one pass that scores, then the heap
- * passes, measured 5.2 ms against 9.7 for scoring inside each heap pass).
- * A column backed by a vector index's graph is read pinned: nothing in
- * between may raise (no tick, no allocation). 0 when that graph changed
- * since the column was had: the MATCH must run. */
-static int column_scores(struct qctx *c, struct pick *p)
+ * passes, measured 5.2 ms against 9.7 for scoring inside each heap pass) */
+static const double *column_scores(struct qctx *c, struct pick *p)
 {
 	const struct sto_vcol_ref *col = p->col;
+	if (p->cs)
+		return p->cs;
 	double *s = ar_alloc_nz(c, sizeof(double) * (col->n + STO_VCOL_BLOCK));
-	float *buf =
-	    col->vecs
-	        ? ar_alloc_nz(c, sizeof(float) * STO_VCOL_BLOCK * col->dim)
-	        : NULL;
-	if (sto_vcol_pin(g_view(c), col))
-		return 0;
 	for (size_t i = 0; i < col->n; i += STO_VCOL_BLOCK) {
-		block_scores(sto_vcol_block(col, i, buf), p->q, p->qn, col->dim,
+		block_scores(col->rows + i * col->dim, p->q, p->qn, col->dim,
 		             p->v->euclid, s + i);
-		if (!col->vecs)
-			q_tick_every(c);
+		q_tick_every(c);
 	}
-	sto_vcol_unpin(g_view(c), col);
-	q_tick_every(c);
 	for (size_t i = 0; i < col->n; i++)
 		if (isnan(s[i]))
 			idv_push(c, &p->cnulls, col->ids[i]);
 	p->cs = s;
-	return 1;
+	return s;
 }
 
 /* sorts the best p->want non-null candidates into p->sorted */
 static void sort_best(struct qctx *c, struct pick *p)
 {
 	const struct sto_vcol_ref *col = p->col;
-	const double *s = p->cs;
+	const double *s = column_scores(c, p);
 	size_t k = p->want, all = col->n + p->nextra;
 	if (k > all)
 		k = all;
@@ -564,9 +554,8 @@ static int pick_ids(struct qctx *c, const struct vto *v, struct val *in,
 {
 	struct sto_vcol_ref col;
 	struct sto_view *view = g_view(c);
-	int rv =
-	    view ? sto_view_vector_column_shared(view, v->label, v->key, &col)
-	         : LORA_ENOTFOUND;
+	int rv = view ? sto_view_vector_column(view, v->label, v->key, &col)
+	              : LORA_ENOTFOUND;
 	if (rv == LORA_ENOTFOUND)
 		return 0;
 	if (rv)
@@ -581,8 +570,6 @@ static int pick_ids(struct qctx *c, const struct vto *v, struct val *in,
 		return 0;
 	struct pick p = {.v = v, .col = &col, .q = q};
 	p.qn = sqrt(vec_dot(q, q, col.dim));
-	if (!column_scores(c, &p))
-		return 0;
 	score_rest(c, &p, in, nl);
 	p.want = v->cl->where ? 4 * k : k + !!v->ties;
 	if (p.want < k) /* wrapped */

@@ -574,15 +574,15 @@ static void score_block(const float *restrict xs, const double *restrict sumsq,
  * vectors padding the last block are scored but not offered. */
 static void column_topk(const struct sto_vcol_ref *col, int euclid,
                         const double *q, double qn, uint32_t dim, struct hit *h,
-                        size_t k, size_t *nh, float *buf)
+                        size_t k, size_t *nh)
 {
 	if (col->dim != dim)
 		return;
 	double s[STO_VCOL_BLOCK];
 	for (size_t i = 0; i < col->n; i += STO_VCOL_BLOCK) {
 		size_t left = col->n - i;
-		score_block(sto_vcol_block(col, i, buf), col->sumsq + i, q, qn,
-		            dim, euclid, s);
+		score_block(col->rows + i * dim, col->sumsq + i, q, qn, dim,
+		            euclid, s);
 		offer(h, k, nh, s, col->ids + i,
 		      left < STO_VCOL_BLOCK ? (int)left : STO_VCOL_BLOCK);
 	}
@@ -595,22 +595,13 @@ static void scan_topk(struct qctx *c, int rel, const char *label,
                       uint32_t dim, struct hit *h, size_t k, size_t *nh)
 {
 	struct sto_vcol_ref col;
-	int crv =
-	    rel ? LORA_ENOTFOUND
-	        : sto_view_vector_column_shared(g_view(c), label, key, &col);
-	/* a column backed by the index's graph is read pinned (nothing in
-	 * column_topk raises); when the graph changed since, scan */
-	float *buf = !crv && col.vecs
-	                 ? ar_alloc(c, sizeof(float) * STO_VCOL_BLOCK * col.dim)
-	                 : NULL;
-	if (crv == 0 && !sto_vcol_pin(g_view(c), &col)) {
+	int crv = rel ? LORA_ENOTFOUND
+	              : sto_view_vector_column(g_view(c), label, key, &col);
+	if (crv == 0) {
 		column_topk(&col, euclid, q, sqrt(dot(q, q, dim)), dim, h, k,
-		            nh, buf);
-		sto_vcol_unpin(g_view(c), &col);
+		            nh);
 		return;
 	}
-	if (crv == 0)
-		crv = LORA_ENOTFOUND;
 	if (crv != LORA_ENOTFOUND)
 		qerr(c, crv, "vector scan: %s", lora_strerror(crv));
 	struct sto_iter *it = NULL;

@@ -95,7 +95,6 @@ struct hent {
 	 * alone (and the apply changes it without mu) until the commit */
 	int dirty;
 	uint64_t since; /* nc_gen from which the graph matches a view */
-	uint64_t seq;   /* the set's change count when since was last set */
 	size_t bytes;   /* hnsw_bytes as of the last commit */
 };
 
@@ -115,9 +114,8 @@ struct sto_hnsw_set {
 	_Atomic uint64_t build_pos;
 	struct hent *e;
 	size_t n;
-	uint64_t seq; /* counts the times an entry's since was set */
-	int stale;    /* reload from the CF before the next change */
-	int pending;  /* the apply under way changed a graph */
+	int stale;   /* reload from the CF before the next change */
+	int pending; /* the apply under way changed a graph */
 };
 
 /* ---- definitions ---- */
@@ -395,7 +393,6 @@ static int set_load(struct sto_store *s, struct sto_hnsw_set *h)
 	}
 	for (size_t i = 0; i < h->n; i++) {
 		h->e[i].since = atomic_load(&s->nc_gen);
-		h->e[i].seq = ++h->seq;
 		h->e[i].bytes = hnsw_bytes(h->e[i].g);
 	}
 	building_update(h);
@@ -976,7 +973,6 @@ void sto_hnsw_committed(struct sto_store *s, int ok)
 			continue;
 		e->dirty = 0;
 		e->since = g;
-		e->seq = ++h->seq;
 		e->bytes = hnsw_bytes(e->g);
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -1160,48 +1156,4 @@ int sto_hnsw_digest(struct sto_store *s, char out[STO_HNSW_DIGEST_HEX_BYTES])
 	snprintf(out, STO_HNSW_DIGEST_HEX_BYTES, "%016llx",
 	         (unsigned long long)h);
 	return 0;
-}
-
-/* ---- a graph's vectors as a view's column (ncache.c) ---- */
-
-int sto_hnsw_pin(struct sto_store *s, const char *label, const char *key,
-                 uint64_t ngen, struct sto_hnsw_pin *p)
-{
-	struct sto_hnsw_set *h = s->hnsw;
-	if (!h || ngen == STO_NGEN_UNKNOWN)
-		return LORA_ENOTFOUND;
-	pthread_mutex_lock(&h->mu);
-	const struct hent *e = NULL;
-	for (size_t i = 0; !h->stale && i < h->n && !e; i++) {
-		const struct hent *x = &h->e[i];
-		if (!x->edge && !strcmp(x->label, label) &&
-		    !strcmp(x->key, key) && !x->dirty && x->since <= ngen &&
-		    x->built && !x->populating)
-			e = x;
-	}
-	/* a second pin needs the graph exactly as the first saw it */
-	if (!e || (p->g && (p->g != e->g || p->seq != e->seq))) {
-		pthread_mutex_unlock(&h->mu);
-		return LORA_ENOTFOUND;
-	}
-	p->g = e->g;
-	p->seq = e->seq;
-	p->dims = e->dims;
-	return 0;
-}
-
-void sto_hnsw_unpin(struct sto_store *s)
-{
-	pthread_mutex_unlock(&s->hnsw->mu);
-}
-
-size_t sto_hnsw_pin_count(const struct sto_hnsw_pin *p)
-{
-	return hnsw_count(p->g);
-}
-
-const float *sto_hnsw_pin_vec(const struct sto_hnsw_pin *p, uint64_t id)
-{
-	const float *vec = NULL;
-	return hnsw_has(p->g, id, &vec) ? vec : NULL;
 }

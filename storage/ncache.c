@@ -240,11 +240,6 @@ struct sto_vcol {
 	uint64_t gen;
 	uint32_t label, key; /* label UINT32_MAX: all nodes */
 	int usable;          /* 0: the vectors are not all float32 of dim */
-	/* 1: backed by a vector index's graph (ref.vecs), whose entry over
-	 * (lname, kname) was pin when its vectors were checked */
-	int graph;
-	char *lname, *kname;
-	struct sto_hnsw_pin pin;
 	struct sto_vcol_ref ref;
 	size_t bytes;
 };
@@ -256,9 +251,6 @@ static void vcol_free(struct sto_vcol *c)
 	lora_free((void *)c->ref.ids);
 	lora_free((void *)c->ref.rows);
 	lora_free((void *)c->ref.sumsq);
-	lora_free((void *)c->ref.vecs);
-	lora_free(c->lname);
-	lora_free(c->kname);
 	lora_free(c);
 }
 
@@ -278,14 +270,13 @@ static size_t vcols_bytes(struct sto_store *s)
 }
 
 struct sto_vcol *sto_vcol_get(struct sto_store *s, uint64_t gen, uint32_t label,
-                              uint32_t key, int graph)
+                              uint32_t key)
 {
 	struct sto_vcol *c = NULL;
 	pthread_mutex_lock(&s->nc_mu);
 	for (int i = 0; i < STO_VCOLS_MAX && !c; i++) {
 		struct sto_vcol *x = s->vcol[i];
-		if (x && x->gen == gen && x->label == label && x->key == key &&
-		    x->graph == graph) {
+		if (x && x->gen == gen && x->label == label && x->key == key) {
 			c = x;
 			atomic_fetch_add(&c->refs, 1);
 		}
@@ -294,44 +285,19 @@ struct sto_vcol *sto_vcol_get(struct sto_store *s, uint64_t gen, uint32_t label,
 	return c;
 }
 
-/* whether x is the column c replaces: the same (label, key, kind) */
-static int vcol_same(const struct sto_vcol *x, const struct sto_vcol *c)
-{
-	return x->label == c->label && x->key == c->key && x->graph == c->graph;
-}
-
-/* Under nc_mu: a usable graph-backed column c makes the copies of the
- * same key (its label's or all nodes') redundant: they are dropped (views
- * holding them keep their references). Returns one dropped, or NULL. */
-static struct sto_vcol *vcol_drop_copies(struct sto_store *s,
-                                         const struct sto_vcol *c)
-{
-	struct sto_vcol *dropped = NULL;
-	for (int i = 0; c->graph && c->usable && i < STO_VCOLS_MAX; i++) {
-		struct sto_vcol *x = s->vcol[i];
-		if (x && !x->graph && x->key == c->key &&
-		    (x->label == c->label || x->label == UINT32_MAX) &&
-		    !dropped) {
-			dropped = x;
-			s->vcol[i] = NULL;
-		}
-	}
-	return dropped;
-}
-
 /* Puts c in the slot of its (label, key), or of a stale or the oldest
  * column; drops it when the columns would exceed STO_VCOL_BYTES_MAX. */
 static void vcol_publish(struct sto_store *s, struct sto_vcol *c)
 {
-	struct sto_vcol *old = NULL, *copy = NULL;
+	struct sto_vcol *old = NULL;
 	pthread_mutex_lock(&s->nc_mu);
-	copy = vcol_drop_copies(s, c);
 	int slot = -1;
 	for (int i = 0; i < STO_VCOLS_MAX; i++) {
 		struct sto_vcol *x = s->vcol[i];
-		if (!x || vcol_same(x, c) || x->gen < c->gen) {
+		if (!x || (x->label == c->label && x->key == c->key) ||
+		    x->gen < c->gen) {
 			slot = i;
-			if (!x || vcol_same(x, c))
+			if (!x || (x->label == c->label && x->key == c->key))
 				break;
 		}
 	}
@@ -347,16 +313,38 @@ static void vcol_publish(struct sto_store *s, struct sto_vcol *c)
 	}
 	pthread_mutex_unlock(&s->nc_mu);
 	sto_vcol_release(old);
-	sto_vcol_release(copy);
 }
 
+static int vcol_fill_scan(struct sto_view *v, const char *label,
+                          const char *key, struct sto_vcol *c,
+                          struct sto_iter **itp);
+
 /* Fills c from the view's vector scan; 0 also when the vectors turn out
- * unusable (c->usable 0). */
+ * unusable (c->usable 0). The scan leaves the block cache alone: the
+ * column serves the vectors from now on, their blocks would only push
+ * the queries' working set out (51 MB at 100,000 x 128-d). */
 static int vcol_fill(struct sto_view *v, const char *label, const char *key,
                      struct sto_vcol *c)
 {
 	struct sto_iter *it = NULL;
-	int rv = sto_view_scan_vectors_raw(v, label, key, &it);
+	if (!v->ro_bulk && (v->ro_bulk = rocksdb_readoptions_create())) {
+		rocksdb_readoptions_set_snapshot(v->ro_bulk, v->snap);
+		rocksdb_readoptions_set_fill_cache(v->ro_bulk, 0);
+	}
+	v->bulk = 1;
+	int rv = vcol_fill_scan(v, label, key, c, &it);
+	v->bulk = 0;
+	sto_iter_free(it);
+	return rv;
+}
+
+/* vcol_fill's scan; *it for the caller to free */
+static int vcol_fill_scan(struct sto_view *v, const char *label,
+                          const char *key, struct sto_vcol *c,
+                          struct sto_iter **itp)
+{
+	int rv = sto_view_scan_vectors_raw(v, label, key, itp);
+	struct sto_iter *it = *itp;
 	if (rv)
 		return rv;
 	size_t cap = 0, rcap = 0, scap = 0;
@@ -412,7 +400,6 @@ static int vcol_fill(struct sto_view *v, const char *label, const char *key,
 		c->ref.n = n + 1;
 	}
 	lora_free(row);
-	sto_iter_free(it);
 	c->ref.ids = ids;
 	c->ref.rows = rows;
 	c->ref.sumsq = sumsq;
@@ -444,15 +431,14 @@ int sto_view_vector_column(struct sto_view *v, const char *label,
 		return LORA_ENOTFOUND; /* no vectors: the scan is empty anyway
 		                        */
 	for (unsigned i = 0; i < v->nvcols; i++)
-		if (v->vcols[i]->label == lt && v->vcols[i]->key == kt &&
-		    !v->vcols[i]->graph) {
+		if (v->vcols[i]->label == lt && v->vcols[i]->key == kt) {
 			*out = v->vcols[i]->ref;
 			return v->vcols[i]->usable ? 0 : LORA_ENOTFOUND;
 		}
 	if (v->nvcols == STO_VIEW_VCOLS)
 		return LORA_ENOTFOUND;
 	struct sto_vcol *c =
-	    sto_vcol_get(v->s, v->ngen, (uint32_t)lt, (uint32_t)kt, 0);
+	    sto_vcol_get(v->s, v->ngen, (uint32_t)lt, (uint32_t)kt);
 	if (!c) {
 		c = lora_calloc(1, sizeof(*c));
 		if (!c)
@@ -498,8 +484,7 @@ int sto_ncache_node_vector(struct sto_view *v, uint64_t id, const char *key,
 {
 	const struct sto_vcol *c = NULL;
 	for (unsigned i = 0; i < v->nvcols && !c; i++)
-		if (v->vcols[i]->label == UINT32_MAX &&
-		    v->vcols[i]->key == tok && !v->vcols[i]->graph)
+		if (v->vcols[i]->label == UINT32_MAX && v->vcols[i]->key == tok)
 			c = v->vcols[i];
 	if (!c && ++v->vec_reads >= STO_VCOL_PROP_READS &&
 	    v->nvcols < STO_VIEW_VCOLS) {
@@ -507,8 +492,7 @@ int sto_ncache_node_vector(struct sto_view *v, uint64_t id, const char *key,
 		if (sto_view_vector_column(v, NULL, key, &r) != LORA_ENOMEM)
 			for (unsigned i = 0; i < v->nvcols && !c; i++)
 				if (v->vcols[i]->label == UINT32_MAX &&
-				    v->vcols[i]->key == tok &&
-				    !v->vcols[i]->graph)
+				    v->vcols[i]->key == tok)
 					c = v->vcols[i];
 	}
 	if (!c || !c->usable)
@@ -527,10 +511,6 @@ int sto_ncache_node_vector(struct sto_view *v, uint64_t id, const char *key,
 
 void sto_vcol_row(const struct sto_vcol_ref *c, size_t i, float *out)
 {
-	if (c->vecs) {
-		memcpy(out, c->vecs[i], c->dim * sizeof(float));
-		return;
-	}
 	const float *b =
 	    c->rows + (i / STO_VCOL_BLOCK) * STO_VCOL_BLOCK * c->dim;
 	size_t j = i % STO_VCOL_BLOCK;
@@ -582,192 +562,10 @@ void sto_ncache_view_close(struct sto_view *v)
 }
 
 void sto_ncache_bytes(struct sto_store *s, uint64_t *node_table,
-                      uint64_t *copies, uint64_t *graph)
+                      uint64_t *vector_columns)
 {
 	pthread_mutex_lock(&s->nc_mu);
 	*node_table = s->ntab ? ntab_bytes(s->ntab) + s->ntab->npos * 4 : 0;
-	*copies = *graph = 0;
-	for (int i = 0; i < STO_VCOLS_MAX; i++)
-		if (s->vcol[i])
-			*(s->vcol[i]->graph ? graph : copies) +=
-			    s->vcol[i]->bytes;
+	*vector_columns = vcols_bytes(s);
 	pthread_mutex_unlock(&s->nc_mu);
-}
-
-/* ---- columns backed by a vector index's graph --------------------------- */
-
-/* Checks vectors n .. n + k - 1 of c (ids, their coordinates in rows) are
- * in the pinned graph with the same bits, and takes their addresses. */
-static int gcol_check(struct sto_view *v, struct sto_vcol *c, const float *rows,
-                      size_t n, size_t k)
-{
-	if (!k)
-		return 1;
-	if (sto_hnsw_pin(v->s, c->lname, c->kname, c->gen, &c->pin))
-		return 0;
-	int ok = 1;
-	const float **vecs = (const float **)c->ref.vecs;
-	for (size_t j = 0; j < k && ok; j++) {
-		const float *x = sto_hnsw_pin_vec(&c->pin, c->ref.ids[n + j]);
-		ok = x && !memcmp(x, rows + j * c->ref.dim,
-		                  c->ref.dim * sizeof(float));
-		vecs[n + j] = x;
-	}
-	sto_hnsw_unpin(v->s);
-	return ok;
-}
-
-/* Fills c (c->pin set by a first pin, count: the graph's nodes) from the
- * view's vector scan, STO_GCOL_CHECK vectors per pin; c->usable 1 when
- * every vector is float32 of the graph's dimension and in the graph with
- * the same bits, and the graph holds no other. */
-static int gcol_fill(struct sto_view *v, const char *label, const char *key,
-                     struct sto_vcol *c, size_t count)
-{
-	uint32_t dim = c->pin.dims;
-	size_t nb = count / STO_VCOL_BLOCK + 1;
-	uint64_t *ids = lora_malloc(count * sizeof(*ids));
-	double *sumsq = lora_calloc(nb * STO_VCOL_BLOCK, sizeof(*sumsq));
-	const float **vecs = lora_malloc(count * sizeof(*vecs));
-	float *rows = lora_malloc(STO_GCOL_CHECK * dim * sizeof(float));
-	c->ref = (struct sto_vcol_ref){
-	    .dim = dim, .ids = ids, .sumsq = sumsq, .vecs = vecs, .pin = c};
-	struct sto_iter *it = NULL;
-	int rv = ids && sumsq && vecs && rows ? 0 : LORA_ENOMEM;
-	if (!rv)
-		rv = sto_view_scan_vectors_raw(v, label, key, &it);
-	size_t n = 0, k = 0;
-	int ok = !rv, done = 0;
-	struct sto_item item;
-	while (ok && !(rv = sto_iter_next(it, &item, &done)) && !done) {
-		struct sto_vec_ref r;
-		if ((rv = sto_vector_ref(item.vec_bytes, item.vec_len, &r)))
-			break;
-		ok = r.plain && r.n_f32 == dim && r.dimension == dim &&
-		     r.coord_type == LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32 &&
-		     n + k < count;
-		if (!ok)
-			break;
-		float *row = rows + k * dim;
-		sto_vec_f32(&r, row);
-		double b = 0; /* as vcol_fill: the bits a scan gets */
-		for (uint32_t i = 0; i < dim; i++)
-			b += (double)row[i] * row[i];
-		ids[n + k] = item.node_id;
-		sumsq[n + k] = b;
-		if (++k == STO_GCOL_CHECK) {
-			ok = gcol_check(v, c, rows, n, k);
-			n += k;
-			k = 0;
-		}
-	}
-	if (ok && !rv)
-		ok = gcol_check(v, c, rows, n, k) && n + k == count;
-	sto_iter_free(it);
-	lora_free(rows);
-	c->ref.n = n + k;
-	c->usable = ok && !rv;
-	c->bytes = count * (2 * sizeof(uint64_t) + sizeof(void *));
-	return rv;
-}
-
-/* A new graph-backed column of the view's generation: NULL when no ONLINE
- * index over (label, key) matches the view (nothing is kept then: its
- * build may finish in this generation); *rv for errors. */
-static struct sto_vcol *gcol_new(struct sto_view *v, const char *label,
-                                 const char *key, uint32_t lt, uint32_t kt,
-                                 int *rv)
-{
-	struct sto_hnsw_pin pin = {0};
-	*rv = 0;
-	if (sto_hnsw_pin(v->s, label, key, v->ngen, &pin))
-		return NULL;
-	size_t count = sto_hnsw_pin_count(&pin);
-	sto_hnsw_unpin(v->s);
-	struct sto_vcol *c = lora_calloc(1, sizeof(*c));
-	if (!c || !(c->lname = lora_strdup(label)) ||
-	    !(c->kname = lora_strdup(key))) {
-		vcol_free(c);
-		*rv = LORA_ENOMEM;
-		return NULL;
-	}
-	atomic_store(&c->refs, 1);
-	c->gen = v->ngen;
-	c->label = lt;
-	c->key = kt;
-	c->graph = 1;
-	c->pin = pin;
-	*rv = count ? gcol_fill(v, label, key, c, count) : 0;
-	if (*rv) {
-		vcol_free(c);
-		return NULL;
-	}
-	if (!c->usable) { /* keep only the verdict */
-		lora_free((void *)c->ref.ids);
-		lora_free((void *)c->ref.sumsq);
-		lora_free((void *)c->ref.vecs);
-		memset(&c->ref, 0, sizeof c->ref);
-		c->bytes = 0;
-	}
-	return c;
-}
-
-int sto_view_vector_column_shared(struct sto_view *v, const char *label,
-                                  const char *key, struct sto_vcol_ref *out)
-{
-	memset(out, 0, sizeof *out);
-	if (v->ngen == STO_NGEN_UNKNOWN || !label)
-		return sto_view_vector_column(v, label, key, out);
-	int64_t lt = sto_tok_find(v->s, STO_TOK_LABEL, label, strlen(label));
-	int64_t kt = sto_tok_find(v->s, STO_TOK_KEY, key, strlen(key));
-	if (lt < 0 || kt < 0)
-		return LORA_ENOTFOUND;
-	struct sto_vcol *c = NULL;
-	for (unsigned i = 0; i < v->nvcols && !c; i++)
-		if (v->vcols[i]->graph && v->vcols[i]->label == lt &&
-		    v->vcols[i]->key == kt)
-			c = v->vcols[i];
-	if (!c && v->nvcols < STO_VIEW_VCOLS) {
-		c = sto_vcol_get(v->s, v->ngen, (uint32_t)lt, (uint32_t)kt, 1);
-		int rv = 0;
-		if (!c && (c = gcol_new(v, label, key, (uint32_t)lt,
-		                        (uint32_t)kt, &rv)) != NULL)
-			vcol_publish(v->s, c);
-		if (rv)
-			return rv;
-		if (c)
-			v->vcols[v->nvcols++] = c;
-	}
-	if (c && c->usable) {
-		*out = c->ref;
-		return 0;
-	}
-	return sto_view_vector_column(v, label, key, out);
-}
-
-int sto_vcol_pin(struct sto_view *v, const struct sto_vcol_ref *c)
-{
-	if (!c->vecs)
-		return 0;
-	struct sto_vcol *x = (struct sto_vcol *)c->pin;
-	struct sto_hnsw_pin p = x->pin;
-	return sto_hnsw_pin(v->s, x->lname, x->kname, x->gen, &p);
-}
-
-void sto_vcol_unpin(struct sto_view *v, const struct sto_vcol_ref *c)
-{
-	if (c->vecs)
-		sto_hnsw_unpin(v->s);
-}
-
-const float *sto_vcol_block(const struct sto_vcol_ref *c, size_t i, float *buf)
-{
-	if (!c->vecs)
-		return c->rows + i * c->dim;
-	size_t left = c->n - i;
-	for (size_t j = 0; j < STO_VCOL_BLOCK; j++)
-		for (uint32_t d = 0; d < c->dim; d++)
-			buf[d * STO_VCOL_BLOCK + j] =
-			    j < left ? c->vecs[i + j][d] : 0.0f;
-	return buf;
 }

@@ -387,6 +387,11 @@ struct sto_view {
 	struct sto_store *s;
 	const rocksdb_snapshot_t *snap;
 	rocksdb_readoptions_t *ro; /* pinned to snap */
+	/* bulk 1: the scans opened and stepped meanwhile leave the block
+	 * cache alone (ro_bulk: ro with fill_cache off, made on first use),
+	 * for one-off reads such as the scan that builds a vector column */
+	int bulk;
+	rocksdb_readoptions_t *ro_bulk;
 	uint64_t applied;
 	/* Type names by token, filled on use (borrowed from the store's
 	 * token cache, which never drops a name). */
@@ -452,10 +457,9 @@ void sto_ncache_view_close(struct sto_view *v);
  * there, *val NULL when not. Forward seeks in key order are cheapest. */
 int sto_seek_get(rocksdb_iterator_t *it, const void *key, size_t klen,
                  char **val, size_t *vlen);
-/* Bytes of the published node table, vector column copies and
- * graph-backed vector columns (sto_memory). */
+/* Bytes of the published node table and vector columns (sto_memory). */
 void sto_ncache_bytes(struct sto_store *s, uint64_t *node_table,
-                      uint64_t *copies, uint64_t *graph);
+                      uint64_t *vector_columns);
 
 /* The node table. _get: the store's table of generation gen, with a
  * reference (NULL: none); _release drops one. Building: _build_new, then
@@ -483,7 +487,7 @@ int sto_ncache_node_vector(struct sto_view *v, uint64_t id, const char *key,
                            uint32_t tok, const float **row, uint32_t *dim);
 /* A vector column of generation gen with a reference, or NULL. */
 struct sto_vcol *sto_vcol_get(struct sto_store *s, uint64_t gen, uint32_t label,
-                              uint32_t key, int graph);
+                              uint32_t key);
 void sto_vcol_release(struct sto_vcol *c);
 
 /* Name of type token tok through the view's cache; NULL when unknown. */
@@ -510,24 +514,6 @@ void sto_hnsw_committed(struct sto_store *s, int ok);
  * tells views whether the graphs match their snapshot) as node writes do
  * (sto_ncache_write_begin). */
 int sto_hnsw_has_edge_index(struct sto_store *s);
-/* Pins the graph of an ONLINE node vector index over (label, key) that
- * matches a view of generation ngen: 0 with the set's lock held (no
- * apply changes a graph until sto_hnsw_unpin: keep it short, never jump
- * out of it) and p filled; LORA_ENOTFOUND (nothing held) when there is
- * none, or, when p->g is set (a pin before), when the graph is no longer
- * the one p saw. Zero p before the first pin. */
-struct sto_hnsw_pin {
-	const struct hnsw_graph *g;
-	uint64_t seq;
-	uint32_t dims;
-};
-int sto_hnsw_pin(struct sto_store *s, const char *label, const char *key,
-                 uint64_t ngen, struct sto_hnsw_pin *p);
-void sto_hnsw_unpin(struct sto_store *s);
-/* While pinned: the graph's node count; node id's vector (dims floats,
- * valid while pinned) or NULL when it is not in the graph. */
-size_t sto_hnsw_pin_count(const struct sto_hnsw_pin *p);
-const float *sto_hnsw_pin_vec(const struct sto_hnsw_pin *p, uint64_t id);
 
 /* A leapfrog join of n index entry lists: it[i] walks the entries under
  * prefix p[i] (each key p[i] + the node id, big-endian, ascending); the

@@ -554,41 +554,11 @@ struct sto_vcol_ref {
 	const uint64_t *ids;
 	const float *rows;
 	const double *sumsq;
-	/* a graph-backed column (sto_view_vector_column_shared): rows is
-	 * NULL and vector i is vecs[i] (dim floats), readable only while
-	 * pinned (sto_vcol_pin); pin: what sto_vcol_pin needs */
-	const float *const *vecs;
-	const void *pin;
 };
 #define STO_VCOL_BLOCK 4
 int sto_view_vector_column(struct sto_view *v, const char *label,
                            const char *key, struct sto_vcol_ref *out);
-/*
- * The same column, but when an ONLINE vector index over (label, key) holds
- * exactly the vectors the view sees (every one float32 of the index's
- * dimension, each in its graph with the same bits: checked once per
- * generation), the column is backed by the graph's own rows: only ids and
- * sums of squares are kept beside it (24 bytes a vector, not a second
- * copy of the vectors). Its vectors may be read only between sto_vcol_pin
- * and sto_vcol_unpin. Otherwise as sto_view_vector_column (label NULL is
- * always a copy).
- */
-int sto_view_vector_column_shared(struct sto_view *v, const char *label,
-                                  const char *key, struct sto_vcol_ref *out);
-/*
- * Makes a graph-backed column's vectors readable: 0 with the index's
- * graphs locked (no apply changes a graph, no search runs, until
- * sto_vcol_unpin: score and unpin, never jump out in between), or
- * LORA_ENOTFOUND (nothing held) when the graph changed since the column
- * was checked: the caller scans instead. For a copy: 0, nothing held.
- */
-int sto_vcol_pin(struct sto_view *v, const struct sto_vcol_ref *c);
-void sto_vcol_unpin(struct sto_view *v, const struct sto_vcol_ref *c);
-/* Vectors i .. i + STO_VCOL_BLOCK - 1 (i a multiple of it) coordinate by
- * coordinate, as a copy stores them: in place for a copy, gathered into
- * buf (STO_VCOL_BLOCK * dim floats) for a pinned graph-backed column;
- * vectors past n are zeros. */
-const float *sto_vcol_block(const struct sto_vcol_ref *c, size_t i, float *buf);
+
 /*
  * Approximate top-ef search of the HNSW graph of vector index `index` for
  * q (dim doubles; qn its Euclidean norm), as of the view's state: the ef
@@ -617,9 +587,7 @@ size_t sto_hnsw_bytes(struct sto_store *s);
  * column family's memtables, the live ones and those flushed but still
  * referenced; index and filter blocks held by open table readers, outside
  * the cache) and the store's in-memory copies (vector index graphs, the
- * node table, the vector columns: copies, and the ids and sums kept
- * beside a graph for a graph-backed one). Read without waiting for an
- * apply.
+ * node table, the vector columns). Read without waiting for an apply.
  */
 struct sto_memory {
 	uint64_t block_cache, block_cache_pinned, block_cache_capacity;
@@ -627,7 +595,6 @@ struct sto_memory {
 	uint64_t memtables, memtables_max; /* max: the budget they flush at */
 	uint64_t table_readers;
 	uint64_t vector_graphs, node_table, vector_columns;
-	uint64_t vector_columns_graph;
 };
 void sto_memory(struct sto_store *s, struct sto_memory *out);
 /*
@@ -655,8 +622,7 @@ uint64_t sto_hnsw_build_pos(struct sto_store *s);
 #define STO_HNSW_DIGEST_HEX_BYTES 17
 int sto_hnsw_digest(struct sto_store *s, char out[STO_HNSW_DIGEST_HEX_BYTES]);
 
-/* Copies vector i of a column into out (dim floats; a graph-backed
- * column: pinned). */
+/* Copies vector i of a column into out (dim floats). */
 void sto_vcol_row(const struct sto_vcol_ref *c, size_t i, float *out);
 
 /* Vectors of property `key` on nodes with `label` (label NULL: all nodes):

@@ -641,8 +641,7 @@ void sto_memory(struct sto_store *s, struct sto_memory *out)
 	out->memtables_max = s->memtable_bytes_max;
 	out->table_readers = prop_sum(s, "rocksdb.estimate-table-readers-mem");
 	out->vector_graphs = sto_hnsw_bytes(s);
-	sto_ncache_bytes(s, &out->node_table, &out->vector_columns,
-	                 &out->vector_columns_graph);
+	sto_ncache_bytes(s, &out->node_table, &out->vector_columns);
 }
 
 /* ---- test hooks

@@ -381,102 +381,6 @@ START_TEST(test_fallback)
 }
 END_TEST
 
-/* applies empty batches until no vector index is being built */
-static void build_indexes(void)
-{
-	Lora__MutationBatch b;
-	lora__mutation_batch__init(&b);
-	char em[LORA_ERRMSG_BYTES];
-	for (int i = 0; i < 1000 && sto_hnsw_populating(st); i++)
-		ck_assert_int_eq(sto_apply(st, ++applied, &b, em), 0);
-	ck_assert_int_eq(sto_hnsw_populating(st), 0);
-}
-
-/* bytes of vector column copies and of graph-backed columns held */
-static void columns(uint64_t *copies, uint64_t *graph)
-{
-	struct sto_memory m;
-	sto_memory(st, &m);
-	*copies = m.vector_columns;
-	*graph = m.vector_columns_graph;
-}
-
-/* With an ONLINE vector index over (:V, v) that holds every vector, the
- * rewrite and the exact procedure read the index's graph rows instead of
- * a second copy of the vectors (no column copy is made, only ids and
- * sums beside the graph). The rewrite answers as the generic sort does,
- * and the procedure as it does from a copy, scores to the last bit: a
- * zero vector (no cosine, so not in the graph) sends both back to the
- * copy, where the same queries give the same rows (the procedure leaves
- * the zero vector's null score out). */
-#define GC_QUERIES 8
-START_TEST(test_graph_column)
-{
-	seed();
-	char q[512];
-	for (int i = 0; i < 400; i++) {
-		int len = snprintf(q, sizeof q,
-		                   "CREATE (:V {i: %d, g: %d, v: vector([", i,
-		                   (int)(rnd() % 4));
-		for (int d = 0; d < DIM; d++)
-			len += snprintf(q + len, sizeof q - len, "%s%.6f",
-			                d ? ", " : "",
-			                (double)(rnd() % 2000001) / 1e6 - 1);
-		snprintf(q + len, sizeof q - len, "], 6, FLOAT32)})");
-		ok(q);
-	}
-	ok("CREATE VECTOR INDEX vv FOR (p:V) ON (p.v) OPTIONS "
-	   "{indexConfig: {`vector.dimensions`: 6, "
-	   "`vector.similarity_function`: 'cosine'}}");
-	build_indexes();
-	const char *proc = "CALL db.index.vector.queryNodes('vv', 7, $q, "
-	                   "{exact: true}) YIELD node, score RETURN node.i AS "
-	                   "i, score";
-	static double qs[GC_QUERIES][DIM];
-	static struct result first[GC_QUERIES];
-	for (int r = 0; r < GC_QUERIES; r++)
-		for (int d = 0; d < DIM; d++)
-			qs[r][d] = (double)(rnd() % 2000001) / 1e6 - 1;
-	for (int pass = 0; pass < 2; pass++) {
-		uint64_t copies, graph;
-		for (int r = 0; r < GC_QUERIES; r++) {
-			same("MATCH (p:V)",
-			     "RETURN p.i AS i, vector.similarity.cosine(p.v, "
-			     "$q) AS s ORDER BY s DESC LIMIT 9",
-			     qs[r], 1);
-			same("MATCH (p:V) WHERE p.g <> 2",
-			     "RETURN p.i AS i, vector.similarity.euclidean("
-			     "p.v, $q) AS s ORDER BY s ASC LIMIT 5",
-			     qs[r], 1);
-			struct result a;
-			run_q(proc, qs[r], QRY_RUN, NULL, &a);
-			ck_assert_msg(a.code == 0, "%s", a.err.message);
-			if (pass == 0)
-				first[r] = a;
-			else
-				ck_assert_msg(!strcmp(a.text, first[r].text),
-				              "procedure from the copy\n%s\nvs "
-				              "from the graph\n%s",
-				              a.text, first[r].text);
-		}
-		columns(&copies, &graph);
-		if (pass == 0) {
-			ck_assert_msg(copies == 0 && graph > 0,
-			              "copies %llu, graph-backed %llu",
-			              (unsigned long long)copies,
-			              (unsigned long long)graph);
-			ok("CREATE (:V {i: 1000, g: 0, v: vector([0, 0, 0, 0, "
-			   "0, 0], 6, FLOAT32)})");
-		} else {
-			ck_assert_msg(copies > 0 && graph == 0,
-			              "copies %llu, graph-backed %llu",
-			              (unsigned long long)copies,
-			              (unsigned long long)graph);
-		}
-	}
-}
-END_TEST
-
 int main(void)
 {
 	Suite *s = suite_create("vecorder");
@@ -488,7 +392,6 @@ int main(void)
 	tcase_add_test(t, test_rounding);
 	tcase_add_test(t, test_explain);
 	tcase_add_test(t, test_fallback);
-	tcase_add_test(t, test_graph_column);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
