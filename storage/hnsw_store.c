@@ -410,6 +410,8 @@ int sto_hnsw_open(struct sto_store *s, char *errmsg)
 	if (rv)
 		lora_errf(rv, errmsg, "load vector index graphs: %s",
 		          lora_strerror(rv));
+	else if (h->n) /* the load's scratch and outgrown arrays */
+		lora_mem_trim();
 	return rv;
 }
 

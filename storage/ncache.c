@@ -453,6 +453,10 @@ int sto_view_vector_column(struct sto_view *v, const char *label,
 			return rv;
 		}
 		vcol_publish(v->s, c);
+		/* the scan's blocks and the column's outgrown arrays went
+		 * through malloc: give them back to the system */
+		if (c->bytes >= STO_VCOL_TRIM_BYTES)
+			lora_mem_trim();
 	}
 	v->vcols[v->nvcols++] = c;
 	*out = c->ref;

@@ -181,7 +181,10 @@ struct sto_meta_slot {
 #define STO_NODE_TABLE_BYTES_MAX ((size_t)64 << 20) /* one table */
 #define STO_VCOL_BYTES_MAX       ((size_t)96 << 20) /* all columns */
 #define STO_VCOLS_MAX            4 /* columns kept by a store */
-#define STO_VIEW_VCOLS           4 /* columns one view can hold */
+/* a column at least this large is followed by a malloc trim: its build
+ * freed about as much (the scan's blocks, the arrays it outgrew) */
+#define STO_VCOL_TRIM_BYTES ((size_t)16 << 20)
+#define STO_VIEW_VCOLS      4 /* columns one view can hold */
 /* vectors of a graph-backed column checked against the graph per pin
  * (the lock is held for about 256 x 128-d compares) */
 #define STO_GCOL_CHECK   256
