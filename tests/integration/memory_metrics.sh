@@ -6,8 +6,8 @@
 # - the end of a vector index's background build and a statement past 64
 #   MiB of memory each return malloc's free memory (lora_malloc_trims_total
 #   counts them);
-# - an exact vector query builds the vector column (vector_columns > 0)
-#   without putting the vectors' blocks in the block cache.
+# - an exact vector query builds the vector column (vector_columns > 0;
+#   storage_ncache checks that its build leaves the block cache alone).
 # Usage: memory_metrics.sh LORAD
 . "$(dirname "$0")/lib.sh"
 it_setup 127.1.130 "$1"
