@@ -185,6 +185,54 @@ static void api_text(struct lora_buf *b, const struct api_metric *a)
 	                a->name, (unsigned long long)a->count);
 }
 
+/* Where the node's memory is: the state store's parts, then the process
+ * (resident set) and glibc malloc (all arenas: in use, free but kept). */
+static void memory_text(struct lora_buf *b, struct lnode *n)
+{
+	struct sto_memory sm;
+	memset(&sm, 0, sizeof sm);
+	struct sto_store *s = node_store_try_acquire(n);
+	if (s) {
+		sto_memory(s, &sm);
+		node_store_release(n);
+	}
+	const struct {
+		const char *part;
+		uint64_t v;
+	} parts[] = {{"block_cache", sm.block_cache},
+	             {"block_cache_pinned", sm.block_cache_pinned},
+	             {"row_cache", sm.row_cache},
+	             {"memtables", sm.memtables},
+	             {"table_readers", sm.table_readers},
+	             {"vector_graphs", sm.vector_graphs},
+	             {"node_table", sm.node_table},
+	             {"vector_columns", sm.vector_columns}};
+	lora_buf_puts(b, "# TYPE lora_memory_bytes gauge\n");
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		lora_buf_printf(b, "lora_memory_bytes{part=\"%s\"} %llu\n",
+		                parts[i].part, (unsigned long long)parts[i].v);
+	struct lora_mem_process pm;
+	lora_mem_process(&pm);
+	lora_buf_printf(
+	    b,
+	    "# TYPE lora_process_resident_bytes gauge\n"
+	    "lora_process_resident_bytes %llu\n"
+	    "# TYPE lora_malloc_bytes gauge\n"
+	    "lora_malloc_bytes{state=\"in_use\"} %llu\n"
+	    "lora_malloc_bytes{state=\"free\"} %llu\n"
+	    "lora_malloc_bytes{state=\"mmapped\"} %llu\n"
+	    "# TYPE lora_malloc_arenas gauge\n"
+	    "lora_malloc_arenas %u\n"
+	    "# TYPE lora_malloc_trims_total counter\n"
+	    "lora_malloc_trims_total %llu\n"
+	    "# TYPE lora_malloc_trimmed_bytes_total counter\n"
+	    "lora_malloc_trimmed_bytes_total %llu\n",
+	    (unsigned long long)pm.resident, (unsigned long long)pm.in_use,
+	    (unsigned long long)pm.free, (unsigned long long)pm.mmapped,
+	    pm.arenas, (unsigned long long)pm.trims,
+	    (unsigned long long)pm.trimmed);
+}
+
 char *node_metrics_text(struct lnode *n)
 {
 	struct node_metrics *m = n->metrics;
@@ -207,6 +255,7 @@ char *node_metrics_text(struct lnode *n)
 	                m->ckpt_last_s);
 	pthread_mutex_unlock(&m->mu);
 	statements_text(&b, n);
+	memory_text(&b, n);
 	lora_buf_printf(
 	    &b,
 	    "# TYPE lora_raft_term gauge\nlora_raft_term %llu\n"

@@ -128,6 +128,27 @@ void lora_alloc_fail_after(long n, int sticky);
 /* Number of allocations made through the hooks since start (for tests). */
 unsigned long lora_alloc_count(void);
 
+/* ---- the process's memory (mem.c) ------------------------------------- */
+
+/* Resident set of this process in bytes (/proc/self/statm; 0 if unknown). */
+uint64_t lora_mem_resident(void);
+/* Returns malloc's free pages to the system (malloc_trim(0)), for after
+ * large one-off work; counted in lora_mem_process. Returns how much the
+ * resident set shrank, bytes. Thread-safe. */
+uint64_t lora_mem_trim(void);
+/* What glibc malloc holds over all its arenas, and the trims so far:
+ * in_use (handed out, mmapped chunks included), free (kept in the arenas'
+ * free lists, resident or not), mmapped (chunks malloc mmapped apart),
+ * arenas (how many), trims / trimmed (lora_mem_trim calls and the bytes
+ * they gave back). Under a sanitizer malloc is not glibc's: the malloc
+ * figures then describe only what glibc still serves. */
+struct lora_mem_process {
+	uint64_t resident, in_use, free, mmapped;
+	unsigned arenas;
+	uint64_t trims, trimmed;
+};
+void lora_mem_process(struct lora_mem_process *out);
+
 /* ---- byte buffers ------------------------------------------------------ */
 
 /* Largest buffer a lora_buf may grow to: 1 GiB. */

@@ -1,7 +1,6 @@
 /* query.c - the public API of query.h: open / next / free a statement,
  * conversions between Lora__Value and the runtime value, EXPLAIN plans,
  * qry_is_write and qry_value_format. */
-#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -695,7 +694,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 	/* a big statement's freed memory goes back to the system, not only
 	 * to malloc's free lists (the node's RSS stayed at its peak) */
 	if (c->mem_peak > QRY_TRIM_PEAK_BYTES)
-		malloc_trim(0);
+		lora_mem_trim();
 	lora_free(cur);
 }
 

@@ -19,6 +19,11 @@
 int apply_get(struct apply_ctx *c, int cf, const void *key, size_t klen,
               char **val, size_t *vlen)
 {
+	if (c->bulk) {
+		if (!c->bulk_it[cf])
+			c->bulk_it[cf] = apply_iter(c, cf);
+		return sto_seek_get(c->bulk_it[cf], key, klen, val, vlen);
+	}
 	char *err = NULL;
 	*val = rocksdb_writebatch_wi_get_from_batch_and_db_cf(
 	    c->wb, c->s->db, c->s->ro, c->s->cf[cf], key, klen, vlen, &err);
@@ -75,10 +80,25 @@ static int label_key(struct apply_ctx *c, int del, const uint8_t *k)
 	return 0;
 }
 
+void apply_bulk_begin(struct apply_ctx *c)
+{
+	c->bulk = 1;
+}
+
+void apply_bulk_end(struct apply_ctx *c)
+{
+	for (int i = 0; i < STO_CF_COUNT; i++) {
+		if (c->bulk_it[i])
+			rocksdb_iter_destroy(c->bulk_it[i]);
+		c->bulk_it[i] = NULL;
+	}
+	c->bulk = 0;
+}
+
 rocksdb_iterator_t *apply_iter(struct apply_ctx *c, int cf)
 {
-	rocksdb_iterator_t *base =
-	    rocksdb_create_iterator_cf(c->s->db, c->s->ro, c->s->cf[cf]);
+	rocksdb_iterator_t *base = rocksdb_create_iterator_cf(
+	    c->s->db, c->bulk ? c->s->ro_bulk : c->s->ro, c->s->cf[cf]);
 	/* Takes ownership of base. */
 	return rocksdb_writebatch_wi_create_iterator_with_base_cf(c->wb, base,
 	                                                          c->s->cf[cf]);
@@ -988,6 +1008,7 @@ static int ctx_init(struct apply_ctx *c, struct sto_store *s, char *errmsg)
 
 static void ctx_free(struct apply_ctx *c)
 {
+	apply_bulk_end(c);
 	rocksdb_writebatch_wi_destroy(c->wb);
 	for (int k = 0; k < STO_TOK_KINDS; k++)
 		sto_tok_free(&c->pend[k]);

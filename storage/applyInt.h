@@ -14,6 +14,11 @@
 
 struct apply_ctx {
 	struct sto_store *s;
+	/* bulk reads (a vector index build step, apply_bulk_begin/_end):
+	 * apply_get and apply_iter read with s->ro_bulk, point reads
+	 * through one iterator per column family (no row cache) */
+	int bulk;
+	rocksdb_iterator_t *bulk_it[STO_CF_COUNT];
 	rocksdb_writebatch_wi_t *wb;
 	char *errmsg;
 	/* Tokens this batch introduces: token = s->tok[k].n + local id. */
@@ -97,6 +102,9 @@ int apply_has_constraints(struct apply_ctx *c);
 /* apply.c */
 int apply_get(struct apply_ctx *c, int cf, const void *key, size_t klen,
               char **val, size_t *vlen);
+/* Bulk mode on / off (see struct apply_ctx); _end frees its iterators. */
+void apply_bulk_begin(struct apply_ctx *c);
+void apply_bulk_end(struct apply_ctx *c);
 /* Reads only the staged batch: for keys that cannot be in the database. */
 int apply_get_batch(struct apply_ctx *c, int cf, const void *key, size_t klen,
                     char **val, size_t *vlen);

@@ -275,8 +275,11 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 {
 	uint8_t pfx[1 + HNSW_NAME_BYTES_MAX + 8];
 	size_t pl = key_of(pfx, e->name, 0, 0);
+	/* one-off reads, in key order: not into the caches */
 	rocksdb_iterator_t *it =
-	    rocksdb_create_iterator_cf(s->db, s->ro, s->cf[STO_CF_HNSW]);
+	    rocksdb_create_iterator_cf(s->db, s->ro_bulk, s->cf[STO_CF_HNSW]);
+	rocksdb_iterator_t *vit = rocksdb_create_iterator_cf(
+	    s->db, s->ro_bulk, s->cf[STO_CF_VECTORS]);
 	int rv = 0;
 	for (rocksdb_iter_seek(it, (const char *)pfx, pl);
 	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
@@ -291,7 +294,7 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 		uint8_t vk[STO_VEC_KEY_BYTES];
 		sto_key_vec(vk, ent_kind(e), id, keytok);
 		char *ov = NULL;
-		rv = sto_get(s, s->ro, STO_CF_VECTORS, vk, sizeof vk, &ov, &ol);
+		rv = sto_seek_get(vit, vk, sizeof vk, &ov, &ol);
 		if (!rv &&
 		    (!ov || !vec_floats((uint8_t *)ov, ol, e->dims, vec)))
 			rv = LORA_ECORRUPT;
@@ -303,6 +306,7 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 	if (!rv)
 		rv = apply_iter_err(it);
 	rocksdb_iter_destroy(it);
+	rocksdb_iter_destroy(vit);
 	return rv;
 }
 
@@ -406,6 +410,8 @@ int sto_hnsw_open(struct sto_store *s, char *errmsg)
 	if (rv)
 		lora_errf(rv, errmsg, "load vector index graphs: %s",
 		          lora_strerror(rv));
+	else if (h->n) /* the load's scratch and outgrown arrays */
+		lora_mem_trim();
 	return rv;
 }
 
@@ -642,6 +648,7 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 	uint64_t v[HNSW_BUILD_STEP_NODES], next = e->next;
 	size_t n = 0, want = step_nodes(e);
 	int rv = 0, end = 1;
+	apply_bulk_begin(c); /* one-off reads: not into the caches */
 	if (lt >= 0 && e->edge)
 		rv = apply_type_edges_from(c, (uint32_t)lt, e->next, v, want,
 		                           HNSW_BUILD_SCAN_EDGES, &n, &next,
@@ -651,6 +658,7 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 		                            &n);
 	if (!rv && n)
 		rv = sync_nodes(c, e, v, n);
+	apply_bulk_end(c);
 	if (rv)
 		return rv;
 	e->done += n;
@@ -662,6 +670,9 @@ static int build_step(struct apply_ctx *c, struct hent *e)
 	if (end) {
 		e->populating = 0;
 		e->next = e->done = e->total = 0;
+		/* the build's scratch and the graph's outgrown arrays go
+		 * back to the system, not only to malloc's free lists */
+		lora_mem_trim();
 	}
 	return 0;
 }

@@ -86,6 +86,8 @@ static void iter_bounded(struct sto_iter *it, int cf, const void *pfx,
 	it->plen = plen;
 	it->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_snapshot(it->ro, v->snap);
+	if (v->bulk)
+		rocksdb_readoptions_set_fill_cache(it->ro, 0);
 	/* Upper bound: the prefix plus one, carrying over 0xff bytes. */
 	memcpy(it->upper, pfx, plen);
 	size_t ulen = plen;
@@ -654,8 +656,9 @@ static int vec_cursor(struct sto_iter *it, const uint8_t *k, const char **val,
 	const char *cur = NULL;
 	*val = NULL;
 	if (!it->vit) {
-		it->vit = rocksdb_create_iterator_cf(v->s->db, v->ro,
-		                                     v->s->cf[STO_CF_VECTORS]);
+		it->vit = rocksdb_create_iterator_cf(
+		    v->s->db, v->bulk && v->ro_bulk ? v->ro_bulk : v->ro,
+		    v->s->cf[STO_CF_VECTORS]);
 		if (!it->vit)
 			return LORA_ENOMEM;
 	}

@@ -181,8 +181,14 @@ struct sto_meta_slot {
 #define STO_NODE_TABLE_BYTES_MAX ((size_t)64 << 20) /* one table */
 #define STO_VCOL_BYTES_MAX       ((size_t)96 << 20) /* all columns */
 #define STO_VCOLS_MAX            4 /* columns kept by a store */
-#define STO_VIEW_VCOLS           4 /* columns one view can hold */
-#define STO_NGEN_UNKNOWN         UINT64_MAX
+/* a column at least this large is followed by a malloc trim: its build
+ * freed about as much (the scan's blocks, the arrays it outgrew) */
+#define STO_VCOL_TRIM_BYTES ((size_t)16 << 20)
+#define STO_VIEW_VCOLS      4 /* columns one view can hold */
+/* vectors of a graph-backed column checked against the graph per pin
+ * (the lock is held for about 256 x 128-d compares) */
+#define STO_GCOL_CHECK   256
+#define STO_NGEN_UNKNOWN UINT64_MAX
 /* Vector property reads in one view after which it builds (or takes) the
  * column of that key over all nodes: a scan reading p.emb of every node
  * pays for it many times over, a query reading a few vectors never. */
@@ -200,12 +206,18 @@ struct sto_store {
 	rocksdb_block_based_table_options_t *bbto;
 	rocksdb_cache_t *cache;
 	rocksdb_cache_t *row_cache;  /* key-value cache for point reads */
+	uint64_t memtable_bytes_max; /* all CFs' memtables flush at this */
 	rocksdb_options_t *adj_opts; /* adjacency CF: tuned for Gets */
 	rocksdb_options_t *req_opts; /* requests CF: memtable bloom */
 	rocksdb_block_based_table_options_t *adj_bbto;
 	rocksdb_column_family_handle_t *cf[STO_CF_COUNT];
 	rocksdb_writeoptions_t *wo;
 	rocksdb_readoptions_t *ro; /* latest state, no snapshot */
+	/* the same for one-off bulk reads (a vector index build, loading a
+	 * graph): fill_cache off, so they leave the block cache to the
+	 * queries' working set (their point reads go through iterators,
+	 * sto_seek_get: RocksDB 7.8's row cache keeps every Get's value) */
+	rocksdb_readoptions_t *ro_bulk;
 
 	pthread_mutex_t tok_mu; /* guards tok[] */
 	struct sto_tokens tok[STO_TOK_KINDS];
@@ -379,6 +391,11 @@ struct sto_view {
 	struct sto_store *s;
 	const rocksdb_snapshot_t *snap;
 	rocksdb_readoptions_t *ro; /* pinned to snap */
+	/* bulk 1: the scans opened and stepped meanwhile leave the block
+	 * cache alone (ro_bulk: ro with fill_cache off, made on first use),
+	 * for one-off reads such as the scan that builds a vector column */
+	int bulk;
+	rocksdb_readoptions_t *ro_bulk;
 	uint64_t applied;
 	/* Type names by token, filled on use (borrowed from the store's
 	 * token cache, which never drops a name). */
@@ -439,6 +456,14 @@ uint64_t sto_ncache_gen_before(struct sto_store *s);
 uint64_t sto_ncache_gen_after(struct sto_store *s, uint64_t before);
 /* Releases what the view holds. */
 void sto_ncache_view_close(struct sto_view *v);
+/* A point read through an iterator (for bulk reads: no row cache): seeks
+ * it to key; *val (malloc'd, rocksdb_free) and *vlen when the key is
+ * there, *val NULL when not. Forward seeks in key order are cheapest. */
+int sto_seek_get(rocksdb_iterator_t *it, const void *key, size_t klen,
+                 char **val, size_t *vlen);
+/* Bytes of the published node table and vector columns (sto_memory). */
+void sto_ncache_bytes(struct sto_store *s, uint64_t *node_table,
+                      uint64_t *vector_columns);
 
 /* The node table. _get: the store's table of generation gen, with a
  * reference (NULL: none); _release drops one. Building: _build_new, then

@@ -562,6 +562,7 @@ struct sto_vcol_ref {
 #define STO_VCOL_BLOCK 4
 int sto_view_vector_column(struct sto_view *v, const char *label,
                            const char *key, struct sto_vcol_ref *out);
+
 /*
  * Approximate top-ef search of the HNSW graph of vector index `index` for
  * q (dim doubles; qn its Euclidean norm), as of the view's state: the ef
@@ -583,6 +584,23 @@ int sto_view_vector_search(struct sto_view *v, const char *index,
                            struct sto_vhit *out, size_t *n, size_t *count);
 /* Bytes of memory the store's vector index graphs hold. */
 size_t sto_hnsw_bytes(struct sto_store *s);
+
+/*
+ * Where the state store's memory is, in bytes (sto_memory): RocksDB's own
+ * figures (its block cache, charged and pinned; the row cache; every
+ * column family's memtables, the live ones and those flushed but still
+ * referenced; index and filter blocks held by open table readers, outside
+ * the cache) and the store's in-memory copies (vector index graphs, the
+ * node table, the vector columns). Read without waiting for an apply.
+ */
+struct sto_memory {
+	uint64_t block_cache, block_cache_pinned, block_cache_capacity;
+	uint64_t row_cache, row_cache_capacity;
+	uint64_t memtables, memtables_max; /* max: the budget they flush at */
+	uint64_t table_readers;
+	uint64_t vector_graphs, node_table, vector_columns;
+};
+void sto_memory(struct sto_store *s, struct sto_memory *out);
 /*
  * The build of vector index `index`'s graph as of the view: *populating 1
  * and *percent (0..100, the share of the label's nodes, or of the type's

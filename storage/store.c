@@ -87,6 +87,30 @@ int sto_get(struct sto_store *s, const rocksdb_readoptions_t *ro, int cf,
 	return 0;
 }
 
+int sto_seek_get(rocksdb_iterator_t *it, const void *key, size_t klen,
+                 char **val, size_t *vlen)
+{
+	*val = NULL;
+	*vlen = 0;
+	rocksdb_iter_seek(it, key, klen);
+	if (rocksdb_iter_valid(it)) {
+		size_t kl, vl;
+		const char *k = rocksdb_iter_key(it, &kl);
+		if (kl == klen && !memcmp(k, key, klen)) {
+			const char *v = rocksdb_iter_value(it, &vl);
+			*val = malloc(vl ? vl : 1); /* rocksdb_free is free */
+			if (!*val)
+				return LORA_ENOMEM;
+			memcpy(*val, v, vl);
+			*vlen = vl;
+			return 0;
+		}
+	}
+	char *err = NULL;
+	rocksdb_iter_get_error(it, &err);
+	return err ? sto_rocks_err(err, NULL, "read") : 0;
+}
+
 int sto_meta_get_u64(struct sto_store *s, const rocksdb_readoptions_t *ro,
                      const char *key, size_t klen, uint64_t *v)
 {
@@ -397,6 +421,9 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	rocksdb_writeoptions_set_sync(s->wo, o->sync_writes ? 1 : 0);
 	s->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_total_order_seek(s->ro, 1);
+	s->ro_bulk = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_total_order_seek(s->ro_bulk, 1);
+	rocksdb_readoptions_set_fill_cache(s->ro_bulk, 0);
 }
 
 /* Whether the meta CF holds any key (a store written before the format
@@ -521,6 +548,7 @@ void sto_close(struct sto_store *s)
 		rocksdb_close(s->db);
 	}
 	rocksdb_readoptions_destroy(s->ro);
+	rocksdb_readoptions_destroy(s->ro_bulk);
 	rocksdb_writeoptions_destroy(s->wo);
 	rocksdb_options_destroy(s->opts);
 	rocksdb_block_based_options_destroy(s->bbto);
@@ -590,6 +618,36 @@ int sto_compact(struct sto_store *s, char *errmsg)
 	}
 	rocksdb_flushoptions_destroy(fo);
 	return rv;
+}
+
+/* ---- memory
+ * -------------------------------------------------------------------- */
+
+/* Sum of an integer property over every column family. */
+static uint64_t prop_sum(struct sto_store *s, const char *name)
+{
+	uint64_t sum = 0;
+	for (int i = 0; i < STO_CF_COUNT; i++) {
+		uint64_t v = 0;
+		if (!rocksdb_property_int_cf(s->db, s->cf[i], name, &v))
+			sum += v;
+	}
+	return sum;
+}
+
+void sto_memory(struct sto_store *s, struct sto_memory *out)
+{
+	memset(out, 0, sizeof *out);
+	out->block_cache = rocksdb_cache_get_usage(s->cache);
+	out->block_cache_pinned = rocksdb_cache_get_pinned_usage(s->cache);
+	out->block_cache_capacity = rocksdb_cache_get_capacity(s->cache);
+	out->row_cache = rocksdb_cache_get_usage(s->row_cache);
+	out->row_cache_capacity = rocksdb_cache_get_capacity(s->row_cache);
+	out->memtables = prop_sum(s, "rocksdb.cur-size-all-mem-tables");
+	out->memtables_max = s->memtable_bytes_max;
+	out->table_readers = prop_sum(s, "rocksdb.estimate-table-readers-mem");
+	out->vector_graphs = sto_hnsw_bytes(s);
+	sto_ncache_bytes(s, &out->node_table, &out->vector_columns);
 }
 
 /* ---- test hooks

@@ -43,6 +43,8 @@ void sto_view_close(struct sto_view *v)
 	if (v->defs_loaded)
 		sto_indexes_free(v->defs, v->ndefs);
 	rocksdb_readoptions_destroy(v->ro);
+	if (v->ro_bulk)
+		rocksdb_readoptions_destroy(v->ro_bulk);
 	rocksdb_release_snapshot(v->s->db, v->snap);
 	lora_free(v);
 }

@@ -308,6 +308,72 @@ START_TEST(vector_columns_are_the_scan)
 }
 END_TEST
 
+/* scans the vectors of label with a plain scan (the blocks go into the
+ * block cache as any query's reads do) */
+static void plain_vector_scan(const char *label)
+{
+	struct sto_view *v;
+	struct sto_iter *it;
+	struct sto_item item;
+	int done = 0;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_scan_vectors_raw(v, label, "emb", &it), 0);
+	while (!sto_iter_next(it, &item, &done) && !done)
+		;
+	sto_iter_free(it);
+	sto_view_close(v);
+}
+
+static uint64_t block_cache(void)
+{
+	struct sto_memory m;
+	sto_memory(st, &m);
+	return m.block_cache;
+}
+
+/* Building a column is a one-off read: the vectors' blocks stay out of
+ * the block cache (the column serves them afterwards), whereas a plain
+ * scan of the same vectors puts them there; sto_memory shows the
+ * column's bytes. */
+START_TEST(a_column_build_leaves_the_block_cache_alone)
+{
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t id = 1; id <= 3000; id++) {
+		add_create_node(b, id, "P", 1, "i", v_int((int64_t)id));
+		float xs[16];
+		for (int d = 0; d < 16; d++)
+			xs[d] = (float)(id * 31 + (uint64_t)d * 7 % 1000);
+		add_set_vector(b, NODE, id, "emb", vec_f32(16, xs));
+	}
+	ck_assert_int_eq(apply(b), 0);
+	char em[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(sto_compact(st, em), 0); /* into SST files */
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	uint64_t n;
+	/* the reads besides the scan (counts, the label index) first */
+	ck_assert_int_eq(sto_view_count_nodes(v, "P", &n), 0);
+	ck_assert_int_eq(sto_view_count_nodes(v, NULL, &n), 0);
+	uint64_t before = block_cache();
+	struct sto_vcol_ref c;
+	ck_assert_int_eq(sto_view_vector_column(v, "P", "emb", &c), 0);
+	ck_assert_uint_eq(c.n, 3000);
+	uint64_t after = block_cache();
+	struct sto_memory m;
+	sto_memory(st, &m);
+	ck_assert_uint_gt(m.vector_columns, 3000 * 16 * sizeof(float));
+	sto_view_close(v);
+	plain_vector_scan("P");
+	uint64_t plain = block_cache();
+	/* 3,000 x 16 float32 (about 200 KB of vectors) */
+	ck_assert_msg(after - before < 16384 && plain - after > 100000,
+	              "block cache %llu before, %llu after the column, %llu "
+	              "after a plain scan",
+	              (unsigned long long)before, (unsigned long long)after,
+	              (unsigned long long)plain);
+}
+END_TEST
+
 static Suite *ncache_suite(void)
 {
 	Suite *s = suite_create("storage_ncache");
@@ -318,6 +384,7 @@ static Suite *ncache_suite(void)
 	tcase_add_test(t, a_scan_stopped_early_builds_nothing);
 	tcase_add_test(t, writes_make_the_table_stale);
 	tcase_add_test(t, vector_columns_are_the_scan);
+	tcase_add_test(t, a_column_build_leaves_the_block_cache_alone);
 	suite_add_tcase(s, t);
 	return s;
 }

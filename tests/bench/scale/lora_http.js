@@ -142,6 +142,30 @@ async function converge(hosts) {
 
 const rssOf = (pids) => pids.map((p) => C.rss(p));
 
+// Where each node's memory is (GET /metrics: lora_memory_bytes by part,
+// the resident set and glibc malloc's figures), MiB per name, one object
+// per host; logged as one line per host.
+async function memoryOf(hosts, log, when) {
+	const out = [];
+	for (const h of hosts) {
+		const c = new Conn(h);
+		await c.ready;
+		const r = await c.request("GET", "/metrics");
+		c.close();
+		const m = {};
+		for (const line of r.body.split("\n")) {
+			const x = line.match(/^lora_(memory_bytes\{part="(\w+)"\}|process_resident_bytes|malloc_bytes\{state="(\w+)"\}|malloc_arenas|malloc_trims_total|malloc_trimmed_bytes_total) (\d+)/);
+			if (!x) continue;
+			const name = x[2] || (x[3] ? `malloc_${x[3]}` : x[1]);
+			const v = +x[4];
+			m[name] = /arenas|trims_total/.test(name) ? v : +(v / 1048576).toFixed(1);
+		}
+		out.push(m);
+		log(`memory ${when} ${h}: ${JSON.stringify(m)}`);
+	}
+	return out;
+}
+
 async function main() {
 	const o = C.args(process.argv.slice(2), { timeLimit: 300, peopleBatch: 500, edgeBatch: 1000,
 		queryTimeout: 60, memCapMib: 4096 });
@@ -167,6 +191,7 @@ async function main() {
 	}
 	await converge(o.hosts.split(","));
 	out.rssAfterLoad = rssOf(pids);
+	out.memAfterLoad = await memoryOf(o.hosts.split(","), log, "after load");
 	log(`building the expected answers for ${out.load.people} people, ${out.load.edges} edges`);
 	const truth = C.loadTruth(o.dir, out.load.people, out.load.edges);
 	const qp = C.queryParams(meta.seed, meta.people);
@@ -193,6 +218,7 @@ async function main() {
 	await C.runAll(out, FORMS, truth, qp, run, { file: o.out, log, goOn: true,
 		timeoutMs: +o.queryTimeout * 1000 });
 	out.rssAfterQueries = rssOf(pids);
+	out.memAfterQueries = await memoryOf(o.hosts.split(","), log, "after queries");
 	fs.writeFileSync(o.out, JSON.stringify(out, null, 1));
 	process.exit(0);
 }
