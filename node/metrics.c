@@ -186,7 +186,8 @@ static void api_text(struct lora_buf *b, const struct api_metric *a)
 }
 
 /* Where the node's memory is: the state store's parts, then the process
- * (resident set) and glibc malloc (all arenas: in use, free but kept). */
+ * (resident set) and glibc malloc (all arenas: in use, free but kept;
+ * read at most once per 10 s, see lora_mem_process). */
 static void memory_text(struct lora_buf *b, struct lnode *n)
 {
 	struct sto_memory sm;
@@ -226,11 +227,17 @@ static void memory_text(struct lora_buf *b, struct lnode *n)
 	    "# TYPE lora_malloc_trims_total counter\n"
 	    "lora_malloc_trims_total %llu\n"
 	    "# TYPE lora_malloc_trimmed_bytes_total counter\n"
-	    "lora_malloc_trimmed_bytes_total %llu\n",
+	    "lora_malloc_trimmed_bytes_total %llu\n"
+	    "# TYPE lora_malloc_trims_skipped_total counter\n"
+	    "lora_malloc_trims_skipped_total %llu\n"
+	    "# TYPE lora_malloc_figure_reads_total counter\n"
+	    "lora_malloc_figure_reads_total %llu\n",
 	    (unsigned long long)pm.resident, (unsigned long long)pm.in_use,
 	    (unsigned long long)pm.free, (unsigned long long)pm.mmapped,
 	    pm.arenas, (unsigned long long)pm.trims,
-	    (unsigned long long)pm.trimmed);
+	    (unsigned long long)pm.trimmed,
+	    (unsigned long long)pm.trims_skipped,
+	    (unsigned long long)pm.figure_reads);
 }
 
 char *node_metrics_text(struct lnode *n)

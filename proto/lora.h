@@ -133,19 +133,25 @@ unsigned long lora_alloc_count(void);
 /* Resident set of this process in bytes (/proc/self/statm; 0 if unknown). */
 uint64_t lora_mem_resident(void);
 /* Returns malloc's free pages to the system (malloc_trim(0)), for after
- * large one-off work; counted in lora_mem_process. Returns how much the
- * resident set shrank, bytes. Thread-safe. */
+ * large one-off work; counted in lora_mem_process. At most one trim per
+ * 10 s in the process (LORA_MEM_TRIM_INTERVAL_MS): a call within that of
+ * the last trim does nothing and is counted as skipped. Returns how much
+ * the resident set shrank, bytes (0 when skipped). Thread-safe. */
 uint64_t lora_mem_trim(void);
 /* What glibc malloc holds over all its arenas, and the trims so far:
  * in_use (handed out, mmapped chunks included), free (kept in the arenas'
  * free lists, resident or not), mmapped (chunks malloc mmapped apart),
- * arenas (how many), trims / trimmed (lora_mem_trim calls and the bytes
- * they gave back). Under a sanitizer malloc is not glibc's: the malloc
- * figures then describe only what glibc still serves. */
+ * arenas (how many), trims / trimmed (lora_mem_trim's trims and the bytes
+ * they gave back), trims_skipped (its calls within the interval). The
+ * malloc figures walk every arena under its lock: they are read at most
+ * once per 10 s (LORA_MEM_FIGURES_MS) and are otherwise the last ones
+ * read (figure_reads counts the reads); resident is always current.
+ * Under a sanitizer malloc is not glibc's: the malloc figures then
+ * describe only what glibc still serves. Thread-safe. */
 struct lora_mem_process {
 	uint64_t resident, in_use, free, mmapped;
 	unsigned arenas;
-	uint64_t trims, trimmed;
+	uint64_t trims, trimmed, trims_skipped, figure_reads;
 };
 void lora_mem_process(struct lora_mem_process *out);
 

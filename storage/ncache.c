@@ -319,10 +319,35 @@ static int vcol_fill_scan(struct sto_view *v, const char *label,
                           const char *key, struct sto_vcol *c,
                           struct sto_iter **itp);
 
+/* Whether the scan that builds the column of (label, key) should leave
+ * the block cache alone, judged by the column of it that the store
+ * still holds from an earlier generation: yes when there is none (the
+ * first build; the vectors are then read from the cache later only by a
+ * rebuild) or when it was usable and at least 1/STO_VCOL_NOFILL_SHARE of
+ * the block cache; no when it was small (after a write, every query
+ * rebuilds the column: its blocks are cheaper read from the cache) or
+ * unusable (the fallback scan reads the same blocks right after, and
+ * fills the cache with them anyway). */
+static int vcol_nofill(struct sto_store *s, uint32_t label, uint32_t key)
+{
+	int nofill = 1;
+	size_t cap = rocksdb_cache_get_capacity(s->cache);
+	pthread_mutex_lock(&s->nc_mu);
+	for (int i = 0; i < STO_VCOLS_MAX; i++) {
+		struct sto_vcol *x = s->vcol[i];
+		if (x && x->label == label && x->key == key)
+			nofill = x->usable &&
+			         x->bytes >= cap / STO_VCOL_NOFILL_SHARE;
+	}
+	pthread_mutex_unlock(&s->nc_mu);
+	return nofill;
+}
+
 /* Fills c from the view's vector scan; 0 also when the vectors turn out
- * unusable (c->usable 0). The scan leaves the block cache alone: the
- * column serves the vectors from now on, their blocks would only push
- * the queries' working set out (51 MB at 100,000 x 128-d). */
+ * unusable (c->usable 0). The scan leaves the block cache alone when
+ * vcol_nofill says so: the column serves the vectors from now on, their
+ * blocks would only push the queries' working set out (51 MB at
+ * 100,000 x 128-d). */
 static int vcol_fill(struct sto_view *v, const char *label, const char *key,
                      struct sto_vcol *c)
 {
@@ -331,7 +356,7 @@ static int vcol_fill(struct sto_view *v, const char *label, const char *key,
 		rocksdb_readoptions_set_snapshot(v->ro_bulk, v->snap);
 		rocksdb_readoptions_set_fill_cache(v->ro_bulk, 0);
 	}
-	v->bulk = 1;
+	v->bulk = vcol_nofill(v->s, c->label, c->key);
 	int rv = vcol_fill_scan(v, label, key, c, &it);
 	v->bulk = 0;
 	sto_iter_free(it);

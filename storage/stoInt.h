@@ -185,10 +185,11 @@ struct sto_meta_slot {
  * freed about as much (the scan's blocks, the arrays it outgrew) */
 #define STO_VCOL_TRIM_BYTES ((size_t)16 << 20)
 #define STO_VIEW_VCOLS      4 /* columns one view can hold */
-/* vectors of a graph-backed column checked against the graph per pin
- * (the lock is held for about 256 x 128-d compares) */
-#define STO_GCOL_CHECK   256
-#define STO_NGEN_UNKNOWN UINT64_MAX
+/* a column rebuilt after a write reads its vectors without filling the
+ * block cache only when its last build was at least this share (1/n)
+ * of the cache (ncache.c vcol_nofill) */
+#define STO_VCOL_NOFILL_SHARE 4
+#define STO_NGEN_UNKNOWN      UINT64_MAX
 /* Vector property reads in one view after which it builds (or takes) the
  * column of that key over all nodes: a scan reading p.emb of every node
  * pays for it many times over, a query reading a few vectors never. */
@@ -205,8 +206,11 @@ struct sto_store {
 	rocksdb_env_t *env; /* sto_options.mem_env's Env, or NULL */
 	rocksdb_block_based_table_options_t *bbto;
 	rocksdb_cache_t *cache;
-	rocksdb_cache_t *row_cache;  /* key-value cache for point reads */
-	uint64_t memtable_bytes_max; /* all CFs' memtables flush at this */
+	rocksdb_cache_t *row_cache; /* key-value cache for point reads */
+	/* the most all CFs' memtables can hold: per CF, write_buffer_size
+	 * times max_write_buffer_number (a full one is flushed; writes
+	 * stall when that many wait) */
+	uint64_t memtable_bytes_max;
 	rocksdb_options_t *adj_opts; /* adjacency CF: tuned for Gets */
 	rocksdb_options_t *req_opts; /* requests CF: memtable bloom */
 	rocksdb_block_based_table_options_t *adj_bbto;

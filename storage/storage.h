@@ -596,7 +596,10 @@ size_t sto_hnsw_bytes(struct sto_store *s);
 struct sto_memory {
 	uint64_t block_cache, block_cache_pinned, block_cache_capacity;
 	uint64_t row_cache, row_cache_capacity;
-	uint64_t memtables, memtables_max; /* max: the budget they flush at */
+	/* memtables_max: the most they can hold, over every column family
+	 * its write buffer size times the buffers it may keep (a full one
+	 * is flushed; writes stall when all are full) */
+	uint64_t memtables, memtables_max;
 	uint64_t table_readers;
 	uint64_t vector_graphs, node_table, vector_columns;
 };

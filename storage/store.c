@@ -386,6 +386,10 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	rocksdb_options_set_create_missing_column_families(s->opts, 1);
 	rocksdb_options_set_max_background_jobs(s->opts, 2);
 	rocksdb_options_set_write_buffer_size(s->opts, STO_WRITE_BUFFER_BYTES);
+	/* every CF's options are copies of these: the same buffers each */
+	s->memtable_bytes_max =
+	    (uint64_t)STO_CF_COUNT * STO_WRITE_BUFFER_BYTES *
+	    (uint64_t)rocksdb_options_get_max_write_buffer_number(s->opts);
 	rocksdb_options_set_keep_log_file_num(s->opts, 4);
 	/* fatal only: in this RocksDB build a LOG write that fails on a full
 	 * disk aborts the process (an assertion); our own log reports errors */

@@ -331,11 +331,9 @@ static uint64_t block_cache(void)
 	return m.block_cache;
 }
 
-/* Building a column is a one-off read: the vectors' blocks stay out of
- * the block cache (the column serves them afterwards), whereas a plain
- * scan of the same vectors puts them there; sto_memory shows the
- * column's bytes. */
-START_TEST(a_column_build_leaves_the_block_cache_alone)
+/* 3,000 nodes P with a 16-d float32 vector "emb" (about 200 KB of
+ * vectors), compacted into SST files */
+static void load_p16(void)
 {
 	Lora__MutationBatch *b = batch_new();
 	for (uint64_t id = 1; id <= 3000; id++) {
@@ -348,29 +346,144 @@ START_TEST(a_column_build_leaves_the_block_cache_alone)
 	ck_assert_int_eq(apply(b), 0);
 	char em[LORA_ERRMSG_BYTES];
 	ck_assert_int_eq(sto_compact(st, em), 0); /* into SST files */
+}
+
+/* a write that changes a node (a new generation of the node side) */
+static void touch_node(uint64_t id, int64_t i)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_set_prop(b, NODE, id, "i", v_int(i));
+	ck_assert_int_eq(apply(b), 0);
+}
+
+/* Builds the column of P.emb in a new view (after the counts and label
+ * reads, so only the scan's blocks change the block cache); its block
+ * cache growth, bytes */
+static uint64_t column_build_cache_growth(size_t want_n)
+{
 	struct sto_view *v;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
 	uint64_t n;
-	/* the reads besides the scan (counts, the label index) first */
 	ck_assert_int_eq(sto_view_count_nodes(v, "P", &n), 0);
 	ck_assert_int_eq(sto_view_count_nodes(v, NULL, &n), 0);
 	uint64_t before = block_cache();
 	struct sto_vcol_ref c;
 	ck_assert_int_eq(sto_view_vector_column(v, "P", "emb", &c), 0);
-	ck_assert_uint_eq(c.n, 3000);
+	ck_assert_uint_eq(c.n, want_n);
 	uint64_t after = block_cache();
+	sto_view_close(v);
+	return after - before;
+}
+
+/* Building a column the first time is a one-off read: the vectors'
+ * blocks stay out of the block cache (the column serves them
+ * afterwards), whereas a plain scan of the same vectors puts them there;
+ * sto_memory shows the column's bytes. */
+START_TEST(a_column_build_leaves_the_block_cache_alone)
+{
+	load_p16();
+	uint64_t grew = column_build_cache_growth(3000);
 	struct sto_memory m;
 	sto_memory(st, &m);
 	ck_assert_uint_gt(m.vector_columns, 3000 * 16 * sizeof(float));
-	sto_view_close(v);
+	uint64_t after = block_cache();
 	plain_vector_scan("P");
 	uint64_t plain = block_cache();
-	/* 3,000 x 16 float32 (about 200 KB of vectors) */
-	ck_assert_msg(after - before < 16384 && plain - after > 100000,
-	              "block cache %llu before, %llu after the column, %llu "
-	              "after a plain scan",
-	              (unsigned long long)before, (unsigned long long)after,
-	              (unsigned long long)plain);
+	ck_assert_msg(grew < 16384 && plain - after > 100000,
+	              "block cache +%llu by the column, +%llu by a plain scan",
+	              (unsigned long long)grew,
+	              (unsigned long long)(plain - after));
+}
+END_TEST
+
+/* After a write every query rebuilds the column: one that is small next
+ * to the block cache (200 KB of 128 MiB) fills the cache on its rebuild,
+ * so the rebuilds after that read the vectors from the cache. */
+START_TEST(a_small_column_rebuilt_after_a_write_fills_the_cache)
+{
+	load_p16();
+	uint64_t first = column_build_cache_growth(3000);
+	touch_node(1, -1);
+	uint64_t second = column_build_cache_growth(3000);
+	touch_node(2, -2);
+	uint64_t third = column_build_cache_growth(3000);
+	ck_assert_msg(first < 16384 && second > 100000 && third < 16384,
+	              "block cache +%llu, +%llu, +%llu by three builds",
+	              (unsigned long long)first, (unsigned long long)second,
+	              (unsigned long long)third);
+}
+END_TEST
+
+/* A column that is a large share of the block cache (200 KB of 512 KiB)
+ * leaves the cache alone on its rebuilds too. */
+START_TEST(a_large_column_rebuilt_leaves_the_cache_alone)
+{
+	char msg[LORA_ERRMSG_BYTES] = "", p[512];
+	sto_close(st);
+	struct sto_options o;
+	sto_options_init(&o);
+	o.block_cache_bytes = (size_t)512 << 10;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	load_p16();
+	uint64_t first = column_build_cache_growth(3000);
+	touch_node(1, -1);
+	uint64_t second = column_build_cache_growth(3000);
+	ck_assert_msg(first < 16384 && second < 16384,
+	              "block cache +%llu, +%llu by two builds",
+	              (unsigned long long)first, (unsigned long long)second);
+}
+END_TEST
+
+/* A burst of large column builds (each past STO_VCOL_TRIM_BYTES, one per
+ * write) asks for a malloc trim after each, and the process trims once:
+ * the others fall within 10 s of it and are counted as skipped. */
+START_TEST(a_burst_of_column_builds_trims_once)
+{
+	enum { DIM = 128, NODES = 34000, PER_BATCH = 2000 };
+	for (uint64_t id0 = 1; id0 <= NODES; id0 += PER_BATCH) {
+		Lora__MutationBatch *b = batch_new();
+		for (uint64_t id = id0; id < id0 + PER_BATCH; id++) {
+			add_create_node(b, id, "P", 1, "i", v_int((int64_t)id));
+			float xs[DIM];
+			for (int d = 0; d < DIM; d++)
+				xs[d] = (float)((id * 31 + (uint64_t)d) % 97);
+			add_set_vector(b, NODE, id, "emb", vec_f32(DIM, xs));
+		}
+		ck_assert_int_eq(apply(b), 0);
+	}
+	struct lora_mem_process a, z;
+	lora_mem_process(&a);
+	for (int k = 0; k < 3; k++) {
+		touch_node(1, -k);
+		struct sto_view *v;
+		ck_assert_int_eq(sto_view_open(st, &v), 0);
+		struct sto_vcol_ref c;
+		ck_assert_int_eq(sto_view_vector_column(v, "P", "emb", &c), 0);
+		ck_assert_uint_eq(c.n, NODES);
+		sto_view_close(v);
+	}
+	struct sto_memory m;
+	sto_memory(st, &m);
+	ck_assert_uint_ge(m.vector_columns, STO_VCOL_TRIM_BYTES);
+	lora_mem_process(&z);
+	ck_assert_msg(z.trims - a.trims == 1 &&
+	                  z.trims_skipped - a.trims_skipped == 2,
+	              "three builds: %llu trims, %llu skipped",
+	              (unsigned long long)(z.trims - a.trims),
+	              (unsigned long long)(z.trims_skipped - a.trims_skipped));
+}
+END_TEST
+
+/* sto_memory's memtables_max is the most the memtables can hold: every
+ * column family's write buffer (64 MiB) times the buffers it keeps */
+START_TEST(memtables_max_is_the_write_buffers)
+{
+	struct sto_memory m;
+	sto_memory(st, &m);
+	ck_assert_uint_ge(m.memtables_max,
+	                  (uint64_t)STO_CF_COUNT * (64u << 20));
+	ck_assert_uint_eq(m.memtables_max % ((uint64_t)STO_CF_COUNT << 26), 0);
 }
 END_TEST
 
@@ -385,6 +498,10 @@ static Suite *ncache_suite(void)
 	tcase_add_test(t, writes_make_the_table_stale);
 	tcase_add_test(t, vector_columns_are_the_scan);
 	tcase_add_test(t, a_column_build_leaves_the_block_cache_alone);
+	tcase_add_test(t, a_small_column_rebuilt_after_a_write_fills_the_cache);
+	tcase_add_test(t, a_large_column_rebuilt_leaves_the_cache_alone);
+	tcase_add_test(t, a_burst_of_column_builds_trims_once);
+	tcase_add_test(t, memtables_max_is_the_write_buffers);
 	suite_add_tcase(s, t);
 	return s;
 }
