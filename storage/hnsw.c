@@ -25,7 +25,8 @@
  *
  * Determinism: distances are float32 sums over 8 lanes in a fixed order
  * (GCC vector extension: IEEE operations lane by lane, no reassociation),
- * heaps order (distance, id), lists keep their order, and slots (where a
+ * heaps order (distance, id) (a NaN distance counts as +inf, so the order
+ * is total), lists keep their order, and slots (where a
  * node sits in memory) never decide anything. Vectors are stored with
  * their dimension padded to a multiple of 8 with zeros, which changes no
  * sum. Floating-point contraction (a*b+c fused into one FMA, which rounds
@@ -259,8 +260,19 @@ static void prefetch_vec(const struct hnsw_graph *g, uint32_t s)
 		__builtin_prefetch((const void *)p);
 }
 
-static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
-                    uint32_t s)
+/* Every distance passes here: NaN counts as +inf, the farthest. Finite
+ * vectors give NaN when a dot product overflows (components up to
+ * FLT_MAX are accepted): inf - inf for dot, inf * 0 for cosine (the
+ * inverse norm of such a vector is 0). With NaN, (dist, id) would not be
+ * a total order and the heaps' pops would depend on their layout. */
+static float dist_total(float d)
+{
+	return isnan(d) ? INFINITY : d;
+}
+
+/* the kernels' raw result, NaN possible */
+static float dist_raw(const struct hnsw_graph *g, const float *q, float qinv,
+                      uint32_t s)
 {
 	const float *x = vec_of(g, s);
 	switch (g->metric) {
@@ -271,6 +283,12 @@ static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
 	default: /* qinv * inv[s] first: the same bits from either side */
 		return 1.0f - g->k->dot(q, x, g->dpad) * (qinv * row_inv(g, s));
 	}
+}
+
+static float dist_q(const struct hnsw_graph *g, const float *q, float qinv,
+                    uint32_t s)
+{
+	return dist_total(dist_raw(g, q, qinv, s));
 }
 
 /* dist_q of q to n slots s[0..n) into out: four at a time (independent
@@ -294,7 +312,9 @@ static void dist_many(const struct hnsw_graph *g, const float *q, float qinv,
 			        : 1.0f - out[j] * (qinv * row_inv(g, s[j]));
 	}
 	for (; i < n; i++)
-		out[i] = dist_q(g, q, qinv, s[i]);
+		out[i] = dist_raw(g, q, qinv, s[i]);
+	for (i = 0; i < n; i++)
+		out[i] = dist_total(out[i]);
 }
 
 static float dist_ss(const struct hnsw_graph *g, uint32_t a, uint32_t b)
@@ -470,17 +490,18 @@ static void huge_advise(void *p, size_t len)
 		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
 
-/* grows an array of n elements of size e to c: a new block, advised
- * before the copy touches it (realloc would keep the old pages small) */
-static int grow_huge(void **p, size_t n, size_t c, size_t e)
+/* Grows an array to c elements of size e in place where it can: glibc
+ * moves a large (mmapped) block with mremap, which copies no byte and
+ * never holds the old and the new block at once (a new block and a copy
+ * did both: at 1M vectors 800 MB copied on the apply thread and 1.6 GB
+ * allocated at once). The whole block is advised afterwards; pages it
+ * already had stay as they are until khugepaged collapses them. */
+static int grow_huge(void **p, size_t c, size_t e)
 {
-	void *q = lora_malloc(c * e);
+	void *q = lora_realloc(*p, c * e);
 	if (!q)
 		return LORA_ENOMEM;
 	huge_advise(q, c * e);
-	if (n)
-		memcpy(q, *p, n * e);
-	lora_free(*p);
 	*p = q;
 	return 0;
 }
@@ -508,9 +529,9 @@ static int slot_new(struct hnsw_graph *g, uint64_t id, int l, uint32_t *out)
 			HNSW_GROW(g->dirty, 1);
 			HNSW_GROW(g->vis, 1);
 			HNSW_GROW(g->freel, sizeof(uint32_t));
-			if (grow_huge((void **)&g->row, c0, c,
+			if (grow_huge((void **)&g->row, c,
 			              sizeof(uint32_t) * g->rstride) ||
-			    grow_huge((void **)&g->d0, c0, c,
+			    grow_huge((void **)&g->d0, c,
 			              sizeof(float) * (1 + g->m0)))
 				return LORA_ENOMEM;
 			if (g->raw) {
@@ -564,7 +585,8 @@ static int before(const struct hnsw_cand *a, const struct hnsw_cand *b, int max)
 
 /* Both move a hole instead of swapping (one copy per step, not three).
  * Any correct heap pops the same sequence, as (dist, id) is a total
- * order: the graph does not depend on how the heap is laid out. */
+ * order (no distance is NaN: dist_total): the graph does not depend on
+ * how the heap is laid out. */
 static void heap_push(struct hnsw_cand *h, size_t *n, struct hnsw_cand x,
                       int max)
 {

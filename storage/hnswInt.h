@@ -57,7 +57,8 @@ int hnsw_kernel_force(int which);
 struct hnsw_graph;
 
 /* One scored candidate: dist lower is closer (cosine: 1 - cos, euclidean:
- * squared distance, dot: -dot), computed in float32. */
+ * squared distance, dot: -dot), computed in float32; never NaN (a NaN
+ * from an overflowing dot product is +inf, the farthest). */
 struct hnsw_cand {
 	float dist;
 	uint32_t slot;

@@ -67,6 +67,21 @@ static int del_none(void *arg, uint64_t id)
 	return 0;
 }
 
+/* the process's peak resident memory in MB (VmHWM), -1 when unknown:
+ * growing the arrays may hold the old and the new block at once */
+static double peak_mb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	double kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmHWM:", 6))
+			kb = strtod(line + 6, NULL);
+	if (f)
+		fclose(f);
+	return kb < 0 ? -1 : kb / 1024;
+}
+
 static int dcmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -139,14 +154,15 @@ int main(int argc, char **argv)
 	if (hnsw_flush(g, put_hash, del_none, &gh))
 		return 1;
 	printf("kernel %s\n", hnsw_kernel_get(HNSW_KERNEL_AUTO)->name);
-	printf("seed %llu, %zu x %d-d %s, m 16, ef_construction 100, ef %zu:\n"
-	       "  inserts: %.0f per CPU-second (%.1f µs each)\n"
-	       "  search: median %.0f µs of CPU, recall@10 %.3f\n"
-	       "  memory: %.1f MB, graph hash %016llx\n",
-	       (unsigned long long)seed, n, DIMS,
-	       clustered ? "clustered" : "random", ef, n / ins, ins / n * 1e6,
-	       lat[QUERIES / 2], (double)hit / (K * QUERIES),
-	       hnsw_bytes(g) / 1e6, (unsigned long long)gh);
+	printf(
+	    "seed %llu, %zu x %d-d %s, m 16, ef_construction 100, ef %zu:\n"
+	    "  inserts: %.0f per CPU-second (%.1f µs each)\n"
+	    "  search: median %.0f µs of CPU, recall@10 %.3f\n"
+	    "  memory: %.1f MB (peak resident %.1f MB), graph hash %016llx\n",
+	    (unsigned long long)seed, n, DIMS,
+	    clustered ? "clustered" : "random", ef, n / ins, ins / n * 1e6,
+	    lat[QUERIES / 2], (double)hit / (K * QUERIES), hnsw_bytes(g) / 1e6,
+	    peak_mb(), (unsigned long long)gh);
 	hnsw_free(g);
 	free(centres);
 	free(v);

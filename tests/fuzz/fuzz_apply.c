@@ -2,11 +2,12 @@
  * fuzz_apply.c - fuzz target for sto_apply (storage/apply.c): batches of
  * mutations applied to a real store, checked against a model.
  *
- * Each input starts from an empty graph (the previous input's nodes are
- * detach-deleted and its indexes dropped, through sto_apply too; every
- * FZ_STORE_APPLIES_MAX entries the store is compacted first,
- * fuzz_store.h says why). The
- * first byte picks the mode:
+ * Each input starts from an empty graph: the previous input's nodes are
+ * detach-deleted and its indexes dropped, through sto_apply too; then,
+ * every FZ_STORE_APPLIES_MAX entries, the emptied store is compacted, and
+ * every FZ_STORE_REPLACE_MAX entries replaced by a new one (fuzz_store.h
+ * says why, README.md what state survives between inputs). The first
+ * byte picks the mode:
  *   - even: the rest is a sequence of small batches over 8 node ids, 8
  *     edge ids, 3 labels, 2 types and 3 keys, built from the bytes and
  *     applied to the store and to a model of the graph (fuzz_apply below
@@ -623,8 +624,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	fz_store_recycle();
 	store_empty();
+	fz_store_recycle();
 	struct input in = {data + 1, data + size};
 	if (data[0] & 1)
 		raw(data + 1, size - 1);

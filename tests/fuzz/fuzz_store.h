@@ -12,10 +12,14 @@
  * the memtable as a version that reads and scans step over, until a flush
  * and compaction. fz_store_recycle flushes and compacts it (sto_compact,
  * ~25 ms under ASan) once FZ_STORE_APPLIES_MAX entries went in since the
- * last time; fuzz_apply calls it between inputs, when the graph is empty,
- * so the compaction drops every tombstone. Closing and opening a new store
- * instead cost ~100 ms, most of it RocksDB writing and parsing its OPTIONS
- * file through ASan's malloc.
+ * last time; fuzz_apply calls it between inputs, after emptying the
+ * graph, so the compaction drops every tombstone. Closing and opening a
+ * new store costs ~100 ms under ASan (most of it RocksDB writing and
+ * parsing its OPTIONS file through ASan's malloc), so it happens only
+ * every FZ_STORE_REPLACE_MAX entries: what a compaction keeps (the
+ * interned label, key and type names, users and tokens, id counters,
+ * meta, the store's caches) is thereby bounded, and an input's outcome
+ * depends on at most that many entries before it (README.md, Replay).
  */
 #ifndef LORA_FUZZ_STORE_H
 #define LORA_FUZZ_STORE_H
@@ -30,8 +34,31 @@ static struct sto_store *fz_st;
 static uint64_t fz_index; /* the last index applied */
 static int fz_atexit;     /* fz_store_remove registered */
 
-/* entries between two compactions by fz_store_recycle */
+/* Entries between two compactions by fz_store_recycle, and between two
+ * replacements of the store by a new, empty one. CTest's
+ * fuzz_apply_recycle_replay sets both small (and FZ_STORE_CHECK) so that
+ * a replay of the seeds goes through both many times. */
+#ifndef FZ_STORE_APPLIES_MAX
 #define FZ_STORE_APPLIES_MAX 4000
+#endif
+#ifndef FZ_STORE_REPLACE_MAX
+#define FZ_STORE_REPLACE_MAX 100000
+#endif
+
+#ifdef FZ_STORE_CHECK
+static unsigned fz_compactions, fz_replacements;
+/* at exit: a replay that never compacted or replaced tested neither */
+static void fz_store_check(void)
+{
+	fprintf(stderr, "fuzz store: %u compactions, %u replacements\n",
+	        fz_compactions, fz_replacements);
+	if (!fz_compactions || !fz_replacements)
+		abort();
+}
+#define FZ_STORE_COUNT(c) ((c)++)
+#else
+#define FZ_STORE_COUNT(c) ((void)0)
+#endif
 
 static void fz_store_remove(void)
 {
@@ -56,18 +83,38 @@ static struct sto_store *fz_store(void)
 		abort();
 	}
 	fz_index = sto_applied_index(fz_st);
-	if (!fz_atexit)
+	if (!fz_atexit) {
 		atexit(fz_store_remove);
+#ifdef FZ_STORE_CHECK
+		atexit(fz_store_check);
+#endif
+	}
 	fz_atexit = 1;
 	return fz_st;
 }
 
-/* Once FZ_STORE_APPLIES_MAX entries went in since the last time: the
- * store flushed and compacted (1), else nothing (0). */
+/* Between inputs, the graph empty. Once FZ_STORE_REPLACE_MAX entries
+ * went in since the store was opened: it is closed and a new, empty one
+ * opened (2). Else once FZ_STORE_APPLIES_MAX went in since the last
+ * compaction: flushed and compacted (1). Else nothing (0). */
 static inline int fz_store_recycle(void)
 {
-	static uint64_t at;
-	if (fz_st == NULL || fz_index - at < FZ_STORE_APPLIES_MAX)
+	static uint64_t at, opened; /* fz_index then (of this store) */
+	if (fz_st == NULL)
+		return 0;
+	if (fz_index - opened >= FZ_STORE_REPLACE_MAX) {
+		fz_store_remove();
+		fz_store();
+		if (fz_index != 0) { /* a new store has applied nothing */
+			fprintf(stderr, "fuzz store: not new, index %llu\n",
+			        (unsigned long long)fz_index);
+			abort();
+		}
+		at = opened = fz_index;
+		FZ_STORE_COUNT(fz_replacements);
+		return 2;
+	}
+	if (fz_index - at < FZ_STORE_APPLIES_MAX)
 		return 0;
 	char em[LORA_ERRMSG_BYTES];
 	if (sto_compact(fz_st, em)) {
@@ -75,6 +122,7 @@ static inline int fz_store_recycle(void)
 		abort();
 	}
 	at = fz_index;
+	FZ_STORE_COUNT(fz_compactions);
 	return 1;
 }
 

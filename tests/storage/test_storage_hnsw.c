@@ -5,6 +5,7 @@
  * batches, one of them reopened midway, hold byte-equal graph keys). The
  * vectors come from a seed: set LORA_SEED to replay a run. */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,11 +33,11 @@ static double rnd(void) /* [0, 1) */
 	return (double)(rng >> 11) / 9007199254740992.0;
 }
 
-/* vector i: uniform in [-1, 1), or around one of 16 centres */
-static void make_vec(float *x, int clustered, uint64_t id)
+/* vector i of seed vs: uniform in [-1, 1), or around one of 16 centres */
+static void make_vec_of(float *x, int clustered, uint64_t id, uint64_t vs)
 {
 	uint64_t keep = rng;
-	rng = seed ^ (id * 0x9e3779b97f4a7c15ull);
+	rng = vs ^ (id * 0x9e3779b97f4a7c15ull);
 	int c = (int)(rnd() * 16);
 	for (int d = 0; d < DIM; d++) {
 		double centre = clustered ? sin((double)(c * DIM + d)) : 0;
@@ -44,6 +45,11 @@ static void make_vec(float *x, int clustered, uint64_t id)
 		    (float)(centre + (clustered ? 0.15 : 1) * (2 * rnd() - 1));
 	}
 	rng = keep;
+}
+
+static void make_vec(float *x, int clustered, uint64_t id)
+{
+	make_vec_of(x, clustered, id, seed);
 }
 
 /* Empty batches until no graph of s is being built: how many it took. */
@@ -657,9 +663,16 @@ END_TEST
 
 /* ---- distance kernels: the same bits from each (hnsw_dist.c) ---- */
 
-static float rnd_float(void) /* mixed magnitudes and signs */
+/* mixed magnitudes and signs; kind 1: also huge ones (products and sums
+ * overflow to inf, and inf - inf is NaN), 2: also denormals and zeros,
+ * 3: all of them in one vector */
+static float rnd_float(int kind)
 {
-	double m = 2 * rnd() - 1;
+	double m = 2 * rnd() - 1, r = rnd();
+	if ((kind == 1 || kind == 3) && r < 0.3)
+		return (float)(m * FLT_MAX);
+	if ((kind == 2 || kind == 3) && r > 0.6)
+		return r > 0.9 ? 0.0f : (float)(m * FLT_MIN);
 	return (float)(m * pow(2.0, (int)(rnd() * 40) - 20));
 }
 
@@ -679,18 +692,18 @@ START_TEST(kernels_agree_bit_for_bit)
 	const struct hnsw_kernel *b = hnsw_kernel_get(HNSW_KERNEL_AVX2);
 	ck_assert_ptr_nonnull(a);
 	if (!b) {
-		printf("kernels: no AVX2 on this CPU, nothing to compare\n");
+		printf("kernels: skipped: no AVX2 on this CPU\n");
 		return;
 	}
 	enum { DMAX = 1024 };
 	static float q[DMAX], x[4][DMAX];
-	size_t cmp = 0;
-	for (int t = 0; t < 2000; t++) {
+	size_t cmp = 0, special = 0;
+	for (int t = 0; t < 4000; t++) {
 		uint32_t n = HNSW_DIST_LANES * (1 + (uint32_t)(rnd() * 128));
 		for (uint32_t i = 0; i < n; i++) {
-			q[i] = rnd_float();
+			q[i] = rnd_float(t & 3);
 			for (int k = 0; k < 4; k++)
-				x[k][i] = rnd_float();
+				x[k][i] = rnd_float(t & 3);
 		}
 		const float *xs[4] = {x[0], x[1], x[2], x[3]};
 		float d4a[4], d4b[4], l4a[4], l4b[4];
@@ -708,10 +721,14 @@ START_TEST(kernels_agree_bit_for_bit)
 			ck_assert_uint_eq(bits_of(l4a[k]), l);
 			ck_assert_uint_eq(bits_of(l4b[k]), l);
 			cmp += 6;
+			special += !isnormal(a->dot(q, x[k], n)) +
+			           !isnormal(a->l2(q, x[k], n));
 		}
 	}
-	printf("kernels: %s and %s agree on %zu results (seed %llu)\n", a->name,
-	       b->name, cmp, (unsigned long long)seed);
+	printf("kernels: %s and %s agree on %zu results, %zu of them inf, "
+	       "NaN, zero or denormal (seed %llu)\n",
+	       a->name, b->name, cmp, special, (unsigned long long)seed);
+	ck_assert_uint_gt(special, 1000);
 }
 END_TEST
 
@@ -731,47 +748,119 @@ static int del_none(void *arg, uint64_t id)
 	return 1;
 }
 
-/* a graph of 2,000 nodes built with kernel `which`: a hash of every
- * node's lists and the entry point */
-static uint64_t graph_hash(int which, int metric, int dims)
+/* Vector id of the graph tests (dims up to 64). extreme: every 5th id
+ * scaled to components near 1e30 (its dot products overflow to inf and
+ * give NaN cosine and dot distances before hnsw.c counts them +inf),
+ * every 7th to denormals (a zero norm: cosine refuses it), every 11th
+ * with one component at FLT_MAX. */
+static void graph_vec(float *x, uint64_t id, int dims, uint64_t vs, int extreme)
+{
+	make_vec_of(x, (int)(id & 1), id, vs);
+	for (int d = DIM; d < dims; d++)
+		x[d] = x[d - DIM] * 0.5f;
+	for (int d = 0; extreme && d < dims; d++) {
+		if (id % 5 == 0)
+			x[d] *= 1e30f;
+		else if (id % 7 == 0)
+			x[d] *= 1e-40f;
+		else if (id % 11 == 0 && d == 3)
+			x[d] = -FLT_MAX;
+	}
+}
+
+/* A graph of 2,000 nodes built with kernel `which` from the vectors of
+ * seed vs, then 20 searches (ef 100; with extreme, every other query
+ * huge, the others not): a hash of every node's lists, the entry point and the
+ * answers. Each answer is in (dist, id) order and no distance is NaN. */
+static uint64_t graph_hash(int which, int metric, int dims, uint64_t vs,
+                           int extreme)
 {
 	ck_assert_int_eq(hnsw_kernel_force(which), 0);
 	struct hnsw_graph *g = hnsw_new("emb", (uint32_t)dims, metric, 8, 64);
 	ck_assert_ptr_nonnull(g);
-	rng = seed;
 	float x[64];
 	for (uint64_t id = 0; id < 2000; id++) {
-		make_vec(x, (int)(id & 1), id);
-		for (int d = DIM; d < dims; d++)
-			x[d] = x[d - DIM] * 0.5f;
+		graph_vec(x, id, dims, vs, extreme);
 		ck_assert_int_eq(hnsw_insert(g, id * 7 + 1, x), 0);
 	}
 	uint64_t h = 14695981039346656037ull;
 	ck_assert_int_eq(hnsw_flush(g, put_hash, del_none, &h), 0);
 	int has;
 	h = (h ^ hnsw_entry(g, &has)) * 1099511628211ull;
+	struct hnsw_cand out[100];
+	for (uint64_t t = 0; t < 20; t++) {
+		double q[64];
+		size_t n;
+		graph_vec(x, 100000 + 5 * t + (t & 1), dims, vs, extreme);
+		for (int d = 0; d < dims; d++)
+			q[d] = x[d];
+		ck_assert_int_eq(hnsw_search(g, q, 100, out, &n), 0);
+		ck_assert_uint_gt(n, 0);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert(!isnan(out[i].dist));
+			ck_assert(i == 0 || out[i - 1].dist < out[i].dist ||
+			          (out[i - 1].dist == out[i].dist &&
+			           out[i - 1].id < out[i].id));
+			h = (h ^ out[i].id) * 1099511628211ull;
+		}
+	}
 	hnsw_free(g);
 	ck_assert_int_eq(hnsw_kernel_force(HNSW_KERNEL_AUTO), 0);
 	return h;
 }
 
-/* ... and so do the graphs built with either kernel */
+/* The graph's decisions are part of what replicas (and versions) must
+ * agree on: for seed 42 these hashes are pinned, so any change of a
+ * decision (a heap's order, a tie, a distance's rounding) fails here,
+ * not only a difference between kernels. The plain ones are the graphs
+ * of the version before the distance kernels too (74367e2^'s hnsw.c
+ * gives the same three); the extreme ones changed when NaN distances
+ * became +inf. */
+#define GRAPH_SEED 42
+static const uint64_t graph_golden[3][2] = {
+    {0x3d7bdbcd64ca0ae9ull, 0x6a2d4d969eab18ceull}, /* cosine */
+    {0x8b52be29624eb81bull, 0x6f0f578315cb5171ull}, /* euclidean, 37-d */
+    {0xb73791248fc000bfull, 0xfbf9531d494095afull}, /* dot */
+};
+static const int graph_metrics[3] = {HNSW_COSINE, HNSW_EUCLIDEAN, HNSW_DOT};
+
+START_TEST(graph_hashes_are_pinned)
+{
+	for (int i = 0; i < 3; i++)
+		for (int e = 0; e < 2; e++) {
+			int dims = i == 1 ? DIM + 13 : DIM;
+			uint64_t h =
+			    graph_hash(HNSW_KERNEL_AUTO, graph_metrics[i], dims,
+			               GRAPH_SEED, e);
+			printf("graph: metric %d extreme %d hash %016llx\n",
+			       graph_metrics[i], e, (unsigned long long)h);
+			ck_assert_uint_eq(h, graph_golden[i][e]);
+		}
+}
+END_TEST
+
+/* ... and the graphs built with either kernel are the same, for the
+ * run's seed too, huge and denormal vectors among them */
 START_TEST(graphs_same_with_either_kernel)
 {
 	if (!hnsw_kernel_get(HNSW_KERNEL_AVX2)) {
-		printf("kernels: no AVX2 on this CPU, nothing to compare\n");
+		printf("kernels: skipped: no AVX2 on this CPU\n");
 		return;
 	}
-	int metrics[] = {HNSW_COSINE, HNSW_EUCLIDEAN, HNSW_DOT};
-	for (int i = 0; i < 3; i++) {
-		int dims = i == 1 ? DIM + 13 : DIM; /* padded to 40 */
-		uint64_t a = graph_hash(HNSW_KERNEL_SSE, metrics[i], dims);
-		uint64_t b = graph_hash(HNSW_KERNEL_AVX2, metrics[i], dims);
-		printf("kernels: metric %d graph hash %016llx / %016llx\n",
-		       metrics[i], (unsigned long long)a,
-		       (unsigned long long)b);
-		ck_assert_uint_eq(a, b);
-	}
+	for (int i = 0; i < 3; i++)
+		for (int e = 0; e < 2; e++) {
+			int dims = i == 1 ? DIM + 13 : DIM;
+			int m = graph_metrics[i];
+			uint64_t a =
+			    graph_hash(HNSW_KERNEL_SSE, m, dims, seed, e);
+			uint64_t b =
+			    graph_hash(HNSW_KERNEL_AVX2, m, dims, seed, e);
+			printf("kernels: metric %d extreme %d graph hash "
+			       "%016llx / %016llx\n",
+			       m, e, (unsigned long long)a,
+			       (unsigned long long)b);
+			ck_assert_uint_eq(a, b);
+		}
 }
 END_TEST
 
@@ -791,6 +880,7 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, non_finite_vectors_stay_out);
 	tcase_add_test(t, levels_are_fixed);
 	tcase_add_test(t, kernels_agree_bit_for_bit);
+	tcase_add_test(t, graph_hashes_are_pinned);
 	tcase_add_test(t, graphs_same_with_either_kernel);
 	tcase_add_test(t, background_build);
 	tcase_add_test(t, step_follows_the_definition);
