@@ -255,7 +255,9 @@ static int load_secret(struct lnode *n, int nowait)
 	return 1;
 }
 
-/* 0 with *out, LORA_ENOTFOUND, or LORA_ETIMEOUT (nowait, store busy). */
+/* 0 with *out, LORA_ENOTFOUND, or LORA_ETIMEOUT (nowait: the store busy
+ * with a snapshot, or the record not in memory, so that the HTTP I/O
+ * thread never waits for the disk; the caller asks again off it). */
 static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out,
                      int nowait)
 {
@@ -263,7 +265,9 @@ static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out,
 	struct sto_store *st = store_get(n, nowait, &busy);
 	if (busy)
 		return LORA_ETIMEOUT;
-	int rc = st ? sto_user_get(st, name, out) : LORA_EUNAVAILABLE;
+	int rc = st == NULL ? LORA_EUNAVAILABLE
+	         : nowait   ? sto_user_get_cached(st, name, out)
+	                    : sto_user_get(st, name, out);
 	node_store_release(n);
 	return rc;
 }
