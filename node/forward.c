@@ -7,7 +7,10 @@
  * leader applies every entry of earlier terms before it executes anything,
  * and then finds the id if the first copy committed). A write without one
  * answers LORA_UNKNOWN_OUTCOME as soon as the leader it went to has been
- * silent for an election timeout (node_forward_check).
+ * silent for an election timeout (node_forward_check). With
+ * authentication on, each new connection first carries a hello (the
+ * cluster-secret proof alone), so the leader does not hold that idle
+ * connection to its authentication deadline (native.c).
  */
 #include <stdio.h>
 #include <string.h>
