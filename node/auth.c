@@ -104,9 +104,17 @@ const char *node_role_name(int role)
  * (reader, writer or admin) whatever its user store says, as a node that
  * has not applied a GRANT or REVOKE yet would
  * (tests/integration/peer_forward_stale.sh). */
+static const char *stale_role_env;
+static void stale_role_read(void)
+{
+	stale_role_env = getenv("LORA_AUTH_STALE_ROLE_TESTING");
+}
+
 static int stale_role_testing(const Lora__UserRecord *u, int role)
 {
-	const char *e = getenv("LORA_AUTH_STALE_ROLE_TESTING");
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, stale_role_read); /* read once, as peerfwd.c */
+	const char *e = stale_role_env;
 	const char *colon = e ? strchr(e, ':') : NULL;
 	if (colon == NULL || u->name == NULL ||
 	    strlen(u->name) != (size_t)(colon - e) ||
@@ -247,7 +255,9 @@ static int load_secret(struct lnode *n, int nowait)
 	return 1;
 }
 
-/* 0 with *out, LORA_ENOTFOUND, or LORA_ETIMEOUT (nowait, store busy). */
+/* 0 with *out, LORA_ENOTFOUND, or LORA_ETIMEOUT (nowait: the store busy
+ * with a snapshot, or the record not in memory, so that the HTTP I/O
+ * thread never waits for the disk; the caller asks again off it). */
 static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out,
                      int nowait)
 {
@@ -255,13 +265,46 @@ static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out,
 	struct sto_store *st = store_get(n, nowait, &busy);
 	if (busy)
 		return LORA_ETIMEOUT;
-	int rc = st ? sto_user_get(st, name, out) : LORA_EUNAVAILABLE;
+	int rc = st == NULL ? LORA_EUNAVAILABLE
+	         : nowait   ? sto_user_get_cached(st, name, out)
+	                    : sto_user_get(st, name, out);
 	node_store_release(n);
 	return rc;
 }
 
+extern char **environ;
+
+/* A WARN line for each test hook (docs/node.md "Test hooks") set in the
+ * environment: LORA_*_TESTING (honoured only when built with the CMake
+ * option LORA_TEST_HOOKS) and LORA_TEST_* (always compiled), so that a
+ * stray variable in a unit file cannot change a node without a trace. */
+static void test_hooks_log(void)
+{
+	for (char **e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		int k = eq ? (int)(eq - *e) : (int)strlen(*e);
+		int testing = k > 8 && !strncmp(*e + k - 8, "_TESTING", 8);
+		if (strncmp(*e, "LORA_", 5) != 0 ||
+		    (!testing && strncmp(*e, "LORA_TEST_", 10) != 0))
+			continue;
+#ifndef LORA_TEST_HOOKS
+		if (testing) {
+			LOG_WARN("test hook %.*s is set but ignored (built "
+			         "without LORA_TEST_HOOKS)",
+			         k, *e);
+			continue;
+		}
+#endif
+		LOG_WARN("test hook %s is set and honoured: this node "
+		         "misbehaves on purpose (for tests only, docs/node.md "
+		         "\"Test hooks\")",
+		         *e);
+	}
+}
+
 int node_auth_open(struct lnode *n, char *errmsg)
 {
+	test_hooks_log();
 	if (sodium_init() < 0)
 		return lora_errf(LORA_EINTERNAL, errmsg,
 		                 "libsodium failed to initialise");

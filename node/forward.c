@@ -7,7 +7,10 @@
  * leader applies every entry of earlier terms before it executes anything,
  * and then finds the id if the first copy committed). A write without one
  * answers LORA_UNKNOWN_OUTCOME as soon as the leader it went to has been
- * silent for an election timeout (node_forward_check).
+ * silent for an election timeout (node_forward_check). With
+ * authentication on, each new connection first carries a hello (the
+ * cluster-secret proof alone), so the leader does not hold that idle
+ * connection to its authentication deadline (native.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +62,71 @@ static int fwd_tls(struct lnode *n, nng_dialer d, uint64_t id)
 	return rv ? LORA_EIO : 0;
 }
 
+/* A hello on its way (fwd_pipe_added). */
+struct fwd_hello {
+	nng_aio *aio;
+};
+
+/* The hello's send ended: its message back if never handed over. */
+static void hello_sent(void *arg)
+{
+	struct fwd_hello *h = arg;
+	if (nng_aio_result(h->aio) != 0)
+		nng_msg_free(nng_aio_get_msg(h->aio));
+	nng_aio_reap(h->aio); /* freed off this callback */
+	lora_free(h);
+}
+
+/* The hello: a RunRequest with only the cluster-secret proof (no query,
+ * no user), as native.c knows it. NULL when there is no secret yet. */
+static nng_msg *hello_msg(struct lnode *n)
+{
+	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
+	uint8_t proof[STO_SECRET_BYTES_MAX];
+	size_t plen = 0;
+	if (node_auth_peer_proof(n, 1, proof, &plen) != 0)
+		return NULL;
+	run.peer_proof.data = proof;
+	run.peer_proof.len = plen;
+	run.query = "";
+	run.as_user = "";
+	Lora__Request r = LORA__REQUEST__INIT;
+	r.kind_case = LORA__REQUEST__KIND_RUN;
+	r.run = &run;
+	size_t len = lora__request__get_packed_size(&r);
+	nng_msg *msg = NULL;
+	if (nng_msg_alloc(&msg, len) == 0)
+		lora__request__pack(&r, nng_msg_body(msg));
+	sodium_memzero(proof, sizeof proof);
+	return msg;
+}
+
+/* nng's callback on a new connection to a member's native port: a hello
+ * (hello_msg), so that the member counts this connection (only it) as a
+ * member's at once and does not hold it to its authentication deadline
+ * (native.c) while no write comes (after a redial, or on the socket to a
+ * former leader); without it such an idle connection would be closed and
+ * redialed every auth_timeout_ms. Sent on the socket's own context, which
+ * forwarded writes never use (a newer hello replaces an older one); its
+ * answer is not awaited. */
+static void fwd_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct lnode *n = arg;
+	(void)ev;
+	if (!node_auth_enabled(n))
+		return;              /* no deadline */
+	nng_msg *msg = hello_msg(n); /* no secret yet: the first write's */
+	struct fwd_hello *h = msg ? lora_calloc(1, sizeof *h) : NULL;
+	if (h == NULL || nng_aio_alloc(&h->aio, hello_sent, h) != 0) {
+		lora_free(h);
+		nng_msg_free(msg);
+		return;
+	}
+	nng_aio_set_msg(h->aio, msg);
+	nng_aio_set_timeout(h->aio, NODE_FORWARD_SEND_MS);
+	nng_send_aio(nng_pipe_socket(p), h->aio);
+}
+
 /* A req socket dialing addr (member id's native port), created on first
  * use and kept. */
 static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
@@ -85,7 +153,9 @@ static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
 			nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
 			nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 			                    NODE_PEER_MSG_BYTES_MAX);
-			if (nng_dialer_create(&d, c->sock, url) != 0 ||
+			if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
+			                    fwd_pipe_added, n) != 0 ||
+			    nng_dialer_create(&d, c->sock, url) != 0 ||
 			    (n->cfg.native_tls.mode != NODE_TLS_OFF &&
 			     fwd_tls(n, d, id) != 0) ||
 			    nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {

@@ -27,10 +27,14 @@
  *
  * Limits on connections: conns_max open in all (more are closed as they
  * come); a connection that has not yet sent a complete request (in its
- * TLS handshake, or silent) is pending, and one source address (an IPv6
- * /64) may hold at most pending_per_source of them, so a flood of silent
- * connections from one host cannot take every place (a new one shuts
- * down the oldest of them, so that source's real clients still get in);
+ * TLS handshake, or silent) is pending, and with pending_until_known (the
+ * node's server) one that has sent only requests nobody vouched for
+ * (answered 401, or open endpoints) still is, until the handler calls
+ * node_http_known; one source address (an IPv6 /64) may hold at most
+ * pending_per_source of them, so a flood of silent or unauthenticated
+ * keep-alive connections from one host cannot take every place (a new
+ * one shuts down the oldest of them, so that source's real clients still
+ * get in; a new one refused as conns_max are open shuts down none);
  * TLS handshakes end
  * within NODE_HTTP_HANDSHAKE_MS, at most NODE_HTTP_HANDSHAKES_MAX pending.
  */
@@ -91,7 +95,8 @@ struct node_http_ex {
 	int tls_held; /* TLS holds answer bytes a worker must flush */
 	uint64_t accept_ms;
 	struct node_source src; /* the client's address (set at accept) */
-	atomic_int served;      /* a complete request came: not pending */
+	atomic_int served;      /* not pending: a complete request came (or,
+	                         * pending_until_known, node_http_known) */
 	struct node_http_ex *prev, *next; /* all connections (hs->mu) */
 	struct node_http_ex *qnext;       /* worker queue (hs->mu) */
 	char *buf;                        /* bytes read, not yet consumed */
@@ -144,6 +149,7 @@ struct node_http {
 	struct node_http_ops ops;
 	int workers;
 	size_t queue_max, conns_max, body_bytes_max, pending_per_source;
+	int pending_until_known;
 	int lfd, efd, wakefd;
 	pthread_t io_thread;
 	int io_started;
@@ -536,6 +542,11 @@ const char *node_http_ident(const struct node_http_ex *x)
 	return x->ident;
 }
 
+void node_http_known(struct node_http_ex *x)
+{
+	atomic_store_explicit(&x->served, 1, memory_order_relaxed);
+}
+
 const char *node_http_method(const struct node_http_ex *x)
 {
 	return x->method;
@@ -715,19 +726,21 @@ static struct node_http_ex *conn_alloc(const struct node_http *hs)
 	return x;
 }
 
-/* A connection is pending until its first complete request. */
+/* A connection is pending until its first complete request (or, with
+ * pending_until_known, until node_http_known). */
 static int pending(const struct node_http_ex *x)
 {
 	return !atomic_load_explicit(&x->served, memory_order_relaxed) &&
 	       !x->evicted && !x->busy;
 }
 
-/* At pending_per_source connections pending from src, shuts down the
- * oldest of them as evict_oldest_handshake does (hs->mu held; epoll
- * thread): 1 when one was, else 0. (The list is newest first: among
- * connections of the same millisecond the last one seen is the oldest.) */
-static int evict_pending_from(struct node_http *hs,
-                              const struct node_source *src)
+/* The oldest of src's pending connections when src holds
+ * pending_per_source of them (a new one shuts it down as
+ * evict_oldest_handshake does), else NULL (hs->mu held; epoll thread).
+ * (The list is newest first: among connections of the same millisecond
+ * the last one seen is the oldest.) */
+static struct node_http_ex *pending_over(struct node_http *hs,
+                                         const struct node_source *src)
 {
 	size_t k = 0;
 	struct node_http_ex *old = NULL;
@@ -737,10 +750,7 @@ static int evict_pending_from(struct node_http *hs,
 			if (old == NULL || x->accept_ms <= old->accept_ms)
 				old = x;
 		}
-	if (k < hs->pending_per_source)
-		return 0;
-	evict(hs, old);
-	return 1;
+	return k >= hs->pending_per_source ? old : NULL;
 }
 
 /* One line per source per NODE_SOURCE_LOG_MS about its connections shut
@@ -753,11 +763,13 @@ static void source_warn(struct node_http *hs, const struct node_source *src)
 		return;
 	node_source_text(src, from, sizeof from);
 	LOG_WARN("http: closed the oldest of %zu connections from %s "
-	         "without a complete request for a new one "
+	         "without %s for a new one "
 	         "(pending_per_source; %llu more closed since its last "
 	         "line, at most one line per source every %d s)",
-	         hs->pending_per_source, from, (unsigned long long)quiet,
-	         NODE_SOURCE_LOG_MS / 1000);
+	         hs->pending_per_source, from,
+	         hs->pending_until_known ? "an authenticated request"
+	                                 : "a complete request",
+	         (unsigned long long)quiet, NODE_SOURCE_LOG_MS / 1000);
 }
 
 /* Adds x (fd, from x->src) to the connections: 0 (*evicted set when an
@@ -767,14 +779,21 @@ static int conn_add(struct node_http *hs, struct node_http_ex *x, int fd,
                     int *evicted)
 {
 	pthread_mutex_lock(&hs->mu);
-	*evicted = evict_pending_from(hs, &x->src);
-	/* the shut down ones are closed in this epoll round: not counted */
-	int rc = hs->n_conns - hs->n_evicted >= hs->conns_max ? LORA_ELIMIT : 0;
+	struct node_http_ex *old = pending_over(hs, &x->src);
+	/* the shut down ones are closed in this epoll round: not counted,
+	 * nor the one this connection would shut down; and only a connection
+	 * that is then taken shuts one down */
+	int rc = hs->n_conns - hs->n_evicted - (old != NULL) >= hs->conns_max
+	             ? LORA_ELIMIT
+	             : 0;
 	if (rc == 0 && hs->tls_mode != NODE_TLS_OFF &&
 	    hs->handshakes >= NODE_HTTP_HANDSHAKES_MAX)
 		(void)evict_oldest_handshake(hs);
 	if (rc == 0 && conn_tls_init(hs, x, fd) != 0)
 		rc = LORA_ENOMEM;
+	*evicted = rc == 0 && old != NULL;
+	if (*evicted)
+		evict(hs, old);
 	if (rc == 0) {
 		x->kind = HTTP_KIND_CONN;
 		x->hs = hs;
@@ -1014,7 +1033,8 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			return;
 		}
 		x->start_ms = 0;
-		if (!atomic_load_explicit(&x->served, memory_order_relaxed))
+		if (!hs->pending_until_known &&
+		    !atomic_load_explicit(&x->served, memory_order_relaxed))
 			atomic_store_explicit(&x->served, 1,
 			                      memory_order_relaxed);
 		if (x->eof)
@@ -1351,6 +1371,7 @@ static void take_limits(struct node_http *hs, const struct node_http_cfg *cfg)
 	hs->pending_per_source = cfg->pending_per_source > 0
 	                             ? cfg->pending_per_source
 	                             : NODE_HTTP_PENDING_PER_SOURCE;
+	hs->pending_until_known = cfg->pending_until_known;
 #undef LIMIT
 }
 

@@ -47,6 +47,11 @@ struct node_http_cfg {
 	 * handshake or silent) from one source address (IPv6: one /64); a
 	 * new one shuts down the oldest. 0: NODE_HTTP_PENDING_PER_SOURCE */
 	size_t pending_per_source;
+	/* 1: a connection stays pending (above) until the handler calls
+	 * node_http_known on one of its requests (an authenticated one),
+	 * not merely until its first complete request, so that connections
+	 * answered 401 keep counting against their source's cap */
+	int pending_until_known;
 };
 
 /* What the handler's callbacks return. */
@@ -128,6 +133,9 @@ const char *node_http_ident(const struct node_http_ex *x);
 /* X-Lora-Forwarded hops (0: none), at most NODE_FORWARD_HOPS_MAX. */
 #define NODE_FORWARD_HOPS_MAX 2
 int node_http_forwarded(const struct node_http_ex *x);
+/* x's connection showed who sends it (pending_until_known: it no longer
+ * counts against its source's pending_per_source; any thread). */
+void node_http_known(struct node_http_ex *x);
 /* 1 once x was answered (or its answer started). */
 int node_http_replied(const struct node_http_ex *x);
 /* Header lines (each ending in CRLF; static, borrowed) added to this

@@ -112,6 +112,11 @@ int node_http_authorize(struct lnode *n, struct node_http_ex *x,
 {
 	struct node_identity who = {.role = NODE_ROLE_ADMIN};
 	int need = route_role(n, r);
+	/* the connection stops being pending (http.c) only once someone
+	 * is known to send it: any request with authentication off, an
+	 * authenticated one with it on (not a 401, not an open endpoint) */
+	if (!node_auth_enabled(n))
+		node_http_known(x);
 	if (need < 0 || !node_auth_enabled(n)) {
 		if (need < 0)
 			who.role = NODE_ROLE_NONE; /* nobody in particular */
@@ -128,6 +133,8 @@ int node_http_authorize(struct lnode *n, struct node_http_ex *x,
 		                      "check: retry");
 		return 1;
 	}
+	if (rc == 0)
+		node_http_known(x);
 	if (rc) {
 		node_http_reply_unauthorized(
 		    x, node_http_authz(x) || node_http_ident(x)

@@ -165,7 +165,8 @@ int node_http_start(struct lnode *n, char *errmsg)
 	const struct node_http_cfg cfg = {.addr = n->cfg.http_addr,
 	                                  .tls = &n->cfg.http_tls,
 	                                  .pending_per_source =
-	                                      n->cfg.pending_per_source};
+	                                      n->cfg.pending_per_source,
+	                                  .pending_until_known = 1};
 	const struct node_http_ops ops = {.arg = n,
 	                                  .io = api_io,
 	                                  .work = api_work,

@@ -18,10 +18,12 @@
  * source address and native_pending_max in all are kept (more are closed
  * as they come), so silent or failing connections cannot hold the
  * NODE_NATIVE_CONNS_MAX places. Each refusal is logged at most once per
- * source per NODE_SOURCE_LOG_MS (source.h). A connection from a source
- * that has sent the cluster secret since this node started (a member's;
- * NODE_NATIVE_MEMBER_SOURCES remembered) is not pending: members keep
- * connections to the leader open idle, and authenticate per request.
+ * source per NODE_SOURCE_LOG_MS (source.h). A connection that has carried
+ * a member's forwarded write (with the cluster secret as proof) is no
+ * longer pending: members keep their connection to the leader open idle
+ * between writes, and authenticate per request. The exemption is the
+ * connection's own, never its source address's: another connection from
+ * a member's host (or its /64) is held to the deadline and caps as any.
  * Explicit transactions (BeginRequest, RunRequest.tx, CommitRequest,
  * RollbackRequest) live in http_tx.c's table with the HTTP ones, bound to
  * the user; a statement in one answers every row at once, and they roll
@@ -56,11 +58,6 @@
 #define NODE_NATIVE_CONNS_MAX 1024
 #define NODE_NATIVE_WARN_MS   10000 /* one "full" line per */
 #define NODE_CURSOR_KEY_BYTES 16    /* 128 random bits */
-/* source addresses that presented the cluster secret (a member's
- * forwarded write), remembered so that members' connections are not held
- * to the authentication deadline (forward.c's idle ones would be closed
- * and redialed for good) */
-#define NODE_NATIVE_MEMBER_SOURCES 32
 
 /* A cursor is named by 16 random bytes and bound to the connection and
  * the user that opened it: another connection cannot fetch or close it
@@ -115,8 +112,6 @@ struct node_native {
 	int auth_on;
 	uint32_t auth_timeout_ms, pending_per_source, pending_max;
 	struct node_source_log refused_log; /* per source (mu) */
-	struct node_source members[NODE_NATIVE_MEMBER_SOURCES]; /* ring (mu) */
-	unsigned n_members;
 };
 
 /* Tests: the connection cap of nodes started from now on. */
@@ -166,11 +161,12 @@ void node_native_reap(struct lnode *n)
 	reap_pending(nv);
 }
 
-/* Where pipe p comes from (all zero when nng cannot tell). */
+/* Where pipe p comes from (unknown, matching no other source, when nng
+ * cannot tell). */
 static void pipe_source(nng_pipe p, struct node_source *src)
 {
 	nng_sockaddr sa;
-	memset(src, 0, sizeof *src);
+	node_source_unknown(src);
 	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) != 0)
 		return;
 	if (sa.s_family == NNG_AF_INET)
@@ -201,11 +197,7 @@ static int conn_place(struct node_native *nv, nng_pipe p,
 	}
 	if (free_at < 0)
 		return REFUSED_FULL;
-	int member = 0;
-	for (unsigned i = 0;
-	     i < nv->n_members && i < NODE_NATIVE_MEMBER_SOURCES; i++)
-		member |= node_source_eq(&nv->members[i], src);
-	if (!nv->auth_on || member) {
+	if (!nv->auth_on) {
 		nv->conns[free_at] = (struct native_conn){
 		    .pipe = p, .src = *src, .added_ms = now, .authed = 1};
 		return PLACED;
@@ -295,24 +287,13 @@ static void conn_authed(struct node_native *nv)
 			nv->conns[i].authed = 1;
 }
 
-/* This thread's connection is a member's (it sent the cluster secret):
- * authenticated, and its source is remembered as a member's (nv->mu
- * held). */
+/* This thread's connection carried a member's request with a valid
+ * cluster-secret proof: it, and only it, is no longer pending (nv->mu
+ * held). Its source address earns nothing: a neighbour of a member on
+ * the same host or /64 is held to the deadline and caps as any. */
 static void conn_member(struct node_native *nv)
 {
-	for (int i = 0; req_pipe && i < nv->conns_cap; i++) {
-		struct native_conn *c = &nv->conns[i];
-		if ((uint32_t)nng_pipe_id(c->pipe) != req_pipe)
-			continue;
-		c->authed = 1;
-		int known = 0;
-		for (unsigned k = 0;
-		     k < nv->n_members && k < NODE_NATIVE_MEMBER_SOURCES; k++)
-			known |= node_source_eq(&nv->members[k], &c->src);
-		if (!known)
-			nv->members[nv->n_members++ %
-			            NODE_NATIVE_MEMBER_SOURCES] = c->src;
-	}
+	conn_authed(nv);
 }
 
 /* Closes pending connections older than auth_timeout_ms (gossip thread;
@@ -729,6 +710,14 @@ static void handle_auth(struct lnode *n, const Lora__AuthRequest *a,
 	resp->role = lora_strdup(node_role_name(who.role));
 }
 
+/* A member's hello (forward.c, right after it dials): the proof alone,
+ * no query and no user; it only marks the connection as a member's. */
+static int native_hello(const Lora__RunRequest *run)
+{
+	return (run->query == NULL || run->query[0] == '\0') &&
+	       (run->as_user == NULL || run->as_user[0] == '\0');
+}
+
 /*
  * Who sends req: the connection's handshake, or, for a write a member
  * forwards (a RunRequest with peer_proof), the user that member checked
@@ -751,6 +740,14 @@ static int identify(struct lnode *n, const Lora__Request *req,
 		}
 		snprintf(who->user, sizeof who->user, "%s",
 		         run->as_user ? run->as_user : "");
+		if (native_hello(run)) {
+			pthread_mutex_lock(&n->native->mu);
+			conn_member(n->native);
+			pthread_mutex_unlock(&n->native->mu);
+			who->role = NODE_ROLE_NONE;
+			*peer = 1;
+			return 0;
+		}
 		int claimed = run->as_role <= NODE_ROLE_ADMIN
 		                  ? (int)run->as_role
 		                  : NODE_ROLE_NONE;
@@ -795,7 +792,10 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	int unauth = idrc != 0;
 	snprintf(req_user, sizeof req_user, "%s", unauth ? "" : who.user);
 	if (req && !unauth && req->kind_case == LORA__REQUEST__KIND_RUN &&
-	    req->run) {
+	    req->run && peer && native_hello(req->run)) {
+		resp = node_resp_new(); /* nothing to run: an empty answer */
+	} else if (req && !unauth &&
+	           req->kind_case == LORA__REQUEST__KIND_RUN && req->run) {
 		handle_run(n, req->run, &who, peer, &resp);
 	} else if ((resp = node_resp_new()) == NULL) {
 		/* out of memory: no answer */

@@ -6,7 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 build="$root/build/asan"
-cmake -S "$root" -B "$build" -DLORA_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# The node's test hooks (*_TESTING, docs/node.md) are for this build only.
+cmake -S "$root" -B "$build" -DLORA_SANITIZE=ON -DLORA_TEST_HOOKS=ON \
+	-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)"
 # The official Neo4j JavaScript driver for client_bolt_driver (pinned in
 # tests/client/bolt/package.json; node_modules is ignored by git). Without

@@ -191,7 +191,11 @@ int apply_auth_bootstrap(struct apply_ctx *c, const Lora__AuthBootstrap *m)
 
 /* ---- reads (latest applied state) -------------------------------------- */
 
-int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out)
+/* sto_user_get with read options ro: 0, LORA_ENOTFOUND, LORA_ECORRUPT,
+ * LORA_ETIMEOUT (ro of the block cache tier and the disk needed), or
+ * the read's error. */
+static int user_get(struct sto_store *s, const rocksdb_readoptions_t *ro,
+                    const char *name, Lora__UserRecord **out)
 {
 	*out = NULL;
 	size_t nl = strlen(name);
@@ -200,17 +204,40 @@ int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out)
 	char key[STO_USER_NAME_BYTES_MAX + 1];
 	key[0] = STO_META_USER;
 	memcpy(key + 1, name, nl);
-	char *val;
+	char *val, *err = NULL;
 	size_t vlen;
-	int rv = sto_get(s, s->ro, STO_CF_META, key, nl + 1, &val, &vlen);
-	if (rv)
-		return rv;
+	val = rocksdb_get_cf(s->db, ro, s->cf[STO_CF_META], key, nl + 1, &vlen,
+	                     &err);
+	if (err && strstr(err, "incomplete")) { /* Status::Incomplete */
+		rocksdb_free(err);
+		return LORA_ETIMEOUT;
+	}
+	if (err)
+		return sto_rocks_err(err, NULL, "read");
 	if (val == NULL)
 		return LORA_ENOTFOUND;
 	*out = lora__user_record__unpack(&lora_pb_allocator, vlen,
 	                                 (const uint8_t *)val);
 	rocksdb_free(val);
 	return *out ? 0 : LORA_ECORRUPT;
+}
+
+int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out)
+{
+	return user_get(s, s->ro, name, out);
+}
+
+int sto_user_get_cached(struct sto_store *s, const char *name,
+                        Lora__UserRecord **out)
+{
+	*out = NULL;
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	if (ro == NULL)
+		return LORA_ENOMEM;
+	rocksdb_readoptions_set_read_tier(ro, 1); /* kBlockCacheTier */
+	int rc = user_get(s, ro, name, out);
+	rocksdb_readoptions_destroy(ro);
+	return rc;
 }
 
 int sto_users_list(struct sto_store *s, Lora__UserRecord ***out, size_t *n)

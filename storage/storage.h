@@ -249,6 +249,12 @@ int sto_index_has_entries(const Lora__CreateIndex *d);
 #define STO_SECRET_BYTES_MAX    64
 /* 0 and *out (lora__user_record__free_unpacked), or LORA_ENOTFOUND. */
 int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out);
+/* sto_user_get from memory only (RocksDB's memtables and block cache,
+ * read tier kBlockCacheTier), for a thread that must not wait for the
+ * disk (the HTTP I/O thread): LORA_ETIMEOUT when the record, or whether
+ * there is one, would need a read from disk. */
+int sto_user_get_cached(struct sto_store *s, const char *name,
+                        Lora__UserRecord **out);
 /* Every user in name order: *out (sto_users_free) with *n records. */
 int sto_users_list(struct sto_store *s, Lora__UserRecord ***out, size_t *n);
 void sto_users_free(Lora__UserRecord **us, size_t n);

@@ -85,6 +85,9 @@ it_kill9 "$G"
 LORA_AUTH_STALE_ROLE_TESTING=wendy:writer it_start "$G" "$P"
 it_check "follower $G back (peer_forward off), following node $L" \
 	it_same "$(it_leader "$G")" "$L"
+it_check "follower $G logged the test hook it honours" grep -q \
+	"warn.*test hook LORA_AUTH_STALE_ROLE_TESTING=wendy:writer is set and honoured" \
+	"$IT_DIR/n$G.log"
 it_query "$L" '{"query":"REVOKE ROLE writer FROM wendy"}'
 it_query "$L" '{"query":"GRANT ROLE reader TO wendy"}'
 it_check "wendy demoted to reader on the leader" status_is 200

@@ -90,7 +90,7 @@ done
 https_ok() { curl -q -s -m 2 --cacert "$CA" "https://$IT_NET.$L:4747/health" | grep -q ok; }
 it_check "HTTP: ${#silent[@]} silent sockets open, a TLS client still gets /health" https_ok
 it_check "HTTP: closing the oldest pending handshakes is logged" it_wait 10 \
-	grep -q "http: closed the oldest of 128 connections from .* without a complete request" "$IT_DIR/n$L.log"
+	grep -q "http: closed the oldest of 128 connections from .* without an authenticated request" "$IT_DIR/n$L.log"
 for fd in "${silent[@]}"; do exec {fd}>&-; done
 
 # -- the wrong CA, and no client certificate on the peer port

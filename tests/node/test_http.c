@@ -27,7 +27,9 @@
 #define T_RESP_BYTES (64u << 10)
 
 /* ---- the handler ---------------------------------------------------------
- * /fast/...: answered on the I/O thread. /block/...: on a worker, once the
+ * /fast/...: answered on the I/O thread; /known/... too, and it tells the
+ * server who sent it (node_http_known, as the node does for an
+ * authenticated request). /block/...: on a worker, once the
  * gate opens. Anything else: on a worker at once. Every answer's body is
  * "<method> <uri> <body bytes>". */
 
@@ -54,7 +56,9 @@ static void answer(struct node_http_ex *x)
 static int t_io(void *arg, struct node_http_ex *x)
 {
 	(void)arg;
-	if (strncmp(node_http_uri(x), "/fast/", 6) != 0)
+	if (strncmp(node_http_uri(x), "/known/", 7) == 0)
+		node_http_known(x); /* as the node's after a valid login */
+	else if (strncmp(node_http_uri(x), "/fast/", 6) != 0)
 		return NODE_HTTP_TO_WORKER;
 	answer(x);
 	return NODE_HTTP_ANSWERED;
@@ -109,15 +113,17 @@ static int g_get(int *field)
 	return v;
 }
 
-static struct node_http *server_ps(int workers, size_t queue_max,
-                                   size_t conns_max, size_t per_source)
+static struct node_http *server_known(int workers, size_t queue_max,
+                                      size_t conns_max, size_t per_source,
+                                      int until_known)
 {
 	const struct node_http_cfg cfg = {.addr = T_ADDR ":0",
 	                                  .workers = workers,
 	                                  .queue_max = queue_max,
 	                                  .conns_max = conns_max,
 	                                  .body_bytes_max = T_BODY_MAX,
-	                                  .pending_per_source = per_source};
+	                                  .pending_per_source = per_source,
+	                                  .pending_until_known = until_known};
 	const struct node_http_ops ops = {
 	    .io = t_io, .work = t_work, .stopped = t_stopped};
 	struct node_http *hs;
@@ -125,6 +131,12 @@ static struct node_http *server_ps(int workers, size_t queue_max,
 	int rc = node_http_open(&cfg, &ops, &hs, err);
 	ck_assert_msg(rc == 0, "open: %s", err);
 	return hs;
+}
+
+static struct node_http *server_ps(int workers, size_t queue_max,
+                                   size_t conns_max, size_t per_source)
+{
+	return server_known(workers, queue_max, conns_max, per_source, 0);
 }
 
 static struct node_http *server(int workers, size_t queue_max, size_t conns_max)
@@ -460,6 +472,58 @@ START_TEST(silent_flood_from_one_source_leaves_room)
 }
 END_TEST
 
+/* With pending_until_known (the node's server), one source opens the
+ * connection cap's worth of keep-alive connections, each answered but
+ * never vouched for (a 401 at the node): they stay pending, so it keeps
+ * only pending_per_source of them, each new one shutting down its oldest,
+ * and another source is still served. A connection vouched for
+ * (/known/, an authenticated request) is never shut down for a newer one.
+ * Counted as served after any complete request (pending_until_known 0),
+ * the one source holds every place and the other's connection is closed
+ * unanswered. */
+START_TEST(unauthenticated_keepalive_from_one_source_leaves_room)
+{
+	enum { CAP = 8, PER_SOURCE = 3 };
+	struct node_http *hs = server_known(2, 0, CAP, PER_SOURCE, 1);
+	static struct client a[CAP], k, b;
+	char uri[64];
+	c_open_from(&k, hs, "127.1.50.2");
+	get(&k, "/known/login");
+	expect_answer(&k, 200, "GET /known/login 0");
+	for (int i = 0; i < CAP - 1; i++) { /* with k: every place */
+		c_open_from(&a[i], hs, "127.1.50.2");
+		snprintf(uri, sizeof uri, "/fast/401-%d", i);
+		get(&a[i], uri);
+		snprintf(uri, sizeof uri, "GET /fast/401-%d 0", i);
+		expect_answer(&a[i], 200, uri);
+	}
+	/* another source, accepted after them, is answered */
+	c_open_from(&b, hs, "127.1.50.3");
+	get(&b, "/fast/other");
+	expect_answer(&b, 200, "GET /fast/other 0");
+	/* the oldest unvouched ones were shut down, the newest is served */
+	ck_assert(c_closed(&a[0]));
+	get(&a[CAP - 2], "/fast/newest");
+	expect_answer(&a[CAP - 2], 200, "GET /fast/newest 0");
+	/* the vouched-for one outlived them all */
+	get(&k, "/fast/kept");
+	expect_answer(&k, 200, "GET /fast/kept 0");
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	struct node_http_stats s;
+	do { /* k, a[CAP - 4 .. CAP - 2] and b */
+		node_http_stats(hs, &s);
+		ck_assert_msg(lora_now_ms() < until, "%zu connections",
+		              s.conns);
+		usleep(1000);
+	} while (s.conns != PER_SOURCE + 2);
+	for (int i = 0; i < CAP; i++)
+		c_close(&a[i]);
+	c_close(&k);
+	c_close(&b);
+	node_http_close(hs);
+}
+END_TEST
+
 START_TEST(saturated_workers_answer_503)
 {
 	struct node_http *hs = server(1, 1, 0);
@@ -541,6 +605,8 @@ int main(void)
 	tcase_add_test(t, oversize_heads_and_bodies_refused);
 	tcase_add_test(t, connection_cap_closes_the_extra_ones);
 	tcase_add_test(t, silent_flood_from_one_source_leaves_room);
+	tcase_add_test(t,
+	               unauthenticated_keepalive_from_one_source_leaves_room);
 	tcase_add_test(t, saturated_workers_answer_503);
 	tcase_add_test(t, stop_answers_every_request_in_flight);
 	suite_add_tcase(s, t);

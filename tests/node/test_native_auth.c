@@ -5,8 +5,9 @@
  * authenticates is closed after auth_timeout_ms while an authenticated
  * one stays; at most pending_per_source unauthenticated connections from
  * one source and native_pending_max in all are kept, other sources and
- * authenticated connections are not held up by them; a source that sent
- * the cluster secret (a member's) is not held to the deadline. */
+ * authenticated connections are not held up by them; a connection that
+ * carried the cluster secret (a member's forwarded write) is not held to
+ * the deadline, while another one from the same address is. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <nng/nng.h>
@@ -249,14 +250,16 @@ START_TEST(unauthenticated_connections_capped)
 }
 END_TEST
 
-/* A source that sent a member's forwarded request (the cluster secret as
- * proof) is a member's: its later connections are not held to the
- * deadline, as members keep connections to the leader open idle; another
- * source's silent connection opened after it is closed meanwhile. */
-START_TEST(member_source_not_held_to_deadline)
+/* A connection that carried a member's forwarded request or hello (the
+ * cluster secret as proof) is not held to the deadline, as members keep
+ * their connection to the leader open idle; another connection from the same
+ * address that never sent a proof (a neighbour on the member's host) is
+ * closed at the deadline like one from any other source. Keyed by source
+ * address, member_idle would stay open for good. */
+START_TEST(member_connection_not_held_to_deadline)
 {
 	struct lnode *n = open_node("1000", "8", "8");
-	struct client admin, member, member_idle, other;
+	struct client admin, member, hello, member_idle, other;
 	c_dial(&admin, T_SRC_A);
 	c_login(&admin);
 	uint8_t proof[STO_SECRET_BYTES_MAX];
@@ -281,23 +284,45 @@ START_TEST(member_source_not_held_to_deadline)
 	ck_assert_int_eq(c_call(&member, &req, T_WAIT_MS, &r), 0);
 	ck_assert_msg(r->error == NULL, "forwarded: %s", r->error->message);
 	lora__response__free_unpacked(r, NULL);
+	/* a member's hello (forward.c, right after it dials): the proof
+	 * alone, answered empty, and the connection is a member's */
+	Lora__RunRequest hello_run = LORA__RUN_REQUEST__INIT;
+	hello_run.query = "";
+	hello_run.as_user = "";
+	hello_run.peer_proof.data = proof;
+	hello_run.peer_proof.len = plen;
+	Lora__Request hello_req = LORA__REQUEST__INIT;
+	hello_req.kind_case = LORA__REQUEST__KIND_RUN;
+	hello_req.run = &hello_run;
+	c_dial(&hello, T_SRC_C);
+	ck_assert_int_eq(c_call(&hello, &hello_req, T_WAIT_MS, &r), 0);
+	ck_assert_msg(r->error == NULL, "hello: %s", r->error->message);
+	lora__response__free_unpacked(r, NULL);
 	int ok = 0;
 	c_dial(&member_idle, T_SRC_C); /* never sends a proof */
 	ck_assert_int_eq(c_status(&member_idle, T_WAIT_MS, &ok), 0);
+	ck_assert_int_eq(ok, 0); /* answered: authenticate first */
 	c_dial(&other, T_SRC_B);
 	ck_assert_int_eq(c_status(&other, T_WAIT_MS, &ok), 0);
 	until = lora_now_ms() + T_WAIT_MS;
-	while (atomic_load(&other.removed) == 0 && lora_now_ms() < until)
+	while ((atomic_load(&other.removed) == 0 ||
+	        atomic_load(&member_idle.removed) == 0) &&
+	       lora_now_ms() < until)
 		usleep(10 * 1000);
 	ck_assert_int_gt(atomic_load(&other.removed), 0);
-	/* the reaper closes every expired one in a pass: member_idle is
-	 * older than other's */
-	int idle_closed = atomic_load(&member_idle.removed);
-	int member_closed = atomic_load(&member.removed);
-	ck_assert_int_eq(idle_closed, 0);
-	ck_assert_int_eq(member_closed, 0);
+	ck_assert_msg(atomic_load(&member_idle.removed) > 0,
+	              "a connection from a member's address that never sent "
+	              "a proof outlived the deadline");
+	/* the member's own connections outlived both deadlines, still work */
+	ck_assert_int_eq(atomic_load(&hello.removed), 0);
+	ck_assert_int_eq(atomic_load(&member.removed), 0);
+	ck_assert_int_eq(c_call(&member, &req, T_WAIT_MS, &r), 0);
+	ck_assert_msg(r->error == NULL, "forwarded: %s", r->error->message);
+	lora__response__free_unpacked(r, NULL);
+	ck_assert_int_eq(atomic_load(&member.removed), 0);
 	nng_close(other.s);
 	nng_close(member_idle.s);
+	nng_close(hello.s);
 	nng_close(member.s);
 	nng_close(admin.s);
 	close_node(n);
@@ -311,7 +336,7 @@ int main(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, unauthenticated_connection_closed_at_deadline);
 	tcase_add_test(t, unauthenticated_connections_capped);
-	tcase_add_test(t, member_source_not_held_to_deadline);
+	tcase_add_test(t, member_connection_not_held_to_deadline);
 	suite_add_tcase(s, t);
 	SRunner *r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);

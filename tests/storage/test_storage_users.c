@@ -2,6 +2,7 @@
  * user changes applied like the graph's, refused alike on every node,
  * the first bootstrap winning, checkpoints carrying the users, and the
  * system digest apart from the graph's. */
+#include <stdio.h>
 #include <string.h>
 
 #include "sto_fixture.h"
@@ -161,6 +162,54 @@ START_TEST(digests_and_checkpoints)
 }
 END_TEST
 
+/* A read from memory only (sto_user_get_cached, for the HTTP I/O thread)
+ * answers LORA_ETIMEOUT for a user whose record is only on disk, never a
+ * wrong answer; once a blocking read has brought the block in, it
+ * answers from memory. A store opened from a checkpoint has its records
+ * in files and an empty block cache. Without the memory-only read tier
+ * every record would be read from disk (no LORA_ETIMEOUT). */
+START_TEST(cached_user_read_never_touches_the_disk)
+{
+	enum { USERS = 400 };
+	char name[32], hash[1024], msg[LORA_ERRMSG_BYTES], p[512];
+	memset(hash, 'h', sizeof hash - 1);
+	hash[sizeof hash - 1] = '\0';
+	memcpy(hash, "$argon2id$", 10);
+	for (int i = 0; i < USERS; i++) {
+		snprintf(name, sizeof name, "user%04d", i);
+		ck_assert_int_eq(change(CREATE, name, hash, NULL, 0), 0);
+	}
+	path_join(p, sizeof p, dir, "ckpt");
+	ck_assert_int_eq(sto_checkpoint(st, p, NULL, msg), 0);
+	struct sto_store *c = NULL;
+	ck_assert_int_eq(sto_open(p, NULL, &c, msg), 0);
+	int on_disk = 0;
+	for (int i = 0; i < USERS; i++) {
+		snprintf(name, sizeof name, "user%04d", i);
+		Lora__UserRecord *u = NULL;
+		int rc = sto_user_get_cached(c, name, &u);
+		ck_assert_msg(rc == 0 || rc == LORA_ETIMEOUT, "%s: %d", name,
+		              rc);
+		if (rc == 0) {
+			ck_assert_str_eq(u->name, name);
+			lora__user_record__free_unpacked(u, &lora_pb_allocator);
+			continue;
+		}
+		ck_assert_ptr_null(u);
+		on_disk++;
+		ck_assert_int_eq(sto_user_get(c, name, &u),
+		                 0); /* reads it in */
+		lora__user_record__free_unpacked(u, &lora_pb_allocator);
+		ck_assert_int_eq(sto_user_get_cached(c, name, &u), 0);
+		ck_assert_str_eq(u->name, name);
+		lora__user_record__free_unpacked(u, &lora_pb_allocator);
+	}
+	printf("%d of %d users were on disk only\n", on_disk, USERS);
+	ck_assert_int_gt(on_disk, 0);
+	sto_close(c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("storage_users");
@@ -169,6 +218,7 @@ int main(void)
 	tcase_add_test(tc, users_change_and_are_refused_alike);
 	tcase_add_test(tc, first_bootstrap_wins);
 	tcase_add_test(tc, digests_and_checkpoints);
+	tcase_add_test(tc, cached_user_read_never_touches_the_disk);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

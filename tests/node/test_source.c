@@ -1,0 +1,94 @@
+/* test_source.c - client source addresses (node/source.c): an IPv4
+ * client is one source whether it comes as a.b.c.d or, through a
+ * dual-stack listener, as ::ffff:a.b.c.d; an IPv6 client counts by its
+ * /64; an address that could not be read matches no source (not even
+ * another unreadable one), so unreadable clients never share one
+ * source's limits. */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "source.h"
+
+static struct node_source v4(const char *text)
+{
+	struct in_addr a;
+	ck_assert_int_eq(inet_pton(AF_INET, text, &a), 1);
+	struct node_source s;
+	node_source_set(&s, &a, 4);
+	return s;
+}
+
+static struct node_source v6(const char *text)
+{
+	struct sockaddr_in6 sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sin6_family = AF_INET6;
+	ck_assert_int_eq(inet_pton(AF_INET6, text, &sa.sin6_addr), 1);
+	struct node_source s;
+	node_source_from_sockaddr(&s, &sa);
+	return s;
+}
+
+/* ::ffff:127.1.160.2 is 127.1.160.2, not ::/64 shared with every other
+ * IPv4 client of a dual-stack listener. */
+START_TEST(ipv4_mapped_is_its_ipv4_address)
+{
+	struct node_source a = v4("127.1.160.2"), am = v6("::ffff:127.1.160.2");
+	struct node_source bm = v6("::ffff:127.1.160.3");
+	ck_assert(node_source_eq(&a, &am));
+	ck_assert(!node_source_eq(&am, &bm));
+	char t[NODE_SOURCE_TEXT_BYTES];
+	node_source_text(&am, t, sizeof t);
+	ck_assert_str_eq(t, "127.1.160.2");
+	/* and plain IPv6 counts by its /64 */
+	struct node_source x = v6("2001:db8:1:2::5"), y = v6("2001:db8:1:2::9");
+	struct node_source z = v6("2001:db8:1:3::5");
+	ck_assert(node_source_eq(&x, &y));
+	ck_assert(!node_source_eq(&x, &z));
+	ck_assert(!node_source_eq(&x, &am));
+	node_source_text(&x, t, sizeof t);
+	ck_assert_str_eq(t, "2001:db8:1:2::/64");
+}
+END_TEST
+
+/* Unreadable addresses (another family, or none) match nothing. */
+START_TEST(unknown_matches_no_source)
+{
+	struct sockaddr_storage none;
+	memset(&none, 0, sizeof none); /* what accept4 leaves when it cannot
+	                                  tell */
+	struct node_source u1, u2, zero6 = v6("::");
+	node_source_from_sockaddr(&u1, &none);
+	node_source_unknown(&u2);
+	ck_assert(!node_source_eq(&u1, &u1));
+	ck_assert(!node_source_eq(&u1, &u2));
+	ck_assert(!node_source_eq(&u1, &zero6));
+	struct node_source a = v4("127.1.160.2");
+	ck_assert(!node_source_eq(&u1, &a));
+	char t[NODE_SOURCE_TEXT_BYTES];
+	node_source_text(&u1, t, sizeof t);
+	ck_assert_str_eq(t, "an unknown address");
+	/* the log still says once per NODE_SOURCE_LOG_MS for all of them */
+	static struct node_source_log l;
+	uint64_t quiet = 0;
+	ck_assert_int_eq(node_source_log_due(&l, &u1, 1000, &quiet), 1);
+	ck_assert_int_eq(node_source_log_due(&l, &u2, 1001, &quiet), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("node_source");
+	TCase *t = tcase_create("source");
+	tcase_add_test(t, ipv4_mapped_is_its_ipv4_address);
+	tcase_add_test(t, unknown_matches_no_source);
+	suite_add_tcase(s, t);
+	SRunner *r = srunner_create(s);
+	srunner_run_all(r, CK_NORMAL);
+	int failed = srunner_ntests_failed(r);
+	srunner_free(r);
+	return failed ? 1 : 0;
+}
