@@ -788,7 +788,7 @@ struct pjob {
 	int resend;     /* carries a requestId: follows the leader */
 	/* sent again after an attempt in doubt: a 503 LORA_UNAVAILABLE
 	 * then speaks for the last attempt only and is not relayed (proxy.h);
-	 * the write is sent again from retry_at on */
+	 * the write is sent again from retry_at_ms on */
 	int resent;
 	uint64_t retry_at_ms;
 	const char *path; /* borrowed: the route's */

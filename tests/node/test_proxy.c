@@ -501,6 +501,7 @@ START_TEST(passed_on_write_answered_on_a_reused_connection)
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(post("/w/ok", "abc", body, sizeof body), 200);
 		ck_assert_str_eq(body, "leader 2 hops 1 /w/ok abc");
+		wait_pooled(1); /* pooled just after the answer left */
 	}
 	struct node_proxy_stats s = stats();
 	ck_assert_uint_eq(s.sent, 3);
