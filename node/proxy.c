@@ -784,8 +784,13 @@ struct pjob {
 	uint64_t to;
 	const char *api; /* metrics label */
 	uint64_t t0_ns, deadline_ms;
-	uint64_t heard;   /* node_proxy_verdict's state */
-	int resend;       /* carries a requestId: follows the leader */
+	uint64_t heard; /* node_proxy_verdict's state */
+	int resend;     /* carries a requestId: follows the leader */
+	/* sent again after an attempt in doubt: a 503 LORA_UNAVAILABLE
+	 * then speaks for the last attempt only and is not relayed (proxy.h);
+	 * the write is sent again from retry_at_ms on */
+	int resent;
+	uint64_t retry_at_ms;
 	const char *path; /* borrowed: the route's */
 	char *buf;        /* the answer so far (lora_malloc) */
 	size_t len, cap;
@@ -1001,13 +1006,31 @@ static int job_read(struct pjob *j, int *eof)
 	}
 }
 
+/* A resent job's 503 LORA_UNAVAILABLE: not relayed (an earlier attempt
+ * may have committed). Its connection is let go (kept idle when it can
+ * carry another request) and the tick sends the write again after
+ * retry_ms; the deadline answers LORA_UNKNOWN_OUTCOME. */
+static void job_hold(struct pjob *j, int keep)
+{
+	struct upconn *uc = j->uc;
+	uc->job = NULL;
+	uc->idle_since_ms = lora_now_ms();
+	if (!keep)
+		upconn_close(uc);
+	j->uc = NULL;
+	j->len = 0;
+	j->retry_at_ms = lora_now_ms() + j->p->cfg.retry_ms;
+}
+
 static void job_readable(struct pjob *j)
 {
 	int eof = 0;
 	int rd = job_read(j, &eof);
 	struct preply r = {0};
 	int pr = job_parse(j, &r);
-	if (pr == 1) {
+	if (pr == 1 && j->resent && reply_unavailable(&r)) {
+		job_hold(j, rd == 0 && !r.close);
+	} else if (pr == 1) {
 		relay(j->x, &r);
 		job_end(j, rd == 0 && !r.close, r.status == 200);
 	} else if (pr < 0) {
@@ -1098,8 +1121,8 @@ static int job_verdict(struct pjob *j, uint64_t now, int stop)
 		return JOB_STOP;
 	if (now >= j->deadline_ms)
 		return JOB_LATE;
-	if (j->uc == NULL)
-		return JOB_RESEND; /* waiting for a leader to take it */
+	if (j->uc == NULL) /* waiting for a leader to take it */
+		return now >= j->retry_at_ms ? JOB_RESEND : JOB_WAIT;
 	int v = check(j->p, j->to, j->resend, &j->heard);
 	return v == NODE_WAIT_RESEND    ? JOB_RESEND
 	       : v == NODE_WAIT_GIVE_UP ? JOB_SILENT
@@ -1136,6 +1159,7 @@ void node_proxy_tick(struct node_proxy *p)
 	for (size_t i = 0; i < k; i++) {
 		struct pjob *j = due[i];
 		if (why[i] == JOB_RESEND) {
+			j->resent = 1; /* the first attempt is in doubt */
 			/* the old leader's answer, if any, is not waited for */
 			if (j->uc != NULL)
 				upconn_close(j->uc);

@@ -18,7 +18,9 @@
  *    when its connection breaks, when its leader was silent for silent_ms
  *    (node_proxy_verdict), or at the request's deadline;
  *  - a 503 LORA_UNAVAILABLE answer after an attempt in doubt is never
- *    relayed (it speaks for its own attempt only): the write is sent again.
+ *    relayed (it speaks for its own attempt only), on a worker or on the
+ *    I/O thread: the write is sent again after retry_ms (a worker: or at
+ *    a leader change), and the deadline answers LORA_UNKNOWN_OUTCOME.
  *
  * A request waiting for its answer on a worker sleeps in poll(2) on its
  * connection and on an eventfd of its own that node_proxy_kick writes: it

@@ -1078,14 +1078,22 @@ static int wire_sink(void *arg, const uint8_t *p, size_t n)
 
 /* Moves the pending frames into flight when nothing is; with TLS they
  * are encrypted (once the handshake is done) behind any handshake records
- * waiting in pc->wire, and wire leaves. pc->mu held. */
+ * waiting in pc->wire, and wire leaves. The transport's TLS mode decides,
+ * never the session: with TLS on and no session, nothing leaves (the
+ * stream is dropped), so a frame never goes out in cleartext. pc->mu
+ * held. */
 static void peer_kick(struct peer_out *pc)
 {
 	if (pc->sending || !pc->connected)
 		return;
-	if (pc->tls == NULL) {
+	if (pc->t->tls_cli == NULL) {
 		if (pc->pend.len > 0)
 			peer_fly(pc, &pc->pend);
+	} else if (pc->tls == NULL) {
+		LOG_ERROR("peer %llu (%s): no TLS session on a TLS stream",
+		          (unsigned long long)pc->id, pc->addr);
+		peer_lost(pc, NNG_ECRYPTO);
+		return;
 	} else {
 		if (pc->pend.len > 0 && node_tls_mem_done(pc->tls)) {
 			int rc = node_tls_mem_write(pc->tls, pc->pend.data,
@@ -1266,6 +1274,15 @@ static int probe_tls(struct peer_out *pc, size_t n, size_t *plain)
 		          (unsigned long long)pc->id, pc->addr, why);
 		return rc == LORA_EUNAUTHORIZED ? NNG_EPEERAUTH : NNG_ECRYPTO;
 	}
+	/* mbedtls checked that the certificate names lora-node-<id> somewhere
+	 * (or in its CN); like the listener, the dialer wants it to name
+	 * that node alone, in its one DNS subjectAltName */
+	if (rc == 0 && !done && node_tls_mem_peer_id(pc->tls) != pc->id) {
+		LOG_DEBUG("peer %llu (%s): its certificate does not name it "
+		          "alone (one DNS subjectAltName)",
+		          (unsigned long long)pc->id, pc->addr);
+		return NNG_EPEERAUTH;
+	}
 	if (rc != 0 || !done)
 		peer_kick(pc); /* a flight of the handshake, or the frames */
 	if (rc != 0 || !pc->connected)
@@ -1333,7 +1350,8 @@ static void peer_connected(struct peer_out *pc, nng_stream *s)
 	memcpy(pc->pend.data, hello_push, PEER_HELLO_BYTES);
 	pc->pend.len = PEER_HELLO_BYTES;
 	peer_kick(pc);
-	peer_probe(pc);
+	if (pc->connected) /* peer_kick may have dropped the stream */
+		peer_probe(pc);
 }
 
 static void dial_cb(void *arg)

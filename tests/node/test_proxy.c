@@ -5,7 +5,8 @@
  * leaders 2 and 3), with a leader the test sets. A passed-on write is
  * answered and its connection reused; a leader change mid-request sends
  * a write with a requestId to the new leader and keeps one without
- * waiting for its own; a leader that never answers gives
+ * waiting for its own; the new leader's 503 LORA_UNAVAILABLE to a resend
+ * is not relayed; a leader that never answers gives
  * LORA_UNKNOWN_OUTCOME at the deadline, a silent one after silent_ms; a
  * pooled connection the leader closed is dialed again; an answer past the
  * limit is not relayed; concurrent writes stay within the pool's cap; a
@@ -55,6 +56,7 @@ static struct {
 	int fresh;    /* heard: the leader was just heard from (else never) */
 	int stopping; /* ops.stopping */
 	int gate;     /* /slow answers once it opens */
+	int started;  /* writes the front started on its I/O thread */
 	struct stub stubs[2];
 	struct node_proxy *p;
 	uint64_t wait_ms; /* the front's answer deadline */
@@ -173,7 +175,8 @@ static void set_leader(uint64_t id)
 }
 
 /* /slow: answered once the gate opens (at leader 2; leader 3 answers at
- * once); /delay: T_DELAY_MS after it came;
+ * once); /u503: leader 3 answers 503 LORA_UNAVAILABLE ("not executed");
+ * /delay: T_DELAY_MS after it came;
  * /big: a body of 4 * T_REPLY_MAX bytes; /fit: T_REPLY_MAX bytes; else at
  * once. Every other body: "leader <id> hops <n> <uri> <body>". */
 static int stub_work(void *arg, struct node_http_ex *x)
@@ -195,6 +198,12 @@ static int stub_work(void *arg, struct node_http_ex *x)
 			break;
 	s->served++;
 	pthread_mutex_unlock(&g.mu);
+	if (strstr(uri, "/u503") && s->id == 3) {
+		node_http_reply_error(
+		    x, LORA_EUNAVAILABLE,
+		    "not the leader yet: not executed, retry");
+		return NODE_HTTP_ANSWERED;
+	}
 	static char big[4 * T_REPLY_MAX];
 	if (strstr(uri, "/big") || strstr(uri, "/fit")) {
 		memset(big, 'b', sizeof big);
@@ -279,13 +288,18 @@ static int front_io(void *arg, struct node_http_ex *x)
 	const char *uri = node_http_uri(x);
 	if (strncmp(uri, "/a/", 3) != 0)
 		return NODE_HTTP_TO_WORKER;
-	static const char *paths[] = {"/a/ok", "/a/slow?rid"}; /* outlive x */
+	static const char *paths[] = {"/a/ok", "/a/slow?rid",
+	                              "/a/slow/u503?rid"}; /* outlive x */
 	for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
 		if (strcmp(uri, paths[i]) == 0 &&
 		    node_proxy_start(g.p, x, paths[i], "test",
 		                     strstr(uri, "rid") != NULL,
-		                     g.wait_ms) == 0)
+		                     g.wait_ms) == 0) {
+			pthread_mutex_lock(&g.mu);
+			g.started++;
+			pthread_mutex_unlock(&g.mu);
 			return NODE_HTTP_HANDED_ON;
+		}
 	return NODE_HTTP_TO_WORKER;
 }
 
@@ -325,6 +339,7 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	g.fresh = 1;
 	g.stopping = 0;
 	g.gate = 0;
+	g.started = 0;
 	g.wait_ms = wait_ms;
 	memset(g.stubs, 0, sizeof g.stubs);
 	pthread_mutex_unlock(&g.mu);
@@ -466,6 +481,17 @@ static void wait_pooled(int n)
 	}
 }
 
+/* Waits until a waiting write has woken more than w0 times in all. */
+static void wait_wakeups(uint64_t w0)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	while (stats().wakeups <= w0) {
+		ck_assert_msg(lora_now_ms() < until, "no wake-up after %llu",
+		              (unsigned long long)w0);
+		usleep(1000);
+	}
+}
+
 /* ---- the tests ------------------------------------------------------- */
 
 START_TEST(passed_on_write_answered_on_a_reused_connection)
@@ -475,6 +501,7 @@ START_TEST(passed_on_write_answered_on_a_reused_connection)
 	for (int i = 0; i < 3; i++) {
 		ck_assert_int_eq(post("/w/ok", "abc", body, sizeof body), 200);
 		ck_assert_str_eq(body, "leader 2 hops 1 /w/ok abc");
+		wait_pooled(1); /* pooled just after the answer left */
 	}
 	struct node_proxy_stats s = stats();
 	ck_assert_uint_eq(s.sent, 3);
@@ -511,11 +538,15 @@ START_TEST(leader_change_resends_only_a_write_with_a_request_id)
 	ck_assert_str_eq(body, "leader 3 hops 1 /w/slow?rid r1");
 	ck_assert_uint_lt(lora_now_ms() - t0, T_WAIT_MS / 2);
 	ck_assert_int_eq(stub_get(3, &g.stubs[1].entered), 1);
-	/* without one: never sent twice; its own leader's answer comes */
+	/* without one: never sent twice; its own leader's answer comes. The
+	 * gate opens only once the waiting write woke for the change (its
+	 * only wake-up before the answer), so it saw leader 3 first */
 	set_leader(2);
 	c_post(&c, "/w/slow", "n1");
 	wait_entered(2, 2);
+	uint64_t w0 = stats().wakeups;
 	set_leader(3);
+	wait_wakeups(w0);
 	pthread_mutex_lock(&g.mu);
 	g.gate = 1;
 	pthread_cond_broadcast(&g.cond);
@@ -544,6 +575,47 @@ START_TEST(leader_change_resends_a_started_write)
 	ck_assert_str_eq(body, "leader 3 hops 1 /a/slow?rid s1");
 	c_close(&c);
 	world_close();
+}
+END_TEST
+
+/* A write with a requestId waits at leader 2 (uri: on a worker, /w/, or
+ * on the I/O thread, /a/), the leader changes, and leader 3 answers the
+ * resend 503 LORA_UNAVAILABLE: that speaks for the resend only (leader 2
+ * may have committed the first), so it is never relayed; the write is
+ * sent again until the deadline answers LORA_UNKNOWN_OUTCOME. */
+static void unavailable_after_resend(const char *uri, int on_io)
+{
+	enum { WAIT_MS = 1500 };
+	world_open(0, 60000, WAIT_MS);
+	char body[1024];
+	/* a pooled connection to leader 2, for node_proxy_start */
+	ck_assert_int_eq(post("/w/ok", "", body, sizeof body), 200);
+	wait_pooled(1);
+	struct client c;
+	c_open(&c);
+	uint64_t t0 = lora_now_ms();
+	c_post(&c, uri, "h1");
+	wait_entered(2, 2);
+	set_leader(3);
+	int st = c_answer(&c, body, sizeof body);
+	uint64_t took = lora_now_ms() - t0;
+	ck_assert_msg(st == lora_err_http_status(LORA_EUNKNOWN_OUTCOME),
+	              "%s: %d %s", uri, st, body);
+	ck_assert_msg(strstr(body, "LORA_UNKNOWN_OUTCOME") != NULL, "%s: %s",
+	              uri, body);
+	ck_assert_uint_ge(took, WAIT_MS);
+	ck_assert_uint_lt(took, WAIT_MS + 2000);
+	ck_assert_int_eq(stub_get(0, &g.started), on_io); /* the way taken */
+	/* leader 3 was asked, and asked again after its 503 */
+	ck_assert_int_ge(stub_get(3, &g.stubs[1].entered), 2);
+	c_close(&c);
+	world_close();
+}
+
+START_TEST(unavailable_after_a_resend_is_not_relayed)
+{
+	unavailable_after_resend("/w/slow/u503?rid", 0);
+	unavailable_after_resend("/a/slow/u503?rid", 1);
 }
 END_TEST
 
@@ -770,6 +842,7 @@ int main(void)
 	tcase_add_test(t, passed_on_write_answered_on_a_reused_connection);
 	tcase_add_test(t, leader_change_resends_only_a_write_with_a_request_id);
 	tcase_add_test(t, leader_change_resends_a_started_write);
+	tcase_add_test(t, unavailable_after_a_resend_is_not_relayed);
 	tcase_add_test(t,
 	               unanswered_write_gives_unknown_outcome_at_the_deadline);
 	tcase_add_test(t, a_waiting_write_wakes_for_its_answer_not_on_a_period);

@@ -3,7 +3,9 @@
  * back, garbage connections, the wire format, close with frames in flight;
  * and with peer TLS (certificates from deploy/gen-certs.sh): order,
  * integrity and big frames through TLS, a node holding another node's
- * certificate refused both ways, a plaintext dialer refused. */
+ * certificate refused both ways, a dialer refusing a certificate that
+ * names its peer among others or only in its CN, a plaintext dialer
+ * refused. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -33,6 +35,9 @@
 #define T_LANES       4  /* flood lanes: seq >> 48 names the sending thread */
 #define T_FLOOD_MAX   (1u << 21) /* frames one flood thread may send */
 #define T_INFO_EVERY  100
+/* certificates from the CA that name node 3 not alone (node<N>.pem) */
+#define T_CERT_3_AND_2 32 /* DNS lora-node-3 and lora-node-2 */
+#define T_CERT_CN_3    33 /* CN lora-node-3, no subjectAltName */
 
 static unsigned seed;
 /* peer TLS for open_node (the "tls" case): certificates of nodes 1-4 */
@@ -788,6 +793,37 @@ START_TEST(tls_impostor_refused)
 }
 END_TEST
 
+/* With peer TLS: node 3 shows a certificate from the CA that mbedtls's
+ * name check accepts for "lora-node-3" but that does not name node 3
+ * alone in its one DNS subjectAltName (T_CERT_3_AND_2: names 3 and 2;
+ * T_CERT_CN_3: CN lora-node-3, no subjectAltName). The listener would
+ * refuse such a dialer; node 2 dialing node 3 refuses it too, and its
+ * frames never reach 3, while node 1 gets them. */
+START_TEST(tls_dial_wants_the_one_name)
+{
+	static const int certs[] = {T_CERT_CN_3, T_CERT_3_AND_2};
+	for (size_t i = 0; i < sizeof certs / sizeof *certs; i++) {
+		struct rec ra, rb, rc;
+		rec_init(&ra), rec_init(&rb), rec_init(&rc);
+		struct node_transport *a = open_node(1, &ra),
+		                      *b = open_node(2, &rb),
+		                      *c = open_as(3, certs[i], &rc);
+		peer(b, 1), peer(b, 3);
+		ck_assert_int_eq(ping(b, 1, T_WAIT_MS), 0); /* the control */
+		ck_assert_int_eq(send_burst(b, 0, 10), 10);
+		ck_assert(wait_for(&ra, 10, 2, 10));
+		send_for(b, 2, 3, 500);
+		pthread_mutex_lock(&rc.mu);
+		ck_assert_msg(rc.frames == 0, "cert %d: %lu frames reached 3",
+		              certs[i], rc.frames);
+		ck_assert_uint_eq(rc.bad, 0);
+		pthread_mutex_unlock(&rc.mu);
+		node_transport_close(c), node_transport_close(b);
+		node_transport_close(a);
+	}
+}
+END_TEST
+
 /* A plaintext transport cannot reach a TLS one, nor the other way. */
 START_TEST(tls_plaintext_refused)
 {
@@ -844,9 +880,31 @@ static Suite *transport_suite(void)
 	tcase_add_test(tt, big_frame_and_oversize);
 	tcase_add_test(tt, peer_down_then_back);
 	tcase_add_test(tt, tls_impostor_refused);
+	tcase_add_test(tt, tls_dial_wants_the_one_name);
 	tcase_add_test(tt, tls_plaintext_refused);
 	suite_add_tcase(s, tt);
 	return s;
+}
+
+/* node<n>.pem/.key in cert_dir, signed by its CA, CN lora-node-3 and,
+ * when san is not NULL, that subjectAltName (as deploy/gen-certs.sh
+ * makes them otherwise): 0, or -1. */
+static int cert_make(int n, const char *san)
+{
+	char cmd[2048];
+	snprintf(cmd, sizeof cmd,
+	         "cd %s && printf '%%s\\n' basicConstraints=CA:FALSE "
+	         "keyUsage=critical,digitalSignature,keyEncipherment "
+	         "extendedKeyUsage=serverAuth,clientAuth %s%s >ext%d && "
+	         "openssl req -newkey ec -pkeyopt "
+	         "ec_paramgen_curve:prime256v1 -nodes -keyout node%d.key "
+	         "-out node%d.csr -subj /CN=lora-node-3 2>/dev/null && "
+	         "openssl x509 -req -in node%d.csr -CA ca.pem -CAkey ca.key "
+	         "-CAcreateserial -days 1 -extfile ext%d -out node%d.pem "
+	         "2>/dev/null && rm -f ext%d node%d.csr",
+	         cert_dir, san ? "subjectAltName=" : "", san ? san : "", n, n,
+	         n, n, n, n, n, n);
+	return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
@@ -864,8 +922,10 @@ int main(void)
 	         "%s/deploy/gen-certs.sh %s 1@127.0.46.1 2@127.0.46.2 "
 	         "3@127.0.46.3 4@127.0.46.4 >/dev/null",
 	         LORA_SOURCE_DIR, cert_dir);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "test_transport: deploy/gen-certs.sh failed\n");
+	if (system(cmd) != 0 ||
+	    cert_make(T_CERT_3_AND_2, "DNS:lora-node-3,DNS:lora-node-2") != 0 ||
+	    cert_make(T_CERT_CN_3, NULL) != 0) {
+		fprintf(stderr, "test_transport: making certificates failed\n");
 		return 1;
 	}
 	SRunner *sr = srunner_create(transport_suite());
