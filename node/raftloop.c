@@ -592,20 +592,23 @@ static int persist_backoff(struct lnode *n, const char *what, int code,
 
 #ifdef LORA_TEST_HOOKS
 /*
- * Test hook (LORA_TEST_HOOKS): with LORA_TEST_PERSIST_CRASH=1 the process
- * _exit()s with STO_INSTALL_CRASH_EXIT right after the raft log write that
- * carries the entries of a Ready starting a new term or vote (a single node
- * electing itself: its no-op entry), as a kill -9 landing there would.
+ * Test hook (LORA_TEST_HOOKS), LORA_TEST_PERSIST_CRASH=k: the process
+ * _exit()s with STO_INSTALL_CRASH_EXIT right after the raft log write
+ * that carries the entries of a Ready starting a new term or vote (a
+ * single node electing itself: its no-op entry), as a kill -9 landing
+ * there would. k = 1: that write as it is made (entries and hard state
+ * together); k = 2: the entries alone, as versions before sto_log_save
+ * left them when killed before their second write (the hard state).
  */
-static void persist_crash_point(void)
+static int persist_crash_mode(void)
 {
 	const char *e = getenv("LORA_TEST_PERSIST_CRASH");
-	if (e && atoi(e) == 1)
-		_exit(STO_INSTALL_CRASH_EXIT);
+	return e ? atoi(e) : 0;
 }
 #else
-static void persist_crash_point(void)
+static int persist_crash_mode(void)
 {
+	return 0;
 }
 #endif
 
@@ -672,11 +675,13 @@ static int persist(struct lnode *n, const struct rep_ready *rd)
 	    (must || rd->n_entries ||
 	     now - n->raft->persisted_commit_ms >= NODE_COMMIT_PERSIST_MS);
 	struct sto_hard_state hs = {rd->hs.term, rd->hs.vote, rd->hs.commit};
+	int crash = must ? persist_crash_mode() : 0;
 	if (rd->n_entries) {
-		if (persist_entries(n, rd, write_hs ? &hs : NULL) != 0)
+		int with_hs = write_hs && crash != 2;
+		if (persist_entries(n, rd, with_hs ? &hs : NULL) != 0)
 			return -1;
-		if (must)
-			persist_crash_point();
+		if (crash == 1 || crash == 2)
+			_exit(STO_INSTALL_CRASH_EXIT);
 	} else if (write_hs) {
 		uint64_t logged = 0;
 		int rc;
