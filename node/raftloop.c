@@ -590,7 +590,31 @@ static int persist_backoff(struct lnode *n, const char *what, int code,
 	}
 }
 
-static int persist_entries(struct lnode *n, const struct rep_ready *rd)
+#ifdef LORA_TEST_HOOKS
+/*
+ * Test hook (LORA_TEST_HOOKS), LORA_TEST_PERSIST_CRASH=k: the process
+ * _exit()s with STO_INSTALL_CRASH_EXIT right after the raft log write
+ * that carries the entries of a Ready starting a new term or vote (a
+ * single node electing itself: its no-op entry), as a kill -9 landing
+ * there would. k = 1: that write as it is made (entries and hard state
+ * together); k = 2: the entries alone, as versions before sto_log_save
+ * left them when killed before their second write (the hard state).
+ */
+static int persist_crash_mode(void)
+{
+	const char *e = getenv("LORA_TEST_PERSIST_CRASH");
+	return e ? atoi(e) : 0;
+}
+#else
+static int persist_crash_mode(void)
+{
+	return 0;
+}
+#endif
+
+/* The Ready's entries, and hs when not NULL, in one synced write. */
+static int persist_entries(struct lnode *n, const struct rep_ready *rd,
+                           const struct sto_hard_state *hs)
 {
 	char err[LORA_ERRMSG_BYTES];
 	struct sto_log_entry *es = lora_calloc(rd->n_entries, sizeof *es);
@@ -615,8 +639,8 @@ static int persist_entries(struct lnode *n, const struct rep_ready *rd)
 		rc = persist_room(n, bytes, err);
 		if (rc == 0) {
 			wrote = 1;
-			rc = sto_log_append(n->raft->log, es, rd->n_entries,
-			                    err);
+			rc = sto_log_save(n->raft->log, es, rd->n_entries, hs,
+			                  err);
 		}
 		if (rc == 0)
 			break;
@@ -630,27 +654,45 @@ static int persist_entries(struct lnode *n, const struct rep_ready *rd)
 	return rc;
 }
 
-/* Step 2 of raft.h's loop; -1 when the node stops before it succeeded. */
+/*
+ * Step 2 of raft.h's loop; -1 when the node stops before it succeeded.
+ * A changed term or vote is written in the same synced write as the
+ * Ready's entries, never after them: entries of a term the stored hard
+ * state has not reached yet make the next start refuse the log (and a
+ * node that lost its vote could vote twice in a term). The commit index
+ * alone is written lazily, at most every NODE_COMMIT_PERSIST_MS, unless it
+ * can ride along with entries for free.
+ */
 static int persist(struct lnode *n, const struct rep_ready *rd)
 {
 	char err[LORA_ERRMSG_BYTES];
-	if (rd->n_entries && persist_entries(n, rd) != 0)
-		return -1;
-	if (!rd->has_hard_state)
-		return 0;
 	uint64_t now = lora_now_ms();
-	int must = rd->hs.term != n->raft->last_persisted_term ||
-	           rd->hs.vote != n->raft->last_persisted_vote;
-	if (!must &&
-	    now - n->raft->persisted_commit_ms < NODE_COMMIT_PERSIST_MS)
-		return 0;
+	int must = rd->has_hard_state &&
+	           (rd->hs.term != n->raft->last_persisted_term ||
+	            rd->hs.vote != n->raft->last_persisted_vote);
+	int write_hs =
+	    rd->has_hard_state &&
+	    (must || rd->n_entries ||
+	     now - n->raft->persisted_commit_ms >= NODE_COMMIT_PERSIST_MS);
 	struct sto_hard_state hs = {rd->hs.term, rd->hs.vote, rd->hs.commit};
-	uint64_t logged = 0;
-	int rc;
-	while ((rc = sto_log_set_hard_state(n->raft->log, &hs, err)) != 0)
-		if (persist_backoff(n, "raft hard state write", rc, err, 1,
-		                    &logged))
+	int crash = must ? persist_crash_mode() : 0;
+	if (rd->n_entries) {
+		int with_hs = write_hs && crash != 2;
+		if (persist_entries(n, rd, with_hs ? &hs : NULL) != 0)
 			return -1;
+		if (crash == 1 || crash == 2)
+			_exit(STO_INSTALL_CRASH_EXIT);
+	} else if (write_hs) {
+		uint64_t logged = 0;
+		int rc;
+		while ((rc = sto_log_set_hard_state(n->raft->log, &hs, err)) !=
+		       0)
+			if (persist_backoff(n, "raft hard state write", rc, err,
+			                    1, &logged))
+				return -1;
+	}
+	if (!write_hs)
+		return 0;
 	n->raft->last_persisted_term = rd->hs.term;
 	n->raft->last_persisted_vote = rd->hs.vote;
 	n->raft->persisted_commit_ms = now;

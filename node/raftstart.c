@@ -531,6 +531,37 @@ static int adopt_restored_state(struct lnode *n, char *errmsg)
 	return 0;
 }
 
+/*
+ * Versions before sto_log_save wrote a Ready's entries and its hard state
+ * in two synced writes: a kill between them left entries of a term T above
+ * the stored term, which rep_new refuses ("entry I has term T"). The lost
+ * hard state was the one of that same Ready (any later term came in a
+ * later Ready, never written), so the node was in term T: it led T (its
+ * vote was its own) or followed T's leader. Term T with the node's own
+ * vote is safe in both cases: it grants no vote in T to anyone. Saved
+ * before the core starts.
+ */
+static int repair_hard_state(struct lnode *n, struct sto_hard_state *hs,
+                             const struct rep_entry *ents, size_t cnt,
+                             char *errmsg)
+{
+	uint64_t top = 0;
+	for (size_t i = 0; i < cnt; i++)
+		if (ents[i].term > top)
+			top = ents[i].term;
+	if (top <= hs->term)
+		return 0;
+	LOG_WARN("the raft log holds entries of term %llu but the stored "
+	         "term is %llu (an older version killed between its log and "
+	         "hard state writes): term set to %llu, voted for itself",
+	         (unsigned long long)top, (unsigned long long)hs->term,
+	         (unsigned long long)top);
+	hs->term = top;
+	hs->vote = n->cfg.id;
+	int rc = sto_log_set_hard_state(n->raft->log, hs, errmsg);
+	return rc ? lora_errwrap(rc, errmsg, "repair hard state") : 0;
+}
+
 /* Fills rs from disk. Entries in *ents must be freed by the caller. */
 static int restore_state(struct lnode *n, struct rep_restore *rs,
                          struct rep_entry **ents, size_t *cnt, char *errmsg)
@@ -543,6 +574,8 @@ static int restore_state(struct lnode *n, struct rep_restore *rs,
 	if (rc)
 		return rc;
 	rc = load_entries(n, ents, cnt, errmsg);
+	if (rc == 0)
+		rc = repair_hard_state(n, &hs, *ents, *cnt, errmsg);
 	if (rc)
 		return rc;
 	memset(rs, 0, sizeof *rs);

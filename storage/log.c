@@ -140,11 +140,23 @@ static void delete_entries(rocksdb_writebatch_t *b, uint64_t from, uint64_t to)
 	                                (const char *)z, sizeof(z));
 }
 
-int sto_log_append(struct sto_log *l, const struct sto_log_entry *entries,
-                   size_t n, char *errmsg)
+/* Adds hs to b. */
+static void put_hard_state(rocksdb_writebatch_t *b,
+                           const struct sto_hard_state *hs)
 {
-	if (n == 0)
-		return 0;
+	uint8_t v[24];
+	lora_put_be64(v, hs->term);
+	lora_put_be64(v + 8, hs->vote);
+	lora_put_be64(v + 16, hs->commit);
+	char kh = LOG_KEY_HARD;
+	rocksdb_writebatch_put(b, &kh, 1, (const char *)v, 24);
+}
+
+/* Adds the n >= 1 entries (checked against the log) to b. */
+static int put_entries(struct sto_log *l, rocksdb_writebatch_t *b,
+                       const struct sto_log_entry *entries, size_t n,
+                       char *errmsg)
+{
 	uint64_t first = entries[0].index;
 	if (first <= l->compact_index || first > l->last + 1)
 		return lora_errf(LORA_EINVAL, errmsg,
@@ -160,7 +172,6 @@ int sto_log_append(struct sto_log *l, const struct sto_log_entry *entries,
 			                 "too many bytes",
 			                 i,
 			                 (unsigned long long)entries[i].index);
-	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
 	if (first <= l->last)
 		delete_entries(b, first, l->last + 1);
 	uint8_t *val = NULL;
@@ -172,7 +183,6 @@ int sto_log_append(struct sto_log *l, const struct sto_log_entry *entries,
 			uint8_t *nv = lora_realloc(val, need);
 			if (!nv) {
 				lora_free(val);
-				rocksdb_writebatch_destroy(b);
 				return lora_errf(LORA_ENOMEM, errmsg,
 				                 "append: out of memory");
 			}
@@ -189,10 +199,32 @@ int sto_log_append(struct sto_log *l, const struct sto_log_entry *entries,
 		                       (const char *)val, need);
 	}
 	lora_free(val);
-	int rv = log_write(l, b, errmsg, "append");
-	if (!rv)
-		l->last = first + n - 1;
+	return 0;
+}
+
+int sto_log_save(struct sto_log *l, const struct sto_log_entry *entries,
+                 size_t n, const struct sto_hard_state *hs, char *errmsg)
+{
+	if (n == 0 && hs == NULL)
+		return 0;
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+	int rv = n ? put_entries(l, b, entries, n, errmsg) : 0;
+	if (rv) {
+		rocksdb_writebatch_destroy(b);
+		return rv;
+	}
+	if (hs)
+		put_hard_state(b, hs);
+	rv = log_write(l, b, errmsg, n ? "append" : "set hard state");
+	if (!rv && n)
+		l->last = entries[0].index + n - 1;
 	return rv;
+}
+
+int sto_log_append(struct sto_log *l, const struct sto_log_entry *entries,
+                   size_t n, char *errmsg)
+{
+	return sto_log_save(l, entries, n, NULL, errmsg);
 }
 
 void sto_log_entries_free(struct sto_log_entry *entries, size_t n)
@@ -378,14 +410,7 @@ int sto_log_hard_state(struct sto_log *l, struct sto_hard_state *out)
 int sto_log_set_hard_state(struct sto_log *l, const struct sto_hard_state *hs,
                            char *errmsg)
 {
-	uint8_t v[24];
-	lora_put_be64(v, hs->term);
-	lora_put_be64(v + 8, hs->vote);
-	lora_put_be64(v + 16, hs->commit);
-	rocksdb_writebatch_t *b = rocksdb_writebatch_create();
-	char kh = LOG_KEY_HARD;
-	rocksdb_writebatch_put(b, &kh, 1, (const char *)v, 24);
-	return log_write(l, b, errmsg, "set hard state");
+	return sto_log_save(l, NULL, 0, hs, errmsg);
 }
 
 int sto_testing_log_put_raw(struct sto_log *l, const void *key, size_t klen,

@@ -791,6 +791,16 @@ int sto_log_append(struct sto_log *l, const struct sto_log_entry *entries,
                    size_t n, char *errmsg);
 
 /*
+ * Appends n entries (as sto_log_append; n may be 0) and sets the hard state
+ * (when hs is not NULL) in one synced write: after a crash both are on disk
+ * or neither is. Raft needs this for a Ready that starts a term: an entry of
+ * term T stored while the hard state still says an older term makes the
+ * next start refuse the log ("entry I has term T"). Both borrowed.
+ */
+int sto_log_save(struct sto_log *l, const struct sto_log_entry *entries,
+                 size_t n, const struct sto_hard_state *hs, char *errmsg);
+
+/*
  * Entries [lo, hi) but stopping before max_bytes of data (always at least
  * one entry when lo < hi). *out is an array of *n entries: free with
  * sto_log_entries_free(*out, *n). LORA_ENOTFOUND when lo was compacted

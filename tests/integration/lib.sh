@@ -117,6 +117,22 @@ it_wait_up() {
 	return 1
 }
 
+# it_exit_code ID: waits (up to 60 s) for node ID to exit by itself; its
+# exit status in RC ("running" when it did not).
+it_exit_code() {
+	local pid i
+	pid=$(cat "$IT_DIR/n$1.pid")
+	for i in $(seq 1 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	RC=running
+	kill -0 "$pid" 2>/dev/null && return
+	wait "$pid"
+	RC=$?
+	rm -f "$IT_DIR/n$1.pid"
+}
+
 # it_start ID PEERS [flags...]: launch and wait.
 it_start() {
 	it_launch "$@"

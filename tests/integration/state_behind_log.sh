@@ -20,22 +20,6 @@ count6() {
 	grep -q '"rows":\[\[6\]\]' <<<"$IT_BODY"
 }
 
-# exit_code ID: waits (up to 60 s) for node ID to exit by itself; its
-# exit status in RC ("running" when it did not).
-exit_code() {
-	local pid i
-	pid=$(cat "$IT_DIR/n$1.pid")
-	for i in $(seq 1 600); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	RC=running
-	kill -0 "$pid" 2>/dev/null && return
-	wait "$pid"
-	RC=$?
-	rm -f "$IT_DIR/n$1.pid"
-}
-
 it_start 1 "$P" $FLAGS || it_done
 for k in 1 2 3 4 5 6; do
 	it_post_leader 1 /query "{\"query\":\"CREATE (:W {k: $k})\"}" || it_fail "write $k"
@@ -63,7 +47,7 @@ for k in 1 2 3 4 5 7; do
 	mkdir -p "$IT_DIR/moved"
 	mv "$D/state" "$IT_DIR/moved/state-$k"
 	LORA_TEST_INSTALL_CRASH=$k it_launch 1 "$P" $FLAGS
-	exit_code 1
+	it_exit_code 1
 	it_check "restore crashes at install step $k (exit $RC)" [ "$RC" = 86 ]
 	it_start 1 "$P" $FLAGS || it_done
 	it_check "after a crash at step $k and a restart: all 6 nodes" count6
@@ -76,7 +60,7 @@ mkdir -p "$IT_DIR/saved"
 mv "$D/checkpoints/"* "$IT_DIR/saved/"
 mv "$D/state" "$IT_DIR/moved/state-refuse"
 it_launch 1 "$P" $FLAGS
-exit_code 1
+it_exit_code 1
 it_check "without a covering checkpoint the node refuses to start (exit $RC)" refused
 it_check "the refusal names the missing index and the recovery steps" \
 	grep -q "no local checkpoint covers them.*checkpoint at index $CK or later.*/checkpoints/.*new member with --join" "$IT_DIR/n1.log"

@@ -158,6 +158,41 @@ START_TEST(hard_state_survives_reopen)
 }
 END_TEST
 
+/* sto_log_save: the entries of a new term and that term in one write
+ * (both there after a reopen); a refused save writes neither. */
+START_TEST(save_writes_entries_and_hard_state_together)
+{
+	char msg[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(append(1, 2, 1), 0);
+	struct sto_hard_state hs = {1, 1, 2};
+	ck_assert_int_eq(sto_log_set_hard_state(lg, &hs, msg), 0);
+	uint8_t d[] = "noop";
+	struct sto_log_entry e = {3, 4, 0, d, 4};
+	hs = (struct sto_hard_state){4, 1, 2};
+	ck_assert_int_eq(sto_log_save(lg, &e, 1, &hs, msg), 0);
+	reopen();
+	ck_assert_uint_eq(sto_log_last_index(lg), 3);
+	ck_assert_uint_eq(term_of(3), 4);
+	memset(&hs, 0, sizeof(hs));
+	ck_assert_int_eq(sto_log_hard_state(lg, &hs), 0);
+	ck_assert_uint_eq(hs.term, 4);
+	ck_assert_uint_eq(hs.vote, 1);
+	/* a gap (index 5 after 3): refused, the hard state stays at term 4 */
+	e = (struct sto_log_entry){5, 6, 0, d, 4};
+	struct sto_hard_state later = {6, 2, 3};
+	ck_assert_int_eq(sto_log_save(lg, &e, 1, &later, msg), LORA_EINVAL);
+	ck_assert_int_eq(sto_log_hard_state(lg, &hs), 0);
+	ck_assert_uint_eq(hs.term, 4);
+	ck_assert_uint_eq(sto_log_last_index(lg), 3);
+	/* entries without a hard state leave it as it is */
+	e = (struct sto_log_entry){4, 4, 0, d, 4};
+	ck_assert_int_eq(sto_log_save(lg, &e, 1, NULL, msg), 0);
+	ck_assert_int_eq(sto_log_hard_state(lg, &hs), 0);
+	ck_assert_uint_eq(hs.term, 4);
+	ck_assert_uint_eq(sto_log_last_index(lg), 4);
+}
+END_TEST
+
 START_TEST(corrupt_log_bytes_give_errors)
 {
 	ck_assert_int_eq(append(1, 3, 1), 0);
@@ -191,6 +226,7 @@ int main(void)
 	tcase_add_test(t, append_read_and_overwrite);
 	tcase_add_test(t, truncate_and_compact);
 	tcase_add_test(t, hard_state_survives_reopen);
+	tcase_add_test(t, save_writes_entries_and_hard_state_together);
 	tcase_add_test(t, corrupt_log_bytes_give_errors);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
