@@ -5,6 +5,7 @@
 #define LORA_STO_TESTING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct sto_store;
 
@@ -20,6 +21,12 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 /* Deletes key from column family `cf` (same names and codes). */
 int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
                         size_t klen);
+
+/* Waits (up to deadline_ms of lora_now_ms) until no flush or compaction
+ * runs or is pending in any column family, so that tests measuring the
+ * block cache are not raced by background file changes. 0, or
+ * LORA_ETIMEOUT. */
+int sto_testing_wait_idle(struct sto_store *s, uint64_t deadline_ms);
 
 struct lora_buf;
 

@@ -2,6 +2,7 @@
  * index catalogue and checkpoints. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "stoInt.h"
 #include "sto_testing.h"
@@ -656,6 +657,22 @@ void sto_memory(struct sto_store *s, struct sto_memory *out)
 
 /* ---- test hooks
  * ---------------------------------------------------------------- */
+
+int sto_testing_wait_idle(struct sto_store *s, uint64_t deadline_ms)
+{
+	for (;;) {
+		if (prop_sum(s, "rocksdb.num-running-flushes") == 0 &&
+		    prop_sum(s, "rocksdb.num-running-compactions") == 0 &&
+		    prop_sum(s, "rocksdb.mem-table-flush-pending") == 0 &&
+		    prop_sum(s, "rocksdb.compaction-pending") == 0)
+			return 0;
+		if (lora_now_ms() >= deadline_ms)
+			return LORA_ETIMEOUT;
+		struct timespec ts = {0, 5 * 1000 * 1000}; /* RocksDB has no
+		                                            * idle callback */
+		nanosleep(&ts, NULL);
+	}
+}
 
 int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
                         size_t klen)

@@ -324,6 +324,13 @@ static void plain_vector_scan(const char *label)
 	sto_view_close(v);
 }
 
+/* no background flush or compaction (which would move the vectors to new
+ * files and drop the old files' cached blocks) between the measurements */
+static void idle(void)
+{
+	ck_assert_int_eq(sto_testing_wait_idle(st, lora_now_ms() + 30000), 0);
+}
+
 static uint64_t block_cache(void)
 {
 	struct sto_memory m;
@@ -346,6 +353,7 @@ static void load_p16(void)
 	ck_assert_int_eq(apply(b), 0);
 	char em[LORA_ERRMSG_BYTES];
 	ck_assert_int_eq(sto_compact(st, em), 0); /* into SST files */
+	idle();
 }
 
 /* a write that changes a node (a new generation of the node side) */
@@ -354,6 +362,7 @@ static void touch_node(uint64_t id, int64_t i)
 	Lora__MutationBatch *b = batch_new();
 	add_set_prop(b, NODE, id, "i", v_int(i));
 	ck_assert_int_eq(apply(b), 0);
+	idle();
 }
 
 /* Builds the column of P.emb in a new view (after the counts and label
