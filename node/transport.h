@@ -21,9 +21,9 @@
  * memory buffers (tls_peer.c): the handshake and the hello must end within
  * 5 s of the accept, a dial accepts only a certificate naming the peer id
  * dialed and no other (its one DNS subjectAltName lora-node-<id>, as the
- * listener wants: node_tls_crt_id), and the sender of an inbound stream's frames must be the node
- * its certificate names, else the stream is closed. Without
- * TLS the sender id is bound to the first frame of its stream only: the
+ * listener wants: node_tls_crt_id), and the sender of an inbound stream's
+ * frames must be the node its certificate names, else the stream is closed.
+ * Without TLS the sender id is bound to the first frame of its stream only: the
  * receiver checks what it can (node/raftloop.c, status.c, snapshot.c;
  * docs/security.md).
  *
