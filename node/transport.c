@@ -660,13 +660,26 @@ static void conn_kill(struct conn_in *c)
 	pthread_mutex_unlock(&t->side_mu);
 }
 
-/* Checks the dialer's hello (first bytes read); 0 when good. */
+/* Logs (rate-limited) a connection that did not open with the hello. */
+static int conn_no_hello(struct conn_in *c)
+{
+	if (in_warn_ok(c->t))
+		LOG_WARN("peer listener: connection from %s did not "
+		         "open with the peer hello, closing it",
+		         c->remote);
+	return -1;
+}
+
+/* Checks the dialer's hello (first bytes read): 0 when good, 1 when more
+ * bytes are needed, -1 (logged) when it is not the hello. */
 static int conn_hello(struct conn_in *c)
 {
 	if (c->buf.len < PEER_HELLO_BYTES)
-		return memcmp(c->buf.data, hello_push, c->buf.len) ? -1 : 1;
+		return memcmp(c->buf.data, hello_push, c->buf.len)
+		           ? conn_no_hello(c)
+		           : 1;
 	if (memcmp(c->buf.data, hello_push, PEER_HELLO_BYTES) != 0)
-		return -1;
+		return conn_no_hello(c);
 	c->buf.len -= PEER_HELLO_BYTES;
 	memmove(c->buf.data, c->buf.data + PEER_HELLO_BYTES, c->buf.len);
 	c->state = CONN_REPLY;
@@ -690,10 +703,6 @@ static int conn_plain(struct conn_in *c)
 {
 	if (c->state == CONN_HELLO) {
 		int h = conn_hello(c);
-		if (h < 0 && in_warn_ok(c->t))
-			LOG_WARN("peer listener: connection from %s did not "
-			         "open with the peer hello, closing it",
-			         c->remote);
 		if (h != 0)
 			return h < 0 ? -1 : 0;
 		if (node_tls_mem_write(c->tls, hello_pull, PEER_HELLO_BYTES))
@@ -776,10 +785,6 @@ static int conn_step(struct conn_in *c, int rv)
 	c->buf.len += n;
 	if (c->state == CONN_HELLO) {
 		int h = conn_hello(c);
-		if (h < 0 && in_warn_ok(c->t))
-			LOG_WARN("peer listener: connection from %s did not "
-			         "open with the peer hello, closing it",
-			         c->remote);
 		return h < 0 ? -1 : 0;
 	}
 	return conn_parse(c);
