@@ -25,6 +25,14 @@
 # CPU (user + system, /proc/<pid>/stat) per acknowledged write over the
 # point, n<i>L for the leader and n<i>F for followers; with
 # BENCH_THREAD_CPU=1 also per thread name of each node.
+#
+# The measured window of a point (writes/s, latency, every CPU figure)
+# starts once each client is connected (TLS handshake done) and has had
+# one write acknowledged (bench_http --warm 1): connection set-up, the
+# nodes' first credential check and the followers' first connections to
+# the leader are not in it. Figures before 2026-12-05 14:00 UTC (docs/
+# benchmarks.md up to "TLS, sixth measurement") counted all of that in a
+# 10 s window; BENCH_WARM=0 measures that way again.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
@@ -111,20 +119,29 @@ node_cpu() {
 }
 
 run_points() { # run_points SYSTEM ENDPOINTS
-	local c line tls=() pids=() t0=() leader="" i
+	local c line tls=() pids=() t0=() leader="" i bp ready
 	[ "$1" = lora ] && tls=("${lora_tls[@]}")
 	for c in $CLIENTS; do
+		[ "$1" = lora ] && leader=$(lc_leader)
+		# the CPU counts from the window's start: bench_http writes a
+		# line to the FIFO then (opened read-write: never blocks here)
+		rm -f "$work/ready" && mkfifo "$work/ready" && exec 3<>"$work/ready"
+		"$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" "${tls[@]}" \
+			--duration-ms $((SECS * 1000)) --prefix "c$c" \
+			--warm "${BENCH_WARM:-1}" --ready "$work/ready" >"$work/point.out" &
+		bp=$!
+		read -r -t 60 -u 3 ready || lc_log "bench_http did not start its window in 60 s"
 		if [ "$1" = lora ]; then
 			pids=() t0=()
 			for i in 1 2 3; do
 				pids+=("$(lc_pid "$i")")
 				t0+=("$(cpu_ticks "${pids[-1]}")")
 			done
-			leader=$(lc_leader)
+			for i in 0 1 2; do thread_ticks "${pids[i]}" >"$work/th0.$i"; done
 		fi
-		[ "$1" = lora ] && for i in 0 1 2; do thread_ticks "${pids[i]}" >"$work/th0.$i"; done
-		line=$("$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" "${tls[@]}" \
-			--duration-ms $((SECS * 1000)) --prefix "c$c")
+		wait "$bp"
+		exec 3<&-
+		line=$(cat "$work/point.out")
 		local w
 		w=$(echo "$line" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
 		[ "$1" = lora ] && line+=$(node_cpu pids t0 "$leader" "$w")
