@@ -119,10 +119,14 @@ node_cpu() {
 }
 
 run_points() { # run_points SYSTEM ENDPOINTS
-	local c line tls=() pids=() t0=() leader="" i bp ready
+	local c line tls=() pids=() t0=() leader="" i bp ready w0 wd
 	[ "$1" = lora ] && tls=("${lora_tls[@]}")
 	for c in $CLIENTS; do
-		[ "$1" = lora ] && leader=$(lc_leader)
+		w0=0
+		if [ "$1" = lora ]; then
+			leader=$(lc_leader)
+			for i in 1 2 3; do w0=$((w0 + $(cpu_ticks "$(lc_pid "$i")"))); done
+		fi
 		# the CPU counts from the window's start: bench_http writes a
 		# line to the FIFO then (opened read-write: never blocks here)
 		rm -f "$work/ready" && mkfifo "$work/ready" && exec 3<>"$work/ready"
@@ -138,6 +142,7 @@ run_points() { # run_points SYSTEM ENDPOINTS
 				t0+=("$(cpu_ticks "${pids[-1]}")")
 			done
 			for i in 0 1 2; do thread_ticks "${pids[i]}" >"$work/th0.$i"; done
+			wd=$((t0[0] + t0[1] + t0[2] - w0))
 		fi
 		wait "$bp"
 		exec 3<&-
@@ -145,6 +150,9 @@ run_points() { # run_points SYSTEM ENDPOINTS
 		local w
 		w=$(echo "$line" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
 		[ "$1" = lora ] && line+=$(node_cpu pids t0 "$leader" "$w")
+		# the nodes' CPU before the window (warm-up: connections,
+		# handshakes, first credential checks), all three summed
+		[ "$1" = lora ] && line+=" warm_nodes_cpu_ms=$((wd * 1000 / $(getconf CLK_TCK)))"
 		if [ "$1" = lora ] && [ "${BENCH_THREAD_CPU:-0}" = 1 ] && [ "${w:-0}" -gt 0 ]; then
 			for i in 0 1 2; do
 				thread_ticks "${pids[i]}" >"$work/th1.$i"

@@ -100,6 +100,7 @@ struct bench {
 	int warm;                 /* --warm: window after one write each */
 	const char *ready;        /* --ready FILE, or NULL */
 	pthread_barrier_t bar;    /* the workers meet at the window's start */
+	uint64_t start_ms;        /* the program's start */
 	uint64_t t0_ms;           /* the window's start */
 	double cpu0_us;           /* the process's CPU then */
 };
@@ -732,11 +733,14 @@ static void report(const struct bench *b, const struct worker *ws,
 	double cpu_us = cpu_now_us() - b->cpu0_us;
 	printf("system=%s clients=%d writes=%zu errors=%ld seconds=%.1f "
 	       "writes_per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
-	       "gen_cpu_us_per_write=%.1f warm=%d warm_errors=%ld\n",
+	       "gen_cpu_us_per_write=%.1f warm=%d warm_ms=%llu "
+	       "warm_errors=%ld warm_cpu_ms=%.0f\n",
 	       b->etcd ? "etcd" : "lora", b->clients, total, errors,
 	       elapsed_ms / 1000.0,
 	       elapsed_ms ? total * 1000.0 / (double)elapsed_ms : 0.0, p50, p99,
-	       total ? cpu_us / (double)total : 0.0, b->warm, warm_errors);
+	       total ? cpu_us / (double)total : 0.0, b->warm,
+	       (unsigned long long)(b->t0_ms - b->start_ms), warm_errors,
+	       b->cpu0_us / 1000.0);
 }
 
 /* Splits "host:port" and resolves it once, before the run. */
@@ -859,7 +863,8 @@ static void workers_free(struct bench *b, struct worker *ws)
 
 int main(int argc, char **argv)
 {
-	struct bench b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct bench b = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	                  .start_ms = lora_now_ms()};
 	if (parse(argc, argv, &b)) {
 		fprintf(stderr,
 		        "usage: bench_http --mode lora|etcd --endpoints "
