@@ -9,14 +9,24 @@
  *
  *   bench_http --mode lora|etcd --endpoints h:p,h:p,... [--clients N]
  *              [--duration-ms MS] [--acked FILE] [--prefix P] [--threads T]
- *              [--ca FILE] [--query CYPHER]
+ *              [--ca FILE] [--query CYPHER] [--warm 0|1] [--ready FILE]
+ *
+ * The measured window starts once every client is connected and has had
+ * one write acknowledged (--warm 1, the default): the TCP connects, the
+ * TLS handshakes (--ca), the servers' first check of the credentials and
+ * the followers' first connections to the leader happen before it, and
+ * neither the warm-up writes, their time nor the generator's CPU for them
+ * count. (Before 2026-12-05 14:00 UTC the clock started before the
+ * connects: --warm 0 does that.) --ready FILE: "ready" is written to FILE
+ * (a FIFO, say) when the window starts, for a caller that samples the
+ * servers' CPU over the window (bench_cluster.sh).
  *
  * --query: LoraDB writes of this statement instead of CREATE (:Bench ...),
  * with $k (the request's key, a string) and $n (a number unique to the
  * request), e.g. 'MATCH (u:U {i: $n % 1000}) SET u.v = $k'.
  * --ca: https, the servers' certificates verified against FILE (TLS with
- * mbedtls through node/tls_conn.c; a connection's handshake is part of
- * its first write's latency).
+ * mbedtls through node/tls_conn.c; with --warm 0 a connection's
+ * handshake is part of its first write's latency).
  *
  * All clients run on T threads (default 1), each an epoll loop over its
  * share of non-blocking sockets: the generator takes CPU from the servers
@@ -64,6 +74,7 @@
 #define BENCH_CALL_TIMEOUT_NS (5000 * 1000000ull)
 #define BENCH_RETRY_NS        (10 * 1000000ull)
 #define BENCH_WAIT_MAX_MS     1000
+#define BENCH_WARM_MAX_NS     (30000 * 1000000ull) /* warm-up at most */
 
 struct bench {
 	int etcd;
@@ -86,6 +97,12 @@ struct bench {
 	FILE *acked;
 	pthread_mutex_t mu;       /* guards acked */
 	struct node_tls_ctx *tls; /* --ca FILE: https (LoraDB only) */
+	int warm;                 /* --warm: window after one write each */
+	const char *ready;        /* --ready FILE, or NULL */
+	pthread_barrier_t bar;    /* the workers meet at the window's start */
+	uint64_t start_ms;        /* the program's start */
+	uint64_t t0_ms;           /* the window's start */
+	double cpu0_us;           /* the process's CPU then */
 };
 
 enum conn_state {
@@ -94,6 +111,7 @@ enum conn_state {
 	C_HANDSHAKE,  /* TLS handshake in progress (--ca) */
 	C_SEND,       /* request partly sent, waiting for EPOLLOUT */
 	C_RECV,       /* request sent, reading the response */
+	C_READY,      /* warm-up write acknowledged: waits for the window */
 	C_DONE,       /* run over, closed */
 };
 
@@ -119,10 +137,12 @@ struct worker {
 	int epfd;
 	struct conn *conns; /* borrowed slice of the array main owns */
 	int n, active;      /* conns, conns not C_DONE */
+	int warming;        /* before the window: warm-up writes */
+	int warm_left;      /* conns whose warm-up write is not answered */
 	uint64_t next_timer_ns;
 	uint32_t *lat_us; /* BENCH_SAMPLES_MAX, owned */
 	size_t n_lat, acks;
-	long errors;
+	long errors, warm_errors;
 };
 
 struct resp {
@@ -336,6 +356,8 @@ static void conn_close(struct conn *c)
 static void conn_finish(struct worker *w, struct conn *c)
 {
 	conn_close(c);
+	if (w->warming && c->state != C_READY)
+		w->warm_left--; /* gave up warming: not in the window */
 	c->state = C_DONE;
 	w->active--;
 }
@@ -475,12 +497,19 @@ static void conn_response(struct worker *w, struct conn *c,
 		conn_fail(w, c, now);
 		return;
 	}
-	conn_ack(w, c, now);
+	if (!w->warming)
+		conn_ack(w, c, now);
 	if (r->close || r->until_eof) {
 		conn_close(c);
 	} else {
 		memmove(c->in, c->in + len, c->in_len - len);
 		c->in_len -= len;
+	}
+	if (w->warming) { /* the window starts when all are here */
+		c->state = C_READY;
+		c->timer_ns = UINT64_MAX;
+		w->warm_left--;
+		return;
 	}
 	conn_next(w, c, now);
 }
@@ -553,6 +582,8 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t ev,
 		conn_send(w, c, now);
 	} else if (c->state == C_RECV || c->state == C_SEND) {
 		conn_read(w, c, now); /* data, EOF or a socket error */
+	} else if (c->state == C_READY) {
+		conn_close(c); /* closed by the server: the window reconnects */
 	}
 }
 
@@ -584,14 +615,13 @@ static int worker_wait_ms(const struct worker *w, uint64_t now)
 	return ms > BENCH_WAIT_MAX_MS ? BENCH_WAIT_MAX_MS : (int)ms;
 }
 
-static void *worker_main(void *arg)
+/* The epoll loop until no conn is active or, warming, none is left to
+ * warm. */
+static void worker_loop(struct worker *w)
 {
-	struct worker *w = arg;
 	struct epoll_event ev[BENCH_EVENTS_MAX];
 	uint64_t now = lora_now_ns();
-	for (int i = 0; i < w->n; i++)
-		conn_next(w, &w->conns[i], now);
-	while (w->active > 0) {
+	while (w->active > 0 && (!w->warming || w->warm_left > 0)) {
 		int n = epoll_wait(w->epfd, ev, BENCH_EVENTS_MAX,
 		                   worker_wait_ms(w, now));
 		if (n < 0 && errno != EINTR)
@@ -602,6 +632,69 @@ static void *worker_main(void *arg)
 		if (now >= w->next_timer_ns)
 			worker_timers(w, now);
 	}
+}
+
+static double cpu_now_us(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+/* The window starts: its clock, the CPU then, and --ready told. */
+static void window_start(struct bench *b)
+{
+	b->t0_ms = lora_now_ms();
+	b->end_ns = lora_now_ns() + (uint64_t)b->duration_ms * 1000000u;
+	b->cpu0_us = cpu_now_us();
+	FILE *f = b->ready ? fopen(b->ready, "w") : NULL;
+	if (f) {
+		fputs("ready\n", f);
+		fclose(f);
+	}
+}
+
+/* With --warm: one write per conn, then all workers meet and the window
+ * starts with what was set up. */
+static void worker_warm(struct worker *w)
+{
+	struct bench *b = w->b;
+	w->warming = 1;
+	w->warm_left = w->n;
+	uint64_t now = lora_now_ns();
+	for (int i = 0; i < w->n; i++)
+		conn_next(w, &w->conns[i], now);
+	worker_loop(w);
+	if (pthread_barrier_wait(&b->bar) == PTHREAD_BARRIER_SERIAL_THREAD)
+		window_start(b);
+	pthread_barrier_wait(&b->bar);
+	w->warming = 0;
+	w->warm_errors = w->errors;
+	w->errors = 0;
+	now = lora_now_ns();
+	w->next_timer_ns = UINT64_MAX;
+	for (int i = 0; i < w->n; i++) {
+		struct conn *c = &w->conns[i];
+		if (c->state == C_READY)
+			conn_next(w, c, now);
+		else if (c->state != C_DONE) /* warm-up ran out: not in it */
+			conn_finish(w, c);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	if (w->b->warm) {
+		worker_warm(w);
+	} else {
+		uint64_t now = lora_now_ns();
+		for (int i = 0; i < w->n; i++)
+			conn_next(w, &w->conns[i], now);
+	}
+	worker_loop(w);
 	for (int i = 0; i < w->n; i++)
 		conn_close(&w->conns[i]);
 	return NULL;
@@ -619,10 +712,11 @@ static void report(const struct bench *b, const struct worker *ws,
                    uint64_t elapsed_ms)
 {
 	size_t total = 0, n_lat = 0, k = 0;
-	long errors = 0;
+	long errors = 0, warm_errors = 0;
 	for (int i = 0; i < b->threads; i++) {
 		total += ws[i].acks, n_lat += ws[i].n_lat;
 		errors += ws[i].errors;
+		warm_errors += ws[i].warm_errors;
 	}
 	uint32_t *all = calloc(n_lat ? n_lat : 1, sizeof(uint32_t));
 	for (int i = 0; all && i < b->threads; i++) {
@@ -636,18 +730,17 @@ static void report(const struct bench *b, const struct worker *ws,
 		p99 = all[n_lat * 99 / 100] / 1000.0;
 	}
 	free(all);
-	struct rusage ru;
-	double cpu_us = 0;
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-		         ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+	double cpu_us = cpu_now_us() - b->cpu0_us;
 	printf("system=%s clients=%d writes=%zu errors=%ld seconds=%.1f "
 	       "writes_per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
-	       "gen_cpu_us_per_write=%.1f\n",
+	       "gen_cpu_us_per_write=%.1f warm=%d warm_ms=%llu "
+	       "warm_errors=%ld warm_cpu_ms=%.0f\n",
 	       b->etcd ? "etcd" : "lora", b->clients, total, errors,
 	       elapsed_ms / 1000.0,
 	       elapsed_ms ? total * 1000.0 / (double)elapsed_ms : 0.0, p50, p99,
-	       total ? cpu_us / (double)total : 0.0);
+	       total ? cpu_us / (double)total : 0.0, b->warm,
+	       (unsigned long long)(b->t0_ms - b->start_ms), warm_errors,
+	       b->cpu0_us / 1000.0);
 }
 
 /* Splits "host:port" and resolves it once, before the run. */
@@ -687,6 +780,7 @@ static int parse(int argc, char **argv, struct bench *b)
 {
 	const char *eps = NULL, *acked = NULL;
 	b->clients = 1, b->threads = 1, b->duration_ms = 10000, b->prefix = "b";
+	b->warm = 1;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--mode"))
 			b->etcd = !strcmp(argv[i + 1], "etcd");
@@ -704,6 +798,10 @@ static int parse(int argc, char **argv, struct bench *b)
 			b->query = argv[i + 1];
 		else if (!strcmp(argv[i], "--threads"))
 			b->threads = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--warm"))
+			b->warm = atoi(argv[i + 1]) != 0;
+		else if (!strcmp(argv[i], "--ready"))
+			b->ready = argv[i + 1];
 		else if (!strcmp(argv[i], "--ca")) {
 			struct node_tls t = {.mode = NODE_TLS_REQUIRED};
 			char err[LORA_ERRMSG_BYTES];
@@ -765,13 +863,14 @@ static void workers_free(struct bench *b, struct worker *ws)
 
 int main(int argc, char **argv)
 {
-	struct bench b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct bench b = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	                  .start_ms = lora_now_ms()};
 	if (parse(argc, argv, &b)) {
 		fprintf(stderr,
 		        "usage: bench_http --mode lora|etcd --endpoints "
 		        "h:p,... [--clients N] [--duration-ms MS] "
 		        "[--acked FILE] [--prefix P] [--threads T] [--ca FILE] "
-		        "[--query CYPHER]\n");
+		        "[--query CYPHER] [--warm 0|1] [--ready FILE]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -783,8 +882,12 @@ int main(int argc, char **argv)
 	struct worker *ws = calloc((size_t)b.threads, sizeof(*ws));
 	struct conn *conns = calloc((size_t)b.clients, sizeof(*conns));
 	int rc = ws && conns ? workers_init(&b, ws, conns) : -1;
-	uint64_t t0 = lora_now_ms();
-	b.end_ns = lora_now_ns() + (uint64_t)b.duration_ms * 1000000u;
+	if (rc == 0 && b.warm) { /* warm-up's end; window_start sets the rest */
+		b.end_ns = lora_now_ns() + BENCH_WARM_MAX_NS;
+		rc = pthread_barrier_init(&b.bar, NULL, (unsigned)b.threads);
+	} else if (rc == 0) {
+		window_start(&b);
+	}
 	int started = 0;
 	while (rc == 0 && started < b.threads &&
 	       pthread_create(&ws[started].th, NULL, worker_main,
@@ -793,7 +896,7 @@ int main(int argc, char **argv)
 	for (int t = 0; t < started; t++)
 		pthread_join(ws[t].th, NULL);
 	if (rc == 0 && started == b.threads)
-		report(&b, ws, lora_now_ms() - t0);
+		report(&b, ws, lora_now_ms() - b.t0_ms);
 	else
 		fprintf(stderr, "bench_http: out of memory or threads\n");
 	if (ws)
