@@ -44,9 +44,8 @@ static int n_fwd;
  * peer CA) and name it "lora-node-<id>". */
 static int fwd_tls(struct lnode *n, nng_dialer d, uint64_t id)
 {
-	struct node_tls trust = n->cfg.native_tls;
-	if (trust.ca[0] == '\0')
-		snprintf(trust.ca, sizeof trust.ca, "%s", n->cfg.peer_tls.ca);
+	struct node_tls trust =
+	    node_tls_member_trust(&n->cfg.native_tls, n->cfg.peer_tls.ca);
 	char name[64], err[LORA_ERRMSG_BYTES];
 	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
 	         (unsigned long long)id);
