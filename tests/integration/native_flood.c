@@ -19,12 +19,11 @@
 
 #define NF_CONNS_MAX 256
 
-static int flood_one(const char *url, const struct in_addr *src,
-                     nng_socket *s)
+static int flood_one(const char *url, const struct in_addr *src, nng_socket *s)
 {
 	nng_dialer d;
-	nng_sockaddr sa = {.s_in = {.sa_family = NNG_AF_INET,
-	                            .sa_addr = src->s_addr}};
+	nng_sockaddr sa = {
+	    .s_in = {.sa_family = NNG_AF_INET, .sa_addr = src->s_addr}};
 	if (nng_req0_open(s) != 0)
 		return -1;
 	nng_socket_set_ms(*s, NNG_OPT_RECONNMINT, 10);
@@ -53,8 +52,9 @@ int main(int argc, char **argv)
 	static nng_socket socks[NF_CONNS_MAX];
 	for (int i = 0; i < conns; i++)
 		if (flood_one(url, &src, &socks[i]) != 0) {
-			fprintf(stderr, "native_flood: cannot dial %s from %s\n",
-			        url, argv[2]);
+			fprintf(stderr,
+			        "native_flood: cannot dial %s from %s\n", url,
+			        argv[2]);
 			return 1;
 		}
 	printf("flooding\n");
