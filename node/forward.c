@@ -11,8 +11,7 @@
  * authentication on, each new connection first carries a hello (the
  * cluster-secret proof alone), so the leader does not hold that idle
  * connection to its authentication deadline (native.c). Connections are
- * dialed from this node's own host (its peer address), as the peer
- * transport's are.
+ * dialed from this node's own host (of its native address).
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -64,15 +63,16 @@ static int fwd_tls(struct lnode *n, nng_dialer d, uint64_t id)
 	return rv ? LORA_EIO : 0;
 }
 
-/* The dialer's local address: this node's host (of its peer address),
- * port 0, as the peer transport dials (transport.c), so that a member
- * tells this node's connections from a client's on the same machine in
- * its logs. A host name is left to the OS. */
+/* The dialer's local address: the host of this node's own native
+ * address (client_addr: the network the leader's native port is on), port
+ * 0, as the peer transport dials from its peer host (transport.c), so
+ * that a member tells this node's connections from a client's on the same
+ * machine in its logs. A host name is left to the OS, and so is 0.0.0.0. */
 static void fwd_local(struct lnode *n, nng_dialer d)
 {
 	char host[NODE_ADDR_BYTES_MAX];
 	struct in_addr ia;
-	node_addr_host(n->cfg.peer_addr, host, sizeof host);
+	node_addr_host(n->cfg.client_addr, host, sizeof host);
 	if (inet_pton(AF_INET, host, &ia) != 1)
 		return;
 	nng_sockaddr sa;
