@@ -59,6 +59,9 @@ logged_on_l() { tail -n +"$LSTART" "$IT_DIR/n$L.log" | grep -q -- "$1"; }
 closed_from() { echo "native: closed a connection from $1: $2"; }
 DEADLINE="not authenticated within auth_timeout_ms"
 
+# follow_l: both followers know node L leads (their writes go there)
+follow_l() { [ "$(it_leader "$F")" = "$L" ] && [ "$(it_leader "$G")" = "$L" ]; }
+it_check "both followers know node $L leads" it_wait 30 follow_l
 it_check "writes through follower $F (its connection to $L dialed)" writes_through "$F" Before 3
 it_check "writes through follower $G" writes_through "$G" Before 3
 
@@ -69,6 +72,7 @@ it_start "$L" "$P" $FLAGS || it_done
 # (node L may win the election after its restart by itself: no transfer)
 moved() { leads "$L" || { it_post_leader "$F" /cluster/transfer "{\"to\":$L}" && leads "$L"; }; }
 it_check "node $L restarted and made leader again" it_wait 60 moved
+it_check "both followers know node $L leads again" it_wait 30 follow_l
 
 # conns_from M: the local ports of node M's established connections to
 # L's native port (ss; this test runs in a network namespace or on a
