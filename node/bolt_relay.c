@@ -80,11 +80,9 @@ static struct node_tls_ctx *relay_tls_client(struct lnode *n)
 {
 	pthread_mutex_lock(&relay_tls_mu);
 	if (relay_tls_ctx == NULL) {
-		struct node_tls trust = n->cfg.bolt_tls;
+		struct node_tls trust =
+		    node_tls_member_trust(&n->cfg.bolt_tls, n->cfg.peer_tls.ca);
 		char err[LORA_ERRMSG_BYTES];
-		if (trust.ca[0] == '\0')
-			snprintf(trust.ca, sizeof trust.ca, "%s",
-			         n->cfg.peer_tls.ca);
 		if (node_tls_ctx_new(&trust, 0, &relay_tls_ctx, err) != 0)
 			LOG_WARN("bolt relay: %s", err);
 	}

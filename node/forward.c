@@ -10,8 +10,10 @@
  * silent for an election timeout (node_forward_check). With
  * authentication on, each new connection first carries a hello (the
  * cluster-secret proof alone), so the leader does not hold that idle
- * connection to its authentication deadline (native.c).
+ * connection to its authentication deadline (native.c). Connections are
+ * dialed from this node's own host (of its native address).
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -44,9 +46,8 @@ static int n_fwd;
  * peer CA) and name it "lora-node-<id>". */
 static int fwd_tls(struct lnode *n, nng_dialer d, uint64_t id)
 {
-	struct node_tls trust = n->cfg.native_tls;
-	if (trust.ca[0] == '\0')
-		snprintf(trust.ca, sizeof trust.ca, "%s", n->cfg.peer_tls.ca);
+	struct node_tls trust =
+	    node_tls_member_trust(&n->cfg.native_tls, n->cfg.peer_tls.ca);
 	char name[64], err[LORA_ERRMSG_BYTES];
 	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
 	         (unsigned long long)id);
@@ -60,6 +61,28 @@ static int fwd_tls(struct lnode *n, nng_dialer d, uint64_t id)
 	int rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
 	nng_tls_config_free(cfg);
 	return rv ? LORA_EIO : 0;
+}
+
+/* The dialer's local address: the host of this node's own native
+ * address (client_addr: the network the leader's native port is on), port
+ * 0, as the peer transport dials from its peer host (transport.c), so
+ * that a member tells this node's connections from a client's on the same
+ * machine in its logs. A host name is left to the OS, and so is 0.0.0.0. */
+static void fwd_local(struct lnode *n, nng_dialer d)
+{
+	char host[NODE_ADDR_BYTES_MAX];
+	struct in_addr ia;
+	node_addr_host(n->cfg.client_addr, host, sizeof host);
+	if (inet_pton(AF_INET, host, &ia) != 1)
+		return;
+	nng_sockaddr sa;
+	memset(&sa, 0, sizeof sa);
+	sa.s_in.sa_family = NNG_AF_INET;
+	sa.s_in.sa_addr = ia.s_addr;
+	int rv = nng_dialer_set_addr(d, NNG_OPT_LOCADDR, &sa);
+	if (rv != 0)
+		LOG_WARN("forward: cannot dial from %s: %s", host,
+		         nng_strerror(rv));
 }
 
 /* A hello on its way (fwd_pipe_added). */
@@ -127,6 +150,20 @@ static void fwd_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 	nng_send_aio(nng_pipe_socket(p), h->aio);
 }
 
+/* Starts sock's dialer to url, member id's native port: from our host
+ * (fwd_local), with TLS when our native port has it. */
+static int fwd_dial(struct lnode *n, nng_socket sock, uint64_t id,
+                    const char *url)
+{
+	nng_dialer d;
+	if (nng_dialer_create(&d, sock, url) != 0)
+		return LORA_EIO;
+	fwd_local(n, d);
+	if (n->cfg.native_tls.mode != NODE_TLS_OFF && fwd_tls(n, d, id) != 0)
+		return LORA_EIO;
+	return nng_dialer_start(d, NNG_FLAG_NONBLOCK) ? LORA_EIO : 0;
+}
+
 /* A req socket dialing addr (member id's native port), created on first
  * use and kept. */
 static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
@@ -144,7 +181,6 @@ static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
 		struct fwd_conn *c = &fwd_conns[n_fwd];
 		char url[NODE_ADDR_BYTES_MAX + 16];
 		node_tls_url(&n->cfg.native_tls, addr, url, sizeof url);
-		nng_dialer d;
 		rc = nng_req0_open(&c->sock) ? LORA_EIO : 0;
 		if (rc == 0) {
 			nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
@@ -155,10 +191,7 @@ static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
 			                    NODE_PEER_MSG_BYTES_MAX);
 			if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
 			                    fwd_pipe_added, n) != 0 ||
-			    nng_dialer_create(&d, c->sock, url) != 0 ||
-			    (n->cfg.native_tls.mode != NODE_TLS_OFF &&
-			     fwd_tls(n, d, id) != 0) ||
-			    nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {
+			    fwd_dial(n, c->sock, id, url) != 0) {
 				nng_close(c->sock);
 				rc = LORA_EIO;
 			}

@@ -68,11 +68,10 @@ static void px_answered(void *arg, const char *api, int ok, uint64_t ns)
  * every passed-on write finds no leader to take it. */
 static struct node_tls_ctx *tls_client(struct lnode *n)
 {
-	struct node_tls trust = n->cfg.http_tls;
+	struct node_tls trust =
+	    node_tls_member_trust(&n->cfg.http_tls, n->cfg.peer_tls.ca);
 	struct node_tls_ctx *ctx = NULL;
 	char err[LORA_ERRMSG_BYTES];
-	if (trust.ca[0] == '\0')
-		snprintf(trust.ca, sizeof trust.ca, "%s", n->cfg.peer_tls.ca);
 	if (node_tls_ctx_new(&trust, 0, &ctx, err) != 0)
 		LOG_WARN("http proxy: %s", err);
 	return ctx;

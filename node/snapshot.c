@@ -204,15 +204,22 @@ static void *send_main(void *arg)
 	struct send_job *j = arg;
 	pthread_setname_np(pthread_self(), "lora-snapsend");
 	int rc = send_checkpoint(j);
-	node_raft_snapshot_report(j->n, j->to, rc == 0);
-	struct node_snap_recv *s = snap_state(j->n);
+	struct lnode *n = j->n;
+	uint64_t to = j->to;
+	lora_free(j);
+	/* The slot is free before the core hears of the end: the core may ask
+	 * for the next snapshot to `to` at once, and node_snapshot_send must
+	 * not find this sender still busy (a request dropped then left the
+	 * core waiting for a report that never came, and `to` behind for
+	 * good: integration_snapshot_install_crash). */
+	struct node_snap_recv *s = snap_state(n);
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < NODE_PEERS_MAX; i++)
-		if (s->sending[i] == j->to)
+		if (s->sending[i] == to)
 			s->sending[i] = 0;
+	node_raft_snapshot_report(n, to, rc == 0);
 	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&s->mu);
-	lora_free(j);
 	return NULL;
 }
 
@@ -241,7 +248,10 @@ void node_snapshot_send(struct lnode *n, uint64_t to,
 	pthread_mutex_unlock(&s->mu);
 	pthread_t t;
 	if (busy || slot < 0) {
+		/* not sent: the core asks again (after a heartbeat) rather than
+		 * wait for a report of this request */
 		lora_free(j);
+		rep_report_snapshot(n->raft->rep, to, 0);
 		return;
 	}
 	char err[LORA_ERRMSG_BYTES];

@@ -176,6 +176,15 @@ int node_tls_nng_config(const struct node_tls *t, int server, int verify_peer,
 	return 0;
 }
 
+struct node_tls node_tls_member_trust(const struct node_tls *listener,
+                                      const char *peer_ca)
+{
+	struct node_tls t = *listener;
+	if (t.ca[0] == '\0')
+		snprintf(t.ca, sizeof t.ca, "%s", peer_ca);
+	return t;
+}
+
 void node_tls_url(const struct node_tls *t, const char *addr, char *out,
                   size_t bytes)
 {

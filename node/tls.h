@@ -100,6 +100,13 @@ uint64_t node_tls_cert_pem_id(const char *pem);
 struct mbedtls_ssl_config;
 void node_tls_conf_curves(struct mbedtls_ssl_config *conf);
 
+/* What a node trusts when it dials another member's listener whose
+ * settings are listener (its own of the same kind: HTTP, native, Bolt):
+ * those settings, its certificate and key included, with the peer CA
+ * peer_ca when listener names no CA of its own. */
+struct node_tls node_tls_member_trust(const struct node_tls *listener,
+                                      const char *peer_ca);
+
 /* "tls+tcp://addr" when t's mode is not off, else "tcp://addr". */
 void node_tls_url(const struct node_tls *t, const char *addr, char *out,
                   size_t bytes);

@@ -1321,10 +1321,23 @@ static void probe_cb(void *arg)
 	pthread_mutex_unlock(&pc->mu);
 }
 
+#ifdef LORA_TEST_HOOKS
+static atomic_int test_no_tls_session;
+
+void node_transport_test_no_tls_session(int on)
+{
+	atomic_store(&test_no_tls_session, on);
+}
+#endif
+
 /* A TLS session for pc's fresh stream, its ClientHello in pc->wire: the
  * peer's certificate must name pc->id. pc->mu held. */
 static int peer_tls_start(struct peer_out *pc)
 {
+#ifdef LORA_TEST_HOOKS
+	if (atomic_load(&test_no_tls_session))
+		return 0; /* pc->tls stays NULL: peer_kick must refuse */
+#endif
 	char name[64];
 	snprintf(name, sizeof name, NODE_TLS_PEER_NAME_FMT,
 	         (unsigned long long)pc->id);

@@ -122,6 +122,14 @@ int node_transport_send(struct node_transport *t, uint64_t to, int kind,
 int node_transport_send_wait(struct node_transport *t, uint64_t to, int kind,
                              const void *payload, size_t len, int timeout_ms);
 
+#ifdef LORA_TEST_HOOKS
+/* Tests (compiled with LORA_TEST_HOOKS only): while on is 1, a fresh
+ * outgoing stream of a transport with peer TLS gets no TLS session, as if
+ * its start had silently failed; such a stream must be dropped with
+ * nothing sent on it, never written in clear. */
+void node_transport_test_no_tls_session(int on);
+#endif
+
 /* Host part of host:port into out (out_bytes long). */
 void node_addr_host(const char *addr, char *out, size_t out_bytes);
 struct addrinfo;

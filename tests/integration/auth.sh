@@ -44,8 +44,8 @@ it_check "auth = off starts with a warning" bash -c "
 
 P=$(it_peers 3)
 it_start_all 3 "$P" --token-ttl-ms 2000 || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))    # a follower
 O=$(((L + 1) % 3 + 1)) # the other one
 
@@ -64,7 +64,6 @@ as() {
 	IT_STATUS=${out##*$'\n'}
 	IT_BODY=${out%$'\n'*}
 }
-status_is() { [ "$IT_STATUS" = "$1" ]; }
 status_body() { [ "$IT_STATUS" = "$1" ] && grep -q "$2" <<<"$IT_BODY"; }
 q() { echo "{\"query\":\"$1\"}"; }
 
@@ -73,13 +72,13 @@ as "" "$F" /query "$(q 'RETURN 1')"
 it_check "no credentials: 401" status_body 401 LORA_UNAUTHORIZED
 it_check "401 carries WWW-Authenticate" grep -qi '^WWW-Authenticate: Basic' "$IT_DIR/hdr"
 as "admin:wrong" "$F" /query "$(q 'RETURN 1')"
-it_check "wrong password: 401" status_is 401
+it_check "wrong password: 401" it_status_is 401
 as "nobody:$IT_ADMIN_PASSWORD" "$F" /query "$(q 'RETURN 1')"
-it_check "unknown user: 401" status_is 401
+it_check "unknown user: 401" it_status_is 401
 as "" "$F" /health
-it_check "/health needs no credentials" status_is 200
+it_check "/health needs no credentials" it_status_is 200
 as "" "$F" /metrics
-it_check "/metrics needs credentials by default" status_is 401
+it_check "/metrics needs credentials by default" it_status_is 401
 as "admin:$IT_ADMIN_PASSWORD" "$F" /query "$(q 'RETURN 1 AS x')"
 it_check "the first admin (from LORA_ADMIN_PASSWORD) reads on a follower" status_body 200 '"x":1'
 
@@ -90,12 +89,12 @@ for stmt in "CREATE USER rita SET PASSWORD 'rita-pw' CHANGE NOT REQUIRED" \
 	"GRANT ROLE writer TO wes" \
 	"CREATE USER carl SET PASSWORD 'carl-first'"; do
 	it_query "$F" "$(q "$stmt")"
-	it_check "admin via follower: $stmt" status_is 200
+	it_check "admin via follower: $stmt" it_status_is 200
 done
 it_query "$F" "$(q "CREATE USER rita SET PASSWORD 'x' CHANGE NOT REQUIRED")"
 it_check "creating an existing user: 409" status_body 409 LORA_EXISTS
 it_query "$O" "$(q "GRANT ROLE wizard TO rita")"
-it_check "granting an unknown role: 400" status_is 400
+it_check "granting an unknown role: 400" it_status_is 400
 
 # every node knows them (a bookmark read after the last write)
 B=$(it_field bookmark)
@@ -150,46 +149,46 @@ it_check "100 requests with one wrong pair: all 401, about one check a second" w
 
 # -- roles
 as "rita:rita-pw" "$O" /query "$(q 'MATCH (n) RETURN count(n) AS c')"
-it_check "reader reads" status_is 200
+it_check "reader reads" it_status_is 200
 as "rita:rita-pw" "$O" /query "$(q 'CREATE (:Forbidden)')"
 it_check "reader writes: 403" status_body 403 LORA_FORBIDDEN
 as "rita:rita-pw" "$L" /query "$(q 'CREATE (:Forbidden)')"
-it_check "reader writes on the leader: 403" status_is 403
+it_check "reader writes on the leader: 403" it_status_is 403
 as "rita:rita-pw" "$O" /query "$(q "LOAD CSV FROM 'file:///x.csv' AS r RETURN r")"
 it_check "reader reads a file with LOAD CSV: 403" status_body 403 LORA_FORBIDDEN
 as "wes:wes-pw" "$O" /query "$(q 'CREATE (:Written {by: 1})')"
-it_check "writer writes through a follower" status_is 200
+it_check "writer writes through a follower" it_status_is 200
 as "wes:wes-pw" "$O" /query "$(q 'CREATE INDEX w_by FOR (n:Written) ON (n.by)')"
 it_check "writer runs index DDL: 403" status_body 403 LORA_FORBIDDEN
 as "wes:wes-pw" "$L" /query "$(q 'CREATE INDEX w_by FOR (n:Written) ON (n.by)')"
-it_check "writer runs index DDL on the leader: 403" status_is 403
+it_check "writer runs index DDL on the leader: 403" it_status_is 403
 as "wes:wes-pw" "$L" /query "$(q 'UNWIND [1] AS i CALL { CREATE INDEX w_in FOR (n:Written) ON (n.in) } IN TRANSACTIONS')"
-it_check "writer runs index DDL inside IN TRANSACTIONS: 403" status_is 403
+it_check "writer runs index DDL inside IN TRANSACTIONS: 403" it_status_is 403
 as "wes:wes-pw" "$L" /query "$(q 'CALL { CREATE CONSTRAINT w_u FOR (n:Written) REQUIRE n.u IS UNIQUE } IN TRANSACTIONS')"
-it_check "writer creates a constraint inside IN TRANSACTIONS: 403" status_is 403
+it_check "writer creates a constraint inside IN TRANSACTIONS: 403" it_status_is 403
 as "wes:wes-pw" "$F" /admin/digest
-it_check "writer calls /admin/digest: 403" status_is 403
+it_check "writer calls /admin/digest: 403" it_status_is 403
 as "wes:wes-pw" "$F" /cluster/transfer "{\"to\":$F}"
-it_check "writer calls /cluster/transfer: 403" status_is 403
+it_check "writer calls /cluster/transfer: 403" it_status_is 403
 as "wes:wes-pw" "$F" /query "$(q 'SHOW USERS')"
-it_check "writer lists users: 403" status_is 403
+it_check "writer lists users: 403" it_status_is 403
 as "wes:wes-pw" "$F" /query "$(q "CREATE USER evil SET PASSWORD 'x'")"
-it_check "writer creates a user: 403" status_is 403
+it_check "writer creates a user: 403" it_status_is 403
 it_query "$F" "$(q 'CREATE INDEX w_by FOR (n:Written) ON (n.by)')"
-it_check "admin runs index DDL" status_is 200
+it_check "admin runs index DDL" it_status_is 200
 as "wes:wes-pw" "$F" /query "$(q 'MATCH (n:Written) RETURN count(n) AS c')"
 it_check "writer reads" status_body 200 '"c":1'
 
 # -- a password that must change: nothing else until it did
 as "carl:carl-first" "$F" /query "$(q 'RETURN 1')"
-it_check "password change required: 403 until changed" status_is 403
+it_check "password change required: 403 until changed" it_status_is 403
 as "carl:carl-first" "$F" /query "$(q "ALTER CURRENT USER SET PASSWORD FROM 'wrong' TO 'carl-second'")"
-it_check "ALTER CURRENT USER with a wrong old password: 401" status_is 401
+it_check "ALTER CURRENT USER with a wrong old password: 401" it_status_is 401
 as "carl:carl-first" "$F" /query "$(q "ALTER CURRENT USER SET PASSWORD FROM 'carl-first' TO 'carl-second'")"
-it_check "ALTER CURRENT USER through a follower" status_is 200
+it_check "ALTER CURRENT USER through a follower" it_status_is 200
 it_query "$F" "$(q 'GRANT ROLE reader TO carl')"
 carl_new() { as "carl:carl-second" "$1" /query "$(q 'RETURN 2 AS y')" && status_body 200 '"y":2'; }
-carl_old() { as "carl:carl-first" "$1" /query "$(q 'RETURN 2 AS y')" && status_is 401; }
+carl_old() { as "carl:carl-first" "$1" /query "$(q 'RETURN 2 AS y')" && it_status_is 401; }
 for n in 1 2 3; do
 	it_check "node $n: carl's new password works" it_wait 10 carl_new $n
 	it_check "node $n: carl's old password is refused" carl_old $n
@@ -253,15 +252,15 @@ it_check "native: a writer's write through a follower" bash -c "
 
 # -- user changes survive a restart; digests agree; no clear password
 it_query "$F" "$(q 'DROP USER rita')"
-it_check "admin drops a user" status_is 200
+it_check "admin drops a user" it_status_is 200
 it_query "$F" "$(q 'REVOKE ROLE writer FROM wes')"
-it_check "admin revokes a role" status_is 200
+it_check "admin revokes a role" it_status_is 200
 B=$(it_field bookmark)
 it_stop "$O"
 it_start "$O" "$P" --token-ttl-ms 600000 || it_done
-wes_reader() { as "wes:wes-pw" "$O" /query "$(q 'CREATE (:Again)')" && status_is 403; }
+wes_reader() { as "wes:wes-pw" "$O" /query "$(q 'CREATE (:Again)')" && it_status_is 403; }
 it_check "after a restart: the revoked role stays revoked" it_wait 20 wes_reader
-rita_gone() { as "rita:rita-pw" "$O" /query "$(q 'RETURN 1')" && status_is 401; }
+rita_gone() { as "rita:rita-pw" "$O" /query "$(q 'RETURN 1')" && it_status_is 401; }
 it_check "after a restart: the dropped user stays dropped" rita_gone
 carl_restarted() { carl_new "$O"; }
 it_check "after a restart: carl's password still works" carl_restarted

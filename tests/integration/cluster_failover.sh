@@ -5,8 +5,8 @@
 it_setup 127.0.2 "$1"
 P=$(it_peers 3)
 it_start_all 3 "$P" || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))
 for k in $(seq 1 10); do
 	it_query $F "{\"query\":\"CREATE (:Before {k: $k})\"}"

@@ -58,16 +58,11 @@ commit_of() { # commit_of ID -> its own commitIndex
 		grep -o "\"id\":$1,[^}]*" | grep -o '"commitIndex":[0-9]*' | cut -d: -f2
 }
 reached() { local c; c=$(commit_of "$1"); [ -n "$c" ] && [ "$c" -ge "$2" ]; }
-digests_equal() {
-	local d1 d2 d3
-	d1=$(it_digest 1 "$1"); d2=$(it_digest 2 "$1"); d3=$(it_digest 3 "$1")
-	it_same "$d1" "$d2" && it_same "$d1" "$d3"
-}
 
 # ---- 1. SIGSTOP -------------------------------------------------------
 it_start_all 3 "$P" --heartbeat-ms 50 || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F1=$((L % 3 + 1)) F2=$(((L + 1) % 3 + 1))
 it_query $F1 '{"query":"CREATE (:Warm)"}'
 it_check "a write through a follower before the pause" [ "$IT_STATUS" = 200 ]
@@ -90,7 +85,7 @@ for k in $(seq 1 10); do
 done
 it_check "the same request ids again change nothing" count_is $F2 Paused 10
 BM=$(it_field bookmark)
-it_check "the three nodes hold the same state (digest at $BM)" digests_equal "$BM"
+it_check "the three nodes hold the same state (digest at $BM)" it_digests_equal "$BM"
 for i in 1 2 3; do it_kill9 $i; done
 
 # ---- 2. isolation and heal --------------------------------------------
@@ -102,8 +97,8 @@ IT_NET=127.0.141
 rm -rf "$IT_DIR/n1" "$IT_DIR/n2" "$IT_DIR/n3"
 P=$(it_peers 3)
 it_start_all 3 "$P" --heartbeat-ms 50 || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F1=$((L % 3 + 1))
 it_query $F1 '{"query":"CREATE (:Warm)"}'
 LIP=$IT_NET.$L

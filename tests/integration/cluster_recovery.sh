@@ -8,8 +8,8 @@ it_setup 127.0.3 "$1"
 P=$(it_peers 3)
 FLAGS="--checkpoint-entries 20 --log-keep-entries 5 --backup-dir $IT_DIR/backups"
 it_start_all 3 "$P" $FLAGS || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))
 G=$((F % 3 + 1))
 [ "$G" = "$L" ] && G=$((G % 3 + 1))

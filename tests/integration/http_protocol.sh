@@ -10,8 +10,8 @@
 it_setup 127.0.43 "$1"
 P=$(it_peers 3)
 it_start_all 3 "$P" || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))
 
 # raw ID BYTES: sends BYTES (printf format) on a new connection and prints

@@ -14,8 +14,8 @@ CSV_ROWS=${INTX_CSV_ROWS:-100000}
 seq 1 "$CSV_ROWS" | awk 'BEGIN { print "id,name" } { print $1 ",p" $1 }' >"$IMP/rows.csv"
 P=$(it_peers 3)
 it_start_all 3 "$P" --import-dir "$IMP" || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))
 
 t0=$(date +%s%N)

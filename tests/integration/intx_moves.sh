@@ -77,8 +77,8 @@ moved_once() {
 	fi
 }
 
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 moved_once "$L" E1 transfer
 L=$(it_leader 1)
 moved_once $((L % 3 + 1)) E2 transfer

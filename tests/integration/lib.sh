@@ -263,6 +263,31 @@ it_leader() {
 	echo ""
 }
 
+# it_need_leader VIA: the leader node VIA sees (waits up to 30 s) in
+# IT_LEADER, logged as elected; without one the test fails and ends here.
+it_need_leader() {
+	IT_LEADER=$(it_leader "$1")
+	if [ -z "$IT_LEADER" ]; then
+		it_fail "no leader"
+		it_done
+	fi
+	it_ok "leader elected: node $IT_LEADER"
+}
+
+# it_status_is CODE: the last request's HTTP status was CODE.
+it_status_is() { [ "$IT_STATUS" = "$1" ]; }
+# it_body_has PATTERN: the last answer's body matches PATTERN (grep).
+it_body_has() { grep -q -- "$1" <<<"$IT_BODY"; }
+
+# it_digests_equal INDEX: nodes 1-3 hold the same digest at INDEX.
+it_digests_equal() {
+	local d1 d2 d3
+	d1=$(it_digest 1 "$1")
+	d2=$(it_digest 2 "$1")
+	d3=$(it_digest 3 "$1")
+	it_same "$d1" "$d2" && it_same "$d1" "$d3"
+}
+
 # it_digest ID INDEX -> digest once ID applied INDEX
 it_digest() {
 	it_get "$1" "/admin/digest?index=$2"

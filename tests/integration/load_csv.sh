@@ -17,8 +17,8 @@ printf 'a,b\n"x"y,z\n' >"$IMP/bad.csv"
 echo secret >"$IT_DIR/secret.csv"
 P=$(it_peers 3)
 it_start_all 3 "$P" --import-dir "$IMP" || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))
 
 it_query "$F" '{"query":"LOAD CSV WITH HEADERS FROM '"'"'file:///people.csv'"'"' AS r RETURN count(r) AS n, max(toInteger(r.id)) AS m, min(r.note) AS note","format":"rowArrays"}'

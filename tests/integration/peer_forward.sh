@@ -36,11 +36,8 @@ P=$(it_peers 3)
 export LORA_TEST_PFWD_DROP_ANSWER=2 # each node drops its second answer
 it_start_all 3 "$P" --peer-forward true || it_done
 unset LORA_TEST_PFWD_DROP_ANSWER
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || {
-	it_fail "no leader"
-	it_done
-}
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))
 LIP=$IT_NET.$L
 PROBE=127.0.0.9 # the test's own look at the leader
@@ -61,19 +58,10 @@ count_is() { # count_is LABEL N (asked of the leader, from PROBE)
 	probe_query "{\"query\":\"MATCH (a:$1) RETURN count(a) AS c\",\"format\":\"rowArrays\"}"
 	grep -q "\"rows\":\[\[$2\]\]" <<<"$IT_BODY"
 }
-status_is() { [ "$IT_STATUS" = "$1" ]; }
-body_has() { grep -q -- "$1" <<<"$IT_BODY"; }
-digests_equal() {
-	local d1 d2 d3
-	d1=$(it_digest 1 "$1")
-	d2=$(it_digest 2 "$1")
-	d3=$(it_digest 3 "$1")
-	it_same "$d1" "$d2" && it_same "$d1" "$d3"
-}
 
 probe_query "{\"query\":\"CREATE USER rita SET PASSWORD 'rita-pw' CHANGE NOT REQUIRED\"}"
 probe_query '{"query":"GRANT ROLE reader TO rita"}'
-it_check "a reader created on the leader" status_is 200
+it_check "a reader created on the leader" it_status_is 200
 cut_ports -I || {
 	it_fail "iptables"
 	it_done
@@ -82,8 +70,8 @@ it_log "node $L's ports 4747 and 4748 refuse everyone but $PROBE"
 
 it_query "$F" '{"query":"CREATE (n:Fwd {k: 1}) RETURN n.k AS k","format":"rowArrays"}'
 it_log "answer: $IT_STATUS $IT_BODY"
-it_check "a write sent to follower $F commits (200)" status_is 200
-it_check "its answer has the leader's rows" body_has '"rows":\[\[1\]\]'
+it_check "a write sent to follower $F commits (200)" it_status_is 200
+it_check "its answer has the leader's rows" it_body_has '"rows":\[\[1\]\]'
 BM=$(it_field bookmark)
 it_check "and a bookmark ($BM)" test -n "$BM"
 
@@ -100,14 +88,14 @@ Q='{"query":"CREATE (:Lost)","requestId":"peer-fwd-lost"}'
 it_query "$F" "$Q"
 it_log "answer with the leader's answer dropped: $IT_STATUS $IT_BODY"
 it_check "a lost answer ends the wait: LORA_UNKNOWN_OUTCOME" \
-	body_has '"code":"LORA_UNKNOWN_OUTCOME"'
+	it_body_has '"code":"LORA_UNKNOWN_OUTCOME"'
 it_query "$F" "$Q"
-it_check "sent again with its requestId: 200" status_is 200
+it_check "sent again with its requestId: 200" it_status_is 200
 it_check "and applied once" it_wait 10 count_is Lost 1
 
 for k in 1 2; do
 	it_query "$F" '{"query":"CREATE (:Once)","requestId":"peer-fwd-once"}'
-	it_check "the write with a requestId, copy $k: 200" status_is 200
+	it_check "the write with a requestId, copy $k: 200" it_status_is 200
 done
 it_check "a requestId sent twice is applied once" it_wait 10 count_is Once 1
 
@@ -116,14 +104,14 @@ probe_query "$Q"
 LS=$IT_STATUS
 LC=$(it_field code)
 it_query "$F" "$Q"
-it_check "a write the leader refuses: the leader's status ($LS)" status_is "$LS"
-it_check "and its code ($LC)" body_has "\"code\":\"$LC\""
+it_check "a write the leader refuses: the leader's status ($LS)" it_status_is "$LS"
+it_check "and its code ($LC)" it_body_has "\"code\":\"$LC\""
 it_check "nothing written by it" count_is Bad 0
 
 out=$(curl -q -s -m 20 -u rita:rita-pw "${IT_CURL_TLS[@]}" -w '\n%{http_code}' \
 	-X POST "$IT_SCHEME://$IT_NET.$F:4747/query" -d '{"query":"CREATE (:Rita)"}')
 IT_STATUS=${out##*$'\n'}
-it_check "a reader's write through the follower: 403" status_is 403
+it_check "a reader's write through the follower: 403" it_status_is 403
 it_check "nothing written by the reader" count_is Rita 0
 
 # 900 KB of parameter returned 90 times: an 81 MB answer
@@ -138,9 +126,9 @@ out=$(curl -s -m 60 -w '\n%{http_code}' -X POST "$IT_SCHEME://$IT_NET.$F:4747/qu
 IT_STATUS=${out##*$'\n'}
 IT_BODY=${out%$'\n'*}
 it_log "too large an answer: $IT_STATUS ${IT_BODY:0:300}"
-it_check "a committed write with 81 MB of rows: 200" status_is 200
-it_check "saying its rows were left out" body_has '"rowsOmitted":true'
-it_check "with a bookmark" body_has '"bookmark":"[1-9]'
+it_check "a committed write with 81 MB of rows: 200" it_status_is 200
+it_check "saying its rows were left out" it_body_has '"rowsOmitted":true'
+it_check "with a bookmark" it_body_has '"bookmark":"[1-9]'
 it_check "written once" count_is Big 1
 
 for k in $(seq 2 20); do
@@ -149,5 +137,5 @@ done
 it_check "20 writes through the follower, all applied" it_wait 10 count_is Fwd 20
 BM=$(it_field bookmark)
 cut_ports -D
-it_check "the three nodes hold the same state (digest at $BM)" digests_equal "$BM"
+it_check "the three nodes hold the same state (digest at $BM)" it_digests_equal "$BM"
 it_done

@@ -25,29 +25,17 @@ P=$(it_peers 3)
 export LORA_PFWD_HOLD_ANSWER_TESTING=1
 it_start_all 3 "$P" --peer-forward true || it_done
 unset LORA_PFWD_HOLD_ANSWER_TESTING
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || {
-	it_fail "no leader"
-	it_done
-}
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))
 G=$(((L + 1) % 3 + 1))
 
-status_is() { [ "$IT_STATUS" = "$1" ]; }
-body_has() { grep -q -- "$1" <<<"$IT_BODY"; }
 body_lacks() { ! grep -q -- "$1" <<<"$IT_BODY"; }
 count_is() { # count_is LABEL N (asked of the leader)
 	it_query "$L" "{\"query\":\"MATCH (a:$1) RETURN count(a) AS c\",\"format\":\"rowArrays\"}"
 	grep -q "\"rows\":\[\[$2\]\]" <<<"$IT_BODY"
 }
 held() { grep -q "answer held back until the next one (test hook)" "$IT_DIR/n$L.log"; }
-digests_equal() {
-	local d1 d2 d3
-	d1=$(it_digest 1 "$1")
-	d2=$(it_digest 2 "$1")
-	d3=$(it_digest 3 "$1")
-	it_same "$d1" "$d2" && it_same "$d1" "$d3"
-}
 # as_wendy NODE BODY: POST /query to NODE as wendy
 as_wendy() {
 	local out
@@ -59,7 +47,7 @@ as_wendy() {
 
 it_query "$L" "{\"query\":\"CREATE USER wendy SET PASSWORD 'wendy-pw' CHANGE NOT REQUIRED\"}"
 it_query "$L" '{"query":"GRANT ROLE writer TO wendy"}'
-it_check "wendy is a writer" status_is 200
+it_check "wendy is a writer" it_status_is 200
 
 # ---- a late answer across a follower restart
 curl -s -m 60 -o "$IT_DIR/w1.out" -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" \
@@ -75,8 +63,8 @@ LORA_AUTH_STALE_ROLE_TESTING=wendy:writer it_start "$F" "$P" --peer-forward true
 it_check "follower $F back, following node $L" it_same "$(it_leader "$F")" "$L"
 it_query "$F" '{"query":"CREATE (:Job {n: 2}) RETURN \"second\" AS who","format":"rowArrays"}'
 it_log "the first write through the restarted follower: $IT_STATUS $IT_BODY"
-it_check "answers 200" status_is 200
-it_check "with its own rows" body_has '"rows":\[\["second"\]\]'
+it_check "answers 200" it_status_is 200
+it_check "with its own rows" it_body_has '"rows":\[\["second"\]\]'
 it_check "not the old write's" body_lacks '"first"'
 it_check "both writes applied once" it_wait 10 count_is Job 2
 
@@ -90,29 +78,29 @@ it_check "follower $G logged the test hook it honours" grep -q \
 	"$IT_DIR/n$G.log"
 it_query "$L" '{"query":"REVOKE ROLE writer FROM wendy"}'
 it_query "$L" '{"query":"GRANT ROLE reader TO wendy"}'
-it_check "wendy demoted to reader on the leader" status_is 200
+it_check "wendy demoted to reader on the leader" it_status_is 200
 BM=$(it_field bookmark)
 for n in "$F" "$G"; do
 	it_query "$n" "{\"query\":\"RETURN 1\",\"bookmark\":\"$BM\"}"
-	it_check "follower $n applied the demotion (bookmark $BM)" status_is 200
+	it_check "follower $n applied the demotion (bookmark $BM)" it_status_is 200
 done
 as_wendy "$F" '{"query":"RETURN 1 AS x"}'
-it_check "wendy reads through follower $F" status_is 200
+it_check "wendy reads through follower $F" it_status_is 200
 as_wendy "$F" '{"query":"CREATE (:Wendy {via: \"peer\"})"}'
 it_log "over the peer channel: $IT_STATUS $IT_BODY"
-it_check "her write through $F (peer channel) is refused 403" status_is 403
+it_check "her write through $F (peer channel) is refused 403" it_status_is 403
 as_wendy "$G" '{"query":"CREATE (:Wendy {via: \"proxy\"})"}'
 it_log "over the HTTP proxy: $IT_STATUS $IT_BODY"
-it_check "her write through $G (HTTP proxy) is refused 403" status_is 403
+it_check "her write through $G (HTTP proxy) is refused 403" it_status_is 403
 OUT=$(LORA_USER=wendy LORA_PASSWORD=wendy-pw "$NC" "$IT_NET.$F:4748" \
 	'CREATE (:Wendy {via: "native"})' 0 </dev/null 2>&1)
 it_log "over the native port: $OUT"
 IT_BODY=$OUT
 it_check "her write through $F (native) is refused: LORA_FORBIDDEN" \
-	body_has "error=LORA_FORBIDDEN"
+	it_body_has "error=LORA_FORBIDDEN"
 it_check "nothing written by her" count_is Wendy 0
 
 it_query "$L" '{"query":"CREATE (:Last)"}'
 BM=$(it_field bookmark)
-it_check "the three nodes hold the same state (digest at $BM)" digests_equal "$BM"
+it_check "the three nodes hold the same state (digest at $BM)" it_digests_equal "$BM"
 it_done

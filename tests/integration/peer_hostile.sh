@@ -12,8 +12,8 @@ A=$IT_NET.9
 P=$(it_peers 3)
 SNAP_MAX=65536
 it_start_all 3 "$P" --snapshot-bytes-max $SNAP_MAX --backup-dir "$IT_DIR/backups" || it_done
-L=$(it_leader 1)
-[ -n "$L" ] && it_ok "leader elected: node $L" || { it_fail "no leader"; it_done; }
+it_need_leader 1
+L=$IT_LEADER
 F=$((L % 3 + 1))
 G=$((F % 3 + 1))
 [ "$G" = "$L" ] && G=$((G % 3 + 1))

@@ -5,7 +5,8 @@
  * integrity and big frames through TLS, a node holding another node's
  * certificate refused both ways, a dialer refusing a certificate that
  * names its peer among others or only in its CN, a plaintext dialer
- * refused. */
+ * refused, and no byte in clear from a dialer whose handshake never
+ * completes or (test hook) that has no TLS session. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -849,6 +850,119 @@ START_TEST(tls_plaintext_refused)
 }
 END_TEST
 
+/* A raw listener of the test's on 127.0.46.9 (the address of "node 9"). */
+static int raw_listen(void)
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	                         .sin_port = htons((uint16_t)atoi(T_PORT))};
+	inet_pton(AF_INET, "127.0.46.9", &sa.sin_addr);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof sa), 0);
+	ck_assert_int_eq(listen(l, 16), 0);
+	return l;
+}
+
+/* What node 1 wrote on one accepted stream: its bytes, and whether it
+ * closed the stream. */
+struct raw_seen {
+	uint8_t b[1 << 16];
+	size_t len;
+	int closed;
+};
+
+/* Accepts one stream on l, then reads what arrives on it for up to ms (or
+ * until it closes), sending node 1's transport t a frame to node 9 every
+ * 10 ms meanwhile. */
+static void raw_watch(int l, struct node_transport *t, int ms,
+                      struct raw_seen *out)
+{
+	memset(out, 0, sizeof *out);
+	struct pollfd lp = {.fd = l, .events = POLLIN};
+	ck_assert_msg(poll(&lp, 1, T_WAIT_MS) == 1, "node 1 never dialed");
+	int c = accept(l, NULL, NULL);
+	ck_assert_int_ge(c, 0);
+	uint8_t p[64];
+	long end = now_ms() + ms;
+	for (uint64_t seq = 0; now_ms() < end && !out->closed; seq++) {
+		fill(p, sizeof p, 1, seq);
+		(void)node_transport_send(t, 9, NODE_FRAME_RAFT, p, sizeof p);
+		struct pollfd pfd = {.fd = c, .events = POLLIN};
+		if (poll(&pfd, 1, 10) <= 0)
+			continue;
+		ssize_t n = recv(c, out->b + out->len, sizeof out->b - out->len,
+		                 MSG_DONTWAIT);
+		if (n > 0)
+			out->len += (size_t)n;
+		else if (n == 0 || errno == ECONNRESET)
+			out->closed = 1;
+	}
+	close(c);
+}
+
+/* Whether the bytes hold the push hello or any frame node 1 sent in
+ * clear (its payload pattern, seq 0). */
+static int raw_has_plaintext(const struct raw_seen *s)
+{
+	uint8_t p[64];
+	fill(p, sizeof p, 1, 0);
+	return memmem(s->b, s->len, push_hello, 8) != NULL ||
+	       memmem(s->b, s->len, p, 16) != NULL;
+}
+
+/* With peer TLS, a listener that never answers the ClientHello (the
+ * handshake never completes): node 1 writes the TLS record of its
+ * ClientHello and nothing else, never its hello or its frames in clear,
+ * however many frames wait for that peer. */
+START_TEST(tls_unfinished_handshake_sends_no_plaintext)
+{
+	struct rec ra;
+	rec_init(&ra);
+	struct node_transport *a = open_node(1, &ra);
+	int l = raw_listen();
+	peer(a, 9);
+	static struct raw_seen seen; /* 64 KiB: not on the stack */
+	struct raw_seen *s = &seen;
+	raw_watch(l, a, 500, s);
+	ck_assert_msg(s->len > 0, "node 1 wrote nothing at all");
+	ck_assert_int_eq(s->b[0], 0x16); /* a TLS handshake record */
+	ck_assert_msg(!raw_has_plaintext(s), "plaintext in %zu bytes", s->len);
+	close(l);
+	node_transport_close(a);
+}
+END_TEST
+
+#ifdef LORA_TEST_HOOKS
+/* With peer TLS, a stream that has no TLS session (the test hook
+ * node_transport_test_no_tls_session: as if its start had failed without
+ * saying so): node 1 sends nothing on it, neither in clear nor otherwise,
+ * and closes it; with the hook off its next stream starts a handshake. */
+START_TEST(tls_no_session_sends_nothing)
+{
+	struct rec ra;
+	rec_init(&ra);
+	node_transport_test_no_tls_session(1);
+	struct node_transport *a = open_node(1, &ra);
+	int l = raw_listen();
+	peer(a, 9);
+	static struct raw_seen seen; /* 64 KiB: not on the stack */
+	struct raw_seen *s = &seen;
+	raw_watch(l, a, T_WAIT_MS, s);
+	ck_assert_msg(s->len == 0, "%zu bytes sent without a TLS session%s",
+	              s->len, raw_has_plaintext(s) ? ", in clear" : "");
+	ck_assert_msg(s->closed, "the stream without a session stayed open");
+	node_transport_test_no_tls_session(0);
+	raw_watch(l, a, 500, s); /* the control: a redial, with a session */
+	ck_assert_msg(s->len > 0 && s->b[0] == 0x16,
+	              "no ClientHello once the session starts (%zu bytes)",
+	              s->len);
+	close(l);
+	node_transport_close(a);
+}
+END_TEST
+#endif
+
 static void tls_on(void)
 {
 	use_tls = 1;
@@ -882,6 +996,10 @@ static Suite *transport_suite(void)
 	tcase_add_test(tt, tls_impostor_refused);
 	tcase_add_test(tt, tls_dial_wants_the_one_name);
 	tcase_add_test(tt, tls_plaintext_refused);
+	tcase_add_test(tt, tls_unfinished_handshake_sends_no_plaintext);
+#ifdef LORA_TEST_HOOKS
+	tcase_add_test(tt, tls_no_session_sends_nothing);
+#endif
 	suite_add_tcase(s, tt);
 	return s;
 }
