@@ -1,6 +1,6 @@
 /* query.c - the public API of query.h: open / next / free a statement,
  * conversions between Lora__Value and the runtime value, EXPLAIN plans,
- * qry_is_write and qry_value_format. */
+ * parsed statements (qry_parse), qry_is_write and qry_value_format. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +12,7 @@ struct qry_cursor {
 	struct qctx c;
 	struct qry_error scratch;
 	struct query *q;
+	struct arena ast; /* q's memory when taken from a qry_stmt */
 	int mode;
 	struct rows rows; /* writes and PROFILE: every row, computed at open */
 	size_t next;
@@ -577,6 +578,9 @@ static void open_intx(struct qry_cursor *cur, const struct qry_request *req,
 	}
 }
 
+static int take_stmt(struct qry_cursor *cur, const struct qry_request *req,
+                     int *mode);
+
 static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 {
 	struct qctx *c = &cur->c;
@@ -586,7 +590,8 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 	if (req->import_dir)
 		c->import_dir = ar_strdup(c, req->import_dir);
 	int mode;
-	cur->q = q_parse(c, req->query, &mode);
+	if (!take_stmt(cur, req, &mode))
+		cur->q = q_parse(c, req->query, &mode);
 	if (req->mode != QRY_RUN)
 		mode = req->mode;
 	cur->mode = mode;
@@ -688,6 +693,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 	g_release(&c->g);
 	arena_free(&c->g.ar);
 	arena_free(&cur->conv);
+	arena_free(&cur->ast);
 	arena_free(&c->keep);
 	if (c->lim.shared)
 		atomic_fetch_sub(&c->lim.shared->used_bytes, c->mem_bytes);
@@ -852,51 +858,6 @@ const Lora__Value *qry_cursor_plan(struct qry_cursor *cur)
 	return cur->plan;
 }
 
-struct isw_args {
-	struct qctx *c;
-	const char *query;
-	int *is_write;
-};
-
-static void isw_thunk(void *p)
-{
-	struct isw_args *a = p;
-	int mode;
-	struct query *q = q_parse(a->c, a->query, &mode);
-	*a->is_write = q_is_write(q);
-}
-
-static void intx_thunk(void *p)
-{
-	struct isw_args *a = p;
-	int mode;
-	struct query *q = q_parse(a->c, a->query, &mode);
-	for (size_t i = 0; i < q->nparts; i++)
-		for (size_t k = 0; k < q->parts[i]->ncl; k++)
-			if (q->parts[i]->cl[k]->kind == C_CALLSUB &&
-			    q->parts[i]->cl[k]->intx)
-				*a->is_write = 1;
-}
-
-/* Parses query in a context of its own and lets fn answer *out from the
- * AST (qry_is_write, qry_in_transactions). */
-static int parse_probe(const char *query, void (*fn)(void *), int *out,
-                       struct qry_error *e)
-{
-	struct qctx *c = lora_calloc(1, sizeof(*c));
-	if (!c)
-		return e->code = LORA_ENOMEM;
-	c->err = e;
-	c->cur = &c->keep;
-	qry_limits_init(&c->lim);
-	struct isw_args a = {c, query, out};
-	int code = protect(c, fn, &a);
-	lora_buf_free(&c->sbuf);
-	arena_free(&c->keep);
-	lora_free(c);
-	return code;
-}
-
 static int has_loadcsv(const struct query *q)
 {
 	for (size_t i = 0; q && i < q->nparts; i++)
@@ -909,11 +870,134 @@ static int has_loadcsv(const struct query *q)
 	return 0;
 }
 
-static void loadcsv_thunk(void *p)
+static int has_intx(const struct query *q)
 {
-	struct isw_args *a = p;
-	int mode;
-	*a->is_write = has_loadcsv(q_parse(a->c, a->query, &mode));
+	for (size_t i = 0; i < q->nparts; i++)
+		for (size_t k = 0; k < q->parts[i]->ncl; k++)
+			if (q->parts[i]->cl[k]->kind == C_CALLSUB &&
+			    q->parts[i]->cl[k]->intx)
+				return 1;
+	return 0;
+}
+
+struct qry_stmt {
+	const char *text; /* borrowed: the caller's */
+	struct arena ast; /* the tree's memory; moved to the cursor */
+	struct query *q;  /* NULL once a cursor took it */
+	int mode;         /* QRY_RUN, or EXPLAIN / PROFILE as written */
+	uint32_t nesting_depth_max; /* the limit it was parsed under */
+	int is_write, intx, loads_csv;
+};
+
+struct parse_args {
+	struct qctx *c;
+	struct qry_stmt *s;
+};
+
+static void parse_thunk(void *p)
+{
+	struct parse_args *a = p;
+	struct qry_stmt *s = a->s;
+	s->q = q_parse(a->c, s->text, &s->mode);
+	s->is_write = q_is_write(s->q);
+	s->intx = has_intx(s->q);
+	s->loads_csv = has_loadcsv(s->q);
+}
+
+int qry_parse(const char *query, const struct qry_limits *lim,
+              struct qry_stmt **out, struct qry_error *err)
+{
+	struct qry_error local;
+	struct qry_error *const e = err ? err : &local;
+	memset(e, 0, sizeof *e);
+	*out = NULL;
+	if (!query)
+		return e->code =
+		           lora_errf(LORA_EINVAL, e->message, "no query text");
+	struct qry_stmt *s = lora_calloc(1, sizeof(*s));
+	struct qctx *c = lora_calloc(1, sizeof(*c));
+	if (!s || !c) {
+		lora_free(s);
+		lora_free(c);
+		return e->code =
+		           lora_errf(LORA_ENOMEM, e->message, "out of memory");
+	}
+	c->err = e;
+	c->cur = &c->keep;
+	if (lim && lim->nesting_depth_max)
+		c->lim = *lim;
+	else
+		qry_limits_init(&c->lim);
+	c->lim.shared = NULL; /* charged by the cursor that takes the tree */
+	s->text = query;
+	s->nesting_depth_max = c->lim.nesting_depth_max;
+	struct parse_args a = {c, s};
+	int code = protect(c, parse_thunk, &a);
+	lora_buf_free(&c->sbuf);
+	s->ast = c->keep;
+	lora_free(c);
+	if (code) {
+		qry_stmt_free(s);
+		return e->code = code;
+	}
+	*out = s;
+	return 0;
+}
+
+void qry_stmt_free(struct qry_stmt *s)
+{
+	if (!s)
+		return;
+	arena_free(&s->ast);
+	lora_free(s);
+}
+
+int qry_stmt_is_write(const struct qry_stmt *s)
+{
+	return s->is_write;
+}
+
+int qry_stmt_in_transactions(const struct qry_stmt *s)
+{
+	return s->intx;
+}
+
+int qry_stmt_loads_csv(const struct qry_stmt *s)
+{
+	return s->loads_csv;
+}
+
+/* Takes req->stmt's tree for cur when it was parsed from req->query under
+ * the statement's nesting limit and no cursor took it yet: 1, with
+ * cur->q and *mode set and its memory charged to the statement. */
+static int take_stmt(struct qry_cursor *cur, const struct qry_request *req,
+                     int *mode)
+{
+	struct qry_stmt *s = req->stmt;
+	struct qctx *c = &cur->c;
+	if (!s || !s->q || s->text != req->query ||
+	    s->nesting_depth_max != c->lim.nesting_depth_max)
+		return 0;
+	cur->ast = s->ast;
+	memset(&s->ast, 0, sizeof s->ast);
+	cur->q = s->q;
+	s->q = NULL;
+	*mode = s->mode;
+	mem_charge(c, cur->ast.bytes);
+	return 1;
+}
+
+/* Parses query alone and lets fn answer from the statement
+ * (qry_loads_csv, qry_in_transactions, qry_is_write). */
+static int parse_probe(const char *query, int (*fn)(const struct qry_stmt *),
+                       int *out, struct qry_error *e)
+{
+	struct qry_stmt *s;
+	int code = qry_parse(query, NULL, &s, e);
+	if (code == 0)
+		*out = fn(s);
+	qry_stmt_free(s);
+	return code;
 }
 
 int qry_loads_csv(const char *query, int *yes, struct qry_error *err)
@@ -924,7 +1008,7 @@ int qry_loads_csv(const char *query, int *yes, struct qry_error *err)
 	*yes = 0;
 	if (!strcasestr(query, "CSV"))
 		return 0;
-	return parse_probe(query, loadcsv_thunk, yes, e);
+	return parse_probe(query, qry_stmt_loads_csv, yes, e);
 }
 
 int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
@@ -933,7 +1017,7 @@ int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
 	struct qry_error *const e = err ? err : &local;
 	memset(e, 0, sizeof *e);
 	*yes = 0;
-	return parse_probe(query, intx_thunk, yes, e);
+	return parse_probe(query, qry_stmt_in_transactions, yes, e);
 }
 
 /*
@@ -986,7 +1070,7 @@ int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 	int k = kind_slot(query);
 	if (k >= 0 && kind_cached(k, query, is_write))
 		return 0;
-	int code = parse_probe(query, isw_thunk, is_write, e);
+	int code = parse_probe(query, qry_stmt_is_write, is_write, e);
 	if (code == 0 && k >= 0)
 		kind_keep(k, query, *is_write);
 	return code;

@@ -111,8 +111,17 @@ enum qry_mode {
 	QRY_PROFILE = 2, /* run and count rows and time per operator */
 };
 
+struct qry_stmt;
+
 struct qry_request {
-	const char *query;            /* borrowed, NUL-terminated */
+	const char *query; /* borrowed, NUL-terminated */
+	/* Borrowed, may be NULL: query already parsed by qry_parse (from
+	 * this same pointer, with the same nesting_depth_max). qry_open then
+	 * takes its tree instead of parsing the text again; a statement is
+	 * opened from it once (after that, and when the text or the limit
+	 * differs, qry_open parses query as without it). The caller still
+	 * frees it with qry_stmt_free. */
+	struct qry_stmt *stmt;
 	const Lora__ValueMap *params; /* borrowed; NULL for none */
 	struct sto_view *view;        /* borrowed; must outlive the cursor */
 	const Lora__MutationBatch *const *pending; /* borrowed, may be NULL */
@@ -182,6 +191,29 @@ const Lora__MutationBatch *qry_cursor_batch(struct qry_cursor *c);
  * operator. Borrowed until qry_cursor_free; NULL for QRY_RUN.
  */
 const Lora__Value *qry_cursor_plan(struct qry_cursor *c);
+
+/*
+ * A parsed statement: one parse answers qry_stmt_is_write,
+ * qry_stmt_in_transactions and qry_stmt_loads_csv, and qry_open takes its
+ * tree (qry_request.stmt), so a caller that asks before opening parses
+ * the text once instead of up to four times.
+ */
+
+/*
+ * Parses query (NUL-terminated, borrowed: it must outlive *out) under
+ * lim's nesting depth and memory limits (NULL: qry_limits_init's; the
+ * shared budget is not charged until qry_open). On success *out is the
+ * caller's (qry_stmt_free); on failure err says why (syntax errors with
+ * line and column) and *out is NULL.
+ */
+int qry_parse(const char *query, const struct qry_limits *lim,
+              struct qry_stmt **out, struct qry_error *err);
+void qry_stmt_free(struct qry_stmt *s);
+/* What qry_is_write, qry_in_transactions and qry_loads_csv answer for the
+ * statement's text. */
+int qry_stmt_is_write(const struct qry_stmt *s);
+int qry_stmt_in_transactions(const struct qry_stmt *s);
+int qry_stmt_loads_csv(const struct qry_stmt *s);
 
 /*
  * Whether `query` would write (CREATE, MERGE, SET, DELETE, REMOVE, index

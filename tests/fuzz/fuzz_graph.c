@@ -95,6 +95,11 @@ static void pull(struct qry_cursor *c, const char *query)
 	}
 }
 
+/*
+ * One parse, as a node that asks before it opens: the statement's kind
+ * (qry_is_write, qry_in_transactions, qry_loads_csv answer from the same
+ * tree) and then its run from that tree (qry_request.stmt).
+ */
 void fz_query(const char *query, const Lora__ValueMap *params)
 {
 	static int created;
@@ -103,29 +108,45 @@ void fz_query(const char *query, const Lora__ValueMap *params)
 		created = 1;
 	}
 	struct qry_error e = {0};
-	int w, t;
-	if (qry_is_write(query, &w, &e))
+	struct qry_request req = {0};
+	limits(&req.limits);
+	struct qry_stmt *s = NULL;
+	if (qry_parse(query, &req.limits, &s, &e)) {
+		/* qry_open would parse the same text under the same limits */
 		check_error(&e, query);
-	if (qry_in_transactions(query, &t, &e))
-		check_error(&e, query);
+		return;
+	}
 	struct sto_view *v;
 	if (sto_view_open(fz_store(), &v))
 		abort();
-	struct qry_request req = {0};
 	req.query = query;
+	req.stmt = s;
 	req.params = params;
 	req.view = v;
-	limits(&req.limits);
 	struct qry_cursor *c = NULL;
 	memset(&e, 0, sizeof e);
 	if (qry_open(&req, &c, &e)) {
 		check_error(&e, query);
 	} else {
 		const Lora__MutationBatch *b = qry_cursor_batch(c);
+		/* a node routes a statement by its kind: a "read" that
+		 * writes would run on a follower */
+		if (b && !qry_stmt_is_write(s))
+			fail("a batch from a statement said to read", NULL,
+			     query);
+		/* IN TRANSACTIONS commits as it runs, here with no
+		 * commit_chunk: it may not leave a batch (query.h) */
+		if (b && qry_stmt_in_transactions(s))
+			fail("a batch from IN TRANSACTIONS", NULL, query);
 		if (b)
 			check_batch(b, query);
 		pull(c, query);
 		qry_cursor_free(c);
 	}
 	sto_view_close(v);
+	qry_stmt_free(s);
+	/* the graph is the same for every input (README.md, Replay): no
+	 * statement wrote to the store (the engine never does, query.h) */
+	if (sto_applied_index(fz_store()) != fz_index)
+		fail("the store was written", NULL, query);
 }

@@ -14,12 +14,15 @@
 #define FZ_PULL_ROWS_MAX 1000 /* rows read from a cursor */
 
 /*
- * Parses, checks, plans and runs query (NUL-terminated) with params (may
- * be NULL) on the graph (created at the first call in a temporary store,
- * never written afterwards: a write statement's batch is checked, not
- * applied). Aborts when the engine breaks its contract: an error without
- * a code or message, LORA_EINTERNAL, a row value deeper than
- * LORA_RESULT_DEPTH_MAX, or a batch that a node could not decode.
+ * Parses query (NUL-terminated) once with qry_parse, then checks, plans
+ * and runs that tree (qry_request.stmt) with params (may be NULL) on the
+ * graph (created at the first call in the in-memory store, never written
+ * afterwards: a write statement's batch is checked, not applied, and IN
+ * TRANSACTIONS has no commit_chunk). Aborts when the engine breaks its
+ * contract: an error without a code or message, LORA_EINTERNAL, a row
+ * value deeper than LORA_RESULT_DEPTH_MAX, a batch that a node could not
+ * decode, or a batch from a statement that qry_stmt_is_write calls a read
+ * or that has IN TRANSACTIONS.
  */
 void fz_query(const char *query, const Lora__ValueMap *params);
 
