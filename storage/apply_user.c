@@ -347,23 +347,12 @@ void sto_testing_set_ucache_hook(void (*fn)(void *), void *arg)
 
 /* ---- reads (latest applied state) -------------------------------------- */
 
-/* sto_user_get with read options ro: 0, LORA_ENOTFOUND, LORA_ECORRUPT,
- * LORA_ETIMEOUT (ro of the block cache tier and the disk needed), or
- * the read's error. A hit in the cache reads nothing. */
-static int user_get(struct sto_store *s, const rocksdb_readoptions_t *ro,
-                    const char *name, Lora__UserRecord **out)
+/* The record under key (nl + 1 bytes) read with ro: 0 with *out (and
+ * the cache filled for generation gen), or as user_get. */
+static int user_read(struct sto_store *s, const rocksdb_readoptions_t *ro,
+                     const char *key, size_t nl, uint64_t gen,
+                     Lora__UserRecord **out)
 {
-	*out = NULL;
-	size_t nl = strlen(name);
-	if (nl == 0 || nl > STO_USER_NAME_BYTES_MAX)
-		return LORA_ENOTFOUND;
-	uint64_t gen;
-	int rv = ucache_find(s, name, nl, out, &gen);
-	if (rv || *out)
-		return rv;
-	char key[STO_USER_NAME_BYTES_MAX + 1];
-	key[0] = STO_META_USER;
-	memcpy(key + 1, name, nl);
 	char *val, *err = NULL;
 	size_t vlen;
 	val = rocksdb_get_cf(s->db, ro, s->cf[STO_CF_META], key, nl + 1, &vlen,
@@ -379,27 +368,48 @@ static int user_get(struct sto_store *s, const rocksdb_readoptions_t *ro,
 	*out = lora__user_record__unpack(&lora_pb_allocator, vlen,
 	                                 (const uint8_t *)val);
 	if (*out)
-		ucache_fill(s, name, nl, gen, val, vlen);
+		ucache_fill(s, key + 1, nl, gen, val, vlen);
 	rocksdb_free(val);
 	return *out ? 0 : LORA_ECORRUPT;
 }
 
+/* sto_user_get (memory_only: sto_user_get_cached): 0, LORA_ENOTFOUND,
+ * LORA_ECORRUPT, LORA_ETIMEOUT (memory_only and the disk needed), or
+ * the read's error. A hit in the cache reads nothing. */
+static int user_get(struct sto_store *s, int memory_only, const char *name,
+                    Lora__UserRecord **out)
+{
+	*out = NULL;
+	size_t nl = strlen(name);
+	if (nl == 0 || nl > STO_USER_NAME_BYTES_MAX)
+		return LORA_ENOTFOUND;
+	uint64_t gen;
+	int rv = ucache_find(s, name, nl, out, &gen);
+	if (rv || *out)
+		return rv;
+	char key[STO_USER_NAME_BYTES_MAX + 2]; /* "U" name NUL */
+	key[0] = STO_META_USER;
+	memcpy(key + 1, name, nl + 1);
+	if (!memory_only)
+		return user_read(s, s->ro, key, nl, gen, out);
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	if (ro == NULL)
+		return LORA_ENOMEM;
+	rocksdb_readoptions_set_read_tier(ro, 1); /* kBlockCacheTier */
+	rv = user_read(s, ro, key, nl, gen, out);
+	rocksdb_readoptions_destroy(ro);
+	return rv;
+}
+
 int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out)
 {
-	return user_get(s, s->ro, name, out);
+	return user_get(s, 0, name, out);
 }
 
 int sto_user_get_cached(struct sto_store *s, const char *name,
                         Lora__UserRecord **out)
 {
-	*out = NULL;
-	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-	if (ro == NULL)
-		return LORA_ENOMEM;
-	rocksdb_readoptions_set_read_tier(ro, 1); /* kBlockCacheTier */
-	int rc = user_get(s, ro, name, out);
-	rocksdb_readoptions_destroy(ro);
-	return rc;
+	return user_get(s, 1, name, out);
 }
 
 int sto_users_list(struct sto_store *s, Lora__UserRecord ***out, size_t *n)
