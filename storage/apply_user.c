@@ -202,7 +202,7 @@ int apply_auth_bootstrap(struct apply_ctx *c, const Lora__AuthBootstrap *m)
  *
  * Why: every request with credentials reads its user's record
  * (node/auth.c, on the node that takes it and again on the leader for a
- * passed-on write): a RocksDB point read and an unpack, about 4 µs of CPU
+ * passed-on write): a RocksDB point read and an unpack, 1-4 µs of CPU
  * per node per write at 64 clients (docs/benchmarks.md "User record
  * cache"). The cache keeps the packed records last read, one slot per
  * name hash (a colliding name evicts the one there), and hands out a
@@ -215,9 +215,10 @@ int apply_auth_bootstrap(struct apply_ctx *c, const Lora__AuthBootstrap *m)
  * apply runs one entry at a time under apply_mu and moves s->applied
  * only after the batch's write, or after the rejection's). A reader that
  * misses takes gen, and whether applied >= wait, BEFORE its RocksDB read,
- * and fills a slot only if the last change was written before that read
- * and gen has not moved since: a record read before a change (or while
- * it is written) never becomes a copy that outlives the change. A new
+ * and fills a slot, stamped with that gen, only if the last change was
+ * written before that read and gen has not moved since: a record read
+ * before a change (or while it is written) never becomes a copy that
+ * outlives the change. A new
  * store (a snapshot install, a checkpoint swap) starts empty. No lock is
  * held across a RocksDB call.
  */
