@@ -232,6 +232,7 @@ struct sto_store {
 	size_t meta_cached;
 
 	_Atomic uint64_t applied;
+	struct sto_ucache *ucache; /* apply_user.c: user records; NULL: off */
 	/* ncache.c: copies of the node side for scans, and their generation */
 	_Atomic uint64_t nc_gen; /* odd while a batch is being written */
 	pthread_mutex_t nc_mu;   /* guards ntab and vcol[] */
@@ -441,6 +442,11 @@ struct sto_view {
 	uint32_t vdim;
 	size_t vcur; /* index of the last row found in a column */
 };
+
+/* apply_user.c: the user record cache (s->ucache) of sto_user_get;
+ * without memory for it, reads go to the database. */
+void sto_ucache_init(struct sto_store *s);
+void sto_ucache_free(struct sto_store *s);
 
 /* apply.c: forgets every node the store knew to exist (after a write
  * that bypassed apply; the caller holds apply_mu or is the only thread). */

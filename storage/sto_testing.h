@@ -12,7 +12,8 @@ struct sto_store;
 /*
  * Writes raw bytes under key in column family `cf` ("nodes", "edges",
  * "vectors", "index", "meta", "adjacency"), bypassing every check, so tests can
- * plant corrupt records. Returns 0, LORA_EINVAL for an unknown cf, or LORA_EIO.
+ * plant corrupt records (the user record cache does not see them). Returns 0,
+ * LORA_EINVAL for an unknown cf, or LORA_EIO.
  * key and val are borrowed.
  */
 int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
@@ -50,5 +51,13 @@ uint64_t sto_testing_node_key_seeks(void);
 /* Relationship records a relationship property index's backfill decoded
  * (those of its type), process-wide. */
 uint64_t sto_testing_backfill_decodes(void);
+
+/* Records sto_user_get / sto_user_get_cached served from s's user record
+ * cache (apply_user.c) instead of reading the database. */
+uint64_t sto_testing_ucache_hits(struct sto_store *s);
+/* fn(arg) runs, process-wide, in a read that missed the user record
+ * cache, after its database read and before it fills the cache (NULL:
+ * nothing), so a test can apply a change in between. */
+void sto_testing_set_ucache_hook(void (*fn)(void *), void *arg);
 
 #endif /* LORA_STO_TESTING_H */

@@ -247,11 +247,15 @@ int sto_index_has_entries(const Lora__CreateIndex *d);
 #define STO_USERS_MAX           100000 /* listed by sto_users_list */
 #define STO_SECRET_BYTES_MIN    16
 #define STO_SECRET_BYTES_MAX    64
-/* 0 and *out (lora__user_record__free_unpacked), or LORA_ENOTFOUND. */
+/* 0 and *out (lora__user_record__free_unpacked), or LORA_ENOTFOUND.
+ * Served from an in-memory copy of the record when the store has one
+ * (at most 64 users kept, apply_user.c): a copy never outlives the apply
+ * of a UserChange or AuthBootstrap that could change it, so the answer
+ * is always the latest applied state's. Thread-safe. */
 int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out);
-/* sto_user_get from memory only (RocksDB's memtables and block cache,
- * read tier kBlockCacheTier), for a thread that must not wait for the
- * disk (the HTTP I/O thread): LORA_ETIMEOUT when the record, or whether
+/* sto_user_get from memory only (that cache, RocksDB's memtables and
+ * block cache, read tier kBlockCacheTier), for a thread that must not wait for
+ * the disk (the HTTP I/O thread): LORA_ETIMEOUT when the record, or whether
  * there is one, would need a read from disk. */
 int sto_user_get_cached(struct sto_store *s, const char *name,
                         Lora__UserRecord **out);

@@ -511,6 +511,7 @@ int sto_open(const char *dir, const struct sto_options *opts,
 	pthread_mutex_init(&s->tok_mu, NULL);
 	pthread_mutex_init(&s->apply_mu, NULL);
 	sto_ncache_init(s);
+	sto_ucache_init(s);
 	/* without memory for it, reads go to the database */
 	s->meta_cache =
 	    lora_calloc(STO_META_CACHE_SLOTS, sizeof *s->meta_cache);
@@ -572,6 +573,7 @@ void sto_close(struct sto_store *s)
 	pthread_mutex_destroy(&s->tok_mu);
 	pthread_mutex_destroy(&s->apply_mu);
 	sto_ncache_free(s);
+	sto_ucache_free(s);
 	lora_free(s->live);
 	lora_free(s);
 }
