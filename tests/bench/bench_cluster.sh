@@ -32,7 +32,14 @@
 # nodes' first credential check and the followers' first connections to
 # the leader are not in it. Figures before 2026-12-05 14:00 UTC (docs/
 # benchmarks.md up to "TLS, sixth measurement") counted all of that in a
-# 10 s window; BENCH_WARM=0 measures that way again.
+# 10 s window; BENCH_WARM=0 measures that way again. The nodes' CPU
+# baselines are sampled between the warm-up and the window: bench_http
+# says "warm" on one FIFO and starts its window once this script, having
+# sampled, writes "go" on another. A client whose warm-up write fails for
+# 30 s is left out of the window: window_clients= in a point's line says
+# how many ran in it, and the script warns when that is fewer than asked.
+# The failover run keeps the old timing (bench_http --warm 0): its kill
+# is timed from bench_http's start.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/deploy/lib.sh"
@@ -63,13 +70,15 @@ done
 
 # failover SYSTEM ENDPOINTS LEADER_PID_CMD: 16 clients, SIGKILL the leader
 # (pid printed by LEADER_PID_CMD) after 3 s; the clock starts right after
-# the signal.
+# the signal. --warm 0: the writes start at once, not after a warm-up
+# (which with TLS under load can take over a second) that the 3 s would
+# have to cover.
 failover() {
 	local sys=$1 eps=$2 pidcmd=$3 t_kill out pid
 	local tls=()
 	[ "$sys" = lora ] && tls=("${lora_tls[@]}")
 	"$HTTPB" --mode "$sys" --endpoints "$eps" --clients 16 --duration-ms 9000 "${tls[@]}" \
-		--acked "$work/$sys-acked.txt" --prefix "fo" >"$work/$sys-fo.out" &
+		--warm 0 --acked "$work/$sys-acked.txt" --prefix "fo" >"$work/$sys-fo.out" &
 	local bp=$!
 	sleep 3
 	pid=$(eval "$pidcmd")
@@ -86,12 +95,11 @@ cpu_ticks() { # cpu_ticks PID: user + system CPU of a process, in clock ticks
 }
 
 # thread_ticks PID: "name<TAB>ticks" per thread name of a process (user +
-# system CPU, threads of one name summed)
+# system CPU, threads of one name summed; one sed over every thread's
+# stat, a thread gone meanwhile skipped)
 thread_ticks() {
-	local f
-	for f in /proc/"$1"/task/*/stat; do
-		sed -E 's/^[0-9]+ \((.*)\) [A-Za-z] (.*)$/\1\t\2/' "$f" 2>/dev/null
-	done | awk -F'\t' '{split($2, a, " "); t[$1] += a[11] + a[12]}
+	sed -E 's/^[0-9]+ \((.*)\) [A-Za-z] (.*)$/\1\t\2/' /proc/"$1"/task/*/stat 2>/dev/null |
+		awk -F'\t' '{split($2, a, " "); t[$1] += a[11] + a[12]}
 		END {for (k in t) print k "\t" t[k]}'
 }
 
@@ -118,38 +126,56 @@ node_cpu() {
 	printf '%s' "$out"
 }
 
+# point_baselines PIDS TICKS0: the nodes' CPU now, per process (into
+# TICKS0) and per thread ($work/th0.<i>)
+point_baselines() {
+	local -n p_=$1 t_=$2
+	local i
+	t_=()
+	for i in 0 1 2; do t_+=("$(cpu_ticks "${p_[i]}")"); done
+	for i in 0 1 2; do thread_ticks "${p_[i]}" >"$work/th0.$i"; done
+}
+
 run_points() { # run_points SYSTEM ENDPOINTS
-	local c line tls=() pids=() t0=() leader="" i bp ready w0 wd
+	local c line tls=() pids=() t0=() leader="" i bp warm w0 wd w wc st
 	[ "$1" = lora ] && tls=("${lora_tls[@]}")
 	for c in $CLIENTS; do
-		w0=0
+		w0=0 pids=()
 		if [ "$1" = lora ]; then
 			leader=$(lc_leader)
-			for i in 1 2 3; do w0=$((w0 + $(cpu_ticks "$(lc_pid "$i")"))); done
+			for i in 1 2 3; do pids+=("$(lc_pid "$i")"); done
+			for i in 0 1 2; do w0=$((w0 + $(cpu_ticks "${pids[i]}"))); done
 		fi
-		# the CPU counts from the window's start: bench_http writes a
-		# line to the FIFO then (opened read-write: never blocks here)
-		rm -f "$work/ready" && mkfifo "$work/ready" && exec 3<>"$work/ready"
+		# the CPU counts from the window's start: bench_http writes
+		# "warm" to one FIFO after its warm-up and starts the window
+		# once it reads "go" from the other, written here after the
+		# baselines (both opened read-write: no open or write blocks)
+		rm -f "$work/ready" "$work/go" && mkfifo "$work/ready" "$work/go" &&
+			exec 3<>"$work/ready" 4<>"$work/go"
 		"$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" "${tls[@]}" \
-			--duration-ms $((SECS * 1000)) --prefix "c$c" \
-			--warm "${BENCH_WARM:-1}" --ready "$work/ready" >"$work/point.out" &
+			--duration-ms $((SECS * 1000)) --prefix "c$c" --warm "${BENCH_WARM:-1}" \
+			--ready "$work/ready" --go "$work/go" >"$work/point.out" 3<&- 4<&- &
 		bp=$!
-		# (until bench_http is ready, or gone: its warm-up ends in 30 s)
-		until read -r -t 1 -u 3 ready; do kill -0 "$bp" 2>/dev/null || break; done
+		# (until bench_http is warm, or gone: its warm-up ends in 30 s)
+		until read -r -t 1 -u 3 warm; do kill -0 "$bp" 2>/dev/null || break; done
 		if [ "$1" = lora ]; then
-			pids=() t0=()
-			for i in 1 2 3; do
-				pids+=("$(lc_pid "$i")")
-				t0+=("$(cpu_ticks "${pids[-1]}")")
-			done
-			for i in 0 1 2; do thread_ticks "${pids[i]}" >"$work/th0.$i"; done
+			point_baselines pids t0
 			wd=$((t0[0] + t0[1] + t0[2] - w0))
 		fi
+		echo go >&4
 		wait "$bp"
-		exec 3<&-
+		st=$?
+		exec 3<&- 4<&-
 		line=$(cat "$work/point.out")
-		local w
+		if [ "$st" != 0 ] || [ -z "$line" ]; then
+			lc_log "$1 $c clients: bench_http failed (status $st)"
+			results+=("$1 clients=$c failed")
+			continue
+		fi
 		w=$(echo "$line" | sed -n 's/.* writes=\([0-9]*\).*/\1/p')
+		wc=$(echo "$line" | sed -n 's/.* window_clients=\([0-9]*\).*/\1/p')
+		[ "${wc:-$c}" = "$c" ] ||
+			lc_log "$1: only ${wc} of $c clients in the window (the others' warm-up write failed for 30 s)"
 		[ "$1" = lora ] && line+=$(node_cpu pids t0 "$leader" "$w")
 		# the nodes' CPU before the window (warm-up: connections,
 		# handshakes, first credential checks), all three summed

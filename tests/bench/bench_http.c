@@ -10,6 +10,7 @@
  *   bench_http --mode lora|etcd --endpoints h:p,h:p,... [--clients N]
  *              [--duration-ms MS] [--acked FILE] [--prefix P] [--threads T]
  *              [--ca FILE] [--query CYPHER] [--warm 0|1] [--ready FILE]
+ *              [--go FILE]
  *
  * The measured window starts once every client is connected and has had
  * one write acknowledged (--warm 1, the default): the TCP connects, the
@@ -17,9 +18,18 @@
  * the followers' first connections to the leader happen before it, and
  * neither the warm-up writes, their time nor the generator's CPU for them
  * count. (Before 2026-12-05 14:00 UTC the clock started before the
- * connects: --warm 0 does that.) --ready FILE: "ready" is written to FILE
- * (a FIFO, say) when the window starts, for a caller that samples the
- * servers' CPU over the window (bench_cluster.sh).
+ * connects: --warm 0 does that, and is what a caller that times events
+ * from the program's start wants: bench_faults.sh, bench_cluster.sh's
+ * failover run.) Clients whose warm-up write is still not acknowledged
+ * after 30 s are left out of the window: window_clients= says how many
+ * were in it (clients= is how many were asked for).
+ *
+ * --ready FILE: "warm" is written to FILE (a FIFO, say) when the warm-up
+ * is over (with --warm 0: at once), for a caller that samples the servers'
+ * CPU over the window (bench_cluster.sh). With --go FILE as well (a FIFO
+ * the caller holds open), the window starts only once a line can be read
+ * from it: the caller samples, then writes "go". No line within 30 s, or
+ * the FIFO's writer gone, ends the run with status 1 and no figures.
  *
  * --query: LoraDB writes of this statement instead of CREATE (:Bench ...),
  * with $k (the request's key, a string) and $n (a number unique to the
@@ -38,12 +48,13 @@
  * connection and is retried after 10 ms on the next endpoint with the same
  * key (LoraDB: the same requestId, so it is applied once); latency counts
  * from the first attempt, and retries stop at the end of the run. With
- * --acked, every acknowledgement is written to FILE as "ack_wall_ms
- * attempt_wall_ms" (when the successful attempt started), for measuring the
- * time from a leader kill to the first write sent after it and
- * acknowledged.
+ * --acked, every acknowledgement (the warm-up's too) is written to FILE as
+ * "ack_wall_ms attempt_wall_ms" (when the successful attempt started), for
+ * measuring the time from a leader kill to the first write sent after it
+ * and acknowledged.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -75,6 +86,7 @@
 #define BENCH_RETRY_NS        (10 * 1000000ull)
 #define BENCH_WAIT_MAX_MS     1000
 #define BENCH_WARM_MAX_NS     (30000 * 1000000ull) /* warm-up at most */
+#define BENCH_GO_WAIT_MAX_MS  30000 /* --go: wait for the line at most */
 
 struct bench {
 	int etcd;
@@ -99,10 +111,18 @@ struct bench {
 	struct node_tls_ctx *tls; /* --ca FILE: https (LoraDB only) */
 	int warm;                 /* --warm: window after one write each */
 	const char *ready;        /* --ready FILE, or NULL */
+	const char *go;           /* --go FILE, or NULL */
+	int no_go;                /* --go: no line came; the run is void */
 	pthread_barrier_t bar;    /* the workers meet at the window's start */
-	uint64_t start_ms;        /* the program's start */
-	uint64_t t0_ms;           /* the window's start */
-	double cpu0_us;           /* the process's CPU then */
+	/* the workers wait here until main has started them all (gate 1) or
+	 * given up after a failed pthread_create (gate -1: they return) */
+	pthread_mutex_t gate_mu;
+	pthread_cond_t gate_cv;
+	int gate;
+	uint64_t start_ms;    /* the program's start */
+	uint64_t warm_end_ms; /* the warm-up's end (before --go's wait) */
+	uint64_t t0_ms;       /* the window's start */
+	double cpu0_us;       /* the process's CPU then */
 };
 
 enum conn_state {
@@ -139,6 +159,7 @@ struct worker {
 	int n, active;      /* conns, conns not C_DONE */
 	int warming;        /* before the window: warm-up writes */
 	int warm_left;      /* conns whose warm-up write is not answered */
+	int in_window;      /* conns that entered the window */
 	uint64_t next_timer_ns;
 	uint32_t *lat_us; /* BENCH_SAMPLES_MAX, owned */
 	size_t n_lat, acks;
@@ -473,6 +494,18 @@ static void conn_next(struct worker *w, struct conn *c, uint64_t now)
 	conn_attempt(w, c, now);
 }
 
+/* --acked: one line per acknowledgement, warm-up writes included. */
+static void conn_log_ack(struct worker *w, const struct conn *c)
+{
+	if (w->b->acked == NULL)
+		return;
+	pthread_mutex_lock(&w->b->mu);
+	fprintf(w->b->acked, "%llu %llu\n", (unsigned long long)wall_ms(),
+	        (unsigned long long)c->attempt_wall_ms);
+	pthread_mutex_unlock(&w->b->mu);
+}
+
+/* An acknowledgement in the window: counted, its latency kept. */
 static void conn_ack(struct worker *w, struct conn *c, uint64_t now)
 {
 	uint64_t us = (now - c->t0_ns) / 1000;
@@ -480,13 +513,6 @@ static void conn_ack(struct worker *w, struct conn *c, uint64_t now)
 	if (w->n_lat < BENCH_SAMPLES_MAX)
 		w->lat_us[w->n_lat++] =
 		    us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-	if (w->b->acked) {
-		pthread_mutex_lock(&w->b->mu);
-		fprintf(w->b->acked, "%llu %llu\n",
-		        (unsigned long long)wall_ms(),
-		        (unsigned long long)c->attempt_wall_ms);
-		pthread_mutex_unlock(&w->b->mu);
-	}
 }
 
 /* A whole response of `len` bytes is at the start of c->in. */
@@ -497,6 +523,7 @@ static void conn_response(struct worker *w, struct conn *c,
 		conn_fail(w, c, now);
 		return;
 	}
+	conn_log_ack(w, c);
 	if (!w->warming)
 		conn_ack(w, c, now);
 	if (r->close || r->until_eof) {
@@ -643,17 +670,54 @@ static double cpu_now_us(void)
 	       ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
 }
 
-/* The window starts: its clock, the CPU then, and --ready told. */
+/* --go: 0 once a line could be read from FILE within
+ * BENCH_GO_WAIT_MAX_MS, -1 if none came, its writer is gone or it cannot
+ * be opened. */
+static int wait_go(const char *path)
+{
+	/* O_NONBLOCK: the open does not wait for a writer */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	uint64_t deadline = lora_now_ms() + BENCH_GO_WAIT_MAX_MS;
+	int rc = -1;
+	for (uint64_t now; (now = lora_now_ms()) < deadline;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int n = poll(&p, 1, (int)(deadline - now));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		char line[16];
+		ssize_t r = read(fd, line, sizeof line);
+		if (r > 0)
+			rc = 0;
+		if (r >= 0 || (errno != EAGAIN && errno != EINTR))
+			break; /* a line, or EOF: the writer is gone */
+	}
+	close(fd);
+	return rc;
+}
+
+/* The warm-up is over: --ready told and --go waited for, then the window
+ * starts: its clock and the CPU then. Without a go, b->no_go and every
+ * client ends at once. */
 static void window_start(struct bench *b)
 {
+	b->warm_end_ms = lora_now_ms();
+	FILE *f = b->ready ? fopen(b->ready, "w") : NULL;
+	if (f) {
+		fputs("warm\n", f);
+		fclose(f);
+	}
+	if (b->go && wait_go(b->go) != 0) {
+		b->no_go = 1;
+		b->end_ns = 0;
+		return;
+	}
 	b->t0_ms = lora_now_ms();
 	b->end_ns = lora_now_ns() + (uint64_t)b->duration_ms * 1000000u;
 	b->cpu0_us = cpu_now_us();
-	FILE *f = b->ready ? fopen(b->ready, "w") : NULL;
-	if (f) {
-		fputs("ready\n", f);
-		fclose(f);
-	}
 }
 
 /* With --warm: one write per conn, then all workers meet and the window
@@ -677,6 +741,7 @@ static void worker_warm(struct worker *w)
 	w->next_timer_ns = UINT64_MAX;
 	for (int i = 0; i < w->n; i++) {
 		struct conn *c = &w->conns[i];
+		w->in_window += c->state == C_READY;
 		if (c->state == C_READY)
 			conn_next(w, c, now);
 		else if (c->state != C_DONE) /* warm-up ran out: not in it */
@@ -684,13 +749,35 @@ static void worker_warm(struct worker *w)
 	}
 }
 
+/* Workers wait for main's verdict: 1 all threads started, -1 give up. */
+static int gate_wait(struct bench *b)
+{
+	pthread_mutex_lock(&b->gate_mu);
+	while (b->gate == 0)
+		pthread_cond_wait(&b->gate_cv, &b->gate_mu);
+	int g = b->gate;
+	pthread_mutex_unlock(&b->gate_mu);
+	return g;
+}
+
+static void gate_open(struct bench *b, int g)
+{
+	pthread_mutex_lock(&b->gate_mu);
+	b->gate = g;
+	pthread_cond_broadcast(&b->gate_cv);
+	pthread_mutex_unlock(&b->gate_mu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	if (gate_wait(w->b) < 0)
+		return NULL; /* not all threads started: no run */
 	if (w->b->warm) {
 		worker_warm(w);
 	} else {
 		uint64_t now = lora_now_ns();
+		w->in_window = w->n;
 		for (int i = 0; i < w->n; i++)
 			conn_next(w, &w->conns[i], now);
 	}
@@ -713,8 +800,10 @@ static void report(const struct bench *b, const struct worker *ws,
 {
 	size_t total = 0, n_lat = 0, k = 0;
 	long errors = 0, warm_errors = 0;
+	int in_window = 0;
 	for (int i = 0; i < b->threads; i++) {
 		total += ws[i].acks, n_lat += ws[i].n_lat;
+		in_window += ws[i].in_window;
 		errors += ws[i].errors;
 		warm_errors += ws[i].warm_errors;
 	}
@@ -731,15 +820,20 @@ static void report(const struct bench *b, const struct worker *ws,
 	}
 	free(all);
 	double cpu_us = cpu_now_us() - b->cpu0_us;
-	printf("system=%s clients=%d writes=%zu errors=%ld seconds=%.1f "
-	       "writes_per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
+	if (in_window < b->clients)
+		fprintf(stderr,
+		        "bench_http: only %d of %d clients in the window (the "
+		        "others' warm-up write failed for 30 s)\n",
+		        in_window, b->clients);
+	printf("system=%s clients=%d window_clients=%d writes=%zu errors=%ld "
+	       "seconds=%.1f writes_per_s=%.0f p50_ms=%.2f p99_ms=%.2f "
 	       "gen_cpu_us_per_write=%.1f warm=%d warm_ms=%llu "
 	       "warm_errors=%ld warm_cpu_ms=%.0f\n",
-	       b->etcd ? "etcd" : "lora", b->clients, total, errors,
+	       b->etcd ? "etcd" : "lora", b->clients, in_window, total, errors,
 	       elapsed_ms / 1000.0,
 	       elapsed_ms ? total * 1000.0 / (double)elapsed_ms : 0.0, p50, p99,
 	       total ? cpu_us / (double)total : 0.0, b->warm,
-	       (unsigned long long)(b->t0_ms - b->start_ms), warm_errors,
+	       (unsigned long long)(b->warm_end_ms - b->start_ms), warm_errors,
 	       b->cpu0_us / 1000.0);
 }
 
@@ -802,6 +896,8 @@ static int parse(int argc, char **argv, struct bench *b)
 			b->warm = atoi(argv[i + 1]) != 0;
 		else if (!strcmp(argv[i], "--ready"))
 			b->ready = argv[i + 1];
+		else if (!strcmp(argv[i], "--go"))
+			b->go = argv[i + 1];
 		else if (!strcmp(argv[i], "--ca")) {
 			struct node_tls t = {.mode = NODE_TLS_REQUIRED};
 			char err[LORA_ERRMSG_BYTES];
@@ -864,13 +960,16 @@ static void workers_free(struct bench *b, struct worker *ws)
 int main(int argc, char **argv)
 {
 	struct bench b = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	                  .gate_mu = PTHREAD_MUTEX_INITIALIZER,
+	                  .gate_cv = PTHREAD_COND_INITIALIZER,
 	                  .start_ms = lora_now_ms()};
 	if (parse(argc, argv, &b)) {
 		fprintf(stderr,
 		        "usage: bench_http --mode lora|etcd --endpoints "
 		        "h:p,... [--clients N] [--duration-ms MS] "
 		        "[--acked FILE] [--prefix P] [--threads T] [--ca FILE] "
-		        "[--query CYPHER] [--warm 0|1] [--ready FILE]\n");
+		        "[--query CYPHER] [--warm 0|1] [--ready FILE] "
+		        "[--go FILE]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -893,17 +992,30 @@ int main(int argc, char **argv)
 	       pthread_create(&ws[started].th, NULL, worker_main,
 	                      &ws[started]) == 0)
 		started++;
+	/* the barrier counts every thread: if one did not start, none runs */
+	int all = rc == 0 && started == b.threads;
+	gate_open(&b, all ? 1 : -1);
 	for (int t = 0; t < started; t++)
 		pthread_join(ws[t].th, NULL);
-	if (rc == 0 && started == b.threads)
+	if (all && !b.no_go)
 		report(&b, ws, lora_now_ms() - b.t0_ms);
+	else if (all)
+		fprintf(stderr,
+		        "bench_http: no line on %s (none within %d ms, or "
+		        "its writer gone): no figures\n",
+		        b.go, BENCH_GO_WAIT_MAX_MS);
 	else
-		fprintf(stderr, "bench_http: out of memory or threads\n");
+		fprintf(stderr,
+		        "bench_http: out of memory or threads (%d of %d "
+		        "threads started)\n",
+		        started, b.threads);
+	if (rc == 0 && b.warm)
+		pthread_barrier_destroy(&b.bar);
 	if (ws)
 		workers_free(&b, ws);
 	free(ws);
 	free(conns);
 	if (b.acked)
 		fclose(b.acked);
-	return rc == 0 && started == b.threads ? 0 : 1;
+	return all && !b.no_go ? 0 : 1;
 }
