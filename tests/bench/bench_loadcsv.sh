@@ -29,7 +29,8 @@
 # kept between runs; default a temp dir), BENCH_PERF=1 (record the
 # leader with perf during the loads: perf.data in the temp dir, kept;
 # BENCH_PERF=all records the three nodes, `perf report --sort pid,comm`),
-# BENCH_PERF_OPTS (perf record options, default -g), BENCH_KEEP=1 (keep
+# BENCH_PERF_OPTS (perf record options, default -g), BENCH_ELECTION_MS
+# (300; more keeps leadership still on a loaded machine), BENCH_KEEP=1 (keep
 # the temp dir).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -68,7 +69,7 @@ fi
 cat "$data/people.csv" "$data/knows.csv" >/dev/null
 
 # ---- the cluster, its import directory holding the files
-lc_write_configs "election_ms = 300" "heartbeat_ms = 50" "log_level = warn" \
+lc_write_configs "election_ms = ${BENCH_ELECTION_MS:-300}" "heartbeat_ms = 50" "log_level = warn" \
 	"import_dir = $data"
 for i in 1 2 3; do lc_start "$i"; done
 for i in 1 2 3; do lc_wait_health "$i" 30 || exit 1; done
