@@ -7,9 +7,9 @@
  *        [ef_construction (100)]
  * Data: 128-d; clustered = 100 centres uniform in [-1, 1), Gaussian noise
  * of sd 0.1 per coordinate; random = uniform in [-1, 1). Queries are drawn
- * as the data is. Cosine, m 16, ef_construction 100 unless given. LORA_SEED sets the
- * seed (printed). The graph's hash (every node's lists) is printed: the
- * same for builds that take the same decisions. LORA_HNSW_KERNEL=sse or
+ * as the data is. Cosine, m 16, ef_construction 100 unless given. LORA_SEED
+ * sets the seed (printed). The graph's hash (every node's lists) is printed:
+ * the same for builds that take the same decisions. LORA_HNSW_KERNEL=sse or
  * avx2 forces the distance kernel. LORA_BENCH_FLUSH=B flushes the changed
  * lists every B inserts, as the apply of a batch of B vectors does (its
  * CPU counts in the inserts), and prints the rows and bytes written per
