@@ -319,7 +319,6 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 	return rv;
 }
 
-/* Sets h->building from the entries (under h->mu). */
 /* Under h->mu, after a committed apply or a load: e's header as the CF
  * now holds it (an entry not built has no header yet). */
 static void progress_keep(struct sto_store *s, struct hent *e)
@@ -331,6 +330,7 @@ static void progress_keep(struct sto_store *s, struct hent *e)
 	e->c_total = e->total;
 }
 
+/* Sets h->building from the entries (under h->mu). */
 static void building_update(struct sto_hnsw_set *h)
 {
 	int any = 0;
