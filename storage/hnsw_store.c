@@ -11,6 +11,9 @@
  *                                      varint n, varint node id * n
  *
  * A node's vector is not copied: loading reads it from the `vectors` CF.
+ * The CF's memtable is a vector (store.c: writes append, a flush or a read
+ * sorts), so the header is read from it only at open and for an older
+ * view: SHOW INDEXES' progress comes from a copy kept at each commit.
  *
  * A relationship index (FOR ()-[r:T]-()) is the same with relationship ids
  * for node ids and the type for the label: its graph holds the
@@ -96,6 +99,12 @@ struct hent {
 	int dirty;
 	uint64_t since; /* nc_gen from which the graph matches a view */
 	size_t bytes;   /* hnsw_bytes as of the last commit */
+	/* the header's build progress as of the last commit (valid when
+	 * c_ok): SHOW INDEXES reads it here, not from the CF, whose vector
+	 * memtable sorts a copy for every point read (store.c) */
+	int c_ok, c_pop;
+	uint64_t c_done, c_total;
+	uint64_t c_at; /* the applied index of that commit */
 };
 
 /* An apply holds mu while it reloads, adds or drops entries and marks the
@@ -310,6 +319,17 @@ static int load_nodes(struct sto_store *s, struct hent *e, uint32_t keytok,
 	return rv;
 }
 
+/* Under h->mu, after a committed apply or a load: e's header as the CF
+ * now holds it (an entry not built has no header yet). */
+static void progress_keep(struct sto_store *s, struct hent *e)
+{
+	e->c_at = atomic_load(&s->applied);
+	e->c_ok = e->built;
+	e->c_pop = e->populating;
+	e->c_done = e->done;
+	e->c_total = e->total;
+}
+
 /* Sets h->building from the entries (under h->mu). */
 static void building_update(struct sto_hnsw_set *h)
 {
@@ -394,6 +414,7 @@ static int set_load(struct sto_store *s, struct sto_hnsw_set *h)
 	for (size_t i = 0; i < h->n; i++) {
 		h->e[i].since = atomic_load(&s->nc_gen);
 		h->e[i].bytes = hnsw_bytes(h->e[i].g);
+		progress_keep(s, &h->e[i]);
 	}
 	building_update(h);
 	return rv;
@@ -976,6 +997,8 @@ void sto_hnsw_committed(struct sto_store *s, int ok)
 		e->dirty = 0;
 		e->since = g;
 		e->bytes = hnsw_bytes(e->g);
+		progress_keep(s, e);
+		e->c_ok = e->c_ok && ok;
 	}
 	pthread_mutex_unlock(&h->mu);
 }
@@ -1080,6 +1103,40 @@ uint64_t sto_hnsw_build_pos(struct sto_store *s)
 	return h ? atomic_load(&h->build_pos) : 0;
 }
 
+static void progress_of(int pop, uint64_t done, uint64_t total, int *populating,
+                        double *percent)
+{
+	*populating = pop;
+	/* nodes created during the build may take done past total */
+	*percent = !pop ? 100.0
+	           : total && done < total
+	               ? 100.0 * (double)done / (double)total
+	           : total ? 99.9
+	                   : 0.0;
+}
+
+/* The progress kept at the last commit that changed it, when v's
+ * snapshot has that commit (its applied index is at or after it); 0 when
+ * the header must be read. Under h->mu. */
+static int progress_mem(struct sto_view *v, const char *index, int *populating,
+                        double *percent)
+{
+	struct sto_hnsw_set *h = v->s->hnsw;
+	if (!h || h->stale)
+		return 0;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct hent *e = &h->e[i];
+		if (strcmp(e->name, index))
+			continue;
+		if (!e->c_ok || v->applied < e->c_at)
+			return 0;
+		progress_of(e->c_pop, e->c_done, e->c_total, populating,
+		            percent);
+		return 1;
+	}
+	return 0;
+}
+
 int sto_view_index_progress(struct sto_view *v, const char *index,
                             int *populating, double *percent)
 {
@@ -1088,22 +1145,24 @@ int sto_view_index_progress(struct sto_view *v, const char *index,
 	uint8_t k[1 + HNSW_NAME_BYTES_MAX];
 	if (strlen(index) > HNSW_NAME_BYTES_MAX)
 		return 0;
+	struct sto_hnsw_set *h = v->s->hnsw;
+	int mem = 0;
+	if (h) {
+		pthread_mutex_lock(&h->mu);
+		mem = progress_mem(v, index, populating, percent);
+		pthread_mutex_unlock(&h->mu);
+	}
+	if (mem)
+		return 0;
 	size_t kl = key_of(k, index, 0, 0), vl;
 	char *val = NULL;
 	int rv = sto_get(v->s, v->ro, STO_CF_HNSW, k, kl, &val, &vl);
 	if (rv)
 		return rv;
 	const uint8_t *u = (const uint8_t *)val;
-	if (val && vl == HNSW_HEAD_POP_BYTES && u[9]) {
-		uint64_t done = lora_get_be64(u + 18);
-		uint64_t total = lora_get_be64(u + 26);
-		*populating = 1;
-		/* nodes created during the build may take done past total */
-		*percent = total && done < total
-		               ? 100.0 * (double)done / (double)total
-		           : total ? 99.9
-		                   : 0.0;
-	}
+	if (val && vl == HNSW_HEAD_POP_BYTES && u[9])
+		progress_of(1, lora_get_be64(u + 18), lora_get_be64(u + 26),
+		            populating, percent);
 	rocksdb_free(val);
 	return 0;
 }

@@ -211,8 +211,9 @@ struct sto_store {
 	 * times max_write_buffer_number (a full one is flushed; writes
 	 * stall when that many wait) */
 	uint64_t memtable_bytes_max;
-	rocksdb_options_t *adj_opts; /* adjacency CF: tuned for Gets */
-	rocksdb_options_t *req_opts; /* requests CF: memtable bloom */
+	rocksdb_options_t *adj_opts;  /* adjacency CF: tuned for Gets */
+	rocksdb_options_t *req_opts;  /* requests CF: memtable bloom */
+	rocksdb_options_t *hnsw_opts; /* vector index graphs: vector memtable */
 	rocksdb_block_based_table_options_t *adj_bbto;
 	rocksdb_column_family_handle_t *cf[STO_CF_COUNT];
 	rocksdb_writeoptions_t *wo;

@@ -4,12 +4,16 @@
  * a shared machine does not blur the figures.
  *
  * usage: bench_storage_hnsw [N (100000)] [clustered|random] [ef (100)]
+ *        [ef_construction (100)]
  * Data: 128-d; clustered = 100 centres uniform in [-1, 1), Gaussian noise
  * of sd 0.1 per coordinate; random = uniform in [-1, 1). Queries are drawn
- * as the data is. Cosine, m 16, ef_construction 100. LORA_SEED sets the
- * seed (printed). The graph's hash (every node's lists) is printed: the
- * same for builds that take the same decisions. LORA_HNSW_KERNEL=sse or
- * avx2 forces the distance kernel. */
+ * as the data is. Cosine, m 16, ef_construction 100 unless given. LORA_SEED
+ * sets the seed (printed). The graph's hash (every node's lists) is printed:
+ * the same for builds that take the same decisions. LORA_HNSW_KERNEL=sse or
+ * avx2 forces the distance kernel. LORA_BENCH_FLUSH=B flushes the changed
+ * lists every B inserts, as the apply of a batch of B vectors does (its
+ * CPU counts in the inserts), and prints the rows and bytes written per
+ * insert; the graph hash is then that of the last flush only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +64,21 @@ static int put_hash(void *arg, uint64_t id, const uint8_t *val, size_t len)
 	return 0;
 }
 
+/* rows and value bytes an apply would write (LORA_BENCH_FLUSH) */
+struct flush_count {
+	size_t rows, bytes;
+};
+
+static int put_count(void *arg, uint64_t id, const uint8_t *val, size_t len)
+{
+	struct flush_count *c = arg;
+	(void)id;
+	(void)val;
+	c->rows++;
+	c->bytes += len;
+	return 0;
+}
+
 static int del_none(void *arg, uint64_t id)
 {
 	(void)arg;
@@ -93,6 +112,9 @@ int main(int argc, char **argv)
 	size_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
 	int clustered = argc < 3 || strcmp(argv[2], "random");
 	size_t ef = argc > 3 ? strtoull(argv[3], NULL, 10) : 100;
+	uint32_t efc = argc > 4 ? (uint32_t)strtoul(argv[4], NULL, 10) : 100;
+	if (!efc || efc > HNSW_EFC_MAX)
+		return 2;
 	const char *e = getenv("LORA_SEED");
 	uint64_t seed = e ? strtoull(e, NULL, 10) : 42;
 	rng = seed;
@@ -103,7 +125,7 @@ int main(int argc, char **argv)
 		return 1;
 	float(*centres)[DIMS] = malloc(sizeof *centres * 100);
 	float(*v)[DIMS] = malloc(sizeof *v * n);
-	struct hnsw_graph *g = hnsw_new("vec", DIMS, HNSW_COSINE, 16, 100);
+	struct hnsw_graph *g = hnsw_new("vec", DIMS, HNSW_COSINE, 16, efc);
 	struct hnsw_cand *out = malloc(sizeof *out * ef);
 	double *lat = malloc(sizeof *lat * QUERIES);
 	if (!centres || !v || !g || !out || !lat)
@@ -113,11 +135,22 @@ int main(int argc, char **argv)
 			centres[c][d] = (float)(2 * rnd() - 1);
 	for (size_t i = 0; i < n; i++)
 		draw(v[i], clustered, centres);
+	const char *fe = getenv("LORA_BENCH_FLUSH");
+	size_t every = fe ? strtoull(fe, NULL, 10) : 0;
+	struct flush_count fc = {0, 0};
 	double t0 = cpu_s();
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (hnsw_insert(g, i, v[i]))
 			return 1;
+		if (every && (i + 1) % every == 0 &&
+		    hnsw_flush(g, put_count, del_none, &fc))
+			return 1;
+	}
 	double ins = cpu_s() - t0;
+	if (every)
+		printf("flush every %zu inserts: %.1f rows, %.0f value bytes "
+		       "per insert\n",
+		       every, (double)fc.rows / n, (double)fc.bytes / n);
 	size_t hit = 0;
 	for (int t = 0; t < QUERIES; t++) {
 		float qf[DIMS];
@@ -155,12 +188,12 @@ int main(int argc, char **argv)
 		return 1;
 	printf("kernel %s\n", hnsw_kernel_get(HNSW_KERNEL_AUTO)->name);
 	printf(
-	    "seed %llu, %zu x %d-d %s, m 16, ef_construction 100, ef %zu:\n"
+	    "seed %llu, %zu x %d-d %s, m 16, ef_construction %u, ef %zu:\n"
 	    "  inserts: %.0f per CPU-second (%.1f µs each)\n"
 	    "  search: median %.0f µs of CPU, recall@10 %.3f\n"
 	    "  memory: %.1f MB (peak resident %.1f MB), graph hash %016llx\n",
 	    (unsigned long long)seed, n, DIMS,
-	    clustered ? "clustered" : "random", ef, n / ins, ins / n * 1e6,
+	    clustered ? "clustered" : "random", efc, ef, n / ins, ins / n * 1e6,
 	    lat[QUERIES / 2], (double)hit / (K * QUERIES), hnsw_bytes(g) / 1e6,
 	    peak_mb(), (unsigned long long)gh);
 	hnsw_free(g);

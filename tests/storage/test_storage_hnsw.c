@@ -488,6 +488,54 @@ START_TEST(background_build)
 }
 END_TEST
 
+static void progress_in(struct sto_view *v, int *pop, double *pct)
+{
+	ck_assert_int_eq(sto_view_index_progress(v, "emb", pop, pct), 0);
+}
+
+/* SHOW INDEXES' build progress (kept in memory at each commit, read from
+ * the index header for an older view) is the one of the view's snapshot:
+ * a view opened before a step keeps its figure after the step, a new
+ * view sees the step, and a reopened store (the header alone) says the
+ * same. */
+START_TEST(progress_follows_the_view)
+{
+	fill(1);
+	struct sto_store *b2 = open_at("second");
+	add_nodes(b2, 0, N, 1);
+	create_index_only(b2, "cosine");
+	struct sto_store *was = st;
+	st = b2;
+	ck_assert_int_eq(apply(batch_new()), 0); /* one step */
+	int pop, pop2, pop3;
+	double pct, pct2, pct3;
+	struct sto_view *old;
+	ck_assert_int_eq(sto_view_open(b2, &old), 0);
+	progress_in(old, &pop, &pct);
+	ck_assert_msg(pop && pct > 30 && pct < 40, "%d %.1f", pop, pct);
+	ck_assert_int_eq(apply(batch_new()), 0); /* a second step */
+	progress(b2, &pop2, &pct2);
+	ck_assert_msg(pop2 && pct2 > pct, "%d %.1f after %.1f", pop2, pct2,
+	              pct);
+	progress_in(old, &pop3, &pct3);
+	ck_assert_msg(pop3 == pop && pct3 == pct, "old view: %d %.1f", pop3,
+	              pct3);
+	sto_view_close(old);
+	sto_close(b2);
+	b2 = open_at("second");
+	progress(b2, &pop3, &pct3);
+	ck_assert_msg(pop3 == pop2 && pct3 == pct2, "reopened: %d %.1f", pop3,
+	              pct3);
+	st = b2;
+	build_steps(b2);
+	progress(b2, &pop3, &pct3);
+	ck_assert(!pop3 && pct3 == 100.0);
+	st = was;
+	sto_close(b2);
+	unfill();
+}
+END_TEST
+
 /* The nodes a build step takes come from the definition: at the highest
  * ef_construction a step inserts HNSW_STEP_WORK / (24 x 4096) = 133
  * nodes, not 1,024, so a costly index does not hold up every entry. */
@@ -883,6 +931,7 @@ static Suite *hnsw_suite(void)
 	tcase_add_test(t, graph_hashes_are_pinned);
 	tcase_add_test(t, graphs_same_with_either_kernel);
 	tcase_add_test(t, background_build);
+	tcase_add_test(t, progress_follows_the_view);
 	tcase_add_test(t, step_follows_the_definition);
 	tcase_add_test(t, other_index_searchable_during_build);
 	suite_add_tcase(s, t);
