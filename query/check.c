@@ -910,9 +910,9 @@ static struct scope *check_proj(struct qctx *c, struct proj *pr,
 			     "NoVariablesInScope: RETURN * has no variables");
 		for (size_t i = 0; i < s->n; i++)
 			if (s->names[i][0] && sc_find(out, s->names[i]) < 0) {
-				out->names[out->n] = s->names[i];
-				if (out->n + 1 >= out->cap)
+				if (out->n == out->cap) /* grow before writing */
 					*out = *sc_new(c, out);
+				out->names[out->n] = s->names[i];
 				out->slots[out->n] = s->slots[i];
 				out->kinds[out->n] = s->kinds[i];
 				out->n++;

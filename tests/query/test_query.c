@@ -343,6 +343,12 @@ static void social(void)
 }
 
 static const struct rcase graph_cases[] = {
+    /* RETURN * past the projection scope's first capacity (8): the
+     * eighth name was lost when the scope grew (fuzz_cypher found it) */
+    {"return star of ten variables",
+     "WITH 1 AS a, 2 AS b, 3 AS c, 4 AS d, 5 AS e, 6 AS f, 7 AS g, "
+     "8 AS h, 9 AS i, 10 AS j RETURN *",
+     "a|b|c|d|e|f|g|h|i|j\n1|2|3|4|5|6|7|8|9|10\n"},
     {"label scan", "MATCH (p:Person) RETURN p.name ORDER BY p.name",
      "p.name\nAnn\nBob\nCy\n"},
     {"expand",
