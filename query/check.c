@@ -910,7 +910,8 @@ static struct scope *check_proj(struct qctx *c, struct proj *pr,
 			     "NoVariablesInScope: RETURN * has no variables");
 		for (size_t i = 0; i < s->n; i++)
 			if (s->names[i][0] && sc_find(out, s->names[i]) < 0) {
-				if (out->n == out->cap) /* grow before writing */
+				if (out->n ==
+				    out->cap) /* grow before writing */
 					*out = *sc_new(c, out);
 				out->names[out->n] = s->names[i];
 				out->slots[out->n] = s->slots[i];
