@@ -715,8 +715,14 @@ int qry_open(const struct qry_request *req, struct qry_cursor **out,
 {
 	int defer = req && req->n_pending > 0;
 	int rc = open_cursor(req, defer, out, err);
-	if (rc == QRY_RERUN)
-		rc = open_cursor(req, 0, out, err);
+	if (rc == QRY_RERUN) {
+		/* the first run took req->stmt's tree (take_stmt checked it
+		 * came from this text under this limit): the same text is
+		 * parsed again */
+		struct qry_request again = *req;
+		again.stmt = NULL;
+		rc = open_cursor(&again, 0, out, err);
+	}
 	return rc;
 }
 
@@ -967,17 +973,27 @@ int qry_stmt_loads_csv(const struct qry_stmt *s)
 	return s->loads_csv;
 }
 
-/* Takes req->stmt's tree for cur when it was parsed from req->query under
- * the statement's nesting limit and no cursor took it yet: 1, with
- * cur->q and *mode set and its memory charged to the statement. */
+/* Takes req->stmt's tree for cur: 1, with cur->q and *mode set and its
+ * memory charged to the statement; 0 without req->stmt. A statement that
+ * cannot be taken (parsed from another text or under another nesting
+ * limit, or already opened) is LORA_EINVAL, never a parse of the text
+ * instead: a caller that routed and role-checked by the statement's tree
+ * would otherwise run a tree its checks never saw. */
 static int take_stmt(struct qry_cursor *cur, const struct qry_request *req,
                      int *mode)
 {
 	struct qry_stmt *s = req->stmt;
 	struct qctx *c = &cur->c;
-	if (!s || !s->q || s->text != req->query ||
-	    s->nesting_depth_max != c->lim.nesting_depth_max)
+	if (!s)
 		return 0;
+	if (!s->q)
+		qerr(c, LORA_EINVAL, "statement already opened");
+	if (s->text != req->query)
+		qerr(c, LORA_EINVAL, "statement parsed from another text");
+	if (s->nesting_depth_max != c->lim.nesting_depth_max)
+		qerr(c, LORA_EINVAL,
+		     "statement parsed under nesting limit %u, request has %u",
+		     s->nesting_depth_max, c->lim.nesting_depth_max);
 	cur->ast = s->ast;
 	memset(&s->ast, 0, sizeof s->ast);
 	cur->q = s->q;

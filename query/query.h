@@ -117,10 +117,13 @@ struct qry_request {
 	const char *query; /* borrowed, NUL-terminated */
 	/* Borrowed, may be NULL: query already parsed by qry_parse (from
 	 * this same pointer, with the same nesting_depth_max). qry_open then
-	 * takes its tree instead of parsing the text again; a statement is
-	 * opened from it once (after that, and when the text or the limit
-	 * differs, qry_open parses query as without it). The caller still
-	 * frees it with qry_stmt_free. */
+	 * takes its tree instead of parsing the text again, so what runs is
+	 * the tree the caller asked qry_stmt_is_write and friends about. A
+	 * statement is opened once: one already opened, or parsed from
+	 * another pointer (even an equal text) or under another nesting
+	 * limit, is LORA_EINVAL, never a parse of query in its place (a
+	 * refused statement is not spent). The caller still frees it with
+	 * qry_stmt_free. */
 	struct qry_stmt *stmt;
 	const Lora__ValueMap *params; /* borrowed; NULL for none */
 	struct sto_view *view;        /* borrowed; must outlive the cursor */

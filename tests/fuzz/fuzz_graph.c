@@ -95,10 +95,99 @@ static void pull(struct qry_cursor *c, const char *query)
 	}
 }
 
+/* Whether this input opens from its text, as node/ does today
+ * (qry_is_write, then qry_open parsing the text), or from its parsed
+ * statement (qry_parse, then qry_request.stmt): about half the inputs
+ * each, the same way every time an input runs (a crash replays). */
+static int from_text(const char *query)
+{
+	return (int)(lora_hash32(query, strlen(query)) & 1);
+}
+
+/* Two answers about one text must be one: the same error code and
+ * position, or, when both parsed, the same kind. */
+static void same_answer(const char *what, int code_a, const struct qry_error *a,
+                        int code_b, const struct qry_error *b,
+                        const char *query)
+{
+	if (code_a != code_b ||
+	    (code_a && (a->line != b->line || a->column != b->column))) {
+		fprintf(stderr, "fuzz_graph: %s: %d %u:%u %s / %d %u:%u %s\n",
+		        what, code_a, a->line, a->column, a->message, code_b,
+		        b->line, b->column, b->message);
+		fail(what, NULL, query);
+	}
+}
+
+/* The kind the text answers: qry_parse under the fuzz limits (then
+ * qry_is_write, whose answers for short texts are kept, must agree) or,
+ * from the text, qry_is_write (asked again when it parses, as a leader
+ * does). *s is the statement or NULL. */
+static int ask_kind(const char *query, int text, const struct qry_limits *l,
+                    struct qry_stmt **s, int *w, struct qry_error *e)
+{
+	*s = NULL;
+	*w = 0;
+	if (text) {
+		int code = qry_is_write(query, w, e);
+		if (code) {
+			check_error(e, query);
+			return code;
+		}
+		/* the leader asks again: a short text's answer is then the
+		 * one qry_is_write kept */
+		struct qry_error le = {0};
+		int lw = 0;
+		if (qry_is_write(query, &lw, &le) || lw != *w)
+			fail("qry_is_write asked again differs", &le, query);
+		return 0;
+	}
+	int code = qry_parse(query, l, s, e);
+	if (code) {
+		/* qry_open's error must be this one (fz_query); the text way
+		 * compares qry_is_write's errors with qry_open's */
+		check_error(e, query);
+		return code;
+	}
+	*w = qry_stmt_is_write(*s);
+	struct qry_error we = {0};
+	int w2 = 0;
+	if (qry_is_write(query, &w2, &we) || w2 != *w)
+		fail("qry_is_write and qry_stmt_is_write differ", &we, query);
+	return 0;
+}
+
+/* A statement that opened: what a node would route and log. */
+static void check_opened(struct qry_cursor *c, const struct qry_stmt *s, int w,
+                         const char *query)
+{
+	const Lora__MutationBatch *b = qry_cursor_batch(c);
+	/* a node routes a statement by its kind: a "read" that writes would
+	 * run on a follower */
+	if (b && !w)
+		fail("a batch from a statement said to read", NULL, query);
+	/* IN TRANSACTIONS commits as it runs, here with no commit_chunk: it
+	 * may not leave a batch (query.h); from the text, a node asks only
+	 * when the text names it */
+	int t = 0;
+	if (b && s)
+		t = qry_stmt_in_transactions(s);
+	else if (b && strcasestr(query, "TRANSACTIONS") &&
+	         qry_in_transactions(query, &t, NULL))
+		fail("a batch from a statement that does not parse", NULL,
+		     query);
+	if (b && t)
+		fail("a batch from IN TRANSACTIONS", NULL, query);
+	if (b)
+		check_batch(b, query);
+	pull(c, query);
+}
+
 /*
- * One parse, as a node that asks before it opens: the statement's kind
- * (qry_is_write, qry_in_transactions, qry_loads_csv answer from the same
- * tree) and then its run from that tree (qry_request.stmt).
+ * As a node: the statement's kind first (qry_is_write from the text, or
+ * the parsed statement's answers), then qry_open from the text or from
+ * that statement's tree (qry_request.stmt). A text that does not parse is
+ * opened too (from the text): qry_open must fail with the same error.
  */
 void fz_query(const char *query, const Lora__ValueMap *params)
 {
@@ -107,15 +196,12 @@ void fz_query(const char *query, const Lora__ValueMap *params)
 		graph_create();
 		created = 1;
 	}
-	struct qry_error e = {0};
 	struct qry_request req = {0};
 	limits(&req.limits);
-	struct qry_stmt *s = NULL;
-	if (qry_parse(query, &req.limits, &s, &e)) {
-		/* qry_open would parse the same text under the same limits */
-		check_error(&e, query);
-		return;
-	}
+	struct qry_error pe = {0};
+	struct qry_stmt *s;
+	int w;
+	int pcode = ask_kind(query, from_text(query), &req.limits, &s, &w, &pe);
 	struct sto_view *v;
 	if (sto_view_open(fz_store(), &v))
 		abort();
@@ -124,23 +210,20 @@ void fz_query(const char *query, const Lora__ValueMap *params)
 	req.params = params;
 	req.view = v;
 	struct qry_cursor *c = NULL;
-	memset(&e, 0, sizeof e);
-	if (qry_open(&req, &c, &e)) {
+	struct qry_error e = {0};
+	int code = qry_open(&req, &c, &e);
+	if (code)
 		check_error(&e, query);
-	} else {
-		const Lora__MutationBatch *b = qry_cursor_batch(c);
-		/* a node routes a statement by its kind: a "read" that
-		 * writes would run on a follower */
-		if (b && !qry_stmt_is_write(s))
-			fail("a batch from a statement said to read", NULL,
+	/* qry_open parses the text under the fuzz limits, tighter in memory
+	 * than qry_is_write's */
+	if (pcode && !(code == LORA_ELIMIT && pcode != LORA_ELIMIT))
+		same_answer("qry_open and the parse differ", pcode, &pe, code,
+		            &e, query);
+	if (!code) {
+		if (pcode)
+			fail("opened a statement that does not parse", NULL,
 			     query);
-		/* IN TRANSACTIONS commits as it runs, here with no
-		 * commit_chunk: it may not leave a batch (query.h) */
-		if (b && qry_stmt_in_transactions(s))
-			fail("a batch from IN TRANSACTIONS", NULL, query);
-		if (b)
-			check_batch(b, query);
-		pull(c, query);
+		check_opened(c, s, w, query);
 		qry_cursor_free(c);
 	}
 	sto_view_close(v);

@@ -14,15 +14,23 @@
 #define FZ_PULL_ROWS_MAX 1000 /* rows read from a cursor */
 
 /*
- * Parses query (NUL-terminated) once with qry_parse, then checks, plans
- * and runs that tree (qry_request.stmt) with params (may be NULL) on the
- * graph (created at the first call in the in-memory store, never written
+ * Runs query (NUL-terminated) with params (may be NULL) on the graph
+ * (created at the first call in the in-memory store, never written
  * afterwards: a write statement's batch is checked, not applied, and IN
- * TRANSACTIONS has no commit_chunk). Aborts when the engine breaks its
- * contract: an error without a code or message, LORA_EINTERNAL, a row
- * value deeper than LORA_RESULT_DEPTH_MAX, a batch that a node could not
- * decode, or a batch from a statement that qry_stmt_is_write calls a read
- * or that has IN TRANSACTIONS.
+ * TRANSACTIONS has no commit_chunk), as a node would: about half the
+ * inputs (by a hash of the text, so an input always takes the same way)
+ * ask qry_is_write (again when it parses, as the leader does: then from
+ * its kept answers) and open the text, as node/ does today; the others
+ * qry_parse once, ask the statement and open its tree (qry_request.stmt),
+ * and must get the same answer from qry_is_write. A text that does not
+ * parse is opened too. Aborts when the engine breaks its contract: an
+ * error without a code or message, LORA_EINTERNAL, qry_open failing
+ * otherwise than the parse did (code, line, column) or opening a text
+ * that does not parse, qry_is_write differing from the parsed statement
+ * or from its own first answer, a row value deeper than
+ * LORA_RESULT_DEPTH_MAX, a batch that a node could not decode, a batch
+ * from a statement said to read or that has IN TRANSACTIONS, or a store
+ * that was written.
  */
 void fz_query(const char *query, const Lora__ValueMap *params);
 

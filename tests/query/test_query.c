@@ -972,8 +972,11 @@ END_TEST
 
 /* Opens q over one pending batch (not applied); returns the code and
  * leaves the cursor in *c (NULL on error). */
-static int open_over(const char *q, const Lora__MutationBatch *pending,
-                     struct qry_cursor **c, struct qry_error *err)
+/* Opens q over one pending batch, from the text or (stmt 1) from its
+ * qry_parse'd statement. */
+static int open_over_from(const char *q, const Lora__MutationBatch *pending,
+                          int stmt, struct qry_cursor **c,
+                          struct qry_error *err)
 {
 	struct sto_view *v;
 	ck_assert_int_eq(sto_view_open(st, &v), 0);
@@ -983,10 +986,19 @@ static int open_over(const char *q, const Lora__MutationBatch *pending,
 	req.query = q;
 	req.pending = &pending;
 	req.n_pending = 1;
+	if (stmt)
+		ck_assert_int_eq(qry_parse(q, NULL, &req.stmt, err), 0);
 	*c = NULL;
 	int rc = qry_open(&req, c, err);
+	qry_stmt_free(req.stmt);
 	sto_view_close(v); /* the cursor keeps no reference to the view */
 	return rc;
+}
+
+static int open_over(const char *q, const Lora__MutationBatch *pending,
+                     struct qry_cursor **c, struct qry_error *err)
+{
+	return open_over_from(q, pending, 0, c, err);
 }
 
 START_TEST(test_pending_deferred)
@@ -1030,6 +1042,16 @@ START_TEST(test_pending_deferred)
 	                 0);
 	const Lora__Value *const *row;
 	int done;
+	ck_assert_int_eq(qry_cursor_next(c, &row, &done, &err), 0);
+	ck_assert_int_eq(done, 0);
+	ck_assert_int_eq(row[0]->int_value, 2);
+	qry_cursor_free(c);
+	/* the same from a parsed statement: its second run (over the
+	 * batches) parses the text, its tree went with the first */
+	ck_assert_int_eq(open_over_from("CREATE (:P {n: 2}) WITH 1 AS x "
+	                                "MATCH (p:P) RETURN count(p) AS c",
+	                                b, 1, &c, &err),
+	                 0);
 	ck_assert_int_eq(qry_cursor_next(c, &row, &done, &err), 0);
 	ck_assert_int_eq(done, 0);
 	ck_assert_int_eq(row[0]->int_value, 2);
@@ -1092,9 +1114,8 @@ END_TEST
 
 /* qry_parse answers the kind questions and qry_open runs its tree: one
  * parse in all (without qry_request.stmt, qry_open parsed the text a
- * second time), the same rows and batch as from the text; a second open
- * of the same statement, or one under another nesting limit, parses the
- * text again. */
+ * second time), the same rows and batch as from the text. A statement
+ * that cannot be taken is LORA_EINVAL (test_stmt_mismatch). */
 START_TEST(test_stmt_parsed_once)
 {
 	const char *q = "UNWIND [1, 2] AS i CREATE (:StmtOnce {i: i}) "
@@ -1132,25 +1153,11 @@ START_TEST(test_stmt_parsed_once)
 	ck_assert_int_eq(qry_cursor_next(c, &row, &done, &err), 0);
 	ck_assert_int_eq(done, 1);
 	qry_cursor_free(c);
-	/* spent: the text is parsed again, same answer */
-	steps0 = q_parse_steps_total();
-	ck_assert_int_eq(qry_open(&req, &c, &err), 0);
-	ck_assert_uint_eq(q_parse_steps_total() - steps0, one);
-	ck_assert_uint_eq(qry_cursor_batch(c)->n_mutations, 2);
-	qry_cursor_free(c);
 	qry_stmt_free(s);
-	/* parsed under another nesting limit: not taken */
+	/* the limits given are the parse's: nesting past them is refused */
 	struct qry_limits lim;
 	qry_limits_init(&lim);
 	lim.nesting_depth_max = QRY_NESTING_DEPTH_MAX / 2;
-	ck_assert_int_eq(qry_parse(q, &lim, &s, &err), 0);
-	req.stmt = s;
-	steps0 = q_parse_steps_total();
-	ck_assert_int_eq(qry_open(&req, &c, &err), 0);
-	ck_assert_uint_eq(q_parse_steps_total() - steps0, one);
-	qry_cursor_free(c);
-	qry_stmt_free(s);
-	/* the limits given are the parse's: nesting past them is refused */
 	char deep[1024];
 	size_t k = (size_t)snprintf(deep, sizeof deep, "RETURN ");
 	for (unsigned i = 0; i < QRY_NESTING_DEPTH_MAX / 2 + 1; i++)
@@ -1178,6 +1185,67 @@ START_TEST(test_stmt_parsed_once)
 	    0);
 	ck_assert_int_eq(qry_stmt_loads_csv(s), 1);
 	ck_assert_int_eq(qry_stmt_is_write(s), 0);
+	qry_stmt_free(s);
+	sto_view_close(v);
+}
+END_TEST
+
+/* Opens req, which must fail with LORA_EINVAL, a message and no parse of
+ * the text (a caller that checked the statement's tree would otherwise
+ * run another one). */
+static void open_refused(const struct qry_request *req, const char *why)
+{
+	struct qry_cursor *c = (struct qry_cursor *)1;
+	struct qry_error err;
+	uint64_t steps0 = q_parse_steps_total();
+	ck_assert_msg(qry_open(req, &c, &err) == LORA_EINVAL, "%s: %d %s", why,
+	              err.code, err.message);
+	ck_assert_ptr_null(c);
+	ck_assert_msg(strstr(err.message, why) != NULL, "%s", err.message);
+	ck_assert_uint_eq(q_parse_steps_total() - steps0, 0);
+}
+
+/* qry_request.stmt set but not takeable: refused, never parsed anew. */
+START_TEST(test_stmt_mismatch)
+{
+	const char *q = "MATCH (n:StmtMis) RETURN count(n) AS c";
+	struct qry_error err;
+	struct qry_stmt *s;
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {0};
+	qry_limits_init(&req.limits);
+	req.query = q;
+	req.view = v;
+	/* spent: the first open took the tree */
+	ck_assert_int_eq(qry_parse(q, NULL, &s, &err), 0);
+	req.stmt = s;
+	struct qry_cursor *c;
+	ck_assert_int_eq(qry_open(&req, &c, &err), 0);
+	qry_cursor_free(c);
+	open_refused(&req, "already opened");
+	qry_stmt_free(s);
+	/* another text: an equal copy at another address is refused too (the
+	 * statement borrows its text; a copy may have changed since) */
+	char copy[128];
+	snprintf(copy, sizeof copy, "%s", q);
+	ck_assert_int_eq(qry_parse(copy, NULL, &s, &err), 0);
+	req.stmt = s;
+	open_refused(&req, "another text");
+	/* the statement was not spent by the refusal: it opens from its own
+	 * text */
+	req.query = copy;
+	ck_assert_int_eq(qry_open(&req, &c, &err), 0);
+	qry_cursor_free(c);
+	qry_stmt_free(s);
+	/* another nesting limit */
+	struct qry_limits lim;
+	qry_limits_init(&lim);
+	lim.nesting_depth_max = QRY_NESTING_DEPTH_MAX / 2;
+	ck_assert_int_eq(qry_parse(q, &lim, &s, &err), 0);
+	req.query = q;
+	req.stmt = s;
+	open_refused(&req, "nesting limit");
 	qry_stmt_free(s);
 	sto_view_close(v);
 }
@@ -3291,6 +3359,7 @@ static Suite *suite(void)
 	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_stmt_parsed_once);
+	tcase_add_test(e, test_stmt_mismatch);
 	tcase_add_test(e, test_params);
 	tcase_add_test(e, test_limits);
 	suite_add_tcase(s, e);
