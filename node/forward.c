@@ -11,11 +11,15 @@
  * authentication on, each new connection first carries a hello (the
  * cluster-secret proof alone), so the leader does not hold that idle
  * connection to its authentication deadline (native.c). Connections are
- * dialed from this node's own host (of its native address).
+ * dialed from this node's own host (of its native address) when that is an
+ * IPv4 address of this machine and the leader's is IPv4 too; else from
+ * where the OS chooses.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,25 +67,70 @@ static int fwd_tls(struct lnode *n, nng_dialer d, uint64_t id)
 	return rv ? LORA_EIO : 0;
 }
 
+/* 1 when a TCP socket binds to ia, port 0 (an address of this machine);
+ * 0 with errno set when not. */
+static int fwd_bindable(const struct in_addr *ia)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr = *ia};
+	int ok = bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return ok;
+}
+
+int node_forward_local(const char *client_addr, const char *to_addr,
+                       uint32_t *out, char *why, size_t why_bytes)
+{
+	char host[NODE_ADDR_BYTES_MAX], to[NODE_ADDR_BYTES_MAX];
+	struct in_addr ia, ta;
+	why[0] = '\0';
+	node_addr_host(client_addr, host, sizeof host);
+	if (inet_pton(AF_INET, host, &ia) != 1 || ia.s_addr == INADDR_ANY)
+		return 0; /* a host name, IPv6 or 0.0.0.0: the OS chooses */
+	node_addr_host(to_addr, to, sizeof to);
+	if (inet_pton(AF_INET, to, &ta) != 1)
+		snprintf(why, why_bytes,
+		         "the leader's native address %s is not an IPv4 "
+		         "address",
+		         to_addr);
+	else if (!fwd_bindable(&ia))
+		snprintf(why, why_bytes, "cannot bind to %s: %s", host,
+		         strerror(errno));
+	*out = ia.s_addr;
+	return why[0] == '\0';
+}
+
 /* The dialer's local address: the host of this node's own native
  * address (client_addr: the network the leader's native port is on), port
  * 0, as the peer transport dials from its peer host (transport.c), so
  * that a member tells this node's connections from a client's on the same
- * machine in its logs. A host name is left to the OS, and so is 0.0.0.0. */
-static void fwd_local(struct lnode *n, nng_dialer d)
+ * machine in its logs. Only where it cannot break the dial
+ * (node_forward_local); else the OS chooses, logged once per process. */
+static void fwd_local(struct lnode *n, nng_dialer d, const char *to_addr)
 {
-	char host[NODE_ADDR_BYTES_MAX];
-	struct in_addr ia;
-	node_addr_host(n->cfg.client_addr, host, sizeof host);
-	if (inet_pton(AF_INET, host, &ia) != 1)
-		return;
+	static atomic_int told;
+	char why[NODE_ADDR_BYTES_MAX * 2 + 64];
 	nng_sockaddr sa;
 	memset(&sa, 0, sizeof sa);
+	uint32_t ia;
+	if (!node_forward_local(n->cfg.client_addr, to_addr, &ia, why,
+	                        sizeof why)) {
+		if (why[0] && !atomic_exchange(&told, 1))
+			LOG_WARN("forward: %s; native connections to the "
+			         "leader are dialed from an address the OS "
+			         "chooses",
+			         why);
+		return;
+	}
 	sa.s_in.sa_family = NNG_AF_INET;
-	sa.s_in.sa_addr = ia.s_addr;
+	sa.s_in.sa_addr = ia;
 	int rv = nng_dialer_set_addr(d, NNG_OPT_LOCADDR, &sa);
 	if (rv != 0)
-		LOG_WARN("forward: cannot dial from %s: %s", host,
+		LOG_WARN("forward: cannot dial from %s: %s", n->cfg.client_addr,
 		         nng_strerror(rv));
 }
 
@@ -153,12 +202,12 @@ static void fwd_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 /* Starts sock's dialer to url, member id's native port: from our host
  * (fwd_local), with TLS when our native port has it. */
 static int fwd_dial(struct lnode *n, nng_socket sock, uint64_t id,
-                    const char *url)
+                    const char *addr, const char *url)
 {
 	nng_dialer d;
 	if (nng_dialer_create(&d, sock, url) != 0)
 		return LORA_EIO;
-	fwd_local(n, d);
+	fwd_local(n, d, addr);
 	if (n->cfg.native_tls.mode != NODE_TLS_OFF && fwd_tls(n, d, id) != 0)
 		return LORA_EIO;
 	return nng_dialer_start(d, NNG_FLAG_NONBLOCK) ? LORA_EIO : 0;
@@ -191,7 +240,7 @@ static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
 			                    NODE_PEER_MSG_BYTES_MAX);
 			if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
 			                    fwd_pipe_added, n) != 0 ||
-			    fwd_dial(n, c->sock, id, url) != 0) {
+			    fwd_dial(n, c->sock, id, addr, url) != 0) {
 				nng_close(c->sock);
 				rc = LORA_EIO;
 			}

@@ -443,6 +443,15 @@ uint8_t *node_forward_pack(struct lnode *n, const struct node_exec_req *req,
 int node_forward(struct lnode *n, const struct node_exec_req *req,
                  Lora__Response **resp);
 void node_forward_close_all(void);
+/* Where forward.c dials the leader's native port (to_addr) from: 1 and
+ * *out (an IPv4 address in network byte order, as in_addr.s_addr) when
+ * from the IPv4 host of client_addr; 0 when from where the OS
+ * chooses, with why (why_bytes) saying why unless that is the norm (a
+ * host name, IPv6 or 0.0.0.0 as client_addr): the leader's address is not
+ * IPv4 (a bound IPv4 socket cannot reach it), or client_addr's host does
+ * not bind here. */
+int node_forward_local(const char *client_addr, const char *to_addr,
+                       uint32_t *out, char *why, size_t why_bytes);
 /* The raft loop saw the leader or term change (called without status_mu
  * held): wakes every forwarded write awaiting its answer (forward.c). */
 void node_forward_leader_changed(void);

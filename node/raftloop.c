@@ -75,13 +75,27 @@ struct node_raft_priv {
 	uint64_t last_leader;
 	int reask; /* the leader changed: ask it for the pending reads */
 	uint64_t lead_term; /* the term this node last led in */
+	/* Snapshot senders' reports (node_raft_snapshot_report), one slot
+	 * per peer (to 0: free), under reports_mu: the one thing the loop's
+	 * private state shares with other threads. A report lost here would
+	 * leave the peer in the core's snapshot state for good, so it takes
+	 * neither an allocation nor inbox room. */
+	pthread_mutex_t reports_mu;
+	struct snap_report {
+		uint64_t to;
+		int ok;
+	} reports[NODE_PEERS_MAX];
+	atomic_ulong reports_handled; /* node_raft_snapshot_reports_handled */
 };
 
 struct node_raft_priv *node_raft_priv_new(void)
 {
 	struct node_raft_priv *p = lora_calloc(1, sizeof *p);
-	if (p)
+	if (p) {
 		p->last_role = REP_FOLLOWER;
+		/* default attributes: cannot fail on Linux, needs no destroy */
+		pthread_mutex_init(&p->reports_mu, NULL);
+	}
 	return p;
 }
 
@@ -330,31 +344,91 @@ int node_raft_transfer(struct lnode *n, uint64_t to, char *errmsg)
 	return rc;
 }
 
-/* Fire-and-forget items are heap-allocated and freed by the loop. */
-static void post_async(struct lnode *n, int kind, uint64_t id, uint64_t index,
-                       int ok, const struct rep_msg *msg)
+/* Fire-and-forget items are heap-allocated and freed by the loop: 0, or
+ * an error when it was dropped (no memory, the inbox full or closed). */
+static int post_async(struct lnode *n, int kind, uint64_t id, uint64_t index,
+                      int ok, const struct rep_msg *msg)
 {
 	struct node_inbox_item *it = lora_calloc(1, sizeof *it);
 	if (it == NULL)
-		return;
+		return LORA_ENOMEM;
 	it->kind = kind;
 	it->id = id;
 	it->index = index;
 	it->ok = ok;
 	if (msg)
 		it->msg = *msg;
-	if (inbox_post(n, it) != 0)
+	int rc = inbox_post(n, it);
+	if (rc != 0)
 		lora_free(it);
+	return rc;
 }
 
 void node_raft_compact(struct lnode *n, uint64_t ckpt_index)
 {
-	post_async(n, IT_COMPACT, 0, ckpt_index, 0, NULL);
+	/* dropped: the next checkpoint compacts */
+	(void)post_async(n, IT_COMPACT, 0, ckpt_index, 0, NULL);
+}
+
+/* Keeps (to, ok) in the table: 1, or 0 when it is full of other peers'
+ * reports (ids of removed members: the table has a slot per member). */
+static int report_keep(struct node_raft_priv *p, uint64_t to, int ok)
+{
+	int slot = -1;
+	pthread_mutex_lock(&p->reports_mu);
+	for (int i = 0; i < NODE_PEERS_MAX; i++) {
+		if (p->reports[i].to == to) {
+			slot = i; /* a newer report for to replaces the older */
+			break;
+		}
+		if (p->reports[i].to == 0 && slot < 0)
+			slot = i;
+	}
+	if (slot >= 0)
+		p->reports[slot] = (struct snap_report){to, ok};
+	pthread_mutex_unlock(&p->reports_mu);
+	return slot >= 0;
 }
 
 void node_raft_snapshot_report(struct lnode *n, uint64_t to, int ok)
 {
-	post_async(n, IT_SNAP_REPORT, to, 0, ok, NULL);
+	LORA_ASSERT(to != 0);
+	if (report_keep(n->raft->priv, to, ok)) {
+		nq_kick(&n->raft->inbox); /* the loop's next turn takes it */
+		return;
+	}
+	LOG_WARN("snapshot report for node %llu: the report table is full; "
+	         "posting it instead",
+	         (unsigned long long)to);
+	int rc = post_async(n, IT_SNAP_REPORT, to, 0, ok, NULL);
+	if (rc != 0 && rc != LORA_ECLOSED)
+		LOG_ERROR("snapshot report for node %llu lost (%s): the "
+		          "leader sends it no entries until it leads again",
+		          (unsigned long long)to, lora_strerror(rc));
+}
+
+uint64_t node_raft_snapshot_reports_handled(struct lnode *n)
+{
+	return atomic_load(&n->raft->priv->reports_handled);
+}
+
+/* Raft loop: hands the table's reports to the core and empties it. */
+static void reports_take(struct lnode *n)
+{
+	struct node_raft_priv *p = n->raft->priv;
+	struct snap_report got[NODE_PEERS_MAX];
+	int k = 0;
+	pthread_mutex_lock(&p->reports_mu);
+	for (int i = 0; i < NODE_PEERS_MAX; i++)
+		if (p->reports[i].to != 0) {
+			got[k++] = p->reports[i];
+			p->reports[i].to = 0;
+		}
+	pthread_mutex_unlock(&p->reports_mu);
+	for (int i = 0; i < k; i++) {
+		rep_report_snapshot(n->raft->rep, got[i].to, got[i].ok);
+		atomic_fetch_add(&p->reports_handled, 1);
+	}
 }
 
 void node_raft_snapshot_staged(struct lnode *n,
@@ -368,7 +442,10 @@ void node_raft_snapshot_staged(struct lnode *n,
 	m.to = n->cfg.id;
 	m.term = term;
 	m.snapshot = *meta;
-	post_async(n, IT_SNAP_STAGED, from, meta->index, 1, &m);
+	/* dropped: this node's log stays behind the leader's compaction
+	 * point, so the leader's next probe is refused and it sends the
+	 * snapshot again */
+	(void)post_async(n, IT_SNAP_STAGED, from, meta->index, 1, &m);
 }
 
 /* ---- handling items
@@ -484,6 +561,7 @@ static void handle_item(struct lnode *n, struct node_inbox_item *it)
 		break;
 	case IT_SNAP_REPORT:
 		rep_report_snapshot(n->raft->rep, it->id, it->ok);
+		atomic_fetch_add(&n->raft->priv->reports_handled, 1);
 		break;
 	}
 	lora_free(it);
@@ -1086,6 +1164,7 @@ void *node_raft_main(void *arg)
 			handle_item(n, list);
 			list = next;
 		}
+		reports_take(n);
 		uint64_t now = lora_now_ms();
 		if (now >= next_tick) {
 			on_tick(n);

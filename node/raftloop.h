@@ -95,8 +95,13 @@ int node_raft_conf_change(struct lnode *n, uint32_t type, uint64_t id,
 int node_raft_read_index(struct lnode *n, uint64_t *index, int timeout_ms);
 int node_raft_transfer(struct lnode *n, uint64_t to, char *errmsg);
 void node_raft_compact(struct lnode *n, uint64_t ckpt_index);
-/* Snapshot streaming done (leader side). */
+/* Snapshot streaming done (leader side). Never lost: it goes into a
+ * fixed table of one report per peer (no allocation, no inbox room) that
+ * the loop empties every turn; only a table full of other peers' reports
+ * falls back to an inbox item (and, if that fails too, logs the loss). */
 void node_raft_snapshot_report(struct lnode *n, uint64_t to, int ok);
+/* For tests: snapshot reports the loop handed to the core so far. */
+uint64_t node_raft_snapshot_reports_handled(struct lnode *n);
 /* Follower side: a staged checkpoint for meta is ready to install. */
 void node_raft_snapshot_staged(struct lnode *n,
                                const struct rep_snapshot_meta *meta,

@@ -21,6 +21,10 @@
 #     held to the deadline: the exemption is the connection's, not the
 #     address's;
 #   - the three nodes' digests agree.
+# With IT_TLS=1 (integration_forward_hello_tls, 127.2.30.1-3) the same
+# runs with TLS on every port: the followers' tls+tcp dialers are bound to
+# their own host as well (the connections from $IT_NET.M checked below),
+# and native_flood / native_cursor dial with TLS (LORA_CA).
 . "$(dirname "$0")/lib.sh"
 it_setup 127.2.10 "$1"
 FLOOD=$2

@@ -3,8 +3,9 @@
  *
  *   native_cursor ADDR QUERY BATCH_ROWS [MEMORY_BYTES]
  *
- * Authenticates first (the handshake) with LORA_USER / LORA_PASSWORD when
- * LORA_USER is set, then sends a RunRequest (batch_rows, memory_bytes) to
+ * Dials with TLS when LORA_CA is set (tool_tls.h). Authenticates first
+ * (the handshake) with LORA_USER / LORA_PASSWORD when LORA_USER is set,
+ * then sends a RunRequest (batch_rows, memory_bytes) to
  * the native port ADDR and prints one line, "ms=<latency> rows=<n>
  * has_more=<0|1> cursor=<hex name> error=<code or ->". Then reads
  * commands from stdin, one per line: "fetch N" (prints the same line for a
@@ -26,6 +27,7 @@
 
 #include "lora.h"
 #include "lora_pb.h"
+#include "tool_tls.h"
 
 #define NC_TIMEOUT_MS 60000
 
@@ -111,17 +113,18 @@ static void handshake(nng_socket s, const char *user, const char *password)
 	lora__response__free_unpacked(r, NULL);
 }
 
-/* A connection to url, authenticated when LORA_USER is set. */
-static nng_socket connect_to(const char *url)
+/* A connection to addr (TLS with LORA_CA set: tool_tls.h), authenticated
+ * when LORA_USER is set. */
+static nng_socket connect_to(const char *addr)
 {
 	nng_socket s;
 	int rv = nng_req0_open(&s);
 	if (rv == 0)
 		rv = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, NC_TIMEOUT_MS);
 	if (rv == 0)
-		rv = nng_dial(s, url, NULL, 0);
+		rv = tool_dial(s, addr, NULL, 0);
 	if (rv != 0) {
-		fprintf(stderr, "dial %s: %s\n", url, nng_strerror(rv));
+		fprintf(stderr, "dial %s: %s\n", addr, nng_strerror(rv));
 		exit(1);
 	}
 	const char *user = getenv("LORA_USER");
@@ -140,9 +143,7 @@ int main(int argc, char **argv)
 		        argv[0]);
 		return 2;
 	}
-	char url[256];
-	snprintf(url, sizeof url, "tcp://%s", argv[1]);
-	nng_socket s = connect_to(url);
+	nng_socket s = connect_to(argv[1]);
 	Lora__RunRequest run = LORA__RUN_REQUEST__INIT;
 	run.query = argv[2];
 	run.batch_rows = (uint32_t)strtoul(argv[3], NULL, 10);
@@ -164,7 +165,7 @@ int main(int argc, char **argv)
 		if (!strncmp(line, "fetch", 5)) {
 			call(s, &q);
 		} else if (!strncmp(line, "steal", 5)) {
-			nng_socket other = connect_to(url);
+			nng_socket other = connect_to(argv[1]);
 			call(other, &q);
 			nng_close(other);
 		} else if (!strncmp(line, "as ", 3)) {

@@ -3,7 +3,8 @@
  *
  *   native_flood ADDR SOURCE_IP CONNS SECONDS
  *
- * Opens CONNS nng req0 sockets dialing tcp://ADDR from SOURCE_IP (port 0)
+ * Opens CONNS nng req0 sockets dialing tcp://ADDR (tls+tcp:// with LORA_CA
+ * set: tool_tls.h) from SOURCE_IP (port 0)
  * and sends nothing on them; each one the node closes is dialed again at
  * once (every 10-50 ms), so that the node's caps on unauthenticated
  * connections stay full. Prints "flooding" once the dialers run, then
@@ -17,22 +18,19 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "tool_tls.h"
+
 #define NF_CONNS_MAX 256
 
-static int flood_one(const char *url, const struct in_addr *src, nng_socket *s)
+static int flood_one(const char *addr, const struct in_addr *src, nng_socket *s)
 {
-	nng_dialer d;
 	nng_sockaddr sa = {
 	    .s_in = {.sa_family = NNG_AF_INET, .sa_addr = src->s_addr}};
 	if (nng_req0_open(s) != 0)
 		return -1;
 	nng_socket_set_ms(*s, NNG_OPT_RECONNMINT, 10);
 	nng_socket_set_ms(*s, NNG_OPT_RECONNMAXT, 50);
-	if (nng_dialer_create(&d, *s, url) != 0 ||
-	    nng_dialer_set_addr(d, NNG_OPT_LOCADDR, &sa) != 0 ||
-	    nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0)
-		return -1;
-	return 0;
+	return tool_dial(*s, addr, &sa, NNG_FLAG_NONBLOCK) ? -1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -47,14 +45,12 @@ int main(int argc, char **argv)
 		        NF_CONNS_MAX);
 		return 2;
 	}
-	char url[256];
-	snprintf(url, sizeof url, "tcp://%s", argv[1]);
 	static nng_socket socks[NF_CONNS_MAX];
 	for (int i = 0; i < conns; i++)
-		if (flood_one(url, &src, &socks[i]) != 0) {
+		if (flood_one(argv[1], &src, &socks[i]) != 0) {
 			fprintf(stderr,
-			        "native_flood: cannot dial %s from %s\n", url,
-			        argv[2]);
+			        "native_flood: cannot dial %s from %s\n",
+			        argv[1], argv[2]);
 			return 1;
 		}
 	printf("flooding\n");

@@ -6,7 +6,8 @@
  * possibly-applied, with the node still serving afterwards); and calls to
  * the raft loop racing its stop, each answered or refused, never left
  * waiting (one held, through a test hook, between its look at `stopping`
- * and its push until the loop has ended). */
+ * and its push until the loop has ended); and a snapshot sender's report
+ * made while every allocation fails still reaches the core. */
 #include <check.h>
 #include <dirent.h>
 #include <nng/nng.h>
@@ -423,6 +424,34 @@ START_TEST(call_pushed_as_the_loop_ends_is_refused)
 }
 END_TEST
 
+/*
+ * A snapshot sender's report reaches the core even while every allocation
+ * fails: it needs no inbox item. Before, the report was an allocated item
+ * and was dropped (review s10 item 4), which left the peer in the core's
+ * snapshot state for good; here the report names a node that is not a
+ * member, which the core ignores, so only the count of reports handed to
+ * the core shows it arrived.
+ */
+START_TEST(snapshot_report_survives_allocation_failures)
+{
+	struct lnode *n = open_node_now();
+	uint64_t before = node_raft_snapshot_reports_handled(n);
+	lora_alloc_fail_after(0, 1); /* every allocation fails from now on */
+	node_raft_snapshot_report(n, 7, 0);
+	uint64_t deadline = lora_now_ms() + T_WAIT_MS;
+	while (node_raft_snapshot_reports_handled(n) == before &&
+	       lora_now_ms() < deadline)
+		sched_yield();
+	uint64_t after = node_raft_snapshot_reports_handled(n);
+	lora_alloc_fail_after(-1, 0);
+	ck_assert_msg(after == before + 1,
+	              "a snapshot report made while allocations fail was "
+	              "lost (%llu reports handled before, %llu after)",
+	              (unsigned long long)before, (unsigned long long)after);
+	lnode_close(n);
+}
+END_TEST
+
 /* The election timeout must be at least 3 heartbeats (the core's vote
  * lease has to outlast one lost heartbeat and its timeouts need a spread of
  * 2 ticks): a shorter one is refused with both values named. */
@@ -472,6 +501,7 @@ int main(void)
 	tcase_add_test(t, native_connection_cap);
 	tcase_add_test(t, calls_racing_a_stop_are_all_answered);
 	tcase_add_test(t, call_pushed_as_the_loop_ends_is_refused);
+	tcase_add_test(t, snapshot_report_survives_allocation_failures);
 	suite_add_tcase(su, t);
 	SRunner *sr = srunner_create(su);
 	srunner_set_fork_status(sr, CK_NOFORK);

@@ -3,13 +3,17 @@
  * dual-stack listener, as ::ffff:a.b.c.d; an IPv6 client counts by its
  * /64; an address that could not be read matches no source (not even
  * another unreadable one), so unreadable clients never share one
- * source's limits. */
+ * source's limits. And the source address of a follower's connections to
+ * the leader's native port (node_forward_local, node/forward.c): its own
+ * IPv4 host when that binds here and the leader's address is IPv4 too,
+ * else left to the OS, saying why when that is not the norm. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "node_int.h"
 #include "source.h"
 
 static struct node_source v4(const char *text)
@@ -79,12 +83,55 @@ START_TEST(unknown_matches_no_source)
 }
 END_TEST
 
+/* node_forward_local(client, to): 1 with the bound host, or 0 with a
+ * reason containing why_part ("" : no reason given). */
+static void forward_local_is(const char *client, const char *to, int bind,
+                             const char *host, const char *why_part)
+{
+	struct in_addr a;
+	char why[256];
+	int got = node_forward_local(client, to, &a.s_addr, why, sizeof why);
+	ck_assert_msg(got == bind, "%s to %s: %d (%s)", client, to, got, why);
+	if (bind) {
+		char s[INET_ADDRSTRLEN];
+		inet_ntop(AF_INET, &a, s, sizeof s);
+		ck_assert_str_eq(s, host);
+		ck_assert_str_eq(why, "");
+	} else if (why_part[0] == '\0') {
+		ck_assert_msg(why[0] == '\0', "%s to %s: %s", client, to, why);
+	} else {
+		ck_assert_msg(strstr(why, why_part) != NULL, "%s to %s: %s",
+		              client, to, why);
+	}
+}
+
+/* Review s10 item 9: an IPv4 client_addr bound on a dial to an IPv6 (or
+ * named) leader address, or a host that does not bind here, would make
+ * every forwarded native write fail; those dial unbound instead. */
+START_TEST(forward_binds_only_where_the_dial_can_work)
+{
+	forward_local_is("127.0.0.1:4748", "127.0.0.2:4748", 1, "127.0.0.1",
+	                 "");
+	forward_local_is("127.0.0.1:4748", "[::1]:4748", 0, "",
+	                 "not an IPv4 address");
+	forward_local_is("127.0.0.1:4748", "leader.example:4748", 0, "",
+	                 "not an IPv4 address");
+	/* TEST-NET-1 (RFC 5737): no address of this machine */
+	forward_local_is("192.0.2.1:4748", "127.0.0.2:4748", 0, "",
+	                 "cannot bind to 192.0.2.1");
+	forward_local_is("[::1]:4748", "127.0.0.2:4748", 0, "", "");
+	forward_local_is("0.0.0.0:4748", "127.0.0.2:4748", 0, "", "");
+	forward_local_is("node1.example:4748", "127.0.0.2:4748", 0, "", "");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("node_source");
 	TCase *t = tcase_create("source");
 	tcase_add_test(t, ipv4_mapped_is_its_ipv4_address);
 	tcase_add_test(t, unknown_matches_no_source);
+	tcase_add_test(t, forward_binds_only_where_the_dial_can_work);
 	suite_add_tcase(s, t);
 	SRunner *r = srunner_create(s);
 	srunner_run_all(r, CK_NORMAL);
