@@ -97,6 +97,12 @@ int node_forward_local(const char *client_addr, const char *to_addr,
 		         "the leader's native address %s is not an IPv4 "
 		         "address",
 		         to_addr);
+	else if (((ntohl(ia.s_addr) >> 24) == 127) !=
+	         ((ntohl(ta.s_addr) >> 24) == 127))
+		snprintf(why, why_bytes,
+		         "%s and the leader's native address %s are not both "
+		         "loopback or both not",
+		         host, to_addr);
 	else if (!fwd_bindable(&ia))
 		snprintf(why, why_bytes, "cannot bind to %s: %s", host,
 		         strerror(errno));

@@ -116,8 +116,15 @@ START_TEST(forward_binds_only_where_the_dial_can_work)
 	                 "not an IPv4 address");
 	forward_local_is("127.0.0.1:4748", "leader.example:4748", 0, "",
 	                 "not an IPv4 address");
-	/* TEST-NET-1 (RFC 5737): no address of this machine */
+	/* a loopback source cannot reach a leader off the machine, nor
+	 * the other way round: dial unbound */
+	forward_local_is("127.0.0.1:4748", "192.0.2.2:4748", 0, "",
+	                 "are not both loopback");
 	forward_local_is("192.0.2.1:4748", "127.0.0.2:4748", 0, "",
+	                 "are not both loopback");
+	/* TEST-NET-1 (RFC 5737): no address of this machine (a host with
+	 * net.ipv4.ip_nonlocal_bind=1 would bind it) */
+	forward_local_is("192.0.2.1:4748", "192.0.2.2:4748", 0, "",
 	                 "cannot bind to 192.0.2.1");
 	forward_local_is("[::1]:4748", "127.0.0.2:4748", 0, "", "");
 	forward_local_is("0.0.0.0:4748", "127.0.0.2:4748", 0, "", "");
