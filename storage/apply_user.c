@@ -311,6 +311,16 @@ static void ucache_stage(struct sto_store *s)
 	pthread_mutex_unlock(&uc->mu);
 }
 
+void sto_ucache_forget(struct sto_store *s)
+{
+	struct sto_ucache *uc = s->ucache;
+	if (uc == NULL)
+		return;
+	pthread_mutex_lock(&uc->mu);
+	uc->gen++;
+	pthread_mutex_unlock(&uc->mu);
+}
+
 void sto_ucache_init(struct sto_store *s)
 {
 	struct sto_ucache *uc = lora_calloc(1, sizeof *uc);

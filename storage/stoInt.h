@@ -448,6 +448,9 @@ struct sto_view {
  * without memory for it, reads go to the database. */
 void sto_ucache_init(struct sto_store *s);
 void sto_ucache_free(struct sto_store *s);
+/* Retires every cached user record (a write outside apply: the test-only
+ * raw writes of store.c, called before and after them). */
+void sto_ucache_forget(struct sto_store *s);
 
 /* apply.c: forgets every node the store knew to exist (after a write
  * that bypassed apply; the caller holds apply_mu or is the only thread). */

@@ -12,7 +12,7 @@ struct sto_store;
 /*
  * Writes raw bytes under key in column family `cf` ("nodes", "edges",
  * "vectors", "index", "meta", "adjacency"), bypassing every check, so tests can
- * plant corrupt records (the user record cache does not see them). Returns 0,
+ * plant corrupt records (cached user records are retired). Returns 0,
  * LORA_EINVAL for an unknown cf, or LORA_EIO.
  * key and val are borrowed.
  */

@@ -698,7 +698,9 @@ int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
 		char *err = NULL;
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
 		sto_live_forget(s);
+		sto_ucache_forget(s); /* a user record may change */
 		rocksdb_delete_cf(s->db, s->wo, s->cf[i], key, klen, &err);
+		sto_ucache_forget(s);
 		atomic_fetch_add(&s->nc_gen, 1);
 		return err ? sto_rocks_err(err, NULL, "delete raw") : 0;
 	}
@@ -714,8 +716,10 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 		char *err = NULL;
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
 		sto_live_forget(s);
+		sto_ucache_forget(s); /* a user record may change */
 		rocksdb_put_cf(s->db, s->wo, s->cf[i], key, klen, val, vlen,
 		               &err);
+		sto_ucache_forget(s);
 		atomic_fetch_add(&s->nc_gen, 1);
 		return err ? sto_rocks_err(err, NULL, "put raw") : 0;
 	}

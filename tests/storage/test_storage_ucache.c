@@ -117,6 +117,17 @@ START_TEST(every_change_is_seen_by_the_next_read)
 }
 END_TEST
 
+/* A test's raw write of a user record is seen by the next read too
+ * (store.c's raw writes retire the cached records). */
+START_TEST(a_raw_write_is_seen_by_the_next_read)
+{
+	ck_assert_int_eq(change(CREATE, "bob", "$argon2id$1", NULL), 0);
+	expect("bob", "$argon2id$1|");
+	ck_assert_int_eq(sto_testing_del_raw(st, "meta", "Ubob", 4), 0);
+	expect("bob", "-");
+}
+END_TEST
+
 /* More users than the cache keeps: every read still answers its own
  * user's record, and a store opened from a checkpoint starts empty. */
 START_TEST(many_users_and_a_new_store)
@@ -308,6 +319,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, every_change_is_seen_by_the_next_read);
 	tcase_add_test(tc, many_users_and_a_new_store);
+	tcase_add_test(tc, a_raw_write_is_seen_by_the_next_read);
 	tcase_add_test(tc, a_read_before_a_change_never_fills_after_it);
 	tcase_add_test(tc, readers_racing_changes_never_see_an_old_record);
 	suite_add_tcase(s, tc);
