@@ -24,6 +24,16 @@ enum {
 /* How long a test waits for another thread to reach a point. */
 #define WAIT_MS 10000
 
+/* Applies the one mutation m as the next entry; its result. */
+static int apply_one(Lora__Mutation *m)
+{
+	Lora__MutationBatch b = LORA__MUTATION_BATCH__INIT;
+	b.mutations = &m;
+	b.n_mutations = 1;
+	char msg[LORA_ERRMSG_BYTES];
+	return sto_apply(st, sto_applied_index(st) + 1, &b, msg);
+}
+
 /* Applies one UserChange as the next entry; its result. */
 static int change(int kind, const char *name, const char *hash,
                   const char *role)
@@ -33,14 +43,10 @@ static int change(int kind, const char *name, const char *hash,
 	c.name = (char *)name;
 	c.password_hash = (char *)(hash ? hash : "");
 	c.role = (char *)(role ? role : "");
-	Lora__Mutation m = LORA__MUTATION__INIT, *mp = &m;
+	Lora__Mutation m = LORA__MUTATION__INIT;
 	m.op_case = LORA__MUTATION__OP_USER_CHANGE;
 	m.user_change = &c;
-	Lora__MutationBatch b = LORA__MUTATION_BATCH__INIT;
-	b.mutations = &mp;
-	b.n_mutations = 1;
-	char msg[LORA_ERRMSG_BYTES];
-	return sto_apply(st, sto_applied_index(st) + 1, &b, msg);
+	return apply_one(&m);
 }
 
 /* name's record as "hash|r1,r2" through sto_user_get (cached = 0) or
@@ -105,14 +111,10 @@ START_TEST(every_change_is_seen_by_the_next_read)
 	a.password_hash = "$argon2id$boot";
 	a.cluster_secret.data = secret;
 	a.cluster_secret.len = sizeof secret;
-	Lora__Mutation m = LORA__MUTATION__INIT, *mp = &m;
+	Lora__Mutation m = LORA__MUTATION__INIT;
 	m.op_case = LORA__MUTATION__OP_AUTH_BOOTSTRAP;
 	m.auth_bootstrap = &a;
-	Lora__MutationBatch b = LORA__MUTATION_BATCH__INIT;
-	b.mutations = &mp;
-	b.n_mutations = 1;
-	char msg[LORA_ERRMSG_BYTES];
-	ck_assert_int_eq(sto_apply(st, sto_applied_index(st) + 1, &b, msg), 0);
+	ck_assert_int_eq(apply_one(&m), 0);
 	expect("root", "$argon2id$boot|admin");
 }
 END_TEST
