@@ -20,4 +20,21 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp}
 cd "$build"
-ctest --output-on-failure -j"$(nproc)" "$@"
+status=0
+ctest --output-on-failure -j"$(nproc)" "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+	# A CI log may keep only its last lines: repeat what failed and why
+	# there, and every input a fuzz target saved (libFuzzer's artifacts),
+	# escaped, so a crash found in 20 s of CI can be replayed.
+	echo "--- why (sanitizer and libFuzzer lines of the failed tests):"
+	grep -ahE "^(SUMMARY: |==[0-9]+==ERROR|ERROR: libFuzzer|[^ ]*runtime error)" \
+		Testing/Temporary/LastTest.log 2>/dev/null | sort -u | head -n 20 || true
+	for f in tests/fuzz/work/*-crash-* tests/fuzz/work/*-timeout-* \
+		tests/fuzz/work/*-oom-* tests/fuzz/work/*-leak-* \
+		tests/fuzz/work/*-slow-unit-*; do
+		[ -f "$f" ] || continue
+		echo "--- fuzz input $f ($(wc -c <"$f") bytes):"
+		head -c 2048 "$f" | LC_ALL=C sed -n l | head -n 30
+	done
+fi
+exit "$status"
