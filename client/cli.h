@@ -163,12 +163,13 @@ int lora_csv_row(struct lora_buf *out, Lora__Value *const *row, size_t cols);
 int lora_status_leader_http(const char *status_json, char *out, size_t size,
                             char *errmsg);
 
-/* One HTTPS POST of body to path on hostport ("host:port"), the server
- * verified against the CA file ca and the host name; authz: an
+/* One blocking POST of body to path on hostport ("host:port"), with
+ * Connection: close: HTTPS when ca is a CA file (the server verified
+ * against it and the host name), plain HTTP when ca is NULL; authz: an
  * Authorization value or NULL. *status and *body_out (lora_free) on 0. */
-int lora_https_post(const char *hostport, const char *ca, const char *path,
-                    const char *authz, const char *body, int timeout_ms,
-                    int *status, char **body_out, char *errmsg);
+int lora_http_post(const char *hostport, const char *ca, const char *path,
+                   const char *authz, const char *body, int timeout_ms,
+                   int *status, char **body_out, char *errmsg);
 /*
  * POSTs body (JSON) to path (e.g. "/cluster/transfer") on the leader's HTTP
  * address, found through lora_client_status. On 0, *status is the HTTP

@@ -1,7 +1,8 @@
-/* https.c - one blocking HTTPS POST with mbedtls, for the shell's admin
- * calls when the cluster runs with TLS. (nng 1.5.2's HTTP client over TLS
- * can panic while it tears a connection down: "pthread_mutex_lock:
- * Invalid argument" from its close_notify; this path does not use it.) */
+/* https.c - one blocking HTTP or HTTPS POST (mbedtls), for the shell's
+ * admin calls. nng 1.5.2's HTTP client is not used: it tears a connection
+ * down on its own threads after the answer, and could panic there
+ * ("pthread_mutex_lock: Invalid argument") over TLS, and over plain HTTP
+ * when the shell's nng_fini ran before that teardown had finished. */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 struct https {
 	int fd;
+	int tls; /* 0: plain HTTP on fd */
 	mbedtls_ssl_context ssl;
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt ca;
@@ -121,6 +123,29 @@ static int https_open(struct https *h, const char *host, const char *ca,
 	return 0;
 }
 
+/* One write or read on the connection: TLS or plain; < 0 on error, 0 at
+ * the end of the answer. */
+static int io_write(struct https *h, const char *p, size_t n)
+{
+	if (h->tls)
+		return mbedtls_ssl_write(&h->ssl, (const unsigned char *)p, n);
+	ssize_t w = send(h->fd, p, n, MSG_NOSIGNAL);
+	return w > 0 ? (int)w : -1;
+}
+
+static int io_read(struct https *h, char *p, size_t n)
+{
+	if (!h->tls) {
+		ssize_t r = recv(h->fd, p, n, 0);
+		return r >= 0 ? (int)r : -1;
+	}
+	int r = mbedtls_ssl_read(&h->ssl, (unsigned char *)p, n);
+	if (r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
+	    r == MBEDTLS_ERR_SSL_CONN_EOF)
+		return 0;
+	return r;
+}
+
 /* Writes all of req, then reads the answer to its end (the request asks
  * for Connection: close) into *out (lora_free); its length in *len. */
 static int https_exchange(struct https *h, const char *req, char **out,
@@ -128,8 +153,7 @@ static int https_exchange(struct https *h, const char *req, char **out,
 {
 	size_t n = strlen(req), off = 0;
 	while (off < n) {
-		int w = mbedtls_ssl_write(
-		    &h->ssl, (const unsigned char *)req + off, n - off);
+		int w = io_write(h, req + off, n - off);
 		if (w <= 0)
 			return -1;
 		off += (size_t)w;
@@ -146,14 +170,12 @@ static int https_exchange(struct https *h, const char *req, char **out,
 			buf = nb;
 			cap *= 2;
 		}
-		int r = mbedtls_ssl_read(&h->ssl, (unsigned char *)buf + got,
-		                         cap - got);
+		int r = io_read(h, buf + got, cap - got);
 		if (r > 0) {
 			got += (size_t)r;
 			continue;
 		}
-		if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY ||
-		    r == MBEDTLS_ERR_SSL_CONN_EOF) {
+		if (r == 0) {
 			buf[got] = '\0';
 			*out = buf;
 			*len = got;
@@ -165,9 +187,9 @@ static int https_exchange(struct https *h, const char *req, char **out,
 	return -1;
 }
 
-int lora_https_post(const char *hostport, const char *ca, const char *path,
-                    const char *authz, const char *body, int timeout_ms,
-                    int *status, char **body_out, char *errmsg)
+int lora_http_post(const char *hostport, const char *ca, const char *path,
+                   const char *authz, const char *body, int timeout_ms,
+                   int *status, char **body_out, char *errmsg)
 {
 	char host[LORA_CLIENT_ADDR_BYTES];
 	snprintf(host, sizeof host, "%s", hostport);
@@ -186,8 +208,10 @@ int lora_https_post(const char *hostport, const char *ca, const char *path,
 	            (authz ? strlen(authz) : 0) + 256;
 	char *req = lora_malloc(rl), *ans = NULL;
 	size_t alen = 0;
-	int rc = req ? https_open(&h, host, ca, errmsg)
-	             : lora_errf(LORA_ENOMEM, errmsg, "out of memory");
+	h.tls = ca != NULL;
+	int rc = req == NULL ? lora_errf(LORA_ENOMEM, errmsg, "out of memory")
+	         : h.tls     ? https_open(&h, host, ca, errmsg)
+	                     : 0;
 	if (rc == 0) {
 		snprintf(req, rl,
 		         "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: "
@@ -197,16 +221,17 @@ int lora_https_post(const char *hostport, const char *ca, const char *path,
 		         authz ? authz : "", authz ? "\r\n" : "", strlen(body),
 		         body);
 		if (https_exchange(&h, req, &ans, &alen) != 0)
-			rc = lora_errf(LORA_EUNAVAILABLE, errmsg,
-			               "POST https://%s%s: no answer", hostport,
-			               path);
+			rc =
+			    lora_errf(LORA_EUNAVAILABLE, errmsg,
+			              "POST %s://%s%s: no answer",
+			              h.tls ? "https" : "http", hostport, path);
 	}
 	char *sep = ans ? strstr(ans, "\r\n\r\n") : NULL;
 	if (rc == 0 &&
 	    (sep == NULL || sscanf(ans, "HTTP/1.%*c %d", status) != 1))
 		rc = lora_errf(LORA_EUNAVAILABLE, errmsg,
-		               "POST https://%s%s: malformed answer", hostport,
-		               path);
+		               "POST %s://%s%s: malformed answer",
+		               h.tls ? "https" : "http", hostport, path);
 	if (rc == 0 && (*body_out = lora_strndup(
 	                    sep + 4, alen - (size_t)(sep + 4 - ans))) == NULL)
 		rc = lora_errf(LORA_ENOMEM, errmsg, "out of memory");

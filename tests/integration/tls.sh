@@ -3,7 +3,8 @@
 # (127.0.183.1-3) with tls = required and authentication on, certificates
 # from deploy/gen-certs.sh, and a second CA that signs nothing of ours:
 # - the cluster elects, a write through a follower (HTTP proxy over TLS)
-#   and one through the shell (native, --ca) replicate: digests agree;
+#   and one through the shell (native, --ca) replicate: digests agree; an
+#   admin call from the shell reaches the leader over HTTPS;
 # - plaintext is refused on each port: HTTP, native, Bolt and peer, and
 #   the refusals are logged;
 # - 300 silent sockets on the HTTP port do not keep a TLS client out;
@@ -36,6 +37,11 @@ it_query "$F" '{"query":"CREATE (:Tls {via: \"follower\"})"}'
 it_check "write through follower $F (proxied to the leader over TLS): 200" [ "$IT_STATUS" = 200 ]
 shell_write() { "$LORA" -q -a "$IT_NET.$G:4748" --ca "$CA" -c "CREATE (:Tls {via: 'shell'});"; }
 it_check "write with the shell over native TLS (--ca)" shell_write
+# The shell's admin calls go to the leader's HTTP port over HTTPS with the
+# same CA (client/https.c): removing the leader itself is refused with a
+# 400 and changes nothing, so the answer proves the round trip.
+shell_admin() { "$LORA" -q -a "$IT_NET.$G:4748" --ca "$CA" -c ":remove $L" 2>&1 | grep -q "^400 .*move leadership first"; }
+it_check "an admin call from the shell over HTTPS (--ca): the leader's 400 comes back" shell_admin
 applied() { # applied index of node $1 (its own line in /cluster/status)
 	it_get "$1" /cluster/status
 	grep -o "\"id\":$1,[^}]*\"appliedIndex\":[0-9]*" <<<"$IT_BODY" | grep -o '[0-9]*$'
