@@ -34,6 +34,14 @@ uint64_t g_ops_total(void)
 	return atomic_load(&ops_total);
 }
 
+/* node records read from the view by every statement (g_loads_total) */
+static _Atomic uint64_t loads_total;
+
+uint64_t g_loads_total(void)
+{
+	return atomic_load(&loads_total);
+}
+
 /* ---- hash map ---------------------------------------------------------- */
 
 static uint64_t hkey(uint64_t k)
@@ -262,6 +270,9 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
 	Lora__NodeValue *nv = NULL;
 	uint32_t nvec = 0;
 	struct sto_view *view = g_view(c);
+	if (view)
+		atomic_fetch_add_explicit(&loads_total, 1,
+		                          memory_order_relaxed);
 	int rv = view
 	             ? sto_check(c,
 	                         sto_view_node_ex(view, id, STO_NODE_NO_VECTORS,

@@ -908,8 +908,10 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	c->keep_all = 1;
 	c->eager = 1;
 	c->cur = &o->tmp;
+	c->in_chunk = 1;
 	for (size_t i = 0; i < in->n; i++)
 		exec_callsub(c, o->cl, in->r[i], &res);
+	c->in_chunk = 0;
 	check_unique(c);
 	check_constraints(c);
 	g_finish(c);
@@ -957,6 +959,7 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		memcpy(c->jb, outer, sizeof outer);
 		c->keep_all = 0;
 		c->eager = 0;
+		c->in_chunk = 0;
 		c->cur = was;
 		int code =
 		    c->err && c->err->code ? c->err->code : LORA_EINTERNAL;

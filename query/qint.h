@@ -676,6 +676,8 @@ void g_release(struct graph *g);
 /* the ops of every statement released so far, process-wide (tests and
  * benchmarks diff it around a statement) */
 uint64_t g_ops_total(void);
+/* node records loaded from a view by every statement so far (tests) */
+uint64_t g_loads_total(void);
 /* conversions */
 struct val val_from_pb(struct qctx *c, const Lora__Value *v);
 Lora__Value *val_to_pb(struct qctx *c, struct val v);
@@ -738,6 +740,10 @@ struct qctx {
 	/* CALL { } IN TRANSACTIONS (pipe.c): the statement has one (check.c
 	 * sets it), the request's commit callback, and what committed so far */
 	int intx;
+	/* set while a chunk's subquery runs (pipe.c intx_body): what it
+	 * opens is read and done with before the chunk commits and the view
+	 * moves, unlike the outer query's cursors */
+	int in_chunk;
 	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
 	                    struct sto_view **new_view, struct qry_error *err);
 	void *commit_arg;
