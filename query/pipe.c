@@ -933,12 +933,14 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			     "through a database node; it cannot run here");
 		struct sto_view *nv = NULL;
 		struct qry_error ce = {0};
+		uint64_t before = c->view ? sto_view_applied_index(c->view) : 0;
 		int rc = c->commit_chunk(c->commit_arg, b, &nv, &ce);
 		if (rc)
 			qerr(c, rc, "%s",
 			     ce.message[0] ? ce.message : lora_strerror(rc));
 		LORA_ASSERT(nv != NULL);
 		c->view = nv;
+		g_seek_cache_moved(c, b, before);
 	}
 	c->tx_rows += in->n;
 	c->tx_chunks++;

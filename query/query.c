@@ -690,6 +690,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 	lora_free(c->iter_groups);
 	load_close_all(c);
 	lora_buf_free(&c->sbuf);
+	g_seek_cache_free(c);
 	g_release(&c->g);
 	arena_free(&c->g.ar);
 	arena_free(&cur->conv);
