@@ -816,6 +816,8 @@ static void sc_put(struct qctx *c, const char *label, const char *key,
 		return;
 	}
 	c->sc_bytes += need;
+	if (c->sc_bytes > c->sc_peak)
+		c->sc_peak = c->sc_bytes;
 	char *text = (char *)(e->ids + ids->n) + slen;
 	memcpy(text, label, ll);
 	memcpy(text + ll, key, kl);

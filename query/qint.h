@@ -41,8 +41,10 @@
  * what the statement's limit and the shared budget have left */
 #define QRY_SEEK_CACHE_BYTES_MAX (32u << 20)
 #define QRY_TRIM_PEAK_BYTES                                                    \
-	(64u << 20)              /* malloc_trim after a bigger statement */
-#define QRY_TX_ROWS_DEFAULT 1000 /* IN TRANSACTIONS without OF n ROWS */
+	(64u << 20) /* malloc_trim after a bigger statement */
+/* or one whose seek cache held more (many small blocks) */
+#define QRY_TRIM_SEEK_CACHE_BYTES (4u << 20)
+#define QRY_TX_ROWS_DEFAULT       1000 /* IN TRANSACTIONS without OF n ROWS */
 
 /* ---- arena ------------------------------------------------------------- */
 
@@ -770,7 +772,7 @@ struct qctx {
 	 * statement (g_seek_cache_free). */
 	struct hmap sc_map;
 	uint64_t sc_applied;
-	size_t sc_bytes;
+	size_t sc_bytes, sc_peak; /* held now, most held (entries) */
 };
 
 _Noreturn void qerr(struct qctx *c, int code, const char *fmt, ...)
