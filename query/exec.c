@@ -1323,9 +1323,12 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 		mc->order[k++] = i;
 	for (int i = mc->start - 1; i >= 0; i--)
 		mc->order[k++] = i;
+	/* an outer cursor of IN TRANSACTIONS hands out its candidates over
+	 * chunk commits, which move the view: each is loaded from the view
+	 * of its turn. One in a chunk's subquery is done within the chunk. */
 	mc->exact = candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand,
 	                       &mc->scan) &&
-	            !c->intx;
+	            (!c->intx || c->in_chunk);
 	return mc;
 }
 

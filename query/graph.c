@@ -34,6 +34,22 @@ uint64_t g_ops_total(void)
 	return atomic_load(&ops_total);
 }
 
+/* stored-index seeks of every statement (g_index_seeks_total) */
+static _Atomic uint64_t seeks_total;
+
+uint64_t g_index_seeks_total(void)
+{
+	return atomic_load(&seeks_total);
+}
+
+/* node records read from the view by every statement (g_loads_total) */
+static _Atomic uint64_t loads_total;
+
+uint64_t g_loads_total(void)
+{
+	return atomic_load(&loads_total);
+}
+
 /* ---- hash map ---------------------------------------------------------- */
 
 static uint64_t hkey(uint64_t k)
@@ -262,6 +278,9 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
 	Lora__NodeValue *nv = NULL;
 	uint32_t nvec = 0;
 	struct sto_view *view = g_view(c);
+	if (view)
+		atomic_fetch_add_explicit(&loads_total, 1,
+		                          memory_order_relaxed);
 	int rv = view
 	             ? sto_check(c,
 	                         sto_view_node_ex(view, id, STO_NODE_NO_VECTORS,
@@ -577,22 +596,38 @@ static void ov_seek_eq(struct qctx *c, const char *label, const char *key,
 
 /* ---- scans ------------------------------------------------------------- */
 
-static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)
+/* stored node id unless the statement touched or deleted it (the
+ * overlay answers for those) */
+static void push_stored(struct qctx *c, struct idvec *out, uint64_t id)
+{
+	c->g.ops++;
+	struct gnode *n = hm_get(&c->g.nodes, id);
+	if (!n || (!n->touched && !n->deleted))
+		idv_push(c, out, id);
+}
+
+/* the nodes of it into out (push_stored) and, when raw is not NULL,
+ * every id it gives into raw */
+static void drain_raw(struct qctx *c, struct sto_iter *it, struct idvec *out,
+                      struct idvec *raw)
 {
 	struct sto_item item;
 	int done = 0, rv;
 	c->iter = it; /* freed by the cursor if a push raises */
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
-		c->g.ops++;
-		struct gnode *n = hm_get(&c->g.nodes, item.node_id);
-		if (n && (n->touched || n->deleted))
-			continue;
-		idv_push(c, out, item.node_id);
+		if (raw)
+			idv_push(c, raw, item.node_id);
+		push_stored(c, out, item.node_id);
 	}
 	c->iter = NULL;
 	sto_iter_free(it);
 	if (rv)
 		qerr_sto(c, rv, "storage scan");
+}
+
+static void drain_nodes(struct qctx *c, struct sto_iter *it, struct idvec *out)
+{
+	drain_raw(c, it, out, NULL);
 }
 
 void g_scan(struct qctx *c, const char *label, struct idvec *out)
@@ -676,6 +711,144 @@ int g_scan_next(struct qctx *c, struct gscan *s, uint64_t *id)
 	return 1;
 }
 
+/* ---- seek cache ----------------------------------------------------------
+ * A load by IN TRANSACTIONS looks the same keys up again and again (the
+ * ends of relationships), each a skip-list search in RocksDB's memtable.
+ * The stored answer of an equality seek for an integer or string value is
+ * kept (before the statement's own writes are laid over it, as they are
+ * on every use) while the view it came from stays valid: within a chunk,
+ * and over a chunk commit that only created relationships, which change
+ * no node's labels or properties. Anything else applied drops it. */
+
+struct sc_entry {
+	struct sc_entry *next; /* same hash */
+	/* copies, after the value's bytes: a label may come from a view's
+	 * catalogue, which a chunk commit closes */
+	const char *label, *key;
+	uint8_t t; /* V_INT or V_STR */
+	int64_t i;
+	size_t slen, n;
+	uint64_t ids[]; /* n, then the string's slen bytes, label, key */
+};
+
+static uint64_t sc_hash(const char *label, const char *key, struct val v)
+{
+	return value_key(label, key, v);
+}
+
+static int sc_same(const struct sc_entry *e, const char *label, const char *key,
+                   struct val v)
+{
+	if (e->t != v.t || strcmp(e->label, label) || strcmp(e->key, key))
+		return 0;
+	if (v.t == V_INT)
+		return e->i == v.u.i;
+	return e->slen == v.u.s->len &&
+	       !memcmp(e->ids + e->n, v.u.s->s, e->slen);
+}
+
+void g_seek_cache_free(struct qctx *c)
+{
+	struct hmap *h = &c->sc_map;
+	for (size_t i = 0; i < h->cap; i++)
+		for (struct sc_entry *e = h->keys[i] ? h->vals[i] : NULL, *nx;
+		     e; e = nx) {
+			nx = e->next;
+			lora_free(e);
+		}
+	hm_drop(c, h);
+	mem_uncharge(c, c->sc_bytes);
+	c->sc_bytes = 0;
+}
+
+/* the entry for (label, key, v) valid in c->view, or NULL */
+static const struct sc_entry *sc_get(struct qctx *c, const char *label,
+                                     const char *key, struct val v)
+{
+	uint64_t a = sto_view_applied_index(c->view);
+	if (a != c->sc_applied) {
+		g_seek_cache_free(c);
+		c->sc_applied = a;
+	}
+	const struct sc_entry *e = hm_get(&c->sc_map, sc_hash(label, key, v));
+	while (e && !sc_same(e, label, key, v))
+		e = e->next;
+	return e;
+}
+
+/* whether n more bytes leave the statement's limit and the shared budget
+ * at least half of what they have left */
+static int sc_room(struct qctx *c, size_t n)
+{
+	if (c->sc_bytes + n > QRY_SEEK_CACHE_BYTES_MAX)
+		return 0;
+	uint64_t m = c->lim.mem_bytes_max;
+	if (m && (c->mem_bytes >= m || n > (m - c->mem_bytes) / 2))
+		return 0;
+	struct qry_budget *b = c->lim.shared;
+	uint64_t u = b ? atomic_load(&b->used_bytes) : 0;
+	return !b || !b->max_bytes ||
+	       (u < b->max_bytes && n <= (b->max_bytes - u) / 2);
+}
+
+/* keeps ids as the stored answer for (label, key, v) in c->view */
+static void sc_put(struct qctx *c, const char *label, const char *key,
+                   struct val v, const struct idvec *ids)
+{
+	size_t slen = v.t == V_STR ? v.u.s->len : 0, ll = strlen(label) + 1,
+	       kl = strlen(key) + 1;
+	size_t need = sizeof(struct sc_entry) + ids->n * sizeof(uint64_t) +
+	              slen + ll + kl,
+	       grow = (c->sc_map.n + 1) * 2 > c->sc_map.cap
+	                  ? (c->sc_map.cap ? c->sc_map.cap : 32) *
+	                        (sizeof(uint64_t) + sizeof(void *))
+	                  : 0;
+	if (!sc_room(c, need + grow))
+		return;
+	/* the table grows first (it may raise): nothing is left unowned */
+	uint64_t h = sc_hash(label, key, v);
+	struct sc_entry *head = hm_get(&c->sc_map, h);
+	hm_put(c, &c->sc_map, h, head);
+	mem_charge(c, need);
+	struct sc_entry *e = lora_malloc(need);
+	if (!e) {
+		mem_uncharge(c, need);
+		return;
+	}
+	c->sc_bytes += need;
+	if (c->sc_bytes > c->sc_peak)
+		c->sc_peak = c->sc_bytes;
+	char *text = (char *)(e->ids + ids->n) + slen;
+	memcpy(text, label, ll);
+	memcpy(text + ll, key, kl);
+	*e = (struct sc_entry){.next = head,
+	                       .label = text,
+	                       .key = text + ll,
+	                       .t = v.t,
+	                       .i = v.t == V_INT ? v.u.i : 0,
+	                       .slen = slen,
+	                       .n = ids->n};
+	if (ids->n)
+		memcpy(e->ids, ids->v, ids->n * sizeof(uint64_t));
+	if (slen)
+		memcpy(e->ids + e->n, v.u.s->s, slen);
+	hm_put(c, &c->sc_map, h, e);
+}
+
+void g_seek_cache_moved(struct qctx *c, const Lora__MutationBatch *b,
+                        uint64_t before)
+{
+	int keep = c->sc_applied == before &&
+	           sto_view_applied_index(c->view) == before + 1;
+	for (size_t i = 0; keep && i < b->n_mutations; i++)
+		keep =
+		    b->mutations[i]->op_case == LORA__MUTATION__OP_CREATE_EDGE;
+	if (keep)
+		c->sc_applied = before + 1;
+	else
+		g_seek_cache_free(c);
+}
+
 int g_index_seek(struct qctx *c, const char *label, const char *key,
                  const struct val *lo, int lo_incl, const struct val *hi,
                  int hi_incl, struct idvec *out)
@@ -683,6 +856,16 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 	memset(out, 0, sizeof *out);
 	if (!g_view(c) || !g_has_index(c, label, key))
 		return 0;
+	int eq = lo && hi &&
+	         (lo == hi || (lo_incl && hi_incl && v_eq(c, *lo, *hi) == 1));
+	int cache = eq && c->intx && (lo->t == V_INT || lo->t == V_STR);
+	const struct sc_entry *e = cache ? sc_get(c, label, key, *lo) : NULL;
+	if (e) {
+		for (size_t i = 0; i < e->n; i++)
+			push_stored(c, out, e->ids[i]);
+		ov_seek_eq(c, label, key, *lo, out);
+		return 1;
+	}
 	struct sto_iter *it = NULL;
 	int rv = sto_view_index_seek(
 	    c->view, label, key, lo ? val_to_pb(c, *lo) : NULL, lo_incl,
@@ -691,9 +874,12 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 		return 0;
 	if (rv)
 		qerr_sto(c, rv, "index seek");
-	drain_nodes(c, it, out);
-	if (lo && hi &&
-	    (lo == hi || (lo_incl && hi_incl && v_eq(c, *lo, *hi) == 1)))
+	atomic_fetch_add_explicit(&seeks_total, 1, memory_order_relaxed);
+	struct idvec raw = {0};
+	drain_raw(c, it, out, cache ? &raw : NULL);
+	if (cache)
+		sc_put(c, label, key, *lo, &raw);
+	if (eq)
 		ov_seek_eq(c, label, key, *lo, out);
 	else /* a superset: the caller's filter applies the bounds */
 		ov_scan(c, label, key, out);

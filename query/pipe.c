@@ -908,8 +908,10 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	c->keep_all = 1;
 	c->eager = 1;
 	c->cur = &o->tmp;
+	c->in_chunk = 1;
 	for (size_t i = 0; i < in->n; i++)
 		exec_callsub(c, o->cl, in->r[i], &res);
+	c->in_chunk = 0;
 	check_unique(c);
 	check_constraints(c);
 	g_finish(c);
@@ -931,12 +933,14 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			     "through a database node; it cannot run here");
 		struct sto_view *nv = NULL;
 		struct qry_error ce = {0};
+		uint64_t before = c->view ? sto_view_applied_index(c->view) : 0;
 		int rc = c->commit_chunk(c->commit_arg, b, &nv, &ce);
 		if (rc)
 			qerr(c, rc, "%s",
 			     ce.message[0] ? ce.message : lora_strerror(rc));
 		LORA_ASSERT(nv != NULL);
 		c->view = nv;
+		g_seek_cache_moved(c, b, before);
 	}
 	c->tx_rows += in->n;
 	c->tx_chunks++;
@@ -957,6 +961,7 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		memcpy(c->jb, outer, sizeof outer);
 		c->keep_all = 0;
 		c->eager = 0;
+		c->in_chunk = 0;
 		c->cur = was;
 		int code =
 		    c->err && c->err->code ? c->err->code : LORA_EINTERNAL;

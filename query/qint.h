@@ -37,9 +37,14 @@
 #define QRY_LIST_ITEMS_MAX     100000000u
 #define QRY_INTERN_MAX         256        /* interned label / type names */
 #define QRY_FOLD_BYTES_MAX     (1u << 20) /* a constant checked at compile time */
+/* graph.c's seek cache: at most this much, and never more than half of
+ * what the statement's limit and the shared budget have left */
+#define QRY_SEEK_CACHE_BYTES_MAX (32u << 20)
 #define QRY_TRIM_PEAK_BYTES                                                    \
-	(64u << 20)              /* malloc_trim after a bigger statement */
-#define QRY_TX_ROWS_DEFAULT 1000 /* IN TRANSACTIONS without OF n ROWS */
+	(64u << 20) /* malloc_trim after a bigger statement */
+/* or one whose seek cache held more (many small blocks) */
+#define QRY_TRIM_SEEK_CACHE_BYTES (4u << 20)
+#define QRY_TX_ROWS_DEFAULT       1000 /* IN TRANSACTIONS without OF n ROWS */
 
 /* ---- arena ------------------------------------------------------------- */
 
@@ -676,6 +681,18 @@ void g_release(struct graph *g);
 /* the ops of every statement released so far, process-wide (tests and
  * benchmarks diff it around a statement) */
 uint64_t g_ops_total(void);
+/* node records loaded from a view by every statement so far (tests) */
+uint64_t g_loads_total(void);
+/* equality and range seeks of the stored index made by every statement
+ * so far, those the seek cache answered excluded (tests) */
+uint64_t g_index_seeks_total(void);
+/* After an IN TRANSACTIONS chunk's batch b committed and c->view moved
+ * on from the view at applied index `before`: keeps the seek cache when
+ * b only created relationships and nothing else was applied between,
+ * else drops it. */
+void g_seek_cache_moved(struct qctx *c, const Lora__MutationBatch *b,
+                        uint64_t before);
+void g_seek_cache_free(struct qctx *c); /* frees and uncharges it */
 /* conversions */
 struct val val_from_pb(struct qctx *c, const Lora__Value *v);
 Lora__Value *val_to_pb(struct qctx *c, struct val v);
@@ -738,11 +755,24 @@ struct qctx {
 	/* CALL { } IN TRANSACTIONS (pipe.c): the statement has one (check.c
 	 * sets it), the request's commit callback, and what committed so far */
 	int intx;
+	/* set while a chunk's subquery runs (pipe.c intx_body): what it
+	 * opens is read and done with before the chunk commits and the view
+	 * moves, unlike the outer query's cursors */
+	int in_chunk;
 	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
 	                    struct sto_view **new_view, struct qry_error *err);
 	void *commit_arg;
 	uint64_t tx_rows, tx_chunks;
 	size_t batch_bytes_max; /* query.h; 0: none */
+	/* graph.c's seek cache (IN TRANSACTIONS statements): the stored nodes
+	 * an equality seek found, by (label, key, integer or string value),
+	 * for the view at applied index sc_applied; kept over a chunk commit
+	 * that only created relationships, dropped on anything else.
+	 * Entries (lora_malloc) are charged (sc_bytes) and freed with the
+	 * statement (g_seek_cache_free). */
+	struct hmap sc_map;
+	uint64_t sc_applied;
+	size_t sc_bytes, sc_peak; /* held now, most held (entries) */
 };
 
 _Noreturn void qerr(struct qctx *c, int code, const char *fmt, ...)

@@ -690,6 +690,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 	lora_free(c->iter_groups);
 	load_close_all(c);
 	lora_buf_free(&c->sbuf);
+	g_seek_cache_free(c);
 	g_release(&c->g);
 	arena_free(&c->g.ar);
 	arena_free(&cur->conv);
@@ -698,8 +699,10 @@ static void cursor_teardown(struct qry_cursor *cur)
 	if (c->lim.shared)
 		atomic_fetch_sub(&c->lim.shared->used_bytes, c->mem_bytes);
 	/* a big statement's freed memory goes back to the system, not only
-	 * to malloc's free lists (the node's RSS stayed at its peak) */
-	if (c->mem_peak > QRY_TRIM_PEAK_BYTES)
+	 * to malloc's free lists (the node's RSS stayed at its peak), as do
+	 * a big seek cache's many small entries */
+	if (c->mem_peak > QRY_TRIM_PEAK_BYTES ||
+	    c->sc_peak > QRY_TRIM_SEEK_CACHE_BYTES)
 		lora_mem_trim();
 	lora_free(cur);
 }

@@ -30,6 +30,7 @@ struct sto_iter {
 	enum it_kind kind;
 	rocksdb_iterator_t *it;
 	rocksdb_readoptions_t *ro; /* own options (bounded scans) or NULL */
+	int lent; /* it is the view's seek iterator (seek_take), given back */
 	int started;
 	uint8_t pfx[IT_PREFIX_BYTES]; /* every key must start with this */
 	size_t plen;
@@ -101,10 +102,14 @@ static void iter_bounded(struct sto_iter *it, int cf, const void *pfx,
 	it->it = rocksdb_create_iterator_cf(v->s->db, it->ro, v->s->cf[cf]);
 }
 
+static void seek_give_back(struct sto_iter *it);
+
 void sto_iter_free(struct sto_iter *it)
 {
 	if (!it)
 		return;
+	if (it->lent)
+		seek_give_back(it);
 	if (it->it)
 		rocksdb_iter_destroy(it->it);
 	if (it->vit)
@@ -216,6 +221,64 @@ static int seek_bounds(struct sto_iter *it, const Lora__Value *lo,
 	return rv;
 }
 
+/* Bounds it to the index prefix p (STO_VIEW_SEEK_PREFIX_BYTES) with the
+ * view's seek iterator when it is free (made on first use, made afresh
+ * for another prefix), else with an iterator of its own. The caller's
+ * first step Seeks, so where the lent iterator stood does not matter. */
+static void seek_take(struct sto_iter *it, const uint8_t *p)
+{
+	struct sto_view *v = it->v;
+	size_t n = STO_VIEW_SEEK_PREFIX_BYTES;
+	if (v->seek.lent || v->bulk) {
+		iter_bounded(it, STO_CF_INDEX, p, n);
+		return;
+	}
+	if (v->seek.it && memcmp(v->seek.pfx, p, n)) {
+		rocksdb_iter_destroy(v->seek.it);
+		v->seek.it = NULL;
+	}
+	if (!v->seek.it) {
+		if (!v->seek.ro) {
+			v->seek.ro = rocksdb_readoptions_create();
+			rocksdb_readoptions_set_snapshot(v->seek.ro, v->snap);
+		}
+		memcpy(v->seek.pfx, p, n);
+		memcpy(v->seek.upper, p, n);
+		size_t ulen = n;
+		while (ulen > 0 && v->seek.upper[ulen - 1] == 0xff)
+			ulen--;
+		LORA_ASSERT(ulen > 0); /* p[0] is 'P' or 'R' */
+		v->seek.upper[ulen - 1]++;
+		rocksdb_readoptions_set_iterate_upper_bound(
+		    v->seek.ro, (const char *)v->seek.upper, ulen);
+		v->seek.it = rocksdb_create_iterator_cf(v->s->db, v->seek.ro,
+		                                        v->s->cf[STO_CF_INDEX]);
+	}
+	memcpy(it->pfx, p, n);
+	it->plen = n;
+	it->it = v->seek.it;
+	it->lent = 1;
+	v->seek.lent = 1;
+}
+
+/* Hands the view's seek iterator back (it->it no longer the caller's);
+ * one that met an error is dropped, so the next seek starts clean. */
+static void seek_give_back(struct sto_iter *it)
+{
+	struct sto_view *v = it->v;
+	LORA_ASSERT(v->seek.lent && it->it == v->seek.it);
+	char *err = NULL;
+	rocksdb_iter_get_error(it->it, &err);
+	if (err) {
+		rocksdb_free(err);
+		rocksdb_iter_destroy(v->seek.it);
+		v->seek.it = NULL;
+	}
+	v->seek.lent = 0;
+	it->it = NULL;
+	it->lent = 0;
+}
+
 static int index_seek(struct sto_view *v, int edge, const char *label,
                       const char *key, const Lora__Value *lo, int lo_incl,
                       const Lora__Value *hi, int hi_incl, struct sto_iter **out)
@@ -246,7 +309,7 @@ static int index_seek(struct sto_view *v, int edge, const char *label,
 	p[0] = edge ? STO_K_RPROP : STO_K_PROP;
 	lora_put_be32(p + 1, (uint32_t)lt);
 	lora_put_be32(p + 5, (uint32_t)kt);
-	iter_bounded(it, STO_CF_INDEX, p, 9);
+	seek_take(it, p);
 	return 0;
 }
 

@@ -390,8 +390,9 @@ int sto_index_dup(const Lora__CreateIndex *def, Lora__CreateIndex **out);
 
 /* Property key tokens a view remembers for sto_view_node_prop, and the
  * longest name it remembers (longer ones are looked up every time). */
-#define STO_VIEW_KEYS           8u
-#define STO_VIEW_KEY_NAME_BYTES 40u
+#define STO_VIEW_KEYS              8u
+#define STO_VIEW_SEEK_PREFIX_BYTES 9u /* 'P' label key, as iter.c seeks */
+#define STO_VIEW_KEY_NAME_BYTES    40u
 
 struct sto_view {
 	struct sto_store *s;
@@ -442,6 +443,20 @@ struct sto_view {
 	const float *vrow;  /* node_prop_bytes: the row it found */
 	uint32_t vdim;
 	size_t vcur; /* index of the last row found in a column */
+	/* index seeks (iter.c seek_take): one index-CF iterator bounded to
+	 * the 'P'/'R' label key prefix of the last seek, kept for the next
+	 * seek of that prefix (a Seek on it costs the same as on a new one,
+	 * without creating and freeing a RocksDB iterator per seek). Lent to
+	 * one sto_iter at a time (lent 1); a seek while it is lent, or in a
+	 * bulk view, makes its own. ro (pinned to snap) bounds it with upper;
+	 * both are freed with the view, the iterator first. */
+	struct {
+		rocksdb_iterator_t *it;
+		rocksdb_readoptions_t *ro;
+		uint8_t pfx[STO_VIEW_SEEK_PREFIX_BYTES];
+		uint8_t upper[STO_VIEW_SEEK_PREFIX_BYTES];
+		int lent;
+	} seek;
 };
 
 /* apply_user.c: the user record cache (s->ucache) of sto_user_get;

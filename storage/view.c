@@ -40,6 +40,11 @@ void sto_view_close(struct sto_view *v)
 		rocksdb_iter_destroy(v->node_it);
 	if (v->scan_it)
 		rocksdb_iter_destroy(v->scan_it);
+	LORA_ASSERT(!v->seek.lent);
+	if (v->seek.it)
+		rocksdb_iter_destroy(v->seek.it);
+	if (v->seek.ro)
+		rocksdb_readoptions_destroy(v->seek.ro);
 	if (v->defs_loaded)
 		sto_indexes_free(v->defs, v->ndefs);
 	rocksdb_readoptions_destroy(v->ro);

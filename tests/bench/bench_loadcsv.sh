@@ -87,6 +87,19 @@ cpu_ms() { # CPU ms (user + system) of every node so far, summed
 	done
 	echo $((t * 1000 / $(getconf CLK_TCK)))
 }
+node_ms() { # CPU ms of node $1 so far
+	local f
+	f=$(cut -d' ' -f14,15 /proc/"$(lc_pid "$1")"/stat)
+	echo $(((${f% *} + ${f#* }) * 1000 / $(getconf CLK_TCK)))
+}
+per_node() { # per_node ROWS A1 A2 A3 B1 B2 B3: us of CPU per row of each node between A and B (leader starred)
+	local n=$1 i out=""
+	local -a a=("$2" "$3" "$4") b=("$5" "$6" "$7")
+	for i in 1 2 3; do
+		out="$out node$i$([ "$i" = "$leader" ] && echo '*')=$(((b[i - 1] - a[i - 1]) * 1000 / n))"
+	done
+	echo "us CPU/row per node:$out"
+}
 rows_s() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n * 1000 / (ms ? ms : 1) }'; }
 
 out=$(q '{"query":"CREATE INDEX FOR (p:Person) ON (p.id)"}')
@@ -104,15 +117,18 @@ if [ "${BENCH_PERF:-0}" != 0 ]; then
 	perf_pid=$!
 fi
 c0=$(cpu_ms)
+n0=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 t0=$(lc_now_ms)
 out=$(q "{\"query\":\"$pq\"}")
 t1=$(lc_now_ms)
 c1=$(cpu_ms)
+n1=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 grep -q '"error"' <<<"$out" && { echo "people: $out" >&2; exit 1; }
-echo "people: $people rows in $((t1 - t0)) ms: $(rows_s "$people" $((t1 - t0))) rows/s, $(((c1 - c0) * 1000 / people)) us CPU/row (3 nodes)"
+echo "people: $people rows in $((t1 - t0)) ms: $(rows_s "$people" $((t1 - t0))) rows/s, $(((c1 - c0) * 1000 / people)) us CPU/row (3 nodes); $(per_node "$people" "${n0[@]}" "${n1[@]}")"
 out=$(q "{\"query\":\"$kq\"}")
 t2=$(lc_now_ms)
 c2=$(cpu_ms)
+n2=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 grep -q '"error"' <<<"$out" && { echo "knows: $out" >&2; exit 1; }
 bm=$(lc_json_field bookmark <<<"$out")
 if [ -n "$perf_pid" ]; then
@@ -138,7 +154,7 @@ for i in 1 2 3; do rss="$rss $(($(awk '/VmRSS/ { print $2 }' /proc/"$(lc_pid "$i
 
 total=$((people + edges))
 echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk ${chunk:-default}, leader node $leader"
-echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(((c2 - c1) * 1000 / edges)) us CPU/row (3 nodes)"
+echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(((c2 - c1) * 1000 / edges)) us CPU/row (3 nodes); $(per_node "$edges" "${n1[@]}" "${n2[@]}")"
 echo "total:  $total rows in $((t2 - t0)) ms: $(rows_s "$total" $((t2 - t0))) rows/s (replicated, 3 nodes)"
 echo "counts right on every node; digests equal at $bm: $same ($d1); RSS MiB:$rss"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

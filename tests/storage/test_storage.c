@@ -723,6 +723,83 @@ static size_t seek(const char *label, const char *key, Lora__Value *lo,
 	return n;
 }
 
+/* ids of the nodes with label.key = v in view (an equality seek) */
+static size_t seek_in(struct sto_view *v, const char *label, const char *key,
+                      int64_t x, uint64_t *ids)
+{
+	Lora__Value *val = v_int(x);
+	struct sto_iter *it;
+	ck_assert_int_eq(
+	    sto_view_index_seek(v, label, key, val, 1, val, 1, &it), 0);
+	lora__value__free_unpacked(val, &lora_pb_allocator);
+	return drain(it, ids, 0);
+}
+
+/* Seeks of one view reuse one iterator (iter.c seek_take): each finds
+ * what a fresh iterator would, whatever the seek before it was (another
+ * value, another index, a seek still open beside it, one given up
+ * half-way), and a view sees its snapshot only: a batch applied meanwhile
+ * shows in the next view, never in the reused iterator. */
+START_TEST(index_seeks_share_one_iterator)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_index(b, "p_age", LORA__INDEX_KIND__INDEX_RANGE, "P", "age",
+	                 0);
+	add_create_index(b, "q_x", LORA__INDEX_KIND__INDEX_RANGE, "Q", "x", 0);
+	for (int i = 1; i <= 3; i++)
+		add_create_node(b, (uint64_t)i, "P", 1, "age", v_int(10 * i));
+	add_create_node(b, 9, "Q", 1, "x", v_int(20));
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_view *v, *v2;
+	uint64_t ids[64], more[64];
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_uint_eq(seek_in(v, "P", "age", 20, ids), 1);
+	ck_assert_uint_eq(ids[0], 2);
+	ck_assert_uint_eq(seek_in(v, "P", "age", 10, ids), 1);
+	ck_assert_uint_eq(ids[0], 1);
+	ck_assert_uint_eq(seek_in(v, "Q", "x", 20, ids), 1);
+	ck_assert_uint_eq(ids[0], 9);
+	ck_assert_uint_eq(seek_in(v, "P", "age", 40, ids), 0);
+	/* two open at once: the second has its own iterator */
+	Lora__Value *lo = v_int(0), *hi = v_int(100);
+	struct sto_iter *all, *half;
+	ck_assert_int_eq(sto_view_index_seek(v, "P", "age", lo, 1, hi, 1, &all),
+	                 0);
+	ck_assert_uint_eq(seek_in(v, "P", "age", 30, more), 1);
+	ck_assert_uint_eq(more[0], 3);
+	ck_assert_uint_eq(drain(all, ids, 0), 3);
+	/* one given up after its first hit */
+	struct sto_item item;
+	int done;
+	ck_assert_int_eq(
+	    sto_view_index_seek(v, "P", "age", lo, 1, hi, 1, &half), 0);
+	ck_assert_int_eq(sto_iter_next(half, &item, &done), 0);
+	ck_assert(!done);
+	sto_iter_free(half);
+	ck_assert_uint_eq(seek_in(v, "P", "age", 30, ids), 1);
+	ck_assert_uint_eq(ids[0], 3);
+	lora__value__free_unpacked(lo, &lora_pb_allocator);
+	lora__value__free_unpacked(hi, &lora_pb_allocator);
+
+	/* applied while v is open: v keeps its snapshot, v2 sees it */
+	b = batch_new();
+	add_create_node(b, 4, "P", 1, "age", v_int(20));
+	add_set_prop(b, NODE, 1, "age", v_int(20));
+	ck_assert_int_eq(apply(b), 0);
+	ck_assert_uint_eq(seek_in(v, "P", "age", 20, ids), 1);
+	ck_assert_uint_eq(ids[0], 2);
+	ck_assert_uint_eq(seek_in(v, "P", "age", 10, ids), 1);
+	ck_assert_int_eq(sto_view_open(st, &v2), 0);
+	ck_assert_uint_eq(seek_in(v2, "P", "age", 20, ids), 3);
+	ck_assert_uint_eq(ids[0], 1);
+	ck_assert_uint_eq(ids[1], 2);
+	ck_assert_uint_eq(ids[2], 4);
+	ck_assert_uint_eq(seek_in(v2, "P", "age", 10, ids), 0);
+	sto_view_close(v2);
+	sto_view_close(v);
+}
+END_TEST
+
 START_TEST(index_seek_and_label_scan)
 {
 	Lora__MutationBatch *b = batch_new();
@@ -1455,6 +1532,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, rejected_batches_leave_no_trace);
 	tcase_add_test(t, too_deep_property_values_are_rejected);
 	tcase_add_test(t, index_seek_and_label_scan);
+	tcase_add_test(t, index_seeks_share_one_iterator);
 	tcase_add_test(t, unique_constraint_backfill_checks_duplicates);
 	tcase_add_test(t, adjacency_by_direction_and_type);
 	tcase_add_test(t, vector_scans);
