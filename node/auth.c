@@ -272,6 +272,19 @@ static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out,
 	return rc;
 }
 
+uint64_t node_auth_users_gen(struct lnode *n, int nowait)
+{
+	if (!node_auth_enabled(n))
+		return 0;
+	int busy;
+	struct sto_store *st = store_get(n, nowait, &busy);
+	if (busy)
+		return 0;
+	uint64_t g = st ? sto_user_gen(st) : 0;
+	node_store_release(n);
+	return g;
+}
+
 extern char **environ;
 
 /* A WARN line for each test hook (docs/node.md "Test hooks") set in the
