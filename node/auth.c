@@ -9,8 +9,10 @@
  * per process: the cache never holds a password or anything that tests
  * one offline), together with a digest of the hash it matched: a changed
  * password, a dropped user or a changed role takes effect at the next
- * request, since the record is read every time. Tokens are kept the same
- * way, in memory on the node that issued them.
+ * request, since the record is read every time (an HTTP connection that
+ * sends the same header again skips all of this while the users' stamp,
+ * node_auth_users_gen, stays the same: http_auth.c). Tokens are kept the
+ * same way, in memory on the node that issued them.
  *
  * A burst of requests with the same credentials and a cold cache (64
  * clients of one application starting at once) runs argon2id once: the
@@ -270,6 +272,19 @@ static int user_load(struct lnode *n, const char *name, Lora__UserRecord **out,
 	                    : sto_user_get(st, name, out);
 	node_store_release(n);
 	return rc;
+}
+
+uint64_t node_auth_users_gen(struct lnode *n, int nowait)
+{
+	if (!node_auth_enabled(n))
+		return 0;
+	int busy;
+	struct sto_store *st = store_get(n, nowait, &busy);
+	if (busy)
+		return 0;
+	uint64_t g = st ? sto_user_gen(st) : 0;
+	node_store_release(n);
+	return g;
 }
 
 extern char **environ;

@@ -143,6 +143,14 @@ int node_auth_current_role(struct lnode *n, const char *user, int *role);
 int node_auth_role_now(struct lnode *n, const char *user, int nowait,
                        int *role);
 
+/* The users' stamp (storage.h sto_user_gen): it changes whenever a user,
+ * a role, a password or the cluster secret may have changed, or the
+ * store was replaced; 0 when nothing concluded now may be kept (a change
+ * is being written, the store is busy and nowait, or authentication is
+ * off). A caller that takes a non-zero stamp before a check may reuse
+ * that check's outcome while the stamp is the same (http_auth.c). */
+uint64_t node_auth_users_gen(struct lnode *n, int nowait);
+
 /* Logs a refused login (protocol, user name as given), at most one line
  * per second: the others are counted into the next line. */
 void node_auth_log_failure(struct lnode *n, const char *proto,

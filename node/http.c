@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "http.h"
 #include "http_parse.h"
@@ -135,6 +136,7 @@ struct node_http_ex {
 	uint64_t stream_deadline_ms; /* a streamed answer: its send waits */
 	void *stash; /* left by the route's fast part for its worker */
 	void (*stash_free)(void *);
+	_Alignas(max_align_t) unsigned char memo[NODE_HTTP_MEMO_BYTES];
 };
 
 enum { RESUME_NONE, RESUME_FLUSH, RESUME_SERVE };
@@ -542,6 +544,11 @@ const char *node_http_ident(const struct node_http_ex *x)
 	return x->ident;
 }
 
+void *node_http_conn_memo(struct node_http_ex *x)
+{
+	return x->memo;
+}
+
 void node_http_known(struct node_http_ex *x)
 {
 	atomic_store_explicit(&x->served, 1, memory_order_relaxed);
@@ -623,6 +630,7 @@ static void conn_close(struct node_http *hs, struct node_http_ex *x)
 	stash_drop(x);
 	lora_free(x->buf);
 	lora_free(x->out);
+	sodium_memzero(x->memo, sizeof x->memo); /* may hold a password */
 	lora_free(x);
 }
 

@@ -130,6 +130,13 @@ void node_http_body(const struct node_http_ex *x, const char **data,
 /* The request's Authorization / X-Lora-Identity value, or NULL. */
 const char *node_http_authz(const struct node_http_ex *x);
 const char *node_http_ident(const struct node_http_ex *x);
+/* Room the connection keeps for the authentication layer from one
+ * request to the next (http_auth.c: the credentials it last accepted),
+ * zeroed when the connection is made, wiped when it closes. Borrowed:
+ * valid while x's request is handled, by the one thread that handles it
+ * (a connection has one request at a time). */
+#define NODE_HTTP_MEMO_BYTES 512
+void *node_http_conn_memo(struct node_http_ex *x);
 /* X-Lora-Forwarded hops (0: none), at most NODE_FORWARD_HOPS_MAX. */
 #define NODE_FORWARD_HOPS_MAX 2
 int node_http_forwarded(const struct node_http_ex *x);

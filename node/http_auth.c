@@ -79,10 +79,56 @@ static int ident_check(struct lnode *n, const char *v, int nowait,
 	return 0;
 }
 
-/* Who sends x: 0, LORA_EUNAUTHORIZED, or LORA_ETIMEOUT (cache_only and a
- * password to hash). */
-static int identify(struct lnode *n, struct node_http_ex *x, int cache_only,
-                    struct node_identity *who, const char **user)
+/*
+ * The credentials a connection's last request was accepted with
+ * (node_http_conn_memo): a client or a follower's pooled proxy connection
+ * sends the same Authorization (or X-Lora-Identity) header with every
+ * request, so the next request with the very same header takes the same
+ * identity without the check (Basic decoding, the keyed hashes of the
+ * pair and of the stored hash, the user record's read and unpack; on the
+ * leader, the proof and the user's role now). Only while the users'
+ * stamp taken before the check has not moved (node_auth_users_gen): any
+ * user change, a new password, a role granted or revoked, a dropped
+ * user, the bootstrap or a new store ends every memo at the next
+ * request. The header is compared in constant time (its length is not
+ * secret). Bearer tokens expire and are not kept here.
+ */
+#define HTTP_MEMO_VALUE_BYTES 320 /* a longer header is not kept */
+
+struct http_memo {
+	uint64_t gen; /* node_auth_users_gen before the check; 0: empty */
+	int ident;    /* the header was X-Lora-Identity, else Authorization */
+	size_t len;
+	char value[HTTP_MEMO_VALUE_BYTES];
+	struct node_identity who;
+};
+_Static_assert(sizeof(struct http_memo) <= NODE_HTTP_MEMO_BYTES,
+               "the connection's memo room is too small");
+
+static int memo_hit(const struct http_memo *m, int ident, const char *v,
+                    size_t len, uint64_t gen)
+{
+	return gen != 0 && m->gen == gen && m->ident == ident &&
+	       m->len == len && sodium_memcmp(m->value, v, len) == 0;
+}
+
+static void memo_keep(struct http_memo *m, int ident, const char *v, size_t len,
+                      uint64_t gen, const struct node_identity *who)
+{
+	sodium_memzero(m, sizeof *m);
+	if (gen == 0 || len > sizeof m->value)
+		return;
+	m->ident = ident;
+	m->len = len;
+	memcpy(m->value, v, len);
+	m->who = *who;
+	m->gen = gen;
+}
+
+/* Who sends x, checked: see identify. */
+static int identify_once(struct lnode *n, struct node_http_ex *x,
+                         int cache_only, struct node_identity *who,
+                         const char **user)
 {
 	const char *v = node_http_authz(x), *id = node_http_ident(x);
 	*user = "";
@@ -104,6 +150,32 @@ static int identify(struct lnode *n, struct node_http_ex *x, int cache_only,
 	if (rc == LORA_EUNAUTHORIZED)
 		node_auth_log_failure(n, "http", u);
 	sodium_memzero(buf, sizeof buf);
+	return rc;
+}
+
+/* Who sends x: 0, LORA_EUNAUTHORIZED, or LORA_ETIMEOUT (cache_only and a
+ * password to hash): from the connection's memo when its header is the
+ * one last accepted and no user changed since, else checked (and kept). */
+static int identify(struct lnode *n, struct node_http_ex *x, int cache_only,
+                    struct node_identity *who, const char **user)
+{
+	const char *v = node_http_authz(x), *id = node_http_ident(x);
+	const char *h = id ? id : v;
+	struct http_memo *m = node_http_conn_memo(x);
+	uint64_t gen = 0;
+	size_t len = 0;
+	*user = "";
+	if (h && (id || strncasecmp(h, "Bearer ", 7))) {
+		len = strlen(h);
+		gen = node_auth_users_gen(n, cache_only);
+		if (memo_hit(m, id != NULL, h, len, gen)) {
+			*who = m->who;
+			return 0;
+		}
+	}
+	int rc = identify_once(n, x, cache_only, who, user);
+	if (rc == 0 && gen != 0)
+		memo_keep(m, id != NULL, h, len, gen, who);
 	return rc;
 }
 

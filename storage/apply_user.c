@@ -234,11 +234,32 @@ struct sto_uslot {
 
 struct sto_ucache {
 	pthread_mutex_t mu; /* guards all below */
-	uint64_t gen;       /* from 1 */
+	uint64_t gen;       /* ucache_next_gen: never 0, never reused */
 	uint64_t wait;      /* applied index of the last change's write */
 	uint64_t hits;      /* records served from a slot */
 	struct sto_uslot slot[STO_UCACHE_SLOTS];
 };
+
+/* Generations come from one counter for the whole process, so that no
+ * two stores (the one a snapshot install replaced and its successor)
+ * ever hand out the same one: sto_user_gen's callers compare them. */
+static _Atomic uint64_t ucache_gens;
+
+static uint64_t ucache_next_gen(void)
+{
+	return atomic_fetch_add(&ucache_gens, 1) + 1;
+}
+
+uint64_t sto_user_gen(struct sto_store *s)
+{
+	struct sto_ucache *uc = s->ucache;
+	if (uc == NULL)
+		return 0;
+	pthread_mutex_lock(&uc->mu);
+	uint64_t g = atomic_load(&s->applied) >= uc->wait ? uc->gen : 0;
+	pthread_mutex_unlock(&uc->mu);
+	return g;
+}
 
 static struct sto_uslot *ucache_slot(struct sto_ucache *uc, const char *name,
                                      size_t nl)
@@ -306,7 +327,7 @@ static void ucache_stage(struct sto_store *s)
 	if (uc == NULL)
 		return;
 	pthread_mutex_lock(&uc->mu);
-	uc->gen++;
+	uc->gen = ucache_next_gen();
 	uc->wait = atomic_load(&s->applied) + 1;
 	pthread_mutex_unlock(&uc->mu);
 }
@@ -317,7 +338,7 @@ void sto_ucache_forget(struct sto_store *s)
 	if (uc == NULL)
 		return;
 	pthread_mutex_lock(&uc->mu);
-	uc->gen++;
+	uc->gen = ucache_next_gen();
 	pthread_mutex_unlock(&uc->mu);
 }
 
@@ -327,7 +348,7 @@ void sto_ucache_init(struct sto_store *s)
 	if (uc == NULL)
 		return;
 	pthread_mutex_init(&uc->mu, NULL);
-	uc->gen = 1;
+	uc->gen = ucache_next_gen();
 	s->ucache = uc;
 }
 

@@ -259,6 +259,15 @@ int sto_user_get(struct sto_store *s, const char *name, Lora__UserRecord **out);
  * there is one, would need a read from disk. */
 int sto_user_get_cached(struct sto_store *s, const char *name,
                         Lora__UserRecord **out);
+/* A stamp of the users and the cluster secret as applied: it changes
+ * before any UserChange or AuthBootstrap is written, and when the store
+ * is replaced (unique within the process, never reused). 0 while such a
+ * change is being written (or without the record cache): nothing read
+ * now may be remembered. A caller that takes a non-zero stamp, then
+ * reads users, may reuse what it concluded for as long as the stamp
+ * stays the same (node/auth.c, the HTTP connection's credential memo).
+ * Thread-safe. */
+uint64_t sto_user_gen(struct sto_store *s);
 /* Every user in name order: *out (sto_users_free) with *n records. */
 int sto_users_list(struct sto_store *s, Lora__UserRecord ***out, size_t *n);
 void sto_users_free(Lora__UserRecord **us, size_t n);

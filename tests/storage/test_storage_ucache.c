@@ -2,7 +2,8 @@
  * sto_user_get serves copies from memory, yet a demotion, a password
  * change, REVOKE, DROP USER or a bootstrap is seen by the very next read,
  * including when a read that started before the change tries to keep
- * what it read after it. */
+ * what it read after it; and the users' stamp (sto_user_gen) moves with
+ * each of them. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -166,6 +167,61 @@ START_TEST(many_users_and_a_new_store)
 }
 END_TEST
 
+/* The users' stamp (sto_user_gen, which node/http_auth.c's connection
+ * memo keys on) stays put across reads and moves with every change, a
+ * refused one, a raw write and a new store, never to a value it had. */
+enum { STAMPS_MAX = 16 };
+static uint64_t stamps[STAMPS_MAX];
+static int n_stamps;
+
+/* The stamp now is not 0, differs from every one before, and reading
+ * name (want) does not move it. */
+static void stamp_moved(const char *name, const char *want)
+{
+	uint64_t now = sto_user_gen(st);
+	ck_assert_uint_ne(now, 0);
+	for (int i = 0; i < n_stamps; i++)
+		ck_assert_uint_ne(now, stamps[i]);
+	ck_assert_int_lt(n_stamps, STAMPS_MAX);
+	stamps[n_stamps++] = now;
+	expect(name, want);
+	ck_assert_uint_eq(sto_user_gen(st), now);
+}
+
+START_TEST(the_users_stamp_moves_with_every_change)
+{
+	n_stamps = 0;
+	stamp_moved("ann", "-");
+	ck_assert_int_eq(change(CREATE, "ann", "$argon2id$1", NULL), 0);
+	stamp_moved("ann", "$argon2id$1|");
+	ck_assert_int_eq(change(GRANT, "ann", NULL, "writer"), 0);
+	stamp_moved("ann", "$argon2id$1|writer");
+	ck_assert_int_eq(change(GRANT, "ann", NULL, "wizard"), LORA_EINVAL);
+	stamp_moved("ann", "$argon2id$1|writer");
+	ck_assert_int_eq(change(REVOKE, "ann", NULL, "writer"), 0);
+	stamp_moved("ann", "$argon2id$1|");
+	ck_assert_int_eq(change(ALTER, "ann", "$argon2id$2", NULL), 0);
+	stamp_moved("ann", "$argon2id$2|");
+	ck_assert_int_eq(change(DROP, "ann", NULL, NULL), 0);
+	stamp_moved("ann", "-");
+	ck_assert_int_eq(change(CREATE, "ann", "$argon2id$3", NULL), 0);
+	stamp_moved("ann", "$argon2id$3|");
+	ck_assert_int_eq(sto_testing_del_raw(st, "meta", "Uann", 4), 0);
+	stamp_moved("ann", "-");
+
+	char msg[LORA_ERRMSG_BYTES], p[512];
+	path_join(p, sizeof p, dir, "ckpt-stamp");
+	ck_assert_int_eq(sto_checkpoint(st, p, NULL, msg), 0);
+	struct sto_store *c = NULL;
+	ck_assert_int_eq(sto_open(p, NULL, &c, msg), 0);
+	uint64_t other = sto_user_gen(c);
+	ck_assert_uint_ne(other, 0);
+	for (int i = 0; i < n_stamps; i++) /* a new store: never seen */
+		ck_assert_uint_ne(other, stamps[i]);
+	sto_close(c);
+}
+END_TEST
+
 /* A reader held between its database read and its cache fill. */
 static struct {
 	pthread_mutex_t mu;
@@ -321,6 +377,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, every_change_is_seen_by_the_next_read);
 	tcase_add_test(tc, many_users_and_a_new_store);
+	tcase_add_test(tc, the_users_stamp_moves_with_every_change);
 	tcase_add_test(tc, a_raw_write_is_seen_by_the_next_read);
 	tcase_add_test(tc, a_read_before_a_change_never_fills_after_it);
 	tcase_add_test(tc, readers_racing_changes_never_see_an_old_record);
