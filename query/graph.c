@@ -776,19 +776,24 @@ static const struct sc_entry *sc_get(struct qctx *c, const char *label,
 	return e;
 }
 
-/* whether n more bytes leave the statement's limit and the shared budget
- * at least half of what they have left */
+/* whether the cache may take n more bytes: with its table it stays within
+ * QRY_SEEK_CACHE_BYTES_MAX and an eighth of the statement's limit and of
+ * the shared budget, and the statement and the budget keep at least half
+ * free after it (the cache is an aid: a load that fits without it must
+ * not run out of memory because of it) */
 static int sc_room(struct qctx *c, size_t n)
 {
-	if (c->sc_bytes + n > QRY_SEEK_CACHE_BYTES_MAX)
+	uint64_t total = (uint64_t)c->sc_bytes + n +
+	                 c->sc_map.cap * (sizeof(uint64_t) + sizeof(void *));
+	if (total > QRY_SEEK_CACHE_BYTES_MAX)
 		return 0;
 	uint64_t m = c->lim.mem_bytes_max;
-	if (m && (c->mem_bytes >= m || n > (m - c->mem_bytes) / 2))
+	if (m && (total > m / 8 || c->mem_bytes + n > m / 2))
 		return 0;
 	struct qry_budget *b = c->lim.shared;
 	uint64_t u = b ? atomic_load(&b->used_bytes) : 0;
 	return !b || !b->max_bytes ||
-	       (u < b->max_bytes && n <= (b->max_bytes - u) / 2);
+	       (total <= b->max_bytes / 8 && u + n <= b->max_bytes / 2);
 }
 
 /* keeps ids as the stored answer for (label, key, v) in c->view */
