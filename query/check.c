@@ -48,7 +48,9 @@ static struct scope *sc_new(struct qctx *c, const struct scope *from)
 	s->slots = ar_alloc(c, sizeof(int) * cap);
 	s->kinds = ar_alloc(c, cap);
 	s->cap = cap;
-	if (from) {
+	/* an empty scope may have no arrays (SKIP and LIMIT are checked in
+	 * one): memcpy from NULL is undefined even for 0 bytes */
+	if (from && from->n) {
 		memcpy(s->names, from->names, sizeof(char *) * from->n);
 		memcpy(s->slots, from->slots, sizeof(int) * from->n);
 		memcpy(s->kinds, from->kinds, from->n);

@@ -450,6 +450,12 @@ static const struct ecase error_cases[] = {
     {"missing parameter", "RETURN $p", LORA_EPARAMS, "MissingParameter", 1, 8},
     {"aggregation in where", "MATCH (n) WHERE count(n) > 1 RETURN n",
      LORA_ESEMANTIC, "InvalidAggregation", 0, 0},
+    /* a pattern or subquery in SKIP / LIMIT is checked in an empty scope
+     * (fuzz_cypher: UBSan, memcpy from that scope's NULL arrays) */
+    {"pattern in limit", "MATCH (a) RETURN a LIMIT (a)-->()", LORA_ESEMANTIC,
+     "UnexpectedSyntax", 0, 0},
+    {"subquery in skip", "RETURN 1 SKIP exists { MATCH (x) }", LORA_ESEMANTIC,
+     "InvalidArgumentType", 0, 0},
     {"negative limit", "RETURN 1 LIMIT -1", LORA_ESEMANTIC,
      "NegativeIntegerArgument", 0, 0},
     {"with needs alias", "WITH 1 + 1 RETURN 1", LORA_ESEMANTIC,
