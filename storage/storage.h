@@ -62,6 +62,12 @@ struct sto_options {
 	                           * store is gone at sto_close). For the fuzz
 	                           * targets only (tests/fuzz/fuzz_store.h):
 	                           * never for a node's state (default 0) */
+	int wal_off;              /* 1: writes skip RocksDB's write-ahead log,
+	                           * so what was not flushed is lost at a
+	                           * crash. For the fuzz targets' in-memory
+	                           * store only (fuzz_store.h; with mem_env
+	                           * the store is gone at close anyway):
+	                           * never for a node's state (default 0) */
 };
 
 /* Fills opts with the defaults. */

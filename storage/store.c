@@ -435,6 +435,7 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	rocksdb_options_set_memtable_vector_rep(s->hnsw_opts);
 	s->wo = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(s->wo, o->sync_writes ? 1 : 0);
+	rocksdb_writeoptions_disable_WAL(s->wo, o->wal_off ? 1 : 0);
 	s->ro = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_total_order_seek(s->ro, 1);
 	s->ro_bulk = rocksdb_readoptions_create();

@@ -571,7 +571,11 @@ static void modelled(struct input *in)
 	static struct model m, before;
 	memset(&m, 0, sizeof m);
 	while (in->p < in->end) {
-		struct arena *a = calloc(1, sizeof *a);
+		/* one arena, cleared per batch (a calloc of its ~6 KB was
+		 * ~2% of the CPU under ASan) */
+		static struct arena arena;
+		struct arena *a = &arena;
+		memset(a, 0, sizeof *a);
 		int n = 1 + next(in) % M_BATCH_MAX, refused = 0;
 		before = m;
 		for (int i = 0; i < n; i++) {
@@ -593,7 +597,6 @@ static void modelled(struct input *in)
 		struct dirty d;
 		batch_dirty(&before, &m, &a->named, &d);
 		store_equal_some(&m, &d);
-		free(a);
 	}
 	store_equal(&m); /* and whatever no batch named or changed */
 }
