@@ -67,7 +67,8 @@ struct sto_options {
 	                           * crash. For the fuzz targets' in-memory
 	                           * store only (fuzz_store.h; with mem_env
 	                           * the store is gone at close anyway):
-	                           * never for a node's state (default 0) */
+	                           * sto_open refuses it without mem_env
+	                           * (LORA_EINVAL) (default 0) */
 };
 
 /* Fills opts with the defaults. */

@@ -516,6 +516,12 @@ int sto_open(const char *dir, const struct sto_options *opts,
 		sto_options_init(&defaults);
 		opts = &defaults;
 	}
+	/* without the WAL a crash loses every apply not yet flushed: only
+	 * for a store that is gone at close anyway */
+	if (opts->wal_off && !opts->mem_env)
+		return lora_errf(
+		    LORA_EINVAL, errmsg,
+		    "open %s: wal_off is for in-memory stores only", dir);
 	struct sto_store *s = lora_calloc(1, sizeof(*s));
 	if (!s)
 		return lora_errf(LORA_ENOMEM, errmsg, "open %s: out of memory",
