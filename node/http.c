@@ -628,9 +628,13 @@ static void conn_close(struct node_http *hs, struct node_http_ex *x)
 	node_tls_conn_free(x->tls);
 	close(x->fd);
 	stash_drop(x);
+	/* what it read may hold credentials (Authorization, X-Lora-Identity);
+	 * a draining connection read over the whole buffer */
+	if (x->buf)
+		sodium_memzero(x->buf, x->draining ? x->cap : x->len);
 	lora_free(x->buf);
 	lora_free(x->out);
-	sodium_memzero(x->memo, sizeof x->memo); /* may hold a password */
+	sodium_memzero(x->memo, sizeof x->memo);
 	lora_free(x);
 }
 
@@ -940,6 +944,19 @@ static int run_work(struct node_http *hs, struct node_http_ex *x)
 	return 0;
 }
 
+/* After conn_next's move: wipes what is left past x->len of the request
+ * just served (old_len bytes before) where it may hold credentials: its
+ * head when it carried Authorization or X-Lora-Identity, and everything
+ * when requests were left behind it (their copies, not parsed yet). */
+static void conn_wipe_stale(struct node_http_ex *x, size_t old_len)
+{
+	size_t end = x->len > 0                     ? old_len
+	             : x->authz_off || x->ident_off ? x->head_bytes
+	                                            : 0;
+	if (end > x->len)
+		sodium_memzero(x->buf + x->len, end - x->len);
+}
+
 /* After an answer: drops the request's bytes; -1 when the connection was
  * closed (Connection: close, or the answer could not be sent). */
 static int conn_next(struct node_http *hs, struct node_http_ex *x)
@@ -949,8 +966,10 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 		return -1;
 	}
 	stash_drop(x);
+	size_t old_len = x->len;
 	memmove(x->buf, x->buf + x->req_bytes, x->len - x->req_bytes);
 	x->len -= x->req_bytes;
+	conn_wipe_stale(x, old_len);
 	x->need = x->req_bytes = 0;
 	x->continue_sent = x->replied = 0;
 	x->start_ms = 0;
@@ -1134,6 +1153,19 @@ static int conn_tls_step(struct node_http *hs, struct node_http_ex *x)
 	return 0;
 }
 
+/* x->buf moved to cap bytes, the old one wiped (it may hold credentials)
+ * and freed; NULL when out of memory (x->buf unchanged). */
+static char *conn_grow(struct node_http_ex *x, size_t cap)
+{
+	char *nb = lora_malloc(cap);
+	if (nb == NULL || x->buf == NULL)
+		return nb;
+	memcpy(nb, x->buf, x->len);
+	sodium_memzero(x->buf, x->cap);
+	lora_free(x->buf);
+	return nb;
+}
+
 /* The epoll thread: reads what arrived, then serves it. */
 static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 {
@@ -1146,7 +1178,7 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 			size_t cap = x->cap ? 2 * x->cap : NODE_HTTP_READ_BYTES;
 			while (cap - x->len < NODE_HTTP_READ_BYTES)
 				cap *= 2;
-			char *nb = lora_realloc(x->buf, cap);
+			char *nb = conn_grow(x, cap);
 			if (nb == NULL) {
 				conn_close(hs, x);
 				return;

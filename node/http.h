@@ -135,7 +135,7 @@ const char *node_http_ident(const struct node_http_ex *x);
  * zeroed when the connection is made, wiped when it closes. Borrowed:
  * valid while x's request is handled, by the one thread that handles it
  * (a connection has one request at a time). */
-#define NODE_HTTP_MEMO_BYTES 512
+#define NODE_HTTP_MEMO_BYTES 256
 void *node_http_conn_memo(struct node_http_ex *x);
 /* X-Lora-Forwarded hops (0: none), at most NODE_FORWARD_HOPS_MAX. */
 #define NODE_FORWARD_HOPS_MAX 2

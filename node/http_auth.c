@@ -2,6 +2,8 @@
  * http_auth.c - who sends an HTTP request, and whether the endpoint is
  * theirs to call (http_int.h, "who asks"); POST /auth/token.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -90,37 +92,65 @@ static int ident_check(struct lnode *n, const char *v, int nowait,
  * stamp taken before the check has not moved (node_auth_users_gen): any
  * user change, a new password, a role granted or revoked, a dropped
  * user, the bootstrap or a new store ends every memo at the next
- * request. The header is compared in constant time (its length is not
- * secret). Bearer tokens expire and are not kept here.
+ * request. The memo keeps no secret: only which header it was and a
+ * keyed hash of its value (BLAKE2b, 32 bytes, under a key drawn at random
+ * once per process), compared in constant time. Bearer tokens expire and
+ * are not kept here.
  */
-#define HTTP_MEMO_VALUE_BYTES 320 /* a longer header is not kept */
+/* the longest header kept: "Basic " and the base64 of the longest user
+ * name and password (about 1,550 bytes) fit */
+#define HTTP_MEMO_HEADER_BYTES_MAX 2048
 
 struct http_memo {
 	uint64_t gen; /* node_auth_users_gen before the check; 0: empty */
 	int ident;    /* the header was X-Lora-Identity, else Authorization */
-	size_t len;
-	char value[HTTP_MEMO_VALUE_BYTES];
+	uint8_t hash[crypto_generichash_BYTES]; /* keyed hash of its value */
 	struct node_identity who;
 };
 _Static_assert(sizeof(struct http_memo) <= NODE_HTTP_MEMO_BYTES,
                "the connection's memo room is too small");
+_Static_assert(crypto_generichash_BYTES == 32, "a 32-byte hash");
 
-static int memo_hit(const struct http_memo *m, int ident, const char *v,
-                    size_t len, uint64_t gen)
+static uint8_t memo_key[crypto_generichash_KEYBYTES];
+static pthread_once_t memo_key_once = PTHREAD_ONCE_INIT;
+
+static atomic_uint_fast64_t memo_hits; /* node_http_auth_memo_hits_total */
+
+uint64_t node_http_auth_memo_hits_total(void)
 {
-	return gen != 0 && m->gen == gen && m->ident == ident &&
-	       m->len == len && sodium_memcmp(m->value, v, len) == 0;
+	return atomic_load_explicit(&memo_hits, memory_order_relaxed);
 }
 
-static void memo_keep(struct http_memo *m, int ident, const char *v, size_t len,
+static void memo_key_make(void)
+{
+	randombytes_buf(memo_key, sizeof memo_key); /* sodium_init: auth.c */
+}
+
+/* The keyed hash of the header value v (len bytes) into out. */
+static void memo_hash(const char *v, size_t len,
+                      uint8_t out[crypto_generichash_BYTES])
+{
+	pthread_once(&memo_key_once, memo_key_make);
+	crypto_generichash(out, crypto_generichash_BYTES, (const uint8_t *)v,
+	                   len, memo_key, sizeof memo_key);
+}
+
+static int memo_hit(const struct http_memo *m, int ident,
+                    const uint8_t hash[crypto_generichash_BYTES], uint64_t gen)
+{
+	return gen != 0 && m->gen == gen && m->ident == ident &&
+	       sodium_memcmp(m->hash, hash, crypto_generichash_BYTES) == 0;
+}
+
+static void memo_keep(struct http_memo *m, int ident,
+                      const uint8_t hash[crypto_generichash_BYTES],
                       uint64_t gen, const struct node_identity *who)
 {
 	sodium_memzero(m, sizeof *m);
-	if (gen == 0 || len > sizeof m->value)
+	if (gen == 0)
 		return;
 	m->ident = ident;
-	m->len = len;
-	memcpy(m->value, v, len);
+	memcpy(m->hash, hash, crypto_generichash_BYTES);
 	m->who = *who;
 	m->gen = gen;
 }
@@ -162,20 +192,26 @@ static int identify(struct lnode *n, struct node_http_ex *x, int cache_only,
 	const char *v = node_http_authz(x), *id = node_http_ident(x);
 	const char *h = id ? id : v;
 	struct http_memo *m = node_http_conn_memo(x);
+	uint8_t hash[crypto_generichash_BYTES] = {0};
 	uint64_t gen = 0;
-	size_t len = 0;
 	*user = "";
 	if (h && (id || strncasecmp(h, "Bearer ", 7))) {
-		len = strlen(h);
-		gen = node_auth_users_gen(n, cache_only);
-		if (memo_hit(m, id != NULL, h, len, gen)) {
-			*who = m->who;
-			return 0;
+		size_t len = strlen(h);
+		if (len <= HTTP_MEMO_HEADER_BYTES_MAX)
+			gen = node_auth_users_gen(n, cache_only);
+		if (gen != 0) {
+			memo_hash(h, len, hash);
+			if (memo_hit(m, id != NULL, hash, gen)) {
+				*who = m->who;
+				atomic_fetch_add_explicit(&memo_hits, 1,
+				                          memory_order_relaxed);
+				return 0;
+			}
 		}
 	}
 	int rc = identify_once(n, x, cache_only, who, user);
 	if (rc == 0 && gen != 0)
-		memo_keep(m, id != NULL, h, len, gen, who);
+		memo_keep(m, id != NULL, hash, gen, who);
 	return rc;
 }
 

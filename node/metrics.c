@@ -159,6 +159,10 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 	                "# TYPE lora_auth_password_checks_total counter\n"
 	                "lora_auth_password_checks_total %llu\n",
 	                (unsigned long long)node_auth_checks_total(n));
+	lora_buf_printf(b,
+	                "# TYPE lora_auth_memo_hits_total counter\n"
+	                "lora_auth_memo_hits_total %llu\n",
+	                (unsigned long long)node_http_auth_memo_hits_total());
 }
 
 static void api_text(struct lora_buf *b, const struct api_metric *a)

@@ -551,6 +551,9 @@ void node_peer_refused(uint64_t peer, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Frames refused since the process started. */
 uint64_t node_peer_refused_total(void);
+/* HTTP requests whose credentials the connection's memo accepted without
+ * a check (http_auth.c), since the process started (all its nodes). */
+uint64_t node_http_auth_memo_hits_total(void);
 
 /* The native protocol's ChangesRequest (cdc.c): the events after its
  * bookmark into resp (events, event_index, bookmark: where to go on), or

@@ -16,6 +16,11 @@
 #     refused 403 and write nothing, whether passed on over the peer
 #     channel (F, peer_forward on), the HTTP proxy (G, peer_forward off)
 #     or the native port (native_cursor to F);
+#   - the leader's memo of a follower's X-Lora-Identity (the HTTP proxy's
+#     pooled connections) ends with the users' stamp: wendy writes through
+#     G while still a writer (the leader accepts the repeated header from
+#     its memo, lora_auth_memo_hits_total grows), and her next write
+#     through G after the REVOKE, with the very same header, is 403;
 #   - the three nodes' digests agree.
 # 127.1.151.x
 . "$(dirname "$0")/lib.sh"
@@ -35,6 +40,12 @@ count_is() { # count_is LABEL N (asked of the leader)
 	it_query "$L" "{\"query\":\"MATCH (a:$1) RETURN count(a) AS c\",\"format\":\"rowArrays\"}"
 	grep -q "\"rows\":\[\[$2\]\]" <<<"$IT_BODY"
 }
+# memo_hits: the leader's lora_auth_memo_hits_total
+memo_hits() {
+	it_get "$L" /metrics
+	sed -n 's/^lora_auth_memo_hits_total //p' <<<"$IT_BODY"
+}
+greater() { [ -n "$1" ] && [ -n "$2" ] && [ "$1" -gt "$2" ]; }
 held() { grep -q "answer held back until the next one (test hook)" "$IT_DIR/n$L.log"; }
 # as_wendy NODE BODY: POST /query to NODE as wendy
 as_wendy() {
@@ -76,6 +87,16 @@ it_check "follower $G back (peer_forward off), following node $L" \
 it_check "follower $G logged the test hook it honours" grep -q \
 	"warn.*test hook LORA_AUTH_STALE_ROLE_TESTING=wendy:writer is set and honoured" \
 	"$IT_DIR/n$G.log"
+H0=$(memo_hits)
+for i in 1 2 3; do
+	as_wendy "$G" "{\"query\":\"CREATE (:WendyWriter {n: $i})\"}"
+	it_check "wendy, still a writer, writes through $G (HTTP proxy): $i" \
+		it_status_is 200
+done
+H1=$(memo_hits)
+it_log "the leader's credential memo hits: $H0 before her writes, $H1 after"
+it_check "the leader took her repeated X-Lora-Identity from its memo" \
+	greater "$H1" "$H0"
 it_query "$L" '{"query":"REVOKE ROLE writer FROM wendy"}'
 it_query "$L" '{"query":"GRANT ROLE reader TO wendy"}'
 it_check "wendy demoted to reader on the leader" it_status_is 200
