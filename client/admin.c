@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <mbedtls/platform_util.h>
 
 #include "cli.h"
 
@@ -46,8 +47,10 @@ static int basic_auth(const char *user, const char *pw, char *out, size_t size)
 	           2];
 	int n = snprintf(plain, sizeof plain, "%s:%s", user, pw);
 	if (n < 0 || (size_t)n >= sizeof plain ||
-	    6 + ((size_t)n + 2) / 3 * 4 + 1 > size)
+	    6 + ((size_t)n + 2) / 3 * 4 + 1 > size) {
+		mbedtls_platform_zeroize(plain, sizeof plain);
 		return -1;
+	}
 	size_t o = (size_t)snprintf(out, size, "Basic ");
 	const unsigned char *p = (const unsigned char *)plain;
 	for (int i = 0; i < n; i += 3) {
@@ -62,7 +65,8 @@ static int basic_auth(const char *user, const char *pw, char *out, size_t size)
 		out[o++] = i + 2 < n ? b64[v & 63] : '=';
 	}
 	out[o] = '\0';
-	memset(plain, 0, sizeof plain);
+	/* a memset of a dying local may be left out by the compiler */
+	mbedtls_platform_zeroize(plain, sizeof plain);
 	return 0;
 }
 
@@ -88,6 +92,6 @@ int lora_admin_post(struct lora_client *c, const char *path, const char *body,
 	/* a blocking socket, with mbedtls when there is a CA (https.c) */
 	rv = lora_http_post(leader, ca, path, with ? authz : NULL, body,
 	                    timeout_ms, status, answer, errmsg);
-	memset(authz, 0, sizeof authz);
+	mbedtls_platform_zeroize(authz, sizeof authz);
 	return rv;
 }

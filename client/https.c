@@ -15,6 +15,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
@@ -147,7 +148,9 @@ static int io_read(struct https *h, char *p, size_t n)
 }
 
 /* Writes all of req, then reads the answer to its end (the request asks
- * for Connection: close) into *out (lora_free); its length in *len. */
+ * for Connection: close) into *out (lora_free); its length in *len. -1
+ * when req was not all written (not executed), -2 when it was but the
+ * answer was lost (it may have taken effect). */
 static int https_exchange(struct https *h, const char *req, char **out,
                           size_t *len)
 {
@@ -184,7 +187,7 @@ static int https_exchange(struct https *h, const char *req, char **out,
 		break;
 	}
 	lora_free(buf);
-	return -1;
+	return -2;
 }
 
 int lora_http_post(const char *hostport, const char *ca, const char *path,
@@ -220,10 +223,16 @@ int lora_http_post(const char *hostport, const char *ca, const char *path,
 		         path, host, authz ? "Authorization: " : "",
 		         authz ? authz : "", authz ? "\r\n" : "", strlen(body),
 		         body);
-		if (https_exchange(&h, req, &ans, &alen) != 0)
+		int ex = https_exchange(&h, req, &ans, &alen);
+		if (ex == -1)
 			rc =
 			    lora_errf(LORA_EUNAVAILABLE, errmsg,
-			              "POST %s://%s%s: no answer",
+			              "POST %s://%s%s: not sent",
+			              h.tls ? "https" : "http", hostport, path);
+		else if (ex != 0) /* sent: it may have taken effect */
+			rc =
+			    lora_errf(LORA_EUNKNOWN_OUTCOME, errmsg,
+			              "POST %s://%s%s: sent, no answer",
 			              h.tls ? "https" : "http", hostport, path);
 	}
 	char *sep = ans ? strstr(ans, "\r\n\r\n") : NULL;
@@ -236,7 +245,7 @@ int lora_http_post(const char *hostport, const char *ca, const char *path,
 	                    sep + 4, alen - (size_t)(sep + 4 - ans))) == NULL)
 		rc = lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	if (req)
-		memset(req, 0, rl); /* it held the password */
+		mbedtls_platform_zeroize(req, rl); /* it held the password */
 	lora_free(req);
 	lora_free(ans);
 	https_free(&h);

@@ -945,16 +945,13 @@ static int run_work(struct node_http *hs, struct node_http_ex *x)
 }
 
 /* After conn_next's move: wipes what is left past x->len of the request
- * just served (old_len bytes before) where it may hold credentials: its
- * head when it carried Authorization or X-Lora-Identity, and everything
- * when requests were left behind it (their copies, not parsed yet). */
+ * just served (old_len bytes before): its head may carry Authorization
+ * or X-Lora-Identity and its body a password (CREATE USER, ALTER USER),
+ * and when requests were left behind it these are their old copies. */
 static void conn_wipe_stale(struct node_http_ex *x, size_t old_len)
 {
-	size_t end = x->len > 0                     ? old_len
-	             : x->authz_off || x->ident_off ? x->head_bytes
-	                                            : 0;
-	if (end > x->len)
-		sodium_memzero(x->buf + x->len, end - x->len);
+	if (old_len > x->len)
+		sodium_memzero(x->buf + x->len, old_len - x->len);
 }
 
 /* After an answer: drops the request's bytes; -1 when the connection was

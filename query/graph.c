@@ -779,8 +779,8 @@ static const struct sc_entry *sc_get(struct qctx *c, const char *label,
 /* whether the cache may take n more bytes: with its table it stays within
  * QRY_SEEK_CACHE_BYTES_MAX and an eighth of the statement's limit and of
  * the shared budget, and the statement and the budget keep at least half
- * free after it (the cache is an aid: a load that fits without it must
- * not run out of memory because of it) */
+ * free after it (the cache is an aid: it never takes more than that
+ * eighth from what the statement could use without it) */
 static int sc_room(struct qctx *c, size_t n)
 {
 	uint64_t total = (uint64_t)c->sc_bytes + n +
@@ -805,7 +805,7 @@ static void sc_put(struct qctx *c, const char *label, const char *key,
 	size_t need = sizeof(struct sc_entry) + ids->n * sizeof(uint64_t) +
 	              slen + ll + kl,
 	       grow = (c->sc_map.n + 1) * 2 > c->sc_map.cap
-	                  ? (c->sc_map.cap ? c->sc_map.cap : 32) *
+	                  ? (c->sc_map.cap ? c->sc_map.cap : 64) *
 	                        (sizeof(uint64_t) + sizeof(void *))
 	                  : 0;
 	if (!sc_room(c, need + grow))
