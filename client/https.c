@@ -190,6 +190,19 @@ static int https_exchange(struct https *h, const char *req, char **out,
 	return -2;
 }
 
+/* Whether the body after the head ans..sep ("\r\n\r\n") is all there
+ * (alen bytes read in all): as long as its Content-Length says, when the
+ * head has one (the node's admin answers always do). */
+static int body_complete(char *ans, char *sep, size_t alen)
+{
+	*sep = '\0';
+	const char *cl = strcasestr(ans, "\r\nContent-Length:");
+	unsigned long long want = 0;
+	int has = cl && sscanf(cl + 17, " %llu", &want) == 1;
+	*sep = '\r';
+	return !has || want == alen - (size_t)(sep + 4 - ans);
+}
+
 int lora_http_post(const char *hostport, const char *ca, const char *path,
                    const char *authz, const char *body, int timeout_ms,
                    int *status, char **body_out, char *errmsg)
@@ -236,10 +249,12 @@ int lora_http_post(const char *hostport, const char *ca, const char *path,
 			              h.tls ? "https" : "http", hostport, path);
 	}
 	char *sep = ans ? strstr(ans, "\r\n\r\n") : NULL;
+	/* sent: an answer cut short or malformed leaves the outcome open */
 	if (rc == 0 &&
-	    (sep == NULL || sscanf(ans, "HTTP/1.%*c %d", status) != 1))
-		rc = lora_errf(LORA_EUNAVAILABLE, errmsg,
-		               "POST %s://%s%s: malformed answer",
+	    (sep == NULL || sscanf(ans, "HTTP/1.%*c %d", status) != 1 ||
+	     !body_complete(ans, sep, alen)))
+		rc = lora_errf(LORA_EUNKNOWN_OUTCOME, errmsg,
+		               "POST %s://%s%s: malformed or truncated answer",
 		               h.tls ? "https" : "http", hostport, path);
 	if (rc == 0 && (*body_out = lora_strndup(
 	                    sep + 4, alen - (size_t)(sep + 4 - ans))) == NULL)
