@@ -67,30 +67,28 @@ admin "GRANT ROLE writer TO kal"
 both_write() { fresh "$L" kal:pw-one 200 && fresh "$F" kal:pw-one 200; }
 it_check "kal can write through both nodes" it_wait 30 both_write
 
+# after_change NODE FD STATEMENT WHAT CRED STATUS: the admin's change, seen
+# by a fresh connection to NODE, then on the kept-open one (FD).
+after_change() {
+	admin "$3"
+	it_check "node $1: $4 is applied there" it_wait 30 fresh "$1" "$5" "$6"
+	it_check "node $1: the same connection's next write is $6" ka_is "$2" "$5" "$6"
+}
+
 for node in "$L" "$F"; do
 	ka_open fd "$node"
 	it_check "node $node: a kept-open connection writes as kal" ka_is "$fd" kal:pw-one 200
 	it_check "node $node: and again (its credentials remembered)" ka_is "$fd" kal:pw-one 200
-
-	admin "REVOKE ROLE writer FROM kal"
-	it_check "node $node: REVOKE is applied there" it_wait 30 fresh "$node" kal:pw-one 403
-	it_check "node $node: the same connection's next write is 403" ka_is "$fd" kal:pw-one 403
-
-	admin "GRANT ROLE writer TO kal"
-	it_check "node $node: GRANT is applied there" it_wait 30 fresh "$node" kal:pw-one 200
-	it_check "node $node: the same connection writes again" ka_is "$fd" kal:pw-one 200
-
-	admin "ALTER USER kal SET PASSWORD 'pw-two' CHANGE NOT REQUIRED"
-	it_check "node $node: the new password is applied there" it_wait 30 fresh "$node" kal:pw-one 401
-	it_check "node $node: the old password on the same connection is 401" ka_is "$fd" kal:pw-one 401
+	after_change "$node" "$fd" "REVOKE ROLE writer FROM kal" REVOKE kal:pw-one 403
+	after_change "$node" "$fd" "GRANT ROLE writer TO kal" GRANT kal:pw-one 200
+	after_change "$node" "$fd" "ALTER USER kal SET PASSWORD 'pw-two' CHANGE NOT REQUIRED" \
+		"the new password" kal:pw-one 401
 	exec {fd}>&-
 
 	ka_open fd "$node"
 	it_check "node $node: a new connection writes with the new password" ka_is "$fd" kal:pw-two 200
 	it_check "node $node: and again" ka_is "$fd" kal:pw-two 200
-	admin "DROP USER kal"
-	it_check "node $node: DROP USER is applied there" it_wait 30 fresh "$node" kal:pw-two 401
-	it_check "node $node: the same connection's next write is 401" ka_is "$fd" kal:pw-two 401
+	after_change "$node" "$fd" "DROP USER kal" "DROP USER" kal:pw-two 401
 	exec {fd}>&-
 
 	admin "CREATE USER kal SET PASSWORD 'pw-one' CHANGE NOT REQUIRED"
