@@ -10,6 +10,8 @@
 #
 # usage: tests/bench/bench_vector.sh [--n N] [--queries Q] [--data clustered|random]
 #        [--batch B (1000 vectors per statement)] [--inflight K (1 statement at a time)] [--rel 1]
+#        [--vectors list|base64 (how the vectors travel: JSON lists, the default,
+#        or FLOAT32 vector parameters in base64, docs/node.md "Values")]
 # --rel 1: the vectors on relationships, a relationship vector index and
 # db.index.vector.queryRelationships.
 # Environment: BENCH_BUILD (release tree, default build/release), LORA_SEED
@@ -21,7 +23,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 scale=$root/tests/bench/scale
 build=${BENCH_BUILD:-$root/build/release}
 . "$root/deploy/lib.sh"
-n=100000 queries=200 data=clustered rel=0 seed=${LORA_SEED:-42} batch=1000 inflight=1
+n=100000 queries=200 data=clustered rel=0 seed=${LORA_SEED:-42} batch=1000 inflight=1 vectors=list
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--n) n=$2 ;;
@@ -30,7 +32,8 @@ while [ $# -gt 0 ]; do
 	--batch) batch=$2 ;;
 	--inflight) inflight=$2 ;;
 	--rel) rel=$2 ;;
-	*) echo "usage: $0 [--n N] [--queries Q] [--data clustered|random] [--batch B] [--inflight K] [--rel 1]" >&2; exit 2 ;;
+	--vectors) vectors=$2 ;;
+	*) echo "usage: $0 [--n N] [--queries Q] [--data clustered|random] [--batch B] [--inflight K] [--rel 1] [--vectors list|base64]" >&2; exit 2 ;;
 	esac
 	shift 2
 done
@@ -51,7 +54,7 @@ lc_log "bench_vector: $n x 128-d ($data), seed $seed, leader node $leader;" \
 	"load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 node "$scale/vector.js" --leader "$(lc_http "$leader")" \
 	--hosts "$(lc_http 1),$(lc_http 2),$(lc_http 3)" --n "$n" --queries "$queries" \
-	--data "$data" --seed "$seed" --batch "$batch" --inflight "$inflight" --rel "$rel" \
+	--data "$data" --seed "$seed" --batch "$batch" --inflight "$inflight" --rel "$rel" --vectors "$vectors" \
 	--pids "$(lc_pid 1),$(lc_pid 2),$(lc_pid 3)" --out "$work/vector.json" ${BENCH_NO_INDEX:+--no-index 1}
 rc=$?
 tck=$(getconf CLK_TCK)

@@ -48,6 +48,27 @@ same_everywhere() { # the graph's answers on every live node, = exact
 }
 it_check "the graph's top 10 = the exact top 10, on all three nodes" same_everywhere 1 2 3
 
+# a vector parameter in base64 (FLOAT32 little-endian bytes of 0.5, -0.25,
+# 1, 2, -3, 0.125, 4, -1; docs/node.md "Values"), written through a
+# follower: stored exactly, and the index's nearest to itself everywhere
+B64='AAAAPwAAgL4AAIA/AAAAQAAAQMAAAAA+AACAQAAAgL8='
+it_query "$F" '{"query":"CREATE (:Doc {i: 99999, v: $v})","params":{"v":{"kind":"vector","coordinateType":"FLOAT32","dimension":8,"base64":"'"$B64"'"}},"requestId":"b64"}'
+it_check "a base64 FLOAT32 vector is written through follower $F" test "$IT_STATUS" = 200
+B=$(it_field bookmark)
+it_query "$G" '{"query":"MATCH (d:Doc {i: 99999}) RETURN d.v AS v","consistency":"bookmark","bookmark":'"$B"'}'
+it_check "... and reads back as those 8 FLOAT32 values" grep -qF '"coordinateType":"FLOAT32","values":[0.5,-0.25,1.0,2.0,-3.0,0.125,4.0,-1.0]' <<<"$IT_BODY"
+nearest() {
+	it_query "$1" '{"query":"CALL db.index.vector.queryNodes('"'emb'"', 1, $v) YIELD node RETURN node.i AS i","params":{"v":{"kind":"vector","coordinateType":"FLOAT32","base64":"'"$B64"'"}},"consistency":"bookmark","bookmark":'"$B"',"format":"rowArrays"}'
+	grep -qF '"rows":[[99999]]' <<<"$IT_BODY" || { echo "node $1: $IT_STATUS $IT_BODY"; return 1; }
+}
+for n in 1 2 3; do
+	it_check "node $n: the base64 vector's nearest neighbour is itself" nearest "$n"
+done
+it_query "$L" '{"query":"RETURN $v AS v","params":{"v":{"kind":"vector","coordinateType":"FLOAT32","base64":"AQID"}}}'
+it_check "3 bytes are not FLOAT32 coordinates: 422 LORA_INVALID_PARAMS" bash -c '[ "$1" = 422 ] && grep -q LORA_INVALID_PARAMS <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+it_query "$L" '{"query":"RETURN $v AS v","params":{"v":{"kind":"vector","coordinateType":"FLOAT32","base64":"AADAfw=="}}}'
+it_check "a NaN coordinate: 422 LORA_INVALID_PARAMS" bash -c '[ "$1" = 422 ] && grep -q LORA_INVALID_PARAMS <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+
 it_stop "$F"
 it_start "$F" "$(it_peers 3)" $FLAGS
 it_check "after node $F restarts: the same answers" same_everywhere "$F"

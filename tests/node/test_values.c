@@ -379,6 +379,96 @@ START_TEST(json_vector_values_must_fit)
 }
 END_TEST
 
+/* A vector parameter given as "base64": each coordinate's little-endian
+ * bytes in turn, decoded exactly; anything else is LORA_EPARAMS. */
+static int vector_b64(const char *obj, char *msg, Lora__Vector **out)
+{
+	char s[512];
+	snprintf(s, sizeof s, "{\"v\":{\"kind\":\"vector\",%s}}", obj);
+	json_error_t je;
+	json_t *j = json_loads(s, 0, &je);
+	ck_assert_msg(j != NULL, "%s", s);
+	Lora__ValueMap *m = NULL;
+	int rc = node_json_to_params(j, &m, msg);
+	json_decref(j);
+	*out = NULL;
+	if (rc == 0) {
+		*out = m->entries[0]->value->vector_value;
+		m->entries[0]->value->vector_value = NULL;
+		m->entries[0]->value->kind_case = LORA__VALUE__KIND__NOT_SET;
+		lora__value_map__free_unpacked(m, &lora_pb_allocator);
+	} else {
+		ck_assert_ptr_null(m);
+	}
+	return rc;
+}
+
+START_TEST(json_vector_base64)
+{
+	char msg[LORA_ERRMSG_BYTES];
+	Lora__Vector *v;
+	/* FLOAT32 1.5, -2.0 */
+	ck_assert_int_eq(
+	    vector_b64("\"coordinateType\":\"FLOAT32\","
+	               "\"dimension\":2,\"base64\":\"AADAPwAAAMA=\"",
+	               msg, &v),
+	    0);
+	ck_assert(v->coord_type == 1 && v->dimension == 2 && v->n_f32 == 2);
+	ck_assert(v->f32[0] == 1.5f && v->f32[1] == -2.0f);
+	lora__vector__free_unpacked(v, &lora_pb_allocator);
+	/* FLOAT64 (the default type) 0.25 */
+	ck_assert_int_eq(vector_b64("\"base64\":\"AAAAAAAA0D8=\"", msg, &v), 0);
+	ck_assert(v->coord_type == 0 && v->n_f64 == 1 && v->f64[0] == 0.25);
+	lora__vector__free_unpacked(v, &lora_pb_allocator);
+	/* narrow integers are sign-extended: INTEGER8 -1, 5; INTEGER16 -2,
+	 * 300; INTEGER32 -70000; INTEGER64 INT64_MIN */
+	static const struct {
+		const char *type, *b64;
+		size_t n;
+		int64_t first, second;
+	} ints[] = {{"INTEGER8", "/wU=", 2, -1, 5},
+	            {"INTEGER16", "/v8sAQ==", 2, -2, 300},
+	            {"INTEGER32", "kO7+/w==", 1, -70000, 0},
+	            {"INTEGER64", "AAAAAAAAAIA=", 1, INT64_MIN, 0}};
+	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+		char o[128];
+		snprintf(o, sizeof o,
+		         "\"coordinateType\":\"%s\",\"base64\":\"%s\"",
+		         ints[i].type, ints[i].b64);
+		ck_assert_int_eq(vector_b64(o, msg, &v), 0);
+		ck_assert_msg(
+		    v->n_ints == ints[i].n && v->ints[0] == ints[i].first &&
+		        (ints[i].n < 2 || v->ints[1] == ints[i].second),
+		    "%s", ints[i].type);
+		lora__vector__free_unpacked(v, &lora_pb_allocator);
+	}
+	static const struct {
+		const char *obj, *why;
+	} bad[] = {
+	    {"\"coordinateType\":\"FLOAT32\",\"base64\":\"@@@@\"", "not valid"},
+	    {"\"coordinateType\":\"FLOAT32\",\"base64\":\"AQID\"",
+	     "not a whole number"},
+	    {"\"coordinateType\":\"FLOAT32\",\"base64\":\"AADAfw==\"",
+	     "not a finite"},
+	    {"\"coordinateType\":\"FLOAT32\",\"base64\":\"AACAfw==\"",
+	     "not a finite"},
+	    {"\"coordinateType\":\"FLOAT32\",\"dimension\":3,"
+	     "\"base64\":\"AADAPwAAAMA=\"",
+	     "\"dimension\" says 3"},
+	    {"\"base64\":\"AAAAAAAA0D8=\",\"values\":[1]", "both"},
+	    {"\"base64\":12", "must be a string"},
+	    {"\"dimension\":\"2\",\"values\":[1,2]", "must be an integer"},
+	    {"\"dimension\":3,\"values\":[1,2]", "\"dimension\" says 3"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		msg[0] = 0;
+		ck_assert_int_eq(vector_b64(bad[i].obj, msg, &v), LORA_EPARAMS);
+		ck_assert_msg(strstr(msg, bad[i].why) != NULL, "%s: %s",
+		              bad[i].obj, msg);
+	}
+}
+END_TEST
+
 /* points leave as {"kind": "point", "srid", "crs", "x", "y"[, "z"]} */
 START_TEST(json_points)
 {
@@ -432,6 +522,7 @@ int main(void)
 	tcase_add_test(tc, value_dup_bounds_depth);
 	tcase_add_test(tc, json_params_bound_depth);
 	tcase_add_test(tc, json_vector_values_must_fit);
+	tcase_add_test(tc, json_vector_base64);
 	tcase_add_test(tc, json_points);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

@@ -4,7 +4,11 @@
 //
 // usage: node vector.js --leader HOST:PORT --hosts H1,H2,H3 --out FILE
 //          [--n 100000] [--seed 42] [--queries 200] [--batch 1000] [--inflight 1]
-//          [--data clustered|random] [--rel 1]
+//          [--data clustered|random] [--rel 1] [--vectors list|base64]
+// --vectors: how a row's vector travels in the /query body: a JSON list
+// of 128 numbers (list, the default), or a FLOAT32 vector parameter
+// {"kind":"vector","coordinateType":"FLOAT32","base64":...}, its
+// little-endian bytes in base64 (docs/node.md, "Values").
 // With --rel 1 the vectors are on relationships (FOR ()-[v:R]-(),
 // queryRelationships): each batch's relationships join one pair of 100
 // nodes :A.
@@ -26,7 +30,16 @@ const { Conn } = require("./httpc");
 
 const DIMS = 128;
 const o = C.args(process.argv.slice(2), { n: 100000, seed: 42, queries: 200, batch: 1000, inflight: 1,
-	data: "clustered", leader: "", hosts: "", out: "", rel: "0" });
+	data: "clustered", leader: "", hosts: "", out: "", rel: "0", vectors: "list" });
+if (!["list", "base64"].includes(o.vectors)) throw new Error(`--vectors ${o.vectors}: list or base64`);
+
+// a row's vector as the body carries it (--vectors)
+function wireVector(v) {
+	if (o.vectors === "list") return v;
+	const b = Buffer.alloc(4 * v.length);
+	for (let i = 0; i < v.length; i++) b.writeFloatLE(v[i], 4 * i);
+	return { kind: "vector", coordinateType: "FLOAT32", dimension: v.length, base64: b.toString("base64") };
+}
 const N = +o.n;
 const REL = o.rel === "1";
 
@@ -140,6 +153,7 @@ async function main() {
 			throw new Error(`index vec not ONLINE before the load: ${JSON.stringify(r.rows)}`);
 	}
 	res.batch = +o.batch;
+	res.vectors = o.vectors;
 	res.inflight = +o.inflight;
 	// --inflight connections to the leader, each sending its next batch
 	// as soon as the last one was answered (the batches are drawn in order)
@@ -154,7 +168,7 @@ async function main() {
 			const rows = [];
 			const a = Math.floor(nextRow / +o.batch) % 100;
 			for (const end = Math.min(N, nextRow + +o.batch); nextRow < end; nextRow++)
-				rows.push({ id: nextRow, emb: next() });
+				rows.push({ id: nextRow, emb: wireVector(next()) });
 			if (REL)
 				await query(w, "MATCH (a:A {k: $a}), (b:A {k: $b}) UNWIND $rows AS r " +
 					"CREATE (a)-[:R {id: r.id, emb: vector(r.emb, 128, FLOAT32)}]->(b)",
