@@ -10,8 +10,8 @@
 #
 # usage: tests/bench/bench_vector.sh [--n N] [--queries Q] [--data clustered|random]
 #        [--batch B (1000 vectors per statement)] [--inflight K (1 statement at a time)] [--rel 1]
-#        [--vectors list|base64 (how the vectors travel: JSON lists, the default,
-#        or FLOAT32 vector parameters in base64, docs/node.md "Values")]
+#        [--vectors base64|list (how the vectors travel: FLOAT32 vector
+#        parameters in base64, the default, or JSON lists; docs/node.md "Values")]
 # --rel 1: the vectors on relationships, a relationship vector index and
 # db.index.vector.queryRelationships.
 # Environment: BENCH_BUILD (release tree, default build/release), LORA_SEED
@@ -23,7 +23,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 scale=$root/tests/bench/scale
 build=${BENCH_BUILD:-$root/build/release}
 . "$root/deploy/lib.sh"
-n=100000 queries=200 data=clustered rel=0 seed=${LORA_SEED:-42} batch=1000 inflight=1 vectors=list
+n=100000 queries=200 data=clustered rel=0 seed=${LORA_SEED:-42} batch=1000 inflight=1 vectors=base64
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--n) n=$2 ;;
