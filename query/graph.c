@@ -279,8 +279,7 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
 	uint32_t nvec = 0;
 	struct sto_view *view = g_view(c);
 	if (view)
-		atomic_fetch_add_explicit(&loads_total, 1,
-		                          memory_order_relaxed);
+		c->g.loads++;
 	int rv = view
 	             ? sto_check(c,
 	                         sto_view_node_ex(view, id, STO_NODE_NO_VECTORS,
@@ -879,7 +878,7 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 		return 0;
 	if (rv)
 		qerr_sto(c, rv, "index seek");
-	atomic_fetch_add_explicit(&seeks_total, 1, memory_order_relaxed);
+	c->g.seeks++;
 	struct idvec raw = {0};
 	drain_raw(c, it, out, cache ? &raw : NULL);
 	if (cache)
@@ -1538,7 +1537,9 @@ void g_finish(struct qctx *c)
 void g_release(struct graph *g)
 {
 	atomic_fetch_add(&ops_total, g->ops);
-	g->ops = 0;
+	atomic_fetch_add(&seeks_total, g->seeks);
+	atomic_fetch_add(&loads_total, g->loads);
+	g->ops = g->seeks = g->loads = 0;
 	hm_free(&g->nodes);
 	hm_free(&g->edges);
 	hm_free(&g->created_adj);

@@ -603,6 +603,10 @@ struct graph {
 	/* cost accounting: node entries examined by scans, index seeks and
 	 * unique checks, stored and overlay alike */
 	uint64_t ops;
+	/* stored-index seeks and node records read from the view by this
+	 * statement: added to the process-wide totals (g_index_seeks_total,
+	 * g_loads_total) once, in g_release, not per row */
+	uint64_t seeks, loads;
 };
 
 void g_init(struct qctx *c);
