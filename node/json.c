@@ -274,8 +274,10 @@ static int vector_from_base64(const json_t *b64, int type, Lora__Vector *vec,
 	unsigned char *raw = lora_malloc(nbytes ? nbytes : 1);
 	if (raw == NULL)
 		return LORA_ENOMEM;
-	if (mbedtls_base64_decode(raw, nbytes ? nbytes : 1, &nbytes,
-	                          (const unsigned char *)s, slen) != 0) {
+	size_t got = 0;
+	if (mbedtls_base64_decode(raw, nbytes ? nbytes : 1, &got,
+	                          (const unsigned char *)s, slen) != 0 ||
+	    got != nbytes) {
 		lora_free(raw);
 		return lora_errf(LORA_EPARAMS, errmsg,
 		                 "vector \"base64\" is not valid base64");
