@@ -1205,6 +1205,14 @@ static struct scope *check_clause(struct qctx *c, struct clause *cl,
 				n->slots[sc_find(n, q->cols[i])] =
 				    q->colslots[i];
 			}
+		if (cl->txstatus) {
+			if (sc_find(n, cl->txstatus) >= 0)
+				qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+				        "VariableAlreadyBound: `%s` is already "
+				        "declared",
+				        cl->txstatus);
+			cl->txstatus_slot = sc_bind(c, n, cl->txstatus, K_ANY);
+		}
 		return n;
 	}
 	default:
@@ -1269,6 +1277,10 @@ static void check_intx(struct qctx *c, struct clause *cl)
 		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
 		        "InvalidArgumentType: OF n ROWS takes an integer "
 		        "literal or a parameter");
+	if (cl->txstatus && cl->txerr == QRY_TX_FAIL)
+		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+		        "InvalidClauseComposition: REPORT STATUS needs ON "
+		        "ERROR CONTINUE or ON ERROR BREAK");
 	c->intx = 1;
 }
 

@@ -20,6 +20,7 @@
 
 struct csv_src {
 	struct csv_src *next, **pprev; /* c->files */
+	uint64_t chunk_no;             /* c->chunk_no when it was opened */
 	FILE *f;
 	char name[CSV_URL_BYTES_MAX]; /* the URL, for messages */
 	char path[PATH_MAX];          /* its real path, for file() */
@@ -192,6 +193,7 @@ struct csv_src *load_open(struct qctx *c, struct val url, int headers,
 		s->next->pprev = &s->next;
 	s->pprev = &c->files;
 	c->files = s;
+	s->chunk_no = c->chunk_no;
 	snprintf(s->name, sizeof s->name, "%s", url.u.s->s);
 	snprintf(s->path, sizeof s->path, "%s", full);
 	csv_init(&s->r, term);
@@ -269,4 +271,15 @@ void load_close_all(struct qctx *c)
 {
 	while (c->files)
 		load_close(NULL, c->files);
+}
+
+void load_close_chunk(struct qctx *c, uint64_t chunk_no)
+{
+	struct csv_src *s = c->files;
+	while (s) {
+		struct csv_src *next = s->next;
+		if (s->chunk_no == chunk_no)
+			load_close(c, s);
+		s = next;
+	}
 }

@@ -2102,7 +2102,8 @@ static struct clause *merge_clause(struct parser *p, struct tok *t)
 	return c;
 }
 
-/* CALL { ... } IN TRANSACTIONS [OF n ROW|ROWS] [ON ERROR FAIL], after IN */
+/* CALL { ... } IN TRANSACTIONS [OF n ROW|ROWS]
+ * [ON ERROR CONTINUE|BREAK|FAIL] [REPORT STATUS AS var], after IN */
 static void in_transactions(struct parser *p, struct clause *c)
 {
 	expect_kw(p, "TRANSACTIONS");
@@ -2114,11 +2115,22 @@ static void in_transactions(struct parser *p, struct clause *c)
 	}
 	if (accept_kw(p, "ON")) {
 		expect_kw(p, "ERROR");
-		if (!is_kw(p, "FAIL"))
+		if (accept_kw(p, "CONTINUE"))
+			c->txerr = QRY_TX_CONTINUE;
+		else if (accept_kw(p, "BREAK"))
+			c->txerr = QRY_TX_BREAK;
+		else if (accept_kw(p, "FAIL"))
+			c->txerr = QRY_TX_FAIL;
+		else
 			perr(p, cur(p),
-			     "UnsupportedFeature: only ON ERROR FAIL is "
-			     "supported for IN TRANSACTIONS");
-		p->pos++;
+			     "UnsupportedFeature: ON ERROR takes CONTINUE, "
+			     "BREAK or FAIL in IN TRANSACTIONS (RETRY is not "
+			     "supported)");
+	}
+	if (accept_kw(p, "REPORT")) {
+		expect_kw(p, "STATUS");
+		expect_kw(p, "AS");
+		c->txstatus = ident(p);
 	}
 }
 

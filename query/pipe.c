@@ -89,6 +89,10 @@ struct op {
 	struct query *q;
 	struct op **kids;
 	size_t nkids, ki;
+	/* IN TRANSACTIONS: the chunk is being committed (an error now ends
+	 * the statement whatever ON ERROR says); a chunk failed under ON
+	 * ERROR BREAK (the rest of the input only gets null rows) */
+	int committing, broken;
 };
 
 /* ---- plumbing -------------------------------------------------------- */
@@ -899,6 +903,31 @@ static void intx_graph_reset(struct qctx *c)
 	c->g.recording = 1;
 }
 
+/* REPORT STATUS's map for the chunk running now (c->chunk_no), in the
+ * current arena: Neo4j's started, committed, transactionId (the chunk's
+ * number in the statement, or null when it did not start) and
+ * errorMessage (null unless it failed). Null when not asked for. */
+static struct val intx_status(struct qctx *c, struct op *o, int started,
+                              int committed, const char *why)
+{
+	if (!o->cl->txstatus)
+		return v_null();
+	struct val m = v_map(c, 4);
+	vmap_put(c, m.u.m, "started", v_bool(started));
+	vmap_put(c, m.u.m, "committed", v_bool(committed));
+	struct val id = v_null();
+	if (started) {
+		char s[32];
+		int n = snprintf(s, sizeof s, "%llu",
+		                 (unsigned long long)c->chunk_no);
+		id = v_str(c, s, (size_t)n);
+	}
+	vmap_put(c, m.u.m, "transactionId", id);
+	vmap_put(c, m.u.m, "errorMessage",
+	         why ? v_str(c, why, strlen(why)) : v_null());
+	return m;
+}
+
 /* The chunk's subquery in write mode (everything in o->tmp, as open_body
  * runs a write statement), then its batch committed, its result rows
  * copied into o->buf (held) and o->tmp given back. */
@@ -927,6 +956,7 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	if (b) {
 		q_check_batch_size(
 		    c, b, ": give IN TRANSACTIONS a smaller OF n ROWS");
+		o->committing = 1;
 		if (!c->commit_chunk)
 			qerr(c, LORA_EINVAL,
 			     "CALL { ... } IN TRANSACTIONS commits each chunk "
@@ -940,23 +970,80 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			     ce.message[0] ? ce.message : lora_strerror(rc));
 		LORA_ASSERT(nv != NULL);
 		c->view = nv;
+		/* committing stays set: the chunk is in, so an error
+		 * from here on must not report it rolled back */
 		g_seek_cache_moved(c, b, before);
 	}
 	c->tx_rows += in->n;
 	c->tx_chunks++;
 	ar_use(c, &o->held);
-	for (size_t i = 0; i < res.n; i++)
-		rows_push(c, &o->buf, row_copy_deep(c, res.r[i]));
+	struct val st = intx_status(c, o, 1, 1, NULL);
+	for (size_t i = 0; i < res.n; i++) {
+		struct val *r = row_copy_deep(c, res.r[i]);
+		if (o->cl->txstatus)
+			r[o->cl->txstatus_slot] = st;
+		rows_push(c, &o->buf, r);
+	}
 	ar_release(c, &o->tmp);
 	intx_graph_reset(c);
 }
 
-/* Runs one chunk; a failure names what committed before it. */
+/* Errors a chunk may fail with and the statement go on under ON ERROR
+ * CONTINUE or BREAK: those of the chunk's own data and writes. Limits of
+ * the statement as a whole (its time), of the node (memory, disk, the
+ * leader) and of the user's rights end it, as an error while committing
+ * does (its outcome may be unknown). */
+static int intx_recoverable(int code)
+{
+	switch (code) {
+	case LORA_EINVAL:
+	case LORA_ENOTFOUND:
+	case LORA_EEXIST:
+	case LORA_ESEMANTIC:
+	case LORA_EPARAMS:
+	case LORA_ECONSTRAINT:
+	case LORA_EVECTOR:
+	case LORA_ETYPE:
+	case LORA_EARITH:
+	case LORA_EMEMORY:
+	case LORA_ELIMIT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* The rows of a chunk that failed (why: its error) or, under BREAK, was
+ * not run (why NULL, started 0): each input row once, the subquery's
+ * columns null, the status if asked for. The chunk's writes and overlay
+ * are dropped and what it had open is closed; nothing was committed. */
+static void intx_null_rows(struct qctx *c, struct op *o, struct rows *in,
+                           int started, const char *why)
+{
+	struct query *q = o->cl->sub;
+	ar_use(c, &o->held);
+	struct val st = intx_status(c, o, started, 0, why);
+	for (size_t i = 0; i < in->n; i++) {
+		struct val *r = row_copy_deep(c, in->r[i]);
+		for (size_t k = 0; k < q->ncols; k++)
+			r[q->colslots[k]] = v_null();
+		if (o->cl->txstatus)
+			r[o->cl->txstatus_slot] = st;
+		rows_push(c, &o->buf, r);
+	}
+}
+
+/* Runs one chunk; a failure names what committed before it, or under ON
+ * ERROR CONTINUE | BREAK (a recoverable error, not while committing)
+ * rolls the chunk back and gives its rows with nulls. */
 static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 {
 	struct arena *was = c->cur;
 	jmp_buf outer;
 	memcpy(outer, c->jb, sizeof outer);
+	o->committing = 0;
+	c->chunk_no = (uint64_t)c->tx_started + 1;
+	c->tx_started++;
 	if (setjmp(c->jb)) {
 		memcpy(c->jb, outer, sizeof outer);
 		c->keep_all = 0;
@@ -968,6 +1055,32 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		char msg[LORA_ERRMSG_BYTES] = "";
 		if (c->err)
 			snprintf(msg, sizeof msg, "%s", c->err->message);
+		if (o->cl->txerr != QRY_TX_FAIL && !o->committing &&
+		    intx_recoverable(code)) {
+			/* what a raise left open in the chunk (graph.c,
+			 * vector.c, pipe.c hand it to the cursor) */
+			if (c->iter) {
+				sto_iter_free(c->iter);
+				c->iter = NULL;
+			}
+			lora_free(c->iter_groups);
+			c->iter_groups = NULL;
+			load_close_chunk(c, c->chunk_no);
+			intx_null_rows(c, o, in, 1, msg);
+			ar_release(c, &o->tmp);
+			intx_graph_reset(c);
+			if (c->err) {
+				c->err->code = 0;
+				c->err->message[0] = 0;
+				c->err->line = c->err->column = 0;
+			}
+			c->tx_failed++;
+			if (o->cl->txerr == QRY_TX_BREAK)
+				o->broken = 1;
+			c->chunk_no = 0;
+			c->cur = was;
+			return;
+		}
 		qerr(
 		    c, code,
 		    "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
@@ -978,6 +1091,7 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 	}
 	intx_body(c, o, in);
 	memcpy(c->jb, outer, sizeof outer);
+	c->chunk_no = 0;
 	c->cur = was;
 }
 
@@ -1007,8 +1121,11 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 			rows_push(c, &in, row_copy_deep(c, x));
 		}
 		o->filled = in.n < o->limit;
-		if (in.n)
+		if (in.n && o->broken) /* ON ERROR BREAK: not run */
+			intx_null_rows(c, o, &in, 0, NULL);
+		else if (in.n)
 			intx_chunk(c, o, &in);
+		ar_release(c, &o->tmp);
 	}
 	c->cur = was;
 	return r;

@@ -456,6 +456,8 @@ struct ddl {
 	struct expr *options;
 };
 
+enum { QRY_TX_FAIL, QRY_TX_CONTINUE, QRY_TX_BREAK };
+
 struct clause {
 	int kind;
 	uint32_t line, col;
@@ -493,6 +495,12 @@ struct clause {
 	 * top-level clause, the only place it is allowed */
 	int intx, intx_top;
 	struct expr *txrows;
+	/* ON ERROR: QRY_TX_FAIL (also when not given), QRY_TX_CONTINUE or
+	 * QRY_TX_BREAK; REPORT STATUS AS txstatus (NULL: none), bound by the
+	 * checker to txstatus_slot */
+	int txerr;
+	const char *txstatus;
+	int txstatus_slot;
 	/* CALL (a, b) { }, CALL (*) { }, CALL () { }: the variables the
 	 * subquery sees (scoped set; all when scope_all) */
 	int scoped, scope_all;
@@ -755,7 +763,10 @@ struct qctx {
 	uint64_t rand_state;
 	const char *import_dir; /* LOAD CSV's root; NULL: refused */
 	struct csv_src *files;  /* LOAD CSV files open now (load.c) */
-	struct lora_buf sbuf;   /* qbuf(): freed with the statement */
+	/* the IN TRANSACTIONS chunk running now, numbered from 1 in the
+	 * statement (0: none); a file opened in it carries that number */
+	uint64_t chunk_no;
+	struct lora_buf sbuf; /* qbuf(): freed with the statement */
 	/* CALL { } IN TRANSACTIONS (pipe.c): the statement has one (check.c
 	 * sets it), the request's commit callback, and what committed so far */
 	int intx;
@@ -767,6 +778,9 @@ struct qctx {
 	                    struct sto_view **new_view, struct qry_error *err);
 	void *commit_arg;
 	uint64_t tx_rows, tx_chunks;
+	/* IN TRANSACTIONS chunks run so far (their numbers: chunk_no) and
+	 * those that failed under ON ERROR CONTINUE | BREAK */
+	uint64_t tx_started, tx_failed;
 	size_t batch_bytes_max; /* query.h; 0: none */
 	/* graph.c's seek cache (IN TRANSACTIONS statements): the stored nodes
 	 * an equality seek found, by (label, key, integer or string value),
@@ -968,6 +982,9 @@ const char *load_name(struct csv_src *s);
 const char *load_path(struct csv_src *s);
 void load_close(struct qctx *c, struct csv_src *s);
 void load_close_all(struct qctx *c);
+/* closes the files opened in IN TRANSACTIONS chunk chunk_no (a chunk
+ * that failed under ON ERROR CONTINUE or BREAK) */
+void load_close_chunk(struct qctx *c, uint64_t chunk_no);
 
 /* vector.c */
 struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,

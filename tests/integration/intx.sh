@@ -2,7 +2,8 @@
 # CALL { ... } IN TRANSACTIONS through real nodes (127.0.67.1-3): 20,000
 # creations in chunks of 2,000 sent to a follower (forwarded to the
 # leader) land on every node with equal digests; a failing chunk leaves
-# the chunks before it and says so; a statement too big for one log entry
+# the chunks before it and says so, or under ON ERROR CONTINUE is rolled
+# back while the rest commit; a statement too big for one log entry
 # is refused with the way out; a LOAD CSV of 100,000 rows in
 # transactions prints rows/s; and a load sent to a follower that runs
 # past the 12 s forward wait still gets the leader's answer.
@@ -37,6 +38,16 @@ it_query "$L" '{"query":"UNWIND range(1, 30) AS i CALL { WITH i CREATE (:Q {v: 1
 it_check "a failing chunk says what committed" grep -q '20 input rows in 2 transactions committed' <<<"$IT_BODY"
 it_query "$L" '{"query":"MATCH (q:Q) RETURN count(q) AS c","format":"rowArrays","consistency":"linearizable"}'
 it_check "the chunks before it stay" grep -q '"rows":\[\[20\]\]' <<<"$IT_BODY"
+
+# ON ERROR CONTINUE through a follower: the failing chunk (rows 21-30) is
+# rolled back, the others commit, and REPORT STATUS says which
+it_query "$F" '{"query":"UNWIND range(1, 40) AS i CALL { WITH i CREATE (:QC {v: 10 / (i - 25)}) } IN TRANSACTIONS OF 10 ROWS ON ERROR CONTINUE REPORT STATUS AS s WITH s.transactionId AS tx, s.committed AS ok, count(*) AS n RETURN tx, ok, n ORDER BY tx","format":"rowArrays"}'
+it_check "ON ERROR CONTINUE via follower $F: chunk 3 failed, 1, 2 and 4 committed" grep -q '"rows":\[\["1",true,10\],\["2",true,10\],\["3",false,10\],\["4",true,10\]\]' <<<"$IT_BODY"
+BM=$(it_field bookmark)
+for id in 1 2 3; do
+	it_query "$id" '{"query":"MATCH (q:QC) RETURN count(q) AS c","format":"rowArrays","consistency":"bookmark","bookmark":"'"$BM"'"}'
+	it_check "node $id has the 30 QC nodes of the committed chunks" grep -q '"rows":\[\[30\]\]' <<<"$IT_BODY"
+done
 
 it_query "$L" '{"query":"CREATE (:Y) WITH 1 AS x CALL { CREATE (:X) } IN TRANSACTIONS"}'
 it_check "a write outside the subquery is refused" grep -q 'may write only inside' <<<"$IT_BODY"

@@ -25,6 +25,9 @@ struct commits {
 	struct sto_view *mine; /* the view the callback opened last */
 	const char *sneak;     /* run and applied after the first chunk, as
 	                        * another writer's statement would be */
+	int refuse_at;         /* the refuse_at-th commit (from 1) fails with
+	                        * LORA_EUNAVAILABLE, as a node that lost its
+	                        * leadership answers; 0: none */
 };
 
 static int run(const char *q, struct commits *k, char *out, size_t cap,
@@ -57,6 +60,11 @@ static int commit_cb(void *arg, const Lora__MutationBatch *b,
                      struct sto_view **nv, struct qry_error *err)
 {
 	struct commits *k = arg;
+	if (k->refuse_at && k->n + 1 == k->refuse_at) {
+		snprintf(err->message, sizeof err->message,
+		         "the chunk was not proposed (test)");
+		return err->code = LORA_EUNAVAILABLE;
+	}
 	int rc = sto_apply(st, ++applied, b, err->message);
 	if (rc)
 		return err->code = rc;
@@ -388,6 +396,129 @@ START_TEST(failing_chunk_keeps_earlier)
 }
 END_TEST
 
+/* ON ERROR CONTINUE: a chunk that fails is rolled back and the next one
+ * runs; its rows come out with the subquery's columns null */
+START_TEST(on_error_continue)
+{
+	struct commits k = {.label = "C"};
+	struct qry_error e;
+	char out[512];
+	ck_assert_int_eq(run("UNWIND [1, 2, 0, 5, 0] AS i CALL { WITH i "
+	                     "CREATE (:C {v: 10 / i}) } IN TRANSACTIONS OF 1 "
+	                     "ROW ON ERROR CONTINUE RETURN i",
+	                     &k, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1;2;0;5;0;");
+	ck_assert_int_eq(k.n, 3);
+	ck_assert_int_eq(count_label("C"), 3);
+	ck_assert_int_eq(run("MATCH (n:C) RETURN n.v ORDER BY n.v", NULL, out,
+	                     sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "2;5;10;");
+	/* with RETURN and REPORT STATUS: a failed chunk's rows are null and
+	 * its status says why; the chunk of two rows fails as a whole */
+	struct commits r = {.label = "C2"};
+	ck_assert_int_eq(
+	    run("UNWIND [1, 2, 0, 4, 5] AS i CALL { WITH i CREATE (n:C2 {v: "
+	        "20 / i}) RETURN n.v AS v } IN TRANSACTIONS OF 2 ROWS ON "
+	        "ERROR CONTINUE REPORT STATUS AS s RETURN i, v, s.started, "
+	        "s.committed, s.transactionId, s.errorMessage CONTAINS "
+	        "'zero' AS why",
+	        &r, out, sizeof out, &e),
+	    0);
+	ck_assert_str_eq(out, "1,20,true,true,1,null;"
+	                      "2,10,true,true,1,null;"
+	                      "0,null,true,false,2,true;"
+	                      "4,null,true,false,2,true;"
+	                      "5,4,true,true,3,null;");
+	ck_assert_int_eq(r.n, 2);
+	ck_assert_int_eq(count_label("C2"), 3);
+	/* a uniqueness violation is the chunk's own error too */
+	ck_assert_int_eq(run("CREATE CONSTRAINT cu FOR (u:CU) REQUIRE u.id IS "
+	                     "UNIQUE",
+	                     NULL, NULL, 0, &e),
+	                 0);
+	struct commits u = {.label = "CU"};
+	ck_assert_int_eq(run("UNWIND [1, 2, 1, 3] AS i CALL { WITH i CREATE "
+	                     "(:CU {id: i}) } IN TRANSACTIONS OF 1 ROW ON "
+	                     "ERROR CONTINUE REPORT STATUS AS s WITH i, s "
+	                     "WHERE NOT s.committed RETURN i, s.errorMessage "
+	                     "IS NOT NULL",
+	                     &u, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1,true;");
+	ck_assert_int_eq(count_label("CU"), 3);
+}
+END_TEST
+
+/* ON ERROR BREAK: after the failing chunk none runs; the rest of the
+ * input still comes out, with nulls and started = false */
+START_TEST(on_error_break)
+{
+	struct commits k = {.label = "B"};
+	struct qry_error e;
+	char out[512];
+	ck_assert_int_eq(
+	    run("UNWIND [1, 2, 0, 4, 5, 6] AS i CALL { WITH i CREATE (n:B "
+	        "{v: 12 / i}) RETURN n.v AS v } IN TRANSACTIONS OF 2 ROWS ON "
+	        "ERROR BREAK REPORT STATUS AS s RETURN i, v, s.started, "
+	        "s.committed, s.transactionId",
+	        &k, out, sizeof out, &e),
+	    0);
+	ck_assert_str_eq(out, "1,12,true,true,1;2,6,true,true,1;"
+	                      "0,null,true,false,2;4,null,true,false,2;"
+	                      "5,null,false,false,null;"
+	                      "6,null,false,false,null;");
+	ck_assert_int_eq(k.n, 1);
+	ck_assert_int_eq(count_label("B"), 2);
+}
+END_TEST
+
+/* What ON ERROR does not cover: a commit that fails (its outcome may be
+ * unknown), the statement's own time, errors of the input itself; and
+ * REPORT STATUS only goes with CONTINUE or BREAK */
+START_TEST(on_error_limits)
+{
+	struct qry_error e;
+	struct commits k = {.label = "LF", .refuse_at = 2};
+	int rc = run("UNWIND range(1, 5) AS i CALL { WITH i CREATE (:LF) } IN "
+	             "TRANSACTIONS OF 2 ROWS ON ERROR CONTINUE",
+	             &k, NULL, 0, &e);
+	ck_assert_int_eq(rc, LORA_EUNAVAILABLE);
+	ck_assert_msg(strstr(e.message, "2 input rows in 1 transactions"), "%s",
+	              e.message);
+	ck_assert_int_eq(count_label("LF"), 2);
+	/* an error in the input (not in a chunk) ends the statement */
+	struct commits in = {.label = "LF2"};
+	rc = run("UNWIND [1, 2, 0] AS i WITH 10 / i AS x CALL { WITH x CREATE "
+	         "(:LF2 {x: x}) } IN TRANSACTIONS OF 1 ROW ON ERROR CONTINUE",
+	         &in, NULL, 0, &e);
+	ck_assert_int_eq(rc, LORA_EARITH);
+	ck_assert_int_eq(count_label("LF2"), 2);
+	static const char *bad[] = {
+	    "UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN TRANSACTIONS "
+	    "REPORT STATUS AS s RETURN s",
+	    "UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN TRANSACTIONS ON "
+	    "ERROR FAIL REPORT STATUS AS s RETURN s",
+	    "UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN TRANSACTIONS ON "
+	    "ERROR CONTINUE REPORT STATUS AS i RETURN i",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct commits z = {0};
+		ck_assert_msg(run(bad[i], &z, NULL, 0, &e) == LORA_ESEMANTIC,
+		              "%s: %s", bad[i], e.message);
+		ck_assert_int_eq(z.n, 0);
+	}
+	ck_assert_ptr_nonnull(strstr(e.message, "VariableAlreadyBound"));
+	struct commits z = {0};
+	ck_assert_int_eq(run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
+	                     "TRANSACTIONS ON ERROR RETRY",
+	                     &z, NULL, 0, &e),
+	                 LORA_EPARSE);
+	ck_assert_msg(strstr(e.message, "RETRY"), "%s", e.message);
+}
+END_TEST
+
 START_TEST(subquery_rows)
 {
 	struct commits k = {0};
@@ -438,10 +569,11 @@ START_TEST(placement_errors)
 	    run("CALL { CREATE (:X) } IN TRANSACTIONS OF 5", &k, NULL, 0, &e),
 	    LORA_EPARSE);
 	ck_assert_int_eq(run("CALL { CREATE (:X) } IN TRANSACTIONS ON ERROR "
-	                     "CONTINUE",
+	                     "SKIP",
 	                     &k, NULL, 0, &e),
 	                 LORA_EPARSE);
-	ck_assert_msg(strstr(e.message, "ON ERROR FAIL"), "%s", e.message);
+	ck_assert_msg(strstr(e.message, "CONTINUE, BREAK or FAIL"), "%s",
+	              e.message);
 	ck_assert_int_eq(run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
 	                     "TRANSACTIONS OF 0 ROWS",
 	                     &k, NULL, 0, &e),
@@ -565,6 +697,34 @@ START_TEST(linenumber_per_row)
 	         NULL, out, sizeof out, &e);
 	ck_assert_msg(rc == 0, "%s", e.message);
 	ck_assert_str_eq(out, "7;");
+	/* a chunk that fails while its subquery reads a file (ON ERROR
+	 * CONTINUE): the file it opened is closed with it, and the next
+	 * chunk reads it again from the start */
+	imp_dir = imp;
+	struct commits c2 = {.label = "LC"};
+	rc = run("UNWIND [1, 0, 2] AS d CALL { WITH d LOAD CSV WITH HEADERS "
+	         "FROM 'file:///l.csv' AS r CREATE (:LC {v: toInteger(r.id) / "
+	         "d}) } IN TRANSACTIONS OF 1 ROW ON ERROR CONTINUE REPORT "
+	         "STATUS AS s RETURN d, s.committed",
+	         &c2, out, sizeof out, &e);
+	imp_dir = NULL;
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_str_eq(out, "1,true;0,false;2,true;");
+	ck_assert_int_eq(count_label("LC"), 14);
+	/* docs/cypher.md's example: the lines whose chunk failed */
+	imp_dir = imp;
+	struct commits c3 = {.label = "LD"};
+	rc = run("LOAD CSV WITH HEADERS FROM 'file:///l.csv' AS r CALL { "
+	         "WITH r CREATE (:LD {v: 10 / (toInteger(r.id) - 3)}) } IN "
+	         "TRANSACTIONS OF 1 ROW ON ERROR CONTINUE REPORT STATUS AS s "
+	         "WITH linenumber() AS line, s WHERE NOT s.committed RETURN "
+	         "line, s.errorMessage",
+	         &c3, out, sizeof out, &e);
+	imp_dir = NULL;
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_msg(strncmp(out, "4,", 2) == 0 && strstr(out, "zero"), "%s",
+	              out);
+	ck_assert_int_eq(count_label("LD"), 6);
 }
 END_TEST
 
@@ -581,6 +741,9 @@ int main(void)
 	tcase_add_test(t, seek_cache_follows_commits);
 	tcase_add_test(t, seek_cache_keeps_to_its_share);
 	tcase_add_test(t, failing_chunk_keeps_earlier);
+	tcase_add_test(t, on_error_continue);
+	tcase_add_test(t, on_error_break);
+	tcase_add_test(t, on_error_limits);
 	tcase_add_test(t, subquery_rows);
 	tcase_add_test(t, placement_errors);
 	tcase_add_test(t, memory_is_one_chunk);
