@@ -240,6 +240,17 @@ static int vector_coord(const json_t *x, int type, size_t i, void *arr,
 	return 0;
 }
 
+/* Hands vec the n coordinates arr of coordinate type `type` (taken). */
+static void vector_take_coords(Lora__Vector *vec, int type, void *arr, size_t n)
+{
+	if (type == 0)
+		vec->f64 = arr, vec->n_f64 = n;
+	else if (type == 1)
+		vec->f32 = arr, vec->n_f32 = n;
+	else
+		vec->ints = arr, vec->n_ints = n;
+}
+
 /* Bytes per coordinate of each coordinate type (coord_names' order). */
 static const size_t coord_bytes[] = {8, 4, 8, 4, 2, 1};
 
@@ -326,12 +337,7 @@ static int vector_from_base64(const json_t *b64, int type, Lora__Vector *vec,
 	}
 	lora_free(raw);
 	vec->dimension = (uint32_t)n;
-	if (type == 0)
-		vec->f64 = arr, vec->n_f64 = n;
-	else if (type == 1)
-		vec->f32 = arr, vec->n_f32 = n;
-	else
-		vec->ints = arr, vec->n_ints = n;
+	vector_take_coords(vec, type, arr, n);
 	return 0;
 }
 
@@ -400,12 +406,7 @@ static int vector_from_json(const json_t *j, Lora__Value *v, char *errmsg)
 		if (rc)
 			return lora_free(arr), rc;
 	}
-	if (type == 0)
-		vec->f64 = arr, vec->n_f64 = n;
-	else if (type == 1)
-		vec->f32 = arr, vec->n_f32 = n;
-	else
-		vec->ints = arr, vec->n_ints = n;
+	vector_take_coords(vec, type, arr, n);
 	return 0;
 }
 

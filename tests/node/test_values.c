@@ -313,17 +313,15 @@ START_TEST(json_params_bound_depth)
 }
 END_TEST
 
-static int vector_param(const char *type, const char *values, char *msg,
-                        Lora__Vector **out)
+/* The vector parameter {"kind": "vector", <obj>} through
+ * node_json_to_params: its code, and the vector in *out when it is 0. */
+static int vector_obj_param(const char *obj, char *msg, Lora__Vector **out)
 {
-	char s[256];
-	snprintf(s, sizeof s,
-	         "{\"v\":{\"kind\":\"vector\",\"coordinateType\":\"%s\","
-	         "\"values\":[%s]}}",
-	         type, values);
+	char s[512];
+	snprintf(s, sizeof s, "{\"v\":{\"kind\":\"vector\",%s}}", obj);
 	json_error_t je;
 	json_t *j = json_loads(s, 0, &je);
-	ck_assert_ptr_nonnull(j);
+	ck_assert_msg(j != NULL, "%s", s);
 	Lora__ValueMap *m = NULL;
 	int rc = node_json_to_params(j, &m, msg);
 	json_decref(j);
@@ -333,8 +331,19 @@ static int vector_param(const char *type, const char *values, char *msg,
 		m->entries[0]->value->vector_value = NULL;
 		m->entries[0]->value->kind_case = LORA__VALUE__KIND__NOT_SET;
 		lora__value_map__free_unpacked(m, &lora_pb_allocator);
+	} else {
+		ck_assert_ptr_null(m);
 	}
 	return rc;
+}
+
+static int vector_param(const char *type, const char *values, char *msg,
+                        Lora__Vector **out)
+{
+	char o[256];
+	snprintf(o, sizeof o, "\"coordinateType\":\"%s\",\"values\":[%s]", type,
+	         values);
+	return vector_obj_param(o, msg, out);
 }
 
 /* (int64_t) of 1e300 is undefined behaviour: it became INT64_MIN. */
@@ -381,43 +390,22 @@ END_TEST
 
 /* A vector parameter given as "base64": each coordinate's little-endian
  * bytes in turn, decoded exactly; anything else is LORA_EPARAMS. */
-static int vector_b64(const char *obj, char *msg, Lora__Vector **out)
-{
-	char s[512];
-	snprintf(s, sizeof s, "{\"v\":{\"kind\":\"vector\",%s}}", obj);
-	json_error_t je;
-	json_t *j = json_loads(s, 0, &je);
-	ck_assert_msg(j != NULL, "%s", s);
-	Lora__ValueMap *m = NULL;
-	int rc = node_json_to_params(j, &m, msg);
-	json_decref(j);
-	*out = NULL;
-	if (rc == 0) {
-		*out = m->entries[0]->value->vector_value;
-		m->entries[0]->value->vector_value = NULL;
-		m->entries[0]->value->kind_case = LORA__VALUE__KIND__NOT_SET;
-		lora__value_map__free_unpacked(m, &lora_pb_allocator);
-	} else {
-		ck_assert_ptr_null(m);
-	}
-	return rc;
-}
-
 START_TEST(json_vector_base64)
 {
 	char msg[LORA_ERRMSG_BYTES];
 	Lora__Vector *v;
 	/* FLOAT32 1.5, -2.0 */
 	ck_assert_int_eq(
-	    vector_b64("\"coordinateType\":\"FLOAT32\","
-	               "\"dimension\":2,\"base64\":\"AADAPwAAAMA=\"",
-	               msg, &v),
+	    vector_obj_param("\"coordinateType\":\"FLOAT32\","
+	                     "\"dimension\":2,\"base64\":\"AADAPwAAAMA=\"",
+	                     msg, &v),
 	    0);
 	ck_assert(v->coord_type == 1 && v->dimension == 2 && v->n_f32 == 2);
 	ck_assert(v->f32[0] == 1.5f && v->f32[1] == -2.0f);
 	lora__vector__free_unpacked(v, &lora_pb_allocator);
 	/* FLOAT64 (the default type) 0.25 */
-	ck_assert_int_eq(vector_b64("\"base64\":\"AAAAAAAA0D8=\"", msg, &v), 0);
+	ck_assert_int_eq(
+	    vector_obj_param("\"base64\":\"AAAAAAAA0D8=\"", msg, &v), 0);
 	ck_assert(v->coord_type == 0 && v->n_f64 == 1 && v->f64[0] == 0.25);
 	lora__vector__free_unpacked(v, &lora_pb_allocator);
 	/* narrow integers are sign-extended: INTEGER8 -1, 5; INTEGER16 -2,
@@ -435,7 +423,7 @@ START_TEST(json_vector_base64)
 		snprintf(o, sizeof o,
 		         "\"coordinateType\":\"%s\",\"base64\":\"%s\"",
 		         ints[i].type, ints[i].b64);
-		ck_assert_int_eq(vector_b64(o, msg, &v), 0);
+		ck_assert_int_eq(vector_obj_param(o, msg, &v), 0);
 		ck_assert_msg(
 		    v->n_ints == ints[i].n && v->ints[0] == ints[i].first &&
 		        (ints[i].n < 2 || v->ints[1] == ints[i].second),
@@ -462,7 +450,8 @@ START_TEST(json_vector_base64)
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		msg[0] = 0;
-		ck_assert_int_eq(vector_b64(bad[i].obj, msg, &v), LORA_EPARAMS);
+		ck_assert_int_eq(vector_obj_param(bad[i].obj, msg, &v),
+		                 LORA_EPARAMS);
 		ck_assert_msg(strstr(msg, bad[i].why) != NULL, "%s: %s",
 		              bad[i].obj, msg);
 	}
