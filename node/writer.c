@@ -661,6 +661,11 @@ struct intx {
 	struct sto_view *view; /* the statement's view, or NULL */
 	uint64_t deadline_ms;
 	uint64_t last_index; /* entry of the last chunk committed */
+	/* the chunk proposed and not yet waited for (intx_propose), its
+	 * entry and packed bytes (kept for keep_unresolved); 0: none */
+	uint64_t fly_index, fly_term;
+	uint8_t *fly_buf;
+	size_t fly_len;
 	/* the statement's request (its role bounds what a chunk may hold),
 	 * or NULL when the caller checked (txn.c) */
 	const struct node_exec_req *req;
@@ -756,6 +761,8 @@ static uint8_t *pack_batch(const Lora__MutationBatch *b, size_t *len,
  * until it is applied here (x->deadline_ms): 0 with *index. */
 static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
                         uint64_t *index_out, struct qry_error *err);
+static int propose_only(struct intx *x, uint8_t *buf, size_t len,
+                        uint64_t *index, uint64_t *term, struct qry_error *err);
 
 /* query.h's commit_chunk: propose b, wait until it is applied here, and
  * hand the statement a view that sees it (closing the one before). */
@@ -786,6 +793,68 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
 	return 0;
 }
 
+/* query.h's propose_chunk: b proposed in the writer's term, not waited
+ * for (the engine runs the next chunk meanwhile); intx_land waits. */
+static int intx_propose(void *arg, const Lora__MutationBatch *b,
+                        struct qry_error *err)
+{
+	struct intx *x = arg;
+	LORA_ASSERT(x->fly_index == 0);
+	if (x->req && node_batch_forbidden(x->req, b, err->message))
+		return err->code = LORA_EFORBIDDEN; /* DDL needs admin */
+	size_t len;
+	uint8_t *buf = pack_batch(b, &len, err);
+	if (buf == NULL)
+		return err->code;
+	uint64_t index = 0, term = 0;
+	if (propose_only(x, buf, len, &index, &term, err) != 0)
+		return err->code;
+	x->fly_index = index;
+	x->fly_term = term;
+	x->fly_buf = buf;
+	x->fly_len = len;
+	return 0;
+}
+
+/* Waits for the chunk intx_propose proposed: 0 when it was applied here
+ * (then x->last_index is its entry); else its fate is unknown and it is
+ * listed as pending (keep_unresolved), as propose_wait does. */
+static int intx_fly_wait(struct intx *x, struct qry_error *err)
+{
+	if (x->fly_index == 0)
+		return 0;
+	int rc = intx_wait(x, x->fly_index, x->fly_term, err);
+	if (rc != 0)
+		keep_unresolved(x->n->writer, x->fly_index, x->fly_term,
+		                x->fly_buf, x->fly_len);
+	else
+		x->last_index = x->fly_index;
+	lora_free(x->fly_buf);
+	x->fly_buf = NULL;
+	x->fly_index = x->fly_term = 0;
+	return err->code = rc;
+}
+
+/* query.h's wait_chunk: the chunk in flight applied here, and a view
+ * that sees it (closing the one before). */
+static int intx_land(void *arg, struct sto_view **nv, struct qry_error *err)
+{
+	struct intx *x = arg;
+	intx_let_go(x); /* the engine reads its old view no more */
+	if (intx_fly_wait(x, err) != 0)
+		return err->code;
+	x->st = node_store_acquire(x->n);
+	int vrc = sto_view_open(x->st, &x->view);
+	if (vrc != 0) {
+		node_store_release(x->n);
+		x->st = NULL;
+		return err->code = lora_errf(vrc, err->message,
+		                             "cannot open a read view");
+	}
+	*nv = x->view;
+	return 0;
+}
+
 int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
                        uint64_t *index, struct qry_error *err)
 {
@@ -796,17 +865,19 @@ int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
 	return buf ? propose_wait(&x, buf, len, index, err) : err->code;
 }
 
-static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
-                        uint64_t *index_out, struct qry_error *err)
+/* Proposes the packed batch buf in the writer's term: 0 with its entry,
+ * else buf is freed and err says why (nothing was proposed). */
+static int propose_only(struct intx *x, uint8_t *buf, size_t len,
+                        uint64_t *index, uint64_t *term, struct qry_error *err)
 {
 	struct node_writer *wr = x->n->writer;
 	pthread_mutex_lock(&wr->mu);
 	int full = wr->n_props >= NODE_PENDING_PROPOSALS_MAX;
 	pthread_mutex_unlock(&wr->mu);
-	uint64_t term = 0, index = 0, leader = 0;
+	uint64_t leader = 0;
 	int rc = full ? LORA_EUNAVAILABLE
-	              : node_raft_propose(x->n, buf, len, wr->term, &term,
-	                                  &index, &leader);
+	              : node_raft_propose(x->n, buf, len, wr->term, term, index,
+	                                  &leader);
 	if (rc) {
 		lora_free(buf);
 		return err->code = lora_errf(
@@ -815,6 +886,16 @@ static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
 		           full ? "too many writes waiting for the log"
 		                : lora_err_code(rc));
 	}
+	return 0;
+}
+
+static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
+                        uint64_t *index_out, struct qry_error *err)
+{
+	struct node_writer *wr = x->n->writer;
+	uint64_t term = 0, index = 0;
+	if (propose_only(x, buf, len, &index, &term, err) != 0)
+		return err->code;
 	if (intx_wait(x, index, term, err) != 0) {
 		/* its fate is unknown: listed as pending, so the next group
 		 * runs over it instead of reusing its ids */
@@ -905,6 +986,8 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	    .import_dir = import_dir,
 	    .batch_bytes_max = NODE_BATCH_BYTES_MAX,
 	    .commit_chunk = intx_commit,
+	    .propose_chunk = intx_propose,
+	    .wait_chunk = intx_land,
 	    .commit_arg = &x,
 	};
 	node_qry_limits(n, w->req, &q.limits);
@@ -919,6 +1002,13 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		rc = take_rows(w, c, &err);
 	qry_cursor_free(c);
 	intx_let_go(&x);
+	/* a statement that failed while a chunk was in flight (an error in
+	 * its input: the engine waits for it on a chunk's own error): that
+	 * chunk's fate, so that "committed" below is exact */
+	if (x.fly_index) {
+		struct qry_error fe = {0};
+		(void)intx_fly_wait(&x, &fe);
+	}
 	if (x.last_index)
 		index = x.last_index;
 	w->intx_committed = x.last_index != 0;

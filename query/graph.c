@@ -212,6 +212,13 @@ int g_defer_pending(struct qctx *c, const Lora__MutationBatch *const *b,
 	return 1;
 }
 
+void g_lay_pending(struct qctx *c, const Lora__MutationBatch *b)
+{
+	struct arena *was = ar_use(c, &c->g.ar);
+	g_apply_pending(c, b);
+	ar_use(c, was);
+}
+
 struct sto_view *g_view(struct qctx *c)
 {
 	if (c->g.pending_deferred && c->view) {

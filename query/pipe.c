@@ -901,6 +901,51 @@ static void intx_graph_reset(struct qctx *c)
 	ar_release(c, &c->g.ar);
 	g_init(c);
 	c->g.recording = 1;
+	/* the chunk in flight, which the view does not see yet, laid over it
+	 * in the cache's own arena (given back at the next reset) */
+	if (c->tx_fly)
+		g_lay_pending(c, c->tx_fly);
+}
+
+/* A copy of b that outlives the chunk's arenas (lora_pb_allocator): at
+ * most one log entry's worth, the batch size limit. */
+static Lora__MutationBatch *intx_batch_copy(struct qctx *c,
+                                            const Lora__MutationBatch *b)
+{
+	size_t len = lora__mutation_batch__get_packed_size(b);
+	uint8_t *buf = lora_malloc(len ? len : 1);
+	if (buf == NULL)
+		qerr(c, LORA_ENOMEM, "out of memory copying a chunk's batch");
+	lora__mutation_batch__pack(b, buf);
+	Lora__MutationBatch *cp =
+	    lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
+	lora_free(buf);
+	if (cp == NULL)
+		qerr(c, LORA_ENOMEM, "out of memory copying a chunk's batch");
+	return cp;
+}
+
+/* Waits for the chunk in flight (query.h's wait_chunk), if any: 0 when it
+ * was applied (the statement's view then sees it, its rows count as
+ * committed), else the error (err), the chunk's fate as err says. */
+static int intx_land(struct qctx *c, struct qry_error *err)
+{
+	Lora__MutationBatch *b = c->tx_fly;
+	if (b == NULL)
+		return 0;
+	struct sto_view *nv = NULL;
+	uint64_t before = c->view ? sto_view_applied_index(c->view) : 0;
+	int rc = c->wait_chunk(c->commit_arg, &nv, err);
+	c->tx_fly = NULL;
+	if (rc == 0) {
+		LORA_ASSERT(nv != NULL);
+		c->view = nv;
+		g_seek_cache_moved(c, b, before);
+		c->tx_rows += c->tx_fly_rows;
+		c->tx_chunks++;
+	}
+	lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+	return rc;
 }
 
 /* REPORT STATUS's map for the chunk running now (c->chunk_no), in the
@@ -953,14 +998,42 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	}
 	c->keep_all = 0;
 	c->eager = 0;
-	if (b) {
+	if (b)
 		q_check_batch_size(
 		    c, b, ": give IN TRANSACTIONS a smaller OF n ROWS");
-		o->committing = 1;
-		if (!c->commit_chunk)
+	/* the chunk's own work is done: an error from here on (a commit,
+	 * the rows it returns) is not one ON ERROR may roll back */
+	o->committing = 1;
+	if (b) {
+		if (!c->commit_chunk && !c->propose_chunk)
 			qerr(c, LORA_EINVAL,
 			     "CALL { ... } IN TRANSACTIONS commits each chunk "
 			     "through a database node; it cannot run here");
+	}
+	if (c->propose_chunk) {
+		/* pipelined: the chunk before this one committed while this
+		 * one ran; this one is proposed and commits while the next
+		 * runs over the view with it laid over (intx_graph_reset) */
+		struct qry_error ce = {0};
+		int rc = intx_land(c, &ce);
+		if (rc == 0 && b) {
+			Lora__MutationBatch *cp = intx_batch_copy(c, b);
+			rc = c->propose_chunk(c->commit_arg, b, &ce);
+			if (rc == 0) {
+				c->tx_fly = cp;
+				c->tx_fly_rows = in->n;
+			} else {
+				lora__mutation_batch__free_unpacked(
+				    cp, &lora_pb_allocator);
+			}
+		} else if (rc == 0) { /* wrote nothing: nothing to commit */
+			c->tx_rows += in->n;
+			c->tx_chunks++;
+		}
+		if (rc)
+			qerr(c, rc, "%s",
+			     ce.message[0] ? ce.message : lora_strerror(rc));
+	} else if (b) {
 		struct sto_view *nv = NULL;
 		struct qry_error ce = {0};
 		uint64_t before = c->view ? sto_view_applied_index(c->view) : 0;
@@ -973,9 +1046,12 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 		/* committing stays set: the chunk is in, so an error
 		 * from here on must not report it rolled back */
 		g_seek_cache_moved(c, b, before);
+		c->tx_rows += in->n;
+		c->tx_chunks++;
+	} else {
+		c->tx_rows += in->n; /* wrote nothing: nothing to commit */
+		c->tx_chunks++;
 	}
-	c->tx_rows += in->n;
-	c->tx_chunks++;
 	ar_use(c, &o->held);
 	struct val st = intx_status(c, o, 1, 1, NULL);
 	for (size_t i = 0; i < res.n; i++) {
@@ -989,10 +1065,13 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 }
 
 /* Errors a chunk may fail with and the statement go on under ON ERROR
- * CONTINUE or BREAK: those of the chunk's own data and writes. Limits of
- * the statement as a whole (its time), of the node (memory, disk, the
- * leader) and of the user's rights end it, as an error while committing
- * does (its outcome may be unknown). */
+ * CONTINUE or BREAK: those of the chunk's own data and writes, and its
+ * own limits (mutations, entry size, path expansions: counted per chunk).
+ * A missing parameter (every chunk would fail), memory (the statement's
+ * or the node's: rolling writes back to make room would lose them
+ * silently), the statement's time, the node's disk or leader and the
+ * user's rights end it, as an error while committing does (its outcome
+ * may be unknown). */
 static int intx_recoverable(int code)
 {
 	switch (code) {
@@ -1000,12 +1079,10 @@ static int intx_recoverable(int code)
 	case LORA_ENOTFOUND:
 	case LORA_EEXIST:
 	case LORA_ESEMANTIC:
-	case LORA_EPARAMS:
 	case LORA_ECONSTRAINT:
 	case LORA_EVECTOR:
 	case LORA_ETYPE:
 	case LORA_EARITH:
-	case LORA_EMEMORY:
 	case LORA_ELIMIT:
 		return 1;
 	default:
@@ -1036,6 +1113,25 @@ static void intx_null_rows(struct qctx *c, struct op *o, struct rows *in,
 /* Runs one chunk; a failure names what committed before it, or under ON
  * ERROR CONTINUE | BREAK (a recoverable error, not while committing)
  * rolls the chunk back and gives its rows with nulls. */
+/* What a raise inside a chunk left open (graph.c, vector.c and pipe.c
+ * hand it to the cursor, which closes it at the statement's end), closed
+ * now: the statement goes on. */
+static void intx_close_open(struct qctx *c)
+{
+	if (c->iter) {
+		sto_iter_free(c->iter);
+		c->iter = NULL;
+	}
+	lora_free(c->iter_groups);
+	c->iter_groups = NULL;
+	load_close_chunk(c, c->chunk_no);
+	if (c->err) {
+		c->err->code = 0;
+		c->err->message[0] = 0;
+		c->err->line = c->err->column = 0;
+	}
+}
+
 static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 {
 	struct arena *was = c->cur;
@@ -1045,35 +1141,34 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 	c->chunk_no = (uint64_t)c->tx_started + 1;
 	c->tx_started++;
 	if (setjmp(c->jb)) {
-		memcpy(c->jb, outer, sizeof outer);
 		c->keep_all = 0;
 		c->eager = 0;
 		c->in_chunk = 0;
 		c->cur = was;
+		memcpy(c->jb, outer, sizeof outer);
 		int code =
 		    c->err && c->err->code ? c->err->code : LORA_EINTERNAL;
 		char msg[LORA_ERRMSG_BYTES] = "";
 		if (c->err)
 			snprintf(msg, sizeof msg, "%s", c->err->message);
-		if (o->cl->txerr != QRY_TX_FAIL && !o->committing &&
-		    intx_recoverable(code)) {
-			/* what a raise left open in the chunk (graph.c,
-			 * vector.c, pipe.c hand it to the cursor) */
-			if (c->iter) {
-				sto_iter_free(c->iter);
-				c->iter = NULL;
-			}
-			lora_free(c->iter_groups);
-			c->iter_groups = NULL;
-			load_close_chunk(c, c->chunk_no);
+		int recover = o->cl->txerr != QRY_TX_FAIL && !o->committing &&
+		              intx_recoverable(code);
+		if (!recover && c->tx_fly) {
+			/* the chunk before this one, proposed: its fate,
+			 * so that the count of what committed is exact */
+			struct qry_error fe = {0};
+			if (intx_land(c, &fe) != 0)
+				snprintf(msg + strlen(msg),
+				         sizeof msg - strlen(msg),
+				         " (and the transaction before it did "
+				         "not commit: %.200s)",
+				         fe.message);
+		}
+		if (recover) {
+			intx_close_open(c);
 			intx_null_rows(c, o, in, 1, msg);
 			ar_release(c, &o->tmp);
 			intx_graph_reset(c);
-			if (c->err) {
-				c->err->code = 0;
-				c->err->message[0] = 0;
-				c->err->line = c->err->column = 0;
-			}
 			c->tx_failed++;
 			if (o->cl->txerr == QRY_TX_BREAK)
 				o->broken = 1;
@@ -1089,6 +1184,7 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		    msg, (unsigned long long)c->tx_rows,
 		    (unsigned long long)c->tx_chunks);
 	}
+	c->expansions = 0; /* path_expansions_max holds per chunk */
 	intx_body(c, o, in);
 	memcpy(c->jb, outer, sizeof outer);
 	c->chunk_no = 0;
@@ -1126,6 +1222,21 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 		else if (in.n)
 			intx_chunk(c, o, &in);
 		ar_release(c, &o->tmp);
+		if (o->filled && c->tx_fly) { /* the last chunk in */
+			struct qry_error ce = {0};
+			int rc = intx_land(c, &ce);
+			if (rc)
+				qerr(c, rc,
+				     "%s (CALL { ... } IN TRANSACTIONS: %llu "
+				     "input rows in %llu transactions "
+				     "committed before the failing one; they "
+				     "stay committed)",
+				     ce.message[0] ? ce.message
+				                   : lora_strerror(rc),
+				     (unsigned long long)c->tx_rows,
+				     (unsigned long long)c->tx_chunks);
+			intx_graph_reset(c);
+		}
 	}
 	c->cur = was;
 	return r;

@@ -619,6 +619,8 @@ struct graph {
 
 void g_init(struct qctx *c);
 void g_apply_pending(struct qctx *c, const Lora__MutationBatch *b);
+/* g_apply_pending in the graph cache's own arena (c->g.ar) */
+void g_lay_pending(struct qctx *c, const Lora__MutationBatch *b);
 /* Instead of laying the pending batches over the view, only moves the id
  * counters past them; 0 (nothing done) when they change the index
  * catalogue. A statement that then reads the stored graph (g_view) is
@@ -776,7 +778,16 @@ struct qctx {
 	int in_chunk;
 	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
 	                    struct sto_view **new_view, struct qry_error *err);
+	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
+	                     struct qry_error *err);
+	int (*wait_chunk)(void *arg, struct sto_view **new_view,
+	                  struct qry_error *err);
 	void *commit_arg;
+	/* the chunk proposed and not yet applied (query.h's propose_chunk):
+	 * its batch (a copy, lora_pb_allocator), laid over the view for the
+	 * chunk that runs meanwhile, and its input rows; NULL: none */
+	Lora__MutationBatch *tx_fly;
+	uint64_t tx_fly_rows;
 	uint64_t tx_rows, tx_chunks;
 	/* IN TRANSACTIONS chunks run so far (their numbers: chunk_no) and
 	 * those that failed under ON ERROR CONTINUE | BREAK */

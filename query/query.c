@@ -558,6 +558,10 @@ static void open_intx(struct qry_cursor *cur, const struct qry_request *req,
 		     "CALL { ... } IN TRANSACTIONS over pending batches: the "
 		     "caller must wait until they are applied");
 	c->commit_chunk = req->commit_chunk;
+	if (req->propose_chunk && req->wait_chunk) {
+		c->propose_chunk = req->propose_chunk;
+		c->wait_chunk = req->wait_chunk;
+	}
 	c->commit_arg = req->commit_arg;
 	c->timing = mode == QRY_PROFILE;
 	c->g.recording = 1;
@@ -689,6 +693,9 @@ static void cursor_teardown(struct qry_cursor *cur)
 		sto_iter_free(c->iter);
 	lora_free(c->iter_groups);
 	load_close_all(c);
+	if (c->tx_fly) /* the caller waits for its chunk (query.h) */
+		lora__mutation_batch__free_unpacked(c->tx_fly,
+		                                    &lora_pb_allocator);
 	lora_buf_free(&c->sbuf);
 	g_seek_cache_free(c);
 	g_release(&c->g);

@@ -159,6 +159,24 @@ struct qry_request {
 	size_t batch_bytes_max;
 	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
 	                    struct sto_view **new_view, struct qry_error *err);
+	/*
+	 * Optional, both or neither (then commit_chunk is not called): the
+	 * next chunk runs while one commits. propose_chunk makes b (borrowed
+	 * for the call) durable without waiting for it (proposes it) and
+	 * returns 0, or an error as commit_chunk; wait_chunk then waits until
+	 * that chunk is applied and returns 0 with a view that sees it in
+	 * *new_view, or an error (err says whether it may still commit). The
+	 * engine calls wait_chunk once after each successful propose_chunk,
+	 * before the next propose_chunk, and reads its current view (which
+	 * does not see the chunk: the engine lays the chunk's batch over it)
+	 * until it calls wait_chunk, from which moment the callback may
+	 * close it. A statement that fails for another reason may end
+	 * without calling wait_chunk: the caller then waits for the chunk.
+	 */
+	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
+	                     struct qry_error *err);
+	int (*wait_chunk)(void *arg, struct sto_view **new_view,
+	                  struct qry_error *err);
 	void *commit_arg;
 };
 
