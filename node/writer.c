@@ -655,6 +655,10 @@ static void exec_group(struct lnode *n, struct wreq **ws, size_t cnt)
 
 /* One statement's chunks. The store is held while a view is open, and
  * given back around each proposal (never held across a raft call). */
+/* How long past the statement's deadline an IN TRANSACTIONS chunk that
+ * was proposed is waited for (intx_fly_wait). */
+#define NODE_INTX_LAND_GRACE_MS 5000
+
 struct intx {
 	struct lnode *n;
 	struct sto_store *st;  /* held, or NULL */
@@ -795,8 +799,11 @@ static int intx_commit(void *arg, const Lora__MutationBatch *b,
 
 /* query.h's propose_chunk: b proposed in the writer's term, not waited
  * for (the engine runs the next chunk meanwhile); intx_land waits. */
+static int intx_open_view(struct intx *x, struct sto_view **nv,
+                          struct qry_error *err);
+
 static int intx_propose(void *arg, const Lora__MutationBatch *b,
-                        struct qry_error *err)
+                        struct sto_view **nv, struct qry_error *err)
 {
 	struct intx *x = arg;
 	LORA_ASSERT(x->fly_index == 0);
@@ -806,6 +813,9 @@ static int intx_propose(void *arg, const Lora__MutationBatch *b,
 	uint8_t *buf = pack_batch(b, &len, err);
 	if (buf == NULL)
 		return err->code;
+	/* never call into Raft holding the store: a snapshot install
+	 * waits for it on the raft loop */
+	intx_let_go(x);
 	uint64_t index = 0, term = 0;
 	if (propose_only(x, buf, len, &index, &term, err) != 0)
 		return err->code;
@@ -813,6 +823,31 @@ static int intx_propose(void *arg, const Lora__MutationBatch *b,
 	x->fly_term = term;
 	x->fly_buf = buf;
 	x->fly_len = len;
+	if (intx_open_view(x, nv, err) != 0) {
+		char why[LORA_ERRMSG_BYTES];
+		snprintf(why, sizeof why, "%s", err->message);
+		return err->code = lora_errf(
+		           LORA_EUNKNOWN_OUTCOME, err->message,
+		           "the chunk was proposed, but no view could be "
+		           "opened after it: %.200s",
+		           why);
+	}
+	return 0;
+}
+
+/* A new view of the store for the statement (x->st, x->view). */
+static int intx_open_view(struct intx *x, struct sto_view **nv,
+                          struct qry_error *err)
+{
+	x->st = node_store_acquire(x->n);
+	int vrc = sto_view_open(x->st, &x->view);
+	if (vrc != 0) {
+		node_store_release(x->n);
+		x->st = NULL;
+		return err->code = lora_errf(vrc, err->message,
+		                             "cannot open a read view");
+	}
+	*nv = x->view;
 	return 0;
 }
 
@@ -823,6 +858,12 @@ static int intx_fly_wait(struct intx *x, struct qry_error *err)
 {
 	if (x->fly_index == 0)
 		return 0;
+	/* a chunk already proposed gets NODE_INTX_LAND_GRACE_MS past the
+	 * statement's deadline to be applied, so that a statement that ran
+	 * out of time still knows whether it committed */
+	uint64_t grace = lora_now_ms() + NODE_INTX_LAND_GRACE_MS;
+	if (x->deadline_ms < grace)
+		x->deadline_ms = grace;
 	int rc = intx_wait(x, x->fly_index, x->fly_term, err);
 	if (rc != 0)
 		keep_unresolved(x->n->writer, x->fly_index, x->fly_term,
@@ -843,16 +884,7 @@ static int intx_land(void *arg, struct sto_view **nv, struct qry_error *err)
 	intx_let_go(x); /* the engine reads its old view no more */
 	if (intx_fly_wait(x, err) != 0)
 		return err->code;
-	x->st = node_store_acquire(x->n);
-	int vrc = sto_view_open(x->st, &x->view);
-	if (vrc != 0) {
-		node_store_release(x->n);
-		x->st = NULL;
-		return err->code = lora_errf(vrc, err->message,
-		                             "cannot open a read view");
-	}
-	*nv = x->view;
-	return 0;
+	return intx_open_view(x, nv, err);
 }
 
 int node_writer_commit(struct lnode *n, const Lora__MutationBatch *b,
@@ -1007,7 +1039,19 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	 * chunk's fate, so that "committed" below is exact */
 	if (x.fly_index) {
 		struct qry_error fe = {0};
-		(void)intx_fly_wait(&x, &fe);
+		if (intx_fly_wait(&x, &fe) != 0 && rc != 0 &&
+		    w->resp->error == NULL) {
+			/* it may still commit: the answer must not say
+			 * "not executed" */
+			char msg[LORA_ERRMSG_BYTES];
+			snprintf(msg, sizeof msg,
+			         "%.300s (and a transaction of the statement "
+			         "was in flight with no known outcome: it may "
+			         "still commit)",
+			         err.code ? err.message : lora_strerror(rc));
+			rc = err.code = LORA_EUNKNOWN_OUTCOME;
+			snprintf(err.message, sizeof err.message, "%s", msg);
+		}
 	}
 	if (x.last_index)
 		index = x.last_index;

@@ -903,7 +903,7 @@ static void intx_graph_reset(struct qctx *c)
 	c->g.recording = 1;
 	/* the chunk in flight, which the view does not see yet, laid over it
 	 * in the cache's own arena (given back at the next reset) */
-	if (c->tx_fly)
+	if (c->tx_fly && !c->tx_fly_in_view)
 		g_lay_pending(c, c->tx_fly);
 }
 
@@ -913,6 +913,9 @@ static Lora__MutationBatch *intx_batch_copy(struct qctx *c,
                                             const Lora__MutationBatch *b)
 {
 	size_t len = lora__mutation_batch__get_packed_size(b);
+	/* charged as twice its packed size until it lands (intx_land) */
+	mem_charge(c, 2 * len);
+	c->tx_fly_bytes += 2 * len;
 	uint8_t *buf = lora_malloc(len ? len : 1);
 	if (buf == NULL)
 		qerr(c, LORA_ENOMEM, "out of memory copying a chunk's batch");
@@ -940,12 +943,29 @@ static int intx_land(struct qctx *c, struct qry_error *err)
 	if (rc == 0) {
 		LORA_ASSERT(nv != NULL);
 		c->view = nv;
-		g_seek_cache_moved(c, b, before);
+		if (!c->tx_fly_in_view)
+			g_seek_cache_moved(c, b, before);
+		else if (sto_view_applied_index(nv) != before)
+			g_seek_cache_free(c); /* moved by something else */
 		c->tx_rows += c->tx_fly_rows;
 		c->tx_chunks++;
 	}
+	c->tx_fly_in_view = 0;
+	mem_uncharge(c, c->tx_fly_bytes);
+	c->tx_fly_bytes = 0;
 	lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
 	return rc;
+}
+
+/* Whether b holds more than graph data (index DDL, users): such a chunk
+ * is waited for at once, not laid over the view (g_apply_pending lays
+ * graph data only). */
+static int intx_batch_has_ddl(const Lora__MutationBatch *b)
+{
+	for (size_t i = 0; i < b->n_mutations; i++)
+		if (b->mutations[i]->op_case > LORA__MUTATION__OP_REMOVE_VECTOR)
+			return 1;
+	return 0;
 }
 
 /* REPORT STATUS's map for the chunk running now (c->chunk_no), in the
@@ -1018,11 +1038,29 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 		int rc = intx_land(c, &ce);
 		if (rc == 0 && b) {
 			Lora__MutationBatch *cp = intx_batch_copy(c, b);
-			rc = c->propose_chunk(c->commit_arg, b, &ce);
+			struct sto_view *nv = NULL;
+			uint64_t before =
+			    c->view ? sto_view_applied_index(c->view) : 0;
+			/* the node gives its view (and store) back while it
+			 * proposes, and hands a new one: it may see the chunk
+			 * already (applied that fast), else the next chunk
+			 * lays it over */
+			c->tx_fly = cp;
+			c->tx_fly_rows = in->n;
+			rc = c->propose_chunk(c->commit_arg, b, &nv, &ce);
 			if (rc == 0) {
-				c->tx_fly = cp;
-				c->tx_fly_rows = in->n;
+				LORA_ASSERT(nv != NULL);
+				c->view = nv;
+				if (sto_view_applied_index(nv) != before) {
+					c->tx_fly_in_view = 1;
+					g_seek_cache_moved(c, cp, before);
+				}
+				if (intx_batch_has_ddl(cp))
+					rc = intx_land(c, &ce);
 			} else {
+				c->tx_fly = NULL;
+				mem_uncharge(c, c->tx_fly_bytes);
+				c->tx_fly_bytes = 0;
 				lora__mutation_batch__free_unpacked(
 				    cp, &lora_pb_allocator);
 			}
@@ -1140,11 +1178,15 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 	o->committing = 0;
 	c->chunk_no = (uint64_t)c->tx_started + 1;
 	c->tx_started++;
+	/* path_expansions_max holds per chunk: the outer query's count is
+	 * kept aside while the chunk runs */
+	uint64_t outer_expansions = c->expansions;
 	if (setjmp(c->jb)) {
 		c->keep_all = 0;
 		c->eager = 0;
 		c->in_chunk = 0;
 		c->cur = was;
+		c->expansions = outer_expansions;
 		memcpy(c->jb, outer, sizeof outer);
 		int code =
 		    c->err && c->err->code ? c->err->code : LORA_EINTERNAL;
@@ -1153,19 +1195,31 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 			snprintf(msg, sizeof msg, "%s", c->err->message);
 		int recover = o->cl->txerr != QRY_TX_FAIL && !o->committing &&
 		              intx_recoverable(code);
+		/* iterators a raise left open go before any wait below:
+		 * landing a chunk closes the view they read */
+		intx_close_open(c);
 		if (!recover && c->tx_fly) {
 			/* the chunk before this one, proposed: its fate,
 			 * so that the count of what committed is exact */
 			struct qry_error fe = {0};
-			if (intx_land(c, &fe) != 0)
+			int lrc = intx_land(c, &fe);
+			if (lrc == LORA_EUNKNOWN_OUTCOME) {
+				code = lrc;
+				snprintf(msg + strlen(msg),
+				         sizeof msg - strlen(msg),
+				         " (and the transaction before it, "
+				         "proposed, has no known outcome: it "
+				         "may still commit: %.160s)",
+				         fe.message);
+			} else if (lrc) {
 				snprintf(msg + strlen(msg),
 				         sizeof msg - strlen(msg),
 				         " (and the transaction before it did "
 				         "not commit: %.200s)",
 				         fe.message);
+			}
 		}
 		if (recover) {
-			intx_close_open(c);
 			intx_null_rows(c, o, in, 1, msg);
 			ar_release(c, &o->tmp);
 			intx_graph_reset(c);
@@ -1184,8 +1238,9 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		    msg, (unsigned long long)c->tx_rows,
 		    (unsigned long long)c->tx_chunks);
 	}
-	c->expansions = 0; /* path_expansions_max holds per chunk */
+	c->expansions = 0;
 	intx_body(c, o, in);
+	c->expansions = outer_expansions;
 	memcpy(c->jb, outer, sizeof outer);
 	c->chunk_no = 0;
 	c->cur = was;

@@ -779,7 +779,7 @@ struct qctx {
 	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
 	                    struct sto_view **new_view, struct qry_error *err);
 	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
-	                     struct qry_error *err);
+	                     struct sto_view **new_view, struct qry_error *err);
 	int (*wait_chunk)(void *arg, struct sto_view **new_view,
 	                  struct qry_error *err);
 	void *commit_arg;
@@ -788,6 +788,8 @@ struct qctx {
 	 * chunk that runs meanwhile, and its input rows; NULL: none */
 	Lora__MutationBatch *tx_fly;
 	uint64_t tx_fly_rows;
+	int tx_fly_in_view;  /* the view already sees it: not laid over */
+	size_t tx_fly_bytes; /* what its copy is charged */
 	uint64_t tx_rows, tx_chunks;
 	/* IN TRANSACTIONS chunks run so far (their numbers: chunk_no) and
 	 * those that failed under ON ERROR CONTINUE | BREAK */

@@ -163,18 +163,22 @@ struct qry_request {
 	 * Optional, both or neither (then commit_chunk is not called): the
 	 * next chunk runs while one commits. propose_chunk makes b (borrowed
 	 * for the call) durable without waiting for it (proposes it) and
-	 * returns 0, or an error as commit_chunk; wait_chunk then waits until
-	 * that chunk is applied and returns 0 with a view that sees it in
-	 * *new_view, or an error (err says whether it may still commit). The
-	 * engine calls wait_chunk once after each successful propose_chunk,
-	 * before the next propose_chunk, and reads its current view (which
-	 * does not see the chunk: the engine lays the chunk's batch over it)
-	 * until it calls wait_chunk, from which moment the callback may
-	 * close it. A statement that fails for another reason may end
-	 * without calling wait_chunk: the caller then waits for the chunk.
+	 * returns 0 with a new view in *new_view, or an error as
+	 * commit_chunk. Views as for commit_chunk: the callback may close
+	 * the engine's view from the call on (a node gives its store back
+	 * while it proposes, since a call into Raft must never hold it),
+	 * and the new one may or may not see the chunk yet (the engine
+	 * compares applied indexes and lays the chunk's batch over a view
+	 * that does not). wait_chunk then waits until that chunk is applied
+	 * and returns 0 with a view that sees it in *new_view, or an error
+	 * (LORA_EUNKNOWN_OUTCOME: it may still commit). The engine calls
+	 * wait_chunk once after each successful propose_chunk, before the
+	 * next propose_chunk. A statement that fails for another reason may
+	 * end without calling wait_chunk: the caller then waits for the
+	 * chunk.
 	 */
 	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
-	                     struct qry_error *err);
+	                     struct sto_view **new_view, struct qry_error *err);
 	int (*wait_chunk)(void *arg, struct sto_view **new_view,
 	                  struct qry_error *err);
 	void *commit_arg;
