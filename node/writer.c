@@ -803,7 +803,8 @@ static int intx_open_view(struct intx *x, struct sto_view **nv,
                           struct qry_error *err);
 
 static int intx_propose(void *arg, const Lora__MutationBatch *b,
-                        struct sto_view **nv, struct qry_error *err)
+                        struct sto_view **nv, int *applied,
+                        struct qry_error *err)
 {
 	struct intx *x = arg;
 	LORA_ASSERT(x->fly_index == 0);
@@ -823,7 +824,10 @@ static int intx_propose(void *arg, const Lora__MutationBatch *b,
 	x->fly_term = term;
 	x->fly_buf = buf;
 	x->fly_len = len;
-	if (intx_open_view(x, nv, err) != 0) {
+	*applied = 0;
+	if (intx_open_view(x, nv, err) == 0) {
+		*applied = sto_view_applied_index(*nv) >= index;
+	} else {
 		char why[LORA_ERRMSG_BYTES];
 		snprintf(why, sizeof why, "%s", err->message);
 		return err->code = lora_errf(

@@ -1047,13 +1047,19 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			 * lays it over */
 			c->tx_fly = cp;
 			c->tx_fly_rows = in->n;
-			rc = c->propose_chunk(c->commit_arg, b, &nv, &ce);
+			int seen = 0;
+			rc =
+			    c->propose_chunk(c->commit_arg, b, &nv, &seen, &ce);
 			if (rc == 0) {
 				LORA_ASSERT(nv != NULL);
 				c->view = nv;
-				if (sto_view_applied_index(nv) != before) {
+				if (seen) {
 					c->tx_fly_in_view = 1;
 					g_seek_cache_moved(c, cp, before);
+				} else if (sto_view_applied_index(nv) !=
+				           before) {
+					g_seek_cache_free(
+					    c); /* other entries */
 				}
 				if (intx_batch_has_ddl(cp))
 					rc = intx_land(c, &ce);

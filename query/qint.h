@@ -779,7 +779,8 @@ struct qctx {
 	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
 	                    struct sto_view **new_view, struct qry_error *err);
 	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
-	                     struct sto_view **new_view, struct qry_error *err);
+	                     struct sto_view **new_view, int *applied,
+	                     struct qry_error *err);
 	int (*wait_chunk)(void *arg, struct sto_view **new_view,
 	                  struct qry_error *err);
 	void *commit_arg;

@@ -167,9 +167,9 @@ struct qry_request {
 	 * commit_chunk. Views as for commit_chunk: the callback may close
 	 * the engine's view from the call on (a node gives its store back
 	 * while it proposes, since a call into Raft must never hold it),
-	 * and the new one may or may not see the chunk yet (the engine
-	 * compares applied indexes and lays the chunk's batch over a view
-	 * that does not). wait_chunk then waits until that chunk is applied
+	 * and the new one may or may not see the chunk yet (*applied says
+	 * which: the engine lays the chunk's batch over a view that does
+	 * not). wait_chunk then waits until that chunk is applied
 	 * and returns 0 with a view that sees it in *new_view, or an error
 	 * (LORA_EUNKNOWN_OUTCOME: it may still commit). The engine calls
 	 * wait_chunk once after each successful propose_chunk, before the
@@ -178,7 +178,8 @@ struct qry_request {
 	 * chunk.
 	 */
 	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
-	                     struct sto_view **new_view, struct qry_error *err);
+	                     struct sto_view **new_view, int *applied,
+	                     struct qry_error *err);
 	int (*wait_chunk)(void *arg, struct sto_view **new_view,
 	                  struct qry_error *err);
 	void *commit_arg;

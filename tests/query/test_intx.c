@@ -104,12 +104,13 @@ static void new_view(struct commits *k, struct sto_view **nv)
 /* pipelined: a proposal keeps the batch's bytes (the engine lends b for
  * the call only) and the wait applies them, or (2) it applies b at once */
 static int propose_cb(void *arg, const Lora__MutationBatch *b,
-                      struct sto_view **nv, struct qry_error *err)
+                      struct sto_view **nv, int *applied, struct qry_error *err)
 {
 	struct commits *k = arg;
 	ck_assert(!k->fly && !k->fly_applied); /* one at a time */
 	if (refused(k, err))
 		return err->code;
+	*applied = pipelined == 2;
 	if (pipelined == 2) {
 		k->fly_applied = 1;
 		return apply_and_view(k, b, nv, err);
