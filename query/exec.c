@@ -1062,18 +1062,18 @@ static int bidi_shortest(struct qctx *c, struct mstate *m, struct ppart *pp,
 {
 	struct prel *r = &pp->rels[0];
 	int64_t maxh = r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
-	struct hmap pa = {0}, pb = {0};
+	struct hmap *pa = hm_scratch(c), *pb = hm_scratch(c);
 	struct idvec fa = {0}, fb = {0};
-	hm_put(c, &pa, src, (void *)UINTPTR_MAX);
-	hm_put(c, &pb, dst, (void *)UINTPTR_MAX);
+	hm_put(c, pa, src, (void *)UINTPTR_MAX);
+	hm_put(c, pb, dst, (void *)UINTPTR_MAX);
 	idv_push(c, &fa, src);
 	idv_push(c, &fb, dst);
 	uint64_t meet = UINT64_MAX;
 	for (int64_t d = 0; d < maxh && fa.n && fb.n; d++) {
 		if (fa.n <= fb.n)
-			meet = bfs_layer(c, m, r, r->dir, &fa, &pa, &pb);
+			meet = bfs_layer(c, m, r, r->dir, &fa, pa, pb);
 		else
-			meet = bfs_layer(c, m, r, flip(r->dir), &fb, &pb, &pa);
+			meet = bfs_layer(c, m, r, flip(r->dir), &fb, pb, pa);
 		if (meet != UINT64_MAX)
 			break;
 	}
@@ -1081,8 +1081,8 @@ static int bidi_shortest(struct qctx *c, struct mstate *m, struct ppart *pp,
 	if (meet != UINT64_MAX) {
 		uint64_t left[QRY_VARLEN_HOPS_MAX + 1],
 		    right[QRY_VARLEN_HOPS_MAX + 1];
-		size_t nl = walk_back(c, &pa, meet, left, QRY_VARLEN_HOPS_MAX);
-		size_t nr = walk_back(c, &pb, meet, right, QRY_VARLEN_HOPS_MAX);
+		size_t nl = walk_back(c, pa, meet, left, QRY_VARLEN_HOPS_MAX);
+		size_t nr = walk_back(c, pb, meet, right, QRY_VARLEN_HOPS_MAX);
 		struct seg sg;
 		sg.n = nl + nr;
 		sg.edges = ar_alloc(c, sizeof(uint64_t) * (sg.n + 1));
@@ -1107,8 +1107,8 @@ static int bidi_shortest(struct qctx *c, struct mstate *m, struct ppart *pp,
 			found = 1;
 		}
 	}
-	hm_drop(c, &pa);
-	hm_drop(c, &pb);
+	hm_scratch_done(c, pb);
+	hm_scratch_done(c, pa);
 	return found || meet == UINT64_MAX;
 }
 
@@ -1119,14 +1119,14 @@ static int bfs_all(struct qctx *c, struct mstate *m, struct prel *r,
                    uint64_t src, uint64_t dst, struct hmap *parent)
 {
 	int64_t maxh = r->maxh < 0 ? QRY_VARLEN_HOPS_MAX : r->maxh;
-	struct hmap seen = {0};
+	struct hmap *seen = hm_scratch(c);
 	struct idvec front = {0};
 	idv_push(c, &front, src);
-	hm_put(c, &seen, src, (void *)1);
+	hm_put(c, seen, src, (void *)1);
 	int found = 0;
 	for (int64_t d = 0; d < maxh && !found && front.n; d++) {
 		struct idvec next = {0};
-		struct hmap layer = {0};
+		struct hmap *layer = hm_scratch(c);
 		for (size_t i = 0; i < front.n; i++) {
 			struct adj *a;
 			size_t n;
@@ -1135,10 +1135,10 @@ static int bfs_all(struct qctx *c, struct mstate *m, struct prel *r,
 			for (size_t j = 0; j < n; j++) {
 				uint64_t o = a[j].other;
 				if (!rel_ok(c, r, a[j].edge, m->row) ||
-				    (hm_get(&seen, o) && !hm_get(&layer, o)))
+				    (hm_get(seen, o) && !hm_get(layer, o)))
 					continue;
-				if (!hm_get(&layer, o)) {
-					hm_put(c, &layer, o, (void *)1);
+				if (!hm_get(layer, o)) {
+					hm_put(c, layer, o, (void *)1);
 					idv_push(c, &next, o);
 				}
 				struct idvec *pv = hm_get(parent, o);
@@ -1151,11 +1151,11 @@ static int bfs_all(struct qctx *c, struct mstate *m, struct prel *r,
 			}
 		}
 		for (size_t i = 0; i < next.n; i++)
-			hm_put(c, &seen, next.v[i], (void *)1);
-		hm_drop(c, &layer);
+			hm_put(c, seen, next.v[i], (void *)1);
+		hm_scratch_done(c, layer);
 		front = next;
 	}
-	hm_drop(c, &seen);
+	hm_scratch_done(c, seen);
 	return found;
 }
 
@@ -1248,11 +1248,11 @@ static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 				emit_path(c, m, pp, part, segs, dst, sg);
 				continue;
 			}
-			struct hmap parent = {0};
-			if (bfs_all(c, m, r, src, dst, &parent))
+			struct hmap *parent = hm_scratch(c);
+			if (bfs_all(c, m, r, src, dst, parent))
 				emit_shortest(c, m, pp, part, segs, src, dst,
-				              &parent);
-			hm_drop(c, &parent);
+				              parent);
+			hm_scratch_done(c, parent);
 		}
 		m->row[pp->nodes[0].slot] = s0;
 	}

@@ -125,6 +125,34 @@ void hm_drop(struct qctx *c, struct hmap *h)
 	memset(h, 0, sizeof *h);
 }
 
+struct hmap *hm_scratch(struct qctx *c)
+{
+	if (c->nscratch == QRY_SCRATCH_MAPS_MAX)
+		qerr(c, LORA_ELIMIT,
+		     "more than %d shortest path searches nested in one "
+		     "statement",
+		     QRY_SCRATCH_MAPS_MAX);
+	struct hmap *h = lora_calloc(1, sizeof *h);
+	if (h == NULL)
+		qerr(c, LORA_ENOMEM, "out of memory");
+	c->scratch[c->nscratch++] = h;
+	return h;
+}
+
+void hm_scratch_done(struct qctx *c, struct hmap *h)
+{
+	LORA_ASSERT(c->nscratch > 0 && c->scratch[c->nscratch - 1] == h);
+	c->nscratch--;
+	hm_drop(c, h);
+	lora_free(h);
+}
+
+void hm_scratch_free_to(struct qctx *c, size_t keep)
+{
+	while (c->nscratch > keep)
+		hm_scratch_done(c, c->scratch[c->nscratch - 1]);
+}
+
 static void hm_free(struct hmap *h)
 {
 	lora_free(h->keys);

@@ -1162,6 +1162,7 @@ static void intx_null_rows(struct qctx *c, struct op *o, struct rows *in,
  * now: the statement goes on. */
 static void intx_close_open(struct qctx *c)
 {
+	hm_scratch_free_to(c, 0); /* a chunk runs at the top level */
 	if (c->iter) {
 		sto_iter_free(c->iter);
 		c->iter = NULL;

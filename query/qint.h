@@ -30,6 +30,8 @@
 /* paths one path selector (SHORTEST k, ANY, ...) may weigh at a time:
  * LORA_ELIMIT ("PathExpansionLimit") past it; the relationships traversed
  * are limited by qry_limits.path_expansions_max */
+/* shortest path searches nested in one statement (their hash maps) */
+#define QRY_SCRATCH_MAPS_MAX   64
 #define QRY_SELECT_PATHS_MAX   1000000u
 #define QRY_PROC_TABLES_MAX    256 /* registered table procedures */
 #define QRY_STRING_BYTES_MAX   (256u << 20)
@@ -560,6 +562,12 @@ struct hmap {
 void *hm_get(const struct hmap *h, uint64_t k);
 void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v);
 void hm_drop(struct qctx *c, struct hmap *h); /* frees and uncharges */
+/* A zeroed map for a search, registered in c until hm_scratch_done
+ * (which must come in reverse order of hm_scratch); hm_scratch_free_to
+ * frees those above the first keep, as after a raise. */
+struct hmap *hm_scratch(struct qctx *c);
+void hm_scratch_done(struct qctx *c, struct hmap *h);
+void hm_scratch_free_to(struct qctx *c, size_t keep);
 
 struct adj {
 	uint64_t edge, other;
@@ -750,10 +758,15 @@ struct qctx {
 	                * last (linenumber(), file()), 0: none yet */
 	uint8_t *slotkind; /* check.c: static kind per slot */
 	size_t nslotkind;
-	int standalone;         /* check.c: clause is alone in its query */
-	int in_where;           /* check.c: resolving a WHERE predicate */
-	int profiling;          /* plan nodes get rows and time_ns */
-	uint64_t expansions;    /* QRY_PATH_EXPANSIONS_MAX */
+	int standalone;      /* check.c: clause is alone in its query */
+	int in_where;        /* check.c: resolving a WHERE predicate */
+	int profiling;       /* plan nodes get rows and time_ns */
+	uint64_t expansions; /* QRY_PATH_EXPANSIONS_MAX */
+	/* the hash maps of the shortest path searches running now
+	 * (hm_scratch): a raise through a search leaves them here, and the
+	 * cursor (or a chunk that ON ERROR rolls back) frees them */
+	struct hmap *scratch[QRY_SCRATCH_MAPS_MAX];
+	size_t nscratch;
 	int timing;             /* PROFILE: operators measure their time */
 	uint64_t prof_inner_ns; /* pipe.c: time spent in inputs */
 	int is_write;

@@ -692,6 +692,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 	if (c->iter)
 		sto_iter_free(c->iter);
 	lora_free(c->iter_groups);
+	hm_scratch_free_to(c, 0);
 	load_close_all(c);
 	if (c->tx_fly) /* the caller waits for its chunk (query.h) */
 		lora__mutation_batch__free_unpacked(c->tx_fly,
