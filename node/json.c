@@ -327,12 +327,18 @@ static int vector_from_base64(const json_t *b64, int type, Lora__Vector *vec,
 				    i);
 			}
 		} else {
-			/* sign-extend a coordinate narrower than 64 bits */
-			unsigned sh = (unsigned)(64 - 8 * w);
-			uint64_t x = sh ? u << sh : u;
+			/* two's complement of 8 * w bits, sign-extended
+			 * without shifting a negative value */
 			int64_t sx;
-			memcpy(&sx, &x, sizeof sx);
-			((int64_t *)arr)[i] = sh ? sx >> sh : sx;
+			if (w == 8) {
+				memcpy(&sx, &u, sizeof sx);
+			} else {
+				uint64_t sign = 1ull << (8 * w - 1);
+				sx = u & sign
+				         ? (int64_t)(u - sign) - (int64_t)sign
+				         : (int64_t)u;
+			}
+			((int64_t *)arr)[i] = sx;
 		}
 	}
 	lora_free(raw);

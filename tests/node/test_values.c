@@ -445,6 +445,9 @@ START_TEST(json_vector_base64)
 	     "\"dimension\" says 3"},
 	    {"\"base64\":\"AAAAAAAA0D8=\",\"values\":[1]", "both"},
 	    {"\"base64\":12", "must be a string"},
+	    /* 6 characters without padding: not 4.5 bytes read on */
+	    {"\"coordinateType\":\"INTEGER8\",\"base64\":\"AAAAAA\"",
+	     "not valid base64"},
 	    {"\"dimension\":\"2\",\"values\":[1,2]", "must be an integer"},
 	    {"\"dimension\":3,\"values\":[1,2]", "\"dimension\" says 3"},
 	};
