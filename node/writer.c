@@ -768,35 +768,6 @@ static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
 static int propose_only(struct intx *x, uint8_t *buf, size_t len,
                         uint64_t *index, uint64_t *term, struct qry_error *err);
 
-/* query.h's commit_chunk: propose b, wait until it is applied here, and
- * hand the statement a view that sees it (closing the one before). */
-static int intx_commit(void *arg, const Lora__MutationBatch *b,
-                       struct sto_view **nv, struct qry_error *err)
-{
-	struct intx *x = arg;
-	if (x->req && node_batch_forbidden(x->req, b, err->message))
-		return err->code = LORA_EFORBIDDEN; /* DDL needs admin */
-	size_t len;
-	uint8_t *buf = pack_batch(b, &len, err);
-	if (buf == NULL)
-		return err->code;
-	intx_let_go(x); /* the engine reads its old view no more */
-	uint64_t index = 0;
-	if (propose_wait(x, buf, len, &index, err) != 0)
-		return err->code;
-	x->last_index = index;
-	x->st = node_store_acquire(x->n);
-	int vrc = sto_view_open(x->st, &x->view);
-	if (vrc != 0) {
-		node_store_release(x->n);
-		x->st = NULL;
-		return err->code = lora_errf(vrc, err->message,
-		                             "cannot open a read view");
-	}
-	*nv = x->view;
-	return 0;
-}
-
 /* query.h's propose_chunk: b proposed in the writer's term, not waited
  * for (the engine runs the next chunk meanwhile); intx_land waits. */
 static int intx_open_view(struct intx *x, struct sto_view **nv,
@@ -1021,7 +992,6 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	    .mode = w->req->mode,
 	    .import_dir = import_dir,
 	    .batch_bytes_max = NODE_BATCH_BYTES_MAX,
-	    .commit_chunk = intx_commit,
 	    .propose_chunk = intx_propose,
 	    .wait_chunk = intx_land,
 	    .commit_arg = &x,
