@@ -14,6 +14,11 @@
 #        parameters in base64, the default, or JSON lists; docs/node.md "Values")]
 # --rel 1: the vectors on relationships, a relationship vector index and
 # db.index.vector.queryRelationships.
+# --kuzu 1: then the same vectors and queries in Kùzu 0.11.3's HNSW index
+# (scale/vector_kuzu.js; kuzu is installed from npm into
+# tests/bench/scale/node_modules, which git ignores, when missing): its
+# build time, median top-10 in process and recall@10 against the exact
+# answer, printed after LoraDB's.
 # Environment: BENCH_BUILD (release tree, default build/release), LORA_SEED
 # (default 42), BENCH_KEEP=1 (keep the temp dir), BENCH_NO_INDEX=1 (only
 # the load, without an index: the insert rate the index is compared with).
@@ -23,7 +28,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 scale=$root/tests/bench/scale
 build=${BENCH_BUILD:-$root/build/release}
 . "$root/deploy/lib.sh"
-n=100000 queries=200 data=clustered rel=0 seed=${LORA_SEED:-42} batch=1000 inflight=1 vectors=base64
+n=100000 queries=200 data=clustered rel=0 seed=${LORA_SEED:-42} batch=1000 inflight=1 vectors=base64 kuzu=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--n) n=$2 ;;
@@ -33,7 +38,8 @@ while [ $# -gt 0 ]; do
 	--inflight) inflight=$2 ;;
 	--rel) rel=$2 ;;
 	--vectors) vectors=$2 ;;
-	*) echo "usage: $0 [--n N] [--queries Q] [--data clustered|random] [--batch B] [--inflight K] [--rel 1] [--vectors list|base64]" >&2; exit 2 ;;
+	--kuzu) kuzu=$2 ;;
+	*) echo "usage: $0 [--n N] [--queries Q] [--data clustered|random] [--batch B] [--inflight K] [--rel 1] [--vectors list|base64] [--kuzu 1]" >&2; exit 2 ;;
 	esac
 	shift 2
 done
@@ -67,5 +73,15 @@ done
 [ "$rc" = 0 ] || exit "$rc"
 cat "$work/vector.json"
 echo
+if [ "$kuzu" = 1 ] && [ "$rel" != 1 ]; then
+	lc_kill_all # the machine to Kùzu alone, as LoraDB had it
+	[ -d "$scale/node_modules/kuzu" ] ||
+		npm install --prefix "$scale" --no-save --no-package-lock --no-audit --no-fund \
+			--loglevel=error kuzu@0.11.3 >&2 || { echo "npm install kuzu failed" >&2; exit 1; }
+	node "$scale/vector_kuzu.js" --db "$work/kuzu" --out "$work/kuzu.json" --n "$n" \
+		--queries "$queries" --data "$data" --seed "$seed" || exit 1
+	cat "$work/kuzu.json"
+	echo
+fi
 exit 0
 }

@@ -27,6 +27,7 @@
 const fs = require("fs");
 const C = require("./common");
 const { Conn } = require("./httpc");
+const { makeVectors } = require("./vecdata");
 
 const DIMS = 128;
 const o = C.args(process.argv.slice(2), { n: 100000, seed: 42, queries: 200, batch: 1000, inflight: 1,
@@ -43,21 +44,8 @@ function wireVector(v) {
 const N = +o.n;
 const REL = o.rel === "1";
 
-// a vector: clustered data sits around one of 100 centres (sd 0.1 per
-// coordinate around centres uniform in [-1, 1)); random is uniform
-function vectorMaker(seed) {
-	const r = C.rng(seed);
-	const u = () => r() / 4294967296;
-	const centres = [];
-	for (let c = 0; c < 100; c++)
-		centres.push(Array.from({ length: DIMS }, () => 2 * u() - 1));
-	const gauss = () => Math.sqrt(-2 * Math.log(u() + 1e-12)) * Math.cos(2 * Math.PI * u());
-	return () => {
-		if (o.data === "random") return Array.from({ length: DIMS }, () => 2 * u() - 1);
-		const c = centres[Math.floor(u() * 100)];
-		return c.map((x) => Math.fround(x + 0.1 * gauss()));
-	};
-}
+// the vectors and query vectors (vecdata.js: the same for vector_kuzu.js)
+const vectorMaker = (seed) => makeVectors(seed, o.data, DIMS);
 
 // a write carries a requestId, so that a retry after a 503 (outcome
 // unknown, e.g. a long build) is applied once
