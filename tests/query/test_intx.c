@@ -552,6 +552,56 @@ START_TEST(on_error_continue)
 }
 END_TEST
 
+/* What a chunk must see of the one before it, whether that one is
+ * committed or still in flight (the pipelined modes): a duplicate
+ * against it, a relationship it made, and a second IN TRANSACTIONS
+ * clause of the same statement reading the first one's writes. */
+START_TEST(chunk_sees_the_one_in_flight)
+{
+	struct qry_error e;
+	char out[256];
+	ck_assert_int_eq(run("CREATE CONSTRAINT du FOR (u:DU) REQUIRE u.id IS "
+	                     "UNIQUE",
+	                     NULL, NULL, 0, &e),
+	                 0);
+	struct commits k = {.label = "DU"};
+	ck_assert_int_eq(run("UNWIND [1, 1, 2] AS i CALL { WITH i CREATE (:DU "
+	                     "{id: i}) } IN TRANSACTIONS OF 1 ROW ON ERROR "
+	                     "CONTINUE REPORT STATUS AS s RETURN i, "
+	                     "s.committed",
+	                     &k, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1,true;1,false;2,true;");
+	ck_assert_int_eq(count_label("DU"), 2);
+	/* chunk 1 connects x and y, chunk 2 deletes x without DETACH */
+	ck_assert_int_eq(run("CREATE (:XX), (:YY)", NULL, NULL, 0, &e), 0);
+	struct commits d = {0};
+	ck_assert_int_eq(
+	    run("UNWIND [1, 2] AS k CALL { WITH k MATCH (x:XX), (y:YY) "
+	        "FOREACH (_ IN CASE WHEN k = 1 THEN [1] ELSE [] END | CREATE "
+	        "(x)-[:E]->(y)) FOREACH (_ IN CASE WHEN k = 2 THEN [1] ELSE "
+	        "[] END | DELETE x) } IN TRANSACTIONS OF 1 ROW ON ERROR "
+	        "CONTINUE REPORT STATUS AS s RETURN k, s.committed",
+	        &d, out, sizeof out, &e),
+	    0);
+	ck_assert_str_eq(out, "1,true;2,false;");
+	ck_assert_int_eq(run("MATCH (:XX)-[r:E]->(:YY) RETURN count(r)", NULL,
+	                     out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1;");
+	/* two IN TRANSACTIONS clauses: the second reads the first's writes */
+	struct commits t = {.label = "T1"};
+	int rc = run("UNWIND [1, 2, 3] AS i CALL { WITH i CREATE (:T1 {i: i}) "
+	             "} IN TRANSACTIONS OF 1 ROW WITH i CALL { WITH i MATCH "
+	             "(t:T1) RETURN count(t) AS n } IN TRANSACTIONS OF 1 ROW "
+	             "RETURN i, n",
+	             &t, out, sizeof out, &e);
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_str_eq(out, "1,1;2,2;3,3;");
+	ck_assert_int_eq(count_label("T1"), 3);
+}
+END_TEST
+
 /* ON ERROR BREAK: after the failing chunk none runs; the rest of the
  * input still comes out, with nulls and started = false */
 START_TEST(on_error_break)
@@ -931,6 +981,7 @@ int main(void)
 		tcase_add_test(t, failing_chunk_keeps_earlier);
 		tcase_add_test(t, on_error_continue);
 		tcase_add_test(t, on_error_break);
+		tcase_add_test(t, chunk_sees_the_one_in_flight);
 		tcase_add_test(t, on_error_limits);
 		tcase_add_test(t, subquery_rows);
 		tcase_add_test(t, placement_errors);
