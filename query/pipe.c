@@ -928,6 +928,18 @@ static Lora__MutationBatch *intx_batch_copy(struct qctx *c,
 	return cp;
 }
 
+/* Forgets the chunk in flight: its copy freed and its charge given back. */
+static void intx_fly_drop(struct qctx *c)
+{
+	Lora__MutationBatch *b = c->tx_fly;
+	c->tx_fly = NULL;
+	c->tx_fly_in_view = 0;
+	mem_uncharge(c, c->tx_fly_bytes);
+	c->tx_fly_bytes = 0;
+	if (b)
+		lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+}
+
 /* Waits for the chunk in flight (query.h's wait_chunk), if any: 0 when it
  * was applied (the statement's view then sees it, its rows count as
  * committed), else the error (err), the chunk's fate as err says. */
@@ -939,7 +951,6 @@ static int intx_land(struct qctx *c, struct qry_error *err)
 	struct sto_view *nv = NULL;
 	uint64_t before = c->view ? sto_view_applied_index(c->view) : 0;
 	int rc = c->wait_chunk(c->commit_arg, &nv, err);
-	c->tx_fly = NULL;
 	if (rc == 0) {
 		LORA_ASSERT(nv != NULL);
 		c->view = nv;
@@ -950,10 +961,7 @@ static int intx_land(struct qctx *c, struct qry_error *err)
 		c->tx_rows += c->tx_fly_rows;
 		c->tx_chunks++;
 	}
-	c->tx_fly_in_view = 0;
-	mem_uncharge(c, c->tx_fly_bytes);
-	c->tx_fly_bytes = 0;
-	lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+	intx_fly_drop(c);
 	return rc;
 }
 
@@ -1064,11 +1072,7 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 				if (intx_batch_has_ddl(cp))
 					rc = intx_land(c, &ce);
 			} else {
-				c->tx_fly = NULL;
-				mem_uncharge(c, c->tx_fly_bytes);
-				c->tx_fly_bytes = 0;
-				lora__mutation_batch__free_unpacked(
-				    cp, &lora_pb_allocator);
+				intx_fly_drop(c); /* not proposed */
 			}
 		} else if (rc == 0) { /* wrote nothing: nothing to commit */
 			c->tx_rows += in->n;
