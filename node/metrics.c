@@ -211,7 +211,8 @@ static void memory_text(struct lora_buf *b, struct lnode *n)
 	             {"table_readers", sm.table_readers},
 	             {"vector_graphs", sm.vector_graphs},
 	             {"node_table", sm.node_table},
-	             {"vector_columns", sm.vector_columns}};
+	             {"vector_columns", sm.vector_columns},
+	             {"adjacency_cache", sm.adjacency_cache}};
 	lora_buf_puts(b, "# TYPE lora_memory_bytes gauge\n");
 	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
 		lora_buf_printf(b, "lora_memory_bytes{part=\"%s\"} %llu\n",

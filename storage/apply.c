@@ -1207,6 +1207,7 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	if (!rv) {
 		int nodes = sto_ncache_write_begin(s, batch);
 		rv = ctx_commit(&c, index);
+		adj_committed(&c, rv == 0);
 		sto_ncache_write_end(s, nodes);
 		if (!rv)
 			live_commit(&c);

@@ -166,6 +166,9 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b);
  * stage answers every adjacency read of the batch). Called once, when the
  * batch has been validated. */
 int adj_flush(struct apply_ctx *c);
+/* After the batch's write: its written chunks enter the adjacency chunk
+ * cache (ok), or the cache is emptied (the write failed). */
+void adj_committed(struct apply_ctx *c, int ok);
 void adj_free(struct apply_ctx *c);
 
 /* apply_index.c */

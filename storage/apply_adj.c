@@ -160,11 +160,18 @@ static int chunk_read(struct apply_ctx *c, struct adj_chunk *ch,
 		return rv;
 	}
 	/* A node created by this batch has nothing in the database. */
-	if (ch->node < c->state_next_node) {
-		sto_key_adj(k, ch->node, ch->dir, ch->no);
-		rv = sto_get(c->s, c->s->ro, STO_CF_ADJ, k, sizeof(k), &v,
-		             &vlen);
+	if (ch->node >= c->state_next_node) {
+		ch->found = 0;
+		return 0;
 	}
+	const char *cv;
+	if (sto_adjc_get(c->s->adjc, ch->node, ch->dir, ch->no, &cv, &vlen))
+		return chunk_read(c, ch, cv ? cv : "", vlen);
+	sto_key_adj(k, ch->node, ch->dir, ch->no);
+	rv = sto_get(c->s, c->s->ro, STO_CF_ADJ, k, sizeof(k), &v, &vlen);
+	if (!rv) /* what the store holds: the cache may keep it */
+		sto_adjc_put(c->s->adjc, ch->node, ch->dir, ch->no, v,
+		             v ? vlen : 0);
 	ch->found = v != NULL;
 	if (rv || !v)
 		return rv;
@@ -270,6 +277,28 @@ int adj_flush(struct apply_ctx *c)
 			                 c->abuf.data, c->abuf.len);
 	}
 	return rv;
+}
+
+void adj_committed(struct apply_ctx *c, int ok)
+{
+	struct adj_stage *st = c->adj;
+	struct sto_adjc *a = c->s->adjc;
+	if (!ok && st) /* the write failed: what the store holds is unknown */
+		sto_adjc_clear(a);
+	for (size_t i = 0; ok && a && st && i < st->n; i++) {
+		const struct adj_chunk *ch = st->ch[i];
+		if (!ch->dirty)
+			continue;
+		if (!ch->n)
+			sto_adjc_put(a, ch->node, ch->dir, ch->no, NULL, 0);
+		else if (!chunk_encode(ch, &c->abuf))
+			sto_adjc_put(a, ch->node, ch->dir, ch->no,
+			             c->abuf.data, c->abuf.len);
+		else
+			sto_adjc_drop(a, ch->node, ch->dir, ch->no);
+	}
+	atomic_store_explicit(&c->s->adjc_bytes, sto_adjc_bytes(a),
+	                      memory_order_relaxed);
 }
 
 /* Marks ch changed: written at adj_flush (deleted when it has no
@@ -484,9 +513,12 @@ static int prefetch_read(struct apply_ctx *c, const uint8_t *keys, size_t n)
 			errs[i] = NULL; /* freed by sto_rocks_err */
 		} else if (vals[i])
 			v = rocksdb_pinnableslice_value(vals[i], &vlen);
-		if (!rv)
-			rv = stage_value(c, keys + i * STO_ADJ_KEY_BYTES, v,
-			                 vlen);
+		if (!rv) {
+			const uint8_t *k = keys + i * STO_ADJ_KEY_BYTES;
+			sto_adjc_put(c->s->adjc, lora_get_be64(k), (char)k[8],
+			             0, v, v ? vlen : 0);
+			rv = stage_value(c, k, v, vlen);
+		}
 	}
 	for (size_t i = 0; vals && errs && i < n; i++) {
 		if (vals[i])
@@ -531,7 +563,22 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 			memmove(keys + u++ * STO_ADJ_KEY_BYTES,
 			        keys + i * STO_ADJ_KEY_BYTES,
 			        STO_ADJ_KEY_BYTES);
-	int rv = u ? prefetch_read(c, keys, u) : 0;
+	/* chunks the cache holds are staged from it; the rest are read */
+	size_t miss = 0;
+	int rv = 0;
+	for (size_t i = 0; !rv && i < u; i++) {
+		const uint8_t *k = keys + i * STO_ADJ_KEY_BYTES;
+		const char *v;
+		size_t vlen;
+		if (sto_adjc_get(c->s->adjc, lora_get_be64(k), (char)k[8], 0,
+		                 &v, &vlen))
+			rv = stage_value(c, k, vlen ? v : NULL, vlen);
+		else if (miss++ != i)
+			memmove(keys + (miss - 1) * STO_ADJ_KEY_BYTES, k,
+			        STO_ADJ_KEY_BYTES);
+	}
+	if (!rv && miss)
+		rv = prefetch_read(c, keys, miss);
 	lora_free(keys);
 	return rv;
 }

@@ -521,6 +521,7 @@ static int write_meta(struct sto_import *im)
 
 static int ingest(struct sto_import *im)
 {
+	sto_adjc_clear(im->s->adjc); /* chunks arrive outside apply */
 	rocksdb_ingestexternalfileoptions_t *io =
 	    rocksdb_ingestexternalfileoptions_create();
 	rocksdb_ingestexternalfileoptions_set_move_files(io, 1);

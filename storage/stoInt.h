@@ -195,6 +195,37 @@ struct sto_meta_slot {
  * pays for it many times over, a query reading a few vectors never. */
 #define STO_VCOL_PROP_READS 1024u
 
+/*
+ * Adjacency chunk cache (adj_cache.c): the encoding of each adjacency
+ * chunk as the last committed batch wrote it or as apply read it, so that
+ * the next batch touching the node reads it from memory, not from the
+ * adjacency CF's memtables and SST files. Exact: entries change only
+ * after a batch's write succeeded, and a write outside apply clears it.
+ * At most its budget in bytes (entries, their table); past it a CLOCK
+ * hand evicts entries unused since it last passed. Touched only under
+ * apply_mu.
+ */
+#define STO_ADJ_CACHE_BYTES_DEFAULT ((size_t)32 << 20)
+struct sto_adjc;
+struct sto_adjc_stats {
+	uint64_t entries, bytes, budget, hits, misses, evictions;
+};
+/* NULL without memory (apply then reads every chunk from the store). */
+struct sto_adjc *sto_adjc_new(size_t budget);
+void sto_adjc_free(struct sto_adjc *a);
+void sto_adjc_clear(struct sto_adjc *a);
+/* 1 and the value (*len 0: the chunk has no key) when cached, valid until
+ * the next put, drop or clear; 0 when not. a may be NULL. */
+int sto_adjc_get(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
+                 const char **v, size_t *len);
+/* Keeps the value (len 0: no key); a value too large for the budget, or
+ * for which no room can be made, leaves no entry. */
+void sto_adjc_put(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
+                  const void *v, size_t len);
+void sto_adjc_drop(struct sto_adjc *a, uint64_t node, char dir, uint32_t no);
+void sto_adjc_stats(const struct sto_adjc *a, struct sto_adjc_stats *out);
+size_t sto_adjc_bytes(const struct sto_adjc *a);
+
 /* Node ids the store remembers as existing (apply.c), one bit each: at
  * most 16 MiB; nodes above it are looked up as before. */
 #define STO_LIVE_NODE_IDS_MAX ((uint64_t)1 << 27)
@@ -247,6 +278,8 @@ struct sto_store {
 	 * Touched only under apply_mu; NULL until the first bit is set. */
 	uint64_t *live;
 	size_t live_words;
+	struct sto_adjc *adjc; /* adj_cache.c; NULL: off */
+	_Atomic uint64_t adjc_bytes; /* its bytes after the last apply */
 };
 
 /* ---- little helpers -------------------------------------------------------

@@ -53,6 +53,8 @@ struct sto_iter;
 struct sto_options {
 	int create_if_missing;    /* create state/ when absent (default 1) */
 	size_t block_cache_bytes; /* 0: storage default */
+	size_t adj_cache_bytes;   /* apply's adjacency chunk cache (0: 32 MiB;
+	                           * see stoInt.h) */
 	int sync_writes;          /* fsync each apply (default 0: the Raft log
 	                           * is the durable record; state is rebuilt
 	                           * from it after a crash) */
@@ -628,6 +630,7 @@ struct sto_memory {
 	uint64_t memtables, memtables_max;
 	uint64_t table_readers;
 	uint64_t vector_graphs, node_table, vector_columns;
+	uint64_t adjacency_cache; /* apply's chunk cache (stoInt.h) */
 };
 void sto_memory(struct sto_store *s, struct sto_memory *out);
 /*

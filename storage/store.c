@@ -533,6 +533,9 @@ int sto_open(const char *dir, const struct sto_options *opts,
 	/* without memory for it, reads go to the database */
 	s->meta_cache =
 	    lora_calloc(STO_META_CACHE_SLOTS, sizeof *s->meta_cache);
+	s->adjc = sto_adjc_new(opts->adj_cache_bytes
+	                           ? opts->adj_cache_bytes
+	                           : STO_ADJ_CACHE_BYTES_DEFAULT);
 	s->request_window = opts->request_window ? opts->request_window
 	                                         : STO_REQUEST_WINDOW_DEFAULT;
 	set_rocks_options(s, opts);
@@ -590,6 +593,7 @@ void sto_close(struct sto_store *s)
 	sto_hnsw_close(s);
 	sto_cat_free(&s->cat);
 	lora_free(s->meta_cache);
+	sto_adjc_free(s->adjc);
 	pthread_mutex_destroy(&s->tok_mu);
 	pthread_mutex_destroy(&s->apply_mu);
 	sto_ncache_free(s);
@@ -675,6 +679,8 @@ void sto_memory(struct sto_store *s, struct sto_memory *out)
 	out->table_readers = prop_sum(s, "rocksdb.estimate-table-readers-mem");
 	out->vector_graphs = sto_hnsw_bytes(s);
 	sto_ncache_bytes(s, &out->node_table, &out->vector_columns);
+	out->adjacency_cache =
+	    atomic_load_explicit(&s->adjc_bytes, memory_order_relaxed);
 }
 
 /* ---- test hooks
@@ -705,6 +711,7 @@ int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
 		char *err = NULL;
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
 		sto_live_forget(s);
+		sto_adjc_clear(s->adjc); /* a chunk may change */
 		sto_ucache_forget(s); /* a user record may change */
 		rocksdb_delete_cf(s->db, s->wo, s->cf[i], key, klen, &err);
 		sto_ucache_forget(s);
@@ -723,6 +730,7 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 		char *err = NULL;
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
 		sto_live_forget(s);
+		sto_adjc_clear(s->adjc); /* a chunk may change */
 		sto_ucache_forget(s); /* a user record may change */
 		rocksdb_put_cf(s->db, s->wo, s->cf[i], key, klen, val, vlen,
 		               &err);

@@ -760,6 +760,182 @@ START_TEST(old_format_is_refused)
 }
 END_TEST
 
+/* ---- apply's chunk cache ---------------------------------------------------
+ * Batches of creations (some of 16 or more edges, read by one MultiGet,
+ * some fewer, read one by one) and deletions, every fourth batch rejected
+ * after it changed chunks: each batch builds on the chunks the cache
+ * gives it, so a cache holding a rejected batch's chunks, or missing a
+ * committed one's, shows as a wrong scan. */
+static void cache_rounds(struct sto_store *s, struct model *m, int rounds)
+{
+	for (int round = 0; round < rounds; round++) {
+		struct model scratch = *m;
+		int reject = round % 4 == 3;
+		struct model *to = reject ? &scratch : m;
+		Lora__MutationBatch *b = batch_new();
+		int n = round % 2 ? 40 : 5;
+		for (int i = 0; i < n; i++) {
+			uint64_t e = model_pick(to);
+			if (i % 3 == 2 && e) {
+				to->live[e] = 0;
+				add_delete_edge(b, e);
+			} else {
+				model_add(to, b);
+			}
+		}
+		if (reject) /* an edge to a node that does not exist */
+			add_create_edge(b, scratch.next++, "A", 2, 999, 0);
+		ck_assert_int_eq(apply_to(s, b), reject ? LORA_ENOTFOUND : 0);
+		check_model(s, m);
+	}
+}
+
+static void cache_stats(struct sto_store *s, struct sto_adjc_stats *a)
+{
+	sto_adjc_stats(s->adjc, a);
+}
+
+START_TEST(chunk_cache_follows_commits)
+{
+	static struct model m;
+	memset(&m, 0, sizeof(m));
+	m.next = 1;
+	srand(11);
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= MODEL_NODES; i++)
+		add_create_node(b, i, "N", 0);
+	for (int i = 0; i < 40; i++)
+		model_add(&m, b);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	struct sto_adjc_stats a0, a1;
+	cache_stats(st, &a0);
+	ck_assert_uint_gt(a0.entries, 0);
+	/* The chunks batch 1 wrote are cached: 40 more edges between the
+	 * same pairs read none from the store. */
+	b = batch_new();
+	for (uint64_t e = 1; e <= 40; e++) {
+		uint64_t f = m.next++;
+		m.from[f] = m.from[e];
+		m.to[f] = m.to[e];
+		m.type[f] = m.type[e];
+		m.live[f] = 1;
+		add_create_edge(b, f, types[m.type[f]], m.from[f], m.to[f], 0);
+	}
+	ck_assert_int_eq(apply_to(st, b), 0);
+	cache_stats(st, &a1);
+	ck_assert_uint_eq(a1.misses, a0.misses);
+	ck_assert_uint_gt(a1.hits, a0.hits);
+	check_model(st, &m);
+	cache_rounds(st, &m, 24);
+	/* A detach delete of the supernode, then edges to it again. */
+	for (uint64_t e = 1; e < m.next; e++)
+		if (m.from[e] == 1 || m.to[e] == 1)
+			m.live[e] = 0;
+	b = batch_new();
+	add_delete_node(b, 1, 1);
+	add_create_node(b, 1, "N", 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	check_model(st, &m);
+	cache_rounds(st, &m, 8);
+	/* The same graph as a store that never cached anything. */
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	struct sto_store *s2 = rebuild(&m, "rebuilt");
+	digest_of(st, d1);
+	digest_of(s2, d2);
+	ck_assert_str_eq(d1, d2);
+	sto_close(s2);
+}
+END_TEST
+
+/* A cache too small for the graph's chunks evicts, stays within its
+ * budget, and the store stays right. */
+START_TEST(chunk_cache_small_budget)
+{
+	char msg[LORA_ERRMSG_BYTES] = "", p[512];
+	struct sto_options o;
+	sto_options_init(&o);
+	o.adj_cache_bytes = 8192 + 1024; /* the table and a few entries */
+	struct sto_store *s;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "small"), &o, &s, msg), 0);
+	static struct model m;
+	memset(&m, 0, sizeof(m));
+	m.next = 1;
+	srand(12);
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= MODEL_NODES; i++)
+		add_create_node(b, i, "N", 0);
+	for (int i = 0; i < 300; i++) /* node 1's chunk alone is ~2 KB */
+		model_add(&m, b);
+	ck_assert_int_eq(apply_to(s, b), 0);
+	cache_rounds(s, &m, 24);
+	struct sto_adjc_stats a;
+	cache_stats(s, &a);
+	ck_assert_uint_le(a.bytes, a.budget);
+	ck_assert_uint_gt(a.evictions, 0);
+	ck_assert_uint_gt(a.hits, 0);
+	sto_close(s);
+}
+END_TEST
+
+/* The cache alone against a model: random puts, drops and gets over few
+ * keys (long probe runs, evictions moving entries back), a get answers
+ * the last value put or nothing, never an older one. */
+START_TEST(chunk_cache_never_stale)
+{
+	enum { KEYS = 3000, OPS = 200000 };
+	static uint32_t ver[KEYS]; /* 0: dropped or never put */
+	static uint8_t empty[KEYS]; /* the last put said "no key" */
+	struct sto_adjc *a = sto_adjc_new(8192 + 26000); /* ~1/2 full */
+	ck_assert_ptr_nonnull(a);
+	srand(13);
+	for (int i = 0; i < OPS; i++) {
+		int k = rand() % KEYS, op = rand() % 8;
+		uint64_t node = (uint64_t)(k / 4);
+		char dir = k % 2 ? STO_K_IN : STO_K_OUT;
+		uint32_t no = (uint32_t)(k / 2 % 2);
+		const char *v;
+		size_t len;
+		char want[40];
+		if (op < 4) {
+			ver[k] = (uint32_t)i + 1;
+			empty[k] = rand() % 5 == 0;
+			size_t n = (size_t)snprintf(want, sizeof want, "%d:%u",
+			                            k, ver[k]);
+			sto_adjc_put(a, node, dir, no, want, empty[k] ? 0 : n);
+		} else if (op == 4) {
+			ver[k] = 0;
+			sto_adjc_drop(a, node, dir, no);
+		}
+		if (op == 4 || !sto_adjc_get(a, node, dir, no, &v, &len))
+			continue;
+		/* a hit: the last value put, exactly */
+		ck_assert_uint_ne(ver[k], 0);
+		size_t n =
+		    (size_t)snprintf(want, sizeof want, "%d:%u", k, ver[k]);
+		ck_assert_uint_eq(len, empty[k] ? 0 : n);
+		ck_assert_int_eq(memcmp(v, want, len), 0);
+	}
+	for (int k = 0; k < KEYS; k++) { /* dropped keys stay dropped */
+		const char *v;
+		size_t len;
+		if (!ver[k])
+			ck_assert_int_eq(sto_adjc_get(a, (uint64_t)(k / 4),
+			                              k % 2 ? STO_K_IN
+			                                    : STO_K_OUT,
+			                              (uint32_t)(k / 2 % 2),
+			                              &v, &len),
+			                 0);
+	}
+	struct sto_adjc_stats st_;
+	sto_adjc_stats(a, &st_);
+	ck_assert_uint_le(st_.bytes, st_.budget);
+	ck_assert_uint_gt(st_.evictions, 1000);
+	ck_assert_uint_gt(st_.hits, 1000);
+	sto_adjc_free(a);
+}
+END_TEST
+
 static Suite *adj_suite(void)
 {
 	Suite *s = suite_create("storage_adjacency");
@@ -775,6 +951,9 @@ static Suite *adj_suite(void)
 	tcase_add_test(t, known_nodes_follow_deletes);
 	tcase_add_test(t, corrupt_chunks_give_errors);
 	tcase_add_test(t, old_format_is_refused);
+	tcase_add_test(t, chunk_cache_follows_commits);
+	tcase_add_test(t, chunk_cache_small_budget);
+	tcase_add_test(t, chunk_cache_never_stale);
 	suite_add_tcase(s, t);
 	return s;
 }
