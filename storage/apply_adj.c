@@ -169,7 +169,9 @@ static int chunk_read(struct apply_ctx *c, struct adj_chunk *ch,
 		return chunk_read(c, ch, cv ? cv : "", vlen);
 	sto_key_adj(k, ch->node, ch->dir, ch->no);
 	rv = sto_get(c->s, c->s->ro, STO_CF_ADJ, k, sizeof(k), &v, &vlen);
-	if (!rv) /* what the store holds: the cache may keep it */
+	/* what the store holds: the cache may keep it (not an empty value,
+	 * which is corrupt and must fail every time it is read) */
+	if (!rv && (!v || vlen))
 		sto_adjc_put(c->s->adjc, ch->node, ch->dir, ch->no, v,
 		             v ? vlen : 0);
 	ch->found = v != NULL;
@@ -515,8 +517,9 @@ static int prefetch_read(struct apply_ctx *c, const uint8_t *keys, size_t n)
 			v = rocksdb_pinnableslice_value(vals[i], &vlen);
 		if (!rv) {
 			const uint8_t *k = keys + i * STO_ADJ_KEY_BYTES;
-			sto_adjc_put(c->s->adjc, lora_get_be64(k), (char)k[8],
-			             0, v, v ? vlen : 0);
+			if (!v || vlen) /* as chunk_read */
+				sto_adjc_put(c->s->adjc, lora_get_be64(k),
+				             (char)k[8], 0, v, v ? vlen : 0);
 			rv = stage_value(c, k, v, vlen);
 		}
 	}

@@ -22,8 +22,9 @@
 #   unshare -n sh -c 'ip link set lo up && tests/bench/bench_loadcsv.sh'
 #
 # Environment: BENCH_BUILD (release tree, default build/release),
-# BENCH_PEOPLE (100000), BENCH_EDGES (200000: a statement has 60 s, and
-# 1,000,000 edges at today's rate do not fit), BENCH_SEED (42),
+# BENCH_PEOPLE (100000), BENCH_EDGES (1000000, issue 10's graph: the KNOWS
+# statement takes 14-22 s of its 60 s; the default was 200000 until
+# 2026-12-06), BENCH_SEED (42),
 # BENCH_CHUNK (rows per transaction; default: none given, the server's
 # default), BENCH_PREFIX (127.0.65), BENCH_DATA (where the CSV files are
 # kept between runs; default a temp dir), BENCH_PERF=1 (record the
@@ -37,7 +38,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BENCH_BUILD:-$root/build/release}
 LC_LORAD=$build/node/lorad
 people=${BENCH_PEOPLE:-100000}
-edges=${BENCH_EDGES:-200000}
+edges=${BENCH_EDGES:-1000000}
 seed=${BENCH_SEED:-42}
 chunk=${BENCH_CHUNK:-}
 LC_PREFIX=${BENCH_PREFIX:-127.0.65}
