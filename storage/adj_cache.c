@@ -24,6 +24,8 @@ struct adjc_ent {
 	uint64_t node;
 	uint32_t no;
 	uint32_t len; /* value bytes; 0: no key */
+	uint32_t cap; /* room in v: a longer value of the key is written over
+	               * the old one when it fits */
 	char dir;
 	uint8_t ref; /* used since the hand passed */
 	char v[];
@@ -41,11 +43,14 @@ struct sto_adjc {
 
 /* Entry overhead beyond its struct and value: the allocator's header. */
 #define ADJC_MALLOC_OVERHEAD 16u
+/* An entry's room is its value rounded up to this: a chunk that grows by
+ * a few relationships per batch is rewritten in place. */
+#define ADJC_ROOM_STEP 32u
 enum { ADJC_SLOTS_MIN = 1024 };
 
 static size_t ent_bytes(const struct adjc_ent *e)
 {
-	return sizeof(*e) + e->len + ADJC_MALLOC_OVERHEAD;
+	return sizeof(*e) + e->cap + ADJC_MALLOC_OVERHEAD;
 }
 
 static size_t ent_hash(uint64_t node, char dir, uint32_t no)
@@ -197,8 +202,19 @@ void sto_adjc_put(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
 {
 	if (!a)
 		return;
-	size_t need = sizeof(struct adjc_ent) + len + ADJC_MALLOC_OVERHEAD;
-	if (len > UINT32_MAX || need > a->budget / 4) {
+	if (a->nslot) { /* the key's entry, when the value fits in it */
+		struct adjc_ent *e = a->slot[find(a, node, dir, no)];
+		if (e && len <= e->cap) {
+			if (len)
+				memcpy(e->v, v, len);
+			e->len = (uint32_t)len;
+			e->ref = 1;
+			return;
+		}
+	}
+	size_t cap = (len + ADJC_ROOM_STEP - 1) / ADJC_ROOM_STEP * ADJC_ROOM_STEP;
+	size_t need = sizeof(struct adjc_ent) + cap + ADJC_MALLOC_OVERHEAD;
+	if (len > UINT32_MAX / 2 || need > a->budget / 4) {
 		sto_adjc_drop(a, node, dir, no); /* too large to keep */
 		return;
 	}
@@ -226,9 +242,10 @@ void sto_adjc_put(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
 		if (a->bytes + need > a->budget)
 			return;
 	}
-	struct adjc_ent *e = lora_malloc(sizeof(*e) + len);
+	struct adjc_ent *e = lora_malloc(sizeof(*e) + cap);
 	if (!e)
 		return;
+	e->cap = (uint32_t)cap;
 	e->node = node;
 	e->no = no;
 	e->dir = dir;
