@@ -53,15 +53,6 @@ static size_t ent_bytes(const struct adjc_ent *e)
 	return sizeof(*e) + e->cap + ADJC_MALLOC_OVERHEAD;
 }
 
-static size_t ent_hash(uint64_t node, char dir, uint32_t no)
-{
-	uint64_t x = node * 0x9e3779b97f4a7c15ULL ^
-	             ((uint64_t)no << 1 | (dir == STO_K_IN));
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	return (size_t)(x ^ x >> 29);
-}
-
 struct sto_adjc *sto_adjc_new(size_t budget)
 {
 	struct sto_adjc *a = lora_calloc(1, sizeof(*a));
@@ -96,7 +87,8 @@ void sto_adjc_free(struct sto_adjc *a)
 static size_t find(const struct sto_adjc *a, uint64_t node, char dir,
                    uint32_t no)
 {
-	size_t m = a->nslot - 1, i = ent_hash(node, dir, no) & m;
+	size_t m = a->nslot - 1,
+	       i = (size_t)sto_adj_chunk_hash(node, dir, no) & m;
 	for (; a->slot[i]; i = (i + 1) & m) {
 		const struct adjc_ent *e = a->slot[i];
 		if (e->node == node && e->no == no && e->dir == dir)
@@ -133,7 +125,8 @@ static void remove_at(struct sto_adjc *a, size_t i)
 	a->n--;
 	for (size_t j = (i + 1) & m; a->slot[j]; j = (j + 1) & m) {
 		const struct adjc_ent *e = a->slot[j];
-		size_t home = ent_hash(e->node, e->dir, e->no) & m;
+		size_t home =
+		    (size_t)sto_adj_chunk_hash(e->node, e->dir, e->no) & m;
 		/* e may move to i when i lies on its way from home to j */
 		if (((j - home) & m) >= ((j - i) & m)) {
 			a->slot[i] = a->slot[j];
@@ -212,15 +205,16 @@ void sto_adjc_put(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
 			return;
 		}
 	}
-	size_t cap = (len + ADJC_ROOM_STEP - 1) / ADJC_ROOM_STEP * ADJC_ROOM_STEP;
+	size_t cap =
+	    (len + ADJC_ROOM_STEP - 1) / ADJC_ROOM_STEP * ADJC_ROOM_STEP;
 	size_t need = sizeof(struct adjc_ent) + cap + ADJC_MALLOC_OVERHEAD;
 	if (len > UINT32_MAX / 2 || need > a->budget / 4) {
 		sto_adjc_drop(a, node, dir, no); /* too large to keep */
 		return;
 	}
 	if (!a->nslot || 2 * (a->n + 1) > a->nslot) {
-		size_t more = (a->nslot ? a->nslot : ADJC_SLOTS_MIN) *
-		              sizeof(*a->slot);
+		size_t more =
+		    (a->nslot ? a->nslot : ADJC_SLOTS_MIN) * sizeof(*a->slot);
 		if (a->bytes + more + need > a->budget || grow(a) != 0) {
 			/* the table stays: make room in it instead */
 			if (!a->nslot)

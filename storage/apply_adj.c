@@ -45,15 +45,6 @@ struct adj_stage {
 #define ADJ_PREFETCH_EDGES_MIN 16
 enum { ADJ_SLOTS_MIN = 1024 };
 
-static uint64_t chunk_hash(uint64_t node, char dir, uint32_t no)
-{
-	uint64_t x = node * 0x9e3779b97f4a7c15ULL ^
-	             ((uint64_t)no << 1 | (dir == STO_K_IN));
-	x ^= x >> 31;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	return x ^ x >> 29;
-}
-
 void adj_free(struct apply_ctx *c)
 {
 	struct adj_stage *st = c->adj;
@@ -129,7 +120,8 @@ static int stage_grow(struct adj_stage *st)
 		return LORA_ENOMEM;
 	for (size_t i = 0; i < st->n; i++) {
 		const struct adj_chunk *ch = st->ch[i];
-		size_t h = chunk_hash(ch->node, ch->dir, ch->no) & (nslot - 1);
+		size_t h =
+		    sto_adj_chunk_hash(ch->node, ch->dir, ch->no) & (nslot - 1);
 		while (slot[h])
 			h = (h + 1) & (nslot - 1);
 		slot[h] = (uint32_t)i + 1;
@@ -190,7 +182,7 @@ static int chunk_read(struct apply_ctx *c, struct adj_chunk *ch,
 static struct adj_chunk *stage_find(struct adj_stage *st, uint64_t node,
                                     char dir, uint32_t no, size_t *h)
 {
-	size_t i = chunk_hash(node, dir, no) & (st->nslot - 1);
+	size_t i = sto_adj_chunk_hash(node, dir, no) & (st->nslot - 1);
 	for (; st->slot[i]; i = (i + 1) & (st->nslot - 1)) {
 		struct adj_chunk *ch = st->ch[st->slot[i] - 1];
 		if (ch->node == node && ch->no == no && ch->dir == dir) {
@@ -294,8 +286,8 @@ void adj_committed(struct apply_ctx *c, int ok)
 		if (!ch->n)
 			sto_adjc_put(a, ch->node, ch->dir, ch->no, NULL, 0);
 		else if (!chunk_encode(ch, &c->abuf))
-			sto_adjc_put(a, ch->node, ch->dir, ch->no,
-			             c->abuf.data, c->abuf.len);
+			sto_adjc_put(a, ch->node, ch->dir, ch->no, c->abuf.data,
+			             c->abuf.len);
 		else
 			sto_adjc_drop(a, ch->node, ch->dir, ch->no);
 	}

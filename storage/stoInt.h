@@ -206,6 +206,17 @@ struct sto_meta_slot {
  * apply_mu.
  */
 #define STO_ADJ_CACHE_BYTES_DEFAULT ((size_t)32 << 20)
+/* The hash of adjacency chunk (node, dir, no): apply's stage of a batch's
+ * chunks and the cache both key their tables by it. */
+static inline uint64_t sto_adj_chunk_hash(uint64_t node, char dir,
+                                          uint32_t no)
+{
+	uint64_t x = node * 0x9e3779b97f4a7c15ULL ^
+	             ((uint64_t)no << 1 | (dir == STO_K_IN));
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	return x ^ x >> 29;
+}
 struct sto_adjc;
 struct sto_adjc_stats {
 	uint64_t entries, bytes, budget, hits, misses, evictions;
