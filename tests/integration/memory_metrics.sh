@@ -10,7 +10,9 @@
 #   of memory asks for a trim too (counted as done, or as skipped when it
 #   comes within 10 s of the last one: lora_malloc_trims_skipped_total);
 # - an exact vector query builds the vector column (vector_columns > 0;
-#   storage_ncache checks that its build leaves the block cache alone).
+#   storage_ncache checks that its build leaves the block cache alone);
+# - relationships created keep their ends' adjacency chunks in apply's
+#   chunk cache (adjacency_cache > 0).
 # Usage: memory_metrics.sh LORAD
 . "$(dirname "$0")/lib.sh"
 it_setup 127.1.130 "$1"
@@ -27,7 +29,7 @@ has_parts() {
 	local m p
 	m=$(curl -s -m 5 "$H/metrics")
 	for p in block_cache block_cache_pinned row_cache memtables table_readers \
-		vector_graphs node_table vector_columns; do
+		vector_graphs node_table vector_columns adjacency_cache; do
 		grep -q "^lora_memory_bytes{part=\"$p\"} [0-9]" <<<"$m" || return 1
 	done
 	grep -q '^lora_malloc_bytes{state="free"} [0-9]' <<<"$m" &&
@@ -68,6 +70,10 @@ Q='[0.3, -0.2, 0.9, 0.1, -0.5, 0.4, 0.2, 1.0]'
 it_query "$ID" "{\"query\":\"CALL db.index.vector.queryNodes('pv', 5, \$q, {exact: true}) YIELD node RETURN node.i AS i\",\"params\":{\"q\":$Q}}"
 it_check "exact procedure answered" [ "$IT_STATUS" = 200 ]
 it_check "it built the vector column (vector_columns > 0)" [ "$(part vector_columns)" -gt 0 ]
+
+it_query "$ID" '{"query":"MATCH (a:P {i: 1}), (b:P {i: 2}) CREATE (a)-[:R]->(b)"}'
+it_check "a relationship created" [ "$IT_STATUS" = 200 ]
+it_check "its ends' chunks show in adjacency_cache" [ "$(part adjacency_cache)" -gt 0 ]
 
 # a statement past 64 MiB (QRY_TRIM_PEAK_BYTES) gives its memory back
 trims_asked() { echo $(($(metric lora_malloc_trims_total) + $(metric lora_malloc_trims_skipped_total))); }
