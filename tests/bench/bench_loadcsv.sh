@@ -152,11 +152,21 @@ for i in 1 2 3; do
 done
 rss=""
 for i in 1 2 3; do rss="$rss $(($(awk '/VmRSS/ { print $2 }' /proc/"$(lc_pid "$i")"/status) / 1024))"; done
+# where the memory is (lora_memory_bytes parts, malloc's free bytes), MiB
+mem=""
+for i in 1 2 3; do
+	mem="$mem node$i:$(lc_get "$(lc_http "$i")/metrics" 10 | awk '
+		/^lora_memory_bytes\{part="(memtables|block_cache|row_cache|adjacency_cache)"\}/ {
+			split($1, a, "\""); printf " %s=%d", a[2], $2 / 1048576 }
+		/^lora_malloc_bytes\{state="(in_use|free)"\}/ {
+			split($1, a, "\""); printf " malloc_%s=%d", a[2], $2 / 1048576 }')"
+done
 
 total=$((people + edges))
 echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk ${chunk:-default}, leader node $leader"
 echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(((c2 - c1) * 1000 / edges)) us CPU/row (3 nodes); $(per_node "$edges" "${n1[@]}" "${n2[@]}")"
 echo "total:  $total rows in $((t2 - t0)) ms: $(rows_s "$total" $((t2 - t0))) rows/s (replicated, 3 nodes)"
 echo "counts right on every node; digests equal at $bm: $same ($d1); RSS MiB:$rss"
+echo "memory MiB:$mem"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$same" = yes ]
