@@ -208,7 +208,10 @@ void sto_adjc_put(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
 	size_t cap =
 	    (len + ADJC_ROOM_STEP - 1) / ADJC_ROOM_STEP * ADJC_ROOM_STEP;
 	size_t need = sizeof(struct adjc_ent) + cap + ADJC_MALLOC_OVERHEAD;
-	if (len > UINT32_MAX / 2 || need > a->budget / 4) {
+	/* the room beside the table (at least the first one) */
+	size_t table = (a->nslot ? a->nslot : ADJC_SLOTS_MIN) * sizeof(*a->slot);
+	size_t room = a->budget > table ? a->budget - table : 0;
+	if (len > UINT32_MAX / 2 || need > room / 4) {
 		sto_adjc_drop(a, node, dir, no); /* too large to keep */
 		return;
 	}
@@ -263,6 +266,7 @@ void sto_adjc_stats(const struct sto_adjc *a, struct sto_adjc_stats *out)
 	if (!a)
 		return;
 	out->entries = a->n;
+	out->slots = a->nslot;
 	out->bytes = a->bytes;
 	out->budget = a->budget;
 	out->hits = a->hits;

@@ -202,8 +202,12 @@ struct sto_meta_slot {
  * adjacency CF's memtables and SST files. Exact: entries change only
  * after a batch's write succeeded, and a write outside apply clears it.
  * At most its budget in bytes (entries, their table); past it a CLOCK
- * hand evicts entries unused since it last passed. Touched only under
- * apply_mu.
+ * hand evicts entries unused since it last passed. An entry's room is its
+ * value rounded up to 32 bytes, so a chunk that grows a little is
+ * rewritten in place; a value over a quarter of the room beside the
+ * table is not kept. Touched under apply_mu (and by the raw-write test
+ * hooks and an import's ingestion, which only empty it, on a store no
+ * apply runs on meanwhile).
  */
 #define STO_ADJ_CACHE_BYTES_DEFAULT ((size_t)32 << 20)
 /* The hash of adjacency chunk (node, dir, no): apply's stage of a batch's
@@ -219,7 +223,7 @@ static inline uint64_t sto_adj_chunk_hash(uint64_t node, char dir,
 }
 struct sto_adjc;
 struct sto_adjc_stats {
-	uint64_t entries, bytes, budget, hits, misses, evictions;
+	uint64_t entries, slots, bytes, budget, hits, misses, evictions;
 };
 /* NULL without memory (apply then reads every chunk from the store). */
 struct sto_adjc *sto_adjc_new(size_t budget);

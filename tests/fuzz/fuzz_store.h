@@ -81,10 +81,10 @@ static struct sto_store *fz_store(void)
 	o.block_cache_bytes = 8u << 20;
 	o.mem_env = 1;
 	o.wal_off = 1; /* a store gone at close needs no log to recover */
-	/* apply's chunk cache: its table and room for about seven chunks,
-	 * so that inputs evict and read chunks back (the 8 nodes' 16 lists
-	 * do not fit) */
-	o.adj_cache_bytes = 8192 + 512;
+	/* apply's chunk cache: its table and 1 KiB beside it, room for about
+	 * twelve small chunks, so that inputs evict and read chunks back
+	 * (the 8 nodes' 16 lists do not fit) */
+	o.adj_cache_bytes = 8192 + 1024;
 	/* a path in the in-memory Env only: nothing on disk */
 	if (sto_open("/lora-fuzz/state", &o, &fz_st, em) != 0) {
 		fprintf(stderr, "fuzz store: %s\n", em);

@@ -894,7 +894,7 @@ START_TEST(chunk_cache_never_stale)
 	memset(ver, 0, sizeof ver);
 	/* _i 0: the first table kept about half full by evictions; 1: room
 	 * for every key, so the table doubles with entries in it */
-	struct sto_adjc *a = sto_adjc_new(_i ? (size_t)1 << 20 : 8192 + 26000);
+	struct sto_adjc *a = sto_adjc_new(_i ? (size_t)1 << 20 : 8192 + 72000);
 	ck_assert_ptr_nonnull(a);
 	srand(13);
 	for (int i = 0; i < OPS; i++) {
@@ -904,12 +904,13 @@ START_TEST(chunk_cache_never_stale)
 		uint32_t no = (uint32_t)(k / 2 % 2);
 		const char *v;
 		size_t len;
-		char want[40];
+		char want[160];
 		if (op < 4) {
 			ver[k] = (uint32_t)i + 1;
 			empty[k] = rand() % 5 == 0;
-			size_t n = (size_t)snprintf(want, sizeof want, "%d:%u",
-			                            k, ver[k]);
+			/* 3 to ~140 bytes: values outgrow their entry's room */
+			size_t n = (size_t)snprintf(want, sizeof want, "%d:%u:%0*d",
+			                            k, ver[k], (int)(ver[k] % 128), 0);
 			sto_adjc_put(a, node, dir, no, want, empty[k] ? 0 : n);
 		} else if (op == 4) {
 			ver[k] = 0;
@@ -919,8 +920,8 @@ START_TEST(chunk_cache_never_stale)
 			continue;
 		/* a hit: the last value put, exactly */
 		ck_assert_uint_ne(ver[k], 0);
-		size_t n =
-		    (size_t)snprintf(want, sizeof want, "%d:%u", k, ver[k]);
+		size_t n = (size_t)snprintf(want, sizeof want, "%d:%u:%0*d", k,
+		                            ver[k], (int)(ver[k] % 128), 0);
 		ck_assert_uint_eq(len, empty[k] ? 0 : n);
 		ck_assert_int_eq(memcmp(v, want, len), 0);
 	}
@@ -943,6 +944,13 @@ START_TEST(chunk_cache_never_stale)
 	else
 		ck_assert_uint_gt(st_.evictions, 1000);
 	ck_assert_uint_gt(st_.hits, 1000);
+	/* every key dropped: only the table's bytes are left */
+	for (int k = 0; k < KEYS; k++)
+		sto_adjc_drop(a, (uint64_t)(k / 4), k % 2 ? STO_K_IN : STO_K_OUT,
+		              (uint32_t)(k / 2 % 2));
+	sto_adjc_stats(a, &st_);
+	ck_assert_uint_eq(st_.entries, 0);
+	ck_assert_uint_eq(st_.bytes, st_.slots * sizeof(void *));
 	sto_adjc_free(a);
 }
 END_TEST
