@@ -209,7 +209,8 @@ void sto_adjc_put(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
 	    (len + ADJC_ROOM_STEP - 1) / ADJC_ROOM_STEP * ADJC_ROOM_STEP;
 	size_t need = sizeof(struct adjc_ent) + cap + ADJC_MALLOC_OVERHEAD;
 	/* the room beside the table (at least the first one) */
-	size_t table = (a->nslot ? a->nslot : ADJC_SLOTS_MIN) * sizeof(*a->slot);
+	size_t table =
+	    (a->nslot ? a->nslot : ADJC_SLOTS_MIN) * sizeof(*a->slot);
 	size_t room = a->budget > table ? a->budget - table : 0;
 	if (len > UINT32_MAX / 2 || need > room / 4) {
 		sto_adjc_drop(a, node, dir, no); /* too large to keep */

@@ -212,8 +212,7 @@ struct sto_meta_slot {
 #define STO_ADJ_CACHE_BYTES_DEFAULT ((size_t)32 << 20)
 /* The hash of adjacency chunk (node, dir, no): apply's stage of a batch's
  * chunks and the cache both key their tables by it. */
-static inline uint64_t sto_adj_chunk_hash(uint64_t node, char dir,
-                                          uint32_t no)
+static inline uint64_t sto_adj_chunk_hash(uint64_t node, char dir, uint32_t no)
 {
 	uint64_t x = node * 0x9e3779b97f4a7c15ULL ^
 	             ((uint64_t)no << 1 | (dir == STO_K_IN));
@@ -293,7 +292,7 @@ struct sto_store {
 	 * Touched only under apply_mu; NULL until the first bit is set. */
 	uint64_t *live;
 	size_t live_words;
-	struct sto_adjc *adjc; /* adj_cache.c; NULL: off */
+	struct sto_adjc *adjc;       /* adj_cache.c; NULL: off */
 	_Atomic uint64_t adjc_bytes; /* its bytes after the last apply */
 };
 

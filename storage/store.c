@@ -533,9 +533,9 @@ int sto_open(const char *dir, const struct sto_options *opts,
 	/* without memory for it, reads go to the database */
 	s->meta_cache =
 	    lora_calloc(STO_META_CACHE_SLOTS, sizeof *s->meta_cache);
-	s->adjc = sto_adjc_new(opts->adj_cache_bytes
-	                           ? opts->adj_cache_bytes
-	                           : STO_ADJ_CACHE_BYTES_DEFAULT);
+	s->adjc =
+	    sto_adjc_new(opts->adj_cache_bytes ? opts->adj_cache_bytes
+	                                       : STO_ADJ_CACHE_BYTES_DEFAULT);
 	s->request_window = opts->request_window ? opts->request_window
 	                                         : STO_REQUEST_WINDOW_DEFAULT;
 	set_rocks_options(s, opts);
@@ -712,7 +712,7 @@ int sto_testing_del_raw(struct sto_store *s, const char *cf, const void *key,
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
 		sto_live_forget(s);
 		sto_adjc_clear(s->adjc); /* a chunk may change */
-		sto_ucache_forget(s); /* a user record may change */
+		sto_ucache_forget(s);    /* a user record may change */
 		rocksdb_delete_cf(s->db, s->wo, s->cf[i], key, klen, &err);
 		sto_ucache_forget(s);
 		atomic_fetch_add(&s->nc_gen, 1);
@@ -731,7 +731,7 @@ int sto_testing_put_raw(struct sto_store *s, const char *cf, const void *key,
 		atomic_fetch_add(&s->nc_gen, 1); /* as apply: copies go stale */
 		sto_live_forget(s);
 		sto_adjc_clear(s->adjc); /* a chunk may change */
-		sto_ucache_forget(s); /* a user record may change */
+		sto_ucache_forget(s);    /* a user record may change */
 		rocksdb_put_cf(s->db, s->wo, s->cf[i], key, klen, val, vlen,
 		               &err);
 		sto_ucache_forget(s);

@@ -889,7 +889,7 @@ END_TEST
 START_TEST(chunk_cache_never_stale)
 {
 	enum { KEYS = 3000, OPS = 200000 };
-	static uint32_t ver[KEYS]; /* 0: dropped or never put */
+	static uint32_t ver[KEYS];  /* 0: dropped or never put */
 	static uint8_t empty[KEYS]; /* the last put said "no key" */
 	memset(ver, 0, sizeof ver);
 	/* _i 0: the first table kept about half full by evictions; 1: room
@@ -909,8 +909,9 @@ START_TEST(chunk_cache_never_stale)
 			ver[k] = (uint32_t)i + 1;
 			empty[k] = rand() % 5 == 0;
 			/* 3 to ~140 bytes: values outgrow their entry's room */
-			size_t n = (size_t)snprintf(want, sizeof want, "%d:%u:%0*d",
-			                            k, ver[k], (int)(ver[k] % 128), 0);
+			size_t n =
+			    (size_t)snprintf(want, sizeof want, "%d:%u:%0*d", k,
+			                     ver[k], (int)(ver[k] % 128), 0);
 			sto_adjc_put(a, node, dir, no, want, empty[k] ? 0 : n);
 		} else if (op == 4) {
 			ver[k] = 0;
@@ -929,12 +930,11 @@ START_TEST(chunk_cache_never_stale)
 		const char *v;
 		size_t len;
 		if (!ver[k])
-			ck_assert_int_eq(sto_adjc_get(a, (uint64_t)(k / 4),
-			                              k % 2 ? STO_K_IN
-			                                    : STO_K_OUT,
-			                              (uint32_t)(k / 2 % 2),
-			                              &v, &len),
-			                 0);
+			ck_assert_int_eq(
+			    sto_adjc_get(a, (uint64_t)(k / 4),
+			                 k % 2 ? STO_K_IN : STO_K_OUT,
+			                 (uint32_t)(k / 2 % 2), &v, &len),
+			    0);
 	}
 	struct sto_adjc_stats st_;
 	sto_adjc_stats(a, &st_);
@@ -946,7 +946,8 @@ START_TEST(chunk_cache_never_stale)
 	ck_assert_uint_gt(st_.hits, 1000);
 	/* every key dropped: only the table's bytes are left */
 	for (int k = 0; k < KEYS; k++)
-		sto_adjc_drop(a, (uint64_t)(k / 4), k % 2 ? STO_K_IN : STO_K_OUT,
+		sto_adjc_drop(a, (uint64_t)(k / 4),
+		              k % 2 ? STO_K_IN : STO_K_OUT,
 		              (uint32_t)(k / 2 % 2));
 	sto_adjc_stats(a, &st_);
 	ck_assert_uint_eq(st_.entries, 0);
