@@ -265,6 +265,16 @@ it_leader() {
 
 # it_need_leader VIA: the leader node VIA sees (waits up to 30 s) in
 # IT_LEADER, logged as elected; without one the test fails and ends here.
+# it_caught_up ID LEADER BOOKMARK: node ID names LEADER as leader and has
+# applied BOOKMARK (a read there waits for it), two checks; a follower
+# passes writes on over the peer channel only then (it knows the leader
+# and holds the cluster's peer secret)
+it_caught_up() {
+	it_check "follower $1 follows node $2" it_same "$(it_leader "$1")" "$2"
+	it_query "$1" "{\"query\":\"RETURN 1\",\"bookmark\":\"$3\"}"
+	it_check "follower $1 applied bookmark $3" it_status_is 200
+}
+
 it_need_leader() {
 	IT_LEADER=$(it_leader "$1")
 	if [ -z "$IT_LEADER" ]; then

@@ -65,10 +65,7 @@ it_check "a reader created on the leader" it_status_is 200
 # F passes a write on over the peer channel only once it knows the leader
 # and has applied the cluster's peer secret (before, it takes the HTTP
 # way, which the rule below refuses): wait for both
-BM0=$(it_field bookmark)
-it_check "follower $F follows node $L" it_same "$(it_leader "$F")" "$L"
-it_query "$F" "{\"query\":\"RETURN 1\",\"bookmark\":\"$BM0\"}"
-it_check "follower $F applied the grant (bookmark $BM0)" it_status_is 200
+it_caught_up "$F" "$L" "$(it_field bookmark)"
 cut_ports -I || {
 	it_fail "iptables"
 	it_done

@@ -64,10 +64,7 @@ it_check "wendy is a writer" it_status_is 200
 # F passes a write on over the peer channel only once it knows the leader
 # and has applied the cluster's peer secret (before, it takes the HTTP
 # way, whose answer the hook does not hold): wait for both
-BM0=$(it_field bookmark)
-it_check "follower $F follows node $L" it_same "$(it_leader "$F")" "$L"
-it_query "$F" "{\"query\":\"RETURN 1\",\"bookmark\":\"$BM0\"}"
-it_check "follower $F applied the grant (bookmark $BM0)" it_status_is 200
+it_caught_up "$F" "$L" "$(it_field bookmark)"
 curl -s -m 60 -o "$IT_DIR/w1.out" -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" \
 	-d '{"query":"CREATE (:Job {n: 1}) RETURN \"first\" AS who","format":"rowArrays"}' &
 W1=$!
