@@ -42,6 +42,8 @@ void node_config_defaults(struct node_config *c)
 	c->metrics_auth = 1;
 	c->auth_timeout_ms = NODE_AUTH_TIMEOUT_MS;
 	c->pending_per_source = NODE_PENDING_PER_SOURCE;
+	c->proxy_batch_max = NODE_PROXY_BATCH_MAX_DEFAULT;
+	c->proxy_batch_inflight = NODE_PROXY_BATCH_INFLIGHT_DEFAULT;
 	c->native_pending_max = NODE_NATIVE_PENDING_MAX;
 }
 
@@ -79,6 +81,8 @@ static int set_text(char *dst, size_t cap, const char *v, const char *key,
 }
 
 static int set_u32(uint32_t *dst, const char *v, const char *key, char *errmsg);
+static int set_range(uint32_t *dst, const char *v, uint32_t lo, uint32_t hi,
+                     const char *key, char *errmsg);
 
 /* The auth settings (docs/node.md); 1 when key is not one of them. */
 static int set_auth(struct node_config *c, const char *key, const char *value,
@@ -264,6 +268,21 @@ static int set_u32(uint32_t *dst, const char *v, const char *key, char *errmsg)
 	return 0;
 }
 
+/* An integer in lo..hi. */
+static int set_range(uint32_t *dst, const char *v, uint32_t lo, uint32_t hi,
+                     const char *key, char *errmsg)
+{
+	uint64_t n = 0;
+	int rc = parse_u64(v, &n, key, errmsg);
+	if (rc)
+		return rc;
+	if (n < lo || n > hi)
+		return lora_errf(LORA_ECONFIG, errmsg, "%s: %u..%u, not %s",
+		                 key, lo, hi, v);
+	*dst = (uint32_t)n;
+	return 0;
+}
+
 void node_config_import_dir(const struct node_config *c, char *out,
                             size_t bytes)
 {
@@ -343,6 +362,12 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 		                   errmsg);
 	if (!strcmp(key, "cdc_old_values"))
 		return parse_bool(value, &c->cdc_old_values, key, errmsg);
+	if (!strcmp(key, "proxy_batch_max"))
+		return set_range(&c->proxy_batch_max, value, 1,
+		                 NODE_PROXY_BATCH_MAX_LIMIT, key, errmsg);
+	if (!strcmp(key, "proxy_batch_inflight"))
+		return set_range(&c->proxy_batch_inflight, value, 1, 64, key,
+		                 errmsg);
 	if (!strcmp(key, "peer_forward"))
 		return parse_bool(value, &c->peer_forward, key, errmsg);
 	if (!strcmp(key, "cursor_idle_ms"))
@@ -429,6 +454,8 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_STATEMENT_MEMORY_BYTES", "statement_memory_bytes"},
 	    {"LORA_CDC_OLD_VALUES", "cdc_old_values"},
 	    {"LORA_PEER_FORWARD", "peer_forward"},
+	    {"LORA_PROXY_BATCH_MAX", "proxy_batch_max"},
+	    {"LORA_PROXY_BATCH_INFLIGHT", "proxy_batch_inflight"},
 	    {"LORA_BACKUP_DIR", "backup_dir"},
 	    {"LORA_SNAPSHOT_BYTES_MAX", "snapshot_bytes_max"},
 	    {"LORA_AUTH", "auth"},
@@ -478,6 +505,8 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--cursor-idle-ms", "cursor_idle_ms"},
 	    {"--cdc-old-values", "cdc_old_values"},
 	    {"--peer-forward", "peer_forward"},
+	    {"--proxy-batch-max", "proxy_batch_max"},
+	    {"--proxy-batch-inflight", "proxy_batch_inflight"},
 	    {"--backup-dir", "backup_dir"},
 	    {"--snapshot-bytes-max", "snapshot_bytes_max"},
 	    {"--auth", "auth"},

@@ -71,6 +71,10 @@ struct node_config {
 	 * costs more CPU per write than the HTTP proxy (docs/benchmarks.md,
 	 * "TLS, third round") */
 	int peer_forward;
+	/* a follower's HTTP writes to the leader (proxy.h): at most
+	 * proxy_batch_inflight requests in flight, each carrying up to
+	 * proxy_batch_max writes (1: each write alone) */
+	uint32_t proxy_batch_max, proxy_batch_inflight;
 	/* POST /admin/checkpoint writes backups only below this directory,
 	 * under a name the request gives; "" (the default) means
 	 * <data_dir>/backups (node_config_backup_dir) */
@@ -144,6 +148,10 @@ void node_config_import_dir(const struct node_config *c, char *out,
 #define NODE_AUTH_TIMEOUT_MS             10000
 #define NODE_PENDING_PER_SOURCE          128
 #define NODE_NATIVE_PENDING_MAX          256
+/* proxy_batch_max (NODE_BATCH_MAX, batch.h) and proxy_batch_inflight */
+#define NODE_PROXY_BATCH_MAX_DEFAULT      32
+#define NODE_PROXY_BATCH_MAX_LIMIT        32
+#define NODE_PROXY_BATCH_INFLIGHT_DEFAULT 2
 
 /* Fills c with defaults (id 0 = unset, addresses 127.0.0.1:474x). */
 void node_config_defaults(struct node_config *c);

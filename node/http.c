@@ -136,12 +136,24 @@ struct node_http_ex {
 	uint64_t stream_deadline_ms; /* a streamed answer: its send waits */
 	void *stash; /* left by the route's fast part for its worker */
 	void (*stash_free)(void *);
+	/* HTTP_KIND_CHILD (node_http_child_new): the answer is kept here,
+	 * and done runs where node_http_async_done would */
+	struct node_http_child *child;
 	_Alignas(max_align_t) unsigned char memo[NODE_HTTP_MEMO_BYTES];
+};
+
+struct node_http_child {
+	void (*done)(struct node_http_ex *c, void *arg);
+	void *arg;
+	int status; /* 0: not answered, or node_http_child_untaken */
+	char *body; /* lora_malloc */
+	size_t body_len;
+	char bookmark[32];
 };
 
 enum { RESUME_NONE, RESUME_FLUSH, RESUME_SERVE };
 
-enum { HTTP_KIND_CONN = 1, HTTP_KIND_WATCH = 2 };
+enum { HTTP_KIND_CONN = 1, HTTP_KIND_WATCH = 2, HTTP_KIND_CHILD = 3 };
 
 /* A connection's TLS: plaintext, deciding by the first byte (optional),
  * in the handshake, or ready (TLS or plaintext by x->tls). */
@@ -379,12 +391,34 @@ static int format_head(const struct node_http_ex *x, char *head, size_t size,
 	return hl < 0 || (size_t)hl >= size ? -1 : hl;
 }
 
+/* A child's answer, kept for its batch (only the status, the body and
+ * the bookmark travel back: the batch route answers JSON only). */
+static void child_keep(struct node_http_ex *x, int status, const char *body,
+                       size_t len, const char *bookmark)
+{
+	struct node_http_child *c = x->child;
+	c->body = lora_malloc(len ? len : 1);
+	if (c->body == NULL) { /* node_http_child_answer: an error */
+		c->status = 500;
+		return;
+	}
+	memcpy(c->body, body, len);
+	c->body_len = len;
+	c->status = status;
+	snprintf(c->bookmark, sizeof c->bookmark, "%s",
+	         bookmark ? bookmark : "");
+}
+
 void node_http_reply(struct node_http_ex *x, int status, const char *ctype,
                      const char *body, size_t len, const char *bookmark,
                      const char *location)
 {
 	LORA_ASSERT(!x->replied);
 	x->replied = 1;
+	if (x->child) {
+		child_keep(x, status, body, len, bookmark);
+		return;
+	}
 	char head[1024], framing[48];
 	snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", len);
 	int hl = format_head(x, head, sizeof head, status, ctype, framing,
@@ -1276,6 +1310,10 @@ void node_http_async_done(struct node_http_ex *x)
 {
 	struct node_http *hs = x->hs;
 	x->async = 0;
+	if (x->child) {
+		x->child->done(x, x->child->arg);
+		return;
+	}
 	if (!out_pending(x)) {
 		if (conn_next(hs, x) != 0)
 			return;
@@ -1294,11 +1332,97 @@ void node_http_async_done(struct node_http_ex *x)
 void node_http_async_rerun(struct node_http_ex *x, void *stash,
                            void (*free_fn)(void *))
 {
+	LORA_ASSERT(x->child == NULL); /* a batch's: node_http_child_untaken */
 	x->async = 0;
 	node_http_stash(x, stash, free_fn);
 	x->resume = RESUME_NONE;
 	if (enqueue(x->hs, x, 1) != 0)
 		conn_close(x->hs, x); /* stopping: the stash goes with it */
+}
+
+/* ---- requests inside another request (a batch)
+ * ------------------------------------------------ */
+
+struct node_http_ex *node_http_child_new(struct node_http_ex *parent,
+                                         const struct node_http_child_req *r,
+                                         void (*done)(struct node_http_ex *,
+                                                      void *),
+                                         void *arg)
+{
+	struct node_http_ex *x = conn_alloc(parent->hs);
+	struct node_http_child *c = x ? lora_calloc(1, sizeof *c) : NULL;
+	size_t ul = strlen(r->uri), al = r->authz ? r->authz_len : 0,
+	       il = r->ident ? r->ident_len : 0;
+	char *buf = c ? lora_malloc(ul + al + il + r->body_len + 4) : NULL;
+	if (buf == NULL) {
+		lora_free(c);
+		lora_free(x);
+		return NULL;
+	}
+	x->kind = HTTP_KIND_CHILD;
+	x->hs = parent->hs;
+	x->fd = -1;
+	x->src = parent->src;
+	atomic_store(&x->served, 1);
+	x->buf = buf;
+	x->cap = ul + al + il + r->body_len + 4;
+	char *at = buf;
+	x->uri = memcpy(at, r->uri, ul + 1);
+	at += ul + 1;
+	x->authz = r->authz ? memcpy(at, r->authz, al) : NULL;
+	at[al] = '\0';
+	at += al + 1;
+	x->ident = r->ident ? memcpy(at, r->ident, il) : NULL;
+	at[il] = '\0';
+	at += il + 1;
+	x->body = memcpy(at, r->body, r->body_len);
+	at[r->body_len] = '\0';
+	x->body_len = r->body_len;
+	x->method = "POST";
+	x->keep_alive = 1;
+	x->forwarded = r->forwarded;
+	/* the batch's connection memo, read only: a member's identity line
+	 * checked for the batch is taken for each of its writes */
+	memcpy(x->memo, parent->memo, sizeof x->memo);
+	c->done = done;
+	c->arg = arg;
+	x->child = c;
+	return x;
+}
+
+int node_http_child_answer(const struct node_http_ex *x, const char **body,
+                           size_t *len, const char **bookmark)
+{
+	const struct node_http_child *c = x->child;
+	static const char oom[] = "{\"error\":{\"code\":\"LORA_INTERNAL\","
+	                          "\"message\":\"out of memory\",\"category\":"
+	                          "\"server\"}}";
+	*body = c->body ? c->body : c->status ? oom : "";
+	*len = c->body ? c->body_len : c->status ? sizeof oom - 1 : 0;
+	*bookmark = c->bookmark;
+	return x->replied ? c->status : 0;
+}
+
+void node_http_child_untaken(struct node_http_ex *x)
+{
+	LORA_ASSERT(x->child && !x->replied);
+	x->replied = 1; /* status 0: the batch says "send it alone" */
+}
+
+int node_http_is_child(const struct node_http_ex *x)
+{
+	return x->child != NULL;
+}
+
+void node_http_child_free(struct node_http_ex *x)
+{
+	if (x == NULL)
+		return;
+	stash_drop(x);
+	lora_free(x->child->body);
+	lora_free(x->child);
+	lora_free(x->buf);
+	lora_free(x);
 }
 
 /* Closes idle connections, requests that take too long to arrive and
@@ -1349,6 +1473,8 @@ static void *io_main(void *arg)
 			else
 				conn_readable(hs, p);
 		}
+		if (cnt > 0 && hs->ops.flush)
+			hs->ops.flush(hs->ops.arg);
 		uint64_t now = lora_now_ms();
 		if (now >= next_tick) {
 			if (hs->ops.tick)

@@ -77,6 +77,8 @@ struct node_http_ops {
 	int (*work)(void *arg, struct node_http_ex *x);
 	/* every NODE_HTTP_TICK_MS on the I/O thread */
 	void (*tick)(void *arg);
+	/* on the I/O thread after each batch of events; may be NULL */
+	void (*flush)(void *arg);
 	/* 1 when streamed answers should stop waiting for slow readers (as
 	 * when the server itself stops) */
 	int (*stopping)(void *arg);
@@ -225,5 +227,38 @@ struct node_http_watch {
 void node_http_watch_init(struct node_http_watch *w, struct node_http_ex *x,
                           int fd, void (*fn)(struct node_http_watch *));
 int node_http_watch_add(struct node_http_watch *w);
+
+/* ---- requests carried inside another (a batch of writes)
+ *
+ * A route may run several requests that came in one request's body (the
+ * leader's side of a follower's batch of passed-on writes, http_api.c)
+ * as children: each is a request of its own to the routes (its body,
+ * credentials, hop count), whose answer is kept instead of sent;
+ * node_http_async_done on a child calls `done` (on the answering
+ * thread); node_http_async_rerun must not be used on one. Free each with
+ * node_http_child_free once its answer was read. */
+struct node_http_child_req {
+	const char *uri;   /* the route's path */
+	const char *authz; /* Authorization value, or NULL */
+	const char *ident; /* X-Lora-Identity value, or NULL */
+	const char *body;
+	size_t authz_len, ident_len, body_len;
+	int forwarded; /* X-Lora-Forwarded */
+};
+/* NULL when out of memory. */
+struct node_http_ex *node_http_child_new(struct node_http_ex *parent,
+                                         const struct node_http_child_req *r,
+                                         void (*done)(struct node_http_ex *,
+                                                      void *),
+                                         void *arg);
+/* The kept answer: its status (0: not answered, or left untaken) with
+ * body and bookmark ("" if none), valid until the child is freed. */
+int node_http_child_answer(const struct node_http_ex *x, const char **body,
+                           size_t *len, const char **bookmark);
+/* Answers the child "not taken": nothing of it ran, the batch's sender
+ * sends it again on its own. */
+void node_http_child_untaken(struct node_http_ex *x);
+int node_http_is_child(const struct node_http_ex *x);
+void node_http_child_free(struct node_http_ex *x);
 
 #endif

@@ -3,12 +3,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "http_int.h"
 #include "json.h"
 #include "log.h"
@@ -402,7 +404,12 @@ static void write_answered(void *arg, int rc)
 	struct http_write *hw = arg;
 	Lora__Response *r = hw->r;
 	(void)rc;
-	if (r->error && write_reroute(hw)) {
+	if (r->error && node_http_is_child(hw->x) &&
+	    node_err_from_code(r->error->code) == LORA_EUNAVAILABLE) {
+		/* certainly not executed: its sender sends it alone */
+		node_http_child_untaken(hw->x);
+		node_http_async_done(hw->x);
+	} else if (r->error && write_reroute(hw)) {
 		/* answered by a worker */
 	} else {
 		if (r->error)
@@ -963,6 +970,145 @@ static int h_query(struct lnode *n, struct node_http_ex *x,
 	return ok;
 }
 
+/* ---- a follower's batch of passed-on writes (batch.h)
+ * ------------------------------------------ */
+
+/* A batch being answered: one reference per write in flight, and the
+ * route's own until it has started them all. */
+struct http_batch {
+	struct lnode *n;
+	struct node_http_ex *x;
+	size_t count;
+	atomic_size_t left;
+	struct node_http_ex *kids[NODE_BATCH_MAX]; /* NULL: not taken */
+};
+
+/* Every write answered: the batch's answer, in the writes' order. */
+static void batch_answer(struct http_batch *b)
+{
+	struct lora_buf out = {0};
+	node_batch_put_head(&out, b->count);
+	for (size_t i = 0; i < b->count; i++) {
+		struct node_batch_ans a = {0};
+		if (b->kids[i] != NULL)
+			a.status = node_http_child_answer(
+			    b->kids[i], &a.body, &a.body_len, &a.bookmark);
+		a.bookmark_len = a.bookmark ? strlen(a.bookmark) : 0;
+		node_batch_put_ans(&out, &a);
+		node_http_child_free(b->kids[i]);
+	}
+	if (lora_buf_error(&out))
+		node_http_reply_error(b->x, LORA_ENOMEM, NULL);
+	else
+		node_http_reply(b->x, 200, NODE_BATCH_CTYPE, out.data, out.len,
+		                NULL, NULL);
+	lora_buf_free(&out);
+	node_http_async_done(b->x);
+	lora_free(b);
+}
+
+static void batch_put(struct http_batch *b)
+{
+	if (atomic_fetch_sub(&b->left, 1) == 1)
+		batch_answer(b);
+}
+
+static void batch_kid_done(struct node_http_ex *kid, void *arg)
+{
+	(void)kid;
+	batch_put(arg);
+}
+
+/* Runs one write of a batch as the leader runs a /query write (exactly
+ * what h_query_fast does for RUN_WRITER); anything that would need a
+ * worker, another hop or a password check is left untaken, for its
+ * sender to send alone. 1 when handed to the writer (kid answers
+ * later), 0 when answered now. */
+static int batch_run(struct lnode *n, struct node_http_ex *kid,
+                     const struct node_route *qr)
+{
+	int au = node_http_authorize(n, kid, qr, 1);
+	if (au == NODE_AUTH_LATER) {
+		node_http_child_untaken(kid);
+		return 0;
+	}
+	if (au != 0)
+		return 0; /* 401 or 403 */
+	const char *body;
+	size_t len;
+	node_http_body(kid, &body, &len);
+	if (len > NODE_HTTP_FAST_BODY_BYTES_MAX || !node_is_leader(n)) {
+		node_http_child_untaken(kid);
+		return 0;
+	}
+	struct prepared *pp = prepare(n, kid, qr);
+	if (pp == NULL)
+		return 0; /* answered: a malformed body, a forbidden write */
+	if (pp->where == RUN_WRITER &&
+	    write_async(n, kid, qr, pp->j, &pp->qb) == 0) {
+		lora_free(pp);
+		return 1;
+	}
+	prepared_free(pp);
+	node_http_child_untaken(kid);
+	return 0;
+}
+
+/*
+ * POST /query/batch: only from another member (X-Lora-Forwarded, and
+ * with authentication on its identity line, checked for the batch and
+ * again for each write, whose identities may differ). The body is
+ * decoded whole before anything runs, so a malformed one runs nothing.
+ */
+static int h_batch(struct lnode *n, struct node_http_ex *x,
+                   const struct node_route *route)
+{
+	(void)route;
+	const char *data;
+	size_t len, count;
+	node_http_body(x, &data, &len);
+	struct node_batch_req reqs[NODE_BATCH_MAX];
+	if (!node_http_forwarded(x) ||
+	    (node_auth_enabled(n) && node_http_ident(x) == NULL)) {
+		node_http_reply_error(x, LORA_EFORBIDDEN,
+		                      "batches come only from other members");
+		return 0;
+	}
+	if (node_batch_reqs(data, len, reqs, NODE_BATCH_MAX, &count) != 0) {
+		node_http_reply_error(x, LORA_EINVAL, "malformed batch");
+		return 0;
+	}
+	const struct node_route *qr = &node_routes[1];
+	LORA_ASSERT(!strcmp(qr->path, "/query") && qr->fast == h_query_fast);
+	struct http_batch *b = lora_calloc(1, sizeof *b);
+	if (b == NULL) {
+		node_http_reply_error(x, LORA_ENOMEM, NULL);
+		return 0;
+	}
+	b->n = n;
+	b->x = x;
+	b->count = count;
+	atomic_init(&b->left, count + 1);
+	node_http_async(x);
+	for (size_t i = 0; i < count; i++) {
+		const struct node_http_child_req cr = {
+		    .uri = qr->path,
+		    .authz = reqs[i].authz_len ? reqs[i].authz : NULL,
+		    .ident = reqs[i].ident_len ? reqs[i].ident : NULL,
+		    .body = reqs[i].body,
+		    .authz_len = reqs[i].authz_len,
+		    .ident_len = reqs[i].ident_len,
+		    .body_len = reqs[i].body_len,
+		    .forwarded = reqs[i].hops};
+		b->kids[i] = node_http_child_new(x, &cr, batch_kid_done, b);
+		/* none made (memory): not taken */
+		if (b->kids[i] == NULL || batch_run(n, b->kids[i], qr) == 0)
+			batch_put(b);
+	}
+	batch_put(b);
+	return NODE_ROUTE_ASYNC;
+}
+
 /* ---- simple endpoints
  * ---------------------------------------------------------- */
 
@@ -1348,6 +1494,7 @@ static int h_digest(struct lnode *n, struct node_http_ex *x,
 struct node_route node_routes[] = {
     {"GET", "/health", "health", h_health, 0, NULL, NULL},
     {"POST", "/query", "query", h_query, QRY_RUN, NULL, h_query_fast},
+    {"POST", NODE_BATCH_PATH, "batch", h_batch, QRY_RUN, NULL, h_batch},
     {"POST", "/explain", "explain", h_query, QRY_EXPLAIN, NULL, NULL},
     {"POST", "/profile", "profile", h_query, QRY_PROFILE, NULL, NULL},
     {"GET", "/cluster/status", "status", h_status, 0, NULL, NULL},

@@ -144,6 +144,12 @@ static void api_tick(void *arg)
 	node_proxy_tick(n->proxy);
 }
 
+static void api_flush(void *arg)
+{
+	struct lnode *n = arg;
+	node_proxy_flush(n->proxy);
+}
+
 /* A streamed read holds the store: a checkpoint install waiting for it
  * must not wait for a slow reader, nor a stopping node. */
 static int api_stopping(void *arg)
@@ -171,6 +177,7 @@ int node_http_start(struct lnode *n, char *errmsg)
 	                                  .io = api_io,
 	                                  .work = api_work,
 	                                  .tick = api_tick,
+	                                  .flush = api_flush,
 	                                  .stopping = api_stopping,
 	                                  .stopped = api_stopped,
 	                                  .ctx_bytes = sizeof(struct api_req)};

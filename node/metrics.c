@@ -148,6 +148,24 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 	    (unsigned long long)qb->max_bytes,
 	    (unsigned long long)atomic_load(&qb->refused),
 	    (unsigned long long)node_peer_refused_total());
+	if (n->proxy) {
+		struct node_proxy_stats ps;
+		node_proxy_stats(n->proxy, &ps);
+		lora_buf_printf(
+		    b,
+		    "# TYPE lora_proxy_requests_total counter\n"
+		    "lora_proxy_requests_total %llu\n"
+		    "# TYPE lora_proxy_batches_total counter\n"
+		    "lora_proxy_batches_total %llu\n"
+		    "# TYPE lora_proxy_batched_writes_total counter\n"
+		    "lora_proxy_batched_writes_total %llu\n"
+		    "# TYPE lora_proxy_batches_refused_total counter\n"
+		    "lora_proxy_batches_refused_total %llu\n",
+		    (unsigned long long)ps.sent,
+		    (unsigned long long)ps.batches,
+		    (unsigned long long)ps.batched,
+		    (unsigned long long)ps.batch_refused);
+	}
 	uint64_t vg, ve;
 	qry_vector_search_counts(&vg, &ve);
 	lora_buf_printf(b,

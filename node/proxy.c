@@ -39,6 +39,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
@@ -52,6 +53,8 @@
 #define NODE_PROXY_READ_BYTES (16u << 10)
 /* Dials off the I/O thread at once (dial_async), one per address. */
 #define NODE_PROXY_DIALS_MAX 4
+/* a batch's bodies together (more go in the next one) */
+#define NODE_PROXY_BATCH_BYTES (256u << 10)
 
 /* A connection to a leader: a socket, in TLS when cfg.tls is on. */
 struct pfd {
@@ -92,11 +95,13 @@ struct node_proxy {
 	pthread_mutex_t jobs_mu;
 	struct pjob *jobs;
 	struct upconn *upconns;
+	struct pjob *outq, *outq_tail; /* queued, not sent (I/O thread) */
 
 	pthread_mutex_t wait_mu; /* requests waiting on workers */
 	struct pwaiter *waiters;
 
 	atomic_uint_fast64_t dials, reused, sent, wakeups, kicks;
+	atomic_uint_fast64_t batches, batched, batch_refused;
 };
 
 int node_proxy_verdict(uint64_t leader, uint64_t to, int resend,
@@ -760,25 +765,38 @@ out:
 /*
  * A connection to a leader owned by the HTTP I/O thread. It is registered
  * with epoll once, level-triggered, for its whole life, and stays between
- * the writes it carries (idle): a passed-on write then costs no epoll_ctl.
- * Only the I/O thread touches upconns (and node_proxy_drop after it
- * stopped). A closed one is only marked dead: an event of the same epoll
- * batch may still name it; node_proxy_tick frees it.
+ * the requests it carries (idle): a passed-on write then costs no
+ * epoll_ctl. Only the I/O thread touches upconns (and node_proxy_drop
+ * after it stopped). A closed one is only marked dead: an event of the
+ * same epoll batch may still name it; node_proxy_tick frees it.
+ *
+ * It carries one request at a time: one write, or a batch of them
+ * (batch.h). Each write it carries has a slot; a write that stops
+ * waiting for this answer (sent again to a new leader, or answered
+ * "unknown outcome" as its leader went silent) leaves its slot empty,
+ * and once every slot is empty the answer is not waited for.
  */
 struct upconn {
 	struct node_http_watch w;  /* first; w.fd: the connection */
 	struct node_tls_conn *tls; /* TLS on: its TLS (owned) */
 	struct node_proxy *p;
 	char addr[NODE_ADDR_BYTES_MAX];
+	uint64_t leader;
 	uint64_t idle_since_ms;
-	struct pjob *job; /* NULL: idle */
+	int batch;             /* the request in flight is a batch */
+	size_t n_slots;        /* writes in the request in flight; 0: idle */
+	size_t n_live;         /* slots still waiting for it */
+	struct pjob *slots[NODE_BATCH_MAX];
+	char *buf;             /* the answer so far (lora_malloc) */
+	size_t len, cap;
 	int dead;
 	struct upconn *next; /* p->upconns */
 };
 
-/* A passed-on write whose answer the HTTP I/O thread reads. */
+/* A passed-on write the HTTP I/O thread answers. */
 struct pjob {
-	struct upconn *uc;
+	struct upconn *uc; /* the connection its answer comes on, or NULL */
+	size_t slot;       /* its place there */
 	struct node_proxy *p;
 	struct node_http_ex *x;
 	uint64_t to;
@@ -791,10 +809,11 @@ struct pjob {
 	 * the write is sent again from retry_at_ms on */
 	int resent;
 	uint64_t retry_at_ms;
+	int queued;       /* in p->outq: never sent yet */
+	int alone;        /* a leader left it untaken: not batched again */
 	const char *path; /* borrowed: the route's */
-	char *buf;        /* the answer so far (lora_malloc) */
-	size_t len, cap;
-	struct pjob *next; /* p->jobs (jobs_mu) */
+	struct pjob *next;  /* p->jobs (jobs_mu) */
+	struct pjob *qnext; /* p->outq */
 };
 
 static void upconn_close(struct upconn *uc)
@@ -805,7 +824,7 @@ static void upconn_close(struct upconn *uc)
 		close(uc->w.fd); /* leaves the epoll set with it */
 	}
 	uc->dead = 1;
-	uc->job = NULL;
+	uc->n_slots = uc->n_live = 0;
 }
 
 /* Frees dead upconns (all of them: `all`) and closes idle ones unused for
@@ -816,7 +835,7 @@ static void upconns_sweep(struct node_proxy *p, int all)
 	pthread_mutex_lock(&p->jobs_mu);
 	for (struct upconn **pp = &p->upconns; *pp;) {
 		struct upconn *uc = *pp;
-		if (uc->job == NULL &&
+		if (uc->n_slots == 0 &&
 		    (all || now - uc->idle_since_ms > p->cfg.idle_ms))
 			upconn_close(uc);
 		if (!uc->dead) {
@@ -824,20 +843,21 @@ static void upconns_sweep(struct node_proxy *p, int all)
 			continue;
 		}
 		*pp = uc->next;
+		lora_free(uc->buf);
 		lora_free(uc);
 	}
 	pthread_mutex_unlock(&p->jobs_mu);
 }
 
-static void job_readable(struct pjob *j);
+static void upconn_readable(struct upconn *uc);
 
 static void upconn_event(struct node_http_watch *w)
 {
 	struct upconn *uc = (struct upconn *)w;
 	if (uc->dead)
 		return;
-	if (uc->job)
-		job_readable(uc->job);
+	if (uc->n_slots > 0)
+		upconn_readable(uc);
 	else
 		upconn_close(uc); /* idle: closed by the leader, or garbage */
 }
@@ -849,12 +869,24 @@ static struct upconn *upconn_idle(struct node_proxy *p, const char *addr)
 	struct upconn *found = NULL;
 	pthread_mutex_lock(&p->jobs_mu);
 	for (struct upconn *uc = p->upconns; uc && !found; uc = uc->next)
-		if (!uc->dead && uc->job == NULL &&
+		if (!uc->dead && uc->n_slots == 0 &&
 		    now - uc->idle_since_ms <= p->cfg.idle_ms &&
 		    strcmp(uc->addr, addr) == 0)
 			found = uc;
 	pthread_mutex_unlock(&p->jobs_mu);
 	return found;
+}
+
+/* Requests in flight to addr on the I/O thread's connections. */
+static int upconns_busy(struct node_proxy *p, const char *addr)
+{
+	int busy = 0;
+	pthread_mutex_lock(&p->jobs_mu);
+	for (struct upconn *uc = p->upconns; uc; uc = uc->next)
+		busy += !uc->dead && uc->n_live > 0 &&
+		        strcmp(uc->addr, addr) == 0;
+	pthread_mutex_unlock(&p->jobs_mu);
+	return busy;
 }
 
 /* An idle connection to addr: one of the I/O thread's, or one taken from
@@ -890,6 +922,29 @@ static struct upconn *upconn_take(struct node_proxy *p, struct node_http_ex *x,
 	return uc;
 }
 
+/* j stops waiting for its connection's answer; once no write waits for
+ * it, the connection is closed (the answer is not read). */
+static void job_detach(struct pjob *j)
+{
+	struct upconn *uc = j->uc;
+	if (uc == NULL)
+		return;
+	uc->slots[j->slot] = NULL;
+	j->uc = NULL;
+	if (--uc->n_live == 0)
+		upconn_close(uc);
+}
+
+/* The answer on uc was read whole: it is idle again (keep), or closed. */
+static void upconn_release(struct upconn *uc, int keep)
+{
+	uc->n_slots = uc->n_live = 0;
+	uc->len = 0;
+	uc->idle_since_ms = lora_now_ms();
+	if (!keep)
+		upconn_close(uc);
+}
+
 static void job_unlink(struct pjob *j)
 {
 	struct node_proxy *p = j->p;
@@ -902,24 +957,15 @@ static void job_unlink(struct pjob *j)
 	pthread_mutex_unlock(&p->jobs_mu);
 }
 
-/* After x was answered: the connection stays for the next write (keep)
- * or is closed, and x goes on. */
-static void job_end(struct pjob *j, int keep, int ok)
+/* x was answered (j holds no connection): x goes on. */
+static void job_end(struct pjob *j, int ok)
 {
 	job_unlink(j);
-	struct upconn *uc = j->uc;
-	if (uc != NULL) { /* NULL: between two leaders */
-		uc->job = NULL;
-		uc->idle_since_ms = lora_now_ms();
-		if (!keep)
-			upconn_close(uc);
-	}
 	struct node_proxy *p = j->p;
 	if (p->ops.answered)
 		p->ops.answered(p->ops.arg, j->api, ok,
 		                lora_now_ns() - j->t0_ns);
 	struct node_http_ex *x = j->x;
-	lora_free(j->buf);
 	lora_free(j);
 	node_http_async_done(x);
 }
@@ -927,52 +973,58 @@ static void job_end(struct pjob *j, int keep, int ok)
 static void job_lost(struct pjob *j, const char *why)
 {
 	char msg[LORA_ERRMSG_BYTES];
-	snprintf(msg, sizeof msg,
-	         "the leader did not answer (%s): the write may have "
-	         "committed; retry with the same requestId",
-	         why);
-	node_http_reply_error(j->x, LORA_EUNKNOWN_OUTCOME, msg);
-	job_end(j, 0, 0);
+	job_detach(j);
+	if (j->queued) { /* never sent: nothing ran */
+		snprintf(msg, sizeof msg, "not executed (%s): retry", why);
+		node_http_reply_error(j->x, LORA_EUNAVAILABLE, msg);
+	} else {
+		snprintf(msg, sizeof msg,
+		         "the leader did not answer (%s): the write may have "
+		         "committed; retry with the same requestId",
+		         why);
+		node_http_reply_error(j->x, LORA_EUNKNOWN_OUTCOME, msg);
+	}
+	job_end(j, 0);
 }
 
-/* 1: a whole answer is in j->buf (r filled, body borrowed); 0: more to
+/* 1: a whole answer is in uc->buf (r filled, body borrowed); 0: more to
  * come; -1: not an answer we can relay. */
-static int job_parse(struct pjob *j, struct preply *r)
+static int upconn_parse(struct upconn *uc, struct preply *r)
 {
-	char *end = j->len >= 4 ? memmem(j->buf, j->len, "\r\n\r\n", 4) : NULL;
+	char *end = uc->len >= 4 ? memmem(uc->buf, uc->len, "\r\n\r\n", 4) : NULL;
 	if (end == NULL)
-		return j->len > NODE_PROXY_HEAD_BYTES ? -1 : 0;
-	size_t hb = (size_t)(end - j->buf) + 4, clen;
+		return uc->len > NODE_PROXY_HEAD_BYTES ? -1 : 0;
+	size_t hb = (size_t)(end - uc->buf) + 4, clen;
 	char head[NODE_PROXY_HEAD_BYTES + 1];
 	if (hb > NODE_PROXY_HEAD_BYTES)
 		return -1;
-	memcpy(head, j->buf, hb);
+	memcpy(head, uc->buf, hb);
 	head[hb] = '\0';
-	if (parse_head(head, r, &clen, j->p->cfg.reply_bytes_max) != 0 ||
-	    j->len > hb + clen)
+	if (parse_head(head, r, &clen, uc->p->cfg.reply_bytes_max) != 0 ||
+	    uc->len > hb + clen)
 		return -1;
-	if (j->len < hb + clen)
+	if (uc->len < hb + clen)
 		return 0;
-	r->body = j->buf + hb;
+	r->body = uc->buf + hb;
 	r->body_len = clen;
 	return 1;
 }
 
-/* Room for NODE_PROXY_READ_BYTES more in j->buf: 0, or -1 past the
+/* Room for NODE_PROXY_READ_BYTES more in uc->buf: 0, or -1 past the
  * answer's limit (or out of memory). */
-static int job_room(struct pjob *j)
+static int upconn_room(struct upconn *uc)
 {
-	if (j->cap - j->len >= NODE_PROXY_READ_BYTES)
+	if (uc->cap - uc->len >= NODE_PROXY_READ_BYTES)
 		return 0;
-	size_t cap = j->cap ? 2 * j->cap : NODE_PROXY_READ_BYTES;
-	if (cap > j->p->cfg.reply_bytes_max + NODE_PROXY_HEAD_BYTES +
+	size_t cap = uc->cap ? 2 * uc->cap : NODE_PROXY_READ_BYTES;
+	if (cap > uc->p->cfg.reply_bytes_max + NODE_PROXY_HEAD_BYTES +
 	              2 * NODE_PROXY_READ_BYTES)
 		return -1;
-	char *nb = lora_realloc(j->buf, cap);
+	char *nb = lora_realloc(uc->buf, cap);
 	if (nb == NULL)
 		return -1;
-	j->buf = nb;
-	j->cap = cap;
+	uc->buf = nb;
+	uc->cap = cap;
 	return 0;
 }
 
@@ -980,22 +1032,21 @@ static int job_room(struct pjob *j)
  * comes as another event; TLS is read until it has nothing left, since
  * it may hold bytes the socket no longer shows): 0, or -1 on a closed
  * (*eof) or broken connection. */
-static int job_read(struct pjob *j, int *eof)
+static int upconn_read(struct upconn *uc, int *eof)
 {
 	for (;;) {
-		if (job_room(j) != 0)
+		if (upconn_room(uc) != 0)
 			return -1;
 		ssize_t r;
 		do
-			r = j->uc->tls
-			        ? node_tls_recv(j->uc->tls, j->buf + j->len,
-			                        j->cap - j->len)
-			        : recv(j->uc->w.fd, j->buf + j->len,
-			               j->cap - j->len, MSG_DONTWAIT);
+			r = uc->tls ? node_tls_recv(uc->tls, uc->buf + uc->len,
+			                            uc->cap - uc->len)
+			            : recv(uc->w.fd, uc->buf + uc->len,
+			                   uc->cap - uc->len, MSG_DONTWAIT);
 		while (r < 0 && errno == EINTR);
 		if (r > 0) {
-			j->len += (size_t)r;
-			if (j->uc->tls && node_tls_pending(j->uc->tls))
+			uc->len += (size_t)r;
+			if (uc->tls && node_tls_pending(uc->tls))
 				continue;
 			return 0;
 		}
@@ -1007,36 +1058,139 @@ static int job_read(struct pjob *j, int *eof)
 }
 
 /* A resent job's 503 LORA_UNAVAILABLE: not relayed (an earlier attempt
- * may have committed). Its connection is let go (kept idle when it can
- * carry another request) and the tick sends the write again after
- * retry_ms; the deadline answers LORA_UNKNOWN_OUTCOME. */
-static void job_hold(struct pjob *j, int keep)
+ * may have committed); the tick sends the write again after retry_ms,
+ * and its deadline answers LORA_UNKNOWN_OUTCOME. */
+static void job_hold(struct pjob *j)
 {
-	struct upconn *uc = j->uc;
-	uc->job = NULL;
-	uc->idle_since_ms = lora_now_ms();
-	if (!keep)
-		upconn_close(uc);
-	j->uc = NULL;
-	j->len = 0;
 	j->retry_at_ms = lora_now_ms() + j->p->cfg.retry_ms;
 }
 
-static void job_readable(struct pjob *j)
+/* j's own answer r (detached from its connection): relayed, or held. */
+static void job_answer(struct pjob *j, const struct preply *r)
 {
+	if (j->resent && reply_unavailable(r)) {
+		job_hold(j);
+		return;
+	}
+	relay(j->x, r);
+	job_end(j, r->status == 200);
+}
+
+static int job_send(struct pjob *j, int may_dial);
+static void job_rerun(struct pjob *j);
+
+/* A write a leader left untaken (nothing of it ran): sent on its own
+ * now, or on a worker (job_rerun), which waits for a connection or a
+ * leader as a write that could not start here does. */
+static void job_alone(struct pjob *j)
+{
+	j->alone = 1;
+	if (job_send(j, 0) != 0)
+		job_rerun(j);
+}
+
+/* A batch's answer r on uc: each write's own answer relayed (or held,
+ * or sent alone when not taken). A batch refused whole (any status but
+ * 200: nothing of it ran, as an older leader without NODE_BATCH_PATH
+ * answers 404) sends each write alone. */
+static void upconn_batch_answered(struct upconn *uc, const struct preply *r,
+                                  int keep)
+{
+	struct node_batch_ans ans[NODE_BATCH_MAX];
+	size_t n = 0;
+	int whole = r->status == 200;
+	int ok = whole && !strcmp(r->ctype, NODE_BATCH_CTYPE) &&
+	         node_batch_answers(r->body, r->body_len, ans, NODE_BATCH_MAX,
+	                            &n) == 0 &&
+	         n == uc->n_slots;
+	struct pjob *alone[NODE_BATCH_MAX];
+	size_t n_alone = 0;
+	for (size_t i = 0; i < uc->n_slots; i++) {
+		struct pjob *j = uc->slots[i];
+		if (j == NULL)
+			continue;
+		uc->slots[i] = NULL;
+		j->uc = NULL;
+		if (!whole || (ok && ans[i].status == 0)) {
+			alone[n_alone++] = j;
+			continue;
+		}
+		if (!ok) {
+			job_lost(j, "malformed answer");
+			continue;
+		}
+		struct preply one = {.status = ans[i].status,
+		                     .body = (char *)ans[i].body,
+		                     .body_len = ans[i].body_len};
+		snprintf(one.bookmark, sizeof one.bookmark, "%.*s",
+		         (int)ans[i].bookmark_len,
+		         ans[i].bookmark ? ans[i].bookmark : "");
+		job_answer(j, &one);
+	}
+	if (!whole)
+		atomic_fetch_add(&uc->p->batch_refused, 1);
+	upconn_release(uc, keep && (ok || !whole));
+	for (size_t i = 0; i < n_alone; i++)
+		job_alone(alone[i]);
+}
+
+/* The answer on uc is whole: its writes are answered. */
+static void upconn_answered(struct upconn *uc, struct preply *r, int keep)
+{
+	if (uc->batch) {
+		upconn_batch_answered(uc, r, keep);
+		return;
+	}
+	struct pjob *j = uc->slots[0];
+	uc->slots[0] = NULL;
+	if (j)
+		j->uc = NULL;
+	upconn_release(uc, keep);
+	if (j)
+		job_answer(j, r);
+}
+
+/* Every write still on uc is lost with it. */
+static void upconn_fail(struct upconn *uc, const char *why)
+{
+	for (size_t i = 0; i < uc->n_slots; i++)
+		if (uc->slots[i] != NULL)
+			job_lost(uc->slots[i], why); /* the last closes uc */
+	upconn_close(uc);
+}
+
+static void upconn_readable(struct upconn *uc)
+{
+	struct node_proxy *p = uc->p;
 	int eof = 0;
-	int rd = job_read(j, &eof);
+	int rd = upconn_read(uc, &eof);
 	struct preply r = {0};
-	int pr = job_parse(j, &r);
-	if (pr == 1 && j->resent && reply_unavailable(&r)) {
-		job_hold(j, rd == 0 && !r.close);
-	} else if (pr == 1) {
-		relay(j->x, &r);
-		job_end(j, rd == 0 && !r.close, r.status == 200);
-	} else if (pr < 0) {
-		job_lost(j, "malformed answer");
-	} else if (rd != 0) {
-		job_lost(j, eof ? "connection closed" : "connection broken");
+	int pr = upconn_parse(uc, &r);
+	if (pr == 1)
+		upconn_answered(uc, &r, rd == 0 && !r.close);
+	else if (pr < 0)
+		upconn_fail(uc, "malformed answer");
+	else if (rd != 0)
+		upconn_fail(uc, eof ? "connection closed" : "connection broken");
+	if (pr != 0 || rd != 0)
+		node_proxy_flush(p); /* a request fewer in flight */
+}
+
+/* Puts n writes (j[0..n)) on uc as their request went out. */
+static void upconn_carry(struct upconn *uc, struct pjob **j, size_t n,
+                         uint64_t leader, int batch)
+{
+	uc->batch = batch;
+	uc->leader = leader;
+	uc->n_slots = uc->n_live = n;
+	uc->len = 0;
+	for (size_t i = 0; i < n; i++) {
+		uc->slots[i] = j[i];
+		j[i]->uc = uc;
+		j[i]->slot = i;
+		j[i]->to = leader;
+		j[i]->heard = lora_now_ms();
+		j[i]->queued = 0;
 	}
 }
 
@@ -1067,12 +1221,106 @@ static int job_send(struct pjob *j, int may_dial)
 	}
 	atomic_fetch_add(&p->sent, 1);
 	atomic_fetch_add(&p->reused, 1);
-	j->uc = uc;
-	uc->job = j;
-	j->to = leader;
-	j->heard = lora_now_ms();
-	j->len = 0;
+	upconn_carry(uc, &j, 1, leader, 0);
 	return 0;
+}
+
+/* An identity line (ident_line's) as the batch carries it: the value of
+ * Authorization or of X-Lora-Identity. */
+static void batch_ident(const char *line, struct node_batch_req *q)
+{
+	static const char az[] = "Authorization: ", id[] = "X-Lora-Identity: ";
+	size_t len = strcspn(line, "\r\n");
+	if (!strncmp(line, az, sizeof az - 1)) {
+		q->authz = line + sizeof az - 1;
+		q->authz_len = len - (sizeof az - 1);
+	} else if (!strncmp(line, id, sizeof id - 1)) {
+		q->ident = line + sizeof id - 1;
+		q->ident_len = len - (sizeof id - 1);
+	}
+}
+
+/* Writes n queued writes to leader at addr as one batch; 0, or -1 when
+ * it was not written (nothing executed). */
+static int batch_send(struct node_proxy *p, struct pjob **j, size_t n,
+                      const char *addr, uint64_t leader)
+{
+	struct upconn *uc = upconn_take(p, j[0]->x, addr, leader, 0);
+	if (uc == NULL)
+		return -1;
+	struct lora_buf body = {0};
+	char first[NODE_PROXY_IDENT_BYTES], ident[NODE_PROXY_IDENT_BYTES];
+	node_batch_put_head(&body, n);
+	for (size_t i = 0; i < n; i++) {
+		struct node_batch_req q = {
+		    .hops = node_http_forwarded(j[i]->x) + 1};
+		ident_line(p, j[i]->x, i ? ident : first, sizeof ident);
+		batch_ident(i ? ident : first, &q);
+		node_http_body(j[i]->x, &q.body, &q.body_len);
+		node_batch_put_req(&body, &q);
+	}
+	struct pfd c = {.fd = uc->w.fd, .tls = uc->tls};
+	int rc = -1;
+	if (!lora_buf_error(&body) && !conn_dead(c))
+		rc = send_request(c, NODE_BATCH_PATH, body.data, body.len, 1,
+		                  first, 1);
+	lora_buf_free(&body);
+	if (rc != 0) {
+		upconn_close(uc); /* an incomplete request is never executed */
+		return -1;
+	}
+	atomic_fetch_add(&p->sent, 1);
+	atomic_fetch_add(&p->batches, 1);
+	atomic_fetch_add(&p->batched, n);
+	upconn_carry(uc, j, n, leader, 1);
+	return 0;
+}
+
+/* The first queued write, taken out of p->outq. */
+static struct pjob *outq_pop(struct node_proxy *p)
+{
+	struct pjob *j = p->outq;
+	if (j) {
+		p->outq = j->qnext;
+		if (p->outq == NULL)
+			p->outq_tail = NULL;
+		j->qnext = NULL;
+	}
+	return j;
+}
+
+void node_proxy_flush(struct node_proxy *p)
+{
+	if (p == NULL || p->outq == NULL)
+		return;
+	char addr[NODE_ADDR_BYTES_MAX];
+	uint64_t leader = leader_now(p, addr);
+	if (leader == 0 || leader == p->cfg.self_id || addr[0] == '\0') {
+		struct pjob *j;
+		while ((j = outq_pop(p)) != NULL)
+			job_rerun(j); /* a worker waits for one, or runs it */
+		return;
+	}
+	int busy = upconns_busy(p, addr);
+	while (p->outq && busy < p->cfg.batch_inflight) {
+		struct pjob *j[NODE_BATCH_MAX];
+		size_t n = 0, bytes = 0;
+		while (n < (size_t)p->cfg.batch_max && p->outq) {
+			const char *b;
+			size_t len;
+			node_http_body(p->outq->x, &b, &len);
+			if (n > 0 && bytes + len > NODE_PROXY_BATCH_BYTES)
+				break;
+			bytes += len;
+			j[n++] = outq_pop(p);
+		}
+		int rc = n == 1 ? job_send(j[0], 0)
+		                : batch_send(p, j, n, addr, leader);
+		if (rc != 0)
+			for (size_t i = 0; i < n; i++)
+				job_rerun(j[i]); /* never sent: a worker's */
+		busy++;
+	}
 }
 
 int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
@@ -1086,7 +1334,21 @@ int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
 	j->x = x;
 	j->path = path;
 	j->resend = resend;
-	if (job_send(j, 0) != 0) {
+	if (p->cfg.batch_max > 1 && p->cfg.batch_route &&
+	    !strcmp(path, p->cfg.batch_route)) {
+		char addr[NODE_ADDR_BYTES_MAX];
+		uint64_t leader = leader_now(p, addr);
+		if (leader == 0 || leader == p->cfg.self_id || addr[0] == '\0') {
+			lora_free(j);
+			return -1;
+		}
+		j->queued = 1; /* node_proxy_flush sends it */
+		if (p->outq_tail)
+			p->outq_tail->qnext = j;
+		else
+			p->outq = j;
+		p->outq_tail = j;
+	} else if (job_send(j, 0) != 0) {
 		lora_free(j);
 		return -1;
 	}
@@ -1101,13 +1363,14 @@ int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
 	return 0;
 }
 
-/* This node became the leader while j waited: its route runs again on a
- * worker and finds the writer (a requestId write: dedupe applies it once). */
+/* This node became the leader while j waited, or j could not be sent
+ * from here (never sent, or left untaken): its route runs again on a
+ * worker (a requestId write: dedupe applies it once). */
 static void job_rerun(struct pjob *j)
 {
+	job_detach(j);
 	job_unlink(j);
 	struct node_http_ex *x = j->x;
-	lora_free(j->buf);
 	lora_free(j);
 	node_http_async_rerun(x, NULL, NULL);
 }
@@ -1121,6 +1384,8 @@ static int job_verdict(struct pjob *j, uint64_t now, int stop)
 		return JOB_STOP;
 	if (now >= j->deadline_ms)
 		return JOB_LATE;
+	if (j->queued) /* node_proxy_flush sends it */
+		return JOB_WAIT;
 	if (j->uc == NULL) /* waiting for a leader to take it */
 		return now >= j->retry_at_ms ? JOB_RESEND : JOB_WAIT;
 	int v = check(j->p, j->to, j->resend, &j->heard);
@@ -1148,6 +1413,23 @@ static size_t jobs_due(struct node_proxy *p, struct pjob **out, int *why,
 	return k;
 }
 
+/* Takes a queued job out of p->outq (it is answered or run elsewhere). */
+static void outq_remove(struct node_proxy *p, struct pjob *j)
+{
+	struct pjob *prev = NULL;
+	for (struct pjob *q = p->outq; q; prev = q, q = q->qnext)
+		if (q == j) {
+			if (prev)
+				prev->qnext = q->qnext;
+			else
+				p->outq = q->qnext;
+			if (p->outq_tail == q)
+				p->outq_tail = prev;
+			q->qnext = NULL;
+			return;
+		}
+}
+
 void node_proxy_tick(struct node_proxy *p)
 {
 	if (p == NULL)
@@ -1158,12 +1440,13 @@ void node_proxy_tick(struct node_proxy *p)
 	size_t k = jobs_due(p, due, why, DUE_BATCH);
 	for (size_t i = 0; i < k; i++) {
 		struct pjob *j = due[i];
+		if (j->queued)
+			outq_remove(p, j);
 		if (why[i] == JOB_RESEND) {
-			j->resent = 1; /* the first attempt is in doubt */
-			/* the old leader's answer, if any, is not waited for */
 			if (j->uc != NULL)
-				upconn_close(j->uc);
-			j->uc = NULL;
+				j->resent = 1; /* the attempt is in doubt */
+			/* the old leader's answer, if any, is not waited for */
+			job_detach(j);
 			if (p->ops.leader(p->ops.arg, NULL, 0) ==
 			    p->cfg.self_id) {
 				job_rerun(j); /* this node leads now */
@@ -1177,6 +1460,7 @@ void node_proxy_tick(struct node_proxy *p)
 		                                   : "no answer in time");
 	}
 	upconns_sweep(p, 0);
+	node_proxy_flush(p);
 }
 
 void node_proxy_drop(struct node_proxy *p)
@@ -1188,10 +1472,12 @@ void node_proxy_drop(struct node_proxy *p)
 		struct pjob *j = p->jobs;
 		p->jobs = j->next;
 		if (j->uc != NULL)
-			j->uc->job = NULL;
-		lora_free(j->buf);
+			j->uc->slots[j->slot] = NULL;
 		lora_free(j);
 	}
+	p->outq = p->outq_tail = NULL;
+	for (struct upconn *uc = p->upconns; uc; uc = uc->next)
+		uc->n_slots = uc->n_live = 0;
 	pthread_mutex_unlock(&p->jobs_mu);
 	upconns_sweep(p, 1);
 }
@@ -1209,6 +1495,10 @@ static void cfg_defaults(struct node_proxy_cfg *c)
 	c->idle_ms = c->idle_ms ? c->idle_ms : NODE_PROXY_IDLE_MS;
 	if (c->pool_max <= 0 || c->pool_max > NODE_PROXY_POOL_MAX)
 		c->pool_max = NODE_PROXY_POOL_MAX;
+	if (c->batch_max <= 0 || c->batch_max > NODE_BATCH_MAX)
+		c->batch_max = NODE_BATCH_MAX;
+	if (c->batch_inflight <= 0)
+		c->batch_inflight = NODE_PROXY_BATCH_INFLIGHT;
 	if (c->reply_bytes_max == 0 ||
 	    c->reply_bytes_max > NODE_PROXY_REPLY_BYTES_MAX)
 		c->reply_bytes_max = NODE_PROXY_REPLY_BYTES_MAX;
@@ -1273,6 +1563,9 @@ void node_proxy_stats(struct node_proxy *p, struct node_proxy_stats *s)
 	s->sent = atomic_load(&p->sent);
 	s->wakeups = atomic_load(&p->wakeups);
 	s->kicks = atomic_load(&p->kicks);
+	s->batches = atomic_load(&p->batches);
+	s->batched = atomic_load(&p->batched);
+	s->batch_refused = atomic_load(&p->batch_refused);
 	pthread_mutex_lock(&p->pool_mu);
 	s->pooled = p->n_pool;
 	pthread_mutex_unlock(&p->pool_mu);

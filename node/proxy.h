@@ -46,6 +46,7 @@ struct node_tls_ctx;
 #define NODE_PROXY_RETRY_MS     50    /* no leader took it, none new */
 #define NODE_PROXY_IDLE_MS      30000 /* pooled connections older: closed */
 #define NODE_PROXY_POOL_MAX     256   /* idle connections kept */
+#define NODE_PROXY_BATCH_INFLIGHT 2   /* requests in flight per leader */
 /* an answer's body (the node passes NODE_PEER_MSG_BYTES_MAX, the same) */
 #define NODE_PROXY_REPLY_BYTES_MAX (72u << 20)
 
@@ -101,6 +102,12 @@ struct node_proxy_cfg {
 	uint32_t send_ms, connect_ms, handshake_ms, retry_ms, idle_ms;
 	int pool_max;
 	size_t reply_bytes_max;
+	/* node_proxy_start's writes to batch_route (NULL: none): at most
+	 * batch_inflight requests in flight per leader, each one write or a
+	 * batch of up to batch_max (NODE_BATCH_MAX at most; 1: every write
+	 * alone, at once), sent to NODE_BATCH_PATH (batch.h) */
+	const char *batch_route;
+	int batch_max, batch_inflight;
 };
 
 struct node_proxy;
@@ -139,6 +146,10 @@ int node_proxy_write(struct node_proxy *p, struct node_http_ex *x,
 int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
                      const char *path, const char *api, int resend,
                      uint64_t wait_ms);
+/* The I/O thread, after each batch of events (and every tick): sends
+ * the writes node_proxy_start queued, up to batch_inflight requests in
+ * flight to the leader, several writes per request when more wait. */
+void node_proxy_flush(struct node_proxy *p);
 /* The I/O thread, every tick: passes started writes with a requestId on
  * to a new leader (resend), answers the others whose leader went silent,
  * and those out of time; closes idle connections past idle_ms. */
@@ -158,6 +169,9 @@ struct node_proxy_stats {
 	uint64_t sent;    /* requests written whole */
 	uint64_t wakeups; /* returns from a waiting request's poll */
 	uint64_t kicks;   /* node_proxy_kick calls */
+	uint64_t batches; /* batches sent (batch.h) */
+	uint64_t batched; /* writes in them */
+	uint64_t batch_refused; /* batches a leader refused whole */
 	int pooled;       /* idle connections in the pool now */
 };
 void node_proxy_stats(struct node_proxy *p, struct node_proxy_stats *s);

@@ -26,6 +26,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "http.h"
 #include "lora.h"
 #include "proxy.h"
@@ -63,6 +64,13 @@ static struct {
 	int tls;          /* TLS between the proxy and the stubs */
 	int cert_of[2];   /* with tls: whose certificate stubs 2 and 3 show */
 	struct node_tls stub_tls[2];
+	/* batches (batch.h): the route batched (NULL: none) and requests in
+	 * flight; `hold` keeps a batch holding a "hold" write at leader 2
+	 * until it opens; refuse_batch: the stubs answer batches 404 */
+	const char *batch_route;
+	int batch_inflight;
+	int hold, refuse_batch;
+	int batches; /* batch requests the stubs answered */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cert_of = {2, 3}};
 
 static char certdir[64]; /* ca, node2, node3 */
@@ -179,12 +187,16 @@ static void set_leader(uint64_t id)
  * /delay: T_DELAY_MS after it came;
  * /big: a body of 4 * T_REPLY_MAX bytes; /fit: T_REPLY_MAX bytes; else at
  * once. Every other body: "leader <id> hops <n> <uri> <body>". */
+static int stub_batch(struct stub *s, struct node_http_ex *x);
+
 static int stub_work(void *arg, struct node_http_ex *x)
 {
 	struct stub *s = arg;
 	const char *uri = node_http_uri(x), *body;
 	size_t len;
 	node_http_body(x, &body, &len);
+	if (!strcmp(uri, NODE_BATCH_PATH))
+		return stub_batch(s, x);
 	uint64_t t0 = lora_now_ms(), until = t0 + T_WAIT_MS;
 	pthread_mutex_lock(&g.mu);
 	s->entered++;
@@ -192,7 +204,8 @@ static int stub_work(void *arg, struct node_http_ex *x)
 	pthread_cond_broadcast(&g.cond);
 	if (strstr(uri, "/delay"))
 		until = t0 + T_DELAY_MS;
-	int slow = strstr(uri, "/slow") && s->id == 2;
+	int slow = (strstr(uri, "/slow") || memmem(body, len, "gate", 4)) &&
+	           s->id == 2;
 	while ((slow && !g.gate) || strstr(uri, "/delay"))
 		if (node_cond_wait_until(&g.cond, &g.mu, until) != 0)
 			break;
@@ -216,6 +229,67 @@ static int stub_work(void *arg, struct node_http_ex *x)
 	                 (unsigned long long)s->id, node_http_forwarded(x), uri,
 	                 (int)len, body);
 	node_http_reply(x, 200, "text/plain", out, (size_t)n, "b7", NULL);
+	return NODE_HTTP_ANSWERED;
+}
+
+/* A batch: each write answered "leader <id> batch <n> hops <h> <body>",
+ * but "untaken" (status 0: sent again alone) and, at leader 3, "u503"
+ * (503 LORA_UNAVAILABLE); at leader 2 the whole batch waits for g.hold
+ * while a write says "hold". 404 for all with g.refuse_batch. */
+static int stub_batch(struct stub *s, struct node_http_ex *x)
+{
+	const char *body;
+	size_t len, n = 0;
+	node_http_body(x, &body, &len);
+	struct node_batch_req q[NODE_BATCH_MAX];
+	int ok = node_batch_reqs(body, len, q, NODE_BATCH_MAX, &n) == 0;
+	int held = 0;
+	for (size_t i = 0; ok && i < n; i++)
+		held |= memmem(q[i].body, q[i].body_len, "hold", 4) != NULL;
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	pthread_mutex_lock(&g.mu);
+	s->entered++;
+	s->last_hops = node_http_forwarded(x);
+	pthread_cond_broadcast(&g.cond);
+	while (held && s->id == 2 && !g.hold)
+		if (node_cond_wait_until(&g.cond, &g.mu, until) != 0)
+			break;
+	s->served++;
+	g.batches++;
+	int refuse = g.refuse_batch;
+	pthread_mutex_unlock(&g.mu);
+	if (refuse || !ok) {
+		node_http_reply_error(x, refuse ? LORA_ENOTFOUND : LORA_EINVAL,
+		                      "no batches here");
+		return NODE_HTTP_ANSWERED;
+	}
+	struct lora_buf out = {0};
+	node_batch_put_head(&out, n);
+	for (size_t i = 0; i < n; i++) {
+		char one[512];
+		static const char u503[] =
+		    "{\"error\":{\"code\":\"LORA_UNAVAILABLE\"}}";
+		struct node_batch_ans a = {.status = 200, .bookmark = "b8",
+		                           .bookmark_len = 2, .body = one};
+		if (memmem(q[i].body, q[i].body_len, "untaken", 7)) {
+			a = (struct node_batch_ans){0};
+		} else if (memmem(q[i].body, q[i].body_len, "u503", 4) &&
+		           s->id == 3) {
+			a = (struct node_batch_ans){.status = 503, .body = u503,
+			                            .body_len = sizeof u503 - 1};
+		} else {
+			int w = snprintf(one, sizeof one,
+			                 "leader %llu batch %zu hops %d %.*s",
+			                 (unsigned long long)s->id, n, q[i].hops,
+			                 (int)q[i].body_len, q[i].body);
+			a.body_len = (size_t)w;
+		}
+		node_batch_put_ans(&out, &a);
+	}
+	ck_assert(!lora_buf_error(&out));
+	node_http_reply(x, 200, NODE_BATCH_CTYPE, out.data, out.len, NULL,
+	                NULL);
+	lora_buf_free(&out);
 	return NODE_HTTP_ANSWERED;
 }
 
@@ -288,6 +362,15 @@ static int front_io(void *arg, struct node_http_ex *x)
 	const char *uri = node_http_uri(x);
 	if (strncmp(uri, "/a/", 3) != 0)
 		return NODE_HTTP_TO_WORKER;
+	if (!strncmp(uri, "/a/b", 4) && /* the batched route */
+	    node_proxy_start(g.p, x, "/a/b", "test", strstr(uri, "rid") != NULL,
+	                     g.wait_ms) == 0) {
+		pthread_mutex_lock(&g.mu);
+		g.started++;
+		pthread_cond_broadcast(&g.cond);
+		pthread_mutex_unlock(&g.mu);
+		return NODE_HTTP_HANDED_ON;
+	}
 	static const char *paths[] = {"/a/ok", "/a/slow?rid",
 	                              "/a/slow/u503?rid"}; /* outlive x */
 	for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
@@ -323,6 +406,12 @@ static void front_tick(void *arg)
 	node_proxy_tick(g.p);
 }
 
+static void front_flush(void *arg)
+{
+	(void)arg;
+	node_proxy_flush(g.p);
+}
+
 static void front_stopped(void *arg)
 {
 	(void)arg;
@@ -340,6 +429,8 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	g.stopping = 0;
 	g.gate = 0;
 	g.started = 0;
+	g.hold = 0;
+	g.batches = 0;
 	g.wait_ms = wait_ms;
 	memset(g.stubs, 0, sizeof g.stubs);
 	pthread_mutex_unlock(&g.mu);
@@ -348,7 +439,9 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	                             .send_ms = 2000,
 	                             .retry_ms = 20,
 	                             .pool_max = pool_max,
-	                             .reply_bytes_max = T_REPLY_MAX};
+	                             .reply_bytes_max = T_REPLY_MAX,
+	                             .batch_route = g.batch_route,
+	                             .batch_inflight = g.batch_inflight};
 	const struct node_proxy_ops ops = {.leader = o_leader,
 	                                   .leader_seq = o_seq,
 	                                   .leader_wait = o_wait,
@@ -368,6 +461,7 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	const struct node_http_ops fops = {.io = front_io,
 	                                   .work = front_work,
 	                                   .tick = front_tick,
+	                                   .flush = front_flush,
 	                                   .stopped = front_stopped};
 	ck_assert_msg(node_http_open(&fcfg, &fops, &front, err) == 0, "%s",
 	              err);
@@ -831,6 +925,202 @@ START_TEST(concurrent_writes_within_the_pool_cap)
 }
 END_TEST
 
+/* ---- batches (batch.h) ------------------------------------------------ */
+
+/* Waits until the front has started n writes on its I/O thread. */
+static void wait_started(int n)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	pthread_mutex_lock(&g.mu);
+	while (g.started < n &&
+	       node_cond_wait_until(&g.cond, &g.mu, until) == 0)
+		;
+	int st = g.started;
+	pthread_mutex_unlock(&g.mu);
+	ck_assert_int_ge(st, n);
+}
+
+static void gate_open(int *which)
+{
+	pthread_mutex_lock(&g.mu);
+	*which = 1;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+}
+
+/* One request in flight to the leader (a write held at the gate), three
+ * more started meanwhile; with a pooled connection to leader 2. */
+static void batch_world(struct client *c, const char *const *uris,
+                        const char *const *bodies)
+{
+	g.batch_route = "/a/b";
+	g.batch_inflight = 1;
+	world_open(0, 60000, 8000);
+	g.batch_route = NULL;
+	char body[1024];
+	ck_assert_int_eq(post("/w/ok", "", body, sizeof body), 200);
+	wait_pooled(1);
+	for (int i = 0; i < 4; i++) {
+		c_open(&c[i]);
+		c_post(&c[i], uris[i], bodies[i]);
+		if (i == 0)
+			wait_entered(2, 2); /* the held one is in flight */
+	}
+	wait_started(4);
+}
+
+START_TEST(writes_started_meanwhile_go_as_one_batch)
+{
+	struct client c[4];
+	const char *uris[] = {"/a/b", "/a/b", "/a/b?rid", "/a/b"};
+	const char *bodies[] = {"gate", "w1", "w2", "untaken"};
+	batch_world(c, uris, bodies);
+	ck_assert_uint_eq(stats().batches, 0); /* queued behind the first */
+	gate_open(&g.gate);
+	char body[1024];
+	ck_assert_int_eq(c_answer(&c[0], body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /a/b gate");
+	ck_assert_int_eq(c_answer(&c[1], body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 w1");
+	ck_assert_int_eq(c_answer(&c[2], body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 w2");
+	/* left untaken by the leader: sent again on its own */
+	ck_assert_int_eq(c_answer(&c[3], body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /a/b untaken");
+	struct node_proxy_stats st = stats();
+	ck_assert_uint_eq(st.batches, 1);
+	ck_assert_uint_eq(st.batched, 3);
+	ck_assert_uint_eq(st.batch_refused, 0);
+	for (int i = 0; i < 4; i++)
+		c_close(&c[i]);
+	world_close();
+}
+END_TEST
+
+/* A leader that answers a batch with anything but 200 ran none of it
+ * (an older leader without NODE_BATCH_PATH: 404): each write goes alone. */
+START_TEST(batch_refused_whole_sends_each_write_alone)
+{
+	pthread_mutex_lock(&g.mu);
+	g.refuse_batch = 1;
+	pthread_mutex_unlock(&g.mu);
+	struct client c[4];
+	const char *uris[] = {"/a/b", "/a/b", "/a/b", "/a/b?rid"};
+	const char *bodies[] = {"gate", "r1", "r2", "r3"};
+	batch_world(c, uris, bodies);
+	gate_open(&g.gate);
+	char body[1024];
+	for (int i = 0; i < 4; i++) { /* alone: on the I/O thread's connection
+	                               * or, with none idle, on a worker's */
+		ck_assert_int_eq(c_answer(&c[i], body, sizeof body), 200);
+		ck_assert_msg(!strncmp(body, "leader 2 hops 1 /a/b", 20) &&
+		                  !strcmp(body + strlen(body) -
+		                              strlen(bodies[i]),
+		                          bodies[i]),
+		              "%s", body);
+	}
+	struct node_proxy_stats st = stats();
+	ck_assert_uint_eq(st.batches, 1);
+	ck_assert_uint_eq(st.batch_refused, 1);
+	pthread_mutex_lock(&g.mu);
+	g.refuse_batch = 0;
+	pthread_mutex_unlock(&g.mu);
+	for (int i = 0; i < 4; i++)
+		c_close(&c[i]);
+	world_close();
+}
+END_TEST
+
+/* A batch waits at leader 2 and the leader changes: its write with a
+ * requestId is sent to leader 3 alone and answered from there; the one
+ * without keeps waiting for leader 2, whose late answer reaches it (and
+ * only it: the resent write's place in that answer is dropped). */
+START_TEST(leader_change_mid_batch_moves_only_the_request_id_write)
+{
+	struct client c[4];
+	const char *uris[] = {"/a/b", "/a/b?rid", "/a/b", "/a/b"};
+	const char *bodies[] = {"gate", "hold-r", "hold-n", "n2"};
+	batch_world(c, uris, bodies);
+	gate_open(&g.gate);
+	char body[1024];
+	ck_assert_int_eq(c_answer(&c[0], body, sizeof body), 200);
+	wait_entered(2, 3); /* the batch of three, held */
+	set_leader(3);
+	ck_assert_int_eq(c_answer(&c[1], body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 3 hops 1 /a/b hold-r");
+	gate_open(&g.hold);
+	ck_assert_int_eq(c_answer(&c[2], body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 hold-n");
+	ck_assert_int_eq(c_answer(&c[3], body, sizeof body), 200);
+	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 n2");
+	for (int i = 0; i < 4; i++)
+		c_close(&c[i]);
+	world_close();
+}
+END_TEST
+
+/* The wire format: what is put is read back; anything cut, extra or out
+ * of range is refused whole. */
+START_TEST(batch_format_round_trips_and_refuses_garbage)
+{
+	struct lora_buf b = {0};
+	node_batch_put_head(&b, 2);
+	struct node_batch_req r0 = {.hops = 1, .ident = "2 ab u", .ident_len = 6,
+	                            .body = "{\"q\":1}", .body_len = 7};
+	struct node_batch_req r1 = {.hops = 2, .authz = "Basic x", .authz_len = 7};
+	node_batch_put_req(&b, &r0);
+	node_batch_put_req(&b, &r1);
+	ck_assert(!lora_buf_error(&b));
+	struct node_batch_req q[4];
+	size_t n = 0;
+	ck_assert_int_eq(node_batch_reqs(b.data, b.len, q, 4, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(q[0].hops, 1);
+	ck_assert_uint_eq(q[0].ident_len, 6);
+	ck_assert(!memcmp(q[0].ident, "2 ab u", 6));
+	ck_assert_uint_eq(q[0].authz_len, 0);
+	ck_assert(!memcmp(q[0].body, "{\"q\":1}", 7));
+	ck_assert_int_eq(q[1].hops, 2);
+	ck_assert(!memcmp(q[1].authz, "Basic x", 7));
+	ck_assert_uint_eq(q[1].body_len, 0);
+	/* more entries than room; every cut; a byte after the end */
+	ck_assert_int_eq(node_batch_reqs(b.data, b.len, q, 1, &n), -1);
+	for (size_t cut = 0; cut < b.len; cut++)
+		ck_assert_int_eq(node_batch_reqs(b.data, cut, q, 4, &n), -1);
+	ck_assert_int_eq(lora_buf_putc(&b, 'x'), 0);
+	ck_assert_int_eq(node_batch_reqs(b.data, b.len, q, 4, &n), -1);
+	static const char *bad[] = {
+	    "LB1 0\n", "LB2 1\n0 0 0 0\n", "LB1 1\n0 0 0 0\n",
+	    "LB1 1\n3 0 0 0\n", "LB1 1\n1 0 0 99999999999\n",
+	    "LB1 1\n1 0 0 -1\n", "LB1 1\n1  0 0 0\n"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ck_assert_msg(node_batch_reqs(bad[i], strlen(bad[i]), q, 4,
+		                              &n) == -1,
+		              "%s", bad[i]);
+	lora_buf_reset(&b);
+	node_batch_put_head(&b, 2);
+	struct node_batch_ans a0 = {.status = 200, .bookmark = "17",
+	                            .bookmark_len = 2, .body = "{}",
+	                            .body_len = 2};
+	struct node_batch_ans a1 = {0};
+	node_batch_put_ans(&b, &a0);
+	node_batch_put_ans(&b, &a1);
+	struct node_batch_ans a[2];
+	ck_assert_int_eq(node_batch_answers(b.data, b.len, a, 2, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(a[0].status, 200);
+	ck_assert(!memcmp(a[0].bookmark, "17", 2) && a[0].body_len == 2);
+	ck_assert_int_eq(a[1].status, 0);
+	static const char *badans[] = {"LB1 1\n199 0 0\n", "LB1 1\n600 0 0\n",
+	                               "LB1 1\n200 5 0\nab"};
+	for (size_t i = 0; i < sizeof badans / sizeof *badans; i++)
+		ck_assert_int_eq(node_batch_answers(badans[i], strlen(badans[i]),
+		                                    a, 2, &n),
+		                 -1);
+	lora_buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
 	if (node_cond_init(&g.cond) != 0)
@@ -850,6 +1140,10 @@ int main(void)
 	tcase_add_test(t, answer_past_the_limit_is_not_relayed);
 	tcase_add_test(t, concurrent_writes_within_the_pool_cap);
 	tcase_add_test(t, tls_to_the_leader_checks_its_name);
+	tcase_add_test(t, writes_started_meanwhile_go_as_one_batch);
+	tcase_add_test(t, batch_refused_whole_sends_each_write_alone);
+	tcase_add_test(t, leader_change_mid_batch_moves_only_the_request_id_write);
+	tcase_add_test(t, batch_format_round_trips_and_refuses_garbage);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
