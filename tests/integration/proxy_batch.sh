@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# A follower passes the HTTP writes that arrive while its earlier ones are
+# in flight to the leader together, as one batch (node/batch.h, proxy.c),
+# and the leader runs each as a request of its own (http_api.c). On a
+# real three-node cluster whose followers keep one request in flight
+# (--proxy-batch-inflight 1), 60 writes sent at once to a follower, by
+# three users:
+#   - every admin and writer write answers 200 and commits once, a
+#     reader's answers 403 (each write of a batch is checked as its own
+#     user, not as whoever's write came first);
+#   - the follower sent batches (/metrics), and the leader refused none;
+#   - a client cannot send a batch itself: without X-Lora-Forwarded, or
+#     with it but with a password instead of a member's proof: 403;
+#   - the three nodes' digests agree.
+# 127.1.181.x (127.1.182.x with TLS on every port: IT_TLS=1).
+. "$(dirname "$0")/lib.sh"
+it_setup 127.1.181 "$1"
+P=$(it_peers 3)
+it_start_all 3 "$P" --proxy-batch-inflight 1 || it_done
+it_need_leader 1
+L=$IT_LEADER
+F=$((L % 3 + 1))
+
+it_query "$L" "{\"query\":\"CREATE USER wendy SET PASSWORD 'wendy-pw' CHANGE NOT REQUIRED\"}"
+it_query "$L" '{"query":"GRANT ROLE writer TO wendy"}'
+it_query "$L" "{\"query\":\"CREATE USER rita SET PASSWORD 'rita-pw' CHANGE NOT REQUIRED\"}"
+it_query "$L" '{"query":"GRANT ROLE reader TO rita"}'
+it_check "users made on the leader" it_status_is 200
+it_caught_up "$F" "$L" "$(it_field bookmark)"
+# each user's password checked once on the follower before the burst
+# (argon2id; later requests find it remembered)
+for u in admin:$IT_ADMIN_PASSWORD wendy:wendy-pw rita:rita-pw; do
+	curl -s -m 20 -u "$u" -o /dev/null -X POST \
+		"$IT_SCHEME://$IT_NET.$F:4747/query" -d '{"query":"RETURN 1"}'
+done
+
+metric() { # metric NODE NAME -> value (0 if absent)
+	curl -s -m 5 "$IT_SCHEME://$IT_NET.$1:4747/metrics" |
+		awk -v k="$2" '$1 == k { v = $2 } END { print v + 0 }'
+}
+b0=$(metric "$F" lora_proxy_batches_total)
+
+# 60 writes at once: i % 6 == 5 as rita (reader), == 4 as wendy, else admin;
+# even ones with a requestId
+pids=()
+for i in $(seq 0 59); do
+	case $((i % 6)) in
+	5) u=rita:rita-pw ;;
+	4) u=wendy:wendy-pw ;;
+	*) u=admin:$IT_ADMIN_PASSWORD ;;
+	esac
+	rid=""
+	[ $((i % 2)) = 0 ] && rid=",\"requestId\":\"pb-$i\""
+	curl -s -m 30 -u "$u" -o "$IT_DIR/w$i.body" -w '%{http_code}' \
+		-X POST "$IT_SCHEME://$IT_NET.$F:4747/query" \
+		-d "{\"query\":\"CREATE (:Pb {i: $i})\"$rid}" >"$IT_DIR/w$i.status" &
+	pids+=($!)
+done
+wait "${pids[@]}" # (lib.sh's watcher is a background job too)
+
+statuses_ok() {
+	local i want s bad=0
+	for i in $(seq 0 59); do
+		want=200
+		[ $((i % 6)) = 5 ] && want=403
+		s=$(cat "$IT_DIR/w$i.status")
+		if [ "$s" != "$want" ]; then
+			it_log "write $i: $s (want $want): $(cat "$IT_DIR/w$i.body")"
+			bad=1
+		fi
+		if [ "$want" = 403 ] && ! grep -q LORA_FORBIDDEN "$IT_DIR/w$i.body"; then
+			it_log "write $i: not LORA_FORBIDDEN: $(cat "$IT_DIR/w$i.body")"
+			bad=1
+		fi
+	done
+	return $bad
+}
+it_check "50 writes answered 200, the reader's 10 answered 403" statuses_ok
+
+it_query "$L" '{"query":"MATCH (n:Pb) RETURN count(n) AS c, count(DISTINCT n.i) AS d","format":"rowArrays"}'
+it_log "leader: $IT_BODY"
+it_check "the leader holds each allowed write once (50)" it_body_has '"rows":\[\[50,50\]\]'
+it_query "$L" '{"query":"MATCH (n:Pb) WHERE n.i % 6 = 5 RETURN count(n) AS c","format":"rowArrays"}'
+it_check "and none of the reader's" it_body_has '"rows":\[\[0\]\]'
+BM=$(it_field bookmark)
+
+b1=$(metric "$F" lora_proxy_batches_total)
+w1=$(metric "$F" lora_proxy_batched_writes_total)
+r1=$(metric "$F" lora_proxy_batches_refused_total)
+it_log "follower $F: $((b1 - b0)) batches, $w1 writes in batches, $r1 refused"
+it_check "the follower sent batches" test "$b1" -gt "$b0"
+it_check "of more than one write each on average" test "$w1" -gt "$b1"
+it_check "the leader refused none" test "$r1" = 0
+
+# a batch from a client, not a member
+batch='LB1 1
+1 0 0 22
+{"query":"CREATE (:X)"}'
+it_post "$L" /query/batch "$batch"
+it_check "a client's batch is refused (403)" it_status_is 403
+out=$(curl -s -m 20 -w '\n%{http_code}' -H 'X-Lora-Forwarded: 1' \
+	-X POST "$IT_SCHEME://$IT_NET.$L:4747/query/batch" --data-binary "$batch")
+IT_STATUS=${out##*$'\n'}
+it_check "also when it says it was passed on, with a password (403)" it_status_is 403
+it_query "$L" '{"query":"MATCH (n:X) RETURN count(n) AS c","format":"rowArrays"}'
+it_check "and nothing of it ran" it_body_has '"rows":\[\[0\]\]'
+
+it_check "digests equal" it_digests_equal "$BM"
+it_done
