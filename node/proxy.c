@@ -1245,7 +1245,7 @@ static void batch_ident(const char *line, struct node_batch_req *q)
 static int batch_send(struct node_proxy *p, struct pjob **j, size_t n,
                       const char *addr, uint64_t leader)
 {
-	struct upconn *uc = upconn_take(p, j[0]->x, addr, leader, 0);
+	struct upconn *uc = upconn_take(p, j[0]->x, addr, leader, 1);
 	if (uc == NULL)
 		return -1;
 	struct lora_buf body = {0};
@@ -1314,7 +1314,9 @@ void node_proxy_flush(struct node_proxy *p)
 			bytes += len;
 			j[n++] = outq_pop(p);
 		}
-		int rc = n == 1 ? job_send(j[0], 0)
+		/* without an idle connection a dial starts (dial_async), for
+		 * the writes after these */
+		int rc = n == 1 ? job_send(j[0], 1)
 		                : batch_send(p, j, n, addr, leader);
 		if (rc != 0)
 			for (size_t i = 0; i < n; i++)

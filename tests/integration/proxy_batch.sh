@@ -28,10 +28,12 @@ it_query "$L" '{"query":"GRANT ROLE reader TO rita"}'
 it_check "users made on the leader" it_status_is 200
 it_caught_up "$F" "$L" "$(it_field bookmark)"
 # each user's password checked once on the follower before the burst
-# (argon2id; later requests find it remembered)
+# (argon2id; later requests find it remembered), and a write each, so
+# that the follower holds a connection to the leader (a write finding
+# none goes the worker's way and has one dialed for those after it)
 for u in admin:$IT_ADMIN_PASSWORD wendy:wendy-pw rita:rita-pw; do
 	curl -s -m 20 -u "$u" -o /dev/null -X POST \
-		"$IT_SCHEME://$IT_NET.$F:4747/query" -d '{"query":"RETURN 1"}'
+		"$IT_SCHEME://$IT_NET.$F:4747/query" -d '{"query":"CREATE (:Warm)"}'
 done
 
 metric() { # metric NODE NAME -> value (0 if absent)
