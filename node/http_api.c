@@ -997,11 +997,12 @@ static void batch_answer(struct http_batch *b)
 		node_batch_put_ans(&out, &a);
 		node_http_child_free(b->kids[i]);
 	}
-	if (lora_buf_error(&out))
-		node_http_reply_error(b->x, LORA_ENOMEM, NULL);
-	else
-		node_http_reply(b->x, 200, NODE_BATCH_CTYPE, out.data, out.len,
-		                NULL, NULL);
+	/* 200 in any case: the writes ran, so a status the follower takes
+	 * for "nothing ran" must not come now; an empty body (out of
+	 * memory) answers each LORA_UNKNOWN_OUTCOME there */
+	int oom = lora_buf_error(&out);
+	node_http_reply(b->x, 200, NODE_BATCH_CTYPE, oom ? "" : out.data,
+	                oom ? 0 : out.len, NULL, NULL);
 	lora_buf_free(&out);
 	node_http_async_done(b->x);
 	lora_free(b);
