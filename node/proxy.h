@@ -46,7 +46,7 @@ struct node_tls_ctx;
 #define NODE_PROXY_RETRY_MS     50    /* no leader took it, none new */
 #define NODE_PROXY_IDLE_MS      30000 /* pooled connections older: closed */
 #define NODE_PROXY_POOL_MAX     256   /* idle connections kept */
-#define NODE_PROXY_BATCH_INFLIGHT 2   /* requests in flight per leader */
+#define NODE_PROXY_BATCH_INFLIGHT 4   /* requests in flight per leader */
 /* an answer's body (the node passes NODE_PEER_MSG_BYTES_MAX, the same) */
 #define NODE_PROXY_REPLY_BYTES_MAX (72u << 20)
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "config.h"
 #include "http.h"
 #include "lora.h"
 #include "proxy.h"
@@ -1121,6 +1122,30 @@ START_TEST(batch_format_round_trips_and_refuses_garbage)
 }
 END_TEST
 
+/* The node's settings for batches: defaults, and out of range refused. */
+START_TEST(batch_settings_in_range)
+{
+	struct node_config c;
+	char err[LORA_ERRMSG_BYTES];
+	node_config_defaults(&c);
+	ck_assert_uint_eq(c.proxy_batch_max, NODE_BATCH_MAX);
+	ck_assert_uint_eq(c.proxy_batch_inflight, 4);
+	ck_assert_int_eq(node_config_set(&c, "proxy_batch_max", "1", err), 0);
+	ck_assert_uint_eq(c.proxy_batch_max, 1);
+	ck_assert_int_eq(node_config_set(&c, "proxy_batch_inflight", "64", err),
+	                 0);
+	static const char *bad[][2] = {{"proxy_batch_max", "0"},
+	                               {"proxy_batch_max", "33"},
+	                               {"proxy_batch_inflight", "0"},
+	                               {"proxy_batch_inflight", "65"},
+	                               {"proxy_batch_max", "x"}};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		ck_assert_int_eq(node_config_set(&c, bad[i][0], bad[i][1], err),
+		                 LORA_ECONFIG);
+	ck_assert_uint_eq(c.proxy_batch_max, 1);
+}
+END_TEST
+
 int main(void)
 {
 	if (node_cond_init(&g.cond) != 0)
@@ -1144,6 +1169,7 @@ int main(void)
 	tcase_add_test(t, batch_refused_whole_sends_each_write_alone);
 	tcase_add_test(t, leader_change_mid_batch_moves_only_the_request_id_write);
 	tcase_add_test(t, batch_format_round_trips_and_refuses_garbage);
+	tcase_add_test(t, batch_settings_in_range);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
