@@ -36,17 +36,20 @@ struct rd {
 	const char *p, *end;
 };
 
-/* A decimal number of at most 10 digits, then the separator sep. */
+/* A decimal number of at most 10 digits, without leading zeros (one
+ * encoding per batch), then the separator sep. */
 static int rd_num(struct rd *r, char sep, uint64_t *v)
 {
 	size_t digits = 0;
+	const char *first = r->p;
 	*v = 0;
 	while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
 		if (++digits > 10)
 			return -1;
 		*v = *v * 10 + (uint64_t)(*r->p++ - '0');
 	}
-	if (digits == 0 || r->p == r->end || *r->p != sep)
+	if (digits == 0 || (digits > 1 && *first == '0') || r->p == r->end ||
+	    *r->p != sep)
 		return -1;
 	r->p++;
 	return 0;

@@ -13,11 +13,16 @@
  *     body limit, the hop count within [0, hops max];
  *   - the parser is a pure function: one byte less than the head is MORE,
  *     and the same bytes give the same answer twice.
+ * The same bytes are also decoded as the body of a batch of passed-on
+ * writes and of its answer (node/batch.h): every field lies inside the
+ * bytes, the fields and their lengths add up to all of them, and
+ * encoding what was decoded gives the bytes back.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "http_parse.h"
 
 #define FUZZ_BODY_BYTES_MAX (1u << 20)
@@ -85,8 +90,56 @@ static int one(char *buf, size_t n, struct node_http_head *h)
 	return rc;
 }
 
+/* p[0, n) inside [buf, buf + size). */
+static void inside(const char *p, size_t n, const char *buf, size_t size)
+{
+	if (n && (p < buf || p + n > buf + size || p + n < p))
+		abort();
+}
+
+static void same_bytes(struct lora_buf *b, const char *buf, size_t size)
+{
+	if (lora_buf_error(b) || b->len != size || memcmp(b->data, buf, size))
+		abort();
+	lora_buf_free(b);
+}
+
+static void batch_bodies(const char *buf, size_t size)
+{
+	struct node_batch_req q[NODE_BATCH_MAX];
+	struct node_batch_ans a[NODE_BATCH_MAX];
+	size_t n = 0;
+	if (node_batch_reqs(buf, size, q, NODE_BATCH_MAX, &n) == 0) {
+		struct lora_buf b = {0};
+		node_batch_put_head(&b, n);
+		for (size_t i = 0; i < n; i++) {
+			inside(q[i].authz, q[i].authz_len, buf, size);
+			inside(q[i].ident, q[i].ident_len, buf, size);
+			inside(q[i].body, q[i].body_len, buf, size);
+			if (q[i].hops < 1 || q[i].hops > FUZZ_HOPS_MAX)
+				abort();
+			node_batch_put_req(&b, &q[i]);
+		}
+		same_bytes(&b, buf, size); /* leading zeros are refused */
+	}
+	if (node_batch_answers(buf, size, a, NODE_BATCH_MAX, &n) == 0) {
+		struct lora_buf b = {0};
+		node_batch_put_head(&b, n);
+		for (size_t i = 0; i < n; i++) {
+			inside(a[i].bookmark, a[i].bookmark_len, buf, size);
+			inside(a[i].body, a[i].body_len, buf, size);
+			if (a[i].status != 0 &&
+			    (a[i].status < 200 || a[i].status > 599))
+				abort();
+			node_batch_put_ans(&b, &a[i]);
+		}
+		same_bytes(&b, buf, size);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	batch_bodies((const char *)data, size);
 	char *buf = malloc(size ? size : 1);
 	memcpy(buf, data, size);
 	size_t off = 0;

@@ -1093,7 +1093,7 @@ START_TEST(batch_format_round_trips_and_refuses_garbage)
 	static const char *bad[] = {
 	    "LB1 0\n", "LB2 1\n0 0 0 0\n", "LB1 1\n0 0 0 0\n",
 	    "LB1 1\n3 0 0 0\n", "LB1 1\n1 0 0 99999999999\n",
-	    "LB1 1\n1 0 0 -1\n", "LB1 1\n1  0 0 0\n"};
+	    "LB1 1\n1 0 0 -1\n", "LB1 1\n1  0 0 0\n", "LB1 01\n1 0 0 0\n"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		ck_assert_msg(node_batch_reqs(bad[i], strlen(bad[i]), q, 4,
 		                              &n) == -1,
