@@ -60,7 +60,7 @@ static int rd_bytes(struct rd *r, uint64_t len, const char **s, size_t *n)
 {
 	if ((uint64_t)(r->end - r->p) < len)
 		return -1;
-	*s = len ? r->p : NULL;
+	*s = r->p; /* never NULL, also for no bytes */
 	*n = (size_t)len;
 	r->p += len;
 	return 0;

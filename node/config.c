@@ -1,5 +1,7 @@
 /* config.c - lorad configuration from file, environment and flags. */
 #include "config.h"
+#include "batch.h"
+#include "proxy.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -42,8 +44,8 @@ void node_config_defaults(struct node_config *c)
 	c->metrics_auth = 1;
 	c->auth_timeout_ms = NODE_AUTH_TIMEOUT_MS;
 	c->pending_per_source = NODE_PENDING_PER_SOURCE;
-	c->proxy_batch_max = NODE_PROXY_BATCH_MAX_DEFAULT;
-	c->proxy_batch_inflight = NODE_PROXY_BATCH_INFLIGHT_DEFAULT;
+	c->proxy_batch_max = NODE_BATCH_MAX;
+	c->proxy_batch_inflight = NODE_PROXY_BATCH_INFLIGHT;
 	c->native_pending_max = NODE_NATIVE_PENDING_MAX;
 }
 
@@ -364,7 +366,7 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 		return parse_bool(value, &c->cdc_old_values, key, errmsg);
 	if (!strcmp(key, "proxy_batch_max"))
 		return set_range(&c->proxy_batch_max, value, 1,
-		                 NODE_PROXY_BATCH_MAX_LIMIT, key, errmsg);
+		                 NODE_BATCH_MAX, key, errmsg);
 	if (!strcmp(key, "proxy_batch_inflight"))
 		return set_range(&c->proxy_batch_inflight, value, 1, 64, key,
 		                 errmsg);

@@ -148,10 +148,6 @@ void node_config_import_dir(const struct node_config *c, char *out,
 #define NODE_AUTH_TIMEOUT_MS             10000
 #define NODE_PENDING_PER_SOURCE          128
 #define NODE_NATIVE_PENDING_MAX          256
-/* proxy_batch_max (NODE_BATCH_MAX, batch.h) and proxy_batch_inflight */
-#define NODE_PROXY_BATCH_MAX_DEFAULT      32
-#define NODE_PROXY_BATCH_MAX_LIMIT        32
-#define NODE_PROXY_BATCH_INFLIGHT_DEFAULT 4
 
 /* Fills c with defaults (id 0 = unset, addresses 127.0.0.1:474x). */
 void node_config_defaults(struct node_config *c);

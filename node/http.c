@@ -1369,13 +1369,15 @@ struct node_http_ex *node_http_child_new(struct node_http_ex *parent,
 	char *at = buf;
 	x->uri = memcpy(at, r->uri, ul + 1);
 	at += ul + 1;
-	x->authz = r->authz ? memcpy(at, r->authz, al) : NULL;
+	x->authz = r->authz && al ? memcpy(at, r->authz, al) : NULL;
 	at[al] = '\0';
 	at += al + 1;
-	x->ident = r->ident ? memcpy(at, r->ident, il) : NULL;
+	x->ident = r->ident && il ? memcpy(at, r->ident, il) : NULL;
 	at[il] = '\0';
 	at += il + 1;
-	x->body = memcpy(at, r->body, r->body_len);
+	x->body = at;
+	if (r->body_len)
+		memcpy(at, r->body, r->body_len);
 	at[r->body_len] = '\0';
 	x->body_len = r->body_len;
 	x->method = "POST";
@@ -1421,6 +1423,7 @@ void node_http_child_free(struct node_http_ex *x)
 	stash_drop(x);
 	lora_free(x->child->body);
 	lora_free(x->child);
+	sodium_memzero(x->buf, x->cap); /* its credentials */
 	lora_free(x->buf);
 	lora_free(x);
 }

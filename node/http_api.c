@@ -573,9 +573,12 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	if (pp->where == RUN_PROXY &&
 	    peer_write(n, x, route, pp, body, len) == 0)
 		return NODE_ROUTE_ASYNC;
+	uint64_t wait_ms = node_forward_wait_ms(body, len);
+	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
+	            (wait_ms == NODE_FORWARD_WAIT_MS ? NODE_PROXY_BATCH : 0);
 	if (pp->where == RUN_PROXY &&
-	    node_proxy_start(n->proxy, x, route->path, route->name, has_rid(pp),
-	                     node_forward_wait_ms(body, len)) == 0) {
+	    node_proxy_start(n->proxy, x, route->path, route->name, flags,
+	                     wait_ms) == 0) {
 		prepared_free(pp);
 		return NODE_ROUTE_ASYNC;
 	}

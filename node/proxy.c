@@ -39,6 +39,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "batch.h"
 #include "config.h"
 #include "http.h"
@@ -53,8 +55,10 @@
 #define NODE_PROXY_READ_BYTES (16u << 10)
 /* Dials off the I/O thread at once (dial_async), one per address. */
 #define NODE_PROXY_DIALS_MAX 4
-/* a batch's bodies together (more go in the next one) */
-#define NODE_PROXY_BATCH_BYTES (256u << 10)
+/* a batch's request bytes (bodies and identity lines; more go in the next
+ * one): what a fresh connection's send buffer takes at once, as a write
+ * sent alone from the I/O thread (at most NODE_HTTP_FAST_BODY_BYTES_MAX) */
+#define NODE_PROXY_BATCH_BYTES (60u << 10)
 
 /* A connection to a leader: a socket, in TLS when cfg.tls is on. */
 struct pfd {
@@ -96,6 +100,7 @@ struct node_proxy {
 	struct pjob *jobs;
 	struct upconn *upconns;
 	struct pjob *outq, *outq_tail; /* queued, not sent (I/O thread) */
+	uint64_t nobatch_leader; /* refused a batch whole: sent alone */
 
 	pthread_mutex_t wait_mu; /* requests waiting on workers */
 	struct pwaiter *waiters;
@@ -781,7 +786,7 @@ struct upconn {
 	struct node_tls_conn *tls; /* TLS on: its TLS (owned) */
 	struct node_proxy *p;
 	char addr[NODE_ADDR_BYTES_MAX];
-	uint64_t leader;
+	uint64_t leader;       /* whom the request in flight went to */
 	uint64_t idle_since_ms;
 	int batch;             /* the request in flight is a batch */
 	size_t n_slots;        /* writes in the request in flight; 0: idle */
@@ -809,8 +814,9 @@ struct pjob {
 	 * the write is sent again from retry_at_ms on */
 	int resent;
 	uint64_t retry_at_ms;
-	int queued;       /* in p->outq: never sent yet */
-	int alone;        /* a leader left it untaken: not batched again */
+	int queued;       /* in p->outq: not sent, or left untaken (not run) */
+	int alone;        /* sent on its own (a leader left it untaken) */
+	int batch;        /* NODE_PROXY_BATCH: may go in a batch */
 	const char *path; /* borrowed: the route's */
 	struct pjob *next;  /* p->jobs (jobs_mu) */
 	struct pjob *qnext; /* p->outq */
@@ -940,6 +946,11 @@ static void upconn_release(struct upconn *uc, int keep)
 {
 	uc->n_slots = uc->n_live = 0;
 	uc->len = 0;
+	if (uc->cap > 2 * NODE_PROXY_READ_BYTES) { /* a large answer's room */
+		lora_free(uc->buf);
+		uc->buf = NULL;
+		uc->cap = 0;
+	}
 	uc->idle_since_ms = lora_now_ms();
 	if (!keep)
 		upconn_close(uc);
@@ -1017,8 +1028,11 @@ static int upconn_room(struct upconn *uc)
 	if (uc->cap - uc->len >= NODE_PROXY_READ_BYTES)
 		return 0;
 	size_t cap = uc->cap ? 2 * uc->cap : NODE_PROXY_READ_BYTES;
-	if (cap > uc->p->cfg.reply_bytes_max + NODE_PROXY_HEAD_BYTES +
-	              2 * NODE_PROXY_READ_BYTES)
+	size_t most = uc->p->cfg.reply_bytes_max + NODE_PROXY_HEAD_BYTES +
+	              NODE_PROXY_READ_BYTES;
+	if (cap > most)
+		cap = most; /* an answer of exactly the limit still fits */
+	if (cap <= uc->cap)
 		return -1;
 	char *nb = lora_realloc(uc->buf, cap);
 	if (nb == NULL)
@@ -1079,14 +1093,17 @@ static void job_answer(struct pjob *j, const struct preply *r)
 static int job_send(struct pjob *j, int may_dial);
 static void job_rerun(struct pjob *j);
 
-/* A write a leader left untaken (nothing of it ran): sent on its own
- * now, or on a worker (job_rerun), which waits for a connection or a
- * leader as a write that could not start here does. */
+/* A write a leader left untaken (nothing of it ran): back at the head of
+ * the queue, to be sent on its own (node_proxy_flush). */
 static void job_alone(struct pjob *j)
 {
+	struct node_proxy *p = j->p;
 	j->alone = 1;
-	if (job_send(j, 0) != 0)
-		job_rerun(j);
+	j->queued = 1;
+	j->qnext = p->outq;
+	p->outq = j;
+	if (p->outq_tail == NULL)
+		p->outq_tail = j;
 }
 
 /* A batch's answer r on uc: each write's own answer relayed (or held,
@@ -1127,10 +1144,12 @@ static void upconn_batch_answered(struct upconn *uc, const struct preply *r,
 		         ans[i].bookmark ? ans[i].bookmark : "");
 		job_answer(j, &one);
 	}
-	if (!whole)
+	if (!whole) { /* to this leader, writes go alone from now on */
 		atomic_fetch_add(&uc->p->batch_refused, 1);
+		uc->p->nobatch_leader = uc->leader;
+	}
 	upconn_release(uc, keep && (ok || !whole));
-	for (size_t i = 0; i < n_alone; i++)
+	for (size_t i = n_alone; i-- > 0;) /* each to the head: in order */
 		job_alone(alone[i]);
 }
 
@@ -1264,12 +1283,15 @@ static int batch_send(struct node_proxy *p, struct pjob **j, size_t n,
 	if (!lora_buf_error(&body) && !conn_dead(c))
 		rc = send_request(c, NODE_BATCH_PATH, body.data, body.len, 1,
 		                  first, 1);
+	if (body.data) /* it holds every write's credentials */
+		sodium_memzero(body.data, body.len);
 	lora_buf_free(&body);
 	if (rc != 0) {
 		upconn_close(uc); /* an incomplete request is never executed */
 		return -1;
 	}
 	atomic_fetch_add(&p->sent, 1);
+	atomic_fetch_add(&p->reused, 1);
 	atomic_fetch_add(&p->batches, 1);
 	atomic_fetch_add(&p->batched, n);
 	upconn_carry(uc, j, n, leader, 1);
@@ -1289,10 +1311,19 @@ static struct pjob *outq_pop(struct node_proxy *p)
 	return j;
 }
 
+/* The request bytes of j in a batch: its body and its identity line. */
+static size_t batch_bytes(const struct pjob *j)
+{
+	const char *b;
+	size_t len;
+	node_http_body(j->x, &b, &len);
+	return len + NODE_PROXY_IDENT_BYTES / 16 + 32;
+}
+
 void node_proxy_flush(struct node_proxy *p)
 {
-	if (p == NULL || p->outq == NULL)
-		return;
+	if (p == NULL || p->outq == NULL || stopping(p))
+		return; /* stopping: the tick answers them "not executed" */
 	char addr[NODE_ADDR_BYTES_MAX];
 	uint64_t leader = leader_now(p, addr);
 	if (leader == 0 || leader == p->cfg.self_id || addr[0] == '\0') {
@@ -1301,18 +1332,22 @@ void node_proxy_flush(struct node_proxy *p)
 			job_rerun(j); /* a worker waits for one, or runs it */
 		return;
 	}
+	/* a leader that refused a batch: each write alone, at once, as
+	 * without batches */
+	int alone = leader == p->nobatch_leader;
 	int busy = upconns_busy(p, addr);
-	while (p->outq && busy < p->cfg.batch_inflight) {
+	while (p->outq && (alone || busy < p->cfg.batch_inflight)) {
 		struct pjob *j[NODE_BATCH_MAX];
 		size_t n = 0, bytes = 0;
-		while (n < (size_t)p->cfg.batch_max && p->outq) {
-			const char *b;
-			size_t len;
-			node_http_body(p->outq->x, &b, &len);
-			if (n > 0 && bytes + len > NODE_PROXY_BATCH_BYTES)
+		while (p->outq && n < (size_t)p->cfg.batch_max) {
+			struct pjob *q = p->outq;
+			if (n > 0 && (alone || q->alone ||
+			              bytes + batch_bytes(q) > NODE_PROXY_BATCH_BYTES))
 				break;
-			bytes += len;
+			bytes += batch_bytes(q);
 			j[n++] = outq_pop(p);
+			if (alone || q->alone)
+				break;
 		}
 		/* without an idle connection a dial starts (dial_async), for
 		 * the writes after these */
@@ -1320,13 +1355,13 @@ void node_proxy_flush(struct node_proxy *p)
 		                : batch_send(p, j, n, addr, leader);
 		if (rc != 0)
 			for (size_t i = 0; i < n; i++)
-				job_rerun(j[i]); /* never sent: a worker's */
+				job_rerun(j[i]); /* not run: a worker's */
 		busy++;
 	}
 }
 
 int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
-                     const char *path, const char *api, int resend,
+                     const char *path, const char *api, int flags,
                      uint64_t wait_ms)
 {
 	struct pjob *j = lora_calloc(1, sizeof *j);
@@ -1335,11 +1370,11 @@ int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
 	j->p = p;
 	j->x = x;
 	j->path = path;
-	j->resend = resend;
-	if (p->cfg.batch_max > 1 && p->cfg.batch_route &&
-	    !strcmp(path, p->cfg.batch_route)) {
-		char addr[NODE_ADDR_BYTES_MAX];
-		uint64_t leader = leader_now(p, addr);
+	j->resend = (flags & NODE_PROXY_RESEND) != 0;
+	char addr[NODE_ADDR_BYTES_MAX];
+	uint64_t leader = leader_now(p, addr);
+	if ((flags & NODE_PROXY_BATCH) && p->cfg.batch_max > 1 &&
+	    leader != p->nobatch_leader) {
 		if (leader == 0 || leader == p->cfg.self_id || addr[0] == '\0') {
 			lora_free(j);
 			return -1;

@@ -56,6 +56,9 @@ struct node_tls_ctx;
 /* node_proxy_write's flags and results. */
 #define NODE_PROXY_RESEND           1    /* carries a requestId: resent */
 #define NODE_PROXY_HOLD_UNAVAILABLE 2    /* a 503 LORA_UNAVAILABLE: held back */
+/* node_proxy_start: may wait for a batch (a write whose answer comes as
+ * soon as any other's: not IN TRANSACTIONS) */
+#define NODE_PROXY_BATCH 4
 #define NODE_PROXY_SELF             (-1) /* this node leads (as FORWARD_SELF) */
 #define NODE_PROXY_HELD             (-2) /* the 503 was held: unanswered */
 
@@ -102,11 +105,11 @@ struct node_proxy_cfg {
 	uint32_t send_ms, connect_ms, handshake_ms, retry_ms, idle_ms;
 	int pool_max;
 	size_t reply_bytes_max;
-	/* node_proxy_start's writes to batch_route (NULL: none): at most
-	 * batch_inflight requests in flight per leader, each one write or a
-	 * batch of up to batch_max (NODE_BATCH_MAX at most; 1: every write
-	 * alone, at once), sent to NODE_BATCH_PATH (batch.h) */
-	const char *batch_route;
+	/* node_proxy_start's writes with NODE_PROXY_BATCH: at most
+	 * batch_inflight requests of them in flight per leader, each one
+	 * write or a batch of up to batch_max (NODE_BATCH_MAX at most; 1:
+	 * every write alone, at once, as without the flag), sent to
+	 * NODE_BATCH_PATH (batch.h) */
 	int batch_max, batch_inflight;
 };
 
@@ -136,15 +139,20 @@ int node_proxy_write(struct node_proxy *p, struct node_http_ex *x,
                      uint64_t wait_ms);
 
 /*
- * On the HTTP I/O thread: writes x's body to the leader on an idle pooled
- * connection at once, without any thread waiting for the answer (the I/O
- * thread reads it: node_http_watch). 0 when started: x was handed on
- * (node_http_async) and will be answered, at the latest wait_ms later;
- * -1 when it cannot start that way (x untouched: node_proxy_write on a
- * worker). path and api (a metrics label) must outlive x.
+ * On the HTTP I/O thread: passes x's body on to the leader without any
+ * thread waiting for the answer (the I/O thread reads it:
+ * node_http_watch). Without NODE_PROXY_BATCH in flags it is written at
+ * once on an idle pooled connection; with it, queued for
+ * node_proxy_flush, which sends it alone or in a batch (batch.h), or
+ * hands it to a worker (node_http_async_rerun) when it cannot send it
+ * from here. flags: NODE_PROXY_RESEND, NODE_PROXY_BATCH. 0 when started:
+ * x was handed on (node_http_async) and will be answered, at the latest
+ * wait_ms later; -1 when it cannot start that way (no idle connection;
+ * with NODE_PROXY_BATCH, no leader known: x untouched, node_proxy_write
+ * on a worker). path and api (a metrics label) must outlive x.
  */
 int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
-                     const char *path, const char *api, int resend,
+                     const char *path, const char *api, int flags,
                      uint64_t wait_ms);
 /* The I/O thread, after each batch of events (and every tick): sends
  * the writes node_proxy_start queued, up to batch_inflight requests in

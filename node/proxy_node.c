@@ -84,7 +84,6 @@ int node_http_proxy_open(struct lnode *n, char *errmsg)
 	    .silent_ms = n->cfg.election_ms,
 	    .tls = n->cfg.http_tls.mode != NODE_TLS_OFF,
 	    .reply_bytes_max = NODE_PEER_MSG_BYTES_MAX,
-	    .batch_route = "/query",
 	    .batch_max = (int)n->cfg.proxy_batch_max,
 	    .batch_inflight = (int)n->cfg.proxy_batch_inflight,
 	};

@@ -68,7 +68,7 @@ static struct {
 	/* batches (batch.h): the route batched (NULL: none) and requests in
 	 * flight; `hold` keeps a batch holding a "hold" write at leader 2
 	 * until it opens; refuse_batch: the stubs answer batches 404 */
-	const char *batch_route;
+	int batch; /* the front passes /a/b writes with NODE_PROXY_BATCH */
 	int batch_inflight;
 	int hold, refuse_batch;
 	int batches; /* batch requests the stubs answered */
@@ -161,6 +161,17 @@ static uint64_t o_heard(void *arg, uint64_t leader, uint64_t since)
 	int fresh = g.fresh;
 	pthread_mutex_unlock(&g.mu);
 	return fresh ? lora_now_ms() : since;
+}
+
+/* Each write's identity line names its body: "u-<body>". */
+static void o_ident(void *arg, const struct node_http_ex *x, char *out,
+                    size_t size)
+{
+	(void)arg;
+	const char *b;
+	size_t len;
+	node_http_body(x, &b, &len);
+	snprintf(out, size, "X-Lora-Identity: 2 ab u-%.*s\r\n", (int)len, b);
 }
 
 static int o_stopping(void *arg)
@@ -259,6 +270,20 @@ static int stub_batch(struct stub *s, struct node_http_ex *x)
 	g.batches++;
 	int refuse = g.refuse_batch;
 	pthread_mutex_unlock(&g.mu);
+	int brk = 0, garbage = 0; /* "brk": no answer; "garbage": a bad one */
+	for (size_t i = 0; ok && i < n; i++) {
+		brk |= memmem(q[i].body, q[i].body_len, "brk", 3) != NULL;
+		garbage |= memmem(q[i].body, q[i].body_len, "garbage", 7) != NULL;
+	}
+	if (brk) {
+		node_http_abort(x);
+		return NODE_HTTP_ANSWERED;
+	}
+	if (garbage) {
+		node_http_reply(x, 200, NODE_BATCH_CTYPE, "LB1 9\n", 6, NULL,
+		                NULL);
+		return NODE_HTTP_ANSWERED;
+	}
 	if (refuse || !ok) {
 		node_http_reply_error(x, refuse ? LORA_ENOTFOUND : LORA_EINVAL,
 		                      "no batches here");
@@ -280,9 +305,10 @@ static int stub_batch(struct stub *s, struct node_http_ex *x)
 			                            .body_len = sizeof u503 - 1};
 		} else {
 			int w = snprintf(one, sizeof one,
-			                 "leader %llu batch %zu hops %d %.*s",
+			                 "leader %llu batch %zu hops %d %.*s as %.*s",
 			                 (unsigned long long)s->id, n, q[i].hops,
-			                 (int)q[i].body_len, q[i].body);
+			                 (int)q[i].body_len, q[i].body,
+			                 (int)q[i].ident_len, q[i].ident);
 			a.body_len = (size_t)w;
 		}
 		node_batch_put_ans(&out, &a);
@@ -363,9 +389,10 @@ static int front_io(void *arg, struct node_http_ex *x)
 	const char *uri = node_http_uri(x);
 	if (strncmp(uri, "/a/", 3) != 0)
 		return NODE_HTTP_TO_WORKER;
+	int flags = (strstr(uri, "rid") ? NODE_PROXY_RESEND : 0) |
+	            (g.batch ? NODE_PROXY_BATCH : 0);
 	if (!strncmp(uri, "/a/b", 4) && /* the batched route */
-	    node_proxy_start(g.p, x, "/a/b", "test", strstr(uri, "rid") != NULL,
-	                     g.wait_ms) == 0) {
+	    node_proxy_start(g.p, x, "/a/b", "test", flags, g.wait_ms) == 0) {
 		pthread_mutex_lock(&g.mu);
 		g.started++;
 		pthread_cond_broadcast(&g.cond);
@@ -441,12 +468,12 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	                             .retry_ms = 20,
 	                             .pool_max = pool_max,
 	                             .reply_bytes_max = T_REPLY_MAX,
-	                             .batch_route = g.batch_route,
 	                             .batch_inflight = g.batch_inflight};
 	const struct node_proxy_ops ops = {.leader = o_leader,
 	                                   .leader_seq = o_seq,
 	                                   .leader_wait = o_wait,
 	                                   .heard = o_heard,
+	                                   .ident = o_ident,
 	                                   .stopping = o_stopping};
 	char err[256] = "";
 	if (g.tls) { /* the client side: the CA only */
@@ -475,6 +502,8 @@ static void world_close(void)
 	node_http_close(front);
 	node_proxy_free(g.p);
 	g.p = NULL;
+	g.batch = 0; /* set by a test before world_open */
+	g.batch_inflight = 0;
 }
 
 /* ---- a client of the front -------------------------------------------- */
@@ -954,10 +983,9 @@ static void gate_open(int *which)
 static void batch_world(struct client *c, const char *const *uris,
                         const char *const *bodies)
 {
-	g.batch_route = "/a/b";
+	g.batch = 1;
 	g.batch_inflight = 1;
 	world_open(0, 60000, 8000);
-	g.batch_route = NULL;
 	char body[1024];
 	ck_assert_int_eq(post("/w/ok", "", body, sizeof body), 200);
 	wait_pooled(1);
@@ -982,9 +1010,9 @@ START_TEST(writes_started_meanwhile_go_as_one_batch)
 	ck_assert_int_eq(c_answer(&c[0], body, sizeof body), 200);
 	ck_assert_str_eq(body, "leader 2 hops 1 /a/b gate");
 	ck_assert_int_eq(c_answer(&c[1], body, sizeof body), 200);
-	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 w1");
+	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 w1 as 2 ab u-w1");
 	ck_assert_int_eq(c_answer(&c[2], body, sizeof body), 200);
-	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 w2");
+	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 w2 as 2 ab u-w2");
 	/* left untaken by the leader: sent again on its own */
 	ck_assert_int_eq(c_answer(&c[3], body, sizeof body), 200);
 	ck_assert_str_eq(body, "leader 2 hops 1 /a/b untaken");
@@ -1023,6 +1051,18 @@ START_TEST(batch_refused_whole_sends_each_write_alone)
 	struct node_proxy_stats st = stats();
 	ck_assert_uint_eq(st.batches, 1);
 	ck_assert_uint_eq(st.batch_refused, 1);
+	/* that leader gets no batch again: three more at once go alone */
+	struct client d[3];
+	for (int i = 0; i < 3; i++) {
+		c_open(&d[i]);
+		c_post(&d[i], "/a/b", "again");
+	}
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(c_answer(&d[i], body, sizeof body), 200);
+		ck_assert_str_eq(body, "leader 2 hops 1 /a/b again");
+		c_close(&d[i]);
+	}
+	ck_assert_uint_eq(stats().batches, 1);
 	pthread_mutex_lock(&g.mu);
 	g.refuse_batch = 0;
 	pthread_mutex_unlock(&g.mu);
@@ -1051,9 +1091,83 @@ START_TEST(leader_change_mid_batch_moves_only_the_request_id_write)
 	ck_assert_str_eq(body, "leader 3 hops 1 /a/b hold-r");
 	gate_open(&g.hold);
 	ck_assert_int_eq(c_answer(&c[2], body, sizeof body), 200);
-	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 hold-n");
+	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 hold-n as 2 ab u-hold-n");
 	ck_assert_int_eq(c_answer(&c[3], body, sizeof body), 200);
-	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 n2");
+	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 n2 as 2 ab u-n2");
+	for (int i = 0; i < 4; i++)
+		c_close(&c[i]);
+	world_close();
+}
+END_TEST
+
+/* One answer on c: status and an error code in its body. */
+static void expect_error(struct client *c, int status, const char *code)
+{
+	char body[1024];
+	int st = c_answer(c, body, sizeof body);
+	ck_assert_msg(st == status && strstr(body, code), "%d %s", st, body);
+}
+
+/* A batch whose connection breaks, or whose 200 answer cannot be read:
+ * each of its writes may have run, so each answers LORA_UNKNOWN_OUTCOME,
+ * and none is sent again (not even the one with a requestId: its
+ * leader did not change). */
+static void batch_lost(const char *poison)
+{
+	struct client c[4];
+	const char *uris[] = {"/a/b", "/a/b?rid", "/a/b", "/a/b"};
+	const char *bodies[] = {"gate", poison, "n1", "n2"};
+	batch_world(c, uris, bodies);
+	gate_open(&g.gate);
+	char body[1024];
+	ck_assert_int_eq(c_answer(&c[0], body, sizeof body), 200);
+	for (int i = 1; i < 4; i++)
+		expect_error(&c[i], 503, "LORA_UNKNOWN_OUTCOME");
+	/* the warm-up, the held write and the batch; nothing at leader 3 */
+	ck_assert_int_eq(stub_get(2, &g.stubs[0].entered), 3);
+	ck_assert_int_eq(stub_get(3, &g.stubs[1].entered), 0);
+	ck_assert_uint_eq(stats().batches, 1);
+	for (int i = 0; i < 4; i++)
+		c_close(&c[i]);
+	world_close();
+}
+
+START_TEST(batch_connection_broken_gives_unknown_outcome)
+{
+	batch_lost("brk");
+}
+END_TEST
+
+START_TEST(batch_answer_unreadable_gives_unknown_outcome)
+{
+	batch_lost("garbage");
+}
+END_TEST
+
+/* Writes still queued at their deadline were never sent: "not executed"
+ * (LORA_UNAVAILABLE); the one in flight may have run (UNKNOWN_OUTCOME). */
+START_TEST(queued_write_past_its_deadline_was_not_executed)
+{
+	g.batch = 1;
+	g.batch_inflight = 1;
+	world_open(0, 60000, 500);
+	char body[1024];
+	ck_assert_int_eq(post("/w/ok", "", body, sizeof body), 200);
+	wait_pooled(1);
+	struct client c[4];
+	const char *bodies[] = {"gate", "q1", "q2", "q3"};
+	for (int i = 0; i < 4; i++) {
+		c_open(&c[i]);
+		c_post(&c[i], "/a/b", bodies[i]);
+		if (i == 0)
+			wait_entered(2, 2);
+	}
+	wait_started(4);
+	expect_error(&c[0], 503, "LORA_UNKNOWN_OUTCOME");
+	for (int i = 1; i < 4; i++)
+		expect_error(&c[i], 503, "LORA_UNAVAILABLE");
+	ck_assert_uint_eq(stats().batches, 0);
+	gate_open(&g.gate);
 	for (int i = 0; i < 4; i++)
 		c_close(&c[i]);
 	world_close();
@@ -1170,6 +1284,9 @@ int main(void)
 	tcase_add_test(t, leader_change_mid_batch_moves_only_the_request_id_write);
 	tcase_add_test(t, batch_format_round_trips_and_refuses_garbage);
 	tcase_add_test(t, batch_settings_in_range);
+	tcase_add_test(t, batch_connection_broken_gives_unknown_outcome);
+	tcase_add_test(t, batch_answer_unreadable_gives_unknown_outcome);
+	tcase_add_test(t, queued_write_past_its_deadline_was_not_executed);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
