@@ -3,7 +3,9 @@
  * in order, a slow client holding nobody up, oversize heads and bodies
  * refused with their status, the connection cap, the per-source cap on
  * connections without a request (from 127.1.50.2-3), a saturated worker pool
- * answering 503, and a stop answering every request it had read. */
+ * answering 503, a stop answering every request it had read, and child
+ * requests (a batch's) keeping their answers for their parent, answered
+ * from the I/O thread and from another thread. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -53,9 +55,104 @@ static void answer(struct node_http_ex *x)
 	node_http_reply(x, 200, "text/plain", out, (size_t)n, NULL, NULL);
 }
 
+/* ---- /kids: a request carrying three children (node_http_child_new) -----
+ * Kid a is answered at once, kid b on a thread of its own after
+ * node_http_async, kid c left untaken; the parent answers once all three
+ * are done: "<status> <body> <bookmark>|" per kid. */
+struct kids {
+	struct node_http_ex *x, *kid[3];
+	int left; /* under g.mu */
+};
+
+static void kids_answer(struct kids *k)
+{
+	char out[512];
+	size_t n = 0;
+	for (int i = 0; i < 3; i++) {
+		const char *body, *bm;
+		size_t len;
+		int st = node_http_child_answer(k->kid[i], &body, &len, &bm);
+		n += (size_t)snprintf(out + n, sizeof out - n, "%d %.*s %s|", st,
+		                      (int)len, body, bm);
+		node_http_child_free(k->kid[i]);
+	}
+	node_http_reply(k->x, 200, "text/plain", out, n, NULL, NULL);
+	struct node_http_ex *x = k->x;
+	free(k);
+	node_http_async_done(x);
+}
+
+static void kid_put(struct kids *k)
+{
+	pthread_mutex_lock(&g.mu);
+	int last = --k->left == 0;
+	pthread_mutex_unlock(&g.mu);
+	if (last)
+		kids_answer(k);
+}
+
+static void kid_done(struct node_http_ex *kid, void *arg)
+{
+	(void)kid;
+	kid_put(arg);
+}
+
+/* "<ident or authz>:<hops>:<body>" */
+static void kid_reply(struct node_http_ex *kid, int status, const char *bm)
+{
+	const char *body, *who = node_http_ident(kid);
+	size_t len;
+	node_http_body(kid, &body, &len);
+	char out[128];
+	int n = snprintf(out, sizeof out, "%s:%d:%.*s",
+	                 who ? who : node_http_authz(kid),
+	                 node_http_forwarded(kid), (int)len, body);
+	node_http_reply(kid, status, "text/plain", out, (size_t)n, bm, NULL);
+}
+
+static void *kid_thread(void *arg)
+{
+	struct node_http_ex *kid = arg;
+	kid_reply(kid, 202, NULL);
+	node_http_async_done(kid); /* may answer the parent, here */
+	return NULL;
+}
+
+static int kids_io(struct node_http_ex *x)
+{
+	struct kids *k = calloc(1, sizeof *k);
+	ck_assert_ptr_nonnull(k);
+	k->x = x;
+	k->left = 4; /* three kids and this function */
+	node_http_async(x);
+	const struct node_http_child_req r[3] = {
+	    {.uri = "/k", .ident = "id-a", .ident_len = 4, .body = "a",
+	     .body_len = 1, .forwarded = 1},
+	    {.uri = "/k", .authz = "az-b", .authz_len = 4, .body = "bb",
+	     .body_len = 2, .forwarded = 2},
+	    {.uri = "/k", .body = "", .forwarded = 1}};
+	for (int i = 0; i < 3; i++) {
+		k->kid[i] = node_http_child_new(x, &r[i], kid_done, k);
+		ck_assert_ptr_nonnull(k->kid[i]);
+		ck_assert(node_http_is_child(k->kid[i]));
+	}
+	kid_reply(k->kid[0], 201, "7");
+	kid_put(k);
+	node_http_async(k->kid[1]);
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, kid_thread, k->kid[1]), 0);
+	pthread_detach(t);
+	node_http_child_untaken(k->kid[2]);
+	kid_put(k);
+	kid_put(k); /* this function's */
+	return NODE_HTTP_HANDED_ON;
+}
+
 static int t_io(void *arg, struct node_http_ex *x)
 {
 	(void)arg;
+	if (strcmp(node_http_uri(x), "/kids") == 0)
+		return kids_io(x);
 	if (strncmp(node_http_uri(x), "/known/", 7) == 0)
 		node_http_known(x); /* as the node's after a valid login */
 	else if (strncmp(node_http_uri(x), "/fast/", 6) != 0)
@@ -322,6 +419,22 @@ START_TEST(pipelined_requests_answered_in_order)
 	c_close(&c);
 	node_http_close(hs);
 	ck_assert_int_eq(g.stopped_runs, 1);
+}
+END_TEST
+
+/* Children keep their answers for their parent, from any thread; the
+ * parent's connection goes on after it (the request pipelined behind). */
+START_TEST(children_answer_inside_their_parent)
+{
+	struct node_http *hs = server(2, 0, 0);
+	struct client c;
+	c_open(&c, hs);
+	c_sends(&c, "POST /kids HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+	            "GET /fast/after HTTP/1.1\r\n\r\n");
+	expect_answer(&c, 200, "201 id-a:1:a 7|202 az-b:2:bb |0  |");
+	expect_answer(&c, 200, "GET /fast/after 0");
+	c_close(&c);
+	node_http_close(hs);
 }
 END_TEST
 
@@ -601,6 +714,7 @@ int main(void)
 	TCase *t = tcase_create("http");
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, pipelined_requests_answered_in_order);
+	tcase_add_test(t, children_answer_inside_their_parent);
 	tcase_add_test(t, slow_client_holds_nobody_up);
 	tcase_add_test(t, oversize_heads_and_bodies_refused);
 	tcase_add_test(t, connection_cap_closes_the_extra_ones);
