@@ -816,7 +816,6 @@ struct pjob {
 	uint64_t retry_at_ms;
 	int queued;       /* in p->outq: not sent, or left untaken (not run) */
 	int alone;        /* sent on its own (a leader left it untaken) */
-	int batch;        /* NODE_PROXY_BATCH: may go in a batch */
 	const char *path; /* borrowed: the route's */
 	struct pjob *next;  /* p->jobs (jobs_mu) */
 	struct pjob *qnext; /* p->outq */
