@@ -13,6 +13,11 @@
 #   - the follower sent batches (/metrics), and the leader refused none;
 #   - a client cannot send a batch itself: without X-Lora-Forwarded, or
 #     with it but with a password instead of a member's proof: 403;
+#   - 60 more writes, each with a requestId, with the leadership moved to
+#     the other follower in the middle of them: each answers 200, or 503
+#     (LORA_UNKNOWN_OUTCOME, LORA_UNAVAILABLE), none is applied twice,
+#     every one answered 200 is there, and sent again with the same
+#     requestId every one answers 200 and is still there once;
 #   - the three nodes' digests agree.
 # 127.1.181.x (127.1.182.x with TLS on every port: IT_TLS=1).
 . "$(dirname "$0")/lib.sh"
@@ -112,6 +117,70 @@ IT_STATUS=${out##*$'\n'}
 it_check "also when it says it was passed on, with a password (403)" it_status_is 403
 it_query "$L" '{"query":"MATCH (n:X) RETURN count(n) AS c","format":"rowArrays"}'
 it_check "and nothing of it ran" it_body_has '"rows":\[\[0\]\]'
+
+# the second burst, the leadership moved to node O in its middle
+O=$((6 - L - F))
+pids=()
+for i in $(seq 100 159); do
+	curl -s -m 30 -o "$IT_DIR/t$i.body" -w '%{http_code}' \
+		-X POST "$IT_SCHEME://$IT_NET.$F:4747/query" \
+		-d "{\"query\":\"CREATE (:Pt {i: $i})\",\"requestId\":\"pt-$i\"}" \
+		>"$IT_DIR/t$i.status" &
+	pids+=($!)
+	if [ "$i" = 130 ]; then
+		curl -s -m 30 -o "$IT_DIR/transfer.body" -X POST \
+			"$IT_SCHEME://$IT_NET.$L:4747/cluster/transfer" -d "{\"to\":$O}" &
+		pids+=($!)
+	fi
+done
+wait "${pids[@]}"
+it_log "transfer: $(cat "$IT_DIR/transfer.body")"
+it_check "node $O leads after the transfer" it_wait 30 bash -c \
+	"curl -s -m 5 $IT_SCHEME://$IT_NET.$F:4747/cluster/status | grep -q '\"leader\":$O'"
+answered_ok() { # each 200, or 503 with a code that allows it
+	local i s bad=0
+	for i in $(seq 100 159); do
+		s=$(cat "$IT_DIR/t$i.status")
+		case $s in
+		200) ;;
+		503) grep -qE 'LORA_UNKNOWN_OUTCOME|LORA_UNAVAILABLE' "$IT_DIR/t$i.body" || bad=1 ;;
+		*) bad=1 ;;
+		esac
+		[ "$bad" = 0 ] || { it_log "write $i: $s $(cat "$IT_DIR/t$i.body")"; return 1; }
+	done
+}
+it_check "across the transfer each write answered 200 or a 503 that allows it" answered_ok
+ok200=$(grep -l '^200$' "$IT_DIR"/t1*.status | wc -l)
+it_log "$ok200 of 60 answered 200 across the transfer"
+pt_count_is() { # pt_count_is N: N :Pt nodes, N distinct i, on the leader
+	it_post_leader "$F" /query '{"query":"MATCH (n:Pt) RETURN count(n) AS c, count(DISTINCT n.i) AS d","format":"rowArrays"}' &&
+		it_body_has "\"rows\":\[\[$1,$1\]\]"
+}
+pt_once() { # none twice, and every write answered 200 there
+	it_post_leader "$F" /query '{"query":"MATCH (n:Pt) RETURN count(n) AS c, count(DISTINCT n.i) AS d, collect(n.i) AS l","format":"rowArrays"}' || return 1
+	local c d i
+	c=$(grep -o '"rows":\[\[[0-9]*' <<<"$IT_BODY" | grep -o '[0-9]*$')
+	d=$(grep -o '"rows":\[\[[0-9]*,[0-9]*' <<<"$IT_BODY" | grep -o '[0-9]*$')
+	[ -n "$c" ] && [ "$c" = "$d" ] || return 1
+	for i in $(seq 100 159); do
+		if [ "$(cat "$IT_DIR/t$i.status")" = 200 ] &&
+			! grep -qE "[[,]$i[],]" <<<"$IT_BODY"; then
+			it_log "write $i answered 200 and is missing"
+			return 1
+		fi
+	done
+}
+it_check "none applied twice, every 200 there" pt_once
+resend_all() { # each again, with its requestId: 200 every time
+	local i
+	for i in $(seq 100 159); do
+		it_query "$F" "{\"query\":\"CREATE (:Pt {i: $i})\",\"requestId\":\"pt-$i\"}"
+		[ "$IT_STATUS" = 200 ] || { it_log "again $i: $IT_STATUS $IT_BODY"; return 1; }
+	done
+}
+it_check "sent again with the same requestId, each answers 200" resend_all
+it_check "and each is there once (60)" pt_count_is 60
+BM=$(it_field bookmark)
 
 it_check "digests equal" it_digests_equal "$BM"
 it_done
