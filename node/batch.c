@@ -100,8 +100,8 @@ int node_batch_reqs(const char *data, size_t len, struct node_batch_req *out,
 	return r.p == r.end ? 0 : -1;
 }
 
-int node_batch_answers(const char *data, size_t len,
-                       struct node_batch_ans *out, size_t max, size_t *n)
+int node_batch_answers(const char *data, size_t len, struct node_batch_ans *out,
+                       size_t max, size_t *n)
 {
 	struct rd r = {data, data + len};
 	if (rd_head(&r, max, n) != 0)

@@ -51,7 +51,7 @@ void node_batch_put_ans(struct lora_buf *b, const struct node_batch_ans *a);
  * is malformed, holds more than max, or has bytes after its last entry. */
 int node_batch_reqs(const char *data, size_t len, struct node_batch_req *out,
                     size_t max, size_t *n);
-int node_batch_answers(const char *data, size_t len,
-                       struct node_batch_ans *out, size_t max, size_t *n);
+int node_batch_answers(const char *data, size_t len, struct node_batch_ans *out,
+                       size_t max, size_t *n);
 
 #endif

@@ -365,8 +365,8 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 	if (!strcmp(key, "cdc_old_values"))
 		return parse_bool(value, &c->cdc_old_values, key, errmsg);
 	if (!strcmp(key, "proxy_batch_max"))
-		return set_range(&c->proxy_batch_max, value, 1,
-		                 NODE_BATCH_MAX, key, errmsg);
+		return set_range(&c->proxy_batch_max, value, 1, NODE_BATCH_MAX,
+		                 key, errmsg);
 	if (!strcmp(key, "proxy_batch_inflight"))
 		return set_range(&c->proxy_batch_inflight, value, 1, 64, key,
 		                 errmsg);

@@ -1343,11 +1343,10 @@ void node_http_async_rerun(struct node_http_ex *x, void *stash,
 /* ---- requests inside another request (a batch)
  * ------------------------------------------------ */
 
-struct node_http_ex *node_http_child_new(struct node_http_ex *parent,
-                                         const struct node_http_child_req *r,
-                                         void (*done)(struct node_http_ex *,
-                                                      void *),
-                                         void *arg)
+struct node_http_ex *
+node_http_child_new(struct node_http_ex *parent,
+                    const struct node_http_child_req *r,
+                    void (*done)(struct node_http_ex *, void *), void *arg)
 {
 	struct node_http_ex *x = conn_alloc(parent->hs);
 	struct node_http_child *c = x ? lora_calloc(1, sizeof *c) : NULL;

@@ -246,11 +246,10 @@ struct node_http_child_req {
 	int forwarded; /* X-Lora-Forwarded */
 };
 /* NULL when out of memory. */
-struct node_http_ex *node_http_child_new(struct node_http_ex *parent,
-                                         const struct node_http_child_req *r,
-                                         void (*done)(struct node_http_ex *,
-                                                      void *),
-                                         void *arg);
+struct node_http_ex *
+node_http_child_new(struct node_http_ex *parent,
+                    const struct node_http_child_req *r,
+                    void (*done)(struct node_http_ex *, void *), void *arg);
 /* The kept answer: its status (0: not answered, or left untaken) with
  * body and bookmark ("" if none), valid until the child is freed. */
 int node_http_child_answer(const struct node_http_ex *x, const char **body,

@@ -22,9 +22,8 @@ static int route_role(struct lnode *n, const struct node_route *r)
 	if (!strcmp(p, "/metrics"))
 		return n->cfg.metrics_auth ? NODE_ROLE_NONE : -1;
 	if (!strcmp(p, "/query") || !strcmp(p, "/query/batch") ||
-	    !strcmp(p, "/explain") ||
-	    !strcmp(p, "/profile") || !strcmp(p, "/auth/token") ||
-	    !strncmp(p, "/tx", 3))
+	    !strcmp(p, "/explain") || !strcmp(p, "/profile") ||
+	    !strcmp(p, "/auth/token") || !strncmp(p, "/tx", 3))
 		return NODE_ROLE_NONE; /* statements are checked by role */
 	if (!strcmp(p, "/cluster/status") || !strcmp(p, "/changes"))
 		return NODE_ROLE_READER;

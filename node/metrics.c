@@ -161,8 +161,7 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 		    "lora_proxy_batched_writes_total %llu\n"
 		    "# TYPE lora_proxy_batches_refused_total counter\n"
 		    "lora_proxy_batches_refused_total %llu\n",
-		    (unsigned long long)ps.sent,
-		    (unsigned long long)ps.batches,
+		    (unsigned long long)ps.sent, (unsigned long long)ps.batches,
 		    (unsigned long long)ps.batched,
 		    (unsigned long long)ps.batch_refused);
 	}

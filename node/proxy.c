@@ -100,7 +100,7 @@ struct node_proxy {
 	struct pjob *jobs;
 	struct upconn *upconns;
 	struct pjob *outq, *outq_tail; /* queued, not sent (I/O thread) */
-	uint64_t nobatch_leader; /* refused a batch whole: sent alone */
+	uint64_t nobatch_leader;       /* refused a batch whole: sent alone */
 
 	pthread_mutex_t wait_mu; /* requests waiting on workers */
 	struct pwaiter *waiters;
@@ -786,13 +786,13 @@ struct upconn {
 	struct node_tls_conn *tls; /* TLS on: its TLS (owned) */
 	struct node_proxy *p;
 	char addr[NODE_ADDR_BYTES_MAX];
-	uint64_t leader;       /* whom the request in flight went to */
+	uint64_t leader; /* whom the request in flight went to */
 	uint64_t idle_since_ms;
-	int batch;             /* the request in flight is a batch */
-	size_t n_slots;        /* writes in the request in flight; 0: idle */
-	size_t n_live;         /* slots still waiting for it */
+	int batch;      /* the request in flight is a batch */
+	size_t n_slots; /* writes in the request in flight; 0: idle */
+	size_t n_live;  /* slots still waiting for it */
 	struct pjob *slots[NODE_BATCH_MAX];
-	char *buf;             /* the answer so far (lora_malloc) */
+	char *buf; /* the answer so far (lora_malloc) */
 	size_t len, cap;
 	int dead;
 	struct upconn *next; /* p->upconns */
@@ -814,10 +814,10 @@ struct pjob {
 	 * the write is sent again from retry_at_ms on */
 	int resent;
 	uint64_t retry_at_ms;
-	int queued;       /* in p->outq: not sent, or left untaken (not run) */
-	int alone;        /* sent on its own (a leader left it untaken) */
-	const char *path; /* borrowed: the route's */
-	struct pjob *next;  /* p->jobs (jobs_mu) */
+	int queued;        /* in p->outq: not sent, or left untaken (not run) */
+	int alone;         /* sent on its own (a leader left it untaken) */
+	const char *path;  /* borrowed: the route's */
+	struct pjob *next; /* p->jobs (jobs_mu) */
 	struct pjob *qnext; /* p->outq */
 };
 
@@ -888,8 +888,8 @@ static int upconns_busy(struct node_proxy *p, const char *addr)
 	int busy = 0;
 	pthread_mutex_lock(&p->jobs_mu);
 	for (struct upconn *uc = p->upconns; uc; uc = uc->next)
-		busy += !uc->dead && uc->n_live > 0 &&
-		        strcmp(uc->addr, addr) == 0;
+		busy +=
+		    !uc->dead && uc->n_live > 0 && strcmp(uc->addr, addr) == 0;
 	pthread_mutex_unlock(&p->jobs_mu);
 	return busy;
 }
@@ -1001,7 +1001,8 @@ static void job_lost(struct pjob *j, const char *why)
  * come; -1: not an answer we can relay. */
 static int upconn_parse(struct upconn *uc, struct preply *r)
 {
-	char *end = uc->len >= 4 ? memmem(uc->buf, uc->len, "\r\n\r\n", 4) : NULL;
+	char *end =
+	    uc->len >= 4 ? memmem(uc->buf, uc->len, "\r\n\r\n", 4) : NULL;
 	if (end == NULL)
 		return uc->len > NODE_PROXY_HEAD_BYTES ? -1 : 0;
 	size_t hb = (size_t)(end - uc->buf) + 4, clen;
@@ -1189,7 +1190,8 @@ static void upconn_readable(struct upconn *uc)
 	else if (pr < 0)
 		upconn_fail(uc, "malformed answer");
 	else if (rd != 0)
-		upconn_fail(uc, eof ? "connection closed" : "connection broken");
+		upconn_fail(uc,
+		            eof ? "connection closed" : "connection broken");
 	if (pr != 0 || rd != 0)
 		node_proxy_flush(p); /* a request fewer in flight */
 }
@@ -1340,8 +1342,9 @@ void node_proxy_flush(struct node_proxy *p)
 		size_t n = 0, bytes = 0;
 		while (p->outq && n < (size_t)p->cfg.batch_max) {
 			struct pjob *q = p->outq;
-			if (n > 0 && (alone || q->alone ||
-			              bytes + batch_bytes(q) > NODE_PROXY_BATCH_BYTES))
+			if (n > 0 &&
+			    (alone || q->alone ||
+			     bytes + batch_bytes(q) > NODE_PROXY_BATCH_BYTES))
 				break;
 			bytes += batch_bytes(q);
 			j[n++] = outq_pop(p);
@@ -1374,7 +1377,8 @@ int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
 	uint64_t leader = leader_now(p, addr);
 	if ((flags & NODE_PROXY_BATCH) && p->cfg.batch_max > 1 &&
 	    leader != p->nobatch_leader) {
-		if (leader == 0 || leader == p->cfg.self_id || addr[0] == '\0') {
+		if (leader == 0 || leader == p->cfg.self_id ||
+		    addr[0] == '\0') {
 			lora_free(j);
 			return -1;
 		}

@@ -41,12 +41,12 @@ struct node_tls_ctx;
 #define NODE_PROXY_SEND_MS 3000 /* until a leader takes the request */
 /* an unanswered SYN is retried by the kernel only after 1 s: a fresh
  * attempt (to whoever leads then) comes sooner */
-#define NODE_PROXY_CONNECT_MS   200
-#define NODE_PROXY_HANDSHAKE_MS 2000  /* a TLS handshake with the leader */
-#define NODE_PROXY_RETRY_MS     50    /* no leader took it, none new */
-#define NODE_PROXY_IDLE_MS      30000 /* pooled connections older: closed */
-#define NODE_PROXY_POOL_MAX     256   /* idle connections kept */
-#define NODE_PROXY_BATCH_INFLIGHT 4   /* requests in flight per leader */
+#define NODE_PROXY_CONNECT_MS     200
+#define NODE_PROXY_HANDSHAKE_MS   2000  /* a TLS handshake with the leader */
+#define NODE_PROXY_RETRY_MS       50    /* no leader took it, none new */
+#define NODE_PROXY_IDLE_MS        30000 /* pooled connections older: closed */
+#define NODE_PROXY_POOL_MAX       256   /* idle connections kept */
+#define NODE_PROXY_BATCH_INFLIGHT 4     /* requests in flight per leader */
 /* an answer's body (the node passes NODE_PEER_MSG_BYTES_MAX, the same) */
 #define NODE_PROXY_REPLY_BYTES_MAX (72u << 20)
 
@@ -54,13 +54,13 @@ struct node_tls_ctx;
 #define NODE_PROXY_IDENT_BYTES 3072
 
 /* node_proxy_write's flags and results. */
-#define NODE_PROXY_RESEND           1    /* carries a requestId: resent */
-#define NODE_PROXY_HOLD_UNAVAILABLE 2    /* a 503 LORA_UNAVAILABLE: held back */
+#define NODE_PROXY_RESEND           1 /* carries a requestId: resent */
+#define NODE_PROXY_HOLD_UNAVAILABLE 2 /* a 503 LORA_UNAVAILABLE: held back */
 /* node_proxy_start: may wait for a batch (a write whose answer comes as
  * soon as any other's: not IN TRANSACTIONS) */
 #define NODE_PROXY_BATCH 4
-#define NODE_PROXY_SELF             (-1) /* this node leads (as FORWARD_SELF) */
-#define NODE_PROXY_HELD             (-2) /* the 503 was held: unanswered */
+#define NODE_PROXY_SELF  (-1) /* this node leads (as FORWARD_SELF) */
+#define NODE_PROXY_HELD  (-2) /* the 503 was held: unanswered */
 
 /* What a forwarder waiting for leader `to`'s answer does now
  * (node_proxy_verdict; forward.c's node_forward_check too). */
@@ -172,15 +172,15 @@ void node_proxy_kick(struct node_proxy *p);
 
 /* What the proxy did so far (tests and diagnostics). */
 struct node_proxy_stats {
-	uint64_t dials;   /* connections dialed */
-	uint64_t reused;  /* requests sent on a pooled connection */
-	uint64_t sent;    /* requests written whole */
-	uint64_t wakeups; /* returns from a waiting request's poll */
-	uint64_t kicks;   /* node_proxy_kick calls */
-	uint64_t batches; /* batches sent (batch.h) */
-	uint64_t batched; /* writes in them */
+	uint64_t dials;         /* connections dialed */
+	uint64_t reused;        /* requests sent on a pooled connection */
+	uint64_t sent;          /* requests written whole */
+	uint64_t wakeups;       /* returns from a waiting request's poll */
+	uint64_t kicks;         /* node_proxy_kick calls */
+	uint64_t batches;       /* batches sent (batch.h) */
+	uint64_t batched;       /* writes in them */
 	uint64_t batch_refused; /* batches a leader refused whole */
-	int pooled;       /* idle connections in the pool now */
+	int pooled;             /* idle connections in the pool now */
 };
 void node_proxy_stats(struct node_proxy *p, struct node_proxy_stats *s);
 

@@ -72,8 +72,8 @@ static void kids_answer(struct kids *k)
 		const char *body, *bm;
 		size_t len;
 		int st = node_http_child_answer(k->kid[i], &body, &len, &bm);
-		n += (size_t)snprintf(out + n, sizeof out - n, "%d %.*s %s|", st,
-		                      (int)len, body, bm);
+		n += (size_t)snprintf(out + n, sizeof out - n, "%d %.*s %s|",
+		                      st, (int)len, body, bm);
 		node_http_child_free(k->kid[i]);
 	}
 	node_http_reply(k->x, 200, "text/plain", out, n, NULL, NULL);
@@ -126,10 +126,18 @@ static int kids_io(struct node_http_ex *x)
 	k->left = 4; /* three kids and this function */
 	node_http_async(x);
 	const struct node_http_child_req r[3] = {
-	    {.uri = "/k", .ident = "id-a", .ident_len = 4, .body = "a",
-	     .body_len = 1, .forwarded = 1},
-	    {.uri = "/k", .authz = "az-b", .authz_len = 4, .body = "bb",
-	     .body_len = 2, .forwarded = 2},
+	    {.uri = "/k",
+	     .ident = "id-a",
+	     .ident_len = 4,
+	     .body = "a",
+	     .body_len = 1,
+	     .forwarded = 1},
+	    {.uri = "/k",
+	     .authz = "az-b",
+	     .authz_len = 4,
+	     .body = "bb",
+	     .body_len = 2,
+	     .forwarded = 2},
 	    {.uri = "/k", .body = "", .forwarded = 1}};
 	for (int i = 0; i < 3; i++) {
 		k->kid[i] = node_http_child_new(x, &r[i], kid_done, k);

@@ -273,7 +273,8 @@ static int stub_batch(struct stub *s, struct node_http_ex *x)
 	int brk = 0, garbage = 0; /* "brk": no answer; "garbage": a bad one */
 	for (size_t i = 0; ok && i < n; i++) {
 		brk |= memmem(q[i].body, q[i].body_len, "brk", 3) != NULL;
-		garbage |= memmem(q[i].body, q[i].body_len, "garbage", 7) != NULL;
+		garbage |=
+		    memmem(q[i].body, q[i].body_len, "garbage", 7) != NULL;
 	}
 	if (brk) {
 		node_http_abort(x);
@@ -295,20 +296,25 @@ static int stub_batch(struct stub *s, struct node_http_ex *x)
 		char one[512];
 		static const char u503[] =
 		    "{\"error\":{\"code\":\"LORA_UNAVAILABLE\"}}";
-		struct node_batch_ans a = {.status = 200, .bookmark = "b8",
-		                           .bookmark_len = 2, .body = one};
+		struct node_batch_ans a = {.status = 200,
+		                           .bookmark = "b8",
+		                           .bookmark_len = 2,
+		                           .body = one};
 		if (memmem(q[i].body, q[i].body_len, "untaken", 7)) {
 			a = (struct node_batch_ans){0};
 		} else if (memmem(q[i].body, q[i].body_len, "u503", 4) &&
 		           s->id == 3) {
-			a = (struct node_batch_ans){.status = 503, .body = u503,
-			                            .body_len = sizeof u503 - 1};
+			a = (struct node_batch_ans){.status = 503,
+			                            .body = u503,
+			                            .body_len =
+			                                sizeof u503 - 1};
 		} else {
-			int w = snprintf(one, sizeof one,
-			                 "leader %llu batch %zu hops %d %.*s as %.*s",
-			                 (unsigned long long)s->id, n, q[i].hops,
-			                 (int)q[i].body_len, q[i].body,
-			                 (int)q[i].ident_len, q[i].ident);
+			int w = snprintf(
+			    one, sizeof one,
+			    "leader %llu batch %zu hops %d %.*s as %.*s",
+			    (unsigned long long)s->id, n, q[i].hops,
+			    (int)q[i].body_len, q[i].body, (int)q[i].ident_len,
+			    q[i].ident);
 			a.body_len = (size_t)w;
 		}
 		node_batch_put_ans(&out, &a);
@@ -1040,13 +1046,13 @@ START_TEST(batch_refused_whole_sends_each_write_alone)
 	gate_open(&g.gate);
 	char body[1024];
 	for (int i = 0; i < 4; i++) { /* alone: on the I/O thread's connection
-	                               * or, with none idle, on a worker's */
+		                       * or, with none idle, on a worker's */
 		ck_assert_int_eq(c_answer(&c[i], body, sizeof body), 200);
-		ck_assert_msg(!strncmp(body, "leader 2 hops 1 /a/b", 20) &&
-		                  !strcmp(body + strlen(body) -
-		                              strlen(bodies[i]),
-		                          bodies[i]),
-		              "%s", body);
+		ck_assert_msg(
+		    !strncmp(body, "leader 2 hops 1 /a/b", 20) &&
+		        !strcmp(body + strlen(body) - strlen(bodies[i]),
+		                bodies[i]),
+		    "%s", body);
 	}
 	struct node_proxy_stats st = stats();
 	ck_assert_uint_eq(st.batches, 1);
@@ -1091,7 +1097,8 @@ START_TEST(leader_change_mid_batch_moves_only_the_request_id_write)
 	ck_assert_str_eq(body, "leader 3 hops 1 /a/b hold-r");
 	gate_open(&g.hold);
 	ck_assert_int_eq(c_answer(&c[2], body, sizeof body), 200);
-	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 hold-n as 2 ab u-hold-n");
+	ck_assert_str_eq(body,
+	                 "leader 2 batch 3 hops 1 hold-n as 2 ab u-hold-n");
 	ck_assert_int_eq(c_answer(&c[3], body, sizeof body), 200);
 	ck_assert_str_eq(body, "leader 2 batch 3 hops 1 n2 as 2 ab u-n2");
 	for (int i = 0; i < 4; i++)
@@ -1180,9 +1187,13 @@ START_TEST(batch_format_round_trips_and_refuses_garbage)
 {
 	struct lora_buf b = {0};
 	node_batch_put_head(&b, 2);
-	struct node_batch_req r0 = {.hops = 1, .ident = "2 ab u", .ident_len = 6,
-	                            .body = "{\"q\":1}", .body_len = 7};
-	struct node_batch_req r1 = {.hops = 2, .authz = "Basic x", .authz_len = 7};
+	struct node_batch_req r0 = {.hops = 1,
+	                            .ident = "2 ab u",
+	                            .ident_len = 6,
+	                            .body = "{\"q\":1}",
+	                            .body_len = 7};
+	struct node_batch_req r1 = {
+	    .hops = 2, .authz = "Basic x", .authz_len = 7};
 	node_batch_put_req(&b, &r0);
 	node_batch_put_req(&b, &r1);
 	ck_assert(!lora_buf_error(&b));
@@ -1204,18 +1215,24 @@ START_TEST(batch_format_round_trips_and_refuses_garbage)
 		ck_assert_int_eq(node_batch_reqs(b.data, cut, q, 4, &n), -1);
 	ck_assert_int_eq(lora_buf_putc(&b, 'x'), 0);
 	ck_assert_int_eq(node_batch_reqs(b.data, b.len, q, 4, &n), -1);
-	static const char *bad[] = {
-	    "LB1 0\n", "LB2 1\n0 0 0 0\n", "LB1 1\n0 0 0 0\n",
-	    "LB1 1\n3 0 0 0\n", "LB1 1\n1 0 0 99999999999\n",
-	    "LB1 1\n1 0 0 -1\n", "LB1 1\n1  0 0 0\n", "LB1 01\n1 0 0 0\n"};
+	static const char *bad[] = {"LB1 0\n",
+	                            "LB2 1\n0 0 0 0\n",
+	                            "LB1 1\n0 0 0 0\n",
+	                            "LB1 1\n3 0 0 0\n",
+	                            "LB1 1\n1 0 0 99999999999\n",
+	                            "LB1 1\n1 0 0 -1\n",
+	                            "LB1 1\n1  0 0 0\n",
+	                            "LB1 01\n1 0 0 0\n"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		ck_assert_msg(node_batch_reqs(bad[i], strlen(bad[i]), q, 4,
-		                              &n) == -1,
-		              "%s", bad[i]);
+		ck_assert_msg(
+		    node_batch_reqs(bad[i], strlen(bad[i]), q, 4, &n) == -1,
+		    "%s", bad[i]);
 	lora_buf_reset(&b);
 	node_batch_put_head(&b, 2);
-	struct node_batch_ans a0 = {.status = 200, .bookmark = "17",
-	                            .bookmark_len = 2, .body = "{}",
+	struct node_batch_ans a0 = {.status = 200,
+	                            .bookmark = "17",
+	                            .bookmark_len = 2,
+	                            .body = "{}",
 	                            .body_len = 2};
 	struct node_batch_ans a1 = {0};
 	node_batch_put_ans(&b, &a0);
@@ -1229,9 +1246,9 @@ START_TEST(batch_format_round_trips_and_refuses_garbage)
 	static const char *badans[] = {"LB1 1\n199 0 0\n", "LB1 1\n600 0 0\n",
 	                               "LB1 1\n200 5 0\nab"};
 	for (size_t i = 0; i < sizeof badans / sizeof *badans; i++)
-		ck_assert_int_eq(node_batch_answers(badans[i], strlen(badans[i]),
-		                                    a, 2, &n),
-		                 -1);
+		ck_assert_int_eq(
+		    node_batch_answers(badans[i], strlen(badans[i]), a, 2, &n),
+		    -1);
 	lora_buf_free(&b);
 }
 END_TEST
@@ -1281,7 +1298,8 @@ int main(void)
 	tcase_add_test(t, tls_to_the_leader_checks_its_name);
 	tcase_add_test(t, writes_started_meanwhile_go_as_one_batch);
 	tcase_add_test(t, batch_refused_whole_sends_each_write_alone);
-	tcase_add_test(t, leader_change_mid_batch_moves_only_the_request_id_write);
+	tcase_add_test(t,
+	               leader_change_mid_batch_moves_only_the_request_id_write);
 	tcase_add_test(t, batch_format_round_trips_and_refuses_garbage);
 	tcase_add_test(t, batch_settings_in_range);
 	tcase_add_test(t, batch_connection_broken_gives_unknown_outcome);
