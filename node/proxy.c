@@ -1162,11 +1162,11 @@ static void upconn_answered(struct upconn *uc, struct preply *r, int keep)
 	}
 	struct pjob *j = uc->slots[0];
 	uc->slots[0] = NULL;
-	if (j)
+	if (j) {
 		j->uc = NULL;
+		job_answer(j, r); /* before the release: r is in uc->buf */
+	}
 	upconn_release(uc, keep);
-	if (j)
-		job_answer(j, r);
 }
 
 /* Every write still on uc is lost with it. */

@@ -35,9 +35,10 @@
 #include "tls.h"
 
 #define T_ADDR       "127.1.110.1"
-#define T_WAIT_MS    10000 /* generous: the machine is shared */
-#define T_DELAY_MS   300   /* /delay: the stub answers this much later */
-#define T_REPLY_MAX  1024  /* the proxy's reply_bytes_max here */
+#define T_WAIT_MS    10000       /* generous: the machine is shared */
+#define T_DELAY_MS   300         /* /delay: the stub answers this much later */
+#define T_REPLY_MAX  1024        /* the proxy's reply_bytes_max here */
+#define T_LARGE      (40u << 10) /* /large's answer */
 #define T_RESP_BYTES (64u << 10)
 #define T_SELF       1 /* the follower's id; the stubs are 2 and 3 */
 
@@ -69,6 +70,7 @@ static struct {
 	 * flight; `hold` keeps a batch holding a "hold" write at leader 2
 	 * until it opens; refuse_batch: the stubs answer batches 404 */
 	int batch; /* the front passes /a/b writes with NODE_PROXY_BATCH */
+	size_t reply_max; /* the proxy's reply_bytes_max (0: T_REPLY_MAX) */
 	int batch_inflight;
 	int hold, refuse_batch;
 	int batches; /* batch requests the stubs answered */
@@ -227,6 +229,14 @@ static int stub_work(void *arg, struct node_http_ex *x)
 		node_http_reply_error(
 		    x, LORA_EUNAVAILABLE,
 		    "not the leader yet: not executed, retry");
+		return NODE_HTTP_ANSWERED;
+	}
+	if (strstr(uri, "/large")) { /* T_LARGE bytes of 'l' */
+		char *l = malloc(T_LARGE);
+		ck_assert_ptr_nonnull(l);
+		memset(l, 'l', T_LARGE);
+		node_http_reply(x, 200, "text/plain", l, T_LARGE, NULL, NULL);
+		free(l);
 		return NODE_HTTP_ANSWERED;
 	}
 	static char big[4 * T_REPLY_MAX];
@@ -406,7 +416,8 @@ static int front_io(void *arg, struct node_http_ex *x)
 		return NODE_HTTP_HANDED_ON;
 	}
 	static const char *paths[] = {"/a/ok", "/a/slow?rid",
-	                              "/a/slow/u503?rid"}; /* outlive x */
+	                              "/a/slow/u503?rid",
+	                              "/a/large"}; /* outlive x */
 	for (size_t i = 0; i < sizeof paths / sizeof *paths; i++)
 		if (strcmp(uri, paths[i]) == 0 &&
 		    node_proxy_start(g.p, x, paths[i], "test",
@@ -468,13 +479,14 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	g.wait_ms = wait_ms;
 	memset(g.stubs, 0, sizeof g.stubs);
 	pthread_mutex_unlock(&g.mu);
-	struct node_proxy_cfg cfg = {.self_id = T_SELF,
-	                             .silent_ms = silent_ms,
-	                             .send_ms = 2000,
-	                             .retry_ms = 20,
-	                             .pool_max = pool_max,
-	                             .reply_bytes_max = T_REPLY_MAX,
-	                             .batch_inflight = g.batch_inflight};
+	struct node_proxy_cfg cfg = {
+	    .self_id = T_SELF,
+	    .silent_ms = silent_ms,
+	    .send_ms = 2000,
+	    .retry_ms = 20,
+	    .pool_max = pool_max,
+	    .reply_bytes_max = g.reply_max ? g.reply_max : T_REPLY_MAX,
+	    .batch_inflight = g.batch_inflight};
 	const struct node_proxy_ops ops = {.leader = o_leader,
 	                                   .leader_seq = o_seq,
 	                                   .leader_wait = o_wait,
@@ -509,6 +521,7 @@ static void world_close(void)
 	node_proxy_free(g.p);
 	g.p = NULL;
 	g.batch = 0; /* set by a test before world_open */
+	g.reply_max = 0;
 	g.batch_inflight = 0;
 }
 
@@ -857,6 +870,29 @@ START_TEST(answer_past_the_limit_is_not_relayed)
 	/* /big came on /fit's connection, closed after it */
 	ck_assert_uint_eq(stats().dials, 1);
 	ck_assert_int_eq(stats().pooled, 0);
+	world_close();
+}
+END_TEST
+
+/* An answer larger than the I/O thread's first read buffer (which then
+ * grows, and is freed after the answer) is relayed whole, and its
+ * connection carries the next write. */
+START_TEST(large_answer_relayed_whole_from_the_io_thread)
+{
+	g.reply_max = 64u << 10;
+	world_open(0, 60000, 5000);
+	char *body = malloc(T_RESP_BYTES);
+	ck_assert_ptr_nonnull(body);
+	ck_assert_int_eq(post("/w/ok", "", body, T_RESP_BYTES), 200);
+	wait_pooled(1);
+	ck_assert_int_eq(post("/a/large", "", body, T_RESP_BYTES), 200);
+	ck_assert_uint_eq(strlen(body), T_LARGE);
+	ck_assert_uint_eq(strspn(body, "l"), T_LARGE);
+	ck_assert_int_eq(stub_get(0, &g.started), 1); /* on the I/O thread */
+	ck_assert_int_eq(post("/a/ok", "x", body, T_RESP_BYTES), 200);
+	ck_assert_str_eq(body, "leader 2 hops 1 /a/ok x");
+	ck_assert_uint_eq(stats().dials, 1);
+	free(body);
 	world_close();
 }
 END_TEST
@@ -1296,6 +1332,7 @@ int main(void)
 	tcase_add_test(t, answer_past_the_limit_is_not_relayed);
 	tcase_add_test(t, concurrent_writes_within_the_pool_cap);
 	tcase_add_test(t, tls_to_the_leader_checks_its_name);
+	tcase_add_test(t, large_answer_relayed_whole_from_the_io_thread);
 	tcase_add_test(t, writes_started_meanwhile_go_as_one_batch);
 	tcase_add_test(t, batch_refused_whole_sends_each_write_alone);
 	tcase_add_test(t,
