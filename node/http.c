@@ -136,8 +136,9 @@ struct node_http_ex {
 	uint64_t stream_deadline_ms; /* a streamed answer: its send waits */
 	void *stash; /* left by the route's fast part for its worker */
 	void (*stash_free)(void *);
-	/* HTTP_KIND_CHILD (node_http_child_new): the answer is kept here,
-	 * and done runs where node_http_async_done would */
+	/* a request inside another (node_http_child_new; never in epoll):
+	 * the answer is kept here, and done runs where
+	 * node_http_async_done would */
 	struct node_http_child *child;
 	_Alignas(max_align_t) unsigned char memo[NODE_HTTP_MEMO_BYTES];
 };
@@ -153,7 +154,7 @@ struct node_http_child {
 
 enum { RESUME_NONE, RESUME_FLUSH, RESUME_SERVE };
 
-enum { HTTP_KIND_CONN = 1, HTTP_KIND_WATCH = 2, HTTP_KIND_CHILD = 3 };
+enum { HTTP_KIND_CONN = 1, HTTP_KIND_WATCH = 2 };
 
 /* A connection's TLS: plaintext, deciding by the first byte (optional),
  * in the handshake, or ready (TLS or plaintext by x->tls). */
@@ -1358,7 +1359,6 @@ node_http_child_new(struct node_http_ex *parent,
 		lora_free(x);
 		return NULL;
 	}
-	x->kind = HTTP_KIND_CHILD;
 	x->hs = parent->hs;
 	x->fd = -1;
 	x->src = parent->src;

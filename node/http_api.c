@@ -979,7 +979,6 @@ static int h_query(struct lnode *n, struct node_http_ex *x,
 /* A batch being answered: one reference per write in flight, and the
  * route's own until it has started them all. */
 struct http_batch {
-	struct lnode *n;
 	struct node_http_ex *x;
 	size_t count;
 	atomic_size_t left;
@@ -1089,7 +1088,6 @@ static int h_batch(struct lnode *n, struct node_http_ex *x,
 		node_http_reply_error(x, LORA_ENOMEM, NULL);
 		return 0;
 	}
-	b->n = n;
 	b->x = x;
 	b->count = count;
 	atomic_init(&b->left, count + 1);
