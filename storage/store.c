@@ -25,11 +25,8 @@ const char *const sto_cf_names[STO_CF_COUNT] = {
 #define STO_ADJ_HASH_UTIL_RATIO 0.75
 /* Hash buckets of the adjacency CF's memtable (8 bytes each, taken from
  * its write buffer): about one node per bucket up to this many nodes with
- * edges in the memtable, a short skip list per bucket beyond. */
+ * edges in the memtable, a short sorted list per bucket beyond. */
 #define STO_ADJ_MEMTABLE_BUCKETS (1u << 17)
-/* Height and branching factor of each bucket's skip list (RocksDB's). */
-#define STO_ADJ_BUCKET_HEIGHT    4
-#define STO_ADJ_BUCKET_BRANCHING 4
 /* memtable bloom bits of the requests CF, as a share of its write buffer */
 #define STO_REQ_MEMTABLE_BLOOM_RATIO 0.02
 
@@ -346,11 +343,15 @@ int sto_cat_load(struct sto_store *s, char *errmsg)
 /* The adjacency CF is only ever read with point lookups: a hash index in
  * each data block replaces the in-block binary search, and no filter on
  * the last level, where every lookup of a node with edges hits. Its
- * memtable is a hash of skip lists on the 8-byte node id (RocksDB's
- * HashSkipList): apply writes and reads chunks of random nodes, and a
- * search in one node's short list replaces one in a skip list of every
- * chunk written since the last flush (the largest share of a KNOWS load's
- * CPU). Scans of the whole CF (digest, tests) set total_order_seek. */
+ * memtable is a hash of sorted linked lists on the 8-byte node id
+ * (RocksDB's HashLinkList; a bucket past 256 entries becomes a skip
+ * list): apply writes and reads chunks of random nodes, and a walk of one
+ * node's short list replaces a search in a skip list of every chunk
+ * written since the last flush (the largest share of a KNOWS load's CPU).
+ * A list costs fewer memory misses per insert than a per-bucket skip list
+ * (HashSkipList, used until 2026-12-06; docs/benchmarks.md, "Online load,
+ * session 15"). Scans of the whole CF (digest, tests) set
+ * total_order_seek. */
 static void set_adj_options(struct sto_store *s)
 {
 	s->adj_opts = rocksdb_options_create_copy(s->opts);
@@ -371,9 +372,8 @@ static void set_adj_options(struct sto_store *s)
 	rocksdb_options_set_optimize_filters_for_hits(s->adj_opts, 1);
 	rocksdb_options_set_prefix_extractor(
 	    s->adj_opts, rocksdb_slicetransform_create_fixed_prefix(8));
-	rocksdb_options_set_hash_skip_list_rep(
-	    s->adj_opts, STO_ADJ_MEMTABLE_BUCKETS, STO_ADJ_BUCKET_HEIGHT,
-	    STO_ADJ_BUCKET_BRANCHING);
+	rocksdb_options_set_hash_link_list_rep(s->adj_opts,
+	                                       STO_ADJ_MEMTABLE_BUCKETS);
 }
 
 static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
