@@ -114,6 +114,18 @@ int sto_adjc_get(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
 	return 1;
 }
 
+void sto_adjc_prefetch(const struct sto_adjc *a, uint64_t node, char dir,
+                       uint32_t no, int step)
+{
+	if (!a || !a->nslot)
+		return;
+	size_t i = (size_t)sto_adj_chunk_hash(node, dir, no) & (a->nslot - 1);
+	if (step == 0)
+		__builtin_prefetch(&a->slot[i]);
+	else if (a->slot[i])
+		__builtin_prefetch(a->slot[i]);
+}
+
 /* Removes the entry in slot i, moving later entries of its probe run
  * back so that every entry stays reachable from its home slot. */
 static void remove_at(struct sto_adjc *a, size_t i)

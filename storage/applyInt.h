@@ -36,9 +36,8 @@ struct apply_ctx {
 	struct lora_buf kbuf, vbuf; /* scratch */
 	/* Adjacency chunks the batch touched (apply_adj.c), decoded and
 	 * changed in memory, written once by adj_flush; allocated on first
-	 * use. abuf: their encoding buffer. */
+	 * use; adj_flush encodes them straight into wonly. */
 	struct adj_stage *adj;
-	struct lora_buf abuf;
 	/* Writes to keys this batch never reads back skip the indexed batch
 	 * (whose every insert costs a skip-list search) and are appended to
 	 * the write at commit: (u8 del, u8 cf, be32 klen, be32 vlen, key,

@@ -29,6 +29,11 @@ struct adj_chunk {
 	uint32_t nchunks; /* chunk 0: chunks in the list */
 	uint32_t n, cap;  /* entries, and room in e */
 	struct sto_adj_ent *e;
+	/* written by adj_flush: its encoding's place in c->wonly, which
+	 * adj_committed hands to the cache */
+	uint8_t encoded;
+	uint32_t vlen;
+	size_t voff;
 };
 
 /* Staged chunks of one batch, in the order first touched, and an open
@@ -58,7 +63,6 @@ void adj_free(struct apply_ctx *c)
 		lora_free(st);
 	}
 	c->adj = NULL;
-	lora_buf_free(&c->abuf);
 }
 
 static int adj_corrupt(struct apply_ctx *c, uint64_t node, char dir,
@@ -235,22 +239,43 @@ static int chunk_need(struct apply_ctx *c, uint64_t node, char dir, uint32_t no,
 	                          : adj_corrupt(c, node, dir, no, "missing");
 }
 
-/* Appends the encoding of ch (which has entries) to b. */
-static int chunk_encode(const struct adj_chunk *ch, struct lora_buf *b)
+/* Distance, in lookups, between asking for a cache slot and reading it
+ * (sto_adjc_prefetch); the entry is asked for halfway. */
+#define ADJ_CACHE_AHEAD 16
+
+/* Writes ch (which has entries) under key k as a write-only put, encoded
+ * straight into the batch's write-only ops (apply_wonly's layout), and
+ * remembers where the value lies for adj_committed. */
+static int chunk_put(struct apply_ctx *c, struct adj_chunk *ch,
+                     const uint8_t k[STO_ADJ_KEY_BYTES])
 {
-	lora_buf_reset(b);
-	if (lora_buf_reserve(b, STO_ADJ_CHUNK_BYTES_MAX))
-		return LORA_ENOMEM;
-	/* Reserved above: the appends below cannot fail. */
-	lora_buf_putc(b, ch->no ? STO_ADJ_CHUNKN_MAGIC : STO_ADJ_CHUNK0_MAGIC);
+	enum { HEAD = 10 + STO_ADJ_KEY_BYTES };
+	int rv = lora_buf_reserve(&c->wonly, HEAD + STO_ADJ_CHUNK_BYTES_MAX);
+	if (rv)
+		return rv;
+	uint8_t *h = (uint8_t *)c->wonly.data + c->wonly.len,
+	        *v = h + HEAD, *p = v;
+	/* at most STO_ADJ_CHUNK_BYTES_MAX: the magic, two counts and
+	 * STO_ADJ_CHUNK_ENTRIES_MAX entries of three varints */
+	*p++ = ch->no ? STO_ADJ_CHUNKN_MAGIC : STO_ADJ_CHUNK0_MAGIC;
 	if (!ch->no)
-		sto_put_uvarint(b, ch->nchunks);
-	sto_put_uvarint(b, ch->n);
+		p = sto_uvarint_at(p, ch->nchunks);
+	p = sto_uvarint_at(p, ch->n);
 	for (uint32_t i = 0; i < ch->n; i++) {
-		sto_put_uvarint(b, ch->e[i].type);
-		sto_put_uvarint(b, ch->e[i].other);
-		sto_put_uvarint(b, ch->e[i].edge);
+		p = sto_uvarint_at(p, ch->e[i].type);
+		p = sto_uvarint_at(p, ch->e[i].other);
+		p = sto_uvarint_at(p, ch->e[i].edge);
 	}
+	ch->vlen = (uint32_t)(p - v);
+	h[0] = 0; /* a put */
+	h[1] = STO_CF_ADJ;
+	lora_put_be32(h + 2, STO_ADJ_KEY_BYTES);
+	lora_put_be32(h + 6, ch->vlen);
+	memcpy(h + 10, k, STO_ADJ_KEY_BYTES);
+	ch->voff = c->wonly.len + HEAD;
+	ch->encoded = 1;
+	c->wonly.len += HEAD + ch->vlen;
+	c->wonly.data[c->wonly.len] = '\0'; /* as lora_buf_append */
 	return 0;
 }
 
@@ -259,16 +284,15 @@ int adj_flush(struct apply_ctx *c)
 	struct adj_stage *st = c->adj;
 	int rv = 0;
 	for (size_t i = 0; !rv && st && i < st->n; i++) {
-		const struct adj_chunk *ch = st->ch[i];
+		struct adj_chunk *ch = st->ch[i];
 		uint8_t k[STO_ADJ_KEY_BYTES];
 		if (!ch->dirty)
 			continue;
 		sto_key_adj(k, ch->node, ch->dir, ch->no);
 		if (!ch->n)
 			rv = apply_wonly(c, 1, STO_CF_ADJ, k, sizeof(k), "", 0);
-		else if (!(rv = chunk_encode(ch, &c->abuf)))
-			rv = apply_wonly(c, 0, STO_CF_ADJ, k, sizeof(k),
-			                 c->abuf.data, c->abuf.len);
+		else
+			rv = chunk_put(c, ch, k);
 	}
 	return rv;
 }
@@ -280,15 +304,22 @@ void adj_committed(struct apply_ctx *c, int ok)
 	if (!ok && st) /* the write failed: what the store holds is unknown */
 		sto_adjc_clear(a);
 	for (size_t i = 0; ok && a && st && i < st->n; i++) {
+		for (int step = 0; step < 2; step++) {
+			size_t j = i + ADJ_CACHE_AHEAD / (step + 1);
+			if (j < st->n && st->ch[j]->dirty)
+				sto_adjc_prefetch(a, st->ch[j]->node,
+				                  st->ch[j]->dir, st->ch[j]->no,
+				                  step);
+		}
 		const struct adj_chunk *ch = st->ch[i];
 		if (!ch->dirty)
 			continue;
 		if (!ch->n)
 			sto_adjc_put(a, ch->node, ch->dir, ch->no, NULL, 0);
-		else if (!chunk_encode(ch, &c->abuf))
-			sto_adjc_put(a, ch->node, ch->dir, ch->no, c->abuf.data,
-			             c->abuf.len);
-		else
+		else if (ch->encoded)
+			sto_adjc_put(a, ch->node, ch->dir, ch->no,
+			             c->wonly.data + ch->voff, ch->vlen);
+		else /* cannot happen: adj_flush encoded every dirty chunk */
 			sto_adjc_drop(a, ch->node, ch->dir, ch->no);
 	}
 	atomic_store_explicit(&c->s->adjc_bytes, sto_adjc_bytes(a),
@@ -562,6 +593,13 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 	size_t miss = 0;
 	int rv = 0;
 	for (size_t i = 0; !rv && i < u; i++) {
+		for (int step = 0; step < 2; step++) {
+			size_t j = i + ADJ_CACHE_AHEAD / (step + 1);
+			const uint8_t *kj = keys + j * STO_ADJ_KEY_BYTES;
+			if (j < u)
+				sto_adjc_prefetch(c->s->adjc, lora_get_be64(kj),
+				                  (char)kj[8], 0, step);
+		}
 		const uint8_t *k = keys + i * STO_ADJ_KEY_BYTES;
 		const char *v;
 		size_t vlen;

@@ -30,14 +30,13 @@
 
 int sto_put_uvarint(struct lora_buf *b, uint64_t v)
 {
-	uint8_t tmp[10];
-	size_t n = 0;
-	while (v >= 0x80) {
-		tmp[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	tmp[n++] = (uint8_t)v;
-	return lora_buf_append(b, tmp, n);
+	int rv = lora_buf_reserve(b, STO_UVARINT_BYTES_MAX);
+	if (rv)
+		return rv;
+	uint8_t *p = (uint8_t *)b->data + b->len;
+	b->len += (size_t)(sto_uvarint_at(p, v) - p);
+	b->data[b->len] = '\0'; /* as lora_buf_append */
+	return 0;
 }
 
 size_t sto_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v)

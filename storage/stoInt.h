@@ -237,6 +237,12 @@ int sto_adjc_get(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
 void sto_adjc_put(struct sto_adjc *a, uint64_t node, char dir, uint32_t no,
                   const void *v, size_t len);
 void sto_adjc_drop(struct sto_adjc *a, uint64_t node, char dir, uint32_t no);
+/* Hints that (node, dir, no) will be looked up soon: step 0 asks the CPU
+ * to fetch its home slot, step 1 (a few lookups later, once the slot is
+ * in cache) the entry the slot points to. A batch's lookups then wait for
+ * memory side by side instead of one after another. Changes nothing. */
+void sto_adjc_prefetch(const struct sto_adjc *a, uint64_t node, char dir,
+                       uint32_t no, int step);
 void sto_adjc_stats(const struct sto_adjc *a, struct sto_adjc_stats *out);
 size_t sto_adjc_bytes(const struct sto_adjc *a);
 
@@ -315,6 +321,18 @@ int sto_meta_get_u64(struct sto_store *s, const rocksdb_readoptions_t *ro,
  */
 
 int sto_put_uvarint(struct lora_buf *b, uint64_t v);
+/* Writes v as a varint at p, which has room for STO_UVARINT_BYTES_MAX
+ * bytes, and returns the byte after it. */
+#define STO_UVARINT_BYTES_MAX 10
+static inline uint8_t *sto_uvarint_at(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
 /* Bytes consumed, or 0 when p..end does not hold a valid varint. */
 size_t sto_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v);
 
