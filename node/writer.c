@@ -774,6 +774,7 @@ static int intx_open_view(struct intx *x, struct sto_view **nv,
                           struct qry_error *err);
 
 static int intx_propose(void *arg, const Lora__MutationBatch *b,
+                        const uint8_t *packed, size_t len,
                         struct sto_view **nv, int *applied,
                         struct qry_error *err)
 {
@@ -781,10 +782,14 @@ static int intx_propose(void *arg, const Lora__MutationBatch *b,
 	LORA_ASSERT(x->fly_index == 0);
 	if (x->req && node_batch_forbidden(x->req, b, err->message))
 		return err->code = LORA_EFORBIDDEN; /* DDL needs admin */
-	size_t len;
-	uint8_t *buf = pack_batch(b, &len, err);
+	/* kept until the chunk lands (x->fly_buf): the engine's bytes are
+	 * borrowed for the call */
+	uint8_t *buf = lora_malloc(len ? len : 1);
 	if (buf == NULL)
-		return err->code;
+		return err->code = lora_errf(LORA_ENOMEM, err->message,
+		                             "out of memory");
+	if (len)
+		memcpy(buf, packed, len);
 	/* never call into Raft holding the store: a snapshot install
 	 * waits for it on the raft loop */
 	intx_let_go(x);

@@ -907,22 +907,17 @@ static void intx_graph_reset(struct qctx *c)
 		g_lay_pending(c, c->tx_fly);
 }
 
-/* A copy of b that outlives the chunk's arenas (lora_pb_allocator): at
- * most one log entry's worth, the batch size limit. */
+/* A copy of b that outlives the chunk's arenas (lora_pb_allocator), made
+ * from packed, b's encoding (len bytes): at most one log entry's worth,
+ * the batch size limit. */
 static Lora__MutationBatch *intx_batch_copy(struct qctx *c,
-                                            const Lora__MutationBatch *b)
+                                            const uint8_t *packed, size_t len)
 {
-	size_t len = lora__mutation_batch__get_packed_size(b);
 	/* charged as twice its packed size until it lands (intx_land) */
 	mem_charge(c, 2 * len);
 	c->tx_fly_bytes += 2 * len;
-	uint8_t *buf = lora_malloc(len ? len : 1);
-	if (buf == NULL)
-		qerr(c, LORA_ENOMEM, "out of memory copying a chunk's batch");
-	lora__mutation_batch__pack(b, buf);
 	Lora__MutationBatch *cp =
-	    lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
-	lora_free(buf);
+	    lora__mutation_batch__unpack(&lora_pb_allocator, len, packed);
 	if (cp == NULL)
 		qerr(c, LORA_ENOMEM, "out of memory copying a chunk's batch");
 	return cp;
@@ -1026,9 +1021,21 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	}
 	c->keep_all = 0;
 	c->eager = 0;
-	if (b)
-		q_check_batch_size(
-		    c, b, ": give IN TRANSACTIONS a smaller OF n ROWS");
+	/* packed once: the size limit, the copy in flight and the proposal
+	 * all take these bytes (a batch's protobuf size is recomputed at
+	 * every level of every pack, a third of the leader's work per row
+	 * when it was packed three times) */
+	size_t plen = 0;
+	uint8_t *packed = NULL;
+	if (b) {
+		plen = lora__mutation_batch__get_packed_size(b);
+		q_check_batch_len(c, b, plen,
+		                  ": give IN TRANSACTIONS a smaller OF n ROWS");
+	}
+	if (b && c->propose_chunk) {
+		packed = ar_alloc(c, plen ? plen : 1);
+		lora__mutation_batch__pack(b, packed);
+	}
 	/* the chunk's own work is done: an error from here on (a commit,
 	 * the rows it returns) is not one ON ERROR may roll back */
 	o->committing = 1;
@@ -1045,7 +1052,8 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 		struct qry_error ce = {0};
 		int rc = intx_land(c, &ce);
 		if (rc == 0 && b) {
-			Lora__MutationBatch *cp = intx_batch_copy(c, b);
+			Lora__MutationBatch *cp =
+			    intx_batch_copy(c, packed, plen);
 			struct sto_view *nv = NULL;
 			uint64_t before =
 			    c->view ? sto_view_applied_index(c->view) : 0;
@@ -1056,8 +1064,8 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			c->tx_fly = cp;
 			c->tx_fly_rows = in->n;
 			int seen = 0;
-			rc =
-			    c->propose_chunk(c->commit_arg, b, &nv, &seen, &ce);
+			rc = c->propose_chunk(c->commit_arg, b, packed, plen,
+			                      &nv, &seen, &ce);
 			if (rc == 0) {
 				LORA_ASSERT(nv != NULL);
 				c->view = nv;

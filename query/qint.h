@@ -792,6 +792,7 @@ struct qctx {
 	int (*commit_chunk)(void *arg, const Lora__MutationBatch *b,
 	                    struct sto_view **new_view, struct qry_error *err);
 	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
+	                     const uint8_t *packed, size_t packed_len,
 	                     struct sto_view **new_view, int *applied,
 	                     struct qry_error *err);
 	int (*wait_chunk)(void *arg, struct sto_view **new_view,
@@ -982,6 +983,9 @@ void check_constraints(struct qctx *c);
 
 /* query.c: LORA_ELIMIT when b packs to more than c->batch_bytes_max; what
  * says how to make it smaller */
+/* The same for a batch whose packed size is already known. */
+void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b,
+                       size_t len, const char *what);
 void q_check_batch_size(struct qctx *c, const Lora__MutationBatch *b,
                         const char *what);
 

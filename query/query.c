@@ -522,10 +522,15 @@ static struct val build_plan(struct qctx *c, struct query *q)
 void q_check_batch_size(struct qctx *c, const Lora__MutationBatch *b,
                         const char *what)
 {
-	if (!c->batch_bytes_max)
-		return;
-	size_t len = lora__mutation_batch__get_packed_size(b);
-	if (len > c->batch_bytes_max)
+	if (c->batch_bytes_max)
+		q_check_batch_len(c, b, lora__mutation_batch__get_packed_size(b),
+		                  what);
+}
+
+void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b,
+                       size_t len, const char *what)
+{
+	if (c->batch_bytes_max && len > c->batch_bytes_max)
 		qerr(c, LORA_ELIMIT,
 		     "TransactionTooBig: the statement's %zu mutations pack to "
 		     "%zu bytes, more than the %zu bytes one transaction (one "

@@ -162,7 +162,9 @@ struct qry_request {
 	/*
 	 * Optional, both or neither (then commit_chunk is not called): the
 	 * next chunk runs while one commits. propose_chunk makes b (borrowed
-	 * for the call) durable without waiting for it (proposes it) and
+	 * for the call, as is packed: b's protobuf encoding, packed_len
+	 * bytes, so that the callback need not pack it again) durable
+	 * without waiting for it (proposes it) and
 	 * returns 0 with a new view in *new_view, or an error as
 	 * commit_chunk. Views as for commit_chunk: the callback may close
 	 * the engine's view from the call on (a node gives its store back
@@ -178,6 +180,7 @@ struct qry_request {
 	 * chunk.
 	 */
 	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
+	                     const uint8_t *packed, size_t packed_len,
 	                     struct sto_view **new_view, int *applied,
 	                     struct qry_error *err);
 	int (*wait_chunk)(void *arg, struct sto_view **new_view,

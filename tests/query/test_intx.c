@@ -104,8 +104,16 @@ static void new_view(struct commits *k, struct sto_view **nv)
 /* pipelined: a proposal keeps the batch's bytes (the engine lends b for
  * the call only) and the wait applies them, or (2) it applies b at once */
 static int propose_cb(void *arg, const Lora__MutationBatch *b,
-                      struct sto_view **nv, int *applied, struct qry_error *err)
+                      const uint8_t *packed, size_t plen, struct sto_view **nv,
+                      int *applied, struct qry_error *err)
 {
+	/* the engine's packed bytes are b's encoding */
+	size_t blen = lora__mutation_batch__get_packed_size(b);
+	uint8_t *mine = malloc(blen + 1);
+	lora__mutation_batch__pack(b, mine);
+	ck_assert_uint_eq(plen, blen);
+	ck_assert(memcmp(mine, packed, blen) == 0);
+	free(mine);
 	struct commits *k = arg;
 	ck_assert(!k->fly && !k->fly_applied); /* one at a time */
 	if (refused(k, err))
