@@ -19,6 +19,10 @@
 
 #include "applyInt.h"
 
+/* Entries a chunk holds in itself before it takes memory of its own: most
+ * lists of a load are short, and a batch stages thousands of them. */
+#define ADJ_INLINE_ENTRIES 8
+
 /* A staged chunk: its entries as the batch left them so far. */
 struct adj_chunk {
 	uint64_t node;
@@ -28,7 +32,8 @@ struct adj_chunk {
 	uint8_t dirty;    /* to be written at adj_flush */
 	uint32_t nchunks; /* chunk 0: chunks in the list */
 	uint32_t n, cap;  /* entries, and room in e */
-	struct sto_adj_ent *e;
+	struct sto_adj_ent *e; /* inl, or its own memory */
+	struct sto_adj_ent inl[ADJ_INLINE_ENTRIES];
 	/* written by adj_flush: its encoding's place in c->wonly, which
 	 * adj_committed hands to the cache */
 	uint8_t encoded;
@@ -36,9 +41,18 @@ struct adj_chunk {
 	size_t voff;
 };
 
+/* Chunks are taken from blocks, freed with the stage. */
+#define ADJ_BLOCK_CHUNKS 256
+struct adj_block {
+	struct adj_block *next;
+	size_t used;
+	struct adj_chunk ch[ADJ_BLOCK_CHUNKS];
+};
+
 /* Staged chunks of one batch, in the order first touched, and an open
  * addressing table over them (slot = index + 1, 0 = empty). */
 struct adj_stage {
+	struct adj_block *blocks;
 	struct adj_chunk **ch;
 	size_t n, cap;
 	uint32_t *slot;
@@ -50,13 +64,38 @@ struct adj_stage {
 #define ADJ_PREFETCH_EDGES_MIN 16
 enum { ADJ_SLOTS_MIN = 1024 };
 
+/* Gives back the entries' memory of ch (not ch itself). */
+static void chunk_release(struct adj_chunk *ch)
+{
+	if (ch->e != ch->inl)
+		lora_free(ch->e);
+	ch->e = NULL;
+	ch->cap = 0;
+}
+
+/* A zeroed chunk from st's blocks, or NULL without memory. */
+static struct adj_chunk *chunk_new(struct adj_stage *st)
+{
+	struct adj_block *b = st->blocks;
+	if (!b || b->used == ADJ_BLOCK_CHUNKS) {
+		if (!(b = lora_calloc(1, sizeof(*b))))
+			return NULL;
+		b->next = st->blocks;
+		st->blocks = b;
+	}
+	return &b->ch[b->used++];
+}
+
 void adj_free(struct apply_ctx *c)
 {
 	struct adj_stage *st = c->adj;
 	if (st) {
-		for (size_t i = 0; i < st->n; i++) {
-			lora_free(st->ch[i]->e);
-			lora_free(st->ch[i]);
+		for (size_t i = 0; i < st->n; i++)
+			chunk_release(st->ch[i]);
+		while (st->blocks) {
+			struct adj_block *b = st->blocks;
+			st->blocks = b->next;
+			lora_free(b);
 		}
 		lora_free(st->ch);
 		lora_free(st->slot);
@@ -79,12 +118,26 @@ static int chunk_room(struct adj_chunk *ch, uint32_t n)
 {
 	if (n <= ch->cap)
 		return 0;
+	if (!ch->cap && n <= ADJ_INLINE_ENTRIES) {
+		ch->e = ch->inl;
+		ch->cap = ADJ_INLINE_ENTRIES;
+		return 0;
+	}
 	uint32_t cap = ch->cap ? ch->cap : 4;
 	while (cap < n)
 		cap *= 2;
 	if (cap > STO_ADJ_CHUNK_ENTRIES_MAX)
 		cap = STO_ADJ_CHUNK_ENTRIES_MAX;
-	struct sto_adj_ent *e = lora_realloc(ch->e, cap * sizeof(*e));
+	struct sto_adj_ent *e;
+	if (ch->e == ch->inl) {
+		/* the entries kept so far (chunk_decode sets n first) */
+		uint32_t kept =
+		    ch->n < ADJ_INLINE_ENTRIES ? ch->n : ADJ_INLINE_ENTRIES;
+		if ((e = lora_malloc(cap * sizeof(*e))))
+			memcpy(e, ch->inl, kept * sizeof(*e));
+	} else {
+		e = lora_realloc(ch->e, cap * sizeof(*e));
+	}
 	if (!e)
 		return LORA_ENOMEM;
 	ch->e = e;
@@ -213,15 +266,14 @@ static int chunk_load(struct apply_ctx *c, uint64_t node, char dir, uint32_t no,
 		return rv;
 	if ((*out = stage_find(st, node, dir, no, &h)))
 		return 0;
-	struct adj_chunk *ch = lora_calloc(1, sizeof(*ch));
+	struct adj_chunk *ch = chunk_new(st);
 	if (!ch)
 		return LORA_ENOMEM;
 	ch->node = node;
 	ch->dir = dir;
 	ch->no = no;
 	if (read && (rv = chunk_read(c, ch, NULL, 0))) {
-		lora_free(ch->e);
-		lora_free(ch);
+		chunk_release(ch); /* its place in the block stays unused */
 		return rv;
 	}
 	st->ch[st->n++] = ch;
@@ -458,7 +510,7 @@ int adj_list(struct apply_ctx *c, uint64_t node, char dir, struct lora_buf *ids)
 		if (!rv)
 			rv = list_append(ch, ids);
 	}
-	lora_free(tmp.e);
+	chunk_release(&tmp);
 	return rv;
 }
 
@@ -485,14 +537,13 @@ static int stage_value(struct apply_ctx *c, const uint8_t *k, const char *v,
 	int rv = stage_grow(st);
 	if (rv || stage_find(st, node, dir, 0, &h))
 		return rv;
-	struct adj_chunk *ch = lora_calloc(1, sizeof(*ch));
+	struct adj_chunk *ch = chunk_new(st);
 	if (!ch)
 		return LORA_ENOMEM;
 	ch->node = node;
 	ch->dir = dir;
 	if ((rv = chunk_read(c, ch, v ? v : "", v ? vlen : 0))) {
-		lora_free(ch->e);
-		lora_free(ch);
+		chunk_release(ch); /* its place in the block stays unused */
 		return rv;
 	}
 	st->ch[st->n++] = ch;
@@ -580,23 +631,15 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 		want_key(c, keys, &n, mu->create_edge->from_id, STO_K_OUT);
 		want_key(c, keys, &n, mu->create_edge->to_id, STO_K_IN);
 	}
-	qsort(keys, n, STO_ADJ_KEY_BYTES, key_cmp);
-	size_t u = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!u || memcmp(keys + i * STO_ADJ_KEY_BYTES,
-		                 keys + (u - 1) * STO_ADJ_KEY_BYTES,
-		                 STO_ADJ_KEY_BYTES))
-			memmove(keys + u++ * STO_ADJ_KEY_BYTES,
-			        keys + i * STO_ADJ_KEY_BYTES,
-			        STO_ADJ_KEY_BYTES);
-	/* chunks the cache holds are staged from it; the rest are read */
+	/* chunks the cache holds are staged from it (stage_value takes a
+	 * key once); the rest are sorted, made distinct and read */
 	size_t miss = 0;
 	int rv = 0;
-	for (size_t i = 0; !rv && i < u; i++) {
+	for (size_t i = 0; !rv && i < n; i++) {
 		for (int step = 0; step < 2; step++) {
 			size_t j = i + ADJ_CACHE_AHEAD / (step + 1);
 			const uint8_t *kj = keys + j * STO_ADJ_KEY_BYTES;
-			if (j < u)
+			if (j < n)
 				sto_adjc_prefetch(c->s->adjc, lora_get_be64(kj),
 				                  (char)kj[8], 0, step);
 		}
@@ -610,8 +653,17 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 			memmove(keys + (miss - 1) * STO_ADJ_KEY_BYTES, k,
 			        STO_ADJ_KEY_BYTES);
 	}
-	if (!rv && miss)
-		rv = prefetch_read(c, keys, miss);
+	qsort(keys, miss, STO_ADJ_KEY_BYTES, key_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < miss; i++)
+		if (!u || memcmp(keys + i * STO_ADJ_KEY_BYTES,
+		                 keys + (u - 1) * STO_ADJ_KEY_BYTES,
+		                 STO_ADJ_KEY_BYTES))
+			memmove(keys + u++ * STO_ADJ_KEY_BYTES,
+			        keys + i * STO_ADJ_KEY_BYTES,
+			        STO_ADJ_KEY_BYTES);
+	if (!rv && u)
+		rv = prefetch_read(c, keys, u);
 	lora_free(keys);
 	return rv;
 }
