@@ -1021,20 +1021,16 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	}
 	c->keep_all = 0;
 	c->eager = 0;
-	/* packed once: the size limit, the copy in flight and the proposal
-	 * all take these bytes (a batch's protobuf size is recomputed at
-	 * every level of every pack, a third of the leader's work per row
-	 * when it was packed three times) */
+	/* sized once, and packed once below: the size limit, the copy in
+	 * flight and the proposal all take those bytes (protobuf-c
+	 * recomputes a batch's size at every level of every pack: a third
+	 * of the leader's work per row when it was sized four times and
+	 * packed twice) */
 	size_t plen = 0;
-	uint8_t *packed = NULL;
 	if (b) {
 		plen = lora__mutation_batch__get_packed_size(b);
 		q_check_batch_len(c, b, plen,
 		                  ": give IN TRANSACTIONS a smaller OF n ROWS");
-	}
-	if (b && c->propose_chunk) {
-		packed = ar_alloc(c, plen ? plen : 1);
-		lora__mutation_batch__pack(b, packed);
 	}
 	/* the chunk's own work is done: an error from here on (a commit,
 	 * the rows it returns) is not one ON ERROR may roll back */
@@ -1052,6 +1048,10 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 		struct qry_error ce = {0};
 		int rc = intx_land(c, &ce);
 		if (rc == 0 && b) {
+			/* in the chunk's arena, after the chunk before has
+			 * landed and given its copy back */
+			uint8_t *packed = ar_alloc_nz(c, plen ? plen : 1);
+			lora__mutation_batch__pack(b, packed);
 			Lora__MutationBatch *cp =
 			    intx_batch_copy(c, packed, plen);
 			struct sto_view *nv = NULL;

@@ -983,11 +983,11 @@ void check_constraints(struct qctx *c);
 
 /* query.c: LORA_ELIMIT when b packs to more than c->batch_bytes_max; what
  * says how to make it smaller */
-/* The same for a batch whose packed size is already known. */
-void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b,
-                       size_t len, const char *what);
 void q_check_batch_size(struct qctx *c, const Lora__MutationBatch *b,
                         const char *what);
+/* The same for a batch whose packed size (len) is already known. */
+void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b,
+                       size_t len, const char *what);
 
 /* procs.c */
 void exec_callproc(struct qctx *c, struct clause *cl, struct rows *in,

@@ -73,17 +73,21 @@ static void chunk_release(struct adj_chunk *ch)
 	ch->cap = 0;
 }
 
-/* A zeroed chunk from st's blocks, or NULL without memory. */
+/* A zeroed chunk from st's blocks, or NULL without memory (only the
+ * chunks handed out are zeroed: a batch of one edge stages two). */
 static struct adj_chunk *chunk_new(struct adj_stage *st)
 {
 	struct adj_block *b = st->blocks;
 	if (!b || b->used == ADJ_BLOCK_CHUNKS) {
-		if (!(b = lora_calloc(1, sizeof(*b))))
+		if (!(b = lora_malloc(sizeof(*b))))
 			return NULL;
+		b->used = 0;
 		b->next = st->blocks;
 		st->blocks = b;
 	}
-	return &b->ch[b->used++];
+	struct adj_chunk *ch = &b->ch[b->used++];
+	memset(ch, 0, sizeof(*ch));
+	return ch;
 }
 
 void adj_free(struct apply_ctx *c)
@@ -294,6 +298,13 @@ static int chunk_need(struct apply_ctx *c, uint64_t node, char dir, uint32_t no,
 /* Distance, in lookups, between asking for a cache slot and reading it
  * (sto_adjc_prefetch); the entry is asked for halfway. */
 #define ADJ_CACHE_AHEAD 16
+
+/* The largest encoding chunk_put writes in place: the magic, the chunk
+ * count and the entry count (varints of 32 bits), and full entries of a
+ * 32-bit type token and two 64-bit ids. */
+_Static_assert(1 + 5 + 5 + STO_ADJ_CHUNK_ENTRIES_MAX * (5 + 10 + 10) <=
+                   STO_ADJ_CHUNK_BYTES_MAX,
+               "a chunk's encoding may pass STO_ADJ_CHUNK_BYTES_MAX");
 
 /* Writes ch (which has entries) under key k as a write-only put, encoded
  * straight into the batch's write-only ops (apply_wonly's layout), and
@@ -638,10 +649,11 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 	for (size_t i = 0; !rv && i < n; i++) {
 		for (int step = 0; step < 2; step++) {
 			size_t j = i + ADJ_CACHE_AHEAD / (step + 1);
+			if (j >= n)
+				continue;
 			const uint8_t *kj = keys + j * STO_ADJ_KEY_BYTES;
-			if (j < n)
-				sto_adjc_prefetch(c->s->adjc, lora_get_be64(kj),
-				                  (char)kj[8], 0, step);
+			sto_adjc_prefetch(c->s->adjc, lora_get_be64(kj),
+			                  (char)kj[8], 0, step);
 		}
 		const uint8_t *k = keys + i * STO_ADJ_KEY_BYTES;
 		const char *v;
