@@ -520,6 +520,31 @@ static void maybe_checkpoint(struct lnode *n)
 	}
 }
 
+#ifdef LORA_TEST_HOOKS
+/* Test hook LORA_APPLY_LAG_TESTING=MS (compiled with the CMake option
+ * LORA_TEST_HOOKS): while this node leads, its apply loop waits MS before
+ * each entry, as a leader whose apply thread is behind its followers'
+ * (tests/integration/auth_apply_lag.sh). Read once, by the one apply
+ * thread. */
+static void apply_lag_testing(struct lnode *n)
+{
+	static int ms = -1;
+	if (ms < 0) {
+		const char *e = getenv("LORA_APPLY_LAG_TESTING");
+		ms = e ? atoi(e) : 0;
+	}
+	if (ms > 0 && node_is_leader(n)) {
+		struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+#else
+static void apply_lag_testing(struct lnode *n)
+{
+	(void)n;
+}
+#endif
+
 static void *apply_main(void *arg)
 {
 	struct lnode *n = arg;
@@ -535,8 +560,10 @@ static void *apply_main(void *arg)
 			struct node_apply_item *it =
 			    (struct node_apply_item *)list;
 			list = list->next;
-			if (!atomic_load(&n->stopping))
+			if (!atomic_load(&n->stopping)) {
+				apply_lag_testing(n);
 				apply_one(n, &it->e);
+			}
 			item_free(it);
 			nq_done(&n->apply->q, 1);
 		}

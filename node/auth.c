@@ -754,8 +754,23 @@ int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
 	int have = load_secret(n, nowait);
 	if (have < 0)
 		return LORA_ETIMEOUT;
-	if (!have)
-		return LORA_EUNAUTHORIZED;
+	if (!have) {
+		/* A member sending a proof holds the secret, so the bootstrap
+		 * entry that made it is committed, but this node may not have
+		 * applied it yet: a follower applies as soon as it hears the
+		 * commit, the leader's apply thread can be behind. When
+		 * something committed is not applied here, wait for it
+		 * (bounded, off the I/O thread) and look once more. */
+		uint64_t c = atomic_load(&n->commit);
+		if (c <= node_applied_index(n))
+			return LORA_EUNAUTHORIZED;
+		if (nowait)
+			return LORA_ETIMEOUT;
+		if (node_wait_applied(n, c, NODE_AUTH_APPLY_WAIT_MS) != 0)
+			return LORA_EUNAUTHORIZED;
+		if ((have = load_secret(n, 0)) <= 0)
+			return have < 0 ? LORA_ETIMEOUT : LORA_EUNAUTHORIZED;
+	}
 	pthread_mutex_lock(&a->mu);
 	int ok =
 	    len == a->secret_len && sodium_memcmp(proof, a->secret, len) == 0;

@@ -120,7 +120,11 @@ int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
 int node_auth_peer_proof(struct lnode *n, int nowait, uint8_t *out,
                          size_t *len);
 /* 0 when proof is the cluster secret (constant time), else
- * LORA_EUNAUTHORIZED (LORA_ETIMEOUT: nowait and the store is busy). */
+ * LORA_EUNAUTHORIZED (LORA_ETIMEOUT: nowait and the store is busy, or
+ * this node has no secret yet while committed entries wait to be applied
+ * here: without nowait it waits up to NODE_AUTH_APPLY_WAIT_MS for them,
+ * as the bootstrap may be among them). */
+#define NODE_AUTH_APPLY_WAIT_MS 5000
 int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
                          int nowait);
 
