@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "log.h"
 #include "node_int.h"
 #include "thread.h"
@@ -522,8 +523,9 @@ static void maybe_checkpoint(struct lnode *n)
 
 #ifdef LORA_TEST_HOOKS
 /* Test hook LORA_APPLY_LAG_TESTING=MS (compiled with the CMake option
- * LORA_TEST_HOOKS): while this node leads, its apply loop waits MS before
- * each entry, as a leader whose apply thread is behind its followers'
+ * LORA_TEST_HOOKS): while this node leads and has not applied the auth
+ * bootstrap, its apply loop waits MS before each entry, as a leader whose
+ * apply thread is behind its followers' at the cluster's first start
  * (tests/integration/auth_apply_lag.sh). Read once, by the one apply
  * thread. */
 static void apply_lag_testing(struct lnode *n)
@@ -531,12 +533,18 @@ static void apply_lag_testing(struct lnode *n)
 	static int ms = -1;
 	if (ms < 0) {
 		const char *e = getenv("LORA_APPLY_LAG_TESTING");
-		ms = e ? atoi(e) : 0;
+		ms = e && atoi(e) > 0 ? atoi(e) : 0;
 	}
-	if (ms > 0 && node_is_leader(n)) {
-		struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-		nanosleep(&ts, NULL);
+	uint8_t proof[STO_SECRET_BYTES_MAX];
+	size_t len = 0;
+	if (ms == 0 || !node_is_leader(n))
+		return;
+	if (node_auth_peer_proof(n, 1, proof, &len) == 0) {
+		ms = 0; /* bootstrapped: no more lag */
+		return;
 	}
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
 }
 #else
 static void apply_lag_testing(struct lnode *n)

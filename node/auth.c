@@ -75,6 +75,7 @@ struct node_auth {
 	struct auth_token *tokens; /* NODE_AUTH_TOKENS_MAX */
 	/* the cluster secret once applied (mu) */
 	int have_secret;
+	int secret_waiters; /* node_auth_peer_check waiting for it (mu) */
 	uint8_t secret[STO_SECRET_BYTES_MAX];
 	size_t secret_len;
 	/* the configured first admin, until the keyspace is bootstrapped */
@@ -756,20 +757,35 @@ int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
 		return LORA_ETIMEOUT;
 	if (!have) {
 		/* A member sending a proof holds the secret, so the bootstrap
-		 * entry that made it is committed, but this node may not have
-		 * applied it yet: a follower applies as soon as it hears the
-		 * commit, the leader's apply thread can be behind. When
-		 * something committed is not applied here, wait for it
-		 * (bounded, off the I/O thread) and look once more. */
-		uint64_t c = atomic_load(&n->commit);
-		if (c <= node_applied_index(n))
+		 * entry that made it is committed, but the leader may not
+		 * have applied it yet: a follower applies as soon as it hears
+		 * the commit, the leader's apply thread can be behind (and
+		 * the leader publishes its commit index after sending it).
+		 * So a leader with auth on waits for the secret to appear,
+		 * off the I/O thread, a bounded time, a few requests at
+		 * once; then, or beyond that, it says "retry" (503), never
+		 * "wrong password". Anyone else refuses at once. */
+		if (!a->enabled || !node_is_leader(n) ||
+		    len < STO_SECRET_BYTES_MIN || len > STO_SECRET_BYTES_MAX)
 			return LORA_EUNAUTHORIZED;
 		if (nowait)
 			return LORA_ETIMEOUT;
-		if (node_wait_applied(n, c, NODE_AUTH_APPLY_WAIT_MS) != 0)
-			return LORA_EUNAUTHORIZED;
-		if ((have = load_secret(n, 0)) <= 0)
-			return have < 0 ? LORA_ETIMEOUT : LORA_EUNAUTHORIZED;
+		pthread_mutex_lock(&a->mu);
+		int room = a->secret_waiters < NODE_AUTH_SECRET_WAITERS_MAX;
+		a->secret_waiters += room;
+		pthread_mutex_unlock(&a->mu);
+		if (!room)
+			return LORA_EUNAVAILABLE;
+		uint64_t until = lora_now_ms() + NODE_AUTH_APPLY_WAIT_MS;
+		while ((have = load_secret(n, 0)) == 0 &&
+		       lora_now_ms() < until && !atomic_load(&n->stopping))
+			node_wait_applied(n, node_applied_index(n) + 1,
+			                  NODE_AUTH_SECRET_POLL_MS);
+		pthread_mutex_lock(&a->mu);
+		a->secret_waiters--;
+		pthread_mutex_unlock(&a->mu);
+		if (have <= 0)
+			return LORA_EUNAVAILABLE;
 	}
 	pthread_mutex_lock(&a->mu);
 	int ok =

@@ -237,8 +237,10 @@ int node_http_authorize(struct lnode *n, struct node_http_ex *x,
 		return NODE_AUTH_LATER;
 	if (rc == LORA_EUNAVAILABLE) {
 		node_http_reply_error(x, rc,
-		                      "too many logins waiting for a password "
-		                      "check: retry");
+		                      "the credentials cannot be checked now "
+		                      "(too many logins waiting for a password "
+		                      "check, or the auth bootstrap is not "
+		                      "applied here yet): retry");
 		return 1;
 	}
 	if (rc == 0)

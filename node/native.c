@@ -733,8 +733,11 @@ static int identify(struct lnode *n, const Lora__Request *req,
 	const Lora__RunRequest *run =
 	    req->kind_case == LORA__REQUEST__KIND_RUN ? req->run : NULL;
 	if (run && run->peer_proof.len) {
-		if (node_auth_peer_check(n, run->peer_proof.data,
-		                         run->peer_proof.len, 0) != 0) {
+		int rc = node_auth_peer_check(n, run->peer_proof.data,
+		                              run->peer_proof.len, 0);
+		if (rc == LORA_EUNAVAILABLE || rc == LORA_ETIMEOUT)
+			return LORA_ETIMEOUT; /* not yet: retry (503) */
+		if (rc != 0) {
 			node_auth_log_failure(n, "forwarded", run->as_user);
 			return LORA_EUNAUTHORIZED;
 		}
@@ -758,7 +761,7 @@ static int identify(struct lnode *n, const Lora__Request *req,
 		pthread_mutex_lock(&n->native->mu);
 		conn_member(n->native);
 		pthread_mutex_unlock(&n->native->mu);
-		int rc = node_auth_current_role(n, who->user, &now_role);
+		rc = node_auth_current_role(n, who->user, &now_role);
 		if (rc)
 			return rc;
 		who->role = claimed < now_role ? claimed : now_role;
@@ -806,7 +809,8 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	} else if (idrc == LORA_ETIMEOUT) {
 		node_resp_error(resp, LORA_EUNAVAILABLE,
 		                "the user store cannot be read now (a snapshot "
-		                "is being installed): not executed, retry",
+		                "is being installed, or the auth bootstrap is "
+		                "not applied here yet): not executed, retry",
 		                0, 0);
 	} else if (unauth) {
 		node_resp_error(resp, LORA_EUNAUTHORIZED,

@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
-# A leader whose apply thread is behind its followers' (the test hook
-# LORA_APPLY_LAG_TESTING) at the cluster's first start: a follower applies
-# the auth bootstrap (first admin and cluster secret) and passes writes on
-# with the secret's proof before the leader has applied it. The leader
-# waits for its own apply instead of refusing the proof: every write the
-# follower authenticated is taken, and no "refused forwarded" line is
-# logged. Needs the node's test hooks (scripts/test.sh).
+# A leader whose apply thread is behind its followers' until it has
+# applied the auth bootstrap (the test hook LORA_APPLY_LAG_TESTING) at the
+# cluster's first start: a follower applies the bootstrap (first admin and
+# cluster secret) and passes writes on with the secret's proof before the
+# leader has applied it. The leader waits for its own apply instead of
+# refusing the proof: every write from the first one taken on is taken,
+# and no node logs a "refused forwarded" line. Needs the node's test hooks
+# (scripts/test.sh).
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.231 "$1"
 P=$(it_peers 3)
-export LORA_APPLY_LAG_TESTING=600
+export LORA_APPLY_LAG_TESTING=300
 it_start_all 3 "$P" || it_done
 it_need_leader 1
 L=$IT_LEADER
 F=$((L % 3 + 1))
 
 # Writes through the follower from the moment a leader is known, one
-# every 50 ms without waiting for the answers (each takes the leader's lag
-# per entry): those that reach the follower before it applied the
-# bootstrap are refused by the follower itself (401); once it has, it
-# passes them on while the leader's own apply is still behind.
+# every 50 ms without waiting for the answers: the follower passes them on
+# with the secret's proof once it has applied the bootstrap, while the
+# leader's own apply may still be behind (writes it cannot judge yet would
+# answer 401 without the wait, or 503 once the wait runs out).
 mkdir -p "$IT_DIR/st"
 pids=""
 for t in $(seq 1 40); do
@@ -40,10 +41,10 @@ for t in $(seq 1 40); do
 		refused_after=$((refused_after + 1))
 	fi
 done
-it_check "writes through follower $F answer 200 once it knows the admin ($ok)" [ $ok -ge 10 ]
+it_check "writes through follower $F answer 200 ($ok)" [ $ok -ge 10 ]
 it_check "no write refused after the first was taken (statuses:$statuses)" [ $refused_after = 0 ]
-it_check "the leader refused no forwarded proof" \
-	sh -c "! grep -q 'refused forwarded' '$IT_DIR/n$L.log'"
+it_check "no node refused a forwarded proof" \
+	sh -c "! grep -q 'refused forwarded' '$IT_DIR'/n*.log"
 it_query $L '{"query":"MATCH (x:Lag) RETURN count(x) AS c","format":"rowArrays","consistency":"linearizable"}'
 it_check "every write that answered 200 is there ($ok)" grep -q "\"rows\":\[\[$ok\]\]" <<<"$IT_BODY"
 it_done
