@@ -907,19 +907,23 @@ static void intx_graph_reset(struct qctx *c)
 		g_lay_pending(c, c->tx_fly);
 }
 
-/* A copy of b that outlives the chunk's arenas (lora_pb_allocator), made
- * from packed, b's encoding (len bytes): at most one log entry's worth,
- * the batch size limit. */
+/* A copy of b that outlives the chunk's arenas (in c->tx_fly_ar, freed
+ * whole by intx_fly_drop), made from packed, b's encoding (len bytes): at
+ * most one log entry's worth, the batch size limit. */
 static Lora__MutationBatch *intx_batch_copy(struct qctx *c,
                                             const uint8_t *packed, size_t len)
 {
 	/* charged as twice its packed size until it lands (intx_land) */
 	mem_charge(c, 2 * len);
 	c->tx_fly_bytes += 2 * len;
+	/* one arena: no malloc and free per field of a 1,000-row batch */
+	lora_pb_arena_init(&c->tx_fly_ar);
 	Lora__MutationBatch *cp =
-	    lora__mutation_batch__unpack(&lora_pb_allocator, len, packed);
-	if (cp == NULL)
+	    lora__mutation_batch__unpack(&c->tx_fly_ar.alloc, len, packed);
+	if (cp == NULL) {
+		lora_pb_arena_free(&c->tx_fly_ar);
 		qerr(c, LORA_ENOMEM, "out of memory copying a chunk's batch");
+	}
 	return cp;
 }
 
@@ -932,7 +936,7 @@ static void intx_fly_drop(struct qctx *c)
 	mem_uncharge(c, c->tx_fly_bytes);
 	c->tx_fly_bytes = 0;
 	if (b)
-		lora__mutation_batch__free_unpacked(b, &lora_pb_allocator);
+		lora_pb_arena_free(&c->tx_fly_ar);
 }
 
 /* Waits for the chunk in flight (query.h's wait_chunk), if any: 0 when it

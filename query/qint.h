@@ -802,6 +802,7 @@ struct qctx {
 	 * its batch (a copy, lora_pb_allocator), laid over the view for the
 	 * chunk that runs meanwhile, and its input rows; NULL: none */
 	Lora__MutationBatch *tx_fly;
+	struct lora_pb_arena tx_fly_ar; /* tx_fly's pieces, freed whole */
 	uint64_t tx_fly_rows;
 	int tx_fly_in_view;  /* the view already sees it: not laid over */
 	size_t tx_fly_bytes; /* what its copy is charged */

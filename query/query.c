@@ -700,8 +700,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 	hm_scratch_free_to(c, 0);
 	load_close_all(c);
 	if (c->tx_fly) /* the caller waits for its chunk (query.h) */
-		lora__mutation_batch__free_unpacked(c->tx_fly,
-		                                    &lora_pb_allocator);
+		lora_pb_arena_free(&c->tx_fly_ar);
 	lora_buf_free(&c->sbuf);
 	g_seek_cache_free(c);
 	g_release(&c->g);
