@@ -774,9 +774,8 @@ static int intx_open_view(struct intx *x, struct sto_view **nv,
                           struct qry_error *err);
 
 static int intx_propose(void *arg, const Lora__MutationBatch *b,
-                        const uint8_t *packed, size_t len,
-                        struct sto_view **nv, int *applied,
-                        struct qry_error *err)
+                        const uint8_t *packed, size_t len, struct sto_view **nv,
+                        int *applied, struct qry_error *err)
 {
 	struct intx *x = arg;
 	LORA_ASSERT(x->fly_index == 0);

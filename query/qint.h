@@ -987,8 +987,8 @@ void check_constraints(struct qctx *c);
 void q_check_batch_size(struct qctx *c, const Lora__MutationBatch *b,
                         const char *what);
 /* The same for a batch whose packed size (len) is already known. */
-void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b,
-                       size_t len, const char *what);
+void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b, size_t len,
+                       const char *what);
 
 /* procs.c */
 void exec_callproc(struct qctx *c, struct clause *cl, struct rows *in,

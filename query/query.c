@@ -523,12 +523,12 @@ void q_check_batch_size(struct qctx *c, const Lora__MutationBatch *b,
                         const char *what)
 {
 	if (c->batch_bytes_max)
-		q_check_batch_len(c, b, lora__mutation_batch__get_packed_size(b),
-		                  what);
+		q_check_batch_len(
+		    c, b, lora__mutation_batch__get_packed_size(b), what);
 }
 
-void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b,
-                       size_t len, const char *what)
+void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b, size_t len,
+                       const char *what)
 {
 	if (c->batch_bytes_max && len > c->batch_bytes_max)
 		qerr(c, LORA_ELIMIT,

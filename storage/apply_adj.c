@@ -316,8 +316,8 @@ static int chunk_put(struct apply_ctx *c, struct adj_chunk *ch,
 	int rv = lora_buf_reserve(&c->wonly, HEAD + STO_ADJ_CHUNK_BYTES_MAX);
 	if (rv)
 		return rv;
-	uint8_t *h = (uint8_t *)c->wonly.data + c->wonly.len,
-	        *v = h + HEAD, *p = v;
+	uint8_t *h = (uint8_t *)c->wonly.data + c->wonly.len, *v = h + HEAD,
+	        *p = v;
 	/* at most STO_ADJ_CHUNK_BYTES_MAX: the magic, two counts and
 	 * STO_ADJ_CHUNK_ENTRIES_MAX entries of three varints */
 	*p++ = ch->no ? STO_ADJ_CHUNKN_MAGIC : STO_ADJ_CHUNK0_MAGIC;
