@@ -755,43 +755,51 @@ int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
 	int have = load_secret(n, nowait);
 	if (have < 0)
 		return LORA_ETIMEOUT;
-	if (!have) {
-		/* A member sending a proof holds the secret, so the bootstrap
-		 * entry that made it is committed, but the leader may not
-		 * have applied it yet: a follower applies as soon as it hears
-		 * the commit, the leader's apply thread can be behind (and
-		 * the leader publishes its commit index after sending it).
-		 * So a leader with auth on waits for the secret to appear,
-		 * off the I/O thread, a bounded time, a few requests at
-		 * once; then, or beyond that, it says "retry" (503), never
-		 * "wrong password". Anyone else refuses at once. */
-		if (!a->enabled || !node_is_leader(n) ||
-		    len < STO_SECRET_BYTES_MIN || len > STO_SECRET_BYTES_MAX)
-			return LORA_EUNAUTHORIZED;
-		if (nowait)
-			return LORA_ETIMEOUT;
-		pthread_mutex_lock(&a->mu);
-		int room = a->secret_waiters < NODE_AUTH_SECRET_WAITERS_MAX;
-		a->secret_waiters += room;
-		pthread_mutex_unlock(&a->mu);
-		if (!room)
-			return LORA_EUNAVAILABLE;
-		uint64_t until = lora_now_ms() + NODE_AUTH_APPLY_WAIT_MS;
-		while ((have = load_secret(n, 0)) == 0 &&
-		       lora_now_ms() < until && !atomic_load(&n->stopping))
-			node_wait_applied(n, node_applied_index(n) + 1,
-			                  NODE_AUTH_SECRET_POLL_MS);
-		pthread_mutex_lock(&a->mu);
-		a->secret_waiters--;
-		pthread_mutex_unlock(&a->mu);
-		if (have <= 0)
-			return LORA_EUNAVAILABLE;
-	}
+	if (!have)
+		return LORA_EUNAUTHORIZED;
 	pthread_mutex_lock(&a->mu);
 	int ok =
 	    len == a->secret_len && sodium_memcmp(proof, a->secret, len) == 0;
 	pthread_mutex_unlock(&a->mu);
 	return ok ? 0 : LORA_EUNAUTHORIZED;
+}
+
+int node_auth_peer_check_wait(struct lnode *n, const uint8_t *proof, size_t len,
+                              int nowait)
+{
+	struct node_auth *a = n->auth;
+	int have = load_secret(n, nowait);
+	if (have != 0)
+		return node_auth_peer_check(n, proof, len, nowait);
+	/* A member sending a proof holds the secret, so the bootstrap entry
+	 * that made it is committed, but the leader may not have applied it
+	 * yet: a follower applies as soon as it hears the commit, the
+	 * leader's apply thread can be behind (and the leader publishes its
+	 * commit index after sending it). So a leader with auth on waits for
+	 * the secret to appear, off the I/O thread, a bounded time, a few
+	 * requests at once; then, or beyond that, it says "retry" (503),
+	 * never "wrong password". Anyone else refuses at once. */
+	if (!a->enabled || !node_is_leader(n) || len < STO_SECRET_BYTES_MIN ||
+	    len > STO_SECRET_BYTES_MAX)
+		return LORA_EUNAUTHORIZED;
+	if (nowait)
+		return LORA_ETIMEOUT;
+	pthread_mutex_lock(&a->mu);
+	int room = a->secret_waiters < NODE_AUTH_SECRET_WAITERS_MAX;
+	a->secret_waiters += room;
+	pthread_mutex_unlock(&a->mu);
+	if (!room)
+		return LORA_EUNAVAILABLE;
+	uint64_t until = lora_now_ms() + NODE_AUTH_APPLY_WAIT_MS;
+	while ((have = load_secret(n, 0)) == 0 && lora_now_ms() < until &&
+	       !atomic_load(&n->stopping))
+		node_wait_applied(n, node_applied_index(n) + 1,
+		                  NODE_AUTH_SECRET_POLL_MS);
+	pthread_mutex_lock(&a->mu);
+	a->secret_waiters--;
+	pthread_mutex_unlock(&a->mu);
+	return have > 0 ? node_auth_peer_check(n, proof, len, 0)
+	                : LORA_EUNAVAILABLE;
 }
 
 /* ---- bootstrap --------------------------------------------------------------

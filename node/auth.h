@@ -120,18 +120,20 @@ int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
 int node_auth_peer_proof(struct lnode *n, int nowait, uint8_t *out,
                          size_t *len);
 /* 0 when proof is the cluster secret (constant time), else
- * LORA_EUNAUTHORIZED. A leader with auth on that has not applied the
- * bootstrap yet (a follower that has sends proofs) answers LORA_ETIMEOUT
- * when nowait (ask again off the I/O thread), else waits up to
- * NODE_AUTH_APPLY_WAIT_MS for the secret, at most
- * NODE_AUTH_SECRET_WAITERS_MAX callers at once, and answers
- * LORA_EUNAVAILABLE (retry) when it is still missing or too many wait.
- * LORA_ETIMEOUT also: nowait and the store is busy. */
+ * LORA_EUNAUTHORIZED (LORA_ETIMEOUT: nowait and the store is busy). */
+int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
+                         int nowait);
+/* The same for a member's HTTP X-Lora-Identity, except on a leader with
+ * auth on that has not applied the bootstrap yet (a follower that has
+ * sends proofs): LORA_ETIMEOUT when nowait (ask again off the I/O
+ * thread), else it waits up to NODE_AUTH_APPLY_WAIT_MS for the secret, at
+ * most NODE_AUTH_SECRET_WAITERS_MAX callers at once, and answers
+ * LORA_EUNAVAILABLE (retry) when it is still missing or too many wait. */
 #define NODE_AUTH_APPLY_WAIT_MS      1500
 #define NODE_AUTH_SECRET_POLL_MS     20
 #define NODE_AUTH_SECRET_WAITERS_MAX 16
-int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
-                         int nowait);
+int node_auth_peer_check_wait(struct lnode *n, const uint8_t *proof, size_t len,
+                              int nowait);
 
 /*
  * A user-management statement (query/user.h) from req's identity:

@@ -66,7 +66,7 @@ static int ident_check(struct lnode *n, const char *v, int nowait,
 	if (sodium_hex2bin(proof, sizeof proof, hex, strlen(hex), NULL, &len,
 	                   NULL) != 0)
 		return LORA_EUNAUTHORIZED;
-	int rc = node_auth_peer_check(n, proof, len, nowait);
+	int rc = node_auth_peer_check_wait(n, proof, len, nowait);
 	if (rc)
 		return rc;
 	snprintf(who->user, sizeof who->user, "%s", v + used);

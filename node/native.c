@@ -735,8 +735,6 @@ static int identify(struct lnode *n, const Lora__Request *req,
 	if (run && run->peer_proof.len) {
 		int rc = node_auth_peer_check(n, run->peer_proof.data,
 		                              run->peer_proof.len, 0);
-		if (rc == LORA_EUNAVAILABLE || rc == LORA_ETIMEOUT)
-			return LORA_ETIMEOUT; /* not yet: retry (503) */
 		if (rc != 0) {
 			node_auth_log_failure(n, "forwarded", run->as_user);
 			return LORA_EUNAUTHORIZED;
@@ -809,8 +807,7 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	} else if (idrc == LORA_ETIMEOUT) {
 		node_resp_error(resp, LORA_EUNAVAILABLE,
 		                "the user store cannot be read now (a snapshot "
-		                "is being installed, or the auth bootstrap is "
-		                "not applied here yet): not executed, retry",
+		                "is being installed): not executed, retry",
 		                0, 0);
 	} else if (unauth) {
 		node_resp_error(resp, LORA_EUNAUTHORIZED,

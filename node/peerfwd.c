@@ -707,8 +707,7 @@ static int serve_identity(struct lnode *n, const Lora__RunRequest *run,
 	             : LORA_EUNAUTHORIZED;
 	if (rc == LORA_ETIMEOUT) {
 		*msg = "the leader cannot check the cluster secret now (a "
-		       "snapshot is being installed, or the bootstrap is not "
-		       "applied here yet): not executed, retry";
+		       "snapshot is being installed): not executed, retry";
 		return LORA_EUNAVAILABLE;
 	}
 	if (rc != 0) {
