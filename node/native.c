@@ -733,9 +733,8 @@ static int identify(struct lnode *n, const Lora__Request *req,
 	const Lora__RunRequest *run =
 	    req->kind_case == LORA__REQUEST__KIND_RUN ? req->run : NULL;
 	if (run && run->peer_proof.len) {
-		int rc = node_auth_peer_check(n, run->peer_proof.data,
-		                              run->peer_proof.len, 0);
-		if (rc != 0) {
+		if (node_auth_peer_check(n, run->peer_proof.data,
+		                         run->peer_proof.len, 0) != 0) {
 			node_auth_log_failure(n, "forwarded", run->as_user);
 			return LORA_EUNAUTHORIZED;
 		}
@@ -759,7 +758,7 @@ static int identify(struct lnode *n, const Lora__Request *req,
 		pthread_mutex_lock(&n->native->mu);
 		conn_member(n->native);
 		pthread_mutex_unlock(&n->native->mu);
-		rc = node_auth_current_role(n, who->user, &now_role);
+		int rc = node_auth_current_role(n, who->user, &now_role);
 		if (rc)
 			return rc;
 		who->role = claimed < now_role ? claimed : now_role;

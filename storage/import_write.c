@@ -211,16 +211,6 @@ void imp_sst_free(struct sto_import *im)
 /* ---- adjacency ---- */
 
 /* The varint of sto_put_uvarint, into a buffer known to be large enough. */
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	return p;
-}
-
 /* One adjacency entry but its type (read from im->etype). */
 struct adj_item {
 	uint64_t edge, other;
@@ -243,12 +233,12 @@ static int adj_list_put(struct sto_import *im, uint64_t node, char dir,
 		uint8_t *q = buf;
 		*q++ = no ? STO_ADJ_CHUNKN_MAGIC : STO_ADJ_CHUNK0_MAGIC;
 		if (!no)
-			q = put_varint(q, nchunks);
-		q = put_varint(q, cnt);
+			q = sto_uvarint_at(q, nchunks);
+		q = sto_uvarint_at(q, cnt);
 		for (uint64_t i = lo; i < lo + cnt; i++) {
-			q = put_varint(q, im->etype[it[i].edge]);
-			q = put_varint(q, it[i].other);
-			q = put_varint(q, it[i].edge);
+			q = sto_uvarint_at(q, im->etype[it[i].edge]);
+			q = sto_uvarint_at(q, it[i].other);
+			q = sto_uvarint_at(q, it[i].edge);
 		}
 		uint8_t k[STO_ADJ_KEY_BYTES];
 		sto_key_adj(k, node, dir, (uint32_t)no);
