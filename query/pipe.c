@@ -30,9 +30,11 @@
  * returned. A statement's memory is one chunk's, whatever its length. */
 #include <math.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "qint.h"
 
@@ -66,6 +68,8 @@ struct op {
 	/* MATCH, PERROW, EAGER, blocking PROJ: rows handed out from buf */
 	struct mcursor *mc;
 	struct vto *vt; /* MATCH planned as VectorTopK (vecorder.c) */
+	const struct squery *sq; /* MATCH: its part and clause index */
+	size_t ci;
 	struct rows buf;
 	size_t bi;
 	int matched, filled;
@@ -499,6 +503,109 @@ static int group_scan_slot(struct qctx *c, struct op *o, const char **label,
 	return keys ? pn->slot : -1;
 }
 
+static _Atomic uint64_t cnt_answers;
+
+uint64_t cnt_answers_total(void)
+{
+	return atomic_load(&cnt_answers);
+}
+
+/* a pattern variable bound by this MATCH (not before it) */
+static int cnt_fresh(const char *var, int slot)
+{
+	return (!var || !var[0]) && slot >= 0;
+}
+
+int cnt_plan(const struct squery *s, size_t i, const char **name)
+{
+	if (i + 1 >= s->ncl || s->cl[i]->kind != C_MATCH || s->cl[i]->where ||
+	    s->cl[i]->pat->nparts != 1 ||
+	    (s->cl[i + 1]->kind != C_WITH && s->cl[i + 1]->kind != C_RETURN))
+		return 0;
+	const struct ppart *pp = &s->cl[i]->pat->parts[0];
+	const struct proj *pr = s->cl[i + 1]->proj;
+	if (pp->shortest || pp->sel || pp->pathslot >= 0 || pp->nrels > 1 ||
+	    pr->distinct || pr->naggs == 0)
+		return 0;
+	for (size_t k = 0; k <= pp->nrels; k++) {
+		const struct pnode *pn = &pp->nodes[k];
+		if (!cnt_fresh(pn->var, pn->slot) || pn->lx || pn->props ||
+		    pn->nlabels > (pp->nrels ? 0u : 1u))
+			return 0;
+	}
+	const struct prel *r = pp->nrels ? &pp->rels[0] : NULL;
+	if (r && (!cnt_fresh(r->var, r->slot) || r->props || r->varlen ||
+	          r->ntypes > 1 || r->dir == D_BOTH ||
+	          pp->nodes[0].slot == pp->nodes[1].slot))
+		return 0;
+	for (size_t j = 0; j < pr->nitems; j++)
+		if (!pr->items[j].has_agg)
+			return 0; /* a grouping key */
+	for (size_t a = 0; a < pr->naggs; a++) {
+		const struct expr *e = pr->aggs[a];
+		if (e->kind == E_COUNTSTAR)
+			continue;
+		if (e->kind != E_CALL || strcasecmp(e->name, "count") != 0 ||
+		    e->distinct || e->nargs != 1 || e->args[0]->kind != E_VAR)
+			return 0;
+		int sl = e->args[0]->slot;
+		if (sl != pp->nodes[0].slot && (!r || (sl != r->slot &&
+		                                       sl != pp->nodes[1].slot)))
+			return 0;
+	}
+	if (r) {
+		*name = r->ntypes ? r->types[0] : NULL;
+		return 2;
+	}
+	*name = pp->nodes[0].nlabels ? pp->nodes[0].labels[0] : NULL;
+	return 1;
+}
+
+/* cnt_plan's rewrite, when the statement allows it here: the one group of
+ * the projection gets the stored count; 1 when answered */
+static int aggregate_count(struct qctx *c, struct op *o, struct rows *order)
+{
+	struct op *m = o->in;
+	if (c->keep_all || c->eager || c->intx || c->g.nodes.n ||
+	    c->g.edges.n || c->g.edges_written || !m || m->kind != OP_MATCH ||
+	    !m->in || m->in->kind != OP_START || m->in->src->n != 1 ||
+	    !m->sq)
+		return 0;
+	const char *name = NULL;
+	int kind = cnt_plan(m->sq, m->ci, &name);
+	if (!kind)
+		return 0;
+	const struct ppart *pp = &m->cl->pat->parts[0];
+	struct val *start = m->in->src->r[0];
+	for (size_t k = 0; k <= pp->nrels; k++)
+		if (start[pp->nodes[k].slot].t != V_NULL ||
+		    (k < pp->nrels && start[pp->rels[k].slot].t != V_NULL))
+			return 0;
+	if (!g_view(c))
+		return 0;
+	uint64_t n;
+	int rv = kind == 1 ? sto_view_count_nodes(c->view, name, &n)
+	                   : sto_view_count_edges(c->view, name, &n);
+	if (rv)
+		qerr(c, rv, "storage count: %s", lora_strerror(rv));
+	if (n > INT64_MAX)
+		qerr(c, LORA_ECORRUPT, "storage count out of range");
+	struct proj *pr = o->pr;
+	struct arena *was = ar_use(c, &o->held);
+	struct group *g = ar_alloc(c, sizeof(*g));
+	g->row = row_copy(c, start);
+	g->keys = ar_alloc(c, sizeof(struct val) * (pr->nitems + 1));
+	g->st = ar_alloc(c, sizeof(struct aggst) * (pr->naggs + 1));
+	for (size_t a = 0; a < pr->naggs; a++)
+		g->st[a].cnt = (int64_t)n;
+	rows_push(c, order, (struct val *)g);
+	ar_use(c, was);
+	c->g.ops++;
+	m->eof = 1;
+	atomic_fetch_add(&cnt_answers, 1);
+	return 1;
+}
+
 static int aggregate_groups(struct qctx *c, struct op *o, struct rows *order)
 {
 	const char *label, *key;
@@ -545,7 +652,7 @@ static void aggregate(struct qctx *c, struct op *o)
 	size_t nk = pr->nitems;
 	struct rows order = {0};
 	struct val *in;
-	if (aggregate_groups(c, o, &order))
+	if (aggregate_count(c, o, &order) || aggregate_groups(c, o, &order))
 		in = NULL;
 	else
 		while ((in = pull(c, o->in)) != NULL) {
@@ -1362,6 +1469,8 @@ static struct op *build_part(struct qctx *c, struct squery *s, struct rows *in,
 		case C_MATCH:
 		case C_OPTMATCH:
 			o = op_new(c, OP_MATCH, match_next, o, cl);
+			o->sq = s;
+			o->ci = i;
 			o->vt = ar_alloc(c, sizeof(struct vto));
 			if (eager || !vto_plan(c, s, i, o->vt))
 				o->vt = NULL;

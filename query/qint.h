@@ -1064,6 +1064,15 @@ void vto_explain(const struct vto *v, struct lora_buf *b);
 /* input rows vto_pick answered, process-wide (tests diff it) */
 uint64_t vto_answers_total(void);
 
+/* pipe.c: `MATCH (n[:L]) RETURN count(n)` and `MATCH ()-[r[:T]]->()
+ * RETURN count(r)` answered from storage's counts (NodeCountFromCountStore,
+ * RelationshipCountFromCountStore; the shape in pipe.c). cnt_plan gives 1
+ * (nodes) or 2 (relationships) when clause i of s is such a MATCH, the
+ * label or type in *name (NULL: all); 0 otherwise. */
+int cnt_plan(const struct squery *s, size_t i, const char **name);
+/* statements cnt_plan answered, process-wide (tests diff it) */
+uint64_t cnt_answers_total(void);
+
 /* point.c: spatial points (see its header comment) */
 #define PT_SRID_CARTESIAN    7203u
 #define PT_SRID_CARTESIAN_3D 9157u

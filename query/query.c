@@ -489,8 +489,14 @@ static struct val build_plan(struct qctx *c, struct query *q)
 			struct clause *cl = s->cl[i];
 			struct vto vt;
 			int vtk = !w && vto_plan(c, s, i, &vt);
+			const char *cname = NULL;
+			int cnt = !w && !vtk ? cnt_plan(s, i, &cname) : 0;
 			if (vtk)
 				vto_explain(&vt, b);
+			else if (cnt)
+				lora_buf_printf(b, cnt == 1 ? "count((%s%s))"
+				                            : "count(()-[%s%s]->())",
+				                cname ? ":" : "", cname ? cname : "");
 			else if (cl->pat && (cl->kind == C_MATCH ||
 			                     cl->kind == C_OPTMATCH))
 				for (size_t k = 0; k < cl->pat->nparts; k++) {
@@ -500,7 +506,12 @@ static struct val build_plan(struct qctx *c, struct query *q)
 					            &cl->pat->parts[k],
 					            cl->where, b);
 				}
-			cur = plan_node(c, vtk ? "VectorTopK" : clause_op(cl),
+			cur = plan_node(c,
+			                vtk   ? "VectorTopK"
+			                : cnt ? (cnt == 1
+			                             ? "NodeCountFromCountStore"
+			                             : "RelationshipCountFromCountStore")
+			                      : clause_op(cl),
 			                qbuf_str(c, b), cur);
 			if (c->profiling) {
 				vmap_put(c, cur.u.m, "rows",
