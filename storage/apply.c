@@ -1207,6 +1207,8 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	if (!rv) {
 		int nodes = sto_ncache_write_begin(s, batch);
 		rv = ctx_commit(&c, index);
+		if (!rv && c.req_prune_next)
+			s->req_prune_next = c.req_prune_next;
 		adj_committed(&c, rv == 0);
 		sto_ncache_write_end(s, nodes);
 		if (!rv)

@@ -21,6 +21,9 @@ struct apply_ctx {
 	rocksdb_iterator_t *bulk_it[STO_CF_COUNT];
 	rocksdb_writebatch_wi_t *wb;
 	char *errmsg;
+	/* apply_req.c: the store's req_prune_next once this batch commits
+	 * (0: unchanged) */
+	uint64_t req_prune_next;
 	/* Tokens this batch introduces: token = s->tok[k].n + local id. */
 	struct sto_tokens pend[STO_TOK_KINDS];
 	/* Catalogue as the batch changes it (a copy, made on first DDL). */

@@ -44,31 +44,52 @@ static int drop_entry(struct apply_ctx *c, uint64_t index, const uint8_t *v,
 }
 
 /* Drops the ids of entries at or below `upto`, a bounded number of
- * entries per call (normally the one that just left the window). */
+ * entries per call (normally the one that just left the window). The
+ * walk starts where the last committed prune stopped and ends before
+ * upto + 1: the records dropped before stay in RocksDB as deletions until
+ * a compaction, and seeking from the first of them made every entry walk
+ * all of them (apply slowed with the writes applied since the last
+ * compaction). */
 static int prune(struct apply_ctx *c, uint64_t upto)
 {
-	uint8_t start = STO_META_REQUEST_ORDER;
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(
-	    c->s->db, c->s->ro, c->s->cf[STO_CF_REQ]);
+	uint8_t from[9], end[9];
+	from[0] = end[0] = STO_META_REQUEST_ORDER;
+	lora_put_be64(from + 1, c->s->req_prune_next);
+	lora_put_be64(end + 1, upto + 1);
+	if (c->s->req_prune_next > upto)
+		return 0;
+	rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_total_order_seek(ro, 1);
+	rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)end,
+	                                            sizeof end);
+	rocksdb_iterator_t *it =
+	    rocksdb_create_iterator_cf(c->s->db, ro, c->s->cf[STO_CF_REQ]);
 	int rv = 0, n = 0;
-	for (rocksdb_iter_seek(it, (const char *)&start, 1);
-	     !rv && rocksdb_iter_valid(it) && n < STO_REQUEST_PRUNE_PER_APPLY;
-	     rocksdb_iter_next(it), n++) {
+	uint64_t next = upto + 1; /* every record below it dropped */
+	for (rocksdb_iter_seek(it, (const char *)from, sizeof from);
+	     !rv && rocksdb_iter_valid(it); rocksdb_iter_next(it), n++) {
 		size_t klen, vlen;
 		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
 		const uint8_t *v =
 		    (const uint8_t *)rocksdb_iter_value(it, &vlen);
-		if (klen != 9 || k[0] != STO_META_REQUEST_ORDER ||
-		    lora_get_be64(k + 1) > upto)
+		if (klen != 9 || k[0] != STO_META_REQUEST_ORDER)
 			break;
-		rv = drop_entry(c, lora_get_be64(k + 1), v, vlen);
+		uint64_t idx = lora_get_be64(k + 1);
+		if (n == STO_REQUEST_PRUNE_PER_APPLY) {
+			next = idx; /* the rest at the next entries */
+			break;
+		}
+		rv = drop_entry(c, idx, v, vlen);
 		apply_del(c, STO_CF_REQ, k, klen);
 	}
 	char *err = NULL;
 	rocksdb_iter_get_error(it, &err);
 	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(ro);
 	if (!rv && err)
 		rv = sto_rocks_err(err, c->errmsg, "scan request ids");
+	if (!rv)
+		c->req_prune_next = next;
 	return rv;
 }
 

@@ -253,6 +253,10 @@ size_t sto_adjc_bytes(const struct sto_adjc *a);
 struct sto_store {
 	rocksdb_t *db;
 	uint64_t request_window; /* entries whose request ids are kept */
+	/* apply_req.c, under apply_mu: no 'Q' record of an index below this
+	 * is left, so pruning seeks here instead of walking the deletions
+	 * before it (0: not known yet, seek from the first) */
+	uint64_t req_prune_next;
 	rocksdb_options_t *opts;
 	rocksdb_env_t *env; /* sto_options.mem_env's Env, or NULL */
 	rocksdb_block_based_table_options_t *bbto;

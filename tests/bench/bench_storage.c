@@ -2,8 +2,15 @@
  * (1,000,000 in batches of 1,000), then random adjacency reads on a graph
  * of 100,000 nodes and 1,000,000 edges, and the on-disk size.
  *
- * Usage: bench_storage [dir]   (default: a fresh directory under /tmp,
- * removed at the end). Run it from a Release build. */
+ * `bench_storage [dir] requests`: 300,000 entries (BENCH_REQ_ENTRIES) of
+ * one node and one request id each (the ids of the last 100,000 entries
+ * are kept, the default window), applies/s per 25,000 entries: once the window is full
+ * every entry drops the ids of the one that left it, and that must cost
+ * the same at the end as at the start.
+ *
+ * Usage: bench_storage [dir] [create|reads|requests] (dir default: a
+ * fresh directory under /tmp, removed at the end; no mode: creations and
+ * adjacency). Run it from a Release build. */
 #include <sys/stat.h>
 #include <time.h>
 
@@ -15,6 +22,8 @@
 #define GRAPH_EDGES  1000000
 #define BATCH_EDGES  1000
 #define ADJ_READS    1000000
+#define REQ_ENTRIES  300000 /* BENCH_REQ_ENTRIES overrides */
+#define REQ_STEP     25000
 
 static uint64_t rng = 0x5eed;
 static long adj_reads = ADJ_READS; /* BENCH_READS overrides, for tuning */
@@ -206,6 +215,37 @@ static void bench_adjacency(const char *dir, int build)
 
 /* Usage: bench_storage [dir] [create|adjacency|reads]; "reads" reuses the
  * graph a previous run left in dir. */
+static void bench_requests(const char *dir)
+{
+	struct sto_store *s = open_store(dir, "requests");
+	uint64_t entries = getenv("BENCH_REQ_ENTRIES")
+	                       ? strtoull(getenv("BENCH_REQ_ENTRIES"), NULL, 10)
+	                       : REQ_ENTRIES;
+	char rid[32];
+	uint64_t ns = 0;
+	apply_cpu_ns = 0;
+	for (uint64_t i = 1; i <= entries; i++) {
+		Lora__MutationBatch *b = batch_new();
+		add_create_node(b, i, "R", 0);
+		snprintf(rid, sizeof rid, "req-%llu", (unsigned long long)i);
+		b->request_ids = lora_malloc(sizeof(char *));
+		b->request_ids[0] = lora_malloc(strlen(rid) + 1);
+		strcpy(b->request_ids[0], rid);
+		b->n_request_ids = 1;
+		ns += timed_apply(s, b);
+		if (i % REQ_STEP == 0) {
+			printf("request ids: entries %llu-%llu: %.0f applies/s "
+			       "(%.0f per CPU-second)\n",
+			       (unsigned long long)(i - REQ_STEP + 1),
+			       (unsigned long long)i, REQ_STEP / (ns / 1e9),
+			       REQ_STEP / (apply_cpu_ns / 1e9));
+			ns = 0;
+			apply_cpu_ns = 0;
+		}
+	}
+	sto_close(s);
+}
+
 int main(int argc, char **argv)
 {
 	const char *only = argc > 2 ? argv[2] : "";
@@ -217,7 +257,9 @@ int main(int argc, char **argv)
 	printf("bench_storage: data in %s\n", dir);
 	if (!only[0] || !strcmp(only, "create"))
 		bench_creations(dir);
-	if (strcmp(only, "create"))
+	if (!strcmp(only, "requests"))
+		bench_requests(dir);
+	else if (strcmp(only, "create"))
 		bench_adjacency(dir, strcmp(only, "reads") != 0);
 	if (tmp)
 		tmpdir_free(tmp);

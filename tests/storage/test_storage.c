@@ -1503,6 +1503,75 @@ START_TEST(request_ids_are_kept_for_a_window)
 }
 END_TEST
 
+/* Many entries: each id is kept exactly while its entry is among the
+ * last `window`, across a reopen and a rejected entry; a window made
+ * smaller at a reopen drops the older ids over the next entries, 1,024
+ * entries' worth per entry (apply_req.c). */
+static void check_window(uint64_t last, uint64_t window, uint64_t kept_below)
+{
+	char rid[32];
+	for (uint64_t i = 1; i <= last; i++) {
+		snprintf(rid, sizeof rid, "r%llu", (unsigned long long)i);
+		uint64_t want = i + window > last || i >= kept_below ? i : 0;
+		if (i == 700)
+			want = 0; /* the rejected entry recorded nothing */
+		ck_assert_msg(rid_index(rid) == want,
+		              "after %llu: %s at %llu, want %llu",
+		              (unsigned long long)last, rid,
+		              (unsigned long long)rid_index(rid),
+		              (unsigned long long)want);
+	}
+}
+
+START_TEST(request_ids_window_over_many_entries)
+{
+	char msg[LORA_ERRMSG_BYTES], p[512], rid[32];
+	const char *one[1] = {rid};
+	sto_close(st);
+	struct sto_options o;
+	sto_options_init(&o);
+	o.request_window = 50;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	for (uint64_t i = 1; i <= 3000; i++) {
+		snprintf(rid, sizeof rid, "r%llu", (unsigned long long)i);
+		/* entry 700 is rejected: node 1 exists */
+		ck_assert_int_eq(apply(rid_batch(i == 700 ? 1 : i, one, 1)) != 0,
+		                 i == 700);
+		if (i == 1200) { /* a reopen: the walk starts again */
+			sto_close(st);
+			ck_assert_int_eq(
+			    sto_open(path_join(p, sizeof(p), dir, "state"), &o,
+			             &st, msg),
+			    0);
+		}
+		if (i % 600 == 0 || i == 51 || i == 1201)
+			check_window(i, 50, UINT64_MAX);
+	}
+	/* window 2,000, then 10 at a reopen: entry 5101 drops the ids of
+	 * 1,024 entries (3101..4124), 5102 the rest below 5093 */
+	sto_close(st);
+	o.request_window = 2000;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	for (uint64_t i = 3001; i <= 5100; i++) {
+		snprintf(rid, sizeof rid, "r%llu", (unsigned long long)i);
+		ck_assert_int_eq(apply(rid_batch(i, one, 1)), 0);
+	}
+	check_window(5100, 2000, UINT64_MAX);
+	sto_close(st);
+	o.request_window = 10;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	snprintf(rid, sizeof rid, "r%d", 5101);
+	ck_assert_int_eq(apply(rid_batch(5101, one, 1)), 0);
+	check_window(5101, 10, 4125);
+	snprintf(rid, sizeof rid, "r%d", 5102);
+	ck_assert_int_eq(apply(rid_batch(5102, one, 1)), 0);
+	check_window(5102, 10, UINT64_MAX);
+}
+END_TEST
+
 Suite *storage_suite(void)
 {
 	Suite *s = suite_create("storage");
@@ -1528,6 +1597,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, rel_index_backfill_corrupt_record);
 	tcase_add_test(t, batch_sees_its_own_mutations);
 	tcase_add_test(t, reapply_is_idempotent);
+	tcase_add_test(t, request_ids_window_over_many_entries);
 	tcase_add_test(t, apply_refuses_an_index_gap);
 	tcase_add_test(t, rejected_batches_leave_no_trace);
 	tcase_add_test(t, too_deep_property_values_are_rejected);
