@@ -1106,10 +1106,21 @@ static void job_alone(struct pjob *j)
 		p->outq_tail = j;
 }
 
+/* Statuses of a batch refused whole that say the moment was wrong, not
+ * that this leader takes no batches: the writes go alone, and the next
+ * batch is tried (401: the cluster secret not applied there yet, 408,
+ * 429, 5xx: busy, stopping, out of memory). */
+static int batch_refusal_transient(int status)
+{
+	return status == 401 || status == 408 || status == 429 ||
+	       status >= 500;
+}
+
 /* A batch's answer r on uc: each write's own answer relayed (or held,
  * or sent alone when not taken). A batch refused whole (any status but
  * 200: nothing of it ran, as an older leader without NODE_BATCH_PATH
- * answers 404) sends each write alone. */
+ * answers 404) sends each write alone; unless the refusal was transient,
+ * that leader gets no more batches. */
 static void upconn_batch_answered(struct upconn *uc, const struct preply *r,
                                   int keep)
 {
@@ -1144,9 +1155,10 @@ static void upconn_batch_answered(struct upconn *uc, const struct preply *r,
 		         ans[i].bookmark ? ans[i].bookmark : "");
 		job_answer(j, &one);
 	}
-	if (!whole) { /* to this leader, writes go alone from now on */
+	if (!whole) {
 		atomic_fetch_add(&uc->p->batch_refused, 1);
-		uc->p->nobatch_leader = uc->leader;
+		if (!batch_refusal_transient(r->status))
+			uc->p->nobatch_leader = uc->leader; /* alone from now */
 	}
 	upconn_release(uc, keep && (ok || !whole));
 	for (size_t i = n_alone; i-- > 0;) /* each to the head: in order */

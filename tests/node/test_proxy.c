@@ -68,7 +68,8 @@ static struct {
 	struct node_tls stub_tls[2];
 	/* batches (batch.h): the route batched (NULL: none) and requests in
 	 * flight; `hold` keeps a batch holding a "hold" write at leader 2
-	 * until it opens; refuse_batch: the stubs answer batches 404 */
+	 * until it opens; refuse_batch: the stubs answer batches 404 (1) or
+	 * 503 (2) */
 	int batch; /* the front passes /a/b writes with NODE_PROXY_BATCH */
 	size_t reply_max; /* the proxy's reply_bytes_max (0: T_REPLY_MAX) */
 	int batch_inflight;
@@ -257,7 +258,8 @@ static int stub_work(void *arg, struct node_http_ex *x)
 /* A batch: each write answered "leader <id> batch <n> hops <h> <body>",
  * but "untaken" (status 0: sent again alone) and, at leader 3, "u503"
  * (503 LORA_UNAVAILABLE); at leader 2 the whole batch waits for g.hold
- * while a write says "hold". 404 for all with g.refuse_batch. */
+ * while a write says "hold". With g.refuse_batch all 404 (1) or 503
+ * (2). */
 static int stub_batch(struct stub *s, struct node_http_ex *x)
 {
 	const char *body;
@@ -296,7 +298,10 @@ static int stub_batch(struct stub *s, struct node_http_ex *x)
 		return NODE_HTTP_ANSWERED;
 	}
 	if (refuse || !ok) {
-		node_http_reply_error(x, refuse ? LORA_ENOTFOUND : LORA_EINVAL,
+		node_http_reply_error(x,
+		                      refuse == 2 ? LORA_EUNAVAILABLE
+		                      : refuse    ? LORA_ENOTFOUND
+		                                  : LORA_EINVAL,
 		                      "no batches here");
 		return NODE_HTTP_ANSWERED;
 	}
@@ -1114,6 +1119,55 @@ START_TEST(batch_refused_whole_sends_each_write_alone)
 }
 END_TEST
 
+/* A batch refused whole for the moment (503: busy, stopping): each write
+ * goes alone, and the next writes started meanwhile go as a batch again. */
+START_TEST(batch_refused_for_now_keeps_batching)
+{
+	pthread_mutex_lock(&g.mu);
+	g.refuse_batch = 2;
+	pthread_mutex_unlock(&g.mu);
+	struct client c[4];
+	const char *uris[] = {"/a/b", "/a/b", "/a/b", "/a/b"};
+	const char *bodies[] = {"gate", "r1", "r2", "r3"};
+	batch_world(c, uris, bodies);
+	gate_open(&g.gate);
+	char body[1024];
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(c_answer(&c[i], body, sizeof body), 200);
+		ck_assert_msg(!strncmp(body, "leader 2 hops 1 /a/b", 20), "%s",
+		              body);
+		c_close(&c[i]);
+	}
+	ck_assert_uint_eq(stats().batches, 1);
+	ck_assert_uint_eq(stats().batch_refused, 1);
+	/* the leader takes batches again: three started behind a held
+	 * write go as one */
+	pthread_mutex_lock(&g.mu);
+	g.refuse_batch = 0;
+	g.gate = 0;
+	g.started = 0;
+	int entered = stub_of(2)->entered;
+	pthread_mutex_unlock(&g.mu);
+	for (int i = 0; i < 4; i++) {
+		c_open(&c[i]);
+		c_post(&c[i], "/a/b", i ? "again" : "gate");
+		if (i == 0) /* the held one is in flight */
+			wait_entered(2, entered + 1);
+	}
+	wait_started(4);
+	gate_open(&g.gate);
+	ck_assert_int_eq(c_answer(&c[0], body, sizeof body), 200);
+	for (int i = 1; i < 4; i++) {
+		ck_assert_int_eq(c_answer(&c[i], body, sizeof body), 200);
+		ck_assert_str_eq(body, "leader 2 batch 3 hops 1 again as 2 ab u-again");
+		c_close(&c[i]);
+	}
+	c_close(&c[0]);
+	ck_assert_uint_eq(stats().batches, 2);
+	world_close();
+}
+END_TEST
+
 /* A batch waits at leader 2 and the leader changes: its write with a
  * requestId is sent to leader 3 alone and answered from there; the one
  * without keeps waiting for leader 2, whose late answer reaches it (and
@@ -1335,6 +1389,7 @@ int main(void)
 	tcase_add_test(t, large_answer_relayed_whole_from_the_io_thread);
 	tcase_add_test(t, writes_started_meanwhile_go_as_one_batch);
 	tcase_add_test(t, batch_refused_whole_sends_each_write_alone);
+	tcase_add_test(t, batch_refused_for_now_keeps_batching);
 	tcase_add_test(t,
 	               leader_change_mid_batch_moves_only_the_request_id_write);
 	tcase_add_test(t, batch_format_round_trips_and_refuses_garbage);
