@@ -139,8 +139,9 @@ point_baselines() {
 run_points() { # run_points SYSTEM ENDPOINTS
 	local c line tls=() pids=() t0=() leader="" i bp warm w0 wd w wc st
 	[ "$1" = lora ] && tls=("${lora_tls[@]}")
+	local np=0
 	for c in $CLIENTS; do
-		w0=0 pids=()
+		w0=0 pids=() np=$((np + 1))
 		if [ "$1" = lora ]; then
 			leader=$(lc_leader)
 			for i in 1 2 3; do pids+=("$(lc_pid "$i")"); done
@@ -153,7 +154,7 @@ run_points() { # run_points SYSTEM ENDPOINTS
 		rm -f "$work/ready" "$work/go" && mkfifo "$work/ready" "$work/go" &&
 			exec 3<>"$work/ready" 4<>"$work/go"
 		"$HTTPB" --mode "$1" --endpoints "$2" --clients "$c" "${tls[@]}" \
-			--duration-ms $((SECS * 1000)) --prefix "c$c" --warm "${BENCH_WARM:-1}" \
+			--duration-ms $((SECS * 1000)) --prefix "c$c-p$np" --warm "${BENCH_WARM:-1}" \
 			--ready "$work/ready" --go "$work/go" >"$work/point.out" 3<&- 4<&- &
 		bp=$!
 		# (until bench_http is warm, or gone: its warm-up ends in 30 s)
