@@ -30,19 +30,13 @@
 #include "auth.h"
 #include "log.h"
 #include "node_int.h"
+#include "tokens.h"
 #include "user.h"
 
 #define AUTH_DIGEST_BYTES 16
+_Static_assert(AUTH_DIGEST_BYTES == NODE_TOKENS_PW_BYTES,
+               "a token keeps a password digest");
 
-struct auth_token {
-	uint8_t id[NODE_AUTH_TOKEN_BYTES];
-	char user[NODE_USER_BYTES_MAX + 1];
-	uint64_t expires_ms; /* 0: free slot */
-	/* digest of the user's password hash when issued (zeros: issued to
-	 * the first admin before the system keyspace had users): a new
-	 * password, or a user dropped and created again, ends the token */
-	uint8_t pw[AUTH_DIGEST_BYTES];
-};
 
 struct auth_cached {
 	uint8_t key[crypto_generichash_BYTES]; /* keyed hash of the pair */
@@ -72,7 +66,7 @@ struct node_auth {
 	uint8_t cache_key[crypto_generichash_KEYBYTES];
 	struct auth_cached cache[NODE_AUTH_CACHE_SLOTS];
 	struct auth_cached denied[NODE_AUTH_DENIED_SLOTS]; /* refused lately */
-	struct auth_token *tokens; /* NODE_AUTH_TOKENS_MAX */
+	struct node_tokens *tokens; /* issued bearer tokens (mu) */
 	/* the cluster secret once applied (mu) */
 	int have_secret;
 	int secret_waiters; /* node_auth_peer_check waiting for it (mu) */
@@ -325,10 +319,7 @@ int node_auth_open(struct lnode *n, char *errmsg)
 		return lora_errf(LORA_EINTERNAL, errmsg,
 		                 "libsodium failed to initialise");
 	struct node_auth *a = lora_calloc(1, sizeof *a);
-	if (a)
-		a->tokens =
-		    lora_calloc(NODE_AUTH_TOKENS_MAX, sizeof *a->tokens);
-	if (a == NULL || a->tokens == NULL) {
+	if (a == NULL || node_tokens_new(&a->tokens) != 0) {
 		lora_free(a);
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	}
@@ -370,13 +361,11 @@ void node_auth_close(struct lnode *n)
 	struct node_auth *a = n->auth;
 	if (a == NULL)
 		return;
-	struct auth_token *t = a->tokens;
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->hash_cond);
 	pthread_cond_destroy(&a->flight_cond);
-	sodium_memzero(t, NODE_AUTH_TOKENS_MAX * sizeof *t);
+	node_tokens_free(a->tokens);
 	sodium_memzero(a, sizeof *a);
-	lora_free(t);
 	lora_free(a);
 	n->auth = NULL;
 }
@@ -623,27 +612,6 @@ static int hex_decode(const char *hex, uint8_t *out, size_t len)
 	return got == len ? 0 : -1;
 }
 
-/* Ends user's oldest live token when they hold
- * NODE_AUTH_TOKENS_PER_USER_MAX (a->mu held). The slot keeps a non-zero
- * expiry in the past: probes for other tokens still pass over it. */
-static void token_user_cap(struct node_auth *a, const char *user, uint64_t now)
-{
-	struct auth_token *oldest = NULL;
-	uint32_t live = 0;
-	for (uint32_t i = 0; i < NODE_AUTH_TOKENS_MAX; i++) {
-		struct auth_token *s = &a->tokens[i];
-		if (s->expires_ms <= now || strcmp(s->user, user) != 0)
-			continue;
-		live++;
-		if (oldest == NULL || s->expires_ms < oldest->expires_ms)
-			oldest = s;
-	}
-	if (live >= NODE_AUTH_TOKENS_PER_USER_MAX && oldest != NULL) {
-		oldest->expires_ms = 1;
-		sodium_memzero(oldest->id, sizeof oldest->id);
-	}
-}
-
 int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
                           char out[NODE_AUTH_TOKEN_HEX_BYTES], uint64_t *ttl_ms)
 {
@@ -658,22 +626,11 @@ int node_auth_token_issue(struct lnode *n, const struct node_identity *id,
 	randombytes_buf(t, sizeof t);
 	uint64_t now = lora_now_ms();
 	*ttl_ms = n->cfg.token_ttl_ms;
-	int rc = LORA_ELIMIT;
 	pthread_mutex_lock(&a->mu);
-	token_user_cap(a, id->user, now);
-	uint32_t h = lora_get_be32(t) % NODE_AUTH_TOKENS_MAX;
-	for (uint32_t i = 0; i < NODE_AUTH_TOKENS_MAX; i++) {
-		struct auth_token *s =
-		    &a->tokens[(h + i) % NODE_AUTH_TOKENS_MAX];
-		if (s->expires_ms > now)
-			continue;
-		memcpy(s->id, t, sizeof t);
-		memcpy(s->pw, pw, sizeof pw);
-		snprintf(s->user, sizeof s->user, "%s", id->user);
-		s->expires_ms = now + *ttl_ms;
-		rc = 0;
-		break;
-	}
+	node_tokens_user_cap(a->tokens, id->user, now,
+	                     NODE_AUTH_TOKENS_PER_USER_MAX);
+	int rc =
+	    node_tokens_put(a->tokens, t, id->user, pw, now + *ttl_ms, now);
 	pthread_mutex_unlock(&a->mu);
 	if (rc == 0)
 		sodium_bin2hex(out, NODE_AUTH_TOKEN_HEX_BYTES, t, sizeof t);
@@ -693,19 +650,7 @@ int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
 	int found = 0;
 	uint8_t pw[AUTH_DIGEST_BYTES], zero[AUTH_DIGEST_BYTES] = {0};
 	pthread_mutex_lock(&a->mu);
-	uint32_t h = lora_get_be32(t) % NODE_AUTH_TOKENS_MAX;
-	for (uint32_t i = 0; i < NODE_AUTH_TOKENS_MAX && !found; i++) {
-		struct auth_token *s =
-		    &a->tokens[(h + i) % NODE_AUTH_TOKENS_MAX];
-		if (s->expires_ms == 0)
-			break; /* never used: the probe ends */
-		if (s->expires_ms > now &&
-		    sodium_memcmp(s->id, t, sizeof t) == 0) {
-			snprintf(out->user, sizeof out->user, "%s", s->user);
-			memcpy(pw, s->pw, sizeof pw);
-			found = 1;
-		}
-	}
+	found = node_tokens_get(a->tokens, t, now, out->user, pw);
 	pthread_mutex_unlock(&a->mu);
 	if (!found)
 		return LORA_EUNAUTHORIZED;
