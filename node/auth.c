@@ -37,7 +37,6 @@
 _Static_assert(AUTH_DIGEST_BYTES == NODE_TOKENS_PW_BYTES,
                "a token keeps a password digest");
 
-
 struct auth_cached {
 	uint8_t key[crypto_generichash_BYTES]; /* keyed hash of the pair */
 	uint8_t matched[AUTH_DIGEST_BYTES];    /* digest of the hash */

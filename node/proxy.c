@@ -1112,8 +1112,7 @@ static void job_alone(struct pjob *j)
  * 429, 5xx: busy, stopping, out of memory). */
 static int batch_refusal_transient(int status)
 {
-	return status == 401 || status == 408 || status == 429 ||
-	       status >= 500;
+	return status == 401 || status == 408 || status == 429 || status >= 500;
 }
 
 /* A batch's answer r on uc: each write's own answer relayed (or held,

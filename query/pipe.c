@@ -67,7 +67,7 @@ struct op {
 	size_t si;
 	/* MATCH, PERROW, EAGER, blocking PROJ: rows handed out from buf */
 	struct mcursor *mc;
-	struct vto *vt; /* MATCH planned as VectorTopK (vecorder.c) */
+	struct vto *vt;          /* MATCH planned as VectorTopK (vecorder.c) */
 	const struct squery *sq; /* MATCH: its part and clause index */
 	size_t ci;
 	struct rows buf;
@@ -549,8 +549,8 @@ int cnt_plan(const struct squery *s, size_t i, const char **name)
 		    e->distinct || e->nargs != 1 || e->args[0]->kind != E_VAR)
 			return 0;
 		int sl = e->args[0]->slot;
-		if (sl != pp->nodes[0].slot && (!r || (sl != r->slot &&
-		                                       sl != pp->nodes[1].slot)))
+		if (sl != pp->nodes[0].slot &&
+		    (!r || (sl != r->slot && sl != pp->nodes[1].slot)))
 			return 0;
 	}
 	if (r) {
@@ -568,8 +568,7 @@ static int aggregate_count(struct qctx *c, struct op *o, struct rows *order)
 	struct op *m = o->in;
 	if (c->keep_all || c->eager || c->intx || c->g.nodes.n ||
 	    c->g.edges.n || c->g.edges_written || !m || m->kind != OP_MATCH ||
-	    !m->in || m->in->kind != OP_START || m->in->src->n != 1 ||
-	    !m->sq)
+	    !m->in || m->in->kind != OP_START || m->in->src->n != 1 || !m->sq)
 		return 0;
 	const char *name = NULL;
 	int kind = cnt_plan(m->sq, m->ci, &name);

@@ -494,9 +494,11 @@ static struct val build_plan(struct qctx *c, struct query *q)
 			if (vtk)
 				vto_explain(&vt, b);
 			else if (cnt)
-				lora_buf_printf(b, cnt == 1 ? "count((%s%s))"
-				                            : "count(()-[%s%s]->())",
-				                cname ? ":" : "", cname ? cname : "");
+				lora_buf_printf(
+				    b,
+				    cnt == 1 ? "count((%s%s))"
+				             : "count(()-[%s%s]->())",
+				    cname ? ":" : "", cname ? cname : "");
 			else if (cl->pat && (cl->kind == C_MATCH ||
 			                     cl->kind == C_OPTMATCH))
 				for (size_t k = 0; k < cl->pat->nparts; k++) {
@@ -506,13 +508,14 @@ static struct val build_plan(struct qctx *c, struct query *q)
 					            &cl->pat->parts[k],
 					            cl->where, b);
 				}
-			cur = plan_node(c,
-			                vtk   ? "VectorTopK"
-			                : cnt ? (cnt == 1
-			                             ? "NodeCountFromCountStore"
-			                             : "RelationshipCountFromCountStore")
-			                      : clause_op(cl),
-			                qbuf_str(c, b), cur);
+			cur = plan_node(
+			    c,
+			    vtk ? "VectorTopK"
+			    : cnt
+			        ? (cnt == 1 ? "NodeCountFromCountStore"
+			                    : "RelationshipCountFromCountStore")
+			        : clause_op(cl),
+			    qbuf_str(c, b), cur);
 			if (c->profiling) {
 				vmap_put(c, cur.u.m, "rows",
 				         v_int((int64_t)cl->prof_rows));

@@ -4,8 +4,8 @@
  *
  * `bench_storage [dir] requests`: 300,000 entries (BENCH_REQ_ENTRIES) of
  * one node and one request id each (the ids of the last 100,000 entries
- * are kept, the default window), applies/s per 25,000 entries: once the window is full
- * every entry drops the ids of the one that left it, and that must cost
+ * are kept, the default window), applies/s per 25,000 entries: once the window
+ * is full every entry drops the ids of the one that left it, and that must cost
  * the same at the end as at the start.
  *
  * Usage: bench_storage [dir] [create|reads|requests] (dir default: a

@@ -1159,7 +1159,8 @@ START_TEST(batch_refused_for_now_keeps_batching)
 	ck_assert_int_eq(c_answer(&c[0], body, sizeof body), 200);
 	for (int i = 1; i < 4; i++) {
 		ck_assert_int_eq(c_answer(&c[i], body, sizeof body), 200);
-		ck_assert_str_eq(body, "leader 2 batch 3 hops 1 again as 2 ab u-again");
+		ck_assert_str_eq(
+		    body, "leader 2 batch 3 hops 1 again as 2 ab u-again");
 		c_close(&c[i]);
 	}
 	c_close(&c[0]);

@@ -178,11 +178,11 @@ static void random_write(char *q, size_t qn)
 		break;
 	default:
 		if (rnd() % 2)
-			snprintf(q, qn, "MATCH (a {i: %d}) DETACH DELETE a",
-			         i);
+			snprintf(q, qn, "MATCH (a {i: %d}) DETACH DELETE a", i);
 		else
-			snprintf(q, qn, "MERGE (a:%s {i: %d}) MERGE (a)-[:%s]->(a)",
-			         l, i, t);
+			snprintf(q, qn,
+			         "MERGE (a:%s {i: %d}) MERGE (a)-[:%s]->(a)", l,
+			         i, t);
 		break;
 	}
 	run_q(q, QRY_RUN, NULL, &r);
@@ -229,8 +229,7 @@ START_TEST(test_shapes)
 	/* not counts of a label or type: the scan's answers */
 	ck_assert_str_eq(scanned("MATCH (a)-[r]->(a) RETURN count(r)", &r),
 	                 "1\n");
-	ck_assert_str_eq(scanned("MATCH ()-[r]-() RETURN count(r)", &r),
-	                 "3\n");
+	ck_assert_str_eq(scanned("MATCH ()-[r]-() RETURN count(r)", &r), "3\n");
 	ck_assert_str_eq(scanned("MATCH (n:A:B) RETURN count(n)", &r), "1\n");
 	ck_assert_str_eq(scanned("MATCH (n:A|C) RETURN count(n)", &r), "3\n");
 	ck_assert_str_eq(scanned("MATCH (n {i: 2}) RETURN count(n)", &r),

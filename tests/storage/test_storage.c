@@ -1536,8 +1536,8 @@ START_TEST(request_ids_window_over_many_entries)
 	for (uint64_t i = 1; i <= 3000; i++) {
 		snprintf(rid, sizeof rid, "r%llu", (unsigned long long)i);
 		/* entry 700 is rejected: node 1 exists */
-		ck_assert_int_eq(apply(rid_batch(i == 700 ? 1 : i, one, 1)) != 0,
-		                 i == 700);
+		ck_assert_int_eq(
+		    apply(rid_batch(i == 700 ? 1 : i, one, 1)) != 0, i == 700);
 		if (i == 1200) { /* a reopen: the walk starts again */
 			sto_close(st);
 			ck_assert_int_eq(
