@@ -1066,7 +1066,7 @@ uint64_t vto_answers_total(void);
 
 /* pipe.c: `MATCH (n[:L]) RETURN count(n)` and `MATCH ()-[r[:T]]->()
  * RETURN count(r)` answered from storage's counts (NodeCountFromCountStore,
- * RelationshipCountFromCountStore; the shape in pipe.c). cnt_plan gives 1
+ * RelationshipCountFromCountStore; the shape above cnt_plan). cnt_plan gives 1
  * (nodes) or 2 (relationships) when clause i of s is such a MATCH, the
  * label or type in *name (NULL: all); 0 otherwise. */
 int cnt_plan(const struct squery *s, size_t i, const char **name);

@@ -490,7 +490,11 @@ static struct val build_plan(struct qctx *c, struct query *q)
 			struct vto vt;
 			int vtk = !w && vto_plan(c, s, i, &vt);
 			const char *cname = NULL;
-			int cnt = !w && !vtk ? cnt_plan(s, i, &cname) : 0;
+			/* PROFILE runs the scan (pipe.c stored_graph_untouched)
+			 */
+			int cnt = !w && !vtk && !c->profiling
+			              ? cnt_plan(s, i, &cname)
+			              : 0;
 			if (vtk)
 				vto_explain(&vt, b);
 			else if (cnt)

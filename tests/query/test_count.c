@@ -255,7 +255,13 @@ START_TEST(test_shapes)
 	ck_assert_str_eq(scanned("MATCH p = ()-[r]->() RETURN count(p)", &r),
 	                 "2\n");
 	ck_assert_str_eq(scanned("MATCH (n:A) RETURN sum(n.i)", &r), "3\n");
-	/* a variable bound before the MATCH */
+	/* a self-loop is no ACYCLIC path; `*` shows the pattern's
+	 * variables */
+	ck_assert_str_eq(
+	    scanned("MATCH ACYCLIC ()-[r:X]->() RETURN count(r)", &r), "1\n");
+	ck_assert_str_eq(scanned("MATCH (n:C) RETURN *, count(n) AS c", &r),
+	                 "(:C {i: 3})|1\n");
+	/* a MATCH that is not the first clause */
 	ck_assert_str_eq(scanned("UNWIND [1, 2] AS x MATCH (n:A) RETURN "
 	                         "count(n)",
 	                         &r),
@@ -264,11 +270,19 @@ START_TEST(test_shapes)
 	                         "count(n)",
 	                         &r),
 	                 "1\n");
-	/* the first MATCH of a part after a UNION is counted */
+	/* the first MATCH of a UNION part is counted, and of a subquery */
 	ck_assert_str_eq(counted("MATCH (n:C) RETURN count(n) AS c UNION "
 	                         "RETURN 7 AS c",
 	                         &r),
 	                 "1\n7\n");
+	ck_assert_str_eq(counted("RETURN 7 AS c UNION MATCH (n:C) RETURN "
+	                         "count(n) AS c",
+	                         &r),
+	                 "7\n1\n");
+	ck_assert_str_eq(counted("WITH 5 AS x CALL { MATCH (n:A) RETURN "
+	                         "count(n) AS c } RETURN x, c",
+	                         &r),
+	                 "5|2\n");
 }
 END_TEST
 
@@ -283,9 +297,17 @@ START_TEST(test_explain)
 	ck_assert_msg(strstr(r.plan, "RelationshipCountFromCountStore") &&
 	                  strstr(r.plan, "count(()-[]->())"),
 	              "%s", r.plan);
-	run_q("EXPLAIN MATCH (n:A) WHERE n.i = 1 RETURN count(n)", QRY_RUN,
-	      NULL, &r);
-	ck_assert_msg(!strstr(r.plan, "CountStore"), "%s", r.plan);
+	/* shapes that scan, and PROFILE (which scans), say so */
+	const char *scans[] = {
+	    "EXPLAIN MATCH (n:A) WHERE n.i = 1 RETURN count(n)",
+	    "EXPLAIN UNWIND [1, 2] AS x MATCH (n) RETURN count(n)",
+	    "EXPLAIN MATCH (a) MATCH (n) RETURN count(n)",
+	    "PROFILE MATCH (n:A) RETURN count(n)"};
+	for (size_t i = 0; i < sizeof scans / sizeof scans[0]; i++) {
+		run_q(scans[i], QRY_RUN, NULL, &r);
+		ck_assert_msg(!strstr(r.plan, "CountStore"), "%s: %s", scans[i],
+		              r.plan);
+	}
 }
 END_TEST
 
