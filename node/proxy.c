@@ -101,6 +101,8 @@ struct node_proxy {
 	struct upconn *upconns;
 	struct pjob *outq, *outq_tail; /* queued, not sent (I/O thread) */
 	uint64_t nobatch_leader;       /* refused a batch whole: sent alone */
+	uint64_t nobatch_until_ms;     /* ... until then (0: for good) */
+	uint64_t nobatch_backoff_ms;   /* the last transient refusal's wait */
 
 	pthread_mutex_t wait_mu; /* requests waiting on workers */
 	struct pwaiter *waiters;
@@ -1106,20 +1108,57 @@ static void job_alone(struct pjob *j)
 		p->outq_tail = j;
 }
 
-/* Statuses of a batch refused whole that say the moment was wrong, not
- * that this leader takes no batches: the writes go alone, and the next
- * batch is tried (401: the cluster secret not applied there yet, 408,
- * 429, 5xx: busy, stopping, out of memory). */
+/* Statuses of a batch refused whole that say the moment or the first
+ * write was wrong, not that this leader takes no batches: 401 and 403
+ * (the batch goes with its first write's identity line: a user dropped
+ * there, or a client's own credentials while this node has no proof of
+ * the cluster secret yet), 408, 429 and 5xx (busy, stopping, out of
+ * memory). */
 static int batch_refusal_transient(int status)
 {
-	return status == 401 || status == 408 || status == 429 || status >= 500;
+	return status == 401 || status == 403 || status == 408 ||
+	       status == 429 || status >= 500;
+}
+
+/* The longest wait before batches go to a leader that refused the last
+ * one for the moment. */
+#define NODE_PROXY_NOBATCH_MAX_MS 10000
+
+/* Whether writes to leader go alone for now. */
+static int batches_off(const struct node_proxy *p, uint64_t leader)
+{
+	return leader == p->nobatch_leader &&
+	       (p->nobatch_until_ms == 0 ||
+	        lora_now_ms() < p->nobatch_until_ms);
+}
+
+/* A batch to leader refused whole: for good, or (transient) for a wait
+ * that doubles from retry_ms up to NODE_PROXY_NOBATCH_MAX_MS with each
+ * refusal in a row, so a leader that keeps refusing (overloaded, or a
+ * secret that does not match) gets one wasted batch per wait, not one per
+ * burst of writes. */
+static void batches_refused(struct node_proxy *p, uint64_t leader,
+                            int transient)
+{
+	atomic_fetch_add(&p->batch_refused, 1);
+	p->nobatch_leader = leader;
+	if (!transient) {
+		p->nobatch_until_ms = 0;
+		return;
+	}
+	uint64_t w =
+	    p->nobatch_backoff_ms ? 2 * p->nobatch_backoff_ms : p->cfg.retry_ms;
+	p->nobatch_backoff_ms =
+	    w < NODE_PROXY_NOBATCH_MAX_MS ? w : NODE_PROXY_NOBATCH_MAX_MS;
+	p->nobatch_until_ms = lora_now_ms() + p->nobatch_backoff_ms;
 }
 
 /* A batch's answer r on uc: each write's own answer relayed (or held,
  * or sent alone when not taken). A batch refused whole (any status but
  * 200: nothing of it ran, as an older leader without NODE_BATCH_PATH
- * answers 404) sends each write alone; unless the refusal was transient,
- * that leader gets no more batches. */
+ * answers 404) sends each write alone, and that leader gets no more
+ * batches: for good, or for a while when the refusal was transient
+ * (batches_refused). */
 static void upconn_batch_answered(struct upconn *uc, const struct preply *r,
                                   int keep)
 {
@@ -1154,11 +1193,11 @@ static void upconn_batch_answered(struct upconn *uc, const struct preply *r,
 		         ans[i].bookmark ? ans[i].bookmark : "");
 		job_answer(j, &one);
 	}
-	if (!whole) {
-		atomic_fetch_add(&uc->p->batch_refused, 1);
-		if (!batch_refusal_transient(r->status))
-			uc->p->nobatch_leader = uc->leader; /* alone from now */
-	}
+	if (!whole)
+		batches_refused(uc->p, uc->leader,
+		                batch_refusal_transient(r->status));
+	else if (ok)
+		uc->p->nobatch_backoff_ms = 0;
 	upconn_release(uc, keep && (ok || !whole));
 	for (size_t i = n_alone; i-- > 0;) /* each to the head: in order */
 		job_alone(alone[i]);
@@ -1346,7 +1385,7 @@ void node_proxy_flush(struct node_proxy *p)
 	}
 	/* a leader that refused a batch: each write alone, at once, as
 	 * without batches */
-	int alone = leader == p->nobatch_leader;
+	int alone = batches_off(p, leader);
 	int busy = upconns_busy(p, addr);
 	while (p->outq && (alone || busy < p->cfg.batch_inflight)) {
 		struct pjob *j[NODE_BATCH_MAX];
@@ -1387,7 +1426,7 @@ int node_proxy_start(struct node_proxy *p, struct node_http_ex *x,
 	char addr[NODE_ADDR_BYTES_MAX];
 	uint64_t leader = leader_now(p, addr);
 	if ((flags & NODE_PROXY_BATCH) && p->cfg.batch_max > 1 &&
-	    leader != p->nobatch_leader) {
+	    !batches_off(p, leader)) {
 		if (leader == 0 || leader == p->cfg.self_id ||
 		    addr[0] == '\0') {
 			lora_free(j);

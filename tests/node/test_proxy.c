@@ -1120,7 +1120,8 @@ START_TEST(batch_refused_whole_sends_each_write_alone)
 END_TEST
 
 /* A batch refused whole for the moment (503: busy, stopping): each write
- * goes alone, and the next writes started meanwhile go as a batch again. */
+ * goes alone, and once a short wait is over the next writes started
+ * meanwhile go as a batch again. */
 START_TEST(batch_refused_for_now_keeps_batching)
 {
 	pthread_mutex_lock(&g.mu);
@@ -1140,8 +1141,10 @@ START_TEST(batch_refused_for_now_keeps_batching)
 	}
 	ck_assert_uint_eq(stats().batches, 1);
 	ck_assert_uint_eq(stats().batch_refused, 1);
-	/* the leader takes batches again: three started behind a held
-	 * write go as one */
+	/* after the wait (retry_ms, 20 ms, for a first refusal), the
+	 * leader takes batches again: three started behind a held write go
+	 * as one */
+	usleep(50 * 1000);
 	pthread_mutex_lock(&g.mu);
 	g.refuse_batch = 0;
 	g.gate = 0;
