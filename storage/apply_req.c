@@ -72,8 +72,11 @@ static int prune(struct apply_ctx *c, uint64_t upto)
 		const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &klen);
 		const uint8_t *v =
 		    (const uint8_t *)rocksdb_iter_value(it, &vlen);
-		if (klen != 9 || k[0] != STO_META_REQUEST_ORDER)
+		if (klen != 9 || k[0] != STO_META_REQUEST_ORDER) {
+			rv = lora_errf(LORA_ECORRUPT, c->errmsg,
+			               "request order key of %zu bytes", klen);
 			break;
+		}
 		uint64_t idx = lora_get_be64(k + 1);
 		if (n == STO_REQUEST_PRUNE_PER_APPLY) {
 			next = idx; /* the rest at the next entries */

@@ -8,9 +8,10 @@
  * is full every entry drops the ids of the one that left it, and that must cost
  * the same at the end as at the start.
  *
- * Usage: bench_storage [dir] [create|reads|requests] (dir default: a
- * fresh directory under /tmp, removed at the end; no mode: creations and
- * adjacency). Run it from a Release build. */
+ * Usage: bench_storage [dir] [create|adjacency|reads|requests] (dir
+ * default: a fresh directory under /tmp, removed at the end; no mode:
+ * creations and adjacency; "reads" reuses the graph a previous run left
+ * in dir). Run it from a Release build. */
 #include <sys/stat.h>
 #include <time.h>
 
@@ -213,8 +214,8 @@ static void bench_adjacency(const char *dir, int build)
 	       du_mib(path_join(p, sizeof(p), dir, "graph")));
 }
 
-/* Usage: bench_storage [dir] [create|adjacency|reads]; "reads" reuses the
- * graph a previous run left in dir. */
+/* Entries of one node and one request id each, after those the store
+ * holds already (a dir used before continues). */
 static void bench_requests(const char *dir)
 {
 	struct sto_store *s = open_store(dir, "requests");
@@ -224,10 +225,12 @@ static void bench_requests(const char *dir)
 	char rid[32];
 	uint64_t ns = 0;
 	apply_cpu_ns = 0;
+	uint64_t base = sto_applied_index(s);
 	for (uint64_t i = 1; i <= entries; i++) {
 		Lora__MutationBatch *b = batch_new();
-		add_create_node(b, i, "R", 0);
-		snprintf(rid, sizeof rid, "req-%llu", (unsigned long long)i);
+		add_create_node(b, base + i, "R", 0);
+		snprintf(rid, sizeof rid, "req-%llu",
+		         (unsigned long long)(base + i));
 		b->request_ids = lora_malloc(sizeof(char *));
 		b->request_ids[0] = lora_malloc(strlen(rid) + 1);
 		strcpy(b->request_ids[0], rid);
