@@ -2,7 +2,8 @@
  * qtest_store.h - the store fixture the query tests share: a real RocksDB
  * store in a temporary directory (the store at <dir>/db; a test may put
  * other files in dir), opened by setup() and removed by teardown(), and
- * `applied`, the index the test's own sto_apply calls count from.
+ * `applied`, the index the test's own sto_apply calls count from, and
+ * qtest_run, which runs a statement over it.
  * Included once per test program (the state is static).
  */
 #ifndef LORA_QTEST_STORE_H
@@ -11,6 +12,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "query.h"
 
@@ -34,6 +36,74 @@ static void teardown(void)
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* What qtest_run gives: the code and error, the rows rendered (columns
+ * joined by '|', a line per row) and the plan rendered, when there is one. */
+struct qtest_result {
+	int code;
+	struct qry_error err;
+	char text[16384];
+	char plan[4096];
+};
+
+/* Runs q (params may be NULL) in mode over the store, and over the pending
+ * batch when not NULL; renders its rows and plan into r; applies what q
+ * wrote as the next entry (never with a pending batch). */
+static inline void qtest_run(const char *q, const Lora__ValueMap *params,
+                             int mode, const Lora__MutationBatch *pending,
+                             struct qtest_result *r)
+{
+	memset(r, 0, sizeof *r);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {0};
+	req.query = q;
+	req.params = params;
+	req.view = v;
+	req.mode = mode;
+	if (pending) {
+		req.pending = &pending;
+		req.n_pending = 1;
+	}
+	qry_limits_init(&req.limits);
+	struct qry_cursor *cur = NULL;
+	r->code = qry_open(&req, &cur, &r->err);
+	if (!r->code) {
+		struct lora_buf b = {0};
+		for (;;) {
+			const Lora__Value *const *row;
+			int done;
+			r->code = qry_cursor_next(cur, &row, &done, &r->err);
+			if (r->code || done)
+				break;
+			const char *const *names;
+			size_t n = qry_cursor_columns(cur, &names);
+			for (size_t i = 0; i < n; i++) {
+				if (i)
+					lora_buf_putc(&b, '|');
+				ck_assert_int_eq(qry_value_format(row[i], &b),
+				                 0);
+			}
+			lora_buf_putc(&b, '\n');
+		}
+		snprintf(r->text, sizeof r->text, "%s", b.data ? b.data : "");
+		lora_buf_free(&b);
+		const Lora__Value *plan = qry_cursor_plan(cur);
+		if (plan) {
+			struct lora_buf pb = {0};
+			qry_value_format(plan, &pb);
+			snprintf(r->plan, sizeof r->plan, "%s", pb.data);
+			lora_buf_free(&pb);
+		}
+		const Lora__MutationBatch *batch = qry_cursor_batch(cur);
+		if (batch && !r->code && !pending) {
+			char em[LORA_ERRMSG_BYTES];
+			r->code = sto_apply(st, ++applied, batch, em);
+		}
+		qry_cursor_free(cur);
+	}
+	sto_view_close(v);
 }
 
 #endif /* LORA_QTEST_STORE_H */

@@ -18,13 +18,6 @@
 #include "qint.h" /* cnt_answers_total */
 #include "qtest_store.h"
 
-struct result {
-	int code;
-	struct qry_error err;
-	char text[4096];
-	char plan[4096];
-};
-
 static uint64_t rng;
 static uint64_t rnd(void)
 {
@@ -34,65 +27,16 @@ static uint64_t rnd(void)
 	return rng;
 }
 
-/* Runs q over the store (and the pending batch, when not NULL), renders
- * the rows into r->text and applies what q wrote. */
+/* Runs q (qtest_run) and fails the test when it fails. */
 static void run_q(const char *q, int mode, const Lora__MutationBatch *pending,
-                  struct result *r)
+                  struct qtest_result *r)
 {
-	memset(r, 0, sizeof *r);
-	struct sto_view *v;
-	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	struct qry_request req = {0};
-	req.query = q;
-	req.view = v;
-	req.mode = mode;
-	if (pending) {
-		req.pending = &pending;
-		req.n_pending = 1;
-	}
-	qry_limits_init(&req.limits);
-	struct qry_cursor *cur = NULL;
-	r->code = qry_open(&req, &cur, &r->err);
-	if (!r->code) {
-		struct lora_buf b = {0};
-		for (;;) {
-			const Lora__Value *const *row;
-			int done;
-			r->code = qry_cursor_next(cur, &row, &done, &r->err);
-			if (r->code || done)
-				break;
-			const char *const *names;
-			size_t n = qry_cursor_columns(cur, &names);
-			for (size_t i = 0; i < n; i++) {
-				if (i)
-					lora_buf_putc(&b, '|');
-				ck_assert_int_eq(qry_value_format(row[i], &b),
-				                 0);
-			}
-			lora_buf_putc(&b, '\n');
-		}
-		snprintf(r->text, sizeof r->text, "%s", b.data ? b.data : "");
-		lora_buf_free(&b);
-		const Lora__Value *plan = qry_cursor_plan(cur);
-		if (plan) {
-			struct lora_buf pb = {0};
-			qry_value_format(plan, &pb);
-			snprintf(r->plan, sizeof r->plan, "%s", pb.data);
-			lora_buf_free(&pb);
-		}
-		const Lora__MutationBatch *batch = qry_cursor_batch(cur);
-		if (batch && !r->code && !pending) {
-			char em[LORA_ERRMSG_BYTES];
-			r->code = sto_apply(st, ++applied, batch, em);
-		}
-		qry_cursor_free(cur);
-	}
-	sto_view_close(v);
+	qtest_run(q, NULL, mode, pending, r);
 	ck_assert_msg(r->code == 0, "%s: %s", q, r->err.message);
 }
 
 /* q answered from the counts; returns its text */
-static const char *counted(const char *q, struct result *r)
+static const char *counted(const char *q, struct qtest_result *r)
 {
 	uint64_t n0 = cnt_answers_total();
 	run_q(q, QRY_RUN, NULL, r);
@@ -101,7 +45,7 @@ static const char *counted(const char *q, struct result *r)
 }
 
 /* q not answered from the counts; returns its text */
-static const char *scanned(const char *q, struct result *r)
+static const char *scanned(const char *q, struct qtest_result *r)
 {
 	uint64_t n0 = cnt_answers_total();
 	run_q(q, QRY_RUN, NULL, r);
@@ -132,7 +76,7 @@ static const char *const pairs[][2] = {
 
 static void check_pairs(int step)
 {
-	struct result a, b;
+	struct qtest_result a, b;
 	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
 		counted(pairs[i][0], &a);
 		scanned(pairs[i][1], &b);
@@ -151,7 +95,7 @@ static void random_write(char *q, size_t qn)
 	const char *l = labels[rnd() % 3], *l2 = labels[rnd() % 3];
 	const char *t = types[rnd() % 2];
 	int i = (int)(rnd() % 40), j = (int)(rnd() % 40);
-	struct result r;
+	struct qtest_result r;
 	switch (rnd() % 9) {
 	case 0:
 	case 1:
@@ -202,7 +146,7 @@ START_TEST(test_same_answers)
 	}
 	check_pairs(300);
 	/* the mix made self-loops and relationships of both types */
-	struct result r;
+	struct qtest_result r;
 	scanned("MATCH (a)-[r]->(a) WITH count(r) AS c RETURN c > 0 AS c", &r);
 	ck_assert_str_eq(r.text, "true\n");
 	scanned("MATCH ()-[r]->() WITH type(r) AS t, count(*) AS c RETURN "
@@ -216,7 +160,7 @@ END_TEST
  * of one label or type take the generic path. */
 START_TEST(test_shapes)
 {
-	struct result r;
+	struct qtest_result r;
 	run_q("CREATE (a:A:B {i: 1})-[:X]->(a), (a)-[:X]->(:A {i: 2}), "
 	      "(:C {i: 3})",
 	      QRY_RUN, NULL, &r);
@@ -288,7 +232,7 @@ END_TEST
 
 START_TEST(test_explain)
 {
-	struct result r;
+	struct qtest_result r;
 	run_q("EXPLAIN MATCH (n:A) RETURN count(n)", QRY_RUN, NULL, &r);
 	ck_assert_msg(strstr(r.plan, "NodeCountFromCountStore") &&
 	                  strstr(r.plan, "count((:A))"),
@@ -315,7 +259,7 @@ END_TEST
  * rewrite steps aside. */
 START_TEST(test_own_writes)
 {
-	struct result r;
+	struct qtest_result r;
 	run_q("CREATE (:A {i: 1})-[:X]->(:A {i: 2})", QRY_RUN, NULL, &r);
 	/* a write before the count in the same statement */
 	ck_assert_str_eq(scanned("CREATE (:A {i: 3}) WITH 1 AS one MATCH "

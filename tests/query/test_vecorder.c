@@ -17,13 +17,6 @@
 
 #define DIM 6
 
-struct result {
-	int code;
-	struct qry_error err;
-	char text[16384];
-	char plan[4096];
-};
-
 static uint64_t rng;
 static uint64_t rnd(void)
 {
@@ -36,9 +29,8 @@ static uint64_t rnd(void)
 /* Runs q over the store (and the pending batch, when not NULL) with $q
  * the list qv (DIM numbers; NULL: no parameters); renders the rows. */
 static void run_q(const char *q, const double *qv, int mode,
-                  const Lora__MutationBatch *pending, struct result *r)
+                  const Lora__MutationBatch *pending, struct qtest_result *r)
 {
-	memset(r, 0, sizeof *r);
 	Lora__Value xs[DIM], *xp[DIM], lv;
 	Lora__ValueList l;
 	Lora__MapEntry e, *ep = &e;
@@ -61,60 +53,12 @@ static void run_q(const char *q, const double *qv, int mode,
 	lora__value_map__init(&m);
 	m.n_entries = 1;
 	m.entries = &ep;
-	struct sto_view *v;
-	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	struct qry_request req = {0};
-	req.query = q;
-	req.params = qv ? &m : NULL;
-	req.view = v;
-	req.mode = mode;
-	if (pending) {
-		req.pending = &pending;
-		req.n_pending = 1;
-	}
-	qry_limits_init(&req.limits);
-	struct qry_cursor *cur = NULL;
-	r->code = qry_open(&req, &cur, &r->err);
-	if (!r->code) {
-		struct lora_buf b = {0};
-		for (;;) {
-			const Lora__Value *const *row;
-			int done;
-			r->code = qry_cursor_next(cur, &row, &done, &r->err);
-			if (r->code || done)
-				break;
-			const char *const *names;
-			size_t n = qry_cursor_columns(cur, &names);
-			for (size_t i = 0; i < n; i++) {
-				if (i)
-					lora_buf_putc(&b, '|');
-				ck_assert_int_eq(qry_value_format(row[i], &b),
-				                 0);
-			}
-			lora_buf_putc(&b, '\n');
-		}
-		snprintf(r->text, sizeof r->text, "%s", b.data ? b.data : "");
-		lora_buf_free(&b);
-		const Lora__Value *plan = qry_cursor_plan(cur);
-		if (plan) {
-			struct lora_buf pb = {0};
-			qry_value_format(plan, &pb);
-			snprintf(r->plan, sizeof r->plan, "%s", pb.data);
-			lora_buf_free(&pb);
-		}
-		const Lora__MutationBatch *batch = qry_cursor_batch(cur);
-		if (batch && !r->code && !pending) {
-			char em[LORA_ERRMSG_BYTES];
-			r->code = sto_apply(st, ++applied, batch, em);
-		}
-		qry_cursor_free(cur);
-	}
-	sto_view_close(v);
+	qtest_run(q, qv ? &m : NULL, mode, pending, r);
 }
 
 static void ok(const char *q)
 {
-	struct result r;
+	struct qtest_result r;
 	run_q(q, NULL, QRY_RUN, NULL, &r);
 	ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
 }
@@ -175,7 +119,7 @@ static void same(const char *match, const char *rest, const double *qv,
 	char fast[512], slow[512];
 	snprintf(fast, sizeof fast, "%s %s", match, rest);
 	snprintf(slow, sizeof slow, "%s WITH p %s", match, rest);
-	struct result a, b;
+	struct qtest_result a, b;
 	uint64_t before = vto_answers_total();
 	run_q(fast, qv, QRY_RUN, NULL, &a);
 	uint64_t after = vto_answers_total();
@@ -289,7 +233,7 @@ START_TEST(test_explain)
 {
 	ok("CREATE (:V {i: 1, v: vector([1, 0, 0, 0, 0, 0], 6, FLOAT32)})");
 	double qv[DIM] = {1, 0, 0, 0, 0, 0};
-	struct result r;
+	struct qtest_result r;
 	run_q("MATCH (p:V) RETURN p.i AS i ORDER BY "
 	      "vector.similarity.cosine(p.v, $q) DESC LIMIT 3",
 	      qv, QRY_EXPLAIN, NULL, &r);
@@ -329,7 +273,7 @@ START_TEST(test_fallback)
 	double qv[DIM] = {0, 1, 0, 0, 0, 0};
 	const char *top = "MATCH (p:V) RETURN p.i AS i ORDER BY "
 	                  "vector.similarity.cosine(p.v, $q) DESC LIMIT 2";
-	struct result r;
+	struct qtest_result r;
 	uint64_t n0 = vto_answers_total();
 	run_q(top, qv, QRY_RUN, NULL, &r);
 	ck_assert_str_eq(r.text, "1\n2\n");
