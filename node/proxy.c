@@ -1136,16 +1136,23 @@ static int batches_off(const struct node_proxy *p, uint64_t leader)
  * that doubles from retry_ms up to NODE_PROXY_NOBATCH_MAX_MS with each
  * refusal in a row, so a leader that keeps refusing (overloaded, or a
  * secret that does not match) gets one wasted batch per wait, not one per
- * burst of writes. */
+ * burst of writes. Batches that were in flight together count once: a
+ * refusal during the wait leaves it as it is, and so does a transient
+ * refusal after a lasting one. */
 static void batches_refused(struct node_proxy *p, uint64_t leader,
                             int transient)
 {
 	atomic_fetch_add(&p->batch_refused, 1);
-	p->nobatch_leader = leader;
 	if (!transient) {
+		p->nobatch_leader = leader;
 		p->nobatch_until_ms = 0;
 		return;
 	}
+	if (batches_off(p, leader))
+		return;
+	if (leader != p->nobatch_leader)
+		p->nobatch_backoff_ms = 0; /* a new leader starts afresh */
+	p->nobatch_leader = leader;
 	uint64_t w =
 	    p->nobatch_backoff_ms ? 2 * p->nobatch_backoff_ms : p->cfg.retry_ms;
 	p->nobatch_backoff_ms =

@@ -17,7 +17,7 @@ struct token_slot {
 struct node_tokens {
 	struct token_slot *slot; /* NODE_AUTH_TOKENS_MAX */
 	uint32_t used;           /* slots with expires_ms != 0 */
-	uint64_t rebuilt_ms;     /* the last rebuild (0: none) */
+	uint32_t used_rebuilt;   /* used right after the last rebuild */
 	uint64_t probes;
 };
 
@@ -86,10 +86,9 @@ int node_tokens_put(struct node_tokens *t, const uint8_t *id, const char *user,
                     const uint8_t *pw, uint64_t expires_ms, uint64_t now)
 {
 	if (t->used >= NODE_AUTH_TOKENS_MAX / 4 * 3 &&
-	    (t->rebuilt_ms == 0 ||
-	     now >= t->rebuilt_ms + NODE_TOKENS_REHASH_EVERY)) {
+	    t->used - t->used_rebuilt >= NODE_AUTH_TOKENS_MAX / 8) {
 		rebuild(t, now);
-		t->rebuilt_ms = now ? now : 1;
+		t->used_rebuilt = t->used;
 	}
 	struct token_slot *s = free_slot(t, id, now);
 	if (s == NULL)

@@ -4,8 +4,9 @@
  * a slot the token's first four bytes pick. A lookup ends at a slot that
  * was never used, so a slot whose token expired keeps a non-zero expiry
  * (the probes of other tokens pass over it). Once three quarters of the
- * slots have been used, an insert (at most once a second) moves the live
- * tokens into a cleared table: without that, after NODE_AUTH_TOKENS_MAX
+ * slots have been used, and an eighth of them since the last time, an
+ * insert moves the live tokens into a cleared table (so an insert costs
+ * at most 8 slot moves on average): without that, after NODE_AUTH_TOKENS_MAX
  * tokens over the node's life, every lookup of an unknown token (any
  * client may send one) walked all the slots under the auth lock.
  * Not thread-safe: auth.c holds its mutex around every call.
@@ -18,8 +19,7 @@
 
 #include "auth.h"
 
-#define NODE_TOKENS_PW_BYTES     16   /* the password digest a token keeps */
-#define NODE_TOKENS_REHASH_EVERY 1000 /* ms between two rebuilds at most */
+#define NODE_TOKENS_PW_BYTES 16 /* the password digest a token keeps */
 
 struct node_tokens;
 

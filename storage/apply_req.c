@@ -73,9 +73,11 @@ static int prune(struct apply_ctx *c, uint64_t upto)
 		const uint8_t *v =
 		    (const uint8_t *)rocksdb_iter_value(it, &vlen);
 		if (klen != 9 || k[0] != STO_META_REQUEST_ORDER) {
-			rv = lora_errf(LORA_ECORRUPT, c->errmsg,
-			               "request order key of %zu bytes", klen);
-			break;
+			/* not a record this code writes: dropped with the
+			 * rest (the requests family is this node's own, not
+			 * replicated state; failing would stop apply) */
+			apply_del(c, STO_CF_REQ, k, klen);
+			continue;
 		}
 		uint64_t idx = lora_get_be64(k + 1);
 		if (n == STO_REQUEST_PRUNE_PER_APPLY) {
@@ -89,7 +91,9 @@ static int prune(struct apply_ctx *c, uint64_t upto)
 	rocksdb_iter_get_error(it, &err);
 	rocksdb_iter_destroy(it);
 	rocksdb_readoptions_destroy(ro);
-	if (!rv && err)
+	if (err && rv)
+		rocksdb_free(err);
+	else if (err)
 		rv = sto_rocks_err(err, c->errmsg, "scan request ids");
 	if (!rv)
 		c->req_prune_next = next;

@@ -2,8 +2,10 @@
  * tokens are found until they expire, a user's oldest token ends at the
  * cap, a full table refuses, and after 100,000 tokens issued and expired
  * a lookup of an unknown token looks at a few slots, not all 16,384 (as
- * it did before the table was rebuilt), while the live tokens of that
- * churn are all still found. Time is the test's own counter. */
+ * it did before the table was rebuilt), also when they all came within
+ * one second, while the live tokens of that churn are all still
+ * found. Time is the test's own counter; the seed is printed and taken
+ * from LORA_SEED. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +27,18 @@ static void rand_id(uint8_t *id)
 
 static const uint8_t pw[NODE_TOKENS_PW_BYTES] = {7};
 
+static void seed(void)
+{
+	const char *env = getenv("LORA_SEED");
+	rng = env ? strtoull(env, NULL, 0) : 0x70c3e5;
+	if (rng == 0)
+		rng = 1;
+	printf("test_tokens: LORA_SEED=%llu\n", (unsigned long long)rng);
+}
+
 START_TEST(found_until_expired_and_capped_per_user)
 {
+	seed();
 	struct node_tokens *t;
 	ck_assert_int_eq(node_tokens_new(&t), 0);
 	uint8_t a[NODE_AUTH_TOKEN_BYTES], b[NODE_AUTH_TOKEN_BYTES];
@@ -81,6 +93,7 @@ END_TEST
 
 START_TEST(unknown_tokens_stay_cheap_after_churn)
 {
+	seed();
 	struct node_tokens *t;
 	ck_assert_int_eq(node_tokens_new(&t), 0);
 	static uint8_t kept[KEPT][NODE_AUTH_TOKEN_BYTES];
@@ -119,6 +132,34 @@ START_TEST(unknown_tokens_stay_cheap_after_churn)
 }
 END_TEST
 
+/* The same churn within one second (100 tokens a millisecond, each for a
+ * millisecond): rebuilds come from the count of slots used, not the
+ * clock. */
+START_TEST(unknown_tokens_stay_cheap_after_a_burst)
+{
+	seed();
+	struct node_tokens *t;
+	ck_assert_int_eq(node_tokens_new(&t), 0);
+	uint8_t id[NODE_AUTH_TOKEN_BYTES];
+	char user[NODE_USER_BYTES_MAX + 1];
+	uint8_t got[NODE_TOKENS_PW_BYTES];
+	for (int i = 0; i < CHURN; i++) {
+		rand_id(id);
+		uint64_t at = 1000 + (uint64_t)i / 100;
+		ck_assert_int_eq(node_tokens_put(t, id, "u", pw, at + 1, at),
+		                 0);
+	}
+	uint64_t now = 3000, p0 = node_tokens_probes(t);
+	for (int i = 0; i < UNKNOWNS; i++) {
+		rand_id(id);
+		ck_assert_int_eq(node_tokens_get(t, id, now, user, got), 0);
+	}
+	double per = (double)(node_tokens_probes(t) - p0) / UNKNOWNS;
+	ck_assert_msg(per < 32, "%.1f slots per unknown token", per);
+	node_tokens_free(t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tokens");
@@ -127,6 +168,7 @@ int main(void)
 	tcase_add_test(tc, found_until_expired_and_capped_per_user);
 	tcase_add_test(tc, full_table_refuses);
 	tcase_add_test(tc, unknown_tokens_stay_cheap_after_churn);
+	tcase_add_test(tc, unknown_tokens_stay_cheap_after_a_burst);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

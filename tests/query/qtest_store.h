@@ -98,8 +98,9 @@ static inline void qtest_run(const char *q, const Lora__ValueMap *params,
 		}
 		const Lora__MutationBatch *batch = qry_cursor_batch(cur);
 		if (batch && !r->code && !pending) {
-			char em[LORA_ERRMSG_BYTES];
-			r->code = sto_apply(st, ++applied, batch, em);
+			r->code =
+			    sto_apply(st, ++applied, batch, r->err.message);
+			r->err.code = r->code;
 		}
 		qry_cursor_free(cur);
 	}
