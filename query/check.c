@@ -902,10 +902,52 @@ static int same_text(struct expr *e, struct proj_item *it)
 	return e->text && it->e->text && strcmp(e->text, it->e->text) == 0;
 }
 
+/* `RETURN *, count(x)` / `WITH *, ...` with an aggregate: each variable
+ * `*` brings groups the rows, as if named before the items (openCypher);
+ * they become those items, and the projection no longer has a star. */
+static void star_to_keys(struct qctx *c, struct proj *pr, struct scope *s)
+{
+	int aggs = 0;
+	for (size_t i = 0; i < pr->nitems; i++)
+		aggs |= has_agg(pr->items[i].e);
+	if (!aggs)
+		return;
+	size_t nvars = 0;
+	for (size_t i = 0; i < s->n; i++)
+		nvars += s->names[i][0] != '\0';
+	struct proj_item *n =
+	    ar_alloc(c, sizeof(struct proj_item) * (nvars + pr->nitems + 1));
+	size_t k = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->names[i][0])
+			continue;
+		size_t j = 0;
+		while (j < k && strcmp(n[j].name, s->names[i]) != 0)
+			j++;
+		if (j < k)
+			continue; /* a name bound twice in scope: once */
+		struct expr *e = ar_alloc(c, sizeof(*e));
+		e->kind = E_VAR;
+		e->slot = -1;
+		e->fn = -1;
+		e->name = s->names[i];
+		e->text = s->names[i];
+		n[k].e = e;
+		n[k].name = s->names[i];
+		k++;
+	}
+	memcpy(n + k, pr->items, sizeof(struct proj_item) * pr->nitems);
+	pr->items = n;
+	pr->nitems += k;
+	pr->star = 0;
+}
+
 static struct scope *check_proj(struct qctx *c, struct proj *pr,
                                 struct scope *s, int is_with)
 {
 	struct scope *out = sc_new(c, NULL);
+	if (pr->star && s->n)
+		star_to_keys(c, pr, s);
 	if (pr->star) {
 		if (s->n == 0 && !is_with && pr->nitems == 0)
 			qerr(c, LORA_ESEMANTIC,

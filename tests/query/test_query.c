@@ -2776,6 +2776,28 @@ START_TEST(test_grouped_count_scan)
 }
 END_TEST
 
+/* `*` with an aggregate groups by every variable it brings (openCypher):
+ * one row per distinct binding, the variables before the items. */
+START_TEST(test_star_with_aggregate_groups)
+{
+	ok("CREATE (:S {i: 1}), (:S {i: 2}), (:S {i: 2})");
+	expect("MATCH (n:S) WITH n.i AS i RETURN *, count(*) AS c ORDER BY i",
+	       "i|c\n1|1\n2|2\n");
+	expect("MATCH (n:S) WITH n.i AS i, 10 AS t WITH *, sum(i) AS s "
+	       "RETURN i, t, s ORDER BY i",
+	       "i|t|s\n1|10|1\n2|10|4\n");
+	expect("MATCH (n:S) RETURN *, count(n) AS c ORDER BY n.i",
+	       "n|c\n(:S {i: 1})|1\n(:S {i: 2})|1\n(:S {i: 2})|1\n");
+	/* without an aggregate, `*` is as it was */
+	expect("MATCH (n:S) WITH n.i AS i RETURN *, i + 1 AS j ORDER BY i",
+	       "i|j\n1|2\n2|3\n2|3\n");
+	/* a variable named both by `*` and an item: a column twice */
+	struct result r;
+	run("MATCH (n:S) RETURN *, count(n) AS n", &r);
+	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
+}
+END_TEST
+
 /* Vector properties are read on demand: whatever reads a node's whole
  * property map, or names a vector key, still sees them. */
 START_TEST(test_vector_props_on_demand)
@@ -3414,6 +3436,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_label_scans_and_vectors);
 	tcase_add_test(t, test_scans_from_copies);
 	tcase_add_test(t, test_grouped_count_scan);
+	tcase_add_test(t, test_star_with_aggregate_groups);
 	tcase_add_test(t, test_vector_props_on_demand);
 	tcase_add_test(t, test_table_procedure);
 	tcase_add_test(t, test_row_dependent_seeks);
