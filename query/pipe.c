@@ -458,17 +458,6 @@ static struct group *find_group(struct qctx *c, struct op *o, struct val *row,
 	return g;
 }
 
-/*
- * `MATCH (v:Label) RETURN v.key, count(*)` (one fresh node with one label
- * and nothing else, first clause of a read, only count(*) aggregates, one
- * grouping key v.key): storage groups the nodes by the key's stored bytes
- * in one walk (sto_view_group_by_prop) and each of its groups goes
- * through find_group once, with its first node as the group's row,
- * instead of one row per node. The result is the row-by-row one, groups
- * in the same order. The statement must have touched no node (its graph
- * cache is empty). The node this returns binds the slot, or -1 when the
- * shape does not fit.
- */
 /* The statement has read and written nothing of the stored graph yet (its
  * graph cache is empty), runs neither eagerly, inside IN TRANSACTIONS nor
  * profiled, and the projection o reads a MATCH that starts its part from
@@ -482,6 +471,17 @@ static int stored_graph_untouched(struct qctx *c, struct op *o)
 	       m->in->src->n == 1;
 }
 
+/*
+ * `MATCH (v:Label) RETURN v.key, count(*)` (one fresh node with one label
+ * and nothing else, first clause of a read, only count(*) aggregates, one
+ * grouping key v.key): storage groups the nodes by the key's stored bytes
+ * in one walk (sto_view_group_by_prop) and each of its groups goes
+ * through find_group once, with its first node as the group's row,
+ * instead of one row per node. The result is the row-by-row one, groups
+ * in the same order. The statement must have touched no node (its graph
+ * cache is empty). The node this returns binds the slot, or -1 when the
+ * shape does not fit.
+ */
 static int group_scan_slot(struct qctx *c, struct op *o, const char **label,
                            const char **key)
 {
