@@ -646,10 +646,9 @@ int node_auth_token_check(struct lnode *n, const char *hex, int nowait,
 	if (hex_decode(hex, t, sizeof t) != 0)
 		return LORA_EUNAUTHORIZED;
 	uint64_t now = lora_now_ms();
-	int found = 0;
 	uint8_t pw[AUTH_DIGEST_BYTES], zero[AUTH_DIGEST_BYTES] = {0};
 	pthread_mutex_lock(&a->mu);
-	found = node_tokens_get(a->tokens, t, now, out->user, pw);
+	int found = node_tokens_get(a->tokens, t, now, out->user, pw);
 	pthread_mutex_unlock(&a->mu);
 	if (!found)
 		return LORA_EUNAUTHORIZED;

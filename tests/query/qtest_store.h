@@ -107,4 +107,33 @@ static inline void qtest_run(const char *q, const Lora__ValueMap *params,
 	sto_view_close(v);
 }
 
+/* A write proposed but not applied, to run statements over as a pending
+ * batch: qtest_pending_open runs q over the store and keeps its batch in
+ * p->batch (q must write); qtest_pending_close frees it. */
+struct qtest_pending {
+	struct sto_view *v;
+	struct qry_cursor *cur;
+	const Lora__MutationBatch *batch;
+};
+
+static inline void qtest_pending_open(const char *q, struct qtest_pending *p)
+{
+	ck_assert_int_eq(sto_view_open(st, &p->v), 0);
+	struct qry_request req = {0};
+	req.query = q;
+	req.view = p->v;
+	qry_limits_init(&req.limits);
+	struct qry_error err;
+	p->cur = NULL;
+	ck_assert_int_eq(qry_open(&req, &p->cur, &err), 0);
+	p->batch = qry_cursor_batch(p->cur);
+	ck_assert_ptr_nonnull(p->batch);
+}
+
+static inline void qtest_pending_close(struct qtest_pending *p)
+{
+	qry_cursor_free(p->cur);
+	sto_view_close(p->v);
+}
+
 #endif /* LORA_QTEST_STORE_H */

@@ -283,23 +283,13 @@ START_TEST(test_own_writes)
 	const char *want[] = {"4\n", "0\n"};
 	const char *stored[] = {"3\n", "1\n"};
 	for (int k = 0; k < 2; k++) {
-		struct sto_view *v;
-		ck_assert_int_eq(sto_view_open(st, &v), 0);
-		struct qry_request req = {0};
-		req.query = writes[k];
-		req.view = v;
-		qry_limits_init(&req.limits);
-		struct qry_cursor *cur = NULL;
-		struct qry_error err;
-		ck_assert_int_eq(qry_open(&req, &cur, &err), 0);
-		const Lora__MutationBatch *b = qry_cursor_batch(cur);
-		ck_assert_ptr_nonnull(b);
+		struct qtest_pending pb;
+		qtest_pending_open(writes[k], &pb);
 		uint64_t n0 = cnt_answers_total();
-		run_q(reads[k], QRY_RUN, b, &r);
+		run_q(reads[k], QRY_RUN, pb.batch, &r);
 		ck_assert_str_eq(r.text, want[k]);
 		ck_assert_uint_eq(cnt_answers_total(), n0);
-		qry_cursor_free(cur);
-		sto_view_close(v);
+		qtest_pending_close(&pb);
 		ck_assert_str_eq(counted(reads[k], &r), stored[k]);
 	}
 }

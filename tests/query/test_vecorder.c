@@ -294,26 +294,17 @@ START_TEST(test_fallback)
 	 * the top-k is planned, and the batch's SET of node 100 (touched,
 	 * its stored vector stale) is what vto_pick's touched-nodes check
 	 * sees; without that check the answer is "1\n100\n" */
-	struct sto_view *v;
-	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	struct qry_request req = {0};
-	req.query = "MATCH (p:V {i: 100}) SET p.v = vector([1, 0, 0, 0, 0, "
-	            "0], 6, FLOAT32) CREATE (:V {i: 200, v: vector([0, 2, 0, "
-	            "0, 0, 0], 6, FLOAT32)})";
-	req.view = v;
-	qry_limits_init(&req.limits);
-	struct qry_cursor *cur = NULL;
-	struct qry_error err;
-	ck_assert_int_eq(qry_open(&req, &cur, &err), 0);
-	const Lora__MutationBatch *b = qry_cursor_batch(cur);
-	ck_assert_ptr_nonnull(b);
+	struct qtest_pending pb;
+	qtest_pending_open("MATCH (p:V {i: 100}) SET p.v = vector([1, 0, 0, 0, "
+	                   "0, 0], 6, FLOAT32) CREATE (:V {i: 200, v: "
+	                   "vector([0, 2, 0, 0, 0, 0], 6, FLOAT32)})",
+	                   &pb);
 	n0 = vto_answers_total();
-	run_q(top, qv, QRY_RUN, b, &r);
+	run_q(top, qv, QRY_RUN, pb.batch, &r);
 	ck_assert_msg(r.code == 0, "%s", r.err.message);
 	ck_assert_str_eq(r.text, "200\n1\n");
 	ck_assert_uint_eq(vto_answers_total(), n0);
-	qry_cursor_free(cur);
-	sto_view_close(v);
+	qtest_pending_close(&pb);
 	/* without the batch: the stored state, rewritten */
 	run_q(top, qv, QRY_RUN, NULL, &r);
 	ck_assert_str_eq(r.text, "100\n1\n");
