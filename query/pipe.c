@@ -129,9 +129,15 @@ static struct val *pull(struct qctx *c, struct op *o)
 static void op_release(struct qctx *c, struct op *o)
 {
 	for (; o; o = o->in) {
+		/* MATCH's arenas hold scratch only, even in a write statement
+		 * (match_next) */
+		int keep_all = c->keep_all;
+		if (o->kind == OP_MATCH)
+			c->keep_all = 0;
 		ar_release(c, &o->out);
 		ar_release(c, &o->held);
 		ar_release(c, &o->tmp);
+		c->keep_all = keep_all;
 		if (o->seen.cap)
 			hm_drop(c, &o->seen);
 		load_close(c, o->csv);
@@ -158,9 +164,15 @@ static struct val *from_buf(struct op *o)
 	return o->bi < o->buf.n ? o->buf.r[o->bi++] : NULL;
 }
 
-static void buf_clear(struct op *o)
+/* Empties o->buf. Its array goes with the arena it came from, unless
+ * nothing is reset (c->keep_all): then the next rows reuse it, which
+ * spares a write statement an array per input row. */
+static void buf_clear(struct qctx *c, struct op *o)
 {
-	memset(&o->buf, 0, sizeof o->buf);
+	if (c->keep_all)
+		o->buf.n = 0;
+	else
+		memset(&o->buf, 0, sizeof o->buf);
 	o->bi = 0;
 }
 
@@ -207,17 +219,48 @@ static struct val *optional_nulls(struct qctx *c, struct clause *cl,
 	return o;
 }
 
+/* Whether a and b are the same value: the same bits (a value of a row
+ * that is not a scalar points into an arena). */
+static int same_bits(const struct val *a, const struct val *b)
+{
+	return a->t == b->t && memcmp(&a->u, &b->u, sizeof a->u) == 0;
+}
+
+/* A row MATCH hands out in a write statement, in the arena `keep` (the
+ * statement's or the chunk's): the input row's values are there already;
+ * what the match bound (a path, a variable-length list) is copied. */
+static struct val *match_keep(struct qctx *c, struct op *o, struct val *r,
+                              struct arena *keep)
+{
+	struct arena *was = c->cur;
+	c->cur = keep;
+	struct val *k = row_copy(c, r);
+	for (int i = 0; i < c->nslots; i++)
+		if (!o->row || !same_bits(&r[i], &o->row[i]))
+			k[i] = v_copy(c, r[i]);
+	c->cur = was;
+	return k;
+}
+
 static struct val *match_next(struct qctx *c, struct op *o)
 {
 	struct arena *was = c->cur;
 	struct val *r;
+	/* A write statement never resets an arena (c->keep_all): what MATCH
+	 * derives per input row and per step (candidates, seeks, partial
+	 * rows: 1-2 KB per row of an UNWIND ... MATCH ... CREATE) would stay
+	 * for the whole statement. So MATCH resets its own arenas as in a
+	 * read, and a row it hands out is kept by match_keep. Its input is
+	 * pulled with keep_all as it was: the operators below keep theirs. */
+	int scratch = c->keep_all;
+	c->keep_all = 0;
 	for (;;) {
 		if ((r = from_buf(o)) != NULL)
 			break;
 		if (o->mc) {
 			ar_reset(c, &o->tmp);
 			ar_use(c, &o->tmp);
-			buf_clear(o);
+			buf_clear(c, o);
 			if (match_step(c, o->mc, &o->buf)) {
 				o->matched |= o->buf.n > 0;
 				continue;
@@ -228,17 +271,26 @@ static struct val *match_next(struct qctx *c, struct op *o)
 				break;
 			}
 		}
-		struct val *in = take_input(c, o);
+		c->keep_all = scratch;
+		c->cur = was;
+		struct val *in = pull(c, o->in);
+		c->keep_all = 0;
 		if (!in)
 			break;
+		ar_reset(c, &o->held);
+		ar_use(c, &o->held);
+		o->row = in;
 		o->matched = 0;
-		buf_clear(o);
+		buf_clear(c, o);
 		if (o->vt && vto_pick(c, o->vt, in, &o->tmp, &o->buf))
 			continue;
 		o->mc =
 		    match_open(c, o->cl->pat, o->cl->where, row_copy(c, in));
 	}
 	c->cur = was;
+	c->keep_all = scratch;
+	if (r && scratch)
+		r = match_keep(c, o, r, was);
 	return r;
 }
 
@@ -948,8 +1000,9 @@ static void exec_callsub(struct qctx *c, struct clause *cl, struct val *in,
 static void run_clause(struct qctx *c, struct clause *cl, struct val *in,
                        struct rows *out)
 {
-	struct rows one = {0};
-	rows_push(c, &one, in);
+	/* the runners only read `one`: no array of its own per row */
+	struct val *only[1] = {in};
+	struct rows one = {.r = only, .n = 1, .cap = 1};
 	switch (cl->kind) {
 	case C_CREATE:
 		exec_create(c, cl, &one, out);
@@ -994,7 +1047,7 @@ static struct val *perrow_next(struct qctx *c, struct op *o)
 		struct val *in = take_input(c, o);
 		if (!in)
 			break;
-		buf_clear(o);
+		buf_clear(c, o);
 		run_clause(c, o->cl, in, &o->buf);
 	}
 	c->cur = was;
@@ -1415,7 +1468,7 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 	}
 	while ((r = from_buf(o)) == NULL && !o->filled) {
 		ar_reset(c, &o->held);
-		buf_clear(o);
+		buf_clear(c, o);
 		struct rows in = {0};
 		struct val *x;
 		while (in.n < o->limit && (x = pull(c, o->in)) != NULL) {
@@ -1550,9 +1603,11 @@ void exec_query(struct qctx *c, struct query *q, struct rows *in,
 	 * its way out (the cursor only knows the top-level pipeline) */
 	jmp_buf outer;
 	memcpy(outer, c->jb, sizeof outer);
+	int keep_all = c->keep_all;
 	int code = setjmp(c->jb);
 	if (code) {
 		memcpy(c->jb, outer, sizeof outer);
+		c->keep_all = keep_all; /* match_next may have left it off */
 		op_release(c, root);
 		longjmp(c->jb, code);
 	}

@@ -13,6 +13,19 @@ struct arena_chunk {
 	_Alignas(16) char data[];
 };
 
+/* Under AddressSanitizer a reset arena's spare chunk is poisoned until it
+ * is handed out again, so a row that still points into memory its
+ * operator has reset is reported at once rather than read as whatever
+ * the next row wrote there. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define AR_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define AR_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define AR_POISON(p, n)   ((void)(p), (void)(n))
+#define AR_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 /* ---- memory accounting ---------------------------------------------------
  * Every byte a statement holds (arena chunks, hash tables) is charged to
  * its own limit and to the process-wide budget, and given back when freed
@@ -87,6 +100,7 @@ void *ar_alloc_nz(struct qctx *c, size_t n)
 	}
 	void *p = h->data + h->used;
 	h->used += n;
+	AR_UNPOISON(p, n);
 	return p;
 }
 
@@ -110,6 +124,7 @@ void ar_reset(struct qctx *c, struct arena *a)
 		struct arena_chunk *n = h->next;
 		if (!a->spare && h->cap == QRY_ARENA_CHUNK_BYTES) {
 			a->spare = h;
+			AR_POISON(h->data, h->cap);
 		} else {
 			a->bytes -= sizeof(*h) + h->cap;
 			mem_uncharge(c, sizeof(*h) + h->cap);
@@ -126,6 +141,7 @@ void ar_release(struct qctx *c, struct arena *a)
 	ar_reset(c, a);
 	if (a->spare) {
 		mem_uncharge(c, sizeof(*a->spare) + a->spare->cap);
+		AR_UNPOISON(a->spare->data, a->spare->cap);
 		lora_free(a->spare);
 		a->spare = NULL;
 	}
@@ -142,6 +158,8 @@ void arena_free(struct arena *a)
 		lora_free(h);
 		h = n;
 	}
+	if (a->spare)
+		AR_UNPOISON(a->spare->data, a->spare->cap);
 	lora_free(a->spare);
 	a->spare = NULL;
 	a->head = NULL;

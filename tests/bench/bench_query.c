@@ -14,7 +14,8 @@
  * dir and reuses it when run again with the same people count (the random
  * state after the load is kept with it, so the queries are the same);
  * BENCH_QUERY_ONLY=text runs only the lines whose name contains text;
- * BENCH_QUERY_REPS=n multiplies the repetitions. */
+ * BENCH_QUERY_REPS=n multiplies the repetitions; BENCH_UNWIND_ROWS=n runs
+ * only the UNWIND statement of n rows (1000, 10000 or 100000). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -589,8 +590,10 @@ static int bench(int n, const char *dir, int owned)
 		return 0;
 	}
 	run_unwind(1000, n, &(uint64_t){0}, &(uint64_t){0}); /* warm up */
+	const char *only_rows = getenv("BENCH_UNWIND_ROWS");
 	for (int rows = 1000; rows <= 100000; rows *= 10)
-		measure_unwind(rows, n, rows < 100000 ? 5 : 3);
+		if (!only_rows || atoi(only_rows) == rows)
+			measure_unwind(rows, n, rows < 100000 ? 5 : 3);
 	sto_close(st);
 	if (!owned)
 		return 0;
