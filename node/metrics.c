@@ -160,10 +160,14 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 		    "# TYPE lora_proxy_batched_writes_total counter\n"
 		    "lora_proxy_batched_writes_total %llu\n"
 		    "# TYPE lora_proxy_batches_refused_total counter\n"
-		    "lora_proxy_batches_refused_total %llu\n",
+		    "lora_proxy_batches_refused_total %llu\n"
+		    "# TYPE lora_proxy_batching_off gauge\n"
+		    "lora_proxy_batching_off{until=\"wait\"} %d\n"
+		    "lora_proxy_batching_off{until=\"leader_change\"} %d\n",
 		    (unsigned long long)ps.sent, (unsigned long long)ps.batches,
 		    (unsigned long long)ps.batched,
-		    (unsigned long long)ps.batch_refused);
+		    (unsigned long long)ps.batch_refused, ps.batching_off == 1,
+		    ps.batching_off == 2);
 	}
 	uint64_t vg, ve;
 	qry_vector_search_counts(&vg, &ve);

@@ -109,6 +109,9 @@ struct node_proxy {
 
 	atomic_uint_fast64_t dials, reused, sent, wakeups, kicks;
 	atomic_uint_fast64_t batches, batched, batch_refused;
+	/* nobatch_leader and nobatch_until_ms as the I/O thread last set
+	 * them (until UINT64_MAX: for good), for node_proxy_stats */
+	atomic_uint_fast64_t off_leader, off_until_ms;
 };
 
 int node_proxy_verdict(uint64_t leader, uint64_t to, int resend,
@@ -1146,18 +1149,21 @@ static void batches_refused(struct node_proxy *p, uint64_t leader,
 	if (!transient) {
 		p->nobatch_leader = leader;
 		p->nobatch_until_ms = 0;
-		return;
+	} else if (!batches_off(p, leader)) {
+		if (leader != p->nobatch_leader)
+			p->nobatch_backoff_ms =
+			    0; /* a new leader starts afresh */
+		p->nobatch_leader = leader;
+		uint64_t w = p->nobatch_backoff_ms ? 2 * p->nobatch_backoff_ms
+		                                   : p->cfg.retry_ms;
+		p->nobatch_backoff_ms = w < NODE_PROXY_NOBATCH_MAX_MS
+		                            ? w
+		                            : NODE_PROXY_NOBATCH_MAX_MS;
+		p->nobatch_until_ms = lora_now_ms() + p->nobatch_backoff_ms;
 	}
-	if (batches_off(p, leader))
-		return;
-	if (leader != p->nobatch_leader)
-		p->nobatch_backoff_ms = 0; /* a new leader starts afresh */
-	p->nobatch_leader = leader;
-	uint64_t w =
-	    p->nobatch_backoff_ms ? 2 * p->nobatch_backoff_ms : p->cfg.retry_ms;
-	p->nobatch_backoff_ms =
-	    w < NODE_PROXY_NOBATCH_MAX_MS ? w : NODE_PROXY_NOBATCH_MAX_MS;
-	p->nobatch_until_ms = lora_now_ms() + p->nobatch_backoff_ms;
+	atomic_store(&p->off_until_ms,
+	             p->nobatch_until_ms ? p->nobatch_until_ms : UINT64_MAX);
+	atomic_store(&p->off_leader, p->nobatch_leader);
 }
 
 /* A batch's answer r on uc: each write's own answer relayed (or held,
@@ -1663,6 +1669,13 @@ void node_proxy_stats(struct node_proxy *p, struct node_proxy_stats *s)
 	s->batches = atomic_load(&p->batches);
 	s->batched = atomic_load(&p->batched);
 	s->batch_refused = atomic_load(&p->batch_refused);
+	uint64_t off = atomic_load(&p->off_leader),
+	         until = atomic_load(&p->off_until_ms);
+	s->batching_off = 0;
+	if (off && off == p->ops.leader(p->ops.arg, NULL, 0))
+		s->batching_off = until == UINT64_MAX     ? 2
+		                  : lora_now_ms() < until ? 1
+		                                          : 0;
 	pthread_mutex_lock(&p->pool_mu);
 	s->pooled = p->n_pool;
 	pthread_mutex_unlock(&p->pool_mu);

@@ -180,7 +180,10 @@ struct node_proxy_stats {
 	uint64_t batches;       /* batches sent (batch.h) */
 	uint64_t batched;       /* writes in them */
 	uint64_t batch_refused; /* batches a leader refused whole */
-	int pooled;             /* idle connections in the pool now */
+	/* writes to the current leader go alone: 0 no; 1 for a wait after a
+	 * transient refusal; 2 until the leader changes (a lasting one) */
+	int batching_off;
+	int pooled; /* idle connections in the pool now */
 };
 void node_proxy_stats(struct node_proxy *p, struct node_proxy_stats *s);
 

@@ -1098,6 +1098,7 @@ START_TEST(batch_refused_whole_sends_each_write_alone)
 	struct node_proxy_stats st = stats();
 	ck_assert_uint_eq(st.batches, 1);
 	ck_assert_uint_eq(st.batch_refused, 1);
+	ck_assert_int_eq(st.batching_off, 2); /* until the leader changes */
 	/* that leader gets no batch again: three more at once go alone */
 	struct client d[3];
 	for (int i = 0; i < 3; i++) {
@@ -1145,6 +1146,7 @@ START_TEST(batch_refused_for_now_keeps_batching)
 	 * leader takes batches again: three started behind a held write go
 	 * as one */
 	usleep(50 * 1000);
+	ck_assert_int_eq(stats().batching_off, 0);
 	pthread_mutex_lock(&g.mu);
 	g.refuse_batch = 0;
 	g.gate = 0;
