@@ -1150,9 +1150,8 @@ static void batches_refused(struct node_proxy *p, uint64_t leader,
 		p->nobatch_leader = leader;
 		p->nobatch_until_ms = 0;
 	} else if (!batches_off(p, leader)) {
-		if (leader != p->nobatch_leader)
-			p->nobatch_backoff_ms =
-			    0; /* a new leader starts afresh */
+		if (leader != p->nobatch_leader) /* a new one starts afresh */
+			p->nobatch_backoff_ms = 0;
 		p->nobatch_leader = leader;
 		uint64_t w = p->nobatch_backoff_ms ? 2 * p->nobatch_backoff_ms
 		                                   : p->cfg.retry_ms;
