@@ -39,20 +39,65 @@ static void teardown(void)
 }
 
 /* What qtest_run gives: the code and error, the rows rendered (columns
- * joined by '|', a line per row) and the plan rendered, when there is one. */
+ * joined by '|', a line per row, after a line of column names with
+ * opts.header) and the plan rendered, when there is one, and how many
+ * mutations the statement's batch held. */
 struct qtest_result {
 	int code;
 	struct qry_error err;
 	char text[16384];
 	char plan[4096];
+	size_t nmut;
 };
 
-/* Runs q (params may be NULL) in mode over the store, and over the pending
- * batch when not NULL; renders its rows and plan into r; applies what q
+/* How qtest_run_opts runs a statement; all optional. */
+struct qtest_opts {
+	const struct qry_limits *lim;       /* NULL: the defaults */
+	const Lora__MutationBatch *pending; /* run over this batch */
+	int header;                         /* a line of column names */
+};
+
+static inline void qtest_render(struct qry_cursor *cur, int header,
+                                struct qtest_result *r)
+{
+	struct lora_buf b = {0};
+	const char *const *names;
+	size_t n = qry_cursor_columns(cur, &names);
+	for (size_t i = 0; header && i < n; i++)
+		lora_buf_printf(&b, "%s%s", i ? "|" : "", names[i]);
+	if (header)
+		lora_buf_putc(&b, '\n');
+	for (;;) {
+		const Lora__Value *const *row;
+		int done;
+		r->code = qry_cursor_next(cur, &row, &done, &r->err);
+		if (r->code || done)
+			break;
+		n = qry_cursor_columns(cur, &names);
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				lora_buf_putc(&b, '|');
+			ck_assert_int_eq(qry_value_format(row[i], &b), 0);
+		}
+		lora_buf_putc(&b, '\n');
+	}
+	snprintf(r->text, sizeof r->text, "%s", b.data ? b.data : "");
+	lora_buf_free(&b);
+	const Lora__Value *plan = qry_cursor_plan(cur);
+	if (plan) {
+		struct lora_buf pb = {0};
+		qry_value_format(plan, &pb);
+		snprintf(r->plan, sizeof r->plan, "%s", pb.data);
+		lora_buf_free(&pb);
+	}
+}
+
+/* Runs q (params may be NULL) in mode over the store, and over
+ * o->pending when set; renders its rows and plan into r; applies what q
  * wrote as the next entry (never with a pending batch). */
-static inline void qtest_run(const char *q, const Lora__ValueMap *params,
-                             int mode, const Lora__MutationBatch *pending,
-                             struct qtest_result *r)
+static inline void qtest_run_opts(const char *q, const Lora__ValueMap *params,
+                                  int mode, const struct qtest_opts *o,
+                                  struct qtest_result *r)
 {
 	memset(r, 0, sizeof *r);
 	struct sto_view *v;
@@ -62,42 +107,21 @@ static inline void qtest_run(const char *q, const Lora__ValueMap *params,
 	req.params = params;
 	req.view = v;
 	req.mode = mode;
-	if (pending) {
-		req.pending = &pending;
+	if (o->pending) {
+		req.pending = &o->pending;
 		req.n_pending = 1;
 	}
-	qry_limits_init(&req.limits);
+	if (o->lim)
+		req.limits = *o->lim;
+	else
+		qry_limits_init(&req.limits);
 	struct qry_cursor *cur = NULL;
 	r->code = qry_open(&req, &cur, &r->err);
 	if (!r->code) {
-		struct lora_buf b = {0};
-		for (;;) {
-			const Lora__Value *const *row;
-			int done;
-			r->code = qry_cursor_next(cur, &row, &done, &r->err);
-			if (r->code || done)
-				break;
-			const char *const *names;
-			size_t n = qry_cursor_columns(cur, &names);
-			for (size_t i = 0; i < n; i++) {
-				if (i)
-					lora_buf_putc(&b, '|');
-				ck_assert_int_eq(qry_value_format(row[i], &b),
-				                 0);
-			}
-			lora_buf_putc(&b, '\n');
-		}
-		snprintf(r->text, sizeof r->text, "%s", b.data ? b.data : "");
-		lora_buf_free(&b);
-		const Lora__Value *plan = qry_cursor_plan(cur);
-		if (plan) {
-			struct lora_buf pb = {0};
-			qry_value_format(plan, &pb);
-			snprintf(r->plan, sizeof r->plan, "%s", pb.data);
-			lora_buf_free(&pb);
-		}
+		qtest_render(cur, o->header, r);
 		const Lora__MutationBatch *batch = qry_cursor_batch(cur);
-		if (batch && !r->code && !pending) {
+		if (batch && !r->code && !o->pending) {
+			r->nmut = batch->n_mutations;
 			r->code =
 			    sto_apply(st, ++applied, batch, r->err.message);
 			r->err.code = r->code;
@@ -105,6 +129,15 @@ static inline void qtest_run(const char *q, const Lora__ValueMap *params,
 		qry_cursor_free(cur);
 	}
 	sto_view_close(v);
+}
+
+/* qtest_run_opts without a header line or limits */
+static inline void qtest_run(const char *q, const Lora__ValueMap *params,
+                             int mode, const Lora__MutationBatch *pending,
+                             struct qtest_result *r)
+{
+	struct qtest_opts o = {.pending = pending};
+	qtest_run_opts(q, params, mode, &o, r);
 }
 
 /* A write proposed but not applied, to run statements over as a pending

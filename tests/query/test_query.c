@@ -14,86 +14,24 @@
 #include "qint.h" /* g_ops_total */
 #include "qtest_store.h"
 
-struct result {
-	int code;
-	struct qry_error err;
-	char text[8192]; /* "col|col\nrow|row\n..." */
-	size_t nmut;
-	char plan[2048];
-};
-
 /* Runs q (params may be NULL) with the given limits (NULL: defaults),
- * applies its batch, and renders the rows. */
+ * applies its batch, and renders the rows after a line of column names. */
 static void run_full(const char *q, const Lora__ValueMap *params,
-                     const struct qry_limits *lim, int mode, struct result *r)
+                     const struct qry_limits *lim, int mode,
+                     struct qtest_result *r)
 {
-	memset(r, 0, sizeof *r);
-	struct sto_view *v;
-	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	struct qry_request req = {0};
-	req.query = q;
-	req.params = params;
-	req.view = v;
-	req.mode = mode;
-	if (lim)
-		req.limits = *lim;
-	else
-		qry_limits_init(&req.limits);
-	struct qry_cursor *cur = NULL;
-	r->code = qry_open(&req, &cur, &r->err);
-	if (r->code) {
-		sto_view_close(v);
-		return;
-	}
-	struct lora_buf b = {0};
-	const char *const *names;
-	size_t n = qry_cursor_columns(cur, &names);
-	for (size_t i = 0; i < n; i++)
-		lora_buf_printf(&b, "%s%s", i ? "|" : "", names[i]);
-	lora_buf_putc(&b, '\n');
-	for (;;) {
-		const Lora__Value *const *row;
-		int done;
-		r->code = qry_cursor_next(cur, &row, &done, &r->err);
-		if (r->code || done)
-			break;
-		for (size_t i = 0; i < n; i++) {
-			if (i)
-				lora_buf_putc(&b, '|');
-			ck_assert_int_eq(qry_value_format(row[i], &b), 0);
-		}
-		lora_buf_putc(&b, '\n');
-	}
-	snprintf(r->text, sizeof r->text, "%s", b.data);
-	lora_buf_free(&b);
-	const Lora__Value *plan = qry_cursor_plan(cur);
-	if (plan) {
-		struct lora_buf pb = {0};
-		qry_value_format(plan, &pb);
-		snprintf(r->plan, sizeof r->plan, "%s", pb.data);
-		lora_buf_free(&pb);
-	}
-	const Lora__MutationBatch *batch = qry_cursor_batch(cur);
-	if (batch && !r->code) {
-		char em[LORA_ERRMSG_BYTES];
-		r->nmut = batch->n_mutations;
-		r->code = sto_apply(st, ++applied, batch, em);
-		if (r->code)
-			snprintf(r->err.message, sizeof r->err.message, "%s",
-			         em);
-	}
-	qry_cursor_free(cur);
-	sto_view_close(v);
+	struct qtest_opts o = {.lim = lim, .header = 1};
+	qtest_run_opts(q, params, mode, &o, r);
 }
 
-static void run(const char *q, struct result *r)
+static void run(const char *q, struct qtest_result *r)
 {
 	run_full(q, NULL, NULL, QRY_RUN, r);
 }
 
 static void ok(const char *q)
 {
-	struct result r;
+	struct qtest_result r;
 	run(q, &r);
 	ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
 }
@@ -323,7 +261,7 @@ static const struct rcase expr_cases[] = {
 START_TEST(test_expressions)
 {
 	const struct rcase *k = &expr_cases[_i];
-	struct result r;
+	struct qtest_result r;
 	run(k->query, &r);
 	ck_assert_msg(r.code == 0, "%s: %s", k->name, r.err.message);
 	ck_assert_msg(strcmp(r.text, k->expect) == 0, "%s:\n got: %s\nwant: %s",
@@ -409,7 +347,7 @@ static void setup_social(void)
 START_TEST(test_graph_reads)
 {
 	const struct rcase *k = &graph_cases[_i];
-	struct result r;
+	struct qtest_result r;
 	run(k->query, &r);
 	ck_assert_msg(r.code == 0, "%s: %s", k->name, r.err.message);
 	ck_assert_msg(strcmp(r.text, k->expect) == 0, "%s:\n got: %s\nwant: %s",
@@ -542,7 +480,7 @@ static const struct ecase error_cases[] = {
 START_TEST(test_errors)
 {
 	const struct ecase *k = &error_cases[_i];
-	struct result r;
+	struct qtest_result r;
 	run(k->query, &r);
 	ck_assert_msg(r.code == k->code, "%s: code %s (%s), want %s", k->name,
 	              lora_err_code(r.code), r.err.message,
@@ -591,7 +529,7 @@ START_TEST(test_many_time_zones)
 			    "RETURN datetime({year: 2020, month: 6, day: 1, "
 			    "timezone: '%s/%s'}) AS d",
 			    regions[r], cities[r][i]);
-			struct result res;
+			struct qtest_result res;
 			run(q, &res);
 			ck_assert_msg(res.code == 0, "%s: %s", q,
 			              res.err.message);
@@ -657,7 +595,7 @@ START_TEST(test_all_shortest_paths)
 	   "(a)-[:R]->(b1)-[:R]->(d), (a)-[:R]->(b2)-[:R]->(d), "
 	   "(a)-[:R]->(c)-[:S]->(d), (a)-[:R]->(e), (e)-[:R]->(e2:SP {n: "
 	   "'e2'})-[:R]->(d)");
-	struct result r;
+	struct qtest_result r;
 	run("MATCH (a:SP {n: 'a'}), (d:SP {n: 'd'}), "
 	    "p = allShortestPaths((a)-[:R*]->(d)) "
 	    "RETURN [x IN nodes(p) | x.n] AS ns ORDER BY ns",
@@ -804,14 +742,14 @@ START_TEST(test_qpp)
 	qpp_graph();
 	for (size_t i = 0; i < sizeof qpp_cases / sizeof qpp_cases[0]; i++) {
 		const struct rcase *k = &qpp_cases[i];
-		struct result r;
+		struct qtest_result r;
 		run(k->query, &r);
 		ck_assert_msg(r.code == 0, "%s: %s", k->name, r.err.message);
 		ck_assert_msg(strcmp(r.text, k->expect) == 0,
 		              "%s:\n got: %s\nwant: %s", k->name, r.text,
 		              k->expect);
 	}
-	struct result r;
+	struct qtest_result r;
 	run("MATCH (x:St) ((x)-[:R]->(y)){2} RETURN x", &r);
 	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
 	ck_assert_ptr_nonnull(strstr(r.err.message, "VariableAlreadyBound"));
@@ -858,7 +796,7 @@ START_TEST(test_qpp_deadline)
 	struct qry_limits lim;
 	qry_limits_init(&lim);
 	lim.time_ms_max = 200;
-	struct result r;
+	struct qtest_result r;
 	for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++) {
 		uint64_t t0 = lora_now_ms();
 		run_full(slow[i], NULL, &lim, QRY_RUN, &r);
@@ -893,7 +831,7 @@ END_TEST
 
 START_TEST(test_parse_excerpt)
 {
-	struct result r;
+	struct qtest_result r;
 	run("RETURN 1 +* 2", &r);
 	ck_assert_int_eq(r.code, LORA_EPARSE);
 	ck_assert_str_eq(r.err.excerpt, "RETURN 1 +* 2\n          ^");
@@ -904,7 +842,7 @@ END_TEST
 
 START_TEST(test_writes_then_reads)
 {
-	struct result r;
+	struct qtest_result r;
 	run("CREATE (a:T {v: 1}) SET a.w = a.v + 1 WITH a "
 	    "MATCH (x:T) RETURN x.v, x.w",
 	    &r);
@@ -936,7 +874,7 @@ END_TEST
 
 START_TEST(test_rollback)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE (:K {v: 1})");
 	/* fails after creating a node: no batch, nothing changes */
 	run("CREATE (:K {v: 2}) WITH 1 AS x UNWIND [0] AS z RETURN 1 / z", &r);
@@ -983,7 +921,7 @@ START_TEST(test_pending_batches)
 	qry_cursor_free(c2);
 	qry_cursor_free(c1);
 	sto_view_close(v);
-	struct result r;
+	struct qtest_result r;
 	run("MATCH (p:P) RETURN p.n ORDER BY p.n", &r);
 	ck_assert_str_eq(r.text, "p.n\n1\n2\n");
 }
@@ -1282,7 +1220,7 @@ START_TEST(test_params)
 	Lora__ValueMap m = LORA__VALUE_MAP__INIT;
 	m.n_entries = 1;
 	m.entries = &ep;
-	struct result r;
+	struct qtest_result r;
 	run_full("RETURN $x + 1 AS y", &m, NULL, QRY_RUN, &r);
 	ck_assert_int_eq(r.code, 0);
 	ck_assert_str_eq(r.text, "y\n42\n");
@@ -1293,7 +1231,7 @@ END_TEST
 
 START_TEST(test_limits)
 {
-	struct result r;
+	struct qtest_result r;
 	char deep[4096];
 	size_t k = 0;
 	k += (size_t)snprintf(deep, sizeof deep, "RETURN ");
@@ -1396,7 +1334,7 @@ END_TEST
 
 START_TEST(test_index_explain)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("UNWIND range(1, 50) AS i CREATE (:U {id: i, name: 'u' + i})");
 	run_full("EXPLAIN MATCH (u:U {id: 7}) RETURN u.name", NULL, NULL,
 	         QRY_RUN, &r);
@@ -1501,8 +1439,8 @@ START_TEST(test_point_index)
 	point_grid();
 	size_t n = sizeof point_cases / sizeof point_cases[0];
 	char q[512];
-	struct result r;
-	static struct result before[16];
+	struct qtest_result r;
+	static struct qtest_result before[16];
 	ck_assert_uint_le(n, 16);
 	for (size_t i = 0; i < n; i++) {
 		snprintf(q, sizeof q,
@@ -1514,7 +1452,7 @@ START_TEST(test_point_index)
 	}
 	ck_assert_ptr_nonnull(strstr(before[0].text, "point({x: 2.0, y: 3.0"));
 	size_t nn = sizeof point_noseek_cases / sizeof point_noseek_cases[0];
-	static struct result nbefore[16];
+	static struct qtest_result nbefore[16];
 	ck_assert_uint_le(nn, 16);
 	for (size_t i = 0; i < nn; i++) {
 		snprintf(q, sizeof q,
@@ -1665,7 +1603,7 @@ static void range_params(Lora__ValueMap *m, Lora__MapEntry *e,
  * for existing and new nodes, and seeked for an equality on any of them. */
 START_TEST(test_composite_index)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("UNWIND range(1, 40) AS i CREATE (:CP {a: i % 4, b: i, c: 'x' + "
 	   "i})");
 	ok("CREATE INDEX cp_ab FOR (n:CP) ON (n.a, n.b)");
@@ -1720,9 +1658,10 @@ START_TEST(test_index_range_seek)
 	Lora__MapEntry e[5], *ep[5];
 	Lora__Value v[5];
 	range_params(&m, e, ep, v);
-	static char before[RANGE_CASES][8192];
+	static char before[RANGE_CASES]
+	                  [sizeof(((struct qtest_result *)0)->text)];
 	char q[512];
-	struct result r;
+	struct qtest_result r;
 	for (size_t i = 0; i < RANGE_CASES; i++) {
 		snprintf(q, sizeof q,
 		         "MATCH (n:R) WHERE %s RETURN n.p ORDER BY n.id",
@@ -1753,7 +1692,7 @@ END_TEST
 
 START_TEST(test_index_range_explain)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("UNWIND range(1, 40) AS i CREATE (:U {id: i})-[:K]->(:V {id: i})");
 	ok("CREATE INDEX u_id FOR (u:U) ON (u.id)");
 	run_full("MATCH (u:U) WHERE u.id > $lo AND u.id <= 10 RETURN u.id",
@@ -1817,7 +1756,7 @@ static const struct {
 
 START_TEST(test_label_expressions)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE (a:A {n: 'a'}), (b:B {n: 'b'}), (ab:A:B {n: 'ab'}), "
 	   "(c:C {n: 'c'}), ({n: 'none'}), (a)-[:T]->(b), (c)-[:U]->(ab), "
 	   "(a)-[:V]->(c)");
@@ -1887,7 +1826,7 @@ END_TEST
 
 START_TEST(test_unique_constraint)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE CONSTRAINT email FOR (p:Acct) REQUIRE p.email IS UNIQUE");
 	ok("CREATE (:Acct {email: 'a@x'})");
 	run("CREATE (:Acct {email: 'a@x'})", &r);
@@ -1914,7 +1853,7 @@ END_TEST
  * SHOW CONSTRAINTS, gone once dropped. */
 START_TEST(test_existence_and_type_constraints)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE (:Emp {name: 'a', age: 30})");
 	ok("CREATE CONSTRAINT emp_name FOR (e:Emp) REQUIRE e.name IS NOT NULL");
 	run("CREATE (:Emp {age: 3})", &r);
@@ -1972,7 +1911,7 @@ END_TEST
  * are still refused, Cypher-equal numbers included. */
 START_TEST(test_node_key_check_cost)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE CONSTRAINT pc FOR (p:Pc) REQUIRE (p.a, p.b) IS NODE KEY");
 	ok("UNWIND range(1, 3000) AS i CREATE (:Pc {a: 1, b: i})");
 	uint64_t o0 = g_ops_total();
@@ -1997,7 +1936,7 @@ END_TEST
  * its entries serve seeks (and agree with the scan). */
 START_TEST(test_node_key_constraint)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE (:Pk {a: 1, b: 'x'}), (:Pk {a: 1, b: 'x'}), "
 	   "(:Pk {a: 1, b: 'y'})");
 	run("CREATE CONSTRAINT pk FOR (p:Pk) REQUIRE (p.a, p.b) IS NODE KEY",
@@ -2072,7 +2011,7 @@ static const char *const rel_cases[] = {
 };
 #define REL_NCASES (sizeof rel_cases / sizeof rel_cases[0])
 
-static void rel_run_all(struct result *out)
+static void rel_run_all(struct qtest_result *out)
 {
 	for (size_t i = 0; i < REL_NCASES; i++) {
 		run(rel_cases[i], &out[i]);
@@ -2081,7 +2020,7 @@ static void rel_run_all(struct result *out)
 	}
 }
 
-static void rel_same(const struct result *a, const struct result *b)
+static void rel_same(const struct qtest_result *a, const struct qtest_result *b)
 {
 	for (size_t i = 0; i < REL_NCASES; i++)
 		ck_assert_msg(!strcmp(a[i].text, b[i].text),
@@ -2091,8 +2030,8 @@ static void rel_same(const struct result *a, const struct result *b)
 
 START_TEST(test_rel_index)
 {
-	static struct result scan[REL_NCASES], seek[REL_NCASES];
-	struct result r;
+	static struct qtest_result scan[REL_NCASES], seek[REL_NCASES];
+	struct qtest_result r;
 	ok("UNWIND range(0, 59) AS i CREATE (:RA {i: i})-[:RT {w: i % 7, "
 	   "s: 'k' + toString(i % 5), o: i}]->(:RB {i: i})");
 	ok("MATCH (b:RB) WHERE b.i % 3 = 0 CREATE (:RC {i: b.i})-[:RU]->(b)");
@@ -2171,8 +2110,8 @@ static const char *const sw_cases[] = {
 START_TEST(test_text_starts_with)
 {
 	enum { NC = sizeof sw_cases / sizeof sw_cases[0] };
-	static struct result scan[NC], seek[NC];
-	struct result r;
+	static struct qtest_result scan[NC], seek[NC];
+	struct qtest_result r;
 	ok("UNWIND range(0, 1999) AS i CREATE (:Ts {i: i, "
 	   "s: toString(i * 7919 % 1000) + 'x' + toString(i % 13)})");
 	ok("CREATE (:Ts {i: 5000, s: 'x12y'}), (:Ts {i: 5001, s: 123})");
@@ -2226,7 +2165,7 @@ static const char *const text_cases[] = {
 };
 #define TEXT_NCASES (sizeof text_cases / sizeof text_cases[0])
 
-static void text_run_all(struct result *out)
+static void text_run_all(struct qtest_result *out)
 {
 	for (size_t i = 0; i < TEXT_NCASES; i++) {
 		run(text_cases[i], &out[i]);
@@ -2235,7 +2174,8 @@ static void text_run_all(struct result *out)
 	}
 }
 
-static void text_same(const struct result *a, const struct result *b)
+static void text_same(const struct qtest_result *a,
+                      const struct qtest_result *b)
 {
 	for (size_t i = 0; i < TEXT_NCASES; i++)
 		ck_assert_msg(!strcmp(a[i].text, b[i].text),
@@ -2245,8 +2185,8 @@ static void text_same(const struct result *a, const struct result *b)
 
 START_TEST(test_text_index)
 {
-	static struct result scan[TEXT_NCASES], seek[TEXT_NCASES];
-	struct result r;
+	static struct qtest_result scan[TEXT_NCASES], seek[TEXT_NCASES];
+	struct qtest_result r;
 	ok("UNWIND range(0, 299) AS i CREATE (:Tx {i: i, k: i % 2, "
 	   "s: toString(i * 7919 % 1000) + 'x' + toString(i % 13)})");
 	ok("CREATE (:Tx {i: 1000, s: 'straße'}), (:Tx {i: 1001, s: 'naïve'}), "
@@ -2309,7 +2249,7 @@ END_TEST
 
 START_TEST(test_vector_topk)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE VECTOR INDEX emb FOR (d:Doc) ON (d.v) OPTIONS "
 	   "{indexConfig: {`vector.dimensions`: 2, "
 	   "`vector.similarity_function`: 'cosine'}}");
@@ -2335,7 +2275,7 @@ END_TEST
  * every node has reads the label index and the vectors side by side. */
 static void expect(const char *q, const char *text)
 {
-	struct result r;
+	struct qtest_result r;
 	run(q, &r);
 	ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
 	ck_assert_str_eq(r.text, text);
@@ -2444,7 +2384,7 @@ START_TEST(test_scans_from_copies)
 	const char *proc = "CALL db.index.vector.queryNodes('vv', 3, $q) "
 	                   "YIELD node RETURN node.i AS i";
 	const char *want = "i\n488\n879\n1270\n";
-	struct result r;
+	struct qtest_result r;
 	for (int pass = 0; pass < 2; pass++) {
 		run_full(scan, &m, NULL, QRY_RUN, &r);
 		ck_assert_msg(r.code == 0, "%s", r.err.message);
@@ -2472,7 +2412,7 @@ END_TEST
  * count; hnsw.m, hnsw.ef_construction and ef are checked. */
 START_TEST(test_vector_hnsw)
 {
-	struct result r, x;
+	struct qtest_result r, x;
 	ok("CREATE VECTOR INDEX h FOR (d:H) ON (d.v) OPTIONS "
 	   "{indexConfig: {`vector.dimensions`: 4, "
 	   "`vector.similarity_function`: 'euclidean', `hnsw.m`: 8, "
@@ -2600,7 +2540,7 @@ static int common_lines(const char *a, const char *b)
 
 /* the top 10 of queryRelationships for query t, from the graph (exact 0)
  * or the exact scan */
-static void rel_top(int t, int exact, struct result *r)
+static void rel_top(int t, int exact, struct qtest_result *r)
 {
 	char q[512];
 	snprintf(q, sizeof q,
@@ -2616,7 +2556,7 @@ static void rel_top(int t, int exact, struct result *r)
 /* mean recall@10 of the graph against the exact scan over 20 queries */
 static double rel_recall(void)
 {
-	struct result r, x;
+	struct qtest_result r, x;
 	int hit = 0;
 	for (int t = 0; t < 20; t++) {
 		rel_top(t, 0, &r);
@@ -2634,7 +2574,7 @@ static double rel_recall(void)
  * INDEX removes it. */
 START_TEST(test_vector_rel_index)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE VECTOR INDEX rv IF NOT EXISTS FOR ()-[e:SIM]-() ON (e.v) "
 	   "OPTIONS {indexConfig: {`vector.dimensions`: 4, "
 	   "`vector.similarity_function`: 'euclidean', `hnsw.m`: 8, "
@@ -2744,7 +2684,7 @@ END_TEST
 static void same_as_rows(const char *ret)
 {
 	char fast[256], slow[256];
-	struct result a, b;
+	struct qtest_result a, b;
 	snprintf(fast, sizeof fast, "MATCH (n:G) %s", ret);
 	snprintf(slow, sizeof slow, "MATCH (n:G) WHERE true %s", ret);
 	run(fast, &a);
@@ -2792,7 +2732,7 @@ START_TEST(test_star_with_aggregate_groups)
 	expect("MATCH (n:S) WITH n.i AS i RETURN *, i + 1 AS j ORDER BY i",
 	       "i|j\n1|2\n2|3\n2|3\n");
 	/* a variable named both by `*` and an item: a column twice */
-	struct result r;
+	struct qtest_result r;
 	run("MATCH (n:S) RETURN *, count(n) AS n", &r);
 	ck_assert_int_eq(r.code, LORA_ESEMANTIC);
 }
@@ -2802,7 +2742,7 @@ END_TEST
  * property map, or names a vector key, still sees them. */
 START_TEST(test_vector_props_on_demand)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE (:Doc {id: 1, name: 'a', v: vector([1, 2], 2, INTEGER8)}), "
 	   "(:Doc {id: 2, name: 'b'})");
 	run("MATCH (d:Doc) RETURN d.name AS n, d.v AS v ORDER BY n", &r);
@@ -3012,7 +2952,7 @@ START_TEST(test_row_dependent_seeks)
 	   "CREATE (:T {ref: r, k: r})");
 	ok("MATCH (t:T) SET t.k = id(t)");
 	const Lora__ValueMap *params = seek_params();
-	static struct result before[ROW_SEEK_CASES];
+	static struct qtest_result before[ROW_SEEK_CASES];
 	for (size_t i = 0; i < ROW_SEEK_CASES; i++)
 		run_full(row_seek_cases[i].q, params, NULL, QRY_RUN,
 		         &before[i]);
@@ -3020,7 +2960,7 @@ START_TEST(test_row_dependent_seeks)
 	              "%s", before[0].text);
 	ok("CREATE INDEX s_id FOR (s:S) ON (s.id)");
 	ok("CREATE INDEX e_id FOR (s:Empty) ON (s.id)");
-	struct result r;
+	struct qtest_result r;
 	for (size_t i = 0; i < ROW_SEEK_CASES; i++) {
 		const char *q = row_seek_cases[i].q;
 		run_full(q, params, NULL, QRY_RUN, &r);
@@ -3056,7 +2996,7 @@ START_TEST(test_exact_seek_no_load)
 	   "(:X {id: 9007199254740992.0, name: 'bigf'}), "
 	   "(:Z {id: 1, name: 'z'})");
 	ok("CREATE INDEX x_id FOR (x:X) ON (x.id)");
-	struct result r;
+	struct qtest_result r;
 	run_full("MATCH (a:X {id: 1}), (b:X {id: 2}) CREATE (a)-[:K]->(b)",
 	         NULL, NULL, QRY_EXPLAIN, &r);
 	ck_assert_int_eq(r.code, 0);
@@ -3112,7 +3052,7 @@ START_TEST(test_row_dependent_explain)
 	    "MATCH (a:P) WHERE a.id IN [1, 2, 3] RETURN a",
 	    "WITH [1, 2] AS l MATCH (a:P) WHERE a.id IN l RETURN a",
 	};
-	struct result r;
+	struct qtest_result r;
 	for (size_t i = 0; i < sizeof seeks / sizeof seeks[0]; i++) {
 		run_full(seeks[i], params, NULL, QRY_EXPLAIN, &r);
 		ck_assert_msg(r.code == 0, "%s: %s", seeks[i], r.err.message);
@@ -3146,7 +3086,7 @@ END_TEST
  * index key (equality, IN, range) and adjacency */
 START_TEST(test_overlay_lookups)
 {
-	struct result r;
+	struct qtest_result r;
 	ok("CREATE INDEX p_id FOR (p:P) ON (p.id)");
 	ok("UNWIND range(1, 20) AS i CREATE (:P {id: i})");
 	run("CREATE (a:P {id: 100}) WITH id(a) AS x "
@@ -3276,7 +3216,7 @@ static double ops_per_row(const char *fmt, int n)
 	char q[1024];
 	snprintf(q, sizeof q, fmt, n, n, n, n, n, n);
 	uint64_t before = g_ops_total();
-	struct result r;
+	struct qtest_result r;
 	run(q, &r);
 	ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
 	return (double)(g_ops_total() - before) / n;
@@ -3324,7 +3264,7 @@ START_TEST(test_overlay_cost_per_row)
 			per[s][k] = ops_per_row(q[k], n);
 		/* every row found its two ends */
 		char chk[256], want[64];
-		struct result r;
+		struct qtest_result r;
 		snprintf(
 		    chk, sizeof chk,
 		    "MATCH (a:W%d)-[:K]->(b) WITH a, b "
@@ -3370,7 +3310,7 @@ START_TEST(test_table_procedure)
 	    qry_proc_register_table(
 	        "test.p(name :: STRING?) :: (n :: INTEGER?)", rows, 1, &err),
 	    0);
-	struct result r;
+	struct qtest_result r;
 	run("CALL test.p('x') YIELD n RETURN n", &r);
 	ck_assert_str_eq(r.text, "n\n9\n");
 	run("CALL test.p('y') YIELD n RETURN n", &r);
