@@ -430,6 +430,13 @@ static void resolve_sub(struct qctx *c, struct expr *e, struct scope *s)
 		struct query *q = e->sub;
 		for (size_t i = 0; i < q->nparts; i++)
 			check_single(c, q->parts[i], in, NULL, 0);
+		/* as in Neo4j: an expression reads; the clause around it may
+		 * be matching with its scratch memory (pipe.c, match_next) */
+		if (q_is_write(q))
+			qerr_at(c, LORA_ESEMANTIC, e->line, e->col,
+			        "InvalidClauseComposition: %s { ... } cannot "
+			        "contain updating clauses",
+			        e->kind == E_EXISTS ? "EXISTS" : "COUNT");
 		return;
 	}
 	if (e->kind == E_PATPRED && e->op[0] != 's' && !c->in_where)

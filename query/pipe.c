@@ -517,7 +517,7 @@ static struct group *find_group(struct qctx *c, struct op *o, struct val *row,
 static int stored_graph_untouched(struct qctx *c, struct op *o)
 {
 	struct op *m = o->in;
-	return !c->keep_all && !c->eager && !c->intx && !c->g.nodes.n &&
+	return !c->timing && !c->eager && !c->intx && !c->g.nodes.n &&
 	       !c->g.edges.n && !c->g.edges_written && m &&
 	       m->kind == OP_MATCH && m->in && m->in->kind == OP_START &&
 	       m->in->src->n == 1;
@@ -1546,7 +1546,7 @@ static struct op *build_part(struct qctx *c, struct squery *s, struct rows *in,
 			o->sq = s;
 			o->ci = i;
 			o->vt = ar_alloc(c, sizeof(struct vto));
-			if (eager || !vto_plan(c, s, i, o->vt))
+			if (c->eager || !vto_plan(c, s, i, o->vt))
 				o->vt = NULL;
 			break;
 		case C_UNWIND:
@@ -1578,7 +1578,11 @@ static struct op *build_part(struct qctx *c, struct squery *s, struct rows *in,
  * outlive the pipeline). Operators live in the current arena. */
 static struct op *build(struct qctx *c, struct query *q, struct rows *in)
 {
-	int eager = c->eager;
+	/* Eager steps keep rows across pulls, which needs keep_all: a
+	 * subquery that MATCH evaluates in a write statement (EXISTS, COUNT,
+	 * COLLECT in its WHERE) runs with keep_all off (match_next), as a
+	 * read, and may not write (check.c) */
+	int eager = c->eager && c->keep_all;
 	if (q->nparts == 1)
 		return build_part(c, q->parts[0], in, eager);
 	struct op *u = op_new(c, OP_UNION, union_next, NULL, NULL);

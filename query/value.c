@@ -17,7 +17,12 @@ struct arena_chunk {
  * is handed out again, so a row that still points into memory its
  * operator has reset is reported at once rather than read as whatever
  * the next row wrote there. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define LORA_AR_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(LORA_AR_ASAN)
 #include <sanitizer/asan_interface.h>
 #define AR_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
 #define AR_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))

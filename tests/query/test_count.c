@@ -255,6 +255,32 @@ START_TEST(test_explain)
 }
 END_TEST
 
+/* PROFILE scans, also in a subquery that a MATCH evaluates (review
+ * s17-a: the guard once took "nothing is kept" for "not profiled", which
+ * a write statement's MATCH now turns off while it matches). */
+START_TEST(test_profile_nested)
+{
+	struct qtest_result r;
+	run_q("CREATE (:A {i: 1}), (:A {i: 2}), (:B)", QRY_RUN, NULL, &r);
+	const char *q =
+	    "MATCH (s:A) WHERE EXISTS { MATCH (x) WITH count(x) AS c "
+	    "WHERE c = 3 RETURN c } RETURN s.i ORDER BY s.i";
+	uint64_t n0 = cnt_answers_total();
+	run_q(q, QRY_RUN, NULL, &r);
+	ck_assert_str_eq(r.text, "1\n2\n");
+	/* once per row of (s:A) */
+	ck_assert_uint_eq(cnt_answers_total(), n0 + 2);
+	char ans[sizeof r.text];
+	snprintf(ans, sizeof ans, "%s", r.text);
+	n0 = cnt_answers_total();
+	char pq[256];
+	snprintf(pq, sizeof pq, "PROFILE %s", q);
+	run_q(pq, QRY_RUN, NULL, &r);
+	ck_assert_str_eq(r.text, ans);
+	ck_assert_uint_eq(cnt_answers_total(), n0);
+}
+END_TEST
+
 /* The statement's own writes and pending batches are counted: the
  * rewrite steps aside. */
 START_TEST(test_own_writes)
@@ -305,6 +331,7 @@ int main(void)
 	tcase_add_test(t, test_shapes);
 	tcase_add_test(t, test_explain);
 	tcase_add_test(t, test_own_writes);
+	tcase_add_test(t, test_profile_nested);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

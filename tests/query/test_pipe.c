@@ -207,6 +207,58 @@ START_TEST(test_write_match_memory_per_row)
 }
 END_TEST
 
+/* A subquery in the WHERE of a write statement's MATCH runs as a read
+ * inside MATCH's scratch memory: its answers are right (review s17-a: an
+ * Eager step in it kept rows MATCH had reset, and EXISTS said false),
+ * and a subquery expression that writes is refused, as in Neo4j. */
+START_TEST(test_write_match_subquery)
+{
+	ck_assert_int_eq(exec_all("CREATE (:S {id: 1}), (:S {id: 2}), "
+	                          "(:L {name: 'a'}), (:L {name: 'b'}), "
+	                          "(:L {name: 'c'})",
+	                          NULL),
+	                 0);
+	const char *writes[] = {
+	    "MATCH (s:S) WHERE EXISTS { MATCH (x:L) WITH x WHERE x.name = 'a' "
+	    "RETURN x } SET s.e = true",
+	    "MATCH (s:S) WHERE COUNT { MATCH (x:L) WHERE x.name <> 'z' "
+	    "RETURN x.name AS n } = 3 SET s.c = true",
+	    "MATCH (s:S) WHERE EXISTS { MATCH (x:L) WHERE x.name <> 'q' } "
+	    "SET s.p = true",
+	    "UNWIND [1, 2] AS i MATCH (s:S {id: i}) WHERE COUNT { UNWIND "
+	    "range(1, 50) AS k MATCH (x:L) WITH x, k ORDER BY x.name "
+	    "RETURN k } = 150 SET s.u = i"};
+	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
+		ck_assert_msg(exec_all(writes[i], NULL) == 0, "%s", writes[i]);
+	struct run r;
+	open_q(&r,
+	       "MATCH (s:S) WHERE s.e AND s.c AND s.p AND s.u = s.id "
+	       "RETURN count(s)",
+	       NULL, QRY_RUN);
+	int64_t n = -1;
+	ck_assert_uint_eq(pull(&r, 10, &n), 1);
+	ck_assert_int_eq(n, 2);
+	close_q(&r);
+
+	const char *refused[] = {
+	    "MATCH (s:S) WHERE EXISTS { MATCH (t:S) SET t.q = 1 } RETURN s",
+	    "MATCH (s:S) WHERE COUNT { MATCH (t:S) CREATE (:X) RETURN t } > 0 "
+	    "SET s.x = 1",
+	    "RETURN EXISTS { CALL { CREATE (:X) } RETURN 1 AS one } AS e"};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		open_q(&r, refused[i], NULL, QRY_RUN);
+		ck_assert_msg(r.code == LORA_ESEMANTIC &&
+		                  strstr(r.err.message,
+		                         "cannot contain updating clauses"),
+		              "%s: %d %s", refused[i], r.code, r.err.message);
+		if (r.cur)
+			close_q(&r);
+		else
+			sto_view_close(r.view);
+	}
+}
+END_TEST
+
 /* LIMIT stops the scan: PROFILE counts the rows MATCH produced. */
 START_TEST(test_limit_stops_scan)
 {
@@ -405,6 +457,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_read_memory_bounded_by_state);
 	tcase_add_test(t, test_huge_write_refused);
 	tcase_add_test(t, test_write_match_memory_per_row);
+	tcase_add_test(t, test_write_match_subquery);
 	tcase_add_test(t, test_limit_stops_scan);
 	tcase_add_test(t, test_shared_budget);
 	tcase_add_test(t, test_value_depth);
