@@ -75,6 +75,19 @@ static int exec_all(const char *q, const struct qry_limits *lim)
 	return r.code;
 }
 
+/* the one integer a one-row, one-column read q answers (lim may be NULL) */
+static int64_t one_int(const char *q, const struct qry_limits *lim)
+{
+	struct run r;
+	open_q(&r, q, lim, QRY_RUN);
+	ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+	int64_t n = -1;
+	ck_assert_uint_eq(pull(&r, 10, &n), 1);
+	ck_assert_int_eq(r.code, 0);
+	close_q(&r);
+	return n;
+}
+
 static void small_limits(struct qry_limits *l, uint64_t bytes)
 {
 	qry_limits_init(l);
@@ -167,12 +180,7 @@ START_TEST(test_huge_write_refused)
 	                          &l),
 	                 LORA_EMEMORY);
 	ck_assert_int_eq(exec_all("CREATE (:T {i: 1})", &l), 0);
-	struct run r;
-	open_q(&r, "MATCH (t:T) RETURN count(t)", &l, QRY_RUN);
-	int64_t n = -1;
-	ck_assert_uint_eq(pull(&r, 10, &n), 1);
-	ck_assert_int_eq(n, 1);
-	close_q(&r);
+	ck_assert_int_eq(one_int("MATCH (t:T) RETURN count(t)", &l), 1);
 }
 END_TEST
 
@@ -194,16 +202,12 @@ START_TEST(test_write_match_memory_per_row)
 	struct qry_limits l;
 	small_limits(&l, 32u << 20);
 	ck_assert_int_eq(exec_all(q, &l), 0);
-	struct run r;
-	open_q(&r,
-	       "MATCH (a:W)-[r:R]->(b:W) "
-	       "WHERE b.id = (r.i * 7 + 3) % 200 AND a.id = r.i % 200 "
-	       "RETURN count(r)",
-	       NULL, QRY_RUN);
-	int64_t n = -1;
-	ck_assert_uint_eq(pull(&r, 10, &n), 1);
-	ck_assert_int_eq(n, 20000);
-	close_q(&r);
+	ck_assert_int_eq(
+	    one_int("MATCH (a:W)-[r:R]->(b:W) "
+	            "WHERE b.id = (r.i * 7 + 3) % 200 AND a.id = r.i % 200 "
+	            "RETURN count(r)",
+	            NULL),
+	    20000);
 }
 END_TEST
 
@@ -230,15 +234,11 @@ START_TEST(test_write_match_subquery)
 	    "RETURN k } = 150 SET s.u = i"};
 	for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
 		ck_assert_msg(exec_all(writes[i], NULL) == 0, "%s", writes[i]);
+	ck_assert_int_eq(one_int("MATCH (s:S) WHERE s.e AND s.c AND s.p AND "
+	                         "s.u = s.id RETURN count(s)",
+	                         NULL),
+	                 2);
 	struct run r;
-	open_q(&r,
-	       "MATCH (s:S) WHERE s.e AND s.c AND s.p AND s.u = s.id "
-	       "RETURN count(s)",
-	       NULL, QRY_RUN);
-	int64_t n = -1;
-	ck_assert_uint_eq(pull(&r, 10, &n), 1);
-	ck_assert_int_eq(n, 2);
-	close_q(&r);
 
 	const char *refused[] = {
 	    "MATCH (s:S) WHERE EXISTS { MATCH (t:S) SET t.q = 1 } RETURN s",
