@@ -110,8 +110,11 @@ struct node_proxy {
 	atomic_uint_fast64_t dials, reused, sent, wakeups, kicks;
 	atomic_uint_fast64_t batches, batched, batch_refused;
 	/* nobatch_leader and nobatch_until_ms as the I/O thread last set
-	 * them (until UINT64_MAX: for good), for node_proxy_stats */
-	atomic_uint_fast64_t off_leader, off_until_ms;
+	 * them (until UINT64_MAX: for good), for node_proxy_stats; the pair
+	 * under off_mu, so that a reader never sees one leader's wait with
+	 * another's id */
+	pthread_mutex_t off_mu;
+	uint64_t off_leader, off_until_ms;
 };
 
 int node_proxy_verdict(uint64_t leader, uint64_t to, int resend,
@@ -1160,9 +1163,11 @@ static void batches_refused(struct node_proxy *p, uint64_t leader,
 		                            : NODE_PROXY_NOBATCH_MAX_MS;
 		p->nobatch_until_ms = lora_now_ms() + p->nobatch_backoff_ms;
 	}
-	atomic_store(&p->off_until_ms,
-	             p->nobatch_until_ms ? p->nobatch_until_ms : UINT64_MAX);
-	atomic_store(&p->off_leader, p->nobatch_leader);
+	pthread_mutex_lock(&p->off_mu);
+	p->off_until_ms =
+	    p->nobatch_until_ms ? p->nobatch_until_ms : UINT64_MAX;
+	p->off_leader = p->nobatch_leader;
+	pthread_mutex_unlock(&p->off_mu);
 }
 
 /* A batch's answer r on uc: each write's own answer relayed (or held,
@@ -1629,6 +1634,7 @@ int node_proxy_new(const struct node_proxy_cfg *cfg,
 		return LORA_EINTERNAL;
 	}
 	pthread_mutex_init(&p->pool_mu, NULL);
+	pthread_mutex_init(&p->off_mu, NULL);
 	pthread_mutex_init(&p->dial_mu, NULL);
 	pthread_mutex_init(&p->jobs_mu, NULL);
 	pthread_mutex_init(&p->wait_mu, NULL);
@@ -1650,6 +1656,7 @@ void node_proxy_free(struct node_proxy *p)
 	upconns_sweep(p, 1);
 	node_tls_ctx_free(p->cfg.tls_ctx);
 	pthread_mutex_destroy(&p->pool_mu);
+	pthread_mutex_destroy(&p->off_mu);
 	pthread_mutex_destroy(&p->dial_mu);
 	pthread_cond_destroy(&p->dial_cond);
 	pthread_mutex_destroy(&p->jobs_mu);
@@ -1668,8 +1675,9 @@ void node_proxy_stats(struct node_proxy *p, struct node_proxy_stats *s)
 	s->batches = atomic_load(&p->batches);
 	s->batched = atomic_load(&p->batched);
 	s->batch_refused = atomic_load(&p->batch_refused);
-	uint64_t off = atomic_load(&p->off_leader),
-	         until = atomic_load(&p->off_until_ms);
+	pthread_mutex_lock(&p->off_mu);
+	uint64_t off = p->off_leader, until = p->off_until_ms;
+	pthread_mutex_unlock(&p->off_mu);
 	s->batching_off = 0;
 	if (off && off == p->ops.leader(p->ops.arg, NULL, 0))
 		s->batching_off = until == UINT64_MAX     ? 2

@@ -428,8 +428,11 @@ static void resolve_sub(struct qctx *c, struct expr *e, struct scope *s)
 	struct scope *in = sc_new(c, s);
 	if (e->sub) {
 		struct query *q = e->sub;
+		/* a UNION's parts set the columns its DISTINCT compares (each
+		 * part ends with RETURN); a single part may end without one */
 		for (size_t i = 0; i < q->nparts; i++)
-			check_single(c, q->parts[i], in, NULL, 0);
+			check_single(c, q->parts[i], in,
+			             q->nparts > 1 ? q : NULL, i);
 		/* as in Neo4j: an expression reads; the clause around it may
 		 * be matching with its scratch memory (pipe.c, match_next) */
 		if (q_is_write(q))
@@ -459,6 +462,10 @@ static void resolve_sub(struct qctx *c, struct expr *e, struct scope *s)
 				        "defined",
 				        pp->rels[i].var);
 	}
+	/* shortestPath(...) as an expression answers the path: a slot of
+	 * its own holds it (no variable names it) */
+	if (e->kind == E_PATPRED && e->op[0] == 's')
+		e->pat->parts[0].pathslot = c->nslots++;
 	check_pattern(c, e->pat, in, 2);
 	if (e->b)
 		resolve(c, e->b, in, NULL);

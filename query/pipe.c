@@ -1579,8 +1579,8 @@ static struct op *build_part(struct qctx *c, struct squery *s, struct rows *in,
 static struct op *build(struct qctx *c, struct query *q, struct rows *in)
 {
 	/* Eager steps keep rows across pulls, which needs keep_all: a
-	 * subquery that MATCH evaluates in a write statement (EXISTS, COUNT,
-	 * COLLECT in its WHERE) runs with keep_all off (match_next), as a
+	 * subquery that MATCH evaluates in a write statement (EXISTS or
+	 * COUNT in its WHERE) runs with keep_all off (match_next), as a
 	 * read, and may not write (check.c) */
 	int eager = c->eager && c->keep_all;
 	if (q->nparts == 1)

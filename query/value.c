@@ -13,10 +13,10 @@ struct arena_chunk {
 	_Alignas(16) char data[];
 };
 
-/* Under AddressSanitizer a reset arena's spare chunk is poisoned until it
- * is handed out again, so a row that still points into memory its
- * operator has reset is reported at once rather than read as whatever
- * the next row wrote there. */
+/* Under AddressSanitizer a reset arena's spare chunk is poisoned until
+ * its memory is handed out again (the other chunks are freed), so a use
+ * of a row its operator has reset is reported, unless the next row's
+ * allocations took that memory first. */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) /* clang */
 #define LORA_AR_ASAN 1

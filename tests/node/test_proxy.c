@@ -73,6 +73,7 @@ static struct {
 	int batch; /* the front passes /a/b writes with NODE_PROXY_BATCH */
 	size_t reply_max; /* the proxy's reply_bytes_max (0: T_REPLY_MAX) */
 	int batch_inflight;
+	uint64_t retry_ms; /* the proxy's retry_ms (0: 20) */
 	int hold, refuse_batch;
 	int batches; /* batch requests the stubs answered */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cert_of = {2, 3}};
@@ -488,7 +489,7 @@ static void world_open(int pool_max, uint32_t silent_ms, uint64_t wait_ms)
 	    .self_id = T_SELF,
 	    .silent_ms = silent_ms,
 	    .send_ms = 2000,
-	    .retry_ms = 20,
+	    .retry_ms = g.retry_ms ? g.retry_ms : 20,
 	    .pool_max = pool_max,
 	    .reply_bytes_max = g.reply_max ? g.reply_max : T_REPLY_MAX,
 	    .batch_inflight = g.batch_inflight};
@@ -528,6 +529,7 @@ static void world_close(void)
 	g.batch = 0; /* set by a test before world_open */
 	g.reply_max = 0;
 	g.batch_inflight = 0;
+	g.retry_ms = 0;
 }
 
 /* ---- a client of the front -------------------------------------------- */
@@ -1111,11 +1113,50 @@ START_TEST(batch_refused_whole_sends_each_write_alone)
 		c_close(&d[i]);
 	}
 	ck_assert_uint_eq(stats().batches, 1);
+	/* the gauge follows the leader: off while node 2 leads, whoever
+	 * led in between */
+	set_leader(3);
+	ck_assert_int_eq(stats().batching_off, 0);
+	set_leader(2);
+	ck_assert_int_eq(stats().batching_off, 2);
 	pthread_mutex_lock(&g.mu);
 	g.refuse_batch = 0;
 	pthread_mutex_unlock(&g.mu);
 	for (int i = 0; i < 4; i++)
 		c_close(&c[i]);
+	world_close();
+}
+END_TEST
+
+/* A refusal for the moment turns batches to that leader off for a wait
+ * (retry_ms for the first), and only while it leads. */
+START_TEST(batch_refused_for_now_gauge)
+{
+	pthread_mutex_lock(&g.mu);
+	g.refuse_batch = 2;
+	pthread_mutex_unlock(&g.mu);
+	g.retry_ms = 1500;
+	struct client c[4];
+	const char *uris[] = {"/a/b", "/a/b", "/a/b", "/a/b"};
+	const char *bodies[] = {"gate", "r1", "r2", "r3"};
+	batch_world(c, uris, bodies);
+	gate_open(&g.gate);
+	char body[1024];
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(c_answer(&c[i], body, sizeof body), 200);
+		c_close(&c[i]);
+	}
+	ck_assert_uint_eq(stats().batch_refused, 1);
+	ck_assert_int_eq(stats().batching_off, 1);
+	set_leader(3);
+	ck_assert_int_eq(stats().batching_off, 0);
+	set_leader(2);
+	ck_assert_int_eq(stats().batching_off, 1);
+	usleep(1600 * 1000); /* the wait is over */
+	ck_assert_int_eq(stats().batching_off, 0);
+	pthread_mutex_lock(&g.mu);
+	g.refuse_batch = 0;
+	pthread_mutex_unlock(&g.mu);
 	world_close();
 }
 END_TEST
@@ -1396,6 +1437,7 @@ int main(void)
 	tcase_add_test(t, writes_started_meanwhile_go_as_one_batch);
 	tcase_add_test(t, batch_refused_whole_sends_each_write_alone);
 	tcase_add_test(t, batch_refused_for_now_keeps_batching);
+	tcase_add_test(t, batch_refused_for_now_gauge);
 	tcase_add_test(t,
 	               leader_change_mid_batch_moves_only_the_request_id_write);
 	tcase_add_test(t, batch_format_round_trips_and_refuses_garbage);

@@ -290,6 +290,46 @@ START_TEST(chunks_commit_as_they_go)
 }
 END_TEST
 
+/* A chunk's subquery is a write: the EXISTS and COUNT subqueries its
+ * MATCH evaluates run inside MATCH's scratch memory, also after a chunk
+ * failed inside one of them under ON ERROR CONTINUE (review s17-a/b). */
+START_TEST(subqueries_in_chunk_match)
+{
+	struct qry_error e;
+	ck_assert_int_eq(run("UNWIND range(1, 3) AS i CREATE (:N {id: i, "
+	                     "s: 'n' + toString(i)}) WITH 1 AS x LIMIT 1 "
+	                     "UNWIND range(1, 5) AS j CREATE (:L {name: "
+	                     "'l' + toString(j)})",
+	                     NULL, NULL, 0, &e),
+	                 0);
+	struct commits k = {.label = "M"};
+	ck_assert_msg(
+	    run("UNWIND [1, 2] AS i CALL { WITH i MATCH (n:N {id: i}) "
+	        "WHERE COUNT { MATCH (x:L) RETURN x.name AS nm } = 5 "
+	        "AND EXISTS { MATCH (x:L) WITH x ORDER BY x.name DESC "
+	        "RETURN x.name AS nm UNION MATCH (y:N) WHERE y.id = i "
+	        "RETURN y.s AS nm } "
+	        "CREATE (:M {id: n.id}) } IN TRANSACTIONS OF 1 ROW",
+	        &k, NULL, 0, &e) == 0,
+	    "%s", e.message);
+	ck_assert_int_eq(count_label("M"), 2);
+	/* the chunk of d = 0 fails inside EXISTS; the others create one
+	 * node for each of the two (:N) with id <= 2 */
+	struct commits k2 = {.label = "M2"};
+	char out[256];
+	ck_assert_msg(
+	    run("UNWIND [1, 0, 2] AS d CALL { WITH d MATCH (n:N) WHERE n.id "
+	        "<= 2 AND EXISTS { MATCH (x:L) WITH x ORDER BY x.name "
+	        "WHERE 10 / d > 0 RETURN x } CREATE (:M2 {d: d, s: n.s}) } "
+	        "IN TRANSACTIONS OF 1 ROW ON ERROR CONTINUE REPORT STATUS "
+	        "AS s RETURN d, s.committed",
+	        &k2, out, sizeof out, &e) == 0,
+	    "%s", e.message);
+	ck_assert_str_eq(out, "1,true;0,false;2,true;");
+	ck_assert_int_eq(count_label("M2"), 4);
+}
+END_TEST
+
 START_TEST(chunks_see_earlier_chunks)
 {
 	/* MERGE in chunk 2 finds what chunk 1 committed; a MATCH outside
@@ -982,6 +1022,7 @@ int main(void)
 		tcase_set_timeout(t, 240);
 		tcase_add_test(t, chunks_commit_as_they_go);
 		tcase_add_test(t, chunks_see_earlier_chunks);
+		tcase_add_test(t, subqueries_in_chunk_match);
 		tcase_add_test(t, scan_input_is_fixed);
 		tcase_add_test(t, chunk_seeks_load_no_node);
 		tcase_add_test(t, seek_cache_follows_commits);

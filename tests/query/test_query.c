@@ -312,6 +312,19 @@ static const struct rcase graph_cases[] = {
      "MATCH (a {name: 'Ann'}), (c {name: 'Cy'}), "
      "p = shortestPath((a)-[*]-(c)) RETURN length(p) AS l",
      "l\n2\n"},
+    {"shortest path as an expression",
+     "MATCH (a {name: 'Ann'}), (c {name: 'Cy'}) "
+     "RETURN length(shortestPath((a)-[*]-(c))) AS l, "
+     "size(allShortestPaths((a)-[*]-(c))) AS n, "
+     "[x IN nodes(shortestPath((a)-[:KNOWS*]->(c))) | x.name] AS ns",
+     "l|n|ns\n2|2|['Ann', 'Bob', 'Cy']\n"},
+    {"count subquery over a union",
+     "RETURN COUNT { MATCH (p:Person) WHERE p.age > 26 RETURN p.name AS n "
+     "UNION MATCH (p:Person) WHERE p.name < 'C' RETURN p.name AS n } AS u, "
+     "COUNT { MATCH (p:Person) WHERE p.age > 26 RETURN p.name AS n "
+     "UNION ALL MATCH (p:Person) WHERE p.name < 'C' RETURN p.name AS n } "
+     "AS a",
+     "u|a\n3|4\n"},
     {"optional match nulls",
      "MATCH (p:Person) OPTIONAL MATCH (p)-[:LIVES_IN]->(c) "
      "RETURN p.name, c.name ORDER BY p.name",
