@@ -162,8 +162,8 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 		    "# TYPE lora_proxy_batches_refused_total counter\n"
 		    "lora_proxy_batches_refused_total %llu\n"
 		    "# TYPE lora_proxy_batching_off gauge\n"
-		    "lora_proxy_batching_off{until=\"wait\"} %d\n"
-		    "lora_proxy_batching_off{until=\"leader_change\"} %d\n",
+		    "lora_proxy_batching_off{refusal=\"transient\"} %d\n"
+		    "lora_proxy_batching_off{refusal=\"lasting\"} %d\n",
 		    (unsigned long long)ps.sent, (unsigned long long)ps.batches,
 		    (unsigned long long)ps.batched,
 		    (unsigned long long)ps.batch_refused, ps.batching_off == 1,

@@ -181,7 +181,8 @@ struct node_proxy_stats {
 	uint64_t batched;       /* writes in them */
 	uint64_t batch_refused; /* batches a leader refused whole */
 	/* writes to the current leader go alone: 0 no; 1 for a wait after a
-	 * transient refusal; 2 until the leader changes (a lasting one) */
+	 * transient refusal; 2 after a lasting one, whenever that node leads,
+	 * until another leader refuses a batch */
 	int batching_off;
 	int pooled; /* idle connections in the pool now */
 };

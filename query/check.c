@@ -428,11 +428,18 @@ static void resolve_sub(struct qctx *c, struct expr *e, struct scope *s)
 	struct scope *in = sc_new(c, s);
 	if (e->sub) {
 		struct query *q = e->sub;
-		/* a UNION's parts set the columns its DISTINCT compares (each
-		 * part ends with RETURN); a single part may end without one */
+		/* a UNION whose parts all end with RETURN sets the columns
+		 * its DISTINCT compares; parts may also end without one (as
+		 * in Neo4j, an EXISTS needs no RETURN), which compares no
+		 * column */
+		int returns = q->nparts > 1;
+		for (size_t i = 0; i < q->nparts; i++) {
+			struct squery *p = q->parts[i];
+			returns &=
+			    p->ncl && p->cl[p->ncl - 1]->kind == C_RETURN;
+		}
 		for (size_t i = 0; i < q->nparts; i++)
-			check_single(c, q->parts[i], in,
-			             q->nparts > 1 ? q : NULL, i);
+			check_single(c, q->parts[i], in, returns ? q : NULL, i);
 		/* as in Neo4j: an expression reads; the clause around it may
 		 * be matching with its scratch memory (pipe.c, match_next) */
 		if (q_is_write(q))
@@ -722,6 +729,12 @@ static void check_pattern_ag(struct qctx *c, struct pattern *p, struct scope *s,
                              int mode, struct aggctx *ag)
 {
 	struct scope *here = sc_new(c, NULL);
+	for (size_t k = 0; k < p->nparts; k++)
+		if (p->parts[k].shortest && p->parts[k].nrels != 1)
+			qerr(c, LORA_ESEMANTIC,
+			     "InvalidArgument: shortestPath and "
+			     "allShortestPaths "
+			     "need a pattern of exactly one relationship");
 	for (size_t k = 0; k < p->nparts; k++) {
 		struct ppart *pp = &p->parts[k];
 		for (size_t i = 0; i <= pp->nrels; i++) {
@@ -756,9 +769,10 @@ static void check_where(struct qctx *c, struct expr *w, struct scope *s)
 		qerr(c, LORA_ESEMANTIC,
 		     "InvalidAggregation: aggregation in "
 		     "WHERE");
+	int was = c->in_where; /* a WHERE inside a WHERE's subquery */
 	c->in_where = 1;
 	resolve(c, w, s, NULL);
-	c->in_where = 0;
+	c->in_where = was;
 	int k = stype(c, w);
 	if (k != K_ANY && k != K_BOOL && k != K_NULL)
 		type_err(c, w, "WHERE needs a boolean");

@@ -1100,7 +1100,7 @@ START_TEST(batch_refused_whole_sends_each_write_alone)
 	struct node_proxy_stats st = stats();
 	ck_assert_uint_eq(st.batches, 1);
 	ck_assert_uint_eq(st.batch_refused, 1);
-	ck_assert_int_eq(st.batching_off, 2); /* until the leader changes */
+	ck_assert_int_eq(st.batching_off, 2); /* a lasting refusal */
 	/* that leader gets no batch again: three more at once go alone */
 	struct client d[3];
 	for (int i = 0; i < 3; i++) {
@@ -1155,12 +1155,20 @@ static void refused_for_now(void)
 START_TEST(batch_refused_for_now_gauge)
 {
 	g.retry_ms = 1500;
+	uint64_t t0 = lora_now_ms();
 	refused_for_now();
-	ck_assert_int_eq(stats().batching_off, 1);
+	struct node_proxy_stats st[3];
+	st[0] = stats();
 	set_leader(3);
-	ck_assert_int_eq(stats().batching_off, 0);
+	st[1] = stats();
 	set_leader(2);
-	ck_assert_int_eq(stats().batching_off, 1);
+	st[2] = stats();
+	/* unless the machine was too slow to look within the wait */
+	if (lora_now_ms() - t0 < 1400) {
+		ck_assert_int_eq(st[0].batching_off, 1);
+		ck_assert_int_eq(st[2].batching_off, 1);
+	}
+	ck_assert_int_eq(st[1].batching_off, 0);
 	usleep(1600 * 1000); /* the wait is over */
 	ck_assert_int_eq(stats().batching_off, 0);
 	pthread_mutex_lock(&g.mu);

@@ -325,6 +325,14 @@ static const struct rcase graph_cases[] = {
      "UNION ALL MATCH (p:Person) WHERE p.name < 'C' RETURN p.name AS n } "
      "AS a",
      "u|a\n3|4\n"},
+    {"exists over a union without RETURN",
+     "MATCH (p:Person) WHERE EXISTS { MATCH (p)-[:KNOWS]->() UNION "
+     "MATCH (p)-[:LIVES_IN]->() } RETURN p.name ORDER BY p.name",
+     "p.name\nAnn\nBob\nCy\n"},
+    {"pattern predicate after a subquery's WHERE",
+     "MATCH (p:Person) WHERE EXISTS { MATCH (p)-[:KNOWS]->(x) WHERE "
+     "x.age > 0 } AND (p)-[:LIVES_IN]->() RETURN p.name",
+     "p.name\nAnn\n"},
     {"optional match nulls",
      "MATCH (p:Person) OPTIONAL MATCH (p)-[:LIVES_IN]->(c) "
      "RETURN p.name, c.name ORDER BY p.name",
@@ -396,6 +404,12 @@ static const struct ecase error_cases[] = {
      "ArithmeticError", 0, 0},
     {"runtime type error", "UNWIND ['a'] AS s RETURN s - 1", LORA_ETYPE,
      "InvalidArgumentType", 0, 0},
+    {"shortest path of no relationship",
+     "MATCH (a:Person) RETURN shortestPath((a)) AS p", LORA_ESEMANTIC,
+     "InvalidArgument", 0, 0},
+    {"shortest path of two relationships",
+     "MATCH p = shortestPath((a)-[*]->(b)-[*]->(c)) RETURN p", LORA_ESEMANTIC,
+     "InvalidArgument", 0, 0},
     {"constant type error is compile time", "RETURN 'a' - 1", LORA_ESEMANTIC,
      "InvalidArgumentType", 0, 0},
     {"missing parameter", "RETURN $p", LORA_EPARAMS, "MissingParameter", 1, 8},
