@@ -65,12 +65,22 @@ it_check "wendy is a writer" it_status_is 200
 # and has applied the cluster's peer secret (before, it takes the HTTP
 # way, whose answer the hook does not hold): wait for both
 it_caught_up "$F" "$L" "$(it_field bookmark)"
-curl -s -m 60 -o "$IT_DIR/w1.out" -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" \
-	-d '{"query":"CREATE (:Job {n: 1}) RETURN \"first\" AS who","format":"rowArrays"}' &
-W1=$!
-it_check "the first write through follower $F is held back on the leader" \
-	it_wait 30 held
-it_check "and committed" it_wait 10 count_is Job 1
+# F also takes the HTTP way when it cannot read the cluster secret at
+# once (its store briefly busy: the I/O thread never waits), and the hook
+# holds only a write passed over the peer channel: such a write is
+# answered, and the next one is tried (at most 5)
+tries=0
+while :; do
+	tries=$((tries + 1))
+	curl -s -m 60 -o "$IT_DIR/w1.out" -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" \
+		-d "{\"query\":\"CREATE (:Job {n: $tries}) RETURN 'first' AS who\",\"format\":\"rowArrays\"}" &
+	W1=$!
+	if it_wait 6 held || [ "$tries" -ge 5 ]; then break; fi
+	wait "$W1" 2>/dev/null
+	it_log "write $tries through follower $F went the HTTP way: $(cat "$IT_DIR/w1.out" 2>/dev/null)"
+done
+it_check "the first write through follower $F is held back on the leader" held
+it_check "and committed" it_wait 10 count_is Job "$tries"
 it_kill9 "$F"
 wait "$W1" 2>/dev/null
 it_log "follower $F killed: its client got '$(cat "$IT_DIR/w1.out" 2>/dev/null)'"
@@ -81,7 +91,7 @@ it_log "the first write through the restarted follower: $IT_STATUS $IT_BODY"
 it_check "answers 200" it_status_is 200
 it_check "with its own rows" it_body_has '"rows":\[\["second"\]\]'
 it_check "not the old write's" body_lacks '"first"'
-it_check "both writes applied once" it_wait 10 count_is Job 2
+it_check "both writes applied once" it_wait 10 count_is Job $((tries + 1))
 
 # ---- a stale role on the followers
 it_kill9 "$G"
