@@ -1453,15 +1453,25 @@ static uint64_t rid_index(const char *rid)
 	return rv ? 0 : index;
 }
 
+/* closes the store and opens it again with a request-id window of w */
+static void reopen_with_window(uint64_t w)
+{
+	char msg[LORA_ERRMSG_BYTES], p[512];
+	sto_close(st);
+	struct sto_options o;
+	sto_options_init(&o);
+	o.request_window = w;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+}
+
 START_TEST(request_ids_are_kept_for_a_window)
 {
 	char msg[LORA_ERRMSG_BYTES], p[512];
-	sto_close(st); /* reopen with a window of 3 entries */
-	struct sto_options o;
+	struct sto_options o; /* for the checkpoint */
 	sto_options_init(&o);
 	o.request_window = 3;
-	ck_assert_int_eq(
-	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	reopen_with_window(3);
 	const char *ab[] = {"a", "b"}, *c[] = {"c"}, *d[] = {"d"};
 	ck_assert_int_eq(apply(rid_batch(1, ab, 2)), 0); /* 1 */
 	ck_assert_int_eq(apply(rid_batch(2, c, 1)), 0);  /* 2 */
@@ -1475,9 +1485,7 @@ START_TEST(request_ids_are_kept_for_a_window)
 	ck_assert_int_ne(apply(bad), 0);               /* 3 */
 	ck_assert_uint_eq(rid_index("r"), 0);
 	/* kept across a reopen and in a checkpoint */
-	sto_close(st);
-	ck_assert_int_eq(
-	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	reopen_with_window(3);
 	ck_assert_uint_eq(rid_index("c"), 2);
 	uint64_t ci;
 	ck_assert_int_eq(
@@ -1525,44 +1533,28 @@ static void check_window(uint64_t last, uint64_t window, uint64_t kept_below)
 
 START_TEST(request_ids_window_over_many_entries)
 {
-	char msg[LORA_ERRMSG_BYTES], p[512], rid[32];
+	char rid[32];
 	const char *one[1] = {rid};
-	sto_close(st);
-	struct sto_options o;
-	sto_options_init(&o);
-	o.request_window = 50;
-	ck_assert_int_eq(
-	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	reopen_with_window(50);
 	for (uint64_t i = 1; i <= 3000; i++) {
 		snprintf(rid, sizeof rid, "r%llu", (unsigned long long)i);
 		/* entry 700 is rejected: node 1 exists */
 		ck_assert_int_eq(
 		    apply(rid_batch(i == 700 ? 1 : i, one, 1)) != 0, i == 700);
-		if (i == 1200) { /* a reopen: the walk starts again */
-			sto_close(st);
-			ck_assert_int_eq(
-			    sto_open(path_join(p, sizeof(p), dir, "state"), &o,
-			             &st, msg),
-			    0);
-		}
+		if (i == 1200) /* a reopen: the walk starts again */
+			reopen_with_window(50);
 		if (i % 600 == 0 || i == 51 || i == 1201)
 			check_window(i, 50, UINT64_MAX);
 	}
 	/* window 2,000, then 10 at a reopen: entry 5101 drops the ids of
 	 * 1,024 entries (3101..4124), 5102 the rest below 5093 */
-	sto_close(st);
-	o.request_window = 2000;
-	ck_assert_int_eq(
-	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	reopen_with_window(2000);
 	for (uint64_t i = 3001; i <= 5100; i++) {
 		snprintf(rid, sizeof rid, "r%llu", (unsigned long long)i);
 		ck_assert_int_eq(apply(rid_batch(i, one, 1)), 0);
 	}
 	check_window(5100, 2000, UINT64_MAX);
-	sto_close(st);
-	o.request_window = 10;
-	ck_assert_int_eq(
-	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	reopen_with_window(10);
 	snprintf(rid, sizeof rid, "r%d", 5101);
 	ck_assert_int_eq(apply(rid_batch(5101, one, 1)), 0);
 	check_window(5101, 10, 4125);
@@ -1576,14 +1568,9 @@ END_TEST
  * this code writes) is dropped with the others; apply goes on. */
 START_TEST(request_ids_malformed_order_record_dropped)
 {
-	char msg[LORA_ERRMSG_BYTES], p[512], rid[32], *err = NULL;
+	char rid[32], *err = NULL;
 	const char *one[1] = {rid};
-	sto_close(st);
-	struct sto_options o;
-	sto_options_init(&o);
-	o.request_window = 2;
-	ck_assert_int_eq(
-	    sto_open(path_join(p, sizeof(p), dir, "state"), &o, &st, msg), 0);
+	reopen_with_window(2);
 	/* between the records of entries 2 and 3 */
 	const char bad[10] = {
 	    STO_META_REQUEST_ORDER, 0, 0, 0, 0, 0, 0, 0, 2, 7};
