@@ -100,21 +100,18 @@ struct node_proxy {
 	struct pjob *jobs;
 	struct upconn *upconns;
 	struct pjob *outq, *outq_tail; /* queued, not sent (I/O thread) */
-	uint64_t nobatch_leader;       /* refused a batch whole: sent alone */
-	uint64_t nobatch_until_ms;     /* ... until then (0: for good) */
-	uint64_t nobatch_backoff_ms;   /* the last transient refusal's wait */
+	/* written by the I/O thread under off_mu (node_proxy_stats reads
+	 * the pair), read there without it */
+	uint64_t nobatch_leader;     /* refused a batch whole: sent alone */
+	uint64_t nobatch_until_ms;   /* ... until then (0: for good) */
+	uint64_t nobatch_backoff_ms; /* the last transient refusal's wait */
 
 	pthread_mutex_t wait_mu; /* requests waiting on workers */
 	struct pwaiter *waiters;
 
 	atomic_uint_fast64_t dials, reused, sent, wakeups, kicks;
 	atomic_uint_fast64_t batches, batched, batch_refused;
-	/* nobatch_leader and nobatch_until_ms as the I/O thread last set
-	 * them (until UINT64_MAX: for good), for node_proxy_stats; the pair
-	 * under off_mu, so that a reader never sees one leader's wait with
-	 * another's id */
-	pthread_mutex_t off_mu;
-	uint64_t off_leader, off_until_ms;
+	pthread_mutex_t off_mu; /* nobatch_leader, nobatch_until_ms */
 };
 
 int node_proxy_verdict(uint64_t leader, uint64_t to, int resend,
@@ -1149,24 +1146,22 @@ static void batches_refused(struct node_proxy *p, uint64_t leader,
                             int transient)
 {
 	atomic_fetch_add(&p->batch_refused, 1);
-	if (!transient) {
-		p->nobatch_leader = leader;
-		p->nobatch_until_ms = 0;
-	} else if (!batches_off(p, leader)) {
+	uint64_t until = 0; /* for good */
+	if (transient) {
+		if (batches_off(p, leader))
+			return;
 		if (leader != p->nobatch_leader) /* a new one starts afresh */
 			p->nobatch_backoff_ms = 0;
-		p->nobatch_leader = leader;
 		uint64_t w = p->nobatch_backoff_ms ? 2 * p->nobatch_backoff_ms
 		                                   : p->cfg.retry_ms;
 		p->nobatch_backoff_ms = w < NODE_PROXY_NOBATCH_MAX_MS
 		                            ? w
 		                            : NODE_PROXY_NOBATCH_MAX_MS;
-		p->nobatch_until_ms = lora_now_ms() + p->nobatch_backoff_ms;
+		until = lora_now_ms() + p->nobatch_backoff_ms;
 	}
 	pthread_mutex_lock(&p->off_mu);
-	p->off_until_ms =
-	    p->nobatch_until_ms ? p->nobatch_until_ms : UINT64_MAX;
-	p->off_leader = p->nobatch_leader;
+	p->nobatch_leader = leader;
+	p->nobatch_until_ms = until;
 	pthread_mutex_unlock(&p->off_mu);
 }
 
@@ -1676,11 +1671,11 @@ void node_proxy_stats(struct node_proxy *p, struct node_proxy_stats *s)
 	s->batched = atomic_load(&p->batched);
 	s->batch_refused = atomic_load(&p->batch_refused);
 	pthread_mutex_lock(&p->off_mu);
-	uint64_t off = p->off_leader, until = p->off_until_ms;
+	uint64_t off = p->nobatch_leader, until = p->nobatch_until_ms;
 	pthread_mutex_unlock(&p->off_mu);
 	s->batching_off = 0;
 	if (off && off == p->ops.leader(p->ops.arg, NULL, 0))
-		s->batching_off = until == UINT64_MAX     ? 2
+		s->batching_off = until == 0              ? 2
 		                  : lora_now_ms() < until ? 1
 		                                          : 0;
 	pthread_mutex_lock(&p->pool_mu);

@@ -729,14 +729,13 @@ static void check_pattern_ag(struct qctx *c, struct pattern *p, struct scope *s,
                              int mode, struct aggctx *ag)
 {
 	struct scope *here = sc_new(c, NULL);
-	for (size_t k = 0; k < p->nparts; k++)
-		if (p->parts[k].shortest && p->parts[k].nrels != 1)
+	for (size_t k = 0; k < p->nparts; k++) {
+		struct ppart *pp = &p->parts[k];
+		if (pp->shortest && pp->nrels != 1)
 			qerr(c, LORA_ESEMANTIC,
 			     "InvalidArgument: shortestPath and "
 			     "allShortestPaths "
 			     "need a pattern of exactly one relationship");
-	for (size_t k = 0; k < p->nparts; k++) {
-		struct ppart *pp = &p->parts[k];
 		for (size_t i = 0; i <= pp->nrels; i++) {
 			bind_node(c, &pp->nodes[i], s, mode, ag, here,
 			          pp->nrels == 0);

@@ -176,17 +176,22 @@ static void buf_clear(struct qctx *c, struct op *o)
 	o->bi = 0;
 }
 
+/* Makes in the operator's current input row (see take_input). */
+static void hold_input(struct qctx *c, struct op *o, struct val *in)
+{
+	ar_reset(c, &o->held);
+	ar_use(c, &o->held);
+	o->row = in;
+}
+
 /* The next input row, held as o->row until the next one is taken: what
  * the operator derived from the last one (in `held`) is given back, and
  * the current arena is `held`. NULL at the end of the input. */
 static struct val *take_input(struct qctx *c, struct op *o)
 {
 	struct val *in = pull(c, o->in);
-	if (!in)
-		return NULL;
-	ar_reset(c, &o->held);
-	ar_use(c, &o->held);
-	o->row = in;
+	if (in)
+		hold_input(c, o, in);
 	return in;
 }
 
@@ -277,9 +282,7 @@ static struct val *match_next(struct qctx *c, struct op *o)
 		c->keep_all = 0;
 		if (!in)
 			break;
-		ar_reset(c, &o->held);
-		ar_use(c, &o->held);
-		o->row = in;
+		hold_input(c, o, in);
 		o->matched = 0;
 		buf_clear(c, o);
 		if (o->vt && vto_pick(c, o->vt, in, &o->tmp, &o->buf))
