@@ -562,6 +562,7 @@ static struct val eval_pattern(struct qctx *c, struct expr *e, struct val *row)
 		struct val l = v_list(c, out.n);
 		for (size_t i = 0; i < out.n; i++)
 			l.u.l->v[i] = eval(c, e->c, out.r[i]);
+		v_check_depth(c, l);
 		return l;
 	}
 	}

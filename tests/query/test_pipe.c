@@ -398,6 +398,25 @@ START_TEST(test_value_depth)
 	pull(&r, 10, NULL);
 	ck_assert_int_eq(r.code, LORA_ELIMIT);
 	close_q(&r);
+	/* a pattern comprehension wraps its values in a list too (it had no
+	 * check: 40,000 levels overflowed the stack in val_to_pb) */
+	ck_assert_int_eq(exec_all("CREATE (:A)-[:R]->(:B)", NULL), 0);
+	snprintf(q, sizeof q,
+	         "MATCH (a:A) RETURN size(reduce(x = [], i IN range(1, %d) | "
+	         "[(a)-[:R]->() | x])) AS s",
+	         QRY_VALUE_DEPTH_MAX - 1);
+	open_q(&r, q, NULL, QRY_RUN);
+	ck_assert_uint_eq(pull(&r, 10, NULL), 1);
+	ck_assert_int_eq(r.code, 0);
+	close_q(&r);
+	open_q(&r,
+	       "MATCH (a:A) RETURN reduce(x = [], i IN range(1, 40000) | "
+	       "[(a)-[:R]->() | x]) AS v",
+	       NULL, QRY_RUN);
+	pull(&r, 10, NULL);
+	ck_assert_int_eq(r.code, LORA_ELIMIT);
+	ck_assert_ptr_nonnull(strstr(r.err.message, "ValueTooDeep"));
+	close_q(&r);
 }
 END_TEST
 
