@@ -1377,6 +1377,30 @@ static void intx_close_open(struct qctx *c)
 	}
 }
 
+/* The statement fails: the chunk proposed before, if any, is landed, so
+ * that the count of what committed is exact, and its fate added to msg
+ * (code becomes LORA_EUNKNOWN_OUTCOME when it has none). */
+static void intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
+{
+	if (!c->tx_fly)
+		return;
+	struct qry_error fe = {0};
+	int lrc = intx_land(c, &fe);
+	size_t len = strlen(msg);
+	if (lrc == LORA_EUNKNOWN_OUTCOME) {
+		*code = lrc;
+		snprintf(msg + len, cap - len,
+		         " (and the transaction before it, proposed, has no "
+		         "known outcome: it may still commit: %.160s)",
+		         fe.message);
+	} else if (lrc) {
+		snprintf(msg + len, cap - len,
+		         " (and the transaction before it did not commit: "
+		         "%.200s)",
+		         fe.message);
+	}
+}
+
 static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 {
 	struct arena *was = c->cur;
@@ -1405,27 +1429,8 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		/* iterators a raise left open go before any wait below:
 		 * landing a chunk closes the view they read */
 		intx_close_open(c);
-		if (!recover && c->tx_fly) {
-			/* the chunk before this one, proposed: its fate,
-			 * so that the count of what committed is exact */
-			struct qry_error fe = {0};
-			int lrc = intx_land(c, &fe);
-			if (lrc == LORA_EUNKNOWN_OUTCOME) {
-				code = lrc;
-				snprintf(msg + strlen(msg),
-				         sizeof msg - strlen(msg),
-				         " (and the transaction before it, "
-				         "proposed, has no known outcome: it "
-				         "may still commit: %.160s)",
-				         fe.message);
-			} else if (lrc) {
-				snprintf(msg + strlen(msg),
-				         sizeof msg - strlen(msg),
-				         " (and the transaction before it did "
-				         "not commit: %.200s)",
-				         fe.message);
-			}
-		}
+		if (!recover)
+			intx_land_failing(c, &code, msg, sizeof msg);
 		if (recover) {
 			intx_null_rows(c, o, in, 1, msg);
 			ar_release(c, &o->tmp);
@@ -1453,6 +1458,44 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 	c->cur = was;
 }
 
+/* Pulls up to o->limit input rows into in (deep copies in tmp: the
+ * input's rows die on the next pull). An error of the input (a bad CSV
+ * row, an expression of the outer query) after chunks ran says what
+ * committed, as a failing chunk does: a user who fixes the input and runs
+ * the statement again must know which rows are in already. */
+static void intx_fill(struct qctx *c, struct op *o, struct rows *in)
+{
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	int code = setjmp(c->jb);
+	if (code) {
+		memcpy(c->jb, outer, sizeof outer);
+		if (!c->tx_started)
+			longjmp(c->jb, code);
+		if (c->err && c->err->code)
+			code = c->err->code;
+		char msg[LORA_ERRMSG_BYTES] = "";
+		if (c->err)
+			snprintf(msg, sizeof msg, "%s", c->err->message);
+		/* what the input left open is the statement's, closed at its
+		 * end, and reads the view as between chunks */
+		intx_land_failing(c, &code, msg, sizeof msg);
+		qerr(
+		    c, code,
+		    "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
+		    "transactions committed before the input failed; they "
+		    "stay committed)",
+		    msg, (unsigned long long)c->tx_rows,
+		    (unsigned long long)c->tx_chunks);
+	}
+	struct val *x;
+	while (in->n < o->limit && (x = pull(c, o->in)) != NULL) {
+		ar_use(c, &o->tmp);
+		rows_push(c, in, row_copy_deep(c, x));
+	}
+	memcpy(c->jb, outer, sizeof outer);
+}
+
 /* Pulls up to n input rows (deep copies in tmp: the input's rows die on
  * the next pull), runs them as one transaction, hands out the results. */
 static struct val *intx_next(struct qctx *c, struct op *o)
@@ -1473,11 +1516,7 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 		ar_reset(c, &o->held);
 		buf_clear(c, o);
 		struct rows in = {0};
-		struct val *x;
-		while (in.n < o->limit && (x = pull(c, o->in)) != NULL) {
-			ar_use(c, &o->tmp);
-			rows_push(c, &in, row_copy_deep(c, x));
-		}
+		intx_fill(c, o, &in);
 		o->filled = in.n < o->limit;
 		if (in.n && o->broken) /* ON ERROR BREAK: not run */
 			intx_null_rows(c, o, &in, 0, NULL);

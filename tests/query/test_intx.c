@@ -545,6 +545,61 @@ START_TEST(failing_chunk_keeps_earlier)
 }
 END_TEST
 
+/* An error of the input, not of a chunk (the outer query's expression, a
+ * bad CSV row), after chunks committed says how many, as a failing chunk
+ * does (it said nothing, and a user who fixed the input and ran it again
+ * created those rows twice); before any chunk ran it is the input's error
+ * alone. */
+START_TEST(failing_input_keeps_earlier)
+{
+	struct commits k = {.label = "IE"};
+	struct qry_error e;
+	int rc = run("UNWIND [1, 2, 3, 4, 5, 6, 7, 0, 9] AS i WITH 10 / i AS x "
+	             "CALL { WITH x CREATE (:IE {x: x}) } IN TRANSACTIONS OF 3 "
+	             "ROWS",
+	             &k, NULL, 0, &e);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_msg(strstr(e.message, "by zero") &&
+	                  strstr(e.message, "6 input rows in 2 transactions "
+	                                    "committed before the input "
+	                                    "failed"),
+	              "%s", e.message);
+	ck_assert_int_eq(count_label("IE"), 6);
+	rc = run("UNWIND [0, 1] AS i WITH 10 / i AS x CALL { WITH x CREATE "
+	         "(:IE0 {x: x}) } IN TRANSACTIONS OF 1 ROW",
+	         NULL, NULL, 0, &e);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_msg(strstr(e.message, "by zero") &&
+	                  !strstr(e.message, "IN TRANSACTIONS"),
+	              "%s", e.message);
+	char imp[400];
+	snprintf(imp, sizeof imp, "%s/import", dir);
+	ck_assert_int_eq(mkdir(imp, 0700), 0);
+	char p[460];
+	snprintf(p, sizeof p, "%s/rows.csv", imp);
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("id\n", f);
+	for (int i = 1; i <= 10; i++)
+		fprintf(f, "%d\n", i);
+	fputs("\"11\"x\n12\n", f);
+	fclose(f);
+	imp_dir = imp;
+	struct commits k2 = {.label = "IC"};
+	rc = run("LOAD CSV WITH HEADERS FROM 'file:///rows.csv' AS r CALL { "
+	         "WITH r CREATE (:IC {id: toInteger(r.id)}) } IN TRANSACTIONS "
+	         "OF 3 ROWS",
+	         &k2, NULL, 0, &e);
+	imp_dir = NULL;
+	ck_assert_int_eq(rc, LORA_EINVAL);
+	ck_assert_msg(strstr(e.message, "line 12") &&
+	                  strstr(e.message, "9 input rows in 3 transactions "
+	                                    "committed"),
+	              "%s", e.message);
+	ck_assert_int_eq(count_label("IC"), 9);
+}
+END_TEST
+
 /* ON ERROR CONTINUE: a chunk that fails is rolled back and the next one
  * runs; its rows come out with the subquery's columns null */
 START_TEST(on_error_continue)
@@ -1028,6 +1083,7 @@ int main(void)
 		tcase_add_test(t, seek_cache_follows_commits);
 		tcase_add_test(t, seek_cache_keeps_to_its_share);
 		tcase_add_test(t, failing_chunk_keeps_earlier);
+		tcase_add_test(t, failing_input_keeps_earlier);
 		tcase_add_test(t, on_error_continue);
 		tcase_add_test(t, on_error_break);
 		tcase_add_test(t, chunk_sees_the_one_in_flight);
