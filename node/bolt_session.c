@@ -835,7 +835,7 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	const char *query = m->fields[0]->string_value;
 	int is_write = 0;
 	struct qry_error err = {0};
-	if (qry_is_write(query, &is_write, &err) != 0)
+	if (node_is_write(c->n, NULL, query, &is_write, &err) != 0)
 		return fail_qry(c, &err);
 	/* EXPLAIN of a write has no effects: it runs where reads run */
 	const char *q = query + strspn(query, " \t\r\n");

@@ -159,6 +159,15 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 	l->old_values = n->cfg.cdc_old_values != 0;
 }
 
+int node_is_write(struct lnode *n, const struct node_exec_req *req,
+                  const char *query, int *is_write, struct qry_error *err)
+{
+	static const struct node_exec_req none;
+	struct qry_limits l;
+	node_qry_limits(n, req ? req : &none, &l);
+	return qry_is_write_lim(query, &l, is_write, err);
+}
+
 void node_cursor_free(struct lnode *n, struct node_cursor *c)
 {
 	if (c == NULL)
@@ -411,7 +420,7 @@ void node_exec(struct lnode *n, const struct node_exec_req *req,
 	int is_write = req->kind == NODE_STMT_WRITE;
 	struct qry_error err = {0};
 	if (req->kind == NODE_STMT_UNKNOWN &&
-	    qry_is_write(req->query, &is_write, &err) != 0) {
+	    node_is_write(n, req, req->query, &is_write, &err) != 0) {
 		node_resp_error(resp, err.code ? err.code : LORA_EPARSE,
 		                err.message, err.line, err.column);
 		return;

@@ -306,7 +306,7 @@ static enum run_where run_where(struct lnode *n, const struct node_route *route,
 {
 	int is_write = 0;
 	struct qry_error err = {0};
-	if (qry_is_write(qb->query, &is_write, &err) != 0)
+	if (node_is_write(n, &qb->req, qb->query, &is_write, &err) != 0)
 		return RUN_HERE;
 	qb->req.kind = is_write ? NODE_STMT_WRITE : NODE_STMT_READ;
 	if (route->mode == QRY_EXPLAIN || !is_write)

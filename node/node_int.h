@@ -341,6 +341,11 @@ enum node_api {
  * shared budget (which outlives every cursor). */
 void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
                      struct qry_limits *l);
+/* qry_is_write under the node's limits for req (NULL: no request's own):
+ * the routing parse of a statement is bounded by the statement's memory
+ * limit and charged to the node's query budget. */
+int node_is_write(struct lnode *n, const struct node_exec_req *req,
+                  const char *query, int *is_write, struct qry_error *err);
 
 /* A live read cursor left over after the first batch (native protocol). */
 struct node_cursor;

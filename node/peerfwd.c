@@ -776,7 +776,8 @@ static int serve_req(struct lnode *n, struct pf_serve *s, const char **msg,
 		return rc;
 	int is_write = 0;
 	struct qry_error qe = {0};
-	if (run->query == NULL || qry_is_write(run->query, &is_write, &qe) ||
+	if (run->query == NULL ||
+	    node_is_write(n, &s->req, run->query, &is_write, &qe) ||
 	    !is_write) {
 		*msg = "a forwarded statement must be a write that parses";
 		return LORA_EINVAL;

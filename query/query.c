@@ -943,8 +943,13 @@ static void parse_thunk(void *p)
 	s->loads_csv = has_loadcsv(s->q);
 }
 
-int qry_parse(const char *query, const struct qry_limits *lim,
-              struct qry_stmt **out, struct qry_error *err)
+/* qry_parse; with charge_shared, a probe's parse also charges lim's
+ * shared budget while it runs (the tree is freed right after, uncharged
+ * here), so that the routing parse of every request counts in the
+ * node's budget. */
+static int parse_stmt(const char *query, const struct qry_limits *lim,
+                      int charge_shared, struct qry_stmt **out,
+                      struct qry_error *err)
 {
 	struct qry_error local;
 	struct qry_error *const e = err ? err : &local;
@@ -967,12 +972,15 @@ int qry_parse(const char *query, const struct qry_limits *lim,
 		c->lim = *lim;
 	else
 		qry_limits_init(&c->lim);
-	c->lim.shared = NULL; /* charged by the cursor that takes the tree */
+	if (!charge_shared) /* charged by the cursor that takes the tree */
+		c->lim.shared = NULL;
 	s->text = query;
 	s->nesting_depth_max = c->lim.nesting_depth_max;
 	struct parse_args a = {c, s};
 	int code = protect(c, parse_thunk, &a);
 	lora_buf_free(&c->sbuf);
+	if (c->lim.shared)
+		atomic_fetch_sub(&c->lim.shared->used_bytes, c->mem_bytes);
 	s->ast = c->keep;
 	lora_free(c);
 	if (code) {
@@ -981,6 +989,12 @@ int qry_parse(const char *query, const struct qry_limits *lim,
 	}
 	*out = s;
 	return 0;
+}
+
+int qry_parse(const char *query, const struct qry_limits *lim,
+              struct qry_stmt **out, struct qry_error *err)
+{
+	return parse_stmt(query, lim, 0, out, err);
 }
 
 void qry_stmt_free(struct qry_stmt *s)
@@ -1038,11 +1052,12 @@ static int take_stmt(struct qry_cursor *cur, const struct qry_request *req,
 
 /* Parses query alone and lets fn answer from the statement
  * (qry_loads_csv, qry_in_transactions, qry_is_write). */
-static int parse_probe(const char *query, int (*fn)(const struct qry_stmt *),
-                       int *out, struct qry_error *e)
+static int parse_probe(const char *query, const struct qry_limits *lim,
+                       int (*fn)(const struct qry_stmt *), int *out,
+                       struct qry_error *e)
 {
 	struct qry_stmt *s;
-	int code = qry_parse(query, NULL, &s, e);
+	int code = parse_stmt(query, lim, 1, &s, e);
 	if (code == 0)
 		*out = fn(s);
 	qry_stmt_free(s);
@@ -1057,7 +1072,7 @@ int qry_loads_csv(const char *query, int *yes, struct qry_error *err)
 	*yes = 0;
 	if (!strcasestr(query, "CSV"))
 		return 0;
-	return parse_probe(query, qry_stmt_loads_csv, yes, e);
+	return parse_probe(query, NULL, qry_stmt_loads_csv, yes, e);
 }
 
 int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
@@ -1066,7 +1081,7 @@ int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
 	struct qry_error *const e = err ? err : &local;
 	memset(e, 0, sizeof *e);
 	*yes = 0;
-	return parse_probe(query, qry_stmt_in_transactions, yes, e);
+	return parse_probe(query, NULL, qry_stmt_in_transactions, yes, e);
 }
 
 /*
@@ -1112,6 +1127,12 @@ static void kind_keep(int k, const char *query, int is_write)
 
 int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 {
+	return qry_is_write_lim(query, NULL, is_write, err);
+}
+
+int qry_is_write_lim(const char *query, const struct qry_limits *lim,
+                     int *is_write, struct qry_error *err)
+{
 	struct qry_error local;
 	struct qry_error *const e = err ? err : &local;
 	memset(e, 0, sizeof *e);
@@ -1119,7 +1140,7 @@ int qry_is_write(const char *query, int *is_write, struct qry_error *err)
 	int k = kind_slot(query);
 	if (k >= 0 && kind_cached(k, query, is_write))
 		return 0;
-	int code = parse_probe(query, qry_stmt_is_write, is_write, e);
+	int code = parse_probe(query, lim, qry_stmt_is_write, is_write, e);
 	if (code == 0 && k >= 0)
 		kind_keep(k, query, *is_write);
 	return code;

@@ -250,6 +250,11 @@ int qry_stmt_loads_csv(const struct qry_stmt *s);
  * leader. Syntax errors are reported through err.
  */
 int qry_is_write(const char *query, int *is_write, struct qry_error *err);
+/* The same under lim (NULL: qry_limits_init's): the parse is bounded by
+ * its memory limit and charged to its shared budget while it runs
+ * (LORA_EMEMORY past either), as the statement's own parse is. */
+int qry_is_write_lim(const char *query, const struct qry_limits *lim,
+                     int *is_write, struct qry_error *err);
 
 /* Whether `query` has CALL { ... } IN TRANSACTIONS (parse only): such a
  * statement commits as it runs, so a writer runs it alone (query.h's

@@ -367,6 +367,44 @@ START_TEST(test_shared_budget)
 }
 END_TEST
 
+/* The parse that routes a statement (qry_is_write_lim) is bounded by the
+ * statement's memory limit and charged to the node's budget while it
+ * runs: it parsed under 1 GiB and outside the budget, and a 1 MB
+ * statement took about 254 MiB beside every running one. */
+START_TEST(test_is_write_limits)
+{
+	size_t items = 100000;
+	char *q = malloc(items * 2 + 64);
+	ck_assert_ptr_nonnull(q);
+	size_t k = (size_t)sprintf(q, "RETURN size([1");
+	for (size_t i = 1; i < items; i++) {
+		q[k++] = ',';
+		q[k++] = '1';
+	}
+	strcpy(q + k, "]) AS n");
+	struct qry_limits l;
+	qry_limits_init(&l);
+	l.mem_bytes_max = 4u << 20;
+	int w = -1;
+	struct qry_error e;
+	ck_assert_int_eq(qry_is_write_lim(q, &l, &w, &e), LORA_EMEMORY);
+	struct qry_budget b;
+	qry_budget_init(&b, 4u << 20);
+	qry_limits_init(&l);
+	l.shared = &b;
+	ck_assert_int_eq(qry_is_write_lim(q, &l, &w, &e), LORA_EMEMORY);
+	ck_assert_ptr_nonnull(strstr(e.message, "server"));
+	ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
+	ck_assert_uint_ge(atomic_load(&b.refused), 1);
+	/* a statement that fits: the answer, and the budget given back */
+	ck_assert_int_eq(qry_is_write_lim("MATCH (n) SET n.x = 1", &l, &w, &e),
+	                 0);
+	ck_assert_int_eq(w, 1);
+	ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
+	free(q);
+}
+END_TEST
+
 /* Nesting: at the limit is a value, one past it an error, never a crash
  * (this statement overflowed the node's stack). */
 START_TEST(test_value_depth)
@@ -480,6 +518,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_limit_stops_scan);
 	tcase_add_test(t, test_shared_budget);
 	tcase_add_test(t, test_value_depth);
+	tcase_add_test(t, test_is_write_limits);
 	tcase_add_test(t, test_time_inside_expression);
 	tcase_add_test(t, test_failing_subquery_releases);
 	suite_add_tcase(s, t);
