@@ -60,12 +60,9 @@ int node_value_dup(const Lora__Value *v, int depth_max, Lora__Value **out,
 	if (v == NULL)
 		v = &null;
 	/* protobuf-c packs and unpacks recursively: bound it first. */
-	if (lora_value_depth(v, depth_max) > depth_max)
-		return lora_errf(LORA_ELIMIT, errmsg,
-		                 "value nested deeper than %d lists, maps, "
-		                 "nodes and relationships (the value depth "
-		                 "limit)",
-		                 depth_max);
+	int rc = lora_value_depth_check(v, depth_max, errmsg);
+	if (rc)
+		return rc;
 	size_t len = lora__value__get_packed_size(v);
 	uint8_t stackbuf[256];
 	uint8_t *buf = len <= sizeof stackbuf ? stackbuf : lora_malloc(len);

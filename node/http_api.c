@@ -202,22 +202,26 @@ static int parse_query_body(struct node_http_ex *x, json_t *j,
 	return 0;
 }
 
+/* The rows, or NULL when one cannot be rendered: out of memory only, as
+ * these rows were copied within LORA_RESULT_DEPTH_MAX (node_resp_add_row,
+ * or lora_pb_check on a peer's answer). */
 static json_t *rows_json(const Lora__Response *r, enum fmt fmt)
 {
 	json_t *rows = json_array();
 	for (size_t i = 0; rows && i < r->n_rows; i++) {
 		const Lora__Row *row = r->rows[i];
-		json_t *o =
-		    fmt == FMT_ROW_ARRAYS ? json_array() : json_object();
-		for (size_t k = 0; o && k < row->n_values && k < r->n_columns;
-		     k++) {
-			json_t *v = node_json_from_value(row->values[k]);
-			if (fmt == FMT_ROW_ARRAYS)
-				json_array_append_new(o, v);
-			else
-				json_object_set_new(o, r->columns[k], v);
+		size_t n =
+		    row->n_values < r->n_columns ? row->n_values : r->n_columns;
+		json_t *o;
+		if (node_json_row((const Lora__Value *const *)row->values,
+		                  fmt == FMT_ROW_ARRAYS
+		                      ? NULL
+		                      : (const char *const *)r->columns,
+		                  n, &o, NULL) != 0 ||
+		    json_array_append_new(rows, o) != 0) {
+			json_decref(rows);
+			rows = NULL;
 		}
-		json_array_append_new(rows, o);
 	}
 	return rows;
 }
@@ -244,8 +248,11 @@ static json_t *result_json(const Lora__Response *r, enum fmt fmt,
 		return NULL;
 	if (mode != QRY_EXPLAIN) {
 		json_object_set_new(o, "columns", cols);
-		if (fmt != FMT_GRAPH)
-			json_object_set_new(o, "rows", rows_json(r, fmt));
+		if (fmt != FMT_GRAPH &&
+		    json_object_set_new(o, "rows", rows_json(r, fmt)) != 0) {
+			json_decref(o); /* an answer without its rows: none */
+			return NULL;
+		}
 		if (fmt == FMT_GRAPH || fmt == FMT_COMBINED)
 			json_object_set_new(o, "graph", graph_json(r));
 	} else {
@@ -656,18 +663,20 @@ static int rs_head(struct rstream *rs)
 	return rc;
 }
 
-static int rs_row(struct rstream *rs, const Lora__Value *const *row)
+/* Appends a row; 0, or the error (err set) of a value that cannot be
+ * rendered: the answer fails rather than leave the column out. */
+static int rs_row(struct rstream *rs, const Lora__Value *const *row,
+                  struct qry_error *err)
 {
 	int rc = 0;
 	if (rs->fmt != FMT_GRAPH) {
-		json_t *o =
-		    rs->fmt == FMT_ROW_ARRAYS ? json_array() : json_object();
-		for (size_t k = 0; o && k < rs->ncols; k++) {
-			json_t *v = node_json_from_value(row[k]);
-			if (rs->fmt == FMT_ROW_ARRAYS)
-				json_array_append_new(o, v);
-			else
-				json_object_set_new(o, rs->cols[k], v);
+		json_t *o;
+		rc = node_json_row(row,
+		                   rs->fmt == FMT_ROW_ARRAYS ? NULL : rs->cols,
+		                   rs->ncols, &o, err->message);
+		if (rc) {
+			err->code = rc;
+			return rc;
 		}
 		if (rs->rows > 0)
 			rc = lora_buf_putc(&rs->out, ',');
@@ -774,15 +783,16 @@ static int rs_pump(struct rstream *rs, struct qry_error *err)
 	int rc = rs_head(rs);
 	for (;;) {
 		if (rc) {
-			err->code =
-			    lora_errf(rc, err->message, "out of memory");
+			if (err->code == 0) /* else rs_row said why */
+				err->code = lora_errf(rc, err->message,
+				                      "out of memory");
 			return 0;
 		}
 		const Lora__Value *const *row;
 		int done = 0;
 		if (node_cursor_next(rs->c, &row, &done, err) != 0 || done)
 			return 0;
-		rc = rs_row(rs, row);
+		rc = rs_row(rs, row, err);
 		uint64_t now = lora_now_ms();
 		if (rc == 0 && now >= rs->check_ms) {
 			/* every NODE_HTTP_FLUSH_MS, and never per row: a

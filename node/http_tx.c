@@ -346,24 +346,36 @@ static void run_read(struct htx *h, const struct node_exec_req *req,
 		qry_cursor_free(c);
 }
 
-static json_t *result_json(const Lora__Response *r, int row_arrays)
+/* A statement's {"columns", "rows"} in *out; 0, or the error (with msg)
+ * of a value node_json_row cannot render. */
+static int result_json(const Lora__Response *r, int row_arrays, json_t **out,
+                       char *msg)
 {
-	json_t *cols = json_array(), *rows = json_array();
-	for (size_t i = 0; i < r->n_columns; i++)
-		json_array_append_new(cols, json_string(r->columns[i]));
-	for (size_t i = 0; i < r->n_rows; i++) {
+	json_t *o = json_object(), *cols = json_array(), *rows = json_array();
+	int bad = json_object_set_new(o, "columns", cols);
+	bad |= json_object_set_new(o, "rows", rows);
+	int rc = bad ? lora_errf(LORA_ENOMEM, msg, "out of memory") : 0;
+	for (size_t i = 0; rc == 0 && i < r->n_columns; i++)
+		if (json_array_append_new(cols, json_string(r->columns[i])))
+			rc = lora_errf(LORA_ENOMEM, msg, "out of memory");
+	for (size_t i = 0; rc == 0 && i < r->n_rows; i++) {
 		const Lora__Row *row = r->rows[i];
-		json_t *o = row_arrays ? json_array() : json_object();
-		for (size_t k = 0; k < row->n_values && k < r->n_columns; k++) {
-			json_t *v = node_json_from_value(row->values[k]);
-			if (row_arrays)
-				json_array_append_new(o, v);
-			else
-				json_object_set_new(o, r->columns[k], v);
-		}
-		json_array_append_new(rows, o);
+		size_t n =
+		    row->n_values < r->n_columns ? row->n_values : r->n_columns;
+		json_t *v;
+		rc = node_json_row((const Lora__Value *const *)row->values,
+		                   row_arrays ? NULL
+		                              : (const char *const *)r->columns,
+		                   n, &v, msg);
+		if (rc == 0 && json_array_append_new(rows, v))
+			rc = lora_errf(LORA_ENOMEM, msg, "out of memory");
 	}
-	return json_pack("{s:o,s:o}", "columns", cols, "rows", rows);
+	if (rc) {
+		json_decref(o);
+		o = NULL;
+	}
+	*out = o;
+	return rc;
 }
 
 int node_http_tx_stmt(const struct node_tx_body *b, size_t i,
@@ -424,6 +436,7 @@ static int run_statements(struct htx *h, const struct node_tx_body *b,
 		                            .mem_bytes_max = h->mem_bytes_max};
 		snprintf(req.user, sizeof req.user, "%s", who->user);
 		Lora__ValueMap *params = NULL;
+		json_t *res;
 		int rc = node_http_tx_stmt(b, i, &req, &params, msg);
 		Lora__Response *resp = rc ? NULL : node_resp_new();
 		if (rc == 0 && resp == NULL)
@@ -432,9 +445,9 @@ static int run_statements(struct htx *h, const struct node_tx_body *b,
 			*err = node_http_error_json(rc, resp->error->message,
 			                            resp->error->line,
 			                            resp->error->column);
-		else if (rc == 0)
-			json_array_append_new(results,
-			                      result_json(resp, b->row_arrays));
+		else if (rc == 0 && (rc = result_json(resp, b->row_arrays, &res,
+		                                      msg)) == 0)
+			json_array_append_new(results, res);
 		else
 			*err = node_http_error_json(rc, msg, 0, 0);
 		if (resp)

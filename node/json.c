@@ -12,9 +12,9 @@
 #include "query.h"
 
 /* Encoding recurses once per list, map, node or relationship: a value
- * deeper than LORA_RESULT_DEPTH_MAX (node_value_dup refuses those before
- * they get here) gives NULL, as does running out of memory, never a part
- * of the value. `depth` counts the levels around a value. */
+ * deeper than LORA_RESULT_DEPTH_MAX gives NULL, as does running out of
+ * memory, never a part of the value (node_json_row turns that NULL into
+ * the row's error). `depth` counts the levels around a value. */
 static json_t *from_value(const Lora__Value *v, int depth);
 
 static json_t *entries_obj(Lora__MapEntry **e, size_t n, int depth)
@@ -137,6 +137,35 @@ static json_t *formatted(const Lora__Value *v)
 json_t *node_json_from_value(const Lora__Value *v)
 {
 	return from_value(v, 0);
+}
+
+int node_json_row(const Lora__Value *const *vals, const char *const *cols,
+                  size_t n, json_t **out, char *errmsg)
+{
+	json_t *o = cols ? json_object() : json_array();
+	for (size_t k = 0; o && k < n; k++) {
+		json_t *v = from_value(vals[k], 0);
+		if (v == NULL) {
+			json_decref(o);
+			*out = NULL;
+			/* tell the depth limit from no memory, as the copy
+			 * of a row would (node_value_dup) */
+			int rc = lora_value_depth_check(
+			    vals[k], LORA_RESULT_DEPTH_MAX, errmsg);
+			if (rc == 0)
+				rc = lora_errf(LORA_ENOMEM, errmsg,
+				               "out of memory");
+			return lora_errwrap(rc, errmsg, "result column %zu",
+			                    k + 1);
+		}
+		if ((cols ? json_object_set_new(o, cols[k], v)
+		          : json_array_append_new(o, v)) != 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	*out = o;
+	return o ? 0 : lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 }
 
 static json_t *from_value(const Lora__Value *v, int depth)

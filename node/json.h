@@ -20,9 +20,17 @@
 #include "lora_pb.h"
 
 /* New reference, or NULL when out of memory or when v nests deeper than
- * LORA_RESULT_DEPTH_MAX (node_value_dup refuses such values first).
- * v borrowed (NULL -> null). */
+ * LORA_RESULT_DEPTH_MAX. v borrowed (NULL -> null). */
 json_t *node_json_from_value(const Lora__Value *v);
+
+/* A result row of n values (borrowed) as JSON in *out (a new reference):
+ * an object keyed by cols, or an array when cols is NULL. A value that
+ * cannot be rendered fails the whole row, never leaves its column out:
+ * LORA_ELIMIT ("result column N: value nested deeper than ...", the text
+ * node_resp_add_row gives) or LORA_ENOMEM, with the message in errmsg
+ * and *out NULL. */
+int node_json_row(const Lora__Value *const *vals, const char *const *cols,
+                  size_t n, json_t **out, char *errmsg);
 
 /*
  * Converts a JSON object of parameters. On success *out is owned by the

@@ -144,6 +144,11 @@ int lora_pb_check(enum lora_pb_kind kind, const uint8_t *buf, size_t len,
  * a return above depth_max means "too deep". */
 int lora_value_depth(const Lora__Value *v, int depth_max);
 
+/* 0 when v nests at most depth_max deep; LORA_ELIMIT otherwise, with
+ * "value nested deeper than <depth_max> lists, maps, nodes and
+ * relationships (the value depth limit)" in errmsg (may be NULL). */
+int lora_value_depth_check(const Lora__Value *v, int depth_max, char *errmsg);
+
 /* Depth of the deepest property value in batch b, stopping likewise at
  * depth_max + 1. */
 int lora_batch_depth(const Lora__MutationBatch *b, int depth_max);

@@ -284,6 +284,16 @@ int lora_value_depth(const Lora__Value *v, int depth_max)
 	return depth_at(v, 0, depth_max);
 }
 
+int lora_value_depth_check(const Lora__Value *v, int depth_max, char *errmsg)
+{
+	if (lora_value_depth(v, depth_max) <= depth_max)
+		return 0;
+	return lora_errf(LORA_ELIMIT, errmsg,
+	                 "value nested deeper than %d lists, maps, nodes and "
+	                 "relationships (the value depth limit)",
+	                 depth_max);
+}
+
 static int props_depth(Lora__Property *const *p, size_t n, int max)
 {
 	int deepest = 0;

@@ -1,8 +1,9 @@
 /* test_values.c - values where the node decodes or copies them: log entries
  * for apply (node_batch_decode), result copies (node_value_dup) and JSON
- * (node_json_to_params, node_json_from_value), at the nesting limit, past
- * it, and 20,000 deep. */
+ * (node_json_to_params, node_json_from_value, node_json_row), at the
+ * nesting limit, past it, and 20,000 deep. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,80 @@ START_TEST(value_dup_bounds_depth)
 }
 END_TEST
 
+/* A row whose value nests one level past LORA_RESULT_DEPTH_MAX, as a
+ * streamed HTTP read renders it: the row fails with the write path's
+ * error (413 LORA_LIMIT, or the "error" member once rows went out). It
+ * used to come back without that column: {"one": 1} for a two-column row,
+ * and with rowArrays the next column's value read as this one's. */
+START_TEST(json_row_fails_on_a_value_too_deep)
+{
+	char msg[LORA_ERRMSG_BYTES] = "", want[LORA_ERRMSG_BYTES];
+	struct chain c;
+	chain_new(&c, LORA_RESULT_DEPTH_MAX + 1);
+	Lora__Value one = LORA__VALUE__INIT;
+	one.kind_case = LORA__VALUE__KIND_INT_VALUE;
+	one.int_value = 1;
+	const Lora__Value *row[] = {&one, &c.vals[0], &one};
+	const char *cols[] = {"one", "v", "two"};
+	Lora__Response *r = node_resp_new();
+	ck_assert_int_eq(node_resp_add_row(r, row, 3), LORA_ELIMIT);
+	snprintf(want, sizeof want, "%s", r->error->message);
+	lora__response__free_unpacked(r, &lora_pb_allocator);
+	ck_assert_str_eq(want, "result column 2: value nested deeper than 130 "
+	                       "lists, maps, nodes and relationships (the "
+	                       "value depth limit)");
+	json_t *j = json_true();
+	ck_assert_int_eq(node_json_row(row, cols, 3, &j, msg), LORA_ELIMIT);
+	ck_assert_ptr_null(j);
+	ck_assert_str_eq(msg, want);
+	j = json_true();
+	ck_assert_int_eq(node_json_row(row, NULL, 3, &j, msg), LORA_ELIMIT);
+	ck_assert_ptr_null(j);
+	ck_assert_str_eq(msg, want);
+
+	/* at the limit: the whole row */
+	row[1] = &c.vals[1];
+	ck_assert_int_eq(node_json_row(row, NULL, 3, &j, msg), 0);
+	ck_assert_uint_eq(json_array_size(j), 3);
+	ck_assert_int_eq(json_integer_value(json_array_get(j, 2)), 1);
+	json_decref(j);
+	ck_assert_int_eq(node_json_row(row, cols, 3, &j, msg), 0);
+	ck_assert_uint_eq(json_object_size(j), 3);
+	json_decref(j);
+	chain_free(&c);
+}
+END_TEST
+
+/* Out of memory while a value renders (a NaN goes out as its text, in a
+ * buffer of lora_malloc): the row fails, no column is left out. */
+START_TEST(json_row_fails_on_no_memory)
+{
+	char msg[LORA_ERRMSG_BYTES] = "";
+	Lora__Value one = LORA__VALUE__INIT, nan = LORA__VALUE__INIT;
+	one.kind_case = LORA__VALUE__KIND_INT_VALUE;
+	one.int_value = 1;
+	nan.kind_case = LORA__VALUE__KIND_FLOAT_VALUE;
+	nan.float_value = NAN;
+	const Lora__Value *row[] = {&one, &nan};
+	const char *cols[] = {"one", "x"};
+	json_t *j;
+	ck_assert_int_eq(node_json_row(row, cols, 2, &j, msg), 0);
+	char *txt = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	ck_assert_str_eq(txt, "{\"one\":1,\"x\":\"NaN\"}");
+	free(txt);
+	json_decref(j);
+	for (int arrays = 0; arrays < 2; arrays++) {
+		j = json_true();
+		lora_alloc_fail_after(0, 1);
+		int rc = node_json_row(row, arrays ? NULL : cols, 2, &j, msg);
+		lora_alloc_fail_after(-1, 0);
+		ck_assert_int_eq(rc, LORA_ENOMEM);
+		ck_assert_ptr_null(j);
+		ck_assert_str_eq(msg, "result column 2: out of memory");
+	}
+}
+END_TEST
+
 /* ---- JSON parameters ---------------------------------------------------- */
 
 /* {"p": <depth arrays (or objects) around 1>} */
@@ -512,6 +587,8 @@ int main(void)
 	tcase_add_test(tc, batch_decode_in_arena_tells_no_memory);
 	tcase_add_test(tc, batch_decode_caps_merged_repeats);
 	tcase_add_test(tc, value_dup_bounds_depth);
+	tcase_add_test(tc, json_row_fails_on_a_value_too_deep);
+	tcase_add_test(tc, json_row_fails_on_no_memory);
 	tcase_add_test(tc, json_params_bound_depth);
 	tcase_add_test(tc, json_vector_values_must_fit);
 	tcase_add_test(tc, json_vector_base64);
