@@ -20,6 +20,15 @@
  *
  * Points: Point2D 'X' {srid, x, y} and Point3D 'Y' {srid, x, y, z}, both
  * ways (Point in value.proto).
+ *
+ * Nesting is counted as lora_value_depth counts it (proto/lora_pb.h), both
+ * ways: lists and maps (a node or relationship is the map of its
+ * properties, a path adds nothing) up to PS_DEPTH_MAX, so [[1]] is 2 deep
+ * and a scalar inside 64 lists passes. `depth` below is the number of
+ * levels around the value at hand; a list or map found at PS_DEPTH_MAX
+ * would be one too many. A message's own maps (RUN's parameters, HELLO's
+ * extra) are no level of the values in them, as HTTP's "params" object is
+ * not.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,10 +138,11 @@ int ps_put_struct_header(struct lora_buf *b, uint8_t tag, uint8_t n_fields)
 static int put_value(struct lora_buf *b, const Lora__Value *v,
                      const struct ps_enc *e, int depth);
 
+/* A map, or a node's or relationship's properties: one level. */
 static int put_props(struct lora_buf *b, Lora__MapEntry *const *es, size_t n,
                      const struct ps_enc *e, int depth)
 {
-	if (n > UINT32_MAX)
+	if (depth >= PS_DEPTH_MAX || n > UINT32_MAX)
 		return LORA_ELIMIT;
 	int rc = ps_put_map_header(b, (uint32_t)n);
 	for (size_t i = 0; i < n && rc == 0; i++) {
@@ -206,11 +216,11 @@ static int put_path(struct lora_buf *b, const Lora__PathValue *p,
 	if (rc == 0)
 		rc = ps_put_list_header(b, (uint32_t)p->n_nodes);
 	for (size_t i = 0; i < p->n_nodes && rc == 0; i++)
-		rc = put_node(b, p->nodes[i], e, depth + 1);
+		rc = put_node(b, p->nodes[i], e, depth);
 	if (rc == 0)
 		rc = ps_put_list_header(b, (uint32_t)p->n_rels);
 	for (size_t i = 0; i < p->n_rels && rc == 0; i++)
-		rc = put_rel(b, p->rels[i], e, depth + 1, 0);
+		rc = put_rel(b, p->rels[i], e, depth, 0);
 	if (rc == 0)
 		rc = ps_put_list_header(b, (uint32_t)(2 * p->n_rels));
 	for (size_t i = 0; i < p->n_rels && rc == 0; i++) {
@@ -309,8 +319,6 @@ static int put_vector(struct lora_buf *b, const Lora__Vector *v)
 static int put_value(struct lora_buf *b, const Lora__Value *v,
                      const struct ps_enc *e, int depth)
 {
-	if (depth > PS_DEPTH_MAX)
-		return LORA_ELIMIT;
 	if (v == NULL)
 		return ps_put_null(b);
 	int rc;
@@ -326,7 +334,8 @@ static int put_value(struct lora_buf *b, const Lora__Value *v,
 	case LORA__VALUE__KIND_BYTES_VALUE:
 		return ps_put_bytes(b, v->bytes_value.data, v->bytes_value.len);
 	case LORA__VALUE__KIND_LIST_VALUE:
-		if (v->list_value->n_items > UINT32_MAX)
+		if (depth >= PS_DEPTH_MAX ||
+		    v->list_value->n_items > UINT32_MAX)
 			return LORA_ELIMIT;
 		rc = ps_put_list_header(b, (uint32_t)v->list_value->n_items);
 		for (size_t i = 0; i < v->list_value->n_items && rc == 0; i++)
@@ -460,6 +469,14 @@ static int read_size(struct rd *r, uint8_t marker, uint8_t m8, uint32_t *n)
 
 static int read_value(struct rd *r, int depth, Lora__Value **out);
 
+static int too_deep(struct rd *r)
+{
+	return lora_errf(LORA_ELIMIT, r->err,
+	                 "PackStream: value nested deeper than %d lists and "
+	                 "maps",
+	                 PS_DEPTH_MAX);
+}
+
 static int read_string_body(struct rd *r, uint32_t n, char **out)
 {
 	const uint8_t *q = NULL;
@@ -474,6 +491,8 @@ static int read_string_body(struct rd *r, uint32_t n, char **out)
 
 static int read_list(struct rd *r, uint32_t n, int depth, Lora__Value *v)
 {
+	if (depth >= PS_DEPTH_MAX)
+		return too_deep(r);
 	/* each item takes a byte at least: a count larger than what is left
 	 * is refused before anything is allocated */
 	if (n > r->len - r->pos)
@@ -523,6 +542,8 @@ static int check_unique_keys(struct rd *r, const Lora__ValueMap *m)
 
 static int read_map(struct rd *r, uint32_t n, int depth, Lora__Value *v)
 {
+	if (depth >= PS_DEPTH_MAX)
+		return too_deep(r);
 	if (n > (r->len - r->pos) / 2)
 		return corrupt(r, "map longer than the message");
 	Lora__ValueMap *m = v->map_value = lora_malloc(sizeof *m);
@@ -733,10 +754,14 @@ static int make_point(struct rd *r, uint8_t tag, Lora__Value *const *f,
 }
 
 /* A structure inside a value: read its fields, then make the temporal or
- * the point. */
+ * the point. Either is a leaf, so one may sit inside PS_DEPTH_MAX lists;
+ * its fields are read a level further in, which refuses a list, map or
+ * structure among them there and bounds structures inside structures. */
 static int read_struct_value(struct rd *r, uint32_t nf, int depth,
                              Lora__Value **out)
 {
+	if (depth > PS_DEPTH_MAX)
+		return too_deep(r);
 	const uint8_t *q = NULL;
 	int rc = take(r, 1, &q);
 	if (rc)
@@ -853,10 +878,6 @@ static int read_marked(struct rd *r, uint8_t mk, int depth, Lora__Value **out)
 static int read_value(struct rd *r, int depth, Lora__Value **out)
 {
 	*out = NULL;
-	if (depth > PS_DEPTH_MAX)
-		return lora_errf(LORA_ELIMIT, r->err,
-		                 "PackStream: value nested deeper than %d",
-		                 PS_DEPTH_MAX);
 	const uint8_t *q = NULL;
 	int rc = take(r, 1, &q);
 	return rc ? rc : read_marked(r, q[0], depth, out);
@@ -891,7 +912,8 @@ int ps_decode_message(const uint8_t *p, size_t len, const struct ps_dec *d,
 	if (nf > PS_MESSAGE_FIELDS_MAX)
 		return corrupt(&r, "too many message fields");
 	for (uint32_t i = 0; i < nf && rc == 0; i++) {
-		rc = read_value(&r, 0, &m->fields[i]);
+		/* a level out: a map field is the message's, not a value's */
+		rc = read_value(&r, -1, &m->fields[i]);
 		if (rc == 0)
 			m->n_fields++;
 	}

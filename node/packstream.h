@@ -49,8 +49,9 @@ int ps_put_bytes(struct lora_buf *b, const uint8_t *p, size_t len);
 int ps_put_list_header(struct lora_buf *b, uint32_t n);
 int ps_put_map_header(struct lora_buf *b, uint32_t n);
 int ps_put_struct_header(struct lora_buf *b, uint8_t tag, uint8_t n_fields);
-/* v may be NULL (null). Values nested deeper than PS_DEPTH_MAX:
- * LORA_ELIMIT. */
+/* v may be NULL (null). A value nested deeper than PS_DEPTH_MAX lists and
+ * maps (nodes and relationships count as maps, paths not; [[1]] is 2
+ * deep): LORA_ELIMIT. */
 int ps_put_value(struct lora_buf *b, const Lora__Value *v,
                  const struct ps_enc *e);
 
@@ -78,7 +79,9 @@ struct ps_message {
 /*
  * Decodes one message (a structure and its fields, which must use every
  * byte). On 0, *m holds the fields (free with ps_message_free); on error
- * m holds nothing and errmsg says why.
+ * m holds nothing and errmsg says why. A value nested deeper than
+ * PS_DEPTH_MAX lists and maps is LORA_ELIMIT; a map field (parameters,
+ * extra) is the message's and no level of the values in it.
  */
 int ps_decode_message(const uint8_t *p, size_t len, const struct ps_dec *d,
                       struct ps_message *m, char *errmsg);

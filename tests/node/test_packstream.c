@@ -3,8 +3,8 @@
  * (temporal values through their Bolt structures, in both the 5.x UTC and
  * the 4.4 local DateTime forms), graph values as Bolt structures, vectors
  * as lists of floats, points as Point2D / Point3D, and refusals of bad bytes:
- * truncated, lying sizes, too deep, repeated keys, bad UTF-8. Also the
- * handshake's version pick. */
+ * truncated, lying sizes, too deep, repeated keys, bad UTF-8; nesting
+ * counted in lists and maps both ways. Also the handshake's version pick. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -470,6 +470,111 @@ START_TEST(bad_bytes_refused)
 }
 END_TEST
 
+/* n lists, one inside the other, around 1 (or, empty_inside, the innermost
+ * list empty): [[1]] for n = 2, [[]] with empty_inside. */
+static Lora__Value *mk_nested(int n, int empty_inside)
+{
+	Lora__Value *v = empty_inside ? mk_list(0, NULL) : mk_int(1);
+	for (int i = empty_inside ? 1 : 0; i < n; i++)
+		v = mk_list(1, &v);
+	return v;
+}
+
+static int put_rc(const Lora__Value *v)
+{
+	struct lora_buf b = {0};
+	int rc = ps_put_value(&b, v, &ENC5);
+	lora_buf_free(&b);
+	return rc;
+}
+
+/* The same value's bytes: 0x91 (a list of one) n times around 0x01, or
+ * around 0x90 (an empty list) for the innermost with empty_inside. */
+static size_t nested_bytes(char *p, int n, int empty_inside)
+{
+	memset(p, 0x91, (size_t)n);
+	if (empty_inside)
+		p[n - 1] = (char)0x90;
+	else
+		p[n++] = 0x01;
+	return (size_t)n;
+}
+
+/* RUN "RETURN 1" {p: <the bytes of nested_bytes>} {} */
+static int run_rc(int n, int empty_inside)
+{
+	char msg[256];
+	memcpy(msg, "\xB3\x10\x88RETURN 1\xA1\x81p", 14);
+	size_t len = 14 + nested_bytes(msg + 14, n, empty_inside);
+	msg[len++] = (char)0xA0;
+	uint8_t *copy = malloc(len); /* exact size, for ASan */
+	memcpy(copy, msg, len);
+	struct ps_message m;
+	char err[LORA_ERRMSG_BYTES];
+	int rc = ps_decode_message(copy, len, &DEC, &m, err);
+	free(copy);
+	if (rc == 0)
+		ps_message_free(&m);
+	return rc;
+}
+
+/* Nesting counts lists and maps as docs/bolt.md and docs/node.md say ([[1]]
+ * is 2 deep), the same as HTTP: 64 lists around a parameter's scalar are
+ * taken and 65 refused whether the innermost list is empty or not; RUN's
+ * parameter map is no level. Results alike: a node is the map of its
+ * properties, a path no level of its own. Was: a 64-deep parameter
+ * refused, a 65-deep list with an empty innermost one taken and sent. */
+START_TEST(nesting_counts_lists_and_maps)
+{
+	char p[80];
+	for (int empty = 0; empty < 2; empty++) {
+		ck_assert_int_eq(run_rc(LORA_VALUE_DEPTH_MAX, empty), 0);
+		ck_assert_int_eq(run_rc(LORA_VALUE_DEPTH_MAX + 1, empty),
+		                 LORA_ELIMIT);
+		ck_assert_int_eq(
+		    decode_rc(p, nested_bytes(p, LORA_VALUE_DEPTH_MAX, empty)),
+		    0);
+		ck_assert_int_eq(
+		    decode_rc(p,
+		              nested_bytes(p, LORA_VALUE_DEPTH_MAX + 1, empty)),
+		    LORA_ELIMIT);
+		Lora__Value *v = mk_nested(LORA_VALUE_DEPTH_MAX, empty);
+		ck_assert_int_eq(put_rc(v), 0);
+		v = mk_list(1, &v);
+		ck_assert_int_eq(put_rc(v), LORA_ELIMIT);
+		vfree(v);
+	}
+	/* a point (a structure, a leaf) inside 64 lists, in a map */
+	size_t n = nested_bytes(p, LORA_VALUE_DEPTH_MAX - 1, 0) - 1;
+	memcpy(p + n, "\xA1\x81k\xB3\x58\xC9\x1C\x23\x01\x02", 10);
+	ck_assert_int_eq(decode_rc(p, n + 10), 0);
+
+	/* a node whose property nests 63 lists is 64 deep, in a path too */
+	Lora__Value *prop =
+	    mk_map1("k", mk_nested(LORA_VALUE_DEPTH_MAX - 1, 0));
+	Lora__NodeValue nv = LORA__NODE_VALUE__INIT;
+	nv.properties = prop->map_value->entries;
+	nv.n_properties = 1;
+	Lora__Value v = LORA__VALUE__INIT;
+	v.kind_case = LORA__VALUE__KIND_NODE_VALUE;
+	v.node_value = &nv;
+	ck_assert_int_eq(put_rc(&v), 0);
+	Lora__NodeValue *ns[1] = {&nv};
+	Lora__PathValue path = LORA__PATH_VALUE__INIT;
+	path.nodes = ns;
+	path.n_nodes = 1;
+	Lora__Value pv = LORA__VALUE__INIT;
+	pv.kind_case = LORA__VALUE__KIND_PATH_VALUE;
+	pv.path_value = &path;
+	ck_assert_int_eq(put_rc(&pv), 0);
+	Lora__Value *in = prop->map_value->entries[0]->value;
+	prop->map_value->entries[0]->value = mk_list(1, &in);
+	ck_assert_int_eq(put_rc(&v), LORA_ELIMIT);
+	ck_assert_int_eq(put_rc(&pv), LORA_ELIMIT);
+	vfree(prop);
+}
+END_TEST
+
 START_TEST(too_many_values)
 {
 	/* a list of PS_VALUES_MAX + 1 nulls: refused by count, before its
@@ -517,6 +622,7 @@ int main(void)
 	tcase_add_test(tc, graph_values_as_structures);
 	tcase_add_test(tc, vectors_as_float_lists);
 	tcase_add_test(tc, bad_bytes_refused);
+	tcase_add_test(tc, nesting_counts_lists_and_maps);
 	tcase_add_test(tc, too_many_values);
 	tcase_add_test(tc, handshake_pick);
 	suite_add_tcase(s, tc);
