@@ -363,6 +363,8 @@ static void conn_serve(struct bolt_conn *c)
 		rc = bolt_session_handle(c, (const uint8_t *)in.data, in.len);
 	}
 	bolt_flush(c);
+	if (rc == LORA_ECLOSED && !atomic_load(&c->server->stopping))
+		bolt_session_client_left(c);
 	bolt_session_drop(c, NULL);
 	bolt_relay_logout(c); /* the leader rolls back what was relayed */
 	lora_buf_free(&in);

@@ -150,12 +150,18 @@ int bolt_handshake_pick(const uint8_t *v);
 
 /* bolt_session.c */
 /* Handles one message. 0: go on; else close the connection (after
- * sending what is buffered). */
+ * sending what is buffered): LORA_ECLOSED when a send failed (the client
+ * left), another non-zero value otherwise. */
 int bolt_session_handle(struct bolt_conn *c, const uint8_t *p, size_t len);
 /* Frees the results and the transaction (connection end, idle results,
  * a snapshot install); `why` is told to the client at its next use of
  * them (NULL: nothing to tell). */
 void bolt_session_drop(struct bolt_conn *c, const char *why);
+/* The client left (closed the connection, stopped taking answers, or said
+ * GOODBYE): each statement it left open is counted in
+ * lora_statements_client_gone_total{api="bolt"}, as the other protocols
+ * count theirs, then dropped as by bolt_session_drop(c, NULL). */
+void bolt_session_client_left(struct bolt_conn *c);
 /* The Neo4j status code for a LoraDB error code. Static. */
 const char *bolt_neo4j_code(int lora_err);
 /* A FAILURE with a Neo4j code (bolt_send_failure) or the code of a

@@ -514,6 +514,15 @@ void bolt_session_drop(struct bolt_conn *c, const char *why)
 	          (unsigned long long)c->id, why);
 }
 
+void bolt_session_client_left(struct bolt_conn *c)
+{
+	/* a write's kept rows (BOLT_R_ROWS) are no statement any more */
+	for (int i = 0; i < c->n_results; i++)
+		if (c->results[i].nc || c->results[i].qc)
+			node_metrics_client_gone(c->n, NODE_API_BOLT);
+	bolt_session_drop(c, NULL);
+}
+
 static struct bolt_result *result_add(struct bolt_conn *c)
 {
 	if (c->n_results == BOLT_RESULTS_MAX)
@@ -1016,8 +1025,10 @@ static int dispatch(struct bolt_conn *c, const struct ps_message *m)
 {
 	uint8_t t = m->tag;
 	int v51 = c->version >= BOLT_V(5, 1);
-	if (t == BOLT_GOODBYE)
+	if (t == BOLT_GOODBYE) {
+		bolt_session_client_left(c);
 		return 1;
+	}
 	if (c->state == BOLT_S_CONNECTED) {
 		if (t == BOLT_HELLO)
 			return on_hello(c, m);
@@ -1103,5 +1114,6 @@ int bolt_session_handle(struct bolt_conn *c, const uint8_t *p, size_t len)
 	c->req = NULL;
 	c->req_len = 0;
 	ps_message_free(&m);
-	return rc || c->state == BOLT_S_DEFUNCT;
+	/* a send that failed keeps its LORA_ECLOSED: the client left */
+	return rc ? rc : c->state == BOLT_S_DEFUNCT;
 }

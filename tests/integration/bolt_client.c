@@ -2,7 +2,7 @@
  * node/packstream.c for the values) that drives one node through the
  * protocol and checks every answer.
  *
- *   bolt_client HOST PORT LEADER_HOST
+ *   bolt_client HOST PORT LEADER_HOST [follower | gone]
  *
  * Logs in as LORA_USER / LORA_PASSWORD. Checks, in order: the handshake
  * (5.4 chosen from a 5.0-5.4 range, 4.4 alone, 3.0 refused with zeros);
@@ -21,7 +21,8 @@
  * failed statement then RESET leave nothing, COMMIT's bookmark shows the
  * write here and on the leader; the same in 4.4; a connection that names
  * itself a relay is not relayed on), a read transaction, and ROUTE naming
- * the leader.
+ * the leader. With "gone": two sessions that leave a result open (the
+ * socket closed; GOODBYE), for the script to read the metrics after.
  * Prints
  * "ok: ..." or "FAIL: ..." per check; exits 1 when one failed.
  */
@@ -524,6 +525,23 @@ static void check_streaming(int fd, struct lora_buf *b)
 	check(records(fd, &more) == 5 && !more, "PULL -1: every row");
 }
 
+/* Mode "gone": two sessions leave a result open, one closing its socket,
+ * one saying GOODBYE; the script then reads the node's metrics. */
+static void leave_results_open(struct lora_buf *b)
+{
+	for (int goodbye = 0; goodbye < 2; goodbye++) {
+		int fd = session54(b), more;
+		run(fd, b, "UNWIND range(1, 100000) AS x RETURN x");
+		check(expect(fd, M_SUCCESS, NULL, NULL, 0), "RUN (gone)");
+		pull(fd, b, M_PULL, 2);
+		check(records(fd, &more) == 2 && more,
+		      "PULL 2: the result stays open");
+		if (goodbye)
+			simple(fd, b, M_GOODBYE, 0);
+		close(fd);
+	}
+}
+
 static int64_t count(int fd, struct lora_buf *b, const char *query)
 {
 	static uint8_t rec[BC_MSG_BYTES];
@@ -841,7 +859,7 @@ int main(int argc, char **argv)
 {
 	if (argc != 4 && argc != 5) {
 		fprintf(stderr, "usage: bolt_client HOST PORT LEADER_HOST "
-		                "[follower]\n");
+		                "[follower | gone]\n");
 		return 2;
 	}
 	host = argv[1];
@@ -849,6 +867,12 @@ int main(int argc, char **argv)
 	user = getenv("LORA_USER") ? getenv("LORA_USER") : "admin";
 	password = getenv("LORA_PASSWORD") ? getenv("LORA_PASSWORD") : "";
 	struct lora_buf b = {0};
+	if (argc == 5 && !strcmp(argv[4], "gone")) {
+		leave_results_open(&b);
+		lora_buf_free(&b);
+		printf("%d check(s) failed\n", fails);
+		return fails ? 1 : 0;
+	}
 	check_handshakes(&b);
 	int fd = session54(&b);
 	if (argc == 5) {

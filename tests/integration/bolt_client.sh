@@ -7,7 +7,9 @@
 # follower, a forwarded write and its bookmark, a write transaction begun
 # there and run on the leader (own writes, ROLLBACK, a failed statement,
 # COMMIT seen on the follower, the leader and the third node), a read
-# transaction, ROUTE.
+# transaction, ROUTE. Clients that leave with a result open (socket
+# closed; GOODBYE) are counted in lora_statements_client_gone_total{api="bolt"}
+# and their statements freed.
 # Usage: bolt_client.sh LORAD BOLT_CLIENT
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.221 "$1"
@@ -31,4 +33,18 @@ third_sees() {
 		echo "$IT_BODY" | grep -q '"rows":\[\[1\]\]'
 }
 it_check "the follower's transaction is on node $T too" it_wait 20 third_sees
+
+# clients that leave with a result open
+metric() { # metric NODE NAME -> its value (0 when absent)
+	curl -s -m 5 "$IT_SCHEME://$IT_NET.$1:4747/metrics" |
+		awk -v k="$2" '$1 == k { v = $2 } END { print v + 0 }'
+}
+GONE='lora_statements_client_gone_total{api="bolt"}'
+none_open() { [ "$(metric "$L" lora_statements_open)" = 0 ]; }
+it_check "no statement open on the leader" it_wait 20 none_open
+G0=$(metric "$L" "$GONE")
+it_check "two sessions leave a result open" "$BC" "$IT_NET.$L" 7687 "$IT_NET.$L" gone
+gone_counted() { [ "$(metric "$L" "$GONE")" = $((G0 + 2)) ] && none_open; }
+it_check "both counted as gone (bolt), their statements freed" it_wait 20 gone_counted
+it_log "$GONE went from $G0 to $(metric "$L" "$GONE")"
 it_done
