@@ -912,8 +912,12 @@ int ps_decode_message(const uint8_t *p, size_t len, const struct ps_dec *d,
 	if (nf > PS_MESSAGE_FIELDS_MAX)
 		return corrupt(&r, "too many message fields");
 	for (uint32_t i = 0; i < nf && rc == 0; i++) {
-		/* a level out: a map field is the message's, not a value's */
-		rc = read_value(&r, -1, &m->fields[i]);
+		/* a map field is the message's own, not a level of the values
+		 * in it: its entries are read as values at the top */
+		int map =
+		    r.pos < len && ((p[r.pos] & 0xF0) == 0xA0 ||
+		                    (p[r.pos] >= 0xD8 && p[r.pos] <= 0xDA));
+		rc = read_value(&r, map ? -1 : 0, &m->fields[i]);
 		if (rc == 0)
 			m->n_fields++;
 	}
