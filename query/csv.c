@@ -1,4 +1,5 @@
 /* csv.c - the RFC 4180 record reader of csv.h: a pure function over bytes. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,20 +15,29 @@ void csv_init(struct csv_reader *r, char term)
 /* field_end's answers */
 enum { FE_END, FE_NEXT, FE_MORE, FE_BAD };
 
-/* parse state of one call: the window, where we are, the line counter */
+/* parse state of one call: the window, where we are, the line counter
+ * and the line the record started on (every error names that one) */
 struct scan {
 	const char *b;
 	size_t len, i, t;
 	int eof;
-	uint64_t line;
+	uint64_t line, rec_line;
 	char *text;
 };
 
-static int fail(struct csv_reader *r, uint64_t line, const char *msg)
+/* rc (CSV_ERROR or CSV_LIMIT) with its message */
+static int fail(struct csv_reader *r, const struct scan *s, int rc,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int fail(struct csv_reader *r, const struct scan *s, int rc,
+                const char *fmt, ...)
 {
-	r->err_line = line;
-	snprintf(r->msg, sizeof r->msg, "%s", msg);
-	return CSV_ERROR;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+	va_end(ap);
+	r->err_line = s->rec_line;
+	return rc;
 }
 
 /* after a field: FE_NEXT (a terminator), FE_END (a line end or eof),
@@ -65,12 +75,11 @@ static int field_end(struct csv_reader *r, struct scan *s)
 /* a quoted field from just after its opening quote to its closing one */
 static int quoted_field(struct csv_reader *r, struct scan *s)
 {
-	uint64_t start = s->line;
 	for (;;) {
 		if (s->i >= s->len) {
 			if (!s->eof)
 				return CSV_MORE;
-			return fail(r, start,
+			return fail(r, s, CSV_ERROR,
 			            "unterminated quoted field at end of file");
 		}
 		char ch = s->b[s->i];
@@ -105,14 +114,16 @@ static int plain_field(struct csv_reader *r, struct scan *s)
 	return s->eof ? CSV_RECORD : CSV_MORE;
 }
 
-/* one record from s->i; CSV_RECORD, CSV_MORE or CSV_ERROR */
+/* one record from s->i; CSV_RECORD, CSV_MORE, CSV_ERROR or CSV_LIMIT */
 static int record(struct csv_reader *r, struct scan *s)
 {
 	r->nf = 0;
 	s->t = 0;
 	for (;;) {
 		if (r->nf == CSV_FIELDS_MAX)
-			return fail(r, s->line, "more fields than the limit");
+			return fail(r, s, CSV_LIMIT,
+			            "record with more than %d fields",
+			            CSV_FIELDS_MAX);
 		struct csv_field *f = &r->f[r->nf++];
 		f->off = s->t;
 		f->quoted = s->i < s->len && s->b[s->i] == '"';
@@ -130,7 +141,7 @@ static int record(struct csv_reader *r, struct scan *s)
 		if (rc == FE_MORE)
 			return CSV_MORE;
 		if (rc == FE_BAD)
-			return fail(r, s->line,
+			return fail(r, s, CSV_ERROR,
 			            f->quoted ? "unexpected character after a "
 			                        "closing quote"
 			                      : "bare carriage return in a "
@@ -163,22 +174,21 @@ int csv_next(struct csv_reader *r, const char *buf, size_t len, int eof,
 		s.i += s.b[s.i] == '\r' ? 2 : 1;
 		s.line++;
 	}
-	if (s.i >= len) {
-		if (!eof)
-			return CSV_MORE;
-		r->bom_checked = 1;
-		r->line = s.line;
-		*used = s.i;
-		return CSV_END;
-	}
+	/* from here the byte-order mark and the blank lines are consumed
+	 * whatever comes next: kept in the window they would count against
+	 * the record's byte limit */
+	r->bom_checked = 1;
+	r->line = s.line;
+	*used = s.i;
+	if (s.i >= len)
+		return eof ? CSV_END : CSV_MORE;
 	if (s.b[s.i] == '\r' && s.i + 1 >= len && !eof)
 		return CSV_MORE;
-	uint64_t start = s.line;
+	s.rec_line = s.line;
 	int rc = record(r, &s);
 	if (rc != CSV_RECORD)
 		return rc;
-	r->bom_checked = 1;
-	r->rec_line = start;
+	r->rec_line = s.rec_line;
 	r->line = s.line;
 	*used = s.i;
 	return CSV_RECORD;

@@ -6,11 +6,15 @@
  * an abandoned read left open. Its window grows from CSV_WINDOW_BYTES to
  * CSV_RECORD_BYTES_MAX only when one record needs it, and is charged to
  * the statement's memory. */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "csv.h"
 #include "qint.h"
@@ -34,7 +38,16 @@ struct csv_src {
 	struct csv_reader r;
 };
 
-/* the part of a file URL below the import directory, %XX decoded */
+static int hex_val(char ch)
+{
+	return isdigit((unsigned char)ch)
+	           ? ch - '0'
+	           : tolower((unsigned char)ch) - 'a' + 10;
+}
+
+/* the part of a file URL below the import directory, %XX decoded; a %
+ * without two hex digits, or %00 (which would end the path early), is
+ * refused rather than guessed at */
 static void url_path(struct qctx *c, const char *url, char *out)
 {
 	const char *p = url;
@@ -47,16 +60,24 @@ static void url_path(struct qctx *c, const char *url, char *out)
 		p++;
 	size_t n = 0;
 	for (; *p && n + 1 < PATH_MAX; p++) {
-		unsigned h;
-		if (*p == '%' && sscanf(p + 1, "%2x", &h) == 1 && p[1] &&
-		    p[2]) {
-			if (h == 0)
-				break;
-			out[n++] = (char)h;
-			p += 2;
-		} else {
+		if (*p != '%') {
 			out[n++] = *p;
+			continue;
 		}
+		if (!isxdigit((unsigned char)p[1]) ||
+		    !isxdigit((unsigned char)p[2]))
+			qerr(c, LORA_EINVAL,
+			     "LoadCsv: bad percent escape in '%s': %% takes "
+			     "two hex digits",
+			     url);
+		int h = hex_val(p[1]) * 16 + hex_val(p[2]);
+		if (!h)
+			qerr(c, LORA_EINVAL,
+			     "LoadCsv: bad percent escape in '%s': %%00 (a "
+			     "NUL byte) cannot be part of a path",
+			     url);
+		out[n++] = (char)h;
+		p += 2;
 	}
 	out[n] = 0;
 	if (!n)
@@ -94,9 +115,10 @@ static void resolve_in_import(struct qctx *c, const char *url, char *full)
 		qerr(c, LORA_EIO, "LoadCsv: cannot open '%s': %s", url,
 		     strerror(errno));
 	}
+	/* the import directory itself passes, to be refused as a directory */
 	size_t rl = strlen(root);
 	if (strncmp(full, root, rl) != 0 ||
-	    (full[rl] != '/' && !(rl == 1 && root[0] == '/')))
+	    (full[rl] != '/' && full[rl] != 0 && !(rl == 1 && root[0] == '/')))
 		qerr(c, LORA_EINVAL,
 		     "LoadCsv: '%s' points outside the import directory", url);
 }
@@ -166,12 +188,86 @@ static int src_record(struct qctx *c, struct csv_src *s)
 			return 1;
 		if (rc == CSV_END)
 			return 0;
-		if (rc == CSV_ERROR)
-			qerr(c, LORA_EINVAL, "LoadCsv: %s line %llu: %s",
-			     s->name, (unsigned long long)s->r.err_line,
-			     s->r.msg);
+		if (rc == CSV_ERROR || rc == CSV_LIMIT)
+			qerr(c, rc == CSV_LIMIT ? LORA_ELIMIT : LORA_EINVAL,
+			     "LoadCsv: %s line %llu: %s", s->name,
+			     (unsigned long long)s->r.err_line, s->r.msg);
 		src_fill(c, s);
 	}
+}
+
+/* opens a regular file for reading; anything else is refused without
+ * waiting: open(2) of a FIFO blocks until a writer comes, beyond the
+ * statement's time limit */
+static FILE *src_open(struct qctx *c, const char *name, const char *full)
+{
+	struct stat st;
+	FILE *f;
+	int fl, e, fd = open(full, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENXIO) /* a socket */
+		goto irregular;
+	if (fd < 0)
+		goto fail;
+	if (fstat(fd, &st) != 0)
+		goto close_fd;
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		goto irregular;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 ||
+	    !(f = fdopen(fd, "rb")))
+		goto close_fd;
+	return f;
+close_fd:
+	e = errno;
+	close(fd);
+	errno = e;
+fail:
+	qerr(c, errno == ENOENT ? LORA_ENOTFOUND : LORA_EIO,
+	     "LoadCsv: cannot open '%s': %s", name, strerror(errno));
+irregular:
+	qerr(c, LORA_EINVAL, "LoadCsv: '%s' is not a regular file", name);
+}
+
+struct hdr_col {
+	const char *name;
+	size_t col;
+};
+
+static int hdr_col_cmp(const void *a, const void *b)
+{
+	const struct hdr_col *x = a, *y = b;
+	int d = strcmp(x->name, y->name);
+	return d ? d : (x->col > y->col) - (x->col < y->col);
+}
+
+/* a header naming a column twice would keep one of them in every map and
+ * drop the other: refused, naming the pair whose second column comes
+ * first (sorting keeps this O(n log n) up to CSV_FIELDS_MAX columns) */
+static void hdr_unique(struct qctx *c, struct csv_src *s)
+{
+	struct hdr_col *v = lora_malloc(sizeof(*v) * (s->nhdr + 1));
+	if (!v)
+		qerr(c, LORA_ENOMEM, "LoadCsv: out of memory");
+	for (size_t j = 0; j < s->nhdr; j++)
+		v[j] = (struct hdr_col){s->hdr[j], j};
+	qsort(v, s->nhdr, sizeof(*v), hdr_col_cmp);
+	size_t first = 0, second = SIZE_MAX;
+	for (size_t j = 1; j < s->nhdr; j++)
+		if (!strcmp(v[j].name, v[j - 1].name) &&
+		    (j == 1 || strcmp(v[j - 1].name, v[j - 2].name)) &&
+		    v[j].col < second) {
+			first = v[j - 1].col;
+			second = v[j].col;
+		}
+	lora_free(v);
+	if (second != SIZE_MAX)
+		qerr(c, LORA_EINVAL,
+		     "LoadCsv: %s line %llu: header `%.100s` in columns %zu "
+		     "and %zu",
+		     s->name, (unsigned long long)s->r.rec_line, s->hdr[first],
+		     first + 1, second + 1);
 }
 
 struct csv_src *load_open(struct qctx *c, struct val url, int headers,
@@ -198,9 +294,7 @@ struct csv_src *load_open(struct qctx *c, struct val url, int headers,
 	snprintf(s->path, sizeof s->path, "%s", full);
 	csv_init(&s->r, term);
 	s->headers = headers;
-	if (!(s->f = fopen(full, "rb")))
-		qerr(c, errno == ENOENT ? LORA_ENOTFOUND : LORA_EIO,
-		     "LoadCsv: cannot open '%s': %s", s->name, strerror(errno));
+	s->f = src_open(c, s->name, full);
 	src_grow(c, s, CSV_WINDOW_BYTES);
 	if (headers && src_record(c, s)) {
 		s->nhdr = s->r.nf;
@@ -208,6 +302,7 @@ struct csv_src *load_open(struct qctx *c, struct val url, int headers,
 		for (size_t j = 0; j < s->nhdr; j++)
 			s->hdr[j] = ar_strndup(c, s->text + s->r.f[j].off,
 			                       s->r.f[j].len);
+		hdr_unique(c, s);
 	}
 	return s;
 }

@@ -2430,7 +2430,8 @@ static struct clause *load_clause(struct parser *p, struct tok *t)
 		    ft->s[0] == '\n' || ft->s[0] == '\r')
 			perr(p, ft,
 			     "UnexpectedSyntax: FIELDTERMINATOR takes one "
-			     "character other than a quote or a line end");
+			     "ASCII character (a single byte) other than a "
+			     "quote or a line end");
 		c->fieldterm = ft->s[0];
 		p->pos++;
 	}

@@ -1,14 +1,18 @@
 /* test_load.c - LOAD CSV: the record reader as a table of byte inputs
  * (fed whole and one byte at a time), then the clause against a real
- * store: quoting, headers, empty fields, a bad row's line number, paths
- * that escape the import directory, a missing file, a file closed when a
- * read stops early, and LOAD CSV feeding CREATE. */
+ * store: quoting, headers (a duplicated one refused), empty fields, a bad
+ * row's line number, the field limit, a megabyte of blank lines, paths
+ * that escape the import directory, percent escapes, a FIFO, socket or
+ * directory refused without blocking, a missing file, a file closed when
+ * a read stops early, and LOAD CSV feeding CREATE. */
 #include <check.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../../query/csv.h"
@@ -42,6 +46,8 @@ static const struct csv_case cases[] = {
     {"bare cr", "a\rb\n", ',', "ERR@1"},
     {"error line after quoted newline", "\"a\nb\"\nc\n\"d\"e\n", ',',
      "a\nb;c;ERR@4"},
+    {"error names the record's first line", "a\n\"x\ny\"z\n", ',', "a;ERR@2"},
+    {"blank lines before a split record", "a\n\n\n\"b\nc\"\n", ',', "a;b\nc;"},
 };
 
 /* runs the reader over in, offering bytes `step` at a time (0: all) */
@@ -59,6 +65,8 @@ static void run_reader(const struct csv_case *k, size_t step, char *got,
 		int rc = csv_next(r, k->in + pos, avail, eof, text, &used);
 		if (rc == CSV_MORE) {
 			ck_assert_msg(!eof, "%s: MORE at eof", k->name);
+			pos += used; /* blank lines before a partial record */
+			avail -= used;
 			avail += step;
 			if (pos + avail > n)
 				avail = n - pos;
@@ -198,6 +206,14 @@ START_TEST(load_lists_and_quoting)
 	                     "FIELDTERMINATOR ';;' RETURN r",
 	                     imp, out, sizeof out, &e),
 	                 LORA_EPARSE);
+	/* the reader works on bytes: a two-byte UTF-8 character is refused
+	 * with a message that says so */
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///semi.csv' AS r "
+	                     "FIELDTERMINATOR '\xC2\xA7' RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 LORA_EPARSE);
+	ck_assert_msg(strstr(e.message, "one ASCII character (a single byte)"),
+	              "%s", e.message);
 }
 END_TEST
 
@@ -219,6 +235,30 @@ START_TEST(load_headers)
 }
 END_TEST
 
+/* a header naming a column twice would drop all but one of them from
+ * every map: refused, as lora-import refuses it */
+START_TEST(load_duplicate_headers)
+{
+	put_file("dup.csv", "id,name,id\n1,a,2\n");
+	char out[512];
+	struct qry_error e;
+	ck_assert_int_eq(
+	    run("LOAD CSV WITH HEADERS FROM 'file:///dup.csv' AS r "
+	        "RETURN r",
+	        imp, out, sizeof out, &e),
+	    LORA_EINVAL);
+	ck_assert_msg(strstr(e.message, "file:///dup.csv line 1: header `id` "
+	                                "in columns 1 and 3"),
+	              "%s", e.message);
+	ck_assert_str_eq(out, "");
+	/* without headers the same file is just rows */
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///dup.csv' AS r RETURN r",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "['id', 'name', 'id'];['1', 'a', '2'];");
+}
+END_TEST
+
 START_TEST(load_bad_row_names_line)
 {
 	put_file("bad.csv", "a,b\n\"ok\nstill\",c\nd,\"e\"f\n");
@@ -237,6 +277,113 @@ START_TEST(load_bad_row_names_line)
 	ck_assert_int_eq(rc, LORA_EINVAL);
 	ck_assert_msg(strstr(e.message, "line 2: unterminated"), "%s",
 	              e.message);
+	/* after a quoted field spanning lines the error names the line the
+	 * record starts on, the one linenumber() gives for it */
+	put_file("after.csv", "h\n\"x\ny\"z\n");
+	rc = run("LOAD CSV FROM 'file:///after.csv' AS r RETURN r", imp, out,
+	         sizeof out, &e);
+	ck_assert_int_eq(rc, LORA_EINVAL);
+	ck_assert_msg(strstr(e.message, "file:///after.csv line 2: unexpected "
+	                                "character after a closing quote"),
+	              "%s", e.message);
+	put_file("cr.csv", "h\n\"x\ny\",a\rb\n");
+	rc = run("LOAD CSV FROM 'file:///cr.csv' AS r RETURN r", imp, out,
+	         sizeof out, &e);
+	ck_assert_int_eq(rc, LORA_EINVAL);
+	ck_assert_msg(strstr(e.message, "file:///cr.csv line 2: bare carriage "
+	                                "return"),
+	              "%s", e.message);
+}
+END_TEST
+
+/* more fields than CSV_FIELDS_MAX is a limit (LORA_ELIMIT) naming it and
+ * the record's first line; exactly the limit is read */
+START_TEST(load_field_limit)
+{
+	struct lora_buf b = {0};
+	lora_buf_puts(&b, "h\n\"multi\nline\"");
+	for (int i = 1; i < CSV_FIELDS_MAX; i++)
+		lora_buf_printf(&b, ",%d", i);
+	lora_buf_puts(&b, "\n");
+	put_file("max.csv", b.data + 2);
+	b.data[b.len - 1] = ',';
+	lora_buf_puts(&b, "more\n");
+	put_file("wide.csv", b.data);
+	lora_buf_free(&b);
+	char out[512];
+	struct qry_error e;
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///max.csv' AS r "
+	                     "RETURN size(r), r[4095]",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "4096,4095;");
+	/* wide.csv: a header line, then that record with one more field */
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///wide.csv' AS r "
+	                     "RETURN size(r)",
+	                     imp, out, sizeof out, &e),
+	                 LORA_ELIMIT);
+	ck_assert_msg(strstr(e.message, "file:///wide.csv line 2: record with "
+	                                "more than 4096 fields"),
+	              "%s", e.message);
+	ck_assert_str_eq(out, "1;");
+}
+END_TEST
+
+/* blank lines are skipped however many there are: more than a record's
+ * byte limit of them is no record at all */
+START_TEST(load_many_blank_lines)
+{
+	size_t nblank = 1100000;
+	char *body = malloc(nblank + 8);
+	memcpy(body, "a\n", 2);
+	memset(body + 2, '\n', nblank);
+	memcpy(body + 2 + nblank, "b\n", 3);
+	put_file("blank.csv", body);
+	body[2 + nblank] = 0;
+	put_file("blankend.csv", body);
+	free(body);
+	char out[512];
+	struct qry_error e;
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///blank.csv' AS r "
+	                     "RETURN r[0], linenumber()",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "a,1;b,1100002;");
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///blankend.csv' AS r "
+	                     "RETURN r[0], linenumber()",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "a,1;");
+}
+END_TEST
+
+/* %XX needs two hex digits; %00 would end the path early */
+START_TEST(load_percent_escapes)
+{
+	put_file("in.csv", "s\n");
+	put_file("A b.csv", "ab\n");
+	char out[512];
+	struct qry_error e;
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///%41%20b.csv' AS r "
+	                     "RETURN r[0]",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "ab;");
+	const char *bad[] = {
+	    "file:///in.csv%00.txt", "file:///%6gn.csv", "file:///% 1.csv",
+	    "file:///in.csv%",       "file:///in.csv%4",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char q[256];
+		snprintf(q, sizeof q, "LOAD CSV FROM '%s' AS r RETURN r",
+		         bad[i]);
+		int rc = run(q, imp, out, sizeof out, &e);
+		ck_assert_msg(rc == LORA_EINVAL, "%s: rc %d %s", bad[i], rc,
+		              rc ? e.message : out);
+		ck_assert_msg(strstr(e.message, "bad percent escape") &&
+		                  strstr(e.message, bad[i]),
+		              "%s", e.message);
+	}
 }
 END_TEST
 
@@ -404,6 +551,46 @@ START_TEST(load_streams_in_small_memory)
 }
 END_TEST
 
+/* a FIFO, a socket or a directory in the import directory is refused at
+ * once; opening a FIFO for reading would wait for a writer forever */
+START_TEST(load_refuses_special_files)
+{
+	char p[400], out[512];
+	struct qry_error e;
+	snprintf(p, sizeof p, "%s/feed.csv", imp);
+	ck_assert_int_eq(mkfifo(p, 0600), 0);
+	snprintf(p, sizeof p, "%s/sock.csv", imp);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	ck_assert_uint_lt(strlen(p), sizeof sa.sun_path);
+	memcpy(sa.sun_path, p, strlen(p) + 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	snprintf(p, sizeof p, "%s/sub", imp);
+	ck_assert_int_eq(mkdir(p, 0700), 0);
+	const char *urls[] = {"file:///feed.csv", "file:///sock.csv",
+	                      "file:///sub", "file:///."};
+	for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+		char q[256], want[128];
+		snprintf(q, sizeof q, "LOAD CSV FROM '%s' AS r RETURN r",
+		         urls[i]);
+		snprintf(want, sizeof want, "'%s' is not a regular file",
+		         urls[i]);
+		uint64_t t0 = lora_now_ns();
+		int rc = run(q, imp, out, sizeof out, &e);
+		ck_assert_msg(rc == LORA_EINVAL, "%s: rc %d %s", urls[i], rc,
+		              rc ? e.message : out);
+		ck_assert_msg(strstr(e.message, want), "%s", e.message);
+		ck_assert_uint_lt(lora_now_ns() - t0, 5000000000ull);
+	}
+	/* a write that reads the FIFO fails the same way */
+	ck_assert_int_eq(run("LOAD CSV FROM 'file:///feed.csv' AS r "
+	                     "CREATE (:F {v: r[0]})",
+	                     imp, out, sizeof out, &e),
+	                 LORA_EINVAL);
+	close(fd);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("load");
@@ -420,6 +607,16 @@ static Suite *suite(void)
 	tcase_add_test(t, load_into_create);
 	tcase_add_test(t, load_line_and_file);
 	tcase_add_test(t, load_streams_in_small_memory);
+	tcase_add_test(t, load_duplicate_headers);
+	tcase_add_test(t, load_field_limit);
+	tcase_add_test(t, load_many_blank_lines);
+	tcase_add_test(t, load_percent_escapes);
+	suite_add_tcase(s, t);
+	/* on its own, with a short timeout: a blocking open shows as one */
+	t = tcase_create("special files");
+	tcase_add_checked_fixture(t, setup_load, teardown);
+	tcase_set_timeout(t, 20);
+	tcase_add_test(t, load_refuses_special_files);
 	suite_add_tcase(s, t);
 	return s;
 }
