@@ -1341,8 +1341,14 @@ static void check_intx(struct qctx *c, struct clause *cl)
 		        "TRANSACTIONS is allowed only as a top-level clause of "
 		        "a single query, not inside another subquery, "
 		        "FOREACH, EXISTS or UNION");
-	if (cl->txrows && cl->txrows->kind != E_LIT &&
-	    cl->txrows->kind != E_PARAM)
+	/* -1 is a negation of a literal to the parser, a literal to a user */
+	struct expr *n = cl->txrows;
+	if (n && ((n->kind == E_NEG && n->a->kind == E_LIT &&
+	           n->a->lit.t == V_INT) ||
+	          (n->kind == E_LIT && n->lit.t == V_INT && n->lit.u.i < 0)))
+		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
+		        "InvalidArgumentType: OF n ROWS must be positive");
+	if (n && n->kind != E_LIT && n->kind != E_PARAM)
 		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
 		        "InvalidArgumentType: OF n ROWS takes an integer "
 		        "literal or a parameter");

@@ -861,10 +861,18 @@ START_TEST(placement_errors)
 	                 LORA_EPARSE);
 	ck_assert_msg(strstr(e.message, "CONTINUE, BREAK or FAIL"), "%s",
 	              e.message);
-	ck_assert_int_eq(run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
-	                     "TRANSACTIONS OF 0 ROWS",
-	                     &k, NULL, 0, &e),
-	                 LORA_ESEMANTIC);
+	/* OF 0 and OF -1 both: the count must be positive */
+	const char *nonpos[] = {"0", "-1", "-9223372036854775808"};
+	for (size_t i = 0; i < sizeof nonpos / sizeof nonpos[0]; i++) {
+		char q[128];
+		snprintf(q, sizeof q,
+		         "UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
+		         "TRANSACTIONS OF %s ROWS",
+		         nonpos[i]);
+		ck_assert_int_eq(run(q, &k, NULL, 0, &e), LORA_ESEMANTIC);
+		ck_assert_msg(strstr(e.message, "OF n ROWS must be positive"),
+		              "OF %s: %s", nonpos[i], e.message);
+	}
 	/* no way to commit (no callback): refused before anything */
 	int rc = run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
 	             "TRANSACTIONS",
