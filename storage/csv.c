@@ -68,12 +68,11 @@ static size_t count_nl(const char *p, const char *end)
 static int quoted_field(struct sto_csv *c, char *errmsg)
 {
 	const char *start = c->p + 1, *q = start;
-	uint64_t line0 = c->line;
 	int escaped = 0;
 	for (;;) {
 		q = memchr(q, '"', (size_t)(c->end - q));
 		if (!q) {
-			c->err_line = line0;
+			c->err_line = c->rec_line;
 			return lora_errf(
 			    LORA_EINVAL, errmsg,
 			    "quoted field never ends (unterminated "
@@ -90,7 +89,7 @@ static int quoted_field(struct sto_csv *c, char *errmsg)
 	const char *after = q + 1;
 	if (after < c->end && *after != c->delim && *after != '\n' &&
 	    !(*after == '\r' && after + 1 < c->end && after[1] == '\n')) {
-		c->err_line = c->line;
+		c->err_line = c->rec_line;
 		return lora_errf(LORA_EINVAL, errmsg,
 		                 "unexpected character after a closing quote");
 	}
@@ -118,7 +117,7 @@ static int plain_field(struct sto_csv *c, char *errmsg)
 	while (s < e && *s != d && *s != '\n' && *s != '"')
 		s++;
 	if (s < e && *s == '"') {
-		c->err_line = c->line;
+		c->err_line = c->rec_line;
 		return lora_errf(LORA_EINVAL, errmsg,
 		                 "quote inside an unquoted field (quote the "
 		                 "whole field and double the quote)");

@@ -938,18 +938,57 @@ static int edge_row(struct sto_import *im, struct imp_src *s,
 
 /* ---- files ---- */
 
-static int map_file(struct sto_import *im, const char *path, const char **p,
-                    size_t *len)
+/*
+ * Opens an input, which must be a regular file: the import maps it, and
+ * a pipe (such as <(zcat f.gz)) or a FIFO would map as an empty file and
+ * lose its rows. O_NONBLOCK: a FIFO without a writer is refused, not
+ * waited on. On success *fd is open and *st filled.
+ */
+static int open_input(struct sto_import *im, const char *path, int *fd,
+                      struct stat *st)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0) {
+	*fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (*fd < 0 && errno == ENXIO) /* a socket */
+		goto irregular;
+	if (*fd < 0 || fstat(*fd, st) != 0) {
 		int e = errno;
-		if (fd >= 0)
-			close(fd);
+		if (*fd >= 0)
+			close(*fd);
 		return imp_fail(im, LORA_EIO, path, 0, "cannot read: %s",
 		                strerror(e));
 	}
+	if (S_ISREG(st->st_mode))
+		return 0;
+	close(*fd);
+irregular:
+	return imp_fail(im, LORA_EINVAL, path, 0,
+	                "not a regular file (lora-import maps its inputs)");
+}
+
+/* Every input is opened once before anything is written, so that one
+ * that cannot be read fails the import at once, not after the files
+ * before it were parsed. */
+static int check_inputs(struct sto_import *im)
+{
+	for (size_t i = 0; i < im->nsrc; i++)
+		for (size_t j = 0; j < im->src[i].npaths; j++) {
+			int fd, rv;
+			struct stat st;
+			if ((rv =
+			         open_input(im, im->src[i].paths[j], &fd, &st)))
+				return rv;
+			close(fd);
+		}
+	return 0;
+}
+
+static int map_file(struct sto_import *im, const char *path, const char **p,
+                    size_t *len)
+{
+	int fd, rv;
+	struct stat st;
+	if ((rv = open_input(im, path, &fd, &st)))
+		return rv;
 	*len = (size_t)st.st_size;
 	*p = "";
 	if (*len) {
@@ -1083,7 +1122,9 @@ int sto_import_run(struct sto_import *im, const struct sto_import_options *opts,
 	im->errmsg = im->errbuf;
 	im->errbuf[0] = '\0';
 	im->t0_ns = im->report_ns = lora_now_ns();
-	int rv = imp_prepare(im, dir);
+	int rv = check_inputs(im);
+	if (!rv)
+		rv = imp_prepare(im, dir);
 	if (!rv)
 		rv = imp_pipe_start(im);
 	if (!rv)

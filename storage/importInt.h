@@ -39,7 +39,7 @@ struct sto_csv {
 	char delim;
 	uint64_t line;           /* line number at p, 1-based */
 	uint64_t rec_line;       /* line where the last record started */
-	uint64_t err_line;       /* line an error of sto_csv_next refers to */
+	uint64_t err_line;       /* an error's line: where its record starts */
 	struct sto_csv_field *f; /* fields of the last record (owned) */
 	size_t nf, cap;
 	struct lora_buf unq; /* unescaped quoted fields of the last record */

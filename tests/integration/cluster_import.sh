@@ -5,7 +5,8 @@
 # nodes answer counts, a 2-hop, a property lookup and a vector value as
 # expected, report equal digests (equal to the one lora-import printed),
 # and take a write that replicates and continues the ids. Corrupt inputs
-# make lora-import fail naming file and line, leaving nothing behind.
+# and a piped one make lora-import fail naming file (and line), leaving
+# nothing behind.
 #
 # usage: cluster_import.sh LORAD LORA_IMPORT
 . "$(dirname "$0")/lib.sh"
@@ -164,5 +165,8 @@ bad "unknown end id" "$D/badend.csv:6: unknown :END_ID \"p999\"" \
 { head -n 4 "$D/persons.csv"; printf 'p300,"Open quote,30,1.5\n'; } >"$D/badquote.csv"
 bad "truncated quote" "$D/badquote.csv:5: quoted field never ends" \
 	--nodes=Person "$D/badquote.csv"
+# a pipe would map as an empty file, its rows lost on a successful import
+bad "piped rows" ": not a regular file (lora-import maps its inputs)" \
+	--nodes=Person "$D/persons.csv",<(tail -n +2 "$D/persons.csv")
 
 it_done

@@ -2,7 +2,8 @@
  * CSV reader and converters, and a generated graph imported from CSV that
  * must equal, byte for byte in every column family, the store sto_apply
  * builds from the same graph as one mutation batch; bad input of every
- * kind names its file and line and leaves nothing behind.
+ * kind names its file and line (where its record starts) and leaves
+ * nothing behind, and a pipe or FIFO input is refused.
  * Random seed printed; LORA_SEED=<n> replays it. */
 #include <check.h>
 #include <dirent.h>
@@ -94,6 +95,15 @@ START_TEST(csv_records)
 	     "a\nb\nc;ERR@4:quote inside an unquoted field (quote the whole "
 	     "field "
 	     "and double the quote)"},
+	    /* errors name the line the record starts on, also after a
+	     * quoted field spanning lines */
+	    {"garbage after a multiline field", "a\n\"b\nc\"x\n",
+	     "a;ERR@2:unexpected character after a closing quote"},
+	    {"stray quote after a multiline field", "a\n\"b\nc\",x\"y\n",
+	     "a;ERR@2:quote inside an unquoted field (quote the whole field "
+	     "and double the quote)"},
+	    {"unterminated after a multiline field", "a\n\"b\nc\",\"d\n",
+	     "a;ERR@2:quoted field never ends (unterminated quote)"},
 	};
 	char got[512];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -735,6 +745,8 @@ START_TEST(import_bad_input)
 	            "a.csv:3: duplicate :ID \"x\"");
 	expect_fail(":ID,name\nx,a\"b\n", NULL,
 	            "a.csv:2: quote inside an unquoted field");
+	expect_fail(":ID,name\nx,\"a\nb\"x\n", NULL,
+	            "a.csv:2: unexpected character after a closing quote");
 	expect_fail(":ID,age:integr\n", NULL,
 	            "a.csv:1: column 2 `age:integr`: unknown type `integr`");
 	expect_fail(":ID,:START_ID\n", NULL,
@@ -747,6 +759,52 @@ START_TEST(import_bad_input)
 	            "a.csv:2: column 2 `s`: not valid UTF-8");
 	expect_fail(ok, ":START_ID,:END_ID,:TYPE\nx,y\n",
 	            "r.csv:2: 2 fields, the header has 3");
+}
+END_TEST
+
+/* An input that is not a regular file (a pipe such as <(zcat f.gz), a
+ * FIFO) would map as empty and lose its rows: refused, naming it, before
+ * anything is written. */
+START_TEST(import_refuses_pipes)
+{
+	char *dir = tmpdir_new(), em[LORA_ERRMSG_BYTES] = "", a[512], out[512],
+	     files[1100], want[600];
+	const char *head = ":ID,name\nx,a\n";
+	write_file(dir, "a.csv", head, strlen(head));
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	ck_assert_int_eq(write(pfd[1], "y,b\n", 4), 4);
+	char fifo[512], pipe_path[64];
+	snprintf(pipe_path, sizeof(pipe_path), "/dev/fd/%d", pfd[0]);
+	path_join(fifo, sizeof(fifo), dir, "feed.csv");
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	/* the pipe first: on a blocking open the FIFO would hang */
+	const char *inputs[] = {pipe_path, fifo};
+	for (size_t i = 0; i < 2; i++) {
+		for (int first = 0; first < 2; first++) {
+			struct sto_import *im;
+			path_join(a, sizeof(a), dir, "a.csv");
+			snprintf(files, sizeof(files), "%s,%s",
+			         first ? inputs[i] : a, first ? a : inputs[i]);
+			ck_assert_int_eq(sto_import_new(&im), 0);
+			ck_assert_int_eq(
+			    sto_import_add_nodes(im, files, "N", em), 0);
+			int rv = sto_import_run(
+			    im, NULL, path_join(out, sizeof(out), dir, "out"),
+			    NULL, em);
+			sto_import_free(im);
+			ck_assert_int_eq(rv, LORA_EINVAL);
+			snprintf(want, sizeof(want),
+			         "%s: not a regular file (lora-import maps its "
+			         "inputs)",
+			         inputs[i]);
+			ck_assert_str_eq(em, want);
+			assert_nothing_left(dir);
+		}
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	tmpdir_free(dir);
 }
 END_TEST
 
@@ -845,6 +903,7 @@ static Suite *suite(void)
 	tcase_add_test(t, import_equals_apply);
 	tcase_add_test(t, import_then_use);
 	tcase_add_test(t, import_bad_input);
+	tcase_add_test(t, import_refuses_pipes);
 	tcase_add_test(t, import_target_rules);
 	tcase_add_test(t, import_integer_ids);
 	tcase_set_timeout(t, 120);
