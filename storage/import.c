@@ -972,10 +972,10 @@ static int check_inputs(struct sto_import *im)
 {
 	for (size_t i = 0; i < im->nsrc; i++)
 		for (size_t j = 0; j < im->src[i].npaths; j++) {
-			int fd, rv;
+			int fd;
 			struct stat st;
-			if ((rv =
-			         open_input(im, im->src[i].paths[j], &fd, &st)))
+			int rv = open_input(im, im->src[i].paths[j], &fd, &st);
+			if (rv)
 				return rv;
 			close(fd);
 		}
