@@ -87,8 +87,10 @@ static int quoted_field(struct sto_csv *c, char *errmsg)
 	}
 	c->line += count_nl(start, q);
 	const char *after = q + 1;
+	/* a line end is "\n", "\r\n", or a "\r" that ends the input (as
+	 * LOAD CSV's reader has it) */
 	if (after < c->end && *after != c->delim && *after != '\n' &&
-	    !(*after == '\r' && after + 1 < c->end && after[1] == '\n')) {
+	    !(*after == '\r' && (after + 1 == c->end || after[1] == '\n'))) {
 		c->err_line = c->rec_line;
 		return lora_errf(LORA_EINVAL, errmsg,
 		                 "unexpected character after a closing quote");
@@ -123,7 +125,7 @@ static int plain_field(struct sto_csv *c, char *errmsg)
 		                 "whole field and double the quote)");
 	}
 	size_t len = (size_t)(s - c->p);
-	if (s < e && *s == '\n' && len > 0 && s[-1] == '\r')
+	if ((s == e || *s == '\n') && len > 0 && s[-1] == '\r')
 		len--;
 	int rv = field_push(c, c->p, len, 0);
 	c->p = s;
