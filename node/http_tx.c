@@ -412,6 +412,14 @@ static int htx_run_one(struct htx *h, const struct node_exec_req *req,
 		                0, 0);
 		return LORA_EUNAVAILABLE;
 	}
+	/* the rules on what a role may run hold inside a transaction too
+	 * (LOAD CSV needs the writer role even to read: a reader read the
+	 * import directory through a read transaction) */
+	char msg[LORA_ERRMSG_BYTES];
+	if (node_exec_allowed(req, 0, msg) != 0) {
+		node_resp_error(resp, LORA_EFORBIDDEN, msg, 0, 0);
+		return LORA_EFORBIDDEN;
+	}
 	if (h->write)
 		node_tx_run(h->wtx, req, resp);
 	else

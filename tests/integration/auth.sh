@@ -163,8 +163,13 @@ it_query "$L" "$(q "GRANT ROLE writer TO bess")"
 it_check "bess's next write on the leader once granted writer: 200" bess_writes 200
 it_query "$L" "$(q "REVOKE ROLE writer FROM bess")"
 it_check "bess's next write on the leader once revoked: 403" bess_writes 403
+mkdir -p "$IT_DIR/n$O/import" && printf 'name,secret\nalice,hunter2\n' >"$IT_DIR/n$O/import/x.csv"
 as "rita:rita-pw" "$O" /query "$(q "LOAD CSV FROM 'file:///x.csv' AS r RETURN r")"
 it_check "reader reads a file with LOAD CSV: 403" status_body 403 LORA_FORBIDDEN
+# the same inside a read transaction, which read the file before
+as "rita:rita-pw" "$O" /tx '{"mode":"read","statements":[{"statement":"LOAD CSV FROM '"'"'file:///x.csv'"'"' AS r RETURN r"}]}'
+tx_csv_refused() { grep -q LORA_FORBIDDEN <<<"$IT_BODY" && ! grep -q hunter2 <<<"$IT_BODY"; }
+it_check "reader reads a file with LOAD CSV in a read transaction: refused" tx_csv_refused
 as "wes:wes-pw" "$O" /query "$(q 'CREATE (:Written {by: 1})')"
 it_check "writer writes through a follower" it_status_is 200
 as "wes:wes-pw" "$O" /query "$(q 'CREATE INDEX w_by FOR (n:Written) ON (n.by)')"
