@@ -802,7 +802,8 @@ static int run_read(struct bolt_conn *c, struct node_exec_req *req,
 		struct qry_request q = {.query = req->query,
 		                        .params = req->params,
 		                        .view = c->tx_view,
-		                        .read_only = 1};
+		                        .read_only = 1,
+		                        .explicit_tx = 1};
 		char import_dir[NODE_PATH_BYTES_MAX];
 		node_config_import_dir(&c->n->cfg, import_dir,
 		                       sizeof import_dir);
@@ -854,11 +855,12 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 		is_write = 0;
 	if (is_write && (o.read_mode || (in_tx && c->wtx == NULL)))
 		return send_failure(c, "Neo.ClientError.Statement.AccessMode",
-		                    in_tx ? "Writing in a read transaction is "
-		                            "not allowed (explicit write "
-		                            "transactions are not supported)"
-		                          : "Writing in read access mode not "
-		                            "allowed");
+		                    in_tx
+		                        ? "Writing in a read transaction is "
+		                          "not allowed (begin the transaction "
+		                          "in write mode)"
+		                        : "Writing in read access mode not "
+		                          "allowed");
 	struct node_exec_req req = {
 	    .query = query,
 	    .params = m->fields[1]->kind_case == LORA__VALUE__KIND_MAP_VALUE

@@ -332,6 +332,7 @@ static void run_read(struct htx *h, const struct node_exec_req *req,
 	                        .params = req->params,
 	                        .view = h->view,
 	                        .read_only = 1,
+	                        .explicit_tx = 1,
 	                        .import_dir = import_dir};
 	node_qry_limits(h->n, req, &q.limits);
 	struct qry_error err = {0};

@@ -276,6 +276,7 @@ static int tx_exec(struct node_tx *t, struct sto_view *view,
 	    .pending = (const Lora__MutationBatch *const *)t->batches,
 	    .n_pending = t->n_batches,
 	    .mode = req->mode,
+	    .explicit_tx = 1,
 	    .import_dir = import_dir,
 	    .batch_bytes_max = NODE_BATCH_BYTES_MAX - t->bytes,
 	};

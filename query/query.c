@@ -576,6 +576,12 @@ static void open_intx(struct qry_cursor *cur, const struct qry_request *req,
                       int mode)
 {
 	struct qctx *c = &cur->c;
+	/* as in Neo4j, whatever the transaction did before */
+	if (req->explicit_tx)
+		qerr(c, LORA_EINVAL,
+		     "CALL { ... } IN TRANSACTIONS commits each chunk by "
+		     "itself: it runs only as an auto-commit statement, not "
+		     "inside an explicit transaction");
 	if (req->n_pending)
 		qerr(c, LORA_EINTERNAL,
 		     "CALL { ... } IN TRANSACTIONS over pending batches: the "

@@ -130,7 +130,10 @@ struct qry_request {
 	const Lora__MutationBatch *const *pending; /* borrowed, may be NULL */
 	size_t n_pending;
 	enum qry_mode mode;
-	int read_only;            /* 1: a write is LORA_EREADONLY */
+	int read_only; /* 1: a write is LORA_EREADONLY */
+	/* 1: a statement of an explicit transaction, where CALL { ... } IN
+	 * TRANSACTIONS (which commits by itself) is LORA_EINVAL */
+	int explicit_tx;
 	struct qry_limits limits; /* qry_limits_init() for defaults */
 	/* LOAD CSV reads file:/// URLs below this directory only (copied at
 	 * open; NULL: LOAD CSV is refused with LORA_EINVAL) */

@@ -73,6 +73,22 @@ it_check "... and the earlier write is gone" test "$(count_on "$L" C)" = 0
 tx_post "$L" "/tx/$ID/commit" '{}'
 it_check "... its id too" st 404
 
+# -- CALL { } IN TRANSACTIONS commits its own chunks: refused inside a
+# transaction, as a client error whatever ran before it (it was a 500
+# after a write)
+INTX='UNWIND range(1, 3) AS i CALL { WITH i CREATE (:Ix {i: i}) } IN TRANSACTIONS OF 1 ROWS'
+tx_post "$L" /tx '{}'
+ID=$(it_field id)
+tx_post "$L" "/tx/$ID" "$(stmt "$INTX")"
+it_check "IN TRANSACTIONS as a transaction's first statement: 400, auto-commit only" \
+	st_has 400 'only as an auto-commit statement'
+tx_post "$L" /tx "$(stmt 'CREATE (:Ix0)')"
+ID=$(it_field id)
+tx_post "$L" "/tx/$ID" "$(stmt "$INTX")"
+intx_refused() { st_has 400 'only as an auto-commit statement' && grep -q '"rolledBack":true' <<<"$IT_BODY"; }
+it_check "IN TRANSACTIONS after a write in the transaction: 400, rolledBack" intx_refused
+it_check "... nothing of either was written" test "$(count_on "$L" Ix0)$(count_on "$L" Ix)" = 00
+
 # -- begun on a follower: every request passed to the leader
 tx_post "$F" /tx "$(stmt 'CREATE (:D {n: 1})')"
 it_check "begin on a follower: 201" st 201
