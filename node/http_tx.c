@@ -770,13 +770,23 @@ int node_http_tx_target(const char *method, const char *uri, char *id,
 
 /* Passes the request on to the leader; 1 when answered (by it or with an
  * error), 0 when this node leads now. */
-static int to_leader(struct lnode *n, struct node_http_ex *x, const char *path)
+/* Passes the request to the leader. The follower waits as long as the
+ * leader may take: for the writer (a begin), then each statement of the
+ * body up to its time limit. It waited 12 s, while the leader ran on and
+ * kept the statement's writes in the transaction: a client told to retry
+ * ran them twice. */
+static int to_leader(struct lnode *n, struct node_http_ex *x, const char *path,
+                     const struct node_tx_body *b)
 {
 	const char *data;
 	size_t len;
 	node_http_body(x, &data, &len);
-	return node_proxy_write(n->proxy, x, path, data, len, 0,
-	                        node_forward_wait_ms(data, len)) !=
+	size_t stmts = json_array_size(b->stmts);
+	uint64_t wait_ms = NODE_FORWARD_WAIT_MS + NODE_TX_BEGIN_WAIT_MS +
+	                   (uint64_t)(stmts ? stmts : 1) * QRY_TIME_MS_DEFAULT;
+	if (wait_ms > NODE_TX_FORWARD_WAIT_MS_MAX)
+		wait_ms = NODE_TX_FORWARD_WAIT_MS_MAX;
+	return node_proxy_write(n->proxy, x, path, data, len, 0, wait_ms) !=
 	       NODE_FORWARD_SELF;
 }
 
@@ -799,7 +809,7 @@ int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
 	int ok = 0;
 	if (!strcmp(r->path, "/tx")) { /* begin */
 		if (!b.read && !node_is_leader(n) && !node_http_forwarded(x) &&
-		    to_leader(n, x, "/tx"))
+		    to_leader(n, x, "/tx", &b))
 			ok = 1;
 		else
 			ok = tx_begin(n, x, &b, who);
@@ -824,7 +834,7 @@ int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
 	if (rc == 0)
 		ok = tx_on(x, h, op, &b, who);
 	else if (rc == LORA_ENOTFOUND && !node_is_leader(n) &&
-	         !node_http_forwarded(x) && to_leader(n, x, path))
+	         !node_http_forwarded(x) && to_leader(n, x, path, &b))
 		ok = 1;
 	else
 		node_http_reply_error(x, rc, find_msg(rc));

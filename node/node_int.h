@@ -252,6 +252,10 @@ int node_may_resend(const char *request_id, const char *bytes, size_t len);
  * ends this long after the writer took it up, however busy */
 #define NODE_TX_LIFE_MS_MAX   60000
 #define NODE_TX_BEGIN_WAIT_MS 10000 /* for the writer (other transactions) */
+/* the longest a follower waits for the leader's answer to a /tx request
+ * it passed on (http_tx.c to_leader: otherwise the begin wait and each
+ * statement's time limit) */
+#define NODE_TX_FORWARD_WAIT_MS_MAX (15u * 60 * 1000)
 
 /*
  * Leader only. Begins a write transaction: queued like a write, it is
