@@ -554,8 +554,11 @@ static int compacted_past(struct lnode *n, uint64_t index)
 }
 
 /* What to do with each event read (send it, or keep it): 0 to go on,
- * CDC_EMIT_FULL to end the read after it (an answer big enough). */
-#define CDC_EMIT_FULL 1
+ * CDC_EMIT_FULL to end the read after it (an answer big enough),
+ * CDC_EMIT_BEFORE to end it before it (not emitted: the next read starts
+ * at it). */
+#define CDC_EMIT_FULL   1
+#define CDC_EMIT_BEFORE 2
 typedef int (*cdc_emit_fn)(void *arg, uint64_t index, json_t *ev);
 
 /* Reads the entries in [*next, hi] and hands their events to emit (which
@@ -586,11 +589,13 @@ static int read_range(struct lnode *n, uint64_t *next, uint64_t hi,
 			int err;
 			json_t *ev = entry_event(n, &es[i], f, &err);
 			rc = err ? err : ev ? emit(arg, es[i].index, ev) : 0;
+			if (rc == CDC_EMIT_BEFORE)
+				break;
 			events += ev != NULL;
 			*next = es[i].index + 1;
 		}
 		sto_log_entries_free(es, k);
-		if (rc == CDC_EMIT_FULL)
+		if (rc == CDC_EMIT_FULL || rc == CDC_EMIT_BEFORE)
 			return 0;
 		if (rc)
 			return rc;
@@ -729,10 +734,34 @@ int node_changes_route(struct lnode *n, struct node_http_ex *x,
 
 /* ---- the native protocol's ChangesRequest ------------------------------ */
 
+/* An answer must be one message the C client takes
+ * (LORA_CLIENT_MSG_BYTES_MAX, 64 MiB): its events' JSON stays under this.
+ * One commit's event can be larger (a statement's entry may pack to 60
+ * MiB, its JSON 3-6 times that): the events before it go in an answer of
+ * their own, and the poll for it is LORA_ELIMIT, naming the HTTP stream,
+ * which sends any event. The client retried such an answer, lost to nng's
+ * size check, until it gave up. */
+#define CDC_NATIVE_ANSWER_BYTES_MAX (60u << 20)
+
 struct cdc_poll {
 	Lora__Response *resp;
-	size_t bytes;
+	size_t bytes, cap;
+	uint64_t big_index; /* an event over cap alone, and its size */
+	size_t big_bytes;
 };
+
+/* The answer's byte cap: CDC_NATIVE_ANSWER_BYTES_MAX, or with the test
+ * hook LORA_CDC_NATIVE_BYTES_TESTING=N (compiled with LORA_TEST_HOOKS), N,
+ * so that a test reaches it without a 60 MiB event. */
+static size_t native_cap(void)
+{
+#ifdef LORA_TEST_HOOKS
+	const char *e = getenv("LORA_CDC_NATIVE_BYTES_TESTING");
+	if (e && atol(e) > 0)
+		return (size_t)atol(e);
+#endif
+	return CDC_NATIVE_ANSWER_BYTES_MAX;
+}
 
 static int emit_native(void *arg, uint64_t index, json_t *ev)
 {
@@ -742,6 +771,15 @@ static int emit_native(void *arg, uint64_t index, json_t *ev)
 	json_decref(ev);
 	if (text == NULL)
 		return LORA_ENOMEM;
+	size_t len = strlen(text);
+	if (len > p->cap - p->bytes) {
+		free(text);
+		if (r->n_events)
+			return CDC_EMIT_BEFORE;
+		p->big_index = index;
+		p->big_bytes = len;
+		return LORA_ELIMIT;
+	}
 	char **ev2 = lora_realloc(r->events, (r->n_events + 1) * sizeof *ev2);
 	uint64_t *ix2 = ev2 ? lora_realloc(r->event_index,
 	                                   (r->n_event_index + 1) * sizeof *ix2)
@@ -756,7 +794,7 @@ static int emit_native(void *arg, uint64_t index, json_t *ev)
 		return LORA_ENOMEM;
 	r->events[r->n_events++] = copy;
 	r->event_index[r->n_event_index++] = index;
-	p->bytes += strlen(copy);
+	p->bytes += len;
 	return p->bytes >= CDC_POLL_BYTES_MAX ? CDC_EMIT_FULL : 0;
 }
 
@@ -807,7 +845,7 @@ void node_cdc_poll(struct lnode *n, const Lora__ChangesRequest *q,
 	if (atomic_fetch_add(&poll_waiters, 1) >= CDC_POLL_WAITERS_MAX)
 		wait_ms = 0;
 	uint64_t deadline = lora_now_ms() + wait_ms;
-	struct cdc_poll p = {resp, 0};
+	struct cdc_poll p = {.resp = resp, .cap = native_cap()};
 	while (rc == 0) {
 		uint64_t applied = node_applied_index(n);
 		uint64_t hi = until && until < applied ? until : applied;
@@ -824,9 +862,20 @@ void node_cdc_poll(struct lnode *n, const Lora__ChangesRequest *q,
 		         "%llu is older (compacted into a checkpoint): start "
 		         "from a backup or a later bookmark",
 		         (unsigned long long)first, (unsigned long long)from);
+	if (rc == LORA_ELIMIT && p.big_bytes)
+		snprintf(msg, sizeof msg,
+		         "the change event at index %llu is %zu bytes of JSON, "
+		         "more than one native answer carries (%zu): read it "
+		         "over HTTP, GET /changes?from=%llu&until=%llu",
+		         (unsigned long long)p.big_index, p.big_bytes, p.cap,
+		         (unsigned long long)p.big_index - 1,
+		         (unsigned long long)p.big_index);
 	if (rc)
 		node_resp_error(resp, rc,
-		                rc == LORA_ENOTFOUND ? msg : lora_strerror(rc),
+		                rc == LORA_ENOTFOUND ||
+		                        (rc == LORA_ELIMIT && p.big_bytes)
+		                    ? msg
+		                    : lora_strerror(rc),
 		                0, 0);
 	else
 		node_resp_set_bookmark(resp, next - 1);
