@@ -1360,7 +1360,9 @@ static void intx_null_rows(struct qctx *c, struct op *o, struct rows *in,
 /* What a raise inside a chunk left open (graph.c, vector.c and pipe.c
  * hand it to the cursor, which closes it at the statement's end), closed
  * now: the statement goes on. */
-static void intx_close_open(struct qctx *c)
+/* The iterator a raise left open, and the scratch tables: the iterator
+ * reads the view that landing a chunk closes, so it goes first. */
+static void intx_close_iters(struct qctx *c)
 {
 	hm_scratch_free_to(c, 0); /* a chunk runs at the top level */
 	if (c->iter) {
@@ -1369,12 +1371,29 @@ static void intx_close_open(struct qctx *c)
 	}
 	lora_free(c->iter_groups);
 	c->iter_groups = NULL;
+}
+
+static void intx_close_open(struct qctx *c)
+{
+	intx_close_iters(c);
 	load_close_chunk(c, c->chunk_no);
 	if (c->err) {
 		c->err->code = 0;
 		c->err->message[0] = 0;
 		c->err->line = c->err->column = 0;
 	}
+}
+
+/* Raises msg with what committed before the statement failed ("the
+ * failing one", "the input failed"): those chunks stay. */
+static _Noreturn void intx_raise(struct qctx *c, int code, const char *msg,
+                                 const char *before)
+{
+	qerr(c, code,
+	     "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
+	     "transactions committed before %s; they stay committed)",
+	     msg, (unsigned long long)c->tx_rows,
+	     (unsigned long long)c->tx_chunks, before);
 }
 
 /* The statement fails: the chunk proposed before, if any, is landed, so
@@ -1442,13 +1461,7 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 			c->cur = was;
 			return;
 		}
-		qerr(
-		    c, code,
-		    "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
-		    "transactions committed before the failing one; they stay "
-		    "committed)",
-		    msg, (unsigned long long)c->tx_rows,
-		    (unsigned long long)c->tx_chunks);
+		intx_raise(c, code, msg, "the failing one");
 	}
 	c->expansions = 0;
 	intx_body(c, o, in);
@@ -1477,16 +1490,12 @@ static void intx_fill(struct qctx *c, struct op *o, struct rows *in)
 		char msg[LORA_ERRMSG_BYTES] = "";
 		if (c->err)
 			snprintf(msg, sizeof msg, "%s", c->err->message);
-		/* what the input left open is the statement's, closed at its
-		 * end, and reads the view as between chunks */
+		/* an iterator the raise left open (a seek the view lent) goes
+		 * before the landing closes that view; the input's operators
+		 * and files are the statement's, closed at its end */
+		intx_close_iters(c);
 		intx_land_failing(c, &code, msg, sizeof msg);
-		qerr(
-		    c, code,
-		    "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
-		    "transactions committed before the input failed; they "
-		    "stay committed)",
-		    msg, (unsigned long long)c->tx_rows,
-		    (unsigned long long)c->tx_chunks);
+		intx_raise(c, code, msg, "the input failed");
 	}
 	struct val *x;
 	while (in->n < o->limit && (x = pull(c, o->in)) != NULL) {
@@ -1527,15 +1536,10 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 			struct qry_error ce = {0};
 			int rc = intx_land(c, &ce);
 			if (rc)
-				qerr(c, rc,
-				     "%s (CALL { ... } IN TRANSACTIONS: %llu "
-				     "input rows in %llu transactions "
-				     "committed before the failing one; they "
-				     "stay committed)",
-				     ce.message[0] ? ce.message
-				                   : lora_strerror(rc),
-				     (unsigned long long)c->tx_rows,
-				     (unsigned long long)c->tx_chunks);
+				intx_raise(c, rc,
+				           ce.message[0] ? ce.message
+				                         : lora_strerror(rc),
+				           "the failing one");
 			intx_graph_reset(c);
 		}
 	}
