@@ -884,9 +884,12 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 		                    "the user no longer exists");
 	}
 	char why[LORA_ERRMSG_BYTES];
-	if (node_exec_allowed(&req, is_write, why) != 0)
+	int arc = node_exec_allowed(c->n, &req, is_write, why);
+	if (arc == LORA_EFORBIDDEN)
 		return send_failure(c, "Neo.ClientError.Security.Forbidden",
 		                    why);
+	if (arc != 0)
+		return fail(c, arc, why);
 	struct bolt_result *r = result_add(c);
 	if (r == NULL)
 		return fail(c, LORA_ELIMIT,

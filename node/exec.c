@@ -374,7 +374,8 @@ static void not_leader(struct lnode *n, Lora__Response *resp, const char *why,
 	node_resp_error(resp, code, msg, 0, 0);
 }
 
-int node_exec_allowed(const struct node_exec_req *req, int is_write, char *msg)
+int node_exec_allowed(struct lnode *n, const struct node_exec_req *req,
+                      int is_write, char *msg)
 {
 	if (req->role == NODE_ROLE_NONE)
 		return lora_errf(LORA_EFORBIDDEN, msg,
@@ -389,9 +390,19 @@ int node_exec_allowed(const struct node_exec_req *req, int is_write, char *msg)
 		                 "%s)",
 		                 req->user, node_role_name(req->role));
 	int files = 0;
-	if (req->role < NODE_ROLE_WRITER && req->query &&
-	    qry_loads_csv(req->query, &files, NULL) == 0 && files &&
-	    req->mode != QRY_EXPLAIN)
+	struct qry_limits l;
+	node_qry_limits(n, req, &l);
+	struct qry_error qe = {0};
+	int prc = req->role < NODE_ROLE_WRITER && req->query &&
+	                  req->mode != QRY_EXPLAIN
+	              ? qry_loads_csv_lim(req->query, &l, &files, &qe)
+	              : 0;
+	/* the budget, for now: refused rather than let through unchecked
+	 * (other parse errors are the statement's own, reported by its
+	 * parse) */
+	if (prc == LORA_EMEMORY)
+		return lora_errf(prc, msg, "%s", qe.message);
+	if (prc == 0 && files)
 		return lora_errf(
 		    LORA_EFORBIDDEN, msg,
 		    "LOAD CSV reads the import directory: it needs "
@@ -423,8 +434,9 @@ void node_exec(struct lnode *n, const struct node_exec_req *req,
 		return;
 	}
 	char msg[LORA_ERRMSG_BYTES];
-	if (node_exec_allowed(req, is_write, msg) != 0) {
-		node_resp_error(resp, LORA_EFORBIDDEN, msg, 0, 0);
+	int arc = node_exec_allowed(n, req, is_write, msg);
+	if (arc != 0) {
+		node_resp_error(resp, arc, msg, 0, 0);
 		return;
 	}
 	if (!is_write || req->mode == QRY_EXPLAIN) {

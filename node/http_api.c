@@ -546,10 +546,13 @@ static struct prepared *prepare(struct lnode *n, struct node_http_ex *x,
 	snprintf(pp->qb.req.user, sizeof pp->qb.req.user, "%s", who->user);
 	pp->where = run_where(n, route, &pp->qb);
 	char msg[LORA_ERRMSG_BYTES];
-	if (pp->qb.req.kind != NODE_STMT_UNKNOWN &&
-	    node_exec_allowed(&pp->qb.req, pp->qb.req.kind == NODE_STMT_WRITE,
-	                      msg) != 0) {
-		node_http_reply_error(x, LORA_EFORBIDDEN, msg);
+	int arc =
+	    pp->qb.req.kind == NODE_STMT_UNKNOWN
+	        ? 0
+	        : node_exec_allowed(n, &pp->qb.req,
+	                            pp->qb.req.kind == NODE_STMT_WRITE, msg);
+	if (arc != 0) {
+		node_http_reply_error(x, arc, msg);
 		prepared_free(pp);
 		return NULL;
 	}

@@ -417,9 +417,10 @@ static int htx_run_one(struct htx *h, const struct node_exec_req *req,
 	 * (LOAD CSV needs the writer role even to read: a reader read the
 	 * import directory through a read transaction) */
 	char msg[LORA_ERRMSG_BYTES];
-	if (node_exec_allowed(req, 0, msg) != 0) {
-		node_resp_error(resp, LORA_EFORBIDDEN, msg, 0, 0);
-		return LORA_EFORBIDDEN;
+	int arc = node_exec_allowed(h->n, req, 0, msg);
+	if (arc != 0) {
+		node_resp_error(resp, arc, msg, 0, 0);
+		return arc;
 	}
 	if (h->write)
 		node_tx_run(h->wtx, req, resp);

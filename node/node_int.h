@@ -368,7 +368,8 @@ void node_exec(struct lnode *n, const struct node_exec_req *req,
 /* Whether req's role may run a statement that writes (is_write) or
  * reads: 0, or LORA_EFORBIDDEN with msg. Index DDL (admin) is checked by
  * the writer, which sees the statement's mutations. */
-int node_exec_allowed(const struct node_exec_req *req, int is_write, char *msg);
+int node_exec_allowed(struct lnode *n, const struct node_exec_req *req,
+                      int is_write, char *msg);
 /* 1 (msg set, LORA_EFORBIDDEN) when req's role may not make b's
  * mutations: any below writer, index and constraint DDL below admin. */
 int node_batch_forbidden(const struct node_exec_req *req,

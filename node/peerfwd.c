@@ -776,15 +776,22 @@ static int serve_req(struct lnode *n, struct pf_serve *s, const char **msg,
 		return rc;
 	int is_write = 0;
 	struct qry_error qe = {0};
-	if (run->query == NULL ||
-	    node_is_write(n, &s->req, run->query, &is_write, &qe) ||
-	    !is_write) {
+	int prc = run->query
+	              ? node_is_write(n, &s->req, run->query, &is_write, &qe)
+	              : LORA_EINVAL;
+	if (prc == LORA_EMEMORY) { /* the budget, for now: not the text */
+		snprintf(buf, LORA_ERRMSG_BYTES, "%s", qe.message);
+		*msg = buf;
+		return prc;
+	}
+	if (prc || !is_write) {
 		*msg = "a forwarded statement must be a write that parses";
 		return LORA_EINVAL;
 	}
-	if (node_exec_allowed(&s->req, 1, buf) != 0) {
+	int arc = node_exec_allowed(n, &s->req, 1, buf);
+	if (arc != 0) {
 		*msg = buf;
-		return LORA_EFORBIDDEN;
+		return arc;
 	}
 	return 0;
 }

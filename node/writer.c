@@ -1076,13 +1076,16 @@ int node_may_resend(const char *request_id, const char *bytes, size_t len)
 	       node_forward_wait_ms(bytes, len) == NODE_FORWARD_WAIT_MS;
 }
 
-/* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first). */
-static int is_intx(const struct wreq *w)
+/* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first; the
+ * parse under the statement's limits and the node's budget). */
+static int is_intx(struct lnode *n, const struct wreq *w)
 {
 	int yes = 0;
 	if (strcasestr(w->req->query, "TRANSACTIONS") == NULL)
 		return 0;
-	qry_in_transactions(w->req->query, &yes, NULL);
+	struct qry_limits l;
+	node_qry_limits(n, w->req, &l);
+	qry_in_transactions_lim(w->req->query, &l, &yes, NULL);
 	return yes;
 }
 
@@ -1283,7 +1286,7 @@ static void *writer_main(void *arg)
 		 * refuse: it must not take other statements down with it) run
 		 * alone; order is kept */
 		size_t k = 0;
-		while (k < cnt && !is_intx(ws[k]) && !ws[k]->req->tx &&
+		while (k < cnt && !is_intx(n, ws[k]) && !ws[k]->req->tx &&
 		       !ws[k]->req->batch)
 			k++;
 		if (k == 0 && ws[0]->req->tx) {

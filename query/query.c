@@ -1072,22 +1072,34 @@ static int parse_probe(const char *query, const struct qry_limits *lim,
 
 int qry_loads_csv(const char *query, int *yes, struct qry_error *err)
 {
+	return qry_loads_csv_lim(query, NULL, yes, err);
+}
+
+int qry_loads_csv_lim(const char *query, const struct qry_limits *lim, int *yes,
+                      struct qry_error *err)
+{
 	struct qry_error local;
 	struct qry_error *const e = err ? err : &local;
 	memset(e, 0, sizeof *e);
 	*yes = 0;
 	if (!strcasestr(query, "CSV"))
 		return 0;
-	return parse_probe(query, NULL, qry_stmt_loads_csv, yes, e);
+	return parse_probe(query, lim, qry_stmt_loads_csv, yes, e);
 }
 
 int qry_in_transactions(const char *query, int *yes, struct qry_error *err)
+{
+	return qry_in_transactions_lim(query, NULL, yes, err);
+}
+
+int qry_in_transactions_lim(const char *query, const struct qry_limits *lim,
+                            int *yes, struct qry_error *err)
 {
 	struct qry_error local;
 	struct qry_error *const e = err ? err : &local;
 	memset(e, 0, sizeof *e);
 	*yes = 0;
-	return parse_probe(query, NULL, qry_stmt_in_transactions, yes, e);
+	return parse_probe(query, lim, qry_stmt_in_transactions, yes, e);
 }
 
 /*

@@ -263,9 +263,15 @@ int qry_is_write_lim(const char *query, const struct qry_limits *lim,
  * statement commits as it runs, so a writer runs it alone (query.h's
  * commit_chunk). */
 int qry_in_transactions(const char *query, int *yes, struct qry_error *err);
+/* The same under lim, as qry_is_write_lim. */
+int qry_in_transactions_lim(const char *query, const struct qry_limits *lim,
+                            int *yes, struct qry_error *err);
 /* Whether `query` reads files with LOAD CSV (parse only): that needs the
  * writer role even when the statement writes nothing. */
 int qry_loads_csv(const char *query, int *yes, struct qry_error *err);
+/* The same under lim, as qry_is_write_lim. */
+int qry_loads_csv_lim(const char *query, const struct qry_limits *lim, int *yes,
+                      struct qry_error *err);
 
 /* Appends the Cypher string form of v (toString semantics; temporal
  * values as ISO 8601) to out. */

@@ -376,7 +376,7 @@ START_TEST(test_is_write_limits)
 	size_t items = 100000;
 	char *q = malloc(items * 2 + 64);
 	ck_assert_ptr_nonnull(q);
-	size_t k = (size_t)sprintf(q, "RETURN size([1");
+	size_t k = (size_t)sprintf(q, "RETURN 'CSV' AS c, size([1");
 	for (size_t i = 1; i < items; i++) {
 		q[k++] = ',';
 		q[k++] = '1';
@@ -394,6 +394,10 @@ START_TEST(test_is_write_limits)
 	l.shared = &b;
 	ck_assert_int_eq(qry_is_write_lim(q, &l, &w, &e), LORA_EMEMORY);
 	ck_assert_ptr_nonnull(strstr(e.message, "server"));
+	ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
+	/* the other two questions a node asks before it runs a statement */
+	ck_assert_int_eq(qry_loads_csv_lim(q, &l, &w, &e), LORA_EMEMORY);
+	ck_assert_int_eq(qry_in_transactions_lim(q, &l, &w, &e), LORA_EMEMORY);
 	ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
 	ck_assert_uint_ge(atomic_load(&b.refused), 1);
 	/* a statement that fits: the answer, and the budget given back */
