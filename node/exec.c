@@ -7,7 +7,9 @@
  * refused here (LORA_FORBIDDEN) before it runs or is forwarded.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "node_int.h"
@@ -155,6 +157,15 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 	l->shared = &n->qry_budget;
 	l->old_values = n->cfg.cdc_old_values != 0;
 }
+
+#ifdef LORA_TEST_HOOKS
+void node_slow_testing(const char *query)
+{
+	const char *e = getenv("LORA_SLOW_TESTING");
+	if (e && atoi(e) > 0 && query && strstr(query, "slow-testing"))
+		usleep((useconds_t)atoi(e) * 1000);
+}
+#endif
 
 int node_is_write(struct lnode *n, const struct node_exec_req *req,
                   const char *query, int *is_write, struct qry_error *err)

@@ -254,8 +254,12 @@ int node_may_resend(const char *request_id, const char *bytes, size_t len);
 #define NODE_TX_BEGIN_WAIT_MS 10000 /* for the writer (other transactions) */
 /* the longest a follower waits for the leader's answer to a /tx request
  * it passed on (http_tx.c to_leader: otherwise the begin wait and each
- * statement's time limit) */
-#define NODE_TX_FORWARD_WAIT_MS_MAX (15u * 60 * 1000)
+ * statement's time limit): a transaction ends NODE_TX_LIFE_MS_MAX after
+ * its begin, checked between statements, so no answer comes later than
+ * its life and one statement's time limit (60 s) after the begin wait */
+#define NODE_TX_FORWARD_WAIT_MS_MAX                                            \
+	(NODE_FORWARD_WAIT_MS + NODE_TX_BEGIN_WAIT_MS + NODE_TX_LIFE_MS_MAX +  \
+	 60000u)
 
 /*
  * Leader only. Begins a write transaction: queued like a write, it is
@@ -345,6 +349,16 @@ enum node_api {
  * shared budget (which outlives every cursor). */
 void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
                      struct qry_limits *l);
+#ifdef LORA_TEST_HOOKS
+/* Test hook LORA_SLOW_TESTING=MS (compiled with LORA_TEST_HOOKS): a
+ * statement whose text holds the comment slow-testing waits MS before
+ * each statement of a write transaction runs (txn.c) and before
+ * each of its IN TRANSACTIONS chunks is proposed (writer.c), as a long
+ * statement does: tests/integration/http_tx.sh and intx.sh (how long a
+ * follower waits for the leader's answer). */
+void node_slow_testing(const char *query);
+#endif
+
 /* qry_is_write under the node's limits for req (NULL: no request's own):
  * the routing parse of a statement is bounded by the statement's memory
  * limit and charged to the node's query budget. */

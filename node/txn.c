@@ -266,6 +266,9 @@ static int node_tx_keep_batch(struct node_tx *t, const Lora__MutationBatch *b,
 static int tx_exec(struct node_tx *t, struct sto_view *view,
                    const struct node_exec_req *req, Lora__Response *resp)
 {
+#ifdef LORA_TEST_HOOKS
+	node_slow_testing(req->query);
+#endif
 	struct lnode *n = t->n;
 	char import_dir[NODE_PATH_BYTES_MAX];
 	node_config_import_dir(&n->cfg, import_dir, sizeof import_dir);

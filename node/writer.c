@@ -779,6 +779,10 @@ static int intx_propose(void *arg, const Lora__MutationBatch *b,
 {
 	struct intx *x = arg;
 	LORA_ASSERT(x->fly_index == 0);
+#ifdef LORA_TEST_HOOKS
+	if (x->req)
+		node_slow_testing(x->req->query);
+#endif
 	if (x->req && node_batch_forbidden(x->req, b, err->message))
 		return err->code = LORA_EFORBIDDEN; /* DDL needs admin */
 	/* kept until the chunk lands (x->fly_buf): the engine's bytes are

@@ -87,8 +87,8 @@ it_query "$F" '{"query":"CREATE (:Small {s: 1})"}'
 BS=$(it_field bookmark)
 it_query "$F" '{"query":"UNWIND range(1, 400) AS i CREATE (:Big {i: i})"}'
 BB=$(it_field bookmark)
-"$LORA" -q -a "$IT_NET.$F:4748" --route any -c ":changes $((BS - 1)) $BB" >"$IT_DIR/big.out" 2>&1
 big_refused() {
+	"$LORA" -q -a "$IT_NET.$F:4748" --route any -c ":changes $((BS - 1)) $BB" >"$IT_DIR/big.out" 2>&1
 	grep -q '"Small"' "$IT_DIR/big.out" &&
 		grep -q "LORA_LIMIT.*change event at index $BB .*GET /changes" "$IT_DIR/big.out" ||
 		{ head -c 600 "$IT_DIR/big.out"; return 1; }
