@@ -2,11 +2,15 @@
 #define _POSIX_C_SOURCE 200809L
 #include "lora.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 struct err_info {
 	const char *code;
@@ -220,4 +224,27 @@ void lora_deadline_after(struct timespec *ts, int ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+int lora_open_regular(const char *path, struct stat *st)
+{
+	struct stat own;
+	if (st == NULL)
+		st = &own;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENXIO) /* a socket */
+			errno = EINVAL;
+		return -1;
+	}
+	int fl = -1;
+	if (fstat(fd, st) == 0 && !S_ISREG(st->st_mode))
+		errno = EINVAL;
+	else if ((fl = fcntl(fd, F_GETFL)) != -1 &&
+	         fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != -1)
+		return fd;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return -1;
 }

@@ -244,6 +244,17 @@ uint64_t lora_now_ns(void);
 struct timespec;
 void lora_deadline_after(struct timespec *ts, int ms);
 
+/*
+ * Opens path for reading when it is a regular file, without ever waiting
+ * on it (a FIFO without a writer would block open(2) for good): the file
+ * descriptor (close-on-exec, blocking again), its stat in *st when st is
+ * not NULL; or -1 with errno, EINVAL for anything that is not a regular
+ * file (FIFO, socket, device, directory). LOAD CSV and lora-import read
+ * only regular files.
+ */
+struct stat;
+int lora_open_regular(const char *path, struct stat *st);
+
 /* FNV-1a of n bytes, for in-memory hash tables (never stored). */
 uint32_t lora_hash32(const void *p, size_t n);
 

@@ -8,12 +8,10 @@
  * the statement's memory. */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "csv.h"
@@ -201,33 +199,19 @@ static int src_record(struct qctx *c, struct csv_src *s)
  * statement's time limit */
 static FILE *src_open(struct qctx *c, const char *name, const char *full)
 {
-	struct stat st;
-	FILE *f;
-	int fl, e, fd = open(full, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 && errno == ENXIO) /* a socket */
-		goto irregular;
-	if (fd < 0)
-		goto fail;
-	if (fstat(fd, &st) != 0)
-		goto close_fd;
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		goto irregular;
+	int fd = lora_open_regular(full, NULL);
+	if (fd < 0 && errno == EINVAL)
+		qerr(c, LORA_EINVAL, "LoadCsv: '%s' is not a regular file",
+		     name);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+	if (f == NULL) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		qerr(c, e == ENOENT ? LORA_ENOTFOUND : LORA_EIO,
+		     "LoadCsv: cannot open '%s': %s", name, strerror(e));
 	}
-	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
-	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1 ||
-	    !(f = fdopen(fd, "rb")))
-		goto close_fd;
 	return f;
-close_fd:
-	e = errno;
-	close(fd);
-	errno = e;
-fail:
-	qerr(c, errno == ENOENT ? LORA_ENOTFOUND : LORA_EIO,
-	     "LoadCsv: cannot open '%s': %s", name, strerror(errno));
-irregular:
-	qerr(c, LORA_EINVAL, "LoadCsv: '%s' is not a regular file", name);
 }
 
 struct hdr_col {

@@ -941,28 +941,21 @@ static int edge_row(struct sto_import *im, struct imp_src *s,
 /*
  * Opens an input, which must be a regular file: the import maps it, and
  * a pipe (such as <(zcat f.gz)) or a FIFO would map as an empty file and
- * lose its rows. O_NONBLOCK: a FIFO without a writer is refused, not
- * waited on. On success *fd is open and *st filled.
+ * lose its rows (lora_open_regular: a FIFO without a writer is refused,
+ * not waited on). On success *fd is open and *st filled.
  */
 static int open_input(struct sto_import *im, const char *path, int *fd,
                       struct stat *st)
 {
-	*fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (*fd < 0 && errno == ENXIO) /* a socket */
-		goto irregular;
-	if (*fd < 0 || fstat(*fd, st) != 0) {
-		int e = errno;
-		if (*fd >= 0)
-			close(*fd);
-		return imp_fail(im, LORA_EIO, path, 0, "cannot read: %s",
-		                strerror(e));
-	}
-	if (S_ISREG(st->st_mode))
+	*fd = lora_open_regular(path, st);
+	if (*fd >= 0)
 		return 0;
-	close(*fd);
-irregular:
-	return imp_fail(im, LORA_EINVAL, path, 0,
-	                "not a regular file (lora-import maps its inputs)");
+	if (errno == EINVAL)
+		return imp_fail(im, LORA_EINVAL, path, 0,
+		                "not a regular file (lora-import maps its "
+		                "inputs)");
+	return imp_fail(im, LORA_EIO, path, 0, "cannot read: %s",
+	                strerror(errno));
 }
 
 /* Every input is opened once before anything is written, so that one
