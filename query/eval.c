@@ -2,6 +2,7 @@
  * access, comprehensions, quantifiers and pattern expressions. */
 #include <math.h>
 #include <regex.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "qint.h"
@@ -401,6 +402,86 @@ static struct val str_pred(struct qctx *c, int kind, struct val a, struct val b)
 	return v_bool(memmem(a.u.s->s, n, b.u.s->s, m) != NULL);
 }
 
+/*
+ * glibc's regcomp builds its automaton by copying a repeated part once per
+ * repetition, and a quantifier on a quantifier nests again: `.*+++...`
+ * (100 of them) took 2.4 GB, `((a{1000}){1000}){1000}` would take more,
+ * all outside the statement's memory budget. What a pattern would expand
+ * to is bounded first: each atom (a character, an escape, a bracket
+ * expression) costs 1, a group the sum of its parts, a bounded repetition
+ * {m,n} multiplies the part before it by its largest count, and *, + or ?
+ * by 2; past QRY_REGEX_COST_MAX the pattern is refused. A quantifier
+ * follows another at most once (Java's lazy *? and possessive *+, which
+ * match the same whole strings here); Java refuses a third too.
+ */
+#define QRY_REGEX_COST_MAX   100000.0
+#define QRY_REGEX_GROUPS_MAX 64
+
+/* The largest count of the bound at p[*i] ("{m}", "{m,}", "{m,n}"), *i
+ * moved to its '}'; 0 when it is not one. "{m,}" counts m + 1: m copies
+ * and a star. */
+static double bound_count(const char *p, size_t *i)
+{
+	char *end;
+	unsigned long lo = strtoul(p + *i + 1, &end, 10), hi = lo;
+	if (*end == ',') {
+		end++;
+		hi = *end == '}' ? lo + 1 : strtoul(end, &end, 10);
+	}
+	if (*end != '}')
+		return 0;
+	*i = (size_t)(end - p);
+	return (double)(hi > lo ? hi : lo);
+}
+
+/* 1 when regcomp could build something huge from p[0..n) (above). */
+static int regex_too_complex(const char *p, size_t n)
+{
+	double sum[QRY_REGEX_GROUPS_MAX + 1] = {0}, last = 0;
+	int depth = 0, quants = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+		if (ch == '*' || ch == '+' || ch == '?' || ch == '{') {
+			double k = ch == '{' ? bound_count(p, &i) : 2;
+			if (k == 0 || ++quants > 2)
+				return 1; /* a bad bound regcomp refuses too */
+			sum[depth] += last * (k - 1);
+			last *= k;
+			if (sum[depth] > QRY_REGEX_COST_MAX)
+				return 1;
+			continue;
+		}
+		quants = 0;
+		if (ch == '(') {
+			if (depth == QRY_REGEX_GROUPS_MAX)
+				return 1;
+			sum[++depth] = 0;
+			last = 0;
+			continue;
+		}
+		if (ch == ')' && depth > 0) {
+			last = sum[depth--];
+			sum[depth] += last;
+			continue;
+		}
+		if (ch == '\\' && i + 1 < n) {
+			i++;
+		} else if (ch == '[') { /* a bracket expression: one atom */
+			size_t j = i + 1;
+			if (j < n && p[j] == '^')
+				j++;
+			if (j < n && p[j] == ']')
+				j++;
+			while (j < n && p[j] != ']')
+				j++;
+			i = j;
+		}
+		last = 1;
+		sum[depth] += 1;
+	}
+	return sum[0] > QRY_REGEX_COST_MAX;
+}
+
 static struct val regex_match(struct qctx *c, struct val a, struct val b)
 {
 	if (a.t != V_STR || b.t != V_STR)
@@ -413,6 +494,11 @@ static struct val regex_match(struct qctx *c, struct val a, struct val b)
 		flags |= REG_ICASE;
 		skip = 4;
 	}
+	if (regex_too_complex(b.u.s->s + skip, b.u.s->len - skip))
+		qerr(c, LORA_EINVAL,
+		     "InvalidRegex: the pattern's repetitions expand past %.0f "
+		     "parts, or a quantifier follows two others",
+		     QRY_REGEX_COST_MAX);
 	struct lora_buf *pat = qbuf(c);
 	lora_buf_puts(pat, "^(");
 	lora_buf_append(pat, b.u.s->s + skip, b.u.s->len - skip);

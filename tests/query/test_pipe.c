@@ -409,6 +409,37 @@ START_TEST(test_is_write_limits)
 }
 END_TEST
 
+/* A regular expression whose automaton would be huge is refused before
+ * regcomp builds it: `B.*` and 100 '+' took 2.4 GB (fuzz_cypher, in CI),
+ * outside the statement's memory budget. Lazy and possessive quantifiers
+ * and ordinary bounds still work. */
+START_TEST(test_regex_complexity)
+{
+	ck_assert_int_eq(one_int("RETURN CASE WHEN 'abc' =~ 'a.*?c' AND "
+	                         "'2026' =~ '[0-9]{4}' AND 'aab' =~ "
+	                         "'(a|b){1,3}b?' AND NOT 'ab' =~ 'a{3,}' "
+	                         "THEN 1 ELSE 0 END",
+	                         NULL),
+	                 1);
+	char q[400];
+	int k = snprintf(q, sizeof q, "RETURN 'B' =~ 'B.*");
+	for (int i = 0; i < 100; i++)
+		q[k++] = '+';
+	snprintf(q + k, sizeof q - (size_t)k, "' AS r");
+	const char *bad[] = {q, "RETURN 'a' =~ '((a{1000}){1000}){1000}' AS r",
+	                     "RETURN 'a' =~ '(a{400}){400}' AS r"};
+	for (size_t i = 0; i < 3; i++) {
+		struct run r;
+		open_q(&r, bad[i], NULL, QRY_RUN);
+		pull(&r, 10, NULL);
+		ck_assert_msg(r.code == LORA_EINVAL &&
+		                  strstr(r.err.message, "InvalidRegex"),
+		              "%s: %d %s", bad[i], r.code, r.err.message);
+		close_q(&r);
+	}
+}
+END_TEST
+
 /* Nesting: at the limit is a value, one past it an error, never a crash
  * (this statement overflowed the node's stack). */
 START_TEST(test_value_depth)
@@ -523,6 +554,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_shared_budget);
 	tcase_add_test(t, test_value_depth);
 	tcase_add_test(t, test_is_write_limits);
+	tcase_add_test(t, test_regex_complexity);
 	tcase_add_test(t, test_time_inside_expression);
 	tcase_add_test(t, test_failing_subquery_releases);
 	suite_add_tcase(s, t);
