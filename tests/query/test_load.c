@@ -174,6 +174,18 @@ static int run(const char *q, const char *import_dir, char *out, size_t cap,
 	return rc;
 }
 
+/* q over the import directory fails with code and a message holding
+ * want; out gets the rows handed out before the error. */
+static void fails_with(const char *q, int code, const char *want, char *out,
+                       size_t cap)
+{
+	struct qry_error e;
+	int rc = run(q, imp, out, cap, &e);
+	ck_assert_msg(rc == code && strstr(e.message, want),
+	              "%s: rc %d (want %d): %s", q, rc, code,
+	              rc ? e.message : out);
+}
+
 START_TEST(load_lists_and_quoting)
 {
 	put_file("a.csv",
@@ -208,12 +220,10 @@ START_TEST(load_lists_and_quoting)
 	                 LORA_EPARSE);
 	/* the reader works on bytes: a two-byte UTF-8 character is refused
 	 * with a message that says so */
-	ck_assert_int_eq(run("LOAD CSV FROM 'file:///semi.csv' AS r "
-	                     "FIELDTERMINATOR '\xC2\xA7' RETURN r",
-	                     imp, out, sizeof out, &e),
-	                 LORA_EPARSE);
-	ck_assert_msg(strstr(e.message, "one ASCII character (a single byte)"),
-	              "%s", e.message);
+	fails_with("LOAD CSV FROM 'file:///semi.csv' AS r "
+	           "FIELDTERMINATOR '\xC2\xA7' RETURN r",
+	           LORA_EPARSE, "one ASCII character (a single byte)", out,
+	           sizeof out);
 }
 END_TEST
 
@@ -242,14 +252,10 @@ START_TEST(load_duplicate_headers)
 	put_file("dup.csv", "id,name,id\n1,a,2\n");
 	char out[512];
 	struct qry_error e;
-	ck_assert_int_eq(
-	    run("LOAD CSV WITH HEADERS FROM 'file:///dup.csv' AS r "
-	        "RETURN r",
-	        imp, out, sizeof out, &e),
-	    LORA_EINVAL);
-	ck_assert_msg(strstr(e.message, "file:///dup.csv line 1: header `id` "
-	                                "in columns 1 and 3"),
-	              "%s", e.message);
+	fails_with("LOAD CSV WITH HEADERS FROM 'file:///dup.csv' AS r RETURN r",
+	           LORA_EINVAL,
+	           "file:///dup.csv line 1: header `id` in columns 1 and 3",
+	           out, sizeof out);
 	ck_assert_str_eq(out, "");
 	/* without headers the same file is just rows */
 	ck_assert_int_eq(run("LOAD CSV FROM 'file:///dup.csv' AS r RETURN r",
@@ -263,36 +269,25 @@ START_TEST(load_bad_row_names_line)
 {
 	put_file("bad.csv", "a,b\n\"ok\nstill\",c\nd,\"e\"f\n");
 	char out[512];
-	struct qry_error e;
-	int rc = run("LOAD CSV FROM 'file:///bad.csv' AS r RETURN r", imp, out,
-	             sizeof out, &e);
-	ck_assert_int_eq(rc, LORA_EINVAL);
-	ck_assert_msg(strstr(e.message, "file:///bad.csv line 4"), "%s",
-	              e.message);
+	fails_with("LOAD CSV FROM 'file:///bad.csv' AS r RETURN r", LORA_EINVAL,
+	           "file:///bad.csv line 4", out, sizeof out);
 	/* the rows before it were handed out (a read streams) */
 	ck_assert_str_eq(out, "['a', 'b'];['ok\nstill', 'c'];");
 	put_file("open.csv", "a\n\"never closed\n");
-	rc = run("LOAD CSV FROM 'file:///open.csv' AS r RETURN r", imp, out,
-	         sizeof out, &e);
-	ck_assert_int_eq(rc, LORA_EINVAL);
-	ck_assert_msg(strstr(e.message, "line 2: unterminated"), "%s",
-	              e.message);
+	fails_with("LOAD CSV FROM 'file:///open.csv' AS r RETURN r",
+	           LORA_EINVAL, "line 2: unterminated", out, sizeof out);
 	/* after a quoted field spanning lines the error names the line the
 	 * record starts on, the one linenumber() gives for it */
 	put_file("after.csv", "h\n\"x\ny\"z\n");
-	rc = run("LOAD CSV FROM 'file:///after.csv' AS r RETURN r", imp, out,
-	         sizeof out, &e);
-	ck_assert_int_eq(rc, LORA_EINVAL);
-	ck_assert_msg(strstr(e.message, "file:///after.csv line 2: unexpected "
-	                                "character after a closing quote"),
-	              "%s", e.message);
+	fails_with("LOAD CSV FROM 'file:///after.csv' AS r RETURN r",
+	           LORA_EINVAL,
+	           "file:///after.csv line 2: unexpected character after a "
+	           "closing quote",
+	           out, sizeof out);
 	put_file("cr.csv", "h\n\"x\ny\",a\rb\n");
-	rc = run("LOAD CSV FROM 'file:///cr.csv' AS r RETURN r", imp, out,
-	         sizeof out, &e);
-	ck_assert_int_eq(rc, LORA_EINVAL);
-	ck_assert_msg(strstr(e.message, "file:///cr.csv line 2: bare carriage "
-	                                "return"),
-	              "%s", e.message);
+	fails_with("LOAD CSV FROM 'file:///cr.csv' AS r RETURN r", LORA_EINVAL,
+	           "file:///cr.csv line 2: bare carriage return", out,
+	           sizeof out);
 }
 END_TEST
 
@@ -318,13 +313,10 @@ START_TEST(load_field_limit)
 	                 0);
 	ck_assert_str_eq(out, "4096,4095;");
 	/* wide.csv: a header line, then that record with one more field */
-	ck_assert_int_eq(run("LOAD CSV FROM 'file:///wide.csv' AS r "
-	                     "RETURN size(r)",
-	                     imp, out, sizeof out, &e),
-	                 LORA_ELIMIT);
-	ck_assert_msg(strstr(e.message, "file:///wide.csv line 2: record with "
-	                                "more than 4096 fields"),
-	              "%s", e.message);
+	fails_with("LOAD CSV FROM 'file:///wide.csv' AS r RETURN size(r)",
+	           LORA_ELIMIT,
+	           "file:///wide.csv line 2: record with more than 4096 fields",
+	           out, sizeof out);
 	ck_assert_str_eq(out, "1;");
 }
 END_TEST
