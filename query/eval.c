@@ -434,8 +434,10 @@ static double bound_count(const char *p, size_t *i)
 	return (double)(hi > lo ? hi : lo);
 }
 
-/* 1 when regcomp could build something huge from p[0..n) (above). */
-static int regex_too_complex(const char *p, size_t n)
+/* What the pattern p[0..n) would expand to (above), in parts; a
+ * backreference (\\1 to \\9: glibc matches those by backtracking, in time
+ * exponential in the string) or anything malformed counts as too many. */
+static double regex_parts(const char *p, size_t n)
 {
 	double sum[QRY_REGEX_GROUPS_MAX + 1] = {0}, last = 0;
 	int depth = 0, quants = 0;
@@ -444,17 +446,18 @@ static int regex_too_complex(const char *p, size_t n)
 		if (ch == '*' || ch == '+' || ch == '?' || ch == '{') {
 			double k = ch == '{' ? bound_count(p, &i) : 2;
 			if (k == 0 || ++quants > 2)
-				return 1; /* a bad bound regcomp refuses too */
+				return HUGE_VAL; /* a bad bound: regcomp refuses
+				                    it too */
 			sum[depth] += last * (k - 1);
 			last *= k;
 			if (sum[depth] > QRY_REGEX_COST_MAX)
-				return 1;
+				return HUGE_VAL;
 			continue;
 		}
 		quants = 0;
 		if (ch == '(') {
 			if (depth == QRY_REGEX_GROUPS_MAX)
-				return 1;
+				return HUGE_VAL;
 			sum[++depth] = 0;
 			last = 0;
 			continue;
@@ -465,7 +468,8 @@ static int regex_too_complex(const char *p, size_t n)
 			continue;
 		}
 		if (ch == '\\' && i + 1 < n) {
-			i++;
+			if (p[++i] >= '1' && p[i] <= '9')
+				return HUGE_VAL;
 		} else if (ch == '[') { /* a bracket expression: one atom */
 			size_t j = i + 1;
 			if (j < n && p[j] == '^')
@@ -479,7 +483,7 @@ static int regex_too_complex(const char *p, size_t n)
 		last = 1;
 		sum[depth] += 1;
 	}
-	return sum[0] > QRY_REGEX_COST_MAX;
+	return sum[0];
 }
 
 static struct val regex_match(struct qctx *c, struct val a, struct val b)
@@ -494,11 +498,14 @@ static struct val regex_match(struct qctx *c, struct val a, struct val b)
 		flags |= REG_ICASE;
 		skip = 4;
 	}
-	if (regex_too_complex(b.u.s->s + skip, b.u.s->len - skip))
+	double parts = regex_parts(b.u.s->s + skip, b.u.s->len - skip);
+	if (parts > QRY_REGEX_COST_MAX)
 		qerr(c, LORA_EINVAL,
 		     "InvalidRegex: the pattern's repetitions expand past %.0f "
-		     "parts, or a quantifier follows two others",
+		     "parts, a quantifier follows two others, or it has a "
+		     "backreference",
 		     QRY_REGEX_COST_MAX);
+
 	struct lora_buf *pat = qbuf(c);
 	lora_buf_puts(pat, "^(");
 	lora_buf_append(pat, b.u.s->s + skip, b.u.s->len - skip);
