@@ -330,6 +330,7 @@ static void fold_check(struct qctx *c, struct expr *e)
 	 * QRY_FOLD_BYTES_MAX of memory and none of the shared budget: a big
 	 * constant (range(1, 100000000)) is left to run time */
 	struct qry_limits lim = c->lim;
+	ar_pool_drain(c);
 	c->lim.shared = NULL;
 	c->lim.mem_bytes_max = c->mem_bytes + QRY_FOLD_BYTES_MAX;
 	struct arena scratch = {0};
@@ -340,6 +341,7 @@ static void fold_check(struct qctx *c, struct expr *e)
 		code = tmp.code;
 	c->cur = was;
 	ar_release(c, &scratch);
+	ar_pool_drain(c);
 	c->lim = lim;
 	memcpy(c->jb, save, sizeof save);
 	c->err = keep;

@@ -1648,7 +1648,15 @@ static struct op *build(struct qctx *c, struct query *q, struct rows *in)
 void exec_query(struct qctx *c, struct query *q, struct rows *in,
                 struct rows *out, size_t max_rows)
 {
-	struct op *root = build(c, q, in);
+	/* In a write nothing is reset (keep_all), and a subquery runs once
+	 * per input row (CALL { ... }, each row of an IN TRANSACTIONS
+	 * chunk): its operators (a few KB, most of a chunk's memory per
+	 * row) are built in c->ops and given back when the run ends. Their
+	 * rows and values go where they always go, c->cur. */
+	const int own_ops = c->keep_all;
+	const struct ar_mark mark = ar_mark(&c->ops);
+	struct arena *const was = c->cur;
+	struct op *volatile root = NULL;
 	/* an error inside the subquery releases its operators' arenas on
 	 * its way out (the cursor only knows the top-level pipeline) */
 	jmp_buf outer;
@@ -1658,14 +1666,24 @@ void exec_query(struct qctx *c, struct query *q, struct rows *in,
 	if (code) {
 		memcpy(c->jb, outer, sizeof outer);
 		c->keep_all = keep_all; /* match_next may have left it off */
-		op_release(c, root);
+		c->cur = was;           /* the error may come from build */
+		if (root)
+			op_release(c, root);
+		if (own_ops)
+			ar_rewind(c, &c->ops, mark);
 		longjmp(c->jb, code);
 	}
+	if (own_ops)
+		c->cur = &c->ops;
+	root = build(c, q, in);
+	c->cur = was;
 	struct val *r;
 	while (out->n < max_rows && (r = pull(c, root)) != NULL)
 		rows_push(c, out, c->keep_all ? r : row_copy_deep(c, r));
 	memcpy(c->jb, outer, sizeof outer);
 	op_release(c, root);
+	if (own_ops)
+		ar_rewind(c, &c->ops, mark);
 }
 
 struct pipe *pipe_open(struct qctx *c, struct query *q)

@@ -25,6 +25,10 @@
 /* ---- limits ------------------------------------------------------------ */
 
 #define QRY_ARENA_CHUNK_BYTES (64u << 10)
+/* Standard chunks a statement keeps for reuse when an arena gives them back
+ * (value.c): a subquery run per input row builds operators whose arenas
+ * would otherwise malloc and free a chunk or two per row. */
+#define QRY_ARENA_POOL_CHUNKS 8
 #define QRY_VARLEN_BOUND_MAX  1000 /* explicit *..n bounds (recursion) */
 #define QRY_VARLEN_HOPS_MAX   64   /* unbounded *.. patterns */
 /* paths one path selector (SHORTEST k, ANY, ...) may weigh at a time:
@@ -76,7 +80,20 @@ char *ar_strdup(struct qctx *c, const char *s);
 struct arena *ar_use(struct qctx *c, struct arena *a);
 void ar_reset(struct qctx *c, struct arena *a);   /* keeps one spare chunk */
 void ar_release(struct qctx *c, struct arena *a); /* frees everything */
-void arena_free(struct arena *a);          /* no accounting: cursor teardown */
+void arena_free(struct arena *a); /* no accounting: cursor teardown */
+/* A point in an arena to go back to (ar_rewind): what was taken after it
+ * is given back, the chunks to the spare or the pool. */
+struct ar_mark {
+	struct arena_chunk *head;
+	size_t used;
+};
+struct ar_mark ar_mark(const struct arena *a);
+void ar_rewind(struct qctx *c, struct arena *a, struct ar_mark m);
+/* Frees the pool's chunks and gives their charge back: before the charges
+ * go elsewhere (check.c's folding charges no shared budget), so that a
+ * chunk is given back where it was charged. */
+void ar_pool_drain(struct qctx *c);
+void ar_pool_free(struct qctx *c);         /* no accounting: cursor teardown */
 void mem_charge(struct qctx *c, size_t n); /* raises LORA_EMEMORY */
 void mem_uncharge(struct qctx *c, size_t n);
 
@@ -731,8 +748,14 @@ struct proc_table;
 struct qctx {
 	jmp_buf jb;
 	struct qry_error *err;
-	struct arena keep;  /* lives as long as the statement */
-	struct arena *cur;  /* where ar_alloc takes from */
+	struct arena keep; /* lives as long as the statement */
+	struct arena *cur; /* where ar_alloc takes from */
+	/* the operators of subqueries run per input row in a write (pipe.c
+	 * exec_query), given back when each run ends */
+	struct arena ops;
+	/* standard chunks given back by arenas, still charged (value.c) */
+	struct arena_chunk *pool;
+	unsigned npool;
 	int keep_all;       /* never reset an arena (writes, PROFILE) */
 	int eager;          /* a write: each clause drains before the next */
 	uint64_t mem_bytes; /* charged now */

@@ -732,6 +732,8 @@ static void cursor_teardown(struct qry_cursor *cur)
 	arena_free(&cur->conv);
 	arena_free(&cur->ast);
 	arena_free(&c->keep);
+	arena_free(&c->ops);
+	ar_pool_free(c);
 	if (c->lim.shared)
 		atomic_fetch_sub(&c->lim.shared->used_bytes, c->mem_bytes);
 	/* a big statement's freed memory goes back to the system, not only

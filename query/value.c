@@ -89,6 +89,11 @@ void *ar_alloc_nz(struct qctx *c, size_t n)
 		if (a->spare && a->spare->cap >= n) {
 			h = a->spare;
 			a->spare = NULL;
+		} else if (c->pool && cap == QRY_ARENA_CHUNK_BYTES) {
+			h = c->pool; /* charged already */
+			c->pool = h->next;
+			c->npool--;
+			a->bytes += sizeof(*h) + cap;
 		} else {
 			mem_charge(c, sizeof(*h) + cap);
 			h = lora_malloc(sizeof(*h) + cap);
@@ -117,6 +122,36 @@ struct arena *ar_use(struct qctx *c, struct arena *a)
 	return was;
 }
 
+/* Gives chunk h of a back: to the statement's pool while it has room
+ * (still charged), else to malloc. */
+static void chunk_give(struct qctx *c, struct arena *a, struct arena_chunk *h)
+{
+	a->bytes -= sizeof(*h) + h->cap;
+	if (h->cap == QRY_ARENA_CHUNK_BYTES &&
+	    c->npool < QRY_ARENA_POOL_CHUNKS) {
+		AR_POISON(h->data, h->cap);
+		h->next = c->pool;
+		c->pool = h;
+		c->npool++;
+		return;
+	}
+	mem_uncharge(c, sizeof(*h) + h->cap);
+	AR_UNPOISON(h->data, h->cap);
+	lora_free(h);
+}
+
+/* Takes chunk h off a: the spare if a has none and h is standard-sized,
+ * else given back (chunk_give). */
+static void chunk_drop(struct qctx *c, struct arena *a, struct arena_chunk *h)
+{
+	if (!a->spare && h->cap == QRY_ARENA_CHUNK_BYTES) {
+		a->spare = h;
+		AR_POISON(h->data, h->cap);
+	} else {
+		chunk_give(c, a, h);
+	}
+}
+
 /* Frees every chunk but one standard-sized chunk, kept as a spare so a
  * per-row reset does not go back to malloc. */
 void ar_reset(struct qctx *c, struct arena *a)
@@ -127,14 +162,7 @@ void ar_reset(struct qctx *c, struct arena *a)
 	a->head = NULL;
 	while (h) {
 		struct arena_chunk *n = h->next;
-		if (!a->spare && h->cap == QRY_ARENA_CHUNK_BYTES) {
-			a->spare = h;
-			AR_POISON(h->data, h->cap);
-		} else {
-			a->bytes -= sizeof(*h) + h->cap;
-			mem_uncharge(c, sizeof(*h) + h->cap);
-			lora_free(h);
-		}
+		chunk_drop(c, a, h);
 		h = n;
 	}
 }
@@ -145,12 +173,52 @@ void ar_release(struct qctx *c, struct arena *a)
 		return;
 	ar_reset(c, a);
 	if (a->spare) {
-		mem_uncharge(c, sizeof(*a->spare) + a->spare->cap);
-		AR_UNPOISON(a->spare->data, a->spare->cap);
-		lora_free(a->spare);
+		chunk_give(c, a, a->spare);
 		a->spare = NULL;
 	}
 	a->bytes = 0;
+}
+
+struct ar_mark ar_mark(const struct arena *a)
+{
+	return (struct ar_mark){a->head, a->head ? a->head->used : 0};
+}
+
+/* Whatever keep_all says: the arenas it is for hold no rows. */
+void ar_rewind(struct qctx *c, struct arena *a, struct ar_mark m)
+{
+	while (a->head && a->head != m.head) {
+		struct arena_chunk *h = a->head;
+		a->head = h->next;
+		chunk_drop(c, a, h);
+	}
+	if (a->head) {
+		AR_POISON(a->head->data + m.used, a->head->cap - m.used);
+		a->head->used = m.used;
+	}
+}
+
+void ar_pool_drain(struct qctx *c)
+{
+	while (c->pool) {
+		struct arena_chunk *h = c->pool;
+		c->pool = h->next;
+		mem_uncharge(c, sizeof(*h) + h->cap);
+		AR_UNPOISON(h->data, h->cap);
+		lora_free(h);
+	}
+	c->npool = 0;
+}
+
+void ar_pool_free(struct qctx *c)
+{
+	while (c->pool) {
+		struct arena_chunk *h = c->pool;
+		c->pool = h->next;
+		AR_UNPOISON(h->data, h->cap);
+		lora_free(h);
+	}
+	c->npool = 0;
 }
 
 /* Frees an arena without accounting (the cursor gives its whole charge
