@@ -25,8 +25,9 @@
 # BENCH_PEOPLE (100000), BENCH_EDGES (1000000, issue 10's graph: the KNOWS
 # statement takes 14-22 s of its 60 s; the default was 200000 until
 # 2026-12-06), BENCH_SEED (42),
-# BENCH_CHUNK (rows per transaction; default: none given, the server's
-# default), BENCH_PREFIX (127.0.65), BENCH_DATA (where the CSV files are
+# BENCH_CHUNK (rows per transaction of both statements; default: none
+# given, the server's default of 1,000), BENCH_PEOPLE_CHUNK and
+# BENCH_KNOWS_CHUNK (the same for one statement, over BENCH_CHUNK), BENCH_PREFIX (127.0.65), BENCH_DATA (where the CSV files are
 # kept between runs; default a temp dir), BENCH_PERF=1 (record the
 # leader with perf during the loads: perf.data in the temp dir, kept;
 # BENCH_PERF=all records the three nodes, `perf report --sort pid,comm`),
@@ -106,10 +107,13 @@ rows_s() { awk -v n="$1" -v ms="$2" 'BEGIN { printf "%.0f", n * 1000 / (ms ? ms 
 out=$(q '{"query":"CREATE INDEX FOR (p:Person) ON (p.id)"}')
 grep -q '"error"' <<<"$out" && { echo "index: $out" >&2; exit 1; }
 
-of=""
-[ -n "$chunk" ] && of=" OF $chunk ROWS"
-pq="LOAD CSV WITH HEADERS FROM 'file:///people.csv' AS r CALL { WITH r CREATE (:Person {id: toInteger(r.\`id:ID\`), name: r.name, age: toInteger(r.\`age:int\`), city: r.city, emb: vector(r.\`emb:vector(128)\`, 128, 'FLOAT32')}) } IN TRANSACTIONS$of"
-kq="LOAD CSV WITH HEADERS FROM 'file:///knows.csv' AS r CALL { WITH r MATCH (a:Person {id: toInteger(r.\`:START_ID\`)}), (b:Person {id: toInteger(r.\`:END_ID\`)}) CREATE (a)-[:KNOWS]->(b) } IN TRANSACTIONS$of"
+pchunk=${BENCH_PEOPLE_CHUNK:-$chunk}
+kchunk=${BENCH_KNOWS_CHUNK:-$chunk}
+pof="" kof=""
+[ -n "$pchunk" ] && pof=" OF $pchunk ROWS"
+[ -n "$kchunk" ] && kof=" OF $kchunk ROWS"
+pq="LOAD CSV WITH HEADERS FROM 'file:///people.csv' AS r CALL { WITH r CREATE (:Person {id: toInteger(r.\`id:ID\`), name: r.name, age: toInteger(r.\`age:int\`), city: r.city, emb: vector(r.\`emb:vector(128)\`, 128, 'FLOAT32')}) } IN TRANSACTIONS$pof"
+kq="LOAD CSV WITH HEADERS FROM 'file:///knows.csv' AS r CALL { WITH r MATCH (a:Person {id: toInteger(r.\`:START_ID\`)}), (b:Person {id: toInteger(r.\`:END_ID\`)}) CREATE (a)-[:KNOWS]->(b) } IN TRANSACTIONS$kof"
 
 if [ "${BENCH_PERF:-0}" != 0 ]; then
 	pids=$(lc_pid "$leader")
@@ -163,7 +167,7 @@ for i in 1 2 3; do
 done
 
 total=$((people + edges))
-echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk ${chunk:-default}, leader node $leader"
+echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk people ${pchunk:-default} knows ${kchunk:-default}, leader node $leader"
 echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(((c2 - c1) * 1000 / edges)) us CPU/row (3 nodes); $(per_node "$edges" "${n1[@]}" "${n2[@]}")"
 echo "total:  $total rows in $((t2 - t0)) ms: $(rows_s "$total" $((t2 - t0))) rows/s (replicated, 3 nodes)"
 echo "counts right on every node; digests equal at $bm: $same ($d1); RSS MiB:$rss"

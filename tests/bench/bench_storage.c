@@ -8,6 +8,10 @@
  * is full every entry drops the ids of the one that left it, and that must cost
  * the same at the end as at the start.
  *
+ * BENCH_BATCH_EDGES: edges per applied batch (default 1,000; an IN
+ * TRANSACTIONS chunk of n rows is one batch of n edges). BENCH_READS:
+ * adjacency reads per kind (default 1,000,000).
+ *
  * Usage: bench_storage [dir] [create|adjacency|reads|requests] (dir
  * default: a fresh directory under /tmp, removed at the end; no mode:
  * creations and adjacency; "reads" reuses the graph a previous run left
@@ -28,6 +32,9 @@
 
 static uint64_t rng = 0x5eed;
 static long adj_reads = ADJ_READS; /* BENCH_READS overrides, for tuning */
+/* edges per applied batch (BENCH_BATCH_EDGES overrides: an IN TRANSACTIONS
+ * chunk of that many rows, OF n ROWS, is one batch) */
+static uint64_t batch_edges = BATCH_EDGES;
 
 static uint64_t rnd(void)
 {
@@ -135,19 +142,20 @@ static void build_graph(struct sto_store *s)
 		ns += timed_apply(s, node_batch(id, BATCH_NODES));
 	uint64_t ens = 0;
 	apply_cpu_ns = 0;
-	for (uint64_t id = 1; id <= GRAPH_EDGES; id += BATCH_EDGES) {
+	for (uint64_t id = 1; id <= GRAPH_EDGES; id += batch_edges) {
 		Lora__MutationBatch *b = batch_new();
-		for (uint64_t i = 0; i < BATCH_EDGES; i++)
+		for (uint64_t i = 0; i < batch_edges; i++)
 			add_create_edge(b, id + i, types[rnd() % 4],
 			                1 + rnd() % GRAPH_NODES,
 			                1 + rnd() % GRAPH_NODES, 1, "w",
 			                v_int((int64_t)i));
 		ens += timed_apply(s, b);
 	}
-	printf("graph: %d nodes (%.0f nodes/s), %d edges (%.0f edges/s "
-	       "applied, %.0f per CPU-second)\n",
+	printf("graph: %d nodes (%.0f nodes/s), %d edges in batches of %llu "
+	       "(%.0f edges/s applied, %.0f per CPU-second)\n",
 	       GRAPH_NODES, GRAPH_NODES / (ns / 1e9), GRAPH_EDGES,
-	       GRAPH_EDGES / (ens / 1e9), GRAPH_EDGES / (apply_cpu_ns / 1e9));
+	       (unsigned long long)batch_edges, GRAPH_EDGES / (ens / 1e9),
+	       GRAPH_EDGES / (apply_cpu_ns / 1e9));
 }
 
 /* ADJ_READS reads of the adjacency of random nodes; returns items seen. */
@@ -254,6 +262,9 @@ int main(int argc, char **argv)
 	const char *only = argc > 2 ? argv[2] : "";
 	if (getenv("BENCH_READS"))
 		adj_reads = atol(getenv("BENCH_READS"));
+	if (getenv("BENCH_BATCH_EDGES") &&
+	    strtoull(getenv("BENCH_BATCH_EDGES"), NULL, 10) > 0)
+		batch_edges = strtoull(getenv("BENCH_BATCH_EDGES"), NULL, 10);
 	char *tmp = argc > 1 && argv[1][0] ? NULL : tmpdir_new();
 	const char *dir = tmp ? tmp : argv[1];
 	setvbuf(stdout, NULL, _IOLBF, 0);
