@@ -72,6 +72,7 @@ static int quoted_field(struct sto_csv *c, char *errmsg)
 	for (;;) {
 		q = memchr(q, '"', (size_t)(c->end - q));
 		if (!q) {
+			c->at_end = 1;
 			c->err_line = c->rec_line;
 			return lora_errf(
 			    LORA_EINVAL, errmsg,
@@ -150,11 +151,14 @@ static void skip_blank_lines(struct sto_csv *c)
 int sto_csv_next(struct sto_csv *c, int *done, char *errmsg)
 {
 	c->nf = 0;
+	c->at_end = 0;
 	lora_buf_reset(&c->unq);
 	skip_blank_lines(c);
 	*done = c->p >= c->end;
-	if (*done)
+	if (*done) {
+		c->at_end = 1;
 		return 0;
+	}
 	c->rec_line = c->line;
 	for (;;) {
 		int rv = c->p < c->end && *c->p == '"' ? quoted_field(c, errmsg)
@@ -181,6 +185,7 @@ int sto_csv_next(struct sto_csv *c, int *done, char *errmsg)
 		c->p++;
 		c->line++;
 	}
+	c->at_end = c->p >= c->end;
 	for (size_t i = 0; i < c->nf; i++)
 		if (c->f[i].quoted == 2) {
 			c->f[i].p = c->unq.data + c->f[i].off;

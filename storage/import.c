@@ -29,11 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "importInt.h"
+#include "sto_testing.h"
 
 /* ---- options and sources ---- */
 
@@ -417,13 +417,17 @@ static int header_check(struct sto_import *im, struct imp_src *s,
 	return 0;
 }
 
+struct imp_in;
+static int in_next(struct sto_import *im, struct imp_in *in, struct sto_csv *c,
+                   int *done);
+
 static int header_parse(struct sto_import *im, struct imp_src *s,
-                        struct sto_csv *c, const char *file)
+                        struct sto_csv *c, struct imp_in *in)
 {
-	int done, rv = sto_csv_next(c, &done, im->errmsg);
+	const char *file = im->file;
+	int done, rv = in_next(im, in, c, &done);
 	if (rv)
-		return lora_errwrap(rv, im->errmsg, "%s:%llu", file,
-		                    (unsigned long long)c->err_line);
+		return rv;
 	if (done)
 		return imp_fail(im, LORA_EINVAL, file, 0,
 		                "empty file (no header line)");
@@ -939,10 +943,11 @@ static int edge_row(struct sto_import *im, struct imp_src *s,
 /* ---- files ---- */
 
 /*
- * Opens an input, which must be a regular file: the import maps it, and
- * a pipe (such as <(zcat f.gz)) or a FIFO would map as an empty file and
- * lose its rows (lora_open_regular: a FIFO without a writer is refused,
- * not waited on). On success *fd is open and *st filled.
+ * Opens an input, which must be a regular file: the import checks every
+ * input before it starts and reads each to the size it had when opened,
+ * so a pipe (such as <(zcat f.gz)) or a FIFO would lose its rows
+ * (lora_open_regular: a FIFO without a writer is refused, not waited on).
+ * On success *fd is open and *st filled.
  */
 static int open_input(struct sto_import *im, const char *path, int *fd,
                       struct stat *st)
@@ -952,8 +957,8 @@ static int open_input(struct sto_import *im, const char *path, int *fd,
 		return 0;
 	if (errno == EINVAL)
 		return imp_fail(im, LORA_EINVAL, path, 0,
-		                "not a regular file (lora-import maps its "
-		                "inputs)");
+		                "not a regular file (lora-import reads regular "
+		                "files only)");
 	return imp_fail(im, LORA_EIO, path, 0, "cannot read: %s",
 	                strerror(errno));
 }
@@ -975,44 +980,157 @@ static int check_inputs(struct sto_import *im)
 	return 0;
 }
 
-static int map_file(struct sto_import *im, const char *path, const char **p,
-                    size_t *len)
+/*
+ * An input read through a window, not mapped: a file that another process
+ * truncates while it is mapped kills the import with SIGBUS at the first
+ * page past the new end, where read(2) returns the end early and the
+ * import can say so. The window holds buf[0..len); records are parsed in
+ * place, and the record cut by the window's end is moved to the front
+ * before the next read (the window doubles when one record fills it).
+ */
+struct imp_in {
+	const char *path; /* borrowed */
+	int fd;
+	char *buf; /* owned */
+	size_t len, cap;
+	uint64_t done, size; /* bytes read; the size when opened */
+};
+
+static size_t read_bytes = STO_IMPORT_READ_BYTES;
+static void (*on_read)(void *, const char *, uint64_t);
+static void *on_read_arg;
+
+void sto_testing_import_read_bytes(size_t n)
 {
-	int fd, rv;
-	struct stat st;
-	if ((rv = open_input(im, path, &fd, &st)))
-		return rv;
-	*len = (size_t)st.st_size;
-	*p = "";
-	if (*len) {
-		void *m = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (m == MAP_FAILED) {
-			close(fd);
-			return imp_fail(im, LORA_EIO, path, 0, "mmap: %s",
-			                strerror(errno));
-		}
-		madvise(m, *len, MADV_SEQUENTIAL | MADV_WILLNEED);
-		*p = m;
-	}
-	close(fd);
-	im->st.bytes_read += *len;
+	read_bytes = n ? n : STO_IMPORT_READ_BYTES;
+}
+
+void sto_testing_import_on_read(void (*fn)(void *, const char *, uint64_t),
+                                void *arg)
+{
+	on_read = fn;
+	on_read_arg = arg;
+}
+
+/* Makes room behind buf[keep..len), which moves to the front. */
+static int in_room(struct sto_import *im, struct imp_in *in, size_t keep,
+                   uint64_t line)
+{
+	in->len -= keep;
+	memmove(in->buf, in->buf + keep, in->len);
+	if (in->len < in->cap)
+		return 0;
+	if (in->cap >= STO_IMPORT_RECORD_BYTES_MAX)
+		return imp_fail(im, LORA_ELIMIT, in->path, line,
+		                "a record over %u MiB",
+		                STO_IMPORT_RECORD_BYTES_MAX >> 20);
+	size_t cap = in->cap * 2 < STO_IMPORT_RECORD_BYTES_MAX
+	                 ? in->cap * 2
+	                 : STO_IMPORT_RECORD_BYTES_MAX;
+	char *b = lora_realloc(in->buf, cap);
+	if (!b)
+		return LORA_ENOMEM;
+	in->buf = b;
+	in->cap = cap;
 	return 0;
+}
+
+/* Reads the window full, or to the size the file had when opened. */
+static int in_read(struct sto_import *im, struct imp_in *in)
+{
+	uint64_t left = in->size - in->done;
+	size_t want =
+	    in->cap - in->len < left ? in->cap - in->len : (size_t)left;
+	while (want) {
+		ssize_t n = read(in->fd, in->buf + in->len, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return imp_fail(im, LORA_EIO, in->path, 0, "read: %s",
+			                strerror(errno));
+		if (n == 0)
+			return imp_fail(
+			    im, LORA_EIO, in->path, 0,
+			    "the file shrank while it was read (%llu of "
+			    "%llu bytes; was it changed during the import?)",
+			    (unsigned long long)in->done,
+			    (unsigned long long)in->size);
+		in->len += (size_t)n;
+		in->done += (uint64_t)n;
+		im->st.bytes_read += (uint64_t)n;
+		want -= (size_t)n;
+	}
+	if (on_read)
+		on_read(on_read_arg, in->path, in->done);
+	return 0;
+}
+
+static int in_open(struct sto_import *im, struct imp_in *in, const char *path)
+{
+	struct stat st;
+	memset(in, 0, sizeof(*in));
+	in->path = path;
+	int rv = open_input(im, path, &in->fd, &st);
+	if (rv) {
+		in->fd = -1;
+		return rv;
+	}
+	in->size = (uint64_t)st.st_size;
+	in->cap = read_bytes;
+	in->buf = lora_malloc(in->cap);
+	if (!in->buf)
+		return LORA_ENOMEM;
+	posix_fadvise(in->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return in_read(im, in);
+}
+
+static void in_close(struct imp_in *in)
+{
+	if (in->fd >= 0)
+		close(in->fd);
+	lora_free(in->buf);
+	in->buf = NULL;
+	in->fd = -1;
+}
+
+/*
+ * sto_csv_next over the window: a record that ran into the window's end
+ * before the file's end is parsed again once more of the file is in.
+ * Errors come back wrapped with the file and line.
+ */
+static int in_next(struct sto_import *im, struct imp_in *in, struct sto_csv *c,
+                   int *done)
+{
+	for (;;) {
+		const char *rec = c->p;
+		uint64_t line = c->line;
+		int rv = sto_csv_next(c, done, im->errmsg);
+		if (!c->at_end || in->done == in->size) {
+			if (rv)
+				lora_errwrap(rv, im->errmsg, "%s:%llu",
+				             in->path,
+				             (unsigned long long)c->err_line);
+			return rv;
+		}
+		c->line = line;
+		size_t keep = (size_t)(rec - in->buf);
+		if ((rv = in_room(im, in, keep, line)) ||
+		    (rv = in_read(im, in)))
+			return rv;
+		c->p = in->buf;
+		c->end = in->buf + in->len;
+	}
 }
 
 /* Rows of one file (after the header when it is the first). */
 static int file_rows(struct sto_import *im, struct imp_src *s,
-                     struct sto_csv *c, const char *path)
+                     struct sto_csv *c, struct imp_in *in)
 {
 	int done = 0, rv = 0;
 	char *em = im->errmsg;
+	const char *path = in->path;
 	while (!rv) {
-		rv = sto_csv_next(c, &done, em);
-		if (rv) {
-			lora_errwrap(rv, em, "%s:%llu", path,
-			             (unsigned long long)c->err_line);
-			break;
-		}
-		if (done)
+		if ((rv = in_next(im, in, c, &done)) || done)
 			break;
 		if (c->nf != s->ncols) {
 			rv = imp_fail(im, LORA_EINVAL, path, c->rec_line,
@@ -1033,27 +1151,33 @@ static int file_rows(struct sto_import *im, struct imp_src *s,
 	return rv;
 }
 
+static int run_file(struct sto_import *im, struct imp_src *s, size_t i)
+{
+	struct imp_in in;
+	struct sto_csv c;
+	int rv = in_open(im, &in, s->paths[i]);
+	if (rv) {
+		in_close(&in);
+		return rv;
+	}
+	size_t bom = in.len >= 3 && !memcmp(in.buf, "\xef\xbb\xbf", 3) ? 3 : 0;
+	sto_csv_init(&c, in.buf + bom, in.len - bom, im->o.delimiter);
+	imp_phase(im, s->rel ? "relationships" : "nodes", s->paths[i]);
+	im->file = s->paths[i];
+	if (i == 0)
+		rv = header_parse(im, s, &c, &in);
+	if (!rv)
+		rv = file_rows(im, s, &c, &in);
+	sto_csv_free(&c);
+	in_close(&in);
+	return rv;
+}
+
 static int run_source(struct sto_import *im, struct imp_src *s)
 {
 	int rv = 0;
-	for (size_t i = 0; !rv && i < s->npaths; i++) {
-		const char *p = NULL;
-		size_t len = 0;
-		if ((rv = map_file(im, s->paths[i], &p, &len)))
-			break;
-		struct sto_csv c;
-		size_t bom = len >= 3 && !memcmp(p, "\xef\xbb\xbf", 3) ? 3 : 0;
-		sto_csv_init(&c, p + bom, len - bom, im->o.delimiter);
-		imp_phase(im, s->rel ? "relationships" : "nodes", s->paths[i]);
-		im->file = s->paths[i];
-		if (i == 0)
-			rv = header_parse(im, s, &c, s->paths[i]);
-		if (!rv)
-			rv = file_rows(im, s, &c, s->paths[i]);
-		sto_csv_free(&c);
-		if (len)
-			munmap((void *)p, len);
-	}
+	for (size_t i = 0; !rv && i < s->npaths; i++)
+		rv = run_file(im, s, i);
 	return rv;
 }
 

@@ -25,6 +25,11 @@
  * delimiter, a line break or the end of input. A quote inside an unquoted
  * field is an error (it usually means a broken quoted field). Empty lines
  * between records are skipped. Pure functions over bytes in memory.
+ *
+ * The import reads a file through a window (import.c): c->at_end tells it
+ * that a record or its error ran into the end of the bytes given, so it
+ * may change when more of the file follows; the reader then reads more
+ * and parses that record again from its start.
  */
 
 struct sto_csv_field {
@@ -37,9 +42,10 @@ struct sto_csv_field {
 struct sto_csv {
 	const char *p, *end; /* input not read yet (borrowed) */
 	char delim;
-	uint64_t line;           /* line number at p, 1-based */
-	uint64_t rec_line;       /* line where the last record started */
-	uint64_t err_line;       /* an error's line: where its record starts */
+	uint64_t line;     /* line number at p, 1-based */
+	uint64_t rec_line; /* line where the last record started */
+	uint64_t err_line; /* an error's line: where its record starts */
+	int at_end;        /* the last sto_csv_next stopped at end: see above */
 	struct sto_csv_field *f; /* fields of the last record (owned) */
 	size_t nf, cap;
 	struct lora_buf unq; /* unescaped quoted fields of the last record */
@@ -87,6 +93,10 @@ int sto_csv_f32(const char *p, size_t len, float *out);
 #define STO_IMPORT_IDS_MAX         (1ull << 32) /* :ID values per group */
 #define STO_IMPORT_PROGRESS_ROWS   16384        /* rows between clock reads */
 #define STO_IMPORT_PIPE_BYTES      (4u << 20)   /* bytes per writer hand-over */
+#define STO_IMPORT_READ_BYTES      (4u << 20)   /* an input's read window */
+
+/* the read window grows to hold one record, up to this */
+#define STO_IMPORT_RECORD_BYTES_MAX (256u << 20)
 
 /* ---- the state of one import (import.c, import_write.c) ---- */
 

@@ -60,4 +60,13 @@ uint64_t sto_testing_ucache_hits(struct sto_store *s);
  * nothing), so a test can apply a change in between. */
 void sto_testing_set_ucache_hook(void (*fn)(void *), void *arg);
 
+/* The bulk import's read window for the next imports, process-wide, in
+ * bytes (0: STO_IMPORT_READ_BYTES again), so tests can cut records at
+ * every place. */
+void sto_testing_import_read_bytes(size_t n);
+/* fn(arg, path, bytes read so far) runs after every read of an import
+ * input (NULL: nothing), so a test can change the file in between. */
+void sto_testing_import_on_read(void (*fn)(void *, const char *, uint64_t),
+                                void *arg);
+
 #endif /* LORA_STO_TESTING_H */

@@ -776,9 +776,11 @@ int sto_import_add_index(struct sto_import *im, const char *spec, char *errmsg);
  * a node holds). LORA_EEXIST when dir exists and opts->force is not set.
  * Bad input gives LORA_EINVAL (or LORA_ELIMIT) with "FILE:LINE: reason"
  * in errmsg, LINE being where the record starts; an input that is not a
- * regular file (a pipe, a FIFO: inputs are mapped) is LORA_EINVAL
- * "FILE: not a regular file ...", found before anything is written;
- * nothing is left behind. opts (NULL: defaults) is borrowed
+ * regular file (a pipe, a FIFO: each input is read to the size it had
+ * when opened) is LORA_EINVAL "FILE: not a regular file ...", found
+ * before anything is written; an input that shrinks while it is read is
+ * LORA_EIO "FILE: the file shrank while it was read ..."; nothing is
+ * left behind. opts (NULL: defaults) is borrowed
  * for the call; st may be NULL. Call once per import.
  */
 int sto_import_run(struct sto_import *im, const struct sto_import_options *opts,

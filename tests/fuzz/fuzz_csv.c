@@ -1,7 +1,7 @@
 /*
  * fuzz_csv.c - fuzz target for the two CSV readers that read users' files:
  * LOAD CSV's (query/csv.c, which load.c feeds a window at a time) and
- * lora-import's (storage/csv.c, over a whole mapped file). Input: byte 0
+ * lora-import's (storage/csv.c, here over the whole file). Input: byte 0
  * picks the field terminator (',' ';' '\t' '|'), byte 1 the window step
  * (1-64 bytes), the rest is the file. Checked, besides "no crash, no read
  * past the end":

@@ -166,7 +166,7 @@ bad "unknown end id" "$D/badend.csv:6: unknown :END_ID \"p999\"" \
 bad "truncated quote" "$D/badquote.csv:5: quoted field never ends" \
 	--nodes=Person "$D/badquote.csv"
 # a pipe would map as an empty file, its rows lost on a successful import
-bad "piped rows" ": not a regular file (lora-import maps its inputs)" \
+bad "piped rows" ": not a regular file (lora-import reads regular files only)" \
 	--nodes=Person "$D/persons.csv",<(tail -n +2 "$D/persons.csv")
 
 it_done

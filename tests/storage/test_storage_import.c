@@ -576,6 +576,11 @@ static void dump_cf(struct sto_store *s, const char *cf, struct lora_buf *b)
 	ck_assert_int_eq(sto_testing_dump_raw(s, cf, b), 0);
 }
 
+/* read windows the import tests run with: the default, and small ones
+ * that cut records (and quoted fields, and "\r\n") at every place */
+static const size_t windows[] = {0, 1, 7, 4096};
+#define NWINDOWS (sizeof(windows) / sizeof(windows[0]))
+
 START_TEST(import_equals_apply)
 {
 	char *dir = tmpdir_new(), em[LORA_ERRMSG_BYTES] = "", p[512];
@@ -583,7 +588,9 @@ START_TEST(import_equals_apply)
 	gen_graph(&g);
 	gen_write(&g, dir);
 	struct sto_import_stats st;
+	sto_testing_import_read_bytes(windows[_i]);
 	int rv = run_import(dir, 1, 1, &st, em);
+	sto_testing_import_read_bytes(0);
 	ck_assert_msg(rv == 0, "import: %s", em);
 	ck_assert_uint_eq(st.nodes, NP + NC);
 	ck_assert_uint_eq(st.relationships, NE + NP);
@@ -727,6 +734,7 @@ static void expect_fail(const char *nodes, const char *rels, const char *want)
 
 START_TEST(import_bad_input)
 {
+	sto_testing_import_read_bytes(windows[_i]);
 	const char *ok = ":ID,age:int\nx,1\ny,2\n";
 	expect_fail(":ID,age:int\nx,1\ny,2,3\n", NULL,
 	            "a.csv:3: 3 fields, the header has 2");
@@ -759,12 +767,64 @@ START_TEST(import_bad_input)
 	            "a.csv:2: column 2 `s`: not valid UTF-8");
 	expect_fail(ok, ":START_ID,:END_ID,:TYPE\nx,y\n",
 	            "r.csv:2: 2 fields, the header has 3");
+	expect_fail(":ID,name\r\n\r\nx,\"a\r\nb\"\r\nx,c\r\n", NULL,
+	            "a.csv:5: duplicate :ID \"x\"");
+	sto_testing_import_read_bytes(0);
+}
+END_TEST
+
+/* truncates the file after the first read */
+static void shrink(void *arg, const char *path, uint64_t done)
+{
+	(void)done;
+	if (!*(int *)arg) {
+		*(int *)arg = 1;
+		ck_assert_int_eq(truncate(path, 10), 0);
+	}
+}
+
+/* An input truncated by another process while the import reads it: the
+ * import stops with an error naming it, and leaves nothing behind (a
+ * mapped input would kill the import with SIGBUS instead). */
+START_TEST(import_file_shrinks)
+{
+	char *dir = tmpdir_new(), em[LORA_ERRMSG_BYTES] = "", a[512], out[512],
+	     want[700];
+	struct lora_buf csv = {0};
+	lora_buf_puts(&csv, ":ID,name\n");
+	for (int i = 0; i < 100000; i++)
+		lora_buf_printf(&csv, "n%d,Person %d\n", i, i);
+	write_file(dir, "a.csv", csv.data, csv.len);
+	int cut = 0;
+	struct sto_import *im;
+	ck_assert_int_eq(sto_import_new(&im), 0);
+	ck_assert_int_eq(
+	    sto_import_add_nodes(im, path_join(a, sizeof(a), dir, "a.csv"), "N",
+	                         em),
+	    0);
+	sto_testing_import_read_bytes(4096);
+	sto_testing_import_on_read(shrink, &cut);
+	int rv = sto_import_run(
+	    im, NULL, path_join(out, sizeof(out), dir, "out"), NULL, em);
+	sto_testing_import_on_read(NULL, NULL);
+	sto_testing_import_read_bytes(0);
+	sto_import_free(im);
+	ck_assert_int_eq(cut, 1);
+	ck_assert_int_eq(rv, LORA_EIO);
+	snprintf(want, sizeof(want),
+	         "%s: the file shrank while it was read (4096 of %zu bytes; "
+	         "was it changed during the import?)",
+	         a, csv.len);
+	ck_assert_str_eq(em, want);
+	assert_nothing_left(dir);
+	lora_buf_free(&csv);
+	tmpdir_free(dir);
 }
 END_TEST
 
 /* An input that is not a regular file (a pipe such as <(zcat f.gz), a
- * FIFO) would map as empty and lose its rows: refused, naming it, before
- * anything is written. */
+ * FIFO) has no size to read to and would lose its rows: refused, naming it,
+ * before anything is written. */
 START_TEST(import_refuses_pipes)
 {
 	char *dir = tmpdir_new(), em[LORA_ERRMSG_BYTES] = "", a[512], out[512],
@@ -795,8 +855,8 @@ START_TEST(import_refuses_pipes)
 			sto_import_free(im);
 			ck_assert_int_eq(rv, LORA_EINVAL);
 			snprintf(want, sizeof(want),
-			         "%s: not a regular file (lora-import maps its "
-			         "inputs)",
+			         "%s: not a regular file (lora-import reads "
+			         "regular files only)",
 			         inputs[i]);
 			ck_assert_str_eq(em, want);
 			assert_nothing_left(dir);
@@ -900,9 +960,10 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 60);
 	suite_add_tcase(s, t);
 	t = tcase_create("import");
-	tcase_add_test(t, import_equals_apply);
+	tcase_add_loop_test(t, import_equals_apply, 0, NWINDOWS);
 	tcase_add_test(t, import_then_use);
-	tcase_add_test(t, import_bad_input);
+	tcase_add_loop_test(t, import_bad_input, 0, NWINDOWS);
+	tcase_add_test(t, import_file_shrinks);
 	tcase_add_test(t, import_refuses_pipes);
 	tcase_add_test(t, import_target_rules);
 	tcase_add_test(t, import_integer_ids);
