@@ -148,6 +148,7 @@ static int read_full(struct bolt_conn *c, uint8_t *p, size_t len,
 		if (c->n_results || c->tx_view || c->wtx || c->relay_tx) {
 			wait = BOLT_POLL_MS;
 			uint64_t now = lora_now_ms();
+			bolt_session_expire(c, now);
 			if (bolt_server_epoch(c) != c->results_epoch)
 				bolt_session_drop(
 				    c, "closed: a snapshot replaced this "

@@ -118,8 +118,10 @@ struct bolt_conn {
 	 * write one is the writer's (txn.c) */
 	struct sto_view *tx_view;
 	struct node_tx *wtx;
-	int tx_failed_closed; /* results or tx closed under the client
-	                       * (idle, snapshot): say so at next use */
+	uint64_t tx_life_end_ms; /* a read one's: begin + node_tx_life_ms() */
+	int tx_failed_closed;    /* results or tx closed under the client
+	                          * (idle, snapshot): say so at next use */
+	int tx_expired;          /* ... and it was a read tx past its life */
 	/* a follower's write transaction runs on the leader through relay
 	 * (bolt_relay.c) while relay_tx; relay stays for the next one */
 	struct bolt_relay *relay;
@@ -157,6 +159,11 @@ int bolt_session_handle(struct bolt_conn *c, const uint8_t *p, size_t len);
  * a snapshot install); `why` is told to the client at its next use of
  * them (NULL: nothing to tell). */
 void bolt_session_drop(struct bolt_conn *c, const char *why);
+/* Drops a read transaction begun node_tx_life_ms() or longer before
+ * now_ms, as HTTP's /tx ends one (docs/transactions.md): its next request
+ * fails with LORA_ETIMEOUT (Neo.ClientError.Transaction.TransactionTimedOut),
+ * so a client that keeps it busy cannot hold its view forever. */
+void bolt_session_expire(struct bolt_conn *c, uint64_t now_ms);
 /* The client left (closed the connection, stopped taking answers, or said
  * GOODBYE): each statement it left open is counted in
  * lora_statements_client_gone_total{api="bolt"}, as the other protocols

@@ -596,7 +596,7 @@ int bolt_relay_begin(struct bolt_conn *c)
 			continue;
 		}
 		c->results_epoch = bolt_server_epoch(c);
-		c->tx_failed_closed = 0;
+		c->tx_failed_closed = c->tx_expired = 0;
 		c->relay_tx = 1; /* sent: the leader may have begun it */
 		return relay_exchange(c, BOLT_BEGIN, 1);
 	}

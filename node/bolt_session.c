@@ -514,6 +514,32 @@ void bolt_session_drop(struct bolt_conn *c, const char *why)
 	          (unsigned long long)c->id, why);
 }
 
+void bolt_session_expire(struct bolt_conn *c, uint64_t now_ms)
+{
+	if (c->tx_view == NULL || now_ms < c->tx_life_end_ms)
+		return;
+	bolt_session_drop(c, "closed: the read transaction lasted its "
+	                     "longest (NODE_TX_LIFE_MS_MAX)");
+	c->tx_expired = 1;
+}
+
+/* The FAILURE for a request on results or a transaction closed under the
+ * client (bolt_session_drop): what ended them. */
+static int fail_closed(struct bolt_conn *c, const char *what)
+{
+	char m[256];
+	if (c->tx_expired)
+		return fail(c, LORA_ETIMEOUT,
+		            "the transaction expired (older than "
+		            "NODE_TX_LIFE_MS_MAX) and was rolled back: begin "
+		            "again");
+	snprintf(m, sizeof m,
+	         "the %s was closed: a snapshot replaced the state or it was "
+	         "idle too long",
+	         what);
+	return fail(c, LORA_EUNAVAILABLE, m);
+}
+
 void bolt_session_client_left(struct bolt_conn *c)
 {
 	/* a write's kept rows (BOLT_R_ROWS) are no statement any more */
@@ -709,9 +735,7 @@ static int on_pull(struct bolt_conn *c, const struct ps_message *m, int send)
 	struct bolt_result *r = result_find(c, qid);
 	if (r == NULL)
 		return c->tx_failed_closed
-		           ? fail(c, LORA_EUNAVAILABLE,
-		                  "the result was closed: a snapshot replaced "
-		                  "the state or it was idle too long")
+		           ? fail_closed(c, "result")
 		           : fail(c, LORA_EINVAL,
 		                  "no open result to pull from");
 	int64_t want = nv->int_value, k = 0;
@@ -834,11 +858,9 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 		return fail(c, LORA_ECORRUPT, "RUN needs a query and a map");
 	int in_tx = c->state == BOLT_S_TX;
 	if (in_tx && c->tx_view == NULL && c->wtx == NULL)
-		return fail(c, LORA_EUNAVAILABLE,
-		            "the transaction was closed: a snapshot replaced "
-		            "the state or it was idle too long");
+		return fail_closed(c, "transaction");
 	if (!in_tx)
-		c->tx_failed_closed = 0;
+		c->tx_failed_closed = c->tx_expired = 0;
 	struct bolt_opts o = {0};
 	if (!in_tx && parse_extra(c, m->n_fields > 2 ? m->fields[2] : NULL, &o))
 		return 0;
@@ -937,7 +959,7 @@ static int begin_write(struct bolt_conn *c, const struct bolt_opts *o)
 	int rc = node_tx_begin(c->n, o->tx_timeout_ms, 0, &c->wtx, err);
 	if (rc)
 		return fail(c, rc, err);
-	c->tx_failed_closed = 0;
+	c->tx_failed_closed = c->tx_expired = 0;
 	c->next_qid = 0;
 	c->results_epoch = bolt_server_epoch(c);
 	c->state = BOLT_S_TX;
@@ -967,7 +989,8 @@ static int on_begin(struct bolt_conn *c, const struct ps_message *m)
 		return fail(c, LORA_EIO, "cannot open a read view");
 	}
 	c->results_epoch = bolt_server_epoch(c);
-	c->tx_failed_closed = 0;
+	c->tx_life_end_ms = lora_now_ms() + node_tx_life_ms();
+	c->tx_failed_closed = c->tx_expired = 0;
 	c->next_qid = 0;
 	c->state = BOLT_S_TX;
 	return send_simple(c, BOLT_SUCCESS);
@@ -1000,9 +1023,7 @@ static int on_commit(struct bolt_conn *c, int commit)
 		return commit_write(c, commit);
 	if (c->tx_view == NULL) {
 		c->state = BOLT_S_READY;
-		return fail(c, LORA_EUNAVAILABLE,
-		            "the transaction was closed: a snapshot replaced "
-		            "the state or it was idle too long");
+		return fail_closed(c, "transaction");
 	}
 	uint64_t index = sto_view_applied_index(c->tx_view);
 	tx_end(c);
@@ -1046,9 +1067,10 @@ static int dispatch(struct bolt_conn *c, const struct ps_message *m)
 		c->state = BOLT_S_DEFUNCT;
 		return protocol_violation(c, t);
 	}
+	bolt_session_expire(c, lora_now_ms());
 	if (t == BOLT_RESET) {
 		tx_end(c);
-		c->tx_failed_closed = 0;
+		c->tx_failed_closed = c->tx_expired = 0;
 		c->state = BOLT_S_READY;
 		return send_simple(c, BOLT_SUCCESS);
 	}

@@ -162,7 +162,7 @@ static struct htx *htx_alloc(struct lnode *n, const char *user, uint64_t conn)
 		h->busy = 1;
 		h->n = n;
 		h->conn = conn;
-		h->life_end_ms = lora_now_ms() + NODE_TX_LIFE_MS_MAX;
+		h->life_end_ms = lora_now_ms() + node_tx_life_ms();
 		sodium_bin2hex(h->id, sizeof h->id, raw, sizeof raw);
 		snprintf(h->user, sizeof h->user, "%s", user);
 	}

@@ -252,6 +252,11 @@ int node_may_resend(const char *request_id, const char *bytes, size_t len);
  * ends this long after the writer took it up, however busy */
 #define NODE_TX_LIFE_MS_MAX   60000
 #define NODE_TX_BEGIN_WAIT_MS 10000 /* for the writer (other transactions) */
+/* The life limit every explicit transaction gets (HTTP, native, Bolt; read
+ * ones too): NODE_TX_LIFE_MS_MAX, or with the test hook
+ * LORA_TX_LIFE_MS_TESTING=MS (compiled with LORA_TEST_HOOKS) a shorter
+ * one, so that a test reaches it without waiting a minute. */
+uint64_t node_tx_life_ms(void);
 /* the longest a follower waits for the leader's answer to a /tx request
  * it passed on (http_tx.c to_leader: otherwise the begin wait and each
  * statement's time limit): a transaction ends NODE_TX_LIFE_MS_MAX after

@@ -27,6 +27,7 @@
  * (node_tx_wake). Nothing wakes on a period.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -407,6 +408,16 @@ static void tx_commit_now(struct node_tx *t, struct sto_view **view,
 }
 
 /* Whether this node still leads in the term the transaction began in. */
+uint64_t node_tx_life_ms(void)
+{
+#ifdef LORA_TEST_HOOKS
+	const char *e = getenv("LORA_TX_LIFE_MS_TESTING");
+	if (e && atol(e) > 0 && atol(e) < NODE_TX_LIFE_MS_MAX)
+		return (uint64_t)atol(e);
+#endif
+	return NODE_TX_LIFE_MS_MAX;
+}
+
 static int tx_still_leads(struct node_tx *t)
 {
 	struct rep_status st;
@@ -421,7 +432,7 @@ static int tx_still_leads(struct node_tx *t)
 static int tx_wait_cmd(struct node_tx *t, const char **why)
 {
 	uint64_t deadline = lora_now_ms() + t->idle_ms;
-	uint64_t life_end = t->served_ms + NODE_TX_LIFE_MS_MAX;
+	uint64_t life_end = t->served_ms + node_tx_life_ms();
 	*why = "no request within the transaction's idle limit";
 	if (life_end < deadline)
 		deadline = life_end;

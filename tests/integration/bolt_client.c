@@ -2,7 +2,7 @@
  * node/packstream.c for the values) that drives one node through the
  * protocol and checks every answer.
  *
- *   bolt_client HOST PORT LEADER_HOST [follower | gone]
+ *   bolt_client HOST PORT LEADER_HOST [follower | gone | life LIFE_MS]
  *
  * Logs in as LORA_USER / LORA_PASSWORD. Checks, in order: the handshake
  * (5.4 chosen from a 5.0-5.4 range, 4.4 alone, 3.0 refused with zeros);
@@ -23,6 +23,8 @@
  * itself a relay is not relayed on), a read transaction, and ROUTE naming
  * the leader. With "gone": two sessions that leave a result open (the
  * socket closed; GOODBYE), for the script to read the metrics after.
+ * With "life LIFE_MS": a read transaction kept busy past LIFE_MS ends with
+ * TransactionTimedOut (the node runs with LORA_TX_LIFE_MS_TESTING).
  * Prints
  * "ok: ..." or "FAIL: ..." per check; exits 1 when one failed.
  */
@@ -827,6 +829,15 @@ static void check_follower_tx(int fd, struct lora_buf *b, const char *leader)
 	check_follower_tx44(b);
 }
 
+static void begin_read(int fd, struct lora_buf *b)
+{
+	ps_put_struct_header(b, M_BEGIN, 1);
+	ps_put_map_header(b, 1);
+	ps_put_str(b, "mode");
+	ps_put_str(b, "r");
+	send_msg(fd, b);
+}
+
 /* On a follower: an auto-commit write is forwarded to the leader and its
  * bookmark makes the next read here see it; a write transaction runs on
  * the leader (check_follower_tx); a read BEGIN runs here. */
@@ -840,11 +851,7 @@ static void check_follower(int fd, struct lora_buf *b, const char *leader)
 	check(count(fd, b, "MATCH (f:BF) RETURN count(f)") == 1,
 	      "a read with that bookmark sees the write");
 	check_follower_tx(fd, b, leader);
-	ps_put_struct_header(b, M_BEGIN, 1);
-	ps_put_map_header(b, 1);
-	ps_put_str(b, "mode");
-	ps_put_str(b, "r");
-	send_msg(fd, b);
+	begin_read(fd, b);
 	check(expect(fd, M_SUCCESS, NULL, NULL, 0),
 	      "a read BEGIN on a follower");
 	run(fd, b, "MATCH (f:BF) RETURN f.k");
@@ -855,11 +862,54 @@ static void check_follower(int fd, struct lora_buf *b, const char *leader)
 	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "COMMIT of the read");
 }
 
+/* A read transaction kept busy (a statement every life_ms / 8, never
+ * idle) ends once it is life_ms old, as an HTTP one does: its next
+ * statement fails with TransactionTimedOut; after a RESET a new one
+ * begins. The node runs with LORA_TX_LIFE_MS_TESTING=life_ms. */
+static void check_read_life(struct lora_buf *b, int64_t life_ms)
+{
+	int fd = session54(b), more, ok = 1;
+	char code[128] = "";
+	begin_read(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "a read BEGIN");
+	uint64_t t0 = lora_now_ms(), deadline = t0 + 3 * life_ms + 10000;
+	while (ok && lora_now_ms() < deadline) {
+		usleep((useconds_t)life_ms * 1000 / 8);
+		run(fd, b, "RETURN 1");
+		ok = expect(fd, M_SUCCESS, "code", code, sizeof code);
+		if (ok) {
+			pull(fd, b, M_PULL, -1);
+			ok = records(fd, &more) == 1;
+		}
+	}
+	uint64_t took = lora_now_ms() - t0;
+	printf("the read transaction ended after %llu ms: %s\n",
+	       (unsigned long long)took, code);
+	check(!ok && !strcmp(code,
+	                     "Neo.ClientError.Transaction.TransactionTimedOut"),
+	      "a busy read transaction ends: TransactionTimedOut");
+	check(took >= (uint64_t)life_ms, "not before its life limit");
+	simple(fd, b, M_COMMIT, 0);
+	check(expect(fd, M_IGNORED, NULL, NULL, 0), "then COMMIT is IGNORED");
+	simple(fd, b, M_RESET, 0);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "RESET");
+	begin_read(fd, b);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "a new read BEGIN");
+	run(fd, b, "RETURN 1");
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "runs");
+	pull(fd, b, M_PULL, -1);
+	check(records(fd, &more) == 1, "its row");
+	simple(fd, b, M_COMMIT, 0);
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "and commits");
+	simple(fd, b, M_GOODBYE, 0);
+	close(fd);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 4 && argc != 5) {
+	if (argc != 4 && argc != 5 && argc != 6) {
 		fprintf(stderr, "usage: bolt_client HOST PORT LEADER_HOST "
-		                "[follower | gone]\n");
+		                "[follower | gone | life LIFE_MS]\n");
 		return 2;
 	}
 	host = argv[1];
@@ -867,6 +917,12 @@ int main(int argc, char **argv)
 	user = getenv("LORA_USER") ? getenv("LORA_USER") : "admin";
 	password = getenv("LORA_PASSWORD") ? getenv("LORA_PASSWORD") : "";
 	struct lora_buf b = {0};
+	if (argc == 6 && !strcmp(argv[4], "life")) {
+		check_read_life(&b, atoll(argv[5]));
+		lora_buf_free(&b);
+		printf("%d check(s) failed\n", fails);
+		return fails ? 1 : 0;
+	}
 	if (argc == 5 && !strcmp(argv[4], "gone")) {
 		leave_results_open(&b);
 		lora_buf_free(&b);

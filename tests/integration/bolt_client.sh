@@ -9,7 +9,9 @@
 # COMMIT seen on the follower, the leader and the third node), a read
 # transaction, ROUTE. Clients that leave with a result open (socket
 # closed; GOODBYE) are counted in lora_statements_client_gone_total{api="bolt"}
-# and their statements freed.
+# and their statements freed. Follower F restarted with a 3 s transaction
+# life (the test hook LORA_TX_LIFE_MS_TESTING, when built with the hooks):
+# a read transaction kept busy past it ends with TransactionTimedOut.
 # Usage: bolt_client.sh LORAD BOLT_CLIENT
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.221 "$1"
@@ -47,4 +49,15 @@ it_check "two sessions leave a result open" "$BC" "$IT_NET.$L" 7687 "$IT_NET.$L"
 gone_counted() { [ "$(metric "$L" "$GONE")" = $((G0 + 2)) ] && none_open; }
 it_check "both counted as gone (bolt), their statements freed" it_wait 20 gone_counted
 it_log "$GONE went from $G0 to $(metric "$L" "$GONE")"
+
+# a read transaction's life (as HTTP's): follower F with a 3 s life
+it_stop "$F"
+LORA_TX_LIFE_MS_TESTING=3000 it_start "$F" "$(it_peers 3)"
+if grep -q "test hook LORA_TX_LIFE_MS_TESTING=3000 is set and honoured" \
+	"$IT_DIR/n$F.log"; then
+	it_check "a busy read transaction on follower $F ends at its life" \
+		"$BC" "$IT_NET.$F" 7687 "$IT_NET.$L" life 3000
+else
+	it_log "skipped the read transaction's life: built without LORA_TEST_HOOKS"
+fi
 it_done
