@@ -1343,11 +1343,13 @@ static void check_intx(struct qctx *c, struct clause *cl)
 		        "TRANSACTIONS is allowed only as a top-level clause of "
 		        "a single query, not inside another subquery, "
 		        "FOREACH, EXISTS or UNION");
-	/* -1 is a negation of a literal to the parser, a literal to a user */
+	/* -1 is a negation of a literal to the parser, a literal to a user;
+	 * a parameter's value is checked in the same words when it runs
+	 * (pipe.c intx_rows) */
 	struct expr *n = cl->txrows;
 	if (n && ((n->kind == E_NEG && n->a->kind == E_LIT &&
 	           n->a->lit.t == V_INT) ||
-	          (n->kind == E_LIT && n->lit.t == V_INT && n->lit.u.i < 0)))
+	          (n->kind == E_LIT && n->lit.t == V_INT && n->lit.u.i <= 0)))
 		qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
 		        "InvalidArgumentType: OF n ROWS must be positive");
 	if (n && n->kind != E_LIT && n->kind != E_PARAM)

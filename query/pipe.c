@@ -1505,6 +1505,22 @@ static void intx_fill(struct qctx *c, struct op *o, struct rows *in)
 	memcpy(c->jb, outer, sizeof outer);
 }
 
+/* OF n ROWS from a parameter (a literal was checked by check_intx, with
+ * the same words): a positive integer. */
+static uint64_t intx_rows(struct qctx *c, struct expr *e)
+{
+	struct val v = eval(c, e, NULL);
+	if (v.t != V_INT)
+		qerr(
+		    c, LORA_ESEMANTIC,
+		    "InvalidArgumentType: OF n ROWS must be an integer, got %s",
+		    v_type_name(v));
+	if (v.u.i <= 0)
+		qerr(c, LORA_ESEMANTIC,
+		     "InvalidArgumentType: OF n ROWS must be positive");
+	return (uint64_t)v.u.i;
+}
+
 /* Pulls up to n input rows (deep copies in tmp: the input's rows die on
  * the next pull), runs them as one transaction, hands out the results. */
 static struct val *intx_next(struct qctx *c, struct op *o)
@@ -1514,11 +1530,7 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 	if (!o->counted) {
 		o->limit = QRY_TX_ROWS_DEFAULT;
 		if (o->cl->txrows)
-			o->limit =
-			    (uint64_t)count_arg(c, o->cl->txrows, "OF n ROWS");
-		if (o->limit == 0)
-			qerr(c, LORA_ESEMANTIC,
-			     "InvalidArgumentType: OF n ROWS must be positive");
+			o->limit = intx_rows(c, o->cl->txrows);
 		o->counted = 1;
 	}
 	while ((r = from_buf(o)) == NULL && !o->filled) {

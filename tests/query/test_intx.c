@@ -196,6 +196,9 @@ static void import_file(char *imp, size_t cap, const char *name,
 	fclose(f);
 }
 
+/* the parameters of the next run (NULL: none) */
+static const Lora__ValueMap *run_params;
+
 /* Runs q with the callback (k may be NULL: no callback); rows as
  * "a,b;c,d;" in out. Returns the error code. */
 static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
@@ -217,6 +220,7 @@ static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
 		req.limits = *l;
 	else
 		qry_limits_init(&req.limits);
+	req.params = run_params;
 	struct qry_cursor *cur;
 	int rc = qry_open(&req, &cur, err);
 	if (out)
@@ -910,6 +914,33 @@ START_TEST(placement_errors)
 		ck_assert_int_eq(run(q, &k, NULL, 0, &e), LORA_ESEMANTIC);
 		ck_assert_msg(strstr(e.message, "OF n ROWS must be positive"),
 		              "OF %s: %s", nonpos[i], e.message);
+	}
+	/* the same words for a parameter's value (it said "must not be
+	 * negative" for -1) */
+	const int64_t pnonpos[] = {0, -1, INT64_MIN};
+	for (size_t i = 0; i < sizeof pnonpos / sizeof pnonpos[0]; i++) {
+		Lora__Value v;
+		Lora__MapEntry me, *mep = &me;
+		Lora__ValueMap m;
+		lora__value__init(&v);
+		v.kind_case = LORA__VALUE__KIND_INT_VALUE;
+		v.int_value = pnonpos[i];
+		lora__map_entry__init(&me);
+		me.key = "n";
+		me.value = &v;
+		lora__value_map__init(&m);
+		m.n_entries = 1;
+		m.entries = &mep;
+		run_params = &m;
+		int prc = run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
+		              "TRANSACTIONS OF $n ROWS",
+		              &k, NULL, 0, &e);
+		run_params = NULL;
+		ck_assert_int_eq(prc, LORA_ESEMANTIC);
+		ck_assert_msg(
+		    strstr(e.message, "InvalidArgumentType: OF n ROWS must be "
+		                      "positive"),
+		    "OF $n = %lld: %s", (long long)pnonpos[i], e.message);
 	}
 	/* no way to commit (no callback): refused before anything */
 	int rc = run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
