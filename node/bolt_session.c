@@ -32,6 +32,7 @@
 #include "auth.h"
 #include "bolt_int.h"
 #include "log.h"
+#include "user.h"
 
 #define BOLT_SERVER_AGENT    "Neo4j/5.4.0 compatible - LoraDB-C"
 #define BOLT_BOOKMARK_PREFIX "lora:"
@@ -867,6 +868,8 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	const char *query = m->fields[0]->string_value;
 	int is_write = 0;
 	struct qry_error err = {0};
+	if (in_tx && qry_user_refuse_in_tx(query, err.message) != 0)
+		return fail(c, LORA_EINVAL, err.message);
 	if (node_is_write(c->n, NULL, query, &is_write, &err) != 0)
 		return fail_qry(c, &err);
 	/* EXPLAIN of a write has no effects: it runs where reads run */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "qint.h"
+#include "user.h"
 
 struct qry_cursor {
 	struct qctx c;
@@ -777,6 +778,9 @@ static int open_cursor(const struct qry_request *req, int defer_pending,
 	if (!req || !req->query)
 		return e->code =
 		           lora_errf(LORA_EINVAL, e->message, "no query text");
+	if (req->explicit_tx &&
+	    qry_user_refuse_in_tx(req->query, e->message) != 0)
+		return e->code = LORA_EINVAL;
 	struct qry_cursor *cur = lora_calloc(1, sizeof(*cur));
 	if (!cur)
 		return e->code =

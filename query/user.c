@@ -213,7 +213,14 @@ static int parse_body(struct up *u, struct qry_user_stmt *s)
 	return LORA_ENOTFOUND;
 }
 
-/* Whether the statement starts like a user statement. */
+static const char *const commands[] = {
+    "CREATE USER", "ALTER USER",        "ALTER CURRENT USER", "DROP USER",
+    "GRANT ROLE",  "GRANT ROLES",       "REVOKE ROLE",        "REVOKE ROLES",
+    "SHOW USERS",  "SHOW CURRENT USER",
+};
+
+/* Whether the statement starts like a user statement: 1 + the index of
+ * its command in commands[], or 0. */
 static int is_user_stmt(const char *text)
 {
 	static const char *const starts[][3] = {
@@ -229,9 +236,21 @@ static int is_user_stmt(const char *text)
 		for (int k = 0; k < 3 && starts[i][k] && ok; k++)
 			ok = kw(&u, starts[i][k]);
 		if (ok)
-			return 1;
+			return (int)i + 1;
 	}
 	return 0;
+}
+
+int qry_user_refuse_in_tx(const char *text, char *errmsg)
+{
+	int k = text ? is_user_stmt(text) : 0;
+	if (k == 0)
+		return 0;
+	return lora_errf(LORA_EINVAL, errmsg,
+	                 "%s is an administration command: it runs only as "
+	                 "an auto-commit statement, not inside an explicit "
+	                 "transaction",
+	                 commands[k - 1]);
 }
 
 int qry_user_parse(const char *text, struct qry_user_stmt *out, char *errmsg)

@@ -64,6 +64,17 @@ struct qry_user_stmt {
  */
 int qry_user_parse(const char *text, struct qry_user_stmt *out, char *errmsg);
 
+/*
+ * LORA_EINVAL, with a message naming the command ("SHOW USERS is an
+ * administration command: it runs only as an auto-commit statement, not
+ * inside an explicit transaction"), when text starts like a user
+ * statement; 0 otherwise. User statements change the system keyspace
+ * through node/auth.c, outside any transaction: qry_open refuses them in
+ * an explicit one (qry_request.explicit_tx), and so does Bolt's RUN in a
+ * transaction before it classifies the statement.
+ */
+int qry_user_refuse_in_tx(const char *text, char *errmsg);
+
 /* The statement as text that parses back to it (names quoted, strings
  * escaped), appended to out. */
 int qry_user_render(const struct qry_user_stmt *s, struct lora_buf *out);

@@ -2,8 +2,10 @@
  * parses to what, what is refused, what is left to Cypher, and that a
  * rendered statement parses back to itself. */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "query.h"
 #include "user.h"
 
 static struct qry_user_stmt parse_ok(const char *text)
@@ -130,6 +132,43 @@ START_TEST(render_round_trips)
 }
 END_TEST
 
+/* In an explicit transaction (HTTP /tx, native, Bolt) a user statement
+ * is refused by name, not as a Cypher syntax error: it changes the system
+ * keyspace outside any transaction. */
+START_TEST(refused_in_explicit_tx)
+{
+	static const char *const stmts[][2] = {
+	    {"SHOW USERS", "SHOW USERS"},
+	    {" show current user;", "SHOW CURRENT USER"},
+	    {"CREATE USER a SET PASSWORD 'x'", "CREATE USER"},
+	    {"ALTER CURRENT USER SET PASSWORD FROM 'a' TO 'b'",
+	     "ALTER CURRENT USER"},
+	    {"DROP USER a", "DROP USER"},
+	    {"GRANT ROLE writer TO a", "GRANT ROLE"},
+	    {"REVOKE ROLES reader FROM a", "REVOKE ROLES"},
+	    {"SHOW USERS WHERE", "SHOW USERS"}, /* bad, but a user statement */
+	};
+	for (size_t i = 0; i < sizeof stmts / sizeof *stmts; i++) {
+		struct qry_request q = {.query = stmts[i][0], .explicit_tx = 1};
+		struct qry_cursor *c = NULL;
+		struct qry_error e;
+		char want[256];
+		snprintf(want, sizeof want,
+		         "%s is an administration command: it runs only as an "
+		         "auto-commit statement, not inside an explicit "
+		         "transaction",
+		         stmts[i][1]);
+		ck_assert_int_eq(qry_open(&q, &c, &e), LORA_EINVAL);
+		ck_assert_ptr_null(c);
+		ck_assert_int_eq(e.code, LORA_EINVAL);
+		ck_assert_str_eq(e.message, want);
+	}
+	char msg[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(qry_user_refuse_in_tx("MATCH (n) RETURN n", msg), 0);
+	ck_assert_int_eq(qry_user_refuse_in_tx("SHOW INDEXES", msg), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("query_user");
@@ -138,6 +177,7 @@ int main(void)
 	tcase_add_test(tc, cypher_is_left_alone);
 	tcase_add_test(tc, bad_statements_are_refused);
 	tcase_add_test(tc, render_round_trips);
+	tcase_add_test(tc, refused_in_explicit_tx);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
