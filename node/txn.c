@@ -407,7 +407,8 @@ static void tx_commit_now(struct node_tx *t, struct sto_view **view,
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* Whether this node still leads in the term the transaction began in. */
+/* The longest a transaction lives from its start: NODE_TX_LIFE_MS_MAX, or
+ * LORA_TX_LIFE_MS_TESTING below it in a test build. */
 uint64_t node_tx_life_ms(void)
 {
 #ifdef LORA_TEST_HOOKS
@@ -418,6 +419,7 @@ uint64_t node_tx_life_ms(void)
 	return NODE_TX_LIFE_MS_MAX;
 }
 
+/* Whether this node still leads in the term the transaction began in. */
 static int tx_still_leads(struct node_tx *t)
 {
 	struct rep_status st;

@@ -1664,8 +1664,12 @@ void exec_query(struct qctx *c, struct query *q, struct rows *in,
 	 * per input row (CALL { ... }, each row of an IN TRANSACTIONS
 	 * chunk): its operators (a few KB, most of a chunk's memory per
 	 * row) are built in c->ops and given back when the run ends. Their
-	 * rows and values go where they always go, c->cur. */
-	const int own_ops = c->keep_all;
+	 * rows and values go where they always go, c->cur. Only in a write
+	 * (eager): there build() allocates nothing but the operators, where
+	 * a PROFILE of a read plans VectorTopK (vto_plan), which loads the
+	 * index catalogue into the current arena for the whole statement
+	 * (review s19-a F1: rewound with the operators, then read). */
+	const int own_ops = c->keep_all && c->eager;
 	const struct ar_mark mark = ar_mark(&c->ops);
 	struct arena *const was = c->cur;
 	struct op *volatile root = NULL;

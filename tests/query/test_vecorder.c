@@ -264,6 +264,30 @@ START_TEST(test_explain)
 }
 END_TEST
 
+/* PROFILE plans the rewrite in a subquery run per row, the index
+ * catalogue loaded while it does (review s19-a F1: the catalogue went
+ * into the memory a run's operators are built in and given back with
+ * them; the next row read it freed: ASan's use-after-poison, a segfault
+ * without it). */
+START_TEST(test_profile_per_row)
+{
+	ok("CREATE INDEX FOR (d:Doc) ON (d.k)");
+	ok("UNWIND range(1, 5) AS i CREATE (:Doc {k: i % 2, v: [1.0 * i, "
+	   "1.0]})");
+	struct qtest_result r;
+	run_q("PROFILE MATCH (d:Doc) WHERE d.k = 1 RETURN d.k AS k ORDER BY "
+	      "vector.similarity.cosine(d.v, [1.0, 0.0]) DESC LIMIT 2",
+	      NULL, QRY_PROFILE, NULL, &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	run_q("PROFILE UNWIND [1, 0, 1] AS x CALL { WITH x MATCH (d:Doc) "
+	      "WHERE d.k = x RETURN d.k AS k ORDER BY "
+	      "vector.similarity.cosine(d.v, [1.0, 0.0]) DESC LIMIT 1 } "
+	      "RETURN x, k",
+	      NULL, QRY_PROFILE, NULL, &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+}
+END_TEST
+
 /* The statement's own writes and pending batches are seen: the rewrite
  * steps aside. A vector of another dimension: the generic error. */
 START_TEST(test_fallback)
@@ -327,6 +351,7 @@ int main(void)
 	tcase_add_test(t, test_rounding);
 	tcase_add_test(t, test_explain);
 	tcase_add_test(t, test_fallback);
+	tcase_add_test(t, test_profile_per_row);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
