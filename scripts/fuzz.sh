@@ -25,7 +25,7 @@ shopt -s nullglob
 root=$(cd "$(dirname "$0")/.." && pwd)
 ledger=${LORA_FUZZ_LEDGER:-$root/tests/fuzz/ledger.tsv}
 goal=10000000
-targets=(pb_check http json cypher native raft peer codec apply packstream user_parse http_tx csv)
+targets=(pb_check http json cypher native raft peer codec apply packstream user_parse http_tx csv seek)
 if [ "${1:-}" = --totals ]; then
 	[ -f "$ledger" ] || { echo "no ledger at $ledger" >&2; exit 2; }
 	# measured: the runs this script logged; estimated: the before-ledger

@@ -22,7 +22,7 @@ static void fail(const char *what, const struct qry_error *e, const char *query)
 	abort();
 }
 
-static void limits(struct qry_limits *l)
+void fz_limits(struct qry_limits *l)
 {
 	qry_limits_init(l);
 	l->rows_max = FZ_ROWS_MAX;
@@ -31,8 +31,7 @@ static void limits(struct qry_limits *l)
 	l->mutations_max = FZ_MUTATIONS_MAX;
 }
 
-/* An error must say what and why; LORA_EINTERNAL is a bug. */
-static void check_error(const struct qry_error *e, const char *query)
+void fz_check_error(const struct qry_error *e, const char *query)
 {
 	if (e->code <= 0 || e->code >= LORA_ERR_COUNT ||
 	    e->code == LORA_EINTERNAL || e->message[0] == '\0')
@@ -80,7 +79,7 @@ static void pull(struct qry_cursor *c, const char *query)
 		int done = 0;
 		struct qry_error e = {0};
 		if (qry_cursor_next(c, &row, &done, &e)) {
-			check_error(&e, query);
+			fz_check_error(&e, query);
 			return;
 		}
 		if (done)
@@ -131,7 +130,7 @@ static int ask_kind(const char *query, int text, const struct qry_limits *l,
 	if (text) {
 		int code = qry_is_write(query, w, e);
 		if (code) {
-			check_error(e, query);
+			fz_check_error(e, query);
 			return code;
 		}
 		/* the leader asks again: a short text's answer is then the
@@ -146,7 +145,7 @@ static int ask_kind(const char *query, int text, const struct qry_limits *l,
 	if (code) {
 		/* qry_open's error must be this one (fz_query); the text way
 		 * compares qry_is_write's errors with qry_open's */
-		check_error(e, query);
+		fz_check_error(e, query);
 		return code;
 	}
 	*w = qry_stmt_is_write(*s);
@@ -197,7 +196,7 @@ void fz_query(const char *query, const Lora__ValueMap *params)
 		created = 1;
 	}
 	struct qry_request req = {0};
-	limits(&req.limits);
+	fz_limits(&req.limits);
 	struct qry_error pe = {0};
 	struct qry_stmt *s;
 	int w;
@@ -213,7 +212,7 @@ void fz_query(const char *query, const Lora__ValueMap *params)
 	struct qry_error e = {0};
 	int code = qry_open(&req, &c, &e);
 	if (code)
-		check_error(&e, query);
+		fz_check_error(&e, query);
 	/* qry_open parses the text under the fuzz limits, tighter in memory
 	 * than qry_is_write's */
 	if (pcode && !(code == LORA_ELIMIT && pcode != LORA_ELIMIT))

@@ -1,6 +1,7 @@
 /*
  * fuzz_graph.h - runs Cypher on a small graph for the fuzz targets
- * (fuzz_cypher.c, fuzz_native.c), under tight limits.
+ * (fuzz_cypher.c, fuzz_native.c), under tight limits (which fuzz_seek.c
+ * shares).
  */
 #ifndef LORA_FUZZ_GRAPH_H
 #define LORA_FUZZ_GRAPH_H
@@ -12,6 +13,16 @@
 #define FZ_MEM_BYTES_MAX (32u << 20) /* per statement */
 #define FZ_MUTATIONS_MAX 10000
 #define FZ_PULL_ROWS_MAX 1000 /* rows read from a cursor */
+
+struct qry_limits;
+struct qry_error;
+
+/* The limits above (rows, time, memory, mutations), the rest defaults. */
+void fz_limits(struct qry_limits *l);
+
+/* Aborts unless e says what and why: a code in range other than
+ * LORA_EINTERNAL (a bug) and a message. */
+void fz_check_error(const struct qry_error *e, const char *query);
 
 /*
  * Runs query (NUL-terminated) with params (may be NULL) on the graph
