@@ -488,8 +488,17 @@ static void resolve(struct qctx *c, struct expr *e, struct scope *s,
 	if (!e)
 		return;
 	switch (e->kind) {
-	case E_LIT:
 	case E_PARAM:
+		/* before anything runs, as Neo4j does: else whether a
+		 * statement fails would follow the plan and the data (a seek
+		 * that finds no node never evaluates the rest of a WHERE) */
+		if (c->params_required &&
+		    !(c->params && vmap_get(c->params, e->name)))
+			qerr_at(c, LORA_EPARAMS, e->line, e->col,
+			        "MissingParameter: expected parameter $%s",
+			        e->name);
+		return;
+	case E_LIT:
 	case E_AGGREF:
 		return;
 	case E_VAR: {

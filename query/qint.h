@@ -766,6 +766,9 @@ struct qctx {
 	struct sto_view *view;
 	struct graph g;
 	struct vmap *params;
+	/* check.c: every parameter the statement names must be given (not
+	 * for EXPLAIN, which evaluates none) */
+	int params_required;
 	/* vector.c: the doubles of the parameter list last used as a vector */
 	const struct vlist *vparam;
 	double *vparam_d;

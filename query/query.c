@@ -636,6 +636,7 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 		/* the map of parameters is not a level of any parameter */
 		c->params = from_pb_d(c, &wrap, -1).u.m;
 	}
+	c->params_required = mode != QRY_EXPLAIN;
 	q_check(c, cur->q);
 	cur->cols = cur->q->cols;
 	cur->ncols = cur->q->ncols;

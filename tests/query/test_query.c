@@ -3348,6 +3348,36 @@ START_TEST(test_table_procedure)
 }
 END_TEST
 
+/* ---- seeks against scans (fuzz_seek's findings) ------------------------ */
+
+/* A parameter the statement names and the request lacks fails it before
+ * anything runs, whatever the plan and the data: a seek that finds no
+ * node never evaluated the rest of the WHERE, so the statement succeeded
+ * with the index and failed with MissingParameter without it. */
+START_TEST(test_missing_parameter_any_plan)
+{
+	struct qtest_result r;
+	ok("CREATE INDEX mp_s FOR (n:MP) ON (n.s)");
+	ok("CREATE (:MP {k: 1, s: 'a'})");
+	static const char *const q[] = {
+	    "MATCH (n:MP) WHERE n.s = 'none' AND n.k = $nope RETURN n",
+	    "MATCH (n:Nothing) WHERE n.k = $nope RETURN n",
+	    "UNWIND [] AS x RETURN $nope",
+	    "MATCH (n:MP) WHERE n.s = 'none' SET n.k = $nope",
+	};
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+		run(q[i], &r);
+		ck_assert_msg(r.code == LORA_EPARAMS, "%s: %d %s", q[i], r.code,
+		              r.err.message);
+		ck_assert_msg(strstr(r.err.message, "MissingParameter"), "%s",
+		              r.err.message);
+	}
+	/* EXPLAIN evaluates nothing: it plans without the parameters */
+	run("EXPLAIN MATCH (n:MP) WHERE n.s = $nope RETURN n", &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("query");
@@ -3411,6 +3441,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_row_dependent_explain);
 	tcase_add_test(t, test_overlay_lookups);
 	tcase_add_test(t, test_overlay_cost_per_row);
+	tcase_add_test(t, test_missing_parameter_any_plan);
 	suite_add_tcase(s, t);
 	return s;
 }
