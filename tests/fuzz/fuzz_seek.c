@@ -13,7 +13,11 @@
  * of nodes and relationships kept; map keys and labels sorted), the rows
  * compared as sorted multisets. A write statement runs as fuzz_graph.c
  * runs it (its batch built, never applied): its rows must match too,
- * which checks the seeks over the statement overlay. What is not
+ * which checks the seeks over the statement overlay. About half the
+ * inputs (by a hash of the text) run over a pending batch (a write
+ * proposed and not yet applied: qry_request.pending) that changes,
+ * deletes, relabels and creates nodes and relationships, the same batch
+ * on both stores, which checks the seeks over that overlay. What is not
  * compared, because Cypher leaves it to the plan (skipped() and canon()
  * say how):
  *  - rows of a statement with LIMIT or SKIP (which rows are kept follows
@@ -75,8 +79,14 @@ static const char *graph_text =
     " (:P {k: point({x: 1, y: 2})}), (:P {k: -1}), (:P {k: 3}),"
     " (:P {k: 3.0, s: 'abd'}), (:P {k: 1e300}), (:P {k: -1e300}),"
     " (:P {k: 1.5}), (:P {k: 1e308 * 10}), (:P:Q {k: 1, s: 'ab'}),"
+    " (:P {k: 9223372036854775807, s: 'a\u00ff'}),"
+    " (:P {k: 9223372036854775807.0, s: 'a~'}),"
+    " (:P {k: -9223372036854775807 - 1, s: '\u00e9t\u00e9'}),"
+    " (:P {k: -9223372036854775808.0}), (:P {k: 1e-300}),"
     " (q:Q {k: 1.0, s: 'abcd'}), (:Q {k: 'x', s: 'xyz'}),"
     " (:Q {k: 2.0, s: 'Abc'}), (:Q {s: 'abd'}), (:Q {k: [1]}),"
+    " (:Q {s: '\u00dcn\u00efcode'}), (:Q {s: 'abab'}), (:Q {s: 'aaa'}),"
+    " (:Q {k: 'ab c', s: 'ab c'}),"
     " (r:R {k: 1, s: 'a', p: point({x: 1, y: 2})}),"
     " (:R {k: 1, s: 'b', p: point({x: 1.5, y: 2})}),"
     " (:R {k: 'a', s: 'a', p: point({x: -3, y: 4})}),"
@@ -104,11 +114,24 @@ static const char *const change_text[] = {
     "MATCH (a:P {k: 2}) CREATE (a)-[:T {w: 2.5}]->(:P:Q {k: 7, s: 'abz'})",
 };
 
+/* a write proposed and not yet applied (qry_request.pending): made once
+ * on store 1, laid over either store's view for about half the inputs */
+static const char *pending_text =
+    "MATCH (n:P {k: 3}) SET n.k = 1.0, n.s = 'ab' WITH count(*) AS c"
+    " MATCH (m:Q {s: 'abd'}) DETACH DELETE m WITH count(*) AS d"
+    " MATCH (o:P {k: 'x'}) REMOVE o:P SET o:R WITH count(*) AS e"
+    " MATCH ()-[r:T {w: 2}]->() SET r.w = 1.0 WITH count(*) AS f"
+    " CREATE (:P:Q {k: 2.5, s: 'abq'})-[:T {w: 1}]->"
+    "(:R {k: 1, s: 'b', p: point({x: 1, y: 2})})";
+
 static struct sto_store *stores[SEEK_STORES];
 static uint64_t applied[SEEK_STORES];
-/* ids from here on are made by the statement (the fixture's next ids) */
-static uint64_t node_new, edge_new;
+static struct sto_view *pending_view;
+static struct qry_cursor *pending_cur; /* holds pending */
+static const Lora__MutationBatch *pending;
 static Lora__ValueMap *params;
+/* the first id a statement makes: [1] over the pending batch */
+static uint64_t node_new[2], edge_new[2];
 
 /* What a statement gave on one store. */
 struct answer {
@@ -119,10 +142,13 @@ struct answer {
 	int truncated; /* more than FZ_PULL_ROWS_MAX rows */
 };
 
-/* How rows are written: loose for a statement whose values Cypher lets
- * the row order choose (see the header). */
+/* How a statement runs and its rows are written: loose for a statement
+ * whose values Cypher lets the row order choose (see the header); ids
+ * from node_new and edge_new on are made by the statement. */
 struct canon {
 	int loose;
+	int pending; /* run over the pending batch */
+	uint64_t node_new, edge_new;
 };
 
 _Noreturn static void die(const char *what, const char *detail)
@@ -181,7 +207,7 @@ static void canon_node(const struct canon *k, const Lora__NodeValue *n,
                        struct lora_buf *b, int depth)
 {
 	lora_buf_puts(b, "(");
-	canon_id(n->id, node_new, b);
+	canon_id(n->id, k->node_new, b);
 	char **l = calloc(n->n_labels ? n->n_labels : 1, sizeof *l);
 	for (size_t i = 0; i < n->n_labels; i++)
 		l[i] = strdup(n->labels[i]);
@@ -195,11 +221,11 @@ static void canon_rel(const struct canon *k, const Lora__RelValue *r,
                       struct lora_buf *b, int depth)
 {
 	lora_buf_puts(b, "[");
-	canon_id(r->id, edge_new, b);
+	canon_id(r->id, k->edge_new, b);
 	lora_buf_printf(b, ":%s ", r->type ? r->type : "");
-	canon_id(r->start_id, node_new, b);
+	canon_id(r->start_id, k->node_new, b);
 	lora_buf_puts(b, "->");
-	canon_id(r->end_id, node_new, b);
+	canon_id(r->end_id, k->node_new, b);
 	canon_entries(k, r->properties, r->n_properties, b, depth);
 	lora_buf_putc(b, ']');
 }
@@ -452,6 +478,10 @@ static void run(int i, const char *q, const struct canon *k, struct answer *a)
 	req.query = q;
 	req.params = params;
 	req.view = v;
+	if (k->pending) {
+		req.pending = &pending;
+		req.n_pending = 1;
+	}
 	struct qry_cursor *c = NULL;
 	a->code = qry_open(&req, &c, &a->err);
 	if (a->code) {
@@ -510,13 +540,19 @@ static void compare(const char *q, const struct answer *a)
 /* q on both stores, compared as the header says */
 static void check(const char *q)
 {
-	struct canon k = {.loose = loose(q)};
+	/* over the pending batch or not: by the text, so that it replays */
+	int p = (int)(lora_hash32(q, strlen(q)) >> 7 & 1);
+	struct canon k = {.loose = loose(q),
+	                  .pending = p,
+	                  .node_new = node_new[p],
+	                  .edge_new = edge_new[p]};
 	struct answer a[SEEK_STORES];
 	for (int i = 0; i < SEEK_STORES; i++)
 		run(i, q, &k, &a[i]);
 	if (getenv("FUZZ_SEEK_VERBOSE")) {
-		fprintf(stderr, "== %s [%s]\n", q,
-		        skipped(q) ? skipped(q) : "compared");
+		fprintf(stderr, "== %s [%s%s]\n", q,
+		        skipped(q) ? skipped(q) : "compared",
+		        p ? ", pending" : "");
 		print_answer("indexed", &a[0]);
 		print_answer("no index", &a[1]);
 	}
@@ -570,10 +606,11 @@ static void apply_text(int i, const char *text)
 	sto_view_close(v);
 }
 
-/* the integer in the first cell of q's first row on store 1 */
-static uint64_t first_int(const char *q)
+/* the integer in the first cell of q's first row on store 1 (over the
+ * pending batch or not) */
+static uint64_t first_int(const char *q, int over_pending)
 {
-	struct canon k = {0};
+	struct canon k = {.pending = over_pending};
 	struct answer a;
 	run(1, q, &k, &a);
 	unsigned long long n;
@@ -605,6 +642,30 @@ static int plans_seek(int i, const char *q)
 	qry_cursor_free(c);
 	sto_view_close(v);
 	return seek;
+}
+
+static void pending_free(void)
+{
+	qry_cursor_free(pending_cur);
+	sto_view_close(pending_view);
+}
+
+/* the pending batch, from store 1 (the stores hold the same ids) */
+static void pending_make(void)
+{
+	struct qry_request req = {0};
+	struct qry_error e;
+	if (sto_view_open(stores[1], &pending_view))
+		die("a view", NULL);
+	req.query = pending_text;
+	req.view = pending_view;
+	qry_limits_init(&req.limits);
+	if (qry_open(&req, &pending_cur, &e))
+		die(pending_text, e.message);
+	pending = qry_cursor_batch(pending_cur);
+	if (!pending)
+		die(pending_text, "no batch");
+	atexit(pending_free); /* before stores_close */
 }
 
 /* ---- parameters: $i 1, $f 1.0, $z -0.0, $nan, $big 2^53 + 1, $s 'x',
@@ -673,9 +734,10 @@ static void params_init(void)
 	params = &param_map;
 }
 
-/* The graph on both stores, the indexes on store 0, the changes on both;
- * then what the comparison rests on: the same graph (ids, labels, keys and
- * values, in the same order) on both, and a seek planned on store 0 only. */
+/* The graph on both stores, the indexes on store 0, the changes on both,
+ * the pending batch; then what the comparison rests on: the same graph
+ * (ids, labels, keys and values, in the same order) on both, with and
+ * without the pending batch, and a seek planned on store 0 only. */
 static void setup(void)
 {
 	static const char *const path[SEEK_STORES] = {"/lora-fuzz-seek/idx",
@@ -691,20 +753,28 @@ static void setup(void)
 	for (size_t j = 0; j < sizeof change_text / sizeof change_text[0]; j++)
 		for (int i = 0; i < SEEK_STORES; i++)
 			apply_text(i, change_text[j]);
-	node_new = first_int("MATCH (n) RETURN max(id(n))") + 1;
-	edge_new = first_int("MATCH ()-[r]->() RETURN max(id(r))") + 1;
+	pending_make();
+	for (int p = 0; p < 2; p++) {
+		node_new[p] = first_int("MATCH (n) RETURN max(id(n))", p) + 1;
+		edge_new[p] =
+		    first_int("MATCH ()-[r]->() RETURN max(id(r))", p) + 1;
+	}
 	static const char *const dump =
 	    "MATCH (n) OPTIONAL MATCH (n)-[r]->() "
 	    "RETURN n, r, labels(n), keys(n), keys(r)";
-	struct canon k = {0};
-	struct answer a[SEEK_STORES];
-	for (int i = 0; i < SEEK_STORES; i++)
-		run(i, dump, &k, &a[i]);
-	if (a[0].code || a[0].nrows < 40)
-		differ(dump, a, "the fixture is not built");
-	compare(dump, a);
-	for (int i = 0; i < SEEK_STORES; i++)
-		answer_free(&a[i]);
+	for (int p = 0; p < 2; p++) {
+		struct canon k = {.pending = p,
+		                  .node_new = UINT64_MAX,
+		                  .edge_new = UINT64_MAX};
+		struct answer a[SEEK_STORES];
+		for (int i = 0; i < SEEK_STORES; i++)
+			run(i, dump, &k, &a[i]);
+		if (a[0].code || a[0].nrows < 40)
+			differ(dump, a, "the fixture is not built");
+		compare(dump, a);
+		for (int i = 0; i < SEEK_STORES; i++)
+			answer_free(&a[i]);
+	}
 	static const char *const eq = "MATCH (n:P) WHERE n.k = 1 RETURN n";
 	if (!plans_seek(0, eq) || plans_seek(1, eq))
 		die("a seek on the indexed store only", eq);
