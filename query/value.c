@@ -867,7 +867,9 @@ uint64_t v_hash(struct val v)
 	case V_INT:
 	case V_FLOAT: {
 		double d = v_num(v);
-		if (v.t == V_INT && (double)(int64_t)d != d)
+		/* the integers that round to 2^63 as a double, which no float
+		 * equals (converting 2^63 back to int64_t is undefined) */
+		if (v.t == V_INT && d >= 0x1p63)
 			return mix(5, (uint64_t)v.u.i);
 		if (d == floor(d) && fabs(d) < 9e18)
 			return mix(5, (uint64_t)(int64_t)d);
