@@ -239,7 +239,7 @@ static struct val to_integer(struct qctx *c, struct val v, int ornull)
 		while (isspace((unsigned char)*end))
 			end++;
 		if (*end == 0 && end != s && isfinite(d))
-			return v_int((int64_t)d);
+			return to_integer(c, v_float(d), ornull); /* as 1e300 */
 		return v_null();
 	}
 	default:

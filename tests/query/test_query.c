@@ -94,6 +94,12 @@ static const struct rcase expr_cases[] = {
      "RETURN toInteger('42') AS i, toFloat('1.5') AS f, toString(1.0) AS s, "
      "toBoolean('true') AS b",
      "i|f|s|b\n42|1.5|1.0|true\n"},
+    /* a string of a float converts as that float: past int64, not
+     * the undefined cast (-2^63 on x86) */
+    {"integer of a float string",
+     "RETURN toInteger('2.5e3') AS a, toIntegerOrNull('1e300') AS b, "
+     "toIntegerOrNull('-9.3e18') AS c, toIntegerOrNull('9.2e18') AS d",
+     "a|b|c|d\n2500|null|null|9200000000000000000\n"},
     {"string functions",
      "RETURN substring('hello', 1, 3) AS s, split('a,b', ',') AS p, "
      "replace('aXa', 'X', 'b') AS r, trim('  x ') AS t",
@@ -413,6 +419,9 @@ static const struct ecase error_cases[] = {
     {"constant type error is compile time", "RETURN 'a' - 1", LORA_ESEMANTIC,
      "InvalidArgumentType", 0, 0},
     {"missing parameter", "RETURN $p", LORA_EPARAMS, "MissingParameter", 1, 8},
+    {"integer of a float string past int64",
+     "UNWIND ['1e300'] AS s RETURN toInteger(s)", LORA_EARITH,
+     "IntegerOverflow", 0, 0},
     {"aggregation in where", "MATCH (n) WHERE count(n) > 1 RETURN n",
      LORA_ESEMANTIC, "InvalidAggregation", 0, 0},
     /* a pattern or subquery in SKIP / LIMIT is checked in an empty scope
