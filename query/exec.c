@@ -1465,6 +1465,24 @@ static int cmp_num(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* percentileDisc over integers: the integer itself (as a double it may
+ * round, and 2^63 does not convert back) */
+static struct val percentile_ints(struct qctx *c, struct aggst *s, size_t idx)
+{
+	size_t n = s->vals.n;
+	int64_t *iv = ar_alloc(c, sizeof(int64_t) * n);
+	for (size_t i = 0; i < n; i++)
+		iv[i] = s->vals.r[i]->u.i;
+	qsort(iv, n, sizeof(int64_t), cmp_int);
+	return v_int(iv[idx]);
+}
+
 static struct val agg_percentile(struct qctx *c, struct aggst *s, int cont)
 {
 	if (s->best.t == V_NULL)
@@ -1496,7 +1514,7 @@ static struct val agg_percentile(struct qctx *c, struct aggst *s, int cont)
 	size_t idx = p == 0 ? 0 : (size_t)ceil(p * (double)n) - 1;
 	if (idx >= n)
 		idx = n - 1;
-	return allint ? v_int((int64_t)d[idx]) : v_float(d[idx]);
+	return allint ? percentile_ints(c, s, idx) : v_float(d[idx]);
 }
 
 struct val agg_result(struct qctx *c, struct expr *a, struct aggst *s)

@@ -80,6 +80,12 @@ static const struct rcase expr_cases[] = {
      "avg(x) AS a, min(x) AS lo, max(x) AS hi, collect(x) AS c, "
      "percentileDisc(x, 0.5) AS p",
      "n|s|a|lo|hi|c|p\n4|10|2.5|1|4|[1, 2, 3, 4]|2\n"},
+    /* the integer itself: not rounded through a double, nor 2^63 cast
+     * back (-2^63 on x86) */
+    {"percentileDisc of large integers",
+     "UNWIND [9007199254740993, 9223372036854775807, 1] AS x "
+     "RETURN percentileDisc(x, 0.5) AS m, percentileDisc(x, 1) AS hi",
+     "m|hi\n9007199254740993|9223372036854775807\n"},
     {"grouping",
      "UNWIND ['a', 'b', 'a'] AS k RETURN k, count(*) AS n "
      "ORDER BY k",
