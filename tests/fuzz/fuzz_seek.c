@@ -93,7 +93,7 @@ static const char *graph_text =
     " (:R {k: 2, p: point({longitude: 10, latitude: 50})}), (:E),"
     " (a)-[:T {w: 1}]->(b), (b)-[:T {w: 1.0}]->(c), (c)-[:T {w: 'x'}]->(a),"
     " (a)-[:T {w: 0.0 / 0.0}]->(d), (d)-[:T]->(q), (q)-[:T {w: 2}]->(r),"
-    " (a)-[:U {w: 1}]->(q), (r)-[:U {w: 2.5}]->(r)";
+    " (a)-[:U {w: 1}]->(q), (r)-[:U {w: 2.5}]->(r), (r)-[:T {w: 2.5}]->(r)";
 
 /* the indexed store's indexes, made after the graph (filled from it) */
 static const char *const index_text[] = {
@@ -620,8 +620,8 @@ static uint64_t first_int(const char *q, int over_pending)
 	return n;
 }
 
-/* whether the plan of EXPLAIN q on store i names an index seek */
-static int plans_seek(int i, const char *q)
+/* whether the plan of EXPLAIN q on store i names operator op */
+static int plans(int i, const char *q, const char *op)
 {
 	struct sto_view *v;
 	struct qry_request req = {0};
@@ -637,7 +637,7 @@ static int plans_seek(int i, const char *q)
 		die(q, e.message);
 	struct lora_buf b = {0};
 	qry_value_format(qry_cursor_plan(c), &b);
-	int seek = b.data && strstr(b.data, "IndexSeek") != NULL;
+	int seek = b.data && strstr(b.data, op) != NULL;
 	lora_buf_free(&b);
 	qry_cursor_free(c);
 	sto_view_close(v);
@@ -775,9 +775,23 @@ static void setup(void)
 		for (int i = 0; i < SEEK_STORES; i++)
 			answer_free(&a[i]);
 	}
-	static const char *const eq = "MATCH (n:P) WHERE n.k = 1 RETURN n";
-	if (!plans_seek(0, eq) || plans_seek(1, eq))
-		die("a seek on the indexed store only", eq);
+	/* every kind of index is sought, on the indexed store only */
+	static const char *const seeks[][2] = {
+	    {"MATCH (n:P) WHERE n.k = 1 RETURN n", "NodeIndexSeek(:P(k))"},
+	    {"MATCH (n:P) WHERE n.s > 'a' RETURN n", "IndexRangeSeek(:P(s)"},
+	    {"MATCH (n:R {s: 'a'}) RETURN n", "NodeIndexSeek(:R(s))"},
+	    {"MATCH (n:Q) WHERE n.s CONTAINS 'abc' RETURN n",
+	     "NodeIndexContainsScan(:Q(s)"},
+	    {"MATCH (n:R) WHERE point.distance(n.p, point({x: 0, y: 0})) < 1 "
+	     "RETURN n",
+	     "PointIndexSeek(:R(p)"},
+	    {"MATCH ()-[r:T]->() WHERE r.w = 1 RETURN r",
+	     "RelationshipIndexSeek(:T(w))"},
+	};
+	for (size_t j = 0; j < sizeof seeks / sizeof seeks[0]; j++)
+		if (!plans(0, seeks[j][0], seeks[j][1]) ||
+		    plans(1, seeks[j][0], "Index"))
+			die("a seek on the indexed store only", seeks[j][0]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
