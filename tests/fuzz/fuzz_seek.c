@@ -584,21 +584,30 @@ static void stores_close(void)
 		sto_close(stores[i]);
 }
 
+/* opens `text` in mode on a new view of store i (the fixture's
+ * statements: any failure ends the process) */
+static void open_on(int i, const char *text, int mode, struct sto_view **v,
+                    struct qry_cursor **c)
+{
+	struct qry_request req = {0};
+	struct qry_error e;
+	if (sto_view_open(stores[i], v))
+		die("a view", NULL);
+	req.query = text;
+	req.view = *v;
+	req.mode = mode;
+	qry_limits_init(&req.limits);
+	if (qry_open(&req, c, &e))
+		die(text, e.message);
+}
+
 /* runs the write `text` on store i and applies its batch */
 static void apply_text(int i, const char *text)
 {
 	struct sto_view *v;
-	struct qry_request req = {0};
 	struct qry_cursor *c;
-	struct qry_error e;
 	char em[LORA_ERRMSG_BYTES];
-	if (sto_view_open(stores[i], &v))
-		die("a view", NULL);
-	req.query = text;
-	req.view = v;
-	qry_limits_init(&req.limits);
-	if (qry_open(&req, &c, &e))
-		die(text, e.message);
+	open_on(i, text, QRY_RUN, &v, &c);
 	const Lora__MutationBatch *b = qry_cursor_batch(c);
 	if (!b || sto_apply(stores[i], ++applied[i], b, em))
 		die(text, b ? em : "no batch");
@@ -624,17 +633,8 @@ static uint64_t first_int(const char *q, int over_pending)
 static int plans(int i, const char *q, const char *op)
 {
 	struct sto_view *v;
-	struct qry_request req = {0};
 	struct qry_cursor *c;
-	struct qry_error e;
-	if (sto_view_open(stores[i], &v))
-		die("a view", NULL);
-	req.query = q;
-	req.view = v;
-	req.mode = QRY_EXPLAIN;
-	qry_limits_init(&req.limits);
-	if (qry_open(&req, &c, &e))
-		die(q, e.message);
+	open_on(i, q, QRY_EXPLAIN, &v, &c);
 	struct lora_buf b = {0};
 	qry_value_format(qry_cursor_plan(c), &b);
 	int seek = b.data && strstr(b.data, op) != NULL;
@@ -653,15 +653,7 @@ static void pending_free(void)
 /* the pending batch, from store 1 (the stores hold the same ids) */
 static void pending_make(void)
 {
-	struct qry_request req = {0};
-	struct qry_error e;
-	if (sto_view_open(stores[1], &pending_view))
-		die("a view", NULL);
-	req.query = pending_text;
-	req.view = pending_view;
-	qry_limits_init(&req.limits);
-	if (qry_open(&req, &pending_cur, &e))
-		die(pending_text, e.message);
+	open_on(1, pending_text, QRY_RUN, &pending_view, &pending_cur);
 	pending = qry_cursor_batch(pending_cur);
 	if (!pending)
 		die(pending_text, "no batch");
