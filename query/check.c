@@ -1354,7 +1354,7 @@ static void check_intx(struct qctx *c, struct clause *cl)
 		        "FOREACH, EXISTS or UNION");
 	/* -1 is a negation of a literal to the parser, a literal to a user;
 	 * a parameter's value is checked in the same words when it runs
-	 * (pipe.c intx_rows) */
+	 * (pipe.c count_arg) */
 	struct expr *n = cl->txrows;
 	if (n && ((n->kind == E_NEG && n->a->kind == E_LIT &&
 	           n->a->lit.t == V_INT) ||

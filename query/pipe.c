@@ -413,13 +413,19 @@ static struct val *loadcsv_next(struct qctx *c, struct op *o)
 
 /* ---- projection: WITH / RETURN ------------------------------------------- */
 
-static int64_t count_arg(struct qctx *c, struct expr *e, const char *what)
+/* SKIP's and LIMIT's count (at least 0), or with positive (OF n ROWS) at
+ * least 1 */
+static int64_t count_arg(struct qctx *c, struct expr *e, const char *what,
+                         int positive)
 {
 	struct val v = eval(c, e, NULL);
 	if (v.t != V_INT)
 		qerr(c, LORA_ESEMANTIC,
 		     "InvalidArgumentType: %s must be an integer, got %s", what,
 		     v_type_name(v));
+	if (positive && v.u.i <= 0)
+		qerr(c, LORA_ESEMANTIC,
+		     "InvalidArgumentType: %s must be positive", what);
 	if (v.u.i < 0)
 		qerr(c, LORA_ESEMANTIC,
 		     "NegativeIntegerArgument: %s must not be negative", what);
@@ -914,9 +920,9 @@ static struct val *proj_next(struct qctx *c, struct op *o)
 	if (!o->counted) {
 		ar_use(c, &o->held);
 		o->skip =
-		    pr->skip ? (uint64_t)count_arg(c, pr->skip, "SKIP") : 0;
+		    pr->skip ? (uint64_t)count_arg(c, pr->skip, "SKIP", 0) : 0;
 		o->limit = pr->limit
-		               ? (uint64_t)count_arg(c, pr->limit, "LIMIT")
+		               ? (uint64_t)count_arg(c, pr->limit, "LIMIT", 0)
 		               : UINT64_MAX;
 		o->counted = 1;
 	}
@@ -1505,22 +1511,6 @@ static void intx_fill(struct qctx *c, struct op *o, struct rows *in)
 	memcpy(c->jb, outer, sizeof outer);
 }
 
-/* OF n ROWS from a parameter (a literal was checked by check_intx, with
- * the same words): a positive integer. */
-static uint64_t intx_rows(struct qctx *c, struct expr *e)
-{
-	struct val v = eval(c, e, NULL);
-	if (v.t != V_INT)
-		qerr(
-		    c, LORA_ESEMANTIC,
-		    "InvalidArgumentType: OF n ROWS must be an integer, got %s",
-		    v_type_name(v));
-	if (v.u.i <= 0)
-		qerr(c, LORA_ESEMANTIC,
-		     "InvalidArgumentType: OF n ROWS must be positive");
-	return (uint64_t)v.u.i;
-}
-
 /* Pulls up to n input rows (deep copies in tmp: the input's rows die on
  * the next pull), runs them as one transaction, hands out the results. */
 static struct val *intx_next(struct qctx *c, struct op *o)
@@ -1530,7 +1520,8 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 	if (!o->counted) {
 		o->limit = QRY_TX_ROWS_DEFAULT;
 		if (o->cl->txrows)
-			o->limit = intx_rows(c, o->cl->txrows);
+			o->limit = (uint64_t)count_arg(c, o->cl->txrows,
+			                               "OF n ROWS", 1);
 		o->counted = 1;
 	}
 	while ((r = from_buf(o)) == NULL && !o->filled) {
