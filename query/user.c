@@ -213,23 +213,19 @@ static int parse_body(struct up *u, struct qry_user_stmt *s)
 	return LORA_ENOTFOUND;
 }
 
-static const char *const commands[] = {
-    "CREATE USER", "ALTER USER",        "ALTER CURRENT USER", "DROP USER",
-    "GRANT ROLE",  "GRANT ROLES",       "REVOKE ROLE",        "REVOKE ROLES",
-    "SHOW USERS",  "SHOW CURRENT USER",
+/* The user statements, by the words they start with. */
+static const char *const starts[][3] = {
+    {"CREATE", "USER", NULL},     {"ALTER", "USER", NULL},
+    {"ALTER", "CURRENT", "USER"}, {"DROP", "USER", NULL},
+    {"GRANT", "ROLE", NULL},      {"GRANT", "ROLES", NULL},
+    {"REVOKE", "ROLE", NULL},     {"REVOKE", "ROLES", NULL},
+    {"SHOW", "USERS", NULL},      {"SHOW", "CURRENT", "USER"},
 };
 
 /* Whether the statement starts like a user statement: 1 + the index of
- * its command in commands[], or 0. */
+ * its words in starts[], or 0. */
 static int is_user_stmt(const char *text)
 {
-	static const char *const starts[][3] = {
-	    {"CREATE", "USER", NULL},     {"ALTER", "USER", NULL},
-	    {"ALTER", "CURRENT", "USER"}, {"DROP", "USER", NULL},
-	    {"GRANT", "ROLE", NULL},      {"GRANT", "ROLES", NULL},
-	    {"REVOKE", "ROLE", NULL},     {"REVOKE", "ROLES", NULL},
-	    {"SHOW", "USERS", NULL},      {"SHOW", "CURRENT", "USER"},
-	};
 	for (size_t i = 0; i < sizeof starts / sizeof *starts; i++) {
 		struct up u = {text, NULL};
 		int ok = 1;
@@ -246,11 +242,12 @@ int qry_user_refuse_in_tx(const char *text, char *errmsg)
 	int k = text ? is_user_stmt(text) : 0;
 	if (k == 0)
 		return 0;
+	const char *const *w = starts[k - 1];
 	return lora_errf(LORA_EINVAL, errmsg,
-	                 "%s is an administration command: it runs only as "
-	                 "an auto-commit statement, not inside an explicit "
-	                 "transaction",
-	                 commands[k - 1]);
+	                 "%s %s%s%s is an administration command: it runs "
+	                 "only as an auto-commit statement, not inside an "
+	                 "explicit transaction",
+	                 w[0], w[1], w[2] ? " " : "", w[2] ? w[2] : "");
 }
 
 int qry_user_parse(const char *text, struct qry_user_stmt *out, char *errmsg)
