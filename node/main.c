@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "node_int.h"
+#include "storage.h"
 
 int main(int argc, char **argv)
 {
@@ -40,6 +41,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "lorad %llu ready http=%s client=%s peer=%s\n",
 	        (unsigned long long)cfg.id, cfg.http_addr, cfg.client_addr,
 	        cfg.peer_addr);
+	LOG_INFO("RocksDB's CRC32C: %s", sto_crc32c_impl());
 	int sig = 0;
 	for (;;) {
 		sigwait(&set, &sig);

@@ -64,6 +64,10 @@ void sto_testing_set_ucache_hook(void (*fn)(void *), void *arg);
  * bytes (0: STO_IMPORT_READ_BYTES again), so tests can cut records at
  * every place. */
 void sto_testing_import_read_bytes(size_t n);
+
+/* While on, RocksDB's CRC32C is the library's own table code instead of
+ * storage/crc32c.c's (so a test can read with one what the other wrote). */
+void sto_testing_crc32c_library(int on);
 /* fn(arg, path, bytes read so far) runs after every read of an import
  * input (NULL: nothing), so a test can change the file in between. */
 void sto_testing_import_on_read(void (*fn)(void *, const char *, uint64_t),
