@@ -119,9 +119,14 @@ static double *coords_of_string(struct qctx *c, const char *s, size_t len,
                                 uint32_t *dim)
 {
 	/* a number and what separates it from the next take 2 bytes at
-	 * least */
+	 * least; parsed into the statement's scratch buffer, as make_vector
+	 * copies the coordinates out (in the arena, room for len / 2 of them
+	 * took 5 KB per row of a 128-d load whose vector takes 1 KB) */
 	size_t cap = len / 2 + 1, k = 0;
-	double *d = ar_alloc(c, sizeof(double) * cap);
+	struct lora_buf *b = qbuf(c);
+	if (lora_buf_reserve(b, sizeof(double) * cap))
+		qerr(c, LORA_ENOMEM, "out of memory reading a vector");
+	double *d = (double *)(void *)b->data;
 	while (*s) {
 		char *end = (char *)s;
 		double x = *s == ',' || *s == '[' || *s == ']'
