@@ -129,7 +129,11 @@ static double *coords_of_string(struct qctx *c, const char *s, size_t len,
 	double *d = (double *)(void *)b->data;
 	while (*s) {
 		char *end = (char *)s;
-		double x = *s == ',' || *s == '[' || *s == ']'
+		/* strtod skips leading white space itself, but fast_strtod
+		 * reads from a digit or sign: "[1, 2]" took strtod's slow path
+		 * for every number after the first */
+		double x = *s == ',' || *s == '[' || *s == ']' || *s == ' ' ||
+		                   (*s >= '\t' && *s <= '\r')
 		               ? 0
 		               : fast_strtod(s, &end);
 		if (end == s) {
