@@ -19,6 +19,10 @@
  * after every clause drains it before the next clause starts (a clause
  * must see every effect of the one before), and nothing is reset
  * (c->keep_all) because the mutations and the overlay point into the rows.
+ * The statement's leading clauses that read no graph at all (LOAD CSV,
+ * UNWIND, WITH over parameters and their own values: graph_free) have no
+ * Eager step after them, as no write can change what they produce: `LOAD
+ * CSV ... WITH r LIMIT 1000 CREATE ...` reads 1,000 rows, not the file.
  * A write runs to its end inside qry_open; a read runs as its rows are
  * pulled, so LIMIT, or a client that stops pulling, stops the work.
  *
@@ -83,6 +87,9 @@ struct op {
 	struct proj *pr;
 	uint64_t skip, limit, skipped, taken;
 	int counted;
+	/* in a write, the rest of the input is pulled past LIMIT (its writes
+	 * happen), unless no clause before writes (graph_free) */
+	int drain;
 	struct hmap seen;   /* DISTINCT: hash -> struct rows* of kept rows */
 	struct val *thresh; /* ORDER BY ... LIMIT k: the k-th kept row's keys */
 	/* LOAD CSV: the file of the current input row (load.c) and its
@@ -956,7 +963,7 @@ static struct val *proj_next(struct qctx *c, struct op *o)
 		r = NULL;
 	}
 	/* a write statement's clauses run to the end whatever LIMIT keeps */
-	if (!r && (c->eager || c->intx))
+	if (!r && (c->eager || c->intx) && o->drain)
 		while (pull(c, o->in))
 			;
 	c->cur = was;
@@ -1581,11 +1588,102 @@ static struct val *union_next(struct qctx *c, struct op *o)
 
 /* ---- building ------------------------------------------------------------ */
 
-static struct op *build_part(struct qctx *c, struct squery *s, struct rows *in,
-                             int eager)
+/* Whether v holds a node, relationship or path (in a list or map too). */
+static int val_has_graph(struct val v, int depth)
+{
+	if (v.t == V_NODE || v.t == V_REL || v.t == V_PATH ||
+	    depth > LORA_VALUE_DEPTH_MAX)
+		return 1;
+	if (v.t == V_LIST)
+		for (size_t i = 0; i < v.u.l->n; i++)
+			if (val_has_graph(v.u.l->v[i], depth + 1))
+				return 1;
+	if (v.t == V_MAP)
+		for (size_t i = 0; i < v.u.m->n; i++)
+			if (val_has_graph(v.u.m->v[i], depth + 1))
+				return 1;
+	return 0;
+}
+
+/* Whether e reads no graph, given that no variable it can see holds a
+ * graph value: expressions reach the graph only through node,
+ * relationship and path values (properties, labels(), ...) and through
+ * patterns and subqueries; a parameter may hold graph values. */
+static int expr_graph_free(const struct qctx *c, const struct expr *e)
+{
+	if (!e)
+		return 1;
+	switch (e->kind) {
+	case E_PATPRED:
+	case E_PATCOMP:
+	case E_EXISTS:
+	case E_COUNTSUB:
+		return 0;
+	case E_PARAM: {
+		const struct val *p =
+		    c->params ? vmap_get(c->params, e->name) : NULL;
+		return !p || !val_has_graph(*p, 0);
+	}
+	default:
+		break;
+	}
+	if (e->sub || e->pat || !expr_graph_free(c, e->a) ||
+	    !expr_graph_free(c, e->b) || !expr_graph_free(c, e->c) ||
+	    !expr_graph_free(c, e->d))
+		return 0;
+	for (size_t i = 0; i < e->nargs; i++)
+		if (!expr_graph_free(c, e->args[i]))
+			return 0;
+	for (size_t i = 0; i < e->nwhen; i++)
+		if (!expr_graph_free(c, e->whens[i]) ||
+		    !expr_graph_free(c, e->thens[i]))
+			return 0;
+	for (size_t i = 0; i < e->nmp; i++)
+		if (!expr_graph_free(c, e->mp[i].e))
+			return 0;
+	return 1;
+}
+
+/* How many of the statement's leading clauses read no graph: LOAD CSV,
+ * UNWIND and WITH whose expressions are graph_free (by induction no row
+ * they make holds a graph value). No write can change their rows, so
+ * they need no Eager step (pipe.c's header). 0 for any other query: a
+ * subquery's rows come from the outer query's. */
+static size_t graph_free(const struct qctx *c, const struct squery *s,
+                         const struct query *q)
+{
+	if (q != c->stmt)
+		return 0;
+	size_t i = 0;
+	for (; i < s->ncl; i++) {
+		const struct clause *cl = s->cl[i];
+		int ok = 1;
+		if (cl->kind == C_LOADCSV || cl->kind == C_UNWIND)
+			ok = expr_graph_free(c, cl->e);
+		else if (cl->kind == C_WITH && cl->proj) {
+			const struct proj *pr = cl->proj;
+			ok = expr_graph_free(c, pr->skip) &&
+			     expr_graph_free(c, pr->limit) &&
+			     expr_graph_free(c, pr->where);
+			for (size_t k = 0; ok && k < pr->nitems; k++)
+				ok = expr_graph_free(c, pr->items[k].e);
+			for (size_t k = 0; ok && k < pr->norder; k++)
+				ok = expr_graph_free(c, pr->order[k].e);
+		} else {
+			ok = 0;
+		}
+		if (!ok)
+			break;
+	}
+	return i;
+}
+
+static struct op *build_part(struct qctx *c, struct query *q, struct squery *s,
+                             struct rows *in, int eager)
 {
 	struct op *o = op_new(c, OP_START, start_next, NULL, NULL);
 	o->src = in;
+	size_t nfree = eager ? graph_free(c, s, q) : 0;
 	for (size_t i = 0; i < s->ncl; i++) {
 		struct clause *cl = s->cl[i];
 		switch (cl->kind) {
@@ -1612,12 +1710,13 @@ static struct op *build_part(struct qctx *c, struct squery *s, struct rows *in,
 		case C_RETURN:
 			o = op_new(c, OP_PROJ, proj_next, o, cl);
 			o->pr = cl->proj;
+			o->drain = !(eager && i < nfree);
 			break;
 		default:
 			o = op_new(c, OP_PERROW, perrow_next, o, cl);
 			break;
 		}
-		if (eager)
+		if (eager && i >= nfree)
 			o = op_new(c, OP_EAGER, eager_next, o, NULL);
 	}
 	return o;
@@ -1633,7 +1732,7 @@ static struct op *build(struct qctx *c, struct query *q, struct rows *in)
 	 * read, and may not write (check.c) */
 	int eager = c->eager && c->keep_all;
 	if (q->nparts == 1)
-		return build_part(c, q->parts[0], in, eager);
+		return build_part(c, q, q->parts[0], in, eager);
 	struct op *u = op_new(c, OP_UNION, union_next, NULL, NULL);
 	u->q = q;
 	u->pr = ar_alloc(c, sizeof(struct proj));
@@ -1644,7 +1743,7 @@ static struct op *build(struct qctx *c, struct query *q, struct rows *in)
 	u->nkids = q->nparts;
 	u->kids = ar_alloc(c, sizeof(struct op *) * q->nparts);
 	for (size_t p = 0; p < q->nparts; p++)
-		u->kids[p] = build_part(c, q->parts[p], in, eager);
+		u->kids[p] = build_part(c, q, q->parts[p], in, eager);
 	return u;
 }
 

@@ -769,6 +769,9 @@ struct qctx {
 	/* check.c: every parameter the statement names must be given (not
 	 * for EXPLAIN, which evaluates none) */
 	int params_required;
+	/* the statement's own query (query.c): its leading clauses that
+	 * read no graph run without Eager steps (pipe.c, graph_free) */
+	struct query *stmt;
 	/* vector.c: the doubles of the parameter list last used as a vector */
 	const struct vlist *vparam;
 	double *vparam_d;

@@ -673,6 +673,7 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 	}
 	c->keep_all = 1;
 	c->eager = w;
+	c->stmt = cur->q;
 	c->timing = mode == QRY_PROFILE;
 	c->g.recording = 1;
 	struct rows in = {0};

@@ -543,6 +543,81 @@ START_TEST(load_streams_in_small_memory)
 }
 END_TEST
 
+/* A write statement's leading clauses that read no graph (LOAD CSV,
+ * UNWIND, WITH) are not drained before the write: LIMIT stops the file,
+ * so a malformed line after it is never read and a 300,000-row file
+ * takes no memory. Clauses that read the graph still are: every COUNT
+ * and EXISTS subquery is evaluated before the first CREATE. */
+START_TEST(load_limit_in_a_write)
+{
+	struct lora_buf b = {0};
+	lora_buf_puts(&b, "id\n");
+	for (int i = 0; i < 100; i++)
+		lora_buf_printf(&b, "%d\n", i);
+	lora_buf_puts(&b, "\"never closed\n");
+	put_file("tail.csv", b.data);
+	lora_buf_free(&b);
+	char out[512];
+	struct qry_error e;
+	int rc = run("LOAD CSV WITH HEADERS FROM 'file:///tail.csv' AS r "
+	             "WITH r LIMIT 10 CREATE (:T {id: toInteger(r.id)})",
+	             imp, out, sizeof out, &e);
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_int_eq(run("MATCH (t:T) RETURN count(t), sum(t.id)", imp, out,
+	                     sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "10,45;");
+	/* without LIMIT the bad line is read, and nothing is written */
+	fails_with("LOAD CSV WITH HEADERS FROM 'file:///tail.csv' AS r "
+	           "CREATE (:T2 {id: toInteger(r.id)})",
+	           LORA_EINVAL, "line 102", out, sizeof out);
+	/* 300,000 rows, 1,000 written, under a 4 MiB statement limit */
+	char p[400];
+	snprintf(p, sizeof p, "%s/big.csv", imp);
+	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	for (int i = 0; i < 300000; i++)
+		fprintf(f, "%d,some text here\n", i);
+	fclose(f);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	struct qry_request req = {
+	    .query = "LOAD CSV FROM 'file:///big.csv' AS r WITH r SKIP 5 "
+	             "LIMIT 1000 UNWIND [r[0]] AS x CREATE (:B {i: "
+	             "toInteger(x)})",
+	    .view = v,
+	    .import_dir = imp};
+	qry_limits_init(&req.limits);
+	req.limits.mem_bytes_max = 4u << 20;
+	struct qry_cursor *cur;
+	rc = qry_open(&req, &cur, &e);
+	ck_assert_msg(rc == 0, "%s", e.message);
+	char em[LORA_ERRMSG_BYTES];
+	ck_assert_int_eq(sto_apply(st, ++applied, qry_cursor_batch(cur), em),
+	                 0);
+	qry_cursor_free(cur);
+	sto_view_close(v);
+	ck_assert_int_eq(run("MATCH (b:B) RETURN count(b), min(b.i), max(b.i)",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "1000,5,1004;");
+	/* reading the graph before the write: all of it first */
+	ck_assert_int_eq(run("UNWIND range(1, 3) AS i WITH i, COUNT { MATCH "
+	                     "(:H) } AS n CREATE (:H {n: n})",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	rc = run("UNWIND range(1, 3) AS i WITH i, CASE WHEN EXISTS { MATCH "
+	         "(:H2) } THEN 1 ELSE 0 END AS n CREATE (:H2 {n: n})",
+	         imp, out, sizeof out, &e);
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_int_eq(run("MATCH (h) WHERE h:H OR h:H2 RETURN count(h), "
+	                     "sum(h.n)",
+	                     imp, out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "6,0;");
+}
+END_TEST
+
 /* a FIFO, a socket or a directory in the import directory is refused at
  * once; opening a FIFO for reading would wait for a writer forever */
 START_TEST(load_refuses_special_files)
@@ -599,6 +674,7 @@ static Suite *suite(void)
 	tcase_add_test(t, load_into_create);
 	tcase_add_test(t, load_line_and_file);
 	tcase_add_test(t, load_streams_in_small_memory);
+	tcase_add_test(t, load_limit_in_a_write);
 	tcase_add_test(t, load_duplicate_headers);
 	tcase_add_test(t, load_field_limit);
 	tcase_add_test(t, load_many_blank_lines);
