@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "importInt.h"
+#include "sto_testing.h"
 
 /* ---- SST files ---- */
 
@@ -549,14 +550,41 @@ int imp_finish(struct sto_import *im)
 
 /* ---- directories ---- */
 
+/* sto_testing_import_fail: the publish steps that fail */
+static unsigned fail_steps;
+
+void sto_testing_import_fail(unsigned steps)
+{
+	fail_steps = steps;
+}
+
+/* Whether the test hook fails step (errno EIO then, as the call would). */
+static int faulted(unsigned step)
+{
+	if (!(fail_steps & step))
+		return 0;
+	errno = EIO;
+	return 1;
+}
+
+/* The file whose fsync failed in fsync_entry (nftw passes no argument:
+ * one import per thread at a time). */
+static _Thread_local char fsync_failed[4096];
+
 static int fsync_entry(const char *path, const struct stat *sb, int flag,
                        struct FTW *ftw)
 {
 	(void)sb;
 	(void)ftw;
-	if (flag == FTW_F || flag == FTW_D || flag == FTW_DP)
-		return sto_fsync_path(path) ? -1 : 0;
-	return 0;
+	if (flag != FTW_F && flag != FTW_D && flag != FTW_DP)
+		return 0;
+	if (!(flag == FTW_F && faulted(STO_IMPORT_FAIL_FSYNC_FILE)) &&
+	    sto_fsync_path(path) == 0)
+		return 0;
+	int e = errno;
+	snprintf(fsync_failed, sizeof fsync_failed, "%s", path);
+	errno = e;
+	return -1;
 }
 
 static char *path_join(const char *a, const char *b)
@@ -595,41 +623,74 @@ int imp_prepare(struct sto_import *im, const char *dir)
 }
 
 /* Moves the finished state into place, fsynced, replacing an existing
- * target only after the new one is complete. */
+ * target only after the new one is complete. A failure before the rename
+ * leaves the target as it was; after it, the message says where the new
+ * and the old state are (the old one is kept whenever it is not certain
+ * that the new one is durable in its place). */
 int imp_publish(struct sto_import *im)
 {
 	struct stat st;
 	char pid[32], *old = NULL;
+	fsync_failed[0] = '\0';
 	if (nftw(im->statedir, fsync_entry, 16, FTW_PHYS) != 0)
-		return imp_fail(im, LORA_EIO, im->statedir, 0, "fsync: %s",
-		                strerror(errno));
+		return imp_fail(im, LORA_EIO,
+		                fsync_failed[0] ? fsync_failed : im->statedir,
+		                0, "fsync: %s", strerror(errno));
+	/* taken before anything moves: no allocation can fail after it */
+	char *parent = lora_strdup(im->target);
+	if (!parent)
+		return LORA_ENOMEM;
 	snprintf(pid, sizeof(pid), ".replaced-%ld", (long)getpid());
 	if (stat(im->target, &st) == 0) {
-		if (!(old = path_join(im->target, pid)))
+		if (!(old = path_join(im->target, pid))) {
+			lora_free(parent);
 			return LORA_ENOMEM;
+		}
 		sto_rm_rf(old);
-		if (rename(im->target, old) != 0) {
-			int rv =
-			    imp_fail(im, LORA_EIO, im->target, 0,
-			             "cannot move aside: %s", strerror(errno));
+		if (faulted(STO_IMPORT_FAIL_MOVE_ASIDE) ||
+		    rename(im->target, old) != 0) {
+			int rv = imp_fail(
+			    im, LORA_EIO, im->target, 0,
+			    "cannot move aside: %s (the target is unchanged)",
+			    strerror(errno));
 			lora_free(old);
+			lora_free(parent);
 			return rv;
 		}
 	}
-	int rv = 0;
-	if (rename(im->statedir, im->target) != 0) {
+	int rv = 0, keep_old = 0;
+	if (faulted(STO_IMPORT_FAIL_RENAME_NEW) ||
+	    rename(im->statedir, im->target) != 0) {
+		int e = errno;
+		if (old && (faulted(STO_IMPORT_FAIL_MOVE_BACK) ||
+		            rename(old, im->target) != 0)) {
+			keep_old = 1;
+			rv = imp_fail(
+			    im, LORA_EIO, im->target, 0,
+			    "cannot rename the new state into place: "
+			    "%s; the old state could not be moved back "
+			    "(%s): it is at %s",
+			    strerror(e), strerror(errno), old);
+		} else {
+			rv = imp_fail(im, LORA_EIO, im->target, 0,
+			              "cannot rename the new state into place: "
+			              "%s (the target is unchanged)",
+			              strerror(e));
+		}
+	} else if (faulted(STO_IMPORT_FAIL_FSYNC_DIR) ||
+	           sto_fsync_path(dirname(parent)) != 0) {
+		/* the rename may not survive a crash: both states stay */
+		keep_old = 1;
 		rv = imp_fail(im, LORA_EIO, im->target, 0,
-		              "cannot rename the new state into place: %s",
-		              strerror(errno));
-		if (old)
-			rename(old, im->target);
+		              "the new state is in place, but the fsync of its "
+		              "directory failed (%s), so a crash may undo the "
+		              "rename%s%s",
+		              strerror(errno),
+		              old ? "; the old state is kept at " : "",
+		              old ? old : "");
 	}
-	char *parent = lora_strdup(im->target);
-	if (!rv && parent && sto_fsync_path(dirname(parent)) != 0)
-		rv = imp_fail(im, LORA_EIO, im->target, 0,
-		              "fsync of its directory: %s", strerror(errno));
 	lora_free(parent);
-	if (old && !rv)
+	if (old && !keep_old)
 		sto_rm_rf(old);
 	lora_free(old);
 	sto_rm_rf(im->tmp);

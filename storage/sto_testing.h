@@ -65,6 +65,21 @@ void sto_testing_set_ucache_hook(void (*fn)(void *), void *arg);
  * every place. */
 void sto_testing_import_read_bytes(size_t n);
 
+/* The steps of lora-import's publish (import_write.c) that
+ * sto_testing_import_fail makes fail with EIO, as if the system call did:
+ * fsync of a file of the new state, the move of an existing target aside,
+ * the rename of the new state into place, the move of the old state back
+ * after that rename failed, the fsync of the target's directory. */
+enum {
+	STO_IMPORT_FAIL_FSYNC_FILE = 1 << 0,
+	STO_IMPORT_FAIL_MOVE_ASIDE = 1 << 1,
+	STO_IMPORT_FAIL_RENAME_NEW = 1 << 2,
+	STO_IMPORT_FAIL_MOVE_BACK = 1 << 3,
+	STO_IMPORT_FAIL_FSYNC_DIR = 1 << 4,
+};
+/* Steps (a set of the flags above) that fail from now on; 0: none. */
+void sto_testing_import_fail(unsigned steps);
+
 /* While on, RocksDB's CRC32C is the library's own table code instead of
  * storage/crc32c.c's (so a test can read with one what the other wrote). */
 void sto_testing_crc32c_library(int on);
