@@ -107,7 +107,9 @@ static double fast_strtod(const char *s, char **end)
 			break;
 		}
 	}
-	if (!digits || *p == 'e' || *p == 'E' || m >> 53 || frac > 22)
+	/* an exponent, a hexadecimal number ("0x10"), too many digits */
+	if (!digits || *p == 'e' || *p == 'E' || *p == 'x' || *p == 'X' ||
+	    m >> 53 || frac > 22)
 		return strtod(s, end);
 	*end = (char *)p;
 	double x = frac > 0 ? (double)m / p10[frac] : (double)m;
@@ -123,6 +125,8 @@ static double *coords_of_string(struct qctx *c, const char *s, size_t len,
 	 * copies the coordinates out (in the arena, room for len / 2 of them
 	 * took 5 KB per row of a 128-d load whose vector takes 1 KB) */
 	size_t cap = len / 2 + 1, k = 0;
+	if (cap > (size_t)QRY_VECTOR_DIM_MAX + 1) /* one past: the error */
+		cap = (size_t)QRY_VECTOR_DIM_MAX + 1;
 	struct lora_buf *b = qbuf(c);
 	if (lora_buf_reserve(b, sizeof(double) * cap))
 		qerr(c, LORA_ENOMEM, "out of memory reading a vector");

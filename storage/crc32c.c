@@ -1,32 +1,49 @@
 /* RocksDB's CRC32C on the CPU's crc32 instruction.
  *
- * Every write RocksDB makes is checksummed with CRC32C: each record of a
- * write-ahead log (the Raft log's and the state's, so every replicated
- * byte twice on every node) and each block of a table file. Debian's
- * librocksdb is built portable, without SSE4.2, so its CRC32C is a table
- * lookup per byte: 9 % of a three-node cluster's CPU while it loads
- * people with 128-d vectors (session 20's profile of bench_loadcsv.sh).
+ * Every record RocksDB writes to a write-ahead log (the Raft log's and the
+ * state's, so every replicated byte twice on every node) and to a MANIFEST
+ * is checksummed with CRC32C (table blocks use XXH3, RocksDB 7's default).
+ * Debian's librocksdb is built portable, without SSE4.2, so its CRC32C is
+ * a table lookup per byte: 9 % of a three-node cluster's CPU while it
+ * loads people with 128-d vectors (session 20's profile of
+ * bench_loadcsv.sh).
  *
  * The library computes it in one exported function, reached through its
  * PLT: `uint32_t rocksdb::crc32c::Extend(uint32_t crc, const char *buf,
- * size_t n)`. Each program linking lora_storage defines that symbol here
- * and exports it (storage/CMakeLists.txt), so the dynamic linker binds
+ * size_t n)`. When lora_storage is built against a shared librocksdb on
+ * x86-64 (storage/CMakeLists.txt, LORA_ROCKS_CRC32C), each program linking
+ * it defines that symbol here and exports it, so the dynamic linker binds
  * the library's calls to this definition, the executable coming first in
  * the lookup order. It computes the same function (checked against the
- * library's own in tests/storage/test_storage_crc32c.c, and every store
- * reopened in the suite replays a log checksummed by it). A CPU without
- * SSE4.2, or another architecture, keeps the library's own. */
+ * library's own in tests/storage/test_storage_crc32c.c, which also checks
+ * that a write reaches it, and reads back with each what the other
+ * wrote). A CPU without SSE4.2 keeps the library's own. A librocksdb
+ * linked with -Bsymbolic-functions would bind its calls to itself: then
+ * nothing is faster, and sto_crc32c_impl says so once a store was opened
+ * (opening one writes its MANIFEST). */
 #include <dlfcn.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "stoInt.h"
 #include "sto_testing.h"
 
+#if LORA_ROCKS_CRC32C
+
+/* The mangled name encodes (unsigned int, char const *, unsigned long) */
+_Static_assert(_Generic((uint32_t)0, unsigned int : 1, default : 0),
+               "uint32_t is not unsigned int");
+_Static_assert(_Generic((size_t)0, unsigned long : 1, default : 0),
+               "size_t is not unsigned long");
+
 #define ROCKS_EXTEND "_ZN7rocksdb6crc32c6ExtendEjPKcm"
 
 typedef uint32_t (*extend_fn)(uint32_t, const char *, size_t);
+
+/* Calls that reached this definition (sto_testing_crc32c_calls). */
+static atomic_ulong calls;
 
 /* The library's definition (the next one after this program's), for a CPU
  * without the instruction. */
@@ -45,7 +62,6 @@ static extend_fn rocks_extend(void)
 	return f;
 }
 
-#if defined(__x86_64__)
 #include <nmmintrin.h>
 
 __attribute__((target("sse4.2"))) static uint32_t
@@ -83,7 +99,6 @@ static int hw_ok(void)
 	}
 	return v == 1;
 }
-#endif
 
 /* sto_testing_crc32c_library: the library's own, for a store written
  * with one and read back with the other. */
@@ -94,16 +109,20 @@ void sto_testing_crc32c_library(int on)
 	atomic_store_explicit(&use_library, on, memory_order_relaxed);
 }
 
+unsigned long sto_testing_crc32c_calls(void)
+{
+	return atomic_load_explicit(&calls, memory_order_relaxed);
+}
+
 /* The interposed definition (its C++ name via the assembler label). */
 uint32_t sto_rocks_crc32c_extend(uint32_t crc, const char *buf,
                                  size_t n) __asm__(ROCKS_EXTEND);
 uint32_t sto_rocks_crc32c_extend(uint32_t crc, const char *buf, size_t n)
 {
-#if defined(__x86_64__)
+	atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
 	if (hw_ok() &&
 	    !atomic_load_explicit(&use_library, memory_order_relaxed))
 		return hw_extend(crc, (const uint8_t *)buf, n);
-#endif
 	extend_fn f = rocks_extend();
 	LORA_ASSERT(f != NULL);
 	return f(crc, buf, n);
@@ -116,10 +135,27 @@ const char *sto_crc32c_impl(void)
 		extend_fn f;
 	} u = {dlsym(RTLD_DEFAULT, ROCKS_EXTEND)};
 	if (u.f != sto_rocks_crc32c_extend)
-		return "rocksdb";
-#if defined(__x86_64__)
-	if (hw_ok())
-		return "sse4.2";
-#endif
-	return "rocksdb (no crc32 instruction)";
+		return "rocksdb (not interposed)";
+	if (!atomic_load_explicit(&calls, memory_order_relaxed))
+		return "rocksdb (its calls do not reach this program's)";
+	return hw_ok() ? "sse4.2" : "rocksdb (no crc32 instruction)";
 }
+
+#else /* a static or non-x86-64 librocksdb: its own CRC32C */
+
+void sto_testing_crc32c_library(int on)
+{
+	(void)on;
+}
+
+unsigned long sto_testing_crc32c_calls(void)
+{
+	return 0;
+}
+
+const char *sto_crc32c_impl(void)
+{
+	return "rocksdb (not built in)";
+}
+
+#endif

@@ -93,10 +93,10 @@ int sto_open(const char *dir, const struct sto_options *opts,
              struct sto_store **out, char *errmsg);
 void sto_close(struct sto_store *s);
 
-/* Which CRC32C RocksDB's checksums run on: "sse4.2" when this program's
- * crc32c.c serves them on the CPU's instruction, else "rocksdb" (the
- * library's own table code: the interposition not in effect) or "rocksdb
- * (no crc32 instruction)". */
+/* Which CRC32C RocksDB's log checksums run on: "sse4.2" when this
+ * program's crc32c.c serves them on the CPU's instruction, else
+ * "rocksdb (...)": the library's own table code, and why. Meaningful once
+ * a store was opened. */
 const char *sto_crc32c_impl(void);
 
 /* The index of the last log entry applied (0 for a new store). */

@@ -1116,6 +1116,39 @@ START_TEST(vector_text_chunk_memory)
 }
 END_TEST
 
+/* LIMIT before CALL { ... } IN TRANSACTIONS stops reading the file: a
+ * malformed line after the limit is never read (the limit drained its
+ * input, as after a write, review s20-a F1) */
+START_TEST(limit_before_intx_stops_the_file)
+{
+	char body[2048];
+	size_t n = (size_t)snprintf(body, sizeof body, "id\n");
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(body + n, sizeof body - n, "%d\n", i);
+	snprintf(body + n, sizeof body - n, "\"never closed\n");
+	char imp[400];
+	import_file(imp, sizeof imp, "lim.csv", body);
+	struct commits k = {.label = "LIM"};
+	struct qry_error e;
+	imp_dir = imp;
+	int rc = run("LOAD CSV WITH HEADERS FROM 'file:///lim.csv' AS r WITH "
+	             "r LIMIT 10 CALL { WITH r CREATE (:LIM {id: "
+	             "toInteger(r.id)}) } IN TRANSACTIONS OF 4 ROWS",
+	             &k, NULL, 0, &e);
+	imp_dir = NULL;
+	ck_assert_msg(rc == 0, "%d %s", rc, e.message);
+	ck_assert_int_eq(k.n, 3);
+	ck_assert_int_eq(count_label("LIM"), 10);
+	/* a write before the LIMIT still runs for every row */
+	struct commits k2 = {.label = "LW"};
+	rc = run("UNWIND range(1, 6) AS i CALL { WITH i CREATE (:LW {i: i}) } "
+	         "IN TRANSACTIONS OF 2 ROWS WITH i LIMIT 1 RETURN i",
+	         &k2, NULL, 0, &e);
+	ck_assert_msg(rc == 0, "%d %s", rc, e.message);
+	ck_assert_int_eq(count_label("LW"), 6);
+}
+END_TEST
+
 /* linenumber() in the subquery is the line of the row it runs for, not of
  * the last row the chunk pulled in */
 START_TEST(linenumber_per_row)
@@ -1251,6 +1284,7 @@ int main(void)
 		tcase_add_test(t, too_big_names_the_way_out);
 		tcase_add_test(t, linenumber_per_row);
 		tcase_add_test(t, vector_text_chunk_memory);
+		tcase_add_test(t, limit_before_intx_stops_the_file);
 		if (p == 1) /* pipelined: a chunk is in flight at the error */
 			tcase_add_test(t, input_error_in_seek_lands_chunk);
 		suite_add_tcase(s, t);

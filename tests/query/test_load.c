@@ -567,6 +567,11 @@ START_TEST(load_limit_in_a_write)
 	                     sizeof out, &e),
 	                 0);
 	ck_assert_str_eq(out, "10,45;");
+	/* a bad line before the LIMIT still fails the statement, by line */
+	put_file("early.csv", "id\n1\n2\n\"bad\"x\n4\n");
+	fails_with("LOAD CSV WITH HEADERS FROM 'file:///early.csv' AS r "
+	           "WITH r LIMIT 10 CREATE (:T3 {id: toInteger(r.id)})",
+	           LORA_EINVAL, "line 4", out, sizeof out);
 	/* without LIMIT the bad line is read, and nothing is written */
 	fails_with("LOAD CSV WITH HEADERS FROM 'file:///tail.csv' AS r "
 	           "CREATE (:T2 {id: toInteger(r.id)})",

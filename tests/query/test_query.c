@@ -205,8 +205,9 @@ static const struct rcase expr_cases[] = {
      "vector_dimension_count(vector('[1,2;3 x4]', 4, FLOAT32)) AS d",
      "same|d\ntrue|4\n"},
     {"vector from a string with white space between the numbers",
-     "RETURN vector('[ 1,\t2 ,\n3,  -4.5e0, +.25 ,\r\n 7]', 6, "
-     "FLOAT64) = vector([1, 2, 3, -4.5, 0.25, 7], 6, FLOAT64) AS same",
+     "RETURN vector('[ 1,\t2 ,\n3,  -4.5e0, +.25 ,\r\n 7, 0x10,0X1p3]', "
+     "8, FLOAT64) = vector([1, 2, 3, -4.5, 0.25, 7, 16, 8], 8, FLOAT64) "
+     "AS same",
      "same\ntrue\n"},
     {"points: cartesian and wgs-84, 2-D and 3-D",
      "RETURN point({x: 1, y: 2}) AS a, point({x: 1, y: 2, z: 3}) AS b, "
