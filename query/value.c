@@ -748,11 +748,21 @@ static struct val copy_d(struct qctx *c, struct val v, int depth);
 
 static struct vmap *copy_map(struct qctx *c, const struct vmap *m, int depth)
 {
-	struct val r = v_map(c, m->n);
-	for (size_t i = 0; i < m->n; i++)
-		vmap_put(c, r.u.m, ar_strdup(c, m->k[i]),
-		         copy_d(c, m->v[i], depth + 1));
-	return r.u.m;
+	/* m's keys are distinct (vmap_put keeps them so): laid out as they
+	 * are, without vmap_put's search per key, in the room vmap_put
+	 * expects for n entries (4, or the power of two at or above n) */
+	size_t cap = 4;
+	while (cap < m->n)
+		cap *= 2;
+	struct vmap *r = ar_alloc(c, sizeof(*r));
+	r->k = ar_alloc(c, sizeof(char *) * cap);
+	r->v = ar_alloc(c, sizeof(struct val) * cap);
+	for (size_t i = 0; i < m->n; i++) {
+		r->k[i] = ar_strdup(c, m->k[i]);
+		r->v[i] = copy_d(c, m->v[i], depth + 1);
+		r->n = i + 1;
+	}
+	return r;
 }
 
 static struct val copy_d(struct qctx *c, struct val v, int depth)
