@@ -29,6 +29,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <sodium.h>
+
 #include "auth.h"
 #include "bolt_int.h"
 #include "log.h"
@@ -785,6 +787,20 @@ static int on_pull(struct bolt_conn *c, const struct ps_message *m, int send)
 /* ---- RUN --------------------------------------------------------------------
  */
 
+/* Whether query is a user statement (a malformed one too: node_exec
+ * answers with its error). */
+static int is_user_stmt(const char *query)
+{
+	struct qry_user_stmt *s = lora_malloc(sizeof *s);
+	char msg[LORA_ERRMSG_BYTES];
+	if (s == NULL)
+		return 0; /* the Cypher parser answers out of memory */
+	int rc = qry_user_parse(query, s, msg);
+	sodium_memzero(s, sizeof *s);
+	lora_free(s);
+	return rc != LORA_ENOTFOUND;
+}
+
 static int run_write(struct bolt_conn *c, struct node_exec_req *req,
                      struct bolt_result *r)
 {
@@ -870,7 +886,12 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	struct qry_error err = {0};
 	if (in_tx && qry_user_refuse_in_tx(query, err.message) != 0)
 		return fail(c, LORA_EINVAL, err.message);
-	if (node_is_write(c->n, NULL, query, &is_write, &err) != 0)
+	/* CREATE USER, SHOW USERS, ... are no Cypher (node_is_write would
+	 * call them a syntax error): node_exec answers them as it does over
+	 * HTTP, with their own rights (a reader changes its own password) */
+	int user_stmt = !in_tx && is_user_stmt(query);
+	if (!user_stmt &&
+	    node_is_write(c->n, NULL, query, &is_write, &err) != 0)
 		return fail_qry(c, &err);
 	/* EXPLAIN of a write has no effects: it runs where reads run */
 	const char *q = query + strspn(query, " \t\r\n");
@@ -909,7 +930,7 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 		                    "the user no longer exists");
 	}
 	char why[LORA_ERRMSG_BYTES];
-	int arc = node_exec_allowed(c->n, &req, is_write, why);
+	int arc = user_stmt ? 0 : node_exec_allowed(c->n, &req, is_write, why);
 	if (arc == LORA_EFORBIDDEN)
 		return send_failure(c, "Neo.ClientError.Security.Forbidden",
 		                    why);
@@ -920,8 +941,8 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 		return fail(c, LORA_ELIMIT,
 		            "too many open results in this "
 		            "transaction");
-	int rc =
-	    c->wtx || is_write ? run_write(c, &req, r) : run_read(c, &req, r);
+	int rc = c->wtx || is_write || user_stmt ? run_write(c, &req, r)
+	                                         : run_read(c, &req, r);
 	if (rc) {
 		c->n_results--;
 		memset(r, 0, sizeof *r);

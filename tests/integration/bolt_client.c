@@ -608,6 +608,12 @@ static void check_reset(int fd, struct lora_buf *b)
 	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "RUN after RESET");
 	pull(fd, b, M_PULL, -1);
 	check(records(fd, &more) == 1, "its row");
+	/* a user command in auto-commit is answered as over HTTP (it was a
+	 * syntax error over Bolt) */
+	run(fd, b, "SHOW USERS");
+	check(expect(fd, M_SUCCESS, NULL, NULL, 0), "SHOW USERS over Bolt");
+	pull(fd, b, M_PULL, -1);
+	check(records(fd, &more) >= 0 && !more, "its rows");
 }
 
 /* The addresses of role in the routing table rt ("" when none). */
