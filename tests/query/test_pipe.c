@@ -154,8 +154,8 @@ START_TEST(test_read_memory_bounded_by_state)
 	    "UNWIND range(1, 3000000) AS i RETURN collect(toString(i)) AS c",
 	    "UNWIND range(1, 3000000) AS i RETURN i % 1000000 AS k, count(*)",
 	    /* a cartesian product kept by DISTINCT */
-	    "UNWIND range(1, 2000) AS a UNWIND range(1, 2000) AS b "
-	    "RETURN DISTINCT a * 10000 + b",
+	    ("UNWIND range(1, 2000) AS a UNWIND range(1, 2000) AS b "
+	     "RETURN DISTINCT a * 10000 + b"),
 	};
 	for (size_t i = 0; i < sizeof over / sizeof over[0]; i++) {
 		open_q(&r, over[i], &l, QRY_RUN);
@@ -242,8 +242,8 @@ START_TEST(test_write_match_subquery)
 
 	const char *refused[] = {
 	    "MATCH (s:S) WHERE EXISTS { MATCH (t:S) SET t.q = 1 } RETURN s",
-	    "MATCH (s:S) WHERE COUNT { MATCH (t:S) CREATE (:X) RETURN t } > 0 "
-	    "SET s.x = 1",
+	    ("MATCH (s:S) WHERE COUNT { MATCH (t:S) CREATE (:X) RETURN t } > "
+	     "0 SET s.x = 1"),
 	    "RETURN EXISTS { CALL { CREATE (:X) } RETURN 1 AS one } AS e"};
 	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
 		open_q(&r, refused[i], NULL, QRY_RUN);

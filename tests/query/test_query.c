@@ -3283,9 +3283,10 @@ START_TEST(test_overlay_cost_per_row)
 	    "WITH [i, (i * 7919) %% %d] AS pr "
 	    "MATCH (a:W%d {id: pr[0]}), (b:W%d {id: pr[1]}) "
 	    "CREATE (a)-[:K]->(b)",
-	    /* stored nodes, row-dependent keys */
-	    "UNWIND range(0, %d - 1) AS i MATCH (a:W%d {id: i %% %d}), "
-	    "(b:W%d {id: (i * 7919) %% %d}) CREATE (a)-[:K2]->(b)",
+	    /* stored nodes, row-dependent keys (in parentheses: clang
+	     * takes two lines of one string for a missing comma) */
+	    ("UNWIND range(0, %d - 1) AS i MATCH (a:W%d {id: i %% %d}), "
+	     "(b:W%d {id: (i * 7919) %% %d}) CREATE (a)-[:K2]->(b)"),
 	    /* a unique check per created node */
 	    "UNWIND range(1, %d) AS i CREATE (:U%d {email: 'e' + i})",
 	};

@@ -110,8 +110,8 @@ END_TEST
 START_TEST(render_round_trips)
 {
 	static const char *const stmts[] = {
-	    "CREATE USER `a b` IF NOT EXISTS SET ENCRYPTED PASSWORD "
-	    "'$argon2id$x\\'y' CHANGE NOT REQUIRED",
+	    ("CREATE USER `a b` IF NOT EXISTS SET ENCRYPTED PASSWORD "
+	     "'$argon2id$x\\'y' CHANGE NOT REQUIRED"),
 	    "ALTER USER c IF EXISTS SET PASSWORD CHANGE REQUIRED",
 	    "ALTER CURRENT USER SET ENCRYPTED PASSWORD '$argon2id$z'",
 	    "ALTER CURRENT USER SET PASSWORD FROM 'o\\\\' TO $n",
