@@ -228,8 +228,10 @@ int main(int argc, char **argv)
 	sto_import_free(im);
 	if (rc) {
 		fprintf(stderr, "lora-import: %s\n", err);
-		fprintf(stderr, "lora-import: nothing was written to %s\n",
-		        a.into);
+		if (!st.target_changed)
+			fprintf(stderr,
+			        "lora-import: nothing was written to %s\n",
+			        a.into);
 		return 1;
 	}
 	printf("imported %llu nodes, %llu relationships, %llu index entries "

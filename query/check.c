@@ -1372,8 +1372,6 @@ static void check_intx(struct qctx *c, struct clause *cl)
 	c->intx = 1;
 }
 
-static int clauses_write(struct clause **cl, size_t n);
-
 /* A statement with IN TRANSACTIONS writes only inside them: the rest of
  * it streams as a read between the chunks' commits. */
 static void mark_intx(struct qctx *c, struct query *q)
@@ -1389,7 +1387,7 @@ static void mark_intx(struct qctx *c, struct query *q)
 		struct clause *cl = s->cl[i];
 		if (cl->kind == C_CALLSUB && cl->intx)
 			cl->intx_top = 1;
-		else if (clauses_write(&cl, 1))
+		else if (q_clauses_write(&cl, 1))
 			qerr_at(c, LORA_ESEMANTIC, cl->line, cl->col,
 			        "InvalidClauseComposition: a statement with "
 			        "CALL { ... } IN TRANSACTIONS may write only "
@@ -1484,7 +1482,7 @@ void q_check(struct qctx *c, struct query *q)
 		check_single(c, q->parts[i], s, q, i);
 }
 
-static int clauses_write(struct clause **cl, size_t n)
+int q_clauses_write(struct clause *const *cl, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (cl[i]->kind == C_DDL &&
@@ -1501,7 +1499,7 @@ static int clauses_write(struct clause **cl, size_t n)
 int q_is_write(struct query *q)
 {
 	for (size_t i = 0; i < q->nparts; i++)
-		if (clauses_write(q->parts[i]->cl, q->parts[i]->ncl))
+		if (q_clauses_write(q->parts[i]->cl, q->parts[i]->ncl))
 			return 1;
 	return 0;
 }

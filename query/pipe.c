@@ -89,7 +89,7 @@ struct op {
 	int counted;
 	/* the rest of the input is pulled past LIMIT in a write or IN
 	 * TRANSACTIONS statement, so that the writes before it all happen:
-	 * set when a clause before it in its part may write (may_write) */
+	 * set when a clause before it in its part writes (q_clauses_write) */
 	int drain;
 	struct hmap seen;   /* DISTINCT: hash -> struct rows* of kept rows */
 	struct val *thresh; /* ORDER BY ... LIMIT k: the k-th kept row's keys */
@@ -1645,25 +1645,6 @@ static int expr_graph_free(const struct qctx *c, const struct expr *e)
 	return 1;
 }
 
-/* Whether a clause of s before clause i may write: any but the reading
- * ones (a CALL of a subquery or a procedure counts as writing). */
-static int may_write(const struct squery *s, size_t i)
-{
-	for (size_t k = 0; k < i; k++)
-		switch (s->cl[k]->kind) {
-		case C_MATCH:
-		case C_OPTMATCH:
-		case C_UNWIND:
-		case C_LOADCSV:
-		case C_WITH:
-		case C_RETURN:
-			break;
-		default:
-			return 1;
-		}
-	return 0;
-}
-
 /* How many of the statement's leading clauses read no graph: LOAD CSV,
  * UNWIND and WITH whose expressions are graph_free (by induction no row
  * they make holds a graph value). No write can change their rows, so
@@ -1733,7 +1714,7 @@ static struct op *build_part(struct qctx *c, struct query *q, struct squery *s,
 		case C_RETURN:
 			o = op_new(c, OP_PROJ, proj_next, o, cl);
 			o->pr = cl->proj;
-			o->drain = may_write(s, i);
+			o->drain = q_clauses_write(s->cl, i);
 			break;
 		default:
 			o = op_new(c, OP_PERROW, perrow_next, o, cl);

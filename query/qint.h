@@ -550,6 +550,9 @@ uint64_t q_parse_steps_total(void);
 /* check.c: scopes and slots; sets c->nslots */
 void q_check(struct qctx *c, struct query *q);
 int q_is_write(struct query *q);
+/* Whether any of the n clauses cl writes (a CALL subquery that writes
+ * counts; SHOW INDEXES and procedure calls do not). */
+int q_clauses_write(struct clause *const *cl, size_t n);
 int q_fn_is_agg(const char *name);
 
 /* ---- graph overlay ----------------------------------------------------- */

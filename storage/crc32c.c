@@ -30,7 +30,7 @@
 #include "stoInt.h"
 #include "sto_testing.h"
 
-#if LORA_ROCKS_CRC32C
+#if LORA_ROCKS_CRC32C && defined(__x86_64__)
 
 /* The mangled name encodes (unsigned int, char const *, unsigned long) */
 _Static_assert(_Generic((uint32_t)0, unsigned int : 1, default : 0),
@@ -42,8 +42,10 @@ _Static_assert(_Generic((size_t)0, unsigned long : 1, default : 0),
 
 typedef uint32_t (*extend_fn)(uint32_t, const char *, size_t);
 
-/* Calls that reached this definition (sto_testing_crc32c_calls). */
-static atomic_ulong calls;
+/* Set by the first call that reaches this definition: read on every
+ * call, written once (a shared counter would be written by every writing
+ * thread on the path this file exists to make faster). */
+static atomic_int reached;
 
 /* The library's definition (the next one after this program's), for a CPU
  * without the instruction. */
@@ -109,9 +111,12 @@ void sto_testing_crc32c_library(int on)
 	atomic_store_explicit(&use_library, on, memory_order_relaxed);
 }
 
-unsigned long sto_testing_crc32c_calls(void)
+int sto_testing_crc32c_reached(int reset)
 {
-	return atomic_load_explicit(&calls, memory_order_relaxed);
+	int r = atomic_load_explicit(&reached, memory_order_relaxed);
+	if (reset)
+		atomic_store_explicit(&reached, 0, memory_order_relaxed);
+	return r;
 }
 
 /* The interposed definition (its C++ name via the assembler label). */
@@ -119,7 +124,8 @@ uint32_t sto_rocks_crc32c_extend(uint32_t crc, const char *buf,
                                  size_t n) __asm__(ROCKS_EXTEND);
 uint32_t sto_rocks_crc32c_extend(uint32_t crc, const char *buf, size_t n)
 {
-	atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
+	if (!atomic_load_explicit(&reached, memory_order_relaxed))
+		atomic_store_explicit(&reached, 1, memory_order_relaxed);
 	if (hw_ok() &&
 	    !atomic_load_explicit(&use_library, memory_order_relaxed))
 		return hw_extend(crc, (const uint8_t *)buf, n);
@@ -136,7 +142,7 @@ const char *sto_crc32c_impl(void)
 	} u = {dlsym(RTLD_DEFAULT, ROCKS_EXTEND)};
 	if (u.f != sto_rocks_crc32c_extend)
 		return "rocksdb (not interposed)";
-	if (!atomic_load_explicit(&calls, memory_order_relaxed))
+	if (!atomic_load_explicit(&reached, memory_order_relaxed))
 		return "rocksdb (its calls do not reach this program's)";
 	return hw_ok() ? "sse4.2" : "rocksdb (no crc32 instruction)";
 }
@@ -148,8 +154,9 @@ void sto_testing_crc32c_library(int on)
 	(void)on;
 }
 
-unsigned long sto_testing_crc32c_calls(void)
+int sto_testing_crc32c_reached(int reset)
 {
+	(void)reset;
 	return 0;
 }
 

@@ -646,7 +646,17 @@ int imp_publish(struct sto_import *im)
 			lora_free(parent);
 			return LORA_ENOMEM;
 		}
-		sto_rm_rf(old);
+		/* an earlier import's kept old state (the same pid): never
+		 * deleted here (review s20-b F3) */
+		if (lstat(old, &st) == 0) {
+			int rv = imp_fail(im, LORA_EEXIST, old, 0,
+			                  "exists (an earlier import kept the "
+			                  "state it replaced there): move or "
+			                  "delete it first");
+			lora_free(old);
+			lora_free(parent);
+			return rv;
+		}
 		if (faulted(STO_IMPORT_FAIL_MOVE_ASIDE) ||
 		    rename(im->target, old) != 0) {
 			int rv = imp_fail(
@@ -659,28 +669,31 @@ int imp_publish(struct sto_import *im)
 		}
 	}
 	int rv = 0, keep_old = 0;
+	char why[128]; /* strerror's text, before another call replaces it */
 	if (faulted(STO_IMPORT_FAIL_RENAME_NEW) ||
 	    rename(im->statedir, im->target) != 0) {
-		int e = errno;
+		snprintf(why, sizeof why, "%s", strerror(errno));
 		if (old && (faulted(STO_IMPORT_FAIL_MOVE_BACK) ||
 		            rename(old, im->target) != 0)) {
 			keep_old = 1;
+			im->st.target_changed = 1;
 			rv = imp_fail(
 			    im, LORA_EIO, im->target, 0,
 			    "cannot rename the new state into place: "
 			    "%s; the old state could not be moved back "
 			    "(%s): it is at %s",
-			    strerror(e), strerror(errno), old);
+			    why, strerror(errno), old);
 		} else {
 			rv = imp_fail(im, LORA_EIO, im->target, 0,
 			              "cannot rename the new state into place: "
 			              "%s (the target is unchanged)",
-			              strerror(e));
+			              why);
 		}
 	} else if (faulted(STO_IMPORT_FAIL_FSYNC_DIR) ||
 	           sto_fsync_path(dirname(parent)) != 0) {
 		/* the rename may not survive a crash: both states stay */
 		keep_old = 1;
+		im->st.target_changed = 1;
 		rv = imp_fail(im, LORA_EIO, im->target, 0,
 		              "the new state is in place, but the fsync of its "
 		              "directory failed (%s), so a crash may undo the "

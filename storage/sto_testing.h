@@ -83,8 +83,9 @@ void sto_testing_import_fail(unsigned steps);
 /* While on, RocksDB's CRC32C is the library's own table code instead of
  * storage/crc32c.c's (so a test can read with one what the other wrote). */
 void sto_testing_crc32c_library(int on);
-/* Calls of RocksDB's CRC32C that reached storage/crc32c.c so far. */
-unsigned long sto_testing_crc32c_calls(void);
+/* Whether a call of RocksDB's CRC32C reached storage/crc32c.c since the
+ * last reset (reset: start over). */
+int sto_testing_crc32c_reached(int reset);
 /* fn(arg, path, bytes read so far) runs after every read of an import
  * input (NULL: nothing), so a test can change the file in between. */
 void sto_testing_import_on_read(void (*fn)(void *, const char *, uint64_t),

@@ -751,6 +751,9 @@ struct sto_import_stats {
 	uint64_t applied_index;
 	double seconds;
 	char digest[STO_DIGEST_HEX_BYTES]; /* when options.digest */
+	/* after a failure: the target directory was changed (the message
+	 * says where the new and the old state are); 0: it is as it was */
+	int target_changed;
 };
 
 /* Fills opts with the defaults above. */

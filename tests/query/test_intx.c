@@ -1139,6 +1139,16 @@ START_TEST(limit_before_intx_stops_the_file)
 	ck_assert_msg(rc == 0, "%d %s", rc, e.message);
 	ck_assert_int_eq(k.n, 3);
 	ck_assert_int_eq(count_label("LIM"), 10);
+	/* nor after a CALL subquery that only reads (review s20-b F2) */
+	struct commits k3 = {.label = "RC"};
+	imp_dir = imp;
+	rc = run("LOAD CSV WITH HEADERS FROM 'file:///lim.csv' AS r CALL { "
+	         "WITH r RETURN toInteger(r.id) AS id } WITH id LIMIT 10 CALL "
+	         "{ WITH id CREATE (:RC {id: id}) } IN TRANSACTIONS OF 4 ROWS",
+	         &k3, NULL, 0, &e);
+	imp_dir = NULL;
+	ck_assert_msg(rc == 0, "%d %s", rc, e.message);
+	ck_assert_int_eq(count_label("RC"), 10);
 	/* a write before the LIMIT still runs for every row */
 	struct commits k2 = {.label = "LW"};
 	rc = run("UNWIND range(1, 6) AS i CALL { WITH i CREATE (:LW {i: i}) } "

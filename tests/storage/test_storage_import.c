@@ -909,6 +909,8 @@ END_TEST
 
 /* Imports csv (nodes) into out (replacing what is there); the result, the
  * message in em. */
+static struct sto_import_stats last; /* import_into's */
+
 static int import_into(const char *dir, const char *csv, const char *out,
                        char *em)
 {
@@ -923,7 +925,7 @@ static int import_into(const char *dir, const char *csv, const char *out,
 	    sto_import_add_nodes(im, path_join(a, sizeof(a), dir, "p.csv"),
 	                         NULL, em),
 	    0);
-	int rv = sto_import_run(im, &o, out, NULL, em);
+	int rv = sto_import_run(im, &o, out, &last, em);
 	sto_import_free(im);
 	return rv;
 }
@@ -977,6 +979,8 @@ START_TEST(import_publish_faults)
 		ck_assert_int_eq(rv, LORA_EIO);
 		ck_assert_msg(strstr(em, cases[i].want), "case %zu: %s", i, em);
 		ck_assert_int_eq(nodes_at(out), cases[i].target);
+		/* lora-import says "nothing was written" only when so */
+		ck_assert_int_eq(last.target_changed, cases[i].target != 2);
 		snprintf(old, sizeof old, "%s.replaced-%ld", out,
 		         (long)getpid());
 		if (cases[i].old_kept) {
@@ -998,6 +1002,31 @@ START_TEST(import_publish_faults)
 		ck_assert_int_eq(nodes_at(out), 3);
 		tmpdir_free(dir);
 	}
+	/* no old state: the directory's fsync fails after the rename */
+	char *dir = tmpdir_new(), em[LORA_ERRMSG_BYTES] = "", out[512],
+	     old[600];
+	path_join(out, sizeof(out), dir, "out");
+	sto_testing_import_fail(STO_IMPORT_FAIL_FSYNC_DIR);
+	int rv = import_into(dir, old_csv, out, em);
+	sto_testing_import_fail(0);
+	ck_assert_int_eq(rv, LORA_EIO);
+	ck_assert_msg(strstr(em, "a crash may undo the rename") &&
+	                  !strstr(em, "kept at"),
+	              "%s", em);
+	ck_assert_int_eq(last.target_changed, 1);
+	ck_assert_int_eq(nodes_at(out), 2);
+	/* an old state an earlier import kept (the same pid) is never
+	 * deleted: refused, and both stay (review s20-b F3) */
+	snprintf(old, sizeof old, "%s.replaced-%ld", out, (long)getpid());
+	ck_assert_int_eq(mkdir(old, 0755), 0);
+	ck_assert_int_eq(import_into(dir, new_csv, out, em), LORA_EEXIST);
+	ck_assert_msg(strstr(em, old) && strstr(em, "move or delete it"), "%s",
+	              em);
+	ck_assert_int_eq(last.target_changed, 0);
+	struct stat sb;
+	ck_assert_int_eq(stat(old, &sb), 0);
+	ck_assert_int_eq(nodes_at(out), 2);
+	tmpdir_free(dir);
 }
 END_TEST
 
