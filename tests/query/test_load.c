@@ -505,27 +505,41 @@ START_TEST(load_line_and_file)
 }
 END_TEST
 
-START_TEST(load_streams_in_small_memory)
+/* big.csv in the import directory: 300,000 rows "i,some text here"
+ * (about 5 MiB) */
+static void put_big_csv(void)
 {
-	/* 300k rows (~5 MiB) read under a 2 MiB statement limit */
 	char p[400];
 	snprintf(p, sizeof p, "%s/big.csv", imp);
 	FILE *f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
 	for (int i = 0; i < 300000; i++)
 		fprintf(f, "%d,some text here\n", i);
 	fclose(f);
-	struct sto_view *v;
-	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	struct qry_request req = {.query =
-	                              "LOAD CSV FROM 'file:///big.csv' AS r "
-	                              "RETURN toInteger(r[0]) AS i",
-	                          .view = v,
-	                          .import_dir = imp};
+}
+
+/* q over a new view (*v) under a statement limit of mem bytes. */
+static int open_limited(const char *q, uint64_t mem, struct sto_view **v,
+                        struct qry_cursor **cur, struct qry_error *e)
+{
+	ck_assert_int_eq(sto_view_open(st, v), 0);
+	struct qry_request req = {.query = q, .view = *v, .import_dir = imp};
 	qry_limits_init(&req.limits);
-	req.limits.mem_bytes_max = 2u << 20;
+	req.limits.mem_bytes_max = mem;
+	return qry_open(&req, cur, e);
+}
+
+START_TEST(load_streams_in_small_memory)
+{
+	/* 300k rows (~5 MiB) read under a 2 MiB statement limit */
+	put_big_csv();
+	struct sto_view *v;
 	struct qry_cursor *cur;
 	struct qry_error e;
-	ck_assert_int_eq(qry_open(&req, &cur, &e), 0);
+	ck_assert_int_eq(open_limited("LOAD CSV FROM 'file:///big.csv' AS r "
+	                              "RETURN toInteger(r[0]) AS i",
+	                              2u << 20, &v, &cur, &e),
+	                 0);
 	int64_t n = 0, last = -1;
 	for (;;) {
 		const Lora__Value *const *row;
@@ -577,25 +591,13 @@ START_TEST(load_limit_in_a_write)
 	           "CREATE (:T2 {id: toInteger(r.id)})",
 	           LORA_EINVAL, "line 102", out, sizeof out);
 	/* 300,000 rows, 1,000 written, under a 4 MiB statement limit */
-	char p[400];
-	snprintf(p, sizeof p, "%s/big.csv", imp);
-	FILE *f = fopen(p, "w");
-	ck_assert_ptr_nonnull(f);
-	for (int i = 0; i < 300000; i++)
-		fprintf(f, "%d,some text here\n", i);
-	fclose(f);
+	put_big_csv();
 	struct sto_view *v;
-	ck_assert_int_eq(sto_view_open(st, &v), 0);
-	struct qry_request req = {
-	    .query = "LOAD CSV FROM 'file:///big.csv' AS r WITH r SKIP 5 "
-	             "LIMIT 1000 UNWIND [r[0]] AS x CREATE (:B {i: "
-	             "toInteger(x)})",
-	    .view = v,
-	    .import_dir = imp};
-	qry_limits_init(&req.limits);
-	req.limits.mem_bytes_max = 4u << 20;
 	struct qry_cursor *cur;
-	rc = qry_open(&req, &cur, &e);
+	rc = open_limited("LOAD CSV FROM 'file:///big.csv' AS r WITH r SKIP 5 "
+	                  "LIMIT 1000 UNWIND [r[0]] AS x CREATE (:B {i: "
+	                  "toInteger(x)})",
+	                  4u << 20, &v, &cur, &e);
 	ck_assert_msg(rc == 0, "%s", e.message);
 	char em[LORA_ERRMSG_BYTES];
 	ck_assert_int_eq(sto_apply(st, ++applied, qry_cursor_batch(cur), em),
