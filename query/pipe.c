@@ -1645,6 +1645,14 @@ static int expr_graph_free(const struct qctx *c, const struct expr *e)
 	return 1;
 }
 
+/* qry_testing_eager_all */
+static atomic_int eager_all;
+
+void qry_testing_eager_all(int on)
+{
+	atomic_store_explicit(&eager_all, on, memory_order_relaxed);
+}
+
 /* How many of the statement's leading clauses read no graph: LOAD CSV,
  * UNWIND and WITH whose expressions are graph_free (by induction no row
  * they make holds a graph value). No write can change their rows, so
@@ -1653,7 +1661,8 @@ static int expr_graph_free(const struct qctx *c, const struct expr *e)
 static size_t graph_free(const struct qctx *c, const struct squery *s,
                          const struct query *q)
 {
-	if (q != c->stmt)
+	if (q != c->stmt ||
+	    atomic_load_explicit(&eager_all, memory_order_relaxed))
 		return 0;
 	size_t i = 0;
 	for (; i < s->ncl; i++) {
@@ -1714,7 +1723,9 @@ static struct op *build_part(struct qctx *c, struct query *q, struct squery *s,
 		case C_RETURN:
 			o = op_new(c, OP_PROJ, proj_next, o, cl);
 			o->pr = cl->proj;
-			o->drain = q_clauses_write(s->cl, i);
+			o->drain = q_clauses_write(s->cl, i) ||
+			           atomic_load_explicit(&eager_all,
+			                                memory_order_relaxed);
 			break;
 		default:
 			o = op_new(c, OP_PERROW, perrow_next, o, cl);

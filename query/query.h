@@ -302,4 +302,10 @@ int qry_proc_register_table(const char *signature,
 /* Forgets every table procedure. */
 void qry_proc_clear(void);
 
+/* For tests (the fuzz targets' differential check): while on, every clause
+ * of a write statement drains before the next, as before its leading
+ * clauses that read no graph were let stream (pipe.c, graph_free).
+ * Process-wide. */
+void qry_testing_eager_all(int on);
+
 #endif /* LORA_QUERY_H */

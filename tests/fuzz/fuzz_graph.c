@@ -182,6 +182,95 @@ static void check_opened(struct qry_cursor *c, const struct qry_stmt *s, int w,
 	pull(c, query);
 }
 
+/* Whether the text may call a function whose answer changes from one run
+ * to the next (then two runs are not compared). */
+static int varies(const char *query)
+{
+	static const char *const names[] = {"rand", "uuid", "time", "date"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcasestr(query, names[i]))
+			return 1;
+	return 0;
+}
+
+/* Opens the text and lays out what it did in out: the batch's bytes,
+ * then every row's values (packed). Its code. */
+static int run_bytes(const char *query, const Lora__ValueMap *params,
+                     struct lora_buf *out)
+{
+	struct qry_request req = {0};
+	fz_limits(&req.limits);
+	struct sto_view *v;
+	if (sto_view_open(fz_store(), &v))
+		abort();
+	req.query = query;
+	req.params = params;
+	req.view = v;
+	struct qry_cursor *c = NULL;
+	struct qry_error e = {0};
+	int code = qry_open(&req, &c, &e);
+	const Lora__MutationBatch *b = code ? NULL : qry_cursor_batch(c);
+	if (b) {
+		size_t n = lora__mutation_batch__get_packed_size(b);
+		if (lora_buf_reserve(out, n))
+			abort();
+		out->len += lora__mutation_batch__pack(b, (uint8_t *)out->data +
+		                                              out->len);
+	}
+	for (int i = 0; !code && i < FZ_PULL_ROWS_MAX; i++) {
+		const Lora__Value *const *row;
+		const char *const *names;
+		int done = 0;
+		code = qry_cursor_next(c, &row, &done, &e);
+		if (code || done)
+			break;
+		size_t nc = qry_cursor_columns(c, &names);
+		for (size_t k = 0; k < nc; k++) {
+			size_t n = lora__value__get_packed_size(row[k]);
+			if (lora_buf_reserve(out, n + 1))
+				abort();
+			out->len += lora__value__pack(
+			    row[k], (uint8_t *)out->data + out->len);
+			lora_buf_putc(out, '|');
+		}
+	}
+	qry_cursor_free(c);
+	sto_view_close(v);
+	return code;
+}
+
+/* A write statement's leading clauses that read no graph stream (pipe.c,
+ * graph_free): it must write and answer what it did when every clause
+ * drained before the next (qry_testing_eager_all). Only LIMIT may make the
+ * streaming run do less: it may succeed where the draining one ran out of
+ * memory, time or rows, never the other way round. */
+static void same_as_eager(const char *query, const Lora__ValueMap *params)
+{
+	if (varies(query))
+		return;
+	struct lora_buf lazy = {0}, eager = {0};
+	int lc = run_bytes(query, params, &lazy);
+	qry_testing_eager_all(1);
+	int ec = run_bytes(query, params, &eager);
+	qry_testing_eager_all(0);
+	int res =
+	    ec == LORA_EMEMORY || ec == LORA_ETIMEOUT || ec == LORA_ELIMIT;
+	if (!lc && !ec &&
+	    (lazy.len != eager.len ||
+	     (lazy.len && memcmp(lazy.data, eager.data, lazy.len))))
+		fail("a write streaming its leading clauses differs from "
+		     "draining them",
+		     NULL, query);
+	if (!lc && ec && !res)
+		fail("a write fails only when its leading clauses drain", NULL,
+		     query);
+	if (lc && !ec && lc != LORA_ETIMEOUT)
+		fail("a write fails only when its leading clauses stream", NULL,
+		     query);
+	lora_buf_free(&lazy);
+	lora_buf_free(&eager);
+}
+
 /*
  * As a node: the statement's kind first (qry_is_write from the text, or
  * the parsed statement's answers), then qry_open from the text or from
@@ -224,6 +313,8 @@ void fz_query(const char *query, const Lora__ValueMap *params)
 			     query);
 		check_opened(c, s, w, query);
 		qry_cursor_free(c);
+		if (w)
+			same_as_eager(query, params);
 	}
 	sto_view_close(v);
 	qry_stmt_free(s);

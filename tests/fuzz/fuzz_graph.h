@@ -41,7 +41,10 @@ void fz_check_error(const struct qry_error *e, const char *query);
  * or from its own first answer, a row value deeper than
  * LORA_RESULT_DEPTH_MAX, a batch that a node could not decode, a batch
  * from a statement said to read or that has IN TRANSACTIONS, or a store
- * that was written.
+ * that was written. A write statement (whose text calls nothing that
+ * varies from run to run) also runs twice more from its text, its leading
+ * clauses streaming and then draining (qry_testing_eager_all): the same
+ * batch and rows, or only the draining run out of memory, time or rows.
  */
 void fz_query(const char *query, const Lora__ValueMap *params);
 
