@@ -193,22 +193,34 @@ static int varies(const char *query)
 	return 0;
 }
 
+/* qry_open of query (or of s, its parsed statement, when not NULL) on a
+ * new view of the graph (*v, for the caller to close), under the fuzz
+ * limits. */
+static int open_on_graph(const char *query, struct qry_stmt *s,
+                         const Lora__ValueMap *params, struct sto_view **v,
+                         struct qry_cursor **c, struct qry_error *e)
+{
+	struct qry_request req = {0};
+	fz_limits(&req.limits);
+	if (sto_view_open(fz_store(), v))
+		abort();
+	req.query = query;
+	req.stmt = s;
+	req.params = params;
+	req.view = *v;
+	*c = NULL;
+	return qry_open(&req, c, e);
+}
+
 /* Opens the text and lays out what it did in out: the batch's bytes,
  * then every row's values (packed). Its code. */
 static int run_bytes(const char *query, const Lora__ValueMap *params,
                      struct lora_buf *out)
 {
-	struct qry_request req = {0};
-	fz_limits(&req.limits);
 	struct sto_view *v;
-	if (sto_view_open(fz_store(), &v))
-		abort();
-	req.query = query;
-	req.params = params;
-	req.view = v;
-	struct qry_cursor *c = NULL;
+	struct qry_cursor *c;
 	struct qry_error e = {0};
-	int code = qry_open(&req, &c, &e);
+	int code = open_on_graph(query, NULL, params, &v, &c, &e);
 	const Lora__MutationBatch *b = code ? NULL : qry_cursor_batch(c);
 	if (b) {
 		size_t n = lora__mutation_batch__get_packed_size(b);
@@ -284,22 +296,16 @@ void fz_query(const char *query, const Lora__ValueMap *params)
 		graph_create();
 		created = 1;
 	}
-	struct qry_request req = {0};
-	fz_limits(&req.limits);
+	struct qry_limits l;
+	fz_limits(&l);
 	struct qry_error pe = {0};
 	struct qry_stmt *s;
 	int w;
-	int pcode = ask_kind(query, from_text(query), &req.limits, &s, &w, &pe);
+	int pcode = ask_kind(query, from_text(query), &l, &s, &w, &pe);
 	struct sto_view *v;
-	if (sto_view_open(fz_store(), &v))
-		abort();
-	req.query = query;
-	req.stmt = s;
-	req.params = params;
-	req.view = v;
-	struct qry_cursor *c = NULL;
+	struct qry_cursor *c;
 	struct qry_error e = {0};
-	int code = qry_open(&req, &c, &e);
+	int code = open_on_graph(query, s, params, &v, &c, &e);
 	if (code)
 		fz_check_error(&e, query);
 	/* qry_open parses the text under the fuzz limits, tighter in memory
