@@ -1159,6 +1159,44 @@ START_TEST(limit_before_intx_stops_the_file)
 }
 END_TEST
 
+/* A parameter holding a node makes a write's leading clauses read the
+ * graph through it: they still drain before the write (pipe.c,
+ * graph_free), so both rows read v before either SET */
+START_TEST(node_parameter_keeps_eager)
+{
+	struct qry_error e;
+	char out[64];
+	ck_assert_int_eq(run("CREATE (:PN {v: 0})", NULL, NULL, 0, &e), 0);
+	ck_assert_int_eq(
+	    run("MATCH (n:PN) RETURN id(n)", NULL, out, sizeof out, &e), 0);
+	Lora__NodeValue nv;
+	lora__node_value__init(&nv);
+	nv.id = (uint64_t)strtoull(out, NULL, 10);
+	Lora__Value v;
+	lora__value__init(&v);
+	v.kind_case = LORA__VALUE__KIND_NODE_VALUE;
+	v.node_value = &nv;
+	Lora__MapEntry me, *mep = &me;
+	lora__map_entry__init(&me);
+	me.key = "n";
+	me.value = &v;
+	Lora__ValueMap m;
+	lora__value_map__init(&m);
+	m.n_entries = 1;
+	m.entries = &mep;
+	run_params = &m;
+	int rc = run("UNWIND [$n, $n] AS x WITH x, x.v AS v SET x.v = v + 1 "
+	             "CREATE (:PC {v: v})",
+	             NULL, NULL, 0, &e);
+	run_params = NULL;
+	ck_assert_msg(rc == 0, "%d %s", rc, e.message);
+	ck_assert_int_eq(run("MATCH (c:PC) RETURN sum(c.v), count(c)", NULL,
+	                     out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "0,2;");
+}
+END_TEST
+
 /* linenumber() in the subquery is the line of the row it runs for, not of
  * the last row the chunk pulled in */
 START_TEST(linenumber_per_row)
@@ -1295,6 +1333,7 @@ int main(void)
 		tcase_add_test(t, linenumber_per_row);
 		tcase_add_test(t, vector_text_chunk_memory);
 		tcase_add_test(t, limit_before_intx_stops_the_file);
+		tcase_add_test(t, node_parameter_keeps_eager);
 		if (p == 1) /* pipelined: a chunk is in flight at the error */
 			tcase_add_test(t, input_error_in_seek_lands_chunk);
 		suite_add_tcase(s, t);
