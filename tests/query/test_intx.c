@@ -199,6 +199,20 @@ static void import_file(char *imp, size_t cap, const char *name,
 /* the parameters of the next run (NULL: none) */
 static const Lora__ValueMap *run_params;
 
+/* One parameter, $n = v, in m (its entry in *me), for run_params. */
+static const Lora__ValueMap *param_n(Lora__ValueMap *m, Lora__MapEntry **mep,
+                                     Lora__MapEntry *me, Lora__Value *v)
+{
+	lora__map_entry__init(me);
+	me->key = "n";
+	me->value = v;
+	*mep = me;
+	lora__value_map__init(m);
+	m->n_entries = 1;
+	m->entries = mep;
+	return m;
+}
+
 /* Runs q with the callback (k may be NULL: no callback); rows as
  * "a,b;c,d;" in out. Returns the error code. */
 static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
@@ -920,18 +934,12 @@ START_TEST(placement_errors)
 	const int64_t pnonpos[] = {0, -1, INT64_MIN};
 	for (size_t i = 0; i < sizeof pnonpos / sizeof pnonpos[0]; i++) {
 		Lora__Value v;
-		Lora__MapEntry me, *mep = &me;
+		Lora__MapEntry me, *mep;
 		Lora__ValueMap m;
 		lora__value__init(&v);
 		v.kind_case = LORA__VALUE__KIND_INT_VALUE;
 		v.int_value = pnonpos[i];
-		lora__map_entry__init(&me);
-		me.key = "n";
-		me.value = &v;
-		lora__value_map__init(&m);
-		m.n_entries = 1;
-		m.entries = &mep;
-		run_params = &m;
+		run_params = param_n(&m, &mep, &me, &v);
 		int prc = run("UNWIND [1] AS i CALL { WITH i CREATE (:X) } IN "
 		              "TRANSACTIONS OF $n ROWS",
 		              &k, NULL, 0, &e);
@@ -1176,15 +1184,9 @@ START_TEST(node_parameter_keeps_eager)
 	lora__value__init(&v);
 	v.kind_case = LORA__VALUE__KIND_NODE_VALUE;
 	v.node_value = &nv;
-	Lora__MapEntry me, *mep = &me;
-	lora__map_entry__init(&me);
-	me.key = "n";
-	me.value = &v;
+	Lora__MapEntry me, *mep;
 	Lora__ValueMap m;
-	lora__value_map__init(&m);
-	m.n_entries = 1;
-	m.entries = &mep;
-	run_params = &m;
+	run_params = param_n(&m, &mep, &me, &v);
 	int rc = run("UNWIND [$n, $n] AS x WITH x, x.v AS v SET x.v = v + 1 "
 	             "CREATE (:PC {v: v})",
 	             NULL, NULL, 0, &e);
