@@ -1025,43 +1025,25 @@ static void ctx_free(struct apply_ctx *c)
 	adj_free(c);
 }
 
-/* The whole write: the indexed batch's bytes, then the write-only ops,
- * laid out in one buffer of the right size (sto_wb_record_at) and handed
- * to RocksDB in one copy. A load's batch of 200,000 relationships is tens
- * of MiB: put by put, RocksDB's string doubled and copied itself, and
- * the pages it touched twice were a tenth of an apply's time. NULL
- * without memory. */
+/* The whole write: the indexed batch's bytes, then the write-only ops. */
 static rocksdb_writebatch_t *full_batch(struct apply_ctx *c)
 {
-	size_t n, ops = 0;
+	size_t n;
 	const char *rep = rocksdb_writebatch_wi_data(c->wb, &n);
-	LORA_ASSERT(n >= STO_WB_HEADER_BYTES);
-	for (size_t off = 0; off < c->wonly.len; ops++) {
-		const uint8_t *h = (const uint8_t *)c->wonly.data + off;
-		off += 10 + (size_t)lora_get_be32(h + 2) + lora_get_be32(h + 6);
-	}
-	if (!ops)
-		return rocksdb_writebatch_create_from(rep, n);
-	/* each record's 10-byte head becomes at most
-	 * STO_WB_RECORD_OVERHEAD bytes of framing */
-	uint8_t *buf = lora_malloc(n + c->wonly.len +
-	                           ops * (STO_WB_RECORD_OVERHEAD - 10)),
-	        *p = buf + n;
-	if (!buf)
-		return NULL;
-	memcpy(buf, rep, n);
+	rocksdb_writebatch_t *b = rocksdb_writebatch_create_from(rep, n);
 	for (size_t off = 0; off < c->wonly.len;) {
 		const uint8_t *h = (const uint8_t *)c->wonly.data + off;
 		uint32_t klen = lora_get_be32(h + 2),
 		         vlen = lora_get_be32(h + 6);
-		p = sto_wb_record_at(p, h[0], c->s->cf_id[h[1]], h + 10, klen,
-		                     h + 10 + klen, vlen);
+		const char *k = (const char *)h + 10;
+		rocksdb_column_family_handle_t *cf = c->s->cf[h[1]];
+		if (h[0])
+			rocksdb_writebatch_delete_cf(b, cf, k, klen);
+		else
+			rocksdb_writebatch_put_cf(b, cf, k, klen, k + klen,
+			                          vlen);
 		off += 10 + (size_t)klen + vlen;
 	}
-	sto_wb_set_count(buf, sto_wb_count(buf) + (uint32_t)ops);
-	rocksdb_writebatch_t *b =
-	    rocksdb_writebatch_create_from((char *)buf, (size_t)(p - buf));
-	lora_free(buf);
 	return b;
 }
 
@@ -1080,8 +1062,6 @@ static int ctx_commit(struct apply_ctx *c, uint64_t index)
 		return rv;
 	char *err = NULL;
 	rocksdb_writebatch_t *full = full_batch(c);
-	if (!full)
-		return LORA_ENOMEM;
 	rocksdb_write(s->db, s->wo, full, &err);
 	rocksdb_writebatch_destroy(full);
 	if (err)

@@ -39,50 +39,6 @@ int sto_put_uvarint(struct lora_buf *b, uint64_t v)
 	return 0;
 }
 
-/* ---- RocksDB write batches -------------------------------------------------
- */
-
-/* RocksDB's record tags (db/dbformat.h, ValueType). */
-enum {
-	WB_DELETE = 0x0,
-	WB_PUT = 0x1,
-	WB_CF_DELETE = 0x4,
-	WB_CF_PUT = 0x5,
-};
-
-uint8_t *sto_wb_record_at(uint8_t *p, int del, uint32_t cf_id, const void *key,
-                          size_t klen, const void *val, size_t vlen)
-{
-	if (cf_id) {
-		*p++ = del ? WB_CF_DELETE : WB_CF_PUT;
-		p = sto_uvarint_at(p, cf_id);
-	} else {
-		*p++ = del ? WB_DELETE : WB_PUT;
-	}
-	p = sto_uvarint_at(p, klen);
-	memcpy(p, key, klen);
-	p += klen;
-	if (!del) {
-		p = sto_uvarint_at(p, vlen);
-		if (vlen)
-			memcpy(p, val, vlen);
-		p += vlen;
-	}
-	return p;
-}
-
-uint32_t sto_wb_count(const uint8_t *rep)
-{
-	return (uint32_t)rep[8] | (uint32_t)rep[9] << 8 |
-	       (uint32_t)rep[10] << 16 | (uint32_t)rep[11] << 24;
-}
-
-void sto_wb_set_count(uint8_t *rep, uint32_t n)
-{
-	for (int i = 0; i < 4; i++)
-		rep[8 + i] = (uint8_t)(n >> (8 * i));
-}
-
 size_t sto_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	uint64_t r = 0;

@@ -271,7 +271,6 @@ struct sto_store {
 	rocksdb_options_t *hnsw_opts; /* vector index graphs: vector memtable */
 	rocksdb_block_based_table_options_t *adj_bbto;
 	rocksdb_column_family_handle_t *cf[STO_CF_COUNT];
-	uint32_t cf_id[STO_CF_COUNT]; /* RocksDB's ids of cf (write batches) */
 	rocksdb_writeoptions_t *wo;
 	rocksdb_readoptions_t *ro; /* latest state, no snapshot */
 	/* the same for one-off bulk reads (a vector index build, loading a
@@ -340,25 +339,6 @@ static inline uint8_t *sto_uvarint_at(uint8_t *p, uint64_t v)
 }
 /* Bytes consumed, or 0 when p..end does not hold a valid varint. */
 size_t sto_get_uvarint(const uint8_t *p, const uint8_t *end, uint64_t *v);
-
-/* ---- RocksDB write batches ------------------------------------------------
- * A WriteBatch's bytes (RocksDB's db/write_batch.cc, the format of its
- * write-ahead log and so fixed): a 12-byte header (fixed64 sequence,
- * fixed32 count, little-endian), then one record per operation: a tag,
- * the column family's id as a varint32 unless it is 0, the key and (for a
- * put) the value, each a varint32 length and the bytes. apply builds its
- * large batches here in one buffer and hands them to RocksDB once, where
- * rocksdb_writebatch_put_cf grew a string operation by operation. */
-#define STO_WB_HEADER_BYTES 12
-/* The most a record's framing adds to its key and value. */
-#define STO_WB_RECORD_OVERHEAD 16
-/* Writes one record at p, which has room for STO_WB_RECORD_OVERHEAD +
- * klen + vlen bytes (klen, vlen < 2^32), and returns the byte after it. */
-uint8_t *sto_wb_record_at(uint8_t *p, int del, uint32_t cf_id, const void *key,
-                          size_t klen, const void *val, size_t vlen);
-/* The count in the header at rep. */
-uint32_t sto_wb_count(const uint8_t *rep);
-void sto_wb_set_count(uint8_t *rep, uint32_t n);
 
 void sto_key_adj(uint8_t k[STO_ADJ_KEY_BYTES], uint64_t node, char dir,
                  uint32_t chunk);

@@ -554,8 +554,6 @@ int sto_open(const char *dir, const struct sto_options *opts,
 		lora_errwrap(rv, errmsg, "%s", dir);
 		s->db = NULL;
 	} else {
-		for (int i = 0; i < STO_CF_COUNT; i++)
-			s->cf_id[i] = rocksdb_column_family_handle_get_id(s->cf[i]);
 		rv = store_load(s, errmsg);
 		if (!rv)
 			rv = sto_hnsw_open(s, errmsg);

@@ -203,89 +203,6 @@ START_TEST(keys_and_records_round_trip)
 }
 END_TEST
 
-/* apply hands RocksDB its large writes as bytes it lays out itself
- * (sto_wb_record_at): they must be the bytes RocksDB's own WriteBatch
- * calls make, for every column family (the default one has no id in a
- * record), puts and deletes, and lengths of one- and two-byte varints
- * and more. */
-START_TEST(write_batch_bytes_as_rocksdb)
-{
-	static char big[20000];
-	for (size_t i = 0; i < sizeof(big); i++)
-		big[i] = (char)(i * 7);
-	const size_t klens[] = {0, 1, 128, 300},
-	             vlens[] = {0, 1, 127, 128, sizeof(big) - 1};
-	const size_t nk = sizeof(klens) / sizeof(klens[0]),
-	             nv = sizeof(vlens) / sizeof(vlens[0]);
-	rocksdb_writebatch_t *ref = rocksdb_writebatch_create();
-	size_t n;
-	const char *rep = rocksdb_writebatch_data(ref, &n);
-	ck_assert_uint_eq(n, STO_WB_HEADER_BYTES);
-	size_t room = n + (size_t)STO_CF_COUNT * nk * (nv + 1) *
-	                      (STO_WB_RECORD_OVERHEAD + 300 + sizeof(big));
-	uint8_t *mine = malloc(room), *p = mine + n;
-	ck_assert_ptr_nonnull(mine);
-	memcpy(mine, rep, n);
-	uint32_t ops = 0;
-	int default_cf = 0;
-	for (int cf = 0; cf < STO_CF_COUNT; cf++) {
-		default_cf |= st->cf_id[cf] == 0;
-		for (size_t k = 0; k < nk; k++) {
-			for (size_t v = 0; v <= nv; v++, ops++) {
-				int del = v == nv; /* the last: a delete */
-				size_t vl = del ? 0 : vlens[v];
-				if (del)
-					rocksdb_writebatch_delete_cf(
-					    ref, st->cf[cf], big, klens[k]);
-				else
-					rocksdb_writebatch_put_cf(
-					    ref, st->cf[cf], big, klens[k],
-					    big + 1, vl);
-				p = sto_wb_record_at(p, del, st->cf_id[cf], big,
-				                     klens[k], big + 1, vl);
-			}
-		}
-	}
-	ck_assert(default_cf); /* the default CF's records were compared */
-	sto_wb_set_count(mine, sto_wb_count(mine) + ops);
-	rep = rocksdb_writebatch_data(ref, &n);
-	ck_assert_uint_eq(n, (size_t)(p - mine));
-	ck_assert_int_eq(memcmp(rep, mine, n), 0);
-	ck_assert_uint_eq(sto_wb_count(mine),
-	                  (uint32_t)rocksdb_writebatch_count(ref));
-	/* and RocksDB writes such bytes: two puts (keys valid in their CFs)
-	 * read back */
-	uint8_t ak[STO_ADJ_KEY_BYTES];
-	sto_key_adj(ak, 42, STO_K_OUT, 0);
-	p = mine + STO_WB_HEADER_BYTES;
-	p = sto_wb_record_at(p, 0, st->cf_id[STO_CF_META], "wb-key", 6, "v1",
-	                     2);
-	p = sto_wb_record_at(p, 0, st->cf_id[STO_CF_ADJ], ak, sizeof(ak), "v2",
-	                     2);
-	sto_wb_set_count(mine, 2);
-	rocksdb_writebatch_t *b =
-	    rocksdb_writebatch_create_from((char *)mine, (size_t)(p - mine));
-	char *err = NULL;
-	rocksdb_write(st->db, st->wo, b, &err);
-	ck_assert_ptr_null(err);
-	for (int i = 0; i < 2; i++) {
-		size_t vlen = 0;
-		char *got = rocksdb_get_cf(st->db, st->ro,
-		                           st->cf[i ? STO_CF_ADJ : STO_CF_META],
-		                           i ? (const char *)ak : "wb-key",
-		                           i ? sizeof(ak) : 6, &vlen, &err);
-		ck_assert_ptr_null(err);
-		ck_assert_ptr_nonnull(got);
-		ck_assert_uint_eq(vlen, 2);
-		ck_assert_int_eq(memcmp(got, i ? "v2" : "v1", 2), 0);
-		rocksdb_free(got);
-	}
-	rocksdb_writebatch_destroy(b);
-	rocksdb_writebatch_destroy(ref);
-	free(mine);
-}
-END_TEST
-
 /* ---- apply and read back
  * ------------------------------------------------------- */
 
@@ -1685,7 +1602,6 @@ Suite *storage_suite(void)
 	t = tcase_create("store");
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_set_timeout(t, 60);
-	tcase_add_test(t, write_batch_bytes_as_rocksdb);
 	tcase_add_test(t, apply_every_mutation_kind);
 	tcase_add_test(t, apply_enforces_existence_and_type_constraints);
 	tcase_add_test(t, apply_enforces_node_key);
