@@ -1188,6 +1188,7 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	}
 	for (; !rv && i < batch->n_mutations; i++) {
 		const Lora__Mutation *m = batch->mutations[i];
+		c.mut = i;
 		rv = mutation_ok(m)
 		         ? apply_one(&c, m)
 		         : lora_errf(LORA_EINVAL, errmsg, "malformed mutation");

@@ -41,6 +41,7 @@ struct apply_ctx {
 	 * changed in memory, written once by adj_flush; allocated on first
 	 * use; adj_flush encodes them straight into wonly. */
 	struct adj_stage *adj;
+	size_t mut; /* the mutation being applied: its place in the batch */
 	/* Writes to keys this batch never reads back skip the indexed batch
 	 * (whose every insert costs a skip-list search) and are appended to
 	 * the write at commit: (u8 del, u8 cf, be32 klen, be32 vlen, key,

@@ -57,6 +57,13 @@ struct adj_stage {
 	size_t n, cap;
 	uint32_t *slot;
 	size_t nslot; /* a power of two, at least twice n */
+	/* Chunk 0 of each created relationship's two ends, by mutation
+	 * (2 i: its source's outgoing list, 2 i + 1: its target's incoming
+	 * one), as adj_prefetch staged them; NULL where it did not (a node
+	 * the batch creates). adj_add takes them in order instead of a
+	 * search of the table whose every step misses the CPU's caches. */
+	struct adj_chunk **hint;
+	size_t nhint;
 };
 
 /* Initial hash slots; the table doubles as chunks are staged. */
@@ -103,6 +110,7 @@ void adj_free(struct apply_ctx *c)
 		}
 		lora_free(st->ch);
 		lora_free(st->slot);
+		lora_free(st->hint);
 		lora_free(st);
 	}
 	c->adj = NULL;
@@ -162,20 +170,24 @@ static int chunk_decode(struct adj_chunk *ch, const uint8_t *p, size_t len)
 	return !rv && q != end ? LORA_ECORRUPT : rv;
 }
 
-/* Makes room for one more staged chunk (array and hash table). */
-static int stage_grow(struct adj_stage *st)
+/* Makes room for `want` staged chunks in all (array and hash table). */
+static int stage_room(struct adj_stage *st, size_t want)
 {
-	if (st->n == st->cap) {
-		size_t cap = st->cap ? 2 * st->cap : ADJ_SLOTS_MIN / 2;
+	if (want > st->cap) {
+		size_t cap = st->cap ? st->cap : ADJ_SLOTS_MIN / 2;
+		while (cap < want)
+			cap *= 2;
 		struct adj_chunk **ch = lora_realloc(st->ch, cap * sizeof(*ch));
 		if (!ch)
 			return LORA_ENOMEM;
 		st->ch = ch;
 		st->cap = cap;
 	}
-	if (2 * (st->n + 1) <= st->nslot)
+	if (2 * want <= st->nslot)
 		return 0;
-	size_t nslot = st->nslot ? 2 * st->nslot : ADJ_SLOTS_MIN;
+	size_t nslot = st->nslot ? st->nslot : ADJ_SLOTS_MIN;
+	while (nslot < 2 * want)
+		nslot *= 2;
 	uint32_t *slot = lora_calloc(nslot, sizeof(*slot));
 	if (!slot)
 		return LORA_ENOMEM;
@@ -191,6 +203,19 @@ static int stage_grow(struct adj_stage *st)
 	st->slot = slot;
 	st->nslot = nslot;
 	return 0;
+}
+
+/* Makes room for one more staged chunk. */
+static int stage_grow(struct adj_stage *st)
+{
+	return stage_room(st, st->n + 1);
+}
+
+/* Asks the CPU for the hash slot of chunk 0 of (node, dir). */
+static void slot_prefetch(const struct adj_stage *st, uint64_t node, char dir)
+{
+	__builtin_prefetch(
+	    &st->slot[sto_adj_chunk_hash(node, dir, 0) & (st->nslot - 1)]);
 }
 
 /* Reads chunk `no` of (node, dir) from the database into a new staged
@@ -397,11 +422,32 @@ static void chunk_touch(struct adj_chunk *ch)
 	ch->found = ch->n > 0;
 }
 
+/* Hints ahead of the one in use whose chunks are asked for. */
+#define ADJ_HINT_AHEAD 8
+
+/* The staged chunk 0 of (node, dir) from the hints, when the relationship
+ * being created (mutation c->mut) has one; asks the CPU for the chunks a
+ * few relationships on. */
+static struct adj_chunk *hinted(struct apply_ctx *c, uint64_t node, char dir)
+{
+	const struct adj_stage *st = c->adj;
+	size_t i = 2 * c->mut + (dir == STO_K_IN), a = i + 2 * ADJ_HINT_AHEAD;
+	if (!st || i >= st->nhint)
+		return NULL;
+	if (a < st->nhint && st->hint[a]) {
+		const char *p = (const char *)st->hint[a];
+		__builtin_prefetch(p, 1);
+		__builtin_prefetch(p + 64, 1);
+	}
+	struct adj_chunk *ch = st->hint[i];
+	return ch && ch->node == node && ch->dir == dir && !ch->no ? ch : NULL;
+}
+
 int adj_add(struct apply_ctx *c, uint64_t node, char dir,
             const struct sto_adj_ent *e, uint32_t *chunk, int *had)
 {
-	struct adj_chunk *c0, *cl;
-	int rv = chunk_load(c, node, dir, 0, 1, &c0);
+	struct adj_chunk *c0 = hinted(c, node, dir), *cl;
+	int rv = c0 ? 0 : chunk_load(c, node, dir, 0, 1, &c0);
 	if (rv)
 		return rv;
 	*had = c0->found;
@@ -595,6 +641,11 @@ static int prefetch_read(struct apply_ctx *c, const uint8_t *keys, size_t n)
 	for (size_t i = 0; !rv && i < n; i++) {
 		size_t vlen = 0;
 		const char *v = NULL;
+		if (i + ADJ_CACHE_AHEAD < n) {
+			const uint8_t *ka =
+			    keys + (i + ADJ_CACHE_AHEAD) * STO_ADJ_KEY_BYTES;
+			slot_prefetch(c->adj, lora_get_be64(ka), (char)ka[8]);
+		}
 		if (errs[i]) {
 			rv = sto_rocks_err(errs[i], c->errmsg, "read");
 			errs[i] = NULL; /* freed by sto_rocks_err */
@@ -621,6 +672,68 @@ static int prefetch_read(struct apply_ctx *c, const uint8_t *keys, size_t n)
 	return rv;
 }
 
+/* End d (0: source, outgoing; 1: target, incoming) of mutation i when it
+ * creates a relationship; 0 when it does not. */
+static int edge_end_at(const Lora__MutationBatch *b, size_t i, int d,
+                       uint64_t *node, char *dir)
+{
+	const Lora__Mutation *mu = b->mutations[i];
+	if (!mu || mu->op_case != LORA__MUTATION__OP_CREATE_EDGE ||
+	    !mu->create_edge)
+		return 0;
+	*node = d ? mu->create_edge->to_id : mu->create_edge->from_id;
+	*dir = d ? STO_K_IN : STO_K_OUT;
+	return 1;
+}
+
+/* Steps between asking for a key's hash slot, for the chunk it points
+ * at, and reading it (fill_hints). */
+#define ADJ_HINT_STEP 8
+
+/* Fills c->adj->hint from the staged chunks: each lookup's three
+ * dependent reads (hash slot, chunk pointer, chunk) are asked of the CPU
+ * ADJ_HINT_STEP keys apart, so that they overlap rather than wait one
+ * after the other. */
+static int fill_hints(struct apply_ctx *c, const Lora__MutationBatch *b)
+{
+	struct adj_stage *st = c->adj;
+	size_t n = 2 * b->n_mutations;
+	lora_free(st->hint);
+	st->nhint = 0;
+	if (!(st->hint = lora_calloc(n, sizeof(*st->hint))))
+		return LORA_ENOMEM;
+	st->nhint = n;
+	for (size_t k = 0; k < n + 3 * ADJ_HINT_STEP; k++) {
+		uint64_t node;
+		char dir;
+		size_t h;
+		/* k: the slot; k - STEP: the pointer; k - 2 STEP: the chunk */
+		for (int stage = 0; stage < 3; stage++) {
+			size_t j = k - (size_t)stage * ADJ_HINT_STEP;
+			if (j > k || j >= n ||
+			    !edge_end_at(b, j / 2, (int)(j % 2), &node, &dir))
+				continue;
+			size_t i =
+			    sto_adj_chunk_hash(node, dir, 0) & (st->nslot - 1);
+			if (!stage) {
+				__builtin_prefetch(&st->slot[i]);
+				continue;
+			}
+			uint32_t sl = st->slot[i];
+			if (sl && stage == 1)
+				__builtin_prefetch(&st->ch[sl - 1]);
+			else if (sl)
+				__builtin_prefetch(st->ch[sl - 1]);
+		}
+		size_t j = k - 3 * ADJ_HINT_STEP;
+		if (j > k || j >= n ||
+		    !edge_end_at(b, j / 2, (int)(j % 2), &node, &dir))
+			continue;
+		st->hint[j] = stage_find(st, node, dir, 0, &h);
+	}
+	return 0;
+}
+
 int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 {
 	size_t n = 0, m = 0;
@@ -632,8 +745,13 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 	if (!c->adj && !(c->adj = lora_calloc(1, sizeof(*c->adj))))
 		return LORA_ENOMEM;
 	uint8_t *keys = lora_malloc(2 * m * STO_ADJ_KEY_BYTES);
-	if (!keys)
-		return LORA_ENOMEM;
+	/* the table keeps its size while the keys are staged: slots asked
+	 * for ahead are the slots used */
+	int rv = keys ? stage_room(c->adj, c->adj->n + 2 * m) : LORA_ENOMEM;
+	if (rv) {
+		lora_free(keys);
+		return rv;
+	}
 	for (size_t i = 0; i < b->n_mutations; i++) {
 		const Lora__Mutation *mu = b->mutations[i];
 		if (!mu || mu->op_case != LORA__MUTATION__OP_CREATE_EDGE ||
@@ -645,7 +763,6 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 	/* chunks the cache holds are staged from it (stage_value takes a
 	 * key once); the rest are sorted, made distinct and read */
 	size_t miss = 0;
-	int rv = 0;
 	for (size_t i = 0; !rv && i < n; i++) {
 		for (int step = 0; step < 2; step++) {
 			size_t j = i + ADJ_CACHE_AHEAD / (step + 1);
@@ -654,6 +771,9 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 			const uint8_t *kj = keys + j * STO_ADJ_KEY_BYTES;
 			sto_adjc_prefetch(c->s->adjc, lora_get_be64(kj),
 			                  (char)kj[8], 0, step);
+			if (step)
+				slot_prefetch(c->adj, lora_get_be64(kj),
+				              (char)kj[8]);
 		}
 		const uint8_t *k = keys + i * STO_ADJ_KEY_BYTES;
 		const char *v;
@@ -677,5 +797,5 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 	if (!rv && u)
 		rv = prefetch_read(c, keys, u);
 	lora_free(keys);
-	return rv;
+	return rv ? rv : fill_hints(c, b);
 }
