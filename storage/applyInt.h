@@ -148,7 +148,9 @@ int apply_store(struct apply_ctx *c, int edge, uint64_t id,
 /* Appends an entry to the last chunk (or a new one); *chunk receives the
  * chunk number, which the edge record keeps; *had = 1 when (node, dir)
  * already had entries, which proves the node exists (a node is deleted
- * only once its lists are empty, and an empty list has no key). */
+ * only once its lists are empty, and an empty list has no key). c->mut
+ * must be the mutation whose relationship is added: its hint from
+ * adj_prefetch saves the search of the stage. */
 int adj_add(struct apply_ctx *c, uint64_t node, char dir,
             const struct sto_adj_ent *e, uint32_t *chunk, int *had);
 /* Removes edge's entry from chunk `chunk`; the last entry of the list
@@ -163,7 +165,8 @@ int adj_any(struct apply_ctx *c, uint64_t node, int *yes);
 /* Stages chunk 0 of both ends of every new edge of batch b with one
  * MultiGet, before the batch is applied: the reads are the same as one by
  * one, their fixed cost (super-version, thread-local context) is paid
- * once. */
+ * once. It sizes the stage for them and keeps, by mutation, a hint to
+ * the two staged chunks, which adj_add takes (c->mut). */
 int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b);
 /* Writes every chunk the batch changed (as write-only operations: the
  * stage answers every adjacency read of the batch). Called once, when the

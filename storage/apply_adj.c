@@ -11,7 +11,10 @@
  * lookup costs a skip-list search. One change touches at most three chunks
  * (chunk 0, the chunk holding the entry, the last chunk) and one other edge
  * record, whatever the node's degree. A rejected batch drops the stage with
- * the rest of its state.
+ * the rest of its state. A batch of many new relationships stages chunk 0
+ * of their ends before it starts (adj_prefetch) and keeps a hint to them
+ * by mutation, which adj_add takes in order without a search of the
+ * stage's table.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -59,16 +62,19 @@ struct adj_stage {
 	size_t nslot; /* a power of two, at least twice n */
 	/* Chunk 0 of each created relationship's two ends, by mutation
 	 * (2 i: its source's outgoing list, 2 i + 1: its target's incoming
-	 * one), as adj_prefetch staged them; NULL where it did not (a node
-	 * the batch creates). adj_add takes them in order instead of a
+	 * one), as adj_prefetch staged them; NULL where it staged none (a
+	 * node the batch creates, a mutation that creates no relationship);
+	 * none at all below ADJ_PREFETCH_EDGES_MIN new relationships or
+	 * without memory for them. adj_add takes them in order instead of a
 	 * search of the table whose every step misses the CPU's caches. */
 	struct adj_chunk **hint;
 	size_t nhint;
 };
 
-/* Initial hash slots; the table doubles as chunks are staged. */
 /* Batches with fewer new edges read their chunks one by one. */
 #define ADJ_PREFETCH_EDGES_MIN 16
+/* Initial hash slots; adj_prefetch sizes the table for a batch's new
+ * edges, and it doubles as more chunks are staged. */
 enum { ADJ_SLOTS_MIN = 1024 };
 
 /* Gives back the entries' memory of ch (not ch itself). */
@@ -422,16 +428,19 @@ static void chunk_touch(struct adj_chunk *ch)
 	ch->found = ch->n > 0;
 }
 
-/* Hints ahead of the one in use whose chunks are asked for. */
-#define ADJ_HINT_AHEAD 8
+/* Relationships ahead of the one being added whose chunks are asked
+ * for. */
+#define ADJ_HINT_AHEAD_EDGES 8
 
 /* The staged chunk 0 of (node, dir) from the hints, when the relationship
- * being created (mutation c->mut) has one; asks the CPU for the chunks a
- * few relationships on. */
-static struct adj_chunk *hinted(struct apply_ctx *c, uint64_t node, char dir)
+ * being created (mutation c->mut) has one, else NULL; asks the CPU for
+ * the chunks a few relationships on. A hint is built from the same
+ * mutation create_edge reads: one for another list is a bug here. */
+static struct adj_chunk *hint_take(struct apply_ctx *c, uint64_t node, char dir)
 {
 	const struct adj_stage *st = c->adj;
-	size_t i = 2 * c->mut + (dir == STO_K_IN), a = i + 2 * ADJ_HINT_AHEAD;
+	size_t i = 2 * c->mut + (dir == STO_K_IN),
+	       a = i + 2 * ADJ_HINT_AHEAD_EDGES;
 	if (!st || i >= st->nhint)
 		return NULL;
 	if (a < st->nhint && st->hint[a]) {
@@ -440,13 +449,14 @@ static struct adj_chunk *hinted(struct apply_ctx *c, uint64_t node, char dir)
 		__builtin_prefetch(p + 64, 1);
 	}
 	struct adj_chunk *ch = st->hint[i];
-	return ch && ch->node == node && ch->dir == dir && !ch->no ? ch : NULL;
+	LORA_ASSERT(!ch || (ch->node == node && ch->dir == dir && !ch->no));
+	return ch;
 }
 
 int adj_add(struct apply_ctx *c, uint64_t node, char dir,
             const struct sto_adj_ent *e, uint32_t *chunk, int *had)
 {
-	struct adj_chunk *c0 = hinted(c, node, dir), *cl;
+	struct adj_chunk *c0 = hint_take(c, node, dir), *cl;
 	int rv = c0 ? 0 : chunk_load(c, node, dir, 0, 1, &c0);
 	if (rv)
 		return rv;
@@ -686,30 +696,32 @@ static int edge_end_at(const Lora__MutationBatch *b, size_t i, int d,
 	return 1;
 }
 
-/* Steps between asking for a key's hash slot, for the chunk it points
- * at, and reading it (fill_hints). */
-#define ADJ_HINT_STEP 8
+/* Relationship ends between asking for an end's hash slot, for the
+ * chunk pointer there, for the chunk, and the lookup (hint_fill). */
+#define ADJ_HINT_STEP_ENDS 8
 
 /* Fills c->adj->hint from the staged chunks: each lookup's three
  * dependent reads (hash slot, chunk pointer, chunk) are asked of the CPU
- * ADJ_HINT_STEP keys apart, so that they overlap rather than wait one
- * after the other. */
-static int fill_hints(struct apply_ctx *c, const Lora__MutationBatch *b)
+ * ADJ_HINT_STEP_ENDS ends apart, so that they overlap rather than wait
+ * one after the other. Without memory for them there are no hints:
+ * adj_add searches the table. */
+static void hint_fill(struct apply_ctx *c, const Lora__MutationBatch *b)
 {
 	struct adj_stage *st = c->adj;
 	size_t n = 2 * b->n_mutations;
 	lora_free(st->hint);
 	st->nhint = 0;
 	if (!(st->hint = lora_calloc(n, sizeof(*st->hint))))
-		return LORA_ENOMEM;
+		return;
 	st->nhint = n;
-	for (size_t k = 0; k < n + 3 * ADJ_HINT_STEP; k++) {
+	for (size_t k = 0; k < n + 3 * ADJ_HINT_STEP_ENDS; k++) {
 		uint64_t node;
 		char dir;
 		size_t h;
-		/* k: the slot; k - STEP: the pointer; k - 2 STEP: the chunk */
+		/* k: the slot; k - STEP: the pointer; k - 2 STEP: the chunk;
+		 * k - 3 STEP (below): the lookup */
 		for (int stage = 0; stage < 3; stage++) {
-			size_t j = k - (size_t)stage * ADJ_HINT_STEP;
+			size_t j = k - (size_t)stage * ADJ_HINT_STEP_ENDS;
 			if (j > k || j >= n ||
 			    !edge_end_at(b, j / 2, (int)(j % 2), &node, &dir))
 				continue;
@@ -725,40 +737,44 @@ static int fill_hints(struct apply_ctx *c, const Lora__MutationBatch *b)
 			else if (sl)
 				__builtin_prefetch(st->ch[sl - 1]);
 		}
-		size_t j = k - 3 * ADJ_HINT_STEP;
+		size_t j = k - 3 * ADJ_HINT_STEP_ENDS;
 		if (j > k || j >= n ||
 		    !edge_end_at(b, j / 2, (int)(j % 2), &node, &dir))
 			continue;
 		st->hint[j] = stage_find(st, node, dir, 0, &h);
 	}
-	return 0;
 }
 
 int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 {
 	size_t n = 0, m = 0;
+	uint64_t node;
+	char dir;
 	for (size_t i = 0; i < b->n_mutations; i++)
-		m += b->mutations[i] &&
-		     b->mutations[i]->op_case == LORA__MUTATION__OP_CREATE_EDGE;
+		m += edge_end_at(b, i, 0, &node, &dir);
 	if (m < ADJ_PREFETCH_EDGES_MIN)
 		return 0;
 	if (!c->adj && !(c->adj = lora_calloc(1, sizeof(*c->adj))))
 		return LORA_ENOMEM;
 	uint8_t *keys = lora_malloc(2 * m * STO_ADJ_KEY_BYTES);
+	if (!keys)
+		return LORA_ENOMEM;
+	for (size_t i = 0; i < b->n_mutations; i++)
+		for (int d = 0; d < 2; d++)
+			if (edge_end_at(b, i, d, &node, &dir))
+				want_key(c, keys, &n, node, dir);
+	/* none in the store (every end a node the batch creates): nothing
+	 * to stage, no hints */
+	if (!n) {
+		lora_free(keys);
+		return 0;
+	}
 	/* the table keeps its size while the keys are staged: slots asked
 	 * for ahead are the slots used */
-	int rv = keys ? stage_room(c->adj, c->adj->n + 2 * m) : LORA_ENOMEM;
+	int rv = stage_room(c->adj, c->adj->n + n);
 	if (rv) {
 		lora_free(keys);
 		return rv;
-	}
-	for (size_t i = 0; i < b->n_mutations; i++) {
-		const Lora__Mutation *mu = b->mutations[i];
-		if (!mu || mu->op_case != LORA__MUTATION__OP_CREATE_EDGE ||
-		    !mu->create_edge)
-			continue;
-		want_key(c, keys, &n, mu->create_edge->from_id, STO_K_OUT);
-		want_key(c, keys, &n, mu->create_edge->to_id, STO_K_IN);
 	}
 	/* chunks the cache holds are staged from it (stage_value takes a
 	 * key once); the rest are sorted, made distinct and read */
@@ -797,5 +813,7 @@ int adj_prefetch(struct apply_ctx *c, const Lora__MutationBatch *b)
 	if (!rv && u)
 		rv = prefetch_read(c, keys, u);
 	lora_free(keys);
-	return rv ? rv : fill_hints(c, b);
+	if (!rv)
+		hint_fill(c, b);
+	return rv;
 }
