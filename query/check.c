@@ -394,6 +394,17 @@ static void resolve_call(struct qctx *c, struct expr *e, struct scope *s,
 		e->args[2]->kind = E_LIT;
 		e->args[2]->lit = v_cstr(c, e->args[2]->name);
 	}
+	/* vector_distance(a, b, EUCLIDEAN), vector_norm(v, MANHATTAN): so is
+	 * the metric (a variable of another name stays one) */
+	int metric = !strcasecmp(e->name, "vector_distance") && e->nargs == 3
+	                 ? 2
+	             : !strcasecmp(e->name, "vector_norm") && e->nargs == 2 ? 1
+	                                                                    : 0;
+	if (metric && e->args[metric]->kind == E_VAR &&
+	    qry_vector_metric(e->args[metric]->name) >= 0) {
+		e->args[metric]->kind = E_LIT;
+		e->args[metric]->lit = v_cstr(c, e->args[metric]->name);
+	}
 	e->fn = fn_lookup(e->name);
 	if (e->fn < 0)
 		qerr_at(c, LORA_ESEMANTIC, e->line, e->col,

@@ -1053,6 +1053,10 @@ void load_close_chunk(struct qctx *c, uint64_t chunk_no);
 /* vector.c */
 struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,
                   int *ok);
+/* The metric a vector_distance or vector_norm keyword names
+ * (case-insensitive: EUCLIDEAN, EUCLIDEAN_SQUARED, COSINE, DOT,
+ * MANHATTAN), or -1. */
+int qry_vector_metric(const char *name);
 /* db.index.vector.queryNodes (rel 0) or queryRelationships (rel 1)
  * (index, k, q [, {ef, exact}]): opts is null when the call has three
  * arguments */

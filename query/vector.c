@@ -2,6 +2,7 @@
  * distance, norm and dimension functions, and the top-k searches of
  * db.index.vector.queryNodes and queryRelationships (the HNSW graph, or
  * the exact scan with a bounded heap). */
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -13,18 +14,57 @@
 #define QRY_VECTOR_DIM_MAX 65536
 #define QRY_TOPK_MAX       100000
 
+/* Coordinate types by number (Lora__VectorCoordType), and the bits of
+ * the integer ones (INTEGER64 on): a coordinate x of b bits has
+ * -2^(b-1) <= x < 2^(b-1), bounds that are exact doubles. */
+static const char *const coord_names[] = {"FLOAT64",   "FLOAT32",   "INTEGER64",
+                                          "INTEGER32", "INTEGER16", "INTEGER8"};
+static const int coord_int_bits[] = {64, 32, 16, 8};
+
 static int coord_type(const char *s)
 {
-	static const char *n[] = {"FLOAT64",   "FLOAT32",   "INTEGER64",
-	                          "INTEGER32", "INTEGER16", "INTEGER8"};
 	if (!strcasecmp(s, "FLOAT"))
 		return 0;
 	if (!strcasecmp(s, "INTEGER") || !strcasecmp(s, "INT"))
 		return 2;
 	for (int i = 0; i < 6; i++)
-		if (!strcasecmp(s, n[i]))
+		if (!strcasecmp(s, coord_names[i]))
 			return i;
 	return -1;
+}
+
+enum {
+	METRIC_EUCLIDEAN,
+	METRIC_EUCLIDEAN_SQUARED,
+	METRIC_COSINE,
+	METRIC_DOT,
+	METRIC_MANHATTAN
+};
+
+int qry_vector_metric(const char *name)
+{
+	static const char *n[] = {"EUCLIDEAN", "EUCLIDEAN_SQUARED", "COSINE",
+	                          "DOT", "MANHATTAN"};
+	for (int i = 0; i < (int)(sizeof(n) / sizeof(n[0])); i++)
+		if (!strcasecmp(name, n[i]))
+			return i;
+	return -1;
+}
+
+/* The metric argument m of vector_distance and vector_norm (a keyword,
+ * which check.c makes a string, or a string value); -1 for null. */
+static int metric_of(struct qctx *c, struct val m)
+{
+	if (m.t == V_NULL)
+		return -1;
+	int k = m.t == V_STR ? qry_vector_metric(m.u.s->s) : -1;
+	if (k < 0)
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: unknown vector distance metric "
+		     "%s (EUCLIDEAN, EUCLIDEAN_SQUARED, COSINE, DOT or "
+		     "MANHATTAN)",
+		     m.t == V_STR ? m.u.s->s : v_type_name(m));
+	return k;
 }
 
 /* whether l is the value of a parameter (which lives, unchanged, as long
@@ -182,10 +222,28 @@ static struct val make_vector(struct qctx *c, struct val *a, size_t n)
 	v->d = ar_alloc(c, sizeof(double) * (dim + 1));
 	for (uint32_t i = 0; i < dim; i++) {
 		double x = d[i];
-		if (ct == 1)
+		if (!isfinite(x))
+			qerr(
+			    c, LORA_EVECTOR,
+			    "InvalidArgumentValue: vector coordinate %u is %s: "
+			    "coordinates cannot be NaN or Infinity",
+			    i, isnan(x) ? "NaN" : "Infinity");
+		if (ct == 1) {
+			if (fabs(x) > FLT_MAX)
+				qerr(c, LORA_EVECTOR,
+				     "NumberOutOfRange: vector coordinate %u "
+				     "(%g) does not fit FLOAT32",
+				     i, x);
 			x = (float)x;
-		else if (ct >= 2)
+		} else if (ct >= 2) {
+			double top = ldexp(1, coord_int_bits[ct - 2] - 1);
 			x = trunc(x);
+			if (!(x >= -top && x < top))
+				qerr(c, LORA_EVECTOR,
+				     "NumberOutOfRange: vector coordinate %u "
+				     "(%g) does not fit %s",
+				     i, x, coord_names[ct]);
+		}
 		v->d[i] = x;
 	}
 	struct val r = {.t = V_VECTOR};
@@ -290,24 +348,25 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		return isnan(s) ? v_null() : v_float(s);
 	}
 	if (!strcasecmp(name, "vector_distance") && n == 3) {
-		if (!two_vectors(c, a, &x, &y, &dim))
+		int m = metric_of(c, a[2]);
+		if (m < 0 || !two_vectors(c, a, &x, &y, &dim))
 			return v_null();
-		const char *m = a[2].t == V_STR ? a[2].u.s->s : "EUCLIDEAN";
-		if (!strcasecmp(m, "EUCLIDEAN"))
+		switch (m) {
+		case METRIC_EUCLIDEAN:
 			return v_float(sqrt(sqdist(x, y, dim)));
-		if (!strcasecmp(m, "EUCLIDEAN_SQUARED"))
+		case METRIC_EUCLIDEAN_SQUARED:
 			return v_float(sqdist(x, y, dim));
-		if (!strcasecmp(m, "COSINE"))
+		case METRIC_COSINE:
 			return v_float(1 - (2 * sim_cosine(c, x, y, dim) - 1));
-		if (!strcasecmp(m, "DOT"))
+		case METRIC_DOT:
 			return v_float(-dot(x, y, dim));
-		if (!strcasecmp(m, "MANHATTAN")) {
+		default: { /* METRIC_MANHATTAN */
 			double s = 0;
 			for (uint32_t i = 0; i < dim; i++)
 				s += fabs(x[i] - y[i]);
 			return v_float(s);
 		}
-		qerr(c, LORA_EINVAL, "unknown vector distance metric %s", m);
+		}
 	}
 	if (!strcasecmp(name, "vector_norm") && n >= 1) {
 		if (a[0].t == V_NULL)
@@ -317,15 +376,20 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 			qerr(c, LORA_ETYPE,
 			     "InvalidArgumentType: expected a "
 			     "vector");
-		const char *m =
-		    n > 1 && a[1].t == V_STR ? a[1].u.s->s : "EUCLIDEAN";
-		if (!strcasecmp(m, "MANHATTAN")) {
+		int m = n > 1 ? metric_of(c, a[1]) : METRIC_EUCLIDEAN;
+		if (m == METRIC_MANHATTAN) {
 			double s = 0;
 			for (uint32_t i = 0; i < dim; i++)
 				s += fabs(x[i]);
 			return v_float(s);
 		}
-		return v_float(sqrt(dot(x, x, dim)));
+		if (m == METRIC_EUCLIDEAN)
+			return v_float(sqrt(dot(x, x, dim)));
+		if (m < 0)
+			return v_null();
+		qerr(c, LORA_EINVAL,
+		     "InvalidArgumentValue: vector_norm takes EUCLIDEAN or "
+		     "MANHATTAN");
 	}
 	if (!strcasecmp(name, "vector_dimension_count") && n == 1) {
 		if (a[0].t == V_NULL)

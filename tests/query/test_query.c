@@ -127,6 +127,17 @@ static const struct rcase expr_cases[] = {
      "vector.similarity.euclidean([0.0, 0.0], [0.0, 1.0]) AS e, "
      "vector_dimension_count(vector([1, 2, 3], 3, FLOAT32)) AS d",
      "c|e|d\n1.0|0.5|3\n"},
+    {"vector distance and norm metrics as keywords (and strings)",
+     "WITH vector([3, 4], 2, FLOAT64) AS a, vector([0, 0], 2, FLOAT64) AS b "
+     "RETURN vector_distance(a, b, EUCLIDEAN) AS e, "
+     "vector_distance(a, b, EUCLIDEAN_SQUARED) AS e2, "
+     "vector_distance(a, b, manhattan) AS m, "
+     "vector_distance(a, a, DOT) AS d, "
+     "vector_distance(a, vector([6, 8], 2, FLOAT64), COSINE) AS c, "
+     "vector_distance(a, b, 'Euclidean') AS s, "
+     "vector_distance(a, b, null) AS z, vector_norm(a, EUCLIDEAN) AS n, "
+     "vector_norm(a, MANHATTAN) AS nm, vector_norm(a) AS n1",
+     "e|e2|m|d|c|s|z|n|nm|n1\n5.0|25.0|7.0|-25.0|0.0|5.0|null|5.0|7.0|5.0\n"},
     {"date.truncate to every date unit",
      "WITH datetime({year: 2017, month: 11, day: 11, hour: 12, minute: 31, "
      "second: 14, nanosecond: 645876123, timezone: '+01:00'}) AS d "
@@ -522,6 +533,34 @@ static const struct ecase error_cases[] = {
     {"unknown zone in datetime()",
      "RETURN datetime.statement('Nowhere/Atlantis')", LORA_EINVAL,
      "InvalidArgumentValue: unknown time zone Nowhere/Atlantis", 0, 0},
+    {"a NaN vector coordinate", "RETURN vector('[1, nan]', 2, FLOAT32)",
+     LORA_EVECTOR, "InvalidArgumentValue: vector coordinate 1 is NaN", 0, 0},
+    {"an infinite vector coordinate",
+     "RETURN vector([1.0, -1e308 * 10], 2, FLOAT64)", LORA_EVECTOR,
+     "InvalidArgumentValue: vector coordinate 1 is Infinity", 0, 0},
+    {"an INTEGER8 coordinate out of range",
+     "RETURN vector([1, 127, 128], 3, INTEGER8)", LORA_EVECTOR,
+     "NumberOutOfRange: vector coordinate 2 (128) does not fit INTEGER8", 0, 0},
+    {"an INTEGER64 coordinate of 2^63",
+     "RETURN vector([9223372036854775808.0], 1, INTEGER64)", LORA_EVECTOR,
+     "NumberOutOfRange: vector coordinate 0 (9.22337e+18) does not fit "
+     "INTEGER64",
+     0, 0},
+    {"a FLOAT32 coordinate past its range",
+     "RETURN vector([1e300], 1, FLOAT32)", LORA_EVECTOR,
+     "NumberOutOfRange: vector coordinate 0 (1e+300) does not fit FLOAT32", 0,
+     0},
+    {"an unknown vector distance metric",
+     "RETURN vector_distance(vector([1], 1, FLOAT32), "
+     "vector([1], 1, FLOAT32), 'HAMMING')",
+     LORA_EINVAL,
+     "InvalidArgumentValue: unknown vector distance metric HAMMING", 0, 0},
+    {"vector_norm takes two metrics",
+     "RETURN vector_norm(vector([1], 1, FLOAT32), COSINE)", LORA_EINVAL,
+     "InvalidArgumentValue: vector_norm takes EUCLIDEAN or MANHATTAN", 0, 0},
+    {"a metric keyword it does not know is a variable",
+     "RETURN vector_norm(vector([1], 1, FLOAT32), CHEBYSHEV)", LORA_ESEMANTIC,
+     "UndefinedVariable", 0, 0},
 };
 
 START_TEST(test_errors)
@@ -2316,6 +2355,82 @@ START_TEST(test_vector_topk)
 }
 END_TEST
 
+/* vector() of a string at the dimension limit (65,536 coordinates) and
+ * one past it, and of strings whose length says little about their
+ * numbers: a megabyte of white space around one, and numbers with no
+ * separator but their signs. */
+static void vector_of_string(const char *s, const char *q,
+                             struct qtest_result *r)
+{
+	Lora__Value val = LORA__VALUE__INIT;
+	val.kind_case = LORA__VALUE__KIND_STRING_VALUE;
+	val.string_value = (char *)s;
+	Lora__MapEntry e = LORA__MAP_ENTRY__INIT;
+	e.key = "s";
+	e.value = &val;
+	Lora__MapEntry *ep = &e;
+	Lora__ValueMap m = LORA__VALUE_MAP__INIT;
+	m.n_entries = 1;
+	m.entries = &ep;
+	run_full(q, &m, NULL, QRY_RUN, r);
+}
+
+START_TEST(test_vector_string_limits)
+{
+	enum { DIM_MAX = 65536, SPACES = 1 << 20 };
+	char *s = malloc(SPACES + 4 * (DIM_MAX + 2));
+	ck_assert_ptr_nonnull(s);
+	const char *dim = "RETURN vector_dimension_count(vector($s)) AS d";
+	struct qtest_result r;
+	for (int extra = 0; extra < 2; extra++) {
+		size_t n = 0;
+		s[n++] = '[';
+		for (int i = 0; i < DIM_MAX + extra; i++) {
+			s[n++] = (char)('0' + i % 10);
+			s[n++] = ',';
+		}
+		s[n - 1] = ']';
+		s[n] = '\0';
+		vector_of_string(s, dim, &r);
+		if (!extra) {
+			ck_assert_msg(r.code == 0, "%s", r.err.message);
+			ck_assert_str_eq(r.text, "d\n65536\n");
+		} else {
+			ck_assert_int_eq(r.code, LORA_EVECTOR);
+			ck_assert_ptr_nonnull(
+			    strstr(r.err.message, "longer than 65536"));
+		}
+	}
+	/* "-1-1...-1": two bytes a number, the fewest there can be */
+	size_t n = 0;
+	for (int i = 0; i < DIM_MAX; i++) {
+		s[n++] = '-';
+		s[n++] = '1';
+	}
+	s[n] = '\0';
+	vector_of_string(s,
+	                 "WITH vector($s) AS v RETURN "
+	                 "vector_dimension_count(v) AS d, "
+	                 "vector_norm(v, EUCLIDEAN) AS l",
+	                 &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "d|l\n65536|256.0\n");
+	/* a megabyte of white space and one number */
+	n = 0;
+	s[n++] = '[';
+	memset(s + n, ' ', SPACES);
+	n += SPACES;
+	memcpy(s + n, "2.5]", 5);
+	vector_of_string(s,
+	                 "RETURN vector($s, 1, FLOAT64) = "
+	                 "vector([2.5], 1, FLOAT64) AS same",
+	                 &r);
+	ck_assert_msg(r.code == 0, "%s", r.err.message);
+	ck_assert_str_eq(r.text, "same\ntrue\n");
+	free(s);
+}
+END_TEST
+
 /* Label scans of a label most nodes carry walk the nodes through the
  * view's one node cursor, which property reads (and nested scans) move
  * too; sparse labels read the label index. Vector top-k over a label not
@@ -3474,6 +3589,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_text_index);
 	tcase_add_test(t, test_text_starts_with);
 	tcase_add_test(t, test_vector_topk);
+	tcase_add_test(t, test_vector_string_limits);
 	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_vector_rel_index);
 	tcase_add_test(t, test_label_scans_and_vectors);
