@@ -249,7 +249,8 @@ static int vector_coord(const json_t *x, int type, size_t i, void *arr,
 	if (type == 0) {
 		((double *)arr)[i] = d;
 	} else if (type == 1) {
-		if (d > FLT_MAX || d < -FLT_MAX)
+		/* below 2^128 - 2^103 a double rounds to FLT_MAX at most */
+		if (fabs(d) >= 0x1.ffffffp127)
 			return lora_errf(LORA_EPARAMS, errmsg,
 			                 "vector value %zu (%g) is out of the "
 			                 "FLOAT32 range",

@@ -390,12 +390,15 @@ static void resolve_call(struct qctx *c, struct expr *e, struct scope *s,
 	}
 	/* vector(v, 3, FLOAT32): the coordinate type is a keyword */
 	if (!strcasecmp(e->name, "vector") && e->nargs == 3 &&
-	    e->args[2]->kind == E_VAR) {
+	    e->args[2]->kind == E_VAR &&
+	    qry_vector_coord_type(e->args[2]->name) >= 0) {
 		e->args[2]->kind = E_LIT;
 		e->args[2]->lit = v_cstr(c, e->args[2]->name);
 	}
 	/* vector_distance(a, b, EUCLIDEAN), vector_norm(v, MANHATTAN): so is
-	 * the metric (a variable of another name stays one) */
+	 * the metric. A name that is neither stays a variable; one that is
+	 * is the keyword, also with a variable of that name in scope (as in
+	 * Neo4j, whose grammar takes only the keyword there). */
 	int metric = !strcasecmp(e->name, "vector_distance") && e->nargs == 3
 	                 ? 2
 	             : !strcasecmp(e->name, "vector_norm") && e->nargs == 2 ? 1

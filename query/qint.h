@@ -772,6 +772,9 @@ struct qctx {
 	/* check.c: every parameter the statement names must be given (not
 	 * for EXPLAIN, which evaluates none) */
 	int params_required;
+	/* the parameters being converted (vec_from_pb checks their
+	 * vectors; stored ones stay readable as they were written) */
+	int pb_params;
 	/* the statement's own query (query.c): its leading clauses that
 	 * read no graph run without Eager steps (pipe.c, graph_free) */
 	struct query *stmt;
@@ -1057,6 +1060,15 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *args, size_t n,
  * (case-insensitive: EUCLIDEAN, EUCLIDEAN_SQUARED, COSINE, DOT,
  * MANHATTAN), or -1. */
 int qry_vector_metric(const char *name);
+/* The coordinate type a vector() keyword names (FLOAT64 0, FLOAT32 1,
+ * INTEGER64 2 ... INTEGER8 5, also FLOAT, INTEGER, INT, INT64 ... INT8),
+ * or -1. */
+int qry_vector_coord_type(const char *name);
+/* Coordinate i of a vector of coordinate type ct as the vector holds it
+ * (a FLOAT32 rounded, an integer truncated toward zero); raises
+ * LORA_EVECTOR for NaN, Infinity and a value outside the type's range. */
+double vec_coord(struct qctx *c, int ct, uint32_t i, double x);
+const char *vec_coord_name(int ct);
 /* db.index.vector.queryNodes (rel 0) or queryRelationships (rel 1)
  * (index, k, q [, {ef, exact}]): opts is null when the call has three
  * arguments */

@@ -1,6 +1,7 @@
 /* query.c - the public API of query.h: open / next / free a statement,
  * conversions between Lora__Value and the runtime value, EXPLAIN plans,
  * parsed statements (qry_parse), qry_is_write and qry_value_format. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,24 +99,45 @@ void q_tick(struct qctx *c)
 
 /* ---- conversions ------------------------------------------------------- */
 
+/* A vector value from a parameter or a stored property: its coordinate
+ * type known and one array of it that matches the dimension. A
+ * parameter's coordinates are checked as vector() checks them
+ * (vec_coord); a stored vector stays readable as it was written, but an
+ * INTEGER64 coordinate is held as a double, and one from 2^63 - 512 up
+ * (which rounds to 2^63, beyond int64_t) reads as the largest double
+ * below 2^63. */
 static struct val vec_from_pb(struct qctx *c, const Lora__Vector *pv)
 {
 	struct vvec *v = ar_alloc(c, sizeof(*v));
-	v->ctype = pv->coord_type;
+	int ct = (int)pv->coord_type;
+	if (ct < 0 || ct > 5)
+		qerr(c, LORA_EVECTOR, "unknown vector coordinate type %d", ct);
+	v->ctype = ct;
 	v->dim = pv->dimension;
-	size_t have = pv->n_f32   ? pv->n_f32
-	              : pv->n_f64 ? pv->n_f64
-	                          : pv->n_ints;
-	if (have != v->dim)
+	size_t have = ct == 0 ? pv->n_f64 : ct == 1 ? pv->n_f32 : pv->n_ints;
+	if (have != v->dim || pv->n_f32 + pv->n_f64 + pv->n_ints != have)
 		qerr(c, LORA_EVECTOR,
-		     "vector of dimension %u holds %zu "
+		     "vector of dimension %u and type %s holds %zu "
 		     "coordinates",
-		     v->dim, have);
+		     v->dim, vec_coord_name(ct),
+		     pv->n_f32 + pv->n_f64 + pv->n_ints);
 	v->d = ar_alloc(c, sizeof(double) * (v->dim + 1));
-	for (uint32_t i = 0; i < v->dim; i++)
-		v->d[i] = pv->n_f32   ? pv->f32[i]
-		          : pv->n_f64 ? pv->f64[i]
-		                      : (double)pv->ints[i];
+	const double top63 = 0x1p63;
+	for (uint32_t i = 0; i < v->dim; i++) {
+		if (ct < 2) {
+			double x = ct ? pv->f32[i] : pv->f64[i];
+			v->d[i] = c->pb_params ? vec_coord(c, ct, i, x) : x;
+			continue;
+		}
+		int64_t k = pv->ints[i];
+		double top = ldexp(1, (64 >> (ct - 2)) - 1), x = (double)k;
+		if (c->pb_params && !(x >= -top && x < top))
+			qerr(c, LORA_EVECTOR,
+			     "NumberOutOfRange: vector coordinate %u (%lld) "
+			     "does not fit %s",
+			     i, (long long)k, vec_coord_name(ct));
+		v->d[i] = x < top63 ? x : nextafter(top63, 0);
+	}
 	struct val r = {.t = V_VECTOR};
 	r.u.vec = v;
 	return r;
@@ -634,7 +656,9 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 		wrap.kind_case = LORA__VALUE__KIND_MAP_VALUE;
 		wrap.map_value = (Lora__ValueMap *)req->params;
 		/* the map of parameters is not a level of any parameter */
+		c->pb_params = 1;
 		c->params = from_pb_d(c, &wrap, -1).u.m;
+		c->pb_params = 0;
 	}
 	c->params_required = mode != QRY_EXPLAIN;
 	q_check(c, cur->q);

@@ -5,6 +5,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,16 +22,61 @@ static const char *const coord_names[] = {"FLOAT64",   "FLOAT32",   "INTEGER64",
                                           "INTEGER32", "INTEGER16", "INTEGER8"};
 static const int coord_int_bits[] = {64, 32, 16, 8};
 
-static int coord_type(const char *s)
+int qry_vector_coord_type(const char *s)
 {
-	if (!strcasecmp(s, "FLOAT"))
-		return 0;
+	static const char *const alias[] = {"FLOAT", NULL,    "INT64",
+	                                    "INT32", "INT16", "INT8"};
 	if (!strcasecmp(s, "INTEGER") || !strcasecmp(s, "INT"))
 		return 2;
 	for (int i = 0; i < 6; i++)
-		if (!strcasecmp(s, coord_names[i]))
+		if (!strcasecmp(s, coord_names[i]) ||
+		    (alias[i] && !strcasecmp(s, alias[i])))
 			return i;
 	return -1;
+}
+
+/* raises NumberOutOfRange for coordinate i, x, of type ct */
+static void coord_range(struct qctx *c, int ct, uint32_t i, double x)
+{
+	char text[64];
+	if (x == trunc(x) && fabs(x) < 0x1p63) { /* 128, not 128.0 */
+		snprintf(text, sizeof text, "%lld", (long long)x);
+	} else {
+		struct lora_buf b = {0};
+		fmt_double(x, &b);
+		snprintf(text, sizeof text, "%s", b.data ? b.data : "?");
+		lora_buf_free(&b);
+	}
+	qerr(c, LORA_EVECTOR,
+	     "NumberOutOfRange: vector coordinate %u (%s) does not fit %s", i,
+	     text, coord_names[ct]);
+}
+
+double vec_coord(struct qctx *c, int ct, uint32_t i, double x)
+{
+	if (!isfinite(x))
+		qerr(c, LORA_EVECTOR,
+		     "InvalidArgumentValue: vector coordinate %u is %s: "
+		     "coordinates cannot be NaN or Infinity",
+		     i, isnan(x) ? "NaN" : "Infinity");
+	if (ct == 1) {
+		/* doubles below 2^128 - 2^103 round to FLT_MAX at most
+		 * (3.4028235e38, as Java and Neo4j print it, among them) */
+		if (fabs(x) >= 0x1.ffffffp127)
+			coord_range(c, ct, i, x);
+		return (float)x;
+	}
+	if (ct < 2)
+		return x;
+	double top = ldexp(1, coord_int_bits[ct - 2] - 1), t = trunc(x);
+	if (!(t >= -top && t < top))
+		coord_range(c, ct, i, x);
+	return t;
+}
+
+const char *vec_coord_name(int ct)
+{
+	return ct >= 0 && ct < 6 ? coord_names[ct] : "?";
 }
 
 enum {
@@ -38,32 +84,46 @@ enum {
 	METRIC_EUCLIDEAN_SQUARED,
 	METRIC_COSINE,
 	METRIC_DOT,
-	METRIC_MANHATTAN
+	METRIC_MANHATTAN,
+	METRIC_HAMMING
 };
+static const char *const metric_names[] = {
+    "EUCLIDEAN", "EUCLIDEAN_SQUARED", "COSINE", "DOT", "MANHATTAN", "HAMMING"};
+#define METRICS_DISTANCE 0x3f /* every metric */
+#define METRICS_NORM     (1 << METRIC_EUCLIDEAN | 1 << METRIC_MANHATTAN)
 
 int qry_vector_metric(const char *name)
 {
-	static const char *n[] = {"EUCLIDEAN", "EUCLIDEAN_SQUARED", "COSINE",
-	                          "DOT", "MANHATTAN"};
-	for (int i = 0; i < (int)(sizeof(n) / sizeof(n[0])); i++)
-		if (!strcasecmp(name, n[i]))
+	for (int i = 0; i < 6; i++)
+		if (!strcasecmp(name, metric_names[i]))
 			return i;
 	return -1;
 }
 
-/* The metric argument m of vector_distance and vector_norm (a keyword,
- * which check.c makes a string, or a string value); -1 for null. */
-static int metric_of(struct qctx *c, struct val m)
+/* The metric argument m of function fn (a keyword, which check.c makes a
+ * string, or a string value), one of the metrics in mask; -1 for null. */
+static int metric_of(struct qctx *c, const char *fn, struct val m,
+                     unsigned mask)
 {
 	if (m.t == V_NULL)
 		return -1;
-	int k = m.t == V_STR ? qry_vector_metric(m.u.s->s) : -1;
-	if (k < 0)
+	if (m.t != V_STR)
+		qerr(c, LORA_ETYPE,
+		     "InvalidArgumentType: the metric of %s must be a "
+		     "string, not %s",
+		     fn, v_type_name(m));
+	int k = qry_vector_metric(m.u.s->s);
+	if (k < 0 || !(mask & 1u << k)) {
+		char list[96] = "";
+		for (int i = 0; i < 6; i++)
+			if (mask & 1u << i)
+				snprintf(list + strlen(list),
+				         sizeof(list) - strlen(list), "%s%s",
+				         list[0] ? ", " : "", metric_names[i]);
 		qerr(c, LORA_EINVAL,
-		     "InvalidArgumentValue: unknown vector distance metric "
-		     "%s (EUCLIDEAN, EUCLIDEAN_SQUARED, COSINE, DOT or "
-		     "MANHATTAN)",
-		     m.t == V_STR ? m.u.s->s : v_type_name(m));
+		     "InvalidArgumentValue: %s takes no metric %s (%s)", fn,
+		     m.u.s->s, list);
+	}
 	return k;
 }
 
@@ -211,7 +271,7 @@ static struct val make_vector(struct qctx *c, struct val *a, size_t n)
 		     (long long)a[1].u.i);
 	int ct = 0;
 	if (n > 2 && a[2].t == V_STR) {
-		ct = coord_type(a[2].u.s->s);
+		ct = qry_vector_coord_type(a[2].u.s->s);
 		if (ct < 0)
 			qerr(c, LORA_EVECTOR, "unknown coordinate type %s",
 			     a[2].u.s->s);
@@ -220,32 +280,8 @@ static struct val make_vector(struct qctx *c, struct val *a, size_t n)
 	v->ctype = ct;
 	v->dim = dim;
 	v->d = ar_alloc(c, sizeof(double) * (dim + 1));
-	for (uint32_t i = 0; i < dim; i++) {
-		double x = d[i];
-		if (!isfinite(x))
-			qerr(
-			    c, LORA_EVECTOR,
-			    "InvalidArgumentValue: vector coordinate %u is %s: "
-			    "coordinates cannot be NaN or Infinity",
-			    i, isnan(x) ? "NaN" : "Infinity");
-		if (ct == 1) {
-			if (fabs(x) > FLT_MAX)
-				qerr(c, LORA_EVECTOR,
-				     "NumberOutOfRange: vector coordinate %u "
-				     "(%g) does not fit FLOAT32",
-				     i, x);
-			x = (float)x;
-		} else if (ct >= 2) {
-			double top = ldexp(1, coord_int_bits[ct - 2] - 1);
-			x = trunc(x);
-			if (!(x >= -top && x < top))
-				qerr(c, LORA_EVECTOR,
-				     "NumberOutOfRange: vector coordinate %u "
-				     "(%g) does not fit %s",
-				     i, x, coord_names[ct]);
-		}
-		v->d[i] = x;
-	}
+	for (uint32_t i = 0; i < dim; i++)
+		v->d[i] = vec_coord(c, ct, i, d[i]);
 	struct val r = {.t = V_VECTOR};
 	r.u.vec = v;
 	return r;
@@ -348,7 +384,7 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		return isnan(s) ? v_null() : v_float(s);
 	}
 	if (!strcasecmp(name, "vector_distance") && n == 3) {
-		int m = metric_of(c, a[2]);
+		int m = metric_of(c, name, a[2], METRICS_DISTANCE);
 		if (m < 0 || !two_vectors(c, a, &x, &y, &dim))
 			return v_null();
 		switch (m) {
@@ -360,6 +396,12 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 			return v_float(1 - (2 * sim_cosine(c, x, y, dim) - 1));
 		case METRIC_DOT:
 			return v_float(-dot(x, y, dim));
+		case METRIC_HAMMING: { /* coordinates that differ */
+			int64_t k = 0;
+			for (uint32_t i = 0; i < dim; i++)
+				k += x[i] != y[i];
+			return v_float((double)k);
+		}
 		default: { /* METRIC_MANHATTAN */
 			double s = 0;
 			for (uint32_t i = 0; i < dim; i++)
@@ -369,27 +411,22 @@ struct val vec_fn(struct qctx *c, const char *name, struct val *a, size_t n,
 		}
 	}
 	if (!strcasecmp(name, "vector_norm") && n >= 1) {
-		if (a[0].t == V_NULL)
+		int m = n > 1 ? metric_of(c, name, a[1], METRICS_NORM)
+		              : METRIC_EUCLIDEAN;
+		if (m < 0 || a[0].t == V_NULL)
 			return v_null();
 		x = coords(c, a[0], &dim);
 		if (!x)
 			qerr(c, LORA_ETYPE,
 			     "InvalidArgumentType: expected a "
 			     "vector");
-		int m = n > 1 ? metric_of(c, a[1]) : METRIC_EUCLIDEAN;
 		if (m == METRIC_MANHATTAN) {
 			double s = 0;
 			for (uint32_t i = 0; i < dim; i++)
 				s += fabs(x[i]);
 			return v_float(s);
 		}
-		if (m == METRIC_EUCLIDEAN)
-			return v_float(sqrt(dot(x, x, dim)));
-		if (m < 0)
-			return v_null();
-		qerr(c, LORA_EINVAL,
-		     "InvalidArgumentValue: vector_norm takes EUCLIDEAN or "
-		     "MANHATTAN");
+		return v_float(sqrt(dot(x, x, dim)));
 	}
 	if (!strcasecmp(name, "vector_dimension_count") && n == 1) {
 		if (a[0].t == V_NULL)

@@ -596,6 +596,18 @@ START_TEST(load_limit_in_a_write)
 	                     sizeof out, &e),
 	                 0);
 	ck_assert_str_eq(out, "6,207;");
+	rc = run("LOAD CSV WITH HEADERS FROM 'file:///tail.csv' AS r "
+	         "WITH r LIMIT 3 CREATE (:U2 {id: toInteger(r.id)}) "
+	         "RETURN 'a' AS k UNION "
+	         "LOAD CSV WITH HEADERS FROM 'file:///tail.csv' AS r "
+	         "WITH r LIMIT 1 CREATE (:U2 {id: 100}) RETURN 'b' AS k",
+	         imp, out, sizeof out, &e);
+	ck_assert_msg(rc == 0, "%s", e.message);
+	ck_assert_str_eq(out, "a;b;");
+	ck_assert_int_eq(run("MATCH (u:U2) RETURN count(u), sum(u.id)", imp,
+	                     out, sizeof out, &e),
+	                 0);
+	ck_assert_str_eq(out, "4,103;");
 	/* a bad line before the LIMIT still fails the statement, by line */
 	put_file("early.csv", "id\n1\n2\n\"bad\"x\n4\n");
 	fails_with("LOAD CSV WITH HEADERS FROM 'file:///early.csv' AS r "

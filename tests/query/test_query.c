@@ -138,6 +138,18 @@ static const struct rcase expr_cases[] = {
      "vector_distance(a, b, null) AS z, vector_norm(a, EUCLIDEAN) AS n, "
      "vector_norm(a, MANHATTAN) AS nm, vector_norm(a) AS n1",
      "e|e2|m|d|c|s|z|n|nm|n1\n5.0|25.0|7.0|-25.0|0.0|5.0|null|5.0|7.0|5.0\n"},
+    {"vector coordinates at the ends of their types' ranges",
+     "RETURN vector([127.9, -128.9, -128], 3, INTEGER8) AS a, "
+     "vector([-9223372036854775808], 1, INTEGER64) AS b, "
+     "vector([3.4028235e38, -3.4028235e38], 2, FLOAT32) = "
+     "vector([3.4028234663852886e38, -3.4028234663852886e38], 2, FLOAT32) "
+     "AS c, vector_distance(vector([1, 2, 3], 3, INT32), "
+     "vector([1, 5, 4], 3, INT32), HAMMING) AS h",
+     "a|b|c|h\n[127, -128, -128]|[-9223372036854775808]|true|2.0\n"},
+    {"a metric name is the keyword even with a variable of that name",
+     "WITH 'DOT' AS cosine, vector([1, 0], 2, FLOAT64) AS a "
+     "RETURN vector_distance(a, a, cosine) AS d",
+     "d\n0.0\n"},
     {"date.truncate to every date unit",
      "WITH datetime({year: 2017, month: 11, day: 11, hour: 12, minute: 31, "
      "second: 14, nanosecond: 645876123, timezone: '+01:00'}) AS d "
@@ -541,23 +553,44 @@ static const struct ecase error_cases[] = {
     {"an INTEGER8 coordinate out of range",
      "RETURN vector([1, 127, 128], 3, INTEGER8)", LORA_EVECTOR,
      "NumberOutOfRange: vector coordinate 2 (128) does not fit INTEGER8", 0, 0},
+    {"an INTEGER8 coordinate below its range",
+     "RETURN vector([-128, -129], 2, INT8)", LORA_EVECTOR,
+     "NumberOutOfRange: vector coordinate 1 (-129) does not fit INTEGER8", 0,
+     0},
+    {"an INTEGER16 coordinate below its range",
+     "RETURN vector([-32769], 1, INTEGER16)", LORA_EVECTOR,
+     "NumberOutOfRange: vector coordinate 0 (-32769) does not fit INTEGER16", 0,
+     0},
     {"an INTEGER64 coordinate of 2^63",
      "RETURN vector([9223372036854775808.0], 1, INTEGER64)", LORA_EVECTOR,
-     "NumberOutOfRange: vector coordinate 0 (9.22337e+18) does not fit "
-     "INTEGER64",
+     "NumberOutOfRange: vector coordinate 0 (9.223372036854776E18) does not "
+     "fit INTEGER64",
      0, 0},
     {"a FLOAT32 coordinate past its range",
      "RETURN vector([1e300], 1, FLOAT32)", LORA_EVECTOR,
-     "NumberOutOfRange: vector coordinate 0 (1e+300) does not fit FLOAT32", 0,
+     "NumberOutOfRange: vector coordinate 0 (1.0E300) does not fit FLOAT32", 0,
      0},
+    {"the least double that rounds to FLOAT32's infinity",
+     "RETURN vector([3.4028235677973366e38], 1, FLOAT32)", LORA_EVECTOR,
+     "NumberOutOfRange: vector coordinate 0", 0, 0},
     {"an unknown vector distance metric",
      "RETURN vector_distance(vector([1], 1, FLOAT32), "
-     "vector([1], 1, FLOAT32), 'HAMMING')",
+     "vector([1], 1, FLOAT32), 'CHEBYSHEV')",
      LORA_EINVAL,
-     "InvalidArgumentValue: unknown vector distance metric HAMMING", 0, 0},
-    {"vector_norm takes two metrics",
-     "RETURN vector_norm(vector([1], 1, FLOAT32), COSINE)", LORA_EINVAL,
-     "InvalidArgumentValue: vector_norm takes EUCLIDEAN or MANHATTAN", 0, 0},
+     "InvalidArgumentValue: vector_distance takes no metric CHEBYSHEV "
+     "(EUCLIDEAN, EUCLIDEAN_SQUARED, COSINE, DOT, MANHATTAN, HAMMING)",
+     0, 0},
+    {"a metric that is no string",
+     "UNWIND [1] AS m RETURN vector_distance(vector([1], 1, FLOAT32), "
+     "vector([1], 1, FLOAT32), m)",
+     LORA_ETYPE,
+     "InvalidArgumentType: the metric of vector_distance must be a string", 0,
+     0},
+    {"vector_norm takes two metrics", "RETURN vector_norm(null, COSINE)",
+     LORA_EINVAL,
+     "InvalidArgumentValue: vector_norm takes no metric COSINE (EUCLIDEAN, "
+     "MANHATTAN)",
+     0, 0},
     {"a metric keyword it does not know is a variable",
      "RETURN vector_norm(vector([1], 1, FLOAT32), CHEBYSHEV)", LORA_ESEMANTIC,
      "UndefinedVariable", 0, 0},
@@ -2359,21 +2392,102 @@ END_TEST
  * one past it, and of strings whose length says little about their
  * numbers: a megabyte of white space around one, and numbers with no
  * separator but their signs. */
-static void vector_of_string(const char *s, const char *q,
-                             struct qtest_result *r)
+/* Runs q with one parameter, $s = val. */
+static void run_param(Lora__Value *val, const char *q, struct qtest_result *r)
 {
-	Lora__Value val = LORA__VALUE__INIT;
-	val.kind_case = LORA__VALUE__KIND_STRING_VALUE;
-	val.string_value = (char *)s;
 	Lora__MapEntry e = LORA__MAP_ENTRY__INIT;
 	e.key = "s";
-	e.value = &val;
+	e.value = val;
 	Lora__MapEntry *ep = &e;
 	Lora__ValueMap m = LORA__VALUE_MAP__INIT;
 	m.n_entries = 1;
 	m.entries = &ep;
 	run_full(q, &m, NULL, QRY_RUN, r);
 }
+
+static void vector_of_string(const char *s, const char *q,
+                             struct qtest_result *r)
+{
+	Lora__Value val = LORA__VALUE__INIT;
+	val.kind_case = LORA__VALUE__KIND_STRING_VALUE;
+	val.string_value = (char *)s;
+	run_param(&val, q, r);
+}
+
+/* A vector parameter (HTTP, Bolt, native) is held to vector()'s rules:
+ * its coordinates finite and in its type's range, its one array of that
+ * type. An INTEGER64 of 2^63 - 1 would become the double 2^63, which no
+ * int64_t holds: refused, not cast. */
+START_TEST(test_vector_parameters_checked)
+{
+	static const struct {
+		int type;
+		double f;
+		int64_t i;
+		const char *err; /* NULL: accepted */
+	} cases[] = {
+	    {LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER8, 0, 127, NULL},
+	    {LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER8, 0, 1000,
+	     "NumberOutOfRange: vector coordinate 0 (1000) does not fit "
+	     "INTEGER8"},
+	    {LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER64, 0, INT64_MAX,
+	     "NumberOutOfRange: vector coordinate 0 (9223372036854775807) "
+	     "does not fit INTEGER64"},
+	    {LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER64, 0, INT64_MIN, NULL},
+	    {LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT64, NAN, 0,
+	     "InvalidArgumentValue: vector coordinate 0 is NaN"},
+	    {LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32, INFINITY, 0,
+	     "InvalidArgumentValue: vector coordinate 0 is Infinity"},
+	    {77, 0, 1, "unknown vector coordinate type 77"},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		double f64 = cases[k].f;
+		float f32 = (float)cases[k].f;
+		int64_t i64 = cases[k].i;
+		Lora__Vector vec = LORA__VECTOR__INIT;
+		vec.coord_type = cases[k].type;
+		vec.dimension = 1;
+		if (cases[k].type == LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT64) {
+			vec.n_f64 = 1;
+			vec.f64 = &f64;
+		} else if (cases[k].type ==
+		           LORA__VECTOR_COORD_TYPE__VECTOR_FLOAT32) {
+			vec.n_f32 = 1;
+			vec.f32 = &f32;
+		} else {
+			vec.n_ints = 1;
+			vec.ints = &i64;
+		}
+		Lora__Value val = LORA__VALUE__INIT;
+		val.kind_case = LORA__VALUE__KIND_VECTOR_VALUE;
+		val.vector_value = &vec;
+		struct qtest_result r;
+		run_param(&val, "RETURN $s AS v", &r);
+		if (!cases[k].err) {
+			ck_assert_msg(r.code == 0, "case %zu: %s", k,
+			              r.err.message);
+			continue;
+		}
+		ck_assert_msg(r.code == LORA_EVECTOR, "case %zu: %s %s", k,
+		              lora_err_code(r.code), r.err.message);
+		ck_assert_msg(strstr(r.err.message, cases[k].err),
+		              "case %zu: %s", k, r.err.message);
+	}
+	/* an INTEGER8 vector whose coordinates come as FLOAT64 */
+	double one = 1;
+	Lora__Vector vec = LORA__VECTOR__INIT;
+	vec.coord_type = LORA__VECTOR_COORD_TYPE__VECTOR_INTEGER8;
+	vec.dimension = 1;
+	vec.n_f64 = 1;
+	vec.f64 = &one;
+	Lora__Value val = LORA__VALUE__INIT;
+	val.kind_case = LORA__VALUE__KIND_VECTOR_VALUE;
+	val.vector_value = &vec;
+	struct qtest_result r;
+	run_param(&val, "RETURN $s AS v", &r);
+	ck_assert_int_eq(r.code, LORA_EVECTOR);
+}
+END_TEST
 
 START_TEST(test_vector_string_limits)
 {
@@ -3590,6 +3704,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_text_starts_with);
 	tcase_add_test(t, test_vector_topk);
 	tcase_add_test(t, test_vector_string_limits);
+	tcase_add_test(t, test_vector_parameters_checked);
 	tcase_add_test(t, test_vector_hnsw);
 	tcase_add_test(t, test_vector_rel_index);
 	tcase_add_test(t, test_label_scans_and_vectors);
