@@ -24,9 +24,10 @@ const char *const sto_cf_names[STO_CF_COUNT] = {
 /* Share of a data block's hash index slots in use (adjacency CF). */
 #define STO_ADJ_HASH_UTIL_RATIO 0.75
 /* Hash buckets of the adjacency CF's memtable (8 bytes each, taken from
- * its write buffer): about one node per bucket up to this many nodes with
- * edges in the memtable, a short sorted list per bucket beyond. */
-#define STO_ADJ_MEMTABLE_BUCKETS (1u << 17)
+ * its write buffer): about one list (a node's one direction) per bucket
+ * up to this many lists in the memtable, a short sorted list per bucket
+ * beyond. */
+#define STO_ADJ_MEMTABLE_BUCKETS (1u << 18)
 /* memtable bloom bits of the requests CF, as a share of its write buffer */
 #define STO_REQ_MEMTABLE_BLOOM_RATIO 0.02
 
@@ -343,15 +344,21 @@ int sto_cat_load(struct sto_store *s, char *errmsg)
 /* The adjacency CF is only ever read with point lookups: a hash index in
  * each data block replaces the in-block binary search, and no filter on
  * the last level, where every lookup of a node with edges hits. Its
- * memtable is a hash of sorted linked lists on the 8-byte node id
- * (RocksDB's HashLinkList; a bucket past 256 entries becomes a skip
- * list): apply writes and reads chunks of random nodes, and a walk of one
- * node's short list replaces a search in a skip list of every chunk
- * written since the last flush (the largest share of a KNOWS load's CPU).
- * A list costs fewer memory misses per insert than a per-bucket skip list
- * (HashSkipList, used until 2026-12-06; docs/benchmarks.md, "Online load,
- * session 15"). Scans of the whole CF (digest, tests) set
- * total_order_seek. */
+ * memtable is a hash of sorted linked lists on the key's first 9 bytes,
+ * node id and direction (RocksDB's HashLinkList; a bucket past 256
+ * entries becomes a skip list): apply writes and reads chunks of random
+ * nodes, and a walk of one list's few entries replaces a search in a skip
+ * list of every chunk written since the last flush (the largest share of
+ * a KNOWS load's CPU). A list costs fewer memory misses per insert than a
+ * per-bucket skip list (HashSkipList, used until 2026-12-06;
+ * docs/benchmarks.md, "Online load, session 15"). Each batch writes a new
+ * version of a list's chunk 0, and an insert walks the versions before
+ * its place: with the 8-byte node id as the prefix, an outgoing chunk
+ * walked past every version of the incoming one (session 21: 9 bytes,
+ * 10-25 % more edges per second applied). Only point reads and scans of
+ * the whole CF (digest, tests: total_order_seek) read it, so the prefix
+ * is free to choose; tables written with another prefix keep answering
+ * (RocksDB then skips their prefix filter, the whole-key one stays). */
 static void set_adj_options(struct sto_store *s)
 {
 	s->adj_opts = rocksdb_options_create_copy(s->opts);
@@ -371,7 +378,7 @@ static void set_adj_options(struct sto_store *s)
 	rocksdb_options_set_block_based_table_factory(s->adj_opts, s->adj_bbto);
 	rocksdb_options_set_optimize_filters_for_hits(s->adj_opts, 1);
 	rocksdb_options_set_prefix_extractor(
-	    s->adj_opts, rocksdb_slicetransform_create_fixed_prefix(8));
+	    s->adj_opts, rocksdb_slicetransform_create_fixed_prefix(9));
 	rocksdb_options_set_hash_link_list_rep(s->adj_opts,
 	                                       STO_ADJ_MEMTABLE_BUCKETS);
 }
