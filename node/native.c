@@ -722,8 +722,10 @@ static int native_hello(const Lora__RunRequest *run)
  * Who sends req: the connection's handshake, or, for a write a member
  * forwards (a RunRequest with peer_proof), the user that member checked
  * with the lower of the role it claims and the user's role here. 0 (*peer
- * set for the latter), LORA_EUNAUTHORIZED, or LORA_ETIMEOUT (the user
- * store is busy with a snapshot).
+ * set for the latter), LORA_EUNAUTHORIZED, LORA_EUNAVAILABLE (a leader
+ * still without the bootstrap a member's proof comes from, after a
+ * bounded wait) or LORA_ETIMEOUT (the user store is busy with a
+ * snapshot).
  */
 static int identify(struct lnode *n, const Lora__Request *req,
                     struct node_identity *who, int *peer)
@@ -733,11 +735,15 @@ static int identify(struct lnode *n, const Lora__Request *req,
 	const Lora__RunRequest *run =
 	    req->kind_case == LORA__REQUEST__KIND_RUN ? req->run : NULL;
 	if (run && run->peer_proof.len) {
-		if (node_auth_peer_check(n, run->peer_proof.data,
-		                         run->peer_proof.len, 0) != 0) {
+		/* a leader that has not applied the bootstrap a member's proof
+		 * comes from waits for it (a worker thread), then says "retry"
+		 * (LORA_EUNAVAILABLE), never "wrong password" */
+		int prc = node_auth_peer_check_wait(n, run->peer_proof.data,
+		                                    run->peer_proof.len, 0);
+		if (prc == LORA_EUNAUTHORIZED)
 			node_auth_log_failure(n, "forwarded", run->as_user);
-			return LORA_EUNAUTHORIZED;
-		}
+		if (prc)
+			return prc;
 		snprintf(who->user, sizeof who->user, "%s",
 		         run->as_user ? run->as_user : "");
 		if (native_hello(run)) {
@@ -803,6 +809,12 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 		node_resp_error(resp, code, msg, 0, 0);
 	} else if (req->kind_case == LORA__REQUEST__KIND_AUTH && req->auth) {
 		handle_auth(n, req->auth, resp);
+	} else if (idrc == LORA_EUNAVAILABLE) {
+		node_resp_error(
+		    resp, LORA_EUNAVAILABLE,
+		    "this leader has not applied the cluster's auth "
+		    "bootstrap yet: not executed, retry",
+		    0, 0);
 	} else if (idrc == LORA_ETIMEOUT) {
 		node_resp_error(resp, LORA_EUNAVAILABLE,
 		                "the user store cannot be read now (a snapshot "
