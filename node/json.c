@@ -1,7 +1,6 @@
 /* json.c - conversions between LoraDB values (protobuf) and JSON. */
 #include "json.h"
 
-#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>

@@ -2,7 +2,6 @@
  * distance, norm and dimension functions, and the top-k searches of
  * db.index.vector.queryNodes and queryRelationships (the HNSW graph, or
  * the exact scan with a bounded heap). */
-#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
