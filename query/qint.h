@@ -1068,6 +1068,9 @@ int qry_vector_coord_type(const char *name);
  * (a FLOAT32 rounded, an integer truncated toward zero); raises
  * LORA_EVECTOR for NaN, Infinity and a value outside the type's range. */
 double vec_coord(struct qctx *c, int ct, uint32_t i, double x);
+/* 2^(b-1) for integer coordinate type ct of b bits (2..5): its
+ * coordinates x have -top <= x < top. */
+double vec_coord_top(int ct);
 const char *vec_coord_name(int ct);
 /* db.index.vector.queryNodes (rel 0) or queryRelationships (rel 1)
  * (index, k, q [, {ef, exact}]): opts is null when the call has three

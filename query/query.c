@@ -130,7 +130,7 @@ static struct val vec_from_pb(struct qctx *c, const Lora__Vector *pv)
 			continue;
 		}
 		int64_t k = pv->ints[i];
-		double top = ldexp(1, (64 >> (ct - 2)) - 1), x = (double)k;
+		double top = vec_coord_top(ct), x = (double)k;
 		if (c->pb_params && !(x >= -top && x < top))
 			qerr(c, LORA_EVECTOR,
 			     "NumberOutOfRange: vector coordinate %u (%lld) "

@@ -67,10 +67,15 @@ double vec_coord(struct qctx *c, int ct, uint32_t i, double x)
 	}
 	if (ct < 2)
 		return x;
-	double top = ldexp(1, coord_int_bits[ct - 2] - 1), t = trunc(x);
+	double top = vec_coord_top(ct), t = trunc(x);
 	if (!(t >= -top && t < top))
 		coord_range(c, ct, i, x);
 	return t;
+}
+
+double vec_coord_top(int ct)
+{
+	return ldexp(1, coord_int_bits[ct - 2] - 1);
 }
 
 const char *vec_coord_name(int ct)
