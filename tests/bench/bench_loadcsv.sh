@@ -94,11 +94,12 @@ node_ms() { # CPU ms of node $1 so far
 	f=$(cut -d' ' -f14,15 /proc/"$(lc_pid "$1")"/stat)
 	echo $(((${f% *} + ${f#* }) * 1000 / $(getconf CLK_TCK)))
 }
+tenths() { echo "$(($1 / 10)).$(($1 % 10))"; } # tenths 123 -> 12.3
 per_node() { # per_node ROWS A1 A2 A3 B1 B2 B3: us of CPU per row of each node between A and B (leader starred)
 	local n=$1 i out=""
 	local -a a=("$2" "$3" "$4") b=("$5" "$6" "$7")
 	for i in 1 2 3; do
-		out="$out node$i$([ "$i" = "$leader" ] && echo '*')=$(((b[i - 1] - a[i - 1]) * 1000 / n))"
+		out="$out node$i$([ "$i" = "$leader" ] && echo '*')=$(tenths $(((b[i - 1] - a[i - 1]) * 10000 / n)))"
 	done
 	echo "us CPU/row per node:$out"
 }
@@ -129,7 +130,7 @@ t1=$(lc_now_ms)
 c1=$(cpu_ms)
 n1=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 grep -q '"error"' <<<"$out" && { echo "people: $out" >&2; exit 1; }
-echo "people: $people rows in $((t1 - t0)) ms: $(rows_s "$people" $((t1 - t0))) rows/s, $(((c1 - c0) * 1000 / people)) us CPU/row (3 nodes); $(per_node "$people" "${n0[@]}" "${n1[@]}")"
+echo "people: $people rows in $((t1 - t0)) ms: $(rows_s "$people" $((t1 - t0))) rows/s, $(tenths $(((c1 - c0) * 10000 / people))) us CPU/row (3 nodes); $(per_node "$people" "${n0[@]}" "${n1[@]}")"
 out=$(q "{\"query\":\"$kq\"}")
 t2=$(lc_now_ms)
 c2=$(cpu_ms)
@@ -168,7 +169,7 @@ done
 
 total=$((people + edges))
 echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk people ${pchunk:-default} knows ${kchunk:-default}, leader node $leader"
-echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(((c2 - c1) * 1000 / edges)) us CPU/row (3 nodes); $(per_node "$edges" "${n1[@]}" "${n2[@]}")"
+echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(tenths $(((c2 - c1) * 10000 / edges))) us CPU/row (3 nodes); $(per_node "$edges" "${n1[@]}" "${n2[@]}")"
 echo "total:  $total rows in $((t2 - t0)) ms: $(rows_s "$total" $((t2 - t0))) rows/s (replicated, 3 nodes)"
 echo "counts right on every node; digests equal at $bm: $same ($d1); RSS MiB:$rss"
 echo "memory MiB:$mem"
