@@ -1148,6 +1148,8 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 		qerr_sto(c, rv, "adjacency scan");
 }
 
+static void link_pending(struct qctx *c);
+
 void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
                 struct adj **out, size_t *n)
 {
@@ -1157,6 +1159,7 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
 	struct gnode *gn = hm_get(&c->g.nodes, node);
 	if (!(gn && gn->created) && g_view(c))
 		adj_storage(c, node, dir, type, out, n, &cap);
+	link_pending(c);
 	struct idvec *created = hm_get(&c->g.created_adj, node);
 	for (size_t i = 0; created && i < created->n; i++) {
 		struct gedge *e = hm_get(&c->g.edges, created->v[i]);
@@ -1297,6 +1300,28 @@ static void link_created(struct qctx *c, uint64_t node, uint64_t edge)
 	idv_push(c, v, edge);
 }
 
+/* Links the edges created since the last call to their ends in
+ * created_adj, in creation order (the lists come out as eager linking
+ * made them). Only g_adjacent reads created_adj: a statement that creates
+ * relationships and never expands from their ends (a load) skips two hash
+ * lookups and inserts per relationship, and so does laying a batch in
+ * flight. */
+static void link_pending(struct qctx *c)
+{
+	struct idvec *u = &c->g.unlinked;
+	if (!u->n)
+		return;
+	struct arena *was = ar_use(c, &c->g.ar); /* created_adj's lifetime */
+	for (size_t i = 0; i < u->n; i++) {
+		const struct gedge *e = (const struct gedge *)(uintptr_t)u->v[i];
+		link_created(c, e->src, e->id);
+		if (e->dst != e->src)
+			link_created(c, e->dst, e->id);
+	}
+	u->n = 0;
+	ar_use(c, was);
+}
+
 static struct gedge *new_edge(struct qctx *c, uint64_t id, const char *type,
                               uint64_t s, uint64_t d, struct vmap *props)
 {
@@ -1315,9 +1340,7 @@ static struct gedge *new_edge(struct qctx *c, uint64_t id, const char *type,
 		}
 	e->props = m.u.m;
 	hm_put(c, &c->g.edges, id, e);
-	link_created(c, s, id);
-	if (d != s)
-		link_created(c, d, id);
+	idv_push(c, &c->g.unlinked, (uint64_t)(uintptr_t)e);
 	if (id >= c->g.next_edge)
 		c->g.next_edge = id + 1;
 	return e;

@@ -604,6 +604,10 @@ struct graph {
 	struct arena ar;            /* the cache: loaded nodes and edges */
 	struct hmap nodes, edges;   /* caches incl. overlay */
 	struct hmap created_adj;    /* node id -> struct idvec* of new edges */
+	/* edges created (or laid) since created_adj was last brought up to
+	 * date, as struct gedge pointers in creation order: g_adjacent, its
+	 * only reader, links them first (graph.c, link_pending) */
+	struct idvec unlinked;
 	struct idvec touched_nodes; /* created, relabelled, deleted or
 	                             * property-written: see graph.c */
 	uint64_t next_node, next_edge;
