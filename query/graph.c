@@ -1313,7 +1313,8 @@ static void link_pending(struct qctx *c)
 		return;
 	struct arena *was = ar_use(c, &c->g.ar); /* created_adj's lifetime */
 	for (size_t i = 0; i < u->n; i++) {
-		const struct gedge *e = (const struct gedge *)(uintptr_t)u->v[i];
+		const struct gedge *e =
+		    (const struct gedge *)(uintptr_t)u->v[i];
 		link_created(c, e->src, e->id);
 		if (e->dst != e->src)
 			link_created(c, e->dst, e->id);
