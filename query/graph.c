@@ -65,39 +65,31 @@ void *hm_get(const struct hmap *h, uint64_t k)
 	if (!h->cap)
 		return NULL;
 	size_t m = h->cap - 1, i = hkey(k) & m;
-	while (h->keys[i]) {
-		if (h->keys[i] == k + 1)
-			return h->vals[i];
-		i = (i + 1) & m;
-	}
+	for (const struct hslot *sl; (sl = &h->slots[i])->key; i = (i + 1) & m)
+		if (sl->key == k + 1)
+			return sl->val;
 	return NULL;
 }
 
 static void hm_grow(struct qctx *c, struct hmap *h)
 {
 	size_t nc = h->cap ? h->cap * 2 : 64;
-	uint64_t *ok = h->keys;
-	void **ov = h->vals;
+	struct hslot *old = h->slots;
 	size_t oc = h->cap;
-	mem_charge(c, nc * (sizeof(uint64_t) + sizeof(void *)));
-	h->keys = lora_calloc(nc, sizeof(uint64_t));
-	h->vals = lora_calloc(nc, sizeof(void *));
-	if (!h->keys || !h->vals) {
-		lora_free(h->keys);
-		lora_free(h->vals);
-		h->keys = ok;
-		h->vals = ov;
-		mem_uncharge(c, nc * (sizeof(uint64_t) + sizeof(void *)));
+	mem_charge(c, nc * sizeof(struct hslot));
+	h->slots = lora_calloc(nc, sizeof(struct hslot));
+	if (!h->slots) {
+		h->slots = old;
+		mem_uncharge(c, nc * sizeof(struct hslot));
 		qerr(c, LORA_ENOMEM, "out of memory");
 	}
-	mem_uncharge(c, oc * (sizeof(uint64_t) + sizeof(void *)));
+	mem_uncharge(c, oc * sizeof(struct hslot));
 	h->cap = nc;
 	h->n = 0;
 	for (size_t i = 0; i < oc; i++)
-		if (ok[i])
-			hm_put(c, h, ok[i] - 1, ov[i]);
-	lora_free(ok);
-	lora_free(ov);
+		if (old[i].key)
+			hm_put(c, h, old[i].key - 1, old[i].val);
+	lora_free(old);
 }
 
 void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v)
@@ -105,23 +97,21 @@ void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v)
 	if ((h->n + 1) * 2 > h->cap)
 		hm_grow(c, h);
 	size_t m = h->cap - 1, i = hkey(k) & m;
-	while (h->keys[i]) {
-		if (h->keys[i] == k + 1) {
-			h->vals[i] = v;
+	struct hslot *sl;
+	for (; (sl = &h->slots[i])->key; i = (i + 1) & m)
+		if (sl->key == k + 1) {
+			sl->val = v;
 			return;
 		}
-		i = (i + 1) & m;
-	}
-	h->keys[i] = k + 1;
-	h->vals[i] = v;
+	sl->key = k + 1;
+	sl->val = v;
 	h->n++;
 }
 
 void hm_drop(struct qctx *c, struct hmap *h)
 {
-	mem_uncharge(c, h->cap * (sizeof(uint64_t) + sizeof(void *)));
-	lora_free(h->keys);
-	lora_free(h->vals);
+	mem_uncharge(c, h->cap * sizeof(struct hslot));
+	lora_free(h->slots);
 	memset(h, 0, sizeof *h);
 }
 
@@ -155,8 +145,7 @@ void hm_scratch_free_to(struct qctx *c, size_t keep)
 
 static void hm_free(struct hmap *h)
 {
-	lora_free(h->keys);
-	lora_free(h->vals);
+	lora_free(h->slots);
 	memset(h, 0, sizeof *h);
 }
 
@@ -577,8 +566,8 @@ static uint32_t ov_stamp(struct graph *g)
 {
 	if (++g->stamp == 0) {
 		for (size_t i = 0; i < g->nodes.cap; i++)
-			if (g->nodes.keys[i])
-				((struct gnode *)g->nodes.vals[i])->seen = 0;
+			if (hm_at(&g->nodes, i))
+				((struct gnode *)hm_at(&g->nodes, i))->seen = 0;
 		g->stamp = 1;
 	}
 	return g->stamp;
@@ -785,8 +774,7 @@ void g_seek_cache_free(struct qctx *c)
 {
 	struct hmap *h = &c->sc_map;
 	for (size_t i = 0; i < h->cap; i++)
-		for (struct sc_entry *e = h->keys[i] ? h->vals[i] : NULL, *nx;
-		     e; e = nx) {
+		for (struct sc_entry *e = hm_at(h, i), *nx; e; e = nx) {
 			nx = e->next;
 			lora_free(e);
 		}
@@ -817,8 +805,8 @@ static const struct sc_entry *sc_get(struct qctx *c, const char *label,
  * eighth from what the statement could use without it) */
 static int sc_room(struct qctx *c, size_t n)
 {
-	uint64_t total = (uint64_t)c->sc_bytes + n +
-	                 c->sc_map.cap * (sizeof(uint64_t) + sizeof(void *));
+	uint64_t total =
+	    (uint64_t)c->sc_bytes + n + c->sc_map.cap * sizeof(struct hslot);
 	if (total > QRY_SEEK_CACHE_BYTES_MAX)
 		return 0;
 	uint64_t m = c->lim.mem_bytes_max;
@@ -840,7 +828,7 @@ static void sc_put(struct qctx *c, const char *label, const char *key,
 	              slen + ll + kl,
 	       grow = (c->sc_map.n + 1) * 2 > c->sc_map.cap
 	                  ? (c->sc_map.cap ? c->sc_map.cap : 64) *
-	                        (sizeof(uint64_t) + sizeof(void *))
+	                        sizeof(struct hslot)
 	                  : 0;
 	if (!sc_room(c, need + grow))
 		return;

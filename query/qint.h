@@ -574,11 +574,22 @@ struct gedge {
 	uint8_t deleted, created;
 	uint8_t touched; /* a property was written by the statement */
 };
+/* Open addressing, key and value side by side: a probe's one cache line
+ * holds both (a load's every row makes several lookups in maps of
+ * 100,000s of entries, each a cache miss). */
+struct hslot {
+	uint64_t key; /* key + 1; 0: empty */
+	void *val;
+};
 struct hmap {
-	uint64_t *keys;
-	void **vals;
+	struct hslot *slots;
 	size_t n, cap;
 };
+/* The value in slot i (i < cap), NULL when it is empty: for walks. */
+static inline void *hm_at(const struct hmap *h, size_t i)
+{
+	return h->slots[i].key ? h->slots[i].val : NULL;
+}
 void *hm_get(const struct hmap *h, uint64_t k);
 void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v);
 void hm_drop(struct qctx *c, struct hmap *h); /* frees and uncharges */
@@ -601,9 +612,9 @@ void idv_push(struct qctx *c, struct idvec *v, uint64_t x);
 void idv_sort_unique(struct idvec *v); /* ascending, duplicates dropped */
 
 struct graph {
-	struct arena ar;            /* the cache: loaded nodes and edges */
-	struct hmap nodes, edges;   /* caches incl. overlay */
-	struct hmap created_adj;    /* node id -> struct idvec* of new edges */
+	struct arena ar;          /* the cache: loaded nodes and edges */
+	struct hmap nodes, edges; /* caches incl. overlay */
+	struct hmap created_adj;  /* node id -> struct idvec* of new edges */
 	/* edges created (or laid) since created_adj was last brought up to
 	 * date, as struct gedge pointers in creation order: g_adjacent, its
 	 * only reader, links them first (graph.c, link_pending) */

@@ -809,7 +809,7 @@ static size_t overlay_rel_hits(struct qctx *c, const struct vq *v,
 {
 	struct hmap *m = &c->g.edges;
 	for (size_t i = 0; i < m->cap && n < cap; i++) {
-		struct gedge *e = m->keys[i] ? m->vals[i] : NULL;
+		struct gedge *e = hm_at(m, i);
 		if (!e || e->deleted || !(e->touched || e->created) ||
 		    strcmp(e->type, v->label) || !e->props)
 			continue;
@@ -834,7 +834,7 @@ static size_t overlay_hits(struct qctx *c, const struct vq *v, struct hit *h,
 		return overlay_rel_hits(c, v, h, n, cap);
 	struct hmap *m = &c->g.nodes;
 	for (size_t i = 0; i < m->cap && n < cap; i++) {
-		struct gnode *g = m->keys[i] ? m->vals[i] : NULL;
+		struct gnode *g = hm_at(m, i);
 		if (!g || g->deleted || !(g->touched || g->created) ||
 		    !g_has_label(g, v->label))
 			continue;
@@ -854,15 +854,13 @@ static size_t overlay_count(struct qctx *c, const struct vq *v)
 {
 	size_t n = 0;
 	for (size_t i = 0; v->rel && i < c->g.edges.cap; i++) {
-		struct gedge *e =
-		    c->g.edges.keys[i] ? c->g.edges.vals[i] : NULL;
+		struct gedge *e = hm_at(&c->g.edges, i);
 		n += e && (e->touched || e->created) && !e->deleted;
 	}
 	if (v->rel)
 		return n;
 	for (size_t i = 0; i < c->g.nodes.cap; i++) {
-		struct gnode *g =
-		    c->g.nodes.keys[i] ? c->g.nodes.vals[i] : NULL;
+		struct gnode *g = hm_at(&c->g.nodes, i);
 		n += g && (g->touched || g->created) && !g->deleted;
 	}
 	return n;
