@@ -13,6 +13,12 @@ const char *const sto_cf_names[STO_CF_COUNT] = {
 
 #define STO_BLOCK_CACHE_BYTES_DEFAULT ((size_t)128 << 20)
 #define STO_WRITE_BUFFER_BYTES        (64u << 20)
+/* The adjacency CF's write buffer. Its hash memtable is sorted when it is
+ * flushed, one skip-list search per list it holds (a third of a KNOWS
+ * load's CPU at 64 MiB with 1,000-row chunks): a bigger buffer holds
+ * more versions of each list per flush, and a load of issue 10's graph
+ * flushes none (docs/benchmarks.md, "Online load, session 22"). */
+#define STO_ADJ_WRITE_BUFFER_BYTES (256u << 20)
 /* Data block size: 16 KiB blocks keep the in-memory indexes small; a
  * node's adjacency (29-byte keys) usually sits in one block. */
 #define STO_BLOCK_BYTES (16u << 10)
@@ -362,6 +368,8 @@ int sto_cat_load(struct sto_store *s, char *errmsg)
 static void set_adj_options(struct sto_store *s)
 {
 	s->adj_opts = rocksdb_options_create_copy(s->opts);
+	rocksdb_options_set_write_buffer_size(s->adj_opts,
+	                                      STO_ADJ_WRITE_BUFFER_BYTES);
 	s->adj_bbto = rocksdb_block_based_options_create();
 	rocksdb_block_based_options_set_block_cache(s->adj_bbto, s->cache);
 	rocksdb_block_based_options_set_block_size(s->adj_bbto,
@@ -396,7 +404,8 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	rocksdb_options_set_write_buffer_size(s->opts, STO_WRITE_BUFFER_BYTES);
 	/* every CF's options are copies of these: the same buffers each */
 	s->memtable_bytes_max =
-	    (uint64_t)STO_CF_COUNT * STO_WRITE_BUFFER_BYTES *
+	    ((uint64_t)(STO_CF_COUNT - 1) * STO_WRITE_BUFFER_BYTES +
+	     STO_ADJ_WRITE_BUFFER_BYTES) *
 	    (uint64_t)rocksdb_options_get_max_write_buffer_number(s->opts);
 	rocksdb_options_set_keep_log_file_num(s->opts, 4);
 	/* fatal only: in this RocksDB build a LOG write that fails on a full

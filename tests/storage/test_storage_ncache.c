@@ -485,14 +485,15 @@ START_TEST(a_burst_of_column_builds_trims_once)
 END_TEST
 
 /* sto_memory's memtables_max is the most the memtables can hold: every
- * column family's write buffer (64 MiB) times the buffers it keeps */
+ * column family's write buffer (64 MiB, the adjacency's 256 MiB) times the
+ * buffers it keeps (two: one filling while one is flushed) */
 START_TEST(memtables_max_is_the_write_buffers)
 {
 	struct sto_memory m;
 	sto_memory(st, &m);
-	ck_assert_uint_ge(m.memtables_max,
-	                  (uint64_t)STO_CF_COUNT * (64u << 20));
-	ck_assert_uint_eq(m.memtables_max % ((uint64_t)STO_CF_COUNT << 26), 0);
+	ck_assert_uint_eq(m.memtables_max,
+	                  2 * ((uint64_t)(STO_CF_COUNT - 1) * (64u << 20) +
+	                       (256u << 20)));
 }
 END_TEST
 
