@@ -2,6 +2,7 @@
 #include "config.h"
 #include "batch.h"
 #include "proxy.h"
+#include "query.h" /* QRY_TIME_MS_DEFAULT */
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +37,7 @@ void node_config_defaults(struct node_config *c)
 	c->log_level = NODE_LOG_INFO;
 	c->query_memory_bytes = query_memory_default();
 	c->statement_memory_bytes = NODE_STATEMENT_MEMORY_BYTES;
+	c->statement_time_ms = QRY_TIME_MS_DEFAULT;
 	c->cursor_idle_ms = NODE_CURSOR_IDLE_MS;
 	c->snapshot_bytes_max = NODE_SNAPSHOT_BYTES_MAX;
 	c->auth = 1;
@@ -362,6 +364,10 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 	if (!strcmp(key, "statement_memory_bytes"))
 		return parse_bytes(value, &c->statement_memory_bytes, key,
 		                   errmsg);
+	if (!strcmp(key, "statement_time_ms"))
+		return set_range(&c->statement_time_ms, value,
+		                 NODE_STATEMENT_TIME_MS_MIN,
+		                 NODE_STATEMENT_TIME_MS_MAX, key, errmsg);
 	if (!strcmp(key, "cdc_old_values"))
 		return parse_bool(value, &c->cdc_old_values, key, errmsg);
 	if (!strcmp(key, "proxy_batch_max"))
@@ -454,6 +460,7 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_CHECKPOINT_ENTRIES", "checkpoint_entries"},
 	    {"LORA_QUERY_MEMORY_BYTES", "query_memory_bytes"},
 	    {"LORA_STATEMENT_MEMORY_BYTES", "statement_memory_bytes"},
+	    {"LORA_STATEMENT_TIME_MS", "statement_time_ms"},
 	    {"LORA_CDC_OLD_VALUES", "cdc_old_values"},
 	    {"LORA_PEER_FORWARD", "peer_forward"},
 	    {"LORA_PROXY_BATCH_MAX", "proxy_batch_max"},
@@ -504,6 +511,7 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--log-level", "log_level"},
 	    {"--query-memory-bytes", "query_memory_bytes"},
 	    {"--statement-memory-bytes", "statement_memory_bytes"},
+	    {"--statement-time-ms", "statement_time_ms"},
 	    {"--cursor-idle-ms", "cursor_idle_ms"},
 	    {"--cdc-old-values", "cdc_old_values"},
 	    {"--peer-forward", "peer_forward"},

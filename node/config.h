@@ -13,6 +13,11 @@
 #include "lora.h"
 #include "tls.h"
 
+/* statement_time_ms: its default is the engine's (QRY_TIME_MS_DEFAULT,
+ * 60 s); a day at most */
+#define NODE_STATEMENT_TIME_MS_MIN 100u
+#define NODE_STATEMENT_TIME_MS_MAX 86400000u
+
 #define NODE_ADDR_BYTES_MAX        128  /* host:port text */
 #define NODE_PATH_BYTES_MAX        1024 /* data_dir */
 #define NODE_PEERS_MAX             16   /* voters + learners known at start */
@@ -62,6 +67,9 @@ struct node_config {
 	 * together, and one statement (a request may ask for less) */
 	uint64_t query_memory_bytes;
 	uint64_t statement_memory_bytes;
+	/* one statement's time limit (a CALL { ... } IN TRANSACTIONS load's
+	 * whole run): NODE_STATEMENT_TIME_MS_MIN..MAX */
+	uint32_t statement_time_ms;
 	uint32_t cursor_idle_ms; /* a native cursor without a fetch is closed */
 	/* the leader's writes carry the values they replace, for the change
 	 * stream's "old" members (docs/changes.md); off by default */

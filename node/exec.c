@@ -151,6 +151,7 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 {
 	qry_limits_init(l);
 	l->mem_bytes_max = n->cfg.statement_memory_bytes;
+	l->time_ms_max = n->cfg.statement_time_ms;
 	if (req->mem_bytes_max &&
 	    (l->mem_bytes_max == 0 || req->mem_bytes_max < l->mem_bytes_max))
 		l->mem_bytes_max = req->mem_bytes_max;

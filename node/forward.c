@@ -560,7 +560,7 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 	    node_may_resend(req->request_id, req->query, strlen(req->query));
 	int rc =
 	    round_trip(n, msg, resend,
-	               node_forward_wait_ms(req->query, strlen(req->query)),
+	               node_forward_wait_ms(n, req->query, strlen(req->query)),
 	               &reply, &self_leader);
 	if (self_leader)
 		return NODE_FORWARD_SELF;

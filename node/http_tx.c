@@ -783,8 +783,9 @@ static int to_leader(struct lnode *n, struct node_http_ex *x, const char *path,
 	size_t len;
 	node_http_body(x, &data, &len);
 	size_t stmts = json_array_size(b->stmts);
-	uint64_t wait_ms = NODE_FORWARD_WAIT_MS + NODE_TX_BEGIN_WAIT_MS +
-	                   (uint64_t)(stmts ? stmts : 1) * QRY_TIME_MS_DEFAULT;
+	uint64_t wait_ms =
+	    NODE_FORWARD_WAIT_MS + NODE_TX_BEGIN_WAIT_MS +
+	    (uint64_t)(stmts ? stmts : 1) * n->cfg.statement_time_ms;
 	if (wait_ms > NODE_TX_FORWARD_WAIT_MS_MAX)
 		wait_ms = NODE_TX_FORWARD_WAIT_MS_MAX;
 	return node_proxy_write(n->proxy, x, path, data, len, 0, wait_ms) !=

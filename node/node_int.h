@@ -232,11 +232,12 @@ void node_members_save(struct lnode *n);
 /* How long a follower waits for the leader's answer to a write it passed
  * on (forward.c, proxy.c), given the request's bytes (query text or HTTP
  * body): NODE_FORWARD_WAIT_MS, plus the statement time limit
- * (QRY_TIME_MS_DEFAULT) when the bytes hold the word TRANSACTIONS, as a
+ * (statement_time_ms) when the bytes hold the word TRANSACTIONS, as a
  * CALL { ... } IN TRANSACTIONS statement keeps the leader's writer for up
  * to that long. A leader change still ends the wait at once. */
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
-uint64_t node_forward_wait_ms(const char *bytes, size_t len);
+uint64_t node_forward_wait_ms(const struct lnode *n, const char *bytes,
+                              size_t len);
 /* Whether a follower may send a write it passed on to a new leader again:
  * it has a request id (dedupe applies it once) and is not CALL { } IN
  * TRANSACTIONS (its committed chunks carry no request id: run again,

@@ -1063,21 +1063,29 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	intx_answer(n, w, index);
 }
 
-uint64_t node_forward_wait_ms(const char *bytes, size_t len)
+/* whether bytes hold the word TRANSACTIONS, any case */
+static int says_transactions(const char *bytes, size_t len)
 {
 	static const char word[] = "TRANSACTIONS";
 	size_t wl = sizeof word - 1;
 	for (size_t i = 0; bytes && i + wl <= len; i++)
 		if ((bytes[i] | 0x20) == 't' &&
 		    !strncasecmp(bytes + i, word, wl))
-			return NODE_FORWARD_WAIT_MS + QRY_TIME_MS_DEFAULT;
-	return NODE_FORWARD_WAIT_MS;
+			return 1;
+	return 0;
+}
+
+uint64_t node_forward_wait_ms(const struct lnode *n, const char *bytes,
+                              size_t len)
+{
+	return says_transactions(bytes, len)
+	           ? NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms
+	           : NODE_FORWARD_WAIT_MS;
 }
 
 int node_may_resend(const char *request_id, const char *bytes, size_t len)
 {
-	return request_id && request_id[0] &&
-	       node_forward_wait_ms(bytes, len) == NODE_FORWARD_WAIT_MS;
+	return request_id && request_id[0] && !says_transactions(bytes, len);
 }
 
 /* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first; the

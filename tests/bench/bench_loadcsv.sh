@@ -33,7 +33,8 @@
 # BENCH_PERF=all records the three nodes, `perf report --sort pid,comm`),
 # BENCH_PERF_OPTS (perf record options, default -g), BENCH_ELECTION_MS
 # (300; more keeps leadership still on a loaded machine), BENCH_KEEP=1 (keep
-# the temp dir).
+# the temp dir), BENCH_STATEMENT_TIME_MS (the nodes' statement_time_ms,
+# for a load longer than the default minute).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BENCH_BUILD:-$root/build/release}
@@ -72,7 +73,7 @@ cat "$data/people.csv" "$data/knows.csv" >/dev/null
 
 # ---- the cluster, its import directory holding the files
 lc_write_configs "election_ms = ${BENCH_ELECTION_MS:-300}" "heartbeat_ms = 50" "log_level = warn" \
-	"import_dir = $data"
+	"import_dir = $data" ${BENCH_STATEMENT_TIME_MS:+"statement_time_ms = $BENCH_STATEMENT_TIME_MS"}
 for i in 1 2 3; do lc_start "$i"; done
 for i in 1 2 3; do lc_wait_health "$i" 30 || exit 1; done
 leader=$(lc_wait_leader 30) || { echo "no leader" >&2; exit 1; }
