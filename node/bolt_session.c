@@ -850,6 +850,7 @@ static int run_read(struct bolt_conn *c, struct node_exec_req *req,
 		                       sizeof import_dir);
 		q.import_dir = import_dir;
 		node_qry_limits(c->n, req, &q.limits);
+		node_qry_limits_until(&q.limits, c->tx_life_end_ms);
 		memset(&err, 0, sizeof err);
 		if (qry_open(&q, &r->qc, &err) != 0)
 			return fail_qry(c, &err), 1;

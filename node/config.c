@@ -655,6 +655,7 @@ const char *node_config_usage(void)
 	       "             [--log-level debug|info|warn|error]\n"
 	       "             [--query-memory-bytes BYTES] "
 	       "[--statement-memory-bytes BYTES]\n"
+	       "             [--statement-time-ms N]\n"
 	       "             [--cursor-idle-ms N] [--bolt ADDR|off]\n"
 	       "             [--auth on|off]\n"
 	       "             [--admin-user NAME] [--admin-password-file FILE]\n"

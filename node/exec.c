@@ -159,6 +159,13 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 	l->old_values = n->cfg.cdc_old_values != 0;
 }
 
+void node_qry_limits_until(struct qry_limits *l, uint64_t end_ms)
+{
+	uint64_t now = lora_now_ms(), left = end_ms > now ? end_ms - now : 1;
+	if (!l->time_ms_max || left < l->time_ms_max)
+		l->time_ms_max = left;
+}
+
 #ifdef LORA_TEST_HOOKS
 void node_slow_testing(const char *query)
 {

@@ -585,7 +585,7 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 		return NODE_ROUTE_ASYNC;
 	uint64_t wait_ms = node_forward_wait_ms(n, body, len);
 	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
-	            (wait_ms == NODE_FORWARD_WAIT_MS ? NODE_PROXY_BATCH : 0);
+	            (node_says_transactions(body, len) ? 0 : NODE_PROXY_BATCH);
 	if (pp->where == RUN_PROXY &&
 	    node_proxy_start(n->proxy, x, route->path, route->name, flags,
 	                     wait_ms) == 0) {

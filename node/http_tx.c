@@ -335,6 +335,7 @@ static void run_read(struct htx *h, const struct node_exec_req *req,
 	                        .explicit_tx = 1,
 	                        .import_dir = import_dir};
 	node_qry_limits(h->n, req, &q.limits);
+	node_qry_limits_until(&q.limits, h->life_end_ms);
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	int rc = qry_open(&q, &c, &err);

@@ -238,6 +238,9 @@ void node_members_save(struct lnode *n);
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
 uint64_t node_forward_wait_ms(const struct lnode *n, const char *bytes,
                               size_t len);
+/* Whether bytes hold the word TRANSACTIONS, in any case: a cheap look for
+ * a CALL { ... } IN TRANSACTIONS request (not batched, not resent). */
+int node_says_transactions(const char *bytes, size_t len);
 /* Whether a follower may send a write it passed on to a new leader again:
  * it has a request id (dedupe applies it once) and is not CALL { } IN
  * TRANSACTIONS (its committed chunks carry no request id: run again,
@@ -261,8 +264,9 @@ uint64_t node_tx_life_ms(void);
 /* the longest a follower waits for the leader's answer to a /tx request
  * it passed on (http_tx.c to_leader: otherwise the begin wait and each
  * statement's time limit): a transaction ends NODE_TX_LIFE_MS_MAX after
- * its begin, checked between statements, so no answer comes later than
- * its life and one statement's time limit (60 s) after the begin wait */
+ * its begin, checked between statements, and a statement of it ends with
+ * that life too (node_qry_limits_until), so no answer comes later than
+ * its life after the begin wait; the last 60 s are a margin */
 #define NODE_TX_FORWARD_WAIT_MS_MAX                                            \
 	(NODE_FORWARD_WAIT_MS + NODE_TX_BEGIN_WAIT_MS + NODE_TX_LIFE_MS_MAX +  \
 	 60000u)
@@ -355,6 +359,11 @@ enum node_api {
  * shared budget (which outlives every cursor). */
 void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
                      struct qry_limits *l);
+/* Lowers l's time limit to what is left until end_ms (at least 1 ms): a
+ * statement of an explicit transaction ends with the transaction's life
+ * (node_tx_life_ms), which the waits of a follower relaying it and of
+ * Bolt's relay count on, whatever statement_time_ms says. */
+void node_qry_limits_until(struct qry_limits *l, uint64_t end_ms);
 #ifdef LORA_TEST_HOOKS
 /* Test hook LORA_SLOW_TESTING=MS (compiled with LORA_TEST_HOOKS): a
  * statement whose text holds the comment slow-testing waits MS before

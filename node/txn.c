@@ -285,6 +285,7 @@ static int tx_exec(struct node_tx *t, struct sto_view *view,
 	    .batch_bytes_max = NODE_BATCH_BYTES_MAX - t->bytes,
 	};
 	node_qry_limits(n, req, &q.limits);
+	node_qry_limits_until(&q.limits, t->served_ms + node_tx_life_ms());
 	if (t->mem_bytes_max) /* what the kept batches left of the budget */
 		q.limits.mem_bytes_max = t->bytes < t->mem_bytes_max
 		                             ? t->mem_bytes_max - t->bytes

@@ -1063,8 +1063,7 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	intx_answer(n, w, index);
 }
 
-/* whether bytes hold the word TRANSACTIONS, any case */
-static int says_transactions(const char *bytes, size_t len)
+int node_says_transactions(const char *bytes, size_t len)
 {
 	static const char word[] = "TRANSACTIONS";
 	size_t wl = sizeof word - 1;
@@ -1078,14 +1077,15 @@ static int says_transactions(const char *bytes, size_t len)
 uint64_t node_forward_wait_ms(const struct lnode *n, const char *bytes,
                               size_t len)
 {
-	return says_transactions(bytes, len)
+	return node_says_transactions(bytes, len)
 	           ? NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms
 	           : NODE_FORWARD_WAIT_MS;
 }
 
 int node_may_resend(const char *request_id, const char *bytes, size_t len)
 {
-	return request_id && request_id[0] && !says_transactions(bytes, len);
+	return request_id && request_id[0] &&
+	       !node_says_transactions(bytes, len);
 }
 
 /* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first; the

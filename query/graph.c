@@ -565,9 +565,11 @@ static void touch(struct qctx *c, struct gnode *n)
 static uint32_t ov_stamp(struct graph *g)
 {
 	if (++g->stamp == 0) {
-		for (size_t i = 0; i < g->nodes.cap; i++)
-			if (hm_at(&g->nodes, i))
-				((struct gnode *)hm_at(&g->nodes, i))->seen = 0;
+		for (size_t i = 0; i < g->nodes.cap; i++) {
+			struct gnode *n = hm_at(&g->nodes, i);
+			if (n)
+				n->seen = 0;
+		}
 		g->stamp = 1;
 	}
 	return g->stamp;
@@ -1299,14 +1301,19 @@ static void link_pending(struct qctx *c)
 	struct idvec *u = &c->g.unlinked;
 	if (!u->n)
 		return;
-	struct arena *was = ar_use(c, &c->g.ar); /* created_adj's lifetime */
+	/* the lists live as long as created_adj: in the graph's arena, or in
+	 * the statement's current one under keep_all (c->keep, or a chunk's,
+	 * released with the chunk's graph) */
+	struct arena *was = ar_use(c, &c->g.ar);
 	for (size_t i = 0; i < u->n; i++) {
-		const struct gedge *e =
-		    (const struct gedge *)(uintptr_t)u->v[i];
+		const struct gedge *e = hm_get(&c->g.edges, u->v[i]);
+		LORA_ASSERT(e); /* an edge stays in edges once created */
 		link_created(c, e->src, e->id);
 		if (e->dst != e->src)
 			link_created(c, e->dst, e->id);
 	}
+	/* a raise above (memory) ends the statement or, in a chunk under ON
+	 * ERROR, its graph (intx_graph_reset): nothing links twice */
 	u->n = 0;
 	ar_use(c, was);
 }
@@ -1329,7 +1336,7 @@ static struct gedge *new_edge(struct qctx *c, uint64_t id, const char *type,
 		}
 	e->props = m.u.m;
 	hm_put(c, &c->g.edges, id, e);
-	idv_push(c, &c->g.unlinked, (uint64_t)(uintptr_t)e);
+	idv_push(c, &c->g.unlinked, id);
 	if (id >= c->g.next_edge)
 		c->g.next_edge = id + 1;
 	return e;

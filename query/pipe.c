@@ -1403,11 +1403,20 @@ static void intx_close_open(struct qctx *c)
 static _Noreturn void intx_raise(struct qctx *c, int code, const char *msg,
                                  const char *before)
 {
+	c->tx_said = 1;
 	qerr(c, code,
 	     "%s (CALL { ... } IN TRANSACTIONS: %llu input rows in %llu "
 	     "transactions committed before %s; they stay committed)",
 	     msg, (unsigned long long)c->tx_rows,
 	     (unsigned long long)c->tx_chunks, before);
+}
+
+/* What the statement stopped at, for intx_raise: the time limit, or what
+ * the caller says. */
+static const char *intx_why(int code, const char *other)
+{
+	return code == LORA_ETIMEOUT ? "the statement's time limit ran out"
+	                             : other;
 }
 
 /* The statement fails: the chunk proposed before, if any, is landed, so
@@ -1485,6 +1494,19 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 	c->cur = was;
 }
 
+_Noreturn void intx_fail(struct qctx *c, int code)
+{
+	LORA_ASSERT(c->tx_started && !c->tx_said);
+	if (c->err && c->err->code)
+		code = c->err->code;
+	char msg[LORA_ERRMSG_BYTES] = "";
+	if (c->err)
+		snprintf(msg, sizeof msg, "%s", c->err->message);
+	intx_close_iters(c);
+	intx_land_failing(c, &code, msg, sizeof msg);
+	intx_raise(c, code, msg, intx_why(code, "the statement failed"));
+}
+
 /* Pulls up to o->limit input rows into in (deep copies in tmp: the
  * input's rows die on the next pull). An error of the input (a bad CSV
  * row, an expression of the outer query) after chunks ran says what
@@ -1509,7 +1531,7 @@ static void intx_fill(struct qctx *c, struct op *o, struct rows *in)
 		 * and files are the statement's, closed at its end */
 		intx_close_iters(c);
 		intx_land_failing(c, &code, msg, sizeof msg);
-		intx_raise(c, code, msg, "the input failed");
+		intx_raise(c, code, msg, intx_why(code, "the input failed"));
 	}
 	struct val *x;
 	while (in->n < o->limit && (x = pull(c, o->in)) != NULL) {

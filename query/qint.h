@@ -614,9 +614,11 @@ void idv_sort_unique(struct idvec *v); /* ascending, duplicates dropped */
 struct graph {
 	struct arena ar;          /* the cache: loaded nodes and edges */
 	struct hmap nodes, edges; /* caches incl. overlay */
-	struct hmap created_adj;  /* node id -> struct idvec* of new edges */
-	/* edges created (or laid) since created_adj was last brought up to
-	 * date, as struct gedge pointers in creation order: g_adjacent, its
+	/* node id -> struct idvec* of new edges, up to date once unlinked is
+	 * empty */
+	struct hmap created_adj;
+	/* ids of the edges created (or laid) since created_adj was last
+	 * brought up to date, in creation order: g_adjacent, created_adj's
 	 * only reader, links them first (graph.c, link_pending) */
 	struct idvec unlinked;
 	struct idvec touched_nodes; /* created, relabelled, deleted or
@@ -860,6 +862,7 @@ struct qctx {
 	/* IN TRANSACTIONS chunks run so far (their numbers: chunk_no) and
 	 * those that failed under ON ERROR CONTINUE | BREAK */
 	uint64_t tx_started, tx_failed;
+	int tx_said; /* the error being raised already says what committed */
 	size_t batch_bytes_max; /* query.h; 0: none */
 	/* graph.c's seek cache (IN TRANSACTIONS statements): the stored nodes
 	 * an equality seek found, by (label, key, integer or string value),
@@ -949,6 +952,11 @@ struct pipe;
 struct pipe *pipe_open(struct qctx *c, struct query *q);
 struct val *pipe_next(struct qctx *c, struct pipe *p);
 void pipe_close(struct qctx *c, struct pipe *p);
+/* An error of a CALL { ... } IN TRANSACTIONS statement raised outside its
+ * chunks and their input (the statement's own pull, where the time limit
+ * may run out): the chunk in flight is landed and the error raised again
+ * with what committed. Only after a chunk started, and never twice. */
+_Noreturn void intx_fail(struct qctx *c, int code);
 
 /* seek.c: an index-usable predicate on one property of a node pattern.
  * Bounds point into the statement's expressions (not owned). The seek

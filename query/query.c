@@ -618,6 +618,17 @@ static void open_intx(struct qry_cursor *cur, const struct qry_request *req,
 	c->timing = mode == QRY_PROFILE;
 	c->g.recording = 1;
 	cur->pipe = pipe_open(c, cur->q);
+	/* an error outside the chunks and their input (a time limit tick in
+	 * this loop's pulls) still says what committed */
+	jmp_buf outer;
+	memcpy(outer, c->jb, sizeof outer);
+	int code = setjmp(c->jb);
+	if (code) {
+		memcpy(c->jb, outer, sizeof outer);
+		if (!c->tx_started || c->tx_said)
+			longjmp(c->jb, code);
+		intx_fail(c, code);
+	}
 	struct val *r;
 	while ((r = pipe_next(c, cur->pipe)) != NULL) {
 		if (!cur->ncols)
@@ -626,6 +637,7 @@ static void open_intx(struct qry_cursor *cur, const struct qry_request *req,
 		rows_push(c, &cur->rows, row_copy_deep(c, r));
 		ar_use(c, was);
 	}
+	memcpy(c->jb, outer, sizeof outer);
 	pipe_close(c, cur->pipe);
 	cur->pipe = NULL;
 	if (mode == QRY_PROFILE) {

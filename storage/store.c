@@ -402,7 +402,8 @@ static void set_rocks_options(struct sto_store *s, const struct sto_options *o)
 	rocksdb_options_set_create_missing_column_families(s->opts, 1);
 	rocksdb_options_set_max_background_jobs(s->opts, 2);
 	rocksdb_options_set_write_buffer_size(s->opts, STO_WRITE_BUFFER_BYTES);
-	/* every CF's options are copies of these: the same buffers each */
+	/* every CF's options are copies of these: the same buffers each,
+	 * but the adjacency CF's (set_adj_options) */
 	s->memtable_bytes_max =
 	    ((uint64_t)(STO_CF_COUNT - 1) * STO_WRITE_BUFFER_BYTES +
 	     STO_ADJ_WRITE_BUFFER_BYTES) *
@@ -623,10 +624,29 @@ uint64_t sto_applied_index(struct sto_store *s)
 	return atomic_load(&s->applied);
 }
 
+/* Flushes CF i's memtable and waits: 0, or the failure. */
+static int flush_cf(struct sto_store *s, int i, char *errmsg)
+{
+	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+	rocksdb_flushoptions_set_wait(fo, 1);
+	char *err = NULL;
+	rocksdb_flush_cf(s->db, fo, s->cf[i], &err);
+	rocksdb_flushoptions_destroy(fo);
+	return err ? sto_rocks_err(err, errmsg, "flush") : 0;
+}
+
 int sto_checkpoint(struct sto_store *s, const char *dir, uint64_t *index_out,
                    char *errmsg)
 {
 	char *err = NULL;
+	/* The memtables are flushed before apply stops: the checkpoint's own
+	 * flush, under apply_mu, is then only what came meanwhile (a sort of
+	 * up to 256 MiB of adjacency memtable otherwise held apply up). A
+	 * failure here shows again in the checkpoint's own flush. */
+	char ferr[LORA_ERRMSG_BYTES];
+	for (int i = 0; i < STO_CF_COUNT; i++)
+		if (flush_cf(s, i, ferr))
+			break;
 	pthread_mutex_lock(&s->apply_mu);
 	uint64_t index = atomic_load(&s->applied);
 	rocksdb_checkpoint_t *cp =
@@ -649,21 +669,15 @@ int sto_checkpoint(struct sto_store *s, const char *dir, uint64_t *index_out,
 
 int sto_compact(struct sto_store *s, char *errmsg)
 {
-	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-	rocksdb_flushoptions_set_wait(fo, 1);
 	int rv = 0;
 	for (int i = 0; !rv && i < STO_CF_COUNT; i++) {
-		char *err = NULL;
-		rocksdb_flush_cf(s->db, fo, s->cf[i], &err);
-		if (err) {
-			rv = sto_rocks_err(err, errmsg, "flush");
-			break;
-		}
+		rv = flush_cf(s, i, errmsg);
 		/* The C API reports no error for a manual compaction; a
 		 * failed one leaves the data as it was. */
-		rocksdb_compact_range_cf(s->db, s->cf[i], NULL, 0, NULL, 0);
+		if (!rv)
+			rocksdb_compact_range_cf(s->db, s->cf[i], NULL, 0, NULL,
+			                         0);
 	}
-	rocksdb_flushoptions_destroy(fo);
 	return rv;
 }
 

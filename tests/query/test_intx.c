@@ -625,6 +625,43 @@ START_TEST(failing_input_keeps_earlier)
 }
 END_TEST
 
+/* The time limit running out says what committed wherever the engine
+ * notices it: in a chunk, in the input's pull, or in the statement's own
+ * pull of the IntX operator's rows (that one said nothing and left the
+ * chunk in flight unlanded; found by review s22-a), and exactly those
+ * rows stay. Twenty limits, so the deadline falls in each place. */
+START_TEST(time_limit_says_what_committed)
+{
+	int64_t before = 0;
+	for (int i = 0; i < 20; i++) {
+		struct qry_limits l;
+		qry_limits_init(&l);
+		l.time_ms_max = 5 + (uint64_t)i * 3;
+		struct commits k = {.label = "TL"};
+		struct qry_error e;
+		int rc = run_lim("UNWIND range(1, 1000000000) AS i CALL { WITH "
+		                 "i CREATE (:TL {i: i}) } IN TRANSACTIONS OF 7 "
+		                 "ROWS RETURN count(*) AS n",
+		                 &k, &l, 0, NULL, 0, &e);
+		ck_assert_int_eq(rc, LORA_ETIMEOUT);
+		const char *p = strstr(e.message, "IN TRANSACTIONS: ");
+		long long rows = -1;
+		if (p)
+			sscanf(p, "IN TRANSACTIONS: %lld input rows in", &rows);
+		ck_assert_msg(
+		    rows >= 0 &&
+		        strstr(e.message, "transactions committed before"),
+		    "limit %d ms: %s", 5 + i * 3, e.message);
+		int64_t now = count_label("TL");
+		ck_assert_msg(now - before == rows,
+		              "limit %d ms: %lld rows said, %lld stored: %s",
+		              5 + i * 3, rows, (long long)(now - before),
+		              e.message);
+		before = now;
+	}
+}
+END_TEST
+
 /* An input error raised inside an index seek (the view's seek iterator
  * lent) while a chunk is in flight: the iterator goes before the chunk is
  * landed, which closes the view (the node aborted on the view's "seek
@@ -1318,6 +1355,7 @@ int main(void)
 		tcase_add_test(t, chunks_see_earlier_chunks);
 		tcase_add_test(t, subqueries_in_chunk_match);
 		tcase_add_test(t, scan_input_is_fixed);
+		tcase_add_test(t, time_limit_says_what_committed);
 		tcase_add_test(t, chunk_seeks_load_no_node);
 		tcase_add_test(t, seek_cache_follows_commits);
 		tcase_add_test(t, seek_cache_keeps_to_its_share);
