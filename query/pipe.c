@@ -1494,9 +1494,14 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 	c->cur = was;
 }
 
-_Noreturn void intx_fail(struct qctx *c, int code)
+/* The error being raised (code, or c->err's), once chunks ran outside
+ * them: the chunk in flight is landed and the error raised again with
+ * what committed before `other` (or the time limit). An iterator the
+ * raise left open (a seek the view lent) goes before the landing closes
+ * that view; the input's operators and files are the statement's, closed
+ * at its end. */
+static _Noreturn void intx_fail_at(struct qctx *c, int code, const char *other)
 {
-	LORA_ASSERT(c->tx_started && !c->tx_said);
 	if (c->err && c->err->code)
 		code = c->err->code;
 	char msg[LORA_ERRMSG_BYTES] = "";
@@ -1504,7 +1509,13 @@ _Noreturn void intx_fail(struct qctx *c, int code)
 		snprintf(msg, sizeof msg, "%s", c->err->message);
 	intx_close_iters(c);
 	intx_land_failing(c, &code, msg, sizeof msg);
-	intx_raise(c, code, msg, intx_why(code, "the statement failed"));
+	intx_raise(c, code, msg, intx_why(code, other));
+}
+
+_Noreturn void intx_fail(struct qctx *c, int code)
+{
+	LORA_ASSERT(c->tx_started && !c->tx_said);
+	intx_fail_at(c, code, "the statement failed");
 }
 
 /* Pulls up to o->limit input rows into in (deep copies in tmp: the
@@ -1521,17 +1532,7 @@ static void intx_fill(struct qctx *c, struct op *o, struct rows *in)
 		memcpy(c->jb, outer, sizeof outer);
 		if (!c->tx_started)
 			longjmp(c->jb, code);
-		if (c->err && c->err->code)
-			code = c->err->code;
-		char msg[LORA_ERRMSG_BYTES] = "";
-		if (c->err)
-			snprintf(msg, sizeof msg, "%s", c->err->message);
-		/* an iterator the raise left open (a seek the view lent) goes
-		 * before the landing closes that view; the input's operators
-		 * and files are the statement's, closed at its end */
-		intx_close_iters(c);
-		intx_land_failing(c, &code, msg, sizeof msg);
-		intx_raise(c, code, msg, intx_why(code, "the input failed"));
+		intx_fail_at(c, code, "the input failed");
 	}
 	struct val *x;
 	while (in->n < o->limit && (x = pull(c, o->in)) != NULL) {
