@@ -491,9 +491,9 @@ START_TEST(memtables_max_is_the_write_buffers)
 {
 	struct sto_memory m;
 	sto_memory(st, &m);
-	ck_assert_uint_eq(m.memtables_max,
-	                  2 * ((uint64_t)(STO_CF_COUNT - 1) * (64u << 20) +
-	                       (256u << 20)));
+	ck_assert_uint_eq(
+	    m.memtables_max,
+	    2 * ((uint64_t)(STO_CF_COUNT - 1) * (64u << 20) + (256u << 20)));
 }
 END_TEST
 
