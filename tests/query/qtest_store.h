@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "query.h"
 
@@ -20,9 +21,36 @@ static char dir[256];
 static struct sto_store *st;
 static uint64_t applied;
 
+/* Each test's directory lies in one made when the program starts and
+ * removed when it ends: Check runs a test in a child that exits at a
+ * failed assertion, before teardown, and its directory went nowhere. */
+static char qtest_root[64];
+static pid_t qtest_root_pid;
+
+static void qtest_root_remove(void)
+{
+	if (getpid() != qtest_root_pid) /* a test's child exiting */
+		return;
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", qtest_root);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", qtest_root);
+}
+
+__attribute__((constructor)) static void qtest_root_make(void)
+{
+	snprintf(qtest_root, sizeof qtest_root, "/tmp/lora-qtest-XXXXXX");
+	if (!mkdtemp(qtest_root)) {
+		perror("mkdtemp");
+		abort();
+	}
+	qtest_root_pid = getpid();
+	atexit(qtest_root_remove);
+}
+
 static void setup(void)
 {
-	snprintf(dir, sizeof dir, "/tmp/lora-qtest-XXXXXX");
+	snprintf(dir, sizeof dir, "%s/t-XXXXXX", qtest_root);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	char db[300], em[LORA_ERRMSG_BYTES];
 	snprintf(db, sizeof db, "%s/db", dir);
