@@ -341,8 +341,9 @@ static int proxy_write(struct lnode *n, struct node_http_ex *x,
 	const char *body;
 	size_t len;
 	node_http_body(x, &body, &len);
-	int rc = node_proxy_write(n->proxy, x, route->path, body, len, flags,
-	                          node_forward_wait_ms(n, body, len));
+	int rc = node_proxy_write(
+	    n->proxy, x, route->path, body, len, flags,
+	    node_forward_wait_ms(n, node_says_transactions(body, len)));
 	return rc == NODE_FORWARD_SELF || rc == NODE_PROXY_HELD ? rc : 0;
 }
 
@@ -509,9 +510,10 @@ static int peer_write(struct lnode *n, struct node_http_ex *x,
 	        ? lora_calloc(1, sizeof *pw)
 	        : NULL;
 	struct node_pfwd_job *j =
-	    pw ? node_pfwd_new(n, &pp->qb.req, has_rid(pp),
-	                       node_forward_wait_ms(n, body, len),
-	                       peer_answered, pw)
+	    pw ? node_pfwd_new(
+	             n, &pp->qb.req, has_rid(pp),
+	             node_forward_wait_ms(n, node_says_transactions(body, len)),
+	             peer_answered, pw)
 	       : NULL;
 	if (j == NULL) {
 		lora_free(pw);
@@ -583,9 +585,10 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	if (pp->where == RUN_PROXY &&
 	    peer_write(n, x, route, pp, body, len) == 0)
 		return NODE_ROUTE_ASYNC;
-	uint64_t wait_ms = node_forward_wait_ms(n, body, len);
+	int intx = node_says_transactions(body, len);
+	uint64_t wait_ms = node_forward_wait_ms(n, intx);
 	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
-	            (node_says_transactions(body, len) ? 0 : NODE_PROXY_BATCH);
+	            (intx ? 0 : NODE_PROXY_BATCH);
 	if (pp->where == RUN_PROXY &&
 	    node_proxy_start(n->proxy, x, route->path, route->name, flags,
 	                     wait_ms) == 0) {
@@ -1177,9 +1180,10 @@ static int need_leader(struct lnode *n, struct node_http_ex *x)
 		const char *body;
 		size_t len;
 		node_http_body(x, &body, &len);
-		return node_proxy_write(n->proxy, x, node_http_uri(x), body,
-		                        len, 0,
-		                        node_forward_wait_ms(n, body, len)) ==
+		return node_proxy_write(
+		           n->proxy, x, node_http_uri(x), body, len, 0,
+		           node_forward_wait_ms(
+		               n, node_says_transactions(body, len))) ==
 		               NODE_FORWARD_SELF
 		           ? 0
 		           : -1;

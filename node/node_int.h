@@ -230,14 +230,13 @@ void node_members_save(struct lnode *n);
 /* ---- writes: writer.h (writer.c); what followers ask about them: */
 
 /* How long a follower waits for the leader's answer to a write it passed
- * on (forward.c, proxy.c), given the request's bytes (query text or HTTP
- * body): NODE_FORWARD_WAIT_MS, plus the statement time limit
- * (statement_time_ms) when the bytes hold the word TRANSACTIONS, as a
- * CALL { ... } IN TRANSACTIONS statement keeps the leader's writer for up
- * to that long. A leader change still ends the wait at once. */
+ * on (forward.c, proxy.c): NODE_FORWARD_WAIT_MS, plus the statement time
+ * limit (statement_time_ms) when intx (node_says_transactions of the
+ * request's query text or HTTP body), as a CALL { ... } IN TRANSACTIONS
+ * statement keeps the leader's writer for up to that long. A leader
+ * change still ends the wait at once. */
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
-uint64_t node_forward_wait_ms(const struct lnode *n, const char *bytes,
-                              size_t len);
+uint64_t node_forward_wait_ms(const struct lnode *n, int intx);
 /* Whether bytes hold the word TRANSACTIONS, in any case: a cheap look for
  * a CALL { ... } IN TRANSACTIONS request (not batched, not resent). */
 int node_says_transactions(const char *bytes, size_t len);

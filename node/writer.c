@@ -1074,12 +1074,10 @@ int node_says_transactions(const char *bytes, size_t len)
 	return 0;
 }
 
-uint64_t node_forward_wait_ms(const struct lnode *n, const char *bytes,
-                              size_t len)
+uint64_t node_forward_wait_ms(const struct lnode *n, int intx)
 {
-	return node_says_transactions(bytes, len)
-	           ? NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms
-	           : NODE_FORWARD_WAIT_MS;
+	return intx ? NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms
+	            : NODE_FORWARD_WAIT_MS;
 }
 
 int node_may_resend(const char *request_id, const char *bytes, size_t len)
