@@ -6,6 +6,7 @@
  * and a request in flight on a connection that drops is aborted at once
  * (its outcome is then unknown and the retry reuses the request id).
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -522,16 +523,22 @@ static void next_request_id(struct lora_client *c, char *out, size_t size)
 	         ++c->id_counter);
 }
 
-/* Turns the last failure of a call whose retries ran out into its answer. */
-static int give_up(int rv, int sent_ever, struct lora_client_error *e)
+/* Turns the last failure of a call whose retries ran out into its answer
+ * (once: a statement never sent again, see call_state). */
+static int give_up(int rv, int sent_ever, int once, struct lora_client_error *e)
 {
 	enum lora_retry r = lora_retry_classify(rv, sent_ever);
 	if (rv == LORA_EUNKNOWN_OUTCOME || r == LORA_RETRY_SAME_ID) {
 		char m[LORA_ERRMSG_BYTES];
 		snprintf(m, sizeof(m), "%s", e ? e->message : "");
 		set_error(e, LORA_EUNKNOWN_OUTCOME, NULL,
-		          "retries exhausted, outcome unknown (retry with the "
-		          "same request id): %s",
+		          once ? "outcome unknown, not sent again (a CALL { "
+		                 "... } IN TRANSACTIONS statement's chunks "
+		                 "are not deduplicated by its request id: "
+		                 "look at what it wrote before running it "
+		                 "again): %s"
+		               : "retries exhausted, outcome unknown (retry "
+		                 "with the same request id): %s",
 		          m);
 		return LORA_EUNKNOWN_OUTCOME;
 	}
@@ -550,6 +557,10 @@ struct call_state {
 	int attempts;
 	int sent_ever;
 	uint64_t sent_ms; /* when the last attempt was sent */
+	/* in: once it may have run, never sent again (a CALL { ... } IN
+	 * TRANSACTIONS statement: the chunks it committed carry no request
+	 * id, so a second run would write them again; nodes do the same) */
+	int once;
 };
 
 /*
@@ -559,7 +570,8 @@ struct call_state {
 static int should_retry(struct lora_client *c, struct call_state *st, int i,
                         int rv, int sent, const char *hint)
 {
-	if (lora_retry_classify(rv, sent) == LORA_RETRY_NO)
+	enum lora_retry r = lora_retry_classify(rv, sent);
+	if (r == LORA_RETRY_NO || (st->once && r == LORA_RETRY_SAME_ID))
 		return 0;
 	if (c->o.retry_budget_ms < 0 || lora_now_ms() >= st->deadline_ms)
 		return 0;
@@ -594,7 +606,7 @@ static int call_retrying(struct lora_client *c, const Lora__Request *req,
                          Lora__Response **out, int *node,
                          struct call_state *stp, struct lora_client_error *e)
 {
-	struct call_state st = {0};
+	struct call_state st = {.once = stp ? stp->once : 0};
 	st.deadline_ms =
 	    lora_now_ms() +
 	    (uint64_t)(c->o.retry_budget_ms > 0 ? c->o.retry_budget_ms : 0);
@@ -606,15 +618,24 @@ static int call_retrying(struct lora_client *c, const Lora__Request *req,
 		st.attempts++;
 		st.sent_ever |= sent;
 		char hint[LORA_CLIENT_ADDR_BYTES] = "";
+		int answered =
+		    0; /* the node's own error, not the transport's */
 		if (rv == 0 && resp->error) {
 			rv = response_error(resp->error, e);
 			snprintf(hint, sizeof(hint), "%s",
 			         resp->leader_address);
 			lora__response__free_unpacked(resp, &lora_pb_allocator);
 			resp = NULL;
+			answered = 1;
 		}
 		if (e)
 			e->attempts = st.attempts;
+		/* A statement the node stopped at its time limit ran (an IN
+		 * TRANSACTIONS one keeps the chunks it committed): its
+		 * LORA_TIMEOUT is the answer, not a lost request to send
+		 * again. */
+		if (answered && (rv == LORA_ETIMEOUT || rv == LORA_ECLOSED))
+			return rv;
 		if (rv == 0) {
 			*out = resp;
 			*node = i;
@@ -623,7 +644,7 @@ static int call_retrying(struct lora_client *c, const Lora__Request *req,
 			return 0;
 		}
 		if (!should_retry(c, &st, i, rv, sent, hint))
-			return give_up(rv, st.sent_ever, e);
+			return give_up(rv, st.sent_ever, st.once, e);
 	}
 }
 
@@ -672,6 +693,21 @@ static int result_new(struct lora_client *c, Lora__Response *resp, int node,
 	return 0;
 }
 
+/* Whether q holds the word TRANSACTIONS, in any case: a cheap look for
+ * CALL { ... } IN TRANSACTIONS (as the nodes' node_says_transactions). */
+static int says_transactions(const char *q)
+{
+	static const char w[] = "transactions";
+	for (; *q; q++) {
+		size_t k = 0;
+		while (w[k] && tolower((unsigned char)q[k]) == w[k])
+			k++;
+		if (!w[k])
+			return 1;
+	}
+	return 0;
+}
+
 int lora_client_run(struct lora_client *c, const struct lora_query *q,
                     struct lora_result **out, struct lora_client_error *e)
 {
@@ -702,7 +738,7 @@ int lora_client_run(struct lora_client *c, const struct lora_query *q,
 	req.run = &run;
 	Lora__Response *resp = NULL;
 	int node = 0;
-	struct call_state st = {0};
+	struct call_state st = {.once = says_transactions(q->query)};
 	int rv = call_retrying(c, &req, &resp, &node, &st, e);
 	if (rv)
 		return rv;

@@ -14,7 +14,11 @@
  *       LORA_UNKNOWN_OUTCOME / connection lost or timeout after sending:
  *         may have committed, retried with the same id (the leader remembers
  *         recent ids and answers the retry without applying it twice);
- *     until the retry budget (retry_budget_ms) is spent;
+ *     until the retry budget (retry_budget_ms) is spent. A node's own
+ *     LORA_TIMEOUT answer (the statement ran out of time) is final, and a
+ *     statement holding the word TRANSACTIONS (CALL { ... } IN
+ *     TRANSACTIONS: its chunks carry no request id) is never sent again
+ *     once it may have run;
  *   - puts a timeout on every call (call_timeout_ms per round trip);
  *   - streams results in batches through cursors (fetch / close);
  *   - remembers the newest bookmark it has seen, for read-your-writes reads

@@ -920,6 +920,10 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	    .mode = explain ? QRY_EXPLAIN : QRY_RUN,
 	    .kind = is_write ? NODE_STMT_WRITE : NODE_STMT_READ,
 	    .role = c->role,
+	    /* an auto-commit statement's own transaction: its tx_timeout
+	     * lowers the time limit (a statement of an explicit one ends
+	     * with it: node_qry_limits_until) */
+	    .time_ms_max = in_tx ? 0 : o.tx_timeout_ms,
 	};
 	snprintf(req.user, sizeof req.user, "%s", c->user);
 	/* the role as it is now: a revoked role or a dropped user takes

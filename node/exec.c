@@ -146,12 +146,21 @@ int node_err_from_code(const char *code)
 /* ---- reads ------------------------------------------------------------------
  */
 
+uint64_t node_statement_time_ms(const struct lnode *n,
+                                const struct node_exec_req *req)
+{
+	uint64_t t = n->cfg.statement_time_ms;
+	return req->time_ms_max && (!t || req->time_ms_max < t)
+	           ? req->time_ms_max
+	           : t;
+}
+
 void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
                      struct qry_limits *l)
 {
 	qry_limits_init(l);
 	l->mem_bytes_max = n->cfg.statement_memory_bytes;
-	l->time_ms_max = n->cfg.statement_time_ms;
+	l->time_ms_max = node_statement_time_ms(n, req);
 	if (req->mem_bytes_max &&
 	    (l->mem_bytes_max == 0 || req->mem_bytes_max < l->mem_bytes_max))
 		l->mem_bytes_max = req->mem_bytes_max;

@@ -288,6 +288,11 @@ uint8_t *node_forward_pack(struct lnode *n, const struct node_exec_req *req,
 	run.consistency = (Lora__Consistency)req->consistency;
 	run.request_id = req->request_id ? (char *)req->request_id : "";
 	run.batch_rows = NODE_FORWARD_ALL_ROWS;
+	/* the client's lower limits hold on the leader too, and the time
+	 * limit is this node's at most: the leader stops the statement
+	 * before this node stops waiting for it (node_forward_wait_ms) */
+	run.memory_bytes = req->mem_bytes_max;
+	run.time_ms = node_statement_time_ms(n, req);
 	size_t np = req->params ? req->params->n_entries : 0;
 	Lora__Param *ps = lora_calloc(np ? np : 1, sizeof *ps);
 	Lora__Param **pp = lora_calloc(np ? np : 1, sizeof *pp);

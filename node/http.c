@@ -121,6 +121,7 @@ struct node_http_ex {
 	int keep_alive;
 	int http10;    /* HTTP/1.0: keep-alive only when asked, and said */
 	int forwarded; /* X-Lora-Forwarded: hops from other nodes (0: none) */
+	uint64_t time_ms; /* X-Lora-Time-Ms (0: none) */
 	/* Authorization and X-Lora-Identity values (offsets into buf while
 	 * the request is read; 0: absent), pointers once parsed */
 	size_t authz_off, ident_off;
@@ -619,6 +620,11 @@ int node_http_forwarded(const struct node_http_ex *x)
 	return x->forwarded;
 }
 
+uint64_t node_http_time_ms(const struct node_http_ex *x)
+{
+	return x->time_ms;
+}
+
 void node_http_stash(struct node_http_ex *x, void *p, void (*free_fn)(void *))
 {
 	LORA_ASSERT(x->stash == NULL);
@@ -917,6 +923,7 @@ static int parse_request(struct node_http_ex *x, struct node_http_perr *e)
 		x->keep_alive = h.keep_alive;
 		x->http10 = h.http10;
 		x->forwarded = h.forwarded;
+		x->time_ms = h.time_ms;
 		x->expect = h.expect;
 		x->authz_off = h.authz_off;
 		x->ident_off = h.ident_off;
@@ -1382,6 +1389,7 @@ node_http_child_new(struct node_http_ex *parent,
 	x->method = "POST";
 	x->keep_alive = 1;
 	x->forwarded = r->forwarded;
+	x->time_ms = parent->time_ms; /* the batch's X-Lora-Time-Ms */
 	/* the batch's connection memo, read only: a member's identity line
 	 * checked for the batch is taken for each of its writes */
 	memcpy(x->memo, parent->memo, sizeof x->memo);

@@ -142,6 +142,9 @@ void *node_http_conn_memo(struct node_http_ex *x);
 /* X-Lora-Forwarded hops (0: none), at most NODE_FORWARD_HOPS_MAX. */
 #define NODE_FORWARD_HOPS_MAX 2
 int node_http_forwarded(const struct node_http_ex *x);
+/* X-Lora-Time-Ms (0: none): lowers the time limit of the statement the
+ * request runs (a follower passing a write on sends its own limit). */
+uint64_t node_http_time_ms(const struct node_http_ex *x);
 /* x's connection showed who sends it (pending_until_known: it no longer
  * counts against its source's pending_per_source; any thread). */
 void node_http_known(struct node_http_ex *x);

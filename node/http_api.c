@@ -138,8 +138,9 @@ static int parse_query_body(struct node_http_ex *x, json_t *j,
                             struct query_body *qb)
 {
 	static const char *const fields[] = {
-	    "query",    "params",    "parameters", "format",      "consistency",
-	    "bookmark", "requestId", "redirect",   "memoryBytes", NULL};
+	    "query",       "params",   "parameters", "format",
+	    "consistency", "bookmark", "requestId",  "redirect",
+	    "memoryBytes", "timeMs",   NULL};
 	if (check_fields(x, j, fields))
 		return -1;
 	char msg[LORA_ERRMSG_BYTES];
@@ -184,6 +185,19 @@ static int parse_query_body(struct node_http_ex *x, json_t *j,
 		    "of bytes");
 		return -1;
 	}
+	if (json_object_get(j, "timeMs") &&
+	    (field_u64(j, "timeMs", &qb->req.time_ms_max) != 0 ||
+	     qb->req.time_ms_max == 0)) {
+		node_http_reply_error(x, LORA_EINVAL,
+		                      "\"timeMs\" must be a positive number of "
+		                      "milliseconds");
+		return -1;
+	}
+	/* a follower that passed the write on waits as long as its own
+	 * limit allows (X-Lora-Time-Ms): the statement stops before that */
+	uint64_t ht = node_http_time_ms(x);
+	if (ht && (!qb->req.time_ms_max || ht < qb->req.time_ms_max))
+		qb->req.time_ms_max = ht;
 	if (qb->req.bookmark &&
 	    qb->req.consistency == LORA__CONSISTENCY__CONSISTENCY_LOCAL)
 		qb->req.consistency = LORA__CONSISTENCY__CONSISTENCY_BOOKMARK;

@@ -65,6 +65,15 @@ static int header_line(const char *base, char *p, int hops_max,
 			h->keep_alive = 1;
 	} else if (!strcasecmp(p, "X-Lora-Forwarded")) {
 		h->forwarded = forwarded_hops(v, hops_max);
+	} else if (!strcasecmp(p, "X-Lora-Time-Ms")) {
+		char *endp;
+		errno = 0;
+		unsigned long long t = strtoull(v, &endp, 10);
+		while (*endp == ' ' || *endp == '\t')
+			endp++;
+		if (errno || endp == v || *endp != '\0' || *v == '-')
+			return perr(e, 400, LORA_EINVAL, "bad X-Lora-Time-Ms");
+		h->time_ms = t;
 	} else if (!strcasecmp(p, "Expect")) {
 		h->expect = strcasecmp(v, "100-continue") == 0;
 	} else if (!strcasecmp(p, "Authorization")) {

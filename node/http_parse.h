@@ -7,6 +7,7 @@
 #define LORA_NODE_HTTP_PARSE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define NODE_HTTP_HEADER_BYTES_MAX (16u << 10) /* request line + headers */
 #define NODE_HTTP_HEADERS_MAX      64          /* header lines */
@@ -24,11 +25,12 @@ struct node_http_head {
 	size_t head_bytes; /* request line + headers + blank line */
 	size_t body_bytes; /* Content-Length (0 without one) */
 	size_t uri_off;
-	int http10;     /* HTTP/1.0 */
-	int keep_alive; /* after Connection: and the version's default */
-	int forwarded;  /* X-Lora-Forwarded hops, clamped to [1, hops_max];
-	                 * 0 without the header */
-	int expect;     /* Expect: 100-continue */
+	int http10;       /* HTTP/1.0 */
+	int keep_alive;   /* after Connection: and the version's default */
+	int forwarded;    /* X-Lora-Forwarded hops, clamped to [1, hops_max];
+	                   * 0 without the header */
+	int expect;       /* Expect: 100-continue */
+	uint64_t time_ms; /* X-Lora-Time-Ms (0 without the header) */
 	/* offsets in buf of the Authorization and X-Lora-Identity values
 	 * (NUL-terminated there), 0 without the header */
 	size_t authz_off, ident_off;

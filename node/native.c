@@ -511,6 +511,7 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	    .mode = (enum qry_mode)run->mode,
 	    .batch_rows = rows,
 	    .mem_bytes_max = run->memory_bytes,
+	    .time_ms_max = run->time_ms,
 	    .role = who->role,
 	    .peer_checked = peer,
 	};

@@ -330,6 +330,9 @@ struct node_exec_req {
 	/* lowers the statement's memory limit (statement_memory_bytes);
 	 * 0: the node's limit. Never raises it. */
 	uint64_t mem_bytes_max;
+	/* lowers the statement's time limit (statement_time_ms); 0: the
+	 * node's limit. Never raises it. */
+	uint64_t time_ms_max;
 	/* set only on the write that carries a transaction to the writer
 	 * (txn.c): the writer serves it alone (node_tx_serve) */
 	struct node_tx *tx;
@@ -358,6 +361,10 @@ enum node_api {
  * shared budget (which outlives every cursor). */
 void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
                      struct qry_limits *l);
+/* The time limit of a statement run for req: the node's
+ * statement_time_ms lowered by req->time_ms_max. */
+uint64_t node_statement_time_ms(const struct lnode *n,
+                                const struct node_exec_req *req);
 /* Lowers l's time limit to what is left until end_ms (at least 1 ms): a
  * statement of an explicit transaction ends with the transaction's life
  * (node_tx_life_ms), which the waits of a follower relaying it and of

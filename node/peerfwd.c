@@ -770,6 +770,8 @@ static int serve_req(struct lnode *n, struct pf_serve *s, const char **msg,
 	    .forwarded = 1,
 	    .mode = QRY_RUN,
 	    .kind = NODE_STMT_WRITE,
+	    .mem_bytes_max = run->memory_bytes,
+	    .time_ms_max = run->time_ms,
 	};
 	int rc = serve_identity(n, run, &s->req, msg);
 	if (rc)

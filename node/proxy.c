@@ -601,15 +601,19 @@ static int send_tls(struct node_tls_conn *tls, int fd, struct iovec *iov,
 }
 
 static int send_request(struct pfd c, const char *path, const char *body,
-                        size_t len, int hops, const char *ident, int now)
+                        size_t len, int hops, const char *ident,
+                        uint64_t time_ms, int now)
 {
 	int fd = c.fd;
-	char head[NODE_PROXY_IDENT_BYTES + 512];
+	char head[NODE_PROXY_IDENT_BYTES + 512], tl[48] = "";
+	if (time_ms)
+		snprintf(tl, sizeof tl, "X-Lora-Time-Ms: %llu\r\n",
+		         (unsigned long long)time_ms);
 	int hl = snprintf(head, sizeof head,
 	                  "POST %s HTTP/1.1\r\nHost: lora\r\n"
-	                  "Content-Type: application/json\r\n%s"
+	                  "Content-Type: application/json\r\n%s%s"
 	                  "X-Lora-Forwarded: %d\r\nContent-Length: %zu\r\n\r\n",
-	                  path, ident, hops, len);
+	                  path, ident, tl, hops, len);
 	if (hl < 0 || (size_t)hl >= sizeof head)
 		return -1; /* a path this long is not ours to pass on */
 	struct iovec iov[2] = {{head, (size_t)hl}, {(void *)body, len}};
@@ -681,7 +685,7 @@ static int exchange(struct node_proxy *p, struct node_http_ex *x,
 	char ident[NODE_PROXY_IDENT_BYTES]; /* who asks */
 	ident_line(p, x, ident, sizeof ident);
 	if (send_request(fd, path, body, len, node_http_forwarded(x) + 1, ident,
-	                 0) != 0) {
+	                 p->cfg.time_ms, 0) != 0) {
 		pfd_close(fd); /* an incomplete request is never executed */
 		return -1;
 	}
@@ -1297,7 +1301,7 @@ static int job_send(struct pjob *j, int may_dial)
 	struct pfd c = {.fd = uc->w.fd, .tls = uc->tls};
 	if (conn_dead(c) ||
 	    send_request(c, j->path, body, len, node_http_forwarded(j->x) + 1,
-	                 ident, 1) != 0) {
+	                 ident, p->cfg.time_ms, 1) != 0) {
 		upconn_close(uc); /* an incomplete request is never executed */
 		return -1;
 	}
@@ -1345,7 +1349,7 @@ static int batch_send(struct node_proxy *p, struct pjob **j, size_t n,
 	int rc = -1;
 	if (!lora_buf_error(&body) && !conn_dead(c))
 		rc = send_request(c, NODE_BATCH_PATH, body.data, body.len, 1,
-		                  first, 1);
+		                  first, p->cfg.time_ms, 1);
 	if (body.data) /* it holds every write's credentials */
 		sodium_memzero(body.data, body.len);
 	lora_buf_free(&body);

@@ -86,6 +86,7 @@ int node_http_proxy_open(struct lnode *n, char *errmsg)
 	    .reply_bytes_max = NODE_PEER_MSG_BYTES_MAX,
 	    .batch_max = (int)n->cfg.proxy_batch_max,
 	    .batch_inflight = (int)n->cfg.proxy_batch_inflight,
+	    .time_ms = n->cfg.statement_time_ms,
 	};
 	const struct node_proxy_ops ops = {.arg = n,
 	                                   .leader = px_leader,

@@ -12,10 +12,19 @@
 # - a statement of an explicit transaction ends with the transaction's
 #   life, whatever statement_time_ms allows (a node at 600 s, its
 #   transactions living 1.5 s by the test hook LORA_TX_LIFE_MS_TESTING:
-#   checked where the log says the hook is honoured).
-# Usage: statement_time.sh LORAD
+#   checked where the log says the hook is honoured);
+# - a request lowers the limit for itself: HTTP "timeMs" and the header
+#   X-Lora-Time-Ms (never raising it; 0 and garbage are 400);
+# - three nodes (4-6), the leader at 600 s and a follower restarted at
+#   1,500 ms: a load sent to the follower, over HTTP and natively, stops
+#   at the follower's limit with 408 LORA_TIMEOUT saying what committed
+#   (the follower sends its limit along), never LORA_UNKNOWN_OUTCOME after
+#   the follower's wait while the leader loads on; the committed rows
+#   stay on the leader.
+# Usage: statement_time.sh LORAD LORA (the shell, for the native protocol)
 . "$(dirname "$0")/lib.sh"
 it_setup 127.2.60 "$1"
+LORA=$2
 IMP="$IT_DIR/import"
 mkdir -p "$IMP"
 {
@@ -68,4 +77,74 @@ if grep -q "LORA_TX_LIFE_MS_TESTING=1500 is set and honoured" "$IT_DIR/n$TX.log"
 else
 	it_log "not built with the test hooks: the transaction life check is skipped"
 fi
+
+# a request's own lower limit
+LONG='UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c'
+t0=$(date +%s%N)
+it_query "$ID" '{"query":"'"$LONG"'","timeMs":300}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_log "timeMs 300: $IT_STATUS after $ms ms: $IT_BODY"
+it_check "timeMs 300 lowers the limit: 408 naming 300 ms" \
+	bash -c '[ "$1" = 408 ] && grep -q "LORA_TIMEOUT" <<<"$2" && grep -q " 300 ms" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+it_query "$ID" '{"query":"'"$LONG"'","timeMs":"5000"}'
+it_check "timeMs 5000 does not raise the node's 1000 ms" \
+	bash -c '[ "$1" = 408 ] && grep -q " 1000 ms" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+it_query "$ID" '{"query":"RETURN 1 AS one","timeMs":0}'
+it_check "timeMs 0 is 400 LORA_INVALID" \
+	bash -c '[ "$1" = 400 ] && grep -q "timeMs" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+hdr() { # hdr VALUE BODY: POST /query to node ID with X-Lora-Time-Ms: VALUE
+	local out
+	out=$(curl -s -m 20 -w '\n%{http_code}' -H "X-Lora-Time-Ms: $1" -X POST "$IT_SCHEME://$IT_NET.$ID:4747/query" -d "$2")
+	IT_STATUS=${out##*$'\n'}
+	IT_BODY=${out%$'\n'*}
+}
+hdr 200 '{"query":"'"$LONG"'"}'
+it_check "X-Lora-Time-Ms: 200 lowers the limit: 408 naming 200 ms" \
+	bash -c '[ "$1" = 408 ] && grep -q " 200 ms" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+hdr 'soon' '{"query":"RETURN 1 AS one"}'
+it_check "X-Lora-Time-Ms: soon is 400" [ "$IT_STATUS" = 400 ]
+
+# three nodes: a follower with a lower limit than the leader's
+P3="4@$IT_NET.4:4749,5@$IT_NET.5:4749,6@$IT_NET.6:4749"
+for i in 4 5 6; do
+	LORA_SLOW_TESTING=100 it_launch "$i" "$P3" --statement-time-ms 600000 --import-dir "$IMP"
+done
+for i in 4 5 6; do it_wait_up "$i" || it_done; done
+it_need_leader 4
+L=$IT_LEADER
+F=$((L == 4 ? 5 : 4))
+it_stop "$F"
+LORA_SLOW_TESTING=100 it_start "$F" "$P3" --statement-time-ms 1500 --import-dir "$IMP" || it_done
+it_query "$L" '{"query":"CREATE (:Mark)"}'
+it_caught_up "$F" "$L" "$(it_field bookmark)"
+
+# loaded3 LABEL: the LABEL rows on the leader, linearizably
+loaded3() {
+	it_query "$L" '{"query":"MATCH (t:'"$1"') RETURN count(t) AS c","format":"rowArrays","consistency":"linearizable"}'
+	grep -o '"rows":\[\[[0-9]*\]\]' <<<"$IT_BODY" | grep -o '[0-9][0-9]*'
+}
+load3() { # load3 LABEL: the slowed load's statement
+	echo "/* slow-testing */ LOAD CSV WITH HEADERS FROM 'file:///ids.csv' AS r CALL { WITH r CREATE (:$1 {id: toInteger(r.id)}) } IN TRANSACTIONS OF 1000 ROWS"
+}
+t0=$(date +%s%N)
+it_query "$F" '{"query":"'"$(load3 H)"'"}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_log "load through follower $F (1500 ms; leader $L at 600 s): $IT_STATUS after $ms ms: $IT_BODY"
+it_check "through the follower's HTTP: 408 LORA_TIMEOUT naming 1500 ms, saying what committed" \
+	bash -c '[ "$1" = 408 ] && grep -q "LORA_TIMEOUT" <<<"$2" && grep -q "1500 ms" <<<"$2" && grep -q "transactions committed before" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+it_check "and before the follower's wait (1.5 s + 12 s) ran out: $ms ms" [ "$ms" -lt 10000 ]
+committed=$(grep -o '[0-9]* input rows in' <<<"$IT_BODY" | grep -o '^[0-9]*')
+it_check "the leader holds exactly the committed rows (${committed:-?})" it_same "$committed" "$(loaded3 H)"
+
+t0=$(date +%s%N)
+"$LORA" -q --format csv -a "$IT_NET.$F:4748" --route any --timeout 30000 -c "$(load3 N);" >"$IT_DIR/native.out" 2>&1
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_log "native load through follower $F after $ms ms: $(head -c 600 "$IT_DIR/native.out")"
+it_check "through the follower's native port: LORA_TIMEOUT saying what committed" \
+	bash -c 'grep -q "LORA_TIMEOUT" "$1" && grep -q "transactions committed before" "$1" && ! grep -q "UNKNOWN_OUTCOME" "$1"' _ "$IT_DIR/native.out"
+it_check "and before the follower's wait ran out: $ms ms" [ "$ms" -lt 10000 ]
+committed=$(grep -o '[0-9]* input rows in' "$IT_DIR/native.out" | grep -o '^[0-9]*')
+it_check "the leader holds exactly those rows (${committed:-?})" it_same "$committed" "$(loaded3 N)"
+it_query "$F" '{"query":"RETURN 1 AS one"}'
+it_check "the follower keeps serving" [ "$IT_STATUS" = 200 ]
 it_done
