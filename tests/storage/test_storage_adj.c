@@ -962,6 +962,163 @@ START_TEST(chunk_cache_never_stale)
 }
 END_TEST
 
+/* ---- hints (review s21-a F10)
+ * A batch of at least ADJ_PREFETCH_EDGES_MIN (16) new relationships reads
+ * the lists of their ends before it runs and hands each creation where
+ * those lists are staged (apply_adj.c). */
+
+/* The model's edges at node die (DETACH DELETE). */
+static void model_detach(struct model *m, uint64_t node)
+{
+	for (uint64_t e = 1; e < m->next; e++)
+		if (m->from[e] == node || m->to[e] == node)
+			m->live[e] = 0;
+}
+
+/* One batch deletes the supernode with its lists, creates it again and
+ * gives it 300 new relationships (out, in and self-loops), every 7th
+ * deleted again in the same batch: no hint may outlive the lists the
+ * detach emptied. */
+START_TEST(hints_survive_detach_and_recreate)
+{
+	unsigned seed = (unsigned)time(NULL);
+	if (getenv("LORA_SEED"))
+		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
+	fprintf(stderr, "hints_survive_detach_and_recreate: seed %u\n", seed);
+	srand(seed);
+	static struct model m;
+	memset(&m, 0, sizeof(m));
+	m.next = 1;
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= MODEL_NODES; i++)
+		add_create_node(b, i, "N", 0);
+	for (int i = 0; i < 1200; i++) /* node 1: three chunks each way */
+		model_add(&m, b);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	for (int round = 0; round < 4; round++) {
+		b = batch_new();
+		for (int i = 0; i < 20; i++)
+			model_add(&m, b);
+		for (int i = 0; i < 30; i++) {
+			uint64_t e = model_pick(&m);
+			if (e) {
+				m.live[e] = 0;
+				add_delete_edge(b, e);
+			}
+		}
+		add_delete_node(b, 1, 1);
+		model_detach(&m, 1);
+		add_create_node(b, 1, "N", 0);
+		for (int i = 0; i < 300; i++) {
+			uint64_t e = m.next++,
+			         other = 2 + (uint64_t)(rand() % 11);
+			ck_assert_uint_lt(e, MODEL_EDGES_MAX);
+			m.from[e] = i % 3 == 1 ? other : 1;
+			m.to[e] = i % 3 == 0 ? other : 1;
+			m.type[e] = rand() % 2;
+			m.live[e] = 1;
+			add_create_edge(b, e, types[m.type[e]], m.from[e],
+			                m.to[e], 0);
+			if (i % 7 == 6) {
+				m.live[e] = 0;
+				add_delete_edge(b, e);
+			}
+		}
+		ck_assert_int_eq(apply_to(st, b), 0);
+		check_model(st, &m);
+	}
+	char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
+	struct sto_store *s2 = rebuild(&m, "rebuilt");
+	digest_of(st, d1);
+	digest_of(s2, d2);
+	ck_assert_str_eq(d1, d2);
+	sto_close(s2);
+}
+END_TEST
+
+/* A malformed mutation among the creations of a batch that takes hints
+ * (a NULL mutation, or a creation without its message) rejects the batch
+ * with LORA_EINVAL and leaves nothing of it. */
+START_TEST(hinted_batch_with_malformed_mutation)
+{
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= MODEL_NODES; i++)
+		add_create_node(b, i, "N", 0);
+	for (uint64_t e = 1; e <= 40; e++) /* lists on every node */
+		add_create_edge(b, e, "A", 1 + e % MODEL_NODES,
+		                1 + (e * 5) % MODEL_NODES, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+	for (int shape = 0; shape < 2; shape++) {
+		char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES],
+		    msg[LORA_ERRMSG_BYTES] = "";
+		digest_of(st, d1);
+		b = batch_new();
+		for (uint64_t e = 100; e < 130; e++)
+			add_create_edge(b, e, "B", 1 + e % MODEL_NODES,
+			                1 + (e * 7) % MODEL_NODES, 0);
+		Lora__Mutation *m17 = b->mutations[17];
+		if (shape == 0) { /* no mutation at all */
+			b->mutations[17] = NULL;
+		} else { /* a creation without its message */
+			lora__create_edge__free_unpacked(m17->create_edge,
+			                                 &lora_pb_allocator);
+			m17->create_edge = NULL;
+		}
+		ck_assert_int_eq(
+		    sto_apply(st, sto_applied_index(st) + 1, b, msg),
+		    LORA_EINVAL);
+		b->mutations[17] = m17;
+		batch_free(b);
+		digest_of(st, d2);
+		ck_assert_str_eq(d1, d2);
+	}
+	/* and the next batch applies */
+	b = batch_new();
+	for (uint64_t e = 200; e < 220; e++)
+		add_create_edge(b, e, "B", 1, 1 + e % MODEL_NODES, 0);
+	ck_assert_int_eq(apply_to(st, b), 0);
+}
+END_TEST
+
+/* 16 new relationships take hints, 15 do not: the same relationships as
+ * one batch of 16, or as 15 and then 1, leave the same adjacency bytes. */
+START_TEST(hint_threshold_changes_no_byte)
+{
+	char msg[LORA_ERRMSG_BYTES] = "", p[512];
+	struct sto_store *s2;
+	ck_assert_int_eq(
+	    sto_open(path_join(p, sizeof(p), dir, "two"), NULL, &s2, msg), 0);
+	struct sto_store *both[2] = {st, s2};
+	for (int k = 0; k < 2; k++) {
+		Lora__MutationBatch *b = batch_new();
+		for (uint64_t i = 1; i <= MODEL_NODES; i++)
+			add_create_node(b, i, "N", 0);
+		for (uint64_t e = 1; e <= 700; e++) /* node 1: chunks */
+			add_create_edge(b, e, "A", e % 3 ? 1 : 2,
+			                1 + e % MODEL_NODES, 0);
+		ck_assert_int_eq(apply_to(both[k], b), 0);
+	}
+	Lora__MutationBatch *b = batch_new(), *b15 = batch_new(),
+	                    *b1 = batch_new();
+	for (uint64_t e = 701; e <= 716; e++) {
+		uint64_t from = e % 2 ? 1 : 1 + e % MODEL_NODES, to = e % 5 + 1;
+		add_create_edge(b, e, "B", from, to, 0);
+		add_create_edge(e < 716 ? b15 : b1, e, "B", from, to, 0);
+	}
+	ck_assert_int_eq(apply_to(st, b), 0);
+	ck_assert_int_eq(apply_to(s2, b15), 0);
+	ck_assert_int_eq(apply_to(s2, b1), 0);
+	struct lora_buf x = {0}, y = {0};
+	ck_assert_int_eq(sto_testing_dump_raw(st, "adjacency", &x), 0);
+	ck_assert_int_eq(sto_testing_dump_raw(s2, "adjacency", &y), 0);
+	ck_assert_uint_gt(x.len, 0);
+	ck_assert(x.len == y.len && !memcmp(x.data, y.data, x.len));
+	lora_buf_free(&x);
+	lora_buf_free(&y);
+	sto_close(s2);
+}
+END_TEST
+
 static Suite *adj_suite(void)
 {
 	Suite *s = suite_create("storage_adjacency");
@@ -980,6 +1137,9 @@ static Suite *adj_suite(void)
 	tcase_add_test(t, chunk_cache_follows_commits);
 	tcase_add_test(t, chunk_cache_small_budget);
 	tcase_add_loop_test(t, chunk_cache_never_stale, 0, 2);
+	tcase_add_test(t, hints_survive_detach_and_recreate);
+	tcase_add_test(t, hinted_batch_with_malformed_mutation);
+	tcase_add_test(t, hint_threshold_changes_no_byte);
 	suite_add_tcase(s, t);
 	return s;
 }
