@@ -60,11 +60,20 @@ static uint64_t hkey(uint64_t k)
 	return k;
 }
 
+/* The first slot to probe for k. Ids are handed out in order and a
+ * statement meets them in runs (a load creates ascending relationship
+ * ids): 8 consecutive keys take 8 consecutive slots, one or two cache
+ * lines, and the hash of the rest spreads the runs. */
+static size_t hm_slot(uint64_t k, size_t m)
+{
+	return (size_t)(hkey(k >> 3) + (k & 7)) & m;
+}
+
 void *hm_get(const struct hmap *h, uint64_t k)
 {
 	if (!h->cap)
 		return NULL;
-	size_t m = h->cap - 1, i = hkey(k) & m;
+	size_t m = h->cap - 1, i = hm_slot(k, m);
 	for (const struct hslot *sl; (sl = &h->slots[i])->key; i = (i + 1) & m)
 		if (sl->key == k + 1)
 			return sl->val;
@@ -96,7 +105,7 @@ void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v)
 {
 	if ((h->n + 1) * 2 > h->cap)
 		hm_grow(c, h);
-	size_t m = h->cap - 1, i = hkey(k) & m;
+	size_t m = h->cap - 1, i = hm_slot(k, m);
 	struct hslot *sl;
 	for (; (sl = &h->slots[i])->key; i = (i + 1) & m)
 		if (sl->key == k + 1) {
@@ -604,12 +613,16 @@ static void ov_scan(struct qctx *c, const char *label, const char *key,
 	}
 }
 
-/* touched nodes with label whose property key equals v */
+/* touched nodes with label whose property key equals v; vk is
+ * value_key(label, key, v), or 0 to compute it here */
 static void ov_seek_eq(struct qctx *c, const char *label, const char *key,
-                       struct val v, struct idvec *out)
+                       struct val v, uint64_t vk, struct idvec *out)
 {
 	struct graph *g = &c->g;
-	const struct idvec *l = hm_get(&g->ov_value, value_key(label, key, v));
+	if (!g->ov_value.n) /* the statement changed no indexed value */
+		return;
+	const struct idvec *l =
+	    hm_get(&g->ov_value, vk ? vk : value_key(label, key, v));
 	uint32_t stamp = ov_stamp(g);
 	for (size_t i = 0; l && i < l->n; i++) {
 		struct gnode *n = ov_entry(c, l->v[i], stamp, label);
@@ -756,11 +769,6 @@ struct sc_entry {
 	uint64_t ids[]; /* n, then the string's slen bytes, label, key */
 };
 
-static uint64_t sc_hash(const char *label, const char *key, struct val v)
-{
-	return value_key(label, key, v);
-}
-
 static int sc_same(const struct sc_entry *e, const char *label, const char *key,
                    struct val v)
 {
@@ -785,16 +793,17 @@ void g_seek_cache_free(struct qctx *c)
 	c->sc_bytes = 0;
 }
 
-/* the entry for (label, key, v) valid in c->view, or NULL */
+/* the entry for (label, key, v) valid in c->view, or NULL; vk is
+ * value_key(label, key, v), the cache's key */
 static const struct sc_entry *sc_get(struct qctx *c, const char *label,
-                                     const char *key, struct val v)
+                                     const char *key, struct val v, uint64_t vk)
 {
 	uint64_t a = sto_view_applied_index(c->view);
 	if (a != c->sc_applied) {
 		g_seek_cache_free(c);
 		c->sc_applied = a;
 	}
-	const struct sc_entry *e = hm_get(&c->sc_map, sc_hash(label, key, v));
+	const struct sc_entry *e = hm_get(&c->sc_map, vk);
 	while (e && !sc_same(e, label, key, v))
 		e = e->next;
 	return e;
@@ -822,7 +831,7 @@ static int sc_room(struct qctx *c, size_t n)
 
 /* keeps ids as the stored answer for (label, key, v) in c->view */
 static void sc_put(struct qctx *c, const char *label, const char *key,
-                   struct val v, const struct idvec *ids)
+                   struct val v, uint64_t vk, const struct idvec *ids)
 {
 	size_t slen = v.t == V_STR ? v.u.s->len : 0, ll = strlen(label) + 1,
 	       kl = strlen(key) + 1;
@@ -835,7 +844,7 @@ static void sc_put(struct qctx *c, const char *label, const char *key,
 	if (!sc_room(c, need + grow))
 		return;
 	/* the table grows first (it may raise): nothing is left unowned */
-	uint64_t h = sc_hash(label, key, v);
+	uint64_t h = vk;
 	struct sc_entry *head = hm_get(&c->sc_map, h);
 	hm_put(c, &c->sc_map, h, head);
 	mem_charge(c, need);
@@ -888,11 +897,14 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 	int eq = lo && hi &&
 	         (lo == hi || (lo_incl && hi_incl && v_eq(c, *lo, *hi) == 1));
 	int cache = eq && c->intx && (lo->t == V_INT || lo->t == V_STR);
-	const struct sc_entry *e = cache ? sc_get(c, label, key, *lo) : NULL;
+	/* the value's key, for the cache and the overlay (hashed once) */
+	uint64_t vk = cache ? value_key(label, key, *lo) : 0;
+	const struct sc_entry *e =
+	    cache ? sc_get(c, label, key, *lo, vk) : NULL;
 	if (e) {
 		for (size_t i = 0; i < e->n; i++)
 			push_stored(c, out, e->ids[i]);
-		ov_seek_eq(c, label, key, *lo, out);
+		ov_seek_eq(c, label, key, *lo, vk, out);
 		return 1;
 	}
 	struct sto_iter *it = NULL;
@@ -907,9 +919,9 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 	struct idvec raw = {0};
 	drain_raw(c, it, out, cache ? &raw : NULL);
 	if (cache)
-		sc_put(c, label, key, *lo, &raw);
+		sc_put(c, label, key, *lo, vk, &raw);
 	if (eq)
-		ov_seek_eq(c, label, key, *lo, out);
+		ov_seek_eq(c, label, key, *lo, vk, out);
 	else /* a superset: the caller's filter applies the bounds */
 		ov_scan(c, label, key, out);
 	return 1;
@@ -1015,7 +1027,7 @@ int g_index_join(struct qctx *c, const char *label, const char *const *keys,
 	}
 	memcpy(c->jb, outer, sizeof outer);
 	lora_buf_free(&ids);
-	ov_seek_eq(c, label, keys[0], vals[0], out);
+	ov_seek_eq(c, label, keys[0], vals[0], 0, out);
 	return 1;
 }
 
