@@ -287,10 +287,28 @@ struct gnode *g_node(struct qctx *c, uint64_t id)
 	return n;
 }
 
+/* Seen nodes are bits in pages of G_SEEN_PAGE_IDS ids (one cache line),
+ * found by the page number and kept in the cache's arena: a load sees
+ * the same few thousand pages in any order, where a map of single ids
+ * missed the cache on almost every lookup. */
+#define G_SEEN_PAGE_IDS 512
+
 void g_seen(struct qctx *c, uint64_t id)
 {
-	static char yes;
-	hm_put(c, &c->g.seen, id, &yes);
+	uint64_t *p = hm_get(&c->g.seen, id / G_SEEN_PAGE_IDS);
+	if (!p) {
+		struct arena *was = ar_use(c, &c->g.ar);
+		p = ar_alloc(c, G_SEEN_PAGE_IDS / 8);
+		ar_use(c, was);
+		hm_put(c, &c->g.seen, id / G_SEEN_PAGE_IDS, p);
+	}
+	p[id % G_SEEN_PAGE_IDS / 64] |= 1ull << (id % 64);
+}
+
+static int g_was_seen(const struct qctx *c, uint64_t id)
+{
+	const uint64_t *p = hm_get(&c->g.seen, id / G_SEEN_PAGE_IDS);
+	return p && (p[id % G_SEEN_PAGE_IDS / 64] >> (id % 64)) & 1;
 }
 
 /* Whether an edge may end at node id: a live cached node, or an uncached
@@ -298,7 +316,7 @@ void g_seen(struct qctx *c, uint64_t id)
 static int edge_end_ok(struct qctx *c, uint64_t id)
 {
 	struct gnode *n = hm_get(&c->g.nodes, id);
-	if (!n && hm_get(&c->g.seen, id))
+	if (!n && g_was_seen(c, id))
 		return 1;
 	n = g_node(c, id);
 	return n && !n->deleted;

@@ -651,7 +651,8 @@ struct graph {
 	uint32_t stamp;
 	/* ids an exact index seek found in the view and that were bound
 	 * without loading them (exec.c, seek_only_ok): they exist in the
-	 * view, so creating an edge to one needs no load (g_create_edge) */
+	 * view, so creating an edge to one needs no load (g_create_edge):
+	 * page number -> a bitmap page in ar (graph.c, g_seen) */
 	struct hmap seen;
 	/* cost accounting: node entries examined by scans, index seeks and
 	 * unique checks, stored and overlay alike */
