@@ -6,7 +6,6 @@
  * and a request in flight on a connection that drops is aborted at once
  * (its outcome is then unknown and the retry reuses the request id).
  */
-#include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -618,8 +617,8 @@ static int call_retrying(struct lora_client *c, const Lora__Request *req,
 		st.attempts++;
 		st.sent_ever |= sent;
 		char hint[LORA_CLIENT_ADDR_BYTES] = "";
-		int answered =
-		    0; /* the node's own error, not the transport's */
+		/* the node's own error, not the transport's */
+		int answered = 0;
 		if (rv == 0 && resp->error) {
 			rv = response_error(resp->error, e);
 			snprintf(hint, sizeof(hint), "%s",
@@ -630,11 +629,12 @@ static int call_retrying(struct lora_client *c, const Lora__Request *req,
 		}
 		if (e)
 			e->attempts = st.attempts;
-		/* A statement the node stopped at its time limit ran (an IN
-		 * TRANSACTIONS one keeps the chunks it committed): its
-		 * LORA_TIMEOUT is the answer, not a lost request to send
-		 * again. */
-		if (answered && (rv == LORA_ETIMEOUT || rv == LORA_ECLOSED))
+		/* An IN TRANSACTIONS statement the node stopped at its time
+		 * limit ran, and keeps the chunks it committed: its
+		 * LORA_TIMEOUT is the answer. (Other statements keep the
+		 * retry: a node also answers LORA_TIMEOUT for a read it never
+		 * ran, waiting for a bookmark or a leader's confirmation.) */
+		if (answered && st.once && rv == LORA_ETIMEOUT)
 			return rv;
 		if (rv == 0) {
 			*out = resp;
@@ -693,21 +693,6 @@ static int result_new(struct lora_client *c, Lora__Response *resp, int node,
 	return 0;
 }
 
-/* Whether q holds the word TRANSACTIONS, in any case: a cheap look for
- * CALL { ... } IN TRANSACTIONS (as the nodes' node_says_transactions). */
-static int says_transactions(const char *q)
-{
-	static const char w[] = "transactions";
-	for (; *q; q++) {
-		size_t k = 0;
-		while (w[k] && tolower((unsigned char)q[k]) == w[k])
-			k++;
-		if (!w[k])
-			return 1;
-	}
-	return 0;
-}
-
 int lora_client_run(struct lora_client *c, const struct lora_query *q,
                     struct lora_result **out, struct lora_client_error *e)
 {
@@ -732,14 +717,28 @@ int lora_client_run(struct lora_client *c, const struct lora_query *q,
 	run.request_id = id;
 	run.batch_rows = q->batch_rows;
 	run.mode = q->mode > 0 && q->mode <= 2 ? (uint32_t)q->mode : 0;
+	run.time_ms = q->time_ms;
 	run.redirect = c->o.route == LORA_ROUTE_LEADER;
 	Lora__Request req = LORA__REQUEST__INIT;
 	req.kind_case = LORA__REQUEST__KIND_RUN;
 	req.run = &run;
 	Lora__Response *resp = NULL;
 	int node = 0;
-	struct call_state st = {.once = says_transactions(q->query)};
+	struct call_state st = {
+	    .once = lora_says_transactions(q->query, strlen(q->query))};
+	/* sent once: the call waits as long as the node may run it */
+	int keep = c->o.call_timeout_ms;
+	if (st.once) {
+		uint64_t w = (q->time_ms ? q->time_ms
+		                         : LORA_CLIENT_LOAD_TIME_MS_DEFAULT) +
+		             LORA_CLIENT_LOAD_MARGIN_MS;
+		if (w > INT32_MAX)
+			w = INT32_MAX;
+		if ((uint64_t)c->o.call_timeout_ms < w)
+			c->o.call_timeout_ms = (int)w;
+	}
 	int rv = call_retrying(c, &req, &resp, &node, &st, e);
+	c->o.call_timeout_ms = keep;
 	if (rv)
 		return rv;
 	rv = result_new(c, resp, node, q->batch_rows, out);

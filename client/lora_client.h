@@ -14,11 +14,11 @@
  *       LORA_UNKNOWN_OUTCOME / connection lost or timeout after sending:
  *         may have committed, retried with the same id (the leader remembers
  *         recent ids and answers the retry without applying it twice);
- *     until the retry budget (retry_budget_ms) is spent. A node's own
- *     LORA_TIMEOUT answer (the statement ran out of time) is final, and a
- *     statement holding the word TRANSACTIONS (CALL { ... } IN
- *     TRANSACTIONS: its chunks carry no request id) is never sent again
- *     once it may have run;
+ *     until the retry budget (retry_budget_ms) is spent. A statement
+ *     holding the word TRANSACTIONS (CALL { ... } IN TRANSACTIONS: its
+ *     chunks carry no request id) is never sent again once it may have
+ *     run, and waits as long as the node may run it
+ *     (LORA_CLIENT_LOAD_TIME_MS_DEFAULT);
  *   - puts a timeout on every call (call_timeout_ms per round trip);
  *   - streams results in batches through cursors (fetch / close);
  *   - remembers the newest bookmark it has seen, for read-your-writes reads
@@ -60,6 +60,13 @@
  * (call_timeout_ms when longer): a BEGIN waits on the server up to 10 s
  * for the writer, a COMMIT up to 10 s for its apply. */
 #define LORA_CLIENT_TX_CALL_MS_MIN 15000
+/* A statement holding the word TRANSACTIONS (CALL { ... } IN
+ * TRANSACTIONS) is sent once and waited for as long as the node may run
+ * it: its time_ms, else the nodes' default statement_time_ms, plus the
+ * margin (a follower's wait for the leader, 12 s, and 3 s more), when
+ * that is longer than call_timeout_ms. */
+#define LORA_CLIENT_LOAD_TIME_MS_DEFAULT 60000
+#define LORA_CLIENT_LOAD_MARGIN_MS       15000
 
 #define LORA_CLIENT_CA_PATH_BYTES_MAX 1024 /* the CA file's path */
 /* Defaults for struct lora_client_opts fields left at 0. */
@@ -133,6 +140,9 @@ struct lora_query {
 	/* 0 run, 1 explain (the plan only), 2 profile (run, then the plan
 	 * with rows and time per operator): lora_result_plan */
 	int mode;
+	/* Lowers the statement's time limit on the node (RunRequest.time_ms;
+	 * 0: the node's statement_time_ms). */
+	uint64_t time_ms;
 };
 
 /*

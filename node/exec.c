@@ -149,10 +149,9 @@ int node_err_from_code(const char *code)
 uint64_t node_statement_time_ms(const struct lnode *n,
                                 const struct node_exec_req *req)
 {
-	uint64_t t = n->cfg.statement_time_ms;
-	return req->time_ms_max && (!t || req->time_ms_max < t)
-	           ? req->time_ms_max
-	           : t;
+	uint64_t t = n->cfg.statement_time_ms ? n->cfg.statement_time_ms
+	                                      : NODE_STATEMENT_TIME_MS_MAX;
+	return req->time_ms_max && req->time_ms_max < t ? req->time_ms_max : t;
 }
 
 void node_qry_limits(struct lnode *n, const struct node_exec_req *req,

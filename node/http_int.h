@@ -55,6 +55,9 @@ struct node_tx_body {
 	uint32_t timeout_ms; /* at most NODE_TX_IDLE_MS_MAX */
 	uint64_t mem_bytes_max;
 	uint64_t bookmark;
+	/* X-Lora-Time-Ms of the request (0: none): lowers each statement's
+	 * time limit (a follower passing statements on sends its own) */
+	uint64_t time_ms;
 };
 /* An empty body is no statements. 0, or LORA_EINVAL with msg. */
 int node_http_tx_body(const char *data, size_t len, struct node_tx_body *b,

@@ -66,13 +66,15 @@ static int header_line(const char *base, char *p, int hops_max,
 	} else if (!strcasecmp(p, "X-Lora-Forwarded")) {
 		h->forwarded = forwarded_hops(v, hops_max);
 	} else if (!strcasecmp(p, "X-Lora-Time-Ms")) {
-		char *endp;
-		errno = 0;
-		unsigned long long t = strtoull(v, &endp, 10);
-		while (*endp == ' ' || *endp == '\t')
-			endp++;
-		if (errno || endp == v || *endp != '\0' || *v == '-')
-			return perr(e, 400, LORA_EINVAL, "bad X-Lora-Time-Ms");
+		/* 1 to 18 digits, then blanks: a positive number of ms */
+		size_t digits = strspn(v, "0123456789");
+		const char *rest = v + digits + strspn(v + digits, " \t");
+		unsigned long long t =
+		    digits && digits <= 18 ? strtoull(v, NULL, 10) : 0;
+		if (!t || *rest)
+			return perr(e, 400, LORA_EINVAL,
+			            "bad X-Lora-Time-Ms: a positive number of "
+			            "milliseconds");
 		h->time_ms = t;
 	} else if (!strcasecmp(p, "Expect")) {
 		h->expect = strcasecmp(v, "100-continue") == 0;

@@ -444,7 +444,8 @@ static int run_statements(struct htx *h, const struct node_tx_body *b,
 		char msg[LORA_ERRMSG_BYTES];
 		struct node_exec_req req = {.mode = QRY_RUN,
 		                            .role = who->role,
-		                            .mem_bytes_max = h->mem_bytes_max};
+		                            .mem_bytes_max = h->mem_bytes_max,
+		                            .time_ms_max = b->time_ms};
 		snprintf(req.user, sizeof req.user, "%s", who->user);
 		Lora__ValueMap *params = NULL;
 		json_t *res;
@@ -809,6 +810,7 @@ int node_http_tx_route(struct lnode *n, struct node_http_ex *x,
 		node_http_reply_error(x, rc, msg);
 		return 0;
 	}
+	b.time_ms = node_http_time_ms(x);
 	int ok = 0;
 	if (!strcmp(r->path, "/tx")) { /* begin */
 		if (!b.read && !node_is_leader(n) && !node_http_forwarded(x) &&

@@ -600,6 +600,16 @@ static int send_tls(struct node_tls_conn *tls, int fd, struct iovec *iov,
 	return 0;
 }
 
+/* The time limit passed on with x: this node's, or the lower one x came
+ * with (a client's header, or a node that passed it here). */
+static uint64_t time_for(const struct node_proxy *p,
+                         const struct node_http_ex *x)
+{
+	uint64_t t = node_http_time_ms(x);
+	return t && (!p->cfg.time_ms || t < p->cfg.time_ms) ? t
+	                                                    : p->cfg.time_ms;
+}
+
 static int send_request(struct pfd c, const char *path, const char *body,
                         size_t len, int hops, const char *ident,
                         uint64_t time_ms, int now)
@@ -685,7 +695,7 @@ static int exchange(struct node_proxy *p, struct node_http_ex *x,
 	char ident[NODE_PROXY_IDENT_BYTES]; /* who asks */
 	ident_line(p, x, ident, sizeof ident);
 	if (send_request(fd, path, body, len, node_http_forwarded(x) + 1, ident,
-	                 p->cfg.time_ms, 0) != 0) {
+	                 time_for(p, x), 0) != 0) {
 		pfd_close(fd); /* an incomplete request is never executed */
 		return -1;
 	}
@@ -1301,7 +1311,7 @@ static int job_send(struct pjob *j, int may_dial)
 	struct pfd c = {.fd = uc->w.fd, .tls = uc->tls};
 	if (conn_dead(c) ||
 	    send_request(c, j->path, body, len, node_http_forwarded(j->x) + 1,
-	                 ident, p->cfg.time_ms, 1) != 0) {
+	                 ident, time_for(p, j->x), 1) != 0) {
 		upconn_close(uc); /* an incomplete request is never executed */
 		return -1;
 	}
@@ -1337,7 +1347,11 @@ static int batch_send(struct node_proxy *p, struct pjob **j, size_t n,
 	struct lora_buf body = {0};
 	char first[NODE_PROXY_IDENT_BYTES], ident[NODE_PROXY_IDENT_BYTES];
 	node_batch_put_head(&body, n);
+	uint64_t time_ms = p->cfg.time_ms; /* the lowest of the batch's */
 	for (size_t i = 0; i < n; i++) {
+		uint64_t t = time_for(p, j[i]->x);
+		if (t && (!time_ms || t < time_ms))
+			time_ms = t;
 		struct node_batch_req q = {
 		    .hops = node_http_forwarded(j[i]->x) + 1};
 		ident_line(p, j[i]->x, i ? ident : first, sizeof ident);
@@ -1349,7 +1363,7 @@ static int batch_send(struct node_proxy *p, struct pjob **j, size_t n,
 	int rc = -1;
 	if (!lora_buf_error(&body) && !conn_dead(c))
 		rc = send_request(c, NODE_BATCH_PATH, body.data, body.len, 1,
-		                  first, p->cfg.time_ms, 1);
+		                  first, time_ms, 1);
 	if (body.data) /* it holds every write's credentials */
 		sodium_memzero(body.data, body.len);
 	lora_buf_free(&body);

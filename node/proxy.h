@@ -111,9 +111,10 @@ struct node_proxy_cfg {
 	 * every write alone, at once, as without the flag), sent to
 	 * NODE_BATCH_PATH (batch.h) */
 	int batch_max, batch_inflight;
-	/* sent as X-Lora-Time-Ms with every write (0: not sent): the node's
-	 * statement time limit, so that the leader stops a statement before
-	 * this node stops waiting for its answer */
+	/* sent as X-Lora-Time-Ms with every request passed on (0: not sent),
+	 * or the lower value the request came with: the node's statement
+	 * time limit, so that the leader stops a statement (/query and /tx
+	 * read it) before this node stops waiting for its answer */
 	uint64_t time_ms;
 };
 

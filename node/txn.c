@@ -320,7 +320,7 @@ static int tx_exec(struct node_tx *t, struct sto_view *view,
 static int node_tx_keep_batch(struct node_tx *t, const Lora__MutationBatch *b,
                               struct qry_error *err)
 {
-	size_t len = lora__mutation_batch__get_packed_size(b);
+	size_t len = lora_batch_packed_size(b);
 	if (t->mem_bytes_max && t->bytes + len > t->mem_bytes_max)
 		return err->code = lora_errf(
 		           LORA_EMEMORY, err->message,

@@ -44,6 +44,10 @@ struct wreq {
 	int rc;
 	int dup;            /* retried request id: answer bookmark only */
 	int intx_committed; /* an IN TRANSACTIONS chunk of it committed */
+	/* when it was queued: the statement's time limit counts from then,
+	 * so that a follower's wait (node_forward_wait_ms), which counts
+	 * from its sending, outlasts the queue and the run together */
+	uint64_t queued_ms;
 };
 
 /* Completions collected under wr->mu, run after it is released (they may
@@ -389,11 +393,11 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	    .batch_bytes_max = NODE_BATCH_BYTES_MAX,
 	};
 	node_qry_limits(n, w->req, &q.limits);
+	q.limits.time_from_ms = w->queued_ms;
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	if (w->req->batch) { /* decided already (auth.c): proposed as is */
-		g->bytes +=
-		    lora__mutation_batch__get_packed_size(w->req->batch);
+		g->bytes += lora_batch_packed_size(w->req->batch);
 		g->batches[g->n_batches++] = w->req->batch;
 		g->w[g->n] = w;
 		g->cur[g->n++] = NULL;
@@ -433,7 +437,7 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 		wreq_done(w, sto_view_applied_index(view), NULL);
 		qry_cursor_free(c);
 	} else {
-		g->bytes += lora__mutation_batch__get_packed_size(b);
+		g->bytes += lora_batch_packed_size(b);
 		g->batches[g->n_batches++] = b;
 		g->w[g->n] = w;
 		g->cur[g->n++] = c;
@@ -461,10 +465,10 @@ static uint8_t *pack_group(struct group *g, size_t *len)
 				all.request_ids[nr++] = (char *)rid;
 		}
 		all.n_request_ids = nr;
-		*len = lora__mutation_batch__get_packed_size(&all);
+		*len = lora_batch_packed_size(&all);
 		buf = lora_malloc(*len ? *len : 1);
 		if (buf)
-			lora__mutation_batch__pack(&all, buf);
+			lora_batch_pack(&all, buf);
 	}
 	lora_free(all.mutations);
 	lora_free(all.request_ids);
@@ -751,13 +755,13 @@ static void keep_unresolved(struct node_writer *wr, uint64_t index,
 static uint8_t *pack_batch(const Lora__MutationBatch *b, size_t *len,
                            struct qry_error *err)
 {
-	*len = lora__mutation_batch__get_packed_size(b);
+	*len = lora_batch_packed_size(b);
 	uint8_t *buf = lora_malloc(*len ? *len : 1);
 	if (buf == NULL)
 		lora_errf(err->code = LORA_ENOMEM, err->message,
 		          "out of memory");
 	else
-		lora__mutation_batch__pack(b, buf);
+		lora_batch_pack(b, buf);
 	return buf;
 }
 
@@ -925,13 +929,13 @@ static int propose_wait(struct intx *x, uint8_t *buf, size_t len,
 
 /* The batches proposed before are applied (the statement's first chunk
  * reads the stored graph only): 0, or not in time. */
-static int intx_wait_pending(struct lnode *n);
+static int intx_wait_pending(struct lnode *n, uint64_t wait_ms);
 int node_writer_drain(struct lnode *n)
 {
-	return intx_wait_pending(n);
+	return intx_wait_pending(n, NODE_WAIT_TIMEOUT_MS);
 }
 
-static int intx_wait_pending(struct lnode *n)
+static int intx_wait_pending(struct lnode *n, uint64_t wait_ms)
 {
 	struct node_writer *wr = n->writer;
 	uint64_t last = 0;
@@ -943,7 +947,7 @@ static int intx_wait_pending(struct lnode *n)
 		    wr->props[i].index > last)
 			last = wr->props[i].index;
 	pthread_mutex_unlock(&wr->mu);
-	return last ? node_wait_applied(n, last, NODE_WAIT_TIMEOUT_MS) : 0;
+	return last ? node_wait_applied(n, last, (int)wait_ms) : 0;
 }
 
 /* Answers w once its statement ran: with a request id, through an empty
@@ -973,7 +977,21 @@ static void intx_answer(struct lnode *n, struct wreq *w, uint64_t index)
 
 static void exec_intx(struct lnode *n, struct wreq *w)
 {
-	if (intx_wait_pending(n) != 0) {
+	/* the time limit counts from the queueing (wreq.queued_ms) */
+	uint64_t now = lora_now_ms(),
+	         end = w->queued_ms + node_statement_time_ms(n, w->req);
+	if (now >= end) {
+		char m[LORA_ERRMSG_BYTES];
+		snprintf(m, sizeof m,
+		         "the statement's time limit of %llu ms ran out while "
+		         "it waited for the writer; it was not executed",
+		         (unsigned long long)node_statement_time_ms(n, w->req));
+		wreq_fail(w, LORA_ETIMEOUT, m, NULL);
+		return;
+	}
+	uint64_t wait =
+	    end - now < NODE_WAIT_TIMEOUT_MS ? end - now : NODE_WAIT_TIMEOUT_MS;
+	if (intx_wait_pending(n, wait) != 0) {
 		wreq_fail(w, LORA_EUNAVAILABLE,
 		          "earlier writes did not apply in time; the statement "
 		          "was not executed: retry",
@@ -1005,9 +1023,8 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	    .commit_arg = &x,
 	};
 	node_qry_limits(n, w->req, &q.limits);
-	x.deadline_ms =
-	    lora_now_ms() + (q.limits.time_ms_max ? q.limits.time_ms_max
-	                                          : NODE_WRITE_TIMEOUT_MS);
+	q.limits.time_from_ms = w->queued_ms;
+	x.deadline_ms = end;
 	uint64_t index = sto_view_applied_index(x.view);
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
@@ -1065,13 +1082,7 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 
 int node_says_transactions(const char *bytes, size_t len)
 {
-	static const char word[] = "TRANSACTIONS";
-	size_t wl = sizeof word - 1;
-	for (size_t i = 0; bytes && i + wl <= len; i++)
-		if ((bytes[i] | 0x20) == 't' &&
-		    !strncasecmp(bytes + i, word, wl))
-			return 1;
-	return 0;
+	return lora_says_transactions(bytes, len);
 }
 
 uint64_t node_forward_wait_ms(const struct lnode *n, int intx)
@@ -1326,7 +1337,11 @@ void nwr_submit(struct node_writer *wr, const struct node_exec_req *req,
 		fn(arg, LORA_ENOMEM);
 		return;
 	}
-	*w = (struct wreq){.req = req, .resp = resp, .fn = fn, .arg = arg};
+	*w = (struct wreq){.req = req,
+	                   .resp = resp,
+	                   .fn = fn,
+	                   .arg = arg,
+	                   .queued_ms = lora_now_ms()};
 	int rc = nq_push(&wr->q, &w->link, NQ_NOW);
 	if (rc)
 		wreq_fail(w, LORA_EUNAVAILABLE,

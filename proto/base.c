@@ -248,3 +248,17 @@ int lora_open_regular(const char *path, struct stat *st)
 	errno = e;
 	return -1;
 }
+
+int lora_says_transactions(const char *bytes, size_t len)
+{
+	static const char word[] = "transactions";
+	size_t wl = sizeof word - 1;
+	for (size_t i = 0; bytes && i + wl <= len; i++) {
+		size_t k = 0;
+		while (k < wl && (bytes[i + k] | 0x20) == word[k])
+			k++;
+		if (k == wl)
+			return 1;
+	}
+	return 0;
+}

@@ -255,6 +255,12 @@ void lora_deadline_after(struct timespec *ts, int ms);
 struct stat;
 int lora_open_regular(const char *path, struct stat *st);
 
+/* Whether bytes hold the word TRANSACTIONS, in any case: a cheap look
+ * for a CALL { ... } IN TRANSACTIONS statement (also true of a label or
+ * a string with the word: callers only treat such statements more
+ * carefully, never wrongly). */
+int lora_says_transactions(const char *bytes, size_t len);
+
 /* FNV-1a of n bytes, for in-memory hash tables (never stored). */
 uint32_t lora_hash32(const void *p, size_t n);
 

@@ -19,6 +19,12 @@
 /* Pass to *__unpack / *__free_unpacked. Static storage, never NULL. */
 extern ProtobufCAllocator lora_pb_allocator;
 
+/* ---- packing a MutationBatch (pb_batch.c) ----------------------------------
+ * The size and the bytes of lora__mutation_batch__get_packed_size /
+ * __pack, in fewer passes; lora_batch_pack returns the count written. */
+size_t lora_batch_packed_size(const Lora__MutationBatch *b);
+size_t lora_batch_pack(const Lora__MutationBatch *b, uint8_t *out);
+
 /* ---- metered decoding ---------------------------------------------------
  *
  * protobuf-c's unpack answers NULL for bad bytes and for no memory alike,

@@ -394,6 +394,7 @@ static void expand(struct qctx *c, struct mstate *m, int step);
 static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
                            uint64_t id, int step)
 {
+	q_tick_every(c); /* each candidate, also those a label rejects */
 	struct ppart *pp = &m->pat->parts[m->part];
 	struct pnode *pn = &pp->nodes[pos];
 	struct val cur = m->row[pn->slot];
@@ -883,6 +884,10 @@ static void select_part(struct qctx *c, struct mstate *m, int part);
 
 static void match_part(struct qctx *c, struct mstate *m, int part)
 {
+	/* every combination the matcher builds, kept or not: a WHERE that
+	 * rejects them all must still meet the time limit (rows_push ticks
+	 * only for kept rows) */
+	q_tick_every(c);
 	if (part == (int)m->pat->nparts) {
 		if (m->where && eval_pred(c, m->where, m->row) != 1)
 			return;

@@ -1230,7 +1230,7 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 	 * packed twice) */
 	size_t plen = 0;
 	if (b) {
-		plen = lora__mutation_batch__get_packed_size(b);
+		plen = lora_batch_packed_size(b);
 		q_check_batch_len(c, b, plen,
 		                  ": give IN TRANSACTIONS a smaller OF n ROWS");
 	}
@@ -1253,7 +1253,7 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			/* in the chunk's arena, after the chunk before has
 			 * landed and given its copy back */
 			uint8_t *packed = ar_alloc_nz(c, plen ? plen : 1);
-			lora__mutation_batch__pack(b, packed);
+			lora_batch_pack(b, packed);
 			Lora__MutationBatch *cp =
 			    intx_batch_copy(c, packed, plen);
 			struct sto_view *nv = NULL;

@@ -36,13 +36,13 @@ struct qry_cursor {
 
 void qry_limits_init(struct qry_limits *l)
 {
+	memset(l, 0, sizeof *l);
 	l->nesting_depth_max = QRY_NESTING_DEPTH_MAX;
 	l->rows_max = QRY_ROWS_MAX;
 	l->time_ms_max = QRY_TIME_MS_DEFAULT;
 	l->mutations_max = QRY_MUTATIONS_MAX;
 	l->mem_bytes_max = QRY_MEM_BYTES_DEFAULT;
 	l->path_expansions_max = QRY_PATH_EXPANSIONS_MAX;
-	l->shared = NULL;
 }
 
 void qry_budget_init(struct qry_budget *b, uint64_t max_bytes)
@@ -564,8 +564,7 @@ void q_check_batch_size(struct qctx *c, const Lora__MutationBatch *b,
                         const char *what)
 {
 	if (c->batch_bytes_max)
-		q_check_batch_len(
-		    c, b, lora__mutation_batch__get_packed_size(b), what);
+		q_check_batch_len(c, b, lora_batch_packed_size(b), what);
 }
 
 void q_check_batch_len(struct qctx *c, const Lora__MutationBatch *b, size_t len,
@@ -835,7 +834,9 @@ static int open_cursor(const struct qry_request *req, int defer_pending,
 	c->text = req->query;
 	cur->t0_ns = lora_now_ns();
 	if (c->lim.time_ms_max)
-		c->deadline_ms = lora_now_ms() + c->lim.time_ms_max;
+		c->deadline_ms = (c->lim.time_from_ms ? c->lim.time_from_ms
+		                                      : lora_now_ms()) +
+		                 c->lim.time_ms_max;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	c->stmt_time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

@@ -73,6 +73,9 @@ struct qry_limits {
 	uint32_t nesting_depth_max;
 	uint64_t rows_max;
 	uint64_t time_ms_max; /* 0: no deadline */
+	/* the limit's clock started this early (lora_now_ms time; 0: when
+	 * the statement opens): time it waited counts against time_ms_max */
+	uint64_t time_from_ms;
 	uint64_t mutations_max;
 	uint64_t mem_bytes_max;       /* this statement; 0: no limit */
 	uint64_t path_expansions_max; /* 0: QRY_PATH_EXPANSIONS_MAX */

@@ -24,7 +24,10 @@ enum fake_mode {
 	FAKE_PARSE_ERROR,  /* LORA_PARSE at 1:8 */
 	FAKE_DROP,         /* closes its socket on the first run */
 	FAKE_CURSOR,       /* 5 rows, 2 per batch */
+	FAKE_TIMEOUT_ONCE, /* first run: LORA_TIMEOUT, then OK */
+	FAKE_SLOW,         /* answers OK after FAKE_SLOW_MS */
 };
+#define FAKE_SLOW_MS 4000
 
 struct fake {
 	nng_socket sock;
@@ -33,6 +36,7 @@ struct fake {
 	enum fake_mode mode;
 	const char *hint;
 	int runs, fetches, closes, statuses;
+	uint64_t time_ms; /* the last run's */
 	char ids[FAKE_IDS_MAX][LORA_CLIENT_REQUEST_ID_BYTES];
 	int dropped;
 };
@@ -76,8 +80,16 @@ static void answer_run(struct fake *f, const Lora__RunRequest *run,
 		snprintf(f->ids[f->runs], sizeof(f->ids[0]), "%s",
 		         run->request_id);
 	f->runs++;
+	f->time_ms = run->time_ms;
 	resp->bookmark = "7";
 	switch (f->mode) {
+	case FAKE_TIMEOUT_ONCE:
+		if (f->runs == 1)
+			err->code = "LORA_TIMEOUT";
+		break;
+	case FAKE_SLOW:
+		usleep(FAKE_SLOW_MS * 1000);
+		break;
 	case FAKE_FOLLOWER:
 		err->code = "LORA_NOT_LEADER";
 		resp->leader_address = (char *)(f->hint ? f->hint : "");
@@ -199,6 +211,73 @@ static int run(struct lora_client *c, struct lora_result **r,
 	q.query = "CREATE (:T)";
 	return lora_client_run(c, &q, r, e);
 }
+
+static int run_q(struct lora_client *c, const char *text, uint64_t time_ms,
+                 struct lora_result **r, struct lora_client_error *e)
+{
+	struct lora_query q = {0};
+	q.query = text;
+	q.time_ms = time_ms;
+	return lora_client_run(c, &q, r, e);
+}
+
+#define LOAD                                                                   \
+	"LOAD CSV FROM 'file:///x.csv' AS r CALL { CREATE (:T) } "             \
+	"IN TRANSACTIONS"
+
+/* A node's LORA_TIMEOUT: a read is asked again (a node answers it for a
+ * bookmark or leader wait, before running anything); an IN TRANSACTIONS
+ * statement, which ran and kept what it committed, is not. */
+START_TEST(timeout_answers_and_statements_sent_once)
+{
+	struct fake a;
+	struct lora_result *r = NULL;
+	struct lora_client_error e = {0};
+	fake_start(&a, 1, FAKE_TIMEOUT_ONCE);
+	struct lora_client *c = client_for(a.addr, 3000);
+	ck_assert_int_eq(run_q(c, "MATCH (n) RETURN n", 0, &r, &e), 0);
+	ck_assert_int_eq(a.runs, 2);
+	lora_result_free(r);
+	lora_client_close(c);
+	fake_stop(&a);
+
+	fake_start(&a, 1, FAKE_TIMEOUT_ONCE);
+	c = client_for(a.addr, 3000);
+	ck_assert_int_eq(run_q(c, LOAD, 0, &r, &e), LORA_ETIMEOUT);
+	ck_assert_int_eq(a.runs, 1);
+	lora_client_close(c);
+	fake_stop(&a);
+
+	fake_start(&a, 1, FAKE_UNKNOWN_ONCE); /* may have run: not again */
+	c = client_for(a.addr, 3000);
+	ck_assert_int_eq(run_q(c, LOAD, 0, &r, &e), LORA_EUNKNOWN_OUTCOME);
+	ck_assert_int_eq(a.runs, 1);
+	ck_assert_ptr_nonnull(strstr(e.message, "not sent again"));
+	lora_client_close(c);
+	fake_stop(&a);
+}
+END_TEST
+
+/* A statement sent once waits as long as the node may run it, past the
+ * call timeout (3 s here, the node answering after 4 s), and carries its
+ * own time limit. */
+START_TEST(statement_sent_once_waits_for_its_answer)
+{
+	struct fake a;
+	struct lora_result *r = NULL;
+	struct lora_client_error e = {0};
+	fake_start(&a, 1, FAKE_SLOW);
+	struct lora_client *c = client_for(a.addr, 3000);
+	ck_assert_int_eq(run_q(c, LOAD, 2500, &r, &e), 0);
+	ck_assert_int_eq(a.runs, 1);
+	ck_assert_uint_eq(a.time_ms, 2500);
+	lora_result_free(r);
+	/* anything else keeps the call timeout: timed out after 3 s */
+	ck_assert_int_ne(run_q(c, "CREATE (:T)", 0, &r, &e), 0);
+	lora_client_close(c);
+	fake_stop(&a);
+}
+END_TEST
 
 START_TEST(follows_leader_hint)
 {
@@ -392,6 +471,8 @@ Suite *client_net_suite(void)
 	tcase_add_test(tc, dropped_connection_fails_over_fast_with_same_id);
 	tcase_add_test(tc, unreachable_cluster_is_unavailable);
 	tcase_add_test(tc, cursors_fetch_batches_and_close);
+	tcase_add_test(tc, timeout_answers_and_statements_sent_once);
+	tcase_add_test(tc, statement_sent_once_waits_for_its_answer);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -14,13 +14,17 @@
 #   transactions living 1.5 s by the test hook LORA_TX_LIFE_MS_TESTING:
 #   checked where the log says the hook is honoured);
 # - a request lowers the limit for itself: HTTP "timeMs" and the header
-#   X-Lora-Time-Ms (never raising it; 0 and garbage are 400);
+#   X-Lora-Time-Ms (never raising it; 0 and anything but digits are
+#   400);
 # - three nodes (4-6), the leader at 600 s and a follower restarted at
 #   1,500 ms: a load sent to the follower, over HTTP and natively, stops
 #   at the follower's limit with 408 LORA_TIMEOUT saying what committed
 #   (the follower sends its limit along), never LORA_UNKNOWN_OUTCOME after
 #   the follower's wait while the leader loads on; the committed rows
-#   stay on the leader.
+#   stay on the leader. A client's lower header passes through; a load
+#   that waited behind another past its limit is refused unexecuted; a
+#   write transaction's statement through the follower stops at its
+#   limit too.
 # Usage: statement_time.sh LORAD LORA (the shell, for the native protocol)
 . "$(dirname "$0")/lib.sh"
 it_setup 127.2.60 "$1"
@@ -91,7 +95,7 @@ it_check "timeMs 5000 does not raise the node's 1000 ms" \
 	bash -c '[ "$1" = 408 ] && grep -q " 1000 ms" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
 it_query "$ID" '{"query":"RETURN 1 AS one","timeMs":0}'
 it_check "timeMs 0 is 400 LORA_INVALID" \
-	bash -c '[ "$1" = 400 ] && grep -q "timeMs" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+	bash -c '[ "$1" = 400 ] && grep -q "timeMs.*positive" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
 hdr() { # hdr VALUE BODY: POST /query to node ID with X-Lora-Time-Ms: VALUE
 	local out
 	out=$(curl -s -m 20 -w '\n%{http_code}' -H "X-Lora-Time-Ms: $1" -X POST "$IT_SCHEME://$IT_NET.$ID:4747/query" -d "$2")
@@ -101,8 +105,13 @@ hdr() { # hdr VALUE BODY: POST /query to node ID with X-Lora-Time-Ms: VALUE
 hdr 200 '{"query":"'"$LONG"'"}'
 it_check "X-Lora-Time-Ms: 200 lowers the limit: 408 naming 200 ms" \
 	bash -c '[ "$1" = 408 ] && grep -q " 200 ms" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
-hdr 'soon' '{"query":"RETURN 1 AS one"}'
-it_check "X-Lora-Time-Ms: soon is 400" [ "$IT_STATUS" = 400 ]
+hdr 5000 '{"query":"'"$LONG"'"}'
+it_check "X-Lora-Time-Ms: 5000 does not raise the node's 1000 ms" \
+	bash -c '[ "$1" = 408 ] && grep -q " 1000 ms" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+for bad in soon 0 -5 +5 12x 1234567890123456789; do
+	hdr "$bad" '{"query":"RETURN 1 AS one"}'
+	it_check "X-Lora-Time-Ms: $bad is 400" [ "$IT_STATUS" = 400 ]
+done
 
 # three nodes: a follower with a lower limit than the leader's
 P3="4@$IT_NET.4:4749,5@$IT_NET.5:4749,6@$IT_NET.6:4749"
@@ -137,7 +146,7 @@ committed=$(grep -o '[0-9]* input rows in' <<<"$IT_BODY" | grep -o '^[0-9]*')
 it_check "the leader holds exactly the committed rows (${committed:-?})" it_same "$committed" "$(loaded3 H)"
 
 t0=$(date +%s%N)
-"$LORA" -q --format csv -a "$IT_NET.$F:4748" --route any --timeout 30000 -c "$(load3 N);" >"$IT_DIR/native.out" 2>&1
+"$LORA" -q --format csv -a "$IT_NET.$F:4748" --route any -c "$(load3 N);" >"$IT_DIR/native.out" 2>&1
 ms=$((($(date +%s%N) - t0) / 1000000))
 it_log "native load through follower $F after $ms ms: $(head -c 600 "$IT_DIR/native.out")"
 it_check "through the follower's native port: LORA_TIMEOUT saying what committed" \
@@ -145,6 +154,39 @@ it_check "through the follower's native port: LORA_TIMEOUT saying what committed
 it_check "and before the follower's wait ran out: $ms ms" [ "$ms" -lt 10000 ]
 committed=$(grep -o '[0-9]* input rows in' "$IT_DIR/native.out" | grep -o '^[0-9]*')
 it_check "the leader holds exactly those rows (${committed:-?})" it_same "$committed" "$(loaded3 N)"
+
+# a client's lower header passes through the follower's proxy
+out=$(curl -s -m 30 -w '\n%{http_code}' -H "X-Lora-Time-Ms: 700" -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" -d '{"query":"'"$(load3 X)"'"}')
+it_log "load through follower $F with X-Lora-Time-Ms 700: $out"
+it_check "a client's X-Lora-Time-Ms: 700 holds through the follower" \
+	bash -c 'grep -q "LORA_TIMEOUT" <<<"$1" && grep -q " 700 ms" <<<"$1"' _ "$out"
+
+# the limit counts from the queueing: a load through the follower that
+# waits behind the leader's own 6 s load is refused unexecuted when the
+# writer reaches it, before the follower's wait ends (review s23-a F1)
+curl -s -m 60 -X POST "$IT_SCHEME://$IT_NET.$L:4747/query" -d '{"query":"'"$(load3 A)"'","timeMs":6000}' >"$IT_DIR/a.out" &
+apid=$!
+it_wait 10 bash -c '[ "$(curl -s -m 5 -X POST "$0/query" -d "{\"query\":\"MATCH (a:A) RETURN count(a) > 0 AS go\",\"format\":\"rowArrays\"}" | grep -c true)" = 1 ]' "$IT_SCHEME://$IT_NET.$L:4747"
+t0=$(date +%s%N)
+it_query "$F" '{"query":"'"$(load3 Q)"'"}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+wait "$apid"
+it_log "load through follower $F behind the leader's: $IT_STATUS after $ms ms: $IT_BODY; the leader's: $(head -c 300 "$IT_DIR/a.out")"
+it_check "queued past its limit: 408, not executed" \
+	bash -c '[ "$1" = 408 ] && grep -q "not executed" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+it_check "none of it is written" it_same 0 "$(loaded3 Q)"
+
+# a write transaction's statements through the follower: held to its
+# limit too (the leader's transaction lives 60 s)
+it_post "$F" /tx '{"statements":[{"statement":"CREATE (:W)"}]}'
+tx=$(grep -o '"commit":"/tx/[^/]*' <<<"$IT_BODY" | sed 's|.*/tx/||')
+t0=$(date +%s%N)
+it_post "$F" "/tx/$tx" '{"statements":[{"statement":"'"$LONG"'"}]}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_log "long statement in transaction ${tx:-?} through follower $F: $IT_STATUS after $ms ms: $IT_BODY"
+it_check "a transaction's statement through the follower stops at its 1500 ms" \
+	bash -c 'grep -q "LORA_TIMEOUT" <<<"$1" && [ "$2" -lt 10000 ]' _ "$IT_BODY" "$ms"
+
 it_query "$F" '{"query":"RETURN 1 AS one"}'
 it_check "the follower keeps serving" [ "$IT_STATUS" = 200 ]
 it_done

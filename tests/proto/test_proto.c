@@ -184,6 +184,119 @@ START_TEST(mutation_batch_round_trips)
 }
 END_TEST
 
+/* lora_batch_pack writes the bytes protobuf-c writes: plain relationship
+ * creations by hand (ids and lengths across varint widths, empty and NULL
+ * types), every other mutation and anything with unknown fields through
+ * protobuf-c, request ids too. */
+static void pack_same(const Lora__MutationBatch *b)
+{
+	size_t n = lora__mutation_batch__get_packed_size(b);
+	ck_assert_uint_eq(lora_batch_packed_size(b), n);
+	uint8_t *want = malloc(n + 1), *got = malloc(n + 1);
+	lora__mutation_batch__pack(b, want);
+	got[n] = 0xee;
+	ck_assert_uint_eq(lora_batch_pack(b, got), n);
+	ck_assert_mem_eq(got, want, n);
+	ck_assert_uint_eq(got[n], 0xee);
+	free(want);
+	free(got);
+}
+
+START_TEST(batch_pack_matches_protobuf_c)
+{
+	static const uint64_t ids[] = {
+	    0, 1, 127, 128, 16383, 16384, (uint64_t)1 << 35, UINT64_MAX};
+	char long_type[300], *long_rid = long_type;
+	memset(long_type, 'T', sizeof long_type - 1);
+	long_type[sizeof long_type - 1] = 0;
+	char *types[] = {"KNOWS", "", NULL, long_type};
+	enum { NE = 8 * 4 + 3 };
+	Lora__CreateEdge e[NE];
+	Lora__Mutation m[NE + 2], *ms[NE + 2];
+	size_t k = 0;
+	for (size_t i = 0; i < 8; i++)
+		for (size_t t = 0; t < 4; t++, k++) {
+			lora__create_edge__init(&e[k]);
+			e[k].id = ids[i];
+			e[k].type = types[t];
+			e[k].from_id = ids[(i + t) % 8];
+			e[k].to_id = ids[(i + 2 * t + 1) % 8];
+		}
+	Lora__Value v = LORA__VALUE__INIT;
+	v.kind_case = LORA__VALUE__KIND_STRING_VALUE;
+	v.string_value = "w";
+	Lora__Property prop = LORA__PROPERTY__INIT, *props[] = {&prop};
+	prop.key = "k";
+	prop.value = &v;
+	for (; k < NE; k++) { /* with a property: protobuf-c's */
+		lora__create_edge__init(&e[k]);
+		e[k].id = 1000 + k;
+		e[k].type = "R";
+		e[k].from_id = 1;
+		e[k].to_id = 2;
+		e[k].n_properties = 1;
+		e[k].properties = props;
+	}
+	for (size_t i = 0; i < NE; i++) {
+		lora__mutation__init(&m[i]);
+		m[i].op_case = LORA__MUTATION__OP_CREATE_EDGE;
+		m[i].create_edge = &e[i];
+		ms[i] = &m[i];
+	}
+	char *labels[] = {"Person"};
+	Lora__CreateNode cn = LORA__CREATE_NODE__INIT;
+	cn.id = 300;
+	cn.n_labels = 1;
+	cn.labels = labels;
+	cn.n_properties = 1;
+	cn.properties = props;
+	lora__mutation__init(&m[NE]);
+	m[NE].op_case = LORA__MUTATION__OP_CREATE_NODE;
+	m[NE].create_node = &cn;
+	Lora__DeleteEdge de = LORA__DELETE_EDGE__INIT;
+	de.id = 5;
+	lora__mutation__init(&m[NE + 1]);
+	m[NE + 1].op_case = LORA__MUTATION__OP_DELETE_EDGE;
+	m[NE + 1].delete_edge = &de;
+	ms[NE] = &m[NE];
+	ms[NE + 1] = &m[NE + 1];
+	char *rids[] = {"r-1", "", long_rid};
+	Lora__MutationBatch b = LORA__MUTATION_BATCH__INIT;
+	pack_same(&b); /* empty */
+	b.mutations = ms;
+	for (size_t i = 0; i <= NE + 2; i++) {
+		b.n_mutations = i;
+		pack_same(&b);
+	}
+	b.request_ids = rids;
+	b.n_request_ids = 3;
+	pack_same(&b);
+	/* unknown fields, kept from a decode: on a relationship creation
+	 * (field 111 after its own), on its mutation, and on the batch */
+	static const uint8_t edge_unknown[] = {0x0a, 0x0c, 0x3a, 0x0a, 0x08,
+	                                       0x07, 0x12, 0x01, 'K',  0x18,
+	                                       0x01, 0xf8, 0x06, 0x01},
+	                     mut_unknown[] = {0x0a, 0x07, 0x3a, 0x02, 0x08,
+	                                      0x07, 0xf8, 0x06, 0x02, 0x0a,
+	                                      0x02, 0x3a, 0x00},
+	                     batch_unknown[] = {0x0a, 0x04, 0x3a, 0x02, 0x08,
+	                                        0x09, 0xf8, 0x06, 0x03};
+	const uint8_t *crafted[] = {edge_unknown, mut_unknown, batch_unknown};
+	size_t lens[] = {sizeof edge_unknown, sizeof mut_unknown,
+	                 sizeof batch_unknown};
+	for (int i = 0; i < 3; i++) {
+		Lora__MutationBatch *u = lora__mutation_batch__unpack(
+		    &lora_pb_allocator, lens[i], crafted[i]);
+		ck_assert_ptr_nonnull(u);
+		ck_assert(u->base.n_unknown_fields ||
+		          u->mutations[0]->base.n_unknown_fields ||
+		          u->mutations[0]->create_edge->base.n_unknown_fields);
+		pack_same(u);
+		lora__mutation_batch__free_unpacked(u, &lora_pb_allocator);
+	}
+}
+END_TEST
+
 /* Decoded bytes per wire byte for an empty sub-message in a field, the
  * most a field can expand (rounded as the meter rounds): its struct and
  * its slot in a repeated field's array, for a tag and a zero length; an
@@ -390,6 +503,7 @@ int main(void)
 	tcase_add_test(tc, utf8_encoding_and_invalid_code_points);
 	tcase_add_test(tc, be64_keys_sort_like_numbers);
 	tcase_add_test(tc, mutation_batch_round_trips);
+	tcase_add_test(tc, batch_pack_matches_protobuf_c);
 	tcase_add_test(tc, arena_unpack_round_trips);
 	tcase_add_test(tc, metered_allocators_flag_failures);
 	tcase_add_test(tc, decode_cap_covers_every_field);

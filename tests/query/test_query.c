@@ -948,6 +948,39 @@ START_TEST(test_qpp_deadline)
 }
 END_TEST
 
+/* A fixed-length pattern whose every combination a WHERE rejects (or a
+ * label, on a node bound by an expansion) stops at the time limit too:
+ * no row is kept, so rows_push never ticks (review s23-a F5: such a
+ * statement ran on for minutes and, as a write, held the writer). */
+START_TEST(test_rejected_combinations_deadline)
+{
+	ok("UNWIND range(1, 300) AS i CREATE (:Pq {i: i})-[:R]->(:Pr)");
+	const char *const slow[] = {
+	    "MATCH (a:Pq), (b:Pq), (c:Pq) WHERE a.q = 1 RETURN count(*) AS n",
+	    "MATCH (a:Pq), (b:Pq), (c:Pq)-[:R]->(d:Pq) RETURN count(*) AS n",
+	    "MATCH (a:Pq), (b:Pq), (c:Pq) WHERE a.q = 1 WITH count(*) AS n "
+	    "CREATE (:X {n: n})",
+	};
+	struct qry_limits lim;
+	qry_limits_init(&lim);
+	lim.time_ms_max = 200;
+	struct qtest_result r;
+	for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++) {
+		uint64_t t0 = lora_now_ms();
+		run_full(slow[i], NULL, &lim, QRY_RUN, &r);
+		uint64_t ms = lora_now_ms() - t0;
+		printf("rejected_combinations %zu: %d after %llu ms\n", i,
+		       r.code, (unsigned long long)ms);
+		ck_assert_msg(r.code == LORA_ETIMEOUT, "%s: %d %s", slow[i],
+		              r.code, r.err.message);
+		ck_assert_msg(ms < 5000, "%s: %llu ms", slow[i],
+		              (unsigned long long)ms);
+	}
+	ok("MATCH (n:Pq) DETACH DELETE n");
+	ok("MATCH (n:Pr) DETACH DELETE n");
+}
+END_TEST
+
 START_TEST(test_parse_excerpt)
 {
 	struct qtest_result r;
@@ -3660,6 +3693,7 @@ static Suite *suite(void)
 	tcase_add_test(e, test_all_shortest_paths);
 	tcase_add_test(e, test_qpp);
 	tcase_add_test(e, test_qpp_deadline);
+	tcase_add_test(e, test_rejected_combinations_deadline);
 	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_stmt_parsed_once);
