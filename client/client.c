@@ -726,14 +726,16 @@ int lora_client_run(struct lora_client *c, const struct lora_query *q,
 	int node = 0;
 	struct call_state st = {
 	    .once = lora_says_transactions(q->query, strlen(q->query))};
-	/* sent once: the call waits as long as the node may run it */
+	/* sent once: it carries a limit (the nodes' default unless given,
+	 * so that the node stops it first) and the call waits that long */
 	int keep = c->o.call_timeout_ms;
 	if (st.once) {
-		uint64_t w = (q->time_ms ? q->time_ms
-		                         : LORA_CLIENT_LOAD_TIME_MS_DEFAULT) +
-		             LORA_CLIENT_LOAD_MARGIN_MS;
-		if (w > INT32_MAX)
-			w = INT32_MAX;
+		if (!run.time_ms)
+			run.time_ms = LORA_CLIENT_LOAD_TIME_MS_DEFAULT;
+		uint64_t w =
+		    run.time_ms < INT32_MAX - LORA_CLIENT_LOAD_MARGIN_MS
+		        ? run.time_ms + LORA_CLIENT_LOAD_MARGIN_MS
+		        : INT32_MAX;
 		if ((uint64_t)c->o.call_timeout_ms < w)
 			c->o.call_timeout_ms = (int)w;
 	}

@@ -61,9 +61,9 @@
  * for the writer, a COMMIT up to 10 s for its apply. */
 #define LORA_CLIENT_TX_CALL_MS_MIN 15000
 /* A statement holding the word TRANSACTIONS (CALL { ... } IN
- * TRANSACTIONS) is sent once and waited for as long as the node may run
- * it: its time_ms, else the nodes' default statement_time_ms, plus the
- * margin (a follower's wait for the leader, 12 s, and 3 s more), when
+ * TRANSACTIONS) is sent once, with its time_ms or else the nodes' default
+ * statement_time_ms as its limit, and waited for that long plus the
+ * margin (a follower's wait for the leader, 12 s, and 3 s more) when
  * that is longer than call_timeout_ms. */
 #define LORA_CLIENT_LOAD_TIME_MS_DEFAULT 60000
 #define LORA_CLIENT_LOAD_MARGIN_MS       15000

@@ -142,8 +142,10 @@ void *node_http_conn_memo(struct node_http_ex *x);
 /* X-Lora-Forwarded hops (0: none), at most NODE_FORWARD_HOPS_MAX. */
 #define NODE_FORWARD_HOPS_MAX 2
 int node_http_forwarded(const struct node_http_ex *x);
-/* X-Lora-Time-Ms (0: none): lowers the time limit of the statement the
- * request runs (a follower passing a write on sends its own limit). */
+/* X-Lora-Time-Ms (0: none): lowers the time limit of the statements the
+ * request runs (/query and the like, /tx); a follower passing a request
+ * on sends its own limit or the lower one the request came with, and a
+ * batch's children take the batch's (node/proxy.c). */
 uint64_t node_http_time_ms(const struct node_http_ex *x);
 /* x's connection showed who sends it (pending_until_known: it no longer
  * counts against its source's pending_per_source; any thread). */

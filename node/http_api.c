@@ -602,7 +602,7 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	int intx = node_says_transactions(body, len);
 	uint64_t wait_ms = node_forward_wait_ms(n, intx);
 	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
-	            (intx ? 0 : NODE_PROXY_BATCH);
+	            (intx || node_http_time_ms(x) ? 0 : NODE_PROXY_BATCH);
 	if (pp->where == RUN_PROXY &&
 	    node_proxy_start(n->proxy, x, route->path, route->name, flags,
 	                     wait_ms) == 0) {

@@ -1347,11 +1347,7 @@ static int batch_send(struct node_proxy *p, struct pjob **j, size_t n,
 	struct lora_buf body = {0};
 	char first[NODE_PROXY_IDENT_BYTES], ident[NODE_PROXY_IDENT_BYTES];
 	node_batch_put_head(&body, n);
-	uint64_t time_ms = p->cfg.time_ms; /* the lowest of the batch's */
 	for (size_t i = 0; i < n; i++) {
-		uint64_t t = time_for(p, j[i]->x);
-		if (t && (!time_ms || t < time_ms))
-			time_ms = t;
 		struct node_batch_req q = {
 		    .hops = node_http_forwarded(j[i]->x) + 1};
 		ident_line(p, j[i]->x, i ? ident : first, sizeof ident);
@@ -1362,8 +1358,11 @@ static int batch_send(struct node_proxy *p, struct pjob **j, size_t n,
 	struct pfd c = {.fd = uc->w.fd, .tls = uc->tls};
 	int rc = -1;
 	if (!lora_buf_error(&body) && !conn_dead(c))
+		/* the node's own limit: the batch header holds for every
+		 * write of it, and a write with a lower limit of its own is
+		 * never batched (h_query_fast) */
 		rc = send_request(c, NODE_BATCH_PATH, body.data, body.len, 1,
-		                  first, time_ms, 1);
+		                  first, p->cfg.time_ms, 1);
 	if (body.data) /* it holds every write's credentials */
 		sodium_memzero(body.data, body.len);
 	lora_buf_free(&body);

@@ -468,7 +468,7 @@ static uint8_t *pack_group(struct group *g, size_t *len)
 		*len = lora_batch_packed_size(&all);
 		buf = lora_malloc(*len ? *len : 1);
 		if (buf)
-			lora_batch_pack(&all, buf);
+			LORA_ASSERT(lora_batch_pack(&all, buf) == *len);
 	}
 	lora_free(all.mutations);
 	lora_free(all.request_ids);
@@ -761,7 +761,7 @@ static uint8_t *pack_batch(const Lora__MutationBatch *b, size_t *len,
 		lora_errf(err->code = LORA_ENOMEM, err->message,
 		          "out of memory");
 	else
-		lora_batch_pack(b, buf);
+		LORA_ASSERT(lora_batch_pack(b, buf) == *len);
 	return buf;
 }
 
@@ -975,23 +975,32 @@ static void intx_answer(struct lnode *n, struct wreq *w, uint64_t index)
 	lora_free(g);
 }
 
+/* Refuses w, whose time limit ran out before it started. */
+static void intx_too_late(struct lnode *n, struct wreq *w)
+{
+	char m[LORA_ERRMSG_BYTES];
+	snprintf(m, sizeof m,
+	         "the statement's time limit of %llu ms ran out while it "
+	         "waited for the writer; it was not executed",
+	         (unsigned long long)node_statement_time_ms(n, w->req));
+	wreq_fail(w, LORA_ETIMEOUT, m, NULL);
+}
+
 static void exec_intx(struct lnode *n, struct wreq *w)
 {
-	/* the time limit counts from the queueing (wreq.queued_ms) */
+	/* the time limit counts from the queueing (wreq.queued_ms); a
+	 * statement that waited past it is refused with LORA_ETIMEOUT, not
+	 * LORA_UNAVAILABLE, on which a node would queue it again afresh */
 	uint64_t now = lora_now_ms(),
 	         end = w->queued_ms + node_statement_time_ms(n, w->req);
-	if (now >= end) {
-		char m[LORA_ERRMSG_BYTES];
-		snprintf(m, sizeof m,
-		         "the statement's time limit of %llu ms ran out while "
-		         "it waited for the writer; it was not executed",
-		         (unsigned long long)node_statement_time_ms(n, w->req));
-		wreq_fail(w, LORA_ETIMEOUT, m, NULL);
-		return;
-	}
-	uint64_t wait =
-	    end - now < NODE_WAIT_TIMEOUT_MS ? end - now : NODE_WAIT_TIMEOUT_MS;
-	if (intx_wait_pending(n, wait) != 0) {
+	uint64_t wait = end <= now ? 0 : end - now;
+	if (wait > NODE_WAIT_TIMEOUT_MS)
+		wait = NODE_WAIT_TIMEOUT_MS;
+	if (!wait || intx_wait_pending(n, wait) != 0) {
+		if (wait < NODE_WAIT_TIMEOUT_MS) {
+			intx_too_late(n, w);
+			return;
+		}
 		wreq_fail(w, LORA_EUNAVAILABLE,
 		          "earlier writes did not apply in time; the statement "
 		          "was not executed: retry",
@@ -999,8 +1008,15 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		return;
 	}
 	struct intx x = {.n = n, .st = node_store_acquire(n), .req = w->req};
+	/* a retried request id is answered (it may have ended while this
+	 * one waited); else one that starts too late is refused */
 	if (dedup(n, x.st, w)) {
 		intx_let_go(&x);
+		return;
+	}
+	if (lora_now_ms() >= end) {
+		intx_let_go(&x);
+		intx_too_late(n, w);
 		return;
 	}
 	int vrc = sto_view_open(x.st, &x.view);

@@ -1025,6 +1025,7 @@ static uint64_t bfs_layer(struct qctx *c, struct mstate *m, struct prel *r,
 		           r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
 		for (size_t j = 0; j < n; j++) {
 			uint64_t o = a[j].other;
+			q_tick_every(c);
 			if (hm_get(par, o) || !rel_ok(c, r, a[j].edge, m->row))
 				continue;
 			hm_put(c, par, o, (void *)(uintptr_t)(a[j].edge + 1));
@@ -1139,6 +1140,7 @@ static int bfs_all(struct qctx *c, struct mstate *m, struct prel *r,
 			           r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
 			for (size_t j = 0; j < n; j++) {
 				uint64_t o = a[j].other;
+				q_tick_every(c);
 				if (!rel_ok(c, r, a[j].edge, m->row) ||
 				    (hm_get(seen, o) && !hm_get(layer, o)))
 					continue;

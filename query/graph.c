@@ -69,10 +69,19 @@ static size_t hm_slot(uint64_t k, size_t m)
 	return (size_t)(hkey(k >> 3) + (k & 7)) & m;
 }
 
+/* A slot holds key + 1 (0: empty), so UINT64_MAX is kept as UINT64_MAX
+ * - 1: maps of hashes compare what they find (DISTINCT, groups), and no
+ * id reaches either. */
+static uint64_t hm_key(uint64_t k)
+{
+	return k == UINT64_MAX ? k - 1 : k;
+}
+
 void *hm_get(const struct hmap *h, uint64_t k)
 {
 	if (!h->cap)
 		return NULL;
+	k = hm_key(k);
 	size_t m = h->cap - 1, i = hm_slot(k, m);
 	for (const struct hslot *sl; (sl = &h->slots[i])->key; i = (i + 1) & m)
 		if (sl->key == k + 1)
@@ -103,6 +112,7 @@ static void hm_grow(struct qctx *c, struct hmap *h)
 
 void hm_put(struct qctx *c, struct hmap *h, uint64_t k, void *v)
 {
+	k = hm_key(k);
 	if ((h->n + 1) * 2 > h->cap)
 		hm_grow(c, h);
 	size_t m = h->cap - 1, i = hm_slot(k, m);

@@ -1253,7 +1253,7 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			/* in the chunk's arena, after the chunk before has
 			 * landed and given its copy back */
 			uint8_t *packed = ar_alloc_nz(c, plen ? plen : 1);
-			lora_batch_pack(b, packed);
+			LORA_ASSERT(lora_batch_pack(b, packed) == plen);
 			Lora__MutationBatch *cp =
 			    intx_batch_copy(c, packed, plen);
 			struct sto_view *nv = NULL;

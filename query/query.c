@@ -685,6 +685,7 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 	 * cache starts (fuzz_native found them leaked) */
 	hm_drop(c, &c->g.nodes);
 	hm_drop(c, &c->g.edges);
+	hm_drop(c, &c->g.seen); /* its pages lie in g.ar */
 	ar_release(c, &c->g.ar);
 	g_init(c);
 	if (c->intx && mode != QRY_EXPLAIN) {

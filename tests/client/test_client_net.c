@@ -245,6 +245,7 @@ START_TEST(timeout_answers_and_statements_sent_once)
 	c = client_for(a.addr, 3000);
 	ck_assert_int_eq(run_q(c, LOAD, 0, &r, &e), LORA_ETIMEOUT);
 	ck_assert_int_eq(a.runs, 1);
+	ck_assert_uint_eq(a.time_ms, LORA_CLIENT_LOAD_TIME_MS_DEFAULT);
 	lora_client_close(c);
 	fake_stop(&a);
 

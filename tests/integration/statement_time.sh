@@ -166,7 +166,7 @@ it_check "a client's X-Lora-Time-Ms: 700 holds through the follower" \
 # writer reaches it, before the follower's wait ends (review s23-a F1)
 curl -s -m 60 -X POST "$IT_SCHEME://$IT_NET.$L:4747/query" -d '{"query":"'"$(load3 A)"'","timeMs":6000}' >"$IT_DIR/a.out" &
 apid=$!
-it_wait 10 bash -c '[ "$(curl -s -m 5 -X POST "$0/query" -d "{\"query\":\"MATCH (a:A) RETURN count(a) > 0 AS go\",\"format\":\"rowArrays\"}" | grep -c true)" = 1 ]' "$IT_SCHEME://$IT_NET.$L:4747"
+it_check "the leader's own load started" it_wait 10 bash -c '[ "$(curl -s -m 5 -X POST "$0/query" -d "{\"query\":\"MATCH (a:A) RETURN count(a) > 0 AS go\",\"format\":\"rowArrays\"}" | grep -c true)" = 1 ]' "$IT_SCHEME://$IT_NET.$L:4747"
 t0=$(date +%s%N)
 it_query "$F" '{"query":"'"$(load3 Q)"'"}'
 ms=$((($(date +%s%N) - t0) / 1000000))
