@@ -893,6 +893,30 @@ START_TEST(test_qpp)
 }
 END_TEST
 
+/* Each of the n statements, at a 200 ms limit, stops with LORA_ETIMEOUT
+ * (or, when expansions, the path expansion limit) well within 5 s. */
+static void stops_in_time(const char *what, const char *const *slow, size_t n,
+                          int expansions)
+{
+	struct qry_limits lim;
+	qry_limits_init(&lim);
+	lim.time_ms_max = 200;
+	struct qtest_result r;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t0 = lora_now_ms();
+		run_full(slow[i], NULL, &lim, QRY_RUN, &r);
+		uint64_t ms = lora_now_ms() - t0;
+		printf("%s %zu: %d after %llu ms: %s\n", what, i, r.code,
+		       (unsigned long long)ms, r.err.message);
+		ck_assert_msg(r.code == LORA_ETIMEOUT ||
+		                  (expansions && r.code == LORA_ELIMIT &&
+		                   strstr(r.err.message, "PathExpansionLimit")),
+		              "%s: %d %s", slow[i], r.code, r.err.message);
+		ck_assert_msg(ms < 5000, "%s: %llu ms", slow[i],
+		              (unsigned long long)ms);
+	}
+}
+
 /* A quantified pattern that yields no row still stops at the time limit
  * (every adjacency entry it examines counts, the deadline is checked
  * every 1,024), and ACYCLIC prunes a step to a node already on the path
@@ -912,23 +936,9 @@ START_TEST(test_qpp_deadline)
 	    "MATCH p = SHORTEST 1 (a:K {i: 0}) ((x)-[:R]->(y))+ (b) "
 	    "WHERE b.i = 99 RETURN count(*) AS c",
 	};
+	stops_in_time("qpp_deadline", slow, sizeof slow / sizeof slow[0], 1);
 	struct qry_limits lim;
-	qry_limits_init(&lim);
-	lim.time_ms_max = 200;
 	struct qtest_result r;
-	for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++) {
-		uint64_t t0 = lora_now_ms();
-		run_full(slow[i], NULL, &lim, QRY_RUN, &r);
-		uint64_t ms = lora_now_ms() - t0;
-		printf("qpp_deadline %zu: %d after %llu ms: %s\n", i, r.code,
-		       (unsigned long long)ms, r.err.message);
-		ck_assert_msg(r.code == LORA_ETIMEOUT ||
-		                  (r.code == LORA_ELIMIT &&
-		                   strstr(r.err.message, "PathExpansionLimit")),
-		              "%s: %d %s", slow[i], r.code, r.err.message);
-		ck_assert_msg(ms < 5000, "%s: %llu ms", slow[i],
-		              (unsigned long long)ms);
-	}
 	/* 9 + 72 + 504 + 3,024 + 15,120 acyclic paths; 3,610 prefixes of up
 	 * to 4 hops, 9 entries each: 32,490 examined (about 66,000 without
 	 * the pruning, which enumerates the trails) */
@@ -961,21 +971,8 @@ START_TEST(test_rejected_combinations_deadline)
 	    "MATCH (a:Pq), (b:Pq), (c:Pq) WHERE a.q = 1 WITH count(*) AS n "
 	    "CREATE (:X {n: n})",
 	};
-	struct qry_limits lim;
-	qry_limits_init(&lim);
-	lim.time_ms_max = 200;
-	struct qtest_result r;
-	for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++) {
-		uint64_t t0 = lora_now_ms();
-		run_full(slow[i], NULL, &lim, QRY_RUN, &r);
-		uint64_t ms = lora_now_ms() - t0;
-		printf("rejected_combinations %zu: %d after %llu ms\n", i,
-		       r.code, (unsigned long long)ms);
-		ck_assert_msg(r.code == LORA_ETIMEOUT, "%s: %d %s", slow[i],
-		              r.code, r.err.message);
-		ck_assert_msg(ms < 5000, "%s: %llu ms", slow[i],
-		              (unsigned long long)ms);
-	}
+	stops_in_time("rejected_combinations", slow,
+	              sizeof slow / sizeof slow[0], 0);
 	ok("MATCH (n:Pq) DETACH DELETE n");
 	ok("MATCH (n:Pr) DETACH DELETE n");
 }

@@ -176,12 +176,19 @@ static struct sto_store *rebuild(const struct model *m, const char *name)
 	return s;
 }
 
-START_TEST(supernode_across_chunks)
+/* The test's seed: LORA_SEED, else the time; printed to rerun a failure. */
+static unsigned test_seed(const char *test)
 {
 	unsigned seed = (unsigned)time(NULL);
 	if (getenv("LORA_SEED"))
 		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
-	fprintf(stderr, "supernode_across_chunks: seed %u\n", seed);
+	fprintf(stderr, "%s: seed %u\n", test, seed);
+	return seed;
+}
+
+START_TEST(supernode_across_chunks)
+{
+	unsigned seed = test_seed("supernode_across_chunks");
 	srand(seed);
 	static struct model m;
 	memset(&m, 0, sizeof(m));
@@ -330,10 +337,7 @@ static void same_run(struct sto_store *s, unsigned seed, int batch_ops,
 
 START_TEST(batching_changes_no_byte)
 {
-	unsigned seed = (unsigned)time(NULL);
-	if (getenv("LORA_SEED"))
-		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
-	fprintf(stderr, "batching_changes_no_byte: seed %u\n", seed);
+	unsigned seed = test_seed("batching_changes_no_byte");
 	static struct model m1, m2;
 	char msg[LORA_ERRMSG_BYTES] = "", p[512];
 	struct sto_store *s2;
@@ -379,10 +383,7 @@ END_TEST
  * and see the same after the flush to a table file. */
 START_TEST(memtable_lists_scan_whole)
 {
-	unsigned seed = (unsigned)time(NULL);
-	if (getenv("LORA_SEED"))
-		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
-	fprintf(stderr, "memtable_lists_scan_whole: seed %u\n", seed);
+	unsigned seed = test_seed("memtable_lists_scan_whole");
 	static struct model m;
 	char msg[LORA_ERRMSG_BYTES] = "";
 	same_run(st, seed, 500, 0, &m);
@@ -981,10 +982,7 @@ static void model_detach(struct model *m, uint64_t node)
  * detach emptied. */
 START_TEST(hints_survive_detach_and_recreate)
 {
-	unsigned seed = (unsigned)time(NULL);
-	if (getenv("LORA_SEED"))
-		seed = (unsigned)strtoul(getenv("LORA_SEED"), NULL, 10);
-	fprintf(stderr, "hints_survive_detach_and_recreate: seed %u\n", seed);
+	unsigned seed = test_seed("hints_survive_detach_and_recreate");
 	srand(seed);
 	static struct model m;
 	memset(&m, 0, sizeof(m));
