@@ -994,13 +994,11 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	uint64_t now = lora_now_ms(),
 	         end = w->queued_ms + node_statement_time_ms(n, w->req);
 	uint64_t wait = end <= now ? 0 : end - now;
-	if (wait > NODE_WAIT_TIMEOUT_MS)
+	int full = wait >= NODE_WAIT_TIMEOUT_MS; /* the wait had its 10 s */
+	if (full)
 		wait = NODE_WAIT_TIMEOUT_MS;
-	if (!wait || intx_wait_pending(n, wait) != 0) {
-		if (wait < NODE_WAIT_TIMEOUT_MS) {
-			intx_too_late(n, w);
-			return;
-		}
+	int late = !wait || intx_wait_pending(n, wait) != 0;
+	if (late && full) {
 		wreq_fail(w, LORA_EUNAVAILABLE,
 		          "earlier writes did not apply in time; the statement "
 		          "was not executed: retry",
@@ -1008,13 +1006,14 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		return;
 	}
 	struct intx x = {.n = n, .st = node_store_acquire(n), .req = w->req};
-	/* a retried request id is answered (it may have ended while this
-	 * one waited); else one that starts too late is refused */
+	/* a retried request id is answered (its first attempt may have
+	 * ended, or be in flight, while this one waited) before one that
+	 * starts too late is refused */
 	if (dedup(n, x.st, w)) {
 		intx_let_go(&x);
 		return;
 	}
-	if (lora_now_ms() >= end) {
+	if (late || lora_now_ms() >= end) {
 		intx_let_go(&x);
 		intx_too_late(n, w);
 		return;

@@ -701,6 +701,7 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	size_t n;
 	g_adjacent(c, at, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
 	for (size_t i = 0; i < n; i++) {
+		q_tick_every(c); /* also relationships a filter rejects */
 		if (bound.t == V_REL && bound.u.id != a[i].edge)
 			continue;
 		if (edge_used(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
@@ -1243,6 +1244,7 @@ static void shortest(struct qctx *c, struct mstate *m, struct ppart *pp)
 		candidates(c, m, &pp->nodes[1], &sb, NULL);
 		for (size_t bi = 0; bi < sb.n; bi++) {
 			uint64_t src = sa.v[ai], dst = sb.v[bi];
+			q_tick_every(c); /* every pair, found or not */
 			if (!node_ok(c, &pp->nodes[1], dst, m->row))
 				continue;
 			m->segs = segs;

@@ -973,6 +973,13 @@ START_TEST(test_rejected_combinations_deadline)
 	};
 	stops_in_time("rejected_combinations", slow,
 	              sizeof slow / sizeof slow[0], 0);
+	/* the pairs of a shortest path search with no path at all */
+	ok("UNWIND range(1, 3000) AS i CREATE (:Ps {i: i})");
+	const char *const pairs[] = {
+	    "MATCH p = shortestPath((a:Ps)-[:R*]->(b:Ps)) RETURN count(p)",
+	};
+	stops_in_time("shortest_pairs", pairs, 1, 0);
+	ok("MATCH (n:Ps) DELETE n");
 	ok("MATCH (n:Pq) DETACH DELETE n");
 	ok("MATCH (n:Pr) DETACH DELETE n");
 }
