@@ -141,7 +141,8 @@ struct lora_query {
 	 * with rows and time per operator): lora_result_plan */
 	int mode;
 	/* Lowers the statement's time limit on the node (RunRequest.time_ms;
-	 * 0: the node's statement_time_ms). */
+	 * 0: the node's statement_time_ms, except for a statement holding
+	 * the word TRANSACTIONS: LORA_CLIENT_LOAD_TIME_MS_DEFAULT). */
 	uint64_t time_ms;
 };
 

@@ -478,12 +478,6 @@ int lx_match(struct lexpr *x, struct gnode *n, const char *type)
 
 /* ---- overlay index ---------------------------------------------------- */
 
-/* hash-table keys (never UINT64_MAX, which the table cannot hold) */
-static uint64_t ov_key(uint64_t h)
-{
-	return h == UINT64_MAX ? 0 : h;
-}
-
 static uint64_t label_key(const char *label)
 {
 	return lora_hash32(label, strlen(label));
@@ -493,7 +487,7 @@ static uint64_t value_key(const char *label, const char *key, struct val v)
 {
 	uint64_t lk = (uint64_t)lora_hash32(label, strlen(label)) << 32 |
 	              lora_hash32(key, strlen(key));
-	return ov_key(v_hash(v) ^ (lk * 0x9e3779b97f4a7c15ull));
+	return v_hash(v) ^ (lk * 0x9e3779b97f4a7c15ull);
 }
 
 static void ov_push(struct qctx *c, struct hmap *h, uint64_t k, uint64_t id)
