@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "http_parse.h"
 #include "lora.h"
 
 #define T_ADDR       "127.1.50.1"
@@ -404,6 +405,43 @@ static void expect_answer(struct client *c, int status, const char *body)
 /* ---- the tests ------------------------------------------------------------
  */
 
+/* X-Lora-Time-Ms: 1 to 18 digits and blanks, else 400 (strtoull would
+ * take a sign, a vertical tab or 2^64 - 5); no header is 0. */
+START_TEST(time_header_parsed_strictly)
+{
+	static const struct {
+		const char *v;
+		unsigned long long want; /* 0: refused */
+	} cases[] = {
+	    {"250", 250}, {"250  ", 250},
+	    {"7\t", 7},   {"999999999999999999", 999999999999999999ULL},
+	    {"0", 0},     {"", 0},
+	    {"+5", 0},    {"-5", 0},
+	    {"\v5", 0},   {"5x", 0},
+	    {"5 5", 0},   {"1234567890123456789", 0},
+	};
+	for (size_t i = 0; i <= sizeof cases / sizeof cases[0]; i++) {
+		int last = i == sizeof cases / sizeof cases[0];
+		char buf[256];
+		int n = snprintf(buf, sizeof buf,
+		                 "POST /query HTTP/1.1\r\n%s%s%s"
+		                 "Content-Length: 0\r\n\r\n",
+		                 last ? "" : "X-Lora-Time-Ms: ",
+		                 last ? "" : cases[i].v, last ? "" : "\r\n");
+		struct node_http_head h;
+		struct node_http_perr e = {0};
+		int rc = node_http_parse_head(buf, (size_t)n, 1024, 2, &h, &e);
+		if (last || cases[i].want) {
+			ck_assert_int_eq(rc, NODE_HTTP_DONE);
+			ck_assert_uint_eq(h.time_ms, last ? 0 : cases[i].want);
+		} else {
+			ck_assert_msg(rc == NODE_HTTP_ERROR && e.status == 400,
+			              "'%s': %d %d", cases[i].v, rc, e.status);
+		}
+	}
+}
+END_TEST
+
 START_TEST(pipelined_requests_answered_in_order)
 {
 	struct node_http *hs = server(4, 0, 0);
@@ -721,6 +759,7 @@ int main(void)
 	Suite *s = suite_create("node_http");
 	TCase *t = tcase_create("http");
 	tcase_set_timeout(t, 60);
+	tcase_add_test(t, time_header_parsed_strictly);
 	tcase_add_test(t, pipelined_requests_answered_in_order);
 	tcase_add_test(t, children_answer_inside_their_parent);
 	tcase_add_test(t, slow_client_holds_nobody_up);
