@@ -149,9 +149,10 @@ int node_err_from_code(const char *code)
 uint64_t node_statement_time_ms(const struct lnode *n,
                                 const struct node_exec_req *req)
 {
-	uint64_t t = n->cfg.statement_time_ms ? n->cfg.statement_time_ms
-	                                      : NODE_STATEMENT_TIME_MS_MAX;
-	return req->time_ms_max && req->time_ms_max < t ? req->time_ms_max : t;
+	return lora_min_limit(n->cfg.statement_time_ms
+	                          ? n->cfg.statement_time_ms
+	                          : NODE_STATEMENT_TIME_MS_MAX,
+	                      req->time_ms_max);
 }
 
 void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
@@ -160,9 +161,7 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 	qry_limits_init(l);
 	l->mem_bytes_max = n->cfg.statement_memory_bytes;
 	l->time_ms_max = node_statement_time_ms(n, req);
-	if (req->mem_bytes_max &&
-	    (l->mem_bytes_max == 0 || req->mem_bytes_max < l->mem_bytes_max))
-		l->mem_bytes_max = req->mem_bytes_max;
+	l->mem_bytes_max = lora_min_limit(l->mem_bytes_max, req->mem_bytes_max);
 	l->shared = &n->qry_budget;
 	l->old_values = n->cfg.cdc_old_values != 0;
 }
@@ -170,8 +169,7 @@ void node_qry_limits(struct lnode *n, const struct node_exec_req *req,
 void node_qry_limits_until(struct qry_limits *l, uint64_t end_ms)
 {
 	uint64_t now = lora_now_ms(), left = end_ms > now ? end_ms - now : 1;
-	if (!l->time_ms_max || left < l->time_ms_max)
-		l->time_ms_max = left;
+	l->time_ms_max = lora_min_limit(l->time_ms_max, left);
 }
 
 #ifdef LORA_TEST_HOOKS

@@ -195,9 +195,8 @@ static int parse_query_body(struct node_http_ex *x, json_t *j,
 	}
 	/* a follower that passed the write on waits as long as its own
 	 * limit allows (X-Lora-Time-Ms): the statement stops before that */
-	uint64_t ht = node_http_time_ms(x);
-	if (ht && (!qb->req.time_ms_max || ht < qb->req.time_ms_max))
-		qb->req.time_ms_max = ht;
+	qb->req.time_ms_max =
+	    lora_min_limit(qb->req.time_ms_max, node_http_time_ms(x));
 	if (qb->req.bookmark &&
 	    qb->req.consistency == LORA__CONSISTENCY__CONSISTENCY_LOCAL)
 		qb->req.consistency = LORA__CONSISTENCY__CONSISTENCY_BOOKMARK;
@@ -357,7 +356,7 @@ static int proxy_write(struct lnode *n, struct node_http_ex *x,
 	node_http_body(x, &body, &len);
 	int rc = node_proxy_write(
 	    n->proxy, x, route->path, body, len, flags,
-	    node_forward_wait_ms(n, node_says_transactions(body, len)));
+	    node_forward_wait_ms(n, lora_says_transactions(body, len)));
 	return rc == NODE_FORWARD_SELF || rc == NODE_PROXY_HELD ? rc : 0;
 }
 
@@ -526,7 +525,7 @@ static int peer_write(struct lnode *n, struct node_http_ex *x,
 	struct node_pfwd_job *j =
 	    pw ? node_pfwd_new(
 	             n, &pp->qb.req, has_rid(pp),
-	             node_forward_wait_ms(n, node_says_transactions(body, len)),
+	             node_forward_wait_ms(n, lora_says_transactions(body, len)),
 	             peer_answered, pw)
 	       : NULL;
 	if (j == NULL) {
@@ -599,7 +598,7 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	if (pp->where == RUN_PROXY &&
 	    peer_write(n, x, route, pp, body, len) == 0)
 		return NODE_ROUTE_ASYNC;
-	int intx = node_says_transactions(body, len);
+	int intx = lora_says_transactions(body, len);
 	uint64_t wait_ms = node_forward_wait_ms(n, intx);
 	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
 	            (intx || node_http_time_ms(x) ? 0 : NODE_PROXY_BATCH);
@@ -1197,7 +1196,7 @@ static int need_leader(struct lnode *n, struct node_http_ex *x)
 		return node_proxy_write(
 		           n->proxy, x, node_http_uri(x), body, len, 0,
 		           node_forward_wait_ms(
-		               n, node_says_transactions(body, len))) ==
+		               n, lora_says_transactions(body, len))) ==
 		               NODE_FORWARD_SELF
 		           ? 0
 		           : -1;

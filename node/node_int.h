@@ -231,15 +231,12 @@ void node_members_save(struct lnode *n);
 
 /* How long a follower waits for the leader's answer to a write it passed
  * on (forward.c, proxy.c): NODE_FORWARD_WAIT_MS, plus the statement time
- * limit (statement_time_ms) when intx (node_says_transactions of the
+ * limit (statement_time_ms) when intx (lora_says_transactions of the
  * request's query text or HTTP body), as a CALL { ... } IN TRANSACTIONS
  * statement keeps the leader's writer for up to that long. A leader
  * change still ends the wait at once. */
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
 uint64_t node_forward_wait_ms(const struct lnode *n, int intx);
-/* Whether bytes hold the word TRANSACTIONS, in any case: a cheap look for
- * a CALL { ... } IN TRANSACTIONS request (not batched, not resent). */
-int node_says_transactions(const char *bytes, size_t len);
 /* Whether a follower may send a write it passed on to a new leader again:
  * it has a request id (dedupe applies it once) and is not CALL { } IN
  * TRANSACTIONS (its committed chunks carry no request id: run again,

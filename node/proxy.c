@@ -605,9 +605,7 @@ static int send_tls(struct node_tls_conn *tls, int fd, struct iovec *iov,
 static uint64_t time_for(const struct node_proxy *p,
                          const struct node_http_ex *x)
 {
-	uint64_t t = node_http_time_ms(x);
-	return t && (!p->cfg.time_ms || t < p->cfg.time_ms) ? t
-	                                                    : p->cfg.time_ms;
+	return lora_min_limit(p->cfg.time_ms, node_http_time_ms(x));
 }
 
 static int send_request(struct pfd c, const char *path, const char *body,

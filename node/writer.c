@@ -1095,11 +1095,6 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	intx_answer(n, w, index);
 }
 
-int node_says_transactions(const char *bytes, size_t len)
-{
-	return lora_says_transactions(bytes, len);
-}
-
 uint64_t node_forward_wait_ms(const struct lnode *n, int intx)
 {
 	return intx ? NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms
@@ -1109,7 +1104,7 @@ uint64_t node_forward_wait_ms(const struct lnode *n, int intx)
 int node_may_resend(const char *request_id, const char *bytes, size_t len)
 {
 	return request_id && request_id[0] &&
-	       !node_says_transactions(bytes, len);
+	       !lora_says_transactions(bytes, len);
 }
 
 /* Whether w has CALL { ... } IN TRANSACTIONS (a cheap look first; the

@@ -255,6 +255,12 @@ void lora_deadline_after(struct timespec *ts, int ms);
 struct stat;
 int lora_open_regular(const char *path, struct stat *st);
 
+/* The lower of two limits where 0 means "none". */
+static inline uint64_t lora_min_limit(uint64_t a, uint64_t b)
+{
+	return !a ? b : !b ? a : a < b ? a : b;
+}
+
 /* Whether bytes hold the word TRANSACTIONS, in any case: a cheap look
  * for a CALL { ... } IN TRANSACTIONS statement (also true of a label or
  * a string with the word: callers only treat such statements more

@@ -186,22 +186,28 @@ static unsigned test_seed(const char *test)
 	return seed;
 }
 
+/* One batch into st: the nodes and 1,200 edges, about 660 out of node 1
+ * and 540 into it (three chunks each way), the batch reading its own
+ * chunks; m describes them. */
+static void supernode_graph(struct model *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->next = 1;
+	Lora__MutationBatch *b = batch_new();
+	for (uint64_t i = 1; i <= MODEL_NODES; i++)
+		add_create_node(b, i, "N", 0);
+	for (int i = 0; i < 1200; i++)
+		model_add(m, b);
+	ck_assert_int_eq(apply_to(st, b), 0);
+}
+
 START_TEST(supernode_across_chunks)
 {
 	unsigned seed = test_seed("supernode_across_chunks");
 	srand(seed);
 	static struct model m;
-	memset(&m, 0, sizeof(m));
-	m.next = 1;
-	/* One batch: the nodes and 1,200 edges, about 660 out of node 1 and
-	 * 540 into it (three chunks each way), the batch reading its own
-	 * chunks. */
-	Lora__MutationBatch *b = batch_new();
-	for (uint64_t i = 1; i <= MODEL_NODES; i++)
-		add_create_node(b, i, "N", 0);
-	for (int i = 0; i < 1200; i++)
-		model_add(&m, b);
-	ck_assert_int_eq(apply_to(st, b), 0);
+	supernode_graph(&m);
+	Lora__MutationBatch *b;
 	check_model(st, &m);
 	/* Rounds of deletions and creations, some in the same batch and some
 	 * deleting an edge the batch created. */
@@ -985,14 +991,8 @@ START_TEST(hints_survive_detach_and_recreate)
 	unsigned seed = test_seed("hints_survive_detach_and_recreate");
 	srand(seed);
 	static struct model m;
-	memset(&m, 0, sizeof(m));
-	m.next = 1;
-	Lora__MutationBatch *b = batch_new();
-	for (uint64_t i = 1; i <= MODEL_NODES; i++)
-		add_create_node(b, i, "N", 0);
-	for (int i = 0; i < 1200; i++) /* node 1: three chunks each way */
-		model_add(&m, b);
-	ck_assert_int_eq(apply_to(st, b), 0);
+	supernode_graph(&m);
+	Lora__MutationBatch *b;
 	for (int round = 0; round < 4; round++) {
 		b = batch_new();
 		for (int i = 0; i < 20; i++)
