@@ -30,10 +30,12 @@ const char *const sto_cf_names[STO_CF_COUNT] = {
 /* Share of a data block's hash index slots in use (adjacency CF). */
 #define STO_ADJ_HASH_UTIL_RATIO 0.75
 /* Hash buckets of the adjacency CF's memtable (8 bytes each, taken from
- * its write buffer): about one list (a node's one direction) per bucket
- * up to this many lists in the memtable, a short sorted list per bucket
- * beyond. */
-#define STO_ADJ_MEMTABLE_BUCKETS (1u << 18)
+ * its write buffer). An insert walks every version of each smaller list
+ * that shares its bucket, one memory miss each: with 2^18 buckets and the
+ * 200,000 lists of issue 10's graph that walk was most of a follower's
+ * apply with the default chunk (docs/benchmarks.md, "Online load, session
+ * 24"). About one list in five buckets up to 200,000 lists. */
+#define STO_ADJ_MEMTABLE_BUCKETS (1u << 20)
 /* memtable bloom bits of the requests CF, as a share of its write buffer */
 #define STO_REQ_MEMTABLE_BLOOM_RATIO 0.02
 

@@ -30,7 +30,8 @@
 # BENCH_KNOWS_CHUNK (the same for one statement, over BENCH_CHUNK), BENCH_PREFIX (127.0.65), BENCH_DATA (where the CSV files are
 # kept between runs; default a temp dir), BENCH_PERF=1 (record the
 # leader with perf during the loads: perf.data in the temp dir, kept;
-# BENCH_PERF=all records the three nodes, `perf report --sort pid,comm`),
+# BENCH_PERF=all records the three nodes, `perf report --sort pid,comm`;
+# BENCH_PERF_KNOWS=1 records the KNOWS statement only),
 # BENCH_PERF_OPTS (perf record options, default -g), BENCH_ELECTION_MS
 # (300; more keeps leadership still on a loaded machine), BENCH_KEEP=1 (keep
 # the temp dir), BENCH_STATEMENT_TIME_MS (the nodes' statement_time_ms,
@@ -117,12 +118,15 @@ pof="" kof=""
 pq="LOAD CSV WITH HEADERS FROM 'file:///people.csv' AS r CALL { WITH r CREATE (:Person {id: toInteger(r.\`id:ID\`), name: r.name, age: toInteger(r.\`age:int\`), city: r.city, emb: vector(r.\`emb:vector(128)\`, 128, 'FLOAT32')}) } IN TRANSACTIONS$pof"
 kq="LOAD CSV WITH HEADERS FROM 'file:///knows.csv' AS r CALL { WITH r MATCH (a:Person {id: toInteger(r.\`:START_ID\`)}), (b:Person {id: toInteger(r.\`:END_ID\`)}) CREATE (a)-[:KNOWS]->(b) } IN TRANSACTIONS$kof"
 
-if [ "${BENCH_PERF:-0}" != 0 ]; then
+perf_start() {
+	[ "${BENCH_PERF:-0}" != 0 ] || return 0
+	local pids
 	pids=$(lc_pid "$leader")
 	[ "$BENCH_PERF" = all ] && pids="$(lc_pid 1),$(lc_pid 2),$(lc_pid 3)"
 	perf record ${BENCH_PERF_OPTS:--g} -o "$LC_DIR/perf.data" -p "$pids" >/dev/null 2>&1 &
 	perf_pid=$!
-fi
+}
+[ "${BENCH_PERF_KNOWS:-0}" = 1 ] || perf_start
 c0=$(cpu_ms)
 n0=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 t0=$(lc_now_ms)
@@ -133,6 +137,7 @@ c1=$(cpu_ms)
 n1=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 grep -q '"error"' <<<"$out" && { echo "people: $out" >&2; exit 1; }
 echo "people: $people rows in $((t1 - t0)) ms: $(rows_s "$people" $((t1 - t0))) rows/s, $(tenths $(((c1 - c0) * 10000 / people))) us CPU/row (3 nodes); $(per_node "$people" "${n0[@]}" "${n1[@]}")"
+[ "${BENCH_PERF_KNOWS:-0}" = 1 ] && perf_start
 out=$(q "{\"query\":\"$kq\"}" "$qs")
 t2=$(lc_now_ms)
 c2=$(cpu_ms)
