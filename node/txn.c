@@ -344,7 +344,7 @@ static int node_tx_keep_batch(struct node_tx *t, const Lora__MutationBatch *b,
 	uint8_t *buf = lora_malloc(len ? len : 1);
 	if (buf == NULL)
 		return err->code = LORA_ENOMEM;
-	LORA_ASSERT(lora_batch_pack(b, buf) == len);
+	lora_batch_pack_exact(b, buf, len);
 	Lora__MutationBatch *copy =
 	    lora__mutation_batch__unpack(&lora_pb_allocator, len, buf);
 	lora_free(buf);

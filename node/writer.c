@@ -468,7 +468,7 @@ static uint8_t *pack_group(struct group *g, size_t *len)
 		*len = lora_batch_packed_size(&all);
 		buf = lora_malloc(*len ? *len : 1);
 		if (buf)
-			LORA_ASSERT(lora_batch_pack(&all, buf) == *len);
+			lora_batch_pack_exact(&all, buf, *len);
 	}
 	lora_free(all.mutations);
 	lora_free(all.request_ids);
@@ -761,7 +761,7 @@ static uint8_t *pack_batch(const Lora__MutationBatch *b, size_t *len,
 		lora_errf(err->code = LORA_ENOMEM, err->message,
 		          "out of memory");
 	else
-		LORA_ASSERT(lora_batch_pack(b, buf) == *len);
+		lora_batch_pack_exact(b, buf, *len);
 	return buf;
 }
 
@@ -994,7 +994,8 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	uint64_t now = lora_now_ms(),
 	         end = w->queued_ms + node_statement_time_ms(n, w->req);
 	uint64_t wait = end <= now ? 0 : end - now;
-	int full = wait >= NODE_WAIT_TIMEOUT_MS; /* the wait had its 10 s */
+	/* the wait had its 10 s, and the deadline did not cut it */
+	int full = wait > NODE_WAIT_TIMEOUT_MS;
 	if (full)
 		wait = NODE_WAIT_TIMEOUT_MS;
 	int late = !wait || intx_wait_pending(n, wait) != 0;
@@ -1008,11 +1009,16 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	struct intx x = {.n = n, .st = node_store_acquire(n), .req = w->req};
 	/* a retried request id is answered (its first attempt may have
 	 * ended, or be in flight, while this one waited) before one that
-	 * starts too late is refused */
+	 * starts too late is refused. Attached to its first attempt's record
+	 * entry, it shares that attempt's fate: chunks may have committed,
+	 * so losing the entry answers UNKNOWN_OUTCOME, never "not executed:
+	 * retry" (which would run the load again). */
+	w->intx_committed = 1;
 	if (dedup(n, x.st, w)) {
 		intx_let_go(&x);
 		return;
 	}
+	w->intx_committed = 0;
 	if (late || lora_now_ms() >= end) {
 		intx_let_go(&x);
 		intx_too_late(n, w);
@@ -1070,6 +1076,20 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	if (x.last_index)
 		index = x.last_index;
 	w->intx_committed = x.last_index != 0;
+	if (rc == LORA_EUNAVAILABLE && !w->intx_committed &&
+	    lora_now_ms() >= end) {
+		/* its first chunk was lost to a leadership change after its
+		 * time ran out: requeued, it would start afresh past the
+		 * time the node that passed it on waits for it */
+		char msg[LORA_ERRMSG_BYTES];
+		snprintf(msg, sizeof msg,
+		         "the statement's time limit of %llu ms ran out, and "
+		         "leadership moved before its first transaction "
+		         "committed; it was not executed",
+		         (unsigned long long)node_statement_time_ms(n, w->req));
+		rc = err.code = LORA_ETIMEOUT;
+		node_resp_error(w->resp, rc, msg, 0, 0);
+	}
 	if (rc == LORA_EUNAVAILABLE && w->intx_committed) {
 		/* a later chunk was refused: the statement ran in part, and
 		 * running it again would apply the committed chunks twice */

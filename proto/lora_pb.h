@@ -24,6 +24,10 @@ extern ProtobufCAllocator lora_pb_allocator;
  * __pack, in fewer passes; lora_batch_pack returns the count written. */
 size_t lora_batch_packed_size(const Lora__MutationBatch *b);
 size_t lora_batch_pack(const Lora__MutationBatch *b, uint8_t *out);
+/* Packs b into out, which holds exactly len = lora_batch_packed_size(b)
+ * bytes, and asserts that this is what was written. */
+void lora_batch_pack_exact(const Lora__MutationBatch *b, uint8_t *out,
+                           size_t len);
 
 /* ---- metered decoding ---------------------------------------------------
  *

@@ -137,3 +137,10 @@ size_t lora_batch_pack(const Lora__MutationBatch *b, uint8_t *out)
 	}
 	return (size_t)(p - out);
 }
+
+void lora_batch_pack_exact(const Lora__MutationBatch *b, uint8_t *out,
+                           size_t len)
+{
+	size_t wrote = lora_batch_pack(b, out);
+	LORA_ASSERT(wrote == len);
+}

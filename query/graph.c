@@ -1636,6 +1636,19 @@ void g_release(struct graph *g)
 	hm_free(&g->seen);
 }
 
+void g_reset(struct qctx *c)
+{
+	hm_drop(c, &c->g.nodes);
+	hm_drop(c, &c->g.edges);
+	hm_drop(c, &c->g.created_adj);
+	hm_drop(c, &c->g.ov_label);
+	hm_drop(c, &c->g.ov_value);
+	hm_drop(c, &c->g.seen); /* its pages lie in g.ar */
+	g_release(&c->g);
+	ar_release(c, &c->g.ar);
+	g_init(c);
+}
+
 /* ---- pending batches --------------------------------------------------- */
 
 static struct vmap *props_from_mut(struct qctx *c, Lora__Property **p, size_t n)

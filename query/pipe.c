@@ -1089,15 +1089,7 @@ static struct val *eager_next(struct qctx *c, struct op *o)
  * just committed) and starts a fresh one over c->view. */
 static void intx_graph_reset(struct qctx *c)
 {
-	hm_drop(c, &c->g.nodes);
-	hm_drop(c, &c->g.edges);
-	hm_drop(c, &c->g.created_adj);
-	hm_drop(c, &c->g.ov_label);
-	hm_drop(c, &c->g.ov_value);
-	hm_drop(c, &c->g.seen);
-	g_release(&c->g);
-	ar_release(c, &c->g.ar);
-	g_init(c);
+	g_reset(c);
 	c->g.recording = 1;
 	/* the chunk in flight, which the view does not see yet, laid over it
 	 * in the cache's own arena (given back at the next reset) */
@@ -1253,7 +1245,7 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			/* in the chunk's arena, after the chunk before has
 			 * landed and given its copy back */
 			uint8_t *packed = ar_alloc_nz(c, plen ? plen : 1);
-			LORA_ASSERT(lora_batch_pack(b, packed) == plen);
+			lora_batch_pack_exact(b, packed, plen);
 			Lora__MutationBatch *cp =
 			    intx_batch_copy(c, packed, plen);
 			struct sto_view *nv = NULL;

@@ -738,6 +738,9 @@ void g_delete_edge(struct qctx *c, uint64_t id);
 void g_emit(struct qctx *c, Lora__Mutation *m);
 void g_finish(struct qctx *c); /* checks dangling deletes, builds batch */
 void g_release(struct graph *g);
+/* Gives the graph cache, its maps (their memory uncharged) and its arena
+ * back and starts an empty one; the counters go to the totals. */
+void g_reset(struct qctx *c);
 /* the ops of every statement released so far, process-wide (tests and
  * benchmarks diff it around a statement) */
 uint64_t g_ops_total(void);

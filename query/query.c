@@ -683,11 +683,7 @@ static void open_body(struct qry_cursor *cur, const struct qry_request *req)
 	/* q_check's constant folding may have read a relationship or node
 	 * parameter's properties into the graph cache: given back before the
 	 * cache starts (fuzz_native found them leaked) */
-	hm_drop(c, &c->g.nodes);
-	hm_drop(c, &c->g.edges);
-	hm_drop(c, &c->g.seen); /* its pages lie in g.ar */
-	ar_release(c, &c->g.ar);
-	g_init(c);
+	g_reset(c);
 	if (c->intx && mode != QRY_EXPLAIN) {
 		open_intx(cur, req, mode);
 		return;

@@ -416,11 +416,16 @@ static int seek_value(struct qctx *c, struct expr *e, struct val *row,
 	}
 	jmp_buf outer;
 	memcpy(outer, c->jb, sizeof outer);
+	/* fixed_expr keeps subqueries and patterns out of seek values, so
+	 * no search registers maps in here; were one ever let in, the
+	 * maps it left are given back with the error it swallows */
+	const size_t nscratch = c->nscratch;
 	int code = setjmp(c->jb);
 	if (code) {
 		memcpy(c->jb, outer, sizeof outer);
 		if (!eval_error(code))
 			longjmp(c->jb, code);
+		hm_scratch_free_to(c, nscratch);
 		if (c->err)
 			memset(c->err, 0, sizeof *c->err);
 		return 0;

@@ -985,6 +985,61 @@ START_TEST(test_rejected_combinations_deadline)
 }
 END_TEST
 
+/* A subquery holding a shortest path search, whose WHERE raises an
+ * evaluation error, in the property map of a node an outer search's row
+ * goes on to match: the answer is the error or no row, never an abort
+ * (review s23-c F6 feared the inner search's maps left on the stack). */
+START_TEST(test_seek_value_error_inside_search)
+{
+	ok("CREATE INDEX qz_k FOR (q:Qz) ON (q.k)");
+	ok("CREATE (:Sp {id: 1})-[:R]->(:Sp {id: 2})-[:R]->(:Sp {id: 3})");
+	const char *q =
+	    "MATCH p = shortestPath((a:Sp {id: 1})-[:R*]->(b:Sp {id: 3})), "
+	    "(x:Qz {k: COUNT { MATCH q = shortestPath((c:Sp {id: 1})"
+	    "-[:R*]->(d:Sp {id: 3})) WHERE 1 / (c.id - 1) = 0 RETURN q }}) "
+	    "RETURN length(p) AS n, x";
+	struct qtest_result r;
+	run(q, &r);
+	/* no node has the label: the scan evaluates nothing */
+	ck_assert_msg(r.code == 0, "%d %s", r.code, r.err.message);
+	ck_assert_str_eq(r.text, "n|x\n");
+	/* with a node to scan the predicate raises the error itself */
+	ok("CREATE (:Qz {k: 0})");
+	run(q, &r);
+	ck_assert_int_eq(r.code, LORA_EARITH);
+	ok("MATCH (n:Qz) DELETE n");
+	ok("MATCH (n:Sp) DETACH DELETE n");
+	ok("DROP INDEX qz_k");
+}
+END_TEST
+
+/* The statement's maps keep key + 1 in a slot (0: empty): UINT64_MAX,
+ * a hash DISTINCT and grouping may meet, is kept as UINT64_MAX - 1 (maps
+ * of hashes compare what they find), and runs of ascending ids survive
+ * the map's growth (review s23-c F7). */
+START_TEST(test_hash_map_keys)
+{
+	static struct qctx c; /* no limits: charges never raise */
+	struct hmap h = {0};
+	static int v[2000];
+	ck_assert_ptr_null(hm_get(&h, 0));
+	hm_put(&c, &h, UINT64_MAX, &v[0]);
+	ck_assert_ptr_eq(hm_get(&h, UINT64_MAX), &v[0]);
+	ck_assert_ptr_eq(hm_get(&h, UINT64_MAX - 1), &v[0]);
+	for (uint64_t k = 0; k < 1999; k++)
+		hm_put(&c, &h, k * (k % 3 ? 1 : 1000003), &v[k + 1]);
+	ck_assert_uint_eq(h.n, 2000);
+	for (uint64_t k = 0; k < 1999; k++)
+		ck_assert_ptr_eq(hm_get(&h, k * (k % 3 ? 1 : 1000003)),
+		                 &v[k + 1]);
+	ck_assert_ptr_eq(hm_get(&h, UINT64_MAX), &v[0]);
+	ck_assert_ptr_null(hm_get(&h, 5000000000ull));
+	ck_assert_uint_eq(c.mem_bytes, h.cap * sizeof(struct hslot));
+	hm_drop(&c, &h);
+	ck_assert_uint_eq(c.mem_bytes, 0);
+}
+END_TEST
+
 START_TEST(test_parse_excerpt)
 {
 	struct qtest_result r;
@@ -3698,6 +3753,8 @@ static Suite *suite(void)
 	tcase_add_test(e, test_qpp);
 	tcase_add_test(e, test_qpp_deadline);
 	tcase_add_test(e, test_rejected_combinations_deadline);
+	tcase_add_test(e, test_seek_value_error_inside_search);
+	tcase_add_test(e, test_hash_map_keys);
 	tcase_add_test(e, test_strings_whole_or_enomem);
 	tcase_add_test(e, test_read_only_and_is_write);
 	tcase_add_test(e, test_stmt_parsed_once);
