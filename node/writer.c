@@ -1115,10 +1115,9 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	intx_answer(n, w, index);
 }
 
-uint64_t node_forward_wait_ms(const struct lnode *n, int intx)
+uint64_t node_forward_wait_ms(const struct lnode *n)
 {
-	return intx ? NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms
-	            : NODE_FORWARD_WAIT_MS;
+	return NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms;
 }
 
 int node_may_resend(const char *request_id, const char *bytes, size_t len)
