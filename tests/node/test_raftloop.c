@@ -247,7 +247,9 @@ int main(void)
 	tcase_add_test(t, transfer_moves_leadership);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

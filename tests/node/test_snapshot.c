@@ -270,7 +270,9 @@ static Suite *suite(void)
 int main(void)
 {
 	SRunner *sr = srunner_create(suite());
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -19,15 +19,27 @@
 
 /* ---- temporary directories -------------------------------------------- */
 
-static inline char *tmpdir_new(void)
+/* The run's root (tmpdir_root_begin, in main before the tests fork):
+ * every tmpdir_new of the run lies in it and tmpdir_root_end removes it
+ * whole, so a test whose forked child failed before its teardown leaves
+ * nothing behind. Without a root, directories go straight into /tmp. */
+static char tmpdir_root[32];
+
+static inline char *tmpdir_make(const char *in)
 {
-	char tmpl[] = "/tmp/lora-sto-XXXXXX";
+	char tmpl[64];
+	snprintf(tmpl, sizeof tmpl, "%s/lora-sto-XXXXXX", in);
 	char *d = mkdtemp(tmpl);
 	if (!d) {
 		perror("mkdtemp");
 		abort();
 	}
 	return strdup(d);
+}
+
+static inline char *tmpdir_new(void)
+{
+	return tmpdir_make(tmpdir_root[0] ? tmpdir_root : "/tmp");
 }
 
 static inline int rm_one(const char *p, const struct stat *sb, int flag,
@@ -42,6 +54,20 @@ static inline void tmpdir_free(char *d)
 {
 	nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	free(d);
+}
+
+static inline void tmpdir_root_begin(void)
+{
+	char *d = tmpdir_make("/tmp");
+	snprintf(tmpdir_root, sizeof tmpdir_root, "%s", d);
+	free(d);
+}
+
+static inline void tmpdir_root_end(void)
+{
+	if (tmpdir_root[0])
+		nftw(tmpdir_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tmpdir_root[0] = '\0';
 }
 
 /* path = dir + "/" + name, in a static buffer per call site. */

@@ -197,7 +197,9 @@ int main(int argc, char **argv)
 	tcase_add_test(t, wal_off_only_in_memory);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;

@@ -1111,7 +1111,9 @@ int main(void)
 	       (unsigned long long)seed, (unsigned long long)seed);
 	SRunner *r = srunner_create(suite());
 	srunner_set_fork_status(r, CK_NOFORK);
+	tmpdir_root_begin();
 	srunner_run_all(r, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(r);
 	srunner_free(r);
 	return failed ? 1 : 0;

@@ -303,7 +303,9 @@ int main(int argc, char **argv)
 	tcase_add_test(t, crash_at_every_install_and_recovery_step);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;

@@ -230,7 +230,9 @@ int main(void)
 	tcase_add_test(t, corrupt_log_bytes_give_errors);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
