@@ -15,7 +15,10 @@
 #   checked where the log says the hook is honoured);
 # - a request lowers the limit for itself: HTTP "timeMs" and the header
 #   X-Lora-Time-Ms (never raising it; 0 and anything but digits are
-#   400);
+#   400), and the tx_timeout of an auto-commit Bolt RUN through the Neo4j
+#   JavaScript driver (tests/client/bolt/tx_timeout.js: 700 ms on a 600 s
+#   node ends a read that would run on, 20 s on a 1,000 ms node does not
+#   raise it; skipped, saying so, where the driver is not installed);
 # - three nodes (4-6), the leader at 600 s and a follower restarted at
 #   1,500 ms: a load sent to the follower, over HTTP and natively, stops
 #   at the follower's limit with 408 LORA_TIMEOUT saying what committed
@@ -112,6 +115,20 @@ for bad in soon 0 -5 +5 12x 1234567890123456789; do
 	hdr "$bad" '{"query":"RETURN 1 AS one"}'
 	it_check "X-Lora-Time-Ms: $bad is 400" [ "$IT_STATUS" = 400 ]
 done
+
+# an auto-commit Bolt RUN's tx_timeout, through the Neo4j driver: node
+# $TX (600 s) and node $ID (1000 ms), checks in tx_timeout.js
+BOLT=$(cd "$(dirname "$0")/../client/bolt" && pwd)
+if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
+	bolt_timeout() {
+		NODE_PATH="$BOLT/node_modules" timeout 60 node "$BOLT/tx_timeout.js" \
+			"$IT_NET" "$TX" "$ID" 1000
+	}
+	it_check "Bolt tx_timeout lowers the limit of an auto-commit RUN, never raises it" \
+		bolt_timeout
+else
+	it_log "neo4j-driver not installed (npm install --prefix tests/client/bolt): the Bolt tx_timeout checks are skipped"
+fi
 
 # three nodes: a follower with a lower limit than the leader's
 P3="4@$IT_NET.4:4749,5@$IT_NET.5:4749,6@$IT_NET.6:4749"
