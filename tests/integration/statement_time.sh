@@ -15,7 +15,10 @@
 #   checked where the log says the hook is honoured);
 # - a request lowers the limit for itself: HTTP "timeMs" and the header
 #   X-Lora-Time-Ms (never raising it; 0 and anything but digits are
-#   400);
+#   400), and the tx_timeout of an auto-commit Bolt RUN through the Neo4j
+#   JavaScript driver (tests/client/bolt/tx_timeout.js: 700 ms on a 600 s
+#   node ends a read that would run on, 20 s on a 1,000 ms node does not
+#   raise it; skipped, saying so, where the driver is not installed);
 # - three nodes (4-6), the leader at 600 s and a follower restarted at
 #   1,500 ms: a load sent to the follower, over HTTP and natively, stops
 #   at the follower's limit with 408 LORA_TIMEOUT saying what committed
@@ -24,7 +27,12 @@
 #   stay on the leader. A client's lower header passes through; a load
 #   that waited behind another past its limit is refused unexecuted; a
 #   write transaction's statement through the follower stops at its
-#   limit too.
+#   limit too;
+# - three more nodes (7-9) with peer_forward on, the leader at 600 s and
+#   a follower restarted at 1,500 ms: a load sent to the follower's HTTP
+#   port goes over the peer channel (its HTTP proxy sends nothing) and
+#   stops at the follower's limit the same way; the committed rows stay
+#   on the leader.
 # Usage: statement_time.sh LORAD LORA (the shell, for the native protocol)
 . "$(dirname "$0")/lib.sh"
 it_setup 127.2.60 "$1"
@@ -113,6 +121,20 @@ for bad in soon 0 -5 +5 12x 1234567890123456789; do
 	it_check "X-Lora-Time-Ms: $bad is 400" [ "$IT_STATUS" = 400 ]
 done
 
+# an auto-commit Bolt RUN's tx_timeout, through the Neo4j driver: node
+# $TX (600 s) and node $ID (1000 ms), checks in tx_timeout.js
+BOLT=$(cd "$(dirname "$0")/../client/bolt" && pwd)
+if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
+	bolt_timeout() {
+		NODE_PATH="$BOLT/node_modules" timeout 60 node "$BOLT/tx_timeout.js" \
+			"$IT_NET" "$TX" "$ID" 1000
+	}
+	it_check "Bolt tx_timeout lowers the limit of an auto-commit RUN, never raises it" \
+		bolt_timeout
+else
+	it_log "neo4j-driver not installed (npm install --prefix tests/client/bolt): the Bolt tx_timeout checks are skipped"
+fi
+
 # three nodes: a follower with a lower limit than the leader's
 P3="4@$IT_NET.4:4749,5@$IT_NET.5:4749,6@$IT_NET.6:4749"
 for i in 4 5 6; do
@@ -189,4 +211,38 @@ it_check "a transaction's statement through the follower stops at its 1500 ms" \
 
 it_query "$F" '{"query":"RETURN 1 AS one"}'
 it_check "the follower keeps serving" [ "$IT_STATUS" = 200 ]
+for i in 4 5 6; do it_kill9 "$i"; done # done with: the next three get the CPU
+
+# three nodes (7-9) with peer_forward on: a follower passes HTTP writes
+# over the peer channel (node/peerfwd.c) and sends its limit there too
+P7="7@$IT_NET.7:4749,8@$IT_NET.8:4749,9@$IT_NET.9:4749"
+for i in 7 8 9; do
+	LORA_SLOW_TESTING=100 it_launch "$i" "$P7" --peer-forward true \
+		--statement-time-ms 600000 --import-dir "$IMP"
+done
+for i in 7 8 9; do it_wait_up "$i" || it_done; done
+it_need_leader 7
+L=$IT_LEADER # loaded3 asks this leader
+F=$((L == 7 ? 8 : 7))
+it_stop "$F"
+LORA_SLOW_TESTING=100 it_start "$F" "$P7" --peer-forward true \
+	--statement-time-ms 1500 --import-dir "$IMP" || it_done
+it_query "$L" '{"query":"CREATE (:Mark)"}'
+it_caught_up "$F" "$L" "$(it_field bookmark)"
+proxied() { # proxied ID: node ID's lora_proxy_requests_total
+	curl -s -m 5 "$IT_SCHEME://$IT_NET.$1:4747/metrics" |
+		grep '^lora_proxy_requests_total ' | grep -o '[0-9]*$'
+}
+before=$(proxied "$F")
+t0=$(date +%s%N)
+it_query "$F" '{"query":"'"$(load3 P)"'"}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_log "load through follower $F over the peer channel (1500 ms; leader $L at 600 s): $IT_STATUS after $ms ms: $IT_BODY"
+it_check "over the peer channel: 408 LORA_TIMEOUT naming 1500 ms, saying what committed" \
+	bash -c '[ "$1" = 408 ] && grep -q "LORA_TIMEOUT" <<<"$2" && grep -q "1500 ms" <<<"$2" && grep -q "transactions committed before" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+it_check "and before the follower's wait (1.5 s + 12 s) ran out: $ms ms" [ "$ms" -lt 10000 ]
+committed=$(grep -o '[0-9]* input rows in' <<<"$IT_BODY" | grep -o '^[0-9]*')
+it_check "the leader holds exactly the committed rows (${committed:-?})" it_same "$committed" "$(loaded3 P)"
+it_check "the load went over the peer channel, not the HTTP proxy (proxied: ${before:-?})" \
+	it_same "$before" "$(proxied "$F")"
 it_done
