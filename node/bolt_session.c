@@ -24,6 +24,7 @@
  * protocol says; a request that does not decode is answered with a
  * FAILURE and closes the connection.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,8 @@ int bolt_fail(struct bolt_conn *c, int lora_err, const char *msg)
 
 static int fail_qry(struct bolt_conn *c, const struct qry_error *e)
 {
+	if (e->code == LORA_ECLOSED) /* the engine saw the client leave */
+		node_metrics_client_gone(c->n, NODE_API_BOLT);
 	char m[LORA_ERRMSG_BYTES + 64];
 	if (e->line && !strstr(e->message, "(line "))
 		snprintf(m, sizeof m, "%s (line %u, column %u)", e->message,
@@ -835,6 +838,17 @@ static int run_write(struct bolt_conn *c, struct node_exec_req *req,
 	return 0;
 }
 
+/* A Bolt client that closed its end of the connection (a FIN: Bolt has no
+ * half-close after a request) or reset it has left: its running read
+ * stops (qry_limits.gone). */
+static int bolt_client_gone(void *arg)
+{
+	const struct bolt_conn *c = arg;
+	struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+	return poll(&p, 1, 0) > 0 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static int run_read(struct bolt_conn *c, struct node_exec_req *req,
                     struct bolt_result *r)
 {
@@ -851,6 +865,8 @@ static int run_read(struct bolt_conn *c, struct node_exec_req *req,
 		q.import_dir = import_dir;
 		node_qry_limits(c->n, req, &q.limits);
 		node_qry_limits_until(&q.limits, c->tx_life_end_ms);
+		q.limits.gone = req->client_gone;
+		q.limits.gone_arg = req->client_gone_arg;
 		memset(&err, 0, sizeof err);
 		if (qry_open(&q, &r->qc, &err) != 0)
 			return fail_qry(c, &err), 1;
@@ -924,6 +940,8 @@ static int on_run(struct bolt_conn *c, const struct ps_message *m)
 	     * lowers the time limit (a statement of an explicit one ends
 	     * with it: node_qry_limits_until) */
 	    .time_ms_max = in_tx ? 0 : o.tx_timeout_ms,
+	    .client_gone = bolt_client_gone,
+	    .client_gone_arg = c,
 	};
 	snprintf(req.user, sizeof req.user, "%s", c->user);
 	/* the role as it is now: a revoked role or a dropped user takes

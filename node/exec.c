@@ -334,6 +334,8 @@ int node_read_open(struct lnode *n, const struct node_exec_req *req, int api,
 	                        .read_only = req->mode != QRY_EXPLAIN,
 	                        .import_dir = import_dir};
 	node_qry_limits(n, req, &q.limits);
+	q.limits.gone = req->client_gone;
+	q.limits.gone_arg = req->client_gone_arg;
 	if (q.limits.time_ms_max)
 		c->deadline_ms = lora_now_ms() + q.limits.time_ms_max;
 	if (qry_open(&q, &c->qc, err) != 0) {

@@ -867,14 +867,27 @@ static int rs_finish(struct rstream *rs, struct qry_error *err)
 
 /* Runs a read statement here, streaming its answer; 1 when it succeeded.
  * A client that leaves stops it (counted in the metrics). */
+static int http_gone(void *x)
+{
+	return node_http_client_gone(x);
+}
+
 static int stream_read(struct lnode *n, struct node_http_ex *x,
                        const struct node_route *route, struct prepared *pp)
 {
 	struct qry_error err;
 	struct rstream rs = {
 	    .n = n, .x = x, .fmt = pp->qb.fmt, .mode = route->mode};
+	/* also inside one operator, before any row is out (an aggregation) */
+	pp->qb.req.client_gone = http_gone;
+	pp->qb.req.client_gone_arg = x;
 	if (node_read_open(n, &pp->qb.req, NODE_API_HTTP, &rs.c, &err)) {
-		reply_qry_error(x, &err);
+		if (err.code == LORA_ECLOSED) {
+			node_http_abort(x);
+			node_metrics_client_gone(n, NODE_API_HTTP);
+		} else {
+			reply_qry_error(x, &err);
+		}
 		return 0;
 	}
 	rs.ncols = node_cursor_columns(rs.c, &rs.cols);
@@ -882,6 +895,8 @@ static int stream_read(struct lnode *n, struct node_http_ex *x,
 	snprintf(rs.bookmark, sizeof rs.bookmark, "%llu",
 	         (unsigned long long)node_cursor_bookmark(rs.c));
 	int sent_rc = rs_pump(&rs, &err);
+	if (sent_rc == 0 && err.code == LORA_ECLOSED)
+		sent_rc = LORA_ECLOSED; /* the engine saw the client leave */
 	if (sent_rc == 0)
 		sent_rc = rs_finish(&rs, &err);
 	if (sent_rc) {

@@ -807,6 +807,7 @@ struct qctx {
 	double vparam_dot;
 	struct qry_limits lim;
 	uint64_t deadline_ms;
+	uint64_t gone_check_ms; /* lim.gone is asked again from then on */
 	uint64_t rows_made;
 	int depth;
 	int nslots;

@@ -92,9 +92,19 @@ _Noreturn void qerr_sto(struct qctx *c, int rv, const char *what)
 
 void q_tick(struct qctx *c)
 {
-	if (c->deadline_ms && lora_now_ms() > c->deadline_ms)
+	if (!c->deadline_ms && !c->lim.gone)
+		return;
+	uint64_t now = lora_now_ms();
+	if (c->deadline_ms && now > c->deadline_ms)
 		qerr(c, LORA_ETIMEOUT, "query time limit of %llu ms exceeded",
 		     (unsigned long long)c->lim.time_ms_max);
+	if (c->lim.gone && now >= c->gone_check_ms) {
+		c->gone_check_ms = now + QRY_GONE_CHECK_MS;
+		if (c->lim.gone(c->lim.gone_arg))
+			qerr(c, LORA_ECLOSED,
+			     "the client closed its connection: the statement "
+			     "stopped");
+	}
 }
 
 /* ---- conversions ------------------------------------------------------- */

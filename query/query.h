@@ -85,7 +85,17 @@ struct qry_limits {
 	 * mutations carry what they replace (SetProperty/RemoveProperty
 	 * old_value, DeleteNode/DeleteEdge old), for the change stream */
 	uint8_t old_values;
+	/* Whether the client that asked left (NULL: never asked). Asked at
+	 * most every QRY_GONE_CHECK_MS while the statement runs, on the
+	 * thread running it, also inside one operator (an aggregation that
+	 * has no row out yet); nonzero stops it with LORA_ECLOSED. gone_arg
+	 * must outlive the cursor. */
+	int (*gone)(void *gone_arg);
+	void *gone_arg;
 };
+
+/* How often a running statement asks qry_limits.gone. */
+#define QRY_GONE_CHECK_MS 100
 
 /* Fills l with the defaults above (shared NULL). */
 void qry_limits_init(struct qry_limits *l);

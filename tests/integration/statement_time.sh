@@ -131,8 +131,26 @@ if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
 	}
 	it_check "Bolt tx_timeout lowers the limit of an auto-commit RUN, never raises it" \
 		bolt_timeout
+	# clients that leave while their read is inside one operator (no
+	# row out yet) stop it, on node $TX (600 s): tests/client/bolt/client_gone.js
+	gone_count() { # gone_count API: lora_statements_client_gone_total{api=API} of node $TX
+		it_get "$TX" /metrics
+		grep -o "^lora_statements_client_gone_total{api=\"$1\"} [0-9]*" <<<"$IT_BODY" | grep -o '[0-9]*$'
+	}
+	gone_above() { [ "$(gone_count "$1")" -gt "$2" ]; }
+	g_bolt=$(gone_count bolt)
+	g_http=$(gone_count http)
+	NODE_PATH="$BOLT/node_modules" timeout 60 node "$BOLT/client_gone.js" \
+		"$IT_NET" "$TX" "$IT_SCHEME" "$IT_AUTHZ" >"$IT_DIR/gone.out" 2>&1
+	it_log "$(tr '\n' ' ' <"$IT_DIR/gone.out")"
+	it_check "a Bolt client that closed while its count ran stopped it (client_gone was ${g_bolt:-?})" \
+		it_wait 5 gone_above bolt "${g_bolt:-0}"
+	if [ "$IT_SCHEME" = http ]; then
+		it_check "so did an HTTP client that reset its connection (client_gone was ${g_http:-?})" \
+			it_wait 5 gone_above http "${g_http:-0}"
+	fi
 else
-	it_log "neo4j-driver not installed (npm install --prefix tests/client/bolt): the Bolt tx_timeout checks are skipped"
+	it_log "neo4j-driver not installed (npm install --prefix tests/client/bolt): the Bolt tx_timeout and client-gone checks are skipped"
 fi
 
 # three nodes: a follower with a lower limit than the leader's

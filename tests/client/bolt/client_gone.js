@@ -1,0 +1,56 @@
+// client_gone.js - clients that leave while their read runs inside one
+// operator (count(*) over 2,000,000,000 rows: no row is out before it
+// ends), run by tests/integration/statement_time.sh, which checks the
+// node's lora_statements_client_gone_total afterwards:
+// - Bolt: an auto-commit RUN without a timeout through the official Neo4j
+//   JavaScript driver, whose driver is closed after 1 s (its socket
+//   closes);
+// - HTTP (only with SCHEME http): POST /query on a socket of its own,
+//   reset after 1 s (an RST: a FIN alone may be a client that half-closed
+//   after its request and still reads the answer).
+// Usage: node client_gone.js NET NODE SCHEME AUTHORIZATION
+// Prints what it did; exit 1 when it could not do it.
+'use strict';
+const net = require('net');
+const neo4j = require('neo4j-driver');
+
+const [ipNet, node, scheme, authz] = process.argv.slice(2);
+const LONG = 'UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c';
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+async function bolt() {
+  const driver = neo4j.driver(`bolt://${ipNet}.${node}:7687`,
+    neo4j.auth.basic(process.env.LORA_USER || 'admin', process.env.LORA_PASSWORD || ''),
+    { connectionTimeout: 5000 });
+  const session = driver.session();
+  const run = session.run(LONG).then(() => 'ended', (e) => `failed: ${e.code}`);
+  await sleep(1000);
+  await driver.close();
+  console.log(`bolt: driver closed after 1 s (the run ${await Promise.race([run, sleep(100).then(() => 'was still running')])})`);
+}
+
+function http() {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify({ query: LONG });
+    const s = net.connect(4747, `${ipNet}.${node}`, () => {
+      s.write(`POST /query HTTP/1.1\r\nHost: ${ipNet}.${node}\r\nAuthorization: ${authz}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      setTimeout(() => {
+        s.resetAndDestroy();
+        console.log('http: connection reset after 1 s');
+        resolve();
+      }, 1000);
+    });
+    s.on('data', (d) => { console.log(`http: unexpected answer: ${d.toString().slice(0, 200)}`); });
+    s.on('error', (e) => { if (!s.destroyed) reject(e); });
+  });
+}
+
+async function main() {
+  await bolt();
+  if (scheme === 'http')
+    await http();
+  process.exit(0);
+}
+
+main().catch((e) => { console.log(`FAIL: ${e.stack}`); process.exit(1); });
