@@ -354,8 +354,9 @@ static int proxy_write(struct lnode *n, struct node_http_ex *x,
 	const char *body;
 	size_t len;
 	node_http_body(x, &body, &len);
-	int rc = node_proxy_write(n->proxy, x, route->path, body, len, flags,
-	                          node_forward_wait_ms(n));
+	int rc = node_proxy_write(
+	    n->proxy, x, route->path, body, len, flags,
+	    node_forward_wait_ms(n, lora_says_transactions(body, len)));
 	return rc == NODE_FORWARD_SELF || rc == NODE_PROXY_HELD ? rc : 0;
 }
 
@@ -514,15 +515,18 @@ static void peer_answered(void *arg, int rc, Lora__Response *r)
 /* RUN_PROXY over the peer channel: 0 when handed on (pp taken, x async),
  * -1 when it must go the HTTP way (nothing taken). */
 static int peer_write(struct lnode *n, struct node_http_ex *x,
-                      const struct node_route *route, struct prepared *pp)
+                      const struct node_route *route, struct prepared *pp,
+                      const char *body, size_t len)
 {
 	struct peer_write *pw =
 	    n->cfg.peer_forward && route->mode == QRY_RUN && !pp->peer_tried
 	        ? lora_calloc(1, sizeof *pw)
 	        : NULL;
 	struct node_pfwd_job *j =
-	    pw ? node_pfwd_new(n, &pp->qb.req, has_rid(pp),
-	                       node_forward_wait_ms(n), peer_answered, pw)
+	    pw ? node_pfwd_new(
+	             n, &pp->qb.req, has_rid(pp),
+	             node_forward_wait_ms(n, lora_says_transactions(body, len)),
+	             peer_answered, pw)
 	       : NULL;
 	if (j == NULL) {
 		lora_free(pw);
@@ -591,10 +595,11 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 		lora_free(pp); /* its contents went with the write */
 		return NODE_ROUTE_ASYNC;
 	}
-	if (pp->where == RUN_PROXY && peer_write(n, x, route, pp) == 0)
+	if (pp->where == RUN_PROXY &&
+	    peer_write(n, x, route, pp, body, len) == 0)
 		return NODE_ROUTE_ASYNC;
 	int intx = lora_says_transactions(body, len);
-	uint64_t wait_ms = node_forward_wait_ms(n);
+	uint64_t wait_ms = node_forward_wait_ms(n, intx);
 	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
 	            (intx || node_http_time_ms(x) ? 0 : NODE_PROXY_BATCH);
 	if (pp->where == RUN_PROXY &&
@@ -998,7 +1003,8 @@ static int h_query(struct lnode *n, struct node_http_ex *x,
 	const char *body;
 	size_t len;
 	node_http_body(x, &body, &len);
-	if (pp->where == RUN_PROXY && peer_write(n, x, route, pp) == 0)
+	if (pp->where == RUN_PROXY &&
+	    peer_write(n, x, route, pp, body, len) == 0)
 		return NODE_ROUTE_ASYNC;
 	if (pp->where == RUN_PROXY &&
 	    proxy_write(n, x, route, has_rid(pp) ? NODE_PROXY_RESEND : 0) == 0)
@@ -1202,8 +1208,10 @@ static int need_leader(struct lnode *n, struct node_http_ex *x)
 		const char *body;
 		size_t len;
 		node_http_body(x, &body, &len);
-		return node_proxy_write(n->proxy, x, node_http_uri(x), body,
-		                        len, 0, node_forward_wait_ms(n)) ==
+		return node_proxy_write(
+		           n->proxy, x, node_http_uri(x), body, len, 0,
+		           node_forward_wait_ms(
+		               n, lora_says_transactions(body, len))) ==
 		               NODE_FORWARD_SELF
 		           ? 0
 		           : -1;

@@ -230,13 +230,13 @@ void node_members_save(struct lnode *n);
 /* ---- writes: writer.h (writer.c); what followers ask about them: */
 
 /* How long a follower waits for the leader's answer to a write it passed
- * on (forward.c, proxy.c): NODE_FORWARD_WAIT_MS plus this node's
- * statement time limit (statement_time_ms), which it sends along: the
- * leader runs the write for at most that long from when it reached its
- * writer's queue, then waits at most NODE_WRITE_TIMEOUT_MS for it to
- * commit. A leader change still ends the wait at once. */
+ * on (forward.c, proxy.c): NODE_FORWARD_WAIT_MS, plus the statement time
+ * limit (statement_time_ms) when intx (lora_says_transactions of the
+ * request's query text or HTTP body), as a CALL { ... } IN TRANSACTIONS
+ * statement keeps the leader's writer for up to that long. A leader
+ * change still ends the wait at once. */
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
-uint64_t node_forward_wait_ms(const struct lnode *n);
+uint64_t node_forward_wait_ms(const struct lnode *n, int intx);
 /* Whether a follower may send a write it passed on to a new leader again:
  * it has a request id (dedupe applies it once) and is not CALL { } IN
  * TRANSACTIONS (its committed chunks carry no request id: run again,

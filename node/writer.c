@@ -1115,9 +1115,10 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	intx_answer(n, w, index);
 }
 
-uint64_t node_forward_wait_ms(const struct lnode *n)
+uint64_t node_forward_wait_ms(const struct lnode *n, int intx)
 {
-	return NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms;
+	return intx ? NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms
+	            : NODE_FORWARD_WAIT_MS;
 }
 
 int node_may_resend(const char *request_id, const char *bytes, size_t len)

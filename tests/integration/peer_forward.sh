@@ -13,8 +13,7 @@
 #   - a write with a requestId whose answer the leader drops (test hook
 #     LORA_TEST_PFWD_DROP_ANSWER=2: its second answer, so that the
 #     follower's watcher already sleeps with nothing to wait for) ends with
-#     LORA_UNKNOWN_OUTCOME within the forward wait (12 s plus the
-#     follower's statement_time_ms, 5 s here), not never; sent
+#     LORA_UNKNOWN_OUTCOME within the forward wait (12 s), not never; sent
 #     again with the same requestId it answers 200 and is applied once;
 #   - a committed write whose rows are too large for one peer frame
 #     (72 MiB) answers 200 with its bookmark and "rowsOmitted": true,
@@ -35,7 +34,7 @@ if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null; then
 fi
 P=$(it_peers 3)
 export LORA_TEST_PFWD_DROP_ANSWER=2 # each node drops its second answer
-it_start_all 3 "$P" --peer-forward true --statement-time-ms 5000 || it_done
+it_start_all 3 "$P" --peer-forward true || it_done
 unset LORA_TEST_PFWD_DROP_ANSWER
 it_need_leader 1
 L=$IT_LEADER
