@@ -2,6 +2,7 @@
  * boundaries, history-independent digests, rejected batches, corrupt chunk
  * bytes and the storage format marker. */
 #include <check.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -412,6 +413,43 @@ START_TEST(memtable_lists_scan_whole)
 	lora_buf_free(&a);
 	lora_buf_free(&c);
 	check_model(st, &m);
+}
+END_TEST
+
+/* The adjacency CF's memtable as RocksDB recorded it in the store's
+ * OPTIONS file: hash-linked lists of 2^20 buckets, without the bucket
+ * histogram every flush and digest would otherwise build under a mutex
+ * (log_when_flash, on with RocksDB's C setter). */
+START_TEST(adjacency_memtable_options)
+{
+	DIR *d = opendir(statedir);
+	ck_assert_ptr_nonnull(d);
+	char name[600] = "";
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		if (!strncmp(e->d_name, "OPTIONS-", 8) &&
+		    strcmp(e->d_name, name) > 0) /* the newest */
+			snprintf(name, sizeof name, "%s", e->d_name);
+	closedir(d);
+	ck_assert_msg(name[0], "no OPTIONS file in %s", statedir);
+	char p[1200];
+	FILE *f = fopen(path_join(p, sizeof p, statedir, name), "r");
+	ck_assert_ptr_nonnull(f);
+	static char text[1 << 20];
+	size_t n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	const char *cf = strstr(text, "[CFOptions \"adjacency\"]");
+	ck_assert_ptr_nonnull(cf);
+	const char *end = strstr(cf + 1, "[CFOptions");
+	const char *mf = strstr(cf, "memtable_factory=");
+	ck_assert_msg(mf && (!end || mf < end), "no memtable_factory");
+	const char *eol = strchr(mf, '\n');
+	ck_assert_ptr_nonnull(eol);
+	char line[512];
+	snprintf(line, sizeof line, "%.*s", (int)(eol - mf), mf);
+	ck_assert_msg(strstr(line, "HashLinkListRepFactory"), "%s", line);
+	ck_assert_msg(strstr(line, "bucket_count=1048576"), "%s", line);
+	ck_assert_msg(strstr(line, "log_when_flash=false"), "%s", line);
 }
 END_TEST
 
@@ -1126,6 +1164,7 @@ static Suite *adj_suite(void)
 	tcase_add_test(t, supernode_across_chunks);
 	tcase_add_test(t, batching_changes_no_byte);
 	tcase_add_test(t, memtable_lists_scan_whole);
+	tcase_add_test(t, adjacency_memtable_options);
 	tcase_add_test(t, only_creates_keeps_checks);
 	tcase_add_test(t, rejected_batch_leaves_chunks);
 	tcase_add_test(t, edge_ends_must_exist);
