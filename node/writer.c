@@ -93,10 +93,10 @@ static void wreq_fail(struct wreq *w, int code, const char *msg,
 	 * reroute and drivers do): never after a chunk committed */
 	if (code == LORA_EUNAVAILABLE && w->intx_committed) {
 		code = LORA_EUNKNOWN_OUTCOME;
-		msg =
-		    "leadership changed after the statement's CALL { ... } IN "
-		    "TRANSACTIONS chunks committed (they stay committed), "
-		    "before its end was recorded: do not run it again blindly";
+		msg = "leadership changed before the statement's end was "
+		      "recorded, when CALL { ... } IN TRANSACTIONS chunks of "
+		      "it may have committed (any that did stay committed): "
+		      "do not run it again blindly";
 	}
 	node_resp_error(w->resp, code, msg ? msg : lora_strerror(code), 0, 0);
 	wreq_settle(w, code, later);
@@ -1083,9 +1083,9 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		 * time the node that passed it on waits for it */
 		char msg[LORA_ERRMSG_BYTES];
 		snprintf(msg, sizeof msg,
-		         "the statement's time limit of %llu ms ran out, and "
-		         "leadership moved before its first transaction "
-		         "committed; it was not executed",
+		         "the statement's time limit of %llu ms ran out before "
+		         "its first transaction could commit (leadership moved "
+		         "or the log was full); it was not executed",
 		         (unsigned long long)node_statement_time_ms(n, w->req));
 		rc = err.code = LORA_ETIMEOUT;
 		node_resp_error(w->resp, rc, msg, 0, 0);
