@@ -342,7 +342,9 @@ struct node_exec_req {
 	/* A write decided already (the system keyspace: auth.c), proposed
 	 * as it is instead of running query; borrowed like query. */
 	const Lora__MutationBatch *batch;
-	/* reads only (node_read_open): whether the client left, asked while
+	/* reads only (node_read_open and Bolt's explicit-transaction reads
+	 * copy them into the statement's limits; writes never ask): whether
+	 * the client left, asked while
 	 * the statement runs (qry_limits.gone); NULL: never asked */
 	int (*client_gone)(void *arg);
 	void *client_gone_arg;

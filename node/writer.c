@@ -91,12 +91,16 @@ static void wreq_fail(struct wreq *w, int code, const char *msg,
 {
 	/* LORA_UNAVAILABLE tells "not executed, run it again" (the HTTP
 	 * reroute and drivers do): never after a chunk committed */
+	char m[LORA_ERRMSG_BYTES];
 	if (code == LORA_EUNAVAILABLE && w->intx_committed) {
 		code = LORA_EUNKNOWN_OUTCOME;
-		msg = "leadership changed before the statement's end was "
-		      "recorded, when CALL { ... } IN TRANSACTIONS chunks of "
-		      "it may have committed (any that did stay committed): "
-		      "do not run it again blindly";
+		snprintf(m, sizeof m,
+		         "the statement's end was not recorded (%.200s), when "
+		         "CALL { ... } IN TRANSACTIONS chunks of it may have "
+		         "committed (any that did stay committed): do not run "
+		         "it again blindly",
+		         msg ? msg : lora_strerror(LORA_EUNAVAILABLE));
+		msg = m;
 	}
 	node_resp_error(w->resp, code, msg ? msg : lora_strerror(code), 0, 0);
 	wreq_settle(w, code, later);
@@ -1095,8 +1099,9 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		 * running it again would apply the committed chunks twice */
 		char msg[LORA_ERRMSG_BYTES];
 		snprintf(msg, sizeof msg,
-		         "leadership moved while the statement ran, which is "
-		         "not run again: %.440s",
+		         "a transaction of the statement could not commit "
+		         "after earlier ones did (they stay committed); it is "
+		         "not run again: %.380s",
 		         w->resp->error ? w->resp->error->message
 		                        : err.message);
 		rc = err.code = LORA_EUNKNOWN_OUTCOME;

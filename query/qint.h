@@ -888,7 +888,8 @@ _Noreturn void qerr_at(struct qctx *c, int code, uint32_t line, uint32_t col,
 /* A storage error rv while doing `what`: the message carries RocksDB's own
  * text when there is one (sto_last_error). */
 _Noreturn void qerr_sto(struct qctx *c, int rv, const char *what);
-void q_tick(struct qctx *c); /* deadline check */
+/* the deadline check; also asks lim.gone every QRY_GONE_CHECK_MS */
+void q_tick(struct qctx *c);
 /* deadline check every 4,096 calls: for loops inside one expression */
 static inline void q_tick_every(struct qctx *c)
 {

@@ -511,7 +511,9 @@ int main(void)
 	printf("LORA_SEED=%llu\n", (unsigned long long)seed);
 	SRunner *sr = srunner_create(rel_suite());
 	srunner_set_fork_status(sr, CK_NOFORK);
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;

@@ -258,7 +258,9 @@ static Suite *prop_suite(void)
 int main(void)
 {
 	SRunner *sr = srunner_create(prop_suite());
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;

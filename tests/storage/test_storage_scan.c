@@ -342,7 +342,9 @@ static Suite *scan_suite(void)
 int main(void)
 {
 	SRunner *sr = srunner_create(scan_suite());
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;

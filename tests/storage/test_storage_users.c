@@ -221,7 +221,9 @@ int main(void)
 	tcase_add_test(tc, cached_user_read_never_touches_the_disk);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
+	tmpdir_root_begin();
 	srunner_run_all(sr, CK_NORMAL);
+	tmpdir_root_end();
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? 1 : 0;
