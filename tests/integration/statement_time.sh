@@ -175,15 +175,23 @@ loaded3() {
 load3() { # load3 LABEL: the slowed load's statement
 	echo "/* slow-testing */ LOAD CSV WITH HEADERS FROM 'file:///ids.csv' AS r CALL { WITH r CREATE (:$1 {id: toInteger(r.id)}) } IN TRANSACTIONS OF 1000 ROWS"
 }
-t0=$(date +%s%N)
-it_query "$F" '{"query":"'"$(load3 H)"'"}'
-ms=$((($(date +%s%N) - t0) / 1000000))
-it_log "load through follower $F (1500 ms; leader $L at 600 s): $IT_STATUS after $ms ms: $IT_BODY"
-it_check "through the follower's HTTP: 408 LORA_TIMEOUT naming 1500 ms, saying what committed" \
-	bash -c '[ "$1" = 408 ] && grep -q "LORA_TIMEOUT" <<<"$2" && grep -q "1500 ms" <<<"$2" && grep -q "transactions committed before" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
-it_check "and before the follower's wait (1.5 s + 12 s) ran out: $ms ms" [ "$ms" -lt 10000 ]
-committed=$(grep -o '[0-9]* input rows in' <<<"$IT_BODY" | grep -o '^[0-9]*')
-it_check "the leader holds exactly the committed rows (${committed:-?})" it_same "$committed" "$(loaded3 H)"
+# via_follower HOW LABEL: the slowed load of LABEL sent to follower $F's
+# HTTP port stops at the follower's 1500 ms with 408 saying what
+# committed, well before the follower's own wait, and exactly those rows
+# are on the leader
+via_follower() {
+	local t0 ms committed
+	t0=$(date +%s%N)
+	it_query "$F" '{"query":"'"$(load3 "$2")"'"}'
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	it_log "load through follower $F $1 (1500 ms; leader $L at 600 s): $IT_STATUS after $ms ms: $IT_BODY"
+	it_check "$1: 408 LORA_TIMEOUT naming 1500 ms, saying what committed" \
+		bash -c '[ "$1" = 408 ] && grep -q "LORA_TIMEOUT" <<<"$2" && grep -q "1500 ms" <<<"$2" && grep -q "transactions committed before" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
+	it_check "and before the follower's wait (1.5 s + 12 s) ran out: $ms ms" [ "$ms" -lt 10000 ]
+	committed=$(grep -o '[0-9]* input rows in' <<<"$IT_BODY" | grep -o '^[0-9]*')
+	it_check "the leader holds exactly the committed rows (${committed:-?})" it_same "$committed" "$(loaded3 "$2")"
+}
+via_follower "over HTTP" H
 
 t0=$(date +%s%N)
 "$LORA" -q --format csv -a "$IT_NET.$F:4748" --route any -c "$(load3 N);" >"$IT_DIR/native.out" 2>&1
@@ -252,15 +260,7 @@ proxied() { # proxied ID: node ID's lora_proxy_requests_total
 		grep '^lora_proxy_requests_total ' | grep -o '[0-9]*$'
 }
 before=$(proxied "$F")
-t0=$(date +%s%N)
-it_query "$F" '{"query":"'"$(load3 P)"'"}'
-ms=$((($(date +%s%N) - t0) / 1000000))
-it_log "load through follower $F over the peer channel (1500 ms; leader $L at 600 s): $IT_STATUS after $ms ms: $IT_BODY"
-it_check "over the peer channel: 408 LORA_TIMEOUT naming 1500 ms, saying what committed" \
-	bash -c '[ "$1" = 408 ] && grep -q "LORA_TIMEOUT" <<<"$2" && grep -q "1500 ms" <<<"$2" && grep -q "transactions committed before" <<<"$2"' _ "$IT_STATUS" "$IT_BODY"
-it_check "and before the follower's wait (1.5 s + 12 s) ran out: $ms ms" [ "$ms" -lt 10000 ]
-committed=$(grep -o '[0-9]* input rows in' <<<"$IT_BODY" | grep -o '^[0-9]*')
-it_check "the leader holds exactly the committed rows (${committed:-?})" it_same "$committed" "$(loaded3 P)"
+via_follower "over the peer channel" P
 it_check "the load went over the peer channel, not the HTTP proxy (proxied: ${before:-?})" \
 	it_same "$before" "$(proxied "$F")"
 it_done
