@@ -344,8 +344,8 @@ struct node_exec_req {
 	const Lora__MutationBatch *batch;
 	/* reads only (node_read_open and Bolt's explicit-transaction reads
 	 * copy them into the statement's limits; writes never ask): whether
-	 * the client left, asked while
-	 * the statement runs (qry_limits.gone); NULL: never asked */
+	 * the client left, asked while the statement runs
+	 * (qry_limits.gone); NULL: never asked */
 	int (*client_gone)(void *arg);
 	void *client_gone_arg;
 };

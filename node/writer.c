@@ -1082,9 +1082,10 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	w->intx_committed = x.last_index != 0;
 	if (rc == LORA_EUNAVAILABLE && !w->intx_committed &&
 	    lora_now_ms() >= end) {
-		/* its first chunk was lost to a leadership change after its
-		 * time ran out: requeued, it would start afresh past the
-		 * time the node that passed it on waits for it */
+		/* its first chunk could not commit (leadership moved, the
+		 * log was full) and its time ran out: requeued, it would
+		 * start afresh past the time the node that passed it on
+		 * waits for it */
 		char msg[LORA_ERRMSG_BYTES];
 		snprintf(msg, sizeof msg,
 		         "the statement's time limit of %llu ms ran out before "
