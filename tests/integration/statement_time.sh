@@ -19,6 +19,12 @@
 #   JavaScript driver (tests/client/bolt/tx_timeout.js: 700 ms on a 600 s
 #   node ends a read that would run on, 20 s on a 1,000 ms node does not
 #   raise it; skipped, saying so, where the driver is not installed);
+# - a client that leaves while its read is inside one operator (a count
+#   with no row out yet) stops it, on the 600 s node: a Bolt driver
+#   closed during an auto-commit RUN and during a read transaction, an
+#   HTTP connection reset (tests/client/bolt/client_gone.js; the node's
+#   lora_statements_client_gone_total goes up), while a Bolt write whose
+#   client closed still commits;
 # - three nodes (4-6), the leader at 600 s and a follower restarted at
 #   1,500 ms: a load sent to the follower, over HTTP and natively, stops
 #   at the follower's limit with 408 LORA_TIMEOUT saying what committed
@@ -149,6 +155,13 @@ if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
 		it_check "so did an HTTP client that reset its connection (client_gone was ${g_http:-?})" \
 			it_wait 5 gone_above http "${g_http:-0}"
 	fi
+	it_check "and a Bolt client that closed inside a read transaction (client_gone was ${g_bolt:-?})" \
+		it_wait 5 gone_above bolt "$((${g_bolt:-0} + 1))"
+	gone_writes() {
+		it_query "$TX" '{"query":"MATCH (g:GoneW) RETURN count(g) AS c","format":"rowArrays"}'
+		grep -q '"rows":\[\[3\]\]' <<<"$IT_BODY"
+	}
+	it_check "a Bolt write whose client closed still commits (3 :GoneW)" it_wait 30 gone_writes
 else
 	it_log "neo4j-driver not installed (npm install --prefix tests/client/bolt): the Bolt tx_timeout and client-gone checks are skipped"
 fi

@@ -7,7 +7,12 @@
 //   closes);
 // - HTTP (only with SCHEME http): POST /query on a socket of its own,
 //   reset after 1 s (an RST: a FIN alone may be a client that half-closed
-//   after its request and still reads the answer).
+//   after its request and still reads the answer);
+// - Bolt again, the same read in an explicit read transaction, the driver
+//   closed after 500 ms;
+// - a Bolt write (three :GoneW nodes after a scan of 3,000,000 rows) whose
+//   driver is closed after 300 ms: writes are not stopped, the shell
+//   checks that its nodes are there.
 // Usage: node client_gone.js NET NODE SCHEME AUTHORIZATION
 // Prints what it did; exit 1 when it could not do it.
 'use strict';
@@ -46,10 +51,36 @@ function http() {
   });
 }
 
+async function boltTx() {
+  const driver = neo4j.driver(`bolt://${ipNet}.${node}:7687`,
+    neo4j.auth.basic(process.env.LORA_USER || 'admin', process.env.LORA_PASSWORD || ''),
+    { connectionTimeout: 5000 });
+  const session = driver.session({ defaultAccessMode: neo4j.session.READ });
+  const tx = await session.beginTransaction();
+  tx.run(LONG).then(() => {}, () => {});
+  await sleep(500);
+  await driver.close();
+  console.log('bolt: driver closed 500 ms into a read transaction');
+}
+
+async function boltWrite() {
+  const driver = neo4j.driver(`bolt://${ipNet}.${node}:7687`,
+    neo4j.auth.basic(process.env.LORA_USER || 'admin', process.env.LORA_PASSWORD || ''),
+    { connectionTimeout: 5000 });
+  const session = driver.session();
+  session.run('UNWIND range(1, 3000000) AS i WITH i WHERE i % 1000000 = 0 CREATE (:GoneW {i: i})')
+    .then(() => {}, () => {});
+  await sleep(300);
+  await driver.close();
+  console.log('bolt: driver closed 300 ms into a write');
+}
+
 async function main() {
   await bolt();
   if (scheme === 'http')
     await http();
+  await boltTx();
+  await boltWrite();
   process.exit(0);
 }
 
