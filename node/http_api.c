@@ -870,13 +870,13 @@ static int rs_finish(struct rstream *rs, struct qry_error *err)
 	return 0;
 }
 
-/* Runs a read statement here, streaming its answer; 1 when it succeeded.
- * A client that leaves stops it (counted in the metrics). */
 static int http_gone(void *x)
 {
 	return node_http_client_gone(x);
 }
 
+/* Runs a read statement here, streaming its answer; 1 when it succeeded.
+ * A client that leaves stops it (counted in the metrics). */
 static int stream_read(struct lnode *n, struct node_http_ex *x,
                        const struct node_route *route, struct prepared *pp)
 {

@@ -35,7 +35,7 @@ const char *const sto_cf_names[STO_CF_COUNT] = {
  * that shares its bucket, one memory miss each: with 2^18 buckets and the
  * 200,000 lists of issue 10's graph that walk was most of a follower's
  * apply with the default chunk (docs/benchmarks.md, "Online load, session
- * 24"). About one list in five buckets up to 200,000 lists. */
+ * 24"). At 2^20, about one list in six shares its bucket there. */
 #define STO_ADJ_MEMTABLE_BUCKETS (1u << 20)
 /* memtable bloom bits of the requests CF, as a share of its write buffer */
 #define STO_REQ_MEMTABLE_BLOOM_RATIO 0.02
