@@ -732,7 +732,7 @@ int node_auth_peer_check_wait(struct lnode *n, const uint8_t *proof, size_t len,
 	a->secret_waiters += room;
 	pthread_mutex_unlock(&a->mu);
 	if (!room)
-		return LORA_EUNAVAILABLE;
+		return LORA_ELIMIT;
 	uint64_t until = lora_now_ms() + NODE_AUTH_APPLY_WAIT_MS;
 	while ((have = load_secret(n, 0)) == 0 && lora_now_ms() < until &&
 	       !atomic_load(&n->stopping))

@@ -128,7 +128,9 @@ int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
  * sends proofs): LORA_ETIMEOUT when nowait (ask again off the I/O
  * thread), else it waits up to NODE_AUTH_APPLY_WAIT_MS for the secret, at
  * most NODE_AUTH_SECRET_WAITERS_MAX callers at once, and answers
- * LORA_EUNAVAILABLE (retry) when it is still missing or too many wait. */
+ * LORA_EUNAVAILABLE when it is still missing, LORA_ELIMIT when too many
+ * wait already (both mean "not executed, retry": callers answer them as
+ * LORA_EUNAVAILABLE, each with its own message). */
 #define NODE_AUTH_APPLY_WAIT_MS      1500
 #define NODE_AUTH_SECRET_POLL_MS     20
 #define NODE_AUTH_SECRET_WAITERS_MAX 16

@@ -50,8 +50,9 @@ static int basic_split(const char *v, char *buf, size_t size, char **user,
 }
 
 /* "ROLE PROOFHEX USER" from a member: 0 with *who (the lower of ROLE and
- * the user's role here), LORA_EUNAUTHORIZED, or LORA_ETIMEOUT (nowait and
- * the store busy with a snapshot). */
+ * the user's role here), LORA_EUNAUTHORIZED, LORA_ETIMEOUT (nowait and
+ * the store busy with a snapshot, or the bootstrap not applied here), or
+ * LORA_EUNAVAILABLE / LORA_ELIMIT (node_auth_peer_check_wait). */
 static int ident_check(struct lnode *n, const char *v, int nowait,
                        struct node_identity *who)
 {
@@ -235,6 +236,13 @@ int node_http_authorize(struct lnode *n, struct node_http_ex *x,
 	int rc = identify(n, x, cache_only, &who, &user);
 	if (rc == LORA_ETIMEOUT)
 		return NODE_AUTH_LATER;
+	if (rc == LORA_ELIMIT) {
+		node_http_reply_error(
+		    x, LORA_EUNAVAILABLE,
+		    "too many requests already wait for this leader to apply "
+		    "the cluster's auth bootstrap: not executed, retry");
+		return 1;
+	}
 	if (rc == LORA_EUNAVAILABLE) {
 		node_http_reply_error(x, rc,
 		                      "the credentials cannot be checked now "

@@ -725,8 +725,8 @@ static int native_hello(const Lora__RunRequest *run)
  * with the lower of the role it claims and the user's role here. 0 (*peer
  * set for the latter), LORA_EUNAUTHORIZED, LORA_EUNAVAILABLE (a leader
  * still without the bootstrap a member's proof comes from, after a
- * bounded wait) or LORA_ETIMEOUT (the user store is busy with a
- * snapshot).
+ * bounded wait), LORA_ELIMIT (too many such waits already) or
+ * LORA_ETIMEOUT (the user store is busy with a snapshot).
  */
 static int identify(struct lnode *n, const Lora__Request *req,
                     struct node_identity *who, int *peer)
@@ -810,6 +810,12 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 		node_resp_error(resp, code, msg, 0, 0);
 	} else if (req->kind_case == LORA__REQUEST__KIND_AUTH && req->auth) {
 		handle_auth(n, req->auth, resp);
+	} else if (idrc == LORA_ELIMIT) {
+		node_resp_error(
+		    resp, LORA_EUNAVAILABLE,
+		    "too many requests already wait for this leader to apply "
+		    "the cluster's auth bootstrap: not executed, retry",
+		    0, 0);
 	} else if (idrc == LORA_EUNAVAILABLE) {
 		node_resp_error(
 		    resp, LORA_EUNAVAILABLE,
