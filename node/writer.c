@@ -673,11 +673,14 @@ struct intx {
 	struct sto_view *view; /* the statement's view, or NULL */
 	uint64_t deadline_ms;
 	uint64_t last_index; /* entry of the last chunk committed */
-	/* the chunk proposed and not yet waited for (intx_propose), its
-	 * entry and packed bytes (kept for keep_unresolved); 0: none */
-	uint64_t fly_index, fly_term;
-	uint8_t *fly_buf;
-	size_t fly_len;
+	/* the chunks proposed and not yet waited for (intx_propose), oldest
+	 * first: their entries and packed bytes (kept for keep_unresolved) */
+	struct intx_flight {
+		uint64_t index, term;
+		uint8_t *buf;
+		size_t len;
+	} fly[QRY_CHUNKS_IN_FLIGHT];
+	size_t nfly;
 	/* the statement's request (its role bounds what a chunk may hold),
 	 * or NULL when the caller checked (txn.c) */
 	const struct node_exec_req *req;
@@ -783,38 +786,39 @@ static int intx_open_view(struct intx *x, struct sto_view **nv,
 
 static int intx_propose(void *arg, const Lora__MutationBatch *b,
                         const uint8_t *packed, size_t len, struct sto_view **nv,
-                        int *applied, struct qry_error *err)
+                        uint64_t *index_out, struct qry_error *err)
 {
 	struct intx *x = arg;
-	LORA_ASSERT(x->fly_index == 0);
+	LORA_ASSERT(x->nfly < QRY_CHUNKS_IN_FLIGHT);
 #ifdef LORA_TEST_HOOKS
 	if (x->req)
 		node_slow_testing(x->req->query);
 #endif
 	if (x->req && node_batch_forbidden(x->req, b, err->message))
 		return err->code = LORA_EFORBIDDEN; /* DDL needs admin */
-	/* kept until the chunk lands (x->fly_buf): the engine's bytes are
-	 * borrowed for the call */
-	uint8_t *buf = lora_malloc(len ? len : 1);
+	/* kept until the chunk lands (x->fly): the engine's bytes are
+	 * borrowed for the call. A chunk proposed while another is in
+	 * flight names that one's entry (MutationBatch.after_index, the
+	 * batch's last field, appended): every node refuses it when it
+	 * refused that one, so it never commits without it. */
+	uint64_t after = x->nfly ? x->fly[x->nfly - 1].index : 0;
+	uint8_t *buf = lora_malloc(len + LORA_BATCH_AFTER_INDEX_BYTES_MAX);
 	if (buf == NULL)
 		return err->code = lora_errf(LORA_ENOMEM, err->message,
 		                             "out of memory");
 	if (len)
 		memcpy(buf, packed, len);
+	if (after)
+		len += lora_batch_put_after_index(buf + len, after);
 	/* never call into Raft holding the store: a snapshot install
 	 * waits for it on the raft loop */
 	intx_let_go(x);
 	uint64_t index = 0, term = 0;
 	if (propose_only(x, buf, len, &index, &term, err) != 0)
 		return err->code;
-	x->fly_index = index;
-	x->fly_term = term;
-	x->fly_buf = buf;
-	x->fly_len = len;
-	*applied = 0;
-	if (intx_open_view(x, nv, err) == 0) {
-		*applied = sto_view_applied_index(*nv) >= index;
-	} else {
+	x->fly[x->nfly++] = (struct intx_flight){index, term, buf, len};
+	*index_out = index;
+	if (intx_open_view(x, nv, err) != 0) {
 		char why[LORA_ERRMSG_BYTES];
 		snprintf(why, sizeof why, "%s", err->message);
 		return err->code = lora_errf(
@@ -842,33 +846,34 @@ static int intx_open_view(struct intx *x, struct sto_view **nv,
 	return 0;
 }
 
-/* Waits for the chunk intx_propose proposed: 0 when it was applied here
- * (then x->last_index is its entry); else its fate is unknown and it is
- * listed as pending (keep_unresolved), as propose_wait does. */
+/* Waits for the oldest chunk intx_propose proposed: 0 when it was
+ * applied here (then x->last_index is its entry); else its fate is
+ * unknown and it is listed as pending (keep_unresolved), as propose_wait
+ * does. */
 static int intx_fly_wait(struct intx *x, struct qry_error *err)
 {
-	if (x->fly_index == 0)
+	if (x->nfly == 0)
 		return 0;
+	struct intx_flight f = x->fly[0];
+	x->nfly--;
+	memmove(&x->fly[0], &x->fly[1], x->nfly * sizeof f);
 	/* a chunk already proposed gets NODE_INTX_LAND_GRACE_MS past the
 	 * statement's deadline to be applied, so that a statement that ran
 	 * out of time still knows whether it committed */
 	uint64_t grace = lora_now_ms() + NODE_INTX_LAND_GRACE_MS;
 	if (x->deadline_ms < grace)
 		x->deadline_ms = grace;
-	int rc = intx_wait(x, x->fly_index, x->fly_term, err);
+	int rc = intx_wait(x, f.index, f.term, err);
 	if (rc != 0)
-		keep_unresolved(x->n->writer, x->fly_index, x->fly_term,
-		                x->fly_buf, x->fly_len);
+		keep_unresolved(x->n->writer, f.index, f.term, f.buf, f.len);
 	else
-		x->last_index = x->fly_index;
-	lora_free(x->fly_buf);
-	x->fly_buf = NULL;
-	x->fly_index = x->fly_term = 0;
+		x->last_index = f.index;
+	lora_free(f.buf);
 	return err->code = rc;
 }
 
-/* query.h's wait_chunk: the chunk in flight applied here, and a view
- * that sees it (closing the one before). */
+/* query.h's wait_chunk: the oldest chunk in flight applied here, and a
+ * view that sees it (closing the one before). */
 static int intx_land(void *arg, struct sto_view **nv, struct qry_error *err)
 {
 	struct intx *x = arg;
@@ -1058,24 +1063,24 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		rc = take_rows(w, c, &err);
 	qry_cursor_free(c);
 	intx_let_go(&x);
-	/* a statement that failed while a chunk was in flight (an error in
-	 * its input: the engine waits for it on a chunk's own error): that
-	 * chunk's fate, so that "committed" below is exact */
-	if (x.fly_index) {
+	/* a statement that failed while chunks were in flight (an error in
+	 * its input: the engine waits for them on a chunk's own error):
+	 * their fate, so that "committed" below is exact */
+	int unknown = 0;
+	while (x.nfly) {
 		struct qry_error fe = {0};
-		if (intx_fly_wait(&x, &fe) != 0 && rc != 0 &&
-		    w->resp->error == NULL) {
-			/* it may still commit: the answer must not say
-			 * "not executed" */
-			char msg[LORA_ERRMSG_BYTES];
-			snprintf(msg, sizeof msg,
-			         "%.300s (and a transaction of the statement "
-			         "was in flight with no known outcome: it may "
-			         "still commit)",
-			         err.code ? err.message : lora_strerror(rc));
-			rc = err.code = LORA_EUNKNOWN_OUTCOME;
-			snprintf(err.message, sizeof err.message, "%s", msg);
-		}
+		unknown |= intx_fly_wait(&x, &fe) == LORA_EUNKNOWN_OUTCOME;
+	}
+	if (unknown && rc != 0 && w->resp->error == NULL) {
+		/* it may still commit: the answer must not say "not
+		 * executed" */
+		char msg[LORA_ERRMSG_BYTES];
+		snprintf(msg, sizeof msg,
+		         "%.300s (and a transaction of the statement was in "
+		         "flight with no known outcome: it may still commit)",
+		         err.code ? err.message : lora_strerror(rc));
+		rc = err.code = LORA_EUNKNOWN_OUTCOME;
+		snprintf(err.message, sizeof err.message, "%s", msg);
 	}
 	if (x.last_index)
 		index = x.last_index;

@@ -28,6 +28,12 @@ size_t lora_batch_pack(const Lora__MutationBatch *b, uint8_t *out);
  * bytes, and asserts that this is what was written. */
 void lora_batch_pack_exact(const Lora__MutationBatch *b, uint8_t *out,
                            size_t len);
+/* MutationBatch.after_index = index (not 0) as protobuf writes it, into
+ * out (LORA_BATCH_AFTER_INDEX_BYTES_MAX of room): the count written. A
+ * packed batch without the field followed by these bytes is the batch
+ * packed with it (the field comes last). */
+#define LORA_BATCH_AFTER_INDEX_BYTES_MAX 11
+size_t lora_batch_put_after_index(uint8_t *out, uint64_t index);
 
 /* ---- metered decoding ---------------------------------------------------
  *

@@ -18,6 +18,7 @@
 /* field tags: (number << 3) | wire type */
 #define TAG_BATCH_MUTATIONS   0x0a /* 1, length-delimited */
 #define TAG_BATCH_REQUEST_IDS 0x12 /* 2, length-delimited */
+#define TAG_BATCH_AFTER_INDEX 0x18 /* 3, varint */
 #define TAG_MUT_CREATE_EDGE   0x3a /* 7, length-delimited */
 #define TAG_EDGE_ID           0x08 /* 1, varint */
 #define TAG_EDGE_TYPE         0x12 /* 2, length-delimited */
@@ -83,7 +84,18 @@ size_t lora_batch_packed_size(const Lora__MutationBatch *b)
 		size_t l = strlen(b->request_ids[i]);
 		n += 1 + varint_len(l) + l;
 	}
+	if (b->after_index)
+		n += 1 + varint_len(b->after_index);
 	return n;
+}
+
+size_t lora_batch_put_after_index(uint8_t *out, uint64_t index)
+{
+	LORA_ASSERT(index != 0);
+	uint8_t *p = out;
+	*p++ = TAG_BATCH_AFTER_INDEX;
+	p = put_varint(p, index);
+	return (size_t)(p - out);
 }
 
 static uint8_t *put_edge(uint8_t *p, const Lora__CreateEdge *e)
@@ -135,6 +147,8 @@ size_t lora_batch_pack(const Lora__MutationBatch *b, uint8_t *out)
 		memcpy(p, b->request_ids[i], l);
 		p += l;
 	}
+	if (b->after_index)
+		p += lora_batch_put_after_index(p, b->after_index);
 	return (size_t)(p - out);
 }
 

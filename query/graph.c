@@ -895,16 +895,19 @@ static void sc_put(struct qctx *c, const char *label, const char *key,
 	hm_put(c, &c->sc_map, h, e);
 }
 
-void g_seek_cache_moved(struct qctx *c, const Lora__MutationBatch *b,
-                        uint64_t before)
+void g_seek_cache_moved(struct qctx *c, const Lora__MutationBatch *const *bs,
+                        const uint64_t *idx, size_t n, uint64_t before)
 {
-	int keep = c->sc_applied == before &&
-	           sto_view_applied_index(c->view) == before + 1;
-	for (size_t i = 0; keep && i < b->n_mutations; i++)
-		keep =
-		    b->mutations[i]->op_case == LORA__MUTATION__OP_CREATE_EDGE;
+	uint64_t now = sto_view_applied_index(c->view);
+	int keep = c->sc_applied == before && now == before + n;
+	for (size_t k = 0; keep && k < n; k++) {
+		keep = idx[k] == before + 1 + k;
+		for (size_t i = 0; keep && i < bs[k]->n_mutations; i++)
+			keep = bs[k]->mutations[i]->op_case ==
+			       LORA__MUTATION__OP_CREATE_EDGE;
+	}
 	if (keep)
-		c->sc_applied = before + 1;
+		c->sc_applied = now;
 	else
 		g_seek_cache_free(c);
 }

@@ -1087,55 +1087,102 @@ static struct val *eager_next(struct qctx *c, struct op *o)
 
 /* Gives the overlay and the graph cache back (they belong to the chunk
  * just committed) and starts a fresh one over c->view. */
+/* The i-th chunk in flight, oldest first (a ring: an arena's allocator
+ * points at the arena, so entries never move). */
+static struct intx_fly *intx_fly_at(struct qctx *c, size_t i)
+{
+	LORA_ASSERT(i < c->tx_nfly);
+	return &c->tx_fly[(c->tx_fly_head + i) % QRY_CHUNKS_IN_FLIGHT];
+}
+
 static void intx_graph_reset(struct qctx *c)
 {
 	g_reset(c);
 	c->g.recording = 1;
-	/* the chunk in flight, which the view does not see yet, laid over it
-	 * in the cache's own arena (given back at the next reset) */
-	if (c->tx_fly && !c->tx_fly_in_view)
-		g_lay_pending(c, c->tx_fly);
+	/* the chunks in flight the view does not see yet, laid over it in
+	 * order, in the cache's own arena (given back at the next reset) */
+	uint64_t applied = c->view ? sto_view_applied_index(c->view) : 0;
+	for (size_t i = 0; i < c->tx_nfly; i++) {
+		struct intx_fly *f = intx_fly_at(c, i);
+		if (f->index > applied)
+			g_lay_pending(c, f->b);
+	}
 }
 
-/* A copy of b that outlives the chunk's arenas (in c->tx_fly_ar, freed
- * whole by intx_fly_drop), made from packed, b's encoding (len bytes): at
- * most one log entry's worth, the batch size limit. */
-static Lora__MutationBatch *intx_batch_copy(struct qctx *c,
-                                            const uint8_t *packed, size_t len)
+/* A new chunk in flight, the newest: its batch copied from packed, b's
+ * encoding (len bytes, at most one log entry's worth, the batch size
+ * limit), into its own arena, which outlives the chunk's arenas. */
+static struct intx_fly *intx_fly_add(struct qctx *c, const uint8_t *packed,
+                                     size_t len, uint64_t rows)
 {
+	LORA_ASSERT(c->tx_nfly < QRY_CHUNKS_IN_FLIGHT);
+	struct intx_fly *f =
+	    &c->tx_fly[(c->tx_fly_head + c->tx_nfly) % QRY_CHUNKS_IN_FLIGHT];
 	/* charged as twice its packed size until it lands (intx_land) */
 	mem_charge(c, 2 * len);
-	c->tx_fly_bytes += 2 * len;
 	/* one arena: no malloc and free per field of a 1,000-row batch */
-	lora_pb_arena_init(&c->tx_fly_ar);
-	Lora__MutationBatch *cp =
-	    lora__mutation_batch__unpack(&c->tx_fly_ar.alloc, len, packed);
-	if (cp == NULL) {
-		lora_pb_arena_free(&c->tx_fly_ar);
+	lora_pb_arena_init(&f->ar);
+	f->b = lora__mutation_batch__unpack(&f->ar.alloc, len, packed);
+	if (f->b == NULL) {
+		lora_pb_arena_free(&f->ar);
+		mem_uncharge(c, 2 * len);
 		qerr(c, LORA_ENOMEM, "out of memory copying a chunk's batch");
 	}
-	return cp;
+	f->bytes = 2 * len;
+	f->rows = rows;
+	f->index = 0;
+	c->tx_nfly++;
+	return f;
 }
 
-/* Forgets the chunk in flight: its copy freed and its charge given back. */
-static void intx_fly_drop(struct qctx *c)
+static void intx_fly_free(struct qctx *c, struct intx_fly *f)
 {
-	Lora__MutationBatch *b = c->tx_fly;
-	c->tx_fly = NULL;
-	c->tx_fly_in_view = 0;
-	mem_uncharge(c, c->tx_fly_bytes);
-	c->tx_fly_bytes = 0;
-	if (b)
-		lora_pb_arena_free(&c->tx_fly_ar);
+	mem_uncharge(c, f->bytes);
+	lora_pb_arena_free(&f->ar);
+	f->b = NULL;
 }
 
-/* Waits for the chunk in flight (query.h's wait_chunk), if any: 0 when it
- * was applied (the statement's view then sees it, its rows count as
- * committed), else the error (err), the chunk's fate as err says. */
+/* Forgets the oldest chunk in flight (landed, or its fate given up on). */
+static void intx_fly_drop_oldest(struct qctx *c)
+{
+	intx_fly_free(c, intx_fly_at(c, 0));
+	c->tx_fly_head = (c->tx_fly_head + 1) % QRY_CHUNKS_IN_FLIGHT;
+	c->tx_nfly--;
+}
+
+/* Forgets the newest chunk in flight (it was not proposed). */
+static void intx_fly_drop_newest(struct qctx *c)
+{
+	intx_fly_free(c, intx_fly_at(c, c->tx_nfly - 1));
+	c->tx_nfly--;
+}
+
+/* c->view moved on from the view at applied index `before`: the seek
+ * cache is kept when the entries it moved over are chunks in flight that
+ * only created relationships (g_seek_cache_moved). The chunks it sees are
+ * no longer laid over (intx_graph_reset). */
+static void intx_view_moved(struct qctx *c, uint64_t before)
+{
+	uint64_t now = sto_view_applied_index(c->view);
+	const Lora__MutationBatch *bs[QRY_CHUNKS_IN_FLIGHT];
+	uint64_t idx[QRY_CHUNKS_IN_FLIGHT];
+	size_t n = 0;
+	for (size_t i = 0; i < c->tx_nfly; i++) {
+		struct intx_fly *f = intx_fly_at(c, i);
+		if (f->index > before && f->index <= now) {
+			bs[n] = f->b;
+			idx[n++] = f->index;
+		}
+	}
+	g_seek_cache_moved(c, bs, idx, n, before);
+}
+
+/* Waits for the oldest chunk in flight (query.h's wait_chunk), if any: 0
+ * when it was applied (the statement's view then sees it, its rows count
+ * as committed), else the error (err), the chunk's fate as err says. */
 static int intx_land(struct qctx *c, struct qry_error *err)
 {
-	Lora__MutationBatch *b = c->tx_fly;
-	if (b == NULL)
+	if (c->tx_nfly == 0)
 		return 0;
 	struct sto_view *nv = NULL;
 	uint64_t before = c->view ? sto_view_applied_index(c->view) : 0;
@@ -1143,14 +1190,22 @@ static int intx_land(struct qctx *c, struct qry_error *err)
 	if (rc == 0) {
 		LORA_ASSERT(nv != NULL);
 		c->view = nv;
-		if (!c->tx_fly_in_view)
-			g_seek_cache_moved(c, b, before);
-		else if (sto_view_applied_index(nv) != before)
-			g_seek_cache_free(c); /* moved by something else */
-		c->tx_rows += c->tx_fly_rows;
+		intx_view_moved(c, before);
+		c->tx_rows += intx_fly_at(c, 0)->rows;
 		c->tx_chunks++;
+	} else {
+		c->view = NULL; /* the callback closed it (query.h) */
 	}
-	intx_fly_drop(c);
+	intx_fly_drop_oldest(c);
+	return rc;
+}
+
+/* Every chunk in flight landed, oldest first: 0, or the first error. */
+static int intx_land_all(struct qctx *c, struct qry_error *err)
+{
+	int rc = 0;
+	while (rc == 0 && c->tx_nfly)
+		rc = intx_land(c, err);
 	return rc;
 }
 
@@ -1236,47 +1291,47 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 			     "through a database node; it cannot run here");
 	}
 	if (c->propose_chunk) {
-		/* pipelined: the chunk before this one committed while this
-		 * one ran; this one is proposed and commits while the next
-		 * runs over the view with it laid over (intx_graph_reset) */
+		/* pipelined: the chunks before this one commit while it runs,
+		 * laid over the view (intx_graph_reset); it is proposed at
+		 * once, with at most QRY_CHUNKS_IN_FLIGHT chunks in flight
+		 * (the oldest lands first when they are all out). A node
+		 * refuses a chunk whose predecessor it refused (query.h), so
+		 * none commits without the ones before it. */
 		struct qry_error ce = {0};
-		int rc = intx_land(c, &ce);
+		int rc = 0;
+		if (!b) /* wrote nothing: its rows count once the ones before
+		         * it committed */
+			rc = intx_land_all(c, &ce);
+		else if (c->tx_nfly == QRY_CHUNKS_IN_FLIGHT)
+			rc = intx_land(c, &ce);
 		if (rc == 0 && b) {
-			/* in the chunk's arena, after the chunk before has
-			 * landed and given its copy back */
+			/* in the chunk's arena; its copy outlives it */
 			uint8_t *packed = ar_alloc_nz(c, plen ? plen : 1);
 			lora_batch_pack_exact(b, packed, plen);
-			Lora__MutationBatch *cp =
-			    intx_batch_copy(c, packed, plen);
+			struct intx_fly *f =
+			    intx_fly_add(c, packed, plen, in->n);
 			struct sto_view *nv = NULL;
 			uint64_t before =
 			    c->view ? sto_view_applied_index(c->view) : 0;
 			/* the node gives its view (and store) back while it
-			 * proposes, and hands a new one: it may see the chunk
-			 * already (applied that fast), else the next chunk
-			 * lays it over */
-			c->tx_fly = cp;
-			c->tx_fly_rows = in->n;
-			int seen = 0;
+			 * proposes, and hands a new one: it may see chunks in
+			 * flight already (applied that fast), else the next
+			 * chunk lays them over */
+			uint64_t index = 0;
 			rc = c->propose_chunk(c->commit_arg, b, packed, plen,
-			                      &nv, &seen, &ce);
+			                      &nv, &index, &ce);
 			if (rc == 0) {
-				LORA_ASSERT(nv != NULL);
+				LORA_ASSERT(nv != NULL && index != 0);
+				f->index = index;
 				c->view = nv;
-				if (seen) {
-					c->tx_fly_in_view = 1;
-					g_seek_cache_moved(c, cp, before);
-				} else if (sto_view_applied_index(nv) !=
-				           before) {
-					g_seek_cache_free(
-					    c); /* other entries */
-				}
-				if (intx_batch_has_ddl(cp))
-					rc = intx_land(c, &ce);
+				intx_view_moved(c, before);
+				if (intx_batch_has_ddl(f->b))
+					rc = intx_land_all(c, &ce);
 			} else {
-				intx_fly_drop(c); /* not proposed */
+				intx_fly_drop_newest(c); /* not proposed */
+				c->view = NULL; /* the callback closed it */
 			}
-		} else if (rc == 0) { /* wrote nothing: nothing to commit */
+		} else if (rc == 0) {
 			c->tx_rows += in->n;
 			c->tx_chunks++;
 		}
@@ -1295,7 +1350,9 @@ static void intx_body(struct qctx *c, struct op *o, struct rows *in)
 		c->view = nv;
 		/* committing stays set: the chunk is in, so an error
 		 * from here on must not report it rolled back */
-		g_seek_cache_moved(c, b, before);
+		const Lora__MutationBatch *bs[1] = {b};
+		uint64_t idx[1] = {before + 1};
+		g_seek_cache_moved(c, bs, idx, 1, before);
 		c->tx_rows += in->n;
 		c->tx_chunks++;
 	} else {
@@ -1411,27 +1468,30 @@ static const char *intx_why(int code, const char *other)
 	                             : other;
 }
 
-/* The statement fails: the chunk proposed before, if any, is landed, so
- * that the count of what committed is exact, and its fate added to msg
- * (code becomes LORA_EUNKNOWN_OUTCOME when it has none). */
+/* The statement fails: the chunks proposed before, if any, are landed, so
+ * that the count of what committed is exact, and their fate added to msg
+ * (code becomes LORA_EUNKNOWN_OUTCOME when one has none). */
 static void intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
 {
-	if (!c->tx_fly)
-		return;
-	struct qry_error fe = {0};
-	int lrc = intx_land(c, &fe);
-	size_t len = strlen(msg);
-	if (lrc == LORA_EUNKNOWN_OUTCOME) {
-		*code = lrc;
-		snprintf(msg + len, cap - len,
-		         " (and the transaction before it, proposed, has no "
-		         "known outcome: it may still commit: %.160s)",
-		         fe.message);
-	} else if (lrc) {
-		snprintf(msg + len, cap - len,
-		         " (and the transaction before it did not commit: "
-		         "%.200s)",
-		         fe.message);
+	while (c->tx_nfly) {
+		struct qry_error fe = {0};
+		int lrc = intx_land(c, &fe);
+		size_t len = strlen(msg);
+		if (lrc == LORA_EUNKNOWN_OUTCOME) {
+			*code = lrc;
+			snprintf(
+			    msg + len, cap - len,
+			    " (and a transaction proposed before the error "
+			    "has no known outcome: it may still commit: "
+			    "%.160s)",
+			    fe.message);
+		} else if (lrc) {
+			snprintf(
+			    msg + len, cap - len,
+			    " (and a transaction proposed before the error "
+			    "did not commit: %.200s)",
+			    fe.message);
+		}
 	}
 }
 
@@ -1558,14 +1618,17 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 		else if (in.n)
 			intx_chunk(c, o, &in);
 		ar_release(c, &o->tmp);
-		if (o->filled && c->tx_fly) { /* the last chunk in */
+		if (o->filled && c->tx_nfly) { /* the last chunks in */
 			struct qry_error ce = {0};
-			int rc = intx_land(c, &ce);
-			if (rc)
-				intx_raise(c, rc,
-				           ce.message[0] ? ce.message
-				                         : lora_strerror(rc),
-				           "the failing one");
+			int rc = intx_land_all(c, &ce);
+			if (rc) {
+				char msg[LORA_ERRMSG_BYTES];
+				snprintf(msg, sizeof msg, "%s",
+				         ce.message[0] ? ce.message
+				                       : lora_strerror(rc));
+				intx_land_failing(c, &rc, msg, sizeof msg);
+				intx_raise(c, rc, msg, "the failing one");
+			}
 			intx_graph_reset(c);
 		}
 	}

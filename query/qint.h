@@ -749,12 +749,12 @@ uint64_t g_loads_total(void);
 /* equality and range seeks of the stored index made by every statement
  * so far, those the seek cache answered excluded (tests) */
 uint64_t g_index_seeks_total(void);
-/* After an IN TRANSACTIONS chunk's batch b committed and c->view moved
- * on from the view at applied index `before`: keeps the seek cache when
- * b only created relationships and nothing else was applied between,
- * else drops it. */
-void g_seek_cache_moved(struct qctx *c, const Lora__MutationBatch *b,
-                        uint64_t before);
+/* After c->view moved on from the view at applied index `before` over
+ * IN TRANSACTIONS chunks' batches bs (their entries idx, ascending, n of
+ * them, perhaps none): keeps the seek cache when those entries are all it
+ * moved over and they only created relationships, else drops it. */
+void g_seek_cache_moved(struct qctx *c, const Lora__MutationBatch *const *bs,
+                        const uint64_t *idx, size_t n, uint64_t before);
 void g_seek_cache_free(struct qctx *c); /* frees and uncharges it */
 /* conversions */
 struct val val_from_pb(struct qctx *c, const Lora__Value *v);
@@ -768,6 +768,17 @@ struct rows {
 };
 
 struct proc_table;
+
+/* A chunk proposed and not yet landed: its batch (a copy in its own
+ * arena), laid over the view for the chunks that run meanwhile while the
+ * view does not see its entry yet, and its input rows. */
+struct intx_fly {
+	Lora__MutationBatch *b;
+	struct lora_pb_arena ar; /* b's pieces, freed whole */
+	uint64_t index;          /* its log entry */
+	uint64_t rows;
+	size_t bytes; /* what its copy is charged */
+};
 
 struct qctx {
 	jmp_buf jb;
@@ -850,19 +861,15 @@ struct qctx {
 	                    struct sto_view **new_view, struct qry_error *err);
 	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
 	                     const uint8_t *packed, size_t packed_len,
-	                     struct sto_view **new_view, int *applied,
+	                     struct sto_view **new_view, uint64_t *index,
 	                     struct qry_error *err);
 	int (*wait_chunk)(void *arg, struct sto_view **new_view,
 	                  struct qry_error *err);
 	void *commit_arg;
-	/* the chunk proposed and not yet applied (query.h's propose_chunk):
-	 * its batch (a copy, lora_pb_allocator), laid over the view for the
-	 * chunk that runs meanwhile, and its input rows; NULL: none */
-	Lora__MutationBatch *tx_fly;
-	struct lora_pb_arena tx_fly_ar; /* tx_fly's pieces, freed whole */
-	uint64_t tx_fly_rows;
-	int tx_fly_in_view;  /* the view already sees it: not laid over */
-	size_t tx_fly_bytes; /* what its copy is charged */
+	/* the chunks proposed and not yet landed (query.h's propose_chunk),
+	 * oldest first: QRY_CHUNKS_IN_FLIGHT at most */
+	struct intx_fly tx_fly[QRY_CHUNKS_IN_FLIGHT];
+	size_t tx_nfly, tx_fly_head;
 	uint64_t tx_rows, tx_chunks;
 	/* IN TRANSACTIONS chunks run so far (their numbers: chunk_no) and
 	 * those that failed under ON ERROR CONTINUE | BREAK */

@@ -768,8 +768,10 @@ static void cursor_teardown(struct qry_cursor *cur)
 	lora_free(c->iter_groups);
 	hm_scratch_free_to(c, 0);
 	load_close_all(c);
-	if (c->tx_fly) /* the caller waits for its chunk (query.h) */
-		lora_pb_arena_free(&c->tx_fly_ar);
+	/* the caller waits for chunks still in flight (query.h) */
+	for (size_t i = 0; i < c->tx_nfly; i++)
+		lora_pb_arena_free(
+		    &c->tx_fly[(c->tx_fly_head + i) % QRY_CHUNKS_IN_FLIGHT].ar);
 	lora_buf_free(&c->sbuf);
 	g_seek_cache_free(c);
 	g_release(&c->g);

@@ -126,6 +126,10 @@ enum qry_mode {
 
 struct qry_stmt;
 
+/* IN TRANSACTIONS chunks proposed and not yet landed at once (see
+ * propose_chunk): one more runs meanwhile. */
+#define QRY_CHUNKS_IN_FLIGHT 2
+
 struct qry_request {
 	const char *query; /* borrowed, NUL-terminated */
 	/* Borrowed, may be NULL: query already parsed by qry_parse (from
@@ -177,27 +181,30 @@ struct qry_request {
 	                    struct sto_view **new_view, struct qry_error *err);
 	/*
 	 * Optional, both or neither (then commit_chunk is not called): the
-	 * next chunk runs while one commits. propose_chunk makes b (borrowed
-	 * for the call, as is packed: b's protobuf encoding, packed_len
-	 * bytes, so that the callback need not pack it again) durable
-	 * without waiting for it (proposes it) and
-	 * returns 0 with a new view in *new_view, or an error as
-	 * commit_chunk. Views as for commit_chunk: the callback may close
-	 * the engine's view from the call on (a node gives its store back
-	 * while it proposes, since a call into Raft must never hold it),
-	 * and the new one may or may not see the chunk yet (*applied says
-	 * which: the engine lays the chunk's batch over a view that does
-	 * not). wait_chunk then waits until that chunk is applied
-	 * and returns 0 with a view that sees it in *new_view, or an error
-	 * (LORA_EUNKNOWN_OUTCOME: it may still commit). The engine calls
-	 * wait_chunk once after each successful propose_chunk, before the
-	 * next propose_chunk. A statement that fails for another reason may
-	 * end without calling wait_chunk: the caller then waits for the
-	 * chunk.
+	 * next chunks run while earlier ones commit, QRY_CHUNKS_IN_FLIGHT
+	 * of them at most. propose_chunk makes b (borrowed for the call, as
+	 * is packed: b's protobuf encoding, packed_len bytes, so that the
+	 * callback need not pack it again) durable without waiting for it
+	 * (proposes it) and returns 0 with its log entry in *index and a new
+	 * view in *new_view, or an error as commit_chunk. A chunk proposed
+	 * while another is in flight must be refused wherever the one
+	 * before it is (a node proposes it with MutationBatch.after_index,
+	 * which apply checks). Views as for commit_chunk: the callback may
+	 * close the engine's view from the call on (a node gives its store
+	 * back while it proposes, since a call into Raft must never hold
+	 * it), and the new one may or may not see chunks in flight yet (the
+	 * engine lays the batch of each one whose entry the view's applied
+	 * index has not reached over it). wait_chunk waits until the oldest
+	 * chunk in flight is applied and returns 0 with a view that sees it
+	 * in *new_view, or an error (LORA_EUNKNOWN_OUTCOME: it may still
+	 * commit). The engine calls wait_chunk once for each successful
+	 * propose_chunk, in order. A statement that fails for another
+	 * reason may end without calling it: the caller then waits for the
+	 * chunks still in flight.
 	 */
 	int (*propose_chunk)(void *arg, const Lora__MutationBatch *b,
 	                     const uint8_t *packed, size_t packed_len,
-	                     struct sto_view **new_view, int *applied,
+	                     struct sto_view **new_view, uint64_t *index,
 	                     struct qry_error *err);
 	int (*wait_chunk)(void *arg, struct sto_view **new_view,
 	                  struct qry_error *err);

@@ -1173,12 +1173,45 @@ static void batch_wonly(struct apply_ctx *c, const Lora__MutationBatch *b)
 	                 !sto_hnsw_label_created(c->s, b, 0);
 }
 
+/* A batch computed over the entry `after` without waiting for it
+ * (MutationBatch.after_index: CALL { ... } IN TRANSACTIONS proposes a
+ * chunk while the one before it commits) is refused when that entry was:
+ * every node reads the same recorded rejection (write_applied_only), so
+ * a chunk never commits without the one before it. */
+static int after_refused(struct sto_store *s, uint64_t index, uint64_t after,
+                         char *errmsg)
+{
+	if (after >= index)
+		return lora_errf(LORA_EINVAL, errmsg,
+		                 "after_index %llu is not an earlier entry",
+		                 (unsigned long long)after);
+	uint8_t k[9];
+	k[0] = STO_META_REJECTED;
+	lora_put_be64(k + 1, after);
+	char *val = NULL;
+	size_t vlen = 0;
+	int rv = sto_get(s, s->ro, STO_CF_META, k, sizeof k, &val, &vlen);
+	if (rv)
+		return lora_errf(rv, errmsg,
+		                 "read whether entry %llu was refused",
+		                 (unsigned long long)after);
+	if (val == NULL)
+		return 0;
+	rocksdb_free(val);
+	return lora_errf(LORA_EINVAL, errmsg,
+	                 "computed over the transaction of entry %llu, which "
+	                 "was refused",
+	                 (unsigned long long)after);
+}
+
 static int apply_locked(struct sto_store *s, uint64_t index,
                         const Lora__MutationBatch *batch, char *errmsg)
 {
 	struct apply_ctx c;
 	size_t i = 0;
 	int rv = ctx_init(&c, s, errmsg);
+	if (!rv && batch->after_index)
+		rv = after_refused(s, index, batch->after_index, errmsg);
 	if (!rv && batch->n_mutations > STO_MUTATIONS_PER_BATCH_MAX)
 		rv = lora_errf(LORA_ELIMIT, errmsg, "batch of %zu mutations",
 		               batch->n_mutations);

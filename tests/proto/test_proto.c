@@ -271,6 +271,32 @@ START_TEST(batch_pack_matches_protobuf_c)
 	b.request_ids = rids;
 	b.n_request_ids = 3;
 	pack_same(&b);
+	/* after_index, and the same bytes appended to a batch packed without
+	 * it (what a leader's writer does to the engine's bytes) */
+	for (size_t i = 1; i < 8; i++) {
+		b.after_index = ids[i];
+		pack_same(&b);
+		size_t with = lora_batch_packed_size(&b);
+		b.after_index = 0;
+		size_t without = lora_batch_packed_size(&b);
+		uint8_t *a = malloc(with),
+		        *c = malloc(without + LORA_BATCH_AFTER_INDEX_BYTES_MAX);
+		b.after_index = ids[i];
+		lora_batch_pack_exact(&b, a, with);
+		b.after_index = 0;
+		lora_batch_pack_exact(&b, c, without);
+		size_t tail = lora_batch_put_after_index(c + without, ids[i]);
+		ck_assert_uint_eq(without + tail, with);
+		ck_assert_mem_eq(a, c, with);
+		Lora__MutationBatch *u =
+		    lora__mutation_batch__unpack(&lora_pb_allocator, with, c);
+		ck_assert_ptr_nonnull(u);
+		ck_assert_uint_eq(u->after_index, ids[i]);
+		ck_assert_uint_eq(u->n_mutations, NE + 2);
+		lora__mutation_batch__free_unpacked(u, &lora_pb_allocator);
+		free(a);
+		free(c);
+	}
 	/* unknown fields, kept from a decode: on a relationship creation
 	 * (field 111 after its own), on its mutation, and on the batch */
 	static const uint8_t edge_unknown[] = {0x0a, 0x0c, 0x3a, 0x0a, 0x08,

@@ -25,17 +25,27 @@ struct commits {
 	const char *label;
 	struct sto_view *mine; /* the view the callback opened last */
 	const char *sneak;     /* run and applied after the first chunk, as
-	                        * another writer's statement would be */
-	int refuse_at;         /* the refuse_at-th commit (from 1) fails with
-	                        * refuse_code (default LORA_EUNAVAILABLE, as a
-	                        * node that lost its leadership answers) */
+	                        * another writer's statement would be (after
+	                        * the chunks in flight with it: a leader's
+	                        * chunks in flight are consecutive entries) */
+	int refuse_at; /* the refuse_at-th commit or proposal (from 1) fails
+	                * with refuse_code (default LORA_EUNAVAILABLE, as a node
+	                * that lost its leadership answers) */
 	int refuse_code;
-	uint8_t *fly; /* pipelined: the batch proposed, packed */
-	size_t fly_len;
-	int fly_applied; /* pipelined 2: applied when proposed */
-	int unknown_at;  /* the unknown_at-th wait (from 1) applies its
-	                  * chunk but answers LORA_EUNKNOWN_OUTCOME, as a
-	                  * node whose answer did not come in time */
+	/* pipelined: the chunks proposed, oldest first, packed (with 1) or
+	 * applied when proposed (with 2) */
+	struct flight {
+		uint8_t *buf;
+		size_t len;
+		int applied;
+	} fly[QRY_CHUNKS_IN_FLIGHT];
+	int nfly;
+	int attempts;   /* commits and proposals asked for */
+	int waits;      /* wait_cb calls */
+	int sneaked;    /* sneak ran */
+	int unknown_at; /* the unknown_at-th wait (from 1) applies its
+	                 * chunk but answers LORA_EUNKNOWN_OUTCOME, as a
+	                 * node whose answer did not come in time */
 };
 
 /* 1 or 2: the engine is given propose_chunk and wait_chunk as well (a
@@ -76,7 +86,7 @@ static int apply_and_view(struct commits *k, const Lora__MutationBatch *b,
 
 static int refused(struct commits *k, struct qry_error *err)
 {
-	if (!k->refuse_at || k->n + 1 != k->refuse_at)
+	if (!k->refuse_at || ++k->attempts != k->refuse_at)
 		return 0;
 	snprintf(err->message, sizeof err->message,
 	         "the chunk was not proposed (test)");
@@ -103,10 +113,11 @@ static void new_view(struct commits *k, struct sto_view **nv)
 }
 
 /* pipelined: a proposal keeps the batch's bytes (the engine lends b for
- * the call only) and the wait applies them, or (2) it applies b at once */
+ * the call only) and the wait applies them, or (2) it applies b at once;
+ * its entry is the one it is applied at */
 static int propose_cb(void *arg, const Lora__MutationBatch *b,
                       const uint8_t *packed, size_t plen, struct sto_view **nv,
-                      int *applied, struct qry_error *err)
+                      uint64_t *index, struct qry_error *err)
 {
 	/* the engine's packed bytes are b's encoding */
 	size_t blen = lora__mutation_batch__get_packed_size(b);
@@ -116,17 +127,22 @@ static int propose_cb(void *arg, const Lora__MutationBatch *b,
 	ck_assert(memcmp(mine, packed, blen) == 0);
 	free(mine);
 	struct commits *k = arg;
-	ck_assert(!k->fly && !k->fly_applied); /* one at a time */
+	ck_assert_int_lt(k->nfly, QRY_CHUNKS_IN_FLIGHT);
 	if (refused(k, err))
 		return err->code;
-	*applied = pipelined == 2;
+	int waiting = 0;
+	for (int i = 0; i < k->nfly; i++)
+		waiting += !k->fly[i].applied;
+	*index = applied + 1 + (uint64_t)waiting;
+	struct flight *f = &k->fly[k->nfly++];
+	memset(f, 0, sizeof *f);
 	if (pipelined == 2) {
-		k->fly_applied = 1;
+		f->applied = 1;
 		return apply_and_view(k, b, nv, err);
 	}
-	k->fly_len = lora__mutation_batch__get_packed_size(b);
-	k->fly = malloc(k->fly_len + 1);
-	lora__mutation_batch__pack(b, k->fly);
+	f->len = blen;
+	f->buf = malloc(blen + 1);
+	memcpy(f->buf, packed, blen);
 	new_view(k, nv);
 	return 0;
 }
@@ -134,21 +150,22 @@ static int propose_cb(void *arg, const Lora__MutationBatch *b,
 static int wait_cb(void *arg, struct sto_view **nv, struct qry_error *err)
 {
 	struct commits *k = arg;
+	ck_assert_int_gt(k->nfly, 0);
+	struct flight f = k->fly[0];
+	k->nfly--;
+	memmove(&k->fly[0], &k->fly[1], (size_t)k->nfly * sizeof f);
 	int rc = 0;
-	if (k->fly_applied) {
-		k->fly_applied = 0;
+	if (f.applied) {
 		new_view(k, nv);
 	} else {
-		ck_assert_ptr_nonnull(k->fly);
 		Lora__MutationBatch *b =
-		    lora__mutation_batch__unpack(NULL, k->fly_len, k->fly);
+		    lora__mutation_batch__unpack(NULL, f.len, f.buf);
 		ck_assert_ptr_nonnull(b);
-		free(k->fly);
-		k->fly = NULL;
+		free(f.buf);
 		rc = apply_and_view(k, b, nv, err);
 		lora__mutation_batch__free_unpacked(b, NULL);
 	}
-	if (rc == 0 && k->unknown_at && k->n == k->unknown_at) {
+	if (rc == 0 && k->unknown_at && ++k->waits == k->unknown_at) {
 		snprintf(err->message, sizeof err->message,
 		         "no answer in time for a chunk (test): it may still "
 		         "commit");
@@ -166,8 +183,12 @@ static int apply_and_view(struct commits *k, const Lora__MutationBatch *b,
 	if (k->mine) /* the engine no longer uses it */
 		sto_view_close(k->mine);
 	k->mine = NULL;
-	if (k->sneak && k->n == 0) {
+	int waiting = 0;
+	for (int i = 0; i < k->nfly; i++)
+		waiting += !k->fly[i].applied;
+	if (k->sneak && !k->sneaked && !waiting) {
 		struct qry_error e;
+		k->sneaked = 1;
 		ck_assert_int_eq(run(k->sneak, NULL, NULL, 0, &e), 0);
 	}
 	ck_assert_int_eq(sto_view_open(st, nv), 0);
@@ -266,9 +287,9 @@ static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
 	if (cur)
 		qry_cursor_free(cur);
 	sto_view_close(v);
-	/* a chunk left in flight by a failed statement commits, as a
-	 * node's proposal does */
-	if (k && (k->fly || k->fly_applied)) {
+	/* chunks left in flight by a failed statement commit, as a node's
+	 * proposals do */
+	while (k && k->nfly) {
 		struct sto_view *fv = NULL;
 		struct qry_error fe;
 		k->unknown_at = 0;

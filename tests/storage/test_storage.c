@@ -270,6 +270,53 @@ START_TEST(apply_enforces_existence_and_type_constraints)
 }
 END_TEST
 
+/* A batch computed over an earlier entry (MutationBatch.after_index, an
+ * IN TRANSACTIONS chunk proposed while the one before it commits) is
+ * refused when that entry was, whatever it holds, and so is the next one
+ * over it; over an entry that applied it applies. An after_index that is
+ * not an earlier entry is refused. */
+START_TEST(apply_refuses_batch_after_refused_entry)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 0);
+	ck_assert_int_eq(apply(b), 0);
+	uint64_t ok = sto_applied_index(st);
+	b = batch_new();
+	add_create_edge(b, 10, "R", 1, 99, 0); /* no node 99: refused */
+	ck_assert_int_ne(apply(b), 0);
+	uint64_t bad = sto_applied_index(st);
+	ck_assert_uint_eq(bad, ok + 1);
+	b = batch_new();
+	add_create_node(b, 2, "A", 0); /* fine on its own */
+	b->after_index = bad;
+	ck_assert_int_eq(apply(b), LORA_EINVAL);
+	ck_assert_ptr_null(get_node(2));
+	b = batch_new();
+	add_create_node(b, 3, "A", 0);
+	b->after_index = bad + 1; /* over the one just refused */
+	ck_assert_int_eq(apply(b), LORA_EINVAL);
+	ck_assert_ptr_null(get_node(3));
+	struct sto_view *v;
+	int code = 0;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_rejected(v, bad + 2, &code), 0);
+	ck_assert_int_eq(code, LORA_EINVAL);
+	sto_view_close(v);
+	b = batch_new();
+	add_create_node(b, 4, "A", 0);
+	b->after_index = ok; /* applied: no bar */
+	ck_assert_int_eq(apply(b), 0);
+	Lora__NodeValue *n4 = get_node(4);
+	ck_assert_ptr_nonnull(n4);
+	free_node(n4);
+	b = batch_new();
+	add_create_node(b, 5, "A", 0);
+	b->after_index = sto_applied_index(st) + 1; /* itself */
+	ck_assert_int_eq(apply(b), LORA_EINVAL);
+	ck_assert_ptr_null(get_node(5));
+}
+END_TEST
+
 /* Node keys at apply: every property present and the combination unique
  * among live nodes of the label, judged by the batch's end state (two
  * nodes of one batch collide too); a key that existing nodes break is
@@ -1604,6 +1651,7 @@ Suite *storage_suite(void)
 	tcase_set_timeout(t, 60);
 	tcase_add_test(t, apply_every_mutation_kind);
 	tcase_add_test(t, apply_enforces_existence_and_type_constraints);
+	tcase_add_test(t, apply_refuses_batch_after_refused_entry);
 	tcase_add_test(t, apply_enforces_node_key);
 	tcase_add_test(t, rel_index_follows_apply);
 	tcase_add_test(t, text_index_follows_apply);
