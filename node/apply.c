@@ -275,9 +275,13 @@ static int reopen_store(struct lnode *n)
 }
 
 /* sto_apply, retried through I/O failures and a full disk until it
- * sticks or we stop; the store's answer (0, or the batch's rejection). */
+ * sticks or we stop; the store's answer (0, or the batch's rejection).
+ * With refused (the entry's bytes were refused before a batch could be
+ * made), the rejection is recorded instead (sto_apply_refused), so that a
+ * chunk proposed over this entry is refused too (after_index). */
 static int apply_retrying(struct lnode *n, const struct rep_entry *e,
-                          const Lora__MutationBatch *batch, char *err)
+                          const Lora__MutationBatch *batch, int refused,
+                          char *err)
 {
 	int broken = 0;
 	uint64_t logged = 0;
@@ -291,7 +295,9 @@ static int apply_retrying(struct lnode *n, const struct rep_entry *e,
 		int rc = apply_room(n, e->len, err);
 		if (rc == 0) { /* room: write */
 			struct sto_store *s = node_store_acquire(n);
-			rc = sto_apply(s, e->index, batch, err);
+			rc = refused
+			         ? sto_apply_refused(s, e->index, refused, err)
+			         : sto_apply(s, e->index, batch, err);
 			int advanced = sto_applied_index(s) >= e->index;
 			node_store_release(n);
 			if (rc == 0 || advanced)
@@ -390,8 +396,8 @@ static int decode_entry(struct lnode *n, const struct rep_entry *e,
 }
 
 /* Applies one entry; retries I/O failures until it sticks or we stop. An
- * entry whose batch is refused still takes its index (an empty batch is
- * applied in its place) and its writer learns why. */
+ * entry whose batch is refused still takes its index (the rejection is
+ * recorded in its place) and its writer learns why. */
 static void apply_one(struct lnode *n, const struct rep_entry *e)
 {
 	Lora__MutationBatch empty = LORA__MUTATION_BATCH__INIT;
@@ -407,13 +413,11 @@ static void apply_one(struct lnode *n, const struct rep_entry *e)
 		return; /* stopping */
 	}
 	char aerr[LORA_ERRMSG_BYTES] = "";
-	int rc = apply_retrying(n, e, batch ? batch : &empty, aerr);
-	if (rc)
+	int rc = apply_retrying(n, e, batch ? batch : &empty, refused, aerr);
+	if (rc && !refused)
 		LOG_INFO("entry %llu rejected: %s",
 		         (unsigned long long)e->index, aerr);
-	if (refused && rc == 0)
-		rc = refused;
-	else
+	if (!refused || rc != refused)
 		memcpy(err, aerr, sizeof err);
 	if (batch) {
 		pthread_mutex_lock(&n->apply->mu);

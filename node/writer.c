@@ -19,10 +19,13 @@
  *
  * A statement with CALL { ... } IN TRANSACTIONS runs alone (exec_intx):
  * after the batches proposed before it are applied, it runs on a view of
- * the stored graph, and each chunk is proposed as its own entry and waited
- * for until applied here, then the statement goes on over a new view. The
- * writer is the statement's while it runs: no other write interleaves with
- * its chunks.
+ * the stored graph, and each chunk is proposed as its own entry as soon as
+ * it ran, while the next runs over the view with the chunks in flight laid
+ * over it (at most QRY_CHUNKS_IN_FLIGHT; the oldest is waited for until
+ * applied here before another is proposed). A chunk proposed while another
+ * is in flight names it (MutationBatch.after_index): apply refuses it when
+ * it refused that one. The writer is the statement's while it runs: no
+ * other write interleaves with its chunks.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -681,6 +684,12 @@ struct intx {
 		size_t len;
 	} fly[QRY_CHUNKS_IN_FLIGHT];
 	size_t nfly;
+	int graced; /* deadline_ms already moved for the chunks in flight */
+	/* a chunk of the statement was refused, or its entry taken by
+	 * another term: the chunks proposed after it cannot commit (apply
+	 * refuses them, or the log drops them), and answer this at once */
+	int doomed;
+	char doomed_why[LORA_ERRMSG_BYTES];
 	/* the statement's request (its role bounds what a chunk may hold),
 	 * or NULL when the caller checked (txn.c) */
 	const struct node_exec_req *req;
@@ -796,6 +805,13 @@ static int intx_propose(void *arg, const Lora__MutationBatch *b,
 #endif
 	if (x->req && node_batch_forbidden(x->req, b, err->message))
 		return err->code = LORA_EFORBIDDEN; /* DDL needs admin */
+	/* never propose what apply would refuse on every node */
+	if (lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) > LORA_VALUE_DEPTH_MAX)
+		return err->code = lora_errf(
+		           LORA_ELIMIT, err->message,
+		           "a property value nests deeper than %d lists and "
+		           "maps (the value depth limit)",
+		           LORA_VALUE_DEPTH_MAX);
 	/* kept until the chunk lands (x->fly): the engine's bytes are
 	 * borrowed for the call. A chunk proposed while another is in
 	 * flight names that one's entry (MutationBatch.after_index, the
@@ -857,17 +873,34 @@ static int intx_fly_wait(struct intx *x, struct qry_error *err)
 	struct intx_flight f = x->fly[0];
 	x->nfly--;
 	memmove(&x->fly[0], &x->fly[1], x->nfly * sizeof f);
-	/* a chunk already proposed gets NODE_INTX_LAND_GRACE_MS past the
-	 * statement's deadline to be applied, so that a statement that ran
-	 * out of time still knows whether it committed */
+	if (x->doomed) {
+		lora_free(f.buf);
+		snprintf(err->message, sizeof err->message, "%s",
+		         x->doomed_why);
+		return err->code = x->doomed;
+	}
+	/* the chunks already proposed get NODE_INTX_LAND_GRACE_MS past the
+	 * statement's deadline to be applied, once for them all, so that a
+	 * statement that ran out of time still knows whether they
+	 * committed */
 	uint64_t grace = lora_now_ms() + NODE_INTX_LAND_GRACE_MS;
-	if (x->deadline_ms < grace)
+	if (!x->graced && x->deadline_ms < grace)
 		x->deadline_ms = grace;
+	x->graced = 1;
 	int rc = intx_wait(x, f.index, f.term, err);
-	if (rc != 0)
+	if (rc == LORA_EUNKNOWN_OUTCOME) {
 		keep_unresolved(x->n->writer, f.index, f.term, f.buf, f.len);
-	else
+	} else if (rc != 0) {
+		x->doomed = rc == LORA_EUNAVAILABLE ? rc : LORA_EINVAL;
+		snprintf(x->doomed_why, sizeof x->doomed_why, "%s",
+		         rc == LORA_EUNAVAILABLE
+		             ? "leadership changed before the transaction "
+		               "before it committed; it was not executed"
+		             : "the transaction before it was refused, so it "
+		               "was refused too");
+	} else {
 		x->last_index = f.index;
+	}
 	lora_free(f.buf);
 	return err->code = rc;
 }

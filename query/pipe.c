@@ -29,9 +29,12 @@
  * CALL { ... } IN TRANSACTIONS mixes the two: the statement runs as a read
  * (its other clauses may not write), and the IntX operator takes n input
  * rows at a time, runs the subquery over them in write mode into its own
- * arena, commits their batch through the request's commit callback, then
- * drops that arena and the overlay and goes on over the view the commit
- * returned. A statement's memory is one chunk's, whatever its length. */
+ * arena, commits their batch through the request's commit callback (or
+ * proposes it, and goes on with it laid over the view until it lands:
+ * QRY_CHUNKS_IN_FLIGHT at most), then drops that arena and the overlay
+ * and goes on over the view the commit returned. A statement's memory is
+ * one chunk's and the copies of the chunks in flight, whatever its
+ * length. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdatomic.h>
@@ -1085,8 +1088,6 @@ static struct val *eager_next(struct qctx *c, struct op *o)
 
 /* ---- CALL { ... } IN TRANSACTIONS ---------------------------------------- */
 
-/* Gives the overlay and the graph cache back (they belong to the chunk
- * just committed) and starts a fresh one over c->view. */
 /* The i-th chunk in flight, oldest first (a ring: an arena's allocator
  * points at the arena, so entries never move). */
 static struct intx_fly *intx_fly_at(struct qctx *c, size_t i)
@@ -1095,6 +1096,8 @@ static struct intx_fly *intx_fly_at(struct qctx *c, size_t i)
 	return &c->tx_fly[(c->tx_fly_head + i) % QRY_CHUNKS_IN_FLIGHT];
 }
 
+/* Gives the overlay and the graph cache back (they belong to the chunk
+ * just run) and starts a fresh one over c->view. */
 static void intx_graph_reset(struct qctx *c)
 {
 	g_reset(c);
@@ -1191,10 +1194,17 @@ static int intx_land(struct qctx *c, struct qry_error *err)
 		LORA_ASSERT(nv != NULL);
 		c->view = nv;
 		intx_view_moved(c, before);
-		c->tx_rows += intx_fly_at(c, 0)->rows;
-		c->tx_chunks++;
+		/* a chunk that committed proves that those before it whose
+		 * answer was lost committed too */
+		c->tx_rows += c->tx_unk_rows + intx_fly_at(c, 0)->rows;
+		c->tx_chunks += c->tx_unk_chunks + 1;
+		c->tx_unk_rows = c->tx_unk_chunks = 0;
 	} else {
 		c->view = NULL; /* the callback closed it (query.h) */
+		if (rc == LORA_EUNKNOWN_OUTCOME) {
+			c->tx_unk_rows += intx_fly_at(c, 0)->rows;
+			c->tx_unk_chunks++;
+		}
 	}
 	intx_fly_drop_oldest(c);
 	return rc;
@@ -1473,26 +1483,31 @@ static const char *intx_why(int code, const char *other)
  * (code becomes LORA_EUNKNOWN_OUTCOME when one has none). */
 static void intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
 {
+	char unknown[LORA_ERRMSG_BYTES] = "", refused[LORA_ERRMSG_BYTES] = "";
 	while (c->tx_nfly) {
 		struct qry_error fe = {0};
 		int lrc = intx_land(c, &fe);
-		size_t len = strlen(msg);
-		if (lrc == LORA_EUNKNOWN_OUTCOME) {
-			*code = lrc;
-			snprintf(
-			    msg + len, cap - len,
-			    " (and a transaction proposed before the error "
-			    "has no known outcome: it may still commit: "
-			    "%.160s)",
-			    fe.message);
-		} else if (lrc) {
-			snprintf(
-			    msg + len, cap - len,
-			    " (and a transaction proposed before the error "
-			    "did not commit: %.200s)",
-			    fe.message);
-		}
+		char *to = lrc == LORA_EUNKNOWN_OUTCOME ? unknown
+		           : lrc                        ? refused
+		                                        : NULL;
+		if (to && !to[0])
+			snprintf(to, LORA_ERRMSG_BYTES, "%s", fe.message);
 	}
+	size_t len = strlen(msg);
+	if (c->tx_unk_chunks) /* no later chunk committed to prove it */
+		*code = LORA_EUNKNOWN_OUTCOME;
+	if (c->tx_unk_chunks && unknown[0]) {
+		snprintf(msg + len, cap - len,
+		         " (and a transaction in flight has no known outcome: "
+		         "it may still commit: %.160s)",
+		         unknown);
+		len = strlen(msg);
+	}
+	if (refused[0])
+		snprintf(
+		    msg + len, cap - len,
+		    " (and a transaction in flight did not commit: %.200s)",
+		    refused);
 }
 
 static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
@@ -1547,7 +1562,7 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 }
 
 /* The error being raised (code, or c->err's), once chunks ran outside
- * them: the chunk in flight is landed and the error raised again with
+ * them: the chunks in flight are landed and the error raised again with
  * what committed before `other` (or the time limit). An iterator the
  * raise left open (a seek the view lent) goes before the landing closes
  * that view; the input's operators and files are the statement's, closed

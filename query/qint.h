@@ -871,6 +871,9 @@ struct qctx {
 	struct intx_fly tx_fly[QRY_CHUNKS_IN_FLIGHT];
 	size_t tx_nfly, tx_fly_head;
 	uint64_t tx_rows, tx_chunks;
+	/* chunks landed without a known outcome, and their input rows:
+	 * committed after all once a later chunk lands (intx_land) */
+	uint64_t tx_unk_rows, tx_unk_chunks;
 	/* IN TRANSACTIONS chunks run so far (their numbers: chunk_no) and
 	 * those that failed under ON ERROR CONTINUE | BREAK */
 	uint64_t tx_started, tx_failed;
@@ -967,7 +970,7 @@ struct val *pipe_next(struct qctx *c, struct pipe *p);
 void pipe_close(struct qctx *c, struct pipe *p);
 /* An error of a CALL { ... } IN TRANSACTIONS statement raised outside its
  * chunks and their input (the statement's own pull, where the time limit
- * may run out): the chunk in flight is landed and the error raised again
+ * may run out): the chunks in flight are landed and the error raised again
  * with what committed. Only after a chunk started, and never twice. */
 _Noreturn void intx_fail(struct qctx *c, int code);
 

@@ -1262,6 +1262,37 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	return rv;
 }
 
+/* ECORRUPT when entries before index were never applied (a gap), else
+ * 0; errmsg says which. */
+static int apply_gap(struct sto_store *s, uint64_t index, char *errmsg)
+{
+	uint64_t applied = atomic_load(&s->applied);
+	if (index <= applied + 1)
+		return 0;
+	return lora_errf(LORA_ECORRUPT, errmsg,
+	                 "apply entry %llu: the state is at applied index "
+	                 "%llu, entries %llu..%llu are missing",
+	                 (unsigned long long)index, (unsigned long long)applied,
+	                 (unsigned long long)applied + 1,
+	                 (unsigned long long)index - 1);
+}
+
+int sto_apply_refused(struct sto_store *s, uint64_t index, int code,
+                      char *errmsg)
+{
+	LORA_ASSERT(index > 0 && code != 0 && code != LORA_ENOMEM);
+	pthread_mutex_lock(&s->apply_mu);
+	int rv = apply_gap(s, index, errmsg);
+	if (!rv && index > atomic_load(&s->applied)) {
+		rv = write_applied_only(s, index, code, NULL);
+		if (rv)
+			lora_errf(rv, errmsg, "write applied index: %s",
+			          lora_strerror(rv));
+	}
+	pthread_mutex_unlock(&s->apply_mu);
+	return rv ? rv : code;
+}
+
 int sto_apply(struct sto_store *s, uint64_t index,
               const Lora__MutationBatch *batch, char *errmsg)
 {
@@ -1271,17 +1302,8 @@ int sto_apply(struct sto_store *s, uint64_t index,
 	 * them (a thread-local lookup each; views switch them off too) */
 	rocksdb_set_perf_level(rocksdb_disable);
 	pthread_mutex_lock(&s->apply_mu);
-	int rv = 0;
-	uint64_t applied = atomic_load(&s->applied);
-	if (index > applied + 1) /* entries in between were never applied */
-		rv = lora_errf(
-		    LORA_ECORRUPT, errmsg,
-		    "apply entry %llu: the state is at applied index "
-		    "%llu, entries %llu..%llu are missing",
-		    (unsigned long long)index, (unsigned long long)applied,
-		    (unsigned long long)applied + 1,
-		    (unsigned long long)index - 1);
-	else if (index > applied)
+	int rv = apply_gap(s, index, errmsg);
+	if (!rv && index > atomic_load(&s->applied))
 		rv = apply_locked(s, index, batch, errmsg);
 	pthread_mutex_unlock(&s->apply_mu);
 	return rv;

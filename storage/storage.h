@@ -125,6 +125,14 @@ uint64_t sto_applied_index(struct sto_store *s);
  */
 int sto_apply(struct sto_store *s, uint64_t index,
               const Lora__MutationBatch *batch, char *errmsg);
+/* The entry at index refused before its batch could be applied (its
+ * bytes do not decode, or nest too deep: the same on every replica;
+ * code is not LORA_ENOMEM, which is waited out):
+ * recorded as a rejection with `code`, as sto_apply records an invalid
+ * batch (the applied index advances, nothing else changes), and `code`
+ * returned; or the I/O error, or LORA_ECORRUPT for a gap, as sto_apply. */
+int sto_apply_refused(struct sto_store *s, uint64_t index, int code,
+                      char *errmsg);
 
 /*
  * Creates a RocksDB checkpoint of the state in `dir` (which must not

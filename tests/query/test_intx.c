@@ -37,10 +37,14 @@ struct commits {
 	struct flight {
 		uint8_t *buf;
 		size_t len;
+		uint64_t index;
 		int applied;
 	} fly[QRY_CHUNKS_IN_FLIGHT];
-	int nfly;
+	int nfly, nfly_max; /* in flight now, and at most */
+	int reject_at;  /* pipelined 1: the reject_at-th wait (from 1) applies
+	                 * a batch apply refuses in its chunk's place */
 	int attempts;   /* commits and proposals asked for */
+	int rejects;    /* waits counted for reject_at */
 	int waits;      /* wait_cb calls */
 	int sneaked;    /* sneak ran */
 	int unknown_at; /* the unknown_at-th wait (from 1) applies its
@@ -128,6 +132,10 @@ static int propose_cb(void *arg, const Lora__MutationBatch *b,
 	free(mine);
 	struct commits *k = arg;
 	ck_assert_int_lt(k->nfly, QRY_CHUNKS_IN_FLIGHT);
+	/* the writer gives the engine's view back before it proposes */
+	if (k->mine)
+		sto_view_close(k->mine);
+	k->mine = NULL;
 	if (refused(k, err))
 		return err->code;
 	int waiting = 0;
@@ -135,14 +143,21 @@ static int propose_cb(void *arg, const Lora__MutationBatch *b,
 		waiting += !k->fly[i].applied;
 	*index = applied + 1 + (uint64_t)waiting;
 	struct flight *f = &k->fly[k->nfly++];
+	if (k->nfly > k->nfly_max)
+		k->nfly_max = k->nfly;
 	memset(f, 0, sizeof *f);
+	f->index = *index;
 	if (pipelined == 2) {
 		f->applied = 1;
 		return apply_and_view(k, b, nv, err);
 	}
-	f->len = blen;
-	f->buf = malloc(blen + 1);
+	/* as the writer proposes it: naming the chunk before it in flight */
+	f->buf = malloc(blen + LORA_BATCH_AFTER_INDEX_BYTES_MAX);
 	memcpy(f->buf, packed, blen);
+	f->len = blen;
+	if (k->nfly > 1)
+		f->len += lora_batch_put_after_index(f->buf + blen,
+		                                     k->fly[k->nfly - 2].index);
 	new_view(k, nv);
 	return 0;
 }
@@ -154,14 +169,37 @@ static int wait_cb(void *arg, struct sto_view **nv, struct qry_error *err)
 	struct flight f = k->fly[0];
 	k->nfly--;
 	memmove(&k->fly[0], &k->fly[1], (size_t)k->nfly * sizeof f);
+	/* the writer gives the engine's view back before it waits */
+	if (k->mine)
+		sto_view_close(k->mine);
+	k->mine = NULL;
 	int rc = 0;
 	if (f.applied) {
 		new_view(k, nv);
+	} else if (k->reject_at && ++k->rejects == k->reject_at) {
+		/* refused at apply: an edge between nodes that do not exist,
+		 * recorded as the chunk's entry's rejection */
+		free(f.buf);
+		Lora__CreateEdge ce = LORA__CREATE_EDGE__INIT;
+		ce.id = 1u << 30;
+		ce.type = "NOPE";
+		ce.from_id = ce.to_id = 1u << 30;
+		Lora__Mutation m = LORA__MUTATION__INIT, *mp = &m;
+		m.op_case = LORA__MUTATION__OP_CREATE_EDGE;
+		m.create_edge = &ce;
+		Lora__MutationBatch bad = LORA__MUTATION_BATCH__INIT;
+		bad.n_mutations = 1;
+		bad.mutations = &mp;
+		ck_assert_uint_eq(applied + 1, f.index);
+		rc = sto_apply(st, ++applied, &bad, err->message);
+		ck_assert_int_ne(rc, 0);
+		err->code = rc;
 	} else {
 		Lora__MutationBatch *b =
 		    lora__mutation_batch__unpack(NULL, f.len, f.buf);
 		ck_assert_ptr_nonnull(b);
 		free(f.buf);
+		ck_assert_uint_eq(applied + 1, f.index);
 		rc = apply_and_view(k, b, nv, err);
 		lora__mutation_batch__free_unpacked(b, NULL);
 	}
@@ -293,7 +331,8 @@ static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
 		struct sto_view *fv = NULL;
 		struct qry_error fe;
 		k->unknown_at = 0;
-		ck_assert_int_eq(wait_cb(k, &fv, &fe), 0);
+		int wrc = wait_cb(k, &fv, &fe);
+		ck_assert(wrc == 0 || k->reject_at);
 	}
 	if (k && k->mine) {
 		sto_view_close(k->mine);
@@ -321,6 +360,8 @@ START_TEST(chunks_commit_as_they_go)
 	ck_assert_int_eq(k.count_after[0], 1000);
 	ck_assert_int_eq(k.count_after[1], 2000);
 	ck_assert_int_eq(k.count_after[2], 2500);
+	/* pipelined: two chunks were in flight at once */
+	ck_assert_int_eq(k.nfly_max, pipelined ? QRY_CHUNKS_IN_FLIGHT : 0);
 	/* ids are unique across chunks */
 	char out[64];
 	ck_assert_int_eq(run("MATCH (n:P) RETURN count(DISTINCT id(n)), "
@@ -565,7 +606,7 @@ START_TEST(seek_cache_keeps_to_its_share)
 	    run("CREATE INDEX FOR (q:Q) ON (q.id)", NULL, NULL, 0, &e), 0);
 	struct qry_limits l;
 	qry_limits_init(&l);
-	/* pipelined, the chunk in flight laid over the view takes its
+	/* pipelined, the chunks in flight laid over the view take their
 	 * share as well (~330 KB for 500 relationships) */
 	l.mem_bytes_max = pipelined ? (4u << 20) + (1u << 19) : 4u << 20;
 	struct commits k = {0};
@@ -888,6 +929,23 @@ START_TEST(on_error_limits)
 		/* chunk 3 fails; chunk 2, in flight then, did commit (the
 		 * test applied it) though the statement could not know */
 		ck_assert_int_eq(count_label("LF5"), 4);
+	}
+	/* a chunk refused at apply while the next is in flight (the
+	 * writer's order): the next one, proposed over it, is refused by
+	 * apply too (after_index), nothing of either commits, and the
+	 * statement says so */
+	if (pipelined == 1) {
+		struct commits rj = {.label = "LF6", .reject_at = 2};
+		rc = run("UNWIND range(1, 10) AS i CALL { WITH i CREATE (:LF6) "
+		         "} IN TRANSACTIONS OF 2 ROWS",
+		         &rj, NULL, 0, &e);
+		ck_assert_int_ne(rc, 0);
+		ck_assert_int_ne(rc, LORA_EUNKNOWN_OUTCOME);
+		ck_assert_msg(strstr(e.message, "2 input rows in 1 "
+		                                "transactions") &&
+		                  strstr(e.message, "which was refused"),
+		              "%s", e.message);
+		ck_assert_int_eq(count_label("LF6"), 2);
 	}
 	/* a missing parameter would fail every chunk: it ends the statement */
 	struct commits mp = {.label = "LF4"};
