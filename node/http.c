@@ -108,6 +108,7 @@ struct node_http_ex {
 	uint64_t last_ms;  /* last activity (hs->mu) */
 	uint64_t start_ms; /* first byte of a partial request; 0: none */
 	int continue_sent; /* "100 Continue" sent for this request */
+	int fin_probed;    /* node_http_client_gone sent its probe */
 	/* the request being read: its head is parsed once need is set */
 	size_t need;       /* head + body bytes; 0: head not complete yet */
 	size_t head_bytes; /* request line + headers + blank line */
@@ -512,10 +513,30 @@ int node_http_client_gone(struct node_http_ex *x)
 {
 	if (x->broken)
 		return 1;
+	struct pollfd p = {.fd = x->fd, .events = POLLRDHUP};
+	if (poll(&p, 1, 0) <= 0)
+		return 0;
+	if (p.revents & (POLLERR | POLLHUP))
+		return 1;
 	/* A FIN alone is not enough: the client may have half-closed after
-	 * sending its request and still read the answer. */
-	struct pollfd p = {.fd = x->fd, .events = 0};
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP));
+	 * sending its request and still read the answer. Before the answer
+	 * began, an interim "100 Continue" tells the two apart: an HTTP/1.1
+	 * client must take any number of 1xx answers before the final one
+	 * (RFC 9110, 15.2), and a client that closed its socket answers the
+	 * bytes with a reset, which the next check sees (POLLERR). Once the
+	 * answer began, its own bytes do that. */
+	if ((p.revents & POLLRDHUP) && !x->replied && !x->http10 &&
+	    !x->fin_probed) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		struct iovec iov = {(void *)cont, sizeof cont - 1};
+		x->fin_probed = 1;
+		if (conn_sendv(x, &iov, 1, 1) < 0 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK && errno != EINTR) {
+			x->broken = 1;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 void node_http_reply_json(struct node_http_ex *x, int status, json_t *j,
@@ -1010,7 +1031,7 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 	x->len -= x->req_bytes;
 	conn_wipe_stale(x, old_len);
 	x->need = x->req_bytes = 0;
-	x->continue_sent = x->replied = 0;
+	x->continue_sent = x->fin_probed = x->replied = 0;
 	x->start_ms = 0;
 	x->extra_head = NULL;
 	x->authz = x->ident = NULL;

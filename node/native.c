@@ -462,6 +462,32 @@ static uint64_t parse_bookmark(const char *b)
 	return v;
 }
 
+/* query.h's client_gone for a read this worker runs (qry_limits.gone):
+ * the connection that asked went away (its pipe was removed). A cursor's
+ * later fetch runs on the worker answering that same connection, so the
+ * thread's pipe is still the one to ask about. */
+static int native_gone(void *arg)
+{
+	struct lnode *n = arg;
+	uint32_t pipe = req_pipe;
+	if (pipe == 0)
+		return 0;
+	pthread_mutex_lock(&n->native->mu);
+	int gone = pipe_gone(n->native, pipe);
+	pthread_mutex_unlock(&n->native->mu);
+	return gone;
+}
+
+/* A read the engine stopped because its connection went away
+ * (native_gone): counted, as HTTP and Bolt count theirs. */
+static void count_gone(struct lnode *n, const Lora__Response *resp)
+{
+	if (resp && resp->error && resp->error->code &&
+	    !strcmp(resp->error->code, lora_err_code(LORA_ECLOSED)) &&
+	    native_gone(n))
+		node_metrics_client_gone(n, NODE_API_NATIVE);
+}
+
 static void handle_run(struct lnode *n, const Lora__RunRequest *run,
                        const struct node_identity *who, int peer,
                        Lora__Response **resp)
@@ -514,6 +540,10 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	    .time_ms_max = run->time_ms,
 	    .role = who->role,
 	    .peer_checked = peer,
+	    /* reads only (node_read_open): a read stops when its
+	     * connection goes away, also inside one operator */
+	    .client_gone = native_gone,
+	    .client_gone_arg = n,
 	};
 	snprintf(req.user, sizeof req.user, "%s", who->user);
 	struct node_cursor *c = NULL;
@@ -527,6 +557,7 @@ static void handle_run(struct lnode *n, const Lora__RunRequest *run,
 	if (*resp)
 		node_metrics_request(n, "native", (*resp)->error == NULL,
 		                     lora_now_ns() - t0);
+	count_gone(n, *resp);
 	int gone = 0;
 	uint8_t *key = c && *resp ? lora_malloc(NODE_CURSOR_KEY_BYTES) : NULL;
 	if (c && key) {
@@ -571,6 +602,7 @@ static void handle_fetch(struct lnode *n, const ProtobufCBinaryData *key,
 	if (rows > NODE_BATCH_ROWS_MAX)
 		rows = NODE_BATCH_ROWS_MAX;
 	int rc = node_cursor_fetch(c, rows, resp);
+	count_gone(n, resp);
 	int keep = rc == 0 && resp->has_more;
 	if (keep && (resp->cursor.data = lora_malloc(key->len)) != NULL) {
 		memcpy(resp->cursor.data, key->data, key->len);

@@ -684,7 +684,7 @@ struct intx {
 		size_t len;
 	} fly[QRY_CHUNKS_IN_FLIGHT];
 	size_t nfly;
-	int graced; /* deadline_ms already moved for the chunks in flight */
+	uint64_t end_ms; /* the statement's own deadline (0: deadline_ms) */
 	/* a chunk of the statement was refused, or its entry taken by
 	 * another term: the chunks proposed after it cannot commit (apply
 	 * refuses them, or the log drops them), and answer this at once */
@@ -862,6 +862,26 @@ static int intx_open_view(struct intx *x, struct sto_view **nv,
 	return 0;
 }
 
+/* Whether rc, a chunk's answer from intx_wait, settles its fate on
+ * every node: another term took its entry (LORA_EUNAVAILABLE), or apply
+ * refused it and recorded that (the codes of an invalid batch). Not the
+ * codes of a node that stopped while its disk failed (apply gave up
+ * without a record: the entry commits elsewhere), nor a lost answer. */
+static int intx_fate_known(int rc)
+{
+	switch (rc) {
+	case LORA_EIO:
+	case LORA_ENOSPC:
+	case LORA_ENOMEM:
+	case LORA_ECLOSED:
+	case LORA_EINTERNAL:
+	case LORA_EUNKNOWN_OUTCOME:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
 /* Waits for the oldest chunk intx_propose proposed: 0 when it was
  * applied here (then x->last_index is its entry); else its fate is
  * unknown and it is listed as pending (keep_unresolved), as propose_wait
@@ -880,14 +900,21 @@ static int intx_fly_wait(struct intx *x, struct qry_error *err)
 		return err->code = x->doomed;
 	}
 	/* the chunks already proposed get NODE_INTX_LAND_GRACE_MS past the
-	 * statement's deadline to be applied, once for them all, so that a
-	 * statement that ran out of time still knows whether they
+	 * statement's deadline to be applied, one grace for them all, so
+	 * that a statement that ran out of time still knows whether they
 	 * committed */
-	uint64_t grace = lora_now_ms() + NODE_INTX_LAND_GRACE_MS;
-	if (!x->graced && x->deadline_ms < grace)
-		x->deadline_ms = grace;
-	x->graced = 1;
+	if (x->end_ms == 0)
+		x->end_ms = x->deadline_ms;
+	x->deadline_ms = x->end_ms + NODE_INTX_LAND_GRACE_MS;
 	int rc = intx_wait(x, f.index, f.term, err);
+	if (rc && rc != LORA_EUNKNOWN_OUTCOME && !intx_fate_known(rc)) {
+		char why[LORA_ERRMSG_BYTES];
+		snprintf(why, sizeof why, "%s", err->message);
+		rc = lora_errf(LORA_EUNKNOWN_OUTCOME, err->message,
+		               "this node could not apply the chunk (%.300s): "
+		               "it may still commit",
+		               why);
+	}
 	if (rc == LORA_EUNKNOWN_OUTCOME) {
 		keep_unresolved(x->n->writer, f.index, f.term, f.buf, f.len);
 	} else if (rc != 0) {
@@ -1087,7 +1114,7 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	};
 	node_qry_limits(n, w->req, &q.limits);
 	q.limits.time_from_ms = w->queued_ms;
-	x.deadline_ms = end;
+	x.deadline_ms = x.end_ms = end;
 	uint64_t index = sto_view_applied_index(x.view);
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;

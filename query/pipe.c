@@ -1480,8 +1480,9 @@ static const char *intx_why(int code, const char *other)
 
 /* The statement fails: the chunks proposed before, if any, are landed, so
  * that the count of what committed is exact, and their fate added to msg
- * (code becomes LORA_EUNKNOWN_OUTCOME when one has none). */
-static void intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
+ * (code becomes LORA_EUNKNOWN_OUTCOME when one has none). 1 when one of
+ * them did not commit. */
+static int intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
 {
 	char unknown[LORA_ERRMSG_BYTES] = "", refused[LORA_ERRMSG_BYTES] = "";
 	while (c->tx_nfly) {
@@ -1508,6 +1509,7 @@ static void intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
 		    msg + len, cap - len,
 		    " (and a transaction in flight did not commit: %.200s)",
 		    refused);
+	return refused[0] != 0;
 }
 
 static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
@@ -1641,8 +1643,14 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 				snprintf(msg, sizeof msg, "%s",
 				         ce.message[0] ? ce.message
 				                       : lora_strerror(rc));
-				intx_land_failing(c, &rc, msg, sizeof msg);
-				intx_raise(c, rc, msg, "the failing one");
+				int bad =
+				    intx_land_failing(c, &rc, msg, sizeof msg);
+				/* an answer lost for a chunk that a later
+				 * one proved committed: every chunk did */
+				if (bad || rc != LORA_EUNKNOWN_OUTCOME ||
+				    c->tx_unk_chunks)
+					intx_raise(c, rc, msg,
+					           "the failing one");
 			}
 			intx_graph_reset(c);
 		}

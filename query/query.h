@@ -197,8 +197,11 @@ struct qry_request {
 	 * index has not reached over it). wait_chunk waits until the oldest
 	 * chunk in flight is applied and returns 0 with a view that sees it
 	 * in *new_view, or an error (LORA_EUNKNOWN_OUTCOME: it may still
-	 * commit). The engine calls wait_chunk once for each successful
-	 * propose_chunk, in order. A statement that fails for another
+	 * commit). A chunk that lands proves that the ones before it
+	 * committed (the log keeps their order), so the engine counts a
+	 * chunk whose answer was lost once a later one lands. The engine
+	 * calls wait_chunk once for each successful propose_chunk, in
+	 * order. A statement that fails for another
 	 * reason may end without calling it: the caller then waits for the
 	 * chunks still in flight.
 	 */

@@ -1204,12 +1204,24 @@ static int after_refused(struct sto_store *s, uint64_t index, uint64_t after,
 	                 (unsigned long long)after);
 }
 
+/* refused (sto_apply_refused): the entry's bytes were refused; batch is
+ * then the empty one, applied as any (a vector index build takes its
+ * step), with the rejection recorded in the same write. */
 static int apply_locked(struct sto_store *s, uint64_t index,
-                        const Lora__MutationBatch *batch, char *errmsg)
+                        const Lora__MutationBatch *batch, int refused,
+                        char *errmsg)
 {
 	struct apply_ctx c;
 	size_t i = 0;
 	int rv = ctx_init(&c, s, errmsg);
+	if (!rv && refused) {
+		uint8_t rk[9], code[4];
+		rk[0] = STO_META_REJECTED;
+		lora_put_be64(rk + 1, index);
+		lora_put_be32(code, (uint32_t)refused);
+		rv = apply_wonly(&c, 0, STO_CF_META, rk, sizeof rk, code,
+		                 sizeof code);
+	}
 	if (!rv && batch->after_index)
 		rv = after_refused(s, index, batch->after_index, errmsg);
 	if (!rv && batch->n_mutations > STO_MUTATIONS_PER_BATCH_MAX)
@@ -1281,14 +1293,12 @@ int sto_apply_refused(struct sto_store *s, uint64_t index, int code,
                       char *errmsg)
 {
 	LORA_ASSERT(index > 0 && code != 0 && code != LORA_ENOMEM);
+	static const Lora__MutationBatch empty = LORA__MUTATION_BATCH__INIT;
+	rocksdb_set_perf_level(rocksdb_disable);
 	pthread_mutex_lock(&s->apply_mu);
 	int rv = apply_gap(s, index, errmsg);
-	if (!rv && index > atomic_load(&s->applied)) {
-		rv = write_applied_only(s, index, code, NULL);
-		if (rv)
-			lora_errf(rv, errmsg, "write applied index: %s",
-			          lora_strerror(rv));
-	}
+	if (!rv && index > atomic_load(&s->applied))
+		rv = apply_locked(s, index, &empty, code, errmsg);
 	pthread_mutex_unlock(&s->apply_mu);
 	return rv ? rv : code;
 }
@@ -1304,7 +1314,7 @@ int sto_apply(struct sto_store *s, uint64_t index,
 	pthread_mutex_lock(&s->apply_mu);
 	int rv = apply_gap(s, index, errmsg);
 	if (!rv && index > atomic_load(&s->applied))
-		rv = apply_locked(s, index, batch, errmsg);
+		rv = apply_locked(s, index, batch, 0, errmsg);
 	pthread_mutex_unlock(&s->apply_mu);
 	return rv;
 }

@@ -128,9 +128,10 @@ int sto_apply(struct sto_store *s, uint64_t index,
 /* The entry at index refused before its batch could be applied (its
  * bytes do not decode, or nest too deep: the same on every replica;
  * code is not LORA_ENOMEM, which is waited out):
- * recorded as a rejection with `code`, as sto_apply records an invalid
- * batch (the applied index advances, nothing else changes), and `code`
- * returned; or the I/O error, or LORA_ECORRUPT for a gap, as sto_apply. */
+ * applied as an empty batch (a vector index build takes its step, as
+ * for any entry) with the rejection recorded as `code` in the same write,
+ * as sto_apply records an invalid batch, and `code` returned; or the I/O
+ * error, or LORA_ECORRUPT for a gap, as sto_apply. */
 int sto_apply_refused(struct sto_store *s, uint64_t index, int code,
                       char *errmsg);
 

@@ -22,9 +22,11 @@
 # - a client that leaves while its read is inside one operator (a count
 #   with no row out yet) stops it, on the 600 s node: a Bolt driver
 #   closed during an auto-commit RUN and during a read transaction, an
-#   HTTP connection reset (tests/client/bolt/client_gone.js; the node's
-#   lora_statements_client_gone_total goes up), while a Bolt write whose
-#   client closed still commits;
+#   HTTP connection reset, one closed with a FIN, a native client killed
+#   (tests/client/bolt/client_gone.js; the node's
+#   lora_statements_client_gone_total goes up), while a client that only
+#   half-closed gets its answer and a Bolt write whose client closed
+#   still commits;
 # - three nodes (4-6), the leader at 600 s and a follower restarted at
 #   1,500 ms: a load sent to the follower, over HTTP and natively, stops
 #   at the follower's limit with 408 LORA_TIMEOUT saying what committed
@@ -130,6 +132,18 @@ done
 # an auto-commit Bolt RUN's tx_timeout, through the Neo4j driver: node
 # $TX (600 s) and node $ID (1000 ms), checks in tx_timeout.js
 BOLT=$(cd "$(dirname "$0")/../client/bolt" && pwd)
+gone_count() { # gone_count API: lora_statements_client_gone_total{api=API} of node $TX
+	it_get "$TX" /metrics
+	grep -o "^lora_statements_client_gone_total{api=\"$1\"} [0-9]*" <<<"$IT_BODY" | grep -o '[0-9]*$'
+}
+gone_above() { [ "$(gone_count "$1")" -gt "$2" ]; }
+# a native client (the shell) that leaves while its read is inside one
+# operator (a count, no row out yet) stops it on node $TX (600 s)
+g_native=$(gone_count native)
+timeout 1 "$LORA" -q --format csv -a "$IT_NET.$TX:4748" \
+	-c "UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c;" >/dev/null 2>&1
+it_check "a native client that left while its count ran stopped it (client_gone was ${g_native:-?})" \
+	it_wait 5 gone_above native "${g_native:-0}"
 if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
 	bolt_timeout() {
 		NODE_PATH="$BOLT/node_modules" timeout 60 node "$BOLT/tx_timeout.js" \
@@ -139,11 +153,6 @@ if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
 		bolt_timeout
 	# clients that leave while their read is inside one operator (no
 	# row out yet) stop it, on node $TX (600 s): tests/client/bolt/client_gone.js
-	gone_count() { # gone_count API: lora_statements_client_gone_total{api=API} of node $TX
-		it_get "$TX" /metrics
-		grep -o "^lora_statements_client_gone_total{api=\"$1\"} [0-9]*" <<<"$IT_BODY" | grep -o '[0-9]*$'
-	}
-	gone_above() { [ "$(gone_count "$1")" -gt "$2" ]; }
 	g_bolt=$(gone_count bolt)
 	g_http=$(gone_count http)
 	NODE_PATH="$BOLT/node_modules" timeout 60 node "$BOLT/client_gone.js" \
@@ -154,6 +163,10 @@ if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
 	if [ "$IT_SCHEME" = http ]; then
 		it_check "so did an HTTP client that reset its connection (client_gone was ${g_http:-?})" \
 			it_wait 5 gone_above http "${g_http:-0}"
+		it_check "and one that closed it with a FIN (client_gone was ${g_http:-?})" \
+			it_wait 5 gone_above http "$((${g_http:-0} + 1))"
+		it_check "a client that half-closed after its request got its answer" \
+			grep -q "http half-close: answered 200" "$IT_DIR/gone.out"
 	fi
 	it_check "and a Bolt client that closed inside a read transaction (client_gone was ${g_bolt:-?})" \
 		it_wait 5 gone_above bolt "$((${g_bolt:-0} + 1))"

@@ -930,6 +930,27 @@ START_TEST(on_error_limits)
 		 * test applied it) though the statement could not know */
 		ck_assert_int_eq(count_label("LF5"), 4);
 	}
+	/* a chunk whose answer was lost, and the next one committed: it
+	 * committed too (the log keeps their order), so it counts; at the
+	 * statement's end, every chunk committed and the statement did */
+	if (pipelined) {
+		struct commits ul = {.label = "LF7", .unknown_at = 1};
+		rc = run("UNWIND range(1, 8) AS i CALL { WITH i CREATE (:LF7 "
+		         "{v: 10 / (i - 5)}) } IN TRANSACTIONS OF 2 ROWS",
+		         &ul, NULL, 0, &e);
+		ck_assert_int_eq(rc, LORA_EARITH);
+		ck_assert_msg(strstr(e.message, "4 input rows in 2 "
+		                                "transactions") &&
+		                  !strstr(e.message, "may still commit"),
+		              "%s", e.message);
+		ck_assert_int_eq(count_label("LF7"), 4);
+		struct commits ue = {.label = "LF8", .unknown_at = 1};
+		rc = run("UNWIND range(1, 4) AS i CALL { WITH i CREATE (:LF8) "
+		         "} IN TRANSACTIONS OF 2 ROWS",
+		         &ue, NULL, 0, &e);
+		ck_assert_msg(rc == 0, "%d %s", rc, e.message);
+		ck_assert_int_eq(count_label("LF8"), 4);
+	}
 	/* a chunk refused at apply while the next is in flight (the
 	 * writer's order): the next one, proposed over it, is refused by
 	 * apply too (after_index), nothing of either commits, and the

@@ -314,6 +314,27 @@ START_TEST(apply_refuses_batch_after_refused_entry)
 	b->after_index = sto_applied_index(st) + 1; /* itself */
 	ck_assert_int_eq(apply(b), LORA_EINVAL);
 	ck_assert_ptr_null(get_node(5));
+	/* an entry whose bytes were refused before a batch was made (node
+	 * apply's decode): recorded as well, so the chunk over it goes too */
+	char msg[LORA_ERRMSG_BYTES] = "";
+	uint64_t undecoded = sto_applied_index(st) + 1;
+	ck_assert_int_eq(sto_apply_refused(st, undecoded, LORA_ECORRUPT, msg),
+	                 LORA_ECORRUPT);
+	ck_assert_uint_eq(sto_applied_index(st), undecoded);
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	ck_assert_int_eq(sto_view_rejected(v, undecoded, &code), 0);
+	ck_assert_int_eq(code, LORA_ECORRUPT);
+	sto_view_close(v);
+	b = batch_new();
+	add_create_node(b, 6, "A", 0);
+	b->after_index = undecoded;
+	ck_assert_int_eq(apply(b), LORA_EINVAL);
+	ck_assert_ptr_null(get_node(6));
+	/* a gap is refused as sto_apply refuses it */
+	ck_assert_int_eq(sto_apply_refused(st, sto_applied_index(st) + 2,
+	                                   LORA_ECORRUPT, msg),
+	                 LORA_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(msg, "are missing"));
 }
 END_TEST
 
