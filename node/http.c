@@ -109,6 +109,7 @@ struct node_http_ex {
 	uint64_t start_ms; /* first byte of a partial request; 0: none */
 	int continue_sent; /* "100 Continue" sent for this request */
 	int fin_probed;    /* node_http_client_gone sent its probe */
+	uint64_t ready_ms; /* the request was complete (its parse) */
 	/* the request being read: its head is parsed once need is set */
 	size_t need;       /* head + body bytes; 0: head not complete yet */
 	size_t head_bytes; /* request line + headers + blank line */
@@ -513,25 +514,27 @@ int node_http_client_gone(struct node_http_ex *x)
 {
 	if (x->broken)
 		return 1;
-	struct pollfd p = {.fd = x->fd, .events = POLLRDHUP};
+	struct pollfd p = {.fd = x->fd, .events = POLLRDHUP | POLLOUT};
 	if (poll(&p, 1, 0) <= 0)
 		return 0;
 	if (p.revents & (POLLERR | POLLHUP))
 		return 1;
 	/* A FIN alone is not enough: the client may have half-closed after
-	 * sending its request and still read the answer. Before the answer
-	 * began, an interim "100 Continue" tells the two apart: an HTTP/1.1
-	 * client must take any number of 1xx answers before the final one
-	 * (RFC 9110, 15.2), and a client that closed its socket answers the
-	 * bytes with a reset, which the next check sees (POLLERR). Once the
-	 * answer began, its own bytes do that. */
-	if ((p.revents & POLLRDHUP) && !x->replied && !x->http10 &&
-	    !x->fin_probed) {
+	 * sending its request and still read the answer. When the answer
+	 * has not begun NODE_HTTP_PROBE_MS after the request came, an
+	 * interim "100 Continue" tells the two apart: an HTTP/1.1 client
+	 * must take any number of 1xx answers before the final one (RFC
+	 * 9110, 15.2), and a client that closed its socket answers the bytes
+	 * with a reset, which the next check sees (POLLERR). Once the answer
+	 * began, its own bytes do that. Sent whole or not at all: only with
+	 * room on the socket and nothing of an earlier answer waiting. */
+	if ((p.revents & POLLRDHUP) && (p.revents & POLLOUT) && !x->replied &&
+	    !x->http10 && !x->fin_probed && !out_pending(x) &&
+	    lora_now_ms() - x->ready_ms >= NODE_HTTP_PROBE_MS) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 		struct iovec iov = {(void *)cont, sizeof cont - 1};
 		x->fin_probed = 1;
-		if (conn_sendv(x, &iov, 1, 1) < 0 && errno != EAGAIN &&
-		    errno != EWOULDBLOCK && errno != EINTR) {
+		if (send_all(x, &iov, 1) != 0) {
 			x->broken = 1;
 			return 1;
 		}
@@ -967,6 +970,7 @@ static int parse_request(struct node_http_ex *x, struct node_http_perr *e)
 	x->body = x->buf + x->head_bytes;
 	x->body_len = x->need - x->head_bytes;
 	x->req_bytes = x->need;
+	x->ready_ms = lora_now_ms();
 	x->authz = x->authz_off ? x->buf + x->authz_off : NULL;
 	x->ident = x->ident_off ? x->buf + x->ident_off : NULL;
 	return NODE_HTTP_DONE;

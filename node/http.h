@@ -20,9 +20,13 @@
 
 struct node_tls;
 
-#define NODE_HTTP_WORKERS_MAX    32   /* worker threads, and the default */
-#define NODE_HTTP_QUEUE_MAX      4096 /* requests waiting for a worker */
-#define NODE_HTTP_CONNS_MAX      1024 /* open connections */
+#define NODE_HTTP_WORKERS_MAX 32 /* worker threads, and the default */
+/* A client that closed with a FIN before its answer began is probed
+ * (node_http_client_gone) once its request is this old: quick answers
+ * never carry the probe's interim "100 Continue". */
+#define NODE_HTTP_PROBE_MS       200
+#define NODE_HTTP_QUEUE_MAX      4096       /* requests waiting for a worker */
+#define NODE_HTTP_CONNS_MAX      1024       /* open connections */
 #define NODE_HTTP_BODY_BYTES_MAX (4u << 20) /* request body */
 #define NODE_HTTP_SEND_MS        10000      /* an answer must leave */
 /* connections without a complete request yet, from one source address */

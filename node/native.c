@@ -479,7 +479,8 @@ static int native_gone(void *arg)
 }
 
 /* A read the engine stopped because its connection went away
- * (native_gone): counted, as HTTP and Bolt count theirs. */
+ * (native_gone) before it had a cursor: counted, as HTTP and Bolt count
+ * theirs (a cursor's is counted when its connection is removed). */
 static void count_gone(struct lnode *n, const Lora__Response *resp)
 {
 	if (resp && resp->error && resp->error->code &&
@@ -601,8 +602,9 @@ static void handle_fetch(struct lnode *n, const ProtobufCBinaryData *key,
 		rows = NODE_BATCH_ROWS_DEFAULT;
 	if (rows > NODE_BATCH_ROWS_MAX)
 		rows = NODE_BATCH_ROWS_MAX;
+	/* a fetch the engine stopped because the connection went away was
+	 * counted with its cursor when the connection was removed */
 	int rc = node_cursor_fetch(c, rows, resp);
-	count_gone(n, resp);
 	int keep = rc == 0 && resp->has_more;
 	if (keep && (resp->cursor.data = lora_malloc(key->len)) != NULL) {
 		memcpy(resp->cursor.data, key->data, key->len);

@@ -1540,8 +1540,22 @@ static void intx_chunk(struct qctx *c, struct op *o, struct rows *in)
 		/* iterators a raise left open go before any wait below:
 		 * landing a chunk closes the view they read */
 		intx_close_open(c);
-		if (!recover)
-			intx_land_failing(c, &code, msg, sizeof msg);
+		/* the statement's own error may be the lost answer of a chunk
+		 * in flight (counted as unknown when it was raised) */
+		uint64_t unk = c->tx_unk_chunks;
+		if (!recover && !intx_land_failing(c, &code, msg, sizeof msg) &&
+		    code == LORA_EUNKNOWN_OUTCOME && unk && !c->tx_unk_chunks) {
+			/* ... which a later chunk proved committed: the
+			 * statement stopped there, with every chunk it
+			 * proposed in */
+			code = c->deadline_ms && lora_now_ms() >= c->deadline_ms
+			           ? LORA_ETIMEOUT
+			           : LORA_EUNKNOWN_OUTCOME;
+			snprintf(msg, sizeof msg,
+			         "the answer for a transaction came late, but "
+			         "the one after it committed, so it did too; "
+			         "the statement stopped there");
+		}
 		if (recover) {
 			intx_null_rows(c, o, in, 1, msg);
 			ar_release(c, &o->tmp);

@@ -140,7 +140,7 @@ gone_above() { [ "$(gone_count "$1")" -gt "$2" ]; }
 # a native client (the shell) that leaves while its read is inside one
 # operator (a count, no row out yet) stops it on node $TX (600 s)
 g_native=$(gone_count native)
-timeout 1 "$LORA" -q --format csv -a "$IT_NET.$TX:4748" \
+timeout 3 "$LORA" -q --format csv -a "$IT_NET.$TX:4748" \
 	-c "UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c;" >/dev/null 2>&1
 it_check "a native client that left while its count ran stopped it (client_gone was ${g_native:-?})" \
 	it_wait 5 gone_above native "${g_native:-0}"

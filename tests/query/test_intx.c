@@ -950,6 +950,19 @@ START_TEST(on_error_limits)
 		         &ue, NULL, 0, &e);
 		ck_assert_msg(rc == 0, "%d %s", rc, e.message);
 		ck_assert_int_eq(count_label("LF8"), 4);
+		/* mid-statement, the lost answer is the statement's own
+		 * error: it stops there, and says the chunk committed */
+		struct commits um = {.label = "LF9", .unknown_at = 1};
+		rc = run("UNWIND range(1, 6) AS i CALL { WITH i CREATE (:LF9) "
+		         "} IN TRANSACTIONS OF 2 ROWS",
+		         &um, NULL, 0, &e);
+		ck_assert_int_eq(rc, LORA_EUNKNOWN_OUTCOME);
+		ck_assert_msg(strstr(e.message, "came late") &&
+		                  strstr(e.message, "4 input rows in 2 "
+		                                    "transactions") &&
+		                  !strstr(e.message, "may still commit"),
+		              "%s", e.message);
+		ck_assert_int_eq(count_label("LF9"), 4);
 	}
 	/* a chunk refused at apply while the next is in flight (the
 	 * writer's order): the next one, proposed over it, is refused by

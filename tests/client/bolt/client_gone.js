@@ -12,8 +12,9 @@
 //   reset): the node cannot tell it from a half-close until it sends an
 //   interim "100 Continue", which a closed socket answers with a reset;
 // - HTTP, a client that half-closes right after its request (a count over
-//   3,000,000 rows, longer than the node's 100 ms check): it still gets
-//   the whole answer, after the "100 Continue";
+//   3,000,000 rows; the node probes once the request is 200 ms old): it
+//   still gets the whole answer, after a "100 Continue" when the count
+//   ran that long;
 // - Bolt again, the same read in an explicit read transaction, the driver
 //   closed after 500 ms;
 // - a Bolt write (three :GoneW nodes after a scan of 3,000,000 rows) whose
