@@ -22,7 +22,8 @@ struct node_tls;
 
 #define NODE_HTTP_WORKERS_MAX 32 /* worker threads, and the default */
 /* A client that closed with a FIN before its answer began is probed
- * (node_http_client_gone) once its request is this old: quick answers
+ * (node_http_client_gone) once its request is this old (counted from its
+ * parse, so time waiting for a worker counts): answers that begin sooner
  * never carry the probe's interim "100 Continue". */
 #define NODE_HTTP_PROBE_MS       200
 #define NODE_HTTP_QUEUE_MAX      4096       /* requests waiting for a worker */
