@@ -134,6 +134,10 @@ int node_auth_peer_check(struct lnode *n, const uint8_t *proof, size_t len,
 #define NODE_AUTH_APPLY_WAIT_MS      1500
 #define NODE_AUTH_SECRET_POLL_MS     20
 #define NODE_AUTH_SECRET_WAITERS_MAX 16
+/* what HTTP and native answer (503 LORA_UNAVAILABLE) for LORA_ELIMIT */
+#define NODE_AUTH_SECRET_CROWDED_MSG                                           \
+	"too many requests already wait for this leader to apply the "         \
+	"cluster's auth bootstrap: not executed, retry"
 int node_auth_peer_check_wait(struct lnode *n, const uint8_t *proof, size_t len,
                               int nowait);
 

@@ -237,10 +237,8 @@ int node_http_authorize(struct lnode *n, struct node_http_ex *x,
 	if (rc == LORA_ETIMEOUT)
 		return NODE_AUTH_LATER;
 	if (rc == LORA_ELIMIT) {
-		node_http_reply_error(
-		    x, LORA_EUNAVAILABLE,
-		    "too many requests already wait for this leader to apply "
-		    "the cluster's auth bootstrap: not executed, retry");
+		node_http_reply_error(x, LORA_EUNAVAILABLE,
+		                      NODE_AUTH_SECRET_CROWDED_MSG);
 		return 1;
 	}
 	if (rc == LORA_EUNAVAILABLE) {

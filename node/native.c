@@ -845,11 +845,8 @@ static Lora__Response *handle(struct lnode *n, const uint8_t *p, size_t len)
 	} else if (req->kind_case == LORA__REQUEST__KIND_AUTH && req->auth) {
 		handle_auth(n, req->auth, resp);
 	} else if (idrc == LORA_ELIMIT) {
-		node_resp_error(
-		    resp, LORA_EUNAVAILABLE,
-		    "too many requests already wait for this leader to apply "
-		    "the cluster's auth bootstrap: not executed, retry",
-		    0, 0);
+		node_resp_error(resp, LORA_EUNAVAILABLE,
+		                NODE_AUTH_SECRET_CROWDED_MSG, 0, 0);
 	} else if (idrc == LORA_EUNAVAILABLE) {
 		node_resp_error(
 		    resp, LORA_EUNAVAILABLE,

@@ -412,6 +412,10 @@ int node_exec_allowed(struct lnode *n, const struct node_exec_req *req,
  * mutations: any below writer, index and constraint DDL below admin. */
 int node_batch_forbidden(const struct node_exec_req *req,
                          const Lora__MutationBatch *b, char *msg);
+/* LORA_ELIMIT (msg set) when a property value of b nests deeper than
+ * LORA_VALUE_DEPTH_MAX, which apply refuses on every node: never
+ * proposed. Else 0. */
+int node_batch_too_deep(const Lora__MutationBatch *b, char *msg);
 /* Next batch from a cursor into resp (rows, has_more). */
 int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
                       Lora__Response *resp);

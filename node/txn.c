@@ -299,11 +299,8 @@ static int tx_exec(struct node_tx *t, struct sto_view *view,
 	if (b && b->n_mutations) {
 		if (node_batch_forbidden(req, b, err.message))
 			rc = err.code = LORA_EFORBIDDEN;
-		else if (lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) >
-		         LORA_VALUE_DEPTH_MAX)
-			rc = lora_errf(err.code = LORA_ELIMIT, err.message,
-			               "a property value nests deeper than %d",
-			               LORA_VALUE_DEPTH_MAX);
+		else if (node_batch_too_deep(b, err.message))
+			rc = err.code = LORA_ELIMIT;
 		else
 			rc = node_tx_keep_batch(t, b, &err);
 	}

@@ -360,6 +360,16 @@ static int take_rows(struct wreq *w, struct qry_cursor *c,
 	return rc ? rc : node_resp_set_plan(w->resp, qry_cursor_plan(c));
 }
 
+int node_batch_too_deep(const Lora__MutationBatch *b, char *msg)
+{
+	if (lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) <= LORA_VALUE_DEPTH_MAX)
+		return 0;
+	return lora_errf(LORA_ELIMIT, msg,
+	                 "a property value nests deeper than %d lists and "
+	                 "maps (the value depth limit)",
+	                 LORA_VALUE_DEPTH_MAX);
+}
+
 /* 1 (msg set) when req's role may not make b's mutations: any for a
  * role below writer, index DDL below admin. */
 int node_batch_forbidden(const struct node_exec_req *req,
@@ -423,15 +433,9 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 		node_resp_error(w->resp, rc, err.message, 0, 0);
 	}
 	/* Never propose what apply would refuse on every node. */
-	if (rc == 0 && b &&
-	    lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) > LORA_VALUE_DEPTH_MAX) {
-		char msg[LORA_ERRMSG_BYTES];
-		rc = lora_errf(LORA_ELIMIT, msg,
-		               "a property value nests deeper than %d lists "
-		               "and maps (the value depth limit)",
-		               LORA_VALUE_DEPTH_MAX);
-		node_resp_error(w->resp, rc, msg, 0, 0);
-	}
+	char deep[LORA_ERRMSG_BYTES];
+	if (rc == 0 && b && (rc = node_batch_too_deep(b, deep)) != 0)
+		node_resp_error(w->resp, rc, deep, 0, 0);
 	if (rc) {
 		if (w->resp->error == NULL) /* add_row may have said more */
 			node_resp_error(w->resp, rc,
@@ -684,7 +688,7 @@ struct intx {
 		size_t len;
 	} fly[QRY_CHUNKS_IN_FLIGHT];
 	size_t nfly;
-	uint64_t end_ms; /* the statement's own deadline (0: deadline_ms) */
+	uint64_t end_ms; /* the statement's own deadline (exec_intx) */
 	/* a chunk of the statement was refused, or its entry taken by
 	 * another term: the chunks proposed after it cannot commit (apply
 	 * refuses them, or the log drops them), and answer this at once */
@@ -806,12 +810,8 @@ static int intx_propose(void *arg, const Lora__MutationBatch *b,
 	if (x->req && node_batch_forbidden(x->req, b, err->message))
 		return err->code = LORA_EFORBIDDEN; /* DDL needs admin */
 	/* never propose what apply would refuse on every node */
-	if (lora_batch_depth(b, LORA_VALUE_DEPTH_MAX) > LORA_VALUE_DEPTH_MAX)
-		return err->code = lora_errf(
-		           LORA_ELIMIT, err->message,
-		           "a property value nests deeper than %d lists and "
-		           "maps (the value depth limit)",
-		           LORA_VALUE_DEPTH_MAX);
+	if (node_batch_too_deep(b, err->message))
+		return err->code = LORA_ELIMIT;
 	/* kept until the chunk lands (x->fly): the engine's bytes are
 	 * borrowed for the call. A chunk proposed while another is in
 	 * flight names that one's entry (MutationBatch.after_index, the
@@ -903,8 +903,6 @@ static int intx_fly_wait(struct intx *x, struct qry_error *err)
 	 * statement's deadline to be applied, one grace for them all, so
 	 * that a statement that ran out of time still knows whether they
 	 * committed */
-	if (x->end_ms == 0)
-		x->end_ms = x->deadline_ms;
 	x->deadline_ms = x->end_ms + NODE_INTX_LAND_GRACE_MS;
 	int rc = intx_wait(x, f.index, f.term, err);
 	if (rc && rc != LORA_EUNKNOWN_OUTCOME && !intx_fate_known(rc)) {

@@ -1091,11 +1091,10 @@ static int ctx_commit(struct apply_ctx *c, uint64_t index)
 static int write_applied_only(struct sto_store *s, uint64_t index, int rejected,
                               char *errmsg)
 {
-	uint8_t b[8], rk[9], code[4];
+	uint8_t b[8], rk[STO_REJECTED_KEY_BYTES], code[4];
 	char k = STO_META_APPLIED, *err = NULL;
 	lora_put_be64(b, index);
-	rk[0] = STO_META_REJECTED;
-	lora_put_be64(rk + 1, index);
+	sto_rejected_key(rk, index);
 	lora_put_be32(code, (uint32_t)rejected);
 	rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
 	rocksdb_writebatch_put_cf(wb, s->cf[STO_CF_META], &k, 1, (char *)b, 8);
@@ -1185,9 +1184,8 @@ static int after_refused(struct sto_store *s, uint64_t index, uint64_t after,
 		return lora_errf(LORA_EINVAL, errmsg,
 		                 "after_index %llu is not an earlier entry",
 		                 (unsigned long long)after);
-	uint8_t k[9];
-	k[0] = STO_META_REJECTED;
-	lora_put_be64(k + 1, after);
+	uint8_t k[STO_REJECTED_KEY_BYTES];
+	sto_rejected_key(k, after);
 	char *val = NULL;
 	size_t vlen = 0;
 	int rv = sto_get(s, s->ro, STO_CF_META, k, sizeof k, &val, &vlen);
@@ -1215,9 +1213,8 @@ static int apply_locked(struct sto_store *s, uint64_t index,
 	size_t i = 0;
 	int rv = ctx_init(&c, s, errmsg);
 	if (!rv && refused) {
-		uint8_t rk[9], code[4];
-		rk[0] = STO_META_REJECTED;
-		lora_put_be64(rk + 1, index);
+		uint8_t rk[STO_REJECTED_KEY_BYTES], code[4];
+		sto_rejected_key(rk, index);
 		lora_put_be32(code, (uint32_t)refused);
 		rv = apply_wonly(&c, 0, STO_CF_META, rk, sizeof rk, code,
 		                 sizeof code);
@@ -1289,24 +1286,11 @@ static int apply_gap(struct sto_store *s, uint64_t index, char *errmsg)
 	                 (unsigned long long)index - 1);
 }
 
-int sto_apply_refused(struct sto_store *s, uint64_t index, int code,
-                      char *errmsg)
+/* sto_apply and sto_apply_refused: the entry at index, under apply_mu. */
+static int apply_entry(struct sto_store *s, uint64_t index,
+                       const Lora__MutationBatch *batch, int refused,
+                       char *errmsg)
 {
-	LORA_ASSERT(index > 0 && code != 0 && code != LORA_ENOMEM);
-	static const Lora__MutationBatch empty = LORA__MUTATION_BATCH__INIT;
-	rocksdb_set_perf_level(rocksdb_disable);
-	pthread_mutex_lock(&s->apply_mu);
-	int rv = apply_gap(s, index, errmsg);
-	if (!rv && index > atomic_load(&s->applied))
-		rv = apply_locked(s, index, &empty, code, errmsg);
-	pthread_mutex_unlock(&s->apply_mu);
-	return rv ? rv : code;
-}
-
-int sto_apply(struct sto_store *s, uint64_t index,
-              const Lora__MutationBatch *batch, char *errmsg)
-{
-	LORA_ASSERT(index > 0 && batch);
 	/* RocksDB's per-thread perf counters: nothing reads them, and every
 	 * Get, MultiGet and memtable insert of the applying thread paid for
 	 * them (a thread-local lookup each; views switch them off too) */
@@ -1314,7 +1298,23 @@ int sto_apply(struct sto_store *s, uint64_t index,
 	pthread_mutex_lock(&s->apply_mu);
 	int rv = apply_gap(s, index, errmsg);
 	if (!rv && index > atomic_load(&s->applied))
-		rv = apply_locked(s, index, batch, 0, errmsg);
+		rv = apply_locked(s, index, batch, refused, errmsg);
 	pthread_mutex_unlock(&s->apply_mu);
 	return rv;
+}
+
+int sto_apply_refused(struct sto_store *s, uint64_t index, int code,
+                      char *errmsg)
+{
+	LORA_ASSERT(index > 0 && code != 0 && code != LORA_ENOMEM);
+	static const Lora__MutationBatch empty = LORA__MUTATION_BATCH__INIT;
+	int rv = apply_entry(s, index, &empty, code, errmsg);
+	return rv ? rv : code;
+}
+
+int sto_apply(struct sto_store *s, uint64_t index,
+              const Lora__MutationBatch *batch, char *errmsg)
+{
+	LORA_ASSERT(index > 0 && batch);
+	return apply_entry(s, index, batch, 0, errmsg);
 }

@@ -328,6 +328,15 @@ int sto_put_uvarint(struct lora_buf *b, uint64_t v);
 /* Writes v as a varint at p, which has room for STO_UVARINT_BYTES_MAX
  * bytes, and returns the byte after it. */
 #define STO_UVARINT_BYTES_MAX 10
+/* The meta key of entry index's recorded rejection (STO_META_REJECTED),
+ * into k (STO_REJECTED_KEY_BYTES). */
+#define STO_REJECTED_KEY_BYTES 9
+static inline void sto_rejected_key(uint8_t *k, uint64_t index)
+{
+	k[0] = STO_META_REJECTED;
+	lora_put_be64(k + 1, index);
+}
+
 static inline uint8_t *sto_uvarint_at(uint8_t *p, uint64_t v)
 {
 	while (v >= 0x80) {

@@ -126,11 +126,10 @@ static int view_rec(struct sto_view *v, int edge, uint64_t id,
 
 int sto_view_rejected(struct sto_view *v, uint64_t index, int *code)
 {
-	uint8_t k[9];
+	uint8_t k[STO_REJECTED_KEY_BYTES];
 	size_t vlen = 0;
 	char *val;
-	k[0] = STO_META_REJECTED;
-	lora_put_be64(k + 1, index);
+	sto_rejected_key(k, index);
 	int rv = sto_get(v->s, v->ro, STO_CF_META, k, sizeof k, &val, &vlen);
 	*code = val && vlen == 4 ? (int)lora_get_be32((uint8_t *)val) : 0;
 	rocksdb_free(val);
