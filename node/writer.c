@@ -932,12 +932,14 @@ static int intx_fly_wait(struct intx *x, struct qry_error *err)
 
 /* query.h's wait_chunk: the oldest chunk in flight applied here, and a
  * view that sees it (closing the one before). */
-static int intx_land(void *arg, struct sto_view **nv, struct qry_error *err)
+static int intx_land(void *arg, struct sto_view **nv, int *landed,
+                     struct qry_error *err)
 {
 	struct intx *x = arg;
 	intx_let_go(x); /* the engine reads its old view no more */
 	if (intx_fly_wait(x, err) != 0)
 		return err->code;
+	*landed = 1;
 	return intx_open_view(x, nv, err);
 }
 

@@ -1182,26 +1182,30 @@ static void intx_view_moved(struct qctx *c, uint64_t before)
 
 /* Waits for the oldest chunk in flight (query.h's wait_chunk), if any: 0
  * when it was applied (the statement's view then sees it, its rows count
- * as committed), else the error (err), the chunk's fate as err says. */
+ * as committed), else the error (err), the chunk's fate as err says: a
+ * chunk applied where no view could be opened after it counts. */
 static int intx_land(struct qctx *c, struct qry_error *err)
 {
 	if (c->tx_nfly == 0)
 		return 0;
 	struct sto_view *nv = NULL;
 	uint64_t before = c->view ? sto_view_applied_index(c->view) : 0;
-	int rc = c->wait_chunk(c->commit_arg, &nv, err);
-	if (rc == 0) {
-		LORA_ASSERT(nv != NULL);
-		c->view = nv;
-		intx_view_moved(c, before);
+	int landed = 0;
+	int rc = c->wait_chunk(c->commit_arg, &nv, &landed, err);
+	if (rc == 0 || landed) {
 		/* a chunk that committed proves that those before it whose
 		 * answer was lost committed too */
 		c->tx_rows += c->tx_unk_rows + intx_fly_at(c, 0)->rows;
 		c->tx_chunks += c->tx_unk_chunks + 1;
 		c->tx_unk_rows = c->tx_unk_chunks = 0;
+	}
+	if (rc == 0) {
+		LORA_ASSERT(nv != NULL);
+		c->view = nv;
+		intx_view_moved(c, before);
 	} else {
 		c->view = NULL; /* the callback closed it (query.h) */
-		if (rc == LORA_EUNKNOWN_OUTCOME) {
+		if (rc == LORA_EUNKNOWN_OUTCOME && !landed) {
 			c->tx_unk_rows += intx_fly_at(c, 0)->rows;
 			c->tx_unk_chunks++;
 		}

@@ -863,7 +863,7 @@ struct qctx {
 	                     const uint8_t *packed, size_t packed_len,
 	                     struct sto_view **new_view, uint64_t *index,
 	                     struct qry_error *err);
-	int (*wait_chunk)(void *arg, struct sto_view **new_view,
+	int (*wait_chunk)(void *arg, struct sto_view **new_view, int *landed,
 	                  struct qry_error *err);
 	void *commit_arg;
 	/* the chunks proposed and not yet landed (query.h's propose_chunk),

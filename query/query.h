@@ -197,8 +197,10 @@ struct qry_request {
 	 * index has not reached over it). wait_chunk waits until the oldest
 	 * chunk in flight is applied and returns 0 with a view that sees it
 	 * in *new_view, or an error (LORA_EUNKNOWN_OUTCOME: it may still
-	 * commit). A chunk that lands proves that the ones before it
-	 * committed (the log keeps their order), so the engine counts a
+	 * commit). An error with *landed set says the chunk was applied but
+	 * no view could be opened after it: the engine counts the chunk and
+	 * stops with that error. A chunk that lands proves that the ones before
+	 * it committed (the log keeps their order), so the engine counts a
 	 * chunk whose answer was lost once a later one lands. The engine
 	 * calls wait_chunk once for each successful propose_chunk, in
 	 * order. A statement that fails for another
@@ -209,7 +211,7 @@ struct qry_request {
 	                     const uint8_t *packed, size_t packed_len,
 	                     struct sto_view **new_view, uint64_t *index,
 	                     struct qry_error *err);
-	int (*wait_chunk)(void *arg, struct sto_view **new_view,
+	int (*wait_chunk)(void *arg, struct sto_view **new_view, int *landed,
 	                  struct qry_error *err);
 	void *commit_arg;
 };

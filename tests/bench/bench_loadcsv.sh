@@ -31,7 +31,8 @@
 # kept between runs; default a temp dir), BENCH_PERF=1 (record the
 # leader with perf during the loads: perf.data in the temp dir, kept;
 # BENCH_PERF=all records the three nodes, `perf report --sort pid,comm`;
-# BENCH_PERF_KNOWS=1 records the KNOWS statement only),
+# BENCH_PERF_KNOWS=1 records the KNOWS statement only,
+# BENCH_PERF_PEOPLE=1 the people statement only),
 # BENCH_PERF_OPTS (perf record options, default -g), BENCH_ELECTION_MS
 # (300; more keeps leadership still on a loaded machine), BENCH_KEEP=1 (keep
 # the temp dir), BENCH_STATEMENT_TIME_MS (the nodes' statement_time_ms,
@@ -137,6 +138,13 @@ c1=$(cpu_ms)
 n1=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 grep -q '"error"' <<<"$out" && { echo "people: $out" >&2; exit 1; }
 echo "people: $people rows in $((t1 - t0)) ms: $(rows_s "$people" $((t1 - t0))) rows/s, $(tenths $(((c1 - c0) * 10000 / people))) us CPU/row (3 nodes); $(per_node "$people" "${n0[@]}" "${n1[@]}")"
+perf_stop() {
+	[ -n "$perf_pid" ] || return 0
+	kill -INT "$perf_pid"
+	wait "$perf_pid"
+	perf_pid=""
+}
+[ "${BENCH_PERF_PEOPLE:-0}" = 1 ] && perf_stop
 [ "${BENCH_PERF_KNOWS:-0}" = 1 ] && perf_start
 out=$(q "{\"query\":\"$kq\"}" "$qs")
 t2=$(lc_now_ms)
@@ -144,11 +152,7 @@ c2=$(cpu_ms)
 n2=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 grep -q '"error"' <<<"$out" && { echo "knows: $out" >&2; exit 1; }
 bm=$(lc_json_field bookmark <<<"$out")
-if [ -n "$perf_pid" ]; then
-	kill -INT "$perf_pid"
-	wait "$perf_pid"
-	perf_pid=""
-fi
+perf_stop
 
 # ---- every node has it all
 same=yes d1=""

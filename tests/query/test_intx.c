@@ -50,6 +50,10 @@ struct commits {
 	int unknown_at; /* the unknown_at-th wait (from 1) applies its
 	                 * chunk but answers LORA_EUNKNOWN_OUTCOME, as a
 	                 * node whose answer did not come in time */
+	int noview_at;  /* the noview_at-th wait (from 1) applies its chunk
+	                 * but opens no view after it (LORA_EIO), as a node
+	                 * whose store failed a read */
+	int noviews;    /* waits counted for noview_at */
 };
 
 /* 1 or 2: the engine is given propose_chunk and wait_chunk as well (a
@@ -162,7 +166,8 @@ static int propose_cb(void *arg, const Lora__MutationBatch *b,
 	return 0;
 }
 
-static int wait_cb(void *arg, struct sto_view **nv, struct qry_error *err)
+static int wait_cb(void *arg, struct sto_view **nv, int *landed,
+                   struct qry_error *err)
 {
 	struct commits *k = arg;
 	ck_assert_int_gt(k->nfly, 0);
@@ -202,6 +207,14 @@ static int wait_cb(void *arg, struct sto_view **nv, struct qry_error *err)
 		ck_assert_uint_eq(applied + 1, f.index);
 		rc = apply_and_view(k, b, nv, err);
 		lora__mutation_batch__free_unpacked(b, NULL);
+	}
+	if (rc == 0 && k->noview_at && ++k->noviews == k->noview_at) {
+		sto_view_close(k->mine);
+		k->mine = *nv = NULL;
+		*landed = 1;
+		snprintf(err->message, sizeof err->message,
+		         "cannot open a read view (test)");
+		return err->code = LORA_EIO;
 	}
 	if (rc == 0 && k->unknown_at && ++k->waits == k->unknown_at) {
 		snprintf(err->message, sizeof err->message,
@@ -330,8 +343,9 @@ static int run_lim(const char *q, struct commits *k, const struct qry_limits *l,
 	while (k && k->nfly) {
 		struct sto_view *fv = NULL;
 		struct qry_error fe;
-		k->unknown_at = 0;
-		int wrc = wait_cb(k, &fv, &fe);
+		int landed = 0;
+		k->unknown_at = k->noview_at = 0;
+		int wrc = wait_cb(k, &fv, &landed, &fe);
 		ck_assert(wrc == 0 || k->reject_at);
 	}
 	if (k && k->mine) {
@@ -963,6 +977,23 @@ START_TEST(on_error_limits)
 		                  !strstr(e.message, "may still commit"),
 		              "%s", e.message);
 		ck_assert_int_eq(count_label("LF9"), 4);
+	}
+	/* a chunk applied where no view could be opened after it: the
+	 * statement stops with that error, and counts the chunk, the one
+	 * before it and the one in flight with it (both committed) */
+	if (pipelined) {
+		struct commits nv = {.label = "LF10", .noview_at = 2};
+		rc =
+		    run("UNWIND range(1, 10) AS i CALL { WITH i CREATE (:LF10) "
+		        "} IN TRANSACTIONS OF 2 ROWS",
+		        &nv, NULL, 0, &e);
+		ck_assert_int_eq(rc, LORA_EIO);
+		ck_assert_msg(strstr(e.message, "cannot open a read view") &&
+		                  strstr(e.message, "6 input rows in 3 "
+		                                    "transactions") &&
+		                  !strstr(e.message, "may still commit"),
+		              "%s", e.message);
+		ck_assert_int_eq(count_label("LF10"), 6);
 	}
 	/* a chunk refused at apply while the next is in flight (the
 	 * writer's order): the next one, proposed over it, is refused by
