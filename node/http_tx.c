@@ -322,7 +322,9 @@ int node_http_tx_body(const char *data, size_t len, struct node_tx_body *b,
 	return rc;
 }
 
-/* One statement of a read transaction over its view, into resp. */
+/* One statement of a read transaction over its view, into resp. A
+ * client that leaves stops it (req->client_gone: LORA_ECLOSED), also
+ * inside one operator. */
 static void run_read(struct htx *h, const struct node_exec_req *req,
                      Lora__Response *resp)
 {
@@ -336,6 +338,8 @@ static void run_read(struct htx *h, const struct node_exec_req *req,
 	                        .import_dir = import_dir};
 	node_qry_limits(h->n, req, &q.limits);
 	node_qry_limits_until(&q.limits, h->life_end_ms);
+	q.limits.gone = req->client_gone;
+	q.limits.gone_arg = req->client_gone_arg;
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
 	int rc = qry_open(&q, &c, &err);
@@ -430,13 +434,20 @@ static int htx_run_one(struct htx *h, const struct node_exec_req *req,
 	return resp->error ? node_err_from_code(resp->error->code) : 0;
 }
 
+static int http_gone(void *x)
+{
+	return node_http_client_gone(x);
+}
+
 /*
  * Runs the body's statements in h, appending each result to results.
  * 0, or the first failure's code with *err (an error JSON, the caller's):
  * the statements after it do not run and the transaction has ended (the
- * caller rolls back what is left).
+ * caller rolls back what is left). LORA_ECLOSED: the client x left
+ * during a read (the caller drops the connection).
  */
-static int run_statements(struct htx *h, const struct node_tx_body *b,
+static int run_statements(struct node_http_ex *x, struct htx *h,
+                          const struct node_tx_body *b,
                           const struct node_identity *who, json_t *results,
                           json_t **err)
 {
@@ -445,7 +456,9 @@ static int run_statements(struct htx *h, const struct node_tx_body *b,
 		struct node_exec_req req = {.mode = QRY_RUN,
 		                            .role = who->role,
 		                            .mem_bytes_max = h->mem_bytes_max,
-		                            .time_ms_max = b->time_ms};
+		                            .time_ms_max = b->time_ms,
+		                            .client_gone = http_gone,
+		                            .client_gone_arg = x};
 		snprintf(req.user, sizeof req.user, "%s", who->user);
 		Lora__ValueMap *params = NULL;
 		json_t *res;
@@ -496,10 +509,19 @@ static json_t *open_json(const struct htx *h, json_t *results)
 /* A failed statement (or commit): err's status, the results before it,
  * and "rolledBack": true -- but false for LORA_EUNKNOWN_OUTCOME: that
  * commit may still have committed (docs/transactions.md), and a client
- * told "rolled back" would run it again. Consumes err and results. */
-static void reply_failed(struct node_http_ex *x, int code, json_t *err,
-                         json_t *results)
+ * told "rolled back" would run it again. Consumes err and results. A
+ * client that left (LORA_ECLOSED from a read) gets nothing: its
+ * connection is dropped and counted. */
+static void reply_failed(struct lnode *n, struct node_http_ex *x, int code,
+                         json_t *err, json_t *results)
 {
+	if (code == LORA_ECLOSED && node_http_client_gone(x)) {
+		json_decref(err);
+		json_decref(results);
+		node_http_abort(x);
+		node_metrics_client_gone(n, NODE_API_HTTP);
+		return;
+	}
 	json_object_set_new(err, "results", results);
 	json_object_set_new(err, "rolledBack",
 	                    json_boolean(code != LORA_EUNKNOWN_OUTCOME));
@@ -590,10 +612,10 @@ static int tx_begin(struct lnode *n, struct node_http_ex *x,
 		return 0;
 	}
 	json_t *results = json_array(), *err = NULL;
-	rc = run_statements(h, b, who, results, &err);
+	rc = run_statements(x, h, b, who, results, &err);
 	if (rc) {
 		htx_release(h, 1);
-		reply_failed(x, rc, err, results);
+		reply_failed(n, x, rc, err, results);
 		return 0;
 	}
 	char loc[NODE_HTTP_TX_PATH_BYTES];
@@ -626,12 +648,13 @@ static int htx_commit(struct htx *h, uint64_t *index, char *msg)
 
 static int tx_commit(struct node_http_ex *x, struct htx *h, json_t *results)
 {
+	struct lnode *n = h->n;
 	char msg[LORA_ERRMSG_BYTES], bm[24];
 	uint64_t index = 0;
 	int rc = htx_commit(h, &index, msg);
 	htx_release(h, 1);
 	if (rc) {
-		reply_failed(x, rc, node_http_error_json(rc, msg, 0, 0),
+		reply_failed(n, x, rc, node_http_error_json(rc, msg, 0, 0),
 		             results);
 		return 0;
 	}
@@ -654,10 +677,11 @@ static int tx_on(struct node_http_ex *x, struct htx *h, enum node_tx_op op,
 		    NULL, NULL);
 		return 1;
 	}
-	int rc = run_statements(h, b, who, results, &err);
+	struct lnode *n = h->n;
+	int rc = run_statements(x, h, b, who, results, &err);
 	if (rc) {
 		htx_release(h, 1);
-		reply_failed(x, rc, err, results);
+		reply_failed(n, x, rc, err, results);
 		return 0;
 	}
 	if (op == NODE_TX_COMMIT)

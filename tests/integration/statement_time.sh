@@ -24,7 +24,8 @@
 #   closed during an auto-commit RUN and during a read transaction, an
 #   HTTP connection reset, one closed with a FIN, a native client killed
 #   (tests/client/bolt/client_gone.js; the node's
-#   lora_statements_client_gone_total goes up), while a client that only
+#   lora_statements_client_gone_total goes up), an HTTP client that
+#   leaves during a statement of its read transaction (/tx), while a client that only
 #   half-closed gets its answer and a Bolt write whose client closed
 #   still commits;
 # - three nodes (4-6), the leader at 600 s and a follower restarted at
@@ -144,6 +145,16 @@ timeout 3 "$LORA" -q --format csv -a "$IT_NET.$TX:4748" \
 	-c "UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c;" >/dev/null 2>&1
 it_check "a native client that left while its count ran stopped it (client_gone was ${g_native:-?})" \
 	it_wait 5 gone_above native "${g_native:-0}"
+# an HTTP client that leaves while a statement of its read transaction
+# counts stops it too (curl gives up after 2 s and closes)
+it_post "$TX" /tx '{"mode":"read"}'
+txid=$(grep -o '"tx":"/tx/[0-9a-f]*' <<<"$IT_BODY" | sed 's|.*/tx/||')
+g_tx=$(gone_count http)
+curl -s -m 2 -o /dev/null -X POST "$IT_SCHEME://$IT_NET.$TX:4747/tx/$txid" \
+	-d '{"statements":[{"statement":"UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c"}]}'
+it_check "a read transaction began (${txid:-none})" test -n "$txid"
+it_check "an HTTP client that left while its read transaction counted stopped it (client_gone was ${g_tx:-?})" \
+	it_wait 5 gone_above http "${g_tx:-0}"
 if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
 	bolt_timeout() {
 		NODE_PATH="$BOLT/node_modules" timeout 60 node "$BOLT/tx_timeout.js" \
