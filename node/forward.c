@@ -566,7 +566,8 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 	int rc = round_trip(
 	    n, msg, resend,
 	    node_forward_wait_ms(
-	        n, lora_says_transactions(req->query, strlen(req->query))),
+	        n, lora_says_transactions(req->query, strlen(req->query)),
+	        node_statement_time_ms(n, req)),
 	    &reply, &self_leader);
 	if (self_leader)
 		return NODE_FORWARD_SELF;

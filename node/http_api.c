@@ -356,7 +356,8 @@ static int proxy_write(struct lnode *n, struct node_http_ex *x,
 	node_http_body(x, &body, &len);
 	int rc = node_proxy_write(
 	    n->proxy, x, route->path, body, len, flags,
-	    node_forward_wait_ms(n, lora_says_transactions(body, len)));
+	    node_forward_wait_ms(n, lora_says_transactions(body, len),
+	                         node_http_time_ms(x)));
 	return rc == NODE_FORWARD_SELF || rc == NODE_PROXY_HELD ? rc : 0;
 }
 
@@ -525,7 +526,8 @@ static int peer_write(struct lnode *n, struct node_http_ex *x,
 	struct node_pfwd_job *j =
 	    pw ? node_pfwd_new(
 	             n, &pp->qb.req, has_rid(pp),
-	             node_forward_wait_ms(n, lora_says_transactions(body, len)),
+	             node_forward_wait_ms(n, lora_says_transactions(body, len),
+	                                  pp->qb.req.time_ms_max),
 	             peer_answered, pw)
 	       : NULL;
 	if (j == NULL) {
@@ -599,7 +601,8 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	    peer_write(n, x, route, pp, body, len) == 0)
 		return NODE_ROUTE_ASYNC;
 	int intx = lora_says_transactions(body, len);
-	uint64_t wait_ms = node_forward_wait_ms(n, intx);
+	uint64_t wait_ms =
+	    node_forward_wait_ms(n, intx, pp->qb.req.time_ms_max);
 	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
 	            (intx || node_http_time_ms(x) ? 0 : NODE_PROXY_BATCH);
 	if (pp->where == RUN_PROXY &&
@@ -1211,8 +1214,8 @@ static int need_leader(struct lnode *n, struct node_http_ex *x)
 		return node_proxy_write(
 		           n->proxy, x, node_http_uri(x), body, len, 0,
 		           node_forward_wait_ms(
-		               n, lora_says_transactions(body, len))) ==
-		               NODE_FORWARD_SELF
+		               n, lora_says_transactions(body, len),
+		               node_http_time_ms(x))) == NODE_FORWARD_SELF
 		           ? 0
 		           : -1;
 	}

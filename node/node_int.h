@@ -230,13 +230,26 @@ void node_members_save(struct lnode *n);
 /* ---- writes: writer.h (writer.c); what followers ask about them: */
 
 /* How long a follower waits for the leader's answer to a write it passed
- * on (forward.c, proxy.c): NODE_FORWARD_WAIT_MS, plus the statement time
- * limit (statement_time_ms) when intx (lora_says_transactions of the
- * request's query text or HTTP body), as a CALL { ... } IN TRANSACTIONS
- * statement keeps the leader's writer for up to that long. A leader
- * change still ends the wait at once. */
+ * on (forward.c, proxy.c, the peer channel), time_ms being the time limit
+ * it passed on with the write (0: none lower than this node's
+ * statement_time_ms), T the lower of the two. The leader runs a write
+ * for at most T from when it reached its writer's queue, then waits at
+ * most NODE_WRITE_TIMEOUT_MS for it to commit:
+ * - intx (lora_says_transactions of the request's query text or HTTP
+ *   body: a CALL { ... } IN TRANSACTIONS statement, which runs alone):
+ *   NODE_FORWARD_WAIT_MS + T;
+ * - any other write: NODE_FORWARD_WAIT_MS + 2 T + the chunks' landing
+ *   grace. It may wait behind a load or a group of writes queued before
+ *   it (ending within its T, plus that grace for a load), and its own
+ *   group's answer waits for the group's last write, queued within its
+ *   T and running for up to its own T (review s23-a F6, s24-a F2: a
+ *   write running past 12 s answered LORA_UNKNOWN_OUTCOME while the
+ *   leader went on and committed it).
+ * A leader change still ends the wait at once, and so does a connection
+ * to the leader that breaks. */
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
-uint64_t node_forward_wait_ms(const struct lnode *n, int intx);
+uint64_t node_forward_wait_ms(const struct lnode *n, int intx,
+                              uint64_t time_ms);
 /* Whether a follower may send a write it passed on to a new leader again:
  * it has a request id (dedupe applies it once) and is not CALL { } IN
  * TRANSACTIONS (its committed chunks carry no request id: run again,

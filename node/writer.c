@@ -420,6 +420,9 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 		g->cur[g->n++] = NULL;
 		return;
 	}
+#ifdef LORA_TEST_HOOKS
+	node_slow_testing(w->req->query);
+#endif
 	if (qry_open(&q, &c, &err) != 0) {
 		node_resp_error(w->resp, err.code, err.message, err.line,
 		                err.column);
@@ -1186,10 +1189,14 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	intx_answer(n, w, index);
 }
 
-uint64_t node_forward_wait_ms(const struct lnode *n, int intx)
+uint64_t node_forward_wait_ms(const struct lnode *n, int intx, uint64_t time_ms)
 {
-	return intx ? NODE_FORWARD_WAIT_MS + n->cfg.statement_time_ms
-	            : NODE_FORWARD_WAIT_MS;
+	uint64_t t = lora_min_limit(n->cfg.statement_time_ms
+	                                ? n->cfg.statement_time_ms
+	                                : NODE_STATEMENT_TIME_MS_MAX,
+	                            time_ms);
+	return intx ? NODE_FORWARD_WAIT_MS + t
+	            : NODE_FORWARD_WAIT_MS + 2 * t + NODE_INTX_LAND_GRACE_MS;
 }
 
 int node_may_resend(const char *request_id, const char *bytes, size_t len)

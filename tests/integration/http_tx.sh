@@ -7,7 +7,9 @@
 # user's id is refused; an idle transaction expires and frees the writer;
 # a read transaction on a follower reads one view and takes no writer; a
 # second write transaction waits for the first and then sees its commit;
-# the memory budget and the row limits; a commit of unknown outcome is not "rolledBack".
+# the memory budget and the row limits; a commit of unknown outcome is not "rolledBack";
+# a transaction's statement and a plain write through a follower that run
+# 14 s on the leader get the leader's answer.
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.200 "$1"
 
@@ -117,6 +119,17 @@ it_check "a long statement through the follower: its answer, not 503" st_has 200
 tx_post "$F" "/tx/$ID/commit" '{}'
 it_check "... then the commit" st 200
 it_check "... written once" test "$(count_on "$L" Slow)" = 1
+# a plain write through the follower that runs past 12 s (the same hook):
+# the follower waited 12 s for any write but a load, and answered
+# LORA_UNKNOWN_OUTCOME while the leader ran on and committed it
+t0=$(date +%s%N)
+TX_MAXTIME=60 tx_post "$F" /query '{"query":"/* slow-testing */ CREATE (:SlowPlain) RETURN 7 AS c","format":"rowArrays"}'
+ms=$((($(date +%s%N) - t0) / 1000000))
+it_log "long plain write through the follower: $IT_STATUS after $ms ms: $IT_BODY"
+it_check "a plain write through the follower running 14 s: its answer, not LORA_UNKNOWN_OUTCOME" \
+	st_has 200 '"rows":\[\[7\]\]'
+it_check "... it ran that long ($ms ms)" test "$ms" -ge 14000
+it_check "... written once" test "$(count_on "$L" SlowPlain)" = 1
 
 # -- another user's id
 it_query "$L" "{\"query\":\"CREATE USER wes SET PASSWORD 'wes-pw-1' CHANGE NOT REQUIRED\"}"

@@ -13,7 +13,8 @@
 #   - a write with a requestId whose answer the leader drops (test hook
 #     LORA_TEST_PFWD_DROP_ANSWER=2: its second answer, so that the
 #     follower's watcher already sleeps with nothing to wait for) ends with
-#     LORA_UNKNOWN_OUTCOME within the forward wait (12 s), not never; sent
+#     LORA_UNKNOWN_OUTCOME within the forward wait (12 s + 2 x its timeMs
+#     1000 + 5 s), not never; sent
 #     again with the same requestId it answers 200 and is applied once;
 #   - a committed write whose rows are too large for one peer frame
 #     (72 MiB) answers 200 with its bookmark and "rowsOmitted": true,
@@ -88,11 +89,19 @@ T0=$(date +%s%3N)
 waited_ms() { [ $(($(date +%s%3N) - T0)) -ge "$1" ]; }
 it_check "two election timeouts after the first write" \
 	it_wait 10 waited_ms $((2 * ${IT_ELECTION_MS:-1000}))
-Q='{"query":"CREATE (:Lost)","requestId":"peer-fwd-lost"}'
-it_query "$F" "$Q"
-it_log "answer with the leader's answer dropped: $IT_STATUS $IT_BODY"
+# The follower waits 12 s plus twice the write's time limit plus 5 s
+# (node_forward_wait_ms): 19 s for timeMs 1000.
+Q='{"query":"CREATE (:Lost)","requestId":"peer-fwd-lost","timeMs":1000}'
+t0=$(date +%s%3N)
+out=$(curl -s -m 40 -w '\n%{http_code}' -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" -d "$Q")
+IT_STATUS=${out##*$'\n'}
+IT_BODY=${out%$'\n'*}
+ms=$(($(date +%s%3N) - t0))
+it_log "answer with the leader's answer dropped, after $ms ms: $IT_STATUS $IT_BODY"
 it_check "a lost answer ends the wait: LORA_UNKNOWN_OUTCOME" \
 	it_body_has '"code":"LORA_UNKNOWN_OUTCOME"'
+it_check "... after the wait for its 1 s limit (19 s), not the 60 s one ($ms ms)" \
+	test "$ms" -ge 18000 -a "$ms" -lt 35000
 it_query "$F" "$Q"
 it_check "sent again with its requestId: 200" it_status_is 200
 it_check "and applied once" it_wait 10 count_is Lost 1
