@@ -563,12 +563,10 @@ int node_forward(struct lnode *n, const struct node_exec_req *req,
 	int self_leader = 0;
 	int resend =
 	    node_may_resend(req->request_id, req->query, strlen(req->query));
-	int rc = round_trip(
-	    n, msg, resend,
-	    node_forward_wait_ms(
-	        n, lora_says_transactions(req->query, strlen(req->query)),
-	        node_statement_time_ms(n, req)),
-	    &reply, &self_leader);
+	int rc =
+	    round_trip(n, msg, resend,
+	               node_forward_wait_ms(n, node_statement_time_ms(n, req)),
+	               &reply, &self_leader);
 	if (self_leader)
 		return NODE_FORWARD_SELF;
 	if (rc == LORA_EUNAVAILABLE)

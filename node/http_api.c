@@ -354,10 +354,9 @@ static int proxy_write(struct lnode *n, struct node_http_ex *x,
 	const char *body;
 	size_t len;
 	node_http_body(x, &body, &len);
-	int rc = node_proxy_write(
-	    n->proxy, x, route->path, body, len, flags,
-	    node_forward_wait_ms(n, lora_says_transactions(body, len),
-	                         node_http_time_ms(x)));
+	int rc =
+	    node_proxy_write(n->proxy, x, route->path, body, len, flags,
+	                     node_forward_wait_ms(n, node_http_time_ms(x)));
 	return rc == NODE_FORWARD_SELF || rc == NODE_PROXY_HELD ? rc : 0;
 }
 
@@ -516,19 +515,16 @@ static void peer_answered(void *arg, int rc, Lora__Response *r)
 /* RUN_PROXY over the peer channel: 0 when handed on (pp taken, x async),
  * -1 when it must go the HTTP way (nothing taken). */
 static int peer_write(struct lnode *n, struct node_http_ex *x,
-                      const struct node_route *route, struct prepared *pp,
-                      const char *body, size_t len)
+                      const struct node_route *route, struct prepared *pp)
 {
 	struct peer_write *pw =
 	    n->cfg.peer_forward && route->mode == QRY_RUN && !pp->peer_tried
 	        ? lora_calloc(1, sizeof *pw)
 	        : NULL;
 	struct node_pfwd_job *j =
-	    pw ? node_pfwd_new(
-	             n, &pp->qb.req, has_rid(pp),
-	             node_forward_wait_ms(n, lora_says_transactions(body, len),
-	                                  pp->qb.req.time_ms_max),
-	             peer_answered, pw)
+	    pw ? node_pfwd_new(n, &pp->qb.req, has_rid(pp),
+	                       node_forward_wait_ms(n, pp->qb.req.time_ms_max),
+	                       peer_answered, pw)
 	       : NULL;
 	if (j == NULL) {
 		lora_free(pw);
@@ -597,14 +593,15 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 		lora_free(pp); /* its contents went with the write */
 		return NODE_ROUTE_ASYNC;
 	}
-	if (pp->where == RUN_PROXY &&
-	    peer_write(n, x, route, pp, body, len) == 0)
+	if (pp->where == RUN_PROXY && peer_write(n, x, route, pp) == 0)
 		return NODE_ROUTE_ASYNC;
 	int intx = lora_says_transactions(body, len);
-	uint64_t wait_ms =
-	    node_forward_wait_ms(n, intx, pp->qb.req.time_ms_max);
+	uint64_t wait_ms = node_forward_wait_ms(n, pp->qb.req.time_ms_max);
+	/* a write with its own time limit (header or body) goes alone: a
+	 * batch's answer waits for its slowest write, which the wait for a
+	 * lower limit does not cover */
 	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
-	            (intx || node_http_time_ms(x) ? 0 : NODE_PROXY_BATCH);
+	            (intx || pp->qb.req.time_ms_max ? 0 : NODE_PROXY_BATCH);
 	if (pp->where == RUN_PROXY &&
 	    node_proxy_start(n->proxy, x, route->path, route->name, flags,
 	                     wait_ms) == 0) {
@@ -1006,8 +1003,7 @@ static int h_query(struct lnode *n, struct node_http_ex *x,
 	const char *body;
 	size_t len;
 	node_http_body(x, &body, &len);
-	if (pp->where == RUN_PROXY &&
-	    peer_write(n, x, route, pp, body, len) == 0)
+	if (pp->where == RUN_PROXY && peer_write(n, x, route, pp) == 0)
 		return NODE_ROUTE_ASYNC;
 	if (pp->where == RUN_PROXY &&
 	    proxy_write(n, x, route, has_rid(pp) ? NODE_PROXY_RESEND : 0) == 0)
@@ -1211,11 +1207,9 @@ static int need_leader(struct lnode *n, struct node_http_ex *x)
 		const char *body;
 		size_t len;
 		node_http_body(x, &body, &len);
-		return node_proxy_write(
-		           n->proxy, x, node_http_uri(x), body, len, 0,
-		           node_forward_wait_ms(
-		               n, lora_says_transactions(body, len),
-		               node_http_time_ms(x))) == NODE_FORWARD_SELF
+		return node_proxy_write(n->proxy, x, node_http_uri(x), body,
+		                        len, 0, NODE_FORWARD_WAIT_MS) ==
+		               NODE_FORWARD_SELF
 		           ? 0
 		           : -1;
 	}

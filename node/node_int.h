@@ -230,26 +230,28 @@ void node_members_save(struct lnode *n);
 /* ---- writes: writer.h (writer.c); what followers ask about them: */
 
 /* How long a follower waits for the leader's answer to a write it passed
- * on (forward.c, proxy.c, the peer channel), time_ms being the time limit
- * it passed on with the write (0: none lower than this node's
- * statement_time_ms), T the lower of the two. The leader runs a write
- * for at most T from when it reached its writer's queue, then waits at
- * most NODE_WRITE_TIMEOUT_MS for it to commit:
- * - intx (lora_says_transactions of the request's query text or HTTP
- *   body: a CALL { ... } IN TRANSACTIONS statement, which runs alone):
- *   NODE_FORWARD_WAIT_MS + T;
- * - any other write: NODE_FORWARD_WAIT_MS + 2 T + the chunks' landing
- *   grace. It may wait behind a load or a group of writes queued before
- *   it (ending within its T, plus that grace for a load), and its own
- *   group's answer waits for the group's last write, queued within its
- *   T and running for up to its own T (review s23-a F6, s24-a F2: a
- *   write running past 12 s answered LORA_UNKNOWN_OUTCOME while the
- *   leader went on and committed it).
- * A leader change still ends the wait at once, and so does a connection
- * to the leader that breaks. */
+ * on (forward.c, proxy.c, the peer channel): NODE_FORWARD_WAIT_MS + T + S
+ * + NODE_INTX_LAND_GRACE_MS, S being this node's statement_time_ms (the
+ * most any write may take, on nodes configured alike) and T the lower
+ * limit passed on with the write (time_ms, 0: none). The leader refuses
+ * a write that reaches its writer past its T, counted from when it was
+ * queued (unexecuted: whenever that answer comes, nothing commits);
+ * otherwise the write runs by then and within its T, and its answer
+ * waits for the rest of its group or proxy batch (writes queued before it
+ * started, each running for at most S, a load's chunks in flight landing
+ * within NODE_INTX_LAND_GRACE_MS more) and then at most
+ * NODE_WRITE_TIMEOUT_MS for the commit. The margin left (2 s) covers the
+ * time the write spends on this node before it is sent. Where the wait
+ * is longer than that (a leader whose writer is held by a longer
+ * explicit transaction) the answer is LORA_UNKNOWN_OUTCOME and the write,
+ * refused as too late, does not commit. Until 2026-12-07 it was 12 s for
+ * a write without IN TRANSACTIONS (review s23-a F6, s24-a F2: a write
+ * running longer answered LORA_UNKNOWN_OUTCOME while the leader went on
+ * and committed it). A leader change, a connection to the leader that
+ * breaks, and the leader's silence (node_forward_check) end the wait at
+ * once. */
 #define NODE_FORWARD_WAIT_MS (NODE_WRITE_TIMEOUT_MS + 2000)
-uint64_t node_forward_wait_ms(const struct lnode *n, int intx,
-                              uint64_t time_ms);
+uint64_t node_forward_wait_ms(const struct lnode *n, uint64_t time_ms);
 /* Whether a follower may send a write it passed on to a new leader again:
  * it has a request id (dedupe applies it once) and is not CALL { } IN
  * TRANSACTIONS (its committed chunks carry no request id: run again,

@@ -393,6 +393,17 @@ int node_batch_forbidden(const struct node_exec_req *req,
 }
 
 /* Runs one statement of the group; keeps its cursor when it wrote. */
+/* Refuses w, whose time limit ran out before it started. */
+static void too_late(struct lnode *n, struct wreq *w)
+{
+	char m[LORA_ERRMSG_BYTES];
+	snprintf(m, sizeof m,
+	         "the statement's time limit of %llu ms ran out while it "
+	         "waited for the writer; it was not executed",
+	         (unsigned long long)node_statement_time_ms(n, w->req));
+	wreq_fail(w, LORA_ETIMEOUT, m, NULL);
+}
+
 static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
                     struct wreq *w)
 {
@@ -418,6 +429,14 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 		g->batches[g->n_batches++] = w->req->batch;
 		g->w[g->n] = w;
 		g->cur[g->n++] = NULL;
+		return;
+	}
+	/* the limit counts from the queueing: a write that waited past it
+	 * is refused unexecuted (a short one reaches no time check of the
+	 * engine, and would commit long after a follower that passed it on
+	 * stopped waiting: node_forward_wait_ms) */
+	if (lora_now_ms() >= w->queued_ms + node_statement_time_ms(n, w->req)) {
+		too_late(n, w);
 		return;
 	}
 #ifdef LORA_TEST_HOOKS
@@ -1047,17 +1066,6 @@ static void intx_answer(struct lnode *n, struct wreq *w, uint64_t index)
 	lora_free(g);
 }
 
-/* Refuses w, whose time limit ran out before it started. */
-static void intx_too_late(struct lnode *n, struct wreq *w)
-{
-	char m[LORA_ERRMSG_BYTES];
-	snprintf(m, sizeof m,
-	         "the statement's time limit of %llu ms ran out while it "
-	         "waited for the writer; it was not executed",
-	         (unsigned long long)node_statement_time_ms(n, w->req));
-	wreq_fail(w, LORA_ETIMEOUT, m, NULL);
-}
-
 static void exec_intx(struct lnode *n, struct wreq *w)
 {
 	/* the time limit counts from the queueing (wreq.queued_ms); a
@@ -1093,7 +1101,7 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	w->intx_committed = 0;
 	if (late || lora_now_ms() >= end) {
 		intx_let_go(&x);
-		intx_too_late(n, w);
+		too_late(n, w);
 		return;
 	}
 	int vrc = sto_view_open(x.st, &x.view);
@@ -1189,14 +1197,12 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 	intx_answer(n, w, index);
 }
 
-uint64_t node_forward_wait_ms(const struct lnode *n, int intx, uint64_t time_ms)
+uint64_t node_forward_wait_ms(const struct lnode *n, uint64_t time_ms)
 {
-	uint64_t t = lora_min_limit(n->cfg.statement_time_ms
-	                                ? n->cfg.statement_time_ms
-	                                : NODE_STATEMENT_TIME_MS_MAX,
-	                            time_ms);
-	return intx ? NODE_FORWARD_WAIT_MS + t
-	            : NODE_FORWARD_WAIT_MS + 2 * t + NODE_INTX_LAND_GRACE_MS;
+	uint64_t s = n->cfg.statement_time_ms ? n->cfg.statement_time_ms
+	                                      : NODE_STATEMENT_TIME_MS_MAX;
+	return NODE_FORWARD_WAIT_MS + lora_min_limit(s, time_ms) + s +
+	       NODE_INTX_LAND_GRACE_MS;
 }
 
 int node_may_resend(const char *request_id, const char *bytes, size_t len)

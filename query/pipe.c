@@ -1485,16 +1485,20 @@ static const char *intx_why(int code, const char *other)
 /* The statement fails: the chunks proposed before, if any, are landed, so
  * that the count of what committed is exact, and their fate added to msg
  * (code becomes LORA_EUNKNOWN_OUTCOME when one has none). 1 when one of
- * them did not commit. */
+ * them did not commit. A chunk that committed where no view could be
+ * opened after it counts, its error said apart. */
 static int intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
 {
-	char unknown[LORA_ERRMSG_BYTES] = "", refused[LORA_ERRMSG_BYTES] = "";
+	char unknown[LORA_ERRMSG_BYTES] = "", refused[LORA_ERRMSG_BYTES] = "",
+	     noview[LORA_ERRMSG_BYTES] = "";
 	while (c->tx_nfly) {
 		struct qry_error fe = {0};
+		uint64_t chunks = c->tx_chunks;
 		int lrc = intx_land(c, &fe);
-		char *to = lrc == LORA_EUNKNOWN_OUTCOME ? unknown
-		           : lrc                        ? refused
-		                                        : NULL;
+		char *to = lrc && c->tx_chunks > chunks   ? noview
+		           : lrc == LORA_EUNKNOWN_OUTCOME ? unknown
+		           : lrc                          ? refused
+		                                          : NULL;
 		if (to && !to[0])
 			snprintf(to, LORA_ERRMSG_BYTES, "%s", fe.message);
 	}
@@ -1508,11 +1512,18 @@ static int intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
 		         unknown);
 		len = strlen(msg);
 	}
-	if (refused[0])
+	if (refused[0]) {
 		snprintf(
 		    msg + len, cap - len,
 		    " (and a transaction in flight did not commit: %.200s)",
 		    refused);
+		len = strlen(msg);
+	}
+	if (noview[0])
+		snprintf(msg + len, cap - len,
+		         " (and after a transaction in flight committed, no "
+		         "read view could be opened: %.160s)",
+		         noview);
 	return refused[0] != 0;
 }
 
@@ -1664,9 +1675,10 @@ static struct val *intx_next(struct qctx *c, struct op *o)
 				int bad =
 				    intx_land_failing(c, &rc, msg, sizeof msg);
 				/* an answer lost for a chunk that a later
-				 * one proved committed: every chunk did */
+				 * one proved committed: every chunk did (but
+				 * the statement goes on only with a view) */
 				if (bad || rc != LORA_EUNKNOWN_OUTCOME ||
-				    c->tx_unk_chunks)
+				    c->tx_unk_chunks || !c->view)
 					intx_raise(c, rc, msg,
 					           "the failing one");
 			}

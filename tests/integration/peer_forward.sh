@@ -13,8 +13,8 @@
 #   - a write with a requestId whose answer the leader drops (test hook
 #     LORA_TEST_PFWD_DROP_ANSWER=2: its second answer, so that the
 #     follower's watcher already sleeps with nothing to wait for) ends with
-#     LORA_UNKNOWN_OUTCOME within the forward wait (12 s + 2 x its timeMs
-#     1000 + 5 s), not never; sent
+#     LORA_UNKNOWN_OUTCOME at the end of the forward wait (12 s + its
+#     timeMs 1000 + the nodes' statement_time_ms 3000 + 5 s), not never; sent
 #     again with the same requestId it answers 200 and is applied once;
 #   - a committed write whose rows are too large for one peer frame
 #     (72 MiB) answers 200 with its bookmark and "rowsOmitted": true,
@@ -35,7 +35,9 @@ if [ "$(id -u)" != 0 ] || ! command -v iptables >/dev/null; then
 fi
 P=$(it_peers 3)
 export LORA_TEST_PFWD_DROP_ANSWER=2 # each node drops its second answer
-it_start_all 3 "$P" --peer-forward true || it_done
+# statement_time_ms 3000: a follower's wait for a lost answer is 21 s
+# (below), where the default 60 s would make it 78 s
+it_start_all 3 "$P" --peer-forward true --statement-time-ms 3000 || it_done
 unset LORA_TEST_PFWD_DROP_ANSWER
 it_need_leader 1
 L=$IT_LEADER
@@ -89,8 +91,8 @@ T0=$(date +%s%3N)
 waited_ms() { [ $(($(date +%s%3N) - T0)) -ge "$1" ]; }
 it_check "two election timeouts after the first write" \
 	it_wait 10 waited_ms $((2 * ${IT_ELECTION_MS:-1000}))
-# The follower waits 12 s plus twice the write's time limit plus 5 s
-# (node_forward_wait_ms): 19 s for timeMs 1000.
+# The follower waits 12 s plus the write's time limit (1 s) plus its own
+# statement_time_ms (3 s) plus 5 s (node_forward_wait_ms): 21 s.
 Q='{"query":"CREATE (:Lost)","requestId":"peer-fwd-lost","timeMs":1000}'
 t0=$(date +%s%3N)
 out=$(curl -s -m 40 -w '\n%{http_code}' -X POST "$IT_SCHEME://$IT_NET.$F:4747/query" -d "$Q")
@@ -100,8 +102,8 @@ ms=$(($(date +%s%3N) - t0))
 it_log "answer with the leader's answer dropped, after $ms ms: $IT_STATUS $IT_BODY"
 it_check "a lost answer ends the wait: LORA_UNKNOWN_OUTCOME" \
 	it_body_has '"code":"LORA_UNKNOWN_OUTCOME"'
-it_check "... after the wait for its 1 s limit (19 s), not the 60 s one ($ms ms)" \
-	test "$ms" -ge 18000 -a "$ms" -lt 35000
+it_check "... after the follower's wait of 21 s, not much later ($ms ms)" \
+	test "$ms" -ge 20000 -a "$ms" -lt 35000
 it_query "$F" "$Q"
 it_check "sent again with its requestId: 200" it_status_is 200
 it_check "and applied once" it_wait 10 count_is Lost 1

@@ -25,7 +25,8 @@
 #   HTTP connection reset, one closed with a FIN, a native client killed
 #   (tests/client/bolt/client_gone.js; the node's
 #   lora_statements_client_gone_total goes up), an HTTP client that
-#   leaves during a statement of its read transaction (/tx), while a client that only
+#   leaves during a statement of its read transaction (/tx, and a native
+#   one), while a client that only
 #   half-closed gets its answer and a Bolt write whose client closed
 #   still commits;
 # - three nodes (4-6), the leader at 600 s and a follower restarted at
@@ -144,6 +145,13 @@ g_native=$(gone_count native)
 timeout 3 "$LORA" -q --format csv -a "$IT_NET.$TX:4748" \
 	-c "UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c;" >/dev/null 2>&1
 it_check "a native client that left while its count ran stopped it (client_gone was ${g_native:-?})" \
+	it_wait 5 gone_above native "${g_native:-0}"
+# and one that leaves while a statement of its read transaction counts
+# (killed after 0.8 s, within the transaction's 1.5 s life)
+g_native=$(gone_count native)
+printf ':begin read\nUNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c;\n' |
+	timeout 0.8 "$LORA" -q --format csv -a "$IT_NET.$TX:4748" >/dev/null 2>&1
+it_check "a native client that left while its read transaction counted stopped it (client_gone was ${g_native:-?})" \
 	it_wait 5 gone_above native "${g_native:-0}"
 # an HTTP client that leaves while a statement of its read transaction
 # counts stops it too (curl gives up after 0.6 s and closes: well within

@@ -994,6 +994,20 @@ START_TEST(on_error_limits)
 		                  !strstr(e.message, "may still commit"),
 		              "%s", e.message);
 		ck_assert_int_eq(count_label("LF10"), 6);
+		/* the same while the statement already fails: the chunk
+		 * counts, and is not said not to have committed */
+		struct commits nf = {.label = "LF11", .noview_at = 2};
+		rc = run("UNWIND range(1, 10) AS i CALL { WITH i CREATE (:LF11 "
+		         "{v: 10 / (i - 7)}) } IN TRANSACTIONS OF 2 ROWS",
+		         &nf, NULL, 0, &e);
+		ck_assert_int_eq(rc, LORA_EARITH);
+		ck_assert_msg(strstr(e.message, "6 input rows in 3 "
+		                                "transactions") &&
+		                  strstr(e.message, "no read view could be") &&
+		                  !strstr(e.message, "did not commit") &&
+		                  !strstr(e.message, "may still commit"),
+		              "%s", e.message);
+		ck_assert_int_eq(count_label("LF11"), 6);
 	}
 	/* a chunk refused at apply while the next is in flight (the
 	 * writer's order): the next one, proposed over it, is refused by
