@@ -235,16 +235,19 @@ void node_members_save(struct lnode *n);
  * most any write may take, on nodes configured alike) and T the lower
  * limit passed on with the write (time_ms, 0: none). The leader refuses
  * a write that reaches its writer past its T, counted from when it was
- * queued (unexecuted: whenever that answer comes, nothing commits);
- * otherwise the write runs by then and within its T, and its answer
- * waits for the rest of its group or proxy batch (writes queued before it
- * started, each running for at most S, a load's chunks in flight landing
- * within NODE_INTX_LAND_GRACE_MS more) and then at most
- * NODE_WRITE_TIMEOUT_MS for the commit. The margin left (2 s) covers the
- * time the write spends on this node before it is sent. Where the wait
- * is longer than that (a leader whose writer is held by a longer
- * explicit transaction) the answer is LORA_UNKNOWN_OUTCOME and the write,
- * refused as too late, does not commit. Until 2026-12-07 it was 12 s for
+ * queued for the writer (unexecuted: whenever that answer comes, nothing
+ * commits); otherwise the write runs by then and within its T, and its
+ * answer waits for the rest of its group or proxy batch (writes queued
+ * before it started, each running for at most S) and then at most
+ * NODE_WRITE_TIMEOUT_MS for the commit; a load runs alone, its chunks in
+ * flight landing within NODE_INTX_LAND_GRACE_MS past its T. That leaves a
+ * plain write 7 s for the time it spends on this node before it is sent
+ * and on the leader before its writer's queue. Not covered: a write that
+ * waits longer before the queue (in this node's proxy queue behind
+ * batches in flight, or on the leader for a free native or HTTP worker
+ * while its writer is held, as native writes hold a worker until
+ * answered): its clock starts late, and it may commit after this node
+ * answered LORA_UNKNOWN_OUTCOME, as before. Until 2026-12-07 it was 12 s for
  * a write without IN TRANSACTIONS (review s23-a F6, s24-a F2: a write
  * running longer answered LORA_UNKNOWN_OUTCOME while the leader went on
  * and committed it). A leader change, a connection to the leader that

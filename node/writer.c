@@ -392,7 +392,6 @@ int node_batch_forbidden(const struct node_exec_req *req,
 	return 0;
 }
 
-/* Runs one statement of the group; keeps its cursor when it wrote. */
 /* Refuses w, whose time limit ran out before it started. */
 static void too_late(struct lnode *n, struct wreq *w)
 {
@@ -404,6 +403,7 @@ static void too_late(struct lnode *n, struct wreq *w)
 	wreq_fail(w, LORA_ETIMEOUT, m, NULL);
 }
 
+/* Runs one statement of the group; keeps its cursor when it wrote. */
 static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
                     struct wreq *w)
 {
@@ -424,19 +424,20 @@ static void run_one(struct lnode *n, struct sto_view *view, struct group *g,
 	q.limits.time_from_ms = w->queued_ms;
 	struct qry_error err = {0};
 	struct qry_cursor *c = NULL;
+	/* the limit counts from the queueing: a write that waited past it
+	 * is refused unexecuted (a short one reaches no time check of the
+	 * engine, and would commit long after a follower that passed it on
+	 * stopped waiting: node_forward_wait_ms). User changes too (the
+	 * auth bootstrap is proposed again every 2 s). */
+	if (lora_now_ms() >= w->queued_ms + node_statement_time_ms(n, w->req)) {
+		too_late(n, w);
+		return;
+	}
 	if (w->req->batch) { /* decided already (auth.c): proposed as is */
 		g->bytes += lora_batch_packed_size(w->req->batch);
 		g->batches[g->n_batches++] = w->req->batch;
 		g->w[g->n] = w;
 		g->cur[g->n++] = NULL;
-		return;
-	}
-	/* the limit counts from the queueing: a write that waited past it
-	 * is refused unexecuted (a short one reaches no time check of the
-	 * engine, and would commit long after a follower that passed it on
-	 * stopped waiting: node_forward_wait_ms) */
-	if (lora_now_ms() >= w->queued_ms + node_statement_time_ms(n, w->req)) {
-		too_late(n, w);
 		return;
 	}
 #ifdef LORA_TEST_HOOKS

@@ -131,7 +131,7 @@ t0=$(date +%s%N)
 (TX_MAXTIME=60 tx_post "$F" /query '{"query":"/* slow-testing */ CREATE (:SlowPlain) RETURN 7 AS c","format":"rowArrays"}'
 	printf '%s\n%s\n' "$IT_STATUS" "$IT_BODY" >"$IT_DIR/slowplain") &
 slow_pid=$!
-sleep 2
+sleep 5 # the slow write holds the writer by then (14 s)
 TX_MAXTIME=60 tx_post "$L" /query '{"query":"CREATE (:Late)","timeMs":1000}'
 it_log "a 1 s write queued behind it: $IT_STATUS $IT_BODY"
 late_status=$IT_STATUS late_body=$IT_BODY

@@ -24,9 +24,7 @@
 #   closed during an auto-commit RUN and during a read transaction, an
 #   HTTP connection reset, one closed with a FIN, a native client killed
 #   (tests/client/bolt/client_gone.js; the node's
-#   lora_statements_client_gone_total goes up), an HTTP client that
-#   leaves during a statement of its read transaction (/tx, and a native
-#   one), while a client that only
+#   lora_statements_client_gone_total goes up), while a client that only
 #   half-closed gets its answer and a Bolt write whose client closed
 #   still commits;
 # - three nodes (4-6), the leader at 600 s and a follower restarted at
@@ -37,7 +35,8 @@
 #   stay on the leader. A client's lower header passes through; a load
 #   that waited behind another past its limit is refused unexecuted; a
 #   write transaction's statement through the follower stops at its
-#   limit too;
+#   limit too; an HTTP and a native client that leave during a statement
+#   of their read transaction on the leader stop it;
 # - three more nodes (7-9) with peer_forward on, the leader at 600 s and
 #   a follower restarted at 1,500 ms: a load sent to the follower's HTTP
 #   port goes over the peer channel (its HTTP proxy sends nothing) and
@@ -134,11 +133,11 @@ done
 # an auto-commit Bolt RUN's tx_timeout, through the Neo4j driver: node
 # $TX (600 s) and node $ID (1000 ms), checks in tx_timeout.js
 BOLT=$(cd "$(dirname "$0")/../client/bolt" && pwd)
-gone_count() { # gone_count API: lora_statements_client_gone_total{api=API} of node $TX
-	it_get "$TX" /metrics
+gone_count() { # gone_count API [NODE]: lora_statements_client_gone_total{api=API} of node NODE ($TX)
+	it_get "${2:-$TX}" /metrics
 	grep -o "^lora_statements_client_gone_total{api=\"$1\"} [0-9]*" <<<"$IT_BODY" | grep -o '[0-9]*$'
 }
-gone_above() { [ "$(gone_count "$1")" -gt "$2" ]; }
+gone_above() { [ "$(gone_count "$1" "${3:-$TX}")" -gt "$2" ]; } # API N [NODE]
 # a native client (the shell) that leaves while its read is inside one
 # operator (a count, no row out yet) stops it on node $TX (600 s)
 g_native=$(gone_count native)
@@ -146,24 +145,6 @@ timeout 3 "$LORA" -q --format csv -a "$IT_NET.$TX:4748" \
 	-c "UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c;" >/dev/null 2>&1
 it_check "a native client that left while its count ran stopped it (client_gone was ${g_native:-?})" \
 	it_wait 5 gone_above native "${g_native:-0}"
-# and one that leaves while a statement of its read transaction counts
-# (killed after 0.8 s, within the transaction's 1.5 s life)
-g_native=$(gone_count native)
-printf ':begin read\nUNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c;\n' |
-	timeout 0.8 "$LORA" -q --format csv -a "$IT_NET.$TX:4748" >/dev/null 2>&1
-it_check "a native client that left while its read transaction counted stopped it (client_gone was ${g_native:-?})" \
-	it_wait 5 gone_above native "${g_native:-0}"
-# an HTTP client that leaves while a statement of its read transaction
-# counts stops it too (curl gives up after 0.6 s and closes: well within
-# the transaction's life, 1.5 s where the test hook above is honoured)
-it_post "$TX" /tx '{"mode":"read"}'
-txid=$(grep -o '"tx":"/tx/[0-9a-f]*' <<<"$IT_BODY" | sed 's|.*/tx/||')
-g_tx=$(gone_count http)
-curl -s -m 0.6 -o /dev/null -X POST "$IT_SCHEME://$IT_NET.$TX:4747/tx/$txid" \
-	-d '{"statements":[{"statement":"UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c"}]}'
-it_check "a read transaction began (${txid:-none})" test -n "$txid"
-it_check "an HTTP client that left while its read transaction counted stopped it (client_gone was ${g_tx:-?})" \
-	it_wait 5 gone_above http "${g_tx:-0}"
 if command -v node >/dev/null && [ -d "$BOLT/node_modules/neo4j-driver" ]; then
 	bolt_timeout() {
 		NODE_PATH="$BOLT/node_modules" timeout 60 node "$BOLT/tx_timeout.js" \
@@ -212,6 +193,24 @@ it_stop "$F"
 LORA_SLOW_TESTING=100 it_start "$F" "$P3" --statement-time-ms 1500 --import-dir "$IMP" || it_done
 it_query "$L" '{"query":"CREATE (:Mark)"}'
 it_caught_up "$F" "$L" "$(it_field bookmark)"
+
+# clients that leave while a statement of their read transaction counts
+# stop it, on the leader $L (600 s, transactions living their full time):
+# an HTTP client (curl gives up after 2 s and closes) and a native one
+# (the shell, killed after 2 s)
+it_post "$L" /tx '{"mode":"read"}'
+txid=$(grep -o '"tx":"/tx/[0-9a-f]*' <<<"$IT_BODY" | sed 's|.*/tx/||')
+it_check "a read transaction began (${txid:-none})" test -n "$txid"
+g_tx=$(gone_count http "$L")
+curl -s -m 2 -o /dev/null -X POST "$IT_SCHEME://$IT_NET.$L:4747/tx/$txid" \
+	-d '{"statements":[{"statement":"UNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c"}]}'
+it_check "an HTTP client that left while its read transaction counted stopped it (client_gone was ${g_tx:-?})" \
+	it_wait 5 gone_above http "${g_tx:-0}" "$L"
+g_native=$(gone_count native "$L")
+printf ':begin read\nUNWIND range(1, 2000000000) AS i WITH i WHERE i < 0 RETURN count(*) AS c;\n' |
+	timeout 2 "$LORA" -q --format csv -a "$IT_NET.$L:4748" >/dev/null 2>&1
+it_check "a native client that left while its read transaction counted stopped it (client_gone was ${g_native:-?})" \
+	it_wait 5 gone_above native "${g_native:-0}" "$L"
 
 # loaded3 LABEL: the LABEL rows on the leader, linearizably
 loaded3() {
