@@ -1486,11 +1486,17 @@ static const char *intx_why(int code, const char *other)
  * that the count of what committed is exact, and their fate added to msg
  * (code becomes LORA_EUNKNOWN_OUTCOME when one has none). 1 when one of
  * them did not commit. A chunk that committed where no view could be
- * opened after it counts, its error said apart. */
+ * opened after it counts, its error said apart; when the statement's own
+ * error was a lost answer that it proved committed, that view error is
+ * the statement's. */
 static int intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
 {
 	char unknown[LORA_ERRMSG_BYTES] = "", refused[LORA_ERRMSG_BYTES] = "",
 	     noview[LORA_ERRMSG_BYTES] = "";
+	int noview_code = 0;
+	/* a lost answer counted before: the statement's own error (it
+	 * stops at the first one) */
+	uint64_t unk0 = c->tx_unk_chunks;
 	while (c->tx_nfly) {
 		struct qry_error fe = {0};
 		uint64_t chunks = c->tx_chunks;
@@ -1499,8 +1505,20 @@ static int intx_land_failing(struct qctx *c, int *code, char *msg, size_t cap)
 		           : lrc == LORA_EUNKNOWN_OUTCOME ? unknown
 		           : lrc                          ? refused
 		                                          : NULL;
+		if (to == noview && !noview_code)
+			noview_code = lrc;
 		if (to && !to[0])
 			snprintf(to, LORA_ERRMSG_BYTES, "%s", fe.message);
+	}
+	if (*code == LORA_EUNKNOWN_OUTCOME && unk0 && !c->tx_unk_chunks &&
+	    noview_code) {
+		*code = noview_code;
+		snprintf(msg, cap,
+		         "the answer for a transaction came late, but the one "
+		         "after it committed, so it did too; then no read view "
+		         "could be opened: %.200s",
+		         noview);
+		noview[0] = 0;
 	}
 	size_t len = strlen(msg);
 	if (c->tx_unk_chunks) /* no later chunk committed to prove it */

@@ -1008,6 +1008,23 @@ START_TEST(on_error_limits)
 		                  !strstr(e.message, "may still commit"),
 		              "%s", e.message);
 		ck_assert_int_eq(count_label("LF11"), 6);
+		/* a lost answer, then the next chunk committed without a
+		 * view: both committed, and the view's error is the
+		 * statement's, not an unknown outcome */
+		struct commits nu = {
+		    .label = "LF12", .unknown_at = 1, .noview_at = 2};
+		rc =
+		    run("UNWIND range(1, 10) AS i CALL { WITH i CREATE (:LF12) "
+		        "} IN TRANSACTIONS OF 2 ROWS",
+		        &nu, NULL, 0, &e);
+		ck_assert_int_eq(rc, LORA_EIO);
+		ck_assert_msg(strstr(e.message, "came late") &&
+		                  strstr(e.message, "no read view could be") &&
+		                  strstr(e.message, "4 input rows in 2 "
+		                                    "transactions") &&
+		                  !strstr(e.message, "may still commit"),
+		              "%s", e.message);
+		ck_assert_int_eq(count_label("LF12"), 4);
 	}
 	/* a chunk refused at apply while the next is in flight (the
 	 * writer's order): the next one, proposed over it, is refused by
