@@ -1018,13 +1018,27 @@ START_TEST(on_error_limits)
 		        "} IN TRANSACTIONS OF 2 ROWS",
 		        &nu, NULL, 0, &e);
 		ck_assert_int_eq(rc, LORA_EIO);
-		ck_assert_msg(strstr(e.message, "came late") &&
-		                  strstr(e.message, "no read view could be") &&
+		ck_assert_msg(
+		    strstr(e.message, "came late") &&
+		        strstr(e.message, "cannot open a read view") &&
+		        strstr(e.message, "4 input rows in 2 "
+		                          "transactions") &&
+		        !strstr(e.message, "may still commit"),
+		    "%s", e.message);
+		ck_assert_int_eq(count_label("LF12"), 4);
+		/* the same as the input ends (the last chunks landed) */
+		struct commits ne = {
+		    .label = "LF13", .unknown_at = 1, .noview_at = 2};
+		rc = run("UNWIND range(1, 4) AS i CALL { WITH i CREATE (:LF13) "
+		         "} IN TRANSACTIONS OF 2 ROWS",
+		         &ne, NULL, 0, &e);
+		ck_assert_int_eq(rc, LORA_EIO);
+		ck_assert_msg(strstr(e.message, "cannot open a read view") &&
 		                  strstr(e.message, "4 input rows in 2 "
 		                                    "transactions") &&
 		                  !strstr(e.message, "may still commit"),
 		              "%s", e.message);
-		ck_assert_int_eq(count_label("LF12"), 4);
+		ck_assert_int_eq(count_label("LF13"), 4);
 	}
 	/* a chunk refused at apply while the next is in flight (the
 	 * writer's order): the next one, proposed over it, is refused by
