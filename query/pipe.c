@@ -1646,7 +1646,9 @@ static void intx_fill(struct qctx *c, struct op *o, struct rows *in)
 	int code = setjmp(c->jb);
 	if (code) {
 		memcpy(c->jb, outer, sizeof outer);
-		if (!c->tx_started)
+		/* an error that says what committed already (an IN
+		 * TRANSACTIONS clause in the input raised it) goes on as is */
+		if (!c->tx_started || c->tx_said)
 			longjmp(c->jb, code);
 		intx_fail_at(c, code, "the input failed");
 	}

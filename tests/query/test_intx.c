@@ -1057,6 +1057,20 @@ START_TEST(on_error_limits)
 		              "%s", e.message);
 		ck_assert_int_eq(count_label("LF6"), 2);
 	}
+	/* two IN TRANSACTIONS clauses, the first failing: its error says
+	 * once what committed (the second's input, the first, raised it) */
+	{
+		struct commits two = {.label = "LF14"};
+		rc = run("UNWIND range(1, 4) AS i CALL { WITH i CREATE (:LF14 "
+		         "{v: 10 / (i - 3)}) } IN TRANSACTIONS OF 1 ROW WITH i "
+		         "CALL { WITH i CREATE (:LF14b) } IN TRANSACTIONS OF 1 "
+		         "ROW",
+		         &two, NULL, 0, &e);
+		ck_assert_int_eq(rc, LORA_EARITH);
+		const char *first = strstr(e.message, "committed before");
+		ck_assert_msg(first && !strstr(first + 1, "committed before"),
+		              "%s", e.message);
+	}
 	/* a missing parameter would fail every chunk: it ends the statement */
 	struct commits mp = {.label = "LF4"};
 	rc = run("UNWIND range(1, 4) AS i CALL { WITH i CREATE (:LF4 {v: "
