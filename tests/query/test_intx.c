@@ -900,6 +900,30 @@ END_TEST
 /* What ON ERROR does not cover: a commit that fails (its outcome may be
  * unknown), the statement's own time, errors of the input itself; and
  * REPORT STATUS only goes with CONTINUE or BREAK */
+/* Runs UNWIND range(1, rows) AS i CALL { WITH i CREATE (:<k->label>
+ * <props>) } IN TRANSACTIONS OF 2 ROWS with the faults k sets up, and
+ * checks its code, the nodes it left, and its message: each of has (a
+ * leading '!': not there), never "may still commit". */
+static void landing_case(struct commits *k, int rows, const char *props,
+                         int code, int64_t count, const char *const *has)
+{
+	char q[256];
+	snprintf(q, sizeof q,
+	         "UNWIND range(1, %d) AS i CALL { WITH i CREATE (:%s %s) } IN "
+	         "TRANSACTIONS OF 2 ROWS",
+	         rows, k->label, props);
+	struct qry_error e;
+	int rc = run(q, k, NULL, 0, &e);
+	ck_assert_msg(rc == code, "%s: %d %s", k->label, rc, e.message);
+	ck_assert_msg(!code || !strstr(e.message, "may still commit"), "%s",
+	              e.message);
+	for (; has && *has; has++)
+		ck_assert_msg(**has == '!' ? !strstr(e.message, *has + 1)
+		                           : strstr(e.message, *has) != NULL,
+		              "%s: %s", *has, e.message);
+	ck_assert_int_eq(count_label(k->label), count);
+}
+
 START_TEST(on_error_limits)
 {
 	struct qry_error e;
@@ -948,97 +972,50 @@ START_TEST(on_error_limits)
 	 * committed too (the log keeps their order), so it counts; at the
 	 * statement's end, every chunk committed and the statement did */
 	if (pipelined) {
-		struct commits ul = {.label = "LF7", .unknown_at = 1};
-		rc = run("UNWIND range(1, 8) AS i CALL { WITH i CREATE (:LF7 "
-		         "{v: 10 / (i - 5)}) } IN TRANSACTIONS OF 2 ROWS",
-		         &ul, NULL, 0, &e);
-		ck_assert_int_eq(rc, LORA_EARITH);
-		ck_assert_msg(strstr(e.message, "4 input rows in 2 "
-		                                "transactions") &&
-		                  !strstr(e.message, "may still commit"),
-		              "%s", e.message);
-		ck_assert_int_eq(count_label("LF7"), 4);
-		struct commits ue = {.label = "LF8", .unknown_at = 1};
-		rc = run("UNWIND range(1, 4) AS i CALL { WITH i CREATE (:LF8) "
-		         "} IN TRANSACTIONS OF 2 ROWS",
-		         &ue, NULL, 0, &e);
-		ck_assert_msg(rc == 0, "%d %s", rc, e.message);
-		ck_assert_int_eq(count_label("LF8"), 4);
+		static const char *const four[] = {
+		    "4 input rows in 2 transactions", NULL};
+		landing_case(&(struct commits){.label = "LF7", .unknown_at = 1},
+		             8, "{v: 10 / (i - 5)}", LORA_EARITH, 4, four);
+		landing_case(&(struct commits){.label = "LF8", .unknown_at = 1},
+		             4, "", 0, 4, NULL);
 		/* mid-statement, the lost answer is the statement's own
 		 * error: it stops there, and says the chunk committed */
-		struct commits um = {.label = "LF9", .unknown_at = 1};
-		rc = run("UNWIND range(1, 6) AS i CALL { WITH i CREATE (:LF9) "
-		         "} IN TRANSACTIONS OF 2 ROWS",
-		         &um, NULL, 0, &e);
-		ck_assert_int_eq(rc, LORA_EUNKNOWN_OUTCOME);
-		ck_assert_msg(strstr(e.message, "came late") &&
-		                  strstr(e.message, "4 input rows in 2 "
-		                                    "transactions") &&
-		                  !strstr(e.message, "may still commit"),
-		              "%s", e.message);
-		ck_assert_int_eq(count_label("LF9"), 4);
+		static const char *const late[] = {
+		    "came late", "4 input rows in 2 transactions", NULL};
+		landing_case(&(struct commits){.label = "LF9", .unknown_at = 1},
+		             6, "", LORA_EUNKNOWN_OUTCOME, 4, late);
 	}
 	/* a chunk applied where no view could be opened after it: the
 	 * statement stops with that error, and counts the chunk, the one
 	 * before it and the one in flight with it (both committed) */
 	if (pipelined) {
-		struct commits nv = {.label = "LF10", .noview_at = 2};
-		rc =
-		    run("UNWIND range(1, 10) AS i CALL { WITH i CREATE (:LF10) "
-		        "} IN TRANSACTIONS OF 2 ROWS",
-		        &nv, NULL, 0, &e);
-		ck_assert_int_eq(rc, LORA_EIO);
-		ck_assert_msg(strstr(e.message, "cannot open a read view") &&
-		                  strstr(e.message, "6 input rows in 3 "
-		                                    "transactions") &&
-		                  !strstr(e.message, "may still commit"),
-		              "%s", e.message);
-		ck_assert_int_eq(count_label("LF10"), 6);
+		static const char *const six[] = {
+		    "cannot open a read view", "6 input rows in 3 transactions",
+		    NULL};
+		landing_case(&(struct commits){.label = "LF10", .noview_at = 2},
+		             10, "", LORA_EIO, 6, six);
 		/* the same while the statement already fails: the chunk
 		 * counts, and is not said not to have committed */
-		struct commits nf = {.label = "LF11", .noview_at = 2};
-		rc = run("UNWIND range(1, 10) AS i CALL { WITH i CREATE (:LF11 "
-		         "{v: 10 / (i - 7)}) } IN TRANSACTIONS OF 2 ROWS",
-		         &nf, NULL, 0, &e);
-		ck_assert_int_eq(rc, LORA_EARITH);
-		ck_assert_msg(strstr(e.message, "6 input rows in 3 "
-		                                "transactions") &&
-		                  strstr(e.message, "no read view could be") &&
-		                  !strstr(e.message, "did not commit") &&
-		                  !strstr(e.message, "may still commit"),
-		              "%s", e.message);
-		ck_assert_int_eq(count_label("LF11"), 6);
+		static const char *const failing[] = {
+		    "6 input rows in 3 transactions", "no read view could be",
+		    "!did not commit", NULL};
+		landing_case(&(struct commits){.label = "LF11", .noview_at = 2},
+		             10, "{v: 10 / (i - 7)}", LORA_EARITH, 6, failing);
 		/* a lost answer, then the next chunk committed without a
 		 * view: both committed, and the view's error is the
-		 * statement's, not an unknown outcome */
-		struct commits nu = {
-		    .label = "LF12", .unknown_at = 1, .noview_at = 2};
-		rc =
-		    run("UNWIND range(1, 10) AS i CALL { WITH i CREATE (:LF12) "
-		        "} IN TRANSACTIONS OF 2 ROWS",
-		        &nu, NULL, 0, &e);
-		ck_assert_int_eq(rc, LORA_EIO);
-		ck_assert_msg(
-		    strstr(e.message, "came late") &&
-		        strstr(e.message, "cannot open a read view") &&
-		        strstr(e.message, "4 input rows in 2 "
-		                          "transactions") &&
-		        !strstr(e.message, "may still commit"),
-		    "%s", e.message);
-		ck_assert_int_eq(count_label("LF12"), 4);
-		/* the same as the input ends (the last chunks landed) */
-		struct commits ne = {
-		    .label = "LF13", .unknown_at = 1, .noview_at = 2};
-		rc = run("UNWIND range(1, 4) AS i CALL { WITH i CREATE (:LF13) "
-		         "} IN TRANSACTIONS OF 2 ROWS",
-		         &ne, NULL, 0, &e);
-		ck_assert_int_eq(rc, LORA_EIO);
-		ck_assert_msg(strstr(e.message, "cannot open a read view") &&
-		                  strstr(e.message, "4 input rows in 2 "
-		                                    "transactions") &&
-		                  !strstr(e.message, "may still commit"),
-		              "%s", e.message);
-		ck_assert_int_eq(count_label("LF13"), 4);
+		 * statement's, not an unknown outcome; mid-statement (LF12)
+		 * and as the input ends (the last chunks landed, LF13) */
+		static const char *const proved[] = {
+		    "came late", "cannot open a read view",
+		    "4 input rows in 2 transactions", NULL};
+		landing_case(&(struct commits){.label = "LF12",
+		                               .unknown_at = 1,
+		                               .noview_at = 2},
+		             10, "", LORA_EIO, 4, proved);
+		landing_case(&(struct commits){.label = "LF13",
+		                               .unknown_at = 1,
+		                               .noview_at = 2},
+		             4, "", LORA_EIO, 4, proved + 1);
 	}
 	/* a chunk refused at apply while the next is in flight (the
 	 * writer's order): the next one, proposed over it, is refused by
