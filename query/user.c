@@ -285,8 +285,11 @@ static int put_name(struct lora_buf *b, const char *n)
 
 static int put_secret(struct lora_buf *b, const struct qry_user_secret *s)
 {
-	if (s->param[0])
-		return lora_buf_printf(b, "$%s", s->param);
+	/* in backticks: a parameter may be written $`any name` */
+	if (s->param[0]) {
+		int rc = lora_buf_putc(b, '$');
+		return rc ? rc : put_name(b, s->param);
+	}
 	int rc = lora_buf_putc(b, '\'');
 	for (const char *c = s->text; !rc && *c; c++) {
 		if (*c == '\'' || *c == '\\')
