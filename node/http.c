@@ -510,6 +510,11 @@ void node_http_abort(struct node_http_ex *x)
 	x->broken = 1;
 }
 
+int node_http_gone(void *x)
+{
+	return node_http_client_gone(x);
+}
+
 int node_http_client_gone(struct node_http_ex *x)
 {
 	if (x->broken)

@@ -201,6 +201,9 @@ void node_http_abort(struct node_http_ex *x);
  * connection was reset or closed both ways); one poll(2), no waiting. A
  * half-closed client (FIN after its request) still counts as present. */
 int node_http_client_gone(struct node_http_ex *x);
+/* the same as the engine's client-gone callback (qry_limits.gone), x
+ * the exchange */
+int node_http_gone(void *x);
 
 /* Consumes j. */
 void node_http_reply_json(struct node_http_ex *x, int status, json_t *j,

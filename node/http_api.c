@@ -870,11 +870,6 @@ static int rs_finish(struct rstream *rs, struct qry_error *err)
 	return 0;
 }
 
-static int http_gone(void *x)
-{
-	return node_http_client_gone(x);
-}
-
 /* Runs a read statement here, streaming its answer; 1 when it succeeded.
  * A client that leaves stops it (counted in the metrics). */
 static int stream_read(struct lnode *n, struct node_http_ex *x,
@@ -884,7 +879,7 @@ static int stream_read(struct lnode *n, struct node_http_ex *x,
 	struct rstream rs = {
 	    .n = n, .x = x, .fmt = pp->qb.fmt, .mode = route->mode};
 	/* also inside one operator, before any row is out (an aggregation) */
-	pp->qb.req.client_gone = http_gone;
+	pp->qb.req.client_gone = node_http_gone;
 	pp->qb.req.client_gone_arg = x;
 	if (node_read_open(n, &pp->qb.req, NODE_API_HTTP, &rs.c, &err)) {
 		if (err.code == LORA_ECLOSED) {

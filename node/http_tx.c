@@ -434,11 +434,6 @@ static int htx_run_one(struct htx *h, const struct node_exec_req *req,
 	return resp->error ? node_err_from_code(resp->error->code) : 0;
 }
 
-static int http_gone(void *x)
-{
-	return node_http_client_gone(x);
-}
-
 /*
  * Runs the body's statements in h, appending each result to results.
  * 0, or the first failure's code with *err (an error JSON, the caller's):
@@ -457,7 +452,7 @@ static int run_statements(struct node_http_ex *x, struct htx *h,
 		                            .role = who->role,
 		                            .mem_bytes_max = h->mem_bytes_max,
 		                            .time_ms_max = b->time_ms,
-		                            .client_gone = http_gone,
+		                            .client_gone = node_http_gone,
 		                            .client_gone_arg = x};
 		snprintf(req.user, sizeof req.user, "%s", who->user);
 		Lora__ValueMap *params = NULL;
