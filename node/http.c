@@ -70,8 +70,9 @@
 #include "transport.h"
 
 #define NODE_HTTP_READ_BYTES      (16u << 10) /* one recv */
-#define NODE_HTTP_IDLE_MS         120000      /* keep-alive connection idle */
-#define NODE_HTTP_REQUEST_MS      30000 /* a started request must arrive */
+#define NODE_HTTP_LINGER_US       1000 /* a worker waits for the next request */
+#define NODE_HTTP_IDLE_MS         120000 /* keep-alive connection idle */
+#define NODE_HTTP_REQUEST_MS      30000  /* a started request must arrive */
 #define NODE_HTTP_SLICE_MS        100 /* a streamed answer's waits: stop checks */
 #define NODE_HTTP_STOP_GRACE_MS   1000 /* ... and their last bytes at a stop */
 #define NODE_HTTP_EVENTS_MAX      64
@@ -132,8 +133,9 @@ struct node_http_ex {
 	void *ctx;              /* the handler's (ops.ctx_bytes), after x */
 	/* the answer */
 	int replied, broken;
-	int async; /* answered from another thread (node_http_async) */
-	char *out; /* unsent rest of an async answer (lora_malloc) */
+	int async;  /* answered from another thread (node_http_async) */
+	int off_io; /* ops.io runs on a worker (serve_here) */
+	char *out;  /* unsent rest of an async answer (lora_malloc) */
 	size_t out_len;
 	int resume; /* queued again: RESUME_FLUSH or RESUME_SERVE */
 	uint64_t stream_deadline_ms; /* a streamed answer: its send waits */
@@ -180,6 +182,8 @@ struct node_http {
 	size_t n_evicted; /* of them, shut down and not yet closed (mu) */
 	struct node_http_ex *head, *tail; /* requests for the workers */
 	size_t qlen;
+	int lingering;            /* workers in conn_linger (mu) */
+	uint64_t lingered;        /* requests they read (mu) */
 	struct node_tls_ctx *tls; /* http_tls not off: the server context */
 	int tls_mode;
 	size_t handshakes;      /* connections before HTTP_TLS_READY (mu) */
@@ -614,6 +618,11 @@ void *node_http_conn_memo(struct node_http_ex *x)
 	return x->memo;
 }
 
+int node_http_on_io_thread(const struct node_http_ex *x)
+{
+	return !x->off_io;
+}
+
 void node_http_known(struct node_http_ex *x)
 {
 	atomic_store_explicit(&x->served, 1, memory_order_relaxed);
@@ -1040,7 +1049,7 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 	x->len -= x->req_bytes;
 	conn_wipe_stale(x, old_len);
 	x->need = x->req_bytes = 0;
-	x->continue_sent = x->fin_probed = x->replied = 0;
+	x->continue_sent = x->fin_probed = x->replied = x->off_io = 0;
 	x->start_ms = 0;
 	x->extra_head = NULL;
 	x->authz = x->ident = NULL;
@@ -1104,19 +1113,117 @@ static int serve_io(struct node_http *hs, struct node_http_ex *x)
 	return 0;
 }
 
+/* A worker sends what an answer left unsent (x->out, or bytes TLS held). */
+static void flush_out(struct node_http_ex *x)
+{
+	struct iovec iov = {x->out, x->out_len};
+	if (send_all(x, &iov, x->out_len ? 1 : 0) != 0)
+		x->broken = 1;
+	x->tls_held = 0;
+	lora_free(x->out);
+	x->out = NULL;
+	x->out_len = 0;
+}
+
+/* A request a lingering worker read (conn_linger): routed as the epoll
+ * thread routes it (a leader's write goes to the writer, and so on), what
+ * would wait for a worker runs here, and what only the epoll thread may
+ * do goes back to it. 1 when x was handed on. */
+static int serve_here(struct node_http *hs, struct node_http_ex *x)
+{
+	x->async = 1;
+	x->off_io = 1;
+	int rc = hs->ops.io(hs->ops.arg, x);
+	if (rc == NODE_HTTP_HANDED_ON)
+		return 1; /* (x may be gone: off_io is cleared when served) */
+	x->off_io = 0;
+	x->async = 0;
+	if (rc == NODE_HTTP_TO_IO) {
+		/* the request stays parsed in x->buf (x->need): the epoll
+		 * thread's next event for it (the socket is writable) serves
+		 * it again from the start */
+		LORA_ASSERT(!x->replied);
+		stash_drop(x);
+		memset(x->ctx, 0, hs->ops.ctx_bytes);
+		if (!atomic_load(&hs->stopping)) {
+			conn_arm_for(hs, x, EPOLLIN | EPOLLOUT);
+			return 1;
+		}
+		/* the epoll thread has stopped (or is stopping): every request
+		 * read gets an answer */
+		reply_status(x, 503, LORA_EUNAVAILABLE,
+		             "server busy or stopping: not executed");
+		return 0;
+	}
+	LORA_ASSERT(rc == NODE_HTTP_ANSWERED || rc == NODE_HTTP_TO_WORKER);
+	if (rc == NODE_HTTP_TO_WORKER)
+		return run_work(hs, x);
+	if (out_pending(x))
+		flush_out(x);
+	return 0;
+}
+
+static int conn_fill(struct node_http *hs, struct node_http_ex *x);
+
+/*
+ * A worker that answered a request keeps its connection for up to
+ * NODE_HTTP_LINGER_US, waiting for the client's next one itself: a client
+ * that sends one request after another (a driver's session, a load
+ * loop) then costs one thread wake-up per request, not two (the epoll
+ * thread's, then a worker's). Only while no request waits for a worker,
+ * and at most a quarter of the workers at once. 1 when bytes arrived
+ * (read into x->buf), 0 when none did (the caller hands the connection
+ * back to epoll), -1 when the connection was closed.
+ */
+static int conn_linger(struct node_http *hs, struct node_http_ex *x)
+{
+	if (x->len > 0 || x->eof ||
+	    (x->tls != NULL && node_tls_pending(x->tls)))
+		return 0;
+	int max = hs->workers / 4 > 1 ? hs->workers / 4 : 1;
+	pthread_mutex_lock(&hs->mu);
+	int ok = hs->head == NULL && hs->lingering < max &&
+	         !atomic_load(&hs->stopping);
+	if (ok)
+		hs->lingering++;
+	pthread_mutex_unlock(&hs->mu);
+	if (!ok)
+		return 0;
+	struct pollfd p = {.fd = x->fd, .events = POLLIN | POLLRDHUP};
+	struct timespec ts = {0, NODE_HTTP_LINGER_US * 1000L};
+	int r = ppoll(&p, 1, &ts, NULL);
+	int got = r > 0 && conn_fill(hs, x) == 0 ? x->len > 0 : r > 0 ? -1 : 0;
+	pthread_mutex_lock(&hs->mu);
+	hs->lingering--;
+	hs->lingered += got > 0;
+	pthread_mutex_unlock(&hs->mu);
+	return got;
+}
+
 /*
  * Serves the requests in x->buf until one needs more bytes (the connection
  * goes back to epoll), one goes to the workers (epoll thread only), or the
- * connection closes. Workers run the routes themselves.
+ * connection closes. Workers run the routes themselves, and a worker waits
+ * a little for the next request (conn_linger).
  */
 static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 {
+	int here = 0; /* a request conn_linger read */
 	for (;;) {
 		struct node_http_perr e;
 		int rc = parse_request(x, &e);
 		if (rc == NODE_HTTP_MORE && x->eof) {
 			conn_close(hs, x); /* it will never be complete */
 			return;
+		}
+		if (rc == NODE_HTTP_MORE && worker) {
+			int l = conn_linger(hs, x);
+			if (l < 0)
+				return;
+			if (l > 0) {
+				here = 1;
+				continue;
+			}
 		}
 		if (rc == NODE_HTTP_MORE) {
 			if (x->len > 0 && x->start_ms == 0)
@@ -1135,8 +1242,11 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			                      memory_order_relaxed);
 		if (x->eof)
 			x->keep_alive = 0;
-		if (worker ? run_work(hs, x) : serve_io(hs, x))
+		if (!worker ? serve_io(hs, x)
+		    : here  ? serve_here(hs, x)
+		            : run_work(hs, x))
 			return;
+		here = 0;
 		if (conn_next(hs, x) != 0)
 			return;
 	}
@@ -1235,11 +1345,9 @@ static char *conn_grow(struct node_http_ex *x, size_t cap)
 	return nb;
 }
 
-/* The epoll thread: reads what arrived, then serves it. */
-static void conn_readable(struct node_http *hs, struct node_http_ex *x)
+/* Reads what arrived into x->buf: 0, or -1 when the connection was closed. */
+static int conn_fill(struct node_http *hs, struct node_http_ex *x)
 {
-	if (x->tls_state != HTTP_TLS_READY && conn_tls_step(hs, x) != 0)
-		return;
 	const size_t limit = NODE_HTTP_HEADER_BYTES_MAX +
 	                     NODE_HTTP_BODY_BYTES_MAX + NODE_HTTP_READ_BYTES;
 	while (x->len < limit) {
@@ -1250,7 +1358,7 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 			char *nb = conn_grow(x, cap);
 			if (nb == NULL) {
 				conn_close(hs, x);
-				return;
+				return -1;
 			}
 			x->buf = nb;
 			x->cap = cap;
@@ -1268,7 +1376,7 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 		}
 		if (r <= 0) {
 			conn_close(hs, x);
-			return;
+			return -1;
 		}
 		if (!x->draining)
 			x->len += (size_t)r;
@@ -1278,6 +1386,16 @@ static void conn_readable(struct node_http *hs, struct node_http_ex *x)
 			break; /* (TLS may hold bytes the socket does not show)
 			        */
 	}
+	return 0;
+}
+
+/* The epoll thread: reads what arrived, then serves it. */
+static void conn_readable(struct node_http *hs, struct node_http_ex *x)
+{
+	if (x->tls_state != HTTP_TLS_READY && conn_tls_step(hs, x) != 0)
+		return;
+	if (conn_fill(hs, x) != 0)
+		return;
 	if (x->draining)
 		conn_arm(hs, x);
 	else
@@ -1307,15 +1425,8 @@ static void *worker_main(void *arg)
 			break;
 		int resume = x->resume;
 		x->resume = RESUME_NONE;
-		if (resume == RESUME_FLUSH) {
-			struct iovec iov = {x->out, x->out_len};
-			if (send_all(x, &iov, x->out_len ? 1 : 0) != 0)
-				x->broken = 1;
-			x->tls_held = 0;
-			lora_free(x->out);
-			x->out = NULL;
-			x->out_len = 0;
-		}
+		if (resume == RESUME_FLUSH)
+			flush_out(x);
 		if (resume == RESUME_NONE && run_work(hs, x))
 			continue;
 		if (resume == RESUME_SERVE || conn_next(hs, x) == 0)
@@ -1689,5 +1800,6 @@ void node_http_stats(struct node_http *hs, struct node_http_stats *s)
 	pthread_mutex_lock(&hs->mu);
 	s->conns = hs->n_conns;
 	s->queued = hs->qlen;
+	s->lingered = hs->lingered;
 	pthread_mutex_unlock(&hs->mu);
 }

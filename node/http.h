@@ -64,17 +64,21 @@ enum node_http_handled {
 	NODE_HTTP_ANSWERED = 0,  /* x was answered (one node_http_reply*) */
 	NODE_HTTP_HANDED_ON = 1, /* node_http_async(x) was called: another
 	                          * thread answers; x is not touched again */
-	NODE_HTTP_TO_WORKER = 2  /* (io only) run ops.work on a worker; 503
+	NODE_HTTP_TO_WORKER = 2, /* (io only) run ops.work on a worker; 503
 	                          * when the queue is full */
+	NODE_HTTP_TO_IO = 3      /* (io on a worker only) run ops.io again on
+	                          * the I/O thread; x left as it came */
 };
 
 /*
- * The handler; arg is passed back to every callback. io runs on the I/O
- * thread for each complete request and must not block (its answers are
- * sent without waiting: what the socket does not take is sent by a
- * worker). work runs on a worker: for requests io sent there, pipelined
- * requests a worker reads on, and node_http_async_rerun. A request left
- * unanswered gets 500. tick, stopping and stopped may be NULL.
+ * The handler; arg is passed back to every callback. io runs for each
+ * complete request read by the I/O thread, and by a worker that waited on
+ * the connection after answering (node_http_on_io_thread tells them
+ * apart). It must not block (its answers are sent without waiting: what
+ * the socket does not take is sent by a worker). work runs on a worker:
+ * for requests io sent there, pipelined requests a worker reads on, and
+ * node_http_async_rerun. A request left unanswered gets 500. tick,
+ * stopping and stopped may be NULL.
  */
 struct node_http_ops {
 	void *arg;
@@ -117,14 +121,21 @@ int node_http_port(const struct node_http *hs);
 
 /* What the server holds now (tests and diagnostics). */
 struct node_http_stats {
-	size_t conns;  /* open connections */
-	size_t queued; /* requests waiting for a worker */
+	size_t conns;      /* open connections */
+	size_t queued;     /* requests waiting for a worker */
+	uint64_t lingered; /* requests a worker read while it waited on
+	                    * their connection (conn_linger in http.c) */
 };
 void node_http_stats(struct node_http *hs, struct node_http_stats *s);
 
 /* ---- one request -------------------------------------------------------
  * Pointers returned are borrowed from x and valid while its handler runs.
  */
+
+/* 1 when ops.io runs on the I/O thread, 0 on a worker that read the
+ * request itself: what only the I/O thread may do (node_proxy_start)
+ * is then sent there (NODE_HTTP_TO_IO). */
+int node_http_on_io_thread(const struct node_http_ex *x);
 
 /* The handler's room for this request (ops.ctx_bytes, zeroed). */
 void *node_http_req_ctx(const struct node_http_ex *x);

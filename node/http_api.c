@@ -602,6 +602,10 @@ static int h_query_fast(struct lnode *n, struct node_http_ex *x,
 	 * lower limit does not cover */
 	int flags = (has_rid(pp) ? NODE_PROXY_RESEND : 0) |
 	            (intx || pp->qb.req.time_ms_max ? 0 : NODE_PROXY_BATCH);
+	if (pp->where == RUN_PROXY && !node_http_on_io_thread(x)) {
+		prepared_free(pp); /* the I/O thread parses it again */
+		return NODE_ROUTE_IO;
+	}
 	if (pp->where == RUN_PROXY &&
 	    node_proxy_start(n->proxy, x, route->path, route->name, flags,
 	                     wait_ms) == 0) {

@@ -20,6 +20,10 @@ struct node_route;
 #define NODE_ROUTE_ASYNC 2
 /* From a route's `fast` part: not answered, run `fn` on a worker. */
 #define NODE_ROUTE_WORKER 3
+/* From a route's `fast` part on a worker (node_http_on_io_thread 0): not
+ * answered, run it again on the I/O thread (what only that thread may
+ * do: node_proxy_start). Nothing of the request may be kept. */
+#define NODE_ROUTE_IO 4
 typedef int (*node_route_fn)(struct lnode *n, struct node_http_ex *x,
                              const struct node_route *r);
 
@@ -30,7 +34,8 @@ struct node_route {
 	node_route_fn fn;
 	int mode; /* /query, /explain, /profile: enum qry_mode */
 	struct node_http *http;
-	/* Optional: runs first, on the HTTP I/O thread, and must not block.
+	/* Optional: runs first, on the HTTP I/O thread (or on a worker that
+	 * read the request itself: node_http_on_io_thread), and must not block.
 	 * Answers (0/1), hands x on (NODE_ROUTE_ASYNC), or leaves it to fn on
 	 * a worker (NODE_ROUTE_WORKER). Its answers never block either. */
 	node_route_fn fast;

@@ -113,6 +113,8 @@ static int api_io(void *arg, struct node_http_ex *x)
 		return NODE_HTTP_HANDED_ON;
 	if (ok == NODE_ROUTE_WORKER && !node_http_replied(x))
 		return NODE_HTTP_TO_WORKER;
+	if (ok == NODE_ROUTE_IO && !node_http_replied(x))
+		return NODE_HTTP_TO_IO;
 	node_metrics_request(n, r->name, ok, lora_now_ns() - t0);
 	return NODE_HTTP_ANSWERED;
 }

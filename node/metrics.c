@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http.h"
 #include "node_int.h"
 
 #define NODE_METRIC_APIS_MAX 24
@@ -168,6 +169,15 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 		    (unsigned long long)ps.batched,
 		    (unsigned long long)ps.batch_refused, ps.batching_off == 1,
 		    ps.batching_off == 2);
+	}
+	if (n->http) {
+		struct node_http_stats hs;
+		node_http_stats(n->http, &hs);
+		lora_buf_printf(
+		    b,
+		    "# TYPE lora_http_requests_lingered_total counter\n"
+		    "lora_http_requests_lingered_total %llu\n",
+		    (unsigned long long)hs.lingered);
 	}
 	uint64_t vg, ve;
 	qry_vector_search_counts(&vg, &ve);

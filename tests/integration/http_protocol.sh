@@ -4,7 +4,8 @@
 # 100-continue, the JSON error shapes of protocol errors (400, 404, 405,
 # 411, 413), slow and vanishing clients, many idle connections, writes
 # proxied from a follower to the leader, and plans (/explain, /profile of
-# reads and of writes, proxied too). Raw requests go through bash's
+# reads and of writes, proxied too), requests sent one after another on one
+# connection (a worker waiting for them). Raw requests go through bash's
 # /dev/tcp so that the bytes on the wire are exactly the test's.
 . "$(dirname "$0")/lib.sh"
 it_setup 127.0.43 "$1"
@@ -133,6 +134,49 @@ out=$(halfclose "$L" 'GET /health HTTP/1.1\r\nHost: t\r\n\r\n')
 it_check "half-closed after a GET: answered" bash -c '[[ "$1" == "HTTP/1.1 200 "* ]]' _ "$out"
 out=$(halfclose "$F" "POST /query HTTP/1.1\r\nHost: t\r\nContent-Length: ${#q1}\r\n\r\n${q1}")
 it_check "half-closed after a write through a follower: answered" bash -c '[[ "$1" == "HTTP/1.1 200 "* ]]' _ "$out"
+
+# -- one request after another on one connection: the worker that answered
+#    waits on it and reads the next request itself (a read, a write the
+#    leader hands to its writer, a write a follower passes on, /health);
+#    each is answered as it would be otherwise
+inturn() { # inturn ID REQUEST...: "METHOD PATH [BODY]" each, sent in turn
+	perl -MIO::Socket::INET -MSocket=IPPROTO_TCP,TCP_NODELAY -e '
+		my $s = IO::Socket::INET->new(PeerAddr => shift) or exit 1;
+		setsockopt($s, IPPROTO_TCP, TCP_NODELAY, 1);
+		my $auth = shift; alarm 30;
+		for my $r (@ARGV) {
+			my ($m, $p, $b) = split / /, $r, 3; $b //= "";
+			print $s "$m $p HTTP/1.1\r\nHost: t\r\nAuthorization: $auth\r\n" .
+			    "Content-Length: " . length($b) . "\r\n\r\n$b";
+			my $st = <$s> // exit 2; my $cl = 0;
+			while (my $l = <$s>) {
+				last if $l eq "\r\n";
+				$cl = $1 if $l =~ /^Content-Length: (\d+)/i;
+			}
+			read($s, my $body, $cl) == $cl or exit 3;
+			$st =~ s/\r\n//; print "$st $body\n";
+		}' "$IT_NET.$1:4747" "$IT_AUTHZ" "${@:2}"
+}
+lingered() { curl -s "$IT_SCHEME://$IT_NET.$1:4747/metrics" | sed -n 's/^lora_http_requests_lingered_total //p'; }
+rd='POST /query {"query":"RETURN 1 AS one"}'
+cnt='POST /query {"query":"MATCH (n:Turn) RETURN count(n) AS c","consistency":"linearizable"}'
+for X in "$L" "$F"; do
+	reqs=()
+	for i in $(seq 1 30); do reqs+=("$rd"); done
+	reqs+=("POST /query {\"query\":\"CREATE (:Turn {via: $X, i: 1})\"}" "$cnt" "GET /health"
+		"POST /query {\"query\":\"CREATE (:Turn {via: $X, i: 2})\"}" "$cnt" "$rd")
+	l0=$(lingered "$X")
+	out=$(inturn "$X" "${reqs[@]}")
+	l1=$(lingered "$X")
+	it_check "node $X: 36 requests in turn on one connection, all 200" [ "$(count '^HTTP/1.1 200 ' "$out")" = 36 ]
+	it_check "node $X: the reads in turn answer" [ "$(count '"one":1' "$out")" = 31 ]
+	it_check "node $X: each write in turn is seen by the read after it" \
+		bash -c '[[ "$1" == *"\"c\":$2"*"\"status\":\"ok\""*"\"c\":$(($2 + 1))"* ]]' _ "$out" "$(( X == L ? 1 : 3 ))"
+	it_check "node $X: workers read requests themselves ($l0 -> $l1; loose: a slow machine misses some)" \
+		[ "$(( ${l1:-0} - ${l0:-0} ))" -ge 5 ]
+done
+it_query "$L" '{"query":"MATCH (n:Turn) RETURN count(n) AS c","format":"rowArrays","consistency":"linearizable"}'
+it_check "four Turn nodes, each write once" grep -q '"rows":\[\[4\]\]' <<<"$IT_BODY"
 
 # -- clients that stall or vanish do not hurt anyone else
 exec {slow}<>"/dev/tcp/$IT_NET.$L/4747"

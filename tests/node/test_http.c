@@ -3,7 +3,8 @@
  * in order, a slow client holding nobody up, oversize heads and bodies
  * refused with their status, the connection cap, the per-source cap on
  * connections without a request (from 127.1.50.2-3), a saturated worker pool
- * answering 503, a stop answering every request it had read, and child
+ * answering 503, a stop answering every request it had read, a worker
+ * waiting on its connection for the next request, and child
  * requests (a batch's) keeping their answers for their parent, answered
  * from the I/O thread and from another thread. */
 #include <arpa/inet.h>
@@ -43,7 +44,9 @@ static struct {
 	int entered;      /* /block requests waiting at the gate */
 	int worked;       /* requests ops.work ran */
 	int stopped_runs; /* ops.stopped calls */
-} g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+	pthread_t io;     /* the thread the first /io request ran on */
+	int io_seen;
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void answer(struct node_http_ex *x)
 {
@@ -162,7 +165,17 @@ static int t_io(void *arg, struct node_http_ex *x)
 	(void)arg;
 	if (strcmp(node_http_uri(x), "/kids") == 0)
 		return kids_io(x);
-	if (strncmp(node_http_uri(x), "/known/", 7) == 0)
+	if (strncmp(node_http_uri(x), "/io/", 4) == 0) {
+		/* only the I/O thread may answer it: sent back there from a
+		 * worker that read it */
+		if (!node_http_on_io_thread(x))
+			return NODE_HTTP_TO_IO;
+		pthread_mutex_lock(&g.mu);
+		int on_io = pthread_equal(pthread_self(), g.io) ||
+		            (g.io = pthread_self(), !g.io_seen++);
+		pthread_mutex_unlock(&g.mu);
+		ck_assert(on_io);
+	} else if (strncmp(node_http_uri(x), "/known/", 7) == 0)
 		node_http_known(x); /* as the node's after a valid login */
 	else if (strncmp(node_http_uri(x), "/fast/", 6) != 0)
 		return NODE_HTTP_TO_WORKER;
@@ -713,6 +726,115 @@ START_TEST(saturated_workers_answer_503)
 }
 END_TEST
 
+static uint64_t lingered(struct node_http *hs)
+{
+	struct node_http_stats s;
+	node_http_stats(hs, &s);
+	return s.lingered;
+}
+
+/* Waits until the server holds at most conns connections. */
+static void wait_conns_at_most(struct node_http *hs, size_t conns)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	struct node_http_stats s;
+	for (;;) {
+		node_http_stats(hs, &s);
+		if (s.conns <= conns)
+			return;
+		ck_assert_msg(lora_now_ms() < until,
+		              "waited for at most %zu conns: %zu", conns,
+		              s.conns);
+		usleep(1000);
+	}
+}
+
+/* A worker that answered waits a moment on the connection for the next
+ * request and serves it itself (one thread wake-up per request instead
+ * of two): whatever that request is, it is routed as the I/O thread
+ * routes it, and a client that leaves or half-closes meanwhile is handled
+ * as on the I/O thread. */
+START_TEST(worker_waits_for_the_next_request)
+{
+	struct node_http *hs = server(2, 0, 0);
+	struct client c;
+	c_open(&c, hs);
+	char want[64];
+	for (int i = 0; i < 50; i++) {
+		snprintf(want, sizeof want, "/w/%d", i);
+		get(&c, want);
+		snprintf(want, sizeof want, "GET /w/%d 0", i);
+		expect_answer(&c, 200, want);
+	}
+	/* a closed loop of requests: a worker read most of them (loose: a
+	 * slow machine can miss the wait now and then) */
+	ck_assert_uint_ge(lingered(hs), 10);
+	/* each kind of request, right after a worker's answer: the I/O
+	 * thread's own (/fast), a request handed on (/kids answers from
+	 * another thread), a worker's, a body in two parts */
+	uint64_t before = lingered(hs);
+	get(&c, "/fast/a");
+	expect_answer(&c, 200, "GET /fast/a 0");
+	get(&c, "/w/b");
+	expect_answer(&c, 200, "GET /w/b 0");
+	c_sends(&c, "POST /kids HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+	expect_answer(&c, 200, "201 id-a:1:a 7|202 az-b:2:bb |0  |");
+	get(&c, "/w/c");
+	expect_answer(&c, 200, "GET /w/c 0");
+	c_sends(&c, "POST /w/d HTTP/1.1\r\nContent-Length: 3\r\n\r\n");
+	usleep(20000); /* past the wait: the rest arrives through epoll */
+	c_sends(&c, "abc");
+	expect_answer(&c, 200, "POST /w/d 3");
+	get(&c, "/w/e");
+	expect_answer(&c, 200, "GET /w/e 0");
+	ck_assert_uint_gt(lingered(hs), before);
+	/* what only the I/O thread may do goes back to it: the first /io
+	 * request arrives through epoll, each later one right after a
+	 * worker's answer (t_io checks they all run on one thread) */
+	get(&c, "/io/first");
+	expect_answer(&c, 200, "GET /io/first 0");
+	for (int i = 0; i < 10; i++) {
+		get(&c, "/w/before-io");
+		expect_answer(&c, 200, "GET /w/before-io 0");
+		c_sends(&c,
+		        "POST /io/x HTTP/1.1\r\nContent-Length: 2\r\n\r\nab");
+		expect_answer(&c, 200, "POST /io/x 2");
+	}
+	/* half-closed right after its request: answered, then closed */
+	get(&c, "/w/last");
+	shutdown(c.fd, SHUT_WR);
+	expect_answer(&c, 200, "GET /w/last 0");
+	ck_assert(c_closed(&c));
+	c_close(&c);
+	wait_conns_at_most(hs, 0);
+	/* a client that leaves while a worker waits on it */
+	for (int i = 0; i < 20; i++) {
+		c_open(&c, hs);
+		get(&c, "/w/gone");
+		expect_answer(&c, 200, "GET /w/gone 0");
+		c_close(&c);
+	}
+	wait_conns_at_most(hs, 0);
+	/* one worker: while it waits on one connection, another's request
+	 * is still answered */
+	node_http_close(hs);
+	hs = server(1, 0, 0);
+	struct client a, b;
+	c_open(&a, hs);
+	c_open(&b, hs);
+	for (int i = 0; i < 20; i++) {
+		get(&a, "/w/a");
+		expect_answer(&a, 200, "GET /w/a 0");
+		get(&b, "/w/b");
+		expect_answer(&b, 200, "GET /w/b 0");
+	}
+	ck_assert_int_eq(g_get(&g.worked), 50 + 5 + 10 + 20 + 40);
+	c_close(&a);
+	c_close(&b);
+	node_http_close(hs);
+}
+END_TEST
+
 static void *closer_main(void *arg)
 {
 	node_http_close(arg);
@@ -770,6 +892,7 @@ int main(void)
 	               unauthenticated_keepalive_from_one_source_leaves_room);
 	tcase_add_test(t, saturated_workers_answer_503);
 	tcase_add_test(t, stop_answers_every_request_in_flight);
+	tcase_add_test(t, worker_waits_for_the_next_request);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
