@@ -6,7 +6,9 @@
  * gives each complete one to the handler's io callback, which answers it
  * at once, hands it to another thread, or sends it to one of the worker
  * threads (ops.work: a write waits for commit there, a read for its
- * bookmark), which writes the answer straight to the socket. A connection
+ * bookmark), which writes the answer straight to the socket. A worker
+ * that answered waits a moment for the connection's next request and
+ * gives that to ops.io itself (conn_linger). A connection
  * belongs to exactly one thread at a time: EPOLLONESHOT disarms it while a
  * worker has it, and the worker re-arms it (or closes it) when the answer is
  * out. Keep-alive is the default for HTTP/1.1; pipelined requests are answered
@@ -70,9 +72,8 @@
 #include "transport.h"
 
 #define NODE_HTTP_READ_BYTES      (16u << 10) /* one recv */
-#define NODE_HTTP_LINGER_US       1000 /* a worker waits for the next request */
-#define NODE_HTTP_IDLE_MS         120000 /* keep-alive connection idle */
-#define NODE_HTTP_REQUEST_MS      30000  /* a started request must arrive */
+#define NODE_HTTP_IDLE_MS         120000      /* keep-alive connection idle */
+#define NODE_HTTP_REQUEST_MS      30000 /* a started request must arrive */
 #define NODE_HTTP_SLICE_MS        100 /* a streamed answer's waits: stop checks */
 #define NODE_HTTP_STOP_GRACE_MS   1000 /* ... and their last bytes at a stop */
 #define NODE_HTTP_EVENTS_MAX      64
@@ -133,9 +134,8 @@ struct node_http_ex {
 	void *ctx;              /* the handler's (ops.ctx_bytes), after x */
 	/* the answer */
 	int replied, broken;
-	int async;  /* answered from another thread (node_http_async) */
-	int off_io; /* ops.io runs on a worker (serve_here) */
-	char *out;  /* unsent rest of an async answer (lora_malloc) */
+	int async; /* answered from another thread (node_http_async) */
+	char *out; /* unsent rest of an async answer (lora_malloc) */
 	size_t out_len;
 	int resume; /* queued again: RESUME_FLUSH or RESUME_SERVE */
 	uint64_t stream_deadline_ms; /* a streamed answer: its send waits */
@@ -182,8 +182,16 @@ struct node_http {
 	size_t n_evicted; /* of them, shut down and not yet closed (mu) */
 	struct node_http_ex *head, *tail; /* requests for the workers */
 	size_t qlen;
-	int lingering;            /* workers in conn_linger (mu) */
-	uint64_t lingered;        /* requests they read (mu) */
+	/* workers waiting on a connection (conn_linger): at most
+	 * linger_max at once, for linger_us; enqueue writes linger_fd once
+	 * while any waits (linger_kicked), and the last to stop waiting
+	 * drains it (all under mu) */
+	int linger_max, linger_us, lingering, linger_kicked;
+	int linger_fd;
+	atomic_uint_fast64_t lingered; /* requests they read */
+	/* requests a worker read that only the I/O thread may serve
+	 * (NODE_HTTP_TO_IO), for it to take after wakefd (mu) */
+	struct node_http_ex *to_io;
 	struct node_tls_ctx *tls; /* http_tls not off: the server context */
 	int tls_mode;
 	size_t handshakes;      /* connections before HTTP_TLS_READY (mu) */
@@ -618,9 +626,12 @@ void *node_http_conn_memo(struct node_http_ex *x)
 	return x->memo;
 }
 
+/* The server whose I/O thread this is (io_main sets it), else NULL. */
+static _Thread_local const struct node_http *io_thread_of;
+
 int node_http_on_io_thread(const struct node_http_ex *x)
 {
-	return !x->off_io;
+	return io_thread_of != NULL && io_thread_of == x->hs;
 }
 
 void node_http_known(struct node_http_ex *x)
@@ -1009,6 +1020,12 @@ static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
 		hs->tail = x;
 		hs->qlen++;
 		pthread_cond_signal(&hs->cond);
+		if (hs->lingering > 0 && !hs->linger_kicked) {
+			uint64_t one = 1; /* the waiting workers stop waiting */
+			ssize_t w = write(hs->linger_fd, &one, sizeof one);
+			(void)w;
+			hs->linger_kicked = 1;
+		}
 	}
 	pthread_mutex_unlock(&hs->mu);
 	return full ? -1 : 0;
@@ -1049,7 +1066,7 @@ static int conn_next(struct node_http *hs, struct node_http_ex *x)
 	x->len -= x->req_bytes;
 	conn_wipe_stale(x, old_len);
 	x->need = x->req_bytes = 0;
-	x->continue_sent = x->fin_probed = x->replied = x->off_io = 0;
+	x->continue_sent = x->fin_probed = x->replied = 0;
 	x->start_ms = 0;
 	x->extra_head = NULL;
 	x->authz = x->ident = NULL;
@@ -1128,29 +1145,34 @@ static void flush_out(struct node_http_ex *x)
 /* A request a lingering worker read (conn_linger): routed as the epoll
  * thread routes it (a leader's write goes to the writer, and so on), what
  * would wait for a worker runs here, and what only the epoll thread may
- * do goes back to it. 1 when x was handed on. */
+ * do goes back to it (hs->to_io). 1 when x was handed on. */
 static int serve_here(struct node_http *hs, struct node_http_ex *x)
 {
 	x->async = 1;
-	x->off_io = 1;
 	int rc = hs->ops.io(hs->ops.arg, x);
 	if (rc == NODE_HTTP_HANDED_ON)
-		return 1; /* (x may be gone: off_io is cleared when served) */
-	x->off_io = 0;
+		return 1;
 	x->async = 0;
 	if (rc == NODE_HTTP_TO_IO) {
-		/* the request stays parsed in x->buf (x->need): the epoll
-		 * thread's next event for it (the socket is writable) serves
-		 * it again from the start */
+		/* parsed again from x->buf (x->need) by the epoll thread;
+		 * nothing of this attempt is kept */
 		LORA_ASSERT(!x->replied);
 		stash_drop(x);
 		memset(x->ctx, 0, hs->ops.ctx_bytes);
-		if (!atomic_load(&hs->stopping)) {
-			conn_arm_for(hs, x, EPOLLIN | EPOLLOUT);
+		x->extra_head = NULL;
+		pthread_mutex_lock(&hs->mu);
+		int stopping = atomic_load(&hs->stopping);
+		if (!stopping) {
+			x->qnext = hs->to_io;
+			hs->to_io = x;
+		}
+		pthread_mutex_unlock(&hs->mu);
+		if (!stopping) {
+			uint64_t one = 1;
+			ssize_t w = write(hs->wakefd, &one, sizeof one);
+			(void)w;
 			return 1;
 		}
-		/* the epoll thread has stopped (or is stopping): every request
-		 * read gets an answer */
 		reply_status(x, 503, LORA_EUNAVAILABLE,
 		             "server busy or stopping: not executed");
 		return 0;
@@ -1163,41 +1185,92 @@ static int serve_here(struct node_http *hs, struct node_http_ex *x)
 	return 0;
 }
 
+static void conn_serve(struct node_http *hs, struct node_http_ex *x,
+                       int worker);
+
+/* The epoll thread: serves the requests workers sent back (serve_here). */
+static void serve_to_io(struct node_http *hs)
+{
+	uint64_t v;
+	ssize_t r = read(hs->wakefd, &v, sizeof v);
+	(void)r;
+	pthread_mutex_lock(&hs->mu);
+	struct node_http_ex *list = hs->to_io;
+	hs->to_io = NULL;
+	pthread_mutex_unlock(&hs->mu);
+	/* oldest first: the list is pushed at its head */
+	struct node_http_ex *rev = NULL;
+	while (list) {
+		struct node_http_ex *nx = list->qnext;
+		list->qnext = rev;
+		rev = list;
+		list = nx;
+	}
+	while (rev) {
+		struct node_http_ex *x = rev;
+		rev = x->qnext;
+		x->qnext = NULL;
+		conn_serve(hs, x, 0);
+	}
+}
+
 static int conn_fill(struct node_http *hs, struct node_http_ex *x);
 
 /*
  * A worker that answered a request keeps its connection for up to
- * NODE_HTTP_LINGER_US, waiting for the client's next one itself: a client
- * that sends one request after another (a driver's session, a load
- * loop) then costs one thread wake-up per request, not two (the epoll
- * thread's, then a worker's). Only while no request waits for a worker,
- * and at most a quarter of the workers at once. 1 when bytes arrived
- * (read into x->buf), 0 when none did (the caller hands the connection
- * back to epoll), -1 when the connection was closed.
+ * linger_us (NODE_HTTP_LINGER_US), waiting for the client's next one
+ * itself: a client whose requests workers answer (reads), sending one
+ * after another, then costs one thread wake-up per request, not two (the
+ * epoll thread's, then a worker's). At most linger_max workers wait at
+ * once (a quarter of the pool; none in a pool under 4), and none starts
+ * while a request waits for a worker. One queued meanwhile ends every
+ * wait (linger_fd), and a request read when one is queued goes behind
+ * it. 1 when a request's bytes were read into x->buf (serve it here), 0
+ * when none arrived (the caller hands the connection back to epoll), -1
+ * when x was closed or queued.
  */
 static int conn_linger(struct node_http *hs, struct node_http_ex *x)
 {
 	if (x->len > 0 || x->eof ||
 	    (x->tls != NULL && node_tls_pending(x->tls)))
 		return 0;
-	int max = hs->workers / 4 > 1 ? hs->workers / 4 : 1;
 	pthread_mutex_lock(&hs->mu);
-	int ok = hs->head == NULL && hs->lingering < max &&
-	         !atomic_load(&hs->stopping);
+	int ok = hs->head == NULL && hs->lingering < hs->linger_max &&
+	         !hs->linger_kicked && !atomic_load(&hs->stopping);
 	if (ok)
 		hs->lingering++;
 	pthread_mutex_unlock(&hs->mu);
 	if (!ok)
 		return 0;
-	struct pollfd p = {.fd = x->fd, .events = POLLIN | POLLRDHUP};
-	struct timespec ts = {0, NODE_HTTP_LINGER_US * 1000L};
-	int r = ppoll(&p, 1, &ts, NULL);
-	int got = r > 0 && conn_fill(hs, x) == 0 ? x->len > 0 : r > 0 ? -1 : 0;
+	struct pollfd p[2] = {{.fd = x->fd, .events = POLLIN | POLLRDHUP},
+	                      {.fd = hs->linger_fd, .events = POLLIN}};
+	struct timespec ts = {hs->linger_us / 1000000,
+	                      (long)(hs->linger_us % 1000000) * 1000L};
+	int r = ppoll(p, 2, &ts, NULL);
+	int got = r > 0 && p[0].revents != 0;
 	pthread_mutex_lock(&hs->mu);
-	hs->lingering--;
-	hs->lingered += got > 0;
+	if (--hs->lingering == 0 && hs->linger_kicked) {
+		uint64_t v;
+		ssize_t rd = read(hs->linger_fd, &v, sizeof v);
+		(void)rd;
+		hs->linger_kicked = 0;
+	}
+	int queued = hs->head != NULL;
 	pthread_mutex_unlock(&hs->mu);
-	return got;
+	if (!got)
+		return 0;
+	if (conn_fill(hs, x) != 0)
+		return -1;
+	if (x->len == 0)
+		return 0;
+	if (queued) {
+		/* requests wait for a worker: this one goes behind them */
+		x->resume = RESUME_SERVE;
+		if (enqueue(hs, x, 1) != 0)
+			conn_close(hs, x); /* stopping */
+		return -1;
+	}
+	return 1;
 }
 
 /*
@@ -1242,6 +1315,8 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x, int worker)
 			                      memory_order_relaxed);
 		if (x->eof)
 			x->keep_alive = 0;
+		if (here)
+			atomic_fetch_add(&hs->lingered, 1);
 		if (!worker ? serve_io(hs, x)
 		    : here  ? serve_here(hs, x)
 		            : run_work(hs, x))
@@ -1605,6 +1680,7 @@ static void *io_main(void *arg)
 {
 	struct node_http *hs = arg;
 	pthread_setname_np(pthread_self(), "lora-http-io");
+	io_thread_of = hs;
 	struct epoll_event evs[NODE_HTTP_EVENTS_MAX];
 	uint64_t next_reap = lora_now_ms() + 1000;
 	uint64_t next_tick = lora_now_ms() + NODE_HTTP_TICK_MS;
@@ -1618,7 +1694,7 @@ static void *io_main(void *arg)
 			if (p == &hs->lfd)
 				conn_accept(hs);
 			else if (p == &hs->wakefd)
-				continue;
+				serve_to_io(hs);
 			else if (*(int *)p == HTTP_KIND_WATCH)
 				((struct node_http_watch *)p)->fn(p);
 			else
@@ -1686,6 +1762,10 @@ static void take_limits(struct node_http *hs, const struct node_http_cfg *cfg)
 	                             ? cfg->pending_per_source
 	                             : NODE_HTTP_PENDING_PER_SOURCE;
 	hs->pending_until_known = cfg->pending_until_known;
+	hs->linger_max = hs->workers / 4;
+	hs->linger_us = cfg->linger_us > 0 && cfg->linger_us <= 1000000
+	                    ? (int)cfg->linger_us
+	                    : NODE_HTTP_LINGER_US;
 #undef LIMIT
 }
 
@@ -1696,6 +1776,7 @@ static int server_start(struct node_http *hs, const char *addr, char *errmsg)
 	if (err == 0 &&
 	    ((hs->efd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 	     (hs->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	     (hs->linger_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
 	     watch(hs, hs->lfd, &hs->lfd) ||
 	     watch(hs, hs->wakefd, &hs->wakefd)))
 		err = errno;
@@ -1726,7 +1807,7 @@ int node_http_open(const struct node_http_cfg *cfg,
 		return lora_errf(LORA_ENOMEM, errmsg, "out of memory");
 	hs->ops = *ops;
 	take_limits(hs, cfg);
-	hs->lfd = hs->efd = hs->wakefd = -1;
+	hs->lfd = hs->efd = hs->wakefd = hs->linger_fd = -1;
 	pthread_mutex_init(&hs->mu, NULL);
 	pthread_cond_init(&hs->cond, NULL);
 	hs->tls_mode = cfg->tls ? cfg->tls->mode : NODE_TLS_OFF;
@@ -1742,7 +1823,7 @@ int node_http_open(const struct node_http_cfg *cfg,
 		node_http_close(hs); /* joins the threads that started */
 		return rc;
 	}
-	*out = hs;
+	__atomic_store_n(out, hs, __ATOMIC_RELEASE); /* read by /metrics */
 	return 0;
 }
 
@@ -1763,6 +1844,15 @@ void node_http_close(struct node_http *hs)
 		pthread_join(hs->io_thread, NULL);
 	for (int i = 0; i < hs->n_threads; i++)
 		pthread_join(hs->threads[i], NULL);
+	/* requests sent back to the epoll thread it did not take: every
+	 * request read gets an answer */
+	while (hs->to_io) {
+		struct node_http_ex *x = hs->to_io;
+		hs->to_io = x->qnext;
+		x->qnext = NULL;
+		reply_status(x, 503, LORA_EUNAVAILABLE,
+		             "server busy or stopping: not executed");
+	}
 	if (hs->ops.stopped)
 		hs->ops.stopped(hs->ops.arg);
 	while (hs->conns)
@@ -1771,6 +1861,8 @@ void node_http_close(struct node_http *hs)
 		close(hs->lfd);
 	if (hs->wakefd >= 0)
 		close(hs->wakefd);
+	if (hs->linger_fd >= 0)
+		close(hs->linger_fd);
 	if (hs->efd >= 0)
 		close(hs->efd);
 	node_tls_ctx_free(hs->tls);
@@ -1800,6 +1892,7 @@ void node_http_stats(struct node_http *hs, struct node_http_stats *s)
 	pthread_mutex_lock(&hs->mu);
 	s->conns = hs->n_conns;
 	s->queued = hs->qlen;
-	s->lingered = hs->lingered;
+	s->lingered = atomic_load(&hs->lingered);
+	s->lingering = (size_t)hs->lingering;
 	pthread_mutex_unlock(&hs->mu);
 }

@@ -6,9 +6,10 @@
  * unit tests in tests/node/test_http.c drive it with their own handler.
  *
  * A request belongs to exactly one thread at a time: first the I/O thread
- * (ops.io), then perhaps a worker (ops.work), or another thread that took
- * it (node_http_async). Exactly one answer is sent per request:
- * node_http_reply* or node_http_stream_*.
+ * (ops.io; or a worker that read it on a connection it had just answered,
+ * see node_http_on_io_thread), then perhaps a worker (ops.work), or
+ * another thread that took it (node_http_async). Exactly one answer is
+ * sent per request: node_http_reply* or node_http_stream_*.
  */
 #ifndef LORA_NODE_HTTP_H
 #define LORA_NODE_HTTP_H
@@ -33,7 +34,8 @@ struct node_tls;
 /* connections without a complete request yet, from one source address */
 #define NODE_HTTP_PENDING_PER_SOURCE 128
 /* How often ops.tick runs on the I/O thread. */
-#define NODE_HTTP_TICK_MS 20
+#define NODE_HTTP_TICK_MS   20
+#define NODE_HTTP_LINGER_US 1000 /* a worker waits for the next request */
 
 /* The server and one request (with its connection); both opaque. */
 struct node_http;
@@ -57,6 +59,10 @@ struct node_http_cfg {
 	 * not merely until its first complete request, so that connections
 	 * answered 401 keep counting against their source's cap */
 	int pending_until_known;
+	/* how long a worker that answered waits on the connection for the
+	 * next request (http.c conn_linger); 0: NODE_HTTP_LINGER_US, at
+	 * most 1 s (tests) */
+	unsigned linger_us;
 };
 
 /* What the handler's callbacks return. */
@@ -125,6 +131,7 @@ struct node_http_stats {
 	size_t queued;     /* requests waiting for a worker */
 	uint64_t lingered; /* requests a worker read while it waited on
 	                    * their connection (conn_linger in http.c) */
+	size_t lingering;  /* workers waiting so now */
 };
 void node_http_stats(struct node_http *hs, struct node_http_stats *s);
 
@@ -132,9 +139,10 @@ void node_http_stats(struct node_http *hs, struct node_http_stats *s);
  * Pointers returned are borrowed from x and valid while its handler runs.
  */
 
-/* 1 when ops.io runs on the I/O thread, 0 on a worker that read the
- * request itself: what only the I/O thread may do (node_proxy_start)
- * is then sent there (NODE_HTTP_TO_IO). */
+/* 1 when called on the server's I/O thread, 0 on any other (a worker,
+ * also one running ops.io for a request it read itself): what only the
+ * I/O thread may do (node_proxy_start) is then sent there
+ * (NODE_HTTP_TO_IO). */
 int node_http_on_io_thread(const struct node_http_ex *x);
 
 /* The handler's room for this request (ops.ctx_bytes, zeroed). */

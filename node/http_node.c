@@ -91,7 +91,8 @@ static int route_lookup(struct node_http_ex *x, struct api_req *q)
 	return 1;
 }
 
-/* The I/O thread: the route, a cached authorization (a password not
+/* The I/O thread (or a worker that read the request on a connection it
+ * had just answered): the route, a cached authorization (a password not
  * checked lately costs argon2id: on a worker) and the route's fast part. */
 static int api_io(void *arg, struct node_http_ex *x)
 {

@@ -170,9 +170,10 @@ static void statements_text(struct lora_buf *b, struct lnode *n)
 		    (unsigned long long)ps.batch_refused, ps.batching_off == 1,
 		    ps.batching_off == 2);
 	}
-	if (n->http) {
+	struct node_http *h = __atomic_load_n(&n->http, __ATOMIC_ACQUIRE);
+	if (h) {
 		struct node_http_stats hs;
-		node_http_stats(n->http, &hs);
+		node_http_stats(h, &hs);
 		lora_buf_printf(
 		    b,
 		    "# TYPE lora_http_requests_lingered_total counter\n"

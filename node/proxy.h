@@ -144,7 +144,9 @@ int node_proxy_write(struct node_proxy *p, struct node_http_ex *x,
                      uint64_t wait_ms);
 
 /*
- * On the HTTP I/O thread: passes x's body on to the leader without any
+ * On the HTTP I/O thread only (ops.io may also run on a worker: there
+ * node_http_on_io_thread is 0, and the caller returns NODE_HTTP_TO_IO
+ * instead): passes x's body on to the leader without any
  * thread waiting for the answer (the I/O thread reads it:
  * node_http_watch). Without NODE_PROXY_BATCH in flags it is written at
  * once on an idle pooled connection; with it, queued for

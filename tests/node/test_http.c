@@ -44,8 +44,7 @@ static struct {
 	int entered;      /* /block requests waiting at the gate */
 	int worked;       /* requests ops.work ran */
 	int stopped_runs; /* ops.stopped calls */
-	pthread_t io;     /* the thread the first /io request ran on */
-	int io_seen;
+	int to_io; /* /io requests a worker sent back to the I/O thread */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void answer(struct node_http_ex *x)
@@ -165,17 +164,23 @@ static int t_io(void *arg, struct node_http_ex *x)
 	(void)arg;
 	if (strcmp(node_http_uri(x), "/kids") == 0)
 		return kids_io(x);
+	char name[16] = "";
+	pthread_getname_np(pthread_self(), name, sizeof name);
+	int on_io = strcmp(name, "lora-http-io") == 0;
+	/* the server's own word agrees with the thread's name */
+	ck_assert_int_eq(node_http_on_io_thread(x), on_io);
 	if (strncmp(node_http_uri(x), "/io/", 4) == 0) {
 		/* only the I/O thread may answer it: sent back there from a
 		 * worker that read it */
-		if (!node_http_on_io_thread(x))
+		if (!on_io) {
+			pthread_mutex_lock(&g.mu);
+			g.to_io++;
+			pthread_mutex_unlock(&g.mu);
 			return NODE_HTTP_TO_IO;
-		pthread_mutex_lock(&g.mu);
-		int on_io = pthread_equal(pthread_self(), g.io) ||
-		            (g.io = pthread_self(), !g.io_seen++);
-		pthread_mutex_unlock(&g.mu);
-		ck_assert(on_io);
-	} else if (strncmp(node_http_uri(x), "/known/", 7) == 0)
+		}
+	} else if (strcmp(node_http_uri(x), "/fast/sleep") == 0)
+		usleep(300 * 1000); /* holds the I/O thread (when on it) */
+	else if (strncmp(node_http_uri(x), "/known/", 7) == 0)
 		node_http_known(x); /* as the node's after a valid login */
 	else if (strncmp(node_http_uri(x), "/fast/", 6) != 0)
 		return NODE_HTTP_TO_WORKER;
@@ -232,6 +237,8 @@ static int g_get(int *field)
 	return v;
 }
 
+static unsigned t_linger_us; /* the next server's linger_us (0: default) */
+
 static struct node_http *server_known(int workers, size_t queue_max,
                                       size_t conns_max, size_t per_source,
                                       int until_known)
@@ -242,7 +249,8 @@ static struct node_http *server_known(int workers, size_t queue_max,
 	                                  .conns_max = conns_max,
 	                                  .body_bytes_max = T_BODY_MAX,
 	                                  .pending_per_source = per_source,
-	                                  .pending_until_known = until_known};
+	                                  .pending_until_known = until_known,
+	                                  .linger_us = t_linger_us};
 	const struct node_http_ops ops = {
 	    .io = t_io, .work = t_work, .stopped = t_stopped};
 	struct node_http *hs;
@@ -749,6 +757,24 @@ static void wait_conns_at_most(struct node_http *hs, size_t conns)
 	}
 }
 
+static void *closer_main(void *arg);
+
+/* Waits until exactly n workers wait on a connection. */
+static void wait_lingering(struct node_http *hs, size_t n)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	struct node_http_stats st;
+	for (;;) {
+		node_http_stats(hs, &st);
+		if (st.lingering == n)
+			return;
+		ck_assert_msg(lora_now_ms() < until,
+		              "waited for %zu waiting workers: %zu", n,
+		              st.lingering);
+		usleep(200);
+	}
+}
+
 /* A worker that answered waits a moment on the connection for the next
  * request and serves it itself (one thread wake-up per request instead
  * of two): whatever that request is, it is routed as the I/O thread
@@ -756,7 +782,7 @@ static void wait_conns_at_most(struct node_http *hs, size_t conns)
  * as on the I/O thread. */
 START_TEST(worker_waits_for_the_next_request)
 {
-	struct node_http *hs = server(2, 0, 0);
+	struct node_http *hs = server(4, 0, 0); /* one of 4 may wait */
 	struct client c;
 	c_open(&c, hs);
 	char want[64];
@@ -788,11 +814,8 @@ START_TEST(worker_waits_for_the_next_request)
 	get(&c, "/w/e");
 	expect_answer(&c, 200, "GET /w/e 0");
 	ck_assert_uint_gt(lingered(hs), before);
-	/* what only the I/O thread may do goes back to it: the first /io
-	 * request arrives through epoll, each later one right after a
-	 * worker's answer (t_io checks they all run on one thread) */
-	get(&c, "/io/first");
-	expect_answer(&c, 200, "GET /io/first 0");
+	/* what only the I/O thread may do goes back to it (t_io checks
+	 * the thread by its name), each right after a worker's answer */
 	for (int i = 0; i < 10; i++) {
 		get(&c, "/w/before-io");
 		expect_answer(&c, 200, "GET /w/before-io 0");
@@ -800,6 +823,7 @@ START_TEST(worker_waits_for_the_next_request)
 		        "POST /io/x HTTP/1.1\r\nContent-Length: 2\r\n\r\nab");
 		expect_answer(&c, 200, "POST /io/x 2");
 	}
+	ck_assert_int_ge(g_get(&g.to_io), 1); /* loose, as above */
 	/* half-closed right after its request: answered, then closed */
 	get(&c, "/w/last");
 	shutdown(c.fd, SHUT_WR);
@@ -815,23 +839,79 @@ START_TEST(worker_waits_for_the_next_request)
 		c_close(&c);
 	}
 	wait_conns_at_most(hs, 0);
-	/* one worker: while it waits on one connection, another's request
-	 * is still answered */
+	ck_assert_int_eq(g_get(&g.worked), 50 + 4 + 10 + 1 + 20);
 	node_http_close(hs);
-	hs = server(1, 0, 0);
-	struct client a, b;
+	/* pools under 4 workers never wait: their one worker is not kept
+	 * from another client */
+	hs = server(2, 0, 0);
+	c_open(&c, hs);
+	for (int i = 0; i < 5; i++) {
+		get(&c, "/w/x");
+		expect_answer(&c, 200, "GET /w/x 0");
+	}
+	ck_assert_uint_eq(lingered(hs), 0);
+	c_close(&c);
+	node_http_close(hs);
+}
+END_TEST
+
+/* A request queued for a worker ends every worker's wait at once, and
+ * one read by a waiting worker while others wait for a worker goes
+ * behind them; a request sent back to the I/O thread at a stop is
+ * answered 503 (not closed unanswered). Waits of 1 s, so that only the
+ * end of a wait, not its time running out, can answer quickly. */
+START_TEST(waiting_worker_gives_way)
+{
+	t_linger_us = 1000000;
+	struct node_http *hs = server(4, 0, 0); /* one of 4 may wait */
+	static struct client k[3], a, b;
+	for (int i = 0; i < 3; i++) { /* three workers held */
+		c_open(&k[i], hs);
+		get(&k[i], "/block/k");
+	}
+	wait_entered(3);
 	c_open(&a, hs);
 	c_open(&b, hs);
-	for (int i = 0; i < 20; i++) {
-		get(&a, "/w/a");
-		expect_answer(&a, 200, "GET /w/a 0");
-		get(&b, "/w/b");
-		expect_answer(&b, 200, "GET /w/b 0");
+	get(&a, "/w/a");
+	expect_answer(&a, 200, "GET /w/a 0");
+	wait_lingering(hs, 1); /* the fourth waits on a */
+	/* b's request ends that wait: answered long before the wait's 1 s */
+	uint64_t t0 = lora_now_ms();
+	get(&b, "/w/b");
+	expect_answer(&b, 200, "GET /w/b 0");
+	uint64_t took = lora_now_ms() - t0;
+	ck_assert_msg(took < 500, "b waited %llu ms for a waiting worker",
+	              (unsigned long long)took);
+	gate_open();
+	for (int i = 0; i < 3; i++) {
+		expect_answer(&k[i], 200, "GET /block/k 0");
+		c_close(&k[i]);
 	}
-	ck_assert_int_eq(g_get(&g.worked), 50 + 5 + 10 + 20 + 40);
+	c_close(&b);
+	wait_lingering(hs, 0);
+	/* a request sent back to the I/O thread while it is held, then a
+	 * stop: answered 503 */
+	get(&a, "/w/a2");
+	expect_answer(&a, 200, "GET /w/a2 0");
+	wait_lingering(hs, 1); /* a worker waits on a */
+	c_open(&b, hs);
+	get(&b, "/fast/sleep"); /* the I/O thread sleeps 300 ms */
+	usleep(50 * 1000);
+	c_sends(&a, "POST /io/stop HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	while (g_get(&g.to_io) < 1) {
+		ck_assert(lora_now_ms() < until);
+		usleep(1000);
+	}
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, closer_main, hs), 0);
+	expect_answer(&b, 200, "GET /fast/sleep 0");
+	char body[1024];
+	ck_assert_int_eq(c_answer(&a, body, sizeof body), 503);
+	ck_assert_ptr_nonnull(strstr(body, "not executed"));
+	pthread_join(t, NULL);
 	c_close(&a);
 	c_close(&b);
-	node_http_close(hs);
 }
 END_TEST
 
@@ -893,6 +973,7 @@ int main(void)
 	tcase_add_test(t, saturated_workers_answer_503);
 	tcase_add_test(t, stop_answers_every_request_in_flight);
 	tcase_add_test(t, worker_waits_for_the_next_request);
+	tcase_add_test(t, waiting_worker_gives_way);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -411,6 +411,8 @@ static int front_io(void *arg, struct node_http_ex *x)
 	const char *uri = node_http_uri(x);
 	if (strncmp(uri, "/a/", 3) != 0)
 		return NODE_HTTP_TO_WORKER;
+	if (!node_http_on_io_thread(x)) /* node_proxy_start: I/O thread */
+		return NODE_HTTP_TO_IO;
 	int flags = (strstr(uri, "rid") ? NODE_PROXY_RESEND : 0) |
 	            (g.batch ? NODE_PROXY_BATCH : 0);
 	if (!strncmp(uri, "/a/b", 4) && /* the batched route */
