@@ -187,11 +187,13 @@ struct node_http {
 	 * while any waits (linger_kicked), and the last to stop waiting
 	 * drains it (all under mu) */
 	int linger_max, linger_us, lingering, linger_kicked;
+	int idle; /* workers waiting for a request (mu) */
 	int linger_fd;
 	atomic_uint_fast64_t lingered; /* requests they read */
 	/* requests a worker read that only the I/O thread may serve
 	 * (NODE_HTTP_TO_IO), for it to take after wakefd (mu) */
 	struct node_http_ex *to_io;
+	size_t n_to_io;
 	struct node_tls_ctx *tls; /* http_tls not off: the server context */
 	int tls_mode;
 	size_t handshakes;      /* connections before HTTP_TLS_READY (mu) */
@@ -1020,7 +1022,8 @@ static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
 		hs->tail = x;
 		hs->qlen++;
 		pthread_cond_signal(&hs->cond);
-		if (hs->lingering > 0 && !hs->linger_kicked) {
+		if (hs->lingering > 0 && !hs->linger_kicked &&
+		    hs->qlen > (size_t)hs->idle) {
 			uint64_t one = 1; /* the waiting workers stop waiting */
 			ssize_t w = write(hs->linger_fd, &one, sizeof one);
 			(void)w;
@@ -1142,6 +1145,31 @@ static void flush_out(struct node_http_ex *x)
 	x->out_len = 0;
 }
 
+/* Gives x, holding a request a worker read, to the epoll thread to serve
+ * (hs->to_io, then wakefd): 1. When the server stops (the epoll thread
+ * may not take it) the request is answered 503 here instead: 0. */
+static int send_to_io(struct node_http *hs, struct node_http_ex *x)
+{
+	pthread_mutex_lock(&hs->mu);
+	int stopping = atomic_load(&hs->stopping);
+	if (!stopping) {
+		x->qnext = hs->to_io;
+		hs->to_io = x;
+		hs->n_to_io++;
+	}
+	pthread_mutex_unlock(&hs->mu);
+	if (!stopping) {
+		uint64_t one = 1;
+		ssize_t w = write(hs->wakefd, &one, sizeof one);
+		(void)w;
+		return 1;
+	}
+	x->keep_alive = 0; /* the connection ends with the server */
+	reply_status(x, 503, LORA_EUNAVAILABLE,
+	             "server busy or stopping: not executed");
+	return 0;
+}
+
 /* A request a lingering worker read (conn_linger): routed as the epoll
  * thread routes it (a leader's write goes to the writer, and so on), what
  * would wait for a worker runs here, and what only the epoll thread may
@@ -1160,22 +1188,8 @@ static int serve_here(struct node_http *hs, struct node_http_ex *x)
 		stash_drop(x);
 		memset(x->ctx, 0, hs->ops.ctx_bytes);
 		x->extra_head = NULL;
-		pthread_mutex_lock(&hs->mu);
-		int stopping = atomic_load(&hs->stopping);
-		if (!stopping) {
-			x->qnext = hs->to_io;
-			hs->to_io = x;
-		}
-		pthread_mutex_unlock(&hs->mu);
-		if (!stopping) {
-			uint64_t one = 1;
-			ssize_t w = write(hs->wakefd, &one, sizeof one);
-			(void)w;
-			return 1;
-		}
-		reply_status(x, 503, LORA_EUNAVAILABLE,
-		             "server busy or stopping: not executed");
-		return 0;
+		x->fin_probed = 0;
+		return send_to_io(hs, x);
 	}
 	LORA_ASSERT(rc == NODE_HTTP_ANSWERED || rc == NODE_HTTP_TO_WORKER);
 	if (rc == NODE_HTTP_TO_WORKER)
@@ -1197,6 +1211,7 @@ static void serve_to_io(struct node_http *hs)
 	pthread_mutex_lock(&hs->mu);
 	struct node_http_ex *list = hs->to_io;
 	hs->to_io = NULL;
+	hs->n_to_io = 0;
 	pthread_mutex_unlock(&hs->mu);
 	/* oldest first: the list is pushed at its head */
 	struct node_http_ex *rev = NULL;
@@ -1235,8 +1250,9 @@ static int conn_linger(struct node_http *hs, struct node_http_ex *x)
 	    (x->tls != NULL && node_tls_pending(x->tls)))
 		return 0;
 	pthread_mutex_lock(&hs->mu);
-	int ok = hs->head == NULL && hs->lingering < hs->linger_max &&
-	         !hs->linger_kicked && !atomic_load(&hs->stopping);
+	int ok = hs->qlen <= (size_t)hs->idle &&
+	         hs->lingering < hs->linger_max && !hs->linger_kicked &&
+	         !atomic_load(&hs->stopping);
 	if (ok)
 		hs->lingering++;
 	pthread_mutex_unlock(&hs->mu);
@@ -1255,19 +1271,21 @@ static int conn_linger(struct node_http *hs, struct node_http_ex *x)
 		(void)rd;
 		hs->linger_kicked = 0;
 	}
-	int queued = hs->head != NULL;
+	int queued = hs->qlen > (size_t)hs->idle;
 	pthread_mutex_unlock(&hs->mu);
-	if (!got)
+	/* at a stop, unread bytes stay unread (as on connections the epoll
+	 * thread no longer reads) */
+	if (!got || atomic_load(&hs->stopping))
 		return 0;
 	if (conn_fill(hs, x) != 0)
 		return -1;
 	if (x->len == 0)
 		return 0;
 	if (queued) {
-		/* requests wait for a worker: this one goes behind them */
-		x->resume = RESUME_SERVE;
-		if (enqueue(hs, x, 1) != 0)
-			conn_close(hs, x); /* stopping */
+		/* requests wait for a worker: this one goes behind them,
+		 * routed by the epoll thread as if it had read it */
+		if (send_to_io(hs, x) == 0)
+			conn_close(hs, x); /* answered 503: the server stops */
 		return -1;
 	}
 	return 1;
@@ -1486,8 +1504,11 @@ static void *worker_main(void *arg)
 	pthread_setname_np(pthread_self(), "lora-http");
 	for (;;) {
 		pthread_mutex_lock(&hs->mu);
-		while (hs->head == NULL && !hs->stopping)
+		while (hs->head == NULL && !hs->stopping) {
+			hs->idle++;
 			pthread_cond_wait(&hs->cond, &hs->mu);
+			hs->idle--;
+		}
 		struct node_http_ex *x = hs->head;
 		if (x) {
 			hs->head = x->qnext;
@@ -1834,6 +1855,12 @@ void node_http_close(struct node_http *hs)
 	pthread_mutex_lock(&hs->mu);
 	hs->stopping = 1;
 	pthread_cond_broadcast(&hs->cond);
+	if (hs->lingering > 0 && !hs->linger_kicked) {
+		uint64_t one = 1; /* waiting workers stop waiting */
+		ssize_t w = write(hs->linger_fd, &one, sizeof one);
+		(void)w;
+		hs->linger_kicked = 1;
+	}
 	pthread_mutex_unlock(&hs->mu);
 	if (hs->wakefd >= 0) {
 		uint64_t one = 1;
@@ -1850,8 +1877,10 @@ void node_http_close(struct node_http *hs)
 		struct node_http_ex *x = hs->to_io;
 		hs->to_io = x->qnext;
 		x->qnext = NULL;
+		x->async = 1; /* what the socket does not take is dropped */
 		reply_status(x, 503, LORA_EUNAVAILABLE,
 		             "server busy or stopping: not executed");
+		x->async = 0;
 	}
 	if (hs->ops.stopped)
 		hs->ops.stopped(hs->ops.arg);
@@ -1894,5 +1923,6 @@ void node_http_stats(struct node_http *hs, struct node_http_stats *s)
 	s->queued = hs->qlen;
 	s->lingered = atomic_load(&hs->lingered);
 	s->lingering = (size_t)hs->lingering;
+	s->to_io = hs->n_to_io;
 	pthread_mutex_unlock(&hs->mu);
 }

@@ -83,8 +83,9 @@ enum node_http_handled {
  * apart). It must not block (its answers are sent without waiting: what
  * the socket does not take is sent by a worker). work runs on a worker:
  * for requests io sent there, pipelined requests a worker reads on, and
- * node_http_async_rerun. A request left unanswered gets 500. tick,
- * stopping and stopped may be NULL.
+ * node_http_async_rerun (a request a waiting worker reads while others
+ * wait for a worker goes to the I/O thread, so through ops.io). A request left
+ * unanswered gets 500. tick, stopping and stopped may be NULL.
  */
 struct node_http_ops {
 	void *arg;
@@ -132,6 +133,8 @@ struct node_http_stats {
 	uint64_t lingered; /* requests a worker read while it waited on
 	                    * their connection (conn_linger in http.c) */
 	size_t lingering;  /* workers waiting so now */
+	size_t to_io;      /* requests workers gave back to the I/O thread,
+	                    * not yet taken */
 };
 void node_http_stats(struct node_http *hs, struct node_http_stats *s);
 

@@ -45,6 +45,7 @@ static struct {
 	int worked;       /* requests ops.work ran */
 	int stopped_runs; /* ops.stopped calls */
 	int to_io; /* /io requests a worker sent back to the I/O thread */
+	int io_in, io_open; /* /fast/gate: entered, may go on */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void answer(struct node_http_ex *x)
@@ -159,6 +160,20 @@ static int kids_io(struct node_http_ex *x)
 	return NODE_HTTP_HANDED_ON;
 }
 
+/* /fast/gate: waits (at most T_WAIT_MS) until the test opens io_open. */
+static void io_gate_wait(void)
+{
+	pthread_mutex_lock(&g.mu);
+	g.io_in = 1;
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	while (!g.io_open && lora_now_ms() < until) {
+		pthread_mutex_unlock(&g.mu);
+		usleep(1000);
+		pthread_mutex_lock(&g.mu);
+	}
+	pthread_mutex_unlock(&g.mu);
+}
+
 static int t_io(void *arg, struct node_http_ex *x)
 {
 	(void)arg;
@@ -178,8 +193,8 @@ static int t_io(void *arg, struct node_http_ex *x)
 			pthread_mutex_unlock(&g.mu);
 			return NODE_HTTP_TO_IO;
 		}
-	} else if (strcmp(node_http_uri(x), "/fast/sleep") == 0)
-		usleep(300 * 1000); /* holds the I/O thread (when on it) */
+	} else if (strcmp(node_http_uri(x), "/fast/gate") == 0)
+		io_gate_wait(); /* holds the I/O thread (when on it) */
 	else if (strncmp(node_http_uri(x), "/known/", 7) == 0)
 		node_http_known(x); /* as the node's after a valid login */
 	else if (strncmp(node_http_uri(x), "/fast/", 6) != 0)
@@ -855,23 +870,35 @@ START_TEST(worker_waits_for_the_next_request)
 }
 END_TEST
 
-/* A request queued for a worker ends every worker's wait at once, and
- * one read by a waiting worker while others wait for a worker goes
- * behind them; a request sent back to the I/O thread at a stop is
- * answered 503 (not closed unanswered). Waits of 1 s, so that only the
- * end of a wait, not its time running out, can answer quickly. */
+/* A request an idle worker takes leaves a waiting worker waiting; one
+ * that would wait for a worker ends every wait at once; a request sent back to
+ * the I/O thread that the stop leaves there is answered 503 (not closed
+ * unanswered). Waits of 1 s, so that only the end of a wait, not its time
+ * running out, can answer quickly. */
 START_TEST(waiting_worker_gives_way)
 {
 	t_linger_us = 1000000;
 	struct node_http *hs = server(4, 0, 0); /* one of 4 may wait */
 	static struct client k[3], a, b;
+	c_open(&a, hs);
+	c_open(&b, hs);
+	/* with idle workers, another client's request does not end a wait:
+	 * an idle worker takes it, and a's next request is read by the
+	 * worker waiting on a */
+	get(&a, "/w/a0");
+	expect_answer(&a, 200, "GET /w/a0 0");
+	wait_lingering(hs, 1);
+	uint64_t l0 = lingered(hs);
+	get(&b, "/w/b0");
+	expect_answer(&b, 200, "GET /w/b0 0");
+	get(&a, "/w/a1");
+	expect_answer(&a, 200, "GET /w/a1 0");
+	ck_assert_uint_eq(lingered(hs), l0 + 1);
 	for (int i = 0; i < 3; i++) { /* three workers held */
 		c_open(&k[i], hs);
 		get(&k[i], "/block/k");
 	}
 	wait_entered(3);
-	c_open(&a, hs);
-	c_open(&b, hs);
 	get(&a, "/w/a");
 	expect_answer(&a, 200, "GET /w/a 0");
 	wait_lingering(hs, 1); /* the fourth waits on a */
@@ -895,20 +922,32 @@ START_TEST(waiting_worker_gives_way)
 	expect_answer(&a, 200, "GET /w/a2 0");
 	wait_lingering(hs, 1); /* a worker waits on a */
 	c_open(&b, hs);
-	get(&b, "/fast/sleep"); /* the I/O thread sleeps 300 ms */
-	usleep(50 * 1000);
-	c_sends(&a, "POST /io/stop HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+	get(&b, "/fast/gate"); /* the I/O thread is held */
 	uint64_t until = lora_now_ms() + T_WAIT_MS;
-	while (g_get(&g.to_io) < 1) {
+	while (!g_get(&g.io_in)) {
+		ck_assert(lora_now_ms() < until);
+		usleep(1000);
+	}
+	c_sends(&a, "POST /io/stop HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+	struct node_http_stats st;
+	for (node_http_stats(hs, &st); st.to_io < 1; node_http_stats(hs, &st)) {
 		ck_assert(lora_now_ms() < until);
 		usleep(1000);
 	}
 	pthread_t t;
 	ck_assert_int_eq(pthread_create(&t, NULL, closer_main, hs), 0);
-	expect_answer(&b, 200, "GET /fast/sleep 0");
+	while (!node_http_closing(hs)) {
+		ck_assert(lora_now_ms() < until);
+		usleep(1000);
+	}
+	pthread_mutex_lock(&g.mu);
+	g.io_open = 1;
+	pthread_mutex_unlock(&g.mu);
+	expect_answer(&b, 200, "GET /fast/gate 0");
 	char body[1024];
 	ck_assert_int_eq(c_answer(&a, body, sizeof body), 503);
 	ck_assert_ptr_nonnull(strstr(body, "not executed"));
+	ck_assert_int_eq(g_get(&g.to_io), 1);
 	pthread_join(t, NULL);
 	c_close(&a);
 	c_close(&b);
