@@ -184,8 +184,9 @@ struct node_http {
 	size_t qlen;
 	/* workers waiting on a connection (conn_linger): at most
 	 * linger_max at once, for linger_us; enqueue writes linger_fd once
-	 * while any waits (linger_kicked), and the last to stop waiting
-	 * drains it (all under mu) */
+	 * (linger_kicked) when a request would wait for a worker (qlen >
+	 * idle) while any waits, ending every wait, and the last to stop
+	 * waiting drains it (all under mu) */
 	int linger_max, linger_us, lingering, linger_kicked;
 	int idle; /* workers waiting for a request (mu) */
 	int linger_fd;
@@ -1238,11 +1239,13 @@ static int conn_fill(struct node_http *hs, struct node_http_ex *x);
  * after another, then costs one thread wake-up per request, not two (the
  * epoll thread's, then a worker's). At most linger_max workers wait at
  * once (a quarter of the pool; none in a pool under 4), and none starts
- * while a request waits for a worker. One queued meanwhile ends every
- * wait (linger_fd), and a request read when one is queued goes behind
- * it. 1 when a request's bytes were read into x->buf (serve it here), 0
- * when none arrived (the caller hands the connection back to epoll), -1
- * when x was closed or queued.
+ * while a request would wait for a worker (qlen > idle). Such a request
+ * queued meanwhile ends every wait (linger_fd), and a request read while
+ * one waits for a worker goes to the epoll thread (send_to_io), which
+ * routes it as if it had read it. 1 when a request's bytes were read
+ * into x->buf (serve it here), 0 when none arrived (the caller hands the
+ * connection back to epoll), -1 when x was closed or sent to the epoll
+ * thread.
  */
 static int conn_linger(struct node_http *hs, struct node_http_ex *x)
 {
@@ -1878,6 +1881,7 @@ void node_http_close(struct node_http *hs)
 		hs->to_io = x->qnext;
 		x->qnext = NULL;
 		x->async = 1; /* what the socket does not take is dropped */
+		x->keep_alive = 0;
 		reply_status(x, 503, LORA_EUNAVAILABLE,
 		             "server busy or stopping: not executed");
 		x->async = 0;

@@ -871,7 +871,8 @@ START_TEST(worker_waits_for_the_next_request)
 END_TEST
 
 /* A request an idle worker takes leaves a waiting worker waiting; one
- * that would wait for a worker ends every wait at once; a request sent back to
+ * that would wait for a worker ends every wait at once, and so does a
+ * stop; a request sent back to
  * the I/O thread that the stop leaves there is answered 503 (not closed
  * unanswered). Waits of 1 s, so that only the end of a wait, not its time
  * running out, can answer quickly. */
@@ -951,6 +952,19 @@ START_TEST(waiting_worker_gives_way)
 	pthread_join(t, NULL);
 	c_close(&a);
 	c_close(&b);
+	/* a stop ends a worker's wait at once (not after its 1 s) */
+	hs = server(4, 0, 0);
+	c_open(&a, hs);
+	get(&a, "/w/a3");
+	expect_answer(&a, 200, "GET /w/a3 0");
+	wait_lingering(hs, 1);
+	t0 = lora_now_ms();
+	node_http_close(hs);
+	took = lora_now_ms() - t0;
+	ck_assert_msg(took < 500,
+	              "the stop waited %llu ms for a waiting worker",
+	              (unsigned long long)took);
+	c_close(&a);
 }
 END_TEST
 
