@@ -1007,6 +1007,24 @@ static int parse_request(struct node_http_ex *x, struct node_http_perr *e)
 /* ---- serving
  * ------------------------------------------------------------------ */
 
+/* Makes an eventfd readable (its counter stays above 0 until read). */
+static void efd_poke(int fd)
+{
+	uint64_t one = 1;
+	ssize_t w = write(fd, &one, sizeof one);
+	(void)w;
+}
+
+/* Ends every worker's wait on a connection (conn_linger), once until the
+ * last of them drains linger_fd (hs->mu held). */
+static void linger_kick(struct node_http *hs)
+{
+	if (hs->lingering > 0 && !hs->linger_kicked) {
+		efd_poke(hs->linger_fd);
+		hs->linger_kicked = 1;
+	}
+}
+
 /* force: a connection that must go on (an answer being sent) is queued
  * even above NODE_HTTP_QUEUE_MAX. */
 static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
@@ -1023,13 +1041,8 @@ static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
 		hs->tail = x;
 		hs->qlen++;
 		pthread_cond_signal(&hs->cond);
-		if (hs->lingering > 0 && !hs->linger_kicked &&
-		    hs->qlen > (size_t)hs->idle) {
-			uint64_t one = 1; /* the waiting workers stop waiting */
-			ssize_t w = write(hs->linger_fd, &one, sizeof one);
-			(void)w;
-			hs->linger_kicked = 1;
-		}
+		if (hs->qlen > (size_t)hs->idle)
+			linger_kick(hs); /* it would wait for a worker */
 	}
 	pthread_mutex_unlock(&hs->mu);
 	return full ? -1 : 0;
@@ -1160,9 +1173,7 @@ static int send_to_io(struct node_http *hs, struct node_http_ex *x)
 	}
 	pthread_mutex_unlock(&hs->mu);
 	if (!stopping) {
-		uint64_t one = 1;
-		ssize_t w = write(hs->wakefd, &one, sizeof one);
-		(void)w;
+		efd_poke(hs->wakefd);
 		return 1;
 	}
 	x->keep_alive = 0; /* the connection ends with the server */
@@ -1858,18 +1869,10 @@ void node_http_close(struct node_http *hs)
 	pthread_mutex_lock(&hs->mu);
 	hs->stopping = 1;
 	pthread_cond_broadcast(&hs->cond);
-	if (hs->lingering > 0 && !hs->linger_kicked) {
-		uint64_t one = 1; /* waiting workers stop waiting */
-		ssize_t w = write(hs->linger_fd, &one, sizeof one);
-		(void)w;
-		hs->linger_kicked = 1;
-	}
+	linger_kick(hs);
 	pthread_mutex_unlock(&hs->mu);
-	if (hs->wakefd >= 0) {
-		uint64_t one = 1;
-		ssize_t w = write(hs->wakefd, &one, sizeof one);
-		(void)w;
-	}
+	if (hs->wakefd >= 0)
+		efd_poke(hs->wakefd);
 	if (hs->io_started)
 		pthread_join(hs->io_thread, NULL);
 	for (int i = 0; i < hs->n_threads; i++)
