@@ -193,7 +193,7 @@ struct node_http {
 	atomic_uint_fast64_t lingered; /* requests they read */
 	/* requests a worker read that only the I/O thread may serve
 	 * (NODE_HTTP_TO_IO), for it to take after wakefd (mu) */
-	struct node_http_ex *to_io;
+	struct node_http_ex *to_io, *to_io_tail;
 	size_t n_to_io;
 	struct node_tls_ctx *tls; /* http_tls not off: the server context */
 	int tls_mode;
@@ -1015,6 +1015,14 @@ static void efd_poke(int fd)
 	(void)w;
 }
 
+/* Empties an eventfd efd_poke made readable. */
+static void efd_drain(int fd)
+{
+	uint64_t v;
+	ssize_t r = read(fd, &v, sizeof v);
+	(void)r;
+}
+
 /* Ends every worker's wait on a connection (conn_linger), once until the
  * last of them drains linger_fd (hs->mu held). */
 static void linger_kick(struct node_http *hs)
@@ -1112,6 +1120,17 @@ static void conn_refuse(struct node_http *hs, struct node_http_ex *x,
 	conn_arm(hs, x);
 }
 
+/* A request the server will not run (queue full, or stopping): 503.
+ * async: sent without waiting (what the socket does not take is
+ * dropped), from the I/O thread or at the end of a stop. */
+static void reply_not_run(struct node_http_ex *x, int async)
+{
+	x->async = async;
+	reply_status(x, 503, LORA_EUNAVAILABLE,
+	             "server busy or stopping: not executed");
+	x->async = 0;
+}
+
 /* The I/O thread's part of a parsed request (ops.io, which must not
  * block: its answers never wait for the client): 1 when x was handed on. */
 static int serve_io(struct node_http *hs, struct node_http_ex *x)
@@ -1132,12 +1151,8 @@ static int serve_io(struct node_http *hs, struct node_http_ex *x)
 	if (enqueue(hs, x, rc == NODE_HTTP_ANSWERED) == 0)
 		return 1;
 	x->resume = RESUME_NONE;
-	if (rc == NODE_HTTP_TO_WORKER) {
-		x->async = 1;
-		reply_status(x, 503, LORA_EUNAVAILABLE,
-		             "server busy or stopping: not executed");
-		x->async = 0;
-	}
+	if (rc == NODE_HTTP_TO_WORKER)
+		reply_not_run(x, 1);
 	if (out_pending(x)) {
 		x->broken = 1; /* the rest of the answer cannot be sent */
 		lora_free(x->out);
@@ -1167,8 +1182,12 @@ static int send_to_io(struct node_http *hs, struct node_http_ex *x)
 	pthread_mutex_lock(&hs->mu);
 	int stopping = atomic_load(&hs->stopping);
 	if (!stopping) {
-		x->qnext = hs->to_io;
-		hs->to_io = x;
+		x->qnext = NULL;
+		if (hs->to_io_tail)
+			hs->to_io_tail->qnext = x;
+		else
+			hs->to_io = x;
+		hs->to_io_tail = x;
 		hs->n_to_io++;
 	}
 	pthread_mutex_unlock(&hs->mu);
@@ -1177,8 +1196,7 @@ static int send_to_io(struct node_http *hs, struct node_http_ex *x)
 		return 1;
 	}
 	x->keep_alive = 0; /* the connection ends with the server */
-	reply_status(x, 503, LORA_EUNAVAILABLE,
-	             "server busy or stopping: not executed");
+	reply_not_run(x, 0);
 	return 0;
 }
 
@@ -1217,27 +1235,17 @@ static void conn_serve(struct node_http *hs, struct node_http_ex *x,
 /* The epoll thread: serves the requests workers sent back (serve_here). */
 static void serve_to_io(struct node_http *hs)
 {
-	uint64_t v;
-	ssize_t r = read(hs->wakefd, &v, sizeof v);
-	(void)r;
+	efd_drain(hs->wakefd);
 	pthread_mutex_lock(&hs->mu);
-	struct node_http_ex *list = hs->to_io;
-	hs->to_io = NULL;
+	struct node_http_ex *x = hs->to_io; /* oldest first */
+	hs->to_io = hs->to_io_tail = NULL;
 	hs->n_to_io = 0;
 	pthread_mutex_unlock(&hs->mu);
-	/* oldest first: the list is pushed at its head */
-	struct node_http_ex *rev = NULL;
-	while (list) {
-		struct node_http_ex *nx = list->qnext;
-		list->qnext = rev;
-		rev = list;
-		list = nx;
-	}
-	while (rev) {
-		struct node_http_ex *x = rev;
-		rev = x->qnext;
+	while (x) {
+		struct node_http_ex *nx = x->qnext;
 		x->qnext = NULL;
 		conn_serve(hs, x, 0);
+		x = nx;
 	}
 }
 
@@ -1280,9 +1288,7 @@ static int conn_linger(struct node_http *hs, struct node_http_ex *x)
 	int got = r > 0 && p[0].revents != 0;
 	pthread_mutex_lock(&hs->mu);
 	if (--hs->lingering == 0 && hs->linger_kicked) {
-		uint64_t v;
-		ssize_t rd = read(hs->linger_fd, &v, sizeof v);
-		(void)rd;
+		efd_drain(hs->linger_fd);
 		hs->linger_kicked = 0;
 	}
 	int queued = hs->qlen > (size_t)hs->idle;
@@ -1883,11 +1889,8 @@ void node_http_close(struct node_http *hs)
 		struct node_http_ex *x = hs->to_io;
 		hs->to_io = x->qnext;
 		x->qnext = NULL;
-		x->async = 1; /* what the socket does not take is dropped */
 		x->keep_alive = 0;
-		reply_status(x, 503, LORA_EUNAVAILABLE,
-		             "server busy or stopping: not executed");
-		x->async = 0;
+		reply_not_run(x, 1);
 	}
 	if (hs->ops.stopped)
 		hs->ops.stopped(hs->ops.arg);
