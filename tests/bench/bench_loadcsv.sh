@@ -97,6 +97,9 @@ node_ms() { # CPU ms of node $1 so far
 	f=$(cut -d' ' -f14,15 /proc/"$(lc_pid "$1")"/stat)
 	echo $(((${f% *} + ${f#* }) * 1000 / $(getconf CLK_TCK)))
 }
+node_flt() { # minor page faults of node $1 so far
+	cut -d' ' -f10 /proc/"$(lc_pid "$1")"/stat
+}
 tenths() { echo "$(($1 / 10)).$(($1 % 10))"; } # tenths 123 -> 12.3
 per_node() { # per_node ROWS A1 A2 A3 B1 B2 B3: us of CPU per row of each node between A and B (leader starred)
 	local n=$1 i out=""
@@ -146,7 +149,9 @@ perf_stop() {
 }
 [ "${BENCH_PERF_PEOPLE:-0}" = 1 ] && perf_stop
 [ "${BENCH_PERF_KNOWS:-0}" = 1 ] && perf_start
+f1=("$(node_flt 1)" "$(node_flt 2)" "$(node_flt 3)")
 out=$(q "{\"query\":\"$kq\"}" "$qs")
+f2=("$(node_flt 1)" "$(node_flt 2)" "$(node_flt 3)")
 t2=$(lc_now_ms)
 c2=$(cpu_ms)
 n2=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
@@ -181,6 +186,7 @@ done
 total=$((people + edges))
 echo "graph: $people people (128-d vectors), $edges KNOWS, seed $seed, chunk people ${pchunk:-default} knows ${kchunk:-default}, leader node $leader"
 echo "knows:  $edges rows in $((t2 - t1)) ms: $(rows_s "$edges" $((t2 - t1))) rows/s, $(tenths $(((c2 - c1) * 10000 / edges))) us CPU/row (3 nodes); $(per_node "$edges" "${n1[@]}" "${n2[@]}")"
+echo "knows:  minor page faults per 1,000 rows: node1=$(((f2[0] - f1[0]) * 1000 / edges)) node2=$(((f2[1] - f1[1]) * 1000 / edges)) node3=$(((f2[2] - f1[2]) * 1000 / edges))"
 echo "total:  $total rows in $((t2 - t0)) ms: $(rows_s "$total" $((t2 - t0))) rows/s (replicated, 3 nodes)"
 echo "counts right on every node; digests equal at $bm: $same ($d1); RSS MiB:$rss"
 echo "memory MiB:$mem"
