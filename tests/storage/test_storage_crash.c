@@ -1,8 +1,11 @@
 /* test_storage_crash.c - crash safety: a child process applies batches in a
  * loop and is killed with SIGKILL at a random moment; the reopened store
  * must equal a reference store that applied exactly the batches up to the
- * reopened store's applied index. Set LORA_SEED to replay a run. */
+ * reopened store's applied index, and hold every batch the child had
+ * applied (docs/storage.md, "Durability and recovery": a process crash
+ * loses nothing applied). Set LORA_SEED to replay a run. */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -71,12 +74,15 @@ static void apply_upto(struct sto_store *s, uint64_t seed, uint64_t upto)
 }
 
 /* The child: applies batches forever (until killed). It writes one byte
- * to `ready` once the store is open, so the kill lands while applying. */
-static void child_main(const char *path, uint64_t seed, int ready)
+ * to `ready` once the store is open, so the kill lands while applying,
+ * and the index of each batch sto_apply returned for to the file `rec`. */
+static void child_main(const char *path, uint64_t seed, int ready,
+                       const char *rec)
 {
 	char msg[LORA_ERRMSG_BYTES];
 	struct sto_store *s;
-	if (sto_open(path, NULL, &s, msg))
+	int fd = open(rec, O_WRONLY);
+	if (fd < 0 || sto_open(path, NULL, &s, msg))
 		_exit(2);
 	if (write(ready, "r", 1) != 1)
 		_exit(4);
@@ -86,6 +92,10 @@ static void child_main(const char *path, uint64_t seed, int ready)
 		batch_free(b);
 		if (rv == LORA_ENOMEM || rv == LORA_EIO || rv == LORA_ECORRUPT)
 			_exit(3);
+		uint8_t v[8];
+		lora_put_be64(v, i);
+		if (pwrite(fd, v, 8, 0) != 8)
+			_exit(6);
 	}
 }
 
@@ -96,10 +106,13 @@ START_TEST(sigkill_at_random_points_keeps_store_consistent)
 	printf("crash test: seed %llu (LORA_SEED=%llu to replay)\n",
 	       (unsigned long long)seed, (unsigned long long)seed);
 	uint64_t rng = seed;
-	char *dir = tmpdir_new(), crash[512], refdir[512];
+	char *dir = tmpdir_new(), crash[512], refdir[512], rec[512];
 	char msg[LORA_ERRMSG_BYTES];
 	path_join(crash, sizeof(crash), dir, "crash");
 	path_join(refdir, sizeof(refdir), dir, "ref");
+	path_join(rec, sizeof(rec), dir, "applied");
+	int rfd = open(rec, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(rfd, 0);
 	struct sto_store *ref, *s;
 	ck_assert_int_eq(sto_open(refdir, NULL, &ref, msg), 0);
 	uint64_t last = 0;
@@ -107,6 +120,7 @@ START_TEST(sigkill_at_random_points_keeps_store_consistent)
 		int pfd[2];
 		char c;
 		ck_assert_int_eq(pipe(pfd), 0);
+		ck_assert_int_eq(pwrite(rfd, "\0\0\0\0\0\0\0\0", 8, 0), 8);
 		pid_t pid = fork();
 		ck_assert_int_ge(pid, 0);
 		if (pid == 0) {
@@ -120,7 +134,7 @@ START_TEST(sigkill_at_random_points_keeps_store_consistent)
 			close(pfd[0]);
 			prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive us */
 			execl("/proc/self/exe", "test_storage_crash", "--child",
-			      crash, seed_s, fd_s, (char *)NULL);
+			      crash, seed_s, fd_s, rec, (char *)NULL);
 			_exit(5);
 		}
 		close(pfd[1]);
@@ -136,9 +150,19 @@ START_TEST(sigkill_at_random_points_keeps_store_consistent)
 		              "seed %llu round %d: child exited early (%d)",
 		              (unsigned long long)seed, round,
 		              WEXITSTATUS(status));
+		uint8_t v[8];
+		ck_assert_int_eq(pread(rfd, v, 8, 0), 8);
+		uint64_t done = lora_get_be64(v); /* the child's last apply */
 		ck_assert_int_eq(sto_open(crash, NULL, &s, msg), 0);
 		uint64_t applied = sto_applied_index(s);
 		ck_assert_uint_ge(applied, last);
+		/* the WAL (in the OS) holds every apply that returned */
+		ck_assert_msg(applied >= done,
+		              "seed %llu round %d: the store reopened at %llu, "
+		              "the child had applied %llu",
+		              (unsigned long long)seed, round,
+		              (unsigned long long)applied,
+		              (unsigned long long)done);
 		last = applied;
 		apply_upto(ref, seed, applied);
 		char d1[STO_DIGEST_HEX_BYTES], d2[STO_DIGEST_HEX_BYTES];
@@ -154,6 +178,7 @@ START_TEST(sigkill_at_random_points_keeps_store_consistent)
 	printf("crash test: %d rounds, %llu entries applied\n", CRASH_ROUNDS,
 	       (unsigned long long)last);
 	ck_assert_uint_gt(last, 0);
+	close(rfd);
 	sto_close(ref);
 	tmpdir_free(dir);
 }
@@ -188,8 +213,9 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && !strcmp(argv[1], "--child"))
-		child_main(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]));
+	if (argc == 6 && !strcmp(argv[1], "--child"))
+		child_main(argv[2], strtoull(argv[3], NULL, 10), atoi(argv[4]),
+		           argv[5]);
 	Suite *s = suite_create("storage_crash");
 	TCase *t = tcase_create("crash");
 	tcase_set_timeout(t, 150);
