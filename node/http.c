@@ -190,6 +190,8 @@ struct node_http {
 	int linger_max, linger_us, lingering, linger_kicked;
 	int idle; /* workers waiting for a request (mu) */
 	int linger_fd;
+	void (*linger_hook)(void *); /* cfg's (tests) */
+	void *linger_hook_arg;
 	atomic_uint_fast64_t lingered; /* requests they read */
 	/* requests a worker read that only the I/O thread may serve
 	 * (NODE_HTTP_TO_IO), for it to take after wakefd (mu) */
@@ -1280,6 +1282,8 @@ static int conn_linger(struct node_http *hs, struct node_http_ex *x)
 	pthread_mutex_unlock(&hs->mu);
 	if (!ok)
 		return 0;
+	if (hs->linger_hook)
+		hs->linger_hook(hs->linger_hook_arg);
 	struct pollfd p[2] = {{.fd = x->fd, .events = POLLIN | POLLRDHUP},
 	                      {.fd = hs->linger_fd, .events = POLLIN}};
 	struct timespec ts = {hs->linger_us / 1000000,
@@ -1807,6 +1811,8 @@ static void take_limits(struct node_http *hs, const struct node_http_cfg *cfg)
 	hs->linger_us = cfg->linger_us > 0 && cfg->linger_us <= 1000000
 	                    ? (int)cfg->linger_us
 	                    : NODE_HTTP_LINGER_US;
+	hs->linger_hook = cfg->linger_hook;
+	hs->linger_hook_arg = cfg->linger_hook_arg;
 #undef LIMIT
 }
 

@@ -63,6 +63,11 @@ struct node_http_cfg {
 	 * next request (http.c conn_linger); 0: NODE_HTTP_LINGER_US, at
 	 * most 1 s (tests) */
 	unsigned linger_us;
+	/* tests only (NULL in the node): called with linger_hook_arg by a
+	 * worker that took one of the waits (conn_linger), right before it
+	 * waits, so that a test can line up what the wait then finds */
+	void (*linger_hook)(void *arg);
+	void *linger_hook_arg;
 };
 
 /* What the handler's callbacks return. */

@@ -34,7 +34,8 @@
  * /fast/...: answered on the I/O thread; /known/... too, and it tells the
  * server who sent it (node_http_known, as the node does for an
  * authenticated request). /block/...: on a worker, once the
- * gate opens. Anything else: on a worker at once. Every answer's body is
+ * gate opens; /hold/...: on a worker, once hold_open is set. Anything
+ * else: on a worker at once. Every answer's body is
  * "<method> <uri> <body bytes>". */
 
 static struct {
@@ -45,7 +46,12 @@ static struct {
 	int worked;       /* requests ops.work ran */
 	int stopped_runs; /* ops.stopped calls */
 	int to_io; /* /io requests a worker sent back to the I/O thread */
-	int io_in, io_open; /* /fast/gate: entered, may go on */
+	int io_in, io_open;  /* /fast/gate: entered, may go on */
+	int held, hold_open; /* /hold/...: on a worker until hold_open */
+	char order[256];     /* the URIs ops.work ran, in turn */
+	char io_order[256];  /* ops.io's: "<uri>@io " or "<uri>@worker " */
+	/* the next wait's linger_hook stops until hook_go (hook_in) */
+	int hook_armed, hook_in, hook_go;
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void answer(struct node_http_ex *x)
@@ -184,6 +190,11 @@ static int t_io(void *arg, struct node_http_ex *x)
 	int on_io = strcmp(name, "lora-http-io") == 0;
 	/* the server's own word agrees with the thread's name */
 	ck_assert_int_eq(node_http_on_io_thread(x), on_io);
+	pthread_mutex_lock(&g.mu);
+	size_t o = strlen(g.io_order);
+	snprintf(g.io_order + o, sizeof g.io_order - o, "%s@%s ",
+	         node_http_uri(x), on_io ? "io" : "worker");
+	pthread_mutex_unlock(&g.mu);
 	if (strncmp(node_http_uri(x), "/io/", 4) == 0) {
 		/* only the I/O thread may answer it: sent back there from a
 		 * worker that read it */
@@ -203,11 +214,47 @@ static int t_io(void *arg, struct node_http_ex *x)
 	return NODE_HTTP_ANSWERED;
 }
 
+/* Waits (g.mu held) until *flag is set, at most T_WAIT_MS. */
+static void g_wait_for(int *flag)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	while (!*flag && lora_now_ms() < until) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 20 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&g.cond, &g.mu, &ts);
+	}
+}
+
+/* linger_hook: the first wait after hook_armed stops until hook_go */
+static void t_linger_hook(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&g.mu);
+	if (g.hook_armed) {
+		g.hook_armed = 0;
+		g.hook_in = 1;
+		pthread_cond_broadcast(&g.cond);
+		g_wait_for(&g.hook_go);
+	}
+	pthread_mutex_unlock(&g.mu);
+}
+
 static int t_work(void *arg, struct node_http_ex *x)
 {
 	(void)arg;
 	pthread_mutex_lock(&g.mu);
 	g.worked++;
+	size_t o = strlen(g.order);
+	snprintf(g.order + o, sizeof g.order - o, "%s ", node_http_uri(x));
+	if (strncmp(node_http_uri(x), "/hold/", 6) == 0) {
+		g.held++;
+		g_wait_for(&g.hold_open);
+	}
 	if (strncmp(node_http_uri(x), "/block/", 7) == 0) {
 		g.entered++;
 		pthread_cond_broadcast(&g.cond);
@@ -253,6 +300,7 @@ static int g_get(int *field)
 }
 
 static unsigned t_linger_us; /* the next server's linger_us (0: default) */
+static int t_hook;           /* 1: the next server has t_linger_hook */
 
 static struct node_http *server_known(int workers, size_t queue_max,
                                       size_t conns_max, size_t per_source,
@@ -265,7 +313,9 @@ static struct node_http *server_known(int workers, size_t queue_max,
 	                                  .body_bytes_max = T_BODY_MAX,
 	                                  .pending_per_source = per_source,
 	                                  .pending_until_known = until_known,
-	                                  .linger_us = t_linger_us};
+	                                  .linger_us = t_linger_us,
+	                                  .linger_hook =
+	                                      t_hook ? t_linger_hook : NULL};
 	const struct node_http_ops ops = {
 	    .io = t_io, .work = t_work, .stopped = t_stopped};
 	struct node_http *hs;
@@ -974,6 +1024,108 @@ static void *closer_main(void *arg)
 	return NULL;
 }
 
+static void g_set(int *flag)
+{
+	pthread_mutex_lock(&g.mu);
+	*flag = 1;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.mu);
+}
+
+/* Waits until *flag is at least n, at most T_WAIT_MS. */
+static void g_wait_ge(int *flag, int n)
+{
+	uint64_t until = lora_now_ms() + T_WAIT_MS;
+	while (g_get(flag) < n) {
+		ck_assert(lora_now_ms() < until);
+		usleep(500);
+	}
+}
+
+/* A worker that answered while a request waits for a worker does not
+ * wait on its connection: it takes that request at once. */
+START_TEST(no_wait_while_a_request_waits_for_a_worker)
+{
+	t_linger_us = 1000000;
+	struct node_http *hs = server(4, 0, 0); /* one of 4 may wait */
+	static struct client k[3], a, b;
+	for (int i = 0; i < 3; i++) { /* three workers held */
+		c_open(&k[i], hs);
+		get(&k[i], "/block/k");
+	}
+	wait_entered(3);
+	c_open(&a, hs);
+	c_open(&b, hs);
+	get(&a, "/hold/a"); /* the fourth */
+	g_wait_ge(&g.held, 1);
+	get(&b, "/w/b"); /* waits for a worker */
+	wait_stats(hs, 0, 1);
+	uint64_t t0 = lora_now_ms(), l0 = lingered(hs);
+	g_set(&g.hold_open);
+	expect_answer(&a, 200, "GET /hold/a 0");
+	expect_answer(&b, 200, "GET /w/b 0");
+	uint64_t took = lora_now_ms() - t0;
+	/* had the fourth waited on a, b would have waited its 1 s */
+	ck_assert_msg(took < 500, "b waited %llu ms for a worker",
+	              (unsigned long long)took);
+	ck_assert_uint_eq(lingered(hs), l0);
+	gate_open();
+	for (int i = 0; i < 3; i++) {
+		expect_answer(&k[i], 200, "GET /block/k 0");
+		c_close(&k[i]);
+	}
+	c_close(&a);
+	c_close(&b);
+	node_http_close(hs);
+}
+END_TEST
+
+/* A request a waiting worker reads while another waits for a worker goes
+ * behind that one (through the I/O thread), not ahead of it. The hook
+ * holds the worker at its wait until both are there. */
+START_TEST(read_while_others_wait_goes_behind_them)
+{
+	t_linger_us = 1000000;
+	t_hook = 1;
+	struct node_http *hs = server(4, 0, 0);
+	static struct client k[3], a, b;
+	for (int i = 0; i < 3; i++) {
+		c_open(&k[i], hs);
+		get(&k[i], "/block/k");
+	}
+	wait_entered(3);
+	c_open(&a, hs);
+	c_open(&b, hs);
+	g_set(&g.hook_armed);
+	get(&a, "/w/a1");
+	expect_answer(&a, 200, "GET /w/a1 0");
+	g_wait_ge(&g.hook_in, 1); /* the fourth is about to wait on a */
+	get(&a, "/w/a2");         /* there when it waits */
+	get(&b, "/w/b");          /* and this waits for a worker */
+	wait_stats(hs, 0, 1);
+	g_set(&g.hook_go);
+	expect_answer(&b, 200, "GET /w/b 0");
+	expect_answer(&a, 200, "GET /w/a2 0");
+	pthread_mutex_lock(&g.mu);
+	char order[sizeof g.order], io[sizeof g.io_order];
+	memcpy(order, g.order, sizeof order);
+	memcpy(io, g.io_order, sizeof io);
+	pthread_mutex_unlock(&g.mu);
+	const char *pb = strstr(order, "/w/b "), *pa = strstr(order, "/w/a2 ");
+	ck_assert_msg(pb && pa && pb < pa, "ran in the order: %s", order);
+	/* the worker read a2 and gave it to the I/O thread to route */
+	ck_assert_msg(strstr(io, "/w/a2@io "), "routed: %s", io);
+	gate_open();
+	for (int i = 0; i < 3; i++) {
+		expect_answer(&k[i], 200, "GET /block/k 0");
+		c_close(&k[i]);
+	}
+	c_close(&a);
+	c_close(&b);
+	node_http_close(hs);
+}
+END_TEST
+
 START_TEST(stop_answers_every_request_in_flight)
 {
 	enum { WORKERS = 2, QUEUED = 3, N = WORKERS + QUEUED };
@@ -1027,6 +1179,8 @@ int main(void)
 	tcase_add_test(t, stop_answers_every_request_in_flight);
 	tcase_add_test(t, worker_waits_for_the_next_request);
 	tcase_add_test(t, waiting_worker_gives_way);
+	tcase_add_test(t, no_wait_while_a_request_waits_for_a_worker);
+	tcase_add_test(t, read_while_others_wait_goes_behind_them);
 	suite_add_tcase(s, t);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
