@@ -63,9 +63,12 @@ struct node_http_cfg {
 	 * next request (http.c conn_linger); 0: NODE_HTTP_LINGER_US, at
 	 * most 1 s (tests) */
 	unsigned linger_us;
-	/* tests only (NULL in the node): called with linger_hook_arg by a
-	 * worker that took one of the waits (conn_linger), right before it
-	 * waits, so that a test can line up what the wait then finds */
+	/* tests only (NULL in the node): called with linger_hook_arg
+	 * (borrowed) by a worker that took one of the waits (conn_linger),
+	 * right before it waits, with no lock held, so that a test can see
+	 * each wait start and line up what it then finds. It may block; a
+	 * stop waits for it. A field here, not a *_TESTING variable, since
+	 * the server is tested alone, without a node */
 	void (*linger_hook)(void *arg);
 	void *linger_hook_arg;
 };

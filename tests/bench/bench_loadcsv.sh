@@ -151,8 +151,8 @@ perf_stop() {
 [ "${BENCH_PERF_KNOWS:-0}" = 1 ] && perf_start
 f1=("$(node_flt 1)" "$(node_flt 2)" "$(node_flt 3)")
 out=$(q "{\"query\":\"$kq\"}" "$qs")
-f2=("$(node_flt 1)" "$(node_flt 2)" "$(node_flt 3)")
 t2=$(lc_now_ms)
+f2=("$(node_flt 1)" "$(node_flt 2)" "$(node_flt 3)")
 c2=$(cpu_ms)
 n2=("$(node_ms 1)" "$(node_ms 2)" "$(node_ms 3)")
 grep -q '"error"' <<<"$out" && { echo "knows: $out" >&2; exit 1; }
