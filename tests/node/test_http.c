@@ -261,17 +261,7 @@ static int t_work(void *arg, struct node_http_ex *x)
 	if (strncmp(node_http_uri(x), "/block/", 7) == 0) {
 		g.entered++;
 		pthread_cond_broadcast(&g.cond);
-		uint64_t until = lora_now_ms() + T_WAIT_MS;
-		while (!g.open && lora_now_ms() < until) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 50 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&g.cond, &g.mu, &ts);
-		}
+		g_wait_for(&g.open);
 	}
 	pthread_mutex_unlock(&g.mu);
 	answer(x);
@@ -929,6 +919,35 @@ END_TEST
  * the I/O thread that the stop leaves there is answered 503 (not closed
  * unanswered). Waits of 1 s, so that only the end of a wait, not its time
  * running out, can answer quickly. */
+/* Three of four workers held at the gate (/block/k on k[0..2]), and
+ * let go. */
+static void hold_three(struct node_http *hs, struct client k[3])
+{
+	for (int i = 0; i < 3; i++) {
+		c_open(&k[i], hs);
+		get(&k[i], "/block/k");
+	}
+	wait_entered(3);
+}
+
+static void release_three(struct client k[3])
+{
+	gate_open();
+	for (int i = 0; i < 3; i++) {
+		expect_answer(&k[i], 200, "GET /block/k 0");
+		c_close(&k[i]);
+	}
+}
+
+/* One of g's strings, copied under g.mu (its size: 256). */
+static void g_copy(char *out, const char *field)
+{
+	_Static_assert(sizeof g.order == sizeof g.io_order, "g_copy's size");
+	pthread_mutex_lock(&g.mu);
+	memcpy(out, field, sizeof g.order);
+	pthread_mutex_unlock(&g.mu);
+}
+
 START_TEST(waiting_worker_gives_way)
 {
 	t_linger_us = 1000000;
@@ -948,11 +967,7 @@ START_TEST(waiting_worker_gives_way)
 	get(&a, "/w/a1");
 	expect_answer(&a, 200, "GET /w/a1 0");
 	ck_assert_uint_eq(lingered(hs), l0 + 1);
-	for (int i = 0; i < 3; i++) { /* three workers held */
-		c_open(&k[i], hs);
-		get(&k[i], "/block/k");
-	}
-	wait_entered(3);
+	hold_three(hs, k);
 	get(&a, "/w/a");
 	expect_answer(&a, 200, "GET /w/a 0");
 	wait_lingering(hs, 1); /* the fourth waits on a */
@@ -963,11 +978,7 @@ START_TEST(waiting_worker_gives_way)
 	uint64_t took = lora_now_ms() - t0;
 	ck_assert_msg(took < 500, "b waited %llu ms for a waiting worker",
 	              (unsigned long long)took);
-	gate_open();
-	for (int i = 0; i < 3; i++) {
-		expect_answer(&k[i], 200, "GET /block/k 0");
-		c_close(&k[i]);
-	}
+	release_three(k);
 	c_close(&b);
 	wait_lingering(hs, 0);
 	/* a request sent back to the I/O thread while it is held, then a
@@ -1054,11 +1065,7 @@ START_TEST(no_wait_while_a_request_waits_for_a_worker)
 	t_hook = 1;
 	struct node_http *hs = server(4, 0, 0); /* one of 4 may wait */
 	static struct client k[3], a, b;
-	for (int i = 0; i < 3; i++) { /* three workers held */
-		c_open(&k[i], hs);
-		get(&k[i], "/block/k");
-	}
-	wait_entered(3);
+	hold_three(hs, k);
 	c_open(&a, hs);
 	c_open(&b, hs);
 	get(&a, "/hold/a"); /* the fourth */
@@ -1068,20 +1075,14 @@ START_TEST(no_wait_while_a_request_waits_for_a_worker)
 	g_set(&g.hold_open);
 	expect_answer(&a, 200, "GET /hold/a 0");
 	expect_answer(&b, 200, "GET /w/b 0");
-	pthread_mutex_lock(&g.mu);
 	char order[sizeof g.order];
-	memcpy(order, g.order, sizeof order);
-	pthread_mutex_unlock(&g.mu);
+	g_copy(order, g.order);
 	/* b ran before any wait started (a wait on a would have held it
 	 * for its 1 s) */
 	const char *pb = strstr(order, "/w/b "), *pw = strchr(order, '~');
 	ck_assert_msg(pb && (!pw || pb < pw), "ran and waited in the order: %s",
 	              order);
-	gate_open();
-	for (int i = 0; i < 3; i++) {
-		expect_answer(&k[i], 200, "GET /block/k 0");
-		c_close(&k[i]);
-	}
+	release_three(k);
 	c_close(&a);
 	c_close(&b);
 	node_http_close(hs);
@@ -1097,11 +1098,7 @@ START_TEST(read_while_others_wait_goes_behind_them)
 	t_hook = 1;
 	struct node_http *hs = server(4, 0, 0);
 	static struct client k[3], a, b;
-	for (int i = 0; i < 3; i++) {
-		c_open(&k[i], hs);
-		get(&k[i], "/block/k");
-	}
-	wait_entered(3);
+	hold_three(hs, k);
 	c_open(&a, hs);
 	c_open(&b, hs);
 	g_set(&g.hook_armed);
@@ -1114,20 +1111,14 @@ START_TEST(read_while_others_wait_goes_behind_them)
 	g_set(&g.hook_go);
 	expect_answer(&b, 200, "GET /w/b 0");
 	expect_answer(&a, 200, "GET /w/a2 0");
-	pthread_mutex_lock(&g.mu);
 	char order[sizeof g.order], io[sizeof g.io_order];
-	memcpy(order, g.order, sizeof order);
-	memcpy(io, g.io_order, sizeof io);
-	pthread_mutex_unlock(&g.mu);
+	g_copy(order, g.order);
+	g_copy(io, g.io_order);
 	const char *pb = strstr(order, "/w/b "), *pa = strstr(order, "/w/a2 ");
 	ck_assert_msg(pb && pa && pb < pa, "ran in the order: %s", order);
 	/* the worker read a2 and gave it to the I/O thread to route */
 	ck_assert_msg(strstr(io, "/w/a2@io "), "routed: %s", io);
-	gate_open();
-	for (int i = 0; i < 3; i++) {
-		expect_answer(&k[i], 200, "GET /block/k 0");
-		c_close(&k[i]);
-	}
+	release_three(k);
 	c_close(&a);
 	c_close(&b);
 	node_http_close(hs);
