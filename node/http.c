@@ -1035,6 +1035,19 @@ static void linger_kick(struct node_http *hs)
 	}
 }
 
+/* x at the end of the list head..tail (linked by qnext) of *n. */
+static void fifo_push(struct node_http_ex **head, struct node_http_ex **tail,
+                      size_t *n, struct node_http_ex *x)
+{
+	x->qnext = NULL;
+	if (*tail)
+		(*tail)->qnext = x;
+	else
+		*head = x;
+	*tail = x;
+	(*n)++;
+}
+
 /* force: a connection that must go on (an answer being sent) is queued
  * even above NODE_HTTP_QUEUE_MAX. */
 static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
@@ -1043,13 +1056,7 @@ static int enqueue(struct node_http *hs, struct node_http_ex *x, int force)
 	int full = (!force && hs->qlen >= hs->queue_max) || hs->stopping;
 	if (!full) {
 		x->busy = 1;
-		x->qnext = NULL;
-		if (hs->tail)
-			hs->tail->qnext = x;
-		else
-			hs->head = x;
-		hs->tail = x;
-		hs->qlen++;
+		fifo_push(&hs->head, &hs->tail, &hs->qlen, x);
 		pthread_cond_signal(&hs->cond);
 		if (hs->qlen > (size_t)hs->idle)
 			linger_kick(hs); /* it would wait for a worker */
@@ -1183,15 +1190,8 @@ static int send_to_io(struct node_http *hs, struct node_http_ex *x)
 {
 	pthread_mutex_lock(&hs->mu);
 	int stopping = atomic_load(&hs->stopping);
-	if (!stopping) {
-		x->qnext = NULL;
-		if (hs->to_io_tail)
-			hs->to_io_tail->qnext = x;
-		else
-			hs->to_io = x;
-		hs->to_io_tail = x;
-		hs->n_to_io++;
-	}
+	if (!stopping)
+		fifo_push(&hs->to_io, &hs->to_io_tail, &hs->n_to_io, x);
 	pthread_mutex_unlock(&hs->mu);
 	if (!stopping) {
 		efd_poke(hs->wakefd);
