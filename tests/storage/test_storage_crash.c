@@ -75,7 +75,7 @@ static void apply_upto(struct sto_store *s, uint64_t seed, uint64_t upto)
 
 /* The child: applies batches forever (until killed). It writes one byte
  * to `ready` once the store is open, so the kill lands while applying,
- * and the index of each batch sto_apply returned for to the file `rec`. */
+ * and after each apply the store's applied index to the file `rec`. */
 static void child_main(const char *path, uint64_t seed, int ready,
                        const char *rec)
 {
