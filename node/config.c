@@ -32,6 +32,7 @@ void node_config_defaults(struct node_config *c)
 	snprintf(c->peer_addr, sizeof c->peer_addr, "127.0.0.1:4749");
 	c->checkpoint_entries = 10000;
 	c->log_keep_entries = 1000;
+	c->progress_ms = 10000;
 	c->election_ms = 300;
 	c->heartbeat_ms = 50;
 	c->log_level = NODE_LOG_INFO;
@@ -351,6 +352,8 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 		return parse_bool(value, &c->join, key, errmsg);
 	if (!strcmp(key, "checkpoint_entries"))
 		return parse_u64(value, &c->checkpoint_entries, key, errmsg);
+	if (!strcmp(key, "progress_ms"))
+		return parse_u64(value, &c->progress_ms, key, errmsg);
 	if (!strcmp(key, "log_keep_entries"))
 		return parse_u64(value, &c->log_keep_entries, key, errmsg);
 	if (!strcmp(key, "election_ms"))
@@ -458,6 +461,7 @@ int node_config_load_env(struct node_config *c, char *errmsg)
 	    {"LORA_JOIN", "join"},
 	    {"LORA_LOG_LEVEL", "log_level"},
 	    {"LORA_CHECKPOINT_ENTRIES", "checkpoint_entries"},
+	    {"LORA_PROGRESS_MS", "progress_ms"},
 	    {"LORA_QUERY_MEMORY_BYTES", "query_memory_bytes"},
 	    {"LORA_STATEMENT_MEMORY_BYTES", "statement_memory_bytes"},
 	    {"LORA_STATEMENT_TIME_MS", "statement_time_ms"},
@@ -505,6 +509,7 @@ static const char *flag_key(const char *flag, int *takes_value)
 	    {"--peer", "peer_addr"},
 	    {"--peers", "peers"},
 	    {"--checkpoint-entries", "checkpoint_entries"},
+	    {"--progress-ms", "progress_ms"},
 	    {"--log-keep-entries", "log_keep_entries"},
 	    {"--election-ms", "election_ms"},
 	    {"--heartbeat-ms", "heartbeat_ms"},
@@ -655,7 +660,7 @@ const char *node_config_usage(void)
 	       "             [--log-level debug|info|warn|error]\n"
 	       "             [--query-memory-bytes BYTES] "
 	       "[--statement-memory-bytes BYTES]\n"
-	       "             [--statement-time-ms N]\n"
+	       "             [--statement-time-ms N] [--progress-ms N]\n"
 	       "             [--cursor-idle-ms N] [--bolt ADDR|off]\n"
 	       "             [--auth on|off]\n"
 	       "             [--admin-user NAME] [--admin-password-file FILE]\n"

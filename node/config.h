@@ -60,6 +60,10 @@ struct node_config {
 	int join;
 	uint64_t checkpoint_entries;
 	uint64_t log_keep_entries;
+	/* a CALL { ... } IN TRANSACTIONS statement logs its progress every
+	 * progress_ms on the leader, and a last line when it ran that long
+	 * (0: never) */
+	uint64_t progress_ms;
 	uint32_t election_ms;  /* >= NODE_ELECTION_HEARTBEATS_MIN x heartbeat */
 	uint32_t heartbeat_ms; /* >= NODE_HEARTBEAT_MS_MIN (a tick is half) */
 	enum node_log_level log_level;

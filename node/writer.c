@@ -709,9 +709,13 @@ struct intx {
 		uint64_t index, term;
 		uint8_t *buf;
 		size_t len;
+		size_t changes; /* its mutations */
 	} fly[QRY_CHUNKS_IN_FLIGHT];
 	size_t nfly;
 	uint64_t end_ms; /* the statement's own deadline (exec_intx) */
+	/* progress (cfg.progress_ms): the start, the next line's time, and
+	 * the chunks and mutations applied so far */
+	uint64_t t0_ms, log_at_ms, chunks, changes;
 	/* a chunk of the statement was refused, or its entry taken by
 	 * another term: the chunks proposed after it cannot commit (apply
 	 * refuses them, or the log drops them), and answer this at once */
@@ -855,7 +859,8 @@ static int intx_propose(void *arg, const Lora__MutationBatch *b,
 	uint64_t index = 0, term = 0;
 	if (propose_only(x, buf, len, &index, &term, err) != 0)
 		return err->code;
-	x->fly[x->nfly++] = (struct intx_flight){index, term, buf, len};
+	x->fly[x->nfly++] =
+	    (struct intx_flight){index, term, buf, len, b->n_mutations};
 	*index_out = index;
 	if (intx_open_view(x, nv, err) != 0) {
 		char why[LORA_ERRMSG_BYTES];
@@ -905,6 +910,31 @@ static int intx_fate_known(int rc)
 	}
 }
 
+/* The statement's progress line, every cfg.progress_ms (last: the line
+ * at its end, when it ran that long): an operator sees a long load move
+ * in the leader's log. */
+static void intx_progress(struct intx *x, int last)
+{
+	uint64_t every = x->n->cfg.progress_ms, now = lora_now_ms();
+	if (every == 0 || x->chunks == 0)
+		return;
+	if (x->log_at_ms == 0)
+		x->log_at_ms = x->t0_ms + every;
+	if (last ? now < x->t0_ms + every : now < x->log_at_ms)
+		return;
+	x->log_at_ms = now + every;
+	uint64_t ms = now > x->t0_ms ? now - x->t0_ms : 1;
+	LOG_INFO("IN TRANSACTIONS: %llu transactions committed%s (%llu "
+	         "changes) in %llu.%llu s, %llu changes/s; the last at entry "
+	         "%llu",
+	         (unsigned long long)x->chunks, last ? ", done" : " so far",
+	         (unsigned long long)x->changes,
+	         (unsigned long long)(ms / 1000),
+	         (unsigned long long)(ms % 1000 / 100),
+	         (unsigned long long)(x->changes * 1000 / ms),
+	         (unsigned long long)x->last_index);
+}
+
 /* Waits for the oldest chunk intx_propose proposed: 0 when it was
  * applied here (then x->last_index is its entry); else its fate is
  * unknown and it is listed as pending (keep_unresolved), as propose_wait
@@ -948,6 +978,9 @@ static int intx_fly_wait(struct intx *x, struct qry_error *err)
 		               "was refused too");
 	} else {
 		x->last_index = f.index;
+		x->chunks++;
+		x->changes += f.changes;
+		intx_progress(x, 0);
 	}
 	lora_free(f.buf);
 	return err->code = rc;
@@ -1087,7 +1120,10 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		          NULL);
 		return;
 	}
-	struct intx x = {.n = n, .st = node_store_acquire(n), .req = w->req};
+	struct intx x = {.n = n,
+	                 .st = node_store_acquire(n),
+	                 .req = w->req,
+	                 .t0_ms = lora_now_ms()};
 	/* a retried request id is answered (its first attempt may have
 	 * ended, or be in flight, while this one waited) before one that
 	 * starts too late is refused. Attached to its first attempt's record
@@ -1143,6 +1179,7 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		struct qry_error fe = {0};
 		unknown |= intx_fly_wait(&x, &fe) == LORA_EUNKNOWN_OUTCOME;
 	}
+	intx_progress(&x, 1);
 	if (unknown && rc != 0 && w->resp->error == NULL) {
 		/* it may still commit: the answer must not say "not
 		 * executed" */

@@ -5,7 +5,8 @@
 # the chunks before it and says so, or under ON ERROR CONTINUE is rolled
 # back while the rest commit; a statement too big for one log entry
 # is refused with the way out; a LOAD CSV of 100,000 rows in
-# transactions prints rows/s; and a load sent to a follower that runs
+# transactions prints rows/s, and the leader logs its progress and its
+# end (progress_ms 50); and a load sent to a follower that runs
 # past 12 s still gets the leader's answer (with the test hooks; skipped
 # in a build without them).
 . "$(dirname "$0")/lib.sh"
@@ -17,7 +18,7 @@ seq 1 "$CSV_ROWS" | awk 'BEGIN { print "id,name" } { print $1 ",p" $1 }' >"$IMP/
 P=$(it_peers 3)
 # a statement holding the comment slow-testing waits 4 s before each chunk
 export LORA_SLOW_TESTING=4000
-it_start_all 3 "$P" --import-dir "$IMP" || it_done
+it_start_all 3 "$P" --import-dir "$IMP" --progress-ms 50 || it_done
 it_need_leader 1
 L=$IT_LEADER
 F=$((L % 3 + 1))
@@ -68,6 +69,12 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 it_check "LOAD CSV IN TRANSACTIONS answers 200" [ "$IT_STATUS" = 200 ]
 BM=$(it_field bookmark)
 it_log "bench: LOAD CSV IN TRANSACTIONS OF 10000 ROWS, $CSV_ROWS rows in $ms ms: $((CSV_ROWS * 1000 / (ms ? ms : 1))) rows/s replicated (3 nodes)"
+# the leader logged the load's progress (progress_ms 50) and its end
+NCH=$(((CSV_ROWS + 9999) / 10000))
+it_check "the leader logged the load's progress" \
+	grep -qE "IN TRANSACTIONS: [0-9]+ transactions committed so far \([0-9]+ changes\)" "$IT_DIR/n$L.log"
+it_check "... and its end: $NCH transactions, $CSV_ROWS changes" \
+	grep -qE "IN TRANSACTIONS: $NCH transactions committed, done \($CSV_ROWS changes\)" "$IT_DIR/n$L.log"
 for id in 1 2 3; do
 	it_query "$id" '{"query":"MATCH (c:C) RETURN count(c) AS c","format":"rowArrays","consistency":"bookmark","bookmark":"'"$BM"'"}'
 	it_check "node $id has $CSV_ROWS C nodes" grep -q "\"rows\":\[\[$CSV_ROWS\]\]" <<<"$IT_BODY"
