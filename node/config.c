@@ -353,7 +353,8 @@ int node_config_set(struct node_config *c, const char *key, const char *value,
 	if (!strcmp(key, "checkpoint_entries"))
 		return parse_u64(value, &c->checkpoint_entries, key, errmsg);
 	if (!strcmp(key, "progress_ms"))
-		return parse_u64(value, &c->progress_ms, key, errmsg);
+		return set_range(&c->progress_ms, value, 0,
+		                 NODE_PROGRESS_MS_MAX, key, errmsg);
 	if (!strcmp(key, "log_keep_entries"))
 		return parse_u64(value, &c->log_keep_entries, key, errmsg);
 	if (!strcmp(key, "election_ms"))

@@ -17,6 +17,7 @@
  * 60 s); a day at most */
 #define NODE_STATEMENT_TIME_MS_MIN 100u
 #define NODE_STATEMENT_TIME_MS_MAX 86400000u
+#define NODE_PROGRESS_MS_MAX       86400000u /* a day */
 
 #define NODE_ADDR_BYTES_MAX        128  /* host:port text */
 #define NODE_PATH_BYTES_MAX        1024 /* data_dir */
@@ -60,10 +61,11 @@ struct node_config {
 	int join;
 	uint64_t checkpoint_entries;
 	uint64_t log_keep_entries;
-	/* a CALL { ... } IN TRANSACTIONS statement logs its progress every
-	 * progress_ms on the leader, and a last line when it ran that long
-	 * (0: never) */
-	uint64_t progress_ms;
+	/* a CALL { ... } IN TRANSACTIONS statement logs its progress on the
+	 * leader when a chunk lands at least progress_ms after its last line,
+	 * and a last line when it ran that long (0: never; at most
+	 * NODE_PROGRESS_MS_MAX) */
+	uint32_t progress_ms;
 	uint32_t election_ms;  /* >= NODE_ELECTION_HEARTBEATS_MIN x heartbeat */
 	uint32_t heartbeat_ms; /* >= NODE_HEARTBEAT_MS_MIN (a tick is half) */
 	enum node_log_level log_level;

@@ -910,33 +910,35 @@ static int intx_fate_known(int rc)
 	}
 }
 
-/* The statement's progress line, every cfg.progress_ms (last: the line
- * at its end, when it ran that long): an operator sees a long load move
- * in the leader's log. */
-static void intx_progress(struct intx *x, int last)
+/* The statement's progress line on the leader, so that an operator sees
+ * a long load move: when a chunk lands cfg.progress_ms or more after the
+ * last line (or the start), and at the end (end: 1, rc its answer) when
+ * the statement ran that long. */
+static void intx_progress(struct intx *x, int end, int rc)
 {
 	uint64_t every = x->n->cfg.progress_ms, now = lora_now_ms();
-	if (every == 0 || x->chunks == 0)
-		return;
-	if (x->log_at_ms == 0)
-		x->log_at_ms = x->t0_ms + every;
-	if (last ? now < x->t0_ms + every : now < x->log_at_ms)
-		return;
-	x->log_at_ms = now + every;
 	uint64_t ms = now > x->t0_ms ? now - x->t0_ms : 1;
-	LOG_INFO("IN TRANSACTIONS: %llu transactions committed%s (%llu "
-	         "changes) in %llu.%llu s, %llu changes/s; the last at entry "
-	         "%llu",
-	         (unsigned long long)x->chunks, last ? ", done" : " so far",
-	         (unsigned long long)x->changes,
-	         (unsigned long long)(ms / 1000),
-	         (unsigned long long)(ms % 1000 / 100),
+	uint64_t since = now > x->log_at_ms ? now - x->log_at_ms : 0;
+	if (every == 0 || (end || !x->log_at_ms ? ms : since) < every)
+		return;
+	x->log_at_ms = now;
+	char how[64];
+	snprintf(how, sizeof how, "%s%s",
+	         !end ? "running"
+	         : rc ? "stopped by "
+	              : "done",
+	         end && rc ? lora_err_code(rc) : "");
+	LOG_INFO("IN TRANSACTIONS %s: %llu transactions committed (%llu "
+	         "changes) in %.1f s, %llu changes/s; the last at entry %llu",
+	         how, (unsigned long long)x->chunks,
+	         (unsigned long long)x->changes, (double)ms / 1000,
 	         (unsigned long long)(x->changes * 1000 / ms),
 	         (unsigned long long)x->last_index);
 }
 
 /* Waits for the oldest chunk intx_propose proposed: 0 when it was
- * applied here (then x->last_index is its entry); else its fate is
+ * applied here (then x->last_index is its entry, and it counts in the
+ * progress line, intx_progress); else its fate is
  * unknown and it is listed as pending (keep_unresolved), as propose_wait
  * does. */
 static int intx_fly_wait(struct intx *x, struct qry_error *err)
@@ -980,7 +982,7 @@ static int intx_fly_wait(struct intx *x, struct qry_error *err)
 		x->last_index = f.index;
 		x->chunks++;
 		x->changes += f.changes;
-		intx_progress(x, 0);
+		intx_progress(x, 0, 0);
 	}
 	lora_free(f.buf);
 	return err->code = rc;
@@ -1179,7 +1181,6 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		struct qry_error fe = {0};
 		unknown |= intx_fly_wait(&x, &fe) == LORA_EUNKNOWN_OUTCOME;
 	}
-	intx_progress(&x, 1);
 	if (unknown && rc != 0 && w->resp->error == NULL) {
 		/* it may still commit: the answer must not say "not
 		 * executed" */
@@ -1222,6 +1223,7 @@ static void exec_intx(struct lnode *n, struct wreq *w)
 		rc = err.code = LORA_EUNKNOWN_OUTCOME;
 		node_resp_error(w->resp, rc, msg, err.line, err.column);
 	}
+	intx_progress(&x, 1, rc);
 	if (rc) {
 		node_resp_set_bookmark(w->resp, index);
 		if (w->resp->error == NULL)

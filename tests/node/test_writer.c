@@ -345,6 +345,30 @@ START_TEST(test_close)
 }
 END_TEST
 
+/* progress_ms (the IN TRANSACTIONS progress lines): 10 s by default, 0
+ * (none) to a day; past it, or not a number, the setting is refused. */
+START_TEST(test_progress_ms_setting)
+{
+	struct node_config c;
+	char err[LORA_ERRMSG_BYTES];
+	node_config_defaults(&c);
+	ck_assert_uint_eq(c.progress_ms, 10000);
+	ck_assert_int_eq(node_config_set(&c, "progress_ms", "0", err), 0);
+	ck_assert_uint_eq(c.progress_ms, 0);
+	ck_assert_int_eq(node_config_set(&c, "progress_ms", "86400000", err),
+	                 0);
+	ck_assert_uint_eq(c.progress_ms, 86400000);
+	const char *bad[] = {"86400001", "18446744073709551615", "-1", "ten"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_assert_int_eq(
+		    node_config_set(&c, "progress_ms", bad[i], err),
+		    LORA_ECONFIG);
+		ck_assert_ptr_nonnull(strstr(err, "progress_ms"));
+	}
+	ck_assert_uint_eq(c.progress_ms, 86400000);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("writer");
@@ -362,6 +386,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_stepped_down);
 	tcase_add_test(tc, test_take_waits);
 	tcase_add_test(tc, test_close);
+	tcase_add_test(tc, test_progress_ms_setting);
 	suite_add_tcase(s, tc);
 	return s;
 }
