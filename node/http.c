@@ -1898,6 +1898,8 @@ void node_http_close(struct node_http *hs)
 		x->keep_alive = 0;
 		reply_not_run(x, 1);
 	}
+	hs->to_io_tail = NULL;
+	hs->n_to_io = 0;
 	if (hs->ops.stopped)
 		hs->ops.stopped(hs->ops.arg);
 	while (hs->conns)

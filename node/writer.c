@@ -713,8 +713,8 @@ struct intx {
 	} fly[QRY_CHUNKS_IN_FLIGHT];
 	size_t nfly;
 	uint64_t end_ms; /* the statement's own deadline (exec_intx) */
-	/* progress (cfg.progress_ms): the start, the next line's time, and
-	 * the chunks and mutations applied so far */
+	/* progress (cfg.progress_ms): the start, the last line's time (0:
+	 * none yet), and the chunks and mutations applied so far */
 	uint64_t t0_ms, log_at_ms, chunks, changes;
 	/* a chunk of the statement was refused, or its entry taken by
 	 * another term: the chunks proposed after it cannot commit (apply
@@ -922,16 +922,14 @@ static void intx_progress(struct intx *x, int end, int rc)
 	if (every == 0 || (end || !x->log_at_ms ? ms : since) < every)
 		return;
 	x->log_at_ms = now;
-	char how[64];
-	snprintf(how, sizeof how, "%s%s",
+	LOG_INFO("IN TRANSACTIONS %s%s: %llu transactions committed (%llu "
+	         "changes) in %.1f s, %llu changes/s; the last at entry %llu",
 	         !end ? "running"
 	         : rc ? "stopped by "
 	              : "done",
-	         end && rc ? lora_err_code(rc) : "");
-	LOG_INFO("IN TRANSACTIONS %s: %llu transactions committed (%llu "
-	         "changes) in %.1f s, %llu changes/s; the last at entry %llu",
-	         how, (unsigned long long)x->chunks,
-	         (unsigned long long)x->changes, (double)ms / 1000,
+	         end && rc ? lora_err_code(rc) : "",
+	         (unsigned long long)x->chunks, (unsigned long long)x->changes,
+	         (double)ms / 1000,
 	         (unsigned long long)(x->changes * 1000 / ms),
 	         (unsigned long long)x->last_index);
 }
