@@ -36,6 +36,7 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 #include <sodium.h>
 
@@ -112,6 +113,18 @@ struct node_native {
 	int auth_on;
 	uint32_t auth_timeout_ms, pending_per_source, pending_max;
 	struct node_source_log refused_log; /* per source (mu) */
+	/* the listener and its watchdog (gossip thread; listener_watch) */
+	nng_listener lst;
+	char url[NODE_ADDR_BYTES_MAX + 16];
+	uint64_t added;      /* connections nng handed over (mu) */
+	uint64_t errs_seen;  /* its "other" + "canceled" counts, last seen */
+	uint64_t watched_ms; /* when last looked at */
+	int probing;         /* a dial of our own port is under way */
+	nng_socket probe;
+	uint64_t probe_added, probe_until;
+	int probe_fails;      /* probes in a row that no connection came of */
+	int watch_off;        /* cannot watch (no statistics, no dial) */
+	atomic_int listening; /* lst is open: the watch may begin */
 };
 
 /* Tests: the connection cap of nodes started from now on. */
@@ -141,6 +154,7 @@ static void slot_free(struct lnode *n, struct cursor_slot *s)
 }
 
 static void reap_pending(struct node_native *nv);
+static void listener_watch(struct lnode *n, struct node_native *nv);
 
 void node_native_reap(struct lnode *n)
 {
@@ -159,6 +173,7 @@ void node_native_reap(struct lnode *n)
 	}
 	pthread_mutex_unlock(&nv->mu);
 	reap_pending(nv);
+	listener_watch(n, nv);
 }
 
 /* Where pipe p comes from (unknown, matching no other source, when nng
@@ -269,6 +284,7 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pipe_source(p, &src);
 	uint64_t now = lora_now_ms();
 	pthread_mutex_lock(&nv->mu);
+	nv->added++;
 	int why = conn_place(nv, p, &src, now);
 	int say = why != PLACED &&
 	          refusal_line(nv, why, &src, now, line, sizeof line);
@@ -978,6 +994,179 @@ static int listener_tls(nng_listener l, const struct node_tls *tls,
 	return 0;
 }
 
+/* Opens nv's listener on nv->url (TLS when the native port has it). */
+static int listener_open(struct lnode *n, struct node_native *nv, char *errmsg)
+{
+	nng_listener l;
+	int rv = nng_listener_create(&l, nv->sock, nv->url);
+	if (rv == 0 && n->cfg.native_tls.mode != NODE_TLS_OFF) {
+		int rc = listener_tls(l, &n->cfg.native_tls, errmsg);
+		if (rc) {
+			nng_listener_close(l);
+			return rc;
+		}
+	}
+	if (rv == 0)
+		rv = nng_listener_start(l, 0);
+	if (rv != 0)
+		return lora_errf(LORA_EIO, errmsg, "listen %s: %s", nv->url,
+		                 nng_strerror(rv));
+	nv->lst = l;
+	return 0;
+}
+
+/* ---- the listener's watchdog
+ * nng 1.5.2 ends a listener's accept loop for good when a new
+ * connection's negotiation fails with NNG_ECLOSED or NNG_ECANCELED: it
+ * takes them to mean that the listener itself was closed (nng issue
+ * 1518, fixed in 1.6.0). tls_engine.c gives neither for what a peer
+ * does, but nng's own TCP and TLS layers still can, in races (EPIPE is
+ * NNG_ECLOSED there). The port then still completes TCP and TLS
+ * handshakes but hands no connection to the node: to every new client,
+ * the node never answers. nng counts both errors in the listener's
+ * statistics ("other", "canceled") before its loop stops, so when those
+ * counts move, the node dials its own native port; when no connection is
+ * handed over within NODE_NATIVE_PROBE_MS, NODE_NATIVE_PROBE_TRIES times
+ * in a row, it replaces the listener (closing the connections it held).
+ * All of it runs on the gossip thread (node_native_reap), never blocking
+ * for the dial. */
+#define NODE_NATIVE_WATCH_MS    1000 /* statistics read at most every */
+#define NODE_NATIVE_PROBE_MS    2000
+#define NODE_NATIVE_PROBE_TRIES 2
+
+/* The errors of listener l that can end its accept loop, so far; -1
+ * when nng keeps no statistics for it. */
+static int listener_errors(nng_listener l, uint64_t *out)
+{
+	nng_stat *all;
+	if (nng_stats_get(&all) != 0)
+		return -1;
+	nng_stat *st = nng_stat_find_listener(all, l);
+	nng_stat *other = st ? nng_stat_find(st, "other") : NULL;
+	nng_stat *canceled = st ? nng_stat_find(st, "canceled") : NULL;
+	int rc = other && canceled ? 0 : -1;
+	if (rc == 0)
+		*out = nng_stat_value(other) + nng_stat_value(canceled);
+	nng_stats_free(all);
+	return rc;
+}
+
+/* Dials our own native port from a socket of its own (TLS without
+ * checking our certificate: only the handover is looked for). */
+static int probe_start(struct lnode *n, struct node_native *nv)
+{
+	nng_dialer d;
+	int rv = nng_req0_open(&nv->probe);
+	if (rv != 0)
+		return rv;
+	rv = nng_dialer_create(&d, nv->probe, nv->url);
+	if (rv == 0 && n->cfg.native_tls.mode != NODE_TLS_OFF) {
+		char err[LORA_ERRMSG_BYTES];
+		nng_tls_config *cfg;
+		rv = node_tls_nng_config(&n->cfg.native_tls, 0, 0, NULL, &cfg,
+		                         err)
+		         ? NNG_EINVAL
+		         : 0;
+		if (rv == 0) {
+			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+			nng_tls_config_free(cfg);
+		}
+	}
+	pthread_mutex_lock(&nv->mu);
+	nv->probe_added = nv->added;
+	pthread_mutex_unlock(&nv->mu);
+	if (rv == 0)
+		rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	if (rv != 0) {
+		nng_close(nv->probe);
+		return rv;
+	}
+	nv->probe_until = lora_now_ms() + NODE_NATIVE_PROBE_MS;
+	nv->probing = 1;
+	return 0;
+}
+
+static void watch_off(struct node_native *nv, const char *why)
+{
+	nv->watch_off = 1;
+	LOG_WARN("native: the listener's watchdog is off: %s", why);
+}
+
+/* The listener handed over nothing to our dials: a new one in its place
+ * (tried again at the next look when that fails). */
+static void listener_replace(struct lnode *n, struct node_native *nv)
+{
+	char err[LORA_ERRMSG_BYTES];
+	nng_listener_close(nv->lst);
+	nv->errs_seen = 0;
+	if (listener_open(n, nv, err) == 0) {
+		LOG_WARN("native: the listener on %s handed over no new "
+		         "connection to %d dials of this node's own; it was "
+		         "started again, and the connections it held were "
+		         "closed (nng 1.5.2 stops accepting after some "
+		         "connection errors)",
+		         nv->url, NODE_NATIVE_PROBE_TRIES);
+		return;
+	}
+	LOG_ERROR("native: the listener on %s handed over no new connection "
+	          "and could not be started again: %s",
+	          nv->url, err);
+	nv->errs_seen = UINT64_MAX; /* the next look tries again */
+}
+
+/* A probe under way: done when a connection was handed over since it
+ * started, failed at its deadline. */
+static void probe_check(struct lnode *n, struct node_native *nv, uint64_t now)
+{
+	pthread_mutex_lock(&nv->mu);
+	int came = nv->added != nv->probe_added;
+	pthread_mutex_unlock(&nv->mu);
+	if (!came && now < nv->probe_until)
+		return;
+	nng_close(nv->probe);
+	nv->probing = 0;
+	if (came) {
+		nv->probe_fails = 0;
+		return;
+	}
+	if (++nv->probe_fails < NODE_NATIVE_PROBE_TRIES) {
+		int rv = probe_start(n, nv);
+		if (rv)
+			watch_off(nv, nng_strerror(rv));
+		return;
+	}
+	nv->probe_fails = 0;
+	listener_replace(n, nv);
+}
+
+static void listener_watch(struct lnode *n, struct node_native *nv)
+{
+	uint64_t now = lora_now_ms(), errs;
+	if (nv->watch_off || !atomic_load(&nv->listening))
+		return;
+	if (nv->probing) {
+		probe_check(n, nv, now);
+		return;
+	}
+	if (now - nv->watched_ms < NODE_NATIVE_WATCH_MS)
+		return;
+	nv->watched_ms = now;
+	if (nv->errs_seen == UINT64_MAX) {
+		listener_replace(n, nv);
+		return;
+	}
+	if (listener_errors(nv->lst, &errs) != 0) {
+		watch_off(nv, "nng keeps no statistics of it");
+		return;
+	}
+	if (errs == nv->errs_seen)
+		return;
+	nv->errs_seen = errs;
+	int rv = probe_start(n, nv);
+	if (rv)
+		watch_off(nv, nng_strerror(rv));
+}
+
 int node_native_start(struct lnode *n, char *errmsg)
 {
 	struct node_native *nv = lora_calloc(1, sizeof *nv);
@@ -995,8 +1184,8 @@ int node_native_start(struct lnode *n, char *errmsg)
 	nv->pending_per_source = n->cfg.pending_per_source;
 	nv->pending_max = n->cfg.native_pending_max;
 	n->native = nv;
-	char url[NODE_ADDR_BYTES_MAX + 16];
-	node_tls_url(&n->cfg.native_tls, n->cfg.client_addr, url, sizeof url);
+	node_tls_url(&n->cfg.native_tls, n->cfg.client_addr, nv->url,
+	             sizeof nv->url);
 	int rv = nng_rep0_open(&nv->sock);
 	if (rv == 0)
 		rv = nng_socket_set_size(nv->sock, NNG_OPT_RECVMAXSZ,
@@ -1007,19 +1196,13 @@ int node_native_start(struct lnode *n, char *errmsg)
 	if (rv == 0)
 		rv = nng_pipe_notify(nv->sock, NNG_PIPE_EV_ADD_PRE, pipe_added,
 		                     n);
-	nng_listener l;
-	if (rv == 0)
-		rv = nng_listener_create(&l, nv->sock, url);
-	if (rv == 0 && n->cfg.native_tls.mode != NODE_TLS_OFF) {
-		int rc = listener_tls(l, &n->cfg.native_tls, errmsg);
-		if (rc)
-			return rc;
-	}
-	if (rv == 0)
-		rv = nng_listener_start(l, 0);
 	if (rv != 0)
-		return lora_errf(LORA_EIO, errmsg, "listen %s: %s", url,
+		return lora_errf(LORA_EIO, errmsg, "native socket: %s",
 		                 nng_strerror(rv));
+	rv = listener_open(n, nv, errmsg);
+	if (rv)
+		return rv;
+	atomic_store(&nv->listening, 1);
 	/* a server without its workers fails the start (node_native_stop
 	 * joins those that started) */
 	int rc = 0;
@@ -1046,6 +1229,8 @@ void node_native_stop(struct lnode *n)
 	       node_cond_wait_until(&nv->ready_cond, &nv->mu, until) == 0)
 		;
 	pthread_mutex_unlock(&nv->mu);
+	if (nv->probing)
+		nng_close(nv->probe);
 	nng_close(nv->sock);
 	for (int i = 0; i < nv->n_threads; i++)
 		pthread_join(nv->threads[i], NULL);

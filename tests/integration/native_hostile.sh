@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Clients that break off a TLS connection to the native port, against a
+# live three-node cluster with TLS on every port (127.2.12.1-3):
+#   - against the leader's native port, three of each: openssl s_client
+#     that sends close_notify right after its handshake (before nng's
+#     SP header), a ClientHello cut short, plaintext instead of a
+#     handshake, and s_client refusing the node's certificate. After each
+#     kind the port still answers a new client at once, and a write sent
+#     to a follower (which passes it on over its own connection to the
+#     leader) commits. Before tls_engine.c's fix the first kind stopped
+#     the port for good (nng 1.5.2 ends a listener's accept loop on
+#     NNG_ECLOSED): every later client waited until its own timeout.
+#   - the watchdog (native.c): node W is restarted with the test hook
+#     LORA_TEST_TLS_PEER_CLOSED=1 (LORA_TEST_HOOKS builds, as the suite's),
+#     under which a peer's close is NNG_ECLOSED again, and one s_client
+#     stops its listener's accept loop. W logs that its listener handed
+#     over nothing to its own dials and started it again, once; its
+#     native port answers again, and writes through W commit.
+#   - the three nodes' digests agree.
+IT_TLS=1
+. "$(dirname "$0")/lib.sh"
+it_setup 127.2.12 "$1"
+NC=$2
+P=$(it_peers 3)
+it_start_all 3 "$P" || it_done
+it_need_leader 1
+L=$IT_LEADER
+F=$((L % 3 + 1))
+
+# answers NODE: a new native client gets an answer from NODE within 5 s
+answers() {
+	timeout 5 "$NC" "$IT_NET.$1:4748" "RETURN 1 AS x" 10 </dev/null 2>&1 |
+		grep -q 'rows=1 .*error=-$'
+}
+# writes_through NODE LABEL: a write sent to NODE's native port commits
+writes_through() {
+	timeout 20 "$NC" "$IT_NET.$1:4748" "CREATE (:$2)" 10 </dev/null 2>&1 |
+		grep -q 'error=-$'
+}
+# the hostile clients, each against ADDR (host:port)
+notify() { openssl s_client -connect "$1" -CAfile "$LORA_CA" -brief </dev/null >/dev/null 2>&1; }
+# (bytes written from a subshell that ignores SIGPIPE: the node may have
+# closed the connection already)
+send_raw() { (trap '' PIPE && printf "$2" >"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null || :; }
+cut_hello() { send_raw "$1" '\026\003\001\000\310\001\000'; }
+plaintext() { send_raw "$1" 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'; }
+untrusted() { openssl s_client -connect "$1" -verify_return_error -brief </dev/null >/dev/null 2>&1; }
+
+it_check "node $L's native port answers" answers "$L"
+for kind in notify cut_hello plaintext untrusted; do
+	for i in 1 2 3; do "$kind" "$IT_NET.$L:4748"; done
+	it_check "after three clients of kind $kind, node $L's native port answers a new one" answers "$L"
+	it_check "and a write through follower $F commits" writes_through "$F" "After_$kind"
+done
+logged_on() { grep -c -- "$2" "$IT_DIR/n$1.log"; }
+REPLACED="native: the listener on tls+tcp://"
+it_check "node $L never replaced its listener" [ "$(logged_on "$L" "$REPLACED")" = 0 ]
+
+# -- the watchdog: node W's listener stopped by the test hook
+W=$F
+it_stop "$W"
+export LORA_TEST_TLS_PEER_CLOSED=1
+it_start "$W" "$P" || it_done
+unset LORA_TEST_TLS_PEER_CLOSED
+it_check "node $W (restarted with the hook) answers natively" it_wait 20 answers "$W"
+notify "$IT_NET.$W:4748"
+replaced() { [ "$(logged_on "$W" "$REPLACED")" -ge 1 ]; }
+it_check "node $W logs that it started its stopped listener again" it_wait 30 replaced
+grep -- "$REPLACED" "$IT_DIR/n$W.log"
+it_check "node $W's native port answers again" it_wait 20 answers "$W"
+it_check "a write through node $W commits" it_wait 20 writes_through "$W" Healed
+it_check "the listener was started again once" [ "$(logged_on "$W" "$REPLACED")" = 1 ]
+
+it_query "$L" '{"query":"CREATE (:Last)"}' # a bookmark after every write
+BM=$(it_field bookmark)
+it_check "the three nodes hold the same state (digest at $BM)" it_wait 30 it_digests_equal "$BM"
+it_done
