@@ -24,11 +24,16 @@
  * between writes, and authenticate per request. The exemption is the
  * connection's own, never its source address's: another connection from
  * a member's host (or its /64) is held to the deadline and caps as any.
+ * nng 1.5.2 can stop the listener's accept loop for good after some
+ * connection errors; a watchdog replaces it then (see "the listener's
+ * watchdog" below).
  * Explicit transactions (BeginRequest, RunRequest.tx, CommitRequest,
  * RollbackRequest) live in http_tx.c's table with the HTTP ones, bound to
  * the user; a statement in one answers every row at once, and they roll
  * back when the connection that began them goes away.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,11 +124,16 @@ struct node_native {
 	uint64_t added;      /* connections nng handed over (mu) */
 	uint64_t errs_seen;  /* its "other" + "canceled" counts, last seen */
 	uint64_t watched_ms; /* when last looked at */
-	int probing;         /* a dial of our own port is under way */
+	int lst_open;        /* lst is open (else: retried, retry_ms) */
+	uint64_t retry_ms, retry_at_ms;   /* the next reopen: pause, when */
+	uint64_t replaced_ms;             /* the last replacement */
+	char last_err[LORA_ERRMSG_BYTES]; /* the last reopen's failure */
+	int probing; /* a dial of our own port is under way */
 	nng_socket probe;
-	uint64_t probe_added, probe_until;
-	int probe_fails;      /* probes in a row that no connection came of */
-	int watch_off;        /* cannot watch (no statistics, no dial) */
+	atomic_int probe_up; /* its side has its connection */
+	uint64_t probe_added, probe_until, probe_up_ms;
+	int probe_fails;      /* "stopped" verdicts in a row */
+	int watch_off;        /* nng keeps no statistics */
 	atomic_int listening; /* lst is open: the watch may begin */
 };
 
@@ -1006,8 +1016,8 @@ static int listener_open(struct lnode *n, struct node_native *nv, char *errmsg)
 			return rc;
 		}
 	}
-	if (rv == 0)
-		rv = nng_listener_start(l, 0);
+	if (rv == 0 && (rv = nng_listener_start(l, 0)) != 0)
+		nng_listener_close(l);
 	if (rv != 0)
 		return lora_errf(LORA_EIO, errmsg, "listen %s: %s", nv->url,
 		                 nng_strerror(rv));
@@ -1020,58 +1030,131 @@ static int listener_open(struct lnode *n, struct node_native *nv, char *errmsg)
  * connection's negotiation fails with NNG_ECLOSED or NNG_ECANCELED: it
  * takes them to mean that the listener itself was closed (nng issue
  * 1518, fixed in 1.6.0). tls_engine.c gives neither for what a peer
- * does, but nng's own TCP and TLS layers still can, in races (EPIPE is
- * NNG_ECLOSED there). The port then still completes TCP and TLS
- * handshakes but hands no connection to the node: to every new client,
- * the node never answers. nng counts both errors in the listener's
- * statistics ("other", "canceled") before its loop stops, so when those
- * counts move, the node dials its own native port; when no connection is
- * handed over within NODE_NATIVE_PROBE_MS, NODE_NATIVE_PROBE_TRIES times
- * in a row, it replaces the listener (closing the connections it held).
- * All of it runs on the gossip thread (node_native_reap), never blocking
- * for the dial. */
-#define NODE_NATIVE_WATCH_MS    1000 /* statistics read at most every */
-#define NODE_NATIVE_PROBE_MS    2000
+ * does, but nng's own TCP layer still can (a write that meets the reset
+ * of a peer that had sent FIN is EPIPE, which nng calls NNG_ECLOSED).
+ * The port then still completes TCP and TLS handshakes and nng's own
+ * negotiation, but hands no connection to the node: to every new client,
+ * the node never answers.
+ *
+ * nng counts both errors in the listener's statistics ("other",
+ * "canceled") before its loop stops. When those counts moved, the node
+ * dials the address its listener is bound to (a wildcard as loopback),
+ * without checking the certificate. The verdict "stopped" needs the
+ * probe's own side to have its connection (so nng negotiated it) and the
+ * node to have been handed none for NODE_NATIVE_HANDOVER_MS after that,
+ * NODE_NATIVE_PROBE_TRIES times in a row; a probe that never connects
+ * (a firewall, a flood, load) decides nothing. Then the listener is
+ * replaced, which closes the connections it held; at most once per
+ * NODE_NATIVE_REPLACE_MS. All of it runs on the gossip thread
+ * (node_native_reap) and never waits for the network. */
+#define NODE_NATIVE_WATCH_MS    2000 /* statistics read at most every */
+#define NODE_NATIVE_PROBE_MS    5000 /* for the probe to connect */
+#define NODE_NATIVE_HANDOVER_MS 2000 /* for nng to hand its side over */
 #define NODE_NATIVE_PROBE_TRIES 2
+#define NODE_NATIVE_REPLACE_MS  10000 /* between replacements, at least */
+#define NODE_NATIVE_RETRY_MS    60000 /* the most between reopen tries */
 
-/* The errors of listener l that can end its accept loop, so far; -1
- * when nng keeps no statistics for it. */
+/* The errors of listener l that can end its accept loop, so far: 0, or
+ * NNG_ENOTSUP (nng keeps no statistics), NNG_ENOENT (not registered yet)
+ * or another error of nng_stats_get. nng 1.5.2's nng_stat_find_listener
+ * compares the id only on the node it is given (nng issue 1577, fixed in
+ * 1.6.0): from the root it returns the first "listener" anywhere, such
+ * as a pipe's, so each top-level scope is asked about itself. */
 static int listener_errors(nng_listener l, uint64_t *out)
 {
-	nng_stat *all;
-	if (nng_stats_get(&all) != 0)
-		return -1;
-	nng_stat *st = nng_stat_find_listener(all, l);
-	nng_stat *other = st ? nng_stat_find(st, "other") : NULL;
-	nng_stat *canceled = st ? nng_stat_find(st, "canceled") : NULL;
-	int rc = other && canceled ? 0 : -1;
-	if (rc == 0)
-		*out = nng_stat_value(other) + nng_stat_value(canceled);
-	nng_stats_free(all);
-	return rc;
-}
-
-/* Dials our own native port from a socket of its own (TLS without
- * checking our certificate: only the handover is looked for). */
-static int probe_start(struct lnode *n, struct node_native *nv)
-{
-	nng_dialer d;
-	int rv = nng_req0_open(&nv->probe);
+	nng_stat *all, *st = NULL;
+	int rv = nng_stats_get(&all);
 	if (rv != 0)
 		return rv;
-	rv = nng_dialer_create(&d, nv->probe, nv->url);
-	if (rv == 0 && n->cfg.native_tls.mode != NODE_TLS_OFF) {
-		char err[LORA_ERRMSG_BYTES];
-		nng_tls_config *cfg;
-		rv = node_tls_nng_config(&n->cfg.native_tls, 0, 0, NULL, &cfg,
-		                         err)
-		         ? NNG_EINVAL
-		         : 0;
-		if (rv == 0) {
-			rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
-			nng_tls_config_free(cfg);
-		}
+	for (nng_stat *c = nng_stat_child(all); c && !st; c = nng_stat_next(c))
+		if (nng_stat_find_listener(c, l) == c)
+			st = c;
+	nng_stat *other = st ? nng_stat_find(st, "other") : NULL;
+	nng_stat *canceled = st ? nng_stat_find(st, "canceled") : NULL;
+	rv = other && canceled ? 0 : NNG_ENOENT;
+	if (rv == 0)
+		*out = nng_stat_value(other) + nng_stat_value(canceled);
+	nng_stats_free(all);
+	return rv;
+}
+
+/* The URL the probe dials: the address lst is bound to, a wildcard as
+ * loopback (client_addr is not resolved again). */
+static int probe_url(struct lnode *n, struct node_native *nv, char *url,
+                     size_t bytes)
+{
+	nng_sockaddr sa;
+	char host[INET6_ADDRSTRLEN] = "";
+	int rv = nng_listener_get_addr(nv->lst, NNG_OPT_LOCADDR, &sa);
+	if (rv != 0)
+		return rv;
+	const char *scheme =
+	    n->cfg.native_tls.mode != NODE_TLS_OFF ? "tls+tcp" : "tcp";
+	if (sa.s_family == NNG_AF_INET) {
+		uint32_t a = sa.s_in.sa_addr;
+		if (a == 0)
+			a = htonl(INADDR_LOOPBACK);
+		inet_ntop(AF_INET, &a, host, sizeof host);
+		snprintf(url, bytes, "%s://%s:%u", scheme, host,
+		         ntohs(sa.s_in.sa_port));
+	} else if (sa.s_family == NNG_AF_INET6) {
+		static const uint8_t any[16];
+		uint8_t a[16];
+		memcpy(a, sa.s_in6.sa_addr, 16);
+		if (memcmp(a, any, 16) == 0)
+			a[15] = 1; /* ::1 */
+		inet_ntop(AF_INET6, a, host, sizeof host);
+		snprintf(url, bytes, "%s://[%s]:%u", scheme, host,
+		         ntohs(sa.s_in6.sa_port));
+	} else {
+		return NNG_ENOTSUP;
 	}
+	return 0;
+}
+
+/* The probe's side has its connection (nng's callback). */
+static void probe_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct node_native *nv = arg;
+	(void)p;
+	(void)ev;
+	atomic_store(&nv->probe_up, 1);
+}
+
+/* A client TLS configuration that checks nothing: only nng's handover of
+ * the connection is looked for, not who answers. */
+static int probe_tls(nng_dialer d)
+{
+	nng_tls_config *cfg;
+	if (node_tls_engine_register() != 0)
+		return NNG_ENOTSUP;
+	int rv = nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT);
+	if (rv != 0)
+		return rv;
+	rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_NONE);
+	if (rv == 0)
+		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
+	nng_tls_config_free(cfg); /* the dialer keeps its own reference */
+	return rv;
+}
+
+/* Dials our own native port from a socket of its own. */
+static int probe_start(struct lnode *n, struct node_native *nv, uint64_t now)
+{
+	char url[NODE_ADDR_BYTES_MAX + 64];
+	nng_dialer d;
+	int rv = probe_url(n, nv, url, sizeof url);
+	if (rv == 0 && (rv = nng_req0_open(&nv->probe)) != 0)
+		return rv;
+	if (rv != 0)
+		return rv;
+	atomic_store(&nv->probe_up, 0);
+	rv = nng_pipe_notify(nv->probe, NNG_PIPE_EV_ADD_POST, probe_pipe_added,
+	                     nv);
+	if (rv == 0)
+		rv = nng_dialer_create(&d, nv->probe, url);
+	if (rv == 0 && n->cfg.native_tls.mode != NODE_TLS_OFF)
+		rv = probe_tls(d);
 	pthread_mutex_lock(&nv->mu);
 	nv->probe_added = nv->added;
 	pthread_mutex_unlock(&nv->mu);
@@ -1081,90 +1164,119 @@ static int probe_start(struct lnode *n, struct node_native *nv)
 		nng_close(nv->probe);
 		return rv;
 	}
-	nv->probe_until = lora_now_ms() + NODE_NATIVE_PROBE_MS;
+	nv->probe_until = now + NODE_NATIVE_PROBE_MS;
+	nv->probe_up_ms = 0;
 	nv->probing = 1;
 	return 0;
 }
 
-static void watch_off(struct node_native *nv, const char *why)
-{
-	nv->watch_off = 1;
-	LOG_WARN("native: the listener's watchdog is off: %s", why);
-}
-
-/* The listener handed over nothing to our dials: a new one in its place
- * (tried again at the next look when that fails). */
-static void listener_replace(struct lnode *n, struct node_native *nv)
+/* The listener handed over nothing to our probes: a new one in its place.
+ * When that fails the port is closed: tried again at later looks, with a
+ * growing pause, logged at each change of the reason. */
+static void listener_replace(struct lnode *n, struct node_native *nv,
+                             uint64_t now)
 {
 	char err[LORA_ERRMSG_BYTES];
-	nng_listener_close(nv->lst);
-	nv->errs_seen = 0;
-	if (listener_open(n, nv, err) == 0) {
+	if (nv->lst_open) {
+		nng_listener_close(nv->lst);
+		nv->lst_open = 0;
+		nv->replaced_ms = now;
 		LOG_WARN("native: the listener on %s handed over no new "
-		         "connection to %d dials of this node's own; it was "
-		         "started again, and the connections it held were "
-		         "closed (nng 1.5.2 stops accepting after some "
-		         "connection errors)",
-		         nv->url, NODE_NATIVE_PROBE_TRIES);
+		         "connection to %d dials of this node's own, for %d ms "
+		         "after each connected; starting it again (its "
+		         "connections are closed; nng 1.5.2 stops accepting "
+		         "after some connection errors)",
+		         nv->url, NODE_NATIVE_PROBE_TRIES,
+		         NODE_NATIVE_HANDOVER_MS);
+	}
+	if (listener_open(n, nv, err) == 0) {
+		nv->lst_open = 1;
+		nv->errs_seen = 0;
+		nv->retry_ms = 0;
+		nv->last_err[0] = '\0';
+		LOG_WARN("native: the listener on %s was started again",
+		         nv->url);
 		return;
 	}
-	LOG_ERROR("native: the listener on %s handed over no new connection "
-	          "and could not be started again: %s",
-	          nv->url, err);
-	nv->errs_seen = UINT64_MAX; /* the next look tries again */
+	if (strcmp(err, nv->last_err) != 0) {
+		LOG_ERROR("native: the listener on %s cannot be started "
+		          "again; the native port is closed until it can: %s",
+		          nv->url, err);
+		snprintf(nv->last_err, sizeof nv->last_err, "%s", err);
+	}
+	nv->retry_ms = nv->retry_ms ? nv->retry_ms * 2 : NODE_NATIVE_WATCH_MS;
+	if (nv->retry_ms > NODE_NATIVE_RETRY_MS)
+		nv->retry_ms = NODE_NATIVE_RETRY_MS;
+	nv->retry_at_ms = now + nv->retry_ms;
 }
 
-/* A probe under way: done when a connection was handed over since it
- * started, failed at its deadline. */
+/* A probe under way: alive when a connection was handed over since it
+ * started; "stopped" when its own side connected NODE_NATIVE_HANDOVER_MS
+ * ago and none was; nothing learnt when it never connected. */
 static void probe_check(struct lnode *n, struct node_native *nv, uint64_t now)
 {
 	pthread_mutex_lock(&nv->mu);
 	int came = nv->added != nv->probe_added;
 	pthread_mutex_unlock(&nv->mu);
-	if (!came && now < nv->probe_until)
+	if (!came && atomic_load(&nv->probe_up) && nv->probe_up_ms == 0)
+		nv->probe_up_ms = now;
+	int stopped = !came && nv->probe_up_ms &&
+	              now - nv->probe_up_ms >= NODE_NATIVE_HANDOVER_MS;
+	if (!came && !stopped && now < nv->probe_until)
 		return;
 	nng_close(nv->probe);
 	nv->probing = 0;
-	if (came) {
+	nv->watched_ms = now;
+	if (!stopped) {
 		nv->probe_fails = 0;
+		if (!came) /* never connected: probed again at the next look */
+			nv->errs_seen = UINT64_MAX;
 		return;
 	}
 	if (++nv->probe_fails < NODE_NATIVE_PROBE_TRIES) {
-		int rv = probe_start(n, nv);
-		if (rv)
-			watch_off(nv, nng_strerror(rv));
+		if (probe_start(n, nv, now) != 0) { /* another look, later */
+			nv->probe_fails = 0;
+			nv->errs_seen = UINT64_MAX;
+		}
 		return;
 	}
 	nv->probe_fails = 0;
-	listener_replace(n, nv);
+	if (now - nv->replaced_ms >= NODE_NATIVE_REPLACE_MS)
+		listener_replace(n, nv, now);
+	else /* too soon after the last one: probed again later */
+		nv->errs_seen = UINT64_MAX;
 }
 
 static void listener_watch(struct lnode *n, struct node_native *nv)
 {
-	uint64_t now = lora_now_ms(), errs;
+	uint64_t now = lora_now_ms(), errs = 0;
 	if (nv->watch_off || !atomic_load(&nv->listening))
 		return;
 	if (nv->probing) {
 		probe_check(n, nv, now);
 		return;
 	}
+	if (!nv->lst_open) {
+		if (now >= nv->retry_at_ms)
+			listener_replace(n, nv, now);
+		return;
+	}
 	if (now - nv->watched_ms < NODE_NATIVE_WATCH_MS)
 		return;
 	nv->watched_ms = now;
-	if (nv->errs_seen == UINT64_MAX) {
-		listener_replace(n, nv);
-		return;
+	int rv = listener_errors(nv->lst, &errs);
+	if (rv == NNG_ENOTSUP) {
+		nv->watch_off = 1;
+		LOG_WARN("native: nng keeps no statistics: the listener is not "
+		         "watched");
 	}
-	if (listener_errors(nv->lst, &errs) != 0) {
-		watch_off(nv, "nng keeps no statistics of it");
-		return;
-	}
-	if (errs == nv->errs_seen)
-		return;
+	if (rv != 0 || errs == nv->errs_seen)
+		return; /* (not registered yet: the next look) */
 	nv->errs_seen = errs;
-	int rv = probe_start(n, nv);
-	if (rv)
-		watch_off(nv, nng_strerror(rv));
+	rv = probe_start(n, nv, now);
+	if (rv != 0)
+		LOG_DEBUG("native: cannot dial the listener's own address: %s",
+		          nng_strerror(rv));
 }
 
 int node_native_start(struct lnode *n, char *errmsg)
@@ -1202,6 +1314,7 @@ int node_native_start(struct lnode *n, char *errmsg)
 	rv = listener_open(n, nv, errmsg);
 	if (rv)
 		return rv;
+	nv->lst_open = 1;
 	atomic_store(&nv->listening, 1);
 	/* a server without its workers fails the start (node_native_stop
 	 * joins those that started) */

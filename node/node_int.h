@@ -555,7 +555,11 @@ int node_http_start(struct lnode *n, char *errmsg);
 void node_http_stop(struct lnode *n);
 int node_native_start(struct lnode *n, char *errmsg);
 void node_native_stop(struct lnode *n);
-/* Closes cursors idle for NODE_CURSOR_IDLE_MS (gossip thread). */
+/* The native port's upkeep (gossip thread, every NODE_GOSSIP_MS; never
+ * waits for the network): closes cursors idle for cursor_idle_ms and
+ * pending connections past auth_timeout_ms, and runs the listener's
+ * watchdog (native.c: replaces a listener whose accept loop nng
+ * stopped). */
 void node_native_reap(struct lnode *n);
 /* Tests: at most conns native connections for nodes started from now on
  * (default and most NODE_NATIVE_CONNS_MAX, 1024). */

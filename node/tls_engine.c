@@ -1,11 +1,11 @@
 /* tls_engine.c - nng's TLS engine on mbedtls, with our key exchange order. */
 /*
- * The native port and the native forwarding of followers (forward.c) use
- * nng's tls+tcp. This engine does what nng's own mbedtls engine does
- * (supplemental/tls/mbedtls), and offers X25519 and P-256 first
- * (node_tls_conf_curves: mbedtls's own order starts with P-521, whose
- * handshakes cost 1.7x the CPU). The peer port no longer uses it: the peer
- * transport does its TLS itself (tls_peer.c), and checks the node id a
+ * The native port, the native forwarding of followers (forward.c) and the
+ * native port's watchdog (native.c) use nng's tls+tcp. This engine does what
+ * nng's own mbedtls engine does (supplemental/tls/mbedtls), and offers X25519
+ * and P-256 first (node_tls_conf_curves: mbedtls's own order starts with P-521,
+ * whose handshakes cost 1.7x the CPU). The peer port no longer uses it: the
+ * peer transport does its TLS itself (tls_peer.c), and checks the node id a
  * peer's certificate names there (node_tls_crt_id, below). Registered
  * once, before lorad makes its first nng TLS configuration
  * (node_tls_nng_config), after nng's own initialisation (which would
@@ -111,14 +111,19 @@ uint64_t node_tls_cert_pem_id(const char *pem)
 }
 
 /*
- * What a peer did is never NNG_ECLOSED (nor NNG_ECANCELED): nng 1.5.2 passes an
- * error met while a new connection negotiates to its listener's (or dialer's)
- * accept loop, which takes those two to mean the listener itself was closed and
- * stops for good (nng issue 1518, fixed in 1.6.0). A client that sent
- * close_notify right after its handshake (`openssl s_client </dev/null`)
- * then left the native port accepting nothing until a restart. A peer's
- * close or reset is NNG_ECONNRESET, which the loop takes as a remote
- * condition: it goes on at once, as after NNG_EPEERAUTH.
+ * What a peer did is never NNG_ECLOSED (nor NNG_ECANCELED): nng 1.5.2
+ * passes an error met while a new connection negotiates to its
+ * listener's (or dialer's) loop, which takes those two to mean the
+ * listener (dialer) itself was closed and stops for good (nng issue
+ * 1518, fixed in 1.6.0). A client that sent close_notify right after its
+ * handshake (`openssl s_client </dev/null`) then left the native port
+ * accepting nothing until a restart; a leader that closed a follower's
+ * connection while it negotiated stopped the follower's forwarding to
+ * it. A peer's close_notify is NNG_ECONNRESET, which both loops take as
+ * a remote condition: the listener goes on at once, the dialer dials
+ * again. (A TCP stream that just ends never reaches the engine: nng's
+ * TLS layer reports it as NNG_ECONNSHUT, after which the listener pauses
+ * 100 ms.)
  */
 static int peer_closed = NNG_ECONNRESET;
 
@@ -127,7 +132,8 @@ static int peer_closed = NNG_ECONNRESET;
  * in lorad's environment: a peer's close is NNG_ECLOSED, as it was before,
  * so that a client's close_notify stops the native listener's accept
  * loop and a test sees native.c's watchdog start it again
- * (integration_native_hostile). Read at registration. */
+ * (integration_native_hostile). It holds for the node's own dialers too
+ * (forwarding, the watchdog's probe). Read at registration. */
 static void peer_closed_hook(void)
 {
 	const char *e = getenv("LORA_TEST_TLS_PEER_CLOSED");
@@ -203,10 +209,11 @@ static void conn_close(nng_tls_engine_conn *ec)
 	(void)mbedtls_ssl_close_notify(&ec->ssl);
 }
 
-/* A failed handshake is the peer's failure (NNG_EPEERAUTH): nng 1.5.2's
- * accept loop pauses 100 ms after an error it does not know as the
- * peer's (NNG_ECRYPTO), so that clients sending garbage would hold up
- * everyone's new connections. */
+/* A failed handshake is reported as the peer's failure (NNG_EPEERAUTH):
+ * nng 1.5.2's accept loop pauses 100 ms after an error it does not know
+ * as the peer's (NNG_ECRYPTO), else clients sending garbage would hold up
+ * everyone's new connections. Local failures in the handshake (no usable
+ * cipher suite, the random generator) are labelled the same way. */
 static int conn_handshake(nng_tls_engine_conn *ec)
 {
 	int ret = mbedtls_ssl_handshake(&ec->ssl);
@@ -223,7 +230,7 @@ static int recv_err(int ret)
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ ||
 	    ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return NNG_EAGAIN;
-	return ret == 0 ? peer_closed : mk_err(ret); /* the peer's EOF */
+	return ret == 0 ? peer_closed : mk_err(ret); /* (our BIO never ends) */
 }
 
 /* Every record nng's buffer already holds, up to *szp bytes: nng finishes
