@@ -133,8 +133,9 @@ struct node_native {
 	atomic_int probe_up; /* its side has its connection */
 	uint64_t probe_added, probe_until, probe_up_ms;
 	int probe_fails;      /* "stopped" verdicts in a row */
+	int undecided;        /* probes in a row that decided nothing */
 	int watch_off;        /* nng keeps no statistics */
-	atomic_int listening; /* lst is open: the watch may begin */
+	atomic_int listening; /* the start opened lst: the watch may begin */
 };
 
 /* Tests: the connection cap of nodes started from now on. */
@@ -1078,21 +1079,21 @@ static int listener_errors(nng_listener l, uint64_t *out)
 	return rv;
 }
 
-/* The URL the probe dials: the address lst is bound to, a wildcard as
- * loopback (client_addr is not resolved again). */
-static int probe_url(struct lnode *n, struct node_native *nv, char *url,
+/* The URL of the address lst is bound to, numeric (client_addr is not
+ * resolved again); with `dial`, a wildcard as loopback. */
+static int bound_url(struct lnode *n, nng_listener lst, int dial, char *url,
                      size_t bytes)
 {
 	nng_sockaddr sa;
 	char host[INET6_ADDRSTRLEN] = "";
-	int rv = nng_listener_get_addr(nv->lst, NNG_OPT_LOCADDR, &sa);
+	int rv = nng_listener_get_addr(lst, NNG_OPT_LOCADDR, &sa);
 	if (rv != 0)
 		return rv;
 	const char *scheme =
 	    n->cfg.native_tls.mode != NODE_TLS_OFF ? "tls+tcp" : "tcp";
 	if (sa.s_family == NNG_AF_INET) {
 		uint32_t a = sa.s_in.sa_addr;
-		if (a == 0)
+		if (a == 0 && dial)
 			a = htonl(INADDR_LOOPBACK);
 		inet_ntop(AF_INET, &a, host, sizeof host);
 		snprintf(url, bytes, "%s://%s:%u", scheme, host,
@@ -1101,7 +1102,7 @@ static int probe_url(struct lnode *n, struct node_native *nv, char *url,
 		static const uint8_t any[16];
 		uint8_t a[16];
 		memcpy(a, sa.s_in6.sa_addr, 16);
-		if (memcmp(a, any, 16) == 0)
+		if (memcmp(a, any, 16) == 0 && dial)
 			a[15] = 1; /* ::1 */
 		inet_ntop(AF_INET6, a, host, sizeof host);
 		snprintf(url, bytes, "%s://[%s]:%u", scheme, host,
@@ -1143,7 +1144,7 @@ static int probe_start(struct lnode *n, struct node_native *nv, uint64_t now)
 {
 	char url[NODE_ADDR_BYTES_MAX + 64];
 	nng_dialer d;
-	int rv = probe_url(n, nv, url, sizeof url);
+	int rv = bound_url(n, nv->lst, 1, url, sizeof url);
 	if (rv == 0 && (rv = nng_req0_open(&nv->probe)) != 0)
 		return rv;
 	if (rv != 0)
@@ -1210,6 +1211,20 @@ static void listener_replace(struct lnode *n, struct node_native *nv,
 	nv->retry_at_ms = now + nv->retry_ms;
 }
 
+/* A probe that decided nothing (it could not start, or never connected):
+ * probed again at the next look; said once in NODE_NATIVE_UNDECIDED
+ * such probes in a row, since the watchdog cannot work meanwhile. */
+#define NODE_NATIVE_UNDECIDED 5
+static void probe_undecided(struct node_native *nv, const char *why)
+{
+	nv->errs_seen = UINT64_MAX;
+	if (++nv->undecided == NODE_NATIVE_UNDECIDED)
+		LOG_WARN("native: %d dials of the listener's own address in a "
+		         "row decided nothing (%s): the watchdog of %s cannot "
+		         "tell whether nng still accepts",
+		         NODE_NATIVE_UNDECIDED, why, nv->url);
+}
+
 /* A probe under way: alive when a connection was handed over since it
  * started; "stopped" when its own side connected NODE_NATIVE_HANDOVER_MS
  * ago and none was; nothing learnt when it never connected. */
@@ -1229,14 +1244,18 @@ static void probe_check(struct lnode *n, struct node_native *nv, uint64_t now)
 	nv->watched_ms = now;
 	if (!stopped) {
 		nv->probe_fails = 0;
-		if (!came) /* never connected: probed again at the next look */
-			nv->errs_seen = UINT64_MAX;
+		if (came)
+			nv->undecided = 0;
+		else
+			probe_undecided(nv, "it never connected");
 		return;
 	}
+	nv->undecided = 0;
 	if (++nv->probe_fails < NODE_NATIVE_PROBE_TRIES) {
-		if (probe_start(n, nv, now) != 0) { /* another look, later */
+		int rv = probe_start(n, nv, now);
+		if (rv != 0) {
 			nv->probe_fails = 0;
-			nv->errs_seen = UINT64_MAX;
+			probe_undecided(nv, nng_strerror(rv));
 		}
 		return;
 	}
@@ -1274,9 +1293,10 @@ static void listener_watch(struct lnode *n, struct node_native *nv)
 		return; /* (not registered yet: the next look) */
 	nv->errs_seen = errs;
 	rv = probe_start(n, nv, now);
-	if (rv != 0)
-		LOG_DEBUG("native: cannot dial the listener's own address: %s",
-		          nng_strerror(rv));
+	if (rv != 0) { /* (a stopped loop's counts move no more) */
+		nv->errs_seen = UINT64_MAX;
+		probe_undecided(nv, nng_strerror(rv));
+	}
 }
 
 int node_native_start(struct lnode *n, char *errmsg)
@@ -1314,6 +1334,10 @@ int node_native_start(struct lnode *n, char *errmsg)
 	rv = listener_open(n, nv, errmsg);
 	if (rv)
 		return rv;
+	/* a reopen binds the same address without resolving a name */
+	char bound[sizeof nv->url];
+	if (bound_url(n, nv->lst, 0, bound, sizeof bound) == 0)
+		snprintf(nv->url, sizeof nv->url, "%s", bound);
 	nv->lst_open = 1;
 	atomic_store(&nv->listening, 1);
 	/* a server without its workers fails the start (node_native_stop
