@@ -13,11 +13,15 @@
  * connection to its authentication deadline (native.c). Connections are
  * dialed from this node's own host (of its native address) when that is an
  * IPv4 address of this machine and the leader's is IPv4 too; else from
- * where the OS chooses.
+ * where the OS chooses. A socket whose dialer has had no connection for
+ * NODE_FORWARD_REDIAL_MS when a request waits gets a new dialer
+ * (fwd_redial: nng 1.5.2 can stop a dialer for good).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -36,14 +40,28 @@
 #define NODE_FORWARD_RETRY_MS  50
 #define NODE_FORWARD_CONNS_MAX NODE_PEERS_MAX
 
+/* A dialer without a connection this long (since it started, or since
+ * its last connection went) when a request waits for one is replaced
+ * (fwd_redial); nng dials again every NODE_FORWARD_RETRY_MS to 500 ms */
+#define NODE_FORWARD_REDIAL_MS 1000
+
 struct fwd_conn {
 	char addr[NODE_ADDR_BYTES_MAX];
 	nng_socket sock;
+	uint64_t id;        /* the member whose native port it dials */
+	nng_dialer dialer;  /* (fwd_mu) */
+	uint64_t dialed_ms; /* when it was started (fwd_mu) */
+	int redial_said;    /* logged since its last connection (fwd_mu) */
+	atomic_int pipes;   /* connections up (nng's callbacks) */
+	_Atomic uint64_t down_ms; /* when the last one went */
 };
 
 static pthread_mutex_t fwd_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct fwd_conn fwd_conns[NODE_FORWARD_CONNS_MAX];
 static int n_fwd;
+/* entries nng's pipe callbacks may look at: set before a socket dials
+ * (the callbacks take no lock: fwd_redial closes a dialer under fwd_mu) */
+static atomic_int n_fwd_seen;
 
 /* TLS on a dialer to member id's native port (when ours has TLS, the
  * cluster's have it): its certificate must chain to our native CA (or the
@@ -187,6 +205,35 @@ static nng_msg *hello_msg(struct lnode *n)
  * redialed every auth_timeout_ms. Sent on the socket's own context, which
  * forwarded writes never use (a newer hello replaces an older one); its
  * answer is not awaited. */
+/* Counts a connection of p's socket up (d = 1) or down (-1). */
+static void fwd_pipes_add(nng_pipe p, int d)
+{
+	int sock = nng_socket_id(nng_pipe_socket(p));
+	int k = atomic_load(&n_fwd_seen);
+	for (int i = 0; i < k; i++) {
+		struct fwd_conn *c = &fwd_conns[i];
+		if (nng_socket_id(c->sock) == sock &&
+		    atomic_fetch_add(&c->pipes, d) + d == 0)
+			atomic_store(&c->down_ms, lora_now_ms());
+	}
+}
+
+/* nng calls REM_POST for every connection it called ADD_PRE for (even
+ * one closed before ADD_POST): these two keep the count exact. */
+static void fwd_pipe_pre(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	fwd_pipes_add(p, 1);
+}
+
+static void fwd_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	fwd_pipes_add(p, -1);
+}
+
 static void fwd_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct lnode *n = arg;
@@ -205,19 +252,98 @@ static void fwd_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 	nng_send_aio(nng_pipe_socket(p), h->aio);
 }
 
-/* Starts sock's dialer to url, member id's native port: from our host
- * (fwd_local), with TLS when our native port has it. */
-static int fwd_dial(struct lnode *n, nng_socket sock, uint64_t id,
-                    const char *addr, const char *url)
+/* Starts a dialer of c's socket to its member's native port: from our
+ * host (fwd_local), with TLS when our native port has it (fwd_mu held). */
+static int fwd_dial(struct lnode *n, struct fwd_conn *c)
 {
+	char url[NODE_ADDR_BYTES_MAX + 16];
 	nng_dialer d;
-	if (nng_dialer_create(&d, sock, url) != 0)
+	node_tls_url(&n->cfg.native_tls, c->addr, url, sizeof url);
+	if (nng_dialer_create(&d, c->sock, url) != 0)
 		return LORA_EIO;
-	fwd_local(n, d, addr);
-	if (n->cfg.native_tls.mode != NODE_TLS_OFF && fwd_tls(n, d, id) != 0)
+	fwd_local(n, d, c->addr);
+	if ((n->cfg.native_tls.mode != NODE_TLS_OFF &&
+	     fwd_tls(n, d, c->id) != 0) ||
+	    nng_dialer_start(d, NNG_FLAG_NONBLOCK) != 0) {
+		nng_dialer_close(d);
 		return LORA_EIO;
-	return nng_dialer_start(d, NNG_FLAG_NONBLOCK) ? LORA_EIO : 0;
+	}
+	c->dialer = d;
+	c->dialed_ms = lora_now_ms();
+	return 0;
 }
+
+/*
+ * A request for addr's socket found no connection to take it: when it has
+ * had none for NODE_FORWARD_REDIAL_MS (since its dialer started, or since
+ * its last connection went), that dialer is replaced. nng 1.5.2 stops a dialer
+ * for good when a new connection's negotiation fails with NNG_ECLOSED (nng
+ * issue 1518), which its TCP layer gives for a write that meets the leader's
+ * reset; this node's native writes to that leader would then fail until a
+ * restart. A dialer that still dials (the leader is down) loses nothing: it has
+ * no connection either.
+ */
+static void fwd_redial(struct lnode *n, const char *addr)
+{
+	uint64_t now = lora_now_ms();
+	nng_dialer old = NNG_DIALER_INITIALIZER;
+	pthread_mutex_lock(&fwd_mu);
+	for (int i = 0; i < n_fwd; i++) {
+		struct fwd_conn *c = &fwd_conns[i];
+		if (strcmp(c->addr, addr) != 0)
+			continue;
+		uint64_t since = atomic_load(&c->down_ms);
+		if (since < c->dialed_ms)
+			since = c->dialed_ms;
+		if (atomic_load(&c->pipes) > 0) {
+			c->redial_said = 0;
+			continue;
+		}
+		if (now - since < NODE_FORWARD_REDIAL_MS)
+			continue;
+		old = c->dialer;
+		if (fwd_dial(n, c) != 0)
+			c->dialed_ms = now; /* tried again later */
+		if (!c->redial_said)        /* once until a connection comes */
+			LOG_INFO("forward: no connection to node %llu's native "
+			         "port (%s) for %d ms; dialing it afresh",
+			         (unsigned long long)c->id, addr,
+			         NODE_FORWARD_REDIAL_MS);
+		c->redial_said = 1;
+	}
+	pthread_mutex_unlock(&fwd_mu);
+	if (nng_dialer_id(old) > 0)
+		nng_dialer_close(old);
+}
+
+#ifdef LORA_TEST_HOOKS
+/* Test hook (compiled with LORA_TEST_HOOKS), LORA_FWD_DIALER_STOP_TESTING=1
+ * in lorad's environment: once the first write this node passed on is
+ * answered, the dialer of that connection is closed, which leaves the
+ * socket as nng 1.5.2 leaves one whose dialer it stopped (no connection,
+ * none dialed again), so that a test sees fwd_redial dial afresh
+ * (integration_native_hostile). */
+static void fwd_test_stop(const char *addr)
+{
+	static atomic_int done;
+	const char *e = getenv("LORA_FWD_DIALER_STOP_TESTING");
+	if (e == NULL || strcmp(e, "1") != 0 || atomic_exchange(&done, 1))
+		return;
+	nng_dialer d = NNG_DIALER_INITIALIZER;
+	pthread_mutex_lock(&fwd_mu);
+	for (int i = 0; i < n_fwd; i++)
+		if (strcmp(fwd_conns[i].addr, addr) == 0)
+			d = fwd_conns[i].dialer;
+	pthread_mutex_unlock(&fwd_mu);
+	if (nng_dialer_id(d) > 0)
+		nng_dialer_close(d);
+}
+#else
+static void fwd_test_stop(const char *addr)
+{
+	(void)addr;
+}
+#endif
 
 /* A req socket dialing addr (member id's native port), created on first
  * use and kept. */
@@ -234,25 +360,33 @@ static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
 	int rc = LORA_ELIMIT;
 	if (n_fwd < NODE_FORWARD_CONNS_MAX) {
 		struct fwd_conn *c = &fwd_conns[n_fwd];
-		char url[NODE_ADDR_BYTES_MAX + 16];
-		node_tls_url(&n->cfg.native_tls, addr, url, sizeof url);
 		rc = nng_req0_open(&c->sock) ? LORA_EIO : 0;
 		if (rc == 0) {
+			snprintf(c->addr, sizeof c->addr, "%s", addr);
+			c->id = id;
+			c->redial_said = 0;
+			atomic_store(&c->pipes, 0);
+			atomic_store(&c->down_ms, 0);
+			atomic_store(&n_fwd_seen, n_fwd + 1);
 			nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
 			                  NNG_DURATION_INFINITE);
 			nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 			nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
 			nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 			                    NODE_PEER_MSG_BYTES_MAX);
-			if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
+			if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE,
+			                    fwd_pipe_pre, n) != 0 ||
+			    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
 			                    fwd_pipe_added, n) != 0 ||
-			    fwd_dial(n, c->sock, id, addr, url) != 0) {
+			    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST,
+			                    fwd_pipe_removed, n) != 0 ||
+			    fwd_dial(n, c) != 0) {
 				nng_close(c->sock);
+				atomic_store(&n_fwd_seen, n_fwd);
 				rc = LORA_EIO;
 			}
 		}
 		if (rc == 0) {
-			snprintf(c->addr, sizeof c->addr, "%s", addr);
 			*out = c->sock;
 			n_fwd++;
 		}
@@ -267,6 +401,7 @@ void node_forward_close_all(void)
 	for (int i = 0; i < n_fwd; i++)
 		nng_close(fwd_conns[i].sock);
 	n_fwd = 0;
+	atomic_store(&n_fwd_seen, 0);
 	pthread_mutex_unlock(&fwd_mu);
 }
 
@@ -520,6 +655,8 @@ static int round_trip(struct lnode *n, nng_msg *msg, int resend,
 			int why = await_reply(n, leader, ctx, aio, &w, resend,
 			                      end, reply);
 			nng_ctx_close(ctx);
+			if (why == 0)
+				fwd_test_stop(m.client_addr);
 			rc = why == 0 ? 0 : LORA_EUNKNOWN_OUTCOME;
 			if (why == 0 || !resend)
 				break;
@@ -533,6 +670,7 @@ static int round_trip(struct lnode *n, nng_msg *msg, int resend,
 		}
 		nng_msg_free(nng_aio_get_msg(aio)); /* never handed over */
 		nng_ctx_close(ctx);
+		fwd_redial(n, m.client_addr);
 	}
 	nng_aio_free(aio);
 	wait_destroy(&w);

@@ -128,7 +128,7 @@ uint64_t node_tls_cert_pem_id(const char *pem)
 static int peer_closed = NNG_ECONNRESET;
 
 #ifdef LORA_TEST_HOOKS
-/* Test hook (compiled with LORA_TEST_HOOKS), LORA_TEST_TLS_PEER_CLOSED=1
+/* Test hook (compiled with LORA_TEST_HOOKS), LORA_TLS_PEER_CLOSED_TESTING=1
  * in lorad's environment: a peer's close is NNG_ECLOSED, as it was before,
  * so that a client's close_notify stops the native listener's accept
  * loop and a test sees native.c's watchdog start it again
@@ -136,7 +136,7 @@ static int peer_closed = NNG_ECONNRESET;
  * (forwarding, the watchdog's probe). Read at registration. */
 static void peer_closed_hook(void)
 {
-	const char *e = getenv("LORA_TEST_TLS_PEER_CLOSED");
+	const char *e = getenv("LORA_TLS_PEER_CLOSED_TESTING");
 	if (e && strcmp(e, "1") == 0)
 		peer_closed = NNG_ECLOSED;
 }

@@ -11,7 +11,7 @@
 #     the port for good (nng 1.5.2 ends a listener's accept loop on
 #     NNG_ECLOSED): every later client waited until its own timeout.
 #   - the watchdog (native.c): node W is restarted with the test hook
-#     LORA_TEST_TLS_PEER_CLOSED=1 (LORA_TEST_HOOKS builds only; CMake
+#     LORA_TLS_PEER_CLOSED_TESTING=1 (LORA_TEST_HOOKS builds only; CMake
 #     skips the test without them), under which a peer's close is
 #     NNG_ECLOSED again, and one s_client stops its listener's accept
 #     loop. W logs that its listener handed over nothing to its own dials
@@ -19,6 +19,11 @@
 #     through W commit. Twice: the watchdog goes on watching the new
 #     listener (the second time comes NODE_NATIVE_REPLACE_MS after the
 #     first at the earliest).
+#   - a follower G restarted with the test hook
+#     LORA_FWD_DIALER_STOP_TESTING=1, which closes the dialer of its
+#     connection to the leader after its first passed-on write (as nng
+#     1.5.2 leaves a dialer it stopped): the next write through G commits,
+#     because G dials afresh (forward.c), and G logs it.
 #   - no node replaced a listener otherwise, none stopped watching, and
 #     the three nodes' digests agree.
 IT_TLS=1
@@ -71,9 +76,9 @@ never_unwatched() {
 # -- the watchdog: node W's listener stopped by the test hook, twice
 W=$F
 it_stop "$W"
-export LORA_TEST_TLS_PEER_CLOSED=1
+export LORA_TLS_PEER_CLOSED_TESTING=1
 it_start "$W" "$P" || it_done
-unset LORA_TEST_TLS_PEER_CLOSED
+unset LORA_TLS_PEER_CLOSED_TESTING
 it_check "node $W (restarted with the hook) answers natively" it_wait 20 answers "$W"
 it_check "a write through node $W commits" it_wait 20 writes_through "$W" Before
 for k in 1 2; do
@@ -83,6 +88,23 @@ for k in 1 2; do
 	it_check "a write through node $W commits ($k)" it_wait 20 writes_through "$W" "Healed$k"
 done
 grep -- "$STOPPED" "$IT_DIR/n$W.log"
+
+# -- a follower's stopped forward dialer: node G restarted with the test
+# hook LORA_FWD_DIALER_STOP_TESTING=1 closes the dialer of its connection
+# to the leader after its first passed-on write; the next write must dial
+# afresh (forward.c, fwd_redial), else it is never handed over
+LNOW=$(it_leader "$L")
+G=""
+for m in 1 2 3; do [ "$m" != "$LNOW" ] && [ "$m" != "$W" ] && G=$m; done
+[ -n "$G" ] || G=$W # (W leads now: it is the only follower left)
+it_stop "$G"
+export LORA_FWD_DIALER_STOP_TESTING=1
+it_start "$G" "$P" || it_done
+unset LORA_FWD_DIALER_STOP_TESTING
+it_check "a first write through node $G commits" it_wait 20 writes_through "$G" Fwd1
+it_check "a second one commits too (its dialer was closed meanwhile)" writes_through "$G" Fwd2
+redialed() { grep -q "forward: no connection to node .* dialing it afresh" "$IT_DIR/n$G.log"; }
+it_check "node $G logged that it dialed the leader afresh" redialed
 for m in 1 2 3; do
 	[ "$m" = "$W" ] && continue
 	it_check "node $m never replaced its listener" replacements_are "$m" 0
