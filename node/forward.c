@@ -42,8 +42,11 @@
 
 /* A dialer without a connection this long (since it started, or since
  * its last connection went) when a request waits for one is replaced
- * (fwd_redial); nng dials again every NODE_FORWARD_RETRY_MS to 500 ms */
-#define NODE_FORWARD_REDIAL_MS 1000
+ * (fwd_redial; nng dials again every NODE_FORWARD_RETRY_MS to 500 ms),
+ * the wait doubled after each replacement that no connection came of (a
+ * slow link's dial is not cut short for good), up to */
+#define NODE_FORWARD_REDIAL_MS     1000
+#define NODE_FORWARD_REDIAL_MAX_MS 30000
 
 struct fwd_conn {
 	char addr[NODE_ADDR_BYTES_MAX];
@@ -51,17 +54,17 @@ struct fwd_conn {
 	uint64_t id;        /* the member whose native port it dials */
 	nng_dialer dialer;  /* (fwd_mu) */
 	uint64_t dialed_ms; /* when it was started (fwd_mu) */
+	uint64_t wait_ms;   /* before the next replacement (fwd_mu) */
 	int redial_said;    /* logged since its last connection (fwd_mu) */
-	atomic_int pipes;   /* connections up (nng's callbacks) */
+	/* nng's pipe callbacks (arg: this entry; they take no lock) */
+	atomic_int pipes;         /* connections up */
+	atomic_int came;          /* one came since fwd_redial looked */
 	_Atomic uint64_t down_ms; /* when the last one went */
 };
 
 static pthread_mutex_t fwd_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct fwd_conn fwd_conns[NODE_FORWARD_CONNS_MAX];
 static int n_fwd;
-/* entries nng's pipe callbacks may look at: set before a socket dials
- * (the callbacks take no lock: fwd_redial closes a dialer under fwd_mu) */
-static atomic_int n_fwd_seen;
 
 /* TLS on a dialer to member id's native port (when ours has TLS, the
  * cluster's have it): its certificate must chain to our native CA (or the
@@ -197,6 +200,27 @@ static nng_msg *hello_msg(struct lnode *n)
 	return msg;
 }
 
+/* A connection of c's socket is up (ADD_PRE) or gone (REM_POST): nng
+ * calls REM_POST for every connection it called ADD_PRE for, even one
+ * closed before ADD_POST, so the count stays exact. */
+static void fwd_pipe_pre(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct fwd_conn *c = arg;
+	(void)p;
+	(void)ev;
+	atomic_fetch_add(&c->pipes, 1);
+	atomic_store(&c->came, 1);
+}
+
+static void fwd_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct fwd_conn *c = arg;
+	(void)p;
+	(void)ev;
+	if (atomic_fetch_sub(&c->pipes, 1) == 1)
+		atomic_store(&c->down_ms, lora_now_ms());
+}
+
 /* nng's callback on a new connection to a member's native port: a hello
  * (hello_msg), so that the member counts this connection (only it) as a
  * member's at once and does not hold it to its authentication deadline
@@ -205,35 +229,6 @@ static nng_msg *hello_msg(struct lnode *n)
  * redialed every auth_timeout_ms. Sent on the socket's own context, which
  * forwarded writes never use (a newer hello replaces an older one); its
  * answer is not awaited. */
-/* Counts a connection of p's socket up (d = 1) or down (-1). */
-static void fwd_pipes_add(nng_pipe p, int d)
-{
-	int sock = nng_socket_id(nng_pipe_socket(p));
-	int k = atomic_load(&n_fwd_seen);
-	for (int i = 0; i < k; i++) {
-		struct fwd_conn *c = &fwd_conns[i];
-		if (nng_socket_id(c->sock) == sock &&
-		    atomic_fetch_add(&c->pipes, d) + d == 0)
-			atomic_store(&c->down_ms, lora_now_ms());
-	}
-}
-
-/* nng calls REM_POST for every connection it called ADD_PRE for (even
- * one closed before ADD_POST): these two keep the count exact. */
-static void fwd_pipe_pre(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	(void)ev;
-	(void)arg;
-	fwd_pipes_add(p, 1);
-}
-
-static void fwd_pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	(void)ev;
-	(void)arg;
-	fwd_pipes_add(p, -1);
-}
-
 static void fwd_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct lnode *n = arg;
@@ -281,35 +276,45 @@ static int fwd_dial(struct lnode *n, struct fwd_conn *c)
  * issue 1518), which its TCP layer gives for a write that meets the leader's
  * reset; this node's native writes to that leader would then fail until a
  * restart. A dialer that still dials (the leader is down) loses nothing: it has
- * no connection either.
+ * no connection either, and the wait doubles while none comes. A connection
+ * that comes up between the check and the close goes with the old dialer: a
+ * request handed to it in that moment answers LORA_UNKNOWN_OUTCOME (or is
+ * resent, with a requestId).
  */
 static void fwd_redial(struct lnode *n, const char *addr)
 {
-	uint64_t now = lora_now_ms();
 	nng_dialer old = NNG_DIALER_INITIALIZER;
 	pthread_mutex_lock(&fwd_mu);
+	uint64_t now = lora_now_ms(); /* (after others' replacements) */
 	for (int i = 0; i < n_fwd; i++) {
 		struct fwd_conn *c = &fwd_conns[i];
 		if (strcmp(c->addr, addr) != 0)
 			continue;
+		if (atomic_exchange(&c->came, 0)) {
+			c->wait_ms = NODE_FORWARD_REDIAL_MS;
+			c->redial_said = 0;
+		}
 		uint64_t since = atomic_load(&c->down_ms);
 		if (since < c->dialed_ms)
 			since = c->dialed_ms;
-		if (atomic_load(&c->pipes) > 0) {
-			c->redial_said = 0;
+		if (atomic_load(&c->pipes) > 0 || since > now ||
+		    now - since < c->wait_ms)
+			continue;
+		nng_dialer was = c->dialer;
+		if (fwd_dial(n, c) != 0) {
+			c->dialed_ms = now; /* the old one kept; later again */
 			continue;
 		}
-		if (now - since < NODE_FORWARD_REDIAL_MS)
-			continue;
-		old = c->dialer;
-		if (fwd_dial(n, c) != 0)
-			c->dialed_ms = now; /* tried again later */
-		if (!c->redial_said)        /* once until a connection comes */
+		old = was;
+		if (!c->redial_said) /* once until a connection comes */
 			LOG_INFO("forward: no connection to node %llu's native "
-			         "port (%s) for %d ms; dialing it afresh",
+			         "port (%s) for %llu ms; dialing it afresh",
 			         (unsigned long long)c->id, addr,
-			         NODE_FORWARD_REDIAL_MS);
+			         (unsigned long long)(now - since));
 		c->redial_said = 1;
+		c->wait_ms = c->wait_ms * 2 < NODE_FORWARD_REDIAL_MAX_MS
+		                 ? c->wait_ms * 2
+		                 : NODE_FORWARD_REDIAL_MAX_MS;
 	}
 	pthread_mutex_unlock(&fwd_mu);
 	if (nng_dialer_id(old) > 0)
@@ -326,8 +331,10 @@ static void fwd_redial(struct lnode *n, const char *addr)
 static void fwd_test_stop(const char *addr)
 {
 	static atomic_int done;
+	if (atomic_exchange(&done, 1))
+		return; /* the first answered write only */
 	const char *e = getenv("LORA_FWD_DIALER_STOP_TESTING");
-	if (e == NULL || strcmp(e, "1") != 0 || atomic_exchange(&done, 1))
+	if (e == NULL || strcmp(e, "1") != 0)
 		return;
 	nng_dialer d = NNG_DIALER_INITIALIZER;
 	pthread_mutex_lock(&fwd_mu);
@@ -365,9 +372,10 @@ static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
 			snprintf(c->addr, sizeof c->addr, "%s", addr);
 			c->id = id;
 			c->redial_said = 0;
+			c->wait_ms = NODE_FORWARD_REDIAL_MS;
 			atomic_store(&c->pipes, 0);
+			atomic_store(&c->came, 0);
 			atomic_store(&c->down_ms, 0);
-			atomic_store(&n_fwd_seen, n_fwd + 1);
 			nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
 			                  NNG_DURATION_INFINITE);
 			nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
@@ -375,14 +383,13 @@ static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
 			nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 			                    NODE_PEER_MSG_BYTES_MAX);
 			if (nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE,
-			                    fwd_pipe_pre, n) != 0 ||
+			                    fwd_pipe_pre, c) != 0 ||
 			    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST,
 			                    fwd_pipe_added, n) != 0 ||
 			    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST,
-			                    fwd_pipe_removed, n) != 0 ||
+			                    fwd_pipe_removed, c) != 0 ||
 			    fwd_dial(n, c) != 0) {
 				nng_close(c->sock);
-				atomic_store(&n_fwd_seen, n_fwd);
 				rc = LORA_EIO;
 			}
 		}
@@ -401,7 +408,6 @@ void node_forward_close_all(void)
 	for (int i = 0; i < n_fwd; i++)
 		nng_close(fwd_conns[i].sock);
 	n_fwd = 0;
-	atomic_store(&n_fwd_seen, 0);
 	pthread_mutex_unlock(&fwd_mu);
 }
 
