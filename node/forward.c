@@ -247,6 +247,15 @@ static void fwd_pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 	nng_send_aio(nng_pipe_socket(p), h->aio);
 }
 
+/* The entry for addr, or NULL (fwd_mu held). */
+static struct fwd_conn *fwd_find(const char *addr)
+{
+	for (int i = 0; i < n_fwd; i++)
+		if (strcmp(fwd_conns[i].addr, addr) == 0)
+			return &fwd_conns[i];
+	return NULL;
+}
+
 /* Starts a dialer of c's socket to its member's native port: from our
  * host (fwd_local), with TLS when our native port has it (fwd_mu held). */
 static int fwd_dial(struct lnode *n, struct fwd_conn *c)
@@ -286,25 +295,23 @@ static void fwd_redial(struct lnode *n, const char *addr)
 	nng_dialer old = NNG_DIALER_INITIALIZER;
 	pthread_mutex_lock(&fwd_mu);
 	uint64_t now = lora_now_ms(); /* (after others' replacements) */
-	for (int i = 0; i < n_fwd; i++) {
-		struct fwd_conn *c = &fwd_conns[i];
-		if (strcmp(c->addr, addr) != 0)
-			continue;
-		if (atomic_exchange(&c->came, 0)) {
-			c->wait_ms = NODE_FORWARD_REDIAL_MS;
-			c->redial_said = 0;
-		}
-		uint64_t since = atomic_load(&c->down_ms);
-		if (since < c->dialed_ms)
-			since = c->dialed_ms;
-		if (atomic_load(&c->pipes) > 0 || since > now ||
-		    now - since < c->wait_ms)
-			continue;
-		nng_dialer was = c->dialer;
-		if (fwd_dial(n, c) != 0) {
-			c->dialed_ms = now; /* the old one kept; later again */
-			continue;
-		}
+	struct fwd_conn *c = fwd_find(addr);
+	if (c && atomic_exchange(&c->came, 0)) {
+		c->wait_ms = NODE_FORWARD_REDIAL_MS;
+		c->redial_said = 0;
+	}
+	uint64_t since = c ? atomic_load(&c->down_ms) : 0;
+	if (c && since < c->dialed_ms)
+		since = c->dialed_ms;
+	if (c == NULL || atomic_load(&c->pipes) > 0 || since > now ||
+	    now - since < c->wait_ms) {
+		pthread_mutex_unlock(&fwd_mu);
+		return;
+	}
+	nng_dialer was = c->dialer;
+	if (fwd_dial(n, c) != 0) {
+		c->dialed_ms = now; /* the old one kept; later again */
+	} else {
 		old = was;
 		if (!c->redial_said) /* once until a connection comes */
 			LOG_INFO("forward: no connection to node %llu's native "
@@ -338,9 +345,9 @@ static void fwd_test_stop(const char *addr)
 		return;
 	nng_dialer d = NNG_DIALER_INITIALIZER;
 	pthread_mutex_lock(&fwd_mu);
-	for (int i = 0; i < n_fwd; i++)
-		if (strcmp(fwd_conns[i].addr, addr) == 0)
-			d = fwd_conns[i].dialer;
+	struct fwd_conn *c = fwd_find(addr);
+	if (c)
+		d = c->dialer;
 	pthread_mutex_unlock(&fwd_mu);
 	if (nng_dialer_id(d) > 0)
 		nng_dialer_close(d);
@@ -358,12 +365,12 @@ static int fwd_socket(struct lnode *n, uint64_t id, const char *addr,
                       nng_socket *out)
 {
 	pthread_mutex_lock(&fwd_mu);
-	for (int i = 0; i < n_fwd; i++)
-		if (!strcmp(fwd_conns[i].addr, addr)) {
-			*out = fwd_conns[i].sock;
-			pthread_mutex_unlock(&fwd_mu);
-			return 0;
-		}
+	struct fwd_conn *found = fwd_find(addr);
+	if (found) {
+		*out = found->sock;
+		pthread_mutex_unlock(&fwd_mu);
+		return 0;
+	}
 	int rc = LORA_ELIMIT;
 	if (n_fwd < NODE_FORWARD_CONNS_MAX) {
 		struct fwd_conn *c = &fwd_conns[n_fwd];

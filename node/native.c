@@ -1145,8 +1145,8 @@ static int probe_start(struct lnode *n, struct node_native *nv, uint64_t now)
 	char url[NODE_ADDR_BYTES_MAX + 64];
 	nng_dialer d;
 	int rv = bound_url(n, nv->lst, 1, url, sizeof url);
-	if (rv == 0 && (rv = nng_req0_open(&nv->probe)) != 0)
-		return rv;
+	if (rv == 0)
+		rv = nng_req0_open(&nv->probe);
 	if (rv != 0)
 		return rv;
 	atomic_store(&nv->probe_up, 0);
@@ -1293,10 +1293,8 @@ static void listener_watch(struct lnode *n, struct node_native *nv)
 		return; /* (not registered yet: the next look) */
 	nv->errs_seen = errs;
 	rv = probe_start(n, nv, now);
-	if (rv != 0) { /* (a stopped loop's counts move no more) */
-		nv->errs_seen = UINT64_MAX;
+	if (rv != 0) /* (a stopped loop's counts move no more) */
 		probe_undecided(nv, nng_strerror(rv));
-	}
 }
 
 int node_native_start(struct lnode *n, char *errmsg)
