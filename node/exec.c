@@ -238,6 +238,11 @@ const Lora__Value *node_cursor_plan(struct node_cursor *c)
 	return qry_cursor_plan(c->qc);
 }
 
+int node_cursor_charge(struct node_cursor *c, uint64_t n, struct qry_error *err)
+{
+	return qry_cursor_charge(c->qc, n, err);
+}
+
 int node_cursor_fetch(struct node_cursor *c, uint32_t batch_rows,
                       Lora__Response *resp)
 {

@@ -646,6 +646,7 @@ struct rstream {
 	struct lora_buf out;      /* JSON not sent yet */
 	struct node_json_graph g; /* graph, combined: the rows' entities */
 	int graph;                /* g initialised */
+	uint64_t g_charged;       /* g.bytes charged to the statement */
 	int started;              /* the head went out: status 200 for good */
 	uint64_t rows, unsent;    /* rows pulled; those in out */
 	uint64_t flush_ms;        /* rows in out must leave by then */
@@ -710,6 +711,21 @@ static int rs_row(struct rstream *rs, const Lora__Value *const *row,
 	}
 	for (size_t k = 0; rs->graph && k < rs->ncols; k++)
 		node_json_graph_add(&rs->g, row[k]);
+	/* the graph is sent at the end: what it holds until then counts
+	 * against the statement's memory limits like the engine's own */
+	if (rc == 0 && rs->graph && rs->g.bytes > rs->g_charged) {
+		rc =
+		    node_cursor_charge(rs->c, rs->g.bytes - rs->g_charged, err);
+		if (rc == 0)
+			rs->g_charged = rs->g.bytes;
+		else {
+			size_t k = strnlen(err->message, sizeof err->message);
+			snprintf(err->message + k, sizeof err->message - k,
+			         " (the nodes and relationships of the graph "
+			         "format, kept until the answer ends; "
+			         "\"format\":\"rows\" streams them)");
+		}
+	}
 	if (rs->unsent++ == 0)
 		rs->flush_ms = lora_now_ms() + NODE_HTTP_FLUSH_MS;
 	rs->rows++;

@@ -645,6 +645,14 @@ int node_json_graph_init(struct node_json_graph *g)
 	return 0;
 }
 
+/* jansson's objects take about twice their compact text, and the entry
+ * in the seen set and the object's own headers the rest */
+static uint64_t graph_entry_bytes(const json_t *o)
+{
+	return 2 * (uint64_t)json_dumpb(o, NULL, 0, JSON_COMPACT) +
+	       NODE_JSON_GRAPH_ENTRY_BYTES;
+}
+
 static void graph_add_node(struct node_json_graph *g, const Lora__NodeValue *n)
 {
 	char key[24];
@@ -652,7 +660,9 @@ static void graph_add_node(struct node_json_graph *g, const Lora__NodeValue *n)
 	if (json_object_get(g->seen_n, key))
 		return;
 	json_object_set_new(g->seen_n, key, json_true());
-	json_array_append_new(g->nodes, node_obj(n, 0));
+	json_t *o = node_obj(n, 0);
+	g->bytes += graph_entry_bytes(o);
+	json_array_append_new(g->nodes, o);
 }
 
 static void graph_add_rel(struct node_json_graph *g, const Lora__RelValue *r)
@@ -662,7 +672,9 @@ static void graph_add_rel(struct node_json_graph *g, const Lora__RelValue *r)
 	if (json_object_get(g->seen_r, key))
 		return;
 	json_object_set_new(g->seen_r, key, json_true());
-	json_array_append_new(g->rels, rel_obj(r, 0));
+	json_t *o = rel_obj(r, 0);
+	g->bytes += graph_entry_bytes(o);
+	json_array_append_new(g->rels, o);
 }
 
 /* Recurses once per list or map, up to LORA_RESULT_DEPTH_MAX. */

@@ -53,7 +53,11 @@ struct node_json_graph {
 	json_t *rels;   /* array, owned */
 	json_t *seen_n; /* object keyed by id, owned */
 	json_t *seen_r;
+	/* an estimate of the memory the entities added so far hold: twice
+	 * their compact JSON, plus NODE_JSON_GRAPH_ENTRY_BYTES each */
+	uint64_t bytes;
 };
+#define NODE_JSON_GRAPH_ENTRY_BYTES 160
 int node_json_graph_init(struct node_json_graph *g);
 void node_json_graph_add(struct node_json_graph *g, const Lora__Value *v);
 /* {"nodes":[...],"relationships":[...]}; consumes g. */

@@ -460,6 +460,10 @@ uint64_t node_cursor_bookmark(const struct node_cursor *c);
 uint64_t node_cursor_deadline_ms(const struct node_cursor *c);
 /* PROFILE: the plan (complete once every row was read); borrowed. */
 const Lora__Value *node_cursor_plan(struct node_cursor *c);
+/* Charges n bytes the caller holds for the statement's answer to its
+ * memory limits (qry_cursor_charge); 0, or LORA_EMEMORY with err set. */
+int node_cursor_charge(struct node_cursor *c, uint64_t n,
+                       struct qry_error *err);
 /* A copy of plan (borrowed; NULL: nothing) into resp->plan unless it has
  * one; an error is also set on resp. */
 int node_resp_set_plan(Lora__Response *resp, const Lora__Value *plan);

@@ -731,6 +731,10 @@ static int candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 	}
 	if (!new_var(pn->var))
 		return 0; /* bound to null */
+	int in;
+	struct expr *ide = seek_id_spec(m->pat, pn, m->where, &in);
+	if (ide && seek_by_id(c, ide, in, m->row, out))
+		return 0; /* labels and properties are checked on each */
 	struct seekspec s[SEEK_SPECS_MAX];
 	int k = seek_specs(m->pat, pn, m->where, s, SEEK_SPECS_MAX);
 	/* equality seeks first, then IN lists, then ranges and prefixes */
@@ -810,9 +814,12 @@ static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 	for (size_t i = 0; i <= pp->nrels; i++) {
 		struct pnode *pn = &pp->nodes[i];
 		uint64_t cost;
+		int in;
 		if (m->row[pn->slot].t == V_NODE || !new_var(pn->var))
 			return (int)i;
-		if (pn->nlabels) {
+		if (seek_id_spec(m->pat, pn, m->where, &in)) {
+			cost = in ? 16 : 1;
+		} else if (pn->nlabels) {
 			cost = g_count_label(c, pn->labels[0]);
 			if (pn->props)
 				cost = cost / 16 + 1;

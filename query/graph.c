@@ -288,6 +288,7 @@ static struct gnode *node_load(struct qctx *c, uint64_t id);
  * in an operator's, which is reset as rows flow. */
 struct gnode *g_node(struct qctx *c, uint64_t id)
 {
+	c->g.ops++;
 	struct gnode *n = hm_get(&c->g.nodes, id);
 	if (n)
 		return n->deleted == 2 ? NULL : n;
@@ -332,8 +333,19 @@ static int edge_end_ok(struct qctx *c, uint64_t id)
 	return n && !n->deleted;
 }
 
+/* the node record a raise left in c->loading (a statement that goes on
+ * after an error: a chunk under ON ERROR) */
+void g_loading_free(struct qctx *c)
+{
+	if (c->loading)
+		protobuf_c_message_free_unpacked(c->loading,
+		                                 &lora_pb_allocator);
+	c->loading = NULL;
+}
+
 static struct gnode *node_load(struct qctx *c, uint64_t id)
 {
+	g_loading_free(c);
 	struct gnode *n = ar_alloc(c, sizeof(*n));
 	n->id = id;
 	Lora__NodeValue *nv = NULL;
@@ -352,15 +364,14 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
 		hm_put(c, &c->g.nodes, id, n);
 		return NULL;
 	}
+	c->loading = &nv->base; /* the conversion may raise (memory) */
 	n->nlabels = n->caplabels = nv->n_labels;
 	n->labels = ar_alloc(c, sizeof(char *) * (nv->n_labels + 1));
 	for (size_t i = 0; i < nv->n_labels; i++)
 		n->labels[i] = intern(c, nv->labels[i]);
-	/* a conversion error (out of memory, bad vector) leaks nv: rare,
-	 * and preferable to holding a jmp_buf per load */
 	n->props = props_from_pb(c, nv->properties, nv->n_properties);
 	n->vec_pending = nvec > 0;
-	lora__node_value__free_unpacked(nv, &lora_pb_allocator);
+	g_loading_free(c);
 	hm_put(c, &c->g.nodes, id, n);
 	return n;
 }
@@ -374,12 +385,14 @@ static void load_vectors(struct qctx *c, struct gnode *n)
 		return;
 	struct arena *was = ar_use(c, &c->g.ar);
 	Lora__NodeValue *nv = NULL;
+	g_loading_free(c);
 	int rv = sto_view_node(c->view, n->id, &nv);
 	if (rv) {
 		sto_check(c, rv, "node vectors");
 		qerr(c, LORA_ECORRUPT, "storage: node %llu vanished from view",
 		     (unsigned long long)n->id);
 	}
+	c->loading = &nv->base; /* the conversion may raise (memory) */
 	for (size_t i = 0; i < nv->n_properties; i++) {
 		Lora__MapEntry *e = nv->properties[i];
 		if (e->value->kind_case != LORA__VALUE__KIND_VECTOR_VALUE ||
@@ -388,7 +401,7 @@ static void load_vectors(struct qctx *c, struct gnode *n)
 		vmap_put(c, n->props, ar_strdup(c, e->key),
 		         val_from_pb(c, e->value));
 	}
-	lora__node_value__free_unpacked(nv, &lora_pb_allocator);
+	g_loading_free(c);
 	n->vec_pending = 0;
 	ar_use(c, was);
 }
@@ -424,6 +437,7 @@ struct gedge *g_edge(struct qctx *c, uint64_t id)
 
 static struct gedge *edge_load(struct qctx *c, uint64_t id, struct gedge *e)
 {
+	g_loading_free(c);
 	Lora__RelValue *rv = NULL;
 	int r = g_view(c)
 	            ? sto_check(c, sto_view_edge(c->view, id, &rv), "edge")
@@ -433,6 +447,7 @@ static struct gedge *edge_load(struct qctx *c, uint64_t id, struct gedge *e)
 			return e;
 		return NULL;
 	}
+	c->loading = &rv->base; /* the conversion may raise (memory) */
 	if (!e) {
 		e = ar_alloc(c, sizeof(*e));
 		e->id = id;
@@ -442,7 +457,7 @@ static struct gedge *edge_load(struct qctx *c, uint64_t id, struct gedge *e)
 		hm_put(c, &c->g.edges, id, e);
 	}
 	e->props = props_from_pb(c, rv->properties, rv->n_properties);
-	lora__rel_value__free_unpacked(rv, &lora_pb_allocator);
+	g_loading_free(c);
 	return e;
 }
 
@@ -1187,8 +1202,10 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
 	if (!(gn && gn->created) && g_view(c))
 		adj_storage(c, node, dir, type, out, n, &cap);
 	link_pending(c);
+	c->g.ops++;
 	struct idvec *created = hm_get(&c->g.created_adj, node);
 	for (size_t i = 0; created && i < created->n; i++) {
+		c->g.ops++;
 		struct gedge *e = hm_get(&c->g.edges, created->v[i]);
 		if (!e || e->deleted)
 			continue;
@@ -1343,6 +1360,7 @@ static void link_pending(struct qctx *c)
 	 * released with the chunk's graph) */
 	struct arena *was = ar_use(c, &c->g.ar);
 	for (size_t i = 0; i < u->n; i++) {
+		c->g.ops++;
 		const struct gedge *e = hm_get(&c->g.edges, u->v[i]);
 		LORA_ASSERT(e); /* an edge stays in edges once created */
 		link_created(c, e->src, e->id);

@@ -95,6 +95,9 @@ void ar_rewind(struct qctx *c, struct arena *a, struct ar_mark m);
 void ar_pool_drain(struct qctx *c);
 void ar_pool_free(struct qctx *c);         /* no accounting: cursor teardown */
 void mem_charge(struct qctx *c, size_t n); /* raises LORA_EMEMORY */
+/* mem_charge without raising: 0, or LORA_EMEMORY with msg set (nothing
+ * charged) */
+int mem_try_charge(struct qctx *c, size_t n, char *msg);
 void mem_uncharge(struct qctx *c, size_t n);
 
 /* ---- values ------------------------------------------------------------ */
@@ -676,6 +679,7 @@ int g_defer_pending(struct qctx *c, const Lora__MutationBatch *const *b,
 /* The read view for reading the stored graph (see g_defer_pending). */
 struct sto_view *g_view(struct qctx *c);
 struct gnode *g_node(struct qctx *c, uint64_t id); /* NULL: missing */
+void g_loading_free(struct qctx *c); /* frees c->loading, if any */
 /* Records that id, absent from the cache, was found in the view */
 void g_seen(struct qctx *c, uint64_t id);
 /* g_node loads labels and scalar properties; vector properties are read
@@ -795,8 +799,13 @@ struct qctx {
 	int eager;          /* a write: each clause drains before the next */
 	uint64_t mem_bytes; /* charged now */
 	uint64_t mem_peak;
-	uint32_t tick;                 /* q_tick_every counter */
-	struct sto_iter *iter;         /* open while a scan copies ids out */
+	uint32_t tick;         /* q_tick_every counter */
+	struct sto_iter *iter; /* open while a scan copies ids out */
+	/* a node or relationship record from storage while it is converted
+	 * into the graph cache (graph.c node_load, load_vectors, edge_load):
+	 * freed by the cursor when the conversion raises (the memory limit),
+	 * or by the next load */
+	ProtobufCMessage *loading;
 	struct sto_group *iter_groups; /* pipe.c: while groups are counted */
 	struct sto_view *view;
 	struct graph g;
@@ -1006,6 +1015,16 @@ struct seekspec {
 	 * index (no range index on the pair) */
 	int text;
 };
+/* id(n) = v, v = id(n) or id(n) IN v among where's conjuncts for the node
+ * pn, v fixed before p is matched: v (*in set for IN), else NULL */
+struct expr *seek_id_spec(const struct pattern *p, const struct pnode *pn,
+                          struct expr *where, int *in);
+/* The nodes v names on row, ascending and each once: an id, or a list of
+ * them for IN; ids of no node, and values that are no id, name none. 0
+ * when v raises an evaluation error (the caller scans instead, and the
+ * predicate raises or not exactly as without the seek). */
+int seek_by_id(struct qctx *c, struct expr *v, int in, struct val *row,
+               struct idvec *out);
 /* specs for pn in pattern p (values must not read what p binds) */
 int seek_specs(const struct pattern *p, struct pnode *pn, struct expr *where,
                struct seekspec *s, int n);

@@ -453,6 +453,19 @@ static void part_access(struct qctx *c, struct pattern *pat, struct ppart *pp,
 			return;
 		}
 	}
+	for (size_t i = 0; i <= pp->nrels; i++) {
+		int in;
+		struct expr *v = seek_id_spec(pat, &pp->nodes[i], where, &in);
+		if (v) {
+			lora_buf_puts(b, in ? "NodeByIdSeek(IN "
+			                    : "NodeByIdSeek(");
+			if (v->kind == E_PARAM)
+				lora_buf_printf(b, "$%s)", v->name);
+			else
+				lora_buf_puts(b, "...)");
+			return;
+		}
+	}
 	struct seekspec rs;
 	int ri = pp->shortest || pp->sel
 	             ? -1
@@ -765,6 +778,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 		pipe_close(c, cur->pipe);
 	if (c->iter)
 		sto_iter_free(c->iter);
+	g_loading_free(c);
 	lora_free(c->iter_groups);
 	hm_scratch_free_to(c, 0);
 	load_close_all(c);
@@ -872,6 +886,15 @@ static int open_cursor(const struct qry_request *req, int defer_pending,
 	c->err = &cur->scratch;
 	*out = cur;
 	return 0;
+}
+
+int qry_cursor_charge(struct qry_cursor *cur, uint64_t n, struct qry_error *err)
+{
+	if (mem_try_charge(&cur->c, (size_t)n, err->message) == 0)
+		return 0;
+	err->line = err->column = 0;
+	err->excerpt[0] = '\0';
+	return err->code = LORA_EMEMORY;
 }
 
 void qry_cursor_free(struct qry_cursor *cur)

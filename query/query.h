@@ -248,6 +248,12 @@ const Lora__MutationBatch *qry_cursor_batch(struct qry_cursor *c);
  * operator. Borrowed until qry_cursor_free; NULL for QRY_RUN.
  */
 const Lora__Value *qry_cursor_plan(struct qry_cursor *c);
+/* Charges n bytes that the caller holds for the cursor's rows (the HTTP
+ * graph format's document of every entity) to the statement's memory
+ * limit and the shared budget, as the engine charges its own memory;
+ * given back when the cursor is freed. 0, or LORA_EMEMORY with err set
+ * (nothing charged; the cursor stays usable). */
+int qry_cursor_charge(struct qry_cursor *c, uint64_t n, struct qry_error *err);
 
 /*
  * A parsed statement: one parse answers qry_stmt_is_write,

@@ -273,6 +273,42 @@ int seek_rel_specs(const struct pattern *p, struct prel *r, struct expr *where,
 	return k;
 }
 
+/* id(n) for the node in `slot` */
+static int is_id_of(const struct expr *e, int slot)
+{
+	return is_call(e, "id", 1) && e->args[0]->kind == E_VAR &&
+	       e->args[0]->slot == slot;
+}
+
+static struct expr *find_id(const struct pattern *p, struct expr *w, int slot,
+                            int *in, int depth)
+{
+	if (!w || depth > SEEK_DEPTH_MAX)
+		return NULL;
+	if (w->kind == E_AND) {
+		struct expr *e = find_id(p, w->a, slot, in, depth + 1);
+		return e ? e : find_id(p, w->b, slot, in, depth + 1);
+	}
+	if (w->kind == E_IN && is_id_of(w->a, slot) && fixed_expr(p, w->b, 0)) {
+		*in = 1;
+		return w->b;
+	}
+	if (w->kind != E_CMP || strcmp(w->op, "=") != 0)
+		return NULL;
+	*in = 0;
+	if (is_id_of(w->a, slot) && fixed_expr(p, w->b, 0))
+		return w->b;
+	if (is_id_of(w->b, slot) && fixed_expr(p, w->a, 0))
+		return w->a;
+	return NULL;
+}
+
+struct expr *seek_id_spec(const struct pattern *p, const struct pnode *pn,
+                          struct expr *where, int *in)
+{
+	return find_id(p, where, pn->slot, in, 0);
+}
+
 static int text_ok(struct expr *e);
 
 /* the index lookups of node specs or of relationship specs; STARTS WITH
@@ -432,6 +468,44 @@ static int seek_value(struct qctx *c, struct expr *e, struct val *row,
 	}
 	*out = eval(c, e, row);
 	memcpy(c->jb, outer, sizeof outer);
+	return 1;
+}
+
+/* the node v names, if it is a node id (an integer, or a float equal to
+ * one, as Cypher's = compares them) of a node that exists */
+static void push_id(struct qctx *c, struct val v, struct idvec *out)
+{
+	uint64_t id;
+	if (v.t == V_INT && v.u.i >= 0)
+		id = (uint64_t)v.u.i;
+	else if (v.t == V_FLOAT && v.u.f >= 0 && v.u.f < 0x1p63 &&
+	         v.u.f == (double)(int64_t)v.u.f)
+		id = (uint64_t)v.u.f;
+	else
+		return;
+	const struct gnode *n = g_node(c, id);
+	if (n && !n->deleted)
+		idv_push(c, out, id);
+}
+
+int seek_by_id(struct qctx *c, struct expr *e, int in, struct val *row,
+               struct idvec *out)
+{
+	memset(out, 0, sizeof *out);
+	struct val v;
+	if (!seek_value(c, e, row, &v))
+		return 0;
+	if (!in) {
+		push_id(c, v, out);
+		return 1;
+	}
+	if (v.t == V_NULL)
+		return 1;
+	if (v.t != V_LIST)
+		return 0; /* the scan raises the type error, or not */
+	for (size_t i = 0; i < v.u.l->n; i++)
+		push_id(c, v.u.l->v[i], out);
+	idv_sort_unique(out);
 	return 1;
 }
 

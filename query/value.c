@@ -36,29 +36,39 @@ struct arena_chunk {
  * its own limit and to the process-wide budget, and given back when freed
  * or when the cursor is freed. */
 
-void mem_charge(struct qctx *c, size_t n)
+int mem_try_charge(struct qctx *c, size_t n, char *msg)
 {
 	if (c->lim.mem_bytes_max && c->mem_bytes + n > c->lim.mem_bytes_max)
-		qerr(c, LORA_EMEMORY,
-		     "MemoryLimitExceeded: the statement needs more than its "
-		     "memory limit of %llu bytes",
-		     (unsigned long long)c->lim.mem_bytes_max);
+		return lora_errf(
+		    LORA_EMEMORY, msg,
+		    "MemoryLimitExceeded: the statement needs more "
+		    "than its memory limit of %llu bytes",
+		    (unsigned long long)c->lim.mem_bytes_max);
 	struct qry_budget *b = c->lim.shared;
 	if (b) {
 		uint64_t was = atomic_fetch_add(&b->used_bytes, n);
 		if (b->max_bytes && was + n > b->max_bytes) {
 			atomic_fetch_sub(&b->used_bytes, n);
 			atomic_fetch_add(&b->refused, 1);
-			qerr(c, LORA_EMEMORY,
-			     "MemoryLimitExceeded: the server's query memory "
-			     "budget of %llu bytes is in use by running "
-			     "statements",
-			     (unsigned long long)b->max_bytes);
+			return lora_errf(
+			    LORA_EMEMORY, msg,
+			    "MemoryLimitExceeded: the server's query memory "
+			    "budget of %llu bytes is in use by running "
+			    "statements",
+			    (unsigned long long)b->max_bytes);
 		}
 	}
 	c->mem_bytes += n;
 	if (c->mem_bytes > c->mem_peak)
 		c->mem_peak = c->mem_bytes;
+	return 0;
+}
+
+void mem_charge(struct qctx *c, size_t n)
+{
+	char msg[LORA_ERRMSG_BYTES];
+	if (mem_try_charge(c, n, msg) != 0)
+		qerr(c, LORA_EMEMORY, "%s", msg);
 }
 
 void mem_uncharge(struct qctx *c, size_t n)

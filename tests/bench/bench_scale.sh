@@ -30,9 +30,9 @@
 # starts is killed by pid and the temp dir removed on exit, Ctrl-C or
 # failure (a watcher does it even if this shell is killed outright).
 #
-# --loader import: the hook for the bulk importer (lora-import, being
-# written): found as build/release/*/lora-import. Until it exists the
-# LoraDB-C HTTP column says "not available". --systems: comma-separated
+# --loader import: the bulk importer (lora-import, docs/operations.md)
+# builds the state instead, found as build/release/*/lora-import (without
+# it the LoraDB-C HTTP column says "not available"). --systems: comma-separated
 # subset of lora-http,inprocess,lora-node,kuzu (default: all).
 #
 # Environment: BENCH_BUILD (release tree, default build/release, made by
@@ -166,14 +166,13 @@ install_npm() {
 }
 
 # ---- The bulk-import hook (--loader import) --------------------------------
-# lora-import is being written on the import branch; the interface used here
-# is the one it has there (commit 9a0f5f9): neo4j-admin headers (written by
-# scale/to_import_csv.js from the generated files, same rows), then
+# lora-import (docs/operations.md, "Bulk import") reads neo4j-admin headers
+# (written by scale/to_import_csv.js from the generated files, same rows):
 #   lora-import --quiet --into STATE --id-type integer --nodes=Person
 #     people.csv --relationships=KNOWS knows.csv --index 'Person(id)'
 # and every node gets STATE as its state/ and as checkpoints/<index 1>/
-# (`deploy/cluster.sh import STATE --data-dirs ...` where this checkout has
-# it, else a plain copy). Recheck all three when lora-import lands.
+# (`deploy/cluster.sh import STATE --data-dirs ...`; a plain copy in a
+# checkout without that command).
 # LORA_IMPORT overrides where the binary is found.
 import_graph() {
 	local imp i d t0

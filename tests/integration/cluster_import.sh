@@ -6,7 +6,9 @@
 # expected, report equal digests (equal to the one lora-import printed),
 # and take a write that replicates and continues the ids. Corrupt inputs
 # and a piped one make lora-import fail naming file (and line), leaving
-# nothing behind.
+# nothing behind; one with --force over an existing import, and one
+# stopped by SIGTERM (after its first progress line), leave that import
+# byte for byte as it was.
 #
 # usage: cluster_import.sh LORAD LORA_IMPORT
 . "$(dirname "$0")/lib.sh"
@@ -168,5 +170,35 @@ bad "truncated quote" "$D/badquote.csv:5: quoted field never ends" \
 # a pipe would map as an empty file, its rows lost on a successful import
 bad "piped rows" ": not a regular file (lora-import reads regular files only)" \
 	--nodes=Person "$D/persons.csv",<(tail -n +2 "$D/persons.csv")
+
+# ---- a failed import over an existing one leaves that one as it was
+fingerprint() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 md5sum | md5sum); }
+before=$(fingerprint "$OUT")
+"$IMPORT" --force --into "$OUT" --nodes=Person "$D/badrow.csv" >/dev/null 2>"$IT_DIR/stderr"
+rc=$?
+it_check "--force with a bad row: exit code 1 (got $rc), names the line" \
+	bash -c '[ "$1" = 1 ] && grep -qF "$2:4: column 3" "$3"' _ "$rc" "$D/badrow.csv" "$IT_DIR/stderr"
+it_check "--force with a bad row: the import it would replace is byte for byte unchanged" \
+	[ "$(fingerprint "$OUT")" = "$before" ]
+it_check "--force with a bad row: nothing left beside it" \
+	[ -z "$(ls "$IT_DIR" | grep '^import\.\(importing\|replaced\)-')" ]
+
+# ---- an import stopped by SIGTERM: exit code 1, nothing left behind, and
+# an existing import it would replace unchanged
+awk 'BEGIN { print "id:ID,name,age:int"; for (i = 0; i < 3000000; i++) printf "q%d,name%d,%d\n", i, i, i % 90 }' >"$D/big.csv"
+"$IMPORT" --force --into "$OUT" --nodes=Person "$D/big.csv" >/dev/null 2>"$IT_DIR/stderr" &
+ipid=$!
+started() { # the import's directory is there, and its progress line
+	ls "$IT_DIR" | grep -q '^import\.importing-' &&
+		grep -q "^lora-import: [0-9.]* s: nodes $D/big.csv: [0-9]* rows ([0-9]* rows/s)$" "$IT_DIR/stderr"
+}
+it_check "a 3M-row import is under way and prints its progress line" it_wait 30 started
+kill -TERM "$ipid"
+wait "$ipid"
+rc=$?
+it_check "SIGTERM: exit code 1 (got $rc), says it was cancelled" \
+	bash -c '[ "$1" = 1 ] && grep -q "cancelled" "$2"' _ "$rc" "$IT_DIR/stderr"
+it_check "SIGTERM: the import it would replace is unchanged, nothing left beside it" \
+	bash -c '[ "$1" = "$2" ] && [ -z "$(ls "$3" | grep "^import\.\(importing\|replaced\)-")" ]' _ "$(fingerprint "$OUT")" "$before" "$IT_DIR"
 
 it_done

@@ -4,11 +4,9 @@
 #   show in /metrics; "memoryBytes" (HTTP) and memory_bytes (native) lower
 #   a statement's limit and never raise it; over the limit is 413
 #   LORA_MEMORY_LIMIT (native: that code), and the node keeps serving;
-#   a statement over the shared budget is counted as refused. These need
-#   the engine's accounting: the test looks whether an open cursor shows
-#   in lora_query_memory_used_bytes, asserts the 413s when it does, and
-#   reports them as not yet enforced when it does not (and then checks
-#   that the same statements still answer correctly);
+#   a write over its limit writes nothing; a statement over the shared
+#   budget is counted as refused, also beside an open cursor that holds
+#   more than half of it (and runs once that cursor is closed);
 # - a native cursor is freed when its connection goes away (counted as a
 #   client that left) and after cursor_idle_ms without a fetch.
 # Usage: query_memory.sh LORAD NATIVE_CURSOR
@@ -44,6 +42,7 @@ it_check "the shared budget (64MiB) shows in /metrics" [ "$(metric lora_query_me
 # closes it, reads it to the end, goes away, or leaves it idle
 cursor_start() { # QUERY BATCH [MEMORY]: a client holding a cursor; its
 	# output in $IT_DIR/nc.out, its input on fd $NCIN
+	rm -f "$IT_DIR/nc.out"
 	exec {NCIN}> >(exec "$NC" "$N" "$@" >"$IT_DIR/nc.out")
 	wait_until 15 grep -q '^ms=' "$IT_DIR/nc.out"
 }
@@ -76,27 +75,13 @@ cursor_stop
 it_check "native: no client-gone count for it" \
 	[ "$(metric 'lora_statements_client_gone_total{api="native"}')" = $((gone0 + 1)) ]
 
-# -- does the engine account memory? An open cursor over a sort must show.
-if [ "$used" -gt 0 ]; then
-	ACCOUNTS=1
-	it_log "engine: accounts memory (an open cursor over a 1000-row sort: $used bytes in use)"
-else
-	ACCOUNTS=0
-	it_log "engine: DOES NOT ACCOUNT MEMORY (lora_query_memory_used_bytes stayed 0 with an open" \
-		"cursor over a 1000-row sort): the 413 LORA_MEMORY_LIMIT assertions below are NOT" \
-		"ENFORCED; they are once qry charges statements to qry_limits / qry_budget"
-fi
-# expect_limit WHAT STATUS BODY-PREFIX: the 413 when the engine accounts,
-# else the answer the statement has without a limit
-answered_like() { [ "$1" = 200 ] && [[ "$2" == "$3"* ]]; }
+# -- the engine accounts memory: an open cursor over a sort shows
+it_check "an open cursor over a 1000-row sort is charged ($used bytes in lora_query_memory_used_bytes)" \
+	[ "$used" -gt 0 ]
+# expect_limit WHAT: the answer is 413 LORA_MEMORY_LIMIT
 expect_limit() {
-	if [ "$ACCOUNTS" = 1 ]; then
-		it_check "$1: 413 LORA_MEMORY_LIMIT" \
-			bash -c '[ "$1" = 413 ] && [[ "$2" == "{\"error\":{\"code\":\"LORA_MEMORY_LIMIT\""* ]]' _ "$IT_STATUS" "$IT_BODY"
-	else
-		it_log "NOT ENFORCED YET: $1 answered $IT_STATUS (must be 413 LORA_MEMORY_LIMIT once the engine accounts)"
-		it_check "$1: still answered correctly" answered_like "$IT_STATUS" "$IT_BODY" "$2"
-	fi
+	it_check "$1: 413 LORA_MEMORY_LIMIT" \
+		bash -c '[ "$1" = 413 ] && [[ "$2" == "{\"error\":{\"code\":\"LORA_MEMORY_LIMIT\""* ]]' _ "$IT_STATUS" "$IT_BODY"
 }
 
 # -- memoryBytes: checked, lowers the limit, never raises it
@@ -114,18 +99,34 @@ it_check "a 10000-value list under the 8 MiB statement limit: 200" \
 	[ "$IT_STATUS $IT_BODY" = '200 {"columns":["n"],"rows":[{"n":10000}],"bookmark":"'"$(it_field bookmark)"'"}' ]
 refused0=$(metric lora_query_memory_refused_total)
 it_query "$ID" "{\"query\":\"$C10K\",\"memoryBytes\":65536}"
-expect_limit "the same with memoryBytes 64 KiB (the list alone needs 80 KB)" '{"columns":["n"],"rows":[{"n":10000}]'
+expect_limit "the same with memoryBytes 64 KiB (the list alone needs 80 KB)"
 it_query "$ID" "{\"query\":\"$C2M\",\"memoryBytes\":1073741824}"
-expect_limit "a 2M-value list (16 MB) with memoryBytes 1 GiB: the node's 8 MiB still holds" '{"columns":["n"],"rows":[{"n":2000000}]'
+expect_limit "a 2M-value list (16 MB) with memoryBytes 1 GiB: the node's 8 MiB still holds"
 it_check "statement limits are not the shared budget: refused count unchanged" \
 	[ "$(metric lora_query_memory_refused_total)" = "$refused0" ]
 echo close | "$NC" "$N" "$C10K" 10 65536 >"$IT_DIR/nc.out"
-if [ "$ACCOUNTS" = 1 ]; then
-	it_check "native memory_bytes 64 KiB: LORA_MEMORY_LIMIT" grep -q 'error=LORA_MEMORY_LIMIT' "$IT_DIR/nc.out"
-else
-	it_log "NOT ENFORCED YET: native memory_bytes 64 KiB answered: $(head -1 "$IT_DIR/nc.out")"
-	it_check "native memory_bytes 64 KiB: still answered" grep -q 'rows=1 has_more=0 cursor=- error=-' "$IT_DIR/nc.out"
-fi
+it_check "native memory_bytes 64 KiB: LORA_MEMORY_LIMIT" grep -q 'error=LORA_MEMORY_LIMIT' "$IT_DIR/nc.out"
+# a write over its limit: 413, nothing written, the node serves
+W='UNWIND range(1, 100000) AS i CREATE (:Big {i: i, s: \"0123456789abcdef\"})'
+it_query "$ID" "{\"query\":\"$W\",\"memoryBytes\":1048576}"
+expect_limit "a write of 100000 nodes with memoryBytes 1 MiB"
+it_query "$ID" '{"query":"MATCH (n:Big) RETURN count(n) AS n"}'
+it_check "the refused write wrote nothing" grep -q '"rows":\[{"n":0}\]' <<<"$IT_BODY"
+# the graph format keeps every node it returns until the answer ends:
+# that counts against the statement's limit (rows stream instead)
+it_query "$ID" '{"query":"WITH reduce(s = \"\", k IN range(1, 100) | s + \"0123456789\") AS s UNWIND range(1, 1000) AS i CREATE (:G {i: i, s: toString(i) + s})"}'
+it_check "1000 nodes of 1 KB written ($IT_STATUS)" [ "$IT_STATUS" = 200 ]
+GQ='MATCH (n:G) RETURN n'
+it_query "$ID" "{\"query\":\"$GQ\",\"format\":\"graph\",\"memoryBytes\":3145728}"
+expect_limit "the graph format of 1000 nodes of 1 KB with memoryBytes 3 MiB"
+it_query "$ID" "{\"query\":\"$GQ\",\"format\":\"rows\",\"memoryBytes\":3145728}"
+n=$(grep -o '"i":' <<<"$IT_BODY" | wc -l)
+it_check "the same nodes as rows with memoryBytes 3 MiB: 200, 1000 rows ($n)" \
+	[ "$IT_STATUS $n" = "200 1000" ]
+it_query "$ID" "{\"query\":\"$GQ\",\"format\":\"graph\"}"
+n=$(grep -o '"labels":\["G"\]' <<<"$IT_BODY" | wc -l)
+it_check "the graph format under the node's 8 MiB: 200, 1000 nodes ($n)" \
+	[ "$IT_STATUS $n" = "200 1000" ]
 it_query "$ID" '{"query":"RETURN 7 AS seven"}'
 it_check "the node serves after statements over their limits" grep -q '"seven":7' <<<"$IT_BODY"
 it_check "no statement left open, no memory left charged" \
@@ -136,10 +137,27 @@ it_check "graceful stop" it_stop "$ID"
 it_start "$ID" "$ID@$IT_NET.$ID:4749" --statement-memory-bytes 1GiB --query-memory-bytes 4MiB || it_done
 it_check "the shared budget (4MiB) shows in /metrics" [ "$(metric lora_query_memory_max_bytes)" = 4194304 ]
 it_query "$ID" "{\"query\":\"$C2M\"}"
-expect_limit "a 2M-value list over the 4 MiB shared budget" '{"columns":["n"],"rows":[{"n":2000000}]'
-if [ "$ACCOUNTS" = 1 ]; then
-	it_check "counted in lora_query_memory_refused_total" [ "$(metric lora_query_memory_refused_total)" = 1 ]
-fi
+expect_limit "a 2M-value list over the 4 MiB shared budget"
+it_check "counted in lora_query_memory_refused_total" [ "$(metric lora_query_memory_refused_total)" = 1 ]
+# two statements at once: a cursor holds a sort of more than half the
+# budget, so the same sort beside it is refused until the cursor goes
+QS='UNWIND range(1, SORT_ROWS) AS i RETURN i ORDER BY i DESC'
+QS=${QS/SORT_ROWS/30000}
+cursor_start "$QS" 1
+held=$(metric lora_query_memory_used_bytes)
+it_log "a cursor over a 30000-row sort holds $held bytes of the 4 MiB budget"
+it_check "a cursor holds more than half the shared budget" \
+	bash -c '[ "$1" -gt 2097152 ] && [ "$1" -le 4194304 ]' _ "$held"
+echo close | "$NC" "$N" "$QS" 1 >"$IT_DIR/nc2.out"
+it_check "the same sort beside it: LORA_MEMORY_LIMIT, counted" \
+	bash -c 'grep -q "error=LORA_MEMORY_LIMIT" "$1" && [ "$2" = 2 ]' _ "$IT_DIR/nc2.out" "$(metric lora_query_memory_refused_total)"
+it_check "the held cursor still holds its sort" [ "$(metric lora_query_memory_used_bytes)" = "$held" ]
+echo "close" >&"$NCIN"
+cursor_stop
+it_check "closed: nothing open, nothing charged" \
+	wait_until 15 bash -c '[ "$(curl -s -m 5 "$1/metrics" | awk '\''$1 == "lora_statements_open" || $1 == "lora_query_memory_used_bytes" { s = s $2 " " } END { print s }'\'')" = "0 0 " ]' _ "$H"
+echo close | "$NC" "$N" "$QS" 1 >"$IT_DIR/nc2.out"
+it_check "the same sort alone: its first row" grep -q '^ms=.* rows=1 has_more=1 .*error=-' "$IT_DIR/nc2.out"
 it_query "$ID" "{\"query\":\"$C10K\"}"
 it_check "a small statement still runs beside it" grep -q '"n":10000' <<<"$IT_BODY"
 

@@ -138,8 +138,8 @@ it_check "node 9 takes a write" [ "$IT_STATUS" = 200 ]
 it_stop 9 || it_fail "node 9 stopped with an error"
 LOG9="$IT_DIR/n9/raftlog"
 i1=$("$INJECT" "$LOG9" 1000 20000) && i2=$("$INJECT" "$LOG9" 1001 garbage) &&
-	i3=$("$INJECT" "$LOG9" 1002 64)
-it_check "entries $i1 (20,000 deep), $i2 (garbage), $i3 (64 deep) injected" [ -n "$i3" ]
+	i3=$("$INJECT" "$LOG9" 1002 64) && i4=$("$INJECT" "$LOG9" 1003 65)
+it_check "entries $i1 (20,000 deep), $i2 (garbage), $i3 (64 deep), $i4 (65 deep) injected" [ -n "$i4" ]
 count9() {
 	it_query 9 '{"query":"MATCH (n) RETURN count(n) AS c, collect(id(n)) AS ids","consistency":"linearizable"}'
 	grep -q '"c":2,' <<<"$IT_BODY" && grep -q '1002' <<<"$IT_BODY"
@@ -155,6 +155,6 @@ for round in 1 2; do
 	it_check "round $round: the 64-deep value reads back" deep9
 	it_stop 9 || it_fail "node 9 stopped with an error"
 done
-it_check "the log says why entries $i1 and $i2 were rejected" \
-	bash -c 'grep -q "entry $2 rejected: a property value nests deeper than 64" "$1" && grep -q "entry $3 rejected: mutation batch does not decode" "$1"' _ "$IT_DIR/n9.log" "$i1" "$i2"
+it_check "the log says why entries $i1, $i2 and $i4 were rejected" \
+	bash -c 'grep -q "entry $2 rejected: a property value nests deeper than 64" "$1" && grep -q "entry $3 rejected: mutation batch does not decode" "$1" && grep -q "entry $4 rejected: a property value nests deeper than 64" "$1"' _ "$IT_DIR/n9.log" "$i1" "$i2" "$i4"
 it_done

@@ -286,56 +286,88 @@ END_TEST
 
 struct worker {
 	struct qry_budget *budget;
+	pthread_barrier_t *holding; /* every statement holds or was refused */
 	int ok, refused, other;
+	uint64_t used_at_barrier;
 	int other_code;
 	char other_msg[LORA_ERRMSG_BYTES];
 };
 
+#define SORT_Q "UNWIND range(1, 200000) AS i RETURN i ORDER BY i DESC"
+
+/* One full sort: its first row needs all 200,000 rows sorted, so once
+ * that row is out the statement holds its whole sort until it is freed.
+ * Every worker waits at the barrier holding its sort (or refused), so
+ * the four statements hold their memory at the same time. */
 static void *concurrent(void *p)
 {
 	struct worker *w = p;
-	for (int i = 0; i < 6; i++) {
-		struct qry_limits l;
-		qry_limits_init(&l);
-		l.shared = w->budget;
-		struct run r;
-		open_q(&r,
-		       "UNWIND range(1, 200000) AS i RETURN i ORDER BY i DESC "
-		       "LIMIT 1",
-		       &l, QRY_RUN);
-		int64_t top = 0;
-		if (r.code == 0) /* opening can be refused too */
-			pull(&r, 10, &top);
-		else
-			sto_view_close(r.view);
-		if (r.code == 0 && top == 200000)
-			w->ok++;
-		else if (r.code == LORA_EMEMORY)
-			w->refused++;
-		else {
+	struct qry_limits l;
+	qry_limits_init(&l);
+	l.shared = w->budget;
+	struct run r;
+	open_q(&r, SORT_Q, &l, QRY_RUN);
+	int64_t top = 0;
+	if (r.code == 0) /* opening can be refused too */
+		pull(&r, 1, &top);
+	if (r.code == 0 && top == 200000)
+		w->ok++;
+	else if (r.code == LORA_EMEMORY)
+		w->refused++;
+	else {
+		w->other++;
+		w->other_code = r.code;
+		snprintf(w->other_msg, sizeof w->other_msg, "%s",
+		         r.err.message);
+	}
+	if (r.code != 0 && r.cur) { /* a refused statement lets go at once */
+		close_q(&r);
+	} else if (r.code != 0) {
+		sto_view_close(r.view);
+	}
+	pthread_barrier_wait(w->holding);
+	w->used_at_barrier = atomic_load(&w->budget->used_bytes);
+	pthread_barrier_wait(w->holding);
+	if (r.code == 0) {
+		int64_t last = 0;
+		pull(&r, UINT64_MAX, &last);
+		if (r.code != 0 || last != 1)
 			w->other++;
-			w->other_code = r.code;
-			snprintf(w->other_msg, sizeof w->other_msg, "%s",
-			         r.err.message);
-		}
-		if (r.cur)
-			close_q(&r);
+		close_q(&r);
 	}
 	return NULL;
 }
 
-/* Four statements at once against a shared budget that holds about two
- * of them: some are refused, none fails otherwise, and the budget is all
- * given back afterwards. */
+/* Four full sorts at once against a shared budget that holds two and a
+ * half of them: while all four hold (or were refused), at least one was
+ * refused, at least one runs, the budget's use is within its maximum,
+ * none fails otherwise, and the budget is all given back afterwards. */
 START_TEST(test_shared_budget)
 {
+	/* what one sort holds, alone under an unlimited budget */
 	struct qry_budget b;
-	qry_budget_init(&b, 24u << 20);
+	qry_budget_init(&b, 0);
+	struct qry_limits l1;
+	qry_limits_init(&l1);
+	l1.shared = &b;
+	struct run one;
+	open_q(&one, SORT_Q, &l1, QRY_RUN);
+	ck_assert_int_eq(one.code, 0);
+	ck_assert_uint_eq(pull(&one, 1, NULL), 1);
+	uint64_t sort_bytes = atomic_load(&b.used_bytes);
+	close_q(&one);
+	ck_assert_uint_gt(sort_bytes, 1u << 20);
+	ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
+
+	qry_budget_init(&b, sort_bytes * 5 / 2);
+	pthread_barrier_t holding;
+	ck_assert_int_eq(pthread_barrier_init(&holding, NULL, 4), 0);
 	struct worker w[4];
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++) {
 		memset(&w[i], 0, sizeof w[i]);
 		w[i].budget = &b;
+		w[i].holding = &holding;
 		ck_assert_int_eq(pthread_create(&t[i], NULL, concurrent, &w[i]),
 		                 0);
 	}
@@ -344,10 +376,17 @@ START_TEST(test_shared_budget)
 		pthread_join(t[i], NULL);
 		ck_assert_msg(w[i].other == 0, "code %d: %s", w[i].other_code,
 		              w[i].other_msg);
+		ck_assert_msg(w[i].used_at_barrier <= b.max_bytes,
+		              "%llu bytes in use of a budget of %llu",
+		              (unsigned long long)w[i].used_at_barrier,
+		              (unsigned long long)b.max_bytes);
 		ok += w[i].ok;
 		refused += w[i].refused;
 	}
-	ck_assert_int_gt(ok, 0);
+	pthread_barrier_destroy(&holding);
+	ck_assert_int_eq(ok + refused, 4);
+	ck_assert_int_ge(ok, 1);
+	ck_assert_int_ge(refused, 2); /* at most two sorts fit */
 	ck_assert_int_eq(atomic_load(&b.used_bytes), 0);
 	ck_assert_int_eq((int)atomic_load(&b.refused), refused);
 
@@ -533,12 +572,22 @@ START_TEST(test_time_inside_expression)
 	struct qry_limits l;
 	qry_limits_init(&l);
 	l.time_ms_max = 50;
-	struct run r;
-	open_q(&r, "RETURN reduce(s = 0, i IN range(1, 9000000) | s + i)", &l,
-	       QRY_RUN);
-	pull(&r, 10, NULL);
-	ck_assert_int_eq(r.code, LORA_ETIMEOUT);
-	close_q(&r);
+	/* one row each, so only the checks inside the expression can stop
+	 * them; the comprehension and the quantifiers keep no values */
+	static const char *const q[] = {
+	    "RETURN reduce(s = 0, i IN range(1, 9000000) | s + i)",
+	    "RETURN size([i IN range(1, 9000000) WHERE i < 0 | i])",
+	    "RETURN any(i IN range(1, 9000000) WHERE i < 0)",
+	    "RETURN all(i IN range(1, 9000000) WHERE i > 0)",
+	};
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+		struct run r;
+		open_q(&r, q[i], &l, QRY_RUN);
+		pull(&r, 10, NULL);
+		ck_assert_msg(r.code == LORA_ETIMEOUT, "%s: code %d", q[i],
+		              r.code);
+		close_q(&r);
+	}
 }
 END_TEST
 
