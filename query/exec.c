@@ -61,12 +61,19 @@ struct mstate {
 	int part;
 	int *order; /* expansion order of node positions */
 	int start;
-	/* the start node's candidates came from an exact index seek
-	 * (seek_exact): set just before bind_node_then(step 0), which
-	 * consumes it */
+	/* how the start node's candidates were found (candidates(): CAND_*
+	 * bits): set just before bind_node_then(step 0), which consumes
+	 * it */
 	int start_exact;
 	struct pcollect *collect; /* a path selector's candidates */
 };
+
+/* candidates()' answer: the ids came from an exact equality seek of the
+ * index on the node's one label and key (seek_exact), or by their ids,
+ * whatever their labels (then step 0 checks every one: scanned_ok is for
+ * scans and seeks of the node's label) */
+#define CAND_EXACT 1
+#define CAND_BY_ID 2
 
 static int new_var(const char *v)
 {
@@ -408,10 +415,11 @@ static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
 	}
 	if (!new_var(pn->var))
 		return; /* pre-bound to null or non-node */
-	int exact = step == 0 && m->start_exact;
+	int how = step == 0 ? m->start_exact : CAND_BY_ID;
 	m->start_exact = 0;
-	if (!(step == 0 && scanned_ok(c, pn, id)) &&
-	    !(exact && seek_only_ok(c, pn, id)) && !node_ok(c, pn, id, m->row))
+	if (!(!(how & CAND_BY_ID) && scanned_ok(c, pn, id)) &&
+	    !((how & CAND_EXACT) && seek_only_ok(c, pn, id)) &&
+	    !node_ok(c, pn, id, m->row))
 		return;
 	m->row[pn->slot] = v_node(id);
 	expand(c, m, step + 1);
@@ -720,6 +728,19 @@ static void expand(struct qctx *c, struct mstate *m, int step)
  * With scan not NULL, a label scan (or a scan of all nodes) is opened
  * there to be stepped instead of read into out. Returns 1 when an exact
  * index seek (seek_exact) gave them, else 0. */
+/* The WHERE that may narrow node pn's candidates. In a part a path
+ * selector collects, the WHERE filters after the selection (GQL): only
+ * the part's end nodes may be sought by it, which drops whole groups of
+ * paths; an inner node sought by it would keep paths the selector drops. */
+static struct expr *seek_where(struct mstate *m, const struct pnode *pn)
+{
+	if (!m->collect || m->collect->part != m->part)
+		return m->where;
+	const struct ppart *pp = &m->pat->parts[m->part];
+	return pn == &pp->nodes[0] || pn == &pp->nodes[pp->nrels] ? m->where
+	                                                          : NULL;
+}
+
 static int candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
                       struct idvec *out, struct gscan **scan)
 {
@@ -732,11 +753,12 @@ static int candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 	if (!new_var(pn->var))
 		return 0; /* bound to null */
 	int in;
-	struct expr *ide = seek_id_spec(m->pat, pn, m->where, &in);
+	struct expr *w = seek_where(m, pn);
+	struct expr *ide = seek_id_spec(m->pat, pn, w, &in);
 	if (ide && seek_by_id(c, ide, in, m->row, out))
-		return 0; /* labels and properties are checked on each */
+		return CAND_BY_ID; /* labels and properties checked on each */
 	struct seekspec s[SEEK_SPECS_MAX];
-	int k = seek_specs(m->pat, pn, m->where, s, SEEK_SPECS_MAX);
+	int k = seek_specs(m->pat, pn, w, s, SEEK_SPECS_MAX);
 	/* equality seeks first, then IN lists, then ranges and prefixes */
 	for (int pass = 0; pass < SEEK_RANKS; pass++)
 		for (size_t l = 0; l < pn->nlabels; l++)
@@ -744,7 +766,9 @@ static int candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
 				if (seek_rank(&s[i]) == pass &&
 				    seek_run(c, pn->labels[l], &s[i], m->row,
 				             out))
-					return seek_exact(pn, &s[i]);
+					return seek_exact(pn, &s[i])
+					           ? CAND_EXACT
+					           : 0;
 	const char *ul[LX_UNION_MAX];
 	int nu = pn->nlabels ? -1 : lx_union_labels(pn->lx, ul);
 	if (nu > 0) {
@@ -773,7 +797,7 @@ static uint64_t seek_cost(struct qctx *c, struct mstate *m, struct pnode *pn,
                           uint64_t cost)
 {
 	struct seekspec s[SEEK_SPECS_MAX];
-	int k = seek_specs(m->pat, pn, m->where, s, SEEK_SPECS_MAX);
+	int k = seek_specs(m->pat, pn, seek_where(m, pn), s, SEEK_SPECS_MAX);
 	uint64_t best = cost;
 	for (size_t l = 0; l < pn->nlabels; l++)
 		for (int i = 0; i < k; i++)
@@ -817,7 +841,7 @@ static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 		int in;
 		if (m->row[pn->slot].t == V_NODE || !new_var(pn->var))
 			return (int)i;
-		if (seek_id_spec(m->pat, pn, m->where, &in)) {
+		if (seek_id_spec(m->pat, pn, seek_where(m, pn), &in)) {
 			cost = in ? 16 : 1;
 		} else if (pn->nlabels) {
 			cost = g_count_label(c, pn->labels[0]);
@@ -833,6 +857,19 @@ static int pick_start(struct qctx *c, struct mstate *m, struct ppart *pp)
 		}
 	}
 	return best;
+}
+
+/* whether a node of the part is found by its id (then no relationship
+ * index starts it: pick_start starts there) */
+static int part_by_id(struct mstate *m, struct ppart *pp)
+{
+	int in;
+	for (size_t i = 0; i <= pp->nrels; i++)
+		if (new_var(pp->nodes[i].var) &&
+		    seek_id_spec(m->pat, &pp->nodes[i],
+		                 seek_where(m, &pp->nodes[i]), &in))
+			return 1;
+	return 0;
 }
 
 /* whether a node of the part is bound (by an earlier clause or part) */
@@ -914,9 +951,13 @@ static void match_part(struct qctx *c, struct mstate *m, int part)
 		return;
 	}
 	struct seekspec rs;
-	int ri = part_bound(m, pp)
+	int ri = part_bound(m, pp) || part_by_id(m, pp)
 	             ? -1
-	             : seek_pick_rel(c, m->pat, pp, m->where, &rs);
+	             : seek_pick_rel(c, m->pat, pp,
+	                             m->collect && m->collect->part == part
+	                                 ? NULL
+	                                 : m->where,
+	                             &rs);
 	if (ri >= 0 && rel_start(c, m, part, ri, &rs))
 		return;
 	int start = pick_start(c, m, pp);
@@ -1305,8 +1346,9 @@ struct mcursor {
 	size_t next;
 	int *order;
 	int start;
-	int exact; /* cand from an exact index seek (not under IN
-	            * TRANSACTIONS, whose chunks move the view between steps) */
+	int exact; /* how cand was found (CAND_* bits); CAND_EXACT never under
+	            * IN TRANSACTIONS, whose chunks move the view between
+	            * steps */
 	int whole, done;
 };
 
@@ -1342,9 +1384,10 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 	/* an outer cursor of IN TRANSACTIONS hands out its candidates over
 	 * chunk commits, which move the view: each is loaded from the view
 	 * of its turn. One in a chunk's subquery is done within the chunk. */
-	mc->exact = candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand,
-	                       &mc->scan) &&
-	            (!c->intx || c->in_chunk);
+	mc->exact =
+	    candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand, &mc->scan);
+	if (c->intx && !c->in_chunk)
+		mc->exact &= ~CAND_EXACT;
 	return mc;
 }
 

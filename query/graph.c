@@ -376,6 +376,56 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
 	return n;
 }
 
+/* Node id as the view holds it, in the current arena and not in the
+ * cache, vectors included: for an answer's node (query.c node_pb), so a
+ * statement that returns every node of a big graph holds one row's nodes,
+ * not all of them. The caller has made sure the cache lacks it (a node
+ * the statement touched is there). NULL when the view lacks it. */
+struct gnode *g_node_uncached(struct qctx *c, uint64_t id)
+{
+	struct sto_view *view = g_view(c);
+	if (!view)
+		return NULL;
+	g_loading_free(c);
+	Lora__NodeValue *nv = NULL;
+	c->g.loads++;
+	if (sto_check(c, sto_view_node(view, id, &nv), "node"))
+		return NULL;
+	c->loading = &nv->base; /* the conversion may raise (memory) */
+	struct gnode *n = ar_alloc(c, sizeof(*n));
+	n->id = id;
+	n->nlabels = n->caplabels = nv->n_labels;
+	n->labels = ar_alloc(c, sizeof(char *) * (nv->n_labels + 1));
+	for (size_t i = 0; i < nv->n_labels; i++)
+		n->labels[i] = intern(c, nv->labels[i]);
+	n->props = props_from_pb(c, nv->properties, nv->n_properties);
+	g_loading_free(c);
+	return n;
+}
+
+/* Relationship id as the view holds it, in the current arena and not in
+ * the cache (query.c rel_pb), as g_node_uncached. NULL when the view
+ * lacks it. */
+struct gedge *g_edge_uncached(struct qctx *c, uint64_t id)
+{
+	struct sto_view *view = g_view(c);
+	if (!view)
+		return NULL;
+	g_loading_free(c);
+	Lora__RelValue *rv = NULL;
+	if (sto_check(c, sto_view_edge(view, id, &rv), "edge"))
+		return NULL;
+	c->loading = &rv->base; /* the conversion may raise (memory) */
+	struct gedge *e = ar_alloc(c, sizeof(*e));
+	e->id = id;
+	e->type = intern(c, rv->type);
+	e->src = rv->start_id;
+	e->dst = rv->end_id;
+	e->props = props_from_pb(c, rv->properties, rv->n_properties);
+	g_loading_free(c);
+	return e;
+}
+
 /* Adds the vector properties g_node left out, after the scalar ones (the
  * order sto_view_node gives). Every write to a node's properties loads
  * them first, so the cached map has not diverged from storage here. */

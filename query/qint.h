@@ -680,6 +680,10 @@ int g_defer_pending(struct qctx *c, const Lora__MutationBatch *const *b,
 struct sto_view *g_view(struct qctx *c);
 struct gnode *g_node(struct qctx *c, uint64_t id); /* NULL: missing */
 void g_loading_free(struct qctx *c); /* frees c->loading, if any */
+/* as the view holds it, in the current arena, not cached: only for an id
+ * the cache lacks (graph.c) */
+struct gnode *g_node_uncached(struct qctx *c, uint64_t id);
+struct gedge *g_edge_uncached(struct qctx *c, uint64_t id);
 /* Records that id, absent from the cache, was found in the view */
 void g_seen(struct qctx *c, uint64_t id);
 /* g_node loads labels and scalar properties; vector properties are read

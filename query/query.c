@@ -272,7 +272,10 @@ static Lora__NodeValue *node_pb(struct qctx *c, uint64_t id)
 	Lora__NodeValue *n = ar_alloc(c, sizeof(*n));
 	lora__node_value__init(n);
 	n->id = id;
-	struct gnode *g = g_node(c, id);
+	/* a node the statement has not loaded is read as the view holds it
+	 * and not cached: an answer of every node holds one row's nodes */
+	struct gnode *g = hm_get(&c->g.nodes, id);
+	g = !g ? g_node_uncached(c, id) : g_node(c, id);
 	if (!g)
 		return n;
 	n->n_labels = g->nlabels;
@@ -286,7 +289,11 @@ static Lora__RelValue *rel_pb(struct qctx *c, uint64_t id)
 	Lora__RelValue *r = ar_alloc(c, sizeof(*r));
 	lora__rel_value__init(r);
 	r->id = id;
-	struct gedge *e = g_edge(c, id);
+	/* one the statement has not loaded with its properties is read as
+	 * the view holds it and not cached (an expansion caches only the
+	 * type and ends) */
+	struct gedge *e = hm_get(&c->g.edges, id);
+	e = e && (e->props || e->created) ? e : g_edge_uncached(c, id);
 	if (!e)
 		return r;
 	r->type = (char *)e->type;
@@ -453,10 +460,17 @@ static void part_access(struct qctx *c, struct pattern *pat, struct ppart *pp,
 			return;
 		}
 	}
-	for (size_t i = 0; i <= pp->nrels; i++) {
-		int in;
-		struct expr *v = seek_id_spec(pat, &pp->nodes[i], where, &in);
-		if (v) {
+	/* as exec.c pick_start: an id before a list of ids; in a part a
+	 * selector collects, only its ends (its WHERE filters after the
+	 * selection) */
+	for (int want_in = 0; want_in < 2; want_in++)
+		for (size_t i = 0; i <= pp->nrels; i++) {
+			int in;
+			struct expr *v =
+			    seek_id_spec(pat, &pp->nodes[i], where, &in);
+			if (!v || in != want_in ||
+			    (pp->sel && i != 0 && i != pp->nrels))
+				continue;
 			lora_buf_puts(b, in ? "NodeByIdSeek(IN "
 			                    : "NodeByIdSeek(");
 			if (v->kind == E_PARAM)
@@ -465,7 +479,6 @@ static void part_access(struct qctx *c, struct pattern *pat, struct ppart *pp,
 				lora_buf_puts(b, "...)");
 			return;
 		}
-	}
 	struct seekspec rs;
 	int ri = pp->shortest || pp->sel
 	             ? -1

@@ -114,14 +114,14 @@ it_query "$ID" '{"query":"MATCH (n:Big) RETURN count(n) AS n"}'
 it_check "the refused write wrote nothing" grep -q '"rows":\[{"n":0}\]' <<<"$IT_BODY"
 # the graph format keeps every node it returns until the answer ends:
 # that counts against the statement's limit (rows stream instead)
-it_query "$ID" '{"query":"WITH reduce(s = \"\", k IN range(1, 100) | s + \"0123456789\") AS s UNWIND range(1, 1000) AS i CREATE (:G {i: i, s: toString(i) + s})"}'
-it_check "1000 nodes of 1 KB written ($IT_STATUS)" [ "$IT_STATUS" = 200 ]
+it_query "$ID" '{"query":"WITH reduce(s = \"\", k IN range(1, 200) | s + \"0123456789\") AS s UNWIND range(1, 1000) AS i CREATE (:G {i: i, s: toString(i) + s})"}'
+it_check "1000 nodes of 2 KB written ($IT_STATUS)" [ "$IT_STATUS" = 200 ]
 GQ='MATCH (n:G) RETURN n'
-it_query "$ID" "{\"query\":\"$GQ\",\"format\":\"graph\",\"memoryBytes\":3145728}"
-expect_limit "the graph format of 1000 nodes of 1 KB with memoryBytes 3 MiB"
-it_query "$ID" "{\"query\":\"$GQ\",\"format\":\"rows\",\"memoryBytes\":3145728}"
+it_query "$ID" "{\"query\":\"$GQ\",\"format\":\"graph\",\"memoryBytes\":2097152}"
+expect_limit "the graph format of 1000 nodes of 2 KB with memoryBytes 2 MiB (it holds about 4 MB)"
+it_query "$ID" "{\"query\":\"$GQ\",\"format\":\"rows\",\"memoryBytes\":2097152}"
 n=$(grep -o '"i":' <<<"$IT_BODY" | wc -l)
-it_check "the same nodes as rows with memoryBytes 3 MiB: 200, 1000 rows ($n)" \
+it_check "the same nodes as rows with memoryBytes 2 MiB: 200, 1000 rows ($n)" \
 	[ "$IT_STATUS $n" = "200 1000" ]
 it_query "$ID" "{\"query\":\"$GQ\",\"format\":\"graph\"}"
 n=$(grep -o '"labels":\["G"\]' <<<"$IT_BODY" | wc -l)

@@ -3501,6 +3501,52 @@ START_TEST(test_node_by_id_seek)
 	    "MATCH (n) WHERE id(n) = x RETURN n.k AS k",
 	    &r);
 	ck_assert_str_eq(r.text, "k\n1\n");
+	/* an IN list is a seek too; OR and NOT are not (they scan) */
+	snprintf(q, sizeof q,
+	         "WITH [%ld, %ld] AS l MATCH (n) WHERE id(n) IN l "
+	         "RETURN count(n) AS c",
+	         a, a);
+	uint64_t o1 = g_ops_total();
+	run(q, &r);
+	ck_assert_str_eq(r.text, "c\n1\n");
+	ck_assert_uint_lt(g_ops_total() - o1, 20);
+	run_full(q, NULL, NULL, QRY_EXPLAIN, &r);
+	ck_assert_msg(!!strstr(r.plan, "NodeByIdSeek(IN"), "%s", r.plan);
+	snprintf(q, sizeof q,
+	         "WITH %ld AS x MATCH (n:Ni) WHERE id(n) = x OR n.i = 9 "
+	         "RETURN n.i AS i ORDER BY i",
+	         a);
+	run(q, &r);
+	ck_assert_str_eq(r.text, "i\n5\n9\n");
+	snprintf(q, sizeof q,
+	         "WITH %ld AS x MATCH (n:Ni) WHERE NOT id(n) = x AND n.i < 7 "
+	         "RETURN n.i AS i ORDER BY i",
+	         a);
+	run(q, &r);
+	ck_assert_str_eq(r.text, "i\n1\n2\n3\n4\n6\n");
+	run("WITH 99999999 AS x OPTIONAL MATCH (n) WHERE id(n) = x "
+	    "RETURN n IS NULL AS none",
+	    &r);
+	ck_assert_str_eq(r.text, "none\ntrue\n");
+	/* a path selector's WHERE filters after the selection: an inner
+	 * node is not sought by it (ANY SHORTEST keeps one of the two
+	 * paths, then the WHERE keeps it or not) */
+	ok("CREATE (a:Sa)-[:S]->(:Sb {k: 1})-[:S]->(c:Sc), "
+	   "(a)-[:S]->(:Sb {k: 2})-[:S]->(c)");
+	long kept = 0;
+	for (int k = 1; k <= 2; k++) {
+		snprintf(q, sizeof q,
+		         "MATCH (b:Sb {k: %d}) WITH id(b) AS x "
+		         "MATCH p = ANY SHORTEST (:Sa)-[:S]->(m)-[:S]->(:Sc) "
+		         "WHERE id(m) = x RETURN count(p) AS c",
+		         k);
+		run(q, &r);
+		ck_assert_msg(r.code == 0, "%s: %s", q, r.err.message);
+		long c = -1;
+		ck_assert_int_eq(sscanf(r.text, "c\n%ld", &c), 1);
+		kept += c;
+	}
+	ck_assert_int_eq(kept, 1);
 	/* the other end of a pattern: the seek is where it starts */
 	ok("MATCH (x:Ni {i: 1}), (y:Ni {i: 2}) CREATE (x)-[:T]->(y)");
 	snprintf(q, sizeof q,
