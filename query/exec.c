@@ -724,10 +724,6 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	}
 }
 
-/* candidate ids for node position pos; returns 0 when unconstrained.
- * With scan not NULL, a label scan (or a scan of all nodes) is opened
- * there to be stepped instead of read into out. Returns 1 when an exact
- * index seek (seek_exact) gave them, else 0. */
 /* The WHERE that may narrow node pn's candidates. In a part a path
  * selector collects, the WHERE filters after the selection (GQL): only
  * the part's end nodes may be sought by it, which drops whole groups of
@@ -741,6 +737,11 @@ static struct expr *seek_where(struct mstate *m, const struct pnode *pn)
 	                                                          : NULL;
 }
 
+/* Candidate ids for node pn (empty when it is bound to null). With scan
+ * not NULL, a label scan (or a scan of all nodes) is opened there to be
+ * stepped instead of read into out. Returns how they were found:
+ * CAND_EXACT (an exact index seek, seek_exact), CAND_BY_ID (by id,
+ * whatever their labels), else 0 (a scan or seek of the node's label). */
 static int candidates(struct qctx *c, struct mstate *m, struct pnode *pn,
                       struct idvec *out, struct gscan **scan)
 {
@@ -1346,9 +1347,9 @@ struct mcursor {
 	size_t next;
 	int *order;
 	int start;
-	int exact; /* how cand was found (CAND_* bits); CAND_EXACT never under
-	            * IN TRANSACTIONS, whose chunks move the view between
-	            * steps */
+	int exact; /* how cand was found (CAND_* bits); CAND_BY_ID for an
+	            * outer cursor of IN TRANSACTIONS, whose chunks move the
+	            * view between steps */
 	int whole, done;
 };
 
@@ -1382,12 +1383,13 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 	for (int i = mc->start - 1; i >= 0; i--)
 		mc->order[k++] = i;
 	/* an outer cursor of IN TRANSACTIONS hands out its candidates over
-	 * chunk commits, which move the view: each is loaded from the view
-	 * of its turn. One in a chunk's subquery is done within the chunk. */
+	 * chunk commits, which move the view (deleting nodes, removing
+	 * labels): each is checked in full on the view of its turn. One in a
+	 * chunk's subquery is done within the chunk. */
 	mc->exact =
 	    candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand, &mc->scan);
 	if (c->intx && !c->in_chunk)
-		mc->exact &= ~CAND_EXACT;
+		mc->exact = CAND_BY_ID;
 	return mc;
 }
 

@@ -215,6 +215,18 @@ static const char *intern(struct qctx *c, const char *s)
 	return d;
 }
 
+/* intern for what does not enter the cache (g_node_uncached): once the
+ * table is full, a copy in the current arena, so a streamed answer does
+ * not grow the cache's arena per row */
+static const char *intern_or_copy(struct qctx *c, const char *s)
+{
+	struct graph *g = &c->g;
+	for (size_t i = 0; i < g->ninterned; i++)
+		if (strcmp(g->interned[i], s) == 0)
+			return g->interned[i];
+	return g->ninterned < QRY_INTERN_MAX ? intern(c, s) : ar_strdup(c, s);
+}
+
 /* ---- loading ----------------------------------------------------------- */
 
 void g_init(struct qctx *c)
@@ -397,7 +409,7 @@ struct gnode *g_node_uncached(struct qctx *c, uint64_t id)
 	n->nlabels = n->caplabels = nv->n_labels;
 	n->labels = ar_alloc(c, sizeof(char *) * (nv->n_labels + 1));
 	for (size_t i = 0; i < nv->n_labels; i++)
-		n->labels[i] = intern(c, nv->labels[i]);
+		n->labels[i] = intern_or_copy(c, nv->labels[i]);
 	n->props = props_from_pb(c, nv->properties, nv->n_properties);
 	g_loading_free(c);
 	return n;
@@ -418,7 +430,7 @@ struct gedge *g_edge_uncached(struct qctx *c, uint64_t id)
 	c->loading = &rv->base; /* the conversion may raise (memory) */
 	struct gedge *e = ar_alloc(c, sizeof(*e));
 	e->id = id;
-	e->type = intern(c, rv->type);
+	e->type = intern_or_copy(c, rv->type);
 	e->src = rv->start_id;
 	e->dst = rv->end_id;
 	e->props = props_from_pb(c, rv->properties, rv->n_properties);

@@ -267,15 +267,28 @@ static Lora__MapEntry **entries_pb(struct qctx *c, struct vmap *m, size_t *n)
 	return e;
 }
 
+/* Whether an answer's entity may still enter the graph cache: while the
+ * cache holds less than QRY_ANSWER_CACHE_BYTES and an eighth of the
+ * statement's memory limit. Past that, answers read what they return as
+ * the view holds it and keep none of it. */
+static int answer_cache_room(struct qctx *c)
+{
+	uint64_t room = QRY_ANSWER_CACHE_BYTES;
+	if (c->lim.mem_bytes_max && c->lim.mem_bytes_max / 8 < room)
+		room = c->lim.mem_bytes_max / 8;
+	return c->g.ar.bytes < room;
+}
+
 static Lora__NodeValue *node_pb(struct qctx *c, uint64_t id)
 {
 	Lora__NodeValue *n = ar_alloc(c, sizeof(*n));
 	lora__node_value__init(n);
 	n->id = id;
-	/* a node the statement has not loaded is read as the view holds it
-	 * and not cached: an answer of every node holds one row's nodes */
+	/* a node the statement has not loaded enters the cache while that
+	 * is small (answers that repeat a node read it once), else it is read
+	 * as the view holds it: an answer of every node holds one row's */
 	struct gnode *g = hm_get(&c->g.nodes, id);
-	g = !g ? g_node_uncached(c, id) : g_node(c, id);
+	g = g || answer_cache_room(c) ? g_node(c, id) : g_node_uncached(c, id);
 	if (!g)
 		return n;
 	n->n_labels = g->nlabels;
@@ -289,11 +302,12 @@ static Lora__RelValue *rel_pb(struct qctx *c, uint64_t id)
 	Lora__RelValue *r = ar_alloc(c, sizeof(*r));
 	lora__rel_value__init(r);
 	r->id = id;
-	/* one the statement has not loaded with its properties is read as
-	 * the view holds it and not cached (an expansion caches only the
-	 * type and ends) */
+	/* as node_pb; one an expansion cached (its type and ends only) is
+	 * loaded whole, or read as the view holds it */
 	struct gedge *e = hm_get(&c->g.edges, id);
-	e = e && (e->props || e->created) ? e : g_edge_uncached(c, id);
+	e = (e && (e->props || e->created)) || answer_cache_room(c)
+	        ? g_edge(c, id)
+	        : g_edge_uncached(c, id);
 	if (!e)
 		return r;
 	r->type = (char *)e->type;
@@ -491,7 +505,10 @@ static void part_access(struct qctx *c, struct pattern *pat, struct ppart *pp,
 		for (size_t i = 0; i <= pp->nrels; i++) {
 			struct pnode *pn = &pp->nodes[i];
 			struct seekspec s[SEEK_SPECS_MAX];
-			int k = seek_specs(pat, pn, where, s, SEEK_SPECS_MAX);
+			/* a selector's WHERE seeks its part's ends only */
+			struct expr *w =
+			    pp->sel && i != 0 && i != pp->nrels ? NULL : where;
+			int k = seek_specs(pat, pn, w, s, SEEK_SPECS_MAX);
 			for (size_t l = 0; l < pn->nlabels; l++)
 				for (int j = 0; j < k; j++)
 					if (seek_rank(&s[j]) == pass &&

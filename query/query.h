@@ -47,6 +47,9 @@
 /* relationships one statement's variable-length and quantified patterns
  * may traverse (LORA_ELIMIT "PathExpansionLimit" past it) */
 #define QRY_PATH_EXPANSIONS_MAX 10000000ull
+/* the graph cache's size up to which the nodes and relationships an
+ * answer returns enter it (query.c answer_cache_room) */
+#define QRY_ANSWER_CACHE_BYTES (16u << 20)
 
 /* Vector index queries (db.index.vector.queryNodes / queryRelationships)
  * of this process answered from the HNSW graph and by the exact scan
