@@ -355,11 +355,28 @@ void g_loading_free(struct qctx *c)
 	c->loading = NULL;
 }
 
+/* The cache entry (or, with cached 0, a transient copy) of node id for
+ * its record nv, in the current arena; frees nv, which c->loading holds
+ * while it converts (the memory limit may raise) */
+static struct gnode *gnode_of(struct qctx *c, uint64_t id, Lora__NodeValue *nv,
+                              int cached)
+{
+	c->loading = &nv->base;
+	struct gnode *n = ar_alloc(c, sizeof(*n));
+	n->id = id;
+	n->nlabels = n->caplabels = nv->n_labels;
+	n->labels = ar_alloc(c, sizeof(char *) * (nv->n_labels + 1));
+	for (size_t i = 0; i < nv->n_labels; i++)
+		n->labels[i] = cached ? intern(c, nv->labels[i])
+		                      : intern_or_copy(c, nv->labels[i]);
+	n->props = props_from_pb(c, nv->properties, nv->n_properties);
+	g_loading_free(c);
+	return n;
+}
+
 static struct gnode *node_load(struct qctx *c, uint64_t id)
 {
 	g_loading_free(c);
-	struct gnode *n = ar_alloc(c, sizeof(*n));
-	n->id = id;
 	Lora__NodeValue *nv = NULL;
 	uint32_t nvec = 0;
 	struct sto_view *view = g_view(c);
@@ -371,19 +388,15 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
 	                                          &nv, &nvec),
 	                         "node")
 	             : LORA_ENOTFOUND;
-	if (rv) {
+	if (rv) { /* remembered as missing */
+		struct gnode *n = ar_alloc(c, sizeof(*n));
+		n->id = id;
 		n->deleted = 2;
 		hm_put(c, &c->g.nodes, id, n);
 		return NULL;
 	}
-	c->loading = &nv->base; /* the conversion may raise (memory) */
-	n->nlabels = n->caplabels = nv->n_labels;
-	n->labels = ar_alloc(c, sizeof(char *) * (nv->n_labels + 1));
-	for (size_t i = 0; i < nv->n_labels; i++)
-		n->labels[i] = intern(c, nv->labels[i]);
-	n->props = props_from_pb(c, nv->properties, nv->n_properties);
+	struct gnode *n = gnode_of(c, id, nv, 1);
 	n->vec_pending = nvec > 0;
-	g_loading_free(c);
 	hm_put(c, &c->g.nodes, id, n);
 	return n;
 }
@@ -403,16 +416,7 @@ struct gnode *g_node_uncached(struct qctx *c, uint64_t id)
 	c->g.loads++;
 	if (sto_check(c, sto_view_node(view, id, &nv), "node"))
 		return NULL;
-	c->loading = &nv->base; /* the conversion may raise (memory) */
-	struct gnode *n = ar_alloc(c, sizeof(*n));
-	n->id = id;
-	n->nlabels = n->caplabels = nv->n_labels;
-	n->labels = ar_alloc(c, sizeof(char *) * (nv->n_labels + 1));
-	for (size_t i = 0; i < nv->n_labels; i++)
-		n->labels[i] = intern_or_copy(c, nv->labels[i]);
-	n->props = props_from_pb(c, nv->properties, nv->n_properties);
-	g_loading_free(c);
-	return n;
+	return gnode_of(c, id, nv, 0);
 }
 
 /* Relationship id as the view holds it, in the current arena and not in
