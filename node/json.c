@@ -638,6 +638,7 @@ int node_json_graph_init(struct node_json_graph *g)
 	g->rels = json_array();
 	g->seen_n = json_object();
 	g->seen_r = json_object();
+	g->bytes = 0;
 	if (!g->nodes || !g->rels || !g->seen_n || !g->seen_r) {
 		node_json_graph_free(g);
 		return LORA_ENOMEM;

@@ -74,6 +74,9 @@ struct mstate {
  * scans and seeks of the node's label) */
 #define CAND_EXACT 1
 #define CAND_BY_ID 2
+/* found on an older view (an outer cursor of IN TRANSACTIONS): each must
+ * still exist, also where the pattern would not load it (no label) */
+#define CAND_STALE 4
 
 static int new_var(const char *v)
 {
@@ -417,6 +420,11 @@ static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
 		return; /* pre-bound to null or non-node */
 	int how = step == 0 ? m->start_exact : CAND_BY_ID;
 	m->start_exact = 0;
+	if (how & CAND_STALE) {
+		const struct gnode *g = g_node(c, id);
+		if (!g || g->deleted)
+			return;
+	}
 	if (!(!(how & CAND_BY_ID) && scanned_ok(c, pn, id)) &&
 	    !((how & CAND_EXACT) && seek_only_ok(c, pn, id)) &&
 	    !node_ok(c, pn, id, m->row))
@@ -1389,7 +1397,7 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 	mc->exact =
 	    candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand, &mc->scan);
 	if (c->intx && !c->in_chunk)
-		mc->exact = CAND_BY_ID;
+		mc->exact = CAND_BY_ID | CAND_STALE;
 	return mc;
 }
 

@@ -555,6 +555,22 @@ START_TEST(id_seek_checks_labels_in_every_chunk)
 	                         &sc, &l, 0, NULL, 0, &e),
 	                 0);
 	ck_assert_int_eq(count_label("Is"), 3);
+	/* and with no label at all (the pattern would not load the node) */
+	ck_assert_int_eq(run("UNWIND range(1, 6) AS i CREATE (:Iu {i: i})",
+	                     NULL, NULL, 0, &e),
+	                 0);
+	ck_assert_int_eq(run("MATCH (n:Iu) RETURN collect(id(n))", NULL, out,
+	                     sizeof out, &e),
+	                 0);
+	out[strlen(out) - 1] = '\0';
+	struct commits u = {.label = "Iu"};
+	snprintf(q, sizeof q,
+	         "MATCH (n) WHERE id(n) IN %s CALL { WITH n "
+	         "MATCH (m:Iu) WHERE m.i = n.i + 1 DETACH DELETE m } "
+	         "IN TRANSACTIONS OF 1 ROW",
+	         out);
+	ck_assert_int_eq(run_lim(q, &u, &l, 0, NULL, 0, &e), 0);
+	ck_assert_int_eq(count_label("Iu"), 3);
 }
 END_TEST
 
