@@ -98,7 +98,7 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 		struct val r;
 		if (node_prop_direct(c, v.u.id, k, &r))
 			return r;
-		struct gnode *n = g_node(c, v.u.id);
+		struct gnode *n = g_node_read(c, v.u.id);
 		if (!n || n->deleted)
 			qerr(c, LORA_ENOTFOUND,
 			     "DeletedEntityAccess: node %llu was deleted",
@@ -107,7 +107,7 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 		return p ? *p : v_null();
 	}
 	case V_REL: {
-		struct gedge *e = g_edge(c, v.u.id);
+		struct gedge *e = g_edge_read(c, v.u.id);
 		if (!e || e->deleted)
 			qerr(c, LORA_ENOTFOUND,
 			     "DeletedEntityAccess: relationship %llu was "
@@ -674,9 +674,9 @@ static struct val eval_mapproj(struct qctx *c, struct expr *e, struct val *row)
 			if (base.t == V_MAP)
 				src = base.u.m;
 			else if (base.t == V_NODE)
-				src = g_node_props(c, g_node(c, base.u.id));
+				src = g_node_props(c, g_node_read(c, base.u.id));
 			else if (base.t == V_REL)
-				src = g_edge(c, base.u.id)->props;
+				src = g_edge_read(c, base.u.id)->props;
 			for (size_t j = 0; src && j < src->n; j++)
 				vmap_put(c, m.u.m, src->k[j], src->v[j]);
 		} else if (it->kind == 1) {
@@ -694,7 +694,7 @@ static struct val eval_labels(struct qctx *c, struct expr *e, struct val *row)
 	if (v.t == V_NULL)
 		return v;
 	if (v.t == V_REL) {
-		struct gedge *g = g_edge(c, v.u.id);
+		struct gedge *g = g_edge_shallow(c, v.u.id);
 		if (e->lx)
 			return v_bool(g && lx_match(e->lx, NULL, g->type));
 		for (size_t i = 0; i < e->nlabels; i++)
@@ -705,7 +705,7 @@ static struct val eval_labels(struct qctx *c, struct expr *e, struct val *row)
 	if (v.t != V_NODE)
 		qerr(c, LORA_ETYPE, "InvalidArgumentType: label check on a %s",
 		     v_type_name(v));
-	struct gnode *n = g_node(c, v.u.id);
+	struct gnode *n = g_node_read(c, v.u.id);
 	if (e->lx)
 		return v_bool(n && lx_match(e->lx, n, NULL));
 	for (size_t i = 0; i < e->nlabels; i++)

@@ -142,7 +142,7 @@ static void vis_push(struct qctx *c, struct mstate *m, uint64_t id)
 }
 
 static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid,
-                  struct val *row);
+                  const char *type, struct val *row);
 
 /* may the search step over adjacency entry `a` of rel r? */
 static int step_ok(struct qctx *c, struct mstate *m, struct prel *r,
@@ -151,7 +151,7 @@ static int step_ok(struct qctx *c, struct mstate *m, struct prel *r,
 	expansion(c);
 	if (edge_used(m, a->edge) || (acyclic(m) && vis_has(m, a->other)))
 		return 0;
-	return rel_ok(c, r, a->edge, m->row);
+	return rel_ok(c, r, a->edge, a->type, m->row);
 }
 
 static void used_push(struct qctx *c, struct mstate *m, uint64_t e)
@@ -201,7 +201,7 @@ static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
 		struct gnode *n = hm_get(&c->g.nodes, id);
 		return !n || !n->deleted;
 	}
-	struct gnode *n = g_node(c, id);
+	struct gnode *n = g_node_read(c, id);
 	if (!n || n->deleted)
 		return 0;
 	for (size_t i = 0; i < pn->nlabels; i++)
@@ -252,11 +252,19 @@ static int rel_type_ok(struct prel *r, const char *type)
 	return 0;
 }
 
-static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid, struct val *row)
+/* type: the adjacency entry's, when the relationship came from one
+ * (else NULL) */
+static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid,
+                  const char *type, struct val *row)
 {
+	/* one an adjacency scan found and left out of the cache exists, and
+	 * the statement has not touched it */
+	if (type && !r->props && !hm_get(&c->g.edges, eid))
+		return rel_type_ok(r, type);
 	/* adjacency scans leave a shallow edge with type and endpoints: load
 	 * the properties only when the pattern needs them */
-	struct gedge *e = r->props ? g_edge(c, eid) : g_edge_shallow(c, eid);
+	struct gedge *e =
+	    r->props ? g_edge_read(c, eid) : g_edge_shallow(c, eid);
 	if (!e || e->deleted || !rel_type_ok(r, e->type))
 		return 0;
 	if (r->props && !props_match(c, r->props, e->props, NULL, row))
@@ -421,7 +429,7 @@ static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
 	int how = step == 0 ? m->start_exact : CAND_BY_ID;
 	m->start_exact = 0;
 	if (how & CAND_STALE) {
-		const struct gnode *g = g_node(c, id);
+		const struct gnode *g = g_node_read(c, id);
 		if (!g || g->deleted)
 			return;
 	}
@@ -503,7 +511,7 @@ static void follow_list(struct qctx *c, struct mstate *m, struct prel *r,
 		size_t idx = pos > m->start ? k : n - 1 - k;
 		struct val v = l.u.l->v[idx];
 		if (v.t != V_REL || edge_used(m, v.u.id) ||
-		    !rel_ok(c, r, v.u.id, m->row))
+		    !rel_ok(c, r, v.u.id, NULL, m->row))
 			return;
 		struct gedge *e = g_edge_shallow(c, v.u.id);
 		if ((dir == D_OUT && e->src != cur) ||
@@ -720,7 +728,8 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 		q_tick_every(c); /* also relationships a filter rejects */
 		if (bound.t == V_REL && bound.u.id != a[i].edge)
 			continue;
-		if (edge_used(m, a[i].edge) || !rel_ok(c, r, a[i].edge, m->row))
+		if (edge_used(m, a[i].edge) ||
+		    !rel_ok(c, r, a[i].edge, a[i].type, m->row))
 			continue;
 		used_push(c, m, a[i].edge);
 		m->row[r->slot] = v_rel(a[i].edge);
@@ -1084,7 +1093,8 @@ static uint64_t bfs_layer(struct qctx *c, struct mstate *m, struct prel *r,
 		for (size_t j = 0; j < n; j++) {
 			uint64_t o = a[j].other;
 			q_tick_every(c);
-			if (hm_get(par, o) || !rel_ok(c, r, a[j].edge, m->row))
+			if (hm_get(par, o) ||
+			    !rel_ok(c, r, a[j].edge, a[j].type, m->row))
 				continue;
 			hm_put(c, par, o, (void *)(uintptr_t)(a[j].edge + 1));
 			idv_push(c, &next, o);
@@ -1199,7 +1209,7 @@ static int bfs_all(struct qctx *c, struct mstate *m, struct prel *r,
 			for (size_t j = 0; j < n; j++) {
 				uint64_t o = a[j].other;
 				q_tick_every(c);
-				if (!rel_ok(c, r, a[j].edge, m->row) ||
+				if (!rel_ok(c, r, a[j].edge, a[j].type, m->row) ||
 				    (hm_get(seen, o) && !hm_get(layer, o)))
 					continue;
 				if (!hm_get(layer, o)) {

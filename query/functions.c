@@ -504,7 +504,7 @@ static struct val graph_fn(struct qctx *c, int fn, struct val v)
 	case F_LABELS: {
 		if (v.t != V_NODE)
 			badarg(c, "labels", v);
-		struct gnode *n = g_node(c, v.u.id);
+		struct gnode *n = g_node_read(c, v.u.id);
 		if (!n || n->deleted)
 			qerr(c, LORA_ENOTFOUND,
 			     "DeletedEntityAccess: node "
@@ -517,13 +517,13 @@ static struct val graph_fn(struct qctx *c, int fn, struct val v)
 	case F_TYPE: {
 		if (v.t != V_REL)
 			badarg(c, "type", v);
-		return v_cstr(c, g_edge(c, v.u.id)->type);
+		return v_cstr(c, g_edge_shallow(c, v.u.id)->type);
 	}
 	case F_STARTNODE:
 	case F_ENDNODE: {
 		if (v.t != V_REL)
 			badarg(c, "startNode", v);
-		struct gedge *e = g_edge(c, v.u.id);
+		struct gedge *e = g_edge_shallow(c, v.u.id);
 		return v_node(fn == F_STARTNODE ? e->src : e->dst);
 	}
 	case F_NODES:
@@ -550,13 +550,13 @@ static struct val props_keys(struct qctx *c, int fn, struct val v)
 		m = v.u.m;
 	else if (v.t == V_NODE || v.t == V_REL) {
 		if (v.t == V_NODE) {
-			struct gnode *n = g_node(c, v.u.id);
+			struct gnode *n = g_node_read(c, v.u.id);
 			if (!n || n->deleted)
 				qerr(c, LORA_ENOTFOUND,
 				     "DeletedEntityAccess: node was deleted");
 			m = g_node_props(c, n);
 		} else {
-			struct gedge *e = g_edge(c, v.u.id);
+			struct gedge *e = g_edge_read(c, v.u.id);
 			if (!e || e->deleted)
 				qerr(c, LORA_ENOTFOUND,
 				     "DeletedEntityAccess: relationship was "

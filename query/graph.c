@@ -215,7 +215,7 @@ static const char *intern(struct qctx *c, const char *s)
 	return d;
 }
 
-/* intern for what does not enter the cache (g_node_uncached): once the
+/* intern for what does not enter the cache (g_node_read): once the
  * table is full, a copy in the current arena, so a streamed answer does
  * not grow the cache's arena per row */
 static const char *intern_or_copy(struct qctx *c, const char *s)
@@ -401,28 +401,61 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
 	return n;
 }
 
+/* Whether what a read looks at may still enter the graph cache: while
+ * the cache (its arena and its two maps) holds less than
+ * QRY_READ_CACHE_BYTES and an eighth of the statement's memory limit.
+ * Past that, a node or relationship the statement has not touched is
+ * read into the current arena and dropped with it (g_node_read,
+ * g_edge_read), so a read that walks the whole graph holds what its rows
+ * and operators hold, not the graph. A write (c->eager: a write
+ * statement, a chunk of IN TRANSACTIONS) and PROFILE (c->keep_all) keep
+ * everything they read: their arenas are not reset per row, and a load
+ * checks the same nodes again and again. */
+int g_cache_room(struct qctx *c)
+{
+	if (c->keep_all || c->eager)
+		return 1;
+	uint64_t room = QRY_READ_CACHE_BYTES;
+	if (c->lim.mem_bytes_max && c->lim.mem_bytes_max / 8 < room)
+		room = c->lim.mem_bytes_max / 8;
+	uint64_t slots = (uint64_t)(c->g.nodes.cap + c->g.edges.cap);
+	return c->g.ar.bytes + slots * sizeof(struct hslot) < room;
+}
+
 /* Node id as the view holds it, in the current arena and not in the
- * cache, vectors included: for an answer's node (query.c node_pb), so a
- * statement that returns every node of a big graph holds one row's nodes,
- * not all of them. The caller has made sure the cache lacks it (a node
- * the statement touched is there). NULL when the view lacks it. */
-struct gnode *g_node_uncached(struct qctx *c, uint64_t id)
+ * cache (n->transient), vector properties read on demand as g_node's.
+ * Only for an id the cache lacks; NULL when the view lacks it. */
+static struct gnode *node_transient(struct qctx *c, uint64_t id)
 {
 	struct sto_view *view = g_view(c);
 	if (!view)
 		return NULL;
 	g_loading_free(c);
 	Lora__NodeValue *nv = NULL;
+	uint32_t nvec = 0;
 	c->g.loads++;
-	if (sto_check(c, sto_view_node(view, id, &nv), "node"))
+	if (sto_check(c,
+	              sto_view_node_ex(view, id, STO_NODE_NO_VECTORS, &nv,
+	                               &nvec),
+	              "node"))
 		return NULL;
-	return gnode_of(c, id, nv, 0);
+	struct gnode *n = gnode_of(c, id, nv, 0);
+	n->vec_pending = nvec > 0;
+	n->transient = 1;
+	return n;
+}
+
+struct gnode *g_node_read(struct qctx *c, uint64_t id)
+{
+	if (hm_get(&c->g.nodes, id) || g_cache_room(c))
+		return g_node(c, id);
+	c->g.ops++;
+	return node_transient(c, id);
 }
 
 /* Relationship id as the view holds it, in the current arena and not in
- * the cache (query.c rel_pb), as g_node_uncached. NULL when the view
- * lacks it. */
-struct gedge *g_edge_uncached(struct qctx *c, uint64_t id)
+ * the cache, as node_transient. NULL when the view lacks it. */
+static struct gedge *edge_transient(struct qctx *c, uint64_t id)
 {
 	struct sto_view *view = g_view(c);
 	if (!view)
@@ -442,14 +475,26 @@ struct gedge *g_edge_uncached(struct qctx *c, uint64_t id)
 	return e;
 }
 
+/* A cached entry whose properties an expansion left unread is read
+ * whole outside the cache too, unless the statement changed it. */
+struct gedge *g_edge_read(struct qctx *c, uint64_t id)
+{
+	struct gedge *e = hm_get(&c->g.edges, id);
+	if ((e && (e->props || e->created || e->deleted || e->touched)) ||
+	    g_cache_room(c))
+		return g_edge(c, id);
+	return edge_transient(c, id);
+}
+
 /* Adds the vector properties g_node left out, after the scalar ones (the
- * order sto_view_node gives). Every write to a node's properties loads
- * them first, so the cached map has not diverged from storage here. */
+ * order sto_view_node gives), in the cache's arena or, for a transient
+ * node, the current one. Every write to a node's properties loads them
+ * first, so the cached map has not diverged from storage here. */
 static void load_vectors(struct qctx *c, struct gnode *n)
 {
 	if (!n->vec_pending || !g_view(c))
 		return;
-	struct arena *was = ar_use(c, &c->g.ar);
+	struct arena *was = ar_use(c, n->transient ? c->cur : &c->g.ar);
 	Lora__NodeValue *nv = NULL;
 	g_loading_free(c);
 	int rv = sto_view_node(c->view, n->id, &nv);
@@ -472,8 +517,27 @@ static void load_vectors(struct qctx *c, struct gnode *n)
 	ar_use(c, was);
 }
 
+/* A cached node's properties with its vectors once the cache has no room
+ * left (g_cache_room): a copy in the current arena, the entry left as it
+ * was, so an answer of nodes the statement cached earlier does not add
+ * their vectors to the cache. */
+static struct vmap *props_with_vectors(struct qctx *c, struct gnode *n)
+{
+	size_t k = n->props ? n->props->n : 0;
+	struct val m = v_map(c, k);
+	for (size_t i = 0; i < k; i++)
+		vmap_put(c, m.u.m, n->props->k[i], n->props->v[i]);
+	struct gnode t = *n;
+	t.props = m.u.m;
+	t.transient = 1;
+	load_vectors(c, &t);
+	return t.props;
+}
+
 struct vmap *g_node_props(struct qctx *c, struct gnode *n)
 {
+	if (n->vec_pending && !n->transient && !g_cache_room(c))
+		return props_with_vectors(c, n);
 	load_vectors(c, n);
 	return n->props;
 }
@@ -481,10 +545,8 @@ struct vmap *g_node_props(struct qctx *c, struct gnode *n)
 struct val *g_node_prop(struct qctx *c, struct gnode *n, const char *key)
 {
 	struct val *p = n->props ? vmap_get(n->props, key) : NULL;
-	if (!p && n->vec_pending) {
-		load_vectors(c, n);
-		p = vmap_get(n->props, key);
-	}
+	if (!p && n->vec_pending)
+		p = vmap_get(g_node_props(c, n), key);
 	return p;
 }
 
@@ -530,7 +592,7 @@ static struct gedge *edge_load(struct qctx *c, uint64_t id, struct gedge *e)
 struct gedge *g_edge_shallow(struct qctx *c, uint64_t id)
 {
 	struct gedge *e = hm_get(&c->g.edges, id);
-	return e ? e : g_edge(c, id);
+	return e ? e : g_edge_read(c, id);
 }
 
 int g_has_label(struct gnode *n, const char *l)
@@ -1201,7 +1263,7 @@ uint64_t g_count_label(struct qctx *c, const char *label)
 }
 
 static void push_adj(struct qctx *c, struct adj **v, size_t *n, size_t *cap,
-                     uint64_t edge, uint64_t other, int out)
+                     uint64_t edge, uint64_t other, const char *type, int out)
 {
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 16;
@@ -1213,6 +1275,7 @@ static void push_adj(struct qctx *c, struct adj **v, size_t *n, size_t *cap,
 	}
 	(*v)[*n].edge = edge;
 	(*v)[*n].other = other;
+	(*v)[*n].type = type;
 	(*v)[*n].outgoing = out;
 	(*n)++;
 }
@@ -1228,6 +1291,10 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 		qerr_sto(c, rv, "adjacency scan");
 	struct sto_item item;
 	int done = 0;
+	/* past the cache's room, what the scan finds stays out of it: the
+	 * entries carry the type (rel_ok) */
+	int room = g_cache_room(c);
+	const char *last = NULL; /* the type of the entry before */
 	c->iter = it; /* freed by the cursor if an allocation raises */
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
 		if (dir == STO_BOTH && !item.outgoing && item.other_id == node)
@@ -1235,6 +1302,14 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 		struct gedge *e = hm_get(&c->g.edges, item.edge_id);
 		if (e && e->deleted)
 			continue;
+		if (!e && !room) {
+			/* type is borrowed: intern (or copy) before next() */
+			if (!last || strcmp(last, item.type) != 0)
+				last = intern_or_copy(c, item.type);
+			push_adj(c, out, n, cap, item.edge_id, item.other_id,
+			         last, item.outgoing);
+			continue;
+		}
 		if (!e) {
 			/* type is borrowed: intern before next() */
 			struct arena *was = ar_use(c, &c->g.ar);
@@ -1247,7 +1322,7 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 			e->dst = item.outgoing ? item.other_id : node;
 			hm_put(c, &c->g.edges, item.edge_id, e);
 		}
-		push_adj(c, out, n, cap, item.edge_id, item.other_id,
+		push_adj(c, out, n, cap, item.edge_id, item.other_id, e->type,
 		         item.outgoing);
 	}
 	c->iter = NULL;
@@ -1278,9 +1353,9 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
 		if (type && strcmp(type, e->type) != 0)
 			continue;
 		if ((dir & D_OUT) && e->src == node)
-			push_adj(c, out, n, &cap, e->id, e->dst, 1);
+			push_adj(c, out, n, &cap, e->id, e->dst, e->type, 1);
 		else if ((dir & D_IN) && e->dst == node)
-			push_adj(c, out, n, &cap, e->id, e->src, 0);
+			push_adj(c, out, n, &cap, e->id, e->src, e->type, 0);
 	}
 }
 

@@ -568,6 +568,7 @@ struct gnode {
 	                     * g_node_props / g_node_prop */
 	uint8_t deleted, created, touched;
 	uint8_t vec_pending; /* vector properties not loaded yet */
+	uint8_t transient;   /* g_node_read: in the current arena */
 	uint32_t seen;       /* graph.c: stamp of the last overlay lookup */
 };
 struct gedge {
@@ -605,6 +606,9 @@ void hm_scratch_free_to(struct qctx *c, size_t keep);
 
 struct adj {
 	uint64_t edge, other;
+	/* the relationship's type: interned, or in the arena of the walk
+	 * when the relationship stayed out of the cache (g_cache_room) */
+	const char *type;
 	int outgoing;
 };
 struct idvec {
@@ -680,10 +684,14 @@ int g_defer_pending(struct qctx *c, const Lora__MutationBatch *const *b,
 struct sto_view *g_view(struct qctx *c);
 struct gnode *g_node(struct qctx *c, uint64_t id); /* NULL: missing */
 void g_loading_free(struct qctx *c); /* frees c->loading, if any */
-/* as the view holds it, in the current arena, not cached: only for an id
- * the cache lacks (graph.c) */
-struct gnode *g_node_uncached(struct qctx *c, uint64_t id);
-struct gedge *g_edge_uncached(struct qctx *c, uint64_t id);
+/* Whether a read may still add to the graph cache (graph.c). */
+int g_cache_room(struct qctx *c);
+/* For a read: the cache's entry, or while the cache has room a new one,
+ * else the entity as the view holds it in the current arena (transient,
+ * valid as long as that arena). NULL: missing. Writes use g_node /
+ * g_edge, whose entries the statement may change. */
+struct gnode *g_node_read(struct qctx *c, uint64_t id);
+struct gedge *g_edge_read(struct qctx *c, uint64_t id);
 /* Records that id, absent from the cache, was found in the view */
 void g_seen(struct qctx *c, uint64_t id);
 /* g_node loads labels and scalar properties; vector properties are read
@@ -805,10 +813,10 @@ struct qctx {
 	uint64_t mem_peak;
 	uint32_t tick;         /* q_tick_every counter */
 	struct sto_iter *iter; /* open while a scan copies ids out */
-	/* a node or relationship record from storage while it is converted
-	 * into the graph cache (graph.c node_load, load_vectors, edge_load):
-	 * freed by the cursor when the conversion raises (the memory limit),
-	 * or by the next load */
+	/* a node or relationship record from storage while it is converted,
+	 * into the graph cache or a row's arena (graph.c gnode_of,
+	 * load_vectors, edge_load, edge_transient): freed by the cursor when
+	 * the conversion raises (the memory limit), or by the next load */
 	ProtobufCMessage *loading;
 	struct sto_group *iter_groups; /* pipe.c: while groups are counted */
 	struct sto_view *view;

@@ -267,18 +267,6 @@ static Lora__MapEntry **entries_pb(struct qctx *c, struct vmap *m, size_t *n)
 	return e;
 }
 
-/* Whether an answer's entity may still enter the graph cache: while the
- * cache holds less than QRY_ANSWER_CACHE_BYTES and an eighth of the
- * statement's memory limit. Past that, answers read what they return as
- * the view holds it and keep none of it. */
-static int answer_cache_room(struct qctx *c)
-{
-	uint64_t room = QRY_ANSWER_CACHE_BYTES;
-	if (c->lim.mem_bytes_max && c->lim.mem_bytes_max / 8 < room)
-		room = c->lim.mem_bytes_max / 8;
-	return c->g.ar.bytes < room;
-}
-
 static Lora__NodeValue *node_pb(struct qctx *c, uint64_t id)
 {
 	Lora__NodeValue *n = ar_alloc(c, sizeof(*n));
@@ -287,8 +275,7 @@ static Lora__NodeValue *node_pb(struct qctx *c, uint64_t id)
 	/* a node the statement has not loaded enters the cache while that
 	 * is small (answers that repeat a node read it once), else it is read
 	 * as the view holds it: an answer of every node holds one row's */
-	struct gnode *g = hm_get(&c->g.nodes, id);
-	g = g || answer_cache_room(c) ? g_node(c, id) : g_node_uncached(c, id);
+	struct gnode *g = g_node_read(c, id);
 	if (!g)
 		return n;
 	n->n_labels = g->nlabels;
@@ -304,10 +291,7 @@ static Lora__RelValue *rel_pb(struct qctx *c, uint64_t id)
 	r->id = id;
 	/* as node_pb; one an expansion cached (its type and ends only) is
 	 * loaded whole, or read as the view holds it */
-	struct gedge *e = hm_get(&c->g.edges, id);
-	e = (e && (e->props || e->created)) || answer_cache_room(c)
-	        ? g_edge(c, id)
-	        : g_edge_uncached(c, id);
+	struct gedge *e = g_edge_read(c, id);
 	if (!e)
 		return r;
 	r->type = (char *)e->type;

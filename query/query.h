@@ -47,9 +47,11 @@
 /* relationships one statement's variable-length and quantified patterns
  * may traverse (LORA_ELIMIT "PathExpansionLimit" past it) */
 #define QRY_PATH_EXPANSIONS_MAX 10000000ull
-/* the graph cache's size up to which the nodes and relationships an
- * answer returns enter it (query.c answer_cache_room) */
-#define QRY_ANSWER_CACHE_BYTES (16u << 20)
+/* the graph cache's size up to which the nodes and relationships a read
+ * looks at (a pattern's checks, properties, answers) enter it; past it,
+ * or past an eighth of the statement's limit, they are read for the row
+ * and dropped with it (graph.c g_cache_room) */
+#define QRY_READ_CACHE_BYTES (16u << 20)
 
 /* Vector index queries (db.index.vector.queryNodes / queryRelationships)
  * of this process answered from the HNSW graph and by the exact scan

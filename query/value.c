@@ -1015,7 +1015,7 @@ static void repr_props(struct qctx *c, struct vmap *m, struct lora_buf *b,
 
 static void repr_node(struct qctx *c, uint64_t id, struct lora_buf *b)
 {
-	struct gnode *n = g_node(c, id);
+	struct gnode *n = g_node_read(c, id);
 	lora_buf_putc(b, '(');
 	if (n) {
 		for (size_t i = 0; i < n->nlabels; i++)
@@ -1029,7 +1029,7 @@ static void repr_node(struct qctx *c, uint64_t id, struct lora_buf *b)
 
 static void repr_rel(struct qctx *c, uint64_t id, struct lora_buf *b)
 {
-	struct gedge *e = g_edge(c, id);
+	struct gedge *e = g_edge_read(c, id);
 	lora_buf_putc(b, '[');
 	if (e) {
 		lora_buf_printf(b, ":%s", e->type);
@@ -1043,7 +1043,7 @@ static void repr_path(struct qctx *c, struct vpath *p, struct lora_buf *b)
 	lora_buf_putc(b, '<');
 	repr_node(c, p->nodes[0], b);
 	for (size_t i = 0; i < p->n; i++) {
-		struct gedge *e = g_edge(c, p->rels[i]);
+		struct gedge *e = g_edge_shallow(c, p->rels[i]);
 		int fwd = !e || e->src == p->nodes[i];
 		lora_buf_puts(b, fwd ? "-" : "<-");
 		repr_rel(c, p->rels[i], b);

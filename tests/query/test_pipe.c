@@ -156,6 +156,112 @@ START_TEST(test_answer_of_stored_entities_streams)
 }
 END_TEST
 
+/* What a read only looks at stays out of the graph cache once that is
+ * an eighth of the limit (g_cache_room): nodes loaded for a label or
+ * property-map check, for properties(), keys(), labels(), a map
+ * projection or a property, and the relationships an expansion walks
+ * (their type and ends, about 100 bytes each, were all kept until
+ * 2026-12-08). Under a 4 MiB limit: 4,000 nodes of 2 KB (8 MB) and
+ * 60,000 relationships. */
+START_TEST(test_read_of_stored_entities_bounded)
+{
+	ck_assert_int_eq(
+	    exec_all("WITH reduce(s = '', k IN range(1, 200) | s + "
+	             "'0123456789') AS s UNWIND range(1, 4000) AS i "
+	             "CREATE (:Big:Other {i: i, s: s + i})",
+	             NULL),
+	    0);
+	ck_assert_int_eq(exec_all("UNWIND range(1, 1200) AS i "
+	                          "CREATE (h:Hub {i: i}) WITH h "
+	                          "UNWIND range(1, 50) AS j "
+	                          "CREATE (h)-[:E {j: j}]->(:Leaf)",
+	                          NULL),
+	                 0);
+	struct qry_limits l;
+	small_limits(&l, 4u << 20);
+	static const struct {
+		const char *q;
+		int64_t want;
+	} q[] = {
+	    {"MATCH (n:Big {i: 3999}) RETURN n.i", 3999},
+	    {"MATCH (n:Big) WHERE n:Other AND n.s ENDS WITH '7' "
+	     "RETURN count(*)",
+	     400},
+	    {"MATCH (n:Big) WITH properties(n) AS p "
+	     "RETURN sum(size(p.s)) / 1000",
+	     8014},
+	    {"MATCH (n:Big) RETURN sum(size(keys(n)) + size(labels(n)))",
+	     16000},
+	    {"MATCH (n:Big) WITH n {.*} AS m RETURN max(m.i)", 4000},
+	    {"MATCH (h:Hub)-[:E]->(x:Leaf) RETURN count(x)", 60000},
+	    {"MATCH (h:Hub)-[r]->(x) RETURN sum(r.j)", 1200 * 1275},
+	    {"MATCH (h:Hub)-[:E]->(x) RETURN count(*)", 60000},
+	    {"MATCH (h:Hub)-[:E*1..2]-(y) RETURN count(*)", 60000},
+	    {"MATCH (h:Hub)-[r:E]->(x) WHERE type(r) = 'E' AND "
+	     "startNode(r) = h RETURN count(*)",
+	     60000},
+	    {"MATCH p = (h:Hub)-[:E*1..1]->(x) RETURN sum(length(p))", 60000},
+	};
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+		struct run r;
+		open_q(&r, q[i].q, &l, QRY_RUN);
+		ck_assert_msg(r.code == 0, "%s: %s", q[i].q, r.err.message);
+		int64_t got = -1;
+		uint64_t rows = pull(&r, 10, &got);
+		ck_assert_msg(r.code == 0, "%s: code %d: %s", q[i].q, r.code,
+		              r.err.message);
+		ck_assert_uint_eq(rows, 1);
+		ck_assert_msg(got == q[i].want, "%s: %lld, not %lld", q[i].q,
+		              (long long)got, (long long)q[i].want);
+		close_q(&r);
+	}
+}
+END_TEST
+
+/* An answer of nodes the statement cached earlier without their vectors
+ * (here for the label test, while the cache had room) reads the vectors into
+ * the row, not into the cache: 4,000 nodes with 2 KB vectors (8 MB) under a
+ * limit of 4 MiB, every vector in the answer. */
+START_TEST(test_answer_vectors_of_cached_nodes)
+{
+	ck_assert_int_eq(
+	    exec_all("UNWIND range(1, 4000) AS i CREATE (:VecN:Two "
+	             "{i: i, v: vector([x IN range(1, 256) | "
+	             "toFloat(x + i)], 256, FLOAT64)})",
+	             NULL),
+	    0);
+	struct qry_limits l;
+	small_limits(&l, 4u << 20);
+	struct run r;
+	open_q(&r,
+	       "MATCH (n:VecN) WHERE n:Two WITH collect(n) AS ns "
+	       "UNWIND ns AS n RETURN n",
+	       &l, QRY_RUN);
+	ck_assert_int_eq(r.code, 0);
+	uint64_t got = 0, with_vector = 0;
+	for (;;) {
+		const Lora__Value *const *row;
+		int done = 0;
+		r.code = qry_cursor_next(r.cur, &row, &done, &r.err);
+		if (r.code || done)
+			break;
+		ck_assert_int_eq(row[0]->kind_case,
+		                 LORA__VALUE__KIND_NODE_VALUE);
+		const Lora__NodeValue *n = row[0]->node_value;
+		for (size_t i = 0; i < n->n_properties; i++)
+			if (!strcmp(n->properties[i]->key, "v") &&
+			    n->properties[i]->value->kind_case ==
+			        LORA__VALUE__KIND_VECTOR_VALUE)
+				with_vector++;
+		got++;
+	}
+	ck_assert_msg(r.code == 0, "code %d: %s", r.code, r.err.message);
+	ck_assert_uint_eq(got, 4000);
+	ck_assert_uint_eq(with_vector, 4000);
+	close_q(&r);
+}
+END_TEST
+
 /* A read's memory is its operators' state, never its result: 3M rows
  * through UNWIND, a filter and a projection in 4 MiB; the same result
  * kept whole (ORDER BY, collect) needs more and is refused. */
@@ -667,6 +773,8 @@ static Suite *suite(void)
 	tcase_add_test(t, test_first_rows_of_huge_result);
 	tcase_add_test(t, test_read_memory_bounded_by_state);
 	tcase_add_test(t, test_answer_of_stored_entities_streams);
+	tcase_add_test(t, test_read_of_stored_entities_bounded);
+	tcase_add_test(t, test_answer_vectors_of_cached_nodes);
 	tcase_add_test(t, test_huge_write_refused);
 	tcase_add_test(t, test_write_match_memory_per_row);
 	tcase_add_test(t, test_write_match_subquery);
