@@ -674,7 +674,8 @@ static struct val eval_mapproj(struct qctx *c, struct expr *e, struct val *row)
 			if (base.t == V_MAP)
 				src = base.u.m;
 			else if (base.t == V_NODE)
-				src = g_node_props(c, g_node_read(c, base.u.id));
+				src =
+				    g_node_props(c, g_node_read(c, base.u.id));
 			else if (base.t == V_REL)
 				src = g_edge_read(c, base.u.id)->props;
 			for (size_t j = 0; src && j < src->n; j++)

@@ -1209,7 +1209,8 @@ static int bfs_all(struct qctx *c, struct mstate *m, struct prel *r,
 			for (size_t j = 0; j < n; j++) {
 				uint64_t o = a[j].other;
 				q_tick_every(c);
-				if (!rel_ok(c, r, a[j].edge, a[j].type, m->row) ||
+				if (!rel_ok(c, r, a[j].edge, a[j].type,
+				            m->row) ||
 				    (hm_get(seen, o) && !hm_get(layer, o)))
 					continue;
 				if (!hm_get(layer, o)) {

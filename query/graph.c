@@ -434,10 +434,9 @@ static struct gnode *node_transient(struct qctx *c, uint64_t id)
 	Lora__NodeValue *nv = NULL;
 	uint32_t nvec = 0;
 	c->g.loads++;
-	if (sto_check(c,
-	              sto_view_node_ex(view, id, STO_NODE_NO_VECTORS, &nv,
-	                               &nvec),
-	              "node"))
+	if (sto_check(
+	        c, sto_view_node_ex(view, id, STO_NODE_NO_VECTORS, &nv, &nvec),
+	        "node"))
 		return NULL;
 	struct gnode *n = gnode_of(c, id, nv, 0);
 	n->vec_pending = nvec > 0;
