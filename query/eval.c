@@ -88,6 +88,36 @@ static int node_prop_direct(struct qctx *c, uint64_t id, const char *k,
 	return 1;
 }
 
+struct vmap *entity_props(struct qctx *c, struct val v)
+{
+	struct vmap *m;
+	int cached;
+	if (v.t == V_NODE) {
+		struct gnode *n = g_node_read(c, v.u.id);
+		if (!n || n->deleted)
+			qerr(c, LORA_ENOTFOUND,
+			     "DeletedEntityAccess: node %llu was deleted",
+			     (unsigned long long)v.u.id);
+		m = g_node_props(c, n);
+		cached = !n->transient;
+	} else {
+		struct gedge *e = g_edge_read(c, v.u.id);
+		if (!e || e->deleted)
+			qerr(c, LORA_ENOTFOUND,
+			     "DeletedEntityAccess: relationship %llu was "
+			     "deleted",
+			     (unsigned long long)v.u.id);
+		m = e->props;
+		cached = hm_get(&c->g.edges, v.u.id) != NULL;
+	}
+	if (m && cached && g_outer_intx(c)) {
+		struct val x = {.t = V_MAP};
+		x.u.m = m;
+		m = v_copy(c, x).u.m;
+	}
+	return m;
+}
+
 struct val prop_of(struct qctx *c, struct val v, const char *k)
 {
 	struct val *p;
@@ -104,6 +134,8 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 			     "DeletedEntityAccess: node %llu was deleted",
 			     (unsigned long long)v.u.id);
 		p = g_node_prop(c, n, k);
+		if (p && !n->transient && g_outer_intx(c))
+			return v_copy(c, *p); /* entity_props */
 		return p ? *p : v_null();
 	}
 	case V_REL: {
@@ -114,6 +146,8 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 			     "deleted",
 			     (unsigned long long)v.u.id);
 		p = e->props ? vmap_get(e->props, k) : NULL;
+		if (p && g_outer_intx(c) && hm_get(&c->g.edges, v.u.id))
+			return v_copy(c, *p); /* entity_props */
 		return p ? *p : v_null();
 	}
 	case V_MAP:
@@ -673,11 +707,8 @@ static struct val eval_mapproj(struct qctx *c, struct expr *e, struct val *row)
 			struct vmap *src = NULL;
 			if (base.t == V_MAP)
 				src = base.u.m;
-			else if (base.t == V_NODE)
-				src =
-				    g_node_props(c, g_node_read(c, base.u.id));
-			else if (base.t == V_REL)
-				src = g_edge_read(c, base.u.id)->props;
+			else if (base.t == V_NODE || base.t == V_REL)
+				src = entity_props(c, base);
 			for (size_t j = 0; src && j < src->n; j++)
 				vmap_put(c, m.u.m, src->k[j], src->v[j]);
 		} else if (it->kind == 1) {
@@ -706,13 +737,18 @@ static struct val eval_labels(struct qctx *c, struct expr *e, struct val *row)
 	if (v.t != V_NODE)
 		qerr(c, LORA_ETYPE, "InvalidArgumentType: label check on a %s",
 		     v_type_name(v));
+	/* a node read past the cache's room is given back at once */
+	struct arena *a = c->cur;
+	struct ar_mark mk = ar_mark(a);
 	struct gnode *n = g_node_read(c, v.u.id);
-	if (e->lx)
-		return v_bool(n && lx_match(e->lx, n, NULL));
-	for (size_t i = 0; i < e->nlabels; i++)
-		if (!n || !g_has_label(n, e->labels[i]))
-			return v_bool(0);
-	return v_bool(1);
+	int ok = n != NULL;
+	if (ok && e->lx)
+		ok = lx_match(e->lx, n, NULL);
+	for (size_t i = 0; ok && !e->lx && i < e->nlabels; i++)
+		ok = g_has_label(n, e->labels[i]);
+	if (n && n->transient)
+		ar_rewind(c, a, mk);
+	return v_bool(ok);
 }
 
 static struct val eval_logic(struct qctx *c, struct expr *e, struct val *row)

@@ -201,15 +201,22 @@ static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
 		struct gnode *n = hm_get(&c->g.nodes, id);
 		return !n || !n->deleted;
 	}
+	/* only the answer leaves: a node read past the cache's room is
+	 * given back at once, not kept until the MATCH step ends (a
+	 * variable-length search checks the same nodes again and again) */
+	struct arena *a = c->cur;
+	struct ar_mark mk = ar_mark(a);
 	struct gnode *n = g_node_read(c, id);
-	if (!n || n->deleted)
-		return 0;
-	for (size_t i = 0; i < pn->nlabels; i++)
-		if (!g_has_label(n, pn->labels[i]))
-			return 0;
-	if (pn->lx && !lx_match(pn->lx, n, NULL))
-		return 0;
-	return props_match(c, pn->props, NULL, n, row);
+	int ok = n && !n->deleted;
+	for (size_t i = 0; ok && i < pn->nlabels; i++)
+		ok = g_has_label(n, pn->labels[i]);
+	if (ok && pn->lx)
+		ok = lx_match(pn->lx, n, NULL);
+	if (ok)
+		ok = props_match(c, pn->props, NULL, n, row);
+	if (n && n->transient)
+		ar_rewind(c, a, mk);
+	return ok;
 }
 
 /*
@@ -262,14 +269,19 @@ static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid,
 	if (type && !r->props && !hm_get(&c->g.edges, eid))
 		return rel_type_ok(r, type);
 	/* adjacency scans leave a shallow edge with type and endpoints: load
-	 * the properties only when the pattern needs them */
+	 * the properties only when the pattern needs them; one read past the
+	 * cache's room is given back at once, as in node_ok */
+	struct arena *a = c->cur;
+	struct ar_mark mk = ar_mark(a);
+	int cached = hm_get(&c->g.edges, eid) != NULL;
 	struct gedge *e =
 	    r->props ? g_edge_read(c, eid) : g_edge_shallow(c, eid);
-	if (!e || e->deleted || !rel_type_ok(r, e->type))
-		return 0;
-	if (r->props && !props_match(c, r->props, e->props, NULL, row))
-		return 0;
-	return 1;
+	int ok = e && !e->deleted && rel_type_ok(r, e->type);
+	if (ok && r->props)
+		ok = props_match(c, r->props, e->props, NULL, row);
+	if (e && !cached && !hm_get(&c->g.edges, eid))
+		ar_rewind(c, a, mk);
+	return ok;
 }
 
 static void match_part(struct qctx *c, struct mstate *m, int part);
@@ -428,11 +440,8 @@ static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
 		return; /* pre-bound to null or non-node */
 	int how = step == 0 ? m->start_exact : CAND_BY_ID;
 	m->start_exact = 0;
-	if (how & CAND_STALE) {
-		const struct gnode *g = g_node_read(c, id);
-		if (!g || g->deleted)
-			return;
-	}
+	if ((how & CAND_STALE) && !g_node_exists(c, id))
+		return;
 	if (!(!(how & CAND_BY_ID) && scanned_ok(c, pn, id)) &&
 	    !((how & CAND_EXACT) && seek_only_ok(c, pn, id)) &&
 	    !node_ok(c, pn, id, m->row))

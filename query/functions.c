@@ -485,6 +485,18 @@ static struct val range(struct qctx *c, struct val *a, size_t n)
 	return l;
 }
 
+/* relationship id's type and ends; one gone from the view (a chunk of IN
+ * TRANSACTIONS deleted it under the outer part) is DeletedEntityAccess */
+static struct gedge *rel_ends(struct qctx *c, uint64_t id)
+{
+	struct gedge *e = g_edge_shallow(c, id);
+	if (!e)
+		qerr(c, LORA_ENOTFOUND,
+		     "DeletedEntityAccess: relationship %llu was deleted",
+		     (unsigned long long)id);
+	return e;
+}
+
 static struct val graph_fn(struct qctx *c, int fn, struct val v)
 {
 	if (v.t == V_NULL)
@@ -517,13 +529,13 @@ static struct val graph_fn(struct qctx *c, int fn, struct val v)
 	case F_TYPE: {
 		if (v.t != V_REL)
 			badarg(c, "type", v);
-		return v_cstr(c, g_edge_shallow(c, v.u.id)->type);
+		return v_cstr(c, rel_ends(c, v.u.id)->type);
 	}
 	case F_STARTNODE:
 	case F_ENDNODE: {
 		if (v.t != V_REL)
 			badarg(c, "startNode", v);
-		struct gedge *e = g_edge_shallow(c, v.u.id);
+		struct gedge *e = rel_ends(c, v.u.id);
 		return v_node(fn == F_STARTNODE ? e->src : e->dst);
 	}
 	case F_NODES:
@@ -548,22 +560,9 @@ static struct val props_keys(struct qctx *c, int fn, struct val v)
 	struct vmap *m;
 	if (v.t == V_MAP)
 		m = v.u.m;
-	else if (v.t == V_NODE || v.t == V_REL) {
-		if (v.t == V_NODE) {
-			struct gnode *n = g_node_read(c, v.u.id);
-			if (!n || n->deleted)
-				qerr(c, LORA_ENOTFOUND,
-				     "DeletedEntityAccess: node was deleted");
-			m = g_node_props(c, n);
-		} else {
-			struct gedge *e = g_edge_read(c, v.u.id);
-			if (!e || e->deleted)
-				qerr(c, LORA_ENOTFOUND,
-				     "DeletedEntityAccess: relationship was "
-				     "deleted");
-			m = e->props;
-		}
-	} else {
+	else if (v.t == V_NODE || v.t == V_REL)
+		m = entity_props(c, v);
+	else {
 		badarg(c, fn == F_KEYS ? "keys" : "properties", v);
 	}
 	size_t n = m ? m->n : 0;

@@ -408,18 +408,25 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
  * read into the current arena and dropped with it (g_node_read,
  * g_edge_read), so a read that walks the whole graph holds what its rows
  * and operators hold, not the graph. A write (c->eager: a write
- * statement, a chunk of IN TRANSACTIONS) and PROFILE (c->keep_all) keep
- * everything they read: their arenas are not reset per row, and a load
- * checks the same nodes again and again. */
+ * statement, a chunk of IN TRANSACTIONS) and what runs with c->keep_all
+ * (PROFILE outside its MATCH steps) keep everything they read: their
+ * arenas are not reset per row, and a load checks the same nodes again
+ * and again. The outer part of IN TRANSACTIONS keeps nothing: every
+ * chunk gives the cache back (g_reset) under the rows it holds. */
 int g_cache_room(struct qctx *c)
 {
+	if (g_outer_intx(c))
+		return 0;
 	if (c->keep_all || c->eager)
 		return 1;
 	uint64_t room = QRY_READ_CACHE_BYTES;
 	if (c->lim.mem_bytes_max && c->lim.mem_bytes_max / 8 < room)
 		room = c->lim.mem_bytes_max / 8;
-	uint64_t slots = (uint64_t)(c->g.nodes.cap + c->g.edges.cap);
-	return c->g.ar.bytes + slots * sizeof(struct hslot) < room;
+	const struct graph *g = &c->g;
+	uint64_t slots =
+	    (uint64_t)(g->nodes.cap + g->edges.cap + g->seen.cap +
+	               g->ov_label.cap + g->ov_value.cap + g->created_adj.cap);
+	return g->ar.bytes + slots * sizeof(struct hslot) < room;
 }
 
 /* Node id as the view holds it, in the current arena and not in the
@@ -452,9 +459,21 @@ struct gnode *g_node_read(struct qctx *c, uint64_t id)
 	return node_transient(c, id);
 }
 
+int g_node_exists(struct qctx *c, uint64_t id)
+{
+	struct arena *a = c->cur;
+	struct ar_mark mk = ar_mark(a);
+	struct gnode *n = g_node_read(c, id);
+	int ok = n && !n->deleted;
+	if (n && n->transient)
+		ar_rewind(c, a, mk);
+	return ok;
+}
+
 /* Relationship id as the view holds it, in the current arena and not in
- * the cache, as node_transient. NULL when the view lacks it. */
-static struct gedge *edge_transient(struct qctx *c, uint64_t id)
+ * the cache, as node_transient; its properties only with props. NULL
+ * when the view lacks it. */
+static struct gedge *edge_transient(struct qctx *c, uint64_t id, int props)
 {
 	struct sto_view *view = g_view(c);
 	if (!view)
@@ -469,7 +488,8 @@ static struct gedge *edge_transient(struct qctx *c, uint64_t id)
 	e->type = intern_or_copy(c, rv->type);
 	e->src = rv->start_id;
 	e->dst = rv->end_id;
-	e->props = props_from_pb(c, rv->properties, rv->n_properties);
+	if (props)
+		e->props = props_from_pb(c, rv->properties, rv->n_properties);
 	g_loading_free(c);
 	return e;
 }
@@ -482,7 +502,7 @@ struct gedge *g_edge_read(struct qctx *c, uint64_t id)
 	if ((e && (e->props || e->created || e->deleted || e->touched)) ||
 	    g_cache_room(c))
 		return g_edge(c, id);
-	return edge_transient(c, id);
+	return edge_transient(c, id, 1);
 }
 
 /* Adds the vector properties g_node left out, after the scalar ones (the
@@ -541,12 +561,37 @@ struct vmap *g_node_props(struct qctx *c, struct gnode *n)
 	return n->props;
 }
 
+/* Vector property key of a cached node whose vectors are not loaded,
+ * past the cache's room: that one property, in the current arena (NULL
+ * when absent). The node's properties were not written (vec_pending),
+ * so the view holds them as the statement sees them. */
+static struct val *vector_prop(struct qctx *c, struct gnode *n, const char *key)
+{
+	if (!g_view(c))
+		return NULL;
+	Lora__Value *pv = NULL;
+	int rv = sto_view_node_prop(c->view, n->id, key, &pv);
+	if (rv && rv != LORA_ENOTFOUND)
+		qerr_sto(c, rv, "storage: node property");
+	if (!pv)
+		return NULL;
+	struct val *p = ar_alloc(c, sizeof(*p));
+	/* stored values passed the depth check when applied: the
+	 * conversion cannot raise and leak pv */
+	*p = val_from_pb(c, pv);
+	lora__value__free_unpacked(pv, &lora_pb_allocator);
+	return p;
+}
+
 struct val *g_node_prop(struct qctx *c, struct gnode *n, const char *key)
 {
 	struct val *p = n->props ? vmap_get(n->props, key) : NULL;
-	if (!p && n->vec_pending)
-		p = vmap_get(g_node_props(c, n), key);
-	return p;
+	if (p || !n->vec_pending)
+		return p;
+	if (!n->transient && !g_cache_room(c))
+		return vector_prop(c, n, key);
+	load_vectors(c, n);
+	return vmap_get(n->props, key);
 }
 
 static struct gedge *edge_load(struct qctx *c, uint64_t id, struct gedge *e);
@@ -591,7 +636,9 @@ static struct gedge *edge_load(struct qctx *c, uint64_t id, struct gedge *e)
 struct gedge *g_edge_shallow(struct qctx *c, uint64_t id)
 {
 	struct gedge *e = hm_get(&c->g.edges, id);
-	return e ? e : g_edge_read(c, id);
+	if (e || g_cache_room(c))
+		return e ? e : g_edge(c, id);
+	return edge_transient(c, id, 0);
 }
 
 int g_has_label(struct gnode *n, const char *l)
@@ -1294,6 +1341,7 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 	 * entries carry the type (rel_ok) */
 	int room = g_cache_room(c);
 	const char *last = NULL; /* the type of the entry before */
+	size_t seen = 0;
 	c->iter = it; /* freed by the cursor if an allocation raises */
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
 		if (dir == STO_BOTH && !item.outgoing && item.other_id == node)
@@ -1301,6 +1349,8 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 		struct gedge *e = hm_get(&c->g.edges, item.edge_id);
 		if (e && e->deleted)
 			continue;
+		if (room && ++seen % 1024 == 0) /* a node of millions */
+			room = g_cache_room(c);
 		if (!e && !room) {
 			/* type is borrowed: intern (or copy) before next() */
 			if (!last || strcmp(last, item.type) != 0)
@@ -1580,7 +1630,11 @@ void g_set_prop(struct qctx *c, int is_edge, uint64_t id, const char *k,
 		if (!n || n->deleted)
 			qerr(c, LORA_ENOTFOUND,
 			     "DeletedEntityAccess: node was deleted");
-		props = g_node_props(c, n);
+		/* the entry's own map, vectors in, whatever room the cache
+		 * has (g_node_props may answer a copy): a pending batch is laid
+		 * over the view outside any write statement */
+		load_vectors(c, n);
+		props = n->props;
 	}
 	check_prop_value(c, v);
 	if (!is_edge)

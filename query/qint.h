@@ -692,6 +692,13 @@ int g_cache_room(struct qctx *c);
  * g_edge, whose entries the statement may change. */
 struct gnode *g_node_read(struct qctx *c, uint64_t id);
 struct gedge *g_edge_read(struct qctx *c, uint64_t id);
+/* whether node id exists for the statement (g_node_read that keeps
+ * nothing past the cache's room) */
+int g_node_exists(struct qctx *c, uint64_t id);
+/* The outer part of CALL { } IN TRANSACTIONS: every chunk gives the
+ * graph cache back, so a value the outer part keeps must not point into
+ * it (v_copy). */
+#define g_outer_intx(c) ((c)->intx && !(c)->in_chunk)
 /* Records that id, absent from the cache, was found in the view */
 void g_seen(struct qctx *c, uint64_t id);
 /* g_node loads labels and scalar properties; vector properties are read
@@ -932,6 +939,9 @@ static inline void q_tick_every(struct qctx *c)
 struct val eval(struct qctx *c, struct expr *e, struct val *row);
 int eval_pred(struct qctx *c, struct expr *e, struct val *row); /* -1/0/1 */
 struct val prop_of(struct qctx *c, struct val v, const char *k);
+/* The property map of node or relationship v for a read (NULL: none);
+ * LORA_ENOTFOUND DeletedEntityAccess when it is gone */
+struct vmap *entity_props(struct qctx *c, struct val v);
 struct val arith(struct qctx *c, char op, struct val a, struct val b);
 
 /* functions.c */

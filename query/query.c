@@ -989,6 +989,11 @@ const Lora__MutationBatch *qry_cursor_batch(struct qry_cursor *cur)
 	return cur->batch;
 }
 
+uint64_t qry_cursor_mem_peak(const struct qry_cursor *cur)
+{
+	return cur->c.mem_peak;
+}
+
 const Lora__Value *qry_cursor_plan(struct qry_cursor *cur)
 {
 	return cur->plan;

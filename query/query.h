@@ -246,6 +246,9 @@ int qry_cursor_next(struct qry_cursor *c, const Lora__Value *const **row,
 /* The statement's mutations, or NULL for a statement that wrote nothing.
  * Borrowed until qry_cursor_free. Available right after qry_open. */
 const Lora__MutationBatch *qry_cursor_batch(struct qry_cursor *c);
+/* The most memory the statement has held at once so far, in bytes, as
+ * charged to its limit (for benchmarks and diagnostics). */
+uint64_t qry_cursor_mem_peak(const struct qry_cursor *c);
 
 /*
  * EXPLAIN / PROFILE: the plan as a Value map {operator, details, children:

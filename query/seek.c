@@ -483,8 +483,7 @@ static void push_id(struct qctx *c, struct val v, struct idvec *out)
 		id = (uint64_t)v.u.f;
 	else
 		return;
-	const struct gnode *n = g_node_read(c, id);
-	if (n && !n->deleted)
+	if (g_node_exists(c, id))
 		idv_push(c, out, id);
 }
 

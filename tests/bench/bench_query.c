@@ -181,6 +181,9 @@ static void knows(struct bb *bb, uint64_t id, uint64_t a, uint64_t b)
 }
 
 /* runs q once with $a, $b (ints) and $q (vector list); returns ns */
+/* the most memory one statement of run() held (qry_cursor_mem_peak) */
+static uint64_t run_peak;
+
 static uint64_t run(const char *q, int64_t a, int64_t b, int show)
 {
 	Lora__Value va = LORA__VALUE__INIT, vb = LORA__VALUE__INIT,
@@ -231,7 +234,11 @@ static uint64_t run(const char *q, int64_t a, int64_t b, int show)
 	for (;;) {
 		const Lora__Value *const *row;
 		int done;
-		if (qry_cursor_next(c, &row, &done, &err) || done)
+		if (qry_cursor_next(c, &row, &done, &err)) {
+			fprintf(stderr, "%s: %s\n", q, err.message);
+			exit(1);
+		}
+		if (done)
 			break;
 		if (show && rows < 3) {
 			struct lora_buf bf = {0};
@@ -242,6 +249,8 @@ static uint64_t run(const char *q, int64_t a, int64_t b, int show)
 		rows++;
 	}
 	uint64_t dt = lora_now_ns() - t0;
+	if (qry_cursor_mem_peak(c) > run_peak)
+		run_peak = qry_cursor_mem_peak(c);
 	qry_cursor_free(c);
 	sto_view_close(v);
 	return dt;
@@ -279,6 +288,7 @@ static void measure(const char *name, const char *q, int reps, int n)
 	reps *= rep_mul;
 	uint64_t *t = calloc((size_t)reps * 2, sizeof(uint64_t)),
 	         *cpu = t + reps;
+	run_peak = 0;
 	for (int i = 0; i < reps; i++) {
 		uint64_t c0 = thread_cpu_ns();
 		t[i] = run(q, (int64_t)(rnd() % (uint64_t)n),
@@ -288,9 +298,10 @@ static void measure(const char *name, const char *q, int reps, int n)
 	qsort(t, (size_t)reps, sizeof(uint64_t), cmp_u64);
 	qsort(cpu, (size_t)reps, sizeof(uint64_t), cmp_u64);
 	printf("%-28s median %10.3f ms  (min %.3f, max %.3f, %d runs; thread "
-	       "CPU median %.3f ms)\n",
+	       "CPU median %.3f ms; statement memory peak %.1f MiB)\n",
 	       name, (double)t[reps / 2] / 1e6, (double)t[0] / 1e6,
-	       (double)t[reps - 1] / 1e6, reps, (double)cpu[reps / 2] / 1e6);
+	       (double)t[reps - 1] / 1e6, reps, (double)cpu[reps / 2] / 1e6,
+	       (double)run_peak / (1 << 20));
 	free(t);
 }
 
@@ -572,6 +583,13 @@ static int bench(int n, const char *dir, int owned)
 	measure("label scan + 1-hop property",
 	        "MATCH (p:Person)-[:KNOWS]->(f) RETURN max(f.age + p.age)", 3,
 	        n);
+	/* whole-graph reads that load what they look at: each end node's
+	 * labels, each node's keys (their memory is bounded by the graph
+	 * cache's room, QRY_READ_CACHE_BYTES, since 2026-12-08) */
+	measure("label scan + 1-hop labelled",
+	        "MATCH (p:Person)-[:KNOWS]->(f:Person) RETURN count(*)", 3, n);
+	measure("label scan + keys",
+	        "MATCH (p:Person) RETURN sum(size(keys(p)))", 3, n);
 	/* the ORDER BY form of the vector top-10 (the exact answer) */
 	measure("vector top-10, ORDER BY",
 	        "MATCH (p:Person) RETURN p.id AS id, "

@@ -467,6 +467,39 @@ START_TEST(chunks_see_earlier_chunks)
 }
 END_TEST
 
+/* What the outer part reads from a node survives the chunks: each
+ * chunk gives the graph cache back, and the outer UNWIND's list came
+ * from a node the outer MATCH had loaded there (two labels to check), so
+ * after the first chunk it read freed memory. */
+START_TEST(outer_values_outlive_chunks)
+{
+	struct qry_error e;
+	ck_assert_int_eq(run("CREATE (:Doc:Pub {tags: ['a', 'b', 'c', 'd', "
+	                     "'e']}), (:Doc:Pub {tags: ['f', 'g', 'h']})",
+	                     NULL, NULL, 0, &e),
+	                 0);
+	const char *q[] = {
+	    "MATCH (d:Doc:Pub) UNWIND d.tags AS t CALL { WITH t MERGE "
+	    "(:Tag {name: t}) } IN TRANSACTIONS OF 2 ROWS",
+	    "MATCH (d:Doc:Pub) WITH properties(d) AS p UNWIND p.tags AS t "
+	    "CALL { WITH t MERGE (:Tag2 {name: t}) } IN TRANSACTIONS OF 2 "
+	    "ROWS",
+	};
+	const char *check[] = {
+	    "MATCH (t:Tag) RETURN t.name ORDER BY t.name",
+	    "MATCH (t:Tag2) RETURN t.name ORDER BY t.name",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		struct commits k = {.label = i ? "Tag2" : "Tag"};
+		ck_assert_int_eq(run(q[i], &k, NULL, 0, &e), 0);
+		ck_assert_int_eq(k.n, 4);
+		char out[128];
+		ck_assert_int_eq(run(check[i], NULL, out, sizeof out, &e), 0);
+		ck_assert_str_eq(out, "a;b;c;d;e;f;g;h;");
+	}
+}
+END_TEST
+
 /* A scan that feeds IN TRANSACTIONS sees the nodes there were when it
  * started, not those its own chunks create (the streamed label scan went
  * on over each chunk's new view: 45,149 chunks in 3 s). */
@@ -1613,6 +1646,7 @@ int main(void)
 		tcase_add_test(t, chunks_commit_as_they_go);
 		tcase_add_test(t, id_seek_checks_labels_in_every_chunk);
 		tcase_add_test(t, chunks_see_earlier_chunks);
+		tcase_add_test(t, outer_values_outlive_chunks);
 		tcase_add_test(t, subqueries_in_chunk_match);
 		tcase_add_test(t, scan_input_is_fixed);
 		tcase_add_test(t, time_limit_says_what_committed);

@@ -116,7 +116,7 @@ END_TEST
  * entities, not all of them: 4,000 nodes and 4,000 relationships of 2 KB
  * each (16 MB in all) stream under a limit of 4 MiB, with their
  * properties (they were all kept in the graph cache until 2026-12-08;
- * now only up to an eighth of the limit, answer_cache_room). */
+ * now only up to an eighth of the limit, g_cache_room). */
 START_TEST(test_answer_of_stored_entities_streams)
 {
 	ck_assert_int_eq(
@@ -259,6 +259,45 @@ START_TEST(test_answer_vectors_of_cached_nodes)
 	ck_assert_uint_eq(got, 4000);
 	ck_assert_uint_eq(with_vector, 4000);
 	close_q(&r);
+}
+END_TEST
+
+/* A pending batch laid over the view writes into the cache's own entry
+ * even once the cache is past its room: SETs on 600 stored nodes of 1 KB,
+ * then one on a stored node with a vector, read under a limit of 4 MiB
+ * (room 512 KiB), where that SET landed in a copy and was lost. */
+START_TEST(test_pending_set_past_room)
+{
+	ck_assert_int_eq(exec_all("CREATE (:PV {i: 1, x: 1, v: vector([k IN "
+	                          "range(1, 128) | toFloat(k)], 128, "
+	                          "FLOAT64)})",
+	                          NULL),
+	                 0);
+	ck_assert_int_eq(exec_all("WITH reduce(s = '', k IN range(1, 100) | "
+	                          "s + '0123456789') AS s UNWIND range(1, "
+	                          "600) AS k CREATE (:Filler {s: s + k})",
+	                          NULL),
+	                 0);
+	/* the batch's SETs load the 600 stored nodes into the cache, then
+	 * the vector node's */
+	struct qtest_pending pb;
+	qtest_pending_open("MATCH (f:Filler) SET f.t = 1 WITH count(*) AS n "
+	                   "MATCH (p:PV {i: 1}) SET p.x = 2",
+	                   &pb);
+	struct qry_limits l;
+	small_limits(&l, 4u << 20);
+	struct qtest_opts o = {.lim = &l, .pending = pb.batch};
+	struct qtest_result res;
+	qtest_run_opts("MATCH (f:Filler) WITH count(f) AS n "
+	               "MATCH (p:PV {i: 1}) RETURN n, p.x, size(p.v)",
+	               NULL, QRY_RUN, &o, &res);
+	ck_assert_msg(res.code == 0, "%s", res.err.message);
+	ck_assert_str_eq(res.text, "600|2|128\n");
+	qtest_run_opts("MATCH (p:PV) WHERE p.x = 2 RETURN count(*)", NULL,
+	               QRY_RUN, &o, &res);
+	ck_assert_msg(res.code == 0, "%s", res.err.message);
+	ck_assert_str_eq(res.text, "1\n");
+	qtest_pending_close(&pb);
 }
 END_TEST
 
@@ -775,6 +814,7 @@ static Suite *suite(void)
 	tcase_add_test(t, test_answer_of_stored_entities_streams);
 	tcase_add_test(t, test_read_of_stored_entities_bounded);
 	tcase_add_test(t, test_answer_vectors_of_cached_nodes);
+	tcase_add_test(t, test_pending_set_past_room);
 	tcase_add_test(t, test_huge_write_refused);
 	tcase_add_test(t, test_write_match_memory_per_row);
 	tcase_add_test(t, test_write_match_subquery);
