@@ -108,7 +108,7 @@ struct vmap *entity_props(struct qctx *c, struct val v)
 			     "deleted",
 			     (unsigned long long)v.u.id);
 		m = e->props;
-		cached = hm_get(&c->g.edges, v.u.id) != NULL;
+		cached = !e->transient;
 	}
 	if (m && cached && g_outer_intx(c)) {
 		struct val x = {.t = V_MAP};
@@ -146,7 +146,7 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 			     "deleted",
 			     (unsigned long long)v.u.id);
 		p = e->props ? vmap_get(e->props, k) : NULL;
-		if (p && g_outer_intx(c) && hm_get(&c->g.edges, v.u.id))
+		if (p && !e->transient && g_outer_intx(c))
 			return v_copy(c, *p); /* entity_props */
 		return p ? *p : v_null();
 	}

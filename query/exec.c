@@ -273,13 +273,12 @@ static int rel_ok(struct qctx *c, struct prel *r, uint64_t eid,
 	 * cache's room is given back at once, as in node_ok */
 	struct arena *a = c->cur;
 	struct ar_mark mk = ar_mark(a);
-	int cached = hm_get(&c->g.edges, eid) != NULL;
 	struct gedge *e =
 	    r->props ? g_edge_read(c, eid) : g_edge_shallow(c, eid);
 	int ok = e && !e->deleted && rel_type_ok(r, e->type);
 	if (ok && r->props)
 		ok = props_match(c, r->props, e->props, NULL, row);
-	if (e && !cached && !hm_get(&c->g.edges, eid))
+	if (e && e->transient)
 		ar_rewind(c, a, mk);
 	return ok;
 }
@@ -420,35 +419,43 @@ static void part_done(struct qctx *c, struct mstate *m)
 
 static void expand(struct qctx *c, struct mstate *m, int step);
 
-/* try binding node position `pos` to id, then continue with step+1 */
-static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
-                           uint64_t id, int step)
+/* Binds node position `pos` of the current part to id at `step`: 0 when
+ * id does not fit, 1 when bound now (the caller sets the slot back to
+ * null), 2 when the position was bound to id already. */
+static int bind_node(struct qctx *c, struct mstate *m, int pos, uint64_t id,
+                     int step)
 {
 	q_tick_every(c); /* each candidate, also those a label rejects */
 	struct ppart *pp = &m->pat->parts[m->part];
 	struct pnode *pn = &pp->nodes[pos];
 	struct val cur = m->row[pn->slot];
-	if (cur.t == V_NODE) {
-		if (cur.u.id != id)
-			return;
-		if (!node_ok(c, pn, id, m->row))
-			return;
-		expand(c, m, step + 1);
-		return;
-	}
+	if (cur.t == V_NODE)
+		return cur.u.id == id && node_ok(c, pn, id, m->row) ? 2 : 0;
 	if (!new_var(pn->var))
-		return; /* pre-bound to null or non-node */
+		return 0; /* pre-bound to null or non-node */
 	int how = step == 0 ? m->start_exact : CAND_BY_ID;
 	m->start_exact = 0;
 	if ((how & CAND_STALE) && !g_node_exists(c, id))
-		return;
+		return 0;
 	if (!(!(how & CAND_BY_ID) && scanned_ok(c, pn, id)) &&
 	    !((how & CAND_EXACT) && seek_only_ok(c, pn, id)) &&
 	    !node_ok(c, pn, id, m->row))
-		return;
+		return 0;
 	m->row[pn->slot] = v_node(id);
+	return 1;
+}
+
+/* try binding node position `pos` to id, then continue with step+1 */
+static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
+                           uint64_t id, int step)
+{
+	int slot = m->pat->parts[m->part].nodes[pos].slot;
+	int how = bind_node(c, m, pos, id, step);
+	if (!how)
+		return;
 	expand(c, m, step + 1);
-	m->row[pn->slot] = v_null();
+	if (how == 1)
+		m->row[slot] = v_null();
 }
 
 static void varlen_dfs(struct qctx *c, struct mstate *m, struct prel *r,
@@ -688,6 +695,27 @@ static void qpp_run(struct qctx *c, struct mstate *m, struct prel *r,
 }
 
 /* step k of m->order: node position order[k] reached from its neighbour */
+/* One adjacency entry of plain relationship r at `step` (bound: the
+ * relationship's slot before, a V_REL when an earlier clause bound it):
+ * the relationship bound, then the node it reaches, node position pos. */
+static void expand_one(struct qctx *c, struct mstate *m, struct prel *r,
+                       struct seg *sg, struct val bound, struct adj *a, int pos,
+                       int step)
+{
+	q_tick_every(c); /* also relationships a filter rejects */
+	if (bound.t == V_REL && bound.u.id != a->edge)
+		return;
+	if (edge_used(m, a->edge) || !rel_ok(c, r, a->edge, a->type, m->row))
+		return;
+	used_push(c, m, a->edge);
+	m->row[r->slot] = v_rel(a->edge);
+	sg->edges = &a->edge;
+	sg->n = 1;
+	bind_node_then(c, m, pos, a->other, step);
+	m->row[r->slot] = bound;
+	m->nused--;
+}
+
 static void expand(struct qctx *c, struct mstate *m, int step)
 {
 	struct ppart *pp = &m->pat->parts[m->part];
@@ -733,21 +761,8 @@ static void expand(struct qctx *c, struct mstate *m, int step)
 	struct adj *a;
 	size_t n;
 	g_adjacent(c, at, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
-	for (size_t i = 0; i < n; i++) {
-		q_tick_every(c); /* also relationships a filter rejects */
-		if (bound.t == V_REL && bound.u.id != a[i].edge)
-			continue;
-		if (edge_used(m, a[i].edge) ||
-		    !rel_ok(c, r, a[i].edge, a[i].type, m->row))
-			continue;
-		used_push(c, m, a[i].edge);
-		m->row[r->slot] = v_rel(a[i].edge);
-		sg->edges = &a[i].edge;
-		sg->n = 1;
-		bind_node_then(c, m, pos, a[i].other, step);
-		m->row[r->slot] = bound;
-		m->nused--;
-	}
+	for (size_t i = 0; i < n; i++)
+		expand_one(c, m, r, sg, bound, &a[i], pos, step);
 }
 
 /* The WHERE that may narrow node pn's candidates. In a part a path
@@ -1379,7 +1394,18 @@ struct mcursor {
 	            * outer cursor of IN TRANSACTIONS, whose chunks move the
 	            * view between steps */
 	int whole, done;
+	/* hop_ok: a read whose first expansion (from the start node) is one
+	 * plain relationship: a start node's relationships are walked a
+	 * slice per step (hop), so a node of millions of them holds one
+	 * slice and its rows, not all of them */
+	int hop_ok;
+	struct gadj *hop;   /* the bound start node's, being walked */
+	int hop_how;        /* bind_node's answer for the start node */
+	struct val hop_rel; /* the relationship's slot before */
 };
+
+/* relationships of a start node one step of a read's MATCH walks */
+#define MATCH_HOP_SLICE 256
 
 struct mcursor *match_open(struct qctx *c, struct pattern *p,
                            struct expr *where, struct val *row)
@@ -1416,9 +1442,66 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 	 * chunk's subquery is done within the chunk. */
 	mc->exact =
 	    candidates(c, &mc->m, &pp->nodes[mc->start], &mc->cand, &mc->scan);
-	if (c->intx && !c->in_chunk)
+	if (g_outer_intx(c))
 		mc->exact = CAND_BY_ID | CAND_STALE;
+	/* not in a write (its clauses drain whole anyway), nor under IN
+	 * TRANSACTIONS (its chunks move the view an open scan reads) */
+	if (pp->nrels && !c->eager && !c->intx) {
+		int ri = mc->start < (int)pp->nrels ? mc->start : mc->start - 1;
+		mc->hop_ok = !pp->rels[ri].varlen;
+	}
 	return mc;
+}
+
+/* the next slice of the start node's relationships (mc->hop), each
+ * expanded as expand does; after the last (a slice not full) the start
+ * node is unbound and the next candidate's turn comes */
+static void hop_step(struct qctx *c, struct mcursor *mc)
+{
+	struct mstate *m = &mc->m;
+	struct ppart *pp = &m->pat->parts[0];
+	int pos = mc->order[1];
+	struct prel *r = &pp->rels[pos > mc->start ? pos - 1 : pos];
+	struct adj a[MATCH_HOP_SLICE];
+	size_t n = g_adj_next(c, mc->hop, a, MATCH_HOP_SLICE);
+	for (size_t i = 0; i < n; i++)
+		expand_one(c, m, r, &m->segs[pos > mc->start ? pos - 1 : pos],
+		           mc->hop_rel, &a[i], pos, 1);
+	if (n == MATCH_HOP_SLICE)
+		return; /* g_adj_next fills a slice until the end */
+	g_adj_close(c, mc->hop);
+	mc->hop = NULL;
+	if (mc->hop_how == 1)
+		m->row[pp->nodes[mc->start].slot] = v_null();
+}
+
+/* binds the start node id and opens its relationships for hop_step;
+ * nothing when it does not fit */
+static void hop_open(struct qctx *c, struct mcursor *mc, uint64_t id)
+{
+	struct mstate *m = &mc->m;
+	struct ppart *pp = &m->pat->parts[0];
+	int how = bind_node(c, m, mc->start, id, 0);
+	if (!how)
+		return;
+	int pos = mc->order[1];
+	int ri = pos > mc->start ? pos - 1 : pos;
+	struct prel *r = &pp->rels[ri];
+	int dir = pos > mc->start ? r->dir : flip(r->dir);
+	mc->hop_rel = m->row[r->slot];
+	if (!new_var(r->var) && mc->hop_rel.t != V_REL) {
+		if (how == 1)
+			m->row[pp->nodes[mc->start].slot] = v_null();
+		return; /* as expand */
+	}
+	mc->hop_how = how;
+	mc->hop = g_adj_open(c, id, dir, r->ntypes == 1 ? r->types[0] : NULL);
+}
+
+void match_close(struct qctx *c, struct mcursor *mc)
+{
+	g_adj_close(c, mc->hop);
+	mc->hop = NULL;
 }
 
 int match_step(struct qctx *c, struct mcursor *mc, struct rows *out)
@@ -1432,11 +1515,14 @@ int match_step(struct qctx *c, struct mcursor *mc, struct rows *out)
 		match_part(c, m, 0);
 		return 1;
 	}
-	uint64_t id;
-	if (mc->scan ? !g_scan_next(c, mc->scan, &id) : mc->next >= mc->cand.n)
-		return 0;
-	if (!mc->scan)
-		id = mc->cand.v[mc->next++];
+	uint64_t id = 0;
+	if (!mc->hop) {
+		if (mc->scan ? !g_scan_next(c, mc->scan, &id)
+		             : mc->next >= mc->cand.n)
+			return 0;
+		if (!mc->scan)
+			id = mc->cand.v[mc->next++];
+	}
 	struct ppart *pp = &m->pat->parts[0];
 	m->used = NULL; /* its array lived in the previous step's arena */
 	m->nused = m->capused = 0;
@@ -1446,8 +1532,18 @@ int match_step(struct qctx *c, struct mcursor *mc, struct rows *out)
 	m->segs = ar_alloc(c, sizeof(struct seg) * (pp->nrels + 1));
 	m->order = mc->order;
 	m->start = mc->start;
+	if (mc->hop) {
+		hop_step(c, mc);
+		return 1;
+	}
 	m->start_exact = mc->exact;
-	bind_node_then(c, m, mc->start, id, 0);
+	if (!mc->hop_ok) {
+		bind_node_then(c, m, mc->start, id, 0);
+		return 1;
+	}
+	hop_open(c, mc, id);
+	if (mc->hop)
+		hop_step(c, mc);
 	return 1;
 }
 

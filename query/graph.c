@@ -415,7 +415,7 @@ static struct gnode *node_load(struct qctx *c, uint64_t id)
  * chunk gives the cache back (g_reset) under the rows it holds. */
 int g_cache_room(struct qctx *c)
 {
-	if (g_outer_intx(c))
+	if (g_outer_intx(c)) /* (also true in a chunk's tail checks) */
 		return 0;
 	if (c->keep_all || c->eager)
 		return 1;
@@ -461,13 +461,18 @@ struct gnode *g_node_read(struct qctx *c, uint64_t id)
 
 int g_node_exists(struct qctx *c, uint64_t id)
 {
-	struct arena *a = c->cur;
-	struct ar_mark mk = ar_mark(a);
-	struct gnode *n = g_node_read(c, id);
-	int ok = n && !n->deleted;
-	if (n && n->transient)
-		ar_rewind(c, a, mk);
-	return ok;
+	if (hm_get(&c->g.nodes, id) || g_cache_room(c)) {
+		struct gnode *n = g_node(c, id);
+		return n && !n->deleted;
+	}
+	/* absent from the cache: as the view holds it, without decoding */
+	c->g.ops++;
+	int exists = 0;
+	struct sto_view *view = g_view(c);
+	if (view &&
+	    sto_check(c, sto_view_node_exists(view, id, &exists), "node"))
+		return 0;
+	return exists;
 }
 
 /* Relationship id as the view holds it, in the current arena and not in
@@ -488,6 +493,7 @@ static struct gedge *edge_transient(struct qctx *c, uint64_t id, int props)
 	e->type = intern_or_copy(c, rv->type);
 	e->src = rv->start_id;
 	e->dst = rv->end_id;
+	e->transient = 1;
 	if (props)
 		e->props = props_from_pb(c, rv->properties, rv->n_properties);
 	g_loading_free(c);
@@ -1326,6 +1332,87 @@ static void push_adj(struct qctx *c, struct adj **v, size_t *n, size_t *cap,
 	(*n)++;
 }
 
+/* What an adjacency scan keeps between its entries: whether the cache
+ * has room for their shallow edges (checked again every 1,024 entries: a
+ * node of millions), and the type of the entry before (interned, or
+ * copied into the current arena past the table's room). */
+struct adj_scan {
+	int room;
+	size_t seen;
+	const char *last;
+};
+
+static void adj_scan_init(struct qctx *c, struct adj_scan *s)
+{
+	s->room = g_cache_room(c);
+	s->seen = 0;
+	s->last = NULL;
+}
+
+/* Stored entry item of node's scan as an adjacency entry: 0 to skip it
+ * (a self-loop's second sight, a relationship the statement deleted).
+ * Past the cache's room, what the scan finds stays out of it: the entry
+ * carries the type (rel_ok). item's type is borrowed: interned or copied
+ * before the next entry. */
+static int adj_from_item(struct qctx *c, struct adj_scan *s, uint64_t node,
+                         int dir, const struct sto_item *item, struct adj *out)
+{
+	if (dir == STO_BOTH && !item->outgoing && item->other_id == node)
+		return 0; /* self-loop: report once */
+	struct gedge *e = hm_get(&c->g.edges, item->edge_id);
+	if (e && e->deleted)
+		return 0;
+	if (s->room && ++s->seen % 1024 == 0)
+		s->room = g_cache_room(c);
+	const char *t;
+	if (e) {
+		t = e->type;
+	} else if (!s->room) {
+		if (!s->last || strcmp(s->last, item->type) != 0)
+			s->last = intern_or_copy(c, item->type);
+		t = s->last;
+	} else {
+		struct arena *was = ar_use(c, &c->g.ar);
+		t = intern(c, item->type);
+		e = ar_alloc(c, sizeof(*e));
+		ar_use(c, was);
+		e->id = item->edge_id;
+		e->type = t;
+		e->src = item->outgoing ? node : item->other_id;
+		e->dst = item->outgoing ? item->other_id : node;
+		hm_put(c, &c->g.edges, item->edge_id, e);
+	}
+	out->edge = item->edge_id;
+	out->other = item->other_id;
+	out->type = t;
+	out->outgoing = item->outgoing;
+	return 1;
+}
+
+/* The statement's own relationship eid of node as an adjacency entry: 0
+ * when it is gone or does not fit type and dir. */
+static int adj_from_created(struct qctx *c, uint64_t node, int dir,
+                            const char *type, uint64_t eid, struct adj *out)
+{
+	c->g.ops++;
+	struct gedge *e = hm_get(&c->g.edges, eid);
+	if (!e || e->deleted || (type && strcmp(type, e->type) != 0))
+		return 0;
+	out->edge = e->id;
+	out->type = e->type;
+	if ((dir & D_OUT) && e->src == node) {
+		out->other = e->dst;
+		out->outgoing = 1;
+		return 1;
+	}
+	if ((dir & D_IN) && e->dst == node) {
+		out->other = e->src;
+		out->outgoing = 0;
+		return 1;
+	}
+	return 0;
+}
+
 static void adj_storage(struct qctx *c, uint64_t node, int dir,
                         const char *type, struct adj **out, size_t *n,
                         size_t *cap)
@@ -1337,42 +1424,14 @@ static void adj_storage(struct qctx *c, uint64_t node, int dir,
 		qerr_sto(c, rv, "adjacency scan");
 	struct sto_item item;
 	int done = 0;
-	/* past the cache's room, what the scan finds stays out of it: the
-	 * entries carry the type (rel_ok) */
-	int room = g_cache_room(c);
-	const char *last = NULL; /* the type of the entry before */
-	size_t seen = 0;
+	struct adj_scan s;
+	adj_scan_init(c, &s);
 	c->iter = it; /* freed by the cursor if an allocation raises */
 	while ((rv = sto_iter_next(it, &item, &done)) == 0 && !done) {
-		if (dir == STO_BOTH && !item.outgoing && item.other_id == node)
-			continue; /* self-loop: report once */
-		struct gedge *e = hm_get(&c->g.edges, item.edge_id);
-		if (e && e->deleted)
-			continue;
-		if (room && ++seen % 1024 == 0) /* a node of millions */
-			room = g_cache_room(c);
-		if (!e && !room) {
-			/* type is borrowed: intern (or copy) before next() */
-			if (!last || strcmp(last, item.type) != 0)
-				last = intern_or_copy(c, item.type);
-			push_adj(c, out, n, cap, item.edge_id, item.other_id,
-			         last, item.outgoing);
-			continue;
-		}
-		if (!e) {
-			/* type is borrowed: intern before next() */
-			struct arena *was = ar_use(c, &c->g.ar);
-			const char *t = intern(c, item.type);
-			e = ar_alloc(c, sizeof(*e));
-			ar_use(c, was);
-			e->id = item.edge_id;
-			e->type = t;
-			e->src = item.outgoing ? node : item.other_id;
-			e->dst = item.outgoing ? item.other_id : node;
-			hm_put(c, &c->g.edges, item.edge_id, e);
-		}
-		push_adj(c, out, n, cap, item.edge_id, item.other_id, e->type,
-		         item.outgoing);
+		struct adj a;
+		if (adj_from_item(c, &s, node, dir, &item, &a))
+			push_adj(c, out, n, cap, a.edge, a.other, a.type,
+			         a.outgoing);
 	}
 	c->iter = NULL;
 	sto_iter_free(it);
@@ -1395,17 +1454,104 @@ void g_adjacent(struct qctx *c, uint64_t node, int dir, const char *type,
 	c->g.ops++;
 	struct idvec *created = hm_get(&c->g.created_adj, node);
 	for (size_t i = 0; created && i < created->n; i++) {
-		c->g.ops++;
-		struct gedge *e = hm_get(&c->g.edges, created->v[i]);
-		if (!e || e->deleted)
-			continue;
-		if (type && strcmp(type, e->type) != 0)
-			continue;
-		if ((dir & D_OUT) && e->src == node)
-			push_adj(c, out, n, &cap, e->id, e->dst, e->type, 1);
-		else if ((dir & D_IN) && e->dst == node)
-			push_adj(c, out, n, &cap, e->id, e->src, e->type, 0);
+		struct adj a;
+		if (adj_from_created(c, node, dir, type, created->v[i], &a))
+			push_adj(c, out, n, &cap, a.edge, a.other, a.type,
+			         a.outgoing);
 	}
+}
+
+/*
+ * One node's relationships handed out a slice at a time, in g_adjacent's
+ * order: the stored ones through a storage iterator kept open between
+ * slices, then the statement's own. For the first expansion of a read's
+ * MATCH (exec.c), so a node of millions of relationships holds one slice
+ * of them and of the rows they make, not all. An open one is listed in
+ * c->adjs, and the cursor closes it if the statement stops first.
+ */
+struct gadj {
+	struct gadj *next, *prev;
+	struct sto_iter *it; /* NULL once the stored ones are done */
+	uint64_t node;
+	int dir;
+	const char *type;
+	int own;   /* the statement's own are being handed out */
+	size_t ci; /* the next of them */
+};
+
+struct gadj *g_adj_open(struct qctx *c, uint64_t node, int dir,
+                        const char *type)
+{
+	struct gadj *a = lora_calloc(1, sizeof(*a));
+	a->node = node;
+	a->dir = dir;
+	a->type = type;
+	a->next = c->adjs;
+	if (c->adjs)
+		c->adjs->prev = a;
+	c->adjs = a;
+	struct gnode *gn = hm_get(&c->g.nodes, node);
+	if (!(gn && gn->created) && g_view(c)) {
+		int rv = sto_view_scan_adjacent(
+		    c->view, node, (enum sto_dir)dir, type, &a->it);
+		if (rv)
+			qerr_sto(c, rv, "adjacency scan");
+	}
+	return a;
+}
+
+size_t g_adj_next(struct qctx *c, struct gadj *a, struct adj *out, size_t max)
+{
+	size_t n = 0;
+	struct adj_scan s;
+	adj_scan_init(c, &s);
+	while (a->it && n < max) {
+		struct sto_item item;
+		int done = 0;
+		int rv = sto_iter_next(a->it, &item, &done);
+		if (rv)
+			qerr_sto(c, rv, "adjacency scan");
+		if (done) {
+			sto_iter_free(a->it);
+			a->it = NULL;
+			break;
+		}
+		n += (size_t)adj_from_item(c, &s, a->node, a->dir, &item,
+		                           &out[n]);
+	}
+	if (a->it || n == max)
+		return n;
+	if (!a->own) {
+		link_pending(c);
+		c->g.ops++;
+		a->own = 1;
+	}
+	const struct idvec *created = hm_get(&c->g.created_adj, a->node);
+	while (created && a->ci < created->n && n < max)
+		n += (size_t)adj_from_created(c, a->node, a->dir, a->type,
+		                              created->v[a->ci++], &out[n]);
+	return n;
+}
+
+void g_adj_close(struct qctx *c, struct gadj *a)
+{
+	if (!a)
+		return;
+	if (a->it)
+		sto_iter_free(a->it);
+	if (a->prev)
+		a->prev->next = a->next;
+	else
+		c->adjs = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	lora_free(a);
+}
+
+void g_adj_close_all(struct qctx *c)
+{
+	while (c->adjs)
+		g_adj_close(c, c->adjs);
 }
 
 /* ---- writes ------------------------------------------------------------ */

@@ -145,6 +145,9 @@ static void op_release(struct qctx *c, struct op *o)
 		int keep_all = c->keep_all;
 		if (o->kind == OP_MATCH)
 			c->keep_all = 0;
+		if (o->kind == OP_MATCH && o->mc)
+			match_close(c, o->mc); /* it lives in held */
+		o->mc = NULL;
 		ar_release(c, &o->out);
 		ar_release(c, &o->held);
 		ar_release(c, &o->tmp);
@@ -1446,6 +1449,7 @@ static void intx_close_iters(struct qctx *c)
 		sto_iter_free(c->iter);
 		c->iter = NULL;
 	}
+	g_adj_close_all(c);
 	lora_free(c->iter_groups);
 	c->iter_groups = NULL;
 }

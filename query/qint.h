@@ -576,7 +576,8 @@ struct gedge {
 	const char *type;
 	struct vmap *props;
 	uint8_t deleted, created;
-	uint8_t touched; /* a property was written by the statement */
+	uint8_t touched;   /* a property was written by the statement */
+	uint8_t transient; /* g_edge_read: in the current arena */
 };
 /* Open addressing, key and value side by side: a probe's one cache line
  * holds both (a load's every row makes several lookups in maps of
@@ -695,9 +696,9 @@ struct gedge *g_edge_read(struct qctx *c, uint64_t id);
 /* whether node id exists for the statement (g_node_read that keeps
  * nothing past the cache's room) */
 int g_node_exists(struct qctx *c, uint64_t id);
-/* The outer part of CALL { } IN TRANSACTIONS: every chunk gives the
- * graph cache back, so a value the outer part keeps must not point into
- * it (v_copy). */
+/* The outer part of CALL { } IN TRANSACTIONS (also a chunk's closing
+ * checks, which keep nothing): every chunk gives the graph cache back,
+ * so a value the outer part keeps must not point into it (v_copy). */
 #define g_outer_intx(c) ((c)->intx && !(c)->in_chunk)
 /* Records that id, absent from the cache, was found in the view */
 void g_seen(struct qctx *c, uint64_t id);
@@ -707,7 +708,9 @@ void g_seen(struct qctx *c, uint64_t id);
 struct vmap *g_node_props(struct qctx *c, struct gnode *n);
 struct val *g_node_prop(struct qctx *c, struct gnode *n, const char *key);
 struct gedge *g_edge(struct qctx *c, uint64_t id);
-/* type and endpoints only (properties may not be loaded) */
+/* type and endpoints only (properties may not be loaded): the cache's
+ * entry, or past its room a transient copy without properties in the
+ * current arena (g_edge_read); NULL when the relationship is missing */
 struct gedge *g_edge_shallow(struct qctx *c, uint64_t id);
 int g_has_label(struct gnode *n, const char *l);
 /* whether a node's labels (n) or a relationship's type (type) satisfy x */
@@ -715,6 +718,15 @@ int lx_match(struct lexpr *x, struct gnode *n, const char *type);
 /* candidate node ids; label may be NULL */
 void g_scan(struct qctx *c, const char *label, struct idvec *out);
 /* the same ids one at a time (graph.c: a dense label streams) */
+/* One node's relationships (g_adjacent's) a slice at a time: up to max
+ * into out, fewer only at the end (0: none left); the statement's cursor
+ * closes what is still open (g_adj_close_all). */
+struct gadj;
+struct gadj *g_adj_open(struct qctx *c, uint64_t node, int dir,
+                        const char *type);
+size_t g_adj_next(struct qctx *c, struct gadj *a, struct adj *out, size_t max);
+void g_adj_close(struct qctx *c, struct gadj *a); /* a may be NULL */
+void g_adj_close_all(struct qctx *c);
 struct gscan;
 struct gscan *g_scan_open(struct qctx *c, const char *label);
 int g_scan_next(struct qctx *c, struct gscan *s, uint64_t *id); /* 0: end */
@@ -820,6 +832,7 @@ struct qctx {
 	uint64_t mem_peak;
 	uint32_t tick;         /* q_tick_every counter */
 	struct sto_iter *iter; /* open while a scan copies ids out */
+	struct gadj *adjs;     /* stepped adjacency scans open (graph.c) */
 	/* a node or relationship record from storage while it is converted,
 	 * into the graph cache or a row's arena (graph.c gnode_of,
 	 * load_vectors, edge_load, edge_transient): freed by the cursor when
@@ -969,12 +982,17 @@ void match_pattern(struct qctx *c, struct pattern *p, struct expr *where,
                    struct val *row, struct rows *out);
 /* Matching stepped one start candidate at a time: match_open binds
  * nothing yet (row is the cursor's own copy, in the current arena);
- * match_step appends the rows of the next candidate to out and returns 0
- * when there is none left. */
+ * match_step appends the rows of the next candidate (in a read whose
+ * first expansion is one plain relationship, of the next slice of the
+ * start node's relationships: MATCH_HOP_SLICE) to out and returns 0 when
+ * there is none left. */
 struct mcursor;
 struct mcursor *match_open(struct qctx *c, struct pattern *p,
                            struct expr *where, struct val *row);
 int match_step(struct qctx *c, struct mcursor *mc, struct rows *out);
+/* closes what a cursor left open (a start node's relationships being
+ * walked), when its operator is released before the cursor's end */
+void match_close(struct qctx *c, struct mcursor *mc);
 struct aggst {
 	int64_t cnt;
 	int64_t isum;

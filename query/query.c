@@ -792,6 +792,7 @@ static void cursor_teardown(struct qry_cursor *cur)
 		pipe_close(c, cur->pipe);
 	if (c->iter)
 		sto_iter_free(c->iter);
+	g_adj_close_all(c);
 	g_loading_free(c);
 	lora_free(c->iter_groups);
 	hm_scratch_free_to(c, 0);

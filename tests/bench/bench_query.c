@@ -180,10 +180,10 @@ static void knows(struct bb *bb, uint64_t id, uint64_t a, uint64_t b)
 	push(bb, m);
 }
 
-/* runs q once with $a, $b (ints) and $q (vector list); returns ns */
 /* the most memory one statement of run() held (qry_cursor_mem_peak) */
 static uint64_t run_peak;
 
+/* runs q once with $a, $b (ints) and $q (vector list); returns ns */
 static uint64_t run(const char *q, int64_t a, int64_t b, int show)
 {
 	Lora__Value va = LORA__VALUE__INIT, vb = LORA__VALUE__INIT,

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "qint.h" /* g_loads_total */
 #include "qtest_store.h"
 
 struct run {
@@ -298,6 +299,75 @@ START_TEST(test_pending_set_past_room)
 	ck_assert_msg(res.code == 0, "%s", res.err.message);
 	ck_assert_str_eq(res.text, "1\n");
 	qtest_pending_close(&pb);
+}
+END_TEST
+
+/* A node of 100,000 relationships streams its rows: MATCH walks a start
+ * node's relationships a slice at a time (MATCH_HOP_SLICE), where it
+ * used to list them all and make every row of that node before handing
+ * out the first (about 9 MB here, past a limit of 4 MiB); and a LIMIT
+ * stops the walk: 5 rows load a few hundred end nodes, not 100,000. */
+START_TEST(test_supernode_streams)
+{
+	ck_assert_int_eq(exec_all("CREATE (h:Hub2 {i: 1}) WITH h UNWIND "
+	                          "range(1, 100000) AS j "
+	                          "CREATE (h)-[:S {j: j}]->(:Leaf2 {j: j})",
+	                          NULL),
+	                 0);
+	struct qry_limits l;
+	small_limits(&l, 4u << 20);
+	struct run r;
+	open_q(&r, "MATCH (h:Hub2 {i: 1})-[s:S]->(x) RETURN s.j", &l, QRY_RUN);
+	ck_assert_int_eq(r.code, 0);
+	int64_t last = 0;
+	ck_assert_uint_eq(pull(&r, UINT64_MAX, &last), 100000);
+	ck_assert_msg(r.code == 0, "code %d: %s", r.code, r.err.message);
+	close_q(&r);
+	/* the other way round: each leaf's one relationship, 100,000 start
+	 * nodes, the hub reached from each */
+	ck_assert_int_eq(one_int("MATCH (x:Leaf2)<-[:S]-(h:Hub2) "
+	                         "RETURN count(*)",
+	                         &l),
+	                 100000);
+	uint64_t loads = g_loads_total();
+	open_q(&r, "MATCH (h:Hub2 {i: 1})-[:S]->(x:Leaf2) RETURN x.j LIMIT 5",
+	       &l, QRY_RUN);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_uint_eq(pull(&r, UINT64_MAX, NULL), 5);
+	ck_assert_int_eq(r.code, 0);
+	close_q(&r);
+	uint64_t used = g_loads_total() - loads;
+	ck_assert_msg(used <= 1000, "%llu nodes loaded for 5 rows",
+	              (unsigned long long)used);
+}
+END_TEST
+
+/* Past the cache's room, a pattern's check gives back the node it read
+ * at once: 8,420 label checks of 60 nodes of 16 KB (the paths of a
+ * layered graph) under a limit of 16 MiB, after 3,000 nodes of 1 KB
+ * filled the cache. Kept until the MATCH step's end, they took 135 MB. */
+START_TEST(test_checks_give_reads_back)
+{
+	static const char *const w[] = {
+	    "WITH reduce(s = '', k IN range(1, 100) | s + '0123456789') AS s "
+	    "UNWIND range(1, 3000) AS i CREATE (:Fill:Fill2 {s: s + i})",
+	    "WITH reduce(s = '', k IN range(1, 1600) | s + '0123456789') AS s "
+	    "CREATE (:Root {i: 1}) WITH s UNWIND range(1, 3) AS layer "
+	    "UNWIND range(1, 20) AS k CREATE (:Lay {layer: layer, s: s + k})",
+	    "MATCH (r:Root), (x:Lay {layer: 1}) CREATE (r)-[:L]->(x)",
+	    "MATCH (x:Lay), (y:Lay) WHERE y.layer = x.layer + 1 "
+	    "CREATE (x)-[:L]->(y)",
+	    "MATCH (y:Lay {layer: 3}) SET y:Sink",
+	};
+	for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+		ck_assert_int_eq(exec_all(w[i], NULL), 0);
+	struct qry_limits l;
+	small_limits(&l, 16u << 20);
+	ck_assert_int_eq(one_int("MATCH (f:Fill) WHERE f:Fill2 WITH count(*) "
+	                         "AS n MATCH (:Root)-[:L*1..3]->(b:Sink) "
+	                         "WITH n, count(*) AS k RETURN k + n",
+	                         &l),
+	                 8000 + 3000);
 }
 END_TEST
 
@@ -815,6 +885,8 @@ static Suite *suite(void)
 	tcase_add_test(t, test_read_of_stored_entities_bounded);
 	tcase_add_test(t, test_answer_vectors_of_cached_nodes);
 	tcase_add_test(t, test_pending_set_past_room);
+	tcase_add_test(t, test_supernode_streams);
+	tcase_add_test(t, test_checks_give_reads_back);
 	tcase_add_test(t, test_huge_write_refused);
 	tcase_add_test(t, test_write_match_memory_per_row);
 	tcase_add_test(t, test_write_match_subquery);
