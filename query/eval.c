@@ -737,6 +737,11 @@ static struct val eval_labels(struct qctx *c, struct expr *e, struct val *row)
 	if (v.t != V_NODE)
 		qerr(c, LORA_ETYPE, "InvalidArgumentType: label check on a %s",
 		     v_type_name(v));
+	if (!e->lx) {
+		int has = g_node_has_labels(c, v.u.id, e->labels, e->nlabels);
+		if (has >= 0)
+			return v_bool(has);
+	}
 	/* a node read past the cache's room is given back at once */
 	struct arena *a = c->cur;
 	struct ar_mark mk = ar_mark(a);

@@ -459,6 +459,23 @@ struct gnode *g_node_read(struct qctx *c, uint64_t id)
 	return node_transient(c, id);
 }
 
+int g_node_has_labels(struct qctx *c, uint64_t id, const char *const *labels,
+                      size_t n)
+{
+	if (hm_get(&c->g.nodes, id) || g_cache_room(c))
+		return -1;
+	struct sto_view *view = g_view(c);
+	if (!view)
+		return 0;
+	c->g.ops++;
+	c->g.loads++;
+	int has = 0;
+	if (sto_check(c, sto_view_node_has_labels(view, id, labels, n, &has),
+	              "node"))
+		return 0;
+	return has;
+}
+
 int g_node_exists(struct qctx *c, uint64_t id)
 {
 	if (hm_get(&c->g.nodes, id) || g_cache_room(c)) {

@@ -696,6 +696,11 @@ struct gedge *g_edge_read(struct qctx *c, uint64_t id);
 /* whether node id exists for the statement (g_node_read that keeps
  * nothing past the cache's room) */
 int g_node_exists(struct qctx *c, uint64_t id);
+/* Past the cache's room, for a node it lacks: whether node id exists and
+ * carries the n labels, read in place (nothing decoded, nothing kept);
+ * -1 when the caller must read it (g_node_read) instead. */
+int g_node_has_labels(struct qctx *c, uint64_t id, const char *const *labels,
+                      size_t n);
 /* The outer part of CALL { } IN TRANSACTIONS (also a chunk's closing
  * checks, which keep nothing): every chunk gives the graph cache back,
  * so a value the outer part keeps must not point into it (v_copy). */

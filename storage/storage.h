@@ -414,6 +414,12 @@ int sto_view_group_by_prop(struct sto_view *v, const char *label,
                            struct sto_group **out, size_t *n,
                            uint64_t *scanned);
 
+/* *has = 1 when node `id` carries every one of the n labels (n 0: it
+ * exists), read in place from its record as sto_view_node_prop does
+ * (nothing decoded); LORA_ENOTFOUND when there is no node `id`. */
+int sto_view_node_has_labels(struct sto_view *v, uint64_t id,
+                             const char *const *labels, size_t n, int *has);
+
 /* *exists = 1 when node `id` exists. Cheaper than sto_view_node. */
 int sto_view_node_exists(struct sto_view *v, uint64_t id, int *exists);
 

@@ -669,6 +669,28 @@ int sto_view_node_prop_ref(struct sto_view *v, uint64_t id, const char *key,
 	return sto_value_ref(val, vlen, out);
 }
 
+int sto_view_node_has_labels(struct sto_view *v, uint64_t id,
+                             const char *const *labels, size_t n, int *has)
+{
+	const uint8_t *p = NULL;
+	size_t len = 0;
+	*has = 0;
+	int rv = node_cursor(v, id, &p, &len);
+	if (rv)
+		return rv;
+	*has = 1;
+	for (size_t i = 0; i < n && *has; i++) {
+		int64_t tok = view_label_tok(v, labels[i]);
+		if (tok < 0) { /* no node has it */
+			*has = 0;
+			break;
+		}
+		if (sto_rec_node_has_label(p, len, (uint32_t)tok, has))
+			return LORA_ECORRUPT;
+	}
+	return 0;
+}
+
 /* Appends one property entry (key name + value) to an entry array. */
 static int add_entry(Lora__MapEntry **arr, size_t *n, const char *key,
                      Lora__Value *val)

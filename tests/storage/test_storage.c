@@ -1096,6 +1096,37 @@ START_TEST(views_see_a_snapshot)
 }
 END_TEST
 
+/* A node's labels checked in place (the query engine's label checks
+ * past its cache's room): every label must be there; a label no node
+ * has, and a node that is not there, answer no. */
+START_TEST(node_has_labels_in_place)
+{
+	Lora__MutationBatch *b = batch_new();
+	add_create_node(b, 1, "A", 1, "x", v_str("y"));
+	add_label(b, 1, "B", 1);
+	add_create_node(b, 2, "B", 0);
+	ck_assert_int_eq(apply(b), 0);
+	struct sto_view *v;
+	ck_assert_int_eq(sto_view_open(st, &v), 0);
+	const char *ab[] = {"A", "B"}, *b_only[] = {"B"}, *ac[] = {"A", "C"};
+	int has = -1;
+	ck_assert_int_eq(sto_view_node_has_labels(v, 1, ab, 2, &has), 0);
+	ck_assert_int_eq(has, 1);
+	ck_assert_int_eq(sto_view_node_has_labels(v, 2, b_only, 1, &has), 0);
+	ck_assert_int_eq(has, 1);
+	ck_assert_int_eq(sto_view_node_has_labels(v, 2, ab, 2, &has), 0);
+	ck_assert_int_eq(has, 0);
+	ck_assert_int_eq(sto_view_node_has_labels(v, 1, ac, 2, &has), 0);
+	ck_assert_int_eq(has, 0);
+	ck_assert_int_eq(sto_view_node_has_labels(v, 2, NULL, 0, &has), 0);
+	ck_assert_int_eq(has, 1);
+	ck_assert_int_eq(sto_view_node_has_labels(v, 3, b_only, 1, &has),
+	                 LORA_ENOTFOUND);
+	ck_assert_int_eq(has, 0);
+	sto_view_close(v);
+}
+END_TEST
+
 START_TEST(checkpoint_opens_with_same_digest)
 {
 	char msg[LORA_ERRMSG_BYTES], p[512];
@@ -1697,6 +1728,7 @@ Suite *storage_suite(void)
 	tcase_add_test(t, vector_scans);
 	tcase_add_test(t, node_without_vectors);
 	tcase_add_test(t, views_see_a_snapshot);
+	tcase_add_test(t, node_has_labels_in_place);
 	tcase_add_test(t, checkpoint_opens_with_same_digest);
 	tcase_add_test(t, digest_ignores_history);
 	tcase_add_test(t, reopen_keeps_state_and_tokens);
