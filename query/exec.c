@@ -699,7 +699,6 @@ static void qpp_run(struct qctx *c, struct mstate *m, struct prel *r,
 	qpp_dfs(c, m, &q, at, 0);
 }
 
-/* step k of m->order: node position order[k] reached from its neighbour */
 /* One adjacency entry of plain relationship r at `step` (bound: the
  * relationship's slot before, a V_REL when an earlier clause bound it):
  * the relationship bound, then the node it reaches, node position pos. */
@@ -721,6 +720,7 @@ static void expand_one(struct qctx *c, struct mstate *m, struct prel *r,
 	m->nused--;
 }
 
+/* step k of m->order: node position order[k] reached from its neighbour */
 static void expand(struct qctx *c, struct mstate *m, int step)
 {
 	struct ppart *pp = &m->pat->parts[m->part];

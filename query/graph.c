@@ -17,8 +17,8 @@
  * entry against the node's current state (dropping stale ones, and
  * duplicates by a per-lookup stamp). A lookup therefore costs the entries
  * under its key, not the number of writes in the statement; `ops` counts
- * them. Range and prefix seeks walk the label's list (no ordered index of
- * the overlay yet). */
+ * them. Range and prefix seeks use an ordered list per (label, key)
+ * instead (ov_order), sorted when a seek needs it. */
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -423,9 +423,9 @@ int g_cache_room(struct qctx *c)
 	if (c->lim.mem_bytes_max && c->lim.mem_bytes_max / 8 < room)
 		room = c->lim.mem_bytes_max / 8;
 	const struct graph *g = &c->g;
-	uint64_t slots =
-	    (uint64_t)(g->nodes.cap + g->edges.cap + g->seen.cap +
-	               g->ov_label.cap + g->ov_value.cap + g->created_adj.cap);
+	uint64_t slots = (uint64_t)(g->nodes.cap + g->edges.cap + g->seen.cap +
+	                            g->ov_label.cap + g->ov_value.cap +
+	                            g->ov_order.cap + g->created_adj.cap);
 	return g->ar.bytes + slots * sizeof(struct hslot) < room;
 }
 
@@ -760,6 +760,133 @@ static void idx_load(struct qctx *c)
 	ar_use(c, was);
 }
 
+/*
+ * The touched nodes' values of one (label, indexed key), in index order:
+ * a write appends (value, id); a range or prefix seek sorts what was
+ * appended since the last one (write statements drain each clause before
+ * the next, so a load sorts once per clause) and finds its bounds by
+ * binary search. Entries may be stale, as the other lists': ov_entry and
+ * the caller's filter check the node's current state.
+ */
+struct ov_ent {
+	struct val v;     /* until sorted */
+	const uint8_t *k; /* sorted: the value's index bytes (sto_index_key) */
+	uint32_t len;
+	uint64_t id;
+};
+struct ov_order {
+	const char *label, *key;
+	int mixed; /* another pair has the same hash: seeks scan instead */
+	struct ov_ent *e;
+	size_t n, cap, sorted; /* e[0, sorted) in order */
+};
+
+static uint64_t order_hash(const char *label, const char *key)
+{
+	return (uint64_t)lora_hash32(label, strlen(label)) << 32 |
+	       lora_hash32(key, strlen(key));
+}
+
+static void ov_order_add(struct qctx *c, const char *label, const char *key,
+                         struct val v, uint64_t id)
+{
+	struct graph *g = &c->g;
+	struct arena *was = ar_use(c, &g->ar);
+	uint64_t h = order_hash(label, key);
+	struct ov_order *o = hm_get(&g->ov_order, h);
+	if (!o) {
+		o = ar_alloc(c, sizeof(*o));
+		o->label = ar_strdup(c, label);
+		o->key = ar_strdup(c, key);
+		hm_put(c, &g->ov_order, h, o);
+	} else if (strcmp(o->label, label) || strcmp(o->key, key)) {
+		o->mixed = 1;
+	}
+	/* a node created with the value lists it twice in a row (touch,
+	 * then the property) */
+	if (o->mixed || (o->n && o->e[o->n - 1].id == id &&
+	                 v_eq(c, o->e[o->n - 1].v, v) == 1)) {
+		ar_use(c, was);
+		return;
+	}
+	if (o->n == o->cap) {
+		size_t nc = o->cap ? o->cap * 2 : 16;
+		struct ov_ent *ne = ar_alloc(c, sizeof(*ne) * nc);
+		if (o->n)
+			memcpy(ne, o->e, sizeof(*ne) * o->n);
+		o->e = ne;
+		o->cap = nc;
+	}
+	o->e[o->n].v = v;
+	o->e[o->n].id = id;
+	o->n++;
+	ar_use(c, was);
+}
+
+static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int r = memcmp(a, b, alen < blen ? alen : blen);
+	return r ? r : (alen > blen) - (alen < blen);
+}
+
+static int ent_cmp(const void *x, const void *y)
+{
+	const struct ov_ent *a = x, *b = y;
+	int r = key_cmp(a->k, a->len, b->k, b->len);
+	return r ? r : (a->id > b->id) - (a->id < b->id);
+}
+
+/* v's index bytes in the current arena; 0 when no index holds it */
+static int index_key(struct qctx *c, struct val v, const uint8_t **k,
+                     uint32_t *len)
+{
+	struct lora_buf b = {0};
+	int rv = sto_index_key(&b, val_to_pb(c, v));
+	if (!rv) {
+		uint8_t *d = ar_alloc_nz(c, b.len ? b.len : 1);
+		memcpy(d, b.data, b.len);
+		*k = d;
+		*len = (uint32_t)b.len;
+	}
+	lora_buf_free(&b);
+	return !rv;
+}
+
+/* puts o's appended entries in order (those no index holds dropped);
+ * their keys live in the cache's arena, as o does (a seek runs in a
+ * MATCH step's scratch arena) */
+static void ov_order_sort(struct qctx *c, struct ov_order *o)
+{
+	if (o->sorted == o->n)
+		return;
+	struct arena *was = ar_use(c, &c->g.ar);
+	size_t w = o->sorted;
+	for (size_t i = o->sorted; i < o->n; i++)
+		if (index_key(c, o->e[i].v, &o->e[i].k, &o->e[i].len))
+			o->e[w++] = o->e[i];
+	ar_use(c, was);
+	size_t tail = w - o->sorted;
+	o->n = w;
+	if (tail <= 8) { /* a few: each into its place */
+		for (size_t i = o->sorted; i < o->n; i++) {
+			struct ov_ent x = o->e[i];
+			size_t lo = 0, hi = i;
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				if (ent_cmp(&o->e[mid], &x) <= 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			memmove(&o->e[lo + 1], &o->e[lo], sizeof(x) * (i - lo));
+			o->e[lo] = x;
+		}
+	} else {
+		qsort(o->e, o->n, sizeof(*o->e), ent_cmp);
+	}
+	o->sorted = o->n;
+}
+
 /* n now carries `label`: list it there, with its indexed values */
 static void ov_add_label(struct qctx *c, struct gnode *n, const char *label)
 {
@@ -771,9 +898,11 @@ static void ov_add_label(struct qctx *c, struct gnode *n, const char *label)
 			continue;
 		struct val *v =
 		    n->props ? vmap_get(n->props, g->idx_key[i]) : NULL;
-		if (v && v->t != V_NULL)
+		if (v && v->t != V_NULL) {
 			ov_push(c, &g->ov_value,
 			        value_key(label, g->idx_key[i], *v), n->id);
+			ov_order_add(c, label, g->idx_key[i], *v, n->id);
+		}
 	}
 }
 
@@ -787,9 +916,12 @@ static void ov_add_value(struct qctx *c, struct gnode *n, const char *key,
 		if (strcmp(g->idx_key[i], key))
 			continue;
 		for (size_t l = 0; l < n->nlabels; l++)
-			if (!strcmp(g->idx_label[i], n->labels[l]))
+			if (!strcmp(g->idx_label[i], n->labels[l])) {
 				ov_push(c, &g->ov_value,
 				        value_key(n->labels[l], key, v), n->id);
+				ov_order_add(c, n->labels[l], g->idx_key[i], v,
+				             n->id);
+			}
 	}
 }
 
@@ -843,6 +975,54 @@ static void ov_scan(struct qctx *c, const char *label, const char *key,
 	for (size_t i = 0; l && i < l->n; i++) {
 		struct gnode *n = ov_entry(c, l->v[i], stamp, label);
 		if (n && (!key || (n->props && vmap_get(n->props, key))))
+			idv_push(c, out, n->id);
+	}
+}
+
+/* the first entry of o not below key k */
+static size_t ov_lower(const struct ov_order *o, const uint8_t *k, size_t len)
+{
+	size_t lo = 0, hi = o->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (key_cmp(o->e[mid].k, o->e[mid].len, k, len) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Touched nodes with label whose key may lie between lo and hi (either
+ * may be NULL: unbounded, within the other's type): a superset, as the
+ * caller filters by the bounds. */
+static void ov_seek_range(struct qctx *c, const char *label, const char *key,
+                          const struct val *lo, const struct val *hi,
+                          struct idvec *out)
+{
+	struct graph *g = &c->g;
+	if (!g->ov_order.n)
+		return; /* the statement touched no node with such a value */
+	struct ov_order *o = hm_get(&g->ov_order, order_hash(label, key));
+	const uint8_t *kl = NULL, *kh = NULL;
+	uint32_t nl = 0, nh = 0;
+	if (!o || o->mixed || (lo && !index_key(c, *lo, &kl, &nl)) ||
+	    (hi && !index_key(c, *hi, &kh, &nh)) || (!lo && !hi)) {
+		if (o)
+			ov_scan(c, label, key, out);
+		return;
+	}
+	c->g.ops++;
+	ov_order_sort(c, o);
+	uint8_t cls = kl ? kl[0] : kh[0];
+	size_t i = kl ? ov_lower(o, kl, nl) : ov_lower(o, &cls, 1);
+	uint32_t stamp = ov_stamp(g);
+	for (; i < o->n; i++) {
+		const struct ov_ent *x = &o->e[i];
+		if (kh ? key_cmp(x->k, x->len, kh, nh) > 0 : x->k[0] != cls)
+			break;
+		struct gnode *n = ov_entry(c, x->id, stamp, label);
+		if (n && n->props && vmap_get(n->props, key))
 			idv_push(c, out, n->id);
 	}
 }
@@ -1160,7 +1340,7 @@ int g_index_seek(struct qctx *c, const char *label, const char *key,
 	if (eq)
 		ov_seek_eq(c, label, key, *lo, vk, out);
 	else /* a superset: the caller's filter applies the bounds */
-		ov_scan(c, label, key, out);
+		ov_seek_range(c, label, key, lo, hi, out);
 	return 1;
 }
 
@@ -2011,6 +2191,7 @@ void g_release(struct graph *g)
 	hm_free(&g->created_adj);
 	hm_free(&g->ov_label);
 	hm_free(&g->ov_value);
+	hm_free(&g->ov_order);
 	hm_free(&g->seen);
 }
 
@@ -2021,6 +2202,7 @@ void g_reset(struct qctx *c)
 	hm_drop(c, &c->g.created_adj);
 	hm_drop(c, &c->g.ov_label);
 	hm_drop(c, &c->g.ov_value);
+	hm_drop(c, &c->g.ov_order);
 	hm_drop(c, &c->g.seen); /* its pages lie in g.ar */
 	g_release(&c->g);
 	ar_release(c, &c->g.ar);

@@ -1449,7 +1449,6 @@ static void intx_close_iters(struct qctx *c)
 		sto_iter_free(c->iter);
 		c->iter = NULL;
 	}
-	g_adj_close_all(c);
 	lora_free(c->iter_groups);
 	c->iter_groups = NULL;
 }

@@ -656,6 +656,10 @@ struct graph {
 	 * (label, indexed key, value) hash -> idvec*; entries may be stale
 	 * and are checked on lookup, de-duplicated with gnode.seen == stamp */
 	struct hmap ov_label, ov_value;
+	/* (label, indexed key) hash -> struct ov_order*: the touched nodes'
+	 * values of the pair in index order, for range and prefix seeks
+	 * (graph.c ov_seek_range); sorted when a seek needs it */
+	struct hmap ov_order;
 	uint32_t stamp;
 	/* ids an exact index seek found in the view and that were bound
 	 * without loading them (exec.c, seek_only_ok): they exist in the
@@ -722,16 +726,17 @@ int g_has_label(struct gnode *n, const char *l);
 int lx_match(struct lexpr *x, struct gnode *n, const char *type);
 /* candidate node ids; label may be NULL */
 void g_scan(struct qctx *c, const char *label, struct idvec *out);
-/* the same ids one at a time (graph.c: a dense label streams) */
 /* One node's relationships (g_adjacent's) a slice at a time: up to max
- * into out, fewer only at the end (0: none left); the statement's cursor
- * closes what is still open (g_adj_close_all). */
+ * into out, fewer only at the end (0: none left). The caller owns the
+ * scan and closes it (g_adj_close); the statement's cursor closes what a
+ * raise left open (g_adj_close_all, at teardown only). */
 struct gadj;
 struct gadj *g_adj_open(struct qctx *c, uint64_t node, int dir,
                         const char *type);
 size_t g_adj_next(struct qctx *c, struct gadj *a, struct adj *out, size_t max);
 void g_adj_close(struct qctx *c, struct gadj *a); /* a may be NULL */
 void g_adj_close_all(struct qctx *c);
+/* the same ids one at a time (graph.c: a dense label streams) */
 struct gscan;
 struct gscan *g_scan_open(struct qctx *c, const char *label);
 int g_scan_next(struct qctx *c, struct gscan *s, uint64_t *id); /* 0: end */

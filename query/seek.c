@@ -606,7 +606,12 @@ int seek_run(struct qctx *c, const char *label, struct seekspec *s,
 		s->eqv = lo;
 		return 1;
 	}
-	if (s->hi && s->hi != s->lo && !seek_value(c, s->hi, row, &hi))
+	/* STARTS WITH's one value is both (add_one): hi then is lo, which
+	 * the prefix's end replaces below (it was left null, so STARTS WITH
+	 * never sought its range index) */
+	if (s->hi && s->hi == s->lo)
+		hi = lo;
+	else if (s->hi && !seek_value(c, s->hi, row, &hi))
 		return 0;
 	if ((s->lo && !range_type(lo)) || (s->hi && !range_type(hi)))
 		return 0;

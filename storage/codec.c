@@ -303,6 +303,11 @@ int sto_enc_value(struct lora_buf *b, const Lora__Value *v)
 	return enc_value(b, v, 0, 0);
 }
 
+int sto_index_key(struct lora_buf *b, const Lora__Value *v)
+{
+	return sto_enc_class(v) ? enc_value(b, v, 0, 0) : LORA_EINVAL;
+}
+
 uint8_t sto_enc_class(const Lora__Value *v)
 {
 	switch (v ? v->kind_case : LORA__VALUE__KIND__NOT_SET) {
