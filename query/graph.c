@@ -761,15 +761,16 @@ static void idx_load(struct qctx *c)
 }
 
 /*
- * The touched nodes' values of one (label, indexed key), in index order:
- * a write appends (value, id); a range or prefix seek sorts what was
- * appended since the last one (write statements drain each clause before
- * the next, so a load sorts once per clause) and finds its bounds by
+ * The touched nodes of one (label, indexed key) in the order of their
+ * values, for range and prefix seeks. Built by the pair's first such
+ * seek from the label's overlay list; from then on a write appends the
+ * node's id, and a seek sorts what was appended (by the node's value at
+ * that time) and merges it in (write statements drain each clause before
+ * the next, so a load sorts once per clause), then finds its bounds by
  * binary search. Entries may be stale, as the other lists': ov_entry and
  * the caller's filter check the node's current state.
  */
 struct ov_ent {
-	struct val v;     /* until sorted */
 	const uint8_t *k; /* sorted: the value's index bytes (sto_index_key) */
 	uint32_t len;
 	uint64_t id;
@@ -787,28 +788,10 @@ static uint64_t order_hash(const char *label, const char *key)
 	       lora_hash32(key, strlen(key));
 }
 
-static void ov_order_add(struct qctx *c, const char *label, const char *key,
-                         struct val v, uint64_t id)
+static void ov_order_push(struct qctx *c, struct ov_order *o, uint64_t id)
 {
-	struct graph *g = &c->g;
-	struct arena *was = ar_use(c, &g->ar);
-	uint64_t h = order_hash(label, key);
-	struct ov_order *o = hm_get(&g->ov_order, h);
-	if (!o) {
-		o = ar_alloc(c, sizeof(*o));
-		o->label = ar_strdup(c, label);
-		o->key = ar_strdup(c, key);
-		hm_put(c, &g->ov_order, h, o);
-	} else if (strcmp(o->label, label) || strcmp(o->key, key)) {
-		o->mixed = 1;
-	}
-	/* a node created with the value lists it twice in a row (touch,
-	 * then the property) */
-	if (o->mixed || (o->n && o->e[o->n - 1].id == id &&
-	                 v_eq(c, o->e[o->n - 1].v, v) == 1)) {
-		ar_use(c, was);
-		return;
-	}
+	if (o->n && o->e[o->n - 1].id == id && o->sorted < o->n)
+		return; /* appended already */
 	if (o->n == o->cap) {
 		size_t nc = o->cap ? o->cap * 2 : 16;
 		struct ov_ent *ne = ar_alloc(c, sizeof(*ne) * nc);
@@ -817,9 +800,24 @@ static void ov_order_add(struct qctx *c, const char *label, const char *key,
 		o->e = ne;
 		o->cap = nc;
 	}
-	o->e[o->n].v = v;
 	o->e[o->n].id = id;
+	o->e[o->n].k = NULL;
 	o->n++;
+}
+
+/* node id's (label, key) value changed or it gained label: appended to
+ * the pair's order list, if a seek built one */
+static void ov_order_add(struct qctx *c, const char *label, const char *key,
+                         uint64_t id)
+{
+	struct graph *g = &c->g;
+	if (!g->ov_order.n)
+		return;
+	struct ov_order *o = hm_get(&g->ov_order, order_hash(label, key));
+	if (!o || o->mixed || strcmp(o->label, label) || strcmp(o->key, key))
+		return;
+	struct arena *was = ar_use(c, &g->ar);
+	ov_order_push(c, o, id);
 	ar_use(c, was);
 }
 
@@ -841,7 +839,10 @@ static int index_key(struct qctx *c, struct val v, const uint8_t **k,
                      uint32_t *len)
 {
 	struct lora_buf b = {0};
+	struct arena *a = c->cur;
+	struct ar_mark mk = ar_mark(a);
 	int rv = sto_index_key(&b, val_to_pb(c, v));
+	ar_rewind(c, a, mk); /* the value's protobuf form */
 	if (!rv) {
 		uint8_t *d = ar_alloc_nz(c, b.len ? b.len : 1);
 		memcpy(d, b.data, b.len);
@@ -852,39 +853,68 @@ static int index_key(struct qctx *c, struct val v, const uint8_t **k,
 	return !rv;
 }
 
-/* puts o's appended entries in order (those no index holds dropped);
- * their keys live in the cache's arena, as o does (a seek runs in a
- * MATCH step's scratch arena) */
+/* Puts o's appended ids in order, each by its node's current value (one
+ * gone, or whose value no index holds, is dropped), and merges them into
+ * the sorted part: the keys live in the cache's arena, as o does (a
+ * seek runs in a MATCH step's scratch arena). */
 static void ov_order_sort(struct qctx *c, struct ov_order *o)
 {
 	if (o->sorted == o->n)
 		return;
 	struct arena *was = ar_use(c, &c->g.ar);
 	size_t w = o->sorted;
-	for (size_t i = o->sorted; i < o->n; i++)
-		if (index_key(c, o->e[i].v, &o->e[i].k, &o->e[i].len))
+	for (size_t i = o->sorted; i < o->n; i++) {
+		struct gnode *n = hm_get(&c->g.nodes, o->e[i].id);
+		struct val *v = n && !n->deleted && n->props
+		                    ? vmap_get(n->props, o->key)
+		                    : NULL;
+		if (v && index_key(c, *v, &o->e[i].k, &o->e[i].len))
 			o->e[w++] = o->e[i];
+	}
 	ar_use(c, was);
-	size_t tail = w - o->sorted;
+	size_t s = o->sorted, t = w - s;
 	o->n = w;
-	if (tail <= 8) { /* a few: each into its place */
-		for (size_t i = o->sorted; i < o->n; i++) {
-			struct ov_ent x = o->e[i];
-			size_t lo = 0, hi = i;
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-				if (ent_cmp(&o->e[mid], &x) <= 0)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			memmove(&o->e[lo + 1], &o->e[lo], sizeof(x) * (i - lo));
-			o->e[lo] = x;
+	qsort(o->e + s, t, sizeof(*o->e), ent_cmp);
+	if (s && t) { /* merge from the back, the new run in a copy */
+		struct ov_ent *run = lora_malloc(sizeof(*run) * t);
+		if (!run)
+			qerr(c, LORA_EMEMORY, "out of memory");
+		memcpy(run, o->e + s, sizeof(*run) * t);
+		size_t a = s, b = t, d = s + t;
+		while (b) {
+			if (a && ent_cmp(&o->e[a - 1], &run[b - 1]) > 0)
+				o->e[--d] = o->e[--a];
+			else
+				o->e[--d] = run[--b];
 		}
-	} else {
-		qsort(o->e, o->n, sizeof(*o->e), ent_cmp);
+		lora_free(run);
 	}
 	o->sorted = o->n;
+}
+
+/* the pair's order list, built by its first seek from the touched nodes
+ * with label (their ids; ov_order_sort reads their values) */
+static struct ov_order *ov_order_get(struct qctx *c, const char *label,
+                                     const char *key)
+{
+	struct graph *g = &c->g;
+	uint64_t h = order_hash(label, key);
+	struct ov_order *o = hm_get(&g->ov_order, h);
+	if (o)
+		return o->mixed || strcmp(o->label, label) ||
+		               strcmp(o->key, key)
+		           ? NULL
+		           : o;
+	struct arena *was = ar_use(c, &g->ar);
+	o = ar_alloc(c, sizeof(*o));
+	o->label = ar_strdup(c, label);
+	o->key = ar_strdup(c, key);
+	hm_put(c, &g->ov_order, h, o);
+	const struct idvec *l = hm_get(&g->ov_label, label_key(label));
+	for (size_t i = 0; l && i < l->n; i++)
+		ov_order_push(c, o, l->v[i]);
+	ar_use(c, was);
+	return o;
 }
 
 /* n now carries `label`: list it there, with its indexed values */
@@ -901,7 +931,7 @@ static void ov_add_label(struct qctx *c, struct gnode *n, const char *label)
 		if (v && v->t != V_NULL) {
 			ov_push(c, &g->ov_value,
 			        value_key(label, g->idx_key[i], *v), n->id);
-			ov_order_add(c, label, g->idx_key[i], *v, n->id);
+			ov_order_add(c, label, g->idx_key[i], n->id);
 		}
 	}
 }
@@ -919,7 +949,7 @@ static void ov_add_value(struct qctx *c, struct gnode *n, const char *key,
 			if (!strcmp(g->idx_label[i], n->labels[l])) {
 				ov_push(c, &g->ov_value,
 				        value_key(n->labels[l], key, v), n->id);
-				ov_order_add(c, n->labels[l], g->idx_key[i], v,
+				ov_order_add(c, n->labels[l], g->idx_key[i],
 				             n->id);
 			}
 	}
@@ -1001,15 +1031,14 @@ static void ov_seek_range(struct qctx *c, const char *label, const char *key,
                           struct idvec *out)
 {
 	struct graph *g = &c->g;
-	if (!g->ov_order.n)
-		return; /* the statement touched no node with such a value */
-	struct ov_order *o = hm_get(&g->ov_order, order_hash(label, key));
+	if (!hm_get(&g->ov_label, label_key(label)))
+		return; /* the statement touched no node with the label */
 	const uint8_t *kl = NULL, *kh = NULL;
 	uint32_t nl = 0, nh = 0;
-	if (!o || o->mixed || (lo && !index_key(c, *lo, &kl, &nl)) ||
+	struct ov_order *o = ov_order_get(c, label, key);
+	if (!o || (lo && !index_key(c, *lo, &kl, &nl)) ||
 	    (hi && !index_key(c, *hi, &kh, &nh)) || (!lo && !hi)) {
-		if (o)
-			ov_scan(c, label, key, out);
+		ov_scan(c, label, key, out);
 		return;
 	}
 	c->g.ops++;

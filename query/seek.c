@@ -616,8 +616,8 @@ int seek_run(struct qctx *c, const char *label, struct seekspec *s,
 	if ((s->lo && !range_type(lo)) || (s->hi && !range_type(hi)))
 		return 0;
 	if (s->kind == SEEK_PREFIX) {
-		if (lo.t != V_STR)
-			return 0;
+		if (lo.t != V_STR || !lo.u.s->len)
+			return 0; /* '': every string, which the scan streams */
 		int has_hi = prefix_end(c, lo, &hi);
 		return idx_seek(c, label, s, &lo, 1, has_hi ? &hi : NULL, 0,
 		                out);

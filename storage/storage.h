@@ -555,7 +555,8 @@ int sto_view_index_seek(struct sto_view *v, const char *label, const char *key,
 /* Appends to b the bytes a range index orders v by: two values of one
  * type compare with memcmp (then shorter first) as Cypher orders them,
  * integers and floats together; the first byte is the type's class.
- * LORA_EINVAL for a value no index holds (null, lists, maps, ...). */
+ * LORA_EINVAL for a value no index holds (null, maps, vectors, graph
+ * values). */
 int sto_index_key(struct lora_buf *b, const Lora__Value *v);
 /* Nodes that may hold a string with `needle` (len bytes) in property
  * `key`, from the TEXT index on (label, key): every node whose string

@@ -3774,7 +3774,7 @@ START_TEST(test_overlay_cost_per_row)
 	    "UNWIND range(0, %d - 1) AS i CREATE (:R%d {v: i, s: 'k' + i}) "
 	    "WITH count(*) AS k UNWIND range(0, %d - 1) AS i "
 	    "MATCH (a:R%d) WHERE a.v >= i AND a.v < i + 2 SET a.hit = true",
-	    "UNWIND range(0, %d - 1) AS i CREATE (:P%d {s: 'k' + i}) "
+	    "UNWIND range(0, %d - 1) AS i CREATE (:P%d {s: 'k' + i + '.'}) "
 	    "WITH count(*) AS k UNWIND range(0, %d - 1) AS i "
 	    "MATCH (a:P%d) WHERE a.s STARTS WITH 'k' + i + '.' SET a.hit = 1",
 	};
@@ -3838,6 +3838,11 @@ START_TEST(test_overlay_cost_per_row)
 		run(chk, &r);
 		snprintf(want, sizeof want, "c\n%d\n", n);
 		ck_assert_str_eq(r.text, want);
+		snprintf(chk, sizeof chk,
+		         "MATCH (a:P%d) WHERE a.hit = 1 RETURN count(*) AS c",
+		         n);
+		run(chk, &r);
+		ck_assert_str_eq(r.text, want);
 		printf("overlay ops per row at %d rows: %.2f lookup-own, "
 		       "%.2f lookup-stored, %.2f unique, %.2f by id, "
 		       "%.2f expand, %.2f range, %.2f prefix\n",
@@ -3846,11 +3851,12 @@ START_TEST(test_overlay_cost_per_row)
 	}
 	for (int s = 1; s < ns; s++)
 		for (int k = 0; k < NQ; k++)
-			ck_assert_msg(
-			    per[s][k] <= per[0][k] + 0.5 && per[s][k] <= 24,
-			    "statement %d: %.2f ops per row at %d "
-			    "rows, %.2f at %d",
-			    k, per[s][k], sizes[s], per[0][k], sizes[0]);
+			ck_assert_msg(per[s][k] <= per[0][k] + 0.5 &&
+			                  per[s][k] <= (k == 5 ? 24 : 16),
+			              "statement %d: %.2f ops per row at %d "
+			              "rows, %.2f at %d",
+			              k, per[s][k], sizes[s], per[0][k],
+			              sizes[0]);
 }
 END_TEST
 
