@@ -88,25 +88,37 @@ static int node_prop_direct(struct qctx *c, uint64_t id, const char *k,
 	return 1;
 }
 
+/* node / relationship id for a read, DeletedEntityAccess when gone */
+static struct gnode *live_node(struct qctx *c, uint64_t id)
+{
+	struct gnode *n = g_node_read(c, id);
+	if (!n || n->deleted)
+		qerr(c, LORA_ENOTFOUND,
+		     "DeletedEntityAccess: node %llu was deleted",
+		     (unsigned long long)id);
+	return n;
+}
+
+static struct gedge *live_rel(struct qctx *c, uint64_t id)
+{
+	struct gedge *e = g_edge_read(c, id);
+	if (!e || e->deleted)
+		qerr(c, LORA_ENOTFOUND,
+		     "DeletedEntityAccess: relationship %llu was deleted",
+		     (unsigned long long)id);
+	return e;
+}
+
 struct vmap *entity_props(struct qctx *c, struct val v)
 {
 	struct vmap *m;
 	int cached;
 	if (v.t == V_NODE) {
-		struct gnode *n = g_node_read(c, v.u.id);
-		if (!n || n->deleted)
-			qerr(c, LORA_ENOTFOUND,
-			     "DeletedEntityAccess: node %llu was deleted",
-			     (unsigned long long)v.u.id);
+		struct gnode *n = live_node(c, v.u.id);
 		m = g_node_props(c, n);
 		cached = !n->transient;
 	} else {
-		struct gedge *e = g_edge_read(c, v.u.id);
-		if (!e || e->deleted)
-			qerr(c, LORA_ENOTFOUND,
-			     "DeletedEntityAccess: relationship %llu was "
-			     "deleted",
-			     (unsigned long long)v.u.id);
+		struct gedge *e = live_rel(c, v.u.id);
 		m = e->props;
 		cached = !e->transient;
 	}
@@ -128,23 +140,14 @@ struct val prop_of(struct qctx *c, struct val v, const char *k)
 		struct val r;
 		if (node_prop_direct(c, v.u.id, k, &r))
 			return r;
-		struct gnode *n = g_node_read(c, v.u.id);
-		if (!n || n->deleted)
-			qerr(c, LORA_ENOTFOUND,
-			     "DeletedEntityAccess: node %llu was deleted",
-			     (unsigned long long)v.u.id);
+		struct gnode *n = live_node(c, v.u.id);
 		p = g_node_prop(c, n, k);
 		if (p && !n->transient && g_outer_intx(c))
 			return v_copy(c, *p); /* entity_props */
 		return p ? *p : v_null();
 	}
 	case V_REL: {
-		struct gedge *e = g_edge_read(c, v.u.id);
-		if (!e || e->deleted)
-			qerr(c, LORA_ENOTFOUND,
-			     "DeletedEntityAccess: relationship %llu was "
-			     "deleted",
-			     (unsigned long long)v.u.id);
+		struct gedge *e = live_rel(c, v.u.id);
 		p = e->props ? vmap_get(e->props, k) : NULL;
 		if (p && !e->transient && g_outer_intx(c))
 			return v_copy(c, *p); /* entity_props */

@@ -51,6 +51,14 @@ static uint64_t pull(struct run *r, uint64_t max, int64_t *last)
 	return n;
 }
 
+/* the next row into *row: 0 at the end or on an error (r->code) */
+static int next_row(struct run *r, const Lora__Value *const **row)
+{
+	int done = 0;
+	r->code = qry_cursor_next(r->cur, row, &done, &r->err);
+	return !r->code && !done;
+}
+
 static void close_q(struct run *r)
 {
 	qry_cursor_free(r->cur);
@@ -140,12 +148,8 @@ START_TEST(test_answer_of_stored_entities_streams)
 		ck_assert_int_eq(r.code, 0);
 		uint64_t got = 0;
 		size_t bytes = 0;
-		for (;;) {
-			const Lora__Value *const *row;
-			int done = 0;
-			r.code = qry_cursor_next(r.cur, &row, &done, &r.err);
-			if (r.code || done)
-				break;
+		const Lora__Value *const *row;
+		while (next_row(&r, &row)) {
 			bytes += lora__value__get_packed_size(row[0]);
 			got++;
 		}
@@ -240,12 +244,8 @@ START_TEST(test_answer_vectors_of_cached_nodes)
 	       &l, QRY_RUN);
 	ck_assert_int_eq(r.code, 0);
 	uint64_t got = 0, with_vector = 0;
-	for (;;) {
-		const Lora__Value *const *row;
-		int done = 0;
-		r.code = qry_cursor_next(r.cur, &row, &done, &r.err);
-		if (r.code || done)
-			break;
+	const Lora__Value *const *row;
+	while (next_row(&r, &row)) {
 		ck_assert_int_eq(row[0]->kind_case,
 		                 LORA__VALUE__KIND_NODE_VALUE);
 		const Lora__NodeValue *n = row[0]->node_value;
