@@ -465,6 +465,33 @@ static void bind_node_then(struct qctx *c, struct mstate *m, int pos,
 
 static void varlen_dfs(struct qctx *c, struct mstate *m, struct prel *r,
                        int dir, uint64_t at, int target, int step,
+                       struct seg *sg, int64_t depth, int rev);
+
+/* one adjacency entry `a` of a variable-length search at `depth`: the
+ * relationship taken, then the search on from where it leads */
+static void varlen_one(struct qctx *c, struct mstate *m, struct prel *r,
+                       int dir, const struct adj *a, int target, int step,
+                       struct seg *sg, int64_t depth, int rev)
+{
+	if (!step_ok(c, m, r, a))
+		return;
+	used_push(c, m, a->edge);
+	vis_push(c, m, a->other);
+	uint64_t *ne = ar_alloc(c, sizeof(uint64_t) * (sg->n + 1));
+	if (sg->n)
+		memcpy(ne, sg->edges, sizeof(uint64_t) * sg->n);
+	ne[sg->n] = a->edge;
+	struct seg save = *sg;
+	sg->edges = ne;
+	sg->n++;
+	varlen_dfs(c, m, r, dir, a->other, target, step, sg, depth + 1, rev);
+	*sg = save;
+	m->nused--;
+	m->nvis--;
+}
+
+static void varlen_dfs(struct qctx *c, struct mstate *m, struct prel *r,
+                       int dir, uint64_t at, int target, int step,
                        struct seg *sg, int64_t depth, int rev)
 {
 	if (depth >= r->minh) {
@@ -488,24 +515,8 @@ static void varlen_dfs(struct qctx *c, struct mstate *m, struct prel *r,
 	struct adj *a;
 	size_t n;
 	g_adjacent(c, at, dir, r->ntypes == 1 ? r->types[0] : NULL, &a, &n);
-	for (size_t i = 0; i < n; i++) {
-		if (!step_ok(c, m, r, &a[i]))
-			continue;
-		used_push(c, m, a[i].edge);
-		vis_push(c, m, a[i].other);
-		uint64_t *ne = ar_alloc(c, sizeof(uint64_t) * (sg->n + 1));
-		if (sg->n)
-			memcpy(ne, sg->edges, sizeof(uint64_t) * sg->n);
-		ne[sg->n] = a[i].edge;
-		struct seg save = *sg;
-		sg->edges = ne;
-		sg->n++;
-		varlen_dfs(c, m, r, dir, a[i].other, target, step, sg,
-		           depth + 1, rev);
-		*sg = save;
-		m->nused--;
-		m->nvis--;
-	}
+	for (size_t i = 0; i < n; i++)
+		varlen_one(c, m, r, dir, &a[i], target, step, sg, depth, rev);
 }
 
 static int flip(int dir)
@@ -1406,6 +1417,7 @@ struct mcursor {
 	int hop_ok;
 	struct gadj *hop;   /* the bound start node's, being walked */
 	int hop_how;        /* bind_node's answer for the start node */
+	int hop_dir;        /* the direction walked from it */
 	struct val hop_rel; /* the relationship's slot before */
 };
 
@@ -1453,7 +1465,8 @@ struct mcursor *match_open(struct qctx *c, struct pattern *p,
 	 * TRANSACTIONS (its chunks move the view an open scan reads) */
 	if (pp->nrels && !c->eager && !c->intx) {
 		int ri = mc->start < (int)pp->nrels ? mc->start : mc->start - 1;
-		mc->hop_ok = !pp->rels[ri].varlen;
+		const struct prel *r = &pp->rels[ri];
+		mc->hop_ok = !r->varlen || (r->varlen == 1 && new_var(r->var));
 	}
 	return mc;
 }
@@ -1466,12 +1479,23 @@ static void hop_step(struct qctx *c, struct mcursor *mc)
 	struct mstate *m = &mc->m;
 	struct ppart *pp = &m->pat->parts[0];
 	int pos = mc->order[1];
-	struct prel *r = &pp->rels[pos > mc->start ? pos - 1 : pos];
+	int ri = pos > mc->start ? pos - 1 : pos;
+	struct prel *r = &pp->rels[ri];
+	struct seg *sg = &m->segs[ri];
 	struct adj a[MATCH_HOP_SLICE];
 	size_t n = g_adj_next(c, mc->hop, a, MATCH_HOP_SLICE);
-	for (size_t i = 0; i < n; i++)
-		expand_one(c, m, r, &m->segs[pos > mc->start ? pos - 1 : pos],
-		           mc->hop_rel, &a[i], pos, 1);
+	if (r->varlen) { /* as expand: the search's first level, from here */
+		vis_push(c, m, m->row[pp->nodes[mc->start].slot].u.id);
+		sg->n = 0;
+		sg->edges = NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (r->varlen)
+			varlen_one(c, m, r, mc->hop_dir, &a[i], pos, 1, sg, 0,
+			           pos < mc->start);
+		else
+			expand_one(c, m, r, sg, mc->hop_rel, &a[i], pos, 1);
+	}
 	if (n == MATCH_HOP_SLICE)
 		return; /* g_adj_next fills a slice until the end */
 	g_adj_close(c, mc->hop);
@@ -1500,6 +1524,23 @@ static void hop_open(struct qctx *c, struct mcursor *mc, uint64_t id)
 		return; /* as expand */
 	}
 	mc->hop_how = how;
+	mc->hop_dir = dir;
+	if (r->varlen) {
+		/* varlen_dfs's depth 0: the path of no relationship, when the
+		 * pattern allows one; then its first level, a slice per step */
+		struct seg *sg = &m->segs[ri];
+		sg->n = 0;
+		sg->edges = NULL;
+		vis_push(c, m, id);
+		if (r->minh <= 0)
+			bind_node_then(c, m, pos, id, 1);
+		m->nvis = 0;
+		if (r->maxh == 0) {
+			if (how == 1)
+				m->row[pp->nodes[mc->start].slot] = v_null();
+			return;
+		}
+	}
 	mc->hop = g_adj_open(c, id, dir, r->ntypes == 1 ? r->types[0] : NULL);
 }
 

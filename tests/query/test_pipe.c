@@ -323,6 +323,13 @@ START_TEST(test_supernode_streams)
 	ck_assert_uint_eq(pull(&r, UINT64_MAX, &last), 100000);
 	ck_assert_msg(r.code == 0, "code %d: %s", r.code, r.err.message);
 	close_q(&r);
+	/* the same through a variable-length relationship */
+	open_q(&r, "MATCH (h:Hub2 {i: 1})-[:S*1..2]->(x) RETURN x.j", &l,
+	       QRY_RUN);
+	ck_assert_int_eq(r.code, 0);
+	ck_assert_uint_eq(pull(&r, UINT64_MAX, &last), 100000);
+	ck_assert_msg(r.code == 0, "code %d: %s", r.code, r.err.message);
+	close_q(&r);
 	/* the other way round: each leaf's one relationship, 100,000 start
 	 * nodes, the hub reached from each */
 	ck_assert_int_eq(one_int("MATCH (x:Leaf2)<-[:S]-(h:Hub2) "
@@ -345,8 +352,8 @@ END_TEST
 /* The rows of a node walked a slice at a time are those of the whole
  * walk, in every shape: 600 relationships and a self-loop (three
  * slices), from the left and the right, OPTIONAL, with a path, under a
- * LIMIT in a subquery, with the relationship bound before, and over a
- * pending batch that adds one more. */
+ * LIMIT in a subquery, with the relationship bound before, variable
+ * length, and over a pending batch that adds one more. */
 START_TEST(test_hop_slices_answer_the_same)
 {
 	ck_assert_int_eq(exec_all("CREATE (h:HubT {i: 1}) WITH h UNWIND "
@@ -387,6 +394,16 @@ START_TEST(test_hop_slices_answer_the_same)
 	    {"MATCH (h:HubT)-[r:T]->(x:LeafT) RETURN x.j ORDER BY x.j DESC "
 	     "LIMIT 2",
 	     "600\n599\n"},
+	    {"MATCH (h:HubT)-[:T*1..2]->(x) RETURN count(*)", "1201\n"},
+	    {"MATCH (h:HubT)-[:T*0..1]->(x) RETURN count(*)", "602\n"},
+	    {"MATCH (x:LeafT)<-[:T*1..1]-(h:HubT {i: 1}) RETURN count(*)",
+	     "600\n"},
+	    {"MATCH p = (h:HubT)-[:T*1..2]->(x:LeafT) "
+	     "RETURN sum(length(p)), count(DISTINCT x)",
+	     "1800|600\n"},
+	    {"MATCH (s:SrcT)-[:IN*1..1]->(h)-[:T*1..2]->(x:LeafT) "
+	     "RETURN count(*)",
+	     "3600\n"},
 	};
 	struct qtest_result res;
 	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
