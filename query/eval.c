@@ -740,23 +740,7 @@ static struct val eval_labels(struct qctx *c, struct expr *e, struct val *row)
 	if (v.t != V_NODE)
 		qerr(c, LORA_ETYPE, "InvalidArgumentType: label check on a %s",
 		     v_type_name(v));
-	if (!e->lx) {
-		int has = g_node_has_labels(c, v.u.id, e->labels, e->nlabels);
-		if (has >= 0)
-			return v_bool(has);
-	}
-	/* a node read past the cache's room is given back at once */
-	struct arena *a = c->cur;
-	struct ar_mark mk = ar_mark(a);
-	struct gnode *n = g_node_read(c, v.u.id);
-	int ok = n != NULL;
-	if (ok && e->lx)
-		ok = lx_match(e->lx, n, NULL);
-	for (size_t i = 0; ok && !e->lx && i < e->nlabels; i++)
-		ok = g_has_label(n, e->labels[i]);
-	if (n && n->transient)
-		ar_rewind(c, a, mk);
-	return v_bool(ok);
+	return v_bool(g_node_fits(c, v.u.id, e->labels, e->nlabels, e->lx, 0));
 }
 
 static struct val eval_logic(struct qctx *c, struct expr *e, struct val *row)

@@ -201,11 +201,8 @@ static int node_ok(struct qctx *c, struct pnode *pn, uint64_t id,
 		struct gnode *n = hm_get(&c->g.nodes, id);
 		return !n || !n->deleted;
 	}
-	if (!pn->props && !pn->lx) {
-		int has = g_node_has_labels(c, id, pn->labels, pn->nlabels);
-		if (has >= 0)
-			return has;
-	}
+	if (!pn->props)
+		return g_node_fits(c, id, pn->labels, pn->nlabels, pn->lx, 1);
 	/* only the answer leaves: a node read past the cache's room is
 	 * given back at once, not kept until the MATCH step ends (a
 	 * variable-length search checks the same nodes again and again) */

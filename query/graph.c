@@ -476,6 +476,30 @@ int g_node_has_labels(struct qctx *c, uint64_t id, const char *const *labels,
 	return has;
 }
 
+int g_node_fits(struct qctx *c, uint64_t id, const char *const *labels,
+                size_t n, struct lexpr *lx, int live)
+{
+	if (!lx) {
+		int has = g_node_has_labels(c, id, labels, n);
+		if (has >= 0)
+			return has;
+	}
+	/* only the answer leaves: a node read past the cache's room is
+	 * given back at once (a search checks the same nodes again and
+	 * again) */
+	struct arena *a = c->cur;
+	struct ar_mark mk = ar_mark(a);
+	struct gnode *g = g_node_read(c, id);
+	int ok = g && !(live && g->deleted);
+	if (ok && lx)
+		ok = lx_match(lx, g, NULL);
+	for (size_t i = 0; ok && !lx && i < n; i++)
+		ok = g_has_label(g, labels[i]);
+	if (g && g->transient)
+		ar_rewind(c, a, mk);
+	return ok;
+}
+
 int g_node_exists(struct qctx *c, uint64_t id)
 {
 	if (hm_get(&c->g.nodes, id) || g_cache_room(c)) {

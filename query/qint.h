@@ -705,6 +705,11 @@ int g_node_exists(struct qctx *c, uint64_t id);
  * -1 when the caller must read it (g_node_read) instead. */
 int g_node_has_labels(struct qctx *c, uint64_t id, const char *const *labels,
                       size_t n);
+/* Whether node id carries the n labels (or, with lx, satisfies it),
+ * keeping nothing past the cache's room; with live, a node the
+ * statement deleted does not fit. */
+int g_node_fits(struct qctx *c, uint64_t id, const char *const *labels,
+                size_t n, struct lexpr *lx, int live);
 /* The outer part of CALL { } IN TRANSACTIONS (also a chunk's closing
  * checks, which keep nothing): every chunk gives the graph cache back,
  * so a value the outer part keeps must not point into it (v_copy). */
